@@ -1,0 +1,374 @@
+"""Config: both shapes (named runners, flat), presets, knob precedence env > config > default."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from looop.core.errors import LooopError
+
+# Runner presets. The tick command gets the prompt on stdin unless it names {{prompt_file}}.
+PRESETS: dict[str, dict[str, str]] = {
+    "claude": {
+        "tick": "claude -p --output-format stream-json --verbose "
+        "--dangerously-skip-permissions --model sonnet",
+        "worker": 'claude --dangerously-skip-permissions --model opus "$(cat {{prompt_file}})"',
+    },
+    "codex": {
+        "tick": "codex exec --json --skip-git-repo-check "
+        '--dangerously-bypass-approvals-and-sandbox "$(cat {{prompt_file}})"',
+        "worker": 'codex --dangerously-bypass-approvals-and-sandbox "$(cat {{prompt_file}})"',
+    },
+    "opencode": {
+        "tick": 'opencode run --format json "$(cat {{prompt_file}})"',
+        "worker": 'opencode --prompt "$(cat {{prompt_file}})"',
+    },
+    "pi": {
+        "tick": "pi -p --mode json -ne --model claude-sonnet-4-5 --thinking low @{{prompt_file}}",
+        "worker": "pi --model claude-opus-4-8 --thinking medium @{{prompt_file}}",
+    },
+}
+DEFAULT_RUNNER = "claude"
+PLACEHOLDER = "{{prompt_file}}"
+
+
+@dataclass(frozen=True)
+class CostSpec:
+    type: str
+    pointer: str
+    mode: Literal["sum", "total"] = "sum"
+
+
+@dataclass(frozen=True)
+class Runner:
+    name: str
+    tick: str | None
+    worker: str | None
+    cost: CostSpec | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    default: str | None
+    runners: dict[str, Runner]
+    raw: dict[str, Any] = field(default_factory=dict)
+    source: str = "<default>"
+    exists: bool = False
+
+    def runner(self, name: str | None = None) -> Runner | None:
+        key = name if name is not None else self.default
+        return self.runners.get(key) if key is not None else None
+
+
+def default_config_obj() -> dict[str, Any]:
+    """What a new data dir is seeded with: every preset, claude active."""
+    return {
+        "default": DEFAULT_RUNNER,
+        "runners": {k: dict(v) for k, v in PRESETS.items()},
+    }
+
+
+def _bad(source: str, key: str, expected: str, got: Any) -> LooopError:
+    shown = json.dumps(got, ensure_ascii=False)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return LooopError(f"config {source}: key '{key}' must be {expected} (got {shown})")
+
+
+def _opt_str(obj: Mapping[str, Any], key: str, source: str, where: str) -> str | None:
+    v = obj.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise _bad(source, f"{where}{key}", "a string", v)
+    return v if v.strip() else None
+
+
+def _cost_spec(v: Any, source: str, where: str) -> CostSpec | None:
+    if v is None:
+        return None
+    if not isinstance(v, dict):
+        raise _bad(source, where, 'an object {"type","pointer","mode"}', v)
+    t, p, m = v.get("type"), v.get("pointer"), v.get("mode", "sum")
+    if not isinstance(t, str) or not isinstance(p, str):
+        raise _bad(source, where, 'an object with string "type" and "pointer"', v)
+    if p and not p.startswith("/"):
+        raise _bad(source, f"{where}.pointer", "a JSON pointer starting with '/'", p)
+    if m not in ("sum", "total"):
+        raise _bad(source, f"{where}.mode", '"sum" or "total"', m)
+    return CostSpec(type=t, pointer=p, mode=m)
+
+
+def parse_config(obj: Any, source: str) -> Config:
+    """Validate a parsed config object; a bad value names its key."""
+    if not isinstance(obj, dict):
+        raise LooopError(f"config {source}: must be a JSON object")
+    runners: dict[str, Runner] = {}
+    default: str | None
+    if "runners" in obj:
+        rs = obj["runners"]
+        if not isinstance(rs, dict):
+            raise _bad(source, "runners", "an object of runner name -> {tick, worker}", rs)
+        for name, spec in rs.items():
+            if not isinstance(spec, dict):
+                raise _bad(source, f"runners.{name}", "an object {tick, worker}", spec)
+            where = f"runners.{name}."
+            worker = _opt_str(spec, "worker", source, where)
+            if worker is None:
+                worker = _opt_str(spec, "interactive", source, where)
+            runners[name] = Runner(
+                name=name,
+                tick=_opt_str(spec, "tick", source, where),
+                worker=worker,
+                cost=_cost_spec(spec.get("cost"), source, f"runners.{name}.cost"),
+            )
+        d = obj.get("default")
+        if d is not None and not isinstance(d, str):
+            raise _bad(source, "default", "a runner name", d)
+        if d is not None and d not in runners:
+            names = ", ".join(sorted(runners)) or "none"
+            raise LooopError(
+                f"config {source}: key 'default' names runner '{d}', which is not under "
+                f"'runners' (have: {names})"
+            )
+        default = d
+    else:
+        tick = _opt_str(obj, "tick_command", source, "")
+        if tick is None:
+            tick = _opt_str(obj, "tick", source, "")
+        worker = _opt_str(obj, "worker_command", source, "")
+        if worker is None:
+            worker = _opt_str(obj, "interactive", source, "")
+        name = obj.get("runner", "custom")
+        if not isinstance(name, str) or not name:
+            raise _bad(source, "runner", "a runner name", name)
+        runners[name] = Runner(
+            name=name, tick=tick, worker=worker, cost=_cost_spec(obj.get("cost"), source, "cost")
+        )
+        default = name
+    cfg = Config(default=default, runners=runners, raw=obj, source=source, exists=True)
+    for knob in KNOBS.values():
+        if knob.config_key and knob.config_key in obj:
+            knob.from_config(obj[knob.config_key], source)
+    _check_extra(obj, source)
+    return cfg
+
+
+def _check_extra(obj: Mapping[str, Any], source: str) -> None:
+    n = obj.get("notification")
+    if n is not None and not isinstance(n, str):
+        raise _bad(source, "notification", "a shell command string", n)
+    urls = obj.get("notify_urls")
+    if urls is not None and not (isinstance(urls, list) and all(isinstance(u, str) for u in urls)):
+        raise _bad(source, "notify_urls", "a list of apprise URL strings", urls)
+    prices = obj.get("prices")
+    if prices is not None and not isinstance(prices, dict):
+        raise _bad(source, "prices", "an object of model -> {input, output} USD per 1M", prices)
+
+
+def load_config(path: Path) -> Config:
+    """The config file, or the built-in default when it does not exist."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        cfg = parse_config(default_config_obj(), str(path))
+        return Config(cfg.default, cfg.runners, cfg.raw, str(path), exists=False)
+    except OSError as e:
+        raise LooopError(f"config {path}: cannot read ({e.strerror})") from e
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise LooopError(f"config {path}: not valid JSON ({e}); fix or re-run `looop init`") from e
+    return parse_config(obj, str(path))
+
+
+# ---------------------------------------------------------------- knobs
+
+Parse = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str
+    env: str
+    config_key: str | None
+    default: Any
+    kind: Literal["int", "float", "bool"]
+    minimum: float | None = 0
+    describe: str = ""
+
+    def _coerce(self, v: Any) -> Any:
+        if self.kind == "bool":
+            if isinstance(v, bool):
+                return v
+            if isinstance(v, str) and v.strip().lower() in ("1", "true", "yes", "on"):
+                return True
+            if isinstance(v, str) and v.strip().lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError
+        if isinstance(v, bool):
+            raise ValueError
+        n: int | float
+        if self.kind == "int":
+            if isinstance(v, str):
+                v = v.strip()
+                n = int(v)
+            elif isinstance(v, int):
+                n = v
+            elif isinstance(v, float) and v.is_integer():
+                n = int(v)
+            else:
+                raise ValueError
+        else:
+            n = float(v.strip()) if isinstance(v, str) else float(v)
+            if n != n:  # NaN
+                raise ValueError
+        if self.minimum is not None and n < self.minimum:
+            raise ValueError
+        return n
+
+    def expected(self) -> str:
+        if self.kind == "bool":
+            return "true or false"
+        what = "an integer" if self.kind == "int" else "a number"
+        if self.minimum is not None:
+            what += f" >= {self.minimum:g}"
+        return what
+
+    def from_config(self, v: Any, source: str) -> Any:
+        try:
+            return self._coerce(v)
+        except (ValueError, TypeError):
+            raise _bad(source, self.config_key or self.name, self.expected(), v) from None
+
+    def from_env(self, v: str) -> Any:
+        return self._coerce(v)
+
+
+def _k(
+    name: str,
+    default: Any,
+    kind: Literal["int", "float", "bool"] = "int",
+    *,
+    config: bool = False,
+    minimum: float | None = 0,
+    env: str | None = None,
+    describe: str = "",
+) -> Knob:
+    return Knob(
+        name,
+        env or f"LOOOP_{name.upper()}",
+        name if config else None,
+        default,
+        kind,
+        minimum,
+        describe,
+    )
+
+
+KNOBS: dict[str, Knob] = {
+    k.name: k
+    for k in [
+        _k("interval", 60, config=True, minimum=1, describe="idle cadence (s)"),
+        _k("busy_interval", None, config=True, minimum=1, describe="cadence after a move (s)"),
+        _k(
+            "active_interval",
+            None,
+            config=True,
+            minimum=1,
+            describe="cadence while a worker lives (s)",
+        ),
+        _k("max_next_interval", 300, config=True, minimum=5, describe="cap on the AI's nudge (s)"),
+        _k("session_ttl", 259200, config=True, describe="corpse retention (s)"),
+        _k(
+            "max_daily_usd",
+            10.0,
+            "float",
+            config=True,
+            minimum=None,
+            describe="daily budget, <=0 off",
+        ),
+        _k("sensor_timeout", 60, describe="per-sensor timeout (s), 0 off"),
+        _k("sensor_max_bytes", 8192, describe="snapshot size cap, 0 off"),
+        _k("runs_keep", 50, describe="runs/ kept, 0 keeps all"),
+        _k("tick_timeout_secs", 1800, describe="runner deadline (s)"),
+        _k("shell_timeout_secs", 300, describe="run_shell deadline (s)"),
+        _k("backoff_max_secs", 300, minimum=1, describe="failure backoff cap (s)"),
+        _k("playbook_keep", 20, describe="PLAYBOOK versions kept in playbook.d/"),
+        _k("prompt_max_bytes", 262144, minimum=4096, describe="total prompt cap"),
+        _k("noop_ttl", 21600, describe="re-decide an old noop (s), 0 off"),
+        _k("max_decides_per_hour", 120, describe="hourly decide cap, 0 off"),
+        _k("flap_streak", 5, describe="flapping-sensor streak, 0 off"),
+        _k("max_workers", 8, describe="fleet cap, 0 off"),
+        _k("journal_max_bytes", 5 * 1024 * 1024, describe="journal rotation size"),
+        _k("events_max_bytes", 5 * 1024 * 1024, describe="events.jsonl rotation size"),
+        _k("runner_retries", 0, describe="extra runner attempts on a matched provider error"),
+        _k("runner_retry_sleep", 3, describe="seconds x attempt between retries"),
+        _k("shell_allow_dangerous", False, "bool", describe="disable the run_shell tripwire"),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Knobs:
+    values: dict[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def num(self, name: str) -> int:
+        v = self.values[name]
+        assert isinstance(v, int)
+        return v
+
+    def real(self, name: str) -> float:
+        v = self.values[name]
+        assert isinstance(v, int | float)
+        return float(v)
+
+    def interval_for(self, kind: str) -> int:
+        """idle/busy/active cadence; busy and active default to idle."""
+        idle = self.num("interval")
+        if kind == "busy":
+            v = self.values.get("busy_interval")
+        elif kind == "active":
+            v = self.values.get("active_interval")
+        else:
+            v = None
+        return int(v) if v is not None else idle
+
+
+def resolve_knobs(
+    cfg: Config, env: Mapping[str, str], warn: Callable[[str], None] | None = None
+) -> Knobs:
+    """env LOOOP_* > config > default; bad env warns and falls back, bad config raises."""
+    out: dict[str, Any] = {}
+    for k in KNOBS.values():
+        val = k.default
+        if k.config_key and k.config_key in cfg.raw:
+            val = k.from_config(cfg.raw[k.config_key], cfg.source)
+        ev = env.get(k.env)
+        if ev is not None and ev.strip() != "":
+            try:
+                val = k.from_env(ev)
+            except (ValueError, TypeError):
+                if warn:
+                    warn(f"ignoring {k.env}={ev!r}: expected {k.expected()}; using {val!r}")
+        out[k.name] = val
+    return Knobs(out)
+
+
+def substitute_prompt_file(template: str, prompt_path: Path) -> str:
+    """Replace {{prompt_file}} with a shell-quoted path, without double-quoting a quoted one."""
+    import shlex
+
+    q = shlex.quote(str(prompt_path))
+    for quoted in (f'"{PLACEHOLDER}"', f"'{PLACEHOLDER}'"):
+        template = template.replace(quoted, q)
+    return template.replace(PLACEHOLDER, q)

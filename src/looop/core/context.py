@@ -1,0 +1,58 @@
+"""The one object every room receives: paths, clock, environment, events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from looop.core.clock import Clock
+from looop.core.config import Config, Knobs, load_config, resolve_knobs
+from looop.core.events import Emitter
+from looop.core.paths import Paths
+
+
+@dataclass
+class Ctx:
+    paths: Paths
+    clock: Clock
+    env: Mapping[str, str]
+    events: Emitter
+    bin: str = "looop"
+    warned: set[str] = field(default_factory=set)
+
+    def config(self) -> Config:
+        """Read fresh on every use: a human edit takes effect on the next beat."""
+        return load_config(self.paths.config)
+
+    def knobs(self, cfg: Config | None = None) -> Knobs:
+        if cfg is None:
+            try:
+                cfg = self.config()
+            except Exception:
+                from looop.core.config import default_config_obj, parse_config
+
+                cfg = parse_config(default_config_obj(), "<default>")
+        return resolve_knobs(cfg, self.env, self.warn_once)
+
+    def warn_once(self, msg: str) -> None:
+        if msg not in self.warned:
+            self.warned.add(msg)
+            self.events.emit("warn", "config.warn", msg)
+
+    def child_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """What sensors, runners, shells and workers inherit: our env plus the LOOOP_* paths."""
+        env = dict(self.env)
+        p = self.paths
+        env.update(
+            LOOOP_BIN=self.bin,
+            LOOOP_DATA_DIR=str(p.data),
+            LOOOP_CONFIG=str(p.config),
+            LOOOP_CLAIMS_DIR=str(p.claims),
+            LOOOP_REPORTS_DIR=str(p.reports),
+            LOOOP_COST_LEDGER=str(p.cost_ledger),
+            LOOOP_LOG_FORMAT=self.events.fmt,
+            LOOOP_COLOR="1" if self.events.color else "0",
+        )
+        if extra:
+            env.update(extra)
+        return env

@@ -1,0 +1,100 @@
+"""Pulse event lines (human or NDJSON) and the durable events.jsonl channel."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from looop.core.clock import Clock, utc_stamp, utc_stamp_ms
+
+Level = Literal["info", "step", "ok", "warn", "error"]
+GLYPHS: dict[str, str] = {"info": "·", "step": "→", "ok": "✓", "warn": "⚡", "error": "✗"}
+_RESERVED = ("ts", "level", "event", "msg")
+
+DIM, BOLD, RESET = "\x1b[2m", "\x1b[1m", "\x1b[0m"
+_COLOR = {"ok": "\x1b[32m", "warn": "\x1b[33m", "error": "\x1b[31m"}
+
+
+def human_line(level: Level, msg: str, hhmmss: str, color: bool) -> str:
+    glyph = GLYPHS[level]
+    if not color:
+        return f"[{hhmmss}] {glyph} {msg}"
+    if level in ("info", "step"):
+        return f"{DIM}[{hhmmss}] {glyph} {msg}{RESET}"
+    c = _COLOR[level]
+    body = f"{c}{msg}{RESET}" if level in ("warn", "error") else msg
+    return f"{DIM}[{hhmmss}]{RESET} {BOLD}{c}{glyph}{RESET} {body}"
+
+
+def json_line(level: Level, name: str, msg: str, ts: float, fields: dict[str, Any]) -> str:
+    obj: dict[str, Any] = {k: v for k, v in fields.items() if k not in _RESERVED}
+    obj.update(ts=utc_stamp(ts), level=level, event=name, msg=msg)
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+@dataclass
+class Emitter:
+    """Writes pulse events to a stream and durable events to events.jsonl (both best effort)."""
+
+    clock: Clock
+    events_path: Path | None
+    stream: TextIO | None = None
+    fmt: Literal["human", "json"] = "human"
+    color: bool = False
+    max_bytes: int = 5 * 1024 * 1024
+    sink: Callable[[str, dict[str, Any]], None] | None = None
+    seen: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    keep_seen: bool = False
+
+    def emit(self, level: Level, name: str, msg: str, **fields: Any) -> None:
+        """A pulse line: `[HH:MM:SS] glyph msg` or one JSON object."""
+        if self.keep_seen:
+            self.seen.append((name, dict(fields, msg=msg, level=level)))
+        if self.stream is None:
+            return
+        now = self.clock.now()
+        if self.fmt == "json":
+            line = json_line(level, name, msg, now, fields)
+        else:
+            line = human_line(level, msg, self.clock.local(now).strftime("%H:%M:%S"), self.color)
+        try:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    def record(self, event: str, **fields: Any) -> None:
+        """One durable line in events.jsonl; never raises."""
+        if self.sink is not None:
+            self.sink(event, fields)
+        if self.events_path is None:
+            return
+        obj = {k: v for k, v in fields.items() if k not in ("event", "ts")}
+        obj.update(event=event, ts=utc_stamp_ms(self.clock.now()))
+        line = json.dumps(
+            obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        )
+        try:
+            self._rotate_if_big()
+            fd = os.open(self.events_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                os.write(fd, (line + "\n").encode())
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
+    def _rotate_if_big(self) -> None:
+        assert self.events_path is not None
+        if self.max_bytes <= 0:
+            return
+        try:
+            if self.events_path.stat().st_size < self.max_bytes:
+                return
+        except FileNotFoundError:
+            return
+        os.replace(self.events_path, self.events_path.with_name(self.events_path.name + ".1"))

@@ -1,0 +1,220 @@
+"""Every location in the data dir, resolved once and passed everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from looop.core.errors import LooopError
+
+
+def _nonempty(env: Mapping[str, str], key: str) -> str | None:
+    v = env.get(key, "")
+    return v if v.strip() else None
+
+
+@dataclass(frozen=True)
+class Paths:
+    data: Path
+    config: Path
+
+    @classmethod
+    def resolve(cls, env: Mapping[str, str], cwd: Path) -> Paths:
+        """$LOOOP_DATA_DIR, else ${XDG_STATE_HOME:-~/.local/state}/looop; absolutised."""
+        raw = _nonempty(env, "LOOOP_DATA_DIR")
+        if raw is None:
+            state = _nonempty(env, "XDG_STATE_HOME")
+            if state is None:
+                home = _nonempty(env, "HOME")
+                if home is None:
+                    raise LooopError("HOME is not set: set LOOOP_DATA_DIR to choose a data dir")
+                state = str(Path(home) / ".local" / "state")
+            raw = str(Path(state) / "looop")
+        data = Path(raw).expanduser()
+        if not data.is_absolute():
+            data = cwd / data
+        cfg = _nonempty(env, "LOOOP_CONFIG")
+        config = Path(cfg).expanduser() if cfg else data / "config.json"
+        if not config.is_absolute():
+            config = cwd / config
+        return cls(data=data, config=config)
+
+    @classmethod
+    def at(cls, data: Path) -> Paths:
+        return cls(data=data, config=data / "config.json")
+
+    # durable memory
+    @property
+    def playbook(self) -> Path:
+        return self.data / "PLAYBOOK.md"
+
+    @property
+    def playbook_history(self) -> Path:
+        return self.data / "playbook.d"
+
+    @property
+    def goals(self) -> Path:
+        return self.data / "goals"
+
+    @property
+    def goals_archive(self) -> Path:
+        return self.data / "goals" / "archive"
+
+    @property
+    def sensors(self) -> Path:
+        return self.data / "sensors"
+
+    @property
+    def journal(self) -> Path:
+        return self.data / "journal.md"
+
+    @property
+    def reports(self) -> Path:
+        return self.data / "reports"
+
+    # scratch and coordination
+    @property
+    def snapshots(self) -> Path:
+        return self.data / "snapshots"
+
+    @property
+    def runs(self) -> Path:
+        return self.data / "runs"
+
+    @property
+    def prompts(self) -> Path:
+        return self.data / "prompts"
+
+    @property
+    def sessions(self) -> Path:
+        return self.data / "sessions"
+
+    @property
+    def claims(self) -> Path:
+        return self.data / "claims"
+
+    @property
+    def asks(self) -> Path:
+        return self.data / "asks"
+
+    @property
+    def answers(self) -> Path:
+        return self.data / "answers"
+
+    @property
+    def tells(self) -> Path:
+        return self.data / "tells"
+
+    @property
+    def schedules(self) -> Path:
+        return self.data / "schedules"
+
+    @property
+    def verify(self) -> Path:
+        return self.data / "verify"
+
+    @property
+    def lock_dir(self) -> Path:
+        return self.data / ".lock"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.data / ".lock" / "lock"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data / ".lock" / "pid"
+
+    @property
+    def state_lock(self) -> Path:
+        """Serialises read-modify-write of small shared state files."""
+        return self.data / ".lock" / "state"
+
+    @property
+    def decision(self) -> Path:
+        return self.data / ".decision.json"
+
+    @property
+    def tick_log(self) -> Path:
+        return self.data / "tick.log"
+
+    @property
+    def events(self) -> Path:
+        return self.data / "events.jsonl"
+
+    @property
+    def cost_ledger(self) -> Path:
+        return self.data / "cost.jsonl"
+
+    # guard state (dot files)
+    def state(self, name: str) -> Path:
+        return self.data / name
+
+    @property
+    def last_tick_hash(self) -> Path:
+        return self.data / ".last-tick-hash"
+
+    @property
+    def backoff(self) -> Path:
+        return self.data / ".tick-backoff"
+
+    @property
+    def goal_activity(self) -> Path:
+        return self.data / ".goal-activity.json"
+
+    @property
+    def wal(self) -> Path:
+        return self.data / ".action-wal.json"
+
+    @property
+    def last_failure(self) -> Path:
+        return self.data / ".last-failure.json"
+
+    @property
+    def last_world(self) -> Path:
+        return self.data / ".last-world.json"
+
+    @property
+    def last_shell(self) -> Path:
+        return self.data / ".last-shell.json"
+
+    @property
+    def next_wake(self) -> Path:
+        return self.data / ".next-wake.json"
+
+    @property
+    def noop_at(self) -> Path:
+        return self.data / ".noop-at.json"
+
+    @property
+    def signal_flap(self) -> Path:
+        return self.data / ".signal-flap.json"
+
+    @property
+    def decide_ledger(self) -> Path:
+        return self.data / ".decide-ledger.json"
+
+    @property
+    def cost_unmetered(self) -> Path:
+        return self.data / ".cost-unmetered"
+
+    @property
+    def gitignore(self) -> Path:
+        return self.data / ".gitignore"
+
+    def goal(self, goal_id: str) -> Path:
+        return self.goals / f"{goal_id}.md"
+
+    def sensor(self, name: str) -> Path:
+        return self.sensors / f"{name}.sh"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs / run_id
+
+    def rel(self, p: Path) -> str:
+        """Path relative to the data dir with '/' separators (hash markers, messages)."""
+        try:
+            return p.relative_to(self.data).as_posix()
+        except ValueError:
+            return str(p)

@@ -1,0 +1,178 @@
+"""File primitives: atomic writes, appends, typed fail-closed reads, dir locks."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from looop.core.errors import CorruptState
+
+
+def atomic_write(path: Path, data: bytes | str, mode: int | None = None) -> None:
+    """temp + fsync + rename: readers see the old file or the new one, never a torn one."""
+    raw = data.encode() if isinstance(data, str) else data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}.{secrets.token_hex(3)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644 if mode is None else mode)
+    try:
+        view = memoryview(raw)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.fsync(fd)
+        if mode is not None:
+            os.fchmod(fd, mode)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def dumps_state(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write(path, dumps_state(obj) + "\n")
+
+
+def append_line(path: Path, line: str) -> None:
+    """One os.write on an O_APPEND fd, so concurrent appenders never interleave a line."""
+    if not line.endswith("\n"):
+        line += "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def read_text(path: Path) -> str | None:
+    """Lossy UTF-8 text, or None when the file does not exist."""
+    try:
+        return path.read_bytes().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return None
+
+
+def read_json(path: Path) -> Any:
+    """Parsed JSON, None when missing; CorruptState when present but unreadable."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise CorruptState(f"cannot read {path}: {e.strerror}") from e
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CorruptState(f"{path} is not valid JSON ({e}); delete it to reset") from e
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """Like read_json, but a non-object counts as corrupt."""
+    v = read_json(path)
+    if v is None:
+        return None
+    if not isinstance(v, dict):
+        raise CorruptState(f"{path} does not hold a JSON object; delete it to reset")
+    return v
+
+
+def remove(path: Path) -> bool:
+    try:
+        path.unlink()
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def tail_bytes(path: Path, limit: int) -> bytes:
+    """The last `limit` bytes of a file (empty when missing)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            return f.read()
+    except FileNotFoundError:
+        return b""
+
+
+def tail_lines(path: Path, n: int, chunk: int = 65536) -> list[str]:
+    """The last n non-blank lines, reading backwards so big journals stay cheap."""
+    if n <= 0:
+        return []
+    try:
+        f = path.open("rb")
+    except FileNotFoundError:
+        return []
+    with f:
+        f.seek(0, os.SEEK_END)
+        pos = f.tell()
+        buf = b""
+        while pos > 0:
+            step = min(chunk, pos)
+            pos -= step
+            f.seek(pos)
+            buf = f.read(step) + buf
+            if buf.count(b"\n") > n + 1:
+                break
+    lines = [ln for ln in buf.decode("utf-8", "replace").splitlines() if ln.strip()]
+    return lines[-n:]
+
+
+@contextlib.contextmanager
+def dir_lock(lock_file: Path) -> Iterator[None]:
+    """A blocking exclusive flock serialising read-modify-write of shared state."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def try_flock(lock_file: Path) -> int | None:
+    """Take a non-blocking exclusive flock; the fd (hold it) or None when held elsewhere."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def flock_held(lock_file: Path) -> bool:
+    """True when some live process holds the flock (the kernel drops it on death)."""
+    try:
+        fd = os.open(lock_file, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return False

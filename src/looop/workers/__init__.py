@@ -1,0 +1,1 @@
+"""looop.workers"""

@@ -1,0 +1,32 @@
+"""Shared fixtures: a temp data dir, a fixed clock, a Ctx that records events."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from looop.core.clock import FixedClock
+from looop.core.context import Ctx
+from looop.core.events import Emitter
+from looop.core.paths import Paths
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> Paths:
+    p = Paths.at(tmp_path / "data")
+    p.data.mkdir(parents=True)
+    return p
+
+
+@pytest.fixture
+def ctx(paths: Paths, clock: FixedClock) -> Ctx:
+    em = Emitter(clock=clock, events_path=paths.events, stream=io.StringIO(), keep_seen=True)
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(paths.data.parent)}
+    return Ctx(paths=paths, clock=clock, env=env, events=em, bin="looop")
