@@ -33,17 +33,18 @@ class SystemClock:
 
 @dataclass
 class FixedClock:
-    """A clock for tests: time moves only when told to."""
+    """A clock for tests: wall time moves only when told to; monotonic time also runs for
+    real, so deadlines on real processes still expire."""
 
     t: float = 1_750_000_000.0
     tz: tzinfo = field(default=UTC)
-    mono: float = 1000.0
+    mono: float = 0.0
 
     def now(self) -> float:
         return self.t
 
     def monotonic(self) -> float:
-        return self.mono
+        return time.monotonic() + self.mono
 
     def local(self, ts: float | None = None) -> datetime:
         return datetime.fromtimestamp(self.t if ts is None else ts, tz=self.tz)

@@ -1,1 +1,73 @@
-"""looop.seed"""
+"""Starter data: seeded once, into a NEW data dir only."""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+from looop.core import store
+from looop.core.config import default_config_obj
+from looop.core.errors import LooopError
+from looop.core.paths import Paths
+
+# Seeded files, relative to the data dir, with their modes.
+_STARTER = (
+    ("PLAYBOOK.md", "PLAYBOOK.md", 0o644),
+    ("goals/setup.md", "goals/setup.md", 0o644),
+    ("goals/playbook-daily.md", "goals/playbook-daily.md", 0o644),
+    ("sensors/today.sh", "sensors/today.sh", 0o755),
+    ("gitignore", ".gitignore", 0o644),
+)
+
+
+def seed_text(name: str) -> str:
+    """A packaged seed file (also the constitution and the manual)."""
+    return (resources.files("looop.seed") / "data" / name).read_text(encoding="utf-8")
+
+
+def package_text(name: str) -> str:
+    return (resources.files("looop.seed") / name).read_text(encoding="utf-8")
+
+
+def _is_new(data: Path) -> bool:
+    try:
+        return not any(data.iterdir())
+    except FileNotFoundError:
+        return True
+
+
+def ensure_data_dir(paths: Paths) -> bool:
+    """Create the layout; seed starter files only when the data dir is new. True if seeded."""
+    try:
+        new = _is_new(paths.data)
+        paths.data.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if new:
+            os.chmod(paths.data, 0o700)
+        for d in (
+            paths.goals,
+            paths.goals_archive,
+            paths.sensors,
+            paths.snapshots,
+            paths.runs,
+            paths.claims,
+            paths.reports,
+            paths.prompts,
+        ):
+            d.mkdir(parents=True, exist_ok=True)
+        if not new:
+            return False
+        for src, dst, mode in _STARTER:
+            target = paths.data / dst
+            if not target.exists():
+                store.atomic_write(target, seed_text(src), mode=mode)
+        if not paths.config.exists():
+            store.atomic_write(paths.config, json.dumps(default_config_obj(), indent=2) + "\n")
+        return True
+    except OSError as e:
+        where = e.filename or paths.data
+        raise LooopError(
+            f"data dir {paths.data} is not usable ({e.strerror} on {where}); "
+            "fix its permissions or set LOOOP_DATA_DIR"
+        ) from e

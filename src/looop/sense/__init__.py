@@ -1,1 +1,65 @@
-"""looop.sense"""
+"""looop.sense: one beat's observation — user sensors plus system probes into snapshots/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from looop.core import store
+from looop.core.config import Knobs
+from looop.core.context import Ctx
+from looop.core.paths import Paths
+from looop.sense.probes import Probe, default_probes, run_probes
+from looop.sense.sensors import Reading, run_user_sensors
+
+__all__ = ["Probe", "Reading", "default_probes", "prune_snapshots", "run_probes", "sense"]
+
+
+def prune_snapshots(paths: Paths, owned: Iterable[str]) -> list[str]:
+    """Remove sensor-*/sys-* snapshots no sensor or probe produced; the file names removed."""
+    keep = set(owned)
+    try:
+        entries = list(paths.snapshots.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    gone: list[str] = []
+    for p in sorted(entries):
+        stem, suffix = p.stem, p.suffix
+        ours = (stem.startswith("sensor-") and suffix in (".json", ".err")) or (
+            stem.startswith("sys-") and suffix == ".json"
+        )
+        if ours and stem not in keep and p.is_file() and store.remove(p):
+            gone.append(p.name)
+    return gone
+
+
+def sense(ctx: Ctx, knobs: Knobs, probes: Mapping[str, Probe] | None = None) -> list[Reading]:
+    """Run every sensor and probe, publish snapshots, prune orphans, report one summary."""
+    started = ctx.clock.monotonic()
+    readings = run_user_sensors(ctx, knobs)
+    readings += run_probes(ctx, default_probes() if probes is None else probes)
+    prune_snapshots(ctx.paths, (r.name for r in readings))
+    secs = round(max(0.0, ctx.clock.monotonic() - started), 3)
+    ev = ctx.events
+    if ev.fmt == "json":
+        for r in readings:
+            if r.ok:
+                ev.emit("ok", "sense.ok", f"{r.name} ({r.secs:.1f}s)", sensor=r.name, secs=r.secs)
+            else:
+                ev.emit(
+                    "error",
+                    "sense.fail",
+                    f"{r.name} failed ({r.secs:.1f}s) — {r.error}",
+                    sensor=r.name,
+                    secs=r.secs,
+                    error=r.error,
+                )
+    failed = [r.name for r in readings if not r.ok]
+    ok, total = len(readings) - len(failed), len(readings)
+    if failed:
+        msg = f"{ok}/{total} sensors ok · failed: {', '.join(failed)}"
+        ev.emit("error", "sense", msg, ok=ok, total=total, failed=failed, secs=secs)
+    else:
+        msg = f"{ok} sensors ok ({secs:.1f}s)"
+        ev.emit("info", "sense", msg, ok=ok, total=total, failed=[], secs=secs)
+    ev.record("sense_done")
+    return readings

@@ -1,0 +1,84 @@
+"""Run every bench_*.py module and write docs/BENCHMARKS.md (figures + the command)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def _load(path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+    return "—" if v is None else str(v)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--write", default=str(HERE.parent / "docs" / "BENCHMARKS.md"))
+    ap.add_argument("only", nargs="*", help="bench module names (default: all)")
+    args = ap.parse_args()
+    rows: list[dict[str, Any]] = []
+    for path in sorted(HERE.glob("bench_*.py")):
+        if args.only and path.stem not in args.only:
+            continue
+        t0 = time.monotonic()
+        print(f"running {path.stem} …", flush=True)
+        for row in _load(path).run():
+            row.setdefault("bench", path.stem)
+            rows.append(row)
+            print(
+                f"  {row['name']}: {_fmt(row['value'])} {row['unit']} "
+                f"(baseline {_fmt(row.get('baseline'))}, ratio {_fmt(row.get('ratio'))}, "
+                f"target {row.get('target')}) {'ok' if row.get('ok') else 'MISSED'}",
+                flush=True,
+            )
+        print(f"  ({time.monotonic() - t0:.1f}s)")
+    lines = [
+        "# Benchmarks",
+        "",
+        "Produced by `make bench` (`python bench/run.py`) on "
+        f"{time.strftime('%Y-%m-%d')}, Python {platform.python_version()}, "
+        f"{platform.machine()}, {_cpus()} CPUs. Ratios are against a baseline measured in the "
+        "same run.",
+        "",
+        "| benchmark | value | baseline | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {_fmt(r['value'])} {r['unit']} | "
+            f"{_fmt(r.get('baseline'))} | {_fmt(r.get('ratio'))} | {r.get('target')} | "
+            f"{'yes' if r.get('ok') else 'NO'} |"
+        )
+    notes = [r["note"] for r in rows if r.get("note")]
+    if notes:
+        lines += ["", "Notes:", ""] + [f"- {n}" for n in notes]
+    if not args.only:
+        Path(args.write).write_text("\n".join(lines) + "\n")
+        print(f"wrote {args.write}")
+    return 0 if all(r.get("ok") for r in rows) else 1
+
+
+def _cpus() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,470 @@
+"""Typed decisions: the one move a runner may ask for, parsed and validated before anything runs.
+
+Every action is a frozen dataclass whose ids are checked (and worker targets normalised) on
+construction, so a CLI verb building one directly gets the same guard as a parsed decision.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from looop.core.errors import LooopError
+
+
+class DecisionError(LooopError):
+    """A decision the executor refuses: bad JSON, unknown action, a field of the wrong type."""
+
+
+_SAFE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
+_WORKER_PREFIX = "looop-"
+_PULSE = "pulse"
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """A value as one clipped JSON token for error messages (newlines stay escaped)."""
+    if isinstance(value, str) and len(value) > limit:
+        value = value[:limit] + "…"
+    text = json.dumps(value)
+    return text if len(text) <= limit + 12 else text[: limit + 8] + "…"
+
+
+def check_id(kind: str, value: str) -> str:
+    """A name that becomes a file or session name: no traversal, no hidden files, 1-64 chars."""
+    if not isinstance(value, str) or not _SAFE_ID.fullmatch(value) or ".." in value:
+        raise DecisionError(
+            f"invalid {kind} id {_shown(value)}: use 1-64 letters, digits, '.', '_' or '-', "
+            "not starting with '.'"
+        )
+    return value
+
+
+def _strip_worker_prefix(value: str) -> str:
+    return value[len(_WORKER_PREFIX) :] if value.startswith(_WORKER_PREFIX) else value
+
+
+def worker_target(value: str) -> str:
+    """A worker id as the model may spell it (`looop-x` or `x`); the pulse is never a target."""
+    wid = _strip_worker_prefix(value) if isinstance(value, str) else value
+    if wid == _PULSE:
+        raise DecisionError(
+            '"pulse" is the control loop, not a worker: name a worker id (see `looop worker list`)'
+        )
+    return check_id("worker", wid)
+
+
+def _set(obj: object, name: str, value: Any) -> None:
+    object.__setattr__(obj, name, value)
+
+
+@dataclass(frozen=True)
+class Noop:
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RunShell:
+    cmd: str
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.cmd.strip():
+            raise DecisionError("run_shell: field 'cmd' must be a non-empty string")
+        if "\x00" in self.cmd:
+            raise DecisionError("run_shell: field 'cmd' must not contain NUL characters")
+
+
+@dataclass(frozen=True)
+class WriteGoal:
+    id: str
+    body: str
+
+    def __post_init__(self) -> None:
+        check_id("goal", self.id)
+
+
+@dataclass(frozen=True)
+class ArchiveGoal:
+    id: str
+
+    def __post_init__(self) -> None:
+        check_id("goal", self.id)
+
+
+@dataclass(frozen=True)
+class WriteSensor:
+    name: str
+    script: str
+
+    def __post_init__(self) -> None:
+        check_id("sensor", self.name)
+
+
+@dataclass(frozen=True)
+class WritePlaybook:
+    body: str
+
+    def __post_init__(self) -> None:
+        # An empty PLAYBOOK would silently erase the loop's instructions.
+        if not self.body.strip():
+            raise DecisionError("write_playbook: field 'body' must be a non-empty string")
+
+
+@dataclass(frozen=True)
+class StartWorker:
+    id: str
+    prompt: str
+    runner: str | None = None
+    command: str | None = None
+    verify: str | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "id", worker_target(self.id))
+        if not self.prompt.strip():
+            raise DecisionError("start_worker: field 'prompt' must be a non-empty string")
+
+
+@dataclass(frozen=True)
+class KillWorker:
+    id: str
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        _set(self, "id", worker_target(self.id))
+
+
+@dataclass(frozen=True)
+class SteerSession:
+    id: str
+    input: str
+
+    def __post_init__(self) -> None:
+        _set(self, "id", worker_target(self.id))
+
+
+@dataclass(frozen=True)
+class SendKey:
+    id: str
+    keys: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        _set(self, "id", worker_target(self.id))
+        keys = tuple(self.keys)
+        if not keys or not all(isinstance(k, str) and k for k in keys):
+            raise DecisionError("send_key: field 'keys' must be a non-empty list of strings")
+        _set(self, "keys", keys)
+
+
+@dataclass(frozen=True)
+class RestartSession:
+    id: str
+
+    def __post_init__(self) -> None:
+        _set(self, "id", worker_target(self.id))
+
+
+@dataclass(frozen=True)
+class SendNotification:
+    message: str
+    id: str = ""
+
+
+@dataclass(frozen=True)
+class WriteSchedule:
+    name: str
+    in_s: int | None = None
+    every_s: int | None = None
+    cron: str | None = None
+    tz: str | None = None
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        check_id("schedule", self.name)
+        given = [f for f in ("in_s", "every_s", "cron") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise DecisionError(
+                "write_schedule: give exactly one of 'in_s', 'every_s' or 'cron' "
+                f"(got {', '.join(given) or 'none'})"
+            )
+        if self.in_s is not None and (_not_int(self.in_s) or self.in_s < 1):
+            raise DecisionError("write_schedule: field 'in_s' must be an integer >= 1")
+        if self.every_s is not None and (_not_int(self.every_s) or self.every_s < 60):
+            raise DecisionError("write_schedule: field 'every_s' must be an integer >= 60")
+        if self.cron is not None and not self.cron.strip():
+            raise DecisionError("write_schedule: field 'cron' must be a non-empty string")
+
+
+@dataclass(frozen=True)
+class DropSchedule:
+    name: str
+
+    def __post_init__(self) -> None:
+        check_id("schedule", self.name)
+
+
+Action = (
+    Noop
+    | RunShell
+    | WriteGoal
+    | ArchiveGoal
+    | WriteSensor
+    | WritePlaybook
+    | StartWorker
+    | KillWorker
+    | SteerSession
+    | SendKey
+    | RestartSession
+    | SendNotification
+    | WriteSchedule
+    | DropSchedule
+)
+
+# action tag (the JSON spelling) and kind word (events, tick.decided) per type
+_NAMES: dict[type, tuple[str, str]] = {
+    Noop: ("noop", "noop"),
+    RunShell: ("run_shell", "shell"),
+    WriteGoal: ("write_goal", "goal"),
+    ArchiveGoal: ("archive_goal", "archive"),
+    WriteSensor: ("write_sensor", "sensor"),
+    WritePlaybook: ("write_playbook", "playbook"),
+    StartWorker: ("start_worker", "worker"),
+    KillWorker: ("kill_worker", "kill"),
+    SteerSession: ("steer_session", "steer"),
+    SendKey: ("send_key", "key"),
+    RestartSession: ("restart_session", "restart"),
+    SendNotification: ("send_notification", "notify"),
+    WriteSchedule: ("write_schedule", "schedule"),
+    DropSchedule: ("drop_schedule", "drop-schedule"),
+}
+ACTION_TAGS: tuple[str, ...] = tuple(tag for tag, _ in _NAMES.values())
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    journal: str | None = None
+    next_interval_s: int | None = None
+
+
+def tag_of(action: Action) -> str:
+    return _NAMES[type(action)][0]
+
+
+def kind_of(action: Action) -> str:
+    return _NAMES[type(action)][1]
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """Whitespace runs (newlines included) to single spaces, clipped with an ellipsis."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def summary_of(action: Action) -> str:
+    """The journal fallback and the tick.decided summary: one short line."""
+    match action:
+        case Noop(reason=r):
+            return f"noop · {one_line(r)}" if r.strip() else "noop"
+        case RunShell(cmd=c, reason=r):
+            return f"run-shell · {one_line(r if r.strip() else c)}"
+        case WriteGoal(id=i):
+            return f"write-goal {i}"
+        case ArchiveGoal(id=i):
+            return f"archive-goal {i}"
+        case WriteSensor(name=n):
+            return f"write-sensor {n}"
+        case WritePlaybook():
+            return "write-playbook"
+        case StartWorker(id=i):
+            return f"start-worker {i}"
+        case KillWorker(id=i, reason=r):
+            return f"kill-worker {i} · {one_line(r)}" if r.strip() else f"kill-worker {i}"
+        case SteerSession(id=i):
+            return f"steer {i}"
+        case SendKey(id=i, keys=k):
+            return f"key {i} · {one_line(' '.join(k))}"
+        case RestartSession(id=i):
+            return f"restart {i}"
+        case SendNotification(message=m):
+            return f"notify · {one_line(m)}"
+        case WriteSchedule(name=n):
+            return f"write-schedule {n}"
+        case DropSchedule(name=n):
+            return f"drop-schedule {n}"
+    raise AssertionError(f"unhandled action {action!r}")
+
+
+def goal_of(action: Action) -> str | None:
+    """The goal/worker id an action moves (fairness stamps it); None for untargeted moves."""
+    if isinstance(action, WriteGoal | ArchiveGoal):
+        return action.id
+    if isinstance(action, StartWorker | KillWorker | SteerSession | SendKey | RestartSession):
+        return _strip_worker_prefix(action.id)
+    return None
+
+
+# ---------------------------------------------------------------- parsing
+
+_FENCE = re.compile(r"\A```[ \t]*(?:json)?[ \t]*\n(?P<body>.*?)\n?[ \t]*```\Z", re.S | re.I)
+_EXPECTED = ", ".join(ACTION_TAGS)
+
+
+def _type_name(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int | float):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "an array"
+    return "an object"
+
+
+def _bad(tag: str, field: str, want: str) -> DecisionError:
+    return DecisionError(f"{tag}: field '{field}' must be {want}")
+
+
+def _req_str(tag: str, obj: dict[str, Any], field: str) -> str:
+    v = obj.get(field)
+    if not isinstance(v, str):
+        raise _bad(tag, field, "a string")
+    return v
+
+
+def _opt_str(tag: str, obj: dict[str, Any], field: str) -> str | None:
+    """Absent and null both mean 'not given'."""
+    v = obj.get(field)
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise _bad(tag, field, "a string")
+    return v
+
+
+def _not_int(v: Any) -> bool:
+    return isinstance(v, bool) or not isinstance(v, int)
+
+
+def _opt_int(tag: str, obj: dict[str, Any], field: str, minimum: int) -> int | None:
+    v = obj.get(field)
+    if v is None:
+        return None
+    if _not_int(v) or v < minimum:
+        raise _bad(tag, field, f"an integer >= {minimum}")
+    assert isinstance(v, int)
+    return v
+
+
+def _keys(obj: dict[str, Any]) -> tuple[str, ...]:
+    v = obj.get("keys")
+    if not isinstance(v, list) or not v or not all(isinstance(k, str) and k for k in v):
+        raise _bad("send_key", "keys", "a non-empty list of strings")
+    return tuple(v)
+
+
+def _build(tag: str, o: dict[str, Any]) -> Action:
+    s, opt = _req_str, _opt_str
+    match tag:
+        case "noop":
+            return Noop(reason=opt(tag, o, "reason") or "")
+        case "run_shell":
+            return RunShell(cmd=s(tag, o, "cmd"), reason=opt(tag, o, "reason") or "")
+        case "write_goal":
+            return WriteGoal(id=s(tag, o, "id"), body=s(tag, o, "body"))
+        case "archive_goal":
+            return ArchiveGoal(id=s(tag, o, "id"))
+        case "write_sensor":
+            return WriteSensor(name=s(tag, o, "name"), script=s(tag, o, "script"))
+        case "write_playbook":
+            return WritePlaybook(body=s(tag, o, "body"))
+        case "start_worker":
+            return StartWorker(
+                id=s(tag, o, "id"),
+                prompt=s(tag, o, "prompt"),
+                runner=opt(tag, o, "runner"),
+                command=opt(tag, o, "command"),
+                verify=opt(tag, o, "verify"),
+            )
+        case "kill_worker":
+            return KillWorker(id=s(tag, o, "id"), reason=opt(tag, o, "reason") or "")
+        case "steer_session":
+            return SteerSession(id=s(tag, o, "id"), input=s(tag, o, "input"))
+        case "send_key":
+            return SendKey(id=s(tag, o, "id"), keys=_keys(o))
+        case "restart_session":
+            return RestartSession(id=s(tag, o, "id"))
+        case "send_notification":
+            return SendNotification(message=s(tag, o, "message"), id=opt(tag, o, "id") or "")
+        case "write_schedule":
+            return WriteSchedule(
+                name=s(tag, o, "name"),
+                in_s=_opt_int(tag, o, "in_s", 1),
+                every_s=_opt_int(tag, o, "every_s", 60),
+                cron=opt(tag, o, "cron"),
+                tz=opt(tag, o, "tz"),
+                note=opt(tag, o, "note") or "",
+            )
+        case "drop_schedule":
+            return DropSchedule(name=s(tag, o, "name"))
+    raise AssertionError(tag)
+
+
+def decision_from_obj(obj: dict[str, Any]) -> Decision:
+    """Validate a decoded decision object (unknown extra keys are ignored)."""
+    if not isinstance(obj, dict):
+        raise DecisionError(
+            f'decision must be a JSON object like {{"action": "noop"}}, got {_type_name(obj)}'
+        )
+    if "action" not in obj:
+        raise DecisionError(f'decision has no "action" (expected one of: {_EXPECTED})')
+    tag = obj["action"]
+    if not isinstance(tag, str) or tag not in ACTION_TAGS:
+        raise DecisionError(
+            f"decision has unknown action {_shown(tag)} (expected one of: {_EXPECTED})"
+        )
+    action = _build(tag, obj)
+    journal = obj.get("journal")
+    if journal is not None and not isinstance(journal, str):
+        raise DecisionError(
+            f"decision: field 'journal' must be a string, got {_type_name(journal)}"
+        )
+    raw_nudge = obj.get("next_interval_s")
+    # A malformed nudge is only a hint: drop it rather than fail the whole move.
+    nudge = raw_nudge if isinstance(raw_nudge, int) and not _not_int(raw_nudge) else None
+    if nudge is not None and nudge < 0:
+        nudge = None
+    return Decision(action=action, journal=journal, next_interval_s=nudge)
+
+
+def parse_decision(raw: bytes, max_bytes: int = 262144) -> Decision:
+    """Bytes of .decision.json -> a validated Decision; DecisionError with one line otherwise."""
+    if len(raw) > max_bytes:
+        raise DecisionError(
+            f"decision is {len(raw)} bytes, over the {max_bytes}-byte limit; "
+            "write one small JSON object"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecisionError("decision is not valid UTF-8") from None
+    text = text.removeprefix("\ufeff").strip()
+    fenced = _FENCE.match(text)
+    if fenced:
+        text = fenced.group("body").strip()
+    if not text:
+        raise DecisionError('decision is empty; write one JSON object like {"action": "noop"}')
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DecisionError(
+            f"decision is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); "
+            "write exactly one JSON object, optionally inside one ```json fence"
+        ) from None
+    except RecursionError:
+        raise DecisionError("decision is not valid JSON (nested too deeply)") from None
+    return decision_from_obj(obj)

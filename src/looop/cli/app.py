@@ -1,0 +1,45 @@
+"""Builds the Ctx from the real process: the only place that reads os.environ and the real clock."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from looop.core.clock import SystemClock
+from looop.core.context import Ctx
+from looop.core.events import Emitter
+from looop.core.paths import Paths
+
+
+def looop_bin() -> str:
+    """How children call us back: the console script beside this interpreter, else PATH."""
+    here = Path(sys.executable).parent / "looop"
+    if here.exists():
+        return str(here)
+    return shutil.which("looop") or "looop"
+
+
+def make_ctx(events_to: str | None = "stderr") -> Ctx:
+    """events_to: "stdout" for the pulse log, "stderr" for verbs whose stdout is data, or None."""
+    env = dict(os.environ)
+    paths = Paths.resolve(env, Path.cwd())
+    fmt = "json" if env.get("LOOOP_LOG_FORMAT", "").strip().lower() == "json" else "human"
+    force = env.get("LOOOP_COLOR", "").strip()
+    if fmt == "json" or force == "0":
+        color = False
+    elif force == "1":
+        color = True
+    else:
+        out = sys.stdout if events_to == "stdout" else sys.stderr
+        color = out.isatty() and "NO_COLOR" not in env
+    clock = SystemClock()
+    em = Emitter(
+        clock=clock,
+        events_path=paths.events,
+        stream={"stdout": sys.stdout, "stderr": sys.stderr}.get(events_to or ""),
+        fmt="json" if fmt == "json" else "human",
+        color=color,
+    )
+    return Ctx(paths=paths, clock=clock, env=env, events=em, bin=looop_bin())

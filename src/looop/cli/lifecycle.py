@@ -1,0 +1,227 @@
+"""Lifecycle verbs: init, pulse, tick, up, down, status, journal, runs, help, version, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from looop import __version__
+from looop.cli.app import make_ctx
+from looop.core import store
+from looop.core.errors import LooopError
+
+
+@click.command("version", help="Print the version.")
+def version_cmd() -> None:
+    click.echo(f"looop {__version__}")
+
+
+@click.command("status", help="Pulse, last beat, failures and goals at a glance (pure read).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status_cmd(as_json: bool) -> None:
+    from looop.cli.render import print_status
+    from looop.loop.status import gather_status
+
+    print_status(gather_status(make_ctx(events_to=None)), as_json)
+
+
+@click.command("help", help="Print the manual, or the help of one verb.")
+@click.argument("topic", required=False)
+@click.pass_context
+def help_cmd(ctx: click.Context, topic: str | None) -> None:
+    if topic:
+        from looop.cli.root import cli
+
+        cmd = cli.get_command(ctx, topic)
+        if cmd is None:
+            raise LooopError(f"no verb or topic '{topic}' — `looop help` lists them all")
+        with click.Context(cmd, info_name=f"looop {topic}", parent=ctx.parent) as sub:
+            click.echo(cmd.get_help(sub))
+        return
+    from looop.seed import package_text
+
+    c = make_ctx(events_to=None)
+    click.echo(package_text("manual.md").rstrip())
+    click.echo("\nPATHS")
+    click.echo(f"  config    {c.paths.config}")
+    click.echo(f"  data dir  {c.paths.data}")
+
+
+@click.command("init", help="Choose the agent CLI that decides and works (writes the config).")
+@click.option(
+    "--runner",
+    type=click.Choice(["claude", "codex", "opencode", "pi", "custom"]),
+    help="Preset to use (default: claude).",
+)
+@click.option("--tick-command", help="Override the one-shot decide command.")
+@click.option("--worker-command", help="Override the worker launch command ({{prompt_file}}).")
+@click.option("--force", is_flag=True, help="Overwrite an existing config.")
+def init_cmd(
+    runner: str | None, tick_command: str | None, worker_command: str | None, force: bool
+) -> None:
+    from looop.loop.setup import init_config
+
+    ctx = make_ctx()
+    interactive = sys.stdin.isatty() and sys.stdout.isatty() and runner is None
+    res = init_config(ctx, runner, tick_command, worker_command, force, interactive)
+    for line in res:
+        click.echo(line)
+
+
+@click.command("pulse", help="Run the loop in the foreground (for systemd, containers, debugging).")
+@click.option("--ready-fd", type=int, default=None, hidden=True)
+@click.option(
+    "--beats",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after N beats (default: run until SIGTERM/SIGINT).",
+)
+def pulse_cmd(ready_fd: int | None, beats: int | None) -> None:
+    from looop.loop.pulse import Pulse
+    from looop.seed import ensure_data_dir
+
+    ctx = make_ctx(events_to="stdout")
+    ensure_data_dir(ctx.paths)
+
+    def ready() -> None:
+        if ready_fd is not None:
+            os.write(ready_fd, b"ok\n")
+            os.close(ready_fd)
+
+    raise SystemExit(Pulse(ctx, max_beats=beats).run(ready=ready))
+
+
+@click.command("tick", help="Run one beat now (refused while a pulse runs).")
+@click.option("--dry-run", is_flag=True, help="Sense and print the prompt; call no runner.")
+@click.option("--force", is_flag=True, help="Decide even if the world is unchanged.")
+def tick_cmd(dry_run: bool, force: bool) -> None:
+    from looop.loop.tick import tick
+    from looop.seed import ensure_data_dir
+
+    ctx = make_ctx(events_to="stderr")
+    ensure_data_dir(ctx.paths)
+    fd = store.try_flock(ctx.paths.lock_file)
+    if fd is None:
+        raise LooopError(
+            "a pulse is running and beats on its own — `looop down` first, or "
+            "watch it with `looop status`"
+        )
+    try:
+        out = tick(ctx, force=force, dry_run=dry_run)
+    finally:
+        os.close(fd)
+    if dry_run:
+        if out.prompt_text is not None:
+            sys.stdout.write(out.prompt_text)
+        else:
+            click.echo(
+                f"(no prompt: the beat stopped at '{out.status}'"
+                + (f": {out.error}" if out.error else "")
+                + ")",
+                err=True,
+            )
+        return
+    if out.status in ("failed", "error"):
+        raise SystemExit(1)
+
+
+@click.command("up", help="Start the pulse in the background (idempotent).")
+@click.option("--json", "json_log", is_flag=True, help="The pulse logs NDJSON events.")
+def up_cmd(json_log: bool) -> None:
+    from looop.loop.daemon import start_detached
+
+    ctx = make_ctx()
+    res = start_detached(ctx, json_log)
+    if res.started:
+        click.echo(f"pulse started (pid {res.pid}) · log: {res.log}")
+    else:
+        click.echo(f"pulse already running (pid {res.pid}) · log: {res.log}")
+
+
+@click.command("down", help="Stop the pulse (it finishes its beat first).")
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to let the current beat finish before SIGKILL.",
+)
+def down_cmd(grace: float) -> None:
+    from looop.loop.daemon import stop_pulse
+
+    res = stop_pulse(make_ctx(), grace)
+    if not res.was_running:
+        click.echo("pulse is not running")
+    elif res.forced:
+        click.echo(f"pulse (pid {res.pid}) did not finish its beat in {grace:g}s: killed")
+    else:
+        click.echo(f"pulse stopped (pid {res.pid})")
+
+
+@click.command("journal", help="Print the journal (one line per executed move).")
+@click.option(
+    "-n", "--tail", "tail", type=click.IntRange(min=0), default=None, help="Only the last N lines."
+)
+def journal_cmd(tail: int | None) -> None:
+    ctx = make_ctx(events_to=None)
+    p = ctx.paths.journal
+    if tail is not None:
+        lines = store.tail_lines(p, tail)
+    else:
+        text = store.read_text(p)
+        lines = [ln for ln in (text or "").splitlines() if ln.strip()]
+    if not lines:
+        click.echo(f"no journal yet ({p}).")
+        return
+    for ln in lines:
+        click.echo(ln)
+
+
+@click.command("runs", help="List recent decide runs, or `runs show ID` for one.")
+@click.argument("show", required=False, type=click.Choice(["show"]))
+@click.argument("run_id", required=False)
+@click.option("-n", "limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def runs_cmd(show: str | None, run_id: str | None, limit: int, as_json: bool) -> None:
+    from looop.loop.runs import list_runs, show_run
+
+    ctx = make_ctx(events_to=None)
+    if show:
+        if not run_id:
+            raise LooopError("`looop runs show` needs a run id — `looop runs` lists them")
+        info = show_run(ctx, run_id)
+        if as_json:
+            click.echo(json.dumps(info, indent=2, sort_keys=True))
+            return
+        click.echo(f"run {info['run_id']}  {info['status']}  {info.get('summary') or ''}".rstrip())
+        click.echo(f"prompt:  {info['prompt']}")
+        click.echo(f"output:  {info['output']}")
+        click.echo("")
+        click.echo(info["output_text"].rstrip() or "(no output)")
+        return
+    rows = list_runs(ctx, limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, sort_keys=True))
+        return
+    if not rows:
+        click.echo("no runs yet")
+        return
+    for r in rows:
+        click.echo(f"{r['run_id']:<26} {r['status']:<9} {r.get('summary') or ''}".rstrip())
+
+
+@click.command("demo", help="An offline demo in a throwaway data dir (scripted runner).")
+@click.option(
+    "--keep/--no-keep",
+    default=True,
+    show_default=True,
+    help="Keep the throwaway data dir to explore afterwards.",
+)
+@click.option("--fast", is_flag=True, help="No pauses between beats.")
+def demo_cmd(keep: bool, fast: bool) -> None:
+    from looop.demo.run import run_demo
+
+    raise SystemExit(run_demo(keep=keep, fast=fast))

@@ -1,0 +1,38 @@
+"""Plain-text renderings shared by verbs (no click import: used on the fast path)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from looop.loop.status import status_json
+
+
+def print_status(st: dict[str, Any], as_json: bool) -> None:
+    w = sys.stdout.write
+    if as_json:
+        w(status_json(st) + "\n")
+        return
+    pulse = st["pulse"]
+    w(f"pulse:     {'running (pid ' + pulse['pid'] + ')' if pulse['running'] else 'stopped'}\n")
+    lt = st["last_tick"]
+    w(f"last tick: {lt['at'] + ' (hash ' + (lt['hash'][:12] or '—') + ')' if lt else 'never'}\n")
+    w(
+        f"runner:    {st['runner'] or '—'}"
+        + (f" · every {pulse['interval_s']}s idle" if pulse["interval_s"] else "")
+        + "\n"
+    )
+    if st["config_error"]:
+        w(f"config:    ✗ {st['config_error']}\n")
+    lf = st.get("last_failure")
+    if lf:
+        w(f"failing:   ✗ {lf.get('error', '?')} (fail #{lf.get('fails', '?')})\n")
+    w(
+        f"goals:     {len(st['goals'])}"
+        + (f" ({', '.join(st['goals'])})" if st["goals"] else "")
+        + "\n"
+    )
+    w(f"workers:   {len(st['workers'])}\n")
+    for line in st["journal_tail"]:
+        w(f"  {line}\n")
+    w(f"data dir:  {st['data_dir']}\n")

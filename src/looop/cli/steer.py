@@ -1,0 +1,184 @@
+"""Steering verbs: each builds a typed decision and runs it through the pulse's own executor."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from looop.cli.app import make_ctx
+from looop.core import store
+from looop.core.errors import LooopError
+
+JOURNAL_OPT = click.option(
+    "--journal", "-j", default=None, help="The journal line (default: a summary of the move)."
+)
+
+
+def _body(value: str | None, what: str) -> str:
+    """A body argument, or stdin for `-` / when omitted and piped."""
+    if value == "-" or (value is None and not sys.stdin.isatty()):
+        data = sys.stdin.buffer.read()
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise LooopError(f"the {what} on stdin is not valid UTF-8") from None
+    if value is None:
+        raise LooopError(f"give the {what} as an argument, or `-` to read it from stdin")
+    return value
+
+
+def _steer(obj: dict[str, Any], journal: str | None) -> None:
+    from looop.act.actions import decision_from_obj
+    from looop.act.executor import execute
+    from looop.seed import ensure_data_dir
+
+    ctx = make_ctx()
+    ensure_data_dir(ctx.paths)
+    if journal is not None:
+        obj["journal"] = journal
+    decision = decision_from_obj(obj)
+    done = execute(ctx, ctx.knobs(), decision, actor="cli")
+    click.echo(f"✓ {done.kind} · {done.journal}")
+
+
+@click.group("goal", help="Write, archive or list goals (the desired state).")
+def goal_group() -> None:
+    pass
+
+
+@goal_group.command("write", help="Create or replace goals/ID.md (BODY or - for stdin).")
+@click.argument("goal_id")
+@click.argument("body", required=False)
+@JOURNAL_OPT
+def goal_write(goal_id: str, body: str | None, journal: str | None) -> None:
+    _steer({"action": "write_goal", "id": goal_id, "body": _body(body, "goal body")}, journal)
+
+
+@goal_group.command("archive", help="Move goals/ID.md to goals/archive/.")
+@click.argument("goal_id")
+@JOURNAL_OPT
+def goal_archive(goal_id: str, journal: str | None) -> None:
+    _steer({"action": "archive_goal", "id": goal_id}, journal)
+
+
+@goal_group.command("list", help="List goals with their headline and last activity.")
+@click.option("--json", "as_json", is_flag=True)
+def goal_list(as_json: bool) -> None:
+    ctx = make_ctx(events_to=None)
+    try:
+        act = store.read_json_object(ctx.paths.goal_activity) or {}
+    except LooopError:
+        act = {}
+    rows = []
+    for g in sorted(ctx.paths.goals.glob("*.md")) if ctx.paths.goals.is_dir() else []:
+        text = store.read_text(g) or ""
+        head = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+        last = act.get(g.stem)
+        rows.append(
+            {
+                "id": g.stem,
+                "headline": head[:100],
+                "last_acted_unix": last if isinstance(last, int) else None,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    elif not rows:
+        click.echo("no goals yet — `looop goal write ID BODY`")
+    else:
+        for r in rows:
+            click.echo(f"{r['id']:<24} {r['headline']}")
+
+
+@click.group("sensor", help="Write, list or run sensors (scripts that print the world as JSON).")
+def sensor_group() -> None:
+    pass
+
+
+@sensor_group.command("write", help="Create or replace sensors/NAME.sh (SCRIPT or - for stdin).")
+@click.argument("name")
+@click.argument("script", required=False)
+@JOURNAL_OPT
+def sensor_write(name: str, script: str | None, journal: str | None) -> None:
+    _steer({"action": "write_sensor", "name": name, "script": _body(script, "script")}, journal)
+
+
+@sensor_group.command("list", help="List sensors and their last reading's signal.")
+def sensor_list() -> None:
+    ctx = make_ctx(events_to=None)
+    scripts = sorted(ctx.paths.sensors.glob("*.sh")) if ctx.paths.sensors.is_dir() else []
+    if not scripts:
+        click.echo("no sensors yet — `looop sensor write NAME SCRIPT`")
+    for s in scripts:
+        snap = store.read_text(ctx.paths.snapshots / f"sensor-{s.stem}.json")
+        shown = "(not run yet)"
+        if snap is not None:
+            try:
+                from looop.core.hashing import canonical_json, wake_signal
+
+                shown = canonical_json(wake_signal(json.loads(snap)))
+            except ValueError:
+                shown = snap.strip()[:80]
+        click.echo(f"{s.stem:<20} {shown[:100]}")
+
+
+@sensor_group.command("run", help="Run the sensors now and print their readings.")
+@click.argument("name", required=False)
+def sensor_run(name: str | None) -> None:
+    from looop.sense.sensors import run_user_sensors
+
+    ctx = make_ctx(events_to=None)
+    if name is not None and not ctx.paths.sensor(name).is_file():
+        raise LooopError(f"no sensor '{name}' (sensors/{name}.sh) — `looop sensor list`")
+    readings = run_user_sensors(ctx, ctx.knobs())
+    bad = False
+    for r in readings:
+        if name is not None and r.name != f"sensor-{name}":
+            continue
+        text = (store.read_text(ctx.paths.snapshots / f"{r.name}.json") or "").strip()
+        mark = "✓" if r.ok else "✗"
+        bad = bad or not r.ok
+        click.echo(f"{mark} {r.name} ({r.secs:.2f}s){' [cached]' if r.cached else ''}: {text}")
+    if bad:
+        raise SystemExit(1)
+
+
+@click.group("playbook", help="Replace the PLAYBOOK or list its history.")
+def playbook_group() -> None:
+    pass
+
+
+@playbook_group.command("write", help="Replace PLAYBOOK.md (BODY or - for stdin); keeps history.")
+@click.argument("body", required=False)
+@JOURNAL_OPT
+def playbook_write(body: str | None, journal: str | None) -> None:
+    _steer({"action": "write_playbook", "body": _body(body, "PLAYBOOK body")}, journal)
+
+
+@playbook_group.command("history", help="List earlier PLAYBOOK versions (playbook.d/).")
+def playbook_history() -> None:
+    ctx = make_ctx(events_to=None)
+    d = ctx.paths.playbook_history
+    files = sorted(d.glob("*.md"), reverse=True) if d.is_dir() else []
+    if not files:
+        click.echo("no earlier PLAYBOOK versions yet")
+    for f in files:
+        click.echo(f"{f.stem}  {f}")
+
+
+@click.command(
+    "run",
+    help="Run one shell command as a move (journaled, WAL'd, timed out).",
+    context_settings={"ignore_unknown_options": True},
+)
+@click.option("--reason", "-r", default="", help="Why (shown in the journal).")
+@JOURNAL_OPT
+@click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED)
+def run_cmd(reason: str, journal: str | None, cmd: tuple[str, ...]) -> None:
+    import shlex
+
+    line = cmd[0] if len(cmd) == 1 else shlex.join(cmd)
+    _steer({"action": "run_shell", "cmd": line, "reason": reason}, journal)

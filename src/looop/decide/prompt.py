@@ -1,0 +1,501 @@
+"""The tick prompt: everything the decider sees, stable prefix first, volatile sections last."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from looop.core import store
+from looop.core.clock import offset_stamp
+from looop.core.config import Knobs
+from looop.core.context import Ctx
+from looop.core.errors import CorruptState
+
+# Per-item caps, in characters.
+GOAL_CAP = 8000
+PLAYBOOK_CAP = 16000
+SNAPSHOT_CAP = 16000
+JOURNAL_LINE_CAP = 500
+JOURNAL_LINES = 20
+FAILURE_CAP = 2000
+SHELL_CAP = 2000
+CHANGE_LINE_CAP = 240
+CHANGE_LINES = 200
+
+CONSTITUTION_HEADER = "=== CONSTITUTION (immutable — overrides PLAYBOOK) ==="
+NOW_HEADER = "=== NOW ==="
+
+# A line that starts (after optional blanks) with === or --- could pass for one of our
+# section or item headers; inlined text gets a backslash there. Every character a reader
+# might take for a line break counts as one.
+_FORGE = re.compile(r"(^|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029])([ \t]*)(?====|---)")
+_BREAKS = re.compile(r"[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]+")
+
+
+def escape_body(text: str) -> str:
+    """Defuse section forgery: `=== NOW ===` inside a goal becomes `\\=== NOW ===`."""
+    return _FORGE.sub(r"\1\2\\", text)
+
+
+def marker(n: int, what: str = "more chars") -> str:
+    return f"[… truncated by looop: {n} {what} …]"
+
+
+def _one_line(s: str) -> str:
+    return _BREAKS.sub(" ", s).strip()
+
+
+def _clip_line(s: str, cap: int) -> str:
+    s = _one_line(s)
+    return s if len(s) <= cap else s[:cap] + " " + marker(len(s) - cap)
+
+
+def _keep_head(s: str, cap: int) -> str:
+    return s if len(s) <= cap else s[:cap].rstrip("\n") + "\n" + marker(len(s) - cap)
+
+
+def _keep_tail(s: str, cap: int) -> str:
+    if len(s) <= cap:
+        return s
+    return marker(len(s) - cap, "earlier chars") + "\n" + s[len(s) - cap :]
+
+
+def _text(v: Any) -> str:
+    if v is None:
+        return ""
+    return v if isinstance(v, str) else str(v)
+
+
+def _read(path: Path) -> str | None:
+    """Lossy text; None when missing; an unreadable file says so instead of failing the beat."""
+    try:
+        return store.read_text(path)
+    except OSError as e:
+        return f"(unreadable: {e.strerror or e})"
+
+
+@dataclass
+class PromptExtras:
+    changes: list[str] = field(default_factory=list)  # WHAT CHANGED lines, already formatted
+    last_failure: dict[str, Any] | None = None  # {"run_id","code","error","fails","ts"}
+    last_shell: dict[str, Any] | None = (
+        None  # {"cmd","exit_code","timed_out","secs","stdout","stderr"}
+    )
+    flapping: list[str] = field(default_factory=list)  # snapshot names
+    workers: str | None = None  # pre-rendered WORKERS body
+    asks: str | None = None  # pre-rendered PENDING ASKS body
+
+
+@dataclass
+class BuiltPrompt:
+    text: str
+    truncated: list[str]  # human notes of what was cut
+
+
+@dataclass
+class _Body:
+    """One inlined body. `keep` chars of `raw` survive; the cut is marked visibly."""
+
+    label: str
+    raw: str
+    tier: int  # order in which the total cap shrinks bodies: 1 first, 2 next, 0 never
+    from_end: bool = False  # keep the newest part (journal) instead of the start
+    keep: int = -1
+
+    def __post_init__(self) -> None:
+        if self.keep < 0:
+            self.keep = len(self.raw)
+
+    def render_at(self, keep: int) -> str:
+        cut = len(self.raw) - keep
+        if cut <= 0:
+            text = escape_body(self.raw)
+        elif self.from_end:
+            text = marker(cut, "earlier chars") + "\n" + escape_body(self.raw[cut:])
+        else:
+            head = escape_body(self.raw[:keep]).rstrip("\n")
+            text = (head + "\n" if head else "") + marker(cut)
+        return text.rstrip("\n") + "\n"
+
+    def render(self) -> str:
+        return self.render_at(self.keep)
+
+    def size(self) -> int:
+        return len(self.render().encode())
+
+    def shrink_by(self, excess: int) -> None:
+        """Cut at least `excess` bytes (or everything) off the rendered body."""
+        target = self.size() - excess
+        lo, hi = 0, self.keep - 1
+        best = 0
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            if len(self.render_at(mid).encode()) <= target:
+                best, lo = mid, mid + 1
+            else:
+                hi = mid - 1
+        self.keep = max(0, min(best, self.keep - 1))
+
+
+Part = str | _Body
+
+
+def _constitution() -> str:
+    return resources.files("looop.seed").joinpath("constitution.md").read_text("utf-8")
+
+
+_INSTRUCTIONS = r"""You are the decider of looop, a control loop that keeps someone's work moving. This run is
+ONE disposable beat: you remember nothing between beats and everything you need is in this
+prompt. Your working directory is looop's data dir (its path is under NOW).
+
+How to decide:
+- Read the CONSTITUTION, PLAYBOOK, GOALS, SENSOR READINGS and the sections after them, then
+  choose the single most important move.
+- Decide from this prompt. If one fact is truly missing, you may make at most ONE narrow,
+  read-only query first (read one file, run one status command).
+- Write the move as exactly ONE JSON object to `.decision.json` in the data dir, then stop.
+  looop validates and executes it and writes the journal line; you execute nothing yourself.
+- Never edit PLAYBOOK.md, goals/, sensors/ or journal.md directly and never run a command with
+  side effects: every change is a decision.
+- The file holds bare JSON: no prose and no Markdown fence (one fence is forgiven; do not rely
+  on it). If nothing needs doing, emit noop.
+
+Actions ("action" picks one; fields marked ? are optional):
+noop{reason} - nothing needs a move now.
+  {"action":"noop","reason":"PR #42 is still in review"}
+run_shell{cmd,reason} - ONE reversible, non-destructive command; looop runs it in the data dir
+with a timeout and shows you its output next beat.
+  {"action":"run_shell","cmd":"git -C ~/src/app fetch --quiet","reason":"refresh branches"}
+write_goal{id,body} - create or replace goals/<id>.md. A goal says what should be true; it is
+never executed.
+  {"action":"write_goal","id":"release-2-1","body":"goal: 2.1 is tagged\n\n- CI green"}
+archive_goal{id} - the goal is met or dropped; looop moves it to goals/archive/.
+  {"action":"archive_goal","id":"release-2-1"}
+write_sensor{name,script} - create or replace sensors/<name>.sh, a read-only check run every
+beat.
+  {"action":"write_sensor","name":"prs","script":"#!/bin/sh\ngh pr list --json number | jq -c '{signal:{open:length},detail:{}}'"}
+write_playbook{body} - replace PLAYBOOK.md (priorities, guardrails). Deliberate and rare; it
+must keep the CONSTITUTION.
+  {"action":"write_playbook","body":"# PLAYBOOK\n\n1. Releases before refactors.\n"}
+start_worker{id,prompt,runner?,command?,verify?} - start a worker session for hands-on work.
+id = the goal it serves; prompt = a complete, self-contained brief; runner picks a configured
+runner; command replaces the launch line; verify = one read-only shell check looop runs once
+after the worker exits. Workers start in the data dir and make their own sandbox (a git
+worktree) before touching code.
+  {"action":"start_worker","id":"release-2-1","prompt":"Prepare release 2.1 in ~/src/app; ask before tagging.","verify":"test -f reports/release-2-1.md"}
+kill_worker{id,reason} - stop a worker whose health is stuck (never one waiting on an ask);
+come back with next_interval_s.
+  {"action":"kill_worker","id":"release-2-1","reason":"no output for 40 minutes"}
+steer_session{id,input} - type one line into a running worker to nudge or redirect it. Never
+use it to answer a question meant for the human.
+  {"action":"steer_session","id":"release-2-1","input":"Run the tests before pushing."}
+send_key{id,keys} - named keys into a worker.
+  {"action":"send_key","id":"release-2-1","keys":["C-c"]}
+restart_session{id} - restart a worker's command.
+  {"action":"restart_session","id":"release-2-1"}
+send_notification{message,id?} - tell the human something needs them (you are blocked on
+them, or a worker waits for them). Once per matter; there is no reply channel.
+  {"action":"send_notification","message":"release-2-1 waits for your go","id":"release-2-1"}
+write_schedule{name, in_s|every_s|cron, tz?, note} - wake the loop later: in_s once, every_s
+(>= 60) or a cron line (with optional tz) repeatedly. A due schedule shows in sys-schedules.
+  {"action":"write_schedule","name":"digest","cron":"0 9 * * MON","tz":"Europe/Berlin","note":"write the weekly digest"}
+drop_schedule{name} - remove a schedule, e.g. once its one-shot wake was handled.
+  {"action":"drop_schedule","name":"digest"}
+
+Any action may also carry "journal", one line for journal.md (looop adds the time), and
+"next_interval_s", seconds until the next beat (clamped to 5..<MAX_NEXT>). That beat decides
+again even if nothing changed: use it for time-based follow-ups.
+  {"action":"noop","reason":"deploy running","journal":"deploy running","next_interval_s":120}
+
+Sensors: each sensors/<name>.sh prints one small JSON object {"signal":...,"detail":...}. Only
+.signal is hashed, so only a changed signal wakes the loop: state that needs a decision goes
+in signal; counts, ages and timestamps go in detail. Readings named sys-* come from looop
+itself: sys-sessions (workers, their health, pending asks), sys-claims (names a worker holds:
+leave those to it), sys-goals (when each goal was last acted on), sys-schedules, sys-asks.
+
+Irreversible work (merge, deploy, delete, publish, pay) is never your move: start a worker
+that prepares it and asks a human, and wait for the answer."""  # noqa: E501
+
+
+def instructions(max_next: int) -> str:
+    return _INSTRUCTIONS.replace("<MAX_NEXT>", str(max_next))
+
+
+def _render(parts: list[Part]) -> str:
+    return "".join(p if isinstance(p, str) else p.render() for p in parts)
+
+
+def _size(parts: list[Part]) -> int:
+    return len(_render(parts).encode())
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _goal_files(ctx: Ctx) -> list[Path]:
+    try:
+        return sorted(p for p in ctx.paths.goals.glob("*.md") if p.is_file())
+    except OSError:
+        return []
+
+
+def _snapshot_files(ctx: Ctx) -> list[Path]:
+    try:
+        found = ctx.paths.snapshots.glob("*.json")
+        return sorted(p for p in found if p.name.startswith(("sensor-", "sys-")) and p.is_file())
+    except OSError:
+        return []
+
+
+def _capped_body(label: str, raw: str, cap: int, tier: int, notes: dict[str, str]) -> _Body:
+    body = _Body(label, raw, tier)
+    if len(raw) > cap:
+        body.keep = cap
+        notes[label] = f"{label} cut at {cap} chars"
+    return body
+
+
+def _most_neglected(ctx: Ctx, goal_ids: list[str]) -> tuple[str, float]:
+    """Smallest last-acted time wins (never acted = 0); ties go to the first in sorted order."""
+    try:
+        activity = store.read_json_object(ctx.paths.goal_activity) or {}
+    except (CorruptState, OSError):
+        activity = {}
+    best, best_ts = goal_ids[0], float("inf")
+    for gid in goal_ids:
+        v = activity.get(gid)
+        ts = float(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0.0
+        if ts != ts:  # NaN
+            ts = 0.0
+        if ts < best_ts:
+            best, best_ts = gid, ts
+    return best, best_ts
+
+
+def _fairness(ctx: Ctx, goal_ids: list[str]) -> str:
+    gid, ts = _most_neglected(ctx, goal_ids)
+    name = _one_line(gid)
+    if ts <= 0:
+        when = "never acted on"
+    else:
+        try:
+            when = "last acted on " + offset_stamp(ctx.clock.local(ts))
+        except (OverflowError, OSError, ValueError):
+            when = "acted on long ago"
+    return (
+        f"Most neglected goal: `{name}` ({when}).\n"
+        "One move per beat can starve quiet goals. Prefer it this beat if it is ready and not\n"
+        "clearly lower priority; otherwise say in the journal why you passed it over.\n"
+    )
+
+
+def _journal(ctx: Ctx, notes: dict[str, str]) -> _Body | None:
+    try:
+        lines = store.tail_lines(ctx.paths.journal, JOURNAL_LINES)
+    except OSError:
+        return None
+    if not lines:
+        return None
+    clipped = [_clip_line(ln, JOURNAL_LINE_CAP) for ln in lines]
+    if any(len(_one_line(ln)) > JOURNAL_LINE_CAP for ln in lines):
+        notes["journal line"] = f"journal lines cut at {JOURNAL_LINE_CAP} chars"
+    return _Body("recent journal", "\n".join(clipped), tier=1, from_end=True)
+
+
+def _changes(lines: list[str], notes: dict[str, str]) -> str:
+    shown = [_clip_line(_text(ln), CHANGE_LINE_CAP) for ln in lines[:CHANGE_LINES]]
+    if any(len(_one_line(_text(ln))) > CHANGE_LINE_CAP for ln in lines[:CHANGE_LINES]):
+        notes["what changed line"] = f"WHAT CHANGED lines cut at {CHANGE_LINE_CAP} chars"
+    if len(lines) > CHANGE_LINES:
+        shown.append(marker(len(lines) - CHANGE_LINES, "more changes"))
+        notes["what changed"] = f"WHAT CHANGED cut at {CHANGE_LINES} lines"
+    return "\n".join(shown)
+
+
+def _shell(shell: dict[str, Any], notes: dict[str, str]) -> str:
+    cmd = _text(shell.get("cmd"))
+    secs = shell.get("secs")
+    took = f"{secs:g}s" if isinstance(secs, int | float) and not isinstance(secs, bool) else ""
+    if shell.get("timed_out") is True:
+        status = f"timed out after {took}" if took else "timed out"
+    else:
+        status = f"exit {_text(shell.get('exit_code')) or '?'}"
+        status += f" after {took}" if took else ""
+    out = [f"$ {_keep_head(cmd, SHELL_CAP)}", status]
+    for stream in ("stdout", "stderr"):
+        text = _text(shell.get(stream)).rstrip("\n")
+        if len(text) > SHELL_CAP:
+            notes[f"run_shell {stream}"] = f"run_shell {stream} cut to its last {SHELL_CAP} chars"
+        out.append(f"{stream}:")
+        out.append(_keep_tail(text, SHELL_CAP) if text else "(empty)")
+    return "\n".join(out)
+
+
+def _failure(ctx: Ctx, fail: dict[str, Any], notes: dict[str, str]) -> tuple[str, str]:
+    """(header line, error body) for LAST FAILURE."""
+    bits = []
+    if fail.get("run_id") is not None:
+        bits.append(f"run {_one_line(_text(fail.get('run_id')))}")
+    if fail.get("code") is not None:
+        bits.append(_one_line(_text(fail.get("code"))))
+    if fail.get("fails") is not None:
+        bits.append(f"fail #{_one_line(_text(fail.get('fails')))}")
+    ts = fail.get("ts")
+    if isinstance(ts, int | float) and not isinstance(ts, bool) and ts > 0:
+        try:
+            bits.append("at " + offset_stamp(ctx.clock.local(float(ts))))
+        except (OverflowError, OSError, ValueError):
+            pass
+    head = "The previous beat failed and its move was not executed"
+    head += f" ({' · '.join(bits)}):" if bits else ":"
+    error = _text(fail.get("error")).strip() or "(no error text recorded)"
+    if len(error) > FAILURE_CAP:
+        notes["last failure"] = f"last failure error cut at {FAILURE_CAP} chars"
+    return head, _keep_head(error, FAILURE_CAP)
+
+
+# ---------------------------------------------------------------- build
+
+
+def build_prompt(ctx: Ctx, knobs: Knobs, extras: PromptExtras) -> BuiltPrompt:
+    notes: dict[str, str] = {}
+    paths = ctx.paths
+    head: list[Part] = [
+        instructions(knobs.num("max_next_interval")) + "\n",
+        f"\n{CONSTITUTION_HEADER}\n",
+        _constitution().rstrip("\n") + "\n",
+    ]
+    parts: list[Part] = ["\n=== PLAYBOOK ===\n"]
+    playbook = _read(paths.playbook)
+    if playbook is None or not playbook.strip():
+        parts.append("(no PLAYBOOK yet)\n")
+    else:
+        parts.append(_capped_body("PLAYBOOK", playbook, PLAYBOOK_CAP, 2, notes))
+
+    parts.append("\n=== GOALS ===\n")
+    goal_files = _goal_files(ctx)
+    for path in goal_files:
+        parts.append(f"--- {_one_line(path.name)}\n")
+        body = _read(path) or ""
+        parts.append(_capped_body(f"goal {_one_line(path.name)} body", body, GOAL_CAP, 1, notes))
+    if not goal_files:
+        parts.append("(no goals yet)\n")
+
+    parts.append("\n=== SENSOR READINGS ===\n")
+    snaps = _snapshot_files(ctx)
+    for path in snaps:
+        name = _one_line(path.name)
+        parts.append(f"--- {name}\n")
+        parts.append(
+            _capped_body(f"sensor reading {name}", _read(path) or "", SNAPSHOT_CAP, 1, notes)
+        )
+    if not snaps:
+        parts.append("(no readings)\n")
+
+    if extras.workers and extras.workers.strip():
+        parts += ["\n=== WORKERS ===\n", _Body("WORKERS", extras.workers, tier=2)]
+    if extras.asks and extras.asks.strip():
+        parts += ["\n=== PENDING ASKS ===\n", _Body("PENDING ASKS", extras.asks, tier=2)]
+    if goal_files:
+        ids = [p.stem for p in goal_files]
+        parts += ["\n=== FAIRNESS (computed by looop) ===\n", _fairness(ctx, ids)]
+
+    parts.append("\n=== RECENT JOURNAL ===\n")
+    journal = _journal(ctx, notes)
+    parts.append(journal if journal is not None else "(empty)\n")
+
+    # ---- volatile from here on: nothing above may depend on the clock or on one beat's events
+    if extras.changes:
+        parts += [
+            "\n=== WHAT CHANGED ===\n",
+            "Since the last decision that was carried out:\n",
+            _Body("WHAT CHANGED", _changes(extras.changes, notes), tier=2),
+        ]
+    if extras.last_shell:
+        parts += [
+            "\n=== RUN_SHELL OUTPUT ===\n",
+            "The command you ran with run_shell last beat (shown once):\n",
+            _Body("RUN_SHELL OUTPUT", _shell(extras.last_shell, notes), tier=2),
+        ]
+    flapping = [_one_line(_text(n)) for n in extras.flapping if _text(n).strip()]
+    if flapping:
+        parts += [
+            "\n=== FLAPPING SENSORS ===\n",
+            "The .signal of these readings changed on many beats in a row, so each wakes the\n"
+            "loop every beat; a timestamp or counter probably leaked into signal. Fix the sensor\n"
+            "with write_sensor (volatile values belong in detail):\n",
+            _Body("FLAPPING SENSORS", "\n".join(f"- {n}" for n in flapping), tier=2),
+        ]
+    if extras.last_failure:
+        fail_head, fail_body = _failure(ctx, extras.last_failure, notes)
+        parts += [
+            "\n=== LAST FAILURE ===\n",
+            fail_head + "\n",
+            _Body("LAST FAILURE", fail_body, tier=2),
+            "Do not emit the same move again unchanged: fix what the error names, choose a\n"
+            "different move, or noop with a reason.\n",
+        ]
+
+    now = (
+        f"\n{NOW_HEADER}\n"
+        f"Local time: {offset_stamp(ctx.clock.local())}\n"
+        f"Data dir: {paths.data}\n"
+        "Write the one decision to .decision.json now, then stop.\n"
+    )
+    text = _fit(head, parts, now, knobs.num("prompt_max_bytes"), notes)
+    return BuiltPrompt(text=text, truncated=list(notes.values()))
+
+
+def _level(sizes: list[int], excess: int) -> int:
+    """The highest size cap that removes at least `excess` bytes from these bodies."""
+    lo, hi = 0, max(sizes)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if sum(max(0, s - mid) for s in sizes) >= excess:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _fit(head: list[Part], parts: list[Part], now: str, limit: int, notes: dict[str, str]) -> str:
+    """Shrink the biggest bodies until the whole prompt fits `limit` bytes; instructions,
+    constitution and NOW are never cut."""
+    every: list[Part] = [*head, *parts, now]
+    bodies = [p for p in parts if isinstance(p, _Body)]
+    excess = _size(every) - limit
+    for tier in (1, 2):
+        while excess > 0:
+            candidates = [b for b in bodies if b.tier == tier and b.keep > 0]
+            if not candidates:
+                break
+            # Level the biggest bodies down together, so no single reading loses everything
+            # while its neighbours stay whole.
+            sizes = [b.size() for b in candidates]
+            level = _level(sizes, excess)
+            for body, size in zip(candidates, sizes, strict=True):
+                if size > level:
+                    body.shrink_by(size - level)
+                    notes[body.label] = (
+                        f"{body.label} cut to {body.keep} chars (total prompt over {limit} bytes)"
+                    )
+            excess = _size(every) - limit
+    fixed = _render(head)
+    middle = _render(parts)
+    if excess <= 0:
+        return fixed + middle + now
+    # Only headers and fixed guidance are left: cut the middle itself.
+    room = limit - len(fixed.encode()) - len(now.encode())
+    dropped = len(middle.encode())
+    cut_mark = "\n" + marker(dropped, "more bytes") + "\n"
+    room -= len(cut_mark.encode())
+    kept = middle.encode()[: max(0, room)].decode("utf-8", "ignore")
+    dropped -= len(kept.encode())
+    notes["total prompt"] = (
+        f"total prompt cut: {dropped} bytes dropped before NOW to fit {limit} bytes"
+        + ("" if room >= 0 else " (instructions, constitution and NOW alone exceed it)")
+    )
+    return fixed + kept + "\n" + marker(dropped, "more bytes") + "\n" + now

@@ -1,0 +1,360 @@
+"""Turn a runner's stdout (pi, claude, codex, opencode JSON streams, or plain text) into lines a
+human can read when replaying runs/<id>/output.log."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_ARG_KEYS = ("command", "file_path", "filePath", "path", "pattern")
+_ARG_MAX = 100
+_ERROR_MAX = 500
+_WS = re.compile(r"\s+")
+
+
+def _str(v: Any) -> str | None:
+    return v if isinstance(v, str) else None
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    return float(v)
+
+
+def _dict(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def _list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []
+
+
+def _clip(s: str, n: int) -> str:
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _one_line(s: str, n: int = _ERROR_MAX) -> str:
+    return _clip(_WS.sub(" ", s).strip(), n)
+
+
+def _first_line(s: str) -> str:
+    for ln in s.splitlines():
+        if ln.strip():
+            return _one_line(ln, 200)
+    return ""
+
+
+def _text_lines(s: str) -> list[str]:
+    return [ln.rstrip() for ln in s.splitlines() if ln.strip()]
+
+
+def _count(v: Any) -> str:
+    n = _num(v)
+    return f"{n:g}" if n is not None else "?"
+
+
+def tool_arg(args: Any) -> str:
+    """The one argument worth showing for a tool call: a command or a path, else compact JSON."""
+    d = _dict(args)
+    for key in _ARG_KEYS:
+        s = _str(d.get(key))
+        if s and s.strip():
+            return _one_line(s, _ARG_MAX)
+    if args is None or args == {} or args == []:
+        return ""
+    try:
+        shown = json.dumps(args, ensure_ascii=False, separators=(",", ":"), default=str)
+    except (TypeError, ValueError):
+        return ""
+    return _one_line(shown, _ARG_MAX)
+
+
+def _arrow(name: str, arg: str) -> str:
+    return f"  → {name}: {arg}" if arg else f"  → {name}"
+
+
+class StreamRenderer:
+    """Feed raw runner lines one at a time; collects the last stream error and final text."""
+
+    def __init__(self) -> None:
+        self.error: str | None = None
+        self.final_text: str | None = None
+        self._codex_shown: set[str] = set()
+
+    def feed(self, line: str) -> list[str]:
+        text = line.rstrip("\r\n")
+        if not text.strip():
+            return []
+        if not text.lstrip().startswith("{"):
+            return [text]
+        try:
+            ev = json.loads(text)
+        except (ValueError, RecursionError):
+            return [text]
+        if not isinstance(ev, dict):
+            return [text]
+        try:
+            return self._event(ev)
+        except Exception:
+            # A shape we did not foresee must never break the reading of a run.
+            return []
+
+    # ------------------------------------------------------------ dispatch
+
+    def _event(self, ev: dict[str, Any]) -> list[str]:
+        kind = _str(ev.get("type"))
+        if kind is None:
+            return []
+        handler = _HANDLERS.get(kind)
+        return handler(self, ev) if handler is not None else []
+
+    def _fail(self, msg: str) -> list[str]:
+        self.error = _one_line(msg) or "stream reported an error"
+        return [f"  ✗ {self.error}"]
+
+    def _said(self, text: str) -> list[str]:
+        lines = _text_lines(text)
+        if lines:
+            self.final_text = text.strip()
+        return lines
+
+    # ------------------------------------------------------------ pi --mode json
+
+    def _pi_tool_start(self, ev: dict[str, Any]) -> list[str]:
+        name = _str(ev.get("toolName")) or "tool"
+        return [_arrow(name, tool_arg(ev.get("args")))]
+
+    def _pi_tool_end(self, ev: dict[str, Any]) -> list[str]:
+        if ev.get("isError") is not True:
+            return []
+        name = _str(ev.get("toolName")) or "tool"
+        detail = ""
+        for part in _list(_dict(ev.get("result")).get("content")):
+            detail = _first_line(_str(_dict(part).get("text")) or "")
+            if detail:
+                break
+        return [f"  ✗ {name} failed: {detail}" if detail else f"  ✗ {name} failed"]
+
+    def _pi_stop_error(self, msg: dict[str, Any]) -> list[str] | None:
+        if msg.get("stopReason") != "error":
+            return None
+        return self._fail(_str(msg.get("errorMessage")) or "provider error (stopReason: error)")
+
+    def _pi_message_end(self, ev: dict[str, Any]) -> list[str]:
+        msg = _dict(ev.get("message"))
+        if msg.get("role") != "assistant":
+            return []
+        texts = []
+        for part in _list(msg.get("content")):
+            p = _dict(part)
+            if p.get("type") == "text":
+                texts.append(_str(p.get("text")) or "")
+        out = self._said("".join(texts))
+        failed = self._pi_stop_error(msg)
+        if failed is not None:
+            return out + failed
+        self.error = None
+        return out
+
+    def _pi_agent_end(self, ev: dict[str, Any]) -> list[str]:
+        last: dict[str, Any] = {}
+        for m in _list(ev.get("messages")):
+            if _dict(m).get("role") == "assistant":
+                last = _dict(m)
+        top = self._pi_stop_error(ev)
+        if top is not None:
+            return top
+        if self.error is None:
+            failed = self._pi_stop_error(last)
+            if failed is not None:
+                return failed
+        return []
+
+    # ------------------------------------------------------------ claude stream-json
+
+    def _claude_system(self, ev: dict[str, Any]) -> list[str]:
+        if ev.get("subtype") != "init":
+            return []
+        model = _str(ev.get("model"))
+        return [f"  · session {_clip(model, 60)}" if model else "  · session"]
+
+    def _claude_assistant(self, ev: dict[str, Any]) -> list[str]:
+        out: list[str] = []
+        for part in _list(_dict(ev.get("message")).get("content")):
+            p = _dict(part)
+            if p.get("type") == "text":
+                out += self._said(_str(p.get("text")) or "")
+            elif p.get("type") == "tool_use":
+                name = _str(p.get("name")) or "tool"
+                out.append(_arrow(name, tool_arg(p.get("input"))))
+        return out
+
+    def _claude_user(self, ev: dict[str, Any]) -> list[str]:
+        out: list[str] = []
+        for part in _list(_dict(ev.get("message")).get("content")):
+            p = _dict(part)
+            if p.get("type") != "tool_result" or p.get("is_error") is not True:
+                continue
+            content = p.get("content")
+            text = _str(content) or ""
+            if not text:
+                for c in _list(content):
+                    text = _str(_dict(c).get("text")) or ""
+                    if text.strip():
+                        break
+            first = _first_line(text)
+            out.append(f"  ✗ tool failed: {first}" if first else "  ✗ tool failed")
+        return out
+
+    def _claude_result(self, ev: dict[str, Any]) -> list[str]:
+        subtype = _str(ev.get("subtype")) or ""
+        failed = ev.get("is_error") is True or subtype.startswith("error")
+        bits: list[str] = []
+        ms = _num(ev.get("duration_ms"))
+        if ms is not None:
+            bits.append(f"in {ms / 1000:.1f}s")
+        turns = _num(ev.get("num_turns"))
+        if turns is not None:
+            bits.append(f"{turns:g} turns")
+        cost = _num(ev.get("total_cost_usd"))
+        if cost is not None:
+            bits.append(f"${cost:.4f}")
+        summary = " · ".join(bits)
+        result = _str(ev.get("result"))
+        if not failed:
+            self.error = None
+            if result and result.strip():
+                self.final_text = result.strip()
+            return [f"  ✓ done {summary}".rstrip()]
+        why = _first_line(result or "") or subtype or "claude reported an error"
+        self.error = _one_line(why)
+        return [f"  ✗ failed {summary}".rstrip() + f": {self.error}"]
+
+    # ------------------------------------------------------------ codex exec --json
+
+    def _codex_item(self, ev: dict[str, Any], done: bool) -> list[str]:
+        item = _dict(ev.get("item"))
+        kind = _str(item.get("type")) or _str(item.get("item_type"))
+        item_id = _str(item.get("id"))
+        if kind == "command_execution":
+            out: list[str] = []
+            if item_id is None or item_id not in self._codex_shown:
+                if item_id is not None:
+                    self._codex_shown.add(item_id)
+                out.append(_arrow("shell", tool_arg({"command": item.get("command")})))
+            code = _num(item.get("exit_code"))
+            if done and code is not None and code != 0:
+                out.append(f"  ✗ exit {code:g}")
+            return out
+        if not done:
+            return []
+        if kind in ("agent_message", "assistant_message"):
+            return self._said(_str(item.get("text")) or "")
+        if kind == "reasoning":
+            first = _first_line(_str(item.get("text")) or "")
+            return [f"  · {_clip(first, _ARG_MAX)}"] if first else []
+        if kind == "file_change":
+            names = [_str(_dict(c).get("path")) for c in _list(item.get("changes"))]
+            shown = ", ".join(n for n in names if n)
+            return [_arrow("edit", _one_line(shown, _ARG_MAX))]
+        if kind == "mcp_tool_call":
+            server, tool = _str(item.get("server")), _str(item.get("tool")) or "tool"
+            return [_arrow(f"{server}.{tool}" if server else tool, tool_arg(item.get("arguments")))]
+        if kind == "web_search":
+            return [_arrow("search", _one_line(_str(item.get("query")) or "", _ARG_MAX))]
+        if kind == "error":
+            msg = _first_line(_str(item.get("message")) or "")
+            return [f"  ✗ {msg}"] if msg else []
+        return []
+
+    def _codex_started(self, ev: dict[str, Any]) -> list[str]:
+        return self._codex_item(ev, done=False)
+
+    def _codex_completed(self, ev: dict[str, Any]) -> list[str]:
+        return self._codex_item(ev, done=True)
+
+    def _codex_turn_done(self, ev: dict[str, Any]) -> list[str]:
+        self.error = None
+        usage = _dict(ev.get("usage"))
+        bits = []
+        if "input_tokens" in usage:
+            bits.append(f"{_count(usage.get('input_tokens'))} in")
+        if "output_tokens" in usage:
+            bits.append(f"{_count(usage.get('output_tokens'))} out")
+        return ["  ✓ turn done" + (" · " + " / ".join(bits) if bits else "")]
+
+    def _codex_turn_failed(self, ev: dict[str, Any]) -> list[str]:
+        return self._fail(_error_text(ev.get("error")) or "turn failed")
+
+    # ------------------------------------------------------------ shared / opencode
+
+    def _error(self, ev: dict[str, Any]) -> list[str]:
+        # codex: {"type":"error","message":…}; opencode: {"type":"error","error":{…}}
+        msg = _str(ev.get("message")) or _error_text(ev.get("error"))
+        return self._fail(msg or "error")
+
+    def _oc_text(self, ev: dict[str, Any]) -> list[str]:
+        return self._said(_str(_dict(ev.get("part")).get("text")) or "")
+
+    def _oc_tool(self, ev: dict[str, Any]) -> list[str]:
+        part = _dict(ev.get("part"))
+        state = _dict(part.get("state"))
+        name = _str(part.get("tool")) or "tool"
+        out = [_arrow(name, tool_arg(state.get("input")))]
+        if state.get("status") == "error":
+            why = _first_line(_str(state.get("error")) or "")
+            out.append(f"  ✗ {name} failed: {why}" if why else f"  ✗ {name} failed")
+        return out
+
+    def _oc_step_finish(self, ev: dict[str, Any]) -> list[str]:
+        part = _dict(ev.get("part"))
+        tokens = _dict(part.get("tokens"))
+        bits = []
+        if "input" in tokens or "output" in tokens:
+            bits.append(f"{_count(tokens.get('input'))} in / {_count(tokens.get('output'))} out")
+        cost = _num(part.get("cost"))
+        if cost is not None:
+            bits.append(f"${cost:.4f}")
+        if part.get("reason") == "stop":
+            self.error = None
+        return ["  ✓ step done" + (" · " + " · ".join(bits) if bits else "")]
+
+
+def _error_text(v: Any) -> str:
+    """A provider error object in any of the shapes seen: str, {message}, {name, data:{message}}."""
+    s = _str(v)
+    if s is not None:
+        return s
+    d = _dict(v)
+    msg = _str(d.get("message")) or _str(_dict(d.get("data")).get("message"))
+    name = _str(d.get("name"))
+    if msg and name:
+        return f"{name}: {msg}"
+    return msg or name or ""
+
+
+_HANDLERS = {
+    # pi
+    "tool_execution_start": StreamRenderer._pi_tool_start,
+    "tool_execution_end": StreamRenderer._pi_tool_end,
+    "message_end": StreamRenderer._pi_message_end,
+    "agent_end": StreamRenderer._pi_agent_end,
+    # claude
+    "system": StreamRenderer._claude_system,
+    "assistant": StreamRenderer._claude_assistant,
+    "user": StreamRenderer._claude_user,
+    "result": StreamRenderer._claude_result,
+    # codex
+    "item.started": StreamRenderer._codex_started,
+    "item.completed": StreamRenderer._codex_completed,
+    "turn.completed": StreamRenderer._codex_turn_done,
+    "turn.failed": StreamRenderer._codex_turn_failed,
+    # codex and opencode
+    "error": StreamRenderer._error,
+    # opencode
+    "text": StreamRenderer._oc_text,
+    "tool_use": StreamRenderer._oc_tool,
+    "step_finish": StreamRenderer._oc_step_finish,
+}

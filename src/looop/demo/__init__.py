@@ -1,0 +1,1 @@
+"""The offline demo and the scripted runner it (and the test suite) decides with."""

@@ -1,0 +1,183 @@
+"""`looop demo`: a few beats a newcomer can follow, offline, in a throwaway data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from looop.core import store
+from looop.core.clock import SystemClock
+from looop.core.context import Ctx
+from looop.core.events import Emitter
+from looop.core.paths import Paths
+
+PLAYBOOK = """# PLAYBOOK (demo)
+
+You keep my inbox empty. Files arrive in inbox/; filing one means moving it to done/.
+Never delete anything. When the inbox is empty, do nothing.
+"""
+
+INBOX_SENSOR = """#!/usr/bin/env bash
+# How many files wait in inbox/? Only the count wakes the loop; the clock is detail.
+n=$(find inbox -maxdepth 1 -type f 2>/dev/null | wc -l | tr -d ' ')
+printf '{"signal":{"inbox":%d},"detail":{"checked_at":"%s"}}\\n' "$n" "$(date +%T)"
+"""
+
+SCRIPT = [
+    {
+        "when": '"inbox":2',
+        "say": "two files wait and no goal covers them: set the goal first",
+        "decision": {
+            "action": "write_goal",
+            "id": "inbox-zero",
+            "body": "goal: inbox/ is empty; every file is filed in done/\n",
+            "journal": "inbox holds 2 files: goal inbox-zero set",
+        },
+    },
+    {
+        "when": "inbox-zero.md",
+        "say": "the goal exists and files wait: file them (reversible)",
+        "decision": {
+            "action": "run_shell",
+            "cmd": "mkdir -p done && mv inbox/* done/",
+            "reason": "file the inbox",
+            "journal": "filed 2 files into done/",
+        },
+    },
+    {
+        "when": '"inbox":0',
+        "say": "the inbox is empty: the goal holds, nothing to do",
+        "decision": {
+            "action": "noop",
+            "reason": "inbox empty",
+            "journal": "inbox empty: goal inbox-zero holds",
+        },
+    },
+    {
+        "when": '"inbox":1',
+        "say": "a new file arrived: file it",
+        "decision": {
+            "action": "run_shell",
+            "cmd": "mv inbox/* done/",
+            "reason": "file new mail",
+            "journal": "filed the new file into done/",
+        },
+    },
+    {
+        "when": '"inbox":0',
+        "decision": {"action": "noop", "reason": "inbox empty", "journal": "inbox empty again"},
+    },
+]
+
+
+def _say(text: str, color: bool) -> None:
+    sys.stdout.write(("\n\x1b[1m" + text + "\x1b[0m\n") if color else f"\n{text}\n")
+    sys.stdout.flush()
+
+
+def build_demo_dir(root: Path) -> Paths:
+    """A data dir wired to the scripted runner, with a PLAYBOOK and one sensor."""
+    paths = Paths.at(root)
+    store.atomic_write(paths.playbook, PLAYBOOK)
+    store.atomic_write(paths.sensor("inbox"), INBOX_SENSOR, mode=0o755)
+    script = root / "demo-script.json"
+    store.atomic_write(script, json.dumps(SCRIPT, indent=1))
+    tick_cmd = (
+        f"{shlex.quote(sys.executable)} -m looop.demo.runner --script {shlex.quote(str(script))}"
+    )
+    cfg = {
+        "default": "scripted",
+        "runners": {
+            "scripted": {"tick": tick_cmd, "worker": "bash -c 'cat {{prompt_file}}; sleep 5'"}
+        },
+        "max_daily_usd": 0,
+    }
+    store.atomic_write(paths.config, json.dumps(cfg, indent=2) + "\n")
+    (root / "inbox").mkdir()
+    for name in ("invoice-041.pdf", "notes.txt"):
+        (root / "inbox" / name).write_text("demo\n")
+    return paths
+
+
+def run_demo(keep: bool = True, fast: bool = False) -> int:
+    from looop.cli.app import looop_bin
+    from looop.loop.tick import tick
+    from looop.seed import ensure_data_dir
+
+    root = Path(tempfile.mkdtemp(prefix="looop-demo-"))
+    paths = build_demo_dir(root)
+    ensure_data_dir(paths)
+    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    clock = SystemClock()
+    em = Emitter(clock=clock, events_path=paths.events, stream=sys.stdout, color=color)
+    env = dict(os.environ)
+    env.update(LOOOP_DATA_DIR=str(root), LOOOP_CONFIG=str(paths.config))
+    env.pop("LOOOP_LOG_FORMAT", None)
+    ctx = Ctx(paths=paths, clock=clock, env=env, events=em, bin=looop_bin())
+    pause = 0.0 if fast else 0.8
+    t0 = time.monotonic()
+
+    def beat(title: str, force: bool = False) -> None:
+        _say(title, color)
+        out = tick(ctx, force=force)
+        snap = store.read_text(paths.snapshots / "sensor-inbox.json") or "{}"
+        sys.stdout.write(f"  reading  sensor-inbox: {snap.strip()}\n")
+        if out.run_id:
+            log = store.read_text(paths.run_dir(out.run_id) / "output.log") or ""
+            said = [
+                ln.split("] ", 1)[-1]
+                for ln in log.splitlines()
+                if "scripted runner:" not in ln and ln.strip()
+            ]
+            if said:
+                sys.stdout.write(f"  runner   {said[-1]}\n")
+        if out.executed is not None:
+            sys.stdout.write(f"  journal  {out.executed.journal}\n")
+        time.sleep(pause)
+
+    _say(
+        f"looop demo · data dir {root}\n"
+        "A scripted runner stands in for the agent CLI, so this runs offline.\n"
+        "Each beat: run sensors -> hash the world -> if it changed, ask for ONE move -> "
+        "looop executes it and journals it.",
+        color,
+    )
+    beat(
+        "beat 1 · first beat of a pulse always decides; the inbox sensor reads 2 files", force=True
+    )
+    beat("beat 2 · the new goal changed the world, so the runner is asked again")
+    beat("beat 3 · run_shell moved the files; the sensor's signal changed (2 -> 0)")
+    beat("beat 4 · nothing changed (only the sensor's detail, its clock, moved): no AI call")
+    (root / "inbox" / "receipt-7.pdf").write_text("demo\n")
+    beat("beat 5 · a human drops a file into inbox/; the reading changes and wakes the loop")
+    beat("beat 6 · filed again; the loop settles")
+    beat("beat 7 · unchanged world: skipped, nothing spent")
+
+    lines = store.tail_lines(paths.journal, 20)
+    _say("journal.md — one line per executed move:", color)
+    for ln in lines:
+        sys.stdout.write(f"  {ln}\n")
+    ok = len(lines) == 5 and not any((root / "inbox").iterdir())
+    _say(f"done in {time.monotonic() - t0:.1f}s · data dir: {root}", color)
+    sys.stdout.write(
+        "try next:\n"
+        f"  export LOOOP_DATA_DIR={shlex.quote(str(root))}\n"
+        "  looop status            # the loop at a glance\n"
+        "  looop journal           # every move, one line each\n"
+        "  looop runs              # each decide, replayable: looop runs show <id>\n"
+        "  looop tick --dry-run    # the exact prompt the next decision would get\n"
+        "  looop help              # the manual\n"
+    )
+    if not keep:
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+    if not ok:
+        sys.stderr.write("looop demo: the beats did not go as scripted — see the events above\n")
+        return 1
+    return 0

@@ -1,0 +1,140 @@
+"""Guard state between beats: committed hash, failure backoff, last failure. All fail closed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from looop.core import store
+from looop.core.errors import CorruptState
+from looop.core.paths import Paths
+
+BACKOFF_BASE_SECS = 60
+ASSUMED_FAILS_WHEN_CORRUPT = 4
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+
+
+def backoff_delay(fails: int, cap: int) -> int:
+    """60 s doubling per consecutive failure, capped."""
+    if fails <= 0:
+        return 0
+    return int(min(BACKOFF_BASE_SECS * (1 << min(fails - 1, 20)), cap))
+
+
+def read_last_hash(paths: Paths) -> str:
+    """The committed world hash; '' when none. CorruptState when unreadable (idle, never re-run)."""
+    try:
+        raw = paths.last_tick_hash.read_bytes()
+    except FileNotFoundError:
+        return ""
+    except OSError as e:
+        raise CorruptState(f"cannot read {paths.last_tick_hash}: {e.strerror}") from e
+    text = raw.decode("utf-8", "replace").strip()
+    if text and not _HEX32.fullmatch(text):
+        raise CorruptState(
+            f"{paths.last_tick_hash} holds {text[:40]!r}, not a world hash; delete it to re-decide"
+        )
+    return text
+
+
+def commit_hash(paths: Paths, h: str) -> None:
+    store.atomic_write(paths.last_tick_hash, h + "\n")
+
+
+@dataclass(frozen=True)
+class Backoff:
+    fails: int
+    ts: float
+    phash: str
+    repaired: bool = False
+
+
+def read_backoff(paths: Paths, now: float) -> Backoff | None:
+    """A corrupt record is repaired as several failures: never a free retry storm."""
+    try:
+        obj = store.read_json_object(paths.backoff)
+    except CorruptState:
+        obj = None
+        b = Backoff(ASSUMED_FAILS_WHEN_CORRUPT, now, "", repaired=True)
+        write_backoff(paths, b)
+        return b
+    if obj is None:
+        return None
+    fails, ts, ph = obj.get("fails"), obj.get("ts"), obj.get("phash", "")
+    if not isinstance(fails, int) or not isinstance(ts, int | float) or not isinstance(ph, str):
+        b = Backoff(ASSUMED_FAILS_WHEN_CORRUPT, now, "", repaired=True)
+        write_backoff(paths, b)
+        return b
+    return Backoff(fails, float(ts), ph)
+
+
+def write_backoff(paths: Paths, b: Backoff, world_hash: str = "") -> None:
+    store.write_json(
+        paths.backoff,
+        {"v": 1, "fails": b.fails, "ts": int(b.ts), "phash": b.phash, "hash": world_hash},
+    )
+
+
+def record_failure(paths: Paths, now: float, world_hash: str, policy_hash: str) -> int:
+    """Consecutive failures regardless of hash movement; only a success clears them."""
+    try:
+        prev = store.read_json_object(paths.backoff)
+    except CorruptState:
+        prev = None
+    n = prev.get("fails", 0) if prev else 0
+    fails = (n if isinstance(n, int) and n >= 0 else ASSUMED_FAILS_WHEN_CORRUPT) + 1
+    write_backoff(paths, Backoff(fails, now, policy_hash), world_hash)
+    return fails
+
+
+def clear_backoff(paths: Paths) -> None:
+    store.remove(paths.backoff)
+
+
+def write_last_failure(
+    paths: Paths, now: float, run_id: str, code: str, error: str, fails: int
+) -> None:
+    store.write_json(
+        paths.last_failure,
+        {
+            "v": 1,
+            "ts": int(now),
+            "run_id": run_id,
+            "code": code,
+            "error": error[:2000],
+            "fails": fails,
+        },
+    )
+
+
+def read_last_failure(paths: Paths) -> dict[str, Any] | None:
+    try:
+        return store.read_json_object(paths.last_failure)
+    except CorruptState:
+        return {"code": "unknown", "error": "the last failure record was unreadable"}
+
+
+def read_last_world(paths: Paths) -> dict[str, str] | None:
+    try:
+        obj = store.read_json_object(paths.last_world)
+    except CorruptState:
+        return None
+    if obj is None:
+        return None
+    items = obj.get("items")
+    if not isinstance(items, dict):
+        return None
+    return {str(k): str(v) for k, v in items.items()}
+
+
+def write_last_world(paths: Paths, now: float, items: dict[str, str]) -> None:
+    store.write_json(paths.last_world, {"v": 1, "ts": int(now), "items": items})
+
+
+def read_last_shell(paths: Paths) -> dict[str, Any] | None:
+    """RUN_SHELL OUTPUT for the next prompt; removed once a decision has seen it."""
+    try:
+        return store.read_json_object(paths.last_shell)
+    except CorruptState:
+        return None

@@ -1,0 +1,143 @@
+"""The pulse: one instance per data dir, beat forever, finish the beat on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+
+from looop.core import store
+from looop.core.context import Ctx
+from looop.core.errors import LooopError
+from looop.loop.tick import TickOutcome, tick
+
+NUDGE_MIN_SECS = 5
+
+
+class AlreadyRunning(LooopError):
+    pass
+
+
+def pulse_pid(ctx: Ctx) -> str:
+    return (store.read_text(ctx.paths.pid_file) or "").strip()
+
+
+def pulse_running(ctx: Ctx) -> bool:
+    return store.flock_held(ctx.paths.lock_file)
+
+
+@dataclass
+class Pulse:
+    ctx: Ctx
+    stop: threading.Event = field(default_factory=threading.Event)
+    workers_alive: Callable[[], bool] = lambda: False
+    max_beats: int | None = None  # tests and demos stop after N beats
+    beats: int = 0
+
+    def choose_sleep(self, out: TickOutcome) -> tuple[int, str, bool]:
+        """(seconds, reason, force the next beat)."""
+        knobs = self.ctx.knobs()
+        if out.next_interval_s is not None:
+            cap = knobs.num("max_next_interval")
+            secs = max(NUDGE_MIN_SECS, min(out.next_interval_s, cap))
+            self.ctx.events.emit(
+                "info",
+                "cadence",
+                f"decider asked for the next beat in {secs}s",
+                secs=secs,
+                asked=out.next_interval_s,
+            )
+            return secs, "nudge", True
+        if out.follow_up_s is not None:
+            return out.follow_up_s, "run_shell follow-up", True
+        if out.acted:
+            return knobs.interval_for("busy"), "busy", False
+        if self.workers_alive():
+            return knobs.interval_for("active"), "active", False
+        return knobs.interval_for("idle"), "idle", False
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if not self.stop.is_set():
+            self.ctx.events.emit(
+                "info",
+                "pulse.stopping",
+                f"{signal.Signals(signum).name}: finishing this beat, then stopping",
+            )
+        self.stop.set()
+
+    def run(self, ready: Callable[[], None] | None = None) -> int:
+        ctx = self.ctx
+        fd = store.try_flock(ctx.paths.lock_file)
+        if fd is None:
+            pid = pulse_pid(ctx)
+            raise AlreadyRunning(
+                f"a pulse is already running for {ctx.paths.data}"
+                + (f" (pid {pid})" if pid else "")
+                + " — stop it with `looop down`"
+            )
+        try:
+            store.atomic_write(ctx.paths.pid_file, f"{os.getpid()}\n")
+            old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+            try:
+                if ready is not None:
+                    ready()
+                return self._loop()
+            finally:
+                for s, h in old.items():
+                    signal.signal(s, h)
+        finally:
+            store.remove(ctx.paths.pid_file)
+            os.close(fd)
+
+    def _loop(self) -> int:
+        ctx = self.ctx
+        knobs = ctx.knobs()
+        runner = "?"
+        try:
+            r = ctx.config().runner()
+            runner = r.name if r else "?"
+        except LooopError:
+            pass
+        ctx.events.emit(
+            "ok",
+            "pulse.start",
+            f"pulse up · idle {knobs.interval_for('idle')}s · "
+            f"busy {knobs.interval_for('busy')}s · runner {runner}",
+            idle=knobs.interval_for("idle"),
+            busy=knobs.interval_for("busy"),
+            active=knobs.interval_for("active"),
+            runner=runner,
+            data_dir=str(ctx.paths.data),
+        )
+        ctx.events.record("pulse_start", pid=os.getpid())
+        force = True  # the first beat of every pulse decides, so `up` acts at once
+        while not self.stop.is_set():
+            try:
+                out = tick(ctx, force=force)
+            except LooopError as e:
+                ctx.events.emit("error", "tick.error", str(e))
+                out = TickOutcome(status="error", error=str(e))
+            except Exception as e:  # the pulse is the unbreakable shell: log and keep beating
+                last = traceback.format_exc().strip().splitlines()[-1]
+                ctx.events.emit("error", "tick.crash", f"beat crashed: {last}")
+                ctx.events.record("tick_crash", error=repr(e), trace=traceback.format_exc())
+                out = TickOutcome(status="error", error=repr(e))
+            self.beats += 1
+            if self.max_beats is not None and self.beats >= self.max_beats:
+                break
+            secs, reason, force = self.choose_sleep(out)
+            if self.stop.is_set():
+                break
+            ctx.events.emit(
+                "info", "sleep", f"next beat in {secs}s ({reason})", secs=secs, reason=reason
+            )
+            self.stop.wait(secs)
+        ctx.events.emit(
+            "ok", "pulse.stop", f"pulse stopped after {self.beats} beat(s)", beats=self.beats
+        )
+        ctx.events.record("pulse_stop", beats=self.beats)
+        return 0

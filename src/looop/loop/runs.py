@@ -1,0 +1,46 @@
+"""Read views of runs/<id>/ (the replay archive of every decide)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from looop.core import store
+from looop.core.context import Ctx
+from looop.core.errors import CorruptState, LooopError
+
+
+def _result(ctx: Ctx, run_id: str) -> dict[str, Any]:
+    try:
+        res = store.read_json_object(ctx.paths.run_dir(run_id) / "result.json")
+    except CorruptState:
+        res = None
+    if res is None:
+        return {"run_id": run_id, "status": "running?"}
+    summary = (
+        f"{res.get('action')} · {res.get('journal')}"
+        if res.get("action")
+        else res.get("error") or ""
+    )
+    return {**res, "summary": summary}
+
+
+def list_runs(ctx: Ctx, limit: int) -> list[dict[str, Any]]:
+    try:
+        dirs = [p for p in ctx.paths.runs.iterdir() if p.is_dir()]
+    except OSError:
+        return []
+    dirs.sort(key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+    return [_result(ctx, d.name) for d in dirs[:limit]]
+
+
+def show_run(ctx: Ctx, run_id: str) -> dict[str, Any]:
+    d = ctx.paths.run_dir(run_id)
+    if "/" in run_id or run_id.startswith(".") or not d.is_dir():
+        raise LooopError(f"no run '{run_id}' — `looop runs` lists the recent ones")
+    info = _result(ctx, run_id)
+    info.update(
+        prompt=str(d / "prompt.md"),
+        output=str(d / "output.log"),
+        output_text=store.read_text(d / "output.log") or "",
+    )
+    return info

@@ -1,0 +1,131 @@
+"""`looop init`: write the runner wiring from a preset, interactively or from flags."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+from typing import Any
+
+from looop.core import store
+from looop.core.config import PLACEHOLDER, PRESETS, parse_config
+from looop.core.context import Ctx
+from looop.core.errors import LooopError
+from looop.seed import ensure_data_dir
+
+RUNNER_CHOICES = ["claude", "codex", "opencode", "pi", "custom"]
+
+
+def preset_notes(runner: str, env: dict[str, str] | Any) -> list[str]:
+    """What a user of this preset must know; verified against the real CLIs."""
+    notes: list[str] = []
+    if runner == "claude" and os.geteuid() == 0 and env.get("IS_SANDBOX") != "1":
+        notes.append(
+            "note: claude refuses --dangerously-skip-permissions as root unless "
+            "IS_SANDBOX=1 is set in the pulse's environment"
+        )
+    return notes
+
+
+def _exe_of(command: str) -> str | None:
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    return words[0] if words else None
+
+
+def init_config(
+    ctx: Ctx,
+    runner: str | None,
+    tick: str | None,
+    worker: str | None,
+    force: bool,
+    interactive: bool,
+) -> list[str]:
+    import click
+
+    ensure_data_dir(ctx.paths)
+    cfg_path = ctx.paths.config
+    existing: dict[str, Any] = {}
+    raw = store.read_text(cfg_path)
+    if raw is not None:
+        try:
+            obj = json.loads(raw)
+            existing = obj if isinstance(obj, dict) else {}
+        except json.JSONDecodeError:
+            existing = {}
+    if raw is not None and not force and not interactive and _was_initialised(existing):
+        raise LooopError(f"{cfg_path} already holds a runner choice — pass --force to replace it")
+    if interactive:
+        if _was_initialised(existing) and not click.confirm(
+            f"{cfg_path} already chooses a runner. Replace it?", default=False
+        ):
+            return ["kept the existing config"]
+        runner = click.prompt("Runner", type=click.Choice(RUNNER_CHOICES), default="claude")
+    name = runner or "claude"
+    preset = PRESETS.get(name, {"tick": "", "worker": ""})
+    tick = tick if tick is not None else preset["tick"]
+    worker = worker if worker is not None else preset["worker"]
+    if interactive:
+        tick = click.prompt(
+            "Tick command (one decision; prompt on stdin or {{prompt_file}})", default=tick or None
+        )
+        while True:
+            worker = click.prompt(
+                "Worker command (must contain {{prompt_file}})", default=worker or None
+            )
+            if worker and PLACEHOLDER in worker:
+                break
+            click.echo("the worker command must contain {{prompt_file}}")
+    if not tick or not tick.strip():
+        raise LooopError(f"runner '{name}' needs --tick-command (the one-shot decide command)")
+    if not worker or PLACEHOLDER not in worker:
+        raise LooopError(
+            f"--worker-command must contain {PLACEHOLDER} (where the worker brief "
+            "goes), e.g. 'my-agent \"$(cat {{prompt_file}})\"'"
+        )
+    knobs = {
+        k: v
+        for k, v in existing.items()
+        if k
+        not in (
+            "default",
+            "runners",
+            "tick_command",
+            "worker_command",
+            "tick",
+            "interactive",
+            "runner",
+            "v",
+        )
+    }
+    new: dict[str, Any] = {
+        "default": name,
+        "runners": {name: {"tick": tick, "worker": worker}},
+        **knobs,
+    }
+    parse_config(new, str(cfg_path))  # refuse to write something we cannot read back
+    store.atomic_write(cfg_path, json.dumps(new, indent=2, ensure_ascii=False) + "\n")
+    lines = [f"wrote {cfg_path} (runner: {name})", f"  tick:   {tick}", f"  worker: {worker}"]
+    for cmd in (tick, worker):
+        exe = _exe_of(cmd)
+        if (
+            exe
+            and not exe.startswith("$")
+            and shutil.which(exe, path=ctx.child_env().get("PATH")) is None
+        ):
+            lines.append(f"warning: `{exe}` is not on PATH yet — install it before `looop up`")
+            break
+    lines += preset_notes(name, ctx.env)
+    lines.append("next: `looop tick --dry-run` to see the prompt, `looop up` to start the pulse")
+    return lines
+
+
+def _was_initialised(obj: dict[str, Any]) -> bool:
+    """The seeded default lists every preset; a real choice names fewer runners."""
+    runners = obj.get("runners")
+    if isinstance(runners, dict):
+        return len(runners) < len(PRESETS) or obj.get("default") not in (None, "claude")
+    return "tick_command" in obj or "tick" in obj

@@ -1,0 +1,63 @@
+"""A pure read of the loop's state for `looop status`: never starts or changes anything."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from looop.core import store
+from looop.core.context import Ctx
+from looop.core.errors import CorruptState, LooopError
+
+
+def _last_tick(ctx: Ctx) -> dict[str, Any] | None:
+    p = ctx.paths.last_tick_hash
+    try:
+        st = p.stat()
+    except OSError:
+        return None
+    at = datetime.fromtimestamp(st.st_mtime, tz=UTC).isoformat(timespec="seconds")
+    return {"at": at, "hash": (store.read_text(p) or "").strip()}
+
+
+def _read_obj(path: Any) -> dict[str, Any] | None:
+    try:
+        return store.read_json_object(path)
+    except CorruptState as e:
+        return {"error": str(e)}
+
+
+def gather_status(ctx: Ctx) -> dict[str, Any]:
+    p = ctx.paths
+    running = store.flock_held(p.lock_file)
+    pid = (store.read_text(p.pid_file) or "").strip() if running else ""
+    config_error = None
+    runner = None
+    try:
+        cfg = ctx.config()
+        r = cfg.runner()
+        runner = r.name if r else None
+        knobs = ctx.knobs(cfg)
+        interval = knobs.interval_for("idle")
+    except LooopError as e:
+        config_error, interval = str(e), None
+    journal_tail = store.tail_lines(p.journal, 3)
+    goals = sorted(g.stem for g in p.goals.glob("*.md")) if p.goals.is_dir() else []
+    return {
+        "data_dir": str(p.data),
+        "config": str(p.config),
+        "config_error": config_error,
+        "runner": runner,
+        "pulse": {"running": running, "pid": pid, "interval_s": interval},
+        "last_tick": _last_tick(ctx),
+        "backoff": _read_obj(p.backoff),
+        "last_failure": _read_obj(p.last_failure),
+        "goals": goals,
+        "journal_tail": journal_tail,
+        "workers": [],
+    }
+
+
+def status_json(st: dict[str, Any]) -> str:
+    return json.dumps(st, indent=2, sort_keys=True, ensure_ascii=False)

@@ -1,0 +1,316 @@
+"""One beat: sense -> hash -> gate -> prompt -> runner -> one decision -> journal -> commit."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from looop.act.actions import DecisionError, kind_of, parse_decision
+from looop.act.executor import ExecError, Executed, check_interrupted, execute, take_decision
+from looop.core import store
+from looop.core.config import Knobs
+from looop.core.context import Ctx
+from looop.core.errors import CorruptState, LooopError
+from looop.decide.prompt import PromptExtras, build_prompt
+from looop.decide.runner import RunResult, run_runner
+from looop.loop import guards
+from looop.loop.world import World, describe_changes, read_world
+from looop.seed import ensure_data_dir
+from looop.sense import sense
+
+SHELL_FOLLOW_UP_SECS = 5
+
+
+@dataclass
+class TickOutcome:
+    """What one beat produced, for the pulse's cadence choice."""
+
+    acted: bool = False
+    decided: bool = False  # a runner was called (success or failure)
+    next_interval_s: int | None = None
+    follow_up_s: int | None = None
+    status: str = "idle"  # skip | backoff | error | decided | failed | dry-run
+    run_id: str | None = None
+    executed: Executed | None = None
+    error: str | None = None
+    prompt_path: Path | None = None
+    prompt_text: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def new_run_id(ctx: Ctx) -> str:
+    """tick-YYYYmmdd-HHMMSS, with a -N suffix when two beats share a second."""
+    base = "tick-" + ctx.clock.local().strftime("%Y%m%d-%H%M%S")
+    run_id, n = base, 1
+    while ctx.paths.run_dir(run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+def prune_runs(ctx: Ctx, keep: int) -> None:
+    if keep <= 0:
+        return
+    try:
+        runs = [p for p in ctx.paths.runs.iterdir() if p.is_dir()]
+    except OSError:
+        return
+    runs.sort(key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+    for old in runs[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def tick(ctx: Ctx, force: bool = False, dry_run: bool = False) -> TickOutcome:
+    """One beat (reference core §7 with the SPEC §3 decisions)."""
+    ev = ctx.events
+    ensure_data_dir(ctx.paths)
+    ev.record("tick_start", forced=force)
+    try:
+        cfg = ctx.config()
+        cfg_error: str | None = None
+    except LooopError as e:
+        cfg, cfg_error = None, str(e)
+    knobs = ctx.knobs(cfg)
+
+    # housekeeping: a side effect interrupted by a crash is reported once, never re-run
+    check_interrupted(ctx)
+
+    readings = sense(ctx, knobs)
+    world = read_world(ctx.paths)
+    out = TickOutcome(notes=[r.name for r in readings if not r.ok])
+
+    try:
+        last = guards.read_last_hash(ctx.paths)
+    except CorruptState as e:
+        ev.emit("error", "tick.error", f"guard state unreadable, idling: {e}")
+        ev.record("guard_corrupt", error=str(e))
+        out.status, out.error = "error", str(e)
+        return out
+    if world.hash == last and not force and not dry_run:
+        ev.emit("info", "tick.skip", "world unchanged — no AI call")
+        ev.record("world_unchanged")
+        out.status = "skip"
+        return out
+    if world.hash == last and force:
+        ev.emit("info", "tick.forced", "world unchanged but re-deciding (nudge or first beat)")
+
+    now = ctx.clock.now()
+    if not dry_run:
+        b = guards.read_backoff(ctx.paths, now)
+        if b is not None and b.fails > 0:
+            wait = guards.backoff_delay(b.fails, knobs.num("backoff_max_secs"))
+            remain = int(wait - (now - b.ts))
+            if b.repaired:
+                ev.emit(
+                    "warn",
+                    "tick.backoff_repaired",
+                    f"backoff record was unreadable; assuming {b.fails} failures",
+                )
+            if remain > 0 and b.phash and b.phash != world.policy_hash:
+                ev.emit(
+                    "info",
+                    "tick.backoff_cut",
+                    "PLAYBOOK or goals edited since the failure — retrying now",
+                )
+                ev.record("tick_backoff_cut", fails=b.fails)
+            elif remain > 0:
+                ev.emit(
+                    "warn",
+                    "tick.backoff",
+                    f"last {b.fails} beat(s) failed — retry in ~{remain}s "
+                    "(editing PLAYBOOK or goals retries now)",
+                    fails=b.fails,
+                    retry_in_s=remain,
+                )
+                ev.record("tick_backoff", fails=b.fails, retry_in_s=remain)
+                out.status = "backoff"
+                return out
+
+    # config and runner problems cost no AI and arm no backoff: they retry every beat
+    if cfg is None:
+        ev.emit("error", "tick.error", f"config: {cfg_error}")
+        out.status, out.error = "error", cfg_error
+        return out
+    runner = cfg.runner()
+    if runner is None or not runner.tick:
+        name = cfg.default or "?"
+        msg = f"no tick command for runner '{name}' in {cfg.source} — run `looop init`"
+        ev.emit("error", "tick.error", msg, runner=name)
+        out.status, out.error = "error", msg
+        return out
+
+    return _decide(ctx, knobs, world, runner.name, runner.tick, out, dry_run)
+
+
+def _extras(ctx: Ctx, world: World) -> PromptExtras:
+    return PromptExtras(
+        changes=describe_changes(guards.read_last_world(ctx.paths), world.items),
+        last_failure=guards.read_last_failure(ctx.paths),
+        last_shell=guards.read_last_shell(ctx.paths),
+    )
+
+
+def _decide(
+    ctx: Ctx,
+    knobs: Knobs,
+    world: World,
+    runner_name: str,
+    command: str,
+    out: TickOutcome,
+    dry_run: bool,
+) -> TickOutcome:
+    ev = ctx.events
+    paths = ctx.paths
+    built = build_prompt(ctx, knobs, _extras(ctx, world))
+    if built.truncated:
+        ev.emit(
+            "warn",
+            "tick.prompt_oversize",
+            "prompt cut to fit: " + "; ".join(built.truncated),
+            cuts=built.truncated,
+        )
+    if dry_run:
+        out.status, out.prompt_text = "dry-run", built.text
+        return out
+    run_id = new_run_id(ctx)
+    run_dir = paths.run_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    prompt_path = run_dir / "prompt.md"
+    store.atomic_write(prompt_path, built.text)
+    out.run_id, out.prompt_path = run_id, prompt_path
+    if built.truncated:
+        ev.record("prompt_oversize", run_id=run_id, cuts=built.truncated)
+
+    if store.remove(paths.decision):
+        ev.emit(
+            "warn",
+            "tick.stale_decision",
+            "removed a .decision.json left by an earlier run — it will not be executed",
+        )
+        ev.record("stale_decision", run_id=run_id)
+
+    ev.emit(
+        "step",
+        "tick.start",
+        f"{runner_name} is deciding the one move",
+        runner=runner_name,
+        run_id=run_id,
+    )
+    ev.record("decide_start", runner=runner_name, run_id=run_id)
+    out.decided = True
+    result = run_runner(
+        ctx,
+        command,
+        prompt_path,
+        [run_dir / "output.log", paths.tick_log],
+        float(knobs.num("tick_timeout_secs")),
+    )
+    secs = int(result.secs)
+
+    code, error, executed = _consume(ctx, knobs, result)
+    if executed is not None:
+        now = ctx.clock.now()
+        guards.commit_hash(paths, world.hash)
+        guards.write_last_world(paths, now, world.items)
+        guards.clear_backoff(paths)
+        store.remove(paths.last_failure)
+        if executed.kind != "shell":
+            store.remove(paths.last_shell)
+        ev.emit(
+            "ok",
+            "tick.decided",
+            f"{executed.kind} · {executed.journal} · {secs}s",
+            action=executed.kind,
+            summary=executed.summary,
+            journal=executed.journal,
+            secs=secs,
+            run_id=run_id,
+            cost_usd=None,
+        )
+        ev.record("decided", run_id=run_id, action=executed.kind, journal=executed.journal)
+        out.acted, out.status, out.executed = True, "decided", executed
+        out.next_interval_s = executed.next_interval_s
+        if executed.kind == "shell":
+            out.follow_up_s = SHELL_FOLLOW_UP_SECS
+    else:
+        assert code is not None and error is not None
+        now = ctx.clock.now()
+        fails = guards.record_failure(paths, now, world.hash, world.policy_hash)
+        guards.write_last_failure(paths, now, run_id, code, error, fails)
+        replay = paths.rel(run_dir)
+        if code == "tick.no_decision":
+            ev.emit(
+                "warn",
+                code,
+                f"ran {secs}s but emitted no decision (fail #{fails}): {error} · replay: {replay}",
+                secs=secs,
+                run_id=run_id,
+                fails=fails,
+                error=error,
+            )
+        else:
+            ev.emit(
+                "error",
+                code,
+                f"beat failed after {secs}s (fail #{fails}): {error} · replay: {replay}",
+                secs=secs,
+                run_id=run_id,
+                fails=fails,
+                error=error,
+                replay=replay,
+            )
+        ev.record("tick_failed", run_id=run_id, code=code, reason=error, fails=fails)
+        out.status, out.error = "failed", error
+    _write_result(ctx, run_dir, runner_name, result, out, code)
+    prune_runs(ctx, knobs.num("runs_keep"))
+    return out
+
+
+def _write_result(
+    ctx: Ctx, run_dir: Path, runner: str, result: RunResult, out: TickOutcome, code: str | None
+) -> None:
+    """runs/<id>/result.json: what `looop runs` lists without re-reading logs."""
+    ex = out.executed
+    store.write_json(
+        run_dir / "result.json",
+        {
+            "v": 1,
+            "run_id": out.run_id,
+            "runner": runner,
+            "status": out.status,
+            "code": code,
+            "error": out.error,
+            "action": ex.kind if ex else None,
+            "journal": ex.journal if ex else None,
+            "secs": round(result.secs, 3),
+            "exit_code": result.exit_code,
+            "ts": int(ctx.clock.now()),
+        },
+    )
+
+
+def _consume(
+    ctx: Ctx, knobs: Knobs, result: RunResult
+) -> tuple[str | None, str | None, Executed | None]:
+    """(failure code, one-line error, executed) — exactly one of error/executed is set."""
+    paths = ctx.paths
+    if not result.ok:
+        if store.remove(paths.decision):
+            ctx.events.record("stale_decision", reason="runner failed after writing it")
+        return "tick.failed", result.error or "runner failed", None
+    raw = take_decision(ctx)
+    if raw is None:
+        why = "the runner exited 0 but wrote no .decision.json"
+        if result.error:
+            why += f" (stream reported: {result.error})"
+        return "tick.no_decision", why, None
+    try:
+        decision = parse_decision(raw)
+    except DecisionError as e:
+        return "tick.failed", f"bad decision: {e}", None
+    try:
+        executed = execute(ctx, knobs, decision)
+    except (ExecError, LooopError) as e:
+        return "tick.failed", f"{kind_of(decision.action)} failed: {e}", None
+    return None, None, executed

@@ -1,0 +1,96 @@
+"""System sensors: in-process probes that never raise and never time out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from looop.core import store
+from looop.core.context import Ctx
+from looop.core.errors import CorruptState
+from looop.sense.sensors import Reading
+
+Probe = Callable[[Ctx], Any]
+
+
+def _listing(folder: Path, suffix: str) -> list[Path]:
+    """Top-level regular files with this suffix, sorted; dot files (temps) excluded."""
+    try:
+        entries = list(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(
+        p for p in entries if p.suffix == suffix and not p.name.startswith(".") and p.is_file()
+    )
+
+
+def probe_claims(ctx: Ctx) -> Any:
+    """Live leases; a claim being written (or garbled) shows as null, never hides."""
+    items: list[dict[str, Any]] = []
+    for p in _listing(ctx.paths.claims, ".json"):
+        try:
+            claim = store.read_json(p)
+        except CorruptState:
+            claim = None
+        items.append({"claim": claim, "name": p.stem})
+    return {"signal": items}
+
+
+def _last_acted(ctx: Ctx) -> dict[str, int]:
+    """goal id -> unix seconds; missing or corrupt means no activity (fairness data only)."""
+    try:
+        raw = store.read_json_object(ctx.paths.goal_activity)
+    except CorruptState:
+        return {}
+    out: dict[str, int] = {}
+    for goal_id, ts in (raw or {}).items():
+        if isinstance(ts, int | float) and not isinstance(ts, bool) and ts == ts:
+            out[goal_id] = int(ts)
+    return out
+
+
+def probe_goals(ctx: Ctx) -> Any:
+    """How long since each goal was last acted on; detail only, so it never wakes the loop."""
+    acted = _last_acted(ctx)
+    now = int(ctx.clock.now())
+    goals: dict[str, Any] = {}
+    for p in _listing(ctx.paths.goals, ".md"):
+        last = acted.get(p.stem)
+        goals[p.stem] = {
+            "age_s": max(0, now - last) if last is not None else None,
+            "last_acted_unix": last,
+        }
+    return {"detail": {"goals": goals}, "signal": {}}
+
+
+def default_probes() -> dict[str, Probe]:
+    return {"sys-claims": probe_claims, "sys-goals": probe_goals}
+
+
+def _encode(value: Any) -> bytes:
+    text = json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return (text + "\n").encode()
+
+
+def run_probes(ctx: Ctx, probes: Mapping[str, Probe]) -> list[Reading]:
+    """Each probe writes snapshots/<name>.json; a crash becomes an error snapshot."""
+    readings: list[Reading] = []
+    for name, probe in probes.items():
+        started = ctx.clock.monotonic()
+        error: str | None = None
+        try:
+            body = _encode(probe(ctx))
+        except Exception as e:
+            error = f"probe {name} failed: {type(e).__name__}: {e}".splitlines()[0][:300]
+            body = _encode({"detail": {"message": error}, "signal": {"error": "probe-failed"}})
+        try:
+            store.atomic_write(ctx.paths.snapshots / f"{name}.json", body)
+        except OSError as e:
+            error = error or f"cannot write snapshots/{name}.json: {e}"
+        secs = round(max(0.0, ctx.clock.monotonic() - started), 3)
+        readings.append(Reading(name, error is None, secs, error=error))
+    return readings

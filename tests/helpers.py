@@ -1,0 +1,44 @@
+"""Test helpers: wire a data dir to the scripted runner."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from looop.core.context import Ctx
+
+
+def wire(ctx: Ctx, steps: list[dict[str, Any]], prompt_file: bool = False, **cfg: Any) -> Path:
+    """Point the config at the scripted runner with these steps; returns the script path."""
+    script = ctx.paths.data.parent / "script.json"
+    script.write_text(json.dumps(steps))
+    pos = script.with_name(script.name + ".pos")
+    if pos.exists():
+        pos.unlink()
+    cmd = f"{shlex.quote(sys.executable)} -m looop.demo.runner --script {shlex.quote(str(script))}"
+    if prompt_file:
+        cmd += " {{prompt_file}}"
+    obj = {
+        "default": "scripted",
+        "runners": {"scripted": {"tick": cmd, "worker": "cat {{prompt_file}}"}},
+        **cfg,
+    }
+    ctx.paths.config.write_text(json.dumps(obj))
+    return script
+
+
+def with_env(ctx: Ctx, **env: str) -> Ctx:
+    return replace(ctx, env={**ctx.env, **env})
+
+
+def events(ctx: Ctx) -> list[str]:
+    return [name for name, _ in ctx.events.seen]  # type: ignore[attr-defined]
+
+
+def runner_calls(script: Path) -> int:
+    pos = script.with_name(script.name + ".pos")
+    return int(pos.read_text()) if pos.exists() else 0

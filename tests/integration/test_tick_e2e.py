@@ -1,0 +1,319 @@
+"""Whole beats with the scripted runner: sense, gate, decide, execute, journal, commit."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from looop.core.clock import FixedClock
+from looop.core.context import Ctx
+from looop.loop import guards
+from looop.loop.pulse import Pulse
+from looop.loop.tick import tick
+from tests.helpers import events, runner_calls, wire, with_env
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _journal(ctx: Ctx) -> list[str]:
+    p = ctx.paths.journal
+    return [ln for ln in p.read_text().splitlines() if ln.strip()] if p.exists() else []
+
+
+def _sensor(ctx: Ctx, name: str, body: str) -> None:
+    ctx.paths.sensors.mkdir(parents=True, exist_ok=True)
+    p = ctx.paths.sensor(name)
+    p.write_text("#!/usr/bin/env bash\n" + body + "\n")
+    p.chmod(0o755)
+
+
+def test_decide_then_skip_unchanged_world(ctx: Ctx) -> None:
+    script = wire(
+        ctx,
+        [
+            {
+                "decision": {
+                    "action": "write_goal",
+                    "id": "ship",
+                    "body": "goal: ship v1",
+                    "journal": "set ship",
+                }
+            }
+        ],
+    )
+    out = tick(ctx)
+    assert out.status == "decided" and out.executed is not None
+    assert (ctx.paths.goals / "ship.md").read_text() == "goal: ship v1\n"
+    assert _journal(ctx)[-1].endswith(" set ship")
+    assert guards.read_last_hash(ctx.paths) != ""
+    assert runner_calls(script) == 1
+    # the goal it wrote changed the world: the next beat decides again (script exhausted -> noop)
+    assert tick(ctx).status == "decided"
+    assert runner_calls(script) == 2
+    # now nothing changes: no runner call at all
+    out = tick(ctx)
+    assert out.status == "skip" and runner_calls(script) == 2
+    assert "tick.skip" in events(ctx)
+    run_dir = ctx.paths.run_dir(out.run_id or "") if out.run_id else None
+    assert run_dir is None
+
+
+def test_sensor_reading_wakes_and_run_shell_moves_world(ctx: Ctx) -> None:
+    _sensor(
+        ctx, "inbox", 'printf \'{"signal":{"n":%d},"detail":{}}\' $(ls inbox 2>/dev/null | wc -l)'
+    )
+    (ctx.paths.data / "inbox").mkdir()
+    (ctx.paths.data / "inbox" / "a").write_text("x")
+    script = wire(
+        ctx,
+        [
+            {
+                "when": '"n":1',
+                "decision": {
+                    "action": "run_shell",
+                    "cmd": "rm inbox/a && echo filed",
+                    "reason": "file it",
+                },
+            },
+            {"when": "RUN_SHELL OUTPUT", "decision": {"action": "noop", "reason": "saw output"}},
+        ],
+    )
+    out = tick(ctx)
+    assert out.status == "decided" and out.follow_up_s == 5
+    assert not (ctx.paths.data / "inbox" / "a").exists()
+    out = tick(ctx)  # reading changed n:1 -> n:0, and the prompt shows the shell output
+    assert out.status == "decided" and out.executed is not None
+    assert out.executed.kind == "noop" and runner_calls(script) == 2
+    prompt = (ctx.paths.run_dir(out.run_id or "") / "prompt.md").read_text()
+    assert "filed" in prompt
+    assert not ctx.paths.last_shell.exists()  # shown once
+
+
+@pytest.mark.parametrize(
+    ("step", "code", "needle"),
+    [
+        ({"exit": 3, "stderr": "provider exploded"}, "tick.failed", "exited 3"),
+        ({"no_decision": True}, "tick.no_decision", "no .decision.json"),
+        ({"garbage": "I think you should do the thing"}, "tick.no_decision", "no .decision.json"),
+        ({"raw": "{not json"}, "tick.failed", "JSON"),
+        ({"raw": '{"action":"launch_missiles"}'}, "tick.failed", "launch_missiles"),
+        (
+            {"raw": '{"action":"write_goal","id":"../etc/x","body":"b"}'},
+            "tick.failed",
+            "invalid goal id",
+        ),
+        (
+            {"raw": '{"action":"write_goal","id":".hidden","body":"b"}'},
+            "tick.failed",
+            "invalid goal id",
+        ),
+        (
+            {"raw": '{"action":"write_sensor","name":"a/b","script":"x"}'},
+            "tick.failed",
+            "invalid sensor",
+        ),
+        ({"raw": '{"action":"write_goal","id":"x"}'}, "tick.failed", "body"),
+        ({"raw": '{"action":"noop","reason":"' + "x" * 300000 + '"}'}, "tick.failed", "bytes"),
+    ],
+)
+def test_runner_and_decision_faults_fail_the_beat(
+    ctx: Ctx, step: dict[str, object], code: str, needle: str
+) -> None:
+    wire(ctx, [step])
+    before = _journal(ctx)
+    out = tick(ctx)
+    assert out.status == "failed"
+    assert needle in (out.error or ""), out.error
+    assert code in events(ctx)
+    assert _journal(ctx) == before  # nothing journaled
+    assert guards.read_last_hash(ctx.paths) == ""  # nothing committed
+    lf = guards.read_last_failure(ctx.paths)
+    assert lf is not None and lf["code"] == code and "\n" not in lf["error"]
+    assert not ctx.paths.decision.exists()
+    assert (ctx.paths.run_dir(out.run_id or "") / "result.json").exists()
+
+
+def test_non_utf8_decision_is_rejected(ctx: Ctx) -> None:
+    wire(ctx, [{"no_decision": True}])
+    # a runner that writes raw invalid bytes
+    cfg = json.loads(ctx.paths.config.read_text())
+    cfg["runners"]["scripted"]["tick"] = "printf '\\xff\\xfe{' > .decision.json"
+    ctx.paths.config.write_text(json.dumps(cfg))
+    out = tick(ctx)
+    assert out.status == "failed" and "UTF-8" in (out.error or "")
+
+
+def test_failure_arms_backoff_and_last_failure_reaches_next_prompt(
+    ctx: Ctx, clock: FixedClock
+) -> None:
+    script = wire(
+        ctx,
+        [
+            {"exit": 2, "stderr": "rate limited"},
+            {"decision": {"action": "noop", "reason": "ok now"}},
+        ],
+    )
+    assert tick(ctx).status == "failed"
+    out = tick(ctx)  # same world, inside the 60 s window
+    assert out.status == "backoff" and runner_calls(script) == 1
+    clock.advance(61)
+    out = tick(ctx)
+    assert out.status == "decided" and runner_calls(script) == 2
+    prompt = (ctx.paths.run_dir(out.run_id or "") / "prompt.md").read_text()
+    assert "LAST FAILURE" in prompt and "exited 2" in prompt
+    assert not ctx.paths.backoff.exists() and not ctx.paths.last_failure.exists()
+
+
+def test_policy_edit_cuts_backoff_short(ctx: Ctx) -> None:
+    script = wire(ctx, [{"exit": 2}, {"decision": {"action": "noop"}}])
+    assert tick(ctx).status == "failed"
+    assert tick(ctx).status == "backoff"
+    ctx.paths.playbook.write_text("# new rules\n")
+    assert tick(ctx).status == "decided"
+    assert runner_calls(script) == 2 and "tick.backoff_cut" in events(ctx)
+
+
+def test_backoff_caps_at_configured_max(ctx: Ctx, clock: FixedClock) -> None:
+    script = wire(ctx, [{"exit": 1}] * 6)
+    waits = []
+    for _ in range(5):
+        assert tick(ctx).status == "failed"
+        b = guards.read_backoff(ctx.paths, clock.now())
+        assert b is not None
+        waits.append(guards.backoff_delay(b.fails, 300))
+        clock.advance(waits[-1] + 1)
+    assert waits == [60, 120, 240, 300, 300] and runner_calls(script) == 5
+
+
+def test_config_errors_idle_without_backoff(ctx: Ctx) -> None:
+    ctx.paths.config.write_text('{"tick_command": 42}')
+    out = tick(ctx)
+    assert out.status == "error" and "tick_command" in (out.error or "")
+    assert not ctx.paths.backoff.exists()
+    ctx.paths.config.write_text('{"worker_command": "x {{prompt_file}}"}')
+    out = tick(ctx)
+    assert out.status == "error" and "looop init" in (out.error or "")
+
+
+def test_stale_decision_is_never_executed(ctx: Ctx) -> None:
+    script = wire(
+        ctx,
+        [
+            {"stale": {"action": "write_goal", "id": "evil", "body": "x"}, "exit": 2},
+            {"no_decision": True},
+        ],
+    )
+    assert tick(ctx).status == "failed"
+    assert not ctx.paths.decision.exists()
+    ctx.paths.playbook.write_text("edit to cut the backoff\n")
+    out = tick(ctx)
+    assert out.status == "failed" and runner_calls(script) == 2
+    assert not (ctx.paths.goals / "evil.md").exists()
+
+
+def test_leftover_decision_file_purged_before_runner(ctx: Ctx) -> None:
+    wire(ctx, [{"no_decision": True}])
+    ctx.paths.decision.write_text('{"action":"write_goal","id":"evil","body":"x"}')
+    out = tick(ctx)
+    assert out.status == "failed" and "tick.stale_decision" in events(ctx)
+    assert not (ctx.paths.goals / "evil.md").exists()
+
+
+def test_runner_timeout_kills_and_fails(ctx: Ctx) -> None:
+    c = with_env(ctx, LOOOP_TICK_TIMEOUT_SECS="1")
+    wire(c, [{"hang": True}])
+    out = tick(c)
+    assert out.status == "failed" and "timed out" in (out.error or "")
+
+
+def test_prompt_file_placeholder_runner(ctx: Ctx) -> None:
+    wire(
+        ctx,
+        [{"when": "=== PLAYBOOK ===", "decision": {"action": "noop", "reason": "read it"}}],
+        prompt_file=True,
+    )
+    out = tick(ctx)
+    assert out.status == "decided"
+    assert out.executed is not None and "read it" in out.executed.summary
+
+
+def test_corrupt_last_hash_fails_closed(ctx: Ctx) -> None:
+    script = wire(ctx, [{"decision": {"action": "run_shell", "cmd": "echo once >> ran"}}])
+    ctx.paths.last_tick_hash.write_text("garbage-not-a-hash\n")
+    out = tick(ctx)
+    assert out.status == "error" and runner_calls(script) == 0
+    assert not (ctx.paths.data / "ran").exists()
+
+
+def test_next_interval_forces_one_redecide(ctx: Ctx) -> None:
+    script = wire(
+        ctx,
+        [
+            {"decision": {"action": "noop", "next_interval_s": 2}},
+            {"decision": {"action": "noop", "next_interval_s": 10000}},
+            {"decision": {"action": "noop"}},
+        ],
+    )
+    p = Pulse(ctx)
+    out = tick(ctx, force=True)
+    secs, _, force = p.choose_sleep(out)
+    assert (secs, force) == (5, True)  # clamped up to 5
+    out = tick(ctx, force=force)  # world unchanged, but forced
+    assert out.status == "decided" and runner_calls(script) == 2
+    secs, _, force = p.choose_sleep(out)
+    assert (secs, force) == (300, True)  # clamped down to max_next_interval
+    out = tick(ctx, force=force)
+    secs, reason, force = p.choose_sleep(out)
+    assert not force and reason == "busy"
+    assert tick(ctx, force=force).status == "skip"
+
+
+def test_first_beat_of_a_pulse_decides(ctx: Ctx) -> None:
+    script = wire(ctx, [{"decision": {"action": "noop"}}, {"decision": {"action": "noop"}}])
+    assert tick(ctx).status == "decided"
+    assert tick(ctx).status == "skip"
+    Pulse(ctx, max_beats=1).run()
+    assert runner_calls(script) == 2
+    assert not ctx.paths.pid_file.exists()
+
+
+def test_runs_pruned_to_keep(ctx: Ctx) -> None:
+    c = with_env(ctx, LOOOP_RUNS_KEEP="2")
+    wire(c, [{"decision": {"action": "noop"}}] * 4)
+    for _ in range(4):
+        assert tick(c, force=True).status == "decided"
+    assert len(os.listdir(c.paths.runs)) == 2
+
+
+def test_output_log_is_readable(ctx: Ctx) -> None:
+    wire(
+        ctx,
+        [
+            {
+                "stream": [
+                    json.dumps(
+                        {
+                            "type": "assistant",
+                            "message": {
+                                "content": [
+                                    {"type": "text", "text": "Looking at the goals."},
+                                    {
+                                        "type": "tool_use",
+                                        "name": "Bash",
+                                        "input": {"command": "ls goals"},
+                                    },
+                                ]
+                            },
+                        }
+                    )
+                ],
+                "decision": {"action": "noop"},
+            }
+        ],
+    )
+    out = tick(ctx)
+    log = (ctx.paths.run_dir(out.run_id or "") / "output.log").read_text()
+    assert "Looking at the goals." in log and "Bash" in log and "ls goals" in log
+    assert ctx.paths.tick_log.read_text() == log

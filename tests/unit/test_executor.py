@@ -1,0 +1,512 @@
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from looop.act.actions import (
+    Decision,
+    DecisionError,
+    Noop,
+    RunShell,
+    SendNotification,
+    WriteGoal,
+    WritePlaybook,
+    decision_from_obj,
+    parse_decision,
+)
+from looop.act.executor import (
+    ExecError,
+    Executed,
+    append_journal,
+    check_interrupted,
+    execute,
+    take_decision,
+)
+from looop.core import store
+from looop.core.clock import FixedClock
+from looop.core.context import Ctx
+from looop.core.hashing import fnv1a_128
+from looop.human.notify import fire_hook
+
+# FixedClock's default instant, in UTC (the fixture's zone).
+STAMP = "2025-06-15 15:06"
+
+
+def run(ctx: Ctx, obj: dict[str, Any], actor: str = "pulse") -> Executed:
+    return execute(ctx, ctx.knobs(), decision_from_obj(obj), actor=actor)
+
+
+def with_env(ctx: Ctx, **env: str) -> Ctx:
+    return dataclasses.replace(ctx, env={**ctx.env, **env})
+
+
+def journal_lines(ctx: Ctx) -> list[str]:
+    text = store.read_text(ctx.paths.journal)
+    return [] if text is None else text.splitlines()
+
+
+def records(ctx: Ctx, event: str) -> list[dict[str, Any]]:
+    text = store.read_text(ctx.paths.events) or ""
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [r for r in rows if r["event"] == event]
+
+
+def seen(ctx: Ctx, name: str) -> list[dict[str, Any]]:
+    return [fields for n, fields in ctx.events.seen if n == name]
+
+
+def wal_files(ctx: Ctx) -> list[str]:
+    d = ctx.paths.data / ".wal"
+    return sorted(os.listdir(d)) if d.exists() else []
+
+
+def wait_for(pred: Any, secs: float = 10.0) -> bool:
+    """Bounded poll for something another process or thread produces."""
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.01)
+    return bool(pred())
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+# ---------------------------------------------------------------- decision file and journal
+
+
+def test_consume_executes_journals_and_clears_file(ctx: Ctx) -> None:
+    assert take_decision(ctx) is None
+    ctx.paths.decision.write_text(
+        '{"action":"noop","reason":"all quiet","next_interval_s":30}', encoding="utf-8"
+    )
+    raw = take_decision(ctx)
+    assert raw is not None
+    assert not ctx.paths.decision.exists()
+    assert take_decision(ctx) is None  # one-shot
+    done = execute(ctx, ctx.knobs(), parse_decision(raw))
+    assert done == Executed(
+        kind="noop",
+        summary="noop · all quiet",
+        journal="noop · all quiet",
+        next_interval_s=30,
+        goal=None,
+    )
+    assert journal_lines(ctx) == [f"- {STAMP} noop · all quiet"]
+    assert not ctx.paths.goal_activity.exists()  # noop targets no goal
+    assert records(ctx, "steered") == []
+
+
+def test_journal_text_wins_over_summary_and_blank_falls_back(ctx: Ctx) -> None:
+    assert run(ctx, {"action": "noop", "journal": "waiting for CI"}).journal == "waiting for CI"
+    assert run(ctx, {"action": "noop", "reason": "r", "journal": " \n\t "}).journal == "noop · r"
+    assert run(ctx, {"action": "noop", "journal": "\x00\x07"}).journal == "noop"
+    assert journal_lines(ctx)[1] == f"- {STAMP} noop · r"
+
+
+def test_journal_is_sanitised_to_one_capped_line(ctx: Ctx) -> None:
+    messy = "first line\nsecond\tline\r\n\x1b[31mred\x1b[0m  \u2028" + ("word\t\n" * 400)
+    assert len(messy) > 2000
+    done = run(ctx, {"action": "noop", "journal": messy})
+    lines = journal_lines(ctx)
+    assert len(lines) == 1
+    text = lines[0].removeprefix(f"- {STAMP} ")
+    assert text == done.journal
+    assert text.startswith("first line second line [31mred [0m word word")
+    assert len(text) == 500 and text.endswith("…")
+    assert "  " not in text and "\t" not in text and "\x1b" not in text
+
+
+def test_journal_rotates_when_over_the_limit(ctx: Ctx) -> None:
+    small = with_env(ctx, LOOOP_JOURNAL_MAX_BYTES="200")
+    ctx.paths.journal.write_text("- old line\n" * 30, encoding="utf-8")
+    append_journal(small, small.knobs(), "fresh")
+    assert ctx.paths.journal.read_text() == f"- {STAMP} fresh\n"
+    assert (ctx.paths.data / "journal.md.1").read_text() == "- old line\n" * 30
+    append_journal(small, small.knobs(), "again")
+    assert journal_lines(ctx) == [f"- {STAMP} fresh", f"- {STAMP} again"]
+
+
+def test_journal_failure_after_the_action_says_it_ran(ctx: Ctx) -> None:
+    ctx.paths.journal.mkdir()  # unwritable journal: a directory in its place
+    with pytest.raises(ExecError) as e:
+        run(ctx, {"action": "write_goal", "id": "ship", "body": "b"})
+    assert "goal ran, but its journal line could not be written" in str(e.value)
+    assert ctx.paths.goal("ship").read_text() == "b\n"
+
+
+def test_steering_actor_is_recorded(ctx: Ctx) -> None:
+    run(ctx, {"action": "write_goal", "id": "ship", "body": "b"}, actor="cli")
+    rows = records(ctx, "steered")
+    assert len(rows) == 1
+    assert rows[0]["actor"] == "cli"
+    assert rows[0]["action"] == "goal"
+    assert rows[0]["summary"] == "write-goal ship"
+    assert seen(ctx, "tick.decided") == []  # the tick, not the executor, reports beats
+
+
+# ---------------------------------------------------------------- goals, sensors, playbook
+
+
+def test_write_and_archive_goal_round_trip(ctx: Ctx, clock: FixedClock) -> None:
+    done = run(ctx, {"action": "write_goal", "id": "ship", "body": "# Ship v1"})
+    assert done.goal == "ship"
+    assert ctx.paths.goal("ship").read_text() == "# Ship v1\n"
+    run(ctx, {"action": "write_goal", "id": "ship", "body": "# Ship v2\n"})
+    assert ctx.paths.goal("ship").read_text() == "# Ship v2\n"
+    activity = json.loads(ctx.paths.goal_activity.read_text())
+    assert activity == {"ship": int(clock.now())}
+
+    (ctx.paths.goals_archive).mkdir(parents=True)
+    (ctx.paths.goals_archive / "ship.md").write_text("older archive\n")
+    clock.advance(90)
+    done = run(ctx, {"action": "archive_goal", "id": "ship"})
+    assert done.kind == "archive" and done.summary == "archive-goal ship"
+    assert not ctx.paths.goal("ship").exists()
+    assert (ctx.paths.goals_archive / "ship.md").read_text() == "# Ship v2\n"
+    assert json.loads(ctx.paths.goal_activity.read_text()) == {"ship": int(clock.now())}
+    assert [p.name for p in ctx.paths.goals.iterdir() if p.is_file()] == []
+    assert not (ctx.paths.data / ".wal").exists()  # only shell and notify are WAL-guarded
+
+
+def test_archive_missing_goal_names_the_path(ctx: Ctx) -> None:
+    with pytest.raises(ExecError, match=r"goals/nope\.md does not exist"):
+        run(ctx, {"action": "archive_goal", "id": "nope"})
+    assert journal_lines(ctx) == []
+    assert not ctx.paths.goal_activity.exists()
+
+
+def test_corrupt_goal_activity_is_replaced(ctx: Ctx, clock: FixedClock) -> None:
+    ctx.paths.goal_activity.write_text("{not json")
+    run(ctx, {"action": "write_goal", "id": "a", "body": "x"})
+    assert json.loads(ctx.paths.goal_activity.read_text()) == {"a": int(clock.now())}
+    clock.advance(5)
+    run(ctx, {"action": "write_goal", "id": "b", "body": "x"})
+    assert json.loads(ctx.paths.goal_activity.read_text()) == {
+        "a": int(clock.now()) - 5,
+        "b": int(clock.now()),
+    }
+
+
+def test_io_failure_is_one_line_exec_error(ctx: Ctx) -> None:
+    ctx.paths.goals.write_text("a file where the goals dir should be")
+    with pytest.raises(ExecError) as e:
+        run(ctx, {"action": "write_goal", "id": "ship", "body": "b"})
+    assert str(e.value).startswith("write_goal: ")
+    assert "\n" not in str(e.value)
+    assert journal_lines(ctx) == []
+
+
+def test_write_sensor_is_executable_and_lf(ctx: Ctx) -> None:
+    done = run(ctx, {"action": "write_sensor", "name": "ci", "script": "#!/bin/sh\r\necho {}"})
+    assert done.kind == "sensor" and done.goal is None
+    path = ctx.paths.sensor("ci")
+    assert path.read_bytes() == b"#!/bin/sh\necho {}\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o755
+    out = subprocess.run([str(path)], capture_output=True, timeout=10, check=True)
+    assert out.stdout == b"{}\n"
+
+
+def test_write_playbook_keeps_pruned_history(ctx: Ctx, clock: FixedClock) -> None:
+    keep3 = with_env(ctx, LOOOP_PLAYBOOK_KEEP="3")
+    hist = ctx.paths.playbook_history
+
+    def write(body: str) -> None:
+        execute(keep3, keep3.knobs(), Decision(WritePlaybook(body)))
+
+    write("v1\r\nline")
+    assert ctx.paths.playbook.read_text() == "v1\nline\n"
+    assert not hist.exists() or list(hist.iterdir()) == []  # nothing to keep yet
+    for n in range(2, 7):
+        if n % 2:
+            clock.advance(1)  # some versions share a second: names must stay unique
+        write(f"v{n}")
+    assert ctx.paths.playbook.read_text() == "v6\n"
+    kept = sorted(p.read_text() for p in hist.iterdir())
+    assert kept == ["v3\n", "v4\n", "v5\n"]
+    write("v6")  # an identical rewrite loses nothing, so it adds no history
+    assert len(list(hist.iterdir())) == 3
+
+
+# ---------------------------------------------------------------- run_shell and the WAL
+
+
+@pytest.mark.timeout(15)
+def test_run_shell_success_writes_output_and_holds_a_wal(ctx: Ctx, clock: FixedClock) -> None:
+    cmd = "cat .wal/*.json; echo to-err >&2"
+    done = run(ctx, {"action": "run_shell", "cmd": cmd, "reason": "peek"})
+    assert done.kind == "shell" and done.summary == "run-shell · peek"
+    assert journal_lines(ctx) == [f"- {STAMP} run-shell · peek"]
+    last = json.loads(ctx.paths.last_shell.read_text())
+    assert last["v"] == 1 and last["ts"] == int(clock.now())
+    assert last["cmd"] == cmd
+    assert last["exit_code"] == 0 and last["timed_out"] is False
+    assert last["stderr"] == "to-err\n"
+    # The command saw its own intent record: written before the side effect, removed after.
+    intent = json.loads(last["stdout"])
+    assert intent["v"] == 1 and intent["action"] == "shell" and intent["pid"] == os.getpid()
+    assert intent["fingerprint"] == fnv1a_128(f"run_shell\n{cmd}".encode())
+    assert wal_files(ctx) == []
+    assert check_interrupted(ctx) == []
+
+    # Fingerprint ignores the reason and follows the command.
+    run(ctx, {"action": "run_shell", "cmd": cmd, "reason": "other"})
+    again = json.loads(json.loads(ctx.paths.last_shell.read_text())["stdout"])
+    assert again["fingerprint"] == intent["fingerprint"]
+    run(ctx, {"action": "run_shell", "cmd": cmd + " "})
+    other = json.loads(json.loads(ctx.paths.last_shell.read_text())["stdout"])
+    assert other["fingerprint"] != intent["fingerprint"]
+
+
+@pytest.mark.timeout(15)
+def test_run_shell_failure_keeps_output_and_journals_nothing(ctx: Ctx) -> None:
+    with pytest.raises(ExecError, match=r"^run_shell exited 3: deploy$"):
+        run(ctx, {"action": "run_shell", "cmd": "echo nope >&2; exit 3", "reason": "deploy"})
+    last = json.loads(ctx.paths.last_shell.read_text())
+    assert last["exit_code"] == 3 and last["stderr"] == "nope\n"
+    assert journal_lines(ctx) == []
+    assert wal_files(ctx) == []
+    with pytest.raises(ExecError, match=r"^run_shell exited 1: false$"):
+        run(ctx, {"action": "run_shell", "cmd": "false"})
+
+
+@pytest.mark.timeout(15)
+def test_run_shell_timeout_names_the_knob(ctx: Ctx) -> None:
+    quick = with_env(ctx, LOOOP_SHELL_TIMEOUT_SECS="1")
+    t0 = time.monotonic()
+    with pytest.raises(ExecError) as e:
+        execute(quick, quick.knobs(), Decision(RunShell("echo hi; sleep 30")))
+    assert time.monotonic() - t0 < 5
+    assert str(e.value) == (
+        "run_shell timed out after 1s (LOOOP_SHELL_TIMEOUT_SECS): echo hi; sleep 30"
+    )
+    last = json.loads(ctx.paths.last_shell.read_text())
+    assert last["timed_out"] is True and last["exit_code"] is None and last["stdout"] == "hi\n"
+    assert wal_files(ctx) == []
+
+
+def _write_wal(ctx: Ctx, name: str, rec: dict[str, Any] | str) -> Path:
+    d = ctx.paths.data / ".wal"
+    d.mkdir(exist_ok=True)
+    path = d / name
+    path.write_text(rec if isinstance(rec, str) else json.dumps(rec))
+    return path
+
+
+def test_dead_actors_wal_is_reported_once_then_gone(ctx: Ctx) -> None:
+    fp = fnv1a_128(b"run_shell\nmake deploy")
+    rec = {"v": 1, "action": "shell", "fingerprint": fp, "ts": 1, "pid": 4242}
+    _write_wal(ctx, "pulse-4242-abcd.json", rec)
+    found = check_interrupted(ctx)
+    assert [(r["action"], r["fingerprint"]) for r in found] == [("shell", fp)]
+    warn = seen(ctx, "tick.interrupted")
+    assert len(warn) == 1
+    assert warn[0]["level"] == "warn"
+    assert warn[0]["action"] == "shell" and warn[0]["fingerprint"] == fp
+    assert "died mid 'shell'" in warn[0]["msg"] and "NOT retried" in warn[0]["msg"]
+    rows = records(ctx, "tick_interrupted")
+    assert [(r["action"], r["fingerprint"]) for r in rows] == [("shell", fp)]
+    assert wal_files(ctx) == []
+    assert check_interrupted(ctx) == []
+    assert len(seen(ctx, "tick.interrupted")) == 1
+
+
+def test_unparseable_wal_counts_as_interrupted(ctx: Ctx) -> None:
+    _write_wal(ctx, "cli-77-beef.json", "{torn")
+    (ctx.paths.data / ".wal" / "odd.json").mkdir()  # not a record: skipped, never a crash
+    found = check_interrupted(ctx)
+    assert [r["action"] for r in found] == ["unknown"]
+    assert wal_files(ctx) == ["odd.json"]
+
+
+def test_live_actors_wal_is_left_alone(ctx: Ctx) -> None:
+    path = _write_wal(ctx, "cli-1-aaaa.json", {"v": 1, "action": "notify", "fingerprint": "f"})
+    fd = store.try_flock(path)
+    assert fd is not None
+    try:
+        assert check_interrupted(ctx) == []
+        assert path.exists()
+        assert seen(ctx, "tick.interrupted") == []
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    assert [r["action"] for r in check_interrupted(ctx)] == ["notify"]
+
+
+_CRASH_CHILD = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from looop.act.actions import Decision, RunShell
+    from looop.act.executor import execute
+    from looop.core.clock import SystemClock
+    from looop.core.context import Ctx
+    from looop.core.events import Emitter
+    from looop.core.paths import Paths
+
+    paths = Paths.at(Path(sys.argv[1]))
+    ctx = Ctx(paths=paths, clock=SystemClock(), env={"PATH": "/usr/bin:/bin"},
+              events=Emitter(clock=SystemClock(), events_path=None))
+    execute(ctx, ctx.knobs(), Decision(RunShell(sys.argv[2])))
+    """
+)
+
+
+@pytest.mark.timeout(30)
+def test_killed_mid_run_shell_leaves_a_wal_that_is_reported(ctx: Ctx) -> None:
+    cmd = "echo $$ > shell.pid; exec sleep 30"
+    child = subprocess.Popen([sys.executable, "-c", _CRASH_CHILD, str(ctx.paths.data), cmd])
+    pidfile = ctx.paths.data / "shell.pid"
+    shell_pid = 0
+    try:
+        assert wait_for(lambda: pidfile.exists() and pidfile.read_text().strip())
+        shell_pid = int(pidfile.read_text())
+        assert check_interrupted(ctx) == []  # alive and mid-action: not ours to judge
+        assert len(wal_files(ctx)) == 1
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        found = check_interrupted(ctx)
+        assert [(r["action"], r["fingerprint"]) for r in found] == [
+            ("shell", fnv1a_128(f"run_shell\n{cmd}".encode()))
+        ]
+        assert found[0]["pid"] == child.pid
+        assert wal_files(ctx) == []
+        assert check_interrupted(ctx) == []
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        if shell_pid:
+            try:
+                os.killpg(shell_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+# ---------------------------------------------------------------- notifications
+
+
+def _hook_config(ctx: Ctx, hook: str) -> None:
+    ctx.paths.config.write_text(json.dumps({"notification": hook}), encoding="utf-8")
+
+
+NASTY = 'deploy done\'; rm -rf ~ # $(whoami) `id` "q" \\ end'
+
+
+@pytest.mark.timeout(15)
+@pytest.mark.parametrize("placeholder", ["{{message}}", "'{{message}}'", '"{{message}}"', "env"])
+def test_hook_gets_message_and_id_via_env_never_spliced(ctx: Ctx, placeholder: str) -> None:
+    msg_ref = '"$LOOOP_MESSAGE"' if placeholder == "env" else placeholder
+    id_ref = '"$LOOOP_ID"' if placeholder == "env" else "{{id}}"
+    _hook_config(
+        ctx,
+        f"printf %s {msg_ref} > msg.tmp; printf %s {id_ref} > id.out; mv msg.tmp msg.out",
+    )
+    done = run(ctx, {"action": "send_notification", "message": f"  {NASTY}\n", "id": "w-1"})
+    assert done.kind == "notify"
+    assert done.summary == f"notify · {NASTY}"
+    out = ctx.paths.data / "msg.out"
+    assert wait_for(out.exists)
+    assert out.read_bytes() == NASTY.encode()
+    assert (ctx.paths.data / "id.out").read_bytes() == b"w-1"
+    assert ctx.paths.data.exists()
+    assert wal_files(ctx) == []
+    assert check_interrupted(ctx) == []
+
+
+def test_notification_without_hook_still_journals(ctx: Ctx) -> None:
+    done = run(ctx, {"action": "send_notification", "message": "please review"})
+    assert done.journal == "notify · please review"
+    assert journal_lines(ctx) == [f"- {STAMP} notify · please review"]
+
+
+def test_empty_notification_is_refused(ctx: Ctx) -> None:
+    with pytest.raises(ExecError, match="empty message"):
+        execute(ctx, ctx.knobs(), Decision(SendNotification("  \n ")))
+    assert journal_lines(ctx) == []
+    assert wal_files(ctx) == []
+
+
+@pytest.mark.timeout(15)
+def test_hanging_hook_does_not_block_execute(ctx: Ctx) -> None:
+    _hook_config(ctx, "echo $$ > hook.pid; exec sleep 30")
+    t0 = time.monotonic()
+    run(ctx, {"action": "send_notification", "message": "hi"})
+    assert time.monotonic() - t0 < 2
+    pidfile = ctx.paths.data / "hook.pid"
+    assert wait_for(lambda: pidfile.exists() and pidfile.read_text().strip())
+    pid = int(pidfile.read_text())
+    assert alive(pid)
+    os.killpg(pid, signal.SIGKILL)
+
+
+@pytest.mark.timeout(15)
+def test_overrunning_hook_is_killed_and_reported(ctx: Ctx) -> None:
+    fire_hook(ctx, "echo $$ > hook.pid; exec sleep 30", "m", "w1", timeout_s=0.3)
+    pidfile = ctx.paths.data / "hook.pid"
+    assert wait_for(lambda: pidfile.exists() and pidfile.read_text().strip())
+    assert wait_for(lambda: seen(ctx, "notify.failed"))
+    assert "timed out" in seen(ctx, "notify.failed")[0]["msg"]
+    assert wait_for(lambda: not alive(int(pidfile.read_text())))
+    assert records(ctx, "notify_failed")[0]["id"] == "w1"
+
+
+@pytest.mark.timeout(15)
+def test_failing_hook_is_reported_not_raised(ctx: Ctx) -> None:
+    fire_hook(ctx, "echo no such tool >&2; exit 7", "m", "", timeout_s=5)
+    assert wait_for(lambda: seen(ctx, "notify.failed"))
+    msg = seen(ctx, "notify.failed")[0]["msg"]
+    assert "exited 7" in msg and "no such tool" in msg
+
+
+# ---------------------------------------------------------------- later-release actions
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"action": "start_worker", "id": "w1", "prompt": "p"},
+        {"action": "kill_worker", "id": "w1"},
+        {"action": "steer_session", "id": "looop-w1", "input": "x"},
+        {"action": "send_key", "id": "w1", "keys": ["Enter"]},
+        {"action": "restart_session", "id": "w1"},
+        {"action": "write_schedule", "name": "s", "in_s": 5},
+        {"action": "drop_schedule", "name": "s"},
+    ],
+)
+def test_later_release_actions_refuse_cleanly(ctx: Ctx, obj: dict[str, Any]) -> None:
+    with pytest.raises(ExecError, match=f"^{obj['action']}: not available yet"):
+        run(ctx, obj)
+    assert journal_lines(ctx) == []
+    assert not ctx.paths.goal_activity.exists()
+
+
+def test_invalid_fields_fail_before_anything_runs(ctx: Ctx) -> None:
+    with pytest.raises(DecisionError, match="control loop"):
+        run(ctx, {"action": "steer_session", "id": "pulse", "input": "x"})
+    with pytest.raises(DecisionError, match="invalid goal id"):
+        execute(ctx, ctx.knobs(), Decision(WriteGoal("../../etc/passwd", "x")))
+    assert not (ctx.paths.data.parent / "etc").exists()
+    assert execute(ctx, ctx.knobs(), Decision(Noop())).summary == "noop"

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import json
+
+from looop.core.hashing import fnv1a_128
+from looop.core.paths import Paths
+from looop.loop.world import describe_changes, read_world
+
+
+def _snap(paths: Paths, name: str, obj: object) -> None:
+    paths.snapshots.mkdir(parents=True, exist_ok=True)
+    (paths.snapshots / f"{name}.json").write_text(json.dumps(obj))
+
+
+def test_hash_matches_exact_byte_layout(paths: Paths) -> None:
+    paths.playbook.write_text("PB\n")
+    paths.goals.mkdir()
+    (paths.goals / "b.md").write_text("goal: b\n")
+    (paths.goals / "a.md").write_text("goal: a\n")
+    _snap(paths, "sensor-x", {"signal": {"z": 1, "a": "é"}, "detail": {"t": 5}})
+    _snap(paths, "sys-goals", {"signal": {}, "detail": {}})
+    (paths.snapshots / "sensor-raw.json").write_bytes(b"not json")
+    want = (
+        b"@@ PLAYBOOK.md\nPB\n"
+        b"@@ goals/a.md\ngoal: a\n"
+        b"@@ goals/b.md\ngoal: b\n"
+        b"@@ snapshots/sensor-raw.json\nnot json"
+        + '@@ snapshots/sensor-x.json\n{"a":"é","z":1}\n'.encode()
+        + b"@@ snapshots/sys-goals.json\n{}\n"
+    )
+    w = read_world(paths)
+    assert w.hash == fnv1a_128(want)
+    assert w.policy_hash == fnv1a_128(
+        b"@@ PLAYBOOK.md\nPB\n@@ goals/a.md\ngoal: a\n@@ goals/b.md\ngoal: b\n"
+    )
+
+
+def test_detail_does_not_wake_but_signal_does(paths: Paths) -> None:
+    _snap(paths, "sensor-ci", {"signal": {"red": False}, "detail": {"age": 1}})
+    h1 = read_world(paths).hash
+    _snap(paths, "sensor-ci", {"signal": {"red": False}, "detail": {"age": 99}})
+    assert read_world(paths).hash == h1
+    _snap(paths, "sensor-ci", {"signal": {"red": True}, "detail": {"age": 99}})
+    assert read_world(paths).hash != h1
+
+
+def test_goal_edit_and_archive_change_hash(paths: Paths) -> None:
+    paths.goals.mkdir()
+    g = paths.goals / "ship.md"
+    g.write_text("goal: ship\n")
+    h1 = read_world(paths).hash
+    assert read_world(paths).hash == h1  # stable
+    g.write_text("goal: ship it\n")
+    h2 = read_world(paths).hash
+    assert h2 != h1
+    paths.goals_archive.mkdir()
+    g.rename(paths.goals_archive / "ship.md")
+    assert read_world(paths).hash not in (h1, h2)
+
+
+def test_sensor_script_edit_does_not_wake(paths: Paths) -> None:
+    paths.sensors.mkdir()
+    s = paths.sensors / "x.sh"
+    s.write_text("echo 1\n")
+    h1 = read_world(paths).hash
+    s.write_text("echo 2 # cosmetic\n")
+    assert read_world(paths).hash == h1
+
+
+def test_describe_changes_names_what_woke_the_loop(paths: Paths) -> None:
+    paths.goals.mkdir()
+    (paths.goals / "a.md").write_text("x")
+    _snap(paths, "sensor-ci", {"signal": {"red": False}})
+    old = read_world(paths).items
+    (paths.goals / "a.md").write_text("y")
+    (paths.goals / "b.md").write_text("new")
+    _snap(paths, "sensor-ci", {"signal": {"red": True}})
+    lines = describe_changes(old, read_world(paths).items)
+    assert "~ goal:a edited (body below)" in lines
+    assert "+ goal:b appeared" in lines
+    assert '~ snap:sensor-ci signal: {"red":false} → {"red":true}' in lines
+    assert describe_changes(None, {})[0].startswith("(first decision")
+
+
+def test_describe_changes_caps_lines() -> None:
+    new = {f"goal:{i}": "h" for i in range(300)}
+    lines = describe_changes({}, new, cap=200)
+    assert len(lines) == 201 and "100 more" in lines[-1]
