@@ -7,7 +7,7 @@ import os
 import re
 import subprocess
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,17 +18,9 @@ from looop.core.paths import Paths
 from looop.decide.runner import run_runner
 
 
-@dataclass
-class _WallDeadlineClock(FixedClock):
-    """Frozen local time (exact tee stamps), but a real monotonic clock so deadlines expire."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-
 @pytest.fixture
 def rctx(ctx: Ctx) -> Ctx:
-    return replace(ctx, clock=_WallDeadlineClock())
+    return replace(ctx, clock=FixedClock())  # frozen wall time, real monotonic deadlines
 
 
 STAMP = "[15:06:40] "  # FixedClock's default instant, UTC

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -18,6 +17,8 @@ def looop_bin() -> str:
     here = Path(sys.executable).parent / "looop"
     if here.exists():
         return str(here)
+    import shutil
+
     return shutil.which("looop") or "looop"
 
 

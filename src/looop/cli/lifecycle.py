@@ -25,7 +25,8 @@ def status_cmd(as_json: bool) -> None:
     from looop.cli.render import print_status
     from looop.loop.status import gather_status
 
-    print_status(gather_status(make_ctx(events_to=None)), as_json)
+    ctx = make_ctx(events_to=None)
+    print_status(gather_status(ctx.paths, ctx.env), as_json)
 
 
 @click.command("help", help="Print the manual, or the help of one verb.")

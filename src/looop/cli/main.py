@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+
+TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
+
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 # Verb -> "module:attribute"; modules load only when their verb runs (keeps workers' calls fast).
 COMMANDS: dict[str, str] = {
@@ -40,12 +44,15 @@ def _fast(argv: list[str]) -> bool:
         sys.stdout.write(f"looop {__version__}\n")
         return True
     if argv and argv[0] in ("status", "state") and set(argv[1:]) <= {"--json"}:
-        from looop.cli.app import make_ctx
+        import os
+        from pathlib import Path
+
         from looop.cli.render import print_status
+        from looop.core.paths import Paths
         from looop.loop.status import gather_status
 
-        ctx = make_ctx(events_to=None)
-        print_status(gather_status(ctx), as_json="--json" in argv)
+        env = dict(os.environ)
+        print_status(gather_status(Paths.resolve(env, Path.cwd()), env), as_json="--json" in argv)
         return True
     return False
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from looop.loop.status import status_json
+
+TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def print_status(st: dict[str, Any], as_json: bool) -> None:

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from typing import Protocol
 
 
-class Clock(Protocol):
+class Clock:
+    """What every room asks for the time (plain base class: cheap to import)."""
+
     def now(self) -> float:
         """Unix seconds."""
-        ...
+        raise NotImplementedError
 
-    def monotonic(self) -> float: ...
+    def monotonic(self) -> float:
+        raise NotImplementedError
 
     def local(self, ts: float | None = None) -> datetime:
         """An aware datetime in the local zone (ts defaults to now)."""
-        ...
+        raise NotImplementedError
 
 
-class SystemClock:
+class SystemClock(Clock):
     def now(self) -> float:
         return time.time()
 
@@ -31,14 +32,14 @@ class SystemClock:
         return datetime.fromtimestamp(self.now() if ts is None else ts).astimezone()
 
 
-@dataclass
-class FixedClock:
+class FixedClock(Clock):
     """A clock for tests: wall time moves only when told to; monotonic time also runs for
     real, so deadlines on real processes still expire."""
 
-    t: float = 1_750_000_000.0
-    tz: tzinfo = field(default=UTC)
-    mono: float = 0.0
+    def __init__(self, t: float = 1_750_000_000.0, tz: tzinfo = UTC, mono: float = 0.0) -> None:
+        self.t = t
+        self.tz = tz
+        self.mono = mono
 
     def now(self) -> float:
         return self.t

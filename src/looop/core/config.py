@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
 
 from looop.core.errors import LooopError
+
+TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from pathlib import Path
+    from typing import Any, Literal
 
 # Runner presets. The tick command gets the prompt on stdin unless it names {{prompt_file}}.
 PRESETS: dict[str, dict[str, str]] = {
@@ -35,28 +38,59 @@ DEFAULT_RUNNER = "claude"
 PLACEHOLDER = "{{prompt_file}}"
 
 
-@dataclass(frozen=True)
+# Plain classes, not dataclasses: `looop status` must start fast (dataclasses imports inspect).
+
+
 class CostSpec:
-    type: str
-    pointer: str
-    mode: Literal["sum", "total"] = "sum"
+    __slots__ = ("mode", "pointer", "type")
+
+    def __init__(self, type: str, pointer: str, mode: Literal["sum", "total"] = "sum") -> None:
+        self.type = type
+        self.pointer = pointer
+        self.mode = mode
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CostSpec) and (self.type, self.pointer, self.mode) == (
+            other.type,
+            other.pointer,
+            other.mode,
+        )
+
+    def __repr__(self) -> str:
+        return f"CostSpec({self.type!r}, {self.pointer!r}, {self.mode!r})"
 
 
-@dataclass(frozen=True)
 class Runner:
-    name: str
-    tick: str | None
-    worker: str | None
-    cost: CostSpec | None = None
+    __slots__ = ("cost", "name", "tick", "worker")
+
+    def __init__(
+        self, name: str, tick: str | None, worker: str | None, cost: CostSpec | None = None
+    ) -> None:
+        self.name = name
+        self.tick = tick
+        self.worker = worker
+        self.cost = cost
+
+    def __repr__(self) -> str:
+        return f"Runner({self.name!r}, tick={self.tick!r}, worker={self.worker!r})"
 
 
-@dataclass(frozen=True)
 class Config:
-    default: str | None
-    runners: dict[str, Runner]
-    raw: dict[str, Any] = field(default_factory=dict)
-    source: str = "<default>"
-    exists: bool = False
+    __slots__ = ("default", "exists", "raw", "runners", "source")
+
+    def __init__(
+        self,
+        default: str | None,
+        runners: dict[str, Runner],
+        raw: dict[str, Any] | None = None,
+        source: str = "<default>",
+        exists: bool = False,
+    ) -> None:
+        self.default = default
+        self.runners = runners
+        self.raw: dict[str, Any] = raw if raw is not None else {}
+        self.source = source
+        self.exists = exists
 
     def runner(self, name: str | None = None) -> Runner | None:
         key = name if name is not None else self.default
@@ -187,18 +221,27 @@ def load_config(path: Path) -> Config:
 
 # ---------------------------------------------------------------- knobs
 
-Parse = Callable[[Any], Any]
 
-
-@dataclass(frozen=True)
 class Knob:
-    name: str
-    env: str
-    config_key: str | None
-    default: Any
-    kind: Literal["int", "float", "bool"]
-    minimum: float | None = 0
-    describe: str = ""
+    __slots__ = ("config_key", "default", "describe", "env", "kind", "minimum", "name")
+
+    def __init__(
+        self,
+        name: str,
+        env: str,
+        config_key: str | None,
+        default: Any,
+        kind: Literal["int", "float", "bool"],
+        minimum: float | None = 0,
+        describe: str = "",
+    ) -> None:
+        self.name = name
+        self.env = env
+        self.config_key = config_key
+        self.default = default
+        self.kind = kind
+        self.minimum = minimum
+        self.describe = describe
 
     def _coerce(self, v: Any) -> Any:
         if self.kind == "bool":
@@ -312,15 +355,13 @@ KNOBS: dict[str, Knob] = {
 }
 
 
-@dataclass(frozen=True)
 class Knobs:
-    values: dict[str, Any]
+    """Resolved knob values (env > config > default), read by name."""
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    __slots__ = ("values",)
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
 
     def num(self, name: str) -> int:
         v = self.values[name]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from looop.core.errors import LooopError
+
+TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 def _nonempty(env: Mapping[str, str], key: str) -> str | None:
@@ -14,10 +17,28 @@ def _nonempty(env: Mapping[str, str], key: str) -> str | None:
     return v if v.strip() else None
 
 
-@dataclass(frozen=True)
 class Paths:
+    """Immutable value: the data dir and the config file; every other path derives from them."""
+
+    __slots__ = ("config", "data")
     data: Path
     config: Path
+
+    def __init__(self, data: Path, config: Path) -> None:
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "config", config)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Paths is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Paths) and (self.data, self.config) == (other.data, other.config)
+
+    def __hash__(self) -> int:
+        return hash((self.data, self.config))
+
+    def __repr__(self) -> str:
+        return f"Paths(data={self.data!r}, config={self.config!r})"
 
     @classmethod
     def resolve(cls, env: Mapping[str, str], cwd: Path) -> Paths:

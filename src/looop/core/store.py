@@ -6,19 +6,22 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from looop.core.errors import CorruptState
+
+TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 
 def atomic_write(path: Path, data: bytes | str, mode: int | None = None) -> None:
     """temp + fsync + rename: readers see the old file or the new one, never a torn one."""
     raw = data.encode() if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}.{secrets.token_hex(3)}")
+    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}.{os.urandom(3).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644 if mode is None else mode)
     try:
         view = memoryview(raw)

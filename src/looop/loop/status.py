@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
 
 from looop.core import store
-from looop.core.context import Ctx
+from looop.core.config import load_config, resolve_knobs
 from looop.core.errors import CorruptState, LooopError
 
+TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
-def _last_tick(ctx: Ctx) -> dict[str, Any] | None:
-    p = ctx.paths.last_tick_hash
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from looop.core.paths import Paths
+
+# No Ctx here: `looop status` runs on the click-free fast path and must import little.
+
+
+def _last_tick(paths: Paths) -> dict[str, Any] | None:
+    p = paths.last_tick_hash
     try:
         st = p.stat()
     except OSError:
@@ -28,17 +37,17 @@ def _read_obj(path: Any) -> dict[str, Any] | None:
         return {"error": str(e)}
 
 
-def gather_status(ctx: Ctx) -> dict[str, Any]:
-    p = ctx.paths
+def gather_status(paths: Paths, env: Mapping[str, str]) -> dict[str, Any]:
+    p = paths
     running = store.flock_held(p.lock_file)
     pid = (store.read_text(p.pid_file) or "").strip() if running else ""
     config_error = None
     runner = None
     try:
-        cfg = ctx.config()
+        cfg = load_config(p.config)
         r = cfg.runner()
         runner = r.name if r else None
-        knobs = ctx.knobs(cfg)
+        knobs = resolve_knobs(cfg, env)
         interval = knobs.interval_for("idle")
     except LooopError as e:
         config_error, interval = str(e), None
@@ -50,7 +59,7 @@ def gather_status(ctx: Ctx) -> dict[str, Any]:
         "config_error": config_error,
         "runner": runner,
         "pulse": {"running": running, "pid": pid, "interval_s": interval},
-        "last_tick": _last_tick(ctx),
+        "last_tick": _last_tick(p),
         "backoff": _read_obj(p.backoff),
         "last_failure": _read_obj(p.last_failure),
         "goals": goals,
