@@ -59,6 +59,10 @@ def run_click(args: list[str]) -> None:
         rv: Any = cli.main(args=args, prog_name="looop", standalone_mode=False)
     except click.exceptions.Abort:
         raise SystemExit(130) from None
+    except click.exceptions.NoArgsIsHelpError as e:
+        # a bare group (`looop goal`) is a request for its help, not a mistake
+        click.echo(e.ctx.get_help() if e.ctx is not None else "")
+        return
     except click.UsageError as e:
         where = e.ctx.command_path if e.ctx is not None else "looop"
         raise LooopError(f"{e.format_message()} (see `{where} --help`)") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -40,8 +41,24 @@ def _steer(obj: dict[str, Any], journal: str | None) -> None:
     if journal is not None:
         obj["journal"] = journal
     decision = decision_from_obj(obj)
-    done = execute(ctx, ctx.knobs(), decision, actor="cli")
+    try:
+        done = execute(ctx, ctx.knobs(), decision, actor="cli")
+    finally:
+        if obj["action"] == "run_shell":
+            _show_shell_output(ctx.paths.last_shell)
     click.echo(f"✓ {done.kind} · {done.journal}")
+
+
+def _show_shell_output(path: Path) -> None:
+    try:
+        rec = store.read_json_object(path) or {}
+    except LooopError:
+        return
+    out, err = str(rec.get("stdout") or ""), str(rec.get("stderr") or "")
+    if out:
+        click.echo(out.rstrip("\n"))
+    if err:
+        click.echo(err.rstrip("\n"), err=True)
 
 
 @click.group("goal", help="Write, archive or list goals (the desired state).")

@@ -340,6 +340,16 @@ class _Pool:
         self.sel.close()
 
 
+def _argv(script: Path) -> list[str]:
+    """A script without a #! line runs under bash, as a shell would run it (no ENOEXEC)."""
+    try:
+        with script.open("rb") as f:
+            head = f.read(2)
+    except OSError:
+        head = b"#!"
+    return [str(script)] if head == b"#!" else ["bash", str(script)]
+
+
 def _deadline(clock: Clock, timeout: int) -> float | None:
     # the injected clock's monotonic time runs for real even in tests, so deadlines expire
     return clock.monotonic() + timeout if timeout > 0 else None
@@ -481,7 +491,7 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs) -> list[Reading]:
                 continue
             try:
                 proc = subprocess.Popen(
-                    [str(script)],
+                    _argv(script),
                     cwd=ctx.paths.data,
                     env=env,
                     stdin=subprocess.DEVNULL,

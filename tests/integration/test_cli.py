@@ -1,0 +1,310 @@
+"""The CLI as a user meets it: verbs, one-line errors, stdin bodies, no side effects on --help."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from looop.cli.main import main
+from looop.core.paths import Paths
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "data"
+    for k in list(os.environ):
+        if k.startswith("LOOOP_"):
+            monkeypatch.delenv(k)
+    monkeypatch.setenv("LOOOP_DATA_DIR", str(d))
+    monkeypatch.setenv("IS_SANDBOX", "1")
+    return d
+
+
+def run(
+    capsys: pytest.CaptureFixture[str],
+    *args: str,
+    stdin: str | None = None,
+    monkeypatch: pytest.MonkeyPatch | None = None,
+) -> tuple[int, str, str]:
+    if stdin is not None:
+        assert monkeypatch is not None
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version_and_help(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from looop import __version__
+
+    assert run(capsys, "version")[1] == f"looop {__version__}\n"
+    code, out, _ = run(capsys, "help")
+    assert code == 0 and "ONE BEAT" in out and f"data dir  {data}" in out
+    code, out, _ = run(capsys, "help", "goal")
+    assert code == 0 and "archive" in out
+    code, _, err = run(capsys, "help", "nope")
+    assert code == 1 and err.count("\n") == 1 and "looop help" in err
+
+
+def test_help_has_no_side_effects(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for args in (
+        ["goal", "write", "--help"],
+        ["run", "--help"],
+        ["init", "--help"],
+        ["pulse", "--help"],
+        ["--help"],
+        ["goal"],
+    ):
+        code, out, _ = run(capsys, *args)
+        assert code == 0 and "Usage" in out
+    assert not data.exists()
+
+
+def test_usage_errors_are_one_line(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for args in (["bogus"], ["goal", "write"], ["journal", "-n", "x"], ["tick", "--nope"]):
+        code, out, err = run(capsys, *args)
+        assert code != 0 and out == "" and err.count("\n") == 1, (args, err)
+        assert err.startswith("looop: ")
+
+
+def test_steering_verbs_go_through_the_executor(
+    data: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = run(capsys, "goal", "write", "ship", "goal: ship v1", "--journal", "set ship")
+    assert code == 0 and (data / "goals" / "ship.md").read_text() == "goal: ship v1\n"
+    code, _, _ = run(
+        capsys, "goal", "write", "piped", "-", stdin="goal: from stdin\n", monkeypatch=monkeypatch
+    )
+    assert code == 0 and (data / "goals" / "piped.md").read_text() == "goal: from stdin\n"
+    code, out, _ = run(capsys, "goal", "list", "--json")
+    ids = [g["id"] for g in json.loads(out)]
+    assert "ship" in ids and "piped" in ids
+    code, _, _ = run(capsys, "goal", "archive", "ship")
+    assert code == 0 and (data / "goals" / "archive" / "ship.md").exists()
+    code, _, err = run(capsys, "goal", "write", "../etc", "x")
+    assert code == 1 and "invalid goal id" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "goal", "archive", "ghost")
+    assert code == 1 and "ghost" in err
+    journal = (data / "journal.md").read_text().splitlines()
+    assert journal[0].endswith(" set ship") and len(journal) == 3
+    events = [json.loads(ln) for ln in (data / "events.jsonl").read_text().splitlines()]
+    assert [e["action"] for e in events if e["event"] == "steered"] == ["goal", "goal", "archive"]
+
+
+def test_run_shows_output_and_fails_cleanly(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "run", "--", "echo", "hello world")
+    assert code == 0 and "hello world\n" in out
+    code, out, err = run(
+        capsys, "run", "--reason", "probe", "--", "sh", "-c", "echo bad >&2; exit 4"
+    )
+    assert code == 1 and "bad" in err and "run_shell exited 4: probe" in err
+    assert not list((data / ".wal").glob("*")) if (data / ".wal").exists() else True
+
+
+def test_sensor_and_playbook_verbs(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, _ = run(capsys, "sensor", "write", "ci", 'echo \'{"signal":{"red":false}}\'')
+    assert code == 0
+    mode = (data / "sensors" / "ci.sh").stat().st_mode
+    assert mode & stat.S_IXUSR
+    code, out, _ = run(capsys, "sensor", "run", "ci")
+    assert code == 0 and '{"signal":{"red":false}}' in out
+    code, out, _ = run(capsys, "sensor", "list")
+    assert '{"red":false}' in out
+    code, _, err = run(capsys, "sensor", "run", "ghost")
+    assert code == 1 and "ghost" in err
+    run(capsys, "playbook", "write", "# v1")
+    run(capsys, "playbook", "write", "# v2")
+    assert (data / "PLAYBOOK.md").read_text() == "# v2\n"
+    code, out, _ = run(capsys, "playbook", "history")
+    assert len(out.strip().splitlines()) == 2  # the starter and v1
+
+
+def test_new_data_dir_is_seeded_once(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "goal", "list")  # a read: seeds nothing
+    assert not data.exists()
+    run(capsys, "run", "--", "true")
+    for f in (
+        "PLAYBOOK.md",
+        "goals/setup.md",
+        "goals/playbook-daily.md",
+        "sensors/today.sh",
+        ".gitignore",
+        "config.json",
+    ):
+        assert (data / f).exists(), f
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    (data / "goals" / "setup.md").write_text("goal: mine\n")
+    (data / "PLAYBOOK.md").unlink()
+    run(capsys, "run", "--", "true")
+    assert not (data / "PLAYBOOK.md").exists()  # not re-seeded
+    assert (data / "goals" / "setup.md").read_text() == "goal: mine\n"
+
+
+def test_init_presets_and_guards(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "init", "--runner", "pi")
+    cfg = json.loads((data / "config.json").read_text())
+    assert (
+        code == 0 and cfg["default"] == "pi" and "{{prompt_file}}" in cfg["runners"]["pi"]["worker"]
+    )
+    code, _, err = run(capsys, "init", "--runner", "codex")
+    assert code == 1 and "--force" in err
+    code, out, _ = run(capsys, "init", "--runner", "codex", "--force")
+    assert code == 0 and json.loads((data / "config.json").read_text())["default"] == "codex"
+    code, _, err = run(capsys, "init", "--runner", "custom", "--force")
+    assert code == 1 and "--tick-command" in err
+    code, _, err = run(
+        capsys,
+        "init",
+        "--runner",
+        "custom",
+        "--force",
+        "--tick-command",
+        "x",
+        "--worker-command",
+        "y",
+    )
+    assert code == 1 and "{{prompt_file}}" in err
+    code, out, _ = run(
+        capsys,
+        "init",
+        "--runner",
+        "custom",
+        "--force",
+        "--tick-command",
+        "my-agent -p",
+        "--worker-command",
+        "my-agent {{prompt_file}}",
+    )
+    assert code == 0 and "not on PATH" in out
+    cfg = json.loads((data / "config.json").read_text())
+    assert cfg["runners"]["custom"] == {"tick": "my-agent -p", "worker": "my-agent {{prompt_file}}"}
+
+
+def test_init_keeps_knobs_and_warns_root_for_claude(
+    data: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data.mkdir()
+    (data / "config.json").write_text(
+        '{"tick_command": "a", "worker_command": "b {{prompt_file}}", "interval": 30}'
+    )
+    monkeypatch.delenv("IS_SANDBOX")
+    code, out, _ = run(capsys, "init", "--runner", "claude", "--force")
+    assert code == 0
+    assert json.loads((data / "config.json").read_text())["interval"] == 30
+    if os.geteuid() == 0:
+        assert "IS_SANDBOX=1" in out
+
+
+def test_tick_dry_run_prints_prompt_and_calls_nothing(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data.mkdir()
+    (data / "config.json").write_text(
+        json.dumps(
+            {"tick_command": "touch runner-was-called", "worker_command": "x {{prompt_file}}"}
+        )
+    )
+    code, out, _ = run(capsys, "tick", "--dry-run")
+    assert code == 0
+    for section in (
+        "=== CONSTITUTION",
+        "=== PLAYBOOK ===",
+        "=== GOALS ===",
+        "=== SENSOR READINGS ===",
+        "=== RECENT JOURNAL ===",
+        "=== NOW ===",
+    ):
+        assert section in out
+    assert out.index("=== PLAYBOOK ===") < out.index("=== NOW ===")
+    assert not (data / "runner-was-called").exists()
+    assert not (data / "runs").exists() or not list((data / "runs").iterdir())
+
+
+def test_journal_runs_and_status(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "journal")
+    assert code == 0 and "no journal yet" in out
+    data.mkdir()
+    (data / "config.json").write_text(
+        json.dumps(
+            {
+                "tick_command": 'printf \'%s\' \'{"action":"noop","journal":"all quiet"}\' '
+                "> .decision.json",
+                "worker_command": "x {{prompt_file}}",
+            }
+        )
+    )
+    assert run(capsys, "tick")[0] == 0
+    code, out, _ = run(capsys, "journal", "-n", "1")
+    assert out.strip().endswith("all quiet")
+    code, out, _ = run(capsys, "runs", "--json")
+    rows = json.loads(out)
+    assert rows[0]["status"] == "decided" and rows[0]["action"] == "noop"
+    code, out, _ = run(capsys, "runs", "show", rows[0]["run_id"])
+    assert code == 0 and "prompt.md" in out
+    code, _, err = run(capsys, "runs", "show", "../etc")
+    assert code == 1 and err.count("\n") == 1
+    code, out, _ = run(capsys, "status", "--json")
+    st = json.loads(out)
+    assert st["pulse"]["running"] is False and st["last_tick"]["hash"]
+    assert st["journal_tail"][-1].endswith("all quiet")
+    code, out, _ = run(capsys, "status")
+    assert "pulse:     stopped" in out and "all quiet" in out
+
+
+def test_status_reports_a_broken_config_without_failing(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data.mkdir()
+    (data / "config.json").write_text('{"interval": "soon", "tick_command": "x"}')
+    code, out, _ = run(capsys, "status")
+    assert code == 0 and "'interval'" in out
+
+
+def test_broken_pipe_exits_quietly(tmp_path: Path) -> None:
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "journal.md").write_text("".join(f"- 2026-01-01 00:00 line {i}\n" for i in range(50000)))
+    env = dict(os.environ, LOOOP_DATA_DIR=str(d))
+    p = subprocess.run(
+        f"{sys.executable} -m looop journal | head -1",
+        shell=True,
+        env=env,
+        capture_output=True,
+        timeout=30,
+    )
+    assert p.stdout.decode().startswith("- 2026-01-01 00:00 line 0")
+    assert p.stderr == b""
+
+
+def test_demo_runs_offline(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    p = subprocess.run(
+        [sys.executable, "-m", "looop", "demo", "--fast", "--no-keep"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    out = p.stdout.decode()
+    assert p.returncode == 0, out + p.stderr.decode()
+    assert "world unchanged — no AI call" in out
+    journal_lines = [ln for ln in out.splitlines() if ln.startswith("  journal  ")]
+    assert len(journal_lines) == 5 and "looop status" in out
+
+
+def test_paths_are_absolutised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    p = Paths.resolve({"LOOOP_DATA_DIR": "rel"}, Path.cwd())
+    assert p.data == tmp_path / "rel"
