@@ -317,3 +317,37 @@ def test_output_log_is_readable(ctx: Ctx) -> None:
     log = (ctx.paths.run_dir(out.run_id or "") / "output.log").read_text()
     assert "Looking at the goals." in log and "Bash" in log and "ls goals" in log
     assert ctx.paths.tick_log.read_text() == log
+
+
+def _prefix(prompt: str) -> str:
+    cut = min(
+        (
+            prompt.index(h)
+            for h in (
+                "=== WHAT CHANGED",
+                "=== RUN_SHELL OUTPUT",
+                "=== FLAPPING",
+                "=== LAST FAILURE",
+                "=== NOW",
+            )
+            if h in prompt
+        ),
+    )
+    return prompt[:cut]
+
+
+def test_prompt_prefix_is_byte_identical_between_beats(ctx: Ctx, clock: FixedClock) -> None:
+    """Provider prompt caching: nothing time-varying before the volatile sections."""
+    from looop.seed import ensure_data_dir
+
+    ctx.paths.data.rmdir()
+    ensure_data_dir(ctx.paths)  # the real starter, including today.sh and two goals
+    (ctx.paths.goal_activity).write_text(json.dumps({"setup": int(clock.now()) - 3600}))
+    wire(ctx, [])
+    first = tick(ctx, dry_run=True)
+    clock.advance(240)
+    second = tick(ctx, dry_run=True)
+    p1, p2 = first.prompt_text or "", second.prompt_text or ""
+    assert p1 != p2  # NOW moved
+    assert _prefix(p1) == _prefix(p2)
+    assert len(_prefix(p1)) > 0.8 * len(p1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from looop.core.clock import FixedClock
+from looop.core.clock import FixedClock, offset_stamp
 from looop.core.context import Ctx
 from looop.core.paths import Paths
 from looop.sense import sense
@@ -73,14 +73,16 @@ def test_goal_ages_from_activity(ctx: Ctx, paths: Paths, clock: FixedClock) -> N
     assert r.ok
     snap = goals_detail(paths)
     assert snap["signal"] == {}
-    assert snap["detail"]["goals"] == {
-        "new": {"age_s": None, "last_acted_unix": None},
-        "ship": {"age_s": 90, "last_acted_unix": now - 90},
-        "tidy": {"age_s": 7200, "last_acted_unix": now - 7200},
-    }
-    clock.advance(10)
+    goals = snap["detail"]["goals"]
+    assert goals["new"] == {"last_acted": None, "last_acted_unix": None}
+    assert goals["ship"]["last_acted_unix"] == now - 90
+    assert goals["tidy"]["last_acted_unix"] == now - 7200
+    assert goals["ship"]["last_acted"] == offset_stamp(clock.local(now - 90))
+    assert set(goals) == {"new", "ship", "tidy"}
+    before = (paths.snapshots / "sys-goals.json").read_bytes()
+    clock.advance(600)  # time passing alone must not change the reading (prompt caching)
     run_probes(ctx, {"sys-goals": probe_goals})
-    assert goals_detail(paths)["detail"]["goals"]["ship"]["age_s"] == 100
+    assert (paths.snapshots / "sys-goals.json").read_bytes() == before
 
 
 def test_corrupt_activity_means_never_acted(ctx: Ctx, paths: Paths) -> None:
@@ -90,7 +92,7 @@ def test_corrupt_activity_means_never_acted(ctx: Ctx, paths: Paths) -> None:
     [r] = run_probes(ctx, {"sys-goals": probe_goals})
     assert r.ok
     assert goals_detail(paths)["detail"]["goals"] == {
-        "ship": {"age_s": None, "last_acted_unix": None}
+        "ship": {"last_acted": None, "last_acted_unix": None}
     }
     paths.goal_activity.write_text('{"ship": "yesterday"}')
     run_probes(ctx, {"sys-goals": probe_goals})

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from looop.core import store
+from looop.core.clock import offset_stamp
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState
 from looop.sense.sensors import Reading
@@ -52,14 +53,16 @@ def _last_acted(ctx: Ctx) -> dict[str, int]:
 
 
 def probe_goals(ctx: Ctx) -> Any:
-    """How long since each goal was last acted on; detail only, so it never wakes the loop."""
+    """When each goal was last acted on; detail only, so it never wakes the loop.
+
+    Absolute times, not ages: an age grows every beat and would break the byte-identical
+    prompt prefix that provider prompt caching relies on (NOW gives the current time)."""
     acted = _last_acted(ctx)
-    now = int(ctx.clock.now())
     goals: dict[str, Any] = {}
     for p in _listing(ctx.paths.goals, ".md"):
         last = acted.get(p.stem)
         goals[p.stem] = {
-            "age_s": max(0, now - last) if last is not None else None,
+            "last_acted": offset_stamp(ctx.clock.local(last)) if last is not None else None,
             "last_acted_unix": last,
         }
     return {"detail": {"goals": goals}, "signal": {}}
