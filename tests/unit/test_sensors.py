@@ -198,11 +198,19 @@ def test_non_executable_script_says_chmod(ctx: Ctx, paths: Paths) -> None:
 
 
 @pytest.mark.timeout(10)
-def test_spawn_failure_is_a_127_error(ctx: Ctx, paths: Paths) -> None:
-    add_sensor(paths, "noshebang", "echo '{}'\n", shebang=False)
+def test_script_without_shebang_runs_under_bash(ctx: Ctx, paths: Paths) -> None:
+    add_sensor(paths, "noshebang", 'echo "{\\"signal\\":{\\"n\\":$((1+1))}}"\n', shebang=False)
     r = run(ctx)["sensor-noshebang"]
+    assert r.ok, r.error
+    assert snapshot(paths, "sensor-noshebang") == {"signal": {"n": 2}}
+
+
+@pytest.mark.timeout(30)
+def test_spawn_failure_is_a_127_error(ctx: Ctx, paths: Paths) -> None:
+    add_sensor(paths, "badinterp", "#!/no/such/interpreter\necho '{}'\n", shebang=False)
+    r = run(ctx)["sensor-badinterp"]
     assert not r.ok
-    snap = snapshot(paths, "sensor-noshebang")
+    snap = snapshot(paths, "sensor-badinterp")
     assert snap["signal"] == {"error": True, "exit_code": 127}
     assert "#!" in snap["detail"]["message"]
 
