@@ -308,3 +308,26 @@ def test_paths_are_absolutised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.chdir(tmp_path)
     p = Paths.resolve({"LOOOP_DATA_DIR": "rel"}, Path.cwd())
     assert p.data == tmp_path / "rel"
+
+
+def test_completion_scripts_register_themselves(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "config", "zsh")
+    assert code == 0 and "#compdef looop" in out and "_LOOOP_COMPLETE" in out
+    code, out, _ = run(capsys, "config", "bash")
+    assert code == 0 and "complete " in out and "looop" in out
+    code, _, err = run(capsys, "config")
+    assert code == 1 and "zsh" in err and err.count("\n") == 1
+
+
+def test_completion_completes_verbs(tmp_path: Path) -> None:
+    env = dict(
+        os.environ,
+        _LOOOP_COMPLETE="bash_complete",
+        COMP_WORDS="looop go",
+        COMP_CWORD="1",
+        LOOOP_DATA_DIR=str(tmp_path / "d"),
+    )
+    p = subprocess.run([sys.executable, "-m", "looop"], env=env, capture_output=True, timeout=30)
+    assert "goal" in p.stdout.decode()

@@ -211,3 +211,40 @@ def test_read_only_mount_is_one_clear_line(ctx: Ctx) -> None:
     lines = [ln for ln in r.stderr.decode().splitlines() if not ln.startswith("{")]
     assert len(lines) == 1 and "Read-only" in lines[0], r.stderr.decode()
     assert not list(ctx.paths.data.glob(".*.tmp.*"))
+
+
+def test_sigterm_mid_decide_finishes_the_beat_first(ctx: Ctx) -> None:
+    wire(
+        ctx,
+        [
+            {
+                "sleep": 1.5,
+                "decision": {
+                    "action": "write_goal",
+                    "id": "late",
+                    "body": "goal: written after SIGTERM",
+                },
+            }
+        ],
+    )
+    p = subprocess.Popen(
+        _looop("pulse"),
+        env=_env(ctx),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert p.stdout is not None
+    try:
+        _await_event(p.stdout, "tick.start")
+        p.send_signal(signal.SIGTERM)
+        decided = _await_event(p.stdout, "tick.decided")
+        assert decided["action"] == "goal"
+        _await_event(p.stdout, "pulse.stop")
+        assert p.wait(timeout=10) == 0
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert (ctx.paths.goals / "late.md").exists()
+    assert "late" in ctx.paths.journal.read_text() or "write-goal" in ctx.paths.journal.read_text()
+    assert not ctx.paths.pid_file.exists()

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "help": "looop.cli.lifecycle:help_cmd",
     "version": "looop.cli.lifecycle:version_cmd",
     "demo": "looop.cli.lifecycle:demo_cmd",
+    "config": "looop.cli.completion:config_cmd",
     "goal": "looop.cli.steer:goal_group",
     "sensor": "looop.cli.steer:sensor_group",
     "playbook": "looop.cli.steer:playbook_group",

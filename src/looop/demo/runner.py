@@ -9,6 +9,7 @@ Script: a JSON list of steps, consumed in order. A step is one of
   {"garbage": "text"}                                 print text, write nothing
   {"stale": {...}, "exit": 2}                         write a decision, then fail
   {"stream": ["json line", ...]}                      print these lines first (stream rendering)
+  {"sleep": 1.5, ...}                                 think this long before acting
 The position is kept in <script>.pos so each run takes the next step.
 """
 
@@ -57,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for line in step.get("stream", []):
         out.write(line + "\n")
+    if "sleep" in step:
+        out.write("scripted runner: thinking…\n")
+        out.flush()
+        time.sleep(float(step["sleep"]))
     if step.get("hang"):
         out.flush()
         while True:
