@@ -12,7 +12,13 @@ from typing import Any
 from looop.core.context import Ctx
 
 
-def wire(ctx: Ctx, steps: list[dict[str, Any]], prompt_file: bool = False, **cfg: Any) -> Path:
+def wire(
+    ctx: Ctx,
+    steps: list[dict[str, Any]],
+    prompt_file: bool = False,
+    worker: str = "cat {{prompt_file}}",
+    **cfg: Any,
+) -> Path:
     """Point the config at the scripted runner with these steps; returns the script path."""
     script = ctx.paths.data.parent / "script.json"
     script.write_text(json.dumps(steps))
@@ -24,7 +30,7 @@ def wire(ctx: Ctx, steps: list[dict[str, Any]], prompt_file: bool = False, **cfg
         cmd += " {{prompt_file}}"
     obj = {
         "default": "scripted",
-        "runners": {"scripted": {"tick": cmd, "worker": "cat {{prompt_file}}"}},
+        "runners": {"scripted": {"tick": cmd, "worker": worker}},
         **cfg,
     }
     ctx.paths.config.write_text(json.dumps(obj))

@@ -487,17 +487,30 @@ def test_failing_hook_is_reported_not_raised(ctx: Ctx) -> None:
 @pytest.mark.parametrize(
     "obj",
     [
-        {"action": "start_worker", "id": "w1", "prompt": "p"},
-        {"action": "kill_worker", "id": "w1"},
-        {"action": "steer_session", "id": "looop-w1", "input": "x"},
-        {"action": "send_key", "id": "w1", "keys": ["Enter"]},
-        {"action": "restart_session", "id": "w1"},
         {"action": "write_schedule", "name": "s", "in_s": 5},
         {"action": "drop_schedule", "name": "s"},
     ],
 )
 def test_later_release_actions_refuse_cleanly(ctx: Ctx, obj: dict[str, Any]) -> None:
     with pytest.raises(ExecError, match=f"^{obj['action']}: not available yet"):
+        run(ctx, obj)
+    assert journal_lines(ctx) == []
+    assert not ctx.paths.goal_activity.exists()
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"action": "kill_worker", "id": "w1"},
+        {"action": "steer_session", "id": "looop-w1", "input": "x"},
+        {"action": "send_key", "id": "w1", "keys": ["Enter"]},
+        {"action": "restart_session", "id": "w1"},
+    ],
+)
+def test_driving_a_missing_worker_fails_without_a_journal_line(
+    ctx: Ctx, obj: dict[str, Any]
+) -> None:
+    with pytest.raises(ExecError, match=f"^{obj['action']}: no session matching `w1`"):
         run(ctx, obj)
     assert journal_lines(ctx) == []
     assert not ctx.paths.goal_activity.exists()

@@ -321,7 +321,13 @@ def test_removed_script_snapshot_is_pruned(ctx: Ctx, paths: Paths) -> None:
     (paths.snapshots / "notes.txt").write_text("mine\n")
     sense(ctx, ctx.knobs())
     left = sorted(p.name for p in paths.snapshots.iterdir())
-    assert left == ["notes.txt", "sensor-keep.json", "sys-claims.json", "sys-goals.json"]
+    assert left == [
+        "notes.txt",
+        "sensor-keep.json",
+        "sys-claims.json",
+        "sys-goals.json",
+        "sys-sessions.json",
+    ]
 
 
 @pytest.mark.timeout(10)
@@ -334,13 +340,14 @@ def test_sense_summary_lists_failures(ctx: Ctx, paths: Paths) -> None:
         "sensor-good",
         "sys-claims",
         "sys-goals",
+        "sys-sessions",
     ]
     summary = [f for name, f in ctx.events.seen if name == "sense"]
     assert len(summary) == 1
     s = summary[0]
     assert s["level"] == "error"
-    assert (s["ok"], s["total"], s["failed"]) == (3, 4, ["sensor-bad"])
-    assert s["msg"] == "3/4 sensors ok · failed: sensor-bad"
+    assert (s["ok"], s["total"], s["failed"]) == (4, 5, ["sensor-bad"])
+    assert s["msg"] == "4/5 sensors ok · failed: sensor-bad"
     assert not [n for n, _ in ctx.events.seen if n in ("sense.ok", "sense.fail")]
     events = [json.loads(ln)["event"] for ln in paths.events.read_text().splitlines()]
     assert events.count("sense_done") == 1
@@ -352,6 +359,6 @@ def test_sense_all_ok_and_per_sensor_events_in_json_mode(ctx: Ctx, paths: Paths)
     ctx.events.fmt = "json"
     sense(ctx, ctx.knobs())
     names = [n for n, _ in ctx.events.seen]
-    assert names.count("sense.ok") == 3 and "sense.fail" not in names
+    assert names.count("sense.ok") == 4 and "sense.fail" not in names
     s = next(f for n, f in ctx.events.seen if n == "sense")
-    assert s["level"] == "info" and s["failed"] == [] and s["msg"].startswith("3 sensors ok")
+    assert s["level"] == "info" and s["failed"] == [] and s["msg"].startswith("4 sensors ok")

@@ -13,7 +13,7 @@ import os
 import re
 import secrets
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -397,23 +397,52 @@ def _send_notification(ctx: Ctx, a: SendNotification, actor: str) -> None:
 
 
 def _start_worker(ctx: Ctx, knobs: Knobs, a: StartWorker) -> None:
-    raise ExecError(f"start_worker: {_LATER}")
+    from looop.workers.launch import start_worker
+
+    start_worker(ctx, knobs, a.id, a.prompt, runner=a.runner, command=a.command, verify=a.verify)
+
+
+def _sessions_call(what: str, fn: Callable[[], object]) -> None:
+    """Session errors (finished, gone, unknown id) become this action's failure."""
+    from looop.sessions import SessionError
+
+    try:
+        fn()
+    except SessionError as e:
+        raise ExecError(f"{what}: {e}") from e
 
 
 def _kill_worker(ctx: Ctx, knobs: Knobs, a: KillWorker) -> None:
-    raise ExecError(f"kill_worker: {_LATER}")
+    from looop.sessions import kill
+    from looop.workers.launch import normalise_target
+
+    wid = normalise_target(a.id)
+    _sessions_call("kill_worker", lambda: kill(ctx.paths.data, wid))
 
 
 def _steer_session(ctx: Ctx, knobs: Knobs, a: SteerSession) -> None:
-    raise ExecError(f"steer_session: {_LATER}")
+    from looop.sessions import send
+    from looop.workers.launch import normalise_target
+
+    wid = normalise_target(a.id)
+    # text then CR: raw-mode agent TUIs submit on Enter, and line-mode programs get CR as NL
+    _sessions_call("steer_session", lambda: send(ctx.paths.data, wid, a.input + "\r", False))
 
 
 def _send_key(ctx: Ctx, knobs: Knobs, a: SendKey) -> None:
-    raise ExecError(f"send_key: {_LATER}")
+    from looop.sessions import send_keys
+    from looop.workers.launch import normalise_target
+
+    wid = normalise_target(a.id)
+    _sessions_call("send_key", lambda: send_keys(ctx.paths.data, wid, list(a.keys)))
 
 
 def _restart_session(ctx: Ctx, knobs: Knobs, a: RestartSession) -> None:
-    raise ExecError(f"restart_session: {_LATER}")
+    from looop.sessions import restart
+    from looop.workers.launch import normalise_target
+
+    wid = normalise_target(a.id)
+    _sessions_call("restart_session", lambda: restart(ctx.paths.data, wid))
 
 
 def _write_schedule(ctx: Ctx, knobs: Knobs, a: WriteSchedule) -> None:

@@ -92,7 +92,15 @@ def pulse_cmd(ready_fd: int | None, beats: int | None) -> None:
             os.write(ready_fd, b"ok\n")
             os.close(ready_fd)
 
-    raise SystemExit(Pulse(ctx, max_beats=beats).run(ready=ready))
+    def workers_alive() -> bool:
+        from looop.workers.launch import live_workers
+
+        try:
+            return bool(live_workers(ctx))
+        except LooopError:
+            return False
+
+    raise SystemExit(Pulse(ctx, max_beats=beats, workers_alive=workers_alive).run(ready=ready))
 
 
 @click.command("tick", help="Run one beat now (refused while a pulse runs).")
@@ -137,29 +145,36 @@ def up_cmd(json_log: bool) -> None:
     ctx = make_ctx()
     res = start_detached(ctx, json_log)
     if res.started:
-        click.echo(f"pulse started (pid {res.pid}) · log: {res.log}")
+        click.echo(f"pulse started (pid {res.pid}) · follow it: looop log pulse -f")
     else:
-        click.echo(f"pulse already running (pid {res.pid}) · log: {res.log}")
+        click.echo(f"pulse already running (pid {res.pid}) · follow it: looop log pulse -f")
 
 
-@click.command("down", help="Stop the pulse (it finishes its beat first).")
+@click.command("down", help="Stop the pulse (its beat finishes first), then every worker.")
 @click.option(
     "--grace",
     type=click.FloatRange(min=0),
     default=30.0,
     show_default=True,
-    help="Seconds to let the current beat finish before SIGKILL.",
+    help="Seconds to let the current beat finish before the pulse is killed.",
 )
 def down_cmd(grace: float) -> None:
-    from looop.loop.daemon import stop_pulse
+    from looop.loop.daemon import stop_all
 
-    res = stop_pulse(make_ctx(), grace)
+    res = stop_all(make_ctx(), grace)
     if not res.was_running:
         click.echo("pulse is not running")
     elif res.forced:
         click.echo(f"pulse (pid {res.pid}) did not finish its beat in {grace:g}s: killed")
     else:
         click.echo(f"pulse stopped (pid {res.pid})")
+    if res.workers:
+        click.echo(f"stopped {len(res.workers)} worker(s): {', '.join(res.workers)}")
+    if res.survivors:
+        raise LooopError(
+            f"still alive after down: {', '.join(res.survivors)} — inspect with "
+            "`looop worker list -a`"
+        )
 
 
 @click.command("journal", help="Print the journal (one line per executed move).")
@@ -226,3 +241,54 @@ def demo_cmd(keep: bool, fast: bool) -> None:
     from looop.demo.run import run_demo
 
     raise SystemExit(run_demo(keep=keep, fast=fast))
+
+
+def foreground() -> int:
+    """Bare `looop`: start or attach to the pulse, stream its log, tear it all down on exit."""
+    import signal as sig
+
+    from looop.loop.daemon import PULSE, start_detached, stop_all
+    from looop.sessions import follow
+
+    ctx = make_ctx()
+    tty = sys.stdout.isatty()
+    res = start_detached(ctx, color=tty and "NO_COLOR" not in ctx.env)
+    if res.started:
+        click.echo(f"looop: pulse started (pid {res.pid}) — streaming; Ctrl-C stops everything")
+    else:
+        click.echo(
+            f"looop: pulse already running (pid {res.pid}) — attaching; Ctrl-C stops everything"
+        )
+
+    def on_term(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    old = sig.signal(sig.SIGTERM, on_term)
+    code = 0
+    try:
+
+        def out(text: str) -> None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+        follow(ctx.paths.data, PULSE, 0, True, out, ctx.clock)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sig.signal(sig.SIGTERM, sig.SIG_IGN)  # a second SIGTERM must not cut the teardown short
+        try:
+            down = stop_all(ctx)
+        except LooopError as e:
+            click.echo(f"looop: teardown failed: {e}", err=True)
+            code = 1
+        else:
+            if down.workers:
+                click.echo(
+                    f"looop: stopped {len(down.workers)} worker(s) ({', '.join(down.workers)})"
+                )
+            click.echo("looop: pulse stopped")
+            if down.survivors:
+                click.echo(f"looop: still alive: {', '.join(down.survivors)}", err=True)
+                code = 1
+        sig.signal(sig.SIGTERM, old)
+    return code

@@ -30,6 +30,7 @@ SHORT_HELP = """A tiny, portable, Kubernetes-shaped control loop for agent-drive
 
 \b
 Start here:
+  looop                 start the pulse and stream it (Ctrl-C stops everything)
   looop init            choose the agent CLI (claude, codex, opencode, pi, custom)
   looop up | down       start / stop the pulse in the background
   looop status          pulse, last beat, failures at a glance
@@ -51,7 +52,9 @@ Start here:
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        from looop.cli.lifecycle import foreground
+
+        ctx.exit(foreground())
 
 
 def run_click(args: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""`looop up` / `looop down`: the pulse as a detached background process."""
+"""`looop up` / `looop down` / bare `looop`: the pulse runs as the session `pulse`."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ import select
 import shlex
 import shutil
 import signal
-import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from looop.core import store
-from looop.core.clock import Clock
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.seed import ensure_data_dir
 
+PULSE = "pulse"
 READY_TIMEOUT_SECS = 15.0
+PULSE_SIZE = (160, 50)
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class UpResult:
 
 
 def pulse_log(ctx: Ctx) -> str:
-    return str(ctx.paths.data / "pulse.log")
+    return str(ctx.paths.sessions / PULSE / "output.log")
 
 
 def preflight(ctx: Ctx) -> None:
@@ -55,70 +55,96 @@ def preflight(ctx: Ctx) -> None:
         )
 
 
-def start_detached(ctx: Ctx, json_log: bool = False) -> UpResult:
+def _pid(ctx: Ctx) -> str:
+    return (store.read_text(ctx.paths.pid_file) or "").strip()
+
+
+def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpResult:
+    """Start the pulse session unless a pulse holds the lock; two concurrent calls start one."""
+    from looop.sessions import SessionError, get_session, spawn
+
     ensure_data_dir(ctx.paths)
     preflight(ctx)
-    with store.dir_lock(ctx.paths.lock_dir / "up"):  # two concurrent `up`s start one pulse
+    with store.dir_lock(ctx.paths.lock_dir / "up"):
         if store.flock_held(ctx.paths.lock_file):
-            pid = (store.read_text(ctx.paths.pid_file) or "").strip()
-            return UpResult(False, pid, pulse_log(ctx))
-        r, w = os.pipe()
+            return UpResult(False, _pid(ctx), pulse_log(ctx))
         env = ctx.child_env(
-            {"LOOOP_LOG_FORMAT": "json" if json_log else "human", "LOOOP_COLOR": "0"}
+            {
+                "LOOOP_LOG_FORMAT": "json" if json_log else "human",
+                "LOOOP_COLOR": "1" if color else "0",
+            }
         )
-        with open(pulse_log(ctx), "ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "looop", "pulse", "--ready-fd", str(w)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+        try:
+            spawn(
+                ctx.paths.data,
+                PULSE,
+                [sys.executable, "-m", "looop", "pulse"],
                 cwd=ctx.paths.data,
                 env=env,
-                pass_fds=(w,),
-                start_new_session=True,
+                size=PULSE_SIZE,
             )
-        os.close(w)
-        try:
-            ready = _read_ready(ctx.clock, r, READY_TIMEOUT_SECS)
-        finally:
-            os.close(r)
-        if not ready:
-            code = proc.poll()
-            tail = store.tail_lines(ctx.paths.data / "pulse.log", 1)
-            why = tail[-1] if tail else "no output"
-            state = f"exited {code}" if code is not None else "no readiness signal"
-            raise LooopError(f"the pulse did not start ({state}): {why} — see {pulse_log(ctx)}")
-        return UpResult(True, str(proc.pid), pulse_log(ctx))
+        except SessionError as e:
+            raise LooopError(f"the pulse did not start: {e}") from e
+        deadline = ctx.clock.monotonic() + READY_TIMEOUT_SECS
+        while ctx.clock.monotonic() < deadline:
+            if store.flock_held(ctx.paths.lock_file):
+                return UpResult(True, _pid(ctx), pulse_log(ctx))
+            try:
+                alive = get_session(ctx.paths.data, PULSE).alive
+            except SessionError:
+                alive = False
+            if not alive:
+                break
+            select.select([], [], [], 0.05)  # the pulse takes its lock within milliseconds
+        tail = store.tail_lines(ctx.paths.sessions / PULSE / "output.log", 1)
+        why = tail[-1] if tail else "no output"
+        raise LooopError(f"the pulse did not start: {why} — see {pulse_log(ctx)}")
 
 
-def _read_ready(clock: Clock, fd: int, timeout: float) -> bool:
-    deadline = clock.monotonic() + timeout
-    buf = b""
-    while clock.monotonic() < deadline:
-        rl, _, _ = select.select([fd], [], [], max(0.0, deadline - clock.monotonic()))
-        if not rl:
-            break
-        chunk = os.read(fd, 64)
-        if not chunk:
-            break
-        buf += chunk
-        if b"\n" in buf:
-            return buf.startswith(b"ok")
-    return False
-
-
-@dataclass(frozen=True)
+@dataclass
 class DownResult:
-    was_running: bool
-    pid: str
-    forced: bool
+    was_running: bool = False
+    pid: str = ""
+    forced: bool = False
+    workers: list[str] = field(default_factory=list)
+    survivors: list[str] = field(default_factory=list)
 
 
-def stop_pulse(ctx: Ctx, grace_s: float = 30.0) -> DownResult:
-    """SIGTERM (the pulse finishes its beat), then SIGKILL after the grace period."""
-    if not store.flock_held(ctx.paths.lock_file):
-        return DownResult(False, "", False)
-    pid_s = (store.read_text(ctx.paths.pid_file) or "").strip()
+def stop_all(ctx: Ctx, grace_s: float = 30.0) -> DownResult:
+    """Pulse first (so it cannot start a worker during the sweep), then every worker, then audit."""
+    from looop.sessions import SessionError, kill, list_sessions
+
+    res = DownResult()
+    if store.flock_held(ctx.paths.lock_file):
+        res.was_running, res.pid = True, _pid(ctx)
+        res.forced = not _stop_pulse(ctx, res.pid, grace_s)
+        _await_session_end(ctx, PULSE, 5.0)  # its supervisor drains and records the exit
+    for s in list_sessions(ctx.paths.data):
+        if s.id == PULSE or not s.alive:
+            continue
+        try:
+            kill(ctx.paths.data, s.id)
+            res.workers.append(s.id)
+        except SessionError:
+            pass  # it finished on its own meanwhile
+    res.survivors = [s.id for s in list_sessions(ctx.paths.data) if s.alive]
+    ctx.events.record("down", pulse=res.was_running, workers=res.workers, survivors=res.survivors)
+    return res
+
+
+def _await_session_end(ctx: Ctx, sid: str, secs: float) -> None:
+    from looop.sessions import SessionError, wait
+
+    try:
+        wait(ctx.paths.data, sid, secs, ctx.clock)
+    except SessionError:
+        pass  # no such session (a foreground `looop pulse`): nothing to wait for
+
+
+def _stop_pulse(ctx: Ctx, pid_s: str, grace_s: float) -> bool:
+    """SIGTERM: the pulse finishes its beat. True if it stopped within the grace period."""
+    from looop.sessions import SessionError, get_session, kill
+
     if not pid_s.isdigit():
         raise LooopError(
             f"a pulse holds {ctx.paths.lock_file} but {ctx.paths.pid_file} names no "
@@ -127,11 +153,16 @@ def stop_pulse(ctx: Ctx, grace_s: float = 30.0) -> DownResult:
     pid = int(pid_s)
     _signal(pid, signal.SIGTERM)
     if _await_exit(ctx, pid, grace_s):
-        return DownResult(True, pid_s, False)
+        return True
+    try:
+        if get_session(ctx.paths.data, PULSE).alive:
+            kill(ctx.paths.data, PULSE)
+    except SessionError:
+        pass
     _signal(pid, signal.SIGKILL)
     if not _await_exit(ctx, pid, 5.0):
         raise LooopError(f"pulse pid {pid} survived SIGKILL — check it with `ps {pid}`")
-    return DownResult(True, pid_s, True)
+    return False
 
 
 def _signal(pid: int, sig: int) -> None:
@@ -151,4 +182,5 @@ def _await_exit(ctx: Ctx, pid: int, secs: float) -> bool:
         select.select([fd], [], [], secs)
     finally:
         os.close(fd)
+    # the lock dies with the process; a beat in a forked child cannot hold it
     return not store.flock_held(ctx.paths.lock_file)

@@ -81,7 +81,8 @@ class Pulse:
             )
         try:
             store.atomic_write(ctx.paths.pid_file, f"{os.getpid()}\n")
-            old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+            stops = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # HUP: the supervisor's kill
+            old = {s: signal.signal(s, self._on_signal) for s in stops}
             try:
                 if ready is not None:
                     ready()

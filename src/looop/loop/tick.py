@@ -75,6 +75,7 @@ def tick(ctx: Ctx, force: bool = False, dry_run: bool = False) -> TickOutcome:
 
     # housekeeping: a side effect interrupted by a crash is reported once, never re-run
     check_interrupted(ctx)
+    housekeep_sessions(ctx, knobs)
 
     readings = sense(ctx, knobs)
     world = read_world(ctx.paths)
@@ -141,6 +142,21 @@ def tick(ctx: Ctx, force: bool = False, dry_run: bool = False) -> TickOutcome:
         return out
 
     return _decide(ctx, knobs, world, runner.name, runner.tick, out, dry_run)
+
+
+def housekeep_sessions(ctx: Ctx, knobs: Knobs) -> None:
+    """Reap corpses past their retention, then run verify post-conditions of dead workers."""
+    from looop.sessions import list_sessions, prune_aged
+    from looop.workers.launch import end_generation
+    from looop.workers.verify import run_pending_verifies
+
+    try:
+        run_pending_verifies(ctx, knobs, list_sessions(ctx.paths.data))  # before any reaping
+        for sid in prune_aged(ctx.paths.data, float(knobs.num("session_ttl")), ctx.clock.now()):
+            end_generation(ctx, sid)
+            ctx.events.record("session_reaped", id=sid)
+    except OSError as e:
+        ctx.events.emit("warn", "fleet.degraded", f"could not tend sessions: {e}")
 
 
 def _extras(ctx: Ctx, world: World) -> PromptExtras:

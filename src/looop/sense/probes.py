@@ -68,8 +68,29 @@ def probe_goals(ctx: Ctx) -> Any:
     return {"detail": {"goals": goals}, "signal": {}}
 
 
+def probe_sessions(ctx: Ctx) -> Any:
+    """The worker fleet: transitions, health, live flags and verify results wake the loop."""
+    from looop.sessions import list_sessions
+    from looop.workers.health import fleet_view
+
+    rows = fleet_view(ctx, list_sessions(ctx.paths.data), ctx.knobs().num("worker_stuck_secs"))
+    signal = []
+    detail: dict[str, Any] = {}
+    for r in rows:
+        entry = {k: r[k] for k in ("id", "state", "exit_code", "health")}
+        if r["note"] is not None:
+            entry["note"] = r["note"]
+        if r["verify"] is not None:
+            entry["verify"] = r["verify"]
+        signal.append(entry)
+        detail[r["id"]] = {
+            k: r[k] for k in ("started_at", "last_output_at", "verify_output") if r[k] is not None
+        }
+    return {"detail": {"count": len(rows), "workers": detail}, "signal": signal}
+
+
 def default_probes() -> dict[str, Probe]:
-    return {"sys-claims": probe_claims, "sys-goals": probe_goals}
+    return {"sys-claims": probe_claims, "sys-goals": probe_goals, "sys-sessions": probe_sessions}
 
 
 def _encode(value: Any) -> bytes:

@@ -1,1 +1,1 @@
-"""looop.workers"""
+"""Workers: agent CLIs launched in PTY sessions with the worker contract."""

@@ -1,0 +1,302 @@
+"""Watch and drive sessions: shot, log, send, key, expect, wait, wait-idle, resize, restart,
+attach, detach, kill, prune, flag, unflag."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from looop.cli.app import make_ctx
+from looop.core.errors import LooopError
+
+PULSE = "pulse"
+
+
+def _sid(raw: str, drive: bool) -> str:
+    """Verbs that type into or manage a session refuse the pulse; reading it is fine."""
+    from looop.sessions import validate_id
+
+    sid = raw.strip()
+    if sid.startswith("looop-"):
+        sid = sid[len("looop-") :]
+    if drive and sid == PULSE:
+        raise LooopError(
+            "`pulse` is the control loop: watch it (`looop log pulse -f`, "
+            "`looop shot pulse`), stop it with `looop down` — it takes no input"
+        )
+    return validate_id(sid)
+
+
+def _duration(text: str | None, default: float | None) -> float | None:
+    from looop.sessions.durations import parse_duration
+
+    if text is None:
+        return default
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise LooopError(str(e)) from None
+
+
+def _emit(data: object, as_json: bool, human: str) -> None:
+    click.echo(json.dumps(data, sort_keys=True) if as_json else human)
+
+
+@click.command("shot", help="Print a session's current screen (a dead one replays its log).")
+@click.argument("sid")
+@click.option("--format", "fmt", type=click.Choice(["plain", "ansi", "json"]), default=None)
+@click.option("--ansi", is_flag=True, help="Same as --format ansi.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--trim/--no-trim", default=True, show_default=True, help="Drop trailing blank rows.")
+def shot_cmd(sid: str, fmt: str | None, ansi: bool, as_json: bool, trim: bool) -> None:
+    from looop.sessions import screenshot
+
+    fmt = fmt or ("json" if as_json else "ansi" if ansi else "plain")
+    ctx = make_ctx(events_to=None)
+    shot = screenshot(ctx.paths.data, _sid(sid, False), fmt, trim)
+    if fmt == "json":
+        click.echo(json.dumps(shot, sort_keys=True))
+    else:
+        click.echo(shot["text"])
+
+
+@click.command("log", help="Print a session's output (ANSI stripped unless --raw).")
+@click.argument("sid")
+@click.option("--tail", "-n", type=click.IntRange(min=0), default=None, help="Last N lines.")
+@click.option("--grep", default=None, help="Only lines matching this regex (before --tail).")
+@click.option("--since", type=click.IntRange(min=0), default=None, help="From this byte offset.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the session ends.")
+@click.option("--raw", is_flag=True, help="Keep escape sequences.")
+@click.option("--json", "as_json", is_flag=True, help='{"text","offset","done"} from --since.')
+def log_cmd(
+    sid: str,
+    tail: int | None,
+    grep: str | None,
+    since: int | None,
+    follow: bool,
+    raw: bool,
+    as_json: bool,
+) -> None:
+    from looop.sessions import follow as follow_log
+    from looop.sessions import get_session, log_tail, read_log
+
+    ctx = make_ctx(events_to=None)
+    s = _sid(sid, False)
+    if follow:
+
+        def out(text: str) -> None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+        raise SystemExit(follow_log(ctx.paths.data, s, since or 0, raw, out, ctx.clock))
+    if as_json or since is not None:
+        text, offset = read_log(ctx.paths.data, s, since or 0, raw)
+        if as_json:
+            done = not get_session(ctx.paths.data, s).alive
+            click.echo(json.dumps({"text": text, "offset": offset, "done": done}))
+        else:
+            sys.stdout.write(text)
+        return
+    text = log_tail(ctx.paths.data, s, tail, raw, grep)
+    sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
+
+
+@click.command(
+    "send",
+    help="Type TEXT into a session (plus a newline unless -n).",
+    context_settings={"ignore_unknown_options": True},
+)
+@click.argument("sid")
+@click.option("-n", "--no-newline", is_flag=True, help="Do not press Enter after the text.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"sent","offset"} (for expect).')
+@click.argument("text", nargs=-1, required=True)
+def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -> None:
+    from looop.sessions import send
+
+    ctx = make_ctx(events_to=None)
+    res = send(ctx.paths.data, _sid(sid, True), " ".join(text), not no_newline)
+    if as_json:
+        click.echo(json.dumps(res, sort_keys=True))
+
+
+@click.command(
+    "key", help="Send named keys: Enter Tab Esc Up Down C-c F1 … (see `looop help key`)."
+)
+@click.argument("sid")
+@click.argument("keys", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True)
+def key_cmd(sid: str, keys: tuple[str, ...], as_json: bool) -> None:
+    from looop.sessions import send_keys
+
+    ctx = make_ctx(events_to=None)
+    res = send_keys(ctx.paths.data, _sid(sid, True), list(keys))
+    if as_json:
+        click.echo(json.dumps(res, sort_keys=True))
+
+
+@click.command(
+    "expect",
+    help="Block until REGEX appears (exit 0), the session ends (1) or the timeout passes (124).",
+)
+@click.argument("sid")
+@click.argument("pattern")
+@click.option("--timeout", default=None, help="Duration (30s default; 0/none = forever).")
+@click.option(
+    "--since",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Scan from this byte offset (e.g. from `send --json`).",
+)
+@click.option("--from-now", is_flag=True, help="Only output that arrives from now on.")
+@click.option("--screen", is_flag=True, help="Match the rendered screen, not the log.")
+@click.option("--raw", is_flag=True, help="Match escape sequences too.")
+@click.option("--json", "as_json", is_flag=True)
+def expect_cmd(
+    sid: str,
+    pattern: str,
+    timeout: str | None,
+    since: int | None,
+    from_now: bool,
+    screen: bool,
+    raw: bool,
+    as_json: bool,
+) -> None:
+    import re
+
+    from looop.sessions import expect
+
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        raise LooopError(f"bad regex {pattern!r}: {e}") from None
+    ctx = make_ctx(events_to=None)
+    code, matched, offset = expect(
+        ctx.paths.data,
+        _sid(sid, False),
+        pattern,
+        since=since,
+        from_now=from_now,
+        screen=screen,
+        raw=raw,
+        timeout_s=_duration(timeout, 30.0),
+        clock=ctx.clock,
+    )
+    if as_json:
+        click.echo(json.dumps({"matched": matched, "offset": offset, "code": code}))
+    elif matched is not None:
+        click.echo(matched)
+    raise SystemExit(code)
+
+
+@click.command("wait-idle", help="Block until the session's output has been quiet for --settle.")
+@click.argument("sid")
+@click.option("--settle", default="500ms", show_default=True)
+@click.option("--timeout", default=None, help="Duration (30s default; 0/none = forever).")
+def wait_idle_cmd(sid: str, settle: str, timeout: str | None) -> None:
+    from looop.sessions import wait_idle
+
+    ctx = make_ctx(events_to=None)
+    ok = wait_idle(
+        ctx.paths.data,
+        _sid(sid, False),
+        _duration(settle, 0.5) or 0.0,
+        _duration(timeout, 30.0),
+        ctx.clock,
+    )
+    raise SystemExit(0 if ok else 124)
+
+
+@click.command("wait", help="Block until a session ends; exit with its code (124 on timeout).")
+@click.argument("sid")
+@click.option("--timeout", default=None, help="Duration (default: forever).")
+def wait_cmd(sid: str, timeout: str | None) -> None:
+    from looop.sessions import wait
+
+    ctx = make_ctx(events_to=None)
+    raise SystemExit(wait(ctx.paths.data, _sid(sid, False), _duration(timeout, None), ctx.clock))
+
+
+@click.command("resize", help="Resize a session's terminal: COLSxROWS (the program sees SIGWINCH).")
+@click.argument("sid")
+@click.argument("size")
+@click.option("--json", "as_json", is_flag=True)
+def resize_cmd(sid: str, size: str, as_json: bool) -> None:
+    from looop.sessions import resize
+    from looop.sessions.durations import parse_size
+
+    try:
+        cols, rows = parse_size(size)
+    except ValueError as e:
+        raise LooopError(str(e)) from None
+    ctx = make_ctx(events_to=None)
+    res = resize(ctx.paths.data, _sid(sid, True), cols, rows)
+    _emit(res, as_json, f"resized {sid} to {cols}x{rows}")
+
+
+@click.command("restart", help="Restart a session's command (the log keeps growing).")
+@click.argument("sid")
+@click.option("--json", "as_json", is_flag=True)
+def restart_cmd(sid: str, as_json: bool) -> None:
+    from looop.sessions import restart
+
+    ctx = make_ctx(events_to=None)
+    _emit(restart(ctx.paths.data, _sid(sid, True)), as_json, f"restarting {sid}")
+
+
+@click.command("attach", help="Attach this terminal to a session; Ctrl-\\ twice detaches.")
+@click.argument("sid")
+def attach_cmd(sid: str) -> None:
+    from looop.sessions.attach import attach
+
+    ctx = make_ctx(events_to=None)
+    raise SystemExit(attach(ctx.paths.data, _sid(sid, True)))
+
+
+@click.command("detach", help="Detach every terminal attached to a session.")
+@click.argument("sid")
+@click.option("--json", "as_json", is_flag=True)
+def detach_cmd(sid: str, as_json: bool) -> None:
+    from looop.sessions import detach
+
+    ctx = make_ctx(events_to=None)
+    _emit(detach(ctx.paths.data, _sid(sid, True)), as_json, f"detached clients of {sid}")
+
+
+@click.command("prune", help="Remove every finished session now (transcripts included).")
+@click.option("--dry-run", is_flag=True)
+def prune_cmd(dry_run: bool) -> None:
+    from looop.sessions import list_sessions, prune_aged
+
+    ctx = make_ctx(events_to=None)
+    if dry_run:
+        dead = [s.id for s in list_sessions(ctx.paths.data) if not s.alive]
+        click.echo("would remove: " + (", ".join(dead) or "nothing"))
+        return
+    gone = prune_aged(ctx.paths.data, 0, ctx.clock.now())
+    click.echo(f"pruned {len(gone)} session(s)" + (f": {', '.join(gone)}" if gone else ""))
+
+
+@click.command("flag", help="Raise a ⚑ on a worker: it needs a human (wakes the pulse once).")
+@click.argument("sid")
+@click.argument("message", nargs=-1)
+def flag_cmd(sid: str, message: tuple[str, ...]) -> None:
+    from looop.sessions import flag
+
+    ctx = make_ctx(events_to=None)
+    s = _sid(sid, True)
+    text = " ".join(message) or "needs attention"
+    flag(ctx.paths.data, s, text)
+    click.echo(f"⚑ {s}: {text}")
+
+
+@click.command("unflag", help="Lower a worker's ⚑.")
+@click.argument("sid")
+def unflag_cmd(sid: str) -> None:
+    from looop.sessions import unflag
+
+    ctx = make_ctx(events_to=None)
+    s = _sid(sid, True)
+    unflag(ctx.paths.data, s)
+    click.echo(f"unflagged {s}")

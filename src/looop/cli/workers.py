@@ -1,0 +1,163 @@
+"""`looop worker start|list|kill`, `looop ls`, `looop kill`."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+
+from looop.cli.app import make_ctx
+from looop.cli.steer import JOURNAL_OPT, _body, _steer
+
+
+@click.group("worker", help="Start, list or kill workers (agents in PTY sessions).")
+def worker_group() -> None:
+    pass
+
+
+@worker_group.command("start", help="Start worker ID with PROMPT (or - for stdin).")
+@click.argument("worker_id")
+@click.argument("prompt", required=False)
+@click.option("--runner", default=None, help="A runner from the config (default: its default).")
+@click.option("--command", default=None, help="Replace the launch command for this worker.")
+@click.option("--verify", default=None, help="A read-only check run once after it exits.")
+@JOURNAL_OPT
+def worker_start(
+    worker_id: str,
+    prompt: str | None,
+    runner: str | None,
+    command: str | None,
+    verify: str | None,
+    journal: str | None,
+) -> None:
+    obj: dict[str, Any] = {
+        "action": "start_worker",
+        "id": worker_id,
+        "prompt": _body(prompt, "worker prompt"),
+    }
+    for k, v in (("runner", runner), ("command", command), ("verify", verify)):
+        if v is not None:
+            obj[k] = v
+    _steer(obj, journal)
+    click.echo(
+        f"  watch: looop shot {worker_id} · looop log {worker_id} -f · looop attach {worker_id}"
+    )
+
+
+def _kill(worker_id: str, reason: str, journal: str | None) -> None:
+    _steer({"action": "kill_worker", "id": worker_id, "reason": reason}, journal)
+
+
+@worker_group.command("kill", help="Stop a worker (SIGHUP to its process group, then SIGKILL).")
+@click.argument("worker_id")
+@click.option("--reason", default="", help="Why (journaled).")
+@JOURNAL_OPT
+def worker_kill(worker_id: str, reason: str, journal: str | None) -> None:
+    _kill(worker_id, reason, journal)
+
+
+@click.command("kill", help="Stop a worker (same as `looop worker kill`).")
+@click.argument("worker_id")
+@click.option("--reason", default="", help="Why (journaled).")
+@JOURNAL_OPT
+def kill_cmd(worker_id: str, reason: str, journal: str | None) -> None:
+    _kill(worker_id, reason, journal)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    s = int(max(0, seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            return f"{s // size}{unit}"
+    return f"{s}s"
+
+
+def _rows(all_sessions: bool) -> list[dict[str, Any]]:
+    from datetime import datetime
+
+    from looop.core import store
+    from looop.sessions import list_sessions
+    from looop.workers.health import fleet_view
+
+    ctx = make_ctx(events_to=None)
+    sessions = list_sessions(ctx.paths.data)
+    now = ctx.clock.now()
+    rows = fleet_view(ctx, sessions, ctx.knobs().num("worker_stuck_secs"))
+    if not all_sessions:
+        rows = [r for r in rows if r["alive"]]
+    for r in rows:
+        started = (
+            datetime.fromisoformat(r["started_at"].replace("Z", "+00:00")).timestamp()
+            if r.get("started_at")
+            else None
+        )
+        r["up_s"] = now - started if started else None
+        r["idle_s"] = now - r["last_output_unix"] if r.get("last_output_unix") else None
+    pulse_up = store.flock_held(ctx.paths.lock_file)
+    pulse = {
+        "id": "pulse",
+        "health": "up" if pulse_up else "down",
+        "state": "running" if pulse_up else "stopped",
+        "label": "pulse",
+        "verify": None,
+        "up_s": None,
+        "idle_s": None,
+        "alive": pulse_up,
+        "exit_code": None,
+        "note": None,
+    }
+    return [pulse, *rows]
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    head = ("ID", "HEALTH", "STATE", "IDLE", "UP", "VERIFY")
+    body = [
+        (
+            r["id"] + (f"  ⚑ {r['note']}" if r.get("note") else ""),
+            r["health"],
+            r["label"] if r["id"] != "pulse" else r["state"],
+            _age(r["idle_s"]),
+            _age(r["up_s"]),
+            r["verify"] or "—",
+        )
+        for r in rows
+    ]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=False)]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
+        for row in (head, *body)
+    ]
+    if len(rows) == 1:
+        lines.append("(no workers)")
+    return "\n".join(lines)
+
+
+@click.command("ls", help="List the pulse and workers with health (alias of `worker list`).")
+@click.option("-a", "--all", "all_sessions", is_flag=True, help="Include finished workers.")
+@click.option("-w", "--watch", is_flag=True, help="Redraw until Ctrl-C.")
+@click.option("--interval", "-n", type=click.FloatRange(min=0.2), default=2.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def ls_cmd(all_sessions: bool, watch: bool, interval: float, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(_rows(all_sessions), indent=2, sort_keys=True, default=str))
+        return
+    if not watch:
+        click.echo(_table(_rows(all_sessions)))
+        return
+    try:
+        while True:
+            click.echo(
+                "\x1b[H\x1b[2J"
+                + f"every {interval:g}s · Ctrl-C stops\n"
+                + _table(_rows(all_sessions))
+            )
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
+
+
+worker_group.add_command(ls_cmd, "list")

@@ -1,0 +1,557 @@
+"""Interactive attach client: put the local terminal in raw mode and speak attach frames.
+
+Detach with Ctrl-\\ pressed twice (legacy byte, Kitty CSI-u or xterm modifyOtherKeys form).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import contextlib
+import enum
+import json
+import os
+import select
+import signal
+import sys
+import termios
+import tty
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from looop.core.errors import LooopError
+from looop.sessions import protocol
+from looop.sessions.state import Session, SessionError, get_session, socket_path, wait_code
+
+DETACH_BYTE = 0x1C
+#: A lone ESC (or any unfinished escape sequence) is forwarded after this long without more input.
+ESC_FLUSH_S = 0.010
+# An escape sequence longer than this is not a key we know; forward it rather than buffer forever.
+_MAX_SEQ = 64
+# Kitty keyboard protocol: modifiers = 1 + bits; the lock bits do not change which key it is.
+_CTRL_BIT = 4
+_LOCK_BITS = 64 | 128
+_KITTY_PRESS, _KITTY_REPEAT, _KITTY_RELEASE = 1, 2, 3
+# Kitty's codes for the modifier keys themselves (left/right shift, ctrl, alt, super, hyper, meta).
+_MODIFIER_KEYS = range(57441, 57453)
+
+
+class _Kind(enum.Enum):
+    PRESS = "press"  # one press of Ctrl-\
+    HELD = "held"  # release, repeat or bare modifier: does not cancel a pending first press
+    OTHER = "other"  # anything else: releases a withheld press
+
+
+def _int(text: str, default: int) -> int | None:
+    if text == "":
+        return default
+    return int(text) if text.isdigit() else None
+
+
+def _ctrl_only(mods: int | None) -> bool:
+    return mods is not None and mods >= 1 and ((mods - 1) & ~_LOCK_BITS) == _CTRL_BIT
+
+
+def _classify_csi(params: bytes, final: int) -> _Kind:
+    """Classify a complete CSI sequence (`params` between `ESC [` and the final byte)."""
+    text = params.decode("ascii", errors="replace")
+    fields = text.split(";")
+    if final == ord("u"):
+        code = _int(fields[0].split(":")[0], -1)
+        mod_parts = fields[1].split(":") if len(fields) > 1 else [""]
+        mods = _int(mod_parts[0], 1)
+        event = _int(mod_parts[1], _KITTY_PRESS) if len(mod_parts) > 1 else _KITTY_PRESS
+        if code is None or mods is None or event is None:
+            return _Kind.OTHER
+        if code == ord("\\") and _ctrl_only(mods):
+            if event == _KITTY_PRESS:
+                return _Kind.PRESS
+            if event in (_KITTY_REPEAT, _KITTY_RELEASE):
+                return _Kind.HELD
+        if code in _MODIFIER_KEYS or event == _KITTY_RELEASE:
+            return _Kind.HELD
+        return _Kind.OTHER
+    # xterm modifyOtherKeys: ESC [ 27 ; mods ; code ~
+    if (
+        final == ord("~")
+        and len(fields) == 3
+        and fields[0] == "27"
+        and _int(fields[2], -1) == ord("\\")
+        and _ctrl_only(_int(fields[1], 1))
+    ):
+        return _Kind.PRESS
+    return _Kind.OTHER
+
+
+def _next_token(buf: bytes, i: int) -> tuple[int | None, _Kind]:
+    """End index and kind of the key starting at buf[i]; end is None when the tail is unfinished."""
+    n = len(buf)
+    b = buf[i]
+    if b == DETACH_BYTE:
+        return i + 1, _Kind.PRESS
+    if b != 0x1B:
+        j = i + 1
+        while j < n and buf[j] not in (0x1B, DETACH_BYTE):
+            j += 1
+        return j, _Kind.OTHER
+    if i + 1 >= n:
+        return None, _Kind.OTHER
+    if buf[i + 1] != ord("["):
+        # ESC + anything but `[` (Alt+key, SS3): the ESC is a key of its own for our purposes.
+        return i + 1, _Kind.OTHER
+    j = i + 2
+    while j < n:
+        c = buf[j]
+        if 0x40 <= c <= 0x7E:
+            return j + 1, _classify_csi(buf[i + 2 : j], c)
+        if not 0x20 <= c <= 0x3F or j - i >= _MAX_SEQ:
+            return j, _Kind.OTHER  # malformed or overlong: pass it through as is
+        j += 1
+    return None, _Kind.OTHER
+
+
+class DetachFilter:
+    """Stdin filter that spots the detach key (Ctrl-\\ twice) and forwards everything else.
+
+    The first press is withheld; any other key releases it to the program, followed by that key.
+    Key releases, repeats and bare modifier events (Kitty protocol) between the two presses are
+    withheld too and do not cancel it. An unfinished escape sequence at the end of a read waits for
+    the next read, or is forwarded by `flush_pending` once ESC_FLUSH_S has passed.
+    """
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._pending_since: float | None = None
+        self._held = b""
+        self._armed = False
+
+    @property
+    def armed(self) -> bool:
+        """True while a first press is being withheld."""
+        return self._armed
+
+    @property
+    def deadline(self) -> float | None:
+        """When `flush_pending` should run (same clock as `now`), or None if nothing waits."""
+        return None if self._pending_since is None else self._pending_since + ESC_FLUSH_S
+
+    def feed(self, data: bytes, now: float) -> tuple[bytes, bool]:
+        """Bytes to forward for this read, and whether the detach key was completed."""
+        buf = self._pending + data
+        since = self._pending_since
+        self._pending, self._pending_since = b"", None
+        out = bytearray()
+        i = 0
+        while i < len(buf):
+            end, kind = _next_token(buf, i)
+            if end is None:
+                self._pending = buf[i:]
+                # A tail that continues the old pending sequence keeps its original start time.
+                self._pending_since = since if (i == 0 and since is not None) else now
+                break
+            if self._take(buf[i:end], kind, out):
+                return bytes(out), True
+            i = end
+        return bytes(out), False
+
+    def flush_pending(self, now: float) -> bytes:
+        """Forward an unfinished sequence (usually a lone ESC) once it has waited ESC_FLUSH_S."""
+        deadline = self.deadline
+        if deadline is None or now < deadline:
+            return b""
+        token = self._pending
+        self._pending, self._pending_since = b"", None
+        out = bytearray()
+        self._take(token, _Kind.OTHER, out)
+        return bytes(out)
+
+    def _take(self, token: bytes, kind: _Kind, out: bytearray) -> bool:
+        if kind is _Kind.PRESS:
+            if self._armed:
+                self._armed, self._held, self._pending = False, b"", b""
+                self._pending_since = None
+                return True
+            self._armed, self._held = True, token
+            return False
+        if self._armed and kind is _Kind.HELD:
+            self._held += token
+            return False
+        if self._armed:
+            out += self._held
+            self._armed, self._held = False, b""
+        out += token
+        return False
+
+
+# ---- attach frames (sessions §1.8) -------------------------------------------------------------
+
+_CONNECT_TRIES = 75
+_CONNECT_GAP_S = 0.04
+_LOST_GRACE_S = 1.0  # how long a dropped connection may wait for the session's final status
+_LOST_POLL_S = 0.05
+_READ_CHUNK = 4096
+_LOG_CHUNK = 1 << 16
+
+#: Undo what a still-running program may have switched on in our terminal (sessions §1.13).
+CLEANUP = (
+    b"\x1b[?1049l"  # leave the alternate screen
+    b"\x1b[?25h"  # show the cursor
+    b"\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1015l"  # mouse reporting
+    b"\x1b[?2004l"  # bracketed paste
+    b"\x1b[?1004l"  # focus events
+    b"\x1b[<u"  # pop the Kitty keyboard flags the program pushed
+    b"\x1b[0m"  # reset colours and attributes
+    b"\r"
+)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write until everything is out, waiting if the fd happens to be non-blocking."""
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            select.select([], [fd], [])
+            continue
+        view = view[n:]
+
+
+def _terminal_size(*fds: int) -> tuple[int, int]:
+    for fd in fds:
+        try:
+            size = os.get_terminal_size(fd)
+        except OSError:
+            continue
+        if size.columns > 0 and size.lines > 0:
+            return min(size.columns, 0xFFFF), min(size.lines, 0xFFFF)
+    return 80, 24
+
+
+def recorded_code(session: Session) -> int:
+    """A finished session's exit code: its own, 130 when killed, 137 when its owner died."""
+    code = wait_code(session)
+    return 0 if code is None else code
+
+
+class _Terminal:
+    """Raw mode on a TTY stdin, restored exactly once on whatever path we leave by."""
+
+    def __init__(self, stdin_fd: int, stdout_fd: int) -> None:
+        self._in = stdin_fd
+        self._out = stdout_fd
+        self._saved: list[Any] | None = None
+
+    def enter_raw(self) -> None:
+        if not os.isatty(self._in):
+            return
+        self._saved = termios.tcgetattr(self._in)
+        atexit.register(self.restore)
+        # TCSANOW, not setraw's default TCSAFLUSH: keys typed before we got here still go through.
+        tty.setraw(self._in, termios.TCSANOW)
+
+    def restore(self) -> None:
+        saved, self._saved = self._saved, None
+        if saved is None:
+            return
+        atexit.unregister(self.restore)
+        with contextlib.suppress(termios.error, OSError):
+            termios.tcsetattr(self._in, termios.TCSADRAIN, saved)
+
+    def cleanup(self) -> None:
+        """Reset modes the program left on; only a terminal is sent escape sequences."""
+        if os.isatty(self._out):
+            with contextlib.suppress(OSError):
+                _write_all(self._out, CLEANUP)
+
+
+@dataclass(frozen=True)
+class _End:
+    """Why the attach loop stopped."""
+
+    why: str  # exit | detached | detach | lost | signal | stdout
+    code: int = 0
+
+
+def _replay_log(session: Session, stdout_fd: int) -> int:
+    """A finished session: print its whole transcript and report its exit code."""
+    log = session.dir / "output.log"
+    with contextlib.suppress(FileNotFoundError), open(log, "rb") as fh:
+        while chunk := fh.read(_LOG_CHUNK):
+            _write_all(stdout_fd, chunk)
+    return recorded_code(session)
+
+
+async def _connect(
+    root: Path, sid: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    """Open the control socket, retrying briefly; None when the session finished meanwhile."""
+    path = socket_path(root, sid)
+    for _ in range(_CONNECT_TRIES):
+        try:
+            return await asyncio.open_unix_connection(str(path), limit=1 << 20)
+        except OSError:
+            pass
+        if not get_session(root, sid).alive:
+            return None
+        await asyncio.sleep(_CONNECT_GAP_S)
+    raise SessionError(f"session `{sid}` does not answer on its control socket; try again")
+
+
+async def _read_frames(reader: asyncio.StreamReader, stdout_fd: int, sid: str) -> _End:
+    first = True
+    while True:
+        try:
+            header = await reader.readexactly(protocol.HEADER.size)
+            if first and header.startswith(b"{"):
+                # The supervisor refused the attach with a JSON error line instead of frames.
+                line = header + await reader.readline()
+                raise SessionError(_refusal(line, sid))
+            first = False
+            tag, length = protocol.HEADER.unpack(header)
+            if length > protocol.MAX_REPLY:  # not frames at all: treat as a broken stream
+                return _End("lost")
+            payload = await reader.readexactly(length)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return _End("lost")
+        if tag == protocol.OUTPUT:
+            try:
+                _write_all(stdout_fd, payload)
+            except OSError:
+                return _End("stdout", 1)
+        elif tag == protocol.EXIT:
+            if len(payload) < protocol.EXIT_BODY.size:
+                return _End("exit", 130)  # an end we cannot read counts as signaled
+            _signaled, code = protocol.parse_exit(payload)
+            return _End("exit", code)
+        elif tag == protocol.DETACHED:
+            return _End("detached")
+        # Unknown tags are skipped so a newer supervisor can add frames.
+
+
+def _refusal(line: bytes, sid: str) -> str:
+    try:
+        reply = json.loads(line.decode("utf-8", errors="replace"))
+    except ValueError:
+        reply = None
+    if isinstance(reply, dict) and isinstance(reply.get("error"), str):
+        return f"session `{sid}` refused to attach: {reply['error']}"
+    return f"session `{sid}` answered the attach request with something other than frames"
+
+
+class _Attached:
+    """One live attachment: stdin -> filter -> INPUT, SIGWINCH -> RESIZE, frames -> stdout."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        writer: asyncio.StreamWriter,
+        stdin_fd: int,
+        stdout_fd: int,
+    ) -> None:
+        self.loop = loop
+        self.writer = writer
+        self.stdin_fd = stdin_fd
+        self.stdout_fd = stdout_fd
+        self.filter = DetachFilter()
+        self.done: asyncio.Future[_End] = loop.create_future()
+        self.reading = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    def send(self, frame: bytes) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(frame)
+
+    def finish(self, end: _End) -> None:
+        if not self.done.done():
+            self.done.set_result(end)
+
+    def start_stdin(self) -> None:
+        try:
+            self.loop.add_reader(self.stdin_fd, self.on_stdin)
+            self.reading = True
+        except PermissionError:
+            # A regular file or /dev/null cannot be polled: it is all there already.
+            while not self.done.done() and self.read_once():
+                pass
+
+    def stop_stdin(self) -> None:
+        if self.reading:
+            self.loop.remove_reader(self.stdin_fd)
+            self.reading = False
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def on_stdin(self) -> None:
+        if not self.read_once():
+            self.stop_stdin()
+
+    def read_once(self) -> bool:
+        """Forward one read of stdin; False at end of input."""
+        try:
+            data = os.read(self.stdin_fd, _READ_CHUNK)
+        except BlockingIOError:
+            return True
+        except OSError:
+            data = b""
+        if not data:
+            self.forward(self.filter.flush_pending(float("inf")))
+            return False
+        out, detach = self.filter.feed(data, self.loop.time())
+        self.forward(out)
+        if detach:
+            self.finish(_End("detach"))
+            return False
+        self.arm_timer()
+        return True
+
+    def forward(self, data: bytes) -> None:
+        if data:
+            self.send(protocol.frame(protocol.INPUT, data))
+
+    def arm_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        deadline = self.filter.deadline
+        if deadline is not None:
+            self.timer = self.loop.call_at(deadline, self.on_timer)
+
+    def on_timer(self) -> None:
+        self.timer = None
+        self.forward(self.filter.flush_pending(self.loop.time()))
+        self.arm_timer()
+
+    def on_winch(self) -> None:
+        cols, rows = _terminal_size(self.stdin_fd, self.stdout_fd)
+        self.send(protocol.resize_frame(cols, rows))
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _install_signals(
+    loop: asyncio.AbstractEventLoop, on_winch: Callable[[], None], on_stop: Callable[[int], None]
+) -> list[tuple[signal.Signals, Any]]:
+    """Route SIGWINCH/SIGTERM/SIGHUP into the loop; returns what to put back afterwards."""
+    installed: list[tuple[signal.Signals, Any]] = []
+    wanted: list[tuple[signal.Signals, Callable[..., None], tuple[Any, ...]]] = [
+        (signal.SIGWINCH, on_winch, ()),
+        *((sig, on_stop, (int(sig),)) for sig in _STOP_SIGNALS),
+    ]
+    for sig, callback, args in wanted:
+        try:
+            previous = signal.getsignal(sig)
+            loop.add_signal_handler(sig, callback, *args)
+        except (ValueError, RuntimeError):
+            continue  # not the main thread: no signal routing, restore still runs via finally
+        installed.append((sig, previous))
+    return installed
+
+
+def _uninstall_signals(
+    loop: asyncio.AbstractEventLoop, installed: list[tuple[signal.Signals, Any]]
+) -> None:
+    for sig, previous in installed:
+        loop.remove_signal_handler(sig)
+        with contextlib.suppress(ValueError, TypeError, OSError):
+            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
+
+
+async def _attach_live(root: Path, sid: str, stdin_fd: int, stdout_fd: int) -> _End | None:
+    conn = await _connect(root, sid)
+    if conn is None:
+        return None
+    reader, writer = conn
+    loop = asyncio.get_running_loop()
+    cols, rows = _terminal_size(stdin_fd, stdout_fd)
+    writer.write(protocol.request_line("attach", cols=cols, rows=rows))
+    att = _Attached(loop, writer, stdin_fd, stdout_fd)
+    term = _Terminal(stdin_fd, stdout_fd)
+    installed = _install_signals(loop, att.on_winch, lambda sig: att.finish(_End("signal", sig)))
+    frames = asyncio.ensure_future(_read_frames(reader, stdout_fd, sid))
+    end: _End | None = None
+    try:
+        term.enter_raw()
+        att.start_stdin()
+        await asyncio.wait([frames, att.done], return_when=asyncio.FIRST_COMPLETED)
+        end = frames.result() if frames.done() else att.done.result()
+        return end
+    finally:
+        att.stop_stdin()
+        if not frames.done():
+            frames.cancel()
+            with contextlib.suppress(asyncio.CancelledError, LooopError):
+                await frames
+        term.restore()
+        # A program that exited tore its modes down itself (and a second ?1049l would move the
+        # cursor); one we leave running, or an error, leaves them to us.
+        if end is None or end.why != "exit":
+            term.cleanup()
+        _uninstall_signals(loop, installed)
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+async def _settle(root: Path, sid: str) -> Session:
+    """After a dropped connection, give the session a moment to record how it ended."""
+    session = get_session(root, sid)
+    waited = 0.0
+    while session.alive and waited < _LOST_GRACE_S:
+        await asyncio.sleep(_LOST_POLL_S)
+        waited += _LOST_POLL_S
+        session = get_session(root, sid)
+    return session
+
+
+def _note(text: str) -> None:
+    with contextlib.suppress(OSError):
+        _write_all(2, (text + "\n").encode("utf-8", errors="replace"))
+
+
+def attach(root: Path, sid: str, *, stdin_fd: int = 0, stdout_fd: int = 1) -> int:
+    """Attach this terminal to session `sid`; returns the child's exit code, 0 on detach."""
+    session = get_session(root, sid)
+    if not session.alive:
+        return _replay_log(session, stdout_fd)
+    end = asyncio.run(_attach_live(root, sid, stdin_fd, stdout_fd))
+    if end is None:
+        return _replay_log(get_session(root, sid), stdout_fd)
+    if end.why == "exit":
+        return end.code
+    if end.why in ("detach", "detached"):
+        _note(f"[detached from session {sid}]")
+        return 0
+    if end.why == "signal":
+        return 128 + end.code
+    if end.why == "stdout":
+        return end.code
+    session = asyncio.run(_settle(root, sid))
+    if not session.alive:
+        return recorded_code(session)
+    _note(f"error: lost the connection to session `{sid}`; it may still be running")
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m looop.sessions.attach --root DIR ID`: attach without the looop CLI."""
+    parser = argparse.ArgumentParser(prog="python -m looop.sessions.attach")
+    parser.add_argument("--root", required=True, type=Path, help="data dir holding sessions/")
+    parser.add_argument("id", help="session id")
+    args = parser.parse_args(argv)
+    try:
+        return attach(args.root, args.id)
+    except LooopError as exc:
+        _note(f"error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

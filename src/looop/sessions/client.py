@@ -1,0 +1,541 @@
+"""Talking to sessions: spawn (readiness handshake), control requests, and the disk readers.
+
+Every socket request has a connect retry that gives up early when the session is over, and a
+read timeout, so a wedged supervisor can never hang a caller. Read-only views (screenshot,
+log, expect, wait) work from disk when the supervisor is gone. Waits poll at <= 100 ms with a
+deadline from the caller's clock; `wait` also wakes on a pidfd of the supervisor.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import re
+import select
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from looop.core.clock import Clock
+from looop.core.errors import CorruptState
+from looop.sessions import protocol as proto
+from looop.sessions.keys import encode_keys
+from looop.sessions.screen import FORMATS, render, replay
+from looop.sessions.state import (
+    LOG,
+    SUPERVISOR_ERR,
+    Session,
+    SessionError,
+    get_session,
+    load_session,
+    reap,
+    session_dir,
+    socket_path,
+    validate_id,
+    wait_code,
+)
+from looop.sessions.textsafe import decode, safe_text, strip_ansi
+
+READY_TIMEOUT_S = 10.0
+CONNECT_TRIES = 25  # x CONNECT_PAUSE_S: ~1 s for a supervisor that is still binding
+CONNECT_PAUSE_S = 0.04
+OP_TIMEOUT_S = {"kill": 20.0, "restart": 20.0, "screenshot": 15.0}
+DEFAULT_OP_TIMEOUT_S = 10.0
+READ_CHUNK = 4 * 1024 * 1024  # one incremental log read
+REPLAY_READ_MAX = 16 * 1024 * 1024  # dead screenshot: log tail scanned for modes (see screen)
+EXPECT_WINDOW = 1024 * 1024  # expect keeps at most this much text to run the regex over
+POLL_S = 0.05
+LOG_POLL_S = 0.1
+
+INPUT_OPS = frozenset({"send", "resize", "detach"})
+
+
+def _finished(sid: str, op: str) -> SessionError:
+    if op in INPUT_OPS:
+        return SessionError(f"session {sid} has already finished — it no longer accepts input")
+    return SessionError(f"session {sid} has already finished")
+
+
+def _gone(sid: str) -> SessionError:
+    return SessionError(f"session {sid} is not running (its supervisor is gone)")
+
+
+def _over_error(s: Session, op: str) -> SessionError:
+    return _finished(s.id, op) if s.finished else _gone(s.id)
+
+
+# -- spawn --------------------------------------------------------------------------------
+
+
+def _read_ready(fd: int, timeout_s: float) -> bytes | None:
+    """The supervisor's one readiness line; None on timeout, b"" when it closed the pipe."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    buf = b""
+    while b"\n" not in buf and len(buf) < 4096:
+        if not poller.poll(int(timeout_s * 1000)):
+            return None
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf.split(b"\n", 1)[0]
+
+
+def spawn(
+    root: Path,
+    sid: str,
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    size: tuple[int, int] = (80, 24),
+    timeout_s: float | None = None,
+    idle_timeout_s: float | None = None,
+) -> Session:
+    """Start `argv` in a new detached session; returns once its supervisor says it is ready."""
+    validate_id(sid)
+    if not argv:
+        raise SessionError(f"cannot start session `{sid}`: the command is empty")
+    cols, rows = size
+    if cols <= 0 or rows <= 0:
+        raise SessionError(f"invalid size {cols}x{rows}: use positive COLSxROWS, e.g. 120x40")
+    sdir = session_dir(root, sid)
+    try:
+        existing = load_session(sdir)
+    except CorruptState as e:
+        raise SessionError(
+            f"session `{sid}` has unreadable state ({e}); remove {sdir} to reuse the id"
+        ) from e
+    if existing is not None:
+        if existing.alive:
+            raise SessionError(f"session `{sid}` is already running; kill it or pick another id")
+        if not reap(root, sid):
+            raise SessionError(f"session `{sid}` could not be cleared for reuse; try again")
+    sdir.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "looop.sessions.supervisor",
+        "--id",
+        sid,
+        "--root",
+        os.path.abspath(root),
+        "--size",
+        f"{cols}x{rows}",
+    ]
+    if timeout_s is not None and timeout_s > 0:
+        cmd += ["--timeout-ms", str(max(1, round(timeout_s * 1000)))]
+    if idle_timeout_s is not None and idle_timeout_s > 0:
+        cmd += ["--idle-timeout-ms", str(max(1, round(idle_timeout_s * 1000)))]
+    r, w = os.pipe()
+    try:
+        with open(sdir / SUPERVISOR_ERR, "ab") as err:
+            proc = subprocess.Popen(
+                [*cmd, "--ready-fd", str(w), "--", *argv],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                cwd=cwd,
+                env=dict(env),
+                start_new_session=True,
+                close_fds=True,
+                pass_fds=(w,),
+            )
+    except OSError as e:
+        os.close(r)
+        raise SessionError(f"cannot start session `{sid}` in {cwd}: {e.strerror or e}") from e
+    finally:
+        os.close(w)
+    try:
+        line = _read_ready(r, READY_TIMEOUT_S)
+    finally:
+        os.close(r)
+        try:
+            proc.wait(timeout=READY_TIMEOUT_S)  # the intermediate exits right after forking
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    text = (line or b"").decode("utf-8", "replace").strip()
+    if text.startswith("ok"):
+        return get_session(root, sid)
+    if text.startswith("err"):
+        raise SessionError(f"cannot start session `{sid}`: {text[3:].strip()}")
+    if line is None:
+        raise SessionError(
+            f"session `{sid}` did not report ready within {READY_TIMEOUT_S:g}s "
+            f"(see {sdir / SUPERVISOR_ERR})"
+        )
+    raise SessionError(
+        f"session `{sid}`: its supervisor exited before it was ready (see {sdir / SUPERVISOR_ERR})"
+    )
+
+
+# -- requests -----------------------------------------------------------------------------
+
+
+def _connect(root: Path, sid: str, op: str) -> socket.socket:
+    """Connect, retrying briefly; stops at once when the session is over (never trusts the
+    socket of a session whose lock is free)."""
+    path = str(socket_path(root, sid))
+    for _ in range(CONNECT_TRIES):
+        s = get_session(root, sid)
+        if not s.alive:
+            raise _over_error(s, op)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(2.0)
+        try:
+            sock.connect(path)
+            return sock
+        except (FileNotFoundError, ConnectionRefusedError, TimeoutError):
+            sock.close()
+        time.sleep(CONNECT_PAUSE_S)
+    raise SessionError(f"session {sid} is not answering on its control socket; try again")
+
+
+def request(root: Path, sid: str, op: str, *, timeout_s: float | None = None, **fields: Any) -> Any:
+    """One control request; returns the reply's `data` or raises SessionError."""
+    line = proto.request_line(op, **fields)
+    if len(line) > proto.MAX_LINE:
+        raise SessionError(f"request too large for session {sid} (max {proto.MAX_LINE} bytes)")
+    wait = timeout_s if timeout_s is not None else OP_TIMEOUT_S.get(op, DEFAULT_OP_TIMEOUT_S)
+    sock = _connect(root, sid, op)
+    buf = b""
+    try:
+        with sock:
+            sock.settimeout(wait)
+            sock.sendall(line)
+            while b"\n" not in buf:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+                if len(buf) > proto.MAX_REPLY:
+                    raise SessionError(f"session {sid} sent an oversized reply to `{op}`")
+    except TimeoutError as e:
+        raise SessionError(
+            f"session {sid} did not answer `{op}` within {wait:g}s (its supervisor may be stuck)"
+        ) from e
+    except OSError:
+        buf = b""
+    if b"\n" not in buf:
+        s = get_session(root, sid)
+        if not s.alive:
+            raise _over_error(s, op)
+        raise SessionError(f"session {sid} closed the connection during `{op}`; try again")
+    try:
+        reply = json.loads(buf.split(b"\n", 1)[0])
+    except ValueError as e:
+        raise SessionError(f"session {sid} sent an unreadable reply to `{op}`") from e
+    if not isinstance(reply, dict):
+        raise SessionError(f"session {sid} sent an unreadable reply to `{op}`")
+    if not reply.get("ok"):
+        raise SessionError(str(reply.get("error") or f"session {sid} refused `{op}`"))
+    return reply.get("data")
+
+
+def _dict(data: Any) -> dict[str, Any]:
+    return data if isinstance(data, dict) else {}
+
+
+def send(root: Path, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
+    """Type into the session; `offset` is the log size before the input (for expect since)."""
+    if isinstance(text, bytes):
+        fields: dict[str, Any] = {"data_b64": base64.b64encode(text).decode()}
+    else:
+        fields = {"text": text}
+    return _dict(request(root, sid, "send", newline=newline, **fields))
+
+
+def send_keys(root: Path, sid: str, names: Sequence[str]) -> dict[str, Any]:
+    return send(root, sid, encode_keys(names), newline=False)
+
+
+def kill(root: Path, sid: str) -> dict[str, Any]:
+    return _dict(request(root, sid, "kill"))
+
+
+def restart(root: Path, sid: str) -> dict[str, Any]:
+    """Respawn the command (same log, appended; the current size; a fresh screen)."""
+    return _dict(request(root, sid, "restart"))
+
+
+def resize(root: Path, sid: str, cols: int, rows: int) -> dict[str, Any]:
+    return _dict(request(root, sid, "resize", cols=max(0, cols), rows=max(0, rows)))
+
+
+def detach(root: Path, sid: str) -> dict[str, Any]:
+    return _dict(request(root, sid, "detach"))
+
+
+def live_status(root: Path, sid: str) -> dict[str, Any]:
+    """The supervisor's view (adds `screen_seq`); from disk when it is gone."""
+    s = get_session(root, sid)
+    if s.alive:
+        with contextlib.suppress(SessionError):
+            return _dict(request(root, sid, "status"))
+        s = get_session(root, sid)
+    return {
+        "v": 1,
+        "state": s.state,
+        "child_pid": s.child_pid,
+        "exit_code": s.exit_code,
+        "signaled": s.signaled,
+        "last_change": s.last_change,
+        "cols": s.cols,
+        "rows": s.rows,
+        "error": s.error,
+        "output_bytes": s.output_bytes,
+        "screen_seq": None,
+    }
+
+
+# -- screenshots --------------------------------------------------------------------------
+
+
+def _tail(path: Path, limit: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - limit))
+            return f.read()
+    except FileNotFoundError:
+        return b""
+
+
+def screenshot(root: Path, sid: str, fmt: str = "plain", trim: bool = True) -> dict[str, Any]:
+    """The visible screen: live from the supervisor, else replayed from the log tail at the
+    last recorded size."""
+    if fmt not in FORMATS:
+        raise SessionError(f"unknown screenshot format `{fmt}`: use plain, ansi or json")
+    s = get_session(root, sid)
+    if s.alive:
+        try:
+            return _dict(request(root, sid, "screenshot", format=fmt, trim=trim))
+        except SessionError:
+            s = get_session(root, sid)
+            if s.alive:
+                raise
+    shot = render(replay(_tail(s.dir / LOG, REPLAY_READ_MAX), s.cols, s.rows), fmt, trim)
+    shot["screen_seq"] = None
+    return shot
+
+
+# -- log readers --------------------------------------------------------------------------
+
+
+def _read_at(sdir: Path, offset: int, raw: bool, final: bool) -> tuple[str, int]:
+    """Text from `offset` (one chunk) and the next offset. `final`: the log will not grow, so
+    an unfinished tail is decoded lossily instead of held back."""
+    try:
+        with open(sdir / LOG, "rb") as f:
+            f.seek(offset)
+            data = f.read(READ_CHUNK)
+    except FileNotFoundError:
+        return "", offset
+    if not data:
+        return "", offset
+    if final and len(data) < READ_CHUNK:
+        text = decode(data)  # nothing more will come: no holdback, decode the rest lossily
+        return (text if raw else strip_ansi(text)), offset + len(data)
+    text, used = safe_text(data, raw)
+    return text, offset + used
+
+
+def read_log(root: Path, sid: str, since: int = 0, raw: bool = False) -> tuple[str, int]:
+    """Safe-prefix text from byte offset `since` (one chunk of at most 4 MiB), next offset."""
+    if since < 0:
+        raise SessionError(f"invalid offset {since}: use a byte offset >= 0")
+    s = get_session(root, sid)
+    return _read_at(s.dir, since, raw, final=not s.alive)
+
+
+def _strip_for_lines(data: bytes, raw: bool) -> str:
+    text, _ = safe_text(data, raw)
+    return text
+
+
+def log_tail(
+    root: Path, sid: str, lines: int | None, raw: bool = False, grep: str | None = None
+) -> str:
+    """The last `lines` lines (all when None), optionally only those matching `grep`; reads
+    backwards from the end so a long transcript costs only its tail."""
+    s = get_session(root, sid)
+    pat = _compile(grep) if grep else None
+    path = s.dir / LOG
+    if lines is None:
+        data = _tail(path, 1 << 62)
+        out = _strip_for_lines(data, raw).splitlines()
+        return "\n".join(ln for ln in out if pat is None or pat.search(ln))
+    if lines <= 0:
+        return ""
+    picked: list[str] = []
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below, seeks backwards
+    except FileNotFoundError:
+        return ""
+    with f:
+        pos = f.seek(0, os.SEEK_END)
+        carry = b""  # the (partial) first line of the chunk read last
+        first = True
+        while pos > 0 and len(picked) < lines:
+            step = min(65536, pos)
+            pos -= step
+            f.seek(pos)
+            block = f.read(step) + carry
+            parts = block.split(b"\n")
+            carry = parts[0] if pos > 0 else b""
+            body = parts[1:] if pos > 0 else parts
+            if first and body and body[-1] == b"":
+                body = body[:-1]  # the newline that ends the log is not an empty last line
+            first = False
+            for piece in reversed(body):
+                text = _strip_for_lines(piece, raw).rstrip("\r")
+                if pat is None or pat.search(text):
+                    picked.append(text)
+                    if len(picked) >= lines:
+                        break
+    return "\n".join(reversed(picked))
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise SessionError(f"invalid pattern `{pattern}`: {e}") from e
+
+
+def follow(
+    root: Path, sid: str, since: int, raw: bool, out: Callable[[str], None], clock: Clock
+) -> int:
+    """`log -f`: print new text until the session is over; returns its wait code."""
+    offset = max(0, since)
+    idle_after_end = 0
+    while True:
+        s = get_session(root, sid)
+        over = not s.alive
+        text, new = _read_at(s.dir, offset, raw, final=over)
+        if text:
+            out(text)
+        if new != offset:
+            offset = new
+            idle_after_end = 0
+            continue
+        if over:
+            idle_after_end += 1
+            if idle_after_end >= 2:  # the log is final once the state is; one spare poll
+                code = wait_code(s)
+                return 0 if code is None else code
+        time.sleep(LOG_POLL_S)
+
+
+def expect(
+    root: Path,
+    sid: str,
+    pattern: str,
+    *,
+    since: int | None = None,
+    from_now: bool = False,
+    screen: bool = False,
+    raw: bool = False,
+    timeout_s: float | None = 30.0,
+    clock: Clock,
+) -> tuple[int, str | None, int]:
+    """Wait for `pattern`: (0 matched | 1 session ended first | 124 timeout, match, offset).
+
+    Log mode reads incrementally from `since` (else the current end with `from_now`, else 0)
+    and runs the regex over the text read so far, capped to its last EXPECT_WINDOW (1 MiB)
+    characters — a match must fit in that window. Screen mode polls the rendered screen.
+    """
+    pat = _compile(pattern)
+    deadline = None if timeout_s is None or timeout_s <= 0 else clock.monotonic() + timeout_s
+    s = get_session(root, sid)
+    if screen:
+        while True:
+            s = get_session(root, sid)
+            over = not s.alive
+            shot = screenshot(root, sid, "plain", trim=True)
+            m = pat.search(str(shot.get("text", "")))
+            if m:
+                return 0, m.group(0), s.output_bytes
+            if over:
+                return 1, None, s.output_bytes
+            if deadline is not None and clock.monotonic() >= deadline:
+                return 124, None, s.output_bytes
+            time.sleep(POLL_S * 2)
+    offset = since if since is not None else (s.output_bytes if from_now else 0)
+    offset = max(0, offset)
+    acc = ""
+    while True:
+        s = get_session(root, sid)
+        over = not s.alive
+        while True:
+            text, new = _read_at(s.dir, offset, raw, final=over)
+            if new == offset:
+                break
+            offset = new
+            if text:
+                acc = (acc + text)[-EXPECT_WINDOW:]
+                m = pat.search(acc)
+                if m:
+                    return 0, m.group(0), offset
+        if over:
+            return 1, None, offset
+        if deadline is not None and clock.monotonic() >= deadline:
+            return 124, None, offset
+        time.sleep(POLL_S)
+
+
+def wait(root: Path, sid: str, timeout_s: float | None, clock: Clock) -> int:
+    """Block until the session is over: its exit code, 0 exited without one, 130 killed
+    without one, 137 supervisor died without an end, 124 on timeout."""
+    deadline = None if timeout_s is None or timeout_s <= 0 else clock.monotonic() + timeout_s
+    pidfd = -1
+    try:
+        while True:
+            s = get_session(root, sid)
+            code = wait_code(s)
+            if code is not None:
+                return code
+            left = None if deadline is None else deadline - clock.monotonic()
+            if left is not None and left <= 0:
+                return 124
+            pause = 0.1 if left is None else min(0.1, left)
+            if pidfd < 0 and s.supervisor_pid:
+                with contextlib.suppress(OSError, AttributeError):
+                    pidfd = os.pidfd_open(s.supervisor_pid)
+            if pidfd >= 0:
+                select.select([pidfd], [], [], pause)  # wakes at once when it exits
+            else:
+                time.sleep(pause)
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
+
+
+def wait_idle(root: Path, sid: str, settle_s: float, timeout_s: float | None, clock: Clock) -> bool:
+    """True once output.log has not grown for `settle_s` (or the session is over); False on
+    timeout. The quiet clock starts at the call, so the minimum wait is one settle period."""
+    deadline = None if timeout_s is None or timeout_s <= 0 else clock.monotonic() + timeout_s
+    last = -1
+    quiet_since = clock.monotonic()
+    while True:
+        s = get_session(root, sid)
+        if not s.alive:
+            return True
+        now = clock.monotonic()
+        if s.output_bytes != last:
+            if last >= 0:
+                quiet_since = now
+            last = s.output_bytes
+        elif now - quiet_since >= settle_s:
+            return True
+        if deadline is not None and now >= deadline:
+            return False
+        time.sleep(POLL_S)

@@ -1,0 +1,689 @@
+"""The emulated terminal behind screenshots: pyte plus what a session needs from it.
+
+pyte is a pure-Python VT emulator and slow (~0.5 MB/s stock), so this module adds:
+* `SessionScreen`: a pyte Screen with the alternate screen (private modes 47/1047/1049), colors
+  kept as `idxN` / `#rrggbb`, and a fast path for printable ASCII runs;
+* `FastStream`: a ByteStream that parses whole CSI sequences with one regex match (the stock
+  parser is a generator fed one character at a time), swallows DCS/APC/PM/SOS strings, and
+  carries an unfinished trailing sequence over to the next chunk;
+* `Emulator`: the lazy feeder the supervisor uses. Output is appended to a pending buffer and
+  emulated on demand (a screenshot) or in time-boxed background slices. When the pending buffer
+  outgrows `PENDING_MAX` it is cut to its last `PENDING_KEEP` bytes and the screen is reset
+  first (lossy by design, like a dead-session replay: the tail of a burst repaints the screen;
+  the alternate-screen and cursor-visibility state of the dropped part is carried over).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import pyte
+from pyte import charsets as cs
+from pyte import modes as mo
+from pyte.screens import Char, StaticDefaultDict
+from wcwidth import wcwidth
+
+ALT_MODES = (47, 1047, 1049)
+# Private modes the screen must not act on: DECCOLM (?3) would resize pyte's grid to 132
+# columns while the PTY stays as it is (xterm ignores it by default too).
+IGNORED_PRIVATE = (3,)
+
+PENDING_MAX = 128 * 1024
+PENDING_KEEP = 32 * 1024
+REPLAY_MAX = 1024 * 1024  # a dead session replays at most this much of its log tail
+
+_PRINTABLE = "".join(chr(c) for c in range(0x20, 0x7F))
+
+_BASE16 = ["black", "red", "green", "brown", "blue", "magenta", "cyan", "white"]
+
+
+def _blank_buffer(screen: pyte.Screen) -> dict[int, StaticDefaultDict[int, Char]]:
+    return defaultdict(lambda: StaticDefaultDict[int, Char](screen.default_char))
+
+
+class SessionScreen(pyte.Screen):
+    """pyte.Screen + alternate screen + index colors + a fast ASCII draw path."""
+
+    def __init__(self, columns: int, lines: int) -> None:
+        self._main: dict[int, StaticDefaultDict[int, Char]] | None = None
+        self._main_lines = lines
+        self._saved_alt_cursor: pyte.screens.Cursor | None = None
+        self._glyphs: dict[Char, dict[str, Char]] = {}
+        super().__init__(columns, lines)
+
+    # -- alternate screen ------------------------------------------------------------------
+    @property
+    def alternate(self) -> bool:
+        return self._main is not None
+
+    def enter_alternate(self, mode: int = 1049) -> None:
+        if self._main is not None:
+            if mode == 1049:
+                self.buffer.clear()
+            return
+        if mode == 1049:
+            self._saved_alt_cursor = copy.copy(self.cursor)
+        self._main = self.buffer
+        self._main_lines = self.lines
+        self.buffer = _blank_buffer(self)
+        self.dirty.update(range(self.lines))
+
+    def leave_alternate(self, mode: int = 1049) -> None:
+        main = self._main
+        if main is None:
+            return
+        shift = self._main_lines - self.lines
+        if shift > 0:  # the screen shrank meanwhile: drop from the top, as pyte's resize does
+            moved = _blank_buffer(self)
+            moved.update({y - shift: row for y, row in main.items() if y >= shift})
+            main = moved
+        for y in [y for y in main if y >= self.lines]:
+            del main[y]
+        for row in main.values():
+            for x in [x for x in row if x >= self.columns]:
+                del row[x]
+        self.buffer = main
+        self._main = None
+        if mode == 1049 and self._saved_alt_cursor is not None:
+            self.cursor = self._saved_alt_cursor
+            self._saved_alt_cursor = None
+            self.cursor.x = min(self.cursor.x, self.columns - 1)
+            self.cursor.y = min(self.cursor.y, self.lines - 1)
+        self.dirty.update(range(self.lines))
+
+    def reset(self) -> None:
+        self._main = None
+        self._saved_alt_cursor = None
+        super().reset()
+
+    def set_mode(self, *modes: int, **kwargs: Any) -> None:
+        if kwargs.get("private"):
+            for m in modes:
+                if m in ALT_MODES:
+                    self.enter_alternate(m)
+            modes = tuple(m for m in modes if m not in ALT_MODES and m not in IGNORED_PRIVATE)
+            if not modes:
+                return
+        super().set_mode(*modes, **kwargs)
+
+    def reset_mode(self, *modes: int, **kwargs: Any) -> None:
+        if kwargs.get("private"):
+            for m in modes:
+                if m in ALT_MODES:
+                    self.leave_alternate(m)
+            modes = tuple(m for m in modes if m not in ALT_MODES and m not in IGNORED_PRIVATE)
+            if not modes:
+                return
+        super().reset_mode(*modes, **kwargs)
+
+    # -- colors ----------------------------------------------------------------------------
+    def select_graphic_rendition(self, *attrs: int, **_kw: Any) -> None:
+        """SGR keeping palette indexes (`idxN`) and truecolor (`#rrggbb`) apart."""
+        if not attrs or attrs == (0,):
+            self.cursor.attrs = self.default_char
+            return
+        rep: dict[str, Any] = {}
+        queue = list(attrs)
+        i = 0
+        while i < len(queue):
+            a = queue[i]
+            i += 1
+            if a == 0:
+                d = self.default_char
+                rep.update(
+                    fg=d.fg,
+                    bg=d.bg,
+                    bold=False,
+                    italics=False,
+                    underscore=False,
+                    strikethrough=False,
+                    reverse=d.reverse,
+                    blink=False,
+                )
+            elif a in _SGR_FLAGS:
+                name, on = _SGR_FLAGS[a]
+                rep[name] = on
+            elif 30 <= a <= 37:
+                rep["fg"] = f"idx{a - 30}"
+            elif a == 39:
+                rep["fg"] = "default"
+            elif 40 <= a <= 47:
+                rep["bg"] = f"idx{a - 40}"
+            elif a == 49:
+                rep["bg"] = "default"
+            elif 90 <= a <= 97:
+                rep["fg"] = f"idx{a - 90 + 8}"
+            elif 100 <= a <= 107:
+                rep["bg"] = f"idx{a - 100 + 8}"
+            elif a in (38, 48):
+                key = "fg" if a == 38 else "bg"
+                if i < len(queue) and queue[i] == 5 and i + 1 < len(queue):
+                    rep[key] = f"idx{min(queue[i + 1], 255)}"
+                    i += 2
+                elif i < len(queue) and queue[i] == 2 and i + 3 < len(queue):
+                    r, g, b = (min(v, 255) for v in queue[i + 1 : i + 4])
+                    rep[key] = f"#{r:02x}{g:02x}{b:02x}"
+                    i += 4
+                else:
+                    i = len(queue)
+        self.cursor.attrs = self.cursor.attrs._replace(**rep)
+
+    def set_rgb(self, key: str, value: str) -> None:
+        """Used by FastStream for colon-form SGR (`38:2::r:g:b`)."""
+        if key == "fg":
+            self.cursor.attrs = self.cursor.attrs._replace(fg=value)
+        else:
+            self.cursor.attrs = self.cursor.attrs._replace(bg=value)
+
+    # -- fast draw -------------------------------------------------------------------------
+    def draw(self, data: str) -> None:
+        if (
+            self.charset
+            or self.g0_charset is not cs.LAT1_MAP  # LAT1_MAP is the identity
+            or mo.IRM in self.mode
+            or mo.DECAWM not in self.mode
+        ):
+            super().draw(data)
+            return
+        cur = self.cursor
+        attrs = cur.attrs
+        glyphs = self._glyphs.get(attrs)
+        if glyphs is None:
+            if len(self._glyphs) > 256:
+                self._glyphs.clear()
+            glyphs = self._glyphs[attrs] = {c: attrs._replace(data=c) for c in _PRINTABLE}
+        if not (data.isascii() and data.isprintable()):
+            # Single-width characters take the fast path too once seen; anything else (wide,
+            # combining, controls) goes through pyte's per-character draw.
+            for c in set(data).difference(glyphs):
+                if not c.isprintable() or wcwidth(c) != 1:
+                    super().draw(data)
+                    return
+                glyphs[c] = attrs._replace(data=c)
+        glyph = glyphs.__getitem__
+        cols = self.columns
+        n = len(data)
+        pos = 0
+        while pos < n:
+            if cur.x >= cols:
+                self.dirty.add(cur.y)
+                self.carriage_return()
+                self.linefeed()
+            x = cur.x
+            take = min(cols - x, n - pos)
+            cells = map(glyph, data[pos : pos + take])
+            self.buffer[cur.y].update(zip(range(x, x + take), cells, strict=False))
+            cur.x = x + take
+            pos += take
+        self.dirty.add(cur.y)
+
+
+_SGR_FLAGS: dict[int, tuple[str, bool]] = {
+    1: ("bold", True),
+    3: ("italics", True),
+    4: ("underscore", True),
+    5: ("blink", True),
+    7: ("reverse", True),
+    9: ("strikethrough", True),
+    22: ("bold", False),
+    23: ("italics", False),
+    24: ("underscore", False),
+    25: ("blink", False),
+    27: ("reverse", False),
+    29: ("strikethrough", False),
+}
+
+# CSI with an optional private marker, parameters (colons allowed), intermediates, final.
+_CSI_RE = re.compile(r"\x1b\[([<=>?]?)([0-9;:]*)([ -/]*)([@-~])")
+# Private CSI finals pyte's handlers accept a `private` keyword for.
+_PRIVATE_OK = frozenset("hlJKc")
+_MAX_CARRY = 64 * 1024
+
+
+class FastStream(pyte.ByteStream):
+    """A ByteStream that parses common sequences in bulk and never mis-splits them."""
+
+    def __init__(self, screen: SessionScreen) -> None:
+        self.screen = screen
+        self._carry = ""
+        self._ground = True
+        self._sgr_cache: dict[tuple[Char, str, bool], Char] = {}
+        super().__init__(screen)
+
+    def attach(self, screen: pyte.Screen) -> None:
+        super().attach(screen)
+        self._csi_handlers: dict[str, Callable[..., None]] = {
+            final: getattr(screen, name) for final, name in self.csi.items()
+        }
+        self._basic: dict[str, Callable[[], None]] = {
+            ch: getattr(screen, name) for ch, name in self.basic.items()
+        }
+        self._ground = True
+        self._carry = ""
+
+    def reset_parser(self) -> None:
+        self._initialize_parser()
+        self.utf8_decoder.reset()
+        self._carry = ""
+        self._ground = True
+
+    def feed(self, data: bytes) -> None:  # type: ignore[override]  # as pyte's ByteStream
+        text = self.utf8_decoder.decode(data) if self.use_utf8 else data.decode("latin-1")
+        self.feed_text(text)
+
+    def _fsm(self, ch: str) -> None:
+        self._ground = bool(self._send_to_parser(ch))
+
+    def feed_text(self, data: str) -> None:
+        if self._carry:
+            data = self._carry + data
+            self._carry = ""
+        draw = self.screen.draw
+        text_match = self._text_pattern.match
+        csi_match = _CSI_RE.match
+        basic = self._basic
+        n = len(data)
+        i = 0
+        while i < n:
+            if not self._ground:  # the stock parser is mid-sequence: let it finish
+                self._fsm(data[i])
+                i += 1
+                continue
+            m = text_match(data, i)
+            if m is not None:
+                draw(m.group())
+                i = m.end()
+                continue
+            ch = data[i]
+            if ch == "\x1b":
+                m = csi_match(data, i)
+                if m is not None:
+                    self._csi(m)
+                    i = m.end()
+                    continue
+                end = _sequence_end(data, i)
+                if end < 0:
+                    if n - i < _MAX_CARRY:
+                        self._carry = data[i:]
+                        return
+                    end = n
+                if data[i + 1 : i + 2] in ("P", "X", "^", "_"):
+                    i = end  # device-control strings carry no screen content
+                    continue
+                for c in data[i:end]:
+                    self._fsm(c)
+                i = end
+                continue
+            handler = basic.get(ch)
+            if handler is not None:
+                if not (ch in "\x0e\x0f" and self.use_utf8):
+                    handler()
+            elif ch not in "\x00\x7f":
+                self._fsm(ch)  # C1 CSI/OSC introducers: rare, let the stock parser have them
+            i += 1
+
+    def _csi(self, m: re.Match[str]) -> None:
+        marker, params, inter, final = m.groups()
+        if inter or marker in ("<", "=", ">"):
+            return  # xterm extensions pyte does not model (modifyOtherKeys, cursor style, …)
+        private = marker == "?"
+        if ":" in params:
+            if final == "m" and not private:
+                self._sgr_colon(params)
+            return
+        if final == "m" and not private:
+            screen = self.screen
+            key = (screen.cursor.attrs, params, mo.DECSCNM in screen.mode)
+            attrs = self._sgr_cache.get(key)
+            if attrs is None:
+                screen.select_graphic_rendition(
+                    *[min(int(p), 9999) if p else 0 for p in params.split(";")]
+                )
+                if len(self._sgr_cache) > 4096:
+                    self._sgr_cache.clear()
+                attrs = self._sgr_cache[key] = screen.cursor.attrs
+            screen.cursor.attrs = attrs
+            return
+        handler = self._csi_handlers.get(final)
+        if handler is None:
+            return
+        args = [min(int(p), 9999) if p else 0 for p in params.split(";")]
+        if private:
+            if final in _PRIVATE_OK:
+                handler(*args, private=True)
+        else:
+            handler(*args)
+
+    def _sgr_colon(self, params: str) -> None:
+        screen = self.screen
+        plain: list[int] = []
+        for part in params.split(";"):
+            if ":" not in part:
+                plain.append(int(part) if part else 0)
+                continue
+            sub = [int(p) if p else 0 for p in part.split(":")]
+            head = sub[0]
+            if head in (38, 48) and len(sub) >= 3:
+                key = "fg" if head == 38 else "bg"
+                if sub[1] == 5:
+                    screen.set_rgb(key, f"idx{min(sub[2], 255)}")
+                elif sub[1] == 2 and len(sub) >= 5:
+                    r, g, b = (min(v, 255) for v in sub[-3:])
+                    screen.set_rgb(key, f"#{r:02x}{g:02x}{b:02x}")
+            elif head == 4:  # underline styles: 4:0 off, anything else on
+                plain.append(24 if len(sub) > 1 and sub[1] == 0 else 4)
+        if plain:
+            screen.select_graphic_rendition(*plain)
+
+
+def _sequence_end(data: str, i: int) -> int:
+    """Index just past the escape sequence at data[i] (an ESC), or -1 when it is unfinished."""
+    n = len(data)
+    if i + 1 >= n:
+        return -1
+    c = data[i + 1]
+    if c == "[":
+        j = i + 2
+        while j < n and (" " <= data[j] <= "?" or data[j] in "\x07\x08\x09\x0a\x0b\x0c\x0d"):
+            j += 1
+        if j >= n:
+            return -1
+        if data[j] == "$":
+            return j + 2 if j + 1 < n else -1
+        return j + 1
+    if c in "]PX^_":
+        j = i + 2
+        while j < n:
+            ch = data[j]
+            if (ch == "\x07" and c == "]") or ch == "\x9c":
+                return j + 1
+            if ch == "\x1b":
+                if j + 1 >= n:
+                    return -1
+                if data[j + 1] == "\\":
+                    return j + 2
+                if c != "]":
+                    return j  # an ESC aborts a device-control string
+            j += 1
+        return -1
+    if c in "#%()*+":
+        return i + 3 if i + 2 < n else -1
+    return i + 2
+
+
+# -- rendering ------------------------------------------------------------------------------
+
+
+def _row_text(screen: pyte.Screen, y: int) -> str:
+    row = screen.buffer[y]
+    if not row:
+        return ""
+    return "".join(row[x].data for x in range(screen.columns)).rstrip()
+
+
+def plain_rows(screen: pyte.Screen) -> list[str]:
+    return [_row_text(screen, y) for y in range(screen.lines)]
+
+
+def screen_hash(rows: list[str]) -> str:
+    """Stable across processes (never Python's hash()); color-only changes keep it."""
+    h = hashlib.blake2b(digest_size=8)
+    for row in rows:
+        h.update(row.encode("utf-8", "replace"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def _trimmed(rows: list[str]) -> list[str]:
+    end = len(rows)
+    while end > 0 and not rows[end - 1]:
+        end -= 1
+    return rows[:end]
+
+
+def _sgr_color(value: str, base: int) -> list[str]:
+    """SGR parameters for a stored color; base 30 = foreground, 40 = background."""
+    if value.startswith("idx"):
+        n = int(value[3:])
+        if n < 8:
+            return [str(base + n)]
+        if n < 16:
+            return [str(base + 60 + n - 8)]
+        return [str(base + 8), "5", str(n)]
+    if value.startswith("#") and len(value) == 7:
+        return [str(base + 8), "2", *(str(int(value[k : k + 2], 16)) for k in (1, 3, 5))]
+    if value in _BASE16:  # pyte's own names, should any slip through
+        return [str(base + _BASE16.index(value))]
+    return []
+
+
+def _style_params(ch: Char) -> list[str]:
+    out: list[str] = []
+    if ch.bold:
+        out.append("1")
+    if ch.italics:
+        out.append("3")
+    if ch.underscore:
+        out.append("4")
+    if ch.blink:
+        out.append("5")
+    if ch.reverse:
+        out.append("7")
+    if ch.strikethrough:
+        out.append("9")
+    if ch.fg != "default":
+        out += _sgr_color(ch.fg, 30)
+    if ch.bg != "default":
+        out += _sgr_color(ch.bg, 40)
+    return out
+
+
+def _row_ansi(screen: pyte.Screen, y: int) -> str:
+    row = screen.buffer[y]
+    parts: list[str] = []
+    current: list[str] = []
+    last = -1
+    for x in range(screen.columns):
+        ch = row[x]
+        style = _style_params(ch)
+        if ch.data not in ("", " ") or style:
+            last = x
+    for x in range(last + 1):
+        ch = row[x]
+        style = _style_params(ch)
+        if style != current:
+            parts.append("\x1b[" + ";".join(["0", *style]) + "m")
+            current = style
+        parts.append(ch.data)
+    if current:
+        parts.append("\x1b[0m")
+    return "".join(parts)
+
+
+def _color_json(value: str) -> str | None:
+    if value == "default":
+        return None
+    if value in _BASE16:
+        return f"idx{_BASE16.index(value)}"
+    return value
+
+
+def _cells(screen: pyte.Screen) -> list[dict[str, Any]]:
+    cells: list[dict[str, Any]] = []
+    for y in range(screen.lines):
+        row = screen.buffer.get(y)
+        if not row:
+            continue
+        for x in sorted(k for k in row if k < screen.columns):
+            ch = row[x]
+            if ch.data == "":
+                continue  # the right half of a wide character
+            cell: dict[str, Any] = {"row": y, "col": x, "char": ch.data}
+            fg, bg = _color_json(ch.fg), _color_json(ch.bg)
+            if fg:
+                cell["fg"] = fg
+            if bg:
+                cell["bg"] = bg
+            for key, attr in (
+                ("bold", ch.bold),
+                ("italic", ch.italics),
+                ("underline", ch.underscore),
+                ("inverse", ch.reverse),
+            ):
+                if attr:
+                    cell[key] = True
+            if ch.data != " " or len(cell) > 3:
+                cells.append(cell)
+    return cells
+
+
+FORMATS = ("plain", "ansi", "json")
+
+
+def render(screen: SessionScreen, fmt: str = "plain", trim: bool = True) -> dict[str, Any]:
+    """The screenshot object: rows, cols, cursor, alternate_screen, screen_hash + text|cells."""
+    rows = plain_rows(screen)
+    out: dict[str, Any] = {
+        "format": fmt,
+        "rows": screen.lines,
+        "cols": screen.columns,
+        "cursor": {
+            "row": min(screen.cursor.y, screen.lines - 1),
+            "col": min(screen.cursor.x, screen.columns - 1),
+            "hidden": bool(screen.cursor.hidden),
+        },
+        "alternate_screen": screen.alternate,
+        "screen_hash": screen_hash(rows),
+    }
+    if fmt == "plain":
+        out["text"] = "\n".join(_trimmed(rows) if trim else rows)
+    elif fmt == "ansi":
+        count = len(_trimmed(rows)) if trim else screen.lines
+        out["text"] = "\n".join(_row_ansi(screen, y) for y in range(count)) + "\x1b[0m"
+    elif fmt == "json":
+        out["cells"] = _cells(screen)
+    else:
+        raise ValueError(f"unknown screenshot format {fmt!r} (use plain, ansi or json)")
+    return out
+
+
+# -- lazy feeding ---------------------------------------------------------------------------
+
+_MODE_SEQ = re.compile(rb"\x1b\[\?([0-9;]+)([hl])")
+
+
+def _carried_modes(dropped: bytes | bytearray | memoryview) -> tuple[int | None, bool | None]:
+    """(last alt-screen switch: +mode enter / -mode leave / None, cursor hidden or None) in a
+    dropped span, found by scanning backwards so huge spans stay cheap."""
+    alt: int | None = None
+    hidden: bool | None = None
+    pos = len(dropped)
+    window = 64 * 1024
+    while pos > 0 and (alt is None or hidden is None):
+        start = max(0, pos - window)
+        chunk = bytes(dropped[start : min(len(dropped), pos + 32)])
+        for m in reversed(list(_MODE_SEQ.finditer(chunk))):
+            if start + m.start() >= pos:
+                continue
+            on = m.group(2) == b"h"
+            for p in reversed(m.group(1).split(b";")):
+                code = int(p) if p else 0
+                if alt is None and code in ALT_MODES:
+                    alt = code if on else -code
+                if hidden is None and code == 25:
+                    hidden = not on
+            if alt is not None and hidden is not None:
+                break
+        pos = start
+    return alt, hidden
+
+
+def _cut_point(data: bytes | bytearray, keep: int) -> int:
+    """Where to start replaying so that about `keep` bytes remain, preferably at a line start."""
+    if len(data) <= keep:
+        return 0
+    cut = len(data) - keep
+    nl = data.find(b"\n", cut, cut + 4096)
+    return nl + 1 if nl >= 0 else cut
+
+
+class Emulator:
+    """A screen fed lazily from a pending byte buffer (see the module docstring)."""
+
+    def __init__(self, cols: int, rows: int) -> None:
+        self.screen = SessionScreen(cols, rows)
+        self.stream = FastStream(self.screen)
+        self.pending = bytearray()
+        self.skipped = 0  # bytes never emulated because of a cut (for diagnostics)
+
+    def push(self, data: bytes) -> None:
+        self.pending += data
+        if len(self.pending) > PENDING_MAX:
+            self._cut(PENDING_KEEP)
+
+    def _cut(self, keep: int) -> None:
+        at = _cut_point(self.pending, keep)
+        if at <= 0:
+            return
+        was_alt = self.screen.alternate
+        was_hidden = bool(self.screen.cursor.hidden)
+        alt, hidden = _carried_modes(memoryview(self.pending)[:at])
+        self.skipped += at
+        del self.pending[:at]
+        reset_emulation(self.screen, self.stream)
+        if alt is None:
+            if was_alt:
+                self.screen.enter_alternate(1049)
+        elif alt > 0:
+            self.screen.enter_alternate(alt)
+        self.screen.cursor.hidden = was_hidden if hidden is None else hidden
+
+    def feed_some(self, budget_s: float, now: Callable[[], float], slice_size: int = 8192) -> bool:
+        """Emulate pending bytes for about `budget_s`; True when nothing is left."""
+        deadline = now() + budget_s
+        while self.pending:
+            chunk = bytes(self.pending[:slice_size])
+            del self.pending[:slice_size]
+            self.stream.feed(chunk)
+            if now() >= deadline:
+                break
+        return not self.pending
+
+    def feed_all(self) -> None:
+        if self.pending:
+            chunk = bytes(self.pending)
+            self.pending.clear()
+            self.stream.feed(chunk)
+
+    def resize(self, cols: int, rows: int) -> None:
+        self.feed_all()
+        self.screen.resize(rows, cols)
+
+    def render(self, fmt: str = "plain", trim: bool = True) -> dict[str, Any]:
+        self.feed_all()
+        return render(self.screen, fmt, trim)
+
+
+def reset_emulation(screen: SessionScreen, stream: FastStream) -> None:
+    screen.reset()
+    stream.reset_parser()
+
+
+def replay(data: bytes, cols: int, rows: int) -> SessionScreen:
+    """A fresh screen fed with (the tail of) a transcript: the dead-session screenshot."""
+    emu = Emulator(cols, rows)
+    if len(data) > REPLAY_MAX:
+        at = _cut_point(data, REPLAY_MAX)
+        alt, hidden = _carried_modes(memoryview(data)[:at])
+        if alt is not None and alt > 0:
+            emu.screen.enter_alternate(alt)
+        if hidden is not None:
+            emu.screen.cursor.hidden = hidden
+        data = data[at:]
+    emu.stream.feed(data)
+    return emu.screen

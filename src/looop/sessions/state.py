@@ -1,0 +1,343 @@
+"""Per-session files, liveness and cleanup: everything that works without a supervisor.
+
+Layout `root/sessions/<id>/`: meta.json (once), status.json (every transition, temp+rename),
+output.log (raw PTY bytes), lock (flock held by the supervisor for its whole life), note (flag).
+Liveness = state starting|running AND the lock is held: the kernel drops a flock when its
+holder dies, so a crashed supervisor or a reused pid can never look alive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import re
+import shutil
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from looop.core import store
+from looop.core.errors import CorruptState, LooopError
+
+ID_RE = r"[A-Za-z0-9._-]{1,64}"
+_ID = re.compile(ID_RE)
+
+STATES = ("starting", "running", "exited", "killed")
+LIVE_STATES = frozenset({"starting", "running"})
+TERMINAL_STATES = frozenset({"exited", "killed"})
+DEFAULT_SIZE = (80, 24)
+
+META = "meta.json"
+STATUS = "status.json"
+LOG = "output.log"
+LOCK = "lock"
+NOTE = "note"
+SUPERVISOR_ERR = "supervisor.err"
+
+SOCKET_BASE = Path("/tmp")
+SUN_PATH_MAX = 107
+
+
+class SessionError(LooopError):
+    """A session problem the user can act on (one line)."""
+
+
+def validate_id(sid: str) -> str:
+    if not isinstance(sid, str) or not _ID.fullmatch(sid) or sid in (".", ".."):
+        raise SessionError(f"invalid session id `{sid}`: use 1-64 letters, digits, '.', '_' or '-'")
+    return sid
+
+
+def sessions_dir(root: Path) -> Path:
+    return root / "sessions"
+
+
+def session_dir(root: Path, sid: str) -> Path:
+    return sessions_dir(root) / validate_id(sid)
+
+
+# -- control socket path ------------------------------------------------------------------
+
+
+def fnv1a_64(data: bytes) -> str:
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+def socket_path(root: Path, sid: str) -> Path:
+    """Short and private: `/tmp/looop-<uid>/<fnv64(root)>/<fnv64(id)>.sock` (< sun_path)."""
+    base = SOCKET_BASE / f"looop-{os.geteuid()}"
+    rooted = base / fnv1a_64(os.path.abspath(root).encode())
+    return rooted / f"{fnv1a_64(validate_id(sid).encode())}.sock"
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create (0700) or verify a directory we own that is not a symlink."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise SessionError(f"{path} is not a directory (remove it so sessions can bind sockets)")
+    if st.st_uid != os.geteuid():
+        raise SessionError(f"{path} belongs to another user; remove it or fix its owner")
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        os.chmod(path, 0o700)
+
+
+def ensure_socket_dir(root: Path, sid: str) -> Path:
+    path = socket_path(root, sid)
+    ensure_private_dir(path.parent.parent)
+    ensure_private_dir(path.parent)
+    return path
+
+
+# -- meta / status / note -----------------------------------------------------------------
+
+
+def read_meta(sdir: Path) -> dict[str, Any] | None:
+    """meta.json, None when missing; CorruptState when present but unreadable."""
+    meta = store.read_json_object(sdir / META)
+    if meta is not None and not (
+        isinstance(meta.get("id"), str) and isinstance(meta.get("cmd"), list)
+    ):
+        raise CorruptState(f"{sdir / META} lacks id/cmd; delete the session dir to reset")
+    return meta
+
+
+def read_status(sdir: Path) -> dict[str, Any] | None:
+    """status.json, None when missing or unreadable (writes are atomic, so that means absent)."""
+    try:
+        status = store.read_json_object(sdir / STATUS)
+    except CorruptState:
+        return None
+    if status is None or status.get("state") not in STATES:
+        return None
+    return status
+
+
+def write_status(sdir: Path, status: dict[str, Any]) -> None:
+    store.write_json(sdir / STATUS, status)
+
+
+def lock_held(sdir: Path) -> bool:
+    """True while a supervisor holds `lock`. A shared probe, so probes never block each other."""
+    try:
+        fd = os.open(sdir / LOCK, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as e:
+        return e.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
+    finally:
+        os.close(fd)
+    return False
+
+
+def log_size(sdir: Path) -> int:
+    try:
+        return os.stat(sdir / LOG).st_size
+    except OSError:
+        return 0
+
+
+def read_note(sdir: Path) -> str | None:
+    return store.read_text(sdir / NOTE)
+
+
+# -- the Session view ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    cmd: list[str]
+    state: str
+    alive: bool
+    exit_code: int | None
+    signaled: bool
+    started_at: str
+    last_change: str
+    note: str | None
+    child_pid: int | None
+    cols: int
+    rows: int
+    output_bytes: int
+    dir: Path
+    label: str  # starting|running|exit:<n>|exited|killed|dead
+    supervisor_pid: int | None = None
+    error: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    @property
+    def dead(self) -> bool:
+        """The supervisor vanished without recording an end (crash, kill -9, reboot)."""
+        return not self.alive and self.state in LIVE_STATES
+
+
+def _int_or_none(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _label(state: str, alive: bool, exit_code: int | None) -> str:
+    if state in LIVE_STATES:
+        return state if alive else "dead"
+    if state == "exited":
+        return f"exit:{exit_code}" if exit_code is not None else "exited"
+    return "killed"
+
+
+def load_session(sdir: Path) -> Session | None:
+    """The session in `sdir`; None when it has no meta.json. Raises CorruptState on a bad one."""
+    meta = read_meta(sdir)
+    if meta is None:
+        return None
+    status = read_status(sdir) or {}
+    state = str(status.get("state", "starting"))
+    alive = state in LIVE_STATES and lock_held(sdir)
+    exit_code = _int_or_none(status.get("exit_code"))
+    cols = _int_or_none(status.get("cols")) or DEFAULT_SIZE[0]
+    rows = _int_or_none(status.get("rows")) or DEFAULT_SIZE[1]
+    started = str(meta.get("started_at", ""))
+    err = status.get("error")
+    return Session(
+        id=str(meta["id"]),
+        cmd=[str(a) for a in meta["cmd"]],
+        state=state,
+        alive=alive,
+        exit_code=exit_code,
+        signaled=bool(status.get("signaled", False)),
+        started_at=started,
+        last_change=str(status.get("last_change", started)),
+        note=read_note(sdir),
+        child_pid=_int_or_none(status.get("child_pid")),
+        cols=cols,
+        rows=rows,
+        output_bytes=log_size(sdir),
+        dir=sdir,
+        label=_label(state, alive, exit_code),
+        supervisor_pid=_int_or_none(meta.get("supervisor_pid")),
+        error=err if isinstance(err, str) else None,
+    )
+
+
+def list_sessions(root: Path) -> list[Session]:
+    """Every session, newest last_change first; dirs with missing/unreadable meta skipped."""
+    base = sessions_dir(root)
+    try:
+        names = os.listdir(base)
+    except FileNotFoundError:
+        return []
+    out: list[Session] = []
+    for name in names:
+        if not _ID.fullmatch(name) or name in (".", ".."):
+            continue
+        try:
+            s = load_session(base / name)
+        except (CorruptState, OSError):
+            continue
+        if s is not None:
+            out.append(s)
+    out.sort(key=lambda s: s.last_change, reverse=True)
+    return out
+
+
+def get_session(root: Path, sid: str) -> Session:
+    sdir = session_dir(root, sid)
+    try:
+        s = load_session(sdir)
+    except CorruptState as e:
+        raise SessionError(f"session `{sid}` has unreadable state: {e}") from e
+    if s is None:
+        raise SessionError(f"no session matching `{sid}`")
+    return s
+
+
+def wait_code(s: Session) -> int | None:
+    """The `wait` exit code of a session that is over, None while it still runs."""
+    if s.alive:
+        return None
+    if s.state == "exited":
+        return s.exit_code if s.exit_code is not None else 0
+    if s.state == "killed":
+        return s.exit_code if s.exit_code is not None else 130
+    return 137  # the supervisor died without recording an end
+
+
+# -- cleanup ------------------------------------------------------------------------------
+
+
+def _is_corpse(sdir: Path) -> bool:
+    """Finished, or never finished but its supervisor is gone. Unparseable meta: never."""
+    try:
+        meta = read_meta(sdir)
+    except (CorruptState, OSError):
+        return False
+    if meta is None:
+        return False
+    status = read_status(sdir)
+    if status is not None and status.get("state") in TERMINAL_STATES:
+        return True  # a finishing supervisor no longer writes here
+    return not lock_held(sdir)
+
+
+def _remove_dir(sdir: Path) -> bool:
+    try:
+        shutil.rmtree(sdir)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def prune_aged(root: Path, max_age_s: float, now: float) -> list[str]:
+    """Remove corpses whose dir is at least `max_age_s` old (0 = every corpse); their ids."""
+    base = sessions_dir(root)
+    try:
+        names = sorted(os.listdir(base))
+    except FileNotFoundError:
+        return []
+    removed: list[str] = []
+    for name in names:
+        if not _ID.fullmatch(name) or name in (".", ".."):
+            continue
+        sdir = base / name
+        if not _is_corpse(sdir):
+            continue
+        try:
+            age = now - os.stat(sdir).st_mtime
+        except OSError:
+            continue  # age unknown: keep
+        if max_age_s > 0 and age < max_age_s:
+            continue
+        if _remove_dir(sdir):
+            removed.append(name)
+    return removed
+
+
+def reap(root: Path, sid: str) -> bool:
+    """Remove one corpse so its id can be reused; False when it is live, unreadable or absent."""
+    sdir = session_dir(root, sid)
+    if not _is_corpse(sdir):
+        return False
+    return _remove_dir(sdir)
+
+
+def flag(root: Path, sid: str, message: str) -> None:
+    """Write the note (presence = flagged); works on dead sessions and creates the dir."""
+    sdir = session_dir(root, sid)
+    store.atomic_write(sdir / NOTE, message)
+
+
+def unflag(root: Path, sid: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (session_dir(root, sid) / NOTE).unlink()

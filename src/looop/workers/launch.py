@@ -1,0 +1,126 @@
+"""Start a worker: validate everything first, then commit (prompt file, verify, spawn)."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from importlib import resources
+
+from looop.core import store
+from looop.core.config import PLACEHOLDER, Knobs, substitute_prompt_file
+from looop.core.context import Ctx
+from looop.core.errors import LooopError
+from looop.sessions import Session, SessionError, get_session, list_sessions, reap, spawn
+from looop.sessions import validate_id as validate_session_id
+
+PULSE = "pulse"
+WORKER_SIZE = (120, 40)  # agent TUIs render better than at 80x24; shots stay readable
+
+
+class WorkerError(LooopError):
+    pass
+
+
+def contract_text(worker_id: str, runner: str) -> str:
+    raw = (resources.files("looop.workers") / "contract.md").read_text(encoding="utf-8")
+    return raw.replace("__ID__", worker_id).replace("__RUNNER__", runner)
+
+
+def normalise_target(sid: str) -> str:
+    """A worker id as the verbs take it: legacy `looop-` prefix stripped; pulse refused."""
+    sid = sid.strip()
+    if sid.startswith("looop-"):
+        sid = sid[len("looop-") :]
+    if sid == PULSE:
+        raise WorkerError(
+            "`pulse` is the control loop, not a worker — watch it with "
+            "`looop log pulse -f`, stop it with `looop down`"
+        )
+    return validate_session_id(sid)
+
+
+def live_workers(ctx: Ctx) -> list[Session]:
+    """Fail closed: an unreadable fleet is an error on gating paths, never an empty fleet."""
+    try:
+        return [s for s in list_sessions(ctx.paths.data) if s.id != PULSE and s.alive]
+    except OSError as e:
+        raise WorkerError(f"cannot list sessions in {ctx.paths.sessions}: {e.strerror}") from e
+
+
+@dataclass(frozen=True)
+class Started:
+    session: Session
+    runner: str
+    prompt_file: str
+
+
+def start_worker(
+    ctx: Ctx,
+    knobs: Knobs,
+    worker_id: str,
+    prompt: str,
+    *,
+    runner: str | None = None,
+    command: str | None = None,
+    verify: str | None = None,
+) -> Started:
+    wid = normalise_target(worker_id)
+    if not prompt.strip():
+        raise WorkerError(f"worker {wid}: the prompt is empty — give the worker a brief")
+    cfg = ctx.config()
+    r = cfg.runner(runner)
+    if r is None:
+        names = ", ".join(sorted(cfg.runners)) or "none"
+        raise WorkerError(f"no runner '{runner or cfg.default}' in {cfg.source} (have: {names})")
+    template = command if command is not None and command.strip() else r.worker
+    if not template:
+        raise WorkerError(f"runner '{r.name}' has no worker command — run `looop init`")
+    if command is None and PLACEHOLDER not in template:
+        raise WorkerError(
+            f"runner '{r.name}' worker command lacks {PLACEHOLDER} — the brief "
+            "would never reach the worker; fix it with `looop init`"
+        )
+    cap = knobs.num("max_workers")
+    live = live_workers(ctx)
+    if any(s.id == wid for s in live):
+        raise WorkerError(
+            f"worker {wid} is already running — steer it (`looop send {wid} …`) "
+            f"or stop it (`looop kill {wid}`) first"
+        )
+    if cap > 0 and len(live) >= cap:
+        raise WorkerError(
+            f"fleet cap reached: {len(live)} live workers (LOOOP_MAX_WORKERS="
+            f"{cap}); kill one or raise the cap"
+        )
+
+    # commit: everything below changes the world
+    reap(ctx.paths.data, wid)
+    end_generation(ctx, wid)
+    if verify is not None and verify.strip():
+        store.atomic_write(ctx.paths.verify / f"{wid}.cmd", verify.strip() + "\n")
+    prompt_path = ctx.paths.prompts / f"{wid}.md"
+    store.atomic_write(prompt_path, contract_text(wid, r.name) + prompt.rstrip("\n") + "\n")
+    line = substitute_prompt_file(template, prompt_path)
+    argv = ["bash", "-c", f"cd {shlex.quote(str(ctx.paths.data))} && {{ {line}\n}}"]
+    env = ctx.child_env({"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": r.name})
+    try:
+        session = spawn(ctx.paths.data, wid, argv, cwd=ctx.paths.data, env=env, size=WORKER_SIZE)
+    except SessionError as e:
+        store.remove(ctx.paths.verify / f"{wid}.cmd")
+        raise WorkerError(f"worker {wid} did not start: {e}") from e
+    ctx.events.record("worker_started", id=wid, runner=r.name)
+    return Started(session, r.name, str(prompt_path))
+
+
+def end_generation(ctx: Ctx, wid: str) -> None:
+    """A reused id must not inherit the last worker's verify result or undelivered steering."""
+    for name in (f"{wid}.cmd", f"{wid}.json"):
+        store.remove(ctx.paths.verify / name)
+    tells = ctx.paths.tells
+    if tells.is_dir():
+        for t in tells.glob(f"{wid}-*.json"):
+            store.remove(t)
+
+
+def worker_session(ctx: Ctx, wid: str) -> Session:
+    return get_session(ctx.paths.data, normalise_target(wid))

@@ -1,0 +1,478 @@
+"""Attach a real terminal (pexpect) to a live session: type, see output, resize, detach, exit."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pexpect
+import psutil
+import pytest
+
+import looop.sessions as sessions
+import looop.sessions.attach as attach_mod
+from looop.core.clock import FixedClock
+from looop.sessions.attach import CLEANUP
+from looop.sessions.state import SessionError
+
+PATH = "/usr/local/bin:/usr/bin:/bin"
+ATTACH = [sys.executable, "-m", "looop.sessions.attach"]
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Iterator[Path]:
+    data = tmp_path / "data"
+    data.mkdir()
+    yield data
+    for s in sessions.list_sessions(data):
+        if s.alive:
+            try:
+                sessions.kill(data, s.id)
+            except SessionError:
+                pass  # finished on its own meanwhile
+
+
+def env_for(home: Path, **extra: str) -> dict[str, str]:
+    return {"PATH": PATH, "HOME": str(home), "TERM": "xterm", "LC_ALL": "C", **extra}
+
+
+def start_shell(root: Path, sid: str, size: tuple[int, int] = (80, 24)) -> None:
+    sessions.spawn(
+        root,
+        sid,
+        ["bash", "--norc", "--noprofile", "-i"],
+        cwd=root,
+        env=env_for(root, PS1="IN$ "),
+        size=size,
+    )
+
+
+def attach_spawn(root: Path, sid: str, rows: int = 24, cols: int = 80) -> pexpect.spawn:
+    return pexpect.spawn(
+        ATTACH[0],
+        [*ATTACH[1:], "--root", str(root), sid],
+        cwd=str(root),
+        env=env_for(root),
+        dimensions=(rows, cols),
+        encoding="utf-8",
+        codec_errors="replace",
+        timeout=10,
+    )
+
+
+def outer_shell(root: Path) -> pexpect.spawn:
+    sh = pexpect.spawn(
+        "bash",
+        ["--norc", "--noprofile"],
+        cwd=str(root),
+        env=env_for(root, PS1="OUT$ "),
+        encoding="utf-8",
+        codec_errors="replace",
+        timeout=10,
+    )
+    sh.expect_exact("OUT$ ")
+    return sh
+
+
+def lflag(child: pexpect.spawn) -> int:
+    # On Linux the master side reports the terminal settings of the pty pair.
+    attrs: list[int] = termios.tcgetattr(child.child_fd)
+    return attrs[3]
+
+
+def attach_cmd(root: Path, sid: str) -> str:
+    return f"{' '.join(ATTACH)} --root {root} {sid}; echo rc=$?"
+
+
+def wait_size(root: Path, sid: str, cols: int, rows: int, within_s: float = 10.0) -> None:
+    # The supervisor records every applied size in status.json; poll it briefly.
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        s = sessions.get_session(root, sid)
+        if (s.cols, s.rows) == (cols, rows):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"session {sid} never reached {cols}x{rows}")
+
+
+@pytest.mark.timeout(30)
+def test_type_then_detach_with_ctrl_backslash_twice_restores_the_terminal(root: Path) -> None:
+    start_shell(root, "sh1")
+    sh = outer_shell(root)
+    sh.sendline(f"stty -g > {root}/before")
+    sh.expect_exact("OUT$ ")
+    sh.sendline(attach_cmd(root, "sh1") + f"; stty -g > {root}/after")
+    sh.expect_exact("IN$ ")
+    # While attached the local terminal is raw: no line editing, no echo, no signal keys.
+    flags = lflag(sh)
+    assert not flags & termios.ICANON
+    assert not flags & termios.ECHO
+    assert not flags & termios.ISIG
+
+    sh.sendline("echo hello-$((6*7))")
+    sh.expect_exact("hello-42")
+    sh.expect_exact("IN$ ")
+
+    sh.send("\x1c\x1c")
+    sh.expect_exact(CLEANUP.decode())
+    sh.expect_exact("[detached from session sh1]")
+    sh.expect_exact("rc=0")
+    sh.expect_exact("OUT$ ")
+    assert (root / "after").read_text() == (root / "before").read_text()
+    # Detaching leaves the program running.
+    assert sessions.get_session(root, "sh1").alive
+    sh.sendline("exit")
+    sh.expect(pexpect.EOF)
+
+
+@pytest.mark.timeout(30)
+def test_single_ctrl_backslash_reaches_the_program_with_the_next_key(root: Path) -> None:
+    # Raw mode in the session so 0x1c is a byte to `od`, not SIGQUIT; od prints every 4 bytes.
+    script = "stty raw -echo; echo ready; exec od -An -tx1 -w4"
+    sessions.spawn(root, "od1", ["sh", "-c", script], cwd=root, env=env_for(root))
+    child = attach_spawn(root, "od1")
+    child.expect_exact("ready")
+    child.send("\x1c")
+    child.send("abc")
+    child.expect_exact("1c 61 62 63")
+    child.send("\x1c\x1c")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert sessions.get_session(root, "od1").alive
+
+
+@pytest.mark.timeout(30)
+def test_attach_returns_the_exit_code_of_the_program(root: Path) -> None:
+    script = "read line; echo got:$line; exit 7"
+    sessions.spawn(root, "ex1", ["sh", "-c", script], cwd=root, env=env_for(root))
+    child = attach_spawn(root, "ex1")
+    child.sendline("ping")
+    child.expect_exact("got:ping")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 7
+    # The program ended on its own: its modes are its business, no cleanup sequence.
+    assert "\x1b[?1049l" not in child.before
+
+
+@pytest.mark.timeout(30)
+def test_attach_to_a_finished_session_prints_its_log_and_code(root: Path) -> None:
+    script = "echo first-line; printf 'no-newline-tail'; exit 3"
+    sessions.spawn(root, "done1", ["sh", "-c", script], cwd=root, env=env_for(root))
+    assert sessions.wait(root, "done1", 10.0, FixedClock()) == 3
+    proc = subprocess.run(
+        [*ATTACH, "--root", str(root), "done1"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=20,
+        check=False,
+    )
+    assert proc.returncode == 3
+    assert proc.stdout.endswith(b"first-line\r\nno-newline-tail")
+    assert b"\x1b[" not in proc.stdout  # not a terminal: no cleanup sequence
+
+
+@pytest.mark.timeout(30)
+def test_attach_sends_the_local_size_and_follows_sigwinch(root: Path) -> None:
+    start_shell(root, "rs1", size=(100, 30))
+    child = attach_spawn(root, "rs1", rows=24, cols=80)
+    child.expect_exact("IN$ ")
+    child.sendline("stty size")
+    child.expect_exact("24 80")
+    child.expect_exact("IN$ ")
+    child.setwinsize(40, 132)
+    wait_size(root, "rs1", 132, 40)
+    child.sendline("stty size")
+    child.expect_exact("40 132")
+    child.send("\x1c\x1c")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+@pytest.mark.timeout(30)
+def test_detach_from_another_terminal_ends_the_attach_with_zero(root: Path) -> None:
+    start_shell(root, "kick1")
+    child = attach_spawn(root, "kick1")
+    child.expect_exact("IN$ ")
+    sessions.detach(root, "kick1")
+    child.expect_exact("[detached from session kick1]")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert sessions.get_session(root, "kick1").alive
+
+
+@pytest.mark.timeout(30)
+def test_sigterm_restores_the_terminal(root: Path) -> None:
+    start_shell(root, "term1")
+    sh = outer_shell(root)
+    sh.sendline(f"stty -g > {root}/before")
+    sh.expect_exact("OUT$ ")
+    sh.sendline(attach_cmd(root, "term1") + f"; stty -g > {root}/after")
+    sh.expect_exact("IN$ ")
+    assert not lflag(sh) & termios.ICANON
+    (client,) = [
+        p
+        for p in psutil.Process(sh.pid).children()
+        if "looop.sessions.attach" in " ".join(p.cmdline())
+    ]
+    os.kill(client.pid, signal.SIGTERM)
+    sh.expect_exact(CLEANUP.decode())
+    sh.expect_exact("rc=143")
+    sh.expect_exact("OUT$ ")
+    assert (root / "after").read_text() == (root / "before").read_text()
+    assert sessions.get_session(root, "term1").alive
+    sh.sendline("exit")
+    sh.expect(pexpect.EOF)
+
+
+@pytest.mark.timeout(30)
+def test_attach_to_an_unknown_session_is_one_line_error(root: Path) -> None:
+    proc = subprocess.run(
+        [*ATTACH, "--root", str(root), "nope"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=20,
+        check=False,
+    )
+    assert proc.returncode == 1
+    err = proc.stderr.decode()
+    assert "nope" in err
+    assert err.count("\n") == 1
+
+
+# ---- the client against a scripted stand-in supervisor (no real session needed) ----------------
+
+
+class FakeSession:
+    def __init__(self, alive: bool, exit_code: int | None = None, state: str = "running") -> None:
+        self.alive = alive
+        self.exit_code = exit_code
+        self.state = state
+        self.signaled = False
+        self.label = state
+        self.dir = Path("/nonexistent")
+
+
+def read_frame(conn: socket.socket) -> tuple[int, bytes] | None:
+    header = recv_exact(conn, 5)
+    if header is None:
+        return None
+    tag, length = struct.unpack(">BI", header)
+    payload = recv_exact(conn, length) if length else b""
+    return None if payload is None else (tag, payload)
+
+
+def recv_exact(conn: socket.socket, n: int) -> bytes | None:
+    buf = b""
+    while len(buf) < n:
+        chunk = conn.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+def frame(tag: int, payload: bytes = b"") -> bytes:
+    return struct.pack(">BI", tag, len(payload)) + payload
+
+
+Script = Callable[[socket.socket, dict[str, object]], None]
+
+
+class Fake:
+    """One accept, one attach line, then `script(conn, hello)`; records what it received."""
+
+    def __init__(self, script: Script) -> None:
+        self.dir = tempfile.mkdtemp(prefix="att", dir="/tmp")
+        self.path = Path(self.dir) / "s.sock"
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(self.path))
+        self.listener.listen(1)
+        self.script = script
+        self.hello: dict[str, object] = {}
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+            with conn:
+                line = b""
+                while not line.endswith(b"\n"):
+                    line += conn.recv(1)
+                self.hello = json.loads(line)
+                self.script(conn, self.hello)
+        except BaseException as exc:  # surfaced by close()
+            self.error = exc
+
+    def close(self) -> None:
+        self.thread.join(10)
+        self.listener.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.error is not None:
+            raise self.error
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Fake]]:
+    made: list[Fake] = []
+
+    def make(script: Script, session: FakeSession | None = None) -> Fake:
+        f = Fake(script)
+        made.append(f)
+        monkeypatch.setattr(attach_mod, "socket_path", lambda root, sid: f.path)
+        s = session or FakeSession(alive=True)
+        monkeypatch.setattr(attach_mod, "get_session", lambda root, sid: s)
+        return f
+
+    yield make
+    for f in made:
+        f.close()
+
+
+@pytest.fixture
+def pipes() -> Iterator[tuple[int, int, int, int]]:
+    """(stdin read end, stdin write end, stdout read end, stdout write end)."""
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    yield in_r, in_w, out_r, out_w
+    for fd in (in_r, in_w, out_r, out_w):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def drain(fd: int) -> bytes:
+    os.set_blocking(fd, False)
+    out = b""
+    with contextlib.suppress(BlockingIOError):
+        while chunk := os.read(fd, 65536):
+            out += chunk
+    return out
+
+
+@pytest.mark.timeout(20)
+def test_client_prints_output_skips_unknown_frames_and_returns_exit_code(
+    fake: Callable[..., Fake], pipes: tuple[int, int, int, int], tmp_path: Path
+) -> None:
+    def script(conn: socket.socket, hello: dict[str, object]) -> None:
+        conn.sendall(frame(1, b"hello ") + frame(9, b"future") + frame(1, b"world"))
+        conn.sendall(frame(2, struct.pack(">Bi", 0, 5)))
+
+    f = fake(script)
+    in_r, _, out_r, out_w = pipes
+    code = attach_mod.attach(tmp_path, "x", stdin_fd=in_r, stdout_fd=out_w)
+    assert code == 5
+    assert drain(out_r) == b"hello world"
+    # Not a terminal: the size falls back to 80x24.
+    f.close()
+    assert f.hello == {"op": "attach", "cols": 80, "rows": 24}
+
+
+@pytest.mark.timeout(20)
+def test_client_forwards_input_through_the_filter_and_detaches(
+    fake: Callable[..., Fake], pipes: tuple[int, int, int, int], tmp_path: Path
+) -> None:
+    got: list[bytes] = []
+    in_r, in_w, out_r, out_w = pipes
+
+    def script(conn: socket.socket, hello: dict[str, object]) -> None:
+        os.write(in_w, b"ab\x1c")
+        while (fr := read_frame(conn)) is not None:
+            assert fr[0] == 1
+            got.append(fr[1])
+            if fr[1] == b"ab":
+                os.write(in_w, b"c")  # releases the withheld press
+            elif fr[1] == b"\x1cc":
+                os.write(in_w, b"\x1c\x1cnever-sent")
+
+    fake(script)
+    code = attach_mod.attach(tmp_path, "x", stdin_fd=in_r, stdout_fd=out_w)
+    assert code == 0
+    assert b"".join(got) == b"ab\x1cc"
+    assert drain(out_r) == b""  # a pipe gets no terminal cleanup
+
+
+@pytest.mark.timeout(20)
+def test_client_sends_resize_on_sigwinch(
+    fake: Callable[..., Fake], pipes: tuple[int, int, int, int], tmp_path: Path
+) -> None:
+    resized: list[bytes] = []
+
+    def script(conn: socket.socket, hello: dict[str, object]) -> None:
+        conn.settimeout(0.05)
+        while not resized:
+            os.kill(os.getpid(), signal.SIGWINCH)  # repeated: the handler may not be in yet
+            try:
+                fr = read_frame(conn)
+            except TimeoutError:
+                continue
+            if fr is not None and fr[0] == 2:
+                resized.append(fr[1])
+        conn.settimeout(None)
+        conn.sendall(frame(3))
+
+    fake(script)
+    in_r, _, _, out_w = pipes
+    assert attach_mod.attach(tmp_path, "x", stdin_fd=in_r, stdout_fd=out_w) == 0
+    assert resized == [struct.pack(">HH", 80, 24)]
+
+
+@pytest.mark.timeout(20)
+def test_client_reports_the_recorded_code_when_the_connection_drops_after_the_end(
+    fake: Callable[..., Fake], pipes: tuple[int, int, int, int], tmp_path: Path
+) -> None:
+    session = FakeSession(alive=True)
+
+    def script(conn: socket.socket, hello: dict[str, object]) -> None:
+        session.alive, session.exit_code, session.state = False, 9, "exited"
+
+    fake(script, session)
+    in_r, _, _, out_w = pipes
+    assert attach_mod.attach(tmp_path, "x", stdin_fd=in_r, stdout_fd=out_w) == 9
+
+
+@pytest.mark.timeout(20)
+def test_client_fails_with_one_line_when_a_live_session_drops_the_connection(
+    fake: Callable[..., Fake],
+    pipes: tuple[int, int, int, int],
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(attach_mod, "_LOST_GRACE_S", 0.1)
+    fake(lambda conn, hello: None)
+    in_r, _, _, out_w = pipes
+    assert attach_mod.attach(tmp_path, "x", stdin_fd=in_r, stdout_fd=out_w) == 1
+    err = capfd.readouterr().err
+    assert "lost the connection" in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.timeout(20)
+def test_client_surfaces_a_refused_attach(
+    fake: Callable[..., Fake], pipes: tuple[int, int, int, int], tmp_path: Path
+) -> None:
+    def script(conn: socket.socket, hello: dict[str, object]) -> None:
+        conn.sendall(b'{"ok":false,"error":"session is shutting down"}\n')
+
+    fake(script)
+    in_r, _, _, out_w = pipes
+    with pytest.raises(SessionError, match="session is shutting down"):
+        attach_mod.attach(tmp_path, "x", stdin_fd=in_r, stdout_fd=out_w)

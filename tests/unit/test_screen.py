@@ -1,0 +1,281 @@
+"""The emulated screen: pyte parity, alternate screen, colors, renders, hash, lazy feeding."""
+
+from __future__ import annotations
+
+import random
+import re
+import subprocess
+import sys
+
+import pyte
+import pytest
+
+from looop.sessions import screen as scr
+from looop.sessions.screen import (
+    Emulator,
+    FastStream,
+    SessionScreen,
+    render,
+    replay,
+    screen_hash,
+)
+
+
+def _feed(data: bytes, cols: int = 20, rows: int = 6) -> SessionScreen:
+    s = SessionScreen(cols, rows)
+    FastStream(s).feed(data)
+    return s
+
+
+def _text(s: SessionScreen, trim: bool = True) -> str:
+    return str(render(s, "plain", trim)["text"])
+
+
+def test_redraw_in_place_shows_the_final_frame() -> None:
+    s = _feed(b"A\r\nB\r\nC\r\n\x1b[2A\x1b[2KB2")
+    assert _text(s) == "A\nB2\nC"
+    shot = render(s)
+    assert shot["cursor"] == {"row": 1, "col": 2, "hidden": False}
+    assert (shot["rows"], shot["cols"]) == (6, 20)
+
+
+def test_trim_drops_trailing_blank_rows_only() -> None:
+    s = _feed(b"top\r\n\r\nthird")
+    assert _text(s).split("\n") == ["top", "", "third"]
+    assert len(_text(s, trim=False).split("\n")) == 6
+
+
+@pytest.mark.parametrize("mode", [1049, 1047, 47])
+def test_alternate_screen_hides_and_restores_the_main_buffer(mode: int) -> None:
+    s = SessionScreen(20, 5)
+    st = FastStream(s)
+    st.feed(b"main line\r\nprompt$ ")
+    cursor_before = (s.cursor.x, s.cursor.y)
+    st.feed(f"\x1b[?{mode}h\x1b[H\x1b[2JTUI frame".encode())
+    shot = render(s)
+    assert shot["alternate_screen"] is True
+    assert "main line" not in shot["text"]
+    assert "TUI frame" in shot["text"]
+    st.feed(f"\x1b[?{mode}l".encode())
+    shot = render(s)
+    assert shot["alternate_screen"] is False
+    assert shot["text"] == "main line\nprompt$"
+    if mode == 1049:  # 1049 also saves and restores the cursor
+        assert (s.cursor.x, s.cursor.y) == cursor_before
+
+
+def test_leaving_the_alternate_screen_after_a_shrink_keeps_the_bottom_of_main() -> None:
+    s = SessionScreen(20, 5)
+    st = FastStream(s)
+    st.feed(b"l1\r\nl2\r\nl3\r\nl4\r\nl5")
+    st.feed(b"\x1b[?1049h")
+    s.resize(3, 10)
+    st.feed(b"\x1b[?1049l")
+    assert _text(s) == "l3\nl4\nl5"
+
+
+def test_column_mode_switch_does_not_resize_the_grid() -> None:
+    s = _feed(b"\x1b[?3hstill 20 wide")
+    assert s.columns == 20
+    assert "still 20 wide" in _text(s)
+
+
+def test_json_cells_carry_index_and_truecolor() -> None:
+    s = _feed(
+        b"\x1b[1;31mR\x1b[0m \x1b[38;5;196mI\x1b[0m\x1b[48;2;255;128;0mT\x1b[0m"
+        b"\x1b[38:2::1:2:3mC\x1b[0m\x1b[7mV\x1b[0m\x1b[4;3mU"
+    )
+    cells = {c["char"]: c for c in render(s, "json")["cells"]}
+    assert cells["R"]["fg"] == "idx1" and cells["R"]["bold"] is True
+    assert cells["I"]["fg"] == "idx196"
+    assert cells["T"]["bg"] == "#ff8000"
+    assert cells["C"]["fg"] == "#010203"
+    assert cells["V"]["inverse"] is True
+    assert cells["U"]["underline"] is True and cells["U"]["italic"] is True
+    assert " " not in cells  # a default-styled blank carries nothing
+
+
+def test_json_skips_wide_char_continuations() -> None:
+    s = _feed("日x".encode())
+    cells = render(s, "json")["cells"]
+    assert [(c["col"], c["char"]) for c in cells] == [(0, "日"), (2, "x")]
+
+
+def test_ansi_render_rebuilds_sgr_and_resets_at_the_end() -> None:
+    s = _feed(b"\x1b[1;32mgo\x1b[0m plain \x1b[95mbright\x1b[0m \x1b[38;5;200mx")
+    text = str(render(s, "ansi")["text"])
+    assert "\x1b[0;1;32mgo" in text
+    assert "\x1b[0;95mbright" in text
+    assert "\x1b[0;38;5;200mx" in text
+    assert text.endswith("\x1b[0m")
+    # Without its SGR the ansi view is the plain view.
+    assert re.sub(r"\x1b\[[0-9;]*m", "", text) == _text(s)
+
+
+def test_screen_hash_ignores_color_and_tracks_text() -> None:
+    plain = _feed(b"hello")
+    colored = _feed(b"\x1b[31mhello\x1b[0m")
+    other = _feed(b"hellO")
+    assert render(plain)["screen_hash"] == render(colored)["screen_hash"]
+    assert render(plain)["screen_hash"] != render(other)["screen_hash"]
+    assert len(render(plain)["screen_hash"]) == 16
+
+
+def test_screen_hash_is_the_same_in_another_process() -> None:
+    rows = ["alpha", "", "beta"]
+    code = (
+        "from looop.sessions.screen import screen_hash; print(screen_hash(['alpha', '', 'beta']))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == screen_hash(rows)
+
+
+def test_device_control_strings_and_xterm_extensions_draw_nothing() -> None:
+    s = _feed(b"a\x1bP+q544e\x1b\\b\x1b[>4;2mc\x1b[?1u\x1b[2 qd\x1b]8;;http://x\x1b\\e")
+    assert _text(s) == "abcde"
+    cells = {c["char"]: c for c in render(s, "json")["cells"]}
+    assert "underline" not in cells["c"]  # `CSI > 4;2 m` is modifyOtherKeys, not SGR
+
+
+# -- parity with stock pyte ----------------------------------------------------------------
+
+_TOKENS = [
+    b"word ",
+    b"longer text run that wraps ",
+    "é".encode(),
+    "日本".encode(),
+    b"\r\n",
+    b"\n",
+    b"\r",
+    b"\b",
+    b"\t",
+    b"\x1b[A",
+    b"\x1b[2B",
+    b"\x1b[3C",
+    b"\x1b[D",
+    b"\x1b[5;7H",
+    b"\x1b[H",
+    b"\x1b[2J",
+    b"\x1b[K",
+    b"\x1b[1K",
+    b"\x1b[1;31m",
+    b"\x1b[0m",
+    b"\x1b[7m",
+    b"\x1b[?25l",
+    b"\x1b[?25h",
+    b"\x1b7",
+    b"\x1b8",
+    b"\x1bM",
+    b"\x1bD",
+    b"\x1b]0;title\x07",
+    b"\x1b[2;5r",
+    b"\x1b[r",
+    b"\x1b[2L",
+    b"\x1b[M",
+    b"\x1b[3P",
+    b"\x1b[2@",
+    b"\x1b[4X",
+    b"\x1b[10G",
+    b"\x1b[3d",
+    b"\x1b[4h",
+    b"\x1b[4l",
+    b"\x1b[?7l",
+    b"\x1b[?7h",
+]
+
+
+def _stock(data: bytes, cols: int, rows: int) -> pyte.Screen:
+    s = pyte.Screen(cols, rows)
+    pyte.ByteStream(s).feed(data)
+    return s
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_fast_stream_matches_stock_pyte_for_any_chunking(seed: int) -> None:
+    rng = random.Random(seed)
+    data = b"".join(rng.choice(_TOKENS) for _ in range(400))
+    cols, rows = rng.choice([(20, 6), (13, 4), (80, 24)])
+    ref = _stock(data, cols, rows)
+    mine = SessionScreen(cols, rows)
+    stream = FastStream(mine)
+    pos = 0
+    while pos < len(data):  # random chunk sizes, so sequences and UTF-8 get split
+        step = rng.randint(1, 9)
+        stream.feed(data[pos : pos + step])
+        pos += step
+    assert mine.display == ref.display
+    assert (mine.cursor.x, mine.cursor.y, mine.cursor.hidden) == (
+        ref.cursor.x,
+        ref.cursor.y,
+        ref.cursor.hidden,
+    )
+    for y in range(rows):
+        for x in range(cols):
+            a, b = mine.buffer[y][x], ref.buffer[y][x]
+            assert (a.bold, a.reverse) == (b.bold, b.reverse)
+            assert (a.fg == "default") == (b.fg == "default")
+
+
+def test_feeding_byte_by_byte_equals_feeding_at_once() -> None:
+    data = "\x1b[1;33mÿ€😀\x1b]0;t\x1b\\ok\x1b[38:5:9mz\x1bP1$r\x1b\\".encode() * 5
+    whole = _feed(data, 30, 5)
+    split = SessionScreen(30, 5)
+    st = FastStream(split)
+    for i in range(len(data)):
+        st.feed(data[i : i + 1])
+    assert render(split, "json") == render(whole, "json")
+
+
+# -- lazy feeding ----------------------------------------------------------------------------
+
+
+def _lines(n: int, start: int = 0) -> bytes:
+    return b"".join(b"line %06d\r\n" % i for i in range(start, start + n))
+
+
+def test_emulator_pending_stays_bounded_and_shows_the_tail() -> None:
+    emu = Emulator(40, 5)
+    for k in range(200):
+        emu.push(_lines(1000, k * 1000))
+        assert len(emu.pending) <= scr.PENDING_MAX
+    assert emu.skipped > 0
+    text = emu.render()["text"]
+    assert text.split("\n")[-1] == "line 199999"
+
+
+def test_emulator_cut_keeps_alternate_screen_and_hidden_cursor() -> None:
+    emu = Emulator(40, 5)
+    emu.push(b"\x1b[?1049h\x1b[?25l" + _lines(20_000) + b"\x1b[Htop of tui")
+    shot = emu.render()
+    assert emu.skipped > 0
+    assert shot["alternate_screen"] is True
+    assert shot["cursor"]["hidden"] is True
+    assert "top of tui" in shot["text"]
+
+
+def test_emulator_feed_some_respects_its_budget() -> None:
+    emu = Emulator(40, 5)
+    emu.push(_lines(5000))
+    ticks = iter(range(1000))
+    emu.feed_some(2.5, lambda: float(next(ticks)), slice_size=4096)  # 3 slices
+    assert 0 < len(emu.pending) < scr.PENDING_MAX
+    assert emu.feed_some(1e9, lambda: 0.0) is True
+    assert emu.pending == bytearray()
+
+
+def test_emulator_resize_applies_pending_output_first() -> None:
+    emu = Emulator(10, 3)
+    emu.push(b"0123456789ABC")  # wraps at 10 columns
+    emu.resize(20, 3)
+    assert emu.render()["text"] == "0123456789\nABC"
+
+
+def test_replay_of_a_huge_transcript_renders_its_end() -> None:
+    data = b"\x1b[?1049h" + _lines(300_000) + b"\x1b[?1049lfinal prompt$ "
+    shot = render(replay(data, 50, 4))
+    assert len(data) > scr.REPLAY_MAX
+    assert shot["alternate_screen"] is False
+    assert shot["text"].endswith("final prompt$")
+    inside = render(replay(b"\x1b[?1049h" + _lines(300_000), 50, 4))
+    assert inside["alternate_screen"] is True
+    assert inside["text"].split("\n")[-1] == "line 299999"

@@ -1,0 +1,272 @@
+"""Session files without processes: ids, socket paths, liveness by flock, listing, cleanup."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from looop.core.store import write_json
+from looop.sessions import state
+from looop.sessions.state import (
+    SessionError,
+    flag,
+    get_session,
+    list_sessions,
+    prune_aged,
+    reap,
+    socket_path,
+    unflag,
+    validate_id,
+    wait_code,
+)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    r = tmp_path / "data"
+    r.mkdir()
+    return r
+
+
+def _make(
+    root: Path,
+    sid: str,
+    st: str | None,
+    *,
+    exit_code: int | None = None,
+    last_change: str = "2026-01-01T00:00:00.000Z",
+    supervisor_pid: int = 999_999_999,
+    **extra: Any,
+) -> Path:
+    sdir = root / "sessions" / sid
+    sdir.mkdir(parents=True)
+    write_json(
+        sdir / "meta.json",
+        {
+            "v": 1,
+            "id": sid,
+            "cmd": ["sh", "-c", "true"],
+            "supervisor_pid": supervisor_pid,
+            "pid_start": 1,
+            "started_at": "2026-01-01T00:00:00.000Z",
+            "cwd": str(root),
+        },
+    )
+    if st is not None:
+        write_json(
+            sdir / "status.json",
+            {
+                "v": 1,
+                "state": st,
+                "child_pid": None,
+                "exit_code": exit_code,
+                "signaled": False,
+                "last_change": last_change,
+                "cols": 80,
+                "rows": 24,
+                "error": None,
+                **extra,
+            },
+        )
+    (sdir / "lock").touch()
+    return sdir
+
+
+@pytest.fixture
+def held() -> Iterator[list[int]]:
+    """fds holding session locks (as a live supervisor would); released at teardown."""
+    fds: list[int] = []
+    yield fds
+    for fd in fds:
+        os.close(fd)
+
+
+def _hold(sdir: Path, fds: list[int]) -> None:
+    fd = os.open(sdir / "lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    fds.append(fd)
+
+
+@pytest.mark.parametrize("sid", ["a", "worker-1", "x.y_z", "A" * 64])
+def test_valid_ids(sid: str) -> None:
+    assert validate_id(sid) == sid
+
+
+@pytest.mark.parametrize("sid", ["", ".", "..", "a/b", "a b", "A" * 65, "é"])
+def test_invalid_ids_are_refused_with_a_hint(sid: str) -> None:
+    with pytest.raises(SessionError, match="invalid session id"):
+        validate_id(sid)
+
+
+def test_socket_path_is_short_private_and_distinct(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 90) / ("e" * 90)
+    p1 = socket_path(deep, "x" * 64)
+    assert len(str(p1).encode()) < state.SUN_PATH_MAX
+    assert socket_path(deep, "a") != socket_path(deep, "b")
+    assert socket_path(deep, "a") != socket_path(tmp_path, "a")
+    assert socket_path(deep, "a").parent == socket_path(deep, "b").parent
+
+
+def test_socket_dirs_are_0700_and_symlinks_are_refused(tmp_path: Path) -> None:
+    root = tmp_path / "r1"
+    path = state.ensure_socket_dir(root, "s")
+    assert os.stat(path.parent).st_mode & 0o777 == 0o700
+    assert os.stat(path.parent.parent).st_mode & 0o777 == 0o700
+    os.rmdir(path.parent)
+    os.symlink(tmp_path, path.parent)
+    try:
+        with pytest.raises(SessionError, match="not a directory"):
+            state.ensure_socket_dir(root, "s")
+    finally:
+        os.unlink(path.parent)
+
+
+def test_running_without_a_held_lock_reads_dead_even_if_the_pid_lives(root: Path) -> None:
+    # Our own pid is certainly alive: a pid check would call this session alive (PID reuse).
+    _make(root, "ghost", "running", supervisor_pid=os.getpid())
+    s = get_session(root, "ghost")
+    assert (s.alive, s.label, s.dead) == (False, "dead", True)
+    assert wait_code(s) == 137
+
+
+def test_a_held_lock_means_alive(root: Path, held: list[int]) -> None:
+    sdir = _make(root, "live", "running")
+    _hold(sdir, held)
+    s = get_session(root, "live")
+    assert (s.alive, s.label) == (True, "running")
+    assert wait_code(s) is None
+
+
+def test_starting_without_status_and_lock_is_dead(root: Path) -> None:
+    _make(root, "early", None)
+    s = get_session(root, "early")
+    assert (s.state, s.label, s.alive) == ("starting", "dead", False)
+
+
+@pytest.mark.parametrize(
+    ("st", "code", "label", "wait"),
+    [
+        ("exited", 3, "exit:3", 3),
+        ("exited", 0, "exit:0", 0),
+        ("exited", None, "exited", 0),
+        ("killed", None, "killed", 130),
+        ("killed", 9, "killed", 9),
+    ],
+)
+def test_labels_and_wait_codes(
+    root: Path, st: str, code: int | None, label: str, wait: int
+) -> None:
+    _make(root, "s", st, exit_code=code)
+    s = get_session(root, "s")
+    assert (s.label, wait_code(s), s.alive) == (label, wait, False)
+
+
+def test_missing_session_error_names_it(root: Path) -> None:
+    with pytest.raises(SessionError, match="no session matching `nope`"):
+        get_session(root, "nope")
+
+
+def test_listing_is_newest_first_and_skips_unreadable_dirs(root: Path) -> None:
+    _make(root, "old", "exited", exit_code=0, last_change="2026-01-01T00:00:00.000Z")
+    _make(root, "new", "exited", exit_code=0, last_change="2026-03-01T00:00:00.000Z")
+    _make(root, "mid", "killed", last_change="2026-02-01T00:00:00.000Z")
+    bad = root / "sessions" / "bad"
+    bad.mkdir()
+    (bad / "meta.json").write_text("{not json")
+    (root / "sessions" / "bare").mkdir()  # a flag written before any session existed
+    assert [s.id for s in list_sessions(root)] == ["new", "mid", "old"]
+    assert list_sessions(root / "elsewhere") == []
+
+
+def test_flag_and_unflag_work_on_dead_sessions(root: Path) -> None:
+    _make(root, "done", "exited", exit_code=1)
+    flag(root, "done", "look at the failing test")
+    assert get_session(root, "done").note == "look at the failing test"
+    unflag(root, "done")
+    unflag(root, "done")  # already gone: fine
+    assert get_session(root, "done").note is None
+    flag(root, "later", "")  # no session yet: the dir is created, an empty note still flags
+    assert (root / "sessions" / "later" / "note").read_text() == ""
+
+
+def _age(sdir: Path, now: float, seconds: float) -> None:
+    os.utime(sdir, (now - seconds, now - seconds))
+
+
+def test_prune_removes_only_aged_corpses(root: Path, held: list[int]) -> None:
+    now = 1_900_000_000.0
+    for sid, st in [("old-exit", "exited"), ("old-kill", "killed"), ("young", "exited")]:
+        _make(root, sid, st, exit_code=0 if st == "exited" else None)
+    crashed = _make(root, "crashed", "running")  # lock free: a corpse
+    live = _make(root, "live", "running")
+    _hold(live, held)
+    bad = root / "sessions" / "bad"
+    bad.mkdir()
+    (bad / "meta.json").write_text("garbage")
+    for sid in ("old-exit", "old-kill", "crashed", "live", "bad"):
+        _age(root / "sessions" / sid, now, 10 * 86400)
+    _age(root / "sessions" / "young", now, 60)
+    removed = prune_aged(root, 3 * 86400, now)
+    assert sorted(removed) == ["crashed", "old-exit", "old-kill"]
+    assert not crashed.exists()
+    assert live.exists() and bad.exists() and (root / "sessions" / "young").exists()
+    # ttl 0: every corpse goes, still never the live one or the unreadable one.
+    assert prune_aged(root, 0, now) == ["young"]
+    assert sorted(os.listdir(root / "sessions")) == ["bad", "live"]
+
+
+def test_reap_removes_one_corpse_and_refuses_live_ones(root: Path, held: list[int]) -> None:
+    _make(root, "a", "exited", exit_code=0)
+    _make(root, "b", "exited", exit_code=0)
+    live = _make(root, "c", "running")
+    _hold(live, held)
+    assert reap(root, "a") is True
+    assert not (root / "sessions" / "a").exists()
+    assert (root / "sessions" / "b").exists()
+    assert reap(root, "c") is False
+    assert live.exists()
+    assert reap(root, "nothing") is False
+
+
+def test_status_reads_are_never_torn(root: Path, held: list[int]) -> None:
+    sdir = _make(root, "busy", "running")
+    _hold(sdir, held)
+    stop = threading.Event()
+
+    def writer() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            state.write_status(
+                sdir,
+                {
+                    "v": 1,
+                    "state": "running",
+                    "child_pid": n,
+                    "exit_code": None,
+                    "signaled": False,
+                    "last_change": "2026-01-01T00:00:00.000Z",
+                    "cols": 80 + n % 50,
+                    "rows": 24,
+                    "error": "x" * (n % 3000),
+                },
+            )
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        for _ in range(300):
+            s = get_session(root, "busy")
+            assert s.state == "running" and s.alive
+            raw = (sdir / "status.json").read_bytes()
+            assert json.loads(raw)["state"] == "running"
+    finally:
+        stop.set()
+        t.join()
