@@ -270,3 +270,102 @@ def test_status_reads_are_never_torn(root: Path, held: list[int]) -> None:
     finally:
         stop.set()
         t.join()
+
+
+# -- disk readers on a finished session (no supervisor needed) --------------------------------
+
+
+def test_log_tail_reads_lines_from_the_end(root: Path) -> None:
+    from looop.sessions import log_tail
+
+    sdir = _make(root, "t", "exited", exit_code=0)
+    lines = [f"\x1b[32mline {i}\x1b[0m" for i in range(5000)]
+    (sdir / "output.log").write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    assert log_tail(root, "t", 2) == "line 4998\nline 4999"
+    assert log_tail(root, "t", 1, raw=True) == "\x1b[32mline 4999\x1b[0m"
+    assert log_tail(root, "t", 3, grep=r"line 12\d\d$") == "line 1297\nline 1298\nline 1299"
+    assert log_tail(root, "t", None).split("\n")[:2] == ["line 0", "line 1"]
+    assert log_tail(root, "t", 10**6).count("\n") == 4999
+
+
+def test_log_tail_of_one_endless_line_stays_bounded(root: Path) -> None:
+    from looop.sessions import log_tail
+    from looop.sessions.client import MAX_TAIL_LINE
+
+    sdir = _make(root, "spin", "killed")
+    (sdir / "output.log").write_bytes(b"start\n" + b"\r|\r/\r-\r\\" * 600_000 + b"\rlast")
+    out = log_tail(root, "spin", 1)
+    assert len(out) <= MAX_TAIL_LINE
+    assert out.endswith("last")
+
+
+def test_read_log_of_a_finished_session_flushes_an_unfinished_tail(root: Path) -> None:
+    from looop.sessions import read_log
+
+    sdir = _make(root, "f", "exited", exit_code=0)
+    (sdir / "output.log").write_bytes(b"done \xe2\x82")
+    text, offset = read_log(root, "f", 0, raw=True)
+    assert (text, offset) == ("done \ufffd", len("done ") + 2)
+    assert read_log(root, "f", offset) == ("", offset)
+    with pytest.raises(SessionError, match="invalid offset"):
+        read_log(root, "f", -1)
+
+
+def test_expect_on_a_finished_log(root: Path) -> None:
+    from looop.core.clock import FixedClock
+    from looop.sessions import expect
+
+    sdir = _make(root, "e", "exited", exit_code=0)
+    (sdir / "output.log").write_bytes(b"\x1b[1mbuild\x1b[0m ok: 42 tests\r\n")
+    clock = FixedClock()
+    code, matched, offset = expect(root, "e", r"ok: \d+", clock=clock)
+    assert (code, matched, offset) == (0, "ok: 42", len((sdir / "output.log").read_bytes()))
+    assert expect(root, "e", "FAILED", clock=clock)[0] == 1
+    assert expect(root, "e", "ok", from_now=True, clock=clock)[0] == 1
+    with pytest.raises(SessionError, match="invalid pattern"):
+        expect(root, "e", "(", clock=clock)
+
+
+# -- supervisor argv and frames -----------------------------------------------------------------
+
+
+def test_supervisor_argv_skips_unknown_flags_with_their_values() -> None:
+    from looop.sessions.supervisor import parse_args
+
+    a = parse_args(
+        [
+            "--id",
+            "w1",
+            "--root",
+            "/data",
+            "--view-cmd",
+            "jq .",  # an unknown flag: its value must not leak into the command
+            "--no-tty",
+            "--size",
+            "120x40",
+            "--timeout-ms",
+            "1500",
+            "--idle-timeout-ms=250",
+            "--ready-fd",
+            "5",
+            "--",
+            "claude",
+            "--print",
+        ]
+    )
+    assert (a.sid, a.root, a.cols, a.rows, a.ready_fd) == ("w1", "/data", 120, 40, 5)
+    assert (a.timeout_s, a.idle_timeout_s) == (1.5, 0.25)
+    assert a.cmd == ["claude", "--print"]
+    b = parse_args(["--id", "x", "--root", "/r", "--size", "0x9", "--timeout-ms", "0", "--", "sh"])
+    assert (b.cols, b.rows, b.timeout_s) == (80, 24, None)  # bad size ignored, 0 = no timeout
+
+
+def test_frames_round_trip() -> None:
+    from looop.sessions import protocol as proto
+
+    head = proto.frame(proto.OUTPUT, b"abc")
+    assert proto.HEADER.unpack(head[:5]) == (proto.OUTPUT, 3) and head[5:] == b"abc"
+    assert proto.parse_exit(proto.exit_frame(True, None)[5:]) == (True, 130)
+    assert proto.parse_exit(proto.exit_frame(False, None)[5:]) == (False, 0)
+    assert proto.parse_exit(proto.exit_frame(False, -2)[5:]) == (False, -2)
+    assert proto.parse_size(proto.resize_frame(132, 50)[5:]) == (132, 50)

@@ -74,7 +74,7 @@ def test_decode_replaces_invalid_bytes() -> None:
 def _stream() -> bytes:
     rng = random.Random(7)
     pieces = [
-        "plain words ".encode(),
+        b"plain words ",
         "€uro ".encode(),
         "日本語 ".encode(),
         "😀".encode(),

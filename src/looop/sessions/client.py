@@ -50,6 +50,7 @@ DEFAULT_OP_TIMEOUT_S = 10.0
 READ_CHUNK = 4 * 1024 * 1024  # one incremental log read
 REPLAY_READ_MAX = 16 * 1024 * 1024  # dead screenshot: log tail scanned for modes (see screen)
 EXPECT_WINDOW = 1024 * 1024  # expect keeps at most this much text to run the regex over
+MAX_TAIL_LINE = 1024 * 1024  # log_tail: longest line it looks back for
 POLL_S = 0.05
 LOG_POLL_S = 0.1
 
@@ -356,22 +357,25 @@ def read_log(root: Path, sid: str, since: int = 0, raw: bool = False) -> tuple[s
     return _read_at(s.dir, since, raw, final=not s.alive)
 
 
-def _strip_for_lines(data: bytes, raw: bool) -> str:
+def _text_lines(data: bytes, raw: bool) -> list[str]:
     text, _ = safe_text(data, raw)
-    return text
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the log is not an empty last line
+    return [ln.rstrip("\r") for ln in lines]
 
 
 def log_tail(
     root: Path, sid: str, lines: int | None, raw: bool = False, grep: str | None = None
 ) -> str:
     """The last `lines` lines (all when None), optionally only those matching `grep`; reads
-    backwards from the end so a long transcript costs only its tail."""
+    backwards from the end so a long transcript costs only its tail. A single line longer
+    than MAX_TAIL_LINE bytes is cut to its end."""
     s = get_session(root, sid)
     pat = _compile(grep) if grep else None
     path = s.dir / LOG
     if lines is None:
-        data = _tail(path, 1 << 62)
-        out = _strip_for_lines(data, raw).splitlines()
+        out = _text_lines(_tail(path, 1 << 62), raw)
         return "\n".join(ln for ln in out if pat is None or pat.search(ln))
     if lines <= 0:
         return ""
@@ -382,7 +386,7 @@ def log_tail(
         return ""
     with f:
         pos = f.seek(0, os.SEEK_END)
-        carry = b""  # the (partial) first line of the chunk read last
+        carry = b""  # the (partial) first line of what was read so far
         first = True
         while pos > 0 and len(picked) < lines:
             step = min(65536, pos)
@@ -390,18 +394,25 @@ def log_tail(
             f.seek(pos)
             block = f.read(step) + carry
             parts = block.split(b"\n")
-            carry = parts[0] if pos > 0 else b""
-            body = parts[1:] if pos > 0 else parts
+            if pos > 0 and len(parts[0]) <= MAX_TAIL_LINE:
+                carry, body = parts[0], parts[1:]
+            else:  # the start of the log, or a line too long to keep looking for its start
+                carry, body, pos = b"", parts, 0
             if first and body and body[-1] == b"":
                 body = body[:-1]  # the newline that ends the log is not an empty last line
             first = False
             for piece in reversed(body):
-                text = _strip_for_lines(piece, raw).rstrip("\r")
+                text = _strip_line(piece, raw)
                 if pat is None or pat.search(text):
                     picked.append(text)
                     if len(picked) >= lines:
                         break
     return "\n".join(reversed(picked))
+
+
+def _strip_line(piece: bytes, raw: bool) -> str:
+    text, _ = safe_text(piece[-MAX_TAIL_LINE:], raw)
+    return text.rstrip("\r")
 
 
 def _compile(pattern: str) -> re.Pattern[str]:

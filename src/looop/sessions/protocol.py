@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Any
+
+TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_LINE = 1024 * 1024  # longest request line the supervisor reads
 MAX_REPLY = 64 * 1024 * 1024  # longest reply line a client accepts

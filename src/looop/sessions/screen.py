@@ -620,9 +620,19 @@ class Emulator:
         self.stream = FastStream(self.screen)
         self.pending = bytearray()
         self.skipped = 0  # bytes never emulated because of a cut (for diagnostics)
+        # A cut only marks the screen for a reset; the reset happens at the next feed, so a
+        # long burst costs one reset, not one per cut.
+        self._reset_due = False
+        self._alt: int | None = None  # last alt-screen switch seen in dropped bytes
+        self._hidden: bool | None = None  # last cursor visibility seen in dropped bytes
 
     def push(self, data: bytes) -> None:
-        self.pending += data
+        if len(data) >= PENDING_MAX and not self.pending:
+            # A big chunk on an empty buffer: look at (and keep) only its tail, no copying.
+            self.pending = bytearray(data[-PENDING_MAX:])
+            self._dropped(data, len(data) - PENDING_MAX)
+        else:
+            self.pending += data
         if len(self.pending) > PENDING_MAX:
             self._cut(PENDING_KEEP)
 
@@ -630,22 +640,38 @@ class Emulator:
         at = _cut_point(self.pending, keep)
         if at <= 0:
             return
-        was_alt = self.screen.alternate
-        was_hidden = bool(self.screen.cursor.hidden)
-        alt, hidden = _carried_modes(memoryview(self.pending)[:at])
-        self.skipped += at
+        self._dropped(self.pending, at)
         del self.pending[:at]
+
+    def _dropped(self, data: bytes | bytearray, at: int) -> None:
+        """data[:at] will never be emulated: remember the modes it switched."""
+        if at <= 0:
+            return
+        if not self._reset_due:
+            self._reset_due = True
+            self._alt = 1049 if self.screen.alternate else None
+            self._hidden = bool(self.screen.cursor.hidden)
+        # memchr for ESC first: plain-text bursts skip the mode scan entirely.
+        if data.find(b"\x1b", 0, at) >= 0 and data.find(b"\x1b[?", 0, at) >= 0:
+            alt, hidden = _carried_modes(data[:at])
+            if alt is not None:
+                self._alt = alt if alt > 0 else None
+            if hidden is not None:
+                self._hidden = hidden
+        self.skipped += at
+
+    def _apply_reset(self) -> None:
+        self._reset_due = False
         reset_emulation(self.screen, self.stream)
-        if alt is None:
-            if was_alt:
-                self.screen.enter_alternate(1049)
-        elif alt > 0:
-            self.screen.enter_alternate(alt)
-        self.screen.cursor.hidden = was_hidden if hidden is None else hidden
+        if self._alt is not None:
+            self.screen.enter_alternate(self._alt)
+        self.screen.cursor.hidden = bool(self._hidden)
 
     def feed_some(self, budget_s: float, now: Callable[[], float], slice_size: int = 8192) -> bool:
         """Emulate pending bytes for about `budget_s`; True when nothing is left."""
         deadline = now() + budget_s
+        if self._reset_due:
+            self._apply_reset()
         while self.pending:
             chunk = bytes(self.pending[:slice_size])
             del self.pending[:slice_size]
@@ -655,6 +681,8 @@ class Emulator:
         return not self.pending
 
     def feed_all(self) -> None:
+        if self._reset_due:
+            self._apply_reset()
         if self.pending:
             chunk = bytes(self.pending)
             self.pending.clear()

@@ -17,10 +17,13 @@ import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from looop.core import store
 from looop.core.errors import CorruptState, LooopError
+
+TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
+if TYPE_CHECKING:
+    from typing import Any
 
 ID_RE = r"[A-Za-z0-9._-]{1,64}"
 _ID = re.compile(ID_RE)

@@ -1,0 +1,232 @@
+"""Sessions: PTY pump vs script(1), screenshot latency, supervisor RSS, fleet probe/list cost."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MB = 1024 * 1024
+TOTAL = 50 * MB
+# A stream of 120-column text lines, like an agent printing a big file.
+PRINTER = (
+    "import sys\n"
+    "line = (b'x' * 119) + b'\\n'\n"
+    f"n = {TOTAL} // len(line)\n"
+    "chunk = line * 512\n"
+    "w = sys.stdout.buffer.write\n"
+    "for _ in range(n // 512): w(chunk)\n"
+    "w(line * (n % 512))\n"
+    "sys.stdout.flush()\n"
+)
+
+
+def _ctx(root: Path):  # type: ignore[no-untyped-def]
+    from looop.core.clock import SystemClock
+    from looop.core.context import Ctx
+    from looop.core.events import Emitter
+    from looop.core.paths import Paths
+
+    clock = SystemClock()
+    return Ctx(
+        paths=Paths.at(root),
+        clock=clock,
+        env=dict(os.environ),
+        events=Emitter(clock=clock, events_path=None, stream=io.StringIO()),
+    )
+
+
+def _pump(root: Path, printer: Path, sid: str = "pump") -> tuple[float, float, int]:
+    """Wall seconds for the stream through a session and through script(1), and log size."""
+    from looop.core.clock import SystemClock
+    from looop.sessions import get_session, spawn, wait
+
+    root.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    spawn(root, sid, [sys.executable, str(printer)], cwd=root, env=dict(os.environ))
+    wait(root, sid, 300, SystemClock())
+    ours = time.perf_counter() - t0
+    size = get_session(root, sid).output_bytes
+    t0 = time.perf_counter()
+    subprocess.run(
+        ["script", "-q", "-c", f"{sys.executable} {printer}", "/dev/null"],
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
+    theirs = time.perf_counter() - t0
+    return ours, theirs, size
+
+
+def run() -> list[dict[str, object]]:
+    import psutil
+
+    import looop
+    from looop.core.clock import SystemClock
+    from looop.sense.probes import probe_sessions
+    from looop.sessions import kill, list_sessions, screenshot, spawn
+
+    # as installed by pip: byte-compiled once (this sandbox sets PYTHONDONTWRITEBYTECODE)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(Path(looop.__file__).parent)], check=True
+    )
+    rows: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d) / "data"
+        root.mkdir()
+        printer = Path(d) / "printer.py"
+        printer.write_text(PRINTER)
+        expected = (TOTAL // 120) * 121  # the PTY turns each LF into CR LF
+        empty = Path(d) / "empty.py"
+        empty.write_text("pass\n")
+        runs, fixed = [], []
+        for i in range(3):  # interleaved, median: this VM is noisy
+            ours_i, theirs_i, size = _pump(root / f"p{i}", printer)
+            runs.append((ours_i, theirs_i))
+            fixed.append(_pump(root / f"e{i}", empty, "empty")[:2])
+        ours = statistics.median(r[0] for r in runs)
+        theirs = statistics.median(r[1] for r in runs)
+        ours0 = statistics.median(f[0] for f in fixed)
+        theirs0 = statistics.median(f[1] for f in fixed)
+        rate, base = TOTAL / (ours - ours0), TOTAL / (theirs - theirs0)
+        ratio = rate / base
+        note = (
+            f"pump: stream rate = 50 MB / (wall - the fixed start/stop cost of an empty "
+            f"stream, same run: ours {ours0 * 1000:.0f} ms, script {theirs0 * 1000:.0f} ms); "
+            f"raw wall ratio {theirs / ours:.2f}; output.log {size} of {expected} bytes"
+        )
+        rows.append(
+            {
+                "name": "PTY pump 50 MB: stream rate vs script -q",
+                "value": rate / MB,
+                "unit": "MB/s",
+                "baseline": base / MB,
+                "ratio": ratio,
+                "target": "ratio >= 0.8, every byte logged",
+                "ok": ratio >= 0.8 and size == expected,
+                "note": note,
+            }
+        )
+
+        # screenshot of a dead session with 50 MB of history
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            screenshot(root / "p0", "pump", "plain", True)
+            times.append(time.perf_counter() - t0)
+        dead = statistics.median(times)
+        rows.append(
+            {
+                "name": "shot of a dead session, 50 MB history",
+                "value": dead * 1000,
+                "unit": "ms",
+                "baseline": None,
+                "ratio": None,
+                "target": "<= 1000 ms",
+                "ok": dead <= 1.0,
+            }
+        )
+
+        # live session with 50 MB of history: print, then idle on a read
+        live_cmd = f"{sys.executable} {printer}; read x"
+        spawn(root, "live", ["bash", "-c", live_cmd], cwd=root, env=dict(os.environ))
+        from looop.sessions import wait_idle
+
+        wait_idle(root, "live", 1.0, 300, SystemClock())
+        times = []
+        for _ in range(11):
+            t0 = time.perf_counter()
+            screenshot(root, "live", "plain", True)
+            times.append(time.perf_counter() - t0)
+        live = statistics.median(times)
+        rows.append(
+            {
+                "name": "shot of a live session, 50 MB history",
+                "value": live * 1000,
+                "unit": "ms",
+                "baseline": None,
+                "ratio": None,
+                "target": "<= 100 ms",
+                "ok": live <= 0.1,
+            }
+        )
+        kill(root, "live")
+
+        # 20 idle workers: supervisor RSS and the sys-sessions probe
+        for i in range(20):
+            spawn(root, f"idle{i:02d}", ["sleep", "600"], cwd=root, env=dict(os.environ))
+        rss = []
+        for s in list_sessions(root):
+            if s.alive:
+                pid = int(json.loads((s.dir / "meta.json").read_text())["supervisor_pid"])
+                rss.append(psutil.Process(pid).memory_info().rss / MB)
+        worst = max(rss)
+        rows.append(
+            {
+                "name": "supervisor RSS (worst of 20)",
+                "value": worst,
+                "unit": "MB",
+                "baseline": statistics.median(rss),
+                "ratio": None,
+                "target": "<= 35 MB",
+                "ok": worst <= 35,
+            }
+        )
+        ctx = _ctx(root)
+        times = []
+        for _ in range(11):
+            t0 = time.perf_counter()
+            probe_sessions(ctx)
+            times.append(time.perf_counter() - t0)
+        probe = statistics.median(times)
+        rows.append(
+            {
+                "name": "sys-sessions probe, 20 idle workers",
+                "value": probe * 1000,
+                "unit": "ms",
+                "baseline": None,
+                "ratio": None,
+                "target": "<= 100 ms",
+                "ok": probe <= 0.1,
+            }
+        )
+        # 50 sessions: `looop worker list` as a user runs it
+        for i in range(30):
+            spawn(root, f"more{i:02d}", ["true"], cwd=root, env=dict(os.environ))
+        looop = str(Path(sys.executable).parent / "looop")
+        env = dict(os.environ, LOOOP_DATA_DIR=str(root))
+        times = []
+        for _ in range(7):
+            t0 = time.perf_counter()
+            subprocess.run(
+                [looop, "worker", "list", "-a"], env=env, stdout=subprocess.DEVNULL, check=True
+            )
+            times.append(time.perf_counter() - t0)
+        wl = statistics.median(times)
+        rows.append(
+            {
+                "name": "looop worker list -a, 50 sessions",
+                "value": wl * 1000,
+                "unit": "ms",
+                "baseline": None,
+                "ratio": None,
+                "target": "<= 300 ms",
+                "ok": wl <= 0.3,
+            }
+        )
+        for s in list_sessions(root):
+            if s.alive:
+                kill(root, s.id)
+        shutil.rmtree(root, ignore_errors=True)
+    return rows
+
+
+if __name__ == "__main__":
+    for r in run():
+        print(r)
