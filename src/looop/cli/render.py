@@ -36,7 +36,11 @@ def print_status(st: dict[str, Any], as_json: bool) -> None:
         + (f" ({', '.join(st['goals'])})" if st["goals"] else "")
         + "\n"
     )
-    w(f"workers:   {len(st['workers'])}\n")
+    live = [x for x in st["workers"] if x.get("alive")]
+    w(f"workers:   {len(live)} live, {len(st['workers']) - len(live)} finished\n")
+    for x in st["workers"]:
+        flag = f"  ⚑ {x['note']}" if x.get("note") and x.get("alive") else ""
+        w(f"  - {x.get('id', '?')} [{x.get('label', x.get('error', '?'))}]{flag}\n")
     for line in st["journal_tail"]:
         w(f"  {line}\n")
     w(f"data dir:  {st['data_dir']}\n")

@@ -37,6 +37,28 @@ def _read_obj(path: Any) -> dict[str, Any] | None:
         return {"error": str(e)}
 
 
+def _workers(paths: Paths) -> list[dict[str, Any]]:
+    from looop.sessions.state import list_sessions
+
+    try:
+        sessions = list_sessions(paths.data)
+    except OSError as e:
+        return [{"error": f"cannot list sessions: {e.strerror}"}]
+    return [
+        {
+            "id": s.id,
+            "state": s.state,
+            "label": s.label,
+            "alive": s.alive,
+            "exit_code": s.exit_code,
+            "flagged": bool(s.note),
+            "note": s.note,
+        }
+        for s in sessions
+        if s.id != "pulse"
+    ]
+
+
 def gather_status(paths: Paths, env: Mapping[str, str]) -> dict[str, Any]:
     p = paths
     running = store.flock_held(p.lock_file)
@@ -64,7 +86,7 @@ def gather_status(paths: Paths, env: Mapping[str, str]) -> dict[str, Any]:
         "last_failure": _read_obj(p.last_failure),
         "goals": goals,
         "journal_tail": journal_tail,
-        "workers": [],
+        "workers": _workers(p),
     }
 
 

@@ -417,7 +417,7 @@ def _strip_line(piece: bytes, raw: bool) -> str:
 
 def _compile(pattern: str) -> re.Pattern[str]:
     try:
-        return re.compile(pattern)
+        return re.compile(pattern, re.MULTILINE)  # ^ and $ mean line starts and ends
     except re.error as e:
         raise SessionError(f"invalid pattern `{pattern}`: {e}") from e
 

@@ -13,9 +13,7 @@ import errno
 import fcntl
 import os
 import re
-import shutil
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 from looop.core import store
@@ -158,25 +156,75 @@ def read_note(sdir: Path) -> str | None:
 # -- the Session view ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Session:
-    id: str
-    cmd: list[str]
-    state: str
-    alive: bool
-    exit_code: int | None
-    signaled: bool
-    started_at: str
-    last_change: str
-    note: str | None
-    child_pid: int | None
-    cols: int
-    rows: int
-    output_bytes: int
-    dir: Path
-    label: str  # starting|running|exit:<n>|exited|killed|dead
-    supervisor_pid: int | None = None
-    error: str | None = None
+    """One session as read from disk. A plain class, not a dataclass: `looop status` lists
+    sessions on its fast path, and importing dataclasses (and inspect) costs milliseconds."""
+
+    __slots__ = (
+        "alive",
+        "child_pid",
+        "cmd",
+        "cols",
+        "dir",
+        "error",
+        "exit_code",
+        "id",
+        "label",
+        "last_change",
+        "note",
+        "output_bytes",
+        "rows",
+        "signaled",
+        "started_at",
+        "state",
+        "supervisor_pid",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        cmd: list[str],
+        state: str,
+        alive: bool,
+        exit_code: int | None,
+        signaled: bool,
+        started_at: str,
+        last_change: str,
+        note: str | None,
+        child_pid: int | None,
+        cols: int,
+        rows: int,
+        output_bytes: int,
+        dir: Path,
+        label: str,
+        supervisor_pid: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        self.id = id
+        self.cmd = cmd
+        self.state = state
+        self.alive = alive
+        self.exit_code = exit_code
+        self.signaled = signaled
+        self.started_at = started_at
+        self.last_change = last_change
+        self.note = note
+        self.child_pid = child_pid
+        self.cols = cols
+        self.rows = rows
+        self.output_bytes = output_bytes
+        self.dir = dir
+        self.label = label
+        self.supervisor_pid = supervisor_pid
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"Session(id={self.id!r}, label={self.label!r}, alive={self.alive})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Session) and all(
+            getattr(self, k) == getattr(other, k) for k in self.__slots__
+        )
 
     @property
     def finished(self) -> bool:
@@ -296,6 +344,8 @@ def _is_corpse(sdir: Path) -> bool:
 
 def _remove_dir(sdir: Path) -> bool:
     try:
+        import shutil  # only prune/reap need it
+
         shutil.rmtree(sdir)
     except FileNotFoundError:
         return False

@@ -85,6 +85,8 @@ def safe_end(data: bytes) -> int:
             and not _escape_complete(data, prev, esc)
         ):
             end = prev
+    if end and data[end - 1] == 0x0D:
+        end -= 1  # a CR may be half of a CRLF: wait for the next byte before folding it
     return end
 
 
@@ -106,8 +108,10 @@ _ANSI_RE = re.compile(
 
 
 def strip_ansi(text: str) -> str:
-    """Printable text: escape sequences and stray controls removed, CRLF folded to LF."""
-    return _ANSI_RE.sub("", text).replace("\r\n", "\n")
+    """Printable text: escape sequences and stray controls removed; CRLF and a lone CR
+    (a redraw from column 0) both become LF, so `^` in a regex finds what a human sees
+    at the start of a line."""
+    return _ANSI_RE.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
 
 
 def safe_text(data: bytes, raw: bool = False) -> tuple[str, int]:
