@@ -56,9 +56,7 @@ def _await_event(stream: IO[bytes], name: str, timeout: float = 30) -> dict[str,
     raise AssertionError(f"event {name} not seen within {timeout}s")
 
 
-@pytest.fixture
-def pulse(ctx: Ctx) -> Iterator[subprocess.Popen[bytes]]:
-    wire(ctx, [{"decision": {"action": "noop", "reason": "quiet"}}])
+def _start_pulse(ctx: Ctx) -> subprocess.Popen[bytes]:
     p = subprocess.Popen(
         _looop("pulse"),
         env=_env(ctx),
@@ -66,6 +64,14 @@ def pulse(ctx: Ctx) -> Iterator[subprocess.Popen[bytes]]:
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+    assert p.stdout is not None
+    return p
+
+
+@pytest.fixture
+def pulse(ctx: Ctx) -> Iterator[subprocess.Popen[bytes]]:
+    wire(ctx, [{"decision": {"action": "noop", "reason": "quiet"}}])
+    p = _start_pulse(ctx)
     assert p.stdout is not None
     try:
         _await_event(p.stdout, "sleep")
@@ -227,13 +233,7 @@ def test_sigterm_mid_decide_finishes_the_beat_first(ctx: Ctx) -> None:
             }
         ],
     )
-    p = subprocess.Popen(
-        _looop("pulse"),
-        env=_env(ctx),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    p = _start_pulse(ctx)
     assert p.stdout is not None
     try:
         _await_event(p.stdout, "tick.start")

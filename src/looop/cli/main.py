@@ -26,7 +26,7 @@ COMMANDS: dict[str, str] = {
     "config": "looop.cli.completion:config_cmd",
     "worker": "looop.cli.workers:worker_group",
     "ls": "looop.cli.workers:ls_cmd",
-    "kill": "looop.cli.workers:kill_cmd",
+    "kill": "looop.cli.workers:worker_kill",
     "shot": "looop.cli.sessions:shot_cmd",
     "screenshot": "looop.cli.sessions:shot_cmd",
     "log": "looop.cli.sessions:log_cmd",

@@ -55,15 +55,7 @@ def _kill(worker_id: str, reason: str, journal: str | None) -> None:
 @click.option("--reason", default="", help="Why (journaled).")
 @JOURNAL_OPT
 def worker_kill(worker_id: str, reason: str, journal: str | None) -> None:
-    _kill(worker_id, reason, journal)
-
-
-@click.command("kill", help="Stop a worker (same as `looop worker kill`).")
-@click.argument("worker_id")
-@click.option("--reason", default="", help="Why (journaled).")
-@JOURNAL_OPT
-def kill_cmd(worker_id: str, reason: str, journal: str | None) -> None:
-    _kill(worker_id, reason, journal)
+    _steer({"action": "kill_worker", "id": worker_id, "reason": reason}, journal)
 
 
 def _age(seconds: float | None) -> str:
