@@ -351,3 +351,15 @@ def test_prompt_prefix_is_byte_identical_between_beats(ctx: Ctx, clock: FixedClo
     assert p1 != p2  # NOW moved
     assert _prefix(p1) == _prefix(p2)
     assert len(_prefix(p1)) > 0.8 * len(p1)
+
+
+def test_flapping_sensor_is_named_in_the_prompt(ctx: Ctx) -> None:
+    c = with_env(ctx, LOOOP_FLAP_STREAK="2")
+    _sensor(c, "clock", 'printf \'{"signal":{"t":"%s"}}\' "$(date +%s%N)"')
+    wire(c, [{"decision": {"action": "noop"}}] * 4)
+    for _ in range(3):
+        out = tick(c)
+    assert out.status == "decided"
+    prompt = (c.paths.run_dir(out.run_id or "") / "prompt.md").read_text()
+    assert "=== FLAPPING SENSORS ===" in prompt and "sensor-clock" in prompt
+    assert events(c).count("sense.flapping") == 1

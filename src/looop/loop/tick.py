@@ -36,6 +36,7 @@ class TickOutcome:
     error: str | None = None
     prompt_path: Path | None = None
     prompt_text: str | None = None
+    flapping: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -80,6 +81,17 @@ def tick(ctx: Ctx, force: bool = False, dry_run: bool = False) -> TickOutcome:
     readings = sense(ctx, knobs)
     world = read_world(ctx.paths)
     out = TickOutcome(notes=[r.name for r in readings if not r.ok])
+    flapping, new = guards.track_flapping(ctx.paths, world.items, knobs.num("flap_streak"))
+    for name in new:
+        ctx.events.emit(
+            "warn",
+            "sense.flapping",
+            f"{name}'s signal changed {knobs.num('flap_streak')} beats in a row — "
+            "move timestamps and counters into its detail",
+            sensor=name,
+        )
+        ctx.events.record("sensor_flapping", sensor=name)
+    out.flapping = flapping
 
     try:
         last = guards.read_last_hash(ctx.paths)
@@ -159,11 +171,12 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs) -> None:
         ctx.events.emit("warn", "fleet.degraded", f"could not tend sessions: {e}")
 
 
-def _extras(ctx: Ctx, world: World) -> PromptExtras:
+def _extras(ctx: Ctx, world: World, flapping: list[str]) -> PromptExtras:
     return PromptExtras(
         changes=describe_changes(guards.read_last_world(ctx.paths), world.items),
         last_failure=guards.read_last_failure(ctx.paths),
         last_shell=guards.read_last_shell(ctx.paths),
+        flapping=flapping,
     )
 
 
@@ -178,7 +191,7 @@ def _decide(
 ) -> TickOutcome:
     ev = ctx.events
     paths = ctx.paths
-    built = build_prompt(ctx, knobs, _extras(ctx, world))
+    built = build_prompt(ctx, knobs, _extras(ctx, world, out.flapping))
     if built.truncated:
         ev.emit(
             "warn",
