@@ -28,6 +28,7 @@ def wire(
     cmd = f"{shlex.quote(sys.executable)} -m looop.demo.runner --script {shlex.quote(str(script))}"
     if prompt_file:
         cmd += " {{prompt_file}}"
+    cfg.setdefault("max_daily_usd", 0)  # the scripted runner reports no cost: budget tests opt in
     obj = {
         "default": "scripted",
         "runners": {"scripted": {"tick": cmd, "worker": worker}},

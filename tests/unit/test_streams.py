@@ -460,3 +460,160 @@ def test_garbage_and_deep_nesting_never_raise() -> None:
     assert r.feed("\x00\x01 binary-ish \ufffd") == ["\x00\x01 binary-ish \ufffd"]
     deep = "{" + '"a":{' * 5000 + "}" * 5001
     assert isinstance(r.feed(deep), list)
+
+
+# ---------------------------------------------------------------- shapes of the real CLIs
+# Trimmed from streams recorded against the real programs (tests/realcli/streams/).
+
+
+def test_real_claude_auth_failure() -> None:
+    """claude 2.1: a retry notice, a synthetic assistant message, then an error result that
+    carries the HTTP status beside a message that does not name it."""
+    synthetic = {
+        "type": "assistant",
+        "message": {
+            "model": "<synthetic>",
+            "role": "assistant",
+            "content": [{"type": "text", "text": "Invalid API key · Fix external API key"}],
+        },
+        "error": "authentication_failed",
+        "is_api_error_message": True,
+        "api_error_status": 401,
+        "api_error_type": "authentication_error",
+    }
+    result = {
+        "type": "result",
+        "subtype": "success",
+        "is_error": True,
+        "num_turns": 1,
+        "duration_ms": 745,
+        "total_cost_usd": 0,
+        "api_error_status": 401,
+        "api_error_type": "authentication_error",
+        "result": "Invalid API key · Fix external API key",
+    }
+    retry = {
+        "type": "system",
+        "subtype": "api_retry",
+        "attempt": 1,
+        "max_retries": 1,
+        "retry_delay_ms": 564,
+        "error_status": 401,
+        "error": "authentication_failed",
+    }
+    out, r = _render([_j(retry), _j(synthetic), _j(result)])
+    why = "Invalid API key · Fix external API key (HTTP 401 authentication_error)"
+    assert out == [
+        "  · API retry 1/1 after HTTP 401 authentication_failed",
+        f"  ✗ {why}",
+        f"  ✗ failed in 0.7s · 1 turns · $0.0000: {why}",
+    ]
+    assert r.error == why and r.final_text is None
+
+
+def test_real_claude_status_already_named_is_not_repeated() -> None:
+    text = "API Error: 500 scripted internal server error"
+    ev = {"type": "result", "is_error": True, "api_error_status": 500, "result": text}
+    _, r = _render([_j(ev)])
+    assert r.error == text
+
+
+def test_real_pi_provider_error_body_is_made_readable() -> None:
+    """pi passes the provider's error body through: `500 {"type":"error","error":{…}}`."""
+    body = '{"type":"error","error":{"type":"api_error","message":"internal server error"}}'
+    msg = {"role": "assistant", "content": [], "stopReason": "error", "errorMessage": f"500 {body}"}
+    out, r = _render([_j({"type": "message_end", "message": msg})])
+    assert out == ["  ✗ 500 api_error: internal server error"]
+    assert r.error == "500 api_error: internal server error"
+
+
+def test_real_pi_retries_then_gives_up() -> None:
+    err = '429 {"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}'
+    failed = {"role": "assistant", "content": [], "stopReason": "error", "errorMessage": err}
+    lines = [
+        _j({"type": "message_end", "message": failed}),
+        _j({"type": "agent_end", "messages": [failed]}),
+        _j(
+            {
+                "type": "auto_retry_start",
+                "attempt": 1,
+                "maxAttempts": 1,
+                "delayMs": 10,
+                "errorMessage": err,
+            }
+        ),
+        _j({"type": "message_end", "message": failed}),
+        _j({"type": "agent_end", "messages": [failed]}),
+        _j({"type": "auto_retry_end", "success": False, "attempt": 1, "finalError": err}),
+    ]
+    out, r = _render(lines)
+    assert out == [
+        "  ✗ 429 rate_limit_error: slow down",
+        "  · retry 1/1 after: 429 rate_limit_error: slow down",
+        "  ✗ 429 rate_limit_error: slow down",  # the give-up is not said a third time
+    ]
+    assert r.error == "429 rate_limit_error: slow down"
+
+
+def test_real_pi_retry_that_succeeds_clears_the_error_and_sums_the_run() -> None:
+    failed = {"role": "assistant", "content": [], "stopReason": "error", "errorMessage": "boom"}
+    ok = {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "Done."}],
+        "stopReason": "stop",
+        "usage": {"cost": {"total": 0.004}},
+    }
+    tool_turn = dict(ok, content=[], stopReason="toolUse", usage={"cost": {"total": 0.006}})
+    lines = [
+        _j({"type": "message_end", "message": failed}),
+        _j({"type": "auto_retry_start", "attempt": 1, "maxAttempts": 3, "errorMessage": "boom"}),
+        _j({"type": "message_end", "message": ok}),
+        _j({"type": "agent_end", "messages": [{"role": "user"}, tool_turn, ok]}),
+        _j({"type": "auto_retry_end", "success": True, "attempt": 1}),
+    ]
+    out, r = _render(lines)
+    assert out[-2:] == ["Done.", "  ✓ done · 2 turns · $0.0100"]
+    assert r.error is None
+
+
+def test_real_codex_reconnects_are_news_and_the_failure_is_said_once() -> None:
+    demand = "We’re currently experiencing high demand, which may cause temporary errors."
+    lines = [
+        _j({"type": "error", "message": f"Reconnecting... 1/1 ({demand})"}),
+        _j({"type": "error", "message": demand}),
+        _j({"type": "turn.failed", "error": {"message": demand}}),
+    ]
+    out, r = _render(lines)
+    assert out == [f"  · Reconnecting... 1/1 ({demand})", f"  ✗ {demand}"]
+    assert r.error == demand
+
+
+def test_real_opencode_api_error_names_its_status() -> None:
+    err = {
+        "name": "APIError",
+        "data": {
+            "message": "invalid x-api-key",
+            "statusCode": 401,
+            "isRetryable": False,
+            "responseBody": '{"error": {"message": "invalid x-api-key"}}',
+        },
+    }
+    out, r = _render([_j({"type": "error", "sessionID": "ses_1", "error": err})])
+    assert out == ["  ✗ APIError 401: invalid x-api-key"]
+    assert r.error == "APIError 401: invalid x-api-key"
+
+
+def test_real_opencode_stream_error_unwraps_its_json_message() -> None:
+    inner = '{"message":"the model crashed","type":"invalid_request_error","code":null}'
+    err = {"name": "UnknownError", "data": {"message": inner}}
+    _, r = _render([_j({"type": "error", "error": err})])
+    assert r.error == "UnknownError: invalid_request_error: the model crashed"
+
+
+@pytest.mark.parametrize(
+    "msg",
+    ["500 {not json", '{"error": "a string"}', "[1, 2]", '502 {"detail": 3}', "{}"],
+)
+def test_provider_error_bodies_that_do_not_parse_stay_as_they_are(msg: str) -> None:
+    _, r = _render([_j({"type": "error", "message": msg})])
+    assert r.error == msg

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "version": "looop.cli.lifecycle:version_cmd",
     "demo": "looop.cli.lifecycle:demo_cmd",
     "config": "looop.cli.completion:config_cmd",
+    "cost": "looop.cli.cost:cost_cmd",
     "worker": "looop.cli.workers:worker_group",
     "ls": "looop.cli.workers:ls_cmd",
     "kill": "looop.cli.workers:worker_kill",

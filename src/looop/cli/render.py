@@ -28,6 +28,20 @@ def print_status(st: dict[str, Any], as_json: bool) -> None:
     )
     if st["config_error"]:
         w(f"config:    ✗ {st['config_error']}\n")
+    sp = st.get("spend")
+    if sp and "error" not in sp:
+        cap = sp.get("max_daily_usd")
+        w(
+            f"spend:     ${sp['spent_today_usd']:.4f} today"
+            + (f" of ${cap:.2f} budget" if cap else " (no budget)")
+            + "\n"
+        )
+        for name in ("budget", "unmetered", "decides"):
+            br = sp.get(name) or {}
+            if br.get("open"):
+                w(f"breaker:   ⚡ {br.get('lift')}\n")
+    elif sp:
+        w(f"spend:     ✗ {sp['error']}\n")
     lf = st.get("last_failure")
     if lf:
         w(f"failing:   ✗ {lf.get('error', '?')} (fail #{lf.get('fails', '?')})\n")

@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any, Literal
 
-# Runner presets. The tick command gets the prompt on stdin unless it names {{prompt_file}}.
+# Runner presets, proven against the real CLIs (tests/realcli). The tick command gets the prompt
+# on stdin unless it names {{prompt_file}}. A tick never splices the prompt into its command line
+# ("$(cat {{prompt_file}})"): one argv string is capped at 128 KiB and the prompt may be 256 KiB.
 PRESETS: dict[str, dict[str, str]] = {
     "claude": {
         "tick": "claude -p --output-format stream-json --verbose "
@@ -21,17 +23,20 @@ PRESETS: dict[str, dict[str, str]] = {
         "worker": 'claude --dangerously-skip-permissions --model opus "$(cat {{prompt_file}})"',
     },
     "codex": {
+        # `-` reads the prompt from stdin
         "tick": "codex exec --json --skip-git-repo-check "
-        '--dangerously-bypass-approvals-and-sandbox "$(cat {{prompt_file}})"',
+        "--dangerously-bypass-approvals-and-sandbox -",
         "worker": 'codex --dangerously-bypass-approvals-and-sandbox "$(cat {{prompt_file}})"',
     },
     "opencode": {
-        "tick": 'opencode run --format json "$(cat {{prompt_file}})"',
+        # with no message argument, `opencode run` reads the message from stdin
+        "tick": "opencode run --format json",
         "worker": 'opencode --prompt "$(cat {{prompt_file}})"',
     },
     "pi": {
         "tick": "pi -p --mode json -ne --model claude-sonnet-4-5 --thinking low @{{prompt_file}}",
-        "worker": "pi --model claude-opus-4-8 --thinking medium @{{prompt_file}}",
+        # the newest opus pi 0.73 knows; an unknown id makes pi exit at once
+        "worker": "pi --model claude-opus-4-7 --thinking medium @{{prompt_file}}",
     },
 }
 DEFAULT_RUNNER = "claude"
@@ -201,6 +206,23 @@ def _check_extra(obj: Mapping[str, Any], source: str) -> None:
     prices = obj.get("prices")
     if prices is not None and not isinstance(prices, dict):
         raise _bad(source, "prices", "an object of model -> {input, output} USD per 1M", prices)
+    for model, row in (prices or {}).items():
+        _check_price_row(row, source, f"prices.{model}")
+
+
+PRICE_FIELDS = ("input", "output", "cached_input", "cache_write")
+
+
+def _check_price_row(row: Any, source: str, where: str) -> None:
+    """One price row: USD per 1M tokens, each field a finite number >= 0 (a typo is an error)."""
+    if not isinstance(row, dict):
+        raise _bad(source, where, "an object {input, output, cached_input} of USD per 1M", row)
+    for key, v in row.items():
+        if key not in PRICE_FIELDS:
+            raise _bad(source, f"{where}.{key}", "one of " + ", ".join(PRICE_FIELDS), key)
+        ok = isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < float("inf")
+        if not ok:
+            raise _bad(source, f"{where}.{key}", "a number >= 0 (USD per 1M tokens)", v)
 
 
 def load_config(path: Path) -> Config:

@@ -111,7 +111,7 @@ class StreamRenderer:
         return handler(self, ev) if handler is not None else []
 
     def _fail(self, msg: str) -> list[str]:
-        self.error = _one_line(msg) or "stream reported an error"
+        self.error = _one_line(provider_error(msg)) or "stream reported an error"
         return [f"  ✗ {self.error}"]
 
     def _said(self, text: str) -> list[str]:
@@ -160,27 +160,64 @@ class StreamRenderer:
 
     def _pi_agent_end(self, ev: dict[str, Any]) -> list[str]:
         last: dict[str, Any] = {}
+        turns, cost = 0, 0.0
         for m in _list(ev.get("messages")):
             if _dict(m).get("role") == "assistant":
                 last = _dict(m)
+                turns += 1
+                usd = _num(_dict(_dict(last.get("usage")).get("cost")).get("total"))
+                cost += usd or 0.0
         top = self._pi_stop_error(ev)
         if top is not None:
             return top
-        if self.error is None:
-            failed = self._pi_stop_error(last)
-            if failed is not None:
-                return failed
-        return []
+        if self.error is not None:
+            return []
+        failed = self._pi_stop_error(last)
+        if failed is not None:
+            return failed
+        if turns == 0:
+            return []
+        # pi's json mode has no result event; its last agent_end is the run's summary
+        return [f"  ✓ done · {turns} turns · ${cost:.4f}"]
+
+    def _pi_retry_start(self, ev: dict[str, Any]) -> list[str]:
+        # pi retries a failed turn itself; each failed attempt already ended with an error
+        attempt, most = _count(ev.get("attempt")), _count(ev.get("maxAttempts"))
+        why = _one_line(provider_error(_str(ev.get("errorMessage")) or ""), 200)
+        return [f"  · retry {attempt}/{most}" + (f" after: {why}" if why else "")]
+
+    def _pi_retry_end(self, ev: dict[str, Any]) -> list[str]:
+        if ev.get("success") is True:
+            return []
+        before = self.error
+        out = self._fail(_str(ev.get("finalError")) or "gave up retrying")
+        return [] if self.error == before else out  # the last attempt already said it
 
     # ------------------------------------------------------------ claude stream-json
 
     def _claude_system(self, ev: dict[str, Any]) -> list[str]:
+        if ev.get("subtype") == "api_retry":
+            status = _num(ev.get("error_status"))
+            why = " ".join(
+                bit
+                for bit in (f"HTTP {status:g}" if status is not None else "", _str(ev.get("error")))
+                if bit
+            )
+            head = f"  · API retry {_count(ev.get('attempt'))}/{_count(ev.get('max_retries'))}"
+            return [head + (f" after {why}" if why else "")]
         if ev.get("subtype") != "init":
             return []
         model = _str(ev.get("model"))
         return [f"  · session {_clip(model, 60)}" if model else "  · session"]
 
     def _claude_assistant(self, ev: dict[str, Any]) -> list[str]:
+        if ev.get("is_api_error_message") is True:
+            # claude's own stand-in for a failed API call; the result event repeats it
+            texts = [
+                _str(_dict(p).get("text")) or ""
+                for p in _list(_dict(ev.get("message")).get("content"))
+            ]
+            return self._fail(_with_status(" ".join(texts), ev))
         out: list[str] = []
         for part in _list(_dict(ev.get("message")).get("content")):
             p = _dict(part)
@@ -229,7 +266,7 @@ class StreamRenderer:
                 self.final_text = result.strip()
             return [f"  ✓ done {summary}".rstrip()]
         why = _first_line(result or "") or subtype or "claude reported an error"
-        self.error = _one_line(why)
+        self.error = _one_line(_with_status(why, ev))
         return [f"  ✗ failed {summary}".rstrip() + f": {self.error}"]
 
     # ------------------------------------------------------------ codex exec --json
@@ -286,13 +323,18 @@ class StreamRenderer:
         return ["  ✓ turn done" + (" · " + " / ".join(bits) if bits else "")]
 
     def _codex_turn_failed(self, ev: dict[str, Any]) -> list[str]:
-        return self._fail(_error_text(ev.get("error")) or "turn failed")
+        before = self.error
+        out = self._fail(_error_text(ev.get("error")) or "turn failed")
+        return [] if self.error == before else out  # codex repeats its last error here
 
     # ------------------------------------------------------------ shared / opencode
 
     def _error(self, ev: dict[str, Any]) -> list[str]:
         # codex: {"type":"error","message":…}; opencode: {"type":"error","error":{…}}
         msg = _str(ev.get("message")) or _error_text(ev.get("error"))
+        if msg and msg.startswith("Reconnecting..."):
+            # codex retrying a failed request: news, not yet the outcome
+            return [f"  · {_one_line(msg, 200)}"]
         return self._fail(msg or "error")
 
     def _oc_text(self, ev: dict[str, Any]) -> list[str]:
@@ -328,11 +370,50 @@ def _error_text(v: Any) -> str:
     if s is not None:
         return s
     d = _dict(v)
-    msg = _str(d.get("message")) or _str(_dict(d.get("data")).get("message"))
+    data = _dict(d.get("data"))
+    msg = _str(d.get("message")) or _str(data.get("message"))
+    if msg:
+        msg = provider_error(msg)
     name = _str(d.get("name"))
+    status = _num(data.get("statusCode"))
+    if name and status is not None:
+        name = f"{name} {status:g}"  # opencode: {"name":"APIError","data":{"statusCode":401,…}}
     if msg and name:
         return f"{name}: {msg}"
     return msg or name or ""
+
+
+_STATUS_JSON = re.compile(r"^\s*(\d{3})?\s*(\{.*\})\s*$", re.DOTALL)
+
+
+def provider_error(msg: str) -> str:
+    """A provider's error body passed through verbatim (pi: `500 {"type":"error","error":
+    {"type":"api_error","message":"…"}}`, opencode: a JSON string) as `500 api_error: …`."""
+    m = _STATUS_JSON.match(msg)
+    if m is None:
+        return msg
+    try:
+        body = json.loads(m.group(2))
+    except (ValueError, RecursionError):
+        return msg
+    if not isinstance(body, dict):
+        return msg
+    inner = _dict(body.get("error")) or body
+    text = _str(inner.get("message"))
+    if not text:
+        return msg
+    kind = _str(inner.get("type")) or _str(inner.get("code"))
+    head = " ".join(bit for bit in (m.group(1), kind) if bit)
+    return f"{head}: {text}" if head else text
+
+
+def _with_status(why: str, ev: dict[str, Any]) -> str:
+    """claude puts the HTTP status beside its message; say it when the message does not."""
+    status = _num(ev.get("api_error_status"))
+    if status is None or f"{status:g}" in why:
+        return why
+    kind = _str(ev.get("api_error_type"))
+    return f"{why} (HTTP {status:g}{' ' + kind if kind else ''})"
 
 
 _HANDLERS = {
@@ -341,6 +422,8 @@ _HANDLERS = {
     "tool_execution_end": StreamRenderer._pi_tool_end,
     "message_end": StreamRenderer._pi_message_end,
     "agent_end": StreamRenderer._pi_agent_end,
+    "auto_retry_start": StreamRenderer._pi_retry_start,
+    "auto_retry_end": StreamRenderer._pi_retry_end,
     # claude
     "system": StreamRenderer._claude_system,
     "assistant": StreamRenderer._claude_assistant,

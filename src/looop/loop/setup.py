@@ -18,12 +18,36 @@ RUNNER_CHOICES = ["claude", "codex", "opencode", "pi", "custom"]
 
 
 def preset_notes(runner: str, env: dict[str, str] | Any) -> list[str]:
-    """What a user of this preset must know; verified against the real CLIs."""
+    """What a user of this preset must know; verified against the real CLIs (tests/realcli)."""
     notes: list[str] = []
-    if runner == "claude" and os.geteuid() == 0 and env.get("IS_SANDBOX") != "1":
+    if runner == "claude":
+        if os.geteuid() == 0 and env.get("IS_SANDBOX") != "1":
+            notes.append(
+                "note: claude refuses --dangerously-skip-permissions as root unless "
+                "IS_SANDBOX=1 is set in the pulse's environment"
+            )
         notes.append(
-            "note: claude refuses --dangerously-skip-permissions as root unless "
-            "IS_SANDBOX=1 is set in the pulse's environment"
+            "note: a claude worker waits at claude's first-run prompts (trust this folder, "
+            "bypass-permissions mode, use ANTHROPIC_API_KEY) until each is answered once — run "
+            "`claude --dangerously-skip-permissions` in the data dir and accept them, or answer "
+            "a waiting worker with `looop shot <id>` and `looop key <id> …`"
+        )
+    elif runner == "codex":
+        notes.append(
+            "note: the codex tick reads its prompt from stdin (`-`) and uses the model and "
+            "provider of ~/.codex/config.toml; it reports tokens, not money, so looop prices "
+            "them from its price table"
+        )
+    elif runner == "opencode":
+        notes.append(
+            "note: the opencode tick reads its prompt from stdin and uses the `model` of your "
+            "opencode config — set one there, or add `--model provider/model` to the tick"
+        )
+    elif runner == "pi":
+        notes.append(
+            "note: pi exits 0 even when its provider fails; looop reads the failure from its "
+            "stream. Models are pi's own ids (`pi --list-models`); offline, set PI_OFFLINE=1 "
+            "or pi tries to download fd and ripgrep"
         )
     return notes
 

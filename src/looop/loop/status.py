@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
+    from looop.core.config import Knobs, Runner
     from looop.core.paths import Paths
 
 # No Ctx here: `looop status` runs on the click-free fast path and must import little.
@@ -33,6 +34,16 @@ def _last_tick(paths: Paths) -> dict[str, Any] | None:
 def _read_obj(path: Any) -> dict[str, Any] | None:
     try:
         return store.read_json_object(path)
+    except CorruptState as e:
+        return {"error": str(e)}
+
+
+def _spend(paths: Paths, knobs: Knobs, runner: Runner | None) -> dict[str, Any]:
+    from looop.core.clock import SystemClock
+    from looop.decide.cost import spend_status
+
+    try:
+        return spend_status(paths, SystemClock(), knobs, runner)
     except CorruptState as e:
         return {"error": str(e)}
 
@@ -71,8 +82,9 @@ def gather_status(paths: Paths, env: Mapping[str, str]) -> dict[str, Any]:
         runner = r.name if r else None
         knobs = resolve_knobs(cfg, env)
         interval = knobs.interval_for("idle")
+        spend = _spend(paths, knobs, r)
     except LooopError as e:
-        config_error, interval = str(e), None
+        config_error, interval, spend = str(e), None, None
     journal_tail = store.tail_lines(p.journal, 3)
     goals = sorted(g.stem for g in p.goals.glob("*.md")) if p.goals.is_dir() else []
     return {
@@ -87,6 +99,7 @@ def gather_status(paths: Paths, env: Mapping[str, str]) -> dict[str, Any]:
         "goals": goals,
         "journal_tail": journal_tail,
         "workers": _workers(p),
+        "spend": spend,
     }
 
 

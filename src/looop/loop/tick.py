@@ -9,7 +9,7 @@ from pathlib import Path
 from looop.act.actions import DecisionError, kind_of, parse_decision
 from looop.act.executor import ExecError, Executed, check_interrupted, execute, take_decision
 from looop.core import store
-from looop.core.config import Knobs
+from looop.core.config import Knobs, Runner
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
 from looop.decide.prompt import PromptExtras, build_prompt
@@ -153,7 +153,59 @@ def tick(ctx: Ctx, force: bool = False, dry_run: bool = False) -> TickOutcome:
         out.status, out.error = "error", msg
         return out
 
-    return _decide(ctx, knobs, world, runner.name, runner.tick, out, dry_run)
+    if not dry_run and _breaker_open(ctx, knobs, runner, out):
+        return out
+    return _decide(ctx, knobs, world, runner, out, dry_run)
+
+
+def _breaker_open(ctx: Ctx, knobs: Knobs, runner: Runner, out: TickOutcome) -> bool:
+    """Spend guards: daily budget, fail-closed unmetered runner, hourly decide cap."""
+    from looop.decide import cost
+
+    ev, paths, now = ctx.events, ctx.paths, ctx.clock.now()
+    budget = cost.daily_budget(knobs)
+    if budget is not None:
+        spent = cost.spent_on_day(paths, ctx.clock)
+        if spent >= budget:
+            ev.emit(
+                "warn",
+                "tick.budget",
+                f"daily budget reached ({cost.usd(spent)} of {cost.usd(budget)}) — no AI "
+                "until local midnight; raise max_daily_usd (or LOOOP_MAX_DAILY_USD) to go on",
+                spent_usd=spent,
+                max_daily_usd=budget,
+            )
+            ev.record("budget_exceeded", spent_usd=spent, max_daily_usd=budget)
+            out.status, out.error = "budget", f"daily budget reached ({cost.usd(spent)})"
+            return True
+        if cost.unmetered_blocked(paths, cost.runner_signature(runner)):
+            ev.emit(
+                "warn",
+                "tick.budget_unmetered",
+                f"runner '{runner.name}' reported no cost {cost.UNMETERED_LIMIT} runs in a "
+                "row while a budget is set — no AI; declare runners."
+                f"{runner.name}.cost in the config, or set max_daily_usd to 0",
+                runner=runner.name,
+            )
+            ev.record("budget_unmetered", runner=runner.name)
+            out.status, out.error = "budget", f"runner '{runner.name}' is unmetered"
+            return True
+    cap = knobs.num("max_decides_per_hour")
+    if cap > 0:
+        n = cost.decides_last_hour(paths, now, cap)
+        if n >= cap:
+            ev.emit(
+                "warn",
+                "tick.capped",
+                f"hourly decide cap reached ({n}/{cap}) — no AI this beat; raise "
+                "LOOOP_MAX_DECIDES_PER_HOUR or wait for the hour to roll",
+                decides=n,
+                cap=cap,
+            )
+            ev.record("decide_capped", decides=n, cap=cap)
+            out.status, out.error = "capped", f"hourly decide cap ({n}/{cap})"
+            return True
+    return False
 
 
 def housekeep_sessions(ctx: Ctx, knobs: Knobs) -> None:
@@ -181,14 +233,10 @@ def _extras(ctx: Ctx, world: World, flapping: list[str]) -> PromptExtras:
 
 
 def _decide(
-    ctx: Ctx,
-    knobs: Knobs,
-    world: World,
-    runner_name: str,
-    command: str,
-    out: TickOutcome,
-    dry_run: bool,
+    ctx: Ctx, knobs: Knobs, world: World, runner: Runner, out: TickOutcome, dry_run: bool
 ) -> TickOutcome:
+    runner_name = runner.name
+    command = runner.tick or ""
     ev = ctx.events
     paths = ctx.paths
     built = build_prompt(ctx, knobs, _extras(ctx, world, out.flapping))
@@ -228,12 +276,8 @@ def _decide(
     )
     ev.record("decide_start", runner=runner_name, run_id=run_id)
     out.decided = True
-    result = run_runner(
-        ctx,
-        command,
-        prompt_path,
-        [run_dir / "output.log", paths.tick_log],
-        float(knobs.num("tick_timeout_secs")),
+    result, metered = _run_metered(
+        ctx, knobs, runner, command, prompt_path, [run_dir / "output.log", paths.tick_log], run_id
     )
     secs = int(result.secs)
 
@@ -249,13 +293,14 @@ def _decide(
         ev.emit(
             "ok",
             "tick.decided",
-            f"{executed.kind} · {executed.journal} · {secs}s",
+            f"{executed.kind} · {executed.journal} · {secs}s"
+            + (f" · {_usd(metered)}" if metered else ""),
             action=executed.kind,
             summary=executed.summary,
             journal=executed.journal,
             secs=secs,
             run_id=run_id,
-            cost_usd=None,
+            cost_usd=metered,
         )
         ev.record("decided", run_id=run_id, action=executed.kind, journal=executed.journal)
         out.acted, out.status, out.executed = True, "decided", executed
@@ -317,6 +362,93 @@ def _write_result(
             "ts": int(ctx.clock.now()),
         },
     )
+
+
+def _usd(x: float) -> str:
+    from looop.decide.cost import usd
+
+    return usd(x)
+
+
+def _run_metered(
+    ctx: Ctx,
+    knobs: Knobs,
+    runner: Runner,
+    command: str,
+    prompt_path: Path,
+    tee: list[Path],
+    run_id: str,
+) -> tuple[RunResult, float | None]:
+    """Run (and retry on a matched provider error), metering every attempt into the ledger."""
+    import re
+
+    from looop.decide import cost
+
+    paths = ctx.paths
+    prices = ctx.config().raw.get("prices")
+    retries = knobs.num("runner_retries")
+    match = ctx.env.get("LOOOP_RUNNER_RETRY_MATCH", "").strip()
+    try:
+        pattern = re.compile(match, re.IGNORECASE) if match else None
+    except re.error:
+        ctx.warn_once(f"ignoring LOOOP_RUNNER_RETRY_MATCH={match!r}: not a valid regex")
+        pattern = None
+    total: float | None = None
+    attempt = 0
+    while True:
+        attempt += 1
+        cost.note_decide(paths, ctx.clock.now())
+        meter = cost.CostMeter(runner, prices if isinstance(prices, dict) else None)
+        result = run_runner(
+            ctx,
+            command,
+            prompt_path,
+            tee,
+            float(knobs.num("tick_timeout_secs")),
+            on_line=meter.feed,
+        )
+        got = meter.total()
+        if got is not None:
+            total = (total or 0.0) + got
+        retry = (
+            pattern is not None
+            and attempt <= retries
+            and not paths.decision.exists()
+            and pattern.search(result.tail + "\n" + (result.error or "")) is not None
+        )
+        if not retry:
+            break
+        wait = knobs.num("runner_retry_sleep") * attempt
+        ctx.events.emit(
+            "warn",
+            "tick.retry",
+            f"runner hit a matched provider error (attempt {attempt}); retrying in {wait}s",
+            attempt=attempt,
+            run_id=run_id,
+        )
+        ctx.events.record("runner_retry", run_id=run_id, attempt=attempt)
+        import time
+
+        time.sleep(wait)
+    if total is not None and total > 0:
+        cost.record_cost(paths, ctx.clock.now(), "tick", run_id, runner.name, total)
+    if result.ok and cost.daily_budget(knobs) is not None:
+        sig = cost.runner_signature(runner)
+        if total is None:
+            n = cost.record_unmetered(paths, sig)
+            lim = cost.UNMETERED_LIMIT
+            tail = "breaker now open" if n >= lim else f"{n}/{lim} before the breaker opens"
+            ctx.events.emit(
+                "warn",
+                "tick.unmetered",
+                f"runner '{runner.name}' reported no cost ({tail}) — declare "
+                f"runners.{runner.name}.cost in the config",
+                runner=runner.name,
+                count=n,
+            )
+        else:
+            cost.clear_unmetered(paths)
+    return result, total
 
 
 def _consume(

@@ -1,0 +1,53 @@
+"""`looop cost`: the spend report, and `looop cost report KIND ID RUNNER USD` for workers."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from looop.cli.app import make_ctx
+from looop.core.errors import LooopError
+
+SPANS = ("today", "week", "all")
+BYS = ("kind", "runner", "worker", "day")
+
+
+@click.command(
+    "cost",
+    help="Spend report: looop cost [today|week|all] [--by kind|runner|worker|"
+    "day] [--json]. Workers record theirs: looop cost report KIND ID RUNNER USD.",
+    context_settings={"ignore_unknown_options": True},
+)
+@click.argument("args", nargs=-1)
+@click.option("--by", type=click.Choice(BYS), default="kind", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def cost_cmd(args: tuple[str, ...], by: str, as_json: bool) -> None:
+    from looop.decide import cost
+
+    ctx = make_ctx(events_to=None)
+    # `cost report KIND ID RUNNER USD`, or the seed's `_ cost KIND ID RUNNER USD`
+    if args and args[0] == "report":
+        args = args[1:]
+        if len(args) != 4:
+            raise LooopError(
+                "usage: looop cost report KIND ID RUNNER USD "
+                "(e.g. looop cost report session triage claude 0.42)"
+            )
+    if len(args) == 4:
+        kind, rid, runner, amount = args
+        usd = cost.parse_usd(amount)
+        if usd is None:
+            raise LooopError(f"'{amount}' is not an amount in USD (e.g. 0.42 or $0.42)")
+        if not cost.record_cost(ctx.paths, ctx.clock.now(), kind, rid, runner, usd):
+            raise LooopError(f"nothing recorded: {amount} is not a positive amount")
+        click.echo(f"recorded {cost.usd(usd)} for {kind} {rid} ({runner})")
+        return
+    if len(args) > 1 or (args and args[0] not in SPANS):
+        raise LooopError(f"unknown span {' '.join(args)!r}: use today, week or all")
+    span = args[0] if args else "today"
+    rep = cost.cost_report(ctx.paths, ctx.clock, span, by)
+    if as_json:
+        click.echo(json.dumps(rep, indent=2, sort_keys=True))
+    else:
+        click.echo(cost.render_report(rep))
