@@ -28,15 +28,16 @@ def preset_notes(runner: str, env: dict[str, str] | Any) -> list[str]:
             )
         notes.append(
             "note: a claude worker waits at claude's first-run prompts (trust this folder, "
-            "bypass-permissions mode, use ANTHROPIC_API_KEY) until each is answered once — run "
+            "bypass-permissions mode, and with ANTHROPIC_API_KEY set: use this key?) until each "
+            "is answered once — run "
             "`claude --dangerously-skip-permissions` in the data dir and accept them, or answer "
             "a waiting worker with `looop shot <id>` and `looop key <id> …`"
         )
     elif runner == "codex":
         notes.append(
             "note: the codex tick reads its prompt from stdin (`-`) and uses the model and "
-            "provider of ~/.codex/config.toml; it reports tokens, not money, so looop prices "
-            "them from its price table"
+            "provider of ~/.codex/config.toml; codex reports tokens, not money, so its cost is "
+            "an estimate from looop's price table (config `prices`)"
         )
     elif runner == "opencode":
         notes.append(

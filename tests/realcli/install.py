@@ -1,0 +1,191 @@
+"""Install the real agent CLIs from the npm registry, once, into a cache inside the repo.
+
+    python -m tests.realcli.install      # what the session fixture does, by hand
+
+The cache directory is named after a hash of the pins, so changing a pin installs afresh and
+a second run with the same pins reuses what is there. npm missing is the only reason to skip
+the suite; any other failure is an error the test run reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+# Exact versions, checked with `npm view <pkg> version`.
+PINS: dict[str, str] = {
+    "@anthropic-ai/claude-code": "2.1.330",
+    "@openai/codex": "0.169.0",
+    "@mariozechner/pi-coding-agent": "0.73.1",
+    "opencode-ai": "1.18.33",
+}
+
+# The binary each package puts in node_modules/.bin, and what `--version` must print.
+BINARIES: dict[str, tuple[str, str]] = {
+    "claude": ("@anthropic-ai/claude-code", "2.1.330"),
+    "codex": ("@openai/codex", "0.169.0"),
+    "pi": ("@mariozechner/pi-coding-agent", "0.73.1"),
+    "opencode": ("opencode-ai", "1.18.33"),
+}
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE_ROOT = REPO / ".realcli-cache"
+INSTALL_TIMEOUT_S = 900
+_MARKER = ".installed.json"
+
+
+class InstallError(RuntimeError):
+    """The CLIs could not be installed or do not run: an error, never a skip."""
+
+
+def npm_path() -> str | None:
+    return shutil.which("npm")
+
+
+def pins_hash(pins: dict[str, str] | None = None) -> str:
+    spec = "\n".join(f"{k}@{v}" for k, v in sorted((pins or PINS).items()))
+    return hashlib.sha256(spec.encode()).hexdigest()[:12]
+
+
+def cache_dir(pins: dict[str, str] | None = None) -> Path:
+    return CACHE_ROOT / pins_hash(pins)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Two test runs at once: the second waits for the first install instead of racing it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _check_env(root: Path) -> dict[str, str]:
+    """A throwaway home for `--version`, so checking a CLI never touches the user's."""
+    home = root / "check-home"
+    home.mkdir(parents=True, exist_ok=True)
+    node_dir = str(Path(shutil.which("node") or "/usr/bin/node").parent)
+    return {
+        "PATH": f"{root / 'node_modules' / '.bin'}:{node_dir}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_STATE_HOME": str(home / ".local" / "state"),
+        "CODEX_HOME": str(home / ".codex"),
+        "PI_OFFLINE": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "LANG": "C.UTF-8",
+    }
+
+
+def check_binaries(root: Path) -> dict[str, str]:
+    """Every CLI runs and reports its pinned version; returns name -> version line."""
+    env = _check_env(root)
+    seen: dict[str, str] = {}
+    for name, (_pkg, version) in BINARIES.items():
+        exe = root / "node_modules" / ".bin" / name
+        if not exe.exists():
+            raise InstallError(f"{exe} is missing after npm install")
+        try:
+            done = subprocess.run(
+                [str(exe), "--version"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise InstallError(f"{name} --version did not run: {e}") from e
+        # pi prints its version on stderr; codex may print a warning before its own
+        out = (done.stdout + b"\n" + done.stderr).decode("utf-8", "replace").strip()
+        if done.returncode != 0 or version not in out:
+            raise InstallError(
+                f"{name} --version exited {done.returncode}, printed {out[-400:]!r} "
+                f"(want {version})"
+            )
+        seen[name] = next(ln for ln in out.splitlines() if version in ln).strip()
+    return seen
+
+
+def install(pins: dict[str, str] | None = None, log: Path | None = None) -> Path:
+    """The cache directory with every pinned CLI installed and checked (installs at most once)."""
+    pins = pins or PINS
+    npm = npm_path()
+    if npm is None:
+        raise InstallError("npm is not on PATH")
+    root = cache_dir(pins)
+    with _locked(CACHE_ROOT / f"{root.name}.lock"):
+        marker = root / _MARKER
+        if marker.exists():
+            try:
+                if json.loads(marker.read_text()).get("pins") == pins:
+                    return root
+            except (OSError, ValueError):
+                pass
+        root.mkdir(parents=True, exist_ok=True)
+        # A package.json of our own keeps npm from walking up into the repo.
+        (root / "package.json").write_text(
+            json.dumps({"name": "looop-realcli-cache", "private": True}, indent=2) + "\n"
+        )
+        cmd = [
+            npm,
+            "install",
+            "--prefix",
+            str(root),
+            "--no-audit",
+            "--no-fund",
+            "--save-exact",
+            *[f"{pkg}@{ver}" for pkg, ver in sorted(pins.items())],
+        ]
+        try:
+            done = subprocess.run(
+                cmd,
+                cwd=root,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=INSTALL_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as e:
+            raise InstallError(f"npm install took over {INSTALL_TIMEOUT_S}s") from e
+        text = (done.stdout + done.stderr).decode("utf-8", "replace")
+        (log or root / "npm-install.log").write_text(" ".join(cmd) + "\n" + text)
+        if done.returncode != 0:
+            raise InstallError(f"npm install exited {done.returncode}: {text.strip()[-1500:]}")
+        versions = check_binaries(root)
+        marker.write_text(json.dumps({"pins": pins, "versions": versions}, indent=2) + "\n")
+        return root
+
+
+def bin_dir(root: Path) -> Path:
+    return root / "node_modules" / ".bin"
+
+
+def main() -> int:
+    try:
+        root = install()
+    except InstallError as e:
+        print(f"realcli install failed: {e}", file=sys.stderr)
+        return 1
+    print(root)
+    for name, line in json.loads((root / _MARKER).read_text())["versions"].items():
+        print(f"  {name}: {line}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.umask(0o022)
+    raise SystemExit(main())

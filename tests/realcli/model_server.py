@@ -1,0 +1,771 @@
+"""A scripted model server for the real agent CLIs, on 127.0.0.1 at a random port.
+
+It speaks the Anthropic Messages API (POST /v1/messages, streaming and not, plus
+count_tokens), OpenAI chat completions (POST /v1/chat/completions) and the OpenAI
+Responses API (POST /v1/responses), and plays a scripted decider: a request that carries a
+looop tick prompt gets a call to the CLI's own shell (or write) tool that creates
+.decision.json in the working directory; once the conversation carries that tool's result
+the turn ends with a short text. Every request is recorded for the tests to inspect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import itertools
+import json
+import re
+import shlex
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+ECHO = re.compile(r"ECHO:([A-Za-z0-9_-]+)")
+TICK_MARKERS = ("=== CONSTITUTION", ".decision.json")
+FINAL_TEXT = "Decision written to .decision.json: {journal}"
+IDLE_TEXT = "I read the world and chose not to write any decision this time."
+AUX_TEXT = "ok"
+ERROR_500 = "scripted internal server error"
+ERROR_AUTH = "invalid x-api-key (scripted)"
+ERROR_STREAM = "scripted stream failure: the model crashed mid-answer"
+
+# Scenarios a test can select with ModelServer.scenario.
+DECIDE = "decide"  # tool call that writes the decision, then a closing text
+HTTP_500 = "http500"  # every model request answers 500
+AUTH = "auth"  # every model request answers 401
+NO_DECISION = "no_decision"  # the turn ends with text, no tool call
+STREAM_ERROR = "stream_error"  # the tick turn streams an error event mid-answer
+SCENARIOS = (DECIDE, HTTP_500, AUTH, NO_DECISION, STREAM_ERROR)
+
+# Tool names the CLIs give their shell and file-write tools, most preferred first.
+SHELL_TOOLS = ("Bash", "bash", "shell", "shell_command", "exec_command")
+WRITE_TOOLS = ("Write", "write")
+
+RETRY_SOON = {"retry-after-ms": "20"}
+
+MODEL_PATHS = ("/v1/messages", "/v1/chat/completions", "/v1/responses")
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any  # the parsed JSON body, or the raw text when it was not JSON, or None
+
+    @property
+    def is_model_call(self) -> bool:
+        return (
+            self.method == "POST"
+            and not self.is_outbound
+            and self.path.split("?")[0] in MODEL_PATHS
+        )
+
+    @property
+    def is_outbound(self) -> bool:
+        return self.method == "CONNECT" or self.path.startswith("http")
+
+    def text(self) -> str:
+        return self.body if isinstance(self.body, str) else json.dumps(self.body)
+
+
+@dataclass
+class ToolCall:
+    name: str
+    args: dict[str, Any]
+    call_id: str
+
+
+@dataclass
+class Reply:
+    """What the scripted model says next: text and/or one tool call."""
+
+    text: str = ""
+    tool: ToolCall | None = None
+
+
+@dataclass
+class _Tool:
+    name: str
+    schema: dict[str, Any] = field(default_factory=dict)
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+def _estimate_tokens(body: Any) -> int:
+    return max(1, len(json.dumps(body)) // 4)
+
+
+# ------------------------------------------------------------------ request reading
+
+
+def _tools(api: str, body: dict[str, Any]) -> list[_Tool]:
+    out: list[_Tool] = []
+    for t in body.get("tools") or []:
+        if not isinstance(t, dict):
+            continue
+        if api == "anthropic":
+            out.append(_Tool(str(t.get("name", "")), t.get("input_schema") or {}))
+        elif api == "chat":
+            fn = t.get("function") or {}
+            out.append(_Tool(str(fn.get("name", "")), fn.get("parameters") or {}))
+        else:
+            out.append(_Tool(str(t.get("name", t.get("type", ""))), t.get("parameters") or {}))
+    return out
+
+
+def _has_tool_result(api: str, body: dict[str, Any]) -> bool:
+    """Does the conversation already carry the result of a tool call?"""
+    if api == "anthropic":
+        for m in body.get("messages") or []:
+            content = m.get("content") if isinstance(m, dict) else None
+            if isinstance(content, list) and any(
+                isinstance(p, dict) and p.get("type") == "tool_result" for p in content
+            ):
+                return True
+        return False
+    if api == "chat":
+        return any(isinstance(m, dict) and m.get("role") == "tool" for m in body["messages"])
+    items = body.get("input")
+    return isinstance(items, list) and any(
+        isinstance(i, dict) and str(i.get("type", "")).endswith("_output") for i in items
+    )
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            str(p.get("text", ""))
+            for p in content
+            if isinstance(p, dict) and p.get("type") in ("text", "input_text")
+        )
+    return ""
+
+
+def last_user_text(api: str, body: dict[str, Any]) -> str:
+    """What the human typed last (tool results are not typing)."""
+    items = body.get("input") if api == "responses" else body.get("messages")
+    if isinstance(items, str):
+        return items
+    for m in reversed(items if isinstance(items, list) else []):
+        if isinstance(m, dict) and m.get("role") == "user":
+            text = _text_of(m.get("content"))
+            if text.strip():
+                return text
+    return ""
+
+
+def _chat_answer(api: str, body: dict[str, Any]) -> str:
+    """Outside a beat the model is a parrot: `ECHO:<word>` in the last user turn gets
+    `ANSWER:<word>` back, so a test can see its own prompt answered on a TUI's screen."""
+    found = ECHO.findall(last_user_text(api, body))
+    if not found:
+        return AUX_TEXT
+    return f"ANSWER:{found[-1]} (from the scripted model)"
+
+
+def _is_tick(body: dict[str, Any]) -> bool:
+    raw = json.dumps(body)
+    return all(m in raw for m in TICK_MARKERS)
+
+
+def _shell_args(tool: _Tool, command: str, workdir: str | None) -> dict[str, Any]:
+    props = tool.schema.get("properties") or {}
+    required = tool.schema.get("required") or []
+    args: dict[str, Any] = {}
+    key = "cmd" if "cmd" in props and "command" not in props else "command"
+    if (props.get(key) or {}).get("type") == "array":
+        args[key] = ["bash", "-lc", command]
+    else:
+        args[key] = command
+    for name in required:
+        if name in args:
+            continue
+        if name == "description":
+            args[name] = "Write the looop decision file"
+        elif name == "workdir" and workdir:
+            args[name] = workdir
+        elif (props.get(name) or {}).get("type") == "string":
+            args[name] = ""
+    if "workdir" in props and "workdir" not in args and workdir:
+        args["workdir"] = workdir
+    return args
+
+
+def _write_args(tool: _Tool, content: str, workdir: str | None) -> dict[str, Any]:
+    props = tool.schema.get("properties") or {}
+    target = f"{workdir}/.decision.json" if workdir else ".decision.json"
+    key = next((k for k in ("file_path", "filePath", "path") if k in props), "file_path")
+    return {key: target, "content": content}
+
+
+def _decision_call(tools: list[_Tool], decision: dict[str, Any], workdir: str | None) -> ToolCall:
+    content = json.dumps(decision)
+    by_name = {t.name: t for t in tools}
+    for name in SHELL_TOOLS:
+        if name in by_name:
+            command = f"printf '%s\\n' {shlex.quote(content)} > .decision.json"
+            return ToolCall(name, _shell_args(by_name[name], command, workdir), _new_id("call"))
+    for name in WRITE_TOOLS:
+        if name in by_name:
+            return ToolCall(name, _write_args(by_name[name], content, workdir), _new_id("call"))
+    raise LookupError("no shell or write tool advertised: " + ", ".join(sorted(by_name)))
+
+
+# ------------------------------------------------------------------ the server
+
+
+class ModelServer:
+    """Start with `with ModelServer() as srv:`; set `scenario` and `decision` before a run."""
+
+    def __init__(self, scenario: str = DECIDE, decision: dict[str, Any] | None = None) -> None:
+        self.scenario = scenario
+        self.decision: dict[str, Any] = decision or {"action": "noop", "reason": "scripted"}
+        self.workdir: str | None = None  # absolute cwd, for write tools that need a full path
+        self.requests: list[Recorded] = []
+        self.failures: list[str] = []  # requests the decider could not answer sensibly
+        self.not_found: list[str] = []  # endpoints a CLI called that this server lacks
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ModelServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def record(self, rec: Recorded) -> None:
+        with self._lock:
+            self.requests.append(rec)
+
+    def outbound(self) -> list[str]:
+        """Hosts a CLI tried to reach through the proxy (the internet, refused)."""
+        with self._lock:
+            return [r.path for r in self.requests if r.is_outbound]
+
+    def note_missing(self, what: str) -> None:
+        with self._lock:
+            self.not_found.append(what)
+
+    def model_calls(self) -> list[Recorded]:
+        with self._lock:
+            return [r for r in self.requests if r.is_model_call]
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.failures.clear()
+            self.not_found.clear()
+
+    def plan(self, api: str, body: dict[str, Any]) -> Reply:
+        """The scripted decider: what to answer to this request (scenario errors aside)."""
+        if not _is_tick(body):
+            return Reply(text=_chat_answer(api, body))
+        if _has_tool_result(api, body):
+            journal = str(self.decision.get("journal") or self.decision.get("action"))
+            return Reply(text=FINAL_TEXT.format(journal=journal))
+        if self.scenario == NO_DECISION:
+            return Reply(text=IDLE_TEXT)
+        tools = _tools(api, body)
+        if not tools:
+            return Reply(text=AUX_TEXT)  # a side request (a session title, a summary)
+        try:
+            call = _decision_call(tools, self.decision, self.workdir)
+        except LookupError as e:
+            with self._lock:
+                self.failures.append(str(e))
+            return Reply(text=f"cannot decide: {e}")
+        return Reply(text="I will write the decision now.", tool=call)
+
+
+# ------------------------------------------------------------------ wire formats
+
+
+def _sse(event: str | None, data: Any) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    payload = data if isinstance(data, str) else json.dumps(data)
+    return f"{head}data: {payload}\n\n".encode()
+
+
+def _anthropic_message(model: str, reply: Reply, in_tok: int, out_tok: int) -> dict[str, Any]:
+    content: list[dict[str, Any]] = []
+    if reply.text:
+        content.append({"type": "text", "text": reply.text})
+    if reply.tool:
+        content.append(
+            {
+                "type": "tool_use",
+                "id": "toolu_" + reply.tool.call_id,
+                "name": reply.tool.name,
+                "input": reply.tool.args,
+            }
+        )
+    return {
+        "id": _new_id("msg"),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": "tool_use" if reply.tool else "end_turn",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": in_tok,
+            "output_tokens": out_tok,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
+    }
+
+
+def _anthropic_stream(msg: dict[str, Any], fail: str | None) -> Iterator[bytes]:
+    start = dict(msg, content=[], stop_reason=None)
+    start["usage"] = dict(msg["usage"], output_tokens=1)
+    yield _sse("message_start", {"type": "message_start", "message": start})
+    if fail is not None:
+        yield _sse(
+            "error",
+            {"type": "error", "error": {"type": "invalid_request_error", "message": fail}},
+        )
+        return
+    for i, block in enumerate(msg["content"]):
+        if block["type"] == "text":
+            yield _sse(
+                "content_block_start",
+                {"type": "content_block_start", "index": i, "content_block": dict(block, text="")},
+            )
+            yield _sse(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": i,
+                    "delta": {"type": "text_delta", "text": block["text"]},
+                },
+            )
+        else:
+            yield _sse(
+                "content_block_start",
+                {"type": "content_block_start", "index": i, "content_block": dict(block, input={})},
+            )
+            yield _sse(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": i,
+                    "delta": {
+                        "type": "input_json_delta",
+                        "partial_json": json.dumps(block["input"]),
+                    },
+                },
+            )
+        yield _sse("content_block_stop", {"type": "content_block_stop", "index": i})
+    yield _sse(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": msg["stop_reason"], "stop_sequence": None},
+            "usage": {"output_tokens": msg["usage"]["output_tokens"]},
+        },
+    )
+    yield _sse("message_stop", {"type": "message_stop"})
+
+
+def _chat_message(model: str, reply: Reply, in_tok: int, out_tok: int) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
+    if reply.tool:
+        message["tool_calls"] = [
+            {
+                "id": reply.tool.call_id,
+                "type": "function",
+                "function": {"name": reply.tool.name, "arguments": json.dumps(reply.tool.args)},
+            }
+        ]
+    return {
+        "id": _new_id("chatcmpl"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": "tool_calls" if reply.tool else "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": in_tok,
+            "completion_tokens": out_tok,
+            "total_tokens": in_tok + out_tok,
+        },
+    }
+
+
+def _chat_stream(full: dict[str, Any], fail: str | None) -> Iterator[bytes]:
+    base = {k: full[k] for k in ("id", "created", "model")}
+    base["object"] = "chat.completion.chunk"
+    choice = full["choices"][0]
+    msg = choice["message"]
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return _sse(
+            None, dict(base, choices=[{"index": 0, "delta": delta, "finish_reason": finish}])
+        )
+
+    yield chunk({"role": "assistant", "content": ""})
+    if fail is not None:
+        yield _sse(
+            None, {"error": {"message": fail, "type": "invalid_request_error", "code": None}}
+        )
+        return
+    if msg.get("content"):
+        yield chunk({"content": msg["content"]})
+    for i, call in enumerate(msg.get("tool_calls") or []):
+        yield chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": i,
+                        "id": call["id"],
+                        "type": "function",
+                        "function": {"name": call["function"]["name"], "arguments": ""},
+                    }
+                ]
+            }
+        )
+        yield chunk(
+            {"tool_calls": [{"index": i, "function": {"arguments": call["function"]["arguments"]}}]}
+        )
+    yield chunk({}, choice["finish_reason"])
+    yield _sse(None, dict(base, choices=[], usage=full["usage"]))
+    yield _sse(None, "[DONE]")
+
+
+def _responses_items(reply: Reply) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    if reply.text:
+        items.append(
+            {
+                "type": "message",
+                "id": _new_id("msg"),
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": reply.text, "annotations": []}],
+            }
+        )
+    if reply.tool:
+        items.append(
+            {
+                "type": "function_call",
+                "id": _new_id("fc"),
+                "call_id": reply.tool.call_id,
+                "name": reply.tool.name,
+                "arguments": json.dumps(reply.tool.args),
+                "status": "completed",
+            }
+        )
+    return items
+
+
+def _responses_object(
+    model: str, items: list[dict[str, Any]], in_tok: int, out_tok: int, status: str
+) -> dict[str, Any]:
+    return {
+        "id": _new_id("resp"),
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": status,
+        "model": model,
+        "output": items,
+        "error": None,
+        "usage": {
+            "input_tokens": in_tok,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": out_tok,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": in_tok + out_tok,
+        },
+    }
+
+
+def _responses_stream(resp: dict[str, Any], fail: str | None) -> Iterator[bytes]:
+    seq = itertools.count()
+
+    def ev(kind: str, **data: Any) -> bytes:
+        return _sse(kind, {"type": kind, "sequence_number": next(seq), **data})
+
+    pending = dict(resp, status="in_progress", output=[], usage=None)
+    yield ev("response.created", response=pending)
+    yield ev("response.in_progress", response=pending)
+    if fail is not None:
+        failed = dict(
+            pending, status="failed", error={"code": "invalid_request_error", "message": fail}
+        )
+        yield ev("response.failed", response=failed)
+        return
+    for idx, item in enumerate(resp["output"]):
+        if item["type"] == "message":
+            text = item["content"][0]["text"]
+            yield ev(
+                "response.output_item.added",
+                output_index=idx,
+                item=dict(item, status="in_progress", content=[]),
+            )
+            part = {"type": "output_text", "text": "", "annotations": []}
+            yield ev(
+                "response.content_part.added",
+                item_id=item["id"],
+                output_index=idx,
+                content_index=0,
+                part=part,
+            )
+            yield ev(
+                "response.output_text.delta",
+                item_id=item["id"],
+                output_index=idx,
+                content_index=0,
+                delta=text,
+            )
+            yield ev(
+                "response.output_text.done",
+                item_id=item["id"],
+                output_index=idx,
+                content_index=0,
+                text=text,
+            )
+            yield ev(
+                "response.content_part.done",
+                item_id=item["id"],
+                output_index=idx,
+                content_index=0,
+                part=dict(part, text=text),
+            )
+        else:
+            yield ev(
+                "response.output_item.added",
+                output_index=idx,
+                item=dict(item, status="in_progress", arguments=""),
+            )
+            yield ev(
+                "response.function_call_arguments.delta",
+                item_id=item["id"],
+                output_index=idx,
+                delta=item["arguments"],
+            )
+            yield ev(
+                "response.function_call_arguments.done",
+                item_id=item["id"],
+                output_index=idx,
+                arguments=item["arguments"],
+            )
+        yield ev("response.output_item.done", output_index=idx, item=item)
+    yield ev("response.completed", response=resp)
+
+
+# ------------------------------------------------------------------ HTTP
+
+
+def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        data = bytearray()
+        while True:
+            size = int(handler.rfile.readline().strip().split(b";")[0] or b"0", 16)
+            if size == 0:
+                handler.rfile.readline()
+                break
+            data += handler.rfile.read(size)
+            handler.rfile.readline()
+        raw = bytes(data)
+    else:
+        raw = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+    if handler.headers.get("Content-Encoding", "").lower() == "gzip":
+        raw = gzip.decompress(raw)
+    return raw
+
+
+def _make_handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return  # the recorded requests are the log
+
+        def _json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(obj).encode()
+            self.send_response(status)
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("request-id", _new_id("req"))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _stream(self, chunks: Iterator[bytes]) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                for c in chunks:
+                    self.wfile.write(c)
+                    self.wfile.flush()
+
+        def _not_found(self, path: str) -> None:
+            server.note_missing(f"{self.command} {path}")
+            self._json(404, {"error": {"message": f"no such endpoint {path}", "type": "not_found"}})
+
+        def _recorded(self, body: Any) -> None:
+            server.record(
+                Recorded(self.command, self.path, {k: v for k, v in self.headers.items()}, body)
+            )
+
+        def _refuse_outbound(self) -> bool:
+            """Used as the CLIs' HTTP(S) proxy: anything bound elsewhere is the internet,
+            which these tests do not have. Refuse it, and remember who asked."""
+            if self.command != "CONNECT" and not self.path.startswith("http"):
+                return False
+            self._recorded(None)
+            self._json(403, {"error": {"message": "offline (looop realcli tests)"}})
+            self.close_connection = True
+            return True
+
+        def do_CONNECT(self) -> None:
+            self._refuse_outbound()
+
+        def do_GET(self) -> None:
+            if self._refuse_outbound():
+                return
+            self._recorded(None)
+            path = self.path.split("?")[0]
+            if path.rstrip("/").endswith("/models"):
+                self._json(200, _models_list())
+                return
+            self._not_found(path)
+
+        def do_HEAD(self) -> None:
+            self._recorded(None)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_POST(self) -> None:
+            raw = _read_body(self)
+            if self._refuse_outbound():
+                return
+            try:
+                body: Any = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+            self._recorded(body)
+            path = self.path.split("?")[0]
+            if path.endswith("/messages/count_tokens"):
+                self._json(200, {"input_tokens": _estimate_tokens(body)})
+                return
+            api = {
+                "/v1/messages": "anthropic",
+                "/v1/chat/completions": "chat",
+                "/v1/responses": "responses",
+            }.get(path)
+            if api is None or not isinstance(body, dict):
+                self._not_found(path)
+                return
+            self._model(api, body)
+
+        def _model(self, api: str, body: dict[str, Any]) -> None:
+            scenario = server.scenario
+            if scenario == HTTP_500:
+                # A real server says when to come back; every CLI's own retry policy then
+                # runs its course in milliseconds instead of minutes.
+                self._json(500, _error_body(api, "api_error", ERROR_500), RETRY_SOON)
+                return
+            if scenario == AUTH:
+                self._json(401, _error_body(api, "authentication_error", ERROR_AUTH))
+                return
+            reply = server.plan(api, body)
+            fail = (
+                ERROR_STREAM
+                if scenario == STREAM_ERROR and _is_tick(body) and not _has_tool_result(api, body)
+                else None
+            )
+            model = str(body.get("model") or "scripted-model")
+            in_tok = _estimate_tokens(body)
+            out_tok = 12 + len(reply.text) // 4 + (40 if reply.tool else 0)
+            stream = body.get("stream") is True
+            if api == "anthropic":
+                msg = _anthropic_message(model, reply, in_tok, out_tok)
+                if stream:
+                    self._stream(_anthropic_stream(msg, fail))
+                elif fail is not None:
+                    self._json(400, _error_body(api, "invalid_request_error", fail))
+                else:
+                    self._json(200, msg)
+            elif api == "chat":
+                full = _chat_message(model, reply, in_tok, out_tok)
+                if stream:
+                    self._stream(_chat_stream(full, fail))
+                elif fail is not None:
+                    self._json(400, _error_body(api, "invalid_request_error", fail))
+                else:
+                    self._json(200, full)
+            else:
+                resp = _responses_object(
+                    model, _responses_items(reply), in_tok, out_tok, "completed"
+                )
+                if stream:
+                    self._stream(_responses_stream(resp, fail))
+                elif fail is not None:
+                    self._json(400, _error_body(api, "invalid_request_error", fail))
+                else:
+                    self._json(200, resp)
+
+    return Handler
+
+
+def _error_body(api: str, kind: str, message: str) -> dict[str, Any]:
+    if api == "anthropic":
+        return {"type": "error", "error": {"type": kind, "message": message}}
+    code = "invalid_api_key" if kind == "authentication_error" else kind
+    return {"error": {"message": message, "type": kind, "code": code, "param": None}}
+
+
+def _models_list() -> dict[str, Any]:
+    ids = ["scripted-model", "claude-sonnet-4-5", "gpt-5"]
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": i,
+                "object": "model",
+                "type": "model",
+                "display_name": i,
+                "created": 0,
+                "created_at": "2025-01-01T00:00:00Z",
+                "owned_by": "looop-tests",
+            }
+            for i in ids
+        ],
+        "has_more": False,
+        "first_id": ids[0],
+        "last_id": ids[-1],
+    }

@@ -1,0 +1,252 @@
+"""The scripted model server on its own (no CLI needed): each API, streaming and not, each
+scenario, and the offline proxy."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.realcli.model_server import (
+    AUTH,
+    ERROR_STREAM,
+    FINAL_TEXT,
+    HTTP_500,
+    IDLE_TEXT,
+    NO_DECISION,
+    STREAM_ERROR,
+    ModelServer,
+)
+
+pytestmark = pytest.mark.timeout(30)
+
+TICK = "=== CONSTITUTION (immutable) ===\nwrite your one move to .decision.json"
+DECISION = {"action": "noop", "reason": "it's quiet", "journal": "nothing to do"}
+
+
+@pytest.fixture
+def srv() -> Iterator[ModelServer]:
+    with ModelServer(decision=dict(DECISION)) as s:
+        yield s
+
+
+def _post(srv: ModelServer, path: str, body: dict[str, Any]) -> tuple[int, str, dict[str, str]]:
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    try:
+        conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode(), dict(resp.getheaders())
+    finally:
+        conn.close()
+
+
+def _sse(text: str) -> list[Any]:
+    out: list[Any] = []
+    for line in text.splitlines():
+        if line.startswith("data: "):
+            data = line[len("data: ") :]
+            out.append(data if data == "[DONE]" else json.loads(data))
+    return out
+
+
+def _anthropic(stream: bool, messages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "model": "claude-sonnet-4-5",
+        "stream": stream,
+        "max_tokens": 100,
+        "messages": messages or [{"role": "user", "content": TICK}],
+        "tools": [
+            {
+                "name": "Bash",
+                "input_schema": {
+                    "type": "object",
+                    "properties": {"command": {"type": "string"}},
+                    "required": ["command"],
+                },
+            }
+        ],
+    }
+
+
+def _chat(stream: bool, messages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    params = {
+        "type": "object",
+        "properties": {"command": {"type": "string"}, "description": {"type": "string"}},
+        "required": ["command", "description"],
+    }
+    return {
+        "model": "scripted-model",
+        "stream": stream,
+        "messages": messages or [{"role": "user", "content": TICK}],
+        "tools": [{"type": "function", "function": {"name": "bash", "parameters": params}}],
+    }
+
+
+def _responses(stream: bool, items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    params = {"type": "object", "properties": {"cmd": {"type": "string"}}, "required": ["cmd"]}
+    return {
+        "model": "gpt-5.5",
+        "stream": stream,
+        "input": items
+        or [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": TICK}]}],
+        "tools": [{"type": "function", "name": "exec_command", "parameters": params}],
+    }
+
+
+def _runs_and_writes(command: str, tmp_path: Path) -> dict[str, Any]:
+    """The command the model asked for, run for real: it must create the decision."""
+    subprocess.run(["bash", "-c", command], cwd=tmp_path, check=True, timeout=10)
+    decided: dict[str, Any] = json.loads((tmp_path / ".decision.json").read_text())
+    return decided
+
+
+def test_anthropic_tool_call_then_final_text(srv: ModelServer, tmp_path: Path) -> None:
+    status, text, _ = _post(srv, "/v1/messages", _anthropic(False))
+    assert status == 200
+    msg = json.loads(text)
+    assert msg["stop_reason"] == "tool_use"
+    call = next(b for b in msg["content"] if b["type"] == "tool_use")
+    assert call["name"] == "Bash"
+    assert _runs_and_writes(call["input"]["command"], tmp_path) == DECISION
+    assert msg["usage"]["input_tokens"] > 0 and msg["usage"]["output_tokens"] > 0
+
+    after: list[dict[str, Any]] = [
+        {"role": "user", "content": TICK},
+        {"role": "assistant", "content": [call]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call["id"]}]},
+    ]
+    status, text, _ = _post(srv, "/v1/messages", _anthropic(False, after))
+    final = json.loads(text)
+    assert final["stop_reason"] == "end_turn"
+    assert final["content"] == [
+        {"type": "text", "text": FINAL_TEXT.format(journal="nothing to do")}
+    ]
+
+
+def test_anthropic_stream_events(srv: ModelServer, tmp_path: Path) -> None:
+    status, text, headers = _post(srv, "/v1/messages?beta=true", _anthropic(True))
+    assert status == 200 and headers["Content-Type"] == "text/event-stream"
+    events = _sse(text)
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "message_start" and kinds[-2:] == ["message_delta", "message_stop"]
+    args = "".join(
+        e["delta"]["partial_json"]
+        for e in events
+        if e["type"] == "content_block_delta" and e["delta"]["type"] == "input_json_delta"
+    )
+    assert _runs_and_writes(json.loads(args)["command"], tmp_path) == DECISION
+    assert events[-2]["delta"]["stop_reason"] == "tool_use"
+
+
+def test_count_tokens_and_models(srv: ModelServer) -> None:
+    status, text, _ = _post(srv, "/v1/messages/count_tokens", _anthropic(False))
+    assert status == 200 and json.loads(text)["input_tokens"] > 0
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    conn.request("GET", "/v1/models")
+    assert json.loads(conn.getresponse().read())["data"]
+    conn.close()
+    assert srv.model_calls() == []  # neither is a model call
+    _post(srv, "/v1/embeddings", {"input": "x"})
+    assert srv.not_found == ["POST /v1/embeddings"]
+
+
+def test_chat_completions_both_ways(srv: ModelServer, tmp_path: Path) -> None:
+    status, text, _ = _post(srv, "/v1/chat/completions", _chat(False))
+    choice = json.loads(text)["choices"][0]
+    assert status == 200 and choice["finish_reason"] == "tool_calls"
+    call = choice["message"]["tool_calls"][0]
+    args = json.loads(call["function"]["arguments"])
+    assert args["description"]  # a required field the schema asks for is filled
+    assert _runs_and_writes(args["command"], tmp_path) == DECISION
+
+    status, text, _ = _post(srv, "/v1/chat/completions", _chat(True))
+    chunks = _sse(text)
+    assert chunks[-1] == "[DONE]" and chunks[-2]["usage"]["prompt_tokens"] > 0
+    streamed = "".join(
+        tc["function"].get("arguments", "")
+        for c in chunks[:-1]
+        for ch in c["choices"]
+        for tc in ch["delta"].get("tool_calls", [])
+    )
+    assert json.loads(streamed) == args
+
+    after: list[dict[str, Any]] = [
+        {"role": "user", "content": TICK},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call["id"], "content": ""},
+    ]
+    _, text, _ = _post(srv, "/v1/chat/completions", _chat(False, after))
+    assert json.loads(text)["choices"][0]["finish_reason"] == "stop"
+
+
+def test_responses_both_ways(srv: ModelServer, tmp_path: Path) -> None:
+    status, text, _ = _post(srv, "/v1/responses", _responses(False))
+    resp = json.loads(text)
+    call = next(i for i in resp["output"] if i["type"] == "function_call")
+    assert status == 200 and call["name"] == "exec_command"
+    assert _runs_and_writes(json.loads(call["arguments"])["cmd"], tmp_path) == DECISION
+
+    _, text, _ = _post(srv, "/v1/responses", _responses(True))
+    events = _sse(text)
+    assert events[0]["type"] == "response.created"
+    assert events[-1]["type"] == "response.completed"
+    assert events[-1]["response"]["usage"]["input_tokens"] > 0
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+
+    after = [
+        *_responses(False)["input"],
+        call,
+        {"type": "function_call_output", "call_id": call["call_id"], "output": ""},
+    ]
+    _, text, _ = _post(srv, "/v1/responses", _responses(False, after))
+    out = json.loads(text)["output"]
+    assert [i["type"] for i in out] == ["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/messages", _anthropic(True)),
+        ("/v1/chat/completions", _chat(True)),
+        ("/v1/responses", _responses(True)),
+    ],
+)
+def test_error_scenarios(srv: ModelServer, path: str, body: dict[str, Any]) -> None:
+    srv.scenario = HTTP_500
+    status, text, headers = _post(srv, path, body)
+    assert status == 500 and "scripted internal server error" in text
+    assert headers["retry-after-ms"]
+    srv.scenario = AUTH
+    status, text, _ = _post(srv, path, body)
+    assert status == 401 and "authentication_error" in text
+    srv.scenario = NO_DECISION
+    _, text, _ = _post(srv, path, body)
+    assert IDLE_TEXT in text and ".decision.json'" not in text
+    srv.scenario = STREAM_ERROR
+    status, text, _ = _post(srv, path, body)
+    assert status == 200 and ERROR_STREAM in text
+    assert "[DONE]" not in text and "response.completed" not in text
+
+
+def test_outside_a_beat_the_model_parrots(srv: ModelServer) -> None:
+    chat = [{"role": "user", "content": "hi there ECHO:abc123"}]
+    _, text, _ = _post(srv, "/v1/messages", _anthropic(False, chat))
+    assert "ANSWER:abc123" in text and "tool_use" not in text
+    _, text, _ = _post(srv, "/v1/messages", _anthropic(False, [{"role": "user", "content": "x"}]))
+    assert json.loads(text)["content"][0]["text"] == "ok"
+
+
+def test_requests_are_recorded_and_outbound_is_refused(srv: ModelServer) -> None:
+    _post(srv, "/v1/messages", _anthropic(False))
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    conn.request("CONNECT", "api.example.com:443")
+    assert conn.getresponse().status == 403
+    conn.close()
+    assert srv.outbound() == ["api.example.com:443"]
+    (call,) = srv.model_calls()
+    assert call.body["model"] == "claude-sonnet-4-5" and "CONSTITUTION" in call.text()
