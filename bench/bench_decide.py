@@ -22,7 +22,9 @@ def run() -> list[dict[str, object]]:
         ensure_data_dir(paths)  # the real starter: PLAYBOOK, two goals, today.sh
         runner = 'printf \'{"action":"noop","reason":"bench"}\' > .decision.json'
         paths.config.write_text(
-            json.dumps({"tick_command": runner, "worker_command": "x {{prompt_file}}"})
+            json.dumps(
+                {"tick_command": runner, "worker_command": "x {{prompt_file}}", "max_daily_usd": 0}
+            )
         )
         clock = SystemClock()
         ctx = Ctx(

@@ -6,17 +6,20 @@ from __future__ import annotations
 import json
 import math
 import re
-import shlex
 from collections.abc import Mapping
-from contextlib import AbstractContextManager
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from looop.core import store
 from looop.core.clock import Clock, parse_utc, utc_stamp
 from looop.core.config import PRICE_FIELDS, Knobs, Runner
 from looop.core.errors import CorruptState, LooopError
 from looop.core.paths import Paths
+
+TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+    from typing import Any
 
 UNMETERED_LIMIT = 3
 DECIDE_WINDOW_S = 3600
@@ -228,6 +231,8 @@ def price_tokens(
 
 def _words(command: str) -> list[str]:
     try:
+        import shlex
+
         return shlex.split(command)
     except ValueError:
         return command.split()
