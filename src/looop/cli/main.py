@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "demo": "looop.cli.lifecycle:demo_cmd",
     "config": "looop.cli.completion:config_cmd",
     "cost": "looop.cli.cost:cost_cmd",
+    "claim": "looop.cli.leasecmd:claim_cmd",
+    "unclaim": "looop.cli.leasecmd:unclaim_cmd",
     "worker": "looop.cli.workers:worker_group",
     "ls": "looop.cli.workers:ls_cmd",
     "kill": "looop.cli.workers:worker_kill",
@@ -57,7 +59,13 @@ def _fail(msg: str, code: int = 1) -> NoReturn:
 
 
 def _fast(argv: list[str]) -> bool:
-    """Handle `version` and `status [--json]` without importing click."""
+    """Handle `version`, `status [--json]`, `claim`/`unclaim` without importing click."""
+    if argv[:1] in (["claim"], ["unclaim"]):
+        from looop.cli.lease import parse_fast, run_lease
+
+        parsed = parse_fast(argv)
+        if parsed is not None:
+            raise SystemExit(run_lease(*parsed))
     if argv in (["version"], ["--version"], ["-V"]):
         from looop import __version__
 

@@ -216,6 +216,17 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs) -> None:
 
     try:
         run_pending_verifies(ctx, knobs, list_sessions(ctx.paths.data))  # before any reaping
+        from looop.human.leases import reap_stale, session_alive
+
+        for claim_file, holder in reap_stale(ctx.paths.claims, session_alive(ctx.paths.data)):
+            ctx.events.emit(
+                "info",
+                "claim.reaped",
+                f"released {claim_file}: holder '{holder or '?'}' is gone",
+                claim=claim_file,
+                session=holder,
+            )
+            ctx.events.record("claim_reaped", claim=claim_file, session=holder)
         for sid in prune_aged(ctx.paths.data, float(knobs.num("session_ttl")), ctx.clock.now()):
             end_generation(ctx, sid)
             ctx.events.record("session_reaped", id=sid)

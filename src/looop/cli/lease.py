@@ -1,0 +1,47 @@
+"""`looop claim NAME [--session S]` / `looop unclaim NAME [--session S]` (hot path: no click)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def run_lease(verb: str, name: str, session: str | None) -> int:
+    from looop.core.clock import SystemClock
+    from looop.core.paths import Paths
+    from looop.human.leases import claim, session_alive, unclaim
+
+    env = os.environ
+    paths = Paths.resolve(env, Path.cwd())
+    holder = session if session is not None else env.get("LOOOP_SESSION_ID", "")
+    alive = session_alive(paths.data)
+    paths.claims.mkdir(parents=True, exist_ok=True)
+    if verb == "claim":
+        ok, who = claim(paths.claims, name, holder, alive, SystemClock().now())
+        if ok:
+            sys.stdout.write(f"claimed {name}\n")
+            return 0
+        sys.stderr.write(
+            f"claim {name}: held by live session '{who}' — do not proceed; pick other work or ask\n"
+        )
+        return 1
+    if unclaim(paths.claims, name, holder, alive):
+        return 0
+    sys.stderr.write(f"unclaim {name}: held by another live session — leave it to them\n")
+    return 1
+
+
+def parse_fast(argv: list[str]) -> tuple[str, str, str | None] | None:
+    """(verb, name, session) for the plain spellings; anything else goes through click."""
+    if not argv or argv[0] not in ("claim", "unclaim"):
+        return None
+    rest = argv[1:]
+    session = None
+    if len(rest) == 3 and rest[1] == "--session":
+        rest, session = [rest[0]], rest[2]
+    elif len(rest) == 3 and rest[0] == "--session":
+        rest, session = [rest[2]], rest[1]
+    if len(rest) != 1 or rest[0].startswith("-"):
+        return None
+    return argv[0], rest[0], session

@@ -1,0 +1,114 @@
+"""Leases (claims): an atomic, liveness-aware test-and-set on claims/<name>.json.
+
+Writers are serialised by an flock on claims/.lock, so test-and-set, idempotent re-claims and
+reaping never race; a holder is live while its session is alive (the supervisor's flock)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from looop.core import store
+from looop.core.errors import CorruptState, LooopError
+
+TYPE_CHECKING = False  # workers call `looop claim` often: keep typing off the import path
+
+if TYPE_CHECKING:
+    from typing import Any
+
+Alive = Callable[[str], bool]
+
+
+class LeaseError(LooopError):
+    pass
+
+
+def check_name(name: str) -> str:
+    ok = bool(name) and len(name) <= 64 and not name.startswith(".") and ".." not in name
+    if not ok or any(not (c.isalnum() or c in "._-") for c in name):
+        raise LeaseError(
+            f"invalid claim name {name!r}: use 1-64 letters, digits, '.', '_' or "
+            "'-', not starting with '.'"
+        )
+    return name
+
+
+def session_alive(data: Path) -> Alive:
+    """Liveness of a holder session; unknown (unreadable) counts as alive: never steal blind."""
+
+    def alive(sid: str) -> bool:
+        from looop.sessions.state import SessionError, get_session
+
+        try:
+            return get_session(data, sid).alive
+        except SessionError:
+            return False
+        except OSError:
+            return True
+
+    return alive
+
+
+def _holder(path: Path) -> str | None:
+    """The holder's session id; None when the record is unreadable (reclaimable)."""
+    try:
+        rec = store.read_json_object(path)
+    except CorruptState:
+        return None
+    if rec is None:
+        return None
+    s = rec.get("session")
+    return s if isinstance(s, str) else None
+
+
+def claim(claims: Path, name: str, session: str, alive: Alive, now: float) -> tuple[bool, str]:
+    """(acquired, holder). Idempotent for the owner; a dead or unknown holder is replaced."""
+    check_name(name)
+    path = claims / f"{name}.json"
+    with store.dir_lock(claims / ".lock"):
+        if path.exists():
+            holder = _holder(path)
+            if holder and holder == session:
+                return True, holder
+            if holder and alive(holder):
+                return False, holder
+        rec: dict[str, Any] = {
+            "v": 1,
+            "name": name,
+            "session": session,
+            "ts": int(now),
+            "nonce": os.urandom(4).hex(),
+        }
+        store.write_json(path, rec)
+        return True, session
+
+
+def unclaim(claims: Path, name: str, session: str, alive: Alive) -> bool:
+    """Release; False when another live session holds it (nothing changed)."""
+    check_name(name)
+    path = claims / f"{name}.json"
+    with store.dir_lock(claims / ".lock"):
+        if not path.exists():
+            return True
+        holder = _holder(path)
+        if holder and holder != session and alive(holder):
+            return False
+        store.remove(path)
+        return True
+
+
+def reap_stale(claims: Path, alive: Alive) -> list[tuple[str, str]]:
+    """Remove leases whose holder is gone, re-checking each under the lock (a worker that
+    claims during the sweep keeps its fresh lease). Returns (claim file, holder) pairs."""
+    if not claims.is_dir():
+        return []
+    gone: list[tuple[str, str]] = []
+    with store.dir_lock(claims / ".lock"):
+        for path in sorted(claims.glob("*.json")):
+            holder = _holder(path)
+            if holder and alive(holder):
+                continue
+            store.remove(path)
+            gone.append((path.name, holder or ""))
+    return gone
