@@ -363,3 +363,46 @@ def test_flapping_sensor_is_named_in_the_prompt(ctx: Ctx) -> None:
     prompt = (c.paths.run_dir(out.run_id or "") / "prompt.md").read_text()
     assert "=== FLAPPING SENSORS ===" in prompt and "sensor-clock" in prompt
     assert events(c).count("sense.flapping") == 1
+
+
+def test_old_noop_on_an_unchanged_world_is_revisited(ctx: Ctx, clock: FixedClock) -> None:
+    script = wire(ctx, [{"decision": {"action": "noop", "reason": "nothing"}}] * 3)
+    assert tick(ctx).status == "decided"
+    clock.advance(3600)
+    assert tick(ctx).status == "skip"
+    clock.advance(21600)
+    out = tick(ctx)
+    assert out.status == "decided" and runner_calls(script) == 2
+    assert "tick.revisit" in events(ctx)
+    assert tick(ctx).status == "skip"  # the revisit's own noop restarts the clock
+
+
+def test_nudge_survives_a_pulse_restart_and_a_gated_beat(ctx: Ctx, clock: FixedClock) -> None:
+    c = with_env(ctx, LOOOP_INTERVAL="600")
+    wire(
+        c,
+        [
+            {"decision": {"action": "noop", "next_interval_s": 120}},
+            {"exit": 2},
+            {"decision": {"action": "noop"}},
+        ],
+    )
+    out = tick(c, force=True)
+    assert out.status == "decided" and c.paths.next_wake.exists()
+    restarted = Pulse(c)  # a new pulse process: only the file remembers the nudge
+    clock.advance(30)
+    idle = tick(c)
+    assert idle.status == "skip"
+    secs, reason, force = restarted.choose_sleep(idle)
+    assert (secs, reason, force) == (90, "pending nudge", True)
+    clock.advance(90)
+    failed = tick(c, force=force)
+    assert failed.status == "failed" and c.paths.next_wake.exists()
+    clock.advance(61)
+    held = tick(c)  # unchanged world, no force: skipped before any decide
+    secs, _, force = restarted.choose_sleep(held)
+    assert force and secs == 600  # overdue: keep forcing at the normal cadence
+    done = tick(c, force=force)
+    assert done.status == "decided"
+    restarted.choose_sleep(done)
+    assert not c.paths.next_wake.exists()

@@ -179,3 +179,50 @@ def track_flapping(
     if out != prev:
         store.write_json(paths.signal_flap, {"v": 1, "items": out})
     return flapping, new
+
+
+NUDGE_MIN_SECS = 5
+
+
+def note_noop(paths: Paths, now: float, world_hash: str | None) -> None:
+    """A noop remembers the world it judged; any other move forgets it."""
+    if world_hash is None:
+        store.remove(paths.noop_at)
+    else:
+        store.write_json(paths.noop_at, {"v": 1, "ts": int(now), "hash": world_hash})
+
+
+def noop_expired(paths: Paths, world_hash: str, now: float, ttl: int) -> bool:
+    """True when the unchanged world was last judged by a noop more than `ttl` seconds ago:
+    one wrong noop must not park a world state forever."""
+    if ttl <= 0:
+        return False
+    try:
+        rec = store.read_json_object(paths.noop_at)
+    except CorruptState:
+        return False
+    ts = rec.get("ts") if rec else None
+    if not rec or rec.get("hash") != world_hash or not isinstance(ts, int):
+        return False
+    return now - ts >= ttl
+
+
+def set_next_wake(paths: Paths, now: float, secs: int | None, cap: int) -> None:
+    """Persist the decider's nudge so a restart or an idle beat in between cannot lose it."""
+    if secs is None:
+        return
+    secs = max(NUDGE_MIN_SECS, min(secs, cap))
+    store.write_json(paths.next_wake, {"v": 1, "at": int(now) + secs, "secs": secs})
+
+
+def next_wake(paths: Paths) -> float | None:
+    try:
+        rec = store.read_json_object(paths.next_wake)
+    except CorruptState:
+        return None
+    at = rec.get("at") if rec else None
+    return float(at) if isinstance(at, int | float) else None
+
+
+def clear_next_wake(paths: Paths) -> None:
+    store.remove(paths.next_wake)

@@ -40,7 +40,12 @@ class Pulse:
 
     def choose_sleep(self, out: TickOutcome) -> tuple[int, str, bool]:
         """(seconds, reason, force the next beat)."""
+        from looop.loop import guards
+
         knobs = self.ctx.knobs()
+        if out.decided and out.next_interval_s is None:
+            guards.clear_next_wake(self.ctx.paths)  # the follow-up it asked for has happened
+        wake = guards.next_wake(self.ctx.paths)
         if out.next_interval_s is not None:
             cap = knobs.num("max_next_interval")
             secs = max(NUDGE_MIN_SECS, min(out.next_interval_s, cap))
@@ -55,10 +60,17 @@ class Pulse:
         if out.follow_up_s is not None:
             return out.follow_up_s, "run_shell follow-up", True
         if out.acted:
-            return knobs.interval_for("busy"), "busy", False
-        if self.workers_alive():
-            return knobs.interval_for("active"), "active", False
-        return knobs.interval_for("idle"), "idle", False
+            secs, reason = knobs.interval_for("busy"), "busy"
+        elif self.workers_alive():
+            secs, reason = knobs.interval_for("active"), "active"
+        else:
+            secs, reason = knobs.interval_for("idle"), "idle"
+        if wake is not None:  # a pending nudge: never sleep past it; force until it decides
+            due = int(wake - self.ctx.clock.now())
+            if 0 < due <= secs:
+                return due, "pending nudge", True
+            return secs, reason, due <= 0
+        return secs, reason, False
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if not self.stop.is_set():

@@ -101,10 +101,20 @@ def tick(ctx: Ctx, force: bool = False, dry_run: bool = False) -> TickOutcome:
         out.status, out.error = "error", str(e)
         return out
     if world.hash == last and not force and not dry_run:
-        ev.emit("info", "tick.skip", "world unchanged — no AI call")
-        ev.record("world_unchanged")
-        out.status = "skip"
-        return out
+        if guards.noop_expired(ctx.paths, world.hash, ctx.clock.now(), knobs.num("noop_ttl")):
+            ev.emit(
+                "info",
+                "tick.revisit",
+                "world unchanged, but the last noop on it is older "
+                "than LOOOP_NOOP_TTL — deciding again",
+            )
+            ev.record("noop_revisit")
+            force = True
+        else:
+            ev.emit("info", "tick.skip", "world unchanged — no AI call")
+            ev.record("world_unchanged")
+            out.status = "skip"
+            return out
     if world.hash == last and force:
         ev.emit("info", "tick.forced", "world unchanged but re-deciding (nudge or first beat)")
 
@@ -298,6 +308,8 @@ def _decide(
         guards.commit_hash(paths, world.hash)
         guards.write_last_world(paths, now, world.items)
         guards.clear_backoff(paths)
+        guards.note_noop(paths, now, world.hash if executed.kind == "noop" else None)
+        guards.set_next_wake(paths, now, executed.next_interval_s, knobs.num("max_next_interval"))
         store.remove(paths.last_failure)
         if executed.kind != "shell":
             store.remove(paths.last_shell)
