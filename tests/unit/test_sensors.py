@@ -324,6 +324,7 @@ def test_removed_script_snapshot_is_pruned(ctx: Ctx, paths: Paths) -> None:
     assert left == [
         "notes.txt",
         "sensor-keep.json",
+        "sys-asks.json",
         "sys-claims.json",
         "sys-goals.json",
         "sys-sessions.json",
@@ -338,6 +339,7 @@ def test_sense_summary_lists_failures(ctx: Ctx, paths: Paths) -> None:
     assert [r.name for r in readings] == [
         "sensor-bad",
         "sensor-good",
+        "sys-asks",
         "sys-claims",
         "sys-goals",
         "sys-sessions",
@@ -346,8 +348,8 @@ def test_sense_summary_lists_failures(ctx: Ctx, paths: Paths) -> None:
     assert len(summary) == 1
     s = summary[0]
     assert s["level"] == "error"
-    assert (s["ok"], s["total"], s["failed"]) == (4, 5, ["sensor-bad"])
-    assert s["msg"] == "4/5 sensors ok · failed: sensor-bad"
+    assert (s["ok"], s["total"], s["failed"]) == (5, 6, ["sensor-bad"])
+    assert s["msg"] == "5/6 sensors ok · failed: sensor-bad"
     assert not [n for n, _ in ctx.events.seen if n in ("sense.ok", "sense.fail")]
     events = [json.loads(ln)["event"] for ln in paths.events.read_text().splitlines()]
     assert events.count("sense_done") == 1
@@ -359,6 +361,6 @@ def test_sense_all_ok_and_per_sensor_events_in_json_mode(ctx: Ctx, paths: Paths)
     ctx.events.fmt = "json"
     sense(ctx, ctx.knobs())
     names = [n for n, _ in ctx.events.seen]
-    assert names.count("sense.ok") == 4 and "sense.fail" not in names
+    assert names.count("sense.ok") == 5 and "sense.fail" not in names
     s = next(f for n, f in ctx.events.seen if n == "sense")
-    assert s["level"] == "info" and s["failed"] == [] and s["msg"].startswith("4 sensors ok")
+    assert s["level"] == "info" and s["failed"] == [] and s["msg"].startswith("5 sensors ok")

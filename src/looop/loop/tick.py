@@ -15,6 +15,7 @@ from looop.core.errors import CorruptState, LooopError
 from looop.decide.prompt import PromptExtras, build_prompt
 from looop.decide.runner import RunResult, run_runner
 from looop.loop import guards
+from looop.loop.asks import asks_section
 from looop.loop.world import World, describe_changes, read_world
 from looop.seed import ensure_data_dir
 from looop.sense import sense
@@ -250,6 +251,7 @@ def _extras(ctx: Ctx, world: World, flapping: list[str]) -> PromptExtras:
         last_failure=guards.read_last_failure(ctx.paths),
         last_shell=guards.read_last_shell(ctx.paths),
         flapping=flapping,
+        asks=asks_section(ctx),
     )
 
 

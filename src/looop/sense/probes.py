@@ -89,8 +89,21 @@ def probe_sessions(ctx: Ctx) -> Any:
     return {"detail": {"count": len(rows), "workers": detail}, "signal": signal}
 
 
+def probe_asks(ctx: Ctx) -> Any:
+    """Pending ask ids: a new question wakes the loop once; the text stays out of the hash."""
+    from looop.human.mailbox import pending
+
+    rows = pending(ctx.paths.asks, ctx.paths.answers)
+    return {"detail": {"count": len(rows)}, "signal": sorted(str(r.get("id")) for r in rows)}
+
+
 def default_probes() -> dict[str, Probe]:
-    return {"sys-claims": probe_claims, "sys-goals": probe_goals, "sys-sessions": probe_sessions}
+    return {
+        "sys-asks": probe_asks,
+        "sys-claims": probe_claims,
+        "sys-goals": probe_goals,
+        "sys-sessions": probe_sessions,
+    }
 
 
 def _encode(value: Any) -> bytes:

@@ -1,0 +1,84 @@
+"""`looop ask` (blocks; stdout is only the answer), `looop asks`, `looop answer`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from looop.cli.app import make_ctx
+from looop.core.errors import LooopError
+
+
+@click.command("ask", help="Ask a human and wait: prints only the answer on stdout.")
+@click.argument("worker", required=False)
+@click.option("--prompt", "-p", required=True, help="The one question to answer.")
+@click.option("--ref", default=None, help="A file or URL the human should look at.")
+@click.option("--options", default=None, help="Comma-separated choices, e.g. yes,no.")
+def ask_cmd(worker: str | None, prompt: str, ref: str | None, options: str | None) -> None:
+    from looop.human.mailbox import archive, new_ask, read_answer
+
+    ctx = make_ctx(events_to=None)
+    who = worker or ctx.env.get("LOOOP_SESSION_ID", "")
+    if not who:
+        raise LooopError(
+            "name the asking worker (`looop ask WORKER --prompt …`) or run it "
+            "inside a worker (LOOOP_SESSION_ID)"
+        )
+    opts = [o.strip() for o in (options or "").split(",") if o.strip()]
+    p = ctx.paths
+    rec = new_ask(p.asks, p.answers, who, prompt, ref, opts, ctx.clock.now())
+    ctx.events.record("ask", id=rec["id"], worker=who)
+    try:
+        poll = max(10, int(ctx.env.get("LOOOP_ASK_POLL_MS", "1000") or 1000)) / 1000
+    except ValueError:
+        poll = 1.0
+    limit = ctx.env.get("LOOOP_ASK_TIMEOUT_S", "").strip()
+    deadline = ctx.clock.monotonic() + float(limit) if limit else None
+    sys.stderr.write(
+        f"looop: waiting for an answer to {rec['id']} (`looop answer {rec['id']} …`)\n"
+    )
+    while True:
+        text = read_answer(p.asks, p.answers, rec["id"])
+        if text is not None:
+            archive(p.asks, rec["id"])
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            return
+        if deadline is not None and ctx.clock.monotonic() >= deadline:
+            sys.stderr.write(f"looop: no answer to {rec['id']} within {limit}s\n")
+            raise SystemExit(124)
+        time.sleep(poll)  # cross-process wait on a file the human writes; bounded by poll
+
+
+@click.command("asks", help="List pending asks (LIVE: the worker waits; STRANDED: it is gone).")
+@click.option("--json", "as_json", is_flag=True)
+def asks_cmd(as_json: bool) -> None:
+    from looop.human.mailbox import pending
+    from looop.loop.asks import tag
+
+    ctx = make_ctx(events_to=None)
+    rows = [dict(r, status=tag(ctx, r)) for r in pending(ctx.paths.asks, ctx.paths.answers)]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, sort_keys=True))
+    elif not rows:
+        click.echo("no pending asks")
+    for r in rows if not as_json else []:
+        opts = f"  [{', '.join(r.get('options') or [])}]" if r.get("options") else ""
+        click.echo(f"{r['id']:<20} {r['status']:<9} {r.get('prompt', '')}{opts}")
+
+
+@click.command("answer", help="Answer a pending ask (TEXT or - for stdin).")
+@click.argument("ask_id")
+@click.argument("text", required=False)
+@click.option("--force", is_flag=True, help="Replace an existing answer.")
+def answer_cmd(ask_id: str, text: str | None, force: bool) -> None:
+    from looop.cli.steer import _body
+    from looop.human.mailbox import answer
+
+    ctx = make_ctx(events_to=None)
+    body = _body(text, "answer")
+    answer(ctx.paths.asks, ctx.paths.answers, ask_id, body.rstrip("\n"), ctx.clock.now(), force)
+    ctx.events.record("answer", id=ask_id)
+    click.echo(f"answered {ask_id}")

@@ -1,0 +1,132 @@
+"""The ask/answer mailbox: durable, file-based questions from workers to a human."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from looop.core import store
+from looop.core.errors import CorruptState, LooopError
+
+TYPE_CHECKING = False  # `looop ask` is a hot path for workers
+
+if TYPE_CHECKING:
+    from typing import Any
+
+_ID = re.compile(r"^(?P<worker>.+)-(?P<n>\d+)$")
+
+
+class AskError(LooopError):
+    pass
+
+
+def _n_of(name: str, worker: str) -> int:
+    m = _ID.match(name)
+    return int(m["n"]) if m and m["worker"] == worker else 0
+
+
+def new_ask(
+    asks: Path,
+    answers: Path,
+    worker: str,
+    prompt: str,
+    ref: str | None,
+    options: list[str],
+    now: float,
+) -> dict[str, Any]:
+    """Create asks/<worker>-<n>.json exclusively (n = highest seen + 1; rescan on a race)."""
+    if not prompt.strip():
+        raise AskError("an ask needs --prompt: the one question the human should answer")
+    asks.mkdir(parents=True, exist_ok=True)
+    for _ in range(50):
+        seen = [
+            p.stem
+            for d in (asks, asks / "archive", answers)
+            if d.is_dir()
+            for p in d.glob(f"{worker}-*.json")
+        ]
+        n = max((_n_of(s, worker) for s in seen), default=0) + 1
+        ask_id = f"{worker}-{n}"
+        rec = {
+            "v": 1,
+            "id": ask_id,
+            "worker": worker,
+            "prompt": prompt,
+            "reference": ref,
+            "options": options,
+            "ts": int(now),
+        }
+        try:
+            fd = os.open(asks / f"{ask_id}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(store.dumps_state(rec) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        return rec
+    raise AskError("could not create an ask id after 50 tries (contention in asks/)")
+
+
+def pending(asks: Path, answers: Path) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if not asks.is_dir():
+        return out
+    for p in sorted(asks.glob("*.json")):
+        if (answers / p.name).exists():
+            continue
+        try:
+            rec = store.read_json_object(p)
+        except CorruptState:
+            rec = {"id": p.stem, "worker": "?", "prompt": "(unreadable ask record)"}
+        if rec:
+            out.append(rec)
+    return out
+
+
+def answer(
+    asks: Path, answers: Path, ask_id: str, text: str, now: float, force: bool = False
+) -> None:
+    if "/" in ask_id or ask_id.startswith(".") or not (asks / f"{ask_id}.json").exists():
+        raise AskError(f"no pending ask '{ask_id}' — `looop asks` lists them")
+    answers.mkdir(parents=True, exist_ok=True)
+    path = answers / f"{ask_id}.json"
+    rec = {"v": 1, "id": ask_id, "answer": text, "ts": int(now)}
+    if force:
+        store.write_json(path, rec)
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise AskError(f"ask '{ask_id}' is already answered — add --force to replace it") from None
+    with os.fdopen(fd, "w") as f:
+        f.write(store.dumps_state(rec) + "\n")
+
+
+def read_answer(asks: Path, answers: Path, ask_id: str) -> str | None:
+    """The answer text, None while unanswered; loud errors when the ask vanished or the
+    answer is corrupt (a worker must never act on a guess)."""
+    path = answers / f"{ask_id}.json"
+    if not path.exists():
+        if not (asks / f"{ask_id}.json").exists():
+            raise AskError(f"ask '{ask_id}' disappeared before it was answered")
+        return None
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise AskError(f"the answer to '{ask_id}' is unreadable ({e}); ask again") from None
+    text = rec.get("answer") if isinstance(rec, dict) else None
+    if not isinstance(text, str):
+        raise AskError(f"the answer to '{ask_id}' has no text; ask again")
+    return text
+
+
+def archive(asks: Path, ask_id: str) -> None:
+    """An answered ask leaves the pending list (kept in asks/archive/ for the record)."""
+    (asks / "archive").mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(asks / f"{ask_id}.json", asks / "archive" / f"{ask_id}.json")
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,39 @@
+"""Pending asks as the decider sees them: LIVE (a worker waits) or STRANDED (it is gone)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from looop.core.context import Ctx
+
+
+def tag(ctx: Ctx, rec: dict[str, Any]) -> str:
+    from looop.sessions import SessionError, get_session
+
+    try:
+        return "LIVE" if get_session(ctx.paths.data, str(rec.get("worker"))).alive else "STRANDED"
+    except (SessionError, OSError):
+        return "STRANDED"
+
+
+def asks_section(ctx: Ctx) -> str | None:
+    """The PENDING ASKS body, or None when the mailbox is empty."""
+    from looop.human.mailbox import pending
+
+    rows = pending(ctx.paths.asks, ctx.paths.answers)
+    if not rows:
+        return None
+    lines = []
+    for r in rows:
+        status = tag(ctx, r)
+        opts = f" (options: {', '.join(r.get('options') or [])})" if r.get("options") else ""
+        ref = f" (ref: {r['reference']})" if r.get("reference") else ""
+        prompt = str(r.get("prompt", ""))[:2000]
+        lines.append(f"- {r.get('id')} [{status}] from {r.get('worker')}: {prompt}{opts}{ref}")
+    lines.append(
+        "LIVE: the worker is blocked waiting for a human — relay it "
+        "(send_notification with its id) once, never answer it yourself or start a "
+        "duplicate worker. STRANDED: its worker is gone — re-dispatch a fresh worker "
+        "for the goal."
+    )
+    return "\n".join(lines)

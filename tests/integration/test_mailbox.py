@@ -1,0 +1,153 @@
+"""The ask/answer mailbox across processes, and how the decider sees pending asks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from looop.core.context import Ctx
+from looop.loop.tick import tick
+from looop.sense.probes import probe_sessions
+from looop.sessions import expect, kill, list_sessions, wait
+from looop.workers.launch import start_worker
+from tests.helpers import runner_calls, wire
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def _env(ctx: Ctx, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    env.update(LOOOP_DATA_DIR=str(ctx.paths.data), LOOOP_ASK_POLL_MS="20", **extra)
+    return env
+
+
+def _looop(ctx: Ctx, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "looop", *args],
+        env=_env(ctx, **extra),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _await(pred: object, secs: float = 20) -> None:
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        if pred():  # type: ignore[operator]
+            return
+        time.sleep(0.02)  # the ask is another process: its file is the only signal
+    raise AssertionError("condition not met in time")
+
+
+def test_ask_blocks_until_answered_and_prints_only_the_answer(ctx: Ctx) -> None:
+    p = subprocess.Popen(
+        [sys.executable, "-m", "looop", "ask", "w1", "--prompt", "Ship v2?", "--options", "yes,no"],
+        env=_env(ctx),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _await(lambda: (ctx.paths.asks / "w1-1.json").exists())
+        r = _looop(ctx, "asks", "--json")
+        [row] = __import__("json").loads(r.stdout)
+        assert row["id"] == "w1-1" and row["options"] == ["yes", "no"]
+        assert row["status"] == "STRANDED"  # no live session w1 here
+        assert _looop(ctx, "answer", "w1-1", "yes, ship it").returncode == 0
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0 and out == "yes, ship it\n"
+    assert "waiting for an answer" in err
+    assert not (ctx.paths.asks / "w1-1.json").exists()  # archived
+    assert (ctx.paths.asks / "archive" / "w1-1.json").exists()
+    r = _looop(ctx, "answer", "w1-1", "again")
+    assert r.returncode == 1 and "no pending ask" in r.stderr
+
+
+def test_reanswer_needs_force_and_ids_count_up(ctx: Ctx) -> None:
+    from looop.human.mailbox import answer, new_ask
+
+    a1 = new_ask(ctx.paths.asks, ctx.paths.answers, "w", "q1", None, [], 1.0)
+    a2 = new_ask(ctx.paths.asks, ctx.paths.answers, "w", "q2", None, [], 2.0)
+    assert (a1["id"], a2["id"]) == ("w-1", "w-2")
+    answer(ctx.paths.asks, ctx.paths.answers, "w-1", "first", 3.0)
+    r = _looop(ctx, "answer", "w-1", "second")
+    assert r.returncode == 1 and "--force" in r.stderr and r.stderr.count("\n") == 1
+    assert _looop(ctx, "answer", "w-1", "second", "--force").returncode == 0
+
+
+def test_vanished_ask_and_timeout_fail_loudly(ctx: Ctx) -> None:
+    r = _looop(ctx, "ask", "w2", "--prompt", "anyone?", LOOOP_ASK_TIMEOUT_S="0.3")
+    assert r.returncode == 124 and r.stdout == "" and "no answer" in r.stderr
+    p = subprocess.Popen(
+        [sys.executable, "-m", "looop", "ask", "w3", "--prompt", "q"],
+        env=_env(ctx),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _await(lambda: (ctx.paths.asks / "w3-1.json").exists())
+        (ctx.paths.asks / "w3-1.json").unlink()
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 1 and out == "" and "disappeared" in err
+    r = _looop(ctx, "ask", "--prompt", "who am I?")
+    assert r.returncode == 1 and "LOOOP_SESSION_ID" in r.stderr
+
+
+def test_worker_asking_is_live_then_stranded_and_wakes_the_loop(ctx: Ctx) -> None:
+    looop = f"{sys.executable} -m looop"
+    wire(ctx, [{"decision": {"action": "noop"}}] * 4)
+    try:
+        start_worker(
+            ctx,
+            ctx.knobs(),
+            "asker",
+            "x",
+            command=f"a=$({looop} ask asker --prompt 'Merge PR 7?'); echo got:$a",
+        )
+        _await(lambda: (ctx.paths.asks / "asker-1.json").exists())
+        rows = {e["id"]: e for e in probe_sessions(ctx)["signal"]}
+        assert rows["asker"]["health"] == "waiting-ask"
+        out = tick(ctx)
+        prompt = (ctx.paths.run_dir(out.run_id or "") / "prompt.md").read_text()
+        assert "=== PENDING ASKS ===" in prompt and "asker-1 [LIVE]" in prompt
+        calls = 1
+        kill(ctx.paths.data, "asker")  # killed while asking
+        out = tick(ctx)  # the fleet changed: decide again, now STRANDED
+        calls += 1
+        prompt = (ctx.paths.run_dir(out.run_id or "") / "prompt.md").read_text()
+        assert "asker-1 [STRANDED]" in prompt
+        assert runner_calls(ctx.paths.data.parent / "script.json") == calls
+    finally:
+        for s in list_sessions(ctx.paths.data):
+            if s.alive:
+                kill(ctx.paths.data, s.id)
+
+
+def test_answer_reaches_the_waiting_worker(ctx: Ctx) -> None:
+    looop = f"{sys.executable} -m looop"
+    wire(ctx, [])
+    start_worker(
+        ctx, ctx.knobs(), "w5", "x", command=f"a=$({looop} ask w5 --prompt 'color?'); echo got:$a"
+    )
+    try:
+        _await(lambda: (ctx.paths.asks / "w5-1.json").exists())
+        assert _looop(ctx, "answer", "w5-1", "blue").returncode == 0
+        code, _, _ = expect(ctx.paths.data, "w5", "got:blue", timeout_s=20, clock=ctx.clock)
+        assert code == 0
+        assert wait(ctx.paths.data, "w5", 20, ctx.clock) == 0
+    finally:
+        for s in list_sessions(ctx.paths.data):
+            if s.alive:
+                kill(ctx.paths.data, s.id)
