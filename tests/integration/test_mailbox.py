@@ -151,3 +151,60 @@ def test_answer_reaches_the_waiting_worker(ctx: Ctx) -> None:
         for s in list_sessions(ctx.paths.data):
             if s.alive:
                 kill(ctx.paths.data, s.id)
+
+
+def test_tells_are_delivered_at_most_once(ctx: Ctx) -> None:
+    from looop.human.mailbox import new_tell, take_tells
+
+    wire(ctx, [], worker="sleep 300; : {{prompt_file}}")
+    start_worker(ctx, ctx.knobs(), "t1", "x")
+    try:
+        r = _looop(ctx, "tell", "t1", "use", "the", "staging", "db")
+        assert r.returncode == 0 and "t1-1" in r.stdout
+        assert _looop(ctx, "tell", "t1", "then run the tests").returncode == 0
+        r = _looop(ctx, "told", "t1")
+        assert r.stdout == "use the staging db\nthen run the tests\n"
+        assert _looop(ctx, "told", "t1").stdout == ""  # already delivered
+        for i in range(40):  # racing readers: each message reaches exactly one of them
+            new_tell(ctx.paths.tells, "t1", f"m{i}", 1.0)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "looop", "told", "t1"],
+                env=_env(ctx),
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        got = [line for p in procs for line in p.communicate(timeout=60)[0].splitlines()]
+        assert sorted(got) == sorted(f"m{i}" for i in range(40))
+        assert take_tells(ctx.paths.tells, "t1") == []
+        r = _looop(ctx, "tell", "ghost", "hello")
+        assert r.returncode == 1 and "not running" in r.stderr
+    finally:
+        for s in list_sessions(ctx.paths.data):
+            if s.alive:
+                kill(ctx.paths.data, s.id)
+    r = _looop(ctx, "tell", "t1", "too late")
+    assert r.returncode == 1 and "not running" in r.stderr
+
+
+def test_queued_tells_ride_along_with_an_answer(ctx: Ctx) -> None:
+    from looop.human.mailbox import new_tell
+
+    new_tell(ctx.paths.tells, "w9", "also update the changelog", 1.0)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "looop", "ask", "w9", "--prompt", "tag it?"],
+        env=_env(ctx),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _await(lambda: (ctx.paths.asks / "w9-1.json").exists())
+        assert _looop(ctx, "answer", "w9-1", "yes").returncode == 0
+        out, _ = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert out == "yes\n---\ntold: also update the changelog\n"

@@ -18,7 +18,7 @@ from looop.core.errors import LooopError
 @click.option("--ref", default=None, help="A file or URL the human should look at.")
 @click.option("--options", default=None, help="Comma-separated choices, e.g. yes,no.")
 def ask_cmd(worker: str | None, prompt: str, ref: str | None, options: str | None) -> None:
-    from looop.human.mailbox import archive, new_ask, read_answer
+    from looop.human.mailbox import archive, new_ask, read_answer, take_tells
 
     ctx = make_ctx(events_to=None)
     who = worker or ctx.env.get("LOOOP_SESSION_ID", "")
@@ -45,6 +45,8 @@ def ask_cmd(worker: str | None, prompt: str, ref: str | None, options: str | Non
         if text is not None:
             archive(p.asks, rec["id"])
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            for msg in take_tells(p.tells, who):  # queued steering rides along
+                sys.stdout.write(f"---\ntold: {msg}\n")
             return
         if deadline is not None and ctx.clock.monotonic() >= deadline:
             sys.stderr.write(f"looop: no answer to {rec['id']} within {limit}s\n")
@@ -82,3 +84,35 @@ def answer_cmd(ask_id: str, text: str | None, force: bool) -> None:
     answer(ctx.paths.asks, ctx.paths.answers, ask_id, body.rstrip("\n"), ctx.clock.now(), force)
     ctx.events.record("answer", id=ask_id)
     click.echo(f"answered {ask_id}")
+
+
+@click.command("tell", help="Queue a message for a live worker; it reads it with `looop told`.")
+@click.argument("worker")
+@click.argument("message", nargs=-1, required=True)
+def tell_cmd(worker: str, message: tuple[str, ...]) -> None:
+    from looop.human.mailbox import new_tell
+    from looop.sessions import SessionError, get_session
+
+    ctx = make_ctx(events_to=None)
+    try:
+        live = get_session(ctx.paths.data, worker).alive
+    except SessionError:
+        live = False
+    if not live:
+        raise LooopError(f"worker {worker} is not running — a tell only reaches a live worker")
+    tid = new_tell(ctx.paths.tells, worker, " ".join(message), ctx.clock.now())
+    ctx.events.record("tell", id=tid, worker=worker)
+    click.echo(f"queued {tid}")
+
+
+@click.command("told", help="Print (once) what was told to WORKER (default $LOOOP_SESSION_ID).")
+@click.argument("worker", required=False)
+def told_cmd(worker: str | None) -> None:
+    from looop.human.mailbox import take_tells
+
+    ctx = make_ctx(events_to=None)
+    who = worker or ctx.env.get("LOOOP_SESSION_ID", "")
+    if not who:
+        raise LooopError("name the worker (`looop told WORKER`) or run it inside a worker")
+    for msg in take_tells(ctx.paths.tells, who):
+        click.echo(msg)

@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "ask": "looop.cli.mailbox:ask_cmd",
     "asks": "looop.cli.mailbox:asks_cmd",
     "answer": "looop.cli.mailbox:answer_cmd",
+    "tell": "looop.cli.mailbox:tell_cmd",
+    "told": "looop.cli.mailbox:told_cmd",
     "claim": "looop.cli.leasecmd:claim_cmd",
     "unclaim": "looop.cli.leasecmd:unclaim_cmd",
     "worker": "looop.cli.workers:worker_group",

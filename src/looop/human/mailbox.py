@@ -130,3 +130,55 @@ def archive(asks: Path, ask_id: str) -> None:
         os.replace(asks / f"{ask_id}.json", asks / "archive" / f"{ask_id}.json")
     except FileNotFoundError:
         pass
+
+
+def new_tell(tells: Path, worker: str, msg: str, now: float) -> str:
+    """Queue steering for a worker (the caller checks it is live); returns the tell id."""
+    if not msg.strip():
+        raise AskError("a tell needs a message")
+    tells.mkdir(parents=True, exist_ok=True)
+    for _ in range(50):
+        seen = [
+            p.stem
+            for d in (tells, tells / "consumed")
+            if d.is_dir()
+            for p in d.glob(f"{worker}-*.json")
+        ]
+        n = max((_n_of(s, worker) for s in seen), default=0) + 1
+        tid = f"{worker}-{n}"
+        try:
+            fd = os.open(tells / f"{tid}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(
+                store.dumps_state({"v": 1, "id": tid, "worker": worker, "msg": msg, "ts": int(now)})
+                + "\n"
+            )
+        return tid
+    raise AskError("could not create a tell id after 50 tries (contention in tells/)")
+
+
+def take_tells(tells: Path, worker: str) -> list[str]:
+    """Claim every pending tell for `worker` by renaming it into consumed/: a tell is
+    delivered at most once even when two readers race."""
+    if not tells.is_dir():
+        return []
+    done = tells / "consumed"
+    done.mkdir(exist_ok=True)
+    pending = sorted(tells.glob(f"{worker}-*.json"), key=lambda p: _n_of(p.stem, worker))
+    out = []
+    for p in pending:
+        if _n_of(p.stem, worker) == 0:
+            continue
+        try:
+            os.rename(p, done / p.name)
+        except FileNotFoundError:
+            continue  # another reader took it
+        try:
+            rec = json.loads((done / p.name).read_text(encoding="utf-8"))
+            msg = rec.get("msg") if isinstance(rec, dict) else None
+        except (OSError, ValueError):
+            msg = None
+        out.append(msg if isinstance(msg, str) else "(an unreadable tell)")
+    return out
