@@ -208,3 +208,33 @@ def test_queued_tells_ride_along_with_an_answer(ctx: Ctx) -> None:
         if p.poll() is None:
             p.kill()
     assert out == "yes\n---\ntold: also update the changelog\n"
+
+
+def test_wait_for_a_human(ctx: Ctx) -> None:
+    import json as _json
+
+    from looop.core import store
+
+    r = _looop(ctx, "wait", "--json")
+    assert r.returncode == 2 and _json.loads(r.stdout)["changed"] == ["pulse-down"]
+    ctx.paths.lock_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = store.try_flock(ctx.paths.lock_file)  # stand in for a running pulse
+    assert fd is not None
+    try:
+        r = _looop(ctx, "wait", "--timeout", "300ms", LOOOP_WAIT_POLL_MS="20")
+        assert r.returncode == 124
+        p = subprocess.Popen(
+            [sys.executable, "-m", "looop", "wait", "--actionable", "--json"],
+            env=_env(ctx, LOOOP_WAIT_POLL_MS="20"),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        from looop.human.mailbox import new_ask
+
+        new_ask(ctx.paths.asks, ctx.paths.answers, "w1", "approve?", None, [], 1.0)
+        out, _ = p.communicate(timeout=30)
+        got = _json.loads(out)
+        assert p.returncode == 0 and got["changed"] == ["asks"]
+        assert got["asks"][0]["id"] == "w1-1"
+    finally:
+        os.close(fd)

@@ -208,13 +208,39 @@ def wait_idle_cmd(sid: str, settle: str, timeout: str | None) -> None:
     raise SystemExit(0 if ok else 124)
 
 
-@click.command("wait", help="Block until a session ends; exit with its code (124 on timeout).")
-@click.argument("sid")
+@click.command(
+    "wait",
+    help="`looop wait ID`: block until a session ends (its exit code). "
+    "`looop wait`: block until the world needs a human (exit 2: no pulse runs).",
+)
+@click.argument("sid", required=False)
 @click.option("--timeout", default=None, help="Duration (default: forever).")
-def wait_cmd(sid: str, timeout: str | None) -> None:
+@click.option("--only-asks", is_flag=True, help="No id: wake only for a pending ask.")
+@click.option("--actionable", is_flag=True, help="No id: wake for asks or a new journal line.")
+@click.option("--json", "as_json", is_flag=True, help="No id: print what changed as JSON.")
+def wait_cmd(
+    sid: str | None, timeout: str | None, only_asks: bool, actionable: bool, as_json: bool
+) -> None:
+    ctx = make_ctx(events_to=None)
+    if sid is None:
+        from looop.loop.humanwait import wait_for_human
+
+        try:
+            poll = max(10, int(ctx.env.get("LOOOP_WAIT_POLL_MS", "1000") or 1000)) / 1000
+        except ValueError:
+            poll = 1.0
+        code, changed, asks = wait_for_human(
+            ctx, only_asks, actionable, _duration(timeout, None), poll
+        )
+        if as_json:
+            click.echo(json.dumps({"changed": changed, "asks": asks}, sort_keys=True))
+        else:
+            click.echo(f"changed: [{', '.join(changed)}]")
+            for a in asks:
+                click.echo(f"ask {a.get('id')} from {a.get('worker')}: {a.get('prompt')}")
+        raise SystemExit(code)
     from looop.sessions import wait
 
-    ctx = make_ctx(events_to=None)
     raise SystemExit(wait(ctx.paths.data, _sid(sid, False), _duration(timeout, None), ctx.clock))
 
 
