@@ -47,7 +47,7 @@ from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
 from looop.core.hashing import fnv1a_128
-from looop.human.notify import fire_hook
+from looop.human.notify import notify
 
 JOURNAL_MAX_CHARS = 500
 # Reading stops here; parse_decision rejects anything over its own (much smaller) limit.
@@ -385,11 +385,9 @@ def _send_notification(ctx: Ctx, a: SendNotification, actor: str) -> None:
     message = a.message.strip()
     if not message:
         raise ExecError("send_notification: empty message; say what the human should know")
-    hook = ctx.config().raw.get("notification")
     fingerprint = fnv1a_128(f"send_notification\n{a.message}\n{a.id}".encode())
     with _wal(ctx, actor, "notify", fingerprint, summary_of(a)):
-        if isinstance(hook, str) and hook.strip():
-            fire_hook(ctx, hook, message, a.id)
+        notify(ctx, message, a.id, "notification")
 
 
 # Worker sessions and schedules: the action is validated (on construction) and refused.

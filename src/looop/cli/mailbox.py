@@ -31,6 +31,16 @@ def ask_cmd(worker: str | None, prompt: str, ref: str | None, options: str | Non
     p = ctx.paths
     rec = new_ask(p.asks, p.answers, who, prompt, ref, opts, ctx.clock.now())
     ctx.events.record("ask", id=rec["id"], worker=who)
+    from looop.human.notify import notify
+
+    notify(
+        ctx,
+        f"{who} asks: {prompt}"
+        + (f" ({', '.join(opts)})" if opts else "")
+        + f"\nanswer: looop answer {rec['id']} …",
+        rec["id"],
+        "ask",
+    )
     try:
         poll = max(10, int(ctx.env.get("LOOOP_ASK_POLL_MS", "1000") or 1000)) / 1000
     except ValueError:

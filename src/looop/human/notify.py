@@ -98,3 +98,41 @@ def fire_hook(ctx: Ctx, hook: str, message: str, notify_id: str, timeout_s: floa
         ).start()
     except Exception as e:
         _failed(ctx, notify_id, f"could not start: {e}")
+
+
+def _apprise_send(ctx: Ctx, urls: list[str], title: str, body: str) -> None:
+    """Runs in a daemon thread: apprise (and its ~0.2 s import) never touches the beat."""
+    try:
+        import apprise
+
+        ap = apprise.Apprise()
+        for u in urls:
+            if not ap.add(u):
+                raise ValueError(f"apprise does not understand the URL {u.split('://')[0]}://…")
+        if not ap.notify(title=title, body=body):
+            raise RuntimeError("apprise reported a failed delivery")
+    except Exception as e:  # a notification must never take anything down
+        msg = f"notification not delivered: {e}"
+        ctx.events.emit("warn", "notify.failed", msg, error=str(e))
+        ctx.events.record("notify_failed", error=str(e), via="apprise")
+
+
+def notify(ctx: Ctx, message: str, notify_id: str = "", kind: str = "notification") -> None:
+    """Tell the human: the `notification` hook and every `notify_urls` entry (apprise: ntfy,
+    Slack, Telegram, email, desktop, …). In the background, bounded, never raises."""
+    import threading
+
+    try:
+        raw = ctx.config().raw
+    except Exception:
+        return
+    hook = raw.get("notification")
+    if isinstance(hook, str) and hook.strip():
+        fire_hook(ctx, hook, message, notify_id)
+    urls = [u for u in raw.get("notify_urls") or [] if isinstance(u, str) and u.strip()]
+    if urls:
+        title = f"looop · {kind}" + (f" · {notify_id}" if notify_id else "")
+        threading.Thread(
+            target=_apprise_send, args=(ctx, urls, title, message), name="looop-notify", daemon=True
+        ).start()
+        ctx.events.record("notified", kind=kind, id=notify_id, urls=len(urls))
