@@ -11,22 +11,13 @@ import click
 from looop.cli.app import make_ctx
 from looop.core.errors import LooopError
 
-PULSE = "pulse"
-
 
 def _sid(raw: str, drive: bool) -> str:
     """Verbs that type into or manage a session refuse the pulse; reading it is fine."""
     from looop.sessions import validate_id
+    from looop.workers.launch import normalise_target, strip_legacy_prefix
 
-    sid = raw.strip()
-    if sid.startswith("looop-"):
-        sid = sid[len("looop-") :]
-    if drive and sid == PULSE:
-        raise LooopError(
-            "`pulse` is the control loop: watch it (`looop log pulse -f`, "
-            "`looop shot pulse`), stop it with `looop down` — it takes no input"
-        )
-    return validate_id(sid)
+    return normalise_target(raw) if drive else validate_id(strip_legacy_prefix(raw))
 
 
 def _duration(text: str | None, default: float | None) -> float | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
+from looop.loop.status import pulse_pid
 from looop.seed import ensure_data_dir
 
 PULSE = "pulse"
@@ -55,10 +56,6 @@ def preflight(ctx: Ctx) -> None:
         )
 
 
-def _pid(ctx: Ctx) -> str:
-    return (store.read_text(ctx.paths.pid_file) or "").strip()
-
-
 def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpResult:
     """Start the pulse session unless a pulse holds the lock; two concurrent calls start one."""
     from looop.sessions import SessionError, get_session, spawn
@@ -67,7 +64,7 @@ def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpR
     preflight(ctx)
     with store.dir_lock(ctx.paths.lock_dir / "up"):
         if store.flock_held(ctx.paths.lock_file):
-            return UpResult(False, _pid(ctx), pulse_log(ctx))
+            return UpResult(False, pulse_pid(ctx.paths), pulse_log(ctx))
         env = ctx.child_env(
             {
                 "LOOOP_LOG_FORMAT": "json" if json_log else "human",
@@ -88,7 +85,7 @@ def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpR
         deadline = ctx.clock.monotonic() + READY_TIMEOUT_SECS
         while ctx.clock.monotonic() < deadline:
             if store.flock_held(ctx.paths.lock_file):
-                return UpResult(True, _pid(ctx), pulse_log(ctx))
+                return UpResult(True, pulse_pid(ctx.paths), pulse_log(ctx))
             try:
                 alive = get_session(ctx.paths.data, PULSE).alive
             except SessionError:
@@ -116,7 +113,7 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0) -> DownResult:
 
     res = DownResult()
     if store.flock_held(ctx.paths.lock_file):
-        res.was_running, res.pid = True, _pid(ctx)
+        res.was_running, res.pid = True, pulse_pid(ctx.paths)
         res.forced = not _stop_pulse(ctx, res.pid, grace_s)
         _await_session_end(ctx, PULSE, 5.0)  # its supervisor drains and records the exit
     for s in list_sessions(ctx.paths.data):

@@ -13,6 +13,7 @@ from types import FrameType
 from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
+from looop.loop.status import pulse_pid
 from looop.loop.tick import TickOutcome, tick
 
 NUDGE_MIN_SECS = 5
@@ -20,10 +21,6 @@ NUDGE_MIN_SECS = 5
 
 class AlreadyRunning(LooopError):
     pass
-
-
-def pulse_pid(ctx: Ctx) -> str:
-    return (store.read_text(ctx.paths.pid_file) or "").strip()
 
 
 def pulse_running(ctx: Ctx) -> bool:
@@ -85,7 +82,7 @@ class Pulse:
         ctx = self.ctx
         fd = store.try_flock(ctx.paths.lock_file)
         if fd is None:
-            pid = pulse_pid(ctx)
+            pid = pulse_pid(ctx.paths)
             raise AlreadyRunning(
                 f"a pulse is already running for {ctx.paths.data}"
                 + (f" (pid {pid})" if pid else "")

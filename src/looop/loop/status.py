@@ -70,10 +70,15 @@ def _workers(paths: Paths) -> list[dict[str, Any]]:
     ]
 
 
+def pulse_pid(paths: Paths) -> str:
+    """The running pulse's pid as written in .lock/pid ('' when none)."""
+    return (store.read_text(paths.pid_file) or "").strip()
+
+
 def gather_status(paths: Paths, env: Mapping[str, str]) -> dict[str, Any]:
     p = paths
     running = store.flock_held(p.lock_file)
-    pid = (store.read_text(p.pid_file) or "").strip() if running else ""
+    pid = pulse_pid(p) if running else ""
     config_error = None
     runner = None
     try:

@@ -15,20 +15,14 @@ PULSE = "pulse"
 
 
 def pending_ask_workers(ctx: Ctx) -> set[str]:
-    """Workers blocked on a human: asks/<id>.json with no answers/<id>.json yet."""
-    out: set[str] = set()
-    if not ctx.paths.asks.is_dir():
-        return out
-    for a in ctx.paths.asks.glob("*.json"):
-        if (ctx.paths.answers / a.name).exists():
-            continue
-        try:
-            rec = store.read_json_object(a)
-        except CorruptState:
-            continue
-        if rec and isinstance(rec.get("worker"), str):
-            out.add(rec["worker"])
-    return out
+    """Workers blocked on a human: the askers of every unanswered ask."""
+    from looop.human.mailbox import pending
+
+    return {
+        str(r["worker"])
+        for r in pending(ctx.paths.asks, ctx.paths.answers)
+        if isinstance(r.get("worker"), str)
+    }
 
 
 def last_output(s: Session) -> float | None:

@@ -26,11 +26,15 @@ def contract_text(worker_id: str, runner: str) -> str:
     return raw.replace("__ID__", worker_id).replace("__RUNNER__", runner)
 
 
+def strip_legacy_prefix(sid: str) -> str:
+    """Old prompts spelled worker ids `looop-<id>`."""
+    sid = sid.strip()
+    return sid[len("looop-") :] if sid.startswith("looop-") else sid
+
+
 def normalise_target(sid: str) -> str:
     """A worker id as the verbs take it: legacy `looop-` prefix stripped; pulse refused."""
-    sid = sid.strip()
-    if sid.startswith("looop-"):
-        sid = sid[len("looop-") :]
+    sid = strip_legacy_prefix(sid)
     if sid == PULSE:
         raise WorkerError(
             "`pulse` is the control loop, not a worker — watch it with "
