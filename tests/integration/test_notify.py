@@ -12,8 +12,10 @@ import pytest
 
 from looop.act.actions import Decision, SendNotification
 from looop.act.executor import execute
+from looop.core.clock import FixedClock
 from looop.core.context import Ctx
-from tests.helpers import wire
+from looop.loop.tick import tick
+from tests.helpers import wire, with_env
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -93,3 +95,80 @@ def test_a_new_ask_notifies(ctx: Ctx, endpoint: Endpoint) -> None:
     )
     assert endpoint.got.wait(20)
     assert "w1 asks: Merge PR 7?" in str(endpoint.bodies[0]["message"])
+
+
+def _notified(ctx: Ctx, key: str) -> list[dict[str, object]]:
+    """Durable records of notifications handed to apprise (one per send, written in the beat)."""
+    lines = ctx.paths.events.read_text().splitlines() if ctx.paths.events.exists() else []
+    recs = [json.loads(ln) for ln in lines]
+    return [r for r in recs if r.get("event") == "notified" and r.get("id") == key]
+
+
+def _wait_for(endpoint: Endpoint, needle: str, timeout: float = 20) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for b in list(endpoint.bodies):
+            if needle in str(b.get("message")):
+                return b
+        endpoint.got.wait(0.05)
+        endpoint.got.clear()
+    raise AssertionError(f"no notification containing {needle!r}: {endpoint.bodies}")
+
+
+def test_an_open_breaker_notifies_once_per_opening(
+    ctx: Ctx, clock: FixedClock, endpoint: Endpoint
+) -> None:
+    steps = [
+        {
+            "decision": {"action": "write_goal", "id": g, "body": f"goal {g}"},
+            "stream": [json.dumps({"type": "result", "total_cost_usd": 0.5})],
+        }
+        for g in "abcdef"
+    ]
+    wire(ctx, steps, max_daily_usd=0.4, notify_urls=[endpoint.url])
+    assert tick(ctx).status == "decided"
+    for _ in range(3):  # the breaker holds for the rest of the day: one message, not three
+        assert tick(ctx, force=True).status == "budget"
+    body = _wait_for(endpoint, "daily budget reached")
+    assert "max_daily_usd" in str(body["message"]) and "alert" in str(body["title"])
+    assert len(_notified(ctx, "budget")) == 1
+    clock.advance(86400)  # a new day: the breaker closes, the AI runs, the latch is released
+    assert tick(ctx).status == "decided"
+    assert tick(ctx, force=True).status == "budget"  # the next opening is news again
+    assert len(_notified(ctx, "budget")) == 2
+
+
+def test_a_failure_streak_notifies_once_then_recovery(
+    ctx: Ctx, clock: FixedClock, endpoint: Endpoint
+) -> None:
+    steps: list[dict[str, object]] = [{"exit": 3}] * 5 + [
+        {"decision": {"action": "noop", "reason": "fine again"}}
+    ]
+    wire(ctx, steps, notify_urls=[endpoint.url], notify_failure_streak=3)
+    for i in range(5):
+        assert tick(ctx, force=True).status == "failed"
+        clock.advance(400)  # past the backoff (capped at 300 s)
+        assert len(_notified(ctx, "failures")) == (1 if i >= 2 else 0)
+    body = _wait_for(endpoint, "3 beats in a row failed")
+    assert "runner exited 3" in str(body["message"])
+    assert tick(ctx, force=True).status == "decided"
+    _wait_for(endpoint, "recovered")
+    assert len(_notified(ctx, "failures")) == 2
+
+
+def test_failure_alerts_can_be_turned_off(ctx: Ctx, clock: FixedClock, endpoint: Endpoint) -> None:
+    wire(ctx, [{"exit": 3}] * 4, notify_urls=[endpoint.url], notify_failure_streak=0)
+    for _ in range(4):
+        assert tick(ctx, force=True).status == "failed"
+        clock.advance(400)
+    assert _notified(ctx, "failures") == []
+
+
+def test_a_hanging_hook_on_a_breaker_does_not_stall_the_beat(ctx: Ctx) -> None:
+    c = with_env(ctx, LOOOP_MAX_DECIDES_PER_HOUR="1")
+    wire(c, [], notification="sleep 30")
+    assert tick(c).status == "decided"
+    t0 = time.monotonic()
+    assert tick(c, force=True).status == "capped"
+    assert time.monotonic() - t0 < 2.0
+    assert json.loads(c.paths.alerts.read_text())["capped"] > 0

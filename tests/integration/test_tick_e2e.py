@@ -406,3 +406,55 @@ def test_nudge_survives_a_pulse_restart_and_a_gated_beat(ctx: Ctx, clock: FixedC
     assert done.status == "decided"
     restarted.choose_sleep(done)
     assert not c.paths.next_wake.exists()
+
+
+def test_schedule_wakes_the_loop_once_per_period(ctx: Ctx, clock: FixedClock) -> None:
+    c = with_env(ctx, LOOOP_NOOP_TTL="0")
+    script = wire(
+        c,
+        [
+            {
+                "decision": {
+                    "action": "write_schedule",
+                    "name": "poll",
+                    "every_s": 600,
+                    "note": "look at the queue",
+                }
+            }
+        ]
+        + [{"decision": {"action": "noop", "reason": "handled"}}] * 5,
+    )
+    assert tick(c).status == "decided"  # writes the schedule: the world changed
+    assert tick(c).status == "decided"  # sees it pending, noops
+    assert tick(c).status == "skip"
+    clock.advance(599)
+    assert tick(c).status == "skip"
+    clock.advance(1)
+    out = tick(c)
+    assert out.status == "decided" and runner_calls(script) == 3
+    prompt = (c.paths.run_dir(out.run_id or "") / "prompt.md").read_text()
+    assert "look at the queue" in prompt and "sys-schedules" in prompt
+    assert tick(c).status == "skip"  # the same period never wakes twice
+    clock.advance(86400)  # the pulse was down for a day: 144 missed periods, one wake
+    assert tick(c).status == "decided"
+    assert tick(c).status == "skip" and runner_calls(script) == 4
+
+
+def test_pulse_never_sleeps_past_a_due_schedule(ctx: Ctx, clock: FixedClock) -> None:
+    from looop.act.actions import decision_from_obj
+    from looop.act.executor import execute
+    from looop.loop.tick import TickOutcome
+
+    c = with_env(ctx, LOOOP_INTERVAL="300")
+    pulse = Pulse(c)
+    assert pulse.choose_sleep(TickOutcome(status="skip"))[:2] == (300, "idle")
+    execute(c, c.knobs(), decision_from_obj({"action": "write_schedule", "name": "ci", "in_s": 42}))
+    secs, reason, _ = pulse.choose_sleep(TickOutcome(status="skip"))
+    assert reason == "schedule ci due" and 42 < secs <= 44
+    clock.advance(secs)
+    assert (c.paths.schedules / "ci.json").exists()
+    from looop.human.schedules import probe
+
+    assert probe(c.paths.schedules, clock)["signal"]["ci"] == "due"  # the wake lands after it
+    # once due it never changes again, so it no longer shortens the sleep
+    assert pulse.choose_sleep(TickOutcome(status="skip"))[:2] == (300, "idle")

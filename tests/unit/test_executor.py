@@ -481,23 +481,6 @@ def test_failing_hook_is_reported_not_raised(ctx: Ctx) -> None:
     assert "exited 7" in msg and "no such tool" in msg
 
 
-# ---------------------------------------------------------------- later-release actions
-
-
-@pytest.mark.parametrize(
-    "obj",
-    [
-        {"action": "write_schedule", "name": "s", "in_s": 5},
-        {"action": "drop_schedule", "name": "s"},
-    ],
-)
-def test_later_release_actions_refuse_cleanly(ctx: Ctx, obj: dict[str, Any]) -> None:
-    with pytest.raises(ExecError, match=f"^{obj['action']}: not available yet"):
-        run(ctx, obj)
-    assert journal_lines(ctx) == []
-    assert not ctx.paths.goal_activity.exists()
-
-
 @pytest.mark.parametrize(
     "obj",
     [

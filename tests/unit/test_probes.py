@@ -17,7 +17,13 @@ def snapshot_bytes(paths: Paths, name: str) -> bytes:
 
 
 def test_default_probes() -> None:
-    assert set(default_probes()) == {"sys-asks", "sys-claims", "sys-goals", "sys-sessions"}
+    assert set(default_probes()) == {
+        "sys-asks",
+        "sys-claims",
+        "sys-goals",
+        "sys-schedules",
+        "sys-sessions",
+    }
 
 
 def test_claims_sorted_with_unparseable_as_null(ctx: Ctx, paths: Paths) -> None:

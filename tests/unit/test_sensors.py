@@ -15,6 +15,7 @@ from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.core.paths import Paths
 from looop.sense import sense
+from looop.sense.probes import default_probes
 from looop.sense.sensors import Reading, interval_of, is_error_snapshot, run_user_sensors
 
 
@@ -327,6 +328,7 @@ def test_removed_script_snapshot_is_pruned(ctx: Ctx, paths: Paths) -> None:
         "sys-asks.json",
         "sys-claims.json",
         "sys-goals.json",
+        "sys-schedules.json",
         "sys-sessions.json",
     ]
 
@@ -342,14 +344,16 @@ def test_sense_summary_lists_failures(ctx: Ctx, paths: Paths) -> None:
         "sys-asks",
         "sys-claims",
         "sys-goals",
+        "sys-schedules",
         "sys-sessions",
     ]
     summary = [f for name, f in ctx.events.seen if name == "sense"]
     assert len(summary) == 1
     s = summary[0]
     assert s["level"] == "error"
-    assert (s["ok"], s["total"], s["failed"]) == (5, 6, ["sensor-bad"])
-    assert s["msg"] == "5/6 sensors ok · failed: sensor-bad"
+    total = len(readings)  # two scripts and every system probe
+    assert (s["ok"], s["total"], s["failed"]) == (total - 1, total, ["sensor-bad"])
+    assert s["msg"] == f"{total - 1}/{total} sensors ok · failed: sensor-bad"
     assert not [n for n, _ in ctx.events.seen if n in ("sense.ok", "sense.fail")]
     events = [json.loads(ln)["event"] for ln in paths.events.read_text().splitlines()]
     assert events.count("sense_done") == 1
@@ -359,8 +363,10 @@ def test_sense_summary_lists_failures(ctx: Ctx, paths: Paths) -> None:
 def test_sense_all_ok_and_per_sensor_events_in_json_mode(ctx: Ctx, paths: Paths) -> None:
     add_sensor(paths, "good", "echo '{}'\n")
     ctx.events.fmt = "json"
-    sense(ctx, ctx.knobs())
+    total = len(sense(ctx, ctx.knobs()))
+    assert total == 1 + len(default_probes())
     names = [n for n, _ in ctx.events.seen]
-    assert names.count("sense.ok") == 5 and "sense.fail" not in names
+    assert names.count("sense.ok") == total and "sense.fail" not in names
     s = next(f for n, f in ctx.events.seen if n == "sense")
-    assert s["level"] == "info" and s["failed"] == [] and s["msg"].startswith("5 sensors ok")
+    assert s["level"] == "info" and s["failed"] == []
+    assert s["msg"].startswith(f"{total} sensors ok")

@@ -289,8 +289,15 @@ def summary_of(action: Action) -> str:
             return f"restart {i}"
         case SendNotification(message=m):
             return f"notify · {one_line(m)}"
-        case WriteSchedule(name=n):
-            return f"write-schedule {n}"
+        case WriteSchedule(name=n, in_s=i, every_s=e, cron=c, tz=z):
+            when = (
+                f"in {i}s"
+                if i is not None
+                else f"every {e}s"
+                if e is not None
+                else f"cron '{one_line(c or '')}'" + (f" {z}" if z else "")
+            )
+            return f"write-schedule {n} · {when}"
         case DropSchedule(name=n):
             return f"drop-schedule {n}"
     raise AssertionError(f"unhandled action {action!r}")

@@ -52,7 +52,6 @@ from looop.human.notify import notify
 JOURNAL_MAX_CHARS = 500
 # Reading stops here; parse_decision rejects anything over its own (much smaller) limit.
 _DECISION_READ_CAP = 16 * 1024 * 1024
-_LATER = "not available yet — worker sessions/schedules arrive in a later release"
 _HISTORY_NAME = re.compile(r"(\d{8}-\d{6})(?:-(\d+))?\.md")
 
 
@@ -390,10 +389,6 @@ def _send_notification(ctx: Ctx, a: SendNotification, actor: str) -> None:
         notify(ctx, message, a.id, "notification")
 
 
-# Worker sessions and schedules: the action is validated (on construction) and refused.
-# Each keeps its own function so the later release replaces only a body.
-
-
 def _start_worker(ctx: Ctx, knobs: Knobs, a: StartWorker) -> None:
     from looop.workers.launch import start_worker
 
@@ -443,12 +438,22 @@ def _restart_session(ctx: Ctx, knobs: Knobs, a: RestartSession) -> None:
     _sessions_call("restart_session", lambda: restart(ctx.paths.data, wid))
 
 
-def _write_schedule(ctx: Ctx, knobs: Knobs, a: WriteSchedule) -> None:
-    raise ExecError(f"write_schedule: {_LATER}")
+def _write_schedule(ctx: Ctx, a: WriteSchedule) -> None:
+    from looop.human import schedules
+
+    try:
+        rec = schedules.build(
+            ctx.clock, in_s=a.in_s, every_s=a.every_s, cron=a.cron, tz=a.tz, note=a.note
+        )
+    except schedules.ScheduleError as e:
+        raise ExecError(f"write_schedule '{a.name}': {e}") from e
+    schedules.write(ctx.paths.schedules, a.name, rec)
 
 
-def _drop_schedule(ctx: Ctx, knobs: Knobs, a: DropSchedule) -> None:
-    raise ExecError(f"drop_schedule: {_LATER}")
+def _drop_schedule(ctx: Ctx, a: DropSchedule) -> None:
+    from looop.human import schedules
+
+    schedules.drop(ctx.paths.schedules, a.name)  # idempotent, as the reference
 
 
 def _perform(ctx: Ctx, knobs: Knobs, action: Action, actor: str) -> None:
@@ -478,9 +483,9 @@ def _perform(ctx: Ctx, knobs: Knobs, action: Action, actor: str) -> None:
         case RestartSession():
             _restart_session(ctx, knobs, action)
         case WriteSchedule():
-            _write_schedule(ctx, knobs, action)
+            _write_schedule(ctx, action)
         case DropSchedule():
-            _drop_schedule(ctx, knobs, action)
+            _drop_schedule(ctx, action)
 
 
 def _os_error(ctx: Ctx, e: OSError) -> str:

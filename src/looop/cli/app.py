@@ -35,7 +35,7 @@ def make_ctx(events_to: str | None = "stderr") -> Ctx:
     else:
         out = sys.stdout if events_to == "stdout" else sys.stderr
         color = out.isatty() and "NO_COLOR" not in env
-    clock = SystemClock()
+    clock = SystemClock(env.get("TZ"))
     em = Emitter(
         clock=clock,
         events_path=paths.events,

@@ -54,6 +54,7 @@ COMMANDS: dict[str, str] = {
     "sensor": "looop.cli.steer:sensor_group",
     "playbook": "looop.cli.steer:playbook_group",
     "run": "looop.cli.steer:run_cmd",
+    "schedule": "looop.cli.schedule:schedule_group",
 }
 ALIASES = {"state": "status"}
 

@@ -20,8 +20,16 @@ class Clock:
         """An aware datetime in the local zone (ts defaults to now)."""
         raise NotImplementedError
 
+    def zone(self) -> tzinfo:
+        """The local zone with its DST rules (a named zone when the system has one)."""
+        raise NotImplementedError
+
 
 class SystemClock(Clock):
+    def __init__(self, tz_name: str | None = None) -> None:
+        self.tz_name = tz_name  # the TZ the process was given, if any
+        self._zone: tzinfo | None = None
+
     def now(self) -> float:
         return time.time()
 
@@ -30,6 +38,11 @@ class SystemClock(Clock):
 
     def local(self, ts: float | None = None) -> datetime:
         return datetime.fromtimestamp(self.now() if ts is None else ts).astimezone()
+
+    def zone(self) -> tzinfo:
+        if self._zone is None:
+            self._zone = system_zone(self.tz_name)
+        return self._zone
 
 
 class FixedClock(Clock):
@@ -49,6 +62,9 @@ class FixedClock(Clock):
 
     def local(self, ts: float | None = None) -> datetime:
         return datetime.fromtimestamp(self.t if ts is None else ts, tz=self.tz)
+
+    def zone(self) -> tzinfo:
+        return self.tz
 
     def advance(self, secs: float) -> None:
         self.t += secs
@@ -79,3 +95,51 @@ def parse_utc(stamp: str) -> float | None:
     if d.tzinfo is None:
         return None
     return d.timestamp()
+
+
+def load_zone(name: str) -> tzinfo:
+    """An IANA zone by name; ValueError with the reason for anything else."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    key = name.strip()
+    if key.upper() in ("UTC", "Z"):
+        return UTC
+    try:
+        return ZoneInfo(key)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(
+            f"unknown time zone '{name}': use an IANA name such as Europe/Berlin, "
+            "America/New_York or UTC"
+        ) from None
+
+
+def zone_name(zone: tzinfo) -> str | None:
+    """The IANA key of a zone, if it has one (fixed offsets have none)."""
+    if zone is UTC:
+        return "UTC"
+    key = getattr(zone, "key", None)
+    return key if isinstance(key, str) else None
+
+
+def system_zone(tz_name: str | None) -> tzinfo:
+    """TZ if it names a zone, else /etc/localtime's zone, else today's fixed local offset."""
+    import os
+
+    candidates = []
+    if tz_name:
+        candidates.append(tz_name.lstrip(":"))
+    try:
+        target = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    except OSError:
+        pass
+    for name in candidates:
+        if "zoneinfo/" in name:
+            name = name.split("zoneinfo/", 1)[1]
+        try:
+            return load_zone(name)
+        except ValueError:
+            continue
+    local = datetime.now().astimezone().tzinfo
+    return local if local is not None else UTC

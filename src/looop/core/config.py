@@ -367,6 +367,12 @@ KNOBS: dict[str, Knob] = {
         _k("noop_ttl", 21600, describe="re-decide an old noop (s), 0 off"),
         _k("max_decides_per_hour", 120, describe="hourly decide cap, 0 off"),
         _k("flap_streak", 5, describe="flapping-sensor streak, 0 off"),
+        _k(
+            "notify_failure_streak",
+            3,
+            config=True,
+            describe="tell the human after this many failed beats in a row, 0 off",
+        ),
         _k("max_workers", 8, describe="fleet cap, 0 off"),
         _k("worker_stuck_secs", 900, describe="a silent live worker counts as stuck"),
         _k("verify_timeout_secs", 60, minimum=1, describe="one verify command's deadline"),

@@ -205,6 +205,10 @@ class Paths:
         return self.data / ".next-wake.json"
 
     @property
+    def alerts(self) -> Path:
+        return self.data / ".alerts.json"
+
+    @property
     def noop_at(self) -> Path:
         return self.data / ".noop-at.json"
 

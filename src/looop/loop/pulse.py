@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import threading
@@ -36,7 +37,23 @@ class Pulse:
     beats: int = 0
 
     def choose_sleep(self, out: TickOutcome) -> tuple[int, str, bool]:
-        """(seconds, reason, force the next beat)."""
+        """(seconds, reason, force the next beat); never past the next schedule's due time."""
+        from looop.human.schedules import next_due
+
+        secs, reason, force = self._cadence(out)
+        try:
+            due = next_due(self.ctx.paths.schedules, self.ctx.clock)
+        except Exception as e:  # a schedule must never stop the pulse
+            self.ctx.events.emit("warn", "schedule.error", f"cannot read schedules: {e}")
+            due = None
+        if due is not None:
+            # +1: land just after the due second, so the probe already reads it as due
+            wait = max(1, math.ceil(due[0] - self.ctx.clock.now()) + 1)
+            if wait < secs:
+                return wait, f"schedule {due[1]} due", force
+        return secs, reason, force
+
+    def _cadence(self, out: TickOutcome) -> tuple[int, str, bool]:
         from looop.loop import guards
 
         knobs = self.ctx.knobs()

@@ -164,14 +164,19 @@ def tick(ctx: Ctx, force: bool = False, dry_run: bool = False) -> TickOutcome:
         out.status, out.error = "error", msg
         return out
 
-    if not dry_run and _breaker_open(ctx, knobs, runner, out):
-        return out
+    if not dry_run:
+        from looop.loop import alerts
+
+        if _breaker_open(ctx, knobs, runner, out):
+            return out
+        alerts.clear_alerts(ctx)  # past every breaker: a later opening is news again
     return _decide(ctx, knobs, world, runner, out, dry_run)
 
 
 def _breaker_open(ctx: Ctx, knobs: Knobs, runner: Runner, out: TickOutcome) -> bool:
     """Spend guards: daily budget, fail-closed unmetered runner, hourly decide cap."""
     from looop.decide import cost
+    from looop.loop import alerts
 
     ev, paths, now = ctx.events, ctx.paths, ctx.clock.now()
     budget = cost.daily_budget(knobs)
@@ -188,6 +193,12 @@ def _breaker_open(ctx: Ctx, knobs: Knobs, runner: Runner, out: TickOutcome) -> b
             )
             ev.record("budget_exceeded", spent_usd=spent, max_daily_usd=budget)
             out.status, out.error = "budget", f"daily budget reached ({cost.usd(spent)})"
+            alerts.raise_alert(
+                ctx,
+                "budget",
+                f"daily budget reached ({cost.usd(spent)} of {cost.usd(budget)}): the pulse "
+                "makes no AI calls until local midnight. Raise max_daily_usd to go on.",
+            )
             return True
         if cost.unmetered_blocked(paths, cost.runner_signature(runner)):
             ev.emit(
@@ -200,6 +211,13 @@ def _breaker_open(ctx: Ctx, knobs: Knobs, runner: Runner, out: TickOutcome) -> b
             )
             ev.record("budget_unmetered", runner=runner.name)
             out.status, out.error = "budget", f"runner '{runner.name}' is unmetered"
+            alerts.raise_alert(
+                ctx,
+                "unmetered",
+                f"runner '{runner.name}' reports no cost while a daily budget is set: the "
+                f"pulse makes no AI calls. Declare runners.{runner.name}.cost in the config, "
+                "or set max_daily_usd to 0.",
+            )
             return True
     cap = knobs.num("max_decides_per_hour")
     if cap > 0:
@@ -215,6 +233,12 @@ def _breaker_open(ctx: Ctx, knobs: Knobs, runner: Runner, out: TickOutcome) -> b
             )
             ev.record("decide_capped", decides=n, cap=cap)
             out.status, out.error = "capped", f"hourly decide cap ({n}/{cap})"
+            alerts.raise_alert(
+                ctx,
+                "capped",
+                f"the loop decided {n} times in the last hour (cap {cap}): something keeps "
+                "changing the world. It resumes as the hour rolls; see `looop journal`.",
+            )
             return True
     return False
 
@@ -309,6 +333,7 @@ def _decide(
         now = ctx.clock.now()
         guards.commit_hash(paths, world.hash)
         guards.write_last_world(paths, now, world.items)
+        _note_recovery(ctx, knobs, now)
         guards.clear_backoff(paths)
         guards.note_noop(paths, now, world.hash if executed.kind == "noop" else None)
         guards.set_next_wake(paths, now, executed.next_interval_s, knobs.num("max_next_interval"))
@@ -360,10 +385,24 @@ def _decide(
                 replay=replay,
             )
         ev.record("tick_failed", run_id=run_id, code=code, reason=error, fails=fails)
+        from looop.loop import alerts
+
+        alerts.failure_streak(ctx, fails, knobs.num("notify_failure_streak"), error, replay)
         out.status, out.error = "failed", error
     _write_result(ctx, run_dir, runner_name, result, out, code)
     prune_runs(ctx, knobs.num("runs_keep"))
     return out
+
+
+def _note_recovery(ctx: Ctx, knobs: Knobs, now: float) -> None:
+    try:
+        before = guards.read_backoff(ctx.paths, now)
+    except Exception:
+        return
+    if before is not None:
+        from looop.loop import alerts
+
+        alerts.recovered(ctx, before.fails, knobs.num("notify_failure_streak"))
 
 
 def _write_result(

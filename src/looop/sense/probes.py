@@ -97,11 +97,19 @@ def probe_asks(ctx: Ctx) -> Any:
     return {"detail": {"count": len(rows)}, "signal": sorted(str(r.get("id")) for r in rows)}
 
 
+def probe_schedules(ctx: Ctx) -> Any:
+    """Each schedule's due-ness: it changes exactly when one falls due (once per period)."""
+    from looop.human.schedules import probe
+
+    return probe(ctx.paths.schedules, ctx.clock)
+
+
 def default_probes() -> dict[str, Probe]:
     return {
         "sys-asks": probe_asks,
         "sys-claims": probe_claims,
         "sys-goals": probe_goals,
+        "sys-schedules": probe_schedules,
         "sys-sessions": probe_sessions,
     }
 

@@ -1,0 +1,95 @@
+"""`looop schedule` as a user meets it: write, list, rm, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_cli import run
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "data"
+    for k in list(os.environ):
+        if k.startswith("LOOOP_"):
+            monkeypatch.delenv(k)
+    monkeypatch.setenv("LOOOP_DATA_DIR", str(d))
+    monkeypatch.setenv("TZ", "America/New_York")
+    return d
+
+
+def test_write_list_rm(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys, "schedule", "write", "digest", "--cron", "0 9 * * MON", "--tz", "Europe/Berlin",
+        "--note", "weekly digest",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "write-schedule digest" in out
+    assert "next: " in out and ("09:00 +01:00" in out or "09:00 +02:00" in out)
+    code, out, err = run(capsys, "schedule", "write", "ci", "--in", "2h", "--note", "check CI")
+    assert code == 0 and "next: " in out and "(in 2h)" in out
+    code, out, err = run(capsys, "schedule", "write", "poll", "--every", "10m")
+    assert code == 0 and "every 600s" in out
+    code, out, _ = run(capsys, "schedule", "list")
+    lines = out.splitlines()
+    assert [ln.split()[0] for ln in lines] == ["ci", "digest", "poll"]
+    assert "weekly digest" in out and "check CI" in out
+    code, out, _ = run(capsys, "schedule", "list", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["digest"]["record"]["tz"] == "Europe/Berlin"
+    assert rows["ci"]["kind"] == "one-shot" and rows["ci"]["due"] is False
+    code, out, err = run(capsys, "schedule", "rm", "ci")
+    assert code == 0 and not (data / "schedules" / "ci.json").exists()
+    journal = (data / "journal.md").read_text()
+    assert "write-schedule digest" in journal and "drop-schedule ci" in journal
+
+
+def test_cron_without_tz_uses_the_local_zone(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "schedule", "write", "am", "--cron", "0 9 * * *")
+    assert code == 0, err
+    rec = json.loads((data / "schedules" / "am.json").read_text())
+    assert rec["tz"] == "America/New_York"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["bad"], "exactly one of --in"),
+        (["bad", "--in", "1h", "--every", "2h"], "got --in and --every"),
+        (["bad", "--in", "-5"], "cannot be negative"),
+        (["bad", "--in", "soon"], "invalid duration"),
+        (["bad", "--every", "30s"], "--every must be at least 60s"),
+        (["bad", "--cron", "61 * * * *"], "Bad minute"),
+        (["bad", "--cron", "0 0 30 2 *"], "Bad day-of-month"),
+        (["bad", "--cron", "0 9 * * *", "--tz", "Mars/Olympus"], "unknown time zone"),
+        (["bad", "--in", "1h", "--tz", "UTC"], "--tz applies only to --cron"),
+        (["../evil", "--in", "1h"], "invalid schedule id"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    data: Path, capsys: pytest.CaptureFixture[str], args: list[str], needle: str
+) -> None:
+    code, _, err = run(capsys, "schedule", "write", *args)
+    assert code != 0 and needle in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert not list((data / "schedules").glob("*")) if (data / "schedules").exists() else True
+
+
+def test_rm_unknown_is_an_error(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "schedule", "rm", "nope")
+    assert code == 1 and "no schedule named 'nope'" in err
+
+
+def test_list_shows_broken_files(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (data / "schedules").mkdir(parents=True)
+    (data / "schedules" / "hand.json").write_text("{oops")
+    code, out, _ = run(capsys, "schedule", "list")
+    assert code == 0 and "hand" in out and "INVALID" in out
