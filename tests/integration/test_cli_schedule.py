@@ -93,3 +93,9 @@ def test_list_shows_broken_files(data: Path, capsys: pytest.CaptureFixture[str])
     (data / "schedules" / "hand.json").write_text("{oops")
     code, out, _ = run(capsys, "schedule", "list")
     assert code == 0 and "hand" in out and "INVALID" in out
+
+
+def test_help_names_the_verb_once(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "help", "schedule")
+    assert code == 0 and out.splitlines()[0].startswith("Usage: looop schedule ")
+    assert "write" in out and "list" in out and "rm" in out

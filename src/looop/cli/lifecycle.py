@@ -39,7 +39,7 @@ def help_cmd(ctx: click.Context, topic: str | None) -> None:
         cmd = cli.get_command(ctx, topic)
         if cmd is None:
             raise LooopError(f"no verb or topic '{topic}' — `looop help` lists them all")
-        with click.Context(cmd, info_name=f"looop {topic}", parent=ctx.parent) as sub:
+        with click.Context(cmd, info_name=topic, parent=ctx.parent) as sub:
             click.echo(cmd.get_help(sub))
         return
     from looop.seed import package_text
