@@ -99,3 +99,19 @@ def test_help_names_the_verb_once(data: Path, capsys: pytest.CaptureFixture[str]
     code, out, _ = run(capsys, "help", "schedule")
     assert code == 0 and out.splitlines()[0].startswith("Usage: looop schedule ")
     assert "write" in out and "list" in out and "rm" in out
+
+
+def test_status_shows_schedules_as_the_last_beat_saw_them(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "schedule", "write", "later", "--in", "2h")[0] == 0
+    (data / "schedules" / "past.json").write_text('{"v": 1, "at": 1}')
+    (data / "schedules" / "junk.json").write_text("{")
+    assert run(capsys, "tick", "--dry-run")[0] == 0  # one beat's sensing, no runner call
+    code, out, _ = run(capsys, "status")
+    assert code == 0
+    line = next(ln for ln in out.splitlines() if ln.startswith("schedules:"))
+    assert "3 (junk, later, past)" in line and "due: past" in line and "invalid: junk" in line
+    _, out, _ = run(capsys, "status", "--json")
+    st = json.loads(out)
+    assert st["schedules"]["due"] == ["past"] and st["asks"] == []

@@ -50,6 +50,16 @@ def print_status(st: dict[str, Any], as_json: bool) -> None:
         + (f" ({', '.join(st['goals'])})" if st["goals"] else "")
         + "\n"
     )
+    if st.get("asks"):
+        w(f"asks:      ? {len(st['asks'])} pending: {', '.join(st['asks'])} (looop asks)\n")
+    sc = st.get("schedules") or {}
+    if sc.get("names"):
+        line = f"schedules: {len(sc['names'])} ({', '.join(sc['names'])})"
+        if sc.get("due"):
+            line += f" · due: {', '.join(sc['due'])}"
+        if sc.get("invalid"):
+            line += f" · ✗ invalid: {', '.join(sc['invalid'])}"
+        w(line + "\n")
     live = [x for x in st["workers"] if x.get("alive")]
     w(f"workers:   {len(live)} live, {len(st['workers']) - len(live)} finished\n")
     for x in st["workers"]:

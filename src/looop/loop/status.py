@@ -70,6 +70,26 @@ def _workers(paths: Paths) -> list[dict[str, Any]]:
     ]
 
 
+def _from_snapshot(paths: Paths, name: str) -> dict[str, Any] | None:
+    """A system probe's last reading: what the pulse saw on its last beat, at no cost now."""
+    return _read_obj(paths.snapshots / f"{name}.json")
+
+
+def _schedules(paths: Paths) -> dict[str, Any]:
+    snap = _from_snapshot(paths, "sys-schedules") or {}
+    signal = snap.get("signal") if isinstance(snap.get("signal"), dict) else {}
+    names = sorted(signal) if signal else []
+    due = [n for n in names if signal[n] == "due"]
+    invalid = [n for n in names if signal[n] == "invalid"]
+    return {"names": names, "due": due, "invalid": invalid}
+
+
+def _asks(paths: Paths) -> list[str]:
+    snap = _from_snapshot(paths, "sys-asks") or {}
+    sig = snap.get("signal")
+    return [str(x) for x in sig] if isinstance(sig, list) else []
+
+
 def pulse_pid(paths: Paths) -> str:
     """The running pulse's pid as written in .lock/pid ('' when none)."""
     return (store.read_text(paths.pid_file) or "").strip()
@@ -105,6 +125,8 @@ def gather_status(paths: Paths, env: Mapping[str, str]) -> dict[str, Any]:
         "journal_tail": journal_tail,
         "workers": _workers(p),
         "spend": spend,
+        "asks": _asks(p),
+        "schedules": _schedules(p),
     }
 
 
