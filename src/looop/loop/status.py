@@ -77,8 +77,9 @@ def _from_snapshot(paths: Paths, name: str) -> dict[str, Any] | None:
 
 def _schedules(paths: Paths) -> dict[str, Any]:
     snap = _from_snapshot(paths, "sys-schedules") or {}
-    signal = snap.get("signal") if isinstance(snap.get("signal"), dict) else {}
-    names = sorted(signal) if signal else []
+    raw = snap.get("signal")
+    signal: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    names = sorted(signal)
     due = [n for n in names if signal[n] == "due"]
     invalid = [n for n in names if signal[n] == "invalid"]
     return {"names": names, "due": due, "invalid": invalid}
