@@ -80,8 +80,21 @@ def tick(ctx: Ctx, force: bool = False, dry_run: bool = False) -> TickOutcome:
     housekeep_sessions(ctx, knobs)
 
     readings = sense(ctx, knobs)
-    world = read_world(ctx.paths)
     out = TickOutcome(notes=[r.name for r in readings if not r.ok])
+    stale = [r for r in readings if r.unrecorded]
+    if stale:
+        # An unwritten snapshot leaves the last beat's reading on disk: deciding (or skipping)
+        # on that would act on a world that is no longer true.
+        msg = (
+            f"cannot record the world ({stale[0].error}"
+            + (f"; {len(stale) - 1} more" if len(stale) > 1 else "")
+            + ") — free space or fix permissions in the data dir; no decision on a stale world"
+        )
+        ev.emit("error", "tick.error", msg, unrecorded=[r.name for r in stale])
+        ev.record("tick_unrecorded", sensors=[r.name for r in stale])
+        out.status, out.error = "error", msg
+        return out
+    world = read_world(ctx.paths)
     flapping, new = guards.track_flapping(ctx.paths, world.items, knobs.num("flap_streak"))
     for name in new:
         ctx.events.emit(

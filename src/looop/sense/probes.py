@@ -132,10 +132,11 @@ def run_probes(ctx: Ctx, probes: Mapping[str, Probe]) -> list[Reading]:
         except Exception as e:
             error = f"probe {name} failed: {type(e).__name__}: {e}".splitlines()[0][:300]
             body = _encode({"detail": {"message": error}, "signal": {"error": "probe-failed"}})
+        unrecorded = False
         try:
             store.atomic_write(ctx.paths.snapshots / f"{name}.json", body)
         except OSError as e:
-            error = error or f"cannot write snapshots/{name}.json: {e}"
+            error, unrecorded = f"cannot write snapshots/{name}.json: {e.strerror or e}", True
         secs = round(max(0.0, ctx.clock.monotonic() - started), 3)
-        readings.append(Reading(name, error is None, secs, error=error))
+        readings.append(Reading(name, error is None, secs, error=error, unrecorded=unrecorded))
     return readings

@@ -44,6 +44,7 @@ class Reading:
     secs: float
     cached: bool = False  # kept from an earlier beat by `# looop:interval=N`
     error: str | None = None  # one-line reason when not ok
+    unrecorded: bool = False  # the snapshot could not be written: the world on disk is stale
 
 
 def sensor_scripts(paths: Paths) -> list[Path]:
@@ -428,12 +429,16 @@ def _publish(ctx: Ctx, name: str, started: float, verdict: _Verdict, stderr: byt
         err += f"looop: {verdict.note}\n".encode()
     try:
         store.atomic_write(snaps / f"{name}.json", verdict.body)
+    except OSError as e:
+        why = f"cannot write snapshots/{name}.json: {e.strerror or e}"
+        return Reading(name, False, secs, error=why, unrecorded=True)
+    try:
         if err:
             store.atomic_write(snaps / f"{name}.err", err)
         else:
             store.remove(snaps / f"{name}.err")
-    except OSError as e:
-        return Reading(name, False, secs, error=f"cannot write snapshots/{name}.json: {e}")
+    except OSError:
+        pass  # the stderr tail is a courtesy; the snapshot itself is in place
     return Reading(name, verdict.ok, secs, error=verdict.error)
 
 

@@ -1,0 +1,120 @@
+"""A data dir on a full disk: one clear line, nothing half-written, committed state intact.
+
+Each test runs looop inside a private mount namespace on a 1 MiB tmpfs that a filler file
+fills up; skipped where the machine does not allow private mounts."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _can_mount(tmp: Path) -> bool:
+    target = tmp / "probe"
+    target.mkdir()
+    r = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {target}"],
+        capture_output=True,
+        timeout=30,
+    )
+    return r.returncode == 0
+
+
+def _scenario(tmp: Path, steps: list[dict[str, object]], leave_kib: int) -> dict[str, object]:
+    """Beat once with room, fill the disk to `leave_kib` free, beat again; copy everything out."""
+    if not _can_mount(tmp):
+        pytest.skip("cannot make a private tmpfs mount here")
+    mnt, out = tmp / "mnt", tmp / "out"
+    mnt.mkdir()
+    out.mkdir()
+    script = tmp / "script.json"
+    first = [{"decision": {"action": "noop", "reason": "settled"}}]
+    script.write_text(json.dumps(first + steps))
+    # the data dir is prepared on the real disk and copied onto the tmpfs once mounted
+    template = tmp / "template"
+    (template / "sensors").mkdir(parents=True)
+    (template / "inbox").mkdir()
+    runner = f"{sys.executable} -m looop.demo.runner --script {script}"
+    cfg = {"default": "s", "runners": {"s": {"tick": runner, "worker": "cat"}}, "max_daily_usd": 0}
+    (template / "config.json").write_text(json.dumps(cfg))
+    sensor = template / "sensors" / "inbox.sh"
+    sensor.write_text('#!/bin/sh\nprintf \'{"signal":{"n":%s}}\\n\' "$(ls inbox | wc -l)"\n')
+    sensor.chmod(0o755)
+    data = mnt / "data"
+    looop = f"{shlex.quote(sys.executable)} -m looop"
+    q = shlex.quote
+    body = f"""
+set -e
+mount -t tmpfs -o size=1m tmpfs {q(str(mnt))}
+cp -a {q(str(template))} {q(str(data))}
+export LOOOP_DATA_DIR={q(str(data))} LOOOP_LOG_FORMAT=json LOOOP_COLOR=0
+{looop} tick > {q(str(out / "first"))} 2>&1
+cp {q(str(data / ".last-tick-hash"))} {q(str(out / "hash.before"))}
+cp {q(str(data / "journal.md"))} {q(str(out / "journal.before"))}
+touch {q(str(data / "inbox" / "new"))}
+avail=$(df -k --output=avail {q(str(mnt))} | tail -1)
+dd if=/dev/zero of={q(str(mnt / "filler"))} bs=1k count=$((avail - {leave_kib})) 2>/dev/null
+df -k {q(str(mnt))} > {q(str(out / "df"))}
+set +e
+{looop} tick > {q(str(out / "stdout"))} 2> {q(str(out / "stderr"))}
+echo $? > {q(str(out / "rc"))}
+rm -f {q(str(mnt / "filler"))}
+cp -a {q(str(data))} {q(str(out / "data"))}
+"""
+    r = subprocess.run(["unshare", "-m", "sh", "-c", body], capture_output=True, timeout=100)
+    first_out = (out / "first").read_text() if (out / "first").exists() else ""
+    assert r.returncode == 0, r.stderr.decode() + first_out
+    return {
+        "rc": int((out / "rc").read_text()),
+        "stderr": (out / "stderr").read_text(),
+        "stdout": (out / "stdout").read_text(),
+        "data": out / "data",
+        "hash_before": (out / "hash.before").read_text(),
+        "journal_before": (out / "journal.before").read_text(),
+    }
+
+
+def _leftovers(data: Path) -> list[str]:
+    return [str(p) for p in data.rglob("*") if ".tmp" in p.name]
+
+
+def test_no_space_at_all_is_one_line_and_nothing_half_written(tmp_path: Path) -> None:
+    res = _scenario(tmp_path, [{"decision": {"action": "noop", "reason": "x"}}], leave_kib=0)
+    data = res["data"]
+    assert isinstance(data, Path)
+    assert res["rc"] == 1
+    errors = [
+        json.loads(ln)
+        for ln in (str(res["stdout"]) + str(res["stderr"])).splitlines()
+        if ln.startswith("{") and '"tick.error"' in ln
+    ]
+    assert len(errors) == 1, res["stderr"]
+    msg = errors[0]["msg"]
+    assert "No space left on device" in msg and "stale world" in msg and "\n" not in msg
+    assert _leftovers(data) == []
+    # what the last good beat committed is untouched
+    assert (data / ".last-tick-hash").read_text() == res["hash_before"]
+    assert (data / "journal.md").read_text() == res["journal_before"]
+
+
+def test_room_to_sense_but_not_to_decide_fails_the_beat_cleanly(tmp_path: Path) -> None:
+    big = {"decision": {"action": "write_goal", "id": "big", "body": "x" * 300_000}}
+    res = _scenario(tmp_path, [big], leave_kib=120)
+    data = res["data"]
+    assert isinstance(data, Path)
+    assert res["rc"] == 1
+    failure = json.loads((data / ".last-failure.json").read_text())
+    assert "No space left on device" in failure["error"]
+    assert json.loads((data / ".tick-backoff").read_text())["fails"] == 1
+    assert not (data / "goals" / "big.md").exists()
+    assert not (data / ".decision.json").exists()
+    assert _leftovers(data) == []
+    assert (data / ".last-tick-hash").read_text() == res["hash_before"]
+    assert (data / "journal.md").read_text() == res["journal_before"]
