@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from looop.act import shellguard
 from looop.act.actions import (
     Action,
     ArchiveGoal,
@@ -43,7 +44,7 @@ from looop.act.actions import (
 )
 from looop.act.shell import ShellResult, run_shell
 from looop.core import store
-from looop.core.config import Knobs
+from looop.core.config import KNOBS, Knobs
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
 from looop.core.hashing import fnv1a_128
@@ -367,7 +368,50 @@ def _write_last_shell(ctx: Ctx, cmd: str, res: ShellResult) -> None:
         )
 
 
-def _run_shell(ctx: Ctx, knobs: Knobs, a: RunShell, actor: str) -> None:
+def _env_forces_tripwire(ctx: Ctx) -> bool:
+    """LOOOP_SHELL_ALLOW_DANGEROUS=0 beats `shell_policy: "off"`: env > config, as everywhere."""
+    knob = KNOBS["shell_allow_dangerous"]
+    raw = ctx.env.get(knob.env, "").strip()
+    if not raw:
+        return False
+    try:
+        return knob.from_env(raw) is False
+    except ValueError:
+        return False  # resolve_knobs already warned about it
+
+
+def _shell_guard(ctx: Ctx, knobs: Knobs, cmd: str, actor: str, allow_dangerous: bool) -> None:
+    """Refuse a tripwire command before anything (WAL, output file, journal) is touched."""
+    fix = (
+        "re-run with --allow-dangerous, or set shell_policy"
+        if actor == "cli"
+        else shellguard.DEFAULT_FIX
+    )
+    bypass = "--allow-dangerous" if allow_dangerous else None
+    if bypass is None and knobs.values.get("shell_allow_dangerous") is True:
+        bypass = KNOBS["shell_allow_dangerous"].env + "=1"
+    if bypass is not None:
+        why = shellguard.tripwire(cmd)
+        if why is not None:
+            ctx.events.emit(
+                "warn", "shell.tripwire_bypassed", f"run_shell tripwire bypassed by {bypass}: {why}"
+            )
+        return
+    try:
+        policy = ctx.config().shell_policy
+    except LooopError as e:
+        # Fail closed: without the config we do not know the user's deny patterns.
+        raise ExecError(f"run_shell not run: {e}") from e
+    builtin = policy.mode == "tripwire" or _env_forces_tripwire(ctx)
+    why = shellguard.verdict(cmd, builtin=builtin, deny=policy.deny, allow=policy.allow)
+    if why is not None:
+        raise ExecError(shellguard.refusal(why, fix))
+
+
+def _run_shell(
+    ctx: Ctx, knobs: Knobs, a: RunShell, actor: str, allow_dangerous: bool = False
+) -> None:
+    _shell_guard(ctx, knobs, a.cmd, actor, allow_dangerous)
     timeout = knobs.num("shell_timeout_secs")
     fingerprint = fnv1a_128(f"run_shell\n{a.cmd}".encode())
     with _wal(ctx, actor, "shell", fingerprint, summary_of(a)):
@@ -456,12 +500,14 @@ def _drop_schedule(ctx: Ctx, a: DropSchedule) -> None:
     schedules.drop(ctx.paths.schedules, a.name)  # idempotent, as the reference
 
 
-def _perform(ctx: Ctx, knobs: Knobs, action: Action, actor: str) -> None:
+def _perform(
+    ctx: Ctx, knobs: Knobs, action: Action, actor: str, allow_dangerous: bool = False
+) -> None:
     match action:
         case Noop():
             pass
         case RunShell():
-            _run_shell(ctx, knobs, action, actor)
+            _run_shell(ctx, knobs, action, actor, allow_dangerous)
         case WriteGoal():
             _write_goal(ctx, action)
         case ArchiveGoal():
@@ -495,12 +541,23 @@ def _os_error(ctx: Ctx, e: OSError) -> str:
     return why
 
 
-def execute(ctx: Ctx, knobs: Knobs, decision: Decision, *, actor: str = "pulse") -> Executed:
-    """Run the one action, stamp its goal, journal it. ExecError (nothing journaled) on failure."""
+def execute(
+    ctx: Ctx,
+    knobs: Knobs,
+    decision: Decision,
+    *,
+    actor: str = "pulse",
+    allow_dangerous: bool = False,
+) -> Executed:
+    """Run the one action, stamp its goal, journal it. ExecError (nothing journaled) on failure.
+
+    allow_dangerous skips the run_shell tripwire; only a human's `looop run --allow-dangerous`
+    sets it, never a decision.
+    """
     action = decision.action
     kind, summary = kind_of(action), summary_of(action)
     try:
-        _perform(ctx, knobs, action, actor)
+        _perform(ctx, knobs, action, actor, allow_dangerous)
     except OSError as e:
         raise ExecError(f"{tag_of(action)}: {_os_error(ctx, e)}") from e
     goal = goal_of(action)

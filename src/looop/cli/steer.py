@@ -31,7 +31,7 @@ def _body(value: str | None, what: str) -> str:
     return value
 
 
-def _steer(obj: dict[str, Any], journal: str | None) -> None:
+def _steer(obj: dict[str, Any], journal: str | None, *, allow_dangerous: bool = False) -> None:
     from looop.act.actions import decision_from_obj
     from looop.act.executor import execute
     from looop.seed import ensure_data_dir
@@ -41,12 +41,22 @@ def _steer(obj: dict[str, Any], journal: str | None) -> None:
     if journal is not None:
         obj["journal"] = journal
     decision = decision_from_obj(obj)
+    before = _stamp(ctx.paths.last_shell)
     try:
-        done = execute(ctx, ctx.knobs(), decision, actor="cli")
+        done = execute(ctx, ctx.knobs(), decision, actor="cli", allow_dangerous=allow_dangerous)
     finally:
-        if obj["action"] == "run_shell":
+        # only this command's output: a refused one must not replay the previous command's
+        if obj["action"] == "run_shell" and _stamp(ctx.paths.last_shell) != before:
             _show_shell_output(ctx.paths.last_shell)
     click.echo(f"✓ {done.kind} · {done.journal}")
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 
 def _show_shell_output(path: Path) -> None:
@@ -193,9 +203,18 @@ def playbook_history() -> None:
 )
 @click.option("--reason", "-r", default="", help="Why (shown in the journal).")
 @JOURNAL_OPT
+@click.option(
+    "--allow-dangerous",
+    is_flag=True,
+    help="Skip the run_shell tripwire (sudo, rm -rf /, force push to main, …) for this command.",
+)
 @click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED)
-def run_cmd(reason: str, journal: str | None, cmd: tuple[str, ...]) -> None:
+def run_cmd(reason: str, journal: str | None, allow_dangerous: bool, cmd: tuple[str, ...]) -> None:
     import shlex
 
     line = cmd[0] if len(cmd) == 1 else shlex.join(cmd)
-    _steer({"action": "run_shell", "cmd": line, "reason": reason}, journal)
+    _steer(
+        {"action": "run_shell", "cmd": line, "reason": reason},
+        journal,
+        allow_dangerous=allow_dangerous,
+    )

@@ -11,6 +11,7 @@ TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from pathlib import Path
+    from re import Pattern
     from typing import Any, Literal
 
 # Runner presets, proven against the real CLIs (tests/realcli). The tick command gets the prompt
@@ -80,8 +81,31 @@ class Runner:
         return f"Runner({self.name!r}, tick={self.tick!r}, worker={self.worker!r})"
 
 
+SHELL_MODES = ("tripwire", "off")
+
+
+class ShellPolicy:
+    """`shell_policy`: the built-in run_shell tripwire on or off, plus the user's own patterns."""
+
+    __slots__ = ("allow", "deny", "mode")
+
+    def __init__(
+        self,
+        mode: str = "tripwire",
+        deny: tuple[Pattern[str], ...] = (),
+        allow: tuple[Pattern[str], ...] = (),
+    ) -> None:
+        self.mode = mode
+        self.deny = deny
+        self.allow = allow
+
+    def __repr__(self) -> str:
+        pats = [p.pattern for p in self.deny], [p.pattern for p in self.allow]
+        return f"ShellPolicy({self.mode!r}, deny={pats[0]!r}, allow={pats[1]!r})"
+
+
 class Config:
-    __slots__ = ("default", "exists", "raw", "runners", "source")
+    __slots__ = ("default", "exists", "raw", "runners", "shell_policy", "source")
 
     def __init__(
         self,
@@ -90,12 +114,14 @@ class Config:
         raw: dict[str, Any] | None = None,
         source: str = "<default>",
         exists: bool = False,
+        shell_policy: ShellPolicy | None = None,
     ) -> None:
         self.default = default
         self.runners = runners
         self.raw: dict[str, Any] = raw if raw is not None else {}
         self.source = source
         self.exists = exists
+        self.shell_policy = shell_policy if shell_policy is not None else ShellPolicy()
 
     def runner(self, name: str | None = None) -> Runner | None:
         key = name if name is not None else self.default
@@ -193,6 +219,7 @@ def parse_config(obj: Any, source: str) -> Config:
         if knob.config_key and knob.config_key in obj:
             knob.from_config(obj[knob.config_key], source)
     _check_extra(obj, source)
+    cfg.shell_policy = _shell_policy(obj.get("shell_policy"), source)
     return cfg
 
 
@@ -208,6 +235,51 @@ def _check_extra(obj: Mapping[str, Any], source: str) -> None:
         raise _bad(source, "prices", "an object of model -> {input, output} USD per 1M", prices)
     for model, row in (prices or {}).items():
         _check_price_row(row, source, f"prices.{model}")
+
+
+_SHELL_POLICY_SHAPE = '"tripwire", "off" or an object {"mode", "deny", "allow"}'
+
+
+def _shell_policy(v: Any, source: str) -> ShellPolicy:
+    """`shell_policy`: "tripwire" (default) | "off" | {"mode", "deny": [re], "allow": [re]}."""
+    if v is None:
+        return ShellPolicy()
+    if isinstance(v, str):
+        if v not in SHELL_MODES:
+            raise _bad(source, "shell_policy", _SHELL_POLICY_SHAPE, v)
+        return ShellPolicy(v)
+    if not isinstance(v, dict):
+        raise _bad(source, "shell_policy", _SHELL_POLICY_SHAPE, v)
+    for key in v:
+        if key not in ("mode", "deny", "allow"):
+            raise _bad(source, f"shell_policy.{key}", 'one of "mode", "deny", "allow"', key)
+    mode = v.get("mode", "tripwire")
+    if not isinstance(mode, str) or mode not in SHELL_MODES:
+        raise _bad(source, "shell_policy.mode", '"tripwire" or "off"', mode)
+    return ShellPolicy(
+        mode,
+        _shell_patterns(v.get("deny"), source, "deny"),
+        _shell_patterns(v.get("allow"), source, "allow"),
+    )
+
+
+def _shell_patterns(v: Any, source: str, key: str) -> tuple[Pattern[str], ...]:
+    if v is None:
+        return ()
+    if not isinstance(v, list) or not all(isinstance(p, str) for p in v):
+        raise _bad(source, f"shell_policy.{key}", "a list of Python regex strings", v)
+    if not v:
+        return ()
+    import re  # only a config with patterns pays for it
+
+    out = []
+    for n, p in enumerate(v):
+        try:
+            out.append(re.compile(p))
+        except re.error as e:
+            where = f"shell_policy.{key}[{n}]"
+            raise _bad(source, where, f"a valid Python regex ({e})", p) from None
+    return tuple(out)
 
 
 PRICE_FIELDS = ("input", "output", "cached_input", "cache_write")
@@ -231,7 +303,14 @@ def load_config(path: Path) -> Config:
         raw = path.read_bytes()
     except FileNotFoundError:
         cfg = parse_config(default_config_obj(), str(path))
-        return Config(cfg.default, cfg.runners, cfg.raw, str(path), exists=False)
+        return Config(
+            cfg.default,
+            cfg.runners,
+            cfg.raw,
+            str(path),
+            exists=False,
+            shell_policy=cfg.shell_policy,
+        )
     except OSError as e:
         raise LooopError(f"config {path}: cannot read ({e.strerror})") from e
     try:
