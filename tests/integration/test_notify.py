@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -166,9 +168,31 @@ def test_failure_alerts_can_be_turned_off(ctx: Ctx, clock: FixedClock, endpoint:
 
 def test_a_hanging_hook_on_a_breaker_does_not_stall_the_beat(ctx: Ctx) -> None:
     c = with_env(ctx, LOOOP_MAX_DECIDES_PER_HOUR="1")
-    wire(c, [], notification="sleep 30")
+    wire(c, [], notification="echo $$ > hook.pid; exec sleep 30")
     assert tick(c).status == "decided"
     t0 = time.monotonic()
     assert tick(c, force=True).status == "capped"
     assert time.monotonic() - t0 < 2.0
     assert json.loads(c.paths.alerts.read_text())["capped"] > 0
+    pidfile = c.paths.data / "hook.pid"
+    pid = _await(lambda: pidfile.exists() and pidfile.read_text().strip())
+    os.killpg(int(pid), signal.SIGKILL)  # it really was still hanging: end it
+    _await(lambda: not _alive(int(pid)))  # reaped by the notifier's watcher thread
+
+
+def _await(cond: Callable[[], object], timeout: float = 10) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.02)  # polling a file another process writes
+    raise AssertionError("condition not met in time")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
