@@ -46,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "resize": "looop.cli.sessions:resize_cmd",
     "restart": "looop.cli.sessions:restart_cmd",
     "attach": "looop.cli.sessions:attach_cmd",
+    "watch": "looop.cli.watch:watch_cmd",
     "detach": "looop.cli.sessions:detach_cmd",
     "prune": "looop.cli.sessions:prune_cmd",
     "flag": "looop.cli.sessions:flag_cmd",

@@ -577,7 +577,7 @@ def render(screen: SessionScreen, fmt: str = "plain", trim: bool = True) -> dict
 _MODE_SEQ = re.compile(rb"\x1b\[\?([0-9;]+)([hl])")
 
 
-def _carried_modes(dropped: bytes | bytearray | memoryview) -> tuple[int | None, bool | None]:
+def carried_modes(dropped: bytes | bytearray | memoryview) -> tuple[int | None, bool | None]:
     """(last alt-screen switch: +mode enter / -mode leave / None, cursor hidden or None) in a
     dropped span, found by scanning backwards so huge spans stay cheap."""
     alt: int | None = None
@@ -653,7 +653,7 @@ class Emulator:
             self._hidden = bool(self.screen.cursor.hidden)
         # memchr for ESC first: plain-text bursts skip the mode scan entirely.
         if data.find(b"\x1b", 0, at) >= 0 and data.find(b"\x1b[?", 0, at) >= 0:
-            alt, hidden = _carried_modes(data[:at])
+            alt, hidden = carried_modes(data[:at])
             if alt is not None:
                 self._alt = alt if alt > 0 else None
             if hidden is not None:
@@ -707,7 +707,7 @@ def replay(data: bytes, cols: int, rows: int) -> SessionScreen:
     emu = Emulator(cols, rows)
     if len(data) > REPLAY_MAX:
         at = _cut_point(data, REPLAY_MAX)
-        alt, hidden = _carried_modes(memoryview(data)[:at])
+        alt, hidden = carried_modes(memoryview(data)[:at])
         if alt is not None and alt > 0:
             emu.screen.enter_alternate(alt)
         if hidden is not None:

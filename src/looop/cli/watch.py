@@ -1,0 +1,34 @@
+"""`looop watch [ID] [-a]`: the read-only full-screen view (Textual loads only here)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from looop.cli.app import make_ctx
+from looop.core.errors import LooopError
+
+
+@click.command(
+    "watch",
+    help="Full-screen, read-only view: a session's terminal plus the pulse and worker health.",
+)
+@click.argument("sid", required=False)
+@click.option("-a", "--all", "show_all", is_flag=True, help="List finished sessions too (Tab).")
+def watch_cmd(sid: str | None, show_all: bool) -> None:
+    from looop.sessions import get_session, validate_id
+    from looop.workers.launch import strip_legacy_prefix
+
+    ctx = make_ctx(events_to=None)
+    if sid is not None:
+        sid = validate_id(strip_legacy_prefix(sid))
+        get_session(ctx.paths.data, sid)  # an unknown id fails here, before the screen
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        raise LooopError(
+            "watch needs a terminal: for a snapshot use `looop shot ID`, "
+            "to follow output `looop log -f ID`"
+        )
+    from looop.tui.app import WatchApp
+
+    WatchApp(ctx, sid, show_all).run()

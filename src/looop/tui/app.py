@@ -1,0 +1,403 @@
+"""`looop watch`: a read-only, full-screen view of the sessions (Textual).
+
+Main pane: the selected session's terminal, replayed from its output.log through looop's own
+emulator at the session's size and kept following. Docked below: the pulse and the workers with
+their health. One status line on top. Nothing here ever writes to a session."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import DataTable, Static
+
+from looop.core.context import Ctx
+from looop.core.errors import LooopError
+from looop.sessions import Session, list_sessions
+from looop.sessions.state import LOG
+from looop.tui.feed import SessionFeed
+from looop.tui.render import FleetRow, Painter, default_selection, fleet_rows, row_cells
+
+POLL_S = 0.3  # output.log size check
+FLEET_S = 1.0  # fleet table and status line
+PUMP_BUDGET_S = 0.03  # emulation per event-loop turn while a replay catches up
+
+EMPTY = "no sessions — `looop up` starts the pulse, `looop worker start ID …` a worker"
+KEYS = "↑↓ select · Tab living/all · ^P/^N line · ^U/^D half page · PgUp/PgDn · Home/End · q quit"
+COLUMNS = (
+    ("ID", "id"),
+    ("HEALTH", "health"),
+    ("STATE", "state"),
+    ("UP", "up"),
+    ("IDLE", "idle"),
+    ("VERIFY", "verify"),
+    ("NOTE", "note"),
+)
+FLEET_VISIBLE = 5
+
+
+class TerminalView(ScrollView):
+    """The selected session's terminal: scrollback rows, then the screen, at its own width."""
+
+    can_focus = False
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.feed: SessionFeed | None = None
+        self.message: list[str] = []
+        self.live = False  # paint the cursor only while the session runs
+        self.follow = True  # stick to the bottom as output comes, until the user scrolls up
+        self.painter = Painter()
+        self._dropped = 0
+
+    def show(self, feed: SessionFeed | None, message: list[str] | None = None) -> None:
+        self.feed = feed
+        self.message = message or []
+        self._dropped = feed.screen.dropped if feed else 0
+        self.follow = True
+        self._set_virtual()
+        self.scroll_to(x=0, animate=False, immediate=True, force=True)
+        self._stick()
+        self.refresh()
+
+    def _set_virtual(self) -> None:
+        feed = self.feed
+        if feed is None:
+            self.virtual_size = Size(0, len(self.message) + 1)
+        else:
+            self.virtual_size = Size(feed.screen.columns, feed.line_count())
+
+    def changed(self) -> None:
+        """New output was emulated: follow it when at the bottom, else hold the view still."""
+        feed = self.feed
+        self._set_virtual()
+        if feed is not None:
+            shifted = feed.screen.dropped - self._dropped
+            self._dropped = feed.screen.dropped
+            if self.follow:
+                self._stick()
+            elif shifted:
+                self.scroll_to(y=max(0, self.scroll_y - shifted), animate=False, immediate=True)
+        self.refresh()
+
+    def _stick(self, again: bool = True) -> None:
+        """Scroll to the bottom now, and once more after the next layout (scrollbars that
+        appear with the new content change the page height)."""
+        if self.follow:
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
+            if again:
+                self.call_after_refresh(self._stick, False)
+
+    def on_resize(self) -> None:
+        self._stick()
+
+    def scroll_lines(self, n: int) -> None:
+        """A user scroll: following resumes once it reaches the bottom."""
+        self.scroll_to(y=self.scroll_y + n, animate=False, immediate=True)
+        self.follow = self.scroll_y >= self.max_scroll_y
+
+    def scroll_edge(self, end: bool) -> None:
+        self.scroll_to(y=self.max_scroll_y if end else 0, animate=False, immediate=True)
+        self.follow = end
+
+    def on_mouse_scroll_up(self) -> None:
+        self.follow = False
+
+    def on_mouse_scroll_down(self) -> None:
+        self.call_after_refresh(self._follow_if_at_end)
+
+    def _follow_if_at_end(self) -> None:
+        self.follow = self.scroll_y >= self.max_scroll_y
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.rich_style
+        scroll_x, scroll_y = self.scroll_offset
+        feed = self.feed
+        if feed is None:
+            line = self.message[y - 1] if 1 <= y <= len(self.message) else ""
+            strip = Strip([Segment("  " + line, Style(dim=True))]) if line else Strip([])
+            return strip.apply_style(base).crop_extend(0, width, base)
+        index = scroll_y + y
+        if index >= feed.line_count():
+            return Strip.blank(width, base)
+        screen = feed.screen
+        cols = screen.columns
+        at = index - len(screen.history)
+        cursor = None
+        if self.live and not screen.cursor.hidden and at == screen.cursor.y:
+            cursor = min(screen.cursor.x, cols - 1)
+        segments = self.painter.segments(feed.row(index), cols, screen.default_char, cursor)
+        return Strip(segments, cols).apply_style(base).crop_extend(scroll_x, scroll_x + width, base)
+
+
+class WatchApp(App[None]):
+    """Read-only: it only reads session dirs and the loop's state files."""
+
+    TITLE = "looop watch"
+    ENABLE_COMMAND_PALETTE = False  # Ctrl-P scrolls here
+    CSS = f"""
+    #status {{ height: 1; background: $panel; }}
+    #status-left {{ width: 1fr; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }}
+    #status-right {{ width: auto; height: 1; padding: 0 1; }}
+    #term {{ height: 1fr; }}
+    #fleet {{ height: {FLEET_VISIBLE + 1}; }}
+    #keys {{ height: 1; color: $text-muted; background: $panel; }}
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "select(-1)", "previous", show=False, priority=True),
+        Binding("down", "select(1)", "next", show=False, priority=True),
+        Binding("tab", "toggle_all", "living/all", show=False, priority=True),
+        Binding("ctrl+p", "scroll_lines(-1)", show=False, priority=True),
+        Binding("ctrl+n", "scroll_lines(1)", show=False, priority=True),
+        Binding("ctrl+u", "scroll_half(-1)", show=False, priority=True),
+        Binding("ctrl+d", "scroll_half(1)", show=False, priority=True),
+        Binding("pageup", "scroll_page(-1)", show=False, priority=True),
+        Binding("pagedown", "scroll_page(1)", show=False, priority=True),
+        Binding("home", "scroll_edge(0)", show=False, priority=True),
+        Binding("end", "scroll_edge(1)", show=False, priority=True),
+        Binding("q", "quit", "quit", show=False, priority=True),
+        Binding("ctrl+c", "quit", show=False, priority=True),
+    ]
+
+    def __init__(self, ctx: Ctx, selected: str | None = None, show_all: bool = False) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.selected = selected
+        self.show_all = show_all
+        self.sessions: dict[str, Session] = {}
+        self.rows: list[FleetRow] = []
+        self.feed: SessionFeed | None = None
+        self._table_keys: list[str] = []
+        self._table_cells: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._pumping = False
+
+    # -- layout ----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="status"):
+            yield Static(id="status-left", markup=False)
+            yield Static(id="status-right", markup=False)
+        yield TerminalView(id="term")
+        yield DataTable(id="fleet", cursor_type="row", show_cursor=True)
+        yield Static(KEYS, id="keys", markup=False)
+
+    @property
+    def term(self) -> TerminalView:
+        return self.query_one("#term", TerminalView)
+
+    @property
+    def table(self) -> DataTable[Text]:
+        return self.query_one("#fleet", DataTable)
+
+    def on_mount(self) -> None:
+        table = self.table
+        table.can_focus = False  # every key is the app's; the table only shows the cursor
+        for label, key in COLUMNS:
+            table.add_column(label, key=key)
+        self.refresh_fleet()
+        self.set_interval(FLEET_S, self.refresh_fleet)
+        self.set_interval(POLL_S, self.poll_output)
+
+    # -- the fleet -------------------------------------------------------------------------
+    def refresh_fleet(self) -> None:
+        from looop.workers.health import fleet_view
+
+        try:
+            sessions = list_sessions(self.ctx.paths.data)
+        except OSError:
+            sessions = []
+        self.sessions = {s.id: s for s in sessions}
+        workers = fleet_view(self.ctx, sessions, self._stuck_secs())
+        self.rows = fleet_rows(sessions, workers, self.show_all, keep=self.selected)
+        if self.selected not in {r.id for r in self.rows}:
+            self.selected = default_selection(self.rows)
+        self._fill_table()
+        self._sync_feed()
+        self._status_left()
+        self._status_right()
+
+    def _stuck_secs(self) -> int:
+        try:
+            return self.ctx.knobs().num("worker_stuck_secs")
+        except LooopError:  # a broken config: the status line says so; health uses the default
+            from looop.core.config import KNOBS
+
+            return int(KNOBS["worker_stuck_secs"].default)
+
+    def _fill_table(self) -> None:
+        table = self.table
+        now = self.ctx.clock.now()
+        keys = [r.id for r in self.rows]
+        cells = {r.id: row_cells(r, now, r.id == self.selected) for r in self.rows}
+        seen = {k: tuple((c.plain, str(c.style)) for c in v) for k, v in cells.items()}
+        with table.prevent(DataTable.RowHighlighted, DataTable.RowSelected):
+            if keys != self._table_keys:
+                table.clear()
+                for r in self.rows:
+                    table.add_row(*cells[r.id], key=r.id)
+            else:
+                for k in keys:
+                    if seen[k] != self._table_cells.get(k):
+                        for (_, col), cell in zip(COLUMNS, cells[k], strict=True):
+                            table.update_cell(k, col, cell, update_width=True)
+            if self.selected in keys:
+                table.move_cursor(row=keys.index(self.selected))
+        self._table_keys = keys
+        self._table_cells = seen
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """A mouse click on a row (keyboard moves never reach here: the app owns the keys)."""
+        sid = event.row_key.value
+        if sid is not None and sid != self.selected:
+            self.select(sid)
+
+    def select(self, sid: str) -> None:
+        self.selected = sid
+        self._fill_table()
+        self._sync_feed()
+        self._status_right()
+
+    # -- the main pane ---------------------------------------------------------------------
+    def _sync_feed(self) -> None:
+        term = self.term
+        s = self.sessions.get(self.selected) if self.selected else None
+        if s is None:
+            self.feed = None
+            if self.sessions:
+                dead = sum(1 for x in self.sessions.values() if not x.alive)
+                msg = [f"no living sessions — Tab shows {dead} finished"]
+            else:
+                msg = [EMPTY]
+            if term.feed is not None or term.message != msg:
+                term.show(None, msg)
+            return
+        feed = self.feed
+        if feed is None or feed.sid != s.id or feed.started_at != s.started_at:
+            feed = SessionFeed(
+                s.id, s.dir / LOG, s.cols, s.rows, s.started_at, self.ctx.clock.monotonic
+            )
+            feed.open()
+            self.feed = feed
+            term.live = s.alive
+            term.show(feed)
+            self.pump()
+            return
+        term.live = s.alive
+        if (s.cols, s.rows) != feed.size and not feed.pending:
+            feed.resize(s.cols, s.rows)
+            term.changed()
+
+    def poll_output(self) -> None:
+        feed = self.feed
+        if feed is None:
+            return
+        got = feed.poll()
+        if got is None:  # the log was replaced (same id, new session): start over
+            self.feed = None
+            self._sync_feed()
+        elif got:
+            self.pump()
+
+    def pump(self) -> None:
+        """Emulate a slice, repaint, and come back soon while bytes are pending, so a long
+        replay keeps the keys responsive."""
+        if self._pumping:
+            return
+        self._pumping = True
+        try:
+            feed = self.feed
+            if feed is None:
+                return
+            done = feed.pump(PUMP_BUDGET_S)
+            self.term.changed()
+        finally:
+            self._pumping = False
+        if not done:
+            self.set_timer(0.001, self.pump)
+        else:
+            self._status_right()
+
+    # -- the status line -------------------------------------------------------------------
+    def _status_left(self) -> None:
+        from looop.human.mailbox import pending
+        from looop.loop.status import gather_status
+
+        paths = self.ctx.paths
+        parts = [f"looop watch · {paths.data}"]
+        try:
+            st = gather_status(paths, self.ctx.env)
+        except (LooopError, OSError) as e:
+            st = {}
+            parts.append(f"status ✗ {e}")
+        if st:
+            parts.append("pulse up" if st["pulse"]["running"] else "pulse down")
+            sp = st.get("spend")
+            if sp and "error" not in sp:
+                cap = sp.get("max_daily_usd")
+                spent = f"${sp['spent_today_usd']:.2f}"
+                parts.append(f"{spent}/${cap:.2f} today" if cap else f"{spent} today")
+            if st.get("config_error"):
+                parts.append("config ✗ (looop status)")
+        try:
+            asks = len(pending(paths.asks, paths.answers))
+        except (LooopError, OSError):
+            asks = 0
+        parts.append(f"{asks} ask{'s' if asks != 1 else ''} pending")
+        self.query_one("#status-left", Static).update(" · ".join(parts))
+
+    def _status_right(self) -> None:
+        s = self.sessions.get(self.selected) if self.selected else None
+        feed = self.feed
+        if s is None or feed is None:
+            text = "all" if self.show_all else "living"
+        else:
+            cols, rows = feed.size
+            text = f"▸ {s.id} · {s.label} · {cols}×{rows}"
+            if feed.pending:
+                text += " · replaying…"
+            elif not self.term.follow:
+                text += " · scrolled (End follows)"
+        self.query_one("#status-right", Static).update(text)
+
+    # -- actions ---------------------------------------------------------------------------
+    def action_select(self, delta: int) -> None:
+        ids = [r.id for r in self.rows]
+        if not ids:
+            return
+        i = ids.index(self.selected) if self.selected in ids else (-1 if delta > 0 else 0)
+        j = max(0, min(len(ids) - 1, i + delta))
+        if ids[j] != self.selected:
+            self.select(ids[j])
+
+    def action_toggle_all(self) -> None:
+        self.show_all = not self.show_all
+        self.refresh_fleet()
+
+    def _scrolled(self) -> None:
+        self.call_after_refresh(self._status_right)
+
+    def action_scroll_lines(self, n: int) -> None:
+        self.term.scroll_lines(n)
+        self._scrolled()
+
+    def action_scroll_half(self, sign: int) -> None:
+        term = self.term
+        term.scroll_lines(sign * max(1, term.size.height // 2))
+        self._scrolled()
+
+    def action_scroll_page(self, sign: int) -> None:
+        term = self.term
+        term.scroll_lines(sign * max(1, term.size.height - 1))
+        self._scrolled()
+
+    def action_scroll_edge(self, end: int) -> None:
+        self.term.scroll_edge(bool(end))
+        self._scrolled()

@@ -1,0 +1,205 @@
+"""Follow one session's output.log through looop's own emulator, with bounded scrollback.
+
+The screen is `looop.sessions.screen.SessionScreen` fed by its `FastStream` (what `looop shot`
+replays); the only addition is `ScrollbackScreen.index`, which keeps the rows a full-screen
+scroll pushes off the top. Bytes are read from the log into a pending buffer and emulated in
+time-boxed slices so a big replay never freezes the UI."""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from pyte.screens import Char, Margins, StaticDefaultDict
+
+from looop.sessions.screen import (
+    REPLAY_MAX,
+    FastStream,
+    SessionScreen,
+    carried_modes,
+    reset_emulation,
+)
+
+HISTORY = 2000  # scrollback rows kept per session
+SLICE = 16 * 1024  # bytes per emulation step
+MODE_SCAN = 1024 * 1024  # log before the replayed tail scanned for alt-screen/cursor modes
+
+Row = StaticDefaultDict[int, Char]
+
+
+class ScrollbackScreen(SessionScreen):
+    """SessionScreen + the rows scrolled off the top of the main screen (not the alternate
+    one, whose apps repaint in place), at most `history` of them."""
+
+    def __init__(self, columns: int, lines: int, history: int = HISTORY) -> None:
+        self.history: deque[Row] = deque(maxlen=max(0, history))
+        self.dropped = 0  # rows that ever fell off the front of a full history
+        super().__init__(columns, lines)
+
+    def _keep(self, row: Row) -> None:
+        if not self.history.maxlen:
+            return
+        if len(self.history) == self.history.maxlen:
+            self.dropped += 1
+        self.history.append(row)
+
+    def index(self) -> None:
+        top, bottom = self.margins or Margins(0, self.lines - 1)
+        if self.cursor.y == bottom and top == 0 and not self.alternate:
+            # pyte drops this row object from the buffer right after: keeping it is safe.
+            self._keep(self.buffer[top])
+        super().index()
+
+    def erase_in_display(self, how: int = 0, *args: Any, **kwargs: Any) -> None:
+        super().erase_in_display(how, *args, **kwargs)
+        if how == 3:  # "erase saved lines": the program asked for an empty scrollback
+            self.history.clear()
+
+    def note(self, text: str) -> None:
+        """A dim marker row in the scrollback (e.g. where output was skipped)."""
+        d = self.default_char
+        row: Row = StaticDefaultDict(d)
+        for x, c in enumerate(text[: self.columns]):
+            row[x] = d._replace(data=c, fg="idx8")
+        self._keep(row)
+
+
+class SessionFeed:
+    """The emulated terminal of one session, kept up to date from its output.log."""
+
+    def __init__(
+        self,
+        sid: str,
+        log: Path,
+        cols: int,
+        rows: int,
+        started_at: str,
+        now: Callable[[], float],
+        history: int = HISTORY,
+    ) -> None:
+        self.sid = sid
+        self.log = log
+        self.started_at = started_at
+        self.screen = ScrollbackScreen(max(2, cols), max(2, rows), history)
+        self.stream = FastStream(self.screen)
+        self.offset = 0  # log bytes read so far
+        self.pending = bytearray()
+        self.skipped = 0  # log bytes never emulated (before the replayed tail, bursts)
+        self._now = now
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.screen.columns, self.screen.lines
+
+    def open(self) -> None:
+        """Queue the log's tail (at most REPLAY_MAX bytes, from a line start) for replay."""
+        try:
+            with self.log.open("rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                start = max(0, size - REPLAY_MAX)
+                if start > 0:
+                    self._carry_modes_before(f, start)
+                f.seek(start)
+                data = f.read(size - start)
+        except FileNotFoundError:
+            return
+        if start > 0:
+            data = _from_line_start(data)
+        self.offset = size
+        self.skipped = size - len(data)
+        self.pending += data
+
+    def _carry_modes_before(self, f: IO[bytes], start: int) -> None:
+        """The alternate screen and cursor visibility the unreplayed part left switched."""
+        lo = max(0, start - MODE_SCAN)
+        f.seek(lo)
+        alt, hidden = carried_modes(f.read(start - lo))
+        if alt is not None and alt > 0:
+            self.screen.enter_alternate(alt)
+        if hidden is not None:
+            self.screen.cursor.hidden = hidden
+
+    def poll(self) -> bool | None:
+        """Queue what the log gained since the last look. True when there is something to
+        emulate, False when not, None when the log shrank or vanished (replaced: reopen)."""
+        try:
+            size = self.log.stat().st_size
+        except FileNotFoundError:
+            return None if self.offset else bool(self.pending)
+        if size < self.offset:
+            return None
+        if size > self.offset:
+            start = self.offset
+            if size - start > REPLAY_MAX:  # a burst: only its tail can matter on screen
+                start = size - REPLAY_MAX
+            try:
+                with self.log.open("rb") as f:
+                    f.seek(start)
+                    data = f.read(size - start)
+            except FileNotFoundError:
+                return None
+            if start > self.offset:
+                data = _from_line_start(data)
+                dropped = bytes(self.pending)
+                self.pending.clear()
+                self._skip(start - self.offset + len(dropped), dropped)
+            self.offset = size
+            self.pending += data
+            if len(self.pending) > REPLAY_MAX:  # emulation fell behind: keep the tail
+                cut = len(self.pending) - REPLAY_MAX
+                self._skip(cut, bytes(self.pending[:cut]))
+                del self.pending[:cut]
+        return bool(self.pending)
+
+    def _skip(self, nbytes: int, dropped: bytes) -> None:
+        """`nbytes` of output go unseen: mark the gap, restart the screen clean with the
+        alternate-screen/cursor modes the dropped bytes (as far as read) left set."""
+        alt: int | None = 1049 if self.screen.alternate else None
+        hidden = bool(self.screen.cursor.hidden)
+        if dropped:
+            seen_alt, seen_hidden = carried_modes(dropped)
+            if seen_alt is not None:
+                alt = seen_alt if seen_alt > 0 else None
+            if seen_hidden is not None:
+                hidden = seen_hidden
+        self.skipped += nbytes
+        self.screen.note(f"··· {nbytes} bytes of output skipped ···")
+        reset_emulation(self.screen, self.stream)
+        if alt is not None:
+            self.screen.enter_alternate(alt)
+        self.screen.cursor.hidden = hidden
+
+    def pump(self, budget_s: float) -> bool:
+        """Emulate pending bytes for about `budget_s`; True when nothing is left."""
+        deadline = self._now() + budget_s
+        while self.pending:
+            chunk = bytes(self.pending[:SLICE])
+            del self.pending[:SLICE]
+            self.stream.feed(chunk)
+            if self._now() >= deadline:
+                break
+        return not self.pending
+
+    def resize(self, cols: int, rows: int) -> None:
+        """Follow a `looop resize` (what was emulated before stays as it was drawn)."""
+        if (cols, rows) != self.size and cols >= 2 and rows >= 2:
+            self.screen.resize(rows, cols)
+
+    def line_count(self) -> int:
+        return len(self.screen.history) + self.screen.lines
+
+    def row(self, index: int) -> Row | None:
+        """Scrollback rows first, then the screen's; None for a row never written."""
+        hist = self.screen.history
+        if index < len(hist):
+            return hist[index]
+        return self.screen.buffer.get(index - len(hist))
+
+
+def _from_line_start(data: bytes) -> bytes:
+    """A tail cut mid-stream starts at its first line start (when one is near)."""
+    nl = data.find(b"\n", 0, 4096)
+    return data[nl + 1 :] if nl >= 0 else data

@@ -1,0 +1,240 @@
+"""What `looop watch` paints, without Textual: pyte cells as Rich segments, and the fleet rows.
+
+Kept free of Textual so the conversion and the ordering are testable on their own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pyte.screens import Char
+from rich.cells import cell_len
+from rich.color import Color
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+
+from looop.sessions import Session
+
+PULSE = "pulse"
+
+# pyte's own colour names (its stock SGR handler), should any reach us: "brown" is yellow.
+_PYTE_NAMES = {
+    "black": 0,
+    "red": 1,
+    "green": 2,
+    "brown": 3,
+    "yellow": 3,
+    "blue": 4,
+    "magenta": 5,
+    "cyan": 6,
+    "white": 7,
+}
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+HEALTH_STYLE: Mapping[str, str] = {
+    "up": "bold green",
+    "down": "bold red",
+    "busy": "green",
+    "waiting-ask": "bold yellow",
+    "stuck": "bold red",
+    "dead": "dim",
+}
+
+
+def rich_color(value: str) -> Color | None:
+    """A pyte colour (`default`, `idxN`, `#rrggbb`, a pyte name, bare hex) as a Rich colour."""
+    if not value or value == "default":
+        return None
+    if value.startswith("idx"):
+        digits = value[3:]
+        if digits.isdigit() and int(digits) < 256:
+            return Color.from_ansi(int(digits))
+        return None
+    hexpart = value[1:] if value.startswith("#") else value
+    if len(hexpart) == 6 and set(hexpart) <= _HEX:
+        return Color.parse("#" + hexpart.lower())
+    name = value.lower()
+    if name.startswith("bright") and name[6:] in _PYTE_NAMES:
+        return Color.from_ansi(_PYTE_NAMES[name[6:]] + 8)
+    if name in _PYTE_NAMES:
+        return Color.from_ansi(_PYTE_NAMES[name])
+    return None
+
+
+class Painter:
+    """Turns pyte rows into Rich segments, one cached Style per distinct cell look."""
+
+    def __init__(self) -> None:
+        self._styles: dict[tuple[Any, ...], Style] = {}
+
+    def style(self, ch: Char, cursor: bool = False) -> Style:
+        key = (*ch[1:], cursor)
+        style = self._styles.get(key)
+        if style is None:
+            if len(self._styles) > 4096:
+                self._styles.clear()
+            reverse = bool(ch.reverse) != cursor  # the cursor cell shows inverted
+            style = Style(
+                color=rich_color(ch.fg),
+                bgcolor=rich_color(ch.bg),
+                bold=bool(ch.bold) or None,
+                italic=bool(ch.italics) or None,
+                underline=bool(ch.underscore) or None,
+                strike=bool(ch.strikethrough) or None,
+                blink=bool(ch.blink) or None,
+                reverse=reverse or None,
+            )
+            self._styles[key] = style
+        return style
+
+    def segments(
+        self, row: Mapping[int, Char] | None, cols: int, default: Char, cursor: int | None = None
+    ) -> list[Segment]:
+        """Exactly `cols` cells: wide characters take their two cells (pyte stores an empty
+        right half, skipped here); a half-overwritten wide character becomes a space."""
+        if not row and cursor is None:
+            return [Segment(" " * cols, self.style(default))]
+        out: list[Segment] = []
+        run: list[str] = []
+        run_style: Style | None = None
+        x = 0
+        while x < cols:
+            ch = row.get(x, default) if row else default
+            text = ch.data
+            width = 1
+            if not (len(text) == 1 and " " <= text <= "~"):
+                width = cell_len(text)
+                if width == 2 and not (
+                    x + 1 < cols and row is not None and row.get(x + 1, default).data == ""
+                ):
+                    text, width = " ", 1
+                elif width not in (1, 2):
+                    text, width = " ", 1  # an empty half or a zero-width leftover
+            style = self.style(ch, cursor == x)
+            if style is not run_style and run:
+                out.append(Segment("".join(run), run_style))
+                run = []
+            run_style = style
+            run.append(text)
+            x += width
+        if run:
+            out.append(Segment("".join(run), run_style))
+        return out
+
+    def text(
+        self, row: Mapping[int, Char] | None, cols: int, default: Char, cursor: int | None = None
+    ) -> Text:
+        """The same row as a Rich Text (handy for tests and for printing)."""
+        out = Text(end="")
+        for seg in self.segments(row, cols, default, cursor):
+            out.append(seg.text, seg.style)
+        return out
+
+
+# -- the fleet table ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FleetRow:
+    id: str
+    health: str
+    state: str
+    alive: bool
+    started: float | None  # unix seconds, from the session's started_at
+    last_output: float | None
+    verify: str | None
+    note: str | None
+
+
+def parse_stamp(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def fleet_rows(
+    sessions: Iterable[Session],
+    workers: Iterable[Mapping[str, Any]],
+    show_all: bool,
+    keep: str | None = None,
+) -> list[FleetRow]:
+    """The pulse first (health up/down), then workers oldest first (longest uptime on top,
+    so a new worker joins at the bottom and rows never jump). Living only unless `show_all`;
+    `keep` (the selected id) stays listed even once it died, so the pane does not vanish."""
+    out: list[FleetRow] = []
+    for s in sessions:
+        if s.id == PULSE:
+            out.append(
+                FleetRow(
+                    id=PULSE,
+                    health="up" if s.alive else "down",
+                    state=s.label,
+                    alive=s.alive,
+                    started=parse_stamp(s.started_at),
+                    last_output=None,
+                    verify=None,
+                    note=None,
+                )
+            )
+            break
+    rest = [
+        FleetRow(
+            id=str(w["id"]),
+            health=str(w["health"]),
+            state=str(w.get("label") or w.get("state") or "?"),
+            alive=bool(w.get("alive")),
+            started=parse_stamp(w.get("started_at")),
+            last_output=w.get("last_output_unix"),
+            verify=w.get("verify"),
+            note=w.get("note"),
+        )
+        for w in workers
+        if w.get("id") != PULSE and (show_all or w.get("alive") or w.get("id") == keep)
+    ]
+    rest.sort(key=lambda r: (r.started is None, r.started or 0.0, r.id))
+    return out + rest
+
+
+def default_selection(rows: list[FleetRow]) -> str | None:
+    """The pulse when there is one, else the worker whose output moved last (living first)."""
+    if not rows:
+        return None
+    if rows[0].id == PULSE:
+        return PULSE
+    best = max(rows, key=lambda r: (r.alive, r.last_output or 0.0, r.started or 0.0))
+    return best.id
+
+
+def age(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    s = int(max(0.0, seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            return f"{s // size}{unit}"
+    return f"{s}s"
+
+
+def row_cells(row: FleetRow, now: float, selected: bool) -> tuple[Text, ...]:
+    """ID HEALTH STATE UP IDLE VERIFY NOTE, as styled cells."""
+    up = now - row.started if row.alive and row.started is not None else None
+    idle = now - row.last_output if row.alive and row.last_output is not None else None
+    mark = "▸ " if selected else "  "
+    return (
+        Text(mark + row.id, style="bold" if selected else ""),
+        Text(row.health, style=HEALTH_STYLE.get(row.health, "")),
+        Text(row.state),
+        Text(age(up)),
+        Text(age(idle)),
+        Text(
+            row.verify or "—",
+            style={"pass": "green", "fail": "red"}.get(row.verify or "", "dim"),
+        ),
+        Text(f"⚑ {row.note}" if row.note else "", style="yellow"),
+    )
