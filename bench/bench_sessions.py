@@ -15,6 +15,7 @@ from pathlib import Path
 
 MB = 1024 * 1024
 TOTAL = 50 * MB
+PUMP_ROUNDS = 5  # interleaved rounds, median of each side: this VM is noisy (about ±20%)
 # A stream of 120-column text lines, like an agent printing a big file.
 PRINTER = (
     "import sys\n"
@@ -43,8 +44,8 @@ def _ctx(root: Path):  # type: ignore[no-untyped-def]
     )
 
 
-def _pump(root: Path, printer: Path, sid: str = "pump") -> tuple[float, float, int]:
-    """Wall seconds for the stream through a session and through script(1), and log size."""
+def _ours(root: Path, printer: Path, sid: str) -> tuple[float, int]:
+    """Wall seconds for the stream through a session, and its log size."""
     from looop.core.clock import SystemClock
     from looop.sessions import get_session, spawn, wait
 
@@ -52,15 +53,31 @@ def _pump(root: Path, printer: Path, sid: str = "pump") -> tuple[float, float, i
     t0 = time.perf_counter()
     spawn(root, sid, [sys.executable, str(printer)], cwd=root, env=dict(os.environ))
     wait(root, sid, 300, SystemClock())
-    ours = time.perf_counter() - t0
-    size = get_session(root, sid).output_bytes
+    return time.perf_counter() - t0, get_session(root, sid).output_bytes
+
+
+def _script(printer: Path) -> float:
+    """Wall seconds for the same stream through script(1)."""
     t0 = time.perf_counter()
     subprocess.run(
         ["script", "-q", "-c", f"{sys.executable} {printer}", "/dev/null"],
         stdout=subprocess.DEVNULL,
         check=True,
     )
-    theirs = time.perf_counter() - t0
+    return time.perf_counter() - t0
+
+
+def _pump(
+    root: Path, printer: Path, sid: str = "pump", script_first: bool = False
+) -> tuple[float, float, int]:
+    """Wall seconds through a session and through script(1), and the session's log size.
+    The order alternates between rounds so neither side always runs right after the other."""
+    if script_first:
+        theirs = _script(printer)
+        ours, size = _ours(root, printer, sid)
+    else:
+        ours, size = _ours(root, printer, sid)
+        theirs = _script(printer)
     return ours, theirs, size
 
 
@@ -85,11 +102,14 @@ def run() -> list[dict[str, object]]:
         expected = (TOTAL // 120) * 121  # the PTY turns each LF into CR LF
         empty = Path(d) / "empty.py"
         empty.write_text("pass\n")
-        runs, fixed = [], []
-        for i in range(3):  # interleaved, median: this VM is noisy
-            ours_i, theirs_i, size = _pump(root / f"p{i}", printer)
+        runs, fixed, sizes = [], [], []
+        for i in range(PUMP_ROUNDS):
+            flip = i % 2 == 1
+            ours_i, theirs_i, size_i = _pump(root / f"p{i}", printer, script_first=flip)
             runs.append((ours_i, theirs_i))
-            fixed.append(_pump(root / f"e{i}", empty, "empty")[:2])
+            sizes.append(size_i)
+            fixed.append(_pump(root / f"e{i}", empty, "empty", script_first=flip)[:2])
+        size = min(sizes)
         ours = statistics.median(r[0] for r in runs)
         theirs = statistics.median(r[1] for r in runs)
         ours0 = statistics.median(f[0] for f in fixed)
@@ -98,8 +118,9 @@ def run() -> list[dict[str, object]]:
         ratio = rate / base
         note = (
             f"pump: stream rate = 50 MB / (wall - the fixed start/stop cost of an empty "
-            f"stream, same run: ours {ours0 * 1000:.0f} ms, script {theirs0 * 1000:.0f} ms); "
-            f"raw wall ratio {theirs / ours:.2f}; output.log {size} of {expected} bytes"
+            f"stream, same run: ours {ours0 * 1000:.0f} ms, script {theirs0 * 1000:.0f} ms), "
+            f"each the median of {PUMP_ROUNDS} interleaved rounds; raw wall ratio "
+            f"{theirs / ours:.2f}; output.log {size} of {expected} bytes (smallest of the rounds)"
         )
         rows.append(
             {
@@ -109,7 +130,7 @@ def run() -> list[dict[str, object]]:
                 "baseline": base / MB,
                 "ratio": ratio,
                 "target": "ratio >= 0.8, every byte logged",
-                "ok": ratio >= 0.8 and size == expected,
+                "ok": ratio >= 0.8 and all(s == expected for s in sizes),
                 "note": note,
             }
         )

@@ -1,11 +1,12 @@
 """The per-session supervisor: `python -m looop.sessions.supervisor --id ID --root DIR … -- CMD…`.
 
-One process per session, single-threaded asyncio, started by `client.spawn` (which sets its
-cwd and env). It forks once more (so it is never a session leader and the spawner never keeps
-a zombie), takes the session lock for life, runs CMD on a fresh PTY, pumps the output into
-`output.log`, a 1 MiB backlog, the lazily fed screen and every attached client, and serves the
-control socket. This is the only module that reads the real environment and clock; it imports
-everything at startup (package files may be replaced while a long session runs).
+One process per session, started by `client.spawn` (which sets its cwd and env). It forks
+once more (so it is never a session leader and the spawner never keeps a zombie), takes the
+session lock for life, runs CMD on a fresh PTY, pumps the output into `output.log`, a 1 MiB
+backlog, the lazily fed screen and every attached client, and serves the control socket. All
+of that runs on one asyncio loop; only the PTY reads have a thread of their own (`PtyReader`).
+This is the only module that reads the real environment and clock; it imports everything at
+startup (package files may be replaced while a long session runs).
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import ctypes
 import fcntl
 import json
 import os
+import select
 import signal
 import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 import traceback
 from collections import deque
@@ -55,7 +58,10 @@ FEED_INTERVAL_S = 0.02  # background screen feeding: one slice this often …
 FEED_BUDGET_S = 0.005  # … of at most this long, so the pump keeps most of the CPU
 BURST_BYTES = 64 * 1024  # output per feed interval above which background feeding pauses
 IDLE_CHECK_S = 0.5
-READ_SIZE = 65536
+READ_BATCH = 256 * 1024  # output read in one go before handing it to the loop, at most
+READ_MIN = 16 * 1024  # room left in the batch buffer below which the batch ends
+HANDOFF_MAX = 4 * 1024 * 1024  # output read but not yet taken by the loop: beyond it, stop reading
+READER_JOIN_S = 2.0
 MAX_SIZE = 1000  # cols/rows beyond this are clamped (pyte cost grows with the grid)
 _RESET_SIGNALS = [
     s
@@ -216,6 +222,7 @@ class Child:
         self.code: int | None = None
         self.escalated = False
         self.pidfd = -1
+        self.reader: PtyReader | None = None
 
     @property
     def done(self) -> bool:
@@ -231,6 +238,102 @@ class Child:
         # Tell Popen too, so it never waitpid()s a recycled pid later.
         self.proc.returncode = os.waitstatus_to_exitcode(status)
         self.exited.set_result(None)
+
+
+class PtyReader:
+    """Reads a child's PTY master on a thread of its own and hands each batch to the loop.
+
+    A Linux PTY hands out at most 4 KiB per read, and each read waits on the kernel's tty
+    flush worker. On the loop, those reads took turns with the per-batch work (log write,
+    backlog, screen, clients); on a thread (the reads release the GIL) they overlap it. All
+    session state stays on the loop: this thread only reads and calls `deliver` / `done` there.
+    At most HANDOFF_MAX bytes wait for the loop; beyond that the thread stops reading, so a
+    busy loop still holds the child back through the PTY, as when it read the PTY itself.
+    """
+
+    def __init__(
+        self,
+        master: int,
+        loop: asyncio.AbstractEventLoop,
+        deliver: Callable[[bytes], None],
+        done: Callable[[], None],
+    ) -> None:
+        self.master = master
+        self.loop = loop
+        self.deliver = deliver
+        self.done = done
+        self.cond = threading.Condition()
+        self.queued = 0  # bytes handed to the loop and not yet delivered
+        self.stopping = False
+        self.wake_r, self.wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self.thread = threading.Thread(target=self._run, name="pty-reader", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> bool:
+        """On the loop: end the thread (output already handed over is still delivered).
+        False when it did not end in time; the master must then stay open."""
+        with self.cond:
+            self.stopping = True
+            self.cond.notify_all()
+        with contextlib.suppress(OSError):
+            os.write(self.wake_w, b"x")
+        self.thread.join(READER_JOIN_S)
+        if self.thread.is_alive():
+            return False
+        for fd in (self.wake_r, self.wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.wake_r = self.wake_w = -1
+        return True
+
+    def _run(self) -> None:
+        # Signals belong to the loop's thread (its wakeup fd); this one only reads.
+        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        poller = select.poll()
+        poller.register(self.master, select.POLLIN)
+        poller.register(self.wake_r, select.POLLIN)
+        view = memoryview(bytearray(READ_BATCH))
+        eof = False
+        while not eof and not self.stopping:
+            poller.poll()
+            got = 0
+            while len(view) - got >= READ_MIN and not self.stopping:
+                try:
+                    n = os.readv(self.master, (view[got:],))
+                except BlockingIOError:
+                    break
+                except OSError:  # EIO: every slave fd is closed
+                    n = 0
+                if n == 0:
+                    eof = True
+                    break
+                got += n
+            if got and not self._hand(bytes(view[:got])):
+                return
+        if eof:
+            self._call(self.done)
+
+    def _hand(self, data: bytes) -> bool:
+        with self.cond:
+            while self.queued > HANDOFF_MAX and not self.stopping:
+                self.cond.wait()
+            if self.stopping:
+                return False
+            self.queued += len(data)
+        return self._call(self._delivered, data)
+
+    def _delivered(self, data: bytes) -> None:
+        with self.cond:
+            self.queued -= len(data)
+            self.cond.notify_all()
+        self.deliver(data)
+
+    def _call(self, fn: Callable[..., None], *args: Any) -> bool:
+        try:
+            self.loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop is closed: the supervisor is ending
+            return False
+        return True
 
 
 class AttachClient:
@@ -292,7 +395,9 @@ class Supervisor:
         self.log_error: str | None = None
         self.seq = 0
         self.last_output = 0.0
-        self.backlog = bytearray()
+        # The last BACKLOG_MAX bytes as whole chunks: trimming drops chunks, never copies.
+        self.backlog: deque[bytes] = deque()
+        self.backlog_bytes = 0
         self.emu = Emulator(self.cols, self.rows)
         self.child: Child | None = None
         self.clients: set[AttachClient] = set()
@@ -413,7 +518,9 @@ class Supervisor:
             self.loop.add_reader(child.pidfd, self.reap)
         except (OSError, AttributeError):
             child.pidfd = -1  # SIGCHLD still reaps it
-        self.loop.add_reader(master, self.on_output, child)
+        child.reader = PtyReader(
+            master, self.loop, lambda data: self.on_output(child, data), child.eof.set
+        )
         self.last_output = self.loop.time()
         self._task(self.watch(child))
         self.reap()  # it may already be gone
@@ -468,27 +575,9 @@ class Supervisor:
         await self.finish(child)
 
     # ---- pump
-    def on_output(self, child: Child) -> None:
-        # Read everything available (bounded), then handle it as one chunk: the per-chunk
-        # work (log write, backlog, screen, clients) is what costs at full speed.
-        parts: list[bytes] = []
-        eof = False
-        for _ in range(32):
-            try:
-                data = os.read(child.master, READ_SIZE)
-            except BlockingIOError:
-                break
-            except OSError:  # EIO: every slave fd is closed
-                data = b""
-            if not data:
-                eof = True
-                break
-            parts.append(data)
-        if parts and child is self.child:
-            self.ingest(parts[0] if len(parts) == 1 else b"".join(parts))
-        if eof:
-            self.loop.remove_reader(child.master)
-            child.eof.set()
+    def on_output(self, child: Child, data: bytes) -> None:
+        if child is self.child:  # else a restarted run's last words: dropped, as before
+            self.ingest(data)
 
     def ingest(self, data: bytes) -> None:
         if self.log_fd >= 0:
@@ -506,15 +595,17 @@ class Supervisor:
         self.seq += 1
         self.last_output = self.loop.time()
         backlog = self.backlog
-        backlog += data
-        if len(backlog) > proto.BACKLOG_MAX + 65536:
-            del backlog[: len(backlog) - proto.BACKLOG_MAX]
+        backlog.append(data)
+        self.backlog_bytes += len(data)
+        while self.backlog_bytes - len(backlog[0]) >= proto.BACKLOG_MAX:
+            self.backlog_bytes -= len(backlog.popleft())
         try:
             self.emu.push(data)
         except Exception:
             self.screen_failed()
-        for c in tuple(self.clients):
-            c.push(data)
+        if self.clients:
+            for c in tuple(self.clients):
+                c.push(data)
         if self.feed_handle is None:
             self.feed_handle = self.loop.call_later(FEED_INTERVAL_S, self.feed_tick)
 
@@ -584,7 +675,11 @@ class Supervisor:
         if self.writer_fd == child.master:
             self.loop.remove_writer(child.master)
             self.writer_fd = -1
-        self.loop.remove_reader(child.master)
+        reader, child.reader = child.reader, None
+        if reader is not None and not reader.stop():
+            _log("the PTY reader thread did not stop; leaving its master open")
+            child.master = -1
+            return
         os.close(child.master)  # hangs up the PTY: stragglers in its group get SIGHUP
         child.master = -1
 
@@ -849,7 +944,7 @@ class Supervisor:
             self.resize(cols, rows)
         client = AttachClient(writer)
         if self.backlog:
-            client.push(bytes(self.backlog))
+            client.push(b"".join(self.backlog)[-proto.BACKLOG_MAX :])
         assert self._final is not None
         if self._final.done():
             st = self._final.result()
