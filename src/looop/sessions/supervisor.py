@@ -58,8 +58,10 @@ FEED_INTERVAL_S = 0.02  # background screen feeding: one slice this often …
 FEED_BUDGET_S = 0.005  # … of at most this long, so the pump keeps most of the CPU
 BURST_BYTES = 64 * 1024  # output per feed interval above which background feeding pauses
 IDLE_CHECK_S = 0.5
-READ_BATCH = 256 * 1024  # output read in one go before handing it to the loop, at most
-READ_MIN = 16 * 1024  # room left in the batch buffer below which the batch ends
+# One read takes at most the line discipline's 4 KiB buffer: asking for more only lets a read
+# run on while the kernel refills it, and the writer is woken when a read ends.
+READ_SIZE = 4096
+READ_BATCH = 32  # reads joined into one hand-over to the loop, at most
 HANDOFF_MAX = 4 * 1024 * 1024  # output read but not yet taken by the loop: beyond it, stop reading
 READER_JOIN_S = 2.0
 MAX_SIZE = 1000  # cols/rows beyond this are clamped (pyte cost grows with the grid)
@@ -292,23 +294,22 @@ class PtyReader:
         poller = select.poll()
         poller.register(self.master, select.POLLIN)
         poller.register(self.wake_r, select.POLLIN)
-        view = memoryview(bytearray(READ_BATCH))
         eof = False
         while not eof and not self.stopping:
             poller.poll()
-            got = 0
-            while len(view) - got >= READ_MIN and not self.stopping:
+            parts: list[bytes] = []
+            for _ in range(READ_BATCH):
                 try:
-                    n = os.readv(self.master, (view[got:],))
+                    data = os.read(self.master, READ_SIZE)
                 except BlockingIOError:
                     break
                 except OSError:  # EIO: every slave fd is closed
-                    n = 0
-                if n == 0:
+                    data = b""
+                if not data:
                     eof = True
                     break
-                got += n
-            if got and not self._hand(bytes(view[:got])):
+                parts.append(data)
+            if parts and not self._hand(parts[0] if len(parts) == 1 else b"".join(parts)):
                 return
         if eof:
             self._call(self.done)
