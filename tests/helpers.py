@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shlex
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from looop.core.context import Ctx
 
@@ -49,3 +52,24 @@ def events(ctx: Ctx) -> list[str]:
 def runner_calls(script: Path) -> int:
     pos = script.with_name(script.name + ".pos")
     return int(pos.read_text()) if pos.exists() else 0
+
+
+def run_cli(
+    capsys: pytest.CaptureFixture[str],
+    *args: str,
+    stdin: str | None = None,
+    monkeypatch: pytest.MonkeyPatch | None = None,
+) -> tuple[int, str, str]:
+    """`looop ARGS` in this process: (exit code, stdout, stderr)."""
+    from looop.cli.main import main
+
+    if stdin is not None:
+        assert monkeypatch is not None
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err

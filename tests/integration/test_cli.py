@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import stat
@@ -12,39 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from looop.cli.main import main
 from looop.core.paths import Paths
+from tests.helpers import run_cli as run
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "data"
-    for k in list(os.environ):
-        if k.startswith("LOOOP_"):
-            monkeypatch.delenv(k)
-    monkeypatch.setenv("LOOOP_DATA_DIR", str(d))
-    monkeypatch.setenv("IS_SANDBOX", "1")
-    return d
-
-
-def run(
-    capsys: pytest.CaptureFixture[str],
-    *args: str,
-    stdin: str | None = None,
-    monkeypatch: pytest.MonkeyPatch | None = None,
-) -> tuple[int, str, str]:
-    if stdin is not None:
-        assert monkeypatch is not None
-        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_version_and_help(data: Path, capsys: pytest.CaptureFixture[str]) -> None:

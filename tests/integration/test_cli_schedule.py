@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.integration.test_cli import run
+from tests.helpers import run_cli as run
 
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture
-def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "data"
-    for k in list(os.environ):
-        if k.startswith("LOOOP_"):
-            monkeypatch.delenv(k)
-    monkeypatch.setenv("LOOOP_DATA_DIR", str(d))
+@pytest.fixture(autouse=True)
+def _new_york(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TZ", "America/New_York")
-    return d
 
 
 def test_write_list_rm(data: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,7 +19,7 @@ from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.loop import guards
 from looop.loop.tick import tick
-from tests.helpers import events, runner_calls, wire, with_env
+from tests.helpers import events, run_cli, runner_calls, wire, with_env
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -198,31 +198,16 @@ def test_broken_config_fails_closed(ctx: Ctx) -> None:
 
 
 @pytest.fixture
-def cli_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "data"
-    for k in list(os.environ):
-        if k.startswith("LOOOP_"):
-            monkeypatch.delenv(k)
+def cli_data(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shim = tmp_path / "shim"
     shim.mkdir()
     (shim / "sudo").write_text('#!/bin/sh\nexec "$@"\n')
     (shim / "sudo").chmod(0o755)
     monkeypatch.setenv("PATH", f"{shim}:{os.environ['PATH']}")
-    monkeypatch.setenv("LOOOP_DATA_DIR", str(d))
-    monkeypatch.setenv("IS_SANDBOX", "1")
-    return d
+    return data
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    from looop.cli.main import main
-
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+_cli = run_cli
 
 
 def test_looop_run_is_guarded_and_allow_dangerous_opens_it(

@@ -16,11 +16,11 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from looop.cli.main import main
 from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.sessions import list_sessions, send, spawn, wait
 from looop.tui.app import WatchApp
+from tests.helpers import run_cli
 
 SIZE = (120, 40)
 
@@ -167,13 +167,7 @@ def _cli(
         if k.startswith("LOOOP_"):
             monkeypatch.delenv(k)
     monkeypatch.setenv("LOOOP_DATA_DIR", str(data))
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(capsys, *args)
 
 
 @pytest.mark.timeout(30)

@@ -82,24 +82,10 @@ def _show_next(name: str) -> None:
         if n == name and rec is not None:
             now = ctx.clock.now()
             fires = schedules.first_fires(rec, ctx.clock, 3 if "at" not in rec else 1)
-            zone = ctx.clock.zone()
             for i, t in enumerate(fires):
                 label = "next" if i == 0 else "then"
-                click.echo(f"  {label}: {_stamp(t, rec, zone)} (in {schedules.in_words(t - now)})")
-
-
-def _stamp(ts: float, rec: dict[str, Any], zone: Any) -> str:
-    from datetime import datetime
-
-    from looop.core.clock import load_zone, offset_stamp
-
-    tz = rec.get("tz")
-    if isinstance(tz, str):
-        try:
-            zone = load_zone(tz)
-        except ValueError:
-            pass
-    return offset_stamp(datetime.fromtimestamp(ts, tz=zone))
+                when = schedules.fire_stamp(rec, ctx.clock, t)
+                click.echo(f"  {label}: {when} (in {schedules.in_words(t - now)})")
 
 
 @schedule_group.command("rm", help="Remove a schedule.")

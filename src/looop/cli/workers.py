@@ -10,6 +10,7 @@ import click
 
 from looop.cli.app import make_ctx
 from looop.cli.steer import JOURNAL_OPT, _body, _steer
+from looop.workers.health import age
 
 
 @click.group("worker", help="Start, list or kill workers (agents in PTY sessions).")
@@ -58,16 +59,6 @@ def worker_kill(worker_id: str, reason: str, journal: str | None) -> None:
     _steer({"action": "kill_worker", "id": worker_id, "reason": reason}, journal)
 
 
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    s = int(max(0, seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s >= size:
-            return f"{s // size}{unit}"
-    return f"{s}s"
-
-
 def _rows(all_sessions: bool) -> list[dict[str, Any]]:
     from datetime import datetime
 
@@ -112,8 +103,8 @@ def _table(rows: list[dict[str, Any]]) -> str:
             r["id"] + (f"  ⚑ {r['note']}" if r.get("note") else ""),
             r["health"],
             r["label"] if r["id"] != "pulse" else r["state"],
-            _age(r["idle_s"]),
-            _age(r["up_s"]),
+            age(r["idle_s"]),
+            age(r["up_s"]),
             r["verify"] or "—",
         )
         for r in rows

@@ -316,6 +316,15 @@ def first_fires(rec: dict[str, Any], clock: Clock, n: int = 3) -> list[float]:
         return []
 
 
+def fire_stamp(rec: dict[str, Any], clock: Clock, ts: float) -> str:
+    """A fire time in the schedule's own zone (the local zone for once/every)."""
+    try:
+        zone = _zone_of(rec, clock)
+    except ValueError:
+        zone = clock.zone()
+    return _stamp(ts, zone)
+
+
 def in_words(secs: float) -> str:
     """12s / 5m / 3h 20m / 2d 4h, rounded: for humans only (never in the prompt)."""
     s = max(0, round(secs))

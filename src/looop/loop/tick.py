@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from looop.act.actions import DecisionError, kind_of, parse_decision
 from looop.act.executor import ExecError, Executed, check_interrupted, execute, take_decision
@@ -14,7 +15,7 @@ from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
 from looop.decide.prompt import PromptExtras, build_prompt
 from looop.decide.runner import RunResult, run_runner
-from looop.loop import guards
+from looop.loop import alerts, guards
 from looop.loop.asks import asks_section
 from looop.loop.world import World, describe_changes, read_world
 from looop.seed import ensure_data_dir
@@ -178,81 +179,103 @@ def tick(ctx: Ctx, force: bool = False, dry_run: bool = False) -> TickOutcome:
         return out
 
     if not dry_run:
-        from looop.loop import alerts
-
         if _breaker_open(ctx, knobs, runner, out):
             return out
         alerts.clear_alerts(ctx)  # past every breaker: a later opening is news again
     return _decide(ctx, knobs, world, runner, out, dry_run)
 
 
+def _trip(
+    ctx: Ctx,
+    out: TickOutcome,
+    status: tuple[str, str],
+    event: tuple[str, str, str],
+    alert: tuple[str, str],
+    **fields: Any,
+) -> bool:
+    """A breaker is open: its pulse line and record, the beat's outcome, one human alert.
+
+    status = (status, error); event = (pulse event, message, durable record); alert = (key,
+    message)."""
+    name, msg, record = event
+    ctx.events.emit("warn", name, msg, **fields)
+    ctx.events.record(record, **fields)
+    out.status, out.error = status
+    alerts.raise_alert(ctx, *alert)
+    return True
+
+
 def _breaker_open(ctx: Ctx, knobs: Knobs, runner: Runner, out: TickOutcome) -> bool:
     """Spend guards: daily budget, fail-closed unmetered runner, hourly decide cap."""
     from looop.decide import cost
-    from looop.loop import alerts
 
-    ev, paths, now = ctx.events, ctx.paths, ctx.clock.now()
+    paths, now = ctx.paths, ctx.clock.now()
     budget = cost.daily_budget(knobs)
     if budget is not None:
         spent = cost.spent_on_day(paths, ctx.clock)
         if spent >= budget:
-            ev.emit(
-                "warn",
-                "tick.budget",
-                f"daily budget reached ({cost.usd(spent)} of {cost.usd(budget)}) — no AI "
-                "until local midnight; raise max_daily_usd (or LOOOP_MAX_DAILY_USD) to go on",
+            of = f"{cost.usd(spent)} of {cost.usd(budget)}"
+            return _trip(
+                ctx,
+                out,
+                ("budget", f"daily budget reached ({cost.usd(spent)})"),
+                (
+                    "tick.budget",
+                    f"daily budget reached ({of}) — no AI until local midnight; raise "
+                    "max_daily_usd (or LOOOP_MAX_DAILY_USD) to go on",
+                    "budget_exceeded",
+                ),
+                (
+                    "budget",
+                    f"daily budget reached ({of}): the pulse makes no AI calls until local "
+                    "midnight. Raise max_daily_usd to go on.",
+                ),
                 spent_usd=spent,
                 max_daily_usd=budget,
             )
-            ev.record("budget_exceeded", spent_usd=spent, max_daily_usd=budget)
-            out.status, out.error = "budget", f"daily budget reached ({cost.usd(spent)})"
-            alerts.raise_alert(
-                ctx,
-                "budget",
-                f"daily budget reached ({cost.usd(spent)} of {cost.usd(budget)}): the pulse "
-                "makes no AI calls until local midnight. Raise max_daily_usd to go on.",
-            )
-            return True
         if cost.unmetered_blocked(paths, cost.runner_signature(runner)):
-            ev.emit(
-                "warn",
-                "tick.budget_unmetered",
-                f"runner '{runner.name}' reported no cost {cost.UNMETERED_LIMIT} runs in a "
-                "row while a budget is set — no AI; declare runners."
-                f"{runner.name}.cost in the config, or set max_daily_usd to 0",
-                runner=runner.name,
-            )
-            ev.record("budget_unmetered", runner=runner.name)
-            out.status, out.error = "budget", f"runner '{runner.name}' is unmetered"
-            alerts.raise_alert(
+            name = runner.name
+            return _trip(
                 ctx,
-                "unmetered",
-                f"runner '{runner.name}' reports no cost while a daily budget is set: the "
-                f"pulse makes no AI calls. Declare runners.{runner.name}.cost in the config, "
-                "or set max_daily_usd to 0.",
+                out,
+                ("budget", f"runner '{name}' is unmetered"),
+                (
+                    "tick.budget_unmetered",
+                    f"runner '{name}' reported no cost {cost.UNMETERED_LIMIT} runs in a row "
+                    f"while a budget is set — no AI; declare runners.{name}.cost in the "
+                    "config, or set max_daily_usd to 0",
+                    "budget_unmetered",
+                ),
+                (
+                    "unmetered",
+                    f"runner '{name}' reports no cost while a daily budget is set: the pulse "
+                    f"makes no AI calls. Declare runners.{name}.cost in the config, or set "
+                    "max_daily_usd to 0.",
+                ),
+                runner=name,
             )
-            return True
     cap = knobs.num("max_decides_per_hour")
     if cap > 0:
         n = cost.decides_last_hour(paths, now, cap)
         if n >= cap:
-            ev.emit(
-                "warn",
-                "tick.capped",
-                f"hourly decide cap reached ({n}/{cap}) — no AI this beat; raise "
-                "LOOOP_MAX_DECIDES_PER_HOUR or wait for the hour to roll",
+            return _trip(
+                ctx,
+                out,
+                ("capped", f"hourly decide cap ({n}/{cap})"),
+                (
+                    "tick.capped",
+                    f"hourly decide cap reached ({n}/{cap}) — no AI this beat; raise "
+                    "LOOOP_MAX_DECIDES_PER_HOUR or wait for the hour to roll",
+                    "decide_capped",
+                ),
+                (
+                    "capped",
+                    f"the loop decided {n} times in the last hour (cap {cap}): something keeps "
+                    "changing the world. It resumes as the hour rolls; see `looop journal`.",
+                ),
                 decides=n,
                 cap=cap,
             )
-            ev.record("decide_capped", decides=n, cap=cap)
-            out.status, out.error = "capped", f"hourly decide cap ({n}/{cap})"
-            alerts.raise_alert(
-                ctx,
-                "capped",
-                f"the loop decided {n} times in the last hour (cap {cap}): something keeps "
-                "changing the world. It resumes as the hour rolls; see `looop journal`.",
-            )
-            return True
     return False
 
 
@@ -398,8 +421,6 @@ def _decide(
                 replay=replay,
             )
         ev.record("tick_failed", run_id=run_id, code=code, reason=error, fails=fails)
-        from looop.loop import alerts
-
         alerts.failure_streak(ctx, fails, knobs.num("notify_failure_streak"), error, replay)
         out.status, out.error = "failed", error
     _write_result(ctx, run_dir, runner_name, result, out, code)
@@ -413,8 +434,6 @@ def _note_recovery(ctx: Ctx, knobs: Knobs, now: float) -> None:
     except Exception:
         return
     if before is not None:
-        from looop.loop import alerts
-
         alerts.recovered(ctx, before.fails, knobs.num("notify_failure_streak"))
 
 

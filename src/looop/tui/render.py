@@ -17,6 +17,7 @@ from rich.style import Style
 from rich.text import Text
 
 from looop.sessions import Session
+from looop.workers.health import age
 
 PULSE = "pulse"
 
@@ -209,16 +210,6 @@ def default_selection(rows: list[FleetRow]) -> str | None:
         return PULSE
     best = max(rows, key=lambda r: (r.alive, r.last_output or 0.0, r.started or 0.0))
     return best.id
-
-
-def age(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    s = int(max(0.0, seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s >= size:
-            return f"{s // size}{unit}"
-    return f"{s}s"
 
 
 def row_cells(row: FleetRow, now: float, selected: bool) -> tuple[Text, ...]:

@@ -77,3 +77,14 @@ def fleet_view(ctx: Ctx, sessions: list[Session], stuck_secs: int) -> list[dict[
             }
         )
     return rows
+
+
+def age(seconds: float | None) -> str:
+    """Compact idle/uptime for tables: 45s, 12m, 3h, 2d (— when unknown)."""
+    if seconds is None:
+        return "—"
+    s = int(max(0.0, seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            return f"{s // size}{unit}"
+    return f"{s}s"
