@@ -171,6 +171,11 @@ class SendNotification:
     id: str = ""
 
 
+# A one-shot at most ten years out, a period from a minute to a (leap) year.
+IN_S_BOUNDS = (1, 10 * 366 * 86400)
+EVERY_S_BOUNDS = (60, 366 * 86400)
+
+
 @dataclass(frozen=True)
 class WriteSchedule:
     name: str
@@ -188,10 +193,12 @@ class WriteSchedule:
                 "write_schedule: give exactly one of 'in_s', 'every_s' or 'cron' "
                 f"(got {', '.join(given) or 'none'})"
             )
-        if self.in_s is not None and (_not_int(self.in_s) or self.in_s < 1):
-            raise DecisionError("write_schedule: field 'in_s' must be an integer >= 1")
-        if self.every_s is not None and (_not_int(self.every_s) or self.every_s < 60):
-            raise DecisionError("write_schedule: field 'every_s' must be an integer >= 60")
+        for name, (low, high) in (("in_s", IN_S_BOUNDS), ("every_s", EVERY_S_BOUNDS)):
+            v = getattr(self, name)
+            if v is not None and (_not_int(v) or not low <= v <= high):
+                raise DecisionError(
+                    f"write_schedule: field '{name}' must be an integer from {low} to {high}"
+                )
         if self.cron is not None and not self.cron.strip():
             raise DecisionError("write_schedule: field 'cron' must be a non-empty string")
 
@@ -357,12 +364,13 @@ def _not_int(v: Any) -> bool:
     return isinstance(v, bool) or not isinstance(v, int)
 
 
-def _opt_int(tag: str, obj: dict[str, Any], field: str, minimum: int) -> int | None:
+def _opt_int(tag: str, obj: dict[str, Any], field: str, bounds: tuple[int, int]) -> int | None:
     v = obj.get(field)
     if v is None:
         return None
-    if _not_int(v) or v < minimum:
-        raise _bad(tag, field, f"an integer >= {minimum}")
+    low, high = bounds
+    if _not_int(v) or not low <= v <= high:
+        raise _bad(tag, field, f"an integer from {low} to {high}")
     assert isinstance(v, int)
     return v
 
@@ -410,8 +418,8 @@ def _build(tag: str, o: dict[str, Any]) -> Action:
         case "write_schedule":
             return WriteSchedule(
                 name=s(tag, o, "name"),
-                in_s=_opt_int(tag, o, "in_s", 1),
-                every_s=_opt_int(tag, o, "every_s", 60),
+                in_s=_opt_int(tag, o, "in_s", IN_S_BOUNDS),
+                every_s=_opt_int(tag, o, "every_s", EVERY_S_BOUNDS),
                 cron=opt(tag, o, "cron"),
                 tz=opt(tag, o, "tz"),
                 note=opt(tag, o, "note") or "",
@@ -466,12 +474,83 @@ def parse_decision(raw: bytes, max_bytes: int = 262144) -> Decision:
     if not text:
         raise DecisionError('decision is empty; write one JSON object like {"action": "noop"}')
     try:
-        obj = json.loads(text)
+        obj = json.loads(
+            text, parse_int=_int_token, parse_float=_float_token, parse_constant=_constant_token
+        )
     except json.JSONDecodeError as e:
         raise DecisionError(
             f"decision is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); "
             "write exactly one JSON object, optionally inside one ```json fence"
         ) from None
     except RecursionError:
-        raise DecisionError("decision is not valid JSON (nested too deeply)") from None
+        raise DecisionError(
+            f"decision is nested too deeply (limit {MAX_DEPTH} levels); write one flat object"
+        ) from None
+    _check_values(obj)
     return decision_from_obj(obj)
+
+
+# Valid JSON that Python would choke on later (int() digit limits, inf in arithmetic, text
+# that cannot be encoded) is refused here, with the field named, so the model learns why.
+MAX_DEPTH = 32
+_MAX_INT_DIGITS = 18  # every integer a decision may carry fits in 64 bits
+
+
+def _int_token(token: str) -> int:
+    if len(token.lstrip("-")) > _MAX_INT_DIGITS:
+        raise DecisionError(
+            f"decision holds an integer of {len(token.lstrip('-'))} digits "
+            f"(at most {_MAX_INT_DIGITS}); write a realistic number"
+        )
+    return int(token)
+
+
+def _float_token(token: str) -> float:
+    value = float(token[:400])
+    if len(token) > 400 or value in (float("inf"), float("-inf")):
+        raise DecisionError(f"decision holds a number too large to use ({token[:24]}…)")
+    return value
+
+
+def _constant_token(token: str) -> float:
+    raise DecisionError(f"decision holds {token}, which is not a JSON number; write a real number")
+
+
+def _where(path: list[str | int]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".") or "top"
+
+
+def _check_text(text: str, path: list[str | int], tag: str) -> None:
+    if "\x00" in text:
+        raise DecisionError(f"{tag}: field '{_where(path)}' must not contain NUL characters")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            bad = f"\\u{ord(text[e.start]):04x}"
+            raise DecisionError(
+                f"{tag}: field '{_where(path)}' holds an unpaired surrogate ({bad}); "
+                "write valid Unicode text"
+            ) from None
+
+
+def _check_values(obj: Any) -> None:
+    """Every string and key encodes as UTF-8 without NUL, and nesting stays shallow."""
+    tag = obj.get("action") if isinstance(obj, dict) else None
+    if not isinstance(tag, str) or tag not in ACTION_TAGS:
+        tag = "decision"
+    stack: list[tuple[Any, list[str | int]]] = [(obj, [])]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            raise DecisionError(
+                f"decision is nested too deeply (limit {MAX_DEPTH} levels); write one flat object"
+            )
+        if isinstance(value, str):
+            _check_text(value, path, tag)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(key, path, tag)
+                stack.append((item, [*path, key]))
+        elif isinstance(value, list):
+            stack.extend((item, [*path, i]) for i, item in enumerate(value))

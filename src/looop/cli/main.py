@@ -61,7 +61,9 @@ ALIASES = {"state": "status"}
 
 
 def _fail(msg: str, code: int = 1) -> NoReturn:
-    sys.stderr.write(f"looop: {msg}\n")
+    from looop.core.termsafe import line_for_terminal  # messages may quote untrusted text
+
+    sys.stderr.write(f"looop: {line_for_terminal(msg)}\n")
     raise SystemExit(code)
 
 
@@ -92,10 +94,59 @@ def _fast(argv: list[str]) -> bool:
     return False
 
 
+def _crash_report(exc: BaseException) -> NoReturn:
+    """A bug, not bad input: one line for the user, the traceback in a file for a developer."""
+    import os
+    import time
+    import traceback
+
+    if os.environ.get("LOOOP_DEBUG", "").strip() not in ("", "0"):
+        raise exc
+    trace = "".join(traceback.format_exception(exc))
+    name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    where = "nowhere (could not write a crash file)"
+    dirs: list[str] = []
+    try:
+        from pathlib import Path
+
+        from looop.core.paths import Paths
+
+        dirs.append(str(Paths.resolve(dict(os.environ), Path.cwd()).data / "crash"))
+    except Exception:
+        pass
+    import tempfile
+
+    dirs.append(tempfile.gettempdir())
+    for d in dirs:
+        try:
+            os.makedirs(d, exist_ok=True)
+            path = os.path.join(d, name)
+            with open(path, "x", encoding="utf-8", errors="backslashreplace") as f:
+                f.write(trace)
+            where = path
+            break
+        except Exception:
+            continue
+    first = " ".join(str(exc).split())[:200]
+    _fail(
+        f"internal error ({type(exc).__name__}: {first}) — this is a bug in looop; the details "
+        f"are in {where} (set LOOOP_DEBUG=1 to see them here)",
+        70,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "_":  # the seed spelled internal verbs `looop _ claim x`
         args = args[1:]
+    for stream in (sys.stdout, sys.stderr):
+        # text from agents may hold lone surrogates: print their escapes rather than crash
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                pass
     try:
         if _fast(args):
             return
@@ -127,10 +178,10 @@ def main(argv: list[str] | None = None) -> None:
                 f"cannot write {where}: {e.strerror} — free space or fix permissions "
                 "(or point LOOOP_DATA_DIR elsewhere); nothing was half-written"
             )
-        raise
+        _crash_report(e)
     except Exception as e:
         from looop.core.errors import LooopError
 
         if isinstance(e, LooopError):
             _fail(str(e))
-        raise
+        _crash_report(e)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from looop.core.clock import Clock, utc_stamp, utc_stamp_ms
+from looop.core.termsafe import line_for_terminal
 
 Level = Literal["info", "step", "ok", "warn", "error"]
 GLYPHS: dict[str, str] = {"info": "·", "step": "→", "ok": "✓", "warn": "⚡", "error": "✗"}
@@ -20,7 +21,9 @@ _COLOR = {"ok": "\x1b[32m", "warn": "\x1b[33m", "error": "\x1b[31m"}
 
 
 def human_line(level: Level, msg: str, hhmmss: str, color: bool) -> str:
+    """One pulse line; the message may quote untrusted text, so it can never act on a terminal."""
     glyph = GLYPHS[level]
+    msg = line_for_terminal(msg)
     if not color:
         return f"[{hhmmss}] {glyph} {msg}"
     if level in ("info", "step"):
@@ -82,7 +85,7 @@ class Emitter:
             self._rotate_if_big()
             fd = os.open(self.events_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             try:
-                os.write(fd, (line + "\n").encode())
+                os.write(fd, (line + "\n").encode("utf-8", "backslashreplace"))
             finally:
                 os.close(fd)
         except OSError:

@@ -17,9 +17,18 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+def encode(text: str) -> bytes:
+    """UTF-8 that never raises: a lone surrogate (from JSON `\\ud800` or a non-UTF-8 argument)
+    is written as its escape, which a JSON reader reads back as the same string."""
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace")
+
+
 def atomic_write(path: Path, data: bytes | str, mode: int | None = None) -> None:
     """temp + fsync + rename: readers see the old file or the new one, never a torn one."""
-    raw = data.encode() if isinstance(data, str) else data
+    raw = encode(data) if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}.{os.urandom(3).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644 if mode is None else mode)
@@ -60,7 +69,7 @@ def append_line(path: Path, line: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-        os.write(fd, line.encode())
+        os.write(fd, encode(line))
     finally:
         os.close(fd)
 

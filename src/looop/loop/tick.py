@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ class TickOutcome:
     prompt_text: str | None = None
     flapping: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    world: World | None = None  # as sensed this beat, once known
 
 
 def new_run_id(ctx: Ctx) -> str:
@@ -65,7 +67,66 @@ def prune_runs(ctx: Ctx, keep: int) -> None:
 
 
 def tick(ctx: Ctx, force: bool = False, dry_run: bool = False) -> TickOutcome:
-    """One beat (reference core §7 with the SPEC §3 decisions)."""
+    """One beat (reference core §7 with the SPEC §3 decisions); never raises but LooopError.
+
+    Any other exception is a failed beat like a bad decision: backoff armed, LAST FAILURE for
+    the next prompt, the failure-streak alert. Without that, a crash after the runner would
+    pay the runner again every beat and the model would never learn why."""
+    out = TickOutcome()
+    try:
+        return _beat(ctx, force, dry_run, out)
+    except LooopError:
+        raise
+    except Exception as e:
+        return _crashed(ctx, out, e, dry_run)
+
+
+def _crashed(ctx: Ctx, out: TickOutcome, exc: BaseException, dry_run: bool) -> TickOutcome:
+    """A beat that raised: one line for the human and the model, the trace kept for a developer."""
+    import traceback
+
+    trace = "".join(traceback.format_exception(exc))
+    error = f"beat crashed: {type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
+    out.status, out.error = ("error" if dry_run else "failed"), error
+    if out.run_id is not None:
+        with contextlib.suppress(OSError):
+            store.atomic_write(ctx.paths.run_dir(out.run_id) / "crash.txt", trace)
+    ctx.events.emit("error", "tick.crash", error, run_id=out.run_id)
+    ctx.events.record("tick_crash", error=error, run_id=out.run_id, trace=trace[-4000:])
+    if dry_run:
+        return out
+    try:
+        knobs = ctx.knobs(ctx.config())
+    except Exception:
+        knobs = ctx.knobs(None)
+    world = out.world
+    try:
+        now = ctx.clock.now()
+        fails = guards.record_failure(
+            ctx.paths, now, world.hash if world else "", world.policy_hash if world else ""
+        )
+        guards.write_last_failure(ctx.paths, now, out.run_id or "", "tick.crash", error, fails)
+        replay = ctx.paths.rel(ctx.paths.run_dir(out.run_id)) if out.run_id else "no run"
+        alerts.failure_streak(ctx, fails, knobs.num("notify_failure_streak"), error, replay)
+        ctx.events.record("tick_failed", run_id=out.run_id, code="tick.crash", reason=error)
+        if out.run_id is not None:
+            store.write_json(
+                ctx.paths.run_dir(out.run_id) / "result.json",
+                {
+                    "v": 1,
+                    "run_id": out.run_id,
+                    "status": "failed",
+                    "code": "tick.crash",
+                    "error": error,
+                    "ts": int(now),
+                },
+            )
+    except Exception as e:  # e.g. a full disk: the beat still ends, and says so
+        ctx.events.emit("error", "tick.crash", f"could not record the failed beat: {e}")
+    return out
+
+
+def _beat(ctx: Ctx, force: bool, dry_run: bool, out: TickOutcome) -> TickOutcome:
     ev = ctx.events
     ensure_data_dir(ctx.paths)
     ev.record("tick_start", forced=force)
@@ -81,7 +142,7 @@ def tick(ctx: Ctx, force: bool = False, dry_run: bool = False) -> TickOutcome:
     housekeep_sessions(ctx, knobs)
 
     readings = sense(ctx, knobs)
-    out = TickOutcome(notes=[r.name for r in readings if not r.ok])
+    out.notes = [r.name for r in readings if not r.ok]
     stale = [r for r in readings if r.unrecorded]
     if stale:
         # An unwritten snapshot leaves the last beat's reading on disk: deciding (or skipping)
@@ -96,6 +157,7 @@ def tick(ctx: Ctx, force: bool = False, dry_run: bool = False) -> TickOutcome:
         out.status, out.error = "error", msg
         return out
     world = read_world(ctx.paths)
+    out.world = world
     flapping, new = guards.track_flapping(ctx.paths, world.items, knobs.num("flap_streak"))
     for name in new:
         ctx.events.emit(
