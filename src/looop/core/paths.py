@@ -237,6 +237,31 @@ class Paths:
     def run_dir(self, run_id: str) -> Path:
         return self.runs / run_id
 
+    def written_dirs(self) -> list[Path]:
+        """Every directory looop writes state into atomically (where a killed write leaves a
+        temp file): the data dir, its state folders, and each session's folder."""
+        dirs = [
+            self.data,
+            self.goals,
+            self.goals_archive,
+            self.sensors,
+            self.snapshots,
+            self.schedules,
+            self.asks,
+            self.answers,
+            self.tells,
+            self.claims,
+            self.prompts,
+            self.verify,
+            self.playbook_history,
+            self.reports,
+        ]
+        try:
+            dirs.extend(p for p in self.sessions.iterdir() if p.is_dir())
+        except OSError:
+            pass
+        return dirs
+
     def rel(self, p: Path) -> str:
         """Path relative to the data dir with '/' separators (hash markers, messages)."""
         try:

@@ -18,6 +18,7 @@ from looop.loop.status import pulse_pid
 from looop.loop.tick import TickOutcome, tick
 
 NUDGE_MIN_SECS = 5
+SWEEP_SECS = 600
 
 
 class AlreadyRunning(LooopError):
@@ -35,6 +36,7 @@ class Pulse:
     workers_alive: Callable[[], bool] = lambda: False
     max_beats: int | None = None  # tests and demos stop after N beats
     beats: int = 0
+    swept_at: float | None = None  # monotonic time of the last temp-file sweep
 
     def choose_sleep(self, out: TickOutcome) -> tuple[int, str, bool]:
         """(seconds, reason, force the next beat); never past the next schedule's due time."""
@@ -52,6 +54,17 @@ class Pulse:
             if wait < secs:
                 return wait, f"schedule {due[1]} due", force
         return secs, reason, force
+
+    def _sweep(self) -> None:
+        """At start and every SWEEP_SECS: temp files left by a killed atomic write go."""
+        mono = self.ctx.clock.monotonic()
+        if self.swept_at is not None and mono - self.swept_at < SWEEP_SECS:
+            return
+        self.swept_at = mono
+        gone = store.sweep_temps(self.ctx.paths.written_dirs(), self.ctx.clock.now())
+        if gone:
+            names = [self.ctx.paths.rel(p) for p in gone]
+            self.ctx.events.record("temps_swept", files=names)
 
     def _cadence(self, out: TickOutcome) -> tuple[int, str, bool]:
         from looop.loop import guards
@@ -143,6 +156,7 @@ class Pulse:
         ctx.events.record("pulse_start", pid=os.getpid())
         force = True  # the first beat of every pulse decides, so `up` acts at once
         while not self.stop.is_set():
+            self._sweep()
             try:
                 out = tick(ctx, force=force)
             except LooopError as e:
