@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from looop.core import jsonsafe
 from looop.core.errors import LooopError
 
 
@@ -474,64 +475,23 @@ def parse_decision(raw: bytes, max_bytes: int = 262144) -> Decision:
     if not text:
         raise DecisionError('decision is empty; write one JSON object like {"action": "noop"}')
     try:
-        obj = json.loads(
-            text, parse_int=_int_token, parse_float=_float_token, parse_constant=_constant_token
-        )
+        obj = jsonsafe.loads(text, max_depth=MAX_DEPTH, max_int_digits=_MAX_INT_DIGITS, check=False)
     except json.JSONDecodeError as e:
         raise DecisionError(
             f"decision is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); "
             "write exactly one JSON object, optionally inside one ```json fence"
         ) from None
-    except RecursionError:
-        raise DecisionError(
-            f"decision is nested too deeply (limit {MAX_DEPTH} levels); write one flat object"
-        ) from None
+    except jsonsafe.UnsafeJSON as e:
+        raise DecisionError(f"decision {e}") from None
     _check_values(obj)
     return decision_from_obj(obj)
 
 
 # Valid JSON that Python would choke on later (int() digit limits, inf in arithmetic, text
-# that cannot be encoded) is refused here, with the field named, so the model learns why.
+# that cannot be encoded) is refused before any field is read, with the field named, so the
+# model learns why.
 MAX_DEPTH = 32
 _MAX_INT_DIGITS = 18  # every integer a decision may carry fits in 64 bits
-
-
-def _int_token(token: str) -> int:
-    if len(token.lstrip("-")) > _MAX_INT_DIGITS:
-        raise DecisionError(
-            f"decision holds an integer of {len(token.lstrip('-'))} digits "
-            f"(at most {_MAX_INT_DIGITS}); write a realistic number"
-        )
-    return int(token)
-
-
-def _float_token(token: str) -> float:
-    value = float(token[:400])
-    if len(token) > 400 or value in (float("inf"), float("-inf")):
-        raise DecisionError(f"decision holds a number too large to use ({token[:24]}…)")
-    return value
-
-
-def _constant_token(token: str) -> float:
-    raise DecisionError(f"decision holds {token}, which is not a JSON number; write a real number")
-
-
-def _where(path: list[str | int]) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".") or "top"
-
-
-def _check_text(text: str, path: list[str | int], tag: str) -> None:
-    if "\x00" in text:
-        raise DecisionError(f"{tag}: field '{_where(path)}' must not contain NUL characters")
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as e:
-            bad = f"\\u{ord(text[e.start]):04x}"
-            raise DecisionError(
-                f"{tag}: field '{_where(path)}' holds an unpaired surrogate ({bad}); "
-                "write valid Unicode text"
-            ) from None
 
 
 def _check_values(obj: Any) -> None:
@@ -539,18 +499,7 @@ def _check_values(obj: Any) -> None:
     tag = obj.get("action") if isinstance(obj, dict) else None
     if not isinstance(tag, str) or tag not in ACTION_TAGS:
         tag = "decision"
-    stack: list[tuple[Any, list[str | int]]] = [(obj, [])]
-    while stack:
-        value, path = stack.pop()
-        if len(path) > MAX_DEPTH:
-            raise DecisionError(
-                f"decision is nested too deeply (limit {MAX_DEPTH} levels); write one flat object"
-            )
-        if isinstance(value, str):
-            _check_text(value, path, tag)
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                _check_text(key, path, tag)
-                stack.append((item, [*path, key]))
-        elif isinstance(value, list):
-            stack.extend((item, [*path, i]) for i, item in enumerate(value))
+    try:
+        jsonsafe.check_values(obj, MAX_DEPTH, allow_nul=False)
+    except jsonsafe.UnsafeJSON as e:
+        raise DecisionError(f"{tag}: {e}") from None

@@ -73,20 +73,40 @@ class Executed:
 
 
 def take_decision(ctx: Ctx) -> bytes | None:
-    """Read .decision.json and delete it at once: a decision is executed at most once."""
+    """Read .decision.json and delete it at once: a decision is executed at most once.
+
+    Only a regular file is a decision: a FIFO (which would block the beat forever), a device, a
+    socket, a symlink or a directory in its place is discarded with one line, and the next
+    beat starts clean."""
     path = ctx.paths.decision
     try:
-        with path.open("rb") as f:
-            raw = f.read(_DECISION_READ_CAP + 1)
+        raw = store.read_regular(path, _DECISION_READ_CAP, follow=False)
     except FileNotFoundError:
         return None
     except OSError as e:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        raise ExecError(f"cannot read {path.name}: {e.strerror}; it was discarded") from e
-    with contextlib.suppress(OSError):
-        path.unlink()
+        discard_decision(path)
+        raise ExecError(
+            f"cannot read {path.name}: {e.strerror}; it was discarded — write one JSON file"
+        ) from e
+    discard_decision(path)
     return raw
+
+
+def discard_decision(path: Path) -> bool:
+    """Remove whatever stands at the decision path (a directory too); True when something did."""
+    try:
+        path.unlink()
+        return True
+    except FileNotFoundError:
+        return False
+    except IsADirectoryError:
+        pass
+    except OSError:
+        return False
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)  # never follows links inside it
+    return not os.path.lexists(path)
 
 
 # ---------------------------------------------------------------- write-ahead log
@@ -125,7 +145,7 @@ def _wal(ctx: Ctx, actor: str, kind: str, fingerprint: str, summary: str) -> Ite
         ) from e
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, (store.dumps_state(record) + "\n").encode())
+        os.write(fd, store.encode(store.dumps_state(record) + "\n"))
         os.fsync(fd)
         os.replace(tmp, final)
     except OSError as e:
@@ -413,7 +433,7 @@ def _run_shell(
 ) -> None:
     _shell_guard(ctx, knobs, a.cmd, actor, allow_dangerous)
     timeout = knobs.num("shell_timeout_secs")
-    fingerprint = fnv1a_128(f"run_shell\n{a.cmd}".encode())
+    fingerprint = fnv1a_128(store.encode(f"run_shell\n{a.cmd}"))
     with _wal(ctx, actor, "shell", fingerprint, summary_of(a)):
         res = run_shell(ctx, a.cmd, float(timeout))
     _write_last_shell(ctx, a.cmd, res)
@@ -428,7 +448,7 @@ def _send_notification(ctx: Ctx, a: SendNotification, actor: str) -> None:
     message = a.message.strip()
     if not message:
         raise ExecError("send_notification: empty message; say what the human should know")
-    fingerprint = fnv1a_128(f"send_notification\n{a.message}\n{a.id}".encode())
+    fingerprint = fnv1a_128(store.encode(f"send_notification\n{a.message}\n{a.id}"))
     with _wal(ctx, actor, "notify", fingerprint, summary_of(a)):
         notify(ctx, message, a.id, "notification")
 

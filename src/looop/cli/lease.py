@@ -15,6 +15,14 @@ def run_lease(verb: str, name: str, session: str | None) -> int:
     env = os.environ
     paths = Paths.resolve(env, Path.cwd())
     holder = session if session is not None else env.get("LOOOP_SESSION_ID", "")
+    if holder:
+        from looop.human.mailbox import AskError, check_worker
+
+        try:
+            check_worker(holder, "--session" if session is not None else "LOOOP_SESSION_ID")
+        except AskError as e:
+            sys.stderr.write(f"looop: {e}\n")
+            return 1
     alive = session_alive(paths.data)
     paths.claims.mkdir(parents=True, exist_ok=True)
     if verb == "claim":

@@ -10,6 +10,7 @@ import click
 
 from looop import __version__
 from looop.cli.app import make_ctx
+from looop.cli.params import count, seconds
 from looop.core import store
 from looop.core.errors import LooopError
 
@@ -76,7 +77,7 @@ def init_cmd(
 @click.option("--ready-fd", type=int, default=None, hidden=True)
 @click.option(
     "--beats",
-    type=click.IntRange(min=1),
+    type=count(1),
     default=None,
     help="Stop after N beats (default: run until SIGTERM/SIGINT).",
 )
@@ -153,7 +154,7 @@ def up_cmd(json_log: bool) -> None:
 @click.command("down", help="Stop the pulse (its beat finishes first), then every worker.")
 @click.option(
     "--grace",
-    type=click.FloatRange(min=0),
+    type=seconds(0, 86400),
     default=30.0,
     show_default=True,
     help="Seconds to let the current beat finish before the pulse is killed.",
@@ -178,9 +179,7 @@ def down_cmd(grace: float) -> None:
 
 
 @click.command("journal", help="Print the journal (one line per executed move).")
-@click.option(
-    "-n", "--tail", "tail", type=click.IntRange(min=0), default=None, help="Only the last N lines."
-)
+@click.option("-n", "--tail", "tail", type=count(), default=None, help="Only the last N lines.")
 def journal_cmd(tail: int | None) -> None:
     ctx = make_ctx(events_to=None)
     p = ctx.paths.journal
@@ -199,7 +198,7 @@ def journal_cmd(tail: int | None) -> None:
 @click.command("runs", help="List recent decide runs, or `runs show ID` for one.")
 @click.argument("show", required=False, type=click.Choice(["show"]))
 @click.argument("run_id", required=False)
-@click.option("-n", "limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("-n", "limit", type=count(1), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def runs_cmd(show: str | None, run_id: str | None, limit: int, as_json: bool) -> None:
     from looop.loop.runs import list_runs, show_run

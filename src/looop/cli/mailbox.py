@@ -21,12 +21,15 @@ def ask_cmd(worker: str | None, prompt: str, ref: str | None, options: str | Non
     from looop.human.mailbox import archive, new_ask, read_answer, take_tells
 
     ctx = make_ctx(events_to=None)
+    from looop.human.mailbox import check_worker
+
     who = worker or ctx.env.get("LOOOP_SESSION_ID", "")
     if not who:
         raise LooopError(
             "name the asking worker (`looop ask WORKER --prompt …`) or run it "
             "inside a worker (LOOOP_SESSION_ID)"
         )
+    check_worker(who, "worker id" if worker else "LOOOP_SESSION_ID")
     opts = [o.strip() for o in (options or "").split(",") if o.strip()]
     p = ctx.paths
     rec = new_ask(p.asks, p.answers, who, prompt, ref, opts, ctx.clock.now())
@@ -41,12 +44,10 @@ def ask_cmd(worker: str | None, prompt: str, ref: str | None, options: str | Non
         rec["id"],
         "ask",
     )
-    try:
-        poll = max(10, int(ctx.env.get("LOOOP_ASK_POLL_MS", "1000") or 1000)) / 1000
-    except ValueError:
-        poll = 1.0
-    limit = ctx.env.get("LOOOP_ASK_TIMEOUT_S", "").strip()
-    deadline = ctx.clock.monotonic() + float(limit) if limit else None
+    knobs = ctx.knobs()
+    poll = knobs.num("ask_poll_ms") / 1000
+    limit = knobs.real("ask_timeout_s")
+    deadline = ctx.clock.monotonic() + limit if limit > 0 else None
     sys.stderr.write(
         f"looop: waiting for an answer to {rec['id']} (`looop answer {rec['id']} …`)\n"
     )
@@ -59,7 +60,7 @@ def ask_cmd(worker: str | None, prompt: str, ref: str | None, options: str | Non
                 sys.stdout.write(f"---\ntold: {msg}\n")
             return
         if deadline is not None and ctx.clock.monotonic() >= deadline:
-            sys.stderr.write(f"looop: no answer to {rec['id']} within {limit}s\n")
+            sys.stderr.write(f"looop: no answer to {rec['id']} within {limit:g}s\n")
             raise SystemExit(124)
         time.sleep(poll)  # cross-process wait on a file the human writes; bounded by poll
 
@@ -121,8 +122,11 @@ def told_cmd(worker: str | None) -> None:
     from looop.human.mailbox import take_tells
 
     ctx = make_ctx(events_to=None)
+    from looop.human.mailbox import check_worker
+
     who = worker or ctx.env.get("LOOOP_SESSION_ID", "")
     if not who:
         raise LooopError("name the worker (`looop told WORKER`) or run it inside a worker")
+    check_worker(who, "worker id" if worker else "LOOOP_SESSION_ID")
     for msg in take_tells(ctx.paths.tells, who):
         click.echo(msg)

@@ -94,6 +94,22 @@ def _fast(argv: list[str]) -> bool:
     return False
 
 
+def _check_utf8(args: list[str]) -> None:
+    """Arguments are text: a byte that is not UTF-8 (decoded by Python as a lone surrogate)
+    would be journaled mangled and hashed differently from what ran, so it is refused."""
+    for i, arg in enumerate(args, 1):
+        if arg.isascii():
+            continue
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+            _fail(
+                f"argument {i} is not valid UTF-8: '{shown[:60]}'; pass UTF-8 text — inside a "
+                "shell command, write such bytes as printf escapes (printf '\\xff')"
+            )
+
+
 def _crash_report(exc: BaseException) -> NoReturn:
     """A bug, not bad input: one line for the user, the traceback in a file for a developer."""
     import os
@@ -147,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
                 reconfigure(errors="backslashreplace")
             except (ValueError, OSError):
                 pass
+    _check_utf8(args)
     try:
         if _fast(args):
             return
@@ -174,9 +191,10 @@ def main(argv: list[str] | None = None) -> None:
             errno.ENOTDIR,
         ):
             where = e.filename or "the data dir"
+            # no claim about side effects here: a move may have run before the write failed
             _fail(
                 f"cannot write {where}: {e.strerror} — free space or fix permissions "
-                "(or point LOOOP_DATA_DIR elsewhere); nothing was half-written"
+                "(or point LOOOP_DATA_DIR elsewhere)"
             )
         _crash_report(e)
     except Exception as e:

@@ -9,6 +9,7 @@ import sys
 import click
 
 from looop.cli.app import make_ctx
+from looop.cli.params import MAX_OFFSET, count
 from looop.core.errors import LooopError
 
 
@@ -55,9 +56,9 @@ def shot_cmd(sid: str, fmt: str | None, ansi: bool, as_json: bool, trim: bool) -
 
 @click.command("log", help="Print a session's output (ANSI stripped unless --raw).")
 @click.argument("sid")
-@click.option("--tail", "-n", type=click.IntRange(min=0), default=None, help="Last N lines.")
+@click.option("--tail", "-n", type=count(), default=None, help="Last N lines.")
 @click.option("--grep", default=None, help="Only lines matching this regex (before --tail).")
-@click.option("--since", type=click.IntRange(min=0), default=None, help="From this byte offset.")
+@click.option("--since", type=count(0, MAX_OFFSET), default=None, help="From this byte offset.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the session ends.")
 @click.option("--raw", is_flag=True, help="Keep escape sequences.")
 @click.option("--json", "as_json", is_flag=True, help='{"text","offset","done"} from --since.')
@@ -136,7 +137,7 @@ def key_cmd(sid: str, keys: tuple[str, ...], as_json: bool) -> None:
 @click.option("--timeout", default=None, help="Duration (30s default; 0/none = forever).")
 @click.option(
     "--since",
-    type=click.IntRange(min=0),
+    type=count(0, MAX_OFFSET),
     default=None,
     help="Scan from this byte offset (e.g. from `send --json`).",
 )
@@ -216,10 +217,7 @@ def wait_cmd(
     if sid is None:
         from looop.loop.humanwait import wait_for_human
 
-        try:
-            poll = max(10, int(ctx.env.get("LOOOP_WAIT_POLL_MS", "1000") or 1000)) / 1000
-        except ValueError:
-            poll = 1.0
+        poll = ctx.knobs().num("wait_poll_ms") / 1000
         code, changed, asks = wait_for_human(
             ctx, only_asks, actionable, _duration(timeout, None), poll
         )

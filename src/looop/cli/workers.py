@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from looop.cli.app import make_ctx
+from looop.cli.params import seconds
 from looop.cli.steer import JOURNAL_OPT, _body, _steer
 from looop.workers.health import age
 
@@ -122,7 +123,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
 @click.command("ls", help="List the pulse and workers with health (alias of `worker list`).")
 @click.option("-a", "--all", "all_sessions", is_flag=True, help="Include finished workers.")
 @click.option("-w", "--watch", is_flag=True, help="Redraw until Ctrl-C.")
-@click.option("--interval", "-n", type=click.FloatRange(min=0.2), default=2.0, show_default=True)
+@click.option("--interval", "-n", type=seconds(0.2, 3600), default=2.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def ls_cmd(all_sessions: bool, watch: bool, interval: float, as_json: bool) -> None:
     if as_json:

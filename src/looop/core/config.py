@@ -299,8 +299,10 @@ def _check_price_row(row: Any, source: str, where: str) -> None:
 
 def load_config(path: Path) -> Config:
     """The config file, or the built-in default when it does not exist."""
+    from looop.core import jsonsafe, store
+
     try:
-        raw = path.read_bytes()
+        raw = store.read_regular(path, 16 << 20)
     except FileNotFoundError:
         cfg = parse_config(default_config_obj(), str(path))
         return Config(
@@ -313,9 +315,11 @@ def load_config(path: Path) -> Config:
         )
     except OSError as e:
         raise LooopError(f"config {path}: cannot read ({e.strerror})") from e
+    if len(raw) > 16 << 20:
+        raise LooopError(f"config {path}: over 16 MiB; fix or re-run `looop init`")
     try:
-        obj = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        obj = jsonsafe.loads(raw.decode("utf-8"), max_int_digits=30)
+    except ValueError as e:
         raise LooopError(f"config {path}: not valid JSON ({e}); fix or re-run `looop init`") from e
     return parse_config(obj, str(path))
 
@@ -324,7 +328,7 @@ def load_config(path: Path) -> Config:
 
 
 class Knob:
-    __slots__ = ("config_key", "default", "describe", "env", "kind", "minimum", "name")
+    __slots__ = ("config_key", "default", "describe", "env", "kind", "maximum", "minimum", "name")
 
     def __init__(
         self,
@@ -335,6 +339,7 @@ class Knob:
         kind: Literal["int", "float", "bool"],
         minimum: float | None = 0,
         describe: str = "",
+        maximum: float = 0,
     ) -> None:
         self.name = name
         self.env = env
@@ -342,6 +347,7 @@ class Knob:
         self.default = default
         self.kind = kind
         self.minimum = minimum
+        self.maximum = maximum
         self.describe = describe
 
     def _coerce(self, v: Any) -> Any:
@@ -372,6 +378,8 @@ class Knob:
                 raise ValueError
         if self.minimum is not None and n < self.minimum:
             raise ValueError
+        if n > self.maximum:  # every number has a bound: 1e12 s would overflow a sleep
+            raise ValueError
         return n
 
     def expected(self) -> str:
@@ -379,7 +387,9 @@ class Knob:
             return "true or false"
         what = "an integer" if self.kind == "int" else "a number"
         if self.minimum is not None:
-            what += f" >= {self.minimum:g}"
+            what += f" from {self.minimum:g} to {self.maximum:g}"
+        else:
+            what += f" up to {self.maximum:g}"
         return what
 
     def from_config(self, v: Any, source: str) -> Any:
@@ -399,6 +409,7 @@ def _k(
     *,
     config: bool = False,
     minimum: float | None = 0,
+    maximum: float = 0,
     env: str | None = None,
     describe: str = "",
 ) -> Knob:
@@ -410,57 +421,126 @@ def _k(
         kind,
         minimum,
         describe,
+        maximum,
     )
+
+
+# Upper bounds: long enough for any real use, short enough that no sleep, deadline or
+# allocation built from them can overflow.
+_DAY = 86400
+_WEEK = 7 * _DAY
+_DECADE = 3660 * _DAY
+_COUNT = 1_000_000
+_BYTES = 1 << 40
 
 
 KNOBS: dict[str, Knob] = {
     k.name: k
     for k in [
-        _k("interval", 60, config=True, minimum=1, describe="idle cadence (s)"),
-        _k("busy_interval", None, config=True, minimum=1, describe="cadence after a move (s)"),
+        _k("interval", 60, config=True, minimum=1, maximum=_DAY, describe="idle cadence (s)"),
+        _k(
+            "busy_interval",
+            None,
+            config=True,
+            minimum=1,
+            maximum=_DAY,
+            describe="cadence after a move (s)",
+        ),
         _k(
             "active_interval",
             None,
             config=True,
             minimum=1,
+            maximum=_DAY,
             describe="cadence while a worker lives (s)",
         ),
-        _k("max_next_interval", 300, config=True, minimum=5, describe="cap on the AI's nudge (s)"),
-        _k("session_ttl", 259200, config=True, describe="corpse retention (s)"),
+        _k(
+            "max_next_interval",
+            300,
+            config=True,
+            minimum=5,
+            maximum=_DAY,
+            describe="cap on the AI's nudge (s)",
+        ),
+        _k("session_ttl", 259200, config=True, maximum=_DECADE, describe="corpse retention (s)"),
         _k(
             "max_daily_usd",
             10.0,
             "float",
             config=True,
             minimum=None,
+            maximum=1e9,
             describe="daily budget, <=0 off",
         ),
-        _k("sensor_timeout", 60, describe="per-sensor timeout (s), 0 off"),
-        _k("sensor_max_bytes", 8192, describe="snapshot size cap, 0 off"),
-        _k("runs_keep", 50, describe="runs/ kept, 0 keeps all"),
-        _k("tick_timeout_secs", 1800, describe="runner deadline (s)"),
-        _k("shell_timeout_secs", 300, describe="run_shell deadline (s)"),
-        _k("backoff_max_secs", 300, minimum=1, describe="failure backoff cap (s)"),
-        _k("playbook_keep", 20, describe="PLAYBOOK versions kept in playbook.d/"),
-        _k("prompt_max_bytes", 262144, minimum=4096, describe="total prompt cap"),
-        _k("noop_ttl", 21600, describe="re-decide an old noop (s), 0 off"),
-        _k("max_decides_per_hour", 120, describe="hourly decide cap, 0 off"),
-        _k("flap_streak", 5, describe="flapping-sensor streak, 0 off"),
+        _k("sensor_timeout", 60, maximum=_DAY, describe="per-sensor timeout (s), 0 off"),
+        _k("sensor_max_bytes", 8192, maximum=64 << 20, describe="snapshot size cap, 0 off"),
+        _k("runs_keep", 50, maximum=_COUNT, describe="runs/ kept, 0 keeps all"),
+        _k("tick_timeout_secs", 1800, maximum=_WEEK, describe="runner deadline (s)"),
+        _k("shell_timeout_secs", 300, maximum=_WEEK, describe="run_shell deadline (s)"),
+        _k("backoff_max_secs", 300, minimum=1, maximum=_DAY, describe="failure backoff cap (s)"),
+        _k("playbook_keep", 20, maximum=_COUNT, describe="PLAYBOOK versions kept in playbook.d/"),
+        _k(
+            "prompt_max_bytes",
+            262144,
+            minimum=4096,
+            maximum=64 << 20,
+            describe="total prompt cap",
+        ),
+        _k("noop_ttl", 21600, maximum=_DECADE, describe="re-decide an old noop (s), 0 off"),
+        _k("max_decides_per_hour", 120, maximum=_COUNT, describe="hourly decide cap, 0 off"),
+        _k("flap_streak", 5, maximum=_COUNT, describe="flapping-sensor streak, 0 off"),
         _k(
             "notify_failure_streak",
             3,
             config=True,
+            maximum=_COUNT,
             describe="tell the human after this many failed beats in a row, 0 off",
         ),
-        _k("max_workers", 8, describe="fleet cap, 0 off"),
-        _k("worker_stuck_secs", 900, describe="a silent live worker counts as stuck"),
-        _k("verify_timeout_secs", 60, minimum=1, describe="one verify command's deadline"),
-        _k("verify_beat_budget_secs", 120, minimum=1, describe="all verifies in one beat"),
-        _k("journal_max_bytes", 5 * 1024 * 1024, describe="journal rotation size"),
-        _k("events_max_bytes", 5 * 1024 * 1024, describe="events.jsonl rotation size"),
-        _k("runner_retries", 0, describe="extra runner attempts on a matched provider error"),
-        _k("runner_retry_sleep", 3, describe="seconds x attempt between retries"),
+        _k("max_workers", 8, maximum=10_000, describe="fleet cap, 0 off"),
+        _k(
+            "worker_stuck_secs",
+            900,
+            maximum=_DECADE,
+            describe="a silent live worker counts as stuck",
+        ),
+        _k(
+            "verify_timeout_secs",
+            60,
+            minimum=1,
+            maximum=_WEEK,
+            describe="one verify command's deadline",
+        ),
+        _k(
+            "verify_beat_budget_secs",
+            120,
+            minimum=1,
+            maximum=_WEEK,
+            describe="all verifies in one beat",
+        ),
+        _k("journal_max_bytes", 5 * 1024 * 1024, maximum=_BYTES, describe="journal rotation size"),
+        _k(
+            "events_max_bytes",
+            5 * 1024 * 1024,
+            maximum=_BYTES,
+            describe="events.jsonl rotation size",
+        ),
+        _k(
+            "runner_retries",
+            0,
+            maximum=100,
+            describe="extra runner attempts on a matched provider error",
+        ),
+        _k("runner_retry_sleep", 3, maximum=3600, describe="seconds x attempt between retries"),
         _k("shell_allow_dangerous", False, "bool", describe="disable the run_shell tripwire"),
+        _k("ask_poll_ms", 1000, minimum=10, maximum=60_000, describe="`looop ask` answer poll"),
+        _k(
+            "ask_timeout_s",
+            0,
+            "float",
+            maximum=_DECADE,
+            describe="`looop ask` gives up after (s), 0 waits forever",
+        ),
+        _k("wait_poll_ms", 1000, minimum=10, maximum=60_000, describe="`looop wait` poll"),
     ]
 }
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
+import stat
 from pathlib import Path
 
 from looop.core.errors import CorruptState
@@ -122,25 +124,66 @@ def append_line(path: Path, line: str) -> None:
         os.close(fd)
 
 
+class NotRegular(OSError):
+    """A path that should hold a file holds a FIFO, a device, a socket or a directory."""
+
+
+def read_regular(path: Path, limit: int | None = None, *, follow: bool = True) -> bytes:
+    """A regular file's bytes (at most limit + 1 of them), without ever blocking.
+
+    A FIFO in a file's place would hang a plain open() forever and a device could act on being
+    opened: the open is non-blocking (no-follow when asked) and anything but a regular file
+    raises NotRegular. FileNotFoundError when missing, like open()."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    if not follow:
+        flags |= os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        if e.errno == errno.ELOOP and not follow:
+            raise NotRegular(errno.ELOOP, "a symlink, not a file", str(path)) from None
+        if e.errno == errno.ENXIO:  # a socket, or a FIFO-like device with no peer
+            raise NotRegular(errno.ENXIO, "not a regular file", str(path)) from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            raise NotRegular(errno.EINVAL, kind, str(path))
+        chunks: list[bytes] = []
+        size = 0
+        while limit is None or size <= limit:
+            chunk = os.read(fd, 1 << 20 if limit is None else min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_text(path: Path) -> str | None:
     """Lossy UTF-8 text, or None when the file does not exist."""
     try:
-        return path.read_bytes().decode("utf-8", "replace")
+        return read_regular(path).decode("utf-8", "replace")
     except FileNotFoundError:
         return None
 
 
 def read_json(path: Path) -> Any:
     """Parsed JSON, None when missing; CorruptState when present but unreadable."""
+    from looop.core import jsonsafe
+
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path)
     except FileNotFoundError:
         return None
     except OSError as e:
-        raise CorruptState(f"cannot read {path}: {e.strerror}") from e
+        raise CorruptState(f"cannot read {path}: {e.strerror}; delete it to reset") from e
     try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        return jsonsafe.loads(raw.decode("utf-8"), max_int_digits=4000)
+    except ValueError as e:
         raise CorruptState(f"{path} is not valid JSON ({e}); delete it to reset") from e
 
 

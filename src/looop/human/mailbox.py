@@ -16,10 +16,24 @@ if TYPE_CHECKING:
     from typing import Any
 
 _ID = re.compile(r"^(?P<worker>.+)-(?P<n>\d+)$")
+_WORKER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
 
 
 class AskError(LooopError):
     pass
+
+
+def check_worker(worker: str, source: str = "worker id") -> str:
+    """A worker id names files (asks/<id>-<n>.json) and glob patterns: no paths, no wildcards.
+
+    It often comes from the environment (LOOOP_SESSION_ID), so the message names the source."""
+    if not _WORKER.fullmatch(worker) or ".." in worker:
+        shown = worker.encode("utf-8", "backslashreplace").decode()[:40]
+        raise AskError(
+            f"invalid {source} '{shown}': use 1-64 letters, digits, '.', '_' or '-', not "
+            "starting with '.' (a worker's own id is set by looop in LOOOP_SESSION_ID)"
+        )
+    return worker
 
 
 def _n_of(name: str, worker: str) -> int:
@@ -37,6 +51,7 @@ def new_ask(
     now: float,
 ) -> dict[str, Any]:
     """Create asks/<worker>-<n>.json exclusively (n = highest seen + 1; rescan on a race)."""
+    check_worker(worker)
     if not prompt.strip():
         raise AskError("an ask needs --prompt: the one question the human should answer")
     asks.mkdir(parents=True, exist_ok=True)
@@ -134,6 +149,7 @@ def archive(asks: Path, ask_id: str) -> None:
 
 def new_tell(tells: Path, worker: str, msg: str, now: float) -> str:
     """Queue steering for a worker (the caller checks it is live); returns the tell id."""
+    check_worker(worker)
     if not msg.strip():
         raise AskError("a tell needs a message")
     tells.mkdir(parents=True, exist_ok=True)
@@ -162,6 +178,7 @@ def new_tell(tells: Path, worker: str, msg: str, now: float) -> str:
 def take_tells(tells: Path, worker: str) -> list[str]:
     """Claim every pending tell for `worker` by renaming it into consumed/: a tell is
     delivered at most once even when two readers race."""
+    check_worker(worker)
     if not tells.is_dir():
         return []
     done = tells / "consumed"

@@ -66,7 +66,8 @@ def read_backoff(paths: Paths, now: float) -> Backoff | None:
         b = Backoff(ASSUMED_FAILS_WHEN_CORRUPT, now, "", repaired=True)
         write_backoff(paths, b)
         return b
-    return Backoff(fails, float(ts), ph)
+    # a stamp from the future (hand edit, clock stepped back) must not block beats for ages
+    return Backoff(max(0, min(fails, 1_000_000)), min(float(ts), now), ph)
 
 
 def write_backoff(paths: Paths, b: Backoff, world_hash: str = "") -> None:

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from looop.act.actions import DecisionError, kind_of, parse_decision
-from looop.act.executor import ExecError, Executed, check_interrupted, execute, take_decision
+from looop.act.executor import (
+    ExecError,
+    Executed,
+    check_interrupted,
+    discard_decision,
+    execute,
+    take_decision,
+)
 from looop.core import store
 from looop.core.config import Knobs, Runner
 from looop.core.context import Ctx
@@ -75,8 +83,10 @@ def tick(ctx: Ctx, force: bool = False, dry_run: bool = False) -> TickOutcome:
     out = TickOutcome()
     try:
         return _beat(ctx, force, dry_run, out)
-    except LooopError:
-        raise
+    except LooopError as e:
+        if not out.decided:
+            raise  # before the runner: the caller shows the one line (bad config, data dir)
+        return _crashed(ctx, out, e, dry_run)
     except Exception as e:
         return _crashed(ctx, out, e, dry_run)
 
@@ -86,7 +96,10 @@ def _crashed(ctx: Ctx, out: TickOutcome, exc: BaseException, dry_run: bool) -> T
     import traceback
 
     trace = "".join(traceback.format_exception(exc))
-    error = f"beat crashed: {type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
+    if isinstance(exc, LooopError):  # a refusal after the runner ran: its one line says it all
+        error = f"beat failed: {' '.join(str(exc).split())}"[:500]
+    else:
+        error = f"beat crashed: {type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
     out.status, out.error = ("error" if dry_run else "failed"), error
     if out.run_id is not None:
         with contextlib.suppress(OSError):
@@ -404,7 +417,7 @@ def _decide(
     if built.truncated:
         ev.record("prompt_oversize", run_id=run_id, cuts=built.truncated)
 
-    if store.remove(paths.decision):
+    if discard_decision(paths.decision):
         ev.emit(
             "warn",
             "tick.stale_decision",
@@ -571,7 +584,7 @@ def _run_metered(
         retry = (
             pattern is not None
             and attempt <= retries
-            and not paths.decision.exists()
+            and not os.path.lexists(paths.decision)
             and pattern.search(result.tail + "\n" + (result.error or "")) is not None
         )
         if not retry:
@@ -615,10 +628,13 @@ def _consume(
     """(failure code, one-line error, executed) — exactly one of error/executed is set."""
     paths = ctx.paths
     if not result.ok:
-        if store.remove(paths.decision):
+        if discard_decision(paths.decision):
             ctx.events.record("stale_decision", reason="runner failed after writing it")
         return "tick.failed", result.error or "runner failed", None
-    raw = take_decision(ctx)
+    try:
+        raw = take_decision(ctx)
+    except ExecError as e:
+        return "tick.failed", str(e), None
     if raw is None:
         why = "the runner exited 0 but wrote no .decision.json"
         if result.error:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from looop.core import jsonsafe
 from looop.core.hashing import canonical_json, fnv1a_128, wake_signal
 from looop.core.paths import Paths
 
@@ -59,8 +59,9 @@ def read_world(paths: Paths) -> World:
             items[key] = UNREADABLE
             continue
         try:
-            value = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            # strict: a hand-made snapshot with a lone surrogate or NaN hashes as raw bytes
+            value = jsonsafe.loads(raw, max_int_digits=4000)
+        except ValueError:
             buf += raw
             items[key] = "#" + fnv1a_128(raw)
             continue

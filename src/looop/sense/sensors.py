@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from looop.core import store
+from looop.core import jsonsafe, store
 from looop.core.clock import Clock
 from looop.core.config import Knobs
 from looop.core.context import Ctx
@@ -102,24 +102,39 @@ def oversize_snapshot(cap: int, seen: int) -> dict[str, Any]:
 
 def not_json_snapshot(out: bytes) -> dict[str, Any]:
     text = out.strip()
+    unsafe = _unsafe_reason(text)
     if not text:
         why = f"sensor printed nothing; print one JSON object like {_SHAPE}"
+    elif unsafe:
+        why = f"sensor output {unsafe}"
     else:
         why = f"sensor output is not valid UTF-8 JSON; print one JSON object like {_SHAPE}"
     head = text.decode("utf-8", "replace")[:HEAD_CHARS]
     return {"detail": {"head": head, "message": why}, "signal": {"error": "not-json"}}
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+# A sensor's JSON must be carried into the hash, the prompt and status without surprises.
+_MAX_DEPTH = 64
+_MAX_INT_DIGITS = 4000
+
+
+def _unsafe_reason(text: bytes) -> str | None:
+    """Why valid JSON is still refused (a lone surrogate, NaN, too deep), or None."""
+    try:
+        jsonsafe.loads(text.decode("utf-8"), max_depth=_MAX_DEPTH, max_int_digits=_MAX_INT_DIGITS)
+    except jsonsafe.UnsafeJSON as e:
+        return str(e)
+    except ValueError:
+        return None
+    return None
 
 
 def parse_output(out: bytes) -> bytes | None:
     """The snapshot bytes for valid UTF-8 JSON output (stripped + newline), else None."""
     try:
         text = out.decode("utf-8").strip()
-        json.loads(text, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError):
+        jsonsafe.loads(text, max_depth=_MAX_DEPTH, max_int_digits=_MAX_INT_DIGITS)
+    except ValueError:  # UnicodeDecodeError, JSONDecodeError and UnsafeJSON are all ValueErrors
         return None
     return text.encode() + b"\n"
 

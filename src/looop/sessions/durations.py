@@ -10,6 +10,7 @@ _DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)?")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _NO_TIMEOUT = {"", "none", "off", "never"}
 _SIZE_RE = re.compile(r"(\d{1,4})[xX](\d{1,4})")
+MAX_DURATION_S = 3660 * 86400.0
 _DURATION_HINT = "use e.g. 500ms, 30s, 10m, 2h, 1d or bare seconds (0/none/off/never = no limit)"
 
 
@@ -24,8 +25,11 @@ def parse_duration(text: str) -> float | None:
     if m is None:
         raise ValueError(f"invalid duration `{text}`: {_DURATION_HINT}")
     seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
-    if not math.isfinite(seconds):
-        raise ValueError(f"invalid duration `{text}`: too large; {_DURATION_HINT}")
+    if not math.isfinite(seconds) or seconds > MAX_DURATION_S:
+        # a deadline past this would overflow select() and sleep() long before it mattered
+        raise ValueError(
+            f"invalid duration `{text}`: over ten years; use none for no limit, or a shorter one"
+        )
     # Zero in any unit means "no timeout", never "time out at once".
     return seconds if seconds > 0 else None
 

@@ -1,0 +1,209 @@
+"""Hostile input at the edges a user or an agent controls: arguments, environment, config and
+state files. Each gets one line naming what is wrong (exit 1), writes nothing outside the data
+dir, and never hangs or prints a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from looop.core import store
+from looop.core.config import KNOBS, load_config, resolve_knobs
+from looop.core.errors import CorruptState, LooopError
+from looop.sessions.durations import parse_duration
+from tests.helpers import run_cli
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _looop(data: Path, *args: str | bytes, **env: str) -> subprocess.CompletedProcess[bytes]:
+    full = {
+        **os.environ,
+        "LOOOP_DATA_DIR": str(data),
+        "LOOOP_CONFIG": str(data.parent / "config.json"),
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "looop", *args],
+        capture_output=True,
+        env=full,
+        timeout=30,
+        cwd=str(data.parent),
+    )
+
+
+def _one_line_error(r: subprocess.CompletedProcess[bytes], needle: str) -> None:
+    err = r.stderr.decode("utf-8", "replace")
+    assert r.returncode == 1, (r.returncode, err)
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert needle in err, err
+
+
+def test_invalid_utf8_argument_is_one_line_and_runs_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    r = _looop(data, "run", "--", b"touch made; echo \xff")
+    _one_line_error(r, "not valid UTF-8")
+    assert "\\xff" in r.stderr.decode()
+    assert not (tmp_path / "made").exists() and not (data / "made").exists()
+    assert not (data / "journal.md").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["goal", "write", b"g\xfe", "goal: x"],
+        ["goal", "write", "g", b"body \xc3"],
+        ["answer", b"w-1\x80", "yes"],
+        ["send", "w", b"\xff"],
+    ],
+)
+def test_invalid_utf8_anywhere_in_the_arguments(tmp_path: Path, args: list[str | bytes]) -> None:
+    _one_line_error(_looop(tmp_path / "data", *args), "not valid UTF-8")
+
+
+@pytest.mark.parametrize("bad", ["../../x", "/abs/path", "a*", "[ab]", ".hidden", "x" * 65, "a b"])
+def test_worker_id_from_the_environment_is_validated(tmp_path: Path, bad: str) -> None:
+    data = tmp_path / "data"
+    for verb in (["ask", "-p", "hi?"], ["told"], ["claim", "job"]):
+        r = _looop(data, *verb, LOOOP_SESSION_ID=bad, LOOOP_ASK_TIMEOUT_S="1")
+        _one_line_error(r, "LOOOP_SESSION_ID")
+    # nothing was created anywhere near: not in the data dir's parents, not as a stray file
+    assert not (tmp_path / "x").exists() and not (tmp_path / "x-1.json").exists()
+    assert not any((data / "asks").glob("*.json")) if (data / "asks").exists() else True
+
+
+def test_worker_id_given_as_an_argument_is_validated(tmp_path: Path) -> None:
+    r = _looop(tmp_path / "data", "ask", "../up", "-p", "q?")
+    _one_line_error(r, "invalid worker id")
+
+
+# ---------------------------------------------------------------- every number has a bound
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("interval", 1e12),
+        ("interval", 10**25),
+        ("max_next_interval", 1e9),
+        ("session_ttl", 10**15),
+        ("notify_failure_streak", 10**12),
+        ("max_daily_usd", 1e300),
+    ],
+)
+def test_config_numbers_past_their_bound_are_refused(tmp_path: Path, key: str, value: float) -> None:
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"default": "c", "runners": {"c": {"tick": "true"}}, key: value}))
+    with pytest.raises(LooopError) as e:
+        load_config(cfg)
+    msg = str(e.value)
+    assert f"key '{key}'" in msg and " to " in msg, msg
+
+
+@pytest.mark.parametrize("raw", ["1" * 5000, "1e999", "NaN", "-Infinity", "[" * 3000 + "]" * 3000])
+def test_config_json_python_chokes_on_is_one_line(tmp_path: Path, raw: str) -> None:
+    cfg = tmp_path / "config.json"
+    cfg.write_text('{"interval": ' + raw + "}")
+    with pytest.raises(LooopError) as e:
+        load_config(cfg)
+    assert "not valid JSON" in str(e.value)
+
+
+def test_every_knob_has_a_finite_upper_bound() -> None:
+    for knob in KNOBS.values():
+        if knob.kind == "bool":
+            continue
+        assert 0 < knob.maximum < float("inf"), knob.name
+        if knob.default is not None:
+            assert knob.default <= knob.maximum, knob.name
+        with pytest.raises(ValueError):
+            knob.from_env(str(int(knob.maximum) * 10 + 10))
+
+
+def test_env_numbers_past_their_bound_warn_and_fall_back(tmp_path: Path) -> None:
+    cfg = load_config(tmp_path / "none.json")
+    warned: list[str] = []
+    knobs = resolve_knobs(
+        cfg,
+        {"LOOOP_INTERVAL": "1e12", "LOOOP_TICK_TIMEOUT_SECS": "9" * 40, "LOOOP_ASK_POLL_MS": "0"},
+        warned.append,
+    )
+    assert knobs.num("interval") == KNOBS["interval"].default
+    assert knobs.num("tick_timeout_secs") == KNOBS["tick_timeout_secs"].default
+    assert knobs.num("ask_poll_ms") == KNOBS["ask_poll_ms"].default
+    assert len(warned) == 3 and all("ignoring LOOOP_" in w for w in warned)
+
+
+def test_a_pulse_with_an_absurd_env_interval_still_beats(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (tmp_path / "config.json").write_text(
+        json.dumps({"default": "c", "runners": {"c": {"tick": "true"}}, "max_daily_usd": 0})
+    )
+    r = _looop(data, "pulse", "--beats", "1", LOOOP_INTERVAL="1e12", LOOOP_BUSY_INTERVAL="inf")
+    err = r.stderr.decode() + r.stdout.decode()
+    assert r.returncode == 0, err
+    assert "ignoring LOOOP_INTERVAL" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("text", ["99999999999d", "1e400", "4000000000", "9" * 400 + "s"])
+def test_durations_have_a_ceiling(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["down", "--grace", "nan"],
+        ["down", "--grace", "inf"],
+        ["down", "--grace", "1e300"],
+        ["pulse", "--beats", "99999999999999999999"],
+        ["journal", "-n", "99999999999999999999"],
+        ["log", "pulse", "--since", "99999999999999999999999"],
+        ["expect", "pulse", "x", "--timeout", "1e300"],
+        ["wait", "--timeout", "99999999999d"],
+        ["schedule", "write", "s", "--in", "99999999999d"],
+        ["schedule", "write", "s", "--every", "1e400"],
+        ["worker", "list", "--watch", "--interval", "nan"],
+    ],
+)
+def test_flags_out_of_bounds_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    os.environ["LOOOP_DATA_DIR"] = str(tmp_path / "data")
+    try:
+        code, out, err = run_cli(capsys, *args)
+    finally:
+        del os.environ["LOOOP_DATA_DIR"]
+    assert code == 1, (code, out, err)
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- state files in odd shapes
+
+
+def test_state_files_that_are_fifos_or_directories_never_block(tmp_path: Path) -> None:
+    fifo = tmp_path / "state.json"
+    os.mkfifo(fifo)
+    with pytest.raises(CorruptState):
+        store.read_json(fifo)
+    with pytest.raises(store.NotRegular):
+        store.read_text(fifo)
+    d = tmp_path / "dir.json"
+    d.mkdir()
+    with pytest.raises(CorruptState):
+        store.read_json(d)
+
+
+def test_a_config_that_is_a_fifo_is_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    os.mkfifo(tmp_path / "config.json")
+    r = _looop(data, "tick")
+    err = r.stderr.decode()
+    assert r.returncode == 1 and "config" in err and "Traceback" not in err
