@@ -97,7 +97,9 @@ def test_worker_id_given_as_an_argument_is_validated(tmp_path: Path) -> None:
         ("max_daily_usd", 1e300),
     ],
 )
-def test_config_numbers_past_their_bound_are_refused(tmp_path: Path, key: str, value: float) -> None:
+def test_config_numbers_past_their_bound_are_refused(
+    tmp_path: Path, key: str, value: float
+) -> None:
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps({"default": "c", "runners": {"c": {"tick": "true"}}, key: value}))
     with pytest.raises(LooopError) as e:
