@@ -28,11 +28,28 @@ CHANGE_LINES = 200
 CONSTITUTION_HEADER = "=== CONSTITUTION (immutable — overrides PLAYBOOK) ==="
 NOW_HEADER = "=== NOW ==="
 
-# A line that starts (after optional blanks) with === or --- could pass for one of our
-# section or item headers; inlined text gets a backslash there. Every character a reader
-# might take for a line break counts as one.
-_FORGE = re.compile(r"(^|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029])([ \t]*)(?====|---)")
-_BREAKS = re.compile(r"[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]+")
+# A line whose first visible characters are === or --- could pass for one of our section or
+# item headers; inlined text gets a backslash there. Every character a reader might take for a
+# line break counts as one; blanks and invisible characters (zero-width, BOM, NBSP, bidi marks,
+# fillers) before or between the marks are looked through, and so are the marks' look-alikes
+# (fullwidth, box drawing, dashes). tests/unit/test_prompt.py checks INVISIBLE against every
+# Unicode space and format character.
+LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+INVISIBLE = (
+    "\t \u00a0\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f"
+    "\u1160\u1680\u17b4\u17b5\u180b-\u180f\u2000-\u200f\u202a-\u202f\u205f-\u206f"
+    "\u3000\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    "\U000e0020-\U000e007f\U000e0100-\U000e01ef"
+)
+_EQ = "=\u2550\u207c\u208c\ua78a\ufe66\uff1d"
+_DASH = "\\-\u2010-\u2015\u2212\u2500\u2501\u2e3a\u2e3b\ufe58\ufe63\uff0d"
+_GAP = f"[{INVISIBLE}]*"
+_FORGE = re.compile(
+    f"(^|[{LINE_BREAKS}])({_GAP})"
+    f"(?=[{_EQ}]{_GAP}[{_EQ}]{_GAP}[{_EQ}]|[{_DASH}]{_GAP}[{_DASH}]{_GAP}[{_DASH}])"
+)
+_BREAKS = re.compile(f"[{LINE_BREAKS}]+")
 
 
 def escape_body(text: str) -> str:
