@@ -118,3 +118,23 @@ def test_room_to_sense_but_not_to_decide_fails_the_beat_cleanly(tmp_path: Path) 
     assert _leftovers(data) == []
     assert (data / ".last-tick-hash").read_text() == res["hash_before"]
     assert (data / "journal.md").read_text() == res["journal_before"]
+
+
+def test_a_run_shell_that_fills_the_disk_is_reported_as_having_run(tmp_path: Path) -> None:
+    # the command itself eats the last free block: whatever the beat can no longer record, it
+    # must never claim that nothing happened
+    fill = "dd if=/dev/zero of=../eaten bs=1k count=4096 2>/dev/null; echo filled"
+    step = {"decision": {"action": "run_shell", "cmd": fill, "reason": "fill"}}
+    res = _scenario(tmp_path, [step], leave_kib=200)
+    out = str(res["stdout"]) + str(res["stderr"])
+    assert "Traceback" not in out
+    assert "nothing was half-written" not in out
+    lines = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
+    said = " ".join(str(e.get("msg", "")) for e in lines)
+    data = res["data"]
+    assert isinstance(data, Path)
+    assert "run-shell · fill" in (data / "journal.md").read_text()  # it ran, and says so
+    if res["rc"] != 0:  # the beat could not record the rest: its failure line says it ran
+        assert "shell ran and was journaled" in said, out
+        assert "do not repeat" in said
+    assert _leftovers(data) == []

@@ -209,3 +209,46 @@ def test_a_config_that_is_a_fifo_is_one_line(tmp_path: Path) -> None:
     r = _looop(data, "tick")
     err = r.stderr.decode()
     assert r.returncode == 1 and "config" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- untrusted text on a terminal
+
+_OSC_TITLE = "\x1b]0;pwned\x07"
+_OSC_CLIP = "\x1b]52;c;ZXZpbA==\x07"
+
+
+def _no_raw_escape(text: str) -> None:
+    assert "\x1b]" not in text and "\x07" not in text and "\u202e" not in text, text
+
+
+def test_untrusted_text_is_defused_in_every_human_verb(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (tmp_path / "config.json").write_text(
+        json.dumps({"default": "c", "runners": {"c": {"tick": "true"}}, "max_daily_usd": 0})
+    )
+    assert _looop(data, "goal", "write", "g", f"goal: x\n{_OSC_CLIP} body").returncode == 0
+    sensor = f"#!/bin/sh\nprintf '%s' '{{\"signal\":1,\"detail\":\"\\u001b]0;t\\u0007\"}}'\n"
+    assert _looop(data, "sensor", "write", "s", sensor).returncode == 0
+    asks = data / "asks"
+    asks.mkdir(parents=True, exist_ok=True)
+    (asks / "w-1.json").write_text(
+        json.dumps({"v": 1, "id": "w-1", "worker": "w", "prompt": f"ok? {_OSC_TITLE}\u202e"})
+    )
+    r = _looop(data, "run", "--", f"printf '{_OSC_TITLE}out'; printf '{_OSC_CLIP}' >&2")
+    assert r.returncode == 0, r.stderr
+    for args in (
+        ["asks"],
+        ["tick", "--dry-run"],
+        ["journal"],
+        ["status"],
+        ["goal", "list"],
+        ["sensor", "list"],
+    ):
+        r = _looop(data, *args)
+        _no_raw_escape(r.stdout.decode() + r.stderr.decode())
+    r = _looop(data, "run", "--", f"printf '{_OSC_TITLE}'")
+    _no_raw_escape(r.stdout.decode() + r.stderr.decode())
+    assert "\\u001b]0;pwned" in r.stdout.decode()
+    # --json stays exact: the prompt decodes to what the worker wrote
+    rows = json.loads(_looop(data, "asks", "--json").stdout)
+    assert rows[0]["prompt"] == f"ok? {_OSC_TITLE}\u202e"

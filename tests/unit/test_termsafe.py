@@ -39,3 +39,33 @@ def test_no_control_character_survives(text: str) -> None:
         assert ch in "\n\t" or (cp >= 0x20 and not 0x7F <= cp <= 0x9F)
         assert not 0xD800 <= cp <= 0xDFFF
     assert "\n" not in line_for_terminal(text)
+
+
+def test_the_stream_filter_keeps_colour_and_crlf_but_nothing_else() -> None:
+    import io
+
+    from looop.core.termsafe import SafeStream
+
+    buf = io.StringIO()
+    s = SafeStream(buf)  # type: ignore[arg-type]
+    s.write("\x1b[1m\x1b[32mok\x1b[0m\r\n")
+    s.write("\x1b]0;pwned\x07 \x1b[2J \x1b[H \x9b31m \u202e bad\rover")
+    out = buf.getvalue()
+    assert out.startswith("\x1b[1m\x1b[32mok\x1b[0m\r\n")
+    rest = out.split("\r\n", 1)[1]
+    assert "\x1b" not in rest and "\x07" not in rest and "\x9b" not in rest and "\r" not in rest
+    assert "\\u001b]0;pwned\\u0007" in rest and "\\u202e" in rest
+
+
+@given(st.text())
+def test_the_stream_filter_keeps_json_exact(text: str) -> None:
+    import io
+    import json
+
+    from looop.core.termsafe import SafeStream
+
+    buf = io.StringIO()
+    SafeStream(buf).write(json.dumps({"t": text}, ensure_ascii=False))  # type: ignore[arg-type]
+    assert json.loads(buf.getvalue()) == {"t": text}
+    for ch in buf.getvalue():
+        assert ch in "\n\t" or (0x20 <= ord(ch) and not 0x7F <= ord(ch) <= 0x9F)

@@ -151,6 +151,22 @@ def _crash_report(exc: BaseException) -> NoReturn:
     )
 
 
+# Verbs whose job is a terminal's own bytes, asked for explicitly; every other verb's text
+# output is defused (core.termsafe.SafeStream).
+_RAW_VERBS = frozenset({"attach", "watch"})
+_RAW_FLAGS = frozenset({"--raw", "--ansi", "--format=ansi"})
+
+
+def _raw_output(args: list[str]) -> bool:
+    if not args:
+        return False
+    if args[0] in _RAW_VERBS:
+        return True
+    return args[0] in ("log", "shot", "screenshot") and (
+        bool(_RAW_FLAGS.intersection(args)) or "ansi" in args
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "_":  # the seed spelled internal verbs `looop _ claim x`
@@ -164,6 +180,20 @@ def main(argv: list[str] | None = None) -> None:
             except (ValueError, OSError):
                 pass
     _check_utf8(args)
+    if _raw_output(args):
+        _dispatch(args)
+        return
+    from looop.core.termsafe import SafeStream
+
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)
+    try:
+        _dispatch(args)
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _dispatch(args: list[str]) -> None:
     try:
         if _fast(args):
             return

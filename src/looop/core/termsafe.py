@@ -11,6 +11,12 @@ from __future__ import annotations
 
 import re
 
+TYPE_CHECKING = False  # every verb imports this module: keep typing off its path
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any, TextIO
+
 # C0 controls but \t and \n, DEL, C1 controls, and the format characters that reorder or hide
 # text (bidi overrides and isolates, zero-width joiners, BOM, soft hyphen, line/para separators).
 _UNSAFE = re.compile(
@@ -32,3 +38,46 @@ def for_terminal(text: str) -> str:
 def line_for_terminal(text: str) -> str:
     """One line: like for_terminal, and newlines and tabs become visible too."""
     return for_terminal(text).replace("\n", "\\n").replace("\t", "\\t")
+
+
+# SGR (colour and weight) is the one escape looop itself prints; it cannot move the cursor,
+# retitle, or touch the clipboard, so it passes, as does a PTY's CRLF line end. Everything else
+# unsafe is made visible.
+_UNSAFE_BUT_SGR = re.compile(
+    "\x1b\\[[0-9;:]{0,64}m|\r\n|[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u200b-\u200f\u2028-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff]"
+)
+
+
+def _visible_unless_sgr(m: re.Match[str]) -> str:
+    # \uXXXX, not \xXX: inside a --json string it is a valid escape that decodes to the very
+    # character it replaced, so machine output stays exact and still cannot act on a terminal
+    s = m.group()
+    return s if len(s) > 1 else f"\\u{ord(s):04x}"
+
+
+def keep_colour(text: str) -> str:
+    """Like for_terminal, but looop's own colour codes (SGR) and CRLF line ends survive."""
+    return _UNSAFE_BUT_SGR.sub(_visible_unless_sgr, text)
+
+
+class SafeStream:
+    """A text stream wrapper: whatever a verb prints reaches the terminal defused.
+
+    Verbs print text from agents and scripts in many places; filtering at the stream means no
+    print site can forget. Binary writes (`.buffer`) and the file descriptor pass through
+    untouched: they are for verbs whose job is raw terminal bytes (attach, log --raw)."""
+
+    def __init__(self, inner: TextIO) -> None:
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        self._inner.write(keep_colour(text))
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)

@@ -442,15 +442,25 @@ def _decide(
     code, error, executed = _consume(ctx, knobs, result)
     if executed is not None:
         now = ctx.clock.now()
-        guards.commit_hash(paths, world.hash)
-        guards.write_last_world(paths, now, world.items)
-        _note_recovery(ctx, knobs, now)
-        guards.clear_backoff(paths)
-        guards.note_noop(paths, now, world.hash if executed.kind == "noop" else None)
-        guards.set_next_wake(paths, now, executed.next_interval_s, knobs.num("max_next_interval"))
-        store.remove(paths.last_failure)
-        if executed.kind != "shell":
-            store.remove(paths.last_shell)
+        try:
+            guards.commit_hash(paths, world.hash)
+            guards.write_last_world(paths, now, world.items)
+            _note_recovery(ctx, knobs, now)
+            guards.clear_backoff(paths)
+            guards.note_noop(paths, now, world.hash if executed.kind == "noop" else None)
+            guards.set_next_wake(
+                paths, now, executed.next_interval_s, knobs.num("max_next_interval")
+            )
+            store.remove(paths.last_failure)
+            if executed.kind != "shell":
+                store.remove(paths.last_shell)
+        except OSError as e:
+            # the move happened: say so, or a human (or the model) may do it twice
+            raise LooopError(
+                f"{executed.kind} ran and was journaled ({executed.journal}), but the beat could "
+                f"not record it ({e.strerror or e}) — free space or fix permissions; do not "
+                "repeat the move"
+            ) from e
         ev.emit(
             "ok",
             "tick.decided",
