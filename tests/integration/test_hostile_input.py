@@ -227,7 +227,7 @@ def test_untrusted_text_is_defused_in_every_human_verb(tmp_path: Path) -> None:
         json.dumps({"default": "c", "runners": {"c": {"tick": "true"}}, "max_daily_usd": 0})
     )
     assert _looop(data, "goal", "write", "g", f"goal: x\n{_OSC_CLIP} body").returncode == 0
-    sensor = f"#!/bin/sh\nprintf '%s' '{{\"signal\":1,\"detail\":\"\\u001b]0;t\\u0007\"}}'\n"
+    sensor = '#!/bin/sh\nprintf \'%s\' \'{"signal":1,"detail":"\\u001b]0;t\\u0007"}\'\n'
     assert _looop(data, "sensor", "write", "s", sensor).returncode == 0
     asks = data / "asks"
     asks.mkdir(parents=True, exist_ok=True)

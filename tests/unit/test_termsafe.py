@@ -68,4 +68,4 @@ def test_the_stream_filter_keeps_json_exact(text: str) -> None:
     SafeStream(buf).write(json.dumps({"t": text}, ensure_ascii=False))  # type: ignore[arg-type]
     assert json.loads(buf.getvalue()) == {"t": text}
     for ch in buf.getvalue():
-        assert ch in "\n\t" or (0x20 <= ord(ch) and not 0x7F <= ord(ch) <= 0x9F)
+        assert ch in "\n\t" or (ord(ch) >= 0x20 and not 0x7F <= ord(ch) <= 0x9F)
