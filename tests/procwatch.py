@@ -68,3 +68,16 @@ def kill_all(pids: list[int]) -> None:
             os.kill(pid, 9)
         except OSError:
             pass
+
+
+def describe(pids: list[int]) -> str:
+    """pid, parent, state and command of each, for an assertion message."""
+    rows = []
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            rows.append(f"{pid} ppid={stat[1].decode()} {stat[0].decode()} {cmd.strip()}")
+        except OSError:
+            rows.append(f"{pid} gone")
+    return "; ".join(rows)

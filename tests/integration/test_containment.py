@@ -14,7 +14,7 @@ from looop.loop.tick import tick
 from looop.sessions import expect, get_session, kill, send
 from looop.sessions.state import list_sessions
 from tests.helpers import wire
-from tests.procwatch import FIXTURES, children, kill_all, tagged, zombie_children
+from tests.procwatch import FIXTURES, children, describe, kill_all, tagged, zombie_children
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -60,8 +60,9 @@ def test_a_worker_survives_beats_whose_sensors_and_shell_leave_escapees(ctx: Ctx
             (data / "beat").write_text(str(beat))
             out = tick(ctx)
             assert out.status == "decided", out
-            assert tagged("ESCAPE_TAG", tag) == [], f"escapees outlived beat {beat}"
-            assert zombie_children() == []
+            left = tagged("ESCAPE_TAG", tag)
+            assert left == [], f"escapees outlived beat {beat}: {describe(left)}"
+            assert zombie_children() == [], describe(zombie_children())
             s = get_session(data, "w1")
             assert s.alive, f"the worker died in beat {beat}"
             supervisor = supervisor or s.supervisor_pid
@@ -69,7 +70,7 @@ def test_a_worker_survives_beats_whose_sensors_and_shell_leave_escapees(ctx: Ctx
             assert supervisor not in children()  # adopted by init, not by the pulse
         # beat 3's prompt showed the agent what run_shell left behind
         prompt = (ctx.paths.run_dir(out.run_id or "") / "prompt.md").read_text()
-        assert "killed 5 background process(es)" in prompt
+        assert "killed 5 background process(es)" in prompt, prompt[-2000:]
         # and it still works
         sent = send(data, "w1", "still here")
         code, _, _ = expect(

@@ -166,9 +166,9 @@ class Containment:
 
     def sweep(self) -> dict[str, int]:
         """Kill every adopted descendant of an ended run; how many, per run token."""
-        killed: dict[str, int] = {}
+        killed: dict[int, str] = {}
         if not self.active:
-            return killed
+            return {}
         until = self.clock.monotonic() + KILL_WAIT_SECS
         for _ in range(SWEEP_ROUNDS):
             victims = self._victims()
@@ -177,10 +177,13 @@ class Containment:
             for pid, token in victims:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                killed[token] = killed.get(token, 0) + 1
+                killed[pid] = token
             for pid, _ in victims:
                 _await_death(pid, self.clock, until)
-        return killed
+        per_run: dict[str, int] = {}
+        for token in killed.values():
+            per_run[token] = per_run.get(token, 0) + 1
+        return per_run
 
     def _victims(self) -> list[tuple[int, str]]:
         skip = set(self.live.values())
