@@ -514,3 +514,14 @@ def test_no_files_left_at_all_names_the_limit_not_the_script(paths: Paths) -> No
     assert "ulimit -n" in error and "#!" not in error
     snap = snapshot(paths, "sensor-fine")
     assert "ulimit -n" in snap["detail"]["message"]
+
+
+@pytest.mark.timeout(30)
+def test_an_interpreter_that_is_not_executable_is_named(ctx: Ctx, paths: Paths) -> None:
+    notexec = paths.data / "interp"
+    notexec.write_text("not a program\n")
+    add_sensor(paths, "badperm", f"#!{notexec}\necho '{{}}'\n", shebang=False)
+    r = run(ctx)["sensor-badperm"]
+    assert not r.ok
+    assert "Permission denied" in (r.error or "") and "ulimit" not in (r.error or "")
+    assert snapshot(paths, "sensor-badperm")["signal"] == {"error": True, "exit_code": 127}
