@@ -525,3 +525,16 @@ def test_an_interpreter_that_is_not_executable_is_named(ctx: Ctx, paths: Paths) 
     assert not r.ok
     assert "Permission denied" in (r.error or "") and "ulimit" not in (r.error or "")
     assert snapshot(paths, "sensor-badperm")["signal"] == {"error": True, "exit_code": 127}
+
+
+@pytest.mark.timeout(30)
+def test_without_prctl_sensors_still_run_and_say_so_once(
+    ctx: Ctx, paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(procs, "_prctl", lambda option, arg: None)  # as on a non-Linux kernel
+    add_sensor(paths, "plain", "echo '{}'\n")
+    assert run(ctx)["sensor-plain"].ok
+    assert run(ctx)["sensor-plain"].ok
+    warned = [f for name, f in ctx.events.seen if name == "sense.uncontained"]
+    assert len(warned) == 1 and warned[0]["level"] == "warn"
+    assert "may outlive them" in warned[0]["msg"]

@@ -139,3 +139,16 @@ def test_a_timed_out_command_takes_its_escapees_with_it(ctx: Ctx) -> None:
 def test_a_quiet_command_is_untouched(ctx: Ctx) -> None:
     r = run_shell(ctx, "echo ok", 10)
     assert (r.exit_code, r.stdout, r.stderr) == (0, "ok\n", "")
+
+
+@pytest.mark.timeout(30)
+def test_without_prctl_the_command_still_runs_and_says_so_once(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from looop.core import procs
+
+    monkeypatch.setattr(procs, "_prctl", lambda option, arg: None)  # as on a non-Linux kernel
+    assert run_shell(ctx, "echo ok", 10).stdout == "ok\n"
+    assert run_shell(ctx, "echo ok", 10).exit_code == 0
+    warned = [f for name, f in ctx.events.seen if name == "shell.uncontained"]
+    assert len(warned) == 1 and warned[0]["level"] == "warn"
