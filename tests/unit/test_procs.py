@@ -12,7 +12,7 @@ import pytest
 from looop.core import procs
 from looop.core.clock import FixedClock
 from looop.core.procs import Containment
-from tests.procwatch import FIXTURES, children, kill_all, tagged, zombie_children
+from tests.procwatch import FIXTURES, children, kill_all, tagged, until, zombie_children
 
 ESCAPE = [sys.executable, str(FIXTURES / "escape.py")]
 
@@ -102,3 +102,28 @@ def test_a_process_that_was_already_a_subreaper_stays_one() -> None:
         assert _subreaper() == 1
     finally:
         procs._prctl(procs.PR_SET_CHILD_SUBREAPER, 0)
+
+
+@pytest.mark.timeout(30)
+def test_a_descendant_that_clears_its_environment_is_known_by_its_session(
+    env: dict[str, str],
+) -> None:
+    tag = env["PROCS_TEST"]
+    try:
+        with Containment(FixedClock()) as c:
+            token = c.token()
+            # the run leads its own session, as sensors and run_shell do
+            proc = subprocess.Popen(
+                ["sh", "-c", f"env -i PROCS_TEST='{tag}' sleep 1000 >/dev/null 2>&1 &"],
+                env=c.env(env, token),
+                start_new_session=True,
+            )
+            c.started(token, proc.pid)
+            assert proc.wait(timeout=20) == 0
+            # once `env -i` has exec'd sleep there is no marker left to find
+            assert until(lambda: [procs.marker_of(p) for p in tagged("PROCS_TEST", tag)] == [None])
+            c.ended(token)
+            assert c.sweep() == {token: 1}
+        assert tagged("PROCS_TEST", tag) == []
+    finally:
+        kill_all(tagged("PROCS_TEST", tag))

@@ -4,15 +4,20 @@ The kernel tool is PR_SET_CHILD_SUBREAPER. While a `Containment` is open this pr
 subreaper, so a descendant that detaches (setsid, double fork, a new process group, closed
 stdout) is re-parented to us when its parent dies, instead of to init: our own children list
 is where escapees land, and no system-wide /proc scan is ever needed. Each run carries a
-marker in its environment (LOOOP_CONTAIN=<token>, inherited by every descendant); an adopted
-child whose marker names a run that has ended is SIGKILLed and reaped. Being its parent, we
-know its pid cannot be recycled under us. Its own children are then adopted in turn, and the
+marker in its environment (LOOOP_CONTAIN=<token>, inherited by every descendant; one that
+clears its environment is still known by the session its run leads); an adopted child whose
+marker names a run that has ended is SIGKILLed and reaped. Being its parent, we know its pid
+cannot be recycled under us. Its own children are then adopted in turn, and the
 sweep repeats until nothing marked is left.
 
 The subreaper is on only while a Containment is open (sensors, one run_shell), so the worker
 supervisors that start_worker double-forks later are adopted by init as before — never by us,
 never killed, never our zombies. A zombie child that was started inside the window (an
 escapee that died on its own) is reaped; earlier children belong to whoever started them.
+
+Not attributable, so left alone: a descendant that both clears its environment and leaves the
+session (env -i setsid …) — only a cgroup or a PID namespace could tell, and neither is
+available to an ordinary user everywhere.
 
 Linux only; elsewhere (or if prctl fails) `active` is False and the caller says so once.
 """
@@ -71,13 +76,13 @@ def children() -> list[int]:
     return pids
 
 
-def stat_of(pid: int) -> tuple[str, int, int] | None:
-    """(state, parent pid, start time in clock ticks since boot) of one process, or None."""
+def stat_of(pid: int) -> tuple[str, int, int, int] | None:
+    """(state, parent pid, session id, start time in clock ticks since boot), or None."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             raw = f.read()
         rest = raw.rsplit(b")", 1)[1].split()
-        return rest[0].decode(), int(rest[1]), int(rest[19])
+        return rest[0].decode(), int(rest[1]), int(rest[3]), int(rest[19])
     except (OSError, ValueError, IndexError):
         return None
 
@@ -134,6 +139,7 @@ class Containment:
         self.prefix = f"{os.getpid()}.{secrets.token_hex(4)}"
         self.count = 0
         self.live: dict[str, int] = {}  # token -> pid, for runs still going
+        self.leaders: dict[int, str] = {}  # pid -> token of every run (each leads a session)
         self.floor: int | None = None  # start time of the first process started in the window
         self.active = False
         self.was_on = False
@@ -157,9 +163,10 @@ class Containment:
 
     def started(self, token: str, pid: int) -> None:
         self.live[token] = pid
+        self.leaders[pid] = token
         if self.floor is None:
             st = stat_of(pid)
-            self.floor = st[2] if st else None
+            self.floor = st[3] if st else None
 
     def ended(self, token: str) -> None:
         self.live.pop(token, None)
@@ -194,14 +201,15 @@ class Containment:
             st = stat_of(pid)
             if st is None:
                 continue
-            state, _, start = st
+            state, _, session, start = st
             if state in ("Z", "X"):
                 # Started inside the window: an escapee that died on its own. Earlier
                 # children (a notification hook's) are waited for by their own owner.
                 if self.floor is not None and start >= self.floor:
                     _reap(pid)
                 continue
-            mark = marker_of(pid)
+            # The marker, or else (its environment was cleared) the session of our run.
+            mark = marker_of(pid) or self.leaders.get(session)
             if mark is not None and mark.startswith(self.prefix) and mark not in self.live:
                 out.append((pid, mark))
         return out
