@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -11,12 +13,15 @@ from typing import Any
 
 import pytest
 
+from looop.core import procs
 from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.core.paths import Paths
 from looop.sense import sense
 from looop.sense.probes import default_probes
 from looop.sense.sensors import Reading, interval_of, is_error_snapshot, run_user_sensors
+from tests.procwatch import FIXTURES, kill_all, tagged, zombie_children
+from tests.procwatch import children as procwatch_children
 
 
 def add_sensor(
@@ -370,3 +375,166 @@ def test_sense_all_ok_and_per_sensor_events_in_json_mode(ctx: Ctx, paths: Paths)
     s = next(f for n, f in ctx.events.seen if n == "sense")
     assert s["level"] == "info" and s["failed"] == []
     assert s["msg"].startswith(f"{total} sensors ok")
+
+
+# ------------------------------------------------------------------ containment
+
+
+def _escapee_sensor(paths: Paths, stem: str, tail: str = "") -> None:
+    """Leaves one escapee of every kind: setsid, double fork, own group, two generations."""
+    py, esc = sys.executable, FIXTURES / "escape.py"
+    add_sensor(
+        paths,
+        stem,
+        "setsid sleep 1000 >/dev/null 2>&1 </dev/null &\n"
+        f'"{py}" "{esc}" doublefork\n"{py}" "{esc}" pgrp\n"{py}" "{esc}" chain\n'
+        f'{tail}echo \'{{"signal":{{"ok":true}}}}\'\n',
+    )
+
+
+@pytest.mark.timeout(60)
+def test_nothing_a_sensor_starts_outlives_it_beat_after_beat(ctx: Ctx, paths: Paths) -> None:
+    _escapee_sensor(paths, "leaky")
+    add_sensor(paths, "plain", "echo '{}'\n")
+    mine = str(paths.data)
+    try:
+        for _ in range(3):
+            got = run(ctx)
+            assert got["sensor-leaky"].ok and got["sensor-plain"].ok
+            assert tagged("LOOOP_DATA_DIR", mine) == []  # gone when the beat returns: no pile-up
+            assert zombie_children() == []
+        err = (paths.snapshots / "sensor-leaky.err").read_text()
+        assert "background process(es) the script left behind were killed" in err
+        assert not (paths.snapshots / "sensor-plain.err").exists()
+    finally:
+        kill_all(tagged("LOOOP_DATA_DIR", mine))
+
+
+@pytest.mark.timeout(60)
+def test_a_timed_out_sensor_takes_its_escapees_with_it(ctx: Ctx, paths: Paths) -> None:
+    _escapee_sensor(paths, "stuck", tail="sleep 1000\n")
+    mine = str(paths.data)
+    try:
+        r = run(with_env(ctx, LOOOP_SENSOR_TIMEOUT="2"))["sensor-stuck"]
+        assert not r.ok and "timed out" in (r.error or "")
+        assert tagged("LOOOP_DATA_DIR", mine) == []
+        assert zombie_children() == []
+    finally:
+        kill_all(tagged("LOOOP_DATA_DIR", mine))
+
+
+@pytest.mark.timeout(30)
+def test_the_beat_is_no_subreaper_once_it_is_over(ctx: Ctx, paths: Paths) -> None:
+    """Worker supervisors started after the beat must be adopted by init, never by us."""
+    _escapee_sensor(paths, "leaky")
+    assert procs._prctl(procs.PR_GET_CHILD_SUBREAPER, 0) == 0
+    try:
+        run(ctx)
+        assert procs._prctl(procs.PR_GET_CHILD_SUBREAPER, 0) == 0
+        orphan = subprocess.run(
+            [sys.executable, str(FIXTURES / "escape.py"), "doublefork"],
+            env={**ctx.env, "LOOOP_TEST_ORPHAN": str(paths.data)},
+            timeout=10,
+        )
+        assert orphan.returncode == 0
+        (pid,) = tagged("LOOOP_TEST_ORPHAN", str(paths.data))
+        assert pid not in procwatch_children()
+    finally:
+        kill_all(tagged("LOOOP_TEST_ORPHAN", str(paths.data)))
+        kill_all(tagged("LOOOP_DATA_DIR", str(paths.data)))
+
+
+# ------------------------------------------------------------------ open-file budget
+
+_LOW_LIMIT_BEAT = """
+import json, os, resource, sys, time
+from pathlib import Path
+from looop.core.clock import SystemClock
+from looop.core.context import Ctx
+from looop.core.events import Emitter
+from looop.core.paths import Paths
+from looop.sense.sensors import run_user_sensors
+
+paths = Paths.at(Path(sys.argv[1]))
+clock = SystemClock()
+env = {"PATH": os.environ["PATH"], "LOOOP_SENSOR_TIMEOUT": sys.argv[2]}
+ctx = Ctx(paths=paths, clock=clock, env=env, events=Emitter(clock=clock, events_path=None))
+knobs = ctx.knobs()
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if sys.argv[3] == "full":  # every descriptor but three taken by someone else
+    held = []
+    try:
+        while True:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+    except OSError:
+        pass
+    for fd in held[-3:]:
+        os.close(fd)
+else:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[3]), hard))
+t0 = time.monotonic()
+readings = run_user_sensors(ctx, knobs)
+took = time.monotonic() - t0
+print(json.dumps({"took": took, "readings": [[r.name, r.ok, r.error] for r in readings]}))
+"""
+
+
+def _low_limit_beat(paths: Paths, timeout: int, limit: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _LOW_LIMIT_BEAT, str(paths.data), str(timeout), limit],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out: dict[str, Any] = json.loads(proc.stdout)
+    return out
+
+
+@pytest.mark.timeout(120)
+def test_under_ulimit_64_every_healthy_sensor_reads_ok(paths: Paths) -> None:
+    for i in range(60):
+        add_sensor(paths, f"s{i:02d}", f'sleep 0.5\necho \'{{"signal":{{"i":{i}}}}}\'\n')
+    got = _low_limit_beat(paths, timeout=2, limit="64")
+    bad = [(n, err) for n, ok, err in got["readings"] if not ok]
+    assert bad == []
+    assert len(got["readings"]) == 60
+    assert snapshot(paths, "sensor-s59") == {"signal": {"i": 59}}
+    # They queued (60 at once cannot fit in 64 files), yet none timed out at 2 s: each
+    # sensor's timeout counts from its own start.
+    assert got["took"] > 2.0
+
+
+@pytest.mark.timeout(60)
+def test_no_files_left_at_all_names_the_limit_not_the_script(paths: Paths) -> None:
+    add_sensor(paths, "fine", "echo '{}'\n")
+    got = _low_limit_beat(paths, timeout=10, limit="full")
+    ((name, ok, error),) = got["readings"]
+    assert (name, ok) == ("sensor-fine", False)
+    assert "ulimit -n" in error and "#!" not in error
+    snap = snapshot(paths, "sensor-fine")
+    assert "ulimit -n" in snap["detail"]["message"]
+
+
+@pytest.mark.timeout(30)
+def test_an_interpreter_that_is_not_executable_is_named(ctx: Ctx, paths: Paths) -> None:
+    notexec = paths.data / "interp"
+    notexec.write_text("not a program\n")
+    add_sensor(paths, "badperm", f"#!{notexec}\necho '{{}}'\n", shebang=False)
+    r = run(ctx)["sensor-badperm"]
+    assert not r.ok
+    assert "Permission denied" in (r.error or "") and "ulimit" not in (r.error or "")
+    assert snapshot(paths, "sensor-badperm")["signal"] == {"error": True, "exit_code": 127}
+
+
+@pytest.mark.timeout(30)
+def test_without_prctl_sensors_still_run_and_say_so_once(
+    ctx: Ctx, paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(procs, "_prctl", lambda option, arg: None)  # as on a non-Linux kernel
+    add_sensor(paths, "plain", "echo '{}'\n")
+    assert run(ctx)["sensor-plain"].ok
+    assert run(ctx)["sensor-plain"].ok
+    warned = [f for name, f in ctx.events.seen if name == "sense.uncontained"]
+    assert len(warned) == 1 and warned[0]["level"] == "warn"
+    assert "may outlive them" in warned[0]["msg"]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from looop.act.shell import TAIL_CHARS, run_shell
 from looop.core.context import Ctx
+from tests.procwatch import FIXTURES, kill_all, tagged, zombie_children
 
 
 def _alive(pid: int) -> bool:
@@ -65,12 +67,11 @@ def test_backgrounded_daemon_does_not_hold_the_command_open(ctx: Ctx) -> None:
     pidfile = ctx.paths.data / "bg.pid"
     t0 = time.monotonic()
     r = run_shell(ctx, f"sleep 30 & echo $! > {pidfile}; echo done", 10)
-    try:
-        assert r.exit_code == 0 and not r.timed_out
-        assert r.stdout == "done\n"
-        assert time.monotonic() - t0 < 5
-    finally:
-        os.kill(int(pidfile.read_text()), signal.SIGKILL)
+    assert r.exit_code == 0 and not r.timed_out
+    assert r.stdout == "done\n"
+    assert time.monotonic() - t0 < 5
+    assert not _alive(int(pidfile.read_text())), "the daemon outlived its command"
+    assert "killed 1 background process(es)" in r.stderr
 
 
 @pytest.mark.timeout(30)
@@ -94,3 +95,60 @@ def test_non_utf8_output_is_decoded_lossily(ctx: Ctx) -> None:
     assert r.exit_code == 0
     assert r.stdout.startswith("ok ") and r.stdout.endswith(" end")
     assert "\ufffd" in r.stdout
+
+
+# ------------------------------------------------------------------ containment
+
+ESCAPEES = (
+    "setsid sleep 1000 >/dev/null 2>&1 </dev/null & "
+    f'"{sys.executable}" "{FIXTURES / "escape.py"}" doublefork; '
+    f'"{sys.executable}" "{FIXTURES / "escape.py"}" pgrp; '
+    f'"{sys.executable}" "{FIXTURES / "escape.py"}" chain; '
+)
+
+
+@pytest.mark.timeout(60)
+def test_nothing_the_command_starts_outlives_it_run_after_run(ctx: Ctx) -> None:
+    mine = str(ctx.paths.data)
+    try:
+        for _ in range(3):
+            r = run_shell(ctx, ESCAPEES + "echo fine", 30)
+            assert r.exit_code == 0 and not r.timed_out
+            assert r.stdout == "fine\n"
+            assert tagged("LOOOP_DATA_DIR", mine) == []
+            assert zombie_children() == []
+        # setsid sleep, the double-forked daemon, the grouped one, and both of the chain
+        assert "killed 5 background process(es)" in r.stderr
+    finally:
+        kill_all(tagged("LOOOP_DATA_DIR", mine))
+
+
+@pytest.mark.timeout(60)
+def test_a_timed_out_command_takes_its_escapees_with_it(ctx: Ctx) -> None:
+    mine = str(ctx.paths.data)
+    try:
+        r = run_shell(ctx, ESCAPEES + "echo waiting; sleep 1000", 2)
+        assert r.timed_out and r.stdout == "waiting\n"
+        assert tagged("LOOOP_DATA_DIR", mine) == []
+        assert zombie_children() == []
+    finally:
+        kill_all(tagged("LOOOP_DATA_DIR", mine))
+
+
+@pytest.mark.timeout(30)
+def test_a_quiet_command_is_untouched(ctx: Ctx) -> None:
+    r = run_shell(ctx, "echo ok", 10)
+    assert (r.exit_code, r.stdout, r.stderr) == (0, "ok\n", "")
+
+
+@pytest.mark.timeout(30)
+def test_without_prctl_the_command_still_runs_and_says_so_once(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from looop.core import procs
+
+    monkeypatch.setattr(procs, "_prctl", lambda option, arg: None)  # as on a non-Linux kernel
+    assert run_shell(ctx, "echo ok", 10).stdout == "ok\n"
+    assert run_shell(ctx, "echo ok", 10).exit_code == 0
+    warned = [f for name, f in ctx.events.seen if name == "shell.uncontained"]
+    assert len(warned) == 1 and warned[0]["level"] == "warn"

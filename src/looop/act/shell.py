@@ -1,4 +1,5 @@
-"""run_shell: `bash -c` in the data dir with a deadline, a process-group kill and bounded output."""
+"""run_shell: `bash -c` in the data dir with a deadline, a process-group kill, bounded output,
+and no descendant outliving the command (core/procs containment)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import os
 import selectors
 import signal
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from looop.core.clock import Clock
 from looop.core.context import Ctx
+from looop.core.procs import UNCONTAINED, Containment
 
 TAIL_CHARS = 4000
 # Enough bytes for TAIL_CHARS even if every char is 4 bytes of UTF-8.
@@ -76,21 +78,44 @@ def _exit_code(rc: int) -> int:
 
 
 def run_shell(ctx: Ctx, cmd: str, timeout_s: float) -> ShellResult:
-    """Run one command; timeout_s <= 0 means no deadline.
+    """Run one command; timeout_s <= 0 means no deadline. When it ends, every process it
+    started ends too (daemons, setsid, double forks): the stderr tail says how many.
 
     Deadlines use the injected clock's monotonic time, which runs for real even in tests.
     """
+    with Containment(ctx.clock) as contain:
+        if not contain.active and UNCONTAINED not in ctx.warned:
+            ctx.warned.add(UNCONTAINED)
+            ctx.events.emit("warn", "shell.uncontained", UNCONTAINED)
+        token = contain.token()
+        result = _run(ctx, cmd, timeout_s, contain.env(ctx.child_env(), token), contain, token)
+        left = contain.close().get(token, 0)
+    if not left:
+        return result
+    note = f"looop: killed {left} background process(es) the command left running\n"
+    return replace(result, stderr=(result.stderr + note)[-TAIL_CHARS:])
+
+
+def _run(
+    ctx: Ctx,
+    cmd: str,
+    timeout_s: float,
+    env: dict[str, str],
+    contain: Containment,
+    token: str,
+) -> ShellResult:
     started = ctx.clock.monotonic()
     deadline = started + timeout_s if timeout_s > 0 else None
     proc = subprocess.Popen(
         ["bash", "-c", cmd],
         cwd=ctx.paths.data,
-        env=ctx.child_env(),
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+    contain.started(token, proc.pid)
     assert proc.stdout is not None and proc.stderr is not None
     tails = {proc.stdout.fileno(): _Tail(), proc.stderr.fileno(): _Tail()}
     out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()

@@ -1,14 +1,17 @@
-"""User sensors: every sensors/*.sh runs at once and leaves exactly one snapshot."""
+"""User sensors: every sensors/*.sh runs (at once, within the open-file limit) and leaves
+exactly one snapshot; nothing a sensor starts outlives it."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
 import selectors
 import signal
 import subprocess
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +22,7 @@ from looop.core.clock import Clock
 from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.core.paths import Paths
+from looop.core.procs import UNCONTAINED, Containment
 
 EXIT_TIMEOUT = 124
 EXIT_NOT_EXECUTABLE = 126
@@ -31,6 +35,11 @@ ERR_KEEP = 64 * 1024  # stderr tail kept in the .err file
 STDERR_DETAIL = 1024  # stderr tail quoted inside a failure snapshot
 HEAD_CHARS = 200
 HEADER_LINES = 10
+FDS_PER_SENSOR = 3  # what a running sensor holds open here: stdout, stderr, pidfd
+FD_HEADROOM = 16  # one spawn's transient pipes, the selector, snapshot writes, /proc reads
+MAX_CONCURRENT = 4096  # when the open-file limit is unlimited
+SPAWN_RETRIES = 3  # out of files with none of ours running: someone else holds them
+SPAWN_RETRY_SECS = 0.1
 _INTERVAL = re.compile(rb"^\s*#.*\blooop:interval\s*=\s*(\d+)")
 _SHAPE = '{"signal":{…},"detail":{…}}'
 
@@ -198,6 +207,7 @@ class _Run:
     exited_at: float | None = None
     killed_at: float | None = None
     why: str | None = None  # timeout | oversize | orphan | lost
+    token: str = ""  # its containment marker
 
     @property
     def done(self) -> bool:
@@ -207,8 +217,9 @@ class _Run:
 class _Pool:
     """One selector over every sensor's pipes (and pidfds): no thread per sensor."""
 
-    def __init__(self, cap: int, clock: Clock) -> None:
+    def __init__(self, cap: int, clock: Clock, timeout: int) -> None:
         self.cap = cap
+        self.timeout = timeout
         self.clock = clock
         self.sel = selectors.DefaultSelector()
         self.live: list[_Run] = []
@@ -223,6 +234,10 @@ class _Pool:
         if run.pidfd is not None:
             self.sel.register(run.pidfd, selectors.EVENT_READ, run)
         self.live.append(run)
+
+    def pause(self, secs: float) -> None:
+        """Wait a moment (used only while none of ours is running: nothing to read)."""
+        self.sel.select(secs)
 
     def finished(self) -> Iterator[_Run]:
         """Yield each run as it completes."""
@@ -383,7 +398,7 @@ def _open_pidfd(pid: int) -> int | None:
     return fd
 
 
-def _judge(run: _Run, timeout: int, cap: int) -> _Verdict:
+def _judge(run: _Run, timeout: int, cap: int, left: int = 0) -> _Verdict:
     err = bytes(run.err)
     if run.why == "timeout":
         msg = (
@@ -416,12 +431,18 @@ def _judge(run: _Run, timeout: int, cap: int) -> _Verdict:
             ok=False,
             error=f"{how}: {last}" if last else how,
         )
-    note = None
+    notes = []
     if run.why == "orphan":
-        note = (
+        notes.append(
             "the script exited but a background process kept its output open, so the "
             "group was killed; send background output elsewhere (cmd >/dev/null 2>&1 &)"
         )
+    if left:
+        notes.append(
+            f"{left} background process(es) the script left behind were killed when it "
+            "ended; a sensor must not start daemons (nothing it starts outlives it)"
+        )
+    note = "\n".join(notes) or None
     body = parse_output(bytes(run.out))
     if body is None:
         snap = not_json_snapshot(bytes(run.out))
@@ -485,8 +506,74 @@ def _cached(ctx: Ctx, script: Path, name: str) -> Reading | None:
     return Reading(name, True, 0.0, cached=True)
 
 
+def _fd_budget() -> int:
+    """How many sensors may run at once: the open-file soft limit, less what is already
+    open and some headroom, divided by what one running sensor holds (two pipes, a pidfd)."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return MAX_CONCURRENT
+    try:
+        in_use = len(os.listdir("/proc/self/fd")) - 1  # less the one listing it
+    except OSError:
+        try:
+            in_use = len(os.listdir("/dev/fd")) - 1
+        except OSError:
+            in_use = FD_HEADROOM
+    free = soft - max(in_use, 0) - FD_HEADROOM
+    return max(1, min(MAX_CONCURRENT, free // FDS_PER_SENSOR))
+
+
+def _emfile(e: OSError) -> bool:
+    return e.errno in (errno.EMFILE, errno.ENFILE, errno.EAGAIN, errno.ENOMEM)
+
+
+def _spawn_error(rel: str, e: OSError) -> str:
+    """The real cause of a failed start, with the remedy that fits it."""
+    why = e.strerror or str(e)
+    if e.errno in (errno.ENOENT, errno.ENOEXEC):
+        return (
+            f"{rel} could not start ({why}); give it a #! line naming an installed "
+            "interpreter, e.g. #!/bin/sh"
+        )
+    if _emfile(e):
+        return (
+            f"{rel} could not start ({why}) even with no other sensor running; raise the "
+            "open-file or process limit of looop (ulimit -n / ulimit -u)"
+        )
+    return f"{rel} could not start ({why}); check the script's permissions and interpreter"
+
+
+def _start(
+    ctx: Ctx, script: Path, env: dict[str, str], pool: _Pool, contain: Containment
+) -> OSError | None:
+    """Start one sensor into the pool; the OSError when the OS refused."""
+    token = contain.token()
+    started = ctx.clock.monotonic()  # its timeout counts from its own start
+    try:
+        proc = subprocess.Popen(
+            _argv(script),
+            cwd=ctx.paths.data,
+            env=contain.env(env, token),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as e:
+        return e
+    contain.started(token, proc.pid)
+    name = snapshot_name(script)
+    run = _Run(name, proc, started, _deadline(ctx.clock, pool.timeout), _open_pidfd(proc.pid))
+    run.token = token
+    pool.add(run)
+    return None
+
+
 def run_user_sensors(ctx: Ctx, knobs: Knobs) -> list[Reading]:
-    """Start every sensor at once and wait for all: the beat costs the slowest one."""
+    """Run every sensor, as many at once as the open-file limit allows (normally all): the
+    beat costs the slowest one. Nothing a sensor started outlives it."""
     scripts = sensor_scripts(ctx.paths)
     if not scripts:
         return []
@@ -494,44 +581,56 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs) -> list[Reading]:
     cap = knobs.num("sensor_max_bytes")
     env = ctx.child_env()
     out: dict[str, Reading] = {}
-    pool = _Pool(cap, ctx.clock)
-    try:
-        for script in scripts:
-            name = snapshot_name(script)
-            hit = _cached(ctx, script, name)
-            if hit is not None:
-                out[name] = hit
-                continue
-            started = ctx.clock.monotonic()
-            rel = ctx.paths.rel(script)
-            if not os.access(script, os.X_OK):
-                msg = f"{rel} is not executable; run: chmod +x {script}"
-                v = _fail(EXIT_NOT_EXECUTABLE, msg, b"", note=True)
-                out[name] = _publish(ctx, name, started, v, b"")
-                continue
-            try:
-                proc = subprocess.Popen(
-                    _argv(script),
-                    cwd=ctx.paths.data,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    start_new_session=True,
-                )
-            except OSError as e:
-                msg = (
-                    f"{rel} could not start ({e.strerror or e}); give it a #! line naming "
-                    "an installed interpreter, e.g. #!/bin/sh"
-                )
-                v = _fail(EXIT_SPAWN, msg, b"", note=True)
-                out[name] = _publish(ctx, name, started, v, b"")
-                continue
-            run = _Run(name, proc, started, _deadline(ctx.clock, timeout), _open_pidfd(proc.pid))
-            pool.add(run)
-        for run in pool.finished():
-            verdict = _judge(run, timeout, cap)
-            out[run.name] = _publish(ctx, run.name, run.started, verdict, bytes(run.err))
-    finally:
-        pool.abandon()
+    pending: deque[Path] = deque()
+    for script in scripts:
+        name = snapshot_name(script)
+        hit = _cached(ctx, script, name)
+        if hit is not None:
+            out[name] = hit
+        elif not os.access(script, os.X_OK):
+            msg = f"{ctx.paths.rel(script)} is not executable; run: chmod +x {script}"
+            v = _fail(EXIT_NOT_EXECUTABLE, msg, b"", note=True)
+            out[name] = _publish(ctx, name, ctx.clock.monotonic(), v, b"")
+        else:
+            pending.append(script)
+    if not pending:
+        return [out[snapshot_name(s)] for s in scripts]
+    pool = _Pool(cap, ctx.clock, timeout)
+    contain = Containment(ctx.clock)
+    with contain:
+        if not contain.active and UNCONTAINED not in ctx.warned:
+            ctx.warned.add(UNCONTAINED)
+            ctx.events.emit("warn", "sense.uncontained", UNCONTAINED)
+        slots = _fd_budget()
+        refused = 0  # starts refused in a row while nothing of ours was running
+        try:
+            while pending or pool.live:
+                while pending and len(pool.live) < slots:
+                    script = pending[0]
+                    err = _start(ctx, script, env, pool, contain)
+                    if err is None:
+                        pending.popleft()
+                        refused = 0
+                        continue
+                    if _emfile(err) and pool.live:
+                        slots = len(pool.live)  # out of files: wait for one to finish
+                        break
+                    if _emfile(err) and refused < SPAWN_RETRIES:
+                        refused += 1
+                        pool.pause(SPAWN_RETRY_SECS)  # someone else holds them: give it a moment
+                        continue
+                    pending.popleft()
+                    refused = 0
+                    name = snapshot_name(script)
+                    v = _fail(EXIT_SPAWN, _spawn_error(ctx.paths.rel(script), err), b"", note=True)
+                    out[name] = _publish(ctx, name, ctx.clock.monotonic(), v, b"")
+                for run in pool.finished():
+                    contain.ended(run.token)
+                    left = contain.sweep().get(run.token, 0)
+                    verdict = _judge(run, timeout, cap, left)
+                    out[run.name] = _publish(ctx, run.name, run.started, verdict, bytes(run.err))
+                    if pending:
+                        break  # a slot is free: start the next before waiting again
+        finally:
+            pool.abandon()
     return [out[snapshot_name(s)] for s in scripts]

@@ -1,0 +1,225 @@
+"""Containment: no descendant of a sensor or a run_shell command outlives it.
+
+The kernel tool is PR_SET_CHILD_SUBREAPER. While a `Containment` is open this process is a
+subreaper, so a descendant that detaches (setsid, double fork, a new process group, closed
+stdout) is re-parented to us when its parent dies, instead of to init: our own children list
+is where escapees land, and no system-wide /proc scan is ever needed. Each run carries a
+marker in its environment (LOOOP_CONTAIN=<token>, inherited by every descendant; one that
+clears its environment is still known by the session its run leads); an adopted child whose
+marker names a run that has ended is SIGKILLed and reaped. Being its parent, we know its pid
+cannot be recycled under us. Its own children are then adopted in turn, and the
+sweep repeats until nothing marked is left.
+
+The subreaper is on only while a Containment is open (sensors, one run_shell), so the worker
+supervisors that start_worker double-forks later are adopted by init as before — never by us,
+never killed, never our zombies. A zombie child that was started inside the window (an
+escapee that died on its own) is reaped; earlier children belong to whoever started them.
+
+Not attributable, so left alone: a descendant that both clears its environment and leaves the
+session (env -i setsid …) — only a cgroup or a PID namespace could tell, and neither is
+available to an ordinary user everywhere.
+
+Linux only; elsewhere (or if prctl fails) `active` is False and the caller says so once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import select
+import signal
+from collections.abc import Mapping
+
+from looop.core.clock import Clock
+
+MARK = "LOOOP_CONTAIN"
+PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
+SWEEP_ROUNDS = 64  # each round kills one generation; a fork bomb cannot keep us forever
+KILL_WAIT_SECS = 2.0  # a SIGKILLed escapee that still has not died is left (stuck in the kernel)
+UNCONTAINED = (
+    "process containment is unavailable here (needs Linux prctl PR_SET_CHILD_SUBREAPER); "
+    "background processes left by sensors or run_shell may outlive them"
+)
+
+
+def _prctl(option: int, arg: int) -> int | None:
+    """prctl(2) through libc, or None where it does not exist or fails."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if option == PR_GET_CHILD_SUBREAPER:
+            flag = ctypes.c_int(0)
+            if libc.prctl(option, ctypes.byref(flag), 0, 0, 0) != 0:
+                return None
+            return int(flag.value)
+        return None if libc.prctl(option, arg, 0, 0, 0) != 0 else 0
+    except (OSError, AttributeError):
+        return None
+
+
+def children() -> list[int]:
+    """Our direct children (every thread's), from /proc/self/task/*/children."""
+    pids: list[int] = []
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return pids
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/children", "rb") as f:
+                pids.extend(int(p) for p in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def stat_of(pid: int) -> tuple[str, int, int, int] | None:
+    """(state, parent pid, session id, start time in clock ticks since boot), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+        rest = raw.rsplit(b")", 1)[1].split()
+        return rest[0].decode(), int(rest[1]), int(rest[3]), int(rest[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def marker_of(pid: int) -> str | None:
+    """The LOOOP_CONTAIN token in a process's environment, or None."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = f.read()
+    except OSError:
+        return None
+    key = MARK.encode() + b"="
+    for entry in env.split(b"\0"):
+        if entry.startswith(key):
+            return entry[len(key) :].decode("utf-8", "replace")
+    return None
+
+
+def _reap(pid: int) -> bool:
+    """Collect one child's exit status if it has one; True once it is gone."""
+    try:
+        got, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return got == pid
+
+
+def _await_death(pid: int, clock: Clock, until: float) -> None:
+    """Reap a SIGKILLed child, waiting on its pidfd (bounded), never a busy loop when possible."""
+    fd: int | None = None
+    opener = getattr(os, "pidfd_open", None)
+    if opener is not None:
+        with contextlib.suppress(OSError):
+            fd = opener(pid)
+    try:
+        while not _reap(pid):
+            left = until - clock.monotonic()
+            if left <= 0:
+                return
+            if fd is not None:
+                select.select([fd], [], [], left)
+            else:
+                select.select([], [], [], min(left, 0.01))
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+class Containment:
+    """One window of containment: open it, mark runs, sweep as they end, close it."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.prefix = f"{os.getpid()}.{secrets.token_hex(4)}"
+        self.count = 0
+        self.live: dict[str, int] = {}  # token -> pid, for runs still going
+        self.leaders: dict[int, str] = {}  # pid -> token of every run (each leads a session)
+        self.floor: int | None = None  # start time of the first process started in the window
+        self.active = False
+        self.was_on = False
+
+    def __enter__(self) -> Containment:
+        before = _prctl(PR_GET_CHILD_SUBREAPER, 0)
+        self.was_on = bool(before)
+        if before is not None:
+            self.active = self.was_on or _prctl(PR_SET_CHILD_SUBREAPER, 1) is not None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def token(self) -> str:
+        self.count += 1
+        return f"{self.prefix}.{self.count}"
+
+    def env(self, base: Mapping[str, str], token: str) -> dict[str, str]:
+        return {**base, MARK: token}
+
+    def started(self, token: str, pid: int) -> None:
+        self.live[token] = pid
+        self.leaders[pid] = token
+        if self.floor is None:
+            st = stat_of(pid)
+            self.floor = st[3] if st else None
+
+    def ended(self, token: str) -> None:
+        self.live.pop(token, None)
+
+    def sweep(self) -> dict[str, int]:
+        """Kill every adopted descendant of an ended run; how many, per run token."""
+        killed: dict[int, str] = {}
+        if not self.active:
+            return {}
+        until = self.clock.monotonic() + KILL_WAIT_SECS
+        for _ in range(SWEEP_ROUNDS):
+            victims = self._victims()
+            if not victims:
+                break
+            for pid, token in victims:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                killed[pid] = token
+            for pid, _ in victims:
+                _await_death(pid, self.clock, until)
+        per_run: dict[str, int] = {}
+        for token in killed.values():
+            per_run[token] = per_run.get(token, 0) + 1
+        return per_run
+
+    def _victims(self) -> list[tuple[int, str]]:
+        skip = set(self.live.values())
+        out: list[tuple[int, str]] = []
+        for pid in children():
+            if pid in skip:
+                continue
+            st = stat_of(pid)
+            if st is None:
+                continue
+            state, _, session, start = st
+            if state in ("Z", "X"):
+                # Started inside the window: an escapee that died on its own. Earlier
+                # children (a notification hook's) are waited for by their own owner.
+                if self.floor is not None and start >= self.floor:
+                    _reap(pid)
+                continue
+            # The marker, or else (its environment was cleared) the session of our run.
+            mark = marker_of(pid) or self.leaders.get(session)
+            if mark is not None and mark.startswith(self.prefix) and mark not in self.live:
+                out.append((pid, mark))
+        return out
+
+    def close(self) -> dict[str, int]:
+        """Every run has ended: nothing marked survives; the subreaper goes back off."""
+        self.live.clear()
+        try:
+            return self.sweep()
+        finally:
+            if self.active and not self.was_on:
+                _prctl(PR_SET_CHILD_SUBREAPER, 0)
+            self.active = False

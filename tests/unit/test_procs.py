@@ -1,0 +1,129 @@
+"""core/procs containment, one window at a time, with real processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+from looop.core import procs
+from looop.core.clock import FixedClock
+from looop.core.procs import Containment
+from tests.procwatch import FIXTURES, children, kill_all, tagged, until, zombie_children
+
+ESCAPE = [sys.executable, str(FIXTURES / "escape.py")]
+
+
+def _subreaper() -> int | None:
+    return procs._prctl(procs.PR_GET_CHILD_SUBREAPER, 0)
+
+
+def _start(c: Containment, env: dict[str, str], mode: str, *, mark: bool = True) -> str:
+    """Run the escape fixture to completion as a contained run; its token."""
+    token = c.token()
+    proc = subprocess.Popen([*ESCAPE, mode], env=c.env(env, token) if mark else env)
+    c.started(token, proc.pid)
+    assert proc.wait(timeout=20) == 0
+    return token
+
+
+@pytest.fixture
+def env(tmp_path: object) -> dict[str, str]:
+    return {"PATH": os.environ["PATH"], "PROCS_TEST": str(tmp_path)}
+
+
+@pytest.mark.timeout(30)
+def test_escapees_of_a_live_run_wait_for_it_to_end(env: dict[str, str]) -> None:
+    tag = env["PROCS_TEST"]
+    try:
+        with Containment(FixedClock()) as c:
+            assert c.active and _subreaper() == 1
+            token = _start(c, env, "chain")
+            assert c.sweep() == {}  # its run has not ended: its background work is allowed
+            assert len(tagged("PROCS_TEST", tag)) == 2
+            c.ended(token)
+            assert c.sweep() == {token: 2}  # the daemon, then the child it kept
+            assert tagged("PROCS_TEST", tag) == []
+        assert _subreaper() == 0
+        assert zombie_children() == []
+    finally:
+        kill_all(tagged("PROCS_TEST", tag))
+
+
+@pytest.mark.timeout(30)
+def test_unmarked_orphans_are_not_ours_to_kill(env: dict[str, str]) -> None:
+    """Adopted but not attributable (e.g. a notification hook's daemon): left alone."""
+    tag = env["PROCS_TEST"]
+    strays: list[int] = []
+    try:
+        with Containment(FixedClock()) as c:
+            _start(c, env, "doublefork", mark=False)
+            strays = tagged("PROCS_TEST", tag)
+            assert len(strays) == 1 and strays[0] in children()  # adopted while the window is open
+            assert c.close() == {}
+        assert tagged("PROCS_TEST", tag) == strays
+    finally:
+        kill_all(strays)
+        for pid in strays:  # ours to reap: it was adopted
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+@pytest.mark.timeout(30)
+def test_escapees_that_died_on_their_own_are_reaped_not_left_as_zombies(
+    env: dict[str, str],
+) -> None:
+    with Containment(FixedClock()) as c:
+        token = c.token()
+        # the shell exits at once; its setsid child dies a moment later, adopted by us
+        proc = subprocess.Popen(
+            ["sh", "-c", "setsid sh -c 'exec 0<&-; read x' & echo $!"],
+            env=c.env(env, token),
+            stdout=subprocess.PIPE,
+        )
+        c.started(token, proc.pid)
+        out, _ = proc.communicate(timeout=20)
+        orphan = int(out)
+        c.ended(token)
+        assert procs.stat_of(orphan) is None or procs.stat_of(orphan)[1] == os.getpid()
+    assert zombie_children() == []
+    assert procs.stat_of(orphan) is None
+
+
+@pytest.mark.timeout(10)
+def test_a_process_that_was_already_a_subreaper_stays_one() -> None:
+    assert procs._prctl(procs.PR_SET_CHILD_SUBREAPER, 1) == 0
+    try:
+        with Containment(FixedClock()) as c:
+            assert c.active and c.was_on
+        assert _subreaper() == 1
+    finally:
+        procs._prctl(procs.PR_SET_CHILD_SUBREAPER, 0)
+
+
+@pytest.mark.timeout(30)
+def test_a_descendant_that_clears_its_environment_is_known_by_its_session(
+    env: dict[str, str],
+) -> None:
+    tag = env["PROCS_TEST"]
+    try:
+        with Containment(FixedClock()) as c:
+            token = c.token()
+            # the run leads its own session, as sensors and run_shell do
+            proc = subprocess.Popen(
+                ["sh", "-c", f"env -i PROCS_TEST='{tag}' sleep 1000 >/dev/null 2>&1 &"],
+                env=c.env(env, token),
+                start_new_session=True,
+            )
+            c.started(token, proc.pid)
+            assert proc.wait(timeout=20) == 0
+            # once `env -i` has exec'd sleep there is no marker left to find
+            assert until(lambda: [procs.marker_of(p) for p in tagged("PROCS_TEST", tag)] == [None])
+            c.ended(token)
+            assert c.sweep() == {token: 1}
+        assert tagged("PROCS_TEST", tag) == []
+    finally:
+        kill_all(tagged("PROCS_TEST", tag))
