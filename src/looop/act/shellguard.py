@@ -42,7 +42,7 @@ _SHELLS = frozenset(
 )
 _INTERPRETERS = re.compile(
     r"(?:python[\d.]*|pypy[\d.]*|perl[\d.]*|ruby[\d.]*|node|nodejs|deno|bun|php[\d.]*|lua[\d.]*"
-    r"|luajit|tclsh[\d.]*|pwsh|powershell|osascript|awk|gawk|mawk|nawk)"
+    r"|luajit|tclsh[\d.]*|pwsh|powershell|osascript)"
 )
 _CODE_FLAGS = ("-c", "-e", "-m", "-r", "-p", "-f", "--eval", "--print", "--command")
 _SOURCES = frozenset({"source", "."})
@@ -528,7 +528,7 @@ def _reads_code(name: str, args: Sequence[str]) -> bool:
     if name in _SHELLS:
         return True
     if name in _SOURCES:
-        return not args or args[0] in _STDIN
+        return bool(args) and args[0] in _STDIN
     if not _INTERPRETERS.fullmatch(name):
         return False
     for a in args:
@@ -538,7 +538,7 @@ def _reads_code(name: str, args: Sequence[str]) -> bool:
             if a.startswith(_CODE_FLAGS):
                 return False
             continue
-        return False  # a script file or awk program: stdin is data
+        return False  # a script file: stdin is data
     return True
 
 
@@ -641,7 +641,7 @@ def _command_rule(c: _Cmd, depth: int) -> str | None:
     if name in _DOWNLOADERS and c.host is not None:
         if c.host == "$":
             return f"a download run as a command: `$({shown})`"
-        if c.host == "eval" or _reads_code(c.host, ()):
+        if c.host == "eval" or c.host in _SOURCES or _reads_code(c.host, ()):
             return f"a download run by {c.host}: `{shown}`"
     if name == "find":
         for sub in _find(args)[1]:
@@ -691,6 +691,7 @@ _ANSI_C = re.compile(
 _ANSI_SIMPLE = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r"}
 _ANSI_SIMPLE |= {"t": "\t", "v": "\v"}
 _BACKTICKS = re.compile(r"`([^`]*)`")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _SUBST = frozenset({"command_substitution", "process_substitution"})
 _REDIRECT_NODES = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
 
@@ -827,7 +828,11 @@ def _tree_check(text: str, depth: int) -> tuple[str | None, bool]:
     import tree_sitter_bash
     from tree_sitter import Language, Parser
 
-    tree = Parser(Language(tree_sitter_bash.language())).parse(text.encode("utf-8", "replace"))
+    # ASCII only: tree-sitter-bash 0.25 can crash the process on some non-ASCII input
+    # (tree-sitter-bash#337). No shell syntax is non-ASCII, so each such character becomes
+    # one letter; the scanner still reads the original text.
+    ascii_text = _NON_ASCII.sub("x", text)
+    tree = Parser(Language(tree_sitter_bash.language())).parse(ascii_text.encode("ascii"))
     host_of: dict[int, str | None] = {}
     order: list[tuple[Node, _Cmd | None]] = []
     stack: list[tuple[Node, str | None]] = [(tree.root_node, None)]
@@ -858,12 +863,12 @@ def _check(cmd: str, depth: int) -> str | None:
             f"shell code nested over {_MAX_DEPTH} levels deep (sh -c, eval, …): too deep to check"
         )
     try:
-        why, broken = _tree_check(cmd, depth)
+        why, _ = _tree_check(cmd, depth)
     except ImportError:  # the parser is missing: the scanner alone still guards
-        why, broken = None, True
-    if why is None and broken:
-        why = _scan_check(cmd, depth)
-    return why
+        why = None
+    # The scanner reads every text too: the parser can misread without flagging an error
+    # (a line starting with `\`), and either reading tripping is enough to refuse.
+    return why if why is not None else _scan_check(cmd, depth)
 
 
 # ---------------------------------------------------------------- the policy
