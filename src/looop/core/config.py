@@ -460,7 +460,7 @@ KNOBS: dict[str, Knob] = {
         _k("events_max_bytes", 5 * 1024 * 1024, describe="events.jsonl rotation size"),
         _k("runner_retries", 0, describe="extra runner attempts on a matched provider error"),
         _k("runner_retry_sleep", 3, describe="seconds x attempt between retries"),
-        _k("shell_allow_dangerous", False, "bool", describe="disable the run_shell tripwire"),
+        _k("shell_allow_dangerous", False, "bool", describe="disable the shell tripwire"),
     ]
 }
 
