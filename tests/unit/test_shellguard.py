@@ -466,6 +466,14 @@ REFUSED_PARSED = [
     ("find ~ -type f -exec rm {} \\;", "~"),
     ("find /etc -exec rm -rf {} +", "/etc"),
     ("find -L /usr -execdir shred -u {} +", "/usr"),
+    ("find / -print0 | xargs -0 rm -rf", "piped into a delete"),
+    ("find ~ -type f | xargs shred -u", "piped into a delete"),
+    ('rm -rf "${HOME:?}/"', "${home:?}/"),
+    ("rm -rf ~bob", "~bob"),
+    ("rm -rf ~/.", "~/."),
+    ("systemctl isolate rescue.target", "systemctl"),
+    ("killall5 -9", "every process"),
+    ("cryptsetup luksFormat /dev/sdb", "cryptsetup"),
     # force pushes that may hit the default branch
     ("git push -f", "no refspec"),
     ("git push --force", "no refspec"),
@@ -492,6 +500,9 @@ REFUSED_PARSED = [
     ("python3 <(curl x)", "run by python3"),
     (". <(curl x)", "run by ."),
     ('bash <<< "$(curl x)"', "curl x"),
+    ('python3 -c "$(curl x)"', "run by python3"),
+    ('perl -e "$(curl x)"', "run by perl"),
+    ("python3 < <(curl x)", "run by python3"),
 ]
 
 PASSES_PARSED = [
@@ -546,6 +557,15 @@ PASSES_PARSED = [
     "rsync -a ./site/ /var/www/site/",
     "tar czf /tmp/home.tgz -C ~ .",
     "ssh host uptime",
+    "python3 parse.py <(curl -s x)",
+    "python3 x.py < <(curl x)",
+    'ruby script.rb "$(curl x)"',
+    "jq . <(curl x)",
+    "diff <(curl a) <(curl b)",
+    "find . -name x | xargs rm",
+    "rm -rf ~/projects/old",
+    "cryptsetup open /dev/sdb vault",
+    "systemctl restart nginx.service",
 ]
 
 

@@ -110,7 +110,8 @@ _WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
 _GIT_TAKES = frozenset({"-c", "--git-dir", "--work-tree", "--namespace", "--config-env"})
 
 _ASSIGNMENT = re.compile(r"[a-z_][a-z0-9_]*\+?=.*", re.S)
-_HOME = re.compile(r"(?:~|\$home|\$\{home\})(?:/[/.*]*)?")
+# ~, ~user, $HOME, ${HOME}, ${HOME:?…}; then only slashes, dots and globs
+_HOME = re.compile(r"(?:~[a-z0-9_.-]*|\$home|\$\{home(?::?[-?=+][^}]*)?\})(?:/[/.*]*)?")
 _MAX_DEPTH = 4  # `bash -c "sh -c '…'"` nesting we still look into; deeper is refused
 _SHOW_CHARS = 80
 
@@ -249,7 +250,8 @@ class _Cmd:
     """One simple command: its words, its redirects, and what feeds on its output."""
 
     before: str = ""  # the operator in front of it ("" at the start)
-    host: str | None = None  # inside `$(…)`, `<(…)` or backticks: the command that uses it
+    host: str | None = None  # inside `$(…)`/`<(…)`/backticks: what runs it as code ("$": the
+    # substitution is itself the command word)
     words: list[str] = field(default_factory=list)
     redirects: list[tuple[str, str]] = field(default_factory=list)
     bodies: list[str] = field(default_factory=list)
@@ -352,6 +354,9 @@ def _commands(toks: Sequence[Tok]) -> list[_Cmd]:
                 at = _command_at(cur.words)
                 if at is not None:
                     inner = _base(cur.words[at])
+                    inner = (
+                        inner if inner in _SHELLS or inner in _SOURCES or inner == "eval" else None
+                    )
                 elif not cur.words:
                     inner = "$"  # the substitution is itself the command word
                 else:
@@ -428,15 +433,21 @@ def _recursive(opts: Sequence[str]) -> bool:
     )
 
 
-def _find(args: Sequence[str]) -> tuple[str | None, list[list[str]]]:
-    """(a critical start path if the expression deletes, the -exec commands)."""
+def _find_starts(args: Sequence[str]) -> tuple[str | None, int]:
+    """(the first start path that is critical, where the expression begins)."""
     i = 0
     while i < len(args) and args[i][:2] in ("-h", "-l", "-p", "-o", "-d") and len(args[i]) <= 3:
         i += 2 if args[i] == "-d" else 1
-    starts: list[str] = []
+    aimed: str | None = None
     while i < len(args) and not args[i].startswith("-") and args[i] not in ("(", "!", ","):
-        starts.append(args[i])
+        aimed = aimed or _critical(args[i])
         i += 1
+    return aimed, i
+
+
+def _find(args: Sequence[str]) -> tuple[str | None, list[list[str]]]:
+    """(a critical start path if the expression deletes, the -exec commands)."""
+    aimed, i = _find_starts(args)
     execs: list[list[str]] = []
     expr = args[i:]
     j = 0
@@ -453,7 +464,6 @@ def _find(args: Sequence[str]) -> tuple[str | None, list[list[str]]]:
     deletes = "-delete" in expr or any(
         (at := _command_at(sub)) is not None and _base(sub[at]) in _DELETERS for sub in execs
     )
-    aimed = next((p for s in starts if (p := _critical(s)) is not None), None)
     return (aimed if deletes else None), execs
 
 
@@ -589,17 +599,21 @@ def _rule(name: str, args: Sequence[str], shown: str) -> str | None:
         and not any(a in _READ_ONLY_FLAGS for a in args)
     ):
         return f"{name} (rewriting a partition table): `{shown}`"
+    if name == "cryptsetup" and any(a in ("luksformat", "erase", "lukserase") for a in args):
+        return f"cryptsetup (wiping a disk's encryption header): `{shown}`"
     if name == "nvme" and args[:1] in (["format"], ["sanitize"]):
         return f"nvme {args[0]} (wiping a disk): `{shown}`"
     if name == "diskutil" and args and args[0].startswith(("erase", "zero", "secureerase")):
         return f"diskutil {args[0]} (wiping a disk): `{shown}`"
     if name in _POWER:
         return f"{name} (stopping the machine): `{shown}`"
-    if name in ("systemctl", "loginctl") and any(a in _SYSTEMCTL_POWER for a in args):
+    if name in ("systemctl", "loginctl") and any(
+        a in _SYSTEMCTL_POWER or a.removesuffix(".target") in _SYSTEMCTL_POWER for a in args
+    ):
         return f"{name} power action (stopping the machine): `{shown}`"
     if name in ("init", "telinit") and args[:1] in (["0"], ["6"]):
         return f"{name} {args[0]} (stopping the machine): `{shown}`"
-    if name == "kill" and _kills_everything(args):
+    if name == "killall5" or (name == "kill" and _kills_everything(args)):
         return f"kill of every process (or init): `{shown}`"
     if name in ("rm", "chmod", "chown", "chgrp"):
         opts, operands = _split_opts(args)
@@ -641,8 +655,7 @@ def _command_rule(c: _Cmd, depth: int) -> str | None:
     if name in _DOWNLOADERS and c.host is not None:
         if c.host == "$":
             return f"a download run as a command: `$({shown})`"
-        if c.host == "eval" or c.host in _SOURCES or _reads_code(c.host, ()):
-            return f"a download run by {c.host}: `{shown}`"
+        return f"a download run by {c.host}: `{shown}`"
     if name == "find":
         for sub in _find(args)[1]:
             if (why := _command_rule(_Cmd(host=c.host, words=sub), depth + 1)) is not None:
@@ -653,31 +666,45 @@ def _command_rule(c: _Cmd, depth: int) -> str | None:
     return None
 
 
-def _feeder(c: _Cmd) -> tuple[str | None, str | None]:
-    """(shown text if `c` is a download, shown text if `c` runs its stdin as code)."""
+# What flows down a pipe into what: (producer role, consumer role, how the refusal names it)
+_PIPE_RULES = (
+    ("download", "runs", "a download piped into a shell"),
+    ("lists", "deletes", "a listing of a system or home directory piped into a delete"),
+)
+
+
+def _roles(c: _Cmd) -> dict[str, str]:
+    """The pipe roles `c` plays (see _PIPE_RULES), each with the text shown for it."""
     at = _command_at(c.words)
     if at is None:
-        return None, None
-    name = _base(c.words[at])
-    download = _show(c.words) if name in _DOWNLOADERS else None
-    runs = _show(c.words[at:]) if _reads_code(name, c.words[at + 1 :]) else None
-    return download, runs
+        return {}
+    name, args = _base(c.words[at]), c.words[at + 1 :]
+    roles: dict[str, str] = {}
+    if name in _DOWNLOADERS:
+        roles["download"] = _show(c.words)
+    if _reads_code(name, args):
+        roles["runs"] = _show(c.words[at:])
+    if name == "find" and _find_starts(args)[0] is not None:
+        roles["lists"] = _show(c.words[at:])
+    if name in _DELETERS and any(_base(w) == "xargs" for w in c.words[:at]):
+        roles["deletes"] = _show(c.words)
+    return roles
 
 
 def _scan_check(cmd: str, depth: int) -> str | None:
-    """The older reading: our own scanner, for text the parser could not fully read."""
-    download: str | None = None
+    """The older reading: our own scanner, run on every text beside the parser."""
+    upstream: dict[str, str] = {}  # roles played earlier in the current pipeline
     for c in _commands(tokenise(cmd)):
         why = _command_rule(c, depth)
         if why is not None:
             return why
         if c.before in _BREAKS:
-            download = None
-        dl, runs = _feeder(c)
-        if download is not None and c.before in ("|", "|&") and runs is not None:
-            return f"a download piped into a shell: `{download} | {runs}`"
-        if dl is not None:
-            download = dl
+            upstream = {}
+        roles = _roles(c)
+        for producer, consumer, label in _PIPE_RULES:
+            if producer in upstream and c.before in ("|", "|&") and consumer in roles:
+                return f"{label}: `{upstream[producer]} | {roles[consumer]}`"
+        upstream = roles | upstream
     return None
 
 
@@ -757,25 +784,46 @@ def _from_command(n: Node, host_of: dict[int, str | None]) -> _Cmd:
     c = _Cmd()
     words: list[str] = []
     name_subs: list[Node] = []
-    subs: list[Node] = []
+    stdin_subs: list[Node] = []  # `bash < <(curl x)`, `python3 <<< "$(curl x)"`
+    arg_subs: list[tuple[int, Node]] = []  # (index of the word it sits in, substitution)
     for p in parts:
         t = p.type
         if t == "command_name":
             words += [_word(ch, name_subs) for ch in p.named_children[:1]]
         elif t == "herestring_redirect":
-            c.redirects += [("<<<", _word(ch, subs).lower()) for ch in p.named_children[-1:]]
+            c.redirects += [("<<<", _word(ch, stdin_subs).lower()) for ch in p.named_children[-1:]]
         elif t == "heredoc_redirect":
             c.bodies += [_text(ch).lower() for ch in p.named_children if ch.type == "heredoc_body"]
         elif t == "file_redirect":
-            subs += [ch for ch in p.named_children if ch.type in _SUBST]  # `bash < <(curl x)`
+            stdin_subs += [ch for ch in p.named_children if ch.type in _SUBST]
         elif p.is_named and t not in ("variable_assignment", "comment"):
-            words.append(_word(p, subs))
+            found: list[Node] = []
+            words.append(_word(p, found))
+            arg_subs += [(len(words) - 1, s) for s in found]
     c.words = [w.lower() for w in words]
     at = _command_at(c.words)
-    inner = _base(c.words[at]) if at is not None else ("$" if not c.words else None)
     host_of.update((s.id, "$") for s in name_subs)
-    host_of.update((s.id, inner) for s in subs)
+    if at is None:
+        host_of.update((s.id, None if c.words else "$") for _, s in arg_subs)
+        return c
+    name, args = _base(c.words[at]), c.words[at + 1 :]
+    host_of.update((s.id, name if _reads_code(name, args) else None) for s in stdin_subs)
+    for k, s in arg_subs:
+        host_of[s.id] = "$" if k == at else (name if _code_arg(name, args, k - at - 1) else None)
     return c
+
+
+def _code_arg(name: str, args: Sequence[str], k: int) -> bool:
+    """Is args[k] run as code by `name`? Shells, eval and source: any argument (the script or
+    what it is handed); an interpreter: its script operand or the value of -c/-e/…"""
+    if name in _SHELLS or name in _SOURCES or name == "eval":
+        return True
+    if not _INTERPRETERS.fullmatch(name):
+        return False
+    if k > 0 and args[k - 1] in _CODE_FLAGS:
+        return True
+    first = next((i for i, a in enumerate(args) if not a.startswith("-") or a == "-"), None)
+    return first == k
 
 
 def _redirect_rule(n: Node) -> str | None:
@@ -800,26 +848,24 @@ def _heredoc_backticks(n: Node, depth: int) -> str | None:
 
 
 def _pipelines(order: Sequence[tuple[Node, _Cmd | None]]) -> str | None:
-    """A download anywhere in one stage of a pipeline and code-from-stdin in a later one."""
-    downloads: dict[int, str] = {}
-    runners: dict[int, str] = {}
+    """A producer anywhere in one stage of a pipeline and its consumer in a later one (a
+    download then a shell, however grouped: `{ curl x; } | bash`, `curl x | (bash)`)."""
+    roles: dict[int, dict[str, str]] = {}  # node id -> roles played anywhere inside it
     found: str | None = None
     for n, c in reversed(order):  # children before their parents
-        dl, runs = _feeder(c) if c is not None else (None, None)
+        mine = _roles(c) if c is not None else {}
         for ch in n.children:
-            dl = dl or downloads.get(ch.id)
-            runs = runs or runners.get(ch.id)
+            mine = roles.get(ch.id, {}) | mine
         if n.type == "pipeline":
-            seen: str | None = None
+            upstream: dict[str, str] = {}
             for ch in n.named_children:
-                if seen is not None and ch.id in runners:
-                    found = f"a download piped into a shell: `{seen} | {runners[ch.id]}`"
-                    break
-                seen = seen or downloads.get(ch.id)
-        if dl is not None:
-            downloads[n.id] = dl
-        if runs is not None:
-            runners[n.id] = runs
+                here = roles.get(ch.id, {})
+                for producer, consumer, label in _PIPE_RULES:
+                    if producer in upstream and consumer in here:
+                        found = f"{label}: `{upstream[producer]} | {here[consumer]}`"
+                upstream = here | upstream
+        if mine:
+            roles[n.id] = mine
     return found
 
 
