@@ -7,9 +7,10 @@ scripts handed to `sh -c`, `eval`, `env -S`, `watch`, `trap`, `find -exec`, … 
 bound. Words are read after quote removal and `$'…'` decoding, so `"su"do` and `$'\\x73udo'`
 are still sudo. Anything built at run time (variables, aliases, scripts on disk) walks past it.
 
-Fail closed: text tree-sitter cannot fully parse is also read by our older small scanner
-(words, quotes, separators, here-docs) and refused if either reading trips; text over
-MAX_CHARS is refused unread; the guard itself never raises. Pure functions, no I/O.
+Fail closed: every text is also read by our older small scanner (words, quotes, separators,
+here-docs), and either reading tripping refuses it — bash the parser rejects or misreads is
+still checked. Text over MAX_CHARS, or scripts nested deeper than _MAX_DEPTH, are refused
+unread; the guard itself never raises. Pure functions, no I/O; the parser loads lazily.
 """
 
 from __future__ import annotations
@@ -116,6 +117,9 @@ _MAX_DEPTH = 4  # `bash -c "sh -c '…'"` nesting we still look into; deeper is 
 _SHOW_CHARS = 80
 
 DEFAULT_FIX = "do it by hand, or set shell_policy"
+
+
+# ---------------------------------------------------------------- the older scanner
 
 
 class Tok(NamedTuple):
@@ -869,8 +873,8 @@ def _pipelines(order: Sequence[tuple[Node, _Cmd | None]]) -> str | None:
     return found
 
 
-def _tree_check(text: str, depth: int) -> tuple[str | None, bool]:
-    """(the rule the parsed text trips, whether the parser met text it could not read)."""
+def _tree_check(text: str, depth: int) -> str | None:
+    """The rule the parsed text trips, if any."""
     import tree_sitter_bash
     from tree_sitter import Language, Parser
 
@@ -897,10 +901,10 @@ def _tree_check(text: str, depth: int) -> tuple[str | None, bool]:
         elif n.type == "heredoc_redirect":
             why = _heredoc_backticks(n, depth)
         if why is not None:
-            return why, False
+            return why
         order.append((n, c))
         stack.extend((ch, host) for ch in reversed(n.children))
-    return _pipelines(order), tree.root_node.has_error
+    return _pipelines(order)
 
 
 def _check(cmd: str, depth: int) -> str | None:
@@ -909,7 +913,7 @@ def _check(cmd: str, depth: int) -> str | None:
             f"shell code nested over {_MAX_DEPTH} levels deep (sh -c, eval, …): too deep to check"
         )
     try:
-        why, _ = _tree_check(cmd, depth)
+        why = _tree_check(cmd, depth)
     except ImportError:  # the parser is missing: the scanner alone still guards
         why = None
     # The scanner reads every text too: the parser can misread without flagging an error
