@@ -474,6 +474,12 @@ REFUSED_PARSED = [
     ("systemctl isolate rescue.target", "systemctl"),
     ("killall5 -9", "every process"),
     ("cryptsetup luksFormat /dev/sdb", "cryptsetup"),
+    # a relative target after a `cd` into one
+    ("cd / && rm -rf *", "aimed at /*"),
+    ("cd && rm -rf *", "aimed at ~/*"),
+    ("cd ~ ; chmod -R 777 .", "~/."),
+    ("cd /usr/local && cd .. && rm -rf *", "/usr/local/../*"),
+    ("cd / && find . -delete", "find deleting"),
     # force pushes that may hit the default branch
     ("git push -f", "no refspec"),
     ("git push --force", "no refspec"),
@@ -566,6 +572,10 @@ PASSES_PARSED = [
     "rm -rf ~/projects/old",
     "cryptsetup open /dev/sdb vault",
     "systemctl restart nginx.service",
+    "cd /tmp && rm -rf *",
+    "cd ~/project && rm -rf build",
+    "cd / && rm -rf tmp/x",
+    "cd - && rm -rf *",
 ]
 
 

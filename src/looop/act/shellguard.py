@@ -259,6 +259,7 @@ class _Cmd:
     words: list[str] = field(default_factory=list)
     redirects: list[tuple[str, str]] = field(default_factory=list)
     bodies: list[str] = field(default_factory=list)
+    cwd: str | None = None  # where an earlier `cd` in the same text went, when we can tell
 
 
 def _base(word: str) -> str:
@@ -399,8 +400,11 @@ def _device(path: str) -> bool:
     return path[5:].startswith(_DISKS + _DISKS_MORE)
 
 
-def _critical(path: str) -> str | None:
-    """`path` itself if it is /, a home, or a system directory (after `..`, `//`, `/*`)."""
+def _critical(path: str, cwd: str | None = None) -> str | None:
+    """`path` (joined to `cwd` when relative) if it is /, a home, or a system directory
+    (after `..`, `//`, `/*`): `cd / && rm -rf *` aims at /*."""
+    if cwd is not None and not path.startswith(("/", "~", "$")):
+        path = f"{cwd.rstrip('/')}/{path}"
     if _HOME.fullmatch(path):
         return path
     if not path.startswith("/"):
@@ -437,21 +441,21 @@ def _recursive(opts: Sequence[str]) -> bool:
     )
 
 
-def _find_starts(args: Sequence[str]) -> tuple[str | None, int]:
+def _find_starts(args: Sequence[str], cwd: str | None) -> tuple[str | None, int]:
     """(the first start path that is critical, where the expression begins)."""
     i = 0
     while i < len(args) and args[i][:2] in ("-h", "-l", "-p", "-o", "-d") and len(args[i]) <= 3:
         i += 2 if args[i] == "-d" else 1
     aimed: str | None = None
     while i < len(args) and not args[i].startswith("-") and args[i] not in ("(", "!", ","):
-        aimed = aimed or _critical(args[i])
+        aimed = aimed or _critical(args[i], cwd)
         i += 1
     return aimed, i
 
 
-def _find(args: Sequence[str]) -> tuple[str | None, list[list[str]]]:
+def _find(args: Sequence[str], cwd: str | None) -> tuple[str | None, list[list[str]]]:
     """(a critical start path if the expression deletes, the -exec commands)."""
-    aimed, i = _find_starts(args)
+    aimed, i = _find_starts(args, cwd)
     execs: list[list[str]] = []
     expr = args[i:]
     j = 0
@@ -589,7 +593,7 @@ def _scripts(name: str, args: Sequence[str], c: _Cmd) -> list[str]:
     return out
 
 
-def _rule(name: str, args: Sequence[str], shown: str) -> str | None:
+def _rule(name: str, args: Sequence[str], shown: str, cwd: str | None) -> str | None:
     """The deny rule one command (already unwrapped) trips, if any."""
     if name in _PRIVILEGE:
         return f"{name} (running as another user): `{shown}`"
@@ -622,12 +626,12 @@ def _rule(name: str, args: Sequence[str], shown: str) -> str | None:
     if name in ("rm", "chmod", "chown", "chgrp"):
         opts, operands = _split_opts(args)
         if _recursive(opts):
-            aimed = next((p for a in operands if (p := _critical(a)) is not None), None)
+            aimed = next((p for a in operands if (p := _critical(a, cwd)) is not None), None)
             if aimed is not None:
                 verb = "rm -rf (recursive delete)" if name == "rm" else f"recursive {name}"
                 return f"{verb} aimed at {aimed}: `{shown}`"
     if name == "find":
-        start, _ = _find(args)
+        start, _ = _find(args, cwd)
         if start is not None:
             return f"find deleting under {start}: `{shown}`"
     if name == "git" and (what := _git_push(args)) is not None:
@@ -654,15 +658,17 @@ def _command_rule(c: _Cmd, depth: int) -> str | None:
     if at is None:
         return None
     name, args, shown = _base(c.words[at]), c.words[at + 1 :], _show(c.words[at:])
-    if (why := _rule(name, args, shown)) is not None:
+    if (why := _rule(name, args, shown, c.cwd)) is not None:
         return why
     if name in _DOWNLOADERS and c.host is not None:
         if c.host == "$":
             return f"a download run as a command: `$({shown})`"
         return f"a download run by {c.host}: `{shown}`"
     if name == "find":
-        for sub in _find(args)[1]:
-            if (why := _command_rule(_Cmd(host=c.host, words=sub), depth + 1)) is not None:
+        for sub in _find(args, c.cwd)[1]:
+            if (
+                why := _command_rule(_Cmd(host=c.host, words=sub, cwd=c.cwd), depth + 1)
+            ) is not None:
                 return why
     for script in _scripts(name, args, c):
         if (why := _check(script, depth + 1)) is not None:
@@ -688,17 +694,34 @@ def _roles(c: _Cmd) -> dict[str, str]:
         roles["download"] = _show(c.words)
     if _reads_code(name, args):
         roles["runs"] = _show(c.words[at:])
-    if name == "find" and _find_starts(args)[0] is not None:
+    if name == "find" and _find_starts(args, c.cwd)[0] is not None:
         roles["lists"] = _show(c.words[at:])
     if name in _DELETERS and any(_base(w) == "xargs" for w in c.words[:at]):
         roles["deletes"] = _show(c.words)
     return roles
 
 
+def _after_cd(c: _Cmd, cwd: str | None) -> str | None:
+    """Where the shell is after `c`, as far as the text tells (None: unknown)."""
+    at = _command_at(c.words)
+    if at is None or _base(c.words[at]) not in ("cd", "pushd"):
+        return cwd
+    _, operands = _split_opts(c.words[at + 1 :])
+    if not operands:
+        return "~"
+    target = operands[0]
+    if target.startswith(("/", "~", "$")):
+        return target
+    return None if cwd is None or target == "-" else f"{cwd.rstrip('/')}/{target}"
+
+
 def _scan_check(cmd: str, depth: int) -> str | None:
     """The older reading: our own scanner, run on every text beside the parser."""
     upstream: dict[str, str] = {}  # roles played earlier in the current pipeline
+    cwd: str | None = None
     for c in _commands(tokenise(cmd)):
+        c.cwd = cwd
+        cwd = _after_cd(c, cwd)
         why = _command_rule(c, depth)
         if why is not None:
             return why
@@ -886,6 +909,7 @@ def _tree_check(text: str, depth: int) -> str | None:
     host_of: dict[int, str | None] = {}
     order: list[tuple[Node, _Cmd | None]] = []
     stack: list[tuple[Node, str | None]] = [(tree.root_node, None)]
+    cwd: str | None = None  # commands come in text order; subshell scope is ignored
     while stack:  # pre-order, by hand: nesting depth is the input's to choose
         n, host = stack.pop()
         c: _Cmd | None = None
@@ -894,7 +918,8 @@ def _tree_check(text: str, depth: int) -> str | None:
             host = host_of.get(n.id)  # None: its output is not an argument of any command
         elif n.type == "command":
             c = _from_command(n, host_of)
-            c.host = host
+            c.host, c.cwd = host, cwd
+            cwd = _after_cd(c, cwd)
             why = _command_rule(c, depth)
         elif n.type == "file_redirect":
             why = _redirect_rule(n)
