@@ -474,6 +474,14 @@ REFUSED_PARSED = [
     ("systemctl isolate rescue.target", "systemctl"),
     ("killall5 -9", "every process"),
     ("cryptsetup luksFormat /dev/sdb", "cryptsetup"),
+    ("chattr -R +i /", "recursive chattr"),
+    ("rsync -a --delete empty/ /", "rsync --delete into /"),
+    ("mv /etc /etc.bak", "mv moving away /etc"),
+    ("hdparm --security-erase p /dev/sda", "hdparm"),
+    ("badblocks -wsv /dev/sdb", "badblocks"),
+    ("git push origin +refs/heads/*:refs/heads/*", "every branch"),
+    ("nc -l 1234 | sh", "| sh"),
+    ("systemd-run --user sh -c 'sudo ls'", "sudo ls"),
     # a relative target after a `cd` into one
     ("cd / && rm -rf *", "aimed at /*"),
     ("cd && rm -rf *", "aimed at ~/*"),
@@ -576,6 +584,10 @@ PASSES_PARSED = [
     "cd ~/project && rm -rf build",
     "cd / && rm -rf tmp/x",
     "cd - && rm -rf *",
+    "rsync -a --delete ./site/ /var/www/site/",
+    "mv ~/a ~/b",
+    "mv build/app /usr/local/bin/",
+    "badblocks -sv /dev/sdb",
 ]
 
 

@@ -50,11 +50,14 @@ _SOURCES = frozenset({"source", "."})
 _STDIN = frozenset({"-", "/dev/stdin", "/proc/self/fd/0", "/dev/fd/0"})
 _DOWNLOADERS = frozenset(
     {"curl", "wget", "wget2", "fetch", "http", "https", "xh", "xhs", "curlie", "lwp-request"}
+    | {"nc", "ncat", "netcat", "socat"}
 )
 _PRIVILEGE = frozenset(
     {"sudo", "doas", "pkexec", "su", "run0", "sudoedit", "runuser", "ksu", "dzdo", "pfexec"}
 )
-_POWER = frozenset({"shutdown", "reboot", "halt", "poweroff"})
+_POWER = frozenset(
+    {"shutdown", "reboot", "halt", "poweroff", "pm-suspend", "pm-hibernate", "pm-suspend-hybrid"}
+)
 _SYSTEMCTL_POWER = frozenset(
     {"reboot", "poweroff", "halt", "kexec", "soft-reboot", "suspend", "hibernate", "hybrid-sleep"}
     | {"suspend-then-hibernate", "sleep", "rescue", "emergency"}
@@ -70,6 +73,7 @@ _DISKS = ("sd", "nvme", "disk", "rdisk", "mmcblk", "hd", "vd", "xvd", "mapper/",
 _DISKS_MORE = ("nbd", "mtd", "root", "mem", "kmem", "port", "zvol/")
 _MAIN = frozenset({"main", "master"})
 _DELETERS = frozenset({"rm", "shred", "unlink", "rmdir", "chmod", "chown", "chgrp", "truncate"})
+_RECURSIVE_TOOLS = frozenset({"rm", "chmod", "chown", "chgrp", "chattr", "setfacl"})
 # Paths whose recursive delete or chmod/chown wrecks the machine or a home (lower-cased).
 _SYSTEM_DIRS = frozenset(
     {"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/mnt"}
@@ -107,6 +111,7 @@ _WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
     "unbuffer": (frozenset(), 0),
     "caffeinate": (frozenset({"-t", "-w"}), 0),
     "watch": (frozenset({"-n", "--interval", "-d", "--differences", "-q"}), 0),
+    "systemd-run": (frozenset({"-p", "--property", "-u", "--unit", "-e", "--setenv"}), 0),
 }
 _GIT_TAKES = frozenset({"-c", "--git-dir", "--work-tree", "--namespace", "--config-env"})
 
@@ -518,6 +523,8 @@ def _git_push(args: Sequence[str]) -> str | None:
         dst = (dst if colon else src).removeprefix("refs/heads/")
         if not colon and dst in ("head", "@") and (force or plus):
             return "a force push of HEAD (the current branch may be main)"
+        if dst == "*" and (force or plus):  # a refs/heads/* pattern: main included
+            return "a force push of every branch (main/master included)"
         if dst not in _MAIN:
             continue
         if delete or (colon and not src):
@@ -593,10 +600,8 @@ def _scripts(name: str, args: Sequence[str], c: _Cmd) -> list[str]:
     return out
 
 
-def _rule(name: str, args: Sequence[str], shown: str, cwd: str | None) -> str | None:
-    """The deny rule one command (already unwrapped) trips, if any."""
-    if name in _PRIVILEGE:
-        return f"{name} (running as another user): `{shown}`"
+def _disk_rule(name: str, args: Sequence[str], shown: str) -> str | None:
+    """Formatting, wiping or overwriting a disk."""
     if name.startswith(_FS_MAKERS):
         return f"{name} (formatting a filesystem): `{shown}`"
     if name in ("wipefs", "blkdiscard") and not any(a in ("-n", "--no-act") for a in args):
@@ -607,12 +612,28 @@ def _rule(name: str, args: Sequence[str], shown: str, cwd: str | None) -> str | 
         and not any(a in _READ_ONLY_FLAGS for a in args)
     ):
         return f"{name} (rewriting a partition table): `{shown}`"
-    if name == "cryptsetup" and any(a in ("luksformat", "erase", "lukserase") for a in args):
-        return f"cryptsetup (wiping a disk's encryption header): `{shown}`"
-    if name == "nvme" and args[:1] in (["format"], ["sanitize"]):
-        return f"nvme {args[0]} (wiping a disk): `{shown}`"
-    if name == "diskutil" and args and args[0].startswith(("erase", "zero", "secureerase")):
-        return f"diskutil {args[0]} (wiping a disk): `{shown}`"
+    if (
+        (name == "cryptsetup" and any(a in ("luksformat", "erase", "lukserase") for a in args))
+        or (name == "nvme" and args[:1] in (["format"], ["sanitize"]))
+        or (name == "diskutil" and args[:1] and args[0].startswith(("erase", "zero", "secure")))
+        or (name == "hdparm" and any(a.startswith(("--security-erase", "--trim")) for a in args))
+        or (name == "sg_format" and any(a.startswith("--format") for a in args))
+        or (name == "badblocks" and any(a.startswith("-") and "w" in a for a in args))
+    ):
+        return f"{name} (wiping a disk): `{shown}`"
+    if name == "dd":
+        for a in args:
+            if a.startswith("of=/dev/") and a[8:] not in _DEV_OK:
+                return f"dd onto a device: `{shown}`"
+    if name == "shred" and any(a.startswith("/dev/") and a[5:] not in _DEV_OK for a in args):
+        return f"shred of a device: `{shown}`"
+    if name in ("tee", "cp", "install", "pv") and any(_device(a) for a in args):
+        return f"{name} onto a disk device: `{shown}`"
+    return None
+
+
+def _power_rule(name: str, args: Sequence[str], shown: str) -> str | None:
+    """Stopping or suspending the machine, or killing every process."""
     if name in _POWER:
         return f"{name} (stopping the machine): `{shown}`"
     if name in ("systemctl", "loginctl") and any(
@@ -623,28 +644,40 @@ def _rule(name: str, args: Sequence[str], shown: str, cwd: str | None) -> str | 
         return f"{name} {args[0]} (stopping the machine): `{shown}`"
     if name == "killall5" or (name == "kill" and _kills_everything(args)):
         return f"kill of every process (or init): `{shown}`"
-    if name in ("rm", "chmod", "chown", "chgrp"):
-        opts, operands = _split_opts(args)
-        if _recursive(opts):
-            aimed = next((p for a in operands if (p := _critical(a, cwd)) is not None), None)
-            if aimed is not None:
-                verb = "rm -rf (recursive delete)" if name == "rm" else f"recursive {name}"
-                return f"{verb} aimed at {aimed}: `{shown}`"
-    if name == "find":
-        start, _ = _find(args, cwd)
-        if start is not None:
-            return f"find deleting under {start}: `{shown}`"
+    return None
+
+
+def _tree_rule(name: str, args: Sequence[str], shown: str, cwd: str | None) -> str | None:
+    """Deleting, moving away or re-permissioning /, a home or a system directory."""
+
+    def aimed(paths: Sequence[str]) -> str | None:
+        return next((p for a in paths if (p := _critical(a, cwd)) is not None), None)
+
+    opts, operands = _split_opts(args)
+    if name in _RECURSIVE_TOOLS and _recursive(opts) and (at := aimed(operands)) is not None:
+        verb = "rm -rf (recursive delete)" if name == "rm" else f"recursive {name}"
+        return f"{verb} aimed at {at}: `{shown}`"
+    if name == "mv" and (at := aimed(operands[:-1])) is not None:
+        return f"mv moving away {at}: `{shown}`"
+    deletes = any(o.startswith("--delete") for o in opts)
+    if name == "rsync" and deletes and (at := aimed(operands[-1:])) is not None:
+        return f"rsync --delete into {at}: `{shown}`"
+    if name == "find" and (at := _find(args, cwd)[0]) is not None:
+        return f"find deleting under {at}: `{shown}`"
+    return None
+
+
+def _rule(name: str, args: Sequence[str], shown: str, cwd: str | None) -> str | None:
+    """The deny rule one command (already unwrapped) trips, if any."""
+    if name in _PRIVILEGE:
+        return f"{name} (running as another user): `{shown}`"
     if name == "git" and (what := _git_push(args)) is not None:
         return f"{what}: `{shown}`"
-    if name == "dd":
-        for a in args:
-            if a.startswith("of=/dev/") and a[8:] not in _DEV_OK:
-                return f"dd onto a device: `{shown}`"
-    if name == "shred" and any(a.startswith("/dev/") and a[5:] not in _DEV_OK for a in args):
-        return f"shred of a device: `{shown}`"
-    if name in ("tee", "cp", "install", "pv") and any(_device(a) for a in args):
-        return f"{name} onto a disk device: `{shown}`"
-    return None
+    return (
+        _disk_rule(name, args, shown)
+        or _power_rule(name, args, shown)
+        or _tree_rule(name, args, shown, cwd)
+    )
 
 
 def _command_rule(c: _Cmd, depth: int) -> str | None:
