@@ -832,15 +832,11 @@ def _word(n: Node, subs: list[Node]) -> str:
     return _text(n)  # expansions, arithmetic, numbers: as written
 
 
-def _from_command(n: Node, host_of: dict[int, str | None]) -> _Cmd:
-    """One `command` node as words, here-strings and here-documents; notes the host of each
-    substitution in its arguments (the command that will use their output)."""
-    parts = list(n.children)
-    parent = n.parent
-    if parent is not None and parent.type == "redirected_statement":
-        body = parent.child_by_field_name("body")
-        if body is not None and body.id == n.id:
-            parts += [ch for ch in parent.children if ch.type in _REDIRECT_NODES]
+def _from_command(n: Node, outer: Sequence[Node], host_of: dict[int, str | None]) -> _Cmd:
+    """One `command` node (plus the `outer` redirects that reach it) as words, here-strings
+    and here-documents; notes the host of each substitution in its arguments (the command
+    that will run their output as code)."""
+    parts = [*n.children, *outer]
     c = _Cmd()
     words: list[str] = []
     name_subs: list[Node] = []
@@ -941,16 +937,18 @@ def _tree_check(text: str, depth: int) -> str | None:
     tree = Parser(Language(tree_sitter_bash.language())).parse(ascii_text.encode("ascii"))
     host_of: dict[int, str | None] = {}
     order: list[tuple[Node, _Cmd | None]] = []
-    stack: list[tuple[Node, str | None]] = [(tree.root_node, None)]
+    # (node, host of the substitution it sits in, redirects from outside that reach it)
+    stack: list[tuple[Node, str | None, Sequence[Node]]] = [(tree.root_node, None, ())]
     cwd: str | None = None  # commands come in text order; subshell scope is ignored
     while stack:  # pre-order, by hand: nesting depth is the input's to choose
-        n, host = stack.pop()
+        n, host, outer = stack.pop()
+        children = n.children
         c: _Cmd | None = None
         why: str | None = None
         if n.type in _SUBST:
             host = host_of.get(n.id)  # None: its output is not an argument of any command
         elif n.type == "command":
-            c = _from_command(n, host_of)
+            c = _from_command(n, outer, host_of)
             c.host, c.cwd = host, cwd
             cwd = _after_cd(c, cwd)
             why = _command_rule(c, depth)
@@ -961,8 +959,25 @@ def _tree_check(text: str, depth: int) -> str | None:
         if why is not None:
             return why
         order.append((n, c))
-        stack.extend((ch, host) for ch in reversed(n.children))
+        inner = _inner_redirects(n, children, outer)
+        stack.extend((ch, host, inner.get(ch.id, ())) for ch in reversed(children))
     return _pipelines(order)
+
+
+def _inner_redirects(
+    n: Node, children: Sequence[Node], outer: Sequence[Node]
+) -> dict[int, Sequence[Node]]:
+    """Which child the redirects on `n` (and those reaching it) go to. The parser hangs
+    `a && b < x` and `{ b; } < x` on the whole statement, while bash feeds `x` to `b`: a
+    list, pipeline or group passes them to its last part."""
+    if n.type == "redirected_statement":
+        mine = [ch for ch in children if ch.type in _REDIRECT_NODES]
+        body = n.child_by_field_name("body")
+        return {} if body is None else {body.id: [*mine, *outer]}
+    if outer and n.type in ("list", "pipeline", "compound_statement", "subshell"):
+        last = [ch for ch in children if ch.is_named and ch.type != "comment"][-1:]
+        return {last[0].id: outer} if last else {}
+    return {}
 
 
 def _check(cmd: str, depth: int) -> str | None:
