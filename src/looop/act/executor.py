@@ -328,7 +328,13 @@ def _archive_goal(ctx: Ctx, a: ArchiveGoal) -> None:
         ) from None
 
 
-def _write_sensor(ctx: Ctx, a: WriteSensor) -> None:
+def _write_sensor(
+    ctx: Ctx, knobs: Knobs, a: WriteSensor, actor: str, allow_dangerous: bool = False
+) -> None:
+    # A sensor runs on every beat; a shell one passes the tripwire like run_shell. A #! line
+    # naming another interpreter (python, node, …) is not shell we can read: it goes unscanned.
+    if shellguard.foreign_interpreter(a.script) is None:
+        _shell_guard(ctx, knobs, a.script, actor, allow_dangerous, "write_sensor")
     store.atomic_write(ctx.paths.sensor(a.name), _normalise_text(a.script), mode=0o755)
 
 
@@ -400,32 +406,42 @@ def _env_forces_tripwire(ctx: Ctx) -> bool:
         return False  # resolve_knobs already warned about it
 
 
-def _shell_guard(ctx: Ctx, knobs: Knobs, cmd: str, actor: str, allow_dangerous: bool) -> None:
-    """Refuse a tripwire command before anything (WAL, output file, journal) is touched."""
-    fix = (
-        "re-run with --allow-dangerous, or set shell_policy"
-        if actor == "cli"
-        else shellguard.DEFAULT_FIX
-    )
+def _shell_guard(
+    ctx: Ctx,
+    knobs: Knobs,
+    cmd: str,
+    actor: str,
+    allow_dangerous: bool,
+    what: str = "run_shell",
+) -> None:
+    """Refuse shell text the tripwire (or shell_policy) stops, before anything (WAL, output
+    file, journal, worker, sensor file) is touched. `what` names the field in the refusal."""
+    knob_env = KNOBS["shell_allow_dangerous"].env
+    if actor != "cli":
+        fix = shellguard.DEFAULT_FIX
+    elif what == "run_shell":
+        fix = "re-run with --allow-dangerous, or set shell_policy"
+    else:
+        fix = f"re-run with {knob_env}=1 if you mean it, or set shell_policy"
     bypass = "--allow-dangerous" if allow_dangerous else None
     if bypass is None and knobs.values.get("shell_allow_dangerous") is True:
-        bypass = KNOBS["shell_allow_dangerous"].env + "=1"
+        bypass = knob_env + "=1"
     if bypass is not None:
         why = shellguard.tripwire(cmd)
         if why is not None:
             ctx.events.emit(
-                "warn", "shell.tripwire_bypassed", f"run_shell tripwire bypassed by {bypass}: {why}"
+                "warn", "shell.tripwire_bypassed", f"{what} tripwire bypassed by {bypass}: {why}"
             )
         return
     try:
         policy = ctx.config().shell_policy
     except LooopError as e:
         # Fail closed: without the config we do not know the user's deny patterns.
-        raise ExecError(f"run_shell not run: {e}") from e
+        raise ExecError(f"{what} not run: {e}") from e
     builtin = policy.mode == "tripwire" or _env_forces_tripwire(ctx)
     why = shellguard.verdict(cmd, builtin=builtin, deny=policy.deny, allow=policy.allow)
     if why is not None:
-        raise ExecError(shellguard.refusal(why, fix))
+        raise ExecError(shellguard.refusal(why, fix, what))
 
 
 def _run_shell(
@@ -453,8 +469,15 @@ def _send_notification(ctx: Ctx, a: SendNotification, actor: str) -> None:
         notify(ctx, message, a.id, "notification")
 
 
-def _start_worker(ctx: Ctx, knobs: Knobs, a: StartWorker) -> None:
+def _start_worker(
+    ctx: Ctx, knobs: Knobs, a: StartWorker, actor: str, allow_dangerous: bool = False
+) -> None:
     from looop.workers.launch import start_worker
+
+    # The worker's launch line and its verify check are shell too: same policy as run_shell.
+    for what, text in (("start_worker command", a.command), ("start_worker verify", a.verify)):
+        if text is not None and text.strip():
+            _shell_guard(ctx, knobs, text, actor, allow_dangerous, what)
 
     start_worker(ctx, knobs, a.id, a.prompt, runner=a.runner, command=a.command, verify=a.verify)
 
@@ -533,13 +556,13 @@ def _perform(
         case ArchiveGoal():
             _archive_goal(ctx, action)
         case WriteSensor():
-            _write_sensor(ctx, action)
+            _write_sensor(ctx, knobs, action, actor, allow_dangerous)
         case WritePlaybook():
             _write_playbook(ctx, knobs, action)
         case SendNotification():
             _send_notification(ctx, action, actor)
         case StartWorker():
-            _start_worker(ctx, knobs, action)
+            _start_worker(ctx, knobs, action, actor, allow_dangerous)
         case KillWorker():
             _kill_worker(ctx, knobs, action)
         case SteerSession():
@@ -571,8 +594,8 @@ def execute(
 ) -> Executed:
     """Run the one action, stamp its goal, journal it. ExecError (nothing journaled) on failure.
 
-    allow_dangerous skips the run_shell tripwire; only a human's `looop run --allow-dangerous`
-    sets it, never a decision.
+    allow_dangerous skips the shell tripwire (run_shell, a worker's command/verify, a sensor);
+    only a human's `looop run --allow-dangerous` sets it, never a decision.
     """
     action = decision.action
     kind, summary = kind_of(action), summary_of(action)

@@ -531,7 +531,7 @@ KNOBS: dict[str, Knob] = {
             describe="extra runner attempts on a matched provider error",
         ),
         _k("runner_retry_sleep", 3, maximum=3600, describe="seconds x attempt between retries"),
-        _k("shell_allow_dangerous", False, "bool", describe="disable the run_shell tripwire"),
+        _k("shell_allow_dangerous", False, "bool", describe="disable the shell tripwire"),
         _k("ask_poll_ms", 1000, minimum=10, maximum=60_000, describe="`looop ask` answer poll"),
         _k(
             "ask_timeout_s",
