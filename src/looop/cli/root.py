@@ -8,13 +8,49 @@ from typing import Any
 import click
 
 from looop import __version__
-from looop.cli.main import COMMANDS
+from looop.cli.main import ALIASES, COMMANDS, HIDDEN
 from looop.core.errors import LooopError
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """' — did you mean `x`?' for a near miss, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(word, choices, n=2, cutoff=0.6)
+    return f" — did you mean {' or '.join(f'`{c}`' for c in close)}?" if close else ""
 
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return sorted(c for c in COMMANDS if c not in HIDDEN)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS:
+            raise LooopError(
+                f"no verb '{name}'{did_you_mean(name, self._verbs(ctx))} "
+                "(`looop --help` lists every verb)"
+            )
+        return super().resolve_command(ctx, args)
+
+    def _verbs(self, ctx: click.Context) -> list[str]:
+        return [c for c in self.list_commands(ctx) if c not in ALIASES]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each verb once; the second spellings in one line below them."""
+        names = self._verbs(ctx)
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = []
+        for name in names:
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+        with formatter.section("Aliases"):
+            formatter.write_text(", ".join(f"{a} = {v}" for a, v in ALIASES.items()))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)
