@@ -3,6 +3,12 @@ steering verbs that refuse empty bodies, answers held to their options."""
 
 from __future__ import annotations
 
+import json
+import os
+import pty
+import select
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -79,3 +85,86 @@ def test_completion_verb_and_its_old_spelling(
     res = run(capsys, "completion", "tcsh")
     assert res[0] == 1 and "tcsh" in res[2]
     assert not data.exists()
+
+
+# ---------------------------------------------------------------- init
+
+
+def _init_on_a_terminal(data: Path, keys: bytes) -> tuple[int, str]:
+    """`looop init` on a real PTY (interactive); `keys` are typed at the first question."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    env["LOOOP_DATA_DIR"] = str(data)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a session leader whose controlling terminal is the PTY
+        os.execve(sys.executable, [sys.executable, "-m", "looop", "init"], env)
+    seen = b""
+    typed = False
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            if not typed and b"Runner" in seen:
+                os.write(fd, keys)
+                typed = True
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), seen.decode(errors="replace")
+
+
+@pytest.mark.timeout(40)
+@pytest.mark.parametrize("keys", [b"\x03", b"\x04"], ids=["ctrl-c", "eof"])
+def test_a_cancelled_init_leaves_nothing_behind(data: Path, keys: bytes) -> None:
+    code, screen = _init_on_a_terminal(data, keys)
+    assert code == 130, screen
+    assert "nothing was written" in screen and "Traceback" not in screen
+    assert not data.exists()
+
+
+def test_a_refused_init_leaves_nothing_behind(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    res = run(capsys, "init", "--runner", "custom", "--tick-command", "my-agent -p")
+    assert one_line_error(*res) and "needs --worker-command" in res[2]
+    res = run(capsys, "init", "--runner", "custom")
+    assert one_line_error(*res)
+    assert "--tick-command" in res[2] and "--worker-command" in res[2]
+    res = run(capsys, "init", "--runner", "custom", "--tick-command", "a", "--worker-command", "b")
+    assert one_line_error(*res) and "{{prompt_file}}" in res[2]
+    res = run(capsys, "init", "--runner", "nope")
+    assert one_line_error(*res) and "custom" in res[2]
+    res = run(capsys, "init", "--tick-command")
+    assert one_line_error(*res)
+    assert not data.exists()
+
+
+def test_init_custom_warns_about_the_unmetered_breaker(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = (
+        "init",
+        "--runner",
+        "custom",
+        "--tick-command",
+        "a -p",
+        "--worker-command",
+        "a {{prompt_file}}",
+    )
+    code, out, _ = run(capsys, *args)
+    assert code == 0 and "unmetered" in out
+    assert "runners.custom.cost" in out and '"max_daily_usd": 0' in out
+    cfg = json.loads((data / "config.json").read_text())
+    cfg["max_daily_usd"] = 0  # the remedy it names silences it
+    (data / "config.json").write_text(json.dumps(cfg))
+    code, out, _ = run(capsys, *args, "--force")
+    assert code == 0 and "unmetered" not in out
+    code, out, _ = run(capsys, "init", "--runner", "claude", "--force")
+    assert code == 0 and "unmetered" not in out

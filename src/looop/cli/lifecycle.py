@@ -84,11 +84,15 @@ def _verb_help(ctx: click.Context, words: list[str]) -> str:
 def init_cmd(
     runner: str | None, tick_command: str | None, worker_command: str | None, force: bool
 ) -> None:
-    from looop.loop.setup import init_config
+    from looop.loop.setup import InitCancelled, init_config
 
     ctx = make_ctx()
     interactive = sys.stdin.isatty() and sys.stdout.isatty() and runner is None
-    res = init_config(ctx, runner, tick_command, worker_command, force, interactive)
+    try:
+        res = init_config(ctx, runner, tick_command, worker_command, force, interactive)
+    except InitCancelled as e:
+        click.echo(f"\nlooop: {e}", err=True)  # the cursor sits after the question
+        raise SystemExit(130) from None
     for line in res:
         click.echo(line)
 
