@@ -168,3 +168,62 @@ def test_init_custom_warns_about_the_unmetered_breaker(
     assert code == 0 and "unmetered" not in out
     code, out, _ = run(capsys, "init", "--runner", "claude", "--force")
     assert code == 0 and "unmetered" not in out
+
+
+# ---------------------------------------------------------------- steering verbs
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["goal", "write", "g", ""],
+        ["goal", "write", "g", "  \n\t"],
+        ["sensor", "write", "s", ""],
+        ["sensor", "write", "s", "\n\n"],
+        ["playbook", "write", " "],
+    ],
+)
+def test_empty_bodies_are_refused(
+    data: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    res = run(capsys, *args)
+    assert one_line_error(*res) and "empty" in res[2]
+    assert not (data / "goals" / "g.md").exists() and not (data / "sensors" / "s.sh").exists()
+    assert "write-" not in (
+        (data / "journal.md").read_text() if (data / "journal.md").exists() else ""
+    )
+
+
+def test_empty_body_on_stdin_is_refused(
+    data: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    res = run(capsys, "goal", "write", "g", "-", stdin="\n  \n", monkeypatch=monkeypatch)
+    assert one_line_error(*res) and "looop goal rm g" in res[2]
+    assert not (data / "goals" / "g.md").exists()
+
+
+def test_sensor_rm_and_goal_rm_are_journaled_moves(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "sensor", "write", "ci", "echo '{}'")[0] == 0
+    assert run(capsys, "goal", "write", "ship", "goal: ship v1")[0] == 0
+    code, out, _ = run(capsys, "sensor", "rm", "ci")
+    assert code == 0 and "remove-sensor ci" in out
+    assert not (data / "sensors" / "ci.sh").exists()
+    code, out, _ = run(capsys, "goal", "rm", "ship", "--journal", "dropped ship")
+    assert code == 0
+    assert not (data / "goals" / "ship.md").exists()
+    assert (data / "goals" / "archive" / "ship.md").read_text() == "goal: ship v1\n"
+    journal = (data / "journal.md").read_text()
+    assert "remove-sensor ci" in journal and "dropped ship" in journal
+    steered = [
+        json.loads(ln)
+        for ln in (data / "events.jsonl").read_text().splitlines()
+        if '"steered"' in ln
+    ]
+    assert [e["action"] for e in steered][-2:] == ["remove-sensor", "archive"]
+    # gone already, or never there, or a name that is not one: one line, nothing journaled
+    for args in (["sensor", "rm", "ci"], ["goal", "rm", "ship"], ["goal", "rm", "../etc"]):
+        res = run(capsys, *args)
+        assert one_line_error(*res), args
+    assert (data / "journal.md").read_text() == journal
