@@ -7,6 +7,7 @@ import json
 import os
 import pty
 import select
+import signal
 import sys
 import time
 from pathlib import Path
@@ -114,7 +115,14 @@ def _init_on_a_terminal(data: Path, keys: bytes) -> tuple[int, str]:
             if not typed and b"Runner" in seen:
                 os.write(fd, keys)
                 typed = True
-        _, status = os.waitpid(pid, 0)
+        done, status = os.waitpid(pid, os.WNOHANG)
+        while not done and time.monotonic() < deadline:
+            time.sleep(0.05)  # the child exits on its own; bounded
+            done, status = os.waitpid(pid, os.WNOHANG)
+        if not done:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError(f"init still running after {keys!r}; its screen:\n{seen!r}")
     finally:
         os.close(fd)
     return os.waitstatus_to_exitcode(status), seen.decode(errors="replace")
@@ -227,3 +235,41 @@ def test_sensor_rm_and_goal_rm_are_journaled_moves(
         res = run(capsys, *args)
         assert one_line_error(*res), args
     assert (data / "journal.md").read_text() == journal
+
+
+# ---------------------------------------------------------------- answers
+
+
+def _ask(data: Path, options: list[str]) -> str:
+    from looop.core.paths import Paths
+    from looop.human.mailbox import new_ask
+
+    p = Paths.at(data)
+    return str(new_ask(p.asks, p.answers, "w1", "Merge PR 7?", None, options, 0.0)["id"])
+
+
+def _answer_of(data: Path, ask_id: str) -> str | None:
+    path = data / "answers" / f"{ask_id}.json"
+    return json.loads(path.read_text())["answer"] if path.exists() else None
+
+
+def test_answer_is_held_to_the_asks_options(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ask_id = _ask(data, ["yes", "no"])
+    res = run(capsys, "answer", ask_id, "maybe")
+    assert one_line_error(*res) and "yes, no" in res[2] and "--force" in res[2]
+    assert _answer_of(data, ask_id) is None
+    # any case, stored as the option is spelled
+    code, out, _ = run(capsys, "answer", ask_id, " Yes ")
+    assert code == 0 and ask_id in out and _answer_of(data, ask_id) == "yes"
+    code, _, _ = run(capsys, "answer", ask_id, "maybe", "--force")
+    assert code == 0 and _answer_of(data, ask_id) == "maybe"
+
+
+def test_an_ask_without_options_takes_any_answer(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ask_id = _ask(data, [])
+    code, _, _ = run(capsys, "answer", ask_id, "whatever you think")
+    assert code == 0 and _answer_of(data, ask_id) == "whatever you think"
+    res = run(capsys, "answer", "nope-1", "x")
+    assert one_line_error(*res) and "looop asks" in res[2]
