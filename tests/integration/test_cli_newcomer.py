@@ -3,6 +3,7 @@ steering verbs that refuse empty bodies, answers held to their options."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -10,6 +11,7 @@ import select
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -273,3 +275,68 @@ def test_an_ask_without_options_takes_any_answer(
     assert code == 0 and _answer_of(data, ask_id) == "whatever you think"
     res = run(capsys, "answer", "nope-1", "x")
     assert one_line_error(*res) and "looop asks" in res[2]
+
+
+# ---------------------------------------------------------------- send
+
+
+RAW_READER = """
+import os, sys, termios, tty
+tty.setraw(0)
+print("ready", flush=True)
+got = b""
+while b"\\r" not in got and b"\\n" not in got:
+    got += os.read(0, 100)
+sys.stdout.write("got=" + repr(got) + "\\r\\n")
+"""
+
+
+@pytest.fixture
+def sessions(data: Path) -> Iterator[Path]:
+    data.mkdir(parents=True, exist_ok=True)
+    yield data
+    from looop.sessions import list_sessions
+
+    for s in list_sessions(data):  # leave no process behind
+        for pid, sig in ((s.child_pid, signal.SIGKILL), (s.supervisor_pid, signal.SIGKILL)):
+            if pid and s.alive:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, sig)
+
+
+def _expect(root: Path, sid: str, pattern: str) -> str:
+    from looop.core.clock import SystemClock
+    from looop.sessions.client import expect
+
+    code, match, _ = expect(root, sid, pattern, timeout_s=20, clock=SystemClock(None))
+    assert code == 0, (sid, pattern)
+    return match or ""
+
+
+@pytest.mark.timeout(60)
+def test_send_presses_enter_once(sessions: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from looop.sessions import spawn
+
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(sessions)}
+    # a raw-mode program (an agent TUI) sees the Enter key, CR, right after the text
+    spawn(sessions, "tui", [sys.executable, "-c", RAW_READER], cwd=sessions, env=env)
+    _expect(sessions, "tui", "ready")
+    assert run(capsys, "send", "tui", "also run the linters")[0] == 0
+    assert "also run the linters\\r'" in _expect(sessions, "tui", r"got=.*")
+    # a line-mode program (a shell) runs the line once: no extra blank submission
+    spawn(sessions, "sh", ["/bin/sh", "-i"], cwd=sessions, env={**env, "PS1": "$ "})
+    _expect(sessions, "sh", r"\$ ")
+    assert run(capsys, "send", "sh", "echo one-$((1+1))")[0] == 0
+    _expect(sessions, "sh", "one-2")
+    assert run(capsys, "send", "-n", "sh", "echo tw")[0] == 0
+    assert run(capsys, "send", "sh", "o-$((1+2))")[0] == 0
+    _expect(sessions, "sh", "two-3")
+    assert run(capsys, "send", "sh", "exit")[0] == 0
+    from looop.core.clock import SystemClock
+    from looop.core.paths import Paths
+    from looop.sessions import wait
+
+    assert wait(sessions, "sh", 20, SystemClock(None)) == 0  # every prompt it will print is in
+
+    log = (Paths.at(sessions).sessions / "sh" / "output.log").read_bytes()
+    assert log.count(b"$ ") == 3  # three prompts: start, after one, after two — never a fourth
