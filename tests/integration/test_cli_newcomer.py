@@ -340,3 +340,31 @@ def test_send_presses_enter_once(sessions: Path, capsys: pytest.CaptureFixture[s
 
     log = (Paths.at(sessions).sessions / "sh" / "output.log").read_bytes()
     assert log.count(b"$ ") == 3  # three prompts: start, after one, after two — never a fourth
+
+
+# ---------------------------------------------------------------- config typos
+
+
+def test_unknown_config_keys_warn_once_with_a_suggestion(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "init", "--runner", "pi")[0] == 0
+    cfg = json.loads((data / "config.json").read_text())
+    cfg.update(intervall=30, sensor_timeout=5, zzzq=1, _comment="mine")
+    cfg["runners"]["pi"]["workr"] = "x"
+    (data / "config.json").write_text(json.dumps(cfg))
+    code, out, err = run(capsys, "goal", "write", "ship", "goal: ship")
+    assert code == 0 and "write-goal ship" in out  # a warning, not an error
+    lines = err.splitlines()
+    assert len(lines) == 4, err  # once each
+    assert "'intervall'" in err and "did you mean 'interval'" in err
+    assert "LOOOP_SENSOR_TIMEOUT" in err  # a knob that lives in the environment only
+    assert "'zzzq'" in err and "runners.pi.workr" in err and "'worker'" in err
+    assert "_comment" not in err
+    code, out, err = run(capsys, "worker", "list", "--json")
+    assert code == 0 and json.loads(out) is not None  # stdout stays data
+    assert "intervall" in err
+    del cfg["intervall"], cfg["sensor_timeout"], cfg["zzzq"], cfg["runners"]["pi"]["workr"]
+    (data / "config.json").write_text(json.dumps(cfg))
+    code, _, err = run(capsys, "goal", "write", "ship", "goal: ship v2")
+    assert code == 0 and err == ""
