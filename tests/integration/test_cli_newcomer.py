@@ -37,6 +37,8 @@ def test_help_walks_multi_word_topics(data: Path, capsys: pytest.CaptureFixture[
     assert one_line_error(*res) and "did you mean `start`" in res[2]
     res = run(capsys, "help", "version", "x")
     assert one_line_error(*res) and "no subcommands" in res[2]
+    res = run(capsys, "help", "worker", "start", "x")
+    assert one_line_error(*res) and "`looop help worker start`" in res[2]
     assert not data.exists()
 
 

@@ -57,7 +57,7 @@ def _verb_help(ctx: click.Context, words: list[str]) -> str:
     for n, word in enumerate(words):
         where = " ".join(["looop", *words[:n]])
         if not isinstance(cmd, click.Group):
-            raise LooopError(f"`{where}` has no subcommands — `looop help {words[n - 1]}`")
+            raise LooopError(f"`{where}` has no subcommands — `looop help {' '.join(words[:n])}`")
         found = cmd.get_command(sub, word)
         if found is None:
             choices = [c for c in cmd.list_commands(sub) if n or c not in ALIASES]
