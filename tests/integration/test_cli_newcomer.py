@@ -101,6 +101,9 @@ def _init_on_a_terminal(data: Path, keys: bytes) -> tuple[int, str]:
     env["LOOOP_DATA_DIR"] = str(data)
     pid, fd = pty.fork()
     if pid == 0:  # the child: a session leader whose controlling terminal is the PTY
+        # as a shell starts a command: Ctrl-C live even if this test process ignores it
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
         os.execve(sys.executable, [sys.executable, "-m", "looop", "init"], env)
     seen = b""
     typed = False
