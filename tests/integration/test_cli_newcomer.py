@@ -47,6 +47,8 @@ def test_a_top_level_typo_suggests_the_verb(data: Path, capsys: pytest.CaptureFi
     assert one_line_error(*res) and "did you mean `status`" in res[2]
     res = run(capsys, "help", "jurnal")
     assert one_line_error(*res) and "did you mean `journal`" in res[2]
+    res = run(capsys, "goal", "rmm", "ship")
+    assert one_line_error(*res) and "did you mean `rm`" in res[2] and "looop goal --help" in res[2]
     res = run(capsys, "xyzzy")
     assert one_line_error(*res) and "did you mean" not in res[2] and "looop --help" in res[2]
 

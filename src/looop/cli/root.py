@@ -93,6 +93,20 @@ def cli(ctx: click.Context) -> None:
         ctx.exit(foreground())
 
 
+def _no_such_subcommand(e: click.UsageError) -> str | None:
+    """The unknown word when a group (`looop goal rmm`) was given one, else None; the same
+    words on every click version (8.4+ suggests by itself, older ones do not)."""
+    if e.ctx is None or not isinstance(e.ctx.command, click.Group):
+        return None
+    name = getattr(e, "command_name", None)
+    if isinstance(name, str):
+        return name
+    import re
+
+    m = re.fullmatch(r"No such command (['\"])(.*)\1\.", e.message)
+    return m.group(2) if m else None
+
+
 def run_click(args: list[str]) -> None:
     try:
         rv: Any = cli.main(args=args, prog_name="looop", standalone_mode=False)
@@ -104,6 +118,14 @@ def run_click(args: list[str]) -> None:
         return
     except click.UsageError as e:
         where = e.ctx.command_path if e.ctx is not None else "looop"
+        missing = _no_such_subcommand(e)
+        group = e.ctx.command if e.ctx is not None else None
+        if missing is not None and e.ctx is not None and isinstance(group, click.Group):
+            choices = group.list_commands(e.ctx)
+            raise LooopError(
+                f"`{where}` has no '{missing}'{did_you_mean(missing, choices)} "
+                f"(`{where} --help` lists them)"
+            ) from None
         raise LooopError(f"{e.format_message()} (see `{where} --help`)") from None
     except click.ClickException as e:
         raise LooopError(e.format_message()) from None
