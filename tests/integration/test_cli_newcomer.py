@@ -375,3 +375,12 @@ def test_unknown_config_keys_warn_once_with_a_suggestion(
     (data / "config.json").write_text(json.dumps(cfg))
     code, _, err = run(capsys, "goal", "write", "ship", "goal: ship v2")
     assert code == 0 and err == ""
+
+
+def test_status_first_does_not_cost_the_starter_files(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "status")[0] == 0  # a newcomer's first command may well be this one
+    assert run(capsys, "goal", "write", "ship", "goal: ship v1")[0] == 0
+    assert (data / "PLAYBOOK.md").exists() and (data / "sensors" / "today.sh").exists()
+    assert (data / "config.json").exists() and (data / "goals" / "setup.md").exists()
