@@ -185,6 +185,15 @@ def test_init_custom_warns_about_the_unmetered_breaker(
     assert code == 0 and "unmetered" not in out
     code, out, _ = run(capsys, "init", "--runner", "claude", "--force")
     assert code == 0 and "unmetered" not in out
+    # the other remedy: a cost spec, which a later re-init keeps
+    cfg = json.loads((data / "config.json").read_text())
+    del cfg["max_daily_usd"]
+    spec = {"type": "result", "pointer": "/usd", "mode": "total"}
+    cfg["runners"] = {"custom": {"tick": "a -p", "worker": "a {{prompt_file}}", "cost": spec}}
+    (data / "config.json").write_text(json.dumps(cfg))
+    code, out, _ = run(capsys, *args, "--force")
+    assert code == 0 and "unmetered" not in out
+    assert json.loads((data / "config.json").read_text())["runners"]["custom"]["cost"] == spec
 
 
 # ---------------------------------------------------------------- steering verbs

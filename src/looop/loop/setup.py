@@ -9,7 +9,7 @@ import shutil
 from typing import Any
 
 from looop.core import store
-from looop.core.config import PLACEHOLDER, PRESETS, parse_config
+from looop.core.config import PLACEHOLDER, PRESETS, Runner, parse_config
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.decide.cost import UNMETERED_LIMIT
@@ -102,11 +102,12 @@ def init_config(
     _check_commands(name, tick, worker)
     assert tick is not None and worker is not None
     knobs = {k: v for k, v in existing.items() if k not in _RUNNER_KEYS}
-    new: dict[str, Any] = {
-        "default": name,
-        "runners": {name: {"tick": tick, "worker": worker}},
-        **knobs,
-    }
+    spec: dict[str, Any] = {"tick": tick, "worker": worker}
+    old_runners = existing.get("runners")
+    old_spec = old_runners.get(name) if isinstance(old_runners, dict) else None
+    if isinstance(old_spec, dict) and "cost" in old_spec:
+        spec["cost"] = old_spec["cost"]  # a declared cost spec outlives a re-init
+    new: dict[str, Any] = {"default": name, "runners": {name: spec}, **knobs}
     cfg = parse_config(new, str(cfg_path))  # refuse to write something we cannot read back
     ensure_data_dir(ctx.paths)
     cfg_path.parent.mkdir(parents=True, exist_ok=True)
@@ -188,7 +189,7 @@ def _check_commands(name: str, tick: str | None, worker: str | None) -> None:
         )
 
 
-def _unmetered_note(name: str, budget: float, runner: Any) -> list[str]:
+def _unmetered_note(name: str, budget: float, runner: Runner) -> list[str]:
     """A runner looop cannot meter trips the unmetered breaker while a budget is set."""
     if budget <= 0 or runner.cost is not None:
         return []
