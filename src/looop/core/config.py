@@ -527,7 +527,7 @@ def unknown_key_warnings(cfg: Config) -> list[str]:
         return f" — did you mean '{close[0]}'?" if close else ""
 
     for key in cfg.raw:
-        if key in known or not isinstance(key, str) or key.startswith(("_", "$", "//")):
+        if key in known or not isinstance(key, str) or key.startswith(("_", "$")):
             continue
         knob = KNOBS.get(key)
         if knob is not None:  # a real knob, only settable in the environment
@@ -540,7 +540,7 @@ def unknown_key_warnings(cfg: Config) -> list[str]:
     runners = cfg.raw.get("runners")
     for name, spec in runners.items() if isinstance(runners, dict) else ():
         for key in spec if isinstance(spec, dict) else ():
-            if key not in _RUNNER_KEYS and not key.startswith(("_", "$", "//")):
+            if key not in _RUNNER_KEYS and not key.startswith(("_", "$")):
                 out.append(
                     f"config {cfg.source}: unknown key 'runners.{name}.{key}' is ignored"
                     f"{near(key, list(_RUNNER_KEYS))}"
