@@ -58,12 +58,12 @@ def test_ask_blocks_until_answered_and_prints_only_the_answer(ctx: Ctx) -> None:
         [row] = __import__("json").loads(r.stdout)
         assert row["id"] == "w1-1" and row["options"] == ["yes", "no"]
         assert row["status"] == "STRANDED"  # no live session w1 here
-        assert _looop(ctx, "answer", "w1-1", "yes, ship it").returncode == 0
+        assert _looop(ctx, "answer", "w1-1", "Yes").returncode == 0
         out, err = p.communicate(timeout=30)
     finally:
         if p.poll() is None:
             p.kill()
-    assert p.returncode == 0 and out == "yes, ship it\n"
+    assert p.returncode == 0 and out == "yes\n"
     assert "waiting for an answer" in err
     assert not (ctx.paths.asks / "w1-1.json").exists()  # archived
     assert (ctx.paths.asks / "archive" / "w1-1.json").exists()

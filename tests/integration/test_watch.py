@@ -197,3 +197,35 @@ def test_watch_verb_loads_textual_only_when_it_runs(tmp_path: Path) -> None:
     env = dict(os.environ, LOOOP_DATA_DIR=str(tmp_path / "d"))
     p = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, timeout=20)
     assert p.stdout.decode().strip() == "False", p.stderr.decode()
+
+
+@pytest.mark.timeout(40)
+def test_watch_opens_on_what_a_tall_session_shows(
+    ctx: Ctx, root: Path, env: dict[str, str]
+) -> None:
+    tall = (100, 60)  # 60 rows against a ~32-row pane
+    # the text sits at the top, the bottom rows are blank
+    spawn(root, "tall", ["/bin/sh", "-c", "echo top-line; exec cat"], cwd=root, env=env, size=tall)
+    # scrollback, then a cleared screen with one line at its top
+    script = r"seq 1 100; printf '\033[H\033[2J'; echo after-clear; exec cat"
+    spawn(root, "cleared", ["/bin/sh", "-c", script], cwd=root, env=env, size=tall)
+
+    async def scenario() -> None:
+        app = WatchApp(ctx, "tall")
+        async with app.run_test(size=SIZE) as pilot:
+            assert app.term.size.height < 60
+            await until(pilot, lambda: "top-line" in pane(app), "the tall session's text")
+            assert "100×60" in status(app)
+            send(root, "tall", "typed-later")  # following still works from there
+            await until(pilot, lambda: "typed-later" in pane(app), "new output")
+            assert "top-line" in pane(app)
+            await pilot.press("home")
+            await pilot.press("end")
+            await until(pilot, lambda: "typed-later" in pane(app), "End back on the text")
+            await pilot.press("down")
+            await until(pilot, lambda: "after-clear" in pane(app), "the cleared session")
+            assert "after-clear" in pane(app).splitlines()[0]
+            await pilot.press("home")
+            await until(pilot, lambda: pane(app).startswith("1"), "its scrollback, kept")
+
+    asyncio.run(scenario())

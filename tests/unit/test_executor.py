@@ -229,6 +229,35 @@ def test_write_sensor_is_executable_and_lf(ctx: Ctx) -> None:
     assert out.stdout == b"{}\n"
 
 
+def test_remove_sensor_deletes_it_and_journals(ctx: Ctx) -> None:
+    run(ctx, {"action": "write_sensor", "name": "ci", "script": "echo {}"})
+    done = run(ctx, {"action": "remove_sensor", "name": "ci"})
+    assert done.kind == "remove-sensor" and not ctx.paths.sensor("ci").exists()
+    assert journal_lines(ctx)[-1].endswith("remove-sensor ci")
+    with pytest.raises(ExecError, match=r"sensors/ci\.sh does not exist"):
+        run(ctx, {"action": "remove_sensor", "name": "ci"})
+    assert len(journal_lines(ctx)) == 2  # the refused one journaled nothing
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"action": "write_goal", "id": "g", "body": ""},
+        {"action": "write_goal", "id": "g", "body": " \n\t "},
+        {"action": "write_sensor", "name": "s", "script": ""},
+        {"action": "write_sensor", "name": "s", "script": "\n\n"},
+        {"action": "remove_sensor", "name": "../PLAYBOOK"},
+    ],
+)
+def test_blank_bodies_and_bad_names_are_refused_before_anything_runs(
+    ctx: Ctx, obj: dict[str, Any]
+) -> None:
+    with pytest.raises(DecisionError):
+        run(ctx, obj)
+    assert journal_lines(ctx) == [] and not ctx.paths.goal("g").exists()
+    assert not ctx.paths.sensor("s").exists()
+
+
 def test_write_playbook_keeps_pruned_history(ctx: Ctx, clock: FixedClock) -> None:
     keep3 = with_env(ctx, LOOOP_PLAYBOOK_KEEP="3")
     hist = ctx.paths.playbook_history

@@ -140,7 +140,8 @@ def test_instructions_name_every_action_and_the_contract(ctx: Ctx) -> None:
     text = _build(ctx).text
     instructions = text[: text.index(CONSTITUTION)]
     for action in [
-        "noop", "run_shell", "write_goal", "archive_goal", "write_sensor", "write_playbook",
+        "noop", "run_shell", "write_goal", "archive_goal", "write_sensor", "remove_sensor",
+        "write_playbook",
         "start_worker", "kill_worker", "steer_session", "send_key", "restart_session",
         "send_notification", "write_schedule", "drop_schedule",
     ]:  # fmt: skip

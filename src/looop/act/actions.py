@@ -84,6 +84,11 @@ class WriteGoal:
 
     def __post_init__(self) -> None:
         check_id("goal", self.id)
+        # An empty goal would sit in the prompt saying nothing; archive_goal removes one.
+        if not self.body.strip():
+            raise DecisionError(
+                "write_goal: field 'body' must be a non-empty string (archive_goal removes a goal)"
+            )
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,20 @@ class ArchiveGoal:
 class WriteSensor:
     name: str
     script: str
+
+    def __post_init__(self) -> None:
+        check_id("sensor", self.name)
+        # An empty script is a sensor that fails every beat; remove_sensor removes one.
+        if not self.script.strip():
+            raise DecisionError(
+                "write_sensor: field 'script' must be a non-empty string "
+                "(remove_sensor removes a sensor)"
+            )
+
+
+@dataclass(frozen=True)
+class RemoveSensor:
+    name: str
 
     def __post_init__(self) -> None:
         check_id("sensor", self.name)
@@ -218,6 +237,7 @@ Action = (
     | WriteGoal
     | ArchiveGoal
     | WriteSensor
+    | RemoveSensor
     | WritePlaybook
     | StartWorker
     | KillWorker
@@ -236,6 +256,7 @@ _NAMES: dict[type, tuple[str, str]] = {
     WriteGoal: ("write_goal", "goal"),
     ArchiveGoal: ("archive_goal", "archive"),
     WriteSensor: ("write_sensor", "sensor"),
+    RemoveSensor: ("remove_sensor", "remove-sensor"),
     WritePlaybook: ("write_playbook", "playbook"),
     StartWorker: ("start_worker", "worker"),
     KillWorker: ("kill_worker", "kill"),
@@ -283,6 +304,8 @@ def summary_of(action: Action) -> str:
             return f"archive-goal {i}"
         case WriteSensor(name=n):
             return f"write-sensor {n}"
+        case RemoveSensor(name=n):
+            return f"remove-sensor {n}"
         case WritePlaybook():
             return "write-playbook"
         case StartWorker(id=i):
@@ -396,6 +419,8 @@ def _build(tag: str, o: dict[str, Any]) -> Action:
             return ArchiveGoal(id=s(tag, o, "id"))
         case "write_sensor":
             return WriteSensor(name=s(tag, o, "name"), script=s(tag, o, "script"))
+        case "remove_sensor":
+            return RemoveSensor(name=s(tag, o, "name"))
         case "write_playbook":
             return WritePlaybook(body=s(tag, o, "body"))
         case "start_worker":

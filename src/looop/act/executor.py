@@ -26,6 +26,7 @@ from looop.act.actions import (
     DropSchedule,
     KillWorker,
     Noop,
+    RemoveSensor,
     RestartSession,
     RunShell,
     SendKey,
@@ -338,6 +339,18 @@ def _write_sensor(
     store.atomic_write(ctx.paths.sensor(a.name), _normalise_text(a.script), mode=0o755)
 
 
+def _remove_sensor(ctx: Ctx, a: RemoveSensor) -> None:
+    path = ctx.paths.sensor(a.name)
+    if not path.is_file():
+        raise ExecError(f"remove_sensor: {ctx.paths.rel(path)} does not exist (nothing to remove)")
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        raise ExecError(
+            f"remove_sensor: {ctx.paths.rel(path)} does not exist (nothing to remove)"
+        ) from None
+
+
 def _history_key(name: str) -> tuple[str, int] | None:
     m = _HISTORY_NAME.fullmatch(name)
     return (m.group(1), int(m.group(2) or 1)) if m else None
@@ -557,6 +570,8 @@ def _perform(
             _archive_goal(ctx, action)
         case WriteSensor():
             _write_sensor(ctx, knobs, action, actor, allow_dangerous)
+        case RemoveSensor():
+            _remove_sensor(ctx, action)
         case WritePlaybook():
             _write_playbook(ctx, knobs, action)
         case SendNotification():

@@ -42,5 +42,6 @@ def make_ctx(events_to: str | None = "stderr") -> Ctx:
         stream={"stdout": sys.stdout, "stderr": sys.stderr}.get(events_to or ""),
         fmt="json" if fmt == "json" else "human",
         color=color,
+        warn_to=sys.stderr,  # verbs that show no events still say what is wrong with the config
     )
     return Ctx(paths=paths, clock=clock, env=env, events=em, bin=looop_bin())

@@ -30,18 +30,14 @@ def status_cmd(as_json: bool) -> None:
     print_status(gather_status(ctx.paths, ctx.env), as_json)
 
 
-@click.command("help", help="Print the manual, or the help of one verb.")
-@click.argument("topic", required=False)
+@click.command(
+    "help", help="Print the manual, or the help of one verb (`looop help worker start`)."
+)
+@click.argument("topic", nargs=-1)
 @click.pass_context
-def help_cmd(ctx: click.Context, topic: str | None) -> None:
+def help_cmd(ctx: click.Context, topic: tuple[str, ...]) -> None:
     if topic:
-        from looop.cli.root import cli
-
-        cmd = cli.get_command(ctx, topic)
-        if cmd is None:
-            raise LooopError(f"no verb or topic '{topic}' — `looop help` lists them all")
-        with click.Context(cmd, info_name=topic, parent=ctx.parent) as sub:
-            click.echo(cmd.get_help(sub))
+        click.echo(_verb_help(ctx, list(topic)))
         return
     from looop.seed import package_text
 
@@ -50,6 +46,31 @@ def help_cmd(ctx: click.Context, topic: str | None) -> None:
     click.echo("\nPATHS")
     click.echo(f"  config    {c.paths.config}")
     click.echo(f"  data dir  {c.paths.data}")
+
+
+def _verb_help(ctx: click.Context, words: list[str]) -> str:
+    """The --help text of `looop WORD…`, walking groups one word at a time."""
+    from looop.cli.main import ALIASES
+    from looop.cli.root import cli, did_you_mean
+
+    cmd: click.Command = cli
+    sub = click.Context(cli, info_name="looop")
+    for n, word in enumerate(words):
+        where = " ".join(["looop", *words[:n]])
+        if not isinstance(cmd, click.Group):
+            raise LooopError(f"`{where}` has no subcommands — `looop help {' '.join(words[:n])}`")
+        found = cmd.get_command(sub, word)
+        if found is None:
+            choices = [c for c in cmd.list_commands(sub) if n or c not in ALIASES]
+            hint = did_you_mean(word, choices)
+            if n == 0:
+                raise LooopError(
+                    f"no verb '{word}'{hint} (`looop --help` lists them; `looop help`: the manual)"
+                )
+            raise LooopError(f"`{where}` has no '{word}'{hint} (`{where} --help` lists them)")
+        cmd = found
+        sub = click.Context(cmd, info_name=word, parent=sub)
+    return cmd.get_help(sub)
 
 
 @click.command("init", help="Choose the agent CLI that decides and works (writes the config).")
@@ -64,11 +85,15 @@ def help_cmd(ctx: click.Context, topic: str | None) -> None:
 def init_cmd(
     runner: str | None, tick_command: str | None, worker_command: str | None, force: bool
 ) -> None:
-    from looop.loop.setup import init_config
+    from looop.loop.setup import InitCancelled, init_config
 
     ctx = make_ctx()
     interactive = sys.stdin.isatty() and sys.stdout.isatty() and runner is None
-    res = init_config(ctx, runner, tick_command, worker_command, force, interactive)
+    try:
+        res = init_config(ctx, runner, tick_command, worker_command, force, interactive)
+    except InitCancelled as e:
+        click.echo(f"\nlooop: {e}", err=True)  # the cursor sits after the question
+        raise SystemExit(130) from None
     for line in res:
         click.echo(line)
 

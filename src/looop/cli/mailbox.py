@@ -85,7 +85,9 @@ def asks_cmd(as_json: bool) -> None:
 @click.command("answer", help="Answer a pending ask (TEXT or - for stdin).")
 @click.argument("ask_id")
 @click.argument("text", required=False)
-@click.option("--force", is_flag=True, help="Replace an existing answer.")
+@click.option(
+    "--force", is_flag=True, help="Replace an existing answer, or answer outside the --options."
+)
 def answer_cmd(ask_id: str, text: str | None, force: bool) -> None:
     from looop.cli.steer import _body
     from looop.human.mailbox import answer

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "help": "looop.cli.lifecycle:help_cmd",
     "version": "looop.cli.lifecycle:version_cmd",
     "demo": "looop.cli.lifecycle:demo_cmd",
+    "completion": "looop.cli.completion:completion_cmd",
     "config": "looop.cli.completion:config_cmd",
     "cost": "looop.cli.cost:cost_cmd",
     "ask": "looop.cli.mailbox:ask_cmd",
@@ -57,7 +58,10 @@ COMMANDS: dict[str, str] = {
     "run": "looop.cli.steer:run_cmd",
     "schedule": "looop.cli.schedule:schedule_group",
 }
-ALIASES = {"state": "status"}
+# Second spellings: listed once, compactly, under the verbs in `looop --help`.
+ALIASES = {"state": "status", "screenshot": "shot", "ls": "worker list", "kill": "worker kill"}
+# Old spellings kept working but never shown.
+HIDDEN = {"config": "completion"}
 
 
 def _fail(msg: str, code: int = 1) -> NoReturn:

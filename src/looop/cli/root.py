@@ -8,13 +8,49 @@ from typing import Any
 import click
 
 from looop import __version__
-from looop.cli.main import COMMANDS
+from looop.cli.main import ALIASES, COMMANDS, HIDDEN
 from looop.core.errors import LooopError
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """' — did you mean `x`?' for a near miss, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(word, choices, n=2, cutoff=0.6)
+    return f" — did you mean {' or '.join(f'`{c}`' for c in close)}?" if close else ""
 
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return sorted(c for c in COMMANDS if c not in HIDDEN)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS:
+            raise LooopError(
+                f"no verb '{name}'{did_you_mean(name, self._verbs(ctx))} "
+                "(`looop --help` lists every verb)"
+            )
+        return super().resolve_command(ctx, args)
+
+    def _verbs(self, ctx: click.Context) -> list[str]:
+        return [c for c in self.list_commands(ctx) if c not in ALIASES]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each verb once; the second spellings in one line below them."""
+        names = self._verbs(ctx)
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = []
+        for name in names:
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+        with formatter.section("Aliases"):
+            formatter.write_text(", ".join(f"{a} = {v}" for a, v in ALIASES.items()))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)
@@ -57,6 +93,20 @@ def cli(ctx: click.Context) -> None:
         ctx.exit(foreground())
 
 
+def _no_such_subcommand(e: click.UsageError) -> str | None:
+    """The unknown word when a group (`looop goal rmm`) was given one, else None; the same
+    words on every click version (8.4+ suggests by itself, older ones do not)."""
+    if e.ctx is None or not isinstance(e.ctx.command, click.Group):
+        return None
+    name = getattr(e, "command_name", None)
+    if isinstance(name, str):
+        return name
+    import re
+
+    m = re.fullmatch(r"No such command (['\"])(.*)\1\.", e.message)
+    return m.group(2) if m else None
+
+
 def run_click(args: list[str]) -> None:
     try:
         rv: Any = cli.main(args=args, prog_name="looop", standalone_mode=False)
@@ -68,6 +118,14 @@ def run_click(args: list[str]) -> None:
         return
     except click.UsageError as e:
         where = e.ctx.command_path if e.ctx is not None else "looop"
+        missing = _no_such_subcommand(e)
+        group = e.ctx.command if e.ctx is not None else None
+        if missing is not None and e.ctx is not None and isinstance(group, click.Group):
+            choices = group.list_commands(e.ctx)
+            raise LooopError(
+                f"`{where}` has no '{missing}'{did_you_mean(missing, choices)} "
+                f"(`{where} --help` lists them)"
+            ) from None
         raise LooopError(f"{e.format_message()} (see `{where} --help`)") from None
     except click.ClickException as e:
         raise LooopError(e.format_message()) from None

@@ -97,18 +97,23 @@ def log_cmd(
 
 @click.command(
     "send",
-    help="Type TEXT into a session (plus a newline unless -n).",
+    help="Type TEXT into a session, then press Enter (CR) unless -n.",
     context_settings={"ignore_unknown_options": True},
 )
 @click.argument("sid")
-@click.option("-n", "--no-newline", is_flag=True, help="Do not press Enter after the text.")
+@click.option(
+    "-n", "--no-enter", "--no-newline", "no_newline", is_flag=True, help="Only type; no Enter."
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"sent","offset"} (for expect).')
 @click.argument("text", nargs=-1, required=True)
 def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -> None:
     from looop.sessions import send
 
     ctx = make_ctx(events_to=None)
-    res = send(ctx.paths.data, _sid(sid, True), " ".join(text), not no_newline)
+    # Enter is CR, as a terminal sends it (and as steer_session does): raw-mode agent TUIs
+    # submit on it, line-mode programs read a newline (the PTY maps CR to NL)
+    line = " ".join(text) + ("" if no_newline else "\r")
+    res = send(ctx.paths.data, _sid(sid, True), line, False)
     if as_json:
         click.echo(json.dumps(res, sort_keys=True))
 

@@ -31,6 +31,13 @@ def _body(value: str | None, what: str) -> str:
     return value
 
 
+def _nonblank(body: str, what: str, instead: str) -> str:
+    """The CLI's own words for what the action refuses anyway (its message names fields)."""
+    if not body.strip():
+        raise LooopError(f"the {what} is empty — {instead}")
+    return body
+
+
 def _steer(obj: dict[str, Any], journal: str | None, *, allow_dangerous: bool = False) -> None:
     from looop.act.actions import decision_from_obj
     from looop.act.executor import execute
@@ -71,7 +78,7 @@ def _show_shell_output(path: Path) -> None:
         click.echo(err.rstrip("\n"), err=True)
 
 
-@click.group("goal", help="Write, archive or list goals (the desired state).")
+@click.group("goal", help="Write, remove (archive) or list goals (the desired state).")
 def goal_group() -> None:
     pass
 
@@ -81,14 +88,38 @@ def goal_group() -> None:
 @click.argument("body", required=False)
 @JOURNAL_OPT
 def goal_write(goal_id: str, body: str | None, journal: str | None) -> None:
-    _steer({"action": "write_goal", "id": goal_id, "body": _body(body, "goal body")}, journal)
+    text = _nonblank(
+        _body(body, "goal body"),
+        "goal body",
+        f"say what should be true, or remove the goal with `looop goal rm {goal_id}`",
+    )
+    _steer({"action": "write_goal", "id": goal_id, "body": text}, journal)
 
 
-@goal_group.command("archive", help="Move goals/ID.md to goals/archive/.")
+@goal_group.command("archive", help="Move goals/ID.md to goals/archive/ (met or dropped).")
 @click.argument("goal_id")
 @JOURNAL_OPT
 def goal_archive(goal_id: str, journal: str | None) -> None:
-    _steer({"action": "archive_goal", "id": goal_id}, journal)
+    _archive(goal_id, journal)
+
+
+# `rm` archives rather than deletes: a goal is memory, and goals/archive/ keeps it recoverable.
+@goal_group.command("rm", help="Stop pursuing goal ID: moves it to goals/archive/ (recoverable).")
+@click.argument("goal_id")
+@JOURNAL_OPT
+def goal_rm(goal_id: str, journal: str | None) -> None:
+    _archive(goal_id, journal)
+
+
+def _archive(goal_id: str, journal: str | None) -> None:
+    from looop.act.executor import ExecError
+
+    try:
+        _steer({"action": "archive_goal", "id": goal_id}, journal)
+    except ExecError as e:
+        if "does not exist" not in str(e):
+            raise
+        raise LooopError(f"no goal '{goal_id}' (goals/{goal_id}.md) — `looop goal list`") from None
 
 
 @goal_group.command("list", help="List goals with their headline and last activity.")
@@ -120,7 +151,9 @@ def goal_list(as_json: bool) -> None:
             click.echo(f"{r['id']:<24} {r['headline']}")
 
 
-@click.group("sensor", help="Write, list or run sensors (scripts that print the world as JSON).")
+@click.group(
+    "sensor", help="Write, remove, list or run sensors (scripts printing the world as JSON)."
+)
 def sensor_group() -> None:
     pass
 
@@ -130,7 +163,26 @@ def sensor_group() -> None:
 @click.argument("script", required=False)
 @JOURNAL_OPT
 def sensor_write(name: str, script: str | None, journal: str | None) -> None:
-    _steer({"action": "write_sensor", "name": name, "script": _body(script, "script")}, journal)
+    text = _nonblank(
+        _body(script, "script"),
+        "sensor script",
+        f"give the script, or remove the sensor with `looop sensor rm {name}`",
+    )
+    _steer({"action": "write_sensor", "name": name, "script": text}, journal)
+
+
+@sensor_group.command("rm", help="Delete sensors/NAME.sh (journaled, like every steering verb).")
+@click.argument("name")
+@JOURNAL_OPT
+def sensor_rm(name: str, journal: str | None) -> None:
+    from looop.act.executor import ExecError
+
+    try:
+        _steer({"action": "remove_sensor", "name": name}, journal)
+    except ExecError as e:
+        if "does not exist" not in str(e):
+            raise
+        raise LooopError(f"no sensor '{name}' (sensors/{name}.sh) — `looop sensor list`") from None
 
 
 @sensor_group.command("list", help="List sensors and their last reading's signal.")
@@ -182,7 +234,10 @@ def playbook_group() -> None:
 @click.argument("body", required=False)
 @JOURNAL_OPT
 def playbook_write(body: str | None, journal: str | None) -> None:
-    _steer({"action": "write_playbook", "body": _body(body, "PLAYBOOK body")}, journal)
+    text = _nonblank(
+        _body(body, "PLAYBOOK body"), "PLAYBOOK", "write the loop's priorities and guardrails"
+    )
+    _steer({"action": "write_playbook", "body": text}, journal)
 
 
 @playbook_group.command("history", help="List earlier PLAYBOOK versions (playbook.d/).")

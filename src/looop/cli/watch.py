@@ -31,4 +31,7 @@ def watch_cmd(sid: str | None, show_all: bool) -> None:
         )
     from looop.tui.app import WatchApp
 
+    ctx.knobs()  # config warnings print now, before the screen is taken over
+    ctx.events.warn_to = None
+
     WatchApp(ctx, sid, show_all).run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from typing import Any
@@ -120,7 +121,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-@click.command("ls", help="List the pulse and workers with health (alias of `worker list`).")
+@click.command("list", help="List the pulse and workers with health (busy, waiting-ask, stuck).")
 @click.option("-a", "--all", "all_sessions", is_flag=True, help="Include finished workers.")
 @click.option("-w", "--watch", is_flag=True, help="Redraw until Ctrl-C.")
 @click.option("--interval", "-n", type=seconds(0.2, 3600), default=2.0, show_default=True)
@@ -145,3 +146,6 @@ def ls_cmd(all_sessions: bool, watch: bool, interval: float, as_json: bool) -> N
 
 
 worker_group.add_command(ls_cmd, "list")
+_ls_alias = copy.copy(ls_cmd)  # `worker ls` works as the manual says, without a second help row
+_ls_alias.hidden = True
+worker_group.add_command(_ls_alias, "ls")

@@ -575,10 +575,67 @@ class Knobs:
         return int(v) if v is not None else idle
 
 
+# Every key a config may hold besides the knobs (both shapes); anything else is a typo or a
+# knob that lives only in the environment, and is warned about, never fatal.
+_TOP_KEYS = (
+    "default",
+    "runners",
+    "tick_command",
+    "tick",
+    "worker_command",
+    "interactive",
+    "runner",
+    "cost",
+    "notification",
+    "notify_urls",
+    "prices",
+    "shell_policy",
+    "v",
+)
+_RUNNER_KEYS = ("tick", "worker", "interactive", "cost")
+
+
+def unknown_key_warnings(cfg: Config) -> list[str]:
+    """One line per key looop does not read, with the nearest known key or the env knob."""
+    import difflib
+
+    known = [*_TOP_KEYS, *(k.config_key for k in KNOBS.values() if k.config_key)]
+    out: list[str] = []
+
+    def near(key: str, choices: list[str]) -> str:
+        close = difflib.get_close_matches(key, choices, n=1, cutoff=0.6)
+        return f" — did you mean '{close[0]}'?" if close else ""
+
+    for key in cfg.raw:
+        if key in known or not isinstance(key, str) or key.startswith(("_", "$")):
+            continue
+        knob = KNOBS.get(key)
+        if knob is not None:  # a real knob, only settable in the environment
+            out.append(
+                f"config {cfg.source}: '{key}' is not read from the config; set {knob.env} "
+                "in the environment instead"
+            )
+        else:
+            out.append(f"config {cfg.source}: unknown key '{key}' is ignored{near(key, known)}")
+    runners = cfg.raw.get("runners")
+    for name, spec in runners.items() if isinstance(runners, dict) else ():
+        for key in spec if isinstance(spec, dict) else ():
+            if key not in _RUNNER_KEYS and not key.startswith(("_", "$")):
+                out.append(
+                    f"config {cfg.source}: unknown key 'runners.{name}.{key}' is ignored"
+                    f"{near(key, list(_RUNNER_KEYS))}"
+                )
+    return out
+
+
 def resolve_knobs(
     cfg: Config, env: Mapping[str, str], warn: Callable[[str], None] | None = None
 ) -> Knobs:
-    """env LOOOP_* > config > default; bad env warns and falls back, bad config raises."""
+    """env LOOOP_* > config > default; bad env warns and falls back, bad config raises;
+    a config key looop does not read warns (once per key: `warn` dedupes)."""
+    if warn:
+        for msg in unknown_key_warnings(cfg):
+            warn(msg)
     out: dict[str, Any] = {}
     for k in KNOBS.values():
         val = k.default

@@ -52,12 +52,16 @@ class Emitter:
     sink: Callable[[str, dict[str, Any]], None] | None = None
     seen: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     keep_seen: bool = False
+    warn_to: TextIO | None = None  # where warnings go when no event stream is shown (stderr)
 
     def emit(self, level: Level, name: str, msg: str, **fields: Any) -> None:
         """A pulse line: `[HH:MM:SS] glyph msg` or one JSON object."""
         if self.keep_seen:
             self.seen.append((name, dict(fields, msg=msg, level=level)))
-        if self.stream is None:
+        stream = self.stream
+        if stream is None and level == "warn":
+            stream = self.warn_to
+        if stream is None:
             return
         now = self.clock.now()
         if self.fmt == "json":
@@ -65,8 +69,8 @@ class Emitter:
         else:
             line = human_line(level, msg, self.clock.local(now).strftime("%H:%M:%S"), self.color)
         try:
-            self.stream.write(line + "\n")
-            self.stream.flush()
+            stream.write(line + "\n")
+            stream.flush()
         except (OSError, ValueError):
             pass
 

@@ -194,6 +194,8 @@ archive_goal{id} - the goal is met or dropped; looop moves it to goals/archive/.
 write_sensor{name,script} - create or replace sensors/<name>.sh, a read-only check run every
 beat.
   {"action":"write_sensor","name":"prs","script":"#!/bin/sh\ngh pr list --json number | jq -c '{signal:{open:length},detail:{}}'"}
+remove_sensor{name} - delete sensors/<name>.sh once it no longer tells you anything.
+  {"action":"remove_sensor","name":"prs"}
 write_playbook{body} - replace PLAYBOOK.md (priorities, guardrails). Deliberate and rare; it
 must keep the CONSTITUTION.
   {"action":"write_playbook","body":"# PLAYBOOK\n\n1. Releases before refactors.\n"}

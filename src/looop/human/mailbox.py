@@ -106,6 +106,8 @@ def answer(
 ) -> None:
     if "/" in ask_id or ask_id.startswith(".") or not (asks / f"{ask_id}.json").exists():
         raise AskError(f"no pending ask '{ask_id}' — `looop asks` lists them")
+    if not force:
+        text = _one_of_options(asks / f"{ask_id}.json", ask_id, text)
     answers.mkdir(parents=True, exist_ok=True)
     path = answers / f"{ask_id}.json"
     rec = {"v": 1, "id": ask_id, "answer": text, "ts": int(now)}
@@ -118,6 +120,28 @@ def answer(
         raise AskError(f"ask '{ask_id}' is already answered — add --force to replace it") from None
     with os.fdopen(fd, "w") as f:
         f.write(store.dumps_state(rec) + "\n")
+
+
+def _one_of_options(ask_path: Path, ask_id: str, text: str) -> str:
+    """An ask made with --options takes one of them (any case; stored as the option is
+    spelled). An unreadable ask record has no options to hold the answer to."""
+    try:
+        rec = store.read_json_object(ask_path) or {}
+    except CorruptState:
+        return text
+    opts = rec.get("options")
+    if not isinstance(opts, list):
+        return text
+    choices = [o for o in opts if isinstance(o, str) and o.strip()]
+    if not choices:
+        return text
+    for o in choices:
+        if o.strip().casefold() == text.strip().casefold():
+            return o
+    raise AskError(
+        f"ask '{ask_id}' takes one of: {', '.join(choices)} — answer one of them "
+        "(or add --force to answer anything else)"
+    )
 
 
 def read_answer(asks: Path, answers: Path, ask_id: str) -> str | None:

@@ -9,9 +9,10 @@ import shutil
 from typing import Any
 
 from looop.core import store
-from looop.core.config import PLACEHOLDER, PRESETS, parse_config
+from looop.core.config import PLACEHOLDER, PRESETS, Runner, parse_config
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
+from looop.decide.cost import UNMETERED_LIMIT
 from looop.seed import ensure_data_dir
 
 RUNNER_CHOICES = ["claude", "codex", "opencode", "pi", "custom"]
@@ -69,9 +70,10 @@ def init_config(
     force: bool,
     interactive: bool,
 ) -> list[str]:
+    """Ask (interactively) and validate everything first, then create the data dir and write
+    the config: a refused or cancelled init leaves nothing behind."""
     import click
 
-    ensure_data_dir(ctx.paths)
     cfg_path = ctx.paths.config
     existing: dict[str, Any] = {}
     raw = store.read_text(cfg_path)
@@ -84,54 +86,31 @@ def init_config(
     if raw is not None and not force and not interactive and _was_initialised(existing):
         raise LooopError(f"{cfg_path} already holds a runner choice — pass --force to replace it")
     if interactive:
-        if _was_initialised(existing) and not click.confirm(
-            f"{cfg_path} already chooses a runner. Replace it?", default=False
-        ):
-            return ["kept the existing config"]
-        runner = click.prompt("Runner", type=click.Choice(RUNNER_CHOICES), default="claude")
-    name = runner or "claude"
-    preset = PRESETS.get(name, {"tick": "", "worker": ""})
-    tick = tick if tick is not None else preset["tick"]
-    worker = worker if worker is not None else preset["worker"]
-    if interactive:
-        tick = click.prompt(
-            "Tick command (one decision; prompt on stdin or {{prompt_file}})", default=tick or None
-        )
-        while True:
-            worker = click.prompt(
-                "Worker command (must contain {{prompt_file}})", default=worker or None
-            )
-            if worker and PLACEHOLDER in worker:
-                break
-            click.echo("the worker command must contain {{prompt_file}}")
-    if not tick or not tick.strip():
-        raise LooopError(f"runner '{name}' needs --tick-command (the one-shot decide command)")
-    if not worker or PLACEHOLDER not in worker:
-        raise LooopError(
-            f"--worker-command must contain {PLACEHOLDER} (where the worker brief "
-            "goes), e.g. 'my-agent \"$(cat {{prompt_file}})\"'"
-        )
-    knobs = {
-        k: v
-        for k, v in existing.items()
-        if k
-        not in (
-            "default",
-            "runners",
-            "tick_command",
-            "worker_command",
-            "tick",
-            "interactive",
-            "runner",
-            "v",
-        )
-    }
-    new: dict[str, Any] = {
-        "default": name,
-        "runners": {name: {"tick": tick, "worker": worker}},
-        **knobs,
-    }
-    parse_config(new, str(cfg_path))  # refuse to write something we cannot read back
+        try:
+            if _was_initialised(existing) and not click.confirm(
+                f"{cfg_path} already chooses a runner. Replace it?", default=False
+            ):
+                return ["kept the existing config"]
+            name, tick, worker = _ask(runner, tick, worker)
+        except click.Abort:
+            raise InitCancelled("init cancelled — nothing was written") from None
+    else:
+        name = runner or "claude"
+        preset = PRESETS.get(name, {"tick": "", "worker": ""})
+        tick = tick if tick is not None else preset["tick"]
+        worker = worker if worker is not None else preset["worker"]
+    _check_commands(name, tick, worker)
+    assert tick is not None and worker is not None
+    knobs = {k: v for k, v in existing.items() if k not in _RUNNER_KEYS}
+    spec: dict[str, Any] = {"tick": tick, "worker": worker}
+    old_runners = existing.get("runners")
+    old_spec = old_runners.get(name) if isinstance(old_runners, dict) else None
+    if isinstance(old_spec, dict) and "cost" in old_spec:
+        spec["cost"] = old_spec["cost"]  # a declared cost spec outlives a re-init
+    new: dict[str, Any] = {"default": name, "runners": {name: spec}, **knobs}
+    cfg = parse_config(new, str(cfg_path))  # refuse to write something we cannot read back
+    ensure_data_dir(ctx.paths)
+    cfg_path.parent.mkdir(parents=True, exist_ok=True)
     store.atomic_write(cfg_path, json.dumps(new, indent=2, ensure_ascii=False) + "\n")
     lines = [f"wrote {cfg_path} (runner: {name})", f"  tick:   {tick}", f"  worker: {worker}"]
     for cmd in (tick, worker):
@@ -144,8 +123,83 @@ def init_config(
             lines.append(f"warning: `{exe}` is not on PATH yet — install it before `looop up`")
             break
     lines += preset_notes(name, ctx.env)
+    if name == "custom":
+        lines += _unmetered_note(name, ctx.knobs(cfg).real("max_daily_usd"), cfg.runners[name])
     lines.append("next: `looop tick --dry-run` to see the prompt, `looop up` to start the pulse")
     return lines
+
+
+class InitCancelled(LooopError):
+    """Ctrl-C or EOF at a question (exit 130)."""
+
+
+_RUNNER_KEYS = (
+    "default",
+    "runners",
+    "tick_command",
+    "worker_command",
+    "tick",
+    "interactive",
+    "runner",
+    "v",
+)
+
+
+def _ask(
+    runner: str | None, tick: str | None, worker: str | None
+) -> tuple[str, str | None, str | None]:
+    """The interactive questions; click.Abort on Ctrl-C or EOF."""
+    import click
+
+    name = click.prompt("Runner", type=click.Choice(RUNNER_CHOICES), default=runner or "claude")
+    preset = PRESETS.get(name, {"tick": "", "worker": ""})
+    tick = click.prompt(
+        "Tick command (one decision; prompt on stdin or {{prompt_file}})",
+        default=tick or preset["tick"] or None,
+    )
+    while True:
+        worker = click.prompt(
+            "Worker command (must contain {{prompt_file}})",
+            default=worker or preset["worker"] or None,
+        )
+        if worker and PLACEHOLDER in worker:
+            return name, tick, worker
+        click.echo("the worker command must contain {{prompt_file}}")
+
+
+def _check_commands(name: str, tick: str | None, worker: str | None) -> None:
+    """Name what is missing (both when both are), then what is malformed."""
+    missing = [
+        flag
+        for flag, cmd in (("--tick-command", tick), ("--worker-command", worker))
+        if not cmd or not cmd.strip()
+    ]
+    what = {
+        "--tick-command": "the one-shot decide command",
+        "--worker-command": f"the worker launch command, with {PLACEHOLDER} where the brief goes",
+    }
+    if missing:
+        raise LooopError(
+            f"runner '{name}' needs " + " and ".join(f"{m} ({what[m]})" for m in missing)
+        )
+    if worker is not None and PLACEHOLDER not in worker:
+        raise LooopError(
+            f"--worker-command must contain {PLACEHOLDER} (where the worker brief "
+            "goes), e.g. 'my-agent \"$(cat {{prompt_file}})\"'"
+        )
+
+
+def _unmetered_note(name: str, budget: float, runner: Runner) -> list[str]:
+    """A runner looop cannot meter trips the unmetered breaker while a budget is set."""
+    if budget <= 0 or runner.cost is not None:
+        return []
+    return [
+        f"warning: looop reads spend only from claude/codex/pi/opencode streams — with the "
+        f"daily budget on (max_daily_usd {budget:g}), {UNMETERED_LIMIT} decides in a row that "
+        f"report no cost stop the AI (the unmetered breaker). Declare where '{name}' prints "
+        f'its cost (config runners.{name}.cost = {{"type": …, "pointer": "/…", "mode": "sum"}}) '
+        'or turn the budget off ("max_daily_usd": 0 in the config)'
+    ]
 
 
 def _was_initialised(obj: dict[str, Any]) -> bool:

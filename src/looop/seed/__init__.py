@@ -31,9 +31,14 @@ def package_text(name: str) -> str:
     return (resources.files("looop.seed") / name).read_text(encoding="utf-8")
 
 
+# What readers may create before anything is seeded (`looop status` takes a lock in .lock/,
+# a crashed verb leaves crash/): a data dir holding only these is still new.
+_SCRATCH = frozenset({".lock", "crash"})
+
+
 def _is_new(data: Path) -> bool:
     try:
-        return not any(data.iterdir())
+        return all(p.name in _SCRATCH for p in data.iterdir())
     except FileNotFoundError:
         return True
 

@@ -88,11 +88,21 @@ class TerminalView(ScrollView):
                 self.scroll_to(y=max(0, self.scroll_y - shifted), animate=False, immediate=True)
         self.refresh()
 
+    def bottom(self) -> int:
+        """Where following rests: the session's screen from its top, or, when what it shows
+        is taller than the pane, the page ending at its last line that shows something. (The
+        very bottom would open a session taller than the pane on its blank rows.)"""
+        feed = self.feed
+        if feed is None:
+            return self.max_scroll_y
+        used = feed.used_line_count() - self.scrollable_content_region.height
+        return max(0, min(self.max_scroll_y, max(len(feed.screen.history), used)))
+
     def _stick(self, again: bool = True) -> None:
         """Scroll to the bottom now, and once more after the next layout (scrollbars that
         appear with the new content change the page height)."""
         if self.follow:
-            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
+            self.scroll_to(y=self.bottom(), animate=False, immediate=True, force=True)
             if again:
                 self.call_after_refresh(self._stick, False)
 
@@ -102,10 +112,10 @@ class TerminalView(ScrollView):
     def scroll_lines(self, n: int) -> None:
         """A user scroll: following resumes once it reaches the bottom."""
         self.scroll_to(y=self.scroll_y + n, animate=False, immediate=True)
-        self.follow = self.scroll_y >= self.max_scroll_y
+        self.follow = self.scroll_y >= self.bottom()
 
     def scroll_edge(self, end: bool) -> None:
-        self.scroll_to(y=self.max_scroll_y if end else 0, animate=False, immediate=True)
+        self.scroll_to(y=self.bottom() if end else 0, animate=False, immediate=True)
         self.follow = end
 
     def on_mouse_scroll_up(self) -> None:
@@ -115,7 +125,7 @@ class TerminalView(ScrollView):
         self.call_after_refresh(self._follow_if_at_end)
 
     def _follow_if_at_end(self) -> None:
-        self.follow = self.scroll_y >= self.max_scroll_y
+        self.follow = self.scroll_y >= self.bottom()
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width

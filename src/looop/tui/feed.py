@@ -191,12 +191,29 @@ class SessionFeed:
     def line_count(self) -> int:
         return len(self.screen.history) + self.screen.lines
 
+    def used_line_count(self) -> int:
+        """Lines up to the last one that shows something (or holds the cursor): a session
+        taller than the pane is shown down to here, not down to its blank bottom rows."""
+        screen = self.screen
+        last = screen.cursor.y if not screen.cursor.hidden else -1
+        buffer = screen.buffer
+        for y in range(screen.lines - 1, last, -1):
+            row = buffer.get(y)  # .get: never create rows while looking
+            if row and any(_shows(c) for c in row.values()):
+                last = y
+                break
+        return len(screen.history) + last + 1
+
     def row(self, index: int) -> Row | None:
         """Scrollback rows first, then the screen's; None for a row never written."""
         hist = self.screen.history
         if index < len(hist):
             return hist[index]
         return self.screen.buffer.get(index - len(hist))
+
+
+def _shows(c: Char) -> bool:
+    return bool(c.data.strip()) or c.bg != "default" or bool(c.reverse)
 
 
 def _from_line_start(data: bytes) -> bytes:
