@@ -240,7 +240,14 @@ def down_cmd(grace: float, keep_workers: bool) -> None:
 def journal_cmd(tail: int | None, follow: bool, as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
     p = ctx.paths.journal
-    if tail is not None:
+    start: tuple[int, int] | None = None
+    if follow:
+        # one read fixes where following starts: a line appended meanwhile is not lost
+        raw, start = _read_from(p)
+        lines = [ln for ln in raw.decode("utf-8", "replace").splitlines() if ln.strip()]
+        if tail is not None:
+            lines = lines[-tail:] if tail else []
+    elif tail is not None:
         lines = store.tail_lines(p, tail)
     else:
         text = store.read_text(p)
@@ -254,9 +261,21 @@ def journal_cmd(tail: int | None, follow: bool, as_json: bool) -> None:
         click.echo(_journal_json(ln) if as_json else ln)
     if follow:
         try:
-            _follow_journal(p, as_json)
+            _follow_journal(p, as_json, start)
         except KeyboardInterrupt:
             return  # Ctrl-C is how a follow ends: exit 0, no traceback
+
+
+def _read_from(p: Path) -> tuple[bytes, tuple[int, int] | None]:
+    """The journal's whole lines and (inode, offset after them); (b"", None) when absent."""
+    try:
+        with open(p, "rb") as f:
+            raw = f.read()
+            ino = os.fstat(f.fileno()).st_ino
+    except FileNotFoundError:
+        return b"", None
+    whole = raw[: raw.rfind(b"\n") + 1]  # a half-written last line is printed once complete
+    return whole, (ino, len(whole))
 
 
 def _journal_json(line: str) -> str:
@@ -269,8 +288,10 @@ def _journal_json(line: str) -> str:
     return json.dumps({"at": at, "text": text, "line": line}, ensure_ascii=False)
 
 
-def _follow_journal(p: Path, as_json: bool, poll_s: float = 0.5) -> None:
-    """tail -f: print lines appended from now on; a rotated journal is read from its start."""
+def _follow_journal(
+    p: Path, as_json: bool, start: tuple[int, int] | None, poll_s: float = 0.5
+) -> None:
+    """tail -f from `start`: print appended lines; a rotated journal is read from its start."""
     import select
 
     def ident() -> tuple[int, int] | None:
@@ -280,8 +301,7 @@ def _follow_journal(p: Path, as_json: bool, poll_s: float = 0.5) -> None:
             return None
         return st.st_ino, st.st_size
 
-    now = ident()
-    inode, offset = (now[0], now[1]) if now else (None, 0)
+    inode, offset = start if start else (None, 0)
     partial = b""
     while True:
         select.select([], [], [], poll_s)  # a journal has no change signal to block on
