@@ -133,6 +133,8 @@ def _while_a_tick_holds_the_beat(ctx: Ctx, pid: int) -> None:
     out = _looop(ctx, "status").stdout
     assert f"a foreground `looop tick` holds the beat (pid {pid})" in out
     assert "running (pid )" not in out
+    rows = {x["id"]: x for x in json.loads(_looop(ctx, "ls", "--json").stdout)}
+    assert rows["pulse"]["health"] == "down" and rows["pulse"]["state"] == "tick"
     r = _looop(ctx, "tick")
     assert r.returncode == 1 and f"another tick holds the beat (pid {pid})" in r.stderr
     assert "pulse" not in r.stderr

@@ -96,7 +96,7 @@ def worker_kill(worker_id: str, reason: str, journal: str | None) -> None:
 def _rows(all_sessions: bool) -> list[dict[str, Any]]:
     from datetime import datetime
 
-    from looop.core import store
+    from looop.loop.status import beat_holder
     from looop.sessions import list_sessions
     from looop.workers.health import fleet_view
 
@@ -116,11 +116,13 @@ def _rows(all_sessions: bool) -> list[dict[str, Any]]:
         )
         r["up_s"] = now - started if started else None
         r["idle_s"] = now - r["last_output_unix"] if r.get("last_output_unix") else None
-    pulse_up = store.flock_held(ctx.paths.lock_file)
+    holder = beat_holder(ctx.paths)
+    pulse_up = holder is not None and holder[0] == "pulse"
+    ticking = holder is not None and not pulse_up  # a foreground `looop tick`, not a pulse
     pulse = {
         "id": "pulse",
         "health": "up" if pulse_up else "down",
-        "state": "running" if pulse_up else "stopped",
+        "state": "running" if pulse_up else "tick" if ticking else "stopped",
         "label": "pulse",
         "verify": None,
         "up_s": None,
