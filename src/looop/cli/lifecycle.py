@@ -127,7 +127,10 @@ def tick_cmd(dry_run: bool, force: bool) -> None:
         raise LooopError(_busy_message(beat_holder(ctx.paths)))
     pid_file = tick_pid_file(ctx.paths)
     try:
-        store.atomic_write(pid_file, f"{os.getpid()}\n")  # `looop status` names the holder
+        try:
+            store.atomic_write(pid_file, f"{os.getpid()}\n")  # `looop status` names the holder
+        except OSError:
+            pass  # a full disk: the beat itself says so in its own words
         out = tick(ctx, force=force, override_backoff=force)
     finally:
         store.remove(pid_file)
