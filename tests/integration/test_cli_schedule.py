@@ -100,7 +100,11 @@ def test_status_shows_schedules_as_the_last_beat_saw_them(
     assert run(capsys, "schedule", "write", "later", "--in", "2h")[0] == 0
     (data / "schedules" / "past.json").write_text('{"v": 1, "at": 1}')
     (data / "schedules" / "junk.json").write_text("{")
-    assert run(capsys, "tick", "--dry-run")[0] == 0  # one beat's sensing, no runner call
+    # one real beat senses (a dry run writes nothing); its runner decides nothing, no matter
+    runner = {"tick": "true", "worker": "cat {{prompt_file}}"}
+    cfg = {"default": "x", "runners": {"x": runner}, "max_daily_usd": 0}
+    (data / "config.json").write_text(json.dumps(cfg))
+    assert run(capsys, "tick")[0] == 1
     code, out, _ = run(capsys, "status")
     assert code == 0
     line = next(ln for ln in out.splitlines() if ln.startswith("schedules:"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -27,7 +28,7 @@ def status_cmd(as_json: bool) -> None:
     from looop.loop.status import gather_status
 
     ctx = make_ctx(events_to=None)
-    print_status(gather_status(ctx.paths, ctx.env), as_json)
+    print_status(gather_status(ctx.paths, ctx.env, ctx.clock), as_json)
 
 
 @click.command(
@@ -130,37 +131,82 @@ def pulse_cmd(ready_fd: int | None, beats: int | None) -> None:
 
 
 @click.command("tick", help="Run one beat now (refused while a pulse runs).")
-@click.option("--dry-run", is_flag=True, help="Sense and print the prompt; call no runner.")
-@click.option("--force", is_flag=True, help="Decide even if the world is unchanged.")
+@click.option(
+    "--dry-run", is_flag=True, help="Sense and print the prompt; call no runner, write nothing."
+)
+@click.option(
+    "--force", is_flag=True, help="Decide even if the world is unchanged or failures back off."
+)
 def tick_cmd(dry_run: bool, force: bool) -> None:
     from looop.loop.tick import tick
+
+    if dry_run:
+        _dry_run_tick()
+        return
+    from looop.loop.status import beat_holder, tick_pid_file
     from looop.seed import ensure_data_dir
 
     ctx = make_ctx(events_to="stderr")
     ensure_data_dir(ctx.paths)
     fd = store.try_flock(ctx.paths.lock_file)
     if fd is None:
-        raise LooopError(
-            "a pulse is running and beats on its own — `looop down` first, or "
-            "watch it with `looop status`"
-        )
+        raise LooopError(_busy_message(beat_holder(ctx.paths)))
+    pid_file = tick_pid_file(ctx.paths)
     try:
-        out = tick(ctx, force=force, dry_run=dry_run)
+        try:
+            store.atomic_write(pid_file, f"{os.getpid()}\n")  # `looop status` names the holder
+        except OSError:
+            pass  # a full disk: the beat itself says so in its own words
+        out = tick(ctx, force=force, override_backoff=force)
     finally:
+        store.remove(pid_file)
         os.close(fd)
-    if dry_run:
-        if out.prompt_text is not None:
-            sys.stdout.write(out.prompt_text)
-        else:
-            click.echo(
-                f"(no prompt: the beat stopped at '{out.status}'"
-                + (f": {out.error}" if out.error else "")
-                + ")",
-                err=True,
-            )
-        return
     if out.status in ("failed", "error"):
         raise SystemExit(1)
+    if out.status == "backoff":
+        click.echo(
+            "looop: backing off after failed beats — `looop tick --force` runs now",
+            err=True,
+        )
+
+
+def _busy_message(holder: tuple[str, str] | None) -> str:
+    if holder is not None and holder[0] == "tick":
+        return (
+            f"another tick holds the beat (pid {holder[1]}) — wait for it to finish, "
+            "or see it with `looop status`"
+        )
+    pid = f" (pid {holder[1]})" if holder is not None and holder[1] else ""
+    return (
+        f"a pulse is running{pid} and beats on its own — `looop down` first, or "
+        "watch it with `looop status`"
+    )
+
+
+def _dry_run_tick() -> None:
+    """Sense into a scratch dir and print the prompt: no lock, no seeding, no writes, so it
+    works beside a running pulse and on a read-only data dir."""
+    import tempfile
+
+    from looop.loop.tick import dry_run_ctx, tick
+
+    base = make_ctx(events_to="stderr")
+    if not base.paths.data.is_dir():
+        raise LooopError(
+            f"data dir {base.paths.data} is not usable for a dry run (no such directory) — "
+            "create it with `looop init`, or point LOOOP_DATA_DIR at an existing one"
+        )
+    with tempfile.TemporaryDirectory(prefix="looop-dry-run-") as scratch:
+        out = tick(dry_run_ctx(base, Path(scratch)), dry_run=True)
+    if out.prompt_text is not None:
+        sys.stdout.write(out.prompt_text)
+        return
+    click.echo(
+        f"(no prompt: the beat stopped at '{out.status}'"
+        + (f": {out.error}" if out.error else "")
+        + ")",
+        err=True,
+    )
 
 
 @click.command("up", help="Start the pulse in the background (idempotent).")
@@ -184,11 +230,17 @@ def up_cmd(json_log: bool) -> None:
     show_default=True,
     help="Seconds to let the current beat finish before the pulse is killed.",
 )
-def down_cmd(grace: float) -> None:
+@click.option("--keep-workers", is_flag=True, help="Stop only the pulse; workers keep running.")
+def down_cmd(grace: float, keep_workers: bool) -> None:
     from looop.loop.daemon import stop_all
 
-    res = stop_all(make_ctx(), grace)
-    if not res.was_running:
+    res = stop_all(make_ctx(), grace, keep_workers=keep_workers)
+    if res.tick_pid:
+        click.echo(
+            f"pulse is not running · a foreground `looop tick` (pid {res.tick_pid}) holds "
+            "the beat and ends on its own"
+        )
+    elif not res.was_running:
         click.echo("pulse is not running")
     elif res.forced:
         click.echo(f"pulse (pid {res.pid}) did not finish its beat in {grace:g}s: killed")
@@ -196,6 +248,11 @@ def down_cmd(grace: float) -> None:
         click.echo(f"pulse stopped (pid {res.pid})")
     if res.workers:
         click.echo(f"stopped {len(res.workers)} worker(s): {', '.join(res.workers)}")
+    if res.kept:
+        click.echo(
+            f"left {len(res.kept)} worker(s) running: {', '.join(res.kept)} "
+            "(`looop down` stops them)"
+        )
     if res.survivors:
         raise LooopError(
             f"still alive after down: {', '.join(res.survivors)} — inspect with "
@@ -205,19 +262,95 @@ def down_cmd(grace: float) -> None:
 
 @click.command("journal", help="Print the journal (one line per executed move).")
 @click.option("-n", "--tail", "tail", type=count(), default=None, help="Only the last N lines.")
-def journal_cmd(tail: int | None) -> None:
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until Ctrl-C.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line (NDJSON).")
+def journal_cmd(tail: int | None, follow: bool, as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
     p = ctx.paths.journal
-    if tail is not None:
+    start: tuple[int, int] | None = None
+    if follow:
+        # one read fixes where following starts: a line appended meanwhile is not lost
+        raw, start = _read_from(p)
+        lines = [ln for ln in raw.decode("utf-8", "replace").splitlines() if ln.strip()]
+        if tail is not None:
+            lines = lines[-tail:] if tail else []
+    elif tail is not None:
         lines = store.tail_lines(p, tail)
     else:
         text = store.read_text(p)
         lines = [ln for ln in (text or "").splitlines() if ln.strip()]
-    if not lines:
+    if not lines and not follow:
+        if as_json:
+            return  # an empty stream, not prose a parser would choke on
         click.echo(f"no journal yet ({p}).")
         return
     for ln in lines:
-        click.echo(ln)
+        click.echo(_journal_json(ln) if as_json else ln)
+    if follow:
+        try:
+            _follow_journal(p, as_json, start)
+        except KeyboardInterrupt:
+            return  # Ctrl-C is how a follow ends: exit 0, no traceback
+
+
+def _read_from(p: Path) -> tuple[bytes, tuple[int, int] | None]:
+    """The journal's whole lines and (inode, offset after them); (b"", None) when absent."""
+    try:
+        with open(p, "rb") as f:
+            raw = f.read()
+            ino = os.fstat(f.fileno()).st_ino
+    except FileNotFoundError:
+        return b"", None
+    whole = raw[: raw.rfind(b"\n") + 1]  # a half-written last line is printed once complete
+    return whole, (ino, len(whole))
+
+
+def _journal_json(line: str) -> str:
+    """`- 2026-01-01 09:00 text` as {"at": "2026-01-01 09:00", "text": "text", "line": …}."""
+    body = line[2:] if line.startswith("- ") else line
+    parts = body.split(" ", 2)
+    at, text = None, body
+    if len(parts) == 3 and len(parts[0]) == 10 and len(parts[1]) == 5 and parts[1][2] == ":":
+        at, text = f"{parts[0]} {parts[1]}", parts[2]
+    return json.dumps({"at": at, "text": text, "line": line}, ensure_ascii=False)
+
+
+def _follow_journal(
+    p: Path, as_json: bool, start: tuple[int, int] | None, poll_s: float = 0.5
+) -> None:
+    """tail -f from `start`: print appended lines; a rotated journal is read from its start."""
+    import select
+
+    def ident() -> tuple[int, int] | None:
+        try:
+            st = p.stat()
+        except OSError:
+            return None
+        return st.st_ino, st.st_size
+
+    inode, offset = start if start else (None, 0)
+    partial = b""
+    while True:
+        select.select([], [], [], poll_s)  # a journal has no change signal to block on
+        cur = ident()
+        if cur is None:
+            continue
+        if cur[0] != inode or cur[1] < offset:  # rotated or truncated: a new file
+            inode, offset, partial = cur[0], 0, b""
+        if cur[1] == offset:
+            continue
+        try:
+            with open(p, "rb") as f:
+                f.seek(offset)
+                chunk = f.read(cur[1] - offset)
+        except OSError:
+            continue
+        offset += len(chunk)
+        *done, partial = (partial + chunk).split(b"\n")
+        for raw in done:
+            ln = raw.decode("utf-8", "replace")
+            if ln.strip():
+                click.echo(_journal_json(ln) if as_json else ln)
 
 
 @click.command("runs", help="List recent decide runs, or `runs show ID` for one.")

@@ -89,11 +89,13 @@ def _fast(argv: list[str]) -> bool:
         from pathlib import Path
 
         from looop.cli.render import print_status
+        from looop.core.clock import SystemClock
         from looop.core.paths import Paths
         from looop.loop.status import gather_status
 
         env = dict(os.environ)
-        print_status(gather_status(Paths.resolve(env, Path.cwd()), env), as_json="--json" in argv)
+        st = gather_status(Paths.resolve(env, Path.cwd()), env, SystemClock(env.get("TZ")))
+        print_status(st, as_json="--json" in argv)
         return True
     return False
 

@@ -12,15 +12,57 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+def _rel(st: dict[str, Any], stamp: dict[str, Any] | None) -> str:
+    """`2026-06-21 10:00:00 (3m ago)` from a stamp and the status's own `now`."""
+    if not stamp or stamp.get("ts") is None:
+        return "—"
+    from looop.loop.status import relative
+
+    return f"{stamp['at']} ({relative(stamp['ts'] - st['now']['ts'])})"
+
+
+def _pulse_line(st: dict[str, Any]) -> str:
+    pulse = st["pulse"]
+    if st.get("tick"):
+        return f"stopped · a foreground `looop tick` holds the beat (pid {st['tick']['pid']})"
+    if not pulse["running"]:
+        return "stopped"
+    line = f"running (pid {pulse['pid'] or '?'})"
+    if st.get("failing_streak"):
+        n = st["failing_streak"]
+        line += f" — failing: {n} beat{'s' if n != 1 else ''} in a row"
+    return line
+
+
+def _beat_line(st: dict[str, Any]) -> str:
+    b = st.get("last_beat")
+    if not b:
+        return "never"
+    line = f"{_rel(st, b)} · {b['outcome']}"
+    if b.get("detail"):
+        line += f": {b['detail']}"
+    return line
+
+
 def print_status(st: dict[str, Any], as_json: bool) -> None:
     w = sys.stdout.write
     if as_json:
         w(status_json(st) + "\n")
         return
     pulse = st["pulse"]
-    w(f"pulse:     {'running (pid ' + pulse['pid'] + ')' if pulse['running'] else 'stopped'}\n")
+    w("PULSE\n")
+    w(f"pulse:     {_pulse_line(st)}\n")
+    w(f"last beat: {_beat_line(st)}\n")
+    if st.get("retry"):
+        w(f"retry:     {_rel(st, st['retry'])} · backoff (editing PLAYBOOK or goals retries now)\n")
+    nb = st.get("next_beat")
+    if nb:
+        w(f"next beat: {_rel(st, nb)}" + (f" · {nb['reason']}" if nb.get("reason") else "") + "\n")
     lt = st["last_tick"]
-    w(f"last tick: {lt['at'] + ' (hash ' + (lt['hash'][:12] or '—') + ')' if lt else 'never'}\n")
+    w("decided:   " + (f"{_rel(st, lt)} (hash {lt['hash'][:12] or '—'})" if lt else "never") + "\n")
+    lf = st.get("last_failure")
+    if lf:
+        w(f"failing:   ✗ {lf.get('error', '?')} (fail #{lf.get('fails', '?')})\n")
     w(
         f"runner:    {st['runner'] or '—'}"
         + (f" · every {pulse['interval_s']}s idle" if pulse["interval_s"] else "")
@@ -29,6 +71,8 @@ def print_status(st: dict[str, Any], as_json: bool) -> None:
     if st["config_error"]:
         w(f"config:    ✗ {st['config_error']}\n")
     sp = st.get("spend")
+    if sp:
+        w("\nSPEND\n")
     if sp and "error" not in sp:
         cap = sp.get("max_daily_usd")
         w(
@@ -42,9 +86,7 @@ def print_status(st: dict[str, Any], as_json: bool) -> None:
                 w(f"breaker:   ⚡ {br.get('lift')}\n")
     elif sp:
         w(f"spend:     ✗ {sp['error']}\n")
-    lf = st.get("last_failure")
-    if lf:
-        w(f"failing:   ✗ {lf.get('error', '?')} (fail #{lf.get('fails', '?')})\n")
+    w("\nWORK\n")
     w(
         f"goals:     {len(st['goals'])}"
         + (f" ({', '.join(st['goals'])})" if st["goals"] else "")
@@ -65,6 +107,9 @@ def print_status(st: dict[str, Any], as_json: bool) -> None:
     for x in st["workers"]:
         flag = f"  ⚑ {x['note']}" if x.get("note") and x.get("alive") else ""
         w(f"  - {x.get('id', '?')} [{x.get('label', x.get('error', '?'))}]{flag}\n")
+    if st["journal_tail"]:
+        w("\nJOURNAL (last 3)\n")
     for line in st["journal_tail"]:
         w(f"  {line}\n")
-    w(f"data dir:  {st['data_dir']}\n")
+    w(f"\ndata dir:  {st['data_dir']}\n")
+    w(f"times:     local, as of {st['now']['at']}\n")

@@ -10,6 +10,7 @@ import click
 
 from looop.cli.app import make_ctx
 from looop.cli.params import MAX_OFFSET, count
+from looop.core.context import Ctx
 from looop.core.errors import LooopError
 
 
@@ -235,7 +236,29 @@ def wait_cmd(
         raise SystemExit(code)
     from looop.sessions import wait
 
-    raise SystemExit(wait(ctx.paths.data, _sid(sid, False), _duration(timeout, None), ctx.clock))
+    target = _sid(sid, False)
+    code = wait(ctx.paths.data, target, _duration(timeout, None), ctx.clock)
+    if code == 137:
+        _report_dead(ctx, target)
+    raise SystemExit(code)
+
+
+def _report_dead(ctx: Ctx, sid: str) -> None:
+    """A supervisor that died (SIGKILL, OOM) never wrote the end: record it, say so."""
+    from looop.core.clock import utc_stamp_ms
+    from looop.sessions import get_session
+    from looop.sessions.state import mark_dead
+
+    s = get_session(ctx.paths.data, sid)
+    if s.dead:
+        mark_dead(s.dir, utc_stamp_ms(ctx.clock.now()))
+    elif not (s.error or "").startswith("the supervisor died"):
+        return  # a real exit code 137 (the program was SIGKILLed under a live supervisor)
+    click.echo(
+        f"looop: session {sid} is dead: its supervisor died without recording an end (exit "
+        f"unknown, reported as 137) — `looop log {sid}` shows its last output",
+        err=True,
+    )
 
 
 @click.command("resize", help="Resize a session's terminal: COLSxROWS (the program sees SIGWINCH).")

@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from looop.cli.app import make_ctx
 from looop.core import store
 from looop.core.errors import LooopError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from looop.core.context import Ctx
 
 JOURNAL_OPT = click.option(
     "--journal", "-j", default=None, help="The journal line (default: a summary of the move)."
@@ -38,7 +43,15 @@ def _nonblank(body: str, what: str, instead: str) -> str:
     return body
 
 
-def _steer(obj: dict[str, Any], journal: str | None, *, allow_dangerous: bool = False) -> None:
+def _steer(
+    obj: dict[str, Any],
+    journal: str | None,
+    *,
+    allow_dangerous: bool = False,
+    check: Callable[[Ctx], None] | None = None,
+) -> None:
+    """Run one decision as the human; `check` may still refuse success (LooopError) after the
+    move ran, before the success line is printed."""
     from looop.act.actions import decision_from_obj
     from looop.act.executor import execute
     from looop.seed import ensure_data_dir
@@ -55,6 +68,8 @@ def _steer(obj: dict[str, Any], journal: str | None, *, allow_dangerous: bool = 
         # only this command's output: a refused one must not replay the previous command's
         if obj["action"] == "run_shell" and _stamp(ctx.paths.last_shell) != before:
             _show_shell_output(ctx.paths.last_shell)
+    if check is not None:
+        check(ctx)
     click.echo(f"✓ {done.kind} · {done.journal}")
 
 
@@ -186,22 +201,30 @@ def sensor_rm(name: str, journal: str | None) -> None:
 
 
 @sensor_group.command("list", help="List sensors and their last reading's signal.")
-def sensor_list() -> None:
+@click.option("--json", "as_json", is_flag=True)
+def sensor_list(as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
     scripts = sorted(ctx.paths.sensors.glob("*.sh")) if ctx.paths.sensors.is_dir() else []
-    if not scripts:
-        click.echo("no sensors yet — `looop sensor write NAME SCRIPT`")
+    rows: list[dict[str, Any]] = []
     for s in scripts:
         snap = store.read_text(ctx.paths.snapshots / f"sensor-{s.stem}.json")
+        signal: Any = None
         shown = "(not run yet)"
         if snap is not None:
             try:
                 from looop.core.hashing import canonical_json, wake_signal
 
-                shown = canonical_json(wake_signal(json.loads(snap)))
+                signal = wake_signal(json.loads(snap))
+                shown = canonical_json(signal)
             except ValueError:
                 shown = snap.strip()[:80]
-        click.echo(f"{s.stem:<20} {shown[:100]}")
+        rows.append({"name": s.stem, "script": str(s), "run": snap is not None, "signal": signal})
+        if not as_json:
+            click.echo(f"{s.stem:<20} {shown[:100]}")
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False))
+    elif not scripts:
+        click.echo("no sensors yet — `looop sensor write NAME SCRIPT`")
 
 
 @sensor_group.command("run", help="Run the sensors now and print their readings.")
@@ -241,10 +264,15 @@ def playbook_write(body: str | None, journal: str | None) -> None:
 
 
 @playbook_group.command("history", help="List earlier PLAYBOOK versions (playbook.d/).")
-def playbook_history() -> None:
+@click.option("--json", "as_json", is_flag=True)
+def playbook_history(as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
     d = ctx.paths.playbook_history
     files = sorted(d.glob("*.md"), reverse=True) if d.is_dir() else []
+    if as_json:
+        rows = [{"version": f.stem, "path": str(f)} for f in files]
+        click.echo(json.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False))
+        return
     if not files:
         click.echo("no earlier PLAYBOOK versions yet")
     for f in files:

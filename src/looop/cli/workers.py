@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -12,6 +13,8 @@ import click
 from looop.cli.app import make_ctx
 from looop.cli.params import seconds
 from looop.cli.steer import JOURNAL_OPT, _body, _steer
+from looop.core.context import Ctx
+from looop.core.errors import LooopError
 from looop.workers.health import age
 
 
@@ -43,10 +46,41 @@ def worker_start(
     for k, v in (("runner", runner), ("command", command), ("verify", verify)):
         if v is not None:
             obj[k] = v
-    _steer(obj, journal)
+    _steer(obj, journal, check=lambda ctx: _started_ok(ctx, obj["id"]))
     click.echo(
         f"  watch: looop shot {worker_id} · looop log {worker_id} -f · looop attach {worker_id}"
     )
+
+
+START_SETTLE_S = 1.0  # long enough for a shell to fail to find or exec its command
+
+
+def _started_ok(ctx: Ctx, worker_id: str) -> None:
+    """A command that cannot run dies at once (127 not found, 126 not executable): wait a
+    moment for the session to end, returning as soon as it does, and refuse success if so."""
+    from looop.sessions import wait
+    from looop.workers.launch import normalise_target
+
+    wid = normalise_target(worker_id)
+    code = wait(ctx.paths.data, wid, START_SETTLE_S, ctx.clock)
+    if code in (124, 0):  # still running after the settle time, or done already and fine
+        return
+    from looop.sessions.state import LOG, session_dir
+
+    tail = [ln.strip() for ln in _log_tail(session_dir(ctx.paths.data, wid) / LOG) if ln.strip()]
+    why = f": {tail[-1][:200]}" if tail else ""
+    hint = (
+        " — is the agent CLI installed and on PATH? (`looop init` picks another runner)"
+        if code in (126, 127)
+        else f" — see `looop log {wid}`"
+    )
+    raise LooopError(f"worker {wid} exited at once with code {code}{why}{hint}")
+
+
+def _log_tail(path: Path) -> list[str]:
+    from looop.core import store
+
+    return [ln.replace("\r", "") for ln in store.tail_lines(path, 3)]
 
 
 def _kill(worker_id: str, reason: str, journal: str | None) -> None:
@@ -64,7 +98,7 @@ def worker_kill(worker_id: str, reason: str, journal: str | None) -> None:
 def _rows(all_sessions: bool) -> list[dict[str, Any]]:
     from datetime import datetime
 
-    from looop.core import store
+    from looop.loop.status import beat_holder
     from looop.sessions import list_sessions
     from looop.workers.health import fleet_view
 
@@ -75,6 +109,8 @@ def _rows(all_sessions: bool) -> list[dict[str, Any]]:
     if not all_sessions:
         rows = [r for r in rows if r["alive"]]
     for r in rows:
+        if not r["alive"] and r["state"] in ("starting", "running"):
+            r["state"] = "dead"  # its supervisor died: the file says running, the lock says not
         started = (
             datetime.fromisoformat(r["started_at"].replace("Z", "+00:00")).timestamp()
             if r.get("started_at")
@@ -82,11 +118,13 @@ def _rows(all_sessions: bool) -> list[dict[str, Any]]:
         )
         r["up_s"] = now - started if started else None
         r["idle_s"] = now - r["last_output_unix"] if r.get("last_output_unix") else None
-    pulse_up = store.flock_held(ctx.paths.lock_file)
+    holder = beat_holder(ctx.paths)
+    pulse_up = holder is not None and holder[0] == "pulse"
+    ticking = holder is not None and not pulse_up  # a foreground `looop tick`, not a pulse
     pulse = {
         "id": "pulse",
         "health": "up" if pulse_up else "down",
-        "state": "running" if pulse_up else "stopped",
+        "state": "running" if pulse_up else "tick" if ticking else "stopped",
         "label": "pulse",
         "verify": None,
         "up_s": None,

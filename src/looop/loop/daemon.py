@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
-from looop.loop.status import pulse_pid
+from looop.loop.status import beat_holder, pulse_pid
 from looop.seed import ensure_data_dir
 
 PULSE = "pulse"
@@ -61,10 +61,17 @@ def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpR
     from looop.sessions import SessionError, get_session, spawn
 
     ensure_data_dir(ctx.paths)
-    preflight(ctx)
     with store.dir_lock(ctx.paths.lock_dir / "up"):
-        if store.flock_held(ctx.paths.lock_file):
-            return UpResult(False, pulse_pid(ctx.paths), pulse_log(ctx))
+        holder = beat_holder(ctx.paths)
+        if holder is not None and holder[0] == "tick":
+            raise LooopError(
+                f"a foreground `looop tick` holds the beat (pid {holder[1]}) — start the "
+                "pulse once it has finished"
+            )
+        if holder is not None:
+            # attaching to a running pulse needs no runner on this shell's PATH
+            return UpResult(False, holder[1], pulse_log(ctx))
+        preflight(ctx)
         env = ctx.child_env(
             {
                 "LOOOP_LOG_FORMAT": "json" if json_log else "human",
@@ -105,17 +112,27 @@ class DownResult:
     forced: bool = False
     workers: list[str] = field(default_factory=list)
     survivors: list[str] = field(default_factory=list)
+    tick_pid: str = ""  # a foreground `looop tick` holding the beat (left to finish)
+    kept: list[str] = field(default_factory=list)  # live workers left running on purpose
 
 
-def stop_all(ctx: Ctx, grace_s: float = 30.0) -> DownResult:
-    """Pulse first (so it cannot start a worker during the sweep), then every worker, then audit."""
+def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> DownResult:
+    """Pulse first (so it cannot start a worker during the sweep), then every worker (unless
+    keep_workers), then audit."""
     from looop.sessions import SessionError, kill, list_sessions
 
     res = DownResult()
-    if store.flock_held(ctx.paths.lock_file):
-        res.was_running, res.pid = True, pulse_pid(ctx.paths)
+    holder = beat_holder(ctx.paths)
+    if holder is not None and holder[0] == "tick":
+        res.tick_pid = holder[1]  # a human's one beat: it ends on its own
+    elif holder is not None:
+        res.was_running, res.pid = True, holder[1]
         res.forced = not _stop_pulse(ctx, res.pid, grace_s)
         _await_session_end(ctx, PULSE, 5.0)  # its supervisor drains and records the exit
+    if keep_workers:
+        res.kept = [s.id for s in list_sessions(ctx.paths.data) if s.id != PULSE and s.alive]
+        ctx.events.record("down", pulse=res.was_running, workers=[], kept=res.kept)
+        return res
     for s in list_sessions(ctx.paths.data):
         if s.id == PULSE or not s.alive:
             continue

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from looop.core import store
+from looop.core.clock import utc_stamp
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
-from looop.loop.status import pulse_pid
+from looop.loop.status import beat_holder
 from looop.loop.tick import TickOutcome, tick
 
 NUDGE_MIN_SECS = 5
@@ -112,7 +113,13 @@ class Pulse:
         ctx = self.ctx
         fd = store.try_flock(ctx.paths.lock_file)
         if fd is None:
-            pid = pulse_pid(ctx.paths)
+            holder = beat_holder(ctx.paths)
+            if holder is not None and holder[0] == "tick":
+                raise AlreadyRunning(
+                    f"a foreground `looop tick` holds the beat (pid {holder[1]}) — start the "
+                    "pulse once it has finished"
+                )
+            pid = holder[1] if holder is not None else ""
             raise AlreadyRunning(
                 f"a pulse is already running for {ctx.paths.data}"
                 + (f" (pid {pid})" if pid else "")
@@ -161,6 +168,7 @@ class Pulse:
                 out = tick(ctx, force=force)
             except LooopError as e:
                 ctx.events.emit("error", "tick.error", str(e))
+                ctx.events.record("tick_error", reason=str(e))
                 out = TickOutcome(status="error", error=str(e))
             except Exception as e:  # the pulse is the unbreakable shell: log and keep beating
                 last = traceback.format_exc().strip().splitlines()[-1]
@@ -176,6 +184,9 @@ class Pulse:
             ctx.events.emit(
                 "info", "sleep", f"next beat in {secs}s ({reason})", secs=secs, reason=reason
             )
+            # durable, so `looop status` can say when the next beat comes
+            until = utc_stamp(ctx.clock.now() + secs)
+            ctx.events.record("pulse_sleep", secs=secs, reason=reason, until=until)
             self.stop.wait(secs)
         ctx.events.emit(
             "ok", "pulse.stop", f"pulse stopped after {self.beats} beat(s)", beats=self.beats

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 from looop.core import store
 from looop.core.config import load_config, resolve_knobs
@@ -13,22 +12,150 @@ TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path 
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from pathlib import Path
     from typing import Any
 
+    from looop.core.clock import Clock
     from looop.core.config import Knobs, Runner
     from looop.core.paths import Paths
 
 # No Ctx here: `looop status` runs on the click-free fast path and must import little.
 
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # the one time format of status (local time)
+EVENTS_SCAN_LINES = 400  # enough for a beat's records even with busy workers around it
 
-def _last_tick(paths: Paths) -> dict[str, Any] | None:
+# events.jsonl records that say how a beat ended -> the outcome shown
+_BEAT_ENDS = {
+    "decided": "decided",
+    "world_unchanged": "skipped",
+    "tick_backoff": "backoff",
+    "tick_failed": "failed",
+    "tick_crash": "failed",
+    "tick_error": "error",
+    "tick_unrecorded": "error",
+    "guard_corrupt": "error",
+    "budget_exceeded": "breaker",
+    "budget_unmetered": "breaker",
+    "decide_capped": "breaker",
+}
+
+
+def when(clock: Clock, ts: float | None) -> str:
+    """`2026-06-21 10:00:00 (3m ago)` / `(in 2m)`: local time plus how far from now."""
+    if ts is None:
+        return "—"
+    return f"{clock.local(ts).strftime(TIME_FORMAT)} ({relative(ts - clock.now())})"
+
+
+def relative(delta: float) -> str:
+    s = int(abs(delta))
+    if s < 1:
+        return "now"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if s >= size:
+            n = f"{s // size}{unit}"
+            break
+    return f"in {n}" if delta > 0 else f"{n} ago"
+
+
+def _stamp(clock: Clock, ts: float | None) -> dict[str, Any]:
+    """A time as JSON fields: unix seconds and the local form status prints."""
+    if ts is None:
+        return {"ts": None, "at": None}
+    return {"ts": int(ts), "at": clock.local(ts).strftime(TIME_FORMAT)}
+
+
+def _parse_ts(raw: Any) -> float | None:
+    from looop.core.clock import parse_utc
+
+    return parse_utc(raw) if isinstance(raw, str) else None
+
+
+def _last_tick(paths: Paths, clock: Clock) -> dict[str, Any] | None:
+    """When the world hash was last committed (the last successful decide)."""
     p = paths.last_tick_hash
     try:
         st = p.stat()
     except OSError:
         return None
-    at = datetime.fromtimestamp(st.st_mtime, tz=UTC).isoformat(timespec="seconds")
-    return {"at": at, "hash": (store.read_text(p) or "").strip()}
+    return {**_stamp(clock, st.st_mtime), "hash": (store.read_text(p) or "").strip()}
+
+
+def _records(paths: Paths) -> list[dict[str, Any]]:
+    out = []
+    for line in store.tail_lines(paths.events, EVENTS_SCAN_LINES):
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue  # a torn or hand-edited line
+        if isinstance(obj, dict) and isinstance(obj.get("event"), str):
+            out.append(obj)
+    return out
+
+
+def _beat(records: list[dict[str, Any]], clock: Clock, holding: bool) -> dict[str, Any] | None:
+    """The last beat from events.jsonl: when it started and how it ended."""
+    start = max((i for i, r in enumerate(records) if r["event"] == "tick_start"), default=-1)
+    if start < 0:
+        return None
+    beat = _stamp(clock, _parse_ts(records[start].get("ts")))
+    outcome, detail, run_id, ended = "", "", None, None
+    deciding = False
+    for r in records[start + 1 :]:
+        ev = r["event"]
+        if ev == "decide_start":
+            deciding, run_id = True, r.get("run_id")
+        if ev not in _BEAT_ENDS or (ev == "tick_crash" and outcome == "failed"):
+            continue
+        outcome, ended = _BEAT_ENDS[ev], _parse_ts(r.get("ts"))
+        run_id = r.get("run_id") or run_id
+        if ev == "decided":
+            detail = f"{r.get('action', '?')} · {r.get('journal') or ''}".rstrip(" ·")
+        elif ev == "world_unchanged":
+            detail = "world unchanged — no AI call"
+        elif ev == "tick_backoff":
+            detail = f"waiting out {r.get('fails', '?')} failure(s)"
+        elif ev in ("budget_exceeded", "budget_unmetered", "decide_capped"):
+            detail = ev.replace("_", " ")
+        else:
+            detail = str(r.get("reason") or r.get("error") or "")
+    if not outcome:
+        # no end recorded: either it runs now or its process died mid-beat
+        outcome = ("deciding" if deciding else "running") if holding else "interrupted"
+    beat.update(
+        outcome=outcome,
+        detail=" ".join(detail.split())[:300],
+        run_id=run_id,
+        ended_ts=int(ended) if ended is not None else None,
+    )
+    return beat
+
+
+def _next_beat(records: list[dict[str, Any]], clock: Clock, running: bool) -> dict[str, Any] | None:
+    """When the pulse said it would beat next (its last `pulse_sleep` record)."""
+    if not running:
+        return None
+    for r in reversed(records):
+        if r["event"] in ("tick_start", "pulse_start"):
+            return None  # a beat is under way: no sleep announced yet
+        if r["event"] == "pulse_sleep":
+            ts = _parse_ts(r.get("until"))
+            if ts is None:
+                return None
+            return {**_stamp(clock, ts), "reason": str(r.get("reason") or "")}
+    return None
+
+
+def _retry(paths: Paths, backoff: dict[str, Any] | None, knobs: Knobs | None) -> float | None:
+    """When a backed-off beat may call the runner again (None when no backoff holds)."""
+    if not backoff or knobs is None:
+        return None
+    fails, ts = backoff.get("fails"), backoff.get("ts")
+    if not isinstance(fails, int) or fails <= 0 or not isinstance(ts, int | float):
+        return None
+    from looop.loop.guards import backoff_delay  # only on the failing path: keeps status light
+
+    return float(ts) + backoff_delay(fails, knobs.num("backoff_max_secs"))
 
 
 def _read_obj(path: Any) -> dict[str, Any] | None:
@@ -38,12 +165,11 @@ def _read_obj(path: Any) -> dict[str, Any] | None:
         return {"error": str(e)}
 
 
-def _spend(paths: Paths, knobs: Knobs, runner: Runner | None) -> dict[str, Any]:
-    from looop.core.clock import SystemClock
+def _spend(paths: Paths, clock: Clock, knobs: Knobs, runner: Runner | None) -> dict[str, Any]:
     from looop.decide.cost import spend_status
 
     try:
-        return spend_status(paths, SystemClock(), knobs, runner)
+        return spend_status(paths, clock, knobs, runner)
     except CorruptState as e:
         return {"error": str(e)}
 
@@ -96,21 +222,67 @@ def pulse_pid(paths: Paths) -> str:
     return (store.read_text(paths.pid_file) or "").strip()
 
 
-def gather_status(paths: Paths, env: Mapping[str, str]) -> dict[str, Any]:
+def tick_pid_file(paths: Paths) -> Path:
+    """Where a foreground `looop tick` names itself while it holds the beat lock."""
+    return paths.lock_dir / "tick.pid"
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return -1.0
+
+
+def beat_holder(paths: Paths) -> tuple[str, str] | None:
+    """Who holds the beat lock: ("pulse", pid), ("tick", pid) or None. Each holder writes its
+    pid file right after taking the lock, so a file left by a killed holder is the older one;
+    a holder that has not written yet reads as a pulse with pid ''."""
+    if not store.flock_held(paths.lock_file):
+        return None
+    tick_file = tick_pid_file(paths)
+    tick_pid = (store.read_text(tick_file) or "").strip()
+    if tick_pid and _mtime(tick_file) >= _mtime(paths.pid_file):
+        return "tick", tick_pid
+    return "pulse", pulse_pid(paths)
+
+
+def gather_status(
+    paths: Paths, env: Mapping[str, str], clock: Clock | None = None
+) -> dict[str, Any]:
+    if clock is None:  # callers that predate the clock argument (the TUI)
+        from looop.core.clock import SystemClock
+
+        clock = SystemClock(env.get("TZ"))
     p = paths
-    running = store.flock_held(p.lock_file)
-    pid = pulse_pid(p) if running else ""
+    holder = beat_holder(p)
+    running = holder is not None and holder[0] == "pulse"
+    pid = holder[1] if holder is not None and running else ""
     config_error = None
     runner = None
+    knobs = None
     try:
         cfg = load_config(p.config)
         r = cfg.runner()
         runner = r.name if r else None
         knobs = resolve_knobs(cfg, env)
         interval = knobs.interval_for("idle")
-        spend = _spend(paths, knobs, r)
+        spend = _spend(paths, clock, knobs, r)
     except LooopError as e:
         config_error, interval, spend = str(e), None, None
+    records = _records(p)
+    backoff = _read_obj(p.backoff)
+    fails = backoff.get("fails") if backoff else None
+    streak = fails if isinstance(fails, int) and fails > 0 else 0
+    retry = _retry(p, backoff, knobs)
+    if holder is None:
+        health = "stopped"
+    elif not running:
+        health = "tick"  # a foreground `looop tick` holds the beat, no pulse
+    elif streak:
+        health = "failing"
+    else:
+        health = "ok"
     journal_tail = store.tail_lines(p.journal, 3)
     goals = sorted(g.stem for g in p.goals.glob("*.md")) if p.goals.is_dir() else []
     return {
@@ -118,9 +290,16 @@ def gather_status(paths: Paths, env: Mapping[str, str]) -> dict[str, Any]:
         "config": str(p.config),
         "config_error": config_error,
         "runner": runner,
+        "now": _stamp(clock, clock.now()),
         "pulse": {"running": running, "pid": pid, "interval_s": interval},
-        "last_tick": _last_tick(p),
-        "backoff": _read_obj(p.backoff),
+        "health": health,
+        "failing_streak": streak,
+        "tick": {"pid": holder[1]} if holder is not None and not running else None,
+        "last_beat": _beat(records, clock, holder is not None),
+        "next_beat": _next_beat(records, clock, running),
+        "retry": _stamp(clock, retry) if retry is not None else None,
+        "last_tick": _last_tick(p, clock),
+        "backoff": backoff,
         "last_failure": _read_obj(p.last_failure),
         "goals": goals,
         "journal_tail": journal_tail,

@@ -22,6 +22,7 @@ from looop.core import store
 from looop.core.config import Knobs, Runner
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
+from looop.core.paths import Paths
 from looop.decide.prompt import PromptExtras, build_prompt
 from looop.decide.runner import RunResult, run_runner
 from looop.loop import alerts, guards
@@ -74,15 +75,48 @@ def prune_runs(ctx: Ctx, keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def tick(ctx: Ctx, force: bool = False, dry_run: bool = False) -> TickOutcome:
+class DryRunPaths(Paths):
+    """The data dir as it is, except that snapshots go to a scratch dir: `tick --dry-run`
+    senses for real but writes nothing into the data dir."""
+
+    __slots__ = ("scratch",)
+    scratch: Path
+
+    def __init__(self, base: Paths, scratch: Path) -> None:
+        super().__init__(base.data, base.config)
+        object.__setattr__(self, "scratch", scratch)
+
+    @property
+    def snapshots(self) -> Path:
+        return self.scratch
+
+
+def dry_run_ctx(ctx: Ctx, scratch: Path) -> Ctx:
+    """A Ctx for a dry run: snapshots in `scratch` (seeded with the current ones so cached
+    sensors keep their reading), no events.jsonl lines."""
+    from dataclasses import replace
+
+    with contextlib.suppress(OSError):
+        for snap in ctx.paths.snapshots.glob("*.json"):
+            shutil.copy2(snap, scratch / snap.name)
+    events = replace(ctx.events, events_path=None)
+    return replace(ctx, paths=DryRunPaths(ctx.paths, scratch), events=events)
+
+
+def tick(
+    ctx: Ctx, force: bool = False, dry_run: bool = False, override_backoff: bool = False
+) -> TickOutcome:
     """One beat (reference core §7 with the SPEC §3 decisions); never raises but LooopError.
 
     Any other exception is a failed beat like a bad decision: backoff armed, LAST FAILURE for
     the next prompt, the failure-streak alert. Without that, a crash after the runner would
-    pay the runner again every beat and the model would never learn why."""
+    pay the runner again every beat and the model would never learn why.
+
+    dry_run: pass a `dry_run_ctx`; the beat then skips every write (housekeeping, flapping,
+    seeding). override_backoff: a human's `tick --force` runs now despite failures."""
     out = TickOutcome()
     try:
-        return _beat(ctx, force, dry_run, out)
+        return _beat(ctx, force, dry_run, out, override_backoff)
     except LooopError as e:
         if not out.decided:
             raise  # before the runner: the caller shows the one line (bad config, data dir)
@@ -139,10 +173,13 @@ def _crashed(ctx: Ctx, out: TickOutcome, exc: BaseException, dry_run: bool) -> T
     return out
 
 
-def _beat(ctx: Ctx, force: bool, dry_run: bool, out: TickOutcome) -> TickOutcome:
+def _beat(
+    ctx: Ctx, force: bool, dry_run: bool, out: TickOutcome, override_backoff: bool = False
+) -> TickOutcome:
     ev = ctx.events
-    ensure_data_dir(ctx.paths)
-    ev.record("tick_start", forced=force)
+    if not dry_run:
+        ensure_data_dir(ctx.paths)
+        ev.record("tick_start", forced=force)
     try:
         cfg = ctx.config()
         cfg_error: str | None = None
@@ -150,9 +187,10 @@ def _beat(ctx: Ctx, force: bool, dry_run: bool, out: TickOutcome) -> TickOutcome
         cfg, cfg_error = None, str(e)
     knobs = ctx.knobs(cfg)
 
-    # housekeeping: a side effect interrupted by a crash is reported once, never re-run
-    check_interrupted(ctx)
-    housekeep_sessions(ctx, knobs)
+    if not dry_run:
+        # housekeeping: a side effect interrupted by a crash is reported once, never re-run
+        check_interrupted(ctx)
+        housekeep_sessions(ctx, knobs)
 
     readings = sense(ctx, knobs)
     out.notes = [r.name for r in readings if not r.ok]
@@ -171,7 +209,10 @@ def _beat(ctx: Ctx, force: bool, dry_run: bool, out: TickOutcome) -> TickOutcome
         return out
     world = read_world(ctx.paths)
     out.world = world
-    flapping, new = guards.track_flapping(ctx.paths, world.items, knobs.num("flap_streak"))
+    flapping: list[str] = []
+    new: list[str] = []
+    if not dry_run:
+        flapping, new = guards.track_flapping(ctx.paths, world.items, knobs.num("flap_streak"))
     for name in new:
         ctx.events.emit(
             "warn",
@@ -214,6 +255,17 @@ def _beat(ctx: Ctx, force: bool, dry_run: bool, out: TickOutcome) -> TickOutcome
         if b is not None and b.fails > 0:
             wait = guards.backoff_delay(b.fails, knobs.num("backoff_max_secs"))
             remain = int(wait - (now - b.ts))
+            if remain > 0 and override_backoff:
+                ev.emit(
+                    "warn",
+                    "tick.backoff_override",
+                    f"forced: running now despite {b.fails} failed beat(s) "
+                    f"(the backoff wanted ~{remain}s more)",
+                    fails=b.fails,
+                    retry_in_s=remain,
+                )
+                ev.record("tick_backoff_override", fails=b.fails)
+                remain = 0
             if b.repaired:
                 ev.emit(
                     "warn",
@@ -243,6 +295,7 @@ def _beat(ctx: Ctx, force: bool, dry_run: bool, out: TickOutcome) -> TickOutcome
     # config and runner problems cost no AI and arm no backoff: they retry every beat
     if cfg is None:
         ev.emit("error", "tick.error", f"config: {cfg_error}")
+        ev.record("tick_error", reason=f"config: {cfg_error}")
         out.status, out.error = "error", cfg_error
         return out
     runner = cfg.runner()
@@ -250,6 +303,7 @@ def _beat(ctx: Ctx, force: bool, dry_run: bool, out: TickOutcome) -> TickOutcome
         name = cfg.default or "?"
         msg = f"no tick command for runner '{name}' in {cfg.source} — run `looop init`"
         ev.emit("error", "tick.error", msg, runner=name)
+        ev.record("tick_error", reason=msg)
         out.status, out.error = "error", msg
         return out
 

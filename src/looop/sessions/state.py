@@ -325,6 +325,40 @@ def wait_code(s: Session) -> int | None:
     return 137  # the supervisor died without recording an end
 
 
+def mark_dead(sdir: Path, stamp: str) -> bool:
+    """Record the end a crashed supervisor never wrote: status.json stops saying running.
+
+    Only with the session lock in hand (so no supervisor lives) and only if the status still
+    reads live under it; True when it wrote. `stamp` is the caller's UTC time for
+    last_change."""
+    try:
+        fd = os.open(sdir / LOCK, os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # a supervisor holds it: alive after all
+        status = read_status(sdir)
+        if status is None or status.get("state") not in LIVE_STATES:
+            return False
+        status.update(
+            state="killed",
+            exit_code=137,
+            signaled=True,
+            error="the supervisor died without recording an end (killed or crashed)",
+            last_change=stamp,
+        )
+        try:
+            write_status(sdir, status)
+        except OSError:
+            return False  # a read-only data dir: readers still call it dead from the lock
+        return True
+    finally:
+        os.close(fd)  # closing drops the flock
+
+
 # -- cleanup ------------------------------------------------------------------------------
 
 

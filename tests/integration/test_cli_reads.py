@@ -1,0 +1,193 @@
+"""Pure reads write nothing, every data verb speaks JSON, `journal -f` follows, and a human's
+`tick --force` runs through a backoff."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from looop.core.context import Ctx
+from tests.helpers import run_cli as run
+from tests.helpers import runner_calls, wire
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file and dir under root: (size, mtime_ns) — a created, removed, rewritten or
+    touched entry (a temp file made and renamed away bumps its dir) changes this."""
+    out = {".": (0, root.stat().st_mtime_ns)}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            st = p.lstat()
+            out[str(p.relative_to(root))] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+@pytest.fixture
+def lived_in(ctx: Ctx, data: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A data dir after some use: beats, a failure, goals, a schedule, a playbook edit, a
+    finished worker, a sensor."""
+    wire(ctx, [{"decision": {"action": "noop", "reason": "quiet"}}, {"exit": 3}])
+    assert run(capsys, "tick")[0] == 0
+    for verb in (
+        ["goal", "write", "g1", "goal: ship it"],
+        ["schedule", "write", "later", "--in", "2h", "--note", "look again"],
+        ["playbook", "write", "# PLAYBOOK\n\n1. Ship.\n"],
+        ["playbook", "write", "# PLAYBOOK\n\n1. Ship first.\n"],
+        ["sensor", "write", "today", '#!/bin/sh\necho \'{"signal": {"n": 1}}\'\n'],
+        ["worker", "start", "w1", "brief", "--command", "echo hello from w1"],
+    ):
+        code, _, err = run(capsys, *verb)
+        assert code == 0, (verb, err)
+    assert run(capsys, "wait", "w1", "--timeout", "20s")[0] == 0
+    assert run(capsys, "tick", "--force")[0] == 1  # a failed beat: backoff and last failure
+    return data
+
+
+READS = [
+    ["status"],
+    ["status", "--json"],
+    ["journal"],
+    ["journal", "--json"],
+    ["journal", "-n", "1"],
+    ["runs"],
+    ["runs", "--json"],
+    ["asks"],
+    ["asks", "--json"],
+    ["ls"],
+    ["ls", "-a", "--json"],
+    ["worker", "list", "-a"],
+    ["cost"],
+    ["cost", "--json"],
+    ["schedule", "list"],
+    ["schedule", "list", "--json"],
+    ["sensor", "list"],
+    ["sensor", "list", "--json"],
+    ["goal", "list"],
+    ["goal", "list", "--json"],
+    ["playbook", "history"],
+    ["playbook", "history", "--json"],
+    ["shot", "w1"],
+    ["log", "w1"],
+    ["log", "w1", "--json", "--since", "0"],
+    ["tick", "--dry-run"],
+]
+
+
+@pytest.mark.parametrize("verb", READS, ids=[" ".join(v) for v in READS])
+def test_a_pure_read_writes_nothing(
+    lived_in: Path, capsys: pytest.CaptureFixture[str], verb: list[str]
+) -> None:
+    before = _tree(lived_in)
+    code, out, err = run(capsys, *verb)
+    assert code == 0, err
+    assert out.strip() or verb == ["asks"], "a read printed nothing"
+    assert _tree(lived_in) == before
+
+
+def test_runs_show_writes_nothing(lived_in: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rid = json.loads(run(capsys, "runs", "--json")[1])[0]["run_id"]
+    before = _tree(lived_in)
+    assert run(capsys, "runs", "show", rid)[0] == 0
+    assert _tree(lived_in) == before
+
+
+def test_data_verbs_speak_json(lived_in: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = run(capsys, "journal", "--json")[1].splitlines()
+    rows = [json.loads(ln) for ln in lines]
+    assert rows and all(r["at"] and r["text"] and r["line"].startswith("- ") for r in rows)
+    assert any("g1" in r["text"] for r in rows)
+    sensors = json.loads(run(capsys, "sensor", "list", "--json")[1])
+    assert [s["name"] for s in sensors] == ["today"]
+    assert sensors[0]["run"] is True and sensors[0]["signal"] == {"n": 1}  # the last beat ran it
+    history = json.loads(run(capsys, "playbook", "history", "--json")[1])
+    assert len(history) >= 1 and all(Path(h["path"]).is_file() for h in history)
+    workers = {w["id"]: w for w in json.loads(run(capsys, "worker", "list", "-a", "--json")[1])}
+    assert workers["w1"]["exit_code"] == 0
+    st = json.loads(run(capsys, "status", "--json")[1])
+    assert st["last_beat"]["outcome"] == "failed" and st["failing_streak"] == 1
+
+
+def test_tick_force_overrides_backoff_and_says_so(
+    ctx: Ctx, data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = wire(ctx, [{"exit": 3}, {"exit": 3}, {"decision": {"action": "noop"}}])
+    assert run(capsys, "tick")[0] == 1
+    code, _, err = run(capsys, "tick")
+    assert code == 0 and "retry in" in err and "`looop tick --force` runs now" in err
+    assert runner_calls(script) == 1  # backed off: no runner call
+    st = json.loads(run(capsys, "status", "--json")[1])
+    assert st["last_beat"]["outcome"] == "backoff" and st["retry"] is not None
+    code, _, err = run(capsys, "tick", "--force")
+    assert code == 1 and "forced: running now despite 1 failed beat" in err
+    assert runner_calls(script) == 2
+    assert run(capsys, "tick", "--force")[0] == 0
+    assert runner_calls(script) == 3
+    st = json.loads(run(capsys, "status", "--json")[1])
+    assert st["last_beat"]["outcome"] == "decided" and st["failing_streak"] == 0
+    assert st["retry"] is None
+
+
+def test_dry_run_on_a_missing_data_dir_is_one_line(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "tick", "--dry-run")
+    assert code == 1 and not out and err.count("\n") == 1 and "looop init" in err
+    assert not data.exists()
+
+
+@pytest.mark.timeout(60)
+def test_journal_follow_prints_new_lines_and_ends_on_ctrl_c(ctx: Ctx, data: Path) -> None:
+    ctx.paths.journal.write_text("- 2026-01-01 09:00 first\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    env["LOOOP_DATA_DIR"] = str(data)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "looop", "journal", "-f", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert p.stdout is not None
+    try:
+        assert json.loads(_read_line(p.stdout))["text"] == "first"
+        with open(ctx.paths.journal, "a") as f:
+            f.write("- 2026-01-01 09:01 second\n")
+        assert json.loads(_read_line(p.stdout))["text"] == "second"
+        os.replace(ctx.paths.journal, data / "journal.md.1")  # the executor's rotation
+        ctx.paths.journal.write_text("- 2026-01-01 09:02 third\n")
+        assert json.loads(_read_line(p.stdout))["text"] == "third"
+        p.send_signal(signal.SIGINT)
+        code = p.wait(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert code in (0, 130)
+    assert p.stderr is not None and b"Traceback" not in p.stderr.read()
+
+
+def _read_line(stream: object, timeout: float = 20) -> str:
+    """One line from a pipe, bounded by a deadline."""
+    fd = stream.fileno()  # type: ignore[attr-defined]
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        r, _, _ = select.select([fd], [], [], max(0.0, left))
+        if not r:
+            raise AssertionError(f"no line within {timeout}s (got {buf!r})")
+        chunk = os.read(fd, 1)
+        if not chunk:
+            raise AssertionError(f"stream closed (got {buf!r})")
+        buf += chunk
+    return buf.decode()
