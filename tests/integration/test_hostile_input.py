@@ -252,3 +252,55 @@ def test_untrusted_text_is_defused_in_every_human_verb(tmp_path: Path) -> None:
     # --json stays exact: the prompt decodes to what the worker wrote
     rows = json.loads(_looop(data, "asks", "--json").stdout)
     assert rows[0]["prompt"] == f"ok? {_OSC_TITLE}\u202e"
+
+
+_READS = [
+    ["status"],
+    ["status", "--json"],
+    ["journal"],
+    ["asks"],
+    ["ls"],
+    ["runs"],
+    ["cost"],
+    ["schedule", "list"],
+    ["sensor", "list"],
+    ["goal", "list"],
+    ["worker", "list"],
+    ["tick", "--dry-run"],
+]
+
+
+def test_pure_reads_create_nothing_in_a_new_data_dir(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    for args in _READS:
+        r = _looop(data, *args)
+        assert "Traceback" not in r.stderr.decode(), args
+        assert not data.exists(), (args, sorted(str(p) for p in data.rglob("*")))
+
+
+def test_pure_reads_work_on_a_read_only_data_dir(tmp_path: Path) -> None:
+    import shlex
+
+    data = tmp_path / "data"
+    (tmp_path / "config.json").write_text(
+        json.dumps({"default": "c", "runners": {"c": {"tick": "true"}}, "max_daily_usd": 0})
+    )
+    assert _looop(data, "goal", "write", "g", "goal: x").returncode == 0
+    _looop(data, "tick")  # a failed beat: backoff, last failure, ledgers all on disk
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", "true"], capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip("cannot make a private mount here")
+    env = f"LOOOP_DATA_DIR={shlex.quote(str(data))} LOOOP_CONFIG={tmp_path}/config.json"
+    looop = f"{shlex.quote(sys.executable)} -m looop"
+    runs = "\n".join(
+        f"{env} {looop} {' '.join(shlex.quote(a) for a in args)} >/dev/null 2>{tmp_path}/err.{i}"
+        f" || echo {i} >> {tmp_path}/failed"
+        for i, args in enumerate(_READS)
+    )
+    q = shlex.quote(str(data))
+    body = f"mount --bind {q} {q} && mount -o remount,bind,ro {q} && ! touch {q}/w && {runs}"
+    r = subprocess.run(["unshare", "-m", "sh", "-c", body], capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    failed = (tmp_path / "failed").read_text().split() if (tmp_path / "failed").exists() else []
+    shown = {_READS[int(i)][0]: (tmp_path / f"err.{i}").read_text() for i in failed}
+    assert failed == [], shown

@@ -3,10 +3,11 @@ breakers (daily budget, unmetered runs, hourly decide cap)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta
 
 from looop.core import store
@@ -783,9 +784,9 @@ def unmetered_blocked(paths: Paths, sig: str) -> bool:
 # ------------------------------------------------------------------ hourly decide cap
 
 
-def _read_decides(paths: Paths, now: float) -> tuple[list[float], float]:
+def _read_decides(paths: Paths, now: float, repair: bool = True) -> tuple[list[float], float]:
     """(attempt stamps in the rolling hour, held_until). A corrupt ledger is repaired as held
-    closed for an hour: fail closed, then heal on its own."""
+    closed for an hour: fail closed, then heal on its own (a pure reader only reports it)."""
     try:
         obj = store.read_json_object(paths.decide_ledger)
         if obj is None:
@@ -798,7 +799,8 @@ def _read_decides(paths: Paths, now: float) -> tuple[list[float], float]:
             raise CorruptState("shape")
     except CorruptState:
         held_until = now + DECIDE_HOLD_S
-        store.write_json(paths.decide_ledger, {"attempts": [], "held_until": held_until})
+        if repair:
+            store.write_json(paths.decide_ledger, {"attempts": [], "held_until": held_until})
         return [], held_until
     lo, hi = now - DECIDE_WINDOW_S, now + DECIDE_WINDOW_S  # far-future stamps: a clock jump
     return [t for t in stamps if t is not None and lo < t <= hi], float(held)
@@ -822,11 +824,30 @@ def note_decide(paths: Paths, now: float) -> None:
         store.write_json(paths.decide_ledger, obj)
 
 
+@contextlib.contextmanager
+def _read_lock(paths: Paths) -> Iterator[bool]:
+    """The spend lock for a reader, if it can be had: a data dir that is new (nothing to read)
+    or read-only (no writer to race) is read without it, and without creating anything."""
+    if not paths.decide_ledger.exists():
+        yield False
+        return
+    try:
+        lock = _spend_lock(paths)
+        lock.__enter__()
+    except OSError:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.__exit__(None, None, None)
+
+
 def decides_last_hour(paths: Paths, now: float, cap: int | None = None) -> int:
     """Decide attempts in the last 3600 s. While a corrupt ledger holds the cap closed this is
     `cap` when given (else DECIDE_HELD_COUNT), so `count >= cap` idles the beat."""
-    with _spend_lock(paths):
-        stamps, held = _read_decides(paths, now)
+    with _read_lock(paths) as locked:
+        stamps, held = _read_decides(paths, now, repair=locked)
     if held > now:
         return max(len(stamps), cap if cap is not None and cap > 0 else DECIDE_HELD_COUNT)
     return len(stamps)
@@ -834,8 +855,8 @@ def decides_last_hour(paths: Paths, now: float, cap: int | None = None) -> int:
 
 def decide_retry_in(paths: Paths, now: float, cap: int) -> int:
     """Whole seconds until one more decide fits under `cap` (0 when it fits now)."""
-    with _spend_lock(paths):
-        stamps, held = _read_decides(paths, now)
+    with _read_lock(paths) as locked:
+        stamps, held = _read_decides(paths, now, repair=locked)
     if held > now:
         return max(1, math.ceil(held - now))
     if cap <= 0 or len(stamps) < cap:
