@@ -16,8 +16,10 @@ def _result(ctx: Ctx, run_id: str) -> dict[str, Any]:
         res = None
     if res is None:
         return {"run_id": run_id, "status": "running?"}
+    from looop.loop.status import move_line
+
     summary = (
-        f"{res.get('action')} · {res.get('journal')}"
+        move_line(str(res.get("action")), str(res.get("journal") or ""))
         if res.get("action")
         else res.get("error") or ""
     )

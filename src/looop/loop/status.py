@@ -19,6 +19,13 @@ if TYPE_CHECKING:
     from looop.core.config import Knobs, Runner
     from looop.core.paths import Paths
 
+def move_line(kind: str, journal: str) -> str:
+    """`kind · journal`, without saying the kind twice when the journal line is the summary
+    (`noop · settled`, `run-shell · make test`)."""
+    first = journal.split(" ", 1)[0]
+    return journal if kind and kind in first else f"{kind} · {journal}".rstrip(" ·")
+
+
 # No Ctx here: `looop status` runs on the click-free fast path and must import little.
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # the one time format of status (local time)
@@ -110,7 +117,7 @@ def _beat(records: list[dict[str, Any]], clock: Clock, holding: bool) -> dict[st
         outcome, ended = _BEAT_ENDS[ev], _parse_ts(r.get("ts"))
         run_id = r.get("run_id") or run_id
         if ev == "decided":
-            detail = f"{r.get('action', '?')} · {r.get('journal') or ''}".rstrip(" ·")
+            detail = move_line(str(r.get("action", "?")), str(r.get("journal") or ""))
         elif ev == "world_unchanged":
             detail = "world unchanged — no AI call"
         elif ev == "tick_backoff":
