@@ -1,0 +1,98 @@
+"""`looop watch` snapshot tests (pytest-textual-snapshot): what the screen shows, as SVG.
+
+Sessions are written to disk as a finished supervisor leaves them (meta, status, output.log),
+at a fixed data dir and fixed times under a fixed clock, so every run paints the same screen.
+Update the snapshots after an intended change with `pytest --snapshot-update`."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from looop.core.clock import FixedClock, utc_stamp
+from looop.core.context import Ctx
+from looop.core.events import Emitter
+from looop.core.paths import Paths
+from looop.tui.app import WatchApp
+
+pytestmark = pytest.mark.timeout(60)
+
+ROOT = Path("/tmp/looop-watch-snapshots")  # fixed: the status line shows the data dir
+NOW = 1_750_000_000.0
+SIZE = (110, 36)
+
+
+@pytest.fixture
+def ctx() -> Iterator[Ctx]:
+    shutil.rmtree(ROOT, ignore_errors=True)
+    paths = Paths.at(ROOT / "data")
+    paths.data.mkdir(parents=True)
+    paths.config.write_text(json.dumps({"max_daily_usd": 0}))
+    clock = FixedClock(NOW)
+    em = Emitter(clock=clock, events_path=None, stream=io.StringIO())
+    yield Ctx(paths=paths, clock=clock, env={"HOME": str(ROOT)}, events=em, bin="looop")
+    shutil.rmtree(ROOT, ignore_errors=True)
+
+
+def _session(
+    ctx: Ctx, sid: str, output: bytes, size: tuple[int, int], started_ago: float, idle: float
+) -> None:
+    """A finished session, exactly as its supervisor leaves it on disk."""
+    d = ctx.paths.data / "sessions" / sid
+    d.mkdir(parents=True)
+    cols, rows = size
+    started, ended = NOW - started_ago, NOW - idle
+    meta: dict[str, Any] = {
+        "v": 1,
+        "id": sid,
+        "cmd": ["/bin/sh", "-c", "agent"],
+        "cwd": str(ctx.paths.data),
+        "started_at": utc_stamp(started),
+        "supervisor_pid": 1,
+        "pid_start": 1,
+    }
+    status: dict[str, Any] = {
+        "v": 1,
+        "state": "exited",
+        "exit_code": 0,
+        "signaled": False,
+        "child_pid": None,
+        "cols": cols,
+        "rows": rows,
+        "error": None,
+        "last_change": utc_stamp(ended),
+    }
+    (d / "meta.json").write_text(json.dumps(meta))
+    (d / "status.json").write_text(json.dumps(status))
+    (d / "lock").touch()
+    log = d / "output.log"
+    log.write_bytes(output)
+    os.utime(log, (ended, ended))
+
+
+Compare = Callable[..., bool]
+
+
+def test_a_tall_session_opens_on_its_text(ctx: Ctx, snap_compare: Compare) -> None:
+    # 60 rows in a pane of about 30: the text is at the top, the bottom rows are blank
+    out = b"".join(b"line %d of the worker's screen\r\n" % i for i in range(1, 8))
+    _session(ctx, "tall", b"\x1b[1mtop-line\x1b[0m\r\n" + out, (100, 60), 3600, 60)
+    assert snap_compare(WatchApp(ctx, "tall"), terminal_size=SIZE)
+
+
+def test_a_cleared_tall_session_opens_on_what_it_shows_now(ctx: Ctx, snap_compare: Compare) -> None:
+    history = b"".join(b"old %d\r\n" % i for i in range(1, 101))
+    _session(ctx, "cleared", history + b"\x1b[H\x1b[2Jafter-clear\r\n", (100, 60), 7200, 5)
+    _session(ctx, "other", b"\x1b[32mgreen\x1b[0m done\r\n", (80, 24), 600, 300)
+    assert snap_compare(WatchApp(ctx, "cleared"), terminal_size=SIZE)
+
+
+def test_no_sessions(ctx: Ctx, snap_compare: Compare) -> None:
+    assert snap_compare(WatchApp(ctx), terminal_size=SIZE)
