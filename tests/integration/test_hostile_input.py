@@ -304,3 +304,29 @@ def test_pure_reads_work_on_a_read_only_data_dir(tmp_path: Path) -> None:
     failed = (tmp_path / "failed").read_text().split() if (tmp_path / "failed").exists() else []
     shown = {_READS[int(i)][0]: (tmp_path / f"err.{i}").read_text() for i in failed}
     assert failed == [], shown
+
+
+@pytest.mark.parametrize(
+    "name", ["journal.md", "events.jsonl", "tick.log", ".last-tick-hash", "PLAYBOOK.md"]
+)
+def test_a_fifo_where_looop_keeps_a_file_never_hangs_a_verb(tmp_path: Path, name: str) -> None:
+    data = tmp_path / "data"
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                "default": "c",
+                "runners": {"c": {"tick": 'echo \'{"action":"noop"}\' > .decision.json'}},
+                "max_daily_usd": 0,
+            }
+        )
+    )
+    assert _looop(data, "tick").returncode == 0
+    target = data / name
+    target.unlink(missing_ok=True)
+    os.mkfifo(target)
+    for args in (["tick", "--force"], ["status"], ["journal"], ["tick", "--dry-run"], ["runs"]):
+        r = _looop(data, *args)  # a hang fails here: _looop has a 30 s timeout
+        err = r.stderr.decode()
+        assert "Traceback" not in err and "internal error" not in err, (args, err)
+        if r.returncode != 0:
+            assert err.strip() or r.stdout.strip(), args

@@ -372,7 +372,7 @@ def _write_playbook(ctx: Ctx, knobs: Knobs, a: WritePlaybook) -> None:
     paths = ctx.paths
     with store.dir_lock(paths.state_lock):
         try:
-            old: bytes | None = paths.playbook.read_bytes()
+            old: bytes | None = store.read_regular(paths.playbook)
         except FileNotFoundError:
             old = None
         if old is not None and old != body.encode():

@@ -296,7 +296,7 @@ def journal_cmd(tail: int | None, follow: bool, as_json: bool) -> None:
 def _read_from(p: Path) -> tuple[bytes, tuple[int, int] | None]:
     """The journal's whole lines and (inode, offset after them); (b"", None) when absent."""
     try:
-        with open(p, "rb") as f:
+        with store.open_regular(p) as f:
             raw = f.read()
             ino = os.fstat(f.fileno()).st_ino
     except FileNotFoundError:
@@ -340,7 +340,7 @@ def _follow_journal(
         if cur[1] == offset:
             continue
         try:
-            with open(p, "rb") as f:
+            with store.open_regular(p) as f:
                 f.seek(offset)
                 chunk = f.read(cur[1] - offset)
         except OSError:

@@ -218,6 +218,13 @@ def _dispatch(args: list[str]) -> None:
     except OSError as e:
         import errno
 
+        from looop.core.store import NotRegular
+
+        if isinstance(e, NotRegular):
+            _fail(
+                f"{e.filename} is {e.strerror} — something else stands where looop keeps a "
+                "file; move it away (looop recreates what it needs)"
+            )
         if e.errno in (
             errno.EROFS,
             errno.EACCES,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,8 +88,11 @@ class Emitter:
         )
         try:
             self._rotate_if_big()
-            fd = os.open(self.events_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK  # a FIFO never hangs us
+            fd = os.open(self.events_path, flags, 0o644)
             try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    return
                 os.write(fd, (line + "\n").encode("utf-8", "backslashreplace"))
             finally:
                 os.close(fd)

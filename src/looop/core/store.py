@@ -16,7 +16,7 @@ TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path 
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
-    from typing import Any
+    from typing import Any, BinaryIO
 
 
 def encode(text: str) -> bytes:
@@ -117,8 +117,16 @@ def append_line(path: Path, line: str) -> None:
     if not line.endswith("\n"):
         line += "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    # non-blocking: a FIFO in the file's place must not hang the writer
     try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK, 0o644)
+    except OSError as e:
+        if e.errno == errno.ENXIO:  # a FIFO with no reader
+            raise NotRegular(errno.ENXIO, "not a regular file", str(path)) from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegular(errno.EINVAL, "not a regular file", str(path))
         os.write(fd, encode(line))
     finally:
         os.close(fd)
@@ -128,12 +136,8 @@ class NotRegular(OSError):
     """A path that should hold a file holds a FIFO, a device, a socket or a directory."""
 
 
-def read_regular(path: Path, limit: int | None = None, *, follow: bool = True) -> bytes:
-    """A regular file's bytes (at most limit + 1 of them), without ever blocking.
-
-    A FIFO in a file's place would hang a plain open() forever and a device could act on being
-    opened: the open is non-blocking (no-follow when asked) and anything but a regular file
-    raises NotRegular. FileNotFoundError when missing, like open()."""
+def open_regular(path: Path, *, follow: bool = True) -> BinaryIO:
+    """A regular file opened for reading without ever blocking (see read_regular)."""
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
     if not follow:
         flags |= os.O_NOFOLLOW
@@ -147,20 +151,26 @@ def read_regular(path: Path, limit: int | None = None, *, follow: bool = True) -
         raise
     try:
         mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-            raise NotRegular(errno.EINVAL, kind, str(path))
-        chunks: list[bytes] = []
-        size = 0
-        while limit is None or size <= limit:
-            chunk = os.read(fd, 1 << 20 if limit is None else min(1 << 20, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        return b"".join(chunks)
-    finally:
+    except OSError:
         os.close(fd)
+        raise
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise NotRegular(errno.EINVAL, kind, str(path))
+    return os.fdopen(fd, "rb")
+
+
+def read_regular(path: Path, limit: int | None = None, *, follow: bool = True) -> bytes:
+    """A regular file's bytes (at most limit + 1 of them), without ever blocking.
+
+    A FIFO in a file's place would hang a plain open() forever and a device could act on being
+    opened: the open is non-blocking (no-follow when asked) and anything but a regular file
+    raises NotRegular. FileNotFoundError when missing, like open()."""
+    with open_regular(path, follow=follow) as f:
+        if limit is None:
+            return f.read()
+        return f.read(limit + 1)
 
 
 def read_text(path: Path) -> str | None:
@@ -208,7 +218,7 @@ def remove(path: Path) -> bool:
 def tail_bytes(path: Path, limit: int) -> bytes:
     """The last `limit` bytes of a file (empty when missing)."""
     try:
-        with path.open("rb") as f:
+        with open_regular(path) as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
             f.seek(max(0, size - limit))
@@ -222,7 +232,7 @@ def tail_lines(path: Path, n: int, chunk: int = 65536) -> list[str]:
     if n <= 0:
         return []
     try:
-        f = path.open("rb")
+        f = open_regular(path)
     except FileNotFoundError:
         return []
     with f:

@@ -8,6 +8,7 @@ import re
 import selectors
 import shlex
 import signal
+import stat
 import subprocess
 import time
 from collections import deque
@@ -73,7 +74,13 @@ class _Tee:
         for path in targets:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                self.files.append(path.open("w", encoding="utf-8", errors="replace"))
+                # non-blocking: a FIFO standing in for tick.log must not hang the beat
+                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC
+                fd = os.open(path, flags, 0o644)
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    os.close(fd)
+                    continue
+                self.files.append(os.fdopen(fd, "w", encoding="utf-8", errors="replace"))
             except OSError:
                 continue
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -153,8 +152,8 @@ def read_answer(asks: Path, answers: Path, ask_id: str) -> str | None:
             raise AskError(f"ask '{ask_id}' disappeared before it was answered")
         return None
     try:
-        rec = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
+        rec = store.read_json(path)
+    except CorruptState as e:
         raise AskError(f"the answer to '{ask_id}' is unreadable ({e}); ask again") from None
     text = rec.get("answer") if isinstance(rec, dict) else None
     if not isinstance(text, str):
@@ -217,9 +216,9 @@ def take_tells(tells: Path, worker: str) -> list[str]:
         except FileNotFoundError:
             continue  # another reader took it
         try:
-            rec = json.loads((done / p.name).read_text(encoding="utf-8"))
+            rec = store.read_json(done / p.name)
             msg = rec.get("msg") if isinstance(rec, dict) else None
-        except (OSError, ValueError):
+        except CorruptState:
             msg = None
         out.append(msg if isinstance(msg, str) else "(an unreadable tell)")
     return out

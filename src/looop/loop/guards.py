@@ -25,7 +25,7 @@ def backoff_delay(fails: int, cap: int) -> int:
 def read_last_hash(paths: Paths) -> str:
     """The committed world hash; '' when none. CorruptState when unreadable (idle, never re-run)."""
     try:
-        raw = paths.last_tick_hash.read_bytes()
+        raw = store.read_regular(paths.last_tick_hash, 4096)
     except FileNotFoundError:
         return ""
     except OSError as e:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from looop.core.config import Knobs, Runner
     from looop.core.paths import Paths
 
+
 def move_line(kind: str, journal: str) -> str:
     """`kind · journal`, without saying the kind twice when the journal line is the summary
     (`noop · settled`, `run-shell · make test`)."""
@@ -85,12 +86,27 @@ def _last_tick(paths: Paths, clock: Clock) -> dict[str, Any] | None:
         st = p.stat()
     except OSError:
         return None
-    return {**_stamp(clock, st.st_mtime), "hash": (store.read_text(p) or "").strip()}
+    return {**_stamp(clock, st.st_mtime), "hash": _text(p).strip()}
+
+
+def _text(p: Path) -> str:
+    """A small state file's text; '' when missing or not a file (status never fails on one)."""
+    try:
+        return store.read_text(p) or ""
+    except OSError:
+        return ""
+
+
+def _tail(p: Path, n: int) -> list[str]:
+    try:
+        return store.tail_lines(p, n)
+    except OSError as e:
+        return [f"({p.name} cannot be read: {e.strerror})"]
 
 
 def _records(paths: Paths) -> list[dict[str, Any]]:
     out = []
-    for line in store.tail_lines(paths.events, EVENTS_SCAN_LINES):
+    for line in _tail(paths.events, EVENTS_SCAN_LINES):
         try:
             obj = json.loads(line)
         except ValueError:
@@ -226,7 +242,7 @@ def _asks(paths: Paths) -> list[str]:
 
 def pulse_pid(paths: Paths) -> str:
     """The running pulse's pid as written in .lock/pid ('' when none)."""
-    return (store.read_text(paths.pid_file) or "").strip()
+    return _text(paths.pid_file).strip()
 
 
 def tick_pid_file(paths: Paths) -> Path:
@@ -248,7 +264,7 @@ def beat_holder(paths: Paths) -> tuple[str, str] | None:
     if not store.flock_held(paths.lock_file):
         return None
     tick_file = tick_pid_file(paths)
-    tick_pid = (store.read_text(tick_file) or "").strip()
+    tick_pid = _text(tick_file).strip()
     if tick_pid and _mtime(tick_file) >= _mtime(paths.pid_file):
         return "tick", tick_pid
     return "pulse", pulse_pid(paths)
@@ -290,7 +306,7 @@ def gather_status(
         health = "failing"
     else:
         health = "ok"
-    journal_tail = store.tail_lines(p.journal, 3)
+    journal_tail = _tail(p.journal, 3)
     goals = sorted(g.stem for g in p.goals.glob("*.md")) if p.goals.is_dir() else []
     return {
         "data_dir": str(p.data),

@@ -72,7 +72,7 @@ def snapshot_name(script: Path) -> str:
 def interval_of(script: Path) -> int | None:
     """Seconds from a `# looop:interval=N` comment among the first lines, else None."""
     try:
-        with script.open("rb") as f:
+        with store.open_regular(script) as f:
             for _ in range(HEADER_LINES):
                 line = f.readline(4096)
                 if not line:
@@ -374,7 +374,7 @@ class _Pool:
 def _argv(script: Path) -> list[str]:
     """A script without a #! line runs under bash, as a shell would run it (no ENOEXEC)."""
     try:
-        with script.open("rb") as f:
+        with store.open_regular(script) as f:
             head = f.read(2)
     except OSError:
         head = b"#!"
