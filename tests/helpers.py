@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import select
 import shlex
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -73,3 +76,26 @@ def run_cli(
         code = int(e.code or 0)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def await_event(stream: IO[bytes], name: str, timeout: float = 30) -> dict[str, Any]:
+    """Read JSON event lines until `name` appears (bounded by a deadline)."""
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
+        if not r:
+            break
+        chunk = os.read(stream.fileno(), 65536)
+        if not chunk:
+            break
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if ev.get("event") == name:
+                return dict(ev)
+    raise AssertionError(f"event {name} not seen within {timeout}s")

@@ -14,14 +14,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any
 
 import pexpect
 import pytest
 
 from looop.core.context import Ctx
 from looop.sessions import get_session, list_sessions
-from tests.helpers import wire
+from tests.helpers import await_event, wire
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -44,29 +43,6 @@ def _looop(ctx: Ctx, *args: str, **env: str) -> subprocess.CompletedProcess[str]
     )
 
 
-def _await_event(stream: IO[bytes], name: str, timeout: float = 30) -> dict[str, Any]:
-    """Read NDJSON pulse lines until `name` appears (bounded)."""
-    deadline = time.monotonic() + timeout
-    buf = b""
-    while time.monotonic() < deadline:
-        r, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
-        if not r:
-            break
-        chunk = os.read(stream.fileno(), 65536)
-        if not chunk:
-            break
-        buf += chunk
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            if ev.get("event") == name:
-                return dict(ev)
-    raise AssertionError(f"event {name} not seen within {timeout}s")
-
-
 def _config(ctx: Ctx, tick: str, worker: str = "cat {{prompt_file}}") -> None:
     obj = {"default": "x", "runners": {"x": {"tick": tick, "worker": worker}}, "max_daily_usd": 0}
     ctx.paths.config.write_text(json.dumps(obj))
@@ -83,7 +59,7 @@ def test_status_of_a_pulse_whose_beats_fail(ctx: Ctx) -> None:
     )
     try:
         assert p.stdout is not None
-        _await_event(p.stdout, "sleep")  # the first beat failed and the pulse sleeps
+        await_event(p.stdout, "sleep")  # the first beat failed and the pulse sleeps
         st = json.loads(_looop(ctx, "status", "--json").stdout)
         assert st["pulse"]["running"] is True and st["pulse"]["pid"] == str(p.pid)
         assert st["health"] == "failing" and st["failing_streak"] == 1

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
 
 import pytest
 
 from looop.core.context import Ctx
-from tests.helpers import wire
+from tests.helpers import await_event, wire
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -31,29 +29,6 @@ def _env(ctx: Ctx, **extra: str) -> dict[str, str]:
 
 def _looop(*args: str) -> list[str]:
     return [sys.executable, "-m", "looop", *args]
-
-
-def _await_event(stream: IO[bytes], name: str, timeout: float = 30) -> dict[str, Any]:
-    """Read JSON event lines until `name` appears (bounded by a deadline)."""
-    deadline = time.monotonic() + timeout
-    buf = b""
-    while time.monotonic() < deadline:
-        r, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
-        if not r:
-            break
-        chunk = os.read(stream.fileno(), 65536)
-        if not chunk:
-            break
-        buf += chunk
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            if ev.get("event") == name:
-                return dict(ev)
-    raise AssertionError(f"event {name} not seen within {timeout}s")
 
 
 def _start_pulse(ctx: Ctx) -> subprocess.Popen[bytes]:
@@ -74,7 +49,7 @@ def pulse(ctx: Ctx) -> Iterator[subprocess.Popen[bytes]]:
     p = _start_pulse(ctx)
     assert p.stdout is not None
     try:
-        _await_event(p.stdout, "sleep")
+        await_event(p.stdout, "sleep")
         yield p
     finally:
         if p.poll() is None:
@@ -92,7 +67,7 @@ def test_second_pulse_exits_1_with_clear_message(ctx: Ctx, pulse: subprocess.Pop
 def test_sigterm_stops_cleanly_and_releases_lock(ctx: Ctx, pulse: subprocess.Popen[bytes]) -> None:
     pulse.send_signal(signal.SIGTERM)
     assert pulse.stdout is not None
-    ev = _await_event(pulse.stdout, "pulse.stop")
+    ev = await_event(pulse.stdout, "pulse.stop")
     assert ev["beats"] == 1
     assert pulse.wait(timeout=10) == 0
     assert not ctx.paths.pid_file.exists()
@@ -236,11 +211,11 @@ def test_sigterm_mid_decide_finishes_the_beat_first(ctx: Ctx) -> None:
     p = _start_pulse(ctx)
     assert p.stdout is not None
     try:
-        _await_event(p.stdout, "tick.start")
+        await_event(p.stdout, "tick.start")
         p.send_signal(signal.SIGTERM)
-        decided = _await_event(p.stdout, "tick.decided")
+        decided = await_event(p.stdout, "tick.decided")
         assert decided["action"] == "goal"
-        _await_event(p.stdout, "pulse.stop")
+        await_event(p.stdout, "pulse.stop")
         assert p.wait(timeout=10) == 0
     finally:
         if p.poll() is None:
