@@ -44,7 +44,7 @@ def test_no_control_character_survives(text: str) -> None:
 def test_the_stream_filter_keeps_colour_and_crlf_but_nothing_else() -> None:
     import io
 
-    from looop.core.termsafe import SafeStream
+    from looop.core.termstream import SafeStream
 
     buf = io.StringIO()
     s = SafeStream(buf)  # type: ignore[arg-type]
@@ -62,7 +62,7 @@ def test_the_stream_filter_keeps_json_exact(text: str) -> None:
     import io
     import json
 
-    from looop.core.termsafe import SafeStream
+    from looop.core.termstream import SafeStream
 
     buf = io.StringIO()
     SafeStream(buf).write(json.dumps({"t": text}, ensure_ascii=False))  # type: ignore[arg-type]

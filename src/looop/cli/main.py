@@ -158,7 +158,7 @@ def _crash_report(exc: BaseException) -> NoReturn:
 
 
 # Verbs whose job is a terminal's own bytes, asked for explicitly; every other verb's text
-# output is defused (core.termsafe.SafeStream).
+# output is defused (core.termstream.SafeStream).
 _RAW_VERBS = frozenset({"attach", "watch"})
 _RAW_FLAGS = frozenset({"--raw", "--ansi", "--format=ansi"})
 
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     if _raw_output(args):
         _dispatch(args)
         return
-    from looop.core.termsafe import SafeStream
+    from looop.core.termstream import SafeStream
 
     out, err = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)

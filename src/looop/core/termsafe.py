@@ -11,12 +11,6 @@ from __future__ import annotations
 
 import re
 
-TYPE_CHECKING = False  # every verb imports this module: keep typing off its path
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable
-    from typing import Any, TextIO
-
 # C0 controls but \t and \n, DEL, C1 controls, and the format characters that reorder or hide
 # text (bidi overrides and isolates, zero-width joiners, BOM, soft hyphen, line/para separators).
 _UNSAFE = re.compile(
@@ -59,25 +53,3 @@ def _visible_unless_sgr(m: re.Match[str]) -> str:
 def keep_colour(text: str) -> str:
     """Like for_terminal, but looop's own colour codes (SGR) and CRLF line ends survive."""
     return _UNSAFE_BUT_SGR.sub(_visible_unless_sgr, text)
-
-
-class SafeStream:
-    """A text stream wrapper: whatever a verb prints reaches the terminal defused.
-
-    Verbs print text from agents and scripts in many places; filtering at the stream means no
-    print site can forget. Binary writes (`.buffer`) and the file descriptor pass through
-    untouched: they are for verbs whose job is raw terminal bytes (attach, log --raw)."""
-
-    def __init__(self, inner: TextIO) -> None:
-        self._inner = inner
-
-    def write(self, text: str) -> int:
-        self._inner.write(keep_colour(text))
-        return len(text)
-
-    def writelines(self, lines: Iterable[str]) -> None:
-        for line in lines:
-            self.write(line)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
