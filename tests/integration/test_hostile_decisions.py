@@ -116,3 +116,19 @@ def test_a_sensor_reading_with_a_lone_surrogate_is_a_failed_sensor_not_a_crash(c
     assert "unpaired surrogate" in snap["detail"]["message"]
     prompt = (ctx.paths.run_dir(out.run_id or "") / "prompt.md").read_text()
     assert "unpaired surrogate" in prompt
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        ('{"action":"send_key","id":"w","keys":' + json.dumps(["Enter"] * 65) + "}", "at most"),
+        ('{"action":"send_key","id":"w","keys":["' + "x" * 65 + '"]}', "at most"),
+        ('{"action":"write_schedule","name":"s","cron":"' + "* " * 150 + '"}', "cron"),
+        ('{"action":"write_schedule","name":"s","cron":"* * * * *","tz":"' + "A" * 70 + '"}', "tz"),
+    ],
+)
+def test_counts_and_lengths_in_decisions_have_bounds(ctx: Ctx, raw: str, needle: str) -> None:
+    path = ctx.paths.data.parent / "decision.raw"
+    path.write_text(raw)
+    _runner(ctx, f"cp {shlex.quote(str(path))} .decision.json")
+    _failed_cleanly(ctx, needle)

@@ -21,11 +21,13 @@ from tests.helpers import run_cli
 pytestmark = pytest.mark.timeout(60)
 
 
-def _looop(data: Path, *args: str | bytes, **env: str) -> subprocess.CompletedProcess[bytes]:
+def _looop(
+    data: Path, *args: str | bytes, cwd: Path | None = None, **env: str
+) -> subprocess.CompletedProcess[bytes]:
     full = {
         **os.environ,
         "LOOOP_DATA_DIR": str(data),
-        "LOOOP_CONFIG": str(data.parent / "config.json"),
+        "LOOOP_CONFIG": str((cwd or data.parent) / "config.json"),
         **env,
     }
     return subprocess.run(
@@ -33,7 +35,7 @@ def _looop(data: Path, *args: str | bytes, **env: str) -> subprocess.CompletedPr
         capture_output=True,
         env=full,
         timeout=30,
-        cwd=str(data.parent),
+        cwd=str(cwd or data.parent),
     )
 
 
@@ -330,3 +332,24 @@ def test_a_fifo_where_looop_keeps_a_file_never_hangs_a_verb(tmp_path: Path, name
         assert "Traceback" not in err and "internal error" not in err, (args, err)
         if r.returncode != 0:
             assert err.strip() or r.stdout.strip(), args
+
+
+def test_a_runaway_body_on_stdin_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    r = subprocess.run(
+        [sys.executable, "-m", "looop", "goal", "write", "g", "-"],
+        input=b"x" * (5 << 20),
+        capture_output=True,
+        env={**os.environ, "LOOOP_DATA_DIR": str(data)},
+        timeout=30,
+    )
+    _one_line_error(r, "MiB")
+    assert not (data / "goals" / "g.md").exists()
+
+
+def test_paths_the_system_refuses_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    for where in (tmp_path / ("n" * 300), tmp_path / "afile" / "sub", Path("/dev/null")):
+        for args in (["status"], ["tick"], ["goal", "write", "g", "x"]):
+            r = _looop(where, *args, cwd=tmp_path)
+            _one_line_error(r, str(where)[:20])

@@ -164,6 +164,9 @@ class SteerSession:
         _set(self, "id", worker_target(self.id))
 
 
+MAX_KEYS = 64
+
+
 @dataclass(frozen=True)
 class SendKey:
     id: str
@@ -174,6 +177,11 @@ class SendKey:
         keys = tuple(self.keys)
         if not keys or not all(isinstance(k, str) and k for k in keys):
             raise DecisionError("send_key: field 'keys' must be a non-empty list of strings")
+        if len(keys) > MAX_KEYS or any(len(k) > 64 for k in keys):
+            raise DecisionError(
+                f"send_key: field 'keys' takes at most {MAX_KEYS} key names of up to 64 chars; "
+                "type text with steer_session"
+            )
         _set(self, "keys", keys)
 
 
@@ -221,6 +229,9 @@ class WriteSchedule:
                 )
         if self.cron is not None and not self.cron.strip():
             raise DecisionError("write_schedule: field 'cron' must be a non-empty string")
+        for name, text, most in (("cron", self.cron, 200), ("tz", self.tz, 64)):
+            if text is not None and len(text) > most:
+                raise DecisionError(f"write_schedule: field '{name}' is over {most} characters")
 
 
 @dataclass(frozen=True)

@@ -232,12 +232,18 @@ def _dispatch(args: list[str]) -> None:
             errno.ENOSPC,
             errno.EDQUOT,
             errno.ENOTDIR,
+            errno.EISDIR,
+            errno.ENAMETOOLONG,
+            errno.ELOOP,
+            errno.EMFILE,
+            errno.ENFILE,
+            errno.EIO,
         ):
             where = e.filename or "the data dir"
             # no claim about side effects here: a move may have run before the write failed
             _fail(
-                f"cannot write {where}: {e.strerror} — free space or fix permissions "
-                "(or point LOOOP_DATA_DIR elsewhere)"
+                f"cannot use {where}: {e.strerror} — check the path, free space or fix "
+                "permissions (or point LOOOP_DATA_DIR elsewhere)"
             )
         _crash_report(e)
     except Exception as e:

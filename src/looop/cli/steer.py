@@ -23,10 +23,18 @@ JOURNAL_OPT = click.option(
 )
 
 
+MAX_BODY_BYTES = 4 << 20  # far past any prompt budget; stops a runaway pipe early
+
+
 def _body(value: str | None, what: str) -> str:
     """A body argument, or stdin for `-` / when omitted and piped."""
     if value == "-" or (value is None and not sys.stdin.isatty()):
-        data = sys.stdin.buffer.read()
+        data = sys.stdin.buffer.read(MAX_BODY_BYTES + 1)
+        if len(data) > MAX_BODY_BYTES:
+            raise LooopError(
+                f"the {what} on stdin is over {MAX_BODY_BYTES >> 20} MiB; keep it short and "
+                "point at files for the rest"
+            )
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:

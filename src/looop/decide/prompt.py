@@ -141,7 +141,7 @@ class _Body:
         return self.render_at(self.keep)
 
     def size(self) -> int:
-        return len(self.render().encode())
+        return len(store.encode(self.render()))
 
     def shrink_by(self, excess: int) -> None:
         """Cut at least `excess` bytes (or everything) off the rendered body."""
@@ -150,7 +150,7 @@ class _Body:
         best = 0
         while lo <= hi:
             mid = (lo + hi) // 2
-            if len(self.render_at(mid).encode()) <= target:
+            if len(store.encode(self.render_at(mid))) <= target:
                 best, lo = mid, mid + 1
             else:
                 hi = mid - 1
@@ -248,7 +248,7 @@ def _render(parts: list[Part]) -> str:
 
 
 def _size(parts: list[Part]) -> int:
-    return len(_render(parts).encode())
+    return len(store.encode(_render(parts)))
 
 
 # ---------------------------------------------------------------- sections
@@ -507,12 +507,12 @@ def _fit(head: list[Part], parts: list[Part], now: str, limit: int, notes: dict[
     if excess <= 0:
         return fixed + middle + now
     # Only headers and fixed guidance are left: cut the middle itself.
-    room = limit - len(fixed.encode()) - len(now.encode())
-    dropped = len(middle.encode())
+    room = limit - len(store.encode(fixed)) - len(store.encode(now))
+    dropped = len(store.encode(middle))
     cut_mark = "\n" + marker(dropped, "more bytes") + "\n"
-    room -= len(cut_mark.encode())
-    kept = middle.encode()[: max(0, room)].decode("utf-8", "ignore")
-    dropped -= len(kept.encode())
+    room -= len(store.encode(cut_mark))
+    kept = store.encode(middle)[: max(0, room)].decode("utf-8", "ignore")
+    dropped -= len(store.encode(kept))
     notes["total prompt"] = (
         f"total prompt cut: {dropped} bytes dropped before NOW to fit {limit} bytes"
         + ("" if room >= 0 else " (instructions, constitution and NOW alone exceed it)")
