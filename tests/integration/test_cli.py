@@ -301,3 +301,16 @@ def test_completion_completes_verbs(tmp_path: Path) -> None:
     )
     p = subprocess.run([sys.executable, "-m", "looop"], env=env, capture_output=True, timeout=30)
     assert "goal" in p.stdout.decode()
+
+
+def test_sensor_run_json_is_one_object_per_sensor(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = '#!/bin/sh\necho \'{"signal":{"n":1},"detail":"d"}\'\n'
+    assert run(capsys, "sensor", "write", "a", script)[0] == 0
+    assert run(capsys, "sensor", "write", "b", "#!/bin/sh\nexit 3\n")[0] == 0
+    code, out, _ = run(capsys, "sensor", "run", "--json")
+    rows = {r["name"]: r for r in map(json.loads, out.splitlines())}
+    assert code == 1  # one sensor failed, as without --json
+    assert rows["sensor-a"]["ok"] is True and rows["sensor-a"]["reading"]["signal"] == {"n": 1}
+    assert rows["sensor-b"]["ok"] is False

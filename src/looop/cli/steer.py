@@ -237,7 +237,8 @@ def sensor_list(as_json: bool) -> None:
 
 @sensor_group.command("run", help="Run the sensors now and print their readings.")
 @click.argument("name", required=False)
-def sensor_run(name: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per sensor (NDJSON).")
+def sensor_run(name: str | None, as_json: bool) -> None:
     from looop.sense.sensors import run_user_sensors
 
     ctx = make_ctx(events_to=None)
@@ -249,8 +250,16 @@ def sensor_run(name: str | None) -> None:
         if name is not None and r.name != f"sensor-{name}":
             continue
         text = (store.read_text(ctx.paths.snapshots / f"{r.name}.json") or "").strip()
-        mark = "✓" if r.ok else "✗"
         bad = bad or not r.ok
+        if as_json:
+            try:
+                reading: Any = json.loads(text)
+            except ValueError:
+                reading = text
+            row = {"name": r.name, "ok": r.ok, "secs": r.secs, "cached": r.cached}
+            click.echo(json.dumps({**row, "reading": reading}, sort_keys=True))
+            continue
+        mark = "✓" if r.ok else "✗"
         click.echo(f"{mark} {r.name} ({r.secs:.2f}s){' [cached]' if r.cached else ''}: {text}")
     if bad:
         raise SystemExit(1)
