@@ -43,7 +43,10 @@ def help_cmd(ctx: click.Context, topic: tuple[str, ...]) -> None:
     from looop.seed import package_text
 
     c = make_ctx(events_to=None)
-    click.echo(package_text("manual.md").rstrip())
+    from looop.core.config import knob_lines
+
+    manual = package_text("manual.md").rstrip()
+    click.echo(manual.replace("{{knobs}}", "\n".join(knob_lines())))
     click.echo("\nPATHS")
     click.echo(f"  config    {c.paths.config}")
     click.echo(f"  data dir  {c.paths.data}")

@@ -545,6 +545,25 @@ KNOBS: dict[str, Knob] = {
 }
 
 
+def knob_lines() -> list[str]:
+    """The knob table as the manual's ENVIRONMENT section shows it: one line per knob."""
+
+    def num(v: float) -> str:
+        return str(int(v)) if float(v).is_integer() else str(v)
+
+    lines = []
+    for k in KNOBS.values():
+        if k.kind == "bool":
+            default, span = ("1" if k.default else "0"), "0|1"
+        else:
+            default = "=interval" if k.default is None else num(k.default)
+            low = "any" if k.minimum is None else num(k.minimum)
+            span = f"{low}..{num(k.maximum)}"
+        star = "*" if k.config_key else " "
+        lines.append(f"  {k.env:<30}{star}{default:>10}  {span:<18} {k.describe}")
+    return lines
+
+
 class Knobs:
     """Resolved knob values (env > config > default), read by name."""
 
