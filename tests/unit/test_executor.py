@@ -493,7 +493,8 @@ def test_hanging_hook_does_not_block_execute(ctx: Ctx) -> None:
 
 @pytest.mark.timeout(15)
 def test_overrunning_hook_is_killed_and_reported(ctx: Ctx) -> None:
-    fire_hook(ctx, "echo $$ > hook.pid; exec sleep 30", "m", "w1", timeout_s=1.5)  # room to start under load
+    # 1.5 s: room for the hook to start and write its pid on a loaded machine
+    fire_hook(ctx, "echo $$ > hook.pid; exec sleep 30", "m", "w1", timeout_s=1.5)
     pidfile = ctx.paths.data / "hook.pid"
     assert wait_for(lambda: pidfile.exists() and pidfile.read_text().strip())
     assert wait_for(lambda: seen(ctx, "notify.failed"))
