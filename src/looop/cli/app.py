@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from looop.core.clock import SystemClock
@@ -22,9 +23,19 @@ def looop_bin() -> str:
     return shutil.which("looop") or "looop"
 
 
+def process_env() -> dict[str, str]:
+    """This process's environment, read here and handed down."""
+    return dict(os.environ)
+
+
+def process_clock(env: Mapping[str, str]) -> SystemClock:
+    """The real clock, in the zone TZ names (else the system's)."""
+    return SystemClock(env.get("TZ"))
+
+
 def make_ctx(events_to: str | None = "stderr") -> Ctx:
     """events_to: "stdout" for the pulse log, "stderr" for verbs whose stdout is data, or None."""
-    env = dict(os.environ)
+    env = process_env()
     paths = Paths.resolve(env, Path.cwd())
     fmt = "json" if env.get("LOOOP_LOG_FORMAT", "").strip().lower() == "json" else "human"
     force = env.get("LOOOP_COLOR", "").strip()
@@ -35,7 +46,7 @@ def make_ctx(events_to: str | None = "stderr") -> Ctx:
     else:
         out = sys.stdout if events_to == "stdout" else sys.stderr
         color = out.isatty() and "NO_COLOR" not in env
-    clock = SystemClock(env.get("TZ"))
+    clock = process_clock(env)
     em = Emitter(
         clock=clock,
         events_path=paths.events,

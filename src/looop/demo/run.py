@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from looop.core import store
-from looop.core.clock import SystemClock
+from looop.core.clock import Clock
 from looop.core.context import Ctx
 from looop.core.events import Emitter
 from looop.core.paths import Paths
@@ -104,21 +104,21 @@ def build_demo_dir(root: Path) -> Paths:
     return paths
 
 
-def run_demo(keep: bool = True, fast: bool = False) -> int:
-    from looop.cli.app import looop_bin
+def run_demo(
+    env: Mapping[str, str], clock: Clock, bin: str, keep: bool = True, fast: bool = False
+) -> int:
+    """The narrated demo; env, clock and how children call looop come from the entry point."""
     from looop.loop.tick import tick
     from looop.seed import ensure_data_dir
 
     root = Path(tempfile.mkdtemp(prefix="looop-demo-"))
     paths = build_demo_dir(root)
     ensure_data_dir(paths)
-    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    clock = SystemClock()
+    color = sys.stdout.isatty() and "NO_COLOR" not in env
     em = Emitter(clock=clock, events_path=paths.events, stream=sys.stdout, color=color)
-    env = dict(os.environ)
-    env.update(LOOOP_DATA_DIR=str(root), LOOOP_CONFIG=str(paths.config))
-    env.pop("LOOOP_LOG_FORMAT", None)
-    ctx = Ctx(paths=paths, clock=clock, env=env, events=em, bin=looop_bin())
+    child_env = {k: v for k, v in env.items() if k != "LOOOP_LOG_FORMAT"}
+    child_env.update(LOOOP_DATA_DIR=str(root), LOOOP_CONFIG=str(paths.config))
+    ctx = Ctx(paths=paths, clock=clock, env=child_env, events=em, bin=bin)
     pause = 0.0 if fast else 0.8
     t0 = time.monotonic()
 
