@@ -218,7 +218,7 @@ _SKIP_OPTS = {"--watch", "--follow", "-f", "--allow-dangerous"}
 
 
 def _verbs() -> list[tuple[list[str], click.Command]]:
-    from looop.cli.main import COMMANDS
+    from looop.cli.commands import COMMANDS
     from looop.cli.root import LazyGroup, cli
 
     out: list[tuple[list[str], click.Command]] = []

@@ -54,7 +54,7 @@ def help_cmd(ctx: click.Context, topic: tuple[str, ...]) -> None:
 
 def _verb_help(ctx: click.Context, words: list[str]) -> str:
     """The --help text of `looop WORD…`, walking groups one word at a time."""
-    from looop.cli.main import ALIASES
+    from looop.cli.commands import ALIASES
     from looop.cli.root import cli, did_you_mean
 
     cmd: click.Command = cli
@@ -398,9 +398,11 @@ def runs_cmd(show: str | None, run_id: str | None, limit: int, as_json: bool) ->
 )
 @click.option("--fast", is_flag=True, help="No pauses between beats.")
 def demo_cmd(keep: bool, fast: bool) -> None:
+    from looop.cli.app import looop_bin, process_clock, process_env
     from looop.demo.run import run_demo
 
-    raise SystemExit(run_demo(keep=keep, fast=fast))
+    env = process_env()
+    raise SystemExit(run_demo(env, process_clock(env), looop_bin(), keep=keep, fast=fast))
 
 
 def foreground() -> int:

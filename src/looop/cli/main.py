@@ -9,60 +9,6 @@ TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path 
 if TYPE_CHECKING:
     from typing import NoReturn
 
-# Verb -> "module:attribute"; modules load only when their verb runs (keeps workers' calls fast).
-COMMANDS: dict[str, str] = {
-    "init": "looop.cli.lifecycle:init_cmd",
-    "pulse": "looop.cli.lifecycle:pulse_cmd",
-    "tick": "looop.cli.lifecycle:tick_cmd",
-    "up": "looop.cli.lifecycle:up_cmd",
-    "down": "looop.cli.lifecycle:down_cmd",
-    "status": "looop.cli.lifecycle:status_cmd",
-    "state": "looop.cli.lifecycle:status_cmd",
-    "journal": "looop.cli.lifecycle:journal_cmd",
-    "runs": "looop.cli.lifecycle:runs_cmd",
-    "help": "looop.cli.lifecycle:help_cmd",
-    "version": "looop.cli.lifecycle:version_cmd",
-    "demo": "looop.cli.lifecycle:demo_cmd",
-    "completion": "looop.cli.completion:completion_cmd",
-    "config": "looop.cli.completion:config_cmd",
-    "cost": "looop.cli.cost:cost_cmd",
-    "ask": "looop.cli.mailbox:ask_cmd",
-    "asks": "looop.cli.mailbox:asks_cmd",
-    "answer": "looop.cli.mailbox:answer_cmd",
-    "tell": "looop.cli.mailbox:tell_cmd",
-    "told": "looop.cli.mailbox:told_cmd",
-    "claim": "looop.cli.leasecmd:claim_cmd",
-    "unclaim": "looop.cli.leasecmd:unclaim_cmd",
-    "worker": "looop.cli.workers:worker_group",
-    "ls": "looop.cli.workers:ls_cmd",
-    "kill": "looop.cli.workers:worker_kill",
-    "shot": "looop.cli.sessions:shot_cmd",
-    "screenshot": "looop.cli.sessions:shot_cmd",
-    "log": "looop.cli.sessions:log_cmd",
-    "send": "looop.cli.sessions:send_cmd",
-    "key": "looop.cli.sessions:key_cmd",
-    "expect": "looop.cli.sessions:expect_cmd",
-    "wait": "looop.cli.sessions:wait_cmd",
-    "wait-idle": "looop.cli.sessions:wait_idle_cmd",
-    "resize": "looop.cli.sessions:resize_cmd",
-    "restart": "looop.cli.sessions:restart_cmd",
-    "attach": "looop.cli.sessions:attach_cmd",
-    "watch": "looop.cli.watch:watch_cmd",
-    "detach": "looop.cli.sessions:detach_cmd",
-    "prune": "looop.cli.sessions:prune_cmd",
-    "flag": "looop.cli.sessions:flag_cmd",
-    "unflag": "looop.cli.sessions:unflag_cmd",
-    "goal": "looop.cli.steer:goal_group",
-    "sensor": "looop.cli.steer:sensor_group",
-    "playbook": "looop.cli.steer:playbook_group",
-    "run": "looop.cli.steer:run_cmd",
-    "schedule": "looop.cli.schedule:schedule_group",
-}
-# Second spellings: listed once, compactly, under the verbs in `looop --help`.
-ALIASES = {"state": "status", "screenshot": "shot", "ls": "worker list", "kill": "worker kill"}
-# Old spellings kept working but never shown.
-HIDDEN = {"config": "completion"}
-
 
 def _fail(msg: str, code: int = 1) -> NoReturn:
     from looop.core.termsafe import line_for_terminal  # messages may quote untrusted text

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from looop import __version__
-from looop.cli.main import ALIASES, COMMANDS, HIDDEN
+from looop.cli.commands import ALIASES, COMMANDS, HIDDEN
 from looop.core.errors import LooopError
 
 
