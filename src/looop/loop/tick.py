@@ -410,12 +410,14 @@ def _breaker_open(ctx: Ctx, knobs: Knobs, runner: Runner, out: TickOutcome) -> b
 
 def housekeep_sessions(ctx: Ctx, knobs: Knobs) -> None:
     """Reap corpses past their retention, then run verify post-conditions of dead workers."""
+    from looop.act.shell import run_shell
     from looop.sessions import list_sessions, prune_aged
     from looop.workers.launch import end_generation
     from looop.workers.verify import run_pending_verifies
 
     try:
-        run_pending_verifies(ctx, knobs, list_sessions(ctx.paths.data))  # before any reaping
+        # before any reaping
+        run_pending_verifies(ctx, knobs, list_sessions(ctx.paths.data), run_shell)
         from looop.human.leases import reap_stale, session_alive
 
         for claim_file, holder in reap_stale(ctx.paths.claims, session_alive(ctx.paths.data)):

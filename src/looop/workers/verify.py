@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
-from looop.act.shell import run_shell
+from collections.abc import Callable
+from typing import Protocol
+
 from looop.core import store
 from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.sessions import Session
 
 
-def run_pending_verifies(ctx: Ctx, knobs: Knobs, sessions: list[Session]) -> list[str]:
+class ShellOutcome(Protocol):
+    """What a verify command's run reports (act.shell.ShellResult has this shape)."""
+
+    @property
+    def exit_code(self) -> int | None: ...
+    @property
+    def timed_out(self) -> bool: ...
+    @property
+    def stdout(self) -> str: ...
+    @property
+    def stderr(self) -> str: ...
+
+
+# The runner is handed in by the beat (act.shell.run_shell): workers sit below act.
+RunShell = Callable[[Ctx, str, float], ShellOutcome]
+
+
+def run_pending_verifies(
+    ctx: Ctx, knobs: Knobs, sessions: list[Session], run: RunShell
+) -> list[str]:
     """Run verify/<id>.cmd for dead workers without a result yet; the rest wait for the next
     beat once this beat's budget is spent. Returns the ids verified."""
     done: list[str] = []
@@ -27,7 +48,7 @@ def run_pending_verifies(ctx: Ctx, knobs: Knobs, sessions: list[Session]) -> lis
         if ctx.clock.monotonic() - started > budget:
             break
         cmd = (store.read_text(cmd_file) or "").strip()
-        r = run_shell(ctx, cmd, timeout)
+        r = run(ctx, cmd, timeout)
         ok = r.exit_code == 0 and not r.timed_out
         out = (r.stdout + ("\n" + r.stderr if r.stderr else "")).strip()[-2000:]
         store.write_json(
