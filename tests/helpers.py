@@ -15,6 +15,7 @@ from typing import IO, Any
 
 import pytest
 
+from looop.core.clock import Clock
 from looop.core.context import Ctx
 
 
@@ -62,15 +63,18 @@ def run_cli(
     *args: str,
     stdin: str | None = None,
     monkeypatch: pytest.MonkeyPatch | None = None,
+    env: dict[str, str] | None = None,
+    clock: Clock | None = None,
 ) -> tuple[int, str, str]:
-    """`looop ARGS` in this process: (exit code, stdout, stderr)."""
+    """`looop ARGS` in this process: (exit code, stdout, stderr). With env (and clock) the
+    verb sees exactly those, as the entry point hands them down; else the process's own."""
     from looop.cli.main import main
 
     if stdin is not None:
         assert monkeypatch is not None
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
     try:
-        main(list(args))
+        main(list(args), env, clock)
         code = 0
     except SystemExit as e:
         code = int(e.code or 0)

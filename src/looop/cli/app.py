@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from looop.core.clock import SystemClock
+from looop.core.clock import Clock, SystemClock
 from looop.core.context import Ctx
 from looop.core.events import Emitter
 from looop.core.paths import Paths
@@ -23,14 +23,33 @@ def looop_bin() -> str:
     return shutil.which("looop") or "looop"
 
 
+class Entry:
+    """What the entry point hands every verb (click's context object): the environment and
+    the clock, read once from the process — or given by a test."""
+
+    __slots__ = ("clock", "env")
+
+    def __init__(self, env: dict[str, str], clock: Clock | None = None) -> None:
+        self.env = env
+        self.clock = clock if clock is not None else SystemClock(env.get("TZ"))
+
+
+def _entry() -> Entry:
+    import click
+
+    c = click.get_current_context(silent=True)
+    found = c.find_object(Entry) if c is not None else None
+    return found if found is not None else Entry(dict(os.environ))
+
+
 def process_env() -> dict[str, str]:
-    """This process's environment, read here and handed down."""
-    return dict(os.environ)
+    """The environment the entry point was given (this process's when run for real)."""
+    return _entry().env
 
 
-def process_clock(env: Mapping[str, str]) -> SystemClock:
-    """The real clock, in the zone TZ names (else the system's)."""
-    return SystemClock(env.get("TZ"))
+def process_clock(env: Mapping[str, str]) -> Clock:
+    """The clock the entry point was given (the real one, in TZ's zone, when run for real)."""
+    return _entry().clock
 
 
 def make_ctx(events_to: str | None = "stderr") -> Ctx:
@@ -46,7 +65,7 @@ def make_ctx(events_to: str | None = "stderr") -> Ctx:
     else:
         out = sys.stdout if events_to == "stdout" else sys.stderr
         color = out.isatty() and "NO_COLOR" not in env
-    clock = process_clock(env)
+    clock = _entry().clock
     em = Emitter(
         clock=clock,
         events_path=paths.events,

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
+TYPE_CHECKING = False  # workers call `looop claim` often: keep typing off its path
 
-def run_lease(verb: str, name: str, session: str | None) -> int:
-    from looop.core.clock import SystemClock
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from looop.core.clock import Clock
+
+
+def run_lease(
+    verb: str, name: str, session: str | None, env: Mapping[str, str], clock: Clock
+) -> int:
     from looop.core.paths import Paths
     from looop.human.leases import claim, session_alive, unclaim
 
-    env = os.environ
     paths = Paths.resolve(env, Path.cwd())
     holder = session if session is not None else env.get("LOOOP_SESSION_ID", "")
     if holder:
@@ -26,7 +32,7 @@ def run_lease(verb: str, name: str, session: str | None) -> int:
     alive = session_alive(paths.data)
     paths.claims.mkdir(parents=True, exist_ok=True)
     if verb == "claim":
-        ok, who = claim(paths.claims, name, holder, alive, SystemClock().now())
+        ok, who = claim(paths.claims, name, holder, alive, clock.now())
         if ok:
             sys.stdout.write(f"claimed {name}\n")
             return 0

@@ -9,10 +9,12 @@ from looop.core.errors import LooopError
 
 
 def _run(verb: str, name: str, session: str | None) -> None:
+    from looop.cli.app import process_clock, process_env
     from looop.human.leases import LeaseError
 
+    env = process_env()
     try:
-        code = run_lease(verb, name, session)
+        code = run_lease(verb, name, session, env, process_clock(env))
     except LeaseError as e:
         raise LooopError(str(e)) from None
     raise SystemExit(code)

@@ -9,6 +9,8 @@ TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path 
 if TYPE_CHECKING:
     from typing import NoReturn
 
+    from looop.core.clock import Clock
+
 
 def _fail(msg: str, code: int = 1) -> NoReturn:
     from looop.core.termsafe import line_for_terminal  # messages may quote untrusted text
@@ -17,30 +19,35 @@ def _fail(msg: str, code: int = 1) -> NoReturn:
     raise SystemExit(code)
 
 
-def _fast(argv: list[str]) -> bool:
+def _clock(env: dict[str, str], clock: Clock | None) -> Clock:
+    if clock is not None:
+        return clock
+    from looop.core.clock import SystemClock
+
+    return SystemClock(env.get("TZ"))
+
+
+def _fast(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
     """Handle `version`, `status [--json]`, `claim`/`unclaim` without importing click."""
     if argv[:1] in (["claim"], ["unclaim"]):
         from looop.cli.lease import parse_fast, run_lease
 
         parsed = parse_fast(argv)
         if parsed is not None:
-            raise SystemExit(run_lease(*parsed))
+            raise SystemExit(run_lease(*parsed, env, _clock(env, clock)))
     if argv in (["version"], ["--version"], ["-V"]):
         from looop import __version__
 
         sys.stdout.write(f"looop {__version__}\n")
         return True
     if argv and argv[0] in ("status", "state") and set(argv[1:]) <= {"--json"}:
-        import os
         from pathlib import Path
 
         from looop.cli.render import print_status
-        from looop.core.clock import SystemClock
         from looop.core.paths import Paths
         from looop.loop.status import gather_status
 
-        env = dict(os.environ)
-        st = gather_status(Paths.resolve(env, Path.cwd()), env, SystemClock(env.get("TZ")))
+        st = gather_status(Paths.resolve(env, Path.cwd()), env, _clock(env, clock))
         print_status(st, as_json="--json" in argv)
         return True
     return False
@@ -62,13 +69,13 @@ def _check_utf8(args: list[str]) -> None:
             )
 
 
-def _crash_report(exc: BaseException) -> NoReturn:
+def _crash_report(exc: BaseException, env: dict[str, str]) -> NoReturn:
     """A bug, not bad input: one line for the user, the traceback in a file for a developer."""
     import os
     import time
     import traceback
 
-    if os.environ.get("LOOOP_DEBUG", "").strip() not in ("", "0"):
+    if env.get("LOOOP_DEBUG", "").strip() not in ("", "0"):
         raise exc
     trace = "".join(traceback.format_exception(exc))
     name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
@@ -79,7 +86,7 @@ def _crash_report(exc: BaseException) -> NoReturn:
 
         from looop.core.paths import Paths
 
-        dirs.append(str(Paths.resolve(dict(os.environ), Path.cwd()).data / "crash"))
+        dirs.append(str(Paths.resolve(env, Path.cwd()).data / "crash"))
     except Exception:
         pass
     import tempfile
@@ -119,7 +126,18 @@ def _raw_output(args: list[str]) -> bool:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(
+    argv: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    clock: Clock | None = None,
+) -> None:
+    """The entry point: the one place that reads the process's arguments and environment.
+
+    Tests pass argv, an env and a frozen clock instead of touching the process's own."""
+    if env is None:
+        import os
+
+        env = dict(os.environ)
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "_":  # the seed spelled internal verbs `looop _ claim x`
         args = args[1:]
@@ -133,25 +151,25 @@ def main(argv: list[str] | None = None) -> None:
                 pass
     _check_utf8(args)
     if _raw_output(args):
-        _dispatch(args)
+        _dispatch(args, env, clock)
         return
     from looop.core.termstream import SafeStream
 
     out, err = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)
     try:
-        _dispatch(args)
+        _dispatch(args, env, clock)
     finally:
         sys.stdout, sys.stderr = out, err
 
 
-def _dispatch(args: list[str]) -> None:
+def _dispatch(args: list[str], env: dict[str, str], clock: Clock | None) -> None:
     try:
-        if _fast(args):
+        if _fast(args, env, clock):
             return
         from looop.cli.root import run_click
 
-        run_click(args)
+        run_click(args, env, clock)
     except BrokenPipeError:
         # stdout went away (`looop journal | head`): exit quietly like a well-behaved filter
         import os
@@ -191,10 +209,10 @@ def _dispatch(args: list[str]) -> None:
                 f"cannot use {where}: {e.strerror} — check the path, free space or fix "
                 "permissions (or point LOOOP_DATA_DIR elsewhere)"
             )
-        _crash_report(e)
+        _crash_report(e, env)
     except Exception as e:
         from looop.core.errors import LooopError
 
         if isinstance(e, LooopError):
             _fail(str(e))
-        _crash_report(e)
+        _crash_report(e, env)

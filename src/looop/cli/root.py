@@ -11,6 +11,11 @@ from looop import __version__
 from looop.cli.commands import ALIASES, COMMANDS, HIDDEN
 from looop.core.errors import LooopError
 
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from looop.core.clock import Clock
+
 
 def did_you_mean(word: str, choices: list[str]) -> str:
     """' — did you mean `x`?' for a near miss, else ''."""
@@ -107,9 +112,13 @@ def _no_such_subcommand(e: click.UsageError) -> str | None:
     return m.group(2) if m else None
 
 
-def run_click(args: list[str]) -> None:
+def run_click(args: list[str], env: dict[str, str], clock: Clock | None = None) -> None:
+    from looop.cli.app import Entry
+
     try:
-        rv: Any = cli.main(args=args, prog_name="looop", standalone_mode=False)
+        rv: Any = cli.main(
+            args=args, prog_name="looop", standalone_mode=False, obj=Entry(env, clock)
+        )
     except click.exceptions.Abort:
         raise SystemExit(130) from None
     except click.exceptions.NoArgsIsHelpError as e:

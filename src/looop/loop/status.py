@@ -270,13 +270,7 @@ def beat_holder(paths: Paths) -> tuple[str, str] | None:
     return "pulse", pulse_pid(paths)
 
 
-def gather_status(
-    paths: Paths, env: Mapping[str, str], clock: Clock | None = None
-) -> dict[str, Any]:
-    if clock is None:  # callers that predate the clock argument (the TUI)
-        from looop.core.clock import SystemClock
-
-        clock = SystemClock(env.get("TZ"))
+def gather_status(paths: Paths, env: Mapping[str, str], clock: Clock) -> dict[str, Any]:
     p = paths
     holder = beat_holder(p)
     running = holder is not None and holder[0] == "pulse"

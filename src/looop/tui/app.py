@@ -343,7 +343,7 @@ class WatchApp(App[None]):
         paths = self.ctx.paths
         parts = [f"looop watch · {paths.data}"]
         try:
-            st = gather_status(paths, self.ctx.env)
+            st = gather_status(paths, self.ctx.env, self.ctx.clock)
         except (LooopError, OSError) as e:
             st = {}
             parts.append(f"status ✗ {e}")
