@@ -238,3 +238,18 @@ def test_wait_for_a_human(ctx: Ctx) -> None:
         assert got["asks"][0]["id"] == "w1-1"
     finally:
         os.close(fd)
+
+
+def test_await_answer_is_the_human_rooms_wait(tmp_path: Path) -> None:
+    from looop.core.clock import FixedClock
+    from looop.human.mailbox import answer, await_answer, new_ask, new_tell
+
+    asks, answers, tells = tmp_path / "asks", tmp_path / "answers", tmp_path / "tells"
+    clock = FixedClock()
+    rec = new_ask(asks, answers, "w1", "ship?", None, [], clock.now())
+    assert await_answer(asks, answers, tells, rec["id"], "w1", clock, 0.01, 0.05) is None
+    new_tell(tells, "w1", "also lint", clock.now())
+    answer(asks, answers, rec["id"], "yes", clock.now())
+    got = await_answer(asks, answers, tells, rec["id"], "w1", clock, 0.01, 5)
+    assert got == ("yes", ["also lint"])
+    assert not (asks / f"{rec['id']}.json").exists()  # archived

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import click
 
@@ -18,10 +17,9 @@ from looop.core.errors import LooopError
 @click.option("--ref", default=None, help="A file or URL the human should look at.")
 @click.option("--options", default=None, help="Comma-separated choices, e.g. yes,no.")
 def ask_cmd(worker: str | None, prompt: str, ref: str | None, options: str | None) -> None:
-    from looop.human.mailbox import archive, new_ask, read_answer, take_tells
+    from looop.human.mailbox import await_answer, check_worker, new_ask
 
     ctx = make_ctx(events_to=None)
-    from looop.human.mailbox import check_worker
 
     who = worker or ctx.env.get("LOOOP_SESSION_ID", "")
     if not who:
@@ -45,24 +43,27 @@ def ask_cmd(worker: str | None, prompt: str, ref: str | None, options: str | Non
         "ask",
     )
     knobs = ctx.knobs()
-    poll = knobs.num("ask_poll_ms") / 1000
     limit = knobs.real("ask_timeout_s")
-    deadline = ctx.clock.monotonic() + limit if limit > 0 else None
     sys.stderr.write(
         f"looop: waiting for an answer to {rec['id']} (`looop answer {rec['id']} …`)\n"
     )
-    while True:
-        text = read_answer(p.asks, p.answers, rec["id"])
-        if text is not None:
-            archive(p.asks, rec["id"])
-            sys.stdout.write(text if text.endswith("\n") else text + "\n")
-            for msg in take_tells(p.tells, who):  # queued steering rides along
-                sys.stdout.write(f"---\ntold: {msg}\n")
-            return
-        if deadline is not None and ctx.clock.monotonic() >= deadline:
-            sys.stderr.write(f"looop: no answer to {rec['id']} within {limit:g}s\n")
-            raise SystemExit(124)
-        time.sleep(poll)  # cross-process wait on a file the human writes; bounded by poll
+    got = await_answer(
+        p.asks,
+        p.answers,
+        p.tells,
+        rec["id"],
+        who,
+        ctx.clock,
+        knobs.num("ask_poll_ms") / 1000,
+        limit or None,
+    )
+    if got is None:
+        sys.stderr.write(f"looop: no answer to {rec['id']} within {limit:g}s\n")
+        raise SystemExit(124)
+    text, told = got
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    for msg in told:
+        sys.stdout.write(f"---\ntold: {msg}\n")
 
 
 @click.command("asks", help="List pending asks (LIVE: the worker waits; STRANDED: it is gone).")

@@ -14,6 +14,8 @@ TYPE_CHECKING = False  # `looop ask` is a hot path for workers
 if TYPE_CHECKING:
     from typing import Any
 
+    from looop.core.clock import Clock
+
 _ID = re.compile(r"^(?P<worker>.+)-(?P<n>\d+)$")
 _WORKER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
 
@@ -222,3 +224,29 @@ def take_tells(tells: Path, worker: str) -> list[str]:
             msg = None
         out.append(msg if isinstance(msg, str) else "(an unreadable tell)")
     return out
+
+
+def await_answer(
+    asks: Path,
+    answers: Path,
+    tells: Path,
+    ask_id: str,
+    worker: str,
+    clock: Clock,
+    poll_s: float,
+    timeout_s: float | None,
+) -> tuple[str, list[str]] | None:
+    """Block until the human answers `ask_id`: (answer, queued tells for the worker), the ask
+    archived; None when timeout_s passes first. The answer is a file another process writes,
+    so this polls it, every poll_s."""
+    import time
+
+    deadline = clock.monotonic() + timeout_s if timeout_s else None
+    while True:
+        text = read_answer(asks, answers, ask_id)
+        if text is not None:
+            archive(asks, ask_id)
+            return text, take_tells(tells, worker)  # queued steering rides along
+        if deadline is not None and clock.monotonic() >= deadline:
+            return None
+        time.sleep(poll_s)
