@@ -1,6 +1,7 @@
 """Spend control, one module per job: `meter` (reads a runner's stream), `prices` (the price
 table), `ledger` (cost.jsonl), `breakers` (daily budget, unmetered runs, their status), `cap`
-(hourly decide cap), `report` (the `looop cost` report as data), `money` (amounts).
+(hourly decide cap), `report` (the `looop cost` report as data; cli/cost.py renders it),
+`money` (amounts).
 
 `cost.X` and `from looop.decide.cost import X` keep working for every name below. They load
 on first use: `looop status` needs the breakers, not the meter or the report."""
@@ -42,8 +43,9 @@ if TYPE_CHECKING:
     from looop.decide.cost.prices import price_tokens as price_tokens
     from looop.decide.cost.report import GROUPINGS as GROUPINGS
     from looop.decide.cost.report import SPANS as SPANS
+    from looop.decide.cost.report import CostReport as CostReport
+    from looop.decide.cost.report import ReportGroup as ReportGroup
     from looop.decide.cost.report import cost_report as cost_report
-    from looop.decide.cost.report import render_report as render_report
 
 # Which module each re-exported name lives in (mypy reads the imports above; this runs).
 _HOME: dict[str, str] = {
@@ -85,7 +87,7 @@ _HOME: dict[str, str] = {
         ),
         "prices",
     ),
-    **dict.fromkeys(("GROUPINGS", "SPANS", "cost_report", "render_report"), "report"),
+    **dict.fromkeys(("GROUPINGS", "SPANS", "CostReport", "ReportGroup", "cost_report"), "report"),
 }
 
 __all__ = sorted(_HOME)

@@ -1,23 +1,43 @@
-"""The `looop cost` report: spend over a span of local days, grouped one way."""
+"""The `looop cost` report as data: spend over a span of local days, grouped one way. cli/cost.py
+renders it; `--json` prints it as is."""
 
 from __future__ import annotations
 
 import math
 from datetime import date, timedelta
+from typing import Any, TypedDict
 
 from looop.core.clock import Clock
 from looop.core.errors import LooopError
 from looop.core.paths import Paths
 from looop.decide.cost.ledger import ledger_row, ledger_text, local_day
-from looop.decide.cost.money import usd
-
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    from typing import Any
 
 SPANS = ("today", "week", "all")
 GROUPINGS = ("kind", "runner", "worker", "day")
+
+
+class ReportGroup(TypedDict):
+    key: str  # the kind, runner, worker id ("(ticks)" for ticks) or local day
+    usd: float
+    calls: int
+
+
+# Functional form: "from" is a keyword. Plain JSON types only, so --json prints it as is.
+CostReport = TypedDict(
+    "CostReport",
+    {
+        "span": str,  # today | week | all
+        "by": str,  # kind | runner | worker | day
+        "from": str | None,  # first local day counted (ISO); None for all time
+        "to": str,  # today, local (ISO)
+        "total": float,  # USD
+        "calls": int,
+        "groups": list[ReportGroup],  # sorted by key
+        "corrupt_lines": int,
+        "ledger": str,  # the ledger's path
+        "exists": bool,  # False: no ledger yet
+    },
+)
 
 
 def _key(row: dict[str, Any], by: str, day: date) -> str:
@@ -32,9 +52,7 @@ def _key(row: dict[str, Any], by: str, day: date) -> str:
     return v if isinstance(v, str) and v else "?"
 
 
-def cost_report(
-    paths: Paths, clock: Clock, span: str = "today", by: str = "kind"
-) -> dict[str, Any]:
+def cost_report(paths: Paths, clock: Clock, span: str = "today", by: str = "kind") -> CostReport:
     """Spend over a span (today | week = the last 7 local days | all), grouped by kind, runner,
     worker (session id; ticks as one group) or local day."""
     if span not in SPANS:
@@ -74,33 +92,3 @@ def cost_report(
         "ledger": str(paths.cost_ledger),
         "exists": text is not None,
     }
-
-
-def render_report(rep: dict[str, Any]) -> str:
-    """The human text of `looop cost`."""
-    if not rep.get("exists", True):
-        return f"looop cost — no cost recorded yet\n  ledger: {rep.get('ledger', 'cost.jsonl')}"
-    span = rep.get("span")
-    if span == "today":
-        head = f"looop cost — today ({rep.get('to')} local)"
-    elif span == "week":
-        head = f"looop cost — last 7 days ({rep.get('from')} to {rep.get('to')} local)"
-    else:
-        head = "looop cost — all time"
-    calls = rep.get("calls", 0)
-    lines = [
-        head,
-        f"  total: {usd(rep.get('total', 0.0))}  ({calls} call{'' if calls == 1 else 's'})",
-    ]
-    groups = rep.get("groups") or []
-    if groups:
-        lines.append(f"  by {rep.get('by', 'kind')}:")
-        width = max(len(str(g["key"])) for g in groups)
-        for g in groups:
-            lines.append(f"    {g['key']!s:<{width}}  {usd(g['usd']):>10}  ({g['calls']})")
-    bad = rep.get("corrupt_lines", 0)
-    if bad:
-        lines.append(
-            f"  ! {bad} corrupt ledger line{'' if bad == 1 else 's'} skipped in {rep.get('ledger')}"
-        )
-    return "\n".join(lines)
