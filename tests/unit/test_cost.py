@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from looop.cli.cost import render_report
 from looop.core.clock import FixedClock
 from looop.core.config import PRESETS, CostSpec, Runner, parse_config, resolve_knobs
 from looop.core.errors import LooopError
@@ -596,7 +598,7 @@ def test_cost_report_spans_and_groupings(paths: Paths) -> None:
     }
     days = cost.cost_report(paths, clock, "week", "day")
     assert [g["key"] for g in days["groups"]] == ["2025-06-09", "2025-06-14", "2025-06-15"]
-    text = cost.render_report(today)
+    text = render_report(today)
     assert "today (2025-06-15 local)" in text
     assert "total: $2.5  (2 calls)" in text
     assert "session" in text and "$2" in text
@@ -606,12 +608,56 @@ def test_cost_report_spans_and_groupings(paths: Paths) -> None:
 def test_cost_report_without_a_ledger_and_bad_arguments(paths: Paths, clock: FixedClock) -> None:
     rep = cost.cost_report(paths, clock, "all", "kind")
     assert (rep["total"], rep["calls"], rep["exists"]) == (0, 0, False)
-    text = cost.render_report(rep)
+    text = render_report(rep)
     assert "no cost recorded yet" in text and str(paths.cost_ledger) in text
     with pytest.raises(LooopError, match="span"):
         cost.cost_report(paths, clock, "month", "kind")
     with pytest.raises(LooopError, match="--by"):
         cost.cost_report(paths, clock, "all", "model")
+
+
+def test_cost_report_is_data_not_text(paths: Paths) -> None:
+    # The room returns numbers and keys; dollars and column layout are cli/'s job.
+    clock = _report_fixture(paths)
+    for span in cost.SPANS:
+        for by in cost.GROUPINGS:
+            rep = cost.cost_report(paths, clock, span, by)
+            assert json.loads(json.dumps(rep)) == rep  # plain JSON types, nothing to render
+            assert isinstance(rep["total"], float) and isinstance(rep["calls"], int)
+            for g in rep["groups"]:
+                assert isinstance(g["usd"], float) and not g["key"].startswith("$")
+            strings = [v for v in rep.values() if isinstance(v, str)]
+            assert not any("$" in s or "\n" in s or "looop cost" in s for s in strings)
+    assert not hasattr(cost, "render_report")
+    assert "render" not in " ".join(vars(importlib.import_module("looop.decide.cost.report")))
+
+
+def test_cli_renders_a_report_in_aligned_columns() -> None:
+    rep: cost.CostReport = {
+        "span": "week",
+        "by": "runner",
+        "from": "2025-06-09",
+        "to": "2025-06-15",
+        "total": 1236.123457,
+        "calls": 1,
+        "groups": [
+            {"key": "claude", "usd": 1234.5, "calls": 1},
+            {"key": "a-much-longer-runner", "usd": 1.623457, "calls": 12},
+        ],
+        "corrupt_lines": 2,
+        "ledger": "/d/cost.jsonl",
+        "exists": True,
+    }
+    assert render_report(rep) == (
+        "looop cost — last 7 days (2025-06-09 to 2025-06-15 local)\n"
+        "  total: $1236.1235  (1 call)\n"
+        "  by runner:\n"
+        "    claude                   $1234.5  (1)\n"
+        "    a-much-longer-runner     $1.6235  (12)\n"
+        "  ! 2 corrupt ledger lines skipped in /d/cost.jsonl"
+    )
+    rep.update(span="all", calls=0, total=0.0, groups=[], corrupt_lines=0)
+    assert render_report(rep) == "looop cost — all time\n  total: $0  (0 calls)"
 
 
 # ---------------------------------------------------------------- real CLI recordings

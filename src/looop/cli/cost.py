@@ -1,13 +1,18 @@
-"""`looop cost`: the spend report, and `looop cost report KIND ID RUNNER USD` for workers."""
+"""`looop cost`: the spend report (decide/cost/report.py computes it, this renders it), and
+`looop cost report KIND ID RUNNER USD` for workers."""
 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from looop.cli.app import make_ctx
 from looop.core.errors import LooopError
+
+if TYPE_CHECKING:
+    from looop.decide.cost.report import CostReport
 
 SPANS = ("today", "week", "all")
 BYS = ("kind", "runner", "worker", "day")
@@ -50,4 +55,33 @@ def cost_cmd(args: tuple[str, ...], by: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rep, indent=2, sort_keys=True))
     else:
-        click.echo(cost.render_report(rep))
+        click.echo(render_report(rep))
+
+
+def render_report(rep: CostReport) -> str:
+    """The human text of `looop cost`."""
+    from looop.decide.cost.money import usd
+
+    if not rep["exists"]:
+        return f"looop cost — no cost recorded yet\n  ledger: {rep['ledger']}"
+    span = rep["span"]
+    if span == "today":
+        head = f"looop cost — today ({rep['to']} local)"
+    elif span == "week":
+        head = f"looop cost — last 7 days ({rep['from']} to {rep['to']} local)"
+    else:
+        head = "looop cost — all time"
+    calls = rep["calls"]
+    lines = [head, f"  total: {usd(rep['total'])}  ({calls} call{'' if calls == 1 else 's'})"]
+    groups = rep["groups"]
+    if groups:
+        lines.append(f"  by {rep['by']}:")
+        width = max(len(g["key"]) for g in groups)
+        for g in groups:
+            lines.append(f"    {g['key']:<{width}}  {usd(g['usd']):>10}  ({g['calls']})")
+    bad = rep["corrupt_lines"]
+    if bad:
+        lines.append(
+            f"  ! {bad} corrupt ledger line{'' if bad == 1 else 's'} skipped in {rep['ledger']}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,141 @@
+"""The breakers that stop paid decides: the daily budget, the unmetered-run breaker, and (with
+cap.py's hourly decide cap) their state for `looop status` and the breaker events."""
+
+from __future__ import annotations
+
+import math
+
+from looop.core import store
+from looop.core.clock import Clock
+from looop.core.config import Knobs, Runner
+from looop.core.errors import CorruptState
+from looop.core.paths import Paths
+from looop.decide.cost.cap import decide_retry_in, decides_last_hour
+from looop.decide.cost.ledger import spend_lock, spent_on_day
+from looop.decide.cost.money import usd
+from looop.decide.cost.prices import command_word
+
+TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
+
+if TYPE_CHECKING:
+    from typing import Any
+
+UNMETERED_LIMIT = 3
+
+
+def daily_budget(knobs: Knobs) -> float | None:
+    """The daily cap in USD, or None when off (<= 0, or not finite)."""
+    v = knobs.real("max_daily_usd")
+    return v if math.isfinite(v) and v > 0 else None
+
+
+def runner_signature(runner: Runner) -> str:
+    """What the unmetered breaker is keyed on: anything that changes what the meter can read.
+    Changing the runner, its program, or its cost spec heals an open breaker."""
+    spec = runner.cost
+    parts = [runner.name, "true" if spec else "false", command_word(runner.tick)]
+    if spec is not None:
+        parts.append(f"{spec.type} {spec.pointer} {spec.mode}")
+    return "|".join(parts)
+
+
+def _read_unmetered(paths: Paths) -> tuple[int, str] | None:
+    """(count, sig) or None when absent; CorruptState when unreadable or the wrong shape."""
+    obj = store.read_json_object(paths.cost_unmetered)
+    if obj is None:
+        return None
+    n, sig = obj.get("count"), obj.get("sig")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0 or not isinstance(sig, str):
+        raise CorruptState(f"{paths.cost_unmetered} has the wrong shape")
+    return n, sig
+
+
+def record_unmetered(paths: Paths, sig: str) -> int:
+    """One more consecutive unmetered run at `sig`; another signature restarts at 1."""
+    with spend_lock(paths):
+        try:
+            prev = _read_unmetered(paths)
+        except CorruptState:
+            prev = (UNMETERED_LIMIT - 1, sig)  # fail closed: this run opens the breaker
+        n = prev[0] + 1 if prev is not None and prev[1] == sig else 1
+        store.write_json(paths.cost_unmetered, {"count": n, "sig": sig})
+    return n
+
+
+def clear_unmetered(paths: Paths) -> None:
+    store.remove(paths.cost_unmetered)
+
+
+def unmetered_count(paths: Paths, sig: str) -> int:
+    """Consecutive unmetered runs at `sig` (0 when another signature holds the counter)."""
+    try:
+        got = _read_unmetered(paths)
+    except CorruptState:
+        return UNMETERED_LIMIT
+    return got[0] if got is not None and got[1] == sig else 0
+
+
+def unmetered_blocked(paths: Paths, sig: str) -> bool:
+    """The breaker is open at `sig`. A corrupt counter fails closed: it is repaired as at the
+    limit for this signature, so changing the runner (or a metered run) still heals it."""
+    try:
+        got = _read_unmetered(paths)
+    except CorruptState:
+        with spend_lock(paths):
+            store.write_json(paths.cost_unmetered, {"count": UNMETERED_LIMIT, "sig": sig})
+        return True
+    return got is not None and got[1] == sig and got[0] >= UNMETERED_LIMIT
+
+
+def spend_status(paths: Paths, clock: Clock, knobs: Knobs, runner: Runner | None) -> dict[str, Any]:
+    """Today's spend against the budget and the state of each breaker, each open one with one
+    line saying how to lift it (for `looop status` and the breaker events)."""
+    now = clock.now()
+    cap = daily_budget(knobs)
+    spent = spent_on_day(paths, clock)
+    budget_open = cap is not None and spent >= cap
+    sig = runner_signature(runner) if runner is not None else ""
+    name = runner.name if runner is not None else "?"
+    unmet = unmetered_count(paths, sig) if sig else 0
+    unmet_open = cap is not None and bool(sig) and unmetered_blocked(paths, sig)
+    per_hour = knobs.num("max_decides_per_hour")
+    recent = decides_last_hour(paths, now, per_hour) if per_hour > 0 else 0
+    capped = per_hour > 0 and recent >= per_hour
+    retry = decide_retry_in(paths, now, per_hour) if capped else 0
+    return {
+        "spent_today_usd": round(spent, 6),
+        "max_daily_usd": cap,
+        "budget": {
+            "open": budget_open,
+            "lift": (
+                f"daily budget reached ({usd(spent)} of {usd(cap or 0)}): it resets at local "
+                "midnight; raise max_daily_usd in config or LOOOP_MAX_DAILY_USD (0 turns it off)"
+            )
+            if budget_open
+            else None,
+        },
+        "unmetered": {
+            "count": unmet,
+            "limit": UNMETERED_LIMIT,
+            "open": unmet_open,
+            "lift": (
+                f"runner '{name}' reported no cost {unmet} runs in a row: add a cost spec under "
+                f"runners.{name}.cost, use a runner whose stream carries cost (claude, pi, codex, "
+                "opencode), or set max_daily_usd to 0"
+            )
+            if unmet_open
+            else None,
+        },
+        "decides": {
+            "last_hour": recent,
+            "cap": per_hour if per_hour > 0 else None,
+            "open": capped,
+            "retry_in_s": retry,
+            "lift": (
+                f"{per_hour} decides in the last hour: the next one can run in ~{retry}s; raise "
+                "LOOOP_MAX_DECIDES_PER_HOUR (0 turns the cap off)"
+            )
+            if capped
+            else None,
+        },
+    }

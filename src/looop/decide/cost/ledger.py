@@ -1,0 +1,136 @@
+"""The cost ledger (`cost.jsonl`): one row per metered tick or worker report, read back per
+local day, per run, or whole; and the lock every spend-state writer takes."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date, datetime, timedelta
+
+from looop.core import store
+from looop.core.clock import Clock, parse_utc, utc_stamp
+from looop.core.errors import CorruptState
+from looop.core.paths import Paths
+from looop.decide.cost.money import sane_usd
+
+TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+    from typing import Any
+
+
+def record_cost(paths: Paths, now: float, kind: str, id: str, runner: str, usd: float) -> bool:
+    """Append one ledger row; only finite amounts > 0 (after rounding to 6 places) count."""
+    amount = sane_usd(usd)
+    if amount is None:
+        return False
+    amount = round(amount, 6)
+    if amount <= 0:
+        return False
+    row = {"cost_usd": amount, "id": id, "kind": kind, "runner": runner, "ts": utc_stamp(now)}
+    store.append_line(paths.cost_ledger, store.dumps_state(row))
+    return True
+
+
+def ledger_text(paths: Paths) -> str | None:
+    """The ledger, lossily decoded; None when missing. Unreadable (not corrupt) -> CorruptState."""
+    try:
+        return store.read_text(paths.cost_ledger)
+    except OSError as e:
+        raise CorruptState(
+            f"cannot read {paths.cost_ledger}: {e.strerror}; fix its permissions"
+        ) from e
+
+
+def ledger_row(line: str) -> dict[str, Any] | None:
+    """A ledger row, or None when the line is corrupt."""
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(obj, dict):
+        return None
+    amount = sane_usd(obj.get("cost_usd"))
+    ts = obj.get("ts")
+    when = parse_utc(ts) if isinstance(ts, str) else None
+    if amount is None or when is None:
+        return None
+    obj["cost_usd"] = amount
+    obj["_t"] = when
+    return obj
+
+
+def read_ledger(paths: Paths) -> tuple[list[dict[str, Any]], int]:
+    """Every readable row (in file order) and how many corrupt lines were skipped. A row is
+    corrupt unless it is an object with a sane `cost_usd` and an RFC 3339 `ts`."""
+    text = ledger_text(paths)
+    if text is None:
+        return [], 0
+    rows: list[dict[str, Any]] = []
+    bad = 0
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        row = ledger_row(line)
+        if row is None:
+            bad += 1
+            continue
+        row.pop("_t")
+        rows.append(row)
+    return rows, bad
+
+
+def local_day(clock: Clock, ts: float) -> date:
+    """The local calendar day of a Unix time."""
+    return clock.local(ts).date()
+
+
+def _day_bounds(clock: Clock, day: date) -> tuple[float, float]:
+    """Unix seconds of the local day's first instant and of the next day's (DST-aware)."""
+    tz = clock.local().tzinfo
+    start = datetime(day.year, day.month, day.day, tzinfo=tz)
+    nxt = day + timedelta(days=1)
+    end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz)
+    return start.timestamp(), end.timestamp()
+
+
+def spent_on_day(paths: Paths, clock: Clock, day: date | None = None) -> float:
+    """USD of every ledger row (ticks and worker reports) whose UTC ts falls on the LOCAL
+    calendar day (today by default): the budget resets at local midnight and survives restarts."""
+    target = day if day is not None else clock.local().date()
+    text = ledger_text(paths)
+    if not text:
+        return 0.0
+    # Only lines stamped on a UTC date the local day touches can count: skip the rest unparsed.
+    lo, hi = _day_bounds(clock, target)
+    marks = {utc_stamp(t)[:11] for t in (lo - 86400, lo, (lo + hi) / 2, hi - 1, hi + 86400)}
+    amounts: list[float] = []
+    for line in text.splitlines():
+        if not any(m in line for m in marks):
+            continue
+        row = ledger_row(line)
+        if row is not None and local_day(clock, row["_t"]) == target:
+            amounts.append(row["cost_usd"])
+    return math.fsum(amounts)
+
+
+def run_cost(paths: Paths, run_id: str) -> float | None:
+    """The USD the ledger holds for one run id (all its rows, e.g. retried attempts); None when
+    it holds none."""
+    text = ledger_text(paths)
+    if not text or not run_id:
+        return None
+    amounts: list[float] = []
+    for line in text.splitlines():
+        if run_id not in line:
+            continue
+        row = ledger_row(line)
+        if row is not None and row.get("id") == run_id:
+            amounts.append(row["cost_usd"])
+    return math.fsum(amounts) if amounts else None
+
+
+def spend_lock(paths: Paths) -> AbstractContextManager[None]:
+    # Our own lock file, not paths.state_lock: a caller holding that one must not deadlock here.
+    return store.dir_lock(paths.lock_dir / "spend")

@@ -1,0 +1,440 @@
+"""The meter: fed a runner's stdout line by line, it reads the run's spend from whichever
+stream shape carries it (claude, pi, codex, opencode, or a configured cost spec)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+from looop.core.config import Runner
+from looop.decide.cost.money import sane_usd
+from looop.decide.cost.prices import command_model, lookup_price, price_table, price_tokens
+
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+_MAX_TOKENS = 10**12
+_PEEK = 200  # how far into a line the cheap "type" peek looks
+
+
+# Top-level event types a built-in meter reads; every other line is skipped unparsed.
+_BUILTIN_TYPES = frozenset(
+    {
+        "result",  # claude
+        "message_end",  # pi
+        "turn_end",  # pi
+        "agent_end",  # pi
+        "thread.started",  # codex
+        "turn.completed",  # codex
+        "step_finish",  # opencode
+    }
+)
+_OBJECT_START = re.compile(r"\s*\{")
+_SPACED_COLON = re.compile(r'\s*:\s*"')
+_COMPACT = '{"type":"'
+_HEAD_LEN = len(_COMPACT) + 4  # the prefix plus the type's first 4 characters
+_SKIP, _CHECK, _SLOW = "skip", "check", "slow"
+_PLAIN_TYPE = re.compile(r"[A-Za-z0-9_.:-]+")  # a type no JSON writer escapes
+_MISSING = object()
+
+
+def _count(v: Any) -> int | None:
+    """A token count: a whole, non-negative, plausible JSON number."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v if 0 <= v <= _MAX_TOKENS else None
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer() and 0 <= v <= _MAX_TOKENS:
+        return int(v)
+    return None
+
+
+def _dict(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def _n(d: Mapping[str, Any], key: str) -> int:
+    return _count(d.get(key)) or 0
+
+
+def parse_pointer(pointer: str) -> tuple[str, ...]:
+    """RFC 6901: '' is the whole document, else '/'-separated tokens with ~1 -> '/', ~0 -> '~'.
+    (Twelve lines here rather than the jsonpointer dependency: we need only lookup, and a
+    miss must be a quiet 'no number', never an exception per line.)"""
+    if pointer == "":
+        return ()
+    if not pointer.startswith("/"):
+        raise ValueError(f"JSON pointer must start with '/': {pointer!r}")
+    return tuple(t.replace("~1", "/").replace("~0", "~") for t in pointer[1:].split("/"))
+
+
+def resolve_pointer(doc: Any, tokens: tuple[str, ...]) -> Any:
+    """The value at the pointer, or _MISSING."""
+    cur = doc
+    for t in tokens:
+        if isinstance(cur, dict):
+            if t not in cur:
+                return _MISSING
+            cur = cur[t]
+        elif isinstance(cur, list):
+            if not (t.isascii() and t.isdigit()) or (len(t) > 1 and t[0] == "0"):
+                return _MISSING
+            i = int(t)
+            if i >= len(cur):
+                return _MISSING
+            cur = cur[i]
+        else:
+            return _MISSING
+    return cur
+
+
+def _type_peek(line: str) -> str | None:
+    """The top-level "type" value when it can be read without parsing (it comes first in every
+    known runner's events); None when unsure, so the caller parses the line."""
+    i = line.find('"type"', 0, _PEEK)
+    if i < 0:
+        return None
+    o = line.find("{", 0, i)
+    if o < 0 or line.find("{", o + 1, i) >= 0:
+        return None  # not an object, or the key sits in a nested object
+    if line.startswith(':"', i + 6):
+        j = i + 8
+    else:  # spaced JSON, e.g. Python's json.dumps
+        m = _SPACED_COLON.match(line, i + 6)
+        if m is None:
+            return None
+        j = m.end()
+    k = line.find('"', j)
+    if k < 0:
+        return None
+    value = line[j:k]
+    return None if "\\" in value else value
+
+
+# ------------------------------------------------------------------ the meter
+
+
+class _Tokens:
+    __slots__ = ("cached", "input", "output", "seen")
+
+    def __init__(self) -> None:
+        self.input = 0  # every prompt token, cached ones included
+        self.output = 0
+        self.cached = 0  # prompt tokens served from cache
+        self.seen = False
+
+    def add(self, fresh: int, cached: int, written: int, out: int) -> None:
+        self.input += fresh + cached + written
+        self.cached += cached
+        self.output += out
+        self.seen = True
+
+    def as_dict(self) -> dict[str, int]:
+        return {"input": self.input, "output": self.output, "cached": self.cached}
+
+
+class CostMeter:
+    """Fed one raw stdout line at a time; total() is the run's spend in USD, or None when the
+    stream said nothing about money (unmetered, distinct from a metered $0).
+
+    Shapes, without a custom spec: claude `result.total_cost_usd` (cumulative, last wins);
+    pi `/message/usage/cost/total` summed over `message_end` (else over `turn_end`, else from
+    the last `agent_end`); codex `turn.completed.usage` tokens, which are the thread's running
+    total (last per thread, summed over threads), priced by the table; opencode `step_finish`
+    `part.cost` summed, or its tokens priced when it reports no cost. claude wins over pi, pi
+    over codex, codex over opencode: never added. With a spec, only the spec counts."""
+
+    def __init__(self, runner: Runner, prices: Mapping[str, Any] | None = None) -> None:
+        self.runner = runner
+        self._prices = price_table(prices)
+        self._cmd_model = command_model(runner.tick)
+        self._stream_model: str | None = None
+        spec = runner.cost
+        self._spec = spec
+        self._spec_ptr: tuple[str, ...] = ()
+        if spec is not None:
+            try:
+                self._spec_ptr = parse_pointer(spec.pointer)
+            except ValueError:
+                self._spec_ptr = ("\x00never",)
+            self._types: frozenset[str] = frozenset({spec.type})
+        else:
+            self._types = _BUILTIN_TYPES
+        # Lines opening with one of these are parsed; any other compact '{"type":"…' line is
+        # skipped unparsed (the meter must add next to nothing to rendering a long stream).
+        self._hits = tuple(_COMPACT + t + '"' for t in sorted(self._types))
+        self._plain = all(_PLAIN_TYPE.fullmatch(t) for t in self._types)
+        self._heads: dict[str, str] = {}
+        self._spec_sum = 0.0
+        self._spec_last: float | None = None
+        self._claude: float | None = None
+        self._claude_tok = _Tokens()
+        # pi: one sum per shape; None until that shape carried a cost
+        self._pi_msg: float | None = None
+        self._pi_turn: float | None = None
+        self._pi_agent: float | None = None
+        self._pi_msg_tok = _Tokens()
+        self._pi_turn_tok = _Tokens()
+        self._pi_agent_tok = _Tokens()
+        # codex: thread key -> (fresh input, cached input, output), cumulative per thread
+        self._thread: str = ""
+        self._codex: dict[str, tuple[int, int, int]] = {}
+        self._codex_flat: list[tuple[int, int, int]] = []
+        self._oc: float | None = None
+        self._oc_tok = _Tokens()
+        self._oc_priced = False
+
+    # ---------------------------------------------------------- feeding
+
+    def feed(self, line: str) -> None:
+        """One raw stdout line. Never raises: garbage and shapes it does not know are skipped."""
+        try:
+            how = self._heads.get(line[:_HEAD_LEN])
+            if how is None:
+                how = self._classify(line[:_HEAD_LEN])
+            if how is _SKIP:
+                return
+            if how is _CHECK:
+                if not line.startswith(self._hits):
+                    return
+            else:  # not compact '{"type":"…' first: find the type the slow way
+                kind = _type_peek(line)
+                if kind is not None:
+                    if kind not in self._types:
+                        return
+                elif _OBJECT_START.match(line) is None:
+                    return
+            ev = json.loads(line)
+            if isinstance(ev, dict):
+                self._event(ev)
+        except Exception:
+            return
+
+    def _classify(self, head: str) -> str:
+        """What a line's first bytes decide: skip it, parse it if it opens with a metered type,
+        or look closer. Only compact '{"type":"' heads are remembered (a handful per stream)."""
+        if not head.startswith(_COMPACT) or not self._plain:
+            return _SLOW
+        if any(h.startswith(head) or head.startswith(h) for h in self._hits):
+            how = _CHECK
+        else:
+            how = _SKIP
+        if len(self._heads) < 256:
+            self._heads[head] = how
+        return how
+
+    def _event(self, ev: dict[str, Any]) -> None:
+        kind = ev.get("type")
+        if self._spec is not None:
+            if kind == self._spec.type:
+                a = sane_usd(resolve_pointer(ev, self._spec_ptr))
+                if a is not None:
+                    self._spec_sum += a
+                    self._spec_last = a
+            return
+        if not isinstance(kind, str):
+            msg = ev.get("msg")  # codex before `exec --json` grew typed events
+            if isinstance(msg, dict):
+                self._codex_legacy(ev, msg)
+            return
+        if kind == "result":
+            self._claude_result(ev)
+        elif kind == "message_end":
+            a = self._pi_message(_dict(ev.get("message")), self._pi_msg_tok)
+            if a is not None:
+                self._pi_msg = (self._pi_msg or 0.0) + a
+        elif kind == "turn_end":
+            a = self._pi_message(_dict(ev.get("message")), self._pi_turn_tok)
+            if a is not None:
+                self._pi_turn = (self._pi_turn or 0.0) + a
+        elif kind == "agent_end":
+            self._pi_agent_end(ev)
+        elif kind == "thread.started":
+            tid = ev.get("thread_id")
+            self._thread = tid if isinstance(tid, str) else f"#{len(self._codex)}"
+            self._note_model(ev.get("model"))
+        elif kind == "turn.completed":
+            self._note_model(ev.get("model"))
+            usage = ev.get("usage")
+            if isinstance(usage, dict):
+                got = self._codex_usage(usage)
+                if got is not None:
+                    self._codex[self._thread] = got
+        elif kind == "step_finish":
+            self._oc_step(_dict(ev.get("part")))
+
+    def _note_model(self, v: Any) -> None:
+        if isinstance(v, str) and v.strip():
+            self._stream_model = v.strip()
+
+    def _claude_result(self, ev: dict[str, Any]) -> None:
+        a = sane_usd(ev.get("total_cost_usd"))
+        if a is not None:
+            self._claude = a
+        usage = ev.get("usage")
+        if isinstance(usage, dict):
+            tok = _Tokens()  # cumulative for the run: replace, never add
+            tok.add(
+                _n(usage, "input_tokens"),
+                _n(usage, "cache_read_input_tokens"),
+                _n(usage, "cache_creation_input_tokens"),
+                _n(usage, "output_tokens"),
+            )
+            self._claude_tok = tok
+
+    def _pi_message(self, msg: dict[str, Any], tok: _Tokens) -> float | None:
+        usage = msg.get("usage")
+        if not isinstance(usage, dict):
+            return None
+        tok.add(
+            _n(usage, "input"), _n(usage, "cacheRead"), _n(usage, "cacheWrite"), _n(usage, "output")
+        )
+        return sane_usd(_dict(usage.get("cost")).get("total"))
+
+    def _pi_agent_end(self, ev: dict[str, Any]) -> None:
+        msgs = ev.get("messages")
+        if not isinstance(msgs, list):
+            return
+        total: float | None = None
+        tok = _Tokens()
+        for m in msgs:
+            a = self._pi_message(_dict(m), tok)
+            if a is not None:
+                total = (total or 0.0) + a
+        if total is not None:
+            self._pi_agent = total  # a whole-run summary: the last one stands
+            self._pi_agent_tok = tok
+
+    @staticmethod
+    def _codex_usage(usage: dict[str, Any]) -> tuple[int, int, int] | None:
+        i, c, o = (
+            _count(usage.get("input_tokens")),
+            _count(usage.get("cached_input_tokens")),
+            _count(usage.get("output_tokens")),
+        )
+        if i is None and o is None:
+            return None
+        inp, cached = i or 0, min(c or 0, i or 0)  # cached tokens are part of the input
+        return inp - cached, cached, o or 0
+
+    def _codex_legacy(self, ev: dict[str, Any], msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        if kind == "session_configured":
+            self._note_model(msg.get("model"))
+            sid = msg.get("session_id")
+            if isinstance(sid, str):
+                self._thread = sid
+        elif kind == "token_count":
+            info = msg.get("info")
+            if isinstance(info, dict):  # running totals for the session
+                got = self._codex_usage(_dict(info.get("total_token_usage")))
+                if got is not None:
+                    self._codex["legacy:" + self._thread] = got
+            else:  # oldest form: one request's usage, flat
+                got = self._codex_usage(msg)
+                if got is not None:
+                    self._codex_flat.append(got)
+
+    def _oc_step(self, part: dict[str, Any]) -> None:
+        tokens = part.get("tokens")
+        tok_d = _dict(tokens)
+        cache = _dict(tok_d.get("cache"))
+        fresh, out, reason = (_count(tok_d.get(k)) for k in ("input", "output", "reasoning"))
+        read, written = _count(cache.get("read")), _count(cache.get("write"))
+        has_tokens = any(v is not None for v in (fresh, out, reason, read, written))
+        if has_tokens:
+            self._oc_tok.add(fresh or 0, read or 0, written or 0, (out or 0) + (reason or 0))
+        cost = sane_usd(part.get("cost"))
+        if cost is not None and cost > 0:
+            self._oc = (self._oc or 0.0) + cost
+        elif has_tokens:  # opencode knows no price for this model: use ours
+            row = lookup_price(self._prices, self._price_model())[1]
+            self._oc_priced = True
+            priced = price_tokens(
+                row, fresh or 0, read or 0, written or 0, (out or 0) + (reason or 0)
+            )
+            self._oc = (self._oc or 0.0) + priced
+        elif cost is not None:
+            self._oc = self._oc or 0.0
+
+    def _price_model(self) -> str | None:
+        return self._stream_model or self._cmd_model
+
+    @property
+    def model(self) -> str | None:
+        """The price-table row tokens are priced with (None when nothing was priced)."""
+        if self._codex or self._codex_flat or self._oc_priced:
+            return lookup_price(self._prices, self._price_model())[0]
+        return None
+
+    # ---------------------------------------------------------- reading
+
+    def _codex_total(self) -> tuple[float, _Tokens] | None:
+        runs = [*self._codex.values(), *self._codex_flat]
+        if not runs:
+            return None
+        row = lookup_price(self._prices, self._price_model())[1]
+        tok = _Tokens()
+        usd = 0.0
+        for fresh, cached, out in runs:
+            tok.add(fresh, cached, 0, out)
+            usd += price_tokens(row, fresh, cached, 0, out)
+        return usd, tok
+
+    def _pick(self) -> tuple[str, float, _Tokens] | None:
+        if self._spec is not None:
+            if self._spec_last is None:
+                return None
+            v = self._spec_last if self._spec.mode == "total" else self._spec_sum
+            return "spec", v, _Tokens()
+        if self._claude is not None:
+            return "claude", self._claude, self._claude_tok
+        for pi_usd, tok in (
+            (self._pi_msg, self._pi_msg_tok),
+            (self._pi_turn, self._pi_turn_tok),
+            (self._pi_agent, self._pi_agent_tok),
+        ):
+            if pi_usd is not None:
+                return "pi", pi_usd, tok
+        codex = self._codex_total()
+        if codex is not None:
+            return "codex", codex[0], codex[1]
+        if self._oc is not None:
+            return "opencode", self._oc, self._oc_tok
+        return None
+
+    def total(self) -> float | None:
+        """USD >= 0 for the run, or None when no metering event was seen."""
+        got = self._pick()
+        if got is None:
+            return None
+        v = got[1]
+        return v if math.isfinite(v) and v >= 0 else None
+
+    @property
+    def source(self) -> str | None:
+        """Which shape the total comes from: claude, pi, codex, opencode, spec (None: unmetered)."""
+        got = self._pick()
+        return got[0] if got is not None else None
+
+    @property
+    def tokens(self) -> dict[str, int]:
+        """input (cached included) / output / cached tokens of the shape that was metered, or of
+        whatever reported tokens when nothing was (e.g. claude without a cost)."""
+        got = self._pick()
+        if got is not None and got[2].seen:
+            return got[2].as_dict()
+        for tok in (
+            self._claude_tok,
+            self._pi_msg_tok,
+            self._pi_turn_tok,
+            self._pi_agent_tok,
+            self._oc_tok,
+        ):
+            if tok.seen:
+                return tok.as_dict()
+        return {"input": 0, "output": 0, "cached": 0}

@@ -1,0 +1,44 @@
+"""Money amounts: which numbers are believed as USD, and how an amount is shown."""
+
+from __future__ import annotations
+
+import math
+
+TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
+
+if TYPE_CHECKING:
+    from typing import Any
+
+# One event or one ledger row claiming more than this is garbage, not spend.
+MAX_USD = 1_000_000.0
+
+
+def sane_usd(v: Any) -> float | None:
+    """A money amount worth believing: a finite JSON number in [0, MAX_USD]."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    if isinstance(v, int) and not 0 <= v <= MAX_USD:
+        return None
+    f = float(v)
+    if not (math.isfinite(f) and 0.0 <= f <= MAX_USD):
+        return None
+    return f
+
+
+def usd(x: float) -> str:
+    """$ with at most 4 decimals, trailing zeros trimmed: 0 -> $0, 1.5 -> $1.5, 0.12345 ->
+    $0.1235."""
+    if not math.isfinite(x):
+        return "$?"
+    s = f"{round(x, 4):.4f}".rstrip("0").rstrip(".")
+    return "$0" if s in ("-0", "") else "$" + s
+
+
+def parse_usd(text: str) -> float | None:
+    """A self-reported amount ("0.42", "$0.42"): finite, >= 0 and sane, else None."""
+    t = text.strip().removeprefix("$").strip()
+    try:
+        v = float(t)
+    except ValueError:
+        return None
+    return sane_usd(v)

@@ -1,0 +1,94 @@
+"""The `looop cost` report as data: spend over a span of local days, grouped one way. cli/cost.py
+renders it; `--json` prints it as is."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from typing import Any, TypedDict
+
+from looop.core.clock import Clock
+from looop.core.errors import LooopError
+from looop.core.paths import Paths
+from looop.decide.cost.ledger import ledger_row, ledger_text, local_day
+
+SPANS = ("today", "week", "all")
+GROUPINGS = ("kind", "runner", "worker", "day")
+
+
+class ReportGroup(TypedDict):
+    key: str  # the kind, runner, worker id ("(ticks)" for ticks) or local day
+    usd: float
+    calls: int
+
+
+# Functional form: "from" is a keyword. Plain JSON types only, so --json prints it as is.
+CostReport = TypedDict(
+    "CostReport",
+    {
+        "span": str,  # today | week | all
+        "by": str,  # kind | runner | worker | day
+        "from": str | None,  # first local day counted (ISO); None for all time
+        "to": str,  # today, local (ISO)
+        "total": float,  # USD
+        "calls": int,
+        "groups": list[ReportGroup],  # sorted by key
+        "corrupt_lines": int,
+        "ledger": str,  # the ledger's path
+        "exists": bool,  # False: no ledger yet
+    },
+)
+
+
+def _key(row: dict[str, Any], by: str, day: date) -> str:
+    if by == "day":
+        return day.isoformat()
+    if by == "worker":
+        if row.get("kind") == "tick":
+            return "(ticks)"
+        v = row.get("id")
+    else:
+        v = row.get(by)
+    return v if isinstance(v, str) and v else "?"
+
+
+def cost_report(paths: Paths, clock: Clock, span: str = "today", by: str = "kind") -> CostReport:
+    """Spend over a span (today | week = the last 7 local days | all), grouped by kind, runner,
+    worker (session id; ticks as one group) or local day."""
+    if span not in SPANS:
+        raise LooopError(f"unknown span {span!r}: use one of {', '.join(SPANS)}")
+    if by not in GROUPINGS:
+        raise LooopError(f"unknown grouping --by {by!r}: use one of {', '.join(GROUPINGS)}")
+    today = clock.local().date()
+    start: date | None = {"today": today, "week": today - timedelta(days=6), "all": None}[span]
+    text = ledger_text(paths)
+    groups: dict[str, list[float]] = {}
+    amounts: list[float] = []
+    bad = 0
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        row = ledger_row(line)
+        if row is None:
+            bad += 1
+            continue
+        day = local_day(clock, row["_t"])
+        if start is not None and not start <= day <= today:
+            continue
+        amounts.append(row["cost_usd"])
+        groups.setdefault(_key(row, by, day), []).append(row["cost_usd"])
+    return {
+        "span": span,
+        "by": by,
+        "from": start.isoformat() if start is not None else None,
+        "to": today.isoformat(),
+        "total": round(math.fsum(amounts), 6),
+        "calls": len(amounts),
+        "groups": [
+            {"key": k, "usd": round(math.fsum(v), 6), "calls": len(v)}
+            for k, v in sorted(groups.items())
+        ],
+        "corrupt_lines": bad,
+        "ledger": str(paths.cost_ledger),
+        "exists": text is not None,
+    }
