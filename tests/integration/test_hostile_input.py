@@ -353,3 +353,20 @@ def test_paths_the_system_refuses_are_one_line(tmp_path: Path) -> None:
         for args in (["status"], ["tick"], ["goal", "write", "g", "x"]):
             r = _looop(where, *args, cwd=tmp_path)
             _one_line_error(r, str(where)[:20])
+
+
+def test_looops_own_screen_codes_still_reach_the_terminal(tmp_path: Path) -> None:
+    # `worker list -w` clears the screen itself: the defusing stream must not eat looop's own
+    env = {**os.environ, "LOOOP_DATA_DIR": str(tmp_path / "data")}
+    p = subprocess.Popen(
+        [sys.executable, "-m", "looop", "worker", "list", "-w", "-n", "0.2"],
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert p.stdout is not None
+        head = p.stdout.read(200).decode()
+    finally:
+        p.kill()
+        p.wait(timeout=10)
+    assert head.startswith("\x1b[H\x1b[2J") and "\\u001b" not in head

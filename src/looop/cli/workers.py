@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -96,44 +97,9 @@ def worker_kill(worker_id: str, reason: str, journal: str | None) -> None:
 
 
 def _rows(all_sessions: bool) -> list[dict[str, Any]]:
-    from datetime import datetime
+    from looop.loop.status import fleet_rows
 
-    from looop.loop.status import beat_holder
-    from looop.sessions import list_sessions
-    from looop.workers.health import fleet_view
-
-    ctx = make_ctx(events_to=None)
-    sessions = list_sessions(ctx.paths.data)
-    now = ctx.clock.now()
-    rows = fleet_view(ctx, sessions, ctx.knobs().num("worker_stuck_secs"))
-    if not all_sessions:
-        rows = [r for r in rows if r["alive"]]
-    for r in rows:
-        if not r["alive"] and r["state"] in ("starting", "running"):
-            r["state"] = "dead"  # its supervisor died: the file says running, the lock says not
-        started = (
-            datetime.fromisoformat(r["started_at"].replace("Z", "+00:00")).timestamp()
-            if r.get("started_at")
-            else None
-        )
-        r["up_s"] = now - started if started else None
-        r["idle_s"] = now - r["last_output_unix"] if r.get("last_output_unix") else None
-    holder = beat_holder(ctx.paths)
-    pulse_up = holder is not None and holder[0] == "pulse"
-    ticking = holder is not None and not pulse_up  # a foreground `looop tick`, not a pulse
-    pulse = {
-        "id": "pulse",
-        "health": "up" if pulse_up else "down",
-        "state": "running" if pulse_up else "tick" if ticking else "stopped",
-        "label": "pulse",
-        "verify": None,
-        "up_s": None,
-        "idle_s": None,
-        "alive": pulse_up,
-        "exit_code": None,
-        "note": None,
-    }
-    return [pulse, *rows]
+    return fleet_rows(make_ctx(events_to=None), all_sessions)
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
@@ -171,13 +137,11 @@ def ls_cmd(all_sessions: bool, watch: bool, interval: float, as_json: bool) -> N
     if not watch:
         click.echo(_table(_rows(all_sessions)))
         return
+    raw = getattr(sys.stdout, "_inner", sys.stdout)  # looop's own clear-screen, not agent text
     try:
         while True:
-            click.echo(
-                "\x1b[H\x1b[2J"
-                + f"every {interval:g}s · Ctrl-C stops\n"
-                + _table(_rows(all_sessions))
-            )
+            raw.write("\x1b[H\x1b[2J")
+            click.echo(f"every {interval:g}s · Ctrl-C stops\n" + _table(_rows(all_sessions)))
             time.sleep(interval)
     except KeyboardInterrupt:
         return

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from looop.core.clock import Clock
     from looop.core.config import Knobs, Runner
+    from looop.core.context import Ctx
     from looop.core.paths import Paths
 
 
@@ -329,3 +330,43 @@ def gather_status(paths: Paths, env: Mapping[str, str], clock: Clock) -> dict[st
 
 def status_json(st: dict[str, Any]) -> str:
     return json.dumps(st, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def fleet_rows(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
+    """The pulse and the workers with health, ages and state, as `looop worker list` shows them."""
+    from datetime import datetime
+
+    from looop.sessions import list_sessions
+    from looop.workers.health import fleet_view
+
+    sessions = list_sessions(ctx.paths.data)
+    now = ctx.clock.now()
+    rows = fleet_view(ctx, sessions, ctx.knobs().num("worker_stuck_secs"))
+    if not all_sessions:
+        rows = [r for r in rows if r["alive"]]
+    for r in rows:
+        if not r["alive"] and r["state"] in ("starting", "running"):
+            r["state"] = "dead"  # its supervisor died: the file says running, the lock says not
+        started = (
+            datetime.fromisoformat(r["started_at"].replace("Z", "+00:00")).timestamp()
+            if r.get("started_at")
+            else None
+        )
+        r["up_s"] = now - started if started else None
+        r["idle_s"] = now - r["last_output_unix"] if r.get("last_output_unix") else None
+    holder = beat_holder(ctx.paths)
+    pulse_up = holder is not None and holder[0] == "pulse"
+    ticking = holder is not None and not pulse_up  # a foreground `looop tick`, not a pulse
+    pulse = {
+        "id": "pulse",
+        "health": "up" if pulse_up else "down",
+        "state": "running" if pulse_up else "tick" if ticking else "stopped",
+        "label": "pulse",
+        "verify": None,
+        "up_s": None,
+        "idle_s": None,
+        "alive": pulse_up,
+        "exit_code": None,
+        "note": None,
+    }
+    return [pulse, *rows]
