@@ -13,6 +13,7 @@ from typing import Any
 
 from looop.core import jsonsafe
 from looop.core.errors import LooopError
+from looop.core.text import one_line
 
 
 class DecisionError(LooopError):
@@ -294,12 +295,6 @@ def tag_of(action: Action) -> str:
 
 def kind_of(action: Action) -> str:
     return _NAMES[type(action)][1]
-
-
-def one_line(text: str, limit: int = 200) -> str:
-    """Whitespace runs (newlines included) to single spaces, clipped with an ellipsis."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def summary_of(action: Action) -> str:

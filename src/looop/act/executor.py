@@ -39,7 +39,6 @@ from looop.act.actions import (
     WriteSensor,
     goal_of,
     kind_of,
-    one_line,
     summary_of,
     tag_of,
 )
@@ -49,6 +48,7 @@ from looop.core.config import KNOBS, Knobs
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
 from looop.core.hashing import fnv1a_128
+from looop.core.text import one_line
 from looop.human.notify import notify
 
 JOURNAL_MAX_CHARS = 500

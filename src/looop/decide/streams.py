@@ -7,10 +7,11 @@ import json
 import re
 from typing import Any
 
+from looop.core.text import clip, one_line
+
 _ARG_KEYS = ("command", "file_path", "filePath", "path", "pattern")
 _ARG_MAX = 100
 _ERROR_MAX = 500
-_WS = re.compile(r"\s+")
 
 
 def _str(v: Any) -> str | None:
@@ -31,18 +32,10 @@ def _list(v: Any) -> list[Any]:
     return v if isinstance(v, list) else []
 
 
-def _clip(s: str, n: int) -> str:
-    return s if len(s) <= n else s[: n - 1] + "…"
-
-
-def _one_line(s: str, n: int = _ERROR_MAX) -> str:
-    return _clip(_WS.sub(" ", s).strip(), n)
-
-
 def _first_line(s: str) -> str:
     for ln in s.splitlines():
         if ln.strip():
-            return _one_line(ln, 200)
+            return one_line(ln, 200)
     return ""
 
 
@@ -61,14 +54,14 @@ def tool_arg(args: Any) -> str:
     for key in _ARG_KEYS:
         s = _str(d.get(key))
         if s and s.strip():
-            return _one_line(s, _ARG_MAX)
+            return one_line(s, _ARG_MAX)
     if args is None or args == {} or args == []:
         return ""
     try:
         shown = json.dumps(args, ensure_ascii=False, separators=(",", ":"), default=str)
     except (TypeError, ValueError):
         return ""
-    return _one_line(shown, _ARG_MAX)
+    return one_line(shown, _ARG_MAX)
 
 
 def _arrow(name: str, arg: str) -> str:
@@ -111,7 +104,7 @@ class StreamRenderer:
         return handler(self, ev) if handler is not None else []
 
     def _fail(self, msg: str) -> list[str]:
-        self.error = _one_line(provider_error(msg)) or "stream reported an error"
+        self.error = one_line(provider_error(msg), _ERROR_MAX) or "stream reported an error"
         return [f"  ✗ {self.error}"]
 
     def _said(self, text: str) -> list[str]:
@@ -183,7 +176,7 @@ class StreamRenderer:
     def _pi_retry_start(self, ev: dict[str, Any]) -> list[str]:
         # pi retries a failed turn itself; each failed attempt already ended with an error
         attempt, most = _count(ev.get("attempt")), _count(ev.get("maxAttempts"))
-        why = _one_line(provider_error(_str(ev.get("errorMessage")) or ""), 200)
+        why = one_line(provider_error(_str(ev.get("errorMessage")) or ""), 200)
         return [f"  · retry {attempt}/{most}" + (f" after: {why}" if why else "")]
 
     def _pi_retry_end(self, ev: dict[str, Any]) -> list[str]:
@@ -208,7 +201,7 @@ class StreamRenderer:
         if ev.get("subtype") != "init":
             return []
         model = _str(ev.get("model"))
-        return [f"  · session {_clip(model, 60)}" if model else "  · session"]
+        return [f"  · session {clip(model, 60)}" if model else "  · session"]
 
     def _claude_assistant(self, ev: dict[str, Any]) -> list[str]:
         if ev.get("is_api_error_message") is True:
@@ -266,7 +259,7 @@ class StreamRenderer:
                 self.final_text = result.strip()
             return [f"  ✓ done {summary}".rstrip()]
         why = _first_line(result or "") or subtype or "claude reported an error"
-        self.error = _one_line(_with_status(why, ev))
+        self.error = one_line(_with_status(why, ev), _ERROR_MAX)
         return [f"  ✗ failed {summary}".rstrip() + f": {self.error}"]
 
     # ------------------------------------------------------------ codex exec --json
@@ -291,16 +284,16 @@ class StreamRenderer:
             return self._said(_str(item.get("text")) or "")
         if kind == "reasoning":
             first = _first_line(_str(item.get("text")) or "")
-            return [f"  · {_clip(first, _ARG_MAX)}"] if first else []
+            return [f"  · {clip(first, _ARG_MAX)}"] if first else []
         if kind == "file_change":
             names = [_str(_dict(c).get("path")) for c in _list(item.get("changes"))]
             shown = ", ".join(n for n in names if n)
-            return [_arrow("edit", _one_line(shown, _ARG_MAX))]
+            return [_arrow("edit", one_line(shown, _ARG_MAX))]
         if kind == "mcp_tool_call":
             server, tool = _str(item.get("server")), _str(item.get("tool")) or "tool"
             return [_arrow(f"{server}.{tool}" if server else tool, tool_arg(item.get("arguments")))]
         if kind == "web_search":
-            return [_arrow("search", _one_line(_str(item.get("query")) or "", _ARG_MAX))]
+            return [_arrow("search", one_line(_str(item.get("query")) or "", _ARG_MAX))]
         if kind == "error":
             msg = _first_line(_str(item.get("message")) or "")
             return [f"  ✗ {msg}"] if msg else []
@@ -334,7 +327,7 @@ class StreamRenderer:
         msg = _str(ev.get("message")) or _error_text(ev.get("error"))
         if msg and msg.startswith("Reconnecting..."):
             # codex retrying a failed request: news, not yet the outcome
-            return [f"  · {_one_line(msg, 200)}"]
+            return [f"  · {one_line(msg, 200)}"]
         return self._fail(msg or "error")
 
     def _oc_text(self, ev: dict[str, Any]) -> list[str]:

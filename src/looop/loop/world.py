@@ -8,6 +8,7 @@ from pathlib import Path
 from looop.core import jsonsafe
 from looop.core.hashing import canonical_json, fnv1a_128, wake_signal
 from looop.core.paths import Paths
+from looop.core.text import clip
 
 UNREADABLE = "!unreadable"
 
@@ -71,10 +72,6 @@ def read_world(paths: Paths) -> World:
     return World(hash=fnv1a_128(bytes(buf)), policy_hash=policy_hash, items=items)
 
 
-def _clip(s: str, n: int = 240) -> str:
-    return s if len(s) <= n else s[: n - 1] + "…"
-
-
 def describe_changes(old: dict[str, str] | None, new: dict[str, str], cap: int = 200) -> list[str]:
     """Lines for WHAT CHANGED: what woke the loop since the last committed decision."""
     if old is None:
@@ -89,7 +86,7 @@ def describe_changes(old: dict[str, str] | None, new: dict[str, str], cap: int =
         elif after is None:
             out.append(f"- {key} removed")
         elif key.startswith("snap:"):
-            out.append(f"~ {key} signal: {_clip(before)} → {_clip(after)}")
+            out.append(f"~ {key} signal: {clip(before, 240)} → {clip(after, 240)}")
         else:
             out.append(f"~ {key} edited (body below)")
     if len(out) > cap:
