@@ -198,24 +198,30 @@ def _signal_unreaped(proc: subprocess.Popen[bytes], sig: int) -> None:
         kill_group(proc.pid, sig)
 
 
+def wait_exit(proc: subprocess.Popen[bytes], until: float | None, clock: Clock) -> bool:
+    """Wait, without reaping, until the leader exits (True) or `until` passes (False);
+    until=None waits as long as it takes. Sleeps on its pidfd where the OS has one."""
+    pidfd = open_pidfd(proc.pid) if proc.returncode is None else None
+    try:
+        while not exited(proc):
+            left = None if until is None else until - clock.monotonic()
+            if left is not None and left <= 0:
+                return False
+            if pidfd is not None:
+                select.select([pidfd], [], [], left)  # readable once it exits
+            else:
+                select.select([], [], [], NAP_SECS if left is None else min(left, NAP_SECS))
+        return True
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
 def end_group(proc: subprocess.Popen[bytes], grace: float, clock: Clock) -> None:
     """SIGTERM the leader's whole group, SIGKILL whatever is left once the leader exits or
     the grace runs out, then reap the leader."""
     _signal_unreaped(proc, signal.SIGTERM)
-    until = clock.monotonic() + grace
-    pidfd = open_pidfd(proc.pid) if proc.returncode is None else None
-    try:
-        while not exited(proc):
-            left = until - clock.monotonic()
-            if left <= 0:
-                break
-            if pidfd is not None:
-                select.select([pidfd], [], [], left)  # readable once it exits; not reaped
-            else:
-                select.select([], [], [], min(left, NAP_SECS))
-    finally:
-        if pidfd is not None:
-            os.close(pidfd)
+    wait_exit(proc, clock.monotonic() + grace, clock)
     _signal_unreaped(proc, signal.SIGKILL)  # members that ignored SIGTERM or outlived the leader
     proc.wait()
 
