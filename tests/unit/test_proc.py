@@ -1,12 +1,17 @@
-"""The exit classifier and the bounded tail, without processes."""
+"""The exit classifier and the bounded tail without processes; waiting and group ends with."""
 
 from __future__ import annotations
 
+import os
+import select
 import signal
+import subprocess
+from pathlib import Path
 
 import pytest
 
-from looop.core.proc import Exit, Kind, Tail, classify
+from looop.core.clock import SystemClock
+from looop.core.proc import Exit, Kind, Tail, classify, end_group, spawn, wait_exit
 
 
 @pytest.mark.parametrize(
@@ -97,3 +102,62 @@ def test_tail_text_is_the_last_chars_even_when_a_char_is_cut() -> None:
     tail.add("aé€😀".encode())  # 1 + 2 + 3 + 4 bytes: the kept 8 start inside "é"
     assert tail.text(100) == "\ufffd€😀"
     assert tail.text(1) == "😀"
+
+
+# ------------------------------------------------------------------ with real processes
+
+
+def _spawn(script: str, tmp_path: Path) -> subprocess.Popen[bytes]:
+    return spawn(["bash", "-c", script], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"})
+
+
+def _close(proc: subprocess.Popen[bytes]) -> None:
+    for f in (proc.stdout, proc.stderr):
+        if f is not None:
+            f.close()
+
+
+@pytest.mark.timeout(10)
+def test_wait_exit_gives_up_at_the_deadline_and_never_reaps(tmp_path: Path) -> None:
+    clock = SystemClock()
+    proc = _spawn("exit 0", tmp_path)
+    try:
+        assert wait_exit(proc, clock.monotonic() + 5, clock)
+        # still a zombie, so its pid (the group id) cannot be handed to anyone else
+        assert proc.returncode is None
+        assert os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        slow = _spawn("sleep 30", tmp_path)
+        t0 = clock.monotonic()
+        assert not wait_exit(slow, t0 + 0.3, clock)
+        assert 0.25 <= clock.monotonic() - t0 < 3
+        end_group(slow, 0.1, clock)
+        _close(slow)
+    finally:
+        end_group(proc, 0.1, clock)
+        _close(proc)
+    assert proc.returncode == 0
+
+
+@pytest.mark.timeout(10)
+def test_end_group_ends_a_member_that_ignores_sigterm(tmp_path: Path) -> None:
+    clock = SystemClock()
+    proc = _spawn("(trap '' TERM; exec sleep 30) & echo $!; wait", tmp_path)
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    line = b""
+    while not line.endswith(b"\n"):
+        assert select.select([fd], [], [], 5)[0], "bash never said its child's pid"
+        chunk = os.read(fd, 100)
+        assert chunk
+        line += chunk
+    child = os.pidfd_open(int(line))  # readable once that child exits, whoever its parent
+    try:
+        t0 = clock.monotonic()
+        end_group(proc, 0.5, clock)
+        assert classify(proc.returncode).signal_name == "SIGTERM"  # bash itself obeyed
+        # the member that shrugged off SIGTERM got SIGKILL once bash was gone
+        assert select.select([child], [], [], 3)[0], "a member that ignored SIGTERM survived"
+        assert clock.monotonic() - t0 < 3
+    finally:
+        os.close(child)
+        _close(proc)
