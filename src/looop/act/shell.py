@@ -3,15 +3,10 @@ and no descendant outliving the command (core/procs containment)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import selectors
-import signal
-import subprocess
 from dataclasses import dataclass, replace
 
-from looop.core.clock import Clock
 from looop.core.context import Ctx
+from looop.core.proc import Kind, Pool, Run, Tail, spawn
 from looop.core.procs import UNCONTAINED, Containment
 
 TAIL_CHARS = 4000
@@ -30,53 +25,6 @@ class ShellResult:
     stderr: str
 
 
-class _Tail:
-    """Keeps only the last bytes of a stream, so a chatty command cannot exhaust memory."""
-
-    def __init__(self) -> None:
-        self.buf = bytearray()
-
-    def add(self, chunk: bytes) -> None:
-        self.buf += chunk
-        if len(self.buf) > 2 * _TAIL_BYTES:
-            del self.buf[:-_TAIL_BYTES]
-
-    def text(self) -> str:
-        return bytes(self.buf[-_TAIL_BYTES:]).decode("utf-8", "replace")[-TAIL_CHARS:]
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def _drain(sel: selectors.BaseSelector, tails: dict[int, _Tail], clock: Clock) -> None:
-    """Collect what the killed group already wrote, without waiting on stray writers."""
-    stop = clock.monotonic() + 0.2
-    while sel.get_map() and clock.monotonic() < stop and _read_ready(sel, tails, 0):
-        pass
-
-
-def _read_ready(sel: selectors.BaseSelector, tails: dict[int, _Tail], wait: float) -> bool:
-    """One select round: read every ready pipe once; False when nothing was ready."""
-    ready = sel.select(wait)
-    for key, _ in ready:
-        fd = int(key.fd)
-        try:
-            chunk = os.read(fd, 65536)
-        except BlockingIOError:
-            continue
-        if chunk:
-            tails[fd].add(chunk)
-        else:
-            sel.unregister(fd)
-    return bool(ready)
-
-
-def _exit_code(rc: int) -> int:
-    return 128 - rc if rc < 0 else rc
-
-
 def run_shell(ctx: Ctx, cmd: str, timeout_s: float) -> ShellResult:
     """Run one command; timeout_s <= 0 means no deadline. When it ends, every process it
     started ends too (daemons, setsid, double forks): the stderr tail says how many.
@@ -88,7 +36,7 @@ def run_shell(ctx: Ctx, cmd: str, timeout_s: float) -> ShellResult:
             ctx.warned.add(UNCONTAINED)
             ctx.events.emit("warn", "shell.uncontained", UNCONTAINED)
         token = contain.token()
-        result = _run(ctx, cmd, timeout_s, contain.env(ctx.child_env(), token), contain, token)
+        result = _run(ctx, cmd, timeout_s, contain, token)
         left = contain.close().get(token, 0)
     if not left:
         return result
@@ -100,69 +48,30 @@ def _run(
     ctx: Ctx,
     cmd: str,
     timeout_s: float,
-    env: dict[str, str],
     contain: Containment,
     token: str,
 ) -> ShellResult:
     started = ctx.clock.monotonic()
     deadline = started + timeout_s if timeout_s > 0 else None
-    proc = subprocess.Popen(
-        ["bash", "-c", cmd],
-        cwd=ctx.paths.data,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    contain.started(token, proc.pid)
-    assert proc.stdout is not None and proc.stderr is not None
-    tails = {proc.stdout.fileno(): _Tail(), proc.stderr.fileno(): _Tail()}
-    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
-    sel = selectors.DefaultSelector()
-    for fd in tails:
-        os.set_blocking(fd, False)
-        sel.register(fd, selectors.EVENT_READ)
-    timed_out = False
-    exited_at: float | None = None
+    argv = ["bash", "-c", cmd]
+    proc = spawn(argv, cwd=ctx.paths.data, env=ctx.child_env(), contain=contain, token=token)
+    run = Run(proc, deadline, Tail(_TAIL_BYTES), Tail(_TAIL_BYTES), started=started)
+    # One run in the pool: it ends when bash has exited and its pipes are done, or
+    # _EXIT_GRACE_S after bash exits if a backgrounded grandchild still holds them (left to
+    # the containment sweep, which counts it); the deadline kills the group.
+    pool = Pool(ctx.clock, _EXIT_GRACE_S, kill_orphans=False)
     try:
-        while sel.get_map():
-            now = ctx.clock.monotonic()
-            if deadline is not None and now >= deadline:
-                timed_out = True
-                break
-            if exited_at is None and proc.poll() is not None:
-                exited_at = now
-            if exited_at is not None and now - exited_at >= _EXIT_GRACE_S:
-                break
-            wait = 0.1 if exited_at is None else _EXIT_GRACE_S
-            if deadline is not None:
-                wait = min(wait, max(0.0, deadline - now))
-            _read_ready(sel, tails, wait)
-        if not timed_out:
-            # Pipes closed (or a grandchild holds them) — bash itself must still finish in time.
-            try:
-                left = None if deadline is None else max(0.0, deadline - ctx.clock.monotonic())
-                proc.wait(left)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-        if timed_out:
-            _kill_group(proc.pid)
-            proc.wait()
-            _drain(sel, tails, ctx.clock)
-    except BaseException:
-        _kill_group(proc.pid)
-        proc.wait()
-        raise
+        pool.add(run)
+        for _ in pool.finished():
+            pass
     finally:
-        sel.close()
-        proc.stdout.close()
-        proc.stderr.close()
-    rc = proc.returncode
+        pool.abandon()
+    ended = run.exit()
+    timed_out = ended.kind is Kind.TIMEOUT
     return ShellResult(
-        exit_code=None if timed_out else _exit_code(rc),
+        exit_code=None if timed_out else ended.code,
         timed_out=timed_out,
         secs=round(ctx.clock.monotonic() - started, 3),
-        stdout=tails[out_fd].text(),
-        stderr=tails[err_fd].text(),
+        stdout=run.out.text(TAIL_CHARS),
+        stderr=run.err.text(TAIL_CHARS),
     )

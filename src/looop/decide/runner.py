@@ -7,25 +7,24 @@ import os
 import re
 import selectors
 import shlex
-import signal
 import stat
 import subprocess
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO
 
+from looop.core.clock import Clock
 from looop.core.config import PLACEHOLDER, substitute_prompt_file
 from looop.core.context import Ctx
+from looop.core.proc import Kind, classify, drain, end_group, exited, spawn, wait_exit
 from looop.decide.streams import StreamRenderer
 
 MAX_LINE = 1024 * 1024  # one unterminated line is flushed at this size
 TAIL_CHARS = 2048
 KILL_GRACE_S = 2.0
 _POLL_S = 0.1
-_NAP_S = 0.02
 # After the runner itself exits, a background child may still hold the pipe open:
 # this many quiet polls (~1 s) and its process group is ended.
 _ORPHAN_QUIET_POLLS = 10
@@ -104,47 +103,120 @@ class _Tee:
         self.files = []
 
 
-def _exited(proc: subprocess.Popen[bytes]) -> bool:
-    """Has the leader exited? Checked without reaping it: while it is an unreaped zombie its
-    pid, which is also the group id, cannot be handed to another process."""
-    if proc.returncode is not None:
-        return True
+class _Output:
+    """The runner's raw output, split into lines (an unterminated one is flushed at MAX_LINE),
+    rendered, teed, and kept as a bounded tail of rendered lines."""
+
+    def __init__(self, ctx: Ctx, tee: list[Path], on_line: Callable[[str], None] | None) -> None:
+        self.renderer = StreamRenderer()
+        self.tee = _Tee(ctx, tee)
+        self.on_line = on_line
+        self.rendered: deque[str] = deque()
+        self.size = 0
+        self.last_raw = ""
+        self.last_rendered = ""
+        self.buf = bytearray()
+
+    def take(self, chunk: bytes) -> None:
+        buf = self.buf
+        buf.extend(chunk)
+        while True:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                break
+            line = bytes(buf[:nl])
+            del buf[: nl + 1]
+            self._line(line)
+        while len(buf) >= MAX_LINE:
+            line = bytes(buf[:MAX_LINE])
+            del buf[:MAX_LINE]
+            self._line(line)
+
+    def flush(self) -> None:
+        if self.buf:
+            self._line(bytes(self.buf))
+            self.buf.clear()
+
+    def _line(self, raw: bytes) -> None:
+        line = raw.decode("utf-8", "replace")
+        if line.strip():
+            self.last_raw = line.strip()
+        if self.on_line is not None:
+            self.on_line(line)
+        for text in self.renderer.feed(line):
+            self.tee.write(text)
+            if text.strip():
+                self.last_rendered = text.strip()
+            self.rendered.append(text)
+            self.size += len(text) + 1
+            while self.size > TAIL_CHARS * 2 and len(self.rendered) > 1:
+                self.size -= len(self.rendered.popleft()) + 1
+
+    def tail(self) -> str:
+        return "\n".join(self.rendered)[-TAIL_CHARS:]
+
+
+def _pump(
+    proc: subprocess.Popen[bytes],
+    fd: int,
+    deadline: float | None,
+    clock: Clock,
+    take: Callable[[bytes], None],
+) -> bool:
+    """Read the merged output until EOF, or until the runner has exited and stayed quiet
+    (a background child may hold the pipe), then wait for the runner itself; True when the
+    deadline came first."""
+
+    def expired() -> bool:
+        return deadline is not None and clock.monotonic() >= deadline
+
+    sel = selectors.DefaultSelector()
+    sel.register(fd, selectors.EVENT_READ)
     try:
-        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
-        return True
+        quiet_after_exit = 0
+        while True:
+            if expired():
+                return True
+            left = _POLL_S if deadline is None else deadline - clock.monotonic()
+            if not sel.select(max(0.0, min(_POLL_S, left))):
+                if exited(proc):
+                    quiet_after_exit += 1
+                    if quiet_after_exit >= _ORPHAN_QUIET_POLLS:
+                        break
+                continue
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break  # EOF: every writer is gone
+            quiet_after_exit = 0
+            take(chunk)
+    finally:
+        sel.close()
+    return not wait_exit(proc, deadline, clock)
 
 
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    if proc.returncode is None:  # once reaped, the group id may belong to someone else
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
-
-
-def _end_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the runner's whole process group, SIGKILL whatever is left after the grace,
-    then reap the leader."""
-    _signal_group(proc, signal.SIGTERM)
-    for _ in range(int(KILL_GRACE_S / _NAP_S)):
-        if _exited(proc):
-            break
-        time.sleep(_NAP_S)
-    _signal_group(proc, signal.SIGKILL)  # members that ignored SIGTERM or outlived the leader
-    proc.wait()
-
-
-def _drain(fd: int) -> bytes:
-    """What is already in the pipe, without waiting for writers that escaped the group."""
-    got = bytearray()
-    while len(got) < MAX_LINE * 4:  # a chatty escapee must not keep us here
-        try:
-            chunk = os.read(fd, 65536)
-        except (BlockingIOError, OSError):
-            break
-        if not chunk:
-            break
-        got += chunk
-    return bytes(got)
+def _failure(
+    command: str, timeout_s: float, code: int | None, timed_out: bool, out: _Output
+) -> str | None:
+    """The one-line cause of a failed run (the stream's own error on a clean exit), or None."""
+    ended = classify(code, timed_out=timed_out)
+    if ended.kind is Kind.TIMEOUT:
+        return f"runner timed out after {_secs_text(timeout_s)}s (LOOOP_TICK_TIMEOUT_SECS)"
+    if ended.ok:
+        return out.renderer.error
+    if ended.kind is Kind.NOT_FOUND:
+        missing = _NOT_FOUND.search(out.last_raw)
+        name = missing.group(1) if missing else _first_word(command)
+        return f"runner command not found: {name} — install it or run `looop init` to pick another"
+    cause = out.renderer.error or out.last_rendered or out.last_raw
+    what = (
+        f"runner killed by signal {ended.signal}"
+        if ended.kind is Kind.SIGNAL
+        else f"runner exited {ended.code}"
+    )
+    return f"{what}: {_clip(cause, 200)}" if cause else f"{what} (no output)"
 
 
 def run_runner(
@@ -159,35 +231,13 @@ def run_runner(
     names {{prompt_file}}. Never raises for a runner's misbehaviour: the RunResult says it."""
     clock = ctx.clock
     start = clock.monotonic()
-    renderer = StreamRenderer()
-    out = _Tee(ctx, tee)
-    rendered_tail: deque[str] = deque()
-    tail_size = 0
-    last_raw = ""
-    last_rendered = ""
-
-    def handle(raw: bytes) -> None:
-        nonlocal tail_size, last_raw, last_rendered
-        line = raw.decode("utf-8", "replace")
-        if line.strip():
-            last_raw = line.strip()
-        if on_line is not None:
-            on_line(line)
-        for text in renderer.feed(line):
-            out.write(text)
-            if text.strip():
-                last_rendered = text.strip()
-            rendered_tail.append(text)
-            tail_size += len(text) + 1
-            while tail_size > TAIL_CHARS * 2 and len(rendered_tail) > 1:
-                tail_size -= len(rendered_tail.popleft()) + 1
+    out = _Output(ctx, tee, on_line)
 
     def result(code: int | None, timed_out: bool, error: str | None) -> RunResult:
         if error is not None and (timed_out or code != 0):
-            out.write(f"✗ {error}")
-        out.close()
-        tail = "\n".join(rendered_tail)[-TAIL_CHARS:]
-        return RunResult(code, timed_out, max(0.0, clock.monotonic() - start), error, tail)
+            out.tee.write(f"✗ {error}")
+        out.tee.close()
+        return RunResult(code, timed_out, max(0.0, clock.monotonic() - start), error, out.tail())
 
     stdin: int | BinaryIO
     if PLACEHOLDER in command:
@@ -199,17 +249,9 @@ def run_runner(
             stdin = prompt_path.open("rb")
         except OSError as e:
             return result(None, False, f"cannot read the prompt file {prompt_path}: {e.strerror}")
-
     try:
-        proc = subprocess.Popen(
-            ["bash", "-c", shell_line],
-            stdin=stdin,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=ctx.paths.data,
-            env=ctx.child_env(),
-            start_new_session=True,
-        )
+        argv = ["bash", "-c", shell_line]
+        proc = spawn(argv, cwd=ctx.paths.data, env=ctx.child_env(), stdin=stdin, merge_stderr=True)
     except OSError as e:
         return result(None, False, f"cannot start the runner: {e.strerror or e}")
     finally:
@@ -218,89 +260,17 @@ def run_runner(
 
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
-    os.set_blocking(fd, False)
     deadline = start + timeout_s if timeout_s > 0 else None
-    timed_out = False
-    buf = bytearray()
-
-    def take(chunk: bytes) -> None:
-        buf.extend(chunk)
-        while True:
-            nl = buf.find(b"\n")
-            if nl < 0:
-                break
-            line = bytes(buf[:nl])
-            del buf[: nl + 1]
-            handle(line)
-        while len(buf) >= MAX_LINE:
-            line = bytes(buf[:MAX_LINE])
-            del buf[:MAX_LINE]
-            handle(line)
-
-    def expired() -> bool:
-        return deadline is not None and clock.monotonic() >= deadline
-
-    sel = selectors.DefaultSelector()
-    sel.register(fd, selectors.EVENT_READ)
     try:
-        quiet_after_exit = 0
-        while True:
-            if expired():
-                timed_out = True
-                break
-            wait = (
-                _POLL_S
-                if deadline is None
-                else max(0.0, min(_POLL_S, deadline - clock.monotonic()))
-            )
-            if not sel.select(wait):
-                # A background child may hold the pipe open after the runner itself exited.
-                if _exited(proc):
-                    quiet_after_exit += 1
-                    if quiet_after_exit >= _ORPHAN_QUIET_POLLS:
-                        break
-                continue
-            try:
-                chunk = os.read(fd, 65536)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                break  # EOF: every writer is gone
-            quiet_after_exit = 0
-            take(chunk)
-        while not timed_out and not _exited(proc):
-            if expired():
-                timed_out = True
-                break
-            time.sleep(_NAP_S)
+        timed_out = _pump(proc, fd, deadline, clock, out.take)
     finally:
-        sel.close()
         # However the reading ended (EOF, deadline, an on_line that raised), nothing of
         # this run outlives it.
-        _end_group(proc)
-        rest = _drain(fd)
+        end_group(proc, KILL_GRACE_S, clock)
+        rest = drain(fd, MAX_LINE * 4)
         proc.stdout.close()
-    take(rest)
-    if buf:
-        handle(bytes(buf))
-
-    code = proc.returncode
-    if timed_out:
-        return result(
-            code,
-            True,
-            f"runner timed out after {_secs_text(timeout_s)}s (LOOOP_TICK_TIMEOUT_SECS)",
-        )
-    if code == 0:
-        return result(code, False, renderer.error)
-    if code == 127:
-        missing = _NOT_FOUND.search(last_raw)
-        name = missing.group(1) if missing else _first_word(command)
-        return result(
-            code,
-            False,
-            f"runner command not found: {name} — install it or run `looop init` to pick another",
-        )
-    cause = renderer.error or last_rendered or last_raw
-    what = f"runner killed by signal {-code}" if code < 0 else f"runner exited {code}"
-    return result(code, False, f"{what}: {_clip(cause, 200)}" if cause else f"{what} (no output)")
+    out.take(rest)
+    out.flush()
+    return result(
+        proc.returncode, timed_out, _failure(command, timeout_s, proc.returncode, timed_out, out)
+    )

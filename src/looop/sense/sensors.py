@@ -3,34 +3,26 @@ exactly one snapshot; nothing a sensor starts outlives it."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
 import re
-import selectors
-import signal
-import subprocess
 from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from looop.core import jsonsafe, store
-from looop.core.clock import Clock
 from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.core.paths import Paths
+from looop.core.proc import Kind, Pool, Run, Tail, spawn
 from looop.core.procs import UNCONTAINED, Containment
 
 EXIT_TIMEOUT = 124
 EXIT_NOT_EXECUTABLE = 126
 EXIT_SPAWN = 127
 GRACE_SECS = 0.3  # how long children left behind by an exited script may hold its pipes
-KILL_WAIT_SECS = 2.0  # a SIGKILLed script that still has not exited is abandoned
-POLL_SECS = 0.05  # exit polling, only where the OS has no pidfd
-CHUNK = 65536
 ERR_KEEP = 64 * 1024  # stderr tail kept in the .err file
 STDERR_DETAIL = 1024  # stderr tail quoted inside a failure snapshot
 HEAD_CHARS = 200
@@ -159,10 +151,6 @@ def is_error_snapshot(value: Any) -> bool:
     return (err is True and "exit_code" in sig) or err in ("oversize", "not-json")
 
 
-def _exit_code(returncode: int) -> int:
-    return 128 - returncode if returncode < 0 else returncode
-
-
 def _one_line(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1][:200] if lines else ""
@@ -192,185 +180,6 @@ def _fail(rc: int, message: str, stderr: bytes, *, note: bool) -> _Verdict:
 # ------------------------------------------------------------------ runs
 
 
-@dataclass(eq=False)
-class _Run:
-    name: str
-    proc: subprocess.Popen[bytes]
-    started: float  # ctx clock, for the reported duration
-    deadline: float | None  # OS monotonic clock
-    pidfd: int | None
-    pipes: dict[int, IO[bytes]] = field(default_factory=dict)
-    out: bytearray = field(default_factory=bytearray)
-    out_seen: int = 0
-    err: bytearray = field(default_factory=bytearray)
-    returncode: int | None = None
-    exited_at: float | None = None
-    killed_at: float | None = None
-    why: str | None = None  # timeout | oversize | orphan | lost
-    token: str = ""  # its containment marker
-
-    @property
-    def done(self) -> bool:
-        return self.returncode is not None and not self.pipes
-
-
-class _Pool:
-    """One selector over every sensor's pipes (and pidfds): no thread per sensor."""
-
-    def __init__(self, cap: int, clock: Clock, timeout: int) -> None:
-        self.cap = cap
-        self.timeout = timeout
-        self.clock = clock
-        self.sel = selectors.DefaultSelector()
-        self.live: list[_Run] = []
-
-    def add(self, run: _Run) -> None:
-        for f in (run.proc.stdout, run.proc.stderr):
-            assert f is not None
-            fd = f.fileno()
-            os.set_blocking(fd, False)
-            run.pipes[fd] = f
-            self.sel.register(fd, selectors.EVENT_READ, run)
-        if run.pidfd is not None:
-            self.sel.register(run.pidfd, selectors.EVENT_READ, run)
-        self.live.append(run)
-
-    def pause(self, secs: float) -> None:
-        """Wait a moment (used only while none of ours is running: nothing to read)."""
-        self.sel.select(secs)
-
-    def finished(self) -> Iterator[_Run]:
-        """Yield each run as it completes."""
-        while self.live:
-            now = self.clock.monotonic()
-            wait: float | None = None
-            for run in list(self.live):
-                step = self._tend(run, now)
-                if run.done:
-                    self._forget(run)
-                    self.live.remove(run)
-                    yield run
-                elif step is not None:
-                    wait = step if wait is None else min(wait, step)
-            if not self.live:
-                break
-            for key, _ in self.sel.select(wait):
-                run = key.data
-                if key.fd == run.pidfd:
-                    self._reap(run)
-                    if run.returncode is None:
-                        self._close_pidfd(run)  # should not happen: fall back to polling
-                elif key.fd in run.pipes:
-                    self._read(run, key.fd)
-
-    def _tend(self, run: _Run, now: float) -> float | None:
-        """Apply timers to one run; the seconds until its next timer, or None."""
-        if run.returncode is None and (run.pidfd is None or run.killed_at is not None):
-            self._reap(run)
-        if run.returncode is not None:
-            if not run.pipes:
-                return None
-            assert run.exited_at is not None
-            end = run.exited_at + GRACE_SECS
-            if now >= end:
-                self.kill(run, "orphan")
-                return None
-            return end - now
-        if run.killed_at is not None:
-            give_up = run.killed_at + KILL_WAIT_SECS
-            if now >= give_up:
-                run.why = run.why or "lost"
-                run.returncode = -signal.SIGKILL
-                return None
-            return min(POLL_SECS, give_up - now)
-        if run.deadline is not None and now >= run.deadline:
-            self.kill(run, "timeout")
-            return POLL_SECS
-        step = run.deadline - now if run.deadline is not None else None
-        if run.pidfd is None:
-            step = POLL_SECS if step is None else min(step, POLL_SECS)
-        return step
-
-    def _reap(self, run: _Run) -> None:
-        rc = run.proc.poll()
-        if rc is None:
-            return
-        run.returncode = rc
-        run.exited_at = self.clock.monotonic()
-        self._close_pidfd(run)
-
-    def _read(self, run: _Run, fd: int) -> int:
-        """Read one chunk: its size, 0 once the pipe is finished, -1 when nothing is ready."""
-        try:
-            data = os.read(fd, CHUNK)
-        except BlockingIOError:
-            return -1
-        except OSError:
-            data = b""
-        if not data:
-            self._close_pipe(run, fd)
-            return 0
-        if run.pipes[fd] is run.proc.stderr:
-            run.err += data
-            if len(run.err) > ERR_KEEP:
-                del run.err[:-ERR_KEEP]
-            return len(data)
-        run.out_seen += len(data)
-        if self.cap and run.out_seen > self.cap:
-            run.out.clear()  # a flood must fill neither memory nor disk
-            if run.killed_at is None:
-                self.kill(run, "oversize")
-        else:
-            run.out += data
-        return len(data)
-
-    def kill(self, run: _Run, why: str) -> None:
-        """SIGKILL the whole group, keep what is already in the pipes, stop reading."""
-        if run.why is None:
-            run.why = why
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(run.proc.pid, signal.SIGKILL)
-        if run.killed_at is None:
-            run.killed_at = self.clock.monotonic()
-        for fd in list(run.pipes):
-            for _ in range(16):  # bounded: a writer that escaped the group may never stop
-                if fd not in run.pipes or self._read(run, fd) <= 0:
-                    break
-            self._close_pipe(run, fd)
-
-    def _close_pipe(self, run: _Run, fd: int) -> None:
-        f = run.pipes.pop(fd, None)
-        if f is None:
-            return
-        with contextlib.suppress(KeyError, ValueError):
-            self.sel.unregister(fd)
-        f.close()
-
-    def _close_pidfd(self, run: _Run) -> None:
-        if run.pidfd is None:
-            return
-        with contextlib.suppress(KeyError, ValueError):
-            self.sel.unregister(run.pidfd)
-        os.close(run.pidfd)
-        run.pidfd = None
-
-    def _forget(self, run: _Run) -> None:
-        for fd in list(run.pipes):
-            self._close_pipe(run, fd)
-        self._close_pidfd(run)
-
-    def abandon(self) -> None:
-        """On the way out (an interrupt): no sensor outlives the beat."""
-        for run in self.live:
-            if run.returncode is None:
-                self.kill(run, "lost")
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    run.proc.wait(timeout=KILL_WAIT_SECS)
-            self._forget(run)
-        self.live.clear()
-        self.sel.close()
-
-
 def _argv(script: Path) -> list[str]:
     """A script without a #! line runs under bash, as a shell would run it (no ENOEXEC)."""
     try:
@@ -381,47 +190,27 @@ def _argv(script: Path) -> list[str]:
     return [str(script)] if head == b"#!" else ["bash", str(script)]
 
 
-def _deadline(clock: Clock, timeout: int) -> float | None:
-    # the injected clock's monotonic time runs for real even in tests, so deadlines expire
-    return clock.monotonic() + timeout if timeout > 0 else None
-
-
-def _open_pidfd(pid: int) -> int | None:
-    opener = getattr(os, "pidfd_open", None)
-    if opener is None:
-        return None
-    try:
-        fd = opener(pid)
-    except OSError:
-        return None
-    assert isinstance(fd, int)
-    return fd
-
-
-def _judge(run: _Run, timeout: int, cap: int, left: int = 0) -> _Verdict:
-    err = bytes(run.err)
-    if run.why == "timeout":
+def _judge(run: Run, timeout: int, cap: int, left: int = 0) -> _Verdict:
+    err = run.err.data()
+    ended = run.exit()
+    if ended.kind is Kind.TIMEOUT:
         msg = (
             f"sensor timed out after {timeout}s and was killed; make it faster or raise "
             "LOOOP_SENSOR_TIMEOUT (0 disables the timeout)"
         )
         return _fail(EXIT_TIMEOUT, msg, err, note=True)
-    if run.why == "oversize":
-        snap = oversize_snapshot(cap, run.out_seen)
+    if ended.kind is Kind.OVERSIZE:
+        snap = oversize_snapshot(cap, run.out.seen)
         msg = f"output over the {cap}-byte cap (LOOOP_SENSOR_MAX_BYTES)"
         return _Verdict(_dump(snap), ok=False, error=msg, note=snap["detail"]["message"])
-    assert run.returncode is not None
-    rc = _exit_code(run.returncode)
-    if run.why == "lost":
+    rc = ended.code
+    assert rc is not None  # a finished run has a return code, even a lost one
+    if ended.kind is Kind.LOST:
         msg = "sensor could not be stopped after SIGKILL; check the script for stuck I/O"
         return _fail(rc, msg, err, note=True)
-    if rc != 0:
-        if run.returncode < 0:
-            sig = -run.returncode
-            try:
-                how = f"killed by {signal.Signals(sig).name} (exit {rc})"
-            except ValueError:
-                how = f"killed by signal {sig} (exit {rc})"
+    if not ended.ok:
+        if ended.signal is not None:
+            how = f"killed by {ended.signal_name or f'signal {ended.signal}'} (exit {rc})"
         else:
             how = f"exited with code {rc}"
         msg = f"sensor {how}; fix the script or its environment"
@@ -443,9 +232,9 @@ def _judge(run: _Run, timeout: int, cap: int, left: int = 0) -> _Verdict:
             "ended; a sensor must not start daemons (nothing it starts outlives it)"
         )
     note = "\n".join(notes) or None
-    body = parse_output(bytes(run.out))
+    body = parse_output(run.out.data())
     if body is None:
-        snap = not_json_snapshot(bytes(run.out))
+        snap = not_json_snapshot(run.out.data())
         msg = snap["detail"]["message"]
         return _Verdict(_dump(snap), ok=False, error=msg, note=msg)
     return _Verdict(body, ok=True, note=note)
@@ -546,28 +335,27 @@ def _spawn_error(rel: str, e: OSError) -> str:
 
 
 def _start(
-    ctx: Ctx, script: Path, env: dict[str, str], pool: _Pool, contain: Containment
+    ctx: Ctx,
+    script: Path,
+    env: dict[str, str],
+    pool: Pool,
+    contain: Containment,
+    limits: tuple[int, int],
 ) -> OSError | None:
-    """Start one sensor into the pool; the OSError when the OS refused."""
+    """Start one sensor into the pool (limits: its timeout and stdout cap); the OSError
+    when the OS refused."""
     token = contain.token()
     started = ctx.clock.monotonic()  # its timeout counts from its own start
     try:
-        proc = subprocess.Popen(
-            _argv(script),
-            cwd=ctx.paths.data,
-            env=contain.env(env, token),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        proc = spawn(_argv(script), cwd=ctx.paths.data, env=env, contain=contain, token=token)
     except OSError as e:
         return e
-    contain.started(token, proc.pid)
+    timeout, cap = limits
+    # the injected clock's monotonic time runs for real even in tests, so deadlines expire
+    deadline = started + timeout if timeout > 0 else None
+    out, err = Tail(None), Tail(ERR_KEEP)
     name = snapshot_name(script)
-    run = _Run(name, proc, started, _deadline(ctx.clock, pool.timeout), _open_pidfd(proc.pid))
-    run.token = token
-    pool.add(run)
+    pool.add(Run(proc, deadline, out, err, cap, label=name, token=token, started=started))
     return None
 
 
@@ -595,7 +383,7 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs) -> list[Reading]:
             pending.append(script)
     if not pending:
         return [out[snapshot_name(s)] for s in scripts]
-    pool = _Pool(cap, ctx.clock, timeout)
+    pool = Pool(ctx.clock, GRACE_SECS)
     contain = Containment(ctx.clock)
     with contain:
         if not contain.active and UNCONTAINED not in ctx.warned:
@@ -607,7 +395,7 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs) -> list[Reading]:
             while pending or pool.live:
                 while pending and len(pool.live) < slots:
                     script = pending[0]
-                    err = _start(ctx, script, env, pool, contain)
+                    err = _start(ctx, script, env, pool, contain, (timeout, cap))
                     if err is None:
                         pending.popleft()
                         refused = 0
@@ -628,7 +416,7 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs) -> list[Reading]:
                     contain.ended(run.token)
                     left = contain.sweep().get(run.token, 0)
                     verdict = _judge(run, timeout, cap, left)
-                    out[run.name] = _publish(ctx, run.name, run.started, verdict, bytes(run.err))
+                    out[run.label] = _publish(ctx, run.label, run.started, verdict, run.err.data())
                     if pending:
                         break  # a slot is free: start the next before waiting again
         finally:

@@ -1,0 +1,427 @@
+"""Child processes, one way: spawn in a new session (optionally marked for containment), read
+every pipe in one selector loop with deadlines, keep bounded tails, kill the process group,
+and say how a run ended with a pure classifier.
+
+Two shapes of loop use it. `Pool` runs any number of processes at once in ONE selector over
+their pipes and pidfds (sensors: many; run_shell: one); the tick runner keeps its own short
+loop over one merged pipe (it reads lines, ends its group with SIGTERM before SIGKILL and
+keeps its leader unreaped until then) but shares `spawn`, `end_group`, `drain` and `classify`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+import select
+import selectors
+import signal
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from looop.core.clock import Clock
+from looop.core.procs import Containment
+
+CHUNK = 65536
+KILL_WAIT_SECS = 2.0  # a SIGKILLed run that still has not exited is given up as lost
+POLL_SECS = 0.05  # exit polling, only where the OS has no pidfd
+NAP_SECS = 0.02  # end_group's exit polling without a pidfd
+KILL_READS = 16  # chunks read per pipe after a kill: a writer that escaped may never stop
+
+
+# ------------------------------------------------------------------ how a run ended
+
+
+class Kind(enum.StrEnum):
+    OK = "ok"
+    EXIT = "exit"  # a non-zero exit code other than the two below
+    NOT_EXECUTABLE = "not-executable"  # 126, the shell's "cannot execute"
+    NOT_FOUND = "not-found"  # 127, the shell's "command not found"
+    SIGNAL = "signal"
+    TIMEOUT = "timeout"
+    OVERSIZE = "oversize"
+    LOST = "lost"  # killed, yet never seen to exit (or never seen at all)
+
+
+@dataclass(frozen=True)
+class Exit:
+    kind: Kind
+    code: int | None  # shell-style: 128+N after death by signal N; None when it never exited
+    signal: int | None = None  # the signal that ended it, if one did
+
+    @property
+    def ok(self) -> bool:
+        return self.kind is Kind.OK
+
+    @property
+    def signal_name(self) -> str | None:
+        """SIGKILL, SIGTERM…; None without a signal or for a number the OS does not name."""
+        if self.signal is None:
+            return None
+        try:
+            return signal.Signals(self.signal).name
+        except ValueError:
+            return None
+
+
+def classify(
+    returncode: int | None, *, timed_out: bool = False, oversize: bool = False, lost: bool = False
+) -> Exit:
+    """How a run ended, from what its loop saw: pure, so every message has one source.
+
+    `returncode` is Popen's (negative for death by signal). Why looop stopped it wins over
+    how it died: a timed-out run killed by SIGKILL is a timeout, not a signal.
+    """
+    sig = -returncode if returncode is not None and returncode < 0 else None
+    code = None if returncode is None else (128 + sig if sig is not None else returncode)
+    if timed_out:
+        return Exit(Kind.TIMEOUT, code, sig)
+    if oversize:
+        return Exit(Kind.OVERSIZE, code, sig)
+    if lost or code is None:
+        return Exit(Kind.LOST, code, sig)
+    if sig is not None:
+        return Exit(Kind.SIGNAL, code, sig)
+    kinds = {0: Kind.OK, 126: Kind.NOT_EXECUTABLE, 127: Kind.NOT_FOUND}
+    return Exit(kinds.get(code, Kind.EXIT), code)
+
+
+# ------------------------------------------------------------------ output
+
+
+class Tail:
+    """The last `keep` bytes of a stream (None keeps all), trimmed in amortised steps so a
+    chatty process costs neither unbounded memory nor a copy per chunk."""
+
+    def __init__(self, keep: int | None) -> None:
+        self.keep = keep
+        self.buf = bytearray()
+        self.seen = 0  # every byte ever added, kept or not
+
+    def add(self, chunk: bytes) -> None:
+        self.seen += len(chunk)
+        self.buf += chunk
+        if self.keep is not None and len(self.buf) > 2 * self.keep:
+            del self.buf[: -self.keep]
+
+    def clear(self) -> None:
+        self.buf.clear()
+
+    def data(self) -> bytes:
+        return bytes(self.buf if self.keep is None else self.buf[-self.keep :])
+
+    def text(self, chars: int) -> str:
+        return self.data().decode("utf-8", "replace")[-chars:]
+
+
+def drain(fd: int, limit: int) -> bytes:
+    """What is already in a non-blocking pipe (up to about `limit` bytes), without waiting
+    for writers that escaped the group."""
+    got = bytearray()
+    while len(got) < limit:
+        try:
+            chunk = os.read(fd, CHUNK)
+        except OSError:  # BlockingIOError included: nothing more is there now
+            break
+        if not chunk:
+            break
+        got += chunk
+    return bytes(got)
+
+
+# ------------------------------------------------------------------ processes
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    stdin: int | BinaryIO = subprocess.DEVNULL,
+    merge_stderr: bool = False,
+    contain: Containment | None = None,
+    token: str = "",
+) -> subprocess.Popen[bytes]:
+    """Start argv leading a new session (so one killpg reaches all it starts), its output on
+    non-blocking pipes; with `contain`, marked with `token` and registered as started.
+    Raises OSError when the OS refuses."""
+    proc = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=contain.env(env, token) if contain is not None else dict(env),
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+        start_new_session=True,
+    )
+    if contain is not None:
+        contain.started(token, proc.pid)
+    for f in (proc.stdout, proc.stderr):
+        if f is not None:
+            os.set_blocking(f.fileno(), False)
+    return proc
+
+
+def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def open_pidfd(pid: int) -> int | None:
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
+    try:
+        fd = opener(pid)
+    except OSError:
+        return None
+    assert isinstance(fd, int)
+    return fd
+
+
+def exited(proc: subprocess.Popen[bytes]) -> bool:
+    """Has the leader exited? Checked without reaping it: while it is an unreaped zombie its
+    pid, which is also the group id, cannot be handed to another process."""
+    if proc.returncode is not None:
+        return True
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def _signal_unreaped(proc: subprocess.Popen[bytes], sig: int) -> None:
+    if proc.returncode is None:  # once reaped, the group id may belong to someone else
+        kill_group(proc.pid, sig)
+
+
+def wait_exit(proc: subprocess.Popen[bytes], until: float | None, clock: Clock) -> bool:
+    """Wait, without reaping, until the leader exits (True) or `until` passes (False);
+    until=None waits as long as it takes. Sleeps on its pidfd where the OS has one."""
+    pidfd = open_pidfd(proc.pid) if proc.returncode is None else None
+    try:
+        while not exited(proc):
+            left = None if until is None else until - clock.monotonic()
+            if left is not None and left <= 0:
+                return False
+            if pidfd is not None:
+                select.select([pidfd], [], [], left)  # readable once it exits
+            else:
+                select.select([], [], [], NAP_SECS if left is None else min(left, NAP_SECS))
+        return True
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def end_group(proc: subprocess.Popen[bytes], grace: float, clock: Clock) -> None:
+    """SIGTERM the leader's whole group, SIGKILL whatever is left once the leader exits or
+    the grace runs out, then reap the leader."""
+    _signal_unreaped(proc, signal.SIGTERM)
+    wait_exit(proc, clock.monotonic() + grace, clock)
+    _signal_unreaped(proc, signal.SIGKILL)  # members that ignored SIGTERM or outlived the leader
+    proc.wait()
+
+
+# ------------------------------------------------------------------ many runs, one loop
+
+
+@dataclass(eq=False)
+class Run:
+    """One process in a Pool and what its loop saw."""
+
+    proc: subprocess.Popen[bytes]
+    deadline: float | None  # the clock's monotonic time; None runs without one
+    out: Tail
+    err: Tail
+    cap: int = 0  # stdout bytes past which it is killed as oversize; 0 means no cap
+    label: str = ""  # the caller's name for it
+    token: str = ""  # its containment marker
+    started: float = 0.0  # the clock's monotonic time, for the reported duration
+    pidfd: int | None = None
+    pipes: dict[int, IO[bytes]] = field(default_factory=dict)
+    returncode: int | None = None
+    exited_at: float | None = None
+    killed_at: float | None = None
+    why: str | None = None  # timeout | oversize | orphan | lost
+
+    @property
+    def done(self) -> bool:
+        return self.returncode is not None and not self.pipes
+
+    def exit(self) -> Exit:
+        why = self.why
+        return classify(
+            self.returncode,
+            timed_out=why == "timeout",
+            oversize=why == "oversize",
+            lost=why == "lost",
+        )
+
+
+class Pool:
+    """One selector over every run's pipes (and pidfds): no thread per process.
+
+    A run ends when it has exited and its pipes are closed. Once it exits, children it left
+    may hold its pipes for `grace` seconds; then its group is killed (`kill_orphans`, the
+    `orphan` verdict) or its pipes are simply let go. A deadline or the stdout cap SIGKILLs
+    the group and keeps what is already in the pipes.
+    """
+
+    def __init__(self, clock: Clock, grace: float, *, kill_orphans: bool = True) -> None:
+        self.clock = clock
+        self.grace = grace
+        self.kill_orphans = kill_orphans
+        self.sel = selectors.DefaultSelector()
+        self.live: list[Run] = []
+
+    def add(self, run: Run) -> None:
+        for f in (run.proc.stdout, run.proc.stderr):
+            if f is None:
+                continue
+            fd = f.fileno()
+            os.set_blocking(fd, False)
+            run.pipes[fd] = f
+            self.sel.register(fd, selectors.EVENT_READ, run)
+        run.pidfd = open_pidfd(run.proc.pid)
+        if run.pidfd is not None:
+            self.sel.register(run.pidfd, selectors.EVENT_READ, run)
+        self.live.append(run)
+
+    def pause(self, secs: float) -> None:
+        """Wait a moment (used only while none of ours is running: nothing to read)."""
+        self.sel.select(secs)
+
+    def finished(self) -> Iterator[Run]:
+        """Yield each run as it completes."""
+        while self.live:
+            now = self.clock.monotonic()
+            wait: float | None = None
+            for run in list(self.live):
+                step = self._tend(run, now)
+                if run.done:
+                    self._forget(run)
+                    self.live.remove(run)
+                    yield run
+                elif step is not None:
+                    wait = step if wait is None else min(wait, step)
+            if not self.live:
+                break
+            for key, _ in self.sel.select(wait):
+                run = key.data
+                if key.fd == run.pidfd:
+                    self._reap(run)
+                    if run.returncode is None:
+                        self._close_pidfd(run)  # should not happen: fall back to polling
+                elif key.fd in run.pipes:
+                    self._read(run, key.fd)
+
+    def _tend(self, run: Run, now: float) -> float | None:
+        """Apply timers to one run; the seconds until its next timer, or None."""
+        if run.returncode is None and (run.pidfd is None or run.killed_at is not None):
+            self._reap(run)
+        if run.returncode is not None:
+            if not run.pipes:
+                return None
+            assert run.exited_at is not None
+            end = run.exited_at + self.grace
+            if now < end:
+                return end - now
+            if self.kill_orphans:
+                self.kill(run, "orphan")
+            else:
+                run.why = run.why or "orphan"
+                for fd in list(run.pipes):
+                    self._close_pipe(run, fd)
+            return None
+        if run.killed_at is not None:
+            give_up = run.killed_at + KILL_WAIT_SECS
+            if now >= give_up:
+                run.why = run.why or "lost"
+                run.returncode = -signal.SIGKILL
+                return None
+            return min(POLL_SECS, give_up - now)
+        if run.deadline is not None and now >= run.deadline:
+            self.kill(run, "timeout")
+            return POLL_SECS
+        step = run.deadline - now if run.deadline is not None else None
+        if run.pidfd is None:
+            step = POLL_SECS if step is None else min(step, POLL_SECS)
+        return step
+
+    def _reap(self, run: Run) -> None:
+        rc = run.proc.poll()
+        if rc is None:
+            return
+        run.returncode = rc
+        run.exited_at = self.clock.monotonic()
+        self._close_pidfd(run)
+
+    def _read(self, run: Run, fd: int) -> int:
+        """Read one chunk: its size, 0 once the pipe is finished, -1 when nothing is ready."""
+        try:
+            data = os.read(fd, CHUNK)
+        except BlockingIOError:
+            return -1
+        except OSError:
+            data = b""
+        if not data:
+            self._close_pipe(run, fd)
+            return 0
+        if run.pipes[fd] is run.proc.stderr:
+            run.err.add(data)
+            return len(data)
+        run.out.add(data)
+        if run.cap and run.out.seen > run.cap:
+            run.out.clear()  # a flood must fill neither memory nor disk
+            if run.killed_at is None:
+                self.kill(run, "oversize")
+        return len(data)
+
+    def kill(self, run: Run, why: str) -> None:
+        """SIGKILL the whole group, keep what is already in the pipes, stop reading."""
+        if run.why is None:
+            run.why = why
+        kill_group(run.proc.pid)
+        if run.killed_at is None:
+            run.killed_at = self.clock.monotonic()
+        for fd in list(run.pipes):
+            for _ in range(KILL_READS):
+                if fd not in run.pipes or self._read(run, fd) <= 0:
+                    break
+            self._close_pipe(run, fd)
+
+    def _close_pipe(self, run: Run, fd: int) -> None:
+        f = run.pipes.pop(fd, None)
+        if f is None:
+            return
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(fd)
+        f.close()
+
+    def _close_pidfd(self, run: Run) -> None:
+        if run.pidfd is None:
+            return
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(run.pidfd)
+        os.close(run.pidfd)
+        run.pidfd = None
+
+    def _forget(self, run: Run) -> None:
+        for fd in list(run.pipes):
+            self._close_pipe(run, fd)
+        self._close_pidfd(run)
+
+    def abandon(self) -> None:
+        """On the way out (normal or an interrupt): nothing still running outlives the loop."""
+        for run in self.live:
+            if run.returncode is None:
+                self.kill(run, "lost")
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    run.proc.wait(timeout=KILL_WAIT_SECS)
+            self._forget(run)
+        self.live.clear()
+        self.sel.close()
