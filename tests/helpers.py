@@ -9,6 +9,7 @@ import select
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
@@ -103,3 +104,20 @@ def await_event(stream: IO[bytes], name: str, timeout: float = 30) -> dict[str, 
             if ev.get("event") == name:
                 return dict(ev)
     raise AssertionError(f"event {name} not seen within {timeout}s")
+
+
+def until(cond: Callable[[], object], timeout: float = 10.0, step: float = 0.01) -> bool:
+    """The one bounded poll for state another process or thread produces: whether `cond`
+    became true within `timeout` (checked once more at the deadline). Never a blind sleep."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return bool(cond())
+
+
+def wait_until(cond: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
+    """until(), failing the test with what was awaited."""
+    if not until(cond, timeout):
+        raise AssertionError(f"{what} not reached within {timeout}s")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -49,16 +47,6 @@ def children() -> list[int]:
 def zombie_children() -> list[int]:
     """Children of this process that exited and were never reaped."""
     return [p for p in children() if _state(p) == "Z"]
-
-
-def until(cond: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll an observable condition (bounded); whether it became true."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def kill_all(pids: list[int]) -> None:

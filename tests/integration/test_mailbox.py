@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from looop.loop.tick import tick
 from looop.sense.probes import probe_sessions
 from looop.sessions import expect, kill, list_sessions, wait
 from looop.workers.launch import start_worker
-from tests.helpers import runner_calls, wire
+from tests.helpers import runner_calls, wait_until, wire
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -36,13 +36,8 @@ def _looop(ctx: Ctx, *args: str, **extra: str) -> subprocess.CompletedProcess[st
     )
 
 
-def _await(pred: object, secs: float = 20) -> None:
-    deadline = time.monotonic() + secs
-    while time.monotonic() < deadline:
-        if pred():  # type: ignore[operator]
-            return
-        time.sleep(0.02)  # the ask is another process: its file is the only signal
-    raise AssertionError("condition not met in time")
+def _await(pred: Callable[[], object], secs: float = 20) -> None:
+    wait_until(pred, secs)  # the ask is another process: its file is the only signal
 
 
 def test_ask_blocks_until_answered_and_prints_only_the_answer(ctx: Ctx) -> None:

@@ -11,7 +11,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from looop.sessions import (
 )
 from looop.sessions import protocol as proto
 from looop.sessions.state import ensure_socket_dir, socket_path
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -90,13 +91,7 @@ def clock() -> FixedClock:
     return FixedClock()
 
 
-def _until(cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    """Wait for an observable state change (bounded), never a blind sleep."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s")
-        time.sleep(0.01)
+_until = wait_until
 
 
 def _expect(root: Path, sid: str, pattern: str, clock: FixedClock, **kw: Any) -> str:

@@ -39,6 +39,7 @@ from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.core.hashing import fnv1a_128
 from looop.human.notify import fire_hook
+from tests.helpers import until
 
 # FixedClock's default instant, in UTC (the fixture's zone).
 STAMP = "2025-06-15 15:06"
@@ -73,13 +74,7 @@ def wal_files(ctx: Ctx) -> list[str]:
 
 
 def wait_for(pred: Any, secs: float = 10.0) -> bool:
-    """Bounded poll for something another process or thread produces."""
-    end = time.monotonic() + secs
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return bool(pred())
+    return until(pred, secs)
 
 
 def alive(pid: int) -> bool:

@@ -12,7 +12,8 @@ import pytest
 from looop.core import procs
 from looop.core.clock import FixedClock
 from looop.core.procs import Containment
-from tests.procwatch import FIXTURES, children, kill_all, tagged, until, zombie_children
+from tests.helpers import until
+from tests.procwatch import FIXTURES, children, kill_all, tagged, zombie_children
 
 ESCAPE = [sys.executable, str(FIXTURES / "escape.py")]
 
