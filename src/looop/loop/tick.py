@@ -1,12 +1,13 @@
-"""One beat: sense -> hash -> gate -> prompt -> runner -> one decision -> journal -> commit."""
+"""One beat: sense -> hash -> gate -> prompt -> runner -> one decision -> journal -> commit.
+
+Each gate is a small function that ends the beat (returns its outcome) or lets it go on
+(None); past every gate, one decide. What a beat carries is `beat.Beat`; how it ends after
+the runner is `settle`; spend policy is `decide/spend`."""
 
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from looop.act.actions import DecisionError, kind_of, parse_decision
 from looop.act.executor import (
@@ -18,124 +19,25 @@ from looop.act.executor import (
     take_decision,
 )
 from looop.core import store
-from looop.core.config import Config, Knobs, Runner
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
-from looop.core.paths import Paths
 from looop.decide.prompt import PromptExtras, build_prompt
 from looop.decide.runner import RunResult
-from looop.loop import alerts, guards
+from looop.loop import alerts, guards, settle
 from looop.loop.asks import asks_section
+
+# TickOutcome and the dry-run pieces are re-exported: the pulse, cli and tests import them here
+from looop.loop.beat import Beat, resolve_config
+from looop.loop.beat import TickOutcome as TickOutcome
+from looop.loop.dryrun import DryRunPaths as DryRunPaths
+from looop.loop.dryrun import dry_run_ctx as dry_run_ctx
+from looop.loop.housekeep import housekeep_sessions
+from looop.loop.runs import new_run_id, prune_runs
 from looop.loop.world import World, describe_changes, read_world
 from looop.seed import ensure_data_dir
 from looop.sense import sense
 
-SHELL_FOLLOW_UP_SECS = 5
-
-
-@dataclass
-class TickOutcome:
-    """What one beat produced, for the pulse's cadence choice."""
-
-    acted: bool = False
-    decided: bool = False  # a runner was called (success or failure)
-    next_interval_s: int | None = None
-    follow_up_s: int | None = None
-    status: str = "idle"  # skip | backoff | error | decided | failed | dry-run
-    run_id: str | None = None
-    executed: Executed | None = None
-    error: str | None = None
-    prompt_path: Path | None = None
-    prompt_text: str | None = None
-    flapping: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    world: World | None = None  # as sensed this beat, once known
-
-
-def new_run_id(ctx: Ctx) -> str:
-    """tick-YYYYmmdd-HHMMSS, with a -N suffix when two beats share a second."""
-    base = "tick-" + ctx.clock.local().strftime("%Y%m%d-%H%M%S")
-    run_id, n = base, 1
-    while ctx.paths.run_dir(run_id).exists():
-        n += 1
-        run_id = f"{base}-{n}"
-    return run_id
-
-
-def prune_runs(ctx: Ctx, keep: int) -> None:
-    if keep <= 0:
-        return
-    try:
-        runs = [p for p in ctx.paths.runs.iterdir() if p.is_dir()]
-    except OSError:
-        return
-    runs.sort(key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
-    for old in runs[keep:]:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-class DryRunPaths(Paths):
-    """The data dir as it is, except that snapshots go to a scratch dir: `tick --dry-run`
-    senses for real but writes nothing into the data dir."""
-
-    __slots__ = ("scratch",)
-    scratch: Path
-
-    def __init__(self, base: Paths, scratch: Path) -> None:
-        super().__init__(base.data, base.config)
-        object.__setattr__(self, "scratch", scratch)
-
-    @property
-    def snapshots(self) -> Path:
-        return self.scratch
-
-
-def dry_run_ctx(ctx: Ctx, scratch: Path) -> Ctx:
-    """A Ctx for a dry run: snapshots in `scratch` (seeded with the current ones so cached
-    sensors keep their reading), no events.jsonl lines."""
-    from dataclasses import replace
-
-    with contextlib.suppress(OSError):
-        for snap in ctx.paths.snapshots.glob("*.json"):
-            shutil.copy2(snap, scratch / snap.name)
-    events = replace(ctx.events, events_path=None)
-    return replace(ctx, paths=DryRunPaths(ctx.paths, scratch), events=events)
-
-
-@dataclass
-class _Beat:
-    """One beat's state as the gates pass it along. The config and knobs are resolved once,
-    after seeding: an edit mid-beat takes effect on the next beat, never half of this one."""
-
-    ctx: Ctx
-    out: TickOutcome
-    force: bool
-    dry_run: bool
-    override_backoff: bool
-    cfg: Config | None = None
-    cfg_error: str | None = None
-    knobs: Knobs | None = None
-    runner: Runner | None = None
-
-    @property
-    def k(self) -> Knobs:
-        assert self.knobs is not None, "knobs are resolved before the first gate"
-        return self.knobs
-
-    @property
-    def world(self) -> World:
-        assert self.out.world is not None, "the world is read before the gates that use it"
-        return self.out.world
-
-    def stop(self, status: str, error: str | None = None) -> TickOutcome:
-        """End the beat here with this status (and error)."""
-        self.out.status = status
-        if error is not None:
-            self.out.error = error
-        return self.out
-
-
-Gate = Callable[[_Beat], TickOutcome | None]
+Gate = Callable[[Beat], TickOutcome | None]
 
 
 def tick(
@@ -149,7 +51,7 @@ def tick(
 
     dry_run: pass a `dry_run_ctx`; the beat then skips every write (housekeeping, flapping,
     seeding). override_backoff: a human's `tick --force` runs now despite failures."""
-    beat = _Beat(ctx, TickOutcome(), force, dry_run, override_backoff)
+    beat = Beat(ctx, TickOutcome(), force, dry_run, override_backoff)
     try:
         return _beat(beat)
     except LooopError as e:
@@ -160,7 +62,7 @@ def tick(
         return _crashed(beat, e)
 
 
-def _beat(b: _Beat) -> TickOutcome:
+def _beat(b: Beat) -> TickOutcome:
     """Resolve the config, tend the house, then each gate in order: the first to answer ends
     the beat; past them all, one decide."""
     ctx = b.ctx
@@ -187,17 +89,7 @@ def _beat(b: _Beat) -> TickOutcome:
     return _decide(b)
 
 
-def resolve_config(ctx: Ctx) -> tuple[Config | None, str | None, Knobs]:
-    """(config, its error, knobs) read once. A broken config leaves the built-in knobs (env
-    still applies) so the beat can sense and gate; the runner gate reports the error."""
-    try:
-        cfg = ctx.config()
-    except LooopError as e:
-        return None, str(e), ctx.default_knobs()
-    return cfg, None, ctx.knobs(cfg)
-
-
-def _gate_sense(b: _Beat) -> TickOutcome | None:
+def _gate_sense(b: Beat) -> TickOutcome | None:
     """Sense; a reading that could not be written ends the beat (never decide on a stale world)."""
     ctx, ev = b.ctx, b.ctx.events
     readings = sense(ctx, b.k)
@@ -218,7 +110,7 @@ def _gate_sense(b: _Beat) -> TickOutcome | None:
     return None
 
 
-def _gate_flapping(b: _Beat) -> TickOutcome | None:
+def _gate_flapping(b: Beat) -> TickOutcome | None:
     """Name sensors whose signal keeps changing (warned once); never ends the beat."""
     if b.dry_run:
         return None
@@ -236,7 +128,7 @@ def _gate_flapping(b: _Beat) -> TickOutcome | None:
     return None
 
 
-def _gate_unchanged(b: _Beat) -> TickOutcome | None:
+def _gate_unchanged(b: Beat) -> TickOutcome | None:
     """Skip an unchanged world (unless forced, or its last noop is older than the TTL); an
     unreadable committed hash idles."""
     ctx, ev, world = b.ctx, b.ctx.events, b.world
@@ -264,7 +156,7 @@ def _gate_unchanged(b: _Beat) -> TickOutcome | None:
     return None
 
 
-def _gate_backoff(b: _Beat) -> TickOutcome | None:
+def _gate_backoff(b: Beat) -> TickOutcome | None:
     """Wait out the failure backoff, unless a human forces the beat or the policy changed."""
     if b.dry_run:
         return None
@@ -310,7 +202,7 @@ def _gate_backoff(b: _Beat) -> TickOutcome | None:
     return None
 
 
-def _gate_runner(b: _Beat) -> TickOutcome | None:
+def _gate_runner(b: Beat) -> TickOutcome | None:
     """A broken config, or no tick command: no AI and no backoff, so it retries every beat."""
     ev = b.ctx.events
     if b.cfg is None:
@@ -328,7 +220,7 @@ def _gate_runner(b: _Beat) -> TickOutcome | None:
     return None
 
 
-def _gate_breakers(b: _Beat) -> TickOutcome | None:
+def _gate_breakers(b: Beat) -> TickOutcome | None:
     """Spend breakers (decide/spend): an open one is a pulse line, a record, one alert."""
     from looop.decide import spend
 
@@ -345,7 +237,7 @@ def _gate_breakers(b: _Beat) -> TickOutcome | None:
     return b.stop(hit.status, hit.error)
 
 
-def _crashed(b: _Beat, exc: BaseException) -> TickOutcome:
+def _crashed(b: Beat, exc: BaseException) -> TickOutcome:
     """A beat that raised: one line for the human and the model, the trace kept for a developer."""
     import traceback
 
@@ -364,63 +256,10 @@ def _crashed(b: _Beat, exc: BaseException) -> TickOutcome:
     if b.dry_run:
         return out
     try:
-        _record_crash(b, error)
+        settle.record_crash(b, error)
     except Exception as e:  # e.g. a full disk: the beat still ends, and says so
         ctx.events.emit("error", "tick.crash", f"could not record the failed beat: {e}")
     return out
-
-
-def _record_crash(b: _Beat, error: str) -> None:
-    """A crashed beat counts as a failure: backoff, LAST FAILURE, the streak alert, result."""
-    ctx, out, world = b.ctx, b.out, b.out.world
-    # a crash before the config was resolved (seeding) resolves it now, for the alert knob
-    knobs = b.knobs if b.knobs is not None else resolve_config(ctx)[2]
-    now = ctx.clock.now()
-    fails = guards.record_failure(
-        ctx.paths, now, world.hash if world else "", world.policy_hash if world else ""
-    )
-    guards.write_last_failure(ctx.paths, now, out.run_id or "", "tick.crash", error, fails)
-    replay = ctx.paths.rel(ctx.paths.run_dir(out.run_id)) if out.run_id else "no run"
-    alerts.failure_streak(ctx, fails, knobs.num("notify_failure_streak"), error, replay)
-    ctx.events.record("tick_failed", run_id=out.run_id, code="tick.crash", reason=error)
-    if out.run_id is not None:
-        store.write_json(
-            ctx.paths.run_dir(out.run_id) / "result.json",
-            {
-                "v": 1,
-                "run_id": out.run_id,
-                "status": "failed",
-                "code": "tick.crash",
-                "error": error,
-                "ts": int(now),
-            },
-        )
-
-
-def housekeep_sessions(ctx: Ctx, knobs: Knobs) -> None:
-    """Reap corpses past their retention, then run verify post-conditions of dead workers."""
-    from looop.sessions import list_sessions, prune_aged
-    from looop.workers.launch import end_generation
-    from looop.workers.verify import run_pending_verifies
-
-    try:
-        run_pending_verifies(ctx, knobs, list_sessions(ctx.paths.data))  # before any reaping
-        from looop.human.leases import reap_stale, session_alive
-
-        for claim_file, holder in reap_stale(ctx.paths.claims, session_alive(ctx.paths.data)):
-            ctx.events.emit(
-                "info",
-                "claim.reaped",
-                f"released {claim_file}: holder '{holder or '?'}' is gone",
-                claim=claim_file,
-                session=holder,
-            )
-            ctx.events.record("claim_reaped", claim=claim_file, session=holder)
-        for sid in prune_aged(ctx.paths.data, float(knobs.num("session_ttl")), ctx.clock.now()):
-            end_generation(ctx, sid)
-            ctx.events.record("session_reaped", id=sid)
-    except OSError as e:
-        ctx.events.emit("warn", "fleet.degraded", f"could not tend sessions: {e}")
 
 
 def _extras(ctx: Ctx, world: World, flapping: list[str]) -> PromptExtras:
@@ -433,7 +272,7 @@ def _extras(ctx: Ctx, world: World, flapping: list[str]) -> PromptExtras:
     )
 
 
-def _decide(b: _Beat) -> TickOutcome:
+def _decide(b: Beat) -> TickOutcome:
     """Prompt, one metered runner call, then commit the move or count the failure."""
     from looop.decide import spend
 
@@ -456,16 +295,16 @@ def _decide(b: _Beat) -> TickOutcome:
     result, metered = spend.run_metered(ctx, b.k, b.cfg, runner, out.prompt_path, tee, run_id)
     code, error, executed = _consume(b, result)
     if executed is not None:
-        _commit(b, executed, int(result.secs), metered)
+        settle.commit_move(b, executed, int(result.secs), metered)
     else:
         assert code is not None and error is not None
-        _fail(b, code, error, int(result.secs))
-    _write_result(ctx, run_dir, runner.name, result, out, code)
+        settle.count_failure(b, code, error, int(result.secs))
+    settle.write_result(ctx, run_dir, runner.name, result, out, code)
     prune_runs(ctx, b.k.num("runs_keep"))
     return out
 
 
-def _write_prompt(b: _Beat) -> bool:
+def _write_prompt(b: Beat) -> bool:
     """Build the prompt; a dry run keeps its text and stops (True). Otherwise a new run dir
     holds it, and a leftover .decision.json is removed before the runner starts."""
     ctx, ev, out = b.ctx, b.ctx.events, b.out
@@ -498,119 +337,7 @@ def _write_prompt(b: _Beat) -> bool:
     return False
 
 
-def _commit(b: _Beat, executed: Executed, secs: int, metered: float | None) -> None:
-    """The move ran: commit the world it was decided on, clear the failure state."""
-    ctx, paths, out, world = b.ctx, b.ctx.paths, b.out, b.world
-    now = ctx.clock.now()
-    try:
-        guards.commit_hash(paths, world.hash)
-        guards.write_last_world(paths, now, world.items)
-        _note_recovery(ctx, b.k, now)
-        guards.clear_backoff(paths)
-        guards.note_noop(paths, now, world.hash if executed.kind == "noop" else None)
-        guards.set_next_wake(paths, now, executed.next_interval_s, b.k.num("max_next_interval"))
-        store.remove(paths.last_failure)
-        if executed.kind != "shell":
-            store.remove(paths.last_shell)
-    except OSError as e:
-        # the move happened: say so, or a human (or the model) may do it twice
-        raise LooopError(
-            f"{executed.kind} ran and was journaled ({executed.journal}), but the beat could "
-            f"not record it ({e.strerror or e}) — free space or fix permissions; do not "
-            "repeat the move"
-        ) from e
-    ctx.events.emit(
-        "ok",
-        "tick.decided",
-        f"{executed.kind} · {executed.journal} · {secs}s"
-        + (f" · {_usd(metered)}" if metered else ""),
-        action=executed.kind,
-        summary=executed.summary,
-        journal=executed.journal,
-        secs=secs,
-        run_id=out.run_id,
-        cost_usd=metered,
-    )
-    ctx.events.record("decided", run_id=out.run_id, action=executed.kind, journal=executed.journal)
-    out.acted, out.status, out.executed = True, "decided", executed
-    out.next_interval_s = executed.next_interval_s
-    if executed.kind == "shell":
-        out.follow_up_s = SHELL_FOLLOW_UP_SECS
-
-
-def _fail(b: _Beat, code: str, error: str, secs: int) -> None:
-    """No move: count the failure (backoff), keep it for the next prompt, maybe alert."""
-    ctx, paths, ev, out, world = b.ctx, b.ctx.paths, b.ctx.events, b.out, b.world
-    run_id = out.run_id or ""
-    now = ctx.clock.now()
-    fails = guards.record_failure(paths, now, world.hash, world.policy_hash)
-    guards.write_last_failure(paths, now, run_id, code, error, fails)
-    replay = paths.rel(paths.run_dir(run_id))
-    if code == "tick.no_decision":
-        ev.emit(
-            "warn",
-            code,
-            f"ran {secs}s but emitted no decision (fail #{fails}): {error} · replay: {replay}",
-            secs=secs,
-            run_id=run_id,
-            fails=fails,
-            error=error,
-        )
-    else:
-        ev.emit(
-            "error",
-            code,
-            f"beat failed after {secs}s (fail #{fails}): {error} · replay: {replay}",
-            secs=secs,
-            run_id=run_id,
-            fails=fails,
-            error=error,
-            replay=replay,
-        )
-    ev.record("tick_failed", run_id=run_id, code=code, reason=error, fails=fails)
-    alerts.failure_streak(ctx, fails, b.k.num("notify_failure_streak"), error, replay)
-    out.status, out.error = "failed", error
-
-
-def _note_recovery(ctx: Ctx, knobs: Knobs, now: float) -> None:
-    try:
-        before = guards.read_backoff(ctx.paths, now)
-    except Exception:
-        return
-    if before is not None:
-        alerts.recovered(ctx, before.fails, knobs.num("notify_failure_streak"))
-
-
-def _write_result(
-    ctx: Ctx, run_dir: Path, runner: str, result: RunResult, out: TickOutcome, code: str | None
-) -> None:
-    """runs/<id>/result.json: what `looop runs` lists without re-reading logs."""
-    ex = out.executed
-    store.write_json(
-        run_dir / "result.json",
-        {
-            "v": 1,
-            "run_id": out.run_id,
-            "runner": runner,
-            "status": out.status,
-            "code": code,
-            "error": out.error,
-            "action": ex.kind if ex else None,
-            "journal": ex.journal if ex else None,
-            "secs": round(result.secs, 3),
-            "exit_code": result.exit_code,
-            "ts": int(ctx.clock.now()),
-        },
-    )
-
-
-def _usd(x: float) -> str:
-    from looop.decide.cost import usd
-
-    return usd(x)
-
-
-def _consume(b: _Beat, result: RunResult) -> tuple[str | None, str | None, Executed | None]:
+def _consume(b: Beat, result: RunResult) -> tuple[str | None, str | None, Executed | None]:
     """(failure code, one-line error, executed) — exactly one of error/executed is set. The
     move runs under the beat's config (shell policy), not one edited since."""
     ctx, paths = b.ctx, b.ctx.paths
