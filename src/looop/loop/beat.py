@@ -31,6 +31,7 @@ class TickOutcome:
     flapping: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     world: World | None = None  # as sensed this beat, once known
+    knobs: Knobs | None = None  # what the beat ran on: the pulse's cadence reads these
 
 
 @dataclass

@@ -70,6 +70,7 @@ def _beat(b: Beat) -> TickOutcome:
         ensure_data_dir(ctx.paths)  # seeds a missing config: read it after this
         ctx.events.record("tick_start", forced=b.force)
     b.cfg, b.cfg_error, b.knobs = resolve_config(ctx)
+    b.out.knobs = b.knobs
     if not b.dry_run:
         # housekeeping: a side effect interrupted by a crash is reported once, never re-run
         check_interrupted(ctx)
