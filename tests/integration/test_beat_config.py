@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -58,9 +59,26 @@ def test_a_config_edit_mid_beat_waits_for_the_next_beat(ctx: Ctx) -> None:
     assert not (ctx.paths.data / "again.txt").exists()
 
 
-def test_a_beat_reads_the_config_once(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Sensing, the sessions probe, pricing, the shell policy and the knobs share one read."""
-    wire(ctx, [{"decision": {"action": "run_shell", "cmd": "true", "reason": "look"}}])
+@pytest.mark.parametrize(
+    ("decision", "status", "notified"),
+    [
+        ({"action": "run_shell", "cmd": "true", "reason": "look"}, "decided", None),
+        ({"action": "send_notification", "message": "hello", "id": "hi"}, "decided", "hi"),
+        ({"action": "run_shell", "cmd": "exit 3", "reason": "fail"}, "failed", "failures"),
+    ],
+)
+def test_a_beat_reads_the_config_once(
+    ctx: Ctx,
+    monkeypatch: pytest.MonkeyPatch,
+    decision: dict[str, object],
+    status: str,
+    notified: str | None,
+) -> None:
+    """Sensing, the sessions probe, pricing, the shell policy, the notification hook (the move's
+    or the failure alert's) and the knobs share one read."""
+    marker = ctx.paths.data.parent / "notified"
+    hook = f'echo "$LOOOP_ID" >> {shlex.quote(str(marker))}'
+    wire(ctx, [{"decision": decision}], notification=hook, notify_failure_streak=1)
     reads: list[Path] = []
     real = context.load_config
 
@@ -70,8 +88,20 @@ def test_a_beat_reads_the_config_once(ctx: Ctx, monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(context, "load_config", counted)
     out = tick(ctx)
-    assert out.status == "decided", out.error
+    assert out.status == status, out.error
     assert reads == [ctx.paths.config]
+    if notified is not None:  # the hook came from that one read (it runs in the background)
+        assert _wait_for_line(marker) == notified
+
+
+def _wait_for_line(path: Path, timeout: float = 20.0) -> str:
+    """The first line the background hook wrote (polled: its process is not ours to wait on)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().endswith("\n"):
+            return path.read_text().splitlines()[0]
+        time.sleep(0.05)
+    raise AssertionError(f"nothing in {path} after {timeout}s")
 
 
 def test_a_broken_config_is_said_once_where_knobs_are_read(ctx: Ctx) -> None:

@@ -485,13 +485,15 @@ def _run_shell(
         raise ExecError(f"run_shell exited {res.exit_code}: {what}")
 
 
-def _send_notification(ctx: Ctx, a: SendNotification, actor: str) -> None:
+def _send_notification(
+    ctx: Ctx, a: SendNotification, actor: str, cfg: Config | None = None
+) -> None:
     message = a.message.strip()
     if not message:
         raise ExecError("send_notification: empty message; say what the human should know")
     fingerprint = fnv1a_128(store.encode(f"send_notification\n{a.message}\n{a.id}"))
     with _wal(ctx, actor, "notify", fingerprint, summary_of(a)):
-        notify(ctx, message, a.id, "notification")
+        notify(ctx, message, a.id, "notification", cfg)
 
 
 def _start_worker(
@@ -606,7 +608,7 @@ def _perform(
         case WritePlaybook():
             _write_playbook(ctx, knobs, action)
         case SendNotification():
-            _send_notification(ctx, action, actor)
+            _send_notification(ctx, action, actor, cfg)
         case StartWorker():
             _start_worker(ctx, knobs, action, actor, allow_dangerous, cfg)
         case KillWorker():

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from looop.act.executor import Executed
 from looop.core import store
-from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.decide.runner import RunResult
@@ -22,7 +21,7 @@ def commit_move(b: Beat, executed: Executed, secs: int, metered: float | None) -
     try:
         guards.commit_hash(paths, world.hash)
         guards.write_last_world(paths, now, world.items)
-        note_recovery(ctx, b.k, now)
+        note_recovery(b, now)
         guards.clear_backoff(paths)
         guards.note_noop(paths, now, world.hash if executed.kind == "noop" else None)
         guards.set_next_wake(paths, now, executed.next_interval_s, b.k.num("max_next_interval"))
@@ -85,7 +84,7 @@ def count_failure(b: Beat, code: str, error: str, secs: int) -> None:
             replay=replay,
         )
     ev.record("tick_failed", run_id=run_id, code=code, reason=error, fails=fails)
-    alerts.failure_streak(ctx, fails, b.k.num("notify_failure_streak"), error, replay)
+    alerts.failure_streak(ctx, fails, b.k.num("notify_failure_streak"), error, replay, b.cfg)
     out.status, out.error = "failed", error
 
 
@@ -100,7 +99,7 @@ def record_crash(b: Beat, error: str) -> None:
     )
     guards.write_last_failure(ctx.paths, now, out.run_id or "", "tick.crash", error, fails)
     replay = ctx.paths.rel(ctx.paths.run_dir(out.run_id)) if out.run_id else "no run"
-    alerts.failure_streak(ctx, fails, knobs.num("notify_failure_streak"), error, replay)
+    alerts.failure_streak(ctx, fails, knobs.num("notify_failure_streak"), error, replay, b.cfg)
     ctx.events.record("tick_failed", run_id=out.run_id, code="tick.crash", reason=error)
     if out.run_id is not None:
         store.write_json(
@@ -116,13 +115,14 @@ def record_crash(b: Beat, error: str) -> None:
         )
 
 
-def note_recovery(ctx: Ctx, knobs: Knobs, now: float) -> None:
+def note_recovery(b: Beat, now: float) -> None:
+    """A success after a streak the human was told about says so; never fails the commit."""
     try:
-        before = guards.read_backoff(ctx.paths, now)
+        before = guards.read_backoff(b.ctx.paths, now)
     except Exception:
         return
     if before is not None:
-        alerts.recovered(ctx, before.fails, knobs.num("notify_failure_streak"))
+        alerts.recovered(b.ctx, before.fails, b.k.num("notify_failure_streak"), b.cfg)
 
 
 def usd(x: float) -> str:

@@ -234,7 +234,7 @@ def _gate_breakers(b: Beat) -> TickOutcome | None:
         return None
     b.ctx.events.emit("warn", hit.event, hit.message, **hit.fields)
     b.ctx.events.record(hit.record, **hit.fields)
-    alerts.raise_alert(b.ctx, hit.alert_key, hit.alert)
+    alerts.raise_alert(b.ctx, hit.alert_key, hit.alert, b.cfg)
     return b.stop(hit.status, hit.error)
 
 
