@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-import looop.loop.tick as tick_module
+import looop.decide.spend as spend_module
 from looop.core.config import PRESETS
 from looop.core.context import Ctx
 from looop.decide.runner import RunResult, run_runner
@@ -236,12 +236,12 @@ def make_rig(
     server.workdir = str(ctx.paths.data)
     rig = Rig(cli=cli, server=server, ctx=ctx, home=home)
     rig.use_preset()
-    monkeypatch.setattr(tick_module, "run_runner", _keeping(rig.raw))
+    monkeypatch.setattr(spend_module, "run_runner", _keeping(rig.raw))
     return rig
 
 
 def _keeping(raw: list[str]) -> Callable[..., RunResult]:
-    real = run_runner  # what tick.py imported: the real runner
+    real = run_runner  # what decide/spend.py imported: the real runner
 
     def run_and_keep(*args: Any, **kwargs: Any) -> RunResult:
         kwargs["on_line"] = raw.append

@@ -44,7 +44,7 @@ from looop.act.actions import (
 )
 from looop.act.shell import ShellResult, run_shell
 from looop.core import store
-from looop.core.config import KNOBS, Knobs
+from looop.core.config import KNOBS, Config, Knobs
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
 from looop.core.hashing import fnv1a_128
@@ -330,12 +330,17 @@ def _archive_goal(ctx: Ctx, a: ArchiveGoal) -> None:
 
 
 def _write_sensor(
-    ctx: Ctx, knobs: Knobs, a: WriteSensor, actor: str, allow_dangerous: bool = False
+    ctx: Ctx,
+    knobs: Knobs,
+    a: WriteSensor,
+    actor: str,
+    allow_dangerous: bool = False,
+    cfg: Config | None = None,
 ) -> None:
     # A sensor runs on every beat; a shell one passes the tripwire like run_shell. A #! line
     # naming another interpreter (python, node, …) is not shell we can read: it goes unscanned.
     if shellguard.foreign_interpreter(a.script) is None:
-        _shell_guard(ctx, knobs, a.script, actor, allow_dangerous, "write_sensor")
+        _shell_guard(ctx, knobs, a.script, actor, allow_dangerous, "write_sensor", cfg)
     store.atomic_write(ctx.paths.sensor(a.name), _normalise_text(a.script), mode=0o755)
 
 
@@ -426,9 +431,11 @@ def _shell_guard(
     actor: str,
     allow_dangerous: bool,
     what: str = "run_shell",
+    cfg: Config | None = None,
 ) -> None:
     """Refuse shell text the tripwire (or shell_policy) stops, before anything (WAL, output
-    file, journal, worker, sensor file) is touched. `what` names the field in the refusal."""
+    file, journal, worker, sensor file) is touched. `what` names the field in the refusal;
+    `cfg` is the beat's config (the file is read when there is none, as for a CLI move)."""
     knob_env = KNOBS["shell_allow_dangerous"].env
     if actor != "cli":
         fix = shellguard.DEFAULT_FIX
@@ -447,7 +454,7 @@ def _shell_guard(
             )
         return
     try:
-        policy = ctx.config().shell_policy
+        policy = (cfg if cfg is not None else ctx.config()).shell_policy
     except LooopError as e:
         # Fail closed: without the config we do not know the user's deny patterns.
         raise ExecError(f"{what} not run: {e}") from e
@@ -458,9 +465,14 @@ def _shell_guard(
 
 
 def _run_shell(
-    ctx: Ctx, knobs: Knobs, a: RunShell, actor: str, allow_dangerous: bool = False
+    ctx: Ctx,
+    knobs: Knobs,
+    a: RunShell,
+    actor: str,
+    allow_dangerous: bool = False,
+    cfg: Config | None = None,
 ) -> None:
-    _shell_guard(ctx, knobs, a.cmd, actor, allow_dangerous)
+    _shell_guard(ctx, knobs, a.cmd, actor, allow_dangerous, cfg=cfg)
     timeout = knobs.num("shell_timeout_secs")
     fingerprint = fnv1a_128(store.encode(f"run_shell\n{a.cmd}"))
     with _wal(ctx, actor, "shell", fingerprint, summary_of(a)):
@@ -473,26 +485,42 @@ def _run_shell(
         raise ExecError(f"run_shell exited {res.exit_code}: {what}")
 
 
-def _send_notification(ctx: Ctx, a: SendNotification, actor: str) -> None:
+def _send_notification(
+    ctx: Ctx, a: SendNotification, actor: str, cfg: Config | None = None
+) -> None:
     message = a.message.strip()
     if not message:
         raise ExecError("send_notification: empty message; say what the human should know")
     fingerprint = fnv1a_128(store.encode(f"send_notification\n{a.message}\n{a.id}"))
     with _wal(ctx, actor, "notify", fingerprint, summary_of(a)):
-        notify(ctx, message, a.id, "notification")
+        notify(ctx, message, a.id, "notification", cfg)
 
 
 def _start_worker(
-    ctx: Ctx, knobs: Knobs, a: StartWorker, actor: str, allow_dangerous: bool = False
+    ctx: Ctx,
+    knobs: Knobs,
+    a: StartWorker,
+    actor: str,
+    allow_dangerous: bool = False,
+    cfg: Config | None = None,
 ) -> None:
     from looop.workers.launch import start_worker
 
     # The worker's launch line and its verify check are shell too: same policy as run_shell.
     for what, text in (("start_worker command", a.command), ("start_worker verify", a.verify)):
         if text is not None and text.strip():
-            _shell_guard(ctx, knobs, text, actor, allow_dangerous, what)
+            _shell_guard(ctx, knobs, text, actor, allow_dangerous, what, cfg)
 
-    start_worker(ctx, knobs, a.id, a.prompt, runner=a.runner, command=a.command, verify=a.verify)
+    start_worker(
+        ctx,
+        knobs,
+        a.id,
+        a.prompt,
+        runner=a.runner,
+        command=a.command,
+        verify=a.verify,
+        cfg=cfg,
+    )
 
 
 def _sessions_call(what: str, fn: Callable[[], object]) -> None:
@@ -557,27 +585,32 @@ def _drop_schedule(ctx: Ctx, a: DropSchedule) -> None:
 
 
 def _perform(
-    ctx: Ctx, knobs: Knobs, action: Action, actor: str, allow_dangerous: bool = False
+    ctx: Ctx,
+    knobs: Knobs,
+    action: Action,
+    actor: str,
+    allow_dangerous: bool = False,
+    cfg: Config | None = None,
 ) -> None:
     match action:
         case Noop():
             pass
         case RunShell():
-            _run_shell(ctx, knobs, action, actor, allow_dangerous)
+            _run_shell(ctx, knobs, action, actor, allow_dangerous, cfg)
         case WriteGoal():
             _write_goal(ctx, action)
         case ArchiveGoal():
             _archive_goal(ctx, action)
         case WriteSensor():
-            _write_sensor(ctx, knobs, action, actor, allow_dangerous)
+            _write_sensor(ctx, knobs, action, actor, allow_dangerous, cfg)
         case RemoveSensor():
             _remove_sensor(ctx, action)
         case WritePlaybook():
             _write_playbook(ctx, knobs, action)
         case SendNotification():
-            _send_notification(ctx, action, actor)
+            _send_notification(ctx, action, actor, cfg)
         case StartWorker():
-            _start_worker(ctx, knobs, action, actor, allow_dangerous)
+            _start_worker(ctx, knobs, action, actor, allow_dangerous, cfg)
         case KillWorker():
             _kill_worker(ctx, knobs, action)
         case SteerSession():
@@ -606,16 +639,18 @@ def execute(
     *,
     actor: str = "pulse",
     allow_dangerous: bool = False,
+    cfg: Config | None = None,
 ) -> Executed:
     """Run the one action, stamp its goal, journal it. ExecError (nothing journaled) on failure.
 
     allow_dangerous skips the shell tripwire (run_shell, a worker's command/verify, a sensor);
-    only a human's `looop run --allow-dangerous` sets it, never a decision.
+    only a human's `looop run --allow-dangerous` sets it, never a decision. cfg: the beat's
+    config, so the move runs under the config the beat read (None reads the file now).
     """
     action = decision.action
     kind, summary = kind_of(action), summary_of(action)
     try:
-        _perform(ctx, knobs, action, actor, allow_dangerous)
+        _perform(ctx, knobs, action, actor, allow_dangerous, cfg)
     except OSError as e:
         raise ExecError(f"{tag_of(action)}: {_os_error(ctx, e)}") from e
     goal = goal_of(action)

@@ -6,7 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from looop.core.clock import Clock
-from looop.core.config import Config, Knobs, load_config, resolve_knobs
+from looop.core.config import (
+    Config,
+    Knobs,
+    default_config_obj,
+    load_config,
+    parse_config,
+    resolve_knobs,
+)
+from looop.core.errors import LooopError
 from looop.core.events import Emitter
 from looop.core.paths import Paths
 
@@ -25,14 +33,21 @@ class Ctx:
         return load_config(self.paths.config)
 
     def knobs(self, cfg: Config | None = None) -> Knobs:
+        """env > `cfg` > defaults. Without `cfg` the file is read now (a beat passes the one it
+        read). A broken config is said once (config.warn) and the defaults stand, so a verb
+        that only needs a knob still works; a verb that needs the config reports it itself."""
         if cfg is None:
             try:
                 cfg = self.config()
-            except Exception:
-                from looop.core.config import default_config_obj, parse_config
-
-                cfg = parse_config(default_config_obj(), "<default>")
+            except LooopError as e:
+                self.warn_once(f"{' '.join(str(e).split())} — using the default knobs meanwhile")
+                return self.default_knobs()
         return resolve_knobs(cfg, self.env, self.warn_once)
+
+    def default_knobs(self) -> Knobs:
+        """env > defaults, no config: what runs while the config is broken."""
+        builtin = parse_config(default_config_obj(), "<default>")
+        return resolve_knobs(builtin, self.env, self.warn_once)
 
     def warn_once(self, msg: str) -> None:
         if msg not in self.warned:

@@ -10,7 +10,9 @@ import tempfile
 import threading
 from typing import IO
 
+from looop.core.config import Config
 from looop.core.context import Ctx
+from looop.core.errors import LooopError
 
 # A quoted placeholder is replaced whole, so `'{{message}}'` does not end up single-quoted.
 _PLACEHOLDERS = {
@@ -117,14 +119,21 @@ def _apprise_send(ctx: Ctx, urls: list[str], title: str, body: str) -> None:
         ctx.events.record("notify_failed", error=str(e), via="apprise")
 
 
-def notify(ctx: Ctx, message: str, notify_id: str = "", kind: str = "notification") -> None:
+def notify(
+    ctx: Ctx,
+    message: str,
+    notify_id: str = "",
+    kind: str = "notification",
+    cfg: Config | None = None,
+) -> None:
     """Tell the human: the `notification` hook and every `notify_urls` entry (apprise: ntfy,
-    Slack, Telegram, email, desktop, …). In the background, bounded, never raises."""
+    Slack, Telegram, email, desktop, …). In the background, bounded, never raises. `cfg`: the
+    beat's config (None reads the file; an unreadable one has no hook to call)."""
     import threading
 
     try:
-        raw = ctx.config().raw
-    except Exception:
+        raw = (cfg if cfg is not None else ctx.config()).raw
+    except LooopError:
         return
     hook = raw.get("notification")
     if isinstance(hook, str) and hook.strip():

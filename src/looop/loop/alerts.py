@@ -8,6 +8,7 @@ is human/notify's: in the background, bounded, never blocking the beat.
 from __future__ import annotations
 
 from looop.core import store
+from looop.core.config import Config
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState
 from looop.human.notify import notify
@@ -22,8 +23,9 @@ def _latched(ctx: Ctx) -> dict[str, object]:
         return {}  # a lost latch costs at most one repeated message
 
 
-def raise_alert(ctx: Ctx, key: str, message: str) -> bool:
-    """Notify once per opening of `key`; True when a notification went out."""
+def raise_alert(ctx: Ctx, key: str, message: str, cfg: Config | None = None) -> bool:
+    """Notify once per opening of `key`; True when a notification went out. `cfg`: the
+    beat's config, for the notification hook and URLs (None reads the file)."""
     latched = _latched(ctx)
     if key in latched:
         return False
@@ -32,7 +34,7 @@ def raise_alert(ctx: Ctx, key: str, message: str) -> bool:
         store.write_json(ctx.paths.alerts, latched)
     except OSError:
         pass  # cannot latch: still tell the human rather than stay silent
-    notify(ctx, message, key, "alert")
+    notify(ctx, message, key, "alert", cfg)
     ctx.events.record("alerted", key=key, message=message)
     return True
 
@@ -53,7 +55,9 @@ def clear_alerts(ctx: Ctx, keys: tuple[str, ...] = BREAKERS) -> None:
         pass
 
 
-def failure_streak(ctx: Ctx, fails: int, streak: int, error: str, replay: str) -> None:
+def failure_streak(
+    ctx: Ctx, fails: int, streak: int, error: str, replay: str, cfg: Config | None = None
+) -> None:
     """Exactly at the streak length: once per streak, since only a success resets the count."""
     if streak > 0 and fails == streak:
         notify(
@@ -62,12 +66,14 @@ def failure_streak(ctx: Ctx, fails: int, streak: int, error: str, replay: str) -
             "The pulse keeps retrying with backoff; `looop status` shows the state.",
             "failures",
             "alert",
+            cfg,
         )
         ctx.events.record("alerted", key="failures", fails=fails)
 
 
-def recovered(ctx: Ctx, fails_before: int, streak: int) -> None:
+def recovered(ctx: Ctx, fails_before: int, streak: int, cfg: Config | None = None) -> None:
     """A success after a streak the human was told about."""
     if streak > 0 and fails_before >= streak:
-        notify(ctx, f"recovered: a beat succeeded after {fails_before} failures", "failures", "ok")
+        msg = f"recovered: a beat succeeded after {fails_before} failures"
+        notify(ctx, msg, "failures", "ok", cfg)
         ctx.events.record("alerted", key="recovered", fails=fails_before)

@@ -70,7 +70,8 @@ class Pulse:
     def _cadence(self, out: TickOutcome) -> tuple[int, str, bool]:
         from looop.loop import guards
 
-        knobs = self.ctx.knobs()
+        # the beat's own knobs: no second read of a config it may have seen edited
+        knobs = out.knobs if out.knobs is not None else self.ctx.knobs()
         if out.decided and out.next_interval_s is None:
             guards.clear_next_wake(self.ctx.paths)  # the follow-up it asked for has happened
         wake = guards.next_wake(self.ctx.paths)

@@ -1,7 +1,8 @@
-"""Read views of runs/<id>/ (the replay archive of every decide)."""
+"""runs/<id>/ (the replay archive of every decide): naming, pruning, and read views."""
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
 from looop.core import store
@@ -46,3 +47,25 @@ def show_run(ctx: Ctx, run_id: str) -> dict[str, Any]:
         output_text=store.read_text(d / "output.log") or "",
     )
     return info
+
+
+def new_run_id(ctx: Ctx) -> str:
+    """tick-YYYYmmdd-HHMMSS, with a -N suffix when two beats share a second."""
+    base = "tick-" + ctx.clock.local().strftime("%Y%m%d-%H%M%S")
+    run_id, n = base, 1
+    while ctx.paths.run_dir(run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+def prune_runs(ctx: Ctx, keep: int) -> None:
+    if keep <= 0:
+        return
+    try:
+        runs = [p for p in ctx.paths.runs.iterdir() if p.is_dir()]
+    except OSError:
+        return
+    runs.sort(key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+    for old in runs[keep:]:
+        shutil.rmtree(old, ignore_errors=True)

@@ -36,7 +36,7 @@ def sense(ctx: Ctx, knobs: Knobs, probes: Mapping[str, Probe] | None = None) -> 
     """Run every sensor and probe, publish snapshots, prune orphans, report one summary."""
     started = ctx.clock.monotonic()
     readings = run_user_sensors(ctx, knobs)
-    readings += run_probes(ctx, default_probes() if probes is None else probes)
+    readings += run_probes(ctx, default_probes(knobs) if probes is None else probes)
     prune_snapshots(ctx.paths, (r.name for r in readings))
     secs = round(max(0.0, ctx.clock.monotonic() - started), 3)
     ev = ctx.events

@@ -9,6 +9,7 @@ from typing import Any
 
 from looop.core import store
 from looop.core.clock import offset_stamp
+from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState
 from looop.sense.sensors import Reading
@@ -68,12 +69,14 @@ def probe_goals(ctx: Ctx) -> Any:
     return {"detail": {"goals": goals}, "signal": {}}
 
 
-def probe_sessions(ctx: Ctx) -> Any:
-    """The worker fleet: transitions, health, live flags and verify results wake the loop."""
+def probe_sessions(ctx: Ctx, knobs: Knobs | None = None) -> Any:
+    """The worker fleet: transitions, health, live flags and verify results wake the loop.
+    `knobs`: the beat's (without them the config is read now)."""
     from looop.sessions import list_sessions
     from looop.workers.health import fleet_view
 
-    rows = fleet_view(ctx, list_sessions(ctx.paths.data), ctx.knobs().num("worker_stuck_secs"))
+    stuck = (knobs if knobs is not None else ctx.knobs()).num("worker_stuck_secs")
+    rows = fleet_view(ctx, list_sessions(ctx.paths.data), stuck)
     signal = []
     detail: dict[str, Any] = {}
     for r in rows:
@@ -104,13 +107,14 @@ def probe_schedules(ctx: Ctx) -> Any:
     return probe(ctx.paths.schedules, ctx.clock)
 
 
-def default_probes() -> dict[str, Probe]:
+def default_probes(knobs: Knobs | None = None) -> dict[str, Probe]:
+    """The system probes; `knobs` (a beat's) spare the sessions probe a config read."""
     return {
         "sys-asks": probe_asks,
         "sys-claims": probe_claims,
         "sys-goals": probe_goals,
         "sys-schedules": probe_schedules,
-        "sys-sessions": probe_sessions,
+        "sys-sessions": lambda ctx: probe_sessions(ctx, knobs),
     }
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from looop.core import store
-from looop.core.config import PLACEHOLDER, Knobs, substitute_prompt_file
+from looop.core.config import PLACEHOLDER, Config, Knobs, substitute_prompt_file
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.sessions import Session, SessionError, get_session, list_sessions, reap, spawn
@@ -67,11 +67,14 @@ def start_worker(
     runner: str | None = None,
     command: str | None = None,
     verify: str | None = None,
+    cfg: Config | None = None,
 ) -> Started:
+    """cfg: the beat's config when a decision starts the worker (None reads the file)."""
     wid = normalise_target(worker_id)
     if not prompt.strip():
         raise WorkerError(f"worker {wid}: the prompt is empty — give the worker a brief")
-    cfg = ctx.config()
+    if cfg is None:
+        cfg = ctx.config()
     r = cfg.runner(runner)
     if r is None:
         names = ", ".join(sorted(cfg.runners)) or "none"

@@ -1,0 +1,192 @@
+"""Spend policy for one beat: the breakers that stop a decide before it costs anything, and
+the metered runner call (retries on a matched provider error, every attempt in the ledger).
+
+Rooms below the loop only: a breaker comes back as data, and the loop reports it (pulse
+line, record, the human alert) the way it reports every other gate."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from looop.core.config import Config, Knobs, Runner
+from looop.core.context import Ctx
+from looop.decide import cost
+from looop.decide.runner import RunResult, run_runner
+
+
+@dataclass(frozen=True)
+class Breaker:
+    """An open breaker: the beat's status and error, its pulse line and durable record, and
+    the one alert a human gets per opening."""
+
+    status: str  # budget | capped
+    error: str
+    event: str
+    message: str
+    record: str
+    alert_key: str
+    alert: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def open_breaker(ctx: Ctx, knobs: Knobs, runner: Runner) -> Breaker | None:
+    """Spend guards in order: daily budget, fail-closed unmetered runner (only while a budget
+    is set), hourly decide cap. None when the beat may pay for a decide."""
+    budget = cost.daily_budget(knobs)
+    if budget is not None:
+        hit = _budget_breaker(ctx, runner, budget)
+        if hit is not None:
+            return hit
+    return _cap_breaker(ctx, knobs)
+
+
+def _budget_breaker(ctx: Ctx, runner: Runner, budget: float) -> Breaker | None:
+    spent = cost.spent_on_day(ctx.paths, ctx.clock)
+    if spent >= budget:
+        of = f"{cost.usd(spent)} of {cost.usd(budget)}"
+        return Breaker(
+            "budget",
+            f"daily budget reached ({cost.usd(spent)})",
+            "tick.budget",
+            f"daily budget reached ({of}) — no AI until local midnight; raise "
+            "max_daily_usd (or LOOOP_MAX_DAILY_USD) to go on",
+            "budget_exceeded",
+            "budget",
+            f"daily budget reached ({of}): the pulse makes no AI calls until local "
+            "midnight. Raise max_daily_usd to go on.",
+            {"spent_usd": spent, "max_daily_usd": budget},
+        )
+    if cost.unmetered_blocked(ctx.paths, cost.runner_signature(runner)):
+        name = runner.name
+        return Breaker(
+            "budget",
+            f"runner '{name}' is unmetered",
+            "tick.budget_unmetered",
+            f"runner '{name}' reported no cost {cost.UNMETERED_LIMIT} runs in a row "
+            f"while a budget is set — no AI; declare runners.{name}.cost in the "
+            "config, or set max_daily_usd to 0",
+            "budget_unmetered",
+            "unmetered",
+            f"runner '{name}' reports no cost while a daily budget is set: the pulse "
+            f"makes no AI calls. Declare runners.{name}.cost in the config, or set "
+            "max_daily_usd to 0.",
+            {"runner": name},
+        )
+    return None
+
+
+def _cap_breaker(ctx: Ctx, knobs: Knobs) -> Breaker | None:
+    cap = knobs.num("max_decides_per_hour")
+    if cap <= 0:
+        return None
+    n = cost.decides_last_hour(ctx.paths, ctx.clock.now(), cap)
+    if n < cap:
+        return None
+    return Breaker(
+        "capped",
+        f"hourly decide cap ({n}/{cap})",
+        "tick.capped",
+        f"hourly decide cap reached ({n}/{cap}) — no AI this beat; raise "
+        "LOOOP_MAX_DECIDES_PER_HOUR or wait for the hour to roll",
+        "decide_capped",
+        "capped",
+        f"the loop decided {n} times in the last hour (cap {cap}): something keeps "
+        "changing the world. It resumes as the hour rolls; see `looop journal`.",
+        {"decides": n, "cap": cap},
+    )
+
+
+def run_metered(
+    ctx: Ctx,
+    knobs: Knobs,
+    cfg: Config,
+    runner: Runner,
+    prompt_path: Path,
+    tee: list[Path],
+    run_id: str,
+) -> tuple[RunResult, float | None]:
+    """Run the runner's tick command (and retry on a matched provider error), metering every
+    attempt into the ledger; prices come from the beat's own config."""
+    import re
+
+    paths = ctx.paths
+    prices = cfg.raw.get("prices")
+    retries = knobs.num("runner_retries")
+    match = ctx.env.get("LOOOP_RUNNER_RETRY_MATCH", "").strip()
+    try:
+        pattern = re.compile(match, re.IGNORECASE) if match else None
+    except re.error:
+        ctx.warn_once(f"ignoring LOOOP_RUNNER_RETRY_MATCH={match!r}: not a valid regex")
+        pattern = None
+    total: float | None = None
+    attempt = 0
+    while True:
+        attempt += 1
+        cost.note_decide(paths, ctx.clock.now())
+        meter = cost.CostMeter(runner, prices if isinstance(prices, dict) else None)
+        result = run_runner(
+            ctx,
+            runner.tick or "",
+            prompt_path,
+            tee,
+            float(knobs.num("tick_timeout_secs")),
+            on_line=meter.feed,
+        )
+        got = meter.total()
+        if got is not None:
+            total = (total or 0.0) + got
+        retry = (
+            pattern is not None
+            and attempt <= retries
+            and not os.path.lexists(paths.decision)
+            and pattern.search(result.tail + "\n" + (result.error or "")) is not None
+        )
+        if not retry:
+            break
+        _wait_to_retry(ctx, knobs, attempt, run_id)
+    _settle(ctx, knobs, runner, result, total, run_id)
+    return result, total
+
+
+def _wait_to_retry(ctx: Ctx, knobs: Knobs, attempt: int, run_id: str) -> None:
+    import time
+
+    wait = knobs.num("runner_retry_sleep") * attempt
+    ctx.events.emit(
+        "warn",
+        "tick.retry",
+        f"runner hit a matched provider error (attempt {attempt}); retrying in {wait}s",
+        attempt=attempt,
+        run_id=run_id,
+    )
+    ctx.events.record("runner_retry", run_id=run_id, attempt=attempt)
+    time.sleep(wait)
+
+
+def _settle(
+    ctx: Ctx, knobs: Knobs, runner: Runner, result: RunResult, total: float | None, run_id: str
+) -> None:
+    """The beat's cost as one ledger row; a budgeted runner that reports none counts toward
+    the unmetered breaker."""
+    paths = ctx.paths
+    if total is not None and total > 0:
+        cost.record_cost(paths, ctx.clock.now(), "tick", run_id, runner.name, total)
+    if not result.ok or cost.daily_budget(knobs) is None:
+        return
+    if total is not None:
+        cost.clear_unmetered(paths)
+        return
+    n = cost.record_unmetered(paths, cost.runner_signature(runner))
+    lim = cost.UNMETERED_LIMIT
+    tail = "breaker now open" if n >= lim else f"{n}/{lim} before the breaker opens"
+    ctx.events.emit(
+        "warn",
+        "tick.unmetered",
+        f"runner '{runner.name}' reported no cost ({tail}) — declare "
+        f"runners.{runner.name}.cost in the config",
+        runner=runner.name,
+        count=n,
+    )

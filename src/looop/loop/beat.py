@@ -1,0 +1,77 @@
+"""What one beat carries from gate to gate, and what it hands the pulse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from looop.act.executor import Executed
+from looop.core.config import Config, Knobs, Runner
+from looop.core.context import Ctx
+from looop.core.errors import LooopError
+from looop.loop.world import World
+
+SHELL_FOLLOW_UP_SECS = 5
+
+
+@dataclass
+class TickOutcome:
+    """What one beat produced, for the pulse's cadence choice."""
+
+    acted: bool = False
+    decided: bool = False  # a runner was called (success or failure)
+    next_interval_s: int | None = None
+    follow_up_s: int | None = None
+    status: str = "idle"  # skip | backoff | error | decided | failed | dry-run
+    run_id: str | None = None
+    executed: Executed | None = None
+    error: str | None = None
+    prompt_path: Path | None = None
+    prompt_text: str | None = None
+    flapping: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    world: World | None = None  # as sensed this beat, once known
+    knobs: Knobs | None = None  # what the beat ran on: the pulse's cadence reads these
+
+
+@dataclass
+class Beat:
+    """One beat's state as the gates pass it along. The config and knobs are resolved once,
+    after seeding: an edit mid-beat takes effect on the next beat, never half of this one."""
+
+    ctx: Ctx
+    out: TickOutcome
+    force: bool
+    dry_run: bool
+    override_backoff: bool
+    cfg: Config | None = None
+    cfg_error: str | None = None
+    knobs: Knobs | None = None
+    runner: Runner | None = None
+
+    @property
+    def k(self) -> Knobs:
+        assert self.knobs is not None, "knobs are resolved before the first gate"
+        return self.knobs
+
+    @property
+    def world(self) -> World:
+        assert self.out.world is not None, "the world is read before the gates that use it"
+        return self.out.world
+
+    def stop(self, status: str, error: str | None = None) -> TickOutcome:
+        """End the beat here with this status (and error)."""
+        self.out.status = status
+        if error is not None:
+            self.out.error = error
+        return self.out
+
+
+def resolve_config(ctx: Ctx) -> tuple[Config | None, str | None, Knobs]:
+    """(config, its error, knobs) read once. A broken config leaves the built-in knobs (env
+    still applies) so the beat can sense and gate; the runner gate reports the error."""
+    try:
+        cfg = ctx.config()
+    except LooopError as e:
+        return None, str(e), ctx.default_knobs()
+    return cfg, None, ctx.knobs(cfg)

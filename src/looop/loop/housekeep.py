@@ -1,0 +1,34 @@
+"""Tending the fleet at the start of a beat: verifies, stale claims, aged sessions."""
+
+from __future__ import annotations
+
+from looop.core.config import Knobs
+from looop.core.context import Ctx
+
+
+def housekeep_sessions(ctx: Ctx, knobs: Knobs) -> None:
+    """Reap corpses past their retention, then run verify post-conditions of dead workers."""
+    from looop.act.shell import run_shell
+    from looop.sessions import list_sessions, prune_aged
+    from looop.workers.launch import end_generation
+    from looop.workers.verify import run_pending_verifies
+
+    try:
+        # before any reaping; the beat hands verify its shell runner (workers sit below act)
+        run_pending_verifies(ctx, knobs, list_sessions(ctx.paths.data), run_shell)
+        from looop.human.leases import reap_stale, session_alive
+
+        for claim_file, holder in reap_stale(ctx.paths.claims, session_alive(ctx.paths.data)):
+            ctx.events.emit(
+                "info",
+                "claim.reaped",
+                f"released {claim_file}: holder '{holder or '?'}' is gone",
+                claim=claim_file,
+                session=holder,
+            )
+            ctx.events.record("claim_reaped", claim=claim_file, session=holder)
+        for sid in prune_aged(ctx.paths.data, float(knobs.num("session_ttl")), ctx.clock.now()):
+            end_generation(ctx, sid)
+            ctx.events.record("session_reaped", id=sid)
+    except OSError as e:
+        ctx.events.emit("warn", "fleet.degraded", f"could not tend sessions: {e}")

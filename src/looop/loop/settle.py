@@ -1,0 +1,154 @@
+"""How a beat ends after the runner: a move commits the world it was decided on; a failure
+(or a crash) counts toward the backoff and is kept for the next prompt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from looop.act.executor import Executed
+from looop.core import store
+from looop.core.context import Ctx
+from looop.core.errors import LooopError
+from looop.decide.runner import RunResult
+from looop.loop import alerts, guards
+from looop.loop.beat import SHELL_FOLLOW_UP_SECS, Beat, TickOutcome, resolve_config
+
+
+def commit_move(b: Beat, executed: Executed, secs: int, metered: float | None) -> None:
+    """The move ran: commit the world it was decided on, clear the failure state."""
+    ctx, paths, out, world = b.ctx, b.ctx.paths, b.out, b.world
+    now = ctx.clock.now()
+    try:
+        guards.commit_hash(paths, world.hash)
+        guards.write_last_world(paths, now, world.items)
+        note_recovery(b, now)
+        guards.clear_backoff(paths)
+        guards.note_noop(paths, now, world.hash if executed.kind == "noop" else None)
+        guards.set_next_wake(paths, now, executed.next_interval_s, b.k.num("max_next_interval"))
+        store.remove(paths.last_failure)
+        if executed.kind != "shell":
+            store.remove(paths.last_shell)
+    except OSError as e:
+        # the move happened: say so, or a human (or the model) may do it twice
+        raise LooopError(
+            f"{executed.kind} ran and was journaled ({executed.journal}), but the beat could "
+            f"not record it ({e.strerror or e}) — free space or fix permissions; do not "
+            "repeat the move"
+        ) from e
+    ctx.events.emit(
+        "ok",
+        "tick.decided",
+        f"{executed.kind} · {executed.journal} · {secs}s"
+        + (f" · {usd(metered)}" if metered else ""),
+        action=executed.kind,
+        summary=executed.summary,
+        journal=executed.journal,
+        secs=secs,
+        run_id=out.run_id,
+        cost_usd=metered,
+    )
+    ctx.events.record("decided", run_id=out.run_id, action=executed.kind, journal=executed.journal)
+    out.acted, out.status, out.executed = True, "decided", executed
+    out.next_interval_s = executed.next_interval_s
+    if executed.kind == "shell":
+        out.follow_up_s = SHELL_FOLLOW_UP_SECS
+
+
+def count_failure(b: Beat, code: str, error: str, secs: int) -> None:
+    """No move: count the failure (backoff), keep it for the next prompt, maybe alert."""
+    ctx, paths, ev, out, world = b.ctx, b.ctx.paths, b.ctx.events, b.out, b.world
+    run_id = out.run_id or ""
+    now = ctx.clock.now()
+    fails = guards.record_failure(paths, now, world.hash, world.policy_hash)
+    guards.write_last_failure(paths, now, run_id, code, error, fails)
+    replay = paths.rel(paths.run_dir(run_id))
+    if code == "tick.no_decision":
+        ev.emit(
+            "warn",
+            code,
+            f"ran {secs}s but emitted no decision (fail #{fails}): {error} · replay: {replay}",
+            secs=secs,
+            run_id=run_id,
+            fails=fails,
+            error=error,
+        )
+    else:
+        ev.emit(
+            "error",
+            code,
+            f"beat failed after {secs}s (fail #{fails}): {error} · replay: {replay}",
+            secs=secs,
+            run_id=run_id,
+            fails=fails,
+            error=error,
+            replay=replay,
+        )
+    ev.record("tick_failed", run_id=run_id, code=code, reason=error, fails=fails)
+    alerts.failure_streak(ctx, fails, b.k.num("notify_failure_streak"), error, replay, b.cfg)
+    out.status, out.error = "failed", error
+
+
+def record_crash(b: Beat, error: str) -> None:
+    """A crashed beat counts as a failure: backoff, LAST FAILURE, the streak alert, result."""
+    ctx, out, world = b.ctx, b.out, b.out.world
+    # a crash before the config was resolved (seeding) resolves it now, for the alert knob
+    knobs = b.knobs if b.knobs is not None else resolve_config(ctx)[2]
+    now = ctx.clock.now()
+    fails = guards.record_failure(
+        ctx.paths, now, world.hash if world else "", world.policy_hash if world else ""
+    )
+    guards.write_last_failure(ctx.paths, now, out.run_id or "", "tick.crash", error, fails)
+    replay = ctx.paths.rel(ctx.paths.run_dir(out.run_id)) if out.run_id else "no run"
+    alerts.failure_streak(ctx, fails, knobs.num("notify_failure_streak"), error, replay, b.cfg)
+    ctx.events.record("tick_failed", run_id=out.run_id, code="tick.crash", reason=error)
+    if out.run_id is not None:
+        store.write_json(
+            ctx.paths.run_dir(out.run_id) / "result.json",
+            {
+                "v": 1,
+                "run_id": out.run_id,
+                "status": "failed",
+                "code": "tick.crash",
+                "error": error,
+                "ts": int(now),
+            },
+        )
+
+
+def note_recovery(b: Beat, now: float) -> None:
+    """A success after a streak the human was told about says so; never fails the commit."""
+    try:
+        before = guards.read_backoff(b.ctx.paths, now)
+    except Exception:
+        return
+    if before is not None:
+        alerts.recovered(b.ctx, before.fails, b.k.num("notify_failure_streak"), b.cfg)
+
+
+def usd(x: float) -> str:
+    from looop.decide.cost import usd
+
+    return usd(x)
+
+
+def write_result(
+    ctx: Ctx, run_dir: Path, runner: str, result: RunResult, out: TickOutcome, code: str | None
+) -> None:
+    """runs/<id>/result.json: what `looop runs` lists without re-reading logs."""
+    ex = out.executed
+    store.write_json(
+        run_dir / "result.json",
+        {
+            "v": 1,
+            "run_id": out.run_id,
+            "runner": runner,
+            "status": out.status,
+            "code": code,
+            "error": out.error,
+            "action": ex.kind if ex else None,
+            "journal": ex.journal if ex else None,
+            "secs": round(result.secs, 3),
+            "exit_code": result.exit_code,
+            "ts": int(ctx.clock.now()),
+        },
+    )
