@@ -124,6 +124,7 @@ def _init_on_a_terminal(data: Path, keys: bytes) -> tuple[int, str]:
             if not typed and b"Runner" in seen:
                 os.write(fd, keys)
                 typed = True
+                deadline = time.monotonic() + 30  # its own time to react, however slow the start
         done, status = os.waitpid(pid, os.WNOHANG)
         while not done and time.monotonic() < deadline:
             time.sleep(0.05)  # the child exits on its own; bounded
