@@ -138,7 +138,7 @@ def _init_on_a_terminal(data: Path, keys: bytes) -> tuple[int, str]:
     return os.waitstatus_to_exitcode(status), seen.decode(errors="replace")
 
 
-@pytest.mark.timeout(40)
+@pytest.mark.timeout(80)
 @pytest.mark.parametrize("keys", [b"\x03", b"\x04"], ids=["ctrl-c", "eof"])
 def test_a_cancelled_init_leaves_nothing_behind(data: Path, keys: bytes) -> None:
     code, screen = _init_on_a_terminal(data, keys)
