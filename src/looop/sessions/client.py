@@ -89,6 +89,33 @@ def _read_ready(fd: int, timeout_s: float) -> bytes | None:
     return buf.split(b"\n", 1)[0]
 
 
+def _supervisor_cmd(
+    root: Path,
+    sid: str,
+    cols: int,
+    rows: int,
+    timeout_s: float | None,
+    idle_timeout_s: float | None,
+) -> list[str]:
+    """The supervisor's argv up to `--ready-fd` (the spawner adds that and the command)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "looop.sessions.supervisor",
+        "--id",
+        sid,
+        "--root",
+        os.path.abspath(root),
+        "--size",
+        f"{cols}x{rows}",
+    ]
+    if timeout_s is not None and timeout_s > 0:
+        cmd += ["--timeout-ms", str(max(1, round(timeout_s * 1000)))]
+    if idle_timeout_s is not None and idle_timeout_s > 0:
+        cmd += ["--idle-timeout-ms", str(max(1, round(idle_timeout_s * 1000)))]
+    return cmd
+
+
 def spawn(
     root: Path,
     sid: str,
@@ -120,21 +147,7 @@ def spawn(
         if not reap(root, sid):
             raise SessionError(f"session `{sid}` could not be cleared for reuse; try again")
     sdir.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "looop.sessions.supervisor",
-        "--id",
-        sid,
-        "--root",
-        os.path.abspath(root),
-        "--size",
-        f"{cols}x{rows}",
-    ]
-    if timeout_s is not None and timeout_s > 0:
-        cmd += ["--timeout-ms", str(max(1, round(timeout_s * 1000)))]
-    if idle_timeout_s is not None and idle_timeout_s > 0:
-        cmd += ["--idle-timeout-ms", str(max(1, round(idle_timeout_s * 1000)))]
+    cmd = _supervisor_cmd(root, sid, cols, rows, timeout_s, idle_timeout_s)
     r, w = os.pipe()
     try:
         with open(sdir / SUPERVISOR_ERR, "ab") as err:
