@@ -1,9 +1,10 @@
-"""Talking to sessions: spawn (readiness handshake), control requests, and the disk readers.
+"""Talking to sessions: spawn (readiness handshake), control requests, screenshot, waits.
 
 Every socket request has a connect retry that gives up early when the session is over, and a
 read timeout, so a wedged supervisor can never hang a caller. Read-only views (screenshot,
-log, expect, wait) work from disk when the supervisor is gone. Waits poll at <= 100 ms with a
-deadline from the caller's clock; `wait` also wakes on a pidfd of the supervisor.
+log, expect, wait) work from disk when the supervisor is gone; the log readers are in
+logs.py. Waits poll at <= 100 ms with a deadline from the caller's clock; `wait` also wakes
+on a pidfd of the supervisor.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ import base64
 import contextlib
 import json
 import os
-import re
 import select
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,14 @@ from looop.core.clock import Clock
 from looop.core.errors import CorruptState
 from looop.sessions import protocol as proto
 from looop.sessions.keys import encode_keys
+
+# The disk readers live in logs.py; their names stay importable from here.
+from looop.sessions.logs import MAX_TAIL_LINE as MAX_TAIL_LINE
+from looop.sessions.logs import READ_CHUNK as READ_CHUNK
+from looop.sessions.logs import compile_pattern, read_at, tail_bytes
+from looop.sessions.logs import follow as follow
+from looop.sessions.logs import log_tail as log_tail
+from looop.sessions.logs import read_log as read_log
 from looop.sessions.screen import FORMATS, render, replay
 from looop.sessions.state import (
     LOG,
@@ -40,19 +48,15 @@ from looop.sessions.state import (
     validate_id,
     wait_code,
 )
-from looop.sessions.textsafe import decode, safe_text, strip_ansi
 
 READY_TIMEOUT_S = 10.0
 CONNECT_TRIES = 25  # x CONNECT_PAUSE_S: ~1 s for a supervisor that is still binding
 CONNECT_PAUSE_S = 0.04
 OP_TIMEOUT_S = {"kill": 20.0, "restart": 20.0, "screenshot": 15.0}
 DEFAULT_OP_TIMEOUT_S = 10.0
-READ_CHUNK = 4 * 1024 * 1024  # one incremental log read
 REPLAY_READ_MAX = 16 * 1024 * 1024  # dead screenshot: log tail scanned for modes (see screen)
 EXPECT_WINDOW = 1024 * 1024  # expect keeps at most this much text to run the regex over
-MAX_TAIL_LINE = 1024 * 1024  # log_tail: longest line it looks back for
 POLL_S = 0.05
-LOG_POLL_S = 0.1
 
 INPUT_OPS = frozenset({"send", "resize", "detach"})
 
@@ -89,6 +93,33 @@ def _read_ready(fd: int, timeout_s: float) -> bytes | None:
     return buf.split(b"\n", 1)[0]
 
 
+def _supervisor_cmd(
+    root: Path,
+    sid: str,
+    cols: int,
+    rows: int,
+    timeout_s: float | None,
+    idle_timeout_s: float | None,
+) -> list[str]:
+    """The supervisor's argv up to `--ready-fd` (the spawner adds that and the command)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "looop.sessions.supervisor",
+        "--id",
+        sid,
+        "--root",
+        os.path.abspath(root),
+        "--size",
+        f"{cols}x{rows}",
+    ]
+    if timeout_s is not None and timeout_s > 0:
+        cmd += ["--timeout-ms", str(max(1, round(timeout_s * 1000)))]
+    if idle_timeout_s is not None and idle_timeout_s > 0:
+        cmd += ["--idle-timeout-ms", str(max(1, round(idle_timeout_s * 1000)))]
+    return cmd
+
+
 def spawn(
     root: Path,
     sid: str,
@@ -120,21 +151,7 @@ def spawn(
         if not reap(root, sid):
             raise SessionError(f"session `{sid}` could not be cleared for reuse; try again")
     sdir.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "looop.sessions.supervisor",
-        "--id",
-        sid,
-        "--root",
-        os.path.abspath(root),
-        "--size",
-        f"{cols}x{rows}",
-    ]
-    if timeout_s is not None and timeout_s > 0:
-        cmd += ["--timeout-ms", str(max(1, round(timeout_s * 1000)))]
-    if idle_timeout_s is not None and idle_timeout_s > 0:
-        cmd += ["--idle-timeout-ms", str(max(1, round(idle_timeout_s * 1000)))]
+    cmd = _supervisor_cmd(root, sid, cols, rows, timeout_s, idle_timeout_s)
     r, w = os.pipe()
     try:
         with open(sdir / SUPERVISOR_ERR, "ab") as err:
@@ -300,16 +317,6 @@ def live_status(root: Path, sid: str) -> dict[str, Any]:
 # -- screenshots --------------------------------------------------------------------------
 
 
-def _tail(path: Path, limit: int) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            f.seek(max(0, size - limit))
-            return f.read()
-    except FileNotFoundError:
-        return b""
-
-
 def screenshot(root: Path, sid: str, fmt: str = "plain", trim: bool = True) -> dict[str, Any]:
     """The visible screen: live from the supervisor, else replayed from the log tail at the
     last recorded size."""
@@ -323,127 +330,9 @@ def screenshot(root: Path, sid: str, fmt: str = "plain", trim: bool = True) -> d
             s = get_session(root, sid)
             if s.alive:
                 raise
-    shot = render(replay(_tail(s.dir / LOG, REPLAY_READ_MAX), s.cols, s.rows), fmt, trim)
+    shot = render(replay(tail_bytes(s.dir / LOG, REPLAY_READ_MAX), s.cols, s.rows), fmt, trim)
     shot["screen_seq"] = None
     return shot
-
-
-# -- log readers --------------------------------------------------------------------------
-
-
-def _read_at(sdir: Path, offset: int, raw: bool, final: bool) -> tuple[str, int]:
-    """Text from `offset` (one chunk) and the next offset. `final`: the log will not grow, so
-    an unfinished tail is decoded lossily instead of held back."""
-    try:
-        with open(sdir / LOG, "rb") as f:
-            f.seek(offset)
-            data = f.read(READ_CHUNK)
-    except FileNotFoundError:
-        return "", offset
-    if not data:
-        return "", offset
-    if final and len(data) < READ_CHUNK:
-        text = decode(data)  # nothing more will come: no holdback, decode the rest lossily
-        return (text if raw else strip_ansi(text)), offset + len(data)
-    text, used = safe_text(data, raw)
-    return text, offset + used
-
-
-def read_log(root: Path, sid: str, since: int = 0, raw: bool = False) -> tuple[str, int]:
-    """Safe-prefix text from byte offset `since` (one chunk of at most 4 MiB), next offset."""
-    if since < 0:
-        raise SessionError(f"invalid offset {since}: use a byte offset >= 0")
-    s = get_session(root, sid)
-    return _read_at(s.dir, since, raw, final=not s.alive)
-
-
-def _text_lines(data: bytes, raw: bool) -> list[str]:
-    text, _ = safe_text(data, raw)
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the newline that ends the log is not an empty last line
-    return [ln.rstrip("\r") for ln in lines]
-
-
-def log_tail(
-    root: Path, sid: str, lines: int | None, raw: bool = False, grep: str | None = None
-) -> str:
-    """The last `lines` lines (all when None), optionally only those matching `grep`; reads
-    backwards from the end so a long transcript costs only its tail. A single line longer
-    than MAX_TAIL_LINE bytes is cut to its end."""
-    s = get_session(root, sid)
-    pat = _compile(grep) if grep else None
-    path = s.dir / LOG
-    if lines is None:
-        out = _text_lines(_tail(path, 1 << 62), raw)
-        return "\n".join(ln for ln in out if pat is None or pat.search(ln))
-    if lines <= 0:
-        return ""
-    picked: list[str] = []
-    try:
-        f = open(path, "rb")  # noqa: SIM115 - closed below, seeks backwards
-    except FileNotFoundError:
-        return ""
-    with f:
-        pos = f.seek(0, os.SEEK_END)
-        carry = b""  # the (partial) first line of what was read so far
-        first = True
-        while pos > 0 and len(picked) < lines:
-            step = min(65536, pos)
-            pos -= step
-            f.seek(pos)
-            block = f.read(step) + carry
-            parts = block.split(b"\n")
-            if pos > 0 and len(parts[0]) <= MAX_TAIL_LINE:
-                carry, body = parts[0], parts[1:]
-            else:  # the start of the log, or a line too long to keep looking for its start
-                carry, body, pos = b"", parts, 0
-            if first and body and body[-1] == b"":
-                body = body[:-1]  # the newline that ends the log is not an empty last line
-            first = False
-            for piece in reversed(body):
-                text = _strip_line(piece, raw)
-                if pat is None or pat.search(text):
-                    picked.append(text)
-                    if len(picked) >= lines:
-                        break
-    return "\n".join(reversed(picked))
-
-
-def _strip_line(piece: bytes, raw: bool) -> str:
-    text, _ = safe_text(piece[-MAX_TAIL_LINE:], raw)
-    return text.rstrip("\r")
-
-
-def _compile(pattern: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern, re.MULTILINE)  # ^ and $ mean line starts and ends
-    except re.error as e:
-        raise SessionError(f"invalid pattern `{pattern}`: {e}") from e
-
-
-def follow(
-    root: Path, sid: str, since: int, raw: bool, out: Callable[[str], None], clock: Clock
-) -> int:
-    """`log -f`: print new text until the session is over; returns its wait code."""
-    offset = max(0, since)
-    idle_after_end = 0
-    while True:
-        s = get_session(root, sid)
-        over = not s.alive
-        text, new = _read_at(s.dir, offset, raw, final=over)
-        if text:
-            out(text)
-        if new != offset:
-            offset = new
-            idle_after_end = 0
-            continue
-        if over:
-            idle_after_end += 1
-            if idle_after_end >= 2:  # the log is final once the state is; one spare poll
-                code = wait_code(s)
-                return 0 if code is None else code
-        time.sleep(LOG_POLL_S)
 
 
 def expect(
@@ -464,7 +353,7 @@ def expect(
     and runs the regex over the text read so far, capped to its last EXPECT_WINDOW (1 MiB)
     characters — a match must fit in that window. Screen mode polls the rendered screen.
     """
-    pat = _compile(pattern)
+    pat = compile_pattern(pattern)
     deadline = None if timeout_s is None or timeout_s <= 0 else clock.monotonic() + timeout_s
     s = get_session(root, sid)
     if screen:
@@ -487,7 +376,7 @@ def expect(
         s = get_session(root, sid)
         over = not s.alive
         while True:
-            text, new = _read_at(s.dir, offset, raw, final=over)
+            text, new = read_at(s.dir, offset, raw, final=over)
             if new == offset:
                 break
             offset = new

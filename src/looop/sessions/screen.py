@@ -3,20 +3,20 @@
 pyte is a pure-Python VT emulator and slow (~0.5 MB/s stock), so this module adds:
 * `SessionScreen`: a pyte Screen with the alternate screen (private modes 47/1047/1049), colors
   kept as `idxN` / `#rrggbb`, and a fast path for printable ASCII runs;
-* `FastStream`: a ByteStream that parses whole CSI sequences with one regex match (the stock
-  parser is a generator fed one character at a time), swallows DCS/APC/PM/SOS strings, and
-  carries an unfinished trailing sequence over to the next chunk;
+* `FastStream` (in vtstream.py): a ByteStream that parses whole CSI sequences with one regex
+  match (the stock parser is a generator fed one character at a time), swallows DCS/APC/PM/SOS
+  strings, and carries an unfinished trailing sequence over to the next chunk;
 * `Emulator`: the lazy feeder the supervisor uses. Output is appended to a pending buffer and
   emulated on demand (a screenshot) or in time-boxed background slices. When the pending buffer
   outgrows `PENDING_MAX` it is cut to its last `PENDING_KEEP` bytes and the screen is reset
   first (lossy by design, like a dead-session replay: the tail of a burst repaints the screen;
   the alternate-screen and cursor-visibility state of the dropped part is carried over).
+The renders (plain, ansi, json, screen_hash) are in shot.py.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Callable
@@ -28,6 +28,14 @@ from pyte import modes as mo
 from pyte.screens import Char, StaticDefaultDict
 from wcwidth import wcwidth
 
+# The parser (vtstream.py) and the renders (shot.py) live next door; their names stay
+# importable from here, where the tui and the tests look for them.
+from looop.sessions.shot import FORMATS as FORMATS
+from looop.sessions.shot import plain_rows as plain_rows
+from looop.sessions.shot import render as render
+from looop.sessions.shot import screen_hash as screen_hash
+from looop.sessions.vtstream import FastStream as FastStream
+
 ALT_MODES = (47, 1047, 1049)
 # Private modes the screen must not act on: DECCOLM (?3) would resize pyte's grid to 132
 # columns while the PTY stays as it is (xterm ignores it by default too).
@@ -38,8 +46,6 @@ PENDING_KEEP = 32 * 1024
 REPLAY_MAX = 1024 * 1024  # a dead session replays at most this much of its log tail
 
 _PRINTABLE = "".join(chr(c) for c in range(0x20, 0x7F))
-
-_BASE16 = ["black", "red", "green", "brown", "blue", "magenta", "cyan", "white"]
 
 
 def _blank_buffer(screen: pyte.Screen) -> dict[int, StaticDefaultDict[int, Char]]:
@@ -237,340 +243,6 @@ _SGR_FLAGS: dict[int, tuple[str, bool]] = {
     27: ("reverse", False),
     29: ("strikethrough", False),
 }
-
-# CSI with an optional private marker, parameters (colons allowed), intermediates, final.
-_CSI_RE = re.compile(r"\x1b\[([<=>?]?)([0-9;:]*)([ -/]*)([@-~])")
-# Private CSI finals pyte's handlers accept a `private` keyword for.
-_PRIVATE_OK = frozenset("hlJKc")
-_MAX_CARRY = 64 * 1024
-
-
-class FastStream(pyte.ByteStream):
-    """A ByteStream that parses common sequences in bulk and never mis-splits them."""
-
-    def __init__(self, screen: SessionScreen) -> None:
-        self.screen = screen
-        self._carry = ""
-        self._ground = True
-        self._sgr_cache: dict[tuple[Char, str, bool], Char] = {}
-        super().__init__(screen)
-
-    def attach(self, screen: pyte.Screen) -> None:
-        super().attach(screen)
-        self._csi_handlers: dict[str, Callable[..., None]] = {
-            final: getattr(screen, name) for final, name in self.csi.items()
-        }
-        self._basic: dict[str, Callable[[], None]] = {
-            ch: getattr(screen, name) for ch, name in self.basic.items()
-        }
-        self._ground = True
-        self._carry = ""
-
-    def reset_parser(self) -> None:
-        self._initialize_parser()
-        self.utf8_decoder.reset()
-        self._carry = ""
-        self._ground = True
-
-    def feed(self, data: bytes) -> None:  # type: ignore[override]  # as pyte's ByteStream
-        text = self.utf8_decoder.decode(data) if self.use_utf8 else data.decode("latin-1")
-        self.feed_text(text)
-
-    def _fsm(self, ch: str) -> None:
-        self._ground = bool(self._send_to_parser(ch))
-
-    def feed_text(self, data: str) -> None:
-        if self._carry:
-            data = self._carry + data
-            self._carry = ""
-        draw = self.screen.draw
-        text_match = self._text_pattern.match
-        csi_match = _CSI_RE.match
-        basic = self._basic
-        n = len(data)
-        i = 0
-        while i < n:
-            if not self._ground:  # the stock parser is mid-sequence: let it finish
-                self._fsm(data[i])
-                i += 1
-                continue
-            m = text_match(data, i)
-            if m is not None:
-                draw(m.group())
-                i = m.end()
-                continue
-            ch = data[i]
-            if ch == "\x1b":
-                m = csi_match(data, i)
-                if m is not None:
-                    self._csi(m)
-                    i = m.end()
-                    continue
-                end = _sequence_end(data, i)
-                if end < 0:
-                    if n - i < _MAX_CARRY:
-                        self._carry = data[i:]
-                        return
-                    end = n
-                if data[i + 1 : i + 2] in ("P", "X", "^", "_"):
-                    i = end  # device-control strings carry no screen content
-                    continue
-                for c in data[i:end]:
-                    self._fsm(c)
-                i = end
-                continue
-            handler = basic.get(ch)
-            if handler is not None:
-                if not (ch in "\x0e\x0f" and self.use_utf8):
-                    handler()
-            elif ch not in "\x00\x7f":
-                self._fsm(ch)  # C1 CSI/OSC introducers: rare, let the stock parser have them
-            i += 1
-
-    def _csi(self, m: re.Match[str]) -> None:
-        marker, params, inter, final = m.groups()
-        if inter or marker in ("<", "=", ">"):
-            return  # xterm extensions pyte does not model (modifyOtherKeys, cursor style, …)
-        private = marker == "?"
-        if ":" in params:
-            if final == "m" and not private:
-                self._sgr_colon(params)
-            return
-        if final == "m" and not private:
-            screen = self.screen
-            key = (screen.cursor.attrs, params, mo.DECSCNM in screen.mode)
-            attrs = self._sgr_cache.get(key)
-            if attrs is None:
-                screen.select_graphic_rendition(
-                    *[min(int(p), 9999) if p else 0 for p in params.split(";")]
-                )
-                if len(self._sgr_cache) > 4096:
-                    self._sgr_cache.clear()
-                attrs = self._sgr_cache[key] = screen.cursor.attrs
-            screen.cursor.attrs = attrs
-            return
-        handler = self._csi_handlers.get(final)
-        if handler is None:
-            return
-        args = [min(int(p), 9999) if p else 0 for p in params.split(";")]
-        if private:
-            if final in _PRIVATE_OK:
-                handler(*args, private=True)
-        else:
-            handler(*args)
-
-    def _sgr_colon(self, params: str) -> None:
-        screen = self.screen
-        plain: list[int] = []
-        for part in params.split(";"):
-            if ":" not in part:
-                plain.append(int(part) if part else 0)
-                continue
-            sub = [int(p) if p else 0 for p in part.split(":")]
-            head = sub[0]
-            if head in (38, 48) and len(sub) >= 3:
-                key = "fg" if head == 38 else "bg"
-                if sub[1] == 5:
-                    screen.set_rgb(key, f"idx{min(sub[2], 255)}")
-                elif sub[1] == 2 and len(sub) >= 5:
-                    r, g, b = (min(v, 255) for v in sub[-3:])
-                    screen.set_rgb(key, f"#{r:02x}{g:02x}{b:02x}")
-            elif head == 4:  # underline styles: 4:0 off, anything else on
-                plain.append(24 if len(sub) > 1 and sub[1] == 0 else 4)
-        if plain:
-            screen.select_graphic_rendition(*plain)
-
-
-def _sequence_end(data: str, i: int) -> int:
-    """Index just past the escape sequence at data[i] (an ESC), or -1 when it is unfinished."""
-    n = len(data)
-    if i + 1 >= n:
-        return -1
-    c = data[i + 1]
-    if c == "[":
-        j = i + 2
-        while j < n and (" " <= data[j] <= "?" or data[j] in "\x07\x08\x09\x0a\x0b\x0c\x0d"):
-            j += 1
-        if j >= n:
-            return -1
-        if data[j] == "$":
-            return j + 2 if j + 1 < n else -1
-        return j + 1
-    if c in "]PX^_":
-        j = i + 2
-        while j < n:
-            ch = data[j]
-            if (ch == "\x07" and c == "]") or ch == "\x9c":
-                return j + 1
-            if ch == "\x1b":
-                if j + 1 >= n:
-                    return -1
-                if data[j + 1] == "\\":
-                    return j + 2
-                if c != "]":
-                    return j  # an ESC aborts a device-control string
-            j += 1
-        return -1
-    if c in "#%()*+":
-        return i + 3 if i + 2 < n else -1
-    return i + 2
-
-
-# -- rendering ------------------------------------------------------------------------------
-
-
-def _row_text(screen: pyte.Screen, y: int) -> str:
-    row = screen.buffer[y]
-    if not row:
-        return ""
-    return "".join(row[x].data for x in range(screen.columns)).rstrip()
-
-
-def plain_rows(screen: pyte.Screen) -> list[str]:
-    return [_row_text(screen, y) for y in range(screen.lines)]
-
-
-def screen_hash(rows: list[str]) -> str:
-    """Stable across processes (never Python's hash()); color-only changes keep it."""
-    h = hashlib.blake2b(digest_size=8)
-    for row in rows:
-        h.update(row.encode("utf-8", "replace"))
-        h.update(b"\n")
-    return h.hexdigest()
-
-
-def _trimmed(rows: list[str]) -> list[str]:
-    end = len(rows)
-    while end > 0 and not rows[end - 1]:
-        end -= 1
-    return rows[:end]
-
-
-def _sgr_color(value: str, base: int) -> list[str]:
-    """SGR parameters for a stored color; base 30 = foreground, 40 = background."""
-    if value.startswith("idx"):
-        n = int(value[3:])
-        if n < 8:
-            return [str(base + n)]
-        if n < 16:
-            return [str(base + 60 + n - 8)]
-        return [str(base + 8), "5", str(n)]
-    if value.startswith("#") and len(value) == 7:
-        return [str(base + 8), "2", *(str(int(value[k : k + 2], 16)) for k in (1, 3, 5))]
-    if value in _BASE16:  # pyte's own names, should any slip through
-        return [str(base + _BASE16.index(value))]
-    return []
-
-
-def _style_params(ch: Char) -> list[str]:
-    out: list[str] = []
-    if ch.bold:
-        out.append("1")
-    if ch.italics:
-        out.append("3")
-    if ch.underscore:
-        out.append("4")
-    if ch.blink:
-        out.append("5")
-    if ch.reverse:
-        out.append("7")
-    if ch.strikethrough:
-        out.append("9")
-    if ch.fg != "default":
-        out += _sgr_color(ch.fg, 30)
-    if ch.bg != "default":
-        out += _sgr_color(ch.bg, 40)
-    return out
-
-
-def _row_ansi(screen: pyte.Screen, y: int) -> str:
-    row = screen.buffer[y]
-    parts: list[str] = []
-    current: list[str] = []
-    last = -1
-    for x in range(screen.columns):
-        ch = row[x]
-        style = _style_params(ch)
-        if ch.data not in ("", " ") or style:
-            last = x
-    for x in range(last + 1):
-        ch = row[x]
-        style = _style_params(ch)
-        if style != current:
-            parts.append("\x1b[" + ";".join(["0", *style]) + "m")
-            current = style
-        parts.append(ch.data)
-    if current:
-        parts.append("\x1b[0m")
-    return "".join(parts)
-
-
-def _color_json(value: str) -> str | None:
-    if value == "default":
-        return None
-    if value in _BASE16:
-        return f"idx{_BASE16.index(value)}"
-    return value
-
-
-def _cells(screen: pyte.Screen) -> list[dict[str, Any]]:
-    cells: list[dict[str, Any]] = []
-    for y in range(screen.lines):
-        row = screen.buffer.get(y)
-        if not row:
-            continue
-        for x in sorted(k for k in row if k < screen.columns):
-            ch = row[x]
-            if ch.data == "":
-                continue  # the right half of a wide character
-            cell: dict[str, Any] = {"row": y, "col": x, "char": ch.data}
-            fg, bg = _color_json(ch.fg), _color_json(ch.bg)
-            if fg:
-                cell["fg"] = fg
-            if bg:
-                cell["bg"] = bg
-            for key, attr in (
-                ("bold", ch.bold),
-                ("italic", ch.italics),
-                ("underline", ch.underscore),
-                ("inverse", ch.reverse),
-            ):
-                if attr:
-                    cell[key] = True
-            if ch.data != " " or len(cell) > 3:
-                cells.append(cell)
-    return cells
-
-
-FORMATS = ("plain", "ansi", "json")
-
-
-def render(screen: SessionScreen, fmt: str = "plain", trim: bool = True) -> dict[str, Any]:
-    """The screenshot object: rows, cols, cursor, alternate_screen, screen_hash + text|cells."""
-    rows = plain_rows(screen)
-    out: dict[str, Any] = {
-        "format": fmt,
-        "rows": screen.lines,
-        "cols": screen.columns,
-        "cursor": {
-            "row": min(screen.cursor.y, screen.lines - 1),
-            "col": min(screen.cursor.x, screen.columns - 1),
-            "hidden": bool(screen.cursor.hidden),
-        },
-        "alternate_screen": screen.alternate,
-        "screen_hash": screen_hash(rows),
-    }
-    if fmt == "plain":
-        out["text"] = "\n".join(_trimmed(rows) if trim else rows)
-    elif fmt == "ansi":
-        count = len(_trimmed(rows)) if trim else screen.lines
-        out["text"] = "\n".join(_row_ansi(screen, y) for y in range(count)) + "\x1b[0m"
-    elif fmt == "json":
-        out["cells"] = _cells(screen)
-    else:
-        raise ValueError(f"unknown screenshot format {fmt!r} (use plain, ansi or json)")
-    return out
-
 
 # -- lazy feeding ---------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from looop.core import store
 from looop.core.errors import CorruptState, LooopError
+from looop.sessions.states import LIVE, TERMINAL, SessionState
 
 TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
@@ -26,9 +27,10 @@ if TYPE_CHECKING:
 ID_RE = r"[A-Za-z0-9._-]{1,64}"
 _ID = re.compile(ID_RE)
 
-STATES = ("starting", "running", "exited", "killed")
-LIVE_STATES = frozenset({"starting", "running"})
-TERMINAL_STATES = frozenset({"exited", "killed"})
+# The state strings on disk; the enum (states.py) is where rooms meet and where they change.
+STATES = tuple(s.value for s in SessionState)
+LIVE_STATES = LIVE
+TERMINAL_STATES = TERMINAL
 DEFAULT_SIZE = (80, 24)
 
 META = "meta.json"
@@ -243,7 +245,7 @@ def _int_or_none(v: Any) -> int | None:
 def _label(state: str, alive: bool, exit_code: int | None) -> str:
     if state in LIVE_STATES:
         return state if alive else "dead"
-    if state == "exited":
+    if state == SessionState.EXITED:
         return f"exit:{exit_code}" if exit_code is not None else "exited"
     return "killed"
 
@@ -254,7 +256,7 @@ def load_session(sdir: Path) -> Session | None:
     if meta is None:
         return None
     status = read_status(sdir) or {}
-    state = str(status.get("state", "starting"))
+    state = str(status.get("state", SessionState.STARTING.value))
     alive = state in LIVE_STATES and lock_held(sdir)
     exit_code = _int_or_none(status.get("exit_code"))
     cols = _int_or_none(status.get("cols")) or DEFAULT_SIZE[0]
@@ -318,9 +320,9 @@ def wait_code(s: Session) -> int | None:
     """The `wait` exit code of a session that is over, None while it still runs."""
     if s.alive:
         return None
-    if s.state == "exited":
+    if s.state == SessionState.EXITED:
         return s.exit_code if s.exit_code is not None else 0
-    if s.state == "killed":
+    if s.state == SessionState.KILLED:
         return s.exit_code if s.exit_code is not None else 130
     return 137  # the supervisor died without recording an end
 
@@ -344,7 +346,7 @@ def mark_dead(sdir: Path, stamp: str) -> bool:
         if status is None or status.get("state") not in LIVE_STATES:
             return False
         status.update(
-            state="killed",
+            state=SessionState.KILLED.value,
             exit_code=137,
             signaled=True,
             error="the supervisor died without recording an end (killed or crashed)",

@@ -1,0 +1,169 @@
+"""The detach filter of `looop attach`: Ctrl-\\ pressed twice detaches; everything else goes
+to the session (a first Ctrl-\\ too, once any other key follows it).
+
+The key arrives as the legacy byte, a Kitty CSI-u sequence or xterm's modifyOtherKeys form;
+releases, repeats and bare modifiers never count as "something else".
+"""
+
+from __future__ import annotations
+
+import enum
+
+DETACH_BYTE = 0x1C
+#: A lone ESC (or any unfinished escape sequence) is forwarded after this long without more input.
+ESC_FLUSH_S = 0.010
+# An escape sequence longer than this is not a key we know; forward it rather than buffer forever.
+_MAX_SEQ = 64
+# Kitty keyboard protocol: modifiers = 1 + bits; the lock bits do not change which key it is.
+_CTRL_BIT = 4
+_LOCK_BITS = 64 | 128
+_KITTY_PRESS, _KITTY_REPEAT, _KITTY_RELEASE = 1, 2, 3
+# Kitty's codes for the modifier keys themselves (left/right shift, ctrl, alt, super, hyper, meta).
+_MODIFIER_KEYS = range(57441, 57453)
+
+
+class _Kind(enum.Enum):
+    PRESS = "press"  # one press of Ctrl-\
+    HELD = "held"  # release, repeat or bare modifier: does not cancel a pending first press
+    OTHER = "other"  # anything else: releases a withheld press
+
+
+def _int(text: str, default: int) -> int | None:
+    if text == "":
+        return default
+    return int(text) if text.isdigit() else None
+
+
+def _ctrl_only(mods: int | None) -> bool:
+    return mods is not None and mods >= 1 and ((mods - 1) & ~_LOCK_BITS) == _CTRL_BIT
+
+
+def _classify_csi(params: bytes, final: int) -> _Kind:
+    """Classify a complete CSI sequence (`params` between `ESC [` and the final byte)."""
+    text = params.decode("ascii", errors="replace")
+    fields = text.split(";")
+    if final == ord("u"):
+        code = _int(fields[0].split(":")[0], -1)
+        mod_parts = fields[1].split(":") if len(fields) > 1 else [""]
+        mods = _int(mod_parts[0], 1)
+        event = _int(mod_parts[1], _KITTY_PRESS) if len(mod_parts) > 1 else _KITTY_PRESS
+        if code is None or mods is None or event is None:
+            return _Kind.OTHER
+        if code == ord("\\") and _ctrl_only(mods):
+            if event == _KITTY_PRESS:
+                return _Kind.PRESS
+            if event in (_KITTY_REPEAT, _KITTY_RELEASE):
+                return _Kind.HELD
+        if code in _MODIFIER_KEYS or event == _KITTY_RELEASE:
+            return _Kind.HELD
+        return _Kind.OTHER
+    # xterm modifyOtherKeys: ESC [ 27 ; mods ; code ~
+    if (
+        final == ord("~")
+        and len(fields) == 3
+        and fields[0] == "27"
+        and _int(fields[2], -1) == ord("\\")
+        and _ctrl_only(_int(fields[1], 1))
+    ):
+        return _Kind.PRESS
+    return _Kind.OTHER
+
+
+def _next_token(buf: bytes, i: int) -> tuple[int | None, _Kind]:
+    """End index and kind of the key starting at buf[i]; end is None when the tail is unfinished."""
+    n = len(buf)
+    b = buf[i]
+    if b == DETACH_BYTE:
+        return i + 1, _Kind.PRESS
+    if b != 0x1B:
+        j = i + 1
+        while j < n and buf[j] not in (0x1B, DETACH_BYTE):
+            j += 1
+        return j, _Kind.OTHER
+    if i + 1 >= n:
+        return None, _Kind.OTHER
+    if buf[i + 1] != ord("["):
+        # ESC + anything but `[` (Alt+key, SS3): the ESC is a key of its own for our purposes.
+        return i + 1, _Kind.OTHER
+    j = i + 2
+    while j < n:
+        c = buf[j]
+        if 0x40 <= c <= 0x7E:
+            return j + 1, _classify_csi(buf[i + 2 : j], c)
+        if not 0x20 <= c <= 0x3F or j - i >= _MAX_SEQ:
+            return j, _Kind.OTHER  # malformed or overlong: pass it through as is
+        j += 1
+    return None, _Kind.OTHER
+
+
+class DetachFilter:
+    """Stdin filter that spots the detach key (Ctrl-\\ twice) and forwards everything else.
+
+    The first press is withheld; any other key releases it to the program, followed by that key.
+    Key releases, repeats and bare modifier events (Kitty protocol) between the two presses are
+    withheld too and do not cancel it. An unfinished escape sequence at the end of a read waits for
+    the next read, or is forwarded by `flush_pending` once ESC_FLUSH_S has passed.
+    """
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._pending_since: float | None = None
+        self._held = b""
+        self._armed = False
+
+    @property
+    def armed(self) -> bool:
+        """True while a first press is being withheld."""
+        return self._armed
+
+    @property
+    def deadline(self) -> float | None:
+        """When `flush_pending` should run (same clock as `now`), or None if nothing waits."""
+        return None if self._pending_since is None else self._pending_since + ESC_FLUSH_S
+
+    def feed(self, data: bytes, now: float) -> tuple[bytes, bool]:
+        """Bytes to forward for this read, and whether the detach key was completed."""
+        buf = self._pending + data
+        since = self._pending_since
+        self._pending, self._pending_since = b"", None
+        out = bytearray()
+        i = 0
+        while i < len(buf):
+            end, kind = _next_token(buf, i)
+            if end is None:
+                self._pending = buf[i:]
+                # A tail that continues the old pending sequence keeps its original start time.
+                self._pending_since = since if (i == 0 and since is not None) else now
+                break
+            if self._take(buf[i:end], kind, out):
+                return bytes(out), True
+            i = end
+        return bytes(out), False
+
+    def flush_pending(self, now: float) -> bytes:
+        """Forward an unfinished sequence (usually a lone ESC) once it has waited ESC_FLUSH_S."""
+        deadline = self.deadline
+        if deadline is None or now < deadline:
+            return b""
+        token = self._pending
+        self._pending, self._pending_since = b"", None
+        out = bytearray()
+        self._take(token, _Kind.OTHER, out)
+        return bytes(out)
+
+    def _take(self, token: bytes, kind: _Kind, out: bytearray) -> bool:
+        if kind is _Kind.PRESS:
+            if self._armed:
+                self._armed, self._held, self._pending = False, b"", b""
+                self._pending_since = None
+                return True
+            self._armed, self._held = True, token
+            return False
+        if self._armed and kind is _Kind.HELD:
+            self._held += token
+            return False
+        if self._armed:
+            out += self._held
+            self._armed, self._held = False, b""
+        out += token
+        return False

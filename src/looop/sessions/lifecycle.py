@@ -1,0 +1,319 @@
+"""A session's lifecycle: start, child exit, terminate, kill, restart, finish.
+
+Every state change goes through the `StatusBook` (states.py); every OS call through the
+`OS` seam (osseam.py), so `tests/unit/test_supervisor_states.py` drives all of this with a
+fake OS. Everything here runs on the supervisor's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from looop.sessions import protocol as proto
+from looop.sessions.osseam import OS, Reader
+from looop.sessions.pump import Pump, log
+from looop.sessions.states import TERMINAL, SessionState, StatusBook
+
+HUP_GRACE_S = 0.3  # SIGHUP → SIGKILL escalation
+KILL_WAIT_S = 2.0  # after SIGKILL: for the child, then for its group
+DRAIN_QUIET_S = 0.5  # end of the post-exit drain: this long without output …
+DRAIN_CAP_S = 5.0  # … or this long in total (a grandchild may keep the PTY busy)
+POLL_S = 0.01  # how often terminate looks whether the group is gone
+
+
+class OpError(Exception):
+    """A request the supervisor refuses; the message goes back to the caller verbatim."""
+
+
+class Child:
+    """One run of CMD on its own PTY (a restart makes a new one)."""
+
+    def __init__(self, pid: int, master: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.pid = pid
+        self.master = master
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.eof = asyncio.Event()
+        self.signaled = False
+        self.code: int | None = None
+        self.escalated = False
+        self.pidfd = -1
+        self.reader: Reader | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.exited.done()
+
+    def set_wait_status(self, status: int) -> None:
+        if self.exited.done():
+            return
+        if os.WIFSIGNALED(status):
+            self.signaled, self.code = True, None
+        else:
+            self.code = os.waitstatus_to_exitcode(status)
+        self.exited.set_result(None)
+
+
+def why(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    return str(e) or type(e).__name__
+
+
+class Lifecycle:
+    """The current child and the moves between states.
+
+    `farewell(end_frame)` is awaited once the terminal status is written: the control side
+    sends EXIT frames and lets its connections end. `final` resolves with that status.
+    """
+
+    def __init__(
+        self,
+        sid: str,
+        argv: list[str],
+        book: StatusBook,
+        pump: Pump,
+        host: OS,
+        loop: asyncio.AbstractEventLoop,
+        farewell: Callable[[bytes], Awaitable[None]],
+    ) -> None:
+        self.sid = sid
+        self.argv = argv
+        self.book = book
+        self.pump = pump
+        self.os = host
+        self.loop = loop
+        self.farewell = farewell
+        self.child: Child | None = None
+        self.children: dict[int, Child] = {}  # spawned and not yet reaped, by pid
+        self.finishing = False
+        self.restarting = False
+        self.end_reason: str | None = None
+        self.lock = asyncio.Lock()  # one kill/restart at a time
+        self.final: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self.done = asyncio.Event()
+        self.tasks: set[asyncio.Task[Any]] = set()
+        book.listeners.append(self._settled)
+
+    def _settled(self, old: SessionState, new: SessionState, status: dict[str, Any]) -> None:
+        if new in TERMINAL and not self.final.done() and not self.loop.is_closed():
+            self.final.set_result(status)
+
+    def task(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        t: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self.tasks.add(t)
+        t.add_done_callback(self.tasks.discard)
+        return t
+
+    @property
+    def accepts_input(self) -> bool:
+        c = self.child
+        return not self.finishing and c is not None and not c.done and c.master >= 0
+
+    # ---- start
+    def start(self) -> Child | str:
+        """STARTING → RUNNING with a child, or → EXITED with the reason it could not run."""
+        try:
+            child = self.spawn()
+        except (OSError, subprocess.SubprocessError) as e:
+            reason = f"cannot run `{self.argv[0]}`: {why(e)}"
+            self.book.change_state(SessionState.EXITED, exit_code=None, error=reason)
+            return reason
+        self.book.change_state(SessionState.RUNNING, child_pid=child.pid)
+        return child
+
+    def spawn(self) -> Child:
+        pid, master = self.os.spawn(self.argv, self.pump.cols, self.pump.rows)
+        child = Child(pid, master, self.loop)
+        self.child = child
+        self.children[pid] = child
+        child.pidfd = self.os.pidfd_open(pid)
+        if child.pidfd >= 0:
+            self.loop.add_reader(child.pidfd, self.reap)
+        child.reader = self.os.start_reader(
+            master, self.loop, lambda data: self._output(child, data), child.eof.set
+        )
+        self.pump.use_master(master)
+        self.task(self.watch(child))
+        self.reap()  # it may already be gone
+        return child
+
+    def _output(self, child: Child, data: bytes) -> None:
+        if child is self.child:  # else a restarted run's last words: dropped, as before
+            self.pump.ingest(data)
+
+    # ---- child exit
+    def reap(self) -> None:
+        while (ended := self.os.reap_one()) is not None:
+            pid, status = ended
+            child = self.children.pop(pid, None)
+            if child is not None:  # else an adopted orphan: reaping it is all we owe it
+                self._child_gone(child, status)
+
+    def _child_gone(self, child: Child, status: int) -> None:
+        if child.pidfd >= 0:
+            self.loop.remove_reader(child.pidfd)
+            self.os.close(child.pidfd)
+            child.pidfd = -1
+        child.set_wait_status(status)
+
+    async def watch(self, child: Child) -> None:
+        await child.exited
+        if self.restarting or child is not self.child or self.finishing:
+            return
+        await self.finish(child)
+
+    def close_child_fds(self, child: Child) -> None:
+        if child.master < 0:
+            return
+        self.pump.release_master(child.master)
+        reader, child.reader = child.reader, None
+        if reader is not None and not reader.stop():
+            log("the PTY reader thread did not stop; leaving its master open")
+            child.master = -1
+            return
+        self.os.close(child.master)  # hangs up the PTY: stragglers in its group get SIGHUP
+        child.master = -1
+
+    # ---- terminate / finish
+    async def _until(self, cond: Callable[[], bool], timeout: float) -> bool:
+        deadline = self.loop.time() + timeout
+        while not cond():
+            if self.loop.time() >= deadline:
+                return False
+            await asyncio.sleep(POLL_S)
+        return True
+
+    async def terminate(self, child: Child) -> tuple[bool, bool]:
+        """SIGHUP the group; after 300 ms SIGKILL it. (confirmed gone, escalated)."""
+        pgid = child.pid
+
+        def gone() -> bool:
+            return child.done and self.os.group_gone(pgid)
+
+        self.os.killpg(pgid, signal.SIGHUP)
+        if await self._until(gone, HUP_GRACE_S):
+            return True, False
+        child.escalated = True
+        self.os.killpg(pgid, signal.SIGKILL)
+        child_ok = await self._until(lambda: child.done, KILL_WAIT_S)
+        group_ok = await self._until(lambda: self.os.group_gone(pgid), KILL_WAIT_S)
+        return child_ok and group_ok, True
+
+    async def drain(self, child: Child, quiet: float, cap: float) -> None:
+        """Read what is left until EOF, `quiet` seconds of silence or `cap` in total."""
+        start = self.loop.time()
+        while not child.eof.is_set():
+            now = self.loop.time()
+            silent = now - max(self.pump.last_output, start)
+            left = min(quiet - silent, cap - (now - start))
+            if left <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(child.eof.wait(), left)
+
+    async def finish(self, child: Child, error: str | None = None) -> None:
+        """Child gone: drain → terminal status → farewell (EXIT frames, connections) → done."""
+        if self.finishing:
+            return
+        self.finishing = True
+        await child.exited
+        await self.drain(child, DRAIN_QUIET_S, DRAIN_CAP_S)
+        self.close_child_fds(child)
+        self.pump.stop_feeding()
+        killed = child.signaled or child.escalated
+        self.book.change_state(
+            SessionState.KILLED if killed else SessionState.EXITED,
+            child_pid=None,
+            exit_code=child.code,
+            signaled=child.signaled,
+            error=error or self.end_reason or self.pump.log_error,
+        )
+        await self.farewell(proto.exit_frame(killed, child.code))
+        self.done.set()
+
+    async def abort_start(self, child: Child, reason: str) -> None:
+        """RUNNING → KILLED before the session was ever served (its socket would not bind)."""
+        self.finishing = True
+        await self.terminate(child)
+        self.close_child_fds(child)
+        self.book.change_state(SessionState.KILLED, child_pid=None, exit_code=1, error=reason)
+
+    # ---- lifecycle ops
+    def _live_child(self, refusal: str) -> Child:
+        child = self.child
+        if self.book.state is SessionState.STARTING:
+            raise OpError(f"session {self.sid} has not started yet")
+        if self.finishing or child is None or child.done:
+            raise OpError(refusal)
+        return child
+
+    async def kill(self, reason: str | None = None) -> dict[str, Any]:
+        async with self.lock:
+            child = self._live_child(f"session {self.sid} has already finished")
+            self.end_reason = reason
+            confirmed, escalated = await self.terminate(child)
+        try:
+            status = await asyncio.wait_for(asyncio.shield(self.final), DRAIN_CAP_S + 5)
+        except TimeoutError:
+            status = dict(self.book.status)  # an unkillable child: report what we know
+        return {
+            "killed": True,
+            "confirmed": confirmed,
+            "escalated": escalated,
+            "state": status["state"],
+            "exit_code": status["exit_code"],
+        }
+
+    async def auto_kill(self, reason: str) -> None:
+        with contextlib.suppress(OpError):
+            await self.kill(reason)
+
+    async def restart(self) -> dict[str, Any]:
+        async with self.lock:
+            old = self._live_child(
+                f"session {self.sid} has already finished — restart needs a live one"
+            )
+            self.restarting = True
+            try:
+                confirmed, escalated = await self.terminate(old)
+                await self.drain(old, 0.2, 1.0)
+                self.close_child_fds(old)
+                self.pump.clear_input()
+                self.pump.new_screen()  # a fresh screen for the new run
+                self.child = None
+                try:
+                    new = self.spawn()
+                except (OSError, subprocess.SubprocessError) as e:
+                    msg = f"restart failed: cannot run `{self.argv[0]}`: {why(e)}"
+                    self.task(self.finish(old, error=msg))
+                    raise OpError(msg) from e
+            finally:
+                self.restarting = False
+            self.book.change_state(
+                SessionState.RUNNING, child_pid=new.pid, exit_code=None, signaled=False
+            )
+        return {
+            "restarted": True,
+            "child_pid": new.pid,
+            "confirmed": confirmed,
+            "escalated": escalated,
+            "cols": self.pump.cols,
+            "rows": self.pump.rows,
+        }
+
+    def resize_pty(self, cols: int, rows: int) -> None:
+        child = self.child
+        if child is not None and child.master >= 0:
+            self.os.resize(child.master, cols, rows)
+
+    def kill_now(self) -> None:
+        """The supervisor is crashing: SIGKILL the current run's group, no questions."""
+        child = self.child
+        if child is not None and not child.done:
+            self.os.killpg(child.pid, signal.SIGKILL)

@@ -1,0 +1,146 @@
+"""Reading a session's `output.log` from disk: chunks from an offset, the last lines, follow.
+
+Everything here works without the supervisor (a finished or dead session reads the same),
+and every read is bounded: one chunk at a time, a line looked back for at most MAX_TAIL_LINE.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from looop.core.clock import Clock
+from looop.sessions.state import LOG, SessionError, get_session, wait_code
+from looop.sessions.textsafe import decode, safe_text, strip_ansi
+
+READ_CHUNK = 4 * 1024 * 1024  # one incremental log read
+MAX_TAIL_LINE = 1024 * 1024  # log_tail: longest line it looks back for
+LOG_POLL_S = 0.1
+
+
+def tail_bytes(path: Path, limit: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - limit))
+            return f.read()
+    except FileNotFoundError:
+        return b""
+
+
+def read_at(sdir: Path, offset: int, raw: bool, final: bool) -> tuple[str, int]:
+    """Text from `offset` (one chunk) and the next offset. `final`: the log will not grow, so
+    an unfinished tail is decoded lossily instead of held back."""
+    try:
+        with open(sdir / LOG, "rb") as f:
+            f.seek(offset)
+            data = f.read(READ_CHUNK)
+    except FileNotFoundError:
+        return "", offset
+    if not data:
+        return "", offset
+    if final and len(data) < READ_CHUNK:
+        text = decode(data)  # nothing more will come: no holdback, decode the rest lossily
+        return (text if raw else strip_ansi(text)), offset + len(data)
+    text, used = safe_text(data, raw)
+    return text, offset + used
+
+
+def read_log(root: Path, sid: str, since: int = 0, raw: bool = False) -> tuple[str, int]:
+    """Safe-prefix text from byte offset `since` (one chunk of at most 4 MiB), next offset."""
+    if since < 0:
+        raise SessionError(f"invalid offset {since}: use a byte offset >= 0")
+    s = get_session(root, sid)
+    return read_at(s.dir, since, raw, final=not s.alive)
+
+
+def _text_lines(data: bytes, raw: bool) -> list[str]:
+    text, _ = safe_text(data, raw)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the log is not an empty last line
+    return [ln.rstrip("\r") for ln in lines]
+
+
+def log_tail(
+    root: Path, sid: str, lines: int | None, raw: bool = False, grep: str | None = None
+) -> str:
+    """The last `lines` lines (all when None), optionally only those matching `grep`; reads
+    backwards from the end so a long transcript costs only its tail. A single line longer
+    than MAX_TAIL_LINE bytes is cut to its end."""
+    s = get_session(root, sid)
+    pat = compile_pattern(grep) if grep else None
+    path = s.dir / LOG
+    if lines is None:
+        out = _text_lines(tail_bytes(path, 1 << 62), raw)
+        return "\n".join(ln for ln in out if pat is None or pat.search(ln))
+    if lines <= 0:
+        return ""
+    picked: list[str] = []
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below, seeks backwards
+    except FileNotFoundError:
+        return ""
+    with f:
+        pos = f.seek(0, os.SEEK_END)
+        carry = b""  # the (partial) first line of what was read so far
+        first = True
+        while pos > 0 and len(picked) < lines:
+            step = min(65536, pos)
+            pos -= step
+            f.seek(pos)
+            block = f.read(step) + carry
+            parts = block.split(b"\n")
+            if pos > 0 and len(parts[0]) <= MAX_TAIL_LINE:
+                carry, body = parts[0], parts[1:]
+            else:  # the start of the log, or a line too long to keep looking for its start
+                carry, body, pos = b"", parts, 0
+            if first and body and body[-1] == b"":
+                body = body[:-1]  # the newline that ends the log is not an empty last line
+            first = False
+            for piece in reversed(body):
+                text = _strip_line(piece, raw)
+                if pat is None or pat.search(text):
+                    picked.append(text)
+                    if len(picked) >= lines:
+                        break
+    return "\n".join(reversed(picked))
+
+
+def _strip_line(piece: bytes, raw: bool) -> str:
+    text, _ = safe_text(piece[-MAX_TAIL_LINE:], raw)
+    return text.rstrip("\r")
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern, re.MULTILINE)  # ^ and $ mean line starts and ends
+    except re.error as e:
+        raise SessionError(f"invalid pattern `{pattern}`: {e}") from e
+
+
+def follow(
+    root: Path, sid: str, since: int, raw: bool, out: Callable[[str], None], clock: Clock
+) -> int:
+    """`log -f`: print new text until the session is over; returns its wait code."""
+    offset = max(0, since)
+    idle_after_end = 0
+    while True:
+        s = get_session(root, sid)
+        over = not s.alive
+        text, new = read_at(s.dir, offset, raw, final=over)
+        if text:
+            out(text)
+        if new != offset:
+            offset = new
+            idle_after_end = 0
+            continue
+        if over:
+            idle_after_end += 1
+            if idle_after_end >= 2:  # the log is final once the state is; one spare poll
+                code = wait_code(s)
+                return 0 if code is None else code
+        time.sleep(LOG_POLL_S)

@@ -1,0 +1,188 @@
+"""The OS calls a session's lifecycle makes, behind one seam.
+
+`HostOS` is the real thing (a child on a fresh PTY, process-group signals, reaping, the
+window size, the reader thread). The lifecycle only ever talks to an `OS`, so a unit test can
+drive the state machine with a fake one and no PTY at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import os
+import signal
+import struct
+import subprocess
+import termios
+from typing import TYPE_CHECKING, Protocol
+
+from looop.sessions.pump import PtyReader
+
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Callable
+
+_RESET_SIGNALS = [
+    s
+    for s in (
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGTERM",
+        "SIGCHLD",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGXFSZ",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGUSR1",
+        "SIGUSR2",
+    )
+    if hasattr(signal, s)
+]
+PR_SET_CHILD_SUBREAPER = 36
+
+
+class Reader(Protocol):
+    """What reads a child's PTY: stopping it is all the lifecycle needs."""
+
+    def stop(self) -> bool: ...
+
+
+class OS(Protocol):
+    def spawn(self, argv: list[str], cols: int, rows: int) -> tuple[int, int]:
+        """Start `argv` on a fresh PTY as leader of its own group: (pid, non-blocking master).
+        Raises OSError or SubprocessError when it cannot run."""
+        ...
+
+    def reap_one(self) -> tuple[int, int] | None:
+        """One ended child as (pid, wait status) without blocking; None when there is none."""
+        ...
+
+    def pidfd_open(self, pid: int) -> int:
+        """A descriptor readable when `pid` ends, or -1 (SIGCHLD still reports it)."""
+        ...
+
+    def close(self, fd: int) -> None: ...
+
+    def killpg(self, pgid: int, sig: int) -> None:
+        """Signal a process group; a group already gone is not an error."""
+        ...
+
+    def group_gone(self, pgid: int) -> bool: ...
+
+    def resize(self, master: int, cols: int, rows: int) -> None: ...
+
+    def start_reader(
+        self,
+        master: int,
+        loop: asyncio.AbstractEventLoop,
+        deliver: Callable[[bytes], None],
+        done: Callable[[], None],
+    ) -> Reader: ...
+
+
+def winsize(cols: int, rows: int) -> bytes:
+    return struct.pack("HHHH", rows, cols, 0, 0)
+
+
+def _child_setup() -> None:
+    """In the child between fork and exec: take the PTY as controlling terminal, default
+    signal dispositions, empty mask (Popen already did setsid and the stdio dup2s)."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    for name in _RESET_SIGNALS:
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def set_subreaper() -> None:
+    """Orphaned descendants come back to us, so a killed group can be confirmed empty even
+    where pid 1 does not reap zombies (containers)."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+class HostOS:
+    """The real OS. `env` is the child's environment (the supervisor's own, read once)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+
+    def spawn(self, argv: list[str], cols: int, rows: int) -> tuple[int, int]:
+        master, slave = os.openpty()
+        try:
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, winsize(cols, rows))
+            env = dict(self.env)
+            env.setdefault("TERM", "xterm-256color")
+            proc = subprocess.Popen(
+                argv,
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                env=env,
+                start_new_session=True,
+                preexec_fn=_child_setup,
+                close_fds=True,
+            )
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)  # else the master never sees EOF when the child exits
+        os.set_blocking(master, False)
+        self.procs[proc.pid] = proc
+        return proc.pid, master
+
+    def reap_one(self) -> tuple[int, int] | None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return None
+            except InterruptedError:
+                continue
+            if pid == 0:
+                return None
+            proc = self.procs.pop(pid, None)
+            if proc is not None:  # tell Popen too, so it never waitpid()s a recycled pid
+                proc.returncode = os.waitstatus_to_exitcode(status)
+            return pid, status
+
+    def pidfd_open(self, pid: int) -> int:
+        try:
+            return os.pidfd_open(pid)
+        except (OSError, AttributeError):
+            return -1
+
+    def close(self, fd: int) -> None:
+        os.close(fd)
+
+    def killpg(self, pgid: int, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
+
+    def group_gone(self, pgid: int) -> bool:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def resize(self, master: int, cols: int, rows: int) -> None:
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(master, termios.TIOCSWINSZ, winsize(cols, rows))
+
+    def start_reader(
+        self,
+        master: int,
+        loop: asyncio.AbstractEventLoop,
+        deliver: Callable[[bytes], None],
+        done: Callable[[], None],
+    ) -> Reader:
+        return PtyReader(master, loop, deliver, done)

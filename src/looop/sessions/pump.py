@@ -1,0 +1,346 @@
+"""The PTY pump: output from the child's PTY to `output.log`, the backlog, the screen and
+every attached client; input from the control socket back to the PTY.
+
+`PtyReader` reads on a thread of its own; everything else here runs on the supervisor's
+loop. The pump knows nothing of states or lifecycles: it is told which master to write
+input to (`use_master` / `release_master`) and fed whatever the current run prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import select
+import signal
+import sys
+import threading
+import traceback
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from looop.sessions import protocol as proto
+from looop.sessions.screen import Emulator
+
+FEED_INTERVAL_S = 0.02  # background screen feeding: one slice this often …
+FEED_BUDGET_S = 0.005  # … of at most this long, so the pump keeps most of the CPU
+BURST_BYTES = 64 * 1024  # output per feed interval above which background feeding pauses
+# One read takes at most the line discipline's 4 KiB buffer: asking for more only lets a read
+# run on while the kernel refills it, and the writer is woken when a read ends.
+READ_SIZE = 4096
+READ_BATCH = 32  # reads joined into one hand-over to the loop, at most
+HANDOFF_MAX = 4 * 1024 * 1024  # output read but not yet taken by the loop: beyond it, stop reading
+READER_JOIN_S = 2.0
+
+
+def log(msg: str) -> None:
+    """A line on the supervisor's stderr (`supervisor.err`)."""
+    with contextlib.suppress(OSError, ValueError):
+        print(f"looop-supervisor[{os.getpid()}]: {msg}", file=sys.stderr, flush=True)
+
+
+class PtyReader:
+    """Reads a child's PTY master on a thread of its own and hands each batch to the loop.
+
+    A Linux PTY hands out at most 4 KiB per read, and each read waits on the kernel's tty
+    flush worker. On the loop, those reads took turns with the per-batch work (log write,
+    backlog, screen, clients); on a thread (the reads release the GIL) they overlap it. All
+    session state stays on the loop: this thread only reads and calls `deliver` / `done` there.
+    At most HANDOFF_MAX bytes wait for the loop; beyond that the thread stops reading, so a
+    busy loop still holds the child back through the PTY, as when it read the PTY itself.
+    """
+
+    def __init__(
+        self,
+        master: int,
+        loop: asyncio.AbstractEventLoop,
+        deliver: Callable[[bytes], None],
+        done: Callable[[], None],
+    ) -> None:
+        self.master = master
+        self.loop = loop
+        self.deliver = deliver
+        self.done = done
+        self.cond = threading.Condition()
+        self.queued = 0  # bytes handed to the loop and not yet delivered
+        self.stopping = False
+        self.wake_r, self.wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self.thread = threading.Thread(target=self._run, name="pty-reader", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> bool:
+        """On the loop: end the thread (output already handed over is still delivered).
+        False when it did not end in time; the master must then stay open."""
+        with self.cond:
+            self.stopping = True
+            self.cond.notify_all()
+        with contextlib.suppress(OSError):
+            os.write(self.wake_w, b"x")
+        self.thread.join(READER_JOIN_S)
+        if self.thread.is_alive():
+            return False
+        for fd in (self.wake_r, self.wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.wake_r = self.wake_w = -1
+        return True
+
+    def _run(self) -> None:
+        # Signals belong to the loop's thread (its wakeup fd); this one only reads.
+        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        poller = select.poll()
+        poller.register(self.master, select.POLLIN)
+        poller.register(self.wake_r, select.POLLIN)
+        eof = False
+        while not eof and not self.stopping:
+            poller.poll()
+            parts: list[bytes] = []
+            for _ in range(READ_BATCH):
+                try:
+                    data = os.read(self.master, READ_SIZE)
+                except BlockingIOError:
+                    break
+                except OSError:  # EIO: every slave fd is closed
+                    data = b""
+                if not data:
+                    eof = True
+                    break
+                parts.append(data)
+            if parts and not self._hand(parts[0] if len(parts) == 1 else b"".join(parts)):
+                return
+        if eof:
+            self._call(self.done)
+
+    def _hand(self, data: bytes) -> bool:
+        with self.cond:
+            while self.queued > HANDOFF_MAX and not self.stopping:
+                self.cond.wait()
+            if self.stopping:
+                return False
+            self.queued += len(data)
+        return self._call(self._delivered, data)
+
+    def _delivered(self, data: bytes) -> None:
+        with self.cond:
+            self.queued -= len(data)
+            self.cond.notify_all()
+        self.deliver(data)
+
+    def _call(self, fn: Callable[..., None], *args: Any) -> bool:
+        try:
+            self.loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop is closed: the supervisor is ending
+            return False
+        return True
+
+
+class AttachClient:
+    """An attached connection: a bounded queue drained by its own writer task."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.queue: deque[bytes] = deque()
+        self.queued = 0
+        self.wake = asyncio.Event()
+        self.end: bytes | None = None  # the EXIT or DETACHED frame to send after the queue
+        self.dropped = False
+        self.task: asyncio.Task[None] | None = None
+
+    def push(self, data: bytes) -> None:
+        if self.dropped or self.end is not None:
+            return
+        if self.queued + len(data) > proto.CLIENT_QUEUE_MAX:
+            self.drop()
+            return
+        self.queue.append(data)
+        self.queued += len(data)
+        self.wake.set()
+
+    def finish(self, end: bytes) -> None:
+        if self.end is None and not self.dropped:
+            self.end = end
+            self.wake.set()
+
+    def drop(self) -> None:
+        """Too slow a reader: forget its queue, tell it DETACHED, never block the pump."""
+        if self.dropped:
+            return
+        self.dropped = True
+        self.queue.clear()
+        self.queued = 0
+        if self.task is not None:
+            self.task.cancel()
+        with contextlib.suppress(Exception):
+            self.writer.write(proto.frame(proto.DETACHED))
+            self.writer.close()
+
+
+class Pump:
+    """Output fan-out and input queue for the session's current run."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        log_fd: int,
+        cols: int,
+        rows: int,
+        monotonic: Callable[[], float],
+    ) -> None:
+        self.loop = loop
+        self.log_fd = log_fd
+        self.log_size = os.fstat(log_fd).st_size if log_fd >= 0 else 0
+        self.log_error: str | None = None
+        self.monotonic = monotonic
+        self.cols, self.rows = cols, rows
+        self.seq = 0
+        self.last_output = loop.time()
+        # The last BACKLOG_MAX bytes as whole chunks: trimming drops chunks, never copies.
+        self.backlog: deque[bytes] = deque()
+        self.backlog_bytes = 0
+        self.emu = Emulator(cols, rows)
+        self.clients: set[AttachClient] = set()
+        self.feed_handle: asyncio.TimerHandle | None = None
+        self.fed_mark = 0  # log size at the last feed tick (burst detection)
+        self.master = -1  # where input goes: the current run's PTY
+        self.input_q: deque[bytes] = deque()
+        self.input_bytes = 0
+        self.writer_fd = -1
+
+    # ---- output
+    def ingest(self, data: bytes) -> None:
+        if self.log_fd >= 0:
+            view = memoryview(data)
+            try:
+                while view:
+                    n = os.write(self.log_fd, view)
+                    view = view[n:]
+                    self.log_size += n
+            except OSError as e:
+                self.log_error = f"output.log write failed: {e.strerror}"
+                log(self.log_error)
+                os.close(self.log_fd)
+                self.log_fd = -1
+        self.seq += 1
+        self.last_output = self.loop.time()
+        backlog = self.backlog
+        backlog.append(data)
+        self.backlog_bytes += len(data)
+        while self.backlog_bytes - len(backlog[0]) >= proto.BACKLOG_MAX:
+            self.backlog_bytes -= len(backlog.popleft())
+        try:
+            self.emu.push(data)
+        except Exception:
+            self.screen_failed()
+        if self.clients:
+            for c in tuple(self.clients):
+                c.push(data)
+        if self.feed_handle is None:
+            self.feed_handle = self.loop.call_later(FEED_INTERVAL_S, self.feed_tick)
+
+    def feed_tick(self) -> None:
+        self.feed_handle = None
+        burst = self.log_size - self.fed_mark > BURST_BYTES
+        self.fed_mark = self.log_size
+        if burst:  # it would be cut away anyway: emulate once the output calms down
+            self.feed_handle = self.loop.call_later(FEED_INTERVAL_S, self.feed_tick)
+            return
+        try:
+            done = self.emu.feed_some(FEED_BUDGET_S, self.monotonic)
+        except Exception:
+            self.screen_failed()
+            done = True
+        if not done:
+            self.feed_handle = self.loop.call_later(FEED_INTERVAL_S, self.feed_tick)
+
+    def stop_feeding(self) -> None:
+        if self.feed_handle is not None:
+            self.feed_handle.cancel()
+            self.feed_handle = None
+
+    def screen_failed(self) -> None:
+        log("screen emulation failed; starting a fresh screen\n" + traceback.format_exc())
+        self.emu = Emulator(self.cols, self.rows)
+
+    def new_screen(self) -> None:
+        """A fresh screen for a new run (a restart)."""
+        self.emu = Emulator(self.cols, self.rows)
+
+    def resize_screen(self, cols: int, rows: int) -> None:
+        try:
+            self.emu.resize(cols, rows)
+        except Exception:
+            self.cols, self.rows = cols, rows
+            self.screen_failed()
+        self.cols, self.rows = cols, rows
+
+    def render(self, fmt: str, trim: bool) -> dict[str, Any]:
+        try:
+            shot = self.emu.render(fmt, trim)
+        except Exception:
+            self.screen_failed()
+            shot = self.emu.render(fmt, trim)
+        shot["screen_seq"] = self.seq
+        return shot
+
+    def backlog_bytes_joined(self) -> bytes:
+        return b"".join(self.backlog)[-proto.BACKLOG_MAX :] if self.backlog else b""
+
+    # ---- input
+    def use_master(self, master: int) -> None:
+        self.master = master
+        self.last_output = self.loop.time()
+
+    def queue_input(self, data: bytes) -> bool:
+        """Queue `data` for the PTY; False (nothing queued) when the queue is full."""
+        if self.input_bytes + len(data) > proto.INPUT_QUEUE_MAX:
+            return False
+        if data:
+            self.input_q.append(data)
+            self.input_bytes += len(data)
+            self.flush_input()
+        return True
+
+    def clear_input(self) -> None:
+        self.input_q.clear()
+        self.input_bytes = 0
+
+    def flush_input(self) -> None:
+        master = self.master
+        if master < 0:
+            self.clear_input()
+        else:
+            while self.input_q:
+                buf = self.input_q[0]
+                try:
+                    n = os.write(master, buf)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    self.clear_input()
+                    break
+                self.input_bytes -= n
+                if n < len(buf):
+                    self.input_q[0] = buf[n:]
+                else:
+                    self.input_q.popleft()
+        want = master if self.input_q else -1
+        if want != self.writer_fd:
+            if self.writer_fd >= 0:
+                self.loop.remove_writer(self.writer_fd)
+            if want >= 0:
+                self.loop.add_writer(want, self.flush_input)
+            self.writer_fd = want
+
+    def release_master(self, master: int) -> None:
+        """`master` is about to close: stop writing to it."""
+        if self.writer_fd == master:
+            self.loop.remove_writer(master)
+            self.writer_fd = -1
+        if self.master == master:
+            self.master = -1
+
+    def close_log(self) -> None:
+        if self.log_fd >= 0:
+            os.close(self.log_fd)
+            self.log_fd = -1

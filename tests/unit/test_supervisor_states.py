@@ -1,0 +1,391 @@
+"""The session state machine without a PTY: the lifecycle driven through a fake OS.
+
+The real-PTY behaviour is covered by tests/integration/test_sessions.py; here each move
+between states is forced on purpose, including the races a real child rarely hits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from looop.sessions import protocol as proto
+from looop.sessions.lifecycle import Child, Lifecycle, OpError
+from looop.sessions.pump import Pump
+from looop.sessions.state import STATES, load_session, write_status
+from looop.sessions.states import (
+    TRANSITIONS,
+    IllegalTransition,
+    SessionState,
+    StatusBook,
+)
+
+pytestmark = pytest.mark.timeout(20)
+
+S = SessionState
+
+
+class FakeReader:
+    def __init__(self, deliver: Callable[[bytes], None], done: Callable[[], None]) -> None:
+        self.deliver, self.done, self.stopped = deliver, done, False
+
+    def stop(self) -> bool:
+        self.stopped = True
+        return True
+
+
+class FakeProc:
+    def __init__(self, pid: int, ignores_hup: bool) -> None:
+        self.pid = pid
+        self.alive = True
+        self.group_alive = True
+        self.ignores_hup = ignores_hup
+
+
+class FakeOS:
+    """Processes that end when told to, or when a signal they do not ignore reaches them."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.notify: Callable[[], None] | None = None  # the lifecycle's reap (SIGCHLD)
+        self.next_pid = 1000
+        self.procs: dict[int, FakeProc] = {}
+        self.ended: deque[tuple[int, int]] = deque()
+        self.readers: dict[int, FakeReader] = {}
+        self.signals: list[tuple[int, int]] = []
+        self.closed: list[int] = []
+        self.resized: list[tuple[int, int, int]] = []
+        self.spawn_error: BaseException | None = None
+        self.ignores_hup = False
+
+    def spawn(self, argv: list[str], cols: int, rows: int) -> tuple[int, int]:
+        if self.spawn_error is not None:
+            raise self.spawn_error
+        self.next_pid += 1
+        pid = self.next_pid
+        self.procs[pid] = FakeProc(pid, self.ignores_hup)
+        return pid, pid + 50000  # a master fd number nothing ever writes to
+
+    def end(self, pid: int, code: int | None = None, sig: int | None = None) -> None:
+        """The process ends (exit code or signal); its PTY reaches EOF; SIGCHLD follows."""
+        p = self.procs[pid]
+        if not p.alive:
+            return
+        p.alive = p.group_alive = False
+        self.ended.append((pid, sig if sig is not None else (code or 0) << 8))
+        reader = self.readers.get(pid + 50000)
+        if reader is not None:
+            reader.done()
+        if self.notify is not None and self.loop is not None:
+            self.loop.call_soon(self.notify)
+
+    def reap_one(self) -> tuple[int, int] | None:
+        return self.ended.popleft() if self.ended else None
+
+    def pidfd_open(self, pid: int) -> int:
+        return -1
+
+    def close(self, fd: int) -> None:
+        self.closed.append(fd)
+
+    def killpg(self, pgid: int, sig: int) -> None:
+        self.signals.append((pgid, sig))
+        p = self.procs.get(pgid)
+        if p is None or not p.alive or (sig == signal.SIGHUP and p.ignores_hup):
+            return
+        self.end(pgid, sig=sig)
+
+    def group_gone(self, pgid: int) -> bool:
+        return not self.procs[pgid].group_alive
+
+    def resize(self, master: int, cols: int, rows: int) -> None:
+        self.resized.append((master, cols, rows))
+
+    def start_reader(
+        self,
+        master: int,
+        loop: asyncio.AbstractEventLoop,
+        deliver: Callable[[bytes], None],
+        done: Callable[[], None],
+    ) -> FakeReader:
+        reader = FakeReader(deliver, done)
+        self.readers[master] = reader
+        return reader
+
+
+class Rig:
+    """One lifecycle on the running loop with a fake OS and every status write recorded."""
+
+    def __init__(self) -> None:
+        self.os = FakeOS()
+        self.writes: list[dict[str, Any]] = []
+        self.farewells: list[bytes] = []
+        ticks = iter(range(10**6))
+        self.book = StatusBook(self.writes.append, lambda: f"t{next(ticks)}", 80, 24)
+        loop = asyncio.get_running_loop()
+        self.os.loop = loop
+        self.pump = Pump(loop, -1, 80, 24, lambda: 0.0)
+        self.life = Lifecycle("w1", ["agent"], self.book, self.pump, self.os, loop, self.farewell)
+        self.os.notify = self.life.reap
+
+    async def farewell(self, end: bytes) -> None:
+        self.farewells.append(end)
+
+    def states(self) -> list[str]:
+        return [w["state"] for w in self.writes]
+
+    def start(self) -> Child:
+        child = self.life.start()
+        assert isinstance(child, Child)
+        return child
+
+    async def ended(self) -> None:
+        await asyncio.wait_for(self.life.done.wait(), 10)
+
+
+def run(test: Callable[[Rig], Awaitable[None]]) -> None:
+    async def main() -> None:
+        await test(Rig())
+
+    asyncio.run(main())
+
+
+# -- the table and the book ---------------------------------------------------------------------
+
+
+def test_state_values_are_the_strings_on_disk() -> None:
+    assert STATES == ("starting", "running", "exited", "killed")
+    assert [s.value for s in SessionState] == list(STATES)
+
+
+@pytest.mark.parametrize("old", list(SessionState))
+@pytest.mark.parametrize("new", list(SessionState))
+def test_change_state_allows_only_the_table(old: SessionState, new: SessionState) -> None:
+    writes: list[dict[str, Any]] = []
+    heard: list[tuple[SessionState, SessionState]] = []
+    book = StatusBook(writes.append, lambda: "t", 80, 24)
+    book.status["state"] = old.value
+    book.listeners.append(lambda o, n, st: heard.append((o, n)))
+    legal = {
+        S.STARTING: {S.RUNNING, S.EXITED, S.KILLED},
+        S.RUNNING: {S.RUNNING, S.EXITED, S.KILLED},  # RUNNING → RUNNING: a restart
+        S.EXITED: set(),
+        S.KILLED: set(),
+    }[old]
+    assert set(TRANSITIONS[old]) == legal
+    if new in legal:
+        book.change_state(new, child_pid=7)
+        assert book.state is new
+        assert writes[-1]["state"] == new.value and writes[-1]["child_pid"] == 7
+        assert heard == [(old, new)]
+    else:
+        with pytest.raises(IllegalTransition, match=f"{old.value} → {new.value}"):
+            book.change_state(new, child_pid=7)
+        assert book.state is old and writes == [] and heard == []
+        assert book.status["child_pid"] is None  # nothing of the refused change stuck
+
+
+def test_update_is_no_transition_and_cannot_smuggle_a_state() -> None:
+    writes: list[dict[str, Any]] = []
+    book = StatusBook(writes.append, lambda: "later", 80, 24)
+    first = book.status["last_change"]
+    book.update(cols=100, rows=30)
+    assert (writes[-1]["cols"], writes[-1]["rows"], writes[-1]["last_change"]) == (100, 30, first)
+    with pytest.raises(IllegalTransition):
+        book.update(state="killed")
+    assert book.state is S.STARTING
+
+
+def test_status_file_keeps_its_format(tmp_path: Path) -> None:
+    sdir = tmp_path / "sessions" / "w1"
+    sdir.mkdir(parents=True)
+    (sdir / "meta.json").write_text(json.dumps({"v": 1, "id": "w1", "cmd": ["sh"]}))
+    book = StatusBook(lambda st: write_status(sdir, st), lambda: "2026-01-01T00:00:00.000Z", 80, 24)
+    book.change_state(S.RUNNING, child_pid=42)
+    book.change_state(S.EXITED, child_pid=None, exit_code=3)
+    raw = json.loads((sdir / "status.json").read_text())
+    assert raw["state"] == "exited" and type(raw["state"]) is str
+    assert set(raw) == {
+        "v",
+        "state",
+        "child_pid",
+        "exit_code",
+        "signaled",
+        "last_change",
+        "cols",
+        "rows",
+        "error",
+    }
+    s = load_session(sdir)
+    assert s is not None and (s.state, s.label, s.exit_code) == ("exited", "exit:3", 3)
+
+
+# -- the lifecycle through a fake OS ------------------------------------------------------------
+
+
+def test_start_then_child_exit_is_exited_with_its_code() -> None:
+    async def t(r: Rig) -> None:
+        child = r.start()
+        master = child.master
+        assert r.book.state is S.RUNNING and r.book.status["child_pid"] == child.pid
+        r.os.readers[master].deliver(b"hello\r\n")
+        r.os.end(child.pid, code=3)
+        await r.ended()
+        assert r.states() == ["running", "exited"]
+        st = r.writes[-1]
+        assert (st["exit_code"], st["signaled"], st["child_pid"]) == (3, False, None)
+        assert r.farewells == [proto.exit_frame(False, 3)]
+        assert (await r.life.final)["state"] == "exited"
+        assert master in r.os.closed and child.master == -1 and r.os.readers[master].stopped
+        assert r.pump.backlog_bytes == len(b"hello\r\n")
+
+    run(t)
+
+
+def test_a_command_that_cannot_run_is_exited_with_the_reason() -> None:
+    async def t(r: Rig) -> None:
+        r.os.spawn_error = FileNotFoundError(2, "No such file or directory")
+        reason = r.life.start()
+        assert reason == "cannot run `agent`: No such file or directory"
+        assert r.states() == ["exited"] and r.writes[-1]["error"] == reason
+        assert r.life.child is None and r.os.signals == []
+
+    run(t)
+
+
+def test_kill_while_starting_is_refused_and_the_start_still_works() -> None:
+    async def t(r: Rig) -> None:
+        with pytest.raises(OpError, match="has not started yet"):
+            await r.life.kill("supervisor got SIGTERM")
+        assert r.book.state is S.STARTING and r.writes == [] and r.os.signals == []
+        r.start()
+        assert r.book.state is S.RUNNING
+
+    run(t)
+
+
+def test_kill_hangs_up_the_group_and_records_killed() -> None:
+    async def t(r: Rig) -> None:
+        child = r.start()
+        reply = await r.life.kill("timed out after 5s")
+        assert reply == {
+            "killed": True,
+            "confirmed": True,
+            "escalated": False,
+            "state": "killed",
+            "exit_code": None,
+        }
+        assert r.os.signals == [(child.pid, signal.SIGHUP)]
+        assert r.writes[-1]["error"] == "timed out after 5s" and r.writes[-1]["signaled"]
+        await r.ended()
+        with pytest.raises(OpError, match="already finished"):
+            await r.life.kill()
+        assert r.states() == ["running", "killed"]
+
+    run(t)
+
+
+def test_a_child_that_ignores_the_hangup_is_killed_outright() -> None:
+    async def t(r: Rig) -> None:
+        r.os.ignores_hup = True
+        child = r.start()
+        reply = await r.life.kill()
+        assert (reply["confirmed"], reply["escalated"], reply["state"]) == (True, True, "killed")
+        assert r.os.signals == [(child.pid, signal.SIGHUP), (child.pid, signal.SIGKILL)]
+
+    run(t)
+
+
+def test_child_exit_while_a_kill_is_pending_finishes_once() -> None:
+    async def t(r: Rig) -> None:
+        r.os.ignores_hup = True
+        child = r.start()
+        kill = asyncio.ensure_future(r.life.kill())
+        while not r.os.signals:  # the kill has sent its SIGHUP and waits for the group
+            await asyncio.sleep(0)
+        r.os.end(child.pid, code=0)  # … which ends on its own inside the grace period
+        reply = await asyncio.wait_for(kill, 10)
+        await r.ended()
+        # It ended by itself before any SIGKILL: recorded as its own exit, exactly once.
+        assert r.os.signals == [(child.pid, signal.SIGHUP)]
+        assert (reply["escalated"], reply["state"], reply["exit_code"]) == (False, "exited", 0)
+        assert r.states() == ["running", "exited"] and len(r.farewells) == 1
+
+    run(t)
+
+
+def test_restart_swaps_the_child_and_keeps_running() -> None:
+    async def t(r: Rig) -> None:
+        old = r.start()
+        old_reader, old_master = r.os.readers[old.master], old.master
+        old_reader.deliver(b"old screen")
+        reply = await r.life.restart()
+        new = r.life.child
+        assert new is not None and new.pid != old.pid and reply["child_pid"] == new.pid
+        assert r.states() == ["running", "running"] and r.writes[-1]["child_pid"] == new.pid
+        assert old_master in r.os.closed and not r.life.done.is_set()
+        old_reader.deliver(b"late words of the old run")
+        assert "old screen" not in r.pump.render("plain", True)["text"]
+        assert r.pump.backlog_bytes == len(b"old screen")  # the old run's last words dropped
+        r.os.end(new.pid, code=0)
+        await r.ended()
+        assert r.states() == ["running", "running", "exited"]
+
+    run(t)
+
+
+def test_restart_after_exit_is_refused() -> None:
+    async def t(r: Rig) -> None:
+        child = r.start()
+        r.os.end(child.pid, code=1)
+        await r.ended()
+        spawned = r.os.next_pid
+        with pytest.raises(OpError, match="restart needs a live one"):
+            await r.life.restart()
+        assert r.os.next_pid == spawned and r.states() == ["running", "exited"]
+
+    run(t)
+
+
+def test_restart_that_cannot_spawn_ends_the_session_with_the_reason() -> None:
+    async def t(r: Rig) -> None:
+        r.start()
+        r.os.spawn_error = PermissionError(13, "Permission denied")
+        with pytest.raises(OpError, match="restart failed: cannot run `agent`: Permission denied"):
+            await r.life.restart()
+        await r.ended()
+        st = r.writes[-1]
+        assert (st["state"], st["signaled"]) == ("killed", True)
+        assert st["error"] == "restart failed: cannot run `agent`: Permission denied"
+
+    run(t)
+
+
+def test_a_socket_that_will_not_bind_ends_a_running_session_as_killed() -> None:
+    async def t(r: Rig) -> None:
+        child = r.start()
+        await r.life.abort_start(child, "cannot bind the control socket: no space")
+        st = r.writes[-1]
+        assert (st["state"], st["exit_code"], st["child_pid"]) == ("killed", 1, None)
+        assert r.life.final.done() and not r.life.accepts_input
+
+    run(t)
+
+
+def test_input_is_taken_only_while_a_child_runs() -> None:
+    async def t(r: Rig) -> None:
+        assert not r.life.accepts_input
+        child = r.start()
+        assert r.life.accepts_input
+        r.os.end(child.pid, code=0)
+        await r.ended()
+        assert not r.life.accepts_input
+
+    run(t)
