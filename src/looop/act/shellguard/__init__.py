@@ -1,0 +1,84 @@
+"""The shell tripwire: refuse the few commands that are almost always an accident.
+
+A tripwire, not a sandbox. The text is parsed the way bash would parse it (tree-sitter-bash),
+and every command anywhere in it is checked: pipelines, lists, compound commands, function
+bodies, subshells, `$(…)`/backticks/`<(…)` (inside double quotes too), here-strings, and the
+scripts handed to `sh -c`, `eval`, `env -S`, `watch`, `trap`, `find -exec`, … up to a depth
+bound. Words are read after quote removal and `$'…'` decoding, so `"su"do` and `$'\\x73udo'`
+are still sudo. Anything built at run time (variables, aliases, scripts on disk) walks past it.
+
+Fail closed: every text is also read by our older small scanner (words, quotes, separators,
+here-docs), and either reading tripping refuses it — bash the parser rejects or misreads is
+still checked. Text over MAX_CHARS, or scripts nested deeper than _MAX_DEPTH, are refused
+unread; the guard itself never raises. Pure functions, no I/O; the parser loads lazily.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from looop.act.shellguard.check import _check
+from looop.act.shellguard.command import _base
+from looop.act.shellguard.scanner import Tok, tokenise
+from looop.act.shellguard.tables import _SHELLS, DEFAULT_FIX, MAX_CHARS
+
+__all__ = [
+    "DEFAULT_FIX",
+    "MAX_CHARS",
+    "Tok",
+    "foreign_interpreter",
+    "refusal",
+    "tokenise",
+    "tripwire",
+    "verdict",
+]
+
+
+def tripwire(cmd: str) -> str | None:
+    """The built-in rule `cmd` trips, quoting the offending part; None when it passes."""
+    if len(cmd) > MAX_CHARS:
+        return f"{len(cmd)} characters of shell, over the {MAX_CHARS} the tripwire reads"
+    try:
+        return _check(cmd, 0)
+    except RecursionError:
+        return "shell code nested too deeply to check"
+    except Exception as e:  # fail closed: text the guard cannot read is not let through
+        return f"shell code the tripwire could not read ({type(e).__name__})"
+
+
+def foreign_interpreter(script: str) -> str | None:
+    """The interpreter a script's #! line names when it is not a shell (python, node, …)."""
+    if not script.startswith("#!"):
+        return None
+    words = script[2:].split("\n", 1)[0].lower().split()
+    if words and _base(words[0]) == "env":
+        words = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
+    if not words:
+        return None
+    name = _base(words[0])
+    return None if name in _SHELLS or name in ("busybox", "toybox") else name
+
+
+def verdict(
+    cmd: str,
+    *,
+    builtin: bool = True,
+    deny: Sequence[re.Pattern[str]] = (),
+    allow: Sequence[re.Pattern[str]] = (),
+) -> str | None:
+    """Why `cmd` is refused under a policy, or None. An allow match wins over everything."""
+    if any(p.search(cmd) for p in allow):
+        return None
+    for p in deny:
+        if p.search(cmd):
+            return f"the shell_policy deny pattern `{' '.join(p.pattern.split())}` matches"
+    return tripwire(cmd) if builtin else None
+
+
+def refusal(why: str, fix: str = DEFAULT_FIX, what: str = "run_shell") -> str:
+    """The one-line error a refused command (run_shell, a worker's command, …) fails with."""
+    return (
+        f"{what} refused by the shell tripwire: {why}; "
+        f"this is a guard against accidents, not a sandbox — {fix}"
+    )

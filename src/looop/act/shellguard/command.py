@@ -1,0 +1,68 @@
+"""One simple command as both readings see it, and the wrappers stripped to find its name."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from looop.act.shellguard.tables import _ASSIGNMENT, _KEYWORDS, _WRAPPERS
+
+
+@dataclass
+class _Cmd:
+    """One simple command: its words, its redirects, and what feeds on its output."""
+
+    before: str = ""  # the operator in front of it ("" at the start)
+    host: str | None = None  # inside `$(…)`/`<(…)`/backticks: what runs it as code ("$": the
+    # substitution is itself the command word)
+    words: list[str] = field(default_factory=list)
+    redirects: list[tuple[str, str]] = field(default_factory=list)
+    bodies: list[str] = field(default_factory=list)
+    cwd: str | None = None  # where an earlier `cd` in the same text went, when we can tell
+
+
+def _base(word: str) -> str:
+    return word.rsplit("/", 1)[-1] if "/" in word.rstrip("/") else word
+
+
+def _unwrap(words: Sequence[str]) -> tuple[int | None, list[str]]:
+    """Index of the command word, past assignments, keywords and wrappers (env, nohup, …),
+    and the scripts a wrapper runs from a string (`env -S`, `watch`, `flock -c`)."""
+    i = 0
+    while i < len(words):
+        base = _base(words[i])
+        if _ASSIGNMENT.fullmatch(words[i]) or base in _KEYWORDS:
+            i += 1
+            continue
+        spec = _WRAPPERS.get(base)
+        if spec is None:
+            return i, []
+        takes, plain = spec
+        i += 1
+        if base == "coproc" and i + 1 < len(words) and words[i + 1] in ("{", "("):
+            i += 1  # `coproc NAME { …; }`: NAME is not a command
+        while i < len(words) and words[i].startswith("-") and len(words[i]) > 1:
+            opt = words[i]
+            i += 1
+            if opt == "--":
+                break
+            if base == "command" and "v" in opt[1:]:
+                return None, []  # `command -v x` only looks x up
+            if base == "env" and opt.startswith(("-s", "--split-string")):
+                # `env -S 'a b'` splits the string into the command and its arguments
+                value = opt.partition("=")[2] if opt.startswith("--") else opt[2:]
+                if not value and i < len(words):
+                    value, i = words[i], i + 1
+                return None, [" ".join([value, *words[i:]])]
+            if opt in takes:
+                i += 1
+        i += plain
+        if base == "flock" and i < len(words) and words[i] in ("-c", "--command"):
+            return None, list(words[i + 1 : i + 2])
+        if base == "watch" and i < len(words):
+            return None, [" ".join(words[i:])]  # watch hands its words to `sh -c`
+    return None, []
+
+
+def _command_at(words: Sequence[str]) -> int | None:
+    return _unwrap(words)[0]

@@ -1,0 +1,219 @@
+"""The parsed reading: tree-sitter-bash's tree walked by hand, every command node checked
+after quote removal, substitutions tagged with the command that runs them as code."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from looop.act.shellguard.check import _check, _command_rule
+from looop.act.shellguard.command import _base, _Cmd, _command_at
+from looop.act.shellguard.rules import (
+    _PIPE_RULES,
+    _after_cd,
+    _code_arg,
+    _device,
+    _reads_code,
+    _roles,
+)
+from looop.act.shellguard.tables import _REDIRECTS, _WRITES
+
+if TYPE_CHECKING:
+    from tree_sitter import Node
+
+_ESCAPE = re.compile(r"\\(.)", re.S)
+_DQ_ESCAPE = re.compile(r'\\([$`"\\\n])')
+_ANSI_C = re.compile(
+    r"\\(x[0-9a-f]{1,2}|u[0-9a-f]{1,4}|U[0-9a-f]{1,8}|[0-7]{1,3}|c.?|.)", re.S | re.I
+)
+_ANSI_SIMPLE = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r"}
+_ANSI_SIMPLE |= {"t": "\t", "v": "\v"}
+_BACKTICKS = re.compile(r"`([^`]*)`")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_SUBST = frozenset({"command_substitution", "process_substitution"})
+_REDIRECT_NODES = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
+
+
+def _ansi_c(body: str) -> str:
+    """What bash makes of the inside of `$'…'`."""
+
+    def one(m: re.Match[str]) -> str:
+        e = m.group(1)
+        if e[0] in "xuU" and len(e) > 1:
+            code = int(e[1:], 16)
+        elif e[0] in "01234567":
+            code = int(e, 8)
+        elif e[0] == "c":
+            return chr(ord(e[1]) & 0x1F) if len(e) > 1 else ""
+        else:
+            return _ANSI_SIMPLE.get(e, e)
+        return chr(code) if code <= 0x10FFFF else ""
+
+    return _ANSI_C.sub(one, body)
+
+
+def _text(n: Node) -> str:
+    return (n.text or b"").decode("utf-8", "replace")
+
+
+def _word(n: Node, subs: list[Node]) -> str:
+    """The word a shell would pass after quote removal; substitutions kept as written."""
+    t = n.type
+    if t in _SUBST:
+        subs.append(n)
+        return _text(n)
+    if t == "word":
+        return _ESCAPE.sub(r"\1", _text(n).replace("\\\n", ""))
+    if t == "raw_string":
+        s = _text(n)
+        return s[1:-1] if len(s) >= 2 and s.endswith("'") else s[1:]
+    if t == "ansi_c_string":
+        s = _text(n)
+        return _ansi_c(s[2:-1] if len(s) >= 3 and s.endswith("'") else s[2:])
+    if t in ("string", "translated_string"):
+        out: list[str] = []
+        for ch in n.named_children:
+            if ch.type == "string_content":
+                out.append(_DQ_ESCAPE.sub(r"\1", _text(ch)))
+            else:
+                out.append(_word(ch, subs))
+        return "".join(out)
+    if t == "concatenation":
+        return "".join(_word(ch, subs) for ch in n.children)
+    return _text(n)  # expansions, arithmetic, numbers: as written
+
+
+def _from_command(n: Node, outer: Sequence[Node], host_of: dict[int, str | None]) -> _Cmd:
+    """One `command` node (plus the `outer` redirects that reach it) as words, here-strings
+    and here-documents; notes the host of each substitution in its arguments (the command
+    that will run their output as code)."""
+    parts = [*n.children, *outer]
+    c = _Cmd()
+    words: list[str] = []
+    name_subs: list[Node] = []
+    stdin_subs: list[Node] = []  # `bash < <(curl x)`, `python3 <<< "$(curl x)"`
+    arg_subs: list[tuple[int, Node]] = []  # (index of the word it sits in, substitution)
+    for p in parts:
+        t = p.type
+        if t == "command_name":
+            words += [_word(ch, name_subs) for ch in p.named_children[:1]]
+        elif t == "herestring_redirect":
+            c.redirects += [("<<<", _word(ch, stdin_subs).lower()) for ch in p.named_children[-1:]]
+        elif t == "heredoc_redirect":
+            c.bodies += [_text(ch).lower() for ch in p.named_children if ch.type == "heredoc_body"]
+        elif t == "file_redirect":
+            stdin_subs += [ch for ch in p.named_children if ch.type in _SUBST]
+        elif p.is_named and t not in ("variable_assignment", "comment"):
+            found: list[Node] = []
+            words.append(_word(p, found))
+            arg_subs += [(len(words) - 1, s) for s in found]
+    c.words = [w.lower() for w in words]
+    at = _command_at(c.words)
+    host_of.update((s.id, "$") for s in name_subs)
+    if at is None:
+        host_of.update((s.id, None if c.words else "$") for _, s in arg_subs)
+        return c
+    name, args = _base(c.words[at]), c.words[at + 1 :]
+    host_of.update((s.id, name if _reads_code(name, args) else None) for s in stdin_subs)
+    for k, s in arg_subs:
+        host_of[s.id] = "$" if k == at else (name if _code_arg(name, args, k - at - 1) else None)
+    return c
+
+
+def _redirect_rule(n: Node) -> str | None:
+    op = next((ch.type for ch in n.children if ch.type in _REDIRECTS), "")
+    targets = [ch for ch in n.named_children if ch.type != "file_descriptor"][-1:]
+    if op in _WRITES and targets and _device(path := _word(targets[0], []).lower()):
+        return f"a redirect onto a disk device: `{op} {path}`"
+    return None
+
+
+def _heredoc_backticks(n: Node, depth: int) -> str | None:
+    """An unquoted here-document runs the backticks in its body (the parser leaves them)."""
+    start = next((_text(ch) for ch in n.children if ch.type == "heredoc_start"), "'")
+    if any(q in start for q in "'\"\\"):
+        return None
+    for body in n.children:
+        if body.type == "heredoc_body":
+            for m in _BACKTICKS.finditer(_text(body)):
+                if (why := _check(m.group(1), depth + 1)) is not None:
+                    return why
+    return None
+
+
+def _pipelines(order: Sequence[tuple[Node, _Cmd | None]]) -> str | None:
+    """A producer anywhere in one stage of a pipeline and its consumer in a later one (a
+    download then a shell, however grouped: `{ curl x; } | bash`, `curl x | (bash)`)."""
+    roles: dict[int, dict[str, str]] = {}  # node id -> roles played anywhere inside it
+    found: str | None = None
+    for n, c in reversed(order):  # children before their parents
+        mine = _roles(c) if c is not None else {}
+        for ch in n.children:
+            mine = roles.get(ch.id, {}) | mine
+        if n.type == "pipeline":
+            upstream: dict[str, str] = {}
+            for ch in n.named_children:
+                here = roles.get(ch.id, {})
+                for producer, consumer, label in _PIPE_RULES:
+                    if producer in upstream and consumer in here:
+                        found = f"{label}: `{upstream[producer]} | {here[consumer]}`"
+                upstream = here | upstream
+        if mine:
+            roles[n.id] = mine
+    return found
+
+
+def _tree_check(text: str, depth: int) -> str | None:
+    """The rule the parsed text trips, if any."""
+    import tree_sitter_bash
+    from tree_sitter import Language, Parser
+
+    # ASCII only: tree-sitter-bash 0.25 can crash the process on some non-ASCII input
+    # (tree-sitter-bash#337). No shell syntax is non-ASCII, so each such character becomes
+    # one letter; the scanner still reads the original text.
+    ascii_text = _NON_ASCII.sub("x", text)
+    tree = Parser(Language(tree_sitter_bash.language())).parse(ascii_text.encode("ascii"))
+    host_of: dict[int, str | None] = {}
+    order: list[tuple[Node, _Cmd | None]] = []
+    # (node, host of the substitution it sits in, redirects from outside that reach it)
+    stack: list[tuple[Node, str | None, Sequence[Node]]] = [(tree.root_node, None, ())]
+    cwd: str | None = None  # commands come in text order; subshell scope is ignored
+    while stack:  # pre-order, by hand: nesting depth is the input's to choose
+        n, host, outer = stack.pop()
+        children = n.children
+        c: _Cmd | None = None
+        why: str | None = None
+        if n.type in _SUBST:
+            host = host_of.get(n.id)  # None: its output is not an argument of any command
+        elif n.type == "command":
+            c = _from_command(n, outer, host_of)
+            c.host, c.cwd = host, cwd
+            cwd = _after_cd(c, cwd)
+            why = _command_rule(c, depth)
+        elif n.type == "file_redirect":
+            why = _redirect_rule(n)
+        elif n.type == "heredoc_redirect":
+            why = _heredoc_backticks(n, depth)
+        if why is not None:
+            return why
+        order.append((n, c))
+        inner = _inner_redirects(n, children, outer)
+        stack.extend((ch, host, inner.get(ch.id, ())) for ch in reversed(children))
+    return _pipelines(order)
+
+
+def _inner_redirects(
+    n: Node, children: Sequence[Node], outer: Sequence[Node]
+) -> dict[int, Sequence[Node]]:
+    """Which child the redirects on `n` (and those reaching it) go to. The parser hangs
+    `a && b < x` and `{ b; } < x` on the whole statement, while bash feeds `x` to `b`: a
+    list, pipeline or group passes them to its last part."""
+    if n.type == "redirected_statement":
+        mine = [ch for ch in children if ch.type in _REDIRECT_NODES]
+        body = n.child_by_field_name("body")
+        return {} if body is None else {body.id: [*mine, *outer]}
+    if outer and n.type in ("list", "pipeline", "compound_statement", "subshell"):
+        last = [ch for ch in children if ch.is_named and ch.type != "comment"][-1:]
+        return {last[0].id: outer} if last else {}
+    return {}

@@ -1,0 +1,373 @@
+"""The deny rules: what one simple command (already unwrapped) trips, and the roles it plays
+in a pipe (a download, a shell reading stdin, a listing, a delete)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from looop.act.shellguard.command import _base, _Cmd, _command_at
+from looop.act.shellguard.tables import (
+    _CODE_FLAGS,
+    _DELETERS,
+    _DEV_OK,
+    _DISKS,
+    _DISKS_MORE,
+    _DOWNLOADERS,
+    _FS_MAKERS,
+    _GIT_TAKES,
+    _HOME,
+    _INTERPRETERS,
+    _MAIN,
+    _PARTITIONERS,
+    _POWER,
+    _PRIVILEGE,
+    _READ_ONLY_FLAGS,
+    _RECURSIVE_TOOLS,
+    _SHELLS,
+    _SHOW_CHARS,
+    _SOURCES,
+    _STDIN,
+    _SYSTEM_DIRS,
+    _SYSTEMCTL_POWER,
+)
+
+
+def _show(words: Sequence[str]) -> str:
+    text = " ".join(" ".join(words).split())
+    return text if len(text) <= _SHOW_CHARS else text[: _SHOW_CHARS - 1] + "…"
+
+
+def _device(path: str) -> bool:
+    """A path whose overwrite destroys a disk (or, for /proc/sysrq-trigger, stops the box)."""
+    if path == "/proc/sysrq-trigger":
+        return True
+    if not path.startswith("/dev/") or path[5:] in _DEV_OK:
+        return False
+    return path[5:].startswith(_DISKS + _DISKS_MORE)
+
+
+def _critical(path: str, cwd: str | None = None) -> str | None:
+    """`path` (joined to `cwd` when relative) if it is /, a home, or a system directory
+    (after `..`, `//`, `/*`): `cd / && rm -rf *` aims at /*."""
+    if cwd is not None and not path.startswith(("/", "~", "$")):
+        path = f"{cwd.rstrip('/')}/{path}"
+    if _HOME.fullmatch(path):
+        return path
+    if not path.startswith("/"):
+        return None
+    parts: list[str] = []
+    for seg in path.split("/"):
+        if seg == "..":
+            if parts:
+                parts.pop()
+        elif seg not in ("", ".", "*"):
+            parts.append(seg)
+    return path if "/" + "/".join(parts) in _SYSTEM_DIRS else None
+
+
+def _split_opts(args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(options, operands), options ending at `--`."""
+    opts: list[str] = []
+    operands: list[str] = []
+    options = True
+    for a in args:
+        if options and a == "--":
+            options = False
+        elif options and a.startswith("-") and len(a) > 1:
+            opts.append(a)
+        else:
+            operands.append(a)
+    return opts, operands
+
+
+def _recursive(opts: Sequence[str]) -> bool:
+    return any(
+        ("recursive".startswith(o[2:]) and len(o) > 2) if o.startswith("--") else "r" in o[1:]
+        for o in opts
+    )
+
+
+def _find_starts(args: Sequence[str], cwd: str | None) -> tuple[str | None, int]:
+    """(the first start path that is critical, where the expression begins)."""
+    i = 0
+    while i < len(args) and args[i][:2] in ("-h", "-l", "-p", "-o", "-d") and len(args[i]) <= 3:
+        i += 2 if args[i] == "-d" else 1
+    aimed: str | None = None
+    while i < len(args) and not args[i].startswith("-") and args[i] not in ("(", "!", ","):
+        aimed = aimed or _critical(args[i], cwd)
+        i += 1
+    return aimed, i
+
+
+def _find(args: Sequence[str], cwd: str | None) -> tuple[str | None, list[list[str]]]:
+    """(a critical start path if the expression deletes, the -exec commands)."""
+    aimed, i = _find_starts(args, cwd)
+    execs: list[list[str]] = []
+    expr = args[i:]
+    j = 0
+    while j < len(expr):
+        a = expr[j]
+        j += 1
+        if a in ("-exec", "-execdir", "-ok", "-okdir"):
+            sub: list[str] = []
+            while j < len(expr) and expr[j] not in (";", "+"):
+                sub.append(expr[j])
+                j += 1
+            j += 1
+            execs.append(sub)
+    deletes = "-delete" in expr or any(
+        (at := _command_at(sub)) is not None and _base(sub[at]) in _DELETERS for sub in execs
+    )
+    return (aimed if deletes else None), execs
+
+
+def _git_push(args: Sequence[str]) -> str | None:
+    """Which way `git … push …` rewrites or removes main/master (or may), if it does."""
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        i += 2 if args[i] in _GIT_TAKES else 1
+    if i >= len(args) or args[i] != "push":
+        return None
+    force = every = delete = tags = False
+    positional: list[str] = []
+    rest, j, options = args[i + 1 :], 0, True
+    while j < len(rest):
+        a = rest[j]
+        j += 1
+        if options and a == "--":
+            options = False
+        elif options and a.startswith("--"):
+            name = a[2:].split("=", 1)[0]
+            if name in ("force", "force-with-lease"):
+                force = True
+            elif name == "mirror":
+                force = every = True
+            elif name in ("all", "branches"):
+                every = True
+            elif name == "delete":
+                delete = True
+            elif name == "tags":
+                tags = True
+            elif name in ("repo", "push-option", "receive-pack", "exec") and "=" not in a:
+                j += 1
+        elif options and a.startswith("-") and len(a) > 1:
+            force |= "f" in a
+            delete |= "d" in a
+            if a.endswith("o"):
+                j += 1  # -o <push option>
+        else:
+            positional.append(a)
+    for ref in positional[1:]:  # the first is the remote
+        plus = ref.startswith("+")
+        spec = ref[1:] if plus else ref
+        src, colon, dst = spec.partition(":")
+        dst = (dst if colon else src).removeprefix("refs/heads/")
+        if not colon and dst in ("head", "@") and (force or plus):
+            return "a force push of HEAD (the current branch may be main)"
+        if dst == "*" and (force or plus):  # a refs/heads/* pattern: main included
+            return "a force push of every branch (main/master included)"
+        if dst not in _MAIN:
+            continue
+        if delete or (colon and not src):
+            return f"deleting {dst} on the remote"
+        if force or plus:
+            return f"a force push to {dst}"
+    if force and every:
+        return "a force push of every branch (main/master included)"
+    if force and len(positional) <= 1 and not tags:
+        return "a force push with no refspec (it may hit the default branch)"
+    return None
+
+
+def _kills_everything(args: Sequence[str]) -> bool:
+    """`kill -9 -1` (every process you own) or `kill 1` (init)."""
+    i = 0
+    if args and args[0].startswith("-") and args[0] != "--":
+        i = 2 if args[0] in ("-s", "-n") else 1
+    if i < len(args) and args[i] == "--":
+        i += 1
+    return any(a in ("-1", "1") for a in args[i:])
+
+
+def _reads_code(name: str, args: Sequence[str]) -> bool:
+    """Does this command run whatever arrives on its stdin as code?"""
+    if name in _SHELLS:
+        return True
+    if name in _SOURCES:
+        return bool(args) and args[0] in _STDIN
+    if not _INTERPRETERS.fullmatch(name):
+        return False
+    for a in args:
+        if a in _STDIN:
+            return True
+        if a.startswith("-") and len(a) > 1:
+            if a.startswith(_CODE_FLAGS):
+                return False
+            continue
+        return False  # a script file: stdin is data
+    return True
+
+
+def _scripts(name: str, args: Sequence[str], c: _Cmd) -> list[str]:
+    """Command text this command will run: `-c` scripts, eval, trap, here-strings/-documents."""
+    if name == "eval":
+        return [" ".join(args)]
+    if name == "trap":
+        _, operands = _split_opts(args)
+        return operands[:1]
+    if name == "script":
+        return [args[k + 1] for k, a in enumerate(args[:-1]) if a in ("-c", "--command")]
+    if name not in _SHELLS:
+        return []
+    inline = False
+    out: list[str] = []
+    i = 0
+    while i < len(args) and args[i][:1] in "-+" and len(args[i]) > 1:
+        a = args[i]
+        i += 1
+        if a == "--":
+            break
+        if a.startswith("--command="):
+            out.append(a.partition("=")[2])
+        elif a in ("-o", "+o", "--rcfile", "--init-file"):
+            i += 1
+        elif a == "--command" or (not a.startswith("--") and "c" in a[1:]):
+            inline = True
+    if inline and i < len(args):
+        out.append(args[i])
+    out += [target for op, target in c.redirects if op == "<<<"]
+    if not (inline or out):
+        out += c.bodies
+    return out
+
+
+def _disk_rule(name: str, args: Sequence[str], shown: str) -> str | None:
+    """Formatting, wiping or overwriting a disk."""
+    if name.startswith(_FS_MAKERS):
+        return f"{name} (formatting a filesystem): `{shown}`"
+    if name in ("wipefs", "blkdiscard") and not any(a in ("-n", "--no-act") for a in args):
+        return f"{name} (wiping a disk): `{shown}`"
+    if (
+        name in _PARTITIONERS
+        and any(_device(a) for a in args)
+        and not any(a in _READ_ONLY_FLAGS for a in args)
+    ):
+        return f"{name} (rewriting a partition table): `{shown}`"
+    if (
+        (name == "cryptsetup" and any(a in ("luksformat", "erase", "lukserase") for a in args))
+        or (name == "nvme" and args[:1] in (["format"], ["sanitize"]))
+        or (name == "diskutil" and args[:1] and args[0].startswith(("erase", "zero", "secure")))
+        or (name == "hdparm" and any(a.startswith(("--security-erase", "--trim")) for a in args))
+        or (name == "sg_format" and any(a.startswith("--format") for a in args))
+        or (name == "badblocks" and any(a.startswith("-") and "w" in a for a in args))
+    ):
+        return f"{name} (wiping a disk): `{shown}`"
+    if name == "dd":
+        for a in args:
+            if a.startswith("of=/dev/") and a[8:] not in _DEV_OK:
+                return f"dd onto a device: `{shown}`"
+    if name == "shred" and any(a.startswith("/dev/") and a[5:] not in _DEV_OK for a in args):
+        return f"shred of a device: `{shown}`"
+    if name in ("tee", "cp", "install", "pv") and any(_device(a) for a in args):
+        return f"{name} onto a disk device: `{shown}`"
+    return None
+
+
+def _power_rule(name: str, args: Sequence[str], shown: str) -> str | None:
+    """Stopping or suspending the machine, or killing every process."""
+    if name in _POWER:
+        return f"{name} (stopping the machine): `{shown}`"
+    if name in ("systemctl", "loginctl") and any(
+        a in _SYSTEMCTL_POWER or a.removesuffix(".target") in _SYSTEMCTL_POWER for a in args
+    ):
+        return f"{name} power action (stopping the machine): `{shown}`"
+    if name in ("init", "telinit") and args[:1] in (["0"], ["6"]):
+        return f"{name} {args[0]} (stopping the machine): `{shown}`"
+    if name == "killall5" or (name == "kill" and _kills_everything(args)):
+        return f"kill of every process (or init): `{shown}`"
+    return None
+
+
+def _tree_rule(name: str, args: Sequence[str], shown: str, cwd: str | None) -> str | None:
+    """Deleting, moving away or re-permissioning /, a home or a system directory."""
+
+    def aimed(paths: Sequence[str]) -> str | None:
+        return next((p for a in paths if (p := _critical(a, cwd)) is not None), None)
+
+    opts, operands = _split_opts(args)
+    if name in _RECURSIVE_TOOLS and _recursive(opts) and (at := aimed(operands)) is not None:
+        verb = "rm -rf (recursive delete)" if name == "rm" else f"recursive {name}"
+        return f"{verb} aimed at {at}: `{shown}`"
+    if name == "mv" and (at := aimed(operands[:-1])) is not None:
+        return f"mv moving away {at}: `{shown}`"
+    deletes = any(o.startswith("--delete") for o in opts)
+    if name == "rsync" and deletes and (at := aimed(operands[-1:])) is not None:
+        return f"rsync --delete into {at}: `{shown}`"
+    if name == "find" and (at := _find(args, cwd)[0]) is not None:
+        return f"find deleting under {at}: `{shown}`"
+    return None
+
+
+def _rule(name: str, args: Sequence[str], shown: str, cwd: str | None) -> str | None:
+    """The deny rule one command (already unwrapped) trips, if any."""
+    if name in _PRIVILEGE:
+        return f"{name} (running as another user): `{shown}`"
+    if name == "git" and (what := _git_push(args)) is not None:
+        return f"{what}: `{shown}`"
+    return (
+        _disk_rule(name, args, shown)
+        or _power_rule(name, args, shown)
+        or _tree_rule(name, args, shown, cwd)
+    )
+
+
+# What flows down a pipe into what: (producer role, consumer role, how the refusal names it)
+_PIPE_RULES = (
+    ("download", "runs", "a download piped into a shell"),
+    ("lists", "deletes", "a listing of a system or home directory piped into a delete"),
+)
+
+
+def _roles(c: _Cmd) -> dict[str, str]:
+    """The pipe roles `c` plays (see _PIPE_RULES), each with the text shown for it."""
+    at = _command_at(c.words)
+    if at is None:
+        return {}
+    name, args = _base(c.words[at]), c.words[at + 1 :]
+    roles: dict[str, str] = {}
+    if name in _DOWNLOADERS:
+        roles["download"] = _show(c.words)
+    if _reads_code(name, args):
+        roles["runs"] = _show(c.words[at:])
+    if name == "find" and _find_starts(args, c.cwd)[0] is not None:
+        roles["lists"] = _show(c.words[at:])
+    if name in _DELETERS and any(_base(w) == "xargs" for w in c.words[:at]):
+        roles["deletes"] = _show(c.words)
+    return roles
+
+
+def _after_cd(c: _Cmd, cwd: str | None) -> str | None:
+    """Where the shell is after `c`, as far as the text tells (None: unknown)."""
+    at = _command_at(c.words)
+    if at is None or _base(c.words[at]) not in ("cd", "pushd"):
+        return cwd
+    _, operands = _split_opts(c.words[at + 1 :])
+    if not operands:
+        return "~"
+    target = operands[0]
+    if target.startswith(("/", "~", "$")):
+        return target
+    return None if cwd is None or target == "-" else f"{cwd.rstrip('/')}/{target}"
+
+
+def _code_arg(name: str, args: Sequence[str], k: int) -> bool:
+    """Is args[k] run as code by `name`? Shells, eval and source: any argument (the script or
+    what it is handed); an interpreter: its script operand or the value of -c/-e/…"""
+    if name in _SHELLS or name in _SOURCES or name == "eval":
+        return True
+    if not _INTERPRETERS.fullmatch(name):
+        return False
+    if k > 0 and args[k - 1] in _CODE_FLAGS:
+        return True
+    first = next((i for i, a in enumerate(args) if not a.startswith("-") or a == "-"), None)
+    return first == k
