@@ -1,0 +1,319 @@
+"""What each action does to the world: goal, sensor, playbook and schedule files, run_shell
+(behind the tripwire and shell_policy), a notification, a worker or a session."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from looop.act import shellguard
+from looop.act.actions import (
+    ArchiveGoal,
+    DropSchedule,
+    KillWorker,
+    RemoveSensor,
+    RestartSession,
+    RunShell,
+    SendKey,
+    SendNotification,
+    StartWorker,
+    SteerSession,
+    WriteGoal,
+    WritePlaybook,
+    WriteSchedule,
+    WriteSensor,
+    summary_of,
+)
+from looop.act.outcome import ExecError
+from looop.act.shell import ShellResult, run_shell
+from looop.act.wal import _wal
+from looop.core import store
+from looop.core.config import KNOBS, Config, Knobs
+from looop.core.context import Ctx
+from looop.core.errors import LooopError
+from looop.core.hashing import fnv1a_128
+from looop.core.text import one_line
+from looop.human.notify import notify
+
+_HISTORY_NAME = re.compile(r"(\d{8}-\d{6})(?:-(\d+))?\.md")
+
+
+def _normalise_text(text: str) -> str:
+    text = text.replace("\r\n", "\n")
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _write_goal(ctx: Ctx, a: WriteGoal) -> None:
+    body = a.body if a.body.endswith("\n") else a.body + "\n"
+    store.atomic_write(ctx.paths.goal(a.id), body)
+
+
+def _archive_goal(ctx: Ctx, a: ArchiveGoal) -> None:
+    src = ctx.paths.goal(a.id)
+    dst = ctx.paths.goals_archive / f"{a.id}.md"
+    if not src.is_file():
+        raise ExecError(f"archive_goal: {ctx.paths.rel(src)} does not exist (nothing to archive)")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(src, dst)
+    except FileNotFoundError:
+        raise ExecError(
+            f"archive_goal: {ctx.paths.rel(src)} does not exist (nothing to archive)"
+        ) from None
+
+
+def _write_sensor(
+    ctx: Ctx,
+    knobs: Knobs,
+    a: WriteSensor,
+    actor: str,
+    allow_dangerous: bool = False,
+    cfg: Config | None = None,
+) -> None:
+    # A sensor runs on every beat; a shell one passes the tripwire like run_shell. A #! line
+    # naming another interpreter (python, node, …) is not shell we can read: it goes unscanned.
+    if shellguard.foreign_interpreter(a.script) is None:
+        _shell_guard(ctx, knobs, a.script, actor, allow_dangerous, "write_sensor", cfg)
+    store.atomic_write(ctx.paths.sensor(a.name), _normalise_text(a.script), mode=0o755)
+
+
+def _remove_sensor(ctx: Ctx, a: RemoveSensor) -> None:
+    path = ctx.paths.sensor(a.name)
+    if not path.is_file():
+        raise ExecError(f"remove_sensor: {ctx.paths.rel(path)} does not exist (nothing to remove)")
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        raise ExecError(
+            f"remove_sensor: {ctx.paths.rel(path)} does not exist (nothing to remove)"
+        ) from None
+
+
+def _history_key(name: str) -> tuple[str, int] | None:
+    m = _HISTORY_NAME.fullmatch(name)
+    return (m.group(1), int(m.group(2) or 1)) if m else None
+
+
+def _prune_playbook_history(hist: Path, keep: int) -> None:
+    if keep <= 0:
+        return  # 0 keeps every version: history exists to prevent loss
+    versions = sorted(
+        ((key, p) for p in hist.iterdir() if (key := _history_key(p.name)) is not None),
+        key=lambda kp: kp[0],
+    )
+    for _, p in versions[:-keep]:
+        store.remove(p)
+
+
+def _write_playbook(ctx: Ctx, knobs: Knobs, a: WritePlaybook) -> None:
+    body = _normalise_text(a.body)
+    paths = ctx.paths
+    with store.dir_lock(paths.state_lock):
+        try:
+            old: bytes | None = store.read_regular(paths.playbook)
+        except FileNotFoundError:
+            old = None
+        if old is not None and old != body.encode():
+            hist = paths.playbook_history
+            hist.mkdir(parents=True, exist_ok=True)
+            stamp = ctx.clock.local().strftime("%Y%m%d-%H%M%S")
+            name, n = f"{stamp}.md", 2
+            while (hist / name).exists():
+                name, n = f"{stamp}-{n}.md", n + 1
+            store.atomic_write(hist / name, old)
+            _prune_playbook_history(hist, knobs.num("playbook_keep"))
+        store.atomic_write(paths.playbook, body)
+
+
+def _write_last_shell(ctx: Ctx, cmd: str, res: ShellResult) -> None:
+    """RUN_SHELL OUTPUT for the next prompt, written whatever the outcome."""
+    rec = {
+        "v": 1,
+        "ts": int(ctx.clock.now()),
+        "cmd": cmd,
+        "exit_code": res.exit_code,
+        "timed_out": res.timed_out,
+        "secs": res.secs,
+        "stdout": res.stdout,
+        "stderr": res.stderr,
+    }
+    try:
+        store.write_json(ctx.paths.last_shell, rec)
+    except OSError as e:
+        ctx.events.emit(
+            "warn", "shell.output_lost", f"could not save run_shell output: {e.strerror or e}"
+        )
+
+
+def _env_forces_tripwire(ctx: Ctx) -> bool:
+    """LOOOP_SHELL_ALLOW_DANGEROUS=0 beats `shell_policy: "off"`: env > config, as everywhere."""
+    knob = KNOBS["shell_allow_dangerous"]
+    raw = ctx.env.get(knob.env, "").strip()
+    if not raw:
+        return False
+    try:
+        return knob.from_env(raw) is False
+    except ValueError:
+        return False  # resolve_knobs already warned about it
+
+
+def _shell_guard(
+    ctx: Ctx,
+    knobs: Knobs,
+    cmd: str,
+    actor: str,
+    allow_dangerous: bool,
+    what: str = "run_shell",
+    cfg: Config | None = None,
+) -> None:
+    """Refuse shell text the tripwire (or shell_policy) stops, before anything (WAL, output
+    file, journal, worker, sensor file) is touched. `what` names the field in the refusal;
+    `cfg` is the beat's config (the file is read when there is none, as for a CLI move)."""
+    knob_env = KNOBS["shell_allow_dangerous"].env
+    if actor != "cli":
+        fix = shellguard.DEFAULT_FIX
+    elif what == "run_shell":
+        fix = "re-run with --allow-dangerous, or set shell_policy"
+    else:
+        fix = f"re-run with {knob_env}=1 if you mean it, or set shell_policy"
+    bypass = "--allow-dangerous" if allow_dangerous else None
+    if bypass is None and knobs.values.get("shell_allow_dangerous") is True:
+        bypass = knob_env + "=1"
+    if bypass is not None:
+        why = shellguard.tripwire(cmd)
+        if why is not None:
+            ctx.events.emit(
+                "warn", "shell.tripwire_bypassed", f"{what} tripwire bypassed by {bypass}: {why}"
+            )
+        return
+    try:
+        policy = (cfg if cfg is not None else ctx.config()).shell_policy
+    except LooopError as e:
+        # Fail closed: without the config we do not know the user's deny patterns.
+        raise ExecError(f"{what} not run: {e}") from e
+    builtin = policy.mode == "tripwire" or _env_forces_tripwire(ctx)
+    why = shellguard.verdict(cmd, builtin=builtin, deny=policy.deny, allow=policy.allow)
+    if why is not None:
+        raise ExecError(shellguard.refusal(why, fix, what))
+
+
+def _run_shell(
+    ctx: Ctx,
+    knobs: Knobs,
+    a: RunShell,
+    actor: str,
+    allow_dangerous: bool = False,
+    cfg: Config | None = None,
+) -> None:
+    _shell_guard(ctx, knobs, a.cmd, actor, allow_dangerous, cfg=cfg)
+    timeout = knobs.num("shell_timeout_secs")
+    fingerprint = fnv1a_128(store.encode(f"run_shell\n{a.cmd}"))
+    with _wal(ctx, actor, "shell", fingerprint, summary_of(a)):
+        res = run_shell(ctx, a.cmd, float(timeout))
+    _write_last_shell(ctx, a.cmd, res)
+    what = one_line(a.reason if a.reason.strip() else a.cmd)
+    if res.timed_out:
+        raise ExecError(f"run_shell timed out after {timeout}s (LOOOP_SHELL_TIMEOUT_SECS): {what}")
+    if res.exit_code != 0:
+        raise ExecError(f"run_shell exited {res.exit_code}: {what}")
+
+
+def _send_notification(
+    ctx: Ctx, a: SendNotification, actor: str, cfg: Config | None = None
+) -> None:
+    message = a.message.strip()
+    if not message:
+        raise ExecError("send_notification: empty message; say what the human should know")
+    fingerprint = fnv1a_128(store.encode(f"send_notification\n{a.message}\n{a.id}"))
+    with _wal(ctx, actor, "notify", fingerprint, summary_of(a)):
+        notify(ctx, message, a.id, "notification", cfg)
+
+
+def _start_worker(
+    ctx: Ctx,
+    knobs: Knobs,
+    a: StartWorker,
+    actor: str,
+    allow_dangerous: bool = False,
+    cfg: Config | None = None,
+) -> None:
+    from looop.workers.launch import start_worker
+
+    # The worker's launch line and its verify check are shell too: same policy as run_shell.
+    for what, text in (("start_worker command", a.command), ("start_worker verify", a.verify)):
+        if text is not None and text.strip():
+            _shell_guard(ctx, knobs, text, actor, allow_dangerous, what, cfg)
+
+    start_worker(
+        ctx,
+        knobs,
+        a.id,
+        a.prompt,
+        runner=a.runner,
+        command=a.command,
+        verify=a.verify,
+        cfg=cfg,
+    )
+
+
+def _sessions_call(what: str, fn: Callable[[], object]) -> None:
+    """Session errors (finished, gone, unknown id) become this action's failure."""
+    from looop.sessions import SessionError
+
+    try:
+        fn()
+    except SessionError as e:
+        raise ExecError(f"{what}: {e}") from e
+
+
+def _kill_worker(ctx: Ctx, knobs: Knobs, a: KillWorker) -> None:
+    from looop.sessions import kill
+    from looop.workers.launch import normalise_target
+
+    wid = normalise_target(a.id)
+    _sessions_call("kill_worker", lambda: kill(ctx.paths.data, wid))
+
+
+def _steer_session(ctx: Ctx, knobs: Knobs, a: SteerSession) -> None:
+    from looop.sessions import send
+    from looop.workers.launch import normalise_target
+
+    wid = normalise_target(a.id)
+    # text then CR: raw-mode agent TUIs submit on Enter, and line-mode programs get CR as NL
+    _sessions_call("steer_session", lambda: send(ctx.paths.data, wid, a.input + "\r", False))
+
+
+def _send_key(ctx: Ctx, knobs: Knobs, a: SendKey) -> None:
+    from looop.sessions import send_keys
+    from looop.workers.launch import normalise_target
+
+    wid = normalise_target(a.id)
+    _sessions_call("send_key", lambda: send_keys(ctx.paths.data, wid, list(a.keys)))
+
+
+def _restart_session(ctx: Ctx, knobs: Knobs, a: RestartSession) -> None:
+    from looop.sessions import restart
+    from looop.workers.launch import normalise_target
+
+    wid = normalise_target(a.id)
+    _sessions_call("restart_session", lambda: restart(ctx.paths.data, wid))
+
+
+def _write_schedule(ctx: Ctx, a: WriteSchedule) -> None:
+    from looop.human import schedules
+
+    try:
+        rec = schedules.build(
+            ctx.clock, in_s=a.in_s, every_s=a.every_s, cron=a.cron, tz=a.tz, note=a.note
+        )
+    except schedules.ScheduleError as e:
+        raise ExecError(f"write_schedule '{a.name}': {e}") from e
+    schedules.write(ctx.paths.schedules, a.name, rec)
+
+
+def _drop_schedule(ctx: Ctx, a: DropSchedule) -> None:
+    from looop.human import schedules
+
+    schedules.drop(ctx.paths.schedules, a.name)  # idempotent, as the reference

@@ -1,0 +1,20 @@
+"""What one move ends as: the Executed record, or ExecError's one line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from looop.core.errors import LooopError
+
+
+class ExecError(LooopError):
+    """The action was refused or failed; one line for LAST FAILURE and the human."""
+
+
+@dataclass(frozen=True)
+class Executed:
+    kind: str
+    summary: str
+    journal: str  # the sanitised text that went into journal.md
+    next_interval_s: int | None
+    goal: str | None

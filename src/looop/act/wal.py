@@ -1,0 +1,153 @@
+"""The write-ahead records: one locked intent file per actor for the length of a side effect,
+and the check that reports (once, never retrying) the moves whose actor died mid-way."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from looop.act.outcome import ExecError
+from looop.core import store
+from looop.core.context import Ctx
+from looop.core.text import one_line
+
+
+def _wal_dir(ctx: Ctx) -> Path:
+    return ctx.paths.data / ".wal"
+
+
+@contextlib.contextmanager
+def _wal(ctx: Ctx, actor: str, kind: str, fingerprint: str, summary: str) -> Iterator[None]:
+    """Hold a locked intent record for the whole side effect; the flock proves we are alive.
+
+    The record is written and locked under a dot-name, then renamed into place, so a checker
+    never sees an unlocked record from a live actor.
+    """
+    wal_dir = _wal_dir(ctx)
+    pid = os.getpid()
+    who = re.sub(r"[^A-Za-z0-9_]", "_", actor) or "actor"
+    name = f"{who}-{pid}-{secrets.token_hex(4)}.json"
+    final, tmp = wal_dir / name, wal_dir / f".{name}.tmp"
+    record = {
+        "v": 1,
+        "action": kind,
+        "fingerprint": fingerprint,
+        "ts": int(ctx.clock.now()),
+        "pid": pid,
+        "summary": summary,
+    }
+    try:
+        wal_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError as e:
+        raise ExecError(
+            f"cannot write the crash record in .wal/ ({e.strerror}); the {kind} was NOT run"
+        ) from e
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, store.encode(store.dumps_state(record) + "\n"))
+        os.fsync(fd)
+        os.replace(tmp, final)
+    except OSError as e:
+        os.close(fd)
+        store.remove(tmp)
+        raise ExecError(
+            f"cannot write the crash record in .wal/ ({e.strerror}); the {kind} was NOT run"
+        ) from e
+    try:
+        yield
+    finally:
+        # Unlink while still locked: there is no moment where the record looks abandoned.
+        with contextlib.suppress(OSError):
+            final.unlink()
+        os.close(fd)
+
+
+def _take_if_dead(path: Path) -> bytes | None:
+    """The record's bytes if no live process holds its lock (and remove it); None otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None  # its actor is alive and mid-action
+        try:
+            if os.stat(path).st_ino != os.fstat(fd).st_ino:
+                return None  # replaced under us; look again next beat
+        except FileNotFoundError:
+            return None  # finished and removed between listing and locking
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        path.unlink()
+        return b"".join(chunks)
+    except OSError:
+        return None  # not a record we can read or remove (a directory, a permission problem)
+    finally:
+        os.close(fd)
+
+
+def _describe(raw: bytes) -> dict[str, Any]:
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        obj = None
+    if not isinstance(obj, dict):
+        return {"action": "unknown", "fingerprint": "", "summary": ""}
+    kind = obj.get("action", obj.get("kind"))  # "kind" is the single-file reference spelling
+    return {
+        "action": kind if isinstance(kind, str) and kind else "unknown",
+        "fingerprint": str(obj.get("fingerprint", "")),
+        "ts": obj.get("ts"),
+        "pid": obj.get("pid"),
+        "summary": str(obj.get("summary", "")),
+    }
+
+
+def check_interrupted(ctx: Ctx) -> list[dict[str, Any]]:
+    """Report (once) and remove intent records whose actor died mid side effect; never retry."""
+    wal_dir = _wal_dir(ctx)
+    try:
+        names = sorted(os.listdir(wal_dir))
+    except (FileNotFoundError, NotADirectoryError):
+        names = []
+    found: list[dict[str, Any]] = []
+    candidates: list[tuple[Path, str]] = []
+    for name in names:
+        if name.startswith(".") and name.endswith(".tmp"):
+            # A writer died before its record was in place: nothing ran yet.
+            _take_if_dead(wal_dir / name)
+        elif name.endswith(".json"):
+            candidates.append((wal_dir / name, name.split("-", 1)[0]))
+    legacy = ctx.paths.wal  # the reference's single `.action-wal.json`
+    if legacy.exists():
+        candidates.append((legacy, "pulse"))
+    for path, actor in candidates:
+        raw = _take_if_dead(path)
+        if raw is None:
+            continue
+        rec = _describe(raw)
+        rec["file"] = path.name
+        who = "beat" if actor == "pulse" else f"'{actor}' action"
+        what = f" ({one_line(rec['summary'], 120)})" if rec["summary"] else ""
+        ctx.events.emit(
+            "warn",
+            "tick.interrupted",
+            f"previous {who} died mid '{rec['action']}'{what}; NOT retried; "
+            "check it did not half-run",
+            action=rec["action"],
+            fingerprint=rec["fingerprint"],
+        )
+        ctx.events.record("tick_interrupted", action=rec["action"], fingerprint=rec["fingerprint"])
+        found.append(rec)
+    return found
