@@ -1,536 +1,77 @@
 """Typed decisions: the one move a runner may ask for, parsed and validated before anything runs.
 
-Every action is a frozen dataclass whose ids are checked (and worker targets normalised) on
-construction, so a CLI verb building one directly gets the same guard as a parsed decision.
+The action dataclasses and their names live in decision.py, the parsing in parse.py; this is
+the one place other rooms import them from.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import dataclass
-from typing import Any
-
-from looop.core import jsonsafe
-from looop.core.errors import LooopError
-from looop.core.text import one_line
-
-
-class DecisionError(LooopError):
-    """A decision the executor refuses: bad JSON, unknown action, a field of the wrong type."""
-
-
-_SAFE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
-_WORKER_PREFIX = "looop-"
-_PULSE = "pulse"
-
-
-def _shown(value: Any, limit: int = 40) -> str:
-    """A value as one clipped JSON token for error messages (newlines stay escaped)."""
-    if isinstance(value, str) and len(value) > limit:
-        value = value[:limit] + "…"
-    text = json.dumps(value)
-    return text if len(text) <= limit + 12 else text[: limit + 8] + "…"
-
-
-def check_id(kind: str, value: str) -> str:
-    """A name that becomes a file or session name: no traversal, no hidden files, 1-64 chars."""
-    if not isinstance(value, str) or not _SAFE_ID.fullmatch(value) or ".." in value:
-        raise DecisionError(
-            f"invalid {kind} id {_shown(value)}: use 1-64 letters, digits, '.', '_' or '-', "
-            "not starting with '.'"
-        )
-    return value
-
-
-def _strip_worker_prefix(value: str) -> str:
-    return value[len(_WORKER_PREFIX) :] if value.startswith(_WORKER_PREFIX) else value
-
-
-def worker_target(value: str) -> str:
-    """A worker id as the model may spell it (`looop-x` or `x`); the pulse is never a target."""
-    wid = _strip_worker_prefix(value) if isinstance(value, str) else value
-    if wid == _PULSE:
-        raise DecisionError(
-            '"pulse" is the control loop, not a worker: name a worker id (see `looop worker list`)'
-        )
-    return check_id("worker", wid)
-
-
-def _set(obj: object, name: str, value: Any) -> None:
-    object.__setattr__(obj, name, value)
-
-
-@dataclass(frozen=True)
-class Noop:
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class RunShell:
-    cmd: str
-    reason: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.cmd.strip():
-            raise DecisionError("run_shell: field 'cmd' must be a non-empty string")
-        if "\x00" in self.cmd:
-            raise DecisionError("run_shell: field 'cmd' must not contain NUL characters")
-
-
-@dataclass(frozen=True)
-class WriteGoal:
-    id: str
-    body: str
-
-    def __post_init__(self) -> None:
-        check_id("goal", self.id)
-        # An empty goal would sit in the prompt saying nothing; archive_goal removes one.
-        if not self.body.strip():
-            raise DecisionError(
-                "write_goal: field 'body' must be a non-empty string (archive_goal removes a goal)"
-            )
-
-
-@dataclass(frozen=True)
-class ArchiveGoal:
-    id: str
-
-    def __post_init__(self) -> None:
-        check_id("goal", self.id)
-
-
-@dataclass(frozen=True)
-class WriteSensor:
-    name: str
-    script: str
-
-    def __post_init__(self) -> None:
-        check_id("sensor", self.name)
-        # An empty script is a sensor that fails every beat; remove_sensor removes one.
-        if not self.script.strip():
-            raise DecisionError(
-                "write_sensor: field 'script' must be a non-empty string "
-                "(remove_sensor removes a sensor)"
-            )
-
-
-@dataclass(frozen=True)
-class RemoveSensor:
-    name: str
-
-    def __post_init__(self) -> None:
-        check_id("sensor", self.name)
-
-
-@dataclass(frozen=True)
-class WritePlaybook:
-    body: str
-
-    def __post_init__(self) -> None:
-        # An empty PLAYBOOK would silently erase the loop's instructions.
-        if not self.body.strip():
-            raise DecisionError("write_playbook: field 'body' must be a non-empty string")
-
-
-@dataclass(frozen=True)
-class StartWorker:
-    id: str
-    prompt: str
-    runner: str | None = None
-    command: str | None = None
-    verify: str | None = None
-
-    def __post_init__(self) -> None:
-        _set(self, "id", worker_target(self.id))
-        if not self.prompt.strip():
-            raise DecisionError("start_worker: field 'prompt' must be a non-empty string")
-
-
-@dataclass(frozen=True)
-class KillWorker:
-    id: str
-    reason: str = ""
-
-    def __post_init__(self) -> None:
-        _set(self, "id", worker_target(self.id))
-
-
-@dataclass(frozen=True)
-class SteerSession:
-    id: str
-    input: str
-
-    def __post_init__(self) -> None:
-        _set(self, "id", worker_target(self.id))
-
-
-MAX_KEYS = 64
-
-
-@dataclass(frozen=True)
-class SendKey:
-    id: str
-    keys: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        _set(self, "id", worker_target(self.id))
-        keys = tuple(self.keys)
-        if not keys or not all(isinstance(k, str) and k for k in keys):
-            raise DecisionError("send_key: field 'keys' must be a non-empty list of strings")
-        if len(keys) > MAX_KEYS or any(len(k) > 64 for k in keys):
-            raise DecisionError(
-                f"send_key: field 'keys' takes at most {MAX_KEYS} key names of up to 64 chars; "
-                "type text with steer_session"
-            )
-        _set(self, "keys", keys)
-
-
-@dataclass(frozen=True)
-class RestartSession:
-    id: str
-
-    def __post_init__(self) -> None:
-        _set(self, "id", worker_target(self.id))
-
-
-@dataclass(frozen=True)
-class SendNotification:
-    message: str
-    id: str = ""
-
-
-# A one-shot at most ten years out, a period from a minute to a (leap) year.
-IN_S_BOUNDS = (1, 10 * 366 * 86400)
-EVERY_S_BOUNDS = (60, 366 * 86400)
-
-
-@dataclass(frozen=True)
-class WriteSchedule:
-    name: str
-    in_s: int | None = None
-    every_s: int | None = None
-    cron: str | None = None
-    tz: str | None = None
-    note: str = ""
-
-    def __post_init__(self) -> None:
-        check_id("schedule", self.name)
-        given = [f for f in ("in_s", "every_s", "cron") if getattr(self, f) is not None]
-        if len(given) != 1:
-            raise DecisionError(
-                "write_schedule: give exactly one of 'in_s', 'every_s' or 'cron' "
-                f"(got {', '.join(given) or 'none'})"
-            )
-        for name, (low, high) in (("in_s", IN_S_BOUNDS), ("every_s", EVERY_S_BOUNDS)):
-            v = getattr(self, name)
-            if v is not None and (_not_int(v) or not low <= v <= high):
-                raise DecisionError(
-                    f"write_schedule: field '{name}' must be an integer from {low} to {high}"
-                )
-        if self.cron is not None and not self.cron.strip():
-            raise DecisionError("write_schedule: field 'cron' must be a non-empty string")
-        for name, text, most in (("cron", self.cron, 200), ("tz", self.tz, 64)):
-            if text is not None and len(text) > most:
-                raise DecisionError(f"write_schedule: field '{name}' is over {most} characters")
-
-
-@dataclass(frozen=True)
-class DropSchedule:
-    name: str
-
-    def __post_init__(self) -> None:
-        check_id("schedule", self.name)
-
-
-Action = (
-    Noop
-    | RunShell
-    | WriteGoal
-    | ArchiveGoal
-    | WriteSensor
-    | RemoveSensor
-    | WritePlaybook
-    | StartWorker
-    | KillWorker
-    | SteerSession
-    | SendKey
-    | RestartSession
-    | SendNotification
-    | WriteSchedule
-    | DropSchedule
+from looop.act.decision import (
+    ACTION_TAGS,
+    EVERY_S_BOUNDS,
+    IN_S_BOUNDS,
+    MAX_KEYS,
+    Action,
+    ArchiveGoal,
+    Decision,
+    DecisionError,
+    DropSchedule,
+    KillWorker,
+    Noop,
+    RemoveSensor,
+    RestartSession,
+    RunShell,
+    SendKey,
+    SendNotification,
+    StartWorker,
+    SteerSession,
+    WriteGoal,
+    WritePlaybook,
+    WriteSchedule,
+    WriteSensor,
+    check_id,
+    goal_of,
+    kind_of,
+    summary_of,
+    tag_of,
+    worker_target,
+)
+from looop.act.parse import (
+    MAX_DEPTH,
+    decision_from_obj,
+    parse_decision,
 )
 
-# action tag (the JSON spelling) and kind word (events, tick.decided) per type
-_NAMES: dict[type, tuple[str, str]] = {
-    Noop: ("noop", "noop"),
-    RunShell: ("run_shell", "shell"),
-    WriteGoal: ("write_goal", "goal"),
-    ArchiveGoal: ("archive_goal", "archive"),
-    WriteSensor: ("write_sensor", "sensor"),
-    RemoveSensor: ("remove_sensor", "remove-sensor"),
-    WritePlaybook: ("write_playbook", "playbook"),
-    StartWorker: ("start_worker", "worker"),
-    KillWorker: ("kill_worker", "kill"),
-    SteerSession: ("steer_session", "steer"),
-    SendKey: ("send_key", "key"),
-    RestartSession: ("restart_session", "restart"),
-    SendNotification: ("send_notification", "notify"),
-    WriteSchedule: ("write_schedule", "schedule"),
-    DropSchedule: ("drop_schedule", "drop-schedule"),
-}
-ACTION_TAGS: tuple[str, ...] = tuple(tag for tag, _ in _NAMES.values())
-
-
-@dataclass(frozen=True)
-class Decision:
-    action: Action
-    journal: str | None = None
-    next_interval_s: int | None = None
-
-
-def tag_of(action: Action) -> str:
-    return _NAMES[type(action)][0]
-
-
-def kind_of(action: Action) -> str:
-    return _NAMES[type(action)][1]
-
-
-def summary_of(action: Action) -> str:
-    """The journal fallback and the tick.decided summary: one short line."""
-    match action:
-        case Noop(reason=r):
-            return f"noop · {one_line(r)}" if r.strip() else "noop"
-        case RunShell(cmd=c, reason=r):
-            return f"run-shell · {one_line(r if r.strip() else c)}"
-        case WriteGoal(id=i):
-            return f"write-goal {i}"
-        case ArchiveGoal(id=i):
-            return f"archive-goal {i}"
-        case WriteSensor(name=n):
-            return f"write-sensor {n}"
-        case RemoveSensor(name=n):
-            return f"remove-sensor {n}"
-        case WritePlaybook():
-            return "write-playbook"
-        case StartWorker(id=i):
-            return f"start-worker {i}"
-        case KillWorker(id=i, reason=r):
-            return f"kill-worker {i} · {one_line(r)}" if r.strip() else f"kill-worker {i}"
-        case SteerSession(id=i):
-            return f"steer {i}"
-        case SendKey(id=i, keys=k):
-            return f"key {i} · {one_line(' '.join(k))}"
-        case RestartSession(id=i):
-            return f"restart {i}"
-        case SendNotification(message=m):
-            return f"notify · {one_line(m)}"
-        case WriteSchedule(name=n, in_s=i, every_s=e, cron=c, tz=z):
-            when = (
-                f"in {i}s"
-                if i is not None
-                else f"every {e}s"
-                if e is not None
-                else f"cron '{one_line(c or '')}'" + (f" {z}" if z else "")
-            )
-            return f"write-schedule {n} · {when}"
-        case DropSchedule(name=n):
-            return f"drop-schedule {n}"
-    raise AssertionError(f"unhandled action {action!r}")
-
-
-def goal_of(action: Action) -> str | None:
-    """The goal/worker id an action moves (fairness stamps it); None for untargeted moves."""
-    if isinstance(action, WriteGoal | ArchiveGoal):
-        return action.id
-    if isinstance(action, StartWorker | KillWorker | SteerSession | SendKey | RestartSession):
-        return _strip_worker_prefix(action.id)
-    return None
-
-
-# ---------------------------------------------------------------- parsing
-
-_FENCE = re.compile(r"\A```[ \t]*(?:json)?[ \t]*\n(?P<body>.*?)\n?[ \t]*```\Z", re.S | re.I)
-_EXPECTED = ", ".join(ACTION_TAGS)
-
-
-def _type_name(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "a boolean"
-    if isinstance(v, int | float):
-        return "a number"
-    if isinstance(v, str):
-        return "a string"
-    if isinstance(v, list):
-        return "an array"
-    return "an object"
-
-
-def _bad(tag: str, field: str, want: str) -> DecisionError:
-    return DecisionError(f"{tag}: field '{field}' must be {want}")
-
-
-def _req_str(tag: str, obj: dict[str, Any], field: str) -> str:
-    v = obj.get(field)
-    if not isinstance(v, str):
-        raise _bad(tag, field, "a string")
-    return v
-
-
-def _opt_str(tag: str, obj: dict[str, Any], field: str) -> str | None:
-    """Absent and null both mean 'not given'."""
-    v = obj.get(field)
-    if v is None:
-        return None
-    if not isinstance(v, str):
-        raise _bad(tag, field, "a string")
-    return v
-
-
-def _not_int(v: Any) -> bool:
-    return isinstance(v, bool) or not isinstance(v, int)
-
-
-def _opt_int(tag: str, obj: dict[str, Any], field: str, bounds: tuple[int, int]) -> int | None:
-    v = obj.get(field)
-    if v is None:
-        return None
-    low, high = bounds
-    if _not_int(v) or not low <= v <= high:
-        raise _bad(tag, field, f"an integer from {low} to {high}")
-    assert isinstance(v, int)
-    return v
-
-
-def _keys(obj: dict[str, Any]) -> tuple[str, ...]:
-    v = obj.get("keys")
-    if not isinstance(v, list) or not v or not all(isinstance(k, str) and k for k in v):
-        raise _bad("send_key", "keys", "a non-empty list of strings")
-    return tuple(v)
-
-
-def _build(tag: str, o: dict[str, Any]) -> Action:
-    s, opt = _req_str, _opt_str
-    match tag:
-        case "noop":
-            return Noop(reason=opt(tag, o, "reason") or "")
-        case "run_shell":
-            return RunShell(cmd=s(tag, o, "cmd"), reason=opt(tag, o, "reason") or "")
-        case "write_goal":
-            return WriteGoal(id=s(tag, o, "id"), body=s(tag, o, "body"))
-        case "archive_goal":
-            return ArchiveGoal(id=s(tag, o, "id"))
-        case "write_sensor":
-            return WriteSensor(name=s(tag, o, "name"), script=s(tag, o, "script"))
-        case "remove_sensor":
-            return RemoveSensor(name=s(tag, o, "name"))
-        case "write_playbook":
-            return WritePlaybook(body=s(tag, o, "body"))
-        case "start_worker":
-            return StartWorker(
-                id=s(tag, o, "id"),
-                prompt=s(tag, o, "prompt"),
-                runner=opt(tag, o, "runner"),
-                command=opt(tag, o, "command"),
-                verify=opt(tag, o, "verify"),
-            )
-        case "kill_worker":
-            return KillWorker(id=s(tag, o, "id"), reason=opt(tag, o, "reason") or "")
-        case "steer_session":
-            return SteerSession(id=s(tag, o, "id"), input=s(tag, o, "input"))
-        case "send_key":
-            return SendKey(id=s(tag, o, "id"), keys=_keys(o))
-        case "restart_session":
-            return RestartSession(id=s(tag, o, "id"))
-        case "send_notification":
-            return SendNotification(message=s(tag, o, "message"), id=opt(tag, o, "id") or "")
-        case "write_schedule":
-            return WriteSchedule(
-                name=s(tag, o, "name"),
-                in_s=_opt_int(tag, o, "in_s", IN_S_BOUNDS),
-                every_s=_opt_int(tag, o, "every_s", EVERY_S_BOUNDS),
-                cron=opt(tag, o, "cron"),
-                tz=opt(tag, o, "tz"),
-                note=opt(tag, o, "note") or "",
-            )
-        case "drop_schedule":
-            return DropSchedule(name=s(tag, o, "name"))
-    raise AssertionError(tag)
-
-
-def decision_from_obj(obj: dict[str, Any]) -> Decision:
-    """Validate a decoded decision object (unknown extra keys are ignored)."""
-    if not isinstance(obj, dict):
-        raise DecisionError(
-            f'decision must be a JSON object like {{"action": "noop"}}, got {_type_name(obj)}'
-        )
-    if "action" not in obj:
-        raise DecisionError(f'decision has no "action" (expected one of: {_EXPECTED})')
-    tag = obj["action"]
-    if not isinstance(tag, str) or tag not in ACTION_TAGS:
-        raise DecisionError(
-            f"decision has unknown action {_shown(tag)} (expected one of: {_EXPECTED})"
-        )
-    action = _build(tag, obj)
-    journal = obj.get("journal")
-    if journal is not None and not isinstance(journal, str):
-        raise DecisionError(
-            f"decision: field 'journal' must be a string, got {_type_name(journal)}"
-        )
-    raw_nudge = obj.get("next_interval_s")
-    # A malformed nudge is only a hint: drop it rather than fail the whole move.
-    nudge = raw_nudge if isinstance(raw_nudge, int) and not _not_int(raw_nudge) else None
-    if nudge is not None and nudge < 0:
-        nudge = None
-    return Decision(action=action, journal=journal, next_interval_s=nudge)
-
-
-def parse_decision(raw: bytes, max_bytes: int = 262144) -> Decision:
-    """Bytes of .decision.json -> a validated Decision; DecisionError with one line otherwise."""
-    if len(raw) > max_bytes:
-        raise DecisionError(
-            f"decision is {len(raw)} bytes, over the {max_bytes}-byte limit; "
-            "write one small JSON object"
-        )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise DecisionError("decision is not valid UTF-8") from None
-    text = text.removeprefix("\ufeff").strip()
-    fenced = _FENCE.match(text)
-    if fenced:
-        text = fenced.group("body").strip()
-    if not text:
-        raise DecisionError('decision is empty; write one JSON object like {"action": "noop"}')
-    try:
-        obj = jsonsafe.loads(text, max_depth=MAX_DEPTH, max_int_digits=_MAX_INT_DIGITS, check=False)
-    except json.JSONDecodeError as e:
-        raise DecisionError(
-            f"decision is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); "
-            "write exactly one JSON object, optionally inside one ```json fence"
-        ) from None
-    except jsonsafe.UnsafeJSON as e:
-        raise DecisionError(f"decision {e}") from None
-    _check_values(obj)
-    return decision_from_obj(obj)
-
-
-# Valid JSON that Python would choke on later (int() digit limits, inf in arithmetic, text
-# that cannot be encoded) is refused before any field is read, with the field named, so the
-# model learns why.
-MAX_DEPTH = 32
-_MAX_INT_DIGITS = 18  # every integer a decision may carry fits in 64 bits
-
-
-def _check_values(obj: Any) -> None:
-    """Every string and key encodes as UTF-8 without NUL, and nesting stays shallow."""
-    tag = obj.get("action") if isinstance(obj, dict) else None
-    if not isinstance(tag, str) or tag not in ACTION_TAGS:
-        tag = "decision"
-    try:
-        jsonsafe.check_values(obj, MAX_DEPTH, allow_nul=False)
-    except jsonsafe.UnsafeJSON as e:
-        raise DecisionError(f"{tag}: {e}") from None
+__all__ = [
+    "ACTION_TAGS",
+    "EVERY_S_BOUNDS",
+    "IN_S_BOUNDS",
+    "MAX_DEPTH",
+    "MAX_KEYS",
+    "Action",
+    "ArchiveGoal",
+    "Decision",
+    "DecisionError",
+    "DropSchedule",
+    "KillWorker",
+    "Noop",
+    "RemoveSensor",
+    "RestartSession",
+    "RunShell",
+    "SendKey",
+    "SendNotification",
+    "StartWorker",
+    "SteerSession",
+    "WriteGoal",
+    "WritePlaybook",
+    "WriteSchedule",
+    "WriteSensor",
+    "check_id",
+    "decision_from_obj",
+    "goal_of",
+    "kind_of",
+    "parse_decision",
+    "summary_of",
+    "tag_of",
+    "worker_target",
+]
