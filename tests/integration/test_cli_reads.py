@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -191,3 +192,66 @@ def _read_line(stream: object, timeout: float = 20) -> str:
             raise AssertionError(f"stream closed (got {buf!r})")
         buf += chunk
     return buf.decode()
+
+
+def _keys(td: Any) -> tuple[set[str], set[str]]:
+    """(required, all) keys of a TypedDict."""
+    return set(td.__required_keys__), set(td.__required_keys__ | td.__optional_keys__)
+
+
+def _shaped(obj: dict[str, Any], td: Any) -> None:
+    required, allowed = _keys(td)
+    assert required <= set(obj) <= allowed, (td.__name__, sorted(set(obj) ^ allowed))
+
+
+def test_status_and_runs_json_are_their_typed_views(
+    lived_in: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from looop.decide.cost.views import SpendStatus
+    from looop.loop import views
+
+    st = json.loads(run(capsys, "status", "--json")[1])
+    _shaped(st, views.StatusView)
+    for key, td in (
+        ("now", views.Stamp),
+        ("pulse", views.PulseView),
+        ("last_beat", views.BeatView),
+        ("last_tick", views.LastTick),
+        ("retry", views.Stamp),
+        ("schedules", views.SchedulesView),
+        ("spend", SpendStatus),
+    ):
+        assert st[key] is not None, key  # the lived-in dir fills every block checked here
+        _shaped(st[key], td)
+    assert st["workers"] and all(_shaped(w, views.WorkerView) is None for w in st["workers"])
+    rows = json.loads(run(capsys, "runs", "--json")[1])
+    assert len(rows) == 2 and all(_shaped(r, views.RunRow) is None for r in rows)
+    assert {r["status"] for r in rows} == {"decided", "failed"}
+    shown = json.loads(run(capsys, "runs", "show", rows[0]["run_id"], "--json")[1])
+    _shaped(shown, views.RunDetail)
+
+
+def test_status_loads_neither_typing_nor_the_views(
+    ctx: Ctx, data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the views are types only: `looop status` stays off `typing` (it costs the hot path ms);
+    # a healthy loop, since a backoff's retry time loads loop/guards (typing) on purpose
+    wire(ctx, [{"decision": {"action": "noop", "reason": "quiet"}}])
+    assert run(capsys, "tick")[0] == 0
+    probe = (
+        "import json, sys\n"
+        "from looop.cli.main import main\n"
+        "try:\n    main(['status', '--json'])\nexcept SystemExit:\n    pass\n"
+        "mods = ('typing', 'looop.loop.views', 'looop.decide.cost.views', 'looop.cli.render')\n"
+        "sys.stderr.write(json.dumps({m: m in sys.modules for m in mods}))\n"
+    )
+    env = dict(os.environ, LOOOP_DATA_DIR=str(data))
+    p = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, timeout=20)
+    assert json.loads(p.stdout)["spend"] is not None  # the spend block was really read
+    loaded = json.loads(p.stderr)
+    assert loaded == {
+        "typing": False,
+        "looop.loop.views": False,
+        "looop.decide.cost.views": False,
+        "looop.cli.render": True,
+    }

@@ -9,22 +9,23 @@ from looop.loop.status import status_json
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
-    from typing import Any
+    from looop.loop.views import Stamp, StatusView
 
 
-def _rel(st: dict[str, Any], stamp: dict[str, Any] | None) -> str:
+def _rel(st: StatusView, stamp: Stamp | None) -> str:
     """`2026-06-21 10:00:00 (3m ago)` from a stamp and the status's own `now`."""
-    if not stamp or stamp.get("ts") is None:
+    if not stamp or stamp["ts"] is None or st["now"]["ts"] is None:
         return "—"
     from looop.loop.status import relative
 
     return f"{stamp['at']} ({relative(stamp['ts'] - st['now']['ts'])})"
 
 
-def _pulse_line(st: dict[str, Any]) -> str:
+def _pulse_line(st: StatusView) -> str:
     pulse = st["pulse"]
-    if st.get("tick"):
-        return f"stopped · a foreground `looop tick` holds the beat (pid {st['tick']['pid']})"
+    tick = st["tick"]
+    if tick:
+        return f"stopped · a foreground `looop tick` holds the beat (pid {tick['pid']})"
     if not pulse["running"]:
         return "stopped"
     line = f"running (pid {pulse['pid'] or '?'})"
@@ -34,7 +35,7 @@ def _pulse_line(st: dict[str, Any]) -> str:
     return line
 
 
-def _beat_line(st: dict[str, Any]) -> str:
+def _beat_line(st: StatusView) -> str:
     b = st.get("last_beat")
     if not b:
         return "never"
@@ -44,7 +45,7 @@ def _beat_line(st: dict[str, Any]) -> str:
     return line
 
 
-def print_status(st: dict[str, Any], as_json: bool) -> None:
+def print_status(st: StatusView, as_json: bool) -> None:
     w = sys.stdout.write
     if as_json:
         w(status_json(st) + "\n")
@@ -70,22 +71,21 @@ def print_status(st: dict[str, Any], as_json: bool) -> None:
     )
     if st["config_error"]:
         w(f"config:    ✗ {st['config_error']}\n")
-    sp = st.get("spend")
+    sp = st["spend"]
     if sp:
         w("\nSPEND\n")
-    if sp and "error" not in sp:
-        cap = sp.get("max_daily_usd")
+    if sp and "error" in sp:
+        w(f"spend:     ✗ {sp['error']}\n")
+    elif sp:
+        cap = sp["max_daily_usd"]
         w(
             f"spend:     ${sp['spent_today_usd']:.4f} today"
             + (f" of ${cap:.2f} budget" if cap else " (no budget)")
             + "\n"
         )
-        for name in ("budget", "unmetered", "decides"):
-            br = sp.get(name) or {}
-            if br.get("open"):
-                w(f"breaker:   ⚡ {br.get('lift')}\n")
-    elif sp:
-        w(f"spend:     ✗ {sp['error']}\n")
+        for br in (sp["budget"], sp["unmetered"], sp["decides"]):
+            if br["open"]:
+                w(f"breaker:   ⚡ {br['lift']}\n")
     w("\nWORK\n")
     w(
         f"goals:     {len(st['goals'])}"

@@ -13,6 +13,7 @@ from typing import Any
 
 from looop.core.config import Config, Knobs, Runner
 from looop.core.context import Ctx
+from looop.core.eventnames import PulseName, RecordName
 from looop.decide import cost
 from looop.decide.runner import RunResult, run_runner
 
@@ -24,9 +25,9 @@ class Breaker:
 
     status: str  # budget | capped
     error: str
-    event: str
+    event: PulseName
     message: str
-    record: str
+    record: RecordName
     alert_key: str
     alert: str
     fields: dict[str, Any] = field(default_factory=dict)

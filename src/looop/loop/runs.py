@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import shutil
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
 
+if TYPE_CHECKING:
+    from looop.loop.views import RunDetail, RunRow
 
-def _result(ctx: Ctx, run_id: str) -> dict[str, Any]:
+
+def _result(ctx: Ctx, run_id: str) -> RunRow:
     try:
         res = store.read_json_object(ctx.paths.run_dir(run_id) / "result.json")
     except CorruptState:
@@ -24,10 +27,11 @@ def _result(ctx: Ctx, run_id: str) -> dict[str, Any]:
         if res.get("action")
         else res.get("error") or ""
     )
-    return {**res, "summary": summary}
+    # result.json is written by settle.write_result in RunRow's shape; shown as stored
+    return cast("RunRow", {**res, "summary": summary})
 
 
-def list_runs(ctx: Ctx, limit: int) -> list[dict[str, Any]]:
+def list_runs(ctx: Ctx, limit: int) -> list[RunRow]:
     try:
         dirs = [p for p in ctx.paths.runs.iterdir() if p.is_dir()]
     except OSError:
@@ -36,17 +40,16 @@ def list_runs(ctx: Ctx, limit: int) -> list[dict[str, Any]]:
     return [_result(ctx, d.name) for d in dirs[:limit]]
 
 
-def show_run(ctx: Ctx, run_id: str) -> dict[str, Any]:
+def show_run(ctx: Ctx, run_id: str) -> RunDetail:
     d = ctx.paths.run_dir(run_id)
     if "/" in run_id or run_id.startswith(".") or not d.is_dir():
         raise LooopError(f"no run '{run_id}' — `looop runs` lists the recent ones")
-    info = _result(ctx, run_id)
-    info.update(
-        prompt=str(d / "prompt.md"),
-        output=str(d / "output.log"),
-        output_text=store.read_text(d / "output.log") or "",
-    )
-    return info
+    return {
+        **_result(ctx, run_id),
+        "prompt": str(d / "prompt.md"),
+        "output": str(d / "output.log"),
+        "output_text": store.read_text(d / "output.log") or "",
+    }
 
 
 def new_run_id(ctx: Ctx) -> str:

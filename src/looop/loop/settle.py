@@ -9,6 +9,7 @@ from looop.act.executor import Executed
 from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
+from looop.core.eventnames import FailCode
 from looop.decide.runner import RunResult
 from looop.loop import alerts, guards
 from looop.loop.beat import SHELL_FOLLOW_UP_SECS, Beat, TickOutcome, resolve_config
@@ -54,7 +55,7 @@ def commit_move(b: Beat, executed: Executed, secs: int, metered: float | None) -
         out.follow_up_s = SHELL_FOLLOW_UP_SECS
 
 
-def count_failure(b: Beat, code: str, error: str, secs: int) -> None:
+def count_failure(b: Beat, code: FailCode, error: str, secs: int) -> None:
     """No move: count the failure (backoff), keep it for the next prompt, maybe alert."""
     ctx, paths, ev, out, world = b.ctx, b.ctx.paths, b.ctx.events, b.out, b.world
     run_id = out.run_id or ""

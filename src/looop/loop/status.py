@@ -19,6 +19,16 @@ if TYPE_CHECKING:
     from looop.core.config import Knobs, Runner
     from looop.core.context import Ctx
     from looop.core.paths import Paths
+    from looop.decide.cost.views import SpendError, SpendStatus
+    from looop.loop.views import (
+        BeatView,
+        LastTick,
+        NextBeat,
+        SchedulesView,
+        Stamp,
+        StatusView,
+        WorkerView,
+    )
 
 
 def move_line(kind: str, journal: str) -> str:
@@ -67,7 +77,7 @@ def relative(delta: float) -> str:
     return f"in {n}" if delta > 0 else f"{n} ago"
 
 
-def _stamp(clock: Clock, ts: float | None) -> dict[str, Any]:
+def _stamp(clock: Clock, ts: float | None) -> Stamp:
     """A time as JSON fields: unix seconds and the local form status prints."""
     if ts is None:
         return {"ts": None, "at": None}
@@ -80,7 +90,7 @@ def _parse_ts(raw: Any) -> float | None:
     return parse_utc(raw) if isinstance(raw, str) else None
 
 
-def _last_tick(paths: Paths, clock: Clock) -> dict[str, Any] | None:
+def _last_tick(paths: Paths, clock: Clock) -> LastTick | None:
     """When the world hash was last committed (the last successful decide)."""
     p = paths.last_tick_hash
     try:
@@ -117,12 +127,12 @@ def _records(paths: Paths) -> list[dict[str, Any]]:
     return out
 
 
-def _beat(records: list[dict[str, Any]], clock: Clock, holding: bool) -> dict[str, Any] | None:
+def _beat(records: list[dict[str, Any]], clock: Clock, holding: bool) -> BeatView | None:
     """The last beat from events.jsonl: when it started and how it ended."""
     start = max((i for i, r in enumerate(records) if r["event"] == "tick_start"), default=-1)
     if start < 0:
         return None
-    beat = _stamp(clock, _parse_ts(records[start].get("ts")))
+    started = _parse_ts(records[start].get("ts"))
     outcome, detail, run_id, ended = "", "", None, None
     deciding = False
     for r in records[start + 1 :]:
@@ -146,16 +156,16 @@ def _beat(records: list[dict[str, Any]], clock: Clock, holding: bool) -> dict[st
     if not outcome:
         # no end recorded: either it runs now or its process died mid-beat
         outcome = ("deciding" if deciding else "running") if holding else "interrupted"
-    beat.update(
-        outcome=outcome,
-        detail=" ".join(detail.split())[:300],
-        run_id=run_id,
-        ended_ts=int(ended) if ended is not None else None,
-    )
-    return beat
+    return {
+        **_stamp(clock, started),
+        "outcome": outcome,
+        "detail": " ".join(detail.split())[:300],
+        "run_id": run_id,
+        "ended_ts": int(ended) if ended is not None else None,
+    }
 
 
-def _next_beat(records: list[dict[str, Any]], clock: Clock, running: bool) -> dict[str, Any] | None:
+def _next_beat(records: list[dict[str, Any]], clock: Clock, running: bool) -> NextBeat | None:
     """When the pulse said it would beat next (its last `pulse_sleep` record)."""
     if not running:
         return None
@@ -189,7 +199,9 @@ def _read_obj(path: Any) -> dict[str, Any] | None:
         return {"error": str(e)}
 
 
-def _spend(paths: Paths, clock: Clock, knobs: Knobs, runner: Runner | None) -> dict[str, Any]:
+def _spend(
+    paths: Paths, clock: Clock, knobs: Knobs, runner: Runner | None
+) -> SpendStatus | SpendError:
     from looop.decide.cost import spend_status
 
     try:
@@ -198,7 +210,7 @@ def _spend(paths: Paths, clock: Clock, knobs: Knobs, runner: Runner | None) -> d
         return {"error": str(e)}
 
 
-def _workers(paths: Paths) -> list[dict[str, Any]]:
+def _workers(paths: Paths) -> list[WorkerView]:
     from looop.sessions.state import list_sessions
 
     try:
@@ -225,7 +237,7 @@ def _from_snapshot(paths: Paths, name: str) -> dict[str, Any] | None:
     return _read_obj(paths.snapshots / f"{name}.json")
 
 
-def _schedules(paths: Paths) -> dict[str, Any]:
+def _schedules(paths: Paths) -> SchedulesView:
     snap = _from_snapshot(paths, "sys-schedules") or {}
     raw = snap.get("signal")
     signal: dict[str, Any] = raw if isinstance(raw, dict) else {}
@@ -271,7 +283,7 @@ def beat_holder(paths: Paths) -> tuple[str, str] | None:
     return "pulse", pulse_pid(paths)
 
 
-def gather_status(paths: Paths, env: Mapping[str, str], clock: Clock) -> dict[str, Any]:
+def gather_status(paths: Paths, env: Mapping[str, str], clock: Clock) -> StatusView:
     p = paths
     holder = beat_holder(p)
     running = holder is not None and holder[0] == "pulse"
@@ -328,7 +340,7 @@ def gather_status(paths: Paths, env: Mapping[str, str], clock: Clock) -> dict[st
     }
 
 
-def status_json(st: dict[str, Any]) -> str:
+def status_json(st: StatusView) -> str:
     return json.dumps(st, indent=2, sort_keys=True, ensure_ascii=False)
 
 

@@ -21,6 +21,7 @@ from looop.act.executor import (
 from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
+from looop.core.eventnames import FailCode
 from looop.decide.prompt import PromptExtras, build_prompt
 from looop.decide.runner import RunResult
 from looop.loop import alerts, guards, settle
@@ -338,7 +339,7 @@ def _write_prompt(b: Beat) -> bool:
     return False
 
 
-def _consume(b: Beat, result: RunResult) -> tuple[str | None, str | None, Executed | None]:
+def _consume(b: Beat, result: RunResult) -> tuple[FailCode | None, str | None, Executed | None]:
     """(failure code, one-line error, executed) — exactly one of error/executed is set. The
     move runs under the beat's config (shell policy), not one edited since."""
     ctx, paths = b.ctx, b.ctx.paths

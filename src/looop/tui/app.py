@@ -6,7 +6,7 @@ their health. One status line on top. Nothing here ever writes to a session."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -25,6 +25,9 @@ from looop.sessions import Session, list_sessions
 from looop.sessions.state import LOG
 from looop.tui.feed import SessionFeed
 from looop.tui.render import FleetRow, Painter, default_selection, fleet_rows, row_cells
+
+if TYPE_CHECKING:
+    from looop.loop.views import StatusView
 
 POLL_S = 0.3  # output.log size check
 FLEET_S = 1.0  # fleet table and status line
@@ -342,19 +345,20 @@ class WatchApp(App[None]):
 
         paths = self.ctx.paths
         parts = [f"looop watch · {paths.data}"]
+        st: StatusView | None
         try:
             st = gather_status(paths, self.ctx.env, self.ctx.clock)
         except (LooopError, OSError) as e:
-            st = {}
+            st = None
             parts.append(f"status ✗ {e}")
-        if st:
+        if st is not None:
             parts.append("pulse up" if st["pulse"]["running"] else "pulse down")
-            sp = st.get("spend")
+            sp = st["spend"]
             if sp and "error" not in sp:
-                cap = sp.get("max_daily_usd")
+                cap = sp["max_daily_usd"]
                 spent = f"${sp['spent_today_usd']:.2f}"
                 parts.append(f"{spent}/${cap:.2f} today" if cap else f"{spent} today")
-            if st.get("config_error"):
+            if st["config_error"]:
                 parts.append("config ✗ (looop status)")
         try:
             asks = len(pending(paths.asks, paths.answers))

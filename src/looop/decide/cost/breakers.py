@@ -18,7 +18,7 @@ from looop.decide.cost.prices import command_word
 TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 
 if TYPE_CHECKING:
-    from typing import Any
+    from looop.decide.cost.views import SpendStatus
 
 UNMETERED_LIMIT = 3
 
@@ -87,7 +87,7 @@ def unmetered_blocked(paths: Paths, sig: str) -> bool:
     return got is not None and got[1] == sig and got[0] >= UNMETERED_LIMIT
 
 
-def spend_status(paths: Paths, clock: Clock, knobs: Knobs, runner: Runner | None) -> dict[str, Any]:
+def spend_status(paths: Paths, clock: Clock, knobs: Knobs, runner: Runner | None) -> SpendStatus:
     """Today's spend against the budget and the state of each breaker, each open one with one
     line saying how to lift it (for `looop status` and the breaker events)."""
     now = clock.now()
