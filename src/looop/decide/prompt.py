@@ -303,29 +303,51 @@ def _failure(ctx: Ctx, fail: dict[str, Any], notes: dict[str, str]) -> tuple[str
 
 def build_prompt(ctx: Ctx, knobs: Knobs, extras: PromptExtras) -> BuiltPrompt:
     notes: dict[str, str] = {}
-    paths = ctx.paths
     head: list[Part] = [
         instructions(knobs.num("max_next_interval")) + "\n",
         f"\n{CONSTITUTION_HEADER}\n",
         _constitution().rstrip("\n") + "\n",
     ]
-    parts: list[Part] = ["\n=== PLAYBOOK ===\n"]
-    playbook = _read(paths.playbook)
-    if playbook is None or not playbook.strip():
-        parts.append("(no PLAYBOOK yet)\n")
-    else:
-        parts.append(_capped_body("PLAYBOOK", playbook, PLAYBOOK_CAP, 2, notes))
-
-    parts.append("\n=== GOALS ===\n")
     goal_files = _goal_files(ctx)
+    parts: list[Part] = [
+        *_playbook_section(ctx, notes),
+        *_goals_section(goal_files, notes),
+        *_readings_section(ctx, notes),
+        *_live_sections(ctx, extras, goal_files),
+        *_journal_section(ctx, notes),
+        # volatile from here on: nothing above may depend on the clock or on one beat's events
+        *_volatile_sections(ctx, extras, notes),
+    ]
+    now = (
+        f"\n{NOW_HEADER}\n"
+        f"Local time: {offset_stamp(ctx.clock.local())}\n"
+        f"Data dir: {ctx.paths.data}\n"
+        "Write the one decision to .decision.json now, then stop.\n"
+    )
+    text = _fit(head, parts, now, knobs.num("prompt_max_bytes"), notes)
+    return BuiltPrompt(text=text, truncated=list(notes.values()))
+
+
+def _playbook_section(ctx: Ctx, notes: dict[str, str]) -> list[Part]:
+    playbook = _read(ctx.paths.playbook)
+    if playbook is None or not playbook.strip():
+        return ["\n=== PLAYBOOK ===\n", "(no PLAYBOOK yet)\n"]
+    return ["\n=== PLAYBOOK ===\n", _capped_body("PLAYBOOK", playbook, PLAYBOOK_CAP, 2, notes)]
+
+
+def _goals_section(goal_files: list[Path], notes: dict[str, str]) -> list[Part]:
+    parts: list[Part] = ["\n=== GOALS ===\n"]
     for path in goal_files:
         parts.append(f"--- {_one_line(path.name)}\n")
         body = _read(path) or ""
         parts.append(_capped_body(f"goal {_one_line(path.name)} body", body, GOAL_CAP, 1, notes))
     if not goal_files:
         parts.append("(no goals yet)\n")
+    return parts
 
-    parts.append("\n=== SENSOR READINGS ===\n")
+
+def _readings_section(ctx: Ctx, notes: dict[str, str]) -> list[Part]:
+    parts: list[Part] = ["\n=== SENSOR READINGS ===\n"]
     snaps = _snapshot_files(ctx)
     for path in snaps:
         name = _one_line(path.name)
@@ -335,7 +357,12 @@ def build_prompt(ctx: Ctx, knobs: Knobs, extras: PromptExtras) -> BuiltPrompt:
         )
     if not snaps:
         parts.append("(no readings)\n")
+    return parts
 
+
+def _live_sections(ctx: Ctx, extras: PromptExtras, goal_files: list[Path]) -> list[Part]:
+    """WORKERS, PENDING ASKS and FAIRNESS, each only when it has something to say."""
+    parts: list[Part] = []
     if extras.workers and extras.workers.strip():
         parts += ["\n=== WORKERS ===\n", _Body("WORKERS", extras.workers, tier=2)]
     if extras.asks and extras.asks.strip():
@@ -343,12 +370,17 @@ def build_prompt(ctx: Ctx, knobs: Knobs, extras: PromptExtras) -> BuiltPrompt:
     if goal_files:
         ids = [p.stem for p in goal_files]
         parts += ["\n=== FAIRNESS (computed by looop) ===\n", _fairness(ctx, ids)]
+    return parts
 
-    parts.append("\n=== RECENT JOURNAL ===\n")
+
+def _journal_section(ctx: Ctx, notes: dict[str, str]) -> list[Part]:
     journal = _journal(ctx, notes)
-    parts.append(journal if journal is not None else "(empty)\n")
+    return ["\n=== RECENT JOURNAL ===\n", journal if journal is not None else "(empty)\n"]
 
-    # ---- volatile from here on: nothing above may depend on the clock or on one beat's events
+
+def _volatile_sections(ctx: Ctx, extras: PromptExtras, notes: dict[str, str]) -> list[Part]:
+    """What one beat brings: changes, the last run_shell, flapping sensors, the last failure."""
+    parts: list[Part] = []
     if extras.changes:
         parts += [
             "\n=== WHAT CHANGED ===\n",
@@ -379,15 +411,7 @@ def build_prompt(ctx: Ctx, knobs: Knobs, extras: PromptExtras) -> BuiltPrompt:
             "Do not emit the same move again unchanged: fix what the error names, choose a\n"
             "different move, or noop with a reason.\n",
         ]
-
-    now = (
-        f"\n{NOW_HEADER}\n"
-        f"Local time: {offset_stamp(ctx.clock.local())}\n"
-        f"Data dir: {paths.data}\n"
-        "Write the one decision to .decision.json now, then stop.\n"
-    )
-    text = _fit(head, parts, now, knobs.num("prompt_max_bytes"), notes)
-    return BuiltPrompt(text=text, truncated=list(notes.values()))
+    return parts
 
 
 def _level(sizes: list[int], excess: int) -> int:
