@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +71,20 @@ def test_loading_the_config_leaves_typing_and_dataclasses_unloaded() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=20, check=True
     )
     assert json.loads(out.stdout) == []
+
+
+@pytest.mark.timeout(30)
+def test_a_configured_data_dir_never_loads_the_presets(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"runners": {"mine": {"tick": "my-agent -p"}}, "default": "mine"}))
+    probe = (
+        "import json, sys, pathlib\n"
+        "from looop.core.config import load_config, resolve_knobs\n"
+        f"cfg = load_config(pathlib.Path({str(cfg)!r}))\n"
+        "resolve_knobs(cfg, {}).num('interval')\n"
+        "print(json.dumps([cfg.runner().tick, 'looop.core.presets' in sys.modules]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=20, check=True
+    )
+    assert json.loads(out.stdout) == ["my-agent -p", False]

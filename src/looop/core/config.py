@@ -13,13 +13,6 @@ from looop.core.knobs import (
     resolve_knobs,
     unknown_key_warnings,
 )
-from looop.core.presets import (
-    DEFAULT_RUNNER,
-    PLACEHOLDER,
-    PRESETS,
-    default_config_obj,
-    substitute_prompt_file,
-)
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -28,6 +21,29 @@ if TYPE_CHECKING:
     from pathlib import Path
     from re import Pattern
     from typing import Any, Literal
+
+    from looop.core.presets import (
+        DEFAULT_RUNNER,
+        PLACEHOLDER,
+        PRESETS,
+        default_config_obj,
+        substitute_prompt_file,
+    )
+else:
+    # The preset names load on first use: `looop status` on a configured data dir never needs
+    # them. __import__, not importlib: importlib is not loaded on status's fast path.
+    _PRESET_NAMES = (
+        "DEFAULT_RUNNER",
+        "PLACEHOLDER",
+        "PRESETS",
+        "default_config_obj",
+        "substitute_prompt_file",
+    )
+
+    def __getattr__(name: str) -> object:
+        if name not in _PRESET_NAMES:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return getattr(__import__("looop.core.presets", fromlist=(name,)), name)
 
 
 # Plain classes, not dataclasses: `looop status` must start fast (dataclasses imports inspect).
@@ -285,6 +301,8 @@ def load_config(path: Path) -> Config:
     try:
         raw = store.read_regular(path, 16 << 20)
     except FileNotFoundError:
+        from looop.core.presets import default_config_obj
+
         cfg = parse_config(default_config_obj(), str(path))
         return Config(
             cfg.default,
