@@ -1,0 +1,57 @@
+"""Runner presets (the tick and worker command lines per agent CLI) and the prompt-file
+placeholder they use."""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
+# Runner presets, proven against the real CLIs (tests/realcli). The tick command gets the prompt
+# on stdin unless it names {{prompt_file}}. A tick never splices the prompt into its command line
+# ("$(cat {{prompt_file}})"): one argv string is capped at 128 KiB and the prompt may be 256 KiB.
+PRESETS: dict[str, dict[str, str]] = {
+    "claude": {
+        "tick": "claude -p --output-format stream-json --verbose "
+        "--dangerously-skip-permissions --model sonnet",
+        "worker": 'claude --dangerously-skip-permissions --model opus "$(cat {{prompt_file}})"',
+    },
+    "codex": {
+        # `-` reads the prompt from stdin
+        "tick": "codex exec --json --skip-git-repo-check "
+        "--dangerously-bypass-approvals-and-sandbox -",
+        "worker": 'codex --dangerously-bypass-approvals-and-sandbox "$(cat {{prompt_file}})"',
+    },
+    "opencode": {
+        # with no message argument, `opencode run` reads the message from stdin
+        "tick": "opencode run --format json",
+        "worker": 'opencode --prompt "$(cat {{prompt_file}})"',
+    },
+    "pi": {
+        "tick": "pi -p --mode json -ne --model claude-sonnet-4-5 --thinking low @{{prompt_file}}",
+        # the newest opus pi 0.73 knows; an unknown id makes pi exit at once
+        "worker": "pi --model claude-opus-4-7 --thinking medium @{{prompt_file}}",
+    },
+}
+DEFAULT_RUNNER = "claude"
+PLACEHOLDER = "{{prompt_file}}"
+
+
+def default_config_obj() -> dict[str, Any]:
+    """What a new data dir is seeded with: every preset, claude active."""
+    return {
+        "default": DEFAULT_RUNNER,
+        "runners": {k: dict(v) for k, v in PRESETS.items()},
+    }
+
+
+def substitute_prompt_file(template: str, prompt_path: Path) -> str:
+    """Replace {{prompt_file}} with a shell-quoted path, without double-quoting a quoted one."""
+    import shlex
+
+    q = shlex.quote(str(prompt_path))
+    for quoted in (f'"{PLACEHOLDER}"', f"'{PLACEHOLDER}'"):
+        template = template.replace(quoted, q)
+    return template.replace(PLACEHOLDER, q)
