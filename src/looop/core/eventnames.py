@@ -3,7 +3,7 @@
 Two channels (core/events.py): a pulse event is one line of the pulse's output
 (`ctx.events.emit(level, NAME, ...)`; the `event` field of `--json` lines), a record is one
 durable line in events.jsonl (`ctx.events.record(NAME, ...)`). The Literal types make mypy
-hold every call to the catalogue; tests/unit/test_eventnames.py checks the meanings cover the
+hold every call to the catalogue; tests/unit/core/test_eventnames.py checks the meanings cover the
 types and that src/ uses every name and no other."""
 
 from __future__ import annotations

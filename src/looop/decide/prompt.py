@@ -33,7 +33,7 @@ NOW_HEADER = "=== NOW ==="
 # item headers; inlined text gets a backslash there. Every character a reader might take for a
 # line break counts as one; blanks and invisible characters (zero-width, BOM, NBSP, bidi marks,
 # fillers) before or between the marks are looked through, and so are the marks' look-alikes
-# (fullwidth, box drawing, dashes). tests/unit/test_prompt.py checks INVISIBLE against every
+# (fullwidth, box drawing, dashes). tests/unit/decide/test_prompt.py checks INVISIBLE against every
 # Unicode space and format character.
 LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 INVISIBLE = (

@@ -1,7 +1,7 @@
 """A session's lifecycle: start, child exit, terminate, kill, restart, finish.
 
 Every state change goes through the `StatusBook` (states.py); every OS call through the
-`OS` seam (osseam.py), so `tests/unit/test_supervisor_states.py` drives all of this with a
+`OS` seam (osseam.py), so `tests/unit/sessions/test_supervisor_states.py` drives all of this with a
 fake OS. Everything here runs on the supervisor's loop.
 """
 

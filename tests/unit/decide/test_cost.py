@@ -19,7 +19,7 @@ from looop.decide import cost
 from looop.decide.cost import CostMeter
 
 STREAMS = Path(__file__).parent / "streams"
-REAL_STREAMS = Path(__file__).parent.parent / "realcli" / "streams"
+REAL_STREAMS = Path(__file__).parents[2] / "realcli" / "streams"
 
 
 def preset(name: str, tick: str | None = None, spec: CostSpec | None = None) -> Runner:

@@ -11,7 +11,7 @@ import pytest
 from looop.core.config import KNOBS
 from tests.helpers import run_cli
 
-SRC = Path(__file__).resolve().parents[2] / "src" / "looop"
+SRC = Path(__file__).resolve().parents[3] / "src" / "looop"
 # click's shell-completion switch (`_LOOOP_COMPLETE`): click's own, documented by `completion`
 NOT_LOOOP_SETTINGS = {"LOOOP_COMPLETE"}
 
