@@ -141,29 +141,15 @@ def pulse_cmd(ready_fd: int | None, beats: int | None) -> None:
     "--force", is_flag=True, help="Decide even if the world is unchanged or failures back off."
 )
 def tick_cmd(dry_run: bool, force: bool) -> None:
-    from looop.loop.tick import tick
-
     if dry_run:
         _dry_run_tick()
         return
-    from looop.loop.status import beat_holder, tick_pid_file
+    from looop.loop.pulse import tick_once
     from looop.seed import ensure_data_dir
 
     ctx = make_ctx(events_to="stderr")
     ensure_data_dir(ctx.paths)
-    fd = store.try_flock(ctx.paths.lock_file)
-    if fd is None:
-        raise LooopError(_busy_message(beat_holder(ctx.paths)))
-    pid_file = tick_pid_file(ctx.paths)
-    try:
-        try:
-            store.atomic_write(pid_file, f"{os.getpid()}\n")  # `looop status` names the holder
-        except OSError:
-            pass  # a full disk: the beat itself says so in its own words
-        out = tick(ctx, force=force, override_backoff=force)
-    finally:
-        store.remove(pid_file)
-        os.close(fd)
+    out = tick_once(ctx, force)
     if out.status in ("failed", "error"):
         raise SystemExit(1)
     if out.status == "backoff":
@@ -171,19 +157,6 @@ def tick_cmd(dry_run: bool, force: bool) -> None:
             "looop: backing off after failed beats — `looop tick --force` runs now",
             err=True,
         )
-
-
-def _busy_message(holder: tuple[str, str] | None) -> str:
-    if holder is not None and holder[0] == "tick":
-        return (
-            f"another tick holds the beat (pid {holder[1]}) — wait for it to finish, "
-            "or see it with `looop status`"
-        )
-    pid = f" (pid {holder[1]})" if holder is not None and holder[1] else ""
-    return (
-        f"a pulse is running{pid} and beats on its own — `looop down` first, or "
-        "watch it with `looop status`"
-    )
 
 
 def _dry_run_tick() -> None:
