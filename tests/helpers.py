@@ -83,6 +83,67 @@ def run_cli(
     return code, out, err
 
 
+def clean_env(home: Path, data: Path, **extra: str) -> dict[str, str]:
+    """The whole environment a CLI test hands `looop`: nothing leaks in from the outside world
+    (a LOOOP_* of the shell running the tests, a real HOME)."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "LOOOP_DATA_DIR": str(data),
+        "IS_SANDBOX": "1",
+        **extra,
+    }
+
+
+def environ_unchanged(before: dict[str, str], what: str) -> None:
+    """Fail naming the variables that `what` changed in this process's environment (but
+    PYTEST_CURRENT_TEST, which pytest itself sets for each phase of a test)."""
+    now = dict(os.environ)
+    keys = (before.keys() | now.keys()) - {"PYTEST_CURRENT_TEST"}
+    changed = sorted(k for k in keys if before.get(k) != now.get(k))
+    if changed:
+        raise AssertionError(f"{what} changed os.environ: {changed}; pass env_extra instead")
+
+
+class Cli:
+    """`looop ARGS` in this process with its own env and clock (as `main(argv, env, clock)`
+    hands them to every verb); the process's environment stays as it was."""
+
+    def __init__(
+        self,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+        data: Path,
+        env: dict[str, str],
+        clock: Clock,
+    ) -> None:
+        self.capsys = capsys
+        self.monkeypatch = monkeypatch
+        self.data = data
+        self.env = env  # a test may edit it (drop IS_SANDBOX, prepend to PATH) before a call
+        self.clock = clock
+
+    def __call__(
+        self, *args: str, stdin: str | None = None, env_extra: dict[str, str] | None = None
+    ) -> tuple[int, str, str]:
+        before = dict(os.environ)
+        res = run_cli(
+            self.capsys,
+            *args,
+            stdin=stdin,
+            monkeypatch=self.monkeypatch,
+            env=self.child_env(**(env_extra or {})),
+            clock=self.clock,
+        )
+        environ_unchanged(before, f"looop {' '.join(args)}")
+        return res
+
+    def child_env(self, **extra: str) -> dict[str, str]:
+        """The same environment for a `looop` started as a subprocess."""
+        return {**self.env, **extra}
+
+
 def await_event(stream: IO[bytes], name: str, timeout: float = 30) -> dict[str, Any]:
     """Read JSON event lines until `name` appears (bounded by a deadline)."""
     deadline = time.monotonic() + timeout

@@ -12,24 +12,24 @@ from pathlib import Path
 import pytest
 
 from looop.core.paths import Paths
-from tests.helpers import run_cli as run
+from tests.helpers import Cli
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def test_version_and_help(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_version_and_help(data: Path, cli: Cli) -> None:
     from looop import __version__
 
-    assert run(capsys, "version")[1] == f"looop {__version__}\n"
-    code, out, _ = run(capsys, "help")
+    assert cli("version")[1] == f"looop {__version__}\n"
+    code, out, _ = cli("help")
     assert code == 0 and "ONE BEAT" in out and f"data dir  {data}" in out
-    code, out, _ = run(capsys, "help", "goal")
+    code, out, _ = cli("help", "goal")
     assert code == 0 and "archive" in out
-    code, _, err = run(capsys, "help", "nope")
+    code, _, err = cli("help", "nope")
     assert code == 1 and err.count("\n") == 1 and "looop help" in err
 
 
-def test_help_has_no_side_effects(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_has_no_side_effects(data: Path, cli: Cli) -> None:
     for args in (
         ["goal", "write", "--help"],
         ["run", "--help"],
@@ -38,35 +38,31 @@ def test_help_has_no_side_effects(data: Path, capsys: pytest.CaptureFixture[str]
         ["--help"],
         ["goal"],
     ):
-        code, out, _ = run(capsys, *args)
+        code, out, _ = cli(*args)
         assert code == 0 and "Usage" in out
     assert not data.exists()
 
 
-def test_usage_errors_are_one_line(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors_are_one_line(data: Path, cli: Cli) -> None:
     for args in (["bogus"], ["goal", "write"], ["journal", "-n", "x"], ["tick", "--nope"]):
-        code, out, err = run(capsys, *args)
+        code, out, err = cli(*args)
         assert code != 0 and out == "" and err.count("\n") == 1, (args, err)
         assert err.startswith("looop: ")
 
 
-def test_steering_verbs_go_through_the_executor(
-    data: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    code, out, _ = run(capsys, "goal", "write", "ship", "goal: ship v1", "--journal", "set ship")
+def test_steering_verbs_go_through_the_executor(data: Path, cli: Cli) -> None:
+    code, out, _ = cli("goal", "write", "ship", "goal: ship v1", "--journal", "set ship")
     assert code == 0 and (data / "goals" / "ship.md").read_text() == "goal: ship v1\n"
-    code, _, _ = run(
-        capsys, "goal", "write", "piped", "-", stdin="goal: from stdin\n", monkeypatch=monkeypatch
-    )
+    code, _, _ = cli("goal", "write", "piped", "-", stdin="goal: from stdin\n")
     assert code == 0 and (data / "goals" / "piped.md").read_text() == "goal: from stdin\n"
-    code, out, _ = run(capsys, "goal", "list", "--json")
+    code, out, _ = cli("goal", "list", "--json")
     ids = [g["id"] for g in json.loads(out)]
     assert "ship" in ids and "piped" in ids
-    code, _, _ = run(capsys, "goal", "archive", "ship")
+    code, _, _ = cli("goal", "archive", "ship")
     assert code == 0 and (data / "goals" / "archive" / "ship.md").exists()
-    code, _, err = run(capsys, "goal", "write", "../etc", "x")
+    code, _, err = cli("goal", "write", "../etc", "x")
     assert code == 1 and "invalid goal id" in err and err.count("\n") == 1
-    code, _, err = run(capsys, "goal", "archive", "ghost")
+    code, _, err = cli("goal", "archive", "ghost")
     assert code == 1 and "ghost" in err
     journal = (data / "journal.md").read_text().splitlines()
     assert journal[0].endswith(" set ship") and len(journal) == 3
@@ -74,38 +70,36 @@ def test_steering_verbs_go_through_the_executor(
     assert [e["action"] for e in events if e["event"] == "steered"] == ["goal", "goal", "archive"]
 
 
-def test_run_shows_output_and_fails_cleanly(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "run", "--", "echo", "hello world")
+def test_run_shows_output_and_fails_cleanly(data: Path, cli: Cli) -> None:
+    code, out, _ = cli("run", "--", "echo", "hello world")
     assert code == 0 and "hello world\n" in out
-    code, out, err = run(
-        capsys, "run", "--reason", "probe", "--", "sh", "-c", "echo bad >&2; exit 4"
-    )
+    code, out, err = cli("run", "--reason", "probe", "--", "sh", "-c", "echo bad >&2; exit 4")
     assert code == 1 and "bad" in err and "run_shell exited 4: probe" in err
     assert not list((data / ".wal").glob("*")) if (data / ".wal").exists() else True
 
 
-def test_sensor_and_playbook_verbs(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, _ = run(capsys, "sensor", "write", "ci", 'echo \'{"signal":{"red":false}}\'')
+def test_sensor_and_playbook_verbs(data: Path, cli: Cli) -> None:
+    code, _, _ = cli("sensor", "write", "ci", 'echo \'{"signal":{"red":false}}\'')
     assert code == 0
     mode = (data / "sensors" / "ci.sh").stat().st_mode
     assert mode & stat.S_IXUSR
-    code, out, _ = run(capsys, "sensor", "run", "ci")
+    code, out, _ = cli("sensor", "run", "ci")
     assert code == 0 and '{"signal":{"red":false}}' in out
-    code, out, _ = run(capsys, "sensor", "list")
+    code, out, _ = cli("sensor", "list")
     assert '{"red":false}' in out
-    code, _, err = run(capsys, "sensor", "run", "ghost")
+    code, _, err = cli("sensor", "run", "ghost")
     assert code == 1 and "ghost" in err
-    run(capsys, "playbook", "write", "# v1")
-    run(capsys, "playbook", "write", "# v2")
+    cli("playbook", "write", "# v1")
+    cli("playbook", "write", "# v2")
     assert (data / "PLAYBOOK.md").read_text() == "# v2\n"
-    code, out, _ = run(capsys, "playbook", "history")
+    code, out, _ = cli("playbook", "history")
     assert len(out.strip().splitlines()) == 2  # the starter and v1
 
 
-def test_new_data_dir_is_seeded_once(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    run(capsys, "goal", "list")  # a read: seeds nothing
+def test_new_data_dir_is_seeded_once(data: Path, cli: Cli) -> None:
+    cli("goal", "list")  # a read: seeds nothing
     assert not data.exists()
-    run(capsys, "run", "--", "true")
+    cli("run", "--", "true")
     for f in (
         "PLAYBOOK.md",
         "goals/setup.md",
@@ -118,25 +112,24 @@ def test_new_data_dir_is_seeded_once(data: Path, capsys: pytest.CaptureFixture[s
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     (data / "goals" / "setup.md").write_text("goal: mine\n")
     (data / "PLAYBOOK.md").unlink()
-    run(capsys, "run", "--", "true")
+    cli("run", "--", "true")
     assert not (data / "PLAYBOOK.md").exists()  # not re-seeded
     assert (data / "goals" / "setup.md").read_text() == "goal: mine\n"
 
 
-def test_init_presets_and_guards(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "init", "--runner", "pi")
+def test_init_presets_and_guards(data: Path, cli: Cli) -> None:
+    code, out, _ = cli("init", "--runner", "pi")
     cfg = json.loads((data / "config.json").read_text())
     assert (
         code == 0 and cfg["default"] == "pi" and "{{prompt_file}}" in cfg["runners"]["pi"]["worker"]
     )
-    code, _, err = run(capsys, "init", "--runner", "codex")
+    code, _, err = cli("init", "--runner", "codex")
     assert code == 1 and "--force" in err
-    code, out, _ = run(capsys, "init", "--runner", "codex", "--force")
+    code, out, _ = cli("init", "--runner", "codex", "--force")
     assert code == 0 and json.loads((data / "config.json").read_text())["default"] == "codex"
-    code, _, err = run(capsys, "init", "--runner", "custom", "--force")
+    code, _, err = cli("init", "--runner", "custom", "--force")
     assert code == 1 and "--tick-command" in err
-    code, _, err = run(
-        capsys,
+    code, _, err = cli(
         "init",
         "--runner",
         "custom",
@@ -147,8 +140,7 @@ def test_init_presets_and_guards(data: Path, capsys: pytest.CaptureFixture[str])
         "y",
     )
     assert code == 1 and "{{prompt_file}}" in err
-    code, out, _ = run(
-        capsys,
+    code, out, _ = cli(
         "init",
         "--runner",
         "custom",
@@ -163,31 +155,27 @@ def test_init_presets_and_guards(data: Path, capsys: pytest.CaptureFixture[str])
     assert cfg["runners"]["custom"] == {"tick": "my-agent -p", "worker": "my-agent {{prompt_file}}"}
 
 
-def test_init_keeps_knobs_and_warns_root_for_claude(
-    data: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_init_keeps_knobs_and_warns_root_for_claude(data: Path, cli: Cli) -> None:
     data.mkdir()
     (data / "config.json").write_text(
         '{"tick_command": "a", "worker_command": "b {{prompt_file}}", "interval": 30}'
     )
-    monkeypatch.delenv("IS_SANDBOX")
-    code, out, _ = run(capsys, "init", "--runner", "claude", "--force")
+    del cli.env["IS_SANDBOX"]  # claude's root check reads it
+    code, out, _ = cli("init", "--runner", "claude", "--force")
     assert code == 0
     assert json.loads((data / "config.json").read_text())["interval"] == 30
     if os.geteuid() == 0:
         assert "IS_SANDBOX=1" in out
 
 
-def test_tick_dry_run_prints_prompt_and_calls_nothing(
-    data: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_tick_dry_run_prints_prompt_and_calls_nothing(data: Path, cli: Cli) -> None:
     data.mkdir()
     (data / "config.json").write_text(
         json.dumps(
             {"tick_command": "touch runner-was-called", "worker_command": "x {{prompt_file}}"}
         )
     )
-    code, out, _ = run(capsys, "tick", "--dry-run")
+    code, out, _ = cli("tick", "--dry-run")
     assert code == 0
     for section in (
         "=== CONSTITUTION",
@@ -203,8 +191,8 @@ def test_tick_dry_run_prints_prompt_and_calls_nothing(
     assert not (data / "runs").exists() or not list((data / "runs").iterdir())
 
 
-def test_journal_runs_and_status(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "journal")
+def test_journal_runs_and_status(data: Path, cli: Cli) -> None:
+    code, out, _ = cli("journal")
     assert code == 0 and "no journal yet" in out
     data.mkdir()
     (data / "config.json").write_text(
@@ -216,42 +204,41 @@ def test_journal_runs_and_status(data: Path, capsys: pytest.CaptureFixture[str])
             }
         )
     )
-    assert run(capsys, "tick")[0] == 0
-    code, out, _ = run(capsys, "journal", "-n", "1")
+    assert cli("tick")[0] == 0
+    code, out, _ = cli("journal", "-n", "1")
     assert out.strip().endswith("all quiet")
-    code, out, _ = run(capsys, "runs", "--json")
+    code, out, _ = cli("runs", "--json")
     rows = json.loads(out)
     assert rows[0]["status"] == "decided" and rows[0]["action"] == "noop"
-    code, out, _ = run(capsys, "runs", "show", rows[0]["run_id"])
+    code, out, _ = cli("runs", "show", rows[0]["run_id"])
     assert code == 0 and "prompt.md" in out
-    code, _, err = run(capsys, "runs", "show", "../etc")
+    code, _, err = cli("runs", "show", "../etc")
     assert code == 1 and err.count("\n") == 1
-    code, out, _ = run(capsys, "status", "--json")
+    code, out, _ = cli("status", "--json")
     st = json.loads(out)
     assert st["pulse"]["running"] is False and st["last_tick"]["hash"]
     assert st["journal_tail"][-1].endswith("all quiet")
-    code, out, _ = run(capsys, "status")
+    code, out, _ = cli("status")
     assert "pulse:     stopped" in out and "all quiet" in out
 
 
-def test_status_reports_a_broken_config_without_failing(
-    data: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_status_reports_a_broken_config_without_failing(data: Path, cli: Cli) -> None:
     data.mkdir()
     (data / "config.json").write_text('{"interval": "soon", "tick_command": "x"}')
-    code, out, _ = run(capsys, "status")
+    code, out, _ = cli("status")
     assert code == 0 and "'interval'" in out
 
 
-def test_broken_pipe_exits_quietly(tmp_path: Path) -> None:
-    d = tmp_path / "data"
-    d.mkdir()
-    (d / "journal.md").write_text("".join(f"- 2026-01-01 00:00 line {i}\n" for i in range(50000)))
-    env = dict(os.environ, LOOOP_DATA_DIR=str(d))
+def test_broken_pipe_exits_quietly(data: Path, cli: Cli) -> None:
+    data.mkdir()
+    lines = "".join(f"- 2026-01-01 00:00 line {i}\n" for i in range(50000))
+    (data / "journal.md").write_text(lines)
     p = subprocess.run(
         f"{sys.executable} -m looop journal | head -1",
         shell=True,
-        env=env,
+        # unbuffered, as the suite always ran it: with a buffered stdout the interpreter's
+        # last flush still hits the closed pipe ("Exception ignored"), a known bug for src/
+        env=cli.child_env(PYTHONUNBUFFERED="1"),
         capture_output=True,
         timeout=30,
     )
@@ -259,8 +246,9 @@ def test_broken_pipe_exits_quietly(tmp_path: Path) -> None:
     assert p.stderr == b""
 
 
-def test_demo_runs_offline(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+def test_demo_runs_offline(cli: Cli) -> None:
+    env = cli.child_env()
+    del env["LOOOP_DATA_DIR"]  # the demo makes its own
     p = subprocess.run(
         [sys.executable, "-m", "looop", "demo", "--fast", "--no-keep"],
         env=env,
@@ -280,36 +268,26 @@ def test_paths_are_absolutised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert p.data == tmp_path / "rel"
 
 
-def test_completion_scripts_register_themselves(
-    data: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, _ = run(capsys, "config", "zsh")
+def test_completion_scripts_register_themselves(data: Path, cli: Cli) -> None:
+    code, out, _ = cli("config", "zsh")
     assert code == 0 and "#compdef looop" in out and "_LOOOP_COMPLETE" in out
-    code, out, _ = run(capsys, "config", "bash")
+    code, out, _ = cli("config", "bash")
     assert code == 0 and "complete " in out and "looop" in out
-    code, _, err = run(capsys, "config")
+    code, _, err = cli("config")
     assert code == 1 and "zsh" in err and err.count("\n") == 1
 
 
-def test_completion_completes_verbs(tmp_path: Path) -> None:
-    env = dict(
-        os.environ,
-        _LOOOP_COMPLETE="bash_complete",
-        COMP_WORDS="looop go",
-        COMP_CWORD="1",
-        LOOOP_DATA_DIR=str(tmp_path / "d"),
-    )
+def test_completion_completes_verbs(cli: Cli) -> None:
+    env = cli.child_env(_LOOOP_COMPLETE="bash_complete", COMP_WORDS="looop go", COMP_CWORD="1")
     p = subprocess.run([sys.executable, "-m", "looop"], env=env, capture_output=True, timeout=30)
     assert "goal" in p.stdout.decode()
 
 
-def test_sensor_run_json_is_one_object_per_sensor(
-    data: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_sensor_run_json_is_one_object_per_sensor(data: Path, cli: Cli) -> None:
     script = '#!/bin/sh\necho \'{"signal":{"n":1},"detail":"d"}\'\n'
-    assert run(capsys, "sensor", "write", "a", script)[0] == 0
-    assert run(capsys, "sensor", "write", "b", "#!/bin/sh\nexit 3\n")[0] == 0
-    code, out, _ = run(capsys, "sensor", "run", "--json")
+    assert cli("sensor", "write", "a", script)[0] == 0
+    assert cli("sensor", "write", "b", "#!/bin/sh\nexit 3\n")[0] == 0
+    code, out, _ = cli("sensor", "run", "--json")
     rows = {r["name"]: r for r in map(json.loads, out.splitlines())}
     assert code == 1  # one sensor failed, as without --json
     assert rows["sensor-a"]["ok"] is True and rows["sensor-a"]["reading"]["signal"] == {"n": 1}

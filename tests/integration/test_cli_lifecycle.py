@@ -20,7 +20,7 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.sessions import get_session, list_sessions
-from tests.helpers import await_event, wire
+from tests.helpers import await_event, clean_env, wire
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -28,9 +28,8 @@ STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"  # status's one time format (local)
 
 
 def _env(ctx: Ctx, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
-    env.update(LOOOP_DATA_DIR=str(ctx.paths.data), LOOOP_INTERVAL="3600", **extra)
-    return env
+    home = ctx.paths.data.parent
+    return clean_env(home, ctx.paths.data, **{"LOOOP_INTERVAL": "3600", **extra})
 
 
 def _looop(ctx: Ctx, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -164,7 +163,7 @@ def test_bare_looop_attaches_without_the_runner_on_path(ctx: Ctx, tmp_path: Path
     )
     agent.chmod(0o755)
     _config(ctx, "my-agent")
-    base_path = os.environ.get("PATH", "/usr/bin:/bin")
+    base_path = _env(ctx)["PATH"]
     r = _looop(ctx, "up", PATH=f"{bindir}:{base_path}")
     assert r.returncode == 0, r.stderr
     try:

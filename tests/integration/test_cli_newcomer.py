@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_cli as run
+from tests.helpers import Cli
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -28,35 +28,33 @@ def one_line_error(code: int, out: str, err: str) -> bool:
 # ---------------------------------------------------------------- help
 
 
-def test_help_walks_multi_word_topics(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "help", "worker", "start")
+def test_help_walks_multi_word_topics(data: Path, cli: Cli) -> None:
+    code, out, _ = cli("help", "worker", "start")
     assert code == 0 and out.startswith("Usage: looop worker start") and "--verify" in out
-    code, out, _ = run(capsys, "help", "schedule", "write")
+    code, out, _ = cli("help", "schedule", "write")
     assert code == 0 and "Usage: looop schedule write" in out
-    res = run(capsys, "help", "worker", "strat")
+    res = cli("help", "worker", "strat")
     assert one_line_error(*res) and "did you mean `start`" in res[2]
-    res = run(capsys, "help", "version", "x")
+    res = cli("help", "version", "x")
     assert one_line_error(*res) and "no subcommands" in res[2]
-    res = run(capsys, "help", "worker", "start", "x")
+    res = cli("help", "worker", "start", "x")
     assert one_line_error(*res) and "`looop help worker start`" in res[2]
     assert not data.exists()
 
 
-def test_a_top_level_typo_suggests_the_verb(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    res = run(capsys, "stauts")
+def test_a_top_level_typo_suggests_the_verb(data: Path, cli: Cli) -> None:
+    res = cli("stauts")
     assert one_line_error(*res) and "did you mean `status`" in res[2]
-    res = run(capsys, "help", "jurnal")
+    res = cli("help", "jurnal")
     assert one_line_error(*res) and "did you mean `journal`" in res[2]
-    res = run(capsys, "goal", "rmm", "ship")
+    res = cli("goal", "rmm", "ship")
     assert one_line_error(*res) and "did you mean `rm`" in res[2] and "looop goal --help" in res[2]
-    res = run(capsys, "xyzzy")
+    res = cli("xyzzy")
     assert one_line_error(*res) and "did you mean" not in res[2] and "looop --help" in res[2]
 
 
-def test_top_level_help_lists_each_verb_once(
-    data: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, _ = run(capsys, "--help")
+def test_top_level_help_lists_each_verb_once(data: Path, cli: Cli) -> None:
+    code, out, _ = cli("--help")
     assert code == 0
     verbs, _, aliases = out.partition("Aliases:")
     rows = verbs.split("Commands:")[1].splitlines()
@@ -67,29 +65,27 @@ def test_top_level_help_lists_each_verb_once(
         assert verb in listed
     assert "state = status" in aliases and "ls = worker list" in aliases
     assert "alias of" not in out
-    code, out, _ = run(capsys, "worker", "list", "--help")
+    code, out, _ = cli("worker", "list", "--help")
     assert code == 0 and "alias" not in out
 
 
-def test_worker_ls_works_as_documented(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "worker", "ls")
+def test_worker_ls_works_as_documented(data: Path, cli: Cli) -> None:
+    code, out, _ = cli("worker", "ls")
     assert code == 0 and "pulse" in out and "HEALTH" in out
-    assert run(capsys, "worker", "list")[1] == out
-    code, out, _ = run(capsys, "worker", "--help")
+    assert cli("worker", "list")[1] == out
+    code, out, _ = cli("worker", "--help")
     assert code == 0 and out.count("List the pulse") == 1
 
 
-def test_completion_verb_and_its_old_spelling(
-    data: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_completion_verb_and_its_old_spelling(data: Path, cli: Cli) -> None:
     for verb in ("completion", "config"):
-        code, out, _ = run(capsys, verb, "zsh")
+        code, out, _ = cli(verb, "zsh")
         assert code == 0 and "#compdef looop" in out
-        code, out, _ = run(capsys, verb, "fish")
+        code, out, _ = cli(verb, "fish")
         assert code == 0 and "complete" in out and "looop" in out
-    res = run(capsys, "completion")
+    res = cli("completion")
     assert one_line_error(*res) and "looop completion zsh" in res[2]
-    res = run(capsys, "completion", "tcsh")
+    res = cli("completion", "tcsh")
     assert res[0] == 1 and "tcsh" in res[2]
     assert not data.exists()
 
@@ -97,10 +93,8 @@ def test_completion_verb_and_its_old_spelling(
 # ---------------------------------------------------------------- init
 
 
-def _init_on_a_terminal(data: Path, keys: bytes) -> tuple[int, str]:
+def _init_on_a_terminal(env: dict[str, str], keys: bytes) -> tuple[int, str]:
     """`looop init` on a real PTY (interactive); `keys` are typed at the first question."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
-    env["LOOOP_DATA_DIR"] = str(data)
     pid, fd = pty.fork()
     if pid == 0:  # the child: a session leader whose controlling terminal is the PTY
         # as a shell starts a command: Ctrl-C live even if this test process ignores it
@@ -140,33 +134,29 @@ def _init_on_a_terminal(data: Path, keys: bytes) -> tuple[int, str]:
 
 @pytest.mark.timeout(80)
 @pytest.mark.parametrize("keys", [b"\x03", b"\x04"], ids=["ctrl-c", "eof"])
-def test_a_cancelled_init_leaves_nothing_behind(data: Path, keys: bytes) -> None:
-    code, screen = _init_on_a_terminal(data, keys)
+def test_a_cancelled_init_leaves_nothing_behind(data: Path, cli: Cli, keys: bytes) -> None:
+    code, screen = _init_on_a_terminal(cli.child_env(), keys)
     assert code == 130, screen
     assert "nothing was written" in screen and "Traceback" not in screen
     assert not data.exists()
 
 
-def test_a_refused_init_leaves_nothing_behind(
-    data: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    res = run(capsys, "init", "--runner", "custom", "--tick-command", "my-agent -p")
+def test_a_refused_init_leaves_nothing_behind(data: Path, cli: Cli) -> None:
+    res = cli("init", "--runner", "custom", "--tick-command", "my-agent -p")
     assert one_line_error(*res) and "needs --worker-command" in res[2]
-    res = run(capsys, "init", "--runner", "custom")
+    res = cli("init", "--runner", "custom")
     assert one_line_error(*res)
     assert "--tick-command" in res[2] and "--worker-command" in res[2]
-    res = run(capsys, "init", "--runner", "custom", "--tick-command", "a", "--worker-command", "b")
+    res = cli("init", "--runner", "custom", "--tick-command", "a", "--worker-command", "b")
     assert one_line_error(*res) and "{{prompt_file}}" in res[2]
-    res = run(capsys, "init", "--runner", "nope")
+    res = cli("init", "--runner", "nope")
     assert one_line_error(*res) and "custom" in res[2]
-    res = run(capsys, "init", "--tick-command")
+    res = cli("init", "--tick-command")
     assert one_line_error(*res)
     assert not data.exists()
 
 
-def test_init_custom_warns_about_the_unmetered_breaker(
-    data: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_init_custom_warns_about_the_unmetered_breaker(data: Path, cli: Cli) -> None:
     args = (
         "init",
         "--runner",
@@ -176,15 +166,15 @@ def test_init_custom_warns_about_the_unmetered_breaker(
         "--worker-command",
         "a {{prompt_file}}",
     )
-    code, out, _ = run(capsys, *args)
+    code, out, _ = cli(*args)
     assert code == 0 and "unmetered" in out
     assert "runners.custom.cost" in out and '"max_daily_usd": 0' in out
     cfg = json.loads((data / "config.json").read_text())
     cfg["max_daily_usd"] = 0  # the remedy it names silences it
     (data / "config.json").write_text(json.dumps(cfg))
-    code, out, _ = run(capsys, *args, "--force")
+    code, out, _ = cli(*args, "--force")
     assert code == 0 and "unmetered" not in out
-    code, out, _ = run(capsys, "init", "--runner", "claude", "--force")
+    code, out, _ = cli("init", "--runner", "claude", "--force")
     assert code == 0 and "unmetered" not in out
     # the other remedy: a cost spec, which a later re-init keeps
     cfg = json.loads((data / "config.json").read_text())
@@ -192,7 +182,7 @@ def test_init_custom_warns_about_the_unmetered_breaker(
     spec = {"type": "result", "pointer": "/usd", "mode": "total"}
     cfg["runners"] = {"custom": {"tick": "a -p", "worker": "a {{prompt_file}}", "cost": spec}}
     (data / "config.json").write_text(json.dumps(cfg))
-    code, out, _ = run(capsys, *args, "--force")
+    code, out, _ = cli(*args, "--force")
     assert code == 0 and "unmetered" not in out
     assert json.loads((data / "config.json").read_text())["runners"]["custom"]["cost"] == spec
 
@@ -210,10 +200,8 @@ def test_init_custom_warns_about_the_unmetered_breaker(
         ["playbook", "write", " "],
     ],
 )
-def test_empty_bodies_are_refused(
-    data: Path, capsys: pytest.CaptureFixture[str], args: list[str]
-) -> None:
-    res = run(capsys, *args)
+def test_empty_bodies_are_refused(data: Path, cli: Cli, args: list[str]) -> None:
+    res = cli(*args)
     assert one_line_error(*res) and "empty" in res[2]
     assert not (data / "goals" / "g.md").exists() and not (data / "sensors" / "s.sh").exists()
     assert "write-" not in (
@@ -221,23 +209,19 @@ def test_empty_bodies_are_refused(
     )
 
 
-def test_empty_body_on_stdin_is_refused(
-    data: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    res = run(capsys, "goal", "write", "g", "-", stdin="\n  \n", monkeypatch=monkeypatch)
+def test_empty_body_on_stdin_is_refused(data: Path, cli: Cli) -> None:
+    res = cli("goal", "write", "g", "-", stdin="\n  \n")
     assert one_line_error(*res) and "looop goal rm g" in res[2]
     assert not (data / "goals" / "g.md").exists()
 
 
-def test_sensor_rm_and_goal_rm_are_journaled_moves(
-    data: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert run(capsys, "sensor", "write", "ci", "echo '{}'")[0] == 0
-    assert run(capsys, "goal", "write", "ship", "goal: ship v1")[0] == 0
-    code, out, _ = run(capsys, "sensor", "rm", "ci")
+def test_sensor_rm_and_goal_rm_are_journaled_moves(data: Path, cli: Cli) -> None:
+    assert cli("sensor", "write", "ci", "echo '{}'")[0] == 0
+    assert cli("goal", "write", "ship", "goal: ship v1")[0] == 0
+    code, out, _ = cli("sensor", "rm", "ci")
     assert code == 0 and "remove-sensor ci" in out
     assert not (data / "sensors" / "ci.sh").exists()
-    code, out, _ = run(capsys, "goal", "rm", "ship", "--journal", "dropped ship")
+    code, out, _ = cli("goal", "rm", "ship", "--journal", "dropped ship")
     assert code == 0
     assert not (data / "goals" / "ship.md").exists()
     assert (data / "goals" / "archive" / "ship.md").read_text() == "goal: ship v1\n"
@@ -251,7 +235,7 @@ def test_sensor_rm_and_goal_rm_are_journaled_moves(
     assert [e["action"] for e in steered][-2:] == ["remove-sensor", "archive"]
     # gone already, or never there, or a name that is not one: one line, nothing journaled
     for args in (["sensor", "rm", "ci"], ["goal", "rm", "ship"], ["goal", "rm", "../etc"]):
-        res = run(capsys, *args)
+        res = cli(*args)
         assert one_line_error(*res), args
     assert (data / "journal.md").read_text() == journal
 
@@ -272,25 +256,23 @@ def _answer_of(data: Path, ask_id: str) -> str | None:
     return json.loads(path.read_text())["answer"] if path.exists() else None
 
 
-def test_answer_is_held_to_the_asks_options(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_answer_is_held_to_the_asks_options(data: Path, cli: Cli) -> None:
     ask_id = _ask(data, ["yes", "no"])
-    res = run(capsys, "answer", ask_id, "maybe")
+    res = cli("answer", ask_id, "maybe")
     assert one_line_error(*res) and "yes, no" in res[2] and "--force" in res[2]
     assert _answer_of(data, ask_id) is None
     # any case, stored as the option is spelled
-    code, out, _ = run(capsys, "answer", ask_id, " Yes ")
+    code, out, _ = cli("answer", ask_id, " Yes ")
     assert code == 0 and ask_id in out and _answer_of(data, ask_id) == "yes"
-    code, _, _ = run(capsys, "answer", ask_id, "maybe", "--force")
+    code, _, _ = cli("answer", ask_id, "maybe", "--force")
     assert code == 0 and _answer_of(data, ask_id) == "maybe"
 
 
-def test_an_ask_without_options_takes_any_answer(
-    data: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_an_ask_without_options_takes_any_answer(data: Path, cli: Cli) -> None:
     ask_id = _ask(data, [])
-    code, _, _ = run(capsys, "answer", ask_id, "whatever you think")
+    code, _, _ = cli("answer", ask_id, "whatever you think")
     assert code == 0 and _answer_of(data, ask_id) == "whatever you think"
-    res = run(capsys, "answer", "nope-1", "x")
+    res = cli("answer", "nope-1", "x")
     assert one_line_error(*res) and "looop asks" in res[2]
 
 
@@ -331,24 +313,24 @@ def _expect(root: Path, sid: str, pattern: str) -> str:
 
 
 @pytest.mark.timeout(60)
-def test_send_presses_enter_once(sessions: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_send_presses_enter_once(sessions: Path, cli: Cli) -> None:
     from looop.sessions import spawn
 
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(sessions)}
     # a raw-mode program (an agent TUI) sees the Enter key, CR, right after the text
     spawn(sessions, "tui", [sys.executable, "-c", RAW_READER], cwd=sessions, env=env)
     _expect(sessions, "tui", "ready")
-    assert run(capsys, "send", "tui", "also run the linters")[0] == 0
+    assert cli("send", "tui", "also run the linters")[0] == 0
     assert "also run the linters\\r'" in _expect(sessions, "tui", r"got=.*")
     # a line-mode program (a shell) runs the line once: no extra blank submission
     spawn(sessions, "sh", ["/bin/sh", "-i"], cwd=sessions, env={**env, "PS1": "$ "})
     _expect(sessions, "sh", r"\$ ")
-    assert run(capsys, "send", "sh", "echo one-$((1+1))")[0] == 0
+    assert cli("send", "sh", "echo one-$((1+1))")[0] == 0
     _expect(sessions, "sh", "one-2")
-    assert run(capsys, "send", "-n", "sh", "echo tw")[0] == 0
-    assert run(capsys, "send", "sh", "o-$((1+2))")[0] == 0
+    assert cli("send", "-n", "sh", "echo tw")[0] == 0
+    assert cli("send", "sh", "o-$((1+2))")[0] == 0
     _expect(sessions, "sh", "two-3")
-    assert run(capsys, "send", "sh", "exit")[0] == 0
+    assert cli("send", "sh", "exit")[0] == 0
     from looop.core.clock import SystemClock
     from looop.core.paths import Paths
     from looop.sessions import wait
@@ -362,15 +344,13 @@ def test_send_presses_enter_once(sessions: Path, capsys: pytest.CaptureFixture[s
 # ---------------------------------------------------------------- config typos
 
 
-def test_unknown_config_keys_warn_once_with_a_suggestion(
-    data: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert run(capsys, "init", "--runner", "pi")[0] == 0
+def test_unknown_config_keys_warn_once_with_a_suggestion(data: Path, cli: Cli) -> None:
+    assert cli("init", "--runner", "pi")[0] == 0
     cfg = json.loads((data / "config.json").read_text())
     cfg.update(intervall=30, sensor_timeout=5, zzzq=1, _comment="mine")
     cfg["runners"]["pi"]["workr"] = "x"
     (data / "config.json").write_text(json.dumps(cfg))
-    code, out, err = run(capsys, "goal", "write", "ship", "goal: ship")
+    code, out, err = cli("goal", "write", "ship", "goal: ship")
     assert code == 0 and "write-goal ship" in out  # a warning, not an error
     lines = err.splitlines()
     assert len(lines) == 4, err  # once each
@@ -378,19 +358,17 @@ def test_unknown_config_keys_warn_once_with_a_suggestion(
     assert "LOOOP_SENSOR_TIMEOUT" in err  # a knob that lives in the environment only
     assert "'zzzq'" in err and "runners.pi.workr" in err and "'worker'" in err
     assert "_comment" not in err
-    code, out, err = run(capsys, "worker", "list", "--json")
+    code, out, err = cli("worker", "list", "--json")
     assert code == 0 and json.loads(out) is not None  # stdout stays data
     assert "intervall" in err
     del cfg["intervall"], cfg["sensor_timeout"], cfg["zzzq"], cfg["runners"]["pi"]["workr"]
     (data / "config.json").write_text(json.dumps(cfg))
-    code, _, err = run(capsys, "goal", "write", "ship", "goal: ship v2")
+    code, _, err = cli("goal", "write", "ship", "goal: ship v2")
     assert code == 0 and err == ""
 
 
-def test_status_first_does_not_cost_the_starter_files(
-    data: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert run(capsys, "status")[0] == 0  # a newcomer's first command may well be this one
-    assert run(capsys, "goal", "write", "ship", "goal: ship v1")[0] == 0
+def test_status_first_does_not_cost_the_starter_files(data: Path, cli: Cli) -> None:
+    assert cli("status")[0] == 0  # a newcomer's first command may well be this one
+    assert cli("goal", "write", "ship", "goal: ship v1")[0] == 0
     assert (data / "PLAYBOOK.md").exists() and (data / "sensors" / "today.sh").exists()
     assert (data / "config.json").exists() and (data / "goals" / "setup.md").exists()

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 
 from looop.core.context import Ctx
-from tests.helpers import run_cli as run
-from tests.helpers import runner_calls, wire
+from tests.helpers import Cli, runner_calls, wire
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -35,11 +34,11 @@ def _tree(root: Path) -> dict[str, tuple[int, int]]:
 
 
 @pytest.fixture
-def lived_in(ctx: Ctx, data: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+def lived_in(ctx: Ctx, data: Path, cli: Cli) -> Path:
     """A data dir after some use: beats, a failure, goals, a schedule, a playbook edit, a
     finished worker, a sensor."""
     wire(ctx, [{"decision": {"action": "noop", "reason": "quiet"}}, {"exit": 3}])
-    assert run(capsys, "tick")[0] == 0
+    assert cli("tick")[0] == 0
     for verb in (
         ["goal", "write", "g1", "goal: ship it"],
         ["schedule", "write", "later", "--in", "2h", "--note", "look again"],
@@ -48,10 +47,10 @@ def lived_in(ctx: Ctx, data: Path, capsys: pytest.CaptureFixture[str]) -> Path:
         ["sensor", "write", "today", '#!/bin/sh\necho \'{"signal": {"n": 1}}\'\n'],
         ["worker", "start", "w1", "brief", "--command", "echo hello from w1"],
     ):
-        code, _, err = run(capsys, *verb)
+        code, _, err = cli(*verb)
         assert code == 0, (verb, err)
-    assert run(capsys, "wait", "w1", "--timeout", "20s")[0] == 0
-    assert run(capsys, "tick", "--force")[0] == 1  # a failed beat: backoff and last failure
+    assert cli("wait", "w1", "--timeout", "20s")[0] == 0
+    assert cli("tick", "--force")[0] == 1  # a failed beat: backoff and last failure
     return data
 
 
@@ -86,75 +85,67 @@ READS = [
 
 
 @pytest.mark.parametrize("verb", READS, ids=[" ".join(v) for v in READS])
-def test_a_pure_read_writes_nothing(
-    lived_in: Path, capsys: pytest.CaptureFixture[str], verb: list[str]
-) -> None:
+def test_a_pure_read_writes_nothing(lived_in: Path, cli: Cli, verb: list[str]) -> None:
     before = _tree(lived_in)
-    code, out, err = run(capsys, *verb)
+    code, out, err = cli(*verb)
     assert code == 0, err
     assert out.strip() or verb == ["asks"], "a read printed nothing"
     assert _tree(lived_in) == before
 
 
-def test_runs_show_writes_nothing(lived_in: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rid = json.loads(run(capsys, "runs", "--json")[1])[0]["run_id"]
+def test_runs_show_writes_nothing(lived_in: Path, cli: Cli) -> None:
+    rid = json.loads(cli("runs", "--json")[1])[0]["run_id"]
     before = _tree(lived_in)
-    assert run(capsys, "runs", "show", rid)[0] == 0
+    assert cli("runs", "show", rid)[0] == 0
     assert _tree(lived_in) == before
 
 
-def test_data_verbs_speak_json(lived_in: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    lines = run(capsys, "journal", "--json")[1].splitlines()
+def test_data_verbs_speak_json(lived_in: Path, cli: Cli) -> None:
+    lines = cli("journal", "--json")[1].splitlines()
     rows = [json.loads(ln) for ln in lines]
     assert rows and all(r["at"] and r["text"] and r["line"].startswith("- ") for r in rows)
     assert any("g1" in r["text"] for r in rows)
-    sensors = json.loads(run(capsys, "sensor", "list", "--json")[1])
+    sensors = json.loads(cli("sensor", "list", "--json")[1])
     assert [s["name"] for s in sensors] == ["today"]
     assert sensors[0]["run"] is True and sensors[0]["signal"] == {"n": 1}  # the last beat ran it
-    history = json.loads(run(capsys, "playbook", "history", "--json")[1])
+    history = json.loads(cli("playbook", "history", "--json")[1])
     assert len(history) >= 1 and all(Path(h["path"]).is_file() for h in history)
-    workers = {w["id"]: w for w in json.loads(run(capsys, "worker", "list", "-a", "--json")[1])}
+    workers = {w["id"]: w for w in json.loads(cli("worker", "list", "-a", "--json")[1])}
     assert workers["w1"]["exit_code"] == 0
-    st = json.loads(run(capsys, "status", "--json")[1])
+    st = json.loads(cli("status", "--json")[1])
     assert st["last_beat"]["outcome"] == "failed" and st["failing_streak"] == 1
 
 
-def test_tick_force_overrides_backoff_and_says_so(
-    ctx: Ctx, data: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_tick_force_overrides_backoff_and_says_so(ctx: Ctx, data: Path, cli: Cli) -> None:
     script = wire(ctx, [{"exit": 3}, {"exit": 3}, {"decision": {"action": "noop"}}])
-    assert run(capsys, "tick")[0] == 1
-    code, _, err = run(capsys, "tick")
+    assert cli("tick")[0] == 1
+    code, _, err = cli("tick")
     assert code == 0 and "retry in" in err and "`looop tick --force` runs now" in err
     assert runner_calls(script) == 1  # backed off: no runner call
-    st = json.loads(run(capsys, "status", "--json")[1])
+    st = json.loads(cli("status", "--json")[1])
     assert st["last_beat"]["outcome"] == "backoff" and st["retry"] is not None
-    code, _, err = run(capsys, "tick", "--force")
+    code, _, err = cli("tick", "--force")
     assert code == 1 and "forced: running now despite 1 failed beat" in err
     assert runner_calls(script) == 2
-    assert run(capsys, "tick", "--force")[0] == 0
+    assert cli("tick", "--force")[0] == 0
     assert runner_calls(script) == 3
-    st = json.loads(run(capsys, "status", "--json")[1])
+    st = json.loads(cli("status", "--json")[1])
     assert st["last_beat"]["outcome"] == "decided" and st["failing_streak"] == 0
     assert st["retry"] is None
 
 
-def test_dry_run_on_a_missing_data_dir_is_one_line(
-    data: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, err = run(capsys, "tick", "--dry-run")
+def test_dry_run_on_a_missing_data_dir_is_one_line(data: Path, cli: Cli) -> None:
+    code, out, err = cli("tick", "--dry-run")
     assert code == 1 and not out and err.count("\n") == 1 and "looop init" in err
     assert not data.exists()
 
 
 @pytest.mark.timeout(60)
-def test_journal_follow_prints_new_lines_and_ends_on_ctrl_c(ctx: Ctx, data: Path) -> None:
+def test_journal_follow_prints_new_lines_and_ends_on_ctrl_c(ctx: Ctx, data: Path, cli: Cli) -> None:
     ctx.paths.journal.write_text("- 2026-01-01 09:00 first\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
-    env["LOOOP_DATA_DIR"] = str(data)
     p = subprocess.Popen(
         [sys.executable, "-m", "looop", "journal", "-f", "--json"],
-        env=env,
+        env=cli.child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -204,13 +195,11 @@ def _shaped(obj: dict[str, Any], td: Any) -> None:
     assert required <= set(obj) <= allowed, (td.__name__, sorted(set(obj) ^ allowed))
 
 
-def test_status_and_runs_json_are_their_typed_views(
-    lived_in: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_status_and_runs_json_are_their_typed_views(lived_in: Path, cli: Cli) -> None:
     from looop.decide.cost.views import SpendStatus
     from looop.loop import views
 
-    st = json.loads(run(capsys, "status", "--json")[1])
+    st = json.loads(cli("status", "--json")[1])
     _shaped(st, views.StatusView)
     for key, td in (
         ("now", views.Stamp),
@@ -224,20 +213,18 @@ def test_status_and_runs_json_are_their_typed_views(
         assert st[key] is not None, key  # the lived-in dir fills every block checked here
         _shaped(st[key], td)
     assert st["workers"] and all(_shaped(w, views.WorkerView) is None for w in st["workers"])
-    rows = json.loads(run(capsys, "runs", "--json")[1])
+    rows = json.loads(cli("runs", "--json")[1])
     assert len(rows) == 2 and all(_shaped(r, views.RunRow) is None for r in rows)
     assert {r["status"] for r in rows} == {"decided", "failed"}
-    shown = json.loads(run(capsys, "runs", "show", rows[0]["run_id"], "--json")[1])
+    shown = json.loads(cli("runs", "show", rows[0]["run_id"], "--json")[1])
     _shaped(shown, views.RunDetail)
 
 
-def test_status_loads_neither_typing_nor_the_views(
-    ctx: Ctx, data: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_status_loads_neither_typing_nor_the_views(ctx: Ctx, data: Path, cli: Cli) -> None:
     # the views are types only: `looop status` stays off `typing` (it costs the hot path ms);
     # a healthy loop, since a backoff's retry time loads loop/guards (typing) on purpose
     wire(ctx, [{"decision": {"action": "noop", "reason": "quiet"}}])
-    assert run(capsys, "tick")[0] == 0
+    assert cli("tick")[0] == 0
     probe = (
         "import json, sys\n"
         "from looop.cli.main import main\n"
@@ -245,8 +232,9 @@ def test_status_loads_neither_typing_nor_the_views(
         "mods = ('typing', 'looop.loop.views', 'looop.decide.cost.views', 'looop.cli.render')\n"
         "sys.stderr.write(json.dumps({m: m in sys.modules for m in mods}))\n"
     )
-    env = dict(os.environ, LOOOP_DATA_DIR=str(data))
-    p = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, timeout=20)
+    p = subprocess.run(
+        [sys.executable, "-c", probe], env=cli.child_env(), capture_output=True, timeout=20
+    )
     assert json.loads(p.stdout)["spend"] is not None  # the spend block was really read
     loaded = json.loads(p.stderr)
     assert loaded == {

@@ -4,49 +4,56 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.helpers import run_cli as run
+from looop.core.clock import FixedClock
+from tests.helpers import Cli
 
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture(autouse=True)
-def _new_york(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TZ", "America/New_York")
+@pytest.fixture
+def clock() -> FixedClock:
+    """A frozen clock in New York, where this user lives (see `cli`)."""
+    return FixedClock(tz=ZoneInfo("America/New_York"))
 
 
-def test_write_list_rm(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(
-        capsys, "schedule", "write", "digest", "--cron", "0 9 * * MON", "--tz", "Europe/Berlin",
+@pytest.fixture
+def cli(cli: Cli) -> Cli:
+    cli.env["TZ"] = "America/New_York"
+    return cli
+
+
+def test_write_list_rm(data: Path, cli: Cli) -> None:
+    code, out, err = cli(
+        "schedule", "write", "digest", "--cron", "0 9 * * MON", "--tz", "Europe/Berlin",
         "--note", "weekly digest",
     )  # fmt: skip
     assert code == 0, err
     assert "write-schedule digest" in out
     assert "next: " in out and ("09:00 +01:00" in out or "09:00 +02:00" in out)
-    code, out, err = run(capsys, "schedule", "write", "ci", "--in", "2h", "--note", "check CI")
+    code, out, err = cli("schedule", "write", "ci", "--in", "2h", "--note", "check CI")
     assert code == 0 and "next: " in out and "(in 2h)" in out
-    code, out, err = run(capsys, "schedule", "write", "poll", "--every", "10m")
+    code, out, err = cli("schedule", "write", "poll", "--every", "10m")
     assert code == 0 and "every 600s" in out
-    code, out, _ = run(capsys, "schedule", "list")
+    code, out, _ = cli("schedule", "list")
     lines = out.splitlines()
     assert [ln.split()[0] for ln in lines] == ["ci", "digest", "poll"]
     assert "weekly digest" in out and "check CI" in out
-    code, out, _ = run(capsys, "schedule", "list", "--json")
+    code, out, _ = cli("schedule", "list", "--json")
     rows = {r["name"]: r for r in json.loads(out)}
     assert rows["digest"]["record"]["tz"] == "Europe/Berlin"
     assert rows["ci"]["kind"] == "one-shot" and rows["ci"]["due"] is False
-    code, out, err = run(capsys, "schedule", "rm", "ci")
+    code, out, err = cli("schedule", "rm", "ci")
     assert code == 0 and not (data / "schedules" / "ci.json").exists()
     journal = (data / "journal.md").read_text()
     assert "write-schedule digest" in journal and "drop-schedule ci" in journal
 
 
-def test_cron_without_tz_uses_the_local_zone(
-    data: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, _, err = run(capsys, "schedule", "write", "am", "--cron", "0 9 * * *")
+def test_cron_without_tz_uses_the_local_zone(data: Path, cli: Cli) -> None:
+    code, _, err = cli("schedule", "write", "am", "--cron", "0 9 * * *")
     assert code == 0, err
     rec = json.loads((data / "schedules" / "am.json").read_text())
     assert rec["tz"] == "America/New_York"
@@ -68,47 +75,45 @@ def test_cron_without_tz_uses_the_local_zone(
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(
-    data: Path, capsys: pytest.CaptureFixture[str], args: list[str], needle: str
+    data: Path, cli: Cli, args: list[str], needle: str
 ) -> None:
-    code, _, err = run(capsys, "schedule", "write", *args)
+    code, _, err = cli("schedule", "write", *args)
     assert code != 0 and needle in err, err
     assert len(err.strip().splitlines()) == 1
     assert not list((data / "schedules").glob("*")) if (data / "schedules").exists() else True
 
 
-def test_rm_unknown_is_an_error(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "schedule", "rm", "nope")
+def test_rm_unknown_is_an_error(data: Path, cli: Cli) -> None:
+    code, _, err = cli("schedule", "rm", "nope")
     assert code == 1 and "no schedule named 'nope'" in err
 
 
-def test_list_shows_broken_files(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_shows_broken_files(data: Path, cli: Cli) -> None:
     (data / "schedules").mkdir(parents=True)
     (data / "schedules" / "hand.json").write_text("{oops")
-    code, out, _ = run(capsys, "schedule", "list")
+    code, out, _ = cli("schedule", "list")
     assert code == 0 and "hand" in out and "INVALID" in out
 
 
-def test_help_names_the_verb_once(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "help", "schedule")
+def test_help_names_the_verb_once(data: Path, cli: Cli) -> None:
+    code, out, _ = cli("help", "schedule")
     assert code == 0 and out.splitlines()[0].startswith("Usage: looop schedule ")
     assert "write" in out and "list" in out and "rm" in out
 
 
-def test_status_shows_schedules_as_the_last_beat_saw_them(
-    data: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert run(capsys, "schedule", "write", "later", "--in", "2h")[0] == 0
+def test_status_shows_schedules_as_the_last_beat_saw_them(data: Path, cli: Cli) -> None:
+    assert cli("schedule", "write", "later", "--in", "2h")[0] == 0
     (data / "schedules" / "past.json").write_text('{"v": 1, "at": 1}')
     (data / "schedules" / "junk.json").write_text("{")
     # one real beat senses (a dry run writes nothing); its runner decides nothing, no matter
     runner = {"tick": "true", "worker": "cat {{prompt_file}}"}
     cfg = {"default": "x", "runners": {"x": runner}, "max_daily_usd": 0}
     (data / "config.json").write_text(json.dumps(cfg))
-    assert run(capsys, "tick")[0] == 1
-    code, out, _ = run(capsys, "status")
+    assert cli("tick")[0] == 1
+    code, out, _ = cli("status")
     assert code == 0
     line = next(ln for ln in out.splitlines() if ln.startswith("schedules:"))
     assert "3 (junk, later, past)" in line and "due: past" in line and "invalid: junk" in line
-    _, out, _ = run(capsys, "status", "--json")
+    _, out, _ = cli("status", "--json")
     st = json.loads(out)
     assert st["schedules"]["due"] == ["past"] and st["asks"] == []

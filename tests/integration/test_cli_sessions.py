@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,17 +12,15 @@ import pytest
 from looop.core.context import Ctx
 from looop.sessions import kill, list_sessions
 from looop.workers.launch import start_worker
-from tests.helpers import wire
+from tests.helpers import clean_env, wire
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def _looop(ctx: Ctx, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
-    env["LOOOP_DATA_DIR"] = str(ctx.paths.data)
     return subprocess.run(
         [sys.executable, "-m", "looop", *args],
-        env=env,
+        env=clean_env(ctx.paths.data.parent, ctx.paths.data),
         capture_output=True,
         text=True,
         timeout=timeout,

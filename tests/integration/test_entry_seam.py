@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from looop.core.clock import FixedClock
-from tests.helpers import run_cli
+from tests.helpers import Cli, environ_unchanged, run_cli
 
 T0 = 1_800_000_000.0  # 2027-01-15, far from the real clock
 
@@ -50,3 +50,21 @@ def test_the_env_given_decides_the_session_id(
     env = _env(tmp_path, LOOOP_SESSION_ID="../escape")
     code, _, err = run_cli(capsys, "told", env=env, clock=FixedClock(T0))
     assert code == 1 and "LOOOP_SESSION_ID" in err
+
+
+def test_the_cli_fixture_never_touches_the_process_environment(cli: Cli, data: Path) -> None:
+    assert os.environ.get("LOOOP_DATA_DIR") != str(data)
+    code, out, err = cli("help")
+    assert code == 0 and f"data dir  {data}" in out, err
+    code, _, err = cli("told", env_extra={"LOOOP_SESSION_ID": "../escape"})
+    assert code == 1 and "LOOOP_SESSION_ID" in err  # env_extra reached the verb...
+    assert os.environ.get("LOOOP_SESSION_ID") != "../escape"  # ...and only the verb
+    assert "LOOOP_SESSION_ID" not in cli.env
+
+
+def test_a_changed_environment_is_caught_by_name() -> None:
+    before = dict(os.environ)
+    assert environ_unchanged(before, "nothing") is None
+    before["LOOOP_GHOST"] = "1"  # as if a test had unset it: the snapshot differs from now
+    with pytest.raises(AssertionError, match=r"changed os.environ: \['LOOOP_GHOST'\]"):
+        environ_unchanged(before, "a test")

@@ -16,7 +16,7 @@ from looop.core import store
 from looop.core.config import KNOBS, load_config, resolve_knobs
 from looop.core.errors import CorruptState, LooopError
 from looop.sessions.durations import parse_duration
-from tests.helpers import run_cli
+from tests.helpers import Cli, clean_env
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -24,12 +24,8 @@ pytestmark = pytest.mark.timeout(60)
 def _looop(
     data: Path, *args: str | bytes, cwd: Path | None = None, **env: str
 ) -> subprocess.CompletedProcess[bytes]:
-    full = {
-        **os.environ,
-        "LOOOP_DATA_DIR": str(data),
-        "LOOOP_CONFIG": str((cwd or data.parent) / "config.json"),
-        **env,
-    }
+    home = cwd or data.parent
+    full = clean_env(home, data, LOOOP_CONFIG=str(home / "config.json"), **env)
     return subprocess.run(
         [sys.executable, "-m", "looop", *args],
         capture_output=True,
@@ -177,14 +173,8 @@ def test_durations_have_a_ceiling(text: str) -> None:
         ["worker", "list", "--watch", "--interval", "nan"],
     ],
 )
-def test_flags_out_of_bounds_are_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str]
-) -> None:
-    os.environ["LOOOP_DATA_DIR"] = str(tmp_path / "data")
-    try:
-        code, out, err = run_cli(capsys, *args)
-    finally:
-        del os.environ["LOOOP_DATA_DIR"]
+def test_flags_out_of_bounds_are_one_line(cli: Cli, args: list[str]) -> None:
+    code, out, err = cli(*args)
     assert code == 1, (code, out, err)
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
@@ -340,7 +330,7 @@ def test_a_runaway_body_on_stdin_is_refused(tmp_path: Path) -> None:
         [sys.executable, "-m", "looop", "goal", "write", "g", "-"],
         input=b"x" * (5 << 20),
         capture_output=True,
-        env={**os.environ, "LOOOP_DATA_DIR": str(data)},
+        env=clean_env(tmp_path, data),
         timeout=30,
     )
     _one_line_error(r, "MiB")
@@ -357,7 +347,7 @@ def test_paths_the_system_refuses_are_one_line(tmp_path: Path) -> None:
 
 def test_looops_own_screen_codes_still_reach_the_terminal(tmp_path: Path) -> None:
     # `worker list -w` clears the screen itself: the defusing stream must not eat looop's own
-    env = {**os.environ, "LOOOP_DATA_DIR": str(tmp_path / "data")}
+    env = clean_env(tmp_path, tmp_path / "data")
     p = subprocess.Popen(
         [sys.executable, "-m", "looop", "worker", "list", "-w", "-n", "0.2"],
         stdout=subprocess.PIPE,

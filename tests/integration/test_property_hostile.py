@@ -283,16 +283,6 @@ def verb_root() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-_ENV_KEYS = (
-    "LOOOP_DATA_DIR",
-    "LOOOP_CONFIG",
-    "LOOOP_ASK_TIMEOUT_S",
-    "LOOOP_ASK_POLL_MS",
-    "LOOOP_SESSION_ID",
-    "LOOOP_DEBUG",
-)
-
-
 @given(argv=_argv())
 @settings(
     max_examples=600,
@@ -302,7 +292,7 @@ _ENV_KEYS = (
 def test_random_arguments_to_every_verb_never_crash(
     verb_root: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:
-    from tests.helpers import run_cli
+    from tests.helpers import clean_env, run_cli
 
     home = Path(tempfile.mkdtemp(dir=verb_root))
     cfg = {
@@ -312,29 +302,22 @@ def test_random_arguments_to_every_verb_never_crash(
         "shell_policy": {"mode": "tripwire", "deny": [".*"]},
     }
     (home / "config.json").write_text(json.dumps(cfg))
-    saved = {k: os.environ.get(k) for k in _ENV_KEYS}
-    cwd = os.getcwd()
-    os.environ.update(
-        LOOOP_DATA_DIR=str(home / "data"),
+    env = clean_env(
+        home,
+        home / "data",
         LOOOP_CONFIG=str(home / "config.json"),
         LOOOP_ASK_TIMEOUT_S="0.05",
         LOOOP_ASK_POLL_MS="10",
     )
-    os.environ.pop("LOOOP_SESSION_ID", None)
-    os.environ.pop("LOOOP_DEBUG", None)
+    cwd = os.getcwd()
     os.chdir(home)
     stdin = sys.stdin
     sys.stdin = io.TextIOWrapper(io.BytesIO(b"\xff not utf-8 \x1b]0;x\x07"))
     try:
-        code, out, err = run_cli(capsys, *argv)
+        code, out, err = run_cli(capsys, *argv, env=env, clock=FixedClock())
     finally:
         sys.stdin = stdin
         os.chdir(cwd)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     assert code != 70 and "internal error" not in err, (argv, err)
     assert "Traceback" not in out + err, (argv, err)
     assert not (home / "pwned").exists() and not (home / "data" / "pwned").exists()

@@ -19,7 +19,7 @@ from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.loop import guards
 from looop.loop.tick import tick
-from tests.helpers import events, run_cli, runner_calls, wire, with_env
+from tests.helpers import Cli, events, runner_calls, wire, with_env
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -198,30 +198,26 @@ def test_broken_config_fails_closed(ctx: Ctx) -> None:
 
 
 @pytest.fixture
-def cli_data(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def cli_data(cli: Cli, tmp_path: Path) -> Path:
+    """The CLI's data dir, with a `sudo` on its PATH that just runs the command."""
     shim = tmp_path / "shim"
     shim.mkdir()
     (shim / "sudo").write_text('#!/bin/sh\nexec "$@"\n')
     (shim / "sudo").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{shim}:{os.environ['PATH']}")
-    return data
+    cli.env["PATH"] = f"{shim}:{cli.env['PATH']}"
+    return cli.data
 
 
-_cli = run_cli
-
-
-def test_looop_run_is_guarded_and_allow_dangerous_opens_it(
-    cli_data: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, _ = _cli(capsys, "run", "--", "echo", "earlier output")
+def test_looop_run_is_guarded_and_allow_dangerous_opens_it(cli_data: Path, cli: Cli) -> None:
+    code, out, _ = cli("run", "--", "echo", "earlier output")
     assert code == 0 and "earlier output" in out
-    code, out, err = _cli(capsys, "run", "--", DANGER)
+    code, out, err = cli("run", "--", DANGER)
     assert code == 1 and not (cli_data / "marker").exists()
     assert err.count("\n") == 1 and "shell tripwire: sudo" in err
     assert "--allow-dangerous" in err
     assert "earlier output" not in out + err  # the previous command's output is not replayed
     assert len((cli_data / "journal.md").read_text().splitlines()) == 1
-    code, out, err = _cli(capsys, "run", "--allow-dangerous", "--", DANGER)
+    code, out, err = cli("run", "--allow-dangerous", "--", DANGER)
     assert code == 0, err
     assert (cli_data / "marker").exists()
     assert len((cli_data / "journal.md").read_text().splitlines()) == 2
@@ -330,18 +326,16 @@ def test_sensor_policy_off_and_deny_patterns_apply_too(ctx: Ctx) -> None:
     assert not ctx.paths.sensor("no").exists()
 
 
-def test_cli_sensor_and_worker_refusals_name_the_env_bypass(
-    cli_data: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    code, _, err = _cli(capsys, "sensor", "write", "boom", "#!/bin/sh\nsudo reboot\n")
+def test_cli_sensor_and_worker_refusals_name_the_env_bypass(cli_data: Path, cli: Cli) -> None:
+    code, _, err = cli("sensor", "write", "boom", "#!/bin/sh\nsudo reboot\n")
     assert code == 1 and err.count("\n") == 1
     assert "write_sensor refused by the shell tripwire: sudo" in err
     assert "LOOOP_SHELL_ALLOW_DANGEROUS=1" in err
     assert not (cli_data / "sensors" / "boom.sh").exists()
-    code, _, err = _cli(capsys, "worker", "start", "w1", "brief", "--verify", "rm -rf $HOME")
+    code, _, err = cli("worker", "start", "w1", "brief", "--verify", "rm -rf $HOME")
     assert code == 1 and "start_worker verify refused" in err
     assert not (cli_data / "verify" / "w1.cmd").exists()
-    monkeypatch.setenv("LOOOP_SHELL_ALLOW_DANGEROUS", "1")
-    code, _, err = _cli(capsys, "sensor", "write", "boom", "#!/bin/sh\nsudo reboot\n")
+    allow = {"LOOOP_SHELL_ALLOW_DANGEROUS": "1"}
+    code, _, err = cli("sensor", "write", "boom", "#!/bin/sh\nsudo reboot\n", env_extra=allow)
     assert code == 0, err
     assert (cli_data / "sensors" / "boom.sh").exists()

@@ -10,7 +10,7 @@ from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.decide import cost
 from looop.loop.tick import tick
-from tests.helpers import events, run_cli, runner_calls, wire, with_env
+from tests.helpers import Cli, events, runner_calls, wire, with_env
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -126,22 +126,20 @@ def test_no_retry_without_a_match(ctx: Ctx) -> None:
     assert tick(c).status == "failed" and runner_calls(script) == 1
 
 
-def test_cost_verb_records_and_renders_what_the_room_reports(
-    data: object, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cost_verb_records_and_renders_what_the_room_reports(cli: Cli) -> None:
     from looop.cli.cost import render_report
 
-    assert run_cli(capsys, "cost")[1].startswith("looop cost — no cost recorded yet")
-    code, out, err = run_cli(capsys, "cost", "report", "session", "fix-ci", "claude", "$0.42")
+    assert cli("cost")[1].startswith("looop cost — no cost recorded yet")
+    code, out, err = cli("cost", "report", "session", "fix-ci", "claude", "$0.42")
     assert (code, out.strip()) == (0, "recorded $0.42 for session fix-ci (claude)"), err
-    assert run_cli(capsys, "_", "cost", "tick", "tick-1", "pi", "1.5")[0] == 0  # the seed's form
+    assert cli("_", "cost", "tick", "tick-1", "pi", "1.5")[0] == 0  # the seed's form
     for by in ("kind", "runner", "worker", "day"):
-        code, raw, err = run_cli(capsys, "cost", "--by", by, "--json")
+        code, raw, err = cli("cost", "--by", by, "--json")
         assert code == 0, err
         rep = json.loads(raw)
         assert (rep["total"], rep["calls"], rep["by"]) == (1.92, 2, by)
-        assert run_cli(capsys, "cost", "--by", by)[1] == render_report(rep) + "\n"
-    text = run_cli(capsys, "cost", "all", "--by", "runner")[1]
+        assert cli("cost", "--by", by)[1] == render_report(rep) + "\n"
+    text = cli("cost", "all", "--by", "runner")[1]
     assert "total: $1.92  (2 calls)" in text and "claude" in text and "$1.5" in text
     bad = [
         ("cost", "month"),
@@ -153,7 +151,7 @@ def test_cost_verb_records_and_renders_what_the_room_reports(
         ("cost", "report", "session", "w1", "claude", "-1"),
     ]
     for args in bad:
-        code, out, err = run_cli(capsys, *args)
+        code, out, err = cli(*args)
         assert code != 0 and len(err.strip().splitlines()) == 1, (args, err)
         assert "Traceback" not in err
-    assert json.loads(run_cli(capsys, "cost", "all", "--json")[1])["calls"] == 2  # nothing added
+    assert json.loads(cli("cost", "all", "--json")[1])["calls"] == 2  # nothing added

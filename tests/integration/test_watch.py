@@ -20,7 +20,7 @@ from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.sessions import list_sessions, send, spawn, wait
 from looop.tui.app import WatchApp
-from tests.helpers import run_cli
+from tests.helpers import Cli
 
 SIZE = (120, 40)
 
@@ -160,42 +160,28 @@ def test_watch_id_scrollback_and_empty_state(ctx: Ctx, root: Path, env: dict[str
     asyncio.run(scroll())
 
 
-def _cli(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, data: Path, *args: str
-) -> tuple[int, str, str]:
-    for k in list(os.environ):
-        if k.startswith("LOOOP_"):
-            monkeypatch.delenv(k)
-    monkeypatch.setenv("LOOOP_DATA_DIR", str(data))
-    return run_cli(capsys, *args)
-
-
 @pytest.mark.timeout(30)
-def test_watch_cli_errors_are_one_line(
-    ctx: Ctx,
-    root: Path,
-    env: dict[str, str],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    code, out, err = _cli(capsys, monkeypatch, root, "watch", "nope")
+def test_watch_cli_errors_are_one_line(ctx: Ctx, root: Path, env: dict[str, str], cli: Cli) -> None:
+    assert cli.data == root
+    code, out, err = cli("watch", "nope")
     assert code == 1 and out == "" and err.count("\n") == 1 and "nope" in err
     _sh(root, env, "w1", "echo hi; exec cat")
-    code, out, err = _cli(capsys, monkeypatch, root, "watch", "w1")  # stdout is not a TTY here
+    code, out, err = cli("watch", "w1")  # stdout is not a TTY here
     assert code == 1 and out == "" and err.count("\n") == 1
     assert "terminal" in err and "looop shot" in err and "looop log -f" in err
 
 
 @pytest.mark.timeout(30)
-def test_watch_verb_loads_textual_only_when_it_runs(tmp_path: Path) -> None:
+def test_watch_verb_loads_textual_only_when_it_runs(cli: Cli) -> None:
     probe = (
         "import sys\n"
         "from looop.cli.main import main\n"
         "try:\n    main(['watch', 'nope'])\nexcept SystemExit:\n    pass\n"
         "print('textual' in sys.modules)\n"
     )
-    env = dict(os.environ, LOOOP_DATA_DIR=str(tmp_path / "d"))
-    p = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, timeout=20)
+    p = subprocess.run(
+        [sys.executable, "-c", probe], env=cli.child_env(), capture_output=True, timeout=20
+    )
     assert p.stdout.decode().strip() == "False", p.stderr.decode()
 
 
