@@ -150,17 +150,34 @@ def main(
             except (ValueError, OSError):
                 pass
     _check_utf8(args)
-    if _raw_output(args):
-        _dispatch(args, env, clock)
-        return
-    from looop.core.termstream import SafeStream
-
-    out, err = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)
     try:
-        _dispatch(args, env, clock)
+        if _raw_output(args):
+            _dispatch(args, env, clock)
+            return
+        from looop.core.termstream import SafeStream
+
+        out, err = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)
+        try:
+            _dispatch(args, env, clock)
+        finally:
+            sys.stdout, sys.stderr = out, err
     finally:
-        sys.stdout, sys.stderr = out, err
+        _flush_quietly()
+
+
+def _flush_quietly() -> None:
+    """Flush stdout now, so a reader that went away (`looop journal | head`) costs a quiet
+    exit here rather than "Exception ignored" from the interpreter's own last flush."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _dispatch(args: list[str], env: dict[str, str], clock: Clock | None) -> None:
