@@ -68,9 +68,9 @@ def unreasoned(text: str) -> list[int]:
             stmts = [s for s in value if isinstance(s, ast.stmt)]
             heads = _block_heads(stmts)
             for stmt in stmts:
-                if in_function and isinstance(stmt, _Import):
-                    if not _reasoned(heads[id(stmt)], lines, comments):
-                        bad.append(stmt.lineno)
+                head = heads.get(id(stmt))
+                if in_function and head is not None and not _reasoned(head, lines, comments):
+                    bad.append(stmt.lineno)
             for child in value:
                 if isinstance(child, ast.AST):
                     visit(child, in_function or isinstance(child, _Scope))
