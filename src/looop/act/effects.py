@@ -35,6 +35,7 @@ from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.hashing import fnv1a_128
 from looop.core.text import one_line
+from looop.human import schedules
 from looop.human.notify import notify
 
 _HISTORY_NAME = re.compile(r"(\d{8}-\d{6})(?:-(\d+))?\.md")
@@ -239,7 +240,7 @@ def _start_worker(
     allow_dangerous: bool = False,
     cfg: Config | None = None,
 ) -> None:
-    from looop.workers.launch import start_worker
+    from looop.workers.launch import start_worker  # lazy: only worker moves load sessions
 
     # The worker's launch line and its verify check are shell too: same policy as run_shell.
     for what, text in (("start_worker command", a.command), ("start_worker verify", a.verify)):
@@ -260,7 +261,7 @@ def _start_worker(
 
 def _sessions_call(what: str, fn: Callable[[], object]) -> None:
     """Session errors (finished, gone, unknown id) become this action's failure."""
-    from looop.sessions import SessionError
+    from looop.sessions import SessionError  # lazy: only worker moves load sessions
 
     try:
         fn()
@@ -269,6 +270,7 @@ def _sessions_call(what: str, fn: Callable[[], object]) -> None:
 
 
 def _kill_worker(ctx: Ctx, knobs: Knobs, a: KillWorker) -> None:
+    # lazy: only worker moves load the session client
     from looop.sessions import kill
     from looop.workers.launch import normalise_target
 
@@ -277,6 +279,7 @@ def _kill_worker(ctx: Ctx, knobs: Knobs, a: KillWorker) -> None:
 
 
 def _steer_session(ctx: Ctx, knobs: Knobs, a: SteerSession) -> None:
+    # lazy: only worker moves load the session client
     from looop.sessions import send
     from looop.workers.launch import normalise_target
 
@@ -286,6 +289,7 @@ def _steer_session(ctx: Ctx, knobs: Knobs, a: SteerSession) -> None:
 
 
 def _send_key(ctx: Ctx, knobs: Knobs, a: SendKey) -> None:
+    # lazy: only worker moves load the session client
     from looop.sessions import send_keys
     from looop.workers.launch import normalise_target
 
@@ -294,6 +298,7 @@ def _send_key(ctx: Ctx, knobs: Knobs, a: SendKey) -> None:
 
 
 def _restart_session(ctx: Ctx, knobs: Knobs, a: RestartSession) -> None:
+    # lazy: only worker moves load the session client
     from looop.sessions import restart
     from looop.workers.launch import normalise_target
 
@@ -302,8 +307,6 @@ def _restart_session(ctx: Ctx, knobs: Knobs, a: RestartSession) -> None:
 
 
 def _write_schedule(ctx: Ctx, a: WriteSchedule) -> None:
-    from looop.human import schedules
-
     try:
         rec = schedules.build(
             ctx.clock, in_s=a.in_s, every_s=a.every_s, cron=a.cron, tz=a.tz, note=a.note
@@ -314,6 +317,4 @@ def _write_schedule(ctx: Ctx, a: WriteSchedule) -> None:
 
 
 def _drop_schedule(ctx: Ctx, a: DropSchedule) -> None:
-    from looop.human import schedules
-
     schedules.drop(ctx.paths.schedules, a.name)  # idempotent, as the reference

@@ -7,6 +7,7 @@ validated, crash-guarded, stamped and journaled exactly like one the runner aske
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from looop.act.actions import (
@@ -108,8 +109,6 @@ def discard_decision(path: Path) -> bool:
         pass
     except OSError:
         return False
-    import shutil
-
     shutil.rmtree(path, ignore_errors=True)  # never follows links inside it
     return not os.path.lexists(path)
 

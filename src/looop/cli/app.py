@@ -7,6 +7,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+import click
+
 from looop.core.clock import Clock, SystemClock
 from looop.core.context import Ctx
 from looop.core.events import Emitter
@@ -18,7 +20,7 @@ def looop_bin() -> str:
     here = Path(sys.executable).parent / "looop"
     if here.exists():
         return str(here)
-    import shutil
+    import shutil  # lazy: only a looop run from outside its venv looks on PATH
 
     return shutil.which("looop") or "looop"
 
@@ -35,8 +37,6 @@ class Entry:
 
 
 def _entry() -> Entry:
-    import click
-
     c = click.get_current_context(silent=True)
     found = c.find_object(Entry) if c is not None else None
     return found if found is not None else Entry(dict(os.environ))

@@ -5,17 +5,15 @@
 from __future__ import annotations
 
 import click
+from click.shell_completion import get_completion_class
 
+from looop.cli.root import cli
 from looop.core.errors import LooopError
 
 SHELLS = ["zsh", "bash", "fish"]
 
 
 def _print_script(shell: str | None) -> None:
-    from click.shell_completion import get_completion_class
-
-    from looop.cli.root import cli
-
     if shell is None:
         raise LooopError(
             'name a shell: eval "$(looop completion zsh)" (or bash, fish) in your rc file'

@@ -10,6 +10,7 @@ import click
 
 from looop.cli.app import make_ctx
 from looop.core.errors import LooopError
+from looop.decide import cost
 
 if TYPE_CHECKING:
     from looop.decide.cost.report import CostReport
@@ -28,8 +29,6 @@ BYS = ("kind", "runner", "worker", "day")
 @click.option("--by", type=click.Choice(BYS), default="kind", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def cost_cmd(args: tuple[str, ...], by: str, as_json: bool) -> None:
-    from looop.decide import cost
-
     ctx = make_ctx(events_to=None)
     # `cost report KIND ID RUNNER USD`, or the seed's `_ cost KIND ID RUNNER USD`
     if args and args[0] == "report":
@@ -60,8 +59,6 @@ def cost_cmd(args: tuple[str, ...], by: str, as_json: bool) -> None:
 
 def render_report(rep: CostReport) -> str:
     """The human text of `looop cost`."""
-    from looop.decide.cost.money import usd
-
     if not rep["exists"]:
         return f"looop cost — no cost recorded yet\n  ledger: {rep['ledger']}"
     span = rep["span"]
@@ -72,13 +69,13 @@ def render_report(rep: CostReport) -> str:
     else:
         head = "looop cost — all time"
     calls = rep["calls"]
-    lines = [head, f"  total: {usd(rep['total'])}  ({calls} call{'' if calls == 1 else 's'})"]
+    lines = [head, f"  total: {cost.usd(rep['total'])}  ({calls} call{'' if calls == 1 else 's'})"]
     groups = rep["groups"]
     if groups:
         lines.append(f"  by {rep['by']}:")
         width = max(len(g["key"]) for g in groups)
         for g in groups:
-            lines.append(f"    {g['key']:<{width}}  {usd(g['usd']):>10}  ({g['calls']})")
+            lines.append(f"    {g['key']:<{width}}  {cost.usd(g['usd']):>10}  ({g['calls']})")
     bad = rep["corrupt_lines"]
     if bad:
         lines.append(

@@ -5,6 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from looop.core.paths import Paths
+from looop.human.leases import claim, session_alive, unclaim
+
 TYPE_CHECKING = False  # workers call `looop claim` often: keep typing off its path
 
 if TYPE_CHECKING:
@@ -16,12 +19,10 @@ if TYPE_CHECKING:
 def run_lease(
     verb: str, name: str, session: str | None, env: Mapping[str, str], clock: Clock
 ) -> int:
-    from looop.core.paths import Paths
-    from looop.human.leases import claim, session_alive, unclaim
-
     paths = Paths.resolve(env, Path.cwd())
     holder = session if session is not None else env.get("LOOOP_SESSION_ID", "")
     if holder:
+        # lazy: hot path: only a claim made for a session checks the session's id
         from looop.human.mailbox import AskError, check_worker
 
         try:

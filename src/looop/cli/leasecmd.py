@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import click
 
+from looop.cli.app import process_clock, process_env
 from looop.cli.lease import run_lease
 from looop.core.errors import LooopError
+from looop.human.leases import LeaseError
 
 
 def _run(verb: str, name: str, session: str | None) -> None:
-    from looop.cli.app import process_clock, process_env
-    from looop.human.leases import LeaseError
-
     env = process_env()
     try:
         code = run_lease(verb, name, session, env, process_clock(env))

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal as sig
 import sys
 from pathlib import Path
 
 import click
 
 from looop import __version__
-from looop.cli.app import make_ctx
+from looop.cli.app import looop_bin, make_ctx, process_clock, process_env
+from looop.cli.commands import ALIASES
 from looop.cli.params import count, seconds
+from looop.cli.render import print_status
+from looop.cli.root import cli, did_you_mean
 from looop.core import store
+from looop.core.config import knob_lines
 from looop.core.errors import LooopError
+from looop.loop.status import gather_status
 
 
 @click.command("version", help="Print the version.")
@@ -24,9 +31,6 @@ def version_cmd() -> None:
 @click.command("status", help="Pulse, last beat, failures and goals at a glance (pure read).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status_cmd(as_json: bool) -> None:
-    from looop.cli.render import print_status
-    from looop.loop.status import gather_status
-
     ctx = make_ctx(events_to=None)
     print_status(gather_status(ctx.paths, ctx.env, ctx.clock), as_json)
 
@@ -40,10 +44,9 @@ def help_cmd(ctx: click.Context, topic: tuple[str, ...]) -> None:
     if topic:
         click.echo(_verb_help(ctx, list(topic)))
         return
-    from looop.seed import package_text
+    from looop.seed import package_text  # lazy: only `help` reads the packaged manual
 
     c = make_ctx(events_to=None)
-    from looop.core.config import knob_lines
 
     manual = package_text("manual.md").rstrip()
     click.echo(manual.replace("{{knobs}}", "\n".join(knob_lines())))
@@ -54,9 +57,6 @@ def help_cmd(ctx: click.Context, topic: tuple[str, ...]) -> None:
 
 def _verb_help(ctx: click.Context, words: list[str]) -> str:
     """The --help text of `looop WORD…`, walking groups one word at a time."""
-    from looop.cli.commands import ALIASES
-    from looop.cli.root import cli, did_you_mean
-
     cmd: click.Command = cli
     sub = click.Context(cli, info_name="looop")
     for n, word in enumerate(words):
@@ -89,7 +89,7 @@ def _verb_help(ctx: click.Context, words: list[str]) -> str:
 def init_cmd(
     runner: str | None, tick_command: str | None, worker_command: str | None, force: bool
 ) -> None:
-    from looop.loop.setup import InitCancelled, init_config
+    from looop.loop.setup import InitCancelled, init_config  # lazy: only `init` sets up
 
     ctx = make_ctx()
     interactive = sys.stdin.isatty() and sys.stdout.isatty() and runner is None
@@ -111,6 +111,7 @@ def init_cmd(
     help="Stop after N beats (default: run until SIGTERM/SIGINT).",
 )
 def pulse_cmd(ready_fd: int | None, beats: int | None) -> None:
+    # lazy: only pulse and tick load the beat's machinery (this module holds eleven verbs)
     from looop.loop.pulse import Pulse
     from looop.seed import ensure_data_dir
 
@@ -123,7 +124,7 @@ def pulse_cmd(ready_fd: int | None, beats: int | None) -> None:
             os.close(ready_fd)
 
     def workers_alive() -> bool:
-        from looop.workers.launch import live_workers
+        from looop.workers.launch import live_workers  # lazy: loads the session client
 
         try:
             return bool(live_workers(ctx))
@@ -144,6 +145,7 @@ def tick_cmd(dry_run: bool, force: bool) -> None:
     if dry_run:
         _dry_run_tick()
         return
+    # lazy: only pulse and tick load the beat's machinery (this module holds eleven verbs)
     from looop.loop.pulse import tick_once
     from looop.seed import ensure_data_dir
 
@@ -162,6 +164,7 @@ def tick_cmd(dry_run: bool, force: bool) -> None:
 def _dry_run_tick() -> None:
     """Sense into a scratch dir and print the prompt: no lock, no seeding, no writes, so it
     works beside a running pulse and on a read-only data dir."""
+    # lazy: only `tick --dry-run` loads the beat's machinery and a scratch dir
     import tempfile
 
     from looop.loop.tick import dry_run_ctx, tick
@@ -188,7 +191,7 @@ def _dry_run_tick() -> None:
 @click.command("up", help="Start the pulse in the background (idempotent).")
 @click.option("--json", "json_log", is_flag=True, help="The pulse logs NDJSON events.")
 def up_cmd(json_log: bool) -> None:
-    from looop.loop.daemon import start_detached
+    from looop.loop.daemon import start_detached  # lazy: only up/down/bare looop need it
 
     ctx = make_ctx()
     res = start_detached(ctx, json_log)
@@ -208,7 +211,7 @@ def up_cmd(json_log: bool) -> None:
 )
 @click.option("--keep-workers", is_flag=True, help="Stop only the pulse; workers keep running.")
 def down_cmd(grace: float, keep_workers: bool) -> None:
-    from looop.loop.daemon import stop_all
+    from looop.loop.daemon import stop_all  # lazy: only up/down/bare looop need it
 
     res = stop_all(make_ctx(), grace, keep_workers=keep_workers)
     if res.tick_pid:
@@ -295,7 +298,6 @@ def _follow_journal(
     p: Path, as_json: bool, start: tuple[int, int] | None, poll_s: float = 0.5
 ) -> None:
     """tail -f from `start`: print appended lines; a rotated journal is read from its start."""
-    import select
 
     def ident() -> tuple[int, int] | None:
         try:
@@ -335,7 +337,7 @@ def _follow_journal(
 @click.option("-n", "limit", type=count(1), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def runs_cmd(show: str | None, run_id: str | None, limit: int, as_json: bool) -> None:
-    from looop.loop.runs import list_runs, show_run
+    from looop.loop.runs import list_runs, show_run  # lazy: only `runs` reads the archive
 
     ctx = make_ctx(events_to=None)
     if show:
@@ -371,8 +373,7 @@ def runs_cmd(show: str | None, run_id: str | None, limit: int, as_json: bool) ->
 )
 @click.option("--fast", is_flag=True, help="No pauses between beats.")
 def demo_cmd(keep: bool, fast: bool) -> None:
-    from looop.cli.app import looop_bin, process_clock, process_env
-    from looop.demo.run import run_demo
+    from looop.demo.run import run_demo  # lazy: only `demo` loads the demo and the beat
 
     env = process_env()
     raise SystemExit(run_demo(env, process_clock(env), looop_bin(), keep=keep, fast=fast))
@@ -380,8 +381,7 @@ def demo_cmd(keep: bool, fast: bool) -> None:
 
 def foreground() -> int:
     """Bare `looop`: start or attach to the pulse, stream its log, tear it all down on exit."""
-    import signal as sig
-
+    # lazy: only a bare `looop` starts and follows the pulse (session client, daemon)
     from looop.loop.daemon import PULSE, start_detached, stop_all
     from looop.sessions import follow
 

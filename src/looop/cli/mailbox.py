@@ -9,6 +9,15 @@ import click
 
 from looop.cli.app import make_ctx
 from looop.core.errors import LooopError
+from looop.human.mailbox import (
+    answer,
+    await_answer,
+    check_worker,
+    new_ask,
+    new_tell,
+    pending,
+    take_tells,
+)
 
 
 @click.command("ask", help="Ask a human and wait: prints only the answer on stdout.")
@@ -17,8 +26,6 @@ from looop.core.errors import LooopError
 @click.option("--ref", default=None, help="A file or URL the human should look at.")
 @click.option("--options", default=None, help="Comma-separated choices, e.g. yes,no.")
 def ask_cmd(worker: str | None, prompt: str, ref: str | None, options: str | None) -> None:
-    from looop.human.mailbox import await_answer, check_worker, new_ask
-
     ctx = make_ctx(events_to=None)
 
     who = worker or ctx.env.get("LOOOP_SESSION_ID", "")
@@ -32,7 +39,7 @@ def ask_cmd(worker: str | None, prompt: str, ref: str | None, options: str | Non
     p = ctx.paths
     rec = new_ask(p.asks, p.answers, who, prompt, ref, opts, ctx.clock.now())
     ctx.events.record("ask", id=rec["id"], worker=who)
-    from looop.human.notify import notify
+    from looop.human.notify import notify  # lazy: hot path: only `ask` notifies
 
     notify(
         ctx,
@@ -69,8 +76,7 @@ def ask_cmd(worker: str | None, prompt: str, ref: str | None, options: str | Non
 @click.command("asks", help="List pending asks (LIVE: the worker waits; STRANDED: it is gone).")
 @click.option("--json", "as_json", is_flag=True)
 def asks_cmd(as_json: bool) -> None:
-    from looop.human.mailbox import pending
-    from looop.loop.asks import tag
+    from looop.loop.asks import tag  # lazy: hot path: only `asks` tags rows
 
     ctx = make_ctx(events_to=None)
     rows = [dict(r, status=tag(ctx, r)) for r in pending(ctx.paths.asks, ctx.paths.answers)]
@@ -90,8 +96,7 @@ def asks_cmd(as_json: bool) -> None:
     "--force", is_flag=True, help="Replace an existing answer, or answer outside the --options."
 )
 def answer_cmd(ask_id: str, text: str | None, force: bool) -> None:
-    from looop.cli.steer import _body
-    from looop.human.mailbox import answer
+    from looop.cli.steer import _body  # lazy: hot path: only `answer` loads steer
 
     ctx = make_ctx(events_to=None)
     body = _body(text, "answer")
@@ -104,7 +109,7 @@ def answer_cmd(ask_id: str, text: str | None, force: bool) -> None:
 @click.argument("worker")
 @click.argument("message", nargs=-1, required=True)
 def tell_cmd(worker: str, message: tuple[str, ...]) -> None:
-    from looop.human.mailbox import new_tell
+    # lazy: hot path: only `tell` asks whether the worker is live (`told` never does)
     from looop.sessions import SessionError, get_session
 
     ctx = make_ctx(events_to=None)
@@ -122,10 +127,7 @@ def tell_cmd(worker: str, message: tuple[str, ...]) -> None:
 @click.command("told", help="Print (once) what was told to WORKER (default $LOOOP_SESSION_ID).")
 @click.argument("worker", required=False)
 def told_cmd(worker: str | None) -> None:
-    from looop.human.mailbox import take_tells
-
     ctx = make_ctx(events_to=None)
-    from looop.human.mailbox import check_worker
 
     who = worker or ctx.env.get("LOOOP_SESSION_ID", "")
     if not who:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
+
+from looop import __version__
+from looop.core.termstream import SafeStream
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -13,7 +18,8 @@ if TYPE_CHECKING:
 
 
 def _fail(msg: str, code: int = 1) -> NoReturn:
-    from looop.core.termsafe import line_for_terminal  # messages may quote untrusted text
+    # lazy: only a failure pays for it (messages may quote untrusted text)
+    from looop.core.termsafe import line_for_terminal
 
     sys.stderr.write(f"looop: {line_for_terminal(msg)}\n")
     raise SystemExit(code)
@@ -22,7 +28,7 @@ def _fail(msg: str, code: int = 1) -> NoReturn:
 def _clock(env: dict[str, str], clock: Clock | None) -> Clock:
     if clock is not None:
         return clock
-    from looop.core.clock import SystemClock
+    from looop.core.clock import SystemClock  # lazy: hot path: `version` needs no clock
 
     return SystemClock(env.get("TZ"))
 
@@ -30,17 +36,16 @@ def _clock(env: dict[str, str], clock: Clock | None) -> Clock:
 def _fast(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
     """Handle `version`, `status [--json]`, `claim`/`unclaim` without importing click."""
     if argv[:1] in (["claim"], ["unclaim"]):
-        from looop.cli.lease import parse_fast, run_lease
+        from looop.cli.lease import parse_fast, run_lease  # lazy: only claim/unclaim need it
 
         parsed = parse_fast(argv)
         if parsed is not None:
             raise SystemExit(run_lease(*parsed, env, _clock(env, clock)))
     if argv in (["version"], ["--version"], ["-V"]):
-        from looop import __version__
-
         sys.stdout.write(f"looop {__version__}\n")
         return True
     if argv and argv[0] in ("status", "state") and set(argv[1:]) <= {"--json"}:
+        # lazy: only status loads its renderer and reader (`version` stays bare)
         from pathlib import Path
 
         from looop.cli.render import print_status
@@ -71,9 +76,7 @@ def _check_utf8(args: list[str]) -> None:
 
 def _crash_report(exc: BaseException, env: dict[str, str]) -> NoReturn:
     """A bug, not bad input: one line for the user, the traceback in a file for a developer."""
-    import os
-    import time
-    import traceback
+    import traceback  # lazy: only a crash pays for it
 
     if env.get("LOOOP_DEBUG", "").strip() not in ("", "0"):
         raise exc
@@ -82,6 +85,7 @@ def _crash_report(exc: BaseException, env: dict[str, str]) -> NoReturn:
     where = "nowhere (could not write a crash file)"
     dirs: list[str] = []
     try:
+        # lazy: only a crash pays for it
         from pathlib import Path
 
         from looop.core.paths import Paths
@@ -89,7 +93,7 @@ def _crash_report(exc: BaseException, env: dict[str, str]) -> NoReturn:
         dirs.append(str(Paths.resolve(env, Path.cwd()).data / "crash"))
     except Exception:
         pass
-    import tempfile
+    import tempfile  # lazy: only a crash pays for it
 
     dirs.append(tempfile.gettempdir())
     for d in dirs:
@@ -135,8 +139,6 @@ def main(
 
     Tests pass argv, an env and a frozen clock instead of touching the process's own."""
     if env is None:
-        import os
-
         env = dict(os.environ)
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "_":  # the seed spelled internal verbs `looop _ claim x`
@@ -154,8 +156,6 @@ def main(
         if _raw_output(args):
             _dispatch(args, env, clock)
             return
-        from looop.core.termstream import SafeStream
-
         out, err = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)
         try:
@@ -172,8 +172,6 @@ def _flush_quietly() -> None:
     try:
         sys.stdout.flush()
     except BrokenPipeError:
-        import os
-
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
@@ -184,19 +182,18 @@ def _dispatch(args: list[str], env: dict[str, str], clock: Clock | None) -> None
     try:
         if _fast(args, env, clock):
             return
-        from looop.cli.root import run_click
+        from looop.cli.root import run_click  # lazy: hot path: the fast verbs never load click
 
         run_click(args, env, clock)
     except BrokenPipeError:
         # stdout went away (`looop journal | head`): exit quietly like a well-behaved filter
-        import os
-
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         raise SystemExit(0) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     except OSError as e:
+        # lazy: only a failing write pays for them
         import errno
 
         from looop.core.store import NotRegular
@@ -228,7 +225,7 @@ def _dispatch(args: list[str], env: dict[str, str], clock: Clock | None) -> None
             )
         _crash_report(e, env)
     except Exception as e:
-        from looop.core.errors import LooopError
+        from looop.core.errors import LooopError  # lazy: hot path: `version` never fails
 
         if isinstance(e, LooopError):
             _fail(str(e))

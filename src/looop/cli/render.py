@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from looop.loop.status import status_json
+from looop.loop.status import relative, status_json
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -16,7 +16,6 @@ def _rel(st: StatusView, stamp: Stamp | None) -> str:
     """`2026-06-21 10:00:00 (3m ago)` from a stamp and the status's own `now`."""
     if not stamp or stamp["ts"] is None or st["now"]["ts"] is None:
         return "—"
-    from looop.loop.status import relative
 
     return f"{stamp['at']} ({relative(stamp['ts'] - st['now']['ts'])})"
 

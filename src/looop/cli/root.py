@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import re
 from typing import Any
 
 import click
 
 from looop import __version__
+from looop.cli.app import Entry
 from looop.cli.commands import ALIASES, COMMANDS, HIDDEN
 from looop.core.errors import LooopError
 
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
 
 def did_you_mean(word: str, choices: list[str]) -> str:
     """' — did you mean `x`?' for a near miss, else ''."""
-    import difflib
+    import difflib  # lazy: only a mistyped verb pays for it
 
     close = difflib.get_close_matches(word, choices, n=2, cutoff=0.6)
     return f" — did you mean {' or '.join(f'`{c}`' for c in close)}?" if close else ""
@@ -93,7 +95,7 @@ Start here:
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is None:
-        from looop.cli.lifecycle import foreground
+        from looop.cli.lifecycle import foreground  # lazy: only a bare `looop` needs it
 
         ctx.exit(foreground())
 
@@ -106,15 +108,12 @@ def _no_such_subcommand(e: click.UsageError) -> str | None:
     name = getattr(e, "command_name", None)
     if isinstance(name, str):
         return name
-    import re
 
     m = re.fullmatch(r"No such command (['\"])(.*)\1\.", e.message)
     return m.group(2) if m else None
 
 
 def run_click(args: list[str], env: dict[str, str], clock: Clock | None = None) -> None:
-    from looop.cli.app import Entry
-
     try:
         rv: Any = cli.main(
             args=args, prog_name="looop", standalone_mode=False, obj=Entry(env, clock)

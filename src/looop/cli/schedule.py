@@ -7,14 +7,16 @@ from typing import Any
 
 import click
 
+from looop.act.actions import check_id
 from looop.cli.app import make_ctx
 from looop.cli.steer import JOURNAL_OPT, _steer
 from looop.core.errors import LooopError
+from looop.human import schedules
+from looop.human.schedules import path_of
+from looop.sessions.durations import parse_duration
 
 
 def _whole_seconds(text: str, flag: str) -> int:
-    from looop.sessions.durations import parse_duration
-
     try:
         secs = parse_duration(text)
     except ValueError as e:
@@ -75,8 +77,6 @@ def schedule_write(
 
 
 def _show_next(name: str) -> None:
-    from looop.human import schedules
-
     ctx = make_ctx(events_to=None)
     for n, rec, _why in schedules.load_all(ctx.paths.schedules):
         if n == name and rec is not None:
@@ -92,9 +92,6 @@ def _show_next(name: str) -> None:
 @click.argument("name")
 @JOURNAL_OPT
 def schedule_rm(name: str, journal: str | None) -> None:
-    from looop.act.actions import check_id
-    from looop.human.schedules import path_of
-
     check_id("schedule", name)
     ctx = make_ctx(events_to=None)
     if not path_of(ctx.paths.schedules, name).exists():
@@ -105,8 +102,6 @@ def schedule_rm(name: str, journal: str | None) -> None:
 @schedule_group.command("list", help="List schedules: when, state, next due time, note.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array.")
 def schedule_list(as_json: bool) -> None:
-    from looop.human import schedules
-
     ctx = make_ctx(events_to=None)
     now = ctx.clock.now()
     rows = []

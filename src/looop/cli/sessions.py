@@ -4,27 +4,48 @@ attach, detach, kill, prune, flag, unflag."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import click
 
 from looop.cli.app import make_ctx
 from looop.cli.params import MAX_OFFSET, count
+from looop.core.clock import utc_stamp_ms
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
+from looop.loop.humanwait import wait_for_human
+from looop.sessions import (
+    detach,
+    expect,
+    flag,
+    get_session,
+    list_sessions,
+    log_tail,
+    prune_aged,
+    read_log,
+    resize,
+    restart,
+    screenshot,
+    send,
+    send_keys,
+    unflag,
+    validate_id,
+    wait,
+    wait_idle,
+)
+from looop.sessions import follow as follow_log
+from looop.sessions.durations import parse_duration, parse_size
+from looop.sessions.state import mark_dead
+from looop.workers.launch import normalise_target, strip_legacy_prefix
 
 
 def _sid(raw: str, drive: bool) -> str:
     """Verbs that type into or manage a session refuse the pulse; reading it is fine."""
-    from looop.sessions import validate_id
-    from looop.workers.launch import normalise_target, strip_legacy_prefix
-
     return normalise_target(raw) if drive else validate_id(strip_legacy_prefix(raw))
 
 
 def _duration(text: str | None, default: float | None) -> float | None:
-    from looop.sessions.durations import parse_duration
-
     if text is None:
         return default
     try:
@@ -44,8 +65,6 @@ def _emit(data: object, as_json: bool, human: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--trim/--no-trim", default=True, show_default=True, help="Drop trailing blank rows.")
 def shot_cmd(sid: str, fmt: str | None, ansi: bool, as_json: bool, trim: bool) -> None:
-    from looop.sessions import screenshot
-
     fmt = fmt or ("json" if as_json else "ansi" if ansi else "plain")
     ctx = make_ctx(events_to=None)
     shot = screenshot(ctx.paths.data, _sid(sid, False), fmt, trim)
@@ -72,9 +91,6 @@ def log_cmd(
     raw: bool,
     as_json: bool,
 ) -> None:
-    from looop.sessions import follow as follow_log
-    from looop.sessions import get_session, log_tail, read_log
-
     ctx = make_ctx(events_to=None)
     s = _sid(sid, False)
     if follow:
@@ -108,8 +124,6 @@ def log_cmd(
 @click.option("--json", "as_json", is_flag=True, help='Print {"sent","offset"} (for expect).')
 @click.argument("text", nargs=-1, required=True)
 def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -> None:
-    from looop.sessions import send
-
     ctx = make_ctx(events_to=None)
     # Enter is CR, as a terminal sends it (and as steer_session does): raw-mode agent TUIs
     # submit on it, line-mode programs read a newline (the PTY maps CR to NL)
@@ -126,8 +140,6 @@ def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -
 @click.argument("keys", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True)
 def key_cmd(sid: str, keys: tuple[str, ...], as_json: bool) -> None:
-    from looop.sessions import send_keys
-
     ctx = make_ctx(events_to=None)
     res = send_keys(ctx.paths.data, _sid(sid, True), list(keys))
     if as_json:
@@ -161,10 +173,6 @@ def expect_cmd(
     raw: bool,
     as_json: bool,
 ) -> None:
-    import re
-
-    from looop.sessions import expect
-
     try:
         re.compile(pattern)
     except re.error as e:
@@ -193,8 +201,6 @@ def expect_cmd(
 @click.option("--settle", default="500ms", show_default=True)
 @click.option("--timeout", default=None, help="Duration (30s default; 0/none = forever).")
 def wait_idle_cmd(sid: str, settle: str, timeout: str | None) -> None:
-    from looop.sessions import wait_idle
-
     ctx = make_ctx(events_to=None)
     ok = wait_idle(
         ctx.paths.data,
@@ -221,8 +227,6 @@ def wait_cmd(
 ) -> None:
     ctx = make_ctx(events_to=None)
     if sid is None:
-        from looop.loop.humanwait import wait_for_human
-
         poll = ctx.knobs().num("wait_poll_ms") / 1000
         code, changed, asks = wait_for_human(
             ctx, only_asks, actionable, _duration(timeout, None), poll
@@ -234,7 +238,6 @@ def wait_cmd(
             for a in asks:
                 click.echo(f"ask {a.get('id')} from {a.get('worker')}: {a.get('prompt')}")
         raise SystemExit(code)
-    from looop.sessions import wait
 
     target = _sid(sid, False)
     code = wait(ctx.paths.data, target, _duration(timeout, None), ctx.clock)
@@ -245,10 +248,6 @@ def wait_cmd(
 
 def _report_dead(ctx: Ctx, sid: str) -> None:
     """A supervisor that died (SIGKILL, OOM) never wrote the end: record it, say so."""
-    from looop.core.clock import utc_stamp_ms
-    from looop.sessions import get_session
-    from looop.sessions.state import mark_dead
-
     s = get_session(ctx.paths.data, sid)
     if s.dead:
         mark_dead(s.dir, utc_stamp_ms(ctx.clock.now()))
@@ -266,9 +265,6 @@ def _report_dead(ctx: Ctx, sid: str) -> None:
 @click.argument("size")
 @click.option("--json", "as_json", is_flag=True)
 def resize_cmd(sid: str, size: str, as_json: bool) -> None:
-    from looop.sessions import resize
-    from looop.sessions.durations import parse_size
-
     try:
         cols, rows = parse_size(size)
     except ValueError as e:
@@ -282,8 +278,6 @@ def resize_cmd(sid: str, size: str, as_json: bool) -> None:
 @click.argument("sid")
 @click.option("--json", "as_json", is_flag=True)
 def restart_cmd(sid: str, as_json: bool) -> None:
-    from looop.sessions import restart
-
     ctx = make_ctx(events_to=None)
     _emit(restart(ctx.paths.data, _sid(sid, True)), as_json, f"restarting {sid}")
 
@@ -291,7 +285,7 @@ def restart_cmd(sid: str, as_json: bool) -> None:
 @click.command("attach", help="Attach this terminal to a session; Ctrl-\\ twice detaches.")
 @click.argument("sid")
 def attach_cmd(sid: str) -> None:
-    from looop.sessions.attach import attach
+    from looop.sessions.attach import attach  # lazy: only attach loads asyncio
 
     ctx = make_ctx(events_to=None)
     raise SystemExit(attach(ctx.paths.data, _sid(sid, True)))
@@ -301,8 +295,6 @@ def attach_cmd(sid: str) -> None:
 @click.argument("sid")
 @click.option("--json", "as_json", is_flag=True)
 def detach_cmd(sid: str, as_json: bool) -> None:
-    from looop.sessions import detach
-
     ctx = make_ctx(events_to=None)
     _emit(detach(ctx.paths.data, _sid(sid, True)), as_json, f"detached clients of {sid}")
 
@@ -310,8 +302,6 @@ def detach_cmd(sid: str, as_json: bool) -> None:
 @click.command("prune", help="Remove every finished session now (transcripts included).")
 @click.option("--dry-run", is_flag=True)
 def prune_cmd(dry_run: bool) -> None:
-    from looop.sessions import list_sessions, prune_aged
-
     ctx = make_ctx(events_to=None)
     if dry_run:
         dead = [s.id for s in list_sessions(ctx.paths.data) if not s.alive]
@@ -325,8 +315,6 @@ def prune_cmd(dry_run: bool) -> None:
 @click.argument("sid")
 @click.argument("message", nargs=-1)
 def flag_cmd(sid: str, message: tuple[str, ...]) -> None:
-    from looop.sessions import flag
-
     ctx = make_ctx(events_to=None)
     s = _sid(sid, True)
     text = " ".join(message) or "needs attention"
@@ -337,8 +325,6 @@ def flag_cmd(sid: str, message: tuple[str, ...]) -> None:
 @click.command("unflag", help="Lower a worker's ⚑.")
 @click.argument("sid")
 def unflag_cmd(sid: str) -> None:
-    from looop.sessions import unflag
-
     ctx = make_ctx(events_to=None)
     s = _sid(sid, True)
     unflag(ctx.paths.data, s)

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from looop.act.actions import decision_from_obj
+from looop.act.executor import ExecError, execute
 from looop.cli.app import make_ctx
 from looop.core import store
 from looop.core.errors import LooopError
+from looop.core.hashing import canonical_json, wake_signal
+from looop.seed import ensure_data_dir
+from looop.sense.sensors import run_user_sensors
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -60,10 +66,6 @@ def _steer(
 ) -> None:
     """Run one decision as the human; `check` may still refuse success (LooopError) after the
     move ran, before the success line is printed."""
-    from looop.act.actions import decision_from_obj
-    from looop.act.executor import execute
-    from looop.seed import ensure_data_dir
-
     ctx = make_ctx()
     ensure_data_dir(ctx.paths)
     if journal is not None:
@@ -135,8 +137,6 @@ def goal_rm(goal_id: str, journal: str | None) -> None:
 
 
 def _archive(goal_id: str, journal: str | None) -> None:
-    from looop.act.executor import ExecError
-
     try:
         _steer({"action": "archive_goal", "id": goal_id}, journal)
     except ExecError as e:
@@ -198,8 +198,6 @@ def sensor_write(name: str, script: str | None, journal: str | None) -> None:
 @click.argument("name")
 @JOURNAL_OPT
 def sensor_rm(name: str, journal: str | None) -> None:
-    from looop.act.executor import ExecError
-
     try:
         _steer({"action": "remove_sensor", "name": name}, journal)
     except ExecError as e:
@@ -220,8 +218,6 @@ def sensor_list(as_json: bool) -> None:
         shown = "(not run yet)"
         if snap is not None:
             try:
-                from looop.core.hashing import canonical_json, wake_signal
-
                 signal = wake_signal(json.loads(snap))
                 shown = canonical_json(signal)
             except ValueError:
@@ -239,8 +235,6 @@ def sensor_list(as_json: bool) -> None:
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sensor (NDJSON).")
 def sensor_run(name: str | None, as_json: bool) -> None:
-    from looop.sense.sensors import run_user_sensors
-
     ctx = make_ctx(events_to=None)
     if name is not None and not ctx.paths.sensor(name).is_file():
         raise LooopError(f"no sensor '{name}' (sensors/{name}.sh) — `looop sensor list`")
@@ -310,8 +304,6 @@ def playbook_history(as_json: bool) -> None:
 )
 @click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_cmd(reason: str, journal: str | None, allow_dangerous: bool, cmd: tuple[str, ...]) -> None:
-    import shlex
-
     line = cmd[0] if len(cmd) == 1 else shlex.join(cmd)
     _steer(
         {"action": "run_shell", "cmd": line, "reason": reason},

@@ -8,6 +8,8 @@ import click
 
 from looop.cli.app import make_ctx
 from looop.core.errors import LooopError
+from looop.sessions import get_session, validate_id
+from looop.workers.launch import strip_legacy_prefix
 
 
 @click.command(
@@ -17,9 +19,6 @@ from looop.core.errors import LooopError
 @click.argument("sid", required=False)
 @click.option("-a", "--all", "show_all", is_flag=True, help="List finished sessions too (Tab).")
 def watch_cmd(sid: str | None, show_all: bool) -> None:
-    from looop.sessions import get_session, validate_id
-    from looop.workers.launch import strip_legacy_prefix
-
     ctx = make_ctx(events_to=None)
     if sid is not None:
         sid = validate_id(strip_legacy_prefix(sid))
@@ -29,7 +28,7 @@ def watch_cmd(sid: str | None, show_all: bool) -> None:
             "watch needs a terminal: for a snapshot use `looop shot ID`, "
             "to follow output `looop log -f ID`"
         )
-    from looop.tui.app import WatchApp
+    from looop.tui.app import WatchApp  # lazy: heavy (textual); `looop --help` loads this module
 
     ctx.knobs()  # config warnings print now, before the screen is taken over
     ctx.events.warn_to = None

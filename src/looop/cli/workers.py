@@ -14,9 +14,14 @@ import click
 from looop.cli.app import make_ctx
 from looop.cli.params import seconds
 from looop.cli.steer import JOURNAL_OPT, _body, _steer
+from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
+from looop.loop.status import fleet_rows
+from looop.sessions import wait
+from looop.sessions.state import LOG, session_dir
 from looop.workers.health import age
+from looop.workers.launch import normalise_target
 
 
 @click.group("worker", help="Start, list or kill workers (agents in PTY sessions).")
@@ -59,14 +64,10 @@ START_SETTLE_S = 1.0  # long enough for a shell to fail to find or exec its comm
 def _started_ok(ctx: Ctx, worker_id: str) -> None:
     """A command that cannot run dies at once (127 not found, 126 not executable): wait a
     moment for the session to end, returning as soon as it does, and refuse success if so."""
-    from looop.sessions import wait
-    from looop.workers.launch import normalise_target
-
     wid = normalise_target(worker_id)
     code = wait(ctx.paths.data, wid, START_SETTLE_S, ctx.clock)
     if code in (124, 0):  # still running after the settle time, or done already and fine
         return
-    from looop.sessions.state import LOG, session_dir
 
     tail = [ln.strip() for ln in _log_tail(session_dir(ctx.paths.data, wid) / LOG) if ln.strip()]
     why = f": {tail[-1][:200]}" if tail else ""
@@ -79,8 +80,6 @@ def _started_ok(ctx: Ctx, worker_id: str) -> None:
 
 
 def _log_tail(path: Path) -> list[str]:
-    from looop.core import store
-
     return [ln.replace("\r", "") for ln in store.tail_lines(path, 3)]
 
 
@@ -97,8 +96,6 @@ def worker_kill(worker_id: str, reason: str, journal: str | None) -> None:
 
 
 def _rows(all_sessions: bool) -> list[dict[str, Any]]:
-    from looop.loop.status import fleet_rows
-
     return fleet_rows(make_ctx(events_to=None), all_sessions)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime, tzinfo
 
@@ -99,7 +100,10 @@ def parse_utc(stamp: str) -> float | None:
 
 def load_zone(name: str) -> tzinfo:
     """An IANA zone by name; ValueError with the reason for anything else."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from zoneinfo import (  # lazy: hot path: only a named zone needs it
+        ZoneInfo,
+        ZoneInfoNotFoundError,
+    )
 
     key = name.strip()
     if key.upper() in ("UTC", "Z"):
@@ -123,8 +127,6 @@ def zone_name(zone: tzinfo) -> str | None:
 
 def system_zone(tz_name: str | None) -> tzinfo:
     """TZ if it names a zone, else /etc/localtime's zone, else today's fixed local offset."""
-    import os
-
     candidates = []
     if tz_name:
         candidates.append(tz_name.lstrip(":"))

@@ -4,6 +4,8 @@ names are re-exported here for the rooms that import them from config."""
 
 from __future__ import annotations
 
+import re
+
 from looop.core.errors import LooopError, bad_config_value
 from looop.core.knobs import (
     KNOBS,
@@ -263,8 +265,6 @@ def _shell_patterns(v: Any, source: str, key: str) -> tuple[Pattern[str], ...]:
         raise bad_config_value(source, f"shell_policy.{key}", "a list of Python regex strings", v)
     if not v:
         return ()
-    import re  # only a config with patterns pays for it
-
     out = []
     for n, p in enumerate(v):
         try:
@@ -296,11 +296,12 @@ def _check_price_row(row: Any, source: str, where: str) -> None:
 
 def load_config(path: Path) -> Config:
     """The config file, or the built-in default when it does not exist."""
-    from looop.core import jsonsafe, store
+    from looop.core import jsonsafe, store  # lazy: hot path: `told` never reads the config
 
     try:
         raw = store.read_regular(path, 16 << 20)
     except FileNotFoundError:
+        # lazy: a configured data dir never loads the presets
         from looop.core.presets import default_config_obj
 
         cfg = parse_config(default_config_obj(), str(path))

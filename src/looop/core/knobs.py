@@ -305,7 +305,7 @@ _RUNNER_KEYS = ("tick", "worker", "interactive", "cost")
 
 def unknown_key_warnings(cfg: Config) -> list[str]:
     """One line per key looop does not read, with the nearest known key or the env knob."""
-    import difflib
+    import difflib  # lazy: only a config with an unknown key pays for it
 
     known = [*_TOP_KEYS, *(k.config_key for k in KNOBS.values() if k.config_key)]
     out: list[str] = []

@@ -49,7 +49,7 @@ def default_config_obj() -> dict[str, Any]:
 
 def substitute_prompt_file(template: str, prompt_path: Path) -> str:
     """Replace {{prompt_file}} with a shell-quoted path, without double-quoting a quoted one."""
-    import shlex
+    import shlex  # lazy: hot path: only a runner's command line needs it
 
     q = shlex.quote(str(prompt_path))
     for quoted in (f'"{PLACEHOLDER}"', f"'{PLACEHOLDER}'"):

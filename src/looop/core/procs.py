@@ -47,7 +47,7 @@ UNCONTAINED = (
 def _prctl(option: int, arg: int) -> int | None:
     """prctl(2) through libc, or None where it does not exist or fails."""
     try:
-        import ctypes
+        import ctypes  # lazy: only process containment needs libc
 
         libc = ctypes.CDLL(None, use_errno=True)
         if option == PR_GET_CHILD_SUBREAPER:

@@ -183,7 +183,7 @@ def read_text(path: Path) -> str | None:
 
 def read_json(path: Path) -> Any:
     """Parsed JSON, None when missing; CorruptState when present but unreadable."""
-    from looop.core import jsonsafe
+    from looop.core import jsonsafe  # lazy: hot path: claim and told read no JSON
 
     try:
         raw = read_regular(path)

@@ -26,7 +26,7 @@ class SafeStream:
 
     def write(self, text: str) -> int:
         if not _plain(text):
-            from looop.core.termsafe import keep_colour
+            from looop.core.termsafe import keep_colour  # lazy: only escapes pay for it
 
             self._inner.write(keep_colour(text))
         else:

@@ -7,6 +7,8 @@ line, record, the human alert) the way it reports every other gate."""
 from __future__ import annotations
 
 import os
+import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,8 +113,6 @@ def run_metered(
 ) -> tuple[RunResult, float | None]:
     """Run the runner's tick command (and retry on a matched provider error), metering every
     attempt into the ledger; prices come from the beat's own config."""
-    import re
-
     paths = ctx.paths
     prices = cfg.raw.get("prices")
     retries = knobs.num("runner_retries")
@@ -153,8 +153,6 @@ def run_metered(
 
 
 def _wait_to_retry(ctx: Ctx, knobs: Knobs, attempt: int, run_id: str) -> None:
-    import time
-
     wait = knobs.num("runner_retry_sleep") * attempt
     ctx.events.emit(
         "warn",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -15,6 +16,8 @@ from looop.core.clock import Clock
 from looop.core.context import Ctx
 from looop.core.events import Emitter
 from looop.core.paths import Paths
+from looop.loop.tick import tick
+from looop.seed import ensure_data_dir
 
 PLAYBOOK = """# PLAYBOOK (demo)
 
@@ -108,9 +111,6 @@ def run_demo(
     env: Mapping[str, str], clock: Clock, bin: str, keep: bool = True, fast: bool = False
 ) -> int:
     """The narrated demo; env, clock and how children call looop come from the entry point."""
-    from looop.loop.tick import tick
-    from looop.seed import ensure_data_dir
-
     root = Path(tempfile.mkdtemp(prefix="looop-demo-"))
     paths = build_demo_dir(root)
     ensure_data_dir(paths)
@@ -174,8 +174,6 @@ def run_demo(
         "  looop help              # the manual\n"
     )
     if not keep:
-        import shutil
-
         shutil.rmtree(root, ignore_errors=True)
     if not ok:
         sys.stderr.write("looop demo: the beats did not go as scripted — see the events above\n")

@@ -38,6 +38,7 @@ def session_alive(data: Path) -> Alive:
     """Liveness of a holder session; unknown (unreadable) counts as alive: never steal blind."""
 
     def alive(sid: str) -> bool:
+        # lazy: hot path: a claim with no holder session never reads sessions
         from looop.sessions.state import SessionError, get_session
 
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 from looop.core import store
@@ -239,8 +240,6 @@ def await_answer(
     """Block until the human answers `ask_id`: (answer, queued tells for the worker), the ask
     archived; None when timeout_s passes first. The answer is a file another process writes,
     so this polls it, every poll_s."""
-    import time
-
     deadline = clock.monotonic() + timeout_s if timeout_s else None
     while True:
         text = read_answer(asks, answers, ask_id)

@@ -105,7 +105,7 @@ def fire_hook(ctx: Ctx, hook: str, message: str, notify_id: str, timeout_s: floa
 def _apprise_send(ctx: Ctx, urls: list[str], title: str, body: str) -> None:
     """Runs in a daemon thread: apprise (and its ~0.2 s import) never touches the beat."""
     try:
-        import apprise
+        import apprise  # lazy: heavy (~0.2 s) and only notify_urls need it
 
         ap = apprise.Apprise()
         for u in urls:
@@ -129,8 +129,6 @@ def notify(
     """Tell the human: the `notification` hook and every `notify_urls` entry (apprise: ntfy,
     Slack, Telegram, email, desktop, …). In the background, bounded, never raises. `cfg`: the
     beat's config (None reads the file; an unreadable one has no hook to call)."""
-    import threading
-
     try:
         raw = (cfg if cfg is not None else ctx.config()).raw
     except LooopError:

@@ -25,6 +25,8 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from cronsim import CronSim, CronSimError
+
 from looop.core import store
 from looop.core.clock import Clock, load_zone, offset_stamp, zone_name
 from looop.core.errors import CorruptState, LooopError
@@ -49,8 +51,6 @@ class Reading:
 
 
 def _cron_sim(expr: str, start: datetime, reverse: bool = False) -> Any:
-    from cronsim import CronSim, CronSimError
-
     try:
         return CronSim(expr, start, reverse=reverse)
     except CronSimError as e:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from looop.core.context import Ctx
+from looop.human.mailbox import pending
+from looop.sessions import SessionError, get_session
 
 
 def tag(ctx: Ctx, rec: dict[str, Any]) -> str:
-    from looop.sessions import SessionError, get_session
-
     try:
         return "LIVE" if get_session(ctx.paths.data, str(rec.get("worker"))).alive else "STRANDED"
     except (SessionError, OSError):
@@ -18,8 +18,6 @@ def tag(ctx: Ctx, rec: dict[str, Any]) -> str:
 
 def asks_section(ctx: Ctx) -> str | None:
     """The PENDING ASKS body, or None when the mailbox is empty."""
-    from looop.human.mailbox import pending
-
     rows = pending(ctx.paths.asks, ctx.paths.answers)
     if not rows:
         return None

@@ -15,6 +15,7 @@ from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.loop.status import beat_holder, pulse_pid
 from looop.seed import ensure_data_dir
+from looop.sessions import SessionError, get_session, kill, list_sessions, spawn, wait
 
 PULSE = "pulse"
 READY_TIMEOUT_SECS = 15.0
@@ -58,8 +59,6 @@ def preflight(ctx: Ctx) -> None:
 
 def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpResult:
     """Start the pulse session unless a pulse holds the lock; two concurrent calls start one."""
-    from looop.sessions import SessionError, get_session, spawn
-
     ensure_data_dir(ctx.paths)
     with store.dir_lock(ctx.paths.lock_dir / "up"):
         holder = beat_holder(ctx.paths)
@@ -119,8 +118,6 @@ class DownResult:
 def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> DownResult:
     """Pulse first (so it cannot start a worker during the sweep), then every worker (unless
     keep_workers), then audit."""
-    from looop.sessions import SessionError, kill, list_sessions
-
     res = DownResult()
     holder = beat_holder(ctx.paths)
     if holder is not None and holder[0] == "tick":
@@ -147,8 +144,6 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
 
 
 def _await_session_end(ctx: Ctx, sid: str, secs: float) -> None:
-    from looop.sessions import SessionError, wait
-
     try:
         wait(ctx.paths.data, sid, secs, ctx.clock)
     except SessionError:
@@ -157,8 +152,6 @@ def _await_session_end(ctx: Ctx, sid: str, secs: float) -> None:
 
 def _stop_pulse(ctx: Ctx, pid_s: str, grace_s: float) -> bool:
     """SIGTERM: the pulse finishes its beat. True if it stopped within the grace period."""
-    from looop.sessions import SessionError, get_session, kill
-
     if not pid_s.isdigit():
         raise LooopError(
             f"a pulse holds {ctx.paths.lock_file} but {ctx.paths.pid_file} names no "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from looop.core.context import Ctx
@@ -29,8 +30,6 @@ class DryRunPaths(Paths):
 def dry_run_ctx(ctx: Ctx, scratch: Path) -> Ctx:
     """A Ctx for a dry run: snapshots in `scratch` (seeded with the current ones so cached
     sensors keep their reading), no events.jsonl lines."""
-    from dataclasses import replace
-
     with contextlib.suppress(OSError):
         for snap in ctx.paths.snapshots.glob("*.json"):
             shutil.copy2(snap, scratch / snap.name)

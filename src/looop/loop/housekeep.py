@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+from looop.act.shell import run_shell
 from looop.core.config import Knobs
 from looop.core.context import Ctx
+from looop.human.leases import reap_stale, session_alive
+from looop.sessions import list_sessions, prune_aged
+from looop.workers.launch import end_generation
+from looop.workers.verify import run_pending_verifies
 
 
 def housekeep_sessions(ctx: Ctx, knobs: Knobs) -> None:
     """Reap corpses past their retention, then run verify post-conditions of dead workers."""
-    from looop.act.shell import run_shell
-    from looop.sessions import list_sessions, prune_aged
-    from looop.workers.launch import end_generation
-    from looop.workers.verify import run_pending_verifies
-
     try:
         # before any reaping; the beat hands verify its shell runner (workers sit below act)
         run_pending_verifies(ctx, knobs, list_sessions(ctx.paths.data), run_shell)
-        from looop.human.leases import reap_stale, session_alive
-
         for claim_file, holder in reap_stale(ctx.paths.claims, session_alive(ctx.paths.data)):
             ctx.events.emit(
                 "info",

@@ -7,14 +7,13 @@ from typing import Any
 
 from looop.core import store
 from looop.core.context import Ctx
+from looop.human.mailbox import pending
+from looop.loop.world import read_world
 
 CATEGORIES = ("asks", "journal", "playbook", "goals", "snapshots")
 
 
 def fingerprint(ctx: Ctx) -> dict[str, Any]:
-    from looop.human.mailbox import pending
-    from looop.loop.world import read_world
-
     items = read_world(ctx.paths).items
     try:
         st = ctx.paths.journal.stat()
@@ -34,8 +33,6 @@ def wait_for_human(
     ctx: Ctx, only_asks: bool, actionable: bool, timeout_s: float | None, poll_s: float
 ) -> tuple[int, list[str], list[dict[str, Any]]]:
     """(exit code, changed categories, pending asks): 0 changed, 2 pulse down, 124 timeout."""
-    from looop.human.mailbox import pending
-
     watch = ("asks",) if only_asks else ("asks", "journal") if actionable else CATEGORIES
     deadline = None if timeout_s is None else ctx.clock.monotonic() + timeout_s
     base = fingerprint(ctx)

@@ -15,7 +15,9 @@ from looop.core import store
 from looop.core.clock import utc_stamp
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
-from looop.loop.status import beat_holder
+from looop.human.schedules import next_due
+from looop.loop import guards
+from looop.loop.status import beat_holder, tick_pid_file
 from looop.loop.tick import TickOutcome, tick
 
 NUDGE_MIN_SECS = 5
@@ -41,8 +43,6 @@ class Pulse:
 
     def choose_sleep(self, out: TickOutcome) -> tuple[int, str, bool]:
         """(seconds, reason, force the next beat); never past the next schedule's due time."""
-        from looop.human.schedules import next_due
-
         secs, reason, force = self._cadence(out)
         try:
             due = next_due(self.ctx.paths.schedules, self.ctx.clock)
@@ -68,8 +68,6 @@ class Pulse:
             self.ctx.events.record("temps_swept", files=names)
 
     def _cadence(self, out: TickOutcome) -> tuple[int, str, bool]:
-        from looop.loop import guards
-
         # the beat's own knobs: no second read of a config it may have seen edited
         knobs = out.knobs if out.knobs is not None else self.ctx.knobs()
         if out.decided and out.next_interval_s is None:
@@ -214,8 +212,6 @@ def tick_once(ctx: Ctx, force: bool) -> TickOutcome:
     """One beat in the foreground (`looop tick`): it holds the beat lock like a pulse, and
     names itself in tick.pid so `looop status` can tell it from a pulse. AlreadyRunning when
     a pulse or another tick holds the beat; --force also runs through a backoff."""
-    from looop.loop.status import tick_pid_file
-
     fd = store.try_flock(ctx.paths.lock_file)
     if fd is None:
         raise AlreadyRunning(busy_message(beat_holder(ctx.paths)))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, cast
 from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
+from looop.loop.status import move_line
 
 if TYPE_CHECKING:
     from looop.loop.views import RunDetail, RunRow
@@ -20,7 +21,6 @@ def _result(ctx: Ctx, run_id: str) -> RunRow:
         res = None
     if res is None:
         return {"run_id": run_id, "status": "running?"}
-    from looop.loop.status import move_line
 
     summary = (
         move_line(str(res.get("action")), str(res.get("journal") or ""))

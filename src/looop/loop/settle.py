@@ -10,6 +10,7 @@ from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.eventnames import FailCode
+from looop.decide import cost
 from looop.decide.runner import RunResult
 from looop.loop import alerts, guards
 from looop.loop.beat import SHELL_FOLLOW_UP_SECS, Beat, TickOutcome, resolve_config
@@ -127,9 +128,7 @@ def note_recovery(b: Beat, now: float) -> None:
 
 
 def usd(x: float) -> str:
-    from looop.decide.cost import usd
-
-    return usd(x)
+    return cost.usd(x)
 
 
 def write_result(

@@ -8,6 +8,8 @@ import shlex
 import shutil
 from typing import Any
 
+import click
+
 from looop.core import store
 from looop.core.config import PLACEHOLDER, PRESETS, Runner, parse_config
 from looop.core.context import Ctx
@@ -72,8 +74,6 @@ def init_config(
 ) -> list[str]:
     """Ask (interactively) and validate everything first, then create the data dir and write
     the config: a refused or cancelled init leaves nothing behind."""
-    import click
-
     cfg_path = ctx.paths.config
     existing: dict[str, Any] = {}
     raw = store.read_text(cfg_path)
@@ -149,8 +149,6 @@ def _ask(
     runner: str | None, tick: str | None, worker: str | None
 ) -> tuple[str, str | None, str | None]:
     """The interactive questions; click.Abort on Ctrl-C or EOF."""
-    import click
-
     name = click.prompt("Runner", type=click.Choice(RUNNER_CHOICES), default=runner or "claude")
     preset = PRESETS.get(name, {"tick": "", "worker": ""})
     tick = click.prompt(

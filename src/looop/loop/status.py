@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from looop.core import store
+from looop.core.clock import parse_utc
 from looop.core.config import load_config, resolve_knobs
 from looop.core.errors import CorruptState, LooopError
+from looop.decide.cost import spend_status
+from looop.sessions.state import list_sessions
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -85,8 +89,6 @@ def _stamp(clock: Clock, ts: float | None) -> Stamp:
 
 
 def _parse_ts(raw: Any) -> float | None:
-    from looop.core.clock import parse_utc
-
     return parse_utc(raw) if isinstance(raw, str) else None
 
 
@@ -187,7 +189,7 @@ def _retry(paths: Paths, backoff: dict[str, Any] | None, knobs: Knobs | None) ->
     fails, ts = backoff.get("fails"), backoff.get("ts")
     if not isinstance(fails, int) or fails <= 0 or not isinstance(ts, int | float):
         return None
-    from looop.loop.guards import backoff_delay  # only on the failing path: keeps status light
+    from looop.loop.guards import backoff_delay  # lazy: hot path: only a failing beat needs it
 
     return float(ts) + backoff_delay(fails, knobs.num("backoff_max_secs"))
 
@@ -202,8 +204,6 @@ def _read_obj(path: Any) -> dict[str, Any] | None:
 def _spend(
     paths: Paths, clock: Clock, knobs: Knobs, runner: Runner | None
 ) -> SpendStatus | SpendError:
-    from looop.decide.cost import spend_status
-
     try:
         return spend_status(paths, clock, knobs, runner)
     except CorruptState as e:
@@ -211,8 +211,6 @@ def _spend(
 
 
 def _workers(paths: Paths) -> list[WorkerView]:
-    from looop.sessions.state import list_sessions
-
     try:
         sessions = list_sessions(paths.data)
     except OSError as e:
@@ -346,10 +344,7 @@ def status_json(st: StatusView) -> str:
 
 def fleet_rows(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
     """The pulse and the workers with health, ages and state, as `looop worker list` shows them."""
-    from datetime import datetime
-
-    from looop.sessions import list_sessions
-    from looop.workers.health import fleet_view
+    from looop.workers.health import fleet_view  # lazy: hot path: status shows no fleet
 
     sessions = list_sessions(ctx.paths.data)
     now = ctx.clock.now()

@@ -7,6 +7,7 @@ the runner is `settle`; spend policy is `decide/spend`."""
 from __future__ import annotations
 
 import contextlib
+import traceback
 from collections.abc import Callable
 
 from looop.act.actions import DecisionError, kind_of, parse_decision
@@ -22,6 +23,7 @@ from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
 from looop.core.eventnames import FailCode
+from looop.decide import spend
 from looop.decide.prompt import PromptExtras, build_prompt
 from looop.decide.runner import RunResult
 from looop.loop import alerts, guards, settle
@@ -224,8 +226,6 @@ def _gate_runner(b: Beat) -> TickOutcome | None:
 
 def _gate_breakers(b: Beat) -> TickOutcome | None:
     """Spend breakers (decide/spend): an open one is a pulse line, a record, one alert."""
-    from looop.decide import spend
-
     if b.dry_run:
         return None
     assert b.runner is not None
@@ -241,8 +241,6 @@ def _gate_breakers(b: Beat) -> TickOutcome | None:
 
 def _crashed(b: Beat, exc: BaseException) -> TickOutcome:
     """A beat that raised: one line for the human and the model, the trace kept for a developer."""
-    import traceback
-
     ctx, out = b.ctx, b.out
     trace = "".join(traceback.format_exception(exc))
     if isinstance(exc, LooopError):  # a refusal after the runner ran: its one line says it all
@@ -276,8 +274,6 @@ def _extras(ctx: Ctx, world: World, flapping: list[str]) -> PromptExtras:
 
 def _decide(b: Beat) -> TickOutcome:
     """Prompt, one metered runner call, then commit the move or count the failure."""
-    from looop.decide import spend
-
     ctx, out, runner = b.ctx, b.out, b.runner
     assert runner is not None and b.cfg is not None
     if _write_prompt(b):

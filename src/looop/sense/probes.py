@@ -12,7 +12,11 @@ from looop.core.clock import offset_stamp
 from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState
+from looop.human import schedules
+from looop.human.mailbox import pending
 from looop.sense.sensors import Reading
+from looop.sessions import list_sessions
+from looop.workers.health import fleet_view
 
 Probe = Callable[[Ctx], Any]
 
@@ -72,9 +76,6 @@ def probe_goals(ctx: Ctx) -> Any:
 def probe_sessions(ctx: Ctx, knobs: Knobs | None = None) -> Any:
     """The worker fleet: transitions, health, live flags and verify results wake the loop.
     `knobs`: the beat's (without them the config is read now)."""
-    from looop.sessions import list_sessions
-    from looop.workers.health import fleet_view
-
     stuck = (knobs if knobs is not None else ctx.knobs()).num("worker_stuck_secs")
     rows = fleet_view(ctx, list_sessions(ctx.paths.data), stuck)
     signal = []
@@ -94,17 +95,13 @@ def probe_sessions(ctx: Ctx, knobs: Knobs | None = None) -> Any:
 
 def probe_asks(ctx: Ctx) -> Any:
     """Pending ask ids: a new question wakes the loop once; the text stays out of the hash."""
-    from looop.human.mailbox import pending
-
     rows = pending(ctx.paths.asks, ctx.paths.answers)
     return {"detail": {"count": len(rows)}, "signal": sorted(str(r.get("id")) for r in rows)}
 
 
 def probe_schedules(ctx: Ctx) -> Any:
     """Each schedule's due-ness: it changes exactly when one falls due (once per period)."""
-    from looop.human.schedules import probe
-
-    return probe(ctx.paths.schedules, ctx.clock)
+    return schedules.probe(ctx.paths.schedules, ctx.clock)
 
 
 def default_probes(knobs: Knobs | None = None) -> dict[str, Probe]:

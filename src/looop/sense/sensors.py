@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import re
+import resource
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -298,8 +299,6 @@ def _cached(ctx: Ctx, script: Path, name: str) -> Reading | None:
 def _fd_budget() -> int:
     """How many sensors may run at once: the open-file soft limit, less what is already
     open and some headroom, divided by what one running sensor holds (two pipes, a pidfd)."""
-    import resource
-
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or soft <= 0:
         return MAX_CONCURRENT

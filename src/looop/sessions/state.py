@@ -380,7 +380,7 @@ def _is_corpse(sdir: Path) -> bool:
 
 def _remove_dir(sdir: Path) -> bool:
     try:
-        import shutil  # only prune/reap need it
+        import shutil  # lazy: hot path: only prune/reap need it, status loads this module
 
         shutil.rmtree(sdir)
     except FileNotFoundError:

@@ -19,12 +19,16 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import DataTable, Static
 
+from looop.core.config import KNOBS
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
+from looop.human.mailbox import pending
+from looop.loop.status import gather_status
 from looop.sessions import Session, list_sessions
 from looop.sessions.state import LOG
 from looop.tui.feed import SessionFeed
 from looop.tui.render import FleetRow, Painter, default_selection, fleet_rows, row_cells
+from looop.workers.health import fleet_view
 
 if TYPE_CHECKING:
     from looop.loop.views import StatusView
@@ -221,8 +225,6 @@ class WatchApp(App[None]):
 
     # -- the fleet -------------------------------------------------------------------------
     def refresh_fleet(self) -> None:
-        from looop.workers.health import fleet_view
-
         try:
             sessions = list_sessions(self.ctx.paths.data)
         except OSError:
@@ -241,8 +243,6 @@ class WatchApp(App[None]):
         try:
             return self.ctx.knobs().num("worker_stuck_secs")
         except LooopError:  # a broken config: the status line says so; health uses the default
-            from looop.core.config import KNOBS
-
             return int(KNOBS["worker_stuck_secs"].default)
 
     def _fill_table(self) -> None:
@@ -340,9 +340,6 @@ class WatchApp(App[None]):
 
     # -- the status line -------------------------------------------------------------------
     def _status_left(self) -> None:
-        from looop.human.mailbox import pending
-        from looop.loop.status import gather_status
-
         paths = self.ctx.paths
         parts = [f"looop watch · {paths.data}"]
         st: StatusView | None

@@ -9,6 +9,7 @@ from looop.core import store
 from looop.core.clock import offset_stamp
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState
+from looop.human.mailbox import pending
 from looop.sessions import Session
 
 PULSE = "pulse"
@@ -16,8 +17,6 @@ PULSE = "pulse"
 
 def pending_ask_workers(ctx: Ctx) -> set[str]:
     """Workers blocked on a human: the askers of every unanswered ask."""
-    from looop.human.mailbox import pending
-
     return {
         str(r["worker"])
         for r in pending(ctx.paths.asks, ctx.paths.answers)

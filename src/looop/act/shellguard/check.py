@@ -72,7 +72,7 @@ def _check(cmd: str, depth: int) -> str | None:
             f"shell code nested over {_MAX_DEPTH} levels deep (sh -c, eval, …): too deep to check"
         )
     try:
-        # lazily: the parsed reading calls back into this module
+        # lazy: cycle: the parsed reading imports this module; optional (tree-sitter)
         from looop.act.shellguard.parsed import _tree_check
 
         why = _tree_check(cmd, depth)

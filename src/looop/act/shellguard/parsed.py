@@ -166,6 +166,7 @@ def _pipelines(order: Sequence[tuple[Node, _Cmd | None]]) -> str | None:
 
 def _tree_check(text: str, depth: int) -> str | None:
     """The rule the parsed text trips, if any."""
+    # lazy: heavy (tree-sitter) and optional at run time: check.py falls back to the scanner
     import tree_sitter_bash
     from tree_sitter import Language, Parser
 

@@ -3,6 +3,7 @@ model (or program) a tick command names."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 
 from looop.core.config import PRICE_FIELDS
@@ -100,8 +101,6 @@ def price_tokens(
 
 def _words(command: str) -> list[str]:
     try:
-        import shlex
-
         return shlex.split(command)
     except ValueError:
         return command.split()
