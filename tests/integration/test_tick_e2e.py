@@ -458,3 +458,21 @@ def test_pulse_never_sleeps_past_a_due_schedule(ctx: Ctx, clock: FixedClock) -> 
     assert probe(c.paths.schedules, clock)["signal"]["ci"] == "due"  # the wake lands after it
     # once due it never changes again, so it no longer shortens the sleep
     assert pulse.choose_sleep(TickOutcome(status="skip"))[:2] == (300, "idle")
+
+
+def test_a_skip_beat_rewrites_no_unchanged_snapshot(ctx: Ctx) -> None:
+    # every reading is compared before it is written: no temp file, no fsync, no rename
+    _sensor(ctx, "steady", 'echo \'{"signal":{"ok":true},"detail":"same"}\'')
+    _sensor(ctx, "moving", 'echo "{\\"signal\\":1,\\"detail\\":\\"$RANDOM$RANDOM\\"}"')
+    wire(ctx, [{"decision": {"action": "noop", "reason": "settled"}}])
+    assert tick(ctx, force=True).status == "decided"
+
+    def inodes() -> dict[str, int]:
+        return {p.name: p.stat().st_ino for p in ctx.paths.snapshots.glob("*.json")}
+
+    before = inodes()
+    assert tick(ctx).status == "skip"
+    after = inodes()
+    assert set(after) == set(before)
+    moved = sorted(n for n in after if after[n] != before[n])
+    assert moved == ["sensor-moving.json"]  # only the reading whose bytes changed (its detail)

@@ -56,6 +56,21 @@ def atomic_write(path: Path, data: bytes | str, mode: int | None = None) -> None
         raise
 
 
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """atomic_write unless the file already holds exactly these bytes; whether it wrote.
+
+    A beat re-senses a mostly unchanged world: comparing first spares the fsync and the rename
+    (and the disk's wear) for every reading that did not move."""
+    try:
+        with open_regular(path) as f:
+            if f.read(len(data) + 1) == data:
+                return False
+    except OSError:
+        pass  # missing or unreadable: write it
+    atomic_write(path, data)
+    return True
+
+
 def _temp_owner(name: str) -> int | None:
     """The writer's pid when `name` is one of atomic_write's temp names, else None."""
     if not name.startswith(".") or ".tmp." not in name:

@@ -135,7 +135,7 @@ def run_probes(ctx: Ctx, probes: Mapping[str, Probe]) -> list[Reading]:
             body = _encode({"detail": {"message": error}, "signal": {"error": "probe-failed"}})
         unrecorded = False
         try:
-            store.atomic_write(ctx.paths.snapshots / f"{name}.json", body)
+            store.write_if_changed(ctx.paths.snapshots / f"{name}.json", body)
         except OSError as e:
             error, unrecorded = f"cannot write snapshots/{name}.json: {e.strerror or e}", True
         secs = round(max(0.0, ctx.clock.monotonic() - started), 3)

@@ -253,14 +253,16 @@ def _publish(ctx: Ctx, name: str, started: float, verdict: _Verdict, stderr: byt
         if err and not err.endswith(b"\n"):
             err += b"\n"
         err += f"looop: {verdict.note}\n".encode()
+    snap = snaps / f"{name}.json"
     try:
-        store.atomic_write(snaps / f"{name}.json", verdict.body)
+        if not store.write_if_changed(snap, verdict.body):
+            os.utime(snap)  # unchanged: only its age moves (`# looop:interval=N` reads it)
     except OSError as e:
         why = f"cannot write snapshots/{name}.json: {e.strerror or e}"
         return Reading(name, False, secs, error=why, unrecorded=True)
     try:
         if err:
-            store.atomic_write(snaps / f"{name}.err", err)
+            store.write_if_changed(snaps / f"{name}.err", err)
         else:
             store.remove(snaps / f"{name}.err")
     except OSError:
