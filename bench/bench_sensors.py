@@ -69,10 +69,25 @@ def run() -> list[dict[str, object]]:
         ratio = many / solo
         # (b) 100 trivial sensors: spawn overhead must keep the beat under a second.
         one = _median_beat(_ctx(root / "one", 1, TRIVIAL))
-        hundred = _median_beat(_ctx(root / "hundred", 100, TRIVIAL))
+        hundred_ctx = _ctx(root / "hundred", 100, TRIVIAL)
+        hundred = _median_beat(hundred_ctx)
+        # (c) an unchanged world: how many snapshots a beat rewrites (a new inode = a rename)
+        snaps = hundred_ctx.paths.snapshots
+        before = {p.name: p.stat().st_ino for p in snaps.glob("*.json")}
+        sense(hundred_ctx, hundred_ctx.knobs())
+        rewritten = sum(1 for p in snaps.glob("*.json") if before.get(p.name) != p.stat().st_ino)
     return [
         _row("sense_20_sleepy_sensors", many, solo, "ratio <= 1.5", ratio <= 1.5),
         _row("sense_100_trivial_sensors", hundred, one, "value <= 1.0 s", hundred <= 1.0),
+        {
+            "name": f"snapshots rewritten by a beat on an unchanged world (of {len(before)})",
+            "value": rewritten,
+            "unit": "",
+            "baseline": None,
+            "ratio": None,
+            "target": "0 (no fsync, no rename)",
+            "ok": rewritten == 0,
+        },
     ]
 
 
