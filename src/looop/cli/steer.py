@@ -10,14 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from looop.act.actions import decision_from_obj
-from looop.act.executor import ExecError, execute
+from looop.act.outcome import ExecError
 from looop.cli.app import make_ctx
 from looop.core import store
 from looop.core.errors import LooopError
 from looop.core.hashing import canonical_json, wake_signal
-from looop.seed import ensure_data_dir
-from looop.sense.sensors import run_user_sensors
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -66,6 +63,11 @@ def _steer(
 ) -> None:
     """Run one decision as the human; `check` may still refuse success (LooopError) after the
     move ran, before the success line is printed."""
+    # lazy: the list verbs of this module (and `ls`, which shares its options) run no move
+    from looop.act.actions import decision_from_obj
+    from looop.act.executor import execute
+    from looop.seed import ensure_data_dir
+
     ctx = make_ctx()
     ensure_data_dir(ctx.paths)
     if journal is not None:
@@ -238,6 +240,8 @@ def sensor_run(name: str | None, as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
     if name is not None and not ctx.paths.sensor(name).is_file():
         raise LooopError(f"no sensor '{name}' (sensors/{name}.sh) — `looop sensor list`")
+    from looop.sense.sensors import run_user_sensors  # lazy: only this verb runs sensors
+
     readings = run_user_sensors(ctx, ctx.knobs())
     bad = False
     for r in readings:

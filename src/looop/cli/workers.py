@@ -18,10 +18,8 @@ from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.loop.status import fleet_rows
-from looop.sessions import wait
 from looop.sessions.state import LOG, session_dir
 from looop.workers.health import age
-from looop.workers.launch import normalise_target
 
 
 @click.group("worker", help="Start, list or kill workers (agents in PTY sessions).")
@@ -64,6 +62,10 @@ START_SETTLE_S = 1.0  # long enough for a shell to fail to find or exec its comm
 def _started_ok(ctx: Ctx, worker_id: str) -> None:
     """A command that cannot run dies at once (127 not found, 126 not executable): wait a
     moment for the session to end, returning as soon as it does, and refuse success if so."""
+    # lazy: `ls` shares this module and must not load the session client (sockets, pyte)
+    from looop.sessions import wait
+    from looop.workers.launch import normalise_target
+
     wid = normalise_target(worker_id)
     code = wait(ctx.paths.data, wid, START_SETTLE_S, ctx.clock)
     if code in (124, 0):  # still running after the settle time, or done already and fine
