@@ -8,10 +8,11 @@ import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -49,13 +50,12 @@ def _run(cmd: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProces
 
 def _await_ask(env: dict[str, str], cwd: Path, ask_id: str, timeout: float = 30) -> None:
     """Until the worker's ask is pending (it starts when the worker runs)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def pending() -> bool:
         r = _run("looop asks --json", env, cwd)
-        if r.returncode == 0 and any(a.get("id") == ask_id for a in json.loads(r.stdout)):
-            return
-        time.sleep(0.1)  # a file another process writes; bounded by the deadline
-    raise AssertionError(f"ask {ask_id} never appeared")
+        return r.returncode == 0 and any(a.get("id") == ask_id for a in json.loads(r.stdout))
+
+    wait_until(pending, timeout, f"ask {ask_id}")
 
 
 def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:

@@ -13,10 +13,11 @@ import re
 
 # C0 controls but \t and \n, DEL, C1 controls, and the format characters that reorder or hide
 # text (bidi overrides and isolates, zero-width joiners, BOM, soft hyphen, line/para separators).
-_UNSAFE = re.compile(
+_UNSAFE_CLASS = (
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064"
     "\u2066-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff]"
 )
+_UNSAFE = re.compile(_UNSAFE_CLASS)
 
 
 def _visible(m: re.Match[str]) -> str:
@@ -37,10 +38,7 @@ def line_for_terminal(text: str) -> str:
 # SGR (colour and weight) is the one escape looop itself prints; it cannot move the cursor,
 # retitle, or touch the clipboard, so it passes, as does a PTY's CRLF line end. Everything else
 # unsafe is made visible.
-_UNSAFE_BUT_SGR = re.compile(
-    "\x1b\\[[0-9;:]{0,64}m|\r\n|[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u200b-\u200f\u2028-\u202e"
-    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff]"
-)
+_UNSAFE_BUT_SGR = re.compile("\x1b\\[[0-9;:]{0,64}m|\r\n|" + _UNSAFE_CLASS)
 
 
 def _visible_unless_sgr(m: re.Match[str]) -> str:
