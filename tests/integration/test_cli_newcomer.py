@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Cli
+from tests.helpers import Cli, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -93,6 +93,18 @@ def test_completion_verb_and_its_old_spelling(data: Path, cli: Cli) -> None:
 # ---------------------------------------------------------------- init
 
 
+# x86_64 syscalls a process blocked on its terminal sits in: read, poll, select, pselect6, ppoll
+_WAITING_SYSCALLS = {"0", "7", "23", "270", "271"}
+
+
+def _blocked_reading(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/syscall") as f:
+            return f.read().split(" ", 1)[0] in _WAITING_SYSCALLS
+    except OSError:
+        return True  # cannot tell here: type anyway
+
+
 def _init_on_a_terminal(env: dict[str, str], keys: bytes) -> tuple[int, str]:
     """`looop init` on a real PTY (interactive); `keys` are typed at the first question."""
     pid, fd = pty.fork()
@@ -116,6 +128,10 @@ def _init_on_a_terminal(env: dict[str, str], keys: bytes) -> tuple[int, str]:
                     break
                 seen += chunk
             if not typed and b"Runner" in seen:
+                # type only once the child blocks reading the terminal: a signal that lands
+                # between printing the prompt and entering the read is CPython's own race
+                # (input() then blocks until a newline), not something a human can hit
+                until(lambda: _blocked_reading(pid), 10)
                 os.write(fd, keys)
                 typed = True
                 deadline = time.monotonic() + 30  # its own time to react, however slow the start
