@@ -56,12 +56,16 @@ def main() -> int:
         f"{platform.machine()}, {_cpus()} CPUs. Ratios are against a baseline measured in the "
         "same run.",
         "",
-        "| benchmark | value | baseline | ratio | target | met |",
-        "|---|---|---|---|---|---|",
+        "Value is the median; min and max are over the same rounds (blank where a row is one"
+        " figure, not a spread).",
+        "",
+        "| benchmark | value | min | max | baseline | ratio | target | met |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['name']} | {_fmt(r['value'])} {r['unit']} | "
+            f"{_spread(r.get('min'))} | {_spread(r.get('max'))} | "
             f"{_fmt(r.get('baseline'))} | {_fmt(r.get('ratio'))} | {r.get('target')} | "
             f"{'yes' if r.get('ok') else 'NO'} |"
         )
@@ -72,6 +76,10 @@ def main() -> int:
         Path(args.write).write_text("\n".join(lines) + "\n")
         print(f"wrote {args.write}")
     return 0 if all(r.get("ok") for r in rows) else 1
+
+
+def _spread(v: object) -> str:
+    return "" if v is None else _fmt(v)
 
 
 def _cpus() -> int:
