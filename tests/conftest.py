@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,12 @@ def ctx(paths: Paths, clock: FixedClock) -> Ctx:
     em = Emitter(clock=clock, events_path=paths.events, stream=io.StringIO(), keep_seen=True)
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(paths.data.parent)}
     return Ctx(paths=paths, clock=clock, env=env, events=em, bin="looop")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_host_stopped() -> Iterator[None]:
+    """Supervisors fork from a shared session host; the suite leaves none running."""
+    yield
+    from looop.sessions.host import stop_host
+
+    stop_host()

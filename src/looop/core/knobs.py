@@ -230,6 +230,13 @@ KNOBS: dict[str, Knob] = {
             describe="`looop ask` gives up after (s), 0 waits forever",
         ),
         _k("wait_poll_ms", 1000, minimum=10, maximum=60_000, describe="`looop wait` poll"),
+        _k(
+            "session_host_idle",
+            300,
+            "float",
+            maximum=_DAY,
+            describe="the preloaded session host exits after this long unused (s); 0: no host",
+        ),
     ]
 }
 

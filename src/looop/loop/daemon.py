@@ -85,6 +85,7 @@ def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpR
                 cwd=ctx.paths.data,
                 env=env,
                 size=PULSE_SIZE,
+                host_idle_s=ctx.knobs().real("session_host_idle"),
             )
         except SessionError as e:
             raise LooopError(f"the pulse did not start: {e}") from e

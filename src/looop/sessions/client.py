@@ -25,6 +25,8 @@ from typing import Any
 from looop.core.clock import Clock
 from looop.core.errors import CorruptState
 from looop.sessions import protocol as proto
+from looop.sessions.host import HOST_IDLE_S, HostUnavailable
+from looop.sessions.host import request as host_request
 from looop.sessions.keys import encode_keys
 
 # The disk readers live in logs.py; their names stay importable from here.
@@ -37,6 +39,7 @@ from looop.sessions.logs import read_log as read_log
 from looop.sessions.screen import FORMATS, render, replay
 from looop.sessions.state import (
     LOG,
+    SOCKET_BASE,
     SUPERVISOR_ERR,
     Session,
     SessionError,
@@ -130,8 +133,12 @@ def spawn(
     size: tuple[int, int] = (80, 24),
     timeout_s: float | None = None,
     idle_timeout_s: float | None = None,
+    host_idle_s: float = HOST_IDLE_S,
 ) -> Session:
-    """Start `argv` in a new detached session; returns once its supervisor says it is ready."""
+    """Start `argv` in a new detached session; returns once its supervisor says it is ready.
+
+    host_idle_s > 0: the session host forks the supervisor (started on demand, exits after
+    that long unused); 0: the supervisor starts as its own interpreter."""
     validate_id(sid)
     if not argv:
         raise SessionError(f"cannot start session `{sid}`: the command is empty")
@@ -152,6 +159,60 @@ def spawn(
             raise SessionError(f"session `{sid}` could not be cleared for reuse; try again")
     sdir.mkdir(parents=True, exist_ok=True)
     cmd = _supervisor_cmd(root, sid, cols, rows, timeout_s, idle_timeout_s)
+    line: bytes | None = None
+    via_host = False
+    if host_idle_s > 0:
+        try:
+            line = _spawn_via_host(cmd, argv, sdir, cwd, env, host_idle_s)
+            via_host = True
+        except HostUnavailable:
+            pass  # start the supervisor as its own interpreter, as without a host
+    if not via_host:
+        line = _spawn_direct(cmd, argv, sdir, cwd, env)
+    text = (line or b"").decode("utf-8", "replace").strip()
+    if text.startswith("err-cwd"):
+        raise SessionError(f"cannot start session `{sid}` in {cwd}: {text[8:].strip()}")
+    if text.startswith("ok"):
+        return get_session(root, sid)
+    if text.startswith("err"):
+        raise SessionError(f"cannot start session `{sid}`: {text[3:].strip()}")
+    if line is None:
+        raise SessionError(
+            f"session `{sid}` did not report ready within {READY_TIMEOUT_S:g}s "
+            f"(see {sdir / SUPERVISOR_ERR})"
+        )
+    raise SessionError(
+        f"session `{sid}`: its supervisor exited before it was ready (see {sdir / SUPERVISOR_ERR})"
+    )
+
+
+def _spawn_via_host(
+    cmd: list[str],
+    argv: Sequence[str],
+    sdir: Path,
+    cwd: Path,
+    env: Mapping[str, str],
+    idle_s: float,
+) -> bytes | None:
+    """The host forks the supervisor (see host.py); its readiness line comes back on the
+    same connection. HostUnavailable when nothing was started."""
+    args = [*cmd[3:], "--", *argv]  # the host already is `python -m looop.sessions.supervisor`
+    sock = host_request(
+        args,
+        cwd=str(cwd),
+        env=env,
+        err_path=str(sdir / SUPERVISOR_ERR),
+        idle_s=idle_s,
+        base=str(SOCKET_BASE),
+    )
+    with sock:
+        return _read_ready(sock.fileno(), READY_TIMEOUT_S)
+
+
+def _spawn_direct(
+    cmd: list[str], argv: Sequence[str], sdir: Path, cwd: Path, env: Mapping[str, str]
+) -> bytes | None:
+    """The supervisor as its own interpreter (no host, or the host could not be reached)."""
     r, w = os.pipe()
     try:
         with open(sdir / SUPERVISOR_ERR, "ab") as err:
@@ -168,11 +229,11 @@ def spawn(
             )
     except OSError as e:
         os.close(r)
-        raise SessionError(f"cannot start session `{sid}` in {cwd}: {e.strerror or e}") from e
+        return f"err-cwd {e.strerror or e}".encode()
     finally:
         os.close(w)
     try:
-        line = _read_ready(r, READY_TIMEOUT_S)
+        return _read_ready(r, READY_TIMEOUT_S)
     finally:
         os.close(r)
         try:
@@ -180,19 +241,6 @@ def spawn(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    text = (line or b"").decode("utf-8", "replace").strip()
-    if text.startswith("ok"):
-        return get_session(root, sid)
-    if text.startswith("err"):
-        raise SessionError(f"cannot start session `{sid}`: {text[3:].strip()}")
-    if line is None:
-        raise SessionError(
-            f"session `{sid}` did not report ready within {READY_TIMEOUT_S:g}s "
-            f"(see {sdir / SUPERVISOR_ERR})"
-        )
-    raise SessionError(
-        f"session `{sid}`: its supervisor exited before it was ready (see {sdir / SUPERVISOR_ERR})"
-    )
 
 
 # -- requests -----------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shlex
+import shutil
+import string
 from dataclasses import dataclass
 from importlib import resources
 
@@ -49,6 +51,117 @@ def live_workers(ctx: Ctx) -> list[Session]:
         return [s for s in list_sessions(ctx.paths.data) if s.id != PULSE and s.alive]
     except OSError as e:
         raise WorkerError(f"cannot list sessions in {ctx.paths.sessions}: {e.strerror}") from e
+
+
+# Characters that mean nothing to bash outside a handful of contexts excluded below: a line made
+# only of these (plus quotes, which shlex reads as bash does when no `$`, backquote or
+# backslash is inside) is one plain command.
+_PLAIN = frozenset(string.ascii_letters + string.digits + "_-./:,=+@%^ \t'\"")
+_SHELL_WORDS = frozenset(
+    {
+        "!",
+        "[[",
+        "]]",
+        "{",
+        "}",
+        ".",
+        ":",
+        "alias",
+        "bg",
+        "bind",
+        "break",
+        "builtin",
+        "case",
+        "cd",
+        "command",
+        "compgen",
+        "complete",
+        "continue",
+        "declare",
+        "dirs",
+        "disown",
+        "do",
+        "done",
+        "echo",
+        "elif",
+        "else",
+        "enable",
+        "esac",
+        "eval",
+        "exec",
+        "exit",
+        "export",
+        "false",
+        "fc",
+        "fg",
+        "fi",
+        "for",
+        "function",
+        "getopts",
+        "hash",
+        "help",
+        "history",
+        "if",
+        "in",
+        "jobs",
+        "kill",
+        "let",
+        "local",
+        "logout",
+        "mapfile",
+        "popd",
+        "printf",
+        "pushd",
+        "pwd",
+        "read",
+        "readarray",
+        "readonly",
+        "return",
+        "select",
+        "set",
+        "shift",
+        "shopt",
+        "source",
+        "suspend",
+        "test",
+        "then",
+        "time",
+        "times",
+        "trap",
+        "true",
+        "type",
+        "typeset",
+        "ulimit",
+        "umask",
+        "unalias",
+        "unset",
+        "until",
+        "wait",
+        "while",
+    }
+)
+
+
+def worker_argv(line: str, path: str | None) -> list[str]:
+    """The worker's argv. A line that is one plain command (no expansion, redirection,
+    operator, assignment or shell builtin) whose program is on `path` runs as its own
+    words, so no shell stays behind as a wrapper; anything else runs as `bash -c LINE` (bash
+    execs a last simple command in place, so a `"$(cat prompt)"` line leaves no wrapper
+    either, and a missing program ends the worker with 127 and bash's message, as ever)."""
+    if set(line) <= _PLAIN:
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            words = []
+        if (
+            words
+            and "=" not in words[0]
+            and words[0] not in _SHELL_WORDS
+            and ("/" not in words[0] or words[0].startswith("/"))  # ./x: relative to the worker
+            and shutil.which(words[0], path=path or "") is not None
+        ):
+            return words
+    return ["bash", "-c", line]
 
 
 @dataclass(frozen=True)
@@ -108,10 +221,18 @@ def start_worker(
     prompt_path = ctx.paths.prompts / f"{wid}.md"
     store.atomic_write(prompt_path, contract_text(wid, r.name) + prompt.rstrip("\n") + "\n")
     line = substitute_prompt_file(template, prompt_path)
-    argv = ["bash", "-c", f"cd {shlex.quote(str(ctx.paths.data))} && {{ {line}\n}}"]
     env = ctx.child_env({"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": r.name})
+    argv = worker_argv(line, env.get("PATH"))
     try:
-        session = spawn(ctx.paths.data, wid, argv, cwd=ctx.paths.data, env=env, size=WORKER_SIZE)
+        session = spawn(
+            ctx.paths.data,
+            wid,
+            argv,
+            cwd=ctx.paths.data,
+            env=env,
+            size=WORKER_SIZE,
+            host_idle_s=knobs.real("session_host_idle"),
+        )
     except SessionError as e:
         store.remove(ctx.paths.verify / f"{wid}.cmd")
         raise WorkerError(f"worker {wid} did not start: {e}") from e

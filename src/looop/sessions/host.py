@@ -1,0 +1,410 @@
+"""The session host: one preloaded parent per user and looop build that forks supervisors.
+
+Starting a supervisor as a fresh interpreter costs ~150 ms and ~14 MB of its own memory per
+session. The host pays that once: it imports the supervisor, warms it, freezes the heap
+(`gc.freeze`, so collections never touch the shared pages) and then forks a supervisor per
+request. A forked supervisor shares the host's pages copy-on-write and is ready in a few ms.
+
+Each supervisor is still its own process, detached exactly as before (new session, double
+fork, adopted by init): a crash in one session, or in the host, takes no other session down.
+The host holds no session state; it exits after `--idle-s` seconds without a request, and a
+spawn that finds no host starts one (or, if it cannot, starts the supervisor directly).
+
+Wire: the client connects to `/tmp/looop-<uid>/host-<key>.sock` (a private dir), sends one
+JSON line {"args", "cwd", "env", "umask", "err"} and reads one line back on the same
+connection: the supervisor's own readiness line (`ok PID` / `err …`), or the host's `err …`
+when it could not fork. `key` names the interpreter and the code (see `host_key`), so a host
+never serves a session with code older than the caller's.
+
+This module is the client side too; only `serve` (the host process) loads the supervisor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import struct
+import sys
+import time
+
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from types import ModuleType
+
+HOST_IDLE_S = 300.0  # a host with no request for this long exits
+REQUEST_MAX = 4 * 1024 * 1024
+START_TIMEOUT_S = 10.0
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class HostUnavailable(Exception):
+    """No host could take the request before anything was started: spawn directly."""
+
+
+# -- naming --------------------------------------------------------------------------------
+
+
+def _fnv(data: bytes) -> str:
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+def host_key(executable: str = sys.executable) -> str:
+    """Interpreter + every module file the host preloads (path, size, mtime): an edited or
+    upgraded looop gets a new host; the old one idles out."""
+    parts = [executable, _PACKAGE]
+    for room in ("sessions", "core"):
+        d = os.path.join(_PACKAGE, room)
+        with contextlib.suppress(OSError):
+            for name in sorted(os.listdir(d)):
+                if name.endswith(".py"):
+                    st = os.stat(os.path.join(d, name))
+                    parts.append(f"{room}/{name}:{st.st_size}:{st.st_mtime_ns}")
+    return _fnv("\n".join(parts).encode())[:12]
+
+
+def host_dir(base: str = "/tmp") -> str:
+    return os.path.join(base, f"looop-{os.geteuid()}")
+
+
+def host_socket(key: str, base: str = "/tmp") -> str:
+    return os.path.join(host_dir(base), f"host-{key}.sock")
+
+
+# -- client side ---------------------------------------------------------------------------
+
+
+def _connect(path: str) -> socket.socket | None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def request(
+    args: Sequence[str],
+    *,
+    cwd: str,
+    env: Mapping[str, str],
+    err_path: str,
+    idle_s: float = HOST_IDLE_S,
+    base: str = "/tmp",
+) -> socket.socket:
+    """Hand a supervisor start to the host (starting one when none answers); returns the
+    connection the supervisor's readiness line will arrive on. HostUnavailable when no host
+    took the request (nothing was started)."""
+    key = host_key()
+    path = host_socket(key, base)
+    sock = _connect(path)
+    if sock is None:
+        _start_host(key, idle_s, env, base)
+        sock = _connect(path)
+        if sock is None:
+            raise HostUnavailable(f"the session host did not answer on {path}")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    body = json.dumps(
+        {"args": list(args), "cwd": cwd, "env": dict(env), "umask": umask, "err": err_path}
+    ).encode()
+    try:
+        sock.sendall(body + b"\n")
+    except OSError as e:
+        sock.close()
+        raise HostUnavailable(f"the session host hung up: {e}") from e
+    return sock
+
+
+def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str) -> None:
+    """Start a host and wait until it listens (or says another one already does)."""
+    # lazy: only the first spawn after the host idled out pays for subprocess
+    import subprocess
+    from pathlib import Path
+
+    from looop.sessions.state import ensure_private_dir
+
+    hdir = host_dir(base)
+    with contextlib.suppress(Exception):
+        ensure_private_dir(Path(hdir))
+    r, w = os.pipe()
+    cmd = [sys.executable, "-m", "looop.sessions.host", "--key", key, "--base", base]
+    cmd += ["--idle-s", f"{idle_s:g}", "--ready-fd", str(w)]
+    try:
+        err = os.open(
+            os.path.join(hdir, f"host-{key}.err"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+        )
+    except OSError:
+        err = os.open(os.devnull, os.O_WRONLY)
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            cwd="/",
+            env=dict(env),
+            start_new_session=True,
+            close_fds=True,
+            pass_fds=(w,),
+        )
+    except OSError as e:
+        os.close(r)
+        raise HostUnavailable(f"cannot start the session host: {e}") from e
+    finally:
+        os.close(w)
+        os.close(err)
+    try:
+        _read_line(r, START_TIMEOUT_S)
+    finally:
+        os.close(r)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=START_TIMEOUT_S)  # the intermediate exits once the host listens
+
+
+def _read_line(fd: int, timeout_s: float) -> bytes:
+    import select  # lazy: cheap, but only the start handshake needs it
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    buf = b""
+    deadline = time.monotonic() + timeout_s
+    while b"\n" not in buf and len(buf) < 4096:
+        left = deadline - time.monotonic()
+        if left <= 0 or not poller.poll(int(left * 1000) + 1):
+            break
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf.split(b"\n", 1)[0]
+
+
+def stop_host(base: str = "/tmp", key: str | None = None) -> bool:
+    """Ask this build's host to exit (tests, `looop down`); True when one answered."""
+    sock = _connect(host_socket(key or host_key(), base))
+    if sock is None:
+        return False
+    with sock:
+        sock.settimeout(2.0)
+        with contextlib.suppress(OSError):
+            sock.sendall(b'{"stop": true}\n')
+            sock.recv(64)
+    return True
+
+
+# -- the host process ----------------------------------------------------------------------
+
+
+def _parse(argv: list[str]) -> dict[str, str]:
+    opts: dict[str, str] = {}
+    for i in range(0, len(argv) - 1, 2):
+        if argv[i].startswith("--"):
+            opts[argv[i]] = argv[i + 1]
+    return opts
+
+
+def _warm() -> None:
+    """Run once in the host what every supervisor runs at start, so lazily built module
+    state (asyncio's, pyte's tables) is built once and shared rather than once per child."""
+    import asyncio  # lazy: the host process only
+
+    from looop.sessions.screen import replay
+
+    asyncio.run(asyncio.sleep(0))
+    replay(b"\x1b[1mwarm\x1b[0m\r\n", 80, 24)
+
+
+def serve(argv: list[str]) -> int:
+    """The host process: bind, say ready, then fork a supervisor per request until idle."""
+    import fcntl  # lazy: the host process only
+    import gc
+
+    # lazy: the point of the host: everything a supervisor runs is loaded once, here
+    import looop.sessions.supervisor as supervisor
+
+    opts = _parse(argv)
+    key, base = opts.get("--key", ""), opts.get("--base", "/tmp")
+    idle_s = float(opts.get("--idle-s", str(HOST_IDLE_S)))
+    ready_fd = int(opts["--ready-fd"]) if opts.get("--ready-fd", "").isdigit() else None
+    os.setsid() if os.getsid(0) != os.getpid() else None
+    if os.fork() > 0:  # the starter waits for this intermediate; the host is adopted by init
+        os._exit(0)
+    hdir = host_dir(base)
+    lock_fd = os.open(os.path.join(hdir, f"host-{key}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        _say(ready_fd, "ok another host is serving")
+        return 0
+    path = host_socket(key, base)
+    tmp = f"{path}.{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(tmp)
+    listener.listen(64)
+    os.rename(tmp, path)  # atomic: a client sees a listening socket or none
+    ino = os.stat(path).st_ino
+    _warm()
+    gc.collect()
+    gc.freeze()
+    _say(ready_fd, f"ok {os.getpid()}")
+    _detach()
+    listener.settimeout(idle_s)
+    try:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                return 0
+            except OSError as e:  # out of descriptors or memory: say so, keep serving
+                sys.stderr.write(f"looop session host: accept failed: {e}\n")
+                time.sleep(0.05)
+                continue
+            with conn:
+                try:
+                    if _serve_one(conn, listener, lock_fd, supervisor):
+                        return 0
+                except Exception as e:  # one bad request never ends the host
+                    sys.stderr.write(f"looop session host: request failed: {e!r}\n")
+    finally:
+        with contextlib.suppress(OSError):
+            if os.stat(path).st_ino == ino:  # not a successor's socket
+                os.unlink(path)
+        listener.close()
+
+
+def _say(fd: int | None, line: str) -> None:
+    if fd is None:
+        return
+    with contextlib.suppress(OSError):
+        os.write(fd, (line + "\n").encode())
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+def _detach() -> None:
+    fd = os.open(os.devnull, os.O_RDWR)
+    for target in (0, 1):
+        with contextlib.suppress(OSError):
+            os.dup2(fd, target)
+    if fd > 2:
+        os.close(fd)
+
+
+def _peer_uid(conn: socket.socket) -> int:
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return int(struct.unpack("3i", creds)[2])
+
+
+def _read_request(conn: socket.socket) -> dict[str, object] | None:
+    conn.settimeout(5.0)
+    buf = bytearray()
+    while b"\n" not in buf:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        buf += chunk
+        if len(buf) > REQUEST_MAX:
+            return None
+    req = json.loads(bytes(buf).split(b"\n", 1)[0])
+    return req if isinstance(req, dict) else None
+
+
+def _serve_one(
+    conn: socket.socket, listener: socket.socket, lock_fd: int, supervisor: ModuleType
+) -> bool:
+    """One request; True when it asked the host to stop."""
+    try:
+        if _peer_uid(conn) != os.geteuid():
+            return False
+        req = _read_request(conn)
+    except Exception:  # hostile bytes (deep nesting, bad UTF-8, a slow peer): drop them
+        return False
+    if req is None:
+        return False
+    if req.get("stop") is True:
+        with contextlib.suppress(OSError):
+            conn.sendall(b"ok stopping\n")
+        return True
+    if not _well_formed(req):
+        with contextlib.suppress(OSError):
+            conn.sendall(b"err the session host got a malformed request\n")
+        return False
+    try:
+        pid = os.fork()
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            conn.sendall(f"err the session host cannot fork: {e.strerror}\n".encode())
+        return False
+    if pid == 0:
+        code = 1
+        try:
+            listener.close()
+            os.close(lock_fd)
+            code = _child(conn, req, supervisor)
+        finally:
+            os._exit(code)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)  # the intermediate exits as soon as the supervisor is forked
+    return False
+
+
+def _well_formed(req: dict[str, object]) -> bool:
+    args, cwd, env, err = req.get("args"), req.get("cwd"), req.get("env"), req.get("err")
+    return (
+        isinstance(args, list)
+        and "--" in args
+        and all(isinstance(a, str) and "\0" not in a for a in args)
+        and isinstance(cwd, str)
+        and "\0" not in cwd
+        and isinstance(env, dict)
+        and all(
+            isinstance(k, str) and isinstance(v, str) and k and "=" not in k and "\0" not in k + v
+            for k, v in env.items()
+        )
+        and (err is None or (isinstance(err, str) and "\0" not in err))
+    )
+
+
+def _child(conn: socket.socket, req: dict[str, object], supervisor: ModuleType) -> int:
+    """In the forked intermediate: become the supervisor's parent-to-be, exactly like a
+    freshly started supervisor does (new session, fork, the intermediate exits)."""
+    args, cwd, env = req["args"], req["cwd"], req["env"]
+    assert isinstance(args, list) and isinstance(cwd, str) and isinstance(env, dict)
+    fd = conn.detach()  # the supervisor's ready fd: it writes its line and closes it
+    err = req.get("err")
+    if isinstance(err, str):
+        with contextlib.suppress(OSError):
+            efd = os.open(err, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(efd, 2)
+            os.close(efd)
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        os.write(fd, f"err-cwd {e.strerror or e}\n".encode())
+        return 1
+    umask = req.get("umask")
+    if isinstance(umask, int):
+        os.umask(umask & 0o777)
+    os.environ.clear()
+    os.environ.update(env)
+    return int(supervisor.main(_with_ready(args, fd)))
+
+
+def _with_ready(args: list[str], fd: int) -> list[str]:
+    """Insert `--ready-fd FD` before the `--` that starts the command."""
+    at = args.index("--") if "--" in args else len(args)
+    return [*args[:at], "--ready-fd", str(fd), *args[at:]]
+
+
+if __name__ == "__main__":
+    sys.exit(serve(sys.argv[1:]))

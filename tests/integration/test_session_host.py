@@ -1,0 +1,207 @@
+"""The session host: supervisors forked from one preloaded parent, each still on its own."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from looop.core.clock import FixedClock
+from looop.sessions import SessionError, expect, get_session, host, kill, list_sessions, spawn, wait
+from tests.helpers import until, wait_until
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Iterator[Path]:
+    r = tmp_path / "data"
+    r.mkdir()
+    yield r
+    for s in list_sessions(r):
+        if s.alive and s.supervisor_pid:
+            with contextlib.suppress(OSError):
+                kill(r, s.id)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+
+
+def _supervisor(root: Path, sid: str) -> psutil.Process:
+    pid = get_session(root, sid).supervisor_pid
+    assert pid
+    return psutil.Process(pid)
+
+
+def _host_pid() -> int | None:
+    """The live host of this build (its command line names the key)."""
+    key = host.host_key()
+    for p in psutil.process_iter(["cmdline", "status"]):
+        cmd = p.info["cmdline"] or []
+        if "looop.sessions.host" in cmd and key in cmd and p.info["status"] != "zombie":
+            return int(p.pid)
+    return None
+
+
+def test_a_session_is_forked_by_the_host_yet_stands_alone(root: Path, env: dict[str, str]) -> None:
+    spawn(root, "h1", ["sleep", "60"], cwd=root, env=env)
+    sup = _supervisor(root, "h1")
+    hpid = _host_pid()
+    assert hpid is not None, "no session host runs after a spawn"
+    # forked from the host (its command line), but not its child: adopted like any daemon
+    assert "looop.sessions.host" in sup.cmdline()
+    assert sup.ppid() != hpid
+    assert sup.pid != hpid
+    # the host dying takes no session with it
+    os.kill(hpid, signal.SIGKILL)
+    wait_until(lambda: not psutil.pid_exists(hpid) or psutil.Process(hpid).status() == "zombie")
+    assert get_session(root, "h1").alive
+    kill(root, "h1")
+    assert not get_session(root, "h1").alive
+    # and the next spawn brings a new host up
+    spawn(root, "h2", ["sleep", "60"], cwd=root, env=env)
+    new = _host_pid()
+    assert new is not None and new != hpid
+    kill(root, "h2")
+
+
+def test_the_session_gets_the_callers_env_cwd_and_umask_not_the_hosts(
+    root: Path, env: dict[str, str], tmp_path: Path, clock: FixedClock
+) -> None:
+    spawn(root, "first", ["true"], cwd=root, env=dict(env, ONLY_FIRST="1"))  # may start the host
+    work = tmp_path / "work"
+    work.mkdir()
+    script = 'echo "cwd=$(pwd) mark=$MARK first=${ONLY_FIRST:-none} umask=$(umask)"; sleep 30'
+    old = os.umask(0o027)
+    try:
+        spawn(root, "envy", ["sh", "-c", script], cwd=work, env=dict(env, MARK="m-42"))
+    finally:
+        os.umask(old)
+    code, line, _ = expect(root, "envy", r"cwd=\S+ mark=\S+ first=\S+ umask=\d+", clock=clock)
+    assert code == 0, line
+    assert line == f"cwd={work} mark=m-42 first=none umask=0027"
+
+
+def test_a_missing_cwd_is_one_clear_error(root: Path, env: dict[str, str]) -> None:
+    want = r"cannot start session `gone` in /nonexistent/x: No such"
+    with pytest.raises(SessionError, match=want):
+        spawn(root, "gone", ["true"], cwd=Path("/nonexistent/x"), env=env)
+
+
+def test_no_host_when_its_idle_is_zero(root: Path, env: dict[str, str]) -> None:
+    spawn(root, "solo", ["sleep", "60"], cwd=root, env=env, host_idle_s=0)
+    assert "looop.sessions.supervisor" in _supervisor(root, "solo").cmdline()
+    kill(root, "solo")
+
+
+def test_many_first_spawns_at_once_share_one_host(tmp_path: Path, env: dict[str, str]) -> None:
+    base = tmp_path / "b"
+    base.mkdir()
+    key = "test" + os.urandom(4).hex()
+    host_env = dict(env, PYTHONPATH=os.pathsep.join(sys.path))
+    import threading
+
+    def start() -> None:
+        host._start_host(key, 5.0, host_env, str(base))
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+
+    def hosts() -> list[psutil.Process]:
+        found = []
+        for p in psutil.process_iter(["cmdline", "status"]):
+            if key in (p.info["cmdline"] or []) and p.info["status"] != "zombie":
+                found.append(p)
+        return found
+
+    try:
+        # the losers of the lock race say so and exit; one host is left serving
+        assert until(lambda: len(hosts()) == 1, 20), [p.pid for p in hosts()]
+        assert host.stop_host(str(base), key)
+        wait_until(lambda: not os.path.exists(host.host_socket(key, str(base))), what="host gone")
+    finally:
+        for p in hosts():
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+
+
+def test_an_idle_host_exits_and_removes_its_socket(tmp_path: Path, env: dict[str, str]) -> None:
+    base = str(tmp_path)
+    key = "idle" + os.urandom(4).hex()
+    host._start_host(key, 0.3, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base)
+    path = host.host_socket(key, base)
+    assert os.path.exists(path)
+    wait_until(lambda: not os.path.exists(path), timeout=20, what="idle host exit")
+
+
+def test_hostile_requests_leave_the_host_serving(tmp_path: Path, env: dict[str, str]) -> None:
+    base = str(tmp_path)
+    key = "bad" + os.urandom(4).hex()
+    host._start_host(key, 20, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base)
+    path = host.host_socket(key, base)
+
+    def ask(body: bytes) -> bytes:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(path)
+            s.sendall(body)
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_WR)
+            out = b""
+            while chunk := s.recv(4096):
+                out += chunk
+            return out
+
+    try:
+        assert ask(b"not json\n") == b""
+        assert ask(b"[1, 2]\n") == b""
+        assert ask(b'{"args": "x", "cwd": 3, "env": {}}\n').startswith(b"err ")
+        assert ask(json.dumps({"args": ["a"], "cwd": "/", "env": {"K": 1}}).encode() + b"\n") != b""
+        assert ask(b"{" + b" " * 100) == b""  # no newline, then EOF
+        assert ask(b"[" * 200_000 + b"\n") == b""  # nesting deeper than any parser recursion
+        assert ask(b"\xff\xfe{}\n") == b""
+        bad_env = {"args": ["--", "true"], "cwd": "/", "env": {"A=B": "1"}}
+        assert ask(json.dumps(bad_env).encode() + b"\n").startswith(b"err ")
+        # still answering: a stop request gets its reply
+        assert host.stop_host(base, key)
+        assert until(lambda: not os.path.exists(path), 20)
+    finally:
+        host.stop_host(base, key)
+
+
+def test_a_stale_socket_file_is_replaced(tmp_path: Path, env: dict[str, str]) -> None:
+    base = str(tmp_path)
+    key = "stale" + os.urandom(4).hex()
+    hdir = host.host_dir(base)
+    os.makedirs(hdir, mode=0o700, exist_ok=True)
+    path = host.host_socket(key, base)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
+        dead.bind(path)  # bound, never listening: a crashed host's leftover
+    host._start_host(key, 20, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base)
+    try:
+        assert host.stop_host(base, key)
+    finally:
+        host.stop_host(base, key)
+
+
+def test_a_host_key_names_the_interpreter() -> None:
+    assert host.host_key("/usr/bin/python3") != host.host_key("/opt/other/python3")
+    assert host.host_key() == host.host_key()
+
+
+def test_the_worker_exits_normally_through_the_host(root: Path, env: dict[str, str]) -> None:
+    spawn(root, "ends", ["sh", "-c", "exit 7"], cwd=root, env=env)
+    assert wait(root, "ends", 20, FixedClock()) == 7
