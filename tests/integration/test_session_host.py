@@ -16,7 +16,7 @@ import pytest
 
 from looop.core.clock import FixedClock
 from looop.sessions import SessionError, expect, get_session, host, kill, list_sessions, spawn, wait
-from tests.helpers import until, wait_until
+from tests.helpers import Cli, until, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -205,3 +205,33 @@ def test_a_host_key_names_the_interpreter() -> None:
 def test_the_worker_exits_normally_through_the_host(root: Path, env: dict[str, str]) -> None:
     spawn(root, "ends", ["sh", "-c", "exit 7"], cwd=root, env=env)
     assert wait(root, "ends", 20, FixedClock()) == 7
+
+
+def _agent_chain(data: Path, wid: str) -> list[str]:
+    """The programs between a worker's supervisor and the bottom of its process tree."""
+    sup = _supervisor(data, wid)
+    names = []
+    procs = sup.children()
+    while procs:
+        names.append(procs[0].name())
+        procs = procs[0].children()
+    return names
+
+
+@pytest.mark.parametrize("command", ["sleep 600", 'sleep "$(echo 600)"'])
+def test_a_worker_leaves_no_shell_behind(cli: Cli, data: Path, command: str) -> None:
+    assert cli("init")[0] == 0
+    code, _, err = cli("worker", "start", "w1", "--command", command, "go")
+    assert code == 0, err
+    try:
+        # the supervisor's child is the agent itself: no `bash -c` wrapper holds memory
+        wait_until(lambda: _agent_chain(data, "w1") == ["sleep"], what="bash exec'd away")
+    finally:
+        cli("kill", "w1")
+
+
+def test_a_worker_whose_program_is_missing_still_fails_its_start(cli: Cli) -> None:
+    assert cli("init")[0] == 0
+    code, _, err = cli("worker", "start", "w2", "--command", 'nosuchprog "$(echo x)"', "go")
+    assert code == 1
+    assert "exited at once with code 127" in err and "nosuchprog" in err

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import select
 import sys
 import time
 from pathlib import Path
@@ -57,20 +59,36 @@ def worker_start(
 
 
 START_SETTLE_S = 1.0  # long enough for a shell to fail to find or exec its command
+SETTLE_POLL_S = 0.005
 
 
 def _started_ok(ctx: Ctx, worker_id: str) -> None:
-    """A command that cannot run dies at once (127 not found, 126 not executable): wait a
-    moment for the session to end, returning as soon as it does, and refuse success if so."""
+    """A command that cannot run dies at once (127 not found, 126 not executable); refuse
+    success if so. A worker run as its own argv was exec'd by the supervisor already (a
+    failed exec fails the start itself); a `bash -c` line is waited on until bash has exec'd
+    another program, or it ended, or START_SETTLE_S passed (a line that stays a shell)."""
     # lazy: `ls` shares this module and must not load the session client (sockets, pyte)
-    from looop.sessions import wait
+    from looop.sessions import get_session
     from looop.workers.launch import normalise_target
 
     wid = normalise_target(worker_id)
-    code = wait(ctx.paths.data, wid, START_SETTLE_S, ctx.clock)
-    if code in (124, 0):  # still running after the settle time, or done already and fine
+    session = get_session(ctx.paths.data, wid)
+    if session.cmd[:2] != ["bash", "-c"]:
         return
-
+    deadline = ctx.clock.monotonic() + START_SETTLE_S
+    while True:
+        session = get_session(ctx.paths.data, wid)
+        if not session.alive:
+            code = session.exit_code
+            break
+        now = _exe(session.child_pid)
+        if now is not None and os.path.basename(now) != "bash":
+            return  # bash found its program and became it
+        if ctx.clock.monotonic() >= deadline:
+            return
+        select.select([], [], [], SETTLE_POLL_S)
+    if code == 0:
+        return
     tail = [ln.strip() for ln in _log_tail(session_dir(ctx.paths.data, wid) / LOG) if ln.strip()]
     why = f": {tail[-1][:200]}" if tail else ""
     hint = (
@@ -79,6 +97,16 @@ def _started_ok(ctx: Ctx, worker_id: str) -> None:
         else f" — see `looop log {wid}`"
     )
     raise LooopError(f"worker {wid} exited at once with code {code}{why}{hint}")
+
+
+def _exe(pid: int | None) -> str | None:
+    """The program a process runs now (None when it is gone or unreadable)."""
+    if not pid:
+        return None
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
 
 
 def _log_tail(path: Path) -> list[str]:

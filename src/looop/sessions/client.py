@@ -36,7 +36,6 @@ from looop.sessions.logs import compile_pattern, read_at, tail_bytes
 from looop.sessions.logs import follow as follow
 from looop.sessions.logs import log_tail as log_tail
 from looop.sessions.logs import read_log as read_log
-from looop.sessions.screen import FORMATS, render, replay
 from looop.sessions.state import (
     LOG,
     SOCKET_BASE,
@@ -368,6 +367,9 @@ def live_status(root: Path, sid: str) -> dict[str, Any]:
 def screenshot(root: Path, sid: str, fmt: str = "plain", trim: bool = True) -> dict[str, Any]:
     """The visible screen: live from the supervisor, else replayed from the log tail at the
     last recorded size."""
+    # lazy: the emulator (pyte, wcwidth) loads only for a screenshot, never for a spawn
+    from looop.sessions.screen import FORMATS, render, replay
+
     if fmt not in FORMATS:
         raise SessionError(f"unknown screenshot format `{fmt}`: use plain, ansi or json")
     s = get_session(root, sid)

@@ -1,0 +1,194 @@
+"""Worker sessions: start+stop cost, `looop worker start` wall, and memory per idle worker.
+
+Every figure is a whole operation as a user (or the pulse) runs it: the session API call for
+start+stop (what the pulse does), the installed `looop` command for worker start, and the
+kernel's PSS of every process a worker adds (its supervisor, any wrapper between it and the
+agent) for memory — with the session host's own PSS counted in the fleet total.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROUNDS = 15
+FLEET = 10
+
+
+def _spread(xs: list[float], scale: float, digits: int = 1) -> dict[str, float]:
+    return {
+        "value": round(statistics.median(xs) * scale, digits),
+        "min": round(min(xs) * scale, digits),
+        "max": round(max(xs) * scale, digits),
+    }
+
+
+def _pss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _worker_kb(root: Path, sid: str) -> int:
+    """PSS of what a worker adds besides its agent: the supervisor and any wrapper process
+    (a shell between the supervisor and the agent)."""
+    import psutil
+
+    meta = json.loads((root / "sessions" / sid / "meta.json").read_text())
+    sup = psutil.Process(int(meta["supervisor_pid"]))
+    total = _pss_kb(sup.pid)
+    for child in sup.children():
+        if child.name() in ("bash", "sh", "dash"):  # a wrapper, not the agent
+            total += _pss_kb(child.pid)
+    return total
+
+
+def _host_kb() -> int:
+    import psutil
+
+    from looop.sessions.host import host_key
+
+    key = host_key()
+    total = 0
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = p.info["cmdline"] or []
+        if "looop.sessions.host" in cmd and key in cmd:
+            total += _pss_kb(p.pid)
+    return total
+
+
+def _start_stop(root: Path, env: dict[str, str], rounds: int) -> list[float]:
+    from looop.sessions import get_session, kill, spawn
+
+    times = []
+    for i in range(rounds):
+        sid = f"e{i}"
+        t0 = time.perf_counter()
+        spawn(root, sid, ["sleep", "600"], cwd=root, env=env)
+        kill(root, sid)
+        times.append(time.perf_counter() - t0)
+        if get_session(root, sid).alive:
+            raise RuntimeError(f"session {sid} outlived its kill")
+    return times
+
+
+def _cli(looop: str, args: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([looop, *args], env=env, stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - t0
+
+
+def run() -> list[dict[str, object]]:
+    import looop
+    from looop.sessions.host import stop_host
+
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(Path(looop.__file__).parent)], check=True
+    )
+    looop_bin = str(Path(sys.executable).parent / "looop")
+    rows: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d) / "data"
+        root.mkdir()
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": d, "LANG": "C.UTF-8"}
+        # (a) start+stop through the API, the host cold (first) and then warm
+        stop_host()
+        cold = _start_stop(root / "cold", env, 1)[0]
+        warm = _start_stop(root / "warm", env, ROUNDS)
+        rows.append(
+            {
+                "name": "start+stop of an empty worker session (spawn + kill, host warm)",
+                **_spread(warm, 1000),
+                "unit": "ms",
+                "baseline": None,
+                "ratio": None,
+                "target": "<= 50 ms",
+                "ok": statistics.median(warm) <= 0.050 and max(warm) <= 0.100,
+                "note": (
+                    f"start+stop: {ROUNDS} rounds of spawn(`sleep 600`) + kill until the "
+                    f"supervisor is gone; the first ever start also starts the session host: "
+                    f"{cold * 1000:.0f} ms"
+                ),
+            }
+        )
+        # (b) `looop worker start` as a user types it, interleaved with python -c pass
+        data = Path(d) / "fleet"
+        cenv = dict(env, LOOOP_DATA_DIR=str(data), LOOOP_MAX_WORKERS=str(FLEET + 2))
+        subprocess.run([looop_bin, "init"], env=cenv, capture_output=True)
+        starts, bases = [], []
+        for i in range(ROUNDS):
+            bases.append(_cli(sys.executable, ["-c", "pass"], cenv))
+            starts.append(
+                _cli(looop_bin, ["worker", "start", f"w{i}", "--command", "sleep 600", "go"], cenv)
+            )
+            subprocess.run([looop_bin, "kill", f"w{i}"], env=cenv, capture_output=True)
+        base = statistics.median(bases)
+        rows.append(
+            {
+                "name": "looop worker start (whole command)",
+                **_spread(starts, 1000),
+                "unit": "ms",
+                "baseline": round(base * 1000, 1),
+                "ratio": round(statistics.median(starts) / base, 2),
+                "target": "<= 100 ms",
+                "ok": statistics.median(starts) <= 0.100,
+                "note": "worker start: baseline = python -c pass, interleaved",
+            }
+        )
+        # (c) memory: FLEET idle workers started by the CLI, PSS per worker and in total
+        for i in range(FLEET):
+            subprocess.run(
+                [looop_bin, "worker", "start", f"idle{i}", "--command", "sleep 600", "go"],
+                env=cenv,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+        time.sleep(1.0)  # let every supervisor settle into its idle loop before measuring
+        per = [_worker_kb(data, f"idle{i}") for i in range(FLEET)]
+        host_kb = _host_kb()
+        idle = subprocess.Popen(["sleep", "600"])
+        try:
+            time.sleep(0.2)
+            idle_kb = _pss_kb(idle.pid)
+        finally:
+            idle.kill()
+            idle.wait()
+        for i in range(FLEET):
+            subprocess.run([looop_bin, "kill", f"idle{i}"], env=cenv, capture_output=True)
+        med = statistics.median(per) / 1024
+        rows.append(
+            {
+                "name": f"memory per idle worker (PSS, {FLEET} idle, wrapper included)",
+                "value": round(med, 2),
+                "min": round(min(per) / 1024, 2),
+                "max": round(max(per) / 1024, 2),
+                "unit": "MB",
+                "baseline": round(idle_kb / 1024, 2),
+                "ratio": round(med / (idle_kb / 1024), 1),
+                "target": "<= 3 MB",
+                "ok": max(per) / 1024 <= 3.0,
+                "note": "memory: baseline = PSS of an idle `sleep`",
+            }
+        )
+        total = (sum(per) + host_kb) / 1024
+        rows.append(
+            {
+                "name": f"memory of {FLEET} idle workers (PSS, session host included)",
+                "value": round(total, 1),
+                "unit": "MB",
+                "baseline": round(FLEET * idle_kb / 1024, 1),
+                "ratio": round(total / (FLEET * idle_kb / 1024), 1),
+                "target": "<= 40 MB",
+                "ok": total <= 40.0,
+                "note": f"fleet memory: the session host itself {host_kb / 1024:.1f} MB PSS",
+            }
+        )
+    return rows
