@@ -52,17 +52,10 @@ def _worker_kb(root: Path, sid: str) -> int:
 
 
 def _host_kb() -> int:
-    import psutil
+    from looop.sessions.host import host_pid
 
-    from looop.sessions.host import host_key
-
-    key = host_key()
-    total = 0
-    for p in psutil.process_iter(["cmdline"]):
-        cmd = p.info["cmdline"] or []
-        if "looop.sessions.host" in cmd and key in cmd:
-            total += _pss_kb(p.pid)
-    return total
+    pid = host_pid()
+    return _pss_kb(pid) if pid else 0
 
 
 def _start_stop(root: Path, env: dict[str, str], rounds: int) -> list[float]:

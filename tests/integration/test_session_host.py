@@ -44,13 +44,7 @@ def _supervisor(root: Path, sid: str) -> psutil.Process:
 
 
 def _host_pid() -> int | None:
-    """The live host of this build (its command line names the key)."""
-    key = host.host_key()
-    for p in psutil.process_iter(["cmdline", "status"]):
-        cmd = p.info["cmdline"] or []
-        if "looop.sessions.host" in cmd and key in cmd and p.info["status"] != "zombie":
-            return int(p.pid)
-    return None
+    return host.host_pid()
 
 
 def test_a_session_is_forked_by_the_host_yet_stands_alone(root: Path, env: dict[str, str]) -> None:
@@ -61,6 +55,8 @@ def test_a_session_is_forked_by_the_host_yet_stands_alone(root: Path, env: dict[
     # forked from the host (its command line), but not its child: adopted like any daemon
     assert "looop.sessions.host" in sup.cmdline()
     assert sup.ppid() != hpid
+    assert sup.name() == "looop:h1"  # what ps and top show
+    assert psutil.Process(hpid).name() == "looop-host"
     assert sup.pid != hpid
     # the host dying takes no session with it
     os.kill(hpid, signal.SIGKILL)

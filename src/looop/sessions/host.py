@@ -187,6 +187,33 @@ def _read_line(fd: int, timeout_s: float) -> bytes:
     return buf.split(b"\n", 1)[0]
 
 
+def host_pid(base: str = "/tmp", key: str | None = None) -> int | None:
+    """The pid of this build's live host (the holder of its lock), or None."""
+    import fcntl  # lazy: cheap, but only status readers ask
+
+    path = os.path.join(host_dir(base), f"host-{key or host_key()}.lock")
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raw = os.read(fd, 32).strip()
+            return int(raw) if raw.isdigit() else None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None  # nobody holds it: no live host
+    finally:
+        os.close(fd)
+
+
+def _name(title: str) -> None:
+    """What `ps -o comm` and `top` show for this process (15 bytes at most)."""
+    with contextlib.suppress(OSError), open("/proc/self/comm", "w") as f:
+        f.write(title[:15])
+
+
 def stop_host(base: str = "/tmp", key: str | None = None) -> bool:
     """Ask this build's host to exit (tests, `looop down`); True when one answered."""
     sock = _connect(host_socket(key or host_key(), base))
@@ -244,6 +271,9 @@ def serve(argv: list[str]) -> int:
     except BlockingIOError:
         _say(ready_fd, "ok another host is serving")
         return 0
+    os.ftruncate(lock_fd, 0)
+    os.write(lock_fd, f"{os.getpid()}\n".encode())  # host_pid() reads it
+    _name("looop-host")
     path = host_socket(key, base)
     tmp = f"{path}.{os.getpid()}"
     with contextlib.suppress(FileNotFoundError):
@@ -397,6 +427,8 @@ def _child(conn: socket.socket, req: dict[str, object], supervisor: ModuleType) 
         os.umask(umask & 0o777)
     os.environ.clear()
     os.environ.update(env)
+    sid = args[args.index("--id") + 1] if "--id" in args[:-1] else "?"
+    _name(f"looop:{sid}")
     return int(supervisor.main(_with_ready(args, fd)))
 
 
