@@ -88,6 +88,24 @@ def test_the_session_gets_the_callers_env_cwd_and_umask_not_the_hosts(
     assert line == f"cwd={work} mark=m-42 first=none umask=0027"
 
 
+def test_the_session_gets_the_callers_open_file_limit(
+    root: Path, env: dict[str, str], clock: FixedClock
+) -> None:
+    import resource
+
+    spawn(root, "warm", ["true"], cwd=root, env=env)  # the host already runs with ours
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    lowered = min(soft, 512) - 1
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lowered, hard))
+    try:
+        spawn(root, "lim", ["sh", "-c", "echo nofile=$(ulimit -n); sleep 30"], cwd=root, env=env)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    code, line, _ = expect(root, "lim", r"nofile=\d+", clock=clock)
+    assert code == 0
+    assert line == f"nofile={lowered}"
+
+
 def test_a_missing_cwd_is_one_clear_error(root: Path, env: dict[str, str]) -> None:
     want = r"cannot start session `gone` in /nonexistent/x: No such"
     with pytest.raises(SessionError, match=want):
@@ -191,6 +209,17 @@ def test_a_stale_socket_file_is_replaced(tmp_path: Path, env: dict[str, str]) ->
         assert host.stop_host(base, key)
     finally:
         host.stop_host(base, key)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="handing a dir to another user needs root")
+def test_no_env_goes_to_a_socket_dir_another_user_owns(tmp_path: Path) -> None:
+    hdir = host.host_dir(str(tmp_path))
+    os.mkdir(hdir, 0o700)
+    os.chown(hdir, 65534, 65534)
+    with pytest.raises(SessionError, match="belongs to another user"):
+        host.request(
+            ["--", "true"], cwd="/", env={"SECRET": "s"}, err_path="/dev/null", base=str(tmp_path)
+        )
 
 
 def test_a_host_key_names_the_interpreter() -> None:

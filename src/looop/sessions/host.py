@@ -102,9 +102,17 @@ def request(
     """Hand a supervisor start to the host (starting one when none answers); returns the
     connection the supervisor's readiness line will arrive on. HostUnavailable when no host
     took the request (nothing was started)."""
+    from pathlib import Path  # lazy: the client side of a spawn only
+
+    from looop.sessions.state import ensure_private_dir
+
     key = host_key()
+    ensure_private_dir(Path(host_dir(base)))  # never hand an env to another user's socket
     path = host_socket(key, base)
     sock = _connect(path)
+    if sock is not None and _peer_uid(sock) != os.geteuid():
+        sock.close()
+        raise HostUnavailable(f"{path} is served by another user")
     if sock is None:
         _start_host(key, idle_s, env, base)
         sock = _connect(path)
@@ -113,7 +121,15 @@ def request(
     umask = os.umask(0o022)
     os.umask(umask)
     body = json.dumps(
-        {"args": list(args), "cwd": cwd, "env": dict(env), "umask": umask, "err": err_path}
+        {
+            "args": list(args),
+            "cwd": cwd,
+            "env": dict(env),
+            "umask": umask,
+            "err": err_path,
+            "nice": os.getpriority(os.PRIO_PROCESS, 0),
+            "limits": _limits(),
+        }
     ).encode()
     try:
         sock.sendall(body + b"\n")
@@ -121,6 +137,47 @@ def request(
         sock.close()
         raise HostUnavailable(f"the session host hung up: {e}") from e
     return sock
+
+
+# What a directly started supervisor would inherit from its caller and a forked one would
+# otherwise take from the host: `ulimit` and `nice` given to `looop worker start` still apply.
+_LIMITS = (
+    "RLIMIT_NOFILE",
+    "RLIMIT_CORE",
+    "RLIMIT_NPROC",
+    "RLIMIT_AS",
+    "RLIMIT_FSIZE",
+    "RLIMIT_CPU",
+)
+
+
+def _limits() -> dict[str, list[int]]:
+    import resource  # lazy: only a spawn through the host reads them
+
+    out: dict[str, list[int]] = {}
+    for name in _LIMITS:
+        which = getattr(resource, name, None)
+        if which is not None:
+            out[name] = list(resource.getrlimit(which))
+    return out
+
+
+def _apply_limits(limits: object, nice: object) -> None:
+    """In the forked supervisor: the caller's limits (lowering is always allowed; a limit the
+    host cannot raise stays the host's) and the caller's nice value."""
+    import resource  # lazy: the host process only
+
+    if isinstance(limits, dict):
+        for name, pair in limits.items():
+            which = getattr(resource, name, None) if name in _LIMITS else None
+            if which is None or not isinstance(pair, list) or len(pair) != 2:
+                continue
+            if all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
+                with contextlib.suppress(ValueError, OSError):
+                    resource.setrlimit(which, (pair[0], pair[1]))
+    if isinstance(nice, int) and not isinstance(nice, bool):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, max(-20, min(19, nice)))
 
 
 def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str) -> None:
@@ -132,8 +189,7 @@ def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str) -> N
     from looop.sessions.state import ensure_private_dir
 
     hdir = host_dir(base)
-    with contextlib.suppress(Exception):
-        ensure_private_dir(Path(hdir))
+    ensure_private_dir(Path(hdir))
     r, w = os.pipe()
     cmd = [sys.executable, "-m", "looop.sessions.host", "--key", key, "--base", base]
     cmd += ["--idle-s", f"{idle_s:g}", "--ready-fd", str(w)]
@@ -425,6 +481,7 @@ def _child(conn: socket.socket, req: dict[str, object], supervisor: ModuleType) 
     umask = req.get("umask")
     if isinstance(umask, int):
         os.umask(umask & 0o777)
+    _apply_limits(req.get("limits"), req.get("nice"))
     os.environ.clear()
     os.environ.update(env)
     sid = args[args.index("--id") + 1] if "--id" in args[:-1] else "?"
