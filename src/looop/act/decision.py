@@ -1,17 +1,18 @@
 """The typed actions: the one move a runner may ask for, and the Decision that carries it.
 
-Every action is a frozen dataclass whose ids are checked (and worker targets normalised) on
-construction, so a CLI verb building one directly gets the same guard as a parsed decision.
+Every action is a frozen record (core/record.py) whose ids are checked (and worker targets
+normalised) on construction, so a CLI verb building one directly gets the same guard as a
+parsed decision.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from looop.core.errors import LooopError
+from looop.core.record import record
 from looop.core.text import one_line
 
 
@@ -64,12 +65,12 @@ def _set(obj: object, name: str, value: Any) -> None:
     object.__setattr__(obj, name, value)
 
 
-@dataclass(frozen=True)
+@record
 class Noop:
     reason: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class RunShell:
     cmd: str
     reason: str = ""
@@ -81,7 +82,7 @@ class RunShell:
             raise DecisionError("run_shell: field 'cmd' must not contain NUL characters")
 
 
-@dataclass(frozen=True)
+@record
 class WriteGoal:
     id: str
     body: str
@@ -95,7 +96,7 @@ class WriteGoal:
             )
 
 
-@dataclass(frozen=True)
+@record
 class ArchiveGoal:
     id: str
 
@@ -103,7 +104,7 @@ class ArchiveGoal:
         check_id("goal", self.id)
 
 
-@dataclass(frozen=True)
+@record
 class WriteSensor:
     name: str
     script: str
@@ -118,7 +119,7 @@ class WriteSensor:
             )
 
 
-@dataclass(frozen=True)
+@record
 class RemoveSensor:
     name: str
 
@@ -126,7 +127,7 @@ class RemoveSensor:
         check_id("sensor", self.name)
 
 
-@dataclass(frozen=True)
+@record
 class WritePlaybook:
     body: str
 
@@ -136,7 +137,7 @@ class WritePlaybook:
             raise DecisionError("write_playbook: field 'body' must be a non-empty string")
 
 
-@dataclass(frozen=True)
+@record
 class StartWorker:
     id: str
     prompt: str
@@ -150,7 +151,7 @@ class StartWorker:
             raise DecisionError("start_worker: field 'prompt' must be a non-empty string")
 
 
-@dataclass(frozen=True)
+@record
 class KillWorker:
     id: str
     reason: str = ""
@@ -159,7 +160,7 @@ class KillWorker:
         _set(self, "id", worker_target(self.id))
 
 
-@dataclass(frozen=True)
+@record
 class SteerSession:
     id: str
     input: str
@@ -171,7 +172,7 @@ class SteerSession:
 MAX_KEYS = 64
 
 
-@dataclass(frozen=True)
+@record
 class SendKey:
     id: str
     keys: tuple[str, ...]
@@ -189,7 +190,7 @@ class SendKey:
         _set(self, "keys", keys)
 
 
-@dataclass(frozen=True)
+@record
 class RestartSession:
     id: str
 
@@ -197,7 +198,7 @@ class RestartSession:
         _set(self, "id", worker_target(self.id))
 
 
-@dataclass(frozen=True)
+@record
 class SendNotification:
     message: str
     id: str = ""
@@ -208,7 +209,7 @@ IN_S_BOUNDS = (1, 10 * 366 * 86400)
 EVERY_S_BOUNDS = (60, 366 * 86400)
 
 
-@dataclass(frozen=True)
+@record
 class WriteSchedule:
     name: str
     in_s: int | None = None
@@ -238,7 +239,7 @@ class WriteSchedule:
                 raise DecisionError(f"write_schedule: field '{name}' is over {most} characters")
 
 
-@dataclass(frozen=True)
+@record
 class DropSchedule:
     name: str
 
@@ -285,7 +286,7 @@ _NAMES: dict[type, tuple[str, str]] = {
 ACTION_TAGS: tuple[str, ...] = tuple(tag for tag, _ in _NAMES.values())
 
 
-@dataclass(frozen=True)
+@record
 class Decision:
     action: Action
     journal: str | None = None
