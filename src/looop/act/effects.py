@@ -27,7 +27,6 @@ from looop.act.actions import (
     summary_of,
 )
 from looop.act.outcome import ExecError
-from looop.act.shell import ShellResult, run_shell
 from looop.act.wal import _wal
 from looop.core import store
 from looop.core.config import KNOBS, Config, Knobs
@@ -37,6 +36,10 @@ from looop.core.hashing import fnv1a_128
 from looop.core.text import one_line
 from looop.human import schedules
 from looop.human.notify import notify
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from looop.act.shell import ShellResult
 
 _HISTORY_NAME = re.compile(r"(\d{8}-\d{6})(?:-(\d+))?\.md")
 
@@ -212,6 +215,9 @@ def _run_shell(
     timeout = knobs.num("shell_timeout_secs")
     fingerprint = fnv1a_128(store.encode(f"run_shell\n{a.cmd}"))
     with _wal(ctx, actor, "shell", fingerprint, summary_of(a)):
+        # lazy: only run_shell pays for the process machinery (a worker start does not)
+        from looop.act.shell import run_shell
+
         res = run_shell(ctx, a.cmd, float(timeout))
     _write_last_shell(ctx, a.cmd, res)
     what = one_line(a.reason if a.reason.strip() else a.cmd)
