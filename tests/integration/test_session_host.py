@@ -260,3 +260,13 @@ def test_a_worker_whose_program_is_missing_still_fails_its_start(cli: Cli) -> No
     code, _, err = cli("worker", "start", "w2", "--command", 'nosuchprog "$(echo x)"', "go")
     assert code == 1
     assert "exited at once with code 127" in err and "nosuchprog" in err
+
+
+def test_down_leaves_no_session_host_behind(cli: Cli) -> None:
+    assert cli("init")[0] == 0
+    assert cli("worker", "start", "w3", "--command", "sleep 600", "go")[0] == 0
+    assert host.host_pid() is not None
+    code, _, err = cli("down")
+    assert code == 0, err
+    wait_until(lambda: host.host_pid() is None, what="the session host to exit")
+    assert not os.path.exists(host.host_socket(host.host_key()))

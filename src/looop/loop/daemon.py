@@ -16,6 +16,7 @@ from looop.core.errors import LooopError
 from looop.loop.status import beat_holder, pulse_pid
 from looop.seed import ensure_data_dir
 from looop.sessions import SessionError, get_session, kill, list_sessions, spawn, wait
+from looop.sessions.host import stop_host
 
 PULSE = "pulse"
 READY_TIMEOUT_SECS = 15.0
@@ -140,6 +141,9 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
         except SessionError:
             pass  # it finished on its own meanwhile
     res.survivors = [s.id for s in list_sessions(ctx.paths.data) if s.alive]
+    # No session depends on the session host: with the fleet down it goes too (the next
+    # start, here or in another data dir, brings one up again).
+    stop_host()
     ctx.events.record("down", pulse=res.was_running, workers=res.workers, survivors=res.survivors)
     return res
 
