@@ -48,12 +48,17 @@ def run() -> list[dict[str, object]]:
             {
                 "name": "decide-path overhead (all but the runner)",
                 "value": med * 1000,
+                "min": min(overheads) * 1000,
+                "max": max(overheads) * 1000,
                 "unit": "ms",
                 "baseline": base * 1000,
                 "ratio": med / base if base else None,
                 "target": "<= 100 ms",
                 "ok": med <= 0.1,
-                "note": "baseline = the instant runner's own wall time (bash printf)",
+                "note": (
+                    "decide: 25 forced beats; baseline = the instant runner's own wall time "
+                    "(bash printf)"
+                ),
             }
         ]
 

@@ -14,14 +14,14 @@ RUNS = 7
 ZONES = ("Europe/Berlin", "America/New_York", "Asia/Tokyo", "UTC")
 
 
-def _median_probe(folder: Path, clock: SystemClock) -> float:
+def _probe_times(folder: Path, clock: SystemClock) -> list[float]:
     schedules.probe(folder, clock)  # warm-up: imports and zone files
     times = []
     for _ in range(RUNS):
         t0 = time.perf_counter()
         schedules.probe(folder, clock)
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return times
 
 
 def run() -> list[dict[str, object]]:
@@ -34,12 +34,15 @@ def run() -> list[dict[str, object]]:
             rec = schedules.build(clock, cron=cron, tz=ZONES[i % len(ZONES)])
             schedules.write(full, f"cron{i:03d}", rec)
             schedules.write(full, f"every{i:03d}", schedules.build(clock, every_s=60 + i))
-        base = _median_probe(empty, clock)
-        value = _median_probe(full, clock)
+        base = statistics.median(_probe_times(empty, clock))
+        times = _probe_times(full, clock)
+        value = statistics.median(times)
     return [
         {
             "name": "sys-schedules probe, 100 cron + 100 every",
             "value": round(value * 1000, 2),
+            "min": round(min(times) * 1000, 2),
+            "max": round(max(times) * 1000, 2),
             "unit": "ms",
             "baseline": round(base * 1000, 3),
             "ratio": None,
