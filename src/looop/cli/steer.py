@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import shlex
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from looop.act.outcome import ExecError
 from looop.cli.app import make_ctx
+from looop.cli.steerwork import MAX_BODY_BYTES as MAX_BODY_BYTES
+from looop.cli.steerwork import body, steer
+from looop.cli.steerwork import nonblank as _nonblank
 from looop.core import store
 from looop.core.errors import LooopError
 from looop.core.hashing import canonical_json, wake_signal
@@ -26,32 +27,7 @@ JOURNAL_OPT = click.option(
 )
 
 
-MAX_BODY_BYTES = 4 << 20  # far past any prompt budget; stops a runaway pipe early
-
-
-def _body(value: str | None, what: str) -> str:
-    """A body argument, or stdin for `-` / when omitted and piped."""
-    if value == "-" or (value is None and not sys.stdin.isatty()):
-        data = sys.stdin.buffer.read(MAX_BODY_BYTES + 1)
-        if len(data) > MAX_BODY_BYTES:
-            raise LooopError(
-                f"the {what} on stdin is over {MAX_BODY_BYTES >> 20} MiB; keep it short and "
-                "point at files for the rest"
-            )
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise LooopError(f"the {what} on stdin is not valid UTF-8") from None
-    if value is None:
-        raise LooopError(f"give the {what} as an argument, or `-` to read it from stdin")
-    return value
-
-
-def _nonblank(body: str, what: str, instead: str) -> str:
-    """The CLI's own words for what the action refuses anyway (its message names fields)."""
-    if not body.strip():
-        raise LooopError(f"the {what} is empty — {instead}")
-    return body
+_body = body  # the name the other verb modules import
 
 
 def _steer(
@@ -61,48 +37,8 @@ def _steer(
     allow_dangerous: bool = False,
     check: Callable[[Ctx], None] | None = None,
 ) -> None:
-    """Run one decision as the human; `check` may still refuse success (LooopError) after the
-    move ran, before the success line is printed."""
-    # lazy: the list verbs of this module (and `ls`, which shares its options) run no move
-    from looop.act.actions import decision_from_obj
-    from looop.act.executor import execute
-    from looop.seed import ensure_data_dir
-
-    ctx = make_ctx()
-    ensure_data_dir(ctx.paths)
-    if journal is not None:
-        obj["journal"] = journal
-    decision = decision_from_obj(obj)
-    before = _stamp(ctx.paths.last_shell)
-    try:
-        done = execute(ctx, ctx.knobs(), decision, actor="cli", allow_dangerous=allow_dangerous)
-    finally:
-        # only this command's output: a refused one must not replay the previous command's
-        if obj["action"] == "run_shell" and _stamp(ctx.paths.last_shell) != before:
-            _show_shell_output(ctx.paths.last_shell)
-    if check is not None:
-        check(ctx)
-    click.echo(f"✓ {done.kind} · {done.journal}")
-
-
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_ino, st.st_mtime_ns
-
-
-def _show_shell_output(path: Path) -> None:
-    try:
-        rec = store.read_json_object(path) or {}
-    except LooopError:
-        return
-    out, err = str(rec.get("stdout") or ""), str(rec.get("stderr") or "")
-    if out:
-        click.echo(out.rstrip("\n"))
-    if err:
-        click.echo(err.rstrip("\n"), err=True)
+    """Run one decision as the human (see steerwork.steer) and say so."""
+    click.echo(steer(make_ctx(), obj, journal, allow_dangerous=allow_dangerous, check=check))
 
 
 @click.group("goal", help="Write, remove (archive) or list goals (the desired state).")

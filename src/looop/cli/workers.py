@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import select
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import click
@@ -16,11 +13,8 @@ import click
 from looop.cli.app import make_ctx
 from looop.cli.params import seconds
 from looop.cli.steer import JOURNAL_OPT, _body, _steer
-from looop.core import store
-from looop.core.context import Ctx
-from looop.core.errors import LooopError
+from looop.cli.steerwork import started_ok
 from looop.loop.status import fleet_rows
-from looop.sessions.state import LOG, session_dir
 from looop.workers.health import age
 
 
@@ -52,65 +46,10 @@ def worker_start(
     for k, v in (("runner", runner), ("command", command), ("verify", verify)):
         if v is not None:
             obj[k] = v
-    _steer(obj, journal, check=lambda ctx: _started_ok(ctx, obj["id"]))
+    _steer(obj, journal, check=lambda ctx: started_ok(ctx, obj["id"]))
     click.echo(
         f"  watch: looop shot {worker_id} · looop log {worker_id} -f · looop attach {worker_id}"
     )
-
-
-START_SETTLE_S = 1.0  # long enough for a shell to fail to find or exec its command
-SETTLE_POLL_S = 0.005
-
-
-def _started_ok(ctx: Ctx, worker_id: str) -> None:
-    """A command that cannot run dies at once (127 not found, 126 not executable); refuse
-    success if so. A worker run as its own argv was exec'd by the supervisor already (a
-    failed exec fails the start itself); a `bash -c` line is waited on until bash has exec'd
-    another program, or it ended, or START_SETTLE_S passed (a line that stays a shell)."""
-    # lazy: `ls` shares this module and must not load the session client (sockets, pyte)
-    from looop.sessions import get_session
-    from looop.workers.launch import normalise_target
-
-    wid = normalise_target(worker_id)
-    session = get_session(ctx.paths.data, wid)
-    if session.cmd[:2] != ["bash", "-c"]:
-        return
-    deadline = ctx.clock.monotonic() + START_SETTLE_S
-    while True:
-        session = get_session(ctx.paths.data, wid)
-        if not session.alive:
-            code = session.exit_code
-            break
-        now = _exe(session.child_pid)
-        if now is not None and os.path.basename(now) != "bash":
-            return  # bash found its program and became it
-        if ctx.clock.monotonic() >= deadline:
-            return
-        select.select([], [], [], SETTLE_POLL_S)
-    if code == 0:
-        return
-    tail = [ln.strip() for ln in _log_tail(session_dir(ctx.paths.data, wid) / LOG) if ln.strip()]
-    why = f": {tail[-1][:200]}" if tail else ""
-    hint = (
-        " — is the agent CLI installed and on PATH? (`looop init` picks another runner)"
-        if code in (126, 127)
-        else f" — see `looop log {wid}`"
-    )
-    raise LooopError(f"worker {wid} exited at once with code {code}{why}{hint}")
-
-
-def _exe(pid: int | None) -> str | None:
-    """The program a process runs now (None when it is gone or unreadable)."""
-    if not pid:
-        return None
-    try:
-        return os.readlink(f"/proc/{pid}/exe")
-    except OSError:
-        return None
-
-
-def _log_tail(path: Path) -> list[str]:
-    return [ln.replace("\r", "") for ln in store.tail_lines(path, 3)]
 
 
 def _kill(worker_id: str, reason: str, journal: str | None) -> None:
