@@ -33,29 +33,62 @@ def _clock(env: dict[str, str], clock: Clock | None) -> Clock:
     return SystemClock(env.get("TZ"))
 
 
+def _now(clock: Clock | None) -> float:
+    return clock.now() if clock is not None else time.time()
+
+
+# The fast verbs. Each handler parses only the plain spellings of its verb and returns False for
+# anything else (--help, odd flags, a mistake it cannot word as click does): click takes those.
+# Both faces call the same work function, so output, exit code and files stay the same.
+
+
+def _fast_version(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    if len(argv) != 1:
+        return False
+    sys.stdout.write(f"looop {__version__}\n")
+    return True
+
+
+def _fast_status(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    if not set(argv[1:]) <= {"--json"}:
+        return False
+    # lazy: only status loads its renderer and reader (`version` stays bare)
+    from pathlib import Path
+
+    from looop.cli.render import print_status
+    from looop.core.paths import Paths
+    from looop.loop.status import gather_status
+
+    st = gather_status(Paths.resolve(env, Path.cwd()), env, _clock(env, clock))
+    print_status(st, as_json="--json" in argv)
+    return True
+
+
+def _fast_lease(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    from looop.cli.lease import parse_fast, run_lease  # lazy: only claim/unclaim need it
+
+    parsed = parse_fast(argv)
+    if parsed is None:
+        return False
+    raise SystemExit(run_lease(*parsed, env, _now(clock)))
+
+
+_FAST = {
+    "version": _fast_version,
+    "--version": _fast_version,
+    "-V": _fast_version,
+    "status": _fast_status,
+    "state": _fast_status,
+    "claim": _fast_lease,
+    "unclaim": _fast_lease,
+}
+
+
 def _fast(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
-    """Handle `version`, `status [--json]`, `claim`/`unclaim` without importing click."""
-    if argv[:1] in (["claim"], ["unclaim"]):
-        from looop.cli.lease import parse_fast, run_lease  # lazy: only claim/unclaim need it
-
-        parsed = parse_fast(argv)
-        if parsed is not None:
-            raise SystemExit(run_lease(*parsed, env, _clock(env, clock)))
-    if argv in (["version"], ["--version"], ["-V"]):
-        sys.stdout.write(f"looop {__version__}\n")
-        return True
-    if argv and argv[0] in ("status", "state") and set(argv[1:]) <= {"--json"}:
-        # lazy: only status loads its renderer and reader (`version` stays bare)
-        from pathlib import Path
-
-        from looop.cli.render import print_status
-        from looop.core.paths import Paths
-        from looop.loop.status import gather_status
-
-        st = gather_status(Paths.resolve(env, Path.cwd()), env, _clock(env, clock))
-        print_status(st, as_json="--json" in argv)
-        return True
-    return False
+    """Serve the hot verbs without importing click (or typing, pathlib, re, json); True when
+    served. Workers call these many times an hour."""
+    handler = _FAST.get(argv[0]) if argv else None
+    return handler is not None and handler(argv, env, clock)
 
 
 def _check_utf8(args: list[str]) -> None:

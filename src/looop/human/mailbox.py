@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import os
-import re
 import time
-from pathlib import Path
 
 from looop.core import store
 from looop.core.errors import CorruptState, LooopError
 
-TYPE_CHECKING = False  # `looop ask` is a hot path for workers
+TYPE_CHECKING = False  # `looop told` and `tell` are hot paths for workers: no typing, re, pathlib
 
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
     from looop.core.clock import Clock
+    from looop.core.store import AnyPath
 
-_ID = re.compile(r"^(?P<worker>.+)-(?P<n>\d+)$")
-_WORKER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
+_ASCII_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_WORKER_FIRST = frozenset(_ASCII_ALNUM + "_")
+_WORKER_REST = frozenset(_ASCII_ALNUM + "._-")
 
 
 class AskError(LooopError):
@@ -29,7 +30,8 @@ def check_worker(worker: str, source: str = "worker id") -> str:
     """A worker id names files (asks/<id>-<n>.json) and glob patterns: no paths, no wildcards.
 
     It often comes from the environment (LOOOP_SESSION_ID), so the message names the source."""
-    if not _WORKER.fullmatch(worker) or ".." in worker:
+    ok = 0 < len(worker) <= 64 and worker[0] in _WORKER_FIRST and _WORKER_REST.issuperset(worker)
+    if not ok or ".." in worker:
         shown = worker.encode("utf-8", "backslashreplace").decode()[:40]
         raise AskError(
             f"invalid {source} '{shown}': use 1-64 letters, digits, '.', '_' or '-', not "
@@ -39,8 +41,27 @@ def check_worker(worker: str, source: str = "worker id") -> str:
 
 
 def _n_of(name: str, worker: str) -> int:
-    m = _ID.match(name)
-    return int(m["n"]) if m and m["worker"] == worker else 0
+    """n of a `<worker>-<n>` id (a file's stem); 0 when it is not one of this worker's."""
+    if name.endswith("\n"):
+        name = name[:-1]  # as a regex's `$` would, a final newline is not part of the id
+    head, dash, n = name.rpartition("-")
+    return int(n) if dash and n.isdecimal() and head == worker else 0
+
+
+def _stems(d: AnyPath, worker: str) -> list[str]:
+    """Stems of d's `<worker>-*.json` entries (as Path.glob lists them; none when d is no dir)."""
+    if not os.path.isdir(d):
+        return []
+    try:
+        names = os.listdir(d)
+    except PermissionError:
+        return []
+    pre = f"{worker}-"
+    return [
+        n[:-5]
+        for n in names
+        if n.startswith(pre) and n.endswith(".json") and len(n) >= len(pre) + 5
+    ]
 
 
 def new_ask(
@@ -173,23 +194,20 @@ def archive(asks: Path, ask_id: str) -> None:
         pass
 
 
-def new_tell(tells: Path, worker: str, msg: str, now: float) -> str:
+def new_tell(tells: AnyPath, worker: str, msg: str, now: float) -> str:
     """Queue steering for a worker (the caller checks it is live); returns the tell id."""
     check_worker(worker)
     if not msg.strip():
         raise AskError("a tell needs a message")
-    tells.mkdir(parents=True, exist_ok=True)
+    os.makedirs(tells, exist_ok=True)
     for _ in range(50):
-        seen = [
-            p.stem
-            for d in (tells, tells / "consumed")
-            if d.is_dir()
-            for p in d.glob(f"{worker}-*.json")
-        ]
+        seen = [*_stems(tells, worker), *_stems(os.path.join(tells, "consumed"), worker)]
         n = max((_n_of(s, worker) for s in seen), default=0) + 1
         tid = f"{worker}-{n}"
         try:
-            fd = os.open(tells / f"{tid}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(
+                os.path.join(tells, f"{tid}.json"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644
+            )
         except FileExistsError:
             continue
         with os.fdopen(fd, "w") as f:
@@ -201,25 +219,30 @@ def new_tell(tells: Path, worker: str, msg: str, now: float) -> str:
     raise AskError("could not create a tell id after 50 tries (contention in tells/)")
 
 
-def take_tells(tells: Path, worker: str) -> list[str]:
+def take_tells(tells: AnyPath, worker: str) -> list[str]:
     """Claim every pending tell for `worker` by renaming it into consumed/: a tell is
     delivered at most once even when two readers race."""
     check_worker(worker)
-    if not tells.is_dir():
+    if not os.path.isdir(tells):
         return []
-    done = tells / "consumed"
-    done.mkdir(exist_ok=True)
-    pending = sorted(tells.glob(f"{worker}-*.json"), key=lambda p: _n_of(p.stem, worker))
+    done = os.path.join(tells, "consumed")
+    try:
+        os.mkdir(done)
+    except FileExistsError:
+        if not os.path.isdir(done):
+            raise  # as Path.mkdir(exist_ok=True) does: a file stands where the dir goes
+    pending = sorted(_stems(tells, worker), key=lambda stem: _n_of(stem, worker))
     out = []
-    for p in pending:
-        if _n_of(p.stem, worker) == 0:
+    for stem in pending:
+        if _n_of(stem, worker) == 0:
             continue
+        name = f"{stem}.json"
         try:
-            os.rename(p, done / p.name)
+            os.rename(os.path.join(tells, name), os.path.join(done, name))
         except FileNotFoundError:
             continue  # another reader took it
         try:
-            rec = store.read_json(done / p.name)
+            rec = store.read_json(os.path.join(done, name))
             msg = rec.get("msg") if isinstance(rec, dict) else None
         except CorruptState:
             msg = None
