@@ -73,6 +73,26 @@ def _fast_lease(argv: list[str], env: dict[str, str], clock: Clock | None) -> bo
     raise SystemExit(run_lease(*parsed, env, _now(clock)))
 
 
+def _fast_told(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    from looop.cli.tells import parse_told, run_told  # lazy: only told needs it
+
+    parsed = parse_told(argv)
+    if parsed is None:
+        return False
+    run_told(*parsed, env)
+    return True
+
+
+def _fast_tell(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    from looop.cli.tells import parse_tell, run_tell  # lazy: only tell needs it
+
+    parsed = parse_tell(argv)
+    if parsed is None:
+        return False
+    run_tell(*parsed, env, _now(clock))
+    return True
+
+
 _FAST = {
     "version": _fast_version,
     "--version": _fast_version,
@@ -81,6 +101,8 @@ _FAST = {
     "state": _fast_status,
     "claim": _fast_lease,
     "unclaim": _fast_lease,
+    "told": _fast_told,
+    "tell": _fast_tell,
 }
 
 

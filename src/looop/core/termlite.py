@@ -83,3 +83,29 @@ def keep_colour(text: str) -> str:
             out.append("\n")
         _defuse_line(line, k < last, out)
     return "".join(out)
+
+
+def strip_csi(text: str) -> str:
+    """Every CSI sequence (`ESC [ params intermediates final`) removed: what click.echo does to
+    text bound for a pipe or a file, so the fast verbs print what their click faces print."""
+    if "\x1b[" not in text:
+        return text
+    out: list[str] = []
+    i = start = 0
+    n = len(text)
+    while True:
+        i = text.find("\x1b[", i)
+        if i < 0:
+            break
+        j = i + 2
+        while j < n and "0" <= text[j] <= "?":
+            j += 1
+        while j < n and " " <= text[j] <= "/":
+            j += 1
+        if j < n and "@" <= text[j] <= "~":
+            out.append(text[start:i])
+            i = start = j + 1
+        else:
+            i += 1
+    out.append(text[start:])
+    return "".join(out)

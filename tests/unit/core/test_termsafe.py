@@ -112,3 +112,13 @@ def test_long_sgr_and_split_crlf_are_judged_alike() -> None:
         "\x1b[31m\r\n\x1b]0;x\x07",
     ):
         assert termlite.keep_colour(text) == termsafe.keep_colour(text), repr(text)
+
+
+@given(st.one_of(_HOSTILE, st.text()))
+def test_strip_csi_is_clicks_rule(text: str) -> None:
+    """The fast verbs strip escapes for a pipe exactly as click.echo does."""
+    from click._compat import strip_ansi
+
+    from looop.core.termlite import strip_csi
+
+    assert strip_csi(text) == strip_ansi(text)
