@@ -93,6 +93,16 @@ def _fast_tell(argv: list[str], env: dict[str, str], clock: Clock | None) -> boo
     return True
 
 
+def _fast_cost(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    from looop.cli.costrow import parse_fast, run_fast  # lazy: only cost reports need it
+
+    parsed = parse_fast(argv)
+    if parsed is None:
+        return False
+    run_fast(parsed, env, _now(clock))
+    return True
+
+
 _FAST = {
     "version": _fast_version,
     "--version": _fast_version,
@@ -103,6 +113,7 @@ _FAST = {
     "unclaim": _fast_lease,
     "told": _fast_told,
     "tell": _fast_tell,
+    "cost": _fast_cost,
 }
 
 

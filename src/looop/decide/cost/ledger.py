@@ -12,6 +12,7 @@ from looop.core.clock import Clock, parse_utc, utc_stamp
 from looop.core.errors import CorruptState
 from looop.core.paths import Paths
 from looop.decide.cost.money import sane_usd
+from looop.decide.cost.record import append_cost
 
 TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 
@@ -22,15 +23,7 @@ if TYPE_CHECKING:
 
 def record_cost(paths: Paths, now: float, kind: str, id: str, runner: str, usd: float) -> bool:
     """Append one ledger row; only finite amounts > 0 (after rounding to 6 places) count."""
-    amount = sane_usd(usd)
-    if amount is None:
-        return False
-    amount = round(amount, 6)
-    if amount <= 0:
-        return False
-    row = {"cost_usd": amount, "id": id, "kind": kind, "runner": runner, "ts": utc_stamp(now)}
-    store.append_line(paths.cost_ledger, store.dumps_state(row))
-    return True
+    return append_cost(paths.cost_ledger, now, kind, id, runner, usd)
 
 
 def ledger_text(paths: Paths) -> str | None:
