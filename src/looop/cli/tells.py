@@ -28,14 +28,15 @@ def run_told(worker: str | None, env: Mapping[str, str]) -> None:
 
 def run_tell(worker: str, message: list[str], env: Mapping[str, str], now: float) -> None:
     # lazy: only `tell` reads a session and writes an event (`told` does neither)
-    from looop.core.eventlog import append_record
+    from looop.core.eventlog import EventLog
     from looop.sessions.wire import live
 
     data = where.resolve(env, os.getcwd())[0]
     if not live(data, worker):
         raise LooopError(f"worker {worker} is not running — a tell only reaches a live worker")
     tid = new_tell(os.path.join(data, "tells"), worker, " ".join(message), now)
-    append_record(os.path.join(data, "events.jsonl"), "tell", {"id": tid, "worker": worker}, now)
+    events = EventLog(os.path.join(data, "events.jsonl"), now)
+    events.record("tell", id=tid, worker=worker)
     echo(f"queued {tid}")
 
 

@@ -14,9 +14,24 @@ TYPE_CHECKING = False  # imported on the hot path: no `typing`
 if TYPE_CHECKING:
     from typing import Any
 
+    from looop.core.eventnames import RecordName
     from looop.core.store import AnyPath
 
 MAX_BYTES = 5 * 1024 * 1024  # events.jsonl rotates to events.jsonl.1 past this
+
+
+class EventLog:
+    """events.jsonl for a verb that needs no Emitter: `.record(name, **fields)` as Emitter's,
+    at one moment (the verb's now)."""
+
+    __slots__ = ("now", "path")
+
+    def __init__(self, path: AnyPath, now: float) -> None:
+        self.path = path
+        self.now = now
+
+    def record(self, event: RecordName, **fields: Any) -> None:
+        append_record(self.path, event, fields, self.now)
 
 
 def record_line(event: str, fields: dict[str, Any], now: float) -> str:
