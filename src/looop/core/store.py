@@ -6,7 +6,6 @@ Plain os calls on a path or its string, no pathlib and no json package: the hot 
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import stat
 
@@ -294,6 +293,8 @@ class dir_lock:
 
     def __enter__(self) -> None:
         _mkdirs(os.path.dirname(os.fspath(self._path)))
+        import fcntl  # lazy: hot path: told and cost report take no lock (a shared library)
+
         fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -308,6 +309,8 @@ class dir_lock:
 
 def try_flock(lock_file: AnyPath) -> int | None:
     """Take a non-blocking exclusive flock; the fd (hold it) or None when held elsewhere."""
+    import fcntl  # lazy: hot path: told and cost report take no lock
+
     _mkdirs(os.path.dirname(os.fspath(lock_file)))
     fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -320,6 +323,8 @@ def try_flock(lock_file: AnyPath) -> int | None:
 
 def flock_held(lock_file: AnyPath) -> bool:
     """True when some live process holds the flock (the kernel drops it on death)."""
+    import fcntl  # lazy: hot path: told and cost report take no lock
+
     try:
         fd = os.open(lock_file, os.O_RDONLY)
     except FileNotFoundError:
