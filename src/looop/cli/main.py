@@ -12,17 +12,7 @@ from looop.core.termstream import SafeStream
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
-    from typing import NoReturn
-
     from looop.core.clock import Clock
-
-
-def _fail(msg: str, code: int = 1) -> NoReturn:
-    # lazy: only a failure pays for it (messages may quote untrusted text)
-    from looop.core.termsafe import line_for_terminal
-
-    sys.stderr.write(f"looop: {line_for_terminal(msg)}\n")
-    raise SystemExit(code)
 
 
 def _clock(env: dict[str, str], clock: Clock | None) -> Clock:
@@ -134,50 +124,12 @@ def _check_utf8(args: list[str]) -> None:
             arg.encode("utf-8")
         except UnicodeEncodeError:
             shown = arg.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
-            _fail(
+            from looop.cli.failure import fail  # lazy: only a bad argument pays for it
+
+            fail(
                 f"argument {i} is not valid UTF-8: '{shown[:60]}'; pass UTF-8 text — inside a "
                 "shell command, write such bytes as printf escapes (printf '\\xff')"
             )
-
-
-def _crash_report(exc: BaseException, env: dict[str, str]) -> NoReturn:
-    """A bug, not bad input: one line for the user, the traceback in a file for a developer."""
-    import traceback  # lazy: only a crash pays for it
-
-    if env.get("LOOOP_DEBUG", "").strip() not in ("", "0"):
-        raise exc
-    trace = "".join(traceback.format_exception(exc))
-    name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
-    where = "nowhere (could not write a crash file)"
-    dirs: list[str] = []
-    try:
-        # lazy: only a crash pays for it
-        from pathlib import Path
-
-        from looop.core.paths import Paths
-
-        dirs.append(str(Paths.resolve(env, Path.cwd()).data / "crash"))
-    except Exception:
-        pass
-    import tempfile  # lazy: only a crash pays for it
-
-    dirs.append(tempfile.gettempdir())
-    for d in dirs:
-        try:
-            os.makedirs(d, exist_ok=True)
-            path = os.path.join(d, name)
-            with open(path, "x", encoding="utf-8", errors="backslashreplace") as f:
-                f.write(trace)
-            where = path
-            break
-        except Exception:
-            continue
-    first = " ".join(str(exc).split())[:200]
-    _fail(
-        f"internal error ({type(exc).__name__}: {first}) — this is a bug in looop; the details "
-        f"are in {where} (set LOOOP_DEBUG=1 to see them here)",
-        70,
-    )
 
 
 # Verbs whose job is a terminal's own bytes, asked for explicitly; every other verb's text
@@ -258,41 +210,7 @@ def _dispatch(args: list[str], env: dict[str, str], clock: Clock | None) -> None
         raise SystemExit(0) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
-    except OSError as e:
-        # lazy: only a failing write pays for them
-        import errno
-
-        from looop.core.store import NotRegular
-
-        if isinstance(e, NotRegular):
-            _fail(
-                f"{e.filename} is {e.strerror} — something else stands where looop keeps a "
-                "file; move it away (looop recreates what it needs)"
-            )
-        if e.errno in (
-            errno.EROFS,
-            errno.EACCES,
-            errno.EPERM,
-            errno.ENOSPC,
-            errno.EDQUOT,
-            errno.ENOTDIR,
-            errno.EISDIR,
-            errno.ENAMETOOLONG,
-            errno.ELOOP,
-            errno.EMFILE,
-            errno.ENFILE,
-            errno.EIO,
-        ):
-            where = e.filename or "the data dir"
-            # no claim about side effects here: a move may have run before the write failed
-            _fail(
-                f"cannot use {where}: {e.strerror} — check the path, free space or fix "
-                "permissions (or point LOOOP_DATA_DIR elsewhere)"
-            )
-        _crash_report(e, env)
     except Exception as e:
-        from looop.core.errors import LooopError  # lazy: hot path: `version` never fails
+        from looop.cli.failure import fail_for  # lazy: hot path: only a failure pays for it
 
-        if isinstance(e, LooopError):
-            _fail(str(e))
-        _crash_report(e, env)
+        fail_for(e, env)
