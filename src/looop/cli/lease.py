@@ -20,7 +20,7 @@ def run_lease(verb: str, name: str, session: str | None, env: Mapping[str, str],
     holder = session if session is not None else env.get("LOOOP_SESSION_ID", "")
     if holder:
         # lazy: hot path: only a claim made for a session checks the session's id
-        from looop.human.mailbox import AskError, check_worker
+        from looop.human.tellbox import AskError, check_worker
 
         try:
             check_worker(holder, "--session" if session is not None else "LOOOP_SESSION_ID")

@@ -8,7 +8,7 @@ import os
 from looop.cli.plain import echo
 from looop.core import where
 from looop.core.errors import LooopError
-from looop.human.mailbox import check_worker, new_tell, take_tells
+from looop.human.tellbox import check_worker, new_tell, take_tells
 
 TYPE_CHECKING = False  # workers call `looop told` often: no typing
 
