@@ -5,6 +5,7 @@ whichever path serves it. This is the test that keeps the two honest."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,6 +74,35 @@ CASES: list[tuple[list[str], dict[str, str]]] = [
 ]
 
 
+def _file_at(data: Path, rel: str) -> None:
+    p = data / rel
+    if p.is_dir():
+        shutil.rmtree(p)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text("not a dir\n")
+
+
+def _dir_at(data: Path, rel: str) -> None:
+    (data / rel).mkdir(parents=True, exist_ok=True)
+
+
+# (argv, extra env, what is broken in the data dir first): a user's damaged data dir.
+BROKEN: list[tuple[list[str], dict[str, str], str]] = [
+    (["told", "w1"], {}, "file:tells/consumed"),
+    (["told", "w1"], {}, "garbage:tells/w1-3.json"),
+    (["told", "w1"], {}, "dir:tells/w1-4.json"),
+    (["tell", "w1", "hi"], {}, "file:tells"),
+    (["tell", "w1", "hi"], {}, "dir:events.jsonl"),
+    (["tell", "w1", "hi"], {}, "file:tells/consumed"),
+    (["claim", "x"], {}, "file:claims"),
+    (["claim", "x"], {}, "garbage:claims/x.json"),
+    (["claim", "x"], {}, "dir:claims/x.json"),
+    (["unclaim", "x"], {}, "garbage:claims/x.json"),
+    (["cost", "report", "a", "b", "c", "1"], {}, "dir:cost.jsonl"),
+    (["cost", "report", "a", "b", "c", "1"], {}, "file:.lock"),
+]
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A data dir with a live session (cat) and a finished one, shared by every case."""
@@ -105,12 +135,24 @@ def _reset(data: Path) -> None:
     write_json(data / "claims" / "mine.json", {"v": 1, "name": "mine", "session": "w2"})
 
 
+def _same_run(text: str) -> str:
+    """What legitimately differs between two runs masked: the random part of a temp file's
+    name and the clock second and pid in a crash file's name."""
+    text = re.sub(r"\.tmp\.\d+\.[0-9a-f]{6}", ".tmp.N", text)
+    return re.sub(r"crash-\d{8}-\d{6}-\d+\.txt", "crash-T.txt", text)
+
+
 def _files(data: Path) -> dict[str, bytes]:
-    """Every file outside sessions/, a claim's random nonce masked."""
+    """Every file outside sessions/, a claim's random nonce masked; a crash file by name only
+    (its traceback names the face's own frames)."""
     out: dict[str, bytes] = {}
     for p in sorted(data.rglob("*")):
-        rel = p.relative_to(data).as_posix()
+        rel = _same_run(p.relative_to(data).as_posix())
         if rel.startswith("sessions") or not p.is_file():
+            continue
+        if rel.startswith("crash/"):
+            out[rel] = b""
+            p.unlink()
             continue
         raw = p.read_bytes()
         if rel.startswith("claims/") and rel.endswith(".json"):
@@ -127,15 +169,24 @@ def _run(
     argv: list[str],
     extra: dict[str, str],
     fast: bool,
+    broken: str = "",
 ) -> tuple[int, str, str, dict[str, bytes]]:
     _reset(world)
+    if broken:
+        how, rel = broken.split(":", 1)
+        if how == "file":
+            _file_at(world, rel)
+        elif how == "dir":
+            _dir_at(world, rel)
+        else:
+            (world / rel).write_text("{not json")
     env = clean_env(tmp_path, world, **extra)
     env = {k: v for k, v in env.items() if v}
     with monkeypatch.context() as m:
         if not fast:
             m.setattr("looop.cli.main._fast", lambda *a: False)
         code, out, err = run_cli(capsys, *argv, env=env, clock=FixedClock())
-    return code, out, err, _files(world)
+    return code, out, _same_run(err), _files(world)
 
 
 @pytest.mark.timeout(120)
@@ -150,6 +201,25 @@ def test_fast_and_click_faces_agree(
 ) -> None:
     fast = _run(world, tmp_path, capsys, monkeypatch, argv, extra, fast=True)
     slow = _run(world, tmp_path, capsys, monkeypatch, argv, extra, fast=False)
+    assert fast == slow
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("argv", "extra", "broken"), BROKEN, ids=[f"{' '.join(c[0])} [{c[2]}]" for c in BROKEN]
+)
+def test_fast_and_click_faces_agree_on_a_damaged_data_dir(
+    world: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    extra: dict[str, str],
+    broken: str,
+) -> None:
+    fast = _run(world, tmp_path, capsys, monkeypatch, argv, extra, True, broken)
+    slow = _run(world, tmp_path, capsys, monkeypatch, argv, extra, False, broken)
+    assert "Traceback" not in fast[2]
     assert fast == slow
 
 
