@@ -3,11 +3,10 @@ local day, per run, or whole; and the lock every spend-state writer takes."""
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import date, datetime, timedelta
 
-from looop.core import store
+from looop.core import ljson, store
 from looop.core.clock import Clock, parse_utc, utc_stamp
 from looop.core.errors import CorruptState
 from looop.core.paths import Paths
@@ -39,7 +38,7 @@ def ledger_text(paths: Paths) -> str | None:
 def ledger_row(line: str) -> dict[str, Any] | None:
     """A ledger row, or None when the line is corrupt."""
     try:
-        obj = json.loads(line)
+        obj = ljson.loads(line)
     except (ValueError, RecursionError):
         return None
     if not isinstance(obj, dict):
