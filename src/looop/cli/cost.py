@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from looop.cli.app import make_ctx
+from looop.cli.costrow import USAGE, report_cost
 from looop.core.errors import LooopError
 from looop.decide import cost
 
@@ -34,18 +35,9 @@ def cost_cmd(args: tuple[str, ...], by: str, as_json: bool) -> None:
     if args and args[0] == "report":
         args = args[1:]
         if len(args) != 4:
-            raise LooopError(
-                "usage: looop cost report KIND ID RUNNER USD "
-                "(e.g. looop cost report session triage claude 0.42)"
-            )
+            raise LooopError(USAGE)
     if len(args) == 4:
-        kind, rid, runner, amount = args
-        usd = cost.parse_usd(amount)
-        if usd is None:
-            raise LooopError(f"'{amount}' is not an amount in USD (e.g. 0.42 or $0.42)")
-        if not cost.record_cost(ctx.paths, ctx.clock.now(), kind, rid, runner, usd):
-            raise LooopError(f"nothing recorded: {amount} is not a positive amount")
-        click.echo(f"recorded {cost.usd(usd)} for {kind} {rid} ({runner})")
+        report_cost(str(ctx.paths.data), ctx.clock.now(), *args)
         return
     if len(args) > 1 or (args and args[0] not in SPANS):
         raise LooopError(f"unknown span {' '.join(args)!r}: use today, week or all")

@@ -2,38 +2,36 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
 
-from looop.core.paths import Paths
+from looop.core import where
 from looop.human.leases import claim, session_alive, unclaim
 
-TYPE_CHECKING = False  # workers call `looop claim` often: keep typing off its path
+TYPE_CHECKING = False  # workers call `looop claim` often: keep typing (and pathlib) off its path
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from looop.core.clock import Clock
 
-
-def run_lease(
-    verb: str, name: str, session: str | None, env: Mapping[str, str], clock: Clock
-) -> int:
-    paths = Paths.resolve(env, Path.cwd())
+def run_lease(verb: str, name: str, session: str | None, env: Mapping[str, str], now: float) -> int:
+    """The work of claim/unclaim for both faces (the fast path and click's); the exit code."""
+    data = where.resolve(env, os.getcwd())[0]
     holder = session if session is not None else env.get("LOOOP_SESSION_ID", "")
     if holder:
         # lazy: hot path: only a claim made for a session checks the session's id
-        from looop.human.mailbox import AskError, check_worker
+        from looop.human.tellbox import AskError, check_worker
 
         try:
             check_worker(holder, "--session" if session is not None else "LOOOP_SESSION_ID")
         except AskError as e:
             sys.stderr.write(f"looop: {e}\n")
             return 1
-    alive = session_alive(paths.data)
-    paths.claims.mkdir(parents=True, exist_ok=True)
+    alive = session_alive(data)
+    claims = os.path.join(data, "claims")
+    os.makedirs(claims, exist_ok=True)
     if verb == "claim":
-        ok, who = claim(paths.claims, name, holder, alive, clock.now())
+        ok, who = claim(claims, name, holder, alive, now)
         if ok:
             sys.stdout.write(f"claimed {name}\n")
             return 0
@@ -41,7 +39,7 @@ def run_lease(
             f"claim {name}: held by live session '{who}' — do not proceed; pick other work or ask\n"
         )
         return 1
-    if unclaim(paths.claims, name, holder, alive):
+    if unclaim(claims, name, holder, alive):
         return 0
     sys.stderr.write(f"unclaim {name}: held by another live session — leave it to them\n")
     return 1

@@ -13,7 +13,7 @@ from looop.human.leases import LeaseError
 def _run(verb: str, name: str, session: str | None) -> None:
     env = process_env()
     try:
-        code = run_lease(verb, name, session, env, process_clock(env))
+        code = run_lease(verb, name, session, env, process_clock(env).now())
     except LeaseError as e:
         raise LooopError(str(e)) from None
     raise SystemExit(code)

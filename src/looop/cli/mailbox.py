@@ -7,16 +7,15 @@ import sys
 
 import click
 
-from looop.cli.app import make_ctx
+from looop.cli.app import make_ctx, process_clock, process_env
+from looop.cli.tells import run_tell, run_told
 from looop.core.errors import LooopError
 from looop.human.mailbox import (
     answer,
     await_answer,
     check_worker,
     new_ask,
-    new_tell,
     pending,
-    take_tells,
 )
 
 
@@ -109,29 +108,11 @@ def answer_cmd(ask_id: str, text: str | None, force: bool) -> None:
 @click.argument("worker")
 @click.argument("message", nargs=-1, required=True)
 def tell_cmd(worker: str, message: tuple[str, ...]) -> None:
-    # lazy: hot path: only `tell` asks whether the worker is live (`told` never does)
-    from looop.sessions import SessionError, get_session
-
-    ctx = make_ctx(events_to=None)
-    try:
-        live = get_session(ctx.paths.data, worker).alive
-    except SessionError:
-        live = False
-    if not live:
-        raise LooopError(f"worker {worker} is not running — a tell only reaches a live worker")
-    tid = new_tell(ctx.paths.tells, worker, " ".join(message), ctx.clock.now())
-    ctx.events.record("tell", id=tid, worker=worker)
-    click.echo(f"queued {tid}")
+    env = process_env()
+    run_tell(worker, list(message), env, process_clock(env).now())
 
 
 @click.command("told", help="Print (once) what was told to WORKER (default $LOOOP_SESSION_ID).")
 @click.argument("worker", required=False)
 def told_cmd(worker: str | None) -> None:
-    ctx = make_ctx(events_to=None)
-
-    who = worker or ctx.env.get("LOOOP_SESSION_ID", "")
-    if not who:
-        raise LooopError("name the worker (`looop told WORKER`) or run it inside a worker")
-    check_worker(who, "worker id" if worker else "LOOOP_SESSION_ID")
-    for msg in take_tells(ctx.paths.tells, who):
-        click.echo(msg)
+    run_told(worker, process_env())

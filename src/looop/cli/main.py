@@ -12,17 +12,7 @@ from looop.core.termstream import SafeStream
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
-    from typing import NoReturn
-
     from looop.core.clock import Clock
-
-
-def _fail(msg: str, code: int = 1) -> NoReturn:
-    # lazy: only a failure pays for it (messages may quote untrusted text)
-    from looop.core.termsafe import line_for_terminal
-
-    sys.stderr.write(f"looop: {line_for_terminal(msg)}\n")
-    raise SystemExit(code)
 
 
 def _clock(env: dict[str, str], clock: Clock | None) -> Clock:
@@ -33,29 +23,95 @@ def _clock(env: dict[str, str], clock: Clock | None) -> Clock:
     return SystemClock(env.get("TZ"))
 
 
+def _now(clock: Clock | None) -> float:
+    return clock.now() if clock is not None else time.time()
+
+
+# The fast verbs. Each handler parses only the plain spellings of its verb and returns False for
+# anything else (--help, odd flags, a mistake it cannot word as click does): click takes those.
+# Both faces call the same work function, so output, exit code and files stay the same.
+
+
+def _fast_version(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    if len(argv) != 1:
+        return False
+    sys.stdout.write(f"looop {__version__}\n")
+    return True
+
+
+def _fast_status(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    if not set(argv[1:]) <= {"--json"}:
+        return False
+    # lazy: only status loads its renderer and reader (`version` stays bare)
+    from pathlib import Path
+
+    from looop.cli.render import print_status
+    from looop.core.paths import Paths
+    from looop.loop.status import gather_status
+
+    st = gather_status(Paths.resolve(env, Path.cwd()), env, _clock(env, clock))
+    print_status(st, as_json="--json" in argv)
+    return True
+
+
+def _fast_lease(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    from looop.cli.lease import parse_fast, run_lease  # lazy: only claim/unclaim need it
+
+    parsed = parse_fast(argv)
+    if parsed is None:
+        return False
+    raise SystemExit(run_lease(*parsed, env, _now(clock)))
+
+
+def _fast_told(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    from looop.cli.tells import parse_told, run_told  # lazy: only told needs it
+
+    parsed = parse_told(argv)
+    if parsed is None:
+        return False
+    run_told(*parsed, env)
+    return True
+
+
+def _fast_tell(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    from looop.cli.tells import parse_tell, run_tell  # lazy: only tell needs it
+
+    parsed = parse_tell(argv)
+    if parsed is None:
+        return False
+    run_tell(*parsed, env, _now(clock))
+    return True
+
+
+def _fast_cost(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    from looop.cli.costrow import parse_fast, run_fast  # lazy: only cost reports need it
+
+    parsed = parse_fast(argv)
+    if parsed is None:
+        return False
+    run_fast(parsed, env, _now(clock))
+    return True
+
+
+_FAST = {
+    "version": _fast_version,
+    "--version": _fast_version,
+    "-V": _fast_version,
+    "status": _fast_status,
+    "state": _fast_status,
+    "claim": _fast_lease,
+    "unclaim": _fast_lease,
+    "told": _fast_told,
+    "tell": _fast_tell,
+    "cost": _fast_cost,
+}
+
+
 def _fast(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
-    """Handle `version`, `status [--json]`, `claim`/`unclaim` without importing click."""
-    if argv[:1] in (["claim"], ["unclaim"]):
-        from looop.cli.lease import parse_fast, run_lease  # lazy: only claim/unclaim need it
-
-        parsed = parse_fast(argv)
-        if parsed is not None:
-            raise SystemExit(run_lease(*parsed, env, _clock(env, clock)))
-    if argv in (["version"], ["--version"], ["-V"]):
-        sys.stdout.write(f"looop {__version__}\n")
-        return True
-    if argv and argv[0] in ("status", "state") and set(argv[1:]) <= {"--json"}:
-        # lazy: only status loads its renderer and reader (`version` stays bare)
-        from pathlib import Path
-
-        from looop.cli.render import print_status
-        from looop.core.paths import Paths
-        from looop.loop.status import gather_status
-
-        st = gather_status(Paths.resolve(env, Path.cwd()), env, _clock(env, clock))
-        print_status(st, as_json="--json" in argv)
-        return True
-    return False
+    """Serve the hot verbs without importing click (or typing, pathlib, re, json); True when
+    served. Workers call these many times an hour."""
+    handler = _FAST.get(argv[0]) if argv else None
+    return handler is not None and handler(argv, env, clock)
 
 
 def _check_utf8(args: list[str]) -> None:
@@ -68,50 +124,12 @@ def _check_utf8(args: list[str]) -> None:
             arg.encode("utf-8")
         except UnicodeEncodeError:
             shown = arg.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
-            _fail(
+            from looop.cli.failure import fail  # lazy: only a bad argument pays for it
+
+            fail(
                 f"argument {i} is not valid UTF-8: '{shown[:60]}'; pass UTF-8 text — inside a "
                 "shell command, write such bytes as printf escapes (printf '\\xff')"
             )
-
-
-def _crash_report(exc: BaseException, env: dict[str, str]) -> NoReturn:
-    """A bug, not bad input: one line for the user, the traceback in a file for a developer."""
-    import traceback  # lazy: only a crash pays for it
-
-    if env.get("LOOOP_DEBUG", "").strip() not in ("", "0"):
-        raise exc
-    trace = "".join(traceback.format_exception(exc))
-    name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
-    where = "nowhere (could not write a crash file)"
-    dirs: list[str] = []
-    try:
-        # lazy: only a crash pays for it
-        from pathlib import Path
-
-        from looop.core.paths import Paths
-
-        dirs.append(str(Paths.resolve(env, Path.cwd()).data / "crash"))
-    except Exception:
-        pass
-    import tempfile  # lazy: only a crash pays for it
-
-    dirs.append(tempfile.gettempdir())
-    for d in dirs:
-        try:
-            os.makedirs(d, exist_ok=True)
-            path = os.path.join(d, name)
-            with open(path, "x", encoding="utf-8", errors="backslashreplace") as f:
-                f.write(trace)
-            where = path
-            break
-        except Exception:
-            continue
-    first = " ".join(str(exc).split())[:200]
-    _fail(
-        f"internal error ({type(exc).__name__}: {first}) — this is a bug in looop; the details "
-        f"are in {where} (set LOOOP_DEBUG=1 to see them here)",
-        70,
-    )
 
 
 # Verbs whose job is a terminal's own bytes, asked for explicitly; every other verb's text
@@ -192,41 +210,7 @@ def _dispatch(args: list[str], env: dict[str, str], clock: Clock | None) -> None
         raise SystemExit(0) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
-    except OSError as e:
-        # lazy: only a failing write pays for them
-        import errno
-
-        from looop.core.store import NotRegular
-
-        if isinstance(e, NotRegular):
-            _fail(
-                f"{e.filename} is {e.strerror} — something else stands where looop keeps a "
-                "file; move it away (looop recreates what it needs)"
-            )
-        if e.errno in (
-            errno.EROFS,
-            errno.EACCES,
-            errno.EPERM,
-            errno.ENOSPC,
-            errno.EDQUOT,
-            errno.ENOTDIR,
-            errno.EISDIR,
-            errno.ENAMETOOLONG,
-            errno.ELOOP,
-            errno.EMFILE,
-            errno.ENFILE,
-            errno.EIO,
-        ):
-            where = e.filename or "the data dir"
-            # no claim about side effects here: a move may have run before the write failed
-            _fail(
-                f"cannot use {where}: {e.strerror} — check the path, free space or fix "
-                "permissions (or point LOOOP_DATA_DIR elsewhere)"
-            )
-        _crash_report(e, env)
     except Exception as e:
-        from looop.core.errors import LooopError  # lazy: hot path: `version` never fails
+        from looop.cli.failure import fail_for  # lazy: hot path: only a failure pays for it
 
-        if isinstance(e, LooopError):
-            _fail(str(e))
-        _crash_report(e, env)
+        fail_for(e, env)

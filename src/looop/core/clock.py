@@ -6,6 +6,8 @@ import os
 import time
 from datetime import UTC, datetime, tzinfo
 
+from looop.core import stamps
+
 
 class Clock:
     """What every room asks for the time (plain base class: cheap to import)."""
@@ -74,12 +76,11 @@ class FixedClock(Clock):
 
 def utc_stamp(ts: float) -> str:
     """Ledger/events form: 2026-06-21T01:15:42Z."""
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return stamps.utc_stamp(ts)
 
 
 def utc_stamp_ms(ts: float) -> str:
-    d = datetime.fromtimestamp(ts, tz=UTC)
-    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}Z"
+    return stamps.utc_stamp_ms(ts)
 
 
 def offset_stamp(d: datetime) -> str:

@@ -4,8 +4,6 @@ names are re-exported here for the rooms that import them from config."""
 
 from __future__ import annotations
 
-import re
-
 from looop.core.errors import LooopError, bad_config_value
 from looop.core.knobs import (
     KNOBS,
@@ -265,6 +263,8 @@ def _shell_patterns(v: Any, source: str, key: str) -> tuple[Pattern[str], ...]:
         raise bad_config_value(source, f"shell_policy.{key}", "a list of Python regex strings", v)
     if not v:
         return ()
+    import re  # lazy: hot path: only a config with shell patterns compiles them
+
     out = []
     for n, p in enumerate(v):
         try:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
@@ -20,6 +18,8 @@ class CorruptState(LooopError):
 
 def bad_config_value(source: str, key: str, expected: str, got: Any) -> LooopError:
     """A config value of the wrong shape: names the file, the key and what it must be."""
+    import json  # lazy: hot path: every verb imports this module, only a bad config needs json
+
     shown = json.dumps(got, ensure_ascii=False)
     if len(shown) > 60:
         shown = shown[:57] + "..."

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from looop.core.clock import Clock, utc_stamp, utc_stamp_ms
+from looop.core.clock import Clock, utc_stamp
+from looop.core.eventlog import append_record
 from looop.core.eventnames import PulseName, RecordName
 from looop.core.termsafe import line_for_terminal
 
@@ -82,31 +81,4 @@ class Emitter:
             self.sink(event, fields)
         if self.events_path is None:
             return
-        obj = {k: v for k, v in fields.items() if k not in ("event", "ts")}
-        obj.update(event=event, ts=utc_stamp_ms(self.clock.now()))
-        line = json.dumps(
-            obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-        )
-        try:
-            self._rotate_if_big()
-            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK  # a FIFO never hangs us
-            fd = os.open(self.events_path, flags, 0o644)
-            try:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    return
-                os.write(fd, (line + "\n").encode("utf-8", "backslashreplace"))
-            finally:
-                os.close(fd)
-        except OSError:
-            pass
-
-    def _rotate_if_big(self) -> None:
-        assert self.events_path is not None
-        if self.max_bytes <= 0:
-            return
-        try:
-            if self.events_path.stat().st_size < self.max_bytes:
-                return
-        except FileNotFoundError:
-            return
-        os.replace(self.events_path, self.events_path.with_name(self.events_path.name + ".1"))
+        append_record(self.events_path, event, fields, self.clock.now(), self.max_bytes)

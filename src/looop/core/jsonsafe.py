@@ -7,7 +7,7 @@ large to use, nesting past a depth, and (optionally) NUL characters.
 
 from __future__ import annotations
 
-import json
+from looop.core import ljson
 
 TYPE_CHECKING = False  # imported on the sensor hot path
 
@@ -99,7 +99,7 @@ def loads(
     json.JSONDecodeError still comes out for text that is not JSON at all. check=False leaves
     the string check to the caller (to name the field in its own words)."""
     try:
-        obj = json.loads(
+        obj = ljson.loads(
             text,
             parse_int=_int_parser(max_int_digits),
             parse_float=_float,

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from looop.core.errors import LooopError
+from looop.core import where
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-
-def _nonempty(env: Mapping[str, str], key: str) -> str | None:
-    v = env.get(key, "")
-    return v if v.strip() else None
 
 
 class Paths:
@@ -43,23 +38,8 @@ class Paths:
     @classmethod
     def resolve(cls, env: Mapping[str, str], cwd: Path) -> Paths:
         """$LOOOP_DATA_DIR, else ${XDG_STATE_HOME:-~/.local/state}/looop; absolutised."""
-        raw = _nonempty(env, "LOOOP_DATA_DIR")
-        if raw is None:
-            state = _nonempty(env, "XDG_STATE_HOME")
-            if state is None:
-                home = _nonempty(env, "HOME")
-                if home is None:
-                    raise LooopError("HOME is not set: set LOOOP_DATA_DIR to choose a data dir")
-                state = str(Path(home) / ".local" / "state")
-            raw = str(Path(state) / "looop")
-        data = Path(raw).expanduser()
-        if not data.is_absolute():
-            data = cwd / data
-        cfg = _nonempty(env, "LOOOP_CONFIG")
-        config = Path(cfg).expanduser() if cfg else data / "config.json"
-        if not config.is_absolute():
-            config = cwd / config
-        return cls(data=data, config=config)
+        data, config = where.resolve(env, str(cwd))
+        return cls(data=Path(data), config=Path(config))
 
     @classmethod
     def at(cls, data: Path) -> Paths:

@@ -1,22 +1,26 @@
-"""File primitives: atomic writes, appends, typed fail-closed reads, dir locks."""
+"""File primitives: atomic writes, appends, typed fail-closed reads, dir locks.
+
+Plain os calls on a path or its string, no pathlib and no json package: the hot verbs
+(claim, told, tell, cost report) run on this module alone."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import fcntl
-import json
 import os
 import stat
-from pathlib import Path
 
+from looop.core import ljson
 from looop.core.errors import CorruptState
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable
+    from pathlib import Path
     from typing import Any, BinaryIO
+
+    # every function takes a Path or its string
+    AnyPath = str | os.PathLike[str]
 
 
 def encode(text: str) -> bytes:
@@ -28,11 +32,24 @@ def encode(text: str) -> bytes:
         return text.encode("utf-8", "backslashreplace")
 
 
-def atomic_write(path: Path, data: bytes | str, mode: int | None = None) -> None:
+def _mkdirs(d: str) -> None:
+    if d:
+        os.makedirs(d, exist_ok=True)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def atomic_write(path: AnyPath, data: bytes | str, mode: int | None = None) -> None:
     """temp + fsync + rename: readers see the old file or the new one, never a torn one."""
     raw = encode(data) if isinstance(data, str) else data
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}.{os.urandom(3).hex()}")
+    parent, name = os.path.split(os.fspath(path))
+    _mkdirs(parent)
+    tmp = os.path.join(parent, f".{name}.tmp.{os.getpid()}.{os.urandom(3).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644 if mode is None else mode)
     try:
         view = memoryview(raw)
@@ -44,19 +61,17 @@ def atomic_write(path: Path, data: bytes | str, mode: int | None = None) -> None
             os.fchmod(fd, mode)
     except BaseException:
         os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        _unlink_quietly(tmp)
         raise
     os.close(fd)
     try:
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        _unlink_quietly(tmp)
         raise
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
+def write_if_changed(path: AnyPath, data: bytes) -> bool:
     """atomic_write unless the file already holds exactly these bytes; whether it wrote.
 
     A beat re-senses a mostly unchanged world: comparing first spares the fsync and the rename
@@ -96,6 +111,8 @@ def sweep_temps(dirs: Iterable[Path], now: float, max_age: float = 3600.0) -> li
 
     A temp is stale when its writer's pid is gone, or when it is older than max_age (the pid
     may have been reused). A live writer's fresh temp is never touched."""
+    from pathlib import Path  # lazy: hot path: only the beat's sweep hands back Paths
+
     removed: list[Path] = []
     for d in dirs:
         try:
@@ -120,18 +137,18 @@ def sweep_temps(dirs: Iterable[Path], now: float, max_age: float = 3600.0) -> li
 
 
 def dumps_state(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return ljson.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def write_json(path: Path, obj: Any) -> None:
+def write_json(path: AnyPath, obj: Any) -> None:
     atomic_write(path, dumps_state(obj) + "\n")
 
 
-def append_line(path: Path, line: str) -> None:
+def append_line(path: AnyPath, line: str) -> None:
     """One os.write on an O_APPEND fd, so concurrent appenders never interleave a line."""
     if not line.endswith("\n"):
         line += "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _mkdirs(os.path.dirname(os.fspath(path)))
     # non-blocking: a FIFO in the file's place must not hang the writer
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK, 0o644)
@@ -151,7 +168,7 @@ class NotRegular(OSError):
     """A path that should hold a file holds a FIFO, a device, a socket or a directory."""
 
 
-def open_regular(path: Path, *, follow: bool = True) -> BinaryIO:
+def open_regular(path: AnyPath, *, follow: bool = True) -> BinaryIO:
     """A regular file opened for reading without ever blocking (see read_regular)."""
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
     if not follow:
@@ -176,7 +193,7 @@ def open_regular(path: Path, *, follow: bool = True) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-def read_regular(path: Path, limit: int | None = None, *, follow: bool = True) -> bytes:
+def read_regular(path: AnyPath, limit: int | None = None, *, follow: bool = True) -> bytes:
     """A regular file's bytes (at most limit + 1 of them), without ever blocking.
 
     A FIFO in a file's place would hang a plain open() forever and a device could act on being
@@ -188,7 +205,7 @@ def read_regular(path: Path, limit: int | None = None, *, follow: bool = True) -
         return f.read(limit + 1)
 
 
-def read_text(path: Path) -> str | None:
+def read_text(path: AnyPath) -> str | None:
     """Lossy UTF-8 text, or None when the file does not exist."""
     try:
         return read_regular(path).decode("utf-8", "replace")
@@ -196,7 +213,7 @@ def read_text(path: Path) -> str | None:
         return None
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: AnyPath) -> Any:
     """Parsed JSON, None when missing; CorruptState when present but unreadable."""
     from looop.core import jsonsafe  # lazy: hot path: claim and told read no JSON
 
@@ -212,7 +229,7 @@ def read_json(path: Path) -> Any:
         raise CorruptState(f"{path} is not valid JSON ({e}); delete it to reset") from e
 
 
-def read_json_object(path: Path) -> dict[str, Any] | None:
+def read_json_object(path: AnyPath) -> dict[str, Any] | None:
     """Like read_json, but a non-object counts as corrupt."""
     v = read_json(path)
     if v is None:
@@ -222,15 +239,15 @@ def read_json_object(path: Path) -> dict[str, Any] | None:
     return v
 
 
-def remove(path: Path) -> bool:
+def remove(path: AnyPath) -> bool:
     try:
-        path.unlink()
+        os.unlink(path)
         return True
     except FileNotFoundError:
         return False
 
 
-def tail_bytes(path: Path, limit: int) -> bytes:
+def tail_bytes(path: AnyPath, limit: int) -> bytes:
     """The last `limit` bytes of a file (empty when missing)."""
     try:
         with open_regular(path) as f:
@@ -242,7 +259,7 @@ def tail_bytes(path: Path, limit: int) -> bytes:
         return b""
 
 
-def tail_lines(path: Path, n: int, chunk: int = 65536) -> list[str]:
+def tail_lines(path: AnyPath, n: int, chunk: int = 65536) -> list[str]:
     """The last n non-blank lines, reading backwards so big journals stay cheap."""
     if n <= 0:
         return []
@@ -265,21 +282,36 @@ def tail_lines(path: Path, n: int, chunk: int = 65536) -> list[str]:
     return lines[-n:]
 
 
-@contextlib.contextmanager
-def dir_lock(lock_file: Path) -> Iterator[None]:
-    """A blocking exclusive flock serialising read-modify-write of shared state."""
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+class dir_lock:
+    """A blocking exclusive flock serialising read-modify-write of shared state.
+
+    A class, not @contextlib.contextmanager: contextlib costs the hot verbs ~4 ms to import."""
+
+    def __init__(self, lock_file: AnyPath) -> None:
+        self._path = lock_file
+        self._fd = -1
+
+    def __enter__(self) -> None:
+        _mkdirs(os.path.dirname(os.fspath(self._path)))
+        import fcntl  # lazy: hot path: told and cost report take no lock (a shared library)
+
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self._fd)
 
 
-def try_flock(lock_file: Path) -> int | None:
+def try_flock(lock_file: AnyPath) -> int | None:
     """Take a non-blocking exclusive flock; the fd (hold it) or None when held elsewhere."""
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    import fcntl  # lazy: hot path: told and cost report take no lock
+
+    _mkdirs(os.path.dirname(os.fspath(lock_file)))
     fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -289,8 +321,10 @@ def try_flock(lock_file: Path) -> int | None:
     return fd
 
 
-def flock_held(lock_file: Path) -> bool:
+def flock_held(lock_file: AnyPath) -> bool:
     """True when some live process holds the flock (the kernel drops it on death)."""
+    import fcntl  # lazy: hot path: told and cost report take no lock
+
     try:
         fd = os.open(lock_file, os.O_RDONLY)
     except FileNotFoundError:

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import re
 
-# C0 controls but \t and \n, DEL, C1 controls, and the format characters that reorder or hide
-# text (bidi overrides and isolates, zero-width joiners, BOM, soft hyphen, line/para separators).
-_UNSAFE_CLASS = (
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064"
-    "\u2066-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff]"
-)
+from looop.core.termlite import UNSAFE_RANGES
+
+# The characters that may act on a terminal: one list, in core.termlite (the stream filter's
+# re-free twin of keep_colour below).
+_UNSAFE_CLASS = "[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in UNSAFE_RANGES) + "]"
 _UNSAFE = re.compile(_UNSAFE_CLASS)
 
 

@@ -6,18 +6,20 @@ reaping never race; a holder is live while its session is alive (the supervisor'
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from pathlib import Path
 
 from looop.core import store
 from looop.core.errors import CorruptState, LooopError
 
-TYPE_CHECKING = False  # workers call `looop claim` often: keep typing off the import path
+TYPE_CHECKING = False  # workers call `looop claim` often: keep typing and pathlib off its path
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
     from typing import Any
 
-Alive = Callable[[str], bool]
+    from looop.core.store import AnyPath
+
+    Alive = Callable[[str], bool]
 
 
 class LeaseError(LooopError):
@@ -34,24 +36,23 @@ def check_name(name: str) -> str:
     return name
 
 
-def session_alive(data: Path) -> Alive:
+def session_alive(data: AnyPath) -> Alive:
     """Liveness of a holder session; unknown (unreadable) counts as alive: never steal blind."""
+    root = os.fspath(data)
 
     def alive(sid: str) -> bool:
         # lazy: hot path: a claim with no holder session never reads sessions
-        from looop.sessions.state import SessionError, get_session
+        from looop.sessions.wire import live
 
         try:
-            return get_session(data, sid).alive
-        except SessionError:
-            return False
+            return bool(live(root, sid))
         except OSError:
             return True
 
     return alive
 
 
-def _holder(path: Path) -> str | None:
+def _holder(path: str) -> str | None:
     """The holder's session id; None when the record is unreadable (reclaimable)."""
     try:
         rec = store.read_json_object(path)
@@ -63,12 +64,12 @@ def _holder(path: Path) -> str | None:
     return s if isinstance(s, str) else None
 
 
-def claim(claims: Path, name: str, session: str, alive: Alive, now: float) -> tuple[bool, str]:
+def claim(claims: AnyPath, name: str, session: str, alive: Alive, now: float) -> tuple[bool, str]:
     """(acquired, holder). Idempotent for the owner; a dead or unknown holder is replaced."""
     check_name(name)
-    path = claims / f"{name}.json"
-    with store.dir_lock(claims / ".lock"):
-        if path.exists():
+    path = os.path.join(claims, f"{name}.json")
+    with store.dir_lock(os.path.join(claims, ".lock")):
+        if os.path.exists(path):
             holder = _holder(path)
             if holder and holder == session:
                 return True, holder
@@ -85,12 +86,12 @@ def claim(claims: Path, name: str, session: str, alive: Alive, now: float) -> tu
         return True, session
 
 
-def unclaim(claims: Path, name: str, session: str, alive: Alive) -> bool:
+def unclaim(claims: AnyPath, name: str, session: str, alive: Alive) -> bool:
     """Release; False when another live session holds it (nothing changed)."""
     check_name(name)
-    path = claims / f"{name}.json"
-    with store.dir_lock(claims / ".lock"):
-        if not path.exists():
+    path = os.path.join(claims, f"{name}.json")
+    with store.dir_lock(os.path.join(claims, ".lock")):
+        if not os.path.exists(path):
             return True
         holder = _holder(path)
         if holder and holder != session and alive(holder):
@@ -107,7 +108,7 @@ def reap_stale(claims: Path, alive: Alive) -> list[tuple[str, str]]:
     gone: list[tuple[str, str]] = []
     with store.dir_lock(claims / ".lock"):
         for path in sorted(claims.glob("*.json")):
-            holder = _holder(path)
+            holder = _holder(str(path))
             if holder and alive(holder):
                 continue
             store.remove(path)

@@ -3,44 +3,23 @@
 from __future__ import annotations
 
 import os
-import re
 import time
-from pathlib import Path
 
 from looop.core import store
-from looop.core.errors import CorruptState, LooopError
+from looop.core.errors import CorruptState
+from looop.human.tellbox import AskError as AskError
+from looop.human.tellbox import check_worker as check_worker
+from looop.human.tellbox import id_number
+from looop.human.tellbox import new_tell as new_tell
+from looop.human.tellbox import take_tells as take_tells
 
 TYPE_CHECKING = False  # `looop ask` is a hot path for workers
 
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
     from looop.core.clock import Clock
-
-_ID = re.compile(r"^(?P<worker>.+)-(?P<n>\d+)$")
-_WORKER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
-
-
-class AskError(LooopError):
-    pass
-
-
-def check_worker(worker: str, source: str = "worker id") -> str:
-    """A worker id names files (asks/<id>-<n>.json) and glob patterns: no paths, no wildcards.
-
-    It often comes from the environment (LOOOP_SESSION_ID), so the message names the source."""
-    if not _WORKER.fullmatch(worker) or ".." in worker:
-        shown = worker.encode("utf-8", "backslashreplace").decode()[:40]
-        raise AskError(
-            f"invalid {source} '{shown}': use 1-64 letters, digits, '.', '_' or '-', not "
-            "starting with '.' (a worker's own id is set by looop in LOOOP_SESSION_ID)"
-        )
-    return worker
-
-
-def _n_of(name: str, worker: str) -> int:
-    m = _ID.match(name)
-    return int(m["n"]) if m and m["worker"] == worker else 0
 
 
 def new_ask(
@@ -64,7 +43,7 @@ def new_ask(
             if d.is_dir()
             for p in d.glob(f"{worker}-*.json")
         ]
-        n = max((_n_of(s, worker) for s in seen), default=0) + 1
+        n = max((id_number(s, worker) for s in seen), default=0) + 1
         ask_id = f"{worker}-{n}"
         rec = {
             "v": 1,
@@ -171,60 +150,6 @@ def archive(asks: Path, ask_id: str) -> None:
         os.replace(asks / f"{ask_id}.json", asks / "archive" / f"{ask_id}.json")
     except FileNotFoundError:
         pass
-
-
-def new_tell(tells: Path, worker: str, msg: str, now: float) -> str:
-    """Queue steering for a worker (the caller checks it is live); returns the tell id."""
-    check_worker(worker)
-    if not msg.strip():
-        raise AskError("a tell needs a message")
-    tells.mkdir(parents=True, exist_ok=True)
-    for _ in range(50):
-        seen = [
-            p.stem
-            for d in (tells, tells / "consumed")
-            if d.is_dir()
-            for p in d.glob(f"{worker}-*.json")
-        ]
-        n = max((_n_of(s, worker) for s in seen), default=0) + 1
-        tid = f"{worker}-{n}"
-        try:
-            fd = os.open(tells / f"{tid}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(
-                store.dumps_state({"v": 1, "id": tid, "worker": worker, "msg": msg, "ts": int(now)})
-                + "\n"
-            )
-        return tid
-    raise AskError("could not create a tell id after 50 tries (contention in tells/)")
-
-
-def take_tells(tells: Path, worker: str) -> list[str]:
-    """Claim every pending tell for `worker` by renaming it into consumed/: a tell is
-    delivered at most once even when two readers race."""
-    check_worker(worker)
-    if not tells.is_dir():
-        return []
-    done = tells / "consumed"
-    done.mkdir(exist_ok=True)
-    pending = sorted(tells.glob(f"{worker}-*.json"), key=lambda p: _n_of(p.stem, worker))
-    out = []
-    for p in pending:
-        if _n_of(p.stem, worker) == 0:
-            continue
-        try:
-            os.rename(p, done / p.name)
-        except FileNotFoundError:
-            continue  # another reader took it
-        try:
-            rec = store.read_json(done / p.name)
-            msg = rec.get("msg") if isinstance(rec, dict) else None
-        except CorruptState:
-            msg = None
-        out.append(msg if isinstance(msg, str) else "(an unreadable tell)")
-    return out
 
 
 def await_answer(

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
-
-from looop.core import store
+from looop.core import ljson, store
 from looop.core.clock import parse_utc
 from looop.core.config import load_config, resolve_knobs
 from looop.core.errors import CorruptState, LooopError
@@ -121,7 +118,7 @@ def _records(paths: Paths) -> list[dict[str, Any]]:
     out = []
     for line in _tail(paths.events, EVENTS_SCAN_LINES):
         try:
-            obj = json.loads(line)
+            obj = ljson.loads(line)
         except ValueError:
             continue  # a torn or hand-edited line
         if isinstance(obj, dict) and isinstance(obj.get("event"), str):
@@ -339,12 +336,15 @@ def gather_status(paths: Paths, env: Mapping[str, str], clock: Clock) -> StatusV
 
 
 def status_json(st: StatusView) -> str:
-    return json.dumps(st, indent=2, sort_keys=True, ensure_ascii=False)
+    return ljson.dumps(st, indent=2, sort_keys=True, ensure_ascii=False)
 
 
 def fleet_rows(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
     """The pulse and the workers with health, ages and state, as `looop worker list` shows them."""
-    from looop.workers.health import fleet_view  # lazy: hot path: status shows no fleet
+    # lazy: hot path: status shows no fleet
+    from datetime import datetime
+
+    from looop.workers.health import fleet_view
 
     sessions = list_sessions(ctx.paths.data)
     now = ctx.clock.now()

@@ -9,8 +9,6 @@ The public names load on first use (PEP 562), so the supervisor, which starts as
 
 from __future__ import annotations
 
-import importlib
-
 TYPE_CHECKING = False  # not `from typing`: the supervisor imports this package first
 
 if TYPE_CHECKING:
@@ -97,5 +95,6 @@ _FROM_STATE = frozenset(
 def __getattr__(name: str) -> Any:
     if name in __all__:
         module = "state" if name in _FROM_STATE else "client"
-        return getattr(importlib.import_module(f"looop.sessions.{module}"), name)
+        # __import__, not importlib: importlib (and warnings) cost `tell` half a millisecond
+        return getattr(__import__(f"looop.sessions.{module}", fromlist=(name,)), name)
     raise AttributeError(f"module 'looop.sessions' has no attribute {name!r}")

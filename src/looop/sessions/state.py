@@ -9,7 +9,6 @@ holder dies, so a crashed supervisor or a reused pid can never look alive.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
 import re
@@ -19,6 +18,7 @@ from pathlib import Path
 from looop.core import store
 from looop.core.errors import CorruptState, LooopError
 from looop.sessions.states import LIVE, TERMINAL, SessionState
+from looop.sessions.wire import lock_held, read_meta, read_status
 
 TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
@@ -104,44 +104,8 @@ def ensure_socket_dir(root: Path, sid: str) -> Path:
 # -- meta / status / note -----------------------------------------------------------------
 
 
-def read_meta(sdir: Path) -> dict[str, Any] | None:
-    """meta.json, None when missing; CorruptState when present but unreadable."""
-    meta = store.read_json_object(sdir / META)
-    if meta is not None and not (
-        isinstance(meta.get("id"), str) and isinstance(meta.get("cmd"), list)
-    ):
-        raise CorruptState(f"{sdir / META} lacks id/cmd; delete the session dir to reset")
-    return meta
-
-
-def read_status(sdir: Path) -> dict[str, Any] | None:
-    """status.json, None when missing or unreadable (writes are atomic, so that means absent)."""
-    try:
-        status = store.read_json_object(sdir / STATUS)
-    except CorruptState:
-        return None
-    if status is None or status.get("state") not in STATES:
-        return None
-    return status
-
-
 def write_status(sdir: Path, status: dict[str, Any]) -> None:
     store.write_json(sdir / STATUS, status)
-
-
-def lock_held(sdir: Path) -> bool:
-    """True while a supervisor holds `lock`. A shared probe, so probes never block each other."""
-    try:
-        fd = os.open(sdir / LOCK, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError as e:
-        return e.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
-    finally:
-        os.close(fd)
-    return False
 
 
 def log_size(sdir: Path) -> int:

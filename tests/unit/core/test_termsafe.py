@@ -69,3 +69,56 @@ def test_the_stream_filter_keeps_json_exact(text: str) -> None:
     assert json.loads(buf.getvalue()) == {"t": text}
     for ch in buf.getvalue():
         assert ch in "\n\t" or (ord(ch) >= 0x20 and not 0x7F <= ord(ch) <= 0x9F)
+
+
+_HOSTILE = st.text(
+    alphabet=st.sampled_from(
+        [
+            *("\x1b", "[", "m", "1", ";", ":", "\r", "\n", "\t", "\x07", "\x9b", "\u202e"),
+            "\u00ad",
+            "\ud800",
+            "\u00a0",
+            "é",
+            "✓",
+            "a",
+            " ",
+            "\ufeff",
+            "\u2028",
+            "\x7f",
+            "\x00",
+            "]",
+        ]
+    )
+)
+
+
+@given(st.one_of(_HOSTILE, st.text()))
+def test_the_stream_filter_agrees_with_the_regex_filter(text: str) -> None:
+    """termlite (no `re`, on every verb's output) and termsafe (regex) are one rule."""
+    from looop.core import termlite, termsafe
+
+    assert termlite.keep_colour(text) == termsafe.keep_colour(text)
+
+
+def test_long_sgr_and_split_crlf_are_judged_alike() -> None:
+    from looop.core import termlite, termsafe
+
+    for text in (
+        "\x1b[" + "1" * 64 + "m",
+        "\x1b[" + "1" * 65 + "m",
+        "\x1b[",
+        "a\r",
+        "a\r\r\nb\r\n",
+        "\x1b[31m\r\n\x1b]0;x\x07",
+    ):
+        assert termlite.keep_colour(text) == termsafe.keep_colour(text), repr(text)
+
+
+@given(st.one_of(_HOSTILE, st.text()))
+def test_strip_csi_is_clicks_rule(text: str) -> None:
+    """The fast verbs strip escapes for a pipe exactly as click.echo does."""
+    from click._compat import strip_ansi
+
+    from looop.core.termlite import strip_csi
+
+    assert strip_csi(text) == strip_ansi(text)

@@ -3,15 +3,15 @@ local day, per run, or whole; and the lock every spend-state writer takes."""
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import date, datetime, timedelta
 
-from looop.core import store
+from looop.core import ljson, store
 from looop.core.clock import Clock, parse_utc, utc_stamp
 from looop.core.errors import CorruptState
 from looop.core.paths import Paths
 from looop.decide.cost.money import sane_usd
+from looop.decide.cost.record import append_cost
 
 TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 
@@ -22,15 +22,7 @@ if TYPE_CHECKING:
 
 def record_cost(paths: Paths, now: float, kind: str, id: str, runner: str, usd: float) -> bool:
     """Append one ledger row; only finite amounts > 0 (after rounding to 6 places) count."""
-    amount = sane_usd(usd)
-    if amount is None:
-        return False
-    amount = round(amount, 6)
-    if amount <= 0:
-        return False
-    row = {"cost_usd": amount, "id": id, "kind": kind, "runner": runner, "ts": utc_stamp(now)}
-    store.append_line(paths.cost_ledger, store.dumps_state(row))
-    return True
+    return append_cost(paths.cost_ledger, now, kind, id, runner, usd)
 
 
 def ledger_text(paths: Paths) -> str | None:
@@ -46,7 +38,7 @@ def ledger_text(paths: Paths) -> str | None:
 def ledger_row(line: str) -> dict[str, Any] | None:
     """A ledger row, or None when the line is corrupt."""
     try:
-        obj = json.loads(line)
+        obj = ljson.loads(line)
     except (ValueError, RecursionError):
         return None
     if not isinstance(obj, dict):

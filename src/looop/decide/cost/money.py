@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import math
-
 TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 
 if TYPE_CHECKING:
     from typing import Any
+
+
+def _finite(x: float) -> bool:
+    # not math.isfinite: math is a shared library `looop cost report` would load for this alone
+    return x - x == 0.0
+
 
 # One event or one ledger row claiming more than this is garbage, not spend.
 MAX_USD = 1_000_000.0
@@ -20,7 +24,7 @@ def sane_usd(v: Any) -> float | None:
     if isinstance(v, int) and not 0 <= v <= MAX_USD:
         return None
     f = float(v)
-    if not (math.isfinite(f) and 0.0 <= f <= MAX_USD):
+    if not (_finite(f) and 0.0 <= f <= MAX_USD):
         return None
     return f
 
@@ -28,7 +32,7 @@ def sane_usd(v: Any) -> float | None:
 def usd(x: float) -> str:
     """$ with at most 4 decimals, trailing zeros trimmed: 0 -> $0, 1.5 -> $1.5, 0.12345 ->
     $0.1235."""
-    if not math.isfinite(x):
+    if not _finite(x):
         return "$?"
     s = f"{round(x, 4):.4f}".rstrip("0").rstrip(".")
     return "$0" if s in ("-0", "") else "$" + s

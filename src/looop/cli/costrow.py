@@ -1,0 +1,45 @@
+"""`looop cost report KIND ID RUNNER USD` (and the seed's `looop _ cost KIND ID RUNNER USD`):
+the work of both faces, the click-free fast path and cli/cost.py."""
+
+from __future__ import annotations
+
+import os
+
+from looop.cli.plain import echo
+from looop.core import where
+from looop.core.errors import LooopError
+from looop.decide.cost.money import parse_usd, usd
+from looop.decide.cost.record import append_cost
+
+TYPE_CHECKING = False  # workers report costs often: no typing
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+USAGE = (
+    "usage: looop cost report KIND ID RUNNER USD "
+    "(e.g. looop cost report session triage claude 0.42)"
+)
+
+
+def report_cost(data: str, now: float, kind: str, rid: str, runner: str, amount: str) -> None:
+    value = parse_usd(amount)
+    if value is None:
+        raise LooopError(f"'{amount}' is not an amount in USD (e.g. 0.42 or $0.42)")
+    if not append_cost(os.path.join(data, "cost.jsonl"), now, kind, rid, runner, value):
+        raise LooopError(f"nothing recorded: {amount} is not a positive amount")
+    echo(f"recorded {usd(value)} for {kind} {rid} ({runner})")
+
+
+def parse_fast(argv: list[str]) -> tuple[str, str, str, str] | None:
+    """(kind, id, runner, usd) for the plain spellings; None (click's turn) for anything else."""
+    rest = argv[1:]
+    if rest[:1] == ["report"]:
+        rest = rest[1:]
+    if len(rest) != 4 or any(a.startswith("-") for a in rest):
+        return None
+    return rest[0], rest[1], rest[2], rest[3]
+
+
+def run_fast(parsed: tuple[str, str, str, str], env: Mapping[str, str], now: float) -> None:
+    report_cost(where.resolve(env, os.getcwd())[0], now, *parsed)

@@ -1,0 +1,102 @@
+"""How a verb's failure reaches the user: one line on stderr and an exit code, never a
+traceback; a bug also leaves a crash file. Loaded only when something failed, so the hot
+verbs never pay for it."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import time
+
+from looop.core.errors import LooopError
+from looop.core.store import NotRegular
+from looop.core.termsafe import line_for_terminal
+
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+# A write or read the user can fix (a path, space, permissions): one line, not a crash.
+_USER_ERRNOS = frozenset(
+    {
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.ENAMETOOLONG,
+        errno.ELOOP,
+        errno.EMFILE,
+        errno.ENFILE,
+        errno.EIO,
+    }
+)
+
+
+def fail(msg: str, code: int = 1) -> NoReturn:
+    """`looop: msg` (made safe: messages may quote untrusted text) and exit."""
+    sys.stderr.write(f"looop: {line_for_terminal(msg)}\n")
+    raise SystemExit(code)
+
+
+def fail_for(e: Exception, env: dict[str, str]) -> NoReturn:
+    """The one line for an exception a verb raised (called from inside its except block)."""
+    if isinstance(e, NotRegular):
+        fail(
+            f"{e.filename} is {e.strerror} — something else stands where looop keeps a "
+            "file; move it away (looop recreates what it needs)"
+        )
+    if isinstance(e, OSError) and e.errno in _USER_ERRNOS:
+        where = e.filename or "the data dir"
+        # no claim about side effects here: a move may have run before the write failed
+        fail(
+            f"cannot use {where}: {e.strerror} — check the path, free space or fix "
+            "permissions (or point LOOOP_DATA_DIR elsewhere)"
+        )
+    if isinstance(e, LooopError) and not isinstance(e, OSError):
+        fail(str(e))
+    crash_report(e, env)
+
+
+def crash_report(exc: BaseException, env: dict[str, str]) -> NoReturn:
+    """A bug, not bad input: one line for the user, the traceback in a file for a developer."""
+    import traceback  # lazy: only a crash pays for it
+
+    if env.get("LOOOP_DEBUG", "").strip() not in ("", "0"):
+        raise exc
+    trace = "".join(traceback.format_exception(exc))
+    name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    where = "nowhere (could not write a crash file)"
+    dirs: list[str] = []
+    try:
+        # lazy: only a crash pays for it
+        from pathlib import Path
+
+        from looop.core.paths import Paths
+
+        dirs.append(str(Paths.resolve(env, Path.cwd()).data / "crash"))
+    except Exception:
+        pass
+    import tempfile  # lazy: only a crash pays for it
+
+    dirs.append(tempfile.gettempdir())
+    for d in dirs:
+        try:
+            os.makedirs(d, exist_ok=True)
+            path = os.path.join(d, name)
+            with open(path, "x", encoding="utf-8", errors="backslashreplace") as f:
+                f.write(trace)
+            where = path
+            break
+        except Exception:
+            continue
+    first = " ".join(str(exc).split())[:200]
+    fail(
+        f"internal error ({type(exc).__name__}: {first}) — this is a bug in looop; the details "
+        f"are in {where} (set LOOOP_DEBUG=1 to see them here)",
+        70,
+    )

@@ -1,0 +1,216 @@
+"""JSON over CPython's C accelerator (`_json`), without importing the `json` package.
+
+`import json` pulls in `re` and `enum` (~8 ms): more than a hot verb's whole budget. The C
+scanner and encoder are what `json` itself runs; this module drives them directly for the
+spellings looop uses and falls back to `json` wherever it would differ — text that fails to
+parse (so the error message is json's own, word for word), indented output of values the
+encoder below does not know, and interpreters without `_json`.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # imported on the hot path: no `typing`
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+_c_scanner: Any = None
+_c_encoder: Any = None
+_str_utf8: Any = None
+_str_ascii: Any = None
+try:
+    from _json import encode_basestring as _str_utf8
+    from _json import encode_basestring_ascii as _str_ascii
+    from _json import make_encoder as _c_encoder
+    from _json import make_scanner as _c_scanner
+except ImportError:  # another interpreter: json's pure-Python paths do the work
+    pass
+
+_WS = " \t\n\r"
+
+
+class _Hooks:
+    """What the C scanner reads off json's decoder object."""
+
+    __slots__ = (
+        "memo",
+        "object_hook",
+        "object_pairs_hook",
+        "parse_constant",
+        "parse_float",
+        "parse_int",
+        "strict",
+    )
+
+    def __init__(self, parse_int: Any, parse_float: Any, parse_constant: Any, strict: bool) -> None:
+        self.strict = strict
+        self.object_hook = None
+        self.object_pairs_hook = None
+        self.parse_int = parse_int
+        self.parse_float = parse_float
+        self.parse_constant = parse_constant
+        self.memo: dict[str, str] = {}
+
+
+def _json_loads(text: str | bytes, hooks: _Hooks) -> Any:
+    import json  # lazy: only bad text (json words the error) or a missing `_json` pays for it
+
+    return json.loads(
+        text,
+        parse_int=hooks.parse_int,
+        parse_float=hooks.parse_float,
+        parse_constant=hooks.parse_constant,
+        strict=hooks.strict,
+    )
+
+
+def _constant(name: str) -> float:
+    return {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}[name]
+
+
+def loads(
+    text: str | bytes,
+    *,
+    parse_int: Callable[[str], Any] = int,
+    parse_float: Callable[[str], Any] = float,
+    parse_constant: Callable[[str], Any] = _constant,
+    strict: bool = True,
+) -> Any:
+    """json.loads(text, ...) with the same result and the same exceptions."""
+    hooks = _Hooks(parse_int, parse_float, parse_constant, strict)
+    if _c_scanner is None or not isinstance(text, str) or text.startswith("\ufeff"):
+        return _json_loads(text, hooks)
+    start = len(text) - len(text.lstrip(_WS))
+    try:
+        obj, end = _c_scanner(hooks)(text, start)
+    except StopIteration:
+        return _json_loads(text, hooks)  # raises json's own "Expecting value" error
+    except ValueError as e:
+        if type(e) is ValueError or e.__class__.__name__ == "JSONDecodeError":
+            return _json_loads(text, hooks)
+        raise  # a hook's own error (UnsafeJSON): the caller's words
+    if text[end:].strip(_WS):
+        return _json_loads(text, hooks)  # "Extra data", worded by json
+    return obj
+
+
+def _default(o: Any) -> Any:
+    raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
+
+
+def _floatstr(o: float) -> str:
+    if o != o:
+        return "NaN"
+    if o == float("inf"):
+        return "Infinity"
+    if o == float("-inf"):
+        return "-Infinity"
+    return float.__repr__(o)
+
+
+def dumps(
+    obj: Any,
+    *,
+    sort_keys: bool = False,
+    separators: tuple[str, str] | None = None,
+    ensure_ascii: bool = True,
+    indent: int | None = None,
+    default: Callable[[Any], Any] | None = None,
+) -> str:
+    """json.dumps(obj, ...) for these options, byte for byte."""
+    if _c_encoder is None:
+        return _json_dumps(obj, sort_keys, separators, ensure_ascii, indent, default)
+    enc = _str_ascii if ensure_ascii else _str_utf8
+    if indent is not None:
+        item_sep, key_sep = separators or (",", ": ")
+        out: list[str] = []
+        if not _pretty(obj, out, enc, " " * indent, "", item_sep, key_sep, sort_keys, 0):
+            return _json_dumps(obj, sort_keys, separators, ensure_ascii, indent, default)
+        return "".join(out)
+    item_sep, key_sep = separators or (", ", ": ")
+    if isinstance(obj, str):
+        return enc(obj)  # type: ignore[no-any-return]
+    encoder = _c_encoder(
+        {}, default or _default, enc, None, key_sep, item_sep, sort_keys, False, True
+    )
+    return "".join(encoder(obj, 0))
+
+
+def _json_dumps(
+    obj: Any,
+    sort_keys: bool,
+    separators: tuple[str, str] | None,
+    ensure_ascii: bool,
+    indent: int | None,
+    default: Callable[[Any], Any] | None,
+) -> str:
+    import json  # lazy: only values the light encoder does not know (or no `_json`) need it
+
+    return json.dumps(
+        obj,
+        sort_keys=sort_keys,
+        separators=separators,
+        ensure_ascii=ensure_ascii,
+        indent=indent,
+        default=default,
+    )
+
+
+def _pretty(
+    o: Any,
+    out: list[str],
+    enc: Any,
+    step: str,
+    pad: str,
+    item_sep: str,
+    key_sep: str,
+    sort_keys: bool,
+    depth: int,
+) -> bool:
+    """json's indented layout for plain JSON values; False (nothing usable) for anything else."""
+    if depth > 200:
+        return False  # json's own recursion handling words this case
+    if isinstance(o, str):
+        out.append(enc(o))
+    elif o is None:
+        out.append("null")
+    elif o is True:
+        out.append("true")
+    elif o is False:
+        out.append("false")
+    elif type(o) is int:
+        out.append(int.__repr__(o))
+    elif type(o) is float:
+        out.append(_floatstr(o))
+    elif type(o) is list or type(o) is tuple:
+        if not o:
+            out.append("[]")
+            return True
+        inner = pad + step
+        out.append("[\n" + inner)
+        for i, item in enumerate(o):
+            if i:
+                out.append(item_sep + "\n" + inner)
+            if not _pretty(item, out, enc, step, inner, item_sep, key_sep, sort_keys, depth + 1):
+                return False
+        out.append("\n" + pad + "]")
+    elif type(o) is dict:
+        if not o:
+            out.append("{}")
+            return True
+        if not all(type(k) is str for k in o):
+            return False  # json coerces other key types: let it
+        inner = pad + step
+        out.append("{\n" + inner)
+        items = sorted(o.items()) if sort_keys else o.items()
+        for i, (k, v) in enumerate(items):
+            if i:
+                out.append(item_sep + "\n" + inner)
+            out.append(enc(k) + key_sep)
+            if not _pretty(v, out, enc, step, inner, item_sep, key_sep, sort_keys, depth + 1):
+                return False
+        out.append("\n" + pad + "}")
+    else:
+        return False
+    return True

@@ -1,0 +1,111 @@
+"""The terminal-safety rule without `re`: the characters that may act on a terminal, and the
+stream filter every verb's output passes through (core.termstream).
+
+termsafe builds its regular expressions from the same ranges; this filter walks the text
+instead, so a hot verb printing a `—` or a `✗` does not pay ~6 ms to import `re`."""
+
+from __future__ import annotations
+
+# C0 controls but \t and \n, DEL, C1 controls, and the format characters that reorder or hide
+# text (bidi overrides and isolates, zero-width joiners, BOM, soft hyphen, line/para separators),
+# and lone surrogates. Every one of them is non-printable to str.isprintable.
+UNSAFE_RANGES = (
+    (0x00, 0x08),
+    (0x0B, 0x1F),
+    (0x7F, 0x9F),
+    (0xAD, 0xAD),
+    (0x61C, 0x61C),
+    (0x200B, 0x200F),
+    (0x2028, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0xD800, 0xDFFF),
+)
+_SGR_MAX = 64  # parameter characters an SGR sequence may carry
+_SGR_PARAMS = frozenset("0123456789;:")
+
+
+def unsafe(ch: str) -> bool:
+    cp = ord(ch)
+    return any(lo <= cp <= hi for lo, hi in UNSAFE_RANGES)
+
+
+def _sgr_end(line: str, i: int) -> int:
+    """The end of an SGR sequence (`ESC [ params m`) starting at i, or -1."""
+    if line[i + 1 : i + 2] != "[":
+        return -1
+    j = i + 2
+    while j < len(line) and line[j] in _SGR_PARAMS:
+        j += 1
+    if j - (i + 2) > _SGR_MAX or line[j : j + 1] != "m":
+        return -1
+    return j + 1
+
+
+def _defuse_line(line: str, crlf_ok: bool, out: list[str]) -> None:
+    """One line (no `\\n` in it); a trailing CR is a CRLF line end when crlf_ok."""
+    i, n = 0, len(line)
+    start = 0
+    while i < n:
+        ch = line[i]
+        if ch.isprintable() or ch == "\t":
+            i += 1
+            continue
+        if ch == "\x1b":
+            end = _sgr_end(line, i)
+            if end > 0:
+                i = end
+                continue
+        if ch == "\r" and i == n - 1 and crlf_ok:
+            i += 1
+            continue
+        if unsafe(ch):
+            out.append(line[start:i])
+            out.append(f"\\u{ord(ch):04x}")
+            start = i + 1
+        i += 1
+    out.append(line[start:])
+
+
+def keep_colour(text: str) -> str:
+    """Every control and invisible format character shown as `\\uXXXX`, except looop's own
+    colour codes (SGR) and CRLF line ends. `\\uXXXX`, not `\\xXX`: inside a --json string it is
+    a valid escape that decodes to the very character it replaced."""
+    if text.replace("\n", "").replace("\t", "").isprintable():
+        return text  # nearly every line: nothing to look at
+    lines = text.split("\n")
+    out: list[str] = []
+    last = len(lines) - 1
+    for k, line in enumerate(lines):
+        if k:
+            out.append("\n")
+        _defuse_line(line, k < last, out)
+    return "".join(out)
+
+
+def strip_csi(text: str) -> str:
+    """Every CSI sequence (`ESC [ params intermediates final`) removed: what click.echo does to
+    text bound for a pipe or a file, so the fast verbs print what their click faces print."""
+    if "\x1b[" not in text:
+        return text
+    out: list[str] = []
+    i = start = 0
+    n = len(text)
+    while True:
+        i = text.find("\x1b[", i)
+        if i < 0:
+            break
+        j = i + 2
+        while j < n and "0" <= text[j] <= "?":
+            j += 1
+        while j < n and " " <= text[j] <= "/":
+            j += 1
+        if j < n and "@" <= text[j] <= "~":
+            out.append(text[start:i])
+            i = start = j + 1
+        else:
+            i += 1
+    out.append(text[start:])
+    return "".join(out)

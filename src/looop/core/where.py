@@ -1,0 +1,64 @@
+"""Where the data dir and the config file are: the one rule, on plain strings.
+
+Paths.resolve wraps these in pathlib; the hot verbs use the strings as they are (pathlib alone
+costs them ~10 ms). The strings are spelled as pathlib spells them, so a message naming a file
+reads the same on either path."""
+
+from __future__ import annotations
+
+import os
+
+from looop.core.errors import LooopError
+
+TYPE_CHECKING = False  # imported on the hot path: no `typing`
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+def _nonempty(env: Mapping[str, str], key: str) -> str | None:
+    v = env.get(key, "")
+    return v if v.strip() else None
+
+
+def norm(path: str) -> str:
+    """`str(PurePosixPath(path))`: repeated slashes and `.` parts dropped, `..` kept."""
+    if not path:
+        return "."
+    root = ""
+    if path.startswith("/"):
+        root = "//" if path.startswith("//") and not path.startswith("///") else "/"
+    parts = [p for p in path.split("/") if p and p != "."]
+    return (root + "/".join(parts)) or "."
+
+
+def join(base: str, name: str) -> str:
+    """`str(PurePosixPath(base) / name)` for a normalised base and a normalised relative name."""
+    if name == ".":
+        return base
+    if base == ".":
+        return name
+    return base + name if base.endswith("/") else base + "/" + name
+
+
+def _absolute(path: str, cwd: str) -> str:
+    path = norm(os.path.expanduser(path))
+    return path if path.startswith("/") else join(norm(cwd), path)
+
+
+def resolve(env: Mapping[str, str], cwd: str) -> tuple[str, str]:
+    """(data dir, config file): $LOOOP_DATA_DIR, else ${XDG_STATE_HOME:-~/.local/state}/looop;
+    $LOOOP_CONFIG, else config.json in the data dir; relative ones taken from cwd."""
+    raw = _nonempty(env, "LOOOP_DATA_DIR")
+    if raw is None:
+        state = _nonempty(env, "XDG_STATE_HOME")
+        if state is None:
+            home = _nonempty(env, "HOME")
+            if home is None:
+                raise LooopError("HOME is not set: set LOOOP_DATA_DIR to choose a data dir")
+            state = join(norm(home), ".local/state")
+        raw = join(norm(state), "looop")
+    data = _absolute(raw, cwd)
+    cfg = _nonempty(env, "LOOOP_CONFIG")
+    config = _absolute(cfg, cwd) if cfg else join(data, "config.json")
+    return data, config

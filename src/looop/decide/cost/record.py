@@ -1,0 +1,26 @@
+"""One row into the cost ledger: light (no json package, datetime or pathlib), because a
+worker's `looop cost report` is a hot verb. ledger.record_cost is this, given Paths."""
+
+from __future__ import annotations
+
+from looop.core import store
+from looop.core.stamps import utc_stamp
+from looop.decide.cost.money import sane_usd
+
+TYPE_CHECKING = False  # imported on the hot path: no `typing`
+
+if TYPE_CHECKING:
+    from looop.core.store import AnyPath
+
+
+def append_cost(ledger: AnyPath, now: float, kind: str, id: str, runner: str, usd: float) -> bool:
+    """Append one ledger row; only finite amounts > 0 (after rounding to 6 places) count."""
+    amount = sane_usd(usd)
+    if amount is None:
+        return False
+    amount = round(amount, 6)
+    if amount <= 0:
+        return False
+    row = {"cost_usd": amount, "id": id, "kind": kind, "runner": runner, "ts": utc_stamp(now)}
+    store.append_line(ledger, store.dumps_state(row))
+    return True

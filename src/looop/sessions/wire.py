@@ -1,0 +1,93 @@
+"""A session's liveness read light: what `tell`, `claim` and `unclaim` ask of a session, with
+no pathlib, re or enum, so those hot verbs stay near a bare interpreter's start.
+
+The reads are state.py's own (it imports them from here): meta.json names the session,
+status.json its state, and a live session's supervisor holds an flock on `lock`."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+
+from looop.core import store
+from looop.core.errors import CorruptState
+
+TYPE_CHECKING = False  # imported on the hot path: no `typing`
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from looop.core.store import AnyPath
+
+# The `state` strings of status.json (states.SessionState's values; a test holds them equal).
+STATE_NAMES = ("starting", "running", "exited", "killed")
+LIVE_NAMES = frozenset({"starting", "running"})
+
+META = "meta.json"
+STATUS = "status.json"
+LOCK = "lock"
+NOTE = "note"
+
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+def valid_id(sid: str) -> bool:
+    """state.validate_id's rule: 1-64 letters, digits, '.', '_' or '-', not `.` or `..`."""
+    return 0 < len(sid) <= 64 and _ID_CHARS.issuperset(sid) and sid not in (".", "..")
+
+
+def read_meta(sdir: AnyPath) -> dict[str, Any] | None:
+    """meta.json, None when missing; CorruptState when present but unreadable."""
+    path = os.path.join(sdir, META)
+    meta = store.read_json_object(path)
+    if meta is not None and not (
+        isinstance(meta.get("id"), str) and isinstance(meta.get("cmd"), list)
+    ):
+        raise CorruptState(f"{path} lacks id/cmd; delete the session dir to reset")
+    return meta
+
+
+def read_status(sdir: AnyPath) -> dict[str, Any] | None:
+    """status.json, None when missing or unreadable (writes are atomic, so that means absent)."""
+    try:
+        status = store.read_json_object(os.path.join(sdir, STATUS))
+    except CorruptState:
+        return None
+    if status is None or status.get("state") not in STATE_NAMES:
+        return None
+    return status
+
+
+def lock_held(sdir: AnyPath) -> bool:
+    """True while a supervisor holds `lock`. A shared probe, so probes never block each other."""
+    try:
+        fd = os.open(os.path.join(sdir, LOCK), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as e:
+        return e.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
+    finally:
+        os.close(fd)
+    return False
+
+
+def live(data: str, sid: str) -> bool | None:
+    """Whether session `sid` runs now, as get_session(data, sid).alive says it; None where
+    get_session raises SessionError (a bad id, no such session, unreadable meta.json).
+    An OSError get_session would raise (its note is not a file) comes out the same."""
+    if not valid_id(sid):
+        return None
+    sdir = os.path.join(data, "sessions", sid)
+    try:
+        meta = read_meta(sdir)
+    except CorruptState:
+        return None
+    if meta is None:
+        return None
+    status = read_status(sdir) or {}
+    alive = str(status.get("state", "starting")) in LIVE_NAMES and lock_held(sdir)
+    store.read_text(os.path.join(sdir, NOTE))  # get_session reads the note: fail where it does
+    return alive

@@ -1,0 +1,105 @@
+"""The fast verbs import none of the heavy modules: a regression guard that is not a timing
+test. Each verb runs in a fresh interpreter that then reports what it had loaded."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from looop.core.clock import FixedClock
+from looop.sessions import kill, spawn, wait
+
+# What each costs a cold start on this machine, in ms (python -X importtime): the hot verbs'
+# whole budget over a bare interpreter is about 5.
+HEAVY = {
+    "click": 30,
+    "typing": 10,
+    "pathlib": 10,
+    "dataclasses": 16,
+    "json": 8,
+    "re": 6,
+    "socket": 8,
+    "subprocess": 11,
+    "enum": 4,
+    "datetime": 2,
+    "contextlib": 4,
+    "collections": 2,
+    "functools": 3,
+    "inspect": 7,
+}
+
+# Shared libraries (a dlopen each, ~0.2 ms) that verbs with no lock or no math leave alone.
+NOT_FOR = {"told": {"fcntl"}, "cost": {"fcntl", "math"}}
+
+VERBS = [
+    ["version"],
+    ["claim", "x"],
+    ["claim", "x", "--session", "w1"],
+    ["unclaim", "x", "--session", "w1"],
+    ["told", "w1"],
+    ["tell", "w1", "hello"],
+    ["cost", "report", "session", "w1", "claude", "0.42"],
+]
+
+PROBE = """
+import sys
+from looop.cli.main import main
+try:
+    main(sys.argv[1:])
+except SystemExit as e:
+    code = e.code
+else:
+    code = 0
+sys.stdout.flush()
+sys.stderr.write("\\nMODULES " + repr([code, sorted(sys.modules)]) + "\\n")
+"""
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    d = tmp_path_factory.mktemp("imports") / "data"
+    d.mkdir()
+    spawn(d, "w1", ["cat"], cwd=d, env=dict(os.environ))
+    try:
+        yield d
+    finally:
+        kill(d, "w1")
+        wait(d, "w1", 30, FixedClock())
+
+
+def _loaded(code: str, args: list[str], data: Path) -> tuple[object, set[str]]:
+    env = {"PATH": os.environ.get("PATH", "/bin"), "HOME": str(data), "LOOOP_DATA_DIR": str(data)}
+    r = subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=60
+    )
+    tail = r.stderr.rsplit("\nMODULES ", 1)
+    assert len(tail) == 2, r.stderr
+    rc, mods = ast.literal_eval(tail[1])
+    return rc, set(mods)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("argv", VERBS, ids=[" ".join(v) for v in VERBS])
+def test_a_fast_verb_loads_nothing_heavy(data: Path, argv: list[str]) -> None:
+    _, bare = _loaded(
+        "import sys; sys.stderr.write('\\nMODULES ' + repr([0, sorted(sys.modules)]))", [], data
+    )
+    rc, mods = _loaded(PROBE, argv, data)
+    assert rc == 0, f"looop {' '.join(argv)} failed"
+    heavy = sorted(m for m in {*HEAVY, *NOT_FOR.get(argv[0], ())} if m in mods and m not in bare)
+    assert heavy == [], (
+        f"looop {' '.join(argv)} loads {heavy} (~{sum(HEAVY.get(m, 0) for m in heavy)} ms)"
+    )
+
+
+@pytest.mark.timeout(60)
+def test_the_guard_sees_a_heavy_import(data: Path) -> None:
+    """The probe is not blind: a verb that goes through click shows click and typing."""
+    rc, mods = _loaded(PROBE, ["claim", "--help"], data)
+    assert rc == 0 and {"click", "typing", "re"} <= mods

@@ -1,0 +1,251 @@
+"""The click-free fast verbs and their click faces are one behaviour: for every argv in the
+table (good and bad), stdout, stderr, the exit code and every file written are the same
+whichever path serves it. This is the test that keeps the two honest."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from looop.core.clock import FixedClock
+from looop.core.store import write_json
+from looop.sessions import kill, spawn, wait
+from looop.sessions.state import SessionError, get_session
+from looop.sessions.wire import live
+from tests.helpers import clean_env, run_cli
+
+ESC = "\x1b"
+
+# (argv, extra env). The data dir holds a live session `w1` (cat), a finished one `done`,
+# queued tells for w1, a claim `held` by w1 and a claim `mine` by w2.
+CASES: list[tuple[list[str], dict[str, str]]] = [
+    (["version"], {}),
+    (["--version"], {}),
+    (["-V"], {}),
+    (["status"], {}),
+    (["status", "--json"], {}),
+    (["claim", "x"], {}),
+    (["claim", "x", "--session", "w1"], {}),
+    (["claim", "--session", "w1", "x"], {}),
+    (["claim", "x"], {"LOOOP_SESSION_ID": "w2"}),
+    (["claim", "held"], {"LOOOP_SESSION_ID": "w2"}),
+    (["claim", "held", "--session", "w1"], {}),
+    (["claim", "mine"], {"LOOOP_SESSION_ID": "w2"}),
+    (["claim", "bad/name"], {}),
+    (["claim", ".hidden"], {}),
+    (["claim", "x", "--session", "bad id"], {}),
+    (["claim", "x"], {"LOOOP_SESSION_ID": "../up"}),
+    (["claim"], {}),
+    (["claim", "a", "b"], {}),
+    (["claim", "x", "--session"], {}),
+    (["unclaim", "held"], {"LOOOP_SESSION_ID": "w2"}),
+    (["unclaim", "held"], {"LOOOP_SESSION_ID": "w1"}),
+    (["unclaim", "mine", "--session", "w2"], {}),
+    (["unclaim", "nothing"], {}),
+    (["told", "w1"], {}),
+    (["told"], {"LOOOP_SESSION_ID": "w1"}),
+    (["told"], {}),
+    (["told", "ghost"], {}),
+    (["told", "bad..id"], {}),
+    (["told", "w1", "extra"], {}),
+    (["tell", "w1", "use", "the", "staging", "db"], {}),
+    (["tell", "w1", f"{ESC}[31mred{ESC}[0m and {ESC}]0;title\x07 é"], {}),
+    (["tell", "w1", "  "], {}),
+    (["tell", "done", "hi"], {}),
+    (["tell", "ghost", "hi"], {}),
+    (["tell", "../x", "hi"], {}),
+    (["tell", "w1"], {}),
+    (["cost", "report", "session", "w1", "claude", "0.42"], {}),
+    (["cost", "session", "w1", "claude", "$1.5"], {}),
+    (["cost", "report", "session", "w1", "claude", "abc"], {}),
+    (["cost", "report", "session", "w1", "claude", "0"], {}),
+    (["cost", "report", "session", "w1", "claude", "1e999"], {}),
+    (["cost", "report", "k", f"i{ESC}[1m", "r\u202e", "0.1"], {}),
+    (["cost", "report", "a", "b", "c"], {}),
+    (["told", "w1"], {"LOOOP_DATA_DIR": "", "HOME": ""}),
+    (["claim", "x"], {"LOOOP_DATA_DIR": "", "HOME": ""}),
+    (["tell", "w1", "hi"], {"LOOOP_DATA_DIR": "", "HOME": ""}),
+    (["cost", "report", "a", "b", "c", "1"], {"LOOOP_DATA_DIR": "", "HOME": ""}),
+]
+
+
+def _file_at(data: Path, rel: str) -> None:
+    p = data / rel
+    if p.is_dir():
+        shutil.rmtree(p)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text("not a dir\n")
+
+
+def _dir_at(data: Path, rel: str) -> None:
+    (data / rel).mkdir(parents=True, exist_ok=True)
+
+
+# (argv, extra env, what is broken in the data dir first): a user's damaged data dir.
+BROKEN: list[tuple[list[str], dict[str, str], str]] = [
+    (["told", "w1"], {}, "file:tells/consumed"),
+    (["told", "w1"], {}, "garbage:tells/w1-3.json"),
+    (["told", "w1"], {}, "dir:tells/w1-4.json"),
+    (["tell", "w1", "hi"], {}, "file:tells"),
+    (["tell", "w1", "hi"], {}, "dir:events.jsonl"),
+    (["tell", "w1", "hi"], {}, "file:tells/consumed"),
+    (["claim", "x"], {}, "file:claims"),
+    (["claim", "x"], {}, "garbage:claims/x.json"),
+    (["claim", "x"], {}, "dir:claims/x.json"),
+    (["unclaim", "x"], {}, "garbage:claims/x.json"),
+    (["cost", "report", "a", "b", "c", "1"], {}, "dir:cost.jsonl"),
+    (["cost", "report", "a", "b", "c", "1"], {}, "file:.lock"),
+]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A data dir with a live session (cat) and a finished one, shared by every case."""
+    data = tmp_path_factory.mktemp("parity") / "data"
+    data.mkdir()
+    env = dict(os.environ)
+    spawn(data, "w1", ["cat"], cwd=data, env=env)
+    spawn(data, "done", ["true"], cwd=data, env=env)
+    wait(data, "done", 30, FixedClock())
+    assert get_session(data, "w1").alive
+    try:
+        yield data
+    finally:
+        kill(data, "w1")
+
+
+def _reset(data: Path) -> None:
+    """Everything but sessions/ back to the seeded state."""
+    for entry in data.iterdir():
+        if entry.name == "sessions":
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    (data / "tells").mkdir()
+    for n, msg in ((1, "first"), (2, f"{ESC}[1mbold{ESC}[0m second")):
+        write_json(data / "tells" / f"w1-{n}.json", {"v": 1, "id": f"w1-{n}", "msg": msg})
+    write_json(data / "claims" / "held.json", {"v": 1, "name": "held", "session": "w1"})
+    write_json(data / "claims" / "mine.json", {"v": 1, "name": "mine", "session": "w2"})
+
+
+def _same_run(text: str) -> str:
+    """What legitimately differs between two runs masked: the random part of a temp file's
+    name and the clock second and pid in a crash file's name."""
+    text = re.sub(r"\.tmp\.\d+\.[0-9a-f]{6}", ".tmp.N", text)
+    return re.sub(r"crash-\d{8}-\d{6}-\d+\.txt", "crash-T.txt", text)
+
+
+def _files(data: Path) -> dict[str, bytes]:
+    """Every file outside sessions/, a claim's random nonce masked; a crash file by name only
+    (its traceback names the face's own frames)."""
+    out: dict[str, bytes] = {}
+    for p in sorted(data.rglob("*")):
+        rel = _same_run(p.relative_to(data).as_posix())
+        if rel.startswith("sessions") or not p.is_file():
+            continue
+        if rel.startswith("crash/"):
+            out[rel] = b""
+            p.unlink()
+            continue
+        raw = p.read_bytes()
+        if rel.startswith("claims/") and rel.endswith(".json"):
+            raw = raw.split(b'"nonce":"', 1)[0]
+        out[rel] = raw
+    return out
+
+
+def _run(
+    world: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    extra: dict[str, str],
+    fast: bool,
+    broken: str = "",
+) -> tuple[int, str, str, dict[str, bytes]]:
+    _reset(world)
+    if broken:
+        how, rel = broken.split(":", 1)
+        if how == "file":
+            _file_at(world, rel)
+        elif how == "dir":
+            _dir_at(world, rel)
+        else:
+            (world / rel).write_text("{not json")
+    env = clean_env(tmp_path, world, **extra)
+    env = {k: v for k, v in env.items() if v}
+    with monkeypatch.context() as m:
+        if not fast:
+            m.setattr("looop.cli.main._fast", lambda *a: False)
+        code, out, err = run_cli(capsys, *argv, env=env, clock=FixedClock())
+    return code, out, _same_run(err), _files(world)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("argv", "extra"), CASES, ids=[" ".join(c[0]) for c in CASES])
+def test_fast_and_click_faces_agree(
+    world: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    extra: dict[str, str],
+) -> None:
+    fast = _run(world, tmp_path, capsys, monkeypatch, argv, extra, fast=True)
+    slow = _run(world, tmp_path, capsys, monkeypatch, argv, extra, fast=False)
+    assert fast == slow
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("argv", "extra", "broken"), BROKEN, ids=[f"{' '.join(c[0])} [{c[2]}]" for c in BROKEN]
+)
+def test_fast_and_click_faces_agree_on_a_damaged_data_dir(
+    world: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    extra: dict[str, str],
+    broken: str,
+) -> None:
+    fast = _run(world, tmp_path, capsys, monkeypatch, argv, extra, True, broken)
+    slow = _run(world, tmp_path, capsys, monkeypatch, argv, extra, False, broken)
+    assert "Traceback" not in fast[2]
+    assert fast == slow
+
+
+def test_the_table_exercises_both_outcomes(
+    world: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a table of no-ops: the fast path really serves these, and they really write."""
+    code, out, _, files = _run(
+        world, tmp_path, capsys, monkeypatch, ["tell", "w1", "hi"], {}, fast=True
+    )
+    assert (code, out) == (0, "queued w1-3\n")
+    assert b'"msg":"hi"' in files["tells/w1-3.json"]
+    assert b'"event":"tell"' in files["events.jsonl"]
+    code, out, _, files = _run(world, tmp_path, capsys, monkeypatch, ["told", "w1"], {}, True)
+    assert out == "first\nbold second\n"  # escapes stripped for a pipe, as click does
+    assert "tells/consumed/w1-2.json" in files
+    code, _, err, _ = _run(
+        world, tmp_path, capsys, monkeypatch, ["claim", "held"], {"LOOOP_SESSION_ID": "w2"}, True
+    )
+    assert code == 1 and "held by live session 'w1'" in err
+
+
+@pytest.mark.parametrize("sid", ["w1", "done", "ghost", "..", "a/b", "", "x" * 65, "bad id"])
+def test_the_light_liveness_read_is_get_sessions(world: Path, sid: str) -> None:
+    try:
+        want: bool | None = get_session(world, sid).alive
+    except SessionError:
+        want = None
+    assert live(str(world), sid) == want

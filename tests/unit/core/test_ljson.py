@@ -1,0 +1,103 @@
+"""The light JSON module says exactly what the json package says, for values and for errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from looop.core import jsonsafe, ljson
+
+VALUES: list[Any] = [
+    {},
+    [],
+    "",
+    0,
+    -1.5,
+    1e300,
+    10**40,
+    True,
+    None,
+    {"b": [1, 2, {"c": None}], "a": 'é\u2028\x1b[31m\\"', "z": {}, "y": []},
+    [[[[]]], {"k": [{}]}],
+    {"emoji": "😀", "nul": "\x00", "tab": "\t"},
+    ["\ud800"],  # a lone surrogate: json writes its escape
+    (1, 2),
+    {"f": float("nan"), "g": float("inf"), "h": -0.0},
+]
+
+
+@pytest.mark.parametrize("value", VALUES)
+@pytest.mark.parametrize("ascii_only", [True, False])
+def test_dumps_matches_json(value: Any, ascii_only: bool) -> None:
+    for opts in (
+        {"sort_keys": True, "separators": (",", ":")},
+        {"indent": 2, "sort_keys": True},
+        {"indent": 2},
+        {},
+    ):
+        assert ljson.dumps(value, ensure_ascii=ascii_only, **opts) == json.dumps(
+            value, ensure_ascii=ascii_only, **opts
+        )
+
+
+def test_dumps_default_and_refusal_match_json() -> None:
+    class Odd:
+        def __str__(self) -> str:
+            return "odd"
+
+    assert ljson.dumps({"x": Odd()}, default=str) == json.dumps({"x": Odd()}, default=str)
+    assert ljson.dumps({"x": Odd()}, indent=2, default=str) == json.dumps(
+        {"x": Odd()}, indent=2, default=str
+    )
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        ljson.dumps({"x": Odd()})
+    # non-string keys: json coerces them, and so do we
+    assert ljson.dumps({1: 2, None: 3}, indent=2) == json.dumps({1: 2, None: 3}, indent=2)
+
+
+TEXTS = [
+    '{"a": [1, 2.5, "x\\u00e9"], "b": null}',
+    "  [true, false]\n",
+    '"\\ud800"',
+    "123",
+    "",
+    "   ",
+    "{",
+    '{"a": 1} x',
+    "[1,]",
+    "\ufeff{}",
+    '{"a": NaN}',
+    '["\x01"]',
+    "[" * 50 + "]" * 50,
+]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_loads_matches_json_value_or_error(text: str) -> None:
+    def outcome(fn: Any) -> tuple[str, str]:
+        try:
+            return "ok", repr(fn(text))
+        except ValueError as e:
+            return type(e).__name__, str(e)
+
+    assert outcome(ljson.loads) == outcome(json.loads)
+
+
+def test_bytes_go_through_json() -> None:
+    assert ljson.loads(b'{"a": 1}') == {"a": 1}
+
+
+def test_jsonsafe_still_refuses_what_it_refused() -> None:
+    for text, words in (
+        ('{"n": NaN}', "not a JSON number"),
+        ('{"n": 1e999}', "too large"),
+        ('{"n": ' + "9" * 70 + "}", "integer of 70 digits"),
+        ('{"s": "\\udc00"}', "unpaired surrogate"),
+        ("[" * 100 + "]" * 100, "nested too deeply"),
+    ):
+        with pytest.raises(jsonsafe.UnsafeJSON, match=words):
+            jsonsafe.loads(text)
+    with pytest.raises(json.JSONDecodeError, match="Expecting property name"):
+        jsonsafe.loads("{oops")
