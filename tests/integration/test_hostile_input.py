@@ -360,3 +360,37 @@ def test_looops_own_screen_codes_still_reach_the_terminal(tmp_path: Path) -> Non
         p.kill()
         p.wait(timeout=10)
     assert head.startswith("\x1b[H\x1b[2J") and "\\u001b" not in head
+
+
+@pytest.mark.parametrize(
+    ("blocked", "args"),
+    [
+        ("claims", ["claim", "x", "--session", "w1"]),
+        ("goals", ["goal", "write", "g1", "ship it"]),
+    ],
+)
+def test_a_file_where_a_data_dir_belongs_is_one_line(
+    tmp_path: Path, blocked: str, args: list[str]
+) -> None:
+    data = tmp_path / "data"
+    assert _looop(data, "init").returncode == 0
+    target = data / blocked
+    if target.is_dir():
+        import shutil
+
+        shutil.rmtree(target)
+    target.write_text("not a directory\n")
+    r = _looop(data, *args)
+    err = r.stderr.decode("utf-8", "replace")
+    assert "Traceback" not in err and "internal error" not in err, err
+    assert r.returncode == 1, (r.returncode, err)
+    assert len(err.strip().splitlines()) == 1, err
+    assert blocked in err, err
+    assert not list((data / "crash").glob("*")) if (data / "crash").is_dir() else True
+
+
+def test_a_data_dir_under_proc_is_one_line(tmp_path: Path) -> None:
+    r = _looop(Path("/proc/self/nowhere/data"), "goal", "write", "g1", "ship it", cwd=tmp_path)
+    err = r.stderr.decode("utf-8", "replace")
+    assert r.returncode == 1, (r.returncode, err)
+    assert "internal error" not in err and len(err.strip().splitlines()) == 1, err

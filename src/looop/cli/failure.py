@@ -33,6 +33,8 @@ _USER_ERRNOS = frozenset(
         errno.EMFILE,
         errno.ENFILE,
         errno.EIO,
+        errno.EEXIST,  # a file stands where looop makes a directory
+        errno.ENOENT,  # a directory on the way is gone, or cannot hold files (/proc)
     }
 )
 
@@ -49,6 +51,11 @@ def fail_for(e: Exception, env: dict[str, str]) -> NoReturn:
         fail(
             f"{e.filename} is {e.strerror} — something else stands where looop keeps a "
             "file; move it away (looop recreates what it needs)"
+        )
+    if isinstance(e, OSError) and e.errno == errno.EEXIST and e.filename:
+        fail(
+            f"cannot use {e.filename}: a file stands where looop keeps a directory — move it "
+            "away (looop recreates what it needs)"
         )
     if isinstance(e, OSError) and e.errno in _USER_ERRNOS:
         where = e.filename or "the data dir"
