@@ -239,7 +239,8 @@ class Pump:
         self.emu = Emulator(cols, rows)
         self.clients: set[AttachClient] = set()
         self.feed_handle: asyncio.TimerHandle | None = None
-        self.fed_mark = 0  # log size at the last feed tick (burst detection)
+        self.received = 0  # output bytes this supervisor took in (not the log: it may fail)
+        self.fed_mark = 0  # `received` at the last feed tick (burst detection)
         self.master = -1  # where input goes: the current run's PTY
         self.input_q: deque[bytes] = deque()
         self.input_bytes = 0
@@ -260,6 +261,7 @@ class Pump:
                 os.close(self.log_fd)
                 self.log_fd = -1
         self.seq += 1
+        self.received += len(data)
         self.last_output = self.loop.time()
         backlog = self.backlog
         backlog.append(data)
@@ -278,8 +280,8 @@ class Pump:
 
     def feed_tick(self) -> None:
         self.feed_handle = None
-        burst = self.log_size - self.fed_mark > BURST_BYTES
-        self.fed_mark = self.log_size
+        burst = self.received - self.fed_mark > BURST_BYTES
+        self.fed_mark = self.received
         if burst:  # it would be cut away anyway: emulate once the output calms down
             self.feed_handle = self.loop.call_later(FEED_INTERVAL_S, self.feed_tick)
             return
