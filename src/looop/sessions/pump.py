@@ -25,17 +25,21 @@ from looop.sessions.screen import Emulator
 
 FEED_INTERVAL_S = 0.02  # background screen feeding: one slice this often …
 FEED_BUDGET_S = 0.005  # … of at most this long, so the pump keeps most of the CPU
-BURST_BYTES = 64 * 1024  # output per feed interval above which background feeding pauses
+BURST_BYTES = 64 * 1024  # output per feed interval above which background feeding pauses …
+BURST_RECHECK_S = 0.1  # … and looks again this much later (a wake-up of the loop costs the
+# reader thread: in a burst the loop should wake as rarely as it can)
 # One read takes at most the line discipline's 4 KiB buffer: asking for more only lets a read
 # run on while the kernel refills it, and the writer is woken when a read ends.
 READ_SIZE = 4096
 READ_BATCH = 32  # reads in a row before the thread looks whether it should stop
-HANDOFF_MAX = 4 * 1024 * 1024  # output read but not yet taken by the loop: beyond it, stop reading
+HANDOFF_MAX = 8 * 1024 * 1024  # output read but not yet taken by the loop: beyond it, stop reading
 # Output reaches the loop at once when it trickles; in a burst (a take of PACE_BYTES or more)
-# the loop takes it at most every PACE_S, so it wakes a few hundred times a second, not once
-# per 4 KiB read, and leaves the cores to the reader, the kernel and the writing child.
+# the loop takes it every PACE_S, so it wakes ~30 times a second, not once per 4 KiB read: each
+# wake-up of the loop stalls the reader on the GIL and on the cores it shares with the kernel's
+# tty worker and the writing child (measured: 10 ms pacing streamed ~25% slower than 30 ms).
+# It is also how late output.log (and so `looop log -f`) can be behind the PTY in a burst.
 PACE_BYTES = 16 * 1024
-PACE_S = 0.005
+PACE_S = 0.03
 READER_JOIN_S = 2.0
 
 
@@ -129,19 +133,21 @@ class PtyReader:
                     eof = True
                     break
                 parts.append(data)
-            if (parts or eof) and not self._hand(parts, eof):
+            data = parts[0] if len(parts) == 1 else b"".join(parts)  # one piece per batch
+            if (data or eof) and not self._hand(data, eof):
                 return
             if empty:
                 poller.poll()
 
-    def _hand(self, parts: list[bytes], eof: bool) -> bool:
+    def _hand(self, data: bytes, eof: bool) -> bool:
         with self.cond:
             while self.queued > HANDOFF_MAX and not self.stopping:
                 self.cond.wait()
             if self.stopping:
                 return False
-            self.parts += parts
-            self.queued += sum(map(len, parts))
+            if data:
+                self.parts.append(data)
+                self.queued += len(data)
             self.eof = eof
             if self.scheduled and not eof:
                 return True  # the take already on its way picks these up too
@@ -166,8 +172,8 @@ class PtyReader:
             self.cond.notify_all()
         if again:
             self.timer = self.loop.call_later(PACE_S, self._take)
-        if parts:
-            self.deliver(parts[0] if len(parts) == 1 else b"".join(parts))
+        for data in parts:  # pieces of at most a batch: never one big copy on the loop
+            self.deliver(data)
         if eof and not self.finished:
             self.finished = True
             self.done()
@@ -283,7 +289,7 @@ class Pump:
         burst = self.received - self.fed_mark > BURST_BYTES
         self.fed_mark = self.received
         if burst:  # it would be cut away anyway: emulate once the output calms down
-            self.feed_handle = self.loop.call_later(FEED_INTERVAL_S, self.feed_tick)
+            self.feed_handle = self.loop.call_later(BURST_RECHECK_S, self.feed_tick)
             return
         try:
             done = self.emu.feed_some(FEED_BUDGET_S, self.monotonic)
