@@ -15,7 +15,7 @@ from pathlib import Path
 
 MB = 1024 * 1024
 TOTAL = 50 * MB
-PUMP_ROUNDS = 7  # interleaved pairs: this VM is noisy (a single pair swings ±20%)
+PUMP_ROUNDS = 9  # interleaved pairs: this VM is noisy (a single pair swings ±20%)
 # A stream of 120-column text lines, like an agent printing a big file.
 PRINTER = (
     "import sys\n"

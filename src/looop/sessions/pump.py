@@ -33,12 +33,13 @@ BURST_RECHECK_S = 0.1  # … and looks again this much later (a wake-up of the l
 READ_SIZE = 4096
 READ_BATCH = 32  # reads in a row before the thread looks whether it should stop
 HANDOFF_MAX = 8 * 1024 * 1024  # output read but not yet taken by the loop: beyond it, stop reading
-# Output reaches the loop at once when it trickles; in a burst (a take of PACE_BYTES or more)
-# the loop takes it every PACE_S, so it wakes ~30 times a second, not once per 4 KiB read: each
+# Output reaches the loop at once when it trickles (keystroke echo, a screen repaint); in a
+# burst (a take of PACE_BYTES or more: about half a batch of back-to-back reads, more than a
+# big screen repaint) the loop takes it every PACE_S, so it wakes ~30 times a second: each
 # wake-up of the loop stalls the reader on the GIL and on the cores it shares with the kernel's
 # tty worker and the writing child (measured: 10 ms pacing streamed ~25% slower than 30 ms).
 # It is also how late output.log (and so `looop log -f`) can be behind the PTY in a burst.
-PACE_BYTES = 16 * 1024
+PACE_BYTES = 64 * 1024
 PACE_S = 0.03
 READER_JOIN_S = 2.0
 
@@ -56,8 +57,8 @@ class PtyReader:
     flush worker, so the thread only reads, back to back, and polls only when the PTY is
     empty. What it reads waits in `parts` until the loop takes it (`_take`): one wake-up of
     the loop covers everything read meanwhile, and in a burst the loop takes it on a timer
-    (PACE_S), so the loop's per-take work (log write, backlog, screen, clients) is paid a few
-    hundred times a second however fast the child prints. All session state stays on the
+    (PACE_S), so the loop's per-take work (log write, backlog, screen, clients) is paid ~30
+    times a second however fast the child prints. All session state stays on the
     loop. At most HANDOFF_MAX bytes wait; beyond that the thread stops reading, so a busy
     loop still holds the child back through the PTY. `done` runs on the loop after the last
     byte was delivered.
@@ -161,7 +162,9 @@ class PtyReader:
     # ---- the loop
     def _take(self, pace: bool = True) -> None:
         """Deliver everything read so far; `done` after the last of it."""
-        self.timer = None
+        if self.timer is not None:  # the end came first (or this is the timer: a no-op)
+            self.timer.cancel()
+            self.timer = None
         with self.cond:
             parts, self.parts = self.parts, []
             size, self.queued = self.queued, 0

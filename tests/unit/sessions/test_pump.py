@@ -191,3 +191,47 @@ def test_a_burst_pauses_screen_feeding_even_when_output_log_cannot_be_written() 
         assert "calm" in p.render("plain", True)["text"]
     finally:
         loop.close()
+
+
+def test_a_trickle_is_delivered_at_once_and_only_a_burst_is_paced(pipe: Pipe) -> None:
+    """Keystroke echo must not wait for a pacing timer; a burst is taken on the timer until
+    the output calms down again."""
+    r, w = pipe.r, pipe.w
+    loop = asyncio.new_event_loop()
+    sink = Sink()
+    arrived = asyncio.Event()
+
+    def deliver(data: bytes) -> None:
+        sink.deliver(data)
+        arrived.set()
+
+    reader = PtyReader(r, loop, deliver, sink.done)
+
+    def one_turn() -> None:  # run the loop just long enough for callbacks already queued
+        loop.run_until_complete(asyncio.sleep(0))
+
+    try:
+        _write_all(w, b"k")
+        wait_until(lambda: reader.queued == 1, what="the echo was read")
+        one_turn()
+        assert sink.data == b"k"
+        assert reader.timer is None  # nothing paced: the next byte goes at once too
+
+        burst = _payload(pump_mod.PACE_BYTES * 4)
+        _write_all(w, burst)
+        wait_until(lambda: reader.queued == len(burst), what="the burst was read")
+        one_turn()
+        assert sink.data == b"k" + burst
+        assert reader.timer is not None  # a burst: the next take waits for the timer
+
+        _write_all(w, b"after")
+        wait_until(lambda: reader.queued == 5, what="the tail was read")
+        arrived.clear()
+        one_turn()
+        assert sink.data == b"k" + burst  # held for the timer, not delivered at once
+        loop.run_until_complete(asyncio.wait_for(arrived.wait(), 5))
+        assert sink.data == b"k" + burst + b"after"
+        assert reader.timer is None  # calm again: back to at once
+        assert reader.stop()
+    finally:
+        loop.close()
