@@ -37,7 +37,8 @@ HANDOFF_MAX = 8 * 1024 * 1024  # output read but not yet taken by the loop: beyo
 # burst (a take of PACE_BYTES or more: about half a batch of back-to-back reads, more than a
 # big screen repaint) the loop takes it every PACE_S, so it wakes ~30 times a second: each
 # wake-up of the loop stalls the reader on the GIL and on the cores it shares with the kernel's
-# tty worker and the writing child (measured: 10 ms pacing streamed ~25% slower than 30 ms).
+# tty worker and the writing child (measured at RT priority: 10 ms pacing streamed 50 MB ~25%
+# slower than 30 ms).
 # It is also how late output.log (and so `looop log -f`) can be behind the PTY in a burst.
 PACE_BYTES = 64 * 1024
 PACE_S = 0.03
