@@ -25,12 +25,23 @@ from looop.sessions.screen import Emulator
 
 FEED_INTERVAL_S = 0.02  # background screen feeding: one slice this often …
 FEED_BUDGET_S = 0.005  # … of at most this long, so the pump keeps most of the CPU
-BURST_BYTES = 64 * 1024  # output per feed interval above which background feeding pauses
+BURST_BYTES = 64 * 1024  # output per feed interval above which background feeding pauses …
+BURST_RECHECK_S = 0.1  # … and looks again this much later (a wake-up of the loop costs the
+# reader thread: in a burst the loop should wake as rarely as it can)
 # One read takes at most the line discipline's 4 KiB buffer: asking for more only lets a read
 # run on while the kernel refills it, and the writer is woken when a read ends.
 READ_SIZE = 4096
-READ_BATCH = 32  # reads joined into one hand-over to the loop, at most
-HANDOFF_MAX = 4 * 1024 * 1024  # output read but not yet taken by the loop: beyond it, stop reading
+READ_BATCH = 32  # reads in a row before the thread looks whether it should stop
+HANDOFF_MAX = 8 * 1024 * 1024  # output read but not yet taken by the loop: beyond it, stop reading
+# Output reaches the loop at once when it trickles (keystroke echo, a screen repaint); in a
+# burst (a take of PACE_BYTES or more: about half a batch of back-to-back reads, more than a
+# big screen repaint) the loop takes it every PACE_S, so it wakes ~30 times a second: each
+# wake-up of the loop stalls the reader on the GIL and on the cores it shares with the kernel's
+# tty worker and the writing child (measured at RT priority: 10 ms pacing streamed 50 MB ~25%
+# slower than 30 ms).
+# It is also how late output.log (and so `looop log -f`) can be behind the PTY in a burst.
+PACE_BYTES = 64 * 1024
+PACE_S = 0.03
 READER_JOIN_S = 2.0
 
 
@@ -41,14 +52,17 @@ def log(msg: str) -> None:
 
 
 class PtyReader:
-    """Reads a child's PTY master on a thread of its own and hands each batch to the loop.
+    """Reads a child's PTY master on a thread of its own; the loop takes what it read.
 
     A Linux PTY hands out at most 4 KiB per read, and each read waits on the kernel's tty
-    flush worker. On the loop, those reads took turns with the per-batch work (log write,
-    backlog, screen, clients); on a thread (the reads release the GIL) they overlap it. All
-    session state stays on the loop: this thread only reads and calls `deliver` / `done` there.
-    At most HANDOFF_MAX bytes wait for the loop; beyond that the thread stops reading, so a
-    busy loop still holds the child back through the PTY, as when it read the PTY itself.
+    flush worker, so the thread only reads, back to back, and polls only when the PTY is
+    empty. What it reads waits in `parts` until the loop takes it (`_take`): one wake-up of
+    the loop covers everything read meanwhile, and in a burst the loop takes it on a timer
+    (PACE_S), so the loop's per-take work (log write, backlog, screen, clients) is paid ~30
+    times a second however fast the child prints. All session state stays on the
+    loop. At most HANDOFF_MAX bytes wait; beyond that the thread stops reading, so a busy
+    loop still holds the child back through the PTY. `done` runs on the loop after the last
+    byte was delivered.
     """
 
     def __init__(
@@ -63,15 +77,22 @@ class PtyReader:
         self.deliver = deliver
         self.done = done
         self.cond = threading.Condition()
-        self.queued = 0  # bytes handed to the loop and not yet delivered
+        # Shared with the thread, under `cond`:
+        self.parts: list[bytes] = []  # read, not yet taken by the loop
+        self.queued = 0  # their length
+        self.eof = False  # the thread saw the end of the PTY
+        self.scheduled = False  # a take is on its way to the loop (call or timer)
         self.stopping = False
+        # The loop's own:
+        self.timer: asyncio.TimerHandle | None = None
+        self.finished = False  # `done` was called
         self.wake_r, self.wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self.thread = threading.Thread(target=self._run, name="pty-reader", daemon=True)
         self.thread.start()
 
     def stop(self) -> bool:
-        """On the loop: end the thread (output already handed over is still delivered).
-        False when it did not end in time; the master must then stay open."""
+        """On the loop: end the thread and deliver what it had read. False when it did not
+        end in time; the master must then stay open."""
         with self.cond:
             self.stopping = True
             self.cond.notify_all()
@@ -80,26 +101,33 @@ class PtyReader:
         self.thread.join(READER_JOIN_S)
         if self.thread.is_alive():
             return False
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self._take(pace=False)
         for fd in (self.wake_r, self.wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
         self.wake_r = self.wake_w = -1
         return True
 
+    # ---- the thread
     def _run(self) -> None:
         # Signals belong to the loop's thread (its wakeup fd); this one only reads.
         signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
         poller = select.poll()
         poller.register(self.master, select.POLLIN)
         poller.register(self.wake_r, select.POLLIN)
+        master, read = self.master, os.read
         eof = False
         while not eof and not self.stopping:
-            poller.poll()
             parts: list[bytes] = []
+            empty = False
             for _ in range(READ_BATCH):
                 try:
-                    data = os.read(self.master, READ_SIZE)
+                    data = read(master, READ_SIZE)
                 except BlockingIOError:
+                    empty = True
                     break
                 except OSError:  # EIO: every slave fd is closed
                     data = b""
@@ -107,32 +135,52 @@ class PtyReader:
                     eof = True
                     break
                 parts.append(data)
-            if parts and not self._hand(parts[0] if len(parts) == 1 else b"".join(parts)):
+            data = parts[0] if len(parts) == 1 else b"".join(parts)  # one piece per batch
+            if (data or eof) and not self._hand(data, eof):
                 return
-        if eof:
-            self._call(self.done)
+            if empty:
+                poller.poll()
 
-    def _hand(self, data: bytes) -> bool:
+    def _hand(self, data: bytes, eof: bool) -> bool:
         with self.cond:
             while self.queued > HANDOFF_MAX and not self.stopping:
                 self.cond.wait()
             if self.stopping:
                 return False
-            self.queued += len(data)
-        return self._call(self._delivered, data)
-
-    def _delivered(self, data: bytes) -> None:
-        with self.cond:
-            self.queued -= len(data)
-            self.cond.notify_all()
-        self.deliver(data)
-
-    def _call(self, fn: Callable[..., None], *args: Any) -> bool:
+            if data:
+                self.parts.append(data)
+                self.queued += len(data)
+            self.eof = eof
+            if self.scheduled and not eof:
+                return True  # the take already on its way picks these up too
+            self.scheduled = True  # (the end is never left to wait for a pacing timer)
         try:
-            self.loop.call_soon_threadsafe(fn, *args)
+            self.loop.call_soon_threadsafe(self._take)
         except RuntimeError:  # the loop is closed: the supervisor is ending
             return False
         return True
+
+    # ---- the loop
+    def _take(self, pace: bool = True) -> None:
+        """Deliver everything read so far; `done` after the last of it."""
+        if self.timer is not None:  # the end came first (or this is the timer: a no-op)
+            self.timer.cancel()
+            self.timer = None
+        with self.cond:
+            parts, self.parts = self.parts, []
+            size, self.queued = self.queued, 0
+            eof = self.eof
+            # A burst: keep the take scheduled (the thread will not call) and come back later.
+            again = pace and not eof and size >= PACE_BYTES
+            self.scheduled = again
+            self.cond.notify_all()
+        if again:
+            self.timer = self.loop.call_later(PACE_S, self._take)
+        for data in parts:  # pieces of at most a batch: never one big copy on the loop
+            self.deliver(data)
+        if eof and not self.finished:
+            self.finished = True
+            self.done()
 
 
 class AttachClient:
@@ -201,7 +249,8 @@ class Pump:
         self.emu = Emulator(cols, rows)
         self.clients: set[AttachClient] = set()
         self.feed_handle: asyncio.TimerHandle | None = None
-        self.fed_mark = 0  # log size at the last feed tick (burst detection)
+        self.received = 0  # output bytes this supervisor took in (not the log: it may fail)
+        self.fed_mark = 0  # `received` at the last feed tick (burst detection)
         self.master = -1  # where input goes: the current run's PTY
         self.input_q: deque[bytes] = deque()
         self.input_bytes = 0
@@ -222,6 +271,7 @@ class Pump:
                 os.close(self.log_fd)
                 self.log_fd = -1
         self.seq += 1
+        self.received += len(data)
         self.last_output = self.loop.time()
         backlog = self.backlog
         backlog.append(data)
@@ -240,10 +290,10 @@ class Pump:
 
     def feed_tick(self) -> None:
         self.feed_handle = None
-        burst = self.log_size - self.fed_mark > BURST_BYTES
-        self.fed_mark = self.log_size
+        burst = self.received - self.fed_mark > BURST_BYTES
+        self.fed_mark = self.received
         if burst:  # it would be cut away anyway: emulate once the output calms down
-            self.feed_handle = self.loop.call_later(FEED_INTERVAL_S, self.feed_tick)
+            self.feed_handle = self.loop.call_later(BURST_RECHECK_S, self.feed_tick)
             return
         try:
             done = self.emu.feed_some(FEED_BUDGET_S, self.monotonic)

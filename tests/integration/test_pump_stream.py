@@ -1,0 +1,144 @@
+"""A burst through a real session PTY: every byte logged in order, the live screen right after
+it, and `log -f` seeing output while the burst still runs (the pump paces its log writes)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from looop.core.clock import FixedClock
+from looop.sessions import get_session, list_sessions, screenshot, send, spawn, wait
+from looop.sessions.logs import follow
+
+pytestmark = pytest.mark.timeout(60)
+
+FIX = Path(__file__).resolve().parent.parent / "fixtures"
+PY = sys.executable
+BURST = 5 * 1024 * 1024
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Iterator[Path]:
+    r = tmp_path / "data"
+    r.mkdir()
+    yield r
+    for s in list_sessions(r):  # leave no process behind, whatever the test did
+        if s.child_pid:
+            with contextlib.suppress(OSError):
+                os.killpg(s.child_pid, signal.SIGKILL)
+        if s.alive and s.supervisor_pid:
+            with contextlib.suppress(OSError):
+                os.kill(s.supervisor_pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+
+
+def _printed(size: int) -> bytes:
+    """What fixtures/printer.py prints for `size`, as the PTY hands it on (LF -> CR LF)."""
+    spec = importlib.util.spec_from_file_location("printer", FIX / "printer.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return b"".join(mod.lines(size)).replace(b"\n", b"\r\n")
+
+
+def _log(root: Path, sid: str) -> bytes:
+    return (root / "sessions" / sid / "output.log").read_bytes()
+
+
+@pytest.mark.timeout(60)
+def test_every_byte_of_a_5mb_burst_reaches_output_log_in_order(
+    root: Path, env: dict[str, str]
+) -> None:
+    spawn(root, "burst", [PY, str(FIX / "printer.py"), str(BURST)], cwd=root, env=env)
+    assert wait(root, "burst", 40, FixedClock()) == 0
+    logged = _log(root, "burst")
+    assert logged == _printed(BURST)  # numbered lines: a lost or swapped chunk shows
+    assert get_session(root, "burst").output_bytes == len(logged)
+
+
+@pytest.mark.timeout(60)
+def test_a_live_shot_during_a_burst_answers_and_after_it_shows_the_final_screen(
+    root: Path, env: dict[str, str]
+) -> None:
+    cmd = f"{PY} {FIX / 'printer.py'} {BURST}; echo; echo END-OF-BURST; read x"
+    spawn(root, "live", ["sh", "-c", cmd], cwd=root, env=env)
+    shots = 0
+    while b"END-OF-BURST" not in _log(root, "live")[-200:]:
+        shot = screenshot(root, "live", "plain", True)  # mid-burst: answers, never blocks
+        assert shot["rows"] == 24 and shot["cols"] == 80
+        shots += 1
+        assert get_session(root, "live").alive, _log(root, "live")[-300:]
+    assert shots >= 1
+    final = screenshot(root, "live", "plain", True)
+    # The screen a terminal shows: the transcript's last rows, 123-column lines wrapped at 80,
+    # then the marker; the cursor waits on the empty row below it (where `read` sits).
+    text = (_printed(BURST) + b"\r\nEND-OF-BURST\r\n").decode()
+    wrapped: list[str] = []
+    for line in text.split("\r\n")[:-1]:
+        wrapped += [line[i : i + 80] for i in range(0, max(len(line), 1), 80)]
+    assert final["text"].split("\n") == [r.rstrip() for r in wrapped[-23:]]
+    assert final["cursor"] == {"row": 23, "col": 0, "hidden": False}
+    send(root, "live", "")
+    assert wait(root, "live", 20, FixedClock()) == 0
+
+
+@pytest.mark.timeout(60)
+def test_log_follow_sees_output_while_a_burst_still_runs(root: Path, env: dict[str, str]) -> None:
+    """The child prints as fast as it can, stamping each 64 KiB with its monotonic clock, until
+    it reads a line. `log -f` (follow) must see stamps within a bound of when they were
+    printed; were the log written only at the end, it would see nothing and the test would
+    never send the line that ends the child (and time out)."""
+    child = (
+        "import os, sys, threading, time\n"
+        "stop = threading.Event()\n"
+        "threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True)"
+        ".start()\n"
+        "pad = b'x' * 119 + b'\\n'\n"
+        "while not stop.is_set():\n"
+        "    os.write(1, b'T=%.6f\\n' % time.monotonic() + pad * 540)\n"
+        "os.write(1, b'STOPPED\\n')\n"
+    )
+    spawn(root, "flood", [PY, "-c", child], cwd=root, env=env)
+    lags: list[float] = []
+    seen = threading.Event()
+    carry = ""
+
+    def out(text: str) -> None:
+        nonlocal carry
+        now = time.monotonic()
+        text = carry + text
+        cut = text.rfind("\n") + 1  # whole lines only; the rest waits for the next chunk
+        text, carry = text[:cut], text[cut:]
+        for stamp in re.findall(r"T=(\d+\.\d{6})\r?\n", text):
+            lags.append(now - float(stamp))
+        if len(lags) >= 20:
+            seen.set()
+
+    result: list[int] = []
+    reader = threading.Thread(
+        target=lambda: result.append(follow(root, "flood", 0, False, out, FixedClock()))
+    )
+    reader.start()
+    assert seen.wait(30), "log -f saw no stamp while the child was printing"
+    assert get_session(root, "flood").alive  # still bursting when it saw them
+    send(root, "flood", "")
+    reader.join(30)
+    assert result == [0]
+    assert _log(root, "flood").endswith(b"STOPPED\r\n")  # and at the end, everything
+    # Pacing delays a log write by ~5 ms and `log -f` polls every 100 ms: a second is a
+    # generous bound on a loaded machine, far below "only at the end".
+    assert sorted(lags)[len(lags) // 2] < 1.0, lags
