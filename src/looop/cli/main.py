@@ -34,13 +34,22 @@ def _clock(env: dict[str, str], clock: Clock | None) -> Clock:
 
 
 def _fast(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
-    """Handle `version`, `status [--json]`, `claim`/`unclaim` without importing click."""
+    """Handle `version`, `status [--json]`, `claim`/`unclaim`, `tick [--force]` without click."""
     if argv[:1] in (["claim"], ["unclaim"]):
         from looop.cli.lease import parse_fast, run_lease  # lazy: only claim/unclaim need it
 
         parsed = parse_fast(argv)
         if parsed is not None:
             raise SystemExit(run_lease(*parsed, env, _clock(env, clock)))
+    if argv[:1] == ["tick"]:
+        from looop.cli.tickfast import parse_fast as parse_tick  # lazy: only tick needs it
+
+        force = parse_tick(argv)
+        if force is not None:
+            from looop.cli.tickfast import run_tick  # lazy: only tick runs a beat
+
+            run_tick(env, _clock(env, clock), force)
+            return True
     if argv in (["version"], ["--version"], ["-V"]):
         sys.stdout.write(f"looop {__version__}\n")
         return True

@@ -5,11 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from looop.act.executor import Executed
 from looop.core.config import Config, Knobs, Runner
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.loop.world import World
+
+TYPE_CHECKING = False  # not `from typing`: a skip beat never loads the executor
+
+if TYPE_CHECKING:
+    from looop.act.executor import Executed
 
 SHELL_FOLLOW_UP_SECS = 5
 
