@@ -17,10 +17,11 @@ import select
 import selectors
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, Protocol
 
 from looop.core.clock import Clock
 from looop.core.procs import Containment
@@ -165,6 +166,168 @@ def spawn(
     return proc
 
 
+class Proc(Protocol):
+    """What the loops need of a started process: a Popen, or a `Child` from `Spawner`."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def returncode(self) -> int | None: ...
+    @property
+    def stdout(self) -> IO[bytes] | None: ...
+    @property
+    def stderr(self) -> IO[bytes] | None: ...
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+class Child:
+    """A process started by `Spawner` (posix_spawn): Popen's pid, pipes, poll and wait."""
+
+    def __init__(self, pid: int, stdout: int, stderr: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self.stdout: IO[bytes] | None = open(stdout, "rb", buffering=0)  # noqa: SIM115
+        self.stderr: IO[bytes] | None = open(stderr, "rb", buffering=0)  # noqa: SIM115
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = 255  # reaped by someone else: its status is lost
+                return self.returncode
+            if pid == self.pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Reap it; TimeoutError when `timeout` seconds pass first (None waits forever)."""
+        if self.returncode is not None:
+            return self.returncode
+        if timeout is None:
+            try:
+                _, status = os.waitpid(self.pid, 0)
+                self.returncode = os.waitstatus_to_exitcode(status)
+            except ChildProcessError:
+                self.returncode = 255
+            return self.returncode
+        pidfd = open_pidfd(self.pid)
+        try:
+            if pidfd is not None:
+                select.select([pidfd], [], [], timeout)
+            rc = self.poll()
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+        if rc is None:
+            raise TimeoutError(f"pid {self.pid} still running after {timeout}s")
+        return rc
+
+
+class Spawner:
+    """Starts many short processes the way `spawn` does (new session, stdin /dev/null, two
+    non-blocking pipes, containment marker), through os.posix_spawn where that is safe: it
+    does not wait for each child's exec the way Popen's error pipe does, so a beat of a
+    hundred sensors costs about what a shell running them costs.
+
+    posix_spawn has no working-directory action, so the spawn briefly changes ours: only
+    while no other Python thread runs (nothing else can see it), and put back at once.
+    Anything else (other threads, a command looked up on PATH, our own stdio closed, no
+    posix_spawn) goes through `spawn`. Made once per batch: it lists, once, the inheritable
+    descriptors we hold, for the child to close as Popen's close_fds would. It holds no
+    descriptor between spawns (a beat short of files must still be able to write)."""
+
+    def __init__(self) -> None:
+        self.ok = hasattr(os, "posix_spawn") and sys.platform.startswith("linux")
+        self.leaks: list[int] = []
+        if self.ok:
+            self._survey()
+
+    def _survey(self) -> None:
+        try:
+            fds = [int(n) for n in os.listdir("/proc/self/fd")]
+        except OSError:
+            self.ok = False
+            return
+        for fd in fds:
+            if fd > 2:
+                with contextlib.suppress(OSError):
+                    if os.get_inheritable(fd):
+                        self.leaks.append(fd)
+        # our own stdio closed: a pipe could land on 0-2, where dup2 would not clear CLOEXEC
+        for fd in (0, 1, 2):
+            try:
+                os.fstat(fd)
+            except OSError:
+                self.ok = False
+
+    def _usable(self, argv: Sequence[str]) -> bool:
+        if not self.ok or "/" not in argv[0]:
+            return False
+        threading = sys.modules.get("threading")  # not imported: no thread can be running
+        return threading is None or threading.active_count() <= 1
+
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        contain: Containment,
+        token: str,
+    ) -> Proc:
+        if not self._usable(argv):
+            return spawn(argv, cwd=cwd, env=env, contain=contain, token=token)
+        proc = self._posix_spawn(list(argv), cwd, contain.env(env, token))
+        if proc is None:
+            return spawn(argv, cwd=cwd, env=env, contain=contain, token=token)
+        contain.started(token, proc.pid)
+        return proc
+
+    def _posix_spawn(self, argv: list[str], cwd: Path, env: dict[str, str]) -> Child | None:
+        try:
+            # O_PATH: no read permission is needed to come back to our own directory
+            here = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return None  # gone or unreachable: Popen copes
+        fds = [here]
+        try:
+            null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            fds.append(null)
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            fds += [out_r, out_w]
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            fds += [err_r, err_w]
+            actions: list[tuple[int, ...]] = [
+                (os.POSIX_SPAWN_DUP2, null, 0),
+                (os.POSIX_SPAWN_DUP2, out_w, 1),
+                (os.POSIX_SPAWN_DUP2, err_w, 2),
+            ]
+            actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in self.leaks]
+            os.chdir(cwd)
+            try:
+                pid = os.posix_spawn(
+                    argv[0],
+                    argv,
+                    env,
+                    file_actions=actions,
+                    setsid=True,
+                    setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # as Popen restores them
+                )
+            finally:
+                os.fchdir(here)
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        for fd in (here, null, out_w, err_w):
+            os.close(fd)
+        os.set_blocking(out_r, False)
+        os.set_blocking(err_r, False)
+        return Child(pid, out_r, err_r)
+
+
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
@@ -233,7 +396,7 @@ def end_group(proc: subprocess.Popen[bytes], grace: float, clock: Clock) -> None
 class Run:
     """One process in a Pool and what its loop saw."""
 
-    proc: subprocess.Popen[bytes]
+    proc: Proc
     deadline: float | None  # the clock's monotonic time; None runs without one
     out: Tail
     err: Tail
@@ -297,17 +460,28 @@ class Pool:
 
     def finished(self) -> Iterator[Run]:
         """Yield each run as it completes."""
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[Run]]:
+        """Yield the runs that completed together, one list per pass over the pipes (a
+        caller that sweeps for escapees does it once per list, not once per run)."""
         while self.live:
             now = self.clock.monotonic()
             wait: float | None = None
+            done: list[Run] = []
             for run in list(self.live):
                 step = self._tend(run, now)
                 if run.done:
                     self._forget(run)
-                    self.live.remove(run)
-                    yield run
+                    done.append(run)
                 elif step is not None:
                     wait = step if wait is None else min(wait, step)
+            if done:
+                gone = set(done)
+                self.live = [r for r in self.live if r not in gone]
+                yield done
+                continue  # the caller may have started more: tend those before waiting
             if not self.live:
                 break
             for key, _ in self.sel.select(wait):
@@ -420,7 +594,7 @@ class Pool:
         for run in self.live:
             if run.returncode is None:
                 self.kill(run, "lost")
-                with contextlib.suppress(subprocess.TimeoutExpired):
+                with contextlib.suppress(subprocess.TimeoutExpired, TimeoutError):
                     run.proc.wait(timeout=KILL_WAIT_SECS)
             self._forget(run)
         self.live.clear()

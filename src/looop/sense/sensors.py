@@ -11,13 +11,13 @@ import resource
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from looop.core import jsonsafe, store
 from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.core.paths import Paths
-from looop.core.proc import Kind, Pool, Run, Tail, spawn
+from looop.core.proc import Kind, Pool, Run, Spawner, Tail
 from looop.core.procs import UNCONTAINED, Containment
 
 EXIT_TIMEOUT = 124
@@ -50,12 +50,23 @@ class Reading:
 
 
 def sensor_scripts(paths: Paths) -> list[Path]:
-    """Top-level regular `sensors/*.sh`, sorted."""
+    """Top-level regular `sensors/*.sh` (a symlink to one counts), sorted."""
     try:
-        entries = list(paths.sensors.iterdir())
+        with os.scandir(paths.sensors) as it:
+            names = [e.name for e in it if _is_script(e)]
     except (FileNotFoundError, NotADirectoryError):
         return []
-    return sorted(p for p in entries if p.suffix == ".sh" and p.is_file())
+    return [paths.sensors / n for n in sorted(names)]
+
+
+def _is_script(entry: os.DirEntry[str]) -> bool:
+    """`*.sh` with a stem (as Path.suffix reads it: `.sh` alone is a dot file) and a file."""
+    if not entry.name.endswith(".sh") or entry.name == ".sh":
+        return False
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 def snapshot_name(script: Path) -> str:
@@ -64,18 +75,31 @@ def snapshot_name(script: Path) -> str:
 
 def interval_of(script: Path) -> int | None:
     """Seconds from a `# looop:interval=N` comment among the first lines, else None."""
+    return _head(script)[1]
+
+
+def _interval_in(f: BinaryIO) -> int | None:
+    for _ in range(HEADER_LINES):
+        line = f.readline(4096)
+        if not line:
+            break
+        m = _INTERVAL.match(line)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def _head(script: Path) -> tuple[list[str], int | None]:
+    """How to run a script and its `# looop:interval=N`, from one open: a script without a
+    #! line runs under bash, as a shell would run it (no ENOEXEC)."""
     try:
         with store.open_regular(script) as f:
-            for _ in range(HEADER_LINES):
-                line = f.readline(4096)
-                if not line:
-                    break
-                m = _INTERVAL.match(line)
-                if m:
-                    return int(m.group(1))
+            shebang = f.read(2) == b"#!"
+            f.seek(0)
+            every = _interval_in(f)
     except OSError:
-        return None
-    return None
+        return [str(script)], None
+    return ([str(script)] if shebang else ["bash", str(script)]), every
 
 
 # ------------------------------------------------------------------ verdicts
@@ -181,16 +205,6 @@ def _fail(rc: int, message: str, stderr: bytes, *, note: bool) -> _Verdict:
 # ------------------------------------------------------------------ runs
 
 
-def _argv(script: Path) -> list[str]:
-    """A script without a #! line runs under bash, as a shell would run it (no ENOEXEC)."""
-    try:
-        with store.open_regular(script) as f:
-            head = f.read(2)
-    except OSError:
-        head = b"#!"
-    return [str(script)] if head == b"#!" else ["bash", str(script)]
-
-
 def _judge(run: Run, timeout: int, cap: int, left: int = 0) -> _Verdict:
     err = run.err.data()
     ended = run.exit()
@@ -244,8 +258,11 @@ def _judge(run: Run, timeout: int, cap: int, left: int = 0) -> _Verdict:
 # ------------------------------------------------------------------ publishing
 
 
-def _publish(ctx: Ctx, name: str, started: float, verdict: _Verdict, stderr: bytes) -> Reading:
-    """Rename the snapshot into place; the .err file exists only when it has something."""
+def _publish(
+    ctx: Ctx, name: str, started: float, verdict: _Verdict, stderr: bytes, *, aged: bool = False
+) -> Reading:
+    """Rename the snapshot into place; the .err file exists only when it has something.
+    aged: the sensor has an interval, so an unchanged snapshot's mtime is its age."""
     secs = round(max(0.0, ctx.clock.monotonic() - started), 3)
     snaps = ctx.paths.snapshots
     err = stderr
@@ -255,7 +272,7 @@ def _publish(ctx: Ctx, name: str, started: float, verdict: _Verdict, stderr: byt
         err += f"looop: {verdict.note}\n".encode()
     snap = snaps / f"{name}.json"
     try:
-        if not store.write_if_changed(snap, verdict.body):
+        if not store.write_if_changed(snap, verdict.body) and aged:
             os.utime(snap)  # unchanged: only its age moves (`# looop:interval=N` reads it)
     except OSError as e:
         why = f"cannot write snapshots/{name}.json: {e.strerror or e}"
@@ -270,9 +287,8 @@ def _publish(ctx: Ctx, name: str, started: float, verdict: _Verdict, stderr: byt
     return Reading(name, verdict.ok, secs, error=verdict.error)
 
 
-def _cached(ctx: Ctx, script: Path, name: str) -> Reading | None:
+def _cached(ctx: Ctx, script: Path, name: str, every: int | None) -> Reading | None:
     """The previous snapshot, when the script's interval says it is still fresh."""
-    every = interval_of(script)
     if not every:
         return None
     snap = ctx.paths.snapshots / f"{name}.json"
@@ -337,9 +353,11 @@ def _spawn_error(rel: str, e: OSError) -> str:
 
 def _start(
     ctx: Ctx,
-    script: Path,
+    argv: list[str],
+    name: str,
     env: dict[str, str],
     pool: Pool,
+    spawner: Spawner,
     contain: Containment,
     limits: tuple[int, int],
 ) -> OSError | None:
@@ -348,14 +366,13 @@ def _start(
     token = contain.token()
     started = ctx.clock.monotonic()  # its timeout counts from its own start
     try:
-        proc = spawn(_argv(script), cwd=ctx.paths.data, env=env, contain=contain, token=token)
+        proc = spawner.spawn(argv, cwd=ctx.paths.data, env=env, contain=contain, token=token)
     except OSError as e:
         return e
     timeout, cap = limits
     # the injected clock's monotonic time runs for real even in tests, so deadlines expire
     deadline = started + timeout if timeout > 0 else None
     out, err = Tail(None), Tail(ERR_KEEP)
-    name = snapshot_name(script)
     pool.add(Run(proc, deadline, out, err, cap, label=name, token=token, started=started))
     return None
 
@@ -370,22 +387,27 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs) -> list[Reading]:
     cap = knobs.num("sensor_max_bytes")
     env = ctx.child_env()
     out: dict[str, Reading] = {}
-    pending: deque[Path] = deque()
+    pending: deque[tuple[Path, list[str]]] = deque()
+    aged: set[str] = set()  # sensors with an interval: their snapshot's mtime is its age
     for script in scripts:
         name = snapshot_name(script)
-        hit = _cached(ctx, script, name)
+        argv, every = _head(script)
+        if every:
+            aged.add(name)
+        hit = _cached(ctx, script, name, every)
         if hit is not None:
             out[name] = hit
         elif not os.access(script, os.X_OK):
             msg = f"{ctx.paths.rel(script)} is not executable; run: chmod +x {script}"
             v = _fail(EXIT_NOT_EXECUTABLE, msg, b"", note=True)
-            out[name] = _publish(ctx, name, ctx.clock.monotonic(), v, b"")
+            out[name] = _publish(ctx, name, ctx.clock.monotonic(), v, b"", aged=bool(every))
         else:
-            pending.append(script)
+            pending.append((script, argv))
     if not pending:
         return [out[snapshot_name(s)] for s in scripts]
     pool = Pool(ctx.clock, GRACE_SECS)
     contain = Containment(ctx.clock)
+    spawner = Spawner()
     with contain:
         if not contain.active and UNCONTAINED not in ctx.warned:
             ctx.warned.add(UNCONTAINED)
@@ -395,8 +417,9 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs) -> list[Reading]:
         try:
             while pending or pool.live:
                 while pending and len(pool.live) < slots:
-                    script = pending[0]
-                    err = _start(ctx, script, env, pool, contain, (timeout, cap))
+                    script, argv = pending[0]
+                    name = snapshot_name(script)
+                    err = _start(ctx, argv, name, env, pool, spawner, contain, (timeout, cap))
                     if err is None:
                         pending.popleft()
                         refused = 0
@@ -410,14 +433,19 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs) -> list[Reading]:
                         continue
                     pending.popleft()
                     refused = 0
-                    name = snapshot_name(script)
                     v = _fail(EXIT_SPAWN, _spawn_error(ctx.paths.rel(script), err), b"", note=True)
-                    out[name] = _publish(ctx, name, ctx.clock.monotonic(), v, b"")
-                for run in pool.finished():
-                    contain.ended(run.token)
-                    left = contain.sweep().get(run.token, 0)
-                    verdict = _judge(run, timeout, cap, left)
-                    out[run.label] = _publish(ctx, run.label, run.started, verdict, run.err.data())
+                    at = ctx.clock.monotonic()
+                    out[name] = _publish(ctx, name, at, v, b"", aged=name in aged)
+                for batch in pool.batches():
+                    for run in batch:
+                        contain.ended(run.token)
+                    left = contain.sweep()  # once for the runs that ended together
+                    for run in batch:
+                        verdict = _judge(run, timeout, cap, left.get(run.token, 0))
+                        err_tail = run.err.data()
+                        out[run.label] = _publish(
+                            ctx, run.label, run.started, verdict, err_tail, aged=run.label in aged
+                        )
                     if pending:
                         break  # a slot is free: start the next before waiting again
         finally:
