@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,31 @@ def _policy_files(paths: Paths) -> list[Path]:
     return files
 
 
+def _snapshots(paths: Paths) -> list[tuple[str, str]]:
+    """(name, path) of every regular `snapshots/*.json` (a symlink to one counts, and a dot
+    file too, as Path.glob lists them), sorted by name."""
+    try:
+        with os.scandir(paths.snapshots) as it:
+            found = [(e.name, e.path) for e in it if _is_snapshot(e)]
+    except OSError:
+        return []
+    return sorted(found)
+
+
+def _is_snapshot(entry: os.DirEntry[str]) -> bool:
+    if not entry.name.endswith(".json"):
+        return False
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def read_world(paths: Paths) -> World:
     """Hash PLAYBOOK + goals (raw) and every snapshot's wake signal, in the exact core §9 layout."""
     buf = bytearray()
@@ -47,15 +73,11 @@ def read_world(paths: Paths) -> World:
         buf += raw
         items[key] = fnv1a_128(raw)
     policy_hash = fnv1a_128(bytes(buf))
-    try:
-        snaps = sorted(p for p in paths.snapshots.glob("*.json") if p.is_file())
-    except OSError:
-        snaps = []
-    for s in snaps:
-        buf += f"@@ snapshots/{s.name}\n".encode()
-        key = f"snap:{s.stem}"
+    for name, path in _snapshots(paths):
+        buf += f"@@ snapshots/{name}\n".encode()
+        key = f"snap:{name[:-5] if len(name) > 5 else name}"  # Path.stem: `.json` keeps it all
         try:
-            raw = s.read_bytes()
+            raw = _read(path)
         except OSError:
             items[key] = UNREADABLE
             continue
