@@ -16,15 +16,17 @@ import os
 import select
 import selectors
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, BinaryIO, Protocol
+from typing import IO, TYPE_CHECKING, BinaryIO, Protocol
 
 from looop.core.clock import Clock
 from looop.core.procs import Containment
+
+if TYPE_CHECKING:
+    import subprocess
 
 CHUNK = 65536
 KILL_WAIT_SECS = 2.0  # a SIGKILLed run that still has not exited is given up as lost
@@ -141,19 +143,21 @@ def spawn(
     *,
     cwd: Path,
     env: Mapping[str, str],
-    stdin: int | BinaryIO = subprocess.DEVNULL,
+    stdin: int | BinaryIO | None = None,
     merge_stderr: bool = False,
     contain: Containment | None = None,
     token: str = "",
 ) -> subprocess.Popen[bytes]:
     """Start argv leading a new session (so one killpg reaches all it starts), its output on
     non-blocking pipes; with `contain`, marked with `token` and registered as started.
-    Raises OSError when the OS refuses."""
+    Raises OSError when the OS refuses. stdin: /dev/null unless given."""
+    import subprocess  # lazy: sensors start through Spawner; a skip beat never needs Popen
+
     proc = subprocess.Popen(
         list(argv),
         cwd=cwd,
         env=contain.env(env, token) if contain is not None else dict(env),
-        stdin=stdin,
+        stdin=subprocess.DEVNULL if stdin is None else stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
         start_new_session=True,
@@ -594,6 +598,8 @@ class Pool:
         for run in self.live:
             if run.returncode is None:
                 self.kill(run, "lost")
+                import subprocess  # lazy: only a run still going at the end waits this way
+
                 with contextlib.suppress(subprocess.TimeoutExpired, TimeoutError):
                     run.proc.wait(timeout=KILL_WAIT_SECS)
             self._forget(run)

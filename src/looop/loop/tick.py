@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -296,6 +295,8 @@ def _gate_breakers(b: Beat) -> TickOutcome | None:
 
 def _crashed(b: Beat, exc: BaseException) -> TickOutcome:
     """A beat that raised: one line for the human and the model, the trace kept for a developer."""
+    import traceback  # lazy: only a crashed beat formats one
+
     ctx, out = b.ctx, b.out
     trace = "".join(traceback.format_exception(exc))
     if isinstance(exc, LooopError):  # a refusal after the runner ran: its one line says it all
