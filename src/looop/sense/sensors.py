@@ -11,7 +11,7 @@ import resource
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from looop.core import jsonsafe, store
 from looop.core.config import Knobs
@@ -78,28 +78,34 @@ def interval_of(script: Path) -> int | None:
     return _head(script)[1]
 
 
-def _interval_in(f: BinaryIO) -> int | None:
+LINE_MAX = 4096  # a longer line counts as several, as readline(4096) reads it
+
+
+def _interval_in(head: bytes) -> int | None:
+    """The interval among the first HEADER_LINES lines of `head` (the file's first bytes)."""
+    pos = 0
     for _ in range(HEADER_LINES):
-        line = f.readline(4096)
-        if not line:
+        if pos >= len(head):
             break
-        m = _INTERVAL.match(line)
+        nl = head.find(b"\n", pos, pos + LINE_MAX)
+        end = pos + LINE_MAX if nl < 0 else nl + 1
+        m = _INTERVAL.match(head[pos:end])
         if m:
             return int(m.group(1))
+        pos = end
     return None
 
 
 def _head(script: Path) -> tuple[list[str], int | None]:
-    """How to run a script and its `# looop:interval=N`, from one open: a script without a
+    """How to run a script and its `# looop:interval=N`, from one read: a script without a
     #! line runs under bash, as a shell would run it (no ENOEXEC)."""
     try:
         with store.open_regular(script) as f:
-            shebang = f.read(2) == b"#!"
-            f.seek(0)
-            every = _interval_in(f)
+            head = f.read(HEADER_LINES * LINE_MAX)
     except OSError:
         return [str(script)], None
-    return ([str(script)] if shebang else ["bash", str(script)]), every
+    argv = [str(script)] if head[:2] == b"#!" else ["bash", str(script)]
+    return argv, _interval_in(head)
 
 
 # ------------------------------------------------------------------ verdicts
@@ -259,10 +265,18 @@ def _judge(run: Run, timeout: int, cap: int, left: int = 0) -> _Verdict:
 
 
 def _publish(
-    ctx: Ctx, name: str, started: float, verdict: _Verdict, stderr: bytes, *, aged: bool = False
+    ctx: Ctx,
+    name: str,
+    started: float,
+    verdict: _Verdict,
+    stderr: bytes,
+    *,
+    aged: bool = False,
+    errs: set[str] | None = None,
 ) -> Reading:
     """Rename the snapshot into place; the .err file exists only when it has something.
-    aged: the sensor has an interval, so an unchanged snapshot's mtime is its age."""
+    aged: the sensor has an interval, so an unchanged snapshot's mtime is its age.
+    errs: the .err files there were when the beat began (None: unknown, so look)."""
     secs = round(max(0.0, ctx.clock.monotonic() - started), 3)
     snaps = ctx.paths.snapshots
     err = stderr
@@ -280,11 +294,20 @@ def _publish(
     try:
         if err:
             store.write_if_changed(snaps / f"{name}.err", err)
-        else:
+        elif errs is None or f"{name}.err" in errs:
             store.remove(snaps / f"{name}.err")
     except OSError:
         pass  # the stderr tail is a courtesy; the snapshot itself is in place
     return Reading(name, verdict.ok, secs, error=verdict.error)
+
+
+def _err_files(paths: Paths) -> set[str] | None:
+    """The .err files in snapshots/ now (None when it cannot be listed: then each is looked
+    for): a quiet sensor's removal of its .err is then no failed unlink per beat."""
+    try:
+        return {n for n in os.listdir(paths.snapshots) if n.endswith(".err")}
+    except OSError:
+        return None
 
 
 def _cached(ctx: Ctx, script: Path, name: str, every: int | None) -> Reading | None:
@@ -387,10 +410,11 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs) -> list[Reading]:
     cap = knobs.num("sensor_max_bytes")
     env = ctx.child_env()
     out: dict[str, Reading] = {}
-    pending: deque[tuple[Path, list[str]]] = deque()
+    pending: deque[tuple[str, Path, list[str]]] = deque()
     aged: set[str] = set()  # sensors with an interval: their snapshot's mtime is its age
-    for script in scripts:
-        name = snapshot_name(script)
+    errs = _err_files(ctx.paths)
+    names = [snapshot_name(s) for s in scripts]
+    for name, script in zip(names, scripts, strict=True):
         argv, every = _head(script)
         if every:
             aged.add(name)
@@ -402,9 +426,9 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs) -> list[Reading]:
             v = _fail(EXIT_NOT_EXECUTABLE, msg, b"", note=True)
             out[name] = _publish(ctx, name, ctx.clock.monotonic(), v, b"", aged=bool(every))
         else:
-            pending.append((script, argv))
+            pending.append((name, script, argv))
     if not pending:
-        return [out[snapshot_name(s)] for s in scripts]
+        return [out[n] for n in names]
     pool = Pool(ctx.clock, GRACE_SECS)
     contain = Containment(ctx.clock)
     spawner = Spawner()
@@ -417,8 +441,7 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs) -> list[Reading]:
         try:
             while pending or pool.live:
                 while pending and len(pool.live) < slots:
-                    script, argv = pending[0]
-                    name = snapshot_name(script)
+                    name, script, argv = pending[0]
                     err = _start(ctx, argv, name, env, pool, spawner, contain, (timeout, cap))
                     if err is None:
                         pending.popleft()
@@ -444,10 +467,16 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs) -> list[Reading]:
                         verdict = _judge(run, timeout, cap, left.get(run.token, 0))
                         err_tail = run.err.data()
                         out[run.label] = _publish(
-                            ctx, run.label, run.started, verdict, err_tail, aged=run.label in aged
+                            ctx,
+                            run.label,
+                            run.started,
+                            verdict,
+                            err_tail,
+                            aged=run.label in aged,
+                            errs=errs,
                         )
                     if pending:
                         break  # a slot is free: start the next before waiting again
         finally:
             pool.abandon()
-    return [out[snapshot_name(s)] for s in scripts]
+    return [out[n] for n in names]
