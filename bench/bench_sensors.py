@@ -32,6 +32,8 @@ TRIVIAL = "#!/bin/sh\necho '{\"signal\":{}}'\n"
 NOOP = 'printf \'%s\' \'{"action":"noop","journal":"bench"}\' > .decision.json'
 # every sensor at once, each one's output captured in its own files, then wait for all
 BASH = 'for s in "$1"/*.sh; do n=${s##*/}; "$s" >"$2/$n.out" 2>"$2/$n.err" & done; wait'
+# the same, output thrown away: reported beside it, so the choice of baseline is visible
+BASH_NULL = 'for s in "$1"/*.sh; do "$s" >/dev/null 2>&1 & done; wait'
 CLI_ROUNDS = 21
 PULSE_ROUNDS = {100: 21, 500: 9}
 
@@ -91,10 +93,10 @@ def _skip_world(data: Path) -> None:
         raise RuntimeError("the bench world did not settle: a second beat still decided")
 
 
-def _bash(data: Path, scratch: Path) -> Callable[[], None]:
+def _bash(data: Path, scratch: Path, script: str = BASH) -> Callable[[], None]:
     def run() -> None:
         subprocess.run(
-            ["bash", "-c", BASH, "bash", str(data / "sensors"), str(scratch)],
+            ["bash", "-c", script, "bash", str(data / "sensors"), str(scratch)],
             stdin=subprocess.DEVNULL,
             check=True,
         )
@@ -247,14 +249,20 @@ def run() -> list[dict[str, object]]:
             pscratch = root / f"pulse{count}-bash"
             pscratch.mkdir()
             ours, base = _pairs(_pulse_beat(pulse), _bash(pdata, pscratch), rounds)
-            rows.append(
-                _ratio_row(
-                    f"skip beat inside the pulse, {count} sensors, vs bash running them",
-                    ours,
-                    base,
-                    1.2,
-                )
+            row = _ratio_row(
+                f"skip beat inside the pulse, {count} sensors, vs bash running them",
+                ours,
+                base,
+                1.2,
             )
+            nulled, nbase = _pairs(_pulse_beat(pulse), _bash(pdata, pscratch, BASH_NULL), rounds)
+            null_ratio = statistics.median(nulled) / statistics.median(nbase)
+            row["note"] = (
+                f"pulse {count}: against bash throwing the output away (>/dev/null 2>&1) in "
+                f"the same run, {statistics.median(nulled) * 1000:.1f} ms vs "
+                f"{statistics.median(nbase) * 1000:.1f} ms, ratio {null_ratio:.2f}"
+            )
+            rows.append(row)
             if count == 100:
                 pulse_changed, pulse_grew = _touched(pdata, _pulse_beat(pulse))
                 grew = grew and pulse_grew
