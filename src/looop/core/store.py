@@ -28,8 +28,12 @@ def encode(text: str) -> bytes:
         return text.encode("utf-8", "backslashreplace")
 
 
-def atomic_write(path: Path, data: bytes | str, mode: int | None = None) -> None:
-    """temp + fsync + rename: readers see the old file or the new one, never a torn one."""
+def atomic_write(
+    path: Path, data: bytes | str, mode: int | None = None, *, durable: bool = True
+) -> None:
+    """temp + fsync + rename: readers see the old file or the new one, never a torn one.
+    durable=False skips the fsync, for a file that means nothing after a crash (a pid file
+    removed when its holder ends)."""
     raw = encode(data) if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}.{os.urandom(3).hex()}")
@@ -39,7 +43,8 @@ def atomic_write(path: Path, data: bytes | str, mode: int | None = None) -> None
         while view:
             n = os.write(fd, view)
             view = view[n:]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
         if mode is not None:
             os.fchmod(fd, mode)
     except BaseException:

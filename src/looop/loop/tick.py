@@ -82,7 +82,8 @@ def tick_once(ctx: Ctx, force: bool) -> TickOutcome:
     pid_file = tick_pid_path(ctx.paths)
     try:
         try:
-            store.atomic_write(pid_file, f"{os.getpid()}\n")  # `looop status` names the holder
+            # `looop status` names the holder; it is gone when the beat ends: no fsync
+            store.atomic_write(pid_file, f"{os.getpid()}\n", durable=False)
         except OSError:
             pass  # a full disk: the beat itself says so in its own words
         return tick(ctx, force=force, override_backoff=force)
