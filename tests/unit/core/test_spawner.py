@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from looop.core import proc as proc_mod
 from looop.core.clock import SystemClock
 from looop.core.proc import Child, Pool, Proc, Run, Spawner, Tail
 from looop.core.procs import Containment
@@ -156,3 +157,23 @@ def test_a_timeout_kills_the_whole_group_of_a_spawned_child(
     finally:
         pool.abandon()
         os.close(member)
+
+
+@pytest.mark.parametrize("pidfd", [True, False])
+@pytest.mark.timeout(20)
+def test_a_child_waited_for_too_short_is_still_running_then_reads_as_its_death(
+    tmp_path: Path, contain: Containment, monkeypatch: pytest.MonkeyPatch, pidfd: bool
+) -> None:
+    if not pidfd:  # an OS without pidfds: wait naps and polls
+        monkeypatch.setattr(proc_mod, "open_pidfd", lambda pid: None)
+    proc, _ = _spawn("#!/bin/sh\nexec sleep 30\n", tmp_path, contain)
+    assert isinstance(proc, Child)
+    with pytest.raises(TimeoutError):
+        proc.wait(timeout=0.2)
+    assert proc.poll() is None
+    os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.wait(timeout=5) == -signal.SIGKILL
+    assert proc.returncode == -signal.SIGKILL
+    for f in (proc.stdout, proc.stderr):
+        assert f is not None
+        f.close()
