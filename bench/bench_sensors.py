@@ -152,13 +152,16 @@ def _pulse_ctx(data: Path, sink: TextIO) -> Ctx:
 
 
 def _pulse_beat(pulse: Pulse) -> Callable[[], None]:
-    """What `looop up` does per beat: tick, then choose its sleep."""
+    """What `looop up` does per beat: tick, choose its sleep, say and record it."""
 
     def run() -> None:
         out = tick(pulse.ctx)
         if out.status != "skip":
             raise RuntimeError(f"a bench beat did not skip: {out.status} {out.error or ''}")
-        pulse.choose_sleep(out)
+        secs, reason, _ = pulse.choose_sleep(out)
+        ev = pulse.ctx.events
+        ev.emit("info", "sleep", f"next beat in {secs}s ({reason})", secs=secs, reason=reason)
+        ev.record("pulse_sleep", secs=secs, reason=reason, until="-")
 
     return run
 
