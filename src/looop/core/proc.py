@@ -14,7 +14,6 @@ import contextlib
 import enum
 import os
 import select
-import selectors
 import signal
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,6 +25,7 @@ from looop.core.clock import Clock
 from looop.core.procs import Containment
 
 if TYPE_CHECKING:
+    import selectors
     import subprocess
 
 CHUNK = 65536
@@ -447,14 +447,20 @@ class _Watch:
         self.data: dict[int, Run] = {}
         epoll = getattr(select, "epoll", None)
         self.ep = epoll() if epoll is not None else None
-        self.sel = None if self.ep is not None else selectors.DefaultSelector()
+        self.sel: selectors.BaseSelector | None = None
+        self.readable = 0
+        if self.ep is None:
+            import selectors  # lazy: only an OS without epoll needs the portable wrapper
+
+            self.sel = selectors.DefaultSelector()
+            self.readable = selectors.EVENT_READ
 
     def register(self, fd: int, run: Run) -> None:
         if self.ep is not None:
             self.ep.register(fd, select.EPOLLIN)
         else:
             assert self.sel is not None
-            self.sel.register(fd, selectors.EVENT_READ)
+            self.sel.register(fd, self.readable)
         self.data[fd] = run
 
     def unregister(self, fd: int) -> None:

@@ -54,10 +54,10 @@ def contain() -> Iterator[Containment]:
         yield c
 
 
-def _spawn(body: str, tmp_path: Path, contain: Containment) -> tuple[Proc, str]:
+def _spawn(body: str, tmp_path: Path, contain: Containment, name: str = "s.sh") -> tuple[Proc, str]:
     run_dir = tmp_path / "cwd"
     run_dir.mkdir(exist_ok=True)
-    script = _script(tmp_path, body)
+    script = _script(tmp_path, body, name)
     token = contain.token()
     proc = Spawner().spawn(
         [script], cwd=run_dir, env={"PATH": "/usr/bin:/bin"}, contain=contain, token=token
@@ -177,3 +177,29 @@ def test_a_child_waited_for_too_short_is_still_running_then_reads_as_its_death(
     for f in (proc.stdout, proc.stderr):
         assert f is not None
         f.close()
+
+
+@pytest.mark.timeout(20)
+def test_a_pool_without_epoll_still_reads_every_run_to_its_end(
+    tmp_path: Path, contain: Containment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delattr(select, "epoll")  # an OS without epoll: the selectors wrapper serves
+    clock = SystemClock()
+    pool = Pool(clock, 0.2)
+    try:
+        for i in range(3):
+            proc, token = _spawn(
+                f"#!/bin/sh\necho out{i}\necho err{i} >&2\nexit {i}\n",
+                tmp_path,
+                contain,
+                f"s{i}.sh",
+            )
+            pool.add(
+                Run(proc, clock.monotonic() + 10, Tail(None), Tail(1024), label=str(i), token=token)
+            )
+        runs = sorted(pool.finished(), key=lambda r: r.label)
+    finally:
+        pool.abandon()
+    assert [(r.out.data(), r.err.data(), r.returncode) for r in runs] == [
+        (f"out{i}\n".encode(), f"err{i}\n".encode(), i) for i in range(3)
+    ]
