@@ -155,7 +155,7 @@ def _pulse_beat(pulse: Pulse) -> Callable[[], None]:
     """What `looop up` does per beat: tick, choose its sleep, say and record it."""
 
     def run() -> None:
-        out = tick(pulse.ctx)
+        out = tick(pulse.ctx, memo=pulse.memo)  # as Pulse._loop calls it
         if out.status != "skip":
             raise RuntimeError(f"a bench beat did not skip: {out.status} {out.error or ''}")
         secs, reason, _ = pulse.choose_sleep(out)

@@ -8,7 +8,7 @@ from pathlib import Path
 from looop.core.config import Config, Knobs, Runner
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
-from looop.loop.world import World
+from looop.loop.world import World, WorldMemo
 
 TYPE_CHECKING = False  # not `from typing`: a skip beat never loads the executor
 
@@ -48,6 +48,7 @@ class Beat:
     force: bool
     dry_run: bool
     override_backoff: bool
+    memo: WorldMemo | None = None  # the pulse's: a world read unchanged is not hashed again
     cfg: Config | None = None
     cfg_error: str | None = None
     knobs: Knobs | None = None

@@ -22,6 +22,7 @@ from looop.loop.tick import AlreadyRunning as AlreadyRunning
 from looop.loop.tick import TickOutcome, tick
 from looop.loop.tick import busy_message as busy_message
 from looop.loop.tick import tick_once as tick_once
+from looop.loop.world import WorldMemo
 
 NUDGE_MIN_SECS = 5
 SWEEP_SECS = 600
@@ -39,6 +40,7 @@ class Pulse:
     max_beats: int | None = None  # tests and demos stop after N beats
     beats: int = 0
     swept_at: float | None = None  # monotonic time of the last temp-file sweep
+    memo: WorldMemo = field(default_factory=WorldMemo)  # the last world read, beat to beat
 
     def choose_sleep(self, out: TickOutcome) -> tuple[int, str, bool]:
         """(seconds, reason, force the next beat); never past the next schedule's due time."""
@@ -163,7 +165,7 @@ class Pulse:
         while not self.stop.is_set():
             self._sweep()
             try:
-                out = tick(ctx, force=force)
+                out = tick(ctx, force=force, memo=self.memo)
             except LooopError as e:
                 ctx.events.emit("error", "tick.error", str(e))
                 ctx.events.record("tick_error", reason=str(e))

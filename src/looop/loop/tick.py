@@ -21,7 +21,7 @@ from looop.loop import guards
 from looop.loop.beat import Beat, resolve_config
 from looop.loop.beat import TickOutcome as TickOutcome
 from looop.loop.housekeep import housekeep_sessions
-from looop.loop.world import World, describe_changes, read_world
+from looop.loop.world import World, WorldMemo, describe_changes, read_world
 from looop.seed import ensure_data_dir
 from looop.sense import sense
 
@@ -93,7 +93,11 @@ def tick_once(ctx: Ctx, force: bool) -> TickOutcome:
 
 
 def tick(
-    ctx: Ctx, force: bool = False, dry_run: bool = False, override_backoff: bool = False
+    ctx: Ctx,
+    force: bool = False,
+    dry_run: bool = False,
+    override_backoff: bool = False,
+    memo: WorldMemo | None = None,
 ) -> TickOutcome:
     """One beat (reference core §7 with the SPEC §3 decisions); never raises but LooopError.
 
@@ -103,7 +107,7 @@ def tick(
 
     dry_run: pass a `dry_run_ctx`; the beat then skips every write (housekeeping, flapping,
     seeding). override_backoff: a human's `tick --force` runs now despite failures."""
-    beat = Beat(ctx, TickOutcome(), force, dry_run, override_backoff)
+    beat = Beat(ctx, TickOutcome(), force, dry_run, override_backoff, memo=memo)
     try:
         return _beat(beat)
     except LooopError as e:
@@ -161,7 +165,7 @@ def _gate_sense(b: Beat) -> TickOutcome | None:
         ev.emit("error", "tick.error", msg, unrecorded=[r.name for r in stale])
         ev.record("tick_unrecorded", sensors=[r.name for r in stale])
         return b.stop("error", msg)
-    b.out.world = read_world(ctx.paths)
+    b.out.world = read_world(ctx.paths, b.memo)
     return None
 
 
