@@ -34,8 +34,8 @@ NOOP = 'printf \'%s\' \'{"action":"noop","journal":"bench"}\' > .decision.json'
 BASH = 'for s in "$1"/*.sh; do n=${s##*/}; "$s" >"$2/$n.out" 2>"$2/$n.err" & done; wait'
 # the same, output thrown away: reported beside it, so the choice of baseline is visible
 BASH_NULL = 'for s in "$1"/*.sh; do "$s" >/dev/null 2>&1 & done; wait'
-CLI_ROUNDS = 21
-PULSE_ROUNDS = {100: 21, 500: 9}
+CLI_ROUNDS = 25
+PULSE_ROUNDS = {100: 31, 500: 11}
 
 
 def _looop_bin() -> str:
