@@ -273,12 +273,14 @@ def _publish(
     *,
     aged: bool = False,
     errs: set[str] | None = None,
+    snaps: Path | None = None,
 ) -> Reading:
     """Rename the snapshot into place; the .err file exists only when it has something.
     aged: the sensor has an interval, so an unchanged snapshot's mtime is its age.
-    errs: the .err files there were when the beat began (None: unknown, so look)."""
+    errs: the .err files there were when the beat began (None: unknown, so look).
+    snaps: the snapshots dir, when the caller already holds it."""
     secs = round(max(0.0, ctx.clock.monotonic() - started), 3)
-    snaps = ctx.paths.snapshots
+    snaps = ctx.paths.snapshots if snaps is None else snaps
     err = stderr
     if verdict.note:
         if err and not err.endswith(b"\n"):
@@ -413,6 +415,7 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs) -> list[Reading]:
     pending: deque[tuple[str, Path, list[str]]] = deque()
     aged: set[str] = set()  # sensors with an interval: their snapshot's mtime is its age
     errs = _err_files(ctx.paths)
+    snapdir = ctx.paths.snapshots
     names = [snapshot_name(s) for s in scripts]
     for name, script in zip(names, scripts, strict=True):
         argv, every = _head(script)
@@ -474,6 +477,7 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs) -> list[Reading]:
                             err_tail,
                             aged=run.label in aged,
                             errs=errs,
+                            snaps=snapdir,
                         )
                     if pending:
                         break  # a slot is free: start the next before waiting again

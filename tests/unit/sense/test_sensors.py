@@ -589,3 +589,35 @@ def test_an_unchanged_reading_leaves_its_snapshot_alone_unless_an_interval_reads
     assert os.stat(every).st_mtime_ns > 1_000_000_000_000_000
     clock.t = os.stat(every).st_mtime + 5
     assert run(ctx)["sensor-timed"].cached
+
+
+def test_pruning_removes_only_our_orphaned_files(paths: Paths) -> None:
+    from looop.sense import prune_snapshots
+
+    paths.snapshots.mkdir(parents=True)
+    for name in (
+        "sensor-gone.json",
+        "sensor-gone.err",
+        "sys-old.json",
+        "sensor-keep.json",
+        "sensor-keep.err",
+        ".json",
+        "notes.json",
+        "sensor-x.json.bak",
+        "sys-old.err",
+        "sensor-a.b.json",
+    ):
+        (paths.snapshots / name).write_text("{}")
+    (paths.snapshots / "sensor-dir.json").mkdir()
+    gone = prune_snapshots(paths, ["sensor-keep", "sys-goals"])
+    assert gone == ["sensor-a.b.json", "sensor-gone.err", "sensor-gone.json", "sys-old.json"]
+    left = sorted(p.name for p in paths.snapshots.iterdir())
+    assert left == [
+        ".json",
+        "notes.json",
+        "sensor-dir.json",
+        "sensor-keep.err",
+        "sensor-keep.json",
+        "sensor-x.json.bak",
+        "sys-old.err",
+    ]
