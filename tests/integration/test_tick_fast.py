@@ -207,3 +207,12 @@ def test_a_skip_beat_changes_no_file_but_appends_its_events(
     assert changed == []  # no snapshot, state, status or journal file written, renamed or touched
     assert after["events.jsonl"][0] == before["events.jsonl"][0]  # appended in place
     assert events.read_bytes().startswith(log) and len(events.read_bytes()) > len(log)
+
+
+def test_the_tick_pid_file_is_where_status_looks_for_it(tmp_path: Path) -> None:
+    from looop.core.paths import Paths
+    from looop.loop.status import tick_pid_file
+    from looop.loop.tick import tick_pid_path
+
+    paths = Paths.at(tmp_path / "data")
+    assert tick_pid_path(paths) == tick_pid_file(paths)

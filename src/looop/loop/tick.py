@@ -129,7 +129,8 @@ def _beat(b: Beat) -> TickOutcome:
     b.out.knobs = b.knobs
     if not b.dry_run:
         # housekeeping: a side effect interrupted by a crash is reported once, never re-run
-        from looop.act.wal import check_interrupted  # lazy: the executor loads only to decide
+        # lazy: from wal itself, so the executor loads only when a beat decides
+        from looop.act.wal import check_interrupted
 
         check_interrupted(ctx)
         housekeep_sessions(ctx, b.knobs)
