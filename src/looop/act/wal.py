@@ -8,7 +8,6 @@ import fcntl
 import json
 import os
 import re
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ def _wal(ctx: Ctx, actor: str, kind: str, fingerprint: str, summary: str) -> Ite
     wal_dir = _wal_dir(ctx)
     pid = os.getpid()
     who = re.sub(r"[^A-Za-z0-9_]", "_", actor) or "actor"
-    name = f"{who}-{pid}-{secrets.token_hex(4)}.json"
+    name = f"{who}-{pid}-{os.urandom(4).hex()}.json"
     final, tmp = wal_dir / name, wal_dir / f".{name}.tmp"
     record = {
         "v": 1,

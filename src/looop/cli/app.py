@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
-from pathlib import Path
 
 import click
 
+from looop.cli.ctxbuild import ctx_for
+from looop.cli.ctxbuild import looop_bin as looop_bin
 from looop.core.clock import Clock, SystemClock
 from looop.core.context import Ctx
-from looop.core.events import Emitter
-from looop.core.paths import Paths
-
-
-def looop_bin() -> str:
-    """How children call us back: the console script beside this interpreter, else PATH."""
-    here = Path(sys.executable).parent / "looop"
-    if here.exists():
-        return str(here)
-    import shutil  # lazy: only a looop run from outside its venv looks on PATH
-
-    return shutil.which("looop") or "looop"
 
 
 class Entry:
@@ -54,24 +42,4 @@ def process_clock(env: Mapping[str, str]) -> Clock:
 
 def make_ctx(events_to: str | None = "stderr") -> Ctx:
     """events_to: "stdout" for the pulse log, "stderr" for verbs whose stdout is data, or None."""
-    env = process_env()
-    paths = Paths.resolve(env, Path.cwd())
-    fmt = "json" if env.get("LOOOP_LOG_FORMAT", "").strip().lower() == "json" else "human"
-    force = env.get("LOOOP_COLOR", "").strip()
-    if fmt == "json" or force == "0":
-        color = False
-    elif force == "1":
-        color = True
-    else:
-        out = sys.stdout if events_to == "stdout" else sys.stderr
-        color = out.isatty() and "NO_COLOR" not in env
-    clock = _entry().clock
-    em = Emitter(
-        clock=clock,
-        events_path=paths.events,
-        stream={"stdout": sys.stdout, "stderr": sys.stderr}.get(events_to or ""),
-        fmt="json" if fmt == "json" else "human",
-        color=color,
-        warn_to=sys.stderr,  # verbs that show no events still say what is wrong with the config
-    )
-    return Ctx(paths=paths, clock=clock, env=env, events=em, bin=looop_bin())
+    return ctx_for(process_env(), _entry().clock, events_to)

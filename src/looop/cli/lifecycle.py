@@ -145,20 +145,10 @@ def tick_cmd(dry_run: bool, force: bool) -> None:
     if dry_run:
         _dry_run_tick()
         return
-    # lazy: only pulse and tick load the beat's machinery (this module holds eleven verbs)
-    from looop.loop.pulse import tick_once
-    from looop.seed import ensure_data_dir
+    from looop.cli.tickfast import run_tick  # lazy: only tick loads the beat's machinery
 
-    ctx = make_ctx(events_to="stderr")
-    ensure_data_dir(ctx.paths)
-    out = tick_once(ctx, force)
-    if out.status in ("failed", "error"):
-        raise SystemExit(1)
-    if out.status == "backoff":
-        click.echo(
-            "looop: backing off after failed beats — `looop tick --force` runs now",
-            err=True,
-        )
+    env = process_env()
+    run_tick(env, process_clock(env), force)
 
 
 def _dry_run_tick() -> None:

@@ -93,6 +93,28 @@ def _fast_cost(argv: list[str], env: dict[str, str], clock: Clock | None) -> boo
     return True
 
 
+def _fast_tick(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    from looop.cli.tickfast import parse_fast  # lazy: only tick needs it
+
+    force = parse_fast(argv)
+    if force is None:
+        return False
+    from looop.cli.tickfast import run_tick  # lazy: only tick runs a beat
+
+    run_tick(env, _clock(env, clock), force)
+    return True
+
+
+def _fast_worker(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    from looop.cli.workerstart import parse_fast, run_fast  # lazy: only worker start needs it
+
+    parsed = parse_fast(argv)
+    if parsed is None:
+        return False
+    run_fast(parsed, env, _clock(env, clock))
+    return True
+
+
 _FAST = {
     "version": _fast_version,
     "--version": _fast_version,
@@ -104,6 +126,8 @@ _FAST = {
     "told": _fast_told,
     "tell": _fast_tell,
     "cost": _fast_cost,
+    "tick": _fast_tick,
+    "worker": _fast_worker,
 }
 
 

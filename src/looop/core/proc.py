@@ -14,16 +14,19 @@ import contextlib
 import enum
 import os
 import select
-import selectors
 import signal
-import subprocess
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, TYPE_CHECKING, BinaryIO, Protocol
 
 from looop.core.clock import Clock
 from looop.core.procs import Containment
+
+if TYPE_CHECKING:
+    import selectors
+    import subprocess
 
 CHUNK = 65536
 KILL_WAIT_SECS = 2.0  # a SIGKILLed run that still has not exited is given up as lost
@@ -140,19 +143,21 @@ def spawn(
     *,
     cwd: Path,
     env: Mapping[str, str],
-    stdin: int | BinaryIO = subprocess.DEVNULL,
+    stdin: int | BinaryIO | None = None,
     merge_stderr: bool = False,
     contain: Containment | None = None,
     token: str = "",
 ) -> subprocess.Popen[bytes]:
     """Start argv leading a new session (so one killpg reaches all it starts), its output on
     non-blocking pipes; with `contain`, marked with `token` and registered as started.
-    Raises OSError when the OS refuses."""
+    Raises OSError when the OS refuses. stdin: /dev/null unless given."""
+    import subprocess  # lazy: sensors start through Spawner; a skip beat never needs Popen
+
     proc = subprocess.Popen(
         list(argv),
         cwd=cwd,
         env=contain.env(env, token) if contain is not None else dict(env),
-        stdin=stdin,
+        stdin=subprocess.DEVNULL if stdin is None else stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
         start_new_session=True,
@@ -163,6 +168,177 @@ def spawn(
         if f is not None:
             os.set_blocking(f.fileno(), False)
     return proc
+
+
+class Proc(Protocol):
+    """What the loops need of a started process: a Popen, or a `Child` from `Spawner`."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def returncode(self) -> int | None: ...
+    @property
+    def stdout(self) -> IO[bytes] | None: ...
+    @property
+    def stderr(self) -> IO[bytes] | None: ...
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+class Child:
+    """A process started by `Spawner` (posix_spawn): Popen's pid, pipes, poll and wait."""
+
+    def __init__(self, pid: int, stdout: int, stderr: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self.stdout: IO[bytes] | None = open(stdout, "rb", buffering=0)  # noqa: SIM115
+        self.stderr: IO[bytes] | None = open(stderr, "rb", buffering=0)  # noqa: SIM115
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                # reaped by someone else (containment never reaps a live run): the status is
+                # lost, so it reads as a failure rather than Popen's silent 0
+                self.returncode = 255
+                return self.returncode
+            if pid == self.pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Reap it; TimeoutError when `timeout` seconds pass first (None waits forever)."""
+        if self.returncode is not None:
+            return self.returncode
+        if timeout is None:
+            try:
+                _, status = os.waitpid(self.pid, 0)
+                self.returncode = os.waitstatus_to_exitcode(status)
+            except ChildProcessError:
+                self.returncode = 255
+            return self.returncode
+        pidfd = open_pidfd(self.pid)
+        try:
+            if pidfd is not None:
+                select.select([pidfd], [], [], timeout)  # readable once it exits
+                rc = self.poll()
+            else:  # no pidfd: poll in naps, counted rather than timed (no clock here)
+                rc = self.poll()
+                for _ in range(int(timeout / NAP_SECS) + 1):
+                    if rc is not None:
+                        break
+                    select.select([], [], [], NAP_SECS)
+                    rc = self.poll()
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+        if rc is None:
+            raise TimeoutError(f"pid {self.pid} still running after {timeout}s")
+        return rc
+
+
+class Spawner:
+    """Starts many short processes the way `spawn` does (new session, stdin /dev/null, two
+    non-blocking pipes, containment marker), through os.posix_spawn where that is safe: no
+    error pipe to read back, no sweep closing every descriptor, no Popen object, so a beat
+    of a hundred sensors costs about what a shell running them costs.
+
+    posix_spawn has no working-directory action, so the spawn briefly changes ours: only
+    while no other Python thread runs (nothing else can see it), and put back at once.
+    Anything else (other threads, a command looked up on PATH, our own stdio closed, no
+    posix_spawn) goes through `spawn`. Made once per batch: it lists, once, the inheritable
+    descriptors we hold, for the child to close as Popen's close_fds would. It holds no
+    descriptor between spawns (a beat short of files must still be able to write)."""
+
+    def __init__(self) -> None:
+        self.ok = hasattr(os, "posix_spawn") and sys.platform.startswith("linux")
+        self.leaks: list[int] = []
+        if self.ok:
+            self._survey()
+
+    def _survey(self) -> None:
+        try:
+            fds = [int(n) for n in os.listdir("/proc/self/fd")]
+        except OSError:
+            self.ok = False
+            return
+        for fd in fds:
+            if fd > 2:
+                with contextlib.suppress(OSError):
+                    if os.get_inheritable(fd):
+                        self.leaks.append(fd)
+        # our own stdio closed: a pipe could land on 0-2, where dup2 would not clear CLOEXEC
+        for fd in (0, 1, 2):
+            try:
+                os.fstat(fd)
+            except OSError:
+                self.ok = False
+
+    def _usable(self, argv: Sequence[str]) -> bool:
+        if not self.ok or "/" not in argv[0]:
+            return False
+        threading = sys.modules.get("threading")  # not imported: no thread can be running
+        return threading is None or threading.active_count() <= 1
+
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        contain: Containment,
+        token: str,
+    ) -> Proc:
+        if not self._usable(argv):
+            return spawn(argv, cwd=cwd, env=env, contain=contain, token=token)
+        proc = self._posix_spawn(list(argv), cwd, contain.env(env, token))
+        if proc is None:
+            return spawn(argv, cwd=cwd, env=env, contain=contain, token=token)
+        contain.started(token, proc.pid)
+        return proc
+
+    def _posix_spawn(self, argv: list[str], cwd: Path, env: dict[str, str]) -> Child | None:
+        try:
+            # O_PATH: no read permission is needed to come back to our own directory
+            here = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return None  # gone or unreachable: Popen copes
+        fds = [here]
+        try:
+            null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            fds.append(null)
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            fds += [out_r, out_w]
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            fds += [err_r, err_w]
+            actions: list[tuple[int, ...]] = [
+                (os.POSIX_SPAWN_DUP2, null, 0),
+                (os.POSIX_SPAWN_DUP2, out_w, 1),
+                (os.POSIX_SPAWN_DUP2, err_w, 2),
+            ]
+            actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in self.leaks]
+            os.chdir(cwd)
+            try:
+                pid = os.posix_spawn(
+                    argv[0],
+                    argv,
+                    env,
+                    file_actions=actions,
+                    setsid=True,
+                    setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # as Popen restores them
+                )
+            finally:
+                os.fchdir(here)
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        for fd in (here, null, out_w, err_w):
+            os.close(fd)
+        os.set_blocking(out_r, False)
+        os.set_blocking(err_r, False)
+        return Child(pid, out_r, err_r)
 
 
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
@@ -233,7 +409,7 @@ def end_group(proc: subprocess.Popen[bytes], grace: float, clock: Clock) -> None
 class Run:
     """One process in a Pool and what its loop saw."""
 
-    proc: subprocess.Popen[bytes]
+    proc: Proc
     deadline: float | None  # the clock's monotonic time; None runs without one
     out: Tail
     err: Tail
@@ -262,6 +438,63 @@ class Run:
         )
 
 
+class _Watch:
+    """Readable-fd waiting for Pool: raw epoll where there is one (a beat registers three
+    descriptors per sensor; the selectors wrapper costs more than the system calls), the
+    selectors module elsewhere."""
+
+    def __init__(self) -> None:
+        self.data: dict[int, Run] = {}
+        epoll = getattr(select, "epoll", None)
+        self.ep = epoll() if epoll is not None else None
+        self.sel: selectors.BaseSelector | None = None
+        self.readable = 0
+        if self.ep is None:
+            import selectors  # lazy: only an OS without epoll needs the portable wrapper
+
+            self.sel = selectors.DefaultSelector()
+            self.readable = selectors.EVENT_READ
+
+    def register(self, fd: int, run: Run) -> None:
+        if self.ep is not None:
+            self.ep.register(fd, select.EPOLLIN)
+        else:
+            assert self.sel is not None
+            self.sel.register(fd, self.readable)
+        self.data[fd] = run
+
+    def unregister(self, fd: int) -> None:
+        if self.data.pop(fd, None) is None:
+            return
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            if self.ep is not None:
+                self.ep.unregister(fd)
+            elif self.sel is not None:
+                self.sel.unregister(fd)
+
+    def wait(self, timeout: float | None) -> list[tuple[int, Run]]:
+        """(fd, run) for each ready descriptor; [] when the timeout passed."""
+        if self.ep is not None:
+            # epoll's timeout is in seconds, -1 for none; a negative wait means now
+            secs = -1.0 if timeout is None else max(0.0, timeout)
+            try:
+                events = self.ep.poll(secs, max(1, len(self.data)))
+            except InterruptedError:
+                return []
+            ready = [fd for fd, _ in events]
+        else:
+            assert self.sel is not None
+            ready = [key.fd for key, _ in self.sel.select(timeout)]
+        return [(fd, self.data[fd]) for fd in ready if fd in self.data]
+
+    def close(self) -> None:
+        self.data.clear()
+        if self.ep is not None:
+            self.ep.close()
+        if self.sel is not None:
+            self.sel.close()
+
+
 class Pool:
     """One selector over every run's pipes (and pidfds): no thread per process.
 
@@ -275,7 +508,7 @@ class Pool:
         self.clock = clock
         self.grace = grace
         self.kill_orphans = kill_orphans
-        self.sel = selectors.DefaultSelector()
+        self.sel = _Watch()
         self.live: list[Run] = []
 
     def add(self, run: Run) -> None:
@@ -285,39 +518,49 @@ class Pool:
             fd = f.fileno()
             os.set_blocking(fd, False)
             run.pipes[fd] = f
-            self.sel.register(fd, selectors.EVENT_READ, run)
+            self.sel.register(fd, run)
         run.pidfd = open_pidfd(run.proc.pid)
         if run.pidfd is not None:
-            self.sel.register(run.pidfd, selectors.EVENT_READ, run)
+            self.sel.register(run.pidfd, run)
         self.live.append(run)
 
     def pause(self, secs: float) -> None:
         """Wait a moment (used only while none of ours is running: nothing to read)."""
-        self.sel.select(secs)
+        self.sel.wait(secs)
 
     def finished(self) -> Iterator[Run]:
         """Yield each run as it completes."""
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[Run]]:
+        """Yield the runs that completed together, one list per pass over the pipes (a
+        caller that sweeps for escapees does it once per list, not once per run)."""
         while self.live:
             now = self.clock.monotonic()
             wait: float | None = None
+            done: list[Run] = []
             for run in list(self.live):
                 step = self._tend(run, now)
                 if run.done:
                     self._forget(run)
-                    self.live.remove(run)
-                    yield run
+                    done.append(run)
                 elif step is not None:
                     wait = step if wait is None else min(wait, step)
+            if done:
+                gone = set(done)
+                self.live = [r for r in self.live if r not in gone]
+                yield done
+                continue  # the caller may have started more: tend those before waiting
             if not self.live:
                 break
-            for key, _ in self.sel.select(wait):
-                run = key.data
-                if key.fd == run.pidfd:
+            for fd, run in self.sel.wait(wait):
+                if fd == run.pidfd:
                     self._reap(run)
                     if run.returncode is None:
                         self._close_pidfd(run)  # should not happen: fall back to polling
-                elif key.fd in run.pipes:
-                    self._read(run, key.fd)
+                elif fd in run.pipes:
+                    self._read(run, fd)
 
     def _tend(self, run: Run, now: float) -> float | None:
         """Apply timers to one run; the seconds until its next timer, or None."""
@@ -420,7 +663,9 @@ class Pool:
         for run in self.live:
             if run.returncode is None:
                 self.kill(run, "lost")
-                with contextlib.suppress(subprocess.TimeoutExpired):
+                import subprocess  # lazy: only a run still going at the end waits this way
+
+                with contextlib.suppress(subprocess.TimeoutExpired, TimeoutError):
                     run.proc.wait(timeout=KILL_WAIT_SECS)
             self._forget(run)
         self.live.clear()

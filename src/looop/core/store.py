@@ -44,8 +44,12 @@ def _unlink_quietly(path: str) -> None:
         pass
 
 
-def atomic_write(path: AnyPath, data: bytes | str, mode: int | None = None) -> None:
-    """temp + fsync + rename: readers see the old file or the new one, never a torn one."""
+def atomic_write(
+    path: AnyPath, data: bytes | str, mode: int | None = None, *, durable: bool = True
+) -> None:
+    """temp + fsync + rename: readers see the old file or the new one, never a torn one.
+    durable=False skips the fsync, for a file that means nothing after a crash (a pid file
+    removed when its holder ends)."""
     raw = encode(data) if isinstance(data, str) else data
     parent, name = os.path.split(os.fspath(path))
     _mkdirs(parent)
@@ -56,7 +60,8 @@ def atomic_write(path: AnyPath, data: bytes | str, mode: int | None = None) -> N
         while view:
             n = os.write(fd, view)
             view = view[n:]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
         if mode is not None:
             os.fchmod(fd, mode)
     except BaseException:
@@ -76,14 +81,34 @@ def write_if_changed(path: AnyPath, data: bytes) -> bool:
 
     A beat re-senses a mostly unchanged world: comparing first spares the fsync and the rename
     (and the disk's wear) for every reading that did not move."""
-    try:
-        with open_regular(path) as f:
-            if f.read(len(data) + 1) == data:
-                return False
-    except OSError:
-        pass  # missing or unreadable: write it
+    if _holds(path, data):
+        return False
     atomic_write(path, data)
     return True
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Does the regular file at `path` hold exactly `data`? Raw reads: a beat asks this of
+    every snapshot, and never blocks on a FIFO in a file's place."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return False  # missing or unreadable: write it
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
+            return False
+        got = b""
+        while len(got) <= len(data):
+            chunk = os.read(fd, len(data) + 1 - len(got))
+            if not chunk:
+                break
+            got += chunk
+        return got == data
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _temp_owner(name: str) -> int | None:

@@ -5,11 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from looop.act.executor import Executed
 from looop.core.config import Config, Knobs, Runner
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
-from looop.loop.world import World
+from looop.loop.world import World, WorldMemo
+
+TYPE_CHECKING = False  # not `from typing`: a skip beat never loads the executor
+
+if TYPE_CHECKING:
+    from looop.act.executor import Executed
 
 SHELL_FOLLOW_UP_SECS = 5
 
@@ -44,6 +48,7 @@ class Beat:
     force: bool
     dry_run: bool
     override_backoff: bool
+    memo: WorldMemo | None = None  # the pulse's: a world read unchanged is not hashed again
     cfg: Config | None = None
     cfg_error: str | None = None
     knobs: Knobs | None = None

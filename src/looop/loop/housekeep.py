@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
-from looop.act.shell import run_shell
 from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.human.leases import reap_stale, session_alive
-from looop.sessions import list_sessions, prune_aged
-from looop.workers.launch import end_generation
-from looop.workers.verify import run_pending_verifies
+from looop.sessions.state import list_sessions, prune_aged
+
+TYPE_CHECKING = False  # not `from typing`: a skip beat stays light
+
+if TYPE_CHECKING:
+    from looop.act.shell import ShellResult
+
+
+def _run_shell(ctx: Ctx, cmd: str, timeout_s: float) -> ShellResult:
+    from looop.act.shell import run_shell  # lazy: a skip beat runs no verify command
+
+    return run_shell(ctx, cmd, timeout_s)
 
 
 def housekeep_sessions(ctx: Ctx, knobs: Knobs) -> None:
     """Reap corpses past their retention, then run verify post-conditions of dead workers."""
     try:
         # before any reaping; the beat hands verify its shell runner (workers sit below act)
-        run_pending_verifies(ctx, knobs, list_sessions(ctx.paths.data), run_shell)
+        if ctx.paths.verify.is_dir():
+            # lazy: only a data dir with verify commands pays for the worker machinery
+            from looop.workers.verify import run_pending_verifies
+
+            run_pending_verifies(ctx, knobs, list_sessions(ctx.paths.data), _run_shell)
         for claim_file, holder in reap_stale(ctx.paths.claims, session_alive(ctx.paths.data)):
             ctx.events.emit(
                 "info",
@@ -26,6 +38,8 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs) -> None:
             )
             ctx.events.record("claim_reaped", claim=claim_file, session=holder)
         for sid in prune_aged(ctx.paths.data, float(knobs.num("session_ttl")), ctx.clock.now()):
+            from looop.workers.launch import end_generation  # lazy: only a reaped corpse needs it
+
             end_generation(ctx, sid)
             ctx.events.record("session_reaped", id=sid)
     except OSError as e:

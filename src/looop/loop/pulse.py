@@ -17,15 +17,15 @@ from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.human.schedules import next_due
 from looop.loop import guards
-from looop.loop.status import beat_holder, tick_pid_file
+from looop.loop.status import beat_holder
+from looop.loop.tick import AlreadyRunning as AlreadyRunning
 from looop.loop.tick import TickOutcome, tick
+from looop.loop.tick import busy_message as busy_message
+from looop.loop.tick import tick_once as tick_once
+from looop.loop.world import WorldMemo
 
 NUDGE_MIN_SECS = 5
 SWEEP_SECS = 600
-
-
-class AlreadyRunning(LooopError):
-    pass
 
 
 def pulse_running(ctx: Ctx) -> bool:
@@ -40,6 +40,7 @@ class Pulse:
     max_beats: int | None = None  # tests and demos stop after N beats
     beats: int = 0
     swept_at: float | None = None  # monotonic time of the last temp-file sweep
+    memo: WorldMemo = field(default_factory=WorldMemo)  # the last world read, beat to beat
 
     def choose_sleep(self, out: TickOutcome) -> tuple[int, str, bool]:
         """(seconds, reason, force the next beat); never past the next schedule's due time."""
@@ -164,7 +165,7 @@ class Pulse:
         while not self.stop.is_set():
             self._sweep()
             try:
-                out = tick(ctx, force=force)
+                out = tick(ctx, force=force, memo=self.memo)
             except LooopError as e:
                 ctx.events.emit("error", "tick.error", str(e))
                 ctx.events.record("tick_error", reason=str(e))
@@ -192,36 +193,3 @@ class Pulse:
         )
         ctx.events.record("pulse_stop", beats=self.beats)
         return 0
-
-
-def busy_message(holder: tuple[str, str] | None) -> str:
-    """Why a foreground beat cannot run now: who holds the beat lock."""
-    if holder is not None and holder[0] == "tick":
-        return (
-            f"another tick holds the beat (pid {holder[1]}) — wait for it to finish, "
-            "or see it with `looop status`"
-        )
-    pid = f" (pid {holder[1]})" if holder is not None and holder[1] else ""
-    return (
-        f"a pulse is running{pid} and beats on its own — `looop down` first, or "
-        "watch it with `looop status`"
-    )
-
-
-def tick_once(ctx: Ctx, force: bool) -> TickOutcome:
-    """One beat in the foreground (`looop tick`): it holds the beat lock like a pulse, and
-    names itself in tick.pid so `looop status` can tell it from a pulse. AlreadyRunning when
-    a pulse or another tick holds the beat; --force also runs through a backoff."""
-    fd = store.try_flock(ctx.paths.lock_file)
-    if fd is None:
-        raise AlreadyRunning(busy_message(beat_holder(ctx.paths)))
-    pid_file = tick_pid_file(ctx.paths)
-    try:
-        try:
-            store.atomic_write(pid_file, f"{os.getpid()}\n")  # `looop status` names the holder
-        except OSError:
-            pass  # a full disk: the beat itself says so in its own words
-        return tick(ctx, force=force, override_backoff=force)
-    finally:
-        store.remove(pid_file)
-        os.close(fd)

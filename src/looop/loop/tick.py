@@ -7,44 +7,97 @@ the runner is `settle`; spend policy is `decide/spend`."""
 from __future__ import annotations
 
 import contextlib
-import traceback
+import os
 from collections.abc import Callable
+from pathlib import Path
 
-from looop.act.actions import DecisionError, kind_of, parse_decision
-from looop.act.executor import (
-    ExecError,
-    Executed,
-    check_interrupted,
-    discard_decision,
-    execute,
-    take_decision,
-)
 from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
-from looop.core.eventnames import FailCode
-from looop.decide import spend
-from looop.decide.prompt import PromptExtras, build_prompt
-from looop.decide.runner import RunResult
-from looop.loop import alerts, guards, settle
-from looop.loop.asks import asks_section
+from looop.core.paths import Paths
+from looop.loop import guards
 
 # TickOutcome and the dry-run pieces are re-exported: the pulse, cli and tests import them here
 from looop.loop.beat import Beat, resolve_config
 from looop.loop.beat import TickOutcome as TickOutcome
-from looop.loop.dryrun import DryRunPaths as DryRunPaths
-from looop.loop.dryrun import dry_run_ctx as dry_run_ctx
 from looop.loop.housekeep import housekeep_sessions
-from looop.loop.runs import new_run_id, prune_runs
-from looop.loop.world import World, describe_changes, read_world
+from looop.loop.world import World, WorldMemo, describe_changes, read_world
 from looop.seed import ensure_data_dir
 from looop.sense import sense
+
+TYPE_CHECKING = False  # not `from typing`: a skip beat stays light
+
+if TYPE_CHECKING:
+    from looop.act.executor import Executed
+    from looop.core.eventnames import FailCode
+    from looop.decide.prompt import PromptExtras
+    from looop.decide.runner import RunResult
+    from looop.loop.dryrun import DryRunPaths as DryRunPaths
+    from looop.loop.dryrun import dry_run_ctx as dry_run_ctx
 
 Gate = Callable[[Beat], TickOutcome | None]
 
 
+def __getattr__(name: str) -> object:
+    """The dry-run pieces, re-exported here, load on first use: a beat never needs them."""
+    if name in ("DryRunPaths", "dry_run_ctx"):
+        from looop.loop import dryrun  # lazy: only `tick --dry-run` and tests use it
+
+        return getattr(dryrun, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class AlreadyRunning(LooopError):
+    pass
+
+
+def busy_message(holder: tuple[str, str] | None) -> str:
+    """Why a foreground beat cannot run now: who holds the beat lock."""
+    if holder is not None and holder[0] == "tick":
+        return (
+            f"another tick holds the beat (pid {holder[1]}) — wait for it to finish, "
+            "or see it with `looop status`"
+        )
+    pid = f" (pid {holder[1]})" if holder is not None and holder[1] else ""
+    return (
+        f"a pulse is running{pid} and beats on its own — `looop down` first, or "
+        "watch it with `looop status`"
+    )
+
+
+def tick_pid_path(paths: Paths) -> Path:
+    """loop.status.tick_pid_file, without loading status (its spend readers) on every beat."""
+    return paths.lock_dir / "tick.pid"
+
+
+def tick_once(ctx: Ctx, force: bool) -> TickOutcome:
+    """One beat in the foreground (`looop tick`): it holds the beat lock like a pulse, and
+    names itself in tick.pid so `looop status` can tell it from a pulse. AlreadyRunning when
+    a pulse or another tick holds the beat; --force also runs through a backoff."""
+    fd = store.try_flock(ctx.paths.lock_file)
+    if fd is None:
+        from looop.loop.status import beat_holder  # lazy: status loads the spend readers
+
+        raise AlreadyRunning(busy_message(beat_holder(ctx.paths)))
+    pid_file = tick_pid_path(ctx.paths)
+    try:
+        try:
+            # `looop status` names the holder; it is gone when the beat ends: no fsync
+            store.atomic_write(pid_file, f"{os.getpid()}\n", durable=False)
+        except OSError:
+            pass  # a full disk: the beat itself says so in its own words
+        return tick(ctx, force=force, override_backoff=force)
+    finally:
+        store.remove(pid_file)
+        os.close(fd)
+
+
 def tick(
-    ctx: Ctx, force: bool = False, dry_run: bool = False, override_backoff: bool = False
+    ctx: Ctx,
+    force: bool = False,
+    dry_run: bool = False,
+    override_backoff: bool = False,
+    memo: WorldMemo | None = None,
 ) -> TickOutcome:
     """One beat (reference core §7 with the SPEC §3 decisions); never raises but LooopError.
 
@@ -54,7 +107,7 @@ def tick(
 
     dry_run: pass a `dry_run_ctx`; the beat then skips every write (housekeeping, flapping,
     seeding). override_backoff: a human's `tick --force` runs now despite failures."""
-    beat = Beat(ctx, TickOutcome(), force, dry_run, override_backoff)
+    beat = Beat(ctx, TickOutcome(), force, dry_run, override_backoff, memo=memo)
     try:
         return _beat(beat)
     except LooopError as e:
@@ -76,6 +129,9 @@ def _beat(b: Beat) -> TickOutcome:
     b.out.knobs = b.knobs
     if not b.dry_run:
         # housekeeping: a side effect interrupted by a crash is reported once, never re-run
+        # lazy: from wal itself, so the executor loads only when a beat decides
+        from looop.act.wal import check_interrupted
+
         check_interrupted(ctx)
         housekeep_sessions(ctx, b.knobs)
     gates: tuple[Gate, ...] = (
@@ -110,7 +166,7 @@ def _gate_sense(b: Beat) -> TickOutcome | None:
         ev.emit("error", "tick.error", msg, unrecorded=[r.name for r in stale])
         ev.record("tick_unrecorded", sensors=[r.name for r in stale])
         return b.stop("error", msg)
-    b.out.world = read_world(ctx.paths)
+    b.out.world = read_world(ctx.paths, b.memo)
     return None
 
 
@@ -229,6 +285,10 @@ def _gate_breakers(b: Beat) -> TickOutcome | None:
     if b.dry_run:
         return None
     assert b.runner is not None
+    # lazy: a skip beat ends before the spend policy and its alerts
+    from looop.decide import spend
+    from looop.loop import alerts
+
     hit = spend.open_breaker(b.ctx, b.k, b.runner)
     if hit is None:
         alerts.clear_alerts(b.ctx)  # past every breaker: a later opening is news again
@@ -241,6 +301,8 @@ def _gate_breakers(b: Beat) -> TickOutcome | None:
 
 def _crashed(b: Beat, exc: BaseException) -> TickOutcome:
     """A beat that raised: one line for the human and the model, the trace kept for a developer."""
+    import traceback  # lazy: only a crashed beat formats one
+
     ctx, out = b.ctx, b.out
     trace = "".join(traceback.format_exception(exc))
     if isinstance(exc, LooopError):  # a refusal after the runner ran: its one line says it all
@@ -256,6 +318,8 @@ def _crashed(b: Beat, exc: BaseException) -> TickOutcome:
     if b.dry_run:
         return out
     try:
+        from looop.loop import settle  # lazy: only a beat past the gates settles
+
         settle.record_crash(b, error)
     except Exception as e:  # e.g. a full disk: the beat still ends, and says so
         ctx.events.emit("error", "tick.crash", f"could not record the failed beat: {e}")
@@ -263,6 +327,10 @@ def _crashed(b: Beat, exc: BaseException) -> TickOutcome:
 
 
 def _extras(ctx: Ctx, world: World, flapping: list[str]) -> PromptExtras:
+    # lazy: only a decide builds a prompt
+    from looop.decide.prompt import PromptExtras
+    from looop.loop.asks import asks_section
+
     return PromptExtras(
         changes=describe_changes(guards.read_last_world(ctx.paths), world.items),
         last_failure=guards.read_last_failure(ctx.paths),
@@ -276,6 +344,11 @@ def _decide(b: Beat) -> TickOutcome:
     """Prompt, one metered runner call, then commit the move or count the failure."""
     ctx, out, runner = b.ctx, b.out, b.runner
     assert runner is not None and b.cfg is not None
+    # lazy: the world changed — only now load the runner, the meter and the settling
+    from looop.decide import spend
+    from looop.loop import settle
+    from looop.loop.runs import prune_runs
+
     if _write_prompt(b):
         return out  # a dry run stops at the prompt
     assert out.run_id is not None and out.prompt_path is not None
@@ -306,6 +379,11 @@ def _write_prompt(b: Beat) -> bool:
     """Build the prompt; a dry run keeps its text and stops (True). Otherwise a new run dir
     holds it, and a leftover .decision.json is removed before the runner starts."""
     ctx, ev, out = b.ctx, b.ctx.events, b.out
+    # lazy: only a decide builds a prompt
+    from looop.act.executor import discard_decision
+    from looop.decide.prompt import build_prompt
+    from looop.loop.runs import new_run_id
+
     built = build_prompt(ctx, b.k, _extras(ctx, b.world, out.flapping))
     if built.truncated:
         ev.emit(
@@ -338,6 +416,10 @@ def _write_prompt(b: Beat) -> bool:
 def _consume(b: Beat, result: RunResult) -> tuple[FailCode | None, str | None, Executed | None]:
     """(failure code, one-line error, executed) — exactly one of error/executed is set. The
     move runs under the beat's config (shell policy), not one edited since."""
+    # lazy: only a decide parses and executes a move
+    from looop.act.actions import DecisionError, kind_of, parse_decision
+    from looop.act.executor import ExecError, discard_decision, execute, take_decision
+
     ctx, paths = b.ctx, b.ctx.paths
     if not result.ok:
         if discard_decision(paths.decision):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,34 +30,106 @@ def _policy_files(paths: Paths) -> list[Path]:
     return files
 
 
-def read_world(paths: Paths) -> World:
-    """Hash PLAYBOOK + goals (raw) and every snapshot's wake signal, in the exact core §9 layout."""
-    buf = bytearray()
-    items: dict[str, str] = {}
+def _snapshots(paths: Paths) -> list[tuple[str, str]]:
+    """(name, path) of every regular `snapshots/*.json` (a symlink to one counts, and a dot
+    file too, as Path.glob lists them), sorted by name."""
+    try:
+        with os.scandir(paths.snapshots) as it:
+            found = [(e.name, e.path) for e in it if _is_snapshot(e)]
+    except OSError:
+        return []
+    return sorted(found)
+
+
+def _is_snapshot(entry: os.DirEntry[str]) -> bool:
+    if not entry.name.endswith(".json"):
+        return False
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+class WorldMemo:
+    """The last world read and the raw bytes it was read from, kept by the pulse across
+    beats: an unchanged read (a skip beat's) is answered without parsing or hashing again."""
+
+    __slots__ = ("key", "world")
+
+    def __init__(self) -> None:
+        self.key: bytes | None = None
+        self.world: World | None = None
+
+
+Policy = list[tuple[str, str, bytes | None]]  # (rel path, item key, bytes or unreadable)
+Snaps = list[tuple[str, bytes | None]]  # (file name, bytes or unreadable)
+
+
+def read_world(paths: Paths, memo: WorldMemo | None = None) -> World:
+    """Hash PLAYBOOK + goals (raw) and every snapshot's wake signal, in the exact core §9 layout.
+    With `memo`, the same bytes as last time give last time's World (the same object)."""
+    policy: Policy = []
     for f in _policy_files(paths):
         if not f.is_file():
             continue
-        rel = paths.rel(f)
-        buf += f"@@ {rel}\n".encode()
         key = "playbook" if f == paths.playbook else f"goal:{f.stem}"
         try:
-            raw = f.read_bytes()
+            raw: bytes | None = f.read_bytes()
         except OSError:
+            raw = None
+        policy.append((paths.rel(f), key, raw))
+    snaps: Snaps = []
+    for name, path in _snapshots(paths):
+        try:
+            raw = _read(path)
+        except OSError:
+            raw = None
+        snaps.append((name, raw))
+    if memo is None:
+        return _world(policy, snaps)
+    seen = _raw_key(policy, snaps)
+    if memo.world is None or seen != memo.key:
+        memo.key, memo.world = seen, _world(policy, snaps)
+    return memo.world
+
+
+def _raw_key(policy: Policy, snaps: Snaps) -> bytes:
+    """Every name and byte the world is made of, unambiguously (lengths, not separators)."""
+    parts: list[bytes] = []
+
+    def add(name: str, raw: bytes | None) -> None:
+        label = name.encode("utf-8", "surrogateescape")
+        body = b"-" if raw is None else b"%d:" % len(raw) + raw
+        parts.append(b"%d:" % len(label) + label + body)
+
+    for rel, _, raw in policy:
+        add(rel, raw)
+    parts.append(b"|")  # a policy file and a snapshot never read as each other
+    for name, raw in snaps:
+        add(name, raw)
+    return b"".join(parts)
+
+
+def _world(policy: Policy, snaps: Snaps) -> World:
+    buf = bytearray()
+    items: dict[str, str] = {}
+    for rel, key, raw in policy:
+        buf += f"@@ {rel}\n".encode()
+        if raw is None:
             items[key] = UNREADABLE
             continue
         buf += raw
         items[key] = fnv1a_128(raw)
     policy_hash = fnv1a_128(bytes(buf))
-    try:
-        snaps = sorted(p for p in paths.snapshots.glob("*.json") if p.is_file())
-    except OSError:
-        snaps = []
-    for s in snaps:
-        buf += f"@@ snapshots/{s.name}\n".encode()
-        key = f"snap:{s.stem}"
-        try:
-            raw = s.read_bytes()
-        except OSError:
+    for name, raw in snaps:
+        buf += f"@@ snapshots/{name}\n".encode()
+        key = f"snap:{name[:-5] if len(name) > 5 else name}"  # Path.stem: `.json` keeps it all
+        if raw is None:
             items[key] = UNREADABLE
             continue
         try:

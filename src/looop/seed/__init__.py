@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from importlib import resources
 from pathlib import Path
 
 from looop.core import store
@@ -24,10 +23,14 @@ _STARTER = (
 
 def seed_text(name: str) -> str:
     """A packaged seed file (also the constitution and the manual)."""
+    from importlib import resources  # lazy: a beat on a seeded data dir reads no package file
+
     return (resources.files("looop.seed") / "data" / name).read_text(encoding="utf-8")
 
 
 def package_text(name: str) -> str:
+    from importlib import resources  # lazy: a beat on a seeded data dir reads no package file
+
     return (resources.files("looop.seed") / name).read_text(encoding="utf-8")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 
 from looop.core import store
@@ -18,18 +19,29 @@ def prune_snapshots(paths: Paths, owned: Iterable[str]) -> list[str]:
     """Remove sensor-*/sys-* snapshots no sensor or probe produced; the file names removed."""
     keep = set(owned)
     try:
-        entries = list(paths.snapshots.iterdir())
+        with os.scandir(paths.snapshots) as it:
+            names = sorted(e.name for e in it if _orphan(e, keep))
     except (FileNotFoundError, NotADirectoryError):
         return []
-    gone: list[str] = []
-    for p in sorted(entries):
-        stem, suffix = p.stem, p.suffix
-        ours = (stem.startswith("sensor-") and suffix in (".json", ".err")) or (
-            stem.startswith("sys-") and suffix == ".json"
-        )
-        if ours and stem not in keep and p.is_file() and store.remove(p):
-            gone.append(p.name)
-    return gone
+    return [n for n in names if store.remove(paths.snapshots / n)]
+
+
+def _orphan(entry: os.DirEntry[str], keep: set[str]) -> bool:
+    """A sensor-*.json/.err or sys-*.json regular file that no reading of this beat owns
+    (stem and suffix as Path reads them: the suffix is the last dot's)."""
+    stem, dot, ext = entry.name.rpartition(".")
+    if not dot or not stem:
+        return False
+    suffix = "." + ext
+    ours = (stem.startswith("sensor-") and suffix in (".json", ".err")) or (
+        stem.startswith("sys-") and suffix == ".json"
+    )
+    if not ours or stem in keep:
+        return False
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 def sense(ctx: Ctx, knobs: Knobs, probes: Mapping[str, Probe] | None = None) -> list[Reading]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,6 @@ from looop.core.clock import offset_stamp
 from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState
-from looop.human import schedules
 from looop.human.mailbox import pending
 from looop.sense.sensors import Reading
 from looop.sessions import list_sessions
@@ -101,6 +101,15 @@ def probe_asks(ctx: Ctx) -> Any:
 
 def probe_schedules(ctx: Ctx) -> Any:
     """Each schedule's due-ness: it changes exactly when one falls due (once per period)."""
+    try:
+        with os.scandir(ctx.paths.schedules) as it:
+            empty = next(it, None) is None
+    except OSError:
+        empty = True  # missing (or unreadable): no schedule can be read from it either
+    if empty:
+        return {"detail": {}, "signal": {}}  # what schedules.probe says of no schedules
+    from looop.human import schedules  # lazy: cron and zones load only when a schedule exists
+
     return schedules.probe(ctx.paths.schedules, ctx.clock)
 
 

@@ -17,7 +17,7 @@ from looop.core import jsonsafe, store
 from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.core.paths import Paths
-from looop.core.proc import Kind, Pool, Run, Tail, spawn
+from looop.core.proc import Kind, Pool, Run, Spawner, Tail
 from looop.core.procs import UNCONTAINED, Containment
 
 EXIT_TIMEOUT = 124
@@ -50,12 +50,23 @@ class Reading:
 
 
 def sensor_scripts(paths: Paths) -> list[Path]:
-    """Top-level regular `sensors/*.sh`, sorted."""
+    """Top-level regular `sensors/*.sh` (a symlink to one counts), sorted."""
     try:
-        entries = list(paths.sensors.iterdir())
+        with os.scandir(paths.sensors) as it:
+            names = [e.name for e in it if _is_script(e)]
     except (FileNotFoundError, NotADirectoryError):
         return []
-    return sorted(p for p in entries if p.suffix == ".sh" and p.is_file())
+    return [paths.sensors / n for n in sorted(names)]
+
+
+def _is_script(entry: os.DirEntry[str]) -> bool:
+    """`*.sh` with a stem (as Path.suffix reads it: `.sh` alone is a dot file) and a file."""
+    if not entry.name.endswith(".sh") or entry.name == ".sh":
+        return False
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 def snapshot_name(script: Path) -> str:
@@ -64,18 +75,37 @@ def snapshot_name(script: Path) -> str:
 
 def interval_of(script: Path) -> int | None:
     """Seconds from a `# looop:interval=N` comment among the first lines, else None."""
+    return _head(script)[1]
+
+
+LINE_MAX = 4096  # a longer line counts as several, as readline(4096) reads it
+
+
+def _interval_in(head: bytes) -> int | None:
+    """The interval among the first HEADER_LINES lines of `head` (the file's first bytes)."""
+    pos = 0
+    for _ in range(HEADER_LINES):
+        if pos >= len(head):
+            break
+        nl = head.find(b"\n", pos, pos + LINE_MAX)
+        end = pos + LINE_MAX if nl < 0 else nl + 1
+        m = _INTERVAL.match(head[pos:end])
+        if m:
+            return int(m.group(1))
+        pos = end
+    return None
+
+
+def _head(script: Path) -> tuple[list[str], int | None]:
+    """How to run a script and its `# looop:interval=N`, from one read: a script without a
+    #! line runs under bash, as a shell would run it (no ENOEXEC)."""
     try:
         with store.open_regular(script) as f:
-            for _ in range(HEADER_LINES):
-                line = f.readline(4096)
-                if not line:
-                    break
-                m = _INTERVAL.match(line)
-                if m:
-                    return int(m.group(1))
+            head = f.read(HEADER_LINES * LINE_MAX)
     except OSError:
-        return None
-    return None
+        return [str(script)], None
+    argv = [str(script)] if head[:2] == b"#!" else ["bash", str(script)]
+    return argv, _interval_in(head)
 
 
 # ------------------------------------------------------------------ verdicts
@@ -181,16 +211,6 @@ def _fail(rc: int, message: str, stderr: bytes, *, note: bool) -> _Verdict:
 # ------------------------------------------------------------------ runs
 
 
-def _argv(script: Path) -> list[str]:
-    """A script without a #! line runs under bash, as a shell would run it (no ENOEXEC)."""
-    try:
-        with store.open_regular(script) as f:
-            head = f.read(2)
-    except OSError:
-        head = b"#!"
-    return [str(script)] if head == b"#!" else ["bash", str(script)]
-
-
 def _judge(run: Run, timeout: int, cap: int, left: int = 0) -> _Verdict:
     err = run.err.data()
     ended = run.exit()
@@ -244,10 +264,23 @@ def _judge(run: Run, timeout: int, cap: int, left: int = 0) -> _Verdict:
 # ------------------------------------------------------------------ publishing
 
 
-def _publish(ctx: Ctx, name: str, started: float, verdict: _Verdict, stderr: bytes) -> Reading:
-    """Rename the snapshot into place; the .err file exists only when it has something."""
+def _publish(
+    ctx: Ctx,
+    name: str,
+    started: float,
+    verdict: _Verdict,
+    stderr: bytes,
+    *,
+    aged: bool = False,
+    errs: set[str] | None = None,
+    snaps: Path | None = None,
+) -> Reading:
+    """Rename the snapshot into place; the .err file exists only when it has something.
+    aged: the sensor has an interval, so an unchanged snapshot's mtime is its age.
+    errs: the .err files there were when the beat began (None: unknown, so look).
+    snaps: the snapshots dir, when the caller already holds it."""
     secs = round(max(0.0, ctx.clock.monotonic() - started), 3)
-    snaps = ctx.paths.snapshots
+    snaps = ctx.paths.snapshots if snaps is None else snaps
     err = stderr
     if verdict.note:
         if err and not err.endswith(b"\n"):
@@ -255,7 +288,7 @@ def _publish(ctx: Ctx, name: str, started: float, verdict: _Verdict, stderr: byt
         err += f"looop: {verdict.note}\n".encode()
     snap = snaps / f"{name}.json"
     try:
-        if not store.write_if_changed(snap, verdict.body):
+        if not store.write_if_changed(snap, verdict.body) and aged:
             os.utime(snap)  # unchanged: only its age moves (`# looop:interval=N` reads it)
     except OSError as e:
         why = f"cannot write snapshots/{name}.json: {e.strerror or e}"
@@ -263,16 +296,24 @@ def _publish(ctx: Ctx, name: str, started: float, verdict: _Verdict, stderr: byt
     try:
         if err:
             store.write_if_changed(snaps / f"{name}.err", err)
-        else:
+        elif errs is None or f"{name}.err" in errs:
             store.remove(snaps / f"{name}.err")
     except OSError:
         pass  # the stderr tail is a courtesy; the snapshot itself is in place
     return Reading(name, verdict.ok, secs, error=verdict.error)
 
 
-def _cached(ctx: Ctx, script: Path, name: str) -> Reading | None:
+def _err_files(paths: Paths) -> set[str] | None:
+    """The .err files in snapshots/ now (None when it cannot be listed: then each is looked
+    for): a quiet sensor's removal of its .err is then no failed unlink per beat."""
+    try:
+        return {n for n in os.listdir(paths.snapshots) if n.endswith(".err")}
+    except OSError:
+        return None
+
+
+def _cached(ctx: Ctx, script: Path, name: str, every: int | None) -> Reading | None:
     """The previous snapshot, when the script's interval says it is still fresh."""
-    every = interval_of(script)
     if not every:
         return None
     snap = ctx.paths.snapshots / f"{name}.json"
@@ -337,9 +378,11 @@ def _spawn_error(rel: str, e: OSError) -> str:
 
 def _start(
     ctx: Ctx,
-    script: Path,
+    argv: list[str],
+    name: str,
     env: dict[str, str],
     pool: Pool,
+    spawner: Spawner,
     contain: Containment,
     limits: tuple[int, int],
 ) -> OSError | None:
@@ -348,14 +391,13 @@ def _start(
     token = contain.token()
     started = ctx.clock.monotonic()  # its timeout counts from its own start
     try:
-        proc = spawn(_argv(script), cwd=ctx.paths.data, env=env, contain=contain, token=token)
+        proc = spawner.spawn(argv, cwd=ctx.paths.data, env=env, contain=contain, token=token)
     except OSError as e:
         return e
     timeout, cap = limits
     # the injected clock's monotonic time runs for real even in tests, so deadlines expire
     deadline = started + timeout if timeout > 0 else None
     out, err = Tail(None), Tail(ERR_KEEP)
-    name = snapshot_name(script)
     pool.add(Run(proc, deadline, out, err, cap, label=name, token=token, started=started))
     return None
 
@@ -370,22 +412,29 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs) -> list[Reading]:
     cap = knobs.num("sensor_max_bytes")
     env = ctx.child_env()
     out: dict[str, Reading] = {}
-    pending: deque[Path] = deque()
-    for script in scripts:
-        name = snapshot_name(script)
-        hit = _cached(ctx, script, name)
+    pending: deque[tuple[str, Path, list[str]]] = deque()
+    aged: set[str] = set()  # sensors with an interval: their snapshot's mtime is its age
+    errs = _err_files(ctx.paths)
+    snapdir = ctx.paths.snapshots
+    names = [snapshot_name(s) for s in scripts]
+    for name, script in zip(names, scripts, strict=True):
+        argv, every = _head(script)
+        if every:
+            aged.add(name)
+        hit = _cached(ctx, script, name, every)
         if hit is not None:
             out[name] = hit
         elif not os.access(script, os.X_OK):
             msg = f"{ctx.paths.rel(script)} is not executable; run: chmod +x {script}"
             v = _fail(EXIT_NOT_EXECUTABLE, msg, b"", note=True)
-            out[name] = _publish(ctx, name, ctx.clock.monotonic(), v, b"")
+            out[name] = _publish(ctx, name, ctx.clock.monotonic(), v, b"", aged=bool(every))
         else:
-            pending.append(script)
+            pending.append((name, script, argv))
     if not pending:
-        return [out[snapshot_name(s)] for s in scripts]
+        return [out[n] for n in names]
     pool = Pool(ctx.clock, GRACE_SECS)
     contain = Containment(ctx.clock)
+    spawner = Spawner()
     with contain:
         if not contain.active and UNCONTAINED not in ctx.warned:
             ctx.warned.add(UNCONTAINED)
@@ -395,8 +444,8 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs) -> list[Reading]:
         try:
             while pending or pool.live:
                 while pending and len(pool.live) < slots:
-                    script = pending[0]
-                    err = _start(ctx, script, env, pool, contain, (timeout, cap))
+                    name, script, argv = pending[0]
+                    err = _start(ctx, argv, name, env, pool, spawner, contain, (timeout, cap))
                     if err is None:
                         pending.popleft()
                         refused = 0
@@ -410,16 +459,28 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs) -> list[Reading]:
                         continue
                     pending.popleft()
                     refused = 0
-                    name = snapshot_name(script)
                     v = _fail(EXIT_SPAWN, _spawn_error(ctx.paths.rel(script), err), b"", note=True)
-                    out[name] = _publish(ctx, name, ctx.clock.monotonic(), v, b"")
-                for run in pool.finished():
-                    contain.ended(run.token)
-                    left = contain.sweep().get(run.token, 0)
-                    verdict = _judge(run, timeout, cap, left)
-                    out[run.label] = _publish(ctx, run.label, run.started, verdict, run.err.data())
+                    at = ctx.clock.monotonic()
+                    out[name] = _publish(ctx, name, at, v, b"", aged=name in aged)
+                for batch in pool.batches():
+                    for run in batch:
+                        contain.ended(run.token)
+                    left = contain.sweep()  # once for the runs that ended together
+                    for run in batch:
+                        verdict = _judge(run, timeout, cap, left.get(run.token, 0))
+                        err_tail = run.err.data()
+                        out[run.label] = _publish(
+                            ctx,
+                            run.label,
+                            run.started,
+                            verdict,
+                            err_tail,
+                            aged=run.label in aged,
+                            errs=errs,
+                            snaps=snapdir,
+                        )
                     if pending:
                         break  # a slot is free: start the next before waiting again
         finally:
             pool.abandon()
-    return [out[snapshot_name(s)] for s in scripts]
+    return [out[n] for n in names]

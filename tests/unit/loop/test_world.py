@@ -4,7 +4,7 @@ import json
 
 from looop.core.hashing import fnv1a_128
 from looop.core.paths import Paths
-from looop.loop.world import describe_changes, read_world
+from looop.loop.world import WorldMemo, describe_changes, read_world
 
 
 def _snap(paths: Paths, name: str, obj: object) -> None:
@@ -86,3 +86,24 @@ def test_describe_changes_caps_lines() -> None:
     new = {f"goal:{i}": "h" for i in range(300)}
     lines = describe_changes({}, new, cap=200)
     assert len(lines) == 201 and "100 more" in lines[-1]
+
+
+def test_a_memo_answers_an_unchanged_read_and_rereads_any_change(paths: Paths) -> None:
+    paths.playbook.write_text("PB\n")
+    _snap(paths, "sensor-x", {"signal": {"n": 1}})
+    memo = WorldMemo()
+    first = read_world(paths, memo)
+    assert first == read_world(paths)  # the memo changes nothing about the answer
+    assert read_world(paths, memo) is first  # same bytes: not parsed or hashed again
+    # same size, different bytes: a new world
+    _snap(paths, "sensor-x", {"signal": {"n": 2}})
+    second = read_world(paths, memo)
+    assert second.hash != first.hash and second == read_world(paths)
+    # a policy edit, a new snapshot, one gone: each a new world, equal to a fresh read
+    paths.playbook.write_text("PC\n")
+    third = read_world(paths, memo)
+    assert third.policy_hash != second.policy_hash and third == read_world(paths)
+    _snap(paths, "sensor-y", {"signal": {}})
+    assert "snap:sensor-y" in read_world(paths, memo).items
+    (paths.snapshots / "sensor-y.json").unlink()
+    assert read_world(paths, memo) == read_world(paths) == third

@@ -538,3 +538,86 @@ def test_without_prctl_sensors_still_run_and_say_so_once(
     warned = [f for name, f in ctx.events.seen if name == "sense.uncontained"]
     assert len(warned) == 1 and warned[0]["level"] == "warn"
     assert "may outlive them" in warned[0]["msg"]
+
+
+# ------------------------------------------------------------------ a beat that changes nothing
+
+
+@pytest.mark.timeout(20)
+def test_sensors_start_through_posix_spawn_not_one_popen_each(
+    ctx: Ctx, paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[str] = []
+    real = os.posix_spawn
+
+    def counting(path: str, *args: Any, **kwargs: Any) -> int:
+        started.append(os.path.basename(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "posix_spawn", counting)
+    for i in range(5):
+        add_sensor(paths, f"s{i}", f'echo \'{{"signal":{{"i":{i}}}}}\'\n')
+    got = run(ctx)
+    assert all(r.ok for r in got.values())
+    assert sorted(started) == [f"s{i}.sh" for i in range(5)]
+    assert snapshot(paths, "sensor-s4") == {"signal": {"i": 4}}
+
+
+@pytest.mark.timeout(20)
+def test_an_unchanged_reading_leaves_its_snapshot_alone_unless_an_interval_reads_its_age(
+    ctx: Ctx, paths: Paths, clock: FixedClock
+) -> None:
+    add_sensor(paths, "still", 'echo \'{"signal":{"same":1}}\'\n')
+    timed = add_sensor(paths, "timed", '# looop:interval=60\necho \'{"signal":{"same":2}}\'\n')
+    os.utime(timed, (1_000_000, 1_000_000))
+    run(ctx)
+    still, every = paths.snapshots / "sensor-still.json", paths.snapshots / "sensor-timed.json"
+    os.utime(every, ns=(1_000_000_000_000_000, 1_000_000_000_000_000))  # long ago
+    before = os.stat(still)
+    got = run(ctx)
+    after = os.stat(still)
+    assert got["sensor-still"].ok and not got["sensor-still"].cached
+    # rewritten neither by rename nor in place, nor even touched
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (
+        before.st_ino,
+        before.st_mtime_ns,
+        before.st_size,
+    )
+    # the interval sensor ran again (its window had passed) with the same output: only its
+    # age moves, so the next beat within the window keeps it
+    assert not got["sensor-timed"].cached
+    assert os.stat(every).st_mtime_ns > 1_000_000_000_000_000
+    clock.t = os.stat(every).st_mtime + 5
+    assert run(ctx)["sensor-timed"].cached
+
+
+def test_pruning_removes_only_our_orphaned_files(paths: Paths) -> None:
+    from looop.sense import prune_snapshots
+
+    paths.snapshots.mkdir(parents=True)
+    for name in (
+        "sensor-gone.json",
+        "sensor-gone.err",
+        "sys-old.json",
+        "sensor-keep.json",
+        "sensor-keep.err",
+        ".json",
+        "notes.json",
+        "sensor-x.json.bak",
+        "sys-old.err",
+        "sensor-a.b.json",
+    ):
+        (paths.snapshots / name).write_text("{}")
+    (paths.snapshots / "sensor-dir.json").mkdir()
+    gone = prune_snapshots(paths, ["sensor-keep", "sys-goals"])
+    assert gone == ["sensor-a.b.json", "sensor-gone.err", "sensor-gone.json", "sys-old.json"]
+    left = sorted(p.name for p in paths.snapshots.iterdir())
+    assert left == [
+        ".json",
+        "notes.json",
+        "sensor-dir.json",
+        "sensor-keep.err",
+        "sensor-keep.json",
+        "sensor-x.json.bak",
+        "sys-old.err",
+    ]

@@ -1,0 +1,45 @@
+"""The Ctx a verb runs on, built from what the entry point hands down (its env and clock),
+without click: the click verbs and the click-free `tick` share it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from looop.core.clock import Clock
+from looop.core.context import Ctx
+from looop.core.events import Emitter
+from looop.core.paths import Paths
+
+
+def looop_bin() -> str:
+    """How children call us back: the console script beside this interpreter, else PATH."""
+    here = Path(sys.executable).parent / "looop"
+    if here.exists():
+        return str(here)
+    import shutil  # lazy: only a looop run from outside its venv looks on PATH
+
+    return shutil.which("looop") or "looop"
+
+
+def ctx_for(env: dict[str, str], clock: Clock, events_to: str | None = "stderr") -> Ctx:
+    """events_to: "stdout" for the pulse log, "stderr" for verbs whose stdout is data, or None."""
+    paths = Paths.resolve(env, Path.cwd())
+    fmt = "json" if env.get("LOOOP_LOG_FORMAT", "").strip().lower() == "json" else "human"
+    force = env.get("LOOOP_COLOR", "").strip()
+    if fmt == "json" or force == "0":
+        color = False
+    elif force == "1":
+        color = True
+    else:
+        out = sys.stdout if events_to == "stdout" else sys.stderr
+        color = out.isatty() and "NO_COLOR" not in env
+    em = Emitter(
+        clock=clock,
+        events_path=paths.events,
+        stream={"stdout": sys.stdout, "stderr": sys.stderr}.get(events_to or ""),
+        fmt="json" if fmt == "json" else "human",
+        color=color,
+        warn_to=sys.stderr,  # verbs that show no events still say what is wrong with the config
+    )
+    return Ctx(paths=paths, clock=clock, env=env, events=em, bin=looop_bin())

@@ -1,0 +1,218 @@
+"""`looop tick` without click: the same words, exit codes and files as the click verb, a
+skip beat that loads no decide machinery, and a skip beat that changes no file."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from looop.core.clock import FixedClock
+from tests.helpers import clean_env, run_cli
+
+NOOP = 'printf \'%s\' \'{"action":"noop","journal":"all quiet"}\' > .decision.json'
+
+
+def _world(data: Path, tick_command: str = NOOP) -> None:
+    """A data dir with a good, a failing and a not-JSON sensor, and a runner."""
+    (data / "sensors").mkdir(parents=True, exist_ok=True)
+    sensors = {
+        "good": 'echo \'{"signal":{"ok":true}}\'',
+        "broken": "echo oops >&2; exit 3",
+        "chatty": "echo not json",
+    }
+    for name, body in sensors.items():
+        script = data / "sensors" / f"{name}.sh"
+        script.write_text(f"#!/bin/sh\n{body}\n")
+        script.chmod(0o755)
+    cfg = {"tick_command": tick_command, "worker_command": "x {{prompt_file}}"}
+    (data / "config.json").write_text(json.dumps(cfg))
+
+
+def _norm(text: str, data: Path) -> str:
+    """Durations measured on a real clock vary run to run; the data dirs differ by name."""
+    return re.sub(r"\d+\.\d+", "N", text.replace(str(data), "<data>"))
+
+
+def _tree(data: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for d, _, names in os.walk(data):
+        for n in names:
+            p = Path(d) / n
+            out[str(p.relative_to(data))] = _norm(p.read_bytes().decode("utf-8", "replace"), data)
+    return out
+
+
+STEPS: list[tuple[list[str], str | None]] = [
+    (["tick"], None),  # the first beat decides (noop)
+    (["tick"], None),  # unchanged: a skip beat
+    (["tick", "--force"], None),  # decides again
+    (["tick"], "exit 3"),  # the world moved and the runner fails: exit 1
+    (["tick"], None),  # backing off: a hint on stderr, exit 0
+    (["tick", "--force"], NOOP),  # through the backoff
+]
+
+
+@pytest.mark.timeout(120)
+def test_the_click_free_tick_says_exits_and_writes_what_the_click_verb_does(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from looop.cli import tickfast
+
+    results: dict[str, list[tuple[int, str, str]]] = {}
+    trees: dict[str, dict[str, str]] = {}
+    for way in ("fast", "click"):
+        data = tmp_path / way / "data"
+        _world(data)
+        env = clean_env(tmp_path / way, data)
+        clock = FixedClock()
+        with monkeypatch.context() as m:
+            if way == "click":  # the entry point's fast branch declines: click serves it
+                m.setattr(tickfast, "parse_fast", lambda argv: None)
+            got = []
+            for argv, runner in STEPS:
+                if runner is not None:
+                    _world(data, runner)
+                    sensor = data / "sensors" / "good.sh"
+                    sensor.write_text(f'#!/bin/sh\necho \'{{"signal":{{"r":"{runner}"}}}}\'\n')
+                code, out, err = run_cli(capsys, *argv, env=env, clock=clock)
+                got.append((code, _norm(out, data), _norm(err, data)))
+            results[way] = got
+        trees[way] = _tree(data)
+    assert results["fast"] == results["click"]
+    codes = [code for code, _, _ in results["fast"]]
+    assert codes == [0, 0, 0, 1, 0, 0]
+    assert "world unchanged" in results["fast"][1][2]
+    assert "backing off after failed beats" in results["fast"][4][2]
+    assert trees["fast"] == trees["click"]
+    assert any(name.startswith("runs/") for name in trees["fast"])
+
+
+@pytest.mark.timeout(60)
+def test_a_beat_held_by_another_refuses_alike_on_both_paths(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import fcntl
+
+    from looop.cli import tickfast
+
+    data = tmp_path / "data"
+    _world(data)
+    env = clean_env(tmp_path, data)
+    lock = data / ".lock" / "lock"
+    lock.parent.mkdir(parents=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as a running pulse holds it
+        fast = run_cli(capsys, "tick", env=env, clock=FixedClock())
+        monkeypatch.setattr(tickfast, "parse_fast", lambda argv: None)
+        slow = run_cli(capsys, "tick", env=env, clock=FixedClock())
+    finally:
+        os.close(fd)
+    assert fast == slow
+    assert fast[0] == 1 and "a pulse is running" in fast[2]
+
+
+SKIP_PROBE = """
+import json, sys
+from looop.cli.main import main
+try:
+    main(["tick"], json.loads(sys.argv[1]))
+except SystemExit as e:
+    assert not e.code, e.code
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.timeout(60)
+def test_a_skip_beat_loads_no_click_and_no_decide_machinery(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _world(data)
+    env = clean_env(tmp_path, data)
+
+    def beat() -> set[str]:
+        proc = subprocess.run(
+            [sys.executable, "-c", SKIP_PROBE, json.dumps(env)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=50,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return set(json.loads(proc.stdout))
+
+    decided = beat()  # the first beat decides: the machinery loads when it is needed
+    assert "looop.act.executor" in decided and "looop.decide.runner" in decided
+    skipped = beat()
+    heavy = {
+        "click",
+        "pyte",
+        "wcwidth",
+        "looop.act.executor",
+        "looop.act.shell",
+        "looop.decide.prompt",
+        "looop.decide.runner",
+        "looop.decide.spend",
+        "looop.loop.settle",
+        "looop.loop.status",
+        "looop.workers.launch",
+        "looop.sessions.screen",
+        "looop.human.schedules",
+    }
+    assert sorted(heavy & skipped) == []
+    assert {"looop.sense.sensors", "looop.loop.world"} <= skipped
+
+
+def _files(data: Path) -> dict[str, tuple[int, int, int]]:
+    out: dict[str, tuple[int, int, int]] = {}
+    for d, _, names in os.walk(data):
+        for n in names:
+            st = os.lstat(os.path.join(d, n))
+            out[os.path.relpath(os.path.join(d, n), data)] = (
+                st.st_ino,
+                st.st_mtime_ns,
+                st.st_size,
+            )
+    return out
+
+
+@pytest.mark.timeout(60)
+def test_a_skip_beat_changes_no_file_but_appends_its_events(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    _world(data)
+    env = clean_env(tmp_path, data)
+    clock = FixedClock()
+    assert run_cli(capsys, "tick", env=env, clock=clock)[0] == 0  # decides, commits the world
+    events = data / "events.jsonl"
+    before, log = _files(data), events.read_bytes()
+    code, _, err = run_cli(capsys, "tick", env=env, clock=clock)
+    assert code == 0 and "world unchanged" in err
+    after = _files(data)
+    changed = sorted(
+        k
+        for k in before.keys() | after.keys()
+        if k != "events.jsonl" and before.get(k) != after.get(k)
+    )
+    assert changed == []  # no snapshot, state, status or journal file written, renamed or touched
+    assert after["events.jsonl"][0] == before["events.jsonl"][0]  # appended in place
+    assert events.read_bytes().startswith(log) and len(events.read_bytes()) > len(log)
+
+
+def test_the_tick_pid_file_is_where_status_looks_for_it(tmp_path: Path) -> None:
+    from looop.core.paths import Paths
+    from looop.loop.status import tick_pid_file
+    from looop.loop.tick import tick_pid_path
+
+    paths = Paths.at(tmp_path / "data")
+    assert tick_pid_path(paths) == tick_pid_file(paths)
