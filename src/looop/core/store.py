@@ -87,7 +87,7 @@ def write_if_changed(path: AnyPath, data: bytes) -> bool:
     return True
 
 
-def _holds(path: Path, data: bytes) -> bool:
+def _holds(path: AnyPath, data: bytes) -> bool:
     """Does the regular file at `path` hold exactly `data`? Raw reads: a beat asks this of
     every snapshot, and never blocks on a FIFO in a file's place."""
     try:
