@@ -43,13 +43,12 @@ def _fast_status(argv: list[str], env: dict[str, str], clock: Clock | None) -> b
     if not set(argv[1:]) <= {"--json"}:
         return False
     # lazy: only status loads its renderer and reader (`version` stays bare)
-    from pathlib import Path
-
     from looop.cli.render import print_status
-    from looop.core.paths import Paths
-    from looop.loop.status import gather_status
+    from looop.core import where
+    from looop.loop.status import gather_status_at
 
-    st = gather_status(Paths.resolve(env, Path.cwd()), env, _clock(env, clock))
+    data, config = where.resolve(env, os.getcwd())
+    st = gather_status_at(data, config, env, _clock(env, clock))
     print_status(st, as_json="--json" in argv)
     return True
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from looop.core import ljson, store
-from looop.core.clock import parse_utc
+import os
+import time
+
+from looop.core import ljson, store, where
 from looop.core.config import load_config, resolve_knobs
 from looop.core.errors import CorruptState, LooopError
-from looop.decide.cost import spend_status
-from looop.sessions.state import list_sessions
+from looop.core.stamps import parse_utc
+from looop.decide.cost.glance import spend_glance
+from looop.sessions.wire import list_light
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -39,7 +42,8 @@ def move_line(kind: str, journal: str) -> str:
     return journal if kind and kind in first else f"{kind} · {journal}".rstrip(" ·")
 
 
-# No Ctx here: `looop status` runs on the click-free fast path and must import little.
+# No Ctx and no pathlib here: `looop status` runs on the click-free fast path and must import
+# little. Its reads take the data dir and config file as plain strings (core/where.py).
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # the one time format of status (local time)
 EVENTS_SCAN_LINES = 400  # enough for a beat's records even with busy workers around it
@@ -64,7 +68,12 @@ def when(clock: Clock, ts: float | None) -> str:
     """`2026-06-21 10:00:00 (3m ago)` / `(in 2m)`: local time plus how far from now."""
     if ts is None:
         return "—"
-    return f"{clock.local(ts).strftime(TIME_FORMAT)} ({relative(ts - clock.now())})"
+    return f"{local_text(clock, ts)} ({relative(ts - clock.now())})"
+
+
+def local_text(clock: Clock, ts: float) -> str:
+    """A time as status prints it: local, to the second."""
+    return time.strftime(TIME_FORMAT, clock.local_tm(ts))
 
 
 def relative(delta: float) -> str:
@@ -82,24 +91,28 @@ def _stamp(clock: Clock, ts: float | None) -> Stamp:
     """A time as JSON fields: unix seconds and the local form status prints."""
     if ts is None:
         return {"ts": None, "at": None}
-    return {"ts": int(ts), "at": clock.local(ts).strftime(TIME_FORMAT)}
+    return {"ts": int(ts), "at": local_text(clock, ts)}
 
 
 def _parse_ts(raw: Any) -> float | None:
     return parse_utc(raw) if isinstance(raw, str) else None
 
 
-def _last_tick(paths: Paths, clock: Clock) -> LastTick | None:
+def _at(data: str, name: str) -> str:
+    return where.join(data, name)
+
+
+def _last_tick(data: str, clock: Clock) -> LastTick | None:
     """When the world hash was last committed (the last successful decide)."""
-    p = paths.last_tick_hash
+    p = _at(data, ".last-tick-hash")
     try:
-        st = p.stat()
+        st = os.stat(p)
     except OSError:
         return None
     return {**_stamp(clock, st.st_mtime), "hash": _text(p).strip()}
 
 
-def _text(p: Path) -> str:
+def _text(p: str | Path) -> str:
     """A small state file's text; '' when missing or not a file (status never fails on one)."""
     try:
         return store.read_text(p) or ""
@@ -107,16 +120,16 @@ def _text(p: Path) -> str:
         return ""
 
 
-def _tail(p: Path, n: int) -> list[str]:
+def _tail(p: str, n: int) -> list[str]:
     try:
         return store.tail_lines(p, n)
     except OSError as e:
-        return [f"({p.name} cannot be read: {e.strerror})"]
+        return [f"({os.path.basename(p)} cannot be read: {e.strerror})"]
 
 
-def _records(paths: Paths) -> list[dict[str, Any]]:
+def _records(data: str) -> list[dict[str, Any]]:
     out = []
-    for line in _tail(paths.events, EVENTS_SCAN_LINES):
+    for line in _tail(_at(data, "events.jsonl"), EVENTS_SCAN_LINES):
         try:
             obj = ljson.loads(line)
         except ValueError:
@@ -179,7 +192,7 @@ def _next_beat(records: list[dict[str, Any]], clock: Clock, running: bool) -> Ne
     return None
 
 
-def _retry(paths: Paths, backoff: dict[str, Any] | None, knobs: Knobs | None) -> float | None:
+def _retry(backoff: dict[str, Any] | None, knobs: Knobs | None) -> float | None:
     """When a backed-off beat may call the runner again (None when no backoff holds)."""
     if not backoff or knobs is None:
         return None
@@ -191,7 +204,7 @@ def _retry(paths: Paths, backoff: dict[str, Any] | None, knobs: Knobs | None) ->
     return float(ts) + backoff_delay(fails, knobs.num("backoff_max_secs"))
 
 
-def _read_obj(path: Any) -> dict[str, Any] | None:
+def _read_obj(path: str) -> dict[str, Any] | None:
     try:
         return store.read_json_object(path)
     except CorruptState as e:
@@ -199,41 +212,50 @@ def _read_obj(path: Any) -> dict[str, Any] | None:
 
 
 def _spend(
-    paths: Paths, clock: Clock, knobs: Knobs, runner: Runner | None
+    data: str, config: str, clock: Clock, knobs: Knobs, runner: Runner | None
 ) -> SpendStatus | SpendError:
     try:
-        return spend_status(paths, clock, knobs, runner)
+        got = spend_glance(data, clock, knobs, runner)
+        if got is not None:
+            return got
+        # lazy: the full breakers answer (and repair) what the glance does not
+        from pathlib import Path
+
+        from looop.core.paths import Paths
+        from looop.decide.cost.breakers import spend_status
+
+        return spend_status(Paths(Path(data), Path(config)), clock, knobs, runner)
     except CorruptState as e:
         return {"error": str(e)}
 
 
-def _workers(paths: Paths) -> list[WorkerView]:
+def _workers(data: str) -> list[WorkerView]:
     try:
-        sessions = list_sessions(paths.data)
+        sessions = list_light(data)
     except OSError as e:
         return [{"error": f"cannot list sessions: {e.strerror}"}]
     return [
         {
-            "id": s.id,
-            "state": s.state,
-            "label": s.label,
-            "alive": s.alive,
-            "exit_code": s.exit_code,
-            "flagged": bool(s.note),
-            "note": s.note,
+            "id": s["id"],
+            "state": s["state"],
+            "label": s["label"],
+            "alive": s["alive"],
+            "exit_code": s["exit_code"],
+            "flagged": bool(s["note"]),
+            "note": s["note"],
         }
         for s in sessions
-        if s.id != "pulse"
+        if s["id"] != "pulse"
     ]
 
 
-def _from_snapshot(paths: Paths, name: str) -> dict[str, Any] | None:
+def _from_snapshot(data: str, name: str) -> dict[str, Any] | None:
     """A system probe's last reading: what the pulse saw on its last beat, at no cost now."""
-    return _read_obj(paths.snapshots / f"{name}.json")
+    return _read_obj(where.join(_at(data, "snapshots"), f"{name}.json"))
 
 
-def _schedules(paths: Paths) -> SchedulesView:
-    snap = _from_snapshot(paths, "sys-schedules") or {}
+def _schedules(data: str) -> SchedulesView:
+    snap = _from_snapshot(data, "sys-schedules") or {}
     raw = snap.get("signal")
     signal: dict[str, Any] = raw if isinstance(raw, dict) else {}
     names = sorted(signal)
@@ -242,10 +264,28 @@ def _schedules(paths: Paths) -> SchedulesView:
     return {"names": names, "due": due, "invalid": invalid}
 
 
-def _asks(paths: Paths) -> list[str]:
-    snap = _from_snapshot(paths, "sys-asks") or {}
+def _asks(data: str) -> list[str]:
+    snap = _from_snapshot(data, "sys-asks") or {}
     sig = snap.get("signal")
     return [str(x) for x in sig] if isinstance(sig, list) else []
+
+
+def _stem(name: str) -> str:
+    """PurePath(name).stem."""
+    i = name.rfind(".")
+    return name[:i] if 0 < i < len(name) - 1 else name
+
+
+def _goals(data: str) -> list[str]:
+    """The goal files' names, as sorted(p.stem for p in goals.glob("*.md")) lists them."""
+    d = _at(data, "goals")
+    if not os.path.isdir(d):
+        return []
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return []
+    return sorted(_stem(n) for n in names if n.endswith(".md"))
 
 
 def pulse_pid(paths: Paths) -> str:
@@ -258,9 +298,9 @@ def tick_pid_file(paths: Paths) -> Path:
     return paths.lock_dir / "tick.pid"
 
 
-def _mtime(path: Path) -> float:
+def _mtime(path: str) -> float:
     try:
-        return path.stat().st_mtime
+        return os.stat(path).st_mtime
     except OSError:
         return -1.0
 
@@ -269,37 +309,47 @@ def beat_holder(paths: Paths) -> tuple[str, str] | None:
     """Who holds the beat lock: ("pulse", pid), ("tick", pid) or None. Each holder writes its
     pid file right after taking the lock, so a file left by a killed holder is the older one;
     a holder that has not written yet reads as a pulse with pid ''."""
-    if not store.flock_held(paths.lock_file):
+    return _holder(os.fspath(paths.data))
+
+
+def _holder(data: str) -> tuple[str, str] | None:
+    lock_dir = _at(data, ".lock")
+    if not store.flock_held(where.join(lock_dir, "lock")):
         return None
-    tick_file = tick_pid_file(paths)
+    tick_file, pid_file = where.join(lock_dir, "tick.pid"), where.join(lock_dir, "pid")
     tick_pid = _text(tick_file).strip()
-    if tick_pid and _mtime(tick_file) >= _mtime(paths.pid_file):
+    if tick_pid and _mtime(tick_file) >= _mtime(pid_file):
         return "tick", tick_pid
-    return "pulse", pulse_pid(paths)
+    return "pulse", _text(pid_file).strip()
 
 
 def gather_status(paths: Paths, env: Mapping[str, str], clock: Clock) -> StatusView:
-    p = paths
-    holder = beat_holder(p)
+    return gather_status_at(os.fspath(paths.data), os.fspath(paths.config), env, clock)
+
+
+def gather_status_at(data: str, config: str, env: Mapping[str, str], clock: Clock) -> StatusView:
+    """`looop status` as data, from the data dir and config file as strings (Paths spells
+    them the same: Paths.resolve is where.resolve wrapped)."""
+    holder = _holder(data)
     running = holder is not None and holder[0] == "pulse"
     pid = holder[1] if holder is not None and running else ""
     config_error = None
     runner = None
     knobs = None
     try:
-        cfg = load_config(p.config)
+        cfg = load_config(config)
         r = cfg.runner()
         runner = r.name if r else None
         knobs = resolve_knobs(cfg, env)
         interval = knobs.interval_for("idle")
-        spend = _spend(paths, clock, knobs, r)
+        spend = _spend(data, config, clock, knobs, r)
     except LooopError as e:
         config_error, interval, spend = str(e), None, None
-    records = _records(p)
-    backoff = _read_obj(p.backoff)
+    records = _records(data)
+    backoff = _read_obj(_at(data, ".tick-backoff"))
     fails = backoff.get("fails") if backoff else None
     streak = fails if isinstance(fails, int) and fails > 0 else 0
-    retry = _retry(p, backoff, knobs)
+    retry = _retry(backoff, knobs)
     if holder is None:
         health = "stopped"
     elif not running:
@@ -308,11 +358,10 @@ def gather_status(paths: Paths, env: Mapping[str, str], clock: Clock) -> StatusV
         health = "failing"
     else:
         health = "ok"
-    journal_tail = _tail(p.journal, 3)
-    goals = sorted(g.stem for g in p.goals.glob("*.md")) if p.goals.is_dir() else []
+    journal_tail = _tail(_at(data, "journal.md"), 3)
     return {
-        "data_dir": str(p.data),
-        "config": str(p.config),
+        "data_dir": data,
+        "config": config,
         "config_error": config_error,
         "runner": runner,
         "now": _stamp(clock, clock.now()),
@@ -323,15 +372,15 @@ def gather_status(paths: Paths, env: Mapping[str, str], clock: Clock) -> StatusV
         "last_beat": _beat(records, clock, holder is not None),
         "next_beat": _next_beat(records, clock, running),
         "retry": _stamp(clock, retry) if retry is not None else None,
-        "last_tick": _last_tick(p, clock),
+        "last_tick": _last_tick(data, clock),
         "backoff": backoff,
-        "last_failure": _read_obj(p.last_failure),
-        "goals": goals,
+        "last_failure": _read_obj(_at(data, ".last-failure.json")),
+        "goals": _goals(data),
         "journal_tail": journal_tail,
-        "workers": _workers(p),
+        "workers": _workers(data),
         "spend": spend,
-        "asks": _asks(p),
-        "schedules": _schedules(p),
+        "asks": _asks(data),
+        "schedules": _schedules(data),
     }
 
 
@@ -344,6 +393,7 @@ def fleet_rows(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
     # lazy: hot path: status shows no fleet
     from datetime import datetime
 
+    from looop.sessions.state import list_sessions
     from looop.workers.health import fleet_view
 
     sessions = list_sessions(ctx.paths.data)
