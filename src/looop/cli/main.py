@@ -53,6 +53,33 @@ def _fast_status(argv: list[str], env: dict[str, str], clock: Clock | None) -> b
     return True
 
 
+def _fast_ls(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    flags = set(argv[1:])
+    if not flags <= {"-a", "--all", "--json"}:
+        return False  # --watch, --interval, --help and mistakes: click's
+    # lazy: only ls loads the fleet readers
+    from looop.cli.plain import echo
+    from looop.cli.render import fleet_json, fleet_table
+    from looop.core import where
+    from looop.core.config import load_config, resolve_knobs
+    from looop.core.errors import LooopError
+    from looop.loop.status import fleet_rows_at
+
+    try:
+        data, config = where.resolve(env, os.getcwd())
+        warned: list[str] = []
+        knobs = resolve_knobs(load_config(config), env, warned.append)
+    except LooopError:
+        return False  # click's face says it (a broken config warns, then the defaults stand)
+    if warned:
+        return False  # ... and so are the config warnings, written as events
+    rows = fleet_rows_at(
+        data, _clock(env, clock), knobs.num("worker_stuck_secs"), bool(flags & {"-a", "--all"})
+    )
+    echo(fleet_json(rows) if "--json" in flags else fleet_table(rows))
+    return True
+
+
 def _fast_lease(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
     from looop.cli.lease import parse_fast, run_lease  # lazy: only claim/unclaim need it
 
@@ -98,6 +125,7 @@ _FAST = {
     "-V": _fast_version,
     "status": _fast_status,
     "state": _fast_status,
+    "ls": _fast_ls,
     "claim": _fast_lease,
     "unclaim": _fast_lease,
     "told": _fast_told,

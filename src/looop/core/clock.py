@@ -38,6 +38,10 @@ class Clock:
         """`local(ts)` as a struct_time (its date and wall-clock fields), for time.strftime."""
         return self.local(ts).timetuple()
 
+    def offset_stamp_at(self, ts: float) -> str:
+        """offset_stamp(self.local(ts)): 2026-06-21 10:00 +09:00."""
+        return offset_stamp(self.local(ts))
+
 
 class SystemClock(Clock):
     def __init__(self, tz_name: str | None = None) -> None:
@@ -58,6 +62,10 @@ class SystemClock(Clock):
     def local_tm(self, ts: float) -> time.struct_time:
         # the second datetime.fromtimestamp would show (it rounds microseconds half to even)
         return time.localtime(stamps.whole_second(ts))
+
+    def offset_stamp_at(self, ts: float) -> str:
+        tm = self.local_tm(ts)
+        return time.strftime("%Y-%m-%d %H:%M ", tm) + offset_text(tm.tm_gmtoff)
 
     def zone(self) -> tzinfo:
         if self._zone is None:
@@ -104,6 +112,15 @@ def utc_stamp(ts: float) -> str:
 
 def utc_stamp_ms(ts: float) -> str:
     return stamps.utc_stamp_ms(ts)
+
+
+def offset_text(seconds: int) -> str:
+    """A UTC offset as offset_stamp shows it: `%z` (+0900, or +055328 with seconds) with a
+    colon after the hours."""
+    sign = "-" if seconds < 0 else "+"
+    h, rest = divmod(abs(seconds), 3600)
+    m, s = divmod(rest, 60)
+    return f"{sign}{h:02d}:{m:02d}" + (f"{s:02d}" if s else "")
 
 
 def offset_stamp(d: datetime) -> str:

@@ -312,12 +312,12 @@ _RUNNER_KEYS = ("tick", "worker", "interactive", "cost")
 
 def unknown_key_warnings(cfg: Config) -> list[str]:
     """One line per key looop does not read, with the nearest known key or the env knob."""
-    import difflib  # lazy: only a config with an unknown key pays for it
-
     known = [*_TOP_KEYS, *(k.config_key for k in KNOBS.values() if k.config_key)]
     out: list[str] = []
 
     def near(key: str, choices: list[str]) -> str:
+        import difflib  # lazy: only a config with an unknown key pays for it (ls checks each)
+
         close = difflib.get_close_matches(key, choices, n=1, cutoff=0.6)
         return f" — did you mean '{close[0]}'?" if close else ""
 

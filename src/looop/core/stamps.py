@@ -44,7 +44,7 @@ def _days(y: int, m: int, d: int) -> int:
     return era * 146097 + doe - 719468
 
 
-def _light_utc(s: str) -> float | None:
+def parse_z(s: str) -> float | None:
     """looop's own forms `YYYY-MM-DDTHH:MM:SS[.f{1,6}]Z`; None for anything else."""
     n = len(s)
     if n < 20 or s[-1] != "Z" or s[4] != "-" or s[7] != "-" or s[10] != "T":
@@ -69,7 +69,7 @@ def _light_utc(s: str) -> float | None:
 def parse_utc(stamp: str) -> float | None:
     """clock.parse_utc without datetime for the stamps looop writes; anything else is read by
     clock.parse_utc itself, so both always agree."""
-    got = _light_utc(stamp)
+    got = parse_z(stamp)
     if got is not None:
         return got
     from looop.core.clock import parse_utc as full  # lazy: only an unusual stamp needs datetime

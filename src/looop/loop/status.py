@@ -8,8 +8,7 @@ import time
 from looop.core import ljson, store, where
 from looop.core.config import load_config, resolve_knobs
 from looop.core.errors import CorruptState, LooopError
-from looop.core.stamps import parse_utc
-from looop.decide.cost.glance import spend_glance
+from looop.core.stamps import parse_utc, parse_z
 from looop.sessions.wire import list_light
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
@@ -214,6 +213,8 @@ def _read_obj(path: str) -> dict[str, Any] | None:
 def _spend(
     data: str, config: str, clock: Clock, knobs: Knobs, runner: Runner | None
 ) -> SpendStatus | SpendError:
+    from looop.decide.cost.glance import spend_glance  # lazy: hot path: `ls` shows no spend
+
     try:
         got = spend_glance(data, clock, knobs, runner)
         if got is not None:
@@ -390,28 +391,37 @@ def status_json(st: StatusView) -> str:
 
 def fleet_rows(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
     """The pulse and the workers with health, ages and state, as `looop worker list` shows them."""
-    # lazy: hot path: status shows no fleet
-    from datetime import datetime
+    data = os.fspath(ctx.paths.data)
+    return fleet_rows_at(data, ctx.clock, ctx.knobs().num("worker_stuck_secs"), all_sessions)
 
-    from looop.sessions.state import list_sessions
-    from looop.workers.health import fleet_view
 
-    sessions = list_sessions(ctx.paths.data)
-    now = ctx.clock.now()
-    rows = fleet_view(ctx, sessions, ctx.knobs().num("worker_stuck_secs"))
+def _started_unix(stamp: str) -> float:
+    got = parse_z(stamp)
+    if got is not None:
+        return got
+    from datetime import datetime  # lazy: only a start stamp looop did not write needs it
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def fleet_rows_at(
+    data: str, clock: Clock, stuck_secs: int, all_sessions: bool
+) -> list[dict[str, Any]]:
+    """fleet_rows from the data dir as a string and the knob it needs: `looop ls` on its
+    click-free fast path and `worker list` through click both answer through this."""
+    from looop.workers.fleet import worker_rows  # lazy: hot path: status shows no fleet
+
+    now = clock.now()
+    rows = worker_rows(data, list_light(data), clock, stuck_secs)
     if not all_sessions:
         rows = [r for r in rows if r["alive"]]
     for r in rows:
         if not r["alive"] and r["state"] in ("starting", "running"):
             r["state"] = "dead"  # its supervisor died: the file says running, the lock says not
-        started = (
-            datetime.fromisoformat(r["started_at"].replace("Z", "+00:00")).timestamp()
-            if r.get("started_at")
-            else None
-        )
+        started = _started_unix(r["started_at"]) if r.get("started_at") else None
         r["up_s"] = now - started if started else None
         r["idle_s"] = now - r["last_output_unix"] if r.get("last_output_unix") else None
-    holder = beat_holder(ctx.paths)
+    holder = _holder(data)
     pulse_up = holder is not None and holder[0] == "pulse"
     ticking = holder is not None and not pulse_up  # a foreground `looop tick`, not a pulse
     pulse = {
