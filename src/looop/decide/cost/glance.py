@@ -5,12 +5,11 @@ None and the caller asks spend_status itself, so both always say the same."""
 
 from __future__ import annotations
 
-import math
 import os
 
 from looop.core import ljson, stamps, store
 from looop.core.errors import CorruptState
-from looop.decide.cost.money import sane_usd, usd
+from looop.decide.cost.money import finite, sane_usd, usd
 
 TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 
@@ -89,6 +88,10 @@ def _spent_today(data: str, clock: Clock) -> float:
         when = stamps.parse_utc(ts) if isinstance(ts, str) else None
         if amount is not None and when is not None and clock.local_tm(when)[:3] == today:
             amounts.append(amount)
+    if not amounts:
+        return 0.0
+    import math  # lazy: hot path: a shared library, only a day with spend needs fsum
+
     return math.fsum(amounts)
 
 
@@ -110,7 +113,7 @@ def _amount_ts(v: Any) -> float | None:
     if isinstance(v, bool) or not isinstance(v, int | float):
         return None
     f = float(v)
-    return f if math.isfinite(f) else None
+    return f if finite(f) else None
 
 
 def _decides(data: str, now: float) -> list[float] | None:
@@ -140,7 +143,7 @@ def spend_glance(
     CorruptState when the ledger cannot be read, as spend_status raises it."""
     now = clock.now()
     v = knobs.real("max_daily_usd")
-    cap = v if math.isfinite(v) and v > 0 else None
+    cap = v if finite(v) and v > 0 else None
     sig = ""
     if runner is not None:
         got_sig = _signature(runner)
@@ -165,6 +168,8 @@ def spend_glance(
     capped = per_hour > 0 and len(recent) >= per_hour
     retry = 0
     if capped:
+        import math  # lazy: hot path: only a closed decide cap needs ceil
+
         recent.sort()
         retry = max(1, math.ceil(recent[len(recent) - per_hour] + DECIDE_WINDOW_S - now))
     unmet_open = cap is not None and bool(sig) and unmet >= UNMETERED_LIMIT
