@@ -82,8 +82,11 @@ def loads(
     if _c_scanner is None or not isinstance(text, str) or text.startswith("\ufeff"):
         return _json_loads(text, hooks)
     start = len(text) - len(text.lstrip(_WS))
+    default = parse_int is int and parse_float is float and parse_constant is _constant
+    # json's own decoder keeps one scanner too: it clears its memo after every scan
+    scan = _PLAIN_SCAN if default and strict and _PLAIN_SCAN is not None else _c_scanner(hooks)
     try:
-        obj, end = _c_scanner(hooks)(text, start)
+        obj, end = scan(text, start)
     except StopIteration:
         return _json_loads(text, hooks)  # raises json's own "Expecting value" error
     except ValueError as e:
@@ -93,6 +96,9 @@ def loads(
     if text[end:].strip(_WS):
         return _json_loads(text, hooks)  # "Extra data", worded by json
     return obj
+
+
+_PLAIN_SCAN: Any = _c_scanner(_Hooks(int, float, _constant, True)) if _c_scanner else None
 
 
 def _default(o: Any) -> Any:

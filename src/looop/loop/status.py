@@ -127,14 +127,20 @@ def _tail(p: str, n: int) -> list[str]:
 
 
 def _records(data: str) -> list[dict[str, Any]]:
+    """The event records from the last beat's `tick_start` on (all the scanned ones when none
+    starts a beat): _beat and _next_beat look no further back. Read from the end, so the
+    records before it are never parsed."""
     out = []
-    for line in _tail(_at(data, "events.jsonl"), EVENTS_SCAN_LINES):
+    for line in reversed(_tail(_at(data, "events.jsonl"), EVENTS_SCAN_LINES)):
         try:
             obj = ljson.loads(line)
         except ValueError:
             continue  # a torn or hand-edited line
         if isinstance(obj, dict) and isinstance(obj.get("event"), str):
             out.append(obj)
+            if obj["event"] == "tick_start":
+                break
+    out.reverse()
     return out
 
 

@@ -267,3 +267,30 @@ def test_status_shows_local_time_as_datetime_does(data: Path) -> None:
     clock = SystemClock()
     ts = 1_782_000_000.9999996  # rounds up to the next second, as datetime rounds it
     assert status.local_text(clock, ts) == clock.local(ts).strftime(status.TIME_FORMAT)
+
+
+EVENT_NAMES = ["tick_start", "decide_start", "decided", "world_unchanged", "pulse_sleep"]
+EVENT_NAMES += ["pulse_start", "tick_failed", "tick_crash", "budget_exceeded", "tell", "TORN"]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_records_read_from_the_end_give_the_beat_all_records_give(
+    data: Path, seed: int
+) -> None:
+    import json
+    import random
+
+    rnd = random.Random(seed)
+    clock = FixedClock(NOW)
+    lines = []
+    for i in range(rnd.randrange(0, 60)):
+        ev = rnd.choice(EVENT_NAMES)
+        rec = {"ts": utc_stamp_ms(NOW - 600 + i), "event": ev, "until": utc_stamp(NOW + i)}
+        lines.append("{torn" if ev == "TORN" else json.dumps(rec))
+    (data / "events.jsonl").write_text("".join(line + "\n" for line in lines))
+    every = [r for r in (json.loads(x) for x in lines if x != "{torn") if r]
+    got = status._records(str(data))
+    assert got == every[len(every) - len(got) :]
+    for holding in (True, False):
+        assert status._beat(got, clock, holding) == status._beat(every, clock, holding)
+        assert status._next_beat(got, clock, holding) == status._next_beat(every, clock, holding)
