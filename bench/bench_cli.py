@@ -37,44 +37,32 @@ def _time(cmd: list[str], env: dict[str, str]) -> float:
 def _seed(data: Path, now: float) -> None:
     """A data dir as a user's looks after a few days: the starter files, the config `looop
     init` writes, a busy events.jsonl, a journal, a cost ledger with spend today and a decide
-    ledger, so status and ls read what they read for real."""
+    ledger (rows from looop's own writers), so status and ls read what they read for real."""
     import json
 
-    from looop.core.clock import utc_stamp, utc_stamp_ms
+    from looop.core.clock import utc_stamp
+    from looop.core.eventlog import record_line
     from looop.core.paths import Paths
     from looop.core.presets import default_config_obj
+    from looop.decide.cost.record import append_cost
     from looop.seed import ensure_data_dir
 
     paths = Paths.at(data)
     ensure_data_dir(paths)
     paths.config.write_text(json.dumps(default_config_obj(), indent=2) + "\n")
-    events = []
+    lines = []
     for i in range(300):
         t = now - (300 - i) * 60
-        events += [
-            {"ts": utc_stamp_ms(t), "event": "tick_start", "run_id": f"r{i}"},
-            {"ts": utc_stamp_ms(t + 0.2), "event": "world_unchanged", "hash": f"{i:064x}"},
-            {"ts": utc_stamp_ms(t + 0.3), "event": "pulse_sleep", "until": utc_stamp(t + 60)},
+        lines += [
+            record_line("tick_start", {"run_id": f"r{i}"}, t),
+            record_line("world_unchanged", {"hash": f"{i:064x}"}, t + 0.2),
+            record_line("pulse_sleep", {"until": utc_stamp(t + 60), "reason": "idle"}, t + 0.3),
         ]
-    paths.events.write_text("".join(json.dumps(e) + "\n" for e in events))
-    paths.journal.write_text(
-        "".join(f"- {utc_stamp(now - i * 600)} noop · settled\n" for i in range(200))
-    )
-    paths.cost_ledger.write_text(
-        "".join(
-            json.dumps(
-                {
-                    "ts": utc_stamp(now - i * 1800),
-                    "kind": "tick",
-                    "id": f"r{i}",
-                    "runner": "claude",
-                    "cost_usd": 0.0123,
-                }
-            )
-            + "\n"
-            for i in range(150)
-        )
-    )
+    paths.events.write_text("".join(line + "\n" for line in lines))
+    journal = [f"- {utc_stamp(now - i * 600)} noop · settled\n" for i in range(200, 0, -1)]
+    paths.journal.write_text("".join(journal))
+    for i in range(150, 0, -1):  # three days of metered beats, oldest first
+        append_cost(paths.cost_ledger, now - i * 1800, "tick", f"r{i}", "claude", 0.0123)
     paths.decide_ledger.write_text(json.dumps({"attempts": [now - i * 300 for i in range(12)]}))
 
 

@@ -123,7 +123,17 @@ def test_the_spend_glance_says_what_spend_status_says(
         data = tmp_path / f"d{i}"
         data.mkdir()
         rows = [(NOW + k * 3600.0, 0.25) for k in range(-40, 40, 3)]
-        _ledger(data, [*rows, (NOW, 1e9), (NOW, "1")], extra='{"ts":"bad","cost_usd":1}\nnope\n')
+        now, old = utc_stamp(clock.now()), utc_stamp(NOW - 9 * DAY)
+        odd = [
+            '{"ts":"bad","cost_usd":1}',
+            "nope",
+            f'{{"x":{{"ts":"{old}"}},"t\\u0073":"{now}","cost_usd":0.5}}',  # an escaped key
+            f'{{"cost_usd":0.3,"ts":"{old}","ts":"{now}"}}',  # the last of two keys counts
+            f'{{"ts": "{now}", "cost_usd": 0.125}}',
+            f'{{"ts":"{utc_stamp_ms(clock.now())}","cost_usd":0.0625}}',
+            f'{{"ts":"{old}","cost_usd":7}}',
+        ]
+        _ledger(data, [*rows, (NOW, 1e9), (NOW, "1")], extra="\n".join(odd) + "\n")
         if content == "dir":
             (data / name).unlink()
             (data / name).mkdir()

@@ -69,14 +69,29 @@ def _spent_today(data: str, clock: Clock) -> float:
     now = clock.now()
     tm = clock.local_tm(now)
     today = tm[:3]
-    # Only lines stamped on a UTC date within a day of today's can count: skip the rest unparsed.
-    # (a superset of spent_on_day's: its filter below is the exact one)
+    # Only rows stamped near today can count; the filter after the parse is the exact one.
+    # Today began within 2 h of `lo` (a DST shift) and lasts at most 26 h, so its rows were
+    # stamped in [first, last] below, as long as the local date grows across it (checked):
+    # a row in looop's own spelling stamped outside is skipped unparsed (stamps of one width
+    # compare as their instants), and any other row on a UTC date the window does not touch.
     lo = now - (tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec)
-    marks = {stamps.utc_stamp(lo + k * 43200)[:11] for k in range(-4, 5)}
+    first_t, last_t = lo - 3 * 3600, lo + 27 * 3600
+    window = clock.local_tm(first_t)[:3] < today < clock.local_tm(last_t)[:3]
+    if window:
+        first, last = stamps.utc_stamp(first_t), stamps.utc_stamp(last_t)
+        marks = {first[:11], stamps.utc_stamp(first_t + 15 * 3600)[:11], last[:11]}
+    else:  # a zone jumping across the date line today: the wide net, no window
+        marks = {stamps.utc_stamp(lo + k * 43200)[:11] for k in range(-4, 5)}
     amounts: list[float] = []
     for line in text.splitlines():
         if not any(m in line for m in marks):
             continue
+        at = line.find('"ts":"') if window else -1
+        plain = at >= 0 and "\\" not in line and line.count('"ts"') == 1
+        if plain and line[at + 26 : at + 27] == '"':
+            stamp = line[at + 6 : at + 26]
+            if not first <= stamp <= last and stamps.parse_z(stamp) is not None:
+                continue
         try:
             obj = ljson.loads(line)
         except (ValueError, RecursionError):
