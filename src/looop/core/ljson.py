@@ -89,6 +89,11 @@ def loads(
         obj, end = scan(text, start)
     except StopIteration:
         return _json_loads(text, hooks)  # raises json's own "Expecting value" error
+    except SystemError:
+        # The C scanner words its errors with json.decoder's JSONDecodeError, looked up in
+        # sys.modules only: before `json` is loaded it fails without an exception (CPython
+        # 3.11's raise_errmsg). json itself then reads the text and raises its own error.
+        return _json_loads(text, hooks)
     except ValueError as e:
         if type(e) is ValueError or e.__class__.__name__ == "JSONDecodeError":
             return _json_loads(text, hooks)
