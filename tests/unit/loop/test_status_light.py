@@ -132,6 +132,9 @@ def test_the_spend_glance_says_what_spend_status_says(
             f'{{"ts": "{now}", "cost_usd": 0.125}}',
             f'{{"ts":"{utc_stamp_ms(clock.now())}","cost_usd":0.0625}}',
             f'{{"ts":"{old}","cost_usd":7}}',
+            f'{{"cost_usd":0.03125,"ts":"{now.replace("T", " ")}"}}',  # fromisoformat reads it
+            f'{{"cost_usd":0.5,"ts":"{now[:5]}13{now[7:]}"}}',  # no month 13
+            f'{{"cost_usd":0.5,"ts":"{now[:-1]}+"}}',
         ]
         _ledger(data, [*rows, (NOW, 1e9), (NOW, "1")], extra="\n".join(odd) + "\n")
         if content == "dir":
