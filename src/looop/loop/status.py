@@ -46,6 +46,7 @@ def move_line(kind: str, journal: str) -> str:
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # the one time format of status (local time)
 EVENTS_SCAN_LINES = 400  # enough for a beat's records even with busy workers around it
+EVENTS_SHORT_TAIL = 40  # where a quiet beat's records are: read first (a beat writes ~5)
 
 # events.jsonl records that say how a beat ended -> the outcome shown
 _BEAT_ENDS = {
@@ -119,19 +120,28 @@ def _text(p: str | Path) -> str:
         return ""
 
 
-def _tail(p: str, n: int) -> list[str]:
+def _tail(p: str, n: int, chunk: int = 65536) -> list[str]:
     try:
-        return store.tail_lines(p, n)
+        return store.tail_lines(p, n, chunk)
     except OSError as e:
         return [f"({os.path.basename(p)} cannot be read: {e.strerror})"]
 
 
 def _records(data: str) -> list[dict[str, Any]]:
-    """The event records from the last beat's `tick_start` on (all the scanned ones when none
-    starts a beat): _beat and _next_beat look no further back. Read from the end, so the
-    records before it are never parsed."""
+    """The event records from the last beat's `tick_start` on, among the last
+    EVENTS_SCAN_LINES lines (all of those when none starts a beat): _beat and _next_beat look
+    no further back. Read from the end, a short tail first, so the lines before it are never
+    decoded or parsed."""
+    path = _at(data, "events.jsonl")
+    out, started = _records_from_end(_tail(path, EVENTS_SHORT_TAIL, 8192))
+    if not started:
+        out, _ = _records_from_end(_tail(path, EVENTS_SCAN_LINES))
+    return out
+
+
+def _records_from_end(lines: list[str]) -> tuple[list[dict[str, Any]], bool]:
     out = []
-    for line in reversed(_tail(_at(data, "events.jsonl"), EVENTS_SCAN_LINES)):
+    for line in reversed(lines):
         try:
             obj = ljson.loads(line)
         except ValueError:
@@ -139,9 +149,10 @@ def _records(data: str) -> list[dict[str, Any]]:
         if isinstance(obj, dict) and isinstance(obj.get("event"), str):
             out.append(obj)
             if obj["event"] == "tick_start":
-                break
+                out.reverse()
+                return out, True
     out.reverse()
-    return out
+    return out, False
 
 
 def _beat(records: list[dict[str, Any]], clock: Clock, holding: bool) -> BeatView | None:
