@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from looop.core.clock import Clock, FixedClock, SystemClock
 from looop.core.config import CostSpec, Knobs, Runner, load_config, resolve_knobs
@@ -310,3 +312,31 @@ def test_the_records_read_from_the_end_give_the_beat_all_records_give(
     for holding in (True, False):
         assert status._beat(got, clock, holding) == status._beat(every, clock, holding)
         assert status._next_beat(got, clock, holding) == status._next_beat(every, clock, holding)
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e6), max_size=60))
+def test_the_exact_sum_is_fsum(amounts: list[float]) -> None:
+    import math
+
+    assert glance.exact_sum(amounts) == math.fsum(amounts)
+
+
+@pytest.mark.parametrize(
+    "amounts",
+    [
+        [],
+        [0.0],
+        [0.1] * 10,
+        [1e6, 1e-300, -0.0],
+        [5e-324, 5e-324],
+        [0.1, 0.2, 0.3],
+        [-0.0],
+        [-0.0, -0.0],
+        [-0.0, 0.0],
+    ],
+)
+def test_the_exact_sum_is_fsum_at_the_edges(amounts: list[float]) -> None:
+    import math
+
+    got = glance.exact_sum(amounts)
+    assert got == math.fsum(amounts) and str(got) == str(math.fsum(amounts))

@@ -58,6 +58,19 @@ def _signature(runner: Runner) -> str | None:
     return "|".join(parts)
 
 
+def exact_sum(amounts: list[float]) -> float:
+    """math.fsum(amounts) for finite floats, without loading math (a shared library): the
+    exact sum as a ratio of integers (each float's denominator a power of two), then one
+    division, which Python rounds correctly as fsum does."""
+    num, den = 0, 1
+    for x in amounts:
+        n, d = x.as_integer_ratio()
+        if d > den:
+            num, den = num * (d // den), d
+        num += n * (den // d)
+    return num / den
+
+
 def _canonical(stamp: str) -> bool:
     """`YYYY-MM-DDTHH:MM:SSZ`'s separators in place. Then its other characters are ASCII
     digits, and it compares with another such stamp as their instants do, or it is no time
@@ -111,11 +124,7 @@ def _spent_today(data: str, clock: Clock) -> float:
         when = stamps.parse_utc(ts) if isinstance(ts, str) else None
         if amount is not None and when is not None and clock.local_tm(when)[:3] == today:
             amounts.append(amount)
-    if not amounts:
-        return 0.0
-    import math  # lazy: hot path: a shared library, only a day with spend needs fsum
-
-    return math.fsum(amounts)
+    return exact_sum(amounts)
 
 
 def _unmetered(data: str, sig: str) -> int | None:
@@ -191,10 +200,9 @@ def spend_glance(
     capped = per_hour > 0 and len(recent) >= per_hour
     retry = 0
     if capped:
-        import math  # lazy: hot path: only a closed decide cap needs ceil
-
         recent.sort()
-        retry = max(1, math.ceil(recent[len(recent) - per_hour] + DECIDE_WINDOW_S - now))
+        wait = recent[len(recent) - per_hour] + DECIDE_WINDOW_S - now
+        retry = max(1, int(-(-wait // 1)))  # math.ceil
     unmet_open = cap is not None and bool(sig) and unmet >= UNMETERED_LIMIT
     return spend_view(spent, cap, name, unmet, unmet_open, len(recent), per_hour, retry)
 
