@@ -154,6 +154,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     spawn(data, "done", ["true"], cwd=data, env=env)
     wait(data, "done", 30, FixedClock())
     assert get_session(data, "w1").alive
+    # a flag with escapes: status and ls print it, each face filtering it the same way
+    (data / "sessions" / "w1" / "note").write_text(f"needs {ESC}[31mhelp{ESC}[0m {ESC}]0;t\x07")
     try:
         yield data
     finally:
