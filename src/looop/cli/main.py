@@ -63,7 +63,7 @@ def _fast_ls(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
     from looop.core import where
     from looop.core.config import load_config, resolve_knobs
     from looop.core.errors import LooopError
-    from looop.loop.status import fleet_rows_at
+    from looop.loop.fleet import fleet_rows_at
 
     try:
         data, config = where.resolve(env, os.getcwd())

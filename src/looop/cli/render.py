@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from looop.loop.status import relative, status_json
-
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
@@ -18,6 +16,7 @@ def _rel(st: StatusView, stamp: Stamp | None) -> str:
     """`2026-06-21 10:00:00 (3m ago)` from a stamp and the status's own `now`."""
     if not stamp or stamp["ts"] is None or st["now"]["ts"] is None:
         return "—"
+    from looop.loop.status import relative  # lazy: hot path: `ls` prints no status
 
     return f"{stamp['at']} ({relative(stamp['ts'] - st['now']['ts'])})"
 
@@ -47,6 +46,8 @@ def _beat_line(st: StatusView) -> str:
 
 
 def print_status(st: StatusView, as_json: bool) -> None:
+    from looop.loop.status import status_json  # lazy: hot path: `ls` prints no status
+
     w = sys.stdout.write
     if as_json:
         w(status_json(st) + "\n")

@@ -14,7 +14,7 @@ from looop.cli.params import seconds
 from looop.cli.render import fleet_json, fleet_table
 from looop.cli.steer import JOURNAL_OPT, _body, _steer
 from looop.cli.steerwork import started_ok
-from looop.loop.status import fleet_rows
+from looop.loop.fleet import fleet_rows
 
 
 @click.group("worker", help="Start, list or kill workers (agents in PTY sessions).")

@@ -8,7 +8,10 @@ import time
 from looop.core import ljson, store, where
 from looop.core.config import load_config, resolve_knobs
 from looop.core.errors import CorruptState, LooopError
-from looop.core.stamps import parse_utc, parse_z
+from looop.core.stamps import parse_utc
+from looop.loop.fleet import beat_holder_at
+from looop.loop.fleet import fleet_rows as fleet_rows  # moved: the old name keeps working
+from looop.loop.fleet import fleet_rows_at as fleet_rows_at
 from looop.sessions.wire import list_light
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
@@ -20,7 +23,6 @@ if TYPE_CHECKING:
 
     from looop.core.clock import Clock
     from looop.core.config import Knobs, Runner
-    from looop.core.context import Ctx
     from looop.core.paths import Paths
     from looop.decide.cost.views import SpendError, SpendStatus
     from looop.loop.views import (
@@ -316,29 +318,9 @@ def tick_pid_file(paths: Paths) -> Path:
     return paths.lock_dir / "tick.pid"
 
 
-def _mtime(path: str) -> float:
-    try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return -1.0
-
-
 def beat_holder(paths: Paths) -> tuple[str, str] | None:
-    """Who holds the beat lock: ("pulse", pid), ("tick", pid) or None. Each holder writes its
-    pid file right after taking the lock, so a file left by a killed holder is the older one;
-    a holder that has not written yet reads as a pulse with pid ''."""
-    return _holder(os.fspath(paths.data))
-
-
-def _holder(data: str) -> tuple[str, str] | None:
-    lock_dir = _at(data, ".lock")
-    if not store.flock_held(where.join(lock_dir, "lock")):
-        return None
-    tick_file, pid_file = where.join(lock_dir, "tick.pid"), where.join(lock_dir, "pid")
-    tick_pid = _text(tick_file).strip()
-    if tick_pid and _mtime(tick_file) >= _mtime(pid_file):
-        return "tick", tick_pid
-    return "pulse", _text(pid_file).strip()
+    """Who holds the beat lock: ("pulse", pid), ("tick", pid) or None (loop/fleet.py)."""
+    return beat_holder_at(os.fspath(paths.data))
 
 
 def gather_status(paths: Paths, env: Mapping[str, str], clock: Clock) -> StatusView:
@@ -348,7 +330,7 @@ def gather_status(paths: Paths, env: Mapping[str, str], clock: Clock) -> StatusV
 def gather_status_at(data: str, config: str, env: Mapping[str, str], clock: Clock) -> StatusView:
     """`looop status` as data, from the data dir and config file as strings (Paths spells
     them the same: Paths.resolve is where.resolve wrapped)."""
-    holder = _holder(data)
+    holder = beat_holder_at(data)
     running = holder is not None and holder[0] == "pulse"
     pid = holder[1] if holder is not None and running else ""
     config_error = None
@@ -404,53 +386,3 @@ def gather_status_at(data: str, config: str, env: Mapping[str, str], clock: Cloc
 
 def status_json(st: StatusView) -> str:
     return ljson.dumps(st, indent=2, sort_keys=True, ensure_ascii=False)
-
-
-def fleet_rows(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
-    """The pulse and the workers with health, ages and state, as `looop worker list` shows them."""
-    data = os.fspath(ctx.paths.data)
-    return fleet_rows_at(data, ctx.clock, ctx.knobs().num("worker_stuck_secs"), all_sessions)
-
-
-def _started_unix(stamp: str) -> float:
-    got = parse_z(stamp)
-    if got is not None:
-        return got
-    from datetime import datetime  # lazy: only a start stamp looop did not write needs it
-
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-
-
-def fleet_rows_at(
-    data: str, clock: Clock, stuck_secs: int, all_sessions: bool
-) -> list[dict[str, Any]]:
-    """fleet_rows from the data dir as a string and the knob it needs: `looop ls` on its
-    click-free fast path and `worker list` through click both answer through this."""
-    from looop.workers.fleet import worker_rows  # lazy: hot path: status shows no fleet
-
-    now = clock.now()
-    rows = worker_rows(data, list_light(data), clock, stuck_secs)
-    if not all_sessions:
-        rows = [r for r in rows if r["alive"]]
-    for r in rows:
-        if not r["alive"] and r["state"] in ("starting", "running"):
-            r["state"] = "dead"  # its supervisor died: the file says running, the lock says not
-        started = _started_unix(r["started_at"]) if r.get("started_at") else None
-        r["up_s"] = now - started if started else None
-        r["idle_s"] = now - r["last_output_unix"] if r.get("last_output_unix") else None
-    holder = _holder(data)
-    pulse_up = holder is not None and holder[0] == "pulse"
-    ticking = holder is not None and not pulse_up  # a foreground `looop tick`, not a pulse
-    pulse = {
-        "id": "pulse",
-        "health": "up" if pulse_up else "down",
-        "state": "running" if pulse_up else "tick" if ticking else "stopped",
-        "label": "pulse",
-        "verify": None,
-        "up_s": None,
-        "idle_s": None,
-        "alive": pulse_up,
-        "exit_code": None,
-        "note": None,
-    }
-    return [pulse, *rows]

@@ -14,7 +14,7 @@ from looop.cli.render import fleet_json
 from looop.core.clock import FixedClock, SystemClock, offset_stamp
 from looop.core.store import write_json
 from looop.human.mailbox import pending
-from looop.loop.status import fleet_rows_at
+from looop.loop.fleet import fleet_rows_at
 from looop.workers.fleet import waiting_workers
 
 
