@@ -105,14 +105,13 @@ def _spent_today(data: str, clock: Clock) -> float:
         marks = {stamps.utc_stamp(lo + k * 43200)[:11] for k in range(-4, 5)}
     amounts: list[float] = []
     for line in text.splitlines():
-        if not any(m in line for m in marks):
-            continue
         at = line.find('"ts":"') if window else -1
-        plain = at >= 0 and "\\" not in line and line.count('"ts"') == 1
-        if plain and line[at + 26 : at + 27] == '"':
-            stamp = line[at + 6 : at + 26]
-            if not first <= stamp <= last and _canonical(stamp):
+        stamp = line[at + 6 : at + 26] if at >= 0 and line[at + 26 : at + 27] == '"' else ""
+        if stamp and _canonical(stamp) and "\\" not in line and line.count('"ts"') == 1:
+            if not first <= stamp <= last:
                 continue
+        elif not any(m in line for m in marks):
+            continue
         try:
             obj = ljson.loads(line)
         except (ValueError, RecursionError):
