@@ -34,6 +34,38 @@ def _time(cmd: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - t0
 
 
+def _seed(data: Path, now: float) -> None:
+    """A data dir as a user's looks after a few days: the starter files, the config `looop
+    init` writes, a busy events.jsonl, a journal, a cost ledger with spend today and a decide
+    ledger (rows from looop's own writers), so status and ls read what they read for real."""
+    import json
+
+    from looop.core.clock import utc_stamp
+    from looop.core.eventlog import record_line
+    from looop.core.paths import Paths
+    from looop.core.presets import default_config_obj
+    from looop.decide.cost.record import append_cost
+    from looop.seed import ensure_data_dir
+
+    paths = Paths.at(data)
+    ensure_data_dir(paths)
+    paths.config.write_text(json.dumps(default_config_obj(), indent=2) + "\n")
+    lines = []
+    for i in range(300):
+        t = now - (300 - i) * 60
+        lines += [
+            record_line("tick_start", {"run_id": f"r{i}"}, t),
+            record_line("world_unchanged", {"hash": f"{i:064x}"}, t + 0.2),
+            record_line("pulse_sleep", {"until": utc_stamp(t + 60), "reason": "idle"}, t + 0.3),
+        ]
+    paths.events.write_text("".join(line + "\n" for line in lines))
+    journal = [f"- {utc_stamp(now - i * 600)} noop · settled\n" for i in range(200, 0, -1)]
+    paths.journal.write_text("".join(journal))
+    for i in range(150, 0, -1):  # three days of metered beats, oldest first
+        append_cost(paths.cost_ledger, now - i * 1800, "tick", f"r{i}", "claude", 0.0123)
+    paths.decide_ledger.write_text(json.dumps({"attempts": [now - i * 300 for i in range(12)]}))
+
+
 def run() -> list[dict[str, object]]:
     # An installed wheel is byte-compiled once by pip; an editable checkout under
     # PYTHONDONTWRITEBYTECODE would recompile on every start, which no user pays.
@@ -49,6 +81,7 @@ def run() -> list[dict[str, object]]:
     with tempfile.TemporaryDirectory() as d:
         data = Path(d) / "data"
         data.mkdir()
+        _seed(data, time.time())
         env = dict(os.environ, LOOOP_DATA_DIR=str(data))
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         spawn(data, "w1", ["cat"], cwd=data, env=env)
@@ -89,7 +122,8 @@ def run() -> list[dict[str, object]]:
         "pass` (same venv python) in alternating order; ratio = median / median. Each run is "
         "a new process of the installed console script, byte-compiled once first as pip does "
         "at install; tell/told/claim/unclaim run against a live worker (cat) and do their real "
-        "writes every round"
+        "writes every round; status and ls read a lived-in data dir (config, 900 events, a "
+        "journal, a cost ledger with spend today, a decide ledger)"
     )
     return rows
 

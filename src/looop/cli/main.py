@@ -43,14 +43,40 @@ def _fast_status(argv: list[str], env: dict[str, str], clock: Clock | None) -> b
     if not set(argv[1:]) <= {"--json"}:
         return False
     # lazy: only status loads its renderer and reader (`version` stays bare)
-    from pathlib import Path
-
     from looop.cli.render import print_status
-    from looop.core.paths import Paths
-    from looop.loop.status import gather_status
+    from looop.core import where
+    from looop.loop.status import gather_status_at
 
-    st = gather_status(Paths.resolve(env, Path.cwd()), env, _clock(env, clock))
+    data, config = where.resolve(env, os.getcwd())
+    st = gather_status_at(data, config, env, _clock(env, clock))
     print_status(st, as_json="--json" in argv)
+    return True
+
+
+def _fast_ls(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    flags = set(argv[1:])
+    if not flags <= {"-a", "--all", "--json"}:
+        return False  # --watch, --interval, --help and mistakes: click's
+    # lazy: only ls loads the fleet readers
+    from looop.cli.plain import echo
+    from looop.cli.render import fleet_json, fleet_table
+    from looop.core import where
+    from looop.core.config import load_config, resolve_knobs
+    from looop.core.errors import LooopError
+    from looop.loop.fleet import fleet_rows_at
+
+    try:
+        data, config = where.resolve(env, os.getcwd())
+        warned: list[str] = []
+        knobs = resolve_knobs(load_config(config), env, warned.append)
+    except LooopError:
+        return False  # click's face says it (a broken config warns, then the defaults stand)
+    if warned:
+        return False  # ... and so are the config warnings, written as events
+    rows = fleet_rows_at(
+        data, _clock(env, clock), knobs.num("worker_stuck_secs"), bool(flags & {"-a", "--all"})
+    )
+    echo(fleet_json(rows) if "--json" in flags else fleet_table(rows))
     return True
 
 
@@ -121,6 +147,7 @@ _FAST = {
     "-V": _fast_version,
     "status": _fast_status,
     "state": _fast_status,
+    "ls": _fast_ls,
     "claim": _fast_lease,
     "unclaim": _fast_lease,
     "told": _fast_told,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from looop.loop.status import relative, status_json
-
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from looop.loop.views import Stamp, StatusView
 
 
@@ -16,6 +16,7 @@ def _rel(st: StatusView, stamp: Stamp | None) -> str:
     """`2026-06-21 10:00:00 (3m ago)` from a stamp and the status's own `now`."""
     if not stamp or stamp["ts"] is None or st["now"]["ts"] is None:
         return "—"
+    from looop.loop.status import relative  # lazy: hot path: `ls` prints no status
 
     return f"{stamp['at']} ({relative(stamp['ts'] - st['now']['ts'])})"
 
@@ -45,6 +46,8 @@ def _beat_line(st: StatusView) -> str:
 
 
 def print_status(st: StatusView, as_json: bool) -> None:
+    from looop.loop.status import status_json  # lazy: hot path: `ls` prints no status
+
     w = sys.stdout.write
     if as_json:
         w(status_json(st) + "\n")
@@ -112,3 +115,36 @@ def print_status(st: StatusView, as_json: bool) -> None:
         w(f"  {line}\n")
     w(f"\ndata dir:  {st['data_dir']}\n")
     w(f"times:     local, as of {st['now']['at']}\n")
+
+
+def fleet_table(rows: list[dict[str, Any]]) -> str:
+    """`looop ls`: the pulse and the workers (fleet_rows) as a table."""
+    from looop.workers.fleet import age  # lazy: hot path: status prints no table
+
+    head = ("ID", "HEALTH", "STATE", "IDLE", "UP", "VERIFY")
+    body = [
+        (
+            r["id"] + (f"  ⚑ {r['note']}" if r.get("note") else ""),
+            r["health"],
+            r["label"] if r["id"] != "pulse" else r["state"],
+            age(r["idle_s"]),
+            age(r["up_s"]),
+            r["verify"] or "—",
+        )
+        for r in rows
+    ]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=False)]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
+        for row in (head, *body)
+    ]
+    if len(rows) == 1:
+        lines.append("(no workers)")
+    return "\n".join(lines)
+
+
+def fleet_json(rows: list[dict[str, Any]]) -> str:
+    """`looop ls --json`: json.dumps(rows, indent=2, sort_keys=True, default=str), light."""
+    from looop.core import ljson  # lazy: hot path: status prints its own JSON
+
+    return ljson.dumps(rows, indent=2, sort_keys=True, default=str)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import sys
 import time
 from typing import Any
@@ -12,10 +11,10 @@ import click
 
 from looop.cli.app import make_ctx
 from looop.cli.params import seconds
+from looop.cli.render import fleet_json, fleet_table
 from looop.cli.steer import JOURNAL_OPT, _body, _steer
 from looop.cli.steerwork import started_ok
-from looop.loop.status import fleet_rows
-from looop.workers.health import age
+from looop.loop.fleet import fleet_rows
 
 
 @click.group("worker", help="Start, list or kill workers (agents in PTY sessions).")
@@ -68,29 +67,6 @@ def _rows(all_sessions: bool) -> list[dict[str, Any]]:
     return fleet_rows(make_ctx(events_to=None), all_sessions)
 
 
-def _table(rows: list[dict[str, Any]]) -> str:
-    head = ("ID", "HEALTH", "STATE", "IDLE", "UP", "VERIFY")
-    body = [
-        (
-            r["id"] + (f"  ⚑ {r['note']}" if r.get("note") else ""),
-            r["health"],
-            r["label"] if r["id"] != "pulse" else r["state"],
-            age(r["idle_s"]),
-            age(r["up_s"]),
-            r["verify"] or "—",
-        )
-        for r in rows
-    ]
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=False)]
-    lines = [
-        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
-        for row in (head, *body)
-    ]
-    if len(rows) == 1:
-        lines.append("(no workers)")
-    return "\n".join(lines)
-
-
 @click.command("list", help="List the pulse and workers with health (busy, waiting-ask, stuck).")
 @click.option("-a", "--all", "all_sessions", is_flag=True, help="Include finished workers.")
 @click.option("-w", "--watch", is_flag=True, help="Redraw until Ctrl-C.")
@@ -98,16 +74,16 @@ def _table(rows: list[dict[str, Any]]) -> str:
 @click.option("--json", "as_json", is_flag=True)
 def ls_cmd(all_sessions: bool, watch: bool, interval: float, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(_rows(all_sessions), indent=2, sort_keys=True, default=str))
+        click.echo(fleet_json(_rows(all_sessions)))
         return
     if not watch:
-        click.echo(_table(_rows(all_sessions)))
+        click.echo(fleet_table(_rows(all_sessions)))
         return
     raw = getattr(sys.stdout, "_inner", sys.stdout)  # looop's own clear-screen, not agent text
     try:
         while True:
             raw.write("\x1b[H\x1b[2J")
-            click.echo(f"every {interval:g}s · Ctrl-C stops\n" + _table(_rows(all_sessions)))
+            click.echo(f"every {interval:g}s · Ctrl-C stops\n" + fleet_table(_rows(all_sessions)))
             time.sleep(interval)
     except KeyboardInterrupt:
         return

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime, tzinfo
 
 from looop.core import stamps
+
+TYPE_CHECKING = False  # not `from typing`: `looop status` imports this on its fast path
+
+if TYPE_CHECKING:
+    from datetime import datetime, tzinfo
+
+# datetime loads inside the methods that return one: status formats local time with
+# time.localtime (local_tm) and never needs it.
 
 
 class Clock:
@@ -27,6 +34,14 @@ class Clock:
         """The local zone with its DST rules (a named zone when the system has one)."""
         raise NotImplementedError
 
+    def local_tm(self, ts: float) -> time.struct_time:
+        """`local(ts)` as a struct_time (its date and wall-clock fields), for time.strftime."""
+        return self.local(ts).timetuple()
+
+    def offset_stamp_at(self, ts: float) -> str:
+        """offset_stamp(self.local(ts)): 2026-06-21 10:00 +09:00."""
+        return offset_stamp(self.local(ts))
+
 
 class SystemClock(Clock):
     def __init__(self, tz_name: str | None = None) -> None:
@@ -40,7 +55,17 @@ class SystemClock(Clock):
         return time.monotonic()
 
     def local(self, ts: float | None = None) -> datetime:
+        from datetime import datetime  # lazy: hot path: see local_tm
+
         return datetime.fromtimestamp(self.now() if ts is None else ts).astimezone()
+
+    def local_tm(self, ts: float) -> time.struct_time:
+        # the second datetime.fromtimestamp would show (it rounds microseconds half to even)
+        return time.localtime(stamps.whole_second(ts))
+
+    def offset_stamp_at(self, ts: float) -> str:
+        tm = self.local_tm(ts)
+        return time.strftime("%Y-%m-%d %H:%M ", tm) + offset_text(tm.tm_gmtoff)
 
     def zone(self) -> tzinfo:
         if self._zone is None:
@@ -52,9 +77,13 @@ class FixedClock(Clock):
     """A clock for tests: wall time moves only when told to; monotonic time also runs for
     real, so deadlines on real processes still expire."""
 
-    def __init__(self, t: float = 1_750_000_000.0, tz: tzinfo = UTC, mono: float = 0.0) -> None:
+    def __init__(
+        self, t: float = 1_750_000_000.0, tz: tzinfo | None = None, mono: float = 0.0
+    ) -> None:
+        from datetime import UTC  # lazy: hot path: status reads the clock without datetime
+
         self.t = t
-        self.tz = tz
+        self.tz = UTC if tz is None else tz
         self.mono = mono
 
     def now(self) -> float:
@@ -64,6 +93,8 @@ class FixedClock(Clock):
         return time.monotonic() + self.mono
 
     def local(self, ts: float | None = None) -> datetime:
+        from datetime import datetime  # lazy: hot path: status reads the clock without datetime
+
         return datetime.fromtimestamp(self.t if ts is None else ts, tz=self.tz)
 
     def zone(self) -> tzinfo:
@@ -83,6 +114,15 @@ def utc_stamp_ms(ts: float) -> str:
     return stamps.utc_stamp_ms(ts)
 
 
+def offset_text(seconds: int) -> str:
+    """A UTC offset as offset_stamp shows it: `%z` (+0900, or +055328 with seconds) with a
+    colon after the hours."""
+    sign = "-" if seconds < 0 else "+"
+    h, rest = divmod(abs(seconds), 3600)
+    m, s = divmod(rest, 60)
+    return f"{sign}{h:02d}:{m:02d}" + (f"{s:02d}" if s else "")
+
+
 def offset_stamp(d: datetime) -> str:
     """Prompt form: 2026-06-21 10:00 +09:00."""
     off = d.strftime("%z")
@@ -90,6 +130,8 @@ def offset_stamp(d: datetime) -> str:
 
 
 def parse_utc(stamp: str) -> float | None:
+    from datetime import datetime  # lazy: stamps.parse_utc reads looop's own stamps without it
+
     try:
         d = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     except (ValueError, AttributeError):
@@ -101,6 +143,7 @@ def parse_utc(stamp: str) -> float | None:
 
 def load_zone(name: str) -> tzinfo:
     """An IANA zone by name; ValueError with the reason for anything else."""
+    from datetime import UTC  # lazy: hot path: status reads the clock without datetime
     from zoneinfo import (  # lazy: hot path: only a named zone needs it
         ZoneInfo,
         ZoneInfoNotFoundError,
@@ -120,6 +163,8 @@ def load_zone(name: str) -> tzinfo:
 
 def zone_name(zone: tzinfo) -> str | None:
     """The IANA key of a zone, if it has one (fixed offsets have none)."""
+    from datetime import UTC  # lazy: hot path: status reads the clock without datetime
+
     if zone is UTC:
         return "UTC"
     key = getattr(zone, "key", None)
@@ -144,5 +189,7 @@ def system_zone(tz_name: str | None) -> tzinfo:
             return load_zone(name)
         except ValueError:
             continue
+    from datetime import UTC, datetime  # lazy: hot path: status reads the clock without datetime
+
     local = datetime.now().astimezone().tzinfo
     return local if local is not None else UTC

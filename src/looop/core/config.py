@@ -294,7 +294,7 @@ def _check_price_row(row: Any, source: str, where: str) -> None:
             raise bad_config_value(source, f"{where}.{key}", "a number >= 0 (USD per 1M tokens)", v)
 
 
-def load_config(path: Path) -> Config:
+def load_config(path: Path | str) -> Config:
     """The config file, or the built-in default when it does not exist."""
     from looop.core import jsonsafe, store  # lazy: hot path: `told` never reads the config
 

@@ -316,7 +316,7 @@ def unknown_key_warnings(cfg: Config) -> list[str]:
     out: list[str] = []
 
     def near(key: str, choices: list[str]) -> str:
-        import difflib  # lazy: only a config with an unknown key pays for it
+        import difflib  # lazy: only a config with an unknown key pays for it (ls checks each)
 
         close = difflib.get_close_matches(key, choices, n=1, cutoff=0.6)
         return f" — did you mean '{close[0]}'?" if close else ""

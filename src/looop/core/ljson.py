@@ -82,10 +82,18 @@ def loads(
     if _c_scanner is None or not isinstance(text, str) or text.startswith("\ufeff"):
         return _json_loads(text, hooks)
     start = len(text) - len(text.lstrip(_WS))
+    default = parse_int is int and parse_float is float and parse_constant is _constant
+    # json's own decoder keeps one scanner too: it clears its memo after every scan
+    scan = _PLAIN_SCAN if default and strict and _PLAIN_SCAN is not None else _c_scanner(hooks)
     try:
-        obj, end = _c_scanner(hooks)(text, start)
+        obj, end = scan(text, start)
     except StopIteration:
         return _json_loads(text, hooks)  # raises json's own "Expecting value" error
+    except SystemError:
+        # The C scanner words its errors with json.decoder's JSONDecodeError, looked up in
+        # sys.modules only: before `json` is loaded it fails without an exception (CPython
+        # 3.11's raise_errmsg). json itself then reads the text and raises its own error.
+        return _json_loads(text, hooks)
     except ValueError as e:
         if type(e) is ValueError or e.__class__.__name__ == "JSONDecodeError":
             return _json_loads(text, hooks)
@@ -93,6 +101,9 @@ def loads(
     if text[end:].strip(_WS):
         return _json_loads(text, hooks)  # "Extra data", worded by json
     return obj
+
+
+_PLAIN_SCAN: Any = _c_scanner(_Hooks(int, float, _constant, True)) if _c_scanner else None
 
 
 def _default(o: Any) -> Any:

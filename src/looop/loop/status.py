@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from looop.core import ljson, store
-from looop.core.clock import parse_utc
+import os
+import time
+
+from looop.core import ljson, store, where
 from looop.core.config import load_config, resolve_knobs
 from looop.core.errors import CorruptState, LooopError
-from looop.decide.cost import spend_status
-from looop.sessions.state import list_sessions
+from looop.core.stamps import parse_utc
+from looop.loop.fleet import beat_holder_at
+from looop.loop.fleet import fleet_rows as fleet_rows  # moved: the old name keeps working
+from looop.loop.fleet import fleet_rows_at as fleet_rows_at
+from looop.sessions.wire import list_light
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -18,7 +23,6 @@ if TYPE_CHECKING:
 
     from looop.core.clock import Clock
     from looop.core.config import Knobs, Runner
-    from looop.core.context import Ctx
     from looop.core.paths import Paths
     from looop.decide.cost.views import SpendError, SpendStatus
     from looop.loop.views import (
@@ -39,10 +43,12 @@ def move_line(kind: str, journal: str) -> str:
     return journal if kind and kind in first else f"{kind} · {journal}".rstrip(" ·")
 
 
-# No Ctx here: `looop status` runs on the click-free fast path and must import little.
+# No Ctx and no pathlib here: `looop status` runs on the click-free fast path and must import
+# little. Its reads take the data dir and config file as plain strings (core/where.py).
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # the one time format of status (local time)
 EVENTS_SCAN_LINES = 400  # enough for a beat's records even with busy workers around it
+EVENTS_SHORT_TAIL = 40  # where a quiet beat's records are: read first (a beat writes ~5)
 
 # events.jsonl records that say how a beat ended -> the outcome shown
 _BEAT_ENDS = {
@@ -64,7 +70,12 @@ def when(clock: Clock, ts: float | None) -> str:
     """`2026-06-21 10:00:00 (3m ago)` / `(in 2m)`: local time plus how far from now."""
     if ts is None:
         return "—"
-    return f"{clock.local(ts).strftime(TIME_FORMAT)} ({relative(ts - clock.now())})"
+    return f"{local_text(clock, ts)} ({relative(ts - clock.now())})"
+
+
+def local_text(clock: Clock, ts: float) -> str:
+    """A time as status prints it: local, to the second."""
+    return time.strftime(TIME_FORMAT, clock.local_tm(ts))
 
 
 def relative(delta: float) -> str:
@@ -82,24 +93,28 @@ def _stamp(clock: Clock, ts: float | None) -> Stamp:
     """A time as JSON fields: unix seconds and the local form status prints."""
     if ts is None:
         return {"ts": None, "at": None}
-    return {"ts": int(ts), "at": clock.local(ts).strftime(TIME_FORMAT)}
+    return {"ts": int(ts), "at": local_text(clock, ts)}
 
 
 def _parse_ts(raw: Any) -> float | None:
     return parse_utc(raw) if isinstance(raw, str) else None
 
 
-def _last_tick(paths: Paths, clock: Clock) -> LastTick | None:
+def _at(data: str, name: str) -> str:
+    return where.join(data, name)
+
+
+def _last_tick(data: str, clock: Clock) -> LastTick | None:
     """When the world hash was last committed (the last successful decide)."""
-    p = paths.last_tick_hash
+    p = _at(data, ".last-tick-hash")
     try:
-        st = p.stat()
+        st = os.stat(p)
     except OSError:
         return None
     return {**_stamp(clock, st.st_mtime), "hash": _text(p).strip()}
 
 
-def _text(p: Path) -> str:
+def _text(p: str | Path) -> str:
     """A small state file's text; '' when missing or not a file (status never fails on one)."""
     try:
         return store.read_text(p) or ""
@@ -107,23 +122,39 @@ def _text(p: Path) -> str:
         return ""
 
 
-def _tail(p: Path, n: int) -> list[str]:
+def _tail(p: str, n: int, chunk: int = 65536) -> list[str]:
     try:
-        return store.tail_lines(p, n)
+        return store.tail_lines(p, n, chunk)
     except OSError as e:
-        return [f"({p.name} cannot be read: {e.strerror})"]
+        return [f"({os.path.basename(p)} cannot be read: {e.strerror})"]
 
 
-def _records(paths: Paths) -> list[dict[str, Any]]:
+def _records(data: str) -> list[dict[str, Any]]:
+    """The event records from the last beat's `tick_start` on, among the last
+    EVENTS_SCAN_LINES lines (all of those when none starts a beat): _beat and _next_beat look
+    no further back. Read from the end, a short tail first, so the lines before it are never
+    decoded or parsed."""
+    path = _at(data, "events.jsonl")
+    out, started = _records_from_end(_tail(path, EVENTS_SHORT_TAIL, 8192))
+    if not started:
+        out, _ = _records_from_end(_tail(path, EVENTS_SCAN_LINES))
+    return out
+
+
+def _records_from_end(lines: list[str]) -> tuple[list[dict[str, Any]], bool]:
     out = []
-    for line in _tail(paths.events, EVENTS_SCAN_LINES):
+    for line in reversed(lines):
         try:
             obj = ljson.loads(line)
         except ValueError:
             continue  # a torn or hand-edited line
         if isinstance(obj, dict) and isinstance(obj.get("event"), str):
             out.append(obj)
-    return out
+            if obj["event"] == "tick_start":
+                out.reverse()
+                return out, True
+    out.reverse()
+    return out, False
 
 
 def _beat(records: list[dict[str, Any]], clock: Clock, holding: bool) -> BeatView | None:
@@ -179,7 +210,7 @@ def _next_beat(records: list[dict[str, Any]], clock: Clock, running: bool) -> Ne
     return None
 
 
-def _retry(paths: Paths, backoff: dict[str, Any] | None, knobs: Knobs | None) -> float | None:
+def _retry(backoff: dict[str, Any] | None, knobs: Knobs | None) -> float | None:
     """When a backed-off beat may call the runner again (None when no backoff holds)."""
     if not backoff or knobs is None:
         return None
@@ -191,7 +222,7 @@ def _retry(paths: Paths, backoff: dict[str, Any] | None, knobs: Knobs | None) ->
     return float(ts) + backoff_delay(fails, knobs.num("backoff_max_secs"))
 
 
-def _read_obj(path: Any) -> dict[str, Any] | None:
+def _read_obj(path: str) -> dict[str, Any] | None:
     try:
         return store.read_json_object(path)
     except CorruptState as e:
@@ -199,41 +230,52 @@ def _read_obj(path: Any) -> dict[str, Any] | None:
 
 
 def _spend(
-    paths: Paths, clock: Clock, knobs: Knobs, runner: Runner | None
+    data: str, config: str, clock: Clock, knobs: Knobs, runner: Runner | None
 ) -> SpendStatus | SpendError:
+    from looop.decide.cost.glance import spend_glance  # lazy: hot path: `ls` shows no spend
+
     try:
-        return spend_status(paths, clock, knobs, runner)
+        got = spend_glance(data, clock, knobs, runner)
+        if got is not None:
+            return got
+        # lazy: the full breakers answer (and repair) what the glance does not
+        from pathlib import Path
+
+        from looop.core.paths import Paths
+        from looop.decide.cost.breakers import spend_status
+
+        return spend_status(Paths(Path(data), Path(config)), clock, knobs, runner)
     except CorruptState as e:
         return {"error": str(e)}
 
 
-def _workers(paths: Paths) -> list[WorkerView]:
+def _workers(data: str) -> list[WorkerView]:
     try:
-        sessions = list_sessions(paths.data)
+        sessions = list_light(data)
     except OSError as e:
         return [{"error": f"cannot list sessions: {e.strerror}"}]
     return [
         {
-            "id": s.id,
-            "state": s.state,
-            "label": s.label,
-            "alive": s.alive,
-            "exit_code": s.exit_code,
-            "flagged": bool(s.note),
-            "note": s.note,
+            "id": s["id"],
+            "state": s["state"],
+            "label": s["label"],
+            "alive": s["alive"],
+            "exit_code": s["exit_code"],
+            "flagged": bool(s["note"]),
+            "note": s["note"],
         }
         for s in sessions
-        if s.id != "pulse"
+        if s["id"] != "pulse"
     ]
 
 
-def _from_snapshot(paths: Paths, name: str) -> dict[str, Any] | None:
+def _from_snapshot(data: str, name: str) -> dict[str, Any] | None:
     """A system probe's last reading: what the pulse saw on its last beat, at no cost now."""
-    return _read_obj(paths.snapshots / f"{name}.json")
+    return _read_obj(where.join(_at(data, "snapshots"), f"{name}.json"))
 
 
-def _schedules(paths: Paths) -> SchedulesView:
-    snap = _from_snapshot(paths, "sys-schedules") or {}
+def _schedules(data: str) -> SchedulesView:
+    snap = _from_snapshot(data, "sys-schedules") or {}
     raw = snap.get("signal")
     signal: dict[str, Any] = raw if isinstance(raw, dict) else {}
     names = sorted(signal)
@@ -242,10 +284,28 @@ def _schedules(paths: Paths) -> SchedulesView:
     return {"names": names, "due": due, "invalid": invalid}
 
 
-def _asks(paths: Paths) -> list[str]:
-    snap = _from_snapshot(paths, "sys-asks") or {}
+def _asks(data: str) -> list[str]:
+    snap = _from_snapshot(data, "sys-asks") or {}
     sig = snap.get("signal")
     return [str(x) for x in sig] if isinstance(sig, list) else []
+
+
+def _stem(name: str) -> str:
+    """PurePath(name).stem."""
+    i = name.rfind(".")
+    return name[:i] if 0 < i < len(name) - 1 else name
+
+
+def _goals(data: str) -> list[str]:
+    """The goal files' names, as sorted(p.stem for p in goals.glob("*.md")) lists them."""
+    d = _at(data, "goals")
+    if not os.path.isdir(d):
+        return []
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return []
+    return sorted(_stem(n) for n in names if n.endswith(".md"))
 
 
 def pulse_pid(paths: Paths) -> str:
@@ -258,48 +318,38 @@ def tick_pid_file(paths: Paths) -> Path:
     return paths.lock_dir / "tick.pid"
 
 
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return -1.0
-
-
 def beat_holder(paths: Paths) -> tuple[str, str] | None:
-    """Who holds the beat lock: ("pulse", pid), ("tick", pid) or None. Each holder writes its
-    pid file right after taking the lock, so a file left by a killed holder is the older one;
-    a holder that has not written yet reads as a pulse with pid ''."""
-    if not store.flock_held(paths.lock_file):
-        return None
-    tick_file = tick_pid_file(paths)
-    tick_pid = _text(tick_file).strip()
-    if tick_pid and _mtime(tick_file) >= _mtime(paths.pid_file):
-        return "tick", tick_pid
-    return "pulse", pulse_pid(paths)
+    """Who holds the beat lock: ("pulse", pid), ("tick", pid) or None (loop/fleet.py)."""
+    return beat_holder_at(os.fspath(paths.data))
 
 
 def gather_status(paths: Paths, env: Mapping[str, str], clock: Clock) -> StatusView:
-    p = paths
-    holder = beat_holder(p)
+    return gather_status_at(os.fspath(paths.data), os.fspath(paths.config), env, clock)
+
+
+def gather_status_at(data: str, config: str, env: Mapping[str, str], clock: Clock) -> StatusView:
+    """`looop status` as data, from the data dir and config file as strings (Paths spells
+    them the same: Paths.resolve is where.resolve wrapped)."""
+    holder = beat_holder_at(data)
     running = holder is not None and holder[0] == "pulse"
     pid = holder[1] if holder is not None and running else ""
     config_error = None
     runner = None
     knobs = None
     try:
-        cfg = load_config(p.config)
+        cfg = load_config(config)
         r = cfg.runner()
         runner = r.name if r else None
         knobs = resolve_knobs(cfg, env)
         interval = knobs.interval_for("idle")
-        spend = _spend(paths, clock, knobs, r)
+        spend = _spend(data, config, clock, knobs, r)
     except LooopError as e:
         config_error, interval, spend = str(e), None, None
-    records = _records(p)
-    backoff = _read_obj(p.backoff)
+    records = _records(data)
+    backoff = _read_obj(_at(data, ".tick-backoff"))
     fails = backoff.get("fails") if backoff else None
     streak = fails if isinstance(fails, int) and fails > 0 else 0
-    retry = _retry(p, backoff, knobs)
+    retry = _retry(backoff, knobs)
     if holder is None:
         health = "stopped"
     elif not running:
@@ -308,11 +358,10 @@ def gather_status(paths: Paths, env: Mapping[str, str], clock: Clock) -> StatusV
         health = "failing"
     else:
         health = "ok"
-    journal_tail = _tail(p.journal, 3)
-    goals = sorted(g.stem for g in p.goals.glob("*.md")) if p.goals.is_dir() else []
+    journal_tail = _tail(_at(data, "journal.md"), 3)
     return {
-        "data_dir": str(p.data),
-        "config": str(p.config),
+        "data_dir": data,
+        "config": config,
         "config_error": config_error,
         "runner": runner,
         "now": _stamp(clock, clock.now()),
@@ -323,57 +372,17 @@ def gather_status(paths: Paths, env: Mapping[str, str], clock: Clock) -> StatusV
         "last_beat": _beat(records, clock, holder is not None),
         "next_beat": _next_beat(records, clock, running),
         "retry": _stamp(clock, retry) if retry is not None else None,
-        "last_tick": _last_tick(p, clock),
+        "last_tick": _last_tick(data, clock),
         "backoff": backoff,
-        "last_failure": _read_obj(p.last_failure),
-        "goals": goals,
+        "last_failure": _read_obj(_at(data, ".last-failure.json")),
+        "goals": _goals(data),
         "journal_tail": journal_tail,
-        "workers": _workers(p),
+        "workers": _workers(data),
         "spend": spend,
-        "asks": _asks(p),
-        "schedules": _schedules(p),
+        "asks": _asks(data),
+        "schedules": _schedules(data),
     }
 
 
 def status_json(st: StatusView) -> str:
     return ljson.dumps(st, indent=2, sort_keys=True, ensure_ascii=False)
-
-
-def fleet_rows(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
-    """The pulse and the workers with health, ages and state, as `looop worker list` shows them."""
-    # lazy: hot path: status shows no fleet
-    from datetime import datetime
-
-    from looop.workers.health import fleet_view
-
-    sessions = list_sessions(ctx.paths.data)
-    now = ctx.clock.now()
-    rows = fleet_view(ctx, sessions, ctx.knobs().num("worker_stuck_secs"))
-    if not all_sessions:
-        rows = [r for r in rows if r["alive"]]
-    for r in rows:
-        if not r["alive"] and r["state"] in ("starting", "running"):
-            r["state"] = "dead"  # its supervisor died: the file says running, the lock says not
-        started = (
-            datetime.fromisoformat(r["started_at"].replace("Z", "+00:00")).timestamp()
-            if r.get("started_at")
-            else None
-        )
-        r["up_s"] = now - started if started else None
-        r["idle_s"] = now - r["last_output_unix"] if r.get("last_output_unix") else None
-    holder = beat_holder(ctx.paths)
-    pulse_up = holder is not None and holder[0] == "pulse"
-    ticking = holder is not None and not pulse_up  # a foreground `looop tick`, not a pulse
-    pulse = {
-        "id": "pulse",
-        "health": "up" if pulse_up else "down",
-        "state": "running" if pulse_up else "tick" if ticking else "stopped",
-        "label": "pulse",
-        "verify": None,
-        "up_s": None,
-        "idle_s": None,
-        "alive": pulse_up,
-        "exit_code": None,
-        "note": None,
-    }
-    return [pulse, *rows]

@@ -18,6 +18,7 @@ from pathlib import Path
 from looop.core import store
 from looop.core.errors import CorruptState, LooopError
 from looop.sessions.states import LIVE, TERMINAL, SessionState
+from looop.sessions.wire import label as wire_label
 from looop.sessions.wire import lock_held, read_meta, read_status
 
 TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
@@ -207,11 +208,7 @@ def _int_or_none(v: Any) -> int | None:
 
 
 def _label(state: str, alive: bool, exit_code: int | None) -> str:
-    if state in LIVE_STATES:
-        return state if alive else "dead"
-    if state == SessionState.EXITED:
-        return f"exit:{exit_code}" if exit_code is not None else "exited"
-    return "killed"
+    return wire_label(state, alive, exit_code)  # one rule for this and the light listing
 
 
 def load_session(sdir: Path) -> Session | None:

@@ -91,3 +91,63 @@ def live(data: str, sid: str) -> bool | None:
     alive = str(status.get("state", "starting")) in LIVE_NAMES and lock_held(sdir)
     store.read_text(os.path.join(sdir, NOTE))  # get_session reads the note: fail where it does
     return alive
+
+
+def _int_or_none(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def label(state: str, alive: bool, exit_code: int | None) -> str:
+    """What a session's state reads as in a list: starting, running, dead, exit:N, killed."""
+    if state in LIVE_NAMES:
+        return state if alive else "dead"
+    if state == "exited":
+        return f"exit:{exit_code}" if exit_code is not None else "exited"
+    return "killed"
+
+
+def load_light(sdir: str) -> dict[str, Any] | None:
+    """state.load_session's reading of one session as a dict of the fields `status` and `ls`
+    show (id, state, alive, exit_code, label, note, started_at, last_change, dir); None without
+    meta.json; CorruptState or OSError where load_session raises them."""
+    meta = read_meta(sdir)
+    if meta is None:
+        return None
+    status = read_status(sdir) or {}
+    state = str(status.get("state", "starting"))
+    alive = state in LIVE_NAMES and lock_held(sdir)
+    exit_code = _int_or_none(status.get("exit_code"))
+    started = str(meta.get("started_at", ""))
+    return {
+        "id": str(meta["id"]),
+        "state": state,
+        "alive": alive,
+        "exit_code": exit_code,
+        "label": label(state, alive, exit_code),
+        "note": store.read_text(os.path.join(sdir, NOTE)),
+        "started_at": started,
+        "last_change": str(status.get("last_change", started)),
+        "dir": sdir,
+    }
+
+
+def list_light(data: str) -> list[dict[str, Any]]:
+    """state.list_sessions as load_light dicts: newest last_change first, a session dir whose
+    files cannot be read skipped. OSError when the sessions dir itself cannot be listed."""
+    base = os.path.join(data, "sessions")
+    try:
+        names = os.listdir(base)
+    except FileNotFoundError:
+        return []
+    out = []
+    for name in names:
+        if not valid_id(name):
+            continue
+        try:
+            s = load_light(os.path.join(base, name))
+        except (CorruptState, OSError):
+            continue
+        if s is not None:
+            out.append(s)
+    out.sort(key=lambda s: s["last_change"], reverse=True)
+    return out

@@ -45,6 +45,11 @@ VERBS = [
     ["told", "w1"],
     ["tell", "w1", "hello"],
     ["cost", "report", "session", "w1", "claude", "0.42"],
+    ["status"],
+    ["status", "--json"],
+    ["ls"],
+    ["ls", "-a"],
+    ["ls", "--json"],
 ]
 
 PROBE = """

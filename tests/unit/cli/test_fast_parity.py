@@ -67,6 +67,22 @@ CASES: list[tuple[list[str], dict[str, str]]] = [
     (["cost", "report", "session", "w1", "claude", "1e999"], {}),
     (["cost", "report", "k", f"i{ESC}[1m", "r\u202e", "0.1"], {}),
     (["cost", "report", "a", "b", "c"], {}),
+    (["status"], {"LOOOP_MAX_DAILY_USD": "0.01", "LOOOP_MAX_DECIDES_PER_HOUR": "abc"}),
+    (["status", "--json"], {"TZ": "Asia/Kolkata"}),
+    (["status", "--jsn"], {}),
+    (["status", "extra"], {}),
+    (["ls"], {}),
+    (["ls", "-a"], {}),
+    (["ls", "--all"], {}),
+    (["ls", "--json"], {}),
+    (["ls", "-a", "--json", "-a"], {}),
+    (["ls", "--json"], {"LOOOP_WORKER_STUCK_SECS": "1"}),
+    (["ls"], {"LOOOP_WORKER_STUCK_SECS": "many"}),
+    (["ls", "-x"], {}),
+    (["ls", "w1"], {}),
+    (["ls", "--help"], {}),
+    (["status"], {"LOOOP_DATA_DIR": "", "HOME": ""}),
+    (["ls"], {"LOOOP_DATA_DIR": "", "HOME": ""}),
     (["told", "w1"], {"LOOOP_DATA_DIR": "", "HOME": ""}),
     (["claim", "x"], {"LOOOP_DATA_DIR": "", "HOME": ""}),
     (["tell", "w1", "hi"], {"LOOOP_DATA_DIR": "", "HOME": ""}),
@@ -100,6 +116,31 @@ BROKEN: list[tuple[list[str], dict[str, str], str]] = [
     (["unclaim", "x"], {}, "garbage:claims/x.json"),
     (["cost", "report", "a", "b", "c", "1"], {}, "dir:cost.jsonl"),
     (["cost", "report", "a", "b", "c", "1"], {}, "file:.lock"),
+    (["status"], {}, "garbage:config.json"),
+    (["status"], {}, "dir:config.json"),
+    (["status"], {}, "garbage:cost.jsonl"),
+    (["status"], {}, "dir:cost.jsonl"),
+    (["status"], {}, "garbage:.cost-unmetered"),
+    (["status"], {}, "garbage:.decide-ledger.json"),
+    (["status"], {}, "garbage:events.jsonl"),
+    (["status"], {}, "dir:events.jsonl"),
+    (["status"], {}, "dir:journal.md"),
+    (["status"], {}, "garbage:.tick-backoff"),
+    (["status"], {}, "garbage:.last-failure.json"),
+    (["status"], {}, "file:goals"),
+    (["status"], {}, "dir:goals/x.md"),
+    (["status"], {}, "garbage:snapshots/sys-asks.json"),
+    (["status"], {}, "file:.lock"),
+    (["status", "--json"], {}, "garbage:snapshots/sys-schedules.json"),
+    (["ls"], {}, "garbage:config.json"),
+    (["ls"], {}, "unknown:config.json"),
+    (["status"], {}, "unknown:config.json"),
+    (["ls"], {}, "garbage:verify/w1.json"),
+    (["ls"], {}, "dir:verify/w1.json"),
+    (["ls"], {}, "garbage:asks/a1.json"),
+    (["ls", "--json"], {}, "file:asks"),
+    (["ls", "--json"], {}, "dir:asks/a2.json"),
+    (["ls"], {}, "file:.lock"),
 ]
 
 
@@ -113,6 +154,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     spawn(data, "done", ["true"], cwd=data, env=env)
     wait(data, "done", 30, FixedClock())
     assert get_session(data, "w1").alive
+    # a flag with escapes: status and ls print it, each face filtering it the same way
+    (data / "sessions" / "w1" / "note").write_text(f"needs {ESC}[31mhelp{ESC}[0m {ESC}]0;t\x07")
     try:
         yield data
     finally:
@@ -179,7 +222,8 @@ def _run(
         elif how == "dir":
             _dir_at(world, rel)
         else:
-            (world / rel).write_text("{not json")
+            (world / rel).parent.mkdir(parents=True, exist_ok=True)
+            (world / rel).write_text('{"runners": {}, "bogus_key": 1}' if how == "unknown" else "{")
     env = clean_env(tmp_path, world, **extra)
     env = {k: v for k, v in env.items() if v}
     with monkeypatch.context() as m:
@@ -249,3 +293,22 @@ def test_the_light_liveness_read_is_get_sessions(world: Path, sid: str) -> None:
     except SessionError:
         want = None
     assert live(str(world), sid) == want
+
+
+def test_status_and_ls_are_served_click_free(
+    world: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not a table the fast path always declines: status and ls answer here; a config that
+    warns sends ls to click, which writes the warning as an event."""
+    from looop.cli.main import _fast
+
+    _reset(world)
+    env = {k: v for k, v in clean_env(tmp_path, world).items() if v}
+    assert _fast(["status"], env, FixedClock())
+    assert _fast(["ls", "-a"], env, FixedClock())
+    out = capsys.readouterr().out
+    assert "workers:   1 live, 1 finished" in out
+    assert [line.split()[0] for line in out.splitlines()[-3:]] == ["pulse", "done", "w1"]
+    (world / "config.json").write_text('{"bogus_key": 1}')
+    assert not _fast(["ls"], env, FixedClock())
+    assert _fast(["status"], env, FixedClock())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -101,3 +103,32 @@ def test_jsonsafe_still_refuses_what_it_refused() -> None:
             jsonsafe.loads(text)
     with pytest.raises(json.JSONDecodeError, match="Expecting property name"):
         jsonsafe.loads("{oops")
+
+
+BAD_TEXT = ["{garbage\n", "[1,", '{"a" 1}', '{"a":1,}', '"\x01"', "[1] x", "", "nul"]
+
+
+@pytest.mark.timeout(60)
+def test_bad_text_raises_jsons_error_in_a_fresh_interpreter() -> None:
+    """Where `json` is not loaded yet (a hot verb's own process, unlike this test's), the C
+    scanner cannot word its error; loads still raises json's JSONDecodeError, never crashes."""
+    probe = (
+        "import sys\n"
+        "from looop.core import ljson\n"
+        "assert 'json' not in sys.modules\n"
+        "for t in sys.argv[1:]:\n"
+        "    try:\n"
+        "        ljson.loads(t)\n"
+        "    except ValueError as e:\n"
+        "        print(type(e).__name__, e)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", probe, *BAD_TEXT], capture_output=True, text=True, timeout=50
+    )
+    assert r.returncode == 0, r.stderr
+    want = []
+    for t in BAD_TEXT:
+        with pytest.raises(json.JSONDecodeError) as e:
+            json.loads(t)
+        want.append(f"JSONDecodeError {e.value}")
+    assert r.stdout.splitlines() == want

@@ -11,8 +11,8 @@ from looop.core.config import Knobs, Runner
 from looop.core.errors import CorruptState
 from looop.core.paths import Paths
 from looop.decide.cost.cap import decide_retry_in, decides_last_hour
+from looop.decide.cost.glance import spend_view
 from looop.decide.cost.ledger import spend_lock, spent_on_day
-from looop.decide.cost.money import usd
 from looop.decide.cost.prices import command_word
 
 TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
@@ -93,7 +93,6 @@ def spend_status(paths: Paths, clock: Clock, knobs: Knobs, runner: Runner | None
     now = clock.now()
     cap = daily_budget(knobs)
     spent = spent_on_day(paths, clock)
-    budget_open = cap is not None and spent >= cap
     sig = runner_signature(runner) if runner is not None else ""
     name = runner.name if runner is not None else "?"
     unmet = unmetered_count(paths, sig) if sig else 0
@@ -102,40 +101,4 @@ def spend_status(paths: Paths, clock: Clock, knobs: Knobs, runner: Runner | None
     recent = decides_last_hour(paths, now, per_hour) if per_hour > 0 else 0
     capped = per_hour > 0 and recent >= per_hour
     retry = decide_retry_in(paths, now, per_hour) if capped else 0
-    return {
-        "spent_today_usd": round(spent, 6),
-        "max_daily_usd": cap,
-        "budget": {
-            "open": budget_open,
-            "lift": (
-                f"daily budget reached ({usd(spent)} of {usd(cap or 0)}): it resets at local "
-                "midnight; raise max_daily_usd in config or LOOOP_MAX_DAILY_USD (0 turns it off)"
-            )
-            if budget_open
-            else None,
-        },
-        "unmetered": {
-            "count": unmet,
-            "limit": UNMETERED_LIMIT,
-            "open": unmet_open,
-            "lift": (
-                f"runner '{name}' reported no cost {unmet} runs in a row: add a cost spec under "
-                f"runners.{name}.cost, use a runner whose stream carries cost (claude, pi, codex, "
-                "opencode), or set max_daily_usd to 0"
-            )
-            if unmet_open
-            else None,
-        },
-        "decides": {
-            "last_hour": recent,
-            "cap": per_hour if per_hour > 0 else None,
-            "open": capped,
-            "retry_in_s": retry,
-            "lift": (
-                f"{per_hour} decides in the last hour: the next one can run in ~{retry}s; raise "
-                "LOOOP_MAX_DECIDES_PER_HOUR (0 turns the cap off)"
-            )
-            if capped
-            else None,
-        },
-    }
+    return spend_view(spent, cap, name, unmet, unmet_open, recent, per_hour, retry)

@@ -8,8 +8,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def _finite(x: float) -> bool:
-    # not math.isfinite: math is a shared library `looop cost report` would load for this alone
+def finite(x: float) -> bool:
+    """math.isfinite(x), without loading math (a shared library)."""
     return x - x == 0.0
 
 
@@ -24,7 +24,7 @@ def sane_usd(v: Any) -> float | None:
     if isinstance(v, int) and not 0 <= v <= MAX_USD:
         return None
     f = float(v)
-    if not (_finite(f) and 0.0 <= f <= MAX_USD):
+    if not (finite(f) and 0.0 <= f <= MAX_USD):
         return None
     return f
 
@@ -32,7 +32,7 @@ def sane_usd(v: Any) -> float | None:
 def usd(x: float) -> str:
     """$ with at most 4 decimals, trailing zeros trimmed: 0 -> $0, 1.5 -> $1.5, 0.12345 ->
     $0.1235."""
-    if not _finite(x):
+    if not finite(x):
         return "$?"
     s = f"{round(x, 4):.4f}".rstrip("0").rstrip(".")
     return "$0" if s in ("-0", "") else "$" + s

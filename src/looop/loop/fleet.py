@@ -1,0 +1,97 @@
+"""The fleet as `looop ls` and `worker list` show it: the pulse (who holds the beat lock) and
+the workers with health, ages and state. Light (plain-string paths, no typing or datetime):
+`ls` runs on the click-free fast path, and `status` reads the beat lock's holder from here."""
+
+from __future__ import annotations
+
+import os
+
+from looop.core import store, where
+from looop.core.stamps import parse_z
+from looop.sessions.wire import list_light
+
+TYPE_CHECKING = False  # not `from typing`: `ls` and `status` import this on their fast path
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from looop.core.clock import Clock
+    from looop.core.context import Ctx
+
+
+def _text(path: str) -> str:
+    try:
+        return store.read_text(path) or ""
+    except OSError:
+        return ""
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return -1.0
+
+
+def beat_holder_at(data: str) -> tuple[str, str] | None:
+    """Who holds the beat lock: ("pulse", pid), ("tick", pid) or None. Each holder writes its
+    pid file right after taking the lock, so a file left by a killed holder is the older one;
+    a holder that has not written yet reads as a pulse with pid ''."""
+    lock_dir = where.join(data, ".lock")
+    if not store.flock_held(where.join(lock_dir, "lock")):
+        return None
+    tick_file, pid_file = where.join(lock_dir, "tick.pid"), where.join(lock_dir, "pid")
+    tick_pid = _text(tick_file).strip()
+    if tick_pid and _mtime(tick_file) >= _mtime(pid_file):
+        return "tick", tick_pid
+    return "pulse", _text(pid_file).strip()
+
+
+def fleet_rows(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
+    """The pulse and the workers with health, ages and state, as `looop worker list` shows them."""
+    data = os.fspath(ctx.paths.data)
+    return fleet_rows_at(data, ctx.clock, ctx.knobs().num("worker_stuck_secs"), all_sessions)
+
+
+def _started_unix(stamp: str) -> float:
+    got = parse_z(stamp)
+    if got is not None:
+        return got
+    from datetime import datetime  # lazy: only a start stamp looop did not write needs it
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def fleet_rows_at(
+    data: str, clock: Clock, stuck_secs: int, all_sessions: bool
+) -> list[dict[str, Any]]:
+    """fleet_rows from the data dir as a string and the knob it needs: `looop ls` on its
+    click-free fast path and `worker list` through click both answer through this."""
+    from looop.workers.fleet import worker_rows  # lazy: hot path: status shows no fleet
+
+    now = clock.now()
+    rows = worker_rows(data, list_light(data), clock, stuck_secs)
+    if not all_sessions:
+        rows = [r for r in rows if r["alive"]]
+    for r in rows:
+        if not r["alive"] and r["state"] in ("starting", "running"):
+            r["state"] = "dead"  # its supervisor died: the file says running, the lock says not
+        started = _started_unix(r["started_at"]) if r.get("started_at") else None
+        r["up_s"] = now - started if started else None
+        r["idle_s"] = now - r["last_output_unix"] if r.get("last_output_unix") else None
+    holder = beat_holder_at(data)
+    pulse_up = holder is not None and holder[0] == "pulse"
+    ticking = holder is not None and not pulse_up  # a foreground `looop tick`, not a pulse
+    pulse = {
+        "id": "pulse",
+        "health": "up" if pulse_up else "down",
+        "state": "running" if pulse_up else "tick" if ticking else "stopped",
+        "label": "pulse",
+        "verify": None,
+        "up_s": None,
+        "idle_s": None,
+        "alive": pulse_up,
+        "exit_code": None,
+        "note": None,
+    }
+    return [pulse, *rows]

@@ -1,0 +1,118 @@
+"""The workers as `looop ls`, `worker list` and the sys-sessions probe see them: health, verify
+result and last output, built from a session listing's plain fields.
+
+Light on purpose (no pathlib, typing, datetime or Ctx): `looop ls` runs on the click-free fast
+path over sessions/wire.list_light; workers/health.fleet_view feeds it Session objects."""
+
+from __future__ import annotations
+
+import os
+
+from looop.core import store, where
+from looop.core.errors import CorruptState
+
+TYPE_CHECKING = False  # not `from typing`: `looop ls` imports this on its fast path
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from looop.core.clock import Clock
+
+PULSE = "pulse"
+
+
+def _stem(name: str) -> str:
+    """PurePath(name).stem."""
+    i = name.rfind(".")
+    return name[:i] if 0 < i < len(name) - 1 else name
+
+
+def waiting_workers(asks: str, answers: str) -> set[str]:
+    """Workers blocked on a human: the askers of every unanswered ask (mailbox.pending read
+    the same way: every `*.json` in asks/ without its answer; an unreadable one asks as `?`)."""
+    if not os.path.isdir(asks):
+        return set()
+    out: set[str] = set()
+    for name in sorted(n for n in os.listdir(asks) if n.endswith(".json")):
+        if os.path.exists(where.join(answers, name)):
+            continue
+        try:
+            rec = store.read_json_object(where.join(asks, name))
+        except CorruptState:
+            rec = {"id": _stem(name), "worker": "?"}
+        worker = rec.get("worker") if rec else None
+        if isinstance(worker, str):
+            out.add(worker)
+    return out
+
+
+def last_output(sdir: str) -> float | None:
+    """When the session last wrote to its terminal (its output.log's mtime)."""
+    try:
+        return os.stat(os.path.join(sdir, "output.log")).st_mtime
+    except OSError:
+        return None
+
+
+def health(
+    sid: str, alive: bool, waiting: set[str], now: float, stuck_secs: int, last: float | None
+) -> str:
+    """busy | waiting-ask | stuck | dead."""
+    if not alive:
+        return "dead"
+    if sid in waiting:
+        return "waiting-ask"
+    if stuck_secs > 0 and last is not None and now - last >= stuck_secs:
+        return "stuck"
+    return "busy"  # unknown idle counts as busy
+
+
+def verify_result(verify: str, wid: str) -> dict[str, Any] | None:
+    """A worker's verify record (verify/<id>.json); an unreadable one reads as a failure."""
+    try:
+        return store.read_json_object(where.join(verify, f"{wid}.json"))
+    except CorruptState:
+        return {"pass": False, "output": "verify record unreadable"}
+
+
+def worker_rows(
+    data: str, sessions: list[dict[str, Any]], clock: Clock, stuck_secs: int
+) -> list[dict[str, Any]]:
+    """One row per worker (pulse excluded), sorted by id, from sessions as wire.load_light
+    gives them. Times are absolute stamps, never ages, so an unchanged fleet renders
+    byte-identically."""
+    waiting = waiting_workers(where.join(data, "asks"), where.join(data, "answers"))
+    verify = where.join(data, "verify")
+    now = clock.now()
+    rows = []
+    for s in sorted((s for s in sessions if s["id"] != PULSE), key=lambda s: s["id"]):
+        last = last_output(s["dir"])
+        v = verify_result(verify, s["id"])
+        rows.append(
+            {
+                "id": s["id"],
+                "state": s["state"],
+                "alive": s["alive"],
+                "exit_code": s["exit_code"],
+                "health": health(s["id"], s["alive"], waiting, now, stuck_secs, last),
+                "note": s["note"] if s["alive"] else None,
+                "verify": ("pass" if v.get("pass") else "fail") if v else None,
+                "verify_output": (v or {}).get("output"),
+                "started_at": s["started_at"],
+                "last_output_at": clock.offset_stamp_at(last) if last else None,
+                "last_output_unix": last,
+                "label": s["label"],
+            }
+        )
+    return rows
+
+
+def age(seconds: float | None) -> str:
+    """Compact idle/uptime for tables: 45s, 12m, 3h, 2d (— when unknown)."""
+    if seconds is None:
+        return "—"
+    s = int(max(0.0, seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            return f"{s // size}{unit}"
+    return f"{s}s"
