@@ -27,15 +27,12 @@ from looop.act.actions import (
     summary_of,
 )
 from looop.act.outcome import ExecError
-from looop.act.wal import _wal
 from looop.core import store
 from looop.core.config import KNOBS, Config, Knobs
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.hashing import fnv1a_128
 from looop.core.text import one_line
-from looop.human import schedules
-from looop.human.notify import notify
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -214,10 +211,11 @@ def _run_shell(
     _shell_guard(ctx, knobs, a.cmd, actor, allow_dangerous, cfg=cfg)
     timeout = knobs.num("shell_timeout_secs")
     fingerprint = fnv1a_128(store.encode(f"run_shell\n{a.cmd}"))
-    with _wal(ctx, actor, "shell", fingerprint, summary_of(a)):
-        # lazy: only run_shell pays for the process machinery (a worker start does not)
-        from looop.act.shell import run_shell
+    # lazy: only run_shell pays for the process machinery and the WAL (a worker start does not)
+    from looop.act.shell import run_shell
+    from looop.act.wal import _wal
 
+    with _wal(ctx, actor, "shell", fingerprint, summary_of(a)):
         res = run_shell(ctx, a.cmd, float(timeout))
     _write_last_shell(ctx, a.cmd, res)
     what = one_line(a.reason if a.reason.strip() else a.cmd)
@@ -234,6 +232,10 @@ def _send_notification(
     if not message:
         raise ExecError("send_notification: empty message; say what the human should know")
     fingerprint = fnv1a_128(store.encode(f"send_notification\n{a.message}\n{a.id}"))
+    # lazy: only a notification loads the notifier (apprise, hooks) and the WAL
+    from looop.act.wal import _wal
+    from looop.human.notify import notify
+
     with _wal(ctx, actor, "notify", fingerprint, summary_of(a)):
         notify(ctx, message, a.id, "notification", cfg)
 
@@ -313,6 +315,8 @@ def _restart_session(ctx: Ctx, knobs: Knobs, a: RestartSession) -> None:
 
 
 def _write_schedule(ctx: Ctx, a: WriteSchedule) -> None:
+    from looop.human import schedules  # lazy: only schedule moves load cron parsing
+
     try:
         rec = schedules.build(
             ctx.clock, in_s=a.in_s, every_s=a.every_s, cron=a.cron, tz=a.tz, note=a.note
@@ -323,4 +327,6 @@ def _write_schedule(ctx: Ctx, a: WriteSchedule) -> None:
 
 
 def _drop_schedule(ctx: Ctx, a: DropSchedule) -> None:
+    from looop.human import schedules  # lazy: only schedule moves load cron parsing
+
     schedules.drop(ctx.paths.schedules, a.name)  # idempotent, as the reference

@@ -12,8 +12,9 @@ import click
 from looop.cli.app import make_ctx
 from looop.cli.params import seconds
 from looop.cli.render import fleet_json, fleet_table
-from looop.cli.steer import JOURNAL_OPT, _body, _steer
+from looop.cli.steer import JOURNAL_OPT, _steer
 from looop.cli.steerwork import started_ok
+from looop.cli.workerstart import Start, start_worker_lines
 from looop.loop.fleet import fleet_rows
 
 
@@ -37,18 +38,10 @@ def worker_start(
     verify: str | None,
     journal: str | None,
 ) -> None:
-    obj: dict[str, Any] = {
-        "action": "start_worker",
-        "id": worker_id,
-        "prompt": _body(prompt, "worker prompt"),
-    }
-    for k, v in (("runner", runner), ("command", command), ("verify", verify)):
-        if v is not None:
-            obj[k] = v
-    _steer(obj, journal, check=lambda ctx: started_ok(ctx, obj["id"]))
-    click.echo(
-        f"  watch: looop shot {worker_id} · looop log {worker_id} -f · looop attach {worker_id}"
-    )
+    start = Start()
+    start.worker_id, start.prompt, start.journal = worker_id, prompt, journal
+    start.runner, start.command, start.verify = runner, command, verify
+    click.echo(start_worker_lines(start, make_ctx(), started_ok), nl=False)
 
 
 def _kill(worker_id: str, reason: str, journal: str | None) -> None:

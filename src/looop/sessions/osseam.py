@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import fcntl
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -118,24 +120,57 @@ class HostOS:
             fcntl.ioctl(slave, termios.TIOCSWINSZ, winsize(cols, rows))
             env = dict(self.env)
             env.setdefault("TERM", "xterm-256color")
-            proc = subprocess.Popen(
-                argv,
-                stdin=slave,
-                stdout=slave,
-                stderr=slave,
-                env=env,
-                start_new_session=True,
-                preexec_fn=_child_setup,
-                close_fds=True,
-            )
+            pid = self._spawn_light(argv, slave, env)
+            if pid is None:
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=slave,
+                    stdout=slave,
+                    stderr=slave,
+                    env=env,
+                    start_new_session=True,
+                    preexec_fn=_child_setup,
+                    close_fds=True,
+                )
+                self.procs[proc.pid] = proc
+                pid = proc.pid
         except BaseException:
             os.close(master)
             raise
         finally:
             os.close(slave)  # else the master never sees EOF when the child exits
         os.set_blocking(master, False)
-        self.procs[proc.pid] = proc
-        return proc.pid, master
+        return pid, master
+
+    @staticmethod
+    def _spawn_light(argv: list[str], slave: int, env: dict[str, str]) -> int | None:
+        """posix_spawn (vfork, no Python between fork and exec): a new session whose
+        controlling terminal is the PTY (the session leader opens the slave by name, so it
+        becomes its terminal), default signals, an empty mask. Every descriptor of ours is
+        close-on-exec, as Python makes them. None where the platform lacks it (Popen then)."""
+        if not hasattr(os, "posix_spawnp") or not hasattr(os, "POSIX_SPAWN_OPEN"):
+            return None
+        path = os.ttyname(slave)
+        if os.path.dirname(argv[0]):
+            spawn, program = os.posix_spawn, argv[0]
+        else:
+            resolved = shutil.which(argv[0], path=env.get("PATH", os.defpath))
+            if resolved is None:
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
+            spawn, program = os.posix_spawn, resolved
+        return spawn(
+            program,
+            argv,
+            env,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, path, os.O_RDWR, 0),
+                (os.POSIX_SPAWN_DUP2, 0, 1),
+                (os.POSIX_SPAWN_DUP2, 0, 2),
+            ],
+            setsid=True,
+            setsigmask=(),
+            setsigdef=[getattr(signal, name) for name in _RESET_SIGNALS],
+        )
 
     def reap_one(self) -> tuple[int, int] | None:
         while True:

@@ -1,0 +1,102 @@
+"""`looop worker start` without click: the plain spellings of the verb, the same move.
+
+The click verb (cli/workers.py) and this face both run `steerwork.steer` with the same
+decision and the same `started_ok` check, and print the same two lines, so output, exit code
+and files agree (tests/unit/cli/test_worker_start_parity.py). Anything unusual (--help, an
+unknown or repeated option, a value that looks like an option) is left to click."""
+
+from __future__ import annotations
+
+import sys
+
+TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from looop.core.clock import Clock
+    from looop.core.context import Ctx
+
+_OPTS = {
+    "--runner": "runner",
+    "--command": "command",
+    "--verify": "verify",
+    "--journal": "journal",
+    "-j": "journal",
+}
+
+
+class Start:
+    __slots__ = ("command", "journal", "prompt", "runner", "verify", "worker_id")
+
+    def __init__(self) -> None:
+        self.worker_id = ""
+        self.prompt: str | None = None
+        self.runner: str | None = None
+        self.command: str | None = None
+        self.verify: str | None = None
+        self.journal: str | None = None
+
+
+def parse_fast(argv: list[str]) -> Start | None:
+    """`worker start ID [PROMPT] [--runner R] [--command C] [--verify V] [-j J]`, options in
+    any order, `--opt=value` too; None sends everything else to click."""
+    if argv[:2] != ["worker", "start"]:
+        return None
+    start = Start()
+    seen: set[str] = set()
+    positional: list[str] = []
+    i, rest = 0, argv[2:]
+    while i < len(rest):
+        tok = rest[i]
+        name, value = tok, None
+        if tok.startswith("--") and "=" in tok:
+            name, value = tok.split("=", 1)
+        if name in _OPTS:
+            if value is None:
+                if i + 1 >= len(rest):
+                    return None
+                value = rest[i + 1]
+                i += 1
+            field = _OPTS[name]
+            if field in seen or (value.startswith("-") and value != "-"):
+                return None
+            seen.add(field)
+            setattr(start, field, value)
+        elif tok.startswith("-") and tok != "-":
+            return None  # --help, -h, an unknown option, `--`: click words these
+        else:
+            positional.append(tok)
+        i += 1
+    if not 1 <= len(positional) <= 2:
+        return None
+    start.worker_id = positional[0]
+    start.prompt = positional[1] if len(positional) == 2 else None
+    return start
+
+
+def run_fast(start: Start, env: dict[str, str], clock: Clock) -> None:
+    # lazy: loaded after the argv check, so a mistyped verb never pays for the move
+    from looop.cli.ctxbuild import ctx_for
+    from looop.cli.steerwork import started_ok
+
+    ctx = ctx_for(env, clock, events_to="stderr")
+    sys.stdout.write(start_worker_lines(start, ctx, started_ok))
+
+
+def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]) -> str:
+    """The move and its two lines (shared with the click verb)."""
+    from looop.cli.steerwork import body, steer  # lazy: see run_fast
+
+    obj: dict[str, object] = {
+        "action": "start_worker",
+        "id": start.worker_id,
+        "prompt": body(start.prompt, "worker prompt"),
+    }
+    for k in ("runner", "command", "verify"):
+        v = getattr(start, k)
+        if v is not None:
+            obj[k] = v
+    wid = start.worker_id
+    done = steer(ctx, obj, start.journal, check=lambda c: check(c, wid))
+    return f"{done}\n  watch: looop shot {wid} · looop log {wid} -f · looop attach {wid}\n"

@@ -1,0 +1,103 @@
+"""`looop worker start` served click-free and by click is one behaviour: the same output,
+exit code and files (journal, prompt, verify, events) for good and bad argvs, and the worker
+either starts under both faces or under neither."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from looop.core.clock import FixedClock
+from looop.sessions import kill, list_sessions
+from tests.helpers import clean_env, run_cli
+
+pytestmark = pytest.mark.timeout(120)
+
+CASES: list[list[str]] = [
+    ["worker", "start", "w1", "--command", "sleep 600", "ship it"],
+    ["worker", "start", "--command=sleep 600", "w1", "ship it", "-j", "started by hand"],
+    ["worker", "start", "w1", "ship it", "--command", 'sleep "$(echo 600)"', "--verify", "true"],
+    ["worker", "start", "looop-w1", "--command", "sleep 600", "ship it"],
+    ["worker", "start", "w1", "--command", 'nosuchprog "$(echo x)"', "go"],
+    ["worker", "start", "w1", "--command", "sleep 600", "   "],
+    ["worker", "start", "pulse", "--command", "sleep 600", "go"],
+    ["worker", "start", "bad id", "--command", "sleep 600", "go"],
+    ["worker", "start", "w1", "--runner", "nosuch", "go"],
+    ["worker", "start", "w1", "--command", "rm -rf / --no-preserve-root", "go"],
+    ["worker", "start", "w1", "go", "--command"],
+    ["worker", "start", "w1", "go", "--command", "a", "--command", "b"],
+    ["worker", "start", "w1", "go", "--color", "red"],
+    ["worker", "start", "w1", "a", "b"],
+    ["worker", "start"],
+    ["worker", "start", "--help"],
+]
+
+
+def _files(data: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for p in sorted(data.rglob("*")):
+        rel = p.relative_to(data).as_posix()
+        if rel.startswith(("sessions", ".", "runs")) or not p.is_file():
+            continue
+        out[rel] = re.sub(r"\.tmp\.\d+\.[0-9a-f]{6}", ".tmp.N", p.read_text(errors="replace"))
+    return out
+
+
+def _run(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    fast: bool,
+) -> tuple[int, str, str, dict[str, str], list[str]]:
+    data = tmp_path / ("fast" if fast else "slow") / "data"
+    env = clean_env(tmp_path, data)
+    assert run_cli(capsys, "init", env=env, clock=FixedClock())[0] == 0
+    with monkeypatch.context() as m:
+        if not fast:
+            m.setattr("looop.cli.main._fast", lambda *a: False)
+        code, out, err = run_cli(capsys, *argv, env=env, clock=FixedClock())
+    live = sorted(s.id for s in list_sessions(data) if s.alive)
+    for sid in live:
+        kill(data, sid)
+    err = err.replace(str(data), "DATA")
+    out = out.replace(str(data), "DATA")
+    files = {k: v.replace(str(data), "DATA") for k, v in _files(data).items()}
+    shutil.rmtree(data.parent)
+    return code, out, err, files, live
+
+
+@pytest.mark.parametrize("argv", CASES, ids=[" ".join(c[2:]) or "bare" for c in CASES])
+def test_fast_and_click_faces_agree(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+) -> None:
+    fast = _run(tmp_path, capsys, monkeypatch, argv, fast=True)
+    slow = _run(tmp_path, capsys, monkeypatch, argv, fast=False)
+    assert fast == slow
+
+
+def test_the_fast_face_really_starts_a_worker(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import looop.cli.workerstart as workerstart
+
+    served: list[str] = []
+    real = workerstart.run_fast
+
+    def spy(start: workerstart.Start, env: dict[str, str], clock: object) -> None:
+        served.append(start.worker_id)
+        real(start, env, clock)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(workerstart, "run_fast", spy)
+    code, out, err, files, live = _run(tmp_path, capsys, monkeypatch, CASES[0], fast=True)
+    assert served == ["w1"]  # the click-free face served it
+    assert code == 0, err
+    assert out.startswith("✓ worker · ") and "looop attach w1" in out
+    assert live == ["w1"]
+    assert "prompts/w1.md" in files and "ship it" in files["prompts/w1.md"]
