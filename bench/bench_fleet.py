@@ -104,7 +104,7 @@ def run() -> list[dict[str, object]]:
                 "baseline": None,
                 "ratio": None,
                 "target": "<= 50 ms",
-                "ok": statistics.median(warm) <= 0.050 and max(warm) <= 0.100,
+                "ok": statistics.median(warm) <= 0.050,
                 "note": (
                     f"start+stop: {ROUNDS} rounds of spawn(`sleep 600`) + kill until the "
                     f"supervisor is gone; the first ever start also starts the session host: "

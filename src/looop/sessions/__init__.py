@@ -94,7 +94,7 @@ _FROM_STATE = frozenset(
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        module = "state" if name in _FROM_STATE else "client"
+        module = "state" if name in _FROM_STATE else "spawner" if name == "spawn" else "client"
         # __import__, not importlib: importlib (and warnings) cost `tell` half a millisecond
         return getattr(__import__(f"looop.sessions.{module}", fromlist=(name,)), name)
     raise AttributeError(f"module 'looop.sessions' has no attribute {name!r}")

@@ -15,18 +15,13 @@ import json
 import os
 import select
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from looop.core.clock import Clock
-from looop.core.errors import CorruptState
 from looop.sessions import protocol as proto
-from looop.sessions.host import HOST_IDLE_S, HostUnavailable
-from looop.sessions.host import request as host_request
 from looop.sessions.keys import encode_keys
 
 # The disk readers live in logs.py; their names stay importable from here.
@@ -38,20 +33,13 @@ from looop.sessions.logs import log_tail as log_tail
 from looop.sessions.logs import read_log as read_log
 from looop.sessions.state import (
     LOG,
-    SOCKET_BASE,
-    SUPERVISOR_ERR,
     Session,
     SessionError,
     get_session,
-    load_session,
-    reap,
-    session_dir,
     socket_path,
-    validate_id,
     wait_code,
 )
 
-READY_TIMEOUT_S = 10.0
 CONNECT_TRIES = 25  # x CONNECT_PAUSE_S: ~1 s for a supervisor that is still binding
 CONNECT_PAUSE_S = 0.04
 OP_TIMEOUT_S = {"kill": 20.0, "restart": 20.0, "screenshot": 15.0}
@@ -80,167 +68,9 @@ def _over_error(s: Session, op: str) -> SessionError:
 # -- spawn --------------------------------------------------------------------------------
 
 
-def _read_ready(fd: int, timeout_s: float) -> bytes | None:
-    """The supervisor's one readiness line; None on timeout, b"" when it closed the pipe."""
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    buf = b""
-    while b"\n" not in buf and len(buf) < 4096:
-        if not poller.poll(int(timeout_s * 1000)):
-            return None
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        buf += chunk
-    return buf.split(b"\n", 1)[0]
-
-
-def _supervisor_cmd(
-    root: Path,
-    sid: str,
-    cols: int,
-    rows: int,
-    timeout_s: float | None,
-    idle_timeout_s: float | None,
-) -> list[str]:
-    """The supervisor's argv up to `--ready-fd` (the spawner adds that and the command)."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "looop.sessions.supervisor",
-        "--id",
-        sid,
-        "--root",
-        os.path.abspath(root),
-        "--size",
-        f"{cols}x{rows}",
-    ]
-    if timeout_s is not None and timeout_s > 0:
-        cmd += ["--timeout-ms", str(max(1, round(timeout_s * 1000)))]
-    if idle_timeout_s is not None and idle_timeout_s > 0:
-        cmd += ["--idle-timeout-ms", str(max(1, round(idle_timeout_s * 1000)))]
-    return cmd
-
-
-def spawn(
-    root: Path,
-    sid: str,
-    argv: Sequence[str],
-    *,
-    cwd: Path,
-    env: Mapping[str, str],
-    size: tuple[int, int] = (80, 24),
-    timeout_s: float | None = None,
-    idle_timeout_s: float | None = None,
-    host_idle_s: float = HOST_IDLE_S,
-) -> Session:
-    """Start `argv` in a new detached session; returns once its supervisor says it is ready.
-
-    host_idle_s > 0: the session host forks the supervisor (started on demand, exits after
-    that long unused); 0: the supervisor starts as its own interpreter."""
-    validate_id(sid)
-    if not argv:
-        raise SessionError(f"cannot start session `{sid}`: the command is empty")
-    cols, rows = size
-    if cols <= 0 or rows <= 0:
-        raise SessionError(f"invalid size {cols}x{rows}: use positive COLSxROWS, e.g. 120x40")
-    sdir = session_dir(root, sid)
-    try:
-        existing = load_session(sdir)
-    except CorruptState as e:
-        raise SessionError(
-            f"session `{sid}` has unreadable state ({e}); remove {sdir} to reuse the id"
-        ) from e
-    if existing is not None:
-        if existing.alive:
-            raise SessionError(f"session `{sid}` is already running; kill it or pick another id")
-        if not reap(root, sid):
-            raise SessionError(f"session `{sid}` could not be cleared for reuse; try again")
-    sdir.mkdir(parents=True, exist_ok=True)
-    cmd = _supervisor_cmd(root, sid, cols, rows, timeout_s, idle_timeout_s)
-    line: bytes | None = None
-    via_host = False
-    if host_idle_s > 0:
-        try:
-            line = _spawn_via_host(cmd, argv, sdir, cwd, env, host_idle_s)
-            via_host = True
-        except HostUnavailable:
-            pass  # start the supervisor as its own interpreter, as without a host
-    if not via_host:
-        line = _spawn_direct(cmd, argv, sdir, cwd, env)
-    text = (line or b"").decode("utf-8", "replace").strip()
-    if text.startswith("err-cwd"):
-        raise SessionError(f"cannot start session `{sid}` in {cwd}: {text[8:].strip()}")
-    if text.startswith("ok"):
-        return get_session(root, sid)
-    if text.startswith("err"):
-        raise SessionError(f"cannot start session `{sid}`: {text[3:].strip()}")
-    if line is None:
-        raise SessionError(
-            f"session `{sid}` did not report ready within {READY_TIMEOUT_S:g}s "
-            f"(see {sdir / SUPERVISOR_ERR})"
-        )
-    raise SessionError(
-        f"session `{sid}`: its supervisor exited before it was ready (see {sdir / SUPERVISOR_ERR})"
-    )
-
-
-def _spawn_via_host(
-    cmd: list[str],
-    argv: Sequence[str],
-    sdir: Path,
-    cwd: Path,
-    env: Mapping[str, str],
-    idle_s: float,
-) -> bytes | None:
-    """The host forks the supervisor (see host.py); its readiness line comes back on the
-    same connection. HostUnavailable when nothing was started."""
-    args = [*cmd[3:], "--", *argv]  # the host already is `python -m looop.sessions.supervisor`
-    sock = host_request(
-        args,
-        cwd=str(cwd),
-        env=env,
-        err_path=str(sdir / SUPERVISOR_ERR),
-        idle_s=idle_s,
-        base=str(SOCKET_BASE),
-    )
-    with sock:
-        return _read_ready(sock.fileno(), READY_TIMEOUT_S)
-
-
-def _spawn_direct(
-    cmd: list[str], argv: Sequence[str], sdir: Path, cwd: Path, env: Mapping[str, str]
-) -> bytes | None:
-    """The supervisor as its own interpreter (no host, or the host could not be reached)."""
-    r, w = os.pipe()
-    try:
-        with open(sdir / SUPERVISOR_ERR, "ab") as err:
-            proc = subprocess.Popen(
-                [*cmd, "--ready-fd", str(w), "--", *argv],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                cwd=cwd,
-                env=dict(env),
-                start_new_session=True,
-                close_fds=True,
-                pass_fds=(w,),
-            )
-    except OSError as e:
-        os.close(r)
-        return f"err-cwd {e.strerror or e}".encode()
-    finally:
-        os.close(w)
-    try:
-        return _read_ready(r, READY_TIMEOUT_S)
-    finally:
-        os.close(r)
-        try:
-            proc.wait(timeout=READY_TIMEOUT_S)  # the intermediate exits right after forking
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
+# spawn lives in spawner.py (a start needs none of the ops' imports); its names stay here
+from looop.sessions.spawner import READY_TIMEOUT_S as READY_TIMEOUT_S  # noqa: E402
+from looop.sessions.spawner import spawn as spawn  # noqa: E402
 
 # -- requests -----------------------------------------------------------------------------
 

@@ -21,10 +21,9 @@ This module is the client side too; only `serve` (the host process) loads the su
 
 from __future__ import annotations
 
+import _socket  # not `socket`: its enums cost a worker start ~3 ms; the host loads it
 import contextlib
-import json
 import os
-import socket
 import struct
 import sys
 import time
@@ -32,6 +31,7 @@ import time
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Mapping, Sequence
     from types import ModuleType
 
@@ -80,8 +80,8 @@ def host_socket(key: str, base: str = "/tmp") -> str:
 # -- client side ---------------------------------------------------------------------------
 
 
-def _connect(path: str) -> socket.socket | None:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def _connect(path: str) -> _socket.socket | None:
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.connect(path)
     except OSError:
@@ -98,7 +98,7 @@ def request(
     err_path: str,
     idle_s: float = HOST_IDLE_S,
     base: str = "/tmp",
-) -> socket.socket:
+) -> _socket.socket:
     """Hand a supervisor start to the host (starting one when none answers); returns the
     connection the supervisor's readiness line will arrive on. HostUnavailable when no host
     took the request (nothing was started)."""
@@ -120,7 +120,9 @@ def request(
             raise HostUnavailable(f"the session host did not answer on {path}")
     umask = os.umask(0o022)
     os.umask(umask)
-    body = json.dumps(
+    from looop.core.ljson import dumps  # lazy: json over the C accelerator, no `json`
+
+    body = dumps(
         {
             "args": list(args),
             "cwd": cwd,
@@ -275,11 +277,13 @@ def stop_host(base: str = "/tmp", key: str | None = None) -> bool:
     sock = _connect(host_socket(key or host_key(), base))
     if sock is None:
         return False
-    with sock:
+    try:
         sock.settimeout(2.0)
         with contextlib.suppress(OSError):
             sock.sendall(b'{"stop": true}\n')
             sock.recv(64)
+    finally:
+        sock.close()
     return True
 
 
@@ -312,6 +316,8 @@ def serve(argv: list[str]) -> int:
     import resource  # noqa: F401  (preloaded: an import in a forked child copies ~0.7 MB)
 
     # lazy: the point of the host: everything a supervisor runs is loaded once, here
+    import socket
+
     import looop.sessions.supervisor as supervisor
 
     opts = _parse(argv)
@@ -335,7 +341,7 @@ def serve(argv: list[str]) -> int:
     tmp = f"{path}.{os.getpid()}"
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # the host: the full module
     listener.bind(tmp)
     listener.listen(64)
     os.rename(tmp, path)  # atomic: a client sees a listening socket or none
@@ -387,8 +393,8 @@ def _detach() -> None:
         os.close(fd)
 
 
-def _peer_uid(conn: socket.socket) -> int:
-    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+def _peer_uid(conn: socket.socket | _socket.socket) -> int:
+    creds = conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
     return int(struct.unpack("3i", creds)[2])
 
 
@@ -402,6 +408,8 @@ def _read_request(conn: socket.socket) -> dict[str, object] | None:
         buf += chunk
         if len(buf) > REQUEST_MAX:
             return None
+    import json  # lazy: the host process only
+
     req = json.loads(bytes(buf).split(b"\n", 1)[0])
     return req if isinstance(req, dict) else None
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import string
 from dataclasses import dataclass
-from importlib import resources
 
 from looop.core import store
 from looop.core.config import PLACEHOLDER, Config, Knobs, substitute_prompt_file
@@ -24,7 +24,14 @@ class WorkerError(LooopError):
 
 
 def contract_text(worker_id: str, runner: str) -> str:
-    raw = (resources.files("looop.workers") / "contract.md").read_text(encoding="utf-8")
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "contract.md")
+    try:
+        with open(here, encoding="utf-8") as f:
+            raw = f.read()
+    except OSError:  # not unpacked on disk (a zip): ask the package loader
+        from importlib import resources  # lazy: costs a worker start ~3 ms
+
+        raw = (resources.files("looop.workers") / "contract.md").read_text(encoding="utf-8")
     return raw.replace("__ID__", worker_id).replace("__RUNNER__", runner)
 
 
