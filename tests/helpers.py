@@ -182,3 +182,20 @@ def wait_until(cond: Callable[[], object], timeout: float = 10.0, what: str = "c
     """until(), failing the test with what was awaited."""
     if not until(cond, timeout):
         raise AssertionError(f"{what} not reached within {timeout}s")
+
+
+def kill_sessions(root: Path) -> None:
+    """Leave no session process behind, whatever a test did: SIGKILL every child group and
+    every live supervisor under `root`."""
+    import contextlib
+    import signal
+
+    from looop.sessions import list_sessions
+
+    for s in list_sessions(root):
+        if s.child_pid:
+            with contextlib.suppress(OSError):
+                os.killpg(s.child_pid, signal.SIGKILL)
+        if s.alive and s.supervisor_pid:
+            with contextlib.suppress(OSError):
+                os.kill(s.supervisor_pid, signal.SIGKILL)

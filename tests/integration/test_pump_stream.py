@@ -3,11 +3,8 @@ it, and `log -f` seeing output while the burst still runs (the pump paces its lo
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import os
 import re
-import signal
 import sys
 import threading
 import time
@@ -17,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from looop.core.clock import FixedClock
-from looop.sessions import get_session, list_sessions, screenshot, send, spawn, wait
+from looop.sessions import get_session, screenshot, send, spawn, wait
 from looop.sessions.logs import follow
+from tests.helpers import kill_sessions
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,13 +30,7 @@ def root(tmp_path: Path) -> Iterator[Path]:
     r = tmp_path / "data"
     r.mkdir()
     yield r
-    for s in list_sessions(r):  # leave no process behind, whatever the test did
-        if s.child_pid:
-            with contextlib.suppress(OSError):
-                os.killpg(s.child_pid, signal.SIGKILL)
-        if s.alive and s.supervisor_pid:
-            with contextlib.suppress(OSError):
-                os.kill(s.supervisor_pid, signal.SIGKILL)
+    kill_sessions(r)
 
 
 @pytest.fixture

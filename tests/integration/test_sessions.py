@@ -26,7 +26,6 @@ from looop.sessions import (
     follow,
     get_session,
     kill,
-    list_sessions,
     log_tail,
     prune_aged,
     read_log,
@@ -41,7 +40,7 @@ from looop.sessions import (
 )
 from looop.sessions import protocol as proto
 from looop.sessions.state import ensure_socket_dir, socket_path
-from tests.helpers import wait_until
+from tests.helpers import kill_sessions, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -67,13 +66,7 @@ def root(tmp_path: Path) -> Iterator[Path]:
 
 def _cleanup(root: Path) -> None:
     """Leave no process behind, whatever a test did."""
-    for s in list_sessions(root):
-        if s.child_pid:
-            with contextlib.suppress(OSError):
-                os.killpg(s.child_pid, signal.SIGKILL)
-        if s.alive and s.supervisor_pid:
-            with contextlib.suppress(OSError):
-                os.kill(s.supervisor_pid, signal.SIGKILL)
+    kill_sessions(root)
 
 
 @pytest.fixture

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,9 +15,9 @@ from textual.widgets import Static
 
 from looop.core.clock import FixedClock
 from looop.core.context import Ctx
-from looop.sessions import list_sessions, send, spawn, wait
+from looop.sessions import send, spawn, wait
 from looop.tui.app import WatchApp
-from tests.helpers import Cli
+from tests.helpers import Cli, kill_sessions
 
 SIZE = (120, 40)
 
@@ -33,13 +30,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def root(ctx: Ctx) -> Iterator[Path]:
     yield ctx.paths.data
-    for s in list_sessions(ctx.paths.data):  # leave no process behind, whatever a test did
-        if s.child_pid:
-            with contextlib.suppress(OSError):
-                os.killpg(s.child_pid, signal.SIGKILL)
-        if s.alive and s.supervisor_pid:
-            with contextlib.suppress(OSError):
-                os.kill(s.supervisor_pid, signal.SIGKILL)
+    kill_sessions(ctx.paths.data)
 
 
 def _sh(root: Path, env: dict[str, str], sid: str, script: str) -> None:

@@ -32,6 +32,7 @@ TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     import socket
+    import subprocess
     from collections.abc import Mapping, Sequence
     from types import ModuleType
 
@@ -202,17 +203,7 @@ def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str) -> N
     except OSError:
         err = os.open(os.devnull, os.O_WRONLY)
     try:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            cwd="/",
-            env=dict(env),
-            start_new_session=True,
-            close_fds=True,
-            pass_fds=(w,),
-        )
+        proc = start_detached(cmd, err=err, cwd="/", env=env, ready_w=w)
     except OSError as e:
         os.close(r)
         raise HostUnavailable(f"cannot start the session host: {e}") from e
@@ -220,15 +211,17 @@ def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str) -> N
         os.close(w)
         os.close(err)
     try:
-        _read_line(r, START_TIMEOUT_S)
+        read_line(r, START_TIMEOUT_S)
     finally:
         os.close(r)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=START_TIMEOUT_S)  # the intermediate exits once the host listens
 
 
-def _read_line(fd: int, timeout_s: float) -> bytes:
-    import select  # lazy: cheap, but only the start handshake needs it
+def read_line(fd: int, timeout_s: float) -> bytes | None:
+    """One readiness line from a starting process: None on timeout, b"" when it closed
+    without one (the spawner's handshake with a supervisor and with a host)."""
+    import select  # lazy: cheap, but only a start's handshake needs it
 
     poller = select.poll()
     poller.register(fd, select.POLLIN)
@@ -237,12 +230,32 @@ def _read_line(fd: int, timeout_s: float) -> bytes:
     while b"\n" not in buf and len(buf) < 4096:
         left = deadline - time.monotonic()
         if left <= 0 or not poller.poll(int(left * 1000) + 1):
-            break
+            return None
         chunk = os.read(fd, 4096)
         if not chunk:
             break
         buf += chunk
     return buf.split(b"\n", 1)[0]
+
+
+def start_detached(
+    cmd: list[str], *, err: int, cwd: str, env: Mapping[str, str], ready_w: int
+) -> subprocess.Popen[bytes]:
+    """A daemon-to-be (it forks once more and its intermediate exits): own session, no
+    stdin/stdout, stderr to `err`, only `ready_w` inherited. OSError when it cannot start."""
+    import subprocess  # lazy: only a start without a host (or of the host) runs one
+
+    return subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=err,
+        cwd=cwd,
+        env=dict(env),
+        start_new_session=True,
+        close_fds=True,
+        pass_fds=(ready_w,),
+    )
 
 
 def host_pid(base: str = "/tmp", key: str | None = None) -> int | None:
@@ -350,7 +363,7 @@ def serve(argv: list[str]) -> int:
     gc.collect()
     gc.freeze()
     _say(ready_fd, f"ok {os.getpid()}")
-    _detach()
+    supervisor.detach_stdio()
     listener.settimeout(idle_s)
     try:
         while True:
@@ -381,15 +394,6 @@ def _say(fd: int | None, line: str) -> None:
     with contextlib.suppress(OSError):
         os.write(fd, (line + "\n").encode())
     with contextlib.suppress(OSError):
-        os.close(fd)
-
-
-def _detach() -> None:
-    fd = os.open(os.devnull, os.O_RDWR)
-    for target in (0, 1):
-        with contextlib.suppress(OSError):
-            os.dup2(fd, target)
-    if fd > 2:
         os.close(fd)
 
 

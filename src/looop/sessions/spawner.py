@@ -7,11 +7,10 @@ module, no subprocess unless the host is unreachable, no log readers)."""
 from __future__ import annotations
 
 import os
-import select
 import sys
 
 from looop.core.errors import CorruptState
-from looop.sessions.host import HOST_IDLE_S, HostUnavailable
+from looop.sessions.host import HOST_IDLE_S, HostUnavailable, read_line, start_detached
 from looop.sessions.host import request as host_request
 from looop.sessions.state import (
     SOCKET_BASE,
@@ -32,21 +31,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 READY_TIMEOUT_S = 10.0
-
-
-def _read_ready(fd: int, timeout_s: float) -> bytes | None:
-    """The supervisor's one readiness line; None on timeout, b"" when it closed the pipe."""
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    buf = b""
-    while b"\n" not in buf and len(buf) < 4096:
-        if not poller.poll(int(timeout_s * 1000)):
-            return None
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        buf += chunk
-    return buf.split(b"\n", 1)[0]
 
 
 def _supervisor_cmd(
@@ -159,7 +143,7 @@ def _spawn_via_host(
         base=str(SOCKET_BASE),
     )
     try:
-        return _read_ready(sock.fileno(), READY_TIMEOUT_S)
+        return read_line(sock.fileno(), READY_TIMEOUT_S)
     finally:
         sock.close()
 
@@ -168,21 +152,15 @@ def _spawn_direct(
     cmd: list[str], argv: Sequence[str], sdir: Path, cwd: Path, env: Mapping[str, str]
 ) -> bytes | None:
     """The supervisor as its own interpreter (no host, or the host could not be reached)."""
-    import subprocess  # lazy: only a start without the session host runs a process itself
-
     r, w = os.pipe()
     try:
         with open(sdir / SUPERVISOR_ERR, "ab") as err:
-            proc = subprocess.Popen(
+            proc = start_detached(
                 [*cmd, "--ready-fd", str(w), "--", *argv],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                cwd=cwd,
-                env=dict(env),
-                start_new_session=True,
-                close_fds=True,
-                pass_fds=(w,),
+                err=err.fileno(),
+                cwd=str(cwd),
+                env=env,
+                ready_w=w,
             )
     except OSError as e:
         os.close(r)
@@ -190,9 +168,11 @@ def _spawn_direct(
     finally:
         os.close(w)
     try:
-        return _read_ready(r, READY_TIMEOUT_S)
+        return read_line(r, READY_TIMEOUT_S)
     finally:
         os.close(r)
+        import subprocess  # lazy: loaded already by the start above
+
         try:
             proc.wait(timeout=READY_TIMEOUT_S)  # the intermediate exits right after forking
         except subprocess.TimeoutExpired:

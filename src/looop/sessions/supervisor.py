@@ -269,7 +269,7 @@ class Supervisor:
                 os.close(self.lock_fd)  # releases the lock: the session now reads as over
 
 
-def _detach_stdio() -> None:
+def detach_stdio() -> None:
     fd = os.open(os.devnull, os.O_RDWR)
     for target in (0, 1):
         with contextlib.suppress(OSError):
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if pid > 0:
         os._exit(0)
-    _detach_stdio()
+    detach_stdio()
     return Supervisor(args).run()
 
 

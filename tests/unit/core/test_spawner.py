@@ -20,6 +20,7 @@ from looop.core import proc as proc_mod
 from looop.core.clock import SystemClock
 from looop.core.proc import Child, Pool, Proc, Run, Spawner, Tail
 from looop.core.procs import Containment
+from tests.helpers import until
 
 
 def _script(where: Path, body: str, name: str = "s.sh") -> str:
@@ -69,7 +70,10 @@ def _spawn(body: str, tmp_path: Path, contain: Containment, name: str = "s.sh") 
 def test_a_child_leads_its_own_session_in_the_dir_asked_for_with_the_marker(
     tmp_path: Path, contain: Containment
 ) -> None:
-    assert threading.active_count() == 1  # so the posix_spawn path is the one taken
+    # so the posix_spawn path is the one taken: an earlier test's worker thread may still be
+    # winding down
+    alone = until(lambda: threading.active_count() == 1, 10)
+    assert alone, [t.name for t in threading.enumerate()]
     here = os.getcwd()
     body = '#!/bin/sh\npwd\ncut -d" " -f1,5,6 /proc/$$/stat\necho "$LOOOP_CONTAIN"\ncat\necho end\n'
     proc, token = _spawn(body, tmp_path, contain)
