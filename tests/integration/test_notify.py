@@ -17,7 +17,7 @@ from looop.act.executor import execute
 from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.loop.tick import tick
-from tests.helpers import wire, with_env
+from tests.helpers import until, wire, with_env
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -59,6 +59,23 @@ def test_send_notification_reaches_apprise_endpoint(ctx: Ctx, endpoint: Endpoint
     body = endpoint.bodies[0]
     assert body["message"] == "release 2.1 waits for you"
     assert "rel" in str(body["title"]) and "looop" in str(body["title"])
+
+
+def test_a_delivered_notification_leaves_no_thread_behind(ctx: Ctx, endpoint: Endpoint) -> None:
+    """apprise's pools are closed after a send: a pulse that notified goes back to one thread,
+    so its sensors still start through posix_spawn (core/proc takes that path only then)."""
+    wire(ctx, [], notify_urls=[endpoint.url])
+    execute(ctx, ctx.knobs(), Decision(SendNotification("done", "n1")))
+    assert endpoint.got.wait(20)
+
+    def ours() -> list[str]:
+        return [
+            t.name
+            for t in threading.enumerate()
+            if t.name == "looop-notify" or t.name.startswith("ThreadPoolExecutor")
+        ]
+
+    assert until(lambda: not ours(), 20), ours()
 
 
 def test_a_hanging_endpoint_never_stalls_the_move(ctx: Ctx) -> None:

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import tempfile
 import threading
-from typing import IO
+from typing import IO, Any
 
 from looop.core.config import Config
 from looop.core.context import Ctx
@@ -111,12 +111,35 @@ def _apprise_send(ctx: Ctx, urls: list[str], title: str, body: str) -> None:
         for u in urls:
             if not ap.add(u):
                 raise ValueError(f"apprise does not understand the URL {u.split('://')[0]}://…")
-        if not ap.notify(title=title, body=body):
-            raise RuntimeError("apprise reported a failed delivery")
+        try:
+            if not ap.notify(title=title, body=body):
+                raise RuntimeError("apprise reported a failed delivery")
+        finally:
+            _close_apprise_pools(apprise)
     except Exception as e:  # a notification must never take anything down
         msg = f"notification not delivered: {e}"
         ctx.events.emit("warn", "notify.failed", msg, error=str(e))
         ctx.events.record("notify_failed", error=str(e), via="apprise")
+
+
+def _close_apprise_pools(apprise: Any) -> None:
+    """apprise keeps its worker pools alive after a send; their idle threads would keep the
+    pulse from ever being single-threaded again, and sensors start through posix_spawn only in
+    a single-threaded process (core/proc). The last notifier thread standing shuts them down
+    (apprise makes new ones on its next send). Best effort: other apprise versions lack them."""
+    me = threading.current_thread()
+    if any(t.name == me.name and t is not me for t in threading.enumerate()):
+        return  # another notification is still on its way through the same pools
+    module = getattr(apprise, "apprise", None)
+    for name in ("_coordinator_executor", "_shared_executor"):
+        pool = getattr(module, name, None)
+        if pool is None or not hasattr(pool, "shutdown"):
+            continue
+        try:
+            setattr(module, name, None)
+            pool.shutdown(wait=True)
+        except Exception:
+            pass
 
 
 def notify(
