@@ -270,3 +270,15 @@ def test_down_leaves_no_session_host_behind(cli: Cli) -> None:
     assert code == 0, err
     wait_until(lambda: host.host_pid() is None, what="the session host to exit")
     assert not os.path.exists(host.host_socket(host.host_key()))
+
+
+def test_a_spawn_right_after_the_host_was_told_to_stop_still_starts(
+    root: Path, env: dict[str, str]
+) -> None:
+    """The old host may still hold its socket for a moment after a stop: a request it never
+    read is reset, and the spawn starts a new host instead of failing."""
+    for i in range(6):
+        host.stop_host()
+        spawn(root, f"r{i}", ["sleep", "60"], cwd=root, env=env)
+        assert get_session(root, f"r{i}").alive
+        kill(root, f"r{i}")

@@ -382,6 +382,7 @@ def serve(argv: list[str]) -> int:
                 except Exception as e:  # one bad request never ends the host
                     sys.stderr.write(f"looop session host: request failed: {e!r}\n")
     finally:
+        # the name first, so a new client starts a new host rather than queueing here
         with contextlib.suppress(OSError):
             if os.stat(path).st_ino == ino:  # not a successor's socket
                 os.unlink(path)

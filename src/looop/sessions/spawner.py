@@ -134,18 +134,25 @@ def _spawn_via_host(
     """The host forks the supervisor (see host.py); its readiness line comes back on the
     same connection. HostUnavailable when nothing was started."""
     args = [*cmd[3:], "--", *argv]  # the host already is `python -m looop.sessions.supervisor`
-    sock = host_request(
-        args,
-        cwd=str(cwd),
-        env=env,
-        err_path=str(sdir / SUPERVISOR_ERR),
-        idle_s=idle_s,
-        base=str(SOCKET_BASE),
-    )
-    try:
-        return read_line(sock.fileno(), READY_TIMEOUT_S)
-    finally:
-        sock.close()
+    for attempt in (1, 2):
+        sock = host_request(
+            args,
+            cwd=str(cwd),
+            env=env,
+            err_path=str(sdir / SUPERVISOR_ERR),
+            idle_s=idle_s,
+            base=str(SOCKET_BASE),
+        )
+        try:
+            return read_line(sock.fileno(), READY_TIMEOUT_S)
+        except ConnectionResetError:
+            # A host that was going away closed the connection with our request unread:
+            # nothing started. Once more (a new host comes up), then without a host.
+            if attempt == 2:
+                raise HostUnavailable("the session host hung up on the request") from None
+        finally:
+            sock.close()
+    return None  # not reached
 
 
 def _spawn_direct(
