@@ -9,17 +9,11 @@ from typing import Any
 from looop.core import store
 from looop.core.errors import CorruptState
 from looop.core.paths import Paths
+from looop.loop.delays import BACKOFF_BASE_SECS as BACKOFF_BASE_SECS
+from looop.loop.delays import backoff_delay as backoff_delay
 
-BACKOFF_BASE_SECS = 60
 ASSUMED_FAILS_WHEN_CORRUPT = 4
 _HEX32 = re.compile(r"[0-9a-f]{32}")
-
-
-def backoff_delay(fails: int, cap: int) -> int:
-    """60 s doubling per consecutive failure, capped."""
-    if fails <= 0:
-        return 0
-    return int(min(BACKOFF_BASE_SECS * (1 << min(fails - 1, 20)), cap))
 
 
 def read_last_hash(paths: Paths) -> str:

@@ -217,7 +217,7 @@ def _retry(backoff: dict[str, Any] | None, knobs: Knobs | None) -> float | None:
     fails, ts = backoff.get("fails"), backoff.get("ts")
     if not isinstance(fails, int) or fails <= 0 or not isinstance(ts, int | float):
         return None
-    from looop.loop.guards import backoff_delay  # lazy: hot path: only a failing beat needs it
+    from looop.loop.delays import backoff_delay  # lazy: only a failing loop needs it
 
     return float(ts) + backoff_delay(fails, knobs.num("backoff_max_secs"))
 

@@ -108,3 +108,18 @@ def test_the_guard_sees_a_heavy_import(data: Path) -> None:
     """The probe is not blind: a verb that goes through click shows click and typing."""
     rc, mods = _loaded(PROBE, ["claim", "--help"], data)
     assert rc == 0 and {"click", "typing", "re"} <= mods
+
+
+@pytest.mark.timeout(60)
+def test_status_of_a_failing_loop_loads_nothing_heavy(tmp_path: Path) -> None:
+    """A user checks status most when beats fail: the backoff it shows is read light too."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / ".tick-backoff").write_text('{"v":1,"fails":3,"ts":1750000000,"phash":"","hash":""}')
+    rc, mods = _loaded(PROBE, ["status"], data)
+    assert rc == 0
+    _, bare = _loaded(
+        "import sys; sys.stderr.write('\\nMODULES ' + repr([0, sorted(sys.modules)]))", [], data
+    )
+    heavy = sorted(m for m in HEAVY if m in mods and m not in bare)
+    assert heavy == [], f"status of a failing loop loads {heavy}"
