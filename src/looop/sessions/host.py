@@ -60,6 +60,9 @@ def host_key(executable: str = sys.executable) -> str:
     """Interpreter + every module file the host preloads (path, size, mtime): an edited or
     upgraded looop gets a new host; the old one idles out."""
     parts = [executable, _PACKAGE]
+    with contextlib.suppress(OSError):
+        st = os.stat(os.path.join(_PACKAGE, "__init__.py"))  # the version lives there
+        parts.append(f"__init__.py:{st.st_size}:{st.st_mtime_ns}")
     for room in ("sessions", "core"):
         d = os.path.join(_PACKAGE, room)
         with contextlib.suppress(OSError):
@@ -337,7 +340,8 @@ def serve(argv: list[str]) -> int:
     key, base = opts.get("--key", ""), opts.get("--base", "/tmp")
     idle_s = float(opts.get("--idle-s", str(HOST_IDLE_S)))
     ready_fd = int(opts["--ready-fd"]) if opts.get("--ready-fd", "").isdigit() else None
-    os.setsid() if os.getsid(0) != os.getpid() else None
+    if os.getsid(0) != os.getpid():  # started by hand; the spawner already made a session
+        os.setsid()
     if os.fork() > 0:  # the starter waits for this intermediate; the host is adopted by init
         os._exit(0)
     hdir = host_dir(base)
