@@ -33,6 +33,8 @@ CASES: list[list[str]] = [
     ["worker", "start", "w1", "a", "b"],
     ["worker", "start"],
     ["worker", "start", "--help"],
+    ["worker", "start", "", "--command", "sleep 600", "go"],
+    ["worker", "start", "w1", "--command=", "go"],
 ]
 
 
@@ -101,3 +103,44 @@ def test_the_fast_face_really_starts_a_worker(
     assert out.startswith("✓ worker · ") and "looop attach w1" in out
     assert live == ["w1"]
     assert "prompts/w1.md" in files and "ship it" in files["prompts/w1.md"]
+
+
+WORDS = [
+    "worker",
+    "start",
+    "w1",
+    "go",
+    "-",
+    "--command",
+    "--runner",
+    "--verify",
+    "-j",
+    "--journal",
+    "--command=x",
+    "--help",
+    "-h",
+    "--",
+    "--color",
+    "",
+    "a b",
+    "\x1b[31m",
+]
+
+
+def test_the_fast_parser_never_raises_and_never_guesses() -> None:
+    """Any argv either parses to the plain shape (whose every option was given once, with a
+    value) or goes to click; the parser itself never raises."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from looop.cli.workerstart import parse_fast
+
+    @settings(max_examples=2000, deadline=None)
+    @given(st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=8)), max_size=9))
+    def check(tail: list[str]) -> None:
+        got = parse_fast(["worker", "start", *tail])
+        if got is not None:
+            assert got.worker_id == "-" or not got.worker_id.startswith("-")
+            assert "--help" not in tail and "-h" not in tail and "--" not in tail
+
+    check()
