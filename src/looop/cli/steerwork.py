@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from looop.core.context import Ctx
+    from looop.sessions.state import Session
 
 MAX_BODY_BYTES = 4 << 20  # far past any prompt budget; stops a runaway pipe early
 START_SETTLE_S = 1.0  # long enough for a shell to fail to find or exec its command
@@ -113,29 +114,17 @@ def started_ok(ctx: Ctx, worker_id: str) -> None:
     # lazy: only a worker start reads sessions
     from looop.core import store
     from looop.sessions import get_session
-    from looop.sessions.state import LOG, session_dir
+    from looop.sessions.state import LOG
     from looop.workers.launch import normalise_target
 
     wid = normalise_target(worker_id)
-    session = get_session(ctx.paths.data, wid)
-    if session.cmd[:2] != ["bash", "-c"]:
+    if get_session(ctx.paths.data, wid).cmd[:2] != ["bash", "-c"]:
         return
-    deadline = ctx.clock.monotonic() + START_SETTLE_S
-    while True:
-        session = get_session(ctx.paths.data, wid)
-        if not session.alive:
-            code = session.exit_code
-            break
-        now = _exe(session.child_pid)
-        if now is not None and os.path.basename(now) != "bash":
-            return  # bash found its program and became it
-        if ctx.clock.monotonic() >= deadline:
-            return
-        select.select([], [], [], SETTLE_POLL_S)
-    if code == 0:
+    ended = _ended_at_once(ctx, wid)
+    if ended is None or ended.exit_code == 0:
         return
-    lines = store.tail_lines(session_dir(ctx.paths.data, wid) / LOG, 3)
-    tail = [ln.replace("\r", "").strip() for ln in lines]
+    code = ended.exit_code
+    tail = [ln.replace("\r", "").strip() for ln in store.tail_lines(ended.dir / LOG, 3)]
     tail = [ln for ln in tail if ln]
     why = f": {tail[-1][:200]}" if tail else ""
     hint = (
@@ -144,6 +133,23 @@ def started_ok(ctx: Ctx, worker_id: str) -> None:
         else f" — see `looop log {wid}`"
     )
     raise LooopError(f"worker {wid} exited at once with code {code}{why}{hint}")
+
+
+def _ended_at_once(ctx: Ctx, wid: str) -> Session | None:
+    """The worker's session if it ended before bash became another program (None once bash
+    exec'd its program, or after START_SETTLE_S: a line that stays a shell)."""
+    from looop.sessions import get_session  # lazy: only a worker start reads sessions
+
+    deadline = ctx.clock.monotonic() + START_SETTLE_S
+    while ctx.clock.monotonic() < deadline:
+        session = get_session(ctx.paths.data, wid)
+        if not session.alive:
+            return session
+        now = _exe(session.child_pid)
+        if now is not None and os.path.basename(now) != "bash":
+            return None  # bash found its program and became it
+        select.select([], [], [], SETTLE_POLL_S)
+    return None
 
 
 def _exe(pid: int | None) -> str | None:

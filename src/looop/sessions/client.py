@@ -31,6 +31,10 @@ from looop.sessions.logs import compile_pattern, read_at, tail_bytes
 from looop.sessions.logs import follow as follow
 from looop.sessions.logs import log_tail as log_tail
 from looop.sessions.logs import read_log as read_log
+
+# spawn lives in spawner.py (a start needs none of the ops' imports); its names stay here
+from looop.sessions.spawner import READY_TIMEOUT_S as READY_TIMEOUT_S
+from looop.sessions.spawner import spawn as spawn
 from looop.sessions.state import (
     LOG,
     Session,
@@ -69,8 +73,6 @@ def _over_error(s: Session, op: str) -> SessionError:
 
 
 # spawn lives in spawner.py (a start needs none of the ops' imports); its names stay here
-from looop.sessions.spawner import READY_TIMEOUT_S as READY_TIMEOUT_S  # noqa: E402
-from looop.sessions.spawner import spawn as spawn  # noqa: E402
 
 # -- requests -----------------------------------------------------------------------------
 

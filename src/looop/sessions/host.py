@@ -114,14 +114,14 @@ def request(
     ensure_private_dir(Path(host_dir(base)))  # never hand an env to another user's socket
     path = host_socket(key, base)
     sock = _connect(path)
-    if sock is not None and _peer_uid(sock) != os.geteuid():
-        sock.close()
-        raise HostUnavailable(f"{path} is served by another user")
     if sock is None:
         _start_host(key, idle_s, env, base)
         sock = _connect(path)
         if sock is None:
             raise HostUnavailable(f"the session host did not answer on {path}")
+    if _peer_uid(sock) != os.geteuid():
+        sock.close()
+        raise HostUnavailable(f"{path} is served by another user")
     umask = os.umask(0o022)
     os.umask(umask)
     from looop.core.ljson import dumps  # lazy: json over the C accelerator, no `json`
@@ -263,23 +263,17 @@ def start_detached(
 
 def host_pid(base: str = "/tmp", key: str | None = None) -> int | None:
     """The pid of this build's live host (the holder of its lock), or None."""
-    import fcntl  # lazy: cheap, but only status readers ask
+    from looop.core.store import flock_held  # lazy: only status readers and tests ask
 
     path = os.path.join(host_dir(base), f"host-{key or host_key()}.lock")
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+    if not flock_held(path):
         return None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raw = os.read(fd, 32).strip()
-            return int(raw) if raw.isdigit() else None
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None  # nobody holds it: no live host
-    finally:
-        os.close(fd)
+        with open(path, "rb") as f:
+            raw = f.read(32).strip()
+    except OSError:
+        return None
+    return int(raw) if raw.isdigit() else None
 
 
 def _name(title: str) -> None:

@@ -148,17 +148,16 @@ class HostOS:
         controlling terminal is the PTY (the session leader opens the slave by name, so it
         becomes its terminal), default signals, an empty mask. Every descriptor of ours is
         close-on-exec, as Python makes them. None where the platform lacks it (Popen then)."""
-        if not hasattr(os, "posix_spawnp") or not hasattr(os, "POSIX_SPAWN_OPEN"):
+        if not hasattr(os, "posix_spawn") or not hasattr(os, "POSIX_SPAWN_OPEN"):
             return None
         path = os.ttyname(slave)
-        if os.path.dirname(argv[0]):
-            spawn, program = os.posix_spawn, argv[0]
-        else:
-            resolved = shutil.which(argv[0], path=env.get("PATH", os.defpath))
-            if resolved is None:
-                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
-            spawn, program = os.posix_spawn, resolved
-        return spawn(
+        program = argv[0]
+        if not os.path.dirname(program):  # a bare name: PATH from the child's env, as Popen
+            found = shutil.which(program, path=env.get("PATH", os.defpath))
+            if found is None:
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+            program = found
+        return os.posix_spawn(
             program,
             argv,
             env,

@@ -134,7 +134,7 @@ def _spawn_via_host(
     """The host forks the supervisor (see host.py); its readiness line comes back on the
     same connection. HostUnavailable when nothing was started."""
     args = [*cmd[3:], "--", *argv]  # the host already is `python -m looop.sessions.supervisor`
-    for attempt in (1, 2):
+    for _ in range(2):
         sock = host_request(
             args,
             cwd=str(cwd),
@@ -148,11 +148,10 @@ def _spawn_via_host(
         except ConnectionResetError:
             # A host that was going away closed the connection with our request unread:
             # nothing started. Once more (a new host comes up), then without a host.
-            if attempt == 2:
-                raise HostUnavailable("the session host hung up on the request") from None
+            continue
         finally:
             sock.close()
-    return None  # not reached
+    raise HostUnavailable("the session host hung up on the request")
 
 
 def _spawn_direct(

@@ -56,20 +56,25 @@ def ledger_row(line: str) -> dict[str, Any] | None:
 def read_ledger(paths: Paths) -> tuple[list[dict[str, Any]], int]:
     """Every readable row (in file order) and how many corrupt lines were skipped. A row is
     corrupt unless it is an object with a sane `cost_usd` and an RFC 3339 `ts`."""
-    text = ledger_text(paths)
-    if text is None:
-        return [], 0
+    rows, bad = parsed_rows(ledger_text(paths))
+    for row in rows:
+        row.pop("_t")
+    return rows, bad
+
+
+def parsed_rows(text: str | None) -> tuple[list[dict[str, Any]], int]:
+    """Every sane row of ledger text, each with its parsed time in `_t`, and how many
+    non-blank lines were not sane."""
     rows: list[dict[str, Any]] = []
     bad = 0
-    for line in text.splitlines():
+    for line in (text or "").splitlines():
         if not line.strip():
             continue
         row = ledger_row(line)
         if row is None:
             bad += 1
-            continue
-        row.pop("_t")
-        rows.append(row)
+        else:
+            rows.append(row)
     return rows, bad
 
 

@@ -10,7 +10,7 @@ from typing import Any, TypedDict
 from looop.core.clock import Clock
 from looop.core.errors import LooopError
 from looop.core.paths import Paths
-from looop.decide.cost.ledger import ledger_row, ledger_text, local_day
+from looop.decide.cost.ledger import ledger_text, local_day, parsed_rows
 
 SPANS = ("today", "week", "all")
 GROUPINGS = ("kind", "runner", "worker", "day")
@@ -62,16 +62,10 @@ def cost_report(paths: Paths, clock: Clock, span: str = "today", by: str = "kind
     today = clock.local().date()
     start: date | None = {"today": today, "week": today - timedelta(days=6), "all": None}[span]
     text = ledger_text(paths)
+    rows, bad = parsed_rows(text)
     groups: dict[str, list[float]] = {}
     amounts: list[float] = []
-    bad = 0
-    for line in (text or "").splitlines():
-        if not line.strip():
-            continue
-        row = ledger_row(line)
-        if row is None:
-            bad += 1
-            continue
+    for row in rows:
         day = local_day(clock, row["_t"])
         if start is not None and not start <= day <= today:
             continue
