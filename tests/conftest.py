@@ -40,3 +40,15 @@ def _session_host_stopped() -> Iterator[None]:
     from looop.sessions.host import stop_host
 
     stop_host()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _beat_hosts_stopped() -> Iterator[None]:
+    """`looop tick` run as a command starts a beat host; the suite leaves none running."""
+    yield
+    import os
+
+    from looop.loop.beathost import stop_beat_host
+
+    for env in (dict(os.environ), {"LANG": "C.UTF-8"}):
+        stop_beat_host(env)

@@ -119,15 +119,23 @@ def _fast_cost(argv: list[str], env: dict[str, str], clock: Clock | None) -> boo
     return True
 
 
-def _fast_tick(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+def _fast_tick(
+    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
+) -> bool:
     from looop.cli.tickfast import parse_fast  # lazy: only tick needs it
 
     force = parse_fast(argv)
     if force is None:
         return False
+    if clock is None:  # an injected clock (tests, the beat host's own child) beats here
+        from looop.loop.beathost import beat_remotely  # lazy: only tick talks to the host
+
+        code = beat_remotely(argv, env)
+        if code is not None:
+            raise SystemExit(code)
     from looop.cli.tickfast import run_tick  # lazy: only tick runs a beat
 
-    run_tick(env, _clock(env, clock), force)
+    run_tick(env, _clock(env, clock), force, caller)
     return True
 
 
@@ -158,9 +166,13 @@ _FAST = {
 }
 
 
-def _fast(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+def _fast(
+    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
+) -> bool:
     """Serve the hot verbs without importing click (or typing, pathlib, re, json); True when
-    served. Workers call these many times an hour."""
+    served. Workers call these many times an hour. `caller`: see `main`."""
+    if caller is not None:
+        return _fast_tick(argv, env, clock, caller)
     handler = _FAST.get(argv[0]) if argv else None
     return handler is not None and handler(argv, env, clock)
 
@@ -203,10 +215,14 @@ def main(
     argv: list[str] | None = None,
     env: dict[str, str] | None = None,
     clock: Clock | None = None,
+    *,
+    caller: int | None = None,
 ) -> None:
     """The entry point: the one place that reads the process's arguments and environment.
 
-    Tests pass argv, an env and a frozen clock instead of touching the process's own."""
+    Tests pass argv, an env and a frozen clock instead of touching the process's own. The
+    beat host's child passes `caller`, the pid of the `looop tick` it runs for (the one a
+    user sees, named as the beat's holder)."""
     if env is None:
         env = dict(os.environ)
     args = list(sys.argv[1:] if argv is None else argv)
@@ -228,7 +244,7 @@ def main(
         out, err = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)
         try:
-            _dispatch(args, env, clock)
+            _dispatch(args, env, clock, caller)
         finally:
             sys.stdout, sys.stderr = out, err
     finally:
@@ -247,9 +263,11 @@ def _flush_quietly() -> None:
         pass
 
 
-def _dispatch(args: list[str], env: dict[str, str], clock: Clock | None) -> None:
+def _dispatch(
+    args: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
+) -> None:
     try:
-        if _fast(args, env, clock):
+        if _fast(args, env, clock, caller):
             return
         from looop.cli.root import run_click  # lazy: hot path: the fast verbs never load click
 

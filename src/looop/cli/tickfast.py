@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import sys
 
-from looop.cli.ctxbuild import ctx_for
-from looop.core.clock import Clock
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from looop.core.clock import Clock
 
 BACKOFF_HINT = "looop: backing off after failed beats — `looop tick --force` runs now\n"
 
@@ -22,15 +23,17 @@ def parse_fast(argv: list[str]) -> bool | None:
     return None
 
 
-def run_tick(env: dict[str, str], clock: Clock, force: bool) -> None:
-    """One foreground beat; SystemExit(1) when it failed or erred."""
+def run_tick(env: dict[str, str], clock: Clock, force: bool, caller: int | None = None) -> None:
+    """One foreground beat; SystemExit(1) when it failed or erred. `caller`: the pid named
+    as the beat's holder when it is not this process (the beat host's caller)."""
     # lazy: loaded after the argv check, so a mistyped verb never pays for the beat
+    from looop.cli.ctxbuild import ctx_for
     from looop.loop.tick import tick_once
     from looop.seed import ensure_data_dir
 
     ctx = ctx_for(env, clock, events_to="stderr")
     ensure_data_dir(ctx.paths)
-    out = tick_once(ctx, force)
+    out = tick_once(ctx, force, caller)
     if out.status in ("failed", "error"):
         raise SystemExit(1)
     if out.status == "backoff":

@@ -237,6 +237,13 @@ KNOBS: dict[str, Knob] = {
             maximum=_DAY,
             describe="the preloaded session host exits after this long unused (s); 0: no host",
         ),
+        _k(
+            "beat_host_idle",
+            300,
+            "float",
+            maximum=_DAY,
+            describe="`looop tick`'s preloaded beat host exits after this long unused (s); 0: none",
+        ),
     ]
 }
 

@@ -70,10 +70,11 @@ def tick_pid_path(paths: Paths) -> Path:
     return paths.lock_dir / "tick.pid"
 
 
-def tick_once(ctx: Ctx, force: bool) -> TickOutcome:
+def tick_once(ctx: Ctx, force: bool, holder: int | None = None) -> TickOutcome:
     """One beat in the foreground (`looop tick`): it holds the beat lock like a pulse, and
     names itself in tick.pid so `looop status` can tell it from a pulse. AlreadyRunning when
-    a pulse or another tick holds the beat; --force also runs through a backoff."""
+    a pulse or another tick holds the beat; --force also runs through a backoff. `holder`:
+    the pid to name instead of ours (the `looop tick` a beat host's child runs for)."""
     fd = store.try_flock(ctx.paths.lock_file)
     if fd is None:
         from looop.loop.status import beat_holder  # lazy: status loads the spend readers
@@ -83,7 +84,7 @@ def tick_once(ctx: Ctx, force: bool) -> TickOutcome:
     try:
         try:
             # `looop status` names the holder; it is gone when the beat ends: no fsync
-            store.atomic_write(pid_file, f"{os.getpid()}\n", durable=False)
+            store.atomic_write(pid_file, f"{holder or os.getpid()}\n", durable=False)
         except OSError:
             pass  # a full disk: the beat itself says so in its own words
         return tick(ctx, force=force, override_backoff=force)

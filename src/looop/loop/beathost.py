@@ -1,0 +1,608 @@
+"""The beat host: one preloaded parent per user and looop build that forks `looop tick`s.
+
+A beat from the CLI pays for an interpreter start and for importing sensing, hashing, the
+event log and the data dir's readers: more than the beat itself when the world did not
+change. The beat host pays the imports once: it preloads what a skip beat runs, freezes the
+heap (`gc.freeze`) and forks a child per `looop tick`. The child runs exactly what the CLI
+runs (`cli.main.main` with the caller's argv and env), in the caller's cwd, with the caller's
+stdin, stdout and stderr (passed over the socket), umask, limits and nice value; the caller
+waits for its exit code, forwards SIGINT/SIGTERM/SIGHUP to it and exits with that code.
+
+Nothing depends on the host. When none answers, `looop tick` starts one in the background and
+runs its beat in its own process as before; the host exits after `LOOOP_BEAT_HOST_IDLE`
+seconds unused (0: no host, every tick runs in its own process) or at `looop down`. A host
+whose preloaded code changed on disk (an edit, an upgrade) answers `stale` and exits, so a
+beat never runs older code than the caller's.
+
+Wire: the client connects to `/tmp/looop-<uid>/beat-<key>.sock` (a private dir) and sends one
+JSON line {"argv", "cwd", "env", "umask", "nice", "limits"} with its fds 0, 1, 2 attached
+(SCM_RIGHTS). The host answers `pid N` once the child runs (or `unavailable` / `stale`:
+nothing ran) and the child answers `exit N` when the beat is over.
+"""
+
+from __future__ import annotations
+
+import _socket
+import contextlib
+import os
+import struct
+import sys
+
+from looop.sessions.host import (
+    _PACKAGE,
+    HOST_IDLE_S,
+    REQUEST_MAX,
+    _apply_limits,
+    _connect,
+    _fnv,
+    _limits,
+    _name,
+    _peer_uid,
+    host_dir,
+    start_detached,
+)
+
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Mapping
+
+IDLE_ENV = "LOOOP_BEAT_HOST_IDLE"
+FDS = 3  # the caller's stdin, stdout and stderr
+_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+# What a skip beat runs: loaded once in the host, shared copy-on-write by every child.
+PRELOAD = (
+    "looop.cli.main",
+    "looop.cli.failure",
+    "looop.cli.tickfast",
+    "looop.cli.ctxbuild",
+    "looop.loop.tick",
+    "looop.act.wal",
+    "looop.seed",
+    "ctypes",
+    "datetime",
+)
+
+
+# -- naming --------------------------------------------------------------------------------
+
+
+# The interpreter's own settings a caller's environment may change: a caller with others
+# gets a host of its own (the host's interpreter started under its first caller's).
+_INTERPRETER_ENV = (
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONUTF8",
+    "PYTHONIOENCODING",
+    "PYTHONHASHSEED",
+    "PYTHONSAFEPATH",
+    "PYTHONNOUSERSITE",
+    "PYTHONWARNINGS",
+    "PYTHONDEVMODE",
+)
+
+
+def beat_key(env: Mapping[str, str], executable: str = sys.executable) -> str:
+    """Interpreter, its settings, package and version file: which host a caller talks to.
+    The host itself checks the files it preloaded on every request (see `_fresh`)."""
+    parts = [executable, _PACKAGE, *(f"{k}={env.get(k, '')}" for k in _INTERPRETER_ENV)]
+    with contextlib.suppress(OSError):
+        st = os.stat(os.path.join(_PACKAGE, "__init__.py"))
+        parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+    return _fnv("\n".join(parts).encode())[:12]
+
+
+def beat_socket(key: str, base: str = "/tmp") -> str:
+    return os.path.join(host_dir(base), f"beat-{key}.sock")
+
+
+def idle_secs(env: Mapping[str, str]) -> float | None:
+    """LOOOP_BEAT_HOST_IDLE (default 300 s; 0 = no host); None when it is not a number
+    (the beat then runs here and its knobs say what is wrong)."""
+    raw = env.get(IDLE_ENV, "").strip()
+    if not raw:
+        return HOST_IDLE_S
+    try:
+        v = float(raw)
+    except ValueError:
+        return None
+    return v if 0 <= v <= 86_400 else None
+
+
+def _private(path: str) -> bool:
+    """Our own 0700 directory, not a symlink: safe to hand an environment to its sockets."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return (
+        (st.st_mode & 0o170000) == 0o040000
+        and st.st_uid == os.geteuid()
+        and not (st.st_mode & 0o077)
+    )
+
+
+# -- client side ---------------------------------------------------------------------------
+
+
+def beat_remotely(argv: list[str], env: dict[str, str], base: str = "/tmp") -> int | None:
+    """Run `looop ARGV` in a child of the beat host and return its exit code; None when no
+    host took it (nothing ran: run it here)."""
+    idle = idle_secs(env)
+    if not idle or not _real_stdio():
+        return None
+    key = beat_key(env)
+    path = beat_socket(key, base)
+    sock = _connect(path) if _private(host_dir(base)) else None
+    if sock is None:
+        _start_host(key, idle, env, base)  # for the next beat; this one runs here
+        return None
+    try:
+        if _peer_uid(sock) != os.geteuid():
+            return None
+        return _converse(sock, argv, env)
+    finally:
+        sock.close()
+
+
+def _real_stdio() -> bool:
+    """stdout and stderr are this process's fds 1 and 2 (not a test's captured streams)."""
+    try:
+        return sys.stdout.fileno() == 1 and sys.stderr.fileno() == 2
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _converse(sock: _socket.socket, argv: list[str], env: dict[str, str]) -> int | None:
+    from looop.core.ljson import dumps  # lazy: json over the C accelerator, no `json`
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    body = dumps(
+        {
+            "argv": argv,
+            "cwd": os.getcwd(),
+            "env": env,
+            "umask": umask,
+            "nice": os.getpriority(os.PRIO_PROCESS, 0),
+            "limits": _limits(),
+        }
+    ).encode()
+    fds = struct.pack(f"{FDS}i", 0, 1, 2)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sent = sock.sendmsg([body + b"\n"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
+        if sent <= len(body):
+            sock.sendall((body + b"\n")[sent:])
+    except OSError:
+        return None  # a host going away, a closed stdin: nothing ran
+    reader = _Lines(sock)
+    first = reader.line()
+    if not first.startswith(b"pid ") or not first[4:].isdigit():
+        return None  # `unavailable`, `stale`, or the host hung up: nothing ran
+    pid = int(first[4:])
+    forwarded = _forward_signals(pid)
+    last = reader.line()
+    if last.startswith(b"exit ") and last[5:].lstrip(b"-").isdigit():
+        return int(last[5:])
+    if forwarded:
+        return 128 + forwarded[-1]
+    sys.stderr.write("looop: the beat ended without an exit code (killed?); see `looop status`\n")
+    return 1
+
+
+class _Lines:
+    """Lines from the host, read as they come (a signal handler may run between reads)."""
+
+    def __init__(self, sock: _socket.socket) -> None:
+        self.sock = sock
+        self.buf = b""
+
+    def line(self) -> bytes:
+        while b"\n" not in self.buf:
+            try:
+                chunk = self.sock.recv(256)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                out, self.buf = self.buf, b""
+                return out
+            self.buf += chunk
+        out, self.buf = self.buf.split(b"\n", 1)
+        return out
+
+
+def _forward_signals(pid: int) -> list[int]:
+    """Ctrl-C (and TERM, HUP) meant for this beat go to the child that runs it."""
+    import _signal  # type: ignore[import-not-found]  # not `signal`: its enums cost ~1 ms
+
+    got: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        got.append(signum)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signum)
+
+    for name in _SIGNALS:
+        _signal.signal(getattr(_signal, name), forward)
+    return got
+
+
+def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str) -> None:
+    """Start a host in the background (its first request is the next beat); never fails."""
+    from pathlib import Path  # lazy: only a beat that found no host pays for these
+
+    from looop.sessions.state import SessionError, ensure_private_dir
+
+    hdir = host_dir(base)
+    try:
+        ensure_private_dir(Path(hdir))
+        err = os.open(
+            os.path.join(hdir, f"beat-{key}.err"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+        )
+    except (OSError, SessionError):
+        return
+    r, w = os.pipe()  # the host says ready on it; nobody here waits for that
+    cmd = [sys.executable, "-m", "looop.loop.beathost", "--key", key, "--base", base]
+    cmd += ["--idle-s", f"{idle_s:g}", "--ready-fd", str(w)]
+    try:
+        start_detached(cmd, err=err, cwd="/", env=env, ready_w=w)
+    except OSError:
+        pass
+    finally:
+        for fd in (r, w, err):
+            os.close(fd)
+
+
+def stop_beat_host(env: Mapping[str, str], base: str = "/tmp") -> bool:
+    """Ask this build's beat host for `env` to exit (tests, `looop down`); True when one
+    answered."""
+    sock = _connect(beat_socket(beat_key(env), base))
+    if sock is None:
+        return False
+    try:
+        sock.settimeout(2.0)
+        with contextlib.suppress(OSError):
+            sock.sendall(b'{"stop": true}\n')
+            sock.recv(64)
+    finally:
+        sock.close()
+    return True
+
+
+def beat_host_pid(env: Mapping[str, str], base: str = "/tmp") -> int | None:
+    """The pid of this build's live beat host for `env` (the holder of its lock), or None."""
+    from looop.core.store import flock_held  # lazy: only tests and status readers ask
+
+    path = os.path.join(host_dir(base), f"beat-{beat_key(env)}.lock")
+    if not flock_held(path):
+        return None
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(32).strip()
+    except OSError:
+        return None
+    return int(raw) if raw.isdigit() else None
+
+
+# -- the host process ----------------------------------------------------------------------
+
+
+def _preload() -> dict[str, tuple[int, int]]:
+    """Import what a skip beat runs; (size, mtime) of every looop file that loaded."""
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    files: dict[str, tuple[int, int]] = {}
+    for mod in list(sys.modules.values()):
+        f = getattr(mod, "__file__", None)
+        if isinstance(f, str) and f.startswith(_PACKAGE + os.sep):
+            with contextlib.suppress(OSError):
+                st = os.stat(f)
+                files[f] = (st.st_size, st.st_mtime_ns)
+    return files
+
+
+_NAMESPACES = ("mnt", "pid", "net", "user", "ipc", "uts", "cgroup")
+
+
+def _same_world(pid: int) -> bool:
+    """The caller sees what the host sees: same namespaces, same root (not chrooted). A
+    caller in a container or `unshare` of its own runs its beat itself."""
+    if pid <= 0:
+        return False  # a caller outside our pid namespace
+    try:
+        for ns in _NAMESPACES:
+            if os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"):
+                return False
+        theirs, ours = os.stat(f"/proc/{pid}/root"), os.stat("/")
+    except OSError:
+        return False
+    return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
+
+
+def _fresh(files: dict[str, tuple[int, int]]) -> bool:
+    """Every preloaded file is still the one loaded (else the host is stale and goes)."""
+    for f, (size, mtime) in files.items():
+        try:
+            st = os.stat(f)
+        except OSError:
+            return False
+        if st.st_size != size or st.st_mtime_ns != mtime:
+            return False
+    return True
+
+
+def serve(argv: list[str]) -> int:
+    """The host process: preload, bind, say ready, fork a beat per request until idle."""
+    import fcntl  # lazy: the host process only
+    import gc
+    import socket
+
+    opts = {argv[i]: argv[i + 1] for i in range(0, len(argv) - 1, 2) if argv[i].startswith("--")}
+    key, base = opts.get("--key", ""), opts.get("--base", "/tmp")
+    idle_s = float(opts.get("--idle-s", str(HOST_IDLE_S)))
+    ready = opts.get("--ready-fd", "")
+    ready_fd = int(ready) if ready.isdigit() else None
+    if os.getsid(0) != os.getpid():
+        os.setsid()
+    if os.fork() > 0:  # the starter may reap this intermediate; the host is adopted by init
+        os._exit(0)
+    hdir = host_dir(base)
+    lock_fd = os.open(os.path.join(hdir, f"beat-{key}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        _say(ready_fd, "ok another beat host is serving")
+        return 0
+    files = _preload()
+    os.ftruncate(lock_fd, 0)
+    os.write(lock_fd, f"{os.getpid()}\n".encode())
+    _name("looop-beat")
+    path = beat_socket(key, base)
+    tmp = f"{path}.{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(tmp)
+    listener.listen(64)
+    os.rename(tmp, path)  # atomic: a client sees a listening socket or none
+    ino = os.stat(path).st_ino
+    gc.collect()
+    gc.freeze()
+    _say(ready_fd, f"ok {os.getpid()}")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    listener.settimeout(idle_s)
+    try:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                return 0
+            except OSError as e:  # out of descriptors or memory: say so, keep serving
+                sys.stderr.write(f"looop beat host: accept failed: {e}\n")
+                continue
+            with conn:
+                try:
+                    if _serve_one(conn, listener, lock_fd, files):
+                        return 0
+                except Exception as e:  # one bad request never ends the host
+                    sys.stderr.write(f"looop beat host: request failed: {e!r}\n")
+    finally:
+        with contextlib.suppress(OSError):
+            if os.stat(path).st_ino == ino:  # not a successor's socket
+                os.unlink(path)
+        listener.close()
+
+
+def _say(fd: int | None, line: str) -> None:
+    if fd is None:
+        return
+    with contextlib.suppress(OSError):
+        os.write(fd, (line + "\n").encode())
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+def _peer(conn: socket.socket) -> tuple[int, int]:
+    """(pid, uid) of the connected caller, as the kernel knows them."""
+    creds = conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, _gid = struct.unpack("3i", creds)
+    return int(pid), int(uid)
+
+
+def _read_request(conn: socket.socket) -> tuple[dict[str, object] | None, list[int]]:
+    """The request line and the fds that came with it (closed here when the line is bad)."""
+    conn.settimeout(5.0)
+    msg, anc, _flags, _addr = conn.recvmsg(65536, _socket.CMSG_SPACE(FDS * 4))
+    fds: list[int] = []
+    for level, kind, data in anc:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            n = len(data) // 4
+            fds += list(struct.unpack(f"{n}i", data[: n * 4]))
+    buf = bytearray(msg)
+    try:
+        while msg and b"\n" not in buf:
+            if len(buf) > REQUEST_MAX:
+                raise ValueError("request too long")
+            msg = conn.recv(65536)
+            buf += msg
+        import json  # lazy: the host process only
+
+        req = json.loads(bytes(buf).split(b"\n", 1)[0])
+        if not isinstance(req, dict):
+            raise ValueError("not an object")
+    except (OSError, ValueError, RecursionError):
+        _close_all(fds)
+        return None, []
+    return req, fds
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _well_formed(req: dict[str, object], fds: list[int]) -> bool:
+    argv, cwd, env = req.get("argv"), req.get("cwd"), req.get("env")
+    return (
+        len(fds) == FDS
+        and argv in (["tick"], ["tick", "--force"])  # what the CLI's fast path accepts
+        and isinstance(cwd, str)
+        and "\0" not in cwd
+        and isinstance(env, dict)
+        and all(
+            isinstance(k, str) and isinstance(v, str) and k and "=" not in k and "\0" not in k + v
+            for k, v in env.items()
+        )
+    )
+
+
+def _serve_one(
+    conn: socket.socket, listener: socket.socket, lock_fd: int, files: dict[str, tuple[int, int]]
+) -> bool:
+    """One request; True when the host should stop (asked to, or its code went stale)."""
+    try:
+        caller, uid = _peer(conn)
+        if uid != os.geteuid():
+            return False
+        req, fds = _read_request(conn)
+    except Exception:  # hostile bytes, a slow peer: drop them
+        return False
+    if req is None:
+        return False
+    try:
+        if req.get("stop") is True:
+            with contextlib.suppress(OSError):
+                conn.sendall(b"ok stopping\n")
+            return True
+        if not _well_formed(req, fds):
+            with contextlib.suppress(OSError):
+                conn.sendall(b"unavailable malformed request\n")
+            return False
+        if not _same_world(caller):
+            with contextlib.suppress(OSError):
+                conn.sendall(b"unavailable the caller sees another filesystem or namespace\n")
+            return False
+        if not _fresh(files):
+            with contextlib.suppress(OSError):
+                conn.sendall(b"stale\n")
+            return True
+        try:
+            pid = os.fork()
+        except OSError:
+            with contextlib.suppress(OSError):
+                conn.sendall(b"unavailable cannot fork\n")
+            return False
+        if pid == 0:
+            code = 1
+            try:
+                listener.close()
+                os.close(lock_fd)
+                code = _intermediate(conn, req, fds, caller)
+            finally:
+                os._exit(code)
+    finally:
+        _close_all(fds)  # the child has its own copies: a caller's pipe must see its EOF
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)  # the intermediate exits as soon as the beat is forked
+    return False
+
+
+def _intermediate(conn: socket.socket, req: dict[str, object], fds: list[int], caller: int) -> int:
+    """Fork the beat and go: the beat is adopted by init, the host reaps only this."""
+    os.setsid()
+    if os.fork() > 0:
+        return 0
+    code: int | None = 1
+    try:
+        code = _beat(conn, req, fds, caller)
+    except BaseException as e:  # never back into the host's loop
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"looop: the beat host's child failed: {e!r}\n")
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        if code is not None:
+            with contextlib.suppress(OSError):
+                conn.sendall(f"exit {code}\n".encode())
+        os._exit(0)
+
+
+def _beat(conn: socket.socket, req: dict[str, object], fds: list[int], caller: int) -> int | None:
+    """In the forked beat: become the caller's `looop tick` and run it; its exit code, or
+    None when it could not start (the caller then runs it itself)."""
+    import _thread
+    import io
+    import signal
+    import time
+
+    argv, cwd, env = req["argv"], req["cwd"], req["env"]
+    assert isinstance(argv, list) and isinstance(cwd, str) and isinstance(env, dict)
+    try:
+        os.chdir(cwd)
+    except OSError:
+        conn.sendall(b"unavailable cannot enter the caller's directory\n")
+        return None
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    _close_all(fds)
+    umask = req.get("umask")
+    if isinstance(umask, int):
+        os.umask(umask & 0o777)
+    _apply_limits(req.get("limits"), req.get("nice"))
+    os.environ.clear()
+    os.environ.update(env)
+    time.tzset()  # the C library read TZ when the host started: read the caller's
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Fresh stdio on the caller's fds, buffered as an interpreter started there would be.
+    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+    sys.stdout = io.TextIOWrapper(
+        io.FileIO(1, "w", closefd=False), encoding="utf-8", line_buffering=os.isatty(1)
+    )
+    sys.stderr = io.TextIOWrapper(
+        io.FileIO(2, "w", closefd=False),
+        encoding="utf-8",
+        errors="backslashreplace",
+        line_buffering=True,
+    )
+    _name("looop-tick")
+    conn.sendall(f"pid {os.getpid()}\n".encode())
+    _thread.start_new_thread(_watch_caller, (conn,))
+    from looop.cli.main import main
+    from looop.core.clock import SystemClock
+
+    clock = SystemClock(env.get("TZ"))  # an injected clock: the beat runs here, never asks again
+    try:
+        main([str(a) for a in argv], {str(k): str(v) for k, v in env.items()}, clock, caller=caller)
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            return int(e.code or 0)
+        sys.stderr.write(f"{e.code}\n")
+        return 1
+    return 0
+
+
+def _watch_caller(conn: socket.socket) -> None:
+    """The caller went away without a word (killed): end this beat as a SIGTERM would."""
+    with contextlib.suppress(OSError):
+        while conn.recv(64):
+            pass
+    os.kill(os.getpid(), 15)
+
+
+if __name__ == "__main__":
+    sys.exit(serve(sys.argv[1:]))

@@ -1,0 +1,245 @@
+"""The beat host: `looop tick` served by a child of one preloaded parent, as if run in place."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from looop.loop import beathost
+from tests.helpers import clean_env, wait_until
+
+pytestmark = pytest.mark.timeout(90)
+
+LOOOP = str(Path(sys.executable).parent / "looop")
+# Each sensor says who ran it: its parent's name (the host's child is `looop-tick`), the
+# caller's variable and directory, and its umask.
+WHO = (
+    "#!/bin/sh\n"
+    'printf \'%s %s %s %s\\n\' "$(cat /proc/$PPID/comm)" "${MARK:-none}" "$(umask)" "$PPID"'
+    ' > "$WHO_FILE"\n'
+    "echo '{\"signal\":{}}'\n"
+)
+NOOP = 'printf \'%s\' \'{"action":"noop","journal":"t"}\' > .decision.json'
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    d = tmp_path / "data"
+    (d / "sensors").mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"tick_command": NOOP, "worker_command": "x"}))
+    script = d / "sensors" / "who.sh"
+    script.write_text(WHO)
+    script.chmod(0o755)
+    return d
+
+
+@pytest.fixture
+def env(tmp_path: Path, data: Path) -> Iterator[dict[str, str]]:
+    e = clean_env(tmp_path, data, WHO_FILE=str(tmp_path / "who"), LOOOP_BEAT_HOST_IDLE="60")
+    beathost.stop_beat_host(e)
+    yield e
+    beathost.stop_beat_host(e)
+
+
+def tick(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [LOOOP, "tick", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def warm(env: dict[str, str], cwd: Path) -> int:
+    """A first tick (run in place; it starts the host) and the host's pid once it listens."""
+    first = tick(env, cwd)
+    assert first.returncode == 0, first.stderr
+    wait_until(lambda: beathost.beat_host_pid(env) is not None, timeout=30)
+    pid = beathost.beat_host_pid(env)
+    assert pid is not None
+    wait_until(lambda: os.path.exists(beathost.beat_socket(beathost.beat_key(env))), timeout=30)
+    return pid
+
+
+def who(tmp_path: Path) -> list[str]:
+    return (tmp_path / "who").read_text().split()
+
+
+def test_a_tick_is_served_by_the_host_as_if_it_ran_in_place(
+    data: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    host = warm(env, tmp_path)
+    assert psutil.Process(host).name() == "looop-beat"
+    work = tmp_path / "work"
+    work.mkdir()
+    old = os.umask(0o027)
+    try:
+        served = tick(dict(env, MARK="caller"), work)
+    finally:
+        os.umask(old)
+    assert served.returncode == 0, served.stderr
+    parent, mark, umask, _pid = who(tmp_path)
+    assert parent == "looop-tick"  # a child of the host ran the beat …
+    assert (mark, umask) == ("caller", "0027")  # … with the caller's env and umask
+    assert "world unchanged" in served.stderr
+    # the same beat in place says the same words and exits alike
+    here = tick(dict(env, MARK="caller", LOOOP_BEAT_HOST_IDLE="0"), work)
+    assert here.returncode == 0
+    assert who(tmp_path)[0] != "looop-tick"
+
+    def words(err: str) -> list[str]:
+        return [line.split("] ", 1)[-1] for line in err.splitlines()]
+
+    assert words(served.stderr) == words(here.stderr)
+    assert beathost.beat_host_pid(env) == host  # one host served them all
+
+
+def test_a_failing_beat_exits_with_the_same_code_through_the_host(
+    data: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    warm(env, tmp_path)
+    (data / "config.json").write_text(json.dumps({"tick_command": "exit 3", "worker_command": "x"}))
+    (data / "sensors" / "new.sh").write_text('#!/bin/sh\necho \'{"signal":{"n":1}}\'\n')
+    (data / "sensors" / "new.sh").chmod(0o755)
+    served = tick(env, tmp_path, "--force")
+    assert who(tmp_path)[0] == "looop-tick"
+    here = tick(dict(env, LOOOP_BEAT_HOST_IDLE="0"), tmp_path, "--force")
+    assert served.returncode == here.returncode == 1
+    assert "runner exited 3" in served.stderr and "runner exited 3" in here.stderr
+
+
+def test_ctrl_c_reaches_the_beat_and_a_killed_caller_ends_it(
+    data: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    warm(env, tmp_path)
+    slow = data / "sensors" / "slow.sh"
+    started = tmp_path / "started"
+    slow.write_text(f"#!/bin/sh\necho $PPID > {started}\nsleep 30\necho '{{}}'\n")
+    slow.chmod(0o755)
+    for sig, code in ((signal.SIGINT, 130), (signal.SIGKILL, -9)):
+        started.unlink(missing_ok=True)
+        proc = subprocess.Popen(
+            [LOOOP, "tick"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            wait_until(lambda: started.exists() and started.read_text().strip() != "", timeout=30)
+            beat = int(started.read_text())
+            assert psutil.Process(beat).name() == "looop-tick"
+            proc.send_signal(sig)
+            assert proc.wait(timeout=20) == code
+            # the beat itself is over too, Ctrl-C'd or left without its caller
+            wait_until(
+                lambda b=beat: not psutil.pid_exists(b) or psutil.Process(b).status() == "zombie",
+                timeout=20,
+            )
+        finally:
+            proc.kill()
+            proc.wait()
+            if proc.stderr is not None:
+                proc.stderr.close()
+
+
+def test_bad_requests_never_end_the_host(data: Path, env: dict[str, str], tmp_path: Path) -> None:
+    host = warm(env, tmp_path)
+    path = beathost.beat_socket(beathost.beat_key(env))
+    good = {"argv": ["tick"], "cwd": "/", "env": {}, "umask": 18}
+    bad: list[tuple[bytes, list[int]]] = [
+        (b"garbage\n", []),
+        (b"[1, 2]\n", []),
+        (b"[" * 100_000 + b"\n", []),
+        (json.dumps(good).encode() + b"\n", []),  # no fds
+        (json.dumps(dict(good, argv=["worker", "start"])).encode() + b"\n", [0, 1, 2]),
+        (json.dumps(dict(good, env={"A=B": "x"})).encode() + b"\n", [0, 1, 2]),
+        (json.dumps(dict(good, cwd="/\0x")).encode() + b"\n", [0, 1, 2]),
+        (b"", []),
+    ]
+    for body, fds in bad:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(path)
+            if fds:
+                socket.send_fds(s, [body], fds)
+            elif body:
+                s.sendall(body)
+            s.shutdown(socket.SHUT_WR)
+            reply = s.recv(256)
+        assert not reply.startswith(b"pid "), body[:40]
+    served = tick(env, tmp_path)
+    assert served.returncode == 0 and who(tmp_path)[0] == "looop-tick"
+    assert beathost.beat_host_pid(env) == host
+
+
+def test_no_host_when_turned_off_and_a_bad_setting_runs_in_place(
+    data: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    off = dict(env, LOOOP_BEAT_HOST_IDLE="0")
+    for _ in range(2):
+        assert tick(off, tmp_path).returncode == 0
+    time.sleep(0.5)  # a host would have to start: give it the chance to show up
+    assert beathost.beat_host_pid(off) is None
+    bad = tick(dict(env, LOOOP_BEAT_HOST_IDLE="soon"), tmp_path)
+    assert bad.returncode == 0
+    assert "LOOOP_BEAT_HOST_IDLE" in bad.stderr  # the knob says what is wrong
+    assert who(tmp_path)[0] != "looop-tick"
+
+
+def test_an_idle_host_goes_and_looop_down_stops_one(
+    data: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    short = dict(env, LOOOP_BEAT_HOST_IDLE="1")
+    host = warm(short, tmp_path)
+    wait_until(lambda: not psutil.pid_exists(host), timeout=30)
+    host = warm(env, tmp_path)
+    down = subprocess.run([LOOOP, "down"], env=env, cwd=tmp_path, capture_output=True, timeout=60)
+    assert down.returncode == 0, down.stderr
+    wait_until(lambda: not psutil.pid_exists(host), timeout=30)
+    assert beathost.beat_host_pid(env) is None
+
+
+def test_the_host_knows_when_its_code_changed(tmp_path: Path) -> None:
+    f = tmp_path / "mod.py"
+    f.write_text("x = 1\n")
+    st = f.stat()
+    files = {str(f): (st.st_size, st.st_mtime_ns)}
+    assert beathost._fresh(files)
+    f.write_text("x = 22\n")
+    assert not beathost._fresh(files)
+    f.unlink()
+    assert not beathost._fresh(files)
+
+
+def test_a_caller_in_another_mount_namespace_beats_in_place(
+    data: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    warm(env, tmp_path)
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip("unshare -m is not permitted here")
+    inside = subprocess.run(
+        ["unshare", "-m", LOOOP, "tick"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert inside.returncode == 0, inside.stderr
+    assert who(tmp_path)[0] != "looop-tick"  # the host sees another filesystem: not served
