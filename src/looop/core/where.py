@@ -62,3 +62,8 @@ def resolve(env: Mapping[str, str], cwd: str) -> tuple[str, str]:
     cfg = _nonempty(env, "LOOOP_CONFIG")
     config = _absolute(cfg, cwd) if cfg else join(data, "config.json")
     return data, config
+
+
+def runtime_dir(base: str = "/tmp") -> str:
+    """This user's private dir (0700) for the sockets of looop's preloaded hosts."""
+    return join(base, f"looop-{os.geteuid()}")

@@ -14,43 +14,35 @@ seconds unused (0: no host, every tick runs in its own process) or at `looop dow
 whose preloaded code changed on disk (an edit, an upgrade) answers `stale` and exits, so a
 beat never runs older code than the caller's.
 
-Wire: the client connects to `/tmp/looop-<uid>/beat-<key>.sock` (a private dir) and sends one
-JSON line {"argv", "cwd", "env", "umask", "nice", "limits"} with its fds 0, 1, 2 attached
-(SCM_RIGHTS). The host answers `pid N` once the child runs (or `unavailable` / `stale`:
-nothing ran) and the child answers `exit N` when the beat is over.
+Wire: the client connects to `/tmp/looop-<uid>/beat-<key>.sock` (a private dir) and sends
+NUL-terminated `name=value` fields (`argv=` per argument, `cwd=`, `umask=`, `nice=`,
+`limit=NAME:soft:hard`, `env=K=V` per variable; none may hold a NUL, as in exec's own argv and
+environ) ended by an empty field, with its fds 0, 1, 2 attached (SCM_RIGHTS). The host
+answers `pid N` once the child runs (or `unavailable …` / `stale`: nothing ran) and the child
+answers `exit N` when the beat is over. `stop` alone asks the host to exit.
 """
 
 from __future__ import annotations
 
 import _socket
-import contextlib
 import os
-import struct
 import sys
 
-from looop.sessions.host import (
-    _PACKAGE,
-    HOST_IDLE_S,
-    REQUEST_MAX,
-    _apply_limits,
-    _connect,
-    _fnv,
-    _limits,
-    _name,
-    _peer_uid,
-    host_dir,
-    start_detached,
-)
+from looop.core.where import runtime_dir
 
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # the client runs on every `looop tick`: no typing, no contextlib
 
 if TYPE_CHECKING:
     import socket
     from collections.abc import Mapping
 
 IDLE_ENV = "LOOOP_BEAT_HOST_IDLE"
+IDLE_S = 300.0  # the knob's default
+REQUEST_MAX = 4 * 1024 * 1024
 FDS = 3  # the caller's stdin, stdout and stderr
+_INT = 4  # bytes of a C int (fds and SO_PEERCRED's pid, uid, gid)
 _SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # What a skip beat runs: loaded once in the host, shared copy-on-write by every child.
 PRELOAD = (
     "looop.cli.main",
@@ -63,11 +55,6 @@ PRELOAD = (
     "ctypes",
     "datetime",
 )
-
-
-# -- naming --------------------------------------------------------------------------------
-
-
 # The interpreter's own settings a caller's environment may change: a caller with others
 # gets a host of its own (the host's interpreter started under its first caller's).
 _INTERPRETER_ENV = (
@@ -84,20 +71,37 @@ _INTERPRETER_ENV = (
     "PYTHONWARNINGS",
     "PYTHONDEVMODE",
 )
+# What a directly run tick would inherit from its caller and a forked one would otherwise
+# take from the host: `ulimit` and `nice` still apply.
+_LIMITS = (
+    "RLIMIT_NOFILE",
+    "RLIMIT_CORE",
+    "RLIMIT_NPROC",
+    "RLIMIT_AS",
+    "RLIMIT_FSIZE",
+    "RLIMIT_CPU",
+)
+
+
+# -- naming --------------------------------------------------------------------------------
 
 
 def beat_key(env: Mapping[str, str], executable: str = sys.executable) -> str:
     """Interpreter, its settings, package and version file: which host a caller talks to.
     The host itself checks the files it preloaded on every request (see `_fresh`)."""
+    from _blake2 import blake2b  # not hashlib: its OpenSSL load costs a tick ~3 ms
+
     parts = [executable, _PACKAGE, *(f"{k}={env.get(k, '')}" for k in _INTERPRETER_ENV)]
-    with contextlib.suppress(OSError):
-        st = os.stat(os.path.join(_PACKAGE, "__init__.py"))
+    try:
+        st = os.stat(os.path.join(_PACKAGE, "__init__.py"))  # the version lives there
         parts.append(f"{st.st_size}:{st.st_mtime_ns}")
-    return _fnv("\n".join(parts).encode())[:12]
+    except OSError:
+        pass
+    return blake2b("\n".join(parts).encode(), digest_size=6).hexdigest()
 
 
 def beat_socket(key: str, base: str = "/tmp") -> str:
-    return os.path.join(host_dir(base), f"beat-{key}.sock")
+    return os.path.join(runtime_dir(base), f"beat-{key}.sock")
 
 
 def idle_secs(env: Mapping[str, str]) -> float | None:
@@ -105,7 +109,7 @@ def idle_secs(env: Mapping[str, str]) -> float | None:
     (the beat then runs here and its knobs say what is wrong)."""
     raw = env.get(IDLE_ENV, "").strip()
     if not raw:
-        return HOST_IDLE_S
+        return IDLE_S
     try:
         v = float(raw)
     except ValueError:
@@ -126,6 +130,23 @@ def _private(path: str) -> bool:
     )
 
 
+def _connect(path: str) -> _socket.socket | None:
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def _peer(sock: _socket.socket | socket.socket) -> tuple[int, int]:
+    """(pid, uid) of the other end, as the kernel knows them."""
+    raw = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 3 * _INT)
+    pid, uid = (int.from_bytes(raw[i : i + _INT], sys.byteorder, signed=True) for i in (0, _INT))
+    return pid, uid
+
+
 # -- client side ---------------------------------------------------------------------------
 
 
@@ -136,13 +157,12 @@ def beat_remotely(argv: list[str], env: dict[str, str], base: str = "/tmp") -> i
     if not idle or not _real_stdio():
         return None
     key = beat_key(env)
-    path = beat_socket(key, base)
-    sock = _connect(path) if _private(host_dir(base)) else None
+    sock = _connect(beat_socket(key, base)) if _private(runtime_dir(base)) else None
     if sock is None:
         _start_host(key, idle, env, base)  # for the next beat; this one runs here
         return None
     try:
-        if _peer_uid(sock) != os.geteuid():
+        if _peer(sock)[1] != os.geteuid():
             return None
         return _converse(sock, argv, env)
     finally:
@@ -157,36 +177,44 @@ def _real_stdio() -> bool:
         return False
 
 
-def _converse(sock: _socket.socket, argv: list[str], env: dict[str, str]) -> int | None:
-    from looop.core.ljson import dumps  # lazy: json over the C accelerator, no `json`
+def encode_request(argv: list[str], cwd: str, env: Mapping[str, str]) -> bytes:
+    """The request's fields (see the module's doc); ValueError when one holds a NUL."""
+    import resource  # a C module: cheap, and only a served tick reads the limits
 
     umask = os.umask(0o022)
     os.umask(umask)
-    body = dumps(
-        {
-            "argv": argv,
-            "cwd": os.getcwd(),
-            "env": env,
-            "umask": umask,
-            "nice": os.getpriority(os.PRIO_PROCESS, 0),
-            "limits": _limits(),
-        }
-    ).encode()
-    fds = struct.pack(f"{FDS}i", 0, 1, 2)
+    fields = [f"argv={a}" for a in argv]
+    fields += [f"cwd={cwd}", f"umask={umask}", f"nice={os.getpriority(os.PRIO_PROCESS, 0)}"]
+    for name in _LIMITS:
+        which = getattr(resource, name, None)
+        if which is not None:
+            soft, hard = resource.getrlimit(which)
+            fields.append(f"limit={name}:{soft}:{hard}")
+    fields += [f"env={k}={v}" for k, v in env.items()]
+    if any("\0" in f for f in fields):
+        raise ValueError("a field holds a NUL")
+    return ("\0".join(fields) + "\0\0").encode("utf-8", "surrogateescape")
+
+
+def _converse(sock: _socket.socket, argv: list[str], env: dict[str, str]) -> int | None:
+    try:
+        body = encode_request(argv, os.getcwd(), env)
+    except (ValueError, OSError):
+        return None  # a cwd that is gone, a NUL: the beat in place says what is wrong
+    fds = b"".join(fd.to_bytes(_INT, sys.byteorder) for fd in range(FDS))
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-        sent = sock.sendmsg([body + b"\n"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
-        if sent <= len(body):
-            sock.sendall((body + b"\n")[sent:])
+        sent = sock.sendmsg([body], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
+        if sent < len(body):
+            sock.sendall(body[sent:])
     except OSError:
         return None  # a host going away, a closed stdin: nothing ran
     reader = _Lines(sock)
     first = reader.line()
     if not first.startswith(b"pid ") or not first[4:].isdigit():
         return None  # `unavailable`, `stale`, or the host hung up: nothing ran
-    pid = int(first[4:])
-    forwarded = _forward_signals(pid)
+    forwarded = _forward_signals(int(first[4:]))
     last = reader.line()
     if last.startswith(b"exit ") and last[5:].lstrip(b"-").isdigit():
         return int(last[5:])
@@ -225,8 +253,10 @@ def _forward_signals(pid: int) -> list[int]:
 
     def forward(signum: int, _frame: object) -> None:
         got.append(signum)
-        with contextlib.suppress(OSError):
+        try:
             os.kill(pid, signum)
+        except OSError:
+            pass  # it ended meanwhile: its exit line is on its way
 
     for name in _SIGNALS:
         _signal.signal(getattr(_signal, name), forward)
@@ -237,9 +267,10 @@ def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str) -> N
     """Start a host in the background (its first request is the next beat); never fails."""
     from pathlib import Path  # lazy: only a beat that found no host pays for these
 
+    from looop.sessions.host import start_detached
     from looop.sessions.state import SessionError, ensure_private_dir
 
-    hdir = host_dir(base)
+    hdir = runtime_dir(base)
     try:
         ensure_private_dir(Path(hdir))
         err = os.open(
@@ -267,9 +298,10 @@ def stop_beat_host(env: Mapping[str, str], base: str = "/tmp") -> bool:
         return False
     try:
         sock.settimeout(2.0)
-        with contextlib.suppress(OSError):
-            sock.sendall(b'{"stop": true}\n')
-            sock.recv(64)
+        sock.sendall(b"stop\0\0")
+        sock.recv(64)
+    except OSError:
+        pass
     finally:
         sock.close()
     return True
@@ -279,7 +311,7 @@ def beat_host_pid(env: Mapping[str, str], base: str = "/tmp") -> int | None:
     """The pid of this build's live beat host for `env` (the holder of its lock), or None."""
     from looop.core.store import flock_held  # lazy: only tests and status readers ask
 
-    path = os.path.join(host_dir(base), f"beat-{beat_key(env)}.lock")
+    path = os.path.join(runtime_dir(base), f"beat-{beat_key(env)}.lock")
     if not flock_held(path):
         return None
     try:
@@ -293,6 +325,60 @@ def beat_host_pid(env: Mapping[str, str], base: str = "/tmp") -> int | None:
 # -- the host process ----------------------------------------------------------------------
 
 
+class Request:
+    """A parsed request: what the child needs to become the caller's `looop tick`."""
+
+    def __init__(self) -> None:
+        self.argv: list[str] = []
+        self.cwd = ""
+        self.umask: int | None = None
+        self.nice: int | None = None
+        self.limits: dict[str, list[int]] = {}
+        self.env: dict[str, str] = {}
+        self.stop = False
+
+
+def decode_request(raw: bytes) -> Request | None:
+    """The fields up to the empty one; None for anything malformed (an unknown field, a bad
+    number, a variable without a name, a command other than the two a tick takes)."""
+    end = raw.find(b"\0\0")
+    if end < 0:
+        return None
+    req = Request()
+    text = raw[:end].decode("utf-8", "surrogateescape")
+    if text == "stop":
+        req.stop = True
+        return req
+    for field in text.split("\0"):
+        name, eq, value = field.partition("=")
+        if not eq:
+            return None
+        if name == "argv":
+            req.argv.append(value)
+        elif name == "cwd":
+            req.cwd = value
+        elif name in ("umask", "nice"):
+            if not value.lstrip("-").isdigit():
+                return None
+            setattr(req, name, int(value))
+        elif name == "limit":
+            which, _, pair = value.partition(":")
+            soft, _, hard = pair.partition(":")
+            if which not in _LIMITS or not all(v.lstrip("-").isdigit() for v in (soft, hard)):
+                return None
+            req.limits[which] = [int(soft), int(hard)]
+        elif name == "env":
+            key, eq, val = value.partition("=")
+            if not key or not eq:
+                return None
+            req.env[key] = val
+        else:
+            return None
+    if req.argv not in (["tick"], ["tick", "--force"]) or not req.cwd.startswith("/"):
+        return None  # only what the CLI's fast path serves
+    return req
+
+
 def _preload() -> dict[str, tuple[int, int]]:
     """Import what a skip beat runs; (size, mtime) of every looop file that loaded."""
     import importlib
@@ -303,9 +389,11 @@ def _preload() -> dict[str, tuple[int, int]]:
     for mod in list(sys.modules.values()):
         f = getattr(mod, "__file__", None)
         if isinstance(f, str) and f.startswith(_PACKAGE + os.sep):
-            with contextlib.suppress(OSError):
+            try:
                 st = os.stat(f)
-                files[f] = (st.st_size, st.st_mtime_ns)
+            except OSError:
+                continue
+            files[f] = (st.st_size, st.st_mtime_ns)
     return files
 
 
@@ -345,17 +433,20 @@ def serve(argv: list[str]) -> int:
     import gc
     import socket
 
+    from looop.sessions.host import _name
+
     opts = {argv[i]: argv[i + 1] for i in range(0, len(argv) - 1, 2) if argv[i].startswith("--")}
     key, base = opts.get("--key", ""), opts.get("--base", "/tmp")
-    idle_s = float(opts.get("--idle-s", str(HOST_IDLE_S)))
+    idle_s = float(opts.get("--idle-s", str(IDLE_S)))
     ready = opts.get("--ready-fd", "")
     ready_fd = int(ready) if ready.isdigit() else None
     if os.getsid(0) != os.getpid():
         os.setsid()
     if os.fork() > 0:  # the starter may reap this intermediate; the host is adopted by init
         os._exit(0)
-    hdir = host_dir(base)
-    lock_fd = os.open(os.path.join(hdir, f"beat-{key}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    lock_fd = os.open(
+        os.path.join(runtime_dir(base), f"beat-{key}.lock"), os.O_RDWR | os.O_CREAT, 0o600
+    )
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -367,7 +458,7 @@ def serve(argv: list[str]) -> int:
     _name("looop-beat")
     path = beat_socket(key, base)
     tmp = f"{path}.{os.getpid()}"
-    with contextlib.suppress(FileNotFoundError):
+    if os.path.lexists(tmp):
         os.unlink(tmp)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(tmp)
@@ -398,149 +489,130 @@ def serve(argv: list[str]) -> int:
                 except Exception as e:  # one bad request never ends the host
                     sys.stderr.write(f"looop beat host: request failed: {e!r}\n")
     finally:
-        with contextlib.suppress(OSError):
+        try:
             if os.stat(path).st_ino == ino:  # not a successor's socket
                 os.unlink(path)
+        except OSError:
+            pass
         listener.close()
 
 
 def _say(fd: int | None, line: str) -> None:
     if fd is None:
         return
-    with contextlib.suppress(OSError):
+    try:
         os.write(fd, (line + "\n").encode())
-    with contextlib.suppress(OSError):
-        os.close(fd)
+    except OSError:
+        pass  # the starter did not wait for it
+    os.close(fd)
 
 
-def _peer(conn: socket.socket) -> tuple[int, int]:
-    """(pid, uid) of the connected caller, as the kernel knows them."""
-    creds = conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
-    pid, uid, _gid = struct.unpack("3i", creds)
-    return int(pid), int(uid)
-
-
-def _read_request(conn: socket.socket) -> tuple[dict[str, object] | None, list[int]]:
-    """The request line and the fds that came with it (closed here when the line is bad)."""
+def _read_request(conn: socket.socket) -> tuple[bytes, list[int]]:
+    """The request's bytes and the fds that came with them."""
     conn.settimeout(5.0)
-    msg, anc, _flags, _addr = conn.recvmsg(65536, _socket.CMSG_SPACE(FDS * 4))
+    msg, anc, _flags, _addr = conn.recvmsg(65536, _socket.CMSG_SPACE(FDS * _INT))
     fds: list[int] = []
     for level, kind, data in anc:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-            n = len(data) // 4
-            fds += list(struct.unpack(f"{n}i", data[: n * 4]))
+            for i in range(0, len(data) - _INT + 1, _INT):
+                fds.append(int.from_bytes(data[i : i + _INT], sys.byteorder, signed=True))
     buf = bytearray(msg)
     try:
-        while msg and b"\n" not in buf:
-            if len(buf) > REQUEST_MAX:
-                raise ValueError("request too long")
+        while msg and b"\0\0" not in buf and len(buf) <= REQUEST_MAX:
             msg = conn.recv(65536)
             buf += msg
-        import json  # lazy: the host process only
-
-        req = json.loads(bytes(buf).split(b"\n", 1)[0])
-        if not isinstance(req, dict):
-            raise ValueError("not an object")
-    except (OSError, ValueError, RecursionError):
-        _close_all(fds)
-        return None, []
-    return req, fds
+    except OSError:
+        pass  # a slow or vanished peer: what came so far decides
+    return bytes(buf), fds
 
 
 def _close_all(fds: list[int]) -> None:
     for fd in fds:
-        with contextlib.suppress(OSError):
+        try:
             os.close(fd)
+        except OSError:
+            pass
 
 
-def _well_formed(req: dict[str, object], fds: list[int]) -> bool:
-    argv, cwd, env = req.get("argv"), req.get("cwd"), req.get("env")
-    return (
-        len(fds) == FDS
-        and argv in (["tick"], ["tick", "--force"])  # what the CLI's fast path accepts
-        and isinstance(cwd, str)
-        and "\0" not in cwd
-        and isinstance(env, dict)
-        and all(
-            isinstance(k, str) and isinstance(v, str) and k and "=" not in k and "\0" not in k + v
-            for k, v in env.items()
-        )
-    )
+def _reply(conn: socket.socket, line: bytes) -> None:
+    try:
+        conn.sendall(line)
+    except OSError:
+        pass  # the caller went away: it runs nothing either way
 
 
 def _serve_one(
     conn: socket.socket, listener: socket.socket, lock_fd: int, files: dict[str, tuple[int, int]]
 ) -> bool:
     """One request; True when the host should stop (asked to, or its code went stale)."""
+    fds: list[int] = []
     try:
         caller, uid = _peer(conn)
         if uid != os.geteuid():
             return False
-        req, fds = _read_request(conn)
-    except Exception:  # hostile bytes, a slow peer: drop them
-        return False
-    if req is None:
-        return False
-    try:
-        if req.get("stop") is True:
-            with contextlib.suppress(OSError):
-                conn.sendall(b"ok stopping\n")
+        raw, fds = _read_request(conn)
+        req = decode_request(raw) if len(raw) <= REQUEST_MAX else None
+        if req is None:
+            _reply(conn, b"unavailable malformed request\n")
+            return False
+        if req.stop:
+            _reply(conn, b"ok stopping\n")
             return True
-        if not _well_formed(req, fds):
-            with contextlib.suppress(OSError):
-                conn.sendall(b"unavailable malformed request\n")
+        if len(fds) != FDS:
+            _reply(conn, b"unavailable no stdio came with the request\n")
             return False
         if not _same_world(caller):
-            with contextlib.suppress(OSError):
-                conn.sendall(b"unavailable the caller sees another filesystem or namespace\n")
+            _reply(conn, b"unavailable the caller sees another filesystem or namespace\n")
             return False
         if not _fresh(files):
-            with contextlib.suppress(OSError):
-                conn.sendall(b"stale\n")
+            _reply(conn, b"stale\n")
             return True
         try:
             pid = os.fork()
         except OSError:
-            with contextlib.suppress(OSError):
-                conn.sendall(b"unavailable cannot fork\n")
+            _reply(conn, b"unavailable cannot fork\n")
             return False
         if pid == 0:
-            code = 1
             try:
                 listener.close()
                 os.close(lock_fd)
-                code = _intermediate(conn, req, fds, caller)
+                _intermediate(conn, req, fds, caller)
             finally:
-                os._exit(code)
+                os._exit(0)
     finally:
         _close_all(fds)  # the child has its own copies: a caller's pipe must see its EOF
-    with contextlib.suppress(ChildProcessError):
+    try:
         os.waitpid(pid, 0)  # the intermediate exits as soon as the beat is forked
+    except ChildProcessError:
+        pass
     return False
 
 
-def _intermediate(conn: socket.socket, req: dict[str, object], fds: list[int], caller: int) -> int:
+def _intermediate(conn: socket.socket, req: Request, fds: list[int], caller: int) -> None:
     """Fork the beat and go: the beat is adopted by init, the host reaps only this."""
     os.setsid()
     if os.fork() > 0:
-        return 0
+        return
     code: int | None = 1
     try:
         code = _beat(conn, req, fds, caller)
     except BaseException as e:  # never back into the host's loop
-        with contextlib.suppress(Exception):
+        try:
             sys.stderr.write(f"looop: the beat host's child failed: {e!r}\n")
+        except Exception:
+            pass
     finally:
         for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
+            try:
                 stream.flush()
+            except Exception:
+                pass
         if code is not None:
-            with contextlib.suppress(OSError):
-                conn.sendall(f"exit {code}\n".encode())
+            _reply(conn, f"exit {code}\n".encode())
         os._exit(0)
 
 
-def _beat(conn: socket.socket, req: dict[str, object], fds: list[int], caller: int) -> int | None:
+def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int | None:
     """In the forked beat: become the caller's `looop tick` and run it; its exit code, or
     None when it could not start (the caller then runs it itself)."""
     import _thread
@@ -548,22 +620,21 @@ def _beat(conn: socket.socket, req: dict[str, object], fds: list[int], caller: i
     import signal
     import time
 
-    argv, cwd, env = req["argv"], req["cwd"], req["env"]
-    assert isinstance(argv, list) and isinstance(cwd, str) and isinstance(env, dict)
+    from looop.sessions.host import _apply_limits, _name
+
     try:
-        os.chdir(cwd)
+        os.chdir(req.cwd)
     except OSError:
-        conn.sendall(b"unavailable cannot enter the caller's directory\n")
+        _reply(conn, b"unavailable cannot enter the caller's directory\n")
         return None
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
     _close_all(fds)
-    umask = req.get("umask")
-    if isinstance(umask, int):
-        os.umask(umask & 0o777)
-    _apply_limits(req.get("limits"), req.get("nice"))
+    if req.umask is not None:
+        os.umask(req.umask & 0o777)
+    _apply_limits(req.limits, req.nice)
     os.environ.clear()
-    os.environ.update(env)
+    os.environ.update(req.env)
     time.tzset()  # the C library read TZ when the host started: read the caller's
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
@@ -580,14 +651,14 @@ def _beat(conn: socket.socket, req: dict[str, object], fds: list[int], caller: i
         line_buffering=True,
     )
     _name("looop-tick")
-    conn.sendall(f"pid {os.getpid()}\n".encode())
+    _reply(conn, f"pid {os.getpid()}\n".encode())
     _thread.start_new_thread(_watch_caller, (conn,))
     from looop.cli.main import main
     from looop.core.clock import SystemClock
 
-    clock = SystemClock(env.get("TZ"))  # an injected clock: the beat runs here, never asks again
+    clock = SystemClock(req.env.get("TZ"))  # injected: the beat runs here, never asks again
     try:
-        main([str(a) for a in argv], {str(k): str(v) for k, v in env.items()}, clock, caller=caller)
+        main(list(req.argv), dict(req.env), clock, caller=caller)
     except SystemExit as e:
         if e.code is None or isinstance(e.code, int):
             return int(e.code or 0)
@@ -598,9 +669,11 @@ def _beat(conn: socket.socket, req: dict[str, object], fds: list[int], caller: i
 
 def _watch_caller(conn: socket.socket) -> None:
     """The caller went away without a word (killed): end this beat as a SIGTERM would."""
-    with contextlib.suppress(OSError):
+    try:
         while conn.recv(64):
             pass
+    except OSError:
+        pass
     os.kill(os.getpid(), 15)
 
 
