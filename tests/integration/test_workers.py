@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+import signal
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +18,7 @@ from looop.loop.tick import tick
 from looop.sense.probes import probe_sessions
 from looop.sessions import expect, get_session, kill, list_sessions, wait
 from looop.workers.launch import start_worker
-from tests.helpers import events, wire, with_env
+from tests.helpers import events, wait_until, wire, with_env
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -141,6 +143,41 @@ def test_driving_the_pulse_or_a_ghost_fails_the_beat(wctx: Ctx) -> None:
     wctx.paths.playbook.write_text("cut the backoff\n")
     out = tick(wctx)
     assert out.status == "failed" and "ghost" in (out.error or "")
+
+
+def test_killing_a_worker_that_is_already_over_is_a_success(wctx: Ctx) -> None:
+    k = wctx.knobs()
+    start_worker(wctx, k, "done", "x", command="true")
+    assert wait(wctx.paths.data, "done", 20, wctx.clock) == 0
+    start_worker(wctx, k, "orphan", "x", command="sleep 600")
+    sup = get_session(wctx.paths.data, "orphan").supervisor_pid
+    assert sup
+    os.kill(sup, signal.SIGKILL)  # the supervisor dies without recording an end
+    wait_until(lambda: get_session(wctx.paths.data, "orphan").dead, timeout=20)
+    wire(
+        wctx,
+        [
+            {"decision": {"action": "kill_worker", "id": "done", "journal": "stop done"}},
+            {"decision": {"action": "kill_worker", "id": "orphan", "journal": "stop orphan"}},
+        ],
+        worker=ECHO_AGENT,
+    )
+    try:
+        first = tick(wctx, force=True)
+        assert first.status == "decided", first.error
+        second = tick(wctx, force=True)
+        assert second.status == "decided", second.error
+        lines = wctx.paths.journal.read_text().splitlines()
+        assert lines[-2].endswith("stop done (worker done had already exited (code 0))")
+        assert lines[-1].endswith(
+            "stop orphan (worker orphan was already dead (its supervisor had died))"
+        )
+        # the beat recorded the dead supervisor's end: status.json no longer says running
+        s = get_session(wctx.paths.data, "orphan")
+        assert s.state == "killed" and s.exit_code == 137 and not s.dead
+        assert events(wctx).count("session.dead") == 1  # said once, not every beat
+    finally:
+        _stop_all(wctx)
 
 
 def test_sys_sessions_health_flags_and_verify(wctx: Ctx) -> None:

@@ -51,18 +51,24 @@ def _write_goal(ctx: Ctx, a: WriteGoal) -> None:
     store.atomic_write(ctx.paths.goal(a.id), body)
 
 
-def _archive_goal(ctx: Ctx, a: ArchiveGoal) -> None:
+def _archive_goal(ctx: Ctx, a: ArchiveGoal) -> str | None:
+    """An already archived goal is a success that says so; a goal never seen is an error."""
     src = ctx.paths.goal(a.id)
     dst = ctx.paths.goals_archive / f"{a.id}.md"
     if not src.is_file():
+        if dst.is_file():
+            return f"{ctx.paths.rel(dst)} was already archived"
         raise ExecError(f"archive_goal: {ctx.paths.rel(src)} does not exist (nothing to archive)")
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.replace(src, dst)
     except FileNotFoundError:
+        if dst.is_file():  # archived meanwhile (a human's `looop goal archive`)
+            return f"{ctx.paths.rel(dst)} was already archived"
         raise ExecError(
             f"archive_goal: {ctx.paths.rel(src)} does not exist (nothing to archive)"
         ) from None
+    return None
 
 
 def _write_sensor(
@@ -80,16 +86,19 @@ def _write_sensor(
     store.atomic_write(ctx.paths.sensor(a.name), _normalise_text(a.script), mode=0o755)
 
 
-def _remove_sensor(ctx: Ctx, a: RemoveSensor) -> None:
+def _remove_sensor(ctx: Ctx, a: RemoveSensor) -> str | None:
+    """Moves are level-triggered: a sensor already gone is a success that says so."""
     path = ctx.paths.sensor(a.name)
+    gone = f"{ctx.paths.rel(path)} was already gone"
+    if not path.exists() and not path.is_symlink():
+        return gone
     if not path.is_file():
-        raise ExecError(f"remove_sensor: {ctx.paths.rel(path)} does not exist (nothing to remove)")
+        raise ExecError(f"remove_sensor: {ctx.paths.rel(path)} is not a file; remove it by hand")
     try:
         path.unlink()
     except FileNotFoundError:
-        raise ExecError(
-            f"remove_sensor: {ctx.paths.rel(path)} does not exist (nothing to remove)"
-        ) from None
+        return gone
+    return None
 
 
 def _history_key(name: str) -> tuple[str, int] | None:
@@ -277,13 +286,29 @@ def _sessions_call(what: str, fn: Callable[[], object]) -> None:
         raise ExecError(f"{what}: {e}") from e
 
 
-def _kill_worker(ctx: Ctx, knobs: Knobs, a: KillWorker) -> None:
+def _kill_worker(ctx: Ctx, knobs: Knobs, a: KillWorker) -> str | None:
+    """Moves are level-triggered: a worker that is already over (it exited, was killed, or
+    its supervisor died) is a success that journals what was found; an unknown id fails."""
     # lazy: only worker moves load the session client
-    from looop.sessions import kill
+    from looop.sessions import SessionError, get_session, kill
     from looop.workers.launch import normalise_target
 
     wid = normalise_target(a.id)
-    _sessions_call("kill_worker", lambda: kill(ctx.paths.data, wid))
+    try:
+        kill(ctx.paths.data, wid)
+    except SessionError as e:
+        try:
+            s = get_session(ctx.paths.data, wid)
+        except SessionError:
+            raise ExecError(f"kill_worker: {e}") from e
+        if s.alive:
+            raise ExecError(f"kill_worker: {e}") from e
+        if s.dead or (s.error or "").startswith("the supervisor died"):
+            return f"worker {wid} was already dead (its supervisor had died)"
+        if s.state == "killed":
+            return f"worker {wid} had already been killed"
+        return f"worker {wid} had already exited (code {s.exit_code})"
+    return None
 
 
 def _steer_session(ctx: Ctx, knobs: Knobs, a: SteerSession) -> None:

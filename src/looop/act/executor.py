@@ -120,7 +120,8 @@ def _perform(
     actor: str,
     allow_dangerous: bool = False,
     cfg: Config | None = None,
-) -> None:
+) -> str | None:
+    """Do the move; what it found when its goal state already held (journaled with it)."""
     match action:
         case Noop():
             pass
@@ -129,11 +130,11 @@ def _perform(
         case WriteGoal():
             _write_goal(ctx, action)
         case ArchiveGoal():
-            _archive_goal(ctx, action)
+            return _archive_goal(ctx, action)
         case WriteSensor():
             _write_sensor(ctx, knobs, action, actor, allow_dangerous, cfg)
         case RemoveSensor():
-            _remove_sensor(ctx, action)
+            return _remove_sensor(ctx, action)
         case WritePlaybook():
             _write_playbook(ctx, knobs, action)
         case SendNotification():
@@ -141,7 +142,7 @@ def _perform(
         case StartWorker():
             _start_worker(ctx, knobs, action, actor, allow_dangerous, cfg)
         case KillWorker():
-            _kill_worker(ctx, knobs, action)
+            return _kill_worker(ctx, knobs, action)
         case SteerSession():
             _steer_session(ctx, knobs, action)
         case SendKey():
@@ -152,6 +153,7 @@ def _perform(
             _write_schedule(ctx, action)
         case DropSchedule():
             _drop_schedule(ctx, action)
+    return None
 
 
 def _os_error(ctx: Ctx, e: OSError) -> str:
@@ -179,13 +181,16 @@ def execute(
     action = decision.action
     kind, summary = kind_of(action), summary_of(action)
     try:
-        _perform(ctx, knobs, action, actor, allow_dangerous, cfg)
+        found = _perform(ctx, knobs, action, actor, allow_dangerous, cfg)
     except OSError as e:
         raise ExecError(f"{tag_of(action)}: {_os_error(ctx, e)}") from e
     goal = goal_of(action)
     if goal is not None:
         _stamp_goal_activity(ctx, goal)
     text = sanitise_journal(decision.journal or "") or summary
+    if found:
+        summary = f"{summary} ({found})"
+        text = sanitise_journal(f"{text} ({found})")
     try:
         journal = append_journal(ctx, knobs, text)
     except ExecError as e:

@@ -50,6 +50,7 @@ PulseName = Literal[
     "goal.activity_failed",
     "worker.verify",
     "claim.reaped",
+    "session.dead",
     "fleet.degraded",
     "notify.failed",
 ]
@@ -86,6 +87,7 @@ RecordName = Literal[
     "worker_started",
     "worker_verified",
     "claim_reaped",
+    "session_dead",
     "session_reaped",
     "ask",
     "answer",
@@ -138,6 +140,7 @@ PULSE: dict[PulseName, str] = {
     "goal.activity_failed": "a goal's activity stamp could not be written",
     "worker.verify": "a worker's verify command passed or failed",
     "claim.reaped": "a claim whose holder is gone was released",
+    "session.dead": "a session's supervisor died without recording an end; it is marked killed",
     "fleet.degraded": "the sessions could not be tended this beat",
     "notify.failed": "a notification could not be sent",
 }
@@ -174,6 +177,7 @@ RECORDS: dict[RecordName, str] = {
     "worker_started": "a worker session was launched",
     "worker_verified": "a worker's verify command ran (passed or not)",
     "claim_reaped": "a claim whose holder is gone was released",
+    "session_dead": "a session whose supervisor died was marked killed (exit 137)",
     "session_reaped": "an ended session older than session_ttl was removed",
     "ask": "a worker asked the human",
     "answer": "the human answered an ask",

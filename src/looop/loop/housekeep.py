@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from looop.core.config import Knobs
 from looop.core.context import Ctx
+from looop.core.stamps import utc_stamp_ms
 from looop.human.leases import reap_stale, session_alive
-from looop.sessions.state import list_sessions, prune_aged
+from looop.sessions.state import list_sessions, prune_aged, settle_dead
 
 TYPE_CHECKING = False  # not `from typing`: a skip beat stays light
 
@@ -28,6 +29,15 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs) -> None:
             from looop.workers.verify import run_pending_verifies
 
             run_pending_verifies(ctx, knobs, list_sessions(ctx.paths.data), _run_shell)
+        for sid in settle_dead(ctx.paths.data, utc_stamp_ms(ctx.clock.now())):
+            ctx.events.emit(
+                "warn",
+                "session.dead",
+                f"session {sid}: its supervisor died without recording an end; marked killed "
+                f"(exit 137) — `looop log {sid}` shows its last output",
+                session=sid,
+            )
+            ctx.events.record("session_dead", id=sid)
         for claim_file, holder in reap_stale(ctx.paths.claims, session_alive(ctx.paths.data)):
             ctx.events.emit(
                 "info",

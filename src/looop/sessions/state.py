@@ -322,6 +322,12 @@ def mark_dead(sdir: Path, stamp: str) -> bool:
         os.close(fd)  # closing drops the flock
 
 
+def settle_dead(root: Path, stamp: str) -> list[str]:
+    """Record the end of every session whose supervisor died without writing one (a SIGKILL,
+    the OOM killer): status.json stops saying running. The ids it wrote, each once."""
+    return [s.id for s in list_sessions(root) if s.dead and mark_dead(s.dir, stamp)]
+
+
 # -- cleanup ------------------------------------------------------------------------------
 
 

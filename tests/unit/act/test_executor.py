@@ -186,6 +186,15 @@ def test_write_and_archive_goal_round_trip(ctx: Ctx, clock: FixedClock) -> None:
     assert not (ctx.paths.data / ".wal").exists()  # only shell and notify are WAL-guarded
 
 
+def test_archiving_an_archived_goal_succeeds_and_says_so(ctx: Ctx) -> None:
+    run(ctx, {"action": "write_goal", "id": "ship", "body": "# Ship"})
+    run(ctx, {"action": "archive_goal", "id": "ship"})
+    again = run(ctx, {"action": "archive_goal", "id": "ship", "journal": "tidy up"})
+    assert "goals/archive/ship.md was already archived" in again.summary
+    assert journal_lines(ctx)[-1].endswith("tidy up (goals/archive/ship.md was already archived)")
+    assert (ctx.paths.goals_archive / "ship.md").read_text() == "# Ship\n"
+
+
 def test_archive_missing_goal_names_the_path(ctx: Ctx) -> None:
     with pytest.raises(ExecError, match=r"goals/nope\.md does not exist"):
         run(ctx, {"action": "archive_goal", "id": "nope"})
@@ -229,9 +238,14 @@ def test_remove_sensor_deletes_it_and_journals(ctx: Ctx) -> None:
     done = run(ctx, {"action": "remove_sensor", "name": "ci"})
     assert done.kind == "remove-sensor" and not ctx.paths.sensor("ci").exists()
     assert journal_lines(ctx)[-1].endswith("remove-sensor ci")
-    with pytest.raises(ExecError, match=r"sensors/ci\.sh does not exist"):
-        run(ctx, {"action": "remove_sensor", "name": "ci"})
-    assert len(journal_lines(ctx)) == 2  # the refused one journaled nothing
+    # level-triggered: removing what is already gone succeeds and journals what it found
+    again = run(ctx, {"action": "remove_sensor", "name": "ci"})
+    assert "was already gone" in again.summary
+    assert journal_lines(ctx)[-1].endswith("remove-sensor ci (sensors/ci.sh was already gone)")
+    ctx.paths.sensor("odd").mkdir(parents=True)  # not a file: a human's mess, refused
+    with pytest.raises(ExecError, match=r"sensors/odd\.sh is not a file"):
+        run(ctx, {"action": "remove_sensor", "name": "odd"})
+    assert len(journal_lines(ctx)) == 3  # the refused one journaled nothing
 
 
 @pytest.mark.parametrize(
