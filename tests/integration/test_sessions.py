@@ -512,10 +512,30 @@ def test_a_sigkilled_supervisor_reads_dead_and_its_socket_is_not_trusted(
         impostor.close()
     assert wait(root, "crash", 5, clock) == 137
     assert "ready" in screenshot(root, "crash")["text"]  # read-only views still work
-    # The id can be reused: the corpse is reaped and the stale socket replaced.
+    # The id can be reused: the corpse is reaped and the stale socket replaced; the log of
+    # the run that died is kept beside the new one.
+    before = (root / "sessions" / "crash" / "output.log").read_bytes()
     spawn(root, "crash", _py("echo_loop.py"), cwd=root, env=env)
     r = send(root, "crash", "again")
     _expect(root, "crash", "got: again", clock, since=r["offset"])
+    assert (root / "sessions" / "crash" / "output.log.1").read_bytes() == before
+    assert b"again" not in before
+
+
+@pytest.mark.timeout(60)
+def test_a_reused_id_keeps_the_last_runs_output(
+    root: Path, env: dict[str, str], clock: FixedClock
+) -> None:
+    sdir = root / "sessions" / "again"
+    for n in range(1, 6):
+        spawn(root, "again", ["/bin/sh", "-c", f"echo run-{n}"], cwd=root, env=env)
+        assert wait(root, "again", 20, clock) == 0
+    assert b"run-5" in (sdir / "output.log").read_bytes()
+    kept = {p.name: p.read_bytes() for p in sdir.glob("output.log.*")}
+    assert sorted(kept) == ["output.log.1", "output.log.2", "output.log.3"]  # bounded
+    assert [b"run-4" in kept["output.log.1"], b"run-3" in kept["output.log.2"]] == [True, True]
+    assert b"run-2" in kept["output.log.3"]
+    assert not [p for p in (root / "sessions").iterdir() if p.name.startswith(".keep-")]
 
 
 @pytest.mark.timeout(30)

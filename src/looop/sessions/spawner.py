@@ -19,7 +19,7 @@ from looop.sessions.state import (
     SessionError,
     get_session,
     load_session,
-    reap,
+    reuse,
     session_dir,
     validate_id,
 )
@@ -92,7 +92,7 @@ def spawn(
     if existing is not None:
         if existing.alive:
             raise SessionError(f"session `{sid}` is already running; kill it or pick another id")
-        if not reap(root, sid):
+        if not reuse(root, sid):
             raise SessionError(f"session `{sid}` could not be cleared for reuse; try again")
     sdir.mkdir(parents=True, exist_ok=True)
     cmd = _supervisor_cmd(root, sid, cols, rows, timeout_s, idle_timeout_s)

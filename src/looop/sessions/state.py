@@ -388,6 +388,39 @@ def reap(root: Path, sid: str) -> bool:
     return _remove_dir(sdir)
 
 
+KEEP_LOGS = 3  # a reused id keeps its earlier runs' output as output.log.1 (newest) … .3
+
+
+def reuse(root: Path, sid: str) -> bool:
+    """Clear a corpse for a new run of the same id, keeping the output of its last runs
+    (`output.log.1` is the run before, up to KEEP_LOGS): the log of a run that died is what a
+    user reads to see why. False when it is live, unreadable or could not be cleared."""
+    sdir = session_dir(root, sid)
+    if not _is_corpse(sdir):
+        return False
+    olds = [(sdir / (LOG if n == 0 else f"{LOG}.{n}"), n + 1) for n in range(KEEP_LOGS)]
+    keep = [(src, n) for src, n in olds if src.is_file() and not src.is_symlink()]
+    hold = sessions_dir(root) / f".keep-{sid}-{os.getpid()}-{os.urandom(3).hex()}"
+    if keep:
+        try:
+            hold.mkdir(mode=0o700)
+            for src, n in keep:
+                os.rename(src, hold / f"{LOG}.{n}")
+        except OSError:
+            return False  # the corpse stays as it was; the logs with it or in `hold`
+    if not _remove_dir(sdir) and sdir.exists():
+        return False
+    if keep:
+        try:
+            sdir.mkdir(parents=True, exist_ok=True)
+            for _src, n in keep:
+                os.rename(hold / f"{LOG}.{n}", sdir / f"{LOG}.{n}")
+            hold.rmdir()
+        except OSError:
+            pass  # the logs wait in `hold` (a dot dir no listing shows); the run goes on
+    return True
+
+
 def flag(root: Path, sid: str, message: str) -> None:
     """Write the note (presence = flagged); works on dead sessions and creates the dir."""
     sdir = session_dir(root, sid)
