@@ -19,11 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from looop.cli.beathost import beat_host_pid, stop_beat_host
 from looop.core.clock import SystemClock
 from looop.core.context import Ctx
 from looop.core.events import Emitter
 from looop.core.paths import Paths
-from looop.loop.beathost import beat_host_pid, stop_beat_host
 from looop.loop.pulse import Pulse
 from looop.loop.tick import tick
 from looop.sense import sense

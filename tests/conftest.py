@@ -48,7 +48,7 @@ def _beat_hosts_stopped() -> Iterator[None]:
     yield
     import os
 
-    from looop.loop.beathost import stop_beat_host
+    from looop.cli.beathost import stop_beat_host
 
     for env in (dict(os.environ), {"LANG": "C.UTF-8"}):
         stop_beat_host(env)

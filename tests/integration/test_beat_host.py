@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from looop.loop import beathost
+from looop.cli import beathost
 from tests.helpers import clean_env, wait_until
 
 pytestmark = pytest.mark.timeout(90)

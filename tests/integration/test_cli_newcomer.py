@@ -249,8 +249,15 @@ def test_sensor_rm_and_goal_rm_are_journaled_moves(data: Path, cli: Cli) -> None
         if '"steered"' in ln
     ]
     assert [e["action"] for e in steered][-2:] == ["remove-sensor", "archive"]
-    # gone already, or never there, or a name that is not one: one line, nothing journaled
-    for args in (["sensor", "rm", "ci"], ["goal", "rm", "ship"], ["goal", "rm", "../etc"]):
+    # gone already: moves are level-triggered, a success that journals what it found
+    code, out, _ = cli("sensor", "rm", "ci")
+    assert code == 0 and "sensors/ci.sh was already gone" in out
+    code, out, _ = cli("goal", "rm", "ship")
+    assert code == 0 and "goals/archive/ship.md was already archived" in out
+    journal = (data / "journal.md").read_text()
+    assert journal.count("already") == 2
+    # never there, or a name that is not one: one line, nothing journaled
+    for args in (["goal", "rm", "never"], ["goal", "rm", "../etc"]):
         res = cli(*args)
         assert one_line_error(*res), args
     assert (data / "journal.md").read_text() == journal

@@ -201,9 +201,12 @@ def up_cmd(json_log: bool) -> None:
 )
 @click.option("--keep-workers", is_flag=True, help="Stop only the pulse; workers keep running.")
 def down_cmd(grace: float, keep_workers: bool) -> None:
+    from looop.cli.beathost import stop_beat_host  # lazy: only down stops the beat host
     from looop.loop.daemon import stop_all  # lazy: only up/down/bare looop need it
 
-    res = stop_all(make_ctx(), grace, keep_workers=keep_workers)
+    ctx = make_ctx()
+    res = stop_all(ctx, grace, keep_workers=keep_workers)
+    stop_beat_host(ctx.env)  # nothing depends on it: the next `looop tick` starts another
     if res.tick_pid:
         click.echo(
             f"pulse is not running · a foreground `looop tick` (pid {res.tick_pid}) holds "

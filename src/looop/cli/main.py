@@ -128,7 +128,7 @@ def _fast_tick(
     if force is None:
         return False
     if clock is None:  # an injected clock (tests, the beat host's own child) beats here
-        from looop.loop.beathost import beat_remotely  # lazy: only tick talks to the host
+        from looop.cli.beathost import beat_remotely  # lazy: only tick talks to the host
 
         code = beat_remotely(argv, env)
         if code is not None:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
-from looop.loop.beathost import stop_beat_host
 from looop.loop.status import beat_holder, pulse_pid
 from looop.seed import ensure_data_dir
 from looop.sessions import SessionError, get_session, kill, list_sessions, spawn, wait
@@ -145,7 +144,6 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
     # No session depends on the session host: with the fleet down it goes too (the next
     # start, here or in another data dir, brings one up again).
     stop_host()
-    stop_beat_host(ctx.env)
     ctx.events.record("down", pulse=res.was_running, workers=res.workers, survivors=res.survivors)
     return res
 

@@ -89,7 +89,7 @@ _LIMITS = (
 def beat_key(env: Mapping[str, str], executable: str = sys.executable) -> str:
     """Interpreter, its settings, package and version file: which host a caller talks to.
     The host itself checks the files it preloaded on every request (see `_fresh`)."""
-    from _blake2 import blake2b  # not hashlib: its OpenSSL load costs a tick ~3 ms
+    from _blake2 import blake2b  # lazy: not hashlib (OpenSSL costs a tick ~3 ms); keys only
 
     parts = [executable, _PACKAGE, *(f"{k}={env.get(k, '')}" for k in _INTERPRETER_ENV)]
     try:
@@ -179,7 +179,7 @@ def _real_stdio() -> bool:
 
 def encode_request(argv: list[str], cwd: str, env: Mapping[str, str]) -> bytes:
     """The request's fields (see the module's doc); ValueError when one holds a NUL."""
-    import resource  # a C module: cheap, and only a served tick reads the limits
+    import resource  # lazy: only a served tick reads the limits
 
     umask = os.umask(0o022)
     os.umask(umask)
@@ -247,7 +247,8 @@ class _Lines:
 
 def _forward_signals(pid: int) -> list[int]:
     """Ctrl-C (and TERM, HUP) meant for this beat go to the child that runs it."""
-    import _signal  # type: ignore[import-not-found]  # not `signal`: its enums cost ~1 ms
+    # lazy: a served tick only; `_signal`, not `signal`: its enums cost a start ~1 ms
+    import _signal  # type: ignore[import-not-found]
 
     got: list[int] = []
 
@@ -267,8 +268,8 @@ def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str) -> N
     """Start a host in the background (its first request is the next beat); never fails."""
     from pathlib import Path  # lazy: only a beat that found no host pays for these
 
-    from looop.sessions.host import start_detached
-    from looop.sessions.state import SessionError, ensure_private_dir
+    from looop.sessions.host import start_detached  # lazy: ditto
+    from looop.sessions.state import SessionError, ensure_private_dir  # lazy: ditto
 
     hdir = runtime_dir(base)
     try:
@@ -279,7 +280,7 @@ def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str) -> N
     except (OSError, SessionError):
         return
     r, w = os.pipe()  # the host says ready on it; nobody here waits for that
-    cmd = [sys.executable, "-m", "looop.loop.beathost", "--key", key, "--base", base]
+    cmd = [sys.executable, "-m", "looop.cli.beathost", "--key", key, "--base", base]
     cmd += ["--idle-s", f"{idle_s:g}", "--ready-fd", str(w)]
     try:
         start_detached(cmd, err=err, cwd="/", env=env, ready_w=w)
@@ -381,7 +382,7 @@ def decode_request(raw: bytes) -> Request | None:
 
 def _preload() -> dict[str, tuple[int, int]]:
     """Import what a skip beat runs; (size, mtime) of every looop file that loaded."""
-    import importlib
+    import importlib  # lazy: the host process only
 
     for name in PRELOAD:
         importlib.import_module(name)
@@ -430,10 +431,10 @@ def _fresh(files: dict[str, tuple[int, int]]) -> bool:
 def serve(argv: list[str]) -> int:
     """The host process: preload, bind, say ready, fork a beat per request until idle."""
     import fcntl  # lazy: the host process only
-    import gc
-    import socket
+    import gc  # lazy: the host process only
+    import socket  # lazy: the host process only
 
-    from looop.sessions.host import _name
+    from looop.sessions.host import _name  # lazy: the host process only
 
     opts = {argv[i]: argv[i + 1] for i in range(0, len(argv) - 1, 2) if argv[i].startswith("--")}
     key, base = opts.get("--key", ""), opts.get("--base", "/tmp")
@@ -452,9 +453,9 @@ def serve(argv: list[str]) -> int:
     except BlockingIOError:
         _say(ready_fd, "ok another beat host is serving")
         return 0
-    files = _preload()
-    os.ftruncate(lock_fd, 0)
+    os.ftruncate(lock_fd, 0)  # the holder's pid at once: never a predecessor's
     os.write(lock_fd, f"{os.getpid()}\n".encode())
+    files = _preload()
     _name("looop-beat")
     path = beat_socket(key, base)
     tmp = f"{path}.{os.getpid()}"
@@ -615,12 +616,12 @@ def _intermediate(conn: socket.socket, req: Request, fds: list[int], caller: int
 def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int | None:
     """In the forked beat: become the caller's `looop tick` and run it; its exit code, or
     None when it could not start (the caller then runs it itself)."""
-    import _thread
-    import io
-    import signal
-    import time
+    import _thread  # lazy: a served beat only (here and below)
+    import io  # lazy: a served beat only
+    import signal  # lazy: a served beat only
+    import time  # lazy: a served beat only
 
-    from looop.sessions.host import _apply_limits, _name
+    from looop.sessions.host import _apply_limits, _name  # lazy: a served beat only
 
     try:
         os.chdir(req.cwd)
@@ -653,8 +654,8 @@ def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int
     _name("looop-tick")
     _reply(conn, f"pid {os.getpid()}\n".encode())
     _thread.start_new_thread(_watch_caller, (conn,))
-    from looop.cli.main import main
-    from looop.core.clock import SystemClock
+    from looop.cli.main import main  # lazy: preloaded in the host; the child runs it
+    from looop.core.clock import SystemClock  # lazy: ditto
 
     clock = SystemClock(req.env.get("TZ"))  # injected: the beat runs here, never asks again
     try:
