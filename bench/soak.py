@@ -97,6 +97,7 @@ class Sample:
     runs: int
     sockets: int
     status_ms: float
+    answered: int = 0
 
 
 @dataclass
@@ -117,6 +118,16 @@ class Soak:
     samples: list[Sample] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     t0: float = 0.0
+    answered: int = 0
+
+    def answer_asks(self) -> None:
+        """A human answering what the workers ask, as they come."""
+        r = self.looop("asks", "--json")
+        with contextlib.suppress(ValueError):
+            for ask in json.loads(r.stdout or "[]"):
+                live = isinstance(ask, dict) and str(ask.get("status", "")).upper() == "LIVE"
+                if live and self.looop("answer", str(ask.get("id")), "yes").returncode == 0:
+                    self.answered += 1
 
     # ---- the CLI
     def looop(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -166,7 +177,9 @@ class Soak:
         self.looop("status")
         status_ms = (time.monotonic() - t) * 1000
         runs = self.data / "runs"
-        sock_dir = Path(f"/tmp/looop-{os.geteuid()}")
+        from looop.sessions.state import socket_path
+
+        sock_dir = socket_path(self.data, "pulse").parent  # this data dir's sockets only
         return Sample(
             t=time.monotonic() - self.t0,
             pulse_pid=pid,
@@ -177,7 +190,7 @@ class Soak:
             events_b=_size(self.data / "events.jsonl"),
             journal_b=_size(self.data / "journal.md"),
             runs=len(list(runs.iterdir())) if runs.is_dir() else 0,
-            sockets=len([p for p in sock_dir.iterdir()]) if sock_dir.is_dir() else 0,
+            sockets=len(list(sock_dir.iterdir())) if sock_dir.is_dir() else 0,
             status_ms=status_ms,
         )
 
@@ -570,7 +583,8 @@ def report(s: Soak, minutes: float, checks: list[tuple[str, bool, str]]) -> str:
         row("events.jsonl (B)", lambda x: x.events_b, "B"),
         row("journal.md (B)", lambda x: x.journal_b, "B"),
         row("runs/ entries", lambda x: x.runs, ""),
-        row("host sockets dir entries", lambda x: x.sockets, ""),
+        row("session sockets", lambda x: x.sockets, ""),
+        row("asks answered (total)", lambda x: x.answered, ""),
         row("`looop status` (ms)", lambda x: x.status_ms, "ms"),
         "",
         "| fault | at (s) | recovered after (s) | allowed (s) | note |",
@@ -601,7 +615,9 @@ def main() -> int:
         end = s.t0 + minutes * 60
         pending = list(FAULTS)
         while time.monotonic() < end:
+            s.answer_asks()
             s.samples.append(s.sample())
+            s.samples[-1].answered = s.answered
             if pending and time.monotonic() - s.t0 >= pending[0][0] * minutes * 60:
                 _, inject = pending.pop(0)
                 fault = inject(s)
