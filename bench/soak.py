@@ -440,6 +440,16 @@ def _journal_markers(data: Path) -> list[int]:
     return out
 
 
+def move_accounting(journal: list[int], decided: list[int]) -> tuple[list[int], list[int]]:
+    """(steps journaled more than once, steps recorded as executed but not journaled) — the
+    latter only over what the journal still holds (rotation drops its oldest lines)."""
+    doubled = sorted({k for k in journal if journal.count(k) > 1})
+    floor = min(journal) if journal else 0
+    held = set(journal)
+    lost = sorted({k for k in decided if k >= floor and k not in held})
+    return doubled, lost
+
+
 def _slope_per_hour(xs: list[float], ys: list[float]) -> float:
     if len(xs) < 3:
         return 0.0
@@ -457,7 +467,12 @@ def check(s: Soak) -> list[tuple[str, bool, str]]:
     tb = _tracebacks(s.data)
     out.append(("no traceback in any file", not tb, ", ".join(tb[:5]) or "none"))
     journal = _journal_markers(s.data)
-    doubled = sorted({k for k in journal if journal.count(k) > 1})
+    decided = [
+        int(m.group(1))
+        for r in s.records("decided")
+        if (m := re.search(r"soak step (\d+)\b", str(r.get("journal", ""))))
+    ]
+    doubled, lost = move_accounting(journal, decided)
     out.append(
         (
             "no move journaled twice",
@@ -465,13 +480,6 @@ def check(s: Soak) -> list[tuple[str, bool, str]]:
             f"doubled: {doubled[:10]}" if doubled else f"{len(journal)} lines",
         )
     )
-    decided = [
-        int(m.group(1))
-        for r in s.records("decided")
-        if (m := re.search(r"soak step (\d+)\b", str(r.get("journal", ""))))
-    ]
-    floor = min(journal) if journal else 0
-    lost = sorted(k for k in decided if k >= floor and k not in journal)
     out.append(
         (
             "no executed move missing from the journal",
