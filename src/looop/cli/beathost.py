@@ -398,24 +398,6 @@ def _preload() -> dict[str, tuple[int, int]]:
     return files
 
 
-_NAMESPACES = ("mnt", "pid", "net", "user", "ipc", "uts", "cgroup")
-
-
-def _same_world(pid: int) -> bool:
-    """The caller sees what the host sees: same namespaces, same root (not chrooted). A
-    caller in a container or `unshare` of its own runs its beat itself."""
-    if pid <= 0:
-        return False  # a caller outside our pid namespace
-    try:
-        for ns in _NAMESPACES:
-            if os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"):
-                return False
-        theirs, ours = os.stat(f"/proc/{pid}/root"), os.stat("/")
-    except OSError:
-        return False
-    return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
-
-
 def _fresh(files: dict[str, tuple[int, int]]) -> bool:
     """Every preloaded file is still the one loaded (else the host is stale and goes)."""
     for f, (size, mtime) in files.items():
@@ -546,6 +528,8 @@ def _serve_one(
     conn: socket.socket, listener: socket.socket, lock_fd: int, files: dict[str, tuple[int, int]]
 ) -> bool:
     """One request; True when the host should stop (asked to, or its code went stale)."""
+    from looop.core.peers import same_world  # lazy: the host process only
+
     fds: list[int] = []
     try:
         caller, uid = _peer(conn)
@@ -562,7 +546,7 @@ def _serve_one(
         if len(fds) != FDS:
             _reply(conn, b"unavailable no stdio came with the request\n")
             return False
-        if not _same_world(caller):
+        if not same_world(caller):
             _reply(conn, b"unavailable the caller sees another filesystem or namespace\n")
             return False
         if not _fresh(files):
