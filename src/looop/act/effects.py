@@ -273,6 +273,7 @@ def _start_worker(
         command=a.command,
         verify=a.verify,
         cfg=cfg,
+        sandbox=a.sandbox,
     )
 
 

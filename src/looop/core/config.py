@@ -13,6 +13,7 @@ from looop.core.knobs import (
     resolve_knobs,
     unknown_key_warnings,
 )
+from looop.core.sandboxpolicy import SandboxPolicy, config_sandbox
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -69,15 +70,21 @@ class CostSpec:
 
 
 class Runner:
-    __slots__ = ("cost", "name", "tick", "worker")
+    __slots__ = ("cost", "name", "sandbox", "tick", "worker")
 
     def __init__(
-        self, name: str, tick: str | None, worker: str | None, cost: CostSpec | None = None
+        self,
+        name: str,
+        tick: str | None,
+        worker: str | None,
+        cost: CostSpec | None = None,
+        sandbox: SandboxPolicy | None = None,
     ) -> None:
         self.name = name
         self.tick = tick
         self.worker = worker
         self.cost = cost
+        self.sandbox = sandbox  # None: the top-level setting decides
 
     def __repr__(self) -> str:
         return f"Runner({self.name!r}, tick={self.tick!r}, worker={self.worker!r})"
@@ -107,7 +114,7 @@ class ShellPolicy:
 
 
 class Config:
-    __slots__ = ("default", "exists", "raw", "runners", "shell_policy", "source")
+    __slots__ = ("default", "exists", "raw", "runners", "sandbox", "shell_policy", "source")
 
     def __init__(
         self,
@@ -117,7 +124,9 @@ class Config:
         source: str = "<default>",
         exists: bool = False,
         shell_policy: ShellPolicy | None = None,
+        sandbox: SandboxPolicy | None = None,
     ) -> None:
+        self.sandbox = sandbox  # None: not set (off until sandbox-by-default lands)
         self.default = default
         self.runners = runners
         self.raw: dict[str, Any] = raw if raw is not None else {}
@@ -178,6 +187,7 @@ def parse_config(obj: Any, source: str) -> Config:
                 tick=_opt_str(spec, "tick", source, where),
                 worker=worker,
                 cost=_cost_spec(spec.get("cost"), source, f"runners.{name}.cost"),
+                sandbox=config_sandbox(spec, "sandbox", source, where),
             )
         d = obj.get("default")
         if d is not None and not isinstance(d, str):
@@ -209,6 +219,7 @@ def parse_config(obj: Any, source: str) -> Config:
             knob.from_config(obj[knob.config_key], source)
     _check_extra(obj, source)
     cfg.shell_policy = _shell_policy(obj.get("shell_policy"), source)
+    cfg.sandbox = config_sandbox(obj, "sandbox", source, "")
     return cfg
 
 
@@ -312,6 +323,7 @@ def load_config(path: Path | str) -> Config:
             str(path),
             exists=False,
             shell_policy=cfg.shell_policy,
+            sandbox=cfg.sandbox,
         )
     except OSError as e:
         raise LooopError(f"config {path}: cannot read ({e.strerror})") from e
