@@ -296,14 +296,16 @@ def prepare(
     store.atomic_write(path, json.dumps(conf, indent=2) + "\n")
     net = conf["network"]
     assert isinstance(net, dict)
-    inner = line
+    # TMPDIR is set inside, not for srt: srt makes its proxy's unix sockets in TMPDIR, and a
+    # socket path longer than 107 bytes cannot be bound.
+    pre = [f"export TMPDIR={shlex.quote(os.path.join(mine, 'tmp'))}"]
     if any(is_loopback(d) for d in net["allowedDomains"]):
         # srt's no_proxy sends loopback straight to the sandbox's own (empty) loopback; an
         # allowlisted loopback server is on the host's, which only the proxy reaches.
-        inner = f"unset no_proxy NO_PROXY; {line}"
+        pre.append("unset no_proxy NO_PROXY")
+    inner = "; ".join([*pre, line])
     child = dict(env)
     child["LOOOP_CONFIG"] = _knobs_only_config(raw_config, mine)
-    child["TMPDIR"] = os.path.join(mine, "tmp")
     child["LOOOP_WORKSPACE"] = os.path.join(mine, "work")
     return [srt, "-s", path, "-c", inner], child
 
