@@ -13,7 +13,7 @@ from looop.core.knobs import (
     resolve_knobs,
     unknown_key_warnings,
 )
-from looop.core.sandboxpolicy import SandboxPolicy, config_sandbox
+from looop.core.sandboxpolicy import OFF, SandboxPolicy, config_sandbox
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -96,17 +96,19 @@ SHELL_MODES = ("tripwire", "off")
 class ShellPolicy:
     """`shell_policy`: the built-in run_shell tripwire on or off, plus the user's own patterns."""
 
-    __slots__ = ("allow", "deny", "mode")
+    __slots__ = ("allow", "deny", "mode", "sandbox")
 
     def __init__(
         self,
         mode: str = "tripwire",
         deny: tuple[Pattern[str], ...] = (),
         allow: tuple[Pattern[str], ...] = (),
+        sandbox: SandboxPolicy | None = None,
     ) -> None:
         self.mode = mode
         self.deny = deny
         self.allow = allow
+        self.sandbox = sandbox if sandbox is not None else OFF  # run_shell inside srt
 
     def __repr__(self) -> str:
         pats = [p.pattern for p in self.deny], [p.pattern for p in self.allow]
@@ -239,7 +241,7 @@ def _check_extra(obj: Mapping[str, Any], source: str) -> None:
         _check_price_row(row, source, f"prices.{model}")
 
 
-_SHELL_POLICY_SHAPE = '"tripwire", "off" or an object {"mode", "deny", "allow"}'
+_SHELL_POLICY_SHAPE = '"tripwire", "off" or an object {"mode", "deny", "allow", "sandbox"}'
 
 
 def _shell_policy(v: Any, source: str) -> ShellPolicy:
@@ -253,9 +255,9 @@ def _shell_policy(v: Any, source: str) -> ShellPolicy:
     if not isinstance(v, dict):
         raise bad_config_value(source, "shell_policy", _SHELL_POLICY_SHAPE, v)
     for key in v:
-        if key not in ("mode", "deny", "allow"):
+        if key not in ("mode", "deny", "allow", "sandbox"):
             raise bad_config_value(
-                source, f"shell_policy.{key}", 'one of "mode", "deny", "allow"', key
+                source, f"shell_policy.{key}", 'one of "mode", "deny", "allow", "sandbox"', key
             )
     mode = v.get("mode", "tripwire")
     if not isinstance(mode, str) or mode not in SHELL_MODES:
@@ -264,6 +266,7 @@ def _shell_policy(v: Any, source: str) -> ShellPolicy:
         mode,
         _shell_patterns(v.get("deny"), source, "deny"),
         _shell_patterns(v.get("allow"), source, "allow"),
+        config_sandbox(v, "sandbox", source, "shell_policy."),
     )
 
 

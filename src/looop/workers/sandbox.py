@@ -162,13 +162,17 @@ def srt_program(env: dict[str, str]) -> str | None:
     return shutil.which("srt", path=env.get("PATH", ""))
 
 
-def require(env: dict[str, str], who: str, proc: str = "/proc") -> str:
+WORKER_OFF = 'start it with --no-sandbox / "sandbox": "off"'
+SHELL_OFF = 'set "shell_policy": {"sandbox": "off"}'
+
+
+def require(env: dict[str, str], who: str, proc: str = "/proc", off: str = WORKER_OFF) -> str:
     """srt's path, or one line naming everything missing (never a fallback to no sandbox)."""
     gone = missing(env, proc)
     if gone:
         raise SandboxError(
             f"{who} cannot run sandboxed: missing " + "; ".join(gone) + " — install it, or "
-            'start it with --no-sandbox / "sandbox": "off" to run it unsandboxed'
+            f"{off} to run it unsandboxed"
         )
     prog = srt_program(env)
     assert prog is not None
@@ -182,15 +186,6 @@ def settings(
     data = str(ctx.paths.data)
     p = ctx.paths
     mine = folder(ctx, wid)
-
-    def paths(items: tuple[str, ...] | list[str]) -> list[str]:
-        out = []
-        for item in items:
-            got = _expand(item, home)
-            if got is not None:
-                out.append(_realish(got))
-        return list(dict.fromkeys(out))
-
     write = [
         os.path.join(mine, "work"),
         os.path.join(mine, "tmp"),
@@ -224,9 +219,24 @@ def settings(
         if name != f"{wid}.md":
             deny.append(os.path.join(str(p.prompts), name))
     allow_read = [s for s in RUNNER_STATE.get(runner, ()) if s.startswith("~/.config/")]
-    domains = list(dict.fromkeys([*RUNNER_DOMAINS.get(runner, ()), *policy.domains]))
+    return _conf(write, deny, allow_read, [*RUNNER_DOMAINS.get(runner, ()), *policy.domains], home)
+
+
+def _conf(
+    write: list[str], deny: list[str], allow_read: list[str], domains: list[str], home: str | None
+) -> dict[str, object]:
+    """srt's settings file: paths with ~ expanded and symlinks resolved, no repeats."""
+
+    def paths(items: list[str]) -> list[str]:
+        out = []
+        for item in items:
+            got = _expand(item, home)
+            if got is not None:
+                out.append(_realish(got))
+        return list(dict.fromkeys(out))
+
     return {
-        "network": {"allowedDomains": domains, "deniedDomains": []},
+        "network": {"allowedDomains": list(dict.fromkeys(domains)), "deniedDomains": []},
         "filesystem": {
             "denyRead": paths(deny),
             "allowRead": paths(allow_read),
@@ -234,6 +244,45 @@ def settings(
             "denyWrite": [],
         },
     }
+
+
+def _inner(line: str, tmp: str, domains: list[str]) -> str:
+    """The line srt runs: TMPDIR set inside, not for srt (srt binds its proxy's unix sockets
+    in TMPDIR, and a socket path over 107 bytes cannot be bound); no_proxy cleared when a
+    loopback server is allowlisted (srt's no_proxy sends loopback straight to the sandbox's
+    own, empty loopback; the host's is reached only through the proxy)."""
+    pre = [f"export TMPDIR={shlex.quote(tmp)}"]
+    if any(is_loopback(d) for d in domains):
+        pre.append("unset no_proxy NO_PROXY")
+    return "; ".join([*pre, line])
+
+
+def _save(path: str, conf: dict[str, object]) -> list[str]:
+    store.atomic_write(path, json.dumps(conf, indent=2) + "\n")
+    net = conf["network"]
+    assert isinstance(net, dict)
+    return list(net["allowedDomains"])
+
+
+SHELL_DIR = "+run_shell"  # under sandbox/: '+' is in no worker id
+
+
+def shell_argv(ctx: Ctx, policy: SandboxPolicy, cmd: str, env: dict[str, str]) -> list[str]:
+    """run_shell's argv under srt: it writes only reports/, its own TMPDIR and the policy's
+    `write` list; it cannot read the secrets under $HOME or looop's config; the network
+    reaches only the policy's domains. Raises SandboxError when srt cannot run here."""
+    srt = require(env, "run_shell", off=SHELL_OFF)
+    home = env.get("HOME")
+    mine = os.path.join(str(ctx.paths.data), "sandbox", SHELL_DIR)
+    tmp = os.path.join(mine, "tmp")
+    os.makedirs(tmp, exist_ok=True)
+    os.makedirs(str(ctx.paths.reports), exist_ok=True)
+    write = [tmp, str(ctx.paths.reports), *policy.write]
+    deny = [*HOME_SECRETS, str(ctx.paths.config), *policy.deny_read]
+    conf = _conf(write, deny, [], list(policy.domains), home)
+    path = os.path.join(mine, SETTINGS)
+    domains = _save(path, conf)
+    return [srt, "-s", path, "-c", _inner(cmd, tmp, domains)]
 
 
 def _listdir(path: str) -> list[str]:
@@ -292,22 +341,12 @@ def prepare(
         if got is not None and not item.endswith(".json"):
             os.makedirs(got, exist_ok=True)
     conf = settings(ctx, wid, runner, policy, home)
-    path = os.path.join(mine, SETTINGS)
-    store.atomic_write(path, json.dumps(conf, indent=2) + "\n")
-    net = conf["network"]
-    assert isinstance(net, dict)
-    # TMPDIR is set inside, not for srt: srt makes its proxy's unix sockets in TMPDIR, and a
-    # socket path longer than 107 bytes cannot be bound.
-    pre = [f"export TMPDIR={shlex.quote(os.path.join(mine, 'tmp'))}"]
-    if any(is_loopback(d) for d in net["allowedDomains"]):
-        # srt's no_proxy sends loopback straight to the sandbox's own (empty) loopback; an
-        # allowlisted loopback server is on the host's, which only the proxy reaches.
-        pre.append("unset no_proxy NO_PROXY")
-    inner = "; ".join([*pre, line])
+    domains = _save(os.path.join(mine, SETTINGS), conf)
+    inner = _inner(line, os.path.join(mine, "tmp"), domains)
     child = dict(env)
     child["LOOOP_CONFIG"] = _knobs_only_config(raw_config, mine)
     child["LOOOP_WORKSPACE"] = os.path.join(mine, "work")
-    return [srt, "-s", path, "-c", inner], child
+    return [srt, "-s", os.path.join(mine, SETTINGS), "-c", inner], child
 
 
 def with_note(contract: str, wid: str) -> str:

@@ -191,3 +191,12 @@ def test_user_namespaces_denied_to_a_user_are_named(tmp_path: Path) -> None:
         _exe(empty / prog)
     proc = _proc(tmp_path, sys__kernel__apparmor_restrict_unprivileged_userns="1")
     assert "AppArmor" in " ".join(sandbox.missing({"PATH": str(empty)}, proc))
+
+
+def test_run_shell_sandbox_lives_in_shell_policy_with_one_line_errors() -> None:
+    assert parse_config(_cfg(), "c.json").shell_policy.sandbox == OFF
+    cfg = parse_config(_cfg(shell_policy={"sandbox": {"domains": ["pypi.org"]}}), "c.json")
+    assert cfg.shell_policy.sandbox == SandboxPolicy(True, domains=("pypi.org",))
+    assert cfg.shell_policy.mode == "tripwire"  # the tripwire stays on beside it
+    with pytest.raises(LooopError, match=r"key 'shell_policy.sandbox' must be"):
+        parse_config(_cfg(shell_policy={"sandbox": "yes"}), "c.json")
