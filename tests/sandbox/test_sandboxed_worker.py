@@ -76,6 +76,8 @@ class Box:
         (self.home / ".aws").mkdir()
         (self.home / ".aws" / "credentials").write_text(SECRET + "\n")
         (self.home / "outside.txt").write_text("untouched\n")
+        (self.home / ".claude").mkdir()
+        (self.home / ".claude" / "settings.json").write_text("{}\n")
         self.data.mkdir()
         config = {
             "default": "claude",
@@ -154,6 +156,8 @@ t procroot1_write sh -c 'echo pwned > "/proc/1/root$HOME/outside.txt"'
 t hardlink_config ln "$D/config.json" "$LOOOP_WORKSPACE/hl-config"
 W="$LOOOP_WORKSPACE"
 t hardlink_home sh -c 'ln "$HOME/outside.txt" "$0/hl" && echo pwned >> "$0/hl"' "$W"
+t runner_state sh -c 'mkdir -p "$HOME/.claude/projects" && echo s > "$HOME/.claude/projects/s"'
+t runner_hooks sh -c 'echo "{\"hooks\": 1}" > "$HOME/.claude/settings.json"'
 t claim "$LOOOP_BIN" claim build-lock
 t told "$LOOOP_BIN" told w1
 t cost "$LOOOP_BIN" cost report session w1 claude 0.25
@@ -200,7 +204,7 @@ def test_a_sandboxed_worker_cannot_cross_any_wall_and_the_contract_still_works(
     assert got.pop("end") == ""
 
     # what the contract needs works from inside
-    for key in ("workspace", "tmpdir", "report", "claim", "told", "cost"):
+    for key in ("workspace", "tmpdir", "report", "claim", "told", "cost", "runner_state"):
         assert got.pop(key) == "ok", key
     assert (box.data / "reports" / "w1.md").read_text() == "done\n"
     assert json.loads((box.data / "claims" / "build-lock.json").read_text())["session"] == "w1"
@@ -210,6 +214,7 @@ def test_a_sandboxed_worker_cannot_cross_any_wall_and_the_contract_still_works(
     assert walls == dict.fromkeys(walls, "no")
     assert (box.home / "outside.txt").read_text() == "untouched\n"
     assert not (box.home / "new.txt").exists()
+    assert (box.home / ".claude" / "settings.json").read_text() == "{}\n"
     assert SECRET in (box.data / "config.json").read_text()
     assert "forged" not in (box.data / "journal.md").read_text()
     assert "forged" not in (box.data / "PLAYBOOK.md").read_text()

@@ -45,6 +45,25 @@ RUNNER_STATE: dict[str, tuple[str, ...]] = {
         "~/.local/state/opencode",
     ),
 }
+# The runner CLI's own settings that run code when the CLI starts (hooks, plugins, commands,
+# MCP servers): read-only inside, so a worker cannot plant what runs when you next use the CLI
+# outside the sandbox. Only what exists is locked: srt marks an absent path with a placeholder
+# file on the host, which a killed srt would leave behind.
+RUNNER_LOCKED: dict[str, tuple[str, ...]] = {
+    "claude": (
+        "~/.claude/settings.json",
+        "~/.claude/settings.local.json",
+        "~/.claude/hooks",
+        "~/.claude/plugins",
+        "~/.claude/commands",
+        "~/.claude/agents",
+        "~/.claude/skills",
+        "~/.claude/CLAUDE.md",
+    ),
+    "codex": ("~/.codex/config.toml", "~/.codex/AGENTS.md"),
+    "pi": ("~/.pi/agent/settings.json", "~/.pi/agent/extensions", "~/.pi/agent/AGENTS.md"),
+    "opencode": ("~/.config/opencode",),
+}
 # Secrets and other tools' settings under $HOME that no worker reads.
 HOME_SECRETS = (
     "~/.ssh",
@@ -219,11 +238,22 @@ def settings(
         if name != f"{wid}.md":
             deny.append(os.path.join(str(p.prompts), name))
     allow_read = [s for s in RUNNER_STATE.get(runner, ()) if s.startswith("~/.config/")]
-    return _conf(write, deny, allow_read, [*RUNNER_DOMAINS.get(runner, ()), *policy.domains], home)
+    locked = [
+        got
+        for item in RUNNER_LOCKED.get(runner, ())
+        if (got := _expand(item, home)) is not None and os.path.lexists(got)
+    ]
+    domains = [*RUNNER_DOMAINS.get(runner, ()), *policy.domains]
+    return _conf(write, deny, allow_read, domains, home, locked)
 
 
 def _conf(
-    write: list[str], deny: list[str], allow_read: list[str], domains: list[str], home: str | None
+    write: list[str],
+    deny: list[str],
+    allow_read: list[str],
+    domains: list[str],
+    home: str | None,
+    locked: list[str] | None = None,
 ) -> dict[str, object]:
     """srt's settings file: paths with ~ expanded and symlinks resolved, no repeats."""
 
@@ -241,7 +271,7 @@ def _conf(
             "denyRead": paths(deny),
             "allowRead": paths(allow_read),
             "allowWrite": paths(write),
-            "denyWrite": [],
+            "denyWrite": paths(locked or []),
         },
     }
 

@@ -200,3 +200,14 @@ def test_run_shell_sandbox_lives_in_shell_policy_with_one_line_errors() -> None:
     assert cfg.shell_policy.mode == "tripwire"  # the tripwire stays on beside it
     with pytest.raises(LooopError, match=r"key 'shell_policy.sandbox' must be"):
         parse_config(_cfg(shell_policy={"sandbox": "yes"}), "c.json")
+
+
+def test_the_runners_own_code_running_settings_are_locked_where_they_exist(ctx: Ctx) -> None:
+    home = ctx.paths.data.parent
+    conf: Any = sandbox.settings(ctx, "w1", "claude", ON, str(home))
+    assert conf["filesystem"]["denyWrite"] == []  # absent: no placeholder left on the host
+    (home / ".claude").mkdir()
+    (home / ".claude" / "settings.json").write_text("{}")
+    conf = sandbox.settings(ctx, "w1", "claude", ON, str(home))
+    assert conf["filesystem"]["denyWrite"] == [str(home / ".claude" / "settings.json")]
+    assert str(home / ".claude") in conf["filesystem"]["allowWrite"]
