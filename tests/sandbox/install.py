@@ -65,17 +65,24 @@ def install_debian() -> None:
             f"{' '.join(pkgs)}`"
         )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in ([apt, "install", "-y", "--no-install-recommends", *pkgs], None):
-        if cmd is None:  # the package lists may be stale or absent: update once, then retry
-            subprocess.run([apt, "update"], env=env, capture_output=True, timeout=300, check=False)
-            cmd = [apt, "install", "-y", "--no-install-recommends", *pkgs]
-        done = subprocess.run(
-            cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=600, check=False
-        )
-        if done.returncode == 0 and not missing_programs():
-            return
+    cmd = [apt, "install", "-y", "--no-install-recommends", *pkgs]
+    done = _run(cmd, env)
+    if done.returncode != 0:  # stale or absent package lists: refresh once, then retry
+        _run([apt, "update"], env)
+        done = _run(cmd, env)
+    if done.returncode == 0 and not missing_programs():
+        return
     text = (done.stdout + done.stderr).decode("utf-8", "replace").strip()
     raise InstallError(f"apt-get install {' '.join(pkgs)} exited {done.returncode}: {text[-800:]}")
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(
+            cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=600, check=False
+        )
+    except subprocess.TimeoutExpired as e:
+        raise InstallError(f"{' '.join(cmd)} took over 600 s") from e
 
 
 def check_srt(root: Path) -> str:
