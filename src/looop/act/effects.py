@@ -275,6 +275,7 @@ def _start_worker(
         verify=a.verify,
         cfg=cfg,
         sandbox=a.sandbox,
+        decided=actor == "pulse",
     )
 
 

@@ -191,9 +191,11 @@ def start_worker(
     verify: str | None = None,
     cfg: Config | None = None,
     sandbox: SandboxPolicy | None = None,
+    decided: bool = False,
 ) -> Started:
     """cfg: the beat's config when a decision starts the worker (None reads the file);
-    sandbox: this worker's own setting (None: the runner's, else the config's)."""
+    sandbox: this worker's own setting (None: the runner's, else the config's); decided: the
+    pulse's own move, which may turn the sandbox on but never loosen what the config set."""
     wid = normalise_target(worker_id)
     if not prompt.strip():
         raise WorkerError(f"worker {wid}: the prompt is empty — give the worker a brief")
@@ -225,6 +227,13 @@ def start_worker(
         )
 
     policy = resolve_sandbox(sandbox, r.sandbox, cfg.sandbox)
+    configured = resolve_sandbox(None, r.sandbox, cfg.sandbox)
+    if decided and configured.on and policy != configured:
+        raise WorkerError(
+            f"worker {wid}: the config runs '{r.name}' workers sandboxed and a decision "
+            "cannot loosen that — a human can (`looop worker start --no-sandbox`, or the "
+            "config's `sandbox`)"
+        )
     env = ctx.child_env({"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": r.name})
     if policy.on:
         from looop.workers import sandbox as sbx  # lazy: only a sandboxed start needs it

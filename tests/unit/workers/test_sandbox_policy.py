@@ -211,3 +211,21 @@ def test_the_runners_own_code_running_settings_are_locked_where_they_exist(ctx: 
     conf = sandbox.settings(ctx, "w1", "claude", ON, str(home))
     assert conf["filesystem"]["denyWrite"] == [str(home / ".claude" / "settings.json")]
     assert str(home / ".claude") in conf["filesystem"]["allowWrite"]
+
+
+@pytest.mark.timeout(30)
+def test_a_decision_cannot_loosen_the_configs_sandbox_but_a_human_can(ctx: Ctx) -> None:
+    from looop.sessions import kill, list_sessions
+    from looop.workers.launch import WorkerError, start_worker
+
+    ctx.paths.config.write_text(json.dumps(_cfg(sandbox={"domains": ["example.com"]})))
+    knobs = ctx.knobs()
+    for loose in (OFF, parse_sandbox({"domains": ["evil.example"]}, "sandbox")):
+        with pytest.raises(WorkerError, match="a decision cannot loosen"):
+            start_worker(ctx, knobs, "w1", "go", command="sleep 30", sandbox=loose, decided=True)
+    assert list_sessions(ctx.paths.data) == []  # refused before anything started
+    started = start_worker(ctx, knobs, "w1", "go", command="sleep 30", sandbox=OFF)
+    try:
+        assert started.session.cmd[:1] == ["sleep"]
+    finally:
+        kill(ctx.paths.data, "w1")
