@@ -75,6 +75,7 @@ def test_send_expect_key_shot_log_wait(bash_worker: Ctx) -> None:
             "exit_code": 3,
             "flagged": False,
             "note": None,
+            "sandboxed": False,
         }
     ]
 

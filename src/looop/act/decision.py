@@ -13,6 +13,7 @@ from typing import Any
 
 from looop.core.errors import LooopError
 from looop.core.record import record
+from looop.core.sandboxpolicy import SandboxPolicy
 from looop.core.text import one_line
 
 
@@ -144,6 +145,7 @@ class StartWorker:
     runner: str | None = None
     command: str | None = None
     verify: str | None = None
+    sandbox: SandboxPolicy | None = None  # None: the config decides
 
     def __post_init__(self) -> None:
         _set(self, "id", worker_target(self.id))

@@ -225,7 +225,8 @@ def _run_shell(
     from looop.act.wal import _wal
 
     with _wal(ctx, actor, "shell", fingerprint, summary_of(a)):
-        res = run_shell(ctx, a.cmd, float(timeout))
+        sandbox = (cfg if cfg is not None else ctx.config()).shell_policy.sandbox
+        res = run_shell(ctx, a.cmd, float(timeout), sandbox)
     _write_last_shell(ctx, a.cmd, res)
     what = one_line(a.reason if a.reason.strip() else a.cmd)
     if res.timed_out:
@@ -273,6 +274,8 @@ def _start_worker(
         command=a.command,
         verify=a.verify,
         cfg=cfg,
+        sandbox=a.sandbox,
+        decided=actor == "pulse",
     )
 
 

@@ -33,6 +33,7 @@ from looop.act.decision import (
     _shown,
 )
 from looop.core import jsonsafe
+from looop.core.sandboxpolicy import SandboxPolicy, parse_sandbox
 
 _FENCE = re.compile(r"\A```[ \t]*(?:json)?[ \t]*\n(?P<body>.*?)\n?[ \t]*```\Z", re.S | re.I)
 _EXPECTED = ", ".join(ACTION_TAGS)
@@ -91,6 +92,17 @@ def _keys(obj: dict[str, Any]) -> tuple[str, ...]:
     return tuple(v)
 
 
+def _sandbox(tag: str, obj: dict[str, Any]) -> SandboxPolicy | None:
+    v = obj.get("sandbox")
+    if v is None:
+        return None
+    try:
+        return parse_sandbox(v, "sandbox")
+    except ValueError as e:
+        at, expected = str(e).split("|", 1)
+        raise _bad(tag, at, expected) from None
+
+
 def _build(tag: str, o: dict[str, Any]) -> Action:
     s, opt = _req_str, _opt_str
     match tag:
@@ -115,6 +127,7 @@ def _build(tag: str, o: dict[str, Any]) -> Action:
                 runner=opt(tag, o, "runner"),
                 command=opt(tag, o, "command"),
                 verify=opt(tag, o, "verify"),
+                sandbox=_sandbox(tag, o),
             )
         case "kill_worker":
             return KillWorker(id=s(tag, o, "id"), reason=opt(tag, o, "reason") or "")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from looop.core.context import Ctx
 from looop.core.proc import Kind, Pool, Run, Tail, spawn
 from looop.core.procs import UNCONTAINED, Containment
+from looop.core.sandboxpolicy import SandboxPolicy
 
 TAIL_CHARS = 4000
 # Enough bytes for TAIL_CHARS even if every char is 4 bytes of UTF-8.
@@ -25,9 +26,13 @@ class ShellResult:
     stderr: str
 
 
-def run_shell(ctx: Ctx, cmd: str, timeout_s: float) -> ShellResult:
+def run_shell(
+    ctx: Ctx, cmd: str, timeout_s: float, sandbox: SandboxPolicy | None = None
+) -> ShellResult:
     """Run one command; timeout_s <= 0 means no deadline. When it ends, every process it
     started ends too (daemons, setsid, double forks): the stderr tail says how many.
+    `sandbox` on: the command runs inside srt (workers/sandbox.shell_argv); where srt cannot
+    run, a LooopError says what is missing and nothing runs.
 
     Deadlines use the injected clock's monotonic time, which runs for real even in tests.
     """
@@ -36,7 +41,13 @@ def run_shell(ctx: Ctx, cmd: str, timeout_s: float) -> ShellResult:
             ctx.warned.add(UNCONTAINED)
             ctx.events.emit("warn", "shell.uncontained", UNCONTAINED)
         token = contain.token()
-        result = _run(ctx, cmd, timeout_s, contain, token)
+        env = ctx.child_env()
+        argv = ["bash", "-c", cmd]
+        if sandbox is not None and sandbox.on:
+            from looop.workers.sandbox import shell_argv  # lazy: only a sandboxed shell
+
+            argv = shell_argv(ctx, sandbox, cmd, env)
+        result = _run(ctx, argv, env, timeout_s, contain, token)
         left = contain.close().get(token, 0)
     if not left:
         return result
@@ -46,15 +57,15 @@ def run_shell(ctx: Ctx, cmd: str, timeout_s: float) -> ShellResult:
 
 def _run(
     ctx: Ctx,
-    cmd: str,
+    argv: list[str],
+    env: dict[str, str],
     timeout_s: float,
     contain: Containment,
     token: str,
 ) -> ShellResult:
     started = ctx.clock.monotonic()
     deadline = started + timeout_s if timeout_s > 0 else None
-    argv = ["bash", "-c", cmd]
-    proc = spawn(argv, cwd=ctx.paths.data, env=ctx.child_env(), contain=contain, token=token)
+    proc = spawn(argv, cwd=ctx.paths.data, env=env, contain=contain, token=token)
     run = Run(proc, deadline, Tail(_TAIL_BYTES), Tail(_TAIL_BYTES), started=started)
     # One run in the pool: it ends when bash has exited and its pipes are done, or
     # _EXIT_GRACE_S after bash exits if a backgrounded grandchild still holds them (left to

@@ -86,15 +86,26 @@ def _verb_help(ctx: click.Context, words: list[str]) -> str:
 @click.option("--tick-command", help="Override the one-shot decide command.")
 @click.option("--worker-command", help="Override the worker launch command ({{prompt_file}}).")
 @click.option("--force", is_flag=True, help="Overwrite an existing config.")
+@click.option(
+    "--sandbox/--no-sandbox",
+    default=None,
+    help="Run every worker inside srt's sandbox, or not (sets the config's `sandbox`).",
+)
 def init_cmd(
-    runner: str | None, tick_command: str | None, worker_command: str | None, force: bool
+    runner: str | None,
+    tick_command: str | None,
+    worker_command: str | None,
+    force: bool,
+    sandbox: bool | None,
 ) -> None:
     from looop.loop.setup import InitCancelled, init_config  # lazy: only `init` sets up
 
     ctx = make_ctx()
     interactive = sys.stdin.isatty() and sys.stdout.isatty() and runner is None
     try:
-        res = init_config(ctx, runner, tick_command, worker_command, force, interactive)
+        res = init_config(
+            ctx, runner, tick_command, worker_command, force, interactive, sandbox=sandbox
+        )
     except InitCancelled as e:
         click.echo(f"\nlooop: {e}", err=True)  # the cursor sits after the question
         raise SystemExit(130) from None

@@ -108,7 +108,8 @@ def print_status(st: StatusView, as_json: bool) -> None:
     w(f"workers:   {len(live)} live, {len(st['workers']) - len(live)} finished\n")
     for x in st["workers"]:
         flag = f"  ⚑ {x['note']}" if x.get("note") and x.get("alive") else ""
-        w(f"  - {x.get('id', '?')} [{x.get('label', x.get('error', '?'))}]{flag}\n")
+        box = " · sandboxed" if x.get("sandboxed") else ""
+        w(f"  - {x.get('id', '?')} [{x.get('label', x.get('error', '?'))}{box}]{flag}\n")
     if st["journal_tail"]:
         w("\nJOURNAL (last 3)\n")
     for line in st["journal_tail"]:
@@ -121,8 +122,8 @@ def fleet_table(rows: list[dict[str, Any]]) -> str:
     """`looop ls`: the pulse and the workers (fleet_rows) as a table."""
     from looop.workers.fleet import age  # lazy: hot path: status prints no table
 
-    head = ("ID", "HEALTH", "STATE", "IDLE", "UP", "VERIFY")
-    body = [
+    head: tuple[str, ...] = ("ID", "HEALTH", "STATE", "IDLE", "UP", "VERIFY")
+    body: list[tuple[str, ...]] = [
         (
             r["id"] + (f"  ⚑ {r['note']}" if r.get("note") else ""),
             r["health"],
@@ -133,6 +134,12 @@ def fleet_table(rows: list[dict[str, Any]]) -> str:
         )
         for r in rows
     ]
+    if any(r.get("sandboxed") for r in rows):  # the column shows once a worker is sandboxed
+        head = (*head, "SANDBOX")
+        body = [
+            (*b, "srt" if r.get("sandboxed") else ("—" if r["id"] == "pulse" else "off"))
+            for b, r in zip(body, rows, strict=True)
+        ]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=False)]
     lines = [
         "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()

@@ -29,6 +29,11 @@ def worker_group() -> None:
 @click.option("--runner", default=None, help="A runner from the config (default: its default).")
 @click.option("--command", default=None, help="Replace the launch command for this worker.")
 @click.option("--verify", default=None, help="A read-only check run once after it exits.")
+@click.option(
+    "--sandbox/--no-sandbox",
+    default=None,
+    help="Run it inside srt's sandbox, or not (default: the config's `sandbox`).",
+)
 @JOURNAL_OPT
 def worker_start(
     worker_id: str,
@@ -36,11 +41,13 @@ def worker_start(
     runner: str | None,
     command: str | None,
     verify: str | None,
+    sandbox: bool | None,
     journal: str | None,
 ) -> None:
     start = Start()
     start.worker_id, start.prompt, start.journal = worker_id, prompt, journal
     start.runner, start.command, start.verify = runner, command, verify
+    start.sandbox = None if sandbox is None else ("on" if sandbox else "off")
     click.echo(start_worker_lines(start, make_ctx(), started_ok), nl=False)
 
 

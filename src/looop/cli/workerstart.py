@@ -24,10 +24,12 @@ _OPTS = {
     "--journal": "journal",
     "-j": "journal",
 }
+# flag -> the `sandbox` field it sets
+_FLAGS = {"--sandbox": "on", "--no-sandbox": "off"}
 
 
 class Start:
-    __slots__ = ("command", "journal", "prompt", "runner", "verify", "worker_id")
+    __slots__ = ("command", "journal", "prompt", "runner", "sandbox", "verify", "worker_id")
 
     def __init__(self) -> None:
         self.worker_id = ""
@@ -36,10 +38,12 @@ class Start:
         self.command: str | None = None
         self.verify: str | None = None
         self.journal: str | None = None
+        self.sandbox: str | None = None  # "on" / "off"; None: the config decides
 
 
 def parse_fast(argv: list[str]) -> Start | None:
-    """`worker start ID [PROMPT] [--runner R] [--command C] [--verify V] [-j J]`, options in
+    """`worker start ID [PROMPT] [--runner R] [--command C] [--verify V] [-j J]
+    [--sandbox | --no-sandbox]`, options in
     any order, `--opt=value` too; None sends everything else to click."""
     if argv[:2] != ["worker", "start"]:
         return None
@@ -52,7 +56,12 @@ def parse_fast(argv: list[str]) -> Start | None:
         name, value = tok, None
         if tok.startswith("--") and "=" in tok:
             name, value = tok.split("=", 1)
-        if name in _OPTS:
+        if tok in _FLAGS:
+            if "sandbox" in seen:
+                return None  # both flags, or one twice: click words it
+            seen.add("sandbox")
+            start.sandbox = _FLAGS[tok]
+        elif name in _OPTS:
             if value is None:
                 if i + 1 >= len(rest):
                     return None
@@ -93,7 +102,7 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
         "id": start.worker_id,
         "prompt": body(start.prompt, "worker prompt"),
     }
-    for k in ("runner", "command", "verify"):
+    for k in ("runner", "command", "verify", "sandbox"):
         v = getattr(start, k)
         if v is not None:
             obj[k] = v

@@ -13,6 +13,7 @@ from looop.core.knobs import (
     resolve_knobs,
     unknown_key_warnings,
 )
+from looop.core.sandboxpolicy import OFF, SandboxPolicy, config_sandbox
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -69,15 +70,21 @@ class CostSpec:
 
 
 class Runner:
-    __slots__ = ("cost", "name", "tick", "worker")
+    __slots__ = ("cost", "name", "sandbox", "tick", "worker")
 
     def __init__(
-        self, name: str, tick: str | None, worker: str | None, cost: CostSpec | None = None
+        self,
+        name: str,
+        tick: str | None,
+        worker: str | None,
+        cost: CostSpec | None = None,
+        sandbox: SandboxPolicy | None = None,
     ) -> None:
         self.name = name
         self.tick = tick
         self.worker = worker
         self.cost = cost
+        self.sandbox = sandbox  # None: the top-level setting decides
 
     def __repr__(self) -> str:
         return f"Runner({self.name!r}, tick={self.tick!r}, worker={self.worker!r})"
@@ -89,17 +96,19 @@ SHELL_MODES = ("tripwire", "off")
 class ShellPolicy:
     """`shell_policy`: the built-in run_shell tripwire on or off, plus the user's own patterns."""
 
-    __slots__ = ("allow", "deny", "mode")
+    __slots__ = ("allow", "deny", "mode", "sandbox")
 
     def __init__(
         self,
         mode: str = "tripwire",
         deny: tuple[Pattern[str], ...] = (),
         allow: tuple[Pattern[str], ...] = (),
+        sandbox: SandboxPolicy | None = None,
     ) -> None:
         self.mode = mode
         self.deny = deny
         self.allow = allow
+        self.sandbox = sandbox if sandbox is not None else OFF  # run_shell inside srt
 
     def __repr__(self) -> str:
         pats = [p.pattern for p in self.deny], [p.pattern for p in self.allow]
@@ -107,7 +116,7 @@ class ShellPolicy:
 
 
 class Config:
-    __slots__ = ("default", "exists", "raw", "runners", "shell_policy", "source")
+    __slots__ = ("default", "exists", "raw", "runners", "sandbox", "shell_policy", "source")
 
     def __init__(
         self,
@@ -117,7 +126,9 @@ class Config:
         source: str = "<default>",
         exists: bool = False,
         shell_policy: ShellPolicy | None = None,
+        sandbox: SandboxPolicy | None = None,
     ) -> None:
+        self.sandbox = sandbox  # None: not set (off until sandbox-by-default lands)
         self.default = default
         self.runners = runners
         self.raw: dict[str, Any] = raw if raw is not None else {}
@@ -178,6 +189,7 @@ def parse_config(obj: Any, source: str) -> Config:
                 tick=_opt_str(spec, "tick", source, where),
                 worker=worker,
                 cost=_cost_spec(spec.get("cost"), source, f"runners.{name}.cost"),
+                sandbox=config_sandbox(spec, "sandbox", source, where),
             )
         d = obj.get("default")
         if d is not None and not isinstance(d, str):
@@ -209,6 +221,7 @@ def parse_config(obj: Any, source: str) -> Config:
             knob.from_config(obj[knob.config_key], source)
     _check_extra(obj, source)
     cfg.shell_policy = _shell_policy(obj.get("shell_policy"), source)
+    cfg.sandbox = config_sandbox(obj, "sandbox", source, "")
     return cfg
 
 
@@ -228,7 +241,7 @@ def _check_extra(obj: Mapping[str, Any], source: str) -> None:
         _check_price_row(row, source, f"prices.{model}")
 
 
-_SHELL_POLICY_SHAPE = '"tripwire", "off" or an object {"mode", "deny", "allow"}'
+_SHELL_POLICY_SHAPE = '"tripwire", "off" or an object {"mode", "deny", "allow", "sandbox"}'
 
 
 def _shell_policy(v: Any, source: str) -> ShellPolicy:
@@ -242,9 +255,9 @@ def _shell_policy(v: Any, source: str) -> ShellPolicy:
     if not isinstance(v, dict):
         raise bad_config_value(source, "shell_policy", _SHELL_POLICY_SHAPE, v)
     for key in v:
-        if key not in ("mode", "deny", "allow"):
+        if key not in ("mode", "deny", "allow", "sandbox"):
             raise bad_config_value(
-                source, f"shell_policy.{key}", 'one of "mode", "deny", "allow"', key
+                source, f"shell_policy.{key}", 'one of "mode", "deny", "allow", "sandbox"', key
             )
     mode = v.get("mode", "tripwire")
     if not isinstance(mode, str) or mode not in SHELL_MODES:
@@ -253,6 +266,7 @@ def _shell_policy(v: Any, source: str) -> ShellPolicy:
         mode,
         _shell_patterns(v.get("deny"), source, "deny"),
         _shell_patterns(v.get("allow"), source, "allow"),
+        config_sandbox(v, "sandbox", source, "shell_policy."),
     )
 
 
@@ -312,6 +326,7 @@ def load_config(path: Path | str) -> Config:
             str(path),
             exists=False,
             shell_policy=cfg.shell_policy,
+            sandbox=cfg.sandbox,
         )
     except OSError as e:
         raise LooopError(f"config {path}: cannot read ({e.strerror})") from e

@@ -312,9 +312,10 @@ _TOP_KEYS = (
     "notify_urls",
     "prices",
     "shell_policy",
+    "sandbox",
     "v",
 )
-_RUNNER_KEYS = ("tick", "worker", "interactive", "cost")
+_RUNNER_KEYS = ("tick", "worker", "interactive", "cost", "sandbox")
 
 
 def unknown_key_warnings(cfg: Config) -> list[str]:

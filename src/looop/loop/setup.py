@@ -71,9 +71,11 @@ def init_config(
     worker: str | None,
     force: bool,
     interactive: bool,
+    sandbox: bool | None = None,
 ) -> list[str]:
     """Ask (interactively) and validate everything first, then create the data dir and write
-    the config: a refused or cancelled init leaves nothing behind."""
+    the config: a refused or cancelled init leaves nothing behind. sandbox: --sandbox /
+    --no-sandbox (None keeps what the config says)."""
     cfg_path = ctx.paths.config
     existing: dict[str, Any] = {}
     raw = store.read_text(cfg_path)
@@ -108,6 +110,8 @@ def init_config(
     if isinstance(old_spec, dict) and "cost" in old_spec:
         spec["cost"] = old_spec["cost"]  # a declared cost spec outlives a re-init
     new: dict[str, Any] = {"default": name, "runners": {name: spec}, **knobs}
+    if sandbox is not None:
+        new["sandbox"] = "on" if sandbox else "off"
     cfg = parse_config(new, str(cfg_path))  # refuse to write something we cannot read back
     ensure_data_dir(ctx.paths)
     cfg_path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,6 +127,13 @@ def init_config(
             lines.append(f"warning: `{exe}` is not on PATH yet — install it before `looop up`")
             break
     lines += preset_notes(name, ctx.env)
+    if cfg.sandbox is not None and cfg.sandbox.on:
+        lines.append("  sandbox: on — every worker runs inside srt (docs/THREAT_MODEL.md)")
+        from looop.workers.sandbox import missing  # lazy: only a sandboxed init checks srt
+
+        gone = missing(ctx.child_env())
+        if gone:
+            lines.append("warning: the sandbox cannot run here yet — missing " + "; ".join(gone))
     if name == "custom":
         lines += _unmetered_note(name, ctx.knobs(cfg).real("max_daily_usd"), cfg.runners[name])
     lines.append("next: `looop tick --dry-run` to see the prompt, `looop up` to start the pulse")

@@ -55,6 +55,7 @@ class WorkerView(TypedDict, total=False):
     exit_code: int | None
     flagged: bool
     note: str | None
+    sandboxed: bool
     error: str
 
 

@@ -90,6 +90,8 @@ def probe_sessions(ctx: Ctx, knobs: Knobs | None = None) -> Any:
         detail[r["id"]] = {
             k: r[k] for k in ("started_at", "last_output_at", "verify_output") if r[k] is not None
         }
+        if r.get("sandboxed"):  # in detail, not signal: it never changes mid-run
+            detail[r["id"]]["sandboxed"] = True
     return {"detail": {"count": len(rows), "workers": detail}, "signal": signal}
 
 

@@ -19,6 +19,13 @@ if TYPE_CHECKING:
     from looop.core.clock import Clock
 
 PULSE = "pulse"
+SANDBOX_SETTINGS = "srt.json"  # a sandboxed start writes sandbox/<id>/srt.json
+
+
+def sandboxed(data: str, wid: str) -> bool:
+    """Whether the worker's current run is sandboxed: its srt settings are there (a start
+    writes them, a start without a sandbox removes them). One stat, for `ls` and `status`."""
+    return os.path.isfile(os.path.join(data, "sandbox", wid, SANDBOX_SETTINGS))
 
 
 def _stem(name: str) -> str:
@@ -102,6 +109,7 @@ def worker_rows(
                 "last_output_at": clock.offset_stamp_at(last) if last else None,
                 "last_output_unix": last,
                 "label": s["label"],
+                "sandboxed": sandboxed(data, s["id"]),
             }
         )
     return rows

@@ -12,6 +12,8 @@ from looop.core import store
 from looop.core.config import PLACEHOLDER, Config, Knobs, substitute_prompt_file
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
+from looop.core.sandboxpolicy import SandboxPolicy
+from looop.core.sandboxpolicy import resolve as resolve_sandbox
 from looop.sessions import Session, SessionError, get_session, list_sessions, reap, spawn
 from looop.sessions import validate_id as validate_session_id
 
@@ -188,8 +190,12 @@ def start_worker(
     command: str | None = None,
     verify: str | None = None,
     cfg: Config | None = None,
+    sandbox: SandboxPolicy | None = None,
+    decided: bool = False,
 ) -> Started:
-    """cfg: the beat's config when a decision starts the worker (None reads the file)."""
+    """cfg: the beat's config when a decision starts the worker (None reads the file);
+    sandbox: this worker's own setting (None: the runner's, else the config's); decided: the
+    pulse's own move, which may turn the sandbox on but never loosen what the config set."""
     wid = normalise_target(worker_id)
     if not prompt.strip():
         raise WorkerError(f"worker {wid}: the prompt is empty — give the worker a brief")
@@ -220,16 +226,38 @@ def start_worker(
             f"{cap}); kill one or raise the cap"
         )
 
+    policy = resolve_sandbox(sandbox, r.sandbox, cfg.sandbox)
+    configured = resolve_sandbox(None, r.sandbox, cfg.sandbox)
+    if decided and configured.on and policy != configured:
+        raise WorkerError(
+            f"worker {wid}: the config runs '{r.name}' workers sandboxed and a decision "
+            "cannot loosen that — a human can (`looop worker start --no-sandbox`, or the "
+            "config's `sandbox`)"
+        )
+    env = ctx.child_env({"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": r.name})
+    if policy.on:
+        from looop.workers import sandbox as sbx  # lazy: only a sandboxed start needs it
+
+        sbx.require(env, f"worker {wid}")
+
     # commit: everything below changes the world
     reap(ctx.paths.data, wid)
     end_generation(ctx, wid)
     if verify is not None and verify.strip():
         store.atomic_write(ctx.paths.verify / f"{wid}.cmd", verify.strip() + "\n")
     prompt_path = ctx.paths.prompts / f"{wid}.md"
-    store.atomic_write(prompt_path, contract_text(wid, r.name) + prompt.rstrip("\n") + "\n")
+    contract = contract_text(wid, r.name)
+    if policy.on:
+        contract = sbx.with_note(contract, wid)
+    store.atomic_write(prompt_path, contract + prompt.rstrip("\n") + "\n")
     line = substitute_prompt_file(template, prompt_path)
-    env = ctx.child_env({"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": r.name})
-    argv = worker_argv(line, env.get("PATH"))
+    if policy.on:
+        try:
+            argv, env = sbx.prepare(ctx, wid, r.name, policy, line, env, cfg.raw)
+        except OSError as e:
+            raise WorkerError(f"worker {wid}: cannot set up its sandbox: {e}") from e
+    else:
+        argv = worker_argv(line, env.get("PATH"))
     try:
         session = spawn(
             ctx.paths.data,
@@ -242,8 +270,10 @@ def start_worker(
         )
     except SessionError as e:
         store.remove(ctx.paths.verify / f"{wid}.cmd")
+        if policy.on:
+            sbx.forget(ctx, wid)
         raise WorkerError(f"worker {wid} did not start: {e}") from e
-    ctx.events.record("worker_started", id=wid, runner=r.name)
+    ctx.events.record("worker_started", id=wid, runner=r.name, sandbox=policy.on)
     return Started(session, r.name, str(prompt_path))
 
 
@@ -251,6 +281,7 @@ def end_generation(ctx: Ctx, wid: str) -> None:
     """A reused id must not inherit the last worker's verify result or undelivered steering."""
     for name in (f"{wid}.cmd", f"{wid}.json"):
         store.remove(ctx.paths.verify / name)
+    store.remove(ctx.paths.data / "sandbox" / wid / "srt.json")  # is_sandboxed reads it
     tells = ctx.paths.tells
     if tells.is_dir():
         for t in tells.glob(f"{wid}-*.json"):

@@ -35,6 +35,10 @@ CASES: list[list[str]] = [
     ["worker", "start", "--help"],
     ["worker", "start", "", "--command", "sleep 600", "go"],
     ["worker", "start", "w1", "--command=", "go"],
+    ["worker", "start", "w1", "--no-sandbox", "--command", "sleep 600", "go"],
+    ["worker", "start", "w1", "--sandbox", "--command", "sleep 600", "go"],
+    ["worker", "start", "w1", "--sandbox", "--no-sandbox", "--command", "sleep 600", "go"],
+    ["worker", "start", "w1", "--sandbox", "--sandbox", "--command", "sleep 600", "go"],
 ]
 
 

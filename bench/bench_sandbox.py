@@ -1,0 +1,128 @@
+"""What the sandbox costs a worker's start: `looop worker start --sandbox` against the same
+command with `--no-sandbox`, whole commands as a user types them, interleaved pair by pair;
+and, honestly beside it, how long until the worker's own command has run (srt is a Node
+program that starts its proxies and bubblewrap before the command runs)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROUNDS = 11
+ADDED_MS = 150
+
+
+def _spread(xs: list[float]) -> dict[str, float]:
+    return {
+        "value": round(statistics.median(xs) * 1000, 1),
+        "min": round(min(xs) * 1000, 1),
+        "max": round(max(xs) * 1000, 1),
+    }
+
+
+def _srt() -> str:
+    repo = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(repo))
+    from tests.sandbox.install import install
+
+    return str(install())
+
+
+def _start(looop: str, wid: str, flag: str, mark: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(the command's wall, until the worker's command has run: its mark file exists)."""
+    cmd = f"touch {mark}; exec sleep 600"
+    t0 = time.perf_counter()
+    subprocess.run(
+        [looop, "worker", "start", wid, "--command", cmd, flag, "go"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
+    wall = time.perf_counter() - t0
+    deadline = t0 + 30
+    while not mark.exists():  # polled: nothing outside the sandbox is told when it runs
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"worker {wid} never ran its command")
+        time.sleep(0.002)
+    return wall, time.perf_counter() - t0
+
+
+def run() -> list[dict[str, object]]:
+    import looop
+
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(Path(looop.__file__).parent)], check=True
+    )
+    srt = _srt()
+    looop_bin = str(Path(sys.executable).parent / "looop")
+    rows: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as d:
+        data = Path(d) / "data"
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": d,
+            "LANG": "C.UTF-8",
+            "LOOOP_DATA_DIR": str(data),
+            "LOOOP_SRT": srt,
+            "LOOOP_MAX_WORKERS": "0",
+        }
+        subprocess.run([looop_bin, "init"], env=env, capture_output=True, check=True)
+        _start(looop_bin, "warm", "--no-sandbox", Path(d) / "warm", env)  # host, page cache
+        subprocess.run([looop_bin, "kill", "warm"], env=env, capture_output=True)
+        walls: dict[str, list[float]] = {"--sandbox": [], "--no-sandbox": []}
+        ran: dict[str, list[float]] = {"--sandbox": [], "--no-sandbox": []}
+        for i in range(ROUNDS):
+            # alternate which goes first, so neither always runs on a cache the other warmed
+            order = ["--sandbox", "--no-sandbox"] if i % 2 == 0 else ["--no-sandbox", "--sandbox"]
+            for flag in order:
+                wid = f"{'s' if flag == '--sandbox' else 'p'}{i}"
+                # the sandboxed worker can write only its workspace: its mark goes there
+                mark = data / "sandbox" / wid / "work" / "ran"
+                wall, up = _start(
+                    looop_bin, wid, flag, mark if flag == "--sandbox" else Path(d) / wid, env
+                )
+                walls[flag].append(wall)
+                ran[flag].append(up)
+                subprocess.run([looop_bin, "kill", wid], env=env, capture_output=True)
+        sb, plain = walls["--sandbox"], walls["--no-sandbox"]
+        added = [a - b for a, b in zip(sb, plain, strict=True)]
+        rows.append(
+            {
+                "name": "looop worker start --sandbox (whole command)",
+                **_spread(sb),
+                "unit": "ms",
+                "baseline": round(statistics.median(plain) * 1000, 1),
+                "ratio": round(statistics.median(sb) / statistics.median(plain), 2),
+                "target": f"<= {ADDED_MS} ms over --no-sandbox",
+                "ok": statistics.median(sb) - statistics.median(plain) <= ADDED_MS / 1000,
+                "note": (
+                    f"sandbox start: baseline = the same `looop worker start --no-sandbox`, "
+                    f"{ROUNDS} interleaved pairs; added per pair min/median/max "
+                    f"{min(added) * 1000:.0f}/{statistics.median(added) * 1000:.0f}/"
+                    f"{max(added) * 1000:.0f} ms"
+                ),
+            }
+        )
+        sr, pr = ran["--sandbox"], ran["--no-sandbox"]
+        rows.append(
+            {
+                "name": "sandboxed worker: start until its command has run",
+                **_spread(sr),
+                "unit": "ms",
+                "baseline": round(statistics.median(pr) * 1000, 1),
+                "ratio": round(statistics.median(sr) / statistics.median(pr), 2),
+                "target": "<= 1000 ms",
+                "ok": statistics.median(sr) <= 1.0,
+                "note": (
+                    "sandbox first act: from `looop worker start` until the worker's command "
+                    "has touched a file, against --no-sandbox; srt (Node) starts its proxies "
+                    "and bubblewrap first, which the worker start does not wait for"
+                ),
+            }
+        )
+    return rows

@@ -1,0 +1,158 @@
+"""Install the real sandbox parts, once: Anthropic's sandbox runtime (`srt`, from npm) into a
+cache inside the repo, and Debian's bubblewrap, socat and ripgrep through apt-get when missing.
+
+    python -m tests.sandbox.install      # what the session fixture does, by hand
+
+npm missing is the only reason the sandbox suite is skipped; anything else that fails here
+(apt-get refused, no root, npm install broken, srt not running) is an error the run reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.realcli.install import _locked
+
+# Exact version, checked with `npm view @anthropic-ai/sandbox-runtime version`.
+SRT_PACKAGE = "@anthropic-ai/sandbox-runtime"
+SRT_VERSION = "0.0.83"
+# program -> the Debian package that holds it
+DEBIAN: dict[str, str] = {"bwrap": "bubblewrap", "socat": "socat", "rg": "ripgrep"}
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE_ROOT = REPO / ".sandbox-cache"
+INSTALL_TIMEOUT_S = 600
+_MARKER = ".installed.json"
+
+
+class InstallError(RuntimeError):
+    """The sandbox parts could not be installed or do not run: an error, never a skip."""
+
+
+def npm_path() -> str | None:
+    return shutil.which("npm")
+
+
+def cache_dir() -> Path:
+    return CACHE_ROOT / f"srt-{SRT_VERSION}"
+
+
+def srt_path(root: Path) -> Path:
+    return root / "node_modules" / ".bin" / "srt"
+
+
+def missing_programs() -> list[str]:
+    return [prog for prog in DEBIAN if shutil.which(prog) is None]
+
+
+def install_debian() -> None:
+    """apt-get the Debian packages whose programs are not on PATH (root only)."""
+    missing = missing_programs()
+    if not missing:
+        return
+    pkgs = [DEBIAN[p] for p in missing]
+    apt = shutil.which("apt-get")
+    if apt is None:
+        raise InstallError(f"{', '.join(missing)} missing and no apt-get: install {' '.join(pkgs)}")
+    if os.geteuid() != 0:
+        raise InstallError(
+            f"{', '.join(missing)} missing and not root: run `sudo apt-get install -y "
+            f"{' '.join(pkgs)}`"
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    cmd = [apt, "install", "-y", "--no-install-recommends", *pkgs]
+    done = _run(cmd, env)
+    if done.returncode != 0:  # stale or absent package lists: refresh once, then retry
+        _run([apt, "update"], env)
+        done = _run(cmd, env)
+    if done.returncode == 0 and not missing_programs():
+        return
+    text = (done.stdout + done.stderr).decode("utf-8", "replace").strip()
+    raise InstallError(f"apt-get install {' '.join(pkgs)} exited {done.returncode}: {text[-800:]}")
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(
+            cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=600, check=False
+        )
+    except subprocess.TimeoutExpired as e:
+        raise InstallError(f"{' '.join(cmd)} took over 600 s") from e
+
+
+def check_srt(root: Path) -> str:
+    exe = srt_path(root)
+    if not exe.exists():
+        raise InstallError(f"{exe} is missing after npm install")
+    try:
+        done = subprocess.run(
+            [str(exe), "--version"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise InstallError(f"srt --version did not run: {e}") from e
+    out = (done.stdout + done.stderr).decode("utf-8", "replace").strip()
+    if done.returncode != 0 or SRT_VERSION not in out:
+        raise InstallError(f"srt --version exited {done.returncode}, printed {out[-400:]!r}")
+    return out
+
+
+def install() -> Path:
+    """srt's path, with the pinned runtime and the Debian programs installed (at most once)."""
+    npm = npm_path()
+    if npm is None:
+        raise InstallError("npm is not on PATH")
+    install_debian()
+    root = cache_dir()
+    with _locked(CACHE_ROOT / f"{root.name}.lock"):
+        marker = root / _MARKER
+        if marker.exists() and srt_path(root).exists():
+            return srt_path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        # A package.json of our own keeps npm from walking up into the repo.
+        (root / "package.json").write_text(
+            json.dumps({"name": "looop-sandbox-cache", "private": True}) + "\n"
+        )
+        cmd = [npm, "install", "--prefix", str(root), "--no-audit", "--no-fund", "--save-exact"]
+        cmd.append(f"{SRT_PACKAGE}@{SRT_VERSION}")
+        try:
+            done = subprocess.run(
+                cmd,
+                cwd=root,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=INSTALL_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as e:
+            raise InstallError(f"npm install took over {INSTALL_TIMEOUT_S}s") from e
+        text = (done.stdout + done.stderr).decode("utf-8", "replace")
+        (root / "npm-install.log").write_text(" ".join(cmd) + "\n" + text)
+        if done.returncode != 0:
+            raise InstallError(f"npm install exited {done.returncode}: {text.strip()[-1500:]}")
+        version = check_srt(root)
+        marker.write_text(json.dumps({"version": version}) + "\n")
+        return srt_path(root)
+
+
+def main() -> int:
+    try:
+        srt = install()
+    except InstallError as e:
+        print(f"sandbox install failed: {e}", file=sys.stderr)
+        return 1
+    print(srt)
+    return 0
+
+
+if __name__ == "__main__":
+    os.umask(0o022)
+    raise SystemExit(main())

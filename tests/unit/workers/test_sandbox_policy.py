@@ -1,0 +1,231 @@
+"""The `sandbox` setting: parsed from the config, a decision and the flags with one-line errors,
+resolved most-specific-first, turned into srt settings, and refused where srt cannot run."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from looop.act.actions import DecisionError, StartWorker, parse_decision
+from looop.core.config import parse_config
+from looop.core.context import Ctx
+from looop.core.errors import LooopError
+from looop.core.sandboxpolicy import OFF, ON, SandboxPolicy, parse_sandbox, resolve
+from looop.workers import sandbox
+
+
+def _cfg(**top: Any) -> dict[str, Any]:
+    return {"default": "claude", "runners": {"claude": {"worker": "claude {{prompt_file}}"}}, **top}
+
+
+def test_config_reads_off_on_and_an_object_at_the_top_and_per_runner() -> None:
+    assert parse_config(_cfg(), "c.json").sandbox is None
+    assert parse_config(_cfg(sandbox="off"), "c.json").sandbox == OFF
+    assert parse_config(_cfg(sandbox="on"), "c.json").sandbox == ON
+    obj = {"write": ["~/src/app"], "deny_read": ["/srv/secret"], "domains": ["*.github.com"]}
+    got = parse_config(_cfg(sandbox=obj), "c.json").sandbox
+    assert got == SandboxPolicy(True, ("~/src/app",), ("/srv/secret",), ("*.github.com",))
+    raw = _cfg()
+    raw["runners"]["claude"]["sandbox"] = "on"
+    cfg = parse_config(raw, "c.json")
+    runner = cfg.runner()
+    assert runner is not None and runner.sandbox == ON
+
+
+@pytest.mark.parametrize(
+    ("value", "key"),
+    [
+        ("yes", "sandbox"),
+        (True, "sandbox"),
+        ({"write": "~/x"}, "sandbox.write"),
+        ({"write": ["relative/dir"]}, "sandbox.write[0]"),
+        ({"write": ["/a/../etc"]}, "sandbox.write[0]"),
+        ({"deny_read": [3]}, "sandbox.deny_read[0]"),
+        ({"domains": ["http://evil.com/x"]}, "sandbox.domains[0]"),
+        ({"domains": ["a b"]}, "sandbox.domains[0]"),
+        ({"domains": ["user@host"]}, "sandbox.domains[0]"),
+        ({"netwrok": []}, "sandbox.netwrok"),
+        ({"write": ["/x"] * 65}, "sandbox.write"),
+    ],
+)
+def test_a_bad_sandbox_value_is_one_line_naming_its_key(value: object, key: str) -> None:
+    with pytest.raises(LooopError) as e:
+        parse_config(_cfg(sandbox=value), "c.json")
+    msg = str(e.value)
+    assert "\n" not in msg and f"key '{key}' must be" in msg
+    raw = _cfg()
+    raw["runners"]["claude"]["sandbox"] = value
+    with pytest.raises(LooopError, match=f"'runners.claude.{key}'".replace("[", r"\[")):
+        parse_config(raw, "c.json")
+
+
+def test_the_config_key_is_known_so_it_is_not_warned_about() -> None:
+    from looop.core.config import unknown_key_warnings
+
+    raw = _cfg(sandbox="on")
+    raw["runners"]["claude"]["sandbox"] = "off"
+    assert unknown_key_warnings(parse_config(raw, "c.json")) == []
+
+
+def test_start_worker_takes_a_sandbox_field_and_refuses_a_bad_one() -> None:
+    d = parse_decision(
+        json.dumps(
+            {"action": "start_worker", "id": "w1", "prompt": "go", "sandbox": "off"}
+        ).encode()
+    )
+    assert isinstance(d.action, StartWorker) and d.action.sandbox == OFF
+    d = parse_decision(json.dumps({"action": "start_worker", "id": "w1", "prompt": "go"}).encode())
+    assert isinstance(d.action, StartWorker) and d.action.sandbox is None
+    bad = {"action": "start_worker", "id": "w1", "prompt": "go", "sandbox": {"write": [1]}}
+    with pytest.raises(DecisionError, match=r"field 'sandbox.write\[0\]' must be"):
+        parse_decision(json.dumps(bad).encode())
+
+
+def test_the_most_specific_setting_decides_and_on_keeps_the_configs_additions() -> None:
+    extra = parse_sandbox({"domains": ["example.com"]}, "sandbox")
+    assert resolve(None, None, None) == OFF
+    assert resolve(None, None, extra) == extra
+    assert resolve(OFF, ON, extra) == OFF
+    assert resolve(None, OFF, extra) == OFF
+    assert resolve(ON, None, extra) == extra  # --sandbox over a config policy keeps its lists
+    assert resolve(ON, OFF, extra) == extra
+    assert resolve(None, ON, None) == ON
+    own = parse_sandbox({"write": ["/w"]}, "sandbox")
+    assert resolve(own, None, extra) == own
+
+
+def test_settings_deny_secrets_and_other_workers_and_allow_the_contract(ctx: Ctx) -> None:
+    home = str(ctx.paths.data.parent)
+    (ctx.paths.sessions / "other").mkdir(parents=True)
+    (ctx.paths.sessions / "w1").mkdir(parents=True)
+    ctx.paths.prompts.mkdir()
+    (ctx.paths.prompts / "other.md").write_text("theirs")
+    (ctx.paths.prompts / "w1.md").write_text("mine")
+    (ctx.paths.data / "sandbox" / "other").mkdir(parents=True)
+    policy = parse_sandbox({"write": ["~/src"], "domains": ["127.0.0.1:9"]}, "sandbox")
+    conf: Any = sandbox.settings(ctx, "w1", "claude", policy, home)
+    fs, net = conf["filesystem"], conf["network"]
+    data = str(ctx.paths.data)
+    assert f"{home}/.ssh" in fs["denyRead"] and f"{home}/.aws" in fs["denyRead"]
+    assert str(ctx.paths.config) in fs["denyRead"] and str(ctx.paths.journal) in fs["denyRead"]
+    assert f"{data}/sessions/other/output.log" in fs["denyRead"]
+    assert f"{data}/prompts/other.md" in fs["denyRead"]
+    assert f"{data}/sandbox/other" in fs["denyRead"]
+    assert not any("/w1" in p for p in fs["denyRead"])  # its own brief and folder stay
+    assert f"{data}/sandbox/w1/work" in fs["allowWrite"] and f"{home}/src" in fs["allowWrite"]
+    assert f"{home}/.claude" in fs["allowWrite"]
+    assert data not in fs["allowWrite"] and str(ctx.paths.config) not in fs["allowWrite"]
+    assert net["allowedDomains"] == ["api.anthropic.com", "statsig.anthropic.com", "127.0.0.1:9"]
+    conf = sandbox.settings(ctx, "w1", "my-own-cli", ON, home)
+    assert conf["network"]["allowedDomains"] == []  # a custom runner: only the user's list
+
+
+def test_with_note_adds_the_walls_as_the_contracts_last_rule() -> None:
+    from looop.workers.launch import contract_text
+
+    plain = contract_text("w1", "claude")
+    noted = sandbox.with_note(plain, "w1")
+    assert noted.startswith(plain.rsplit("\n---\n", 1)[0])
+    assert "$LOOOP_WORKSPACE" in noted and noted.endswith(plain[plain.rindex("\n---\n") :])
+    assert "$LOOOP_WORKSPACE" not in plain
+
+
+@pytest.mark.parametrize(
+    ("domain", "loop"),
+    [
+        ("127.0.0.1:8080", True),
+        ("localhost", True),
+        ("[::1]:80", True),
+        ("api.anthropic.com", False),
+        ("10.0.0.1", False),
+    ],
+)
+def test_loopback_domains_are_told_apart(domain: str, loop: bool) -> None:
+    assert sandbox.is_loopback(domain) is loop
+
+
+def _exe(path: Path) -> None:
+    path.write_text("#!/bin/sh\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+
+
+def _proc(tmp_path: Path, **values: str) -> str:
+    proc = tmp_path / "proc"
+    for rel, v in values.items():
+        f = proc / rel.replace("__", "/")
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(v + "\n")
+    return str(proc)
+
+
+def test_what_is_missing_is_named_with_how_to_install_it(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {"PATH": str(empty)}
+    gone = sandbox.missing(env, _proc(tmp_path))
+    assert [g.split(" ")[0] for g in gone] == ["srt", "node", "bwrap", "socat", "rg"]
+    assert "apt-get install bubblewrap" in gone[2]
+    with pytest.raises(sandbox.SandboxError) as e:
+        sandbox.require(env, "worker w1", _proc(tmp_path))
+    assert "\n" not in str(e.value) and "--no-sandbox" in str(e.value)
+    for prog in ("srt", "node", "bwrap", "socat", "rg"):
+        _exe(empty / prog)
+    assert sandbox.missing(env, _proc(tmp_path)) == []
+    off = _proc(tmp_path / "off", sys__user__max_user_namespaces="0")
+    assert [g.split(" ")[0] for g in sandbox.missing(env, off)] == ["user"]
+    assert sandbox.missing({**env, "LOOOP_SRT": str(tmp_path / "nope")}, _proc(tmp_path)) == [
+        f"srt (LOOOP_SRT={tmp_path / 'nope'} is not an executable file)"
+    ]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may always make user namespaces")
+def test_user_namespaces_denied_to_a_user_are_named(tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    for prog in ("srt", "node", "bwrap", "socat", "rg"):
+        _exe(empty / prog)
+    proc = _proc(tmp_path, sys__kernel__apparmor_restrict_unprivileged_userns="1")
+    assert "AppArmor" in " ".join(sandbox.missing({"PATH": str(empty)}, proc))
+
+
+def test_run_shell_sandbox_lives_in_shell_policy_with_one_line_errors() -> None:
+    assert parse_config(_cfg(), "c.json").shell_policy.sandbox == OFF
+    cfg = parse_config(_cfg(shell_policy={"sandbox": {"domains": ["pypi.org"]}}), "c.json")
+    assert cfg.shell_policy.sandbox == SandboxPolicy(True, domains=("pypi.org",))
+    assert cfg.shell_policy.mode == "tripwire"  # the tripwire stays on beside it
+    with pytest.raises(LooopError, match=r"key 'shell_policy.sandbox' must be"):
+        parse_config(_cfg(shell_policy={"sandbox": "yes"}), "c.json")
+
+
+def test_the_runners_own_code_running_settings_are_locked_where_they_exist(ctx: Ctx) -> None:
+    home = ctx.paths.data.parent
+    conf: Any = sandbox.settings(ctx, "w1", "claude", ON, str(home))
+    assert conf["filesystem"]["denyWrite"] == []  # absent: no placeholder left on the host
+    (home / ".claude").mkdir()
+    (home / ".claude" / "settings.json").write_text("{}")
+    conf = sandbox.settings(ctx, "w1", "claude", ON, str(home))
+    assert conf["filesystem"]["denyWrite"] == [str(home / ".claude" / "settings.json")]
+    assert str(home / ".claude") in conf["filesystem"]["allowWrite"]
+
+
+@pytest.mark.timeout(30)
+def test_a_decision_cannot_loosen_the_configs_sandbox_but_a_human_can(ctx: Ctx) -> None:
+    from looop.sessions import kill, list_sessions
+    from looop.workers.launch import WorkerError, start_worker
+
+    ctx.paths.config.write_text(json.dumps(_cfg(sandbox={"domains": ["example.com"]})))
+    knobs = ctx.knobs()
+    for loose in (OFF, parse_sandbox({"domains": ["evil.example"]}, "sandbox")):
+        with pytest.raises(WorkerError, match="a decision cannot loosen"):
+            start_worker(ctx, knobs, "w1", "go", command="sleep 30", sandbox=loose, decided=True)
+    assert list_sessions(ctx.paths.data) == []  # refused before anything started
+    started = start_worker(ctx, knobs, "w1", "go", command="sleep 30", sandbox=OFF)
+    try:
+        assert started.session.cmd[:1] == ["sleep"]
+    finally:
+        kill(ctx.paths.data, "w1")
