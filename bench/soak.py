@@ -37,8 +37,8 @@ LOOOP = str(Path(sys.executable).parent / "looop")
 BEAT_S = 5
 SAMPLE_S = 5.0
 TICK_TIMEOUT_S = 8
-JOURNAL_CAP = 16_000
-EVENTS_CAP = 64_000
+JOURNAL_CAP = 2_048  # small, so a soak of minutes sees the journal and events rotate
+EVENTS_CAP = 24_000
 RUNS_KEEP = 12
 TMPFS_MB = 48
 # Each fault and how long the loop may take to be whole again after it.
@@ -637,6 +637,7 @@ def main() -> int:
             else:
                 time.sleep(SAMPLE_S)
         s.samples.append(s.sample())
+        s.samples[-1].answered = s.answered
         checks = check(s)
         text = report(s, minutes, checks)
     finally:
