@@ -46,11 +46,11 @@ def _beat_line(st: StatusView) -> str:
 
 
 def print_status(st: StatusView, as_json: bool) -> None:
-    from looop.loop.status import status_json  # lazy: hot path: `ls` prints no status
-
     w = sys.stdout.write
     if as_json:
-        w(status_json(st) + "\n")
+        from looop.loop.status import add_v1_fields, status_json  # lazy: `ls` prints none
+
+        w(status_json(add_v1_fields(st)) + "\n")
         return
     pulse = st["pulse"]
     w("PULSE\n")

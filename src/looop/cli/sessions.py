@@ -231,12 +231,20 @@ def wait_cmd(
         code, changed, asks = wait_for_human(
             ctx, only_asks, actionable, _duration(timeout, None), poll
         )
+        # as v1.0: the state object `looop state` prints, plus what changed
+        from looop.cli.render import print_status
+        from looop.loop.status import add_v1_fields, gather_status
+
+        st = gather_status(ctx.paths, ctx.env, ctx.clock)
         if as_json:
-            click.echo(json.dumps({"changed": changed, "asks": asks}, sort_keys=True))
+            full = {**add_v1_fields(st), "changed": changed}
+            click.echo(json.dumps(full, indent=2, sort_keys=True, ensure_ascii=False))
         else:
             click.echo(f"changed: [{', '.join(changed)}]")
             for a in asks:
                 click.echo(f"ask {a.get('id')} from {a.get('worker')}: {a.get('prompt')}")
+            click.echo()
+            print_status(st, as_json=False)
         raise SystemExit(code)
 
     target = _sid(sid, False)
