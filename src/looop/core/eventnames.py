@@ -94,6 +94,7 @@ RecordName = Literal[
     "tell",
     "alerted",
     "notified",
+    "notify_delivered",
     "notify_failed",
 ]
 
@@ -183,6 +184,8 @@ RECORDS: dict[RecordName, str] = {
     "answer": "the human answered an ask",
     "tell": "the human told a worker something",
     "alerted": "a human alert was raised or cleared",
-    "notified": "a notification was sent",
-    "notify_failed": "a notification could not be sent",
+    "notified": "a notification was handed to the notifier (notify_delivered or notify_failed "
+    "follows)",
+    "notify_delivered": "apprise delivered a notification",
+    "notify_failed": "a notification could not be sent (or the process ended before it was)",
 }
