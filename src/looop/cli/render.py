@@ -121,7 +121,7 @@ def fleet_table(rows: list[dict[str, Any]]) -> str:
     """`looop ls`: the pulse and the workers (fleet_rows) as a table."""
     from looop.workers.fleet import age  # lazy: hot path: status prints no table
 
-    head = ("ID", "HEALTH", "STATE", "IDLE", "UP", "VERIFY")
+    head = ("ID", "HEALTH", "STATE", "IDLE", "UP", "ASK", "VERIFY")
     body = [
         (
             r["id"] + (f"  ⚑ {r['note']}" if r.get("note") else ""),
@@ -129,6 +129,7 @@ def fleet_table(rows: list[dict[str, Any]]) -> str:
             r["label"] if r["id"] != "pulse" else r["state"],
             age(r["idle_s"]),
             age(r["up_s"]),
+            age(r.get("ask_age_s")),  # how long its oldest unanswered ask has waited
             r["verify"] or "—",
         )
         for r in rows

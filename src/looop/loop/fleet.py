@@ -79,6 +79,8 @@ def fleet_rows_at(
         started = _started_unix(r["started_at"]) if r.get("started_at") else None
         r["up_s"] = now - started if started else None
         r["idle_s"] = now - r["last_output_unix"] if r.get("last_output_unix") else None
+        since = r.get("ask_since_unix")
+        r["ask_age_s"] = max(0.0, now - since) if since is not None else None
     holder = beat_holder_at(data)
     pulse_up = holder is not None and holder[0] == "pulse"
     ticking = holder is not None and not pulse_up  # a foreground `looop tick`, not a pulse
@@ -90,6 +92,8 @@ def fleet_rows_at(
         "verify": None,
         "up_s": None,
         "idle_s": None,
+        "ask_age_s": None,
+        "pending_tells": 0,
         "alive": pulse_up,
         "exit_code": None,
         "note": None,
