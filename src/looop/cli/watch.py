@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.core.errors import LooopError
 from looop.sessions import get_session, validate_id
@@ -16,7 +17,7 @@ from looop.workers.launch import strip_legacy_prefix
     "watch",
     help="Full-screen, read-only view: a session's terminal plus the pulse and worker health.",
 )
-@click.argument("sid", required=False)
+@click.argument("sid", required=False, shell_complete=idcomplete.sessions)
 @click.option("-a", "--all", "show_all", is_flag=True, help="List finished sessions too (Tab).")
 def watch_cmd(sid: str | None, show_all: bool) -> None:
     ctx = make_ctx(events_to=None)

@@ -41,7 +41,7 @@ class Start:
 def parse_fast(argv: list[str]) -> Start | None:
     """`worker start ID [PROMPT] [--runner R] [--command C] [--verify V] [-j J]`, options in
     any order, `--opt=value` too; None sends everything else to click."""
-    if argv[:2] != ["worker", "start"]:
+    if len(argv) < 2 or argv[0] not in ("worker", "w") or argv[1] != "start":
         return None
     start = Start()
     seen: set[str] = set()
