@@ -92,6 +92,7 @@ RecordName = Literal[
     "ask",
     "answer",
     "tell",
+    "tells_swept",
     "alerted",
     "notified",
     "notify_delivered",
@@ -183,6 +184,7 @@ RECORDS: dict[RecordName, str] = {
     "ask": "a worker asked the human",
     "answer": "the human answered an ask",
     "tell": "the human told a worker something",
+    "tells_swept": "tells read longer ago than tells_consumed_keep_secs were deleted",
     "alerted": "a human alert was raised or cleared",
     "notified": "a notification was handed to the notifier (notify_delivered or notify_failed "
     "follows)",

@@ -192,6 +192,12 @@ KNOBS: dict[str, Knob] = {
             maximum=_DAY,
             describe="a one-shot command waits this long at exit for notifications on their way",
         ),
+        _k(
+            "tells_consumed_keep_secs",
+            604800,
+            maximum=_DECADE,
+            describe="a tell already read is kept this long in tells/consumed/ (s)",
+        ),
         _k("max_workers", 8, maximum=10_000, describe="fleet cap, 0 off"),
         _k(
             "worker_stuck_secs",
