@@ -149,3 +149,10 @@ def test_completion_scripts_name_looop(cli: Cli) -> None:
     for shell in ("bash", "zsh", "fish"):
         code, out, _ = cli("completion", shell)
         assert code == 0 and "_LOOOP_COMPLETE" in out
+
+
+def test_watch_since_is_checked_before_the_screen(cli: Cli) -> None:
+    code, _, err = cli("watch", "--since", "yesterday")
+    assert code != 0 and "--since" in err and "invalid duration" in err
+    code, _, err = cli("watch", "-s", "1d")  # a good window: then the terminal is wanted
+    assert code != 0 and "needs a terminal" in err
