@@ -78,6 +78,7 @@ def fleet_rows_at(
             r["state"] = "dead"  # its supervisor died: the file says running, the lock says not
         started = _started_unix(r["started_at"]) if r.get("started_at") else None
         r["up_s"] = now - started if started else None
+        r["uptime_s"] = r["up_s"]  # v1.0's name (sys-sessions), the same value
         r["idle_s"] = now - r["last_output_unix"] if r.get("last_output_unix") else None
         since = r.get("ask_since_unix")
         r["ask_age_s"] = max(0.0, now - since) if since is not None else None
@@ -91,6 +92,7 @@ def fleet_rows_at(
         "label": "pulse",
         "verify": None,
         "up_s": None,
+        "uptime_s": None,
         "idle_s": None,
         "ask_age_s": None,
         "pending_tells": 0,
