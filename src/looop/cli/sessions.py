@@ -12,10 +12,12 @@ import click
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.params import MAX_OFFSET, count
+from looop.cli.render import print_status
 from looop.core.clock import utc_stamp_ms
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.loop.humanwait import wait_for_human
+from looop.loop.status import add_v1_fields, gather_status
 from looop.sessions import (
     detach,
     expect,
@@ -234,9 +236,6 @@ def wait_cmd(
             ctx, only_asks, actionable, _duration(timeout, None), poll
         )
         # as v1.0: the state object `looop state` prints, plus what changed
-        from looop.cli.render import print_status
-        from looop.loop.status import add_v1_fields, gather_status
-
         st = gather_status(ctx.paths, ctx.env, ctx.clock)
         if as_json:
             full = {**add_v1_fields(st), "changed": changed}

@@ -14,6 +14,7 @@ from typing import IO, Any
 from looop.core.config import Config
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
+from looop.core.knobs import env_knob
 
 # A quoted placeholder is replaced whole, so `'{{message}}'` does not end up single-quoted.
 _PLACEHOLDERS = {
@@ -165,8 +166,6 @@ def drain() -> None:
     for all together (a one-shot `looop tick`/`run`/`ask` would otherwise drop them with its
     daemon threads); record the ones that did not finish as not delivered. Finds them among the
     live threads, so no module keeps a list."""
-    from looop.core.knobs import env_knob
-
     sends = [t for t in threading.enumerate() if isinstance(t, _Send)]
     if not sends:
         return
