@@ -30,11 +30,14 @@ COMMANDS: dict[str, str] = {
     "claim": "looop.cli.leasecmd:claim_cmd",
     "unclaim": "looop.cli.leasecmd:unclaim_cmd",
     "worker": "looop.cli.workers:worker_group",
+    "w": "looop.cli.workers:worker_group",
     "ls": "looop.cli.workers:ls_cmd",
     "kill": "looop.cli.workers:worker_kill",
     "shot": "looop.cli.sessions:shot_cmd",
     "screenshot": "looop.cli.sessions:shot_cmd",
+    "ss": "looop.cli.sessions:shot_cmd",
     "log": "looop.cli.sessions:log_cmd",
+    "logs": "looop.cli.sessions:log_cmd",
     "send": "looop.cli.sessions:send_cmd",
     "key": "looop.cli.sessions:key_cmd",
     "expect": "looop.cli.sessions:expect_cmd",
@@ -55,6 +58,16 @@ COMMANDS: dict[str, str] = {
     "schedule": "looop.cli.schedule:schedule_group",
 }
 # Second spellings: listed once, compactly, under the verbs in `looop --help`.
-ALIASES = {"state": "status", "screenshot": "shot", "ls": "worker list", "kill": "worker kill"}
+ALIASES = {
+    "state": "status",
+    "screenshot": "shot",
+    "ss": "shot",
+    "logs": "log",
+    "w": "worker",
+    "ls": "worker list",
+    "kill": "worker kill",
+}
+# v1.0's second spelling of every `write` subcommand (`looop goal w ID BODY`), hidden in help.
+WRITE_ALIAS = "w"
 # Old spellings kept working but never shown.
 HIDDEN = {"config": "completion"}

@@ -9,6 +9,7 @@ from pathlib import Path
 from looop.core.clock import Clock
 from looop.core.context import Ctx
 from looop.core.events import Emitter
+from looop.core.knobs import env_knob
 from looop.core.paths import Paths
 
 
@@ -41,5 +42,6 @@ def ctx_for(env: dict[str, str], clock: Clock, events_to: str | None = "stderr")
         fmt="json" if fmt == "json" else "human",
         color=color,
         warn_to=sys.stderr,  # verbs that show no events still say what is wrong with the config
+        max_bytes=env_knob("events_max_bytes", env),
     )
     return Ctx(paths=paths, clock=clock, env=env, events=em, bin=looop_bin())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from looop.cli import idcomplete
 from looop.cli.app import process_clock, process_env
 from looop.cli.lease import run_lease
 from looop.core.errors import LooopError
@@ -20,14 +21,14 @@ def _run(verb: str, name: str, session: str | None) -> None:
 
 
 @click.command("claim", help="Take a lease atomically; exit 1 if a live session holds it.")
-@click.argument("name")
+@click.argument("name", shell_complete=idcomplete.claims)
 @click.option("--session", default=None, help="Holder (default: $LOOOP_SESSION_ID).")
 def claim_cmd(name: str, session: str | None) -> None:
     _run("claim", name, session)
 
 
 @click.command("unclaim", help="Release a lease (exit 1 if another live session holds it).")
-@click.argument("name")
+@click.argument("name", shell_complete=idcomplete.claims)
 @click.option("--session", default=None, help="Holder (default: $LOOOP_SESSION_ID).")
 def unclaim_cmd(name: str, session: str | None) -> None:
     _run("unclaim", name, session)

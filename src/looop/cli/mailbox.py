@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from looop.cli import idcomplete
 from looop.cli.app import make_ctx, process_clock, process_env
 from looop.cli.tells import run_tell, run_told
 from looop.core.errors import LooopError
@@ -20,7 +21,7 @@ from looop.human.mailbox import (
 
 
 @click.command("ask", help="Ask a human and wait: prints only the answer on stdout.")
-@click.argument("worker", required=False)
+@click.argument("worker", required=False, shell_complete=idcomplete.workers)
 @click.option("--prompt", "-p", required=True, help="The one question to answer.")
 @click.option("--ref", default=None, help="A file or URL the human should look at.")
 @click.option("--options", default=None, help="Comma-separated choices, e.g. yes,no.")
@@ -89,7 +90,7 @@ def asks_cmd(as_json: bool) -> None:
 
 
 @click.command("answer", help="Answer a pending ask (TEXT or - for stdin).")
-@click.argument("ask_id")
+@click.argument("ask_id", shell_complete=idcomplete.asks)
 @click.argument("text", required=False)
 @click.option(
     "--force", is_flag=True, help="Replace an existing answer, or answer outside the --options."
@@ -104,15 +105,25 @@ def answer_cmd(ask_id: str, text: str | None, force: bool) -> None:
     click.echo(f"answered {ask_id}")
 
 
-@click.command("tell", help="Queue a message for a live worker; it reads it with `looop told`.")
-@click.argument("worker")
-@click.argument("message", nargs=-1, required=True)
-def tell_cmd(worker: str, message: tuple[str, ...]) -> None:
+@click.command(
+    "tell",
+    help="Queue a message for a live worker; it reads it with `looop told`. Words after WORKER "
+    "are the message, dashes and all (`looop tell w1 --no-verify is wrong`).",
+    # v1.0 took a message starting with a dash as text: so do we, after WORKER
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.argument("worker", shell_complete=idcomplete.workers)
+@click.argument("message", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_context
+def tell_cmd(c: click.Context, worker: str, message: tuple[str, ...]) -> None:
+    if message[0] in c.help_option_names:
+        click.echo(c.get_help())  # `tell w1 --help` is a request for help, never sent
+        return
     env = process_env()
     run_tell(worker, list(message), env, process_clock(env).now())
 
 
 @click.command("told", help="Print (once) what was told to WORKER (default $LOOOP_SESSION_ID).")
-@click.argument("worker", required=False)
+@click.argument("worker", required=False, shell_complete=idcomplete.workers)
 def told_cmd(worker: str | None) -> None:
     run_told(worker, process_env())

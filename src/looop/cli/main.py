@@ -163,6 +163,7 @@ _FAST = {
     "cost": _fast_cost,
     "tick": _fast_tick,
     "worker": _fast_worker,
+    "w": _fast_worker,
 }
 
 
@@ -206,7 +207,7 @@ def _raw_output(args: list[str]) -> bool:
         return False
     if args[0] in _RAW_VERBS:
         return True
-    return args[0] in ("log", "shot", "screenshot") and (
+    return args[0] in ("log", "logs", "shot", "screenshot", "ss") and (
         bool(_RAW_FLAGS.intersection(args)) or "ansi" in args
     )
 

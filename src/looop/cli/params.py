@@ -3,6 +3,7 @@ refused (click's ranges let it through: NaN compares false with both ends)."""
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -29,3 +30,10 @@ def seconds(low: float = 0.0, high: float = MAX_SECONDS) -> Seconds:
 
 def count(low: int = 0, high: int = MAX_COUNT) -> click.IntRange:
     return click.IntRange(min=low, max=high)
+
+
+def hidden_alias(group: click.Group, cmd: click.Command, name: str) -> None:
+    """`name` runs `cmd` too, without a second row in the group's help (v1.0's spellings)."""
+    alias = copy.copy(cmd)
+    alias.hidden = True
+    group.add_command(alias, name)

@@ -46,11 +46,11 @@ def _beat_line(st: StatusView) -> str:
 
 
 def print_status(st: StatusView, as_json: bool) -> None:
-    from looop.loop.status import status_json  # lazy: hot path: `ls` prints no status
-
     w = sys.stdout.write
     if as_json:
-        w(status_json(st) + "\n")
+        from looop.loop.status import add_v1_fields, status_json  # lazy: `ls` prints none
+
+        w(status_json(add_v1_fields(st)) + "\n")
         return
     pulse = st["pulse"]
     w("PULSE\n")
@@ -122,7 +122,7 @@ def fleet_table(rows: list[dict[str, Any]]) -> str:
     """`looop ls`: the pulse and the workers (fleet_rows) as a table."""
     from looop.workers.fleet import age  # lazy: hot path: status prints no table
 
-    head: tuple[str, ...] = ("ID", "HEALTH", "STATE", "IDLE", "UP", "VERIFY")
+    head: tuple[str, ...] = ("ID", "HEALTH", "STATE", "IDLE", "UP", "ASK", "VERIFY")
     body: list[tuple[str, ...]] = [
         (
             r["id"] + (f"  ⚑ {r['note']}" if r.get("note") else ""),
@@ -130,6 +130,7 @@ def fleet_table(rows: list[dict[str, Any]]) -> str:
             r["label"] if r["id"] != "pulse" else r["state"],
             age(r["idle_s"]),
             age(r["up_s"]),
+            age(r.get("ask_age_s")),  # how long its oldest unanswered ask has waited
             r["verify"] or "—",
         )
         for r in rows

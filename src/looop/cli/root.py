@@ -57,7 +57,19 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
         with formatter.section("Aliases"):
-            formatter.write_text(", ".join(f"{a} = {v}" for a, v in ALIASES.items()))
+            # wrapped between pairs, never inside one (`ls = worker list` stays whole)
+            by_verb: dict[str, list[str]] = {}
+            for alias, verb in ALIASES.items():
+                by_verb.setdefault(verb, []).append(alias)
+            pairs = [f"{', '.join(names)} = {verb}" for verb, names in by_verb.items()]
+            room = max(20, formatter.width - formatter.current_indent)
+            line = ""
+            for pair in pairs:
+                if line and len(line) + 2 + len(pair) > room:
+                    formatter.write(" " * formatter.current_indent + line + ";\n")
+                    line = ""
+                line = f"{line}; {pair}" if line else pair
+            formatter.write(" " * formatter.current_indent + line + "\n")
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)

@@ -8,7 +8,10 @@ from typing import Any
 import click
 
 from looop.act.actions import check_id
+from looop.cli import idcomplete
 from looop.cli.app import make_ctx
+from looop.cli.commands import WRITE_ALIAS
+from looop.cli.params import hidden_alias
 from looop.cli.steer import JOURNAL_OPT, _steer
 from looop.core.errors import LooopError
 from looop.human import schedules
@@ -37,7 +40,7 @@ def schedule_group() -> None:
     "Durations take 90, 10m, 2h, 1d. A due schedule wakes the loop once per period; "
     "periods missed while the pulse was down fire once.",
 )
-@click.argument("name")
+@click.argument("name", shell_complete=idcomplete.schedules)
 @click.option("--in", "in_", metavar="DURATION", help="Once, this long from now.")
 @click.option("--every", metavar="DURATION", help="Repeatedly, every DURATION (>= 60s).")
 @click.option("--cron", metavar="EXPR", help="Repeatedly, on a 5-field cron line.")
@@ -89,7 +92,7 @@ def _show_next(name: str) -> None:
 
 
 @schedule_group.command("rm", help="Remove a schedule.")
-@click.argument("name")
+@click.argument("name", shell_complete=idcomplete.schedules)
 @JOURNAL_OPT
 def schedule_rm(name: str, journal: str | None) -> None:
     check_id("schedule", name)
@@ -138,3 +141,4 @@ def schedule_list(as_json: bool) -> None:
 
 schedule_group.add_command(schedule_list, "ls")
 schedule_group.add_command(schedule_rm, "drop")
+hidden_alias(schedule_group, schedule_write, WRITE_ALIAS)  # v1.0's `schedule w`

@@ -9,12 +9,15 @@ import sys
 
 import click
 
+from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.params import MAX_OFFSET, count
+from looop.cli.render import print_status
 from looop.core.clock import utc_stamp_ms
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.loop.humanwait import wait_for_human
+from looop.loop.status import add_v1_fields, gather_status
 from looop.sessions import (
     detach,
     expect,
@@ -59,12 +62,13 @@ def _emit(data: object, as_json: bool, human: str) -> None:
 
 
 @click.command("shot", help="Print a session's current screen (a dead one replays its log).")
-@click.argument("sid")
+@click.argument("sid", shell_complete=idcomplete.sessions)
 @click.option("--format", "fmt", type=click.Choice(["plain", "ansi", "json"]), default=None)
 @click.option("--ansi", is_flag=True, help="Same as --format ansi.")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--plain", is_flag=True, help="Same as --format plain (the default; v1.0's flag).")
 @click.option("--trim/--no-trim", default=True, show_default=True, help="Drop trailing blank rows.")
-def shot_cmd(sid: str, fmt: str | None, ansi: bool, as_json: bool, trim: bool) -> None:
+def shot_cmd(sid: str, fmt: str | None, ansi: bool, as_json: bool, plain: bool, trim: bool) -> None:
     fmt = fmt or ("json" if as_json else "ansi" if ansi else "plain")
     ctx = make_ctx(events_to=None)
     shot = screenshot(ctx.paths.data, _sid(sid, False), fmt, trim)
@@ -75,7 +79,7 @@ def shot_cmd(sid: str, fmt: str | None, ansi: bool, as_json: bool, trim: bool) -
 
 
 @click.command("log", help="Print a session's output (ANSI stripped unless --raw).")
-@click.argument("sid")
+@click.argument("sid", shell_complete=idcomplete.sessions)
 @click.option("--tail", "-n", type=count(), default=None, help="Last N lines.")
 @click.option("--grep", default=None, help="Only lines matching this regex (before --tail).")
 @click.option("--since", type=count(0, MAX_OFFSET), default=None, help="From this byte offset.")
@@ -117,7 +121,7 @@ def log_cmd(
     help="Type TEXT into a session, then press Enter (CR) unless -n.",
     context_settings={"ignore_unknown_options": True},
 )
-@click.argument("sid")
+@click.argument("sid", shell_complete=idcomplete.sessions)
 @click.option(
     "-n", "--no-enter", "--no-newline", "no_newline", is_flag=True, help="Only type; no Enter."
 )
@@ -136,7 +140,7 @@ def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -
 @click.command(
     "key", help="Send named keys: Enter Tab Esc Up Down C-c F1 … (see `looop help key`)."
 )
-@click.argument("sid")
+@click.argument("sid", shell_complete=idcomplete.sessions)
 @click.argument("keys", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True)
 def key_cmd(sid: str, keys: tuple[str, ...], as_json: bool) -> None:
@@ -150,7 +154,7 @@ def key_cmd(sid: str, keys: tuple[str, ...], as_json: bool) -> None:
     "expect",
     help="Block until REGEX appears (exit 0), the session ends (1) or the timeout passes (124).",
 )
-@click.argument("sid")
+@click.argument("sid", shell_complete=idcomplete.sessions)
 @click.argument("pattern")
 @click.option("--timeout", default=None, help="Duration (30s default; 0/none = forever).")
 @click.option(
@@ -197,7 +201,7 @@ def expect_cmd(
 
 
 @click.command("wait-idle", help="Block until the session's output has been quiet for --settle.")
-@click.argument("sid")
+@click.argument("sid", shell_complete=idcomplete.sessions)
 @click.option("--settle", default="500ms", show_default=True)
 @click.option("--timeout", default=None, help="Duration (30s default; 0/none = forever).")
 def wait_idle_cmd(sid: str, settle: str, timeout: str | None) -> None:
@@ -217,7 +221,7 @@ def wait_idle_cmd(sid: str, settle: str, timeout: str | None) -> None:
     help="`looop wait ID`: block until a session ends (its exit code). "
     "`looop wait`: block until the world needs a human (exit 2: no pulse runs).",
 )
-@click.argument("sid", required=False)
+@click.argument("sid", required=False, shell_complete=idcomplete.sessions)
 @click.option("--timeout", default=None, help="Duration (default: forever).")
 @click.option("--only-asks", is_flag=True, help="No id: wake only for a pending ask.")
 @click.option("--actionable", is_flag=True, help="No id: wake for asks or a new journal line.")
@@ -231,12 +235,17 @@ def wait_cmd(
         code, changed, asks = wait_for_human(
             ctx, only_asks, actionable, _duration(timeout, None), poll
         )
+        # as v1.0: the state object `looop state` prints, plus what changed
+        st = gather_status(ctx.paths, ctx.env, ctx.clock)
         if as_json:
-            click.echo(json.dumps({"changed": changed, "asks": asks}, sort_keys=True))
+            full = {**add_v1_fields(st), "changed": changed}
+            click.echo(json.dumps(full, indent=2, sort_keys=True, ensure_ascii=False))
         else:
             click.echo(f"changed: [{', '.join(changed)}]")
             for a in asks:
                 click.echo(f"ask {a.get('id')} from {a.get('worker')}: {a.get('prompt')}")
+            click.echo()
+            print_status(st, as_json=False)
         raise SystemExit(code)
 
     target = _sid(sid, False)
@@ -261,7 +270,7 @@ def _report_dead(ctx: Ctx, sid: str) -> None:
 
 
 @click.command("resize", help="Resize a session's terminal: COLSxROWS (the program sees SIGWINCH).")
-@click.argument("sid")
+@click.argument("sid", shell_complete=idcomplete.sessions)
 @click.argument("size")
 @click.option("--json", "as_json", is_flag=True)
 def resize_cmd(sid: str, size: str, as_json: bool) -> None:
@@ -275,7 +284,7 @@ def resize_cmd(sid: str, size: str, as_json: bool) -> None:
 
 
 @click.command("restart", help="Restart a session's command (the log keeps growing).")
-@click.argument("sid")
+@click.argument("sid", shell_complete=idcomplete.sessions)
 @click.option("--json", "as_json", is_flag=True)
 def restart_cmd(sid: str, as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
@@ -283,7 +292,7 @@ def restart_cmd(sid: str, as_json: bool) -> None:
 
 
 @click.command("attach", help="Attach this terminal to a session; Ctrl-\\ twice detaches.")
-@click.argument("sid")
+@click.argument("sid", shell_complete=idcomplete.sessions)
 def attach_cmd(sid: str) -> None:
     from looop.sessions.attach import attach  # lazy: only attach loads asyncio
 
@@ -292,7 +301,7 @@ def attach_cmd(sid: str) -> None:
 
 
 @click.command("detach", help="Detach every terminal attached to a session.")
-@click.argument("sid")
+@click.argument("sid", shell_complete=idcomplete.sessions)
 @click.option("--json", "as_json", is_flag=True)
 def detach_cmd(sid: str, as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
@@ -312,7 +321,7 @@ def prune_cmd(dry_run: bool) -> None:
 
 
 @click.command("flag", help="Raise a ⚑ on a worker: it needs a human (wakes the pulse once).")
-@click.argument("sid")
+@click.argument("sid", shell_complete=idcomplete.sessions)
 @click.argument("message", nargs=-1)
 def flag_cmd(sid: str, message: tuple[str, ...]) -> None:
     ctx = make_ctx(events_to=None)
@@ -323,7 +332,7 @@ def flag_cmd(sid: str, message: tuple[str, ...]) -> None:
 
 
 @click.command("unflag", help="Lower a worker's ⚑.")
-@click.argument("sid")
+@click.argument("sid", shell_complete=idcomplete.sessions)
 def unflag_cmd(sid: str) -> None:
     ctx = make_ctx(events_to=None)
     s = _sid(sid, True)

@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from looop.act.outcome import ExecError
+from looop.cli import idcomplete
 from looop.cli.app import make_ctx
+from looop.cli.commands import WRITE_ALIAS
+from looop.cli.params import hidden_alias
 from looop.cli.steerwork import MAX_BODY_BYTES as MAX_BODY_BYTES
 from looop.cli.steerwork import body, steer
 from looop.cli.steerwork import nonblank as _nonblank
@@ -47,7 +50,7 @@ def goal_group() -> None:
 
 
 @goal_group.command("write", help="Create or replace goals/ID.md (BODY or - for stdin).")
-@click.argument("goal_id")
+@click.argument("goal_id", shell_complete=idcomplete.goals)
 @click.argument("body", required=False)
 @JOURNAL_OPT
 def goal_write(goal_id: str, body: str | None, journal: str | None) -> None:
@@ -60,7 +63,7 @@ def goal_write(goal_id: str, body: str | None, journal: str | None) -> None:
 
 
 @goal_group.command("archive", help="Move goals/ID.md to goals/archive/ (met or dropped).")
-@click.argument("goal_id")
+@click.argument("goal_id", shell_complete=idcomplete.goals)
 @JOURNAL_OPT
 def goal_archive(goal_id: str, journal: str | None) -> None:
     _archive(goal_id, journal)
@@ -68,7 +71,7 @@ def goal_archive(goal_id: str, journal: str | None) -> None:
 
 # `rm` archives rather than deletes: a goal is memory, and goals/archive/ keeps it recoverable.
 @goal_group.command("rm", help="Stop pursuing goal ID: moves it to goals/archive/ (recoverable).")
-@click.argument("goal_id")
+@click.argument("goal_id", shell_complete=idcomplete.goals)
 @JOURNAL_OPT
 def goal_rm(goal_id: str, journal: str | None) -> None:
     _archive(goal_id, journal)
@@ -120,7 +123,7 @@ def sensor_group() -> None:
 
 
 @sensor_group.command("write", help="Create or replace sensors/NAME.sh (SCRIPT or - for stdin).")
-@click.argument("name")
+@click.argument("name", shell_complete=idcomplete.sensors)
 @click.argument("script", required=False)
 @JOURNAL_OPT
 def sensor_write(name: str, script: str | None, journal: str | None) -> None:
@@ -133,7 +136,7 @@ def sensor_write(name: str, script: str | None, journal: str | None) -> None:
 
 
 @sensor_group.command("rm", help="Delete sensors/NAME.sh (journaled, like every steering verb).")
-@click.argument("name")
+@click.argument("name", shell_complete=idcomplete.sensors)
 @JOURNAL_OPT
 def sensor_rm(name: str, journal: str | None) -> None:
     try:
@@ -170,7 +173,7 @@ def sensor_list(as_json: bool) -> None:
 
 
 @sensor_group.command("run", help="Run the sensors now and print their readings.")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=idcomplete.sensors)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sensor (NDJSON).")
 def sensor_run(name: str | None, as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
@@ -250,3 +253,9 @@ def run_cmd(reason: str, journal: str | None, allow_dangerous: bool, cmd: tuple[
         journal,
         allow_dangerous=allow_dangerous,
     )
+
+
+# v1.0's `w` for every `write` (`looop goal w ID BODY`), hidden from help
+for _group, _write in ((goal_group, goal_write), (sensor_group, sensor_write)):
+    hidden_alias(_group, _write, WRITE_ALIAS)
+hidden_alias(playbook_group, playbook_write, WRITE_ALIAS)

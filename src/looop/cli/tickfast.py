@@ -33,8 +33,19 @@ def run_tick(env: dict[str, str], clock: Clock, force: bool, caller: int | None 
 
     ctx = ctx_for(env, clock, events_to="stderr")
     ensure_data_dir(ctx.paths)
-    out = tick_once(ctx, force, caller)
+    try:
+        out = tick_once(ctx, force, caller)
+    finally:
+        _deliver_notifications()
     if out.status in ("failed", "error"):
         raise SystemExit(1)
     if out.status == "backoff":
         sys.stderr.write(BACKOFF_HINT)
+
+
+def _deliver_notifications() -> None:
+    """A beat's notifications reach their endpoints before `looop tick` ends (bounded), also
+    when the beat host's child ends it with os._exit, which skips atexit."""
+    notify = sys.modules.get("looop.human.notify")  # loaded only when the beat notified
+    if notify is not None:
+        notify.drain()

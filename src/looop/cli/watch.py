@@ -6,9 +6,11 @@ import sys
 
 import click
 
+from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.core.errors import LooopError
 from looop.sessions import get_session, validate_id
+from looop.sessions.durations import parse_duration
 from looop.workers.launch import strip_legacy_prefix
 
 
@@ -16,9 +18,23 @@ from looop.workers.launch import strip_legacy_prefix
     "watch",
     help="Full-screen, read-only view: a session's terminal plus the pulse and worker health.",
 )
-@click.argument("sid", required=False)
+@click.argument("sid", required=False, shell_complete=idcomplete.sessions)
 @click.option("-a", "--all", "show_all", is_flag=True, help="List finished sessions too (Tab).")
-def watch_cmd(sid: str | None, show_all: bool) -> None:
+@click.option(
+    "-s",
+    "--since",
+    "since",
+    default=None,
+    metavar="D",
+    help="Also list finished sessions heard from within D (30m, 12h, 1d).",
+)
+def watch_cmd(sid: str | None, show_all: bool, since: str | None) -> None:
+    since_s = None
+    if since is not None:
+        try:
+            since_s = parse_duration(since)
+        except ValueError as e:
+            raise LooopError(f"--since: {e}") from None
     ctx = make_ctx(events_to=None)
     if sid is not None:
         sid = validate_id(strip_legacy_prefix(sid))
@@ -33,4 +49,4 @@ def watch_cmd(sid: str | None, show_all: bool) -> None:
     ctx.knobs()  # config warnings print now, before the screen is taken over
     ctx.events.warn_to = None
 
-    WatchApp(ctx, sid, show_all).run()
+    WatchApp(ctx, sid, show_all, since_s).run()

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import copy
 import sys
 import time
 from typing import Any
 
 import click
 
+from looop.cli import idcomplete
 from looop.cli.app import make_ctx
-from looop.cli.params import seconds
+from looop.cli.params import hidden_alias, seconds
 from looop.cli.render import fleet_json, fleet_table
 from looop.cli.steer import JOURNAL_OPT, _steer
 from looop.cli.steerwork import started_ok
@@ -24,7 +24,7 @@ def worker_group() -> None:
 
 
 @worker_group.command("start", help="Start worker ID with PROMPT (or - for stdin).")
-@click.argument("worker_id")
+@click.argument("worker_id", shell_complete=idcomplete.workers)
 @click.argument("prompt", required=False)
 @click.option("--runner", default=None, help="A runner from the config (default: its default).")
 @click.option("--command", default=None, help="Replace the launch command for this worker.")
@@ -56,7 +56,7 @@ def _kill(worker_id: str, reason: str, journal: str | None) -> None:
 
 
 @worker_group.command("kill", help="Stop a worker (SIGHUP to its process group, then SIGKILL).")
-@click.argument("worker_id")
+@click.argument("worker_id", shell_complete=idcomplete.workers)
 @click.option("--reason", default="", help="Why (journaled).")
 @JOURNAL_OPT
 def worker_kill(worker_id: str, reason: str, journal: str | None) -> None:
@@ -90,6 +90,4 @@ def ls_cmd(all_sessions: bool, watch: bool, interval: float, as_json: bool) -> N
 
 
 worker_group.add_command(ls_cmd, "list")
-_ls_alias = copy.copy(ls_cmd)  # `worker ls` works as the manual says, without a second help row
-_ls_alias.hidden = True
-worker_group.add_command(_ls_alias, "ls")
+hidden_alias(worker_group, ls_cmd, "ls")  # `worker ls` as the manual says, one help row

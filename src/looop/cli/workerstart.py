@@ -45,7 +45,7 @@ def parse_fast(argv: list[str]) -> Start | None:
     """`worker start ID [PROMPT] [--runner R] [--command C] [--verify V] [-j J]
     [--sandbox | --no-sandbox]`, options in
     any order, `--opt=value` too; None sends everything else to click."""
-    if argv[:2] != ["worker", "start"]:
+    if len(argv) < 2 or argv[0] not in ("worker", "w") or argv[1] != "start":
         return None
     start = Start()
     seen: set[str] = set()

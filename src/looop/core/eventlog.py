@@ -24,14 +24,15 @@ class EventLog:
     """events.jsonl for a verb that needs no Emitter: `.record(name, **fields)` as Emitter's,
     at one moment (the verb's now)."""
 
-    __slots__ = ("now", "path")
+    __slots__ = ("max_bytes", "now", "path")
 
-    def __init__(self, path: AnyPath, now: float) -> None:
+    def __init__(self, path: AnyPath, now: float, max_bytes: int = MAX_BYTES) -> None:
         self.path = path
         self.now = now
+        self.max_bytes = max_bytes  # LOOOP_EVENTS_MAX_BYTES (knobs.env_knob)
 
     def record(self, event: RecordName, **fields: Any) -> None:
-        append_record(self.path, event, fields, self.now)
+        append_record(self.path, event, fields, self.now, self.max_bytes)
 
 
 def record_line(event: str, fields: dict[str, Any], now: float) -> str:

@@ -92,8 +92,10 @@ RecordName = Literal[
     "ask",
     "answer",
     "tell",
+    "tells_swept",
     "alerted",
     "notified",
+    "notify_delivered",
     "notify_failed",
 ]
 
@@ -182,7 +184,10 @@ RECORDS: dict[RecordName, str] = {
     "ask": "a worker asked the human",
     "answer": "the human answered an ask",
     "tell": "the human told a worker something",
+    "tells_swept": "tells read longer ago than tells_consumed_keep_secs were deleted",
     "alerted": "a human alert was raised or cleared",
-    "notified": "a notification was sent",
-    "notify_failed": "a notification could not be sent",
+    "notified": "a notification was handed to the notifier (notify_delivered or notify_failed "
+    "follows)",
+    "notify_delivered": "apprise delivered a notification",
+    "notify_failed": "a notification could not be sent (or the process ended before it was)",
 }

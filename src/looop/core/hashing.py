@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from looop.core import ljson
+
+TYPE_CHECKING = False  # imported on the hot path (`state --json`): no `typing`
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _OFFSET = 0x6C62272E07BB014262B821756295C58D
 _PRIME = 0x0000000001000000000000000000013B
@@ -21,7 +25,7 @@ def fnv1a_128(data: bytes) -> str:
 
 def canonical_json(value: Any) -> str:
     """Compact, sorted, UTF-8 unescaped: the byte form hashed and compared."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return ljson.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def wake_signal(value: Any) -> Any:

@@ -185,6 +185,19 @@ KNOBS: dict[str, Knob] = {
             maximum=_COUNT,
             describe="tell the human after this many failed beats in a row, 0 off",
         ),
+        _k(
+            "notify_drain_secs",
+            10,
+            "float",
+            maximum=_DAY,
+            describe="a one-shot command waits this long at exit for notifications on their way",
+        ),
+        _k(
+            "tells_consumed_keep_secs",
+            604800,
+            maximum=_DECADE,
+            describe="a tell already read is kept this long in tells/consumed/ (s)",
+        ),
         _k("max_workers", 8, maximum=10_000, describe="fleet cap, 0 off"),
         _k(
             "worker_stuck_secs",
@@ -349,6 +362,20 @@ def unknown_key_warnings(cfg: Config) -> list[str]:
                     f"{near(key, list(_RUNNER_KEYS))}"
                 )
     return out
+
+
+def env_knob(name: str, env: Mapping[str, str]) -> Any:
+    """One env-only knob without reading the config (what an event writer needs before any
+    config is read): the env value, else the default; a bad value falls back quietly here and
+    is warned about by the verb's own resolve_knobs."""
+    k = KNOBS[name]
+    ev = env.get(k.env)
+    if ev is not None and ev.strip() != "":
+        try:
+            return k.from_env(ev)
+        except (ValueError, TypeError):
+            pass
+    return k.default
 
 
 def resolve_knobs(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -13,6 +14,7 @@ from looop.core.clock import offset_stamp
 from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState
+from looop.core.readings import AGE_KEYS, split_ages
 from looop.decide.instructions import instructions
 
 # Per-item caps, in characters.
@@ -352,12 +354,52 @@ def _readings_section(ctx: Ctx, notes: dict[str, str]) -> list[Part]:
     for path in snaps:
         name = _one_line(path.name)
         parts.append(f"--- {name}\n")
-        parts.append(
-            _capped_body(f"sensor reading {name}", _read(path) or "", SNAPSHOT_CAP, 1, notes)
-        )
+        raw = _without_ages(path.name[:-5], _read(path) or "")
+        parts.append(_capped_body(f"sensor reading {name}", raw, SNAPSHOT_CAP, 1, notes))
     if not snaps:
         parts.append("(no readings)\n")
     return parts
+
+
+def _reading_ages(name: str, raw: str) -> tuple[str, dict[str, dict[str, Any]]]:
+    """A system reading's text without its ages (in the probe's own encoding), and the ages."""
+    if name not in AGE_KEYS:
+        return raw, {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return raw, {}
+    kept, ages = split_ages(name, value)
+    if not ages:
+        return raw, {}
+    text = json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text + "\n", ages
+
+
+def _without_ages(name: str, raw: str) -> str:
+    return _reading_ages(name, raw)[0]
+
+
+def _ages_section(ctx: Ctx) -> list[Part]:
+    """The ages sys-sessions and sys-goals carry, as of this beat: volatile, so listed here at
+    the end and not in SENSOR READINGS (whose bytes then stay the same while nothing changed)."""
+    lines: list[str] = []
+    for name, label in (("sys-sessions", "worker"), ("sys-goals", "goal")):
+        raw = _read(ctx.paths.snapshots / f"{name}.json")
+        if not raw:
+            continue
+        for item, ages in sorted(_reading_ages(name, raw)[1].items()):
+            shown = " ".join(f"{k}={v}" for k, v in sorted(ages.items()) if v is not None)
+            if shown:
+                lines.append(f"- {label} {_one_line(item)}: {shown}")
+    if not lines:
+        return []
+    return [
+        "\n=== AGES (seconds, as of this beat) ===\n",
+        "Ages from sys-sessions (workers) and sys-goals, kept out of SENSOR READINGS because\n"
+        "they grow every beat:\n",
+        _Body("AGES", "\n".join(lines) + "\n", tier=2),
+    ]
 
 
 def _live_sections(ctx: Ctx, extras: PromptExtras, goal_files: list[Path]) -> list[Part]:
@@ -380,7 +422,7 @@ def _journal_section(ctx: Ctx, notes: dict[str, str]) -> list[Part]:
 
 def _volatile_sections(ctx: Ctx, extras: PromptExtras, notes: dict[str, str]) -> list[Part]:
     """What one beat brings: changes, the last run_shell, flapping sensors, the last failure."""
-    parts: list[Part] = []
+    parts: list[Part] = [*_ages_section(ctx)]
     if extras.changes:
         parts += [
             "\n=== WHAT CHANGED ===\n",

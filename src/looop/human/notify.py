@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -13,6 +14,7 @@ from typing import IO, Any
 from looop.core.config import Config
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
+from looop.core.knobs import env_knob
 
 # A quoted placeholder is replaced whole, so `'{{message}}'` does not end up single-quoted.
 _PLACEHOLDERS = {
@@ -102,24 +104,78 @@ def fire_hook(ctx: Ctx, hook: str, message: str, notify_id: str, timeout_s: floa
         _failed(ctx, notify_id, f"could not start: {e}")
 
 
-def _apprise_send(ctx: Ctx, urls: list[str], title: str, body: str) -> None:
-    """Runs in a daemon thread: apprise (and its ~0.2 s import) never touches the beat."""
-    try:
-        import apprise  # lazy: heavy (~0.2 s) and only notify_urls need it
+class _Send(threading.Thread):
+    """One apprise send, in a daemon thread so it never holds the beat up. Exactly one of
+    notify_delivered / notify_failed is recorded for it: by the thread when the send ends, or
+    by `drain` when the process ends first."""
 
-        ap = apprise.Apprise()
-        for u in urls:
-            if not ap.add(u):
-                raise ValueError(f"apprise does not understand the URL {u.split('://')[0]}://…")
+    def __init__(self, ctx: Ctx, urls: list[str], title: str, body: str, notify_id: str) -> None:
+        super().__init__(name="looop-notify", daemon=True)
+        self.ctx, self.urls, self.title, self.body, self.notify_id = (
+            ctx,
+            urls,
+            title,
+            body,
+            notify_id,
+        )
+        self._settled = threading.Lock()
+        self._done = False
+
+    def settle(self, error: str | None) -> None:
+        with self._settled:
+            if self._done:
+                return
+            self._done = True
         try:
-            if not ap.notify(title=title, body=body):
-                raise RuntimeError("apprise reported a failed delivery")
-        finally:
-            _close_apprise_pools(apprise)
-    except Exception as e:  # a notification must never take anything down
-        msg = f"notification not delivered: {e}"
-        ctx.events.emit("warn", "notify.failed", msg, error=str(e))
-        ctx.events.record("notify_failed", error=str(e), via="apprise")
+            if error is None:
+                self.ctx.events.record("notify_delivered", id=self.notify_id, urls=len(self.urls))
+                return
+            self.ctx.events.emit(
+                "warn", "notify.failed", f"notification not delivered: {error}", error=error
+            )
+            self.ctx.events.record("notify_failed", id=self.notify_id, error=error, via="apprise")
+        except Exception:
+            pass  # a notification must never take anything down
+
+    def run(self) -> None:
+        try:
+            _apprise_send(self.urls, self.title, self.body)
+        except Exception as e:
+            self.settle(str(e))
+        else:
+            self.settle(None)
+
+
+def _apprise_send(urls: list[str], title: str, body: str) -> None:
+    """apprise (and its ~0.2 s import) runs in the _Send thread, never in the beat."""
+    import apprise  # lazy: heavy (~0.2 s) and only notify_urls need it
+
+    ap = apprise.Apprise()
+    for u in urls:
+        if not ap.add(u):
+            raise ValueError(f"apprise does not understand the URL {u.split('://')[0]}://…")
+    try:
+        if not ap.notify(title=title, body=body):
+            raise RuntimeError("apprise reported a failed delivery")
+    finally:
+        _close_apprise_pools(apprise)
+
+
+def drain() -> None:
+    """At process exit: wait for the sends still on their way, LOOOP_NOTIFY_DRAIN_SECS at most
+    for all together (a one-shot `looop tick`/`run`/`ask` would otherwise drop them with its
+    daemon threads); record the ones that did not finish as not delivered. Finds them among the
+    live threads, so no module keeps a list."""
+    sends = [t for t in threading.enumerate() if isinstance(t, _Send)]
+    if not sends:
+        return
+    clock = sends[0].ctx.clock
+    bound_s = float(env_knob("notify_drain_secs", sends[0].ctx.env))
+    deadline = clock.monotonic() + bound_s
+    for t in sends:
+        t.join(max(0.0, deadline - clock.monotonic()))
+        if t.is_alive():
+            t.settle(f"not delivered: the process ended before the send finished ({bound_s:g}s)")
 
 
 def _close_apprise_pools(apprise: Any) -> None:
@@ -162,7 +218,7 @@ def notify(
     urls = [u for u in raw.get("notify_urls") or [] if isinstance(u, str) and u.strip()]
     if urls:
         title = f"looop · {kind}" + (f" · {notify_id}" if notify_id else "")
-        threading.Thread(
-            target=_apprise_send, args=(ctx, urls, title, message), name="looop-notify", daemon=True
-        ).start()
+        atexit.unregister(drain)  # once per process, however many sends
+        atexit.register(drain)
         ctx.events.record("notified", kind=kind, id=notify_id, urls=len(urls))
+        _Send(ctx, urls, title, message, notify_id).start()

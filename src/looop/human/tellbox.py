@@ -108,9 +108,41 @@ def take_tells(tells: AnyPath, worker: str) -> list[str]:
         except FileNotFoundError:
             continue  # another reader took it
         try:
+            os.utime(os.path.join(done, name))  # its mtime now says when it was read (the sweep)
+        except OSError:
+            pass
+        try:
             rec = store.read_json(os.path.join(done, name))
             msg = rec.get("msg") if isinstance(rec, dict) else None
         except CorruptState:
             msg = None
         out.append(msg if isinstance(msg, str) else "(an unreadable tell)")
+    return out
+
+
+def sweep_consumed(tells: AnyPath, keep_s: float, now: float) -> list[str]:
+    """Delete tells read more than `keep_s` ago from tells/consumed/ (their mtime is when they
+    were read), keeping each worker's newest, so a worker's tell ids never start over. The
+    ids removed."""
+    done = os.path.join(tells, "consumed")
+    try:
+        names = [n for n in os.listdir(done) if n.endswith(".json")]
+    except OSError:
+        return []
+    newest: dict[str, tuple[int, str]] = {}
+    for n in names:
+        head, _, num = n[:-5].rpartition("-")
+        if head and num.isdecimal() and int(num) >= newest.get(head, (-1, ""))[0]:
+            newest[head] = (int(num), n)
+    keep = {n for _, n in newest.values()}
+    out = []
+    for n in sorted(names):
+        path = os.path.join(done, n)
+        try:
+            if n in keep or now - os.stat(path).st_mtime < keep_s:
+                continue
+            os.unlink(path)
+        except OSError:
+            continue  # gone already, or not ours to remove: the next beat tries again
+        out.append(n[:-5])
     return out

@@ -78,7 +78,10 @@ def fleet_rows_at(
             r["state"] = "dead"  # its supervisor died: the file says running, the lock says not
         started = _started_unix(r["started_at"]) if r.get("started_at") else None
         r["up_s"] = now - started if started else None
+        r["uptime_s"] = r["up_s"]  # v1.0's name (sys-sessions), the same value
         r["idle_s"] = now - r["last_output_unix"] if r.get("last_output_unix") else None
+        since = r.get("ask_since_unix")
+        r["ask_age_s"] = max(0.0, now - since) if since is not None else None
     holder = beat_holder_at(data)
     pulse_up = holder is not None and holder[0] == "pulse"
     ticking = holder is not None and not pulse_up  # a foreground `looop tick`, not a pulse
@@ -89,7 +92,10 @@ def fleet_rows_at(
         "label": "pulse",
         "verify": None,
         "up_s": None,
+        "uptime_s": None,
         "idle_s": None,
+        "ask_age_s": None,
+        "pending_tells": 0,
         "alive": pulse_up,
         "exit_code": None,
         "note": None,

@@ -1,4 +1,5 @@
-"""Tending the fleet at the start of a beat: verifies, stale claims, aged sessions."""
+"""Tending the fleet at the start of a beat: verifies, stale claims, old read tells, aged
+sessions."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.core.stamps import utc_stamp_ms
 from looop.human.leases import reap_stale, session_alive
+from looop.human.tellbox import sweep_consumed
 from looop.sessions.state import list_sessions, prune_aged, settle_dead
 
 TYPE_CHECKING = False  # not `from typing`: a skip beat stays light
@@ -47,6 +49,10 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs) -> None:
                 session=holder,
             )
             ctx.events.record("claim_reaped", claim=claim_file, session=holder)
+        keep = float(knobs.num("tells_consumed_keep_secs"))
+        swept = sweep_consumed(ctx.paths.tells, keep, ctx.clock.now())
+        if swept:
+            ctx.events.record("tells_swept", ids=swept)
         for sid in prune_aged(ctx.paths.data, float(knobs.num("session_ttl")), ctx.clock.now()):
             from looop.workers.launch import end_generation  # lazy: only a reaped corpse needs it
 

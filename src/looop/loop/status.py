@@ -368,6 +368,7 @@ def gather_status_at(data: str, config: str, env: Mapping[str, str], clock: Cloc
         "runner": runner,
         "now": _stamp(clock, clock.now()),
         "pulse": {"running": running, "pid": pid, "interval_s": interval},
+        "pulse_alive": running,
         "health": health,
         "failing_streak": streak,
         "tick": {"pid": holder[1]} if holder is not None and not running else None,
@@ -384,6 +385,60 @@ def gather_status_at(data: str, config: str, env: Mapping[str, str], clock: Cloc
         "asks": _asks(data),
         "schedules": _schedules(data),
     }
+
+
+V1_JOURNAL_LINES = 20  # v1.0's `state --json` journal_tail length
+
+
+def add_v1_fields(st: StatusView) -> StatusView:
+    """The fields v1.0's `looop state --json` has, with v1.0's meaning, on top of ours: the
+    live world hash, every snapshot's parsed reading, the pending ask records and the last 20
+    journal lines. Only `--json` pays for these reads (plain status stays as light as it was)."""
+    from looop.core import jsonsafe  # lazy: plain status parses no readings
+    from looop.loop.worldhash import world_hash_at  # lazy: plain status hashes nothing
+
+    data = st["data_dir"]
+    snaps: dict[str, Any] = {}
+    for name, path in _json_files(_at(data, "snapshots")):
+        try:
+            snaps[_stem(name)] = jsonsafe.loads(store.read_text(path) or "")
+        except (OSError, ValueError):
+            continue  # unreadable or not JSON (or NaN, which JSON cannot carry): left out
+    asks = pending_asks(data)
+    return {
+        **st,
+        "world_hash": world_hash_at(data),
+        "snapshots": snaps,
+        "asks": asks,
+        "ask_ids": [str(a.get("id")) for a in asks],
+        "journal_tail": _tail(_at(data, "journal.md"), V1_JOURNAL_LINES),
+    }
+
+
+def _json_files(d: str) -> list[tuple[str, str]]:
+    """(name, path) of the regular `*.json` files in `d`, sorted by name."""
+    try:
+        names = sorted(n for n in os.listdir(d) if n.endswith(".json"))
+    except OSError:
+        return []
+    return [(n, where.join(d, n)) for n in names if os.path.isfile(where.join(d, n))]
+
+
+def pending_asks(data: str) -> list[dict[str, Any]]:
+    """human.mailbox.pending over plain strings (the fast path loads no pathlib): the ask
+    records with no answer yet, by file name."""
+    asks, answers = _at(data, "asks"), _at(data, "answers")
+    out: list[dict[str, Any]] = []
+    for name, path in _json_files(asks):
+        if os.path.exists(where.join(answers, name)):
+            continue
+        try:
+            rec = store.read_json_object(path)
+        except CorruptState:
+            rec = {"id": _stem(name), "worker": "?", "prompt": "(unreadable ask record)"}
+        if rec:
+            out.append(rec)
+    return out
 
 
 def status_json(st: StatusView) -> str:

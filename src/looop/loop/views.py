@@ -6,7 +6,7 @@ load `typing` at runtime."""
 
 from __future__ import annotations
 
-from typing import Any, Required, TypedDict
+from typing import Any, NotRequired, Required, TypedDict
 
 from looop.decide.cost.views import SpendError, SpendStatus
 
@@ -74,6 +74,7 @@ class StatusView(TypedDict):
     runner: str | None
     now: Stamp
     pulse: PulseView
+    pulse_alive: bool  # v1.0's name for pulse.running
     health: str  # stopped | tick | failing | ok
     failing_streak: int
     tick: TickHolder | None
@@ -87,8 +88,12 @@ class StatusView(TypedDict):
     journal_tail: list[str]
     workers: list[WorkerView]
     spend: SpendStatus | SpendError | None  # None when the config is broken
-    asks: list[str]
+    asks: list[Any]  # ask ids (what the pulse last sensed); with --json v1.0's ask records
     schedules: SchedulesView
+    # v1.0's `state --json` fields, filled by status.add_v1_fields for --json only
+    world_hash: NotRequired[str]
+    snapshots: NotRequired[dict[str, Any]]
+    ask_ids: NotRequired[list[str]]
 
 
 class RunRow(TypedDict, total=False):

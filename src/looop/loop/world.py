@@ -6,12 +6,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from looop.core import jsonsafe
-from looop.core.hashing import canonical_json, fnv1a_128, wake_signal
 from looop.core.paths import Paths
 from looop.core.text import clip
-
-UNREADABLE = "!unreadable"
+from looop.loop.worldhash import UNREADABLE as UNREADABLE
+from looop.loop.worldhash import hash_world
 
 
 @dataclass(frozen=True)
@@ -116,33 +114,8 @@ def _raw_key(policy: Policy, snaps: Snaps) -> bytes:
 
 
 def _world(policy: Policy, snaps: Snaps) -> World:
-    buf = bytearray()
-    items: dict[str, str] = {}
-    for rel, key, raw in policy:
-        buf += f"@@ {rel}\n".encode()
-        if raw is None:
-            items[key] = UNREADABLE
-            continue
-        buf += raw
-        items[key] = fnv1a_128(raw)
-    policy_hash = fnv1a_128(bytes(buf))
-    for name, raw in snaps:
-        buf += f"@@ snapshots/{name}\n".encode()
-        key = f"snap:{name[:-5] if len(name) > 5 else name}"  # Path.stem: `.json` keeps it all
-        if raw is None:
-            items[key] = UNREADABLE
-            continue
-        try:
-            # strict: a hand-made snapshot with a lone surrogate or NaN hashes as raw bytes
-            value = jsonsafe.loads(raw, max_int_digits=4000)
-        except ValueError:
-            buf += raw
-            items[key] = "#" + fnv1a_128(raw)
-            continue
-        sig = canonical_json(wake_signal(value))
-        buf += sig.encode() + b"\n"
-        items[key] = sig
-    return World(hash=fnv1a_128(bytes(buf)), policy_hash=policy_hash, items=items)
+    world_hash, policy_hash, items = hash_world(policy, snaps)
+    return World(hash=world_hash, policy_hash=policy_hash, items=items)
 
 
 def describe_changes(old: dict[str, str] | None, new: dict[str, str], cap: int = 200) -> list[str]:

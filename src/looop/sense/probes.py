@@ -13,6 +13,7 @@ from looop.core.clock import offset_stamp
 from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState
+from looop.core.stamps import parse_utc
 from looop.human.mailbox import pending
 from looop.sense.sensors import Reading
 from looop.sessions import list_sessions
@@ -57,18 +58,22 @@ def _last_acted(ctx: Ctx) -> dict[str, int]:
     return out
 
 
-def probe_goals(ctx: Ctx) -> Any:
-    """When each goal was last acted on; detail only, so it never wakes the loop.
+def _age(now: float, since: float | None) -> int | None:
+    return max(0, int(now - since)) if since is not None else None
 
-    Absolute times, not ages: an age grows every beat and would break the byte-identical
-    prompt prefix that provider prompt caching relies on (NOW gives the current time)."""
+
+def probe_goals(ctx: Ctx) -> Any:
+    """When each goal was last acted on (and v1.0's `age_s`, seconds since); detail only, so
+    it never wakes the loop."""
     acted = _last_acted(ctx)
+    now = ctx.clock.now()
     goals: dict[str, Any] = {}
     for p in _listing(ctx.paths.goals, ".md"):
         last = acted.get(p.stem)
         goals[p.stem] = {
             "last_acted": offset_stamp(ctx.clock.local(last)) if last is not None else None,
             "last_acted_unix": last,
+            "age_s": _age(now, last),
         }
     return {"detail": {"goals": goals}, "signal": {}}
 
@@ -78,6 +83,7 @@ def probe_sessions(ctx: Ctx, knobs: Knobs | None = None) -> Any:
     `knobs`: the beat's (without them the config is read now)."""
     stuck = (knobs if knobs is not None else ctx.knobs()).num("worker_stuck_secs")
     rows = fleet_view(ctx, list_sessions(ctx.paths.data), stuck)
+    now = ctx.clock.now()
     signal = []
     detail: dict[str, Any] = {}
     for r in rows:
@@ -87,8 +93,18 @@ def probe_sessions(ctx: Ctx, knobs: Knobs | None = None) -> Any:
         if r["verify"] is not None:
             entry["verify"] = r["verify"]
         signal.append(entry)
+        started = parse_utc(r["started_at"]) if isinstance(r["started_at"], str) else None
         detail[r["id"]] = {
-            k: r[k] for k in ("started_at", "last_output_at", "verify_output") if r[k] is not None
+            **{
+                k: r[k]
+                for k in ("started_at", "last_output_at", "verify_output")
+                if r[k] is not None
+            },
+            # v1.0's ages in seconds as of this beat; the prompt lists them apart (core/readings)
+            "idle_s": _age(now, r["last_output_unix"]) if r["alive"] else None,
+            "uptime_s": _age(now, started) if r["alive"] else None,
+            "ask_age_s": _age(now, r["ask_since_unix"]) if r["health"] == "waiting-ask" else None,
+            "pending_tells": r["pending_tells"],
         }
         if r.get("sandboxed"):  # in detail, not signal: it never changes mid-run
             detail[r["id"]]["sandboxed"] = True

@@ -28,6 +28,7 @@ from looop.sessions import Session, list_sessions
 from looop.sessions.state import LOG
 from looop.tui.feed import SessionFeed
 from looop.tui.render import FleetRow, Painter, default_selection, fleet_rows, row_cells
+from looop.workers.fleet import age
 from looop.workers.health import fleet_view
 
 if TYPE_CHECKING:
@@ -185,11 +186,19 @@ class WatchApp(App[None]):
         Binding("ctrl+c", "quit", show=False, priority=True),
     ]
 
-    def __init__(self, ctx: Ctx, selected: str | None = None, show_all: bool = False) -> None:
+    def __init__(
+        self,
+        ctx: Ctx,
+        selected: str | None = None,
+        show_all: bool = False,
+        since_s: float | None = None,
+    ) -> None:
         super().__init__()
         self.ctx = ctx
         self.selected = selected
         self.show_all = show_all
+        self.since_s = since_s  # finished workers heard from this recently are listed too
+        self.next_beat: float | None = None  # when the pulse said it beats next (unix s)
         self.sessions: dict[str, Session] = {}
         self.rows: list[FleetRow] = []
         self.feed: SessionFeed | None = None
@@ -222,6 +231,7 @@ class WatchApp(App[None]):
         self.refresh_fleet()
         self.set_interval(FLEET_S, self.refresh_fleet)
         self.set_interval(POLL_S, self.poll_output)
+        self.set_interval(1.0, self._status_left)  # the countdown to the next beat ticks
 
     # -- the fleet -------------------------------------------------------------------------
     def refresh_fleet(self) -> None:
@@ -231,7 +241,8 @@ class WatchApp(App[None]):
             sessions = []
         self.sessions = {s.id: s for s in sessions}
         workers = fleet_view(self.ctx, sessions, self._stuck_secs())
-        self.rows = fleet_rows(sessions, workers, self.show_all, keep=self.selected)
+        since = (self.since_s, self.ctx.clock.now()) if self.since_s is not None else None
+        self.rows = fleet_rows(sessions, workers, self.show_all, keep=self.selected, since=since)
         if self.selected not in {r.id for r in self.rows}:
             self.selected = default_selection(self.rows)
         self._fill_table()
@@ -349,7 +360,7 @@ class WatchApp(App[None]):
             st = None
             parts.append(f"status ✗ {e}")
         if st is not None:
-            parts.append("pulse up" if st["pulse"]["running"] else "pulse down")
+            parts.append(_pulse_part(st, self.ctx.clock.now()))
             sp = st["spend"]
             if sp and "error" not in sp:
                 cap = sp["max_daily_usd"]
@@ -412,3 +423,18 @@ class WatchApp(App[None]):
     def action_scroll_edge(self, end: int) -> None:
         self.term.scroll_edge(bool(end))
         self._scrolled()
+
+
+def _pulse_part(st: StatusView, now: float) -> str:
+    """`pulse up · next beat in 42s` (v1.0's countdown), `pulse up · beating` while a beat
+    runs, `pulse down`."""
+    if not st["pulse"]["running"]:
+        return "pulse down"
+    beat = st["last_beat"]
+    if beat is not None and beat["outcome"] in ("running", "deciding"):
+        return f"pulse up · {'deciding' if beat['outcome'] == 'deciding' else 'beating'}"
+    nb = st["next_beat"]
+    if nb is None or nb["ts"] is None:
+        return "pulse up"
+    left = int(nb["ts"] - now)
+    return f"pulse up · next beat in {age(left)}" if left > 0 else "pulse up · beat due"

@@ -164,10 +164,13 @@ def fleet_rows(
     workers: Iterable[Mapping[str, Any]],
     show_all: bool,
     keep: str | None = None,
+    since: tuple[float, float] | None = None,
 ) -> list[FleetRow]:
     """The pulse first (health up/down), then workers oldest first (longest uptime on top,
     so a new worker joins at the bottom and rows never jump). Living only unless `show_all`;
-    `keep` (the selected id) stays listed even once it died, so the pane does not vanish."""
+    `keep` (the selected id) stays listed even once it died, so the pane does not vanish.
+    `since` (window seconds, now): a finished worker last heard from within the window is
+    listed too (v1.0's `watch --since`)."""
     out: list[FleetRow] = []
     for s in sessions:
         if s.id == PULSE:
@@ -196,10 +199,23 @@ def fleet_rows(
             note=w.get("note"),
         )
         for w in workers
-        if w.get("id") != PULSE and (show_all or w.get("alive") or w.get("id") == keep)
+        if w.get("id") != PULSE
+        and (show_all or w.get("alive") or w.get("id") == keep or _recent(w, since))
     ]
     rest.sort(key=lambda r: (r.started is None, r.started or 0.0, r.id))
     return out + rest
+
+
+def _recent(w: Mapping[str, Any], since: tuple[float, float] | None) -> bool:
+    """Was this finished worker last heard from (its last output, else its start) within the
+    window?"""
+    if since is None:
+        return False
+    window, now = since
+    last = w.get("last_output_unix")
+    if not isinstance(last, int | float):
+        last = parse_stamp(w.get("started_at"))
+    return last is not None and now - last <= window
 
 
 def default_selection(rows: list[FleetRow]) -> str | None:

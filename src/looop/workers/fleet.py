@@ -37,9 +37,14 @@ def _stem(name: str) -> str:
 def waiting_workers(asks: str, answers: str) -> set[str]:
     """Workers blocked on a human: the askers of every unanswered ask (mailbox.pending read
     the same way: every `*.json` in asks/ without its answer; an unreadable one asks as `?`)."""
+    return set(asks_since(asks, answers))
+
+
+def asks_since(asks: str, answers: str) -> dict[str, float | None]:
+    """Worker -> when its oldest unanswered ask was made (None when no record says)."""
     if not os.path.isdir(asks):
-        return set()
-    out: set[str] = set()
+        return {}
+    out: dict[str, float | None] = {}
     for name in sorted(n for n in os.listdir(asks) if n.endswith(".json")):
         if os.path.exists(where.join(answers, name)):
             continue
@@ -48,8 +53,29 @@ def waiting_workers(asks: str, answers: str) -> set[str]:
         except CorruptState:
             rec = {"id": _stem(name), "worker": "?"}
         worker = rec.get("worker") if rec else None
-        if isinstance(worker, str):
-            out.add(worker)
+        if not isinstance(worker, str):
+            continue
+        ts = rec.get("ts") if rec else None
+        when = float(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else None
+        before = out.get(worker)
+        if worker not in out or (when is not None and (before is None or when < before)):
+            out[worker] = when
+    return out
+
+
+def pending_tells(tells: str) -> dict[str, int]:
+    """Worker -> how many tells wait for it in tells/ (`<worker>-<n>.json`, not yet told)."""
+    try:
+        names = os.listdir(tells)
+    except OSError:
+        return {}
+    out: dict[str, int] = {}
+    for n in names:
+        if not n.endswith(".json"):
+            continue
+        head, dash, num = n[:-5].rpartition("-")
+        if dash and head and num.isdecimal():
+            out[head] = out.get(head, 0) + 1
     return out
 
 
@@ -88,7 +114,9 @@ def worker_rows(
     """One row per worker (pulse excluded), sorted by id, from sessions as wire.load_light
     gives them. Times are absolute stamps, never ages, so an unchanged fleet renders
     byte-identically."""
-    waiting = waiting_workers(where.join(data, "asks"), where.join(data, "answers"))
+    asking = asks_since(where.join(data, "asks"), where.join(data, "answers"))
+    waiting = set(asking)
+    tells = pending_tells(where.join(data, "tells"))
     verify = where.join(data, "verify")
     now = clock.now()
     rows = []
@@ -108,6 +136,8 @@ def worker_rows(
                 "started_at": s["started_at"],
                 "last_output_at": clock.offset_stamp_at(last) if last else None,
                 "last_output_unix": last,
+                "ask_since_unix": asking.get(s["id"]),
+                "pending_tells": tells.get(s["id"], 0),
                 "label": s["label"],
                 "sandboxed": sandboxed(data, s["id"]),
             }

@@ -107,3 +107,44 @@ def test_a_memo_answers_an_unchanged_read_and_rereads_any_change(paths: Paths) -
     assert "snap:sensor-y" in read_world(paths, memo).items
     (paths.snapshots / "sensor-y.json").unlink()
     assert read_world(paths, memo) == read_world(paths) == third
+
+
+def test_the_light_hash_of_state_json_is_the_beats_hash(paths: Paths) -> None:
+    """`looop state --json` hashes through loop/worldhash.py over strings; the beat through
+    read_world over Paths: odd names, links, dot files, a directory and damaged readings
+    included, they agree — and a goal edit moves both."""
+    from looop.loop.worldhash import world_hash_at
+
+    d = paths.data
+    assert world_hash_at(str(d)) == read_world(paths).hash  # an empty data dir
+    paths.playbook.write_bytes(b"PB \xff\n")
+    paths.goals.mkdir()
+    for name in ("b.md", "a.b.md", ".md", ".hidden.md", "notes.txt", "é.md"):
+        (paths.goals / name).write_text(f"goal {name}\n")
+    (paths.goals / "dir.md").mkdir()
+    (paths.goals / "link.md").symlink_to(paths.goals / "b.md")
+    (paths.goals / "dangling.md").symlink_to(paths.goals / "missing.md")
+    _snap(paths, "sensor-x", {"signal": {"z": [1, 2.0], "a": "é\u2028"}, "detail": {"t": 5}})
+    _snap(paths, "sensor-list", [3, 2, 1])
+    (paths.snapshots / "sensor-nan.json").write_text('{"signal": NaN}')
+    (paths.snapshots / "sensor-torn.json").write_text('{"signal": ')
+    (paths.snapshots / ".json").write_text("{}")
+    (paths.snapshots / "sensor-x.err").write_text("ignored")
+    first = world_hash_at(str(d))
+    assert first == read_world(paths).hash
+    (paths.goals / "a.b.md").write_text("edited\n")
+    assert world_hash_at(str(d)) == read_world(paths).hash != first
+
+
+def test_the_light_ask_reader_is_the_mailboxs(paths: Paths) -> None:
+    from looop.human.mailbox import answer, new_ask, pending
+    from looop.loop.status import pending_asks
+
+    assert pending_asks(str(paths.data)) == pending(paths.asks, paths.answers) == []
+    for who in ("w1", "w2", "w1"):
+        new_ask(paths.asks, paths.answers, who, f"from {who}?", None, [], 1.0)
+    answer(paths.asks, paths.answers, "w2-1", "yes", 2.0)
+    (paths.asks / "w9-1.json").write_text("[not an object]")
+    got = pending_asks(str(paths.data))
+    assert got == pending(paths.asks, paths.answers)
+    assert [a["id"] for a in got] == ["w1-1", "w1-2", "w9-1"]

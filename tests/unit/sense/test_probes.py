@@ -8,6 +8,7 @@ from typing import Any
 from looop.core.clock import FixedClock, offset_stamp
 from looop.core.context import Ctx
 from looop.core.paths import Paths
+from looop.core.readings import split_ages
 from looop.sense import sense
 from looop.sense.probes import default_probes, probe_claims, probe_goals, run_probes
 
@@ -80,15 +81,18 @@ def test_goal_ages_from_activity(ctx: Ctx, paths: Paths, clock: FixedClock) -> N
     snap = goals_detail(paths)
     assert snap["signal"] == {}
     goals = snap["detail"]["goals"]
-    assert goals["new"] == {"last_acted": None, "last_acted_unix": None}
+    assert goals["new"] == {"last_acted": None, "last_acted_unix": None, "age_s": None}
     assert goals["ship"]["last_acted_unix"] == now - 90
     assert goals["tidy"]["last_acted_unix"] == now - 7200
     assert goals["ship"]["last_acted"] == offset_stamp(clock.local(now - 90))
+    assert (goals["ship"]["age_s"], goals["tidy"]["age_s"]) == (90, 7200)
     assert set(goals) == {"new", "ship", "tidy"}
-    before = (paths.snapshots / "sys-goals.json").read_bytes()
-    clock.advance(600)  # time passing alone must not change the reading (prompt caching)
+    before = goals_detail(paths)
+    clock.advance(600)  # time passing moves only the ages, which the prompt lists apart
     run_probes(ctx, {"sys-goals": probe_goals})
-    assert (paths.snapshots / "sys-goals.json").read_bytes() == before
+    after = goals_detail(paths)
+    assert after["detail"]["goals"]["ship"]["age_s"] == 690
+    assert split_ages("sys-goals", after)[0] == split_ages("sys-goals", before)[0]
 
 
 def test_corrupt_activity_means_never_acted(ctx: Ctx, paths: Paths) -> None:
@@ -98,7 +102,7 @@ def test_corrupt_activity_means_never_acted(ctx: Ctx, paths: Paths) -> None:
     [r] = run_probes(ctx, {"sys-goals": probe_goals})
     assert r.ok
     assert goals_detail(paths)["detail"]["goals"] == {
-        "ship": {"last_acted": None, "last_acted_unix": None}
+        "ship": {"last_acted": None, "last_acted_unix": None, "age_s": None}
     }
     paths.goal_activity.write_text('{"ship": "yesterday"}')
     run_probes(ctx, {"sys-goals": probe_goals})

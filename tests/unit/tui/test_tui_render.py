@@ -267,3 +267,40 @@ def test_row_cells_mark_the_selection_and_ages() -> None:
     cells = row_cells(row, now, selected=True)
     assert [c.plain for c in cells][:5] == ["▸ w", "busy", "running", "1h", "—"]
     assert row_cells(row, now, selected=False)[0].plain == "  w"
+
+
+def test_since_lists_finished_workers_heard_from_within_the_window() -> None:
+    """v1.0's `watch --since D`: living ones always, finished ones only if recent."""
+    from looop.core.stamps import parse_utc
+
+    noon = parse_utc("2026-01-01T12:00:00Z")
+    assert noon is not None
+    workers = [
+        _worker("live", True, "2026-01-01T09:00:00Z", last=noon - 9000),
+        _worker("recent", False, "2026-01-01T10:00:00Z", last=noon - 600),
+        _worker("stale", False, "2026-01-01T08:00:00Z", last=noon - 7200),
+        _worker("quiet", False, "2026-01-01T11:50:00Z", last=None),  # never wrote: its start
+    ]
+    ids = [r.id for r in fleet_rows([], workers, False, since=(3600, noon))]
+    assert ids == ["live", "recent", "quiet"]  # oldest start first, as ever
+    assert [r.id for r in fleet_rows([], workers, False, since=(60, noon))] == ["live"]
+    assert [r.id for r in fleet_rows([], workers, False)] == ["live"]
+
+
+def test_the_status_line_counts_down_to_the_next_beat() -> None:
+    from looop.tui.app import _pulse_part
+
+    def st(running: bool, outcome: str | None, next_ts: int | None) -> Any:
+        return {
+            "pulse": {"running": running, "pid": "1", "interval_s": 60},
+            "last_beat": None if outcome is None else {"outcome": outcome, "ts": 0, "at": ""},
+            "next_beat": None if next_ts is None else {"ts": next_ts, "at": "", "reason": ""},
+        }
+
+    assert _pulse_part(st(False, None, None), 1000.0) == "pulse down"
+    assert _pulse_part(st(True, "decided", 1042), 1000.0) == "pulse up · next beat in 42s"
+    assert _pulse_part(st(True, "skipped", 1000 + 300), 1000.0) == "pulse up · next beat in 5m"
+    assert _pulse_part(st(True, "decided", 990), 1000.0) == "pulse up · beat due"
+    assert _pulse_part(st(True, "deciding", None), 1000.0) == "pulse up · deciding"
+    assert _pulse_part(st(True, "running", 1042), 1000.0) == "pulse up · beating"
+    assert _pulse_part(st(True, None, None), 1000.0) == "pulse up"

@@ -1,0 +1,104 @@
+"""What v1.0 shows of each worker and goal: sys-sessions' idle_s, uptime_s, ask_age_s and
+pending_tells, the ASK column of `worker list`, and how the prompt shows those ages without
+breaking its cached prefix."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import pytest
+
+from looop.core.clock import FixedClock
+from looop.core.context import Ctx
+from looop.human.mailbox import new_ask
+from looop.human.tellbox import new_tell
+from looop.loop.tick import tick
+from looop.sense.probes import probe_sessions, run_probes
+from looop.sessions import kill, list_sessions
+from looop.workers.launch import start_worker
+from tests.helpers import wait_until, wire
+
+pytestmark = pytest.mark.timeout(90)
+
+AGENT = "bash -c 'echo ready; exec sleep 60' agent {{prompt_file}}"
+
+
+@pytest.fixture
+def wctx(ctx: Ctx) -> Ctx:
+    c = replace(ctx, clock=FixedClock(t=time.time()))
+    wire(c, [], worker=AGENT)
+    return c
+
+
+def _stop_all(c: Ctx) -> None:
+    for s in list_sessions(c.paths.data):
+        if s.alive:
+            kill(c.paths.data, s.id)
+
+
+def _detail(c: Ctx) -> dict[str, dict[str, object]]:
+    run_probes(c, {"sys-sessions": lambda ctx: probe_sessions(ctx, ctx.knobs())})
+    snap = json.loads((c.paths.snapshots / "sys-sessions.json").read_text())
+    workers: dict[str, dict[str, object]] = snap["detail"]["workers"]
+    return workers
+
+
+def test_worker_ages_tells_and_asks_reach_the_reading_ls_and_the_prompt(wctx: Ctx) -> None:
+    c = wctx
+    try:
+        start_worker(c, c.knobs(), "w1", "Wait.")
+        start_worker(c, c.knobs(), "w2", "Wait.")
+        out = c.paths.data / "sessions" / "w1" / "output.log"
+        wait_until(lambda: out.exists() and out.stat().st_size > 0, 20)
+        now = c.clock.now()
+        os.utime(out, (now - 120, now - 120))  # w1 last wrote two minutes ago
+        new_ask(c.paths.asks, c.paths.answers, "w1", "Merge?", None, [], now - 300)
+        new_tell(c.paths.tells, "w2", "also check CI", now)
+        new_tell(c.paths.tells, "w2", "and the docs", now)
+        c.clock.advance(30)  # type: ignore[attr-defined]
+
+        got = _detail(c)
+        w1, w2 = got["w1"], got["w2"]
+        assert w1["idle_s"] == 150 and w1["ask_age_s"] == 330 and w1["pending_tells"] == 0
+        # started (by the real clock) just after the frozen clock's start: up about 30 s
+        assert isinstance(w1["uptime_s"], int) and 0 <= w1["uptime_s"] <= 31
+        assert w2["ask_age_s"] is None and w2["pending_tells"] == 2
+        assert w2["idle_s"] is None or 0 <= int(str(w2["idle_s"])) <= 31
+
+        # `looop ls`: the ASK column says how long w1's question has waited
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+        env.update(LOOOP_DATA_DIR=str(c.paths.data))
+        table = subprocess.run(
+            [sys.executable, "-m", "looop", "ls"], env=env, capture_output=True, text=True
+        ).stdout
+        head, *rows = table.splitlines()
+        assert head.split() == ["ID", "HEALTH", "STATE", "IDLE", "UP", "ASK", "VERIFY"]
+        row = next(r.split() for r in rows if r.startswith("w1"))
+        assert row[1] == "waiting-ask" and row[5].endswith("m")  # ~5m (the real clock)
+        listed = json.loads(
+            subprocess.run(
+                [sys.executable, "-m", "looop", "ls", "--json"],
+                env=env,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
+        by_id = {r["id"]: r for r in listed}
+        assert by_id["w1"]["ask_age_s"] >= 300 and by_id["w2"]["pending_tells"] == 2
+
+        # the prompt: readings without ages (cached prefix), the ages in the volatile tail
+        first = tick(c, dry_run=True).prompt_text or ""
+        c.clock.advance(60)  # type: ignore[attr-defined]
+        second = tick(c, dry_run=True).prompt_text or ""
+        readings = first[first.index("=== SENSOR READINGS") : first.index("=== RECENT JOURNAL")]
+        assert "idle_s" not in readings and "pending_tells" in readings
+        assert first[: first.index("=== AGES")] == second[: second.index("=== AGES")]
+        ages = second[second.index("=== AGES") : second.index("=== NOW")]
+        assert "worker w1: ask_age_s=390 idle_s=210" in ages
+    finally:
+        _stop_all(c)
