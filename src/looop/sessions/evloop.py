@@ -243,7 +243,12 @@ class Loop:
             for fd in (self._wake_r, self._wake_w):
                 os.close(fd)
             self._wake_r = self._wake_w = -1
-        self._poller.close() if self._epoll else None
+        if self._epoll:
+            self._poller.close()
+        for h in self._ready:  # a task that never got to run: close it quietly
+            owner = getattr(h.fn, "__self__", None)
+            if isinstance(owner, Task) and not owner.done():
+                owner.coro.close()
         self._ready.clear()
         self._timers.clear()
 

@@ -310,12 +310,15 @@ def _parse(argv: list[str]) -> dict[str, str]:
 
 def _warm() -> None:
     """Run once in the host what every supervisor runs at start, so lazily built module
-    state (asyncio's, pyte's tables) is built once and shared rather than once per child."""
-    import asyncio  # lazy: the host process only
-
+    state (the loop's, pyte's tables) is built once and shared rather than once per child."""
+    from looop.sessions.evloop import Loop, sleep
     from looop.sessions.screen import replay
 
-    asyncio.run(asyncio.sleep(0))
+    loop = Loop()
+    try:
+        loop.run_until(sleep(loop, 0))
+    finally:
+        loop.close()
     replay(b"\x1b[1mwarm\x1b[0m\r\n", 80, 24)
 
 
@@ -330,6 +333,7 @@ def serve(argv: list[str]) -> int:
 
     import looop.sessions.supervisor as supervisor
 
+    supervisor.preload()
     opts = _parse(argv)
     key, base = opts.get("--key", ""), opts.get("--base", "/tmp")
     idle_s = float(opts.get("--idle-s", str(HOST_IDLE_S)))

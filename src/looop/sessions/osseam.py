@@ -1,29 +1,33 @@
 """The OS calls a session's lifecycle makes, behind one seam.
 
 `HostOS` is the real thing (a child on a fresh PTY, process-group signals, reaping, the
-window size, the reader thread). The lifecycle only ever talks to an `OS`, so a unit test can
-drive the state machine with a fake one and no PTY at all.
+window size, the PTY reader on the loop). The lifecycle only ever talks to an `OS`, so a
+unit test can drive the state machine with a fake one and no PTY at all.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import os
 import shutil
 import signal
 import struct
-import subprocess
+import sys
 import termios
-from typing import TYPE_CHECKING, Protocol
 
 from looop.sessions.pump import PtyReader
 
+TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
-    import asyncio
+    import subprocess
     from collections.abc import Callable
+    from typing import Protocol
+
+    from looop.sessions.evloop import Loop
+else:
+    Protocol = object
 
 _RESET_SIGNALS = [
     s
@@ -56,7 +60,7 @@ class Reader(Protocol):
 class OS(Protocol):
     def spawn(self, argv: list[str], cols: int, rows: int) -> tuple[int, int]:
         """Start `argv` on a fresh PTY as leader of its own group: (pid, non-blocking master).
-        Raises OSError or SubprocessError when it cannot run."""
+        Raises OSError when it cannot run."""
         ...
 
     def reap_one(self) -> tuple[int, int] | None:
@@ -80,7 +84,7 @@ class OS(Protocol):
     def start_reader(
         self,
         master: int,
-        loop: asyncio.AbstractEventLoop,
+        loop: Loop,
         deliver: Callable[[bytes], None],
         done: Callable[[], None],
     ) -> Reader: ...
@@ -103,6 +107,8 @@ def set_subreaper() -> None:
     """Orphaned descendants come back to us, so a killed group can be confirmed empty even
     where pid 1 does not reap zombies (containers)."""
     with contextlib.suppress(Exception):
+        import ctypes  # lazy: the session host preloads it; a direct start pays once
+
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
@@ -122,6 +128,8 @@ class HostOS:
             env.setdefault("TERM", "xterm-256color")
             pid = self._spawn_light(argv, slave, env)
             if pid is None:
+                import subprocess  # lazy: only where posix_spawn cannot do it
+
                 proc = subprocess.Popen(
                     argv,
                     stdin=slave,
@@ -134,8 +142,14 @@ class HostOS:
                 )
                 self.procs[proc.pid] = proc
                 pid = proc.pid
-        except BaseException:
+        except OSError:
             os.close(master)
+            raise
+        except BaseException as e:
+            os.close(master)
+            sub = sys.modules.get("subprocess")
+            if sub is not None and isinstance(e, sub.SubprocessError):
+                raise OSError(str(e)) from e  # the seam speaks OSError only
             raise
         finally:
             os.close(slave)  # else the master never sees EOF when the child exits
@@ -215,7 +229,7 @@ class HostOS:
     def start_reader(
         self,
         master: int,
-        loop: asyncio.AbstractEventLoop,
+        loop: Loop,
         deliver: Callable[[bytes], None],
         done: Callable[[], None],
     ) -> Reader:

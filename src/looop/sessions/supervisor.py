@@ -3,34 +3,35 @@
 One process per session, started by `client.spawn` (which sets its cwd and env). It forks
 once more (so it is never a session leader and the spawner never keeps a zombie), takes the
 session lock for life, runs CMD on a fresh PTY and serves the control socket, all on one
-asyncio loop. This module is the wiring and the entry point; the parts live next to it:
+thread and one small epoll loop (`evloop.py`: no asyncio, no threads — a forked supervisor's
+memory is the pages it touches, so it touches little). This module is the wiring and the
+entry point; the parts live next to it:
 `states.py` (the state enum and `StatusBook.change_state`, the one place a state changes),
-`lifecycle.py` (start, child exit, terminate/kill/restart, finish), `pump.py` (the PTY reader
-thread, output to log/backlog/screen/clients, input), `control.py` (the socket's requests)
+`lifecycle.py` (start, child exit, terminate/kill/restart, finish), `pump.py` (the PTY read
+on the loop, output to log/backlog/screen/clients, input), `control.py` (the socket's requests)
 and `osseam.py` (the OS calls, so the state machine is testable without a PTY).
-This is the only module that reads the real environment and clock; it imports everything at
-startup (package files may be replaced while a long session runs).
+This is the only module that reads the real environment and clock. Everything it may need
+later is loaded at startup by `preload` (package files may be replaced while a long session
+runs); the parts import those lazily, so a forked supervisor only touches what it uses.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import os
 import signal
 import sys
 import time
-import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from looop.core import store
 from looop.core.clock import utc_stamp_ms
 from looop.sessions.control import MAX_SIZE, Control
+from looop.sessions.evloop import Loop
 from looop.sessions.lifecycle import Child, Lifecycle
 from looop.sessions.osseam import HostOS, set_subreaper
-from looop.sessions.pump import Pump, log
+from looop.sessions.pump import Pump, _trace, log
 from looop.sessions.state import LOCK, LOG, META, SessionError, validate_id, write_status
 from looop.sessions.states import SessionState, StatusBook
 
@@ -40,16 +41,18 @@ IDLE_CHECK_S = 0.5
 # -- argv --------------------------------------------------------------------------------
 
 
-@dataclass
 class Args:
-    sid: str = ""
-    root: str = ""
-    cols: int = 80
-    rows: int = 24
-    timeout_s: float | None = None
-    idle_timeout_s: float | None = None
-    ready_fd: int | None = None
-    cmd: list[str] = field(default_factory=list)
+    """What the command line says (a plain class: no dataclass machinery at start)."""
+
+    def __init__(self, sid: str = "", root: str = "", cmd: list[str] | None = None) -> None:
+        self.sid = sid
+        self.root = root
+        self.cols = 80
+        self.rows = 24
+        self.timeout_s: float | None = None
+        self.idle_timeout_s: float | None = None
+        self.ready_fd: int | None = None
+        self.cmd: list[str] = cmd if cmd is not None else []
 
 
 _KNOWN = ("--id", "--root", "--size", "--timeout-ms", "--idle-timeout-ms", "--ready-fd")
@@ -108,8 +111,12 @@ def _stamp() -> str:
 def _pid_start() -> int | None:
     """Start time of this process (clock ticks since boot): pid + this survive pid reuse."""
     try:
-        raw = Path("/proc/self/stat").read_text()
-        return int(raw.rsplit(")", 1)[1].split()[19])
+        fd = os.open("/proc/self/stat", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            raw = os.read(fd, 4096)
+        finally:
+            os.close(fd)
+        return int(raw.rsplit(b")", 1)[1].split()[19])
     except (OSError, ValueError, IndexError):
         return None
 
@@ -189,7 +196,7 @@ class Supervisor:
             return
         life.loop.call_later(min(IDLE_CHECK_S, idle - quiet), self.idle_check)
 
-    def arm_timers(self, loop: asyncio.AbstractEventLoop, life: Lifecycle) -> None:
+    def arm_timers(self, loop: Loop, life: Lifecycle) -> None:
         if self.args.timeout_s is not None:
             t = self.args.timeout_s
             loop.call_later(t, lambda: life.task(life.auto_kill(f"timed out after {t:g}s")))
@@ -197,16 +204,15 @@ class Supervisor:
             loop.call_later(min(IDLE_CHECK_S, self.args.idle_timeout_s), self.idle_check)
 
     # ---- main
-    async def main(self, log_fd: int) -> int:
-        loop = asyncio.get_running_loop()
+    async def main(self, loop: Loop, log_fd: int) -> int:
         pump = self.pump = Pump(loop, log_fd, self.args.cols, self.args.rows, time.monotonic)
-        control = self.control = Control(self.sid, self.root, self.book, pump)
+        control = self.control = Control(loop, self.sid, self.root, self.book, pump)
         host = HostOS(dict(os.environ))
         life = Lifecycle(self.sid, self.argv, self.book, pump, host, loop, control.farewell)
         self.life = control.life = life
         loop.add_signal_handler(signal.SIGCHLD, life.reap)
-        loop.add_signal_handler(signal.SIGTERM, self.on_signal, "SIGTERM")
-        loop.add_signal_handler(signal.SIGINT, self.on_signal, "SIGINT")
+        loop.add_signal_handler(signal.SIGTERM, lambda: self.on_signal("SIGTERM"))
+        loop.add_signal_handler(signal.SIGINT, lambda: self.on_signal("SIGINT"))
         loop.add_signal_handler(signal.SIGHUP, lambda: None)
         set_subreaper()
         child = life.start()
@@ -214,7 +220,7 @@ class Supervisor:
             self.ready(f"err {child}")
             return 1
         try:
-            server = await control.bind()
+            control.bind()
         except (OSError, SessionError) as e:
             reason = f"cannot bind the control socket: {e}"
             await life.abort_start(child, reason)
@@ -223,7 +229,7 @@ class Supervisor:
         self.ready(f"ok {os.getpid()}")
         self.arm_timers(loop, life)
         await life.done.wait()
-        server.close()
+        control.close_server()
         control.unlink_socket()
         control.cancel_requests()
         return 0
@@ -241,15 +247,18 @@ class Supervisor:
             self.ready(f"err session `{self.sid}` is already running")
             return 1
         log_fd = -1
+        loop = Loop()
         try:
             self.write_meta()
             self.book.save()
             log_fd = os.open(
                 self.sdir / LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600
             )
-            return asyncio.run(self.main(log_fd))
+            task = loop.task(self.main(loop, log_fd))
+            loop.run_until(task)
+            return int(task.result())
         except BaseException as e:
-            log("supervisor crashed\n" + traceback.format_exc())
+            log("supervisor crashed\n" + _trace())
             if self.book.live:
                 self.book.change_state(
                     SessionState.EXITED, child_pid=None, error=f"supervisor crashed: {e}"
@@ -259,7 +268,9 @@ class Supervisor:
                 self.life.kill_now()
             return 1
         finally:
+            loop.close()
             if self.control is not None:
+                self.control.close_server()
                 self.control.unlink_socket()
             if self.pump is not None:
                 self.pump.close_log()  # it may have closed it already (a failed write)
@@ -267,6 +278,17 @@ class Supervisor:
                 os.close(log_fd)
             if self.lock_fd >= 0:
                 os.close(self.lock_fd)  # releases the lock: the session now reads as over
+
+
+def preload() -> None:
+    """Load what the parts import lazily (the screen and pyte, the socket dir's helpers, the
+    rare paths' modules): at startup of a direct supervisor, once in the session host."""
+    import base64  # noqa: F401
+    import ctypes  # noqa: F401
+    import traceback  # noqa: F401
+
+    import looop.sessions.screen
+    import looop.sessions.state  # noqa: F401
 
 
 def detach_stdio() -> None:
@@ -298,4 +320,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    preload()
     sys.exit(main())
