@@ -9,17 +9,17 @@ non-blocking, buffered both ways, with deadlines on its reads and its drain.
 from __future__ import annotations
 
 import _socket  # not `socket`: its enums and wrappers are more than a listener needs
-import json
 import os
 
+from looop.core import ljson
 from looop.sessions import protocol as proto
 from looop.sessions.evloop import within
 from looop.sessions.lifecycle import OpError
 from looop.sessions.pump import AttachClient, log
+from looop.sessions.wire import ensure_socket_file
 
 TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
-    from pathlib import Path
     from typing import Any
 
     from looop.sessions.evloop import Future, Loop, Task
@@ -217,7 +217,7 @@ class Control:
         self,
         loop: Loop,
         sid: str,
-        root: Path,
+        root: str,
         book: StatusBook,
         pump: Pump,
         life: Lifecycle | None = None,
@@ -245,9 +245,7 @@ class Control:
 
     # ---- the socket
     def bind(self) -> None:
-        from looop.sessions.state import ensure_socket_dir
-
-        path = str(ensure_socket_dir(self.root, self.sid))
+        path = ensure_socket_file(self.root, self.sid)
         try:
             os.unlink(path)  # a stale socket of a crashed run
         except FileNotFoundError:
@@ -342,7 +340,7 @@ class Control:
         if not line.endswith(b"\n"):
             return None
         try:
-            req = json.loads(line)
+            req = ljson.loads(line)
             if not isinstance(req, dict) or not isinstance(req.get("op"), str):
                 raise ValueError("expected an object with an `op`")
         except ValueError as e:

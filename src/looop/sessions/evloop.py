@@ -17,14 +17,16 @@ import os
 import select
 import signal
 import sys
-from collections import deque
-from heapq import heappop, heappush
+from _heapq import heappop, heappush
 from time import monotonic
 
 TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
+    from collections import deque
     from collections.abc import Callable, Coroutine, Generator, Iterable
     from typing import Any
+else:
+    from _collections import deque  # not `collections`: the package imports far more
 
 _IN = select.EPOLLIN if hasattr(select, "epoll") else select.POLLIN
 _OUT = select.EPOLLOUT if hasattr(select, "epoll") else select.POLLOUT

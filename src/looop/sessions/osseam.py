@@ -7,11 +7,9 @@ unit test can drive the state machine with a fake one and no PTY at all.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import os
-import shutil
 import signal
 import struct
 import sys
@@ -49,6 +47,20 @@ _RESET_SIGNALS = [
     if hasattr(signal, s)
 ]
 PR_SET_CHILD_SUBREAPER = 36
+
+
+def _prctl() -> Callable[..., int]:
+    """libc's prctl, resolved once at import: in the session host, so a forked supervisor
+    calls it without building ctypes objects of its own."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (ImportError, OSError, AttributeError):
+        return lambda *_a: -1
+
+
+_PRCTL = _prctl()
 
 
 class Reader(Protocol):
@@ -103,14 +115,25 @@ def _child_setup() -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
 
 
+def _which(name: str, path: str) -> str | None:
+    """shutil.which for a bare name on POSIX (an executable file on `path`), without shutil
+    and what it imports."""
+    if not path:
+        return None
+    for d in path.split(os.pathsep):
+        full = os.path.join(d or os.curdir, name)
+        if os.access(full, os.X_OK) and not os.path.isdir(full):
+            return full
+    return None
+
+
 def set_subreaper() -> None:
     """Orphaned descendants come back to us, so a killed group can be confirmed empty even
     where pid 1 does not reap zombies (containers)."""
-    with contextlib.suppress(Exception):
-        import ctypes  # lazy: the session host preloads it; a direct start pays once
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    try:
+        _PRCTL(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except Exception:
+        pass
 
 
 class HostOS:
@@ -167,7 +190,7 @@ class HostOS:
         path = os.ttyname(slave)
         program = argv[0]
         if not os.path.dirname(program):  # a bare name: PATH from the child's env, as Popen
-            found = shutil.which(program, path=env.get("PATH", os.defpath))
+            found = _which(program, env.get("PATH", os.defpath))
             if found is None:
                 raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
             program = found
@@ -210,8 +233,10 @@ class HostOS:
         os.close(fd)
 
     def killpg(self, pgid: int, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
+        try:
             os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def group_gone(self, pgid: int) -> bool:
         try:
@@ -223,8 +248,10 @@ class HostOS:
         return False
 
     def resize(self, master: int, cols: int, rows: int) -> None:
-        with contextlib.suppress(OSError):
+        try:
             fcntl.ioctl(master, termios.TIOCSWINSZ, winsize(cols, rows))
+        except OSError:
+            pass
 
     def start_reader(
         self,

@@ -15,19 +15,21 @@ from __future__ import annotations
 
 import os
 import sys
-from collections import deque
 
 from looop.sessions import protocol as proto
 from looop.sessions.evloop import Event
 
 TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
+    from collections import deque
     from collections.abc import Callable
     from typing import Any
 
     from looop.sessions.control import Conn
     from looop.sessions.evloop import Handle, Loop, Task
     from looop.sessions.screen import Emulator
+else:
+    from _collections import deque  # not `collections`: the package imports far more
 
 FEED_INTERVAL_S = 0.02  # background screen feeding: one slice this often …
 FEED_BUDGET_S = 0.005  # … of at most this long, so the pump keeps most of the CPU

@@ -17,13 +17,11 @@ runs); the parts import those lazily, so a forked supervisor only touches what i
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 from looop.core import store
 from looop.core.clock import utc_stamp_ms
@@ -32,8 +30,8 @@ from looop.sessions.evloop import Loop
 from looop.sessions.lifecycle import Child, Lifecycle
 from looop.sessions.osseam import HostOS, set_subreaper
 from looop.sessions.pump import Pump, _trace, log
-from looop.sessions.state import LOCK, LOG, META, SessionError, validate_id, write_status
 from looop.sessions.states import SessionState, StatusBook
+from looop.sessions.wire import LOCK, META, STATUS, SessionError, check_id
 
 IDLE_CHECK_S = 0.5
 
@@ -127,11 +125,12 @@ def _pid_start() -> int | None:
 class Supervisor:
     """Wires the parts together for one session and owns its lock, meta and ready line."""
 
-    def __init__(self, args: Args) -> None:
+    def __init__(self, args: Args, env: dict[str, str]) -> None:
         self.args = args
+        self.env = env  # the child's environment
         self.sid = args.sid
-        self.root = Path(args.root)
-        self.sdir = self.root / "sessions" / args.sid
+        self.root = args.root
+        self.sdir = os.path.join(args.root, "sessions", args.sid)  # strings: no pathlib here
         self.argv = list(args.cmd)
         self.ready_fd = args.ready_fd
         self.lock_fd = -1
@@ -139,10 +138,11 @@ class Supervisor:
         self.pump: Pump | None = None
         self.life: Lifecycle | None = None
         self.control: Control | None = None
+        self.subreaper = True  # False only for the session host's rehearsal (see host._warm)
 
     def _write_status(self, status: dict[str, object]) -> None:
         try:
-            write_status(self.sdir, status)
+            store.write_json(os.path.join(self.sdir, STATUS), status)
         except OSError as e:
             log(f"cannot write status.json: {e}")
 
@@ -150,15 +150,21 @@ class Supervisor:
         fd, self.ready_fd = self.ready_fd, None
         if fd is None:
             return
-        with contextlib.suppress(OSError):
+        try:
             os.write(fd, (line.replace("\n", " ") + "\n").encode())
-        with contextlib.suppress(OSError):
+        except OSError:
+            pass
+        try:
             os.close(fd)
+        except OSError:
+            pass
 
     # ---- startup
     def take_lock(self) -> bool:
-        self.sdir.mkdir(parents=True, exist_ok=True)
-        self.lock_fd = os.open(self.sdir / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        os.makedirs(self.sdir, exist_ok=True)
+        self.lock_fd = os.open(
+            os.path.join(self.sdir, LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644
+        )
         # Readers probe with a brief shared lock; retry a little before calling it taken.
         for _ in range(100):
             try:
@@ -178,7 +184,7 @@ class Supervisor:
             "started_at": self.book.status["last_change"],
             "cwd": os.getcwd(),
         }
-        store.write_json(self.sdir / META, meta)
+        store.write_json(os.path.join(self.sdir, META), meta)
 
     # ---- timers and signals
     def on_signal(self, signame: str) -> None:
@@ -207,14 +213,15 @@ class Supervisor:
     async def main(self, loop: Loop, log_fd: int) -> int:
         pump = self.pump = Pump(loop, log_fd, self.args.cols, self.args.rows, time.monotonic)
         control = self.control = Control(loop, self.sid, self.root, self.book, pump)
-        host = HostOS(dict(os.environ))
+        host = HostOS(self.env)
         life = Lifecycle(self.sid, self.argv, self.book, pump, host, loop, control.farewell)
         self.life = control.life = life
         loop.add_signal_handler(signal.SIGCHLD, life.reap)
         loop.add_signal_handler(signal.SIGTERM, lambda: self.on_signal("SIGTERM"))
         loop.add_signal_handler(signal.SIGINT, lambda: self.on_signal("SIGINT"))
         loop.add_signal_handler(signal.SIGHUP, lambda: None)
-        set_subreaper()
+        if self.subreaper:
+            set_subreaper()
         child = life.start()
         if not isinstance(child, Child):
             self.ready(f"err {child}")
@@ -239,7 +246,7 @@ class Supervisor:
             self.ready("err no command given")
             return 2
         try:
-            validate_id(self.sid)
+            check_id(self.sid)
         except SessionError as e:
             self.ready(f"err {e}")
             return 2
@@ -252,7 +259,9 @@ class Supervisor:
             self.write_meta()
             self.book.save()
             log_fd = os.open(
-                self.sdir / LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600
+                os.path.join(self.sdir, "output.log"),  # state.LOG
+                os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+                0o600,
             )
             task = loop.task(self.main(loop, log_fd))
             loop.run_until(task)
@@ -287,36 +296,59 @@ def preload() -> None:
     import ctypes  # noqa: F401
     import traceback  # noqa: F401
 
-    import looop.sessions.screen
-    import looop.sessions.state  # noqa: F401
+    import looop.sessions.screen  # noqa: F401
 
 
 def detach_stdio() -> None:
     fd = os.open(os.devnull, os.O_RDWR)
     for target in (0, 1):
-        with contextlib.suppress(OSError):
+        try:
             os.dup2(fd, target)
+        except OSError:
+            pass
     if fd > 2:
         os.close(fd)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    # Double fork: the spawner waits for this intermediate, which exits at once; the
-    # supervisor (its child) is adopted by init and is never a session leader.
-    with contextlib.suppress(OSError):
+    sup = prepare(sys.argv[1:] if argv is None else argv, dict(os.environ))
+    if not detach(sup.ready_fd):
+        return 1
+    return start(sup)
+
+
+def prepare(argv: list[str], env: dict[str, str]) -> Supervisor:
+    """The session's supervisor, not yet running. `env` is its child's environment. The
+    session host calls this before it forks, so what it builds is shared, not copied."""
+    return Supervisor(parse_args(argv), env)
+
+
+def detach(ready_fd: int | None) -> bool:
+    """Double fork: the spawner waits for this intermediate, which exits at once; the
+    supervisor (its child, the one this returns True in) is adopted by init and is never a
+    session leader. False (said on `ready_fd`) when it cannot fork."""
+    try:
         os.setsid()
+    except OSError:
+        pass
     try:
         pid = os.fork()
     except OSError as e:
-        if args.ready_fd is not None:
-            with contextlib.suppress(OSError):
-                os.write(args.ready_fd, f"err cannot fork: {e.strerror}\n".encode())
-        return 1
+        if ready_fd is not None:
+            try:
+                os.write(ready_fd, f"err cannot fork: {e.strerror}\n".encode())
+            except OSError:
+                pass
+        return False
     if pid > 0:
         os._exit(0)
+    return True
+
+
+def start(sup: Supervisor) -> int:
+    """In the detached supervisor: run the session."""
     detach_stdio()
-    return Supervisor(args).run()
+    return sup.run()
 
 
 if __name__ == "__main__":
