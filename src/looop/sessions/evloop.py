@@ -15,18 +15,21 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 import sys
 from _heapq import heappop, heappush
 from time import monotonic
 
 TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
+    import signal as _signal
     from collections import deque
     from collections.abc import Callable, Coroutine, Generator, Iterable
     from typing import Any
 else:
-    from _collections import deque  # not `collections`: the package imports far more
+    # The C modules themselves: `collections` imports far more, and signal.py's wrappers
+    # turn every number into an enum member (enum's machinery, run in every supervisor).
+    import _signal
+    from _collections import deque
 
 _IN = select.EPOLLIN if hasattr(select, "epoll") else select.POLLIN
 _OUT = select.EPOLLOUT if hasattr(select, "epoll") else select.POLLOUT
@@ -157,10 +160,10 @@ class Loop:
         """Run `fn` on the loop whenever `sig` arrives (main thread only, as for asyncio)."""
         if self._wake_r < 0:
             self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-            self._old_wakeup = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+            self._old_wakeup = _signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
             self.add_reader(self._wake_r, self._on_signals)
         if sig not in self._saved:
-            self._saved[sig] = signal.signal(sig, _ignore)
+            self._saved[sig] = _signal.signal(sig, _ignore)
         self._signals[sig] = fn
 
     def _on_signals(self) -> None:
@@ -233,13 +236,13 @@ class Loop:
         self.closed = True
         for sig, old in self._saved.items():
             try:
-                signal.signal(sig, old)
+                _signal.signal(sig, old)
             except (OSError, ValueError, TypeError):
                 pass
         self._saved.clear()
         if self._wake_r >= 0:
             try:
-                signal.set_wakeup_fd(self._old_wakeup)
+                _signal.set_wakeup_fd(self._old_wakeup)
             except ValueError:
                 pass
             for fd in (self._wake_r, self._wake_w):

@@ -13,7 +13,11 @@ import signal
 from looop.sessions import protocol as proto
 from looop.sessions.evloop import Event, Lock, sleep, within
 from looop.sessions.pump import log
-from looop.sessions.states import TERMINAL, SessionState
+from looop.sessions.states import SessionState
+
+# Looked up once: identity tests need no hashing and no enum machinery on the loop.
+_STARTING, _RUNNING = SessionState.STARTING, SessionState.RUNNING
+_EXITED, _KILLED = SessionState.EXITED, SessionState.KILLED
 
 TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
@@ -106,7 +110,7 @@ class Lifecycle:
         book.listeners.append(self._settled)
 
     def _settled(self, old: SessionState, new: SessionState, status: dict[str, Any]) -> None:
-        if new in TERMINAL and not self.final.done() and not self.loop.closed:
+        if (new is _EXITED or new is _KILLED) and not self.final.done() and not self.loop.closed:
             self.final.set_result(status)
 
     def task(self, coro: Coroutine[Any, Any, Any]) -> Task:
@@ -133,9 +137,9 @@ class Lifecycle:
             child = self.spawn()
         except OSError as e:
             reason = f"cannot run `{self.argv[0]}`: {why(e)}"
-            self.book.change_state(SessionState.EXITED, exit_code=None, error=reason)
+            self.book.change_state(_EXITED, exit_code=None, error=reason)
             return reason
-        self.book.change_state(SessionState.RUNNING, child_pid=child.pid)
+        self.book.change_state(_RUNNING, child_pid=child.pid)
         return child
 
     def spawn(self) -> Child:
@@ -236,7 +240,7 @@ class Lifecycle:
         self.pump.stop_feeding()
         killed = child.signaled or child.escalated
         self.book.change_state(
-            SessionState.KILLED if killed else SessionState.EXITED,
+            _KILLED if killed else _EXITED,
             child_pid=None,
             exit_code=child.code,
             signaled=child.signaled,
@@ -250,12 +254,12 @@ class Lifecycle:
         self.finishing = True
         await self.terminate(child)
         self.close_child_fds(child)
-        self.book.change_state(SessionState.KILLED, child_pid=None, exit_code=1, error=reason)
+        self.book.change_state(_KILLED, child_pid=None, exit_code=1, error=reason)
 
     # ---- lifecycle ops
     def _live_child(self, refusal: str) -> Child:
         child = self.child
-        if self.book.state is SessionState.STARTING:
+        if self.book.state is _STARTING:
             raise OpError(f"session {self.sid} has not started yet")
         if self.finishing or child is None or child.done:
             raise OpError(refusal)
@@ -306,7 +310,7 @@ class Lifecycle:
             finally:
                 self.restarting = False
             self.book.change_state(
-                SessionState.RUNNING, child_pid=new.pid, exit_code=None, signaled=False
+                _RUNNING, child_pid=new.pid, exit_code=None, signaled=False
             )
         return {
             "restarted": True,
