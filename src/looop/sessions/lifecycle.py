@@ -309,9 +309,7 @@ class Lifecycle:
                     raise OpError(msg) from e
             finally:
                 self.restarting = False
-            self.book.change_state(
-                _RUNNING, child_pid=new.pid, exit_code=None, signaled=False
-            )
+            self.book.change_state(_RUNNING, child_pid=new.pid, exit_code=None, signaled=False)
         return {
             "restarted": True,
             "child_pid": new.pid,
