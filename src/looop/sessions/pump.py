@@ -14,7 +14,9 @@ a screenshot, a resize), so a worker that never printed holds none.
 from __future__ import annotations
 
 import os
+import select
 import sys
+from time import monotonic
 
 from looop.sessions import protocol as proto
 from looop.sessions.evloop import Event
@@ -38,7 +40,14 @@ BURST_RECHECK_S = 0.1  # … and looks again this much later
 # A Linux PTY hands out at most 4 KiB per read; a batch is this many reads in a row, taken
 # on in one piece (one log write, one backlog entry, one screen push per batch).
 READ_SIZE = 4096
-READ_BATCH = 32
+READ_BATCH = 64
+# In a burst (a batch already this big) an empty PTY is refilled by the writer within
+# moments: the reader waits for it right there, up to BURST_WAIT_MS at a time and BATCH_S in
+# all, instead of going back round the loop for every 4 KiB. A trickle (an echo, a repaint)
+# never waits. BATCH_S is also the longest the loop is held by one batch.
+BURST_MIN = 16 * 1024
+BURST_WAIT_MS = 2
+BATCH_S = 0.005
 
 
 def log(msg: str) -> None:
@@ -73,17 +82,37 @@ class PtyReader:
         self.done = done
         self.finished = False  # `done` was called
         self.reading = True
+        self.poller: Any = None  # made at the first burst (a select.poll on the master)
         loop.add_reader(master, self._readable)
+
+    def _refilled(self, deadline: float) -> bool:
+        """In a burst: wait (briefly) until the PTY has more, True when it has."""
+        wait_ms = min(BURST_WAIT_MS, int((deadline - monotonic()) * 1000))
+        if wait_ms <= 0:
+            return False
+        poller = self.poller
+        if poller is None:
+            poller = self.poller = select.poll()
+            poller.register(self.master, select.POLLIN)
+        return bool(poller.poll(wait_ms))
 
     def _readable(self) -> None:
         master, read = self.master, os.read
         parts: list[bytes] = []
+        size = 0
         eof = False
+        deadline = 0.0
         for _ in range(READ_BATCH):
             try:
                 data = read(master, READ_SIZE)
             except BlockingIOError:
-                break
+                if size < BURST_MIN:
+                    break
+                if not deadline:
+                    deadline = monotonic() + BATCH_S
+                if not self._refilled(deadline):
+                    break
+                continue
             except InterruptedError:
                 continue
             except OSError:  # EIO: every slave fd is closed
@@ -92,6 +121,7 @@ class PtyReader:
                 eof = True
                 break
             parts.append(data)
+            size += len(data)
         if parts:
             self.deliver(parts[0] if len(parts) == 1 else b"".join(parts))
         if eof and self.reading:
