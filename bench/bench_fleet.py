@@ -173,7 +173,12 @@ def run() -> list[dict[str, object]]:
                 "ratio": round(med / (idle_kb / 1024), 1),
                 "target": "<= 3 MB",
                 "ok": max(per) / 1024 <= 3.0,
-                "note": "memory: baseline = PSS of an idle `sleep`",
+                "note": (
+                    "memory: baseline = PSS of an idle `sleep`; a worker's figure is its "
+                    "supervisor (one thread on its own epoll loop, forked from the session "
+                    "host, holding no screen until it prints) plus any wrapper shell; PSS "
+                    "splits the host's shared pages among the host and every supervisor"
+                ),
             }
         )
         total = (sum(per) + host_kb) / 1024
