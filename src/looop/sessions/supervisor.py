@@ -161,7 +161,8 @@ class Supervisor:
 
     # ---- startup
     def take_lock(self) -> bool:
-        os.makedirs(self.sdir, exist_ok=True)
+        if not os.path.isdir(self.sdir):  # the spawner made it (its supervisor.err is there)
+            os.makedirs(self.sdir, exist_ok=True)
         self.lock_fd = os.open(
             os.path.join(self.sdir, LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644
         )
