@@ -353,13 +353,25 @@ def _warm(base: str, rounds: int = 10) -> None:
     except Exception as e:  # a rehearsal that fails costs memory, never the host
         sys.stderr.write(f"looop session host: rehearsal failed: {e!r}\n")
     finally:
-        import shutil
-
         from looop.sessions.wire import socket_file
 
-        shutil.rmtree(root, ignore_errors=True)
+        _remove_tree(root)
         with contextlib.suppress(OSError):
             os.rmdir(os.path.dirname(socket_file(root, "r0")))
+
+
+def _remove_tree(path: str) -> None:
+    """shutil.rmtree(path, ignore_errors=True) for the rehearsal's own few files, without
+    shutil and the compression modules it loads into the host."""
+    with contextlib.suppress(OSError), os.scandir(path) as entries:
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                _remove_tree(e.path)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(e.path)
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
 
 
 def _fill_pools() -> list[object]:
@@ -367,21 +379,23 @@ def _fill_pools() -> list[object]:
     allocates lands in fresh pages of its own instead of in holes spread over the host's
     shared pages (each hole it fills would cost it a whole copied page). The host keeps the
     fillers for life; they are never touched again."""
-    import tempfile  # lazy: the host process only
-
     stats = getattr(sys, "_debugmallocstats", None)
     if stats is None:
         return []
-    with tempfile.TemporaryFile() as f:
-        saved = os.dup(2)
-        try:
-            os.dup2(f.fileno(), 2)
-            stats()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        f.seek(0)
-        text = f.read().decode("ascii", "replace")
+    r, w = os.pipe()  # the report (a few KB) fits in the pipe: read once it is written
+    saved = os.dup(2)
+    try:
+        os.dup2(w, 2)
+        stats()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(w)
+    chunks = []
+    while chunk := os.read(r, 65536):
+        chunks.append(chunk)
+    os.close(r)
+    text = b"".join(chunks).decode("ascii", "replace")
     keep: list[object] = []
     for line in text.splitlines():
         parts = line.split()

@@ -291,11 +291,10 @@ class Supervisor:
 
 
 def preload() -> None:
-    """Load what the parts import lazily (the screen and pyte, the socket dir's helpers, the
-    rare paths' modules): at startup of a direct supervisor, once in the session host."""
+    """Load what the parts import lazily (the screen and pyte, base64 for raw input): at
+    startup of a direct supervisor, once in the session host. `traceback` is left to the
+    failure that needs it (it brings tokenize along: memory every supervisor would share)."""
     import base64  # noqa: F401
-    import ctypes  # noqa: F401
-    import traceback  # noqa: F401
 
     import looop.sessions.screen  # noqa: F401
 
