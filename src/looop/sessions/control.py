@@ -354,7 +354,7 @@ class Control:
         except OpError as e:
             return proto.error(str(e))
         except Exception as e:
-            from looop.sessions.pump import _trace
+            from looop.sessions.pump import _trace  # lazy: only a failing op needs it
 
             log(f"op {op} failed\n{_trace()}")
             return proto.error(f"internal error in `{op}`: {e}")

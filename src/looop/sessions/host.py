@@ -338,6 +338,7 @@ def _warm(base: str, rounds: int = 10) -> None:
     """Run once in the host what every supervisor runs, so what CPython builds lazily (the
     specialised bytecode of each function it runs, module caches, pyte's tables) is built
     here and shared, instead of being written into every forked supervisor's own pages."""
+    # lazy: the host process only (both are loaded by serve already)
     import looop.sessions.supervisor as supervisor
     from looop.sessions.screen import replay
 
@@ -353,7 +354,7 @@ def _warm(base: str, rounds: int = 10) -> None:
     except Exception as e:  # a rehearsal that fails costs memory, never the host
         sys.stderr.write(f"looop session host: rehearsal failed: {e!r}\n")
     finally:
-        from looop.sessions.wire import socket_file
+        from looop.sessions.wire import socket_file  # lazy: the host process only
 
         _remove_tree(root)
         with contextlib.suppress(OSError):
@@ -507,7 +508,7 @@ def _read_request(conn: _socket.socket) -> dict[str, object] | None:
         buf += chunk
         if len(buf) > REQUEST_MAX:
             return None
-    from looop.core.ljson import loads  # json's C scanner, without `json`
+    from looop.core.ljson import loads  # lazy: the host process only; no `json`
 
     req = loads(bytes(buf).split(b"\n", 1)[0])
     return req if isinstance(req, dict) else None

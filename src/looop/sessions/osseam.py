@@ -53,7 +53,7 @@ def _prctl() -> Callable[..., int]:
     """libc's prctl, resolved once at import: in the session host, so a forked supervisor
     calls it without building ctypes objects of its own."""
     try:
-        import ctypes
+        import ctypes  # lazy: once, at import, for prctl alone
 
         return ctypes.CDLL(None, use_errno=True).prctl
     except (ImportError, OSError, AttributeError):
@@ -140,15 +140,15 @@ class HostOS:
     """The real OS. `env` is the child's environment (the supervisor's own, read once)."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
+        self.env = dict(env)  # built once (in the session host, before the fork)
+        self.env.setdefault("TERM", "xterm-256color")
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
 
     def spawn(self, argv: list[str], cols: int, rows: int) -> tuple[int, int]:
         master, slave = os.openpty()
         try:
             fcntl.ioctl(slave, termios.TIOCSWINSZ, winsize(cols, rows))
-            env = dict(self.env)
-            env.setdefault("TERM", "xterm-256color")
+            env = self.env  # read only: posix_spawn and Popen copy it
             pid = self._spawn_light(argv, slave, env)
             if pid is None:
                 import subprocess  # lazy: only where posix_spawn cannot do it

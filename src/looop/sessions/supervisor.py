@@ -127,7 +127,7 @@ class Supervisor:
 
     def __init__(self, args: Args, env: dict[str, str]) -> None:
         self.args = args
-        self.env = env  # the child's environment
+        self.host_os = HostOS(env)  # the OS seam, with the child's environment
         self.sid = args.sid
         self.root = args.root
         self.sdir = os.path.join(args.root, "sessions", args.sid)  # strings: no pathlib here
@@ -214,7 +214,7 @@ class Supervisor:
     async def main(self, loop: Loop, log_fd: int) -> int:
         pump = self.pump = Pump(loop, log_fd, self.args.cols, self.args.rows, time.monotonic)
         control = self.control = Control(loop, self.sid, self.root, self.book, pump)
-        host = HostOS(self.env)
+        host = self.host_os
         life = Lifecycle(self.sid, self.argv, self.book, pump, host, loop, control.farewell)
         self.life = control.life = life
         loop.add_signal_handler(signal.SIGCHLD, life.reap)
@@ -294,6 +294,7 @@ def preload() -> None:
     """Load what the parts import lazily (the screen and pyte, base64 for raw input): at
     startup of a direct supervisor, once in the session host. `traceback` is left to the
     failure that needs it (it brings tokenize along: memory every supervisor would share)."""
+    # lazy: what the parts import on first need, loaded here ahead of it
     import base64  # noqa: F401
 
     import looop.sessions.screen  # noqa: F401
