@@ -3,7 +3,9 @@
 Every figure is a whole operation as a user (or the pulse) runs it: the session API call for
 start+stop (what the pulse does), the installed `looop` command for worker start, and the
 kernel's PSS of every process a worker adds (its supervisor, any wrapper between it and the
-agent) for memory — with the session host's own PSS counted in the fleet total.
+agent) for memory — with the session host's own PSS counted in the fleet total. A worker that
+never printed holds no screen; one that drew a screen (and was shot) holds pyte's screen too,
+and its row says what that costs (informational: no target).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 
 ROUNDS = 15
 FLEET = 10
+# A worker that drew a screen: a clear, 30 lines, then idles (exec: no shell stays behind).
+DRAWER = "sh -c 'printf \"\\033[2J\\033[H\"; seq 1 30; exec sleep 600'"
 
 
 def _spread(xs: list[float], scale: float, digits: int = 1) -> dict[str, float]:
@@ -156,6 +160,7 @@ def run() -> list[dict[str, object]]:
             idle.wait()
         for i in range(FLEET):
             subprocess.run([looop_bin, "kill", f"idle{i}"], env=cenv, capture_output=True)
+        drew = _drawn_kb(looop_bin, data, cenv)
         med = statistics.median(per) / 1024
         rows.append(
             {
@@ -168,7 +173,12 @@ def run() -> list[dict[str, object]]:
                 "ratio": round(med / (idle_kb / 1024), 1),
                 "target": "<= 3 MB",
                 "ok": max(per) / 1024 <= 3.0,
-                "note": "memory: baseline = PSS of an idle `sleep`",
+                "note": (
+                    "memory: baseline = PSS of an idle `sleep`; a worker's figure is its "
+                    "supervisor (one thread on its own epoll loop, forked from the session "
+                    "host, holding no screen until it prints) plus any wrapper shell; PSS "
+                    "splits the host's shared pages among the host and every supervisor"
+                ),
             }
         )
         total = (sum(per) + host_kb) / 1024
@@ -184,4 +194,47 @@ def run() -> list[dict[str, object]]:
                 "note": f"fleet memory: the session host itself {host_kb / 1024:.1f} MB PSS",
             }
         )
+        dmed = statistics.median(drew) / 1024
+        rows.append(
+            {
+                "name": f"memory per idle worker that drew a screen (PSS, {FLEET} idle, shot)",
+                "value": round(dmed, 2),
+                "min": round(min(drew) / 1024, 2),
+                "max": round(max(drew) / 1024, 2),
+                "unit": "MB",
+                "baseline": round(idle_kb / 1024, 2),
+                "ratio": round(dmed / (idle_kb / 1024), 1),
+                "target": "none (informational)",
+                "ok": True,
+                "note": (
+                    "a screen costs memory: the same fleet, each worker having printed a clear "
+                    "and 30 lines and been shot once, so its supervisor holds a pyte screen "
+                    "(informational, no target)"
+                ),
+            }
+        )
     return rows
+
+
+def _drawn_kb(looop_bin: str, data: Path, cenv: dict[str, str]) -> list[int]:
+    """PSS per worker of FLEET workers that each drew a screen and were shot once."""
+    from looop.sessions import screenshot
+
+    for i in range(FLEET):
+        subprocess.run(
+            [looop_bin, "worker", "start", f"drew{i}", "--command", DRAWER, "go"],
+            env=cenv,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    time.sleep(1.0)  # every one has printed and settled into its idle loop
+    for i in range(FLEET):
+        shot = screenshot(data, f"drew{i}")
+        if "30" not in str(shot.get("text", "")):
+            raise RuntimeError(f"worker drew{i} did not draw its screen: {shot}")
+    time.sleep(0.5)
+    try:
+        return [_worker_kb(data, f"drew{i}") for i in range(FLEET)]
+    finally:
+        for i in range(FLEET):
+            subprocess.run([looop_bin, "kill", f"drew{i}"], env=cenv, capture_output=True)

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -282,3 +283,31 @@ def test_a_spawn_right_after_the_host_was_told_to_stop_still_starts(
         spawn(root, f"r{i}", ["sleep", "60"], cwd=root, env=env)
         assert get_session(root, f"r{i}").alive
         kill(root, f"r{i}")
+
+
+def test_a_caller_in_another_mount_namespace_gets_a_supervisor_of_its_own(
+    root: Path, env: dict[str, str]
+) -> None:
+    spawn(root, "warm", ["true"], cwd=root, env=env)  # a host runs (started out here)
+    assert _host_pid() is not None
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip("unshare -m is not permitted here")
+    code = (
+        "import sys; from pathlib import Path; from looop.sessions import spawn; "
+        "spawn(Path(sys.argv[1]), 'inside', ['sleep', '60'], cwd=Path(sys.argv[1]), "
+        "env={'PATH': '/usr/bin:/bin', 'LANG': 'C.UTF-8'})"
+    )
+    done = subprocess.run(
+        ["unshare", "-m", sys.executable, "-c", code, str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    sup = _supervisor(root, "inside")
+    # not forked by the host (it sees another filesystem): started within the caller's limits
+    assert "looop.sessions.host" not in " ".join(sup.cmdline())
+    assert get_session(root, "inside").alive
+    kill(root, "inside")

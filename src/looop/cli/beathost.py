@@ -605,7 +605,7 @@ def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int
     import signal  # lazy: a served beat only
     import time  # lazy: a served beat only
 
-    from looop.sessions.host import _apply_limits, _name  # lazy: a served beat only
+    from looop.sessions.host import _apply_limits, _limit_plan, _name  # lazy: a served beat only
 
     try:
         os.chdir(req.cwd)
@@ -617,7 +617,7 @@ def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int
     _close_all(fds)
     if req.umask is not None:
         os.umask(req.umask & 0o777)
-    _apply_limits(req.limits, req.nice)
+    _apply_limits(*_limit_plan(req.limits, req.nice))
     os.environ.clear()
     os.environ.update(req.env)
     time.tzset()  # the C library read TZ when the host started: read the caller's

@@ -33,7 +33,7 @@ def encode(text: str) -> bytes:
 
 
 def _mkdirs(d: str) -> None:
-    if d:
+    if d and not os.path.isdir(d):  # the usual case costs one stat, not a caught exception
         os.makedirs(d, exist_ok=True)
 
 

@@ -2,31 +2,39 @@
 
 `Control` parses, dispatches to the pump (screen, input) and the lifecycle (kill, restart)
 and writes the one reply; it also binds and unlinks the socket and says farewell to every
-connection when the session ends.
+connection when the session ends. `Conn` is one accepted connection on the supervisor's loop:
+non-blocking, buffered both ways, with deadlines on its reads and its drain.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import contextlib
-import json
+import _socket  # not `socket`: its enums and wrappers are more than a listener needs
 import os
-import traceback
-from pathlib import Path
-from typing import Any
 
+from looop.core import ljson
 from looop.sessions import protocol as proto
-from looop.sessions.lifecycle import Lifecycle, OpError
-from looop.sessions.pump import AttachClient, Pump, log
-from looop.sessions.screen import FORMATS
-from looop.sessions.state import ensure_socket_dir
-from looop.sessions.states import StatusBook
+from looop.sessions.evloop import within
+from looop.sessions.lifecycle import OpError
+from looop.sessions.pump import AttachClient, log
+from looop.sessions.wire import ensure_socket_file
+
+TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
+if TYPE_CHECKING:
+    from typing import Any
+
+    from looop.sessions.evloop import Future, Loop, Task
+    from looop.sessions.lifecycle import Lifecycle
+    from looop.sessions.pump import Pump
+    from looop.sessions.states import StatusBook
 
 REQUEST_READ_S = 10.0
 REPLY_WRITE_S = 10.0
 CLIENT_GRACE_S = 2.0  # attached clients get this long to take their EXIT frame
 MAX_SIZE = 1000  # cols/rows beyond this are clamped (pyte cost grows with the grid)
+FORMATS = ("plain", "ansi", "json")  # shot.FORMATS (a test holds them equal)
+READ_CHUNK = 65536
+HIGH_WATER = 64 * 1024  # a drain waits while more than this is unsent …
+LOW_WATER = 16 * 1024  # … until it is down to this
 
 
 def int_field(req: dict[str, Any], key: str) -> int:
@@ -34,18 +42,196 @@ def int_field(req: dict[str, Any], key: str) -> int:
     return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
 
 
+class Closed(ConnectionError):
+    """The peer went away (or the connection was closed) before the bytes came."""
+
+
+class Conn:
+    """One accepted connection. Reads and drains are awaited inside a `Task`."""
+
+    def __init__(self, loop: Loop, fd: int) -> None:
+        self.loop = loop
+        self.fd = fd
+        self.rbuf = bytearray()
+        self.eof = False
+        self.out = bytearray()
+        self.closing = False  # close once `out` is sent
+        self.closed = False
+        self.lost = False  # a write failed: the peer is gone
+        self._rwait: Future | None = None
+        self._dwait: Future | None = None
+
+    # ---- reading
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.fd, READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.rbuf += data
+        else:
+            self.eof = True
+        f = self._rwait
+        if f is not None and not f.done():
+            f.set_result(None)
+
+    async def _more(self, deadline: float | None) -> None:
+        """Wait for the next read (or EOF); TimeoutError past `deadline`."""
+        if self.closed or self.eof:
+            raise Closed("connection closed")
+        f = self._rwait = self.loop.future()
+        self.loop.add_reader(self.fd, self._readable)
+        try:
+            if deadline is None:
+                await f
+            elif not await within(self.loop, f, deadline - self.loop.time()):
+                raise TimeoutError
+        finally:
+            self._rwait = None
+            if not self.closed:
+                self.loop.remove_reader(self.fd)
+
+    async def readline(self, limit: int, timeout: float) -> bytes:
+        """One line with its newline, or what came before EOF; ValueError past `limit`."""
+        deadline = self.loop.time() + timeout
+        buf = self.rbuf
+        start = 0
+        while True:
+            i = buf.find(b"\n", start)
+            if i >= 0:
+                if i + 1 > limit:
+                    raise ValueError("line too long")
+                line = bytes(buf[: i + 1])
+                del buf[: i + 1]
+                return line
+            if len(buf) > limit:
+                raise ValueError("line too long")
+            if self.eof or self.closed:
+                line = bytes(buf)
+                buf.clear()
+                return line
+            start = len(buf)
+            await self._more(deadline)
+
+    async def readexactly(self, n: int) -> bytes:
+        buf = self.rbuf
+        while len(buf) < n:
+            await self._more(None)  # Closed at EOF: a cut-off frame ends the attach
+        data = bytes(buf[:n])
+        del buf[:n]
+        return data
+
+    # ---- writing
+    def write(self, data: bytes) -> None:
+        if self.closed or self.closing or self.lost or not data:
+            return
+        if not self.out:
+            try:
+                n = os.write(self.fd, data)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError:
+                self._lose()
+                return
+            if n == len(data):
+                return
+            data = data[n:]
+            self.loop.add_writer(self.fd, self._writable)
+        self.out += data
+
+    def _writable(self) -> None:
+        out = self.out
+        while out:
+            try:
+                n = os.write(self.fd, out)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self._lose()
+                return
+            del out[:n]
+        f = self._dwait
+        if f is not None and len(out) <= LOW_WATER and not f.done():
+            f.set_result(None)
+        if not out:
+            self.loop.remove_writer(self.fd)
+            if self.closing:
+                self._close_now()
+
+    def _lose(self) -> None:
+        self.lost = True
+        self.out.clear()
+        self._close_now()
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait until the unsent bytes are few; Closed when the peer is gone."""
+        if self.lost:
+            raise Closed("connection lost")
+        if len(self.out) <= HIGH_WATER:
+            return
+        f = self._dwait = self.loop.future()
+        try:
+            if timeout is None:
+                await f
+            elif not await within(self.loop, f, timeout):
+                raise TimeoutError
+        finally:
+            self._dwait = None
+        if self.lost:
+            raise Closed("connection lost")
+
+    # ---- ending
+    def close(self) -> None:
+        """Close once what was written is sent (at once when nothing waits)."""
+        if self.closed:
+            return
+        self.closing = True
+        if not self.out:
+            self._close_now()
+
+    def abort(self) -> None:
+        """Close now, unsent bytes dropped."""
+        self.out.clear()
+        self._close_now()
+
+    def _close_now(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.eof = True
+        self.loop.remove_reader(self.fd)
+        self.loop.remove_writer(self.fd)
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+        for f in (self._rwait, self._dwait):
+            if f is not None and not f.done():
+                f.set_result(None)
+
+
 class Control:
     def __init__(
-        self, sid: str, root: Path, book: StatusBook, pump: Pump, life: Lifecycle | None = None
+        self,
+        loop: Loop,
+        sid: str,
+        root: str,
+        book: StatusBook,
+        pump: Pump,
+        life: Lifecycle | None = None,
     ) -> None:
+        self.loop = loop
         self.sid = sid
         self.root = root
         self.book = book
         self.pump = pump
         self._life = life
-        self.requests: set[asyncio.Task[Any]] = set()
-        self.attached: set[asyncio.StreamWriter] = set()
-        self.sock_path: Path | None = None
+        self.requests: set[Task] = set()
+        self.attached: set[Conn] = set()
+        self.listener: _socket.socket | None = None
+        self.sock_path: str | None = None
         self.sock_ino = -1
 
     @property
@@ -58,25 +244,64 @@ class Control:
         self._life = life
 
     # ---- the socket
-    async def bind(self) -> asyncio.AbstractServer:
-        path = ensure_socket_dir(self.root, self.sid)
-        with contextlib.suppress(FileNotFoundError):
+    def bind(self) -> None:
+        path = ensure_socket_file(self.root, self.sid)
+        try:
             os.unlink(path)  # a stale socket of a crashed run
-        server = await asyncio.start_unix_server(
-            self.handle, path=str(path), limit=proto.MAX_LINE + 1
-        )
-        os.chmod(path, 0o600)
+        except FileNotFoundError:
+            pass
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            sock.bind(path)
+            sock.listen(128)
+            os.chmod(path, 0o600)
+            self.sock_ino = os.stat(path).st_ino
+        except BaseException:
+            sock.close()
+            raise
+        self.listener = sock
         self.sock_path = path
-        self.sock_ino = os.stat(path).st_ino
-        return server
+        self.loop.add_reader(sock.fileno(), self._accept)
+
+    def _accept(self) -> None:
+        sock = self.listener
+        if sock is None:
+            return
+        for _ in range(32):
+            try:
+                fd, _addr = sock._accept()  # type: ignore[attr-defined]
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:  # out of descriptors: say so, keep serving
+                log(f"accept failed: {e}")
+                return
+            os.set_blocking(fd, False)
+            task = self.loop.task(self.handle(Conn(self.loop, fd)))
+            self.requests.add(task)
+            task.add_done_callback(self._request_done)
+
+    def _request_done(self, task: Future) -> None:
+        self.requests.discard(task)
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:
+            log(f"a control request failed: {exc!r}")
+
+    def close_server(self) -> None:
+        sock, self.listener = self.listener, None
+        if sock is not None:
+            self.loop.remove_reader(sock.fileno())
+            sock.close()
 
     def unlink_socket(self) -> None:
         path = self.sock_path
         if path is None:
             return
-        with contextlib.suppress(OSError):
+        try:
             if os.stat(path).st_ino == self.sock_ino:  # not a successor's socket
                 os.unlink(path)
+        except OSError:
+            pass
 
     async def farewell(self, end: bytes) -> None:
         """The session ended: EXIT frames to clients, then let every connection end."""
@@ -84,62 +309,54 @@ class Control:
             c.finish(end)
         tasks = [c.task for c in self.pump.clients if c.task is not None and not c.task.done()]
         if tasks:
-            await asyncio.wait(tasks, timeout=CLIENT_GRACE_S)
+            await within(self.loop, tasks, CLIENT_GRACE_S)
         for w in tuple(self.attached):  # includes clients dropped for not reading
-            with contextlib.suppress(Exception):
-                w.transport.abort()
-        me = asyncio.current_task()
-        pending = [t for t in self.requests if t is not me and not t.done()]
+            w.abort()
+        pending = [t for t in self.requests if not t.done()]
         if pending:
-            await asyncio.wait(pending, timeout=CLIENT_GRACE_S)
+            await within(self.loop, pending, CLIENT_GRACE_S)
 
     def cancel_requests(self) -> None:
         for req in list(self.requests):
             req.cancel()
 
     # ---- one request
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self.requests.add(task)
+    async def handle(self, conn: Conn) -> None:
         try:
-            reply = await self._serve(reader, writer)
+            reply = await self._serve(conn)
             if reply is not None:
-                writer.write(reply)
-                await asyncio.wait_for(writer.drain(), REPLY_WRITE_S)
-        except (ConnectionError, TimeoutError, asyncio.IncompleteReadError):
+                conn.write(reply)
+                await conn.drain(REPLY_WRITE_S)
+        except (ConnectionError, TimeoutError):
             pass
         finally:
-            with contextlib.suppress(Exception):
-                writer.close()
-            if task is not None:
-                self.requests.discard(task)
+            conn.close()
 
-    async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> bytes | None:
+    async def _serve(self, conn: Conn) -> bytes | None:
         try:
-            line = await asyncio.wait_for(reader.readline(), REQUEST_READ_S)
-        except (ValueError, asyncio.LimitOverrunError):
+            line = await conn.readline(proto.MAX_LINE + 1, REQUEST_READ_S)
+        except ValueError:
             return proto.error(f"invalid request: longer than {proto.MAX_LINE} bytes")
         if not line.endswith(b"\n"):
             return None
         try:
-            req = json.loads(line)
+            req = ljson.loads(line)
             if not isinstance(req, dict) or not isinstance(req.get("op"), str):
                 raise ValueError("expected an object with an `op`")
         except ValueError as e:
             return proto.error(f"invalid request: {e}")
         op = req["op"]
         if op == "attach":
-            await self.attach(reader, writer, req)
+            await self.attach(conn, req)
             return None
         try:
             return proto.ok(await self.dispatch(op, req))
         except OpError as e:
             return proto.error(str(e))
         except Exception as e:
-            log(f"op {op} failed\n{traceback.format_exc()}")
+            from looop.sessions.pump import _trace  # lazy: only a failing op needs it
+
+            log(f"op {op} failed\n{_trace()}")
             return proto.error(f"internal error in `{op}`: {e}")
 
     async def dispatch(self, op: str, req: dict[str, Any]) -> Any:
@@ -166,6 +383,8 @@ class Control:
 
     def op_send(self, req: dict[str, Any]) -> dict[str, Any]:
         if isinstance(req.get("data_b64"), str):
+            import base64  # lazy: only named keys and binary input come this way
+
             try:
                 data = base64.b64decode(req["data_b64"], validate=True)
             except ValueError as e:
@@ -206,14 +425,12 @@ class Control:
         return n
 
     # ---- attach
-    async def attach(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: dict[str, Any]
-    ) -> None:
+    async def attach(self, conn: Conn, req: dict[str, Any]) -> None:
         cols, rows = int_field(req, "cols"), int_field(req, "rows")
         life = self.life
         if cols > 0 and rows > 0 and not life.finishing:
             self.resize(cols, rows)
-        client = AttachClient(writer)
+        client = AttachClient(conn)
         backlog = self.pump.backlog_bytes_joined()
         if backlog:
             client.push(backlog)
@@ -222,29 +439,34 @@ class Control:
             client.finish(proto.exit_frame(st["state"] == "killed", st["exit_code"]))
         clients = self.pump.clients
         clients.add(client)
-        self.attached.add(writer)
-        client.task = asyncio.ensure_future(self.client_writer(client))
+        self.attached.add(conn)
+        client.task = self.loop.task(self.client_writer(client))
         try:
             while True:
-                head = await reader.readexactly(proto.HEADER.size)
+                head = await conn.readexactly(proto.HEADER.size)
                 tag, n = proto.HEADER.unpack(head)
                 if n > proto.MAX_FRAME:
                     break
-                payload = await reader.readexactly(n) if n else b""
+                payload = await conn.readexactly(n) if n else b""
                 if tag == proto.INPUT:
-                    with contextlib.suppress(OpError):
+                    try:
                         self.write_input(payload)
+                    except OpError:
+                        pass
                 elif tag == proto.RESIZE and len(payload) >= proto.SIZE_BODY.size:
                     c, r = proto.parse_size(payload)
                     if c > 0 and r > 0 and not life.finishing:
                         self.resize(c, r)
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except ConnectionError:
             pass
         finally:
             clients.discard(client)
-            self.attached.discard(writer)
+            self.attached.discard(conn)
             if client.task is not None and not client.task.done() and client.end is None:
                 client.task.cancel()
+            if client.task is not None and not client.task.done():
+                # the writer still owes this client its EXIT frame: the writer closes it
+                await within(self.loop, client.task, CLIENT_GRACE_S)
 
     async def client_writer(self, c: AttachClient) -> None:
         w = c.writer
@@ -267,10 +489,9 @@ class Control:
                     break
                 c.wake.clear()
                 await c.wake.wait()
-        except (ConnectionError, OSError):
+        except ConnectionError:
             pass
         finally:
             if not c.dropped:
-                with contextlib.suppress(Exception):
-                    w.close()
+                w.close()
             self.pump.clients.discard(c)

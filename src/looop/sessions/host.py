@@ -31,7 +31,6 @@ import time
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    import socket
     import subprocess
     from collections.abc import Mapping, Sequence
     from types import ModuleType
@@ -39,6 +38,7 @@ if TYPE_CHECKING:
 HOST_IDLE_S = 300.0  # a host with no request for this long exits
 REQUEST_MAX = 4 * 1024 * 1024
 START_TIMEOUT_S = 10.0
+KEEP_PREPARED = 256  # requests whose objects the host keeps (see _serve_one)
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -168,22 +168,40 @@ def _limits() -> dict[str, list[int]]:
     return out
 
 
-def _apply_limits(limits: object, nice: object) -> None:
-    """In the forked supervisor: the caller's limits (lowering is always allowed; a limit the
-    host cannot raise stays the host's) and the caller's nice value."""
+def _limit_plan(limits: object, nice: object) -> tuple[list[tuple[int, int, int]], int | None]:
+    """In the host, before the fork: which of the caller's limits (and nice value) differ
+    from the host's own, so the forked supervisor only sets those (lowering is always
+    allowed; a limit the host cannot raise stays the host's)."""
     import resource  # lazy: the host process only
 
+    plan: list[tuple[int, int, int]] = []
     if isinstance(limits, dict):
         for name, pair in limits.items():
             which = getattr(resource, name, None) if name in _LIMITS else None
             if which is None or not isinstance(pair, list) or len(pair) != 2:
                 continue
-            if all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
-                with contextlib.suppress(ValueError, OSError):
-                    resource.setrlimit(which, (pair[0], pair[1]))
+            ints = all(isinstance(v, int) and not isinstance(v, bool) for v in pair)
+            if ints and tuple(pair) != resource.getrlimit(which):
+                plan.append((which, pair[0], pair[1]))
+    want = None
     if isinstance(nice, int) and not isinstance(nice, bool):
+        want = max(-20, min(19, nice))
+        if want == os.getpriority(os.PRIO_PROCESS, 0):
+            want = None
+    return plan, want
+
+
+def _apply_limits(plan: list[tuple[int, int, int]], nice: int | None) -> None:
+    """In the forked supervisor: what `_limit_plan` found different."""
+    if plan:
+        import resource  # lazy: the host process only
+
+        for which, soft, hard in plan:
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(which, (soft, hard))
+    if nice is not None:
         with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, 0, max(-20, min(19, nice)))
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
 
 
 def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str) -> None:
@@ -278,8 +296,16 @@ def host_pid(base: str = "/tmp", key: str | None = None) -> int | None:
 
 def _name(title: str) -> None:
     """What `ps -o comm` and `top` show for this process (15 bytes at most)."""
-    with contextlib.suppress(OSError), open("/proc/self/comm", "w") as f:
-        f.write(title[:15])
+    try:
+        fd = os.open("/proc/self/comm", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.write(fd, title[:15].encode("utf-8", "replace")[:15])
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def stop_host(base: str = "/tmp", key: str | None = None) -> bool:
@@ -308,15 +334,82 @@ def _parse(argv: list[str]) -> dict[str, str]:
     return opts
 
 
-def _warm() -> None:
-    """Run once in the host what every supervisor runs at start, so lazily built module
-    state (asyncio's, pyte's tables) is built once and shared rather than once per child."""
-    import asyncio  # lazy: the host process only
-
+def _warm(base: str, rounds: int = 10) -> None:
+    """Run once in the host what every supervisor runs, so what CPython builds lazily (the
+    specialised bytecode of each function it runs, module caches, pyte's tables) is built
+    here and shared, instead of being written into every forked supervisor's own pages."""
+    # lazy: the host process only (both are loaded by serve already)
+    import looop.sessions.supervisor as supervisor
     from looop.sessions.screen import replay
 
-    asyncio.run(asyncio.sleep(0))
     replay(b"\x1b[1mwarm\x1b[0m\r\n", 80, 24)
+    root = os.path.join(host_dir(base), f"rehearsal-{os.getpid()}")
+    env = {"PATH": os.defpath}
+    try:
+        for i in range(rounds):  # a whole short session: start, serve, child exit, finish
+            args = supervisor.parse_args(["--id", f"r{i}", "--root", root, "--", "true"])
+            sup = supervisor.Supervisor(args, env)
+            sup.subreaper = False  # the host must never adopt its supervisors' orphans
+            sup.run()
+    except Exception as e:  # a rehearsal that fails costs memory, never the host
+        sys.stderr.write(f"looop session host: rehearsal failed: {e!r}\n")
+    finally:
+        from looop.sessions.wire import socket_file  # lazy: the host process only
+
+        _remove_tree(root)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(socket_file(root, "r0")))
+
+
+def _remove_tree(path: str) -> None:
+    """shutil.rmtree(path, ignore_errors=True) for the rehearsal's own few files, without
+    shutil and the compression modules it loads into the host."""
+    with contextlib.suppress(OSError), os.scandir(path) as entries:
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                _remove_tree(e.path)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(e.path)
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
+
+
+def _fill_pools() -> list[object]:
+    """Take every free block of CPython's small-object pools, so what a forked supervisor
+    allocates lands in fresh pages of its own instead of in holes spread over the host's
+    shared pages (each hole it fills would cost it a whole copied page). The host keeps the
+    fillers for life; they are never touched again."""
+    stats = getattr(sys, "_debugmallocstats", None)
+    if stats is None:
+        return []
+    r, w = os.pipe()  # the report (a few KB) fits in the pipe: read once it is written
+    saved = os.dup(2)
+    try:
+        os.dup2(w, 2)
+        stats()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(w)
+    chunks = []
+    while chunk := os.read(r, 65536):
+        chunks.append(chunk)
+    os.close(r)
+    text = b"".join(chunks).decode("ascii", "replace")
+    keep: list[object] = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) != 5 or not all(p.isdigit() for p in parts):
+            continue
+        size, avail = int(parts[1]), int(parts[4])
+        if size == 16:  # a bare object() is 16 bytes, a float 24
+            keep.extend(object() for _ in range(avail))
+        elif size == 32:
+            keep.extend(float(i) + 0.5 for i in range(avail))
+        elif size > 33:  # a bytes object of n bytes takes 33 + n: exactly this class
+            keep.extend(bytes([i & 0xFF]) * (size - 33) for i in range(avail))
+    return keep
 
 
 def serve(argv: list[str]) -> int:
@@ -326,10 +419,9 @@ def serve(argv: list[str]) -> int:
     import resource  # noqa: F401  (preloaded: an import in a forked child copies ~0.7 MB)
 
     # lazy: the point of the host: everything a supervisor runs is loaded once, here
-    import socket
-
     import looop.sessions.supervisor as supervisor
 
+    supervisor.preload()
     opts = _parse(argv)
     key, base = opts.get("--key", ""), opts.get("--base", "/tmp")
     idle_s = float(opts.get("--idle-s", str(HOST_IDLE_S)))
@@ -352,33 +444,38 @@ def serve(argv: list[str]) -> int:
     tmp = f"{path}.{os.getpid()}"
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # the host: the full module
+    # `_socket`, as the client: the forked supervisor never runs socket.py's wrappers
+    listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     listener.bind(tmp)
     listener.listen(64)
     os.rename(tmp, path)  # atomic: a client sees a listening socket or none
     ino = os.stat(path).st_ino
-    _warm()
+    _warm(base)
     gc.collect()
+    fillers = _fill_pools()
+    kept: list[object] = []
     gc.freeze()
     _say(ready_fd, f"ok {os.getpid()}")
     supervisor.detach_stdio()
     listener.settimeout(idle_s)
+    del fillers[:0]  # (kept alive to the end of serve: see _fill_pools)
     try:
         while True:
             try:
-                conn, _ = listener.accept()
+                conn = _socket.socket(fileno=listener._accept()[0])  # type: ignore[attr-defined]
             except TimeoutError:
                 return 0
             except OSError as e:  # out of descriptors or memory: say so, keep serving
                 sys.stderr.write(f"looop session host: accept failed: {e}\n")
                 time.sleep(0.05)
                 continue
-            with conn:
-                try:
-                    if _serve_one(conn, listener, lock_fd, supervisor):
-                        return 0
-                except Exception as e:  # one bad request never ends the host
-                    sys.stderr.write(f"looop session host: request failed: {e!r}\n")
+            try:
+                if _serve_one(conn, listener, lock_fd, supervisor, kept):
+                    return 0
+            except Exception as e:  # one bad request never ends the host
+                sys.stderr.write(f"looop session host: request failed: {e!r}\n")
+            finally:
+                conn.close()
     finally:
         # the name first, so a new client starts a new host rather than queueing here
         with contextlib.suppress(OSError):
@@ -396,12 +493,12 @@ def _say(fd: int | None, line: str) -> None:
         os.close(fd)
 
 
-def _peer_uid(conn: socket.socket | _socket.socket) -> int:
+def _peer_uid(conn: _socket.socket) -> int:
     creds = conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
     return int(struct.unpack("3i", creds)[2])
 
 
-def _read_request(conn: socket.socket) -> dict[str, object] | None:
+def _read_request(conn: _socket.socket) -> dict[str, object] | None:
     conn.settimeout(5.0)
     buf = bytearray()
     while b"\n" not in buf:
@@ -411,18 +508,26 @@ def _read_request(conn: socket.socket) -> dict[str, object] | None:
         buf += chunk
         if len(buf) > REQUEST_MAX:
             return None
-    import json  # lazy: the host process only
+    from looop.core.ljson import loads  # lazy: the host process only; no `json`
 
-    req = json.loads(bytes(buf).split(b"\n", 1)[0])
+    req = loads(bytes(buf).split(b"\n", 1)[0])
     return req if isinstance(req, dict) else None
 
 
 def _serve_one(
-    conn: socket.socket, listener: socket.socket, lock_fd: int, supervisor: ModuleType
+    conn: _socket.socket,
+    listener: _socket.socket,
+    lock_fd: int,
+    supervisor: ModuleType,
+    kept: list[object],
 ) -> bool:
     """One request; True when it asked the host to stop."""
+    from looop.core.peers import same_world  # lazy: the host process only
+
     try:
-        if _peer_uid(conn) != os.geteuid():
+        creds = conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
+        caller, uid, _gid = struct.unpack("3i", creds)
+        if uid != os.geteuid():
             return False
         req = _read_request(conn)
     except Exception:  # hostile bytes (deep nesting, bad UTF-8, a slow peer): drop them
@@ -437,6 +542,19 @@ def _serve_one(
         with contextlib.suppress(OSError):
             conn.sendall(b"err the session host got a malformed request\n")
         return False
+    if not same_world(caller):  # a sandboxed or containered caller: never lift its limits
+        with contextlib.suppress(OSError):
+            conn.sendall(b"unavailable the caller sees another filesystem or namespace\n")
+        return False
+    # Everything that needs no process of its own is done here, before the fork: what the
+    # host builds is shared with the supervisor, what the supervisor builds is its own copy.
+    args, env = req["args"], req["env"]
+    assert isinstance(args, list) and isinstance(env, dict)
+    prepared = supervisor.prepare(_with_ready(args, conn.fileno()), env)
+    plan = _limit_plan(req.get("limits"), req.get("nice"))
+    # Kept (bounded): freeing them now would write the very pages the supervisor shares.
+    kept.append((req, prepared, plan))
+    del kept[:-KEEP_PREPARED]
     try:
         pid = os.fork()
     except OSError as e:
@@ -448,7 +566,7 @@ def _serve_one(
         try:
             listener.close()
             os.close(lock_fd)
-            code = _child(conn, req, supervisor)
+            code = _child(conn, req, supervisor, prepared, plan)
         finally:
             os._exit(code)
     with contextlib.suppress(ChildProcessError):
@@ -473,7 +591,13 @@ def _well_formed(req: dict[str, object]) -> bool:
     )
 
 
-def _child(conn: socket.socket, req: dict[str, object], supervisor: ModuleType) -> int:
+def _child(
+    conn: _socket.socket,
+    req: dict[str, object],
+    supervisor: ModuleType,
+    prepared: object,
+    plan: tuple[list[tuple[int, int, int]], int | None],
+) -> int:
     """In the forked intermediate: become the supervisor's parent-to-be, exactly like a
     freshly started supervisor does (new session, fork, the intermediate exits)."""
     args, cwd, env = req["args"], req["cwd"], req["env"]
@@ -493,12 +617,12 @@ def _child(conn: socket.socket, req: dict[str, object], supervisor: ModuleType) 
     umask = req.get("umask")
     if isinstance(umask, int):
         os.umask(umask & 0o777)
-    _apply_limits(req.get("limits"), req.get("nice"))
-    os.environ.clear()
-    os.environ.update(env)
+    _apply_limits(*plan)
     sid = args[args.index("--id") + 1] if "--id" in args[:-1] else "?"
     _name(f"looop:{sid}")
-    return int(supervisor.main(_with_ready(args, fd)))
+    if not supervisor.detach(fd):
+        return 1
+    return int(supervisor.start(prepared))
 
 
 def _with_ready(args: list[str], fd: int) -> list[str]:

@@ -7,18 +7,27 @@ fake OS. Everything here runs on the supervisor's loop.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import signal
-import subprocess
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from looop.sessions import protocol as proto
-from looop.sessions.osseam import OS, Reader
-from looop.sessions.pump import Pump, log
-from looop.sessions.states import TERMINAL, SessionState, StatusBook
+from looop.sessions.evloop import Event, Lock, sleep, within
+from looop.sessions.pump import log
+from looop.sessions.states import SessionState
+
+# Looked up once: identity tests need no hashing and no enum machinery on the loop.
+_STARTING, _RUNNING = SessionState.STARTING, SessionState.RUNNING
+_EXITED, _KILLED = SessionState.EXITED, SessionState.KILLED
+
+TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Coroutine
+    from typing import Any
+
+    from looop.sessions.evloop import Future, Loop, Task
+    from looop.sessions.osseam import OS, Reader
+    from looop.sessions.pump import Pump
+    from looop.sessions.states import StatusBook
 
 HUP_GRACE_S = 0.3  # SIGHUP → SIGKILL escalation
 KILL_WAIT_S = 2.0  # after SIGKILL: for the child, then for its group
@@ -34,11 +43,11 @@ class OpError(Exception):
 class Child:
     """One run of CMD on its own PTY (a restart makes a new one)."""
 
-    def __init__(self, pid: int, master: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, pid: int, master: int, loop: Loop) -> None:
         self.pid = pid
         self.master = master
-        self.exited: asyncio.Future[None] = loop.create_future()
-        self.eof = asyncio.Event()
+        self.exited: Future = loop.future()
+        self.eof = Event(loop)
         self.signaled = False
         self.code: int | None = None
         self.escalated = False
@@ -79,7 +88,7 @@ class Lifecycle:
         book: StatusBook,
         pump: Pump,
         host: OS,
-        loop: asyncio.AbstractEventLoop,
+        loop: Loop,
         farewell: Callable[[bytes], Awaitable[None]],
     ) -> None:
         self.sid = sid
@@ -94,21 +103,27 @@ class Lifecycle:
         self.finishing = False
         self.restarting = False
         self.end_reason: str | None = None
-        self.lock = asyncio.Lock()  # one kill/restart at a time
-        self.final: asyncio.Future[dict[str, Any]] = loop.create_future()
-        self.done = asyncio.Event()
-        self.tasks: set[asyncio.Task[Any]] = set()
+        self.lock = Lock(loop)  # one kill/restart at a time
+        self.final: Future = loop.future()  # the terminal status (a dict)
+        self.done = Event(loop)
+        self.tasks: set[Task] = set()
         book.listeners.append(self._settled)
 
     def _settled(self, old: SessionState, new: SessionState, status: dict[str, Any]) -> None:
-        if new in TERMINAL and not self.final.done() and not self.loop.is_closed():
+        if (new is _EXITED or new is _KILLED) and not self.final.done() and not self.loop.closed:
             self.final.set_result(status)
 
-    def task(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
-        t: asyncio.Task[Any] = asyncio.ensure_future(coro)
+    def task(self, coro: Coroutine[Any, Any, Any]) -> Task:
+        t = self.loop.task(coro)
         self.tasks.add(t)
-        t.add_done_callback(self.tasks.discard)
+        t.add_done_callback(self._task_done)
         return t
+
+    def _task_done(self, t: Future) -> None:
+        self.tasks.discard(t)
+        exc = None if t.cancelled() else t.exception()
+        if exc is not None:
+            log(f"a session task failed: {exc!r}")
 
     @property
     def accepts_input(self) -> bool:
@@ -120,11 +135,11 @@ class Lifecycle:
         """STARTING → RUNNING with a child, or → EXITED with the reason it could not run."""
         try:
             child = self.spawn()
-        except (OSError, subprocess.SubprocessError) as e:
+        except OSError as e:
             reason = f"cannot run `{self.argv[0]}`: {why(e)}"
-            self.book.change_state(SessionState.EXITED, exit_code=None, error=reason)
+            self.book.change_state(_EXITED, exit_code=None, error=reason)
             return reason
-        self.book.change_state(SessionState.RUNNING, child_pid=child.pid)
+        self.book.change_state(_RUNNING, child_pid=child.pid)
         return child
 
     def spawn(self) -> Child:
@@ -173,10 +188,8 @@ class Lifecycle:
             return
         self.pump.release_master(child.master)
         reader, child.reader = child.reader, None
-        if reader is not None and not reader.stop():
-            log("the PTY reader thread did not stop; leaving its master open")
-            child.master = -1
-            return
+        if reader is not None:
+            reader.stop()
         self.os.close(child.master)  # hangs up the PTY: stragglers in its group get SIGHUP
         child.master = -1
 
@@ -186,7 +199,7 @@ class Lifecycle:
         while not cond():
             if self.loop.time() >= deadline:
                 return False
-            await asyncio.sleep(POLL_S)
+            await sleep(self.loop, POLL_S)
         return True
 
     async def terminate(self, child: Child) -> tuple[bool, bool]:
@@ -214,8 +227,7 @@ class Lifecycle:
             left = min(quiet - silent, cap - (now - start))
             if left <= 0:
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(child.eof.wait(), left)
+            await within(self.loop, child.eof.wait(), left)
 
     async def finish(self, child: Child, error: str | None = None) -> None:
         """Child gone: drain → terminal status → farewell (EXIT frames, connections) → done."""
@@ -228,7 +240,7 @@ class Lifecycle:
         self.pump.stop_feeding()
         killed = child.signaled or child.escalated
         self.book.change_state(
-            SessionState.KILLED if killed else SessionState.EXITED,
+            _KILLED if killed else _EXITED,
             child_pid=None,
             exit_code=child.code,
             signaled=child.signaled,
@@ -242,12 +254,12 @@ class Lifecycle:
         self.finishing = True
         await self.terminate(child)
         self.close_child_fds(child)
-        self.book.change_state(SessionState.KILLED, child_pid=None, exit_code=1, error=reason)
+        self.book.change_state(_KILLED, child_pid=None, exit_code=1, error=reason)
 
     # ---- lifecycle ops
     def _live_child(self, refusal: str) -> Child:
         child = self.child
-        if self.book.state is SessionState.STARTING:
+        if self.book.state is _STARTING:
             raise OpError(f"session {self.sid} has not started yet")
         if self.finishing or child is None or child.done:
             raise OpError(refusal)
@@ -258,9 +270,9 @@ class Lifecycle:
             child = self._live_child(f"session {self.sid} has already finished")
             self.end_reason = reason
             confirmed, escalated = await self.terminate(child)
-        try:
-            status = await asyncio.wait_for(asyncio.shield(self.final), DRAIN_CAP_S + 5)
-        except TimeoutError:
+        if await within(self.loop, self.final, DRAIN_CAP_S + 5):
+            status = self.final.result()
+        else:
             status = dict(self.book.status)  # an unkillable child: report what we know
         return {
             "killed": True,
@@ -271,8 +283,10 @@ class Lifecycle:
         }
 
     async def auto_kill(self, reason: str) -> None:
-        with contextlib.suppress(OpError):
+        try:
             await self.kill(reason)
+        except OpError:
+            pass
 
     async def restart(self) -> dict[str, Any]:
         async with self.lock:
@@ -289,15 +303,13 @@ class Lifecycle:
                 self.child = None
                 try:
                     new = self.spawn()
-                except (OSError, subprocess.SubprocessError) as e:
+                except OSError as e:
                     msg = f"restart failed: cannot run `{self.argv[0]}`: {why(e)}"
                     self.task(self.finish(old, error=msg))
                     raise OpError(msg) from e
             finally:
                 self.restarting = False
-            self.book.change_state(
-                SessionState.RUNNING, child_pid=new.pid, exit_code=None, signaled=False
-            )
+            self.book.change_state(_RUNNING, child_pid=new.pid, exit_code=None, signaled=False)
         return {
             "restarted": True,
             "child_pid": new.pid,

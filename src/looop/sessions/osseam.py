@@ -1,29 +1,31 @@
 """The OS calls a session's lifecycle makes, behind one seam.
 
 `HostOS` is the real thing (a child on a fresh PTY, process-group signals, reaping, the
-window size, the reader thread). The lifecycle only ever talks to an `OS`, so a unit test can
-drive the state machine with a fake one and no PTY at all.
+window size, the PTY reader on the loop). The lifecycle only ever talks to an `OS`, so a
+unit test can drive the state machine with a fake one and no PTY at all.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import errno
 import fcntl
 import os
-import shutil
 import signal
 import struct
-import subprocess
+import sys
 import termios
-from typing import TYPE_CHECKING, Protocol
 
 from looop.sessions.pump import PtyReader
 
+TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
-    import asyncio
+    import subprocess
     from collections.abc import Callable
+    from typing import Protocol
+
+    from looop.sessions.evloop import Loop
+else:
+    Protocol = object
 
 _RESET_SIGNALS = [
     s
@@ -47,6 +49,20 @@ _RESET_SIGNALS = [
 PR_SET_CHILD_SUBREAPER = 36
 
 
+def _prctl() -> Callable[..., int]:
+    """libc's prctl, resolved once at import: in the session host, so a forked supervisor
+    calls it without building ctypes objects of its own."""
+    try:
+        import ctypes  # lazy: once, at import, for prctl alone
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (ImportError, OSError, AttributeError):
+        return lambda *_a: -1
+
+
+_PRCTL = _prctl()
+
+
 class Reader(Protocol):
     """What reads a child's PTY: stopping it is all the lifecycle needs."""
 
@@ -56,7 +72,7 @@ class Reader(Protocol):
 class OS(Protocol):
     def spawn(self, argv: list[str], cols: int, rows: int) -> tuple[int, int]:
         """Start `argv` on a fresh PTY as leader of its own group: (pid, non-blocking master).
-        Raises OSError or SubprocessError when it cannot run."""
+        Raises OSError when it cannot run."""
         ...
 
     def reap_one(self) -> tuple[int, int] | None:
@@ -80,7 +96,7 @@ class OS(Protocol):
     def start_reader(
         self,
         master: int,
-        loop: asyncio.AbstractEventLoop,
+        loop: Loop,
         deliver: Callable[[bytes], None],
         done: Callable[[], None],
     ) -> Reader: ...
@@ -99,29 +115,44 @@ def _child_setup() -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
 
 
+def _which(name: str, path: str) -> str | None:
+    """shutil.which for a bare name on POSIX (an executable file on `path`), without shutil
+    and what it imports."""
+    if not path:
+        return None
+    for d in path.split(os.pathsep):
+        full = os.path.join(d or os.curdir, name)
+        if os.access(full, os.X_OK) and not os.path.isdir(full):
+            return full
+    return None
+
+
 def set_subreaper() -> None:
     """Orphaned descendants come back to us, so a killed group can be confirmed empty even
     where pid 1 does not reap zombies (containers)."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    try:
+        _PRCTL(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except Exception:
+        pass
 
 
 class HostOS:
     """The real OS. `env` is the child's environment (the supervisor's own, read once)."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
+        self.env = dict(env)  # built once (in the session host, before the fork)
+        self.env.setdefault("TERM", "xterm-256color")
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
 
     def spawn(self, argv: list[str], cols: int, rows: int) -> tuple[int, int]:
         master, slave = os.openpty()
         try:
             fcntl.ioctl(slave, termios.TIOCSWINSZ, winsize(cols, rows))
-            env = dict(self.env)
-            env.setdefault("TERM", "xterm-256color")
+            env = self.env  # read only: posix_spawn and Popen copy it
             pid = self._spawn_light(argv, slave, env)
             if pid is None:
+                import subprocess  # lazy: only where posix_spawn cannot do it
+
                 proc = subprocess.Popen(
                     argv,
                     stdin=slave,
@@ -134,8 +165,14 @@ class HostOS:
                 )
                 self.procs[proc.pid] = proc
                 pid = proc.pid
-        except BaseException:
+        except OSError:
             os.close(master)
+            raise
+        except BaseException as e:
+            os.close(master)
+            sub = sys.modules.get("subprocess")
+            if sub is not None and isinstance(e, sub.SubprocessError):
+                raise OSError(str(e)) from e  # the seam speaks OSError only
             raise
         finally:
             os.close(slave)  # else the master never sees EOF when the child exits
@@ -153,7 +190,7 @@ class HostOS:
         path = os.ttyname(slave)
         program = argv[0]
         if not os.path.dirname(program):  # a bare name: PATH from the child's env, as Popen
-            found = shutil.which(program, path=env.get("PATH", os.defpath))
+            found = _which(program, env.get("PATH", os.defpath))
             if found is None:
                 raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
             program = found
@@ -196,8 +233,10 @@ class HostOS:
         os.close(fd)
 
     def killpg(self, pgid: int, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
+        try:
             os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def group_gone(self, pgid: int) -> bool:
         try:
@@ -209,13 +248,15 @@ class HostOS:
         return False
 
     def resize(self, master: int, cols: int, rows: int) -> None:
-        with contextlib.suppress(OSError):
+        try:
             fcntl.ioctl(master, termios.TIOCSWINSZ, winsize(cols, rows))
+        except OSError:
+            pass
 
     def start_reader(
         self,
         master: int,
-        loop: asyncio.AbstractEventLoop,
+        loop: Loop,
         deliver: Callable[[bytes], None],
         done: Callable[[], None],
     ) -> Reader:

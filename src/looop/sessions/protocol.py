@@ -9,8 +9,9 @@ client→server: INPUT raw bytes, RESIZE (cols u16 + rows u16).
 
 from __future__ import annotations
 
-import json
 import struct
+
+from looop.core import ljson  # json's own C encoder, without `json` (re, enum)
 
 TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def parse_size(payload: bytes) -> tuple[int, int]:
 
 
 def encode(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    return ljson.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
 def request_line(op: str, **fields: Any) -> bytes:

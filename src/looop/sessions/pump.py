@@ -1,74 +1,78 @@
 """The PTY pump: output from the child's PTY to `output.log`, the backlog, the screen and
 every attached client; input from the control socket back to the PTY.
 
-`PtyReader` reads on a thread of its own; everything else here runs on the supervisor's
-loop. The pump knows nothing of states or lifecycles: it is told which master to write
-input to (`use_master` / `release_master`) and fed whatever the current run prints.
+Everything here runs on the supervisor's one loop (evloop.py): `PtyReader` reads the
+non-blocking master when the loop says it is readable, back to back until it is empty or a
+batch is full, and hands each batch on in one piece (one log write per batch). While the
+loop is busy with a batch nobody reads, so a child that prints faster than the supervisor
+takes it is held back by the PTY itself. The pump knows nothing of states or lifecycles: it
+is told which master to write input to (`use_master` / `release_master`) and fed whatever
+the current run prints. The pyte screen is made when it is first needed (output to emulate,
+a screenshot, a resize), so a worker that never printed holds none.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import select
-import signal
 import sys
-import threading
-import traceback
-from collections import deque
-from collections.abc import Callable
-from typing import Any
+from time import monotonic
 
 from looop.sessions import protocol as proto
-from looop.sessions.screen import Emulator
+from looop.sessions.evloop import Event
+
+TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
+if TYPE_CHECKING:
+    from collections import deque
+    from collections.abc import Callable
+    from typing import Any
+
+    from looop.sessions.control import Conn
+    from looop.sessions.evloop import Handle, Loop, Task
+    from looop.sessions.screen import Emulator
+else:
+    from _collections import deque  # not `collections`: the package imports far more
 
 FEED_INTERVAL_S = 0.02  # background screen feeding: one slice this often …
 FEED_BUDGET_S = 0.005  # … of at most this long, so the pump keeps most of the CPU
 BURST_BYTES = 64 * 1024  # output per feed interval above which background feeding pauses …
-BURST_RECHECK_S = 0.1  # … and looks again this much later (a wake-up of the loop costs the
-# reader thread: in a burst the loop should wake as rarely as it can)
-# One read takes at most the line discipline's 4 KiB buffer: asking for more only lets a read
-# run on while the kernel refills it, and the writer is woken when a read ends.
+BURST_RECHECK_S = 0.1  # … and looks again this much later
+# A Linux PTY hands out at most 4 KiB per read; a batch is this many reads in a row, taken
+# on in one piece (one log write, one backlog entry, one screen push per batch).
 READ_SIZE = 4096
-READ_BATCH = 32  # reads in a row before the thread looks whether it should stop
-HANDOFF_MAX = 8 * 1024 * 1024  # output read but not yet taken by the loop: beyond it, stop reading
-# Output reaches the loop at once when it trickles (keystroke echo, a screen repaint); in a
-# burst (a take of PACE_BYTES or more: about half a batch of back-to-back reads, more than a
-# big screen repaint) the loop takes it every PACE_S, so it wakes ~30 times a second: each
-# wake-up of the loop stalls the reader on the GIL and on the cores it shares with the kernel's
-# tty worker and the writing child (measured at RT priority: 10 ms pacing streamed 50 MB ~25%
-# slower than 30 ms).
-# It is also how late output.log (and so `looop log -f`) can be behind the PTY in a burst.
-PACE_BYTES = 64 * 1024
-PACE_S = 0.03
-READER_JOIN_S = 2.0
+READ_BATCH = 64
+# In a burst (a batch already this big) an empty PTY is refilled by the writer within
+# moments: the reader waits for it right there, up to BURST_WAIT_MS at a time and BATCH_S in
+# all, instead of going back round the loop for every 4 KiB. A trickle (an echo, a repaint)
+# never waits. BATCH_S is also the longest the loop is held by one batch.
+BURST_MIN = 16 * 1024
+BURST_WAIT_MS = 2
+BATCH_S = 0.005
 
 
 def log(msg: str) -> None:
     """A line on the supervisor's stderr (`supervisor.err`)."""
-    with contextlib.suppress(OSError, ValueError):
-        print(f"looop-supervisor[{os.getpid()}]: {msg}", file=sys.stderr, flush=True)
+    try:
+        sys.stderr.write(f"looop-supervisor[{os.getpid()}]: {msg}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _trace() -> str:
+    import traceback  # lazy: only a failure pays for it
+
+    return traceback.format_exc()
 
 
 class PtyReader:
-    """Reads a child's PTY master on a thread of its own; the loop takes what it read.
-
-    A Linux PTY hands out at most 4 KiB per read, and each read waits on the kernel's tty
-    flush worker, so the thread only reads, back to back, and polls only when the PTY is
-    empty. What it reads waits in `parts` until the loop takes it (`_take`): one wake-up of
-    the loop covers everything read meanwhile, and in a burst the loop takes it on a timer
-    (PACE_S), so the loop's per-take work (log write, backlog, screen, clients) is paid ~30
-    times a second however fast the child prints. All session state stays on the
-    loop. At most HANDOFF_MAX bytes wait; beyond that the thread stops reading, so a busy
-    loop still holds the child back through the PTY. `done` runs on the loop after the last
-    byte was delivered.
-    """
+    """Reads a child's PTY master on the loop; `deliver` gets each batch, `done` runs once
+    after the last byte (EOF, or EIO once every slave fd is closed)."""
 
     def __init__(
         self,
         master: int,
-        loop: asyncio.AbstractEventLoop,
+        loop: Loop,
         deliver: Callable[[bytes], None],
         done: Callable[[], None],
     ) -> None:
@@ -76,124 +80,74 @@ class PtyReader:
         self.loop = loop
         self.deliver = deliver
         self.done = done
-        self.cond = threading.Condition()
-        # Shared with the thread, under `cond`:
-        self.parts: list[bytes] = []  # read, not yet taken by the loop
-        self.queued = 0  # their length
-        self.eof = False  # the thread saw the end of the PTY
-        self.scheduled = False  # a take is on its way to the loop (call or timer)
-        self.stopping = False
-        # The loop's own:
-        self.timer: asyncio.TimerHandle | None = None
         self.finished = False  # `done` was called
-        self.wake_r, self.wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-        self.thread = threading.Thread(target=self._run, name="pty-reader", daemon=True)
-        self.thread.start()
+        self.reading = True
+        self.poller: Any = None  # made at the first burst (a select.poll on the master)
+        loop.add_reader(master, self._readable)
 
-    def stop(self) -> bool:
-        """On the loop: end the thread and deliver what it had read. False when it did not
-        end in time; the master must then stay open."""
-        with self.cond:
-            self.stopping = True
-            self.cond.notify_all()
-        with contextlib.suppress(OSError):
-            os.write(self.wake_w, b"x")
-        self.thread.join(READER_JOIN_S)
-        if self.thread.is_alive():
+    def _refilled(self, deadline: float) -> bool:
+        """In a burst: wait (briefly) until the PTY has more, True when it has."""
+        wait_ms = min(BURST_WAIT_MS, int((deadline - monotonic()) * 1000))
+        if wait_ms <= 0:
             return False
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        self._take(pace=False)
-        for fd in (self.wake_r, self.wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self.wake_r = self.wake_w = -1
-        return True
+        poller = self.poller
+        if poller is None:
+            poller = self.poller = select.poll()
+            poller.register(self.master, select.POLLIN)
+        return bool(poller.poll(wait_ms))
 
-    # ---- the thread
-    def _run(self) -> None:
-        # Signals belong to the loop's thread (its wakeup fd); this one only reads.
-        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-        poller = select.poll()
-        poller.register(self.master, select.POLLIN)
-        poller.register(self.wake_r, select.POLLIN)
+    def _readable(self) -> None:
         master, read = self.master, os.read
+        parts: list[bytes] = []
+        size = 0
         eof = False
-        while not eof and not self.stopping:
-            parts: list[bytes] = []
-            empty = False
-            for _ in range(READ_BATCH):
-                try:
-                    data = read(master, READ_SIZE)
-                except BlockingIOError:
-                    empty = True
+        deadline = 0.0
+        for _ in range(READ_BATCH):
+            try:
+                data = read(master, READ_SIZE)
+            except BlockingIOError:
+                if size < BURST_MIN:
                     break
-                except OSError:  # EIO: every slave fd is closed
-                    data = b""
-                if not data:
-                    eof = True
+                if not deadline:
+                    deadline = monotonic() + BATCH_S
+                if not self._refilled(deadline):
                     break
-                parts.append(data)
-            data = parts[0] if len(parts) == 1 else b"".join(parts)  # one piece per batch
-            if (data or eof) and not self._hand(data, eof):
-                return
-            if empty:
-                poller.poll()
-
-    def _hand(self, data: bytes, eof: bool) -> bool:
-        with self.cond:
-            while self.queued > HANDOFF_MAX and not self.stopping:
-                self.cond.wait()
-            if self.stopping:
-                return False
-            if data:
-                self.parts.append(data)
-                self.queued += len(data)
-            self.eof = eof
-            if self.scheduled and not eof:
-                return True  # the take already on its way picks these up too
-            self.scheduled = True  # (the end is never left to wait for a pacing timer)
-        try:
-            self.loop.call_soon_threadsafe(self._take)
-        except RuntimeError:  # the loop is closed: the supervisor is ending
-            return False
-        return True
-
-    # ---- the loop
-    def _take(self, pace: bool = True) -> None:
-        """Deliver everything read so far; `done` after the last of it."""
-        if self.timer is not None:  # the end came first (or this is the timer: a no-op)
-            self.timer.cancel()
-            self.timer = None
-        with self.cond:
-            parts, self.parts = self.parts, []
-            size, self.queued = self.queued, 0
-            eof = self.eof
-            # A burst: keep the take scheduled (the thread will not call) and come back later.
-            again = pace and not eof and size >= PACE_BYTES
-            self.scheduled = again
-            self.cond.notify_all()
-        if again:
-            self.timer = self.loop.call_later(PACE_S, self._take)
-        for data in parts:  # pieces of at most a batch: never one big copy on the loop
-            self.deliver(data)
-        if eof and not self.finished:
+                continue
+            except InterruptedError:
+                continue
+            except OSError:  # EIO: every slave fd is closed
+                data = b""
+            if not data:
+                eof = True
+                break
+            parts.append(data)
+            size += len(data)
+        if parts:
+            self.deliver(parts[0] if len(parts) == 1 else b"".join(parts))
+        if eof and self.reading:
+            self.stop()
             self.finished = True
             self.done()
+
+    def stop(self) -> bool:
+        """Stop reading (the master is about to close). Always True: nothing to wait for."""
+        if self.reading:
+            self.reading = False
+            self.loop.remove_reader(self.master)
+        return True
 
 
 class AttachClient:
     """An attached connection: a bounded queue drained by its own writer task."""
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, writer: Conn) -> None:
         self.writer = writer
         self.queue: deque[bytes] = deque()
         self.queued = 0
-        self.wake = asyncio.Event()
+        self.wake = Event(writer.loop)
         self.end: bytes | None = None  # the EXIT or DETACHED frame to send after the queue
         self.dropped = False
-        self.task: asyncio.Task[None] | None = None
+        self.task: Task | None = None
 
     def push(self, data: bytes) -> None:
         if self.dropped or self.end is not None:
@@ -219,9 +173,8 @@ class AttachClient:
         self.queued = 0
         if self.task is not None:
             self.task.cancel()
-        with contextlib.suppress(Exception):
-            self.writer.write(proto.frame(proto.DETACHED))
-            self.writer.close()
+        self.writer.write(proto.frame(proto.DETACHED))
+        self.writer.close()
 
 
 class Pump:
@@ -229,7 +182,7 @@ class Pump:
 
     def __init__(
         self,
-        loop: asyncio.AbstractEventLoop,
+        loop: Loop,
         log_fd: int,
         cols: int,
         rows: int,
@@ -246,9 +199,9 @@ class Pump:
         # The last BACKLOG_MAX bytes as whole chunks: trimming drops chunks, never copies.
         self.backlog: deque[bytes] = deque()
         self.backlog_bytes = 0
-        self.emu = Emulator(cols, rows)
+        self.emu: Emulator | None = None  # made when first needed (see `screen`)
         self.clients: set[AttachClient] = set()
-        self.feed_handle: asyncio.TimerHandle | None = None
+        self.feed_handle: Handle | None = None
         self.received = 0  # output bytes this supervisor took in (not the log: it may fail)
         self.fed_mark = 0  # `received` at the last feed tick (burst detection)
         self.master = -1  # where input goes: the current run's PTY
@@ -279,7 +232,7 @@ class Pump:
         while self.backlog_bytes - len(backlog[0]) >= proto.BACKLOG_MAX:
             self.backlog_bytes -= len(backlog.popleft())
         try:
-            self.emu.push(data)
+            self.screen().push(data)
         except Exception:
             self.screen_failed()
         if self.clients:
@@ -296,7 +249,7 @@ class Pump:
             self.feed_handle = self.loop.call_later(BURST_RECHECK_S, self.feed_tick)
             return
         try:
-            done = self.emu.feed_some(FEED_BUDGET_S, self.monotonic)
+            done = self.screen().feed_some(FEED_BUDGET_S, self.monotonic)
         except Exception:
             self.screen_failed()
             done = True
@@ -308,15 +261,28 @@ class Pump:
             self.feed_handle.cancel()
             self.feed_handle = None
 
+    def screen(self) -> Emulator:
+        """The emulator, made on first use (pyte is preloaded in the session host, so this
+        costs the first user only the screen's own few hundred KB)."""
+        emu = self.emu
+        if emu is None:
+            from looop.sessions.screen import Emulator  # lazy: a silent worker never needs it
+
+            emu = self.emu = Emulator(self.cols, self.rows)
+        return emu
+
     def screen_failed(self) -> None:
-        log("screen emulation failed; starting a fresh screen\n" + traceback.format_exc())
-        self.emu = Emulator(self.cols, self.rows)
+        log("screen emulation failed; starting a fresh screen\n" + _trace())
+        self.emu = None
 
     def new_screen(self) -> None:
-        """A fresh screen for a new run (a restart)."""
-        self.emu = Emulator(self.cols, self.rows)
+        """A fresh screen for a new run (a restart): made when first needed."""
+        self.emu = None
 
     def resize_screen(self, cols: int, rows: int) -> None:
+        if self.emu is None:  # nothing drawn yet: the next screen is made at the new size
+            self.cols, self.rows = cols, rows
+            return
         try:
             self.emu.resize(cols, rows)
         except Exception:
@@ -326,10 +292,10 @@ class Pump:
 
     def render(self, fmt: str, trim: bool) -> dict[str, Any]:
         try:
-            shot = self.emu.render(fmt, trim)
+            shot = self.screen().render(fmt, trim)
         except Exception:
             self.screen_failed()
-            shot = self.emu.render(fmt, trim)
+            shot = self.screen().render(fmt, trim)
         shot["screen_seq"] = self.seq
         return shot
 

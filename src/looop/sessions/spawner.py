@@ -144,7 +144,12 @@ def _spawn_via_host(
             base=str(SOCKET_BASE),
         )
         try:
-            return read_line(sock.fileno(), READY_TIMEOUT_S)
+            line = read_line(sock.fileno(), READY_TIMEOUT_S)
+            if line is not None and line.startswith(b"unavailable"):
+                # the host will not serve this caller (another namespace, a sandbox): its
+                # supervisor starts here, within the caller's own limits
+                raise HostUnavailable(line.decode("utf-8", "replace"))
+            return line
         except ConnectionResetError:
             # A host that was going away closed the connection with our request unread:
             # nothing started. Once more (a new host comes up), then without a host.

@@ -12,14 +12,21 @@ import contextlib
 import fcntl
 import os
 import re
-import stat
 from pathlib import Path
 
 from looop.core import store
-from looop.core.errors import CorruptState, LooopError
+from looop.core.errors import CorruptState
 from looop.sessions.states import LIVE, TERMINAL, SessionState
+
+# The supervisor's own needs live in wire.py (no pathlib, no re); their names stay here too.
+from looop.sessions.wire import SOCKET_DIR as SOCKET_DIR
+from looop.sessions.wire import SessionError as SessionError
+from looop.sessions.wire import check_id, lock_held, read_meta, read_status
+from looop.sessions.wire import ensure_private_dir as ensure_private_dir
+from looop.sessions.wire import ensure_socket_file as ensure_socket_file
+from looop.sessions.wire import fnv1a_64 as fnv1a_64
 from looop.sessions.wire import label as wire_label
-from looop.sessions.wire import lock_held, read_meta, read_status
+from looop.sessions.wire import socket_file as socket_file
 
 TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
@@ -41,18 +48,12 @@ LOCK = "lock"
 NOTE = "note"
 SUPERVISOR_ERR = "supervisor.err"
 
-SOCKET_BASE = Path("/tmp")
+SOCKET_BASE = Path(SOCKET_DIR)
 SUN_PATH_MAX = 107
 
 
-class SessionError(LooopError):
-    """A session problem the user can act on (one line)."""
-
-
 def validate_id(sid: str) -> str:
-    if not isinstance(sid, str) or not _ID.fullmatch(sid) or sid in (".", ".."):
-        raise SessionError(f"invalid session id `{sid}`: use 1-64 letters, digits, '.', '_' or '-'")
-    return sid
+    return check_id(sid)
 
 
 def sessions_dir(root: Path) -> Path:
@@ -66,40 +67,13 @@ def session_dir(root: Path, sid: str) -> Path:
 # -- control socket path ------------------------------------------------------------------
 
 
-def fnv1a_64(data: bytes) -> str:
-    h = 0xCBF29CE484222325
-    for b in data:
-        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return f"{h:016x}"
-
-
 def socket_path(root: Path, sid: str) -> Path:
     """Short and private: `/tmp/looop-<uid>/<fnv64(root)>/<fnv64(id)>.sock` (< sun_path)."""
-    base = SOCKET_BASE / f"looop-{os.geteuid()}"
-    rooted = base / fnv1a_64(os.path.abspath(root).encode())
-    return rooted / f"{fnv1a_64(validate_id(sid).encode())}.sock"
-
-
-def ensure_private_dir(path: Path) -> None:
-    """Create (0700) or verify a directory we own that is not a symlink."""
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    st = os.lstat(path)
-    if not stat.S_ISDIR(st.st_mode):
-        raise SessionError(f"{path} is not a directory (remove it so sessions can bind sockets)")
-    if st.st_uid != os.geteuid():
-        raise SessionError(f"{path} belongs to another user; remove it or fix its owner")
-    if stat.S_IMODE(st.st_mode) != 0o700:
-        os.chmod(path, 0o700)
+    return Path(socket_file(root, sid))
 
 
 def ensure_socket_dir(root: Path, sid: str) -> Path:
-    path = socket_path(root, sid)
-    ensure_private_dir(path.parent.parent)
-    ensure_private_dir(path.parent)
-    return path
+    return Path(ensure_socket_file(root, sid))
 
 
 # -- meta / status / note -----------------------------------------------------------------

@@ -39,6 +39,15 @@ TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
 }
 
 
+# The same tables over the plain strings: the book looks states up here, so a forked supervisor
+# never runs enum's own machinery (`SessionState(x)`, `.value`) on its path.
+_BY_VALUE: dict[str, SessionState] = {s._value_: s for s in SessionState}
+_ALLOWED: dict[str, frozenset[str]] = {
+    old._value_: frozenset(n._value_ for n in news) for old, news in TRANSITIONS.items()
+}
+_LIVE_VALUES = frozenset(s._value_ for s in LIVE)
+
+
 class IllegalTransition(RuntimeError):
     """A bug in the supervisor: a state change the table forbids (never a user's mistake)."""
 
@@ -62,7 +71,7 @@ class StatusBook:
         self.listeners: list[Callable[[SessionState, SessionState, dict[str, Any]], None]] = []
         self.status: dict[str, Any] = {
             "v": 1,
-            "state": SessionState.STARTING.value,
+            "state": "starting",  # SessionState.STARTING
             "child_pid": None,
             "exit_code": None,
             "signaled": False,
@@ -74,22 +83,23 @@ class StatusBook:
 
     @property
     def state(self) -> SessionState:
-        return SessionState(self.status["state"])
+        return _BY_VALUE[self.status["state"]]
 
     @property
     def live(self) -> bool:
-        return self.state in LIVE
+        return self.status["state"] in _LIVE_VALUES
 
     def can_change(self, new: SessionState) -> bool:
-        return new in TRANSITIONS[self.state]
+        return new._value_ in _ALLOWED[self.status["state"]]
 
     def change_state(self, new: SessionState, **fields: Any) -> None:
         """Move to `new` with `fields`; IllegalTransition (and nothing written) if forbidden."""
-        old = self.state
-        if new not in TRANSITIONS[old]:
-            raise IllegalTransition(f"session state {old.value} → {new.value} is not allowed")
+        old_value, new_value = self.status["state"], new._value_
+        if new_value not in _ALLOWED[old_value]:
+            raise IllegalTransition(f"session state {old_value} → {new_value} is not allowed")
+        old = _BY_VALUE[old_value]
         self.status.update(fields)
-        self.status["state"] = new.value
+        self.status["state"] = new_value
         self.status["last_change"] = self._stamp()
         self._write(dict(self.status))
         for listener in tuple(self.listeners):

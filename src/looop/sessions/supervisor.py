@@ -3,36 +3,35 @@
 One process per session, started by `client.spawn` (which sets its cwd and env). It forks
 once more (so it is never a session leader and the spawner never keeps a zombie), takes the
 session lock for life, runs CMD on a fresh PTY and serves the control socket, all on one
-asyncio loop. This module is the wiring and the entry point; the parts live next to it:
+thread and one small epoll loop (`evloop.py`: no asyncio, no threads — a forked supervisor's
+memory is the pages it touches, so it touches little). This module is the wiring and the
+entry point; the parts live next to it:
 `states.py` (the state enum and `StatusBook.change_state`, the one place a state changes),
-`lifecycle.py` (start, child exit, terminate/kill/restart, finish), `pump.py` (the PTY reader
-thread, output to log/backlog/screen/clients, input), `control.py` (the socket's requests)
+`lifecycle.py` (start, child exit, terminate/kill/restart, finish), `pump.py` (the PTY read
+on the loop, output to log/backlog/screen/clients, input), `control.py` (the socket's requests)
 and `osseam.py` (the OS calls, so the state machine is testable without a PTY).
-This is the only module that reads the real environment and clock; it imports everything at
-startup (package files may be replaced while a long session runs).
+This is the only module that reads the real environment and clock. Everything it may need
+later is loaded at startup by `preload` (package files may be replaced while a long session
+runs); the parts import those lazily, so a forked supervisor only touches what it uses.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import fcntl
 import os
 import signal
 import sys
 import time
-import traceback
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from looop.core import store
 from looop.core.clock import utc_stamp_ms
 from looop.sessions.control import MAX_SIZE, Control
+from looop.sessions.evloop import Loop
 from looop.sessions.lifecycle import Child, Lifecycle
 from looop.sessions.osseam import HostOS, set_subreaper
-from looop.sessions.pump import Pump, log
-from looop.sessions.state import LOCK, LOG, META, SessionError, validate_id, write_status
+from looop.sessions.pump import Pump, _trace, log
 from looop.sessions.states import SessionState, StatusBook
+from looop.sessions.wire import LOCK, META, STATUS, SessionError, check_id
 
 IDLE_CHECK_S = 0.5
 
@@ -40,16 +39,18 @@ IDLE_CHECK_S = 0.5
 # -- argv --------------------------------------------------------------------------------
 
 
-@dataclass
 class Args:
-    sid: str = ""
-    root: str = ""
-    cols: int = 80
-    rows: int = 24
-    timeout_s: float | None = None
-    idle_timeout_s: float | None = None
-    ready_fd: int | None = None
-    cmd: list[str] = field(default_factory=list)
+    """What the command line says (a plain class: no dataclass machinery at start)."""
+
+    def __init__(self, sid: str = "", root: str = "", cmd: list[str] | None = None) -> None:
+        self.sid = sid
+        self.root = root
+        self.cols = 80
+        self.rows = 24
+        self.timeout_s: float | None = None
+        self.idle_timeout_s: float | None = None
+        self.ready_fd: int | None = None
+        self.cmd: list[str] = cmd if cmd is not None else []
 
 
 _KNOWN = ("--id", "--root", "--size", "--timeout-ms", "--idle-timeout-ms", "--ready-fd")
@@ -108,8 +109,12 @@ def _stamp() -> str:
 def _pid_start() -> int | None:
     """Start time of this process (clock ticks since boot): pid + this survive pid reuse."""
     try:
-        raw = Path("/proc/self/stat").read_text()
-        return int(raw.rsplit(")", 1)[1].split()[19])
+        fd = os.open("/proc/self/stat", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            raw = os.read(fd, 4096)
+        finally:
+            os.close(fd)
+        return int(raw.rsplit(b")", 1)[1].split()[19])
     except (OSError, ValueError, IndexError):
         return None
 
@@ -120,11 +125,12 @@ def _pid_start() -> int | None:
 class Supervisor:
     """Wires the parts together for one session and owns its lock, meta and ready line."""
 
-    def __init__(self, args: Args) -> None:
+    def __init__(self, args: Args, env: dict[str, str]) -> None:
         self.args = args
+        self.host_os = HostOS(env)  # the OS seam, with the child's environment
         self.sid = args.sid
-        self.root = Path(args.root)
-        self.sdir = self.root / "sessions" / args.sid
+        self.root = args.root
+        self.sdir = os.path.join(args.root, "sessions", args.sid)  # strings: no pathlib here
         self.argv = list(args.cmd)
         self.ready_fd = args.ready_fd
         self.lock_fd = -1
@@ -132,10 +138,11 @@ class Supervisor:
         self.pump: Pump | None = None
         self.life: Lifecycle | None = None
         self.control: Control | None = None
+        self.subreaper = True  # False only for the session host's rehearsal (see host._warm)
 
     def _write_status(self, status: dict[str, object]) -> None:
         try:
-            write_status(self.sdir, status)
+            store.write_json(os.path.join(self.sdir, STATUS), status)
         except OSError as e:
             log(f"cannot write status.json: {e}")
 
@@ -143,15 +150,22 @@ class Supervisor:
         fd, self.ready_fd = self.ready_fd, None
         if fd is None:
             return
-        with contextlib.suppress(OSError):
+        try:
             os.write(fd, (line.replace("\n", " ") + "\n").encode())
-        with contextlib.suppress(OSError):
+        except OSError:
+            pass
+        try:
             os.close(fd)
+        except OSError:
+            pass
 
     # ---- startup
     def take_lock(self) -> bool:
-        self.sdir.mkdir(parents=True, exist_ok=True)
-        self.lock_fd = os.open(self.sdir / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        if not os.path.isdir(self.sdir):  # the spawner made it (its supervisor.err is there)
+            os.makedirs(self.sdir, exist_ok=True)
+        self.lock_fd = os.open(
+            os.path.join(self.sdir, LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644
+        )
         # Readers probe with a brief shared lock; retry a little before calling it taken.
         for _ in range(100):
             try:
@@ -171,7 +185,7 @@ class Supervisor:
             "started_at": self.book.status["last_change"],
             "cwd": os.getcwd(),
         }
-        store.write_json(self.sdir / META, meta)
+        store.write_json(os.path.join(self.sdir, META), meta)
 
     # ---- timers and signals
     def on_signal(self, signame: str) -> None:
@@ -189,7 +203,7 @@ class Supervisor:
             return
         life.loop.call_later(min(IDLE_CHECK_S, idle - quiet), self.idle_check)
 
-    def arm_timers(self, loop: asyncio.AbstractEventLoop, life: Lifecycle) -> None:
+    def arm_timers(self, loop: Loop, life: Lifecycle) -> None:
         if self.args.timeout_s is not None:
             t = self.args.timeout_s
             loop.call_later(t, lambda: life.task(life.auto_kill(f"timed out after {t:g}s")))
@@ -197,24 +211,24 @@ class Supervisor:
             loop.call_later(min(IDLE_CHECK_S, self.args.idle_timeout_s), self.idle_check)
 
     # ---- main
-    async def main(self, log_fd: int) -> int:
-        loop = asyncio.get_running_loop()
+    async def main(self, loop: Loop, log_fd: int) -> int:
         pump = self.pump = Pump(loop, log_fd, self.args.cols, self.args.rows, time.monotonic)
-        control = self.control = Control(self.sid, self.root, self.book, pump)
-        host = HostOS(dict(os.environ))
+        control = self.control = Control(loop, self.sid, self.root, self.book, pump)
+        host = self.host_os
         life = Lifecycle(self.sid, self.argv, self.book, pump, host, loop, control.farewell)
         self.life = control.life = life
         loop.add_signal_handler(signal.SIGCHLD, life.reap)
-        loop.add_signal_handler(signal.SIGTERM, self.on_signal, "SIGTERM")
-        loop.add_signal_handler(signal.SIGINT, self.on_signal, "SIGINT")
+        loop.add_signal_handler(signal.SIGTERM, lambda: self.on_signal("SIGTERM"))
+        loop.add_signal_handler(signal.SIGINT, lambda: self.on_signal("SIGINT"))
         loop.add_signal_handler(signal.SIGHUP, lambda: None)
-        set_subreaper()
+        if self.subreaper:
+            set_subreaper()
         child = life.start()
         if not isinstance(child, Child):
             self.ready(f"err {child}")
             return 1
         try:
-            server = await control.bind()
+            control.bind()
         except (OSError, SessionError) as e:
             reason = f"cannot bind the control socket: {e}"
             await life.abort_start(child, reason)
@@ -223,7 +237,7 @@ class Supervisor:
         self.ready(f"ok {os.getpid()}")
         self.arm_timers(loop, life)
         await life.done.wait()
-        server.close()
+        control.close_server()
         control.unlink_socket()
         control.cancel_requests()
         return 0
@@ -233,7 +247,7 @@ class Supervisor:
             self.ready("err no command given")
             return 2
         try:
-            validate_id(self.sid)
+            check_id(self.sid)
         except SessionError as e:
             self.ready(f"err {e}")
             return 2
@@ -241,15 +255,20 @@ class Supervisor:
             self.ready(f"err session `{self.sid}` is already running")
             return 1
         log_fd = -1
+        loop = Loop()
         try:
             self.write_meta()
             self.book.save()
             log_fd = os.open(
-                self.sdir / LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600
+                os.path.join(self.sdir, "output.log"),  # state.LOG
+                os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+                0o600,
             )
-            return asyncio.run(self.main(log_fd))
+            task = loop.task(self.main(loop, log_fd))
+            loop.run_until(task)
+            return int(task.result())
         except BaseException as e:
-            log("supervisor crashed\n" + traceback.format_exc())
+            log("supervisor crashed\n" + _trace())
             if self.book.live:
                 self.book.change_state(
                     SessionState.EXITED, child_pid=None, error=f"supervisor crashed: {e}"
@@ -259,7 +278,9 @@ class Supervisor:
                 self.life.kill_now()
             return 1
         finally:
+            loop.close()
             if self.control is not None:
+                self.control.close_server()
                 self.control.unlink_socket()
             if self.pump is not None:
                 self.pump.close_log()  # it may have closed it already (a failed write)
@@ -269,33 +290,68 @@ class Supervisor:
                 os.close(self.lock_fd)  # releases the lock: the session now reads as over
 
 
+def preload() -> None:
+    """Load what the parts import lazily (the screen and pyte, base64 for raw input): at
+    startup of a direct supervisor, once in the session host. `traceback` is left to the
+    failure that needs it (it brings tokenize along: memory every supervisor would share)."""
+    # lazy: what the parts import on first need, loaded here ahead of it
+    import base64  # noqa: F401
+
+    import looop.sessions.screen  # noqa: F401
+
+
 def detach_stdio() -> None:
     fd = os.open(os.devnull, os.O_RDWR)
     for target in (0, 1):
-        with contextlib.suppress(OSError):
+        try:
             os.dup2(fd, target)
+        except OSError:
+            pass
     if fd > 2:
         os.close(fd)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    # Double fork: the spawner waits for this intermediate, which exits at once; the
-    # supervisor (its child) is adopted by init and is never a session leader.
-    with contextlib.suppress(OSError):
+    sup = prepare(sys.argv[1:] if argv is None else argv, dict(os.environ))
+    if not detach(sup.ready_fd):
+        return 1
+    return start(sup)
+
+
+def prepare(argv: list[str], env: dict[str, str]) -> Supervisor:
+    """The session's supervisor, not yet running. `env` is its child's environment. The
+    session host calls this before it forks, so what it builds is shared, not copied."""
+    return Supervisor(parse_args(argv), env)
+
+
+def detach(ready_fd: int | None) -> bool:
+    """Double fork: the spawner waits for this intermediate, which exits at once; the
+    supervisor (its child, the one this returns True in) is adopted by init and is never a
+    session leader. False (said on `ready_fd`) when it cannot fork."""
+    try:
         os.setsid()
+    except OSError:
+        pass
     try:
         pid = os.fork()
     except OSError as e:
-        if args.ready_fd is not None:
-            with contextlib.suppress(OSError):
-                os.write(args.ready_fd, f"err cannot fork: {e.strerror}\n".encode())
-        return 1
+        if ready_fd is not None:
+            try:
+                os.write(ready_fd, f"err cannot fork: {e.strerror}\n".encode())
+            except OSError:
+                pass
+        return False
     if pid > 0:
         os._exit(0)
+    return True
+
+
+def start(sup: Supervisor) -> int:
+    """In the detached supervisor: run the session."""
     detach_stdio()
-    return Supervisor(args).run()
+    return sup.run()
 
 
 if __name__ == "__main__":
+    preload()
     sys.exit(main())

@@ -9,9 +9,10 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 
 from looop.core import store
-from looop.core.errors import CorruptState
+from looop.core.errors import CorruptState, LooopError
 
 TYPE_CHECKING = False  # imported on the hot path: no `typing`
 
@@ -30,11 +31,64 @@ LOCK = "lock"
 NOTE = "note"
 
 _ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+SOCKET_DIR = "/tmp"
+
+
+class SessionError(LooopError):
+    """A session problem the user can act on (one line)."""
 
 
 def valid_id(sid: str) -> bool:
     """state.validate_id's rule: 1-64 letters, digits, '.', '_' or '-', not `.` or `..`."""
     return 0 < len(sid) <= 64 and _ID_CHARS.issuperset(sid) and sid not in (".", "..")
+
+
+def check_id(sid: str) -> str:
+    """`sid` when it is a valid session id, else SessionError saying what one looks like."""
+    if not isinstance(sid, str) or not valid_id(sid):
+        raise SessionError(f"invalid session id `{sid}`: use 1-64 letters, digits, '.', '_' or '-'")
+    return sid
+
+
+# -- control socket path (strings: the supervisor binds it without pathlib) -----------------
+
+
+def fnv1a_64(data: bytes) -> str:
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+def socket_file(root: AnyPath, sid: str) -> str:
+    """Short and private: `/tmp/looop-<uid>/<fnv64(root)>/<fnv64(id)>.sock` (< sun_path)."""
+    base = os.path.join(SOCKET_DIR, f"looop-{os.geteuid()}")
+    rooted = os.path.join(base, fnv1a_64(os.path.abspath(root).encode()))
+    return os.path.join(rooted, f"{fnv1a_64(check_id(sid).encode())}.sock")
+
+
+def ensure_private_dir(path: AnyPath) -> None:
+    """Create (0700) or verify a directory we own that is not a symlink."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise SessionError(f"{path} is not a directory (remove it so sessions can bind sockets)")
+    if st.st_uid != os.geteuid():
+        raise SessionError(f"{path} belongs to another user; remove it or fix its owner")
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        os.chmod(path, 0o700)
+
+
+def ensure_socket_file(root: AnyPath, sid: str) -> str:
+    """The socket's path with its two private dirs made."""
+    path = socket_file(root, sid)
+    rooted = os.path.dirname(path)
+    ensure_private_dir(os.path.dirname(rooted))
+    ensure_private_dir(rooted)
+    return path
 
 
 def read_meta(sdir: AnyPath) -> dict[str, Any] | None:

@@ -6,16 +6,16 @@ between states is forced on purpose, including the races a real child rarely hit
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from looop.sessions import evloop as ev
 from looop.sessions import protocol as proto
 from looop.sessions.lifecycle import Child, Lifecycle, OpError
 from looop.sessions.pump import Pump
@@ -53,7 +53,7 @@ class FakeOS:
     """Processes that end when told to, or when a signal they do not ignore reaches them."""
 
     def __init__(self) -> None:
-        self.loop: asyncio.AbstractEventLoop | None = None
+        self.loop: ev.Loop | None = None
         self.notify: Callable[[], None] | None = None  # the lifecycle's reap (SIGCHLD)
         self.next_pid = 1000
         self.procs: dict[int, FakeProc] = {}
@@ -111,7 +111,7 @@ class FakeOS:
     def start_reader(
         self,
         master: int,
-        loop: asyncio.AbstractEventLoop,
+        loop: ev.Loop,
         deliver: Callable[[bytes], None],
         done: Callable[[], None],
     ) -> FakeReader:
@@ -123,13 +123,13 @@ class FakeOS:
 class Rig:
     """One lifecycle on the running loop with a fake OS and every status write recorded."""
 
-    def __init__(self) -> None:
+    def __init__(self, loop: ev.Loop) -> None:
+        self.loop = loop
         self.os = FakeOS()
         self.writes: list[dict[str, Any]] = []
         self.farewells: list[bytes] = []
         ticks = iter(range(10**6))
         self.book = StatusBook(self.writes.append, lambda: f"t{next(ticks)}", 80, 24)
-        loop = asyncio.get_running_loop()
         self.os.loop = loop
         self.pump = Pump(loop, -1, 80, 24, lambda: 0.0)
         self.life = Lifecycle("w1", ["agent"], self.book, self.pump, self.os, loop, self.farewell)
@@ -147,14 +147,18 @@ class Rig:
         return child
 
     async def ended(self) -> None:
-        await asyncio.wait_for(self.life.done.wait(), 10)
+        assert await ev.within(self.loop, self.life.done.wait(), 10), "the session never ended"
 
 
-def run(test: Callable[[Rig], Awaitable[None]]) -> None:
-    async def main() -> None:
-        await test(Rig())
-
-    asyncio.run(main())
+def run(test: Callable[[Rig], Coroutine[Any, Any, None]]) -> None:
+    """Run one scenario on a fresh supervisor loop; its failure is the test's."""
+    loop = ev.Loop()
+    try:
+        task = loop.task(test(Rig(loop)))
+        loop.run_until(task)
+        task.result()
+    finally:
+        loop.close()
 
 
 # -- the table and the book ---------------------------------------------------------------------
@@ -307,11 +311,12 @@ def test_child_exit_while_a_kill_is_pending_finishes_once() -> None:
     async def t(r: Rig) -> None:
         r.os.ignores_hup = True
         child = r.start()
-        kill = asyncio.ensure_future(r.life.kill())
+        kill = r.loop.task(r.life.kill())
         while not r.os.signals:  # the kill has sent its SIGHUP and waits for the group
-            await asyncio.sleep(0)
+            await ev.sleep(r.loop, 0)
         r.os.end(child.pid, code=0)  # … which ends on its own inside the grace period
-        reply = await asyncio.wait_for(kill, 10)
+        assert await ev.within(r.loop, kill, 10)
+        reply = kill.result()
         await r.ended()
         # It ended by itself before any SIGKILL: recorded as its own exit, exactly once.
         assert r.os.signals == [(child.pid, signal.SIGHUP)]
