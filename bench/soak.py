@@ -610,6 +610,22 @@ def report(s: Soak, minutes: float, checks: list[tuple[str, bool, str]]) -> str:
     return "\n".join(lines)
 
 
+def keep_evidence(s: Soak) -> None:
+    """What a broken invariant points at, copied out of the (tmpfs) data dir before it goes:
+    crash reports, files holding a traceback, the events and the pulse's log."""
+    out = s.root / "evidence"
+    names = set(_tracebacks(s.data))
+    names |= {"events.jsonl", "events.jsonl.1", "journal.md", "sessions/pulse/output.log"}
+    for name in sorted(names):
+        src = s.data / name
+        if src.is_file():
+            dst = out / name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):
+                shutil.copy2(src, dst)
+    print(f"soak: evidence kept in {out}", flush=True)
+
+
 def main() -> int:
     minutes = float(os.environ.get("SOAK_MINUTES", "10"))
     s = setup(minutes)
@@ -642,6 +658,7 @@ def main() -> int:
         text = report(s, minutes, checks)
     finally:
         s.looop("down", timeout=120)
+        keep_evidence(s)
         if s.tmpfs:
             subprocess.run(["umount", "-l", str(s.data)], check=False)
     print(text)
