@@ -13,7 +13,6 @@ from looop.core.knobs import (
     resolve_knobs,
     unknown_key_warnings,
 )
-from looop.core.sandboxpolicy import OFF, SandboxPolicy, config_sandbox
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
         default_config_obj,
         substitute_prompt_file,
     )
+    from looop.core.sandboxpolicy import SandboxPolicy
 else:
     # The preset names load on first use: `looop status` on a configured data dir never needs
     # them. __import__, not importlib: importlib is not loaded on status's fast path.
@@ -96,7 +96,7 @@ SHELL_MODES = ("tripwire", "off")
 class ShellPolicy:
     """`shell_policy`: the built-in run_shell tripwire on or off, plus the user's own patterns."""
 
-    __slots__ = ("allow", "deny", "mode", "sandbox")
+    __slots__ = ("_sandbox", "allow", "deny", "mode")
 
     def __init__(
         self,
@@ -108,7 +108,16 @@ class ShellPolicy:
         self.mode = mode
         self.deny = deny
         self.allow = allow
-        self.sandbox = sandbox if sandbox is not None else OFF  # run_shell inside srt
+        self._sandbox = sandbox
+
+    @property
+    def sandbox(self) -> SandboxPolicy:
+        """run_shell inside srt, or OFF."""
+        if self._sandbox is not None:
+            return self._sandbox
+        from looop.core.sandboxpolicy import OFF  # lazy: hot path: status reads no policy
+
+        return OFF
 
     def __repr__(self) -> str:
         pats = [p.pattern for p in self.deny], [p.pattern for p in self.allow]
@@ -189,7 +198,7 @@ def parse_config(obj: Any, source: str) -> Config:
                 tick=_opt_str(spec, "tick", source, where),
                 worker=worker,
                 cost=_cost_spec(spec.get("cost"), source, f"runners.{name}.cost"),
-                sandbox=config_sandbox(spec, "sandbox", source, where),
+                sandbox=_sandbox_key(spec, source, where),
             )
         d = obj.get("default")
         if d is not None and not isinstance(d, str):
@@ -221,8 +230,18 @@ def parse_config(obj: Any, source: str) -> Config:
             knob.from_config(obj[knob.config_key], source)
     _check_extra(obj, source)
     cfg.shell_policy = _shell_policy(obj.get("shell_policy"), source)
-    cfg.sandbox = config_sandbox(obj, "sandbox", source, "")
+    cfg.sandbox = _sandbox_key(obj, source, "")
     return cfg
+
+
+def _sandbox_key(obj: Mapping[str, Any], source: str, where: str) -> SandboxPolicy | None:
+    """The object's `sandbox` key parsed, None when absent (most configs: the policy module
+    loads only for one that has it)."""
+    if "sandbox" not in obj:
+        return None
+    from looop.core.sandboxpolicy import config_sandbox  # lazy: hot path (see above)
+
+    return config_sandbox(dict(obj), "sandbox", source, where)
 
 
 def _check_extra(obj: Mapping[str, Any], source: str) -> None:
@@ -266,7 +285,7 @@ def _shell_policy(v: Any, source: str) -> ShellPolicy:
         mode,
         _shell_patterns(v.get("deny"), source, "deny"),
         _shell_patterns(v.get("allow"), source, "allow"),
-        config_sandbox(v, "sandbox", source, "shell_policy."),
+        _sandbox_key(v, source, "shell_policy."),
     )
 
 

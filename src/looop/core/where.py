@@ -67,3 +67,12 @@ def resolve(env: Mapping[str, str], cwd: str) -> tuple[str, str]:
 def runtime_dir(base: str = "/tmp") -> str:
     """This user's private dir (0700) for the sockets of looop's preloaded hosts."""
     return join(base, f"looop-{os.geteuid()}")
+
+
+SANDBOX_SETTINGS = "srt.json"  # a sandboxed start writes <data>/sandbox/<id>/srt.json
+
+
+def sandboxed(data: str, wid: str) -> bool:
+    """Whether the worker's current run is sandboxed: its srt settings are there (a start
+    writes them, a start without a sandbox removes them). One stat, for `ls` and `status`."""
+    return os.path.isfile(os.path.join(data, "sandbox", wid, SANDBOX_SETTINGS))

@@ -13,7 +13,6 @@ from looop.loop.fleet import beat_holder_at
 from looop.loop.fleet import fleet_rows as fleet_rows  # moved: the old name keeps working
 from looop.loop.fleet import fleet_rows_at as fleet_rows_at
 from looop.sessions.wire import list_light
-from looop.workers.fleet import sandboxed
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -264,7 +263,7 @@ def _workers(data: str) -> list[WorkerView]:
             "exit_code": s["exit_code"],
             "flagged": bool(s["note"]),
             "note": s["note"],
-            "sandboxed": sandboxed(data, s["id"]),
+            "sandboxed": where.sandboxed(data, s["id"]),
         }
         for s in sessions
         if s["id"] != "pulse"

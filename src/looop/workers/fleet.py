@@ -10,6 +10,8 @@ import os
 
 from looop.core import store, where
 from looop.core.errors import CorruptState
+from looop.core.where import SANDBOX_SETTINGS as SANDBOX_SETTINGS
+from looop.core.where import sandboxed as sandboxed
 
 TYPE_CHECKING = False  # not `from typing`: `looop ls` imports this on its fast path
 
@@ -19,13 +21,6 @@ if TYPE_CHECKING:
     from looop.core.clock import Clock
 
 PULSE = "pulse"
-SANDBOX_SETTINGS = "srt.json"  # a sandboxed start writes sandbox/<id>/srt.json
-
-
-def sandboxed(data: str, wid: str) -> bool:
-    """Whether the worker's current run is sandboxed: its srt settings are there (a start
-    writes them, a start without a sandbox removes them). One stat, for `ls` and `status`."""
-    return os.path.isfile(os.path.join(data, "sandbox", wid, SANDBOX_SETTINGS))
 
 
 def _stem(name: str) -> str:
