@@ -310,17 +310,9 @@ def stop_beat_host(env: Mapping[str, str], base: str = "/tmp") -> bool:
 
 def beat_host_pid(env: Mapping[str, str], base: str = "/tmp") -> int | None:
     """The pid of this build's live beat host for `env` (the holder of its lock), or None."""
-    from looop.core.store import flock_held  # lazy: only tests and status readers ask
+    from looop.sessions.host import lock_holder  # lazy: only tests and status readers ask
 
-    path = os.path.join(runtime_dir(base), f"beat-{beat_key(env)}.lock")
-    if not flock_held(path):
-        return None
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(32).strip()
-    except OSError:
-        return None
-    return int(raw) if raw.isdigit() else None
+    return lock_holder(os.path.join(runtime_dir(base), f"beat-{beat_key(env)}.lock"))
 
 
 # -- the host process ----------------------------------------------------------------------

@@ -281,9 +281,13 @@ def start_detached(
 
 def host_pid(base: str = "/tmp", key: str | None = None) -> int | None:
     """The pid of this build's live host (the holder of its lock), or None."""
+    return lock_holder(os.path.join(host_dir(base), f"host-{key or host_key()}.lock"))
+
+
+def lock_holder(path: str) -> int | None:
+    """The pid a preloaded host wrote in its lock file while it holds the lock, or None."""
     from looop.core.store import flock_held  # lazy: only status readers and tests ask
 
-    path = os.path.join(host_dir(base), f"host-{key or host_key()}.lock")
     if not flock_held(path):
         return None
     try:
