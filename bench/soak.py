@@ -148,9 +148,6 @@ class Soak:
             return int((self.data / ".lock" / "pid").read_text().strip())
         return None
 
-    def decided_count(self) -> int:
-        return sum(1 for r in self.records("decided"))
-
     def records(self, name: str) -> list[dict[str, object]]:
         out: list[dict[str, object]] = []
         for f in (self.data / "events.jsonl.1", self.data / "events.jsonl"):
@@ -206,8 +203,12 @@ class Soak:
         fault.note = fault.note or "never recovered"
 
     def next_decide(self) -> Callable[[], bool]:
-        base = self.decided_count()
-        return lambda: self.decided_count() > base
+        return self.after("decided")
+
+    def after(self, event: str) -> Callable[[], bool]:
+        """`event` recorded from now on (by its stamp: a count shrinks when events rotate)."""
+        since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        return lambda: any(str(r.get("ts", "")) >= since for r in self.records(event))
 
 
 def _size(p: Path) -> int:
@@ -355,12 +356,12 @@ def fault_guard(s: Soak) -> Fault:
     then does what it says, and the loop must decide again."""
     f = Fault("guard file corrupted, fixed as told", time.monotonic() - s.t0)
     guard = s.data / ".last-tick-hash"
-    seen = len(s.records("guard_corrupt"))
+    reported = s.after("guard_corrupt")
     guard.write_text("\x00garbage{")
     start = time.monotonic()
-    while len(s.records("guard_corrupt")) == seen and time.monotonic() - start < 4 * BEAT_S:
+    while not reported() and time.monotonic() - start < 4 * BEAT_S:
         time.sleep(1.0)
-    if len(s.records("guard_corrupt")) == seen:
+    if not reported():
         f.note = "the loop never reported the corrupt guard"
         return f
     guard.unlink(missing_ok=True)  # the fix the loop named
@@ -377,8 +378,7 @@ def fault_hang(s: Soak) -> Fault:
     tmp = s.script.with_suffix(".tmp")
     tmp.write_text(json.dumps(steps))
     os.replace(tmp, s.script)
-    failed = len(s.records("tick_failed"))
-    s.recover(f, lambda: len(s.records("tick_failed")) > failed)  # the deadline ended it
+    s.recover(f, s.after("tick_failed"))  # the deadline ended it
     if f.recovered_s is None:
         f.note = "the hanging runner was never timed out"
         return f
@@ -566,7 +566,8 @@ def report(s: Soak, minutes: float, checks: list[tuple[str, bool, str]]) -> str:
         spread = f"{vals[0]:.0f} | {statistics.median(vals):.0f} | {max(vals):.0f} | {vals[-1]:.0f}"
         return f"| {name} | {spread} | {slope:+.0f} {unit}/h |"
 
-    decided = s.decided_count()
+    pos = s.script.with_name(s.script.name + ".pos")
+    asked = int(pos.read_text().strip() or "0") if pos.exists() else 0  # runner calls, unrotated
     hours = (xs[-1] if xs else 1) / 3600
     where = (
         f"a {TMPFS_MB} MB tmpfs"
@@ -579,7 +580,7 @@ def report(s: Soak, minutes: float, checks: list[tuple[str, bool, str]]) -> str:
         f"Produced by `make soak` (`SOAK_MINUTES={minutes:g}`, `python bench/soak.py`) on "
         f"{time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs: "
         f"the real pulse with {BEAT_S} s beats and the scripted runner, "
-        f"{decided} moves decided in the kept events (~{decided / hours:.0f} an hour), "
+        f"{asked} decides (runner calls; ~{asked / hours:.0f} an hour), "
         f"data dir on {where}.",
         "",
         "| sample | first | median | max | last | growth (2nd half) |",
