@@ -592,7 +592,6 @@ def _intermediate(conn: socket.socket, req: Request, fds: list[int], caller: int
 def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int | None:
     """In the forked beat: become the caller's `looop tick` and run it; its exit code, or
     None when it could not start (the caller then runs it itself)."""
-    import _thread  # lazy: a served beat only (here and below)
     import io  # lazy: a served beat only
     import signal  # lazy: a served beat only
     import time  # lazy: a served beat only
@@ -629,7 +628,7 @@ def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int
     )
     _name("looop-tick")
     _reply(conn, f"pid {os.getpid()}\n".encode())
-    _thread.start_new_thread(_watch_caller, (conn,))
+    _watch_caller(conn)
     from looop.cli.main import main  # lazy: preloaded in the host; the child runs it
     from looop.core.clock import SystemClock  # lazy: ditto
 
@@ -645,13 +644,28 @@ def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int
 
 
 def _watch_caller(conn: socket.socket) -> None:
-    """The caller went away without a word (killed): end this beat as a SIGTERM would."""
-    try:
-        while conn.recv(64):
+    """The caller going away without a word (killed) ends this beat as a SIGTERM would. The
+    kernel says so with SIGIO on the connection (O_ASYNC): no thread, since a second thread
+    would keep sensors from the fast single-threaded spawn."""
+    import fcntl  # lazy: a served beat only
+    import signal  # lazy: a served beat only
+
+    def hung_up(_signum: int, _frame: object) -> None:
+        try:
+            if conn.recv(1, _socket.MSG_PEEK | _socket.MSG_DONTWAIT):
+                return  # bytes (the caller sends none): not a hang-up
+        except BlockingIOError:
+            return  # a wake-up with nothing to read
+        except OSError:
             pass
-    except OSError:
-        pass
-    os.kill(os.getpid(), 15)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    conn.settimeout(None)  # else a timed socket turns MSG_DONTWAIT's EAGAIN into a wait
+    signal.signal(signal.SIGIO, hung_up)
+    fd = conn.fileno()
+    fcntl.fcntl(fd, fcntl.F_SETOWN, os.getpid())
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_ASYNC)
+    hung_up(signal.SIGIO, None)  # it may have gone before the signal was armed
 
 
 if __name__ == "__main__":
