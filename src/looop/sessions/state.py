@@ -193,6 +193,11 @@ def load_session(sdir: Path) -> Session | None:
     status = read_status(sdir) or {}
     state = str(status.get("state", SessionState.STARTING.value))
     alive = state in LIVE_STATES and lock_held(sdir)
+    if state in LIVE_STATES and not alive:
+        # The supervisor may have written its end and let go of the lock between our two
+        # reads: it writes before it lets go, so the status read after the lock is the truth.
+        status = read_status(sdir) or status
+        state = str(status.get("state", state))
     exit_code = _int_or_none(status.get("exit_code"))
     cols = _int_or_none(status.get("cols")) or DEFAULT_SIZE[0]
     rows = _int_or_none(status.get("rows")) or DEFAULT_SIZE[1]

@@ -170,6 +170,9 @@ def load_light(sdir: str) -> dict[str, Any] | None:
     status = read_status(sdir) or {}
     state = str(status.get("state", "starting"))
     alive = state in LIVE_NAMES and lock_held(sdir)
+    if state in LIVE_NAMES and not alive:  # it may have ended between the reads (see state)
+        status = read_status(sdir) or status
+        state = str(status.get("state", state))
     exit_code = _int_or_none(status.get("exit_code"))
     started = str(meta.get("started_at", ""))
     return {

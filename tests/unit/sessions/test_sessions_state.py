@@ -369,3 +369,28 @@ def test_frames_round_trip() -> None:
     assert proto.parse_exit(proto.exit_frame(False, None)[5:]) == (False, 0)
     assert proto.parse_exit(proto.exit_frame(False, -2)[5:]) == (False, -2)
     assert proto.parse_size(proto.resize_frame(132, 50)[5:]) == (132, 50)
+
+
+def test_a_session_that_ends_between_the_reads_is_read_as_ended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The status says running, then the supervisor writes its end and lets go of the lock
+    before the lock is probed: the reader must report the end, not a dead supervisor."""
+    from looop.sessions import state, wire
+
+    sdir = tmp_path / "sessions" / "quick"
+    sdir.mkdir(parents=True)
+    write_json(sdir / "meta.json", {"v": 1, "id": "quick", "cmd": ["true"], "started_at": "t"})
+    write_json(sdir / "status.json", {"v": 1, "state": "running", "exit_code": None})
+
+    def ends_meanwhile(_sdir: object) -> bool:
+        write_json(sdir / "status.json", {"v": 1, "state": "exited", "exit_code": 0})
+        return False  # and the lock is free
+
+    for module in (state, wire):
+        monkeypatch.setattr(module, "lock_held", ends_meanwhile)
+    s = state.load_session(sdir)
+    assert s is not None and (s.state, s.exit_code, s.dead) == ("exited", 0, False)
+    write_json(sdir / "status.json", {"v": 1, "state": "running", "exit_code": None})
+    light = wire.load_light(str(sdir))
+    assert light is not None and (light["state"], light["exit_code"]) == ("exited", 0)
