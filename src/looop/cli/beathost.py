@@ -28,6 +28,7 @@ import _socket
 import os
 import sys
 
+from looop.core.peers import LIMITS, caller_limits, connect, peer
 from looop.core.where import runtime_dir
 
 TYPE_CHECKING = False  # the client runs on every `looop tick`: no typing, no contextlib
@@ -40,7 +41,7 @@ IDLE_ENV = "LOOOP_BEAT_HOST_IDLE"
 IDLE_S = 300.0  # the knob's default
 REQUEST_MAX = 4 * 1024 * 1024
 FDS = 3  # the caller's stdin, stdout and stderr
-_INT = 4  # bytes of a C int (fds and SO_PEERCRED's pid, uid, gid)
+_INT = 4  # bytes of a C int (an fd in SCM_RIGHTS)
 _SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # What a skip beat runs: loaded once in the host, shared copy-on-write by every child.
@@ -71,17 +72,6 @@ _INTERPRETER_ENV = (
     "PYTHONWARNINGS",
     "PYTHONDEVMODE",
 )
-# What a directly run tick would inherit from its caller and a forked one would otherwise
-# take from the host: `ulimit` and `nice` still apply.
-_LIMITS = (
-    "RLIMIT_NOFILE",
-    "RLIMIT_CORE",
-    "RLIMIT_NPROC",
-    "RLIMIT_AS",
-    "RLIMIT_FSIZE",
-    "RLIMIT_CPU",
-)
-
 
 # -- naming --------------------------------------------------------------------------------
 
@@ -130,23 +120,6 @@ def _private(path: str) -> bool:
     )
 
 
-def _connect(path: str) -> _socket.socket | None:
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    try:
-        sock.connect(path)
-    except OSError:
-        sock.close()
-        return None
-    return sock
-
-
-def _peer(sock: _socket.socket | socket.socket) -> tuple[int, int]:
-    """(pid, uid) of the other end, as the kernel knows them."""
-    raw = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 3 * _INT)
-    pid, uid = (int.from_bytes(raw[i : i + _INT], sys.byteorder, signed=True) for i in (0, _INT))
-    return pid, uid
-
-
 # -- client side ---------------------------------------------------------------------------
 
 
@@ -157,12 +130,12 @@ def beat_remotely(argv: list[str], env: dict[str, str], base: str = "/tmp") -> i
     if not idle or not _real_stdio():
         return None
     key = beat_key(env)
-    sock = _connect(beat_socket(key, base)) if _private(runtime_dir(base)) else None
+    sock = connect(beat_socket(key, base)) if _private(runtime_dir(base)) else None
     if sock is None:
         _start_host(key, idle, env, base)  # for the next beat; this one runs here
         return None
     try:
-        if _peer(sock)[1] != os.geteuid():
+        if peer(sock)[1] != os.geteuid():
             return None
         return _converse(sock, argv, env)
     finally:
@@ -179,17 +152,11 @@ def _real_stdio() -> bool:
 
 def encode_request(argv: list[str], cwd: str, env: Mapping[str, str]) -> bytes:
     """The request's fields (see the module's doc); ValueError when one holds a NUL."""
-    import resource  # lazy: only a served tick reads the limits
-
     umask = os.umask(0o022)
     os.umask(umask)
     fields = [f"argv={a}" for a in argv]
     fields += [f"cwd={cwd}", f"umask={umask}", f"nice={os.getpriority(os.PRIO_PROCESS, 0)}"]
-    for name in _LIMITS:
-        which = getattr(resource, name, None)
-        if which is not None:
-            soft, hard = resource.getrlimit(which)
-            fields.append(f"limit={name}:{soft}:{hard}")
+    fields += [f"limit={name}:{soft}:{hard}" for name, (soft, hard) in caller_limits().items()]
     fields += [f"env={k}={v}" for k, v in env.items()]
     if any("\0" in f for f in fields):
         raise ValueError("a field holds a NUL")
@@ -294,7 +261,7 @@ def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str) -> N
 def stop_beat_host(env: Mapping[str, str], base: str = "/tmp") -> bool:
     """Ask this build's beat host for `env` to exit (tests, `looop down`); True when one
     answered."""
-    sock = _connect(beat_socket(beat_key(env), base))
+    sock = connect(beat_socket(beat_key(env), base))
     if sock is None:
         return False
     try:
@@ -357,7 +324,7 @@ def decode_request(raw: bytes) -> Request | None:
         elif name == "limit":
             which, _, pair = value.partition(":")
             soft, _, hard = pair.partition(":")
-            if which not in _LIMITS or not all(v.lstrip("-").isdigit() for v in (soft, hard)):
+            if which not in LIMITS or not all(v.lstrip("-").isdigit() for v in (soft, hard)):
                 return None
             req.limits[which] = [int(soft), int(hard)]
         elif name == "env":
@@ -524,7 +491,7 @@ def _serve_one(
 
     fds: list[int] = []
     try:
-        caller, uid = _peer(conn)
+        caller, uid = peer(conn)
         if uid != os.geteuid():
             return False
         raw, fds = _read_request(conn)

@@ -24,9 +24,11 @@ from __future__ import annotations
 import _socket  # not `socket`: its enums cost a worker start ~3 ms; the host loads it
 import contextlib
 import os
-import struct
 import sys
 import time
+
+from looop.core.peers import LIMITS, caller_limits, connect, peer, same_world
+from looop.core.where import runtime_dir
 
 TYPE_CHECKING = False
 
@@ -74,7 +76,7 @@ def host_key(executable: str = sys.executable) -> str:
 
 
 def host_dir(base: str = "/tmp") -> str:
-    return os.path.join(base, f"looop-{os.geteuid()}")
+    return runtime_dir(base)
 
 
 def host_socket(key: str, base: str = "/tmp") -> str:
@@ -82,16 +84,6 @@ def host_socket(key: str, base: str = "/tmp") -> str:
 
 
 # -- client side ---------------------------------------------------------------------------
-
-
-def _connect(path: str) -> _socket.socket | None:
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    try:
-        sock.connect(path)
-    except OSError:
-        sock.close()
-        return None
-    return sock
 
 
 def request(
@@ -113,13 +105,13 @@ def request(
     key = host_key()
     ensure_private_dir(Path(host_dir(base)))  # never hand an env to another user's socket
     path = host_socket(key, base)
-    sock = _connect(path)
+    sock = connect(path)
     if sock is None:
         _start_host(key, idle_s, env, base)
-        sock = _connect(path)
+        sock = connect(path)
         if sock is None:
             raise HostUnavailable(f"the session host did not answer on {path}")
-    if _peer_uid(sock) != os.geteuid():
+    if peer(sock)[1] != os.geteuid():
         sock.close()
         raise HostUnavailable(f"{path} is served by another user")
     umask = os.umask(0o022)
@@ -134,7 +126,7 @@ def request(
             "umask": umask,
             "err": err_path,
             "nice": os.getpriority(os.PRIO_PROCESS, 0),
-            "limits": _limits(),
+            "limits": caller_limits(),
         }
     ).encode()
     try:
@@ -143,29 +135,6 @@ def request(
         sock.close()
         raise HostUnavailable(f"the session host hung up: {e}") from e
     return sock
-
-
-# What a directly started supervisor would inherit from its caller and a forked one would
-# otherwise take from the host: `ulimit` and `nice` given to `looop worker start` still apply.
-_LIMITS = (
-    "RLIMIT_NOFILE",
-    "RLIMIT_CORE",
-    "RLIMIT_NPROC",
-    "RLIMIT_AS",
-    "RLIMIT_FSIZE",
-    "RLIMIT_CPU",
-)
-
-
-def _limits() -> dict[str, list[int]]:
-    import resource  # lazy: only a spawn through the host reads them
-
-    out: dict[str, list[int]] = {}
-    for name in _LIMITS:
-        which = getattr(resource, name, None)
-        if which is not None:
-            out[name] = list(resource.getrlimit(which))
-    return out
 
 
 def _limit_plan(limits: object, nice: object) -> tuple[list[tuple[int, int, int]], int | None]:
@@ -177,7 +146,7 @@ def _limit_plan(limits: object, nice: object) -> tuple[list[tuple[int, int, int]
     plan: list[tuple[int, int, int]] = []
     if isinstance(limits, dict):
         for name, pair in limits.items():
-            which = getattr(resource, name, None) if name in _LIMITS else None
+            which = getattr(resource, name, None) if name in LIMITS else None
             if which is None or not isinstance(pair, list) or len(pair) != 2:
                 continue
             ints = all(isinstance(v, int) and not isinstance(v, bool) for v in pair)
@@ -314,7 +283,7 @@ def _name(title: str) -> None:
 
 def stop_host(base: str = "/tmp", key: str | None = None) -> bool:
     """Ask this build's host to exit (tests, `looop down`); True when one answered."""
-    sock = _connect(host_socket(key or host_key(), base))
+    sock = connect(host_socket(key or host_key(), base))
     if sock is None:
         return False
     try:
@@ -497,11 +466,6 @@ def _say(fd: int | None, line: str) -> None:
         os.close(fd)
 
 
-def _peer_uid(conn: _socket.socket) -> int:
-    creds = conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
-    return int(struct.unpack("3i", creds)[2])
-
-
 def _read_request(conn: _socket.socket) -> dict[str, object] | None:
     conn.settimeout(5.0)
     buf = bytearray()
@@ -526,11 +490,8 @@ def _serve_one(
     kept: list[object],
 ) -> bool:
     """One request; True when it asked the host to stop."""
-    from looop.core.peers import same_world  # lazy: the host process only
-
     try:
-        creds = conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
-        caller, uid, _gid = struct.unpack("3i", creds)
+        caller, uid = peer(conn)
         if uid != os.geteuid():
             return False
         req = _read_request(conn)
