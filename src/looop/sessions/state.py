@@ -304,7 +304,24 @@ def mark_dead(sdir: Path, stamp: str) -> bool:
 def settle_dead(root: Path, stamp: str) -> list[str]:
     """Record the end of every session whose supervisor died without writing one (a SIGKILL,
     the OOM killer): status.json stops saying running. The ids it wrote, each once."""
-    return [s.id for s in list_sessions(root) if s.dead and mark_dead(s.dir, stamp)]
+    base = sessions_dir(root)
+    try:
+        names = sorted(os.listdir(base))
+    except FileNotFoundError:
+        return []
+    settled: list[str] = []
+    for name in names:  # a beat does this: the status alone, the lock only for a live one
+        if not _ID.fullmatch(name) or name in (".", ".."):
+            continue
+        sdir = base / name
+        try:
+            status = read_status(sdir)
+        except (CorruptState, OSError):
+            continue
+        live = status is not None and status.get("state") in LIVE_STATES
+        if live and not lock_held(sdir) and mark_dead(sdir, stamp):
+            settled.append(name)
+    return settled
 
 
 # -- cleanup ------------------------------------------------------------------------------
