@@ -43,7 +43,8 @@ _MARKER = ".installed.json"
 
 
 class InstallError(RuntimeError):
-    """The CLIs could not be installed or do not run: an error, never a skip."""
+    """The pinned npm packages (agent CLIs, the sandbox runtime) could not be installed or
+    do not run: an error, never a skip."""
 
 
 def npm_path() -> str | None:
@@ -60,7 +61,7 @@ def cache_dir(pins: dict[str, str] | None = None) -> Path:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     """Two test runs at once: the second waits for the first install instead of racing it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as f:
@@ -127,7 +128,7 @@ def install(pins: dict[str, str] | None = None, log: Path | None = None) -> Path
     if npm is None:
         raise InstallError("npm is not on PATH")
     root = cache_dir(pins)
-    with _locked(CACHE_ROOT / f"{root.name}.lock"):
+    with locked(CACHE_ROOT / f"{root.name}.lock"):
         marker = root / _MARKER
         if marker.exists():
             try:
@@ -135,39 +136,35 @@ def install(pins: dict[str, str] | None = None, log: Path | None = None) -> Path
                     return root
             except (OSError, ValueError):
                 pass
-        root.mkdir(parents=True, exist_ok=True)
-        # A package.json of our own keeps npm from walking up into the repo.
-        (root / "package.json").write_text(
-            json.dumps({"name": "looop-realcli-cache", "private": True}, indent=2) + "\n"
-        )
-        cmd = [
-            npm,
-            "install",
-            "--prefix",
-            str(root),
-            "--no-audit",
-            "--no-fund",
-            "--save-exact",
-            *[f"{pkg}@{ver}" for pkg, ver in sorted(pins.items())],
-        ]
-        try:
-            done = subprocess.run(
-                cmd,
-                cwd=root,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=INSTALL_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as e:
-            raise InstallError(f"npm install took over {INSTALL_TIMEOUT_S}s") from e
-        text = (done.stdout + done.stderr).decode("utf-8", "replace")
-        (log or root / "npm-install.log").write_text(" ".join(cmd) + "\n" + text)
-        if done.returncode != 0:
-            raise InstallError(f"npm install exited {done.returncode}: {text.strip()[-1500:]}")
+        specs = [f"{pkg}@{ver}" for pkg, ver in sorted(pins.items())]
+        npm_install(npm, root, specs, "looop-realcli-cache", log or root / "npm-install.log")
         versions = check_binaries(root)
         marker.write_text(json.dumps({"pins": pins, "versions": versions}, indent=2) + "\n")
         return root
+
+
+def npm_install(npm: str, root: Path, specs: list[str], name: str, log: Path) -> None:
+    """`npm install` of exact specs into `root` (its own package.json keeps npm from walking
+    up into the repo); the output goes to `log`; InstallError when npm fails."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "package.json").write_text(json.dumps({"name": name, "private": True}) + "\n")
+    cmd = [npm, "install", "--prefix", str(root), "--no-audit", "--no-fund", "--save-exact"]
+    cmd += specs
+    try:
+        done = subprocess.run(
+            cmd,
+            cwd=root,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=INSTALL_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as e:
+        raise InstallError(f"npm install took over {INSTALL_TIMEOUT_S}s") from e
+    text = (done.stdout + done.stderr).decode("utf-8", "replace")
+    log.write_text(" ".join(cmd) + "\n" + text)
+    if done.returncode != 0:
+        raise InstallError(f"npm install exited {done.returncode}: {text.strip()[-1500:]}")
 
 
 def bin_dir(root: Path) -> Path:

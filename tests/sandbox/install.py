@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.realcli.install import _locked
+from tests.realcli.install import InstallError, locked, npm_install
 
 # Exact version, checked with `npm view @anthropic-ai/sandbox-runtime version`.
 SRT_PACKAGE = "@anthropic-ai/sandbox-runtime"
@@ -26,12 +26,7 @@ DEBIAN: dict[str, str] = {"bwrap": "bubblewrap", "socat": "socat", "rg": "ripgre
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE_ROOT = REPO / ".sandbox-cache"
-INSTALL_TIMEOUT_S = 600
 _MARKER = ".installed.json"
-
-
-class InstallError(RuntimeError):
-    """The sandbox parts could not be installed or do not run: an error, never a skip."""
 
 
 def npm_path() -> str | None:
@@ -112,32 +107,12 @@ def install() -> Path:
         raise InstallError("npm is not on PATH")
     install_debian()
     root = cache_dir()
-    with _locked(CACHE_ROOT / f"{root.name}.lock"):
+    with locked(CACHE_ROOT / f"{root.name}.lock"):
         marker = root / _MARKER
         if marker.exists() and srt_path(root).exists():
             return srt_path(root)
-        root.mkdir(parents=True, exist_ok=True)
-        # A package.json of our own keeps npm from walking up into the repo.
-        (root / "package.json").write_text(
-            json.dumps({"name": "looop-sandbox-cache", "private": True}) + "\n"
-        )
-        cmd = [npm, "install", "--prefix", str(root), "--no-audit", "--no-fund", "--save-exact"]
-        cmd.append(f"{SRT_PACKAGE}@{SRT_VERSION}")
-        try:
-            done = subprocess.run(
-                cmd,
-                cwd=root,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=INSTALL_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as e:
-            raise InstallError(f"npm install took over {INSTALL_TIMEOUT_S}s") from e
-        text = (done.stdout + done.stderr).decode("utf-8", "replace")
-        (root / "npm-install.log").write_text(" ".join(cmd) + "\n" + text)
-        if done.returncode != 0:
-            raise InstallError(f"npm install exited {done.returncode}: {text.strip()[-1500:]}")
+        spec = f"{SRT_PACKAGE}@{SRT_VERSION}"
+        npm_install(npm, root, [spec], "looop-sandbox-cache", root / "npm-install.log")
         version = check_srt(root)
         marker.write_text(json.dumps({"version": version}) + "\n")
         return srt_path(root)
