@@ -371,11 +371,10 @@ def _fresh(files: dict[str, tuple[int, int]]) -> bool:
 
 def serve(argv: list[str]) -> int:
     """The host process: preload, bind, say ready, fork a beat per request until idle."""
-    import fcntl  # lazy: the host process only
     import gc  # lazy: the host process only
     import socket  # lazy: the host process only
 
-    from looop.sessions.host import _name  # lazy: the host process only
+    from looop.sessions.host import _name, hold_lock, listen_at, say, unlisten  # lazy: host only
 
     opts = {argv[i]: argv[i + 1] for i in range(0, len(argv) - 1, 2) if argv[i].startswith("--")}
     key, base = opts.get("--key", ""), opts.get("--base", "/tmp")
@@ -386,30 +385,18 @@ def serve(argv: list[str]) -> int:
         os.setsid()
     if os.fork() > 0:  # the starter may reap this intermediate; the host is adopted by init
         os._exit(0)
-    lock_fd = os.open(
-        os.path.join(runtime_dir(base), f"beat-{key}.lock"), os.O_RDWR | os.O_CREAT, 0o600
-    )
-    try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        _say(ready_fd, "ok another beat host is serving")
+    lock_fd = hold_lock(os.path.join(runtime_dir(base), f"beat-{key}.lock"))
+    if lock_fd is None:
+        say(ready_fd, "ok another beat host is serving")
         return 0
-    os.ftruncate(lock_fd, 0)  # the holder's pid at once: never a predecessor's
-    os.write(lock_fd, f"{os.getpid()}\n".encode())
     files = _preload()
     _name("looop-beat")
     path = beat_socket(key, base)
-    tmp = f"{path}.{os.getpid()}"
-    if os.path.lexists(tmp):
-        os.unlink(tmp)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(tmp)
-    listener.listen(64)
-    os.rename(tmp, path)  # atomic: a client sees a listening socket or none
-    ino = os.stat(path).st_ino
+    ino = listen_at(listener, path)
     gc.collect()
     gc.freeze()
-    _say(ready_fd, f"ok {os.getpid()}")
+    say(ready_fd, f"ok {os.getpid()}")
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1):
         os.dup2(devnull, fd)
@@ -431,22 +418,8 @@ def serve(argv: list[str]) -> int:
                 except Exception as e:  # one bad request never ends the host
                     sys.stderr.write(f"looop beat host: request failed: {e!r}\n")
     finally:
-        try:
-            if os.stat(path).st_ino == ino:  # not a successor's socket
-                os.unlink(path)
-        except OSError:
-            pass
+        unlisten(path, ino)
         listener.close()
-
-
-def _say(fd: int | None, line: str) -> None:
-    if fd is None:
-        return
-    try:
-        os.write(fd, (line + "\n").encode())
-    except OSError:
-        pass  # the starter did not wait for it
-    os.close(fd)
 
 
 def _read_request(conn: socket.socket) -> tuple[bytes, list[int]]:

@@ -387,8 +387,7 @@ def _fill_pools() -> list[object]:
 
 def serve(argv: list[str]) -> int:
     """The host process: bind, say ready, then fork a supervisor per request until idle."""
-    import fcntl  # lazy: the host process only
-    import gc
+    import gc  # lazy: the host process only
     import resource  # noqa: F401  (preloaded: an import in a forked child copies ~0.7 MB)
 
     # lazy: the point of the host: everything a supervisor runs is loaded once, here
@@ -403,32 +402,21 @@ def serve(argv: list[str]) -> int:
         os.setsid()
     if os.fork() > 0:  # the starter waits for this intermediate; the host is adopted by init
         os._exit(0)
-    hdir = host_dir(base)
-    lock_fd = os.open(os.path.join(hdir, f"host-{key}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        _say(ready_fd, "ok another host is serving")
+    lock_fd = hold_lock(os.path.join(host_dir(base), f"host-{key}.lock"))
+    if lock_fd is None:
+        say(ready_fd, "ok another host is serving")
         return 0
-    os.ftruncate(lock_fd, 0)
-    os.write(lock_fd, f"{os.getpid()}\n".encode())  # host_pid() reads it
     _name("looop-host")
     path = host_socket(key, base)
-    tmp = f"{path}.{os.getpid()}"
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
     # `_socket`, as the client: the forked supervisor never runs socket.py's wrappers
     listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    listener.bind(tmp)
-    listener.listen(64)
-    os.rename(tmp, path)  # atomic: a client sees a listening socket or none
-    ino = os.stat(path).st_ino
+    ino = listen_at(listener, path)
     _warm(base)
     gc.collect()
     fillers = _fill_pools()
     kept: list[object] = []
     gc.freeze()
-    _say(ready_fd, f"ok {os.getpid()}")
+    say(ready_fd, f"ok {os.getpid()}")
     supervisor.detach_stdio()
     listener.settimeout(idle_s)
     del fillers[:0]  # (kept alive to the end of serve: see _fill_pools)
@@ -451,19 +439,53 @@ def serve(argv: list[str]) -> int:
                 conn.close()
     finally:
         # the name first, so a new client starts a new host rather than queueing here
-        with contextlib.suppress(OSError):
-            if os.stat(path).st_ino == ino:  # not a successor's socket
-                os.unlink(path)
+        unlisten(path, ino)
         listener.close()
 
 
-def _say(fd: int | None, line: str) -> None:
+def say(fd: int | None, line: str) -> None:
+    """A preloaded host's readiness line to its starter (who may no longer wait for it)."""
     if fd is None:
         return
     with contextlib.suppress(OSError):
         os.write(fd, (line + "\n").encode())
     with contextlib.suppress(OSError):
         os.close(fd)
+
+
+def hold_lock(path: str) -> int | None:
+    """A preloaded host's lock, with its pid written at once (never a predecessor's); None
+    when another host of the same key holds it."""
+    import fcntl  # lazy: the host processes only
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())  # lock_holder() reads it
+    return fd
+
+
+def listen_at(sock: _socket.socket, path: str) -> int:
+    """Bind and listen under a temporary name, then rename onto `path`: a client sees a
+    listening socket or none. The inode, for `unlisten`."""
+    tmp = f"{path}.{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    sock.bind(tmp)
+    sock.listen(64)
+    os.rename(tmp, path)
+    return os.stat(path).st_ino
+
+
+def unlisten(path: str, ino: int) -> None:
+    """Remove our socket's name, not a successor's that took it meanwhile."""
+    with contextlib.suppress(OSError):
+        if os.stat(path).st_ino == ino:
+            os.unlink(path)
 
 
 def _read_request(conn: _socket.socket) -> dict[str, object] | None:
