@@ -306,7 +306,7 @@ def _kill_worker(ctx: Ctx, knobs: Knobs, a: KillWorker) -> str | None:
             raise ExecError(f"kill_worker: {e}") from e
         if s.alive:
             raise ExecError(f"kill_worker: {e}") from e
-        if s.dead or (s.error or "").startswith("the supervisor died"):
+        if s.supervisor_died:
             return f"worker {wid} was already dead (its supervisor had died)"
         if s.state == "killed":
             return f"worker {wid} had already been killed"

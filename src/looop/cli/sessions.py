@@ -260,7 +260,7 @@ def _report_dead(ctx: Ctx, sid: str) -> None:
     s = get_session(ctx.paths.data, sid)
     if s.dead:
         mark_dead(s.dir, utc_stamp_ms(ctx.clock.now()))
-    elif not (s.error or "").startswith("the supervisor died"):
+    elif not s.supervisor_died:
         return  # a real exit code 137 (the program was SIGKILLed under a live supervisor)
     click.echo(
         f"looop: session {sid} is dead: its supervisor died without recording an end (exit "

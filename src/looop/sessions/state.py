@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 ID_RE = r"[A-Za-z0-9._-]{1,64}"
+# status.json's error once a reader recorded the end a crashed supervisor never wrote
+SUPERVISOR_DIED = "the supervisor died without recording an end (killed or crashed)"
 _ID = re.compile(ID_RE)
 
 # The state strings on disk; the enum (states.py) is where rooms meet and where they change.
@@ -176,6 +178,11 @@ class Session:
         """The supervisor vanished without recording an end (crash, kill -9, reboot)."""
         return not self.alive and self.state in LIVE_STATES
 
+    @property
+    def supervisor_died(self) -> bool:
+        """Dead now, or its end was recorded for it afterwards (mark_dead)."""
+        return self.dead or self.error == SUPERVISOR_DIED
+
 
 def _int_or_none(v: Any) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
@@ -289,7 +296,7 @@ def mark_dead(sdir: Path, stamp: str) -> bool:
             state=SessionState.KILLED.value,
             exit_code=137,
             signaled=True,
-            error="the supervisor died without recording an end (killed or crashed)",
+            error=SUPERVISOR_DIED,
             last_change=stamp,
         )
         try:
