@@ -165,6 +165,9 @@ _FAST = {
     "worker": _fast_worker,
     "w": _fast_worker,
 }
+# The fast verbs that end within moments once served (a beat and a worker start do not): the
+# console entry (looop.boot) ends their process without the interpreter's teardown.
+SHORT_VERBS = frozenset(_FAST) - {"tick", "worker", "w"}
 
 
 def _fast(

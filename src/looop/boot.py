@@ -1,0 +1,240 @@
+"""The `looop` console entry: looop's own modules from one bundle file, then `cli.main`.
+
+A hot verb (`status`, `claim`, `told` …) imports some 30 of looop's modules, and for each the
+interpreter looks the file up, stats it, opens and reads its .pyc: that lookup costs as much
+as the verb's own work. The bundle is one file beside the .pyc files (`looop/__pycache__/`)
+holding the compiled code of the modules the light verbs import. One read serves them all.
+
+It is checked the way Python checks a .pyc, only stricter: each module's source is stat'ed
+when it is imported and served from the bundle only when its size and mtime (to the
+nanosecond) are those it was compiled from, by this interpreter (magic number and
+optimisation level). Anything else is imported the usual way, and a light verb that
+imported modules the bundle lacked (or held stale) writes a fresh bundle when it ends (once,
+atomically, by rename). A read-only install, `PYTHONDONTWRITEBYTECODE`, or `LOOOP_NO_BUNDLE=1`
+(which also stops the reading) leave it alone: everything still works, only less fast.
+"""
+
+from __future__ import annotations
+
+import _frozen_importlib_external as _external  # loaded at startup: costs nothing
+import atexit
+import gc
+import os
+import sys
+from _frozen_importlib import ModuleSpec
+from marshal import dumps, loads
+
+TYPE_CHECKING = False  # not `from typing`: this is the first thing every command runs
+if TYPE_CHECKING:
+    from types import ModuleType
+    from typing import Any
+
+FORMAT = 1
+# A process that imported more of looop than this, or click, is not a light verb: its modules
+# would bloat the bundle every light verb reads.
+MAX_MODULES = 80
+GC_THRESHOLD = 50_000  # allocations between young collections (Python's default: 700)
+
+# name -> (is_package, mtime_ns, size, marshalled code)
+Entry = tuple[bool, int, int, bytes]
+
+
+class Bundle:
+    """A meta path finder and loader serving `package`'s modules (rooted at `root`) from the
+    bundle file at `path` (see the module doc)."""
+
+    def __init__(self, package: str, root: str, path: str) -> None:
+        self.package = package
+        self.root = root
+        self.path = path
+        self.entries: dict[str, Entry] = {}
+        self.served: set[str] = set()
+        self.stale = False  # a module was imported the usual way: the bundle lacked it
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            with open(self.path, "rb") as fh:
+                head, entries = loads(fh.read())
+        except (OSError, ValueError, EOFError, TypeError):
+            return  # no bundle yet, or not one we can read: import the usual way
+        if head == _head() and isinstance(entries, dict):
+            self.entries = entries
+
+    def source_of(self, name: str, is_package: bool) -> str:
+        rel = name[len(self.package) + 1 :].replace(".", "/")
+        if is_package:
+            return f"{self.root}/{rel}/__init__.py" if rel else f"{self.root}/__init__.py"
+        return f"{self.root}/{rel}.py"
+
+    # the meta path finder protocol
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+        if not name.startswith(self.package + "."):
+            return None
+        entry = self.entries.get(name)
+        if entry is None:
+            self.stale = True
+            return None
+        is_package, mtime_ns, size = entry[0], entry[1], entry[2]
+        source = self.source_of(name, is_package)
+        try:
+            st = os.stat(source)
+        except OSError:
+            st = None
+        if st is None or st.st_mtime_ns != mtime_ns or st.st_size != size:
+            self.stale = True
+            return None  # changed (or gone) since bundled: the usual import decides
+        spec = ModuleSpec(name, self, origin=source, is_package=is_package)  # type: ignore[arg-type]
+        spec.has_location = True
+        if is_package:
+            spec.submodule_search_locations = [source.rpartition("/")[0]]
+        return spec
+
+    # the loader protocol
+    def create_module(self, spec: ModuleSpec) -> None:
+        return None  # the default module object
+
+    def exec_module(self, module: ModuleType) -> None:
+        name = module.__name__
+        code = loads(self.entries[name][3])
+        self.served.add(name)
+        exec(code, module.__dict__)
+
+    def save_if_needed(self, modules: dict[str, ModuleType]) -> bool:
+        """Write a fresh bundle when this process imported modules the bundle lacked; True
+        when written. Only for a light process (see MAX_MODULES); never raises."""
+        if not self.stale or "click" in modules:
+            return False
+        mine = [n for n in modules if n.startswith(self.package + ".") and n != __name__]
+        if len(mine) > MAX_MODULES:
+            return False
+        try:
+            entries = dict(self._still_valid())
+            for name in mine:
+                if name not in entries:
+                    got = self._compiled(name, modules[name])
+                    if got is not None:
+                        entries[name] = got
+            self._write(entries)
+        except (OSError, ValueError, SyntaxError):
+            return False
+        return True
+
+    def _still_valid(self) -> list[tuple[str, Entry]]:
+        out = []
+        for name, entry in self.entries.items():
+            try:
+                st = os.stat(self.source_of(name, entry[0]))
+            except OSError:
+                continue
+            if (st.st_mtime_ns, st.st_size) == (entry[1], entry[2]):
+                out.append((name, entry))
+        return out
+
+    def _compiled(self, name: str, module: ModuleType) -> Entry | None:
+        spec = getattr(module, "__spec__", None)
+        is_package = bool(spec is not None and spec.submodule_search_locations is not None)
+        source = self.source_of(name, is_package)
+        if spec is None or spec.origin != source:
+            return None  # not a plain source module where we look for it
+        with open(source, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            text = fh.read()
+        code = compile(text, source, "exec", dont_inherit=True, optimize=sys.flags.optimize)
+        return (is_package, st.st_mtime_ns, st.st_size, dumps(code))
+
+    def _write(self, entries: dict[str, Entry]) -> None:
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        tmp = f"{self.path}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(dumps((_head(), entries)))
+            os.replace(tmp, self.path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+
+def _head() -> tuple[int, bytes, int]:
+    """What a bundle must match to be read: its format, the interpreter's bytecode magic
+    number and the optimisation level its code was compiled at."""
+    return (FORMAT, _external.MAGIC_NUMBER, sys.flags.optimize)
+
+
+def bundle_path(root: str) -> str:
+    tag = sys.implementation.cache_tag or "python"
+    return f"{root}/__pycache__/hot.{tag}-opt{sys.flags.optimize}.bundle"
+
+
+def install(env: dict[str, str] | os._Environ[str]) -> Bundle | None:
+    """Put the bundle first on the meta path (None when switched off)."""
+    if env.get("LOOOP_NO_BUNDLE") == "1":
+        return None
+    root = os.path.dirname(os.path.abspath(__file__))
+    bundle = Bundle("looop", root, bundle_path(root))
+    sys.meta_path.insert(0, bundle)
+    return bundle
+
+
+def main() -> None:
+    # Fewer collections: a light verb ends before its garbage matters, and a long process
+    # still collects, only less often than every 700 allocations.
+    gc.set_threshold(GC_THRESHOLD)
+    bundle = install(os.environ)
+    code: Any = 0
+    try:
+        from looop.cli.main import main as run  # lazy: after the bundle is in place
+
+        try:
+            run()
+        except SystemExit as e:
+            code = e.code
+    finally:
+        if bundle is not None:
+            sys.meta_path.remove(bundle)
+            if not sys.dont_write_bytecode:
+                bundle.save_if_needed(dict(sys.modules))
+    if _light(sys.argv[1:]):
+        _exit_now(code)
+    raise SystemExit(code)
+
+
+def _light(args: list[str]) -> bool:
+    """A short verb served without click, with no other thread and no exit hook: nothing the
+    interpreter's teardown would still do that anyone could notice."""
+    from looop.cli.main import SHORT_VERBS  # lazy: loaded by main() already, from the bundle
+
+    if args[:1] == ["_"]:
+        args = args[1:]
+    if not args or args[0] not in SHORT_VERBS or "click" in sys.modules:
+        return False
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        return False
+    return atexit._ncallbacks() == 0
+
+
+def _exit_now(code: Any) -> None:
+    """Exit as SystemExit(code) would, without the interpreter's teardown (freeing every
+    object one by one costs a light verb as much as its own work): the output is flushed
+    first, and a light verb holds no other buffered file open."""
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code & 0xFF
+    else:
+        try:
+            sys.stderr.write(f"{code}\n")
+        except (OSError, ValueError):
+            pass
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a reader that went away: nothing left to say to it
+    os._exit(status)
