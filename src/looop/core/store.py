@@ -238,6 +238,62 @@ def read_text(path: AnyPath) -> str | None:
         return None
 
 
+# A ts a row of looop's own writes (`"ts":"2026-06-21T10:00:00Z"`): key, then 20 bytes.
+_TS_KEY = b'"ts":"'
+
+
+def _canonical(ts: bytes) -> bool:
+    """`YYYY-MM-DDTHH:MM:SSZ`'s separators in place (then stamps compare as their times)."""
+    return ts[4] == ts[7] == 45 and ts[10] == 84 and ts[13] == ts[16] == 58 and ts[19] == 90
+
+
+def read_since(path: AnyPath, stamp: str, chunk: int = 16384) -> str | None:
+    """The tail of an append-only JSON-lines file whose rows carry their UTC `ts` in time
+    order (the cost ledger), lossily decoded, from a line start; None when missing.
+
+    Read backwards a chunk at a time, it stops at the first chunk whose whole lines carry
+    stamps (in looop's own spelling) that are all older than `stamp`: a reader of today's
+    rows then costs the size of the last days, not the file's whole history. Rows older than
+    that chunk are not looked at, so a row stamped later can only be missed behind a chunk of
+    older ones (the clock set back by days); lines with no such stamp never stop it."""
+    try:
+        f = open_regular(path)
+    except FileNotFoundError:
+        return None
+    cut = stamp.encode("ascii")
+    with f:
+        pos = f.seek(0, os.SEEK_END)
+        parts: list[bytes] = []
+        while pos > 0:
+            step = min(chunk, pos)
+            pos -= step
+            f.seek(pos)
+            data = f.read(step)
+            parts.append(data)
+            if pos and _all_older(data, cut):
+                parts[-1] = data[data.find(b"\n") + 1 :]
+                break
+    return b"".join(reversed(parts)).decode("utf-8", "replace")
+
+
+def _all_older(data: bytes, cut: bytes) -> bool:
+    """Whether the whole lines of `data` (after its first newline, before its last) carry
+    at least one stamp and every stamp is older than `cut`."""
+    start, end = data.find(b"\n"), data.rfind(b"\n")
+    if start < 0 or end <= start:
+        return False
+    seen = False
+    at = data.find(_TS_KEY, start, end)
+    while at >= 0:
+        ts = data[at + 6 : at + 26]
+        if len(ts) == 20 and data[at + 26 : at + 27] == b'"' and _canonical(ts):
+            if ts >= cut:
+                return False
+            seen = True
+        at = data.find(_TS_KEY, at + 6, end)
+    return seen
+
+
 def read_json(path: AnyPath) -> Any:
     """Parsed JSON, None when missing; CorruptState when present but unreadable."""
     from looop.core import jsonsafe  # lazy: hot path: claim and told read no JSON

@@ -78,16 +78,27 @@ def _canonical(stamp: str) -> bool:
     return (stamp[4], stamp[7], stamp[10], stamp[13], stamp[16], stamp[19]) == _SEPARATORS
 
 
+# How far back from a time the ledger is read for the rows of its day (store.read_since):
+# today began less than 26 h before now (a DST day lasts 25 h) and the window around it
+# (below) less than 29 h before.
+LOOKBACK_S = 30 * 3600
+
+
+def since_stamp(t: float) -> str:
+    """The UTC hour LOOKBACK_S before `t`: where a reader of t's day may stop."""
+    return stamps.utc_stamp(t - LOOKBACK_S)[:13] + ":00:00Z"
+
+
 def _spent_today(data: str, clock: Clock) -> float:
     """ledger.spent_on_day for today: rows whose ts falls on the local calendar day."""
     path = os.path.join(data, "cost.jsonl")
+    now = clock.now()
     try:
-        text = store.read_text(path)
+        text = store.read_since(path, since_stamp(now))
     except OSError as e:
         raise CorruptState(f"cannot read {path}: {e.strerror}; fix its permissions") from e
     if not text:
         return 0.0
-    now = clock.now()
     tm = clock.local_tm(now)
     today = tm[:3]
     # Only rows stamped near today can count; the filter after the parse is the exact one.
@@ -98,20 +109,27 @@ def _spent_today(data: str, clock: Clock) -> float:
     lo = now - (tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec)
     first_t, last_t = lo - 3 * 3600, lo + 27 * 3600
     window = clock.local_tm(first_t)[:3] < today < clock.local_tm(last_t)[:3]
+    # Within the window, rows stamped in [lo + 2 h, lo + 20 h) are today whatever a DST shift
+    # did to `lo` (today starts within 2 h of it and lasts at least 22 h): no time to parse.
+    sure = ("", "")
     if window:
         first, last = stamps.utc_stamp(first_t), stamps.utc_stamp(last_t)
         marks = {first[:11], stamps.utc_stamp(first_t + 15 * 3600)[:11], last[:11]}
+        sure = (stamps.utc_stamp(lo + 2 * 3600), stamps.utc_stamp(lo + 20 * 3600))
     else:  # a zone jumping across the date line today: the wide net, no window
         marks = {stamps.utc_stamp(lo + k * 43200)[:11] for k in range(-4, 5)}
     amounts: list[float] = []
     for line in text.splitlines():
         at = line.find('"ts":"') if window else -1
         stamp = line[at + 6 : at + 26] if at >= 0 and line[at + 26 : at + 27] == '"' else ""
-        if stamp and _canonical(stamp) and "\\" not in line and line.count('"ts"') == 1:
+        plain = bool(stamp) and _canonical(stamp) and "\\" not in line
+        if plain and line.count('"ts"') == 1:
             if not first <= stamp <= last:
                 continue
-        elif not any(m in line for m in marks):
-            continue
+        else:
+            plain = False
+            if not any(m in line for m in marks):
+                continue
         try:
             obj = ljson.loads(line)
         except (ValueError, RecursionError):
@@ -119,9 +137,14 @@ def _spent_today(data: str, clock: Clock) -> float:
         if not isinstance(obj, dict):
             continue
         amount = sane_usd(obj.get("cost_usd"))
+        if amount is None:
+            continue
         ts = obj.get("ts")
+        if plain and ts == stamp and sure[0] <= stamp < sure[1]:
+            amounts.append(amount)
+            continue
         when = stamps.parse_utc(ts) if isinstance(ts, str) else None
-        if amount is not None and when is not None and clock.local_tm(when)[:3] == today:
+        if when is not None and clock.local_tm(when)[:3] == today:
             amounts.append(amount)
     return exact_sum(amounts)
 

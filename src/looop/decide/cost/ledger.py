@@ -10,6 +10,7 @@ from looop.core import ljson, store
 from looop.core.clock import Clock, parse_utc, utc_stamp
 from looop.core.errors import CorruptState
 from looop.core.paths import Paths
+from looop.decide.cost.glance import since_stamp
 from looop.decide.cost.money import sane_usd
 from looop.decide.cost.record import append_cost
 
@@ -25,9 +26,12 @@ def record_cost(paths: Paths, now: float, kind: str, id: str, runner: str, usd: 
     return append_cost(paths.cost_ledger, now, kind, id, runner, usd)
 
 
-def ledger_text(paths: Paths) -> str | None:
-    """The ledger, lossily decoded; None when missing. Unreadable (not corrupt) -> CorruptState."""
+def ledger_text(paths: Paths, since: str | None = None) -> str | None:
+    """The ledger, lossily decoded; None when missing. Unreadable (not corrupt) -> CorruptState.
+    since: a UTC stamp; only the tail back to rows older than it (store.read_since)."""
     try:
+        if since is not None:
+            return store.read_since(paths.cost_ledger, since)
         return store.read_text(paths.cost_ledger)
     except OSError as e:
         raise CorruptState(
@@ -96,11 +100,12 @@ def spent_on_day(paths: Paths, clock: Clock, day: date | None = None) -> float:
     """USD of every ledger row (ticks and worker reports) whose UTC ts falls on the LOCAL
     calendar day (today by default): the budget resets at local midnight and survives restarts."""
     target = day if day is not None else clock.local().date()
-    text = ledger_text(paths)
+    lo, hi = _day_bounds(clock, target)
+    # today's reader stops where status's does (glance.since_stamp of now), so both agree
+    text = ledger_text(paths, since_stamp(clock.now() if day is None else lo))
     if not text:
         return 0.0
     # Only lines stamped on a UTC date the local day touches can count: skip the rest unparsed.
-    lo, hi = _day_bounds(clock, target)
     marks = {utc_stamp(t)[:11] for t in (lo - 86400, lo, (lo + hi) / 2, hi - 1, hi + 86400)}
     amounts: list[float] = []
     for line in text.splitlines():
