@@ -25,6 +25,11 @@ from looop.core.errors import LooopError
 from looop.core.sandboxpolicy import SandboxPolicy
 from looop.workers.fleet import SANDBOX_SETTINGS
 
+TYPE_CHECKING = False  # not `from typing`
+
+if TYPE_CHECKING:
+    from looop.workers.worktree import Tree
+
 SETTINGS = SANDBOX_SETTINGS
 # The model API each preset's CLI talks to; a custom runner gets only the user's list.
 RUNNER_DOMAINS: dict[str, tuple[str, ...]] = {
@@ -199,9 +204,15 @@ def require(env: dict[str, str], who: str, proc: str = "/proc", off: str = WORKE
 
 
 def settings(
-    ctx: Ctx, wid: str, runner: str, policy: SandboxPolicy, home: str | None
+    ctx: Ctx,
+    wid: str,
+    runner: str,
+    policy: SandboxPolicy,
+    home: str | None,
+    tree: Tree | None = None,
 ) -> dict[str, object]:
-    """srt's settings for this worker: the default policy plus the user's additions."""
+    """srt's settings for this worker: the default policy plus the user's additions; with a
+    worktree, that worktree and what git needs to commit from it (worktree.sandbox_write)."""
     data = str(ctx.paths.data)
     p = ctx.paths
     mine = folder(ctx, wid)
@@ -237,12 +248,21 @@ def settings(
     for name in _listdir(str(p.prompts)):
         if name != f"{wid}.md":
             deny.append(os.path.join(str(p.prompts), name))
+    for name in _listdir(os.path.join(data, "worktrees")):  # other workers' checkouts
+        if name not in (wid, f"{wid}.json"):
+            deny.append(os.path.join(data, "worktrees", name))
     allow_read = [s for s in RUNNER_STATE.get(runner, ()) if s.startswith("~/.config/")]
     locked = [
         got
         for item in RUNNER_LOCKED.get(runner, ())
         if (got := _expand(item, home)) is not None and os.path.lexists(got)
     ]
+    if tree is not None:
+        from looop.workers.worktree import sandbox_write  # lazy: only a repo worker
+
+        git_write, git_locked = sandbox_write(tree)
+        write.extend(git_write)
+        locked.extend(git_locked)
     domains = [*RUNNER_DOMAINS.get(runner, ()), *policy.domains]
     return _conf(write, deny, allow_read, domains, home, locked)
 
@@ -342,9 +362,10 @@ def prepare(
     line: str,
     env: dict[str, str],
     raw_config: Mapping[str, object],
+    tree: Tree | None = None,
 ) -> tuple[list[str], dict[str, str]]:
-    """The worker's argv under srt and its env (TMPDIR and LOOOP_WORKSPACE its own); writes
-    the settings file. Raises SandboxError when srt cannot run here."""
+    """The worker's argv under srt and its env (TMPDIR and LOOOP_WORKSPACE its own: with a
+    repo, its worktree); writes the settings file. Raises SandboxError when srt cannot run."""
     srt = require(env, f"worker {wid}")
     home = env.get("HOME")
     mine = folder(ctx, wid)
@@ -370,13 +391,26 @@ def prepare(
         got = _expand(item, home)
         if got is not None and not item.endswith(".json"):
             os.makedirs(got, exist_ok=True)
-    conf = settings(ctx, wid, runner, policy, home)
+    conf = settings(ctx, wid, runner, policy, home, tree)
     domains = _save(os.path.join(mine, SETTINGS), conf)
     inner = _inner(line, os.path.join(mine, "tmp"), domains)
     child = dict(env)
     child["LOOOP_CONFIG"] = _knobs_only_config(raw_config, mine)
-    child["LOOOP_WORKSPACE"] = os.path.join(mine, "work")
+    child["LOOOP_WORKSPACE"] = tree.path if tree is not None else os.path.join(mine, "work")
+    if tree is not None:
+        # the repo's packs are read-only in here: no automatic repack or maintenance
+        n = _int(child.get("GIT_CONFIG_COUNT"))
+        for i, (k, v) in enumerate((("gc.auto", "0"), ("maintenance.auto", "false")), n):
+            child[f"GIT_CONFIG_KEY_{i}"], child[f"GIT_CONFIG_VALUE_{i}"] = k, v
+        child["GIT_CONFIG_COUNT"] = str(n + 2)
     return [srt, "-s", os.path.join(mine, SETTINGS), "-c", inner], child
+
+
+def _int(text: str | None) -> int:
+    try:
+        return max(0, int(text or "0"))
+    except ValueError:
+        return 0
 
 
 def with_note(contract: str, wid: str) -> str:
