@@ -220,6 +220,9 @@ def _decision_call(tools: list[_Tool], decision: dict[str, Any], workdir: str | 
     raise LookupError("no shell or write tool advertised: " + ", ".join(sorted(by_name)))
 
 
+PROBE_MARK = "PROBE-THE-WALLS"
+
+
 # ------------------------------------------------------------------ the server
 
 
@@ -230,6 +233,9 @@ class ModelServer:
         self.scenario = scenario
         self.decision: dict[str, Any] = decision or {"action": "noop", "reason": "scripted"}
         self.workdir: str | None = None  # absolute cwd, for write tools that need a full path
+        # A worker turn whose prompt holds PROBE_MARK first runs this through the CLI's own
+        # shell tool (once), then answers as ever: what a worker's own commands can do.
+        self.worker_shell: str | None = None
         self.requests: list[Recorded] = []
         self.failures: list[str] = []  # requests the decider could not answer sensibly
         self.not_found: list[str] = []  # endpoints a CLI called that this server lacks
@@ -277,9 +283,24 @@ class ModelServer:
             self.failures.clear()
             self.not_found.clear()
 
+    def _worker_shell_call(self, api: str, body: dict[str, Any]) -> ToolCall | None:
+        if self.worker_shell is None or _has_tool_result(api, body):
+            return None
+        if PROBE_MARK not in last_user_text(api, body):
+            return None
+        by_name = {t.name: t for t in _tools(api, body)}
+        for name in SHELL_TOOLS:
+            if name in by_name:
+                args = _shell_args(by_name[name], self.worker_shell, self.workdir)
+                return ToolCall(name, args, _new_id("call"))
+        return None
+
     def plan(self, api: str, body: dict[str, Any]) -> Reply:
         """The scripted decider: what to answer to this request (scenario errors aside)."""
         if not _is_tick(body):
+            shell = self._worker_shell_call(api, body)
+            if shell is not None:
+                return Reply(text="I will look around first.", tool=shell)
             return Reply(text=_chat_answer(api, body))
         if _has_tool_result(api, body):
             journal = str(self.decision.get("journal") or self.decision.get("action"))

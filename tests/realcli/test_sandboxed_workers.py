@@ -1,9 +1,10 @@
 """The real claude and pi TUIs as sandboxed workers (the real srt and bubblewrap) against the
 local scripted model server, allowlisted: each does its job — the brief answered on screen —
-while its sandbox stands."""
+while its sandbox stands: its own shell tool reads no planted key and reaches no other server."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -14,7 +15,9 @@ from looop.core.sandboxpolicy import SandboxPolicy
 from looop.sessions import expect, get_session, kill, screenshot
 from looop.workers.launch import start_worker
 from tests.realcli.harness import Rig, answer_first_run_prompts
+from tests.realcli.model_server import PROBE_MARK
 from tests.sandbox.install import install
+from tests.sandbox.test_sandboxed_worker import SECRET, Server
 
 RigFor = Callable[[str], Rig]
 
@@ -40,3 +43,69 @@ def test_a_real_cli_does_its_job_inside_the_sandbox(rig_for: RigFor, cli: str) -
     assert code == 0, _screen(root, "w1")
     kill(root, "w1")
     assert not get_session(root, "w1").alive
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("cli", ["claude", "pi"])
+def test_a_real_cli_in_the_sandbox_cannot_read_a_key_nor_reach_another_server(
+    rig_for: RigFor, cli: str
+) -> None:
+    """The model has the CLI's own shell tool read a planted ~/.ssh/id_ed25519 and call a
+    second loopback server that is not allowlisted; the CLI still does its job (the brief
+    answered through the allowlisted model server), and neither attempt gets anything."""
+    rig = rig_for(cli)
+    srt = install()
+    answer_first_run_prompts(rig)
+    key = rig.home / ".ssh" / "id_ed25519"
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_text(SECRET + "\n")
+    other = Server("other-server-reached")
+    try:
+        probe = (
+            f'out="$LOOOP_WORKSPACE/probe"; k=$(cat {key} 2>&1); echo "key=$k" > "$out"; '
+            f"n=$(curl -s -m 10 http://127.0.0.1:{other.port}/ 2>&1); "
+            'echo "net=${n:-none}" >> "$out"; echo probed >> "$out"'
+        )
+        rig.server.worker_shell = probe
+        ctx = replace(rig.ctx, env={**rig.ctx.env, "LOOOP_SRT": str(srt)})
+        root = ctx.paths.data
+        policy = SandboxPolicy(True, domains=(f"127.0.0.1:{rig.server.port}",))
+        brief = f"{PROBE_MARK} then greet the fleet. ECHO:brief43"
+        start_worker(ctx, ctx.knobs(), "w1", brief, sandbox=policy)
+        code, _, _ = expect(
+            root, "w1", r"ANSWER:brief43", screen=True, timeout_s=90, clock=ctx.clock
+        )
+        assert code == 0, _screen(root, "w1")
+        got = (root / "sandbox" / "w1" / "work" / "probe").read_text()
+        assert "probed" in got, got  # the shell tool ran, inside the sandbox
+        assert SECRET not in got
+        assert "other-server-reached" not in got and other.hits == 0
+        kill(root, "w1")
+    finally:
+        other.close()
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("cli", ["claude", "pi"])
+def test_a_real_cli_decides_a_beat_inside_the_sandbox(rig_for: RigFor, cli: str) -> None:
+    """The runner's `sandbox` covers its decide call: the real CLI, under srt with only the
+    model server allowlisted, writes its decision and the beat acts on it."""
+    from looop.loop.tick import tick  # lazy: the beat's machinery, for this test only
+
+    rig = rig_for(cli)
+    srt = install()
+    ctx = replace(rig.ctx, env={**rig.ctx.env, "LOOOP_SRT": str(srt)})
+    cfg = json.loads(ctx.paths.config.read_text())
+    cfg["sandbox"] = {"domains": [f"127.0.0.1:{rig.server.port}"]}
+    ctx.paths.config.write_text(json.dumps(cfg))
+    rig.server.decision = {
+        "action": "write_goal",
+        "id": "boxed",
+        "body": "goal: decided in the box",
+        "journal": "decided in the box",
+    }
+    out = tick(ctx)
+    assert out.status == "decided", (out.error, rig.raw[-20:])
+    assert (ctx.paths.data / "sandbox" / "+tick" / "srt.json").is_file()  # it ran under srt
+    assert (ctx.paths.goals / "boxed.md").read_text() == "goal: decided in the box\n"
+    assert not ctx.paths.decision.exists()

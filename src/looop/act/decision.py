@@ -146,11 +146,19 @@ class StartWorker:
     command: str | None = None
     verify: str | None = None
     sandbox: SandboxPolicy | None = None  # None: the config decides
+    repo: str | None = None  # run it in its own git worktree of this repo
+    branch: str | None = None  # that worktree's branch (default looop/<id>)
 
     def __post_init__(self) -> None:
         _set(self, "id", worker_target(self.id))
         if not self.prompt.strip():
             raise DecisionError("start_worker: field 'prompt' must be a non-empty string")
+        if self.repo is not None and not self.repo.strip():
+            raise DecisionError("start_worker: field 'repo' must be the path of a git repository")
+        if self.branch is not None and self.repo is None:
+            raise DecisionError("start_worker: field 'branch' needs 'repo' (the repository)")
+        if self.branch is not None and not self.branch.strip():
+            raise DecisionError("start_worker: field 'branch' must be a branch name")
 
 
 @record

@@ -276,6 +276,8 @@ def _start_worker(
         cfg=cfg,
         sandbox=a.sandbox,
         decided=actor == "pulse",
+        repo=a.repo,
+        branch=a.branch,
     )
 
 

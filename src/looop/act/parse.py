@@ -128,6 +128,8 @@ def _build(tag: str, o: dict[str, Any]) -> Action:
                 command=opt(tag, o, "command"),
                 verify=opt(tag, o, "verify"),
                 sandbox=_sandbox(tag, o),
+                repo=opt(tag, o, "repo"),
+                branch=opt(tag, o, "branch"),
             )
         case "kill_worker":
             return KillWorker(id=s(tag, o, "id"), reason=opt(tag, o, "reason") or "")

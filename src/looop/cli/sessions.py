@@ -317,6 +317,12 @@ def prune_cmd(dry_run: bool) -> None:
         click.echo("would remove: " + (", ".join(dead) or "nothing"))
         return
     gone = prune_aged(ctx.paths.data, 0, ctx.clock.now())
+    if gone:
+        from looop.workers.launch import end_generation  # lazy: as the pulse's own reaping
+
+        said = make_ctx()  # a kept worktree is said on stderr
+        for sid in gone:
+            end_generation(said, sid)  # its worktree removed (a dirty one kept and said)
     click.echo(f"pruned {len(gone)} session(s)" + (f": {', '.join(gone)}" if gone else ""))
 
 

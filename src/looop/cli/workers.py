@@ -34,6 +34,15 @@ def worker_group() -> None:
     default=None,
     help="Run it inside srt's sandbox, or not (default: the config's `sandbox`).",
 )
+@click.option(
+    "--repo",
+    default=None,
+    metavar="PATH",
+    help="Run it in its own git worktree of this repo (under the data dir), on its own branch.",
+)
+@click.option(
+    "--branch", default=None, metavar="NAME", help="That worktree's branch (default looop/ID)."
+)
 @JOURNAL_OPT
 def worker_start(
     worker_id: str,
@@ -42,13 +51,41 @@ def worker_start(
     command: str | None,
     verify: str | None,
     sandbox: bool | None,
+    repo: str | None,
+    branch: str | None,
     journal: str | None,
 ) -> None:
     start = Start()
     start.worker_id, start.prompt, start.journal = worker_id, prompt, journal
     start.runner, start.command, start.verify = runner, command, verify
     start.sandbox = None if sandbox is None else ("on" if sandbox else "off")
+    start.repo, start.branch = repo, branch
     click.echo(start_worker_lines(start, make_ctx(), started_ok), nl=False)
+
+
+@worker_group.command(
+    "diff",
+    help="Show worker ID's changes (git diff): what it committed on its branch since it "
+    "started, its uncommitted edits and its new files.",
+)
+@click.argument("worker_id", shell_complete=idcomplete.workers)
+@click.option("--stat", is_flag=True, help="Only the files changed and how much (git --stat).")
+def worker_diff(worker_id: str, stat: bool) -> None:
+    import subprocess  # lazy: only a diff runs git
+
+    from looop.workers import worktree
+    from looop.workers.launch import normalise_target
+
+    ctx = make_ctx(events_to=None)
+    wid = normalise_target(worker_id)
+    for argv, env in worktree.diff_runs(ctx, wid, ("--stat",) if stat else ()):
+        sys.stdout.flush()
+        try:
+            code = subprocess.run(argv, env=env, check=False).returncode
+        except FileNotFoundError:
+            raise click.ClickException("git is not on PATH — install git") from None
+        if code > 1:  # 1 is `git diff --no-index` saying the files differ
+            raise SystemExit(code)
 
 
 def _kill(worker_id: str, reason: str, journal: str | None) -> None:

@@ -21,6 +21,8 @@ _OPTS = {
     "--runner": "runner",
     "--command": "command",
     "--verify": "verify",
+    "--repo": "repo",
+    "--branch": "branch",
     "--journal": "journal",
     "-j": "journal",
 }
@@ -29,7 +31,17 @@ _FLAGS = {"--sandbox": "on", "--no-sandbox": "off"}
 
 
 class Start:
-    __slots__ = ("command", "journal", "prompt", "runner", "sandbox", "verify", "worker_id")
+    __slots__ = (
+        "branch",
+        "command",
+        "journal",
+        "prompt",
+        "repo",
+        "runner",
+        "sandbox",
+        "verify",
+        "worker_id",
+    )
 
     def __init__(self) -> None:
         self.worker_id = ""
@@ -39,11 +51,13 @@ class Start:
         self.verify: str | None = None
         self.journal: str | None = None
         self.sandbox: str | None = None  # "on" / "off"; None: the config decides
+        self.repo: str | None = None  # run it in its own git worktree of this repo
+        self.branch: str | None = None
 
 
 def parse_fast(argv: list[str]) -> Start | None:
     """`worker start ID [PROMPT] [--runner R] [--command C] [--verify V] [-j J]
-    [--sandbox | --no-sandbox]`, options in
+    [--sandbox | --no-sandbox] [--repo PATH] [--branch NAME]`, options in
     any order, `--opt=value` too; None sends everything else to click."""
     if len(argv) < 2 or argv[0] not in ("worker", "w") or argv[1] != "start":
         return None
@@ -102,10 +116,16 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
         "id": start.worker_id,
         "prompt": body(start.prompt, "worker prompt"),
     }
-    for k in ("runner", "command", "verify", "sandbox"):
+    for k in ("runner", "command", "verify", "sandbox", "branch"):
         v = getattr(start, k)
         if v is not None:
             obj[k] = v
+    if start.repo is not None:
+        import os  # lazy: only a repo worker needs a path made whole
+
+        # relative to where the human stands; ~ the shell expands, or the worker start does
+        keep = not start.repo or start.repo.startswith("~")
+        obj["repo"] = start.repo if keep else os.path.abspath(start.repo)
     wid = start.worker_id
     done = steer(ctx, obj, start.journal, check=lambda c: check(c, wid))
     return f"{done}\n  watch: looop shot {wid} · looop log {wid} -f · looop attach {wid}\n"

@@ -51,6 +51,7 @@ PulseName = Literal[
     "worker.verify",
     "claim.reaped",
     "session.dead",
+    "worktree.kept",
     "fleet.degraded",
     "notify.failed",
 ]
@@ -89,6 +90,8 @@ RecordName = Literal[
     "claim_reaped",
     "session_dead",
     "session_reaped",
+    "worktree_removed",
+    "worktree_kept",
     "ask",
     "answer",
     "tell",
@@ -143,6 +146,7 @@ PULSE: dict[PulseName, str] = {
     "worker.verify": "a worker's verify command passed or failed",
     "claim.reaped": "a claim whose holder is gone was released",
     "session.dead": "a session's supervisor died without recording an end; it is marked killed",
+    "worktree.kept": "a reaped worker's git worktree was kept (uncommitted work), and where",
     "fleet.degraded": "the sessions could not be tended this beat",
     "notify.failed": "a notification could not be sent",
 }
@@ -181,6 +185,8 @@ RECORDS: dict[RecordName, str] = {
     "claim_reaped": "a claim whose holder is gone was released",
     "session_dead": "a session whose supervisor died was marked killed (exit 137)",
     "session_reaped": "an ended session older than session_ttl was removed",
+    "worktree_removed": "a reaped worker's git worktree was removed (its branch kept)",
+    "worktree_kept": "a reaped worker's git worktree holds uncommitted work and was kept",
     "ask": "a worker asked the human",
     "answer": "the human answered an ask",
     "tell": "the human told a worker something",

@@ -18,8 +18,14 @@ from typing import IO, BinaryIO
 from looop.core.clock import Clock
 from looop.core.config import PLACEHOLDER, substitute_prompt_file
 from looop.core.context import Ctx
+from looop.core.errors import LooopError
 from looop.core.proc import Kind, classify, drain, end_group, exited, spawn, wait_exit
 from looop.decide.streams import StreamRenderer
+
+TYPE_CHECKING = False  # not `from typing`
+
+if TYPE_CHECKING:
+    from looop.core.sandboxpolicy import SandboxPolicy
 
 MAX_LINE = 1024 * 1024  # one unterminated line is flushed at this size
 TAIL_CHARS = 2048
@@ -226,9 +232,12 @@ def run_runner(
     tee: list[Path],
     timeout_s: float,
     on_line: Callable[[str], None] | None = None,
+    sandbox: SandboxPolicy | None = None,
+    runner: str = "",
 ) -> RunResult:
     """Run `command` under bash in the data dir; the prompt goes on stdin unless the command
-    names {{prompt_file}}. Never raises for a runner's misbehaviour: the RunResult says it."""
+    names {{prompt_file}}. Never raises for a runner's misbehaviour: the RunResult says it.
+    sandbox: the runner's policy; on, the command runs inside srt (decide/tickbox.py)."""
     clock = ctx.clock
     start = clock.monotonic()
     out = _Output(ctx, tee, on_line)
@@ -249,10 +258,21 @@ def run_runner(
             stdin = prompt_path.open("rb")
         except OSError as e:
             return result(None, False, f"cannot read the prompt file {prompt_path}: {e.strerror}")
+    slot = False
     try:
         argv = ["bash", "-c", shell_line]
-        proc = spawn(argv, cwd=ctx.paths.data, env=ctx.child_env(), stdin=stdin, merge_stderr=True)
+        env = ctx.child_env()
+        if sandbox is not None and sandbox.on:
+            from looop.decide import tickbox  # lazy: only a sandboxed tick builds srt's argv
+
+            argv = tickbox.tick_argv(ctx, runner, sandbox, shell_line, env, prompt_path.parent)
+            slot = tickbox.open_slot(ctx.paths.decision)
+        proc = spawn(argv, cwd=ctx.paths.data, env=env, stdin=stdin, merge_stderr=True)
+    except LooopError as e:  # the sandbox cannot run here: said, never run unsandboxed
+        return result(None, False, str(e))
     except OSError as e:
+        if slot:
+            tickbox.close_slot(ctx.paths.decision)
         return result(None, False, f"cannot start the runner: {e.strerror or e}")
     finally:
         if not isinstance(stdin, int):
@@ -271,6 +291,8 @@ def run_runner(
         proc.stdout.close()
     out.take(rest)
     out.flush()
+    if slot:
+        tickbox.close_slot(ctx.paths.decision)
     return result(
         proc.returncode, timed_out, _failure(command, timeout_s, proc.returncode, timed_out, out)
     )

@@ -124,6 +124,11 @@ def run_metered(
         pattern = None
     total: float | None = None
     attempt = 0
+    policy = None
+    if runner.sandbox is not None or cfg.sandbox is not None:
+        from looop.core.sandboxpolicy import resolve  # lazy: most configs set no sandbox
+
+        policy = resolve(None, runner.sandbox, cfg.sandbox)  # as for its workers
     while True:
         attempt += 1
         cost.note_decide(paths, ctx.clock.now())
@@ -135,6 +140,8 @@ def run_metered(
             tee,
             float(knobs.num("tick_timeout_secs")),
             on_line=meter.feed,
+            sandbox=policy,
+            runner=runner.name,
         )
         got = meter.total()
         if got is not None:

@@ -94,6 +94,8 @@ def init_config(
             ):
                 return ["kept the existing config"]
             name, tick, worker = _ask(runner, tick, worker)
+            if sandbox is None:
+                sandbox = _ask_sandbox(ctx)
         except click.Abort:
             raise InitCancelled("init cancelled — nothing was written") from None
     else:
@@ -110,8 +112,8 @@ def init_config(
     if isinstance(old_spec, dict) and "cost" in old_spec:
         spec["cost"] = old_spec["cost"]  # a declared cost spec outlives a re-init
     new: dict[str, Any] = {"default": name, "runners": {name: spec}, **knobs}
-    if sandbox is not None:
-        new["sandbox"] = "on" if sandbox else "off"
+    if sandbox is not None and not (sandbox and _is_on(existing.get("sandbox"))):
+        new["sandbox"] = "on" if sandbox else "off"  # an existing policy that is on stays
     cfg = parse_config(new, str(cfg_path))  # refuse to write something we cannot read back
     ensure_data_dir(ctx.paths)
     cfg_path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,6 +176,33 @@ def _ask(
         if worker and PLACEHOLDER in worker:
             return name, tick, worker
         click.echo("the worker command must contain {{prompt_file}}")
+
+
+def _ask_sandbox(ctx: Ctx) -> bool:
+    """Sandbox the workers? Yes by default where srt can run here; where it cannot, the
+    line says what is missing first and the default is no. click.Abort on Ctrl-C or EOF."""
+    from looop.workers.sandbox import missing  # lazy: only an interactive init checks srt
+
+    gone = missing(ctx.child_env())
+    if gone:
+        click.echo("the sandbox cannot run here yet — missing " + "; ".join(gone))
+    return click.confirm(
+        "Run every worker inside a sandbox (srt: it writes only its workspace, network only "
+        "to its model API; docs/THREAT_MODEL.md)?",
+        default=not gone,
+    )
+
+
+def _is_on(raw: object) -> bool:
+    """Whether a config's `sandbox` value is a policy that is on (unreadable: no)."""
+    if raw is None:
+        return False
+    from looop.core.sandboxpolicy import parse_sandbox  # lazy: only a sandboxed init
+
+    try:
+        return parse_sandbox(raw, "sandbox").on
+    except ValueError:
+        return False
 
 
 def _check_commands(name: str, tick: str | None, worker: str | None) -> None:

@@ -108,6 +108,12 @@ def probe_sessions(ctx: Ctx, knobs: Knobs | None = None) -> Any:
         }
         if r.get("sandboxed"):  # in detail, not signal: it never changes mid-run
             detail[r["id"]]["sandboxed"] = True
+    if rows and os.path.isdir(ctx.paths.data / "worktrees"):
+        from looop.workers.worktree import sensed  # lazy: only repo workers run git here
+
+        # in detail: a worker's edits come and go all the time and must not wake the loop
+        for wid, tree in sensed(ctx, [r["id"] for r in rows]).items():
+            detail[wid].update(tree)
     return {"detail": {"count": len(rows), "workers": detail}, "signal": signal}
 
 

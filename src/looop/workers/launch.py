@@ -7,6 +7,7 @@ import shlex
 import shutil
 import string
 from dataclasses import dataclass
+from pathlib import Path
 
 from looop.core import store
 from looop.core.config import PLACEHOLDER, Config, Knobs, substitute_prompt_file
@@ -16,6 +17,11 @@ from looop.core.sandboxpolicy import SandboxPolicy
 from looop.core.sandboxpolicy import resolve as resolve_sandbox
 from looop.sessions import Session, SessionError, get_session, list_sessions, reap, spawn
 from looop.sessions import validate_id as validate_session_id
+
+TYPE_CHECKING = False  # not `from typing`: a worker start stays light
+
+if TYPE_CHECKING:
+    from looop.workers.worktree import Tree
 
 PULSE = "pulse"
 WORKER_SIZE = (120, 40)  # agent TUIs render better than at 80x24; shots stay readable
@@ -192,11 +198,16 @@ def start_worker(
     cfg: Config | None = None,
     sandbox: SandboxPolicy | None = None,
     decided: bool = False,
+    repo: str | None = None,
+    branch: str | None = None,
 ) -> Started:
     """cfg: the beat's config when a decision starts the worker (None reads the file);
     sandbox: this worker's own setting (None: the runner's, else the config's); decided: the
-    pulse's own move, which may turn the sandbox on but never loosen what the config set."""
+    pulse's own move, which may turn the sandbox on but never loosen what the config set;
+    repo/branch: run it in its own git worktree of `repo` (workers/worktree.py)."""
     wid = normalise_target(worker_id)
+    if branch is not None and repo is None:
+        raise WorkerError(f"worker {wid}: a branch needs a repo (--repo PATH)")
     if not prompt.strip():
         raise WorkerError(f"worker {wid}: the prompt is empty — give the worker a brief")
     if cfg is None:
@@ -239,22 +250,37 @@ def start_worker(
         from looop.workers import sandbox as sbx  # lazy: only a sandboxed start needs it
 
         sbx.require(env, f"worker {wid}")
+    plan = None
+    if repo is not None or os.path.lexists(ctx.paths.data / "worktrees" / wid):
+        from looop.workers import worktree as wt  # lazy: only a repo worker runs git
+
+        wt.leftover(ctx, wid)
+        if repo is not None:
+            plan = wt.plan(ctx, wid, repo, branch)
 
     # commit: everything below changes the world
     reap(ctx.paths.data, wid)
     end_generation(ctx, wid)
+    tree: Tree | None = None
+    if plan is not None:
+        tree = wt.create(ctx, plan)
+        env["LOOOP_WORKSPACE"] = tree.path
     if verify is not None and verify.strip():
         store.atomic_write(ctx.paths.verify / f"{wid}.cmd", verify.strip() + "\n")
     prompt_path = ctx.paths.prompts / f"{wid}.md"
     contract = contract_text(wid, r.name)
+    if tree is not None:
+        contract = wt.with_note(contract, tree)
     if policy.on:
         contract = sbx.with_note(contract, wid)
     store.atomic_write(prompt_path, contract + prompt.rstrip("\n") + "\n")
     line = substitute_prompt_file(template, prompt_path)
     if policy.on:
         try:
-            argv, env = sbx.prepare(ctx, wid, r.name, policy, line, env, cfg.raw)
+            argv, env = sbx.prepare(ctx, wid, r.name, policy, line, env, cfg.raw, tree)
         except OSError as e:
+            if tree is not None:
+                wt.undo(ctx, tree)
             raise WorkerError(f"worker {wid}: cannot set up its sandbox: {e}") from e
     else:
         argv = worker_argv(line, env.get("PATH"))
@@ -263,7 +289,7 @@ def start_worker(
             ctx.paths.data,
             wid,
             argv,
-            cwd=ctx.paths.data,
+            cwd=Path(tree.path) if tree is not None else ctx.paths.data,
             env=env,
             size=WORKER_SIZE,
             host_idle_s=knobs.real("session_host_idle"),
@@ -272,8 +298,15 @@ def start_worker(
         store.remove(ctx.paths.verify / f"{wid}.cmd")
         if policy.on:
             sbx.forget(ctx, wid)
+        if tree is not None:
+            wt.undo(ctx, tree)
         raise WorkerError(f"worker {wid} did not start: {e}") from e
-    ctx.events.record("worker_started", id=wid, runner=r.name, sandbox=policy.on)
+    if tree is not None:
+        ctx.events.record(
+            "worker_started", id=wid, runner=r.name, sandbox=policy.on, branch=tree.branch
+        )
+    else:
+        ctx.events.record("worker_started", id=wid, runner=r.name, sandbox=policy.on)
     return Started(session, r.name, str(prompt_path))
 
 
@@ -282,6 +315,10 @@ def end_generation(ctx: Ctx, wid: str) -> None:
     for name in (f"{wid}.cmd", f"{wid}.json"):
         store.remove(ctx.paths.verify / name)
     store.remove(ctx.paths.data / "sandbox" / wid / "srt.json")  # is_sandboxed reads it
+    if os.path.exists(ctx.paths.data / "worktrees" / f"{wid}.json"):
+        from looop.workers.worktree import release  # lazy: only a repo worker has a worktree
+
+        release(ctx, wid)  # removed, its branch kept; a dirty one is kept and said
     tells = ctx.paths.tells
     if tells.is_dir():
         for t in tells.glob(f"{wid}-*.json"):

@@ -39,6 +39,11 @@ CASES: list[list[str]] = [
     ["worker", "start", "w1", "--sandbox", "--command", "sleep 600", "go"],
     ["worker", "start", "w1", "--sandbox", "--no-sandbox", "--command", "sleep 600", "go"],
     ["worker", "start", "w1", "--sandbox", "--sandbox", "--command", "sleep 600", "go"],
+    ["worker", "start", "w1", "--repo", "/nonexistent/repo", "--command", "sleep 600", "go"],
+    ["worker", "start", "w1", "--repo=/nonexistent", "--branch", "b", "--command", "true", "go"],
+    ["worker", "start", "w1", "--branch", "b", "--command", "sleep 600", "go"],
+    ["worker", "start", "w1", "--repo", "", "--command", "sleep 600", "go"],
+    ["worker", "start", "w1", "--repo", "/a", "--repo", "/b", "go"],
 ]
 
 
@@ -118,6 +123,8 @@ WORDS = [
     "--command",
     "--runner",
     "--verify",
+    "--repo",
+    "--branch",
     "-j",
     "--journal",
     "--command=x",

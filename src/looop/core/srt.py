@@ -1,0 +1,231 @@
+"""Anthropic's sandbox runtime (`srt`: bubblewrap plus a filtering network proxy on Linux) as
+every sandboxed thing looop starts uses it — a worker (workers/sandbox.py), run_shell, the tick
+runner (decide/tickbox.py): what each preset's CLI talks to and keeps, the secrets no one reads,
+whether srt can run here, and its settings file and inner line."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shlex
+import shutil
+
+from looop.core import store
+from looop.core.errors import LooopError
+
+# The model API each preset's CLI talks to; a custom runner gets only the user's list.
+RUNNER_DOMAINS: dict[str, tuple[str, ...]] = {
+    "claude": ("api.anthropic.com", "statsig.anthropic.com"),
+    "codex": ("api.openai.com", "chatgpt.com", "auth.openai.com"),
+    "pi": ("api.anthropic.com",),
+    "opencode": ("api.anthropic.com", "api.openai.com", "opencode.ai", "models.dev"),
+}
+# What each preset's CLI writes under $HOME (session files, settings, caches).
+RUNNER_STATE: dict[str, tuple[str, ...]] = {
+    "claude": ("~/.claude", "~/.claude.json", "~/.cache/claude"),
+    "codex": ("~/.codex",),
+    "pi": ("~/.pi",),
+    "opencode": (
+        "~/.local/share/opencode",
+        "~/.config/opencode",
+        "~/.cache/opencode",
+        "~/.local/state/opencode",
+    ),
+}
+# The runner CLI's own settings that run code when the CLI starts (hooks, plugins, commands,
+# MCP servers): read-only inside, so a worker cannot plant what runs when you next use the CLI
+# outside the sandbox. Only what exists is locked: srt marks an absent path with a placeholder
+# file on the host, which a killed srt would leave behind.
+RUNNER_LOCKED: dict[str, tuple[str, ...]] = {
+    "claude": (
+        "~/.claude/settings.json",
+        "~/.claude/settings.local.json",
+        "~/.claude/hooks",
+        "~/.claude/plugins",
+        "~/.claude/commands",
+        "~/.claude/agents",
+        "~/.claude/skills",
+        "~/.claude/CLAUDE.md",
+    ),
+    "codex": ("~/.codex/config.toml", "~/.codex/AGENTS.md"),
+    "pi": ("~/.pi/agent/settings.json", "~/.pi/agent/extensions", "~/.pi/agent/AGENTS.md"),
+    "opencode": ("~/.config/opencode",),
+}
+# Secrets and other tools' settings under $HOME that no worker reads.
+HOME_SECRETS = (
+    "~/.ssh",
+    "~/.aws",
+    "~/.gnupg",
+    "~/.config",
+    "~/.netrc",
+    "~/.docker",
+    "~/.kube",
+    "~/.azure",
+    "~/.git-credentials",
+    "~/.npmrc",
+    "~/.pypirc",
+)
+_PROGRAMS = {"bwrap": "bubblewrap", "socat": "socat", "rg": "ripgrep"}
+
+
+class SandboxError(LooopError):
+    pass
+
+
+def _expand(path: str, home: str | None) -> str | None:
+    if path == "~" or path.startswith("~/"):
+        if not home:
+            return None
+        return os.path.join(home, path[2:]) if path != "~" else home
+    return path
+
+
+def _realish(path: str) -> str:
+    """The path as the kernel will see it: bind mounts follow symlinks, so name the target."""
+    return os.path.realpath(path)
+
+
+def _host(domain: str) -> str:
+    """The host part of an allowlist entry (no port, no brackets)."""
+    if domain.startswith("["):
+        return domain[1:].split("]", 1)[0]
+    if domain.count(":") == 1:
+        return domain.split(":", 1)[0]
+    return domain
+
+
+def is_loopback(domain: str) -> bool:
+    host = _host(domain)
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def missing(env: dict[str, str], proc: str = "/proc") -> list[str]:
+    """What keeps srt from running here, one phrase each with how to install it; [] = ready."""
+    path = env.get("PATH", "")
+    out: list[str] = []
+    given = env.get("LOOOP_SRT", "").strip()
+    if given and srt_program(env) is None:
+        out.append(f"srt (LOOOP_SRT={given} is not an executable file)")
+    elif srt_program(env) is None:
+        out.append(
+            "srt (npm install -g @anthropic-ai/sandbox-runtime, or set LOOOP_SRT to its path)"
+        )
+    if shutil.which("node", path=path) is None:
+        out.append("node (Node.js, which srt runs on: apt-get install nodejs)")
+    for prog, pkg in _PROGRAMS.items():
+        if shutil.which(prog, path=path) is None:
+            out.append(f"{prog} (apt-get install {pkg})")
+    out.extend(_userns_missing(proc))
+    return out
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path, encoding="ascii") as f:
+            return int(f.read().strip() or "x")
+    except (OSError, ValueError):
+        return None
+
+
+def _userns_missing(proc: str) -> list[str]:
+    """bubblewrap needs user namespaces: off by sysctl, or denied by AppArmor to non-root."""
+    fix = "user namespaces ({} — bubblewrap needs them)"
+    if _read_int(os.path.join(proc, "sys/user/max_user_namespaces")) == 0:
+        return [fix.format("sysctl -w user.max_user_namespaces=15000")]
+    if os.geteuid() == 0:
+        return []
+    if _read_int(os.path.join(proc, "sys/kernel/unprivileged_userns_clone")) == 0:
+        return [fix.format("sysctl -w kernel.unprivileged_userns_clone=1")]
+    if _read_int(os.path.join(proc, "sys/kernel/apparmor_restrict_unprivileged_userns")) == 1:
+        return [
+            fix.format(
+                "AppArmor restricts them: add a bwrap profile or sysctl -w "
+                "kernel.apparmor_restrict_unprivileged_userns=0"
+            )
+        ]
+    return []
+
+
+def srt_program(env: dict[str, str]) -> str | None:
+    """LOOOP_SRT when set (it must be executable), else `srt` on PATH."""
+    given = env.get("LOOOP_SRT", "").strip()
+    if given:
+        return given if os.path.isfile(given) and os.access(given, os.X_OK) else None
+    return shutil.which("srt", path=env.get("PATH", ""))
+
+
+WORKER_OFF = 'start it with --no-sandbox / "sandbox": "off"'
+SHELL_OFF = 'set "shell_policy": {"sandbox": "off"}'
+
+
+def require(env: dict[str, str], who: str, proc: str = "/proc", off: str = WORKER_OFF) -> str:
+    """srt's path, or one line naming everything missing (never a fallback to no sandbox)."""
+    gone = missing(env, proc)
+    if gone:
+        raise SandboxError(
+            f"{who} cannot run sandboxed: missing " + "; ".join(gone) + " — install it, or "
+            f"{off} to run it unsandboxed"
+        )
+    prog = srt_program(env)
+    assert prog is not None
+    return prog
+
+
+def _conf(
+    write: list[str],
+    deny: list[str],
+    allow_read: list[str],
+    domains: list[str],
+    home: str | None,
+    locked: list[str] | None = None,
+) -> dict[str, object]:
+    """srt's settings file: paths with ~ expanded and symlinks resolved, no repeats."""
+
+    def paths(items: list[str]) -> list[str]:
+        out = []
+        for item in items:
+            got = _expand(item, home)
+            if got is not None:
+                out.append(_realish(got))
+        return list(dict.fromkeys(out))
+
+    return {
+        "network": {"allowedDomains": list(dict.fromkeys(domains)), "deniedDomains": []},
+        "filesystem": {
+            "denyRead": paths(deny),
+            "allowRead": paths(allow_read),
+            "allowWrite": paths(write),
+            "denyWrite": paths(locked or []),
+        },
+    }
+
+
+def _inner(line: str, tmp: str, domains: list[str]) -> str:
+    """The line srt runs: TMPDIR set inside, not for srt (srt binds its proxy's unix sockets
+    in TMPDIR, and a socket path over 107 bytes cannot be bound); no_proxy cleared when a
+    loopback server is allowlisted (srt's no_proxy sends loopback straight to the sandbox's
+    own, empty loopback; the host's is reached only through the proxy)."""
+    pre = [f"export TMPDIR={shlex.quote(tmp)}"]
+    if any(is_loopback(d) for d in domains):
+        pre.append("unset no_proxy NO_PROXY")
+    return "; ".join([*pre, line])
+
+
+def _save(path: str, conf: dict[str, object]) -> list[str]:
+    store.atomic_write(path, json.dumps(conf, indent=2) + "\n")
+    net = conf["network"]
+    assert isinstance(net, dict)
+    return list(net["allowedDomains"])
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []

@@ -1,0 +1,453 @@
+"""A worker in its own `git worktree`: DATA/worktrees/<id> on its own branch (default
+`looop/<id>`), made when the worker starts and removed when its session is reaped — its branch
+kept, and a dirty worktree (uncommitted changes or untracked files) never removed: it stays,
+and the event says where it is and how to remove it.
+
+What the worker's worktree is lives in DATA/worktrees/<id>.json (repo, branch, base commit,
+paths), written before `git worktree add` so a crash in between still leaves a record."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from looop.core import store
+from looop.core.context import Ctx
+from looop.core.errors import CorruptState, LooopError
+
+GIT_TIMEOUT_S = 30.0
+STATUS_TIMEOUT_S = 5.0  # sys-sessions: a stuck git must not hold the beat
+
+
+class WorktreeError(LooopError):
+    pass
+
+
+@dataclass(frozen=True)
+class Tree:
+    wid: str
+    repo: str  # the main repo's top folder
+    branch: str
+    base: str  # the commit the branch stood on when the worker started
+    path: str  # the worktree
+    common: str  # the main repo's git dir (objects, refs)
+    gitdir: str  # the worktree's own admin folder in the main repo (HEAD, index, logs)
+    created: bool = False  # this start made the branch (it was not there before)
+    removed: bool = False  # the worktree is gone; the branch and this record stay
+
+
+@dataclass(frozen=True)
+class Plan:
+    wid: str
+    repo: str
+    common: str
+    branch: str
+    exists: bool  # check out this existing branch rather than make it
+
+
+def root(ctx: Ctx) -> Path:
+    return ctx.paths.data / "worktrees"
+
+
+def tree_path(ctx: Ctx, wid: str) -> str:
+    return str(root(ctx) / wid)
+
+
+def _record(ctx: Ctx, wid: str) -> Path:
+    return root(ctx) / f"{wid}.json"
+
+
+def default_branch(wid: str) -> str:
+    return f"looop/{wid}"
+
+
+def git_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The env git runs with here: never prompting, never paging, messages in English."""
+    out = {k: v for k, v in env.items() if not k.startswith("GIT_")}
+    out.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C", GIT_PAGER="cat", PAGER="cat")
+    return out
+
+
+def tree_env(env: Mapping[str, str], tree: Tree) -> dict[str, str]:
+    """git on the host inside a worker's worktree: the git dirs come from our record, never
+    from the worktree's `.git` file or its admin folder's `commondir` (the worker can write
+    both, and a crafted git dir's config would run its commands out here)."""
+    out = git_env(env)
+    out.update(GIT_DIR=tree.gitdir, GIT_COMMON_DIR=tree.common, GIT_WORK_TREE=tree.path)
+    return out
+
+
+def _git(
+    env: Mapping[str, str],
+    cwd: str,
+    *args: str,
+    timeout: float = GIT_TIMEOUT_S,
+    tree: Tree | None = None,
+) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            ["git", "-C", cwd, *args],
+            env=tree_env(env, tree) if tree is not None else git_env(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise WorktreeError("git is not on PATH — install git to give a worker a repo") from None
+    except subprocess.TimeoutExpired:
+        raise WorktreeError(f"git {args[0]} in {cwd} took over {timeout:g}s") from None
+
+
+def _why(done: subprocess.CompletedProcess[str]) -> str:
+    lines = [ln.strip() for ln in (done.stderr or done.stdout).splitlines() if ln.strip()]
+    return lines[-1].removeprefix("fatal: ") if lines else f"git exited {done.returncode}"
+
+
+def read_gitdir(path: str) -> str | None:
+    """The admin folder a worktree's `.git` file names, or None."""
+    try:
+        with open(os.path.join(path, ".git"), encoding="utf-8") as f:
+            first = f.readline().strip()
+    except OSError:
+        return None
+    if not first.startswith("gitdir:"):
+        return None
+    got = first[len("gitdir:") :].strip()
+    return os.path.normpath(os.path.join(path, got))
+
+
+def _resolve_repo(repo: str, env: Mapping[str, str]) -> str:
+    if repo == "~" or repo.startswith("~/"):
+        home = env.get("HOME", "")
+        if not home:
+            raise WorktreeError(f"repo {repo}: HOME is not set, so ~ means nothing — give a path")
+        repo = os.path.join(home, repo[2:]) if repo != "~" else home
+    if not os.path.isabs(repo):
+        raise WorktreeError(f"repo {repo}: give an absolute path (or ~/…)")
+    return os.path.normpath(repo)
+
+
+def check_branch(env: Mapping[str, str], cwd: str, branch: str) -> None:
+    """A name git takes as a new branch, as given (no @{-1} shorthands, no leading dash)."""
+    if not branch.strip() or branch.startswith("-") or branch.startswith("@"):
+        raise WorktreeError(f"branch '{branch}' is not a valid branch name — pick another")
+    done = _git(env, cwd, "check-ref-format", "--branch", branch)
+    if done.returncode != 0 or done.stdout.strip() != branch:
+        raise WorktreeError(
+            f"branch '{branch}' is not a valid branch name (git check-ref-format) — pick another"
+        )
+
+
+def checked_out(env: Mapping[str, str], repo: str) -> dict[str, str]:
+    """branch name -> the worktree it is checked out in."""
+    done = _git(env, repo, "worktree", "list", "--porcelain")
+    out: dict[str, str] = {}
+    where = ""
+    for line in done.stdout.splitlines():
+        if line.startswith("worktree "):
+            where = line[len("worktree ") :]
+        elif line.startswith("branch refs/heads/"):
+            out[line[len("branch refs/heads/") :]] = where
+    return out
+
+
+def plan(ctx: Ctx, wid: str, repo: str, branch: str | None) -> Plan:
+    """Check everything a worktree needs without changing anything; one line when it cannot."""
+    env = ctx.env
+    where = _resolve_repo(repo, env)
+    if not os.path.exists(where):
+        raise WorktreeError(f"repo {where} does not exist — give the path of a git repository")
+    if not os.path.isdir(where):
+        raise WorktreeError(f"repo {where} is not a folder — give the path of a git repository")
+    bare = _git(env, where, "rev-parse", "--is-bare-repository")
+    if bare.returncode != 0:
+        raise WorktreeError(f"repo {where} is not a git repository ({_why(bare)})")
+    if bare.stdout.strip() == "true":
+        raise WorktreeError(f"repo {where} is a bare repository — give a clone with a working tree")
+    top = _git(env, where, "rev-parse", "--show-toplevel", "--git-common-dir")
+    if top.returncode != 0:
+        raise WorktreeError(f"repo {where}: {_why(top)}")
+    lines = top.stdout.splitlines()
+    if len(lines) < 2:
+        raise WorktreeError(f"repo {where}: git did not name its top folder")
+    top_dir = lines[0]
+    common = os.path.normpath(os.path.join(where, lines[1]))
+    name = branch if branch is not None else default_branch(wid)
+    check_branch(env, top_dir, name)
+    head = _git(env, top_dir, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    exists = (
+        _git(env, top_dir, "rev-parse", "--verify", "--quiet", f"refs/heads/{name}^{{commit}}")
+    ).returncode == 0
+    if not exists and head.returncode != 0:
+        raise WorktreeError(
+            f"repo {top_dir} has no commits yet, so there is nothing to branch from — "
+            f"commit once first (git -C {_q(top_dir)} commit --allow-empty -m start)"
+        )
+    if exists:
+        busy = checked_out(env, top_dir).get(name)
+        mine = tree_path(ctx, wid)
+        if busy is not None and os.path.normpath(busy) != os.path.normpath(mine):
+            raise WorktreeError(
+                f"branch '{name}' is checked out at {busy} — give the worker another "
+                "--branch, or switch that checkout to another branch first"
+            )
+    return Plan(wid, top_dir, common, name, exists)
+
+
+def _q(path: str) -> str:
+    import shlex  # lazy: only messages quote
+
+    return shlex.quote(path)
+
+
+def load(ctx: Ctx, wid: str) -> Tree | None:
+    """The worker's worktree record, or None (never had one, or it is unreadable)."""
+    try:
+        raw = store.read_json_object(_record(ctx, wid))
+    except (CorruptState, OSError):
+        return None
+    if not raw:
+        return None
+    try:
+        return Tree(**{k: raw[k] for k in Tree.__dataclass_fields__ if k in raw})
+    except TypeError:
+        return None
+
+
+def _save(ctx: Ctx, tree: Tree) -> None:
+    store.atomic_write(_record(ctx, tree.wid), json.dumps(asdict(tree), indent=2) + "\n")
+
+
+def status_lines(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S) -> list[str]:
+    """`git status --porcelain` of a worktree (untracked files too); raises when git cannot."""
+    path = tree.path
+    done = _git(
+        env,
+        path,
+        "--no-optional-locks",  # never take the index lock the worker's own git may want
+        "status",
+        "--porcelain",
+        "--untracked-files=all",
+        timeout=timeout,
+        tree=tree,
+    )
+    if done.returncode != 0:
+        raise WorktreeError(f"git status in {path}: {_why(done)}")
+    return [ln for ln in done.stdout.splitlines() if ln.strip()]
+
+
+def is_dirty(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S) -> bool | None:
+    """True when the worktree holds uncommitted changes or untracked files; None: unknown."""
+    try:
+        return bool(status_lines(env, tree, timeout))
+    except WorktreeError:
+        return None
+
+
+def leftover(ctx: Ctx, wid: str) -> None:
+    """Refuse to start over a worktree this id left that still holds work; a clean one is
+    removed by the reap that follows (release)."""
+    path = tree_path(ctx, wid)
+    if not os.path.lexists(path):
+        return
+    tree = load(ctx, wid)
+    if tree is None or tree.removed or os.path.normpath(tree.path) != os.path.normpath(path):
+        raise WorktreeError(
+            f"worker {wid}: {path} is in the way and looop did not make it — move it "
+            "aside or remove it, then start the worker again"
+        )
+    if is_dirty(ctx.env, tree) is not False:
+        raise WorktreeError(
+            f"worker {wid}: its last worktree {path} holds uncommitted work — commit it "
+            f"there, or remove it (git -C {_q(path)} worktree remove --force {_q(path)}), "
+            "then start the worker again"
+        )
+
+
+def create(ctx: Ctx, p: Plan) -> Tree:
+    """`git worktree add` at DATA/worktrees/<id>; the record is written first."""
+    env = ctx.env
+    path = tree_path(ctx, p.wid)
+    os.makedirs(root(ctx), exist_ok=True)
+    if p.exists:
+        rev = _git(env, p.repo, "rev-parse", "--verify", f"refs/heads/{p.branch}^{{commit}}")
+    else:
+        rev = _git(env, p.repo, "rev-parse", "--verify", "HEAD^{commit}")
+    if rev.returncode != 0:
+        raise WorktreeError(f"worker {p.wid}: repo {p.repo}: {_why(rev)}")
+    base = rev.stdout.strip()
+    guess = os.path.join(p.common, "worktrees", p.wid)
+    tree = Tree(p.wid, p.repo, p.branch, base, path, p.common, guess, created=not p.exists)
+    _save(ctx, tree)
+    if p.exists:
+        done = _git(env, p.repo, "worktree", "add", path, p.branch)
+    else:
+        done = _git(env, p.repo, "worktree", "add", "-b", p.branch, path, base)
+    gitdir = read_gitdir(path) if done.returncode == 0 else None
+    if gitdir is None:
+        store.remove(_record(ctx, p.wid))
+        raise WorktreeError(f"worker {p.wid}: git worktree add failed: {_why(done)}")
+    tree = _replace(tree, gitdir=gitdir)  # git names the folder (w1, or w11 when w1 is taken)
+    _save(ctx, tree)
+    return tree
+
+
+def undo(ctx: Ctx, tree: Tree) -> None:
+    """The start failed after the worktree was made: take it back (and a branch it made)."""
+    env = ctx.env
+    _git(env, tree.repo, "worktree", "remove", "--force", tree.path)
+    if tree.created:
+        tip = _git(env, tree.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{tree.branch}")
+        if tip.stdout.strip() == tree.base:  # nothing was committed on it
+            _git(env, tree.repo, "branch", "-D", tree.branch)
+    store.remove(_record(ctx, tree.wid))
+
+
+def release(ctx: Ctx, wid: str) -> None:
+    """The worker's session is reaped: remove its worktree, keep its branch. A dirty (or
+    unreadable) worktree is kept, and said once, with where it is and how to remove it."""
+    tree = load(ctx, wid)
+    if tree is None or tree.removed:
+        return
+    if not os.path.lexists(tree.path):
+        _git(ctx.env, tree.repo, "worktree", "prune")
+        _save(ctx, _replace(tree, removed=True))
+        return
+    dirty = is_dirty(ctx.env, tree)
+    if dirty is not False:
+        why = "holds uncommitted work" if dirty else "cannot be read by git status"
+        ctx.events.emit(
+            "warn",
+            "worktree.kept",
+            f"worker {wid}: kept its worktree {tree.path} (branch {tree.branch}): it {why} — "
+            f"see it with `looop worker diff {wid}`, remove it with "
+            f"git -C {_q(tree.repo)} worktree remove --force {_q(tree.path)}",
+            session=wid,
+        )
+        ctx.events.record("worktree_kept", id=wid, path=tree.path, branch=tree.branch)
+        return
+    done = _git(ctx.env, tree.repo, "worktree", "remove", tree.path)
+    if done.returncode != 0:
+        ctx.events.emit(
+            "warn",
+            "worktree.kept",
+            f"worker {wid}: could not remove its worktree {tree.path}: {_why(done)}",
+            session=wid,
+        )
+        return
+    _save(ctx, _replace(tree, removed=True))
+    ctx.events.record("worktree_removed", id=wid, path=tree.path, branch=tree.branch)
+
+
+def _replace(tree: Tree, **changes: object) -> Tree:
+    from dataclasses import replace  # lazy: only a release rewrites the record
+
+    return replace(tree, **changes)  # type: ignore[arg-type]
+
+
+def diff_runs(
+    ctx: Ctx, wid: str, extra: tuple[str, ...] = ()
+) -> list[tuple[list[str], dict[str, str]]]:
+    """The git commands (argv, env) that show a worker's changes: everything since its base
+    (commits on its branch and uncommitted edits), then each untracked file as a new file.
+    `extra`: options for git diff (--stat, --color=always, …)."""
+    tree = load(ctx, wid)
+    if tree is None:
+        raise WorktreeError(
+            f"worker {wid} has no worktree — only a worker started with --repo has one"
+        )
+    head = ["git", "--no-pager"]
+    if tree.removed or not os.path.isdir(tree.path):
+        # the worktree went with the session; its branch holds what was committed
+        argv = [
+            *head,
+            "-C",
+            tree.repo,
+            "diff",
+            *extra,
+            tree.base,
+            f"refs/heads/{tree.branch}",
+            "--",
+        ]
+        return [(argv, git_env(ctx.env))]
+    env = tree_env(ctx.env, tree)
+    out = [([*head, "-C", tree.path, "diff", *extra, tree.base, "--"], env)]
+    done = _git(ctx.env, tree.path, "ls-files", "--others", "--exclude-standard", "-z", tree=tree)
+    for name in sorted(n for n in done.stdout.split("\0") if n):
+        argv = [*head, "-C", tree.path, "diff", *extra, "--no-index", "--", "/dev/null", name]
+        out.append((argv, env))
+    return out
+
+
+def sandbox_write(tree: Tree) -> tuple[list[str], list[str]]:
+    """What a sandboxed worker writes for git to work from inside, and what stays locked.
+
+    Writable: the worktree; its admin folder (HEAD, index, its logs); the objects folder (a
+    commit adds objects); the folder of its branch's ref and of that ref's log (git writes
+    `<ref>.lock` beside the ref and renames it). Locked: the packs and objects/info (the
+    repo's packed history; no alternates planted) and every other branch ref in that folder.
+    The main repo's own HEAD, index, config, hooks and working tree stay read-only."""
+    common = tree.common
+    objects = os.path.join(common, "objects")
+    ref = os.path.join(common, "refs", "heads", *tree.branch.split("/"))
+    log = os.path.join(common, "logs", "refs", "heads", *tree.branch.split("/"))
+    ref_dir, log_dir = os.path.dirname(ref), os.path.dirname(log)
+    for d in (ref_dir, log_dir):
+        os.makedirs(d, exist_ok=True)
+    write = [tree.path, tree.gitdir, objects, ref_dir, log_dir]
+    locked = [os.path.join(objects, "pack"), os.path.join(objects, "info")]
+    for d, mine in ((ref_dir, ref), (log_dir, log)):
+        for name in _names(d):
+            got = os.path.join(d, name)
+            if got != mine and not name.endswith(".lock"):
+                locked.append(got)
+    return write, [p for p in locked if os.path.lexists(p)]
+
+
+def _names(path: str) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []
+
+
+def with_note(contract: str, tree: Tree) -> str:
+    """The contract with where the worker's code work goes, as its last rule."""
+    note = (
+        f"**Your worktree**: you start in your own git worktree of {tree.repo} "
+        f"({tree.path}), on branch `{tree.branch}`. Do the code work there and commit on "
+        "that branch; make no other worktree, and never push, merge or rebase other "
+        'branches without a yes through `ask`. The data dir is "$LOOOP_DATA_DIR".'
+    )
+    head, sep, tail = contract.rpartition("\n---\n")
+    if not sep:
+        head, sep, tail = contract.rstrip("\n"), "\n", ""
+    return f"{head.rstrip()}\n- {note}\n{sep}{tail}"
+
+
+def sensed(ctx: Ctx, ids: list[str]) -> dict[str, dict[str, object]]:
+    """For sys-sessions: each listed worker's branch and whether its worktree holds
+    uncommitted work (None: git could not tell) — one `git status` per worktree, none when
+    the data dir has no worktrees."""
+    base = root(ctx)
+    try:
+        have = set(os.listdir(base))
+    except OSError:
+        return {}
+    out: dict[str, dict[str, object]] = {}
+    for wid in ids:
+        if f"{wid}.json" not in have:
+            continue
+        tree = load(ctx, wid)
+        if tree is None:
+            continue
+        row: dict[str, object] = {"branch": tree.branch}
+        if not tree.removed and os.path.isdir(tree.path):
+            row["uncommitted"] = is_dirty(ctx.env, tree, STATUS_TIMEOUT_S)
+        out[wid] = row
+    return out

@@ -1,0 +1,120 @@
+"""The tick runner inside the sandbox (the real srt and bubblewrap), under its runner's
+`sandbox` setting: the decide call writes its decision and its run dir and nothing else, reads
+no secret, reaches only the allowlisted server; where srt cannot run, the beat fails with one
+line naming what is missing and the runner never runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import clean_env
+from tests.sandbox.test_sandboxed_worker import LOOOP, SECRET, Server, servers  # noqa: F401
+
+pytestmark = pytest.mark.timeout(120)
+
+# The decider: tries the walls (results in its run dir, the one folder it may write), then
+# answers as an agent CLI does, in place.
+PROBE = r"""
+run=$(dirname "$1")
+r="$run/results"
+t() {
+  k=$1; shift
+  if "$@" >/dev/null 2>&1; then echo "$k=ok" >> "$r"; else echo "$k=no" >> "$r"; fi
+}
+D="$LOOOP_DATA_DIR"
+t run_dir sh -c 'echo mine > "$0/scratch"' "$run"
+t tmpdir sh -c 'echo mine > "$TMPDIR/f"'
+t ssh_read grep -q SECRET "$HOME/.ssh/id_ed25519"
+t config_read grep -q SECRET "$D/config.json"
+t config_write sh -c 'echo "{}" > "$0/config.json"' "$D"
+t journal_write sh -c 'echo forged >> "$0/journal.md"' "$D"
+t playbook_write sh -c 'echo forged >> "$0/PLAYBOOK.md"' "$D"
+t sensor_plant sh -c 'echo "#!/bin/sh" > "$0/sensors/evil.sh"' "$D"
+t home_write sh -c 'echo pwned > "$HOME/outside.txt"'
+c() { k=$1; shift; out=$(curl -s -m 10 "$@" 2>/dev/null); echo "$k=${out:-none}" >> "$r"; }
+c net_allowed "http://127.0.0.1:$OK/"
+c net_denied "http://127.0.0.1:$NO/"
+printf '%s\n' '{"action":"noop","journal":"decided inside"}' > .decision.json
+"""
+
+
+def _data(tmp_path: Path, tick: str, sandbox: object) -> tuple[Path, Path]:
+    home, data = tmp_path / "home", tmp_path / "data"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519").write_text(SECRET + "\n")
+    (home / "outside.txt").write_text("untouched\n")
+    (data / "sensors").mkdir(parents=True)
+    runner = {"tick": tick, "worker": "x {{prompt_file}}", "sandbox": sandbox}
+    cfg = {"default": "probe", "runners": {"probe": runner}, "notification": f"echo {SECRET}"}
+    (data / "config.json").write_text(json.dumps(cfg))
+    (data / "journal.md").write_text("journal\n")
+    (data / "PLAYBOOK.md").write_text("playbook\n")
+    return home, data
+
+
+def _tick(env: dict[str, str], home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [LOOOP, "tick", "--force"],
+        env=env,
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
+def test_the_decide_call_runs_inside_the_sandbox(
+    tmp_path: Path,
+    srt: Path,
+    servers: tuple[Server, Server],  # noqa: F811
+) -> None:
+    allowed, denied = servers
+    script = tmp_path / "decider.sh"
+    script.write_text(f"OK={allowed.port}\nNO={denied.port}\n{PROBE}")
+    policy = {"domains": [f"127.0.0.1:{allowed.port}"]}
+    home, data = _data(tmp_path, f"bash {script} {{{{prompt_file}}}}", policy)
+    env = clean_env(home, data, LOOOP_SRT=str(srt))
+    done = _tick(env, home)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (data / "sandbox" / "+tick" / "srt.json").is_file()  # it ran under srt
+    assert "decided inside" in (data / "journal.md").read_text()  # its decision was acted on
+    [run] = [p for p in (data / "runs").iterdir() if (p / "results").is_file()]
+    got = dict(ln.split("=", 1) for ln in (run / "results").read_text().splitlines())
+    assert got.pop("run_dir") == "ok" and got.pop("tmpdir") == "ok"
+    assert got.pop("net_allowed") == "allowed-ok"
+    assert got.pop("net_denied") != "denied-reached" and denied.hits == 0
+    assert got == dict.fromkeys(got, "no"), got
+    assert SECRET in (data / "config.json").read_text()
+    assert "forged" not in (data / "journal.md").read_text()
+    assert "forged" not in (data / "PLAYBOOK.md").read_text()
+    assert not (data / "sensors" / "evil.sh").exists()
+    assert (home / "outside.txt").read_text() == "untouched\n"
+
+
+def test_a_sandboxed_tick_that_writes_no_decision_says_so(tmp_path: Path, srt: Path) -> None:
+    """The empty slot srt needs is not taken for an (empty) decision."""
+    home, data = _data(tmp_path, "true", "on")
+    done = _tick(clean_env(home, data, LOOOP_SRT=str(srt)), home)
+    assert done.returncode != 0
+    assert "wrote no .decision.json" in done.stdout + done.stderr
+    assert not (data / ".decision.json").exists()
+
+
+def test_a_sandboxed_tick_where_srt_cannot_run_fails_with_one_line(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    home, data = _data(
+        tmp_path, f'touch {marker}; echo \'{{"action":"noop"}}\' > .decision.json', "on"
+    )
+    env = clean_env(home, data, PATH="/nonexistent")
+    done = _tick(env, home)
+    assert done.returncode != 0
+    out = done.stdout + done.stderr
+    assert "the tick runner 'probe' cannot run sandboxed: missing srt" in out, out
+    assert "bwrap (apt-get install bubblewrap)" in out and "Traceback" not in out
+    assert not marker.exists()  # never a silent fallback to no sandbox
+    assert not (data / ".decision.json").exists()

@@ -1,0 +1,113 @@
+"""A sandboxed worker in its own git worktree (the real srt, bubblewrap and git): it commits on
+its branch from inside, and nothing else of the main repo is writable — its checkout, config,
+hooks, HEAD, packs, other branches — nor is another worker's worktree readable."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.sandbox.test_sandboxed_worker import Box
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(cwd), *args], capture_output=True, text=True, timeout=30, check=True
+    )
+    return done.stdout
+
+
+PROBES = r"""
+r="$LOOOP_REPORTS_DIR/results-$LOOOP_SESSION_ID"
+t() {
+  k=$1; shift
+  if "$@" >/dev/null 2>&1; then echo "$k=ok" >> "$r"; else echo "$k=no" >> "$r"; fi
+}
+M="$MAIN"
+t cwd_is_worktree test "$PWD" = "$LOOOP_WORKSPACE"
+t edit sh -c 'echo inside >> README'
+t commit git commit -qam 'from inside'
+t second_commit sh -c 'echo two > two.txt && git add two.txt && git commit -qm two'
+t status git status --porcelain
+t main_checkout sh -c 'echo pwned >> "$0/README"' "$M"
+t main_config sh -c 'echo "[core] fsmonitor = evil" >> "$0/.git/config"' "$M"
+t main_hook sh -c 'echo evil > "$0/.git/hooks/post-commit"' "$M"
+t main_head sh -c 'echo ref: refs/heads/evil > "$0/.git/HEAD"' "$M"
+t main_index sh -c 'echo x >> "$0/.git/index"' "$M"
+t main_branch git -C "$M" branch evil
+t main_move git update-ref refs/heads/main HEAD
+t other_branch git update-ref refs/heads/looop/other HEAD
+t pack_delete sh -c 'rm -f "$0"/.git/objects/pack/*' "$M"
+t alternates sh -c 'echo /tmp > "$0/.git/objects/info/alternates"' "$M"
+t other_tree_read cat "$LOOOP_DATA_DIR/worktrees/other/README"
+t other_tree_write sh -c 'echo forged >> "$0/worktrees/other/README"' "$LOOOP_DATA_DIR"
+echo end >> "$r"
+"""
+
+
+def results(box: Box, wid: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in (box.data / "reports" / f"results-{wid}").read_text().splitlines():
+        k, _, v = line.partition("=")
+        out[k] = v
+    return out
+
+
+def test_a_sandboxed_worker_commits_in_its_worktree_and_touches_nothing_else(
+    tmp_path: Path, srt: Path
+) -> None:
+    box = Box(tmp_path, srt, "on")
+    main = tmp_path / "main repo"
+    main.mkdir()
+    git(main, "init", "-q", "-b", "main")
+    git(main, "config", "user.name", "Test")
+    git(main, "config", "user.email", "test@example.invalid")
+    (main / "README").write_text("hello\n")
+    git(main, "add", "README")
+    git(main, "commit", "-qm", "start")
+    git(main, "gc", "-q")  # history in a pack, as in any real clone
+    (main / ".git" / "objects" / "info").mkdir(exist_ok=True)
+    packs = sorted((main / ".git" / "objects" / "pack").iterdir())
+    assert packs
+    main_tip = git(main, "rev-parse", "main")
+    # another worker with its own worktree and branch, which this one goes after
+    other = box.looop(
+        "worker", "start", "other", "x", "--command", "sleep 600", "--repo", str(main)
+    )
+    assert other.returncode == 0, other.stderr
+    other_tip = git(main, "rev-parse", "looop/other")
+
+    box.env["MAIN"] = str(main)
+    box.start("w1", PROBES, "--repo", str(main))
+    assert box.wait("w1") == 0, box.looop("log", "w1").stdout
+    got = results(box, "w1")
+    assert got.pop("end") == ""
+    for key in ("cwd_is_worktree", "edit", "commit", "second_commit", "status"):
+        assert got.pop(key) == "ok", (key, box.looop("log", "w1").stdout)
+    # a hidden folder is an empty throwaway inside (srt mounts over it): a write there may
+    # "work" and lands nowhere — the real file is checked below
+    got.pop("other_tree_write")
+    assert got == dict.fromkeys(got, "no"), got
+
+    # its commits are on its branch, as seen from the main repo outside
+    log = git(main, "log", "--oneline", "looop/w1")
+    assert "from inside" in log and "two" in log
+    git(main, "fsck", "--no-progress")  # the repo is whole
+    # and nothing else moved
+    assert (main / "README").read_text() == "hello\n"
+    assert git(main, "rev-parse", "main") == main_tip
+    assert git(main, "rev-parse", "looop/other") == other_tip
+    assert git(main, "branch", "--list", "evil") == ""
+    assert "fsmonitor" not in (main / ".git" / "config").read_text()
+    assert not (main / ".git" / "hooks" / "post-commit").exists()
+    assert sorted((main / ".git" / "objects" / "pack").iterdir()) == packs
+    assert not (main / ".git" / "objects" / "info" / "alternates").exists()
+    assert "forged" not in (box.data / "worktrees" / "other" / "README").read_text()
+    # `worker diff` shows what it did
+    diff = box.looop("worker", "diff", "w1")
+    assert diff.returncode == 0 and "+inside" in diff.stdout and "+two" in diff.stdout
+    box.looop("kill", "other")
