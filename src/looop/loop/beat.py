@@ -53,6 +53,7 @@ class Beat:
     cfg_error: str | None = None
     knobs: Knobs | None = None
     runner: Runner | None = None
+    flap_notes: list[str] = field(default_factory=list)  # shown in this prompt: gone on commit
 
     @property
     def k(self) -> Knobs:
