@@ -5,8 +5,10 @@ every signal change wakes the loop, as before damping existed)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,9 +55,9 @@ def _setup(data: Path) -> dict[str, str]:
     return dict(os.environ, LOOOP_DATA_DIR=str(data), LOOOP_NOOP_TTL="0")
 
 
-def decides(damped: bool) -> int:
-    """Runs the whole trace; the number of beats that called the runner (the first, on an
-    empty record, not counted)."""
+def decides(damped: bool) -> tuple[int, list[str]]:
+    """Runs the whole trace: the number of beats that called the runner (the first, on an
+    empty record, not counted) and every prompt, in order."""
     looop = str(Path(sys.executable).parent / "looop")
     with tempfile.TemporaryDirectory() as d:
         data = Path(d) / "data"
@@ -65,19 +67,31 @@ def decides(damped: bool) -> int:
         at = dict((b, (f, v)) for b, f, v in TRACE)
         last = max(at) + CALM_AFTER
         subprocess.run([looop, "tick"], env=env, capture_output=True, check=True)
-        count = 0
         for beat in range(1, last + 1):
             if beat in at:
                 f, v = at[beat]
                 (data / f).write_text(v)
             subprocess.run([looop, "tick"], env=env, capture_output=True, check=True)
-            runs = data / "runs"
-            count = sum(1 for p in runs.iterdir() if p.is_dir()) - 1
-        return count
+        runs = sorted(p for p in (data / "runs").iterdir() if p.is_dir())
+        return len(runs) - 1, [(p / "prompt.md").read_text() for p in runs]
+
+
+def shared_prefix(a: str, b: str) -> float:
+    """The share of `b` (the later prompt) that repeats `a` byte for byte from the start."""
+    x, y = a.encode(), b.encode()
+    n = 0
+    for n, (p, q) in enumerate(zip(x, y, strict=False)):  # noqa: B007
+        if p != q:
+            break
+    else:
+        n = min(len(x), len(y))
+    return n / len(y) if y else 1.0
 
 
 def run() -> list[dict[str, object]]:
-    ours, base = decides(True), decides(False)
+    (ours, prompts), (base, _) = decides(True), decides(False)
+    shares = [shared_prefix(a, b) for a, b in itertools.pairwise(prompts)]
+    med = statistics.median(shares)
     return [
         {
             "name": "decides on a trace of 3 real changes and 7 flaps",
@@ -94,7 +108,23 @@ def run() -> list[dict[str, object]]:
                 "`looop tick` each; baseline = the same trace with damping off "
                 "(LOOOP_FLAP_STREAK=0), as every change woke the loop before"
             ),
-        }
+        },
+        {
+            "name": "shared prefix of consecutive prompts (provider cache)",
+            "value": med * 100,
+            "min": min(shares) * 100,
+            "max": max(shares) * 100,
+            "unit": "%",
+            "baseline": None,
+            "ratio": None,
+            "target": ">= 50 %",
+            "ok": min(shares) >= 0.5,
+            "note": (
+                "prefix: bytes each decide's prompt repeats from the previous one, from the "
+                f"start, over the {len(shares)} consecutive pairs of the flap trace (the "
+                "starter PLAYBOOK and goals, two sensors)"
+            ),
+        },
     ]
 
 

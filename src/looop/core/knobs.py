@@ -177,6 +177,13 @@ KNOBS: dict[str, Knob] = {
         ),
         _k("noop_ttl", 21600, maximum=_DECADE, describe="re-decide an old noop (s), 0 off"),
         _k("max_decides_per_hour", 120, maximum=_COUNT, describe="hourly decide cap, 0 off"),
+        _k(
+            "coalesce",
+            5,
+            config=True,
+            maximum=60,
+            describe="changes within this many seconds make one decide (s), 0 off",
+        ),
         _k("flap_streak", 5, maximum=_COUNT, describe="v1.0's flap switch: 0 turns damping off"),
         _k(
             "flap_window",

@@ -15,7 +15,7 @@ from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
 from looop.core.paths import Paths
-from looop.loop import flap, guards
+from looop.loop import coalesce, flap, guards
 
 # TickOutcome and the dry-run pieces are re-exported: the pulse, cli and tests import them here
 from looop.loop.beat import Beat, resolve_config
@@ -99,6 +99,7 @@ def tick(
     dry_run: bool = False,
     override_backoff: bool = False,
     memo: WorldMemo | None = None,
+    slept: float | None = None,
 ) -> TickOutcome:
     """One beat (reference core §7 with the SPEC §3 decisions); never raises but LooopError.
 
@@ -107,8 +108,9 @@ def tick(
     pay the runner again every beat and the model would never learn why.
 
     dry_run: pass a `dry_run_ctx`; the beat then skips every write (housekeeping, flapping,
-    seeding). override_backoff: a human's `tick --force` runs now despite failures."""
-    beat = Beat(ctx, TickOutcome(), force, dry_run, override_backoff, memo=memo)
+    seeding). override_backoff: a human's `tick --force` runs now despite failures.
+    slept: how long the pulse slept before this beat (coalescing: loop/coalesce)."""
+    beat = Beat(ctx, TickOutcome(), force, dry_run, override_backoff, memo=memo, slept=slept)
     try:
         return _beat(beat)
     except LooopError as e:
@@ -139,6 +141,7 @@ def _beat(b: Beat) -> TickOutcome:
         _gate_sense,
         _gate_flapping,
         _gate_unchanged,
+        _gate_coalesce,
         _gate_backoff,
         _gate_runner,
         _gate_breakers,
@@ -218,6 +221,7 @@ def _gate_unchanged(b: Beat) -> TickOutcome | None:
         return b.stop("error", str(e))
     if world.hash == last and not b.force and not b.dry_run:
         if not guards.noop_expired(ctx.paths, world.hash, ctx.clock.now(), b.k.num("noop_ttl")):
+            coalesce.close(ctx.paths)  # a change that undid itself within the window
             ev.emit("info", "tick.skip", "world unchanged — no AI call")
             ev.record("world_unchanged")
             return b.stop("skip")
@@ -232,6 +236,31 @@ def _gate_unchanged(b: Beat) -> TickOutcome | None:
     if world.hash == last and b.force:
         ev.emit("info", "tick.forced", "world unchanged but re-deciding (nudge or first beat)")
     return None
+
+
+def _gate_coalesce(b: Beat) -> TickOutcome | None:
+    """A change seen by a pulse beating faster than the coalesce window waits for the window
+    to end (more changes join it): one decide on the world as it is then."""
+    if b.dry_run:
+        return None
+    window = b.k.num("coalesce")
+    now = b.ctx.clock.now()
+    if b.force or b.slept is None or window <= 0:
+        coalesce.close(b.ctx.paths)
+        return None
+    remain = coalesce.wait_left(b.ctx.paths, now, b.slept, window)
+    if remain <= 0:
+        return None
+    ev = b.ctx.events
+    ev.emit(
+        "info",
+        "tick.coalesce",
+        f"world changed — deciding in {remain}s, with any change that comes meanwhile",
+        secs=remain,
+    )
+    ev.record("coalescing", secs=remain)
+    b.out.coalesce_s = remain
+    return b.stop("coalesce")
 
 
 def _gate_backoff(b: Beat) -> TickOutcome | None:
