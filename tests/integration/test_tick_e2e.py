@@ -357,16 +357,48 @@ def test_prompt_prefix_is_byte_identical_between_beats(ctx: Ctx, clock: FixedClo
     assert "age_s" not in _prefix(p2)
 
 
-def test_flapping_sensor_is_named_in_the_prompt(ctx: Ctx) -> None:
-    c = with_env(ctx, LOOOP_FLAP_STREAK="2")
-    _sensor(c, "clock", 'printf \'{"signal":{"t":"%s"}}\' "$(date +%s%N)"')
-    wire(c, [{"decision": {"action": "noop"}}] * 4)
-    for _ in range(3):
-        out = tick(c)
+def test_flapping_sensor_stops_waking_the_loop_and_is_told_once(ctx: Ctx) -> None:
+    (ctx.paths.data / "flip").write_text("0")
+    _sensor(ctx, "clock", 'printf \'{"signal":{"t":"%s"}}\' "$(cat flip)"')
+    script = wire(ctx, [{"decision": {"action": "noop", "reason": "seen"}}] * 10)
+    assert tick(ctx).status == "decided"  # the first decision on record
+    statuses = []
+    for i in range(1, 8):  # the signal toggles every beat: 7 flaps
+        (ctx.paths.data / "flip").write_text(str(i % 2))
+        statuses.append(tick(ctx).status)
+    assert statuses == ["decided"] + ["skip"] * 6  # one change may be real; then damped
+    assert runner_calls(script) == 2
+    assert events(ctx).count("sense.flapping") == 1
+    # the reading itself stays current while damped
+    snap = json.loads((ctx.paths.snapshots / "sensor-clock.json").read_text())
+    assert snap["signal"] == {"t": "1"}
+    # a real change still wakes the loop, and that decide is told once
+    (ctx.paths.goals / "new.md").write_text("goal: new\n")
+    out = tick(ctx)
     assert out.status == "decided"
-    prompt = (c.paths.run_dir(out.run_id or "") / "prompt.md").read_text()
-    assert "=== FLAPPING SENSORS ===" in prompt and "sensor-clock" in prompt
-    assert events(c).count("sense.flapping") == 1
+    prompt = (ctx.paths.run_dir(out.run_id or "") / "prompt.md").read_text()
+    flapping = prompt.split("=== FLAPPING SENSORS ===")[1]
+    assert "sensor-clock started flapping" in flapping and "Damped now: sensor-clock" in flapping
+    (ctx.paths.goals / "new.md").write_text("goal: newer\n")
+    out = tick(ctx)
+    prompt = (ctx.paths.run_dir(out.run_id or "") / "prompt.md").read_text()
+    assert out.status == "decided" and "FLAPPING SENSORS" not in prompt
+    # it stops flapping on a value other than the pinned one ("1", the last decided on):
+    # damped while it settles, then that value counts again
+    (ctx.paths.data / "flip").write_text("2")
+    settled_on = None
+    for n in range(30):
+        if tick(ctx).status == "decided":
+            settled_on = n
+            break
+    assert settled_on is not None and 0 < settled_on < 5  # damped a few beats, then counted
+    assert events(ctx).count("sense.settled") == 1
+    prompt = (ctx.paths.run_dir(_last_run(ctx)) / "prompt.md").read_text()
+    assert "sensor-clock settled" in prompt and "snap:sensor-clock signal" in prompt
+
+
+def _last_run(ctx: Ctx) -> str:
+    return sorted(p.name for p in ctx.paths.runs.iterdir() if p.is_dir())[-1]
 
 
 def test_old_noop_on_an_unchanged_world_is_revisited(ctx: Ctx, clock: FixedClock) -> None:

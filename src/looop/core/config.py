@@ -228,10 +228,22 @@ def parse_config(obj: Any, source: str) -> Config:
     for knob in KNOBS.values():
         if knob.config_key and knob.config_key in obj:
             knob.from_config(obj[knob.config_key], source)
+    _check_flap(obj, source)
     _check_extra(obj, source)
     cfg.shell_policy = _shell_policy(obj.get("shell_policy"), source)
     cfg.sandbox = _sandbox_key(obj, source, "")
     return cfg
+
+
+def _check_flap(obj: Mapping[str, Any], source: str) -> None:
+    """flap_low below flap_high: at or above it a flapping sensor could never settle."""
+    high = float(obj.get("flap_high", KNOBS["flap_high"].default))
+    low = float(obj.get("flap_low", KNOBS["flap_low"].default))
+    if high > 0 and low >= high:
+        raise LooopError(
+            f"config {source}: key 'flap_low' ({low:g}) must be below 'flap_high' ({high:g}), "
+            "or a flapping sensor never settles — lower flap_low or raise flap_high"
+        )
 
 
 def _sandbox_key(obj: Mapping[str, Any], source: str, where: str) -> SandboxPolicy | None:

@@ -104,7 +104,8 @@ class PromptExtras:
     last_shell: dict[str, Any] | None = (
         None  # {"cmd","exit_code","timed_out","secs","stdout","stderr"}
     )
-    flapping: list[str] = field(default_factory=list)  # snapshot names
+    flapping: list[str] = field(default_factory=list)  # snapshot names damped now
+    flap_notes: list[str] = field(default_factory=list)  # started/settled, told once
     workers: str | None = None  # pre-rendered WORKERS body
     asks: str | None = None  # pre-rendered PENDING ASKS body
 
@@ -435,14 +436,16 @@ def _volatile_sections(ctx: Ctx, extras: PromptExtras, notes: dict[str, str]) ->
             "The command you ran with run_shell last beat (shown once):\n",
             _Body("RUN_SHELL OUTPUT", _shell(extras.last_shell, notes), tier=2),
         ]
-    flapping = [_one_line(_text(n)) for n in extras.flapping if _text(n).strip()]
-    if flapping:
+    told = [_one_line(_text(n)) for n in extras.flap_notes if _text(n).strip()]
+    if told:
+        damped = [_one_line(_text(n)) for n in extras.flapping if _text(n).strip()]
         parts += [
             "\n=== FLAPPING SENSORS ===\n",
-            "The .signal of these readings changed on many beats in a row, so each wakes the\n"
-            "loop every beat; a timestamp or counter probably leaked into signal. Fix the sensor\n"
-            "with write_sensor (volatile values belong in detail):\n",
-            _Body("FLAPPING SENSORS", "\n".join(f"- {n}" for n in flapping), tier=2),
+            "A sensor whose .signal keeps changing stops waking the loop until it settles; its\n"
+            "reading above stays current. A timestamp or counter probably leaked into its signal:\n"
+            "fix it with write_sensor (volatile values belong in detail). Since your last move:\n",
+            _Body("FLAPPING SENSORS", "\n".join(f"- {n}" for n in told), tier=2),
+            f"Damped now: {', '.join(damped) if damped else '(none)'}\n",
         ]
     if extras.last_failure:
         fail_head, fail_body = _failure(ctx, extras.last_failure, notes)

@@ -26,7 +26,8 @@ class TickOutcome:
     decided: bool = False  # a runner was called (success or failure)
     next_interval_s: int | None = None
     follow_up_s: int | None = None
-    status: str = "idle"  # skip | backoff | error | decided | failed | dry-run
+    coalesce_s: int | None = None  # a change waits: beat again (unforced) after this long
+    status: str = "idle"  # skip | coalesce | backoff | error | decided | failed | dry-run
     run_id: str | None = None
     executed: Executed | None = None
     error: str | None = None
@@ -49,10 +50,12 @@ class Beat:
     dry_run: bool
     override_backoff: bool
     memo: WorldMemo | None = None  # the pulse's: a world read unchanged is not hashed again
+    slept: float | None = None  # the pulse's sleep before this beat; None: not a pulse's beat
     cfg: Config | None = None
     cfg_error: str | None = None
     knobs: Knobs | None = None
     runner: Runner | None = None
+    flap_notes: list[str] = field(default_factory=list)  # shown in this prompt: gone on commit
 
     @property
     def k(self) -> Knobs:

@@ -135,47 +135,6 @@ def read_last_shell(paths: Paths) -> dict[str, Any] | None:
         return None
 
 
-def track_flapping(
-    paths: Paths, items: dict[str, str], threshold: int
-) -> tuple[list[str], list[str]]:
-    """Per snapshot, count consecutive beats whose wake signal changed (an unchanged beat
-    decays the streak by one). Returns (flapping now, newly flapping: warn once)."""
-    if threshold <= 0:
-        return [], []
-    try:
-        obj = store.read_json_object(paths.signal_flap) or {}
-    except CorruptState:
-        obj = {}  # re-baseline: a lost streak costs a few beats of detection, nothing more
-    raw_items = obj.get("items")
-    prev: dict[str, Any] = raw_items if isinstance(raw_items, dict) else {}
-    out: dict[str, Any] = {}
-    flapping, new = [], []
-    for key, sig in items.items():
-        if not key.startswith("snap:"):
-            continue
-        got = prev.get(key)
-        rec: dict[str, Any] | None = got if isinstance(got, dict) else None
-        streak = rec.get("streak", 0) if rec else 0
-        streak = streak if isinstance(streak, int) and streak >= 0 else 0
-        warned = bool(rec.get("warned")) if rec else False
-        if rec is not None and rec.get("sig") != sig:
-            streak += 1
-        elif rec is not None:
-            streak = max(0, streak - 1)
-        name = key[len("snap:") :]
-        if streak >= threshold:
-            flapping.append(name)
-            if not warned:
-                new.append(name)
-                warned = True
-        else:
-            warned = False
-        out[key] = {"sig": sig, "streak": streak, "warned": warned}
-    if out != prev:
-        store.write_json(paths.signal_flap, {"v": 1, "items": out})
-    return flapping, new
-
-
 NUDGE_MIN_SECS = 5
 
 

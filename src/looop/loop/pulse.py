@@ -87,6 +87,8 @@ class Pulse:
             return secs, "nudge", True
         if out.follow_up_s is not None:
             return out.follow_up_s, "run_shell follow-up", True
+        if out.coalesce_s is not None:  # unforced: a change that undid itself decides nothing
+            return out.coalesce_s, "coalescing changes", False
         if out.acted:
             secs, reason = knobs.interval_for("busy"), "busy"
         elif self.workers_alive():
@@ -162,10 +164,11 @@ class Pulse:
         )
         ctx.events.record("pulse_start", pid=os.getpid())
         force = True  # the first beat of every pulse decides, so `up` acts at once
+        slept: float | None = None  # the first beat has no sleep before it: no coalescing
         while not self.stop.is_set():
             self._sweep()
             try:
-                out = tick(ctx, force=force, memo=self.memo)
+                out = tick(ctx, force=force, memo=self.memo, slept=slept)
             except LooopError as e:
                 ctx.events.emit("error", "tick.error", str(e))
                 ctx.events.record("tick_error", reason=str(e))
@@ -188,6 +191,7 @@ class Pulse:
             until = utc_stamp(ctx.clock.now() + secs)
             ctx.events.record("pulse_sleep", secs=secs, reason=reason, until=until)
             self.stop.wait(secs)
+            slept = secs
         ctx.events.emit(
             "ok", "pulse.stop", f"pulse stopped after {self.beats} beat(s)", beats=self.beats
         )

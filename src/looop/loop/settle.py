@@ -12,7 +12,7 @@ from looop.core.errors import LooopError
 from looop.core.eventnames import FailCode
 from looop.decide import cost
 from looop.decide.runner import RunResult
-from looop.loop import alerts, guards
+from looop.loop import alerts, flap, guards
 from looop.loop.beat import SHELL_FOLLOW_UP_SECS, Beat, TickOutcome, resolve_config
 
 
@@ -23,6 +23,7 @@ def commit_move(b: Beat, executed: Executed, secs: int, metered: float | None) -
     try:
         guards.commit_hash(paths, world.hash)
         guards.write_last_world(paths, now, world.items)
+        flap.clear_notes(paths, b.flap_notes)  # the decider was told: once is enough
         note_recovery(b, now)
         guards.clear_backoff(paths)
         guards.note_noop(paths, now, world.hash if executed.kind == "noop" else None)

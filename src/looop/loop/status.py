@@ -55,6 +55,7 @@ _BEAT_ENDS = {
     "decided": "decided",
     "world_unchanged": "skipped",
     "tick_backoff": "backoff",
+    "coalescing": "coalescing",
     "tick_failed": "failed",
     "tick_crash": "failed",
     "tick_error": "error",
@@ -179,6 +180,8 @@ def _beat(records: list[dict[str, Any]], clock: Clock, holding: bool) -> BeatVie
             detail = "world unchanged — no AI call"
         elif ev == "tick_backoff":
             detail = f"waiting out {r.get('fails', '?')} failure(s)"
+        elif ev == "coalescing":
+            detail = f"world changed — one decide in {r.get('secs', '?')}s, with what joins it"
         elif ev in ("budget_exceeded", "budget_unmetered", "decide_capped"):
             detail = ev.replace("_", " ")
         else:

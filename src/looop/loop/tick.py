@@ -15,13 +15,13 @@ from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
 from looop.core.paths import Paths
-from looop.loop import guards
+from looop.loop import coalesce, flap, guards
 
 # TickOutcome and the dry-run pieces are re-exported: the pulse, cli and tests import them here
 from looop.loop.beat import Beat, resolve_config
 from looop.loop.beat import TickOutcome as TickOutcome
 from looop.loop.housekeep import housekeep_sessions
-from looop.loop.world import World, WorldMemo, describe_changes, read_world
+from looop.loop.world import WorldMemo, describe_changes, read_world
 from looop.seed import ensure_data_dir
 from looop.sense import sense
 
@@ -99,6 +99,7 @@ def tick(
     dry_run: bool = False,
     override_backoff: bool = False,
     memo: WorldMemo | None = None,
+    slept: float | None = None,
 ) -> TickOutcome:
     """One beat (reference core §7 with the SPEC §3 decisions); never raises but LooopError.
 
@@ -107,8 +108,9 @@ def tick(
     pay the runner again every beat and the model would never learn why.
 
     dry_run: pass a `dry_run_ctx`; the beat then skips every write (housekeeping, flapping,
-    seeding). override_backoff: a human's `tick --force` runs now despite failures."""
-    beat = Beat(ctx, TickOutcome(), force, dry_run, override_backoff, memo=memo)
+    seeding). override_backoff: a human's `tick --force` runs now despite failures.
+    slept: how long the pulse slept before this beat (coalescing: loop/coalesce)."""
+    beat = Beat(ctx, TickOutcome(), force, dry_run, override_backoff, memo=memo, slept=slept)
     try:
         return _beat(beat)
     except LooopError as e:
@@ -139,6 +141,7 @@ def _beat(b: Beat) -> TickOutcome:
         _gate_sense,
         _gate_flapping,
         _gate_unchanged,
+        _gate_coalesce,
         _gate_backoff,
         _gate_runner,
         _gate_breakers,
@@ -172,20 +175,37 @@ def _gate_sense(b: Beat) -> TickOutcome | None:
 
 
 def _gate_flapping(b: Beat) -> TickOutcome | None:
-    """Name sensors whose signal keeps changing (warned once); never ends the beat."""
+    """Flap damping (loop/flap): a flapping sensor's signal is pinned, so its changes leave the
+    world this beat gates and commits on; starting and settling are said once. Never ends the
+    beat."""
     if b.dry_run:
         return None
-    streak = b.k.num("flap_streak")
-    b.out.flapping, new = guards.track_flapping(b.ctx.paths, b.world.items, streak)
-    for name in new:
-        b.ctx.events.emit(
+    # v1.0's LOOOP_FLAP_STREAK=0 still turns flap detection off
+    high = b.k.real("flap_high") if b.k.num("flap_streak") > 0 else 0.0
+    low = b.k.real("flap_low")
+    policy = flap.FlapPolicy(b.k.num("flap_window"), high, min(low, high))
+    res = flap.track(b.ctx.paths, b.world.items, policy, guards.read_last_world(b.ctx.paths))
+    b.out.flapping = res.flapping
+    ev = b.ctx.events
+    for name in res.started:
+        ev.emit(
             "warn",
             "sense.flapping",
-            f"{name}'s signal changed {streak} beats in a row — "
-            "move timestamps and counters into its detail",
+            f"{name}'s signal keeps changing — its changes no longer wake the loop until it "
+            "settles (move timestamps and counters into its detail)",
             sensor=name,
         )
-        b.ctx.events.record("sensor_flapping", sensor=name)
+        ev.record("sensor_flapping", sensor=name)
+    for name in res.settled:
+        ev.emit(
+            "info",
+            "sense.settled",
+            f"{name} settled — its signal wakes the loop again",
+            sensor=name,
+        )
+        ev.record("sensor_settled", sensor=name)
+    if res.pinned:
+        b.out.world = b.world.pinned(res.pinned)
     return None
 
 
@@ -201,6 +221,7 @@ def _gate_unchanged(b: Beat) -> TickOutcome | None:
         return b.stop("error", str(e))
     if world.hash == last and not b.force and not b.dry_run:
         if not guards.noop_expired(ctx.paths, world.hash, ctx.clock.now(), b.k.num("noop_ttl")):
+            coalesce.close(ctx.paths)  # a change that undid itself within the window
             ev.emit("info", "tick.skip", "world unchanged — no AI call")
             ev.record("world_unchanged")
             return b.stop("skip")
@@ -215,6 +236,31 @@ def _gate_unchanged(b: Beat) -> TickOutcome | None:
     if world.hash == last and b.force:
         ev.emit("info", "tick.forced", "world unchanged but re-deciding (nudge or first beat)")
     return None
+
+
+def _gate_coalesce(b: Beat) -> TickOutcome | None:
+    """A change seen by a pulse beating faster than the coalesce window waits for the window
+    to end (more changes join it): one decide on the world as it is then."""
+    if b.dry_run:
+        return None
+    window = b.k.num("coalesce")
+    now = b.ctx.clock.now()
+    if b.force or b.slept is None or window <= 0:
+        coalesce.close(b.ctx.paths)
+        return None
+    remain = coalesce.wait_left(b.ctx.paths, now, b.slept, window)
+    if remain <= 0:
+        return None
+    ev = b.ctx.events
+    ev.emit(
+        "info",
+        "tick.coalesce",
+        f"world changed — deciding in {remain}s, with any change that comes meanwhile",
+        secs=remain,
+    )
+    ev.record("coalescing", secs=remain)
+    b.out.coalesce_s = remain
+    return b.stop("coalesce")
 
 
 def _gate_backoff(b: Beat) -> TickOutcome | None:
@@ -327,16 +373,19 @@ def _crashed(b: Beat, exc: BaseException) -> TickOutcome:
     return out
 
 
-def _extras(ctx: Ctx, world: World, flapping: list[str]) -> PromptExtras:
+def _extras(b: Beat) -> PromptExtras:
     # lazy: only a decide builds a prompt
     from looop.decide.prompt import PromptExtras
     from looop.loop.asks import asks_section
 
+    ctx = b.ctx
+    b.flap_notes = flap.read_notes(ctx.paths)
     return PromptExtras(
-        changes=describe_changes(guards.read_last_world(ctx.paths), world.items),
+        changes=describe_changes(guards.read_last_world(ctx.paths), b.world.items),
         last_failure=guards.read_last_failure(ctx.paths),
         last_shell=guards.read_last_shell(ctx.paths),
-        flapping=flapping,
+        flapping=b.out.flapping,
+        flap_notes=b.flap_notes,
         asks=asks_section(ctx),
     )
 
@@ -385,7 +434,7 @@ def _write_prompt(b: Beat) -> bool:
     from looop.decide.prompt import build_prompt
     from looop.loop.runs import new_run_id
 
-    built = build_prompt(ctx, b.k, _extras(ctx, b.world, out.flapping))
+    built = build_prompt(ctx, b.k, _extras(b))
     if built.truncated:
         ev.emit(
             "warn",

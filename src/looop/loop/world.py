@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from looop.core.paths import Paths
@@ -11,12 +11,25 @@ from looop.core.text import clip
 from looop.loop.worldhash import UNREADABLE as UNREADABLE
 from looop.loop.worldhash import hash_world
 
+Policy = list[tuple[str, str, bytes | None]]  # (rel path, item key, bytes or unreadable)
+Snaps = list[tuple[str, bytes | None]]  # (file name, bytes or unreadable)
+
 
 @dataclass(frozen=True)
 class World:
     hash: str
     policy_hash: str
     items: dict[str, str]  # playbook / goal:<id> -> content hash; snap:<name> -> wake signal
+    # the bytes it was hashed from: a flapping sensor's pinned signal re-hashes without a re-read
+    raw: tuple[Policy, Snaps] | None = field(default=None, repr=False, compare=False)
+
+    def pinned(self, pins: dict[str, str]) -> World:
+        """This world with each pinned item's signal in place of its own (the world the loop
+        wakes on while those sensors flap); itself when nothing is pinned."""
+        if not pins or self.raw is None:
+            return self
+        world_hash, policy_hash, items = hash_world(*self.raw, pinned=pins)
+        return World(world_hash, policy_hash, items, self.raw)
 
 
 def _policy_files(paths: Paths) -> list[Path]:
@@ -62,10 +75,6 @@ class WorldMemo:
     def __init__(self) -> None:
         self.key: bytes | None = None
         self.world: World | None = None
-
-
-Policy = list[tuple[str, str, bytes | None]]  # (rel path, item key, bytes or unreadable)
-Snaps = list[tuple[str, bytes | None]]  # (file name, bytes or unreadable)
 
 
 def read_world(paths: Paths, memo: WorldMemo | None = None) -> World:
@@ -115,7 +124,7 @@ def _raw_key(policy: Policy, snaps: Snaps) -> bytes:
 
 def _world(policy: Policy, snaps: Snaps) -> World:
     world_hash, policy_hash, items = hash_world(policy, snaps)
-    return World(hash=world_hash, policy_hash=policy_hash, items=items)
+    return World(hash=world_hash, policy_hash=policy_hash, items=items, raw=(policy, snaps))
 
 
 def describe_changes(old: dict[str, str] | None, new: dict[str, str], cap: int = 200) -> list[str]:

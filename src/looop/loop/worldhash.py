@@ -18,8 +18,11 @@ if TYPE_CHECKING:
 UNREADABLE = "!unreadable"
 
 
-def hash_world(policy: Policy, snaps: Snaps) -> tuple[str, str, dict[str, str]]:
-    """(world hash, policy hash, items) in the exact core §9 layout."""
+def hash_world(
+    policy: Policy, snaps: Snaps, pinned: dict[str, str] | None = None
+) -> tuple[str, str, dict[str, str]]:
+    """(world hash, policy hash, items) in the exact core §9 layout. `pinned`: item key ->
+    the signal to hash instead of the snapshot's own (a flapping sensor's, loop/flap)."""
     buf = bytearray()
     items: dict[str, str] = {}
     for rel, key, raw in policy:
@@ -33,6 +36,11 @@ def hash_world(policy: Policy, snaps: Snaps) -> tuple[str, str, dict[str, str]]:
     for name, raw in snaps:
         buf += f"@@ snapshots/{name}\n".encode()
         key = f"snap:{name[:-5] if len(name) > 5 else name}"  # Path.stem: `.json` keeps it all
+        if pinned and key in pinned:
+            pin = items[key] = pinned[key]
+            if pin != UNREADABLE:
+                buf += pin.encode("utf-8", "surrogatepass") + b"\n"
+            continue
         if raw is None:
             items[key] = UNREADABLE
             continue

@@ -81,6 +81,7 @@ FULL = PromptExtras(
     last_failure={"run_id": "tick-1", "code": "tick.failed", "error": "bad decision", "fails": 1},
     last_shell={"cmd": "ls", "exit_code": 0, "timed_out": False, "secs": 1, "stdout": "a\n"},
     flapping=["sensor-clock"],
+    flap_notes=["sensor-clock started flapping (11% of recent beats changed)"],
     workers="ship  busy  up 5m",
     asks="ship-1  (LIVE)  May I merge PR #42?",
 )

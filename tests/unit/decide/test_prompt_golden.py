@@ -44,6 +44,7 @@ def _world(ctx: Ctx, clock: FixedClock) -> PromptExtras:
             "stderr": "",
         },
         flapping=["sensor-clock"],
+        flap_notes=["sensor-clock started flapping (11% of recent beats changed)"],
         workers="ship  busy  up 5m",
         asks="ship-1  (LIVE)  May I merge PR #42?",
     )

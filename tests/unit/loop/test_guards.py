@@ -58,24 +58,3 @@ def test_last_failure_round_trip_and_clip(paths: Paths) -> None:
     paths.last_failure.write_text("nope")
     lf = guards.read_last_failure(paths)
     assert lf is not None and "unreadable" in lf["error"]
-
-
-def test_flapping_streak_warns_once_and_decays(paths: Paths) -> None:
-    flaps, news = [], []
-    for i in range(6):  # signal changes every beat
-        f, n = guards.track_flapping(paths, {"snap:sensor-clock": str(i), "goal:a": "x"}, 3)
-        flaps.append(f)
-        news.append(n)
-    assert flaps[0] == [] and flaps[3] == ["sensor-clock"] and flaps[5] == ["sensor-clock"]
-    assert [n for n in news if n] == [["sensor-clock"]]  # warned exactly once
-    for _ in range(3):  # calm beats decay the streak below the threshold
-        f, _n = guards.track_flapping(paths, {"snap:sensor-clock": "5"}, 3)
-    assert f == []
-    assert guards.track_flapping(paths, {"snap:sensor-clock": "x"}, 0) == ([], [])
-
-
-def test_flapping_record_corrupt_rebaselines(paths: Paths) -> None:
-    paths.signal_flap.write_text("{nope")
-    assert guards.track_flapping(paths, {"snap:s": "1"}, 2) == ([], [])
-    assert guards.track_flapping(paths, {"snap:s": "2"}, 2) == ([], [])
-    assert guards.track_flapping(paths, {"snap:s": "3"}, 2)[0] == ["s"]

@@ -1,0 +1,48 @@
+"""Change coalescing: changes that arrive within `coalesce` seconds make one decide. The
+first change opens a window at the earliest moment it can have arrived (the pulse's last
+beat, which did not see it); the beat at the window's end decides on the world as it is
+then. A change a beat finds after a sleep as long as the window is already that old: it
+decides at once, so no decide waits longer than the window for coalescing."""
+
+from __future__ import annotations
+
+import math
+
+from looop.core import store
+from looop.core.errors import CorruptState
+from looop.core.paths import Paths
+
+FILE = ".coalesce.json"
+
+
+def _path(paths: Paths) -> str:
+    return str(paths.state(FILE))
+
+
+def wait_left(paths: Paths, now: float, slept: float, window: int) -> int:
+    """Seconds the beat should still wait (0: decide now). Opens the window on the first
+    change; closes it when it has ended."""
+    path = _path(paths)
+    if slept >= window:
+        store.remove(path)
+        return 0
+    try:
+        rec = store.read_json_object(path) or {}
+    except CorruptState:
+        rec = {}
+    since = rec.get("since")
+    if not isinstance(since, int | float) or isinstance(since, bool) or since > now:
+        # no window (or a stamp from the future: the clock stepped back): the change
+        # arrived after the last beat, which slept `slept` seconds before this one
+        since = now - slept
+        store.write_json(path, {"v": 1, "since": since})
+    left = since + window - now
+    if left <= 0:
+        store.remove(path)
+        return 0
+    return max(1, math.ceil(left))
+
+
+def close(paths: Paths) -> None:
+    """No window open: a forced beat decides now, or the change undid itself."""
+    store.remove(_path(paths))

@@ -1,0 +1,146 @@
+"""Flap damping, the way monitoring systems do it (Nagios): per sensor, which of the last
+`window` beats changed its wake signal, weighted towards the newest; at or above `high`
+percent the sensor is flapping and its signal is pinned (it stops waking the loop, its
+reading stays in the snapshot), below `low` it has settled and its signal counts again.
+
+State lives in `.signal-flap.json` (atomic writes), so a restart neither forgets a flapping
+sensor nor re-learns its history. Starting and settling each leave one notice for the next
+prompt; the notices go once a decision was carried out. Only sensors are judged: looop's
+own sys-* probes carry no timestamps, and each of their changes is an event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from looop.core import store
+from looop.core.errors import CorruptState
+from looop.core.paths import Paths
+
+VERSION = 2
+NOTES_CAP = 50  # notices kept for the next prompt: a storm of flaps never grows the file
+
+
+@dataclass(frozen=True)
+class FlapPolicy:
+    window: int  # beats of history per sensor
+    high: float  # percent: at or above, flapping starts; 0 turns damping off
+    low: float  # percent: below, a flapping sensor has settled
+
+    @property
+    def on(self) -> bool:
+        return self.high > 0 and self.window >= 2
+
+
+@dataclass
+class FlapResult:
+    flapping: list[str] = field(default_factory=list)  # snapshot names damped now
+    started: list[str] = field(default_factory=list)  # began flapping this beat
+    settled: list[str] = field(default_factory=list)  # settled this beat
+    pinned: dict[str, str] = field(default_factory=dict)  # item key -> the signal that counts
+
+
+def percent(history: str, window: int) -> float:
+    """Weighted percent of beats that changed: `history` is '0'/'1' per beat, oldest first,
+    the newest at the window's end; weights run linearly from 0.8 (oldest) to 1.2 (newest),
+    so they sum to `window` and one recent change counts a little more than an old one."""
+    if window < 2:
+        return 0.0
+    bits = history[-window:]
+    offset = window - len(bits)
+    total = 0.0
+    for i, bit in enumerate(bits):
+        if bit == "1":
+            total += 0.8 + 0.4 * (offset + i) / (window - 1)
+    return 100.0 * total / window
+
+
+def _load(paths: Paths) -> dict[str, Any]:
+    try:
+        obj = store.read_json_object(paths.signal_flap) or {}
+    except CorruptState:
+        obj = {}  # re-baseline: a lost history costs a few beats of detection, nothing more
+    return obj if obj.get("v") == VERSION else {}
+
+
+def _rec(prev: dict[str, Any], key: str) -> dict[str, Any] | None:
+    got = prev.get(key)
+    return got if isinstance(got, dict) and isinstance(got.get("sig"), str) else None
+
+
+def _history(rec: dict[str, Any] | None) -> str:
+    h = rec.get("hist") if rec else None
+    return h if isinstance(h, str) and set(h) <= {"0", "1"} else ""
+
+
+def track(
+    paths: Paths,
+    items: dict[str, str],
+    policy: FlapPolicy,
+    committed: dict[str, str] | None,
+) -> FlapResult:
+    """One beat's step for every snapshot item; `committed` is the world the decider last
+    saw (a sensor that starts flapping is pinned to its signal there)."""
+    res = FlapResult()
+    obj = _load(paths)
+    raw = obj.get("items")
+    prev: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    raw_notes = obj.get("notes")
+    notes = [n for n in raw_notes if isinstance(n, str)] if isinstance(raw_notes, list) else []
+    out: dict[str, Any] = {}
+    for key, sig in items.items():
+        if not key.startswith("snap:") or key.startswith("snap:sys-"):
+            continue  # looop's own probes (schedules, asks, workers) change for real each time
+        rec = _rec(prev, key)
+        changed = rec is not None and rec["sig"] != sig
+        # oldest-first and right-aligned, so leading zeros say nothing: a calm sensor keeps
+        # "" and a skip beat writes no file
+        hist = (_history(rec) + ("1" if changed else "0"))[-max(policy.window, 1) :].lstrip("0")
+        flapping = bool(rec and rec.get("flapping")) and policy.on
+        pin = rec.get("pinned") if rec and isinstance(rec.get("pinned"), str) else None
+        pct = percent(hist, policy.window)
+        name = key[len("snap:") :]
+        if not flapping and policy.on and changed and pct >= policy.high:
+            flapping = True
+            assert rec is not None  # changed implies a record
+            pin = (committed or {}).get(key, rec["sig"])
+            res.started.append(name)
+            notes.append(f"{name} started flapping ({pct:.0f}% of recent beats changed)")
+        elif flapping and pct < policy.low:
+            flapping, pin = False, None
+            res.settled.append(name)
+            notes.append(f"{name} settled: its signal counts again")
+        if not policy.on and rec and rec.get("flapping"):
+            pin = None  # damping turned off: nothing stays pinned
+        entry: dict[str, Any] = {"sig": sig, "hist": hist}
+        if flapping and pin is not None:
+            entry["flapping"], entry["pinned"] = True, pin
+            res.flapping.append(name)
+            res.pinned[key] = pin
+        out[key] = entry
+    new = {"v": VERSION, "items": out, "notes": notes[-NOTES_CAP:]}
+    if new != obj:
+        store.write_json(paths.signal_flap, new)
+    return res
+
+
+def read_notes(paths: Paths) -> list[str]:
+    """The start/settle notices not yet shown to a decision that was carried out."""
+    raw = _load(paths).get("notes")
+    return [n for n in raw if isinstance(n, str)] if isinstance(raw, list) else []
+
+
+def clear_notes(paths: Paths, shown: list[str]) -> None:
+    """Drop the notices a carried-out decision saw (newer ones stay for the next)."""
+    if not shown:
+        return
+    obj = _load(paths)
+    notes = obj.get("notes")
+    if not isinstance(notes, list) or not notes:
+        return
+    rest = list(notes)
+    for n in shown:
+        if n in rest:
+            rest.remove(n)
+    obj["notes"] = rest
+    store.write_json(paths.signal_flap, obj)
