@@ -265,3 +265,46 @@ def test_write_goal_and_pause_without_a_pulse(authed: TestClient, ctx: Ctx) -> N
     r = authed.post("/api/v1/pulse/pause")
     assert r.status_code == 409 and "not running" in r.json()["error"]
     assert journal(ctx) == before
+
+
+def test_beats_say_how_each_ended_and_why(authed: TestClient, ctx: Ctx) -> None:
+    lines = [
+        {"event": "tick_start", "ts": "2026-06-21T10:00:00Z"},
+        {"event": "world_unchanged", "ts": "2026-06-21T10:00:01Z"},
+        {"event": "tick_start", "ts": "2026-06-21T10:01:00Z"},
+        {
+            "event": "decided",
+            "ts": "2026-06-21T10:01:09Z",
+            "action": "start-worker",
+            "journal": "start w2 on the flaky test",
+            "run_id": "r1",
+        },
+        {"event": "tick_failed", "ts": "2026-06-21T10:02:00Z", "reason": "runner exit 1"},
+    ]
+    ctx.paths.events.write_text("".join(json.dumps(x) + "\n" for x in lines) + "{torn\n")
+    got = authed.get("/api/v1/beats?limit=5").json()
+    assert [(b["outcome"], b["why"]) for b in got] == [
+        ("failed", "runner exit 1"),
+        ("decided", "start-worker · start w2 on the flaky test"),
+        ("skipped", "world unchanged — no AI call"),
+    ]
+    assert got[1]["run_id"] == "r1"
+
+
+def test_a_dead_sessions_screen_is_sent_once_then_the_stream_ends(
+    authed: TestClient, ctx: Ctx, worker: str
+) -> None:
+    send(ctx.paths.data, worker, "last words\r", False)
+    wait_until(
+        lambda: "last words" in authed.get(f"/api/v1/sessions/{worker}/log").json()["text"],
+        10,
+        "the output",
+    )
+    assert authed.post(f"/api/v1/sessions/{worker}/kill", json={}).status_code == 200
+    wait_until(lambda: not get_session(ctx.paths.data, worker).alive, 10, "the worker dead")
+    with authed.stream("GET", f"/api/v1/sessions/{worker}/screen/stream") as r:
+        body = "".join(r.iter_text())  # returns: the stream ends by itself
+    assert body.count("data: {") == 2 and "event: ended" in body
+    shot = json.loads(body.split("data: ", 1)[1].split("\n", 1)[0])
+    assert shot["alive"] is False
+    assert any("last words" in "".join(r["t"] for r in line) for line in shot["lines"])

@@ -212,6 +212,10 @@ def build_app(ctx: Ctx, guard: Guard, secure: bool = False) -> Starlette:
     async def journal(request: Request) -> Response:
         return JSONResponse(await read(reads.journal, _int(request, "tail", 100)))
 
+    @api("GET", "/beats", "The last beats, how each ended and why; ?limit=N.")
+    async def beats(request: Request) -> Response:
+        return JSONResponse(await read(reads.beats, _int(request, "limit", 20)))
+
     @api("GET", "/runs", "Recent decide runs; ?limit=N.")
     async def runs(request: Request) -> Response:
         return JSONResponse(await read(reads.runs, _int(request, "limit", 20)))
@@ -334,7 +338,8 @@ async def _events(request: Request, hub: Hub) -> AsyncIterator[str]:
 async def _screens(
     request: Request, ctx: Ctx, sid: str, first: dict[str, Any]
 ) -> AsyncIterator[str]:
-    """The screen whenever its text or cursor changed, polled; ends when the session does."""
+    """The screen whenever its text or cursor changed, polled; ends once the session has
+    ended (a dead one's screen is its log replayed: sent once, never polled)."""
     shot = first
     last: Any = None
     while True:
@@ -342,6 +347,9 @@ async def _screens(
         if key != last:
             last = key
             yield f"data: {json.dumps(shot, ensure_ascii=False)}\n\n"
+        if not shot.get("alive"):
+            yield "event: ended\ndata: {}\n\n"
+            return
         await asyncio.sleep(SCREEN_POLL_S)
         try:
             shot = await run_in_threadpool(reads.screen, ctx, sid)

@@ -5,7 +5,6 @@ the CLI verbs print (`status --json`, `ls --json`, `shot --format json`, `journa
 from __future__ import annotations
 
 import json
-import os
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,8 @@ from looop.human.mailbox import pending
 from looop.loop.asks import tag
 from looop.loop.fleet import fleet_rows
 from looop.loop.runs import list_runs, show_run
-from looop.loop.status import gather_status
+from looop.loop.status import _BEAT_ENDS as BEAT_ENDS  # how a beat ended, status's own table
+from looop.loop.status import gather_status, move_line
 from looop.sessions import SessionError, get_session, log_tail, screenshot, validate_id
 from looop.web.errors import WebError, not_found
 
@@ -88,9 +88,10 @@ def session_id(raw: str) -> str:
         raise not_found(f"no session '{raw[:80]}'") from None
 
 
-def _known(ctx: Ctx, sid: str) -> None:
+def _known(ctx: Ctx, sid: str) -> bool:
+    """Whether the session is alive; 404 when there is none by that id."""
     try:
-        get_session(ctx.paths.data, session_id(sid))
+        return bool(get_session(ctx.paths.data, session_id(sid)).alive)
     except SessionError:
         raise not_found(f"no session '{sid}' — GET /api/v1/sessions?all=1 lists them") from None
 
@@ -98,12 +99,15 @@ def _known(ctx: Ctx, sid: str) -> None:
 def screen(ctx: Ctx, sid: str) -> dict[str, Any]:
     """The session's screen as the sessions room renders it (`looop shot --format json`),
     regrouped into runs of one style per row: what a browser paints as spans."""
-    _known(ctx, sid)
+    alive = _known(ctx, sid)
     try:
         shot = screenshot(ctx.paths.data, sid, "json", False)
     except SessionError as e:
         raise WebError(409, str(e)) from None
-    return {k: v for k, v in shot.items() if k != "cells"} | {"lines": _runs(shot)}
+    return {k: v for k, v in shot.items() if k != "cells"} | {
+        "lines": _runs(shot),
+        "alive": alive,
+    }
 
 
 _STYLE = ("fg", "bg", "bold", "italic", "underline", "inverse")
@@ -224,8 +228,36 @@ def schedule_rows(ctx: Ctx) -> list[dict[str, Any]]:
     return out
 
 
-def events_offset(ctx: Ctx) -> int:
-    try:
-        return os.stat(ctx.paths.events).st_size
-    except OSError:
-        return 0
+BEATS_SCAN_LINES = 4000  # the events.jsonl lines read back to find the last beats
+
+
+def beats(ctx: Ctx, limit: int) -> list[dict[str, Any]]:
+    """The last beats, newest first: when each ended, how (status's outcomes) and why."""
+    out: list[dict[str, Any]] = []
+    for line in reversed(store.tail_lines(ctx.paths.events, BEATS_SCAN_LINES)):
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        ev = r.get("event") if isinstance(r, dict) else None
+        if ev not in BEAT_ENDS:
+            continue
+        if ev == "decided":
+            why = move_line(str(r.get("action", "?")), str(r.get("journal") or ""))
+        elif ev == "world_unchanged":
+            why = "world unchanged — no AI call"
+        elif ev == "tick_backoff":
+            why = f"waiting out {r.get('fails', '?')} failure(s)"
+        else:
+            why = str(r.get("reason") or r.get("error") or ev.replace("_", " "))
+        out.append(
+            {
+                "at": r.get("ts"),
+                "outcome": BEAT_ENDS[ev],
+                "why": " ".join(why.split())[:300],
+                "run_id": r.get("run_id"),
+            }
+        )
+        if len(out) >= min(max(limit, 1), 200):
+            break
+    return out
