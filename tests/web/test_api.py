@@ -308,3 +308,12 @@ def test_a_dead_sessions_screen_is_sent_once_then_the_stream_ends(
     shot = json.loads(body.split("data: ", 1)[1].split("\n", 1)[0])
     assert shot["alive"] is False
     assert any("last words" in "".join(r["t"] for r in line) for line in shot["lines"])
+
+
+def test_every_answer_refuses_framing_and_foreign_scripts(
+    client: TestClient, authed: TestClient
+) -> None:
+    for r in (client.get("/api/v1/state"), authed.get("/"), authed.get("/static/app.js")):
+        assert r.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+        assert r.headers["x-content-type-options"] == "nosniff"

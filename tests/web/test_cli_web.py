@@ -105,3 +105,36 @@ def test_hot_verbs_load_nothing_of_the_web_room(tmp_path: Path, argv: list[str])
     mods = ast.literal_eval(r.stderr.rsplit("\nMODULES ", 1)[1])
     web = [m for m in mods if m.startswith(("looop.web", "starlette", "uvicorn", "anyio"))]
     assert web == [], f"looop {' '.join(argv)} loads {web}"
+
+
+@pytest.mark.timeout(90)
+def test_tls_serves_https_and_a_secure_cookie(tmp_path: Path) -> None:
+    import ssl
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    if made.returncode != 0:
+        pytest.skip(f"openssl could not make a test certificate: {made.stderr[-200:]!r}")
+    p, url = _start(tmp_path, "--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        assert url.startswith("https://127.0.0.1:")
+        tls = ssl.create_default_context(cafile=str(cert))
+        tls.check_hostname = False  # the test certificate names no host in a SAN
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *a: object, **k: object) -> None:
+                return None
+
+        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=tls), NoRedirect())
+        with pytest.raises(urllib.error.HTTPError) as moved:
+            opener.open(url, timeout=10)
+        assert moved.value.code == 303
+        cookie = moved.value.headers["set-cookie"].lower()
+        assert "secure" in cookie and "httponly" in cookie
+    finally:
+        _stop(p)

@@ -26,7 +26,7 @@ from starlette.responses import (
 )
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from looop import __version__
 from looop.core import jsonsafe
@@ -41,6 +41,17 @@ MAX_BODY = 64 << 10  # a request body past this is refused (413) before it is re
 SCREEN_POLL_S = 0.25
 PING_S = 15.0
 SAFE = ("GET", "HEAD", "OPTIONS")
+# On every response: never framed by another page (clickjacking a Kill button), scripts and
+# connections only from here, no referrer leaving with a URL.
+HARDENING = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -61,10 +72,16 @@ class GuardMiddleware:
         self.app, self.guard, self.secure = app, guard, secure
         self.cookie = cookie_name(guard.port)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, outer: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, outer)
             return
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *HARDENING]
+            await outer(message)
+
         headers = Headers(scope=scope)
         host = headers.get("host")
         if not self.guard.host_ok(host):
