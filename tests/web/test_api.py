@@ -317,3 +317,35 @@ def test_every_answer_refuses_framing_and_foreign_scripts(
         assert r.headers["x-frame-options"] == "DENY"
         assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
         assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_cost_by_worker_runner_and_day(authed: TestClient, ctx: Ctx) -> None:
+    from looop.decide.cost.record import append_cost
+
+    now = ctx.clock.now()
+    ledger = ctx.paths.cost_ledger
+    append_cost(ledger, now, "session", "w1", "claude", 0.5)
+    append_cost(ledger, now, "tick", "tick-1", "codex", 0.25)
+    append_cost(ledger, now - 3 * 86400, "session", "w1", "claude", 2.0)
+    got = authed.get("/api/v1/cost?days=14").json()
+    assert got["today"] == 0.75
+    assert {g["key"]: g["usd"] for g in got["by_worker"]} == {"w1": 0.5, "(ticks)": 0.25}
+    assert {g["key"]: g["usd"] for g in got["by_runner"]} == {"claude": 0.5, "codex": 0.25}
+    daily = got["daily"]
+    assert len(daily) == 14 and daily[-1]["usd"] == 0.75 and daily[-4]["usd"] == 2.0
+    assert sum(d["usd"] for d in daily) == 2.75
+
+
+def test_a_run_with_its_output_and_no_server_paths(authed: TestClient, ctx: Ctx) -> None:
+    d = ctx.paths.run_dir("tick-20260621-100000")
+    d.mkdir(parents=True)
+    (d / "prompt.md").write_text("the prompt")
+    (d / "output.log").write_text("thinking…\nwrote the decision\n")
+    (d / "result.json").write_text(
+        json.dumps({"run_id": d.name, "status": "ok", "action": "noop", "journal": "calm"})
+    )
+    assert [r["run_id"] for r in authed.get("/api/v1/runs").json()] == [d.name]
+    got = authed.get(f"/api/v1/runs/{d.name}").json()
+    assert got["output_text"] == "thinking…\nwrote the decision\n"
+    assert got["summary"] == "noop · calm"
+    assert str(ctx.paths.data) not in json.dumps(got)

@@ -44,6 +44,7 @@ def site(tmp_path: Path) -> Iterator[dict[str, Any]]:
     data = tmp_path / "data"
     data.mkdir()
     env = clean_env(tmp_path, data, LOOOP_CONFIG=str(tmp_path / "config.json"))
+    _history(data)
     spawn(data, "w1", ["bash", "-c", COUNTER], cwd=data, env=dict(os.environ))
     web = subprocess.Popen(
         [LOOOP, "web", "--port", "0"],
@@ -65,6 +66,27 @@ def site(tmp_path: Path) -> Iterator[dict[str, Any]]:
         with contextlib.suppress(SessionError):
             kill(data, "w1")
         wait(data, "w1", 30, FixedClock())
+
+
+def _history(data: Path) -> None:
+    """A past the page can draw: two beats in events.jsonl and some spend in the ledger."""
+    import json
+    import time
+
+    from looop.core.clock import utc_stamp_ms
+    from looop.decide.cost.record import append_cost
+
+    now = time.time()
+    beats = [
+        {"event": "tick_start", "ts": utc_stamp_ms(now - 120)},
+        {"event": "decided", "ts": utc_stamp_ms(now - 110), "action": "start-worker",
+         "journal": "start w1 on the release notes", "run_id": "tick-1"},
+        {"event": "tick_start", "ts": utc_stamp_ms(now - 60)},
+        {"event": "world_unchanged", "ts": utc_stamp_ms(now - 59)},
+    ]  # fmt: skip
+    (data / "events.jsonl").write_text("".join(json.dumps(b) + "\n" for b in beats))
+    for days, usd in ((0, 0.42), (1, 1.8), (3, 0.9), (6, 2.4)):
+        append_cost(data / "cost.jsonl", now - days * 86400, "session", "w1", "claude", usd)
 
 
 @pytest.fixture
@@ -95,13 +117,18 @@ def _text(driver: Any, css: str) -> str:
         return ""
 
 
-def _shoot(driver: Any, name: str, size: tuple[int, int], mobile: bool) -> Path:
+def _shoot(
+    driver: Any, name: str, size: tuple[int, int], mobile: bool, at: str | None = None
+) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     driver.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride",
         {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": mobile},
     )
-    driver.execute_script("window.scrollTo(0, 0)")
+    if at is None:
+        driver.execute_script("window.scrollTo(0, 0)")
+    else:  # the lower half of a phone's page
+        driver.execute_script(f"document.querySelector({at!r}).scrollIntoView()")
     path = ARTIFACTS / f"{name}-{size[0]}x{size[1]}.png"
     driver.save_screenshot(str(path))
     return path
@@ -158,4 +185,5 @@ def test_dashboard_end_to_end(site: dict[str, Any], driver: Any) -> None:
     wait_until(lambda: "w1" not in _text(driver, "#fleet tbody"), 20, "w1 off the fleet")
     wait_until(lambda: "kill-worker w1" in _text(driver, "#journal"), 20, "the kill journaled")
     _shoot(driver, "after-kill-phone", PHONE, mobile=True)
+    _shoot(driver, "after-kill-phone-lower", PHONE, mobile=True, at="#spend-box")
     _shoot(driver, "after-kill-desktop", DESKTOP, mobile=False)

@@ -224,10 +224,18 @@ function renderChart(daily) {
   $("#chart-to").textContent = "today";
 }
 
+const pad = (n) => String(n).padStart(2, "0");
+function localStamp(iso) {
+  // events.jsonl stamps are UTC; shown in the browser's zone, as the journal's are local
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  return `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
 function renderBeats(beats) {
   const ol = $("#beats");
   ol.replaceChildren(...beats.map((b) => el("li", {},
-    el("span", { class: "at", text: (b.at || "").replace("T", " ").slice(5, 19) }),
+    el("span", { class: "at", text: localStamp(b.at) }),
     el("span", { class: `o-${b.outcome}`, text: b.outcome }), ` ${b.why}`)));
   if (!beats.length) ol.append(el("li", { class: "muted", text: "no beats yet" }));
 }
