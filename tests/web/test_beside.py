@@ -104,6 +104,31 @@ def test_up_web_survives_its_own_crash_and_down_stops_it(tmp_path: Path) -> None
         assert again.stdout.strip().endswith(f"token={token}")
         assert _status(env)["pulse"]["pid"] == pulse_pid  # type: ignore[index]
         assert "web already running" in _cli(env, "up", "--web").stdout
+
+        # pause and resume the pulse from the web, as `down --keep-workers` / `up` do
+        new_url = again.stdout.strip().rsplit(" · ", 1)[1].split("/?", 1)[0]
+        assert _cli(env, "worker", "start", "k1", "--command", "sleep 600", "go").returncode == 0
+
+        def post(path: str) -> dict[str, object]:
+            req = urllib.request.Request(
+                f"{new_url}/api/v1{path}",
+                data=b"{}",
+                method="POST",
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(req, timeout=60) as r:
+                got = json.load(r)
+            assert isinstance(got, dict)
+            return got
+
+        assert post("/pulse/pause")["ok"] is True
+        st = _status(env)
+        assert st["pulse"]["running"] is False  # type: ignore[index]
+        assert [w["id"] for w in st["workers"] if w["alive"]] == ["k1"]  # type: ignore[attr-defined, index]
+        assert post("/pulse/resume")["ok"] is True
+        assert _status(env)["pulse"]["running"] is True  # type: ignore[index]
+        journal = (data / "journal.md").read_text()
+        assert "web: paused the pulse" in journal and "web: resumed the pulse" in journal
     finally:
         down = _cli(env, "down")
     assert "web stopped" in down.stdout, down.stdout + down.stderr
