@@ -212,7 +212,7 @@ def test_random_decisions_execute_or_refuse_in_one_line(exec_root: Path, obj: An
 # ---------------------------------------------------------------- every verb's arguments
 
 # Interactive or long-lived verbs, and `run` (it runs what it is given).
-_SKIP = {"watch", "attach", "pulse", "up", "demo", "run", "worker start", "restart", "down"}
+_SKIP = {"watch", "attach", "pulse", "up", "demo", "run", "worker start", "restart", "down", "web"}
 # Options that would make a verb follow forever or bypass the tripwire.
 _SKIP_OPTS = {"--watch", "--follow", "-f", "--allow-dangerous"}
 

@@ -23,6 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "loop": {"core", "sessions", "human", "workers", "act", "decide", "sense", "seed"},
     "demo": {"core", "loop", "seed"},
     "tui": {"core", "sessions", "human", "workers", "loop"},
+    "web": {"core", "sessions", "human", "workers", "act", "decide", "loop", "seed", "(top)"},
     "cli": {
         "core",
         "sessions",
@@ -35,6 +36,7 @@ ALLOWED: dict[str, set[str]] = {
         "seed",
         "demo",
         "tui",
+        "web",
         "(top)",
     },
     "(top)": {"cli"},

@@ -56,6 +56,7 @@ COMMANDS: dict[str, str] = {
     "playbook": "looop.cli.steer:playbook_group",
     "run": "looop.cli.steer:run_cmd",
     "schedule": "looop.cli.schedule:schedule_group",
+    "web": "looop.cli.web:web_cmd",
 }
 # Second spellings: listed once, compactly, under the verbs in `looop --help`.
 ALIASES = {

@@ -19,6 +19,7 @@ from looop.cli.render import print_status
 from looop.cli.root import cli, did_you_mean
 from looop.core import store
 from looop.core.config import knob_lines
+from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.loop.status import gather_status
 
@@ -191,7 +192,12 @@ def _dry_run_tick() -> None:
 
 @click.command("up", help="Start the pulse in the background (idempotent).")
 @click.option("--json", "json_log", is_flag=True, help="The pulse logs NDJSON events.")
-def up_cmd(json_log: bool) -> None:
+@click.option(
+    "--web/--no-web",
+    default=None,
+    help="Also serve the dashboard beside it (default: the config's web.up).",
+)
+def up_cmd(json_log: bool, web: bool | None) -> None:
     from looop.loop.daemon import start_detached  # lazy: only up/down/bare looop need it
 
     ctx = make_ctx()
@@ -200,6 +206,22 @@ def up_cmd(json_log: bool) -> None:
         click.echo(f"pulse started (pid {res.pid}) · follow it: looop log pulse -f")
     else:
         click.echo(f"pulse already running (pid {res.pid}) · follow it: looop log pulse -f")
+    if web is None:
+        web = _web_up_in_config(ctx)
+    if web:
+        from looop.web.daemon import start_web  # lazy: only `up --web` starts the web face
+
+        up = start_web(ctx)
+        state = "started" if up.started else "already running"
+        click.echo(f"web {state} (pid {up.pid}) · {up.url}")
+
+
+def _web_up_in_config(ctx: Ctx) -> bool:
+    try:
+        web = ctx.config().raw.get("web")
+    except LooopError:
+        return False
+    return isinstance(web, dict) and web.get("up") is True
 
 
 @click.command("down", help="Stop the pulse (its beat finishes first), then every worker.")
@@ -214,10 +236,14 @@ def up_cmd(json_log: bool) -> None:
 def down_cmd(grace: float, keep_workers: bool) -> None:
     from looop.cli.beathost import stop_beat_host  # lazy: only down stops the beat host
     from looop.loop.daemon import stop_all  # lazy: only up/down/bare looop need it
+    from looop.web.daemon import stop_web  # lazy: only down stops a web server beside it
 
     ctx = make_ctx()
     res = stop_all(ctx, grace, keep_workers=keep_workers)
     stop_beat_host(ctx.env)  # nothing depends on it: the next `looop tick` starts another
+    web_pid = stop_web(ctx)
+    if web_pid is not None:
+        click.echo(f"web stopped (pid {web_pid})")
     if res.tick_pid:
         click.echo(
             f"pulse is not running · a foreground `looop tick` (pid {res.tick_pid}) holds "

@@ -357,6 +357,7 @@ _TOP_KEYS = (
     "prices",
     "shell_policy",
     "sandbox",
+    "web",
     "v",
 )
 _RUNNER_KEYS = ("tick", "worker", "interactive", "cost", "sandbox")

@@ -198,6 +198,20 @@ def _close_apprise_pools(apprise: Any) -> None:
             pass
 
 
+def web_link(raw: dict[str, Any], kind: str, notify_id: str) -> str | None:
+    """The dashboard address of an ask when the config names the web face's public URL
+    (`"web": {"url": "https://…"}`). Never the token: a notification service sees the text."""
+    web = raw.get("web")
+    url = web.get("url") if isinstance(web, dict) else None
+    if kind != "ask" or not notify_id or not isinstance(url, str):
+        return None
+    if not url.startswith(("http://", "https://")) or any(c.isspace() for c in url):
+        return None
+    from urllib.parse import quote  # lazy: only an ask with a web face links to it
+
+    return f"{url.rstrip('/')}/#ask={quote(notify_id, safe='')}"
+
+
 def notify(
     ctx: Ctx,
     message: str,
@@ -212,6 +226,9 @@ def notify(
         raw = (cfg if cfg is not None else ctx.config()).raw
     except LooopError:
         return
+    link = web_link(raw, kind, notify_id)
+    if link:
+        message = f"{message}\nopen: {link}"
     hook = raw.get("notification")
     if isinstance(hook, str) and hook.strip():
         fire_hook(ctx, hook, message, notify_id)

@@ -1,0 +1,60 @@
+"""`looop web`: the dashboard and JSON API of this data dir (the web room loads only here)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from looop.cli.app import make_ctx
+from looop.core.errors import LooopError
+
+
+def web_settings(raw: dict[str, Any]) -> dict[str, Any]:
+    """The config's `web` object ({} when absent); a wrong shape names the key."""
+    web = raw.get("web")
+    if web is None:
+        return {}
+    if not isinstance(web, dict):
+        raise LooopError('config key \'web\' must be an object like {"url": "https://…"}')
+    url = web.get("url")
+    if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+        raise LooopError("config key 'web.url' must be the dashboard's http(s):// base address")
+    return web
+
+
+@click.command("web", help="Serve the dashboard and the JSON API (prints one URL with a token).")
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default 8765).")
+@click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--new-token", is_flag=True, help="Make a new token (old links stop working).")
+def web_cmd(
+    host: str | None,
+    port: int | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    new_token: bool,
+) -> None:
+    # lazy: the web room and its libraries load only for this verb
+    from looop.seed import ensure_data_dir
+    from looop.web.server import Options, serve
+
+    ctx = make_ctx()
+    try:
+        web = web_settings(ctx.config().raw)
+    except LooopError as e:
+        click.echo(f"looop web: {e} — serving without the config's web settings", err=True)
+        web = {}
+    ensure_data_dir(ctx.paths)
+    opt = Options(
+        host=host or str(web.get("host") or "127.0.0.1"),
+        port=port if port is not None else int(web.get("port") or 8765),
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        new_token=new_token,
+        public_url=web.get("url"),
+    )
+    raise SystemExit(serve(ctx, opt, sys.stdout, sys.stderr))

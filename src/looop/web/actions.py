@@ -1,0 +1,182 @@
+"""The write side of the API: every action goes the way the CLI verb goes — a typed decision
+through the executor (kill, send, keys, goal), the mailbox (answer, tell), the daemon (pause =
+`looop down --keep-workers`, resume = `looop up`) — and is journaled as done by "web". Every
+check runs before anything is written, so a refused request leaves no trace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from looop.act.actions import decision_from_obj
+from looop.act.decision import DecisionError, summary_of
+from looop.act.executor import execute
+from looop.act.journal import append_journal
+from looop.act.outcome import ExecError
+from looop.core.context import Ctx
+from looop.core.errors import LooopError
+from looop.human.mailbox import AskError, answer, check_worker, new_tell
+from looop.sessions import SessionError, get_session, validate_id
+from looop.web.errors import WebError, not_found
+
+ACTOR = "web"
+MAX_TEXT = 16 << 10  # one answer, tell, goal or typed text
+
+
+def _text(body: dict[str, Any], key: str, *, required: bool = True) -> str:
+    v = body.get(key)
+    if v is None and not required:
+        return ""
+    if not isinstance(v, str):
+        raise WebError(400, f"field '{key}' must be a string")
+    if len(v) > MAX_TEXT:
+        raise WebError(413, f"field '{key}' is over {MAX_TEXT} characters")
+    if required and not v.strip():
+        raise WebError(400, f"field '{key}' is empty")
+    return v
+
+
+def _journal(ctx: Ctx, text: str) -> str:
+    return append_journal(ctx, ctx.knobs(), f"{ACTOR}: {text}")
+
+
+def _steer(ctx: Ctx, obj: dict[str, Any]) -> dict[str, Any]:
+    """One decision through the pulse's own executor, as `looop kill`/`goal write` run it."""
+    # lazy: seeding is only needed once a move runs
+    from looop.seed import ensure_data_dir
+
+    try:
+        # parsed twice: the journal line names the move as the executor summarises it
+        action = decision_from_obj(dict(obj)).action
+        decision = decision_from_obj({**obj, "journal": f"{ACTOR}: {summary_of(action)}"})
+    except (DecisionError, LooopError) as e:
+        raise WebError(400, str(e)) from None
+    ensure_data_dir(ctx.paths)
+    try:
+        done = execute(ctx, ctx.knobs(), decision, actor=ACTOR)
+    except ExecError as e:
+        raise WebError(409, str(e)) from None
+    return {"ok": True, "kind": done.kind, "journal": done.journal}
+
+
+def _session(ctx: Ctx, sid: str) -> Any:
+    if sid == "pulse":
+        raise not_found("the pulse is not a worker — pause and resume it instead")
+    try:
+        return get_session(ctx.paths.data, validate_id(sid))
+    except SessionError:
+        raise not_found(f"no worker '{sid}' — GET /api/v1/sessions?all=1 lists them") from None
+
+
+def _live(ctx: Ctx, sid: str) -> None:
+    if not _session(ctx, sid).alive:
+        raise WebError(409, f"worker {sid} is not running")
+
+
+def answer_ask(ctx: Ctx, ask_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """`looop answer ID TEXT`: bound to this ask; its --options enforced (never forced)."""
+    text = _text(body, "answer").rstrip("\n")
+    p = ctx.paths
+    name = f"{ask_id}.json"
+    try:
+        check_worker(ask_id, "ask id")
+    except AskError:
+        raise not_found(f"no ask '{ask_id[:80]}'") from None
+    if (p.answers / name).exists():
+        raise WebError(409, f"ask '{ask_id}' is already answered")
+    if not (p.asks / name).exists():
+        if (p.asks / "archive" / name).exists():
+            raise WebError(409, f"ask '{ask_id}' was answered and is gone from the pending list")
+        raise not_found(f"no ask '{ask_id}' — GET /api/v1/asks lists the pending ones")
+    try:
+        answer(p.asks, p.answers, ask_id, text, ctx.clock.now(), False)
+    except AskError as e:
+        msg = str(e)
+        raise WebError(400 if "takes one of" in msg else 409, msg) from None
+    ctx.events.record("answer", id=ask_id, actor=ACTOR)
+    _journal(ctx, f"answered {ask_id}: {text}")
+    return {"ok": True, "id": ask_id, "answer": text}
+
+
+def tell(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
+    """`looop tell WORKER MSG`: queued for a live worker's next `looop told`."""
+    msg = _text(body, "message")
+    _live(ctx, sid)
+    try:
+        tid = new_tell(ctx.paths.tells, sid, msg, ctx.clock.now())
+    except AskError as e:
+        raise WebError(400, str(e)) from None
+    ctx.events.record("tell", id=tid, worker=sid, actor=ACTOR)
+    _journal(ctx, f"told {sid}: {msg}")
+    return {"ok": True, "id": tid}
+
+
+def send_text(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Type text into a worker: with Enter it is the executor's steer_session (as `looop send`
+    presses it); without, `looop send -n` (the session client, journaled here)."""
+    text = _text(body, "text", required=False)
+    enter = body.get("enter", True)
+    if not isinstance(enter, bool):
+        raise WebError(400, "field 'enter' must be true or false")
+    _live(ctx, sid)
+    if enter:
+        return _steer(ctx, {"action": "steer_session", "id": sid, "input": text})
+    if not text:
+        raise WebError(400, "field 'text' is empty (and no Enter to press)")
+    from looop.sessions import send  # lazy: the client loads with the first send
+
+    try:
+        send(ctx.paths.data, sid, text, False)
+    except SessionError as e:
+        raise WebError(409, str(e)) from None
+    ctx.events.record("steered", actor=ACTOR, action="send", summary=f"typed into {sid}")
+    _journal(ctx, f"typed into {sid}")
+    return {"ok": True}
+
+
+def send_keys(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
+    keys = body.get("keys")
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
+        raise WebError(400, "field 'keys' must be a non-empty list of key names")
+    _live(ctx, sid)
+    return _steer(ctx, {"action": "send_key", "id": sid, "keys": keys})
+
+
+def kill(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
+    reason = _text(body, "reason", required=False)
+    _session(ctx, sid)
+    return _steer(ctx, {"action": "kill_worker", "id": sid, "reason": reason})
+
+
+def write_goal(ctx: Ctx, goal_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    text = _text(body, "body")
+    return _steer(ctx, {"action": "write_goal", "id": goal_id, "body": text})
+
+
+def pause(ctx: Ctx) -> dict[str, Any]:
+    """`looop down --keep-workers`: the pulse stops after its beat; workers keep running."""
+    from looop.loop.daemon import stop_all  # lazy: only pause/resume load the daemon
+
+    try:
+        res = stop_all(ctx, keep_workers=True)
+    except LooopError as e:
+        raise WebError(409, str(e)) from None
+    if not res.was_running:
+        raise WebError(409, "the pulse is not running")
+    ctx.events.record("steered", actor=ACTOR, action="pause", summary="paused the pulse")
+    _journal(ctx, "paused the pulse (workers keep running)")
+    return {"ok": True, "pid": res.pid, "forced": res.forced}
+
+
+def resume(ctx: Ctx) -> dict[str, Any]:
+    """`looop up`: start the pulse in the background (idempotent: 409 when it runs)."""
+    from looop.loop.daemon import start_detached  # lazy: only pause/resume load the daemon
+
+    try:
+        res = start_detached(ctx)
+    except LooopError as e:
+        raise WebError(409, str(e)) from None
+    if not res.started:
+        raise WebError(409, f"the pulse is already running (pid {res.pid})")
+    ctx.events.record("steered", actor=ACTOR, action="resume", summary="resumed the pulse")
+    _journal(ctx, "resumed the pulse")
+    return {"ok": True, "pid": res.pid}

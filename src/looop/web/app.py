@@ -1,0 +1,399 @@
+"""The Starlette app: the guard in front of everything, the /api/v1 routes, the dashboard page
+and its static files (shipped in the package, no build step)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from looop import __version__
+from looop.core import jsonsafe
+from looop.core.context import Ctx
+from looop.web import actions, reads
+from looop.web.auth import Guard, token_ok
+from looop.web.errors import WebError
+from looop.web.events import Hub
+
+STATIC = Path(__file__).parent / "static"
+MAX_BODY = 64 << 10  # a request body past this is refused (413) before it is read whole
+SCREEN_POLL_S = 0.25
+PING_S = 15.0
+SAFE = ("GET", "HEAD", "OPTIONS")
+# On every response: never framed by another page (clickjacking a Kill button), scripts and
+# connections only from here, no referrer leaving with a URL.
+HARDENING = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def cookie_name(port: int) -> str:
+    """Per port: cookies ignore ports, and two servers on one host must not clobber each
+    other's login."""
+    return f"looop_web_{port}"
+
+
+class GuardMiddleware:
+    """Host check (DNS rebinding) on every request; the token (query once, then the cookie,
+    or a Bearer header) on all but the static files; the Origin on every state-changing call."""
+
+    def __init__(self, app: ASGIApp, guard: Guard, secure: bool) -> None:
+        self.app, self.guard, self.secure = app, guard, secure
+        self.cookie = cookie_name(guard.port)
+
+    async def __call__(self, scope: Scope, receive: Receive, outer: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, outer)
+            return
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *HARDENING]
+            await outer(message)
+
+        headers = Headers(scope=scope)
+        host = headers.get("host")
+        if not self.guard.host_ok(host):
+            await _error(403, "this server does not answer to that Host name")(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path.startswith("/static/") or path == "/favicon.ico":
+            await self.app(scope, receive, send)
+            return
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        given = (query.get("token") or [None])[0]
+        if given is not None and token_ok(given, self.guard.token) and path == "/":
+            # the token leaves the address bar and history at once; the cookie carries it on
+            resp = RedirectResponse("/", status_code=303)
+            resp.set_cookie(
+                self.cookie,
+                self.guard.token,
+                httponly=True,
+                samesite="strict",
+                secure=self.secure,
+                path="/",
+            )
+            await resp(scope, receive, send)
+            return
+        bearer = headers.get("authorization", "")
+        tok = self.guard.token
+        by_bearer = bearer[:7].lower() == "bearer " and token_ok(bearer[7:].strip(), tok)
+        by_cookie = token_ok(_cookie(headers, self.cookie), self.guard.token)
+        by_query = given is not None and token_ok(given, self.guard.token)
+        if not (by_bearer or by_cookie or by_query):
+            if path == "/" and scope["method"] in SAFE:
+                page = "<!doctype html><title>looop</title><p>Open the address `looop web` printed (it carries the token).</p>"  # noqa: E501
+                await HTMLResponse(page, status_code=401)(scope, receive, send)
+                return
+            await _error(401, "missing or wrong token — open the URL `looop web` printed")(
+                scope, receive, send
+            )
+            return
+        if scope["method"] not in SAFE and not (
+            self.guard.origin_ok(headers.get("origin"), host)
+            or (by_bearer and headers.get("origin") is None)
+        ):
+            await _error(403, "cross-origin request refused (Origin is not this server)")(
+                scope, receive, send
+            )
+            return
+        await self.app(scope, receive, send)
+
+
+def _cookie(headers: Headers, name: str) -> str | None:
+    for part in headers.get("cookie", "").split(";"):
+        k, _, v = part.strip().partition("=")
+        if k == name:
+            return v
+    return None
+
+
+async def read_body(request: Request, cap: int = MAX_BODY) -> dict[str, Any]:
+    """The request's JSON object, refused (413) past `cap` bytes whatever Content-Length says."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > cap:
+        raise WebError(413, f"request body over {cap >> 10} KiB")
+    got = bytearray()
+    async for chunk in request.stream():
+        got += chunk
+        if len(got) > cap:
+            raise WebError(413, f"request body over {cap >> 10} KiB")
+    if not got.strip():
+        return {}
+    try:
+        obj = jsonsafe.loads(got.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise WebError(400, f"the body is not JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise WebError(400, "the body must be a JSON object")
+    return obj
+
+
+def _int(request: Request, key: str, default: int) -> int:
+    raw = request.query_params.get(key)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise WebError(400, f"query '{key}' must be a whole number") from None
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def build_app(ctx: Ctx, guard: Guard, secure: bool = False) -> Starlette:
+    hub = Hub(ctx)
+    routes: list[Route | Mount] = []
+    listed: list[tuple[str, str, str]] = []  # (method, path, summary) for the OpenAPI text
+
+    def api(method: str, path: str, summary: str) -> Callable[[Handler], Handler]:
+        def wrap(fn: Handler) -> Handler:
+            async def endpoint(request: Request) -> Response:
+                try:
+                    return await fn(request)
+                except WebError as e:
+                    return _error(e.status, e.message)
+                except Exception as e:  # a bug: one line to the client, the trace to stderr
+                    import traceback  # lazy: only a crash needs it
+
+                    traceback.print_exc(file=sys.stderr)
+                    return _error(500, f"internal error: {type(e).__name__}")
+
+            routes.append(Route(f"/api/v1{path}", endpoint, methods=[method]))
+            listed.append((method, path, summary))
+            return fn
+
+        return wrap
+
+    def read(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+        return run_in_threadpool(fn, ctx, *args)
+
+    def sid(request: Request) -> str:
+        return str(request.path_params["sid"])
+
+    @api("GET", "/state", "The loop at a glance (`looop status --json`).")
+    async def state(request: Request) -> Response:
+        return JSONResponse(await read(reads.state))
+
+    @api("GET", "/sessions", "Pulse and workers with health (`looop ls --json`); ?all=1.")
+    async def sessions(request: Request) -> Response:
+        every = request.query_params.get("all", "") in ("1", "true")
+        return JSONResponse(await read(reads.sessions, every))
+
+    @api("GET", "/sessions/{sid}/screen", "A session's screen: rows of styled runs.")
+    async def screen(request: Request) -> Response:
+        return JSONResponse(await read(reads.screen, sid(request)))
+
+    @api("GET", "/sessions/{sid}/screen/stream", "The screen as SSE, sent when it changes.")
+    async def screen_stream(request: Request) -> Response:
+        first = await read(reads.screen, sid(request))  # 404 before the stream starts
+        return _sse(_screens(request, ctx, sid(request), first))
+
+    @api("GET", "/sessions/{sid}/log", "A session's output tail, ANSI stripped; ?tail=N.")
+    async def log(request: Request) -> Response:
+        return JSONResponse(await read(reads.log, sid(request), _int(request, "tail", 200)))
+
+    @api("GET", "/journal", "The journal's last lines (`journal --json`); ?tail=N.")
+    async def journal(request: Request) -> Response:
+        return JSONResponse(await read(reads.journal, _int(request, "tail", 100)))
+
+    @api("GET", "/beats", "The last beats, how each ended and why; ?limit=N.")
+    async def beats(request: Request) -> Response:
+        return JSONResponse(await read(reads.beats, _int(request, "limit", 20)))
+
+    @api("GET", "/runs", "Recent decide runs; ?limit=N.")
+    async def runs(request: Request) -> Response:
+        return JSONResponse(await read(reads.runs, _int(request, "limit", 20)))
+
+    @api("GET", "/runs/{rid}", "One run with its output.")
+    async def run(request: Request) -> Response:
+        return JSONResponse(await read(reads.run, str(request.path_params["rid"])))
+
+    @api("GET", "/cost", "Spend today by worker and runner, and per day; ?days=N (14).")
+    async def cost(request: Request) -> Response:
+        return JSONResponse(await read(reads.cost, _int(request, "days", 14)))
+
+    @api("GET", "/asks", "Pending asks, LIVE or STRANDED (`looop asks --json`).")
+    async def asks(request: Request) -> Response:
+        return JSONResponse(await read(reads.asks))
+
+    @api("GET", "/schedules", "Schedules with their next fire.")
+    async def schedules(request: Request) -> Response:
+        return JSONResponse(await read(reads.schedule_rows))
+
+    @api("GET", "/events", "Live events and journal lines (SSE).")
+    async def events(request: Request) -> Response:
+        return _sse(_events(request, hub))
+
+    @api("POST", "/asks/{aid}/answer", 'Answer a pending ask: {"answer"}.')
+    async def answer(request: Request) -> Response:
+        body = await read_body(request)
+        aid = str(request.path_params["aid"])
+        return JSONResponse(await read(actions.answer_ask, aid, body))
+
+    @api("POST", "/sessions/{sid}/tell", 'Queue a message for a worker: {"message"}.')
+    async def tell(request: Request) -> Response:
+        body = await read_body(request)
+        return JSONResponse(await read(actions.tell, sid(request), body))
+
+    @api("POST", "/sessions/{sid}/send", 'Type into a worker: {"text", "enter": true}.')
+    async def send_text(request: Request) -> Response:
+        body = await read_body(request)
+        return JSONResponse(await read(actions.send_text, sid(request), body))
+
+    @api("POST", "/sessions/{sid}/keys", 'Press named keys: {"keys": ["C-c"]}.')
+    async def keys(request: Request) -> Response:
+        body = await read_body(request)
+        return JSONResponse(await read(actions.send_keys, sid(request), body))
+
+    @api("POST", "/sessions/{sid}/kill", 'Kill a worker: {"reason"}.')
+    async def kill(request: Request) -> Response:
+        body = await read_body(request)
+        return JSONResponse(await read(actions.kill, sid(request), body))
+
+    @api("POST", "/goals/{gid}", 'Write goals/ID.md: {"body"}.')
+    async def goal(request: Request) -> Response:
+        body = await read_body(request)
+        return JSONResponse(await read(actions.write_goal, str(request.path_params["gid"]), body))
+
+    @api("POST", "/pulse/pause", "Stop the pulse after its beat; workers keep running.")
+    async def pause(request: Request) -> Response:
+        await read_body(request)
+        return JSONResponse(await read(actions.pause))
+
+    @api("POST", "/pulse/resume", "Start the pulse again.")
+    async def resume(request: Request) -> Response:
+        await read_body(request)
+        return JSONResponse(await read(actions.resume))
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(openapi_doc(listed))
+
+    async def index(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", headers=_NO_STORE)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _error(404, f"no such path {request.url.path[:200]}")
+
+    routes += [
+        Route("/api/v1/openapi.json", openapi, methods=["GET"]),
+        Route("/", index, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await hub.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
+    app.state.hub = hub
+    app.add_middleware(GuardMiddleware, guard=guard, secure=secure)
+    return app
+
+
+_NO_STORE: Mapping[str, str] = {"Cache-Control": "no-store"}
+
+
+def _sse(gen: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(
+        gen,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _events(request: Request, hub: Hub) -> AsyncIterator[str]:
+    q = hub.subscribe()
+    try:
+        yield "retry: 2000\n\n"
+        while True:
+            try:
+                msg = await asyncio.wait_for(q.get(), PING_S)
+            except TimeoutError:
+                yield ": ping\n\n"
+                continue
+            if msg is None:
+                return  # dropped as too slow: the browser reconnects
+            yield f"data: {msg}\n\n"
+    finally:
+        hub.unsubscribe(q)
+
+
+async def _screens(
+    request: Request, ctx: Ctx, sid: str, first: dict[str, Any]
+) -> AsyncIterator[str]:
+    """The screen whenever its text or cursor changed, polled; ends once the session has
+    ended (a dead one's screen is its log replayed: sent once, never polled)."""
+    shot = first
+    last: Any = None
+    while True:
+        key = (shot.get("screen_hash"), json.dumps(shot.get("cursor")), len(shot["lines"]))
+        if key != last:
+            last = key
+            yield f"data: {json.dumps(shot, ensure_ascii=False)}\n\n"
+        if not shot.get("alive"):
+            yield "event: ended\ndata: {}\n\n"
+            return
+        await asyncio.sleep(SCREEN_POLL_S)
+        try:
+            shot = await run_in_threadpool(reads.screen, ctx, sid)
+        except WebError:
+            return
+
+
+def openapi_doc(listed: list[tuple[str, str, str]]) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for method, path, summary in listed:
+        params = [
+            {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+            for part in path.split("/")
+            if part.startswith("{")
+        ]
+        op: dict[str, Any] = {"summary": summary, "responses": {"200": {"description": "ok"}}}
+        if params:
+            op["parameters"] = params
+        if method == "POST":
+            op["requestBody"] = {"content": {"application/json": {"schema": {"type": "object"}}}}
+        paths.setdefault(f"/api/v1{path}", {})[method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "looop web API", "version": f"1 (looop {__version__})"},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+        "paths": paths,
+    }

@@ -1,0 +1,108 @@
+"""`looop up --web`: the web server beside the pulse, as its own detached process (never a
+child or a thread of the pulse: it can crash, be killed or restart and the loop never notices,
+since the two share only the data dir). Light: no web library loads here."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+from dataclasses import dataclass
+
+from looop.core import store
+from looop.core.context import Ctx
+from looop.core.errors import CorruptState, LooopError
+from looop.web.auth import load_or_make_token, runtime_path
+
+READY_S = 15.0  # uvicorn's imports and bind on a busy 2-core machine
+
+
+@dataclass(frozen=True)
+class WebUp:
+    started: bool
+    pid: int
+    url: str  # with the token: what `looop web` prints
+
+
+def running(ctx: Ctx) -> dict[str, object] | None:
+    """The live server's runtime record (pid, url, port), None when none serves this dir."""
+    try:
+        rec = store.read_json_object(runtime_path(ctx.paths))
+    except (CorruptState, OSError):
+        return None
+    pid = rec.get("pid") if rec else None
+    if not isinstance(pid, int) or not _is_web(pid):
+        return None
+    return rec
+
+
+def _is_web(pid: int) -> bool:
+    """pid is alive and still a `looop web` (a reused pid is not)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return False
+    return b"web" in argv
+
+
+def log_path(ctx: Ctx) -> str:
+    return os.fspath(ctx.paths.lock_dir / "web.log")
+
+
+def start_web(ctx: Ctx, extra: list[str] | None = None) -> WebUp:
+    """Start `looop web` detached unless one serves this data dir already (idempotent)."""
+    ctx.paths.lock_dir.mkdir(parents=True, exist_ok=True)
+    with store.dir_lock(ctx.paths.lock_dir / "web-up"):
+        token = load_or_make_token(ctx.paths)
+        rec = running(ctx)
+        if rec is not None:
+            return WebUp(False, int(str(rec["pid"])), f"{rec.get('url')}/?token={token}")
+        # the log holds the printed URL, token and all: readable by this user only
+        fd = os.open(log_path(ctx), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            proc = subprocess.Popen(
+                [ctx.bin, "web", *(extra or [])],
+                cwd=ctx.paths.data,
+                env=dict(ctx.env),
+                stdin=subprocess.DEVNULL,
+                stdout=fd,
+                stderr=fd,
+                start_new_session=True,  # its own session: a Ctrl-C at `looop up` never reaches it
+            )
+        finally:
+            os.close(fd)
+        deadline = ctx.clock.monotonic() + READY_S
+        while ctx.clock.monotonic() < deadline:
+            rec = running(ctx)
+            if rec is not None and rec.get("pid") == proc.pid:
+                return WebUp(True, proc.pid, f"{rec.get('url')}/?token={token}")
+            if proc.poll() is not None:
+                break
+            select.select([], [], [], 0.05)
+        tail = store.tail_lines(log_path(ctx), 1)
+        with contextlib.suppress(OSError):
+            proc.kill()
+        raise LooopError(
+            f"the web server did not start: {tail[-1] if tail else 'no output'} — see "
+            f"{log_path(ctx)}"
+        )
+
+
+def stop_web(ctx: Ctx, grace_s: float = 5.0) -> int | None:
+    """SIGTERM the server serving this dir (SIGKILL after grace_s); its pid, None when none."""
+    rec = running(ctx)
+    if rec is None:
+        return None
+    pid = int(str(rec["pid"]))
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = ctx.clock.monotonic() + grace_s
+    while ctx.clock.monotonic() < deadline and _is_web(pid):
+        select.select([], [], [], 0.05)
+    if _is_web(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return pid

@@ -1,0 +1,263 @@
+"""The read side of the API: each function is one endpoint's JSON, built by the same functions
+the CLI verbs print (`status --json`, `ls --json`, `shot --format json`, `journal --json`, `runs`,
+`cost`, `asks`, `schedule list`). Never the config's env or a runner's command: no secrets."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from looop.core import store
+from looop.core.context import Ctx
+from looop.core.errors import LooopError
+from looop.decide.cost.report import cost_report
+from looop.human import schedules
+from looop.human.mailbox import pending
+from looop.loop.asks import tag
+from looop.loop.fleet import fleet_rows
+from looop.loop.runs import list_runs, show_run
+from looop.loop.status import _BEAT_ENDS as BEAT_ENDS  # how a beat ended, status's own table
+from looop.loop.status import gather_status, move_line
+from looop.sessions import SessionError, get_session, log_tail, screenshot, validate_id
+from looop.web.errors import WebError, not_found
+
+MAX_LINES = 2000  # the most journal/log lines one call returns
+MAX_RUN_OUTPUT = 256 << 10  # a run's output is shown from its end past this
+
+
+def state(ctx: Ctx) -> dict[str, Any]:
+    """`looop status --json`: pulse, last beat and how it ended, next beat, breakers, spend."""
+    st: dict[str, Any] = dict(gather_status(ctx.paths, ctx.env, ctx.clock))
+    return st
+
+
+def sessions(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
+    """`looop ls --json` rows, each with its git branch and today's spend."""
+    rows = fleet_rows(ctx, all_sessions)
+    spend = _spend_by_worker(ctx)
+    for r in rows:
+        r["branch"] = _branch(ctx.paths.sessions / str(r["id"]))
+        r["cost_today_usd"] = spend.get(str(r["id"]))
+    return json.loads(json.dumps(rows, default=str))  # type: ignore[no-any-return]
+
+
+def _spend_by_worker(ctx: Ctx) -> dict[str, float]:
+    try:
+        rep = cost_report(ctx.paths, ctx.clock, "today", "worker")
+    except LooopError:
+        return {}
+    return {g["key"]: g["usd"] for g in rep["groups"]}
+
+
+def _branch(session_dir: Path) -> str | None:
+    """The git branch checked out where the session runs (its meta's cwd), read from .git/HEAD
+    without running git."""
+    try:
+        meta = store.read_json_object(session_dir / "meta.json") or {}
+    except LooopError:
+        return None
+    cwd = meta.get("cwd")
+    if not isinstance(cwd, str) or not cwd:
+        return None
+    d = Path(cwd)
+    for here in (d, *d.parents):
+        git = here / ".git"
+        head: Path | None = None
+        if git.is_dir():
+            head = git / "HEAD"
+        elif git.is_file():  # a worktree: "gitdir: <path>"
+            text = (store.read_text(git) or "").strip()
+            if text.startswith("gitdir:"):
+                head = (here / text[7:].strip()) / "HEAD"
+        if head is None:
+            continue
+        try:
+            ref = (store.read_text(head) or "").strip()
+        except OSError:
+            return None
+        return ref.removeprefix("ref: refs/heads/") if ref.startswith("ref:") else ref[:12]
+    return None
+
+
+def session_id(raw: str) -> str:
+    try:
+        return validate_id(raw)
+    except SessionError:
+        raise not_found(f"no session '{raw[:80]}'") from None
+
+
+def _known(ctx: Ctx, sid: str) -> bool:
+    """Whether the session is alive; 404 when there is none by that id."""
+    try:
+        return bool(get_session(ctx.paths.data, session_id(sid)).alive)
+    except SessionError:
+        raise not_found(f"no session '{sid}' — GET /api/v1/sessions?all=1 lists them") from None
+
+
+def screen(ctx: Ctx, sid: str) -> dict[str, Any]:
+    """The session's screen as the sessions room renders it (`looop shot --format json`),
+    regrouped into runs of one style per row: what a browser paints as spans."""
+    alive = _known(ctx, sid)
+    try:
+        shot = screenshot(ctx.paths.data, sid, "json", False)
+    except SessionError as e:
+        raise WebError(409, str(e)) from None
+    return {k: v for k, v in shot.items() if k != "cells"} | {
+        "lines": _runs(shot),
+        "alive": alive,
+    }
+
+
+_STYLE = ("fg", "bg", "bold", "italic", "underline", "inverse")
+
+
+def _runs(shot: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """[[{"t": text, style…}, …] per row]: cells of one style merged, gaps filled with spaces."""
+    rows: list[list[dict[str, Any]]] = [[] for _ in range(int(shot["rows"]))]
+    by_row: dict[int, list[dict[str, Any]]] = {}
+    for c in shot.get("cells") or []:
+        by_row.setdefault(int(c["row"]), []).append(c)
+    for y, cells in by_row.items():
+        if not 0 <= y < len(rows):
+            continue
+        out = rows[y]
+        col = 0
+        for c in sorted(cells, key=lambda c: int(c["col"])):
+            x = int(c["col"])
+            if x > col:
+                _put(out, " " * (x - col), {})
+            style = {k: c[k] for k in _STYLE if k in c}
+            _put(out, str(c["char"]), style)
+            col = x + 1
+    return rows
+
+
+def _put(out: list[dict[str, Any]], text: str, style: dict[str, Any]) -> None:
+    if out and {k: v for k, v in out[-1].items() if k != "t"} == style:
+        out[-1]["t"] += text
+    else:
+        out.append({"t": text, **style})
+
+
+def log(ctx: Ctx, sid: str, tail: int) -> dict[str, Any]:
+    _known(ctx, sid)
+    return {"id": sid, "text": log_tail(ctx.paths.data, sid, min(max(tail, 1), MAX_LINES), False)}
+
+
+def journal(ctx: Ctx, tail: int) -> list[dict[str, Any]]:
+    """`looop journal --json -n N`: {"at", "text", "line"} per line, oldest first."""
+    out = []
+    for line in store.tail_lines(ctx.paths.journal, min(max(tail, 1), MAX_LINES)):
+        if line.strip():
+            out.append(journal_row(line))
+    return out
+
+
+def journal_row(line: str) -> dict[str, Any]:
+    body = line[2:] if line.startswith("- ") else line
+    parts = body.split(" ", 2)
+    at, text = None, body
+    if len(parts) == 3 and len(parts[0]) == 10 and len(parts[1]) == 5 and parts[1][2] == ":":
+        at, text = f"{parts[0]} {parts[1]}", parts[2]
+    return {"at": at, "text": text, "line": line}
+
+
+def runs(ctx: Ctx, limit: int) -> list[dict[str, Any]]:
+    return [dict(r) for r in list_runs(ctx, min(max(limit, 1), 200))]
+
+
+def run(ctx: Ctx, run_id: str) -> dict[str, Any]:
+    try:
+        info: dict[str, Any] = dict(show_run(ctx, run_id))
+    except LooopError:
+        raise not_found(f"no run '{run_id[:80]}' — GET /api/v1/runs lists them") from None
+    text = str(info.pop("output_text", ""))
+    if len(text) > MAX_RUN_OUTPUT:
+        text = text[-MAX_RUN_OUTPUT:]
+    info["output_text"] = text
+    for k in ("prompt", "output"):  # paths on the server mean nothing to a browser
+        info.pop(k, None)
+    return info
+
+
+def cost(ctx: Ctx, days: int) -> dict[str, Any]:
+    """Spend today by worker and by runner, and the last `days` local days (zeros filled in)."""
+    try:
+        by_worker = cost_report(ctx.paths, ctx.clock, "today", "worker")
+        by_runner = cost_report(ctx.paths, ctx.clock, "today", "runner")
+        by_day = cost_report(ctx.paths, ctx.clock, "all", "day")
+    except LooopError as e:
+        raise WebError(500, str(e)) from None
+    today = date.fromisoformat(by_day["to"])
+    spent = {g["key"]: g["usd"] for g in by_day["groups"]}
+    n = min(max(days, 1), 366)
+    daily = [
+        {"day": d, "usd": spent.get(d, 0.0)}
+        for d in ((today - timedelta(days=i)).isoformat() for i in range(n - 1, -1, -1))
+    ]
+    return {
+        "today": by_worker["total"],
+        "by_worker": by_worker["groups"],
+        "by_runner": by_runner["groups"],
+        "daily": daily,
+        "corrupt_lines": by_day["corrupt_lines"],
+    }
+
+
+def asks(ctx: Ctx) -> list[dict[str, Any]]:
+    """`looop asks --json`: pending asks, LIVE (its worker waits) or STRANDED."""
+    return [dict(r, status=tag(ctx, r)) for r in pending(ctx.paths.asks, ctx.paths.answers)]
+
+
+def schedule_rows(ctx: Ctx) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for name, rec, why in schedules.load_all(ctx.paths.schedules):
+        if rec is None:
+            out.append({"name": name, "error": why})
+            continue
+        row: dict[str, Any] = {"name": name, "note": rec.get("note")}
+        try:
+            row["describe"] = schedules.describe(rec, ctx.clock)
+            fires = schedules.first_fires(rec, ctx.clock, 1)
+            row["next_ts"] = int(fires[0]) if fires else None
+        except (LooopError, ValueError, KeyError, TypeError) as e:
+            row["error"] = str(e)
+        out.append(row)
+    return out
+
+
+BEATS_SCAN_LINES = 4000  # the events.jsonl lines read back to find the last beats
+
+
+def beats(ctx: Ctx, limit: int) -> list[dict[str, Any]]:
+    """The last beats, newest first: when each ended, how (status's outcomes) and why."""
+    out: list[dict[str, Any]] = []
+    for line in reversed(store.tail_lines(ctx.paths.events, BEATS_SCAN_LINES)):
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        ev = r.get("event") if isinstance(r, dict) else None
+        if ev not in BEAT_ENDS:
+            continue
+        if ev == "decided":
+            why = move_line(str(r.get("action", "?")), str(r.get("journal") or ""))
+        elif ev == "world_unchanged":
+            why = "world unchanged — no AI call"
+        elif ev == "tick_backoff":
+            why = f"waiting out {r.get('fails', '?')} failure(s)"
+        else:
+            why = str(r.get("reason") or r.get("error") or ev.replace("_", " "))
+        out.append(
+            {
+                "at": r.get("ts"),
+                "outcome": BEAT_ENDS[ev],
+                "why": " ".join(why.split())[:300],
+                "run_id": r.get("run_id"),
+            }
+        )
+        if len(out) >= min(max(limit, 1), 200):
+            break
+    return out

@@ -1,0 +1,114 @@
+"""`looop web`: bind, print the one URL, serve until SIGINT/SIGTERM. Its own process: a crash
+here never touches the pulse, which only ever reads and writes the same data dir."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import uvicorn
+
+from looop.core import store
+from looop.core.context import Ctx
+from looop.core.errors import LooopError
+from looop.web.app import build_app
+from looop.web.auth import (
+    Guard,
+    is_loopback,
+    load_or_make_token,
+    public_names,
+    runtime_path,
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    new_token: bool = False
+    public_url: str | None = None  # the config's `web.url`: the name a phone reaches us by
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as e:
+        sock.close()
+        raise LooopError(
+            f"cannot listen on {host}:{port}: {e.strerror or e} — pick another with --port"
+        ) from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_for(host: str, port: int, tls: bool, public_url: str | None) -> str:
+    if public_url:
+        return public_url.rstrip("/")
+    shown = "127.0.0.1" if host.strip("[]") in ("0.0.0.0", "", "::") else host
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    return f"{'https' if tls else 'http'}://{shown}:{port}"
+
+
+def serve(ctx: Ctx, opt: Options, out: TextIO, err: TextIO) -> int:
+    if (opt.tls_cert is None) != (opt.tls_key is None):
+        raise LooopError("give both --tls-cert and --tls-key (or neither)")
+    for f in (opt.tls_cert, opt.tls_key):
+        if f is not None and not f.is_file():
+            raise LooopError(f"no such file {f} (a PEM certificate / key for --tls-*)")
+    ctx.paths.lock_dir.mkdir(parents=True, exist_ok=True)
+    token = load_or_make_token(ctx.paths, opt.new_token)
+    sock = bind(opt.host, opt.port)
+    port = sock.getsockname()[1]
+    tls = opt.tls_cert is not None
+    guard = Guard(token=token, bind=opt.host, port=port, public=public_names(opt.public_url))
+    app = build_app(ctx, guard, secure=tls)
+    base = url_for(opt.host, port, tls, opt.public_url)
+    if not is_loopback(opt.host):
+        err.write(
+            f"looop web: listening on {opt.host}:{port} — anyone who reaches this port with the "
+            "token can steer the loop"
+            + ("" if tls else "; without --tls-cert/--tls-key the token crosses the network")
+            + "\n"
+        )
+    rt = runtime_path(ctx.paths)
+    store.write_json(rt, {"pid": os.getpid(), "url": base, "port": port, "host": opt.host})
+    out.write(f"{base}/?token={token}\n")
+    out.flush()
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        ssl_certfile=str(opt.tls_cert) if opt.tls_cert else None,
+        ssl_keyfile=str(opt.tls_key) if opt.tls_key else None,
+        timeout_graceful_shutdown=2,
+        server_header=False,
+    )
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise SystemExit(0)  # asked to stop: a clean end, the runtime file removed below
+
+    # uvicorn handles the signals while it serves and raises them again once it has stopped
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        sock.close()
+        with contextlib.suppress(OSError):
+            if (store.read_json_object(rt) or {}).get("pid") == os.getpid():
+                rt.unlink()
+    return 0

@@ -1,0 +1,299 @@
+// The looop dashboard: plain DOM, no build step. Every value from the server is set with
+// textContent (never parsed as HTML). Live through two EventSources: the loop's events and
+// the selected worker's screen.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const el = (tag, props = {}, ...kids) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (k === "text") e.textContent = v;
+    else e.setAttribute(k, v);
+  }
+  for (const kid of kids) e.append(kid);
+  return e;
+};
+
+const ui = { selected: null, screen: null, refreshTimer: null, highlight: null, fleet: [] };
+
+async function api(path, body) {
+  const opts = body === undefined ? {} : {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  };
+  const r = await fetch(`/api/v1${path}`, { credentials: "same-origin", ...opts });
+  let data = null;
+  try { data = await r.json(); } catch (_) { /* an empty or non-JSON answer */ }
+  if (!r.ok) throw new Error((data && data.error) || `${r.status} ${r.statusText}`);
+  return data;
+}
+
+function toast(text, bad) {
+  const t = $("#toast");
+  t.textContent = text;
+  t.className = bad ? "err" : "";
+  t.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { t.hidden = true; }, bad ? 6000 : 2500);
+}
+
+async function act(path, body, done) {
+  try {
+    await api(path, body);
+    if (done) toast(done);
+  } catch (e) {
+    toast(e.message, true);
+  }
+  refreshSoon(50);
+}
+
+function age(s) {
+  if (s === null || s === undefined) return "—";
+  s = Math.max(0, Math.round(s));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+}
+const usd = (v) => (v === null || v === undefined ? "—" : `$${Number(v).toFixed(2)}`);
+
+// --- header: pulse, last and next beat ---------------------------------------------------
+function renderState(st) {
+  const p = $("#pulse");
+  p.textContent = st.pulse.running ? `pulse ${st.health}` : st.health === "tick" ? "tick" : "pulse stopped";
+  p.className = "pill " + ({ ok: "ok", failing: "warn", stopped: "bad" }[st.health] || "");
+  const lb = st.last_beat;
+  const nb = st.next_beat;
+  $("#beat").textContent = (lb ? `last beat ${lb.at}: ${lb.outcome}` : "no beat yet")
+    + (nb ? ` · next ${nb.at}` : "");
+  $("#pause").hidden = !st.pulse.running;
+  $("#resume").hidden = st.pulse.running;
+  const sp = st.spend || {};
+  const spent = sp.spent_today_usd;
+  const cap = sp.max_daily_usd;
+  $("#spend-line").textContent = spent === undefined
+    ? (sp.error || "spend unknown")
+    : `today ${usd(spent)}` + (cap ? ` of ${usd(cap)} budget` : " (no daily budget)");
+  const frac = cap ? Math.min(1, spent / cap) : 0;
+  const bar = $("#spend-bar");
+  bar.style.width = `${Math.round(frac * 100)}%`;
+  bar.className = frac >= 0.8 ? "high" : "";
+}
+
+// --- fleet --------------------------------------------------------------------------------
+function renderFleet(rows) {
+  ui.fleet = rows;
+  const body = $("#fleet tbody");
+  body.replaceChildren();
+  for (const r of rows) {
+    const isPulse = r.id === "pulse";
+    const kill = isPulse || !r.alive ? "" : el("button", {
+      class: "danger", type: "button", text: "Kill", "data-kill": r.id,
+      onclick: (ev) => {
+        ev.stopPropagation();
+        if (confirm(`Kill worker ${r.id}?`)) act(`/sessions/${encodeURIComponent(r.id)}/kill`, { reason: "killed from the dashboard" }, `killed ${r.id}`);
+      },
+    });
+    const tr = el("tr", { "data-id": r.id, onclick: () => select(r.id) },
+      el("td", { text: r.id + (r.note ? ` ⚑ ${r.note}` : "") }),
+      el("td", { class: `h-${r.health}`, text: r.health }),
+      el("td", { text: age(r.idle_s) }),
+      el("td", { text: age(r.up_s) }),
+      el("td", { class: "branch", text: r.branch || "—", title: r.branch || "" }),
+      el("td", { text: isPulse ? "" : usd(r.cost_today_usd) }),
+      el("td", {}, kill));
+    if (r.id === ui.selected) tr.className = "sel";
+    body.append(tr);
+  }
+  if (!ui.selected) {
+    const first = rows.find((r) => r.id !== "pulse" && r.alive) || rows.find((r) => r.alive);
+    if (first) select(first.id);
+  }
+}
+
+// --- the terminal view -------------------------------------------------------------------
+const BASE = ["#000000", "#cd3131", "#0dbc79", "#e5e510", "#2472c8", "#bc3fbc", "#11a8cd", "#e5e5e5",
+  "#666666", "#f14c4c", "#23d18b", "#f5f543", "#3b8eea", "#d670d6", "#29b8db", "#ffffff"];
+function colour(v) {
+  if (!v) return null;
+  if (v[0] === "#") return v;
+  const n = Number(v.slice(3));
+  if (n < 16) return BASE[n];
+  if (n < 232) {
+    const i = n - 16;
+    const c = (x) => (x ? 55 + x * 40 : 0);
+    return `rgb(${c(Math.floor(i / 36))},${c(Math.floor(i / 6) % 6)},${c(i % 6)})`;
+  }
+  const g = 8 + (n - 232) * 10;
+  return `rgb(${g},${g},${g})`;
+}
+
+function renderScreen(shot) {
+  const pre = $("#term");
+  const follow = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+  const frag = document.createDocumentFragment();
+  let last = shot.lines.length;
+  while (last > 0 && shot.lines[last - 1].length === 0 && last - 1 > shot.cursor.row) last--;
+  shot.lines.slice(0, last).forEach((runs, y) => {
+    let col = 0;
+    for (const r of runs) {
+      let fg = colour(r.fg), bg = colour(r.bg);
+      if (r.inverse) [fg, bg] = [bg || "#d0d0d0", fg || "#0b0d10"];
+      const s = el("span", { text: r.t });
+      if (fg) s.style.color = fg;
+      if (bg) s.style.background = bg;
+      if (r.bold) s.style.fontWeight = "700";
+      if (r.italic) s.style.fontStyle = "italic";
+      if (r.underline) s.style.textDecoration = "underline";
+      if (y === shot.cursor.row && !shot.cursor.hidden && col <= shot.cursor.col && shot.cursor.col < col + r.t.length) s.classList.add("cur");
+      col += r.t.length;
+      frag.append(s);
+    }
+    frag.append("\n");
+  });
+  pre.replaceChildren(frag);
+  pre.dataset.hash = shot.screen_hash;
+  if (follow) pre.scrollTop = pre.scrollHeight;
+}
+
+function select(id) {
+  if (ui.selected === id && ui.screen) return;
+  ui.selected = id;
+  if (ui.screen) ui.screen.close();
+  $("#term-id").textContent = id;
+  $("#term").textContent = "";
+  for (const tr of document.querySelectorAll("#fleet tbody tr")) tr.className = tr.dataset.id === id ? "sel" : "";
+  $("#send").hidden = id === "pulse";
+  const es = new EventSource(`/api/v1/sessions/${encodeURIComponent(id)}/screen/stream`);
+  es.onmessage = (m) => renderScreen(JSON.parse(m.data));
+  es.addEventListener("ended", () => { es.close(); $("#term-id").textContent = `${id} (ended)`; });
+  ui.screen = es;
+}
+
+// --- asks ---------------------------------------------------------------------------------
+function renderAsks(asks) {
+  const box = $("#asks");
+  $("#asks-count").textContent = asks.length ? String(asks.length) : "";
+  const typing = box.contains(document.activeElement) && document.activeElement.value;
+  if (typing) return; // never wipe an answer being typed; the next refresh catches up
+  box.replaceChildren();
+  if (!asks.length) box.append(el("p", { class: "muted", text: "No pending asks." }));
+  for (const a of asks) {
+    const send = (text) => act(`/asks/${encodeURIComponent(a.id)}/answer`, { answer: text }, `answered ${a.id}`);
+    const opts = (a.options || []).map((o) => el("button", { class: "primary", type: "button", text: o, "data-option": o, onclick: () => send(o) }));
+    const input = el("input", { placeholder: opts.length ? "or type one of the options" : "your answer", "aria-label": `answer to ${a.id}` });
+    const form = el("form", { class: "row", onsubmit: (ev) => { ev.preventDefault(); if (input.value.trim()) send(input.value); } },
+      input, el("button", { type: "submit", text: "Answer" }));
+    const card = el("div", { class: "ask" + (ui.highlight === a.id ? " hl" : ""), id: `ask-${a.id}`, "data-ask": a.id },
+      el("div", { class: "muted", text: `${a.worker} · ${a.id} · ${a.status}` }),
+      el("div", { class: "q", text: a.prompt }),
+      a.reference ? el("div", { class: "muted", text: `see: ${a.reference}` }) : "",
+      opts.length ? el("div", { class: "row" }, ...opts) : "",
+      form);
+    box.append(card);
+  }
+  if (ui.highlight) {
+    const hl = document.getElementById(`ask-${ui.highlight}`);
+    if (hl) { hl.scrollIntoView({ block: "center" }); ui.highlight = null; }
+  }
+}
+
+// --- spend chart, beats, journal ----------------------------------------------------------
+function renderChart(daily) {
+  // bars in a stretched viewBox (no text inside it, so nothing distorts); labels below in HTML
+  const svg = $("#chart");
+  const ns = "http://www.w3.org/2000/svg";
+  svg.replaceChildren();
+  const max = Math.max(0.01, ...daily.map((d) => d.usd));
+  const w = 280 / daily.length;
+  daily.forEach((d, i) => {
+    const h = (d.usd / max) * 76;
+    const r = document.createElementNS(ns, "rect");
+    r.setAttribute("x", String(i * w + 1.5)); r.setAttribute("y", String(80 - Math.max(h, 1)));
+    r.setAttribute("width", String(w - 3)); r.setAttribute("height", String(Math.max(h, 1)));
+    if (i === daily.length - 1) r.setAttribute("class", "today");
+    const t = document.createElementNS(ns, "title");
+    t.textContent = `${d.day}: ${usd(d.usd)}`;
+    r.append(t);
+    svg.append(r);
+  });
+  const peak = daily.reduce((a, d) => Math.max(a, d.usd), 0);
+  $("#chart-from").textContent = daily.length ? daily[0].day.slice(5) : "";
+  $("#chart-peak").textContent = `${daily.length} days · peak ${usd(peak)}`;
+  $("#chart-to").textContent = "today";
+}
+
+const pad = (n) => String(n).padStart(2, "0");
+function localStamp(iso) {
+  // events.jsonl stamps are UTC; shown in the browser's zone, as the journal's are local
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  return `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+function renderBeats(beats) {
+  const ol = $("#beats");
+  ol.replaceChildren(...beats.map((b) => el("li", {},
+    el("span", { class: "at", text: localStamp(b.at) }),
+    el("span", { class: `o-${b.outcome}`, text: b.outcome }), ` ${b.why}`)));
+  if (!beats.length) ol.append(el("li", { class: "muted", text: "no beats yet" }));
+}
+
+function journalItem(j) {
+  return el("li", {}, el("span", { class: "at", text: j.at || "" }), j.text);
+}
+function renderJournal(rows) {
+  const ol = $("#journal");
+  ol.replaceChildren(...rows.slice().reverse().map(journalItem));
+  if (!rows.length) ol.append(el("li", { class: "muted", text: "no journal yet" }));
+}
+
+// --- refresh and live events --------------------------------------------------------------
+async function refresh() {
+  ui.refreshTimer = null;
+  const parts = [
+    ["/state", renderState], ["/sessions", renderFleet], ["/asks", renderAsks],
+    ["/cost?days=14", (c) => renderChart(c.daily)], ["/beats?limit=12", renderBeats],
+    ["/journal?tail=60", renderJournal],
+  ];
+  await Promise.all(parts.map(async ([path, fn]) => {
+    try { fn(await api(path)); } catch (e) { if (/token/.test(e.message)) toast(e.message, true); }
+  }));
+}
+function refreshSoon(ms = 400) {
+  if (ui.refreshTimer === null) ui.refreshTimer = setTimeout(refresh, ms);
+}
+
+function live() {
+  const es = new EventSource("/api/v1/events");
+  es.onopen = () => { $("#live").className = "dot on"; refreshSoon(0); };
+  es.onerror = () => { $("#live").className = "dot"; };
+  es.onmessage = (m) => {
+    // every event may move a view; one refresh a moment later redraws them all (a burst of
+    // events costs one round of reads)
+    JSON.parse(m.data);
+    refreshSoon();
+  };
+}
+
+function start() {
+  const m = /ask=([\w.-]+)/.exec(location.hash);
+  if (m) ui.highlight = m[1];
+  $("#pause").onclick = () => act("/pulse/pause", {}, "pulse paused");
+  $("#resume").onclick = () => act("/pulse/resume", {}, "pulse resumed");
+  $("#send").onsubmit = (ev) => {
+    ev.preventDefault();
+    const t = $("#send-text");
+    if (!ui.selected) return;
+    act(`/sessions/${encodeURIComponent(ui.selected)}/send`, { text: t.value, enter: true });
+    t.value = "";
+  };
+  for (const b of document.querySelectorAll("#send [data-key]")) {
+    b.onclick = () => ui.selected && act(`/sessions/${encodeURIComponent(ui.selected)}/keys`, { keys: [b.dataset.key] });
+  }
+  refresh();
+  live();
+  setInterval(refreshSoon, 5000); // ages and idle times move without events
+}
+start();

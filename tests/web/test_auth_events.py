@@ -1,0 +1,112 @@
+"""The web room's pieces on their own: the token file, the Host and Origin checks, and the
+event hub's tailing and its bound on a slow client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+
+import pytest
+
+from looop.core.context import Ctx
+from looop.core.paths import Paths
+from looop.web.auth import Guard, load_or_make_token, token_ok, token_path
+from looop.web.events import Hub
+
+
+def test_token_is_kept_0600_and_reused_until_renewed(paths: Paths) -> None:
+    first = load_or_make_token(paths)
+    assert len(first) >= 40
+    assert stat.S_IMODE(os.stat(token_path(paths)).st_mode) == 0o600
+    assert load_or_make_token(paths) == first  # a restart keeps the links a phone holds
+    os.chmod(token_path(paths), 0o644)
+    assert load_or_make_token(paths) == first
+    assert stat.S_IMODE(os.stat(token_path(paths)).st_mode) == 0o600
+    fresh = load_or_make_token(paths, fresh=True)
+    assert fresh != first and load_or_make_token(paths) == fresh
+
+
+def test_a_garbled_token_file_is_replaced(paths: Paths) -> None:
+    paths.lock_dir.mkdir(parents=True)
+    token_path(paths).write_text("short\n")
+    assert load_or_make_token(paths) != "short"
+
+
+def test_token_compare() -> None:
+    assert token_ok("abc", "abc")
+    assert not token_ok("abd", "abc") and not token_ok("", "abc") and not token_ok(None, "abc")
+    assert not token_ok("é", "abc")
+
+
+def test_host_check_refuses_rebound_names() -> None:
+    g = Guard(token="x", bind="127.0.0.1", port=8765)
+    for ok in ("127.0.0.1:8765", "localhost:8765", "[::1]:8765", "LOCALHOST"):
+        assert g.host_ok(ok), ok
+    for bad in ("evil.example:8765", "127.0.0.1.evil.example", "", None, "10.0.0.5:8765"):
+        assert not g.host_ok(bad), bad
+    wide = Guard(token="x", bind="0.0.0.0", port=8765, public=("loop.example.net",))
+    for ok in ("10.0.0.5:8765", "loop.example.net", "127.0.0.1:8765"):
+        assert wide.host_ok(ok), ok
+    assert not wide.host_ok("evil.example")
+
+
+def test_origin_must_be_this_server() -> None:
+    g = Guard(token="x", bind="127.0.0.1", port=8765, public=("loop.example.net",))
+    assert g.origin_ok("http://127.0.0.1:8765", "127.0.0.1:8765")
+    assert g.origin_ok("https://loop.example.net", "127.0.0.1:8765")  # behind a TLS proxy
+    for bad in ("http://127.0.0.1:9999", "http://evil.example", "null", "", "file://x", None):
+        assert not g.origin_ok(bad, "127.0.0.1:8765"), bad
+
+
+def _append(path: os.PathLike[str], line: str) -> None:
+    with open(path, "a") as f:
+        f.write(line + "\n")
+
+
+@pytest.mark.timeout(20)
+def test_hub_sends_new_events_and_journal_lines(ctx: Ctx) -> None:
+    _append(ctx.paths.events, json.dumps({"event": "old"}))  # before the client: not replayed
+
+    async def go() -> list[dict[str, object]]:
+        hub = Hub(ctx, poll_s=0.01)
+        q = hub.subscribe()
+        await asyncio.sleep(0.05)
+        _append(ctx.paths.events, json.dumps({"event": "tick_start", "kind": "x"}))
+        _append(ctx.paths.events, "{torn")
+        _append(ctx.paths.journal, "- 2026-06-21 10:00 web: answered w1-1: yes")
+        got = [json.loads(str(await asyncio.wait_for(q.get(), 5))) for _ in range(2)]
+        await hub.close()
+        return got
+
+    got = asyncio.run(go())
+    assert got[0] == {"kind": "event", "data": {"event": "tick_start", "kind": "x"}}
+    assert got[1]["kind"] == "journal"
+    assert got[1]["data"] == {  # type: ignore[comparison-overlap]
+        "at": "2026-06-21 10:00",
+        "text": "web: answered w1-1: yes",
+        "line": "- 2026-06-21 10:00 web: answered w1-1: yes",
+    }
+
+
+@pytest.mark.timeout(20)
+def test_a_slow_client_is_dropped_not_buffered(ctx: Ctx) -> None:
+    async def go() -> tuple[int, object, int]:
+        hub = Hub(ctx, poll_s=0.01, queue_max=4)
+        slow, fast = hub.subscribe(), hub.subscribe()
+        seen = 0
+        for n in range(10):
+            hub.publish(f"m{n}")
+            while not fast.empty():
+                fast.get_nowait()
+                seen += 1
+        end = slow.get_nowait()
+        left = len(hub.clients)
+        await hub.close()
+        return seen, end, left
+
+    seen, end, left = asyncio.run(go())
+    assert seen == 10  # the reader that keeps up gets every line
+    assert end is None  # the slow one's stream is ended, its queue emptied
+    assert left == 1
