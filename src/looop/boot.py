@@ -100,6 +100,13 @@ class Bundle:
         self.served.add(name)
         exec(code, module.__dict__)
 
+    def get_resource_reader(self, fullname: str) -> Any:
+        """A package's data files (importlib.resources), read beside its source as Python's
+        own file loader reads them."""
+        from importlib.readers import FileReader  # lazy: only a reader of package data
+
+        return FileReader(_Located(self.source_of(fullname, self.entries[fullname][0])))  # type: ignore[arg-type]
+
     def save_if_needed(self, modules: dict[str, ModuleType]) -> bool:
         """Write a fresh bundle when this process imported modules the bundle lacked; True
         when written. Only for a light process (see MAX_MODULES); never raises."""
@@ -157,6 +164,15 @@ class Bundle:
             except OSError:
                 pass
             raise
+
+
+class _Located:
+    """What importlib's FileReader asks of a loader: the path of the module's source."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
 
 
 def _head() -> tuple[int, bytes, int]:

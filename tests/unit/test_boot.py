@@ -27,6 +27,7 @@ def pkg(tmp_path: Path) -> Iterator[Path]:
     (root / "a.py").write_text("VALUE = 'first'\n")
     (root / "sub" / "__init__.py").write_text("from bootpkg.sub import b\n")
     (root / "sub" / "b.py").write_text("def twice(x):\n    return 2 * x\n")
+    (root / "sub" / "data.txt").write_text("package data\n")
     sys.path.insert(0, str(tmp_path))
     try:
         yield root
@@ -71,6 +72,10 @@ def test_a_bundle_serves_every_module_it_holds(pkg: Path) -> None:
     mod = sys.modules[f"{PKG}.sub"]
     assert mod.__file__ == str(pkg / "sub" / "__init__.py")
     assert mod.__path__ == [str(pkg / "sub")]
+    # its data files read as they do beside a package imported the usual way
+    from importlib import resources
+
+    assert (resources.files(f"{PKG}.sub") / "data.txt").read_text() == "package data\n"
 
 
 def test_a_changed_source_is_imported_from_the_source_not_the_bundle(pkg: Path) -> None:
