@@ -1,7 +1,8 @@
 """Flap damping, the way monitoring systems do it (Nagios): per sensor, which of the last
 `window` beats changed its wake signal, weighted towards the newest; at or above `high`
-percent the sensor is flapping and its signal is pinned (it stops waking the loop, its
-reading stays in the snapshot), below `low` it has settled and its signal counts again.
+percent, with changes on two beats in a row or three in the window, the sensor is flapping
+and its signal is pinned (it stops waking the loop, its reading stays in the snapshot),
+below `low` it has settled and its signal counts again.
 
 State lives in `.signal-flap.json` (atomic writes), so a restart neither forgets a flapping
 sensor nor re-learns its history. Starting and settling each leave one notice for the next
@@ -55,6 +56,13 @@ def percent(history: str, window: int) -> float:
     return 100.0 * total / window
 
 
+def _erratic(history: str) -> bool:
+    """Changes that look like flapping, not like news: on two beats in a row (a toggle, a
+    counter) or three times within the window. Two changes a beat or more apart (a file
+    filed, then a new one arriving) are two events, each worth a decide."""
+    return history.endswith("11") or history.count("1") >= 3
+
+
 def _load(paths: Paths) -> dict[str, Any]:
     try:
         obj = store.read_json_object(paths.signal_flap) or {}
@@ -100,7 +108,7 @@ def track(
         pin = rec.get("pinned") if rec and isinstance(rec.get("pinned"), str) else None
         pct = percent(hist, policy.window)
         name = key[len("snap:") :]
-        if not flapping and policy.on and changed and pct >= policy.high:
+        if not flapping and policy.on and changed and pct >= policy.high and _erratic(hist):
             flapping = True
             assert rec is not None  # changed implies a record
             pin = (committed or {}).get(key, rec["sig"])

@@ -65,6 +65,17 @@ def test_changes_a_window_apart_never_flap(paths: Paths) -> None:
         assert _beat(paths, str(sig)).flapping == [], i
 
 
+def test_news_a_quiet_beat_apart_never_flaps_but_a_counter_and_a_slow_toggle_do(
+    paths: Paths,
+) -> None:
+    # an inbox filed, then a new file arriving: each change is worth a decide
+    assert [_beat(paths, s).flapping for s in "22001"] == [[]] * 5
+    counter = [_beat(paths, str(n), **{"snap:sensor-n": str(n)}).started for n in range(6, 9)]
+    assert counter[-1] == ["sensor-n"]  # on its second change in a row (the 1st is news)
+    slow = [_beat(paths, "1", **{"snap:sensor-t": s}).started for s in "aabbaabb"]
+    assert slow.index(["sensor-t"]) == 6  # its third change within the window
+
+
 def test_state_survives_a_restart_and_notes_clear_once_shown(paths: Paths) -> None:
     for s in "010":
         _beat(paths, s)
