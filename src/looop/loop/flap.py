@@ -95,12 +95,14 @@ def track(
     prev: dict[str, Any] = raw if isinstance(raw, dict) else {}
     raw_notes = obj.get("notes")
     notes = [n for n in raw_notes if isinstance(n, str)] if isinstance(raw_notes, list) else []
+    acted = obj.get("acted") is True  # the last beat carried out a move (settle_move)
     out: dict[str, Any] = {}
     for key, sig in items.items():
         if not key.startswith("snap:") or key.startswith("snap:sys-"):
             continue  # looop's own probes (schedules, asks, workers) change for real each time
         rec = _rec(prev, key)
-        changed = rec is not None and rec["sig"] != sig
+        # a change on the beat after a move is the move's doing: it never counts as a flap
+        changed = rec is not None and rec["sig"] != sig and not acted
         # oldest-first and right-aligned, so leading zeros say nothing: a calm sensor keeps
         # "" and a skip beat writes no file
         hist = (_history(rec) + ("1" if changed else "0"))[-max(policy.window, 1) :].lstrip("0")
@@ -138,17 +140,21 @@ def read_notes(paths: Paths) -> list[str]:
     return [n for n in raw if isinstance(n, str)] if isinstance(raw, list) else []
 
 
-def clear_notes(paths: Paths, shown: list[str]) -> None:
-    """Drop the notices a carried-out decision saw (newer ones stay for the next)."""
-    if not shown:
-        return
+def settle_move(paths: Paths, shown: list[str], acted: bool) -> None:
+    """A decision was carried out: drop the notices it saw (newer ones stay for the next),
+    and when it was a move (not a noop), mark the next beat's changes as its consequences:
+    a loop that files the inbox it was woken by changes that sensor back on the very next
+    beat, and that is the loop working, not the sensor flapping."""
     obj = _load(paths)
     notes = obj.get("notes")
-    if not isinstance(notes, list) or not notes:
-        return
-    rest = list(notes)
+    rest = list(notes) if isinstance(notes, list) else []
     for n in shown:
         if n in rest:
             rest.remove(n)
-    obj["notes"] = rest
-    store.write_json(paths.signal_flap, obj)
+    new = {**obj, "v": VERSION, "notes": rest}
+    if acted:
+        new["acted"] = True
+    else:
+        new.pop("acted", None)
+    if new != obj and (obj or acted):
+        store.write_json(paths.signal_flap, new)

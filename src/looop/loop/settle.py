@@ -23,7 +23,8 @@ def commit_move(b: Beat, executed: Executed, secs: int, metered: float | None) -
     try:
         guards.commit_hash(paths, world.hash)
         guards.write_last_world(paths, now, world.items)
-        flap.clear_notes(paths, b.flap_notes)  # the decider was told: once is enough
+        # the decider was told its notices: once is enough; a move's effects are not flaps
+        flap.settle_move(paths, b.flap_notes, executed.kind != "noop")
         note_recovery(b, now)
         guards.clear_backoff(paths)
         guards.note_noop(paths, now, world.hash if executed.kind == "noop" else None)

@@ -76,6 +76,19 @@ def test_news_a_quiet_beat_apart_never_flaps_but_a_counter_and_a_slow_toggle_do(
     assert slow.index(["sensor-t"]) == 6  # its third change within the window
 
 
+def test_a_change_on_the_beat_after_a_move_is_the_moves_doing_not_a_flap(paths: Paths) -> None:
+    # woken by a new file, the loop files it; the sensor reads empty again on the next beat;
+    # then a second file, filed too
+    for sig in "01010":
+        res = _beat(paths, sig)
+        assert res.flapping == [], sig
+        if sig == "1":
+            flap.settle_move(paths, [], acted=True)  # the move that put it back
+    # a third change in the window that no move of the loop explains: flapping
+    flap.settle_move(paths, [], acted=False)
+    assert _beat(paths, "1").started == ["sensor-clock"]
+
+
 def test_state_survives_a_restart_and_notes_clear_once_shown(paths: Paths) -> None:
     for s in "010":
         _beat(paths, s)
@@ -84,7 +97,7 @@ def test_state_survives_a_restart_and_notes_clear_once_shown(paths: Paths) -> No
     assert again.flapping == ["sensor-clock"] and again.pinned == {"snap:sensor-clock": "0"}
     notes = flap.read_notes(paths)
     assert len(notes) == 1
-    flap.clear_notes(paths, notes)
+    flap.settle_move(paths, notes, acted=False)
     assert flap.read_notes(paths) == []
     assert json.loads(paths.signal_flap.read_text())["items"]["snap:sensor-clock"]["flapping"]
 
