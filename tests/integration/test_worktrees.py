@@ -103,6 +103,8 @@ def test_a_repo_worker_works_in_its_own_worktree_on_its_own_branch(
     # the brief says where its code work goes
     prompt = (wctx.paths.prompts / "w1.md").read_text()
     assert str(tree) in prompt and "looop/w1" in prompt
+    assert "worktree add" not in prompt  # not told to make another one
+    assert "your starting directory" not in prompt and prompt.rstrip().endswith("work")
 
 
 def test_worker_diff_shows_commits_edits_and_new_files(

@@ -422,8 +422,18 @@ def with_note(contract: str, tree: Tree) -> str:
         f"**Your worktree**: you start in your own git worktree of {tree.repo} "
         f"({tree.path}), on branch `{tree.branch}`. Do the code work there and commit on "
         "that branch; make no other worktree, and never push, merge or rebase other "
-        'branches without a yes through `ask`. The data dir is "$LOOOP_DATA_DIR".'
+        'branches without a yes through `ask`. The data dir is "$LOOOP_DATA_DIR": '
+        'deliverables go to "$LOOOP_REPORTS_DIR" (its reports/, not one here).'
     )
+    # the two rules this one replaces: the data dir is no longer where it starts, and it
+    # makes no worktree of its own
+    contract = contract.replace(
+        "the data dir (your starting directory)", 'the data dir ("$LOOOP_DATA_DIR")'
+    )
+    start = contract.find("- **Code work**")
+    if start >= 0:
+        end = contract.find("\n- ", start)
+        contract = contract[:start] + contract[end + 1 :] if end >= 0 else contract
     head, sep, tail = contract.rpartition("\n---\n")
     if not sep:
         head, sep, tail = contract.rstrip("\n"), "\n", ""
