@@ -47,6 +47,7 @@ class Plan:
     common: str
     branch: str
     exists: bool  # check out this existing branch rather than make it
+    base: str  # the commit the worktree starts from (the branch's tip, else HEAD)
 
 
 def root(ctx: Ctx) -> Path:
@@ -164,26 +165,25 @@ def plan(ctx: Ctx, wid: str, repo: str, branch: str | None) -> Plan:
         raise WorktreeError(f"repo {where} does not exist — give the path of a git repository")
     if not os.path.isdir(where):
         raise WorktreeError(f"repo {where} is not a folder — give the path of a git repository")
-    bare = _git(env, where, "rev-parse", "--is-bare-repository")
-    if bare.returncode != 0:
-        raise WorktreeError(f"repo {where} is not a git repository ({_why(bare)})")
-    if bare.stdout.strip() == "true":
+    # one call: rev-parse answers in order and stops at --show-toplevel in a bare repo
+    got = _git(
+        env, where, "rev-parse", "--is-bare-repository", "--git-common-dir", "--show-toplevel"
+    )
+    lines = got.stdout.splitlines()
+    if lines[:1] == ["true"]:
         raise WorktreeError(f"repo {where} is a bare repository — give a clone with a working tree")
-    top = _git(env, where, "rev-parse", "--show-toplevel", "--git-common-dir")
-    if top.returncode != 0:
-        raise WorktreeError(f"repo {where}: {_why(top)}")
-    lines = top.stdout.splitlines()
-    if len(lines) < 2:
+    if got.returncode != 0 or not lines:
+        raise WorktreeError(f"repo {where} is not a git repository ({_why(got)})")
+    if len(lines) < 3:
         raise WorktreeError(f"repo {where}: git did not name its top folder")
-    top_dir = lines[0]
+    top_dir = lines[2]
     common = os.path.normpath(os.path.join(where, lines[1]))
     name = branch if branch is not None else default_branch(wid)
     check_branch(env, top_dir, name)
-    head = _git(env, top_dir, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
-    exists = (
-        _git(env, top_dir, "rev-parse", "--verify", "--quiet", f"refs/heads/{name}^{{commit}}")
-    ).returncode == 0
-    if not exists and head.returncode != 0:
+    tip = _git(env, top_dir, "rev-parse", "--verify", "--quiet", f"refs/heads/{name}^{{commit}}")
+    exists = tip.returncode == 0
+    head = tip if exists else _git(env, top_dir, "rev-parse", "--verify", "--quiet", "HEAD")
+    if head.returncode != 0:
         raise WorktreeError(
             f"repo {top_dir} has no commits yet, so there is nothing to branch from — "
             f"commit once first (git -C {_q(top_dir)} commit --allow-empty -m start)"
@@ -196,7 +196,7 @@ def plan(ctx: Ctx, wid: str, repo: str, branch: str | None) -> Plan:
                 f"branch '{name}' is checked out at {busy} — give the worker another "
                 "--branch, or switch that checkout to another branch first"
             )
-    return Plan(wid, top_dir, common, name, exists)
+    return Plan(wid, top_dir, common, name, exists, head.stdout.strip())
 
 
 def _q(path: str) -> str:
@@ -274,13 +274,7 @@ def create(ctx: Ctx, p: Plan) -> Tree:
     env = ctx.env
     path = tree_path(ctx, p.wid)
     os.makedirs(root(ctx), exist_ok=True)
-    if p.exists:
-        rev = _git(env, p.repo, "rev-parse", "--verify", f"refs/heads/{p.branch}^{{commit}}")
-    else:
-        rev = _git(env, p.repo, "rev-parse", "--verify", "HEAD^{commit}")
-    if rev.returncode != 0:
-        raise WorktreeError(f"worker {p.wid}: repo {p.repo}: {_why(rev)}")
-    base = rev.stdout.strip()
+    base = p.base
     guess = os.path.join(p.common, "worktrees", p.wid)
     tree = Tree(p.wid, p.repo, p.branch, base, path, p.common, guess, created=not p.exists)
     _save(ctx, tree)
