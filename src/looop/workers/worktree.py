@@ -325,7 +325,10 @@ def release(ctx: Ctx, wid: str) -> None:
         )
         ctx.events.record("worktree_kept", id=wid, path=tree.path, branch=tree.branch)
         return
-    done = _git(ctx.env, tree.repo, "worktree", "remove", tree.path)
+    # --force: clean is already known (read above with the git dirs from our record); a plain
+    # remove would run its own `git status` through the admin folder's `commondir`, which the
+    # worker could have pointed at a git dir of its making (its config runs commands)
+    done = _git(ctx.env, tree.repo, "worktree", "remove", "--force", tree.path)
     if done.returncode != 0:
         ctx.events.emit(
             "warn",
