@@ -43,6 +43,11 @@ t main_move git update-ref refs/heads/main HEAD
 t other_branch git update-ref refs/heads/looop/other HEAD
 t pack_delete sh -c 'rm -f "$0"/.git/objects/pack/*' "$M"
 t alternates sh -c 'echo /tmp > "$0/.git/objects/info/alternates"' "$M"
+A=$(git rev-parse --absolute-git-dir)
+t admin_commondir sh -c 'echo /tmp > "$0/commondir"' "$A"
+t admin_gitdir sh -c 'echo /tmp/x/.git > "$0/gitdir"' "$A"
+t admin_config sh -c 'printf "[core]\n\tfsmonitor = evil\n" > "$0/config.worktree"' "$A"
+t gitfile sh -c 'echo "gitdir: /tmp" > .git'
 t other_tree_read cat "$LOOOP_DATA_DIR/worktrees/other/README"
 t other_tree_write sh -c 'echo forged >> "$0/worktrees/other/README"' "$LOOOP_DATA_DIR"
 echo end >> "$r"
@@ -114,22 +119,18 @@ def test_a_sandboxed_worker_commits_in_its_worktree_and_touches_nothing_else(
 
 
 TAMPER = r"""
-set -e
 admin=$(git rev-parse --absolute-git-dir)
-evil="$TMPDIR/evil"
-git init -q --bare "$evil"
-git config -f "$evil/config" core.fsmonitor "touch $MARK; :"  # ':' takes git's arguments
-echo "$evil" > "$admin/commondir"
-echo done > "$LOOOP_REPORTS_DIR/tampered-$LOOOP_SESSION_ID"
+if echo /tmp > "$admin/commondir" 2>/dev/null; then echo planted; else echo refused; fi \
+  > "$LOOOP_REPORTS_DIR/tampered-$LOOOP_SESSION_ID"
 """
 
 
 def test_git_on_the_host_never_runs_what_a_worker_planted_in_its_git_dirs(
     tmp_path: Path, srt: Path
 ) -> None:
-    """The worker points its admin folder's `commondir` at a git dir of its making whose
-    config runs a command (core.fsmonitor); `worker diff`, sys-sessions and the reaping all
-    run git on the host in that worktree, and none of them runs it."""
+    """A worker cannot repoint its admin folder's `commondir` from inside; planted anyway (a
+    git dir whose config runs a command, core.fsmonitor), `worker diff`, sys-sessions and the
+    reaping all run git on the host in that worktree, and none of them runs it."""
     from looop.cli.ctxbuild import ctx_for
     from looop.core.clock import SystemClock
     from looop.sense.probes import probe_sessions
@@ -153,11 +154,16 @@ def test_git_on_the_host_never_runs_what_a_worker_planted_in_its_git_dirs(
         "s",
     )
     mark = tmp_path / "planted-command-ran"
-    box.env["MARK"] = str(mark)
     box.start("w1", TAMPER, "--repo", str(main))
     assert box.wait("w1") == 0, box.looop("log", "w1").stdout
-    assert (box.data / "reports" / "tampered-w1").is_file()
+    assert (box.data / "reports" / "tampered-w1").read_text() == "refused\n"  # locked inside
     tree = box.data / "worktrees" / "w1"
+    # planted anyway (as if through some other hole): a git dir whose config runs a command
+    evil = tmp_path / "evil"
+    git(tmp_path, "init", "-q", "--bare", str(evil))
+    git(evil, "config", "core.fsmonitor", f"touch {mark}; :")  # ':' takes git's arguments
+    admin = Path(git(tree, "rev-parse", "--absolute-git-dir").strip())
+    (admin / "commondir").write_text(f"{evil}\n")
 
     diff = box.looop("worker", "diff", "w1")
     assert diff.returncode == 0, diff.stderr

@@ -388,7 +388,9 @@ def sandbox_write(tree: Tree) -> tuple[list[str], list[str]]:
     commit adds objects); the folder of its branch's ref and of that ref's log (git writes
     `<ref>.lock` beside the ref and renames it). Locked: the packs and objects/info (the
     repo's packed history; no alternates planted) and every other branch ref in that folder.
-    The main repo's own HEAD, index, config, hooks and working tree stay read-only."""
+    Also locked: the worktree's `.git` file, the admin folder's `commondir` and `gitdir`
+    (where the git dirs are) and its `config.worktree`. The main repo's own HEAD, index,
+    config, hooks and working tree stay read-only."""
     common = tree.common
     objects = os.path.join(common, "objects")
     ref = os.path.join(common, "refs", "heads", *tree.branch.split("/"))
@@ -398,6 +400,19 @@ def sandbox_write(tree: Tree) -> tuple[list[str], list[str]]:
         os.makedirs(d, exist_ok=True)
     write = [tree.path, tree.gitdir, objects, ref_dir, log_dir]
     locked = [os.path.join(objects, "pack"), os.path.join(objects, "info")]
+    # the files that say where the git dirs are, and the per-worktree config: a worker that
+    # rewrote them would have git run by a human in its worktree read a config of its making
+    # (whose settings run commands). Locked only what exists: make the config, empty.
+    own_config = os.path.join(tree.gitdir, "config.worktree")
+    if not os.path.lexists(own_config):
+        with open(own_config, "a", encoding="utf-8"):
+            pass
+    locked += [
+        os.path.join(tree.path, ".git"),
+        os.path.join(tree.gitdir, "commondir"),
+        os.path.join(tree.gitdir, "gitdir"),
+        own_config,
+    ]
     for d, mine in ((ref_dir, ref), (log_dir, log)):
         for name in _names(d):
             got = os.path.join(d, name)
