@@ -1,7 +1,8 @@
 """What the sandbox costs a worker's start: `looop worker start --sandbox` against the same
 command with `--no-sandbox`, whole commands as a user types them, interleaved pair by pair;
 and, honestly beside it, how long until the worker's own command has run (srt is a Node
-program that starts its proxies and bubblewrap before the command runs)."""
+program that starts its proxies and bubblewrap before the command runs). And what `--repo`
+(a worker's own git worktree) costs against making the worktree by hand."""
 
 from __future__ import annotations
 
@@ -125,4 +126,59 @@ def run() -> list[dict[str, object]]:
                 ),
             }
         )
+        rows.append(_worktree_row(looop_bin, env, Path(d)))
     return rows
+
+
+REPO_ADDED_MS = 100
+
+
+def _worktree_row(looop: str, env: dict[str, str], d: Path) -> dict[str, object]:
+    """`looop worker start --repo` against doing it by hand: `git worktree add -b` then a
+    plain `looop worker start` (both commands timed together), interleaved pair by pair."""
+    repo = d / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    for n in range(50):  # a small project, not an empty one
+        (repo / f"f{n}.txt").write_text(f"file {n}\n" * 20)
+    subprocess.run([*git, "add", "-A"], check=True)
+    ident = ["-c", "user.name=b", "-c", "user.email=b@b"]
+    subprocess.run([*git, *ident, "commit", "-qm", "start"], check=True)
+    ours: list[float] = []
+    hand: list[float] = []
+    for i in range(ROUNDS):
+        for kind in ("ours", "hand") if i % 2 == 0 else ("hand", "ours"):
+            wid = f"{kind[0]}r{i}"
+            t0 = time.perf_counter()
+            if kind == "ours":
+                argv = [looop, "worker", "start", wid, "--command", "sleep 600", "--repo"]
+                argv += [str(repo), "--no-sandbox", "go"]
+                subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=True)
+                ours.append(time.perf_counter() - t0)
+            else:
+                tree = d / "by-hand" / wid
+                add = [*git, "worktree", "add", "-q", "-b", f"hand/{wid}", str(tree)]
+                subprocess.run(add, check=True, capture_output=True)
+                argv = [looop, "worker", "start", wid, "--command", "sleep 600"]
+                subprocess.run(
+                    [*argv, "--no-sandbox", "go"], env=env, stdout=subprocess.DEVNULL, check=True
+                )
+                hand.append(time.perf_counter() - t0)
+            subprocess.run([looop, "kill", wid], env=env, capture_output=True)
+    added = [a - b for a, b in zip(ours, hand, strict=True)]
+    return {
+        "name": "looop worker start --repo (whole command)",
+        **_spread(ours),
+        "unit": "ms",
+        "baseline": round(statistics.median(hand) * 1000, 1),
+        "ratio": round(statistics.median(ours) / statistics.median(hand), 2),
+        "target": f"<= {REPO_ADDED_MS} ms over git worktree add + worker start",
+        "ok": statistics.median(ours) - statistics.median(hand) <= REPO_ADDED_MS / 1000,
+        "note": (
+            "worktree start: baseline = `git worktree add -b` then `looop worker start` by "
+            f"hand (50-file repo), {ROUNDS} interleaved pairs; added per pair min/median/max "
+            f"{min(added) * 1000:.0f}/{statistics.median(added) * 1000:.0f}/"
+            f"{max(added) * 1000:.0f} ms"
+        ),
+    }

@@ -103,6 +103,8 @@ def test_a_repo_worker_works_in_its_own_worktree_on_its_own_branch(
     # the brief says where its code work goes
     prompt = (wctx.paths.prompts / "w1.md").read_text()
     assert str(tree) in prompt and "looop/w1" in prompt
+    assert "worktree add" not in prompt  # not told to make another one
+    assert "your starting directory" not in prompt and prompt.rstrip().endswith("work")
 
 
 def test_worker_diff_shows_commits_edits_and_new_files(
@@ -243,6 +245,17 @@ def test_sys_sessions_shows_branch_and_uncommitted_work(
     detail = probe_sessions(wctx)["detail"]["workers"]
     assert detail["w1"]["branch"] == "looop/w1" and detail["w1"]["uncommitted"] is True
     assert detail["w2"]["branch"] == "looop/w2" and detail["w2"]["uncommitted"] is False
+    # `looop ls` names the branch from the record (no git call), a BRANCH column once one has
+    env = clean_env(tmp_path, wctx.paths.data)
+    done = subprocess.run(
+        [LOOOP, "ls", "-a", "--json"], env=env, capture_output=True, text=True, timeout=30
+    )
+    rows = {r["id"]: r for r in json.loads(done.stdout)}
+    assert rows["w1"]["branch"] == "looop/w1" and rows["pulse"].get("branch") is None
+    table = subprocess.run(
+        [LOOOP, "ls", "-a"], env=env, capture_output=True, text=True, timeout=30
+    ).stdout
+    assert "BRANCH" in table.splitlines()[0] and "looop/w2" in table
 
 
 def test_decisions_carry_repo_and_branch_and_refuse_bad_ones() -> None:

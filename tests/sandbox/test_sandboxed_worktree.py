@@ -43,6 +43,11 @@ t main_move git update-ref refs/heads/main HEAD
 t other_branch git update-ref refs/heads/looop/other HEAD
 t pack_delete sh -c 'rm -f "$0"/.git/objects/pack/*' "$M"
 t alternates sh -c 'echo /tmp > "$0/.git/objects/info/alternates"' "$M"
+A=$(git rev-parse --absolute-git-dir)
+t admin_commondir sh -c 'echo /tmp > "$0/commondir"' "$A"
+t admin_gitdir sh -c 'echo /tmp/x/.git > "$0/gitdir"' "$A"
+t admin_config sh -c 'printf "[core]\n\tfsmonitor = evil\n" > "$0/config.worktree"' "$A"
+t gitfile sh -c 'echo "gitdir: /tmp" > .git'
 t other_tree_read cat "$LOOOP_DATA_DIR/worktrees/other/README"
 t other_tree_write sh -c 'echo forged >> "$0/worktrees/other/README"' "$LOOOP_DATA_DIR"
 echo end >> "$r"
@@ -111,3 +116,69 @@ def test_a_sandboxed_worker_commits_in_its_worktree_and_touches_nothing_else(
     diff = box.looop("worker", "diff", "w1")
     assert diff.returncode == 0 and "+inside" in diff.stdout and "+two" in diff.stdout
     box.looop("kill", "other")
+
+
+TAMPER = r"""
+admin=$(git rev-parse --absolute-git-dir)
+if echo /tmp > "$admin/commondir" 2>/dev/null; then echo planted; else echo refused; fi \
+  > "$LOOOP_REPORTS_DIR/tampered-$LOOOP_SESSION_ID"
+"""
+
+
+def test_git_on_the_host_never_runs_what_a_worker_planted_in_its_git_dirs(
+    tmp_path: Path, srt: Path
+) -> None:
+    """A worker cannot repoint its admin folder's `commondir` from inside; planted anyway (a
+    git dir whose config runs a command, core.fsmonitor), `worker diff`, sys-sessions and the
+    reaping all run git on the host in that worktree, and none of them runs it."""
+    from looop.cli.ctxbuild import ctx_for
+    from looop.core.clock import SystemClock
+    from looop.sense.probes import probe_sessions
+    from looop.sessions import prune_aged
+    from looop.workers.launch import end_generation
+
+    box = Box(tmp_path, srt, "on")
+    main = tmp_path / "main"
+    main.mkdir()
+    git(main, "init", "-q", "-b", "main")
+    git(
+        main,
+        "-c",
+        "user.name=T",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "s",
+    )
+    mark = tmp_path / "planted-command-ran"
+    box.start("w1", TAMPER, "--repo", str(main))
+    assert box.wait("w1") == 0, box.looop("log", "w1").stdout
+    assert (box.data / "reports" / "tampered-w1").read_text() == "refused\n"  # locked inside
+    tree = box.data / "worktrees" / "w1"
+    # planted anyway (as if through some other hole): a git dir whose config runs a command
+    evil = tmp_path / "evil"
+    git(tmp_path, "init", "-q", "--bare", str(evil))
+    git(evil, "config", "core.fsmonitor", f"touch {mark}; :")  # ':' takes git's arguments
+    admin = Path(git(tree, "rev-parse", "--absolute-git-dir").strip())
+    (admin / "commondir").write_text(f"{evil}\n")
+
+    diff = box.looop("worker", "diff", "w1")
+    assert diff.returncode == 0, diff.stderr
+    ctx = ctx_for(box.env, SystemClock(), None)
+    detail = probe_sessions(ctx)["detail"]["workers"]["w1"]
+    assert detail["branch"] == "looop/w1" and detail["uncommitted"] is False
+    assert not mark.exists()
+    # the trap is live: git run the usual way in that worktree springs it
+    naive = ["git", "--no-optional-locks", "-C", str(tree), "status"]  # it writes nothing
+    subprocess.run(naive, capture_output=True, timeout=30, check=False)
+    assert mark.exists()
+    mark.unlink()
+    # reaping removes the (clean) worktree without springing it
+    assert prune_aged(box.data, 0, ctx.clock.now()) == ["w1"]
+    end_generation(ctx, "w1")
+    assert not mark.exists()
+    assert not tree.exists()
+    assert "looop/w1" in git(main, "branch", "--list")

@@ -141,6 +141,9 @@ def fleet_table(rows: list[dict[str, Any]]) -> str:
             (*b, "srt" if r.get("sandboxed") else ("—" if r["id"] == "pulse" else "off"))
             for b, r in zip(body, rows, strict=True)
         ]
+    if any(r.get("branch") for r in rows):  # the column shows once a worker has a worktree
+        head = (*head, "BRANCH")
+        body = [(*b, r.get("branch") or "—") for b, r in zip(body, rows, strict=True)]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=False)]
     lines = [
         "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()

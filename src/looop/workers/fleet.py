@@ -103,6 +103,29 @@ def verify_result(verify: str, wid: str) -> dict[str, Any] | None:
         return {"pass": False, "output": "verify record unreadable"}
 
 
+def branches(data: str) -> dict[str, str]:
+    """Worker -> its worktree's branch, from the record a `--repo` start writes
+    (worktrees/<id>.json; a removed worktree shows none): no git call, and one failed listdir
+    in a data dir without repo workers."""
+    base = where.join(data, "worktrees")
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return {}
+    out: dict[str, str] = {}
+    for name in names:
+        if not name.endswith(".json") or name.startswith("."):
+            continue
+        try:
+            raw = store.read_json_object(where.join(base, name))
+        except CorruptState:
+            continue
+        branch = (raw or {}).get("branch")
+        if isinstance(branch, str) and not (raw or {}).get("removed"):
+            out[name[: -len(".json")]] = branch
+    return out
+
+
 def worker_rows(
     data: str, sessions: list[dict[str, Any]], clock: Clock, stuck_secs: int
 ) -> list[dict[str, Any]]:
@@ -113,6 +136,7 @@ def worker_rows(
     waiting = set(asking)
     tells = pending_tells(where.join(data, "tells"))
     verify = where.join(data, "verify")
+    branch = branches(data)
     now = clock.now()
     rows = []
     for s in sorted((s for s in sessions if s["id"] != PULSE), key=lambda s: s["id"]):
@@ -135,6 +159,7 @@ def worker_rows(
                 "pending_tells": tells.get(s["id"], 0),
                 "label": s["label"],
                 "sandboxed": sandboxed(data, s["id"]),
+                "branch": branch.get(s["id"]),
             }
         )
     return rows

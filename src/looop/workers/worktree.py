@@ -47,6 +47,7 @@ class Plan:
     common: str
     branch: str
     exists: bool  # check out this existing branch rather than make it
+    base: str  # the commit the worktree starts from (the branch's tip, else HEAD)
 
 
 def root(ctx: Ctx) -> Path:
@@ -164,26 +165,25 @@ def plan(ctx: Ctx, wid: str, repo: str, branch: str | None) -> Plan:
         raise WorktreeError(f"repo {where} does not exist — give the path of a git repository")
     if not os.path.isdir(where):
         raise WorktreeError(f"repo {where} is not a folder — give the path of a git repository")
-    bare = _git(env, where, "rev-parse", "--is-bare-repository")
-    if bare.returncode != 0:
-        raise WorktreeError(f"repo {where} is not a git repository ({_why(bare)})")
-    if bare.stdout.strip() == "true":
+    # one call: rev-parse answers in order and stops at --show-toplevel in a bare repo
+    got = _git(
+        env, where, "rev-parse", "--is-bare-repository", "--git-common-dir", "--show-toplevel"
+    )
+    lines = got.stdout.splitlines()
+    if lines[:1] == ["true"]:
         raise WorktreeError(f"repo {where} is a bare repository — give a clone with a working tree")
-    top = _git(env, where, "rev-parse", "--show-toplevel", "--git-common-dir")
-    if top.returncode != 0:
-        raise WorktreeError(f"repo {where}: {_why(top)}")
-    lines = top.stdout.splitlines()
-    if len(lines) < 2:
+    if got.returncode != 0 or not lines:
+        raise WorktreeError(f"repo {where} is not a git repository ({_why(got)})")
+    if len(lines) < 3:
         raise WorktreeError(f"repo {where}: git did not name its top folder")
-    top_dir = lines[0]
+    top_dir = lines[2]
     common = os.path.normpath(os.path.join(where, lines[1]))
     name = branch if branch is not None else default_branch(wid)
     check_branch(env, top_dir, name)
-    head = _git(env, top_dir, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
-    exists = (
-        _git(env, top_dir, "rev-parse", "--verify", "--quiet", f"refs/heads/{name}^{{commit}}")
-    ).returncode == 0
-    if not exists and head.returncode != 0:
+    tip = _git(env, top_dir, "rev-parse", "--verify", "--quiet", f"refs/heads/{name}^{{commit}}")
+    exists = tip.returncode == 0
+    head = tip if exists else _git(env, top_dir, "rev-parse", "--verify", "--quiet", "HEAD")
+    if head.returncode != 0:
         raise WorktreeError(
             f"repo {top_dir} has no commits yet, so there is nothing to branch from — "
             f"commit once first (git -C {_q(top_dir)} commit --allow-empty -m start)"
@@ -196,7 +196,7 @@ def plan(ctx: Ctx, wid: str, repo: str, branch: str | None) -> Plan:
                 f"branch '{name}' is checked out at {busy} — give the worker another "
                 "--branch, or switch that checkout to another branch first"
             )
-    return Plan(wid, top_dir, common, name, exists)
+    return Plan(wid, top_dir, common, name, exists, head.stdout.strip())
 
 
 def _q(path: str) -> str:
@@ -274,13 +274,7 @@ def create(ctx: Ctx, p: Plan) -> Tree:
     env = ctx.env
     path = tree_path(ctx, p.wid)
     os.makedirs(root(ctx), exist_ok=True)
-    if p.exists:
-        rev = _git(env, p.repo, "rev-parse", "--verify", f"refs/heads/{p.branch}^{{commit}}")
-    else:
-        rev = _git(env, p.repo, "rev-parse", "--verify", "HEAD^{commit}")
-    if rev.returncode != 0:
-        raise WorktreeError(f"worker {p.wid}: repo {p.repo}: {_why(rev)}")
-    base = rev.stdout.strip()
+    base = p.base
     guess = os.path.join(p.common, "worktrees", p.wid)
     tree = Tree(p.wid, p.repo, p.branch, base, path, p.common, guess, created=not p.exists)
     _save(ctx, tree)
@@ -331,7 +325,10 @@ def release(ctx: Ctx, wid: str) -> None:
         )
         ctx.events.record("worktree_kept", id=wid, path=tree.path, branch=tree.branch)
         return
-    done = _git(ctx.env, tree.repo, "worktree", "remove", tree.path)
+    # --force: clean is already known (read above with the git dirs from our record); a plain
+    # remove would run its own `git status` through the admin folder's `commondir`, which the
+    # worker could have pointed at a git dir of its making (its config runs commands)
+    done = _git(ctx.env, tree.repo, "worktree", "remove", "--force", tree.path)
     if done.returncode != 0:
         ctx.events.emit(
             "warn",
@@ -391,7 +388,9 @@ def sandbox_write(tree: Tree) -> tuple[list[str], list[str]]:
     commit adds objects); the folder of its branch's ref and of that ref's log (git writes
     `<ref>.lock` beside the ref and renames it). Locked: the packs and objects/info (the
     repo's packed history; no alternates planted) and every other branch ref in that folder.
-    The main repo's own HEAD, index, config, hooks and working tree stay read-only."""
+    Also locked: the worktree's `.git` file, the admin folder's `commondir` and `gitdir`
+    (where the git dirs are) and its `config.worktree`. The main repo's own HEAD, index,
+    config, hooks and working tree stay read-only."""
     common = tree.common
     objects = os.path.join(common, "objects")
     ref = os.path.join(common, "refs", "heads", *tree.branch.split("/"))
@@ -401,6 +400,19 @@ def sandbox_write(tree: Tree) -> tuple[list[str], list[str]]:
         os.makedirs(d, exist_ok=True)
     write = [tree.path, tree.gitdir, objects, ref_dir, log_dir]
     locked = [os.path.join(objects, "pack"), os.path.join(objects, "info")]
+    # the files that say where the git dirs are, and the per-worktree config: a worker that
+    # rewrote them would have git run by a human in its worktree read a config of its making
+    # (whose settings run commands). Locked only what exists: make the config, empty.
+    own_config = os.path.join(tree.gitdir, "config.worktree")
+    if not os.path.lexists(own_config):
+        with open(own_config, "a", encoding="utf-8"):
+            pass
+    locked += [
+        os.path.join(tree.path, ".git"),
+        os.path.join(tree.gitdir, "commondir"),
+        os.path.join(tree.gitdir, "gitdir"),
+        own_config,
+    ]
     for d, mine in ((ref_dir, ref), (log_dir, log)):
         for name in _names(d):
             got = os.path.join(d, name)
@@ -422,8 +434,18 @@ def with_note(contract: str, tree: Tree) -> str:
         f"**Your worktree**: you start in your own git worktree of {tree.repo} "
         f"({tree.path}), on branch `{tree.branch}`. Do the code work there and commit on "
         "that branch; make no other worktree, and never push, merge or rebase other "
-        'branches without a yes through `ask`. The data dir is "$LOOOP_DATA_DIR".'
+        'branches without a yes through `ask`. The data dir is "$LOOOP_DATA_DIR": '
+        'deliverables go to "$LOOOP_REPORTS_DIR" (its reports/, not one here).'
     )
+    # the two rules this one replaces: the data dir is no longer where it starts, and it
+    # makes no worktree of its own
+    contract = contract.replace(
+        "the data dir (your starting directory)", 'the data dir ("$LOOOP_DATA_DIR")'
+    )
+    start = contract.find("- **Code work**")
+    if start >= 0:
+        end = contract.find("\n- ", start)
+        contract = contract[:start] + contract[end + 1 :] if end >= 0 else contract
     head, sep, tail = contract.rpartition("\n---\n")
     if not sep:
         head, sep, tail = contract.rstrip("\n"), "\n", ""
