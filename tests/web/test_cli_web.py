@@ -138,3 +138,32 @@ def test_tls_serves_https_and_a_secure_cookie(tmp_path: Path) -> None:
         assert "secure" in cookie and "httponly" in cookie
     finally:
         _stop(p)
+
+
+@pytest.mark.timeout(60)
+def test_events_stream_over_real_http(tmp_path: Path) -> None:
+    """A client of /api/v1/events gets what the loop appends after it connected."""
+    import json
+
+    p, url = _start(tmp_path)
+    try:
+        base, token = url.split("/?token=", 1)
+        req = urllib.request.Request(
+            f"{base}/api/v1/events", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(req, timeout=20) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            assert stream.readline() == b"retry: 2000\n"
+            with open(tmp_path / "data" / "events.jsonl", "a") as f:
+                f.write(json.dumps({"event": "tick_start", "ts": "2026-06-21T10:00:00.000Z"}))
+                f.write("\n")
+            line = b""
+            while not line.startswith(b"data: "):
+                line = stream.readline()
+        msg = json.loads(line[6:])
+        assert msg == {
+            "kind": "event",
+            "data": {"event": "tick_start", "ts": "2026-06-21T10:00:00.000Z"},
+        }
+    finally:
+        _stop(p)
