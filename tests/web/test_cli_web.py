@@ -167,3 +167,12 @@ def test_events_stream_over_real_http(tmp_path: Path) -> None:
         }
     finally:
         _stop(p)
+
+
+@pytest.mark.timeout(60)
+def test_a_bad_web_config_is_said_in_one_line_and_the_defaults_serve(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text('{"web": {"port": "eighty"}}')
+    p, url = _start(tmp_path)
+    err = _stop(p)
+    assert "/?token=" in url  # --port 0 given on the command line still serves
+    assert "web.port" in err and "Traceback" not in err
