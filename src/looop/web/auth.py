@@ -140,4 +140,3 @@ def public_names(url: str | None) -> tuple[str, ...]:
     except ValueError:
         return ()
     return (name.lower(),) if name else ()
-
