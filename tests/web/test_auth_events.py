@@ -110,3 +110,27 @@ def test_a_slow_client_is_dropped_not_buffered(ctx: Ctx) -> None:
     assert seen == 10  # the reader that keeps up gets every line
     assert end is None  # the slow one's stream is ended, its queue emptied
     assert left == 1
+
+
+def test_branch_is_read_from_the_sessions_checkout(tmp_path: os.PathLike[str]) -> None:
+    from pathlib import Path
+
+    from looop.web.reads import _branch
+
+    root = Path(tmp_path)
+    repo, sdir = root / "repo", root / "sessions" / "w1"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "src").mkdir()
+    sdir.mkdir(parents=True)
+    (repo / ".git" / "HEAD").write_text("ref: refs/heads/fix/flaky-test\n")
+    (sdir / "meta.json").write_text(json.dumps({"cwd": str(repo / "src")}))
+    assert _branch(sdir) == "fix/flaky-test"  # found from a subdirectory
+    wt = root / "wt"
+    wt.mkdir()
+    (root / "gitdirs" / "wt").mkdir(parents=True)
+    (root / "gitdirs" / "wt" / "HEAD").write_text("0123456789abcdef0123\n")
+    (wt / ".git").write_text(f"gitdir: {root / 'gitdirs' / 'wt'}\n")
+    (sdir / "meta.json").write_text(json.dumps({"cwd": str(wt)}))
+    assert _branch(sdir) == "0123456789ab"  # a worktree on a detached head
+    (sdir / "meta.json").write_text(json.dumps({"cwd": str(root / "nowhere")}))
+    assert _branch(sdir) is None

@@ -138,3 +138,41 @@ def test_tls_serves_https_and_a_secure_cookie(tmp_path: Path) -> None:
         assert "secure" in cookie and "httponly" in cookie
     finally:
         _stop(p)
+
+
+@pytest.mark.timeout(60)
+def test_events_stream_over_real_http(tmp_path: Path) -> None:
+    """A client of /api/v1/events gets what the loop appends after it connected."""
+    import json
+
+    p, url = _start(tmp_path)
+    try:
+        base, token = url.split("/?token=", 1)
+        req = urllib.request.Request(
+            f"{base}/api/v1/events", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(req, timeout=20) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            assert stream.readline() == b"retry: 2000\n"
+            with open(tmp_path / "data" / "events.jsonl", "a") as f:
+                f.write(json.dumps({"event": "tick_start", "ts": "2026-06-21T10:00:00.000Z"}))
+                f.write("\n")
+            line = b""
+            while not line.startswith(b"data: "):
+                line = stream.readline()
+        msg = json.loads(line[6:])
+        assert msg == {
+            "kind": "event",
+            "data": {"event": "tick_start", "ts": "2026-06-21T10:00:00.000Z"},
+        }
+    finally:
+        _stop(p)
+
+
+@pytest.mark.timeout(60)
+def test_a_bad_web_config_is_said_in_one_line_and_the_defaults_serve(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text('{"web": {"port": "eighty"}}')
+    p, url = _start(tmp_path)
+    err = _stop(p)
+    assert "/?token=" in url  # --port 0 given on the command line still serves
+    assert "web.port" in err and "Traceback" not in err

@@ -22,6 +22,12 @@ def web_settings(raw: dict[str, Any]) -> dict[str, Any]:
     url = web.get("url")
     if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
         raise LooopError("config key 'web.url' must be the dashboard's http(s):// base address")
+    port = web.get("port")
+    if port is not None and not (isinstance(port, int) and 0 <= port <= 65535):
+        raise LooopError(f"config key 'web.port' must be a port number 0-65535, not {port!r}")
+    host = web.get("host")
+    if host is not None and not (isinstance(host, str) and host.strip()):
+        raise LooopError("config key 'web.host' must be an address such as 127.0.0.1")
     return web
 
 

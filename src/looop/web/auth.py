@@ -13,7 +13,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from looop.core import store
-from looop.core.errors import LooopError
 from looop.core.paths import Paths
 
 COOKIE = "looop_web"
@@ -141,8 +140,3 @@ def public_names(url: str | None) -> tuple[str, ...]:
     except ValueError:
         return ()
     return (name.lower(),) if name else ()
-
-
-def check_bind(host: str) -> None:
-    if not host or any(c.isspace() for c in host):
-        raise LooopError(f"--host {host!r} is not an address — e.g. 127.0.0.1 or 0.0.0.0")

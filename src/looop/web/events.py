@@ -70,7 +70,10 @@ class Hub:
         q: asyncio.Queue[str | None] = asyncio.Queue(self.queue_max)
         self.clients.add(q)
         if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self._run())
+            # the files' ends are taken now, so a line appended once a client has connected
+            # is never skipped, however late the tailer's first turn comes
+            tails = Tail(self.ctx.paths.events), Tail(self.ctx.paths.journal)
+            self.task = asyncio.get_running_loop().create_task(self._run(*tails))
         return q
 
     def unsubscribe(self, q: asyncio.Queue[str | None]) -> None:
@@ -98,8 +101,7 @@ class Hub:
                 self.dropped += 1
                 self._drop(q)
 
-    async def _run(self) -> None:
-        events, journal = Tail(self.ctx.paths.events), Tail(self.ctx.paths.journal)
+    async def _run(self, events: Tail, journal: Tail) -> None:
         while self.clients:
             for line in events.lines():
                 obj = _event(line)
