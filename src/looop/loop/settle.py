@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from looop.act.executor import Executed
@@ -24,6 +25,10 @@ def commit_move(b: Beat, executed: Executed, secs: int, metered: float | None) -
         guards.commit_hash(paths, world.hash)
         guards.write_last_world(paths, now, world.items)
         flap.clear_notes(paths, b.flap_notes)  # the decider was told: once is enough
+        if os.path.exists(paths.state(".provider-limit.json")):
+            from looop.loop import limited  # lazy: only after a usage limit
+
+            limited.done(ctx)
         note_recovery(b, now)
         guards.clear_backoff(paths)
         guards.note_noop(paths, now, world.hash if executed.kind == "noop" else None)
