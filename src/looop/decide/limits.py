@@ -4,11 +4,14 @@ hit a usage window, so looop waits for the reset instead of retrying blindly.
 The messages, as the CLIs print them (their wording varies by version and plan):
   claude  `Claude AI usage limit reached|1760000400` (unix seconds, the print-mode form),
           `Claude usage limit reached. Your limit will reset at 9am (America/Chicago).`,
-          `You've hit your limit · resets 1:30am (Asia/Dhaka)`
-  codex   `You've hit your usage limit. … or try again at 8:19 PM.` (today, local time),
+          `You've hit your 5-hour limit · resets 4:36pm (UTC)` (2.1.330, proven in
+          tests/realcli/test_usage_limit.py)
+  codex   `You’ve hit your usage limit. … or try again at 8:19 PM.` (today, local time;
+          0.169.0 proven as claude),
           `… try again at Jul 5th, 2026 8:19 PM.`, `… try again in 2 days 17 hours 14 minutes.`
   either, as JSON: `"resets_at": 1775317531` or `"resets_in_seconds": 602705`.
-A clock time without a date is the next such time (today, else tomorrow). A reset in the
+A clock time without a date is the next such time (today, else tomorrow); a clock time is
+said to the minute, so a minute is added (never wake before the reset). A reset in the
 past or more than MAX_AHEAD_S away is not believed: that failure takes the normal backoff."""
 
 from __future__ import annotations
@@ -18,16 +21,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 MAX_AHEAD_S = 8 * 86400  # the longest window the CLIs report is a week
+MINUTE = 60  # a clock time is said to the minute: wait out the whole minute
 SCAN_CHARS = 16384  # only the end of a long output is read: the limit is the last word
 
 _Q = "['\u2019]"  # straight or typographic apostrophe
 _HIT = re.compile(
-    rf"usage limit reached|you{_Q}ve hit your (?:\w+ )?limit|you{_Q}ve reached your (?:\w+ )?limit"
+    rf"usage limit reached|you{_Q}ve (?:hit|reached) your (?:[\w-]+ )?limit"
     r"|usage_limit_reached|rate_limit_reached",
     re.IGNORECASE,
 )
 _PIPE_EPOCH = re.compile(r"usage limit reached\|(\d{9,13})", re.IGNORECASE)
-_JSON_AT = re.compile(r'"resets?_at"\s*:\s*"?(\d{9,13})')
+_JSON_AT = re.compile(r'"(?:resets?_at|resetsAt)"\s*:\s*"?(\d{9,13})')
 _JSON_IN = re.compile(r'"resets?_in_seconds"\s*:\s*(\d{1,9})')
 _IN = re.compile(
     r"try again in ((?:\d+\s*(?:days?|d|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)"
@@ -95,11 +99,11 @@ def _clock_time(m: re.Match[str], now: float, local: tzinfo) -> float | None:
         ts = when.replace(tzinfo=zone).timestamp()
         if not m.group("year") and ts < now - 86400:  # `Jan 2` said on Dec 30
             ts = when.replace(year=year + 1, tzinfo=zone).timestamp()
-        return ts
+        return ts + MINUTE
     when = today.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if when.timestamp() <= now:
+    if when.timestamp() + MINUTE <= now:
         when = (when.replace(tzinfo=None) + timedelta(days=1)).replace(tzinfo=zone)
-    return when.timestamp()
+    return when.timestamp() + MINUTE
 
 
 def find_limit(text: str, now: float, local: tzinfo) -> Limit | None:

@@ -12,7 +12,9 @@ NOW = datetime(2026, 11, 23, 6, 40, tzinfo=UTC).timestamp()
 
 
 def _at(*args: int, tz: str = "UTC") -> float:
-    return datetime(*args, tzinfo=ZoneInfo(tz) if tz != "UTC" else UTC).timestamp()  # type: ignore[misc]
+    """A clock time as the CLIs say it (to the minute), plus the minute looop waits out."""
+    zone = ZoneInfo(tz) if tz != "UTC" else UTC
+    return datetime(*args, tzinfo=zone).timestamp() + 60  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
@@ -32,6 +34,12 @@ def _at(*args: int, tz: str = "UTC") -> float:
         ),
         ("You\u2019ve hit your limit \u00b7 resets 6am", _at(2026, 11, 24, 6, 0)),
         ("You've hit your session limit · resets 9:15am", _at(2026, 11, 23, 9, 15)),
+        # claude 2.1.330 with a subscription, as the real CLI printed it
+        ("You've hit your 5-hour limit · resets 4:36pm (UTC)", _at(2026, 11, 23, 16, 36)),
+        (
+            "You\u2019ve reached your weekly limit \u00b7 resets Nov 27, 3pm",
+            _at(2026, 11, 27, 15, 0),
+        ),
         # codex: today's time, local
         (
             "■ You've hit your usage limit. Visit https://chatgpt.com/codex/settings/usage to "
