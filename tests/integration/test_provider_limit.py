@@ -116,3 +116,48 @@ def test_a_limit_without_a_reset_time_is_an_ordinary_failure(ctx: Ctx, clock: Fi
 def _hhmm(clock: FixedClock, ahead: int) -> str:
     t = clock.local(clock.now() + ahead)
     return f"{t.hour % 12 or 12}:{t.minute:02d} {'AM' if t.hour < 12 else 'PM'}"
+
+
+@pytest.mark.timeout(60)
+def test_a_worker_at_its_limit_shows_limited_until_in_ls(ctx: Ctx) -> None:
+    """A real session whose screen ends on claude's limit message (drawn as a TUI draws it:
+    colours, cursor moves for gaps): `looop ls` says when it resets, not busy or stuck."""
+    import subprocess
+    import sys
+    import time as _time
+
+    from looop.core.clock import SystemClock
+    from looop.sessions import expect, kill, spawn
+
+    reset = _time.gmtime(_time.time() + 2 * 3600)
+    hh = f"{reset.tm_hour % 12 or 12}:{reset.tm_min:02d}{'am' if reset.tm_hour < 12 else 'pm'}"
+    screen = (
+        "\x1b[2K\x1b[31mYou've\x1b[1Chit\x1b[1Cyour\x1b[1C5-hour\x1b[1Climit\x1b[39m"
+        f" \u00b7 resets {hh} (UTC)\r\n"
+    )
+    (ctx.paths.data / "screen.bin").write_text(screen)
+    env = clean_env(ctx.paths.data.parent, ctx.paths.data, TZ="UTC")
+    argv = ["bash", "-c", "cat screen.bin; exec sleep 60"]
+    spawn(ctx.paths.data, "w1", argv, cwd=ctx.paths.data, env=env, host_idle_s=0)
+    try:
+        code, _, _ = expect(ctx.paths.data, "w1", "resets", timeout_s=20, clock=SystemClock())
+        assert code == 0, "the worker never drew its screen"
+        got = subprocess.run(
+            [sys.executable, "-m", "looop", "ls", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        rows = {r["id"]: r for r in json.loads(got.stdout)}
+        assert rows["w1"]["health"] == f"limited until {reset.tm_hour:02d}:{reset.tm_min:02d}"
+        table = subprocess.run(
+            [sys.executable, "-m", "looop", "ls"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+        assert "limited until" in table
+    finally:
+        kill(ctx.paths.data, "w1")

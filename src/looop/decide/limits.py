@@ -17,7 +17,6 @@ past or more than MAX_AHEAD_S away is not believed: that failure takes the norma
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 MAX_AHEAD_S = 8 * 86400  # the longest window the CLIs report is a week
@@ -51,10 +50,33 @@ _AT = re.compile(
 )
 
 
-@dataclass(frozen=True)
 class Limit:
-    reset: float  # unix seconds
-    said: str  # the line that said so, one line, clipped
+    """A usage window's reset (unix seconds) and the line that said so (one line, clipped).
+    A plain class: `looop ls` reads a worker's screen through this module."""
+
+    __slots__ = ("reset", "said", "said_at")
+
+    def __init__(self, reset: float, said: str, said_at: float | None = None) -> None:
+        self.reset = reset
+        self.said = said
+        self.said_at = reset if said_at is None else said_at  # as said, without our minute
+
+
+_CSI = re.compile(r"\x1b\[[0-?]*[ -/]*([@-~])")
+_OSC = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
+
+
+def _csi(m: re.Match[str]) -> str:
+    final = m.group(1)
+    if final == "C":  # cursor forward: a TUI's way to draw a gap
+        return " "
+    return "\n" if final in "ABEFHf" else ""  # cursor moves start another line
+
+
+def screen_text(raw: bytes) -> str:
+    """A terminal log's bytes as plain lines: escape sequences out, cursor moves as breaks."""
+    text = _OSC.sub("", raw.decode("utf-8", "replace"))
+    return _CSI.sub(_csi, text).replace("\r", "\n")
 
 
 def _line(text: str, at: int) -> str:
@@ -115,8 +137,15 @@ def find_limit(text: str, now: float, local: tzinfo) -> Limit | None:
     for hit in reversed(hits):
         reset = _reset_after(text, hit.start(), now, local)
         if reset is not None and now < reset <= now + MAX_AHEAD_S:
-            return Limit(reset, _line(text, hit.start()))
+            said_at = reset - MINUTE if _is_clock_time(text, hit.start()) else reset
+            return Limit(reset, _line(text, hit.start()), said_at)
     return None
+
+
+def _is_clock_time(text: str, at: int) -> bool:
+    """The reset was said as a clock time (to the minute), not as seconds."""
+    tail = text[max(0, at - 40) : at + 600]
+    return not any(p.search(tail) for p in (_PIPE_EPOCH, _JSON_AT, _JSON_IN, _IN))
 
 
 def _reset_after(text: str, at: int, now: float, local: tzinfo) -> float | None:

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from looop.decide.limits import MAX_AHEAD_S, find_limit
+from looop.decide.limits import MAX_AHEAD_S, find_limit, screen_text
 
 # 2026-11-23 06:40 UTC, a Monday
 NOW = datetime(2026, 11, 23, 6, 40, tzinfo=UTC).timestamp()
@@ -96,3 +96,16 @@ def test_the_last_message_wins_and_the_scan_is_bounded() -> None:
     got = find_limit(old + "x" * 100 + "\n" + new, NOW, UTC)
     assert got is not None and got.reset == NOW + 7200
     assert find_limit(new + "y" * 20000, NOW, UTC) is None  # far back in a huge log: not read
+
+
+def test_a_tui_screen_reads_as_plain_lines() -> None:
+    raw = (
+        b"\x1b]0;claude\x07\x1b[2K\x1b[1G\x1b[31mYou've\x1b[1Chit\x1b[1Cyour\x1b[1C5-hour"
+        b"\x1b[1Climit\x1b[39m \xc2\xb7 resets 9:15am\r\n\x1b[3;1H> "
+    )
+    text = screen_text(raw)
+    assert "You've hit your 5-hour limit \u00b7 resets 9:15am" in text and "\x1b" not in text
+    got = find_limit(text, NOW, UTC)
+    # the time as said (ls shows it), and the minute looop waits out on top
+    assert got is not None and got.said_at == _at(2026, 11, 23, 9, 15) - 60
+    assert got.reset == got.said_at + 60
