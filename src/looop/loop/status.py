@@ -183,7 +183,9 @@ def _beat(records: list[dict[str, Any]], clock: Clock, holding: bool) -> BeatVie
         elif ev == "tick_backoff":
             detail = f"waiting out {r.get('fails', '?')} failure(s)"
         elif ev == "provider_limited":
-            detail = f"provider usage limit — no AI call until {r.get('until', '?')}"
+            until = r.get("until")
+            when = local_text(clock, until) if isinstance(until, int | float) else "?"
+            detail = f"provider usage limit — no AI call until {when}"
         elif ev == "coalescing":
             detail = f"world changed — one decide in {r.get('secs', '?')}s, with what joins it"
         elif ev in ("budget_exceeded", "budget_unmetered", "decide_capped"):
