@@ -13,7 +13,7 @@ from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.loop.pulse import Pulse
 from looop.loop.tick import tick
-from tests.helpers import events, runner_calls, wire
+from tests.helpers import clean_env, events, run_cli, runner_calls, wire
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -109,3 +109,21 @@ def test_the_coalesce_key_is_bounded() -> None:
         with pytest.raises(LooopError) as e:
             parse_config({"tick_command": "x", "coalesce": bad}, "c")
         assert "key 'coalesce' must be an integer from 0 to 60" in str(e.value)
+
+
+def test_status_says_a_change_is_coalescing_and_a_bad_window_file_reopens(
+    ctx: Ctx, clock: FixedClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _setup(ctx, coalesce=8)
+    (ctx.paths.data / "ci").write_text("1")
+    clock.advance(2)
+    assert tick(ctx, slept=2).coalesce_s == 6
+    env = clean_env(ctx.paths.data.parent, ctx.paths.data)
+    code, out, _ = run_cli(capsys, "status", env=env, clock=clock)
+    beat = next(ln for ln in out.splitlines() if ln.startswith("last beat:"))
+    assert code == 0 and "coalescing: world changed — one decide in 6s" in beat
+    # a torn or hand-edited window (or one stamped in the future): a new window, never a hang
+    for bad in ("{nope", json.dumps({"v": 1, "since": clock.now() + 9999})):
+        ctx.paths.state(".coalesce.json").write_text(bad)
+        clock.advance(1)
+        assert tick(ctx, slept=1).coalesce_s == 7

@@ -31,6 +31,7 @@ IDLE_TEXT = "I read the world and chose not to write any decision this time."
 AUX_TEXT = "ok"
 ERROR_500 = "scripted internal server error"
 ERROR_AUTH = "invalid x-api-key (scripted)"
+ERROR_LIMIT = "The usage limit has been reached (scripted)"
 ERROR_STREAM = "scripted stream failure: the model crashed mid-answer"
 
 # Scenarios a test can select with ModelServer.scenario.
@@ -39,7 +40,8 @@ HTTP_500 = "http500"  # every model request answers 500
 AUTH = "auth"  # every model request answers 401
 NO_DECISION = "no_decision"  # the turn ends with text, no tool call
 STREAM_ERROR = "stream_error"  # the tick turn streams an error event mid-answer
-SCENARIOS = (DECIDE, HTTP_500, AUTH, NO_DECISION, STREAM_ERROR)
+USAGE_LIMIT = "usage_limit"  # 429: the account's usage window is spent until limit_reset
+SCENARIOS = (DECIDE, HTTP_500, AUTH, NO_DECISION, STREAM_ERROR, USAGE_LIMIT)
 
 # Tool names the CLIs give their shell and file-write tools, most preferred first.
 SHELL_TOOLS = ("Bash", "bash", "shell", "shell_command", "exec_command")
@@ -236,6 +238,7 @@ class ModelServer:
         # A worker turn whose prompt holds PROBE_MARK first runs this through the CLI's own
         # shell tool (once), then answers as ever: what a worker's own commands can do.
         self.worker_shell: str | None = None
+        self.limit_reset = int(time.time()) + 3600  # USAGE_LIMIT: when the window resets
         self.requests: list[Recorded] = []
         self.failures: list[str] = []  # requests the decider could not answer sensibly
         self.not_found: list[str] = []  # endpoints a CLI called that this server lacks
@@ -723,6 +726,9 @@ def _make_handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
             if scenario == AUTH:
                 self._json(401, _error_body(api, "authentication_error", ERROR_AUTH))
                 return
+            if scenario == USAGE_LIMIT:
+                self._json(429, *_usage_limit(api, server.limit_reset))
+                return
             reply = server.plan(api, body)
             fail = (
                 ERROR_STREAM
@@ -761,6 +767,29 @@ def _make_handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
                     self._json(200, resp)
 
     return Handler
+
+
+def _usage_limit(api: str, reset: int) -> tuple[dict[str, Any], dict[str, str]]:
+    """A spent usage window, as each provider says it: Anthropic in its unified rate-limit
+    headers, OpenAI (what codex reads) as a `usage_limit_reached` error with `resets_at`."""
+    if api == "anthropic":
+        headers = {
+            "anthropic-ratelimit-unified-status": "rejected",
+            "anthropic-ratelimit-unified-reset": str(reset),
+            "anthropic-ratelimit-unified-representative-claim": "five_hour",
+            **RETRY_SOON,  # should claude retry anyway, it costs milliseconds
+        }
+        return _error_body(api, "rate_limit_error", ERROR_LIMIT), headers
+    body = {
+        "error": {
+            "type": "usage_limit_reached",
+            "message": ERROR_LIMIT,
+            "plan_type": "plus",
+            "resets_at": reset,
+            "resets_in_seconds": max(1, reset - int(time.time())),
+        }
+    }
+    return body, {"retry-after": str(max(1, reset - int(time.time())))}
 
 
 def _error_body(api: str, kind: str, message: str) -> dict[str, Any]:

@@ -58,6 +58,12 @@ def print_status(st: StatusView, as_json: bool) -> None:
     w(f"last beat: {_beat_line(st)}\n")
     if st.get("retry"):
         w(f"retry:     {_rel(st, st['retry'])} · backoff (editing PLAYBOOK or goals retries now)\n")
+    lim = st.get("limited")
+    if lim:
+        w(
+            f"limited:   {lim.get('runner') or 'runner'} until {_rel(st, lim)} · provider usage "
+            "limit, no AI call (`looop schedule drop provider-limit` retries sooner)\n"
+        )
     nb = st.get("next_beat")
     if nb:
         w(f"next beat: {_rel(st, nb)}" + (f" · {nb['reason']}" if nb.get("reason") else "") + "\n")

@@ -108,6 +108,7 @@ class PromptExtras:
     flap_notes: list[str] = field(default_factory=list)  # started/settled, told once
     workers: str | None = None  # pre-rendered WORKERS body
     asks: str | None = None  # pre-rendered PENDING ASKS body
+    provider_limit: str | None = None  # the runner waited out a usage limit: told once
 
 
 @dataclass
@@ -446,6 +447,11 @@ def _volatile_sections(ctx: Ctx, extras: PromptExtras, notes: dict[str, str]) ->
             "fix it with write_sensor (volatile values belong in detail). Since your last move:\n",
             _Body("FLAPPING SENSORS", "\n".join(f"- {n}" for n in told), tier=2),
             f"Damped now: {', '.join(damped) if damped else '(none)'}\n",
+        ]
+    if extras.provider_limit:
+        parts += [
+            "\n=== PROVIDER LIMIT ===\n",
+            _Body("PROVIDER LIMIT", extras.provider_limit, tier=2),
         ]
     if extras.last_failure:
         fail_head, fail_body = _failure(ctx, extras.last_failure, notes)

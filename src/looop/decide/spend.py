@@ -151,12 +151,21 @@ def run_metered(
             and attempt <= retries
             and not os.path.lexists(paths.decision)
             and pattern.search(result.tail + "\n" + (result.error or "")) is not None
+            and not _usage_limit(ctx, result)
         )
         if not retry:
             break
         _wait_to_retry(ctx, knobs, attempt, run_id)
     _settle(ctx, knobs, runner, result, total, run_id)
     return result, total
+
+
+def _usage_limit(ctx: Ctx, result: RunResult) -> bool:
+    """A usage window with a reset time: retrying before the reset only fails again."""
+    from looop.decide.limits import find_limit  # lazy: only a matched provider error
+
+    text = result.tail + "\n" + (result.error or "")
+    return find_limit(text, ctx.clock.now(), ctx.clock.zone()) is not None
 
 
 def _wait_to_retry(ctx: Ctx, knobs: Knobs, attempt: int, run_id: str) -> None:

@@ -53,6 +53,26 @@ def fleet_rows(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
     return fleet_rows_at(data, ctx.clock, ctx.knobs().num("worker_stuck_secs"), all_sessions)
 
 
+LIMIT_TAIL = 4096  # a usage-limit message is the last thing a stopped agent printed
+
+
+def _limited(sdir: str, clock: Clock) -> str | None:
+    """HH:MM when the worker's screen ends on its CLI's usage-limit message, else None."""
+    try:
+        raw = store.tail_bytes(where.join(sdir, "output.log"), LIMIT_TAIL)
+    except OSError:
+        return None
+    if b"limit" not in raw.lower():
+        return None  # the usual case: no parser loaded at all
+    from looop.decide.limits import find_limit, screen_text  # lazy: a screen naming a limit
+
+    lim = find_limit(screen_text(raw), clock.now(), clock.zone())
+    if lim is None:
+        return None
+    tm = clock.local_tm(lim.said_at)
+    return f"{tm.tm_hour:02d}:{tm.tm_min:02d}"
+
+
 def _started_unix(stamp: str) -> float:
     got = parse_z(stamp)
     if got is not None:
@@ -82,6 +102,10 @@ def fleet_rows_at(
         r["idle_s"] = now - r["last_output_unix"] if r.get("last_output_unix") else None
         since = r.get("ask_since_unix")
         r["ask_age_s"] = max(0.0, now - since) if since is not None else None
+        if r["alive"] and r["health"] in ("busy", "stuck"):
+            until = _limited(where.join(where.join(data, "sessions"), r["id"]), clock)
+            if until is not None:
+                r["health"] = f"limited until {until}"
     holder = beat_holder_at(data)
     pulse_up = holder is not None and holder[0] == "pulse"
     ticking = holder is not None and not pulse_up  # a foreground `looop tick`, not a pulse

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from looop.loop.views import (
         BeatView,
         LastTick,
+        LimitedView,
         NextBeat,
         SchedulesView,
         Stamp,
@@ -56,6 +57,7 @@ _BEAT_ENDS = {
     "world_unchanged": "skipped",
     "tick_backoff": "backoff",
     "coalescing": "coalescing",
+    "provider_limited": "limited",
     "tick_failed": "failed",
     "tick_crash": "failed",
     "tick_error": "error",
@@ -180,6 +182,10 @@ def _beat(records: list[dict[str, Any]], clock: Clock, holding: bool) -> BeatVie
             detail = "world unchanged — no AI call"
         elif ev == "tick_backoff":
             detail = f"waiting out {r.get('fails', '?')} failure(s)"
+        elif ev == "provider_limited":
+            until = r.get("until")
+            when = local_text(clock, until) if isinstance(until, int | float) else "?"
+            detail = f"provider usage limit — no AI call until {when}"
         elif ev == "coalescing":
             detail = f"world changed — one decide in {r.get('secs', '?')}s, with what joins it"
         elif ev in ("budget_exceeded", "budget_unmetered", "decide_capped"):
@@ -223,6 +229,22 @@ def _retry(backoff: dict[str, Any] | None, knobs: Knobs | None) -> float | None:
     from looop.loop.delays import backoff_delay  # lazy: only a failing loop needs it
 
     return float(ts) + backoff_delay(fails, knobs.num("backoff_max_secs"))
+
+
+def _limited(data: str, clock: Clock) -> LimitedView | None:
+    """The runner's provider usage limit still waited out (loop/limited), else None."""
+    rec = _read_obj(_at(data, ".provider-limit.json"))
+    until = rec.get("until") if rec else None
+    if not rec or rec.get("lifted") or not isinstance(until, int | float) or until <= clock.now():
+        return None
+    if not os.path.isfile(_at(data, "schedules/provider-limit.json")):
+        return None  # dropped: the next changed world calls the runner again
+    runner, said = rec.get("runner"), rec.get("said")
+    return {
+        **_stamp(clock, until),
+        "runner": runner if isinstance(runner, str) else None,
+        "said": said if isinstance(said, str) else None,
+    }
 
 
 def _read_obj(path: str) -> dict[str, Any] | None:
@@ -377,6 +399,7 @@ def gather_status_at(data: str, config: str, env: Mapping[str, str], clock: Cloc
         "last_beat": _beat(records, clock, holder is not None),
         "next_beat": _next_beat(records, clock, running),
         "retry": _stamp(clock, retry) if retry is not None else None,
+        "limited": _limited(data, clock),
         "last_tick": _last_tick(data, clock),
         "backoff": backoff,
         "last_failure": _read_obj(_at(data, ".last-failure.json")),

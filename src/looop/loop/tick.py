@@ -142,6 +142,7 @@ def _beat(b: Beat) -> TickOutcome:
         _gate_flapping,
         _gate_unchanged,
         _gate_coalesce,
+        _gate_limited,
         _gate_backoff,
         _gate_runner,
         _gate_breakers,
@@ -261,6 +262,27 @@ def _gate_coalesce(b: Beat) -> TickOutcome | None:
     ev.record("coalescing", secs=remain)
     b.out.coalesce_s = remain
     return b.stop("coalesce")
+
+
+def _gate_limited(b: Beat) -> TickOutcome | None:
+    """The runner is at its provider's usage limit: no AI call until the reset (loop/limited),
+    unless a human forces the beat."""
+    if (
+        b.dry_run
+        or b.override_backoff
+        or not os.path.exists(b.ctx.paths.state(".provider-limit.json"))
+    ):
+        return None
+    from looop.loop import limited  # lazy: only a loop that hit a limit
+
+    rec = limited.waiting(b.ctx)
+    if rec is None:
+        return None
+    until = b.ctx.clock.offset_stamp_at(float(rec["until"]))
+    msg = f"runner {rec.get('runner', '?')} is at its usage limit until {until} — no AI call"
+    b.ctx.events.emit("info", "tick.limited", msg, until=rec["until"])
+    b.ctx.events.record("provider_limited", runner=rec.get("runner"), until=rec["until"], wait=True)
+    return b.stop("limited", msg)
 
 
 def _gate_backoff(b: Beat) -> TickOutcome | None:
@@ -387,7 +409,16 @@ def _extras(b: Beat) -> PromptExtras:
         flapping=b.out.flapping,
         flap_notes=b.flap_notes,
         asks=asks_section(ctx),
+        provider_limit=_limit_note(ctx),
     )
+
+
+def _limit_note(ctx: Ctx) -> str | None:
+    if not os.path.exists(ctx.paths.state(".provider-limit.json")):
+        return None
+    from looop.loop import limited  # lazy: only after a limit
+
+    return limited.prompt_note(ctx)
 
 
 def _decide(b: Beat) -> TickOutcome:
@@ -419,7 +450,13 @@ def _decide(b: Beat) -> TickOutcome:
         settle.commit_move(b, executed, int(result.secs), metered)
     else:
         assert code is not None and error is not None
-        settle.count_failure(b, code, error, int(result.secs))
+        from looop.loop import limited  # lazy: only a failed decide
+
+        limit = limited.find(b, result.tail + "\n" + (result.error or ""))
+        if limit is not None:  # a usage window: wait for its reset, count no failure
+            out.status, out.error = "limited", limited.record(b, limit, runner.name)
+        else:
+            settle.count_failure(b, code, error, int(result.secs))
     settle.write_result(ctx, run_dir, runner.name, result, out, code)
     prune_runs(ctx, b.k.num("runs_keep"))
     return out

@@ -18,6 +18,13 @@ class Stamp(TypedDict):
     at: str | None
 
 
+class LimitedView(Stamp):
+    """The runner waits out its provider's usage limit until this time."""
+
+    runner: str | None
+    said: str | None
+
+
 class PulseView(TypedDict):
     running: bool
     pid: str  # '' when not running (or not yet written)
@@ -81,6 +88,7 @@ class StatusView(TypedDict):
     last_beat: BeatView | None
     next_beat: NextBeat | None
     retry: Stamp | None
+    limited: LimitedView | None  # the provider usage limit being waited out
     last_tick: LastTick | None
     backoff: dict[str, Any] | None  # .tick-backoff as stored (or {"error": ...})
     last_failure: dict[str, Any] | None  # .last-failure.json as stored (or {"error": ...})
