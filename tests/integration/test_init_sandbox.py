@@ -163,3 +163,20 @@ def test_a_worker_start_where_the_sandbox_cannot_run_fails_with_one_line(
         ["git", "-C", str(repo), "branch", "--list"], capture_output=True, text=True, timeout=30
     ).stdout
     assert "looop/w1" not in branches
+
+
+@pytest.mark.parametrize(("parts", "want"), [(ALL_PARTS, "on"), (("node", "bwrap"), "off")])
+def test_an_init_without_flag_or_question_sandboxes_wherever_srt_can_run(
+    tmp_path: Path, data: Path, cli: Cli, parts: tuple[str, ...], want: str
+) -> None:
+    path = _tools(tmp_path, parts)
+    code, out, _ = cli("init", "--runner", "claude", env_extra={"PATH": path})
+    assert code == 0 and _sandbox(data) == want
+    if want == "off":  # said, never silent: what is missing and how to turn it on later
+        line = next(ln for ln in out.splitlines() if "sandbox: off" in ln)
+        assert "missing srt" in line and "socat" in line and "init --sandbox --force" in line
+    else:
+        assert "sandbox: on" in out and "sandbox: off" not in out
+    # a re-init without a flag keeps what the first one chose, whatever PATH says now
+    code, _, _ = cli("init", "--runner", "pi", "--force", env_extra={"PATH": "/nonexistent"})
+    assert code == 0 and _sandbox(data) == want

@@ -103,6 +103,13 @@ def init_config(
         preset = PRESETS.get(name, {"tick": "", "worker": ""})
         tick = tick if tick is not None else preset["tick"]
         worker = worker if worker is not None else preset["worker"]
+    gone: list[str] = []
+    if sandbox is None and "sandbox" not in existing:
+        # no flag, no answer and no setting yet: sandboxed by default wherever srt can run
+        from looop.workers.sandbox import missing  # lazy: only an init checks srt
+
+        gone = missing(ctx.child_env())
+        sandbox = not gone
     _check_commands(name, tick, worker)
     assert tick is not None and worker is not None
     knobs = {k: v for k, v in existing.items() if k not in _RUNNER_KEYS}
@@ -129,6 +136,11 @@ def init_config(
             lines.append(f"warning: `{exe}` is not on PATH yet — install it before `looop up`")
             break
     lines += preset_notes(name, ctx.env)
+    if gone:
+        lines.append(
+            "  sandbox: off — srt cannot run here (missing " + "; ".join(gone) + "); once it "
+            "can, `looop init --sandbox --force` turns it on (docs/THREAT_MODEL.md)"
+        )
     if cfg.sandbox is not None and cfg.sandbox.on:
         lines.append("  sandbox: on — every worker runs inside srt (docs/THREAT_MODEL.md)")
         from looop.workers.sandbox import missing  # lazy: only a sandboxed init checks srt
