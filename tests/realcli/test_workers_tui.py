@@ -61,8 +61,14 @@ def _assert_gone(root: Path, sid: str, cli: str) -> None:
     while _left_in(root) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _left_in(root) == []
-    # the last screen stays readable after the end
-    assert AFTER[cli] in _screen(root, sid), _screen(root, sid)
+    # the last screen stays readable after the end; a CLI that the 300 ms grace escalated
+    # (a loaded machine slows claude's clean-up) died by SIGKILL before it could print its
+    # goodbye, and its status says so
+    s = get_session(root, sid)
+    if s.exit_code is not None:
+        assert AFTER[cli] in _screen(root, sid), _screen(root, sid)
+    else:
+        assert s.state == "killed", s
 
 
 def _looop(rig: Rig, *args: str) -> subprocess.CompletedProcess[str]:
