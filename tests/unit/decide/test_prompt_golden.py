@@ -4,11 +4,13 @@ builder must not move a single byte (the decider's prompt cache keys on the pref
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 from looop.core.clock import FixedClock
 from looop.core.context import Ctx
+from looop.core.paths import Paths
 from looop.decide.prompt import PromptExtras, build_prompt
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -50,13 +52,22 @@ def _world(ctx: Ctx, clock: FixedClock) -> PromptExtras:
     )
 
 
+def built_prompt(ctx: Ctx, clock: FixedClock, env: dict[str, str]) -> str:
+    """The prompt and its truncation notes for the fixed world. The data dir's path is part
+    of the prompt and counts against its cap, so it has one length in every run (a pytest
+    tmp dir's name grows with the run's number)."""
+    with tempfile.TemporaryDirectory(prefix="looop-golden-") as d:
+        data = Path(d) / "data"
+        data.mkdir()
+        ctx = replace(ctx, paths=Paths.at(data), env={**ctx.env, **env})
+        extras = _world(ctx, clock)
+        built = build_prompt(ctx, ctx.knobs(), extras)
+        got = built.text.replace(str(data), "<DATA>")
+    return got + "\n--- truncated notes ---\n" + "\n".join(built.truncated) + "\n"
+
+
 def _check(ctx: Ctx, clock: FixedClock, name: str, env: dict[str, str]) -> None:
-    extras = _world(ctx, clock)
-    ctx = replace(ctx, env={**ctx.env, **env})
-    built = build_prompt(ctx, ctx.knobs(), extras)
-    got = built.text.replace(str(ctx.paths.data), "<DATA>")
-    got += "\n--- truncated notes ---\n" + "\n".join(built.truncated) + "\n"
-    assert got == (GOLDEN / name).read_text("utf-8")
+    assert built_prompt(ctx, clock, env) == (GOLDEN / name).read_text("utf-8")
 
 
 def test_the_whole_prompt_is_pinned(ctx: Ctx, clock: FixedClock) -> None:
