@@ -8,8 +8,9 @@ stamp + its secs -> tick_start), the server's RSS sampled every second, and the 
 latency against `looop status --json` run as a command over the same data dir (interleaved).
 
 LOOOP_BENCH_WEB_SECS sets the loaded time in all (default 60, the figure the web face is held
-to; a shorter run is for a quick look). The load runs in its own process (`python bench/bench_web.py --load`),
-so the bench's own interpreter never competes with the server's event loop.
+to; a shorter run is for a quick look). The load runs in its own process (`python
+bench/bench_web.py --load`), so the bench's own interpreter never competes with the server's
+event loop.
 """
 
 from __future__ import annotations
