@@ -5,7 +5,9 @@ Everything here runs on the supervisor's one loop (evloop.py): `PtyReader` reads
 non-blocking master when the loop says it is readable, back to back until it is empty or a
 batch is full, and hands each batch on in one piece (one log write per batch). While the
 loop is busy with a batch nobody reads, so a child that prints faster than the supervisor
-takes it is held back by the PTY itself. The pump knows nothing of states or lifecycles: it
+takes it is held back by the PTY itself. In a burst the log writes go to a `LogWriter`
+thread (it lives only while the burst does), so the loop reads on while the kernel copies
+the last batch into the page cache. The pump knows nothing of states or lifecycles: it
 is told which master to write input to (`use_master` / `release_master`) and fed whatever
 the current run prints. The pyte screen is made when it is first needed (output to emulate,
 a screenshot, a resize), so a worker that never printed holds none.
@@ -54,7 +56,7 @@ BATCH_S = 0.005
 # A batch this big starts the log writer thread (see LogWriter); smaller ones, when no
 # writer runs, are written on the loop at once.
 LOG_THREAD_MIN = 64 * 1024
-LOG_AHEAD_MAX = 4 * 1024 * 1024  # handed to the writer and not yet written: the loop waits
+LOG_AHEAD_MAX = 1024 * 1024  # handed to the writer, not yet written: the loop waits
 LOG_IDLE_S = 1.0  # a writer with nothing to write for this long ends
 
 

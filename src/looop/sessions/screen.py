@@ -6,11 +6,12 @@ pyte is a pure-Python VT emulator and slow (~0.5 MB/s stock), so this module add
 * `FastStream` (in vtstream.py): a ByteStream that parses whole CSI sequences with one regex
   match (the stock parser is a generator fed one character at a time), swallows DCS/APC/PM/SOS
   strings, and carries an unfinished trailing sequence over to the next chunk;
-* `Emulator`: the lazy feeder the supervisor uses. Output is appended to a pending buffer and
-  emulated on demand (a screenshot) or in time-boxed background slices. When the pending buffer
-  outgrows `PENDING_MAX` it is cut to its last `PENDING_KEEP` bytes and the screen is reset
-  first (lossy by design, like a dead-session replay: the tail of a burst repaints the screen;
-  the alternate-screen and cursor-visibility state of the dropped part is carried over).
+* `Emulator`: the lazy feeder the supervisor uses. Output is kept pending as the chunks it came
+  in (never copied) and emulated on demand (a screenshot) or in time-boxed background slices.
+  When pending output outgrows `PENDING_MAX` it is cut to its last `PENDING_KEEP` bytes and the
+  screen is reset first (lossy by design, like a dead-session replay: the tail of a burst
+  repaints the screen; the alternate-screen and cursor-visibility state of the dropped part is
+  carried over).
 The renders (plain, ansi, json, screen_hash) are in shot.py.
 """
 

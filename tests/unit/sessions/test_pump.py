@@ -288,3 +288,31 @@ def test_a_log_the_writer_thread_cannot_write_is_reported_and_the_pump_goes_on(
     assert "still pumped" in p.render("plain", True)["text"]
     assert p.backlog_bytes_joined().endswith(b"still pumped\r\n")
     p.close_log()
+
+
+def test_a_slow_log_holds_the_loop_back_instead_of_queueing_without_bound(loop: ev.Loop) -> None:
+    """The writer thread is never more than LOG_AHEAD_MAX (and one batch) behind: past that
+    the loop waits for it, as it waited for the disk before, and the child is held back."""
+    r, w = os.pipe2(os.O_CLOEXEC)
+    got: list[bytes] = []
+
+    def slow_disk() -> None:
+        while chunk := os.read(r, 65536):
+            got.append(chunk)
+            time.sleep(0.001)
+
+    reader = threading.Thread(target=slow_disk)
+    reader.start()
+    p = Pump(loop, w, 80, 24, lambda: 0.0)
+    payload = _payload(4 * 1024 * 1024)
+    batch = READ_BATCH * READ_SIZE
+    behind = 0
+    for pos in range(0, len(payload), batch):
+        p.ingest(payload[pos : pos + batch])
+        assert p.log_writer is not None
+        behind = max(behind, p.log_writer.sent - p.log_writer.done)
+    assert behind <= pump_mod.LOG_AHEAD_MAX + batch
+    p.close_log()  # waits for the writer, then closes the pipe: the reader sees EOF
+    reader.join(10)
+    os.close(r)
+    assert b"".join(got) == payload
