@@ -270,6 +270,7 @@ class Pump:
         self.log_error: str | None = None
         self.log_writer: LogWriter | None = None  # the log writer thread, during a burst
         self.log_check: Handle | None = None
+        self.log_threads = True  # False once a writer thread could not be started
         self.monotonic = monotonic
         self.cols, self.rows = cols, rows
         self.seq = 0
@@ -313,9 +314,14 @@ class Pump:
         """`data` to output.log: on the loop at once, or through the writer thread while a
         burst lasts (started by a batch of LOG_THREAD_MIN; everything goes through it then)."""
         writer = self.log_writer
-        if writer is None and len(data) >= LOG_THREAD_MIN:
-            writer = self.log_writer = LogWriter(self.log_fd)
-            self.log_check = self.loop.call_later(LOG_IDLE_S, self.check_writer)
+        if writer is None and len(data) >= LOG_THREAD_MIN and self.log_threads:
+            try:
+                writer = self.log_writer = LogWriter(self.log_fd)
+            except RuntimeError as e:  # no thread to be had (limits): write here, as before
+                self.log_threads = False
+                log(f"no log writer thread ({e}); output.log is written on the loop")
+            else:
+                self.log_check = self.loop.call_later(LOG_IDLE_S, self.check_writer)
         if writer is None:
             view = memoryview(data)
             try:

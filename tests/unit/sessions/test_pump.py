@@ -316,3 +316,22 @@ def test_a_slow_log_holds_the_loop_back_instead_of_queueing_without_bound(loop: 
     reader.join(10)
     os.close(r)
     assert b"".join(got) == payload
+
+
+def test_without_a_thread_to_be_had_the_burst_is_logged_on_the_loop(
+    loop: ev.Loop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_a: object) -> int:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(pump_mod._thread, "start_new_thread", refuse)
+    path = tmp_path / "output.log"
+    p = _log_pump(loop, str(path))
+    payload = _payload(2 * 1024 * 1024)
+    batch = READ_BATCH * READ_SIZE
+    for pos in range(0, len(payload), batch):
+        p.ingest(payload[pos : pos + batch])
+        assert p.log_writer is None
+    assert path.read_bytes() == payload  # written at once, nothing lost
+    assert p.log_error is None
+    p.close_log()
