@@ -184,7 +184,7 @@ class LogWriter:
                 item = items.popleft()
                 if item is None:
                     return
-                if not isinstance(item, bytes):  # a flush marker: all before it is out
+                if isinstance(item, _thread.LockType):  # a flush marker: all before is out
                     item.release()
                     continue
                 if self.error is None:
