@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import socket
 import sys
 import threading
 import time
@@ -15,7 +16,9 @@ import pytest
 
 from looop.core.clock import FixedClock
 from looop.sessions import get_session, screenshot, send, spawn, wait
+from looop.sessions import protocol as proto
 from looop.sessions.logs import follow
+from looop.sessions.state import socket_path
 from tests.helpers import kill_sessions
 
 pytestmark = pytest.mark.timeout(60)
@@ -134,3 +137,43 @@ def test_log_follow_sees_output_while_a_burst_still_runs(root: Path, env: dict[s
     # Pacing delays a log write by ~5 ms and `log -f` polls every 100 ms: a second is a
     # generous bound on a loaded machine, far below "only at the end".
     assert sorted(lags)[len(lags) // 2] < 1.0, lags
+
+
+@pytest.mark.timeout(60)
+def test_an_attached_client_receives_the_whole_burst_then_the_exit(
+    root: Path, env: dict[str, str]
+) -> None:
+    """A client attached before a burst gets every byte the log gets, in order, then EXIT."""
+    cmd = f"read x; {PY} {FIX / 'printer.py'} {BURST}"
+    spawn(root, "watched", ["sh", "-c", cmd], cwd=root, env=env)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(30)
+    sock.connect(str(socket_path(root, "watched")))
+    with sock:
+        # The line that starts the burst comes on the attach connection itself, so the
+        # supervisor has the client in place before the child reads it.
+        sock.sendall(proto.request_line("attach", cols=0, rows=0) + proto.frame(proto.INPUT, b"\n"))
+        output = bytearray()
+        buf = b""
+        end: tuple[int, bytes] | None = None
+        while end is None:
+            chunk = sock.recv(1 << 20)
+            assert chunk, "the connection ended before EXIT"
+            buf += chunk
+            while len(buf) >= proto.HEADER.size:
+                tag, n = proto.HEADER.unpack(buf[: proto.HEADER.size])
+                if len(buf) < proto.HEADER.size + n:
+                    break
+                payload, buf = (
+                    buf[proto.HEADER.size : proto.HEADER.size + n],
+                    buf[proto.HEADER.size + n :],
+                )
+                if tag == proto.OUTPUT:
+                    output += payload
+                elif tag == proto.EXIT:
+                    end = (tag, payload)
+                    break
+    assert proto.parse_exit(end[1]) == (False, 0)
+    logged = _log(root, "watched")
+    assert logged.endswith(_printed(BURST))
+    assert bytes(output) == logged  # the echo of the line sent, then the burst: all of it

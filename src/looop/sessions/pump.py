@@ -5,7 +5,9 @@ Everything here runs on the supervisor's one loop (evloop.py): `PtyReader` reads
 non-blocking master when the loop says it is readable, back to back until it is empty or a
 batch is full, and hands each batch on in one piece (one log write per batch). While the
 loop is busy with a batch nobody reads, so a child that prints faster than the supervisor
-takes it is held back by the PTY itself. The pump knows nothing of states or lifecycles: it
+takes it is held back by the PTY itself. In a burst the log writes go to a `LogWriter`
+thread (it lives only while the burst does), so the loop reads on while the kernel copies
+the last batch into the page cache. The pump knows nothing of states or lifecycles: it
 is told which master to write input to (`use_master` / `release_master`) and fed whatever
 the current run prints. The pyte screen is made when it is first needed (output to emulate,
 a screenshot, a resize), so a worker that never printed holds none.
@@ -13,6 +15,7 @@ a screenshot, a resize), so a worker that never printed holds none.
 
 from __future__ import annotations
 
+import _thread  # not `threading`: built in, and all the writer thread needs
 import os
 import select
 import sys
@@ -48,6 +51,13 @@ READ_BATCH = 64
 BURST_MIN = 16 * 1024
 BURST_WAIT_MS = 2
 BATCH_S = 0.005
+
+
+# A batch this big starts the log writer thread (see LogWriter); smaller ones, when no
+# writer runs, are written on the loop at once.
+LOG_THREAD_MIN = 64 * 1024
+LOG_AHEAD_MAX = 1024 * 1024  # handed to the writer, not yet written: the loop waits
+LOG_IDLE_S = 1.0  # a writer with nothing to write for this long ends
 
 
 def log(msg: str) -> None:
@@ -137,6 +147,72 @@ class PtyReader:
         return True
 
 
+class LogWriter:
+    """Writes output.log on a thread of its own while a burst lasts, so the loop goes on
+    reading the PTY while the kernel copies the last batch into the page cache (the loop
+    would otherwise leave the PTY unread meanwhile). While it runs only it writes the log,
+    in the order chunks were handed over; it does nothing but `os.write`, and the pump ends
+    it once output has been quiet for LOG_IDLE_S, so a quiet supervisor holds no thread."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.items: deque[Any] = deque()  # bytes to write, a flush marker (a lock), or None
+        self.wake = _thread.allocate_lock()  # held while the thread may sleep on it
+        self.wake.acquire()
+        self.ended = _thread.allocate_lock()  # released as the thread ends
+        self.ended.acquire()
+        self.sent = 0  # bytes handed over (only the loop's thread changes it)
+        self.done = 0  # bytes written or given up on (only the writer thread changes it)
+        self.error: str | None = None  # the first failed write (set by the writer thread)
+        _thread.start_new_thread(self._run, ())
+
+    def _hand(self, item: Any) -> None:
+        self.items.append(item)
+        if self.wake.locked():  # only this (the loop's) thread releases it: never twice
+            self.wake.release()
+
+    def put(self, data: bytes) -> None:
+        self.sent += len(data)
+        self._hand(data)
+
+    def _run(self) -> None:
+        items, write = self.items, os.write
+        try:
+            while True:
+                while not items:
+                    self.wake.acquire()
+                item = items.popleft()
+                if item is None:
+                    return
+                if isinstance(item, _thread.LockType):  # a flush marker: all before is out
+                    item.release()
+                    continue
+                if self.error is None:
+                    try:
+                        view = memoryview(item)
+                        while view:
+                            view = view[write(self.fd, view) :]
+                    except OSError as e:
+                        self.error = f"output.log write failed: {e.strerror}"
+                    except BaseException as e:  # never die with work queued behind
+                        self.error = f"output.log write failed: {e!r}"
+                self.done += len(item)
+        finally:
+            self.ended.release()
+
+    def flush(self) -> None:
+        """Wait until everything handed over is written."""
+        marker = _thread.allocate_lock()
+        marker.acquire()
+        self._hand(marker)
+        marker.acquire()
+
+    def stop(self) -> None:
+        """Write what is queued, then end the thread; returns once it has."""
+        self._hand(None)
+        self.ended.acquire()
+
+
 class AttachClient:
     """An attached connection: a bounded queue drained by its own writer task."""
 
@@ -192,6 +268,9 @@ class Pump:
         self.log_fd = log_fd
         self.log_size = os.fstat(log_fd).st_size if log_fd >= 0 else 0
         self.log_error: str | None = None
+        self.log_writer: LogWriter | None = None  # the log writer thread, during a burst
+        self.log_check: Handle | None = None
+        self.log_threads = True  # False once a writer thread could not be started
         self.monotonic = monotonic
         self.cols, self.rows = cols, rows
         self.seq = 0
@@ -212,17 +291,7 @@ class Pump:
     # ---- output
     def ingest(self, data: bytes) -> None:
         if self.log_fd >= 0:
-            view = memoryview(data)
-            try:
-                while view:
-                    n = os.write(self.log_fd, view)
-                    view = view[n:]
-                    self.log_size += n
-            except OSError as e:
-                self.log_error = f"output.log write failed: {e.strerror}"
-                log(self.log_error)
-                os.close(self.log_fd)
-                self.log_fd = -1
+            self.append_log(data)
         self.seq += 1
         self.received += len(data)
         self.last_output = self.loop.time()
@@ -240,6 +309,68 @@ class Pump:
                 c.push(data)
         if self.feed_handle is None:
             self.feed_handle = self.loop.call_later(FEED_INTERVAL_S, self.feed_tick)
+
+    def append_log(self, data: bytes) -> None:
+        """`data` to output.log: on the loop at once, or through the writer thread while a
+        burst lasts (started by a batch of LOG_THREAD_MIN; everything goes through it then)."""
+        writer = self.log_writer
+        if writer is None and len(data) >= LOG_THREAD_MIN and self.log_threads:
+            try:
+                writer = self.log_writer = LogWriter(self.log_fd)
+            except RuntimeError as e:  # no thread to be had (limits): write here, as before
+                self.log_threads = False
+                log(f"no log writer thread ({e}); output.log is written on the loop")
+            else:
+                self.log_check = self.loop.call_later(LOG_IDLE_S, self.check_writer)
+        if writer is None:
+            view = memoryview(data)
+            try:
+                while view:
+                    n = os.write(self.log_fd, view)
+                    view = view[n:]
+                    self.log_size += n
+            except OSError as e:
+                self.log_failed(f"output.log write failed: {e.strerror}")
+            return
+        if writer.error is not None:
+            self.stop_writer()  # says what failed and closes the log
+            return
+        writer.put(data)
+        self.log_size += len(data)
+        if writer.sent - writer.done > LOG_AHEAD_MAX:
+            writer.flush()  # the disk is slower than the child: hold the child back
+
+    def log_failed(self, error: str) -> None:
+        """output.log cannot be written: say so once and stop writing it (the run goes on)."""
+        if self.log_error is None:
+            self.log_error = error
+            log(error)
+        if self.log_fd >= 0:
+            os.close(self.log_fd)
+            self.log_fd = -1
+
+    def check_writer(self) -> None:
+        """End the writer thread once output has been quiet for LOG_IDLE_S."""
+        self.log_check = None
+        writer = self.log_writer
+        if writer is None:
+            return
+        if writer.done == writer.sent and self.loop.time() - self.last_output >= LOG_IDLE_S:
+            self.stop_writer()
+        else:
+            self.log_check = self.loop.call_later(LOG_IDLE_S, self.check_writer)
+
+    def stop_writer(self) -> None:
+        """Once this returns, everything handed to the writer thread is in output.log (or
+        its failure is reported) and no thread runs."""
+        writer, self.log_writer = self.log_writer, None
+        if self.log_check is not None:
+            self.log_check.cancel()
+            self.log_check = None
+        if writer is not None:
+            writer.stop()
+            if writer.error is not None:
+                self.log_failed(writer.error)
 
     def feed_tick(self) -> None:
         self.feed_handle = None
@@ -349,7 +480,8 @@ class Pump:
             self.writer_fd = want
 
     def release_master(self, master: int) -> None:
-        """`master` is about to close: stop writing to it."""
+        """`master` is about to close: stop writing to it; its run's output is all logged."""
+        self.stop_writer()
         if self.writer_fd == master:
             self.loop.remove_writer(master)
             self.writer_fd = -1
@@ -357,6 +489,7 @@ class Pump:
             self.master = -1
 
     def close_log(self) -> None:
+        self.stop_writer()
         if self.log_fd >= 0:
             os.close(self.log_fd)
             self.log_fd = -1

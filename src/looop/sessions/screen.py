@@ -6,11 +6,12 @@ pyte is a pure-Python VT emulator and slow (~0.5 MB/s stock), so this module add
 * `FastStream` (in vtstream.py): a ByteStream that parses whole CSI sequences with one regex
   match (the stock parser is a generator fed one character at a time), swallows DCS/APC/PM/SOS
   strings, and carries an unfinished trailing sequence over to the next chunk;
-* `Emulator`: the lazy feeder the supervisor uses. Output is appended to a pending buffer and
-  emulated on demand (a screenshot) or in time-boxed background slices. When the pending buffer
-  outgrows `PENDING_MAX` it is cut to its last `PENDING_KEEP` bytes and the screen is reset
-  first (lossy by design, like a dead-session replay: the tail of a burst repaints the screen;
-  the alternate-screen and cursor-visibility state of the dropped part is carried over).
+* `Emulator`: the lazy feeder the supervisor uses. Output is kept pending as the chunks it came
+  in (never copied) and emulated on demand (a screenshot) or in time-boxed background slices.
+  When pending output outgrows `PENDING_MAX` it is cut to its last `PENDING_KEEP` bytes and the
+  screen is reset first (lossy by design, like a dead-session replay: the tail of a burst
+  repaints the screen; the alternate-screen and cursor-visibility state of the dropped part is
+  carried over).
 The renders (plain, ansi, json, screen_hash) are in shot.py.
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -284,53 +285,83 @@ def _cut_point(data: bytes | bytearray, keep: int) -> int:
     return nl + 1 if nl >= 0 else cut
 
 
+_EDGE = 32  # longer than any mode switch `carried_modes` looks for
+
+
 class Emulator:
-    """A screen fed lazily from a pending byte buffer (see the module docstring)."""
+    """A screen fed lazily from pending output (see the module docstring). Pending output is
+    held as the chunks the pump took in (the same objects its backlog holds): a burst costs
+    an append per chunk and, past PENDING_MAX, dropping references and one memchr for ESC
+    over what is dropped, never a copy."""
 
     def __init__(self, cols: int, rows: int) -> None:
         self.screen = SessionScreen(cols, rows)
         self.stream = FastStream(self.screen)
-        self.pending = bytearray()
+        self.pending: deque[bytes] = deque()  # not yet emulated, oldest first
+        self.head = 0  # where in pending[0] emulation resumes
+        self.pending_bytes = 0
         self.skipped = 0  # bytes never emulated because of a cut (for diagnostics)
         # A cut only marks the screen for a reset; the reset happens at the next feed, so a
         # long burst costs one reset, not one per cut.
         self._reset_due = False
         self._alt: int | None = None  # last alt-screen switch seen in dropped bytes
         self._hidden: bool | None = None  # last cursor visibility seen in dropped bytes
+        self._edge = b""  # the last bytes dropped: a mode switch may straddle two chunks
 
     def push(self, data: bytes) -> None:
-        if len(data) >= PENDING_MAX and not self.pending:
-            # A big chunk on an empty buffer: look at (and keep) only its tail, no copying.
-            self.pending = bytearray(data[-PENDING_MAX:])
-            self._dropped(data, len(data) - PENDING_MAX)
-        else:
-            self.pending += data
-        if len(self.pending) > PENDING_MAX:
+        if not data:
+            return
+        self.pending.append(data)
+        self.pending_bytes += len(data)
+        if self.pending_bytes > PENDING_MAX:
             self._cut(PENDING_KEEP)
 
     def _cut(self, keep: int) -> None:
-        at = _cut_point(self.pending, keep)
-        if at <= 0:
+        """Drop all but about the last `keep` pending bytes, from a line start if one is near."""
+        pending = self.pending
+        while self.pending_bytes - (len(pending[0]) - self.head) >= keep:
+            first = pending.popleft()  # whole chunks: only a reference goes
+            self._dropped(first, self.head, len(first))
+            self.pending_bytes -= len(first) - self.head
+            self.head = 0
+        first = pending[0]
+        cut = self.head + self.pending_bytes - keep
+        if cut <= self.head:
             return
-        self._dropped(self.pending, at)
-        del self.pending[:at]
+        nl = first.find(b"\n", cut, cut + 4096)
+        at = nl + 1 if nl >= 0 else cut
+        self._dropped(first, self.head, at)
+        self.pending_bytes -= at - self.head
+        self.head = at
+        if at >= len(first):
+            pending.popleft()
+            self.head = 0
 
-    def _dropped(self, data: bytes | bytearray, at: int) -> None:
-        """data[:at] will never be emulated: remember the modes it switched."""
-        if at <= 0:
+    def _dropped(self, data: bytes, start: int, end: int) -> None:
+        """data[start:end] will never be emulated: remember the modes it switched."""
+        if end <= start:
             return
         if not self._reset_due:
             self._reset_due = True
             self._alt = 1049 if self.screen.alternate else None
             self._hidden = bool(self.screen.cursor.hidden)
+        alt: int | None = None
+        hidden: bool | None = None
         # memchr for ESC first: plain-text bursts skip the mode scan entirely.
-        if data.find(b"\x1b", 0, at) >= 0 and data.find(b"\x1b[?", 0, at) >= 0:
-            alt, hidden = carried_modes(data[:at])
-            if alt is not None:
-                self._alt = alt if alt > 0 else None
-            if hidden is not None:
-                self._hidden = hidden
-        self.skipped += at
+        if data.find(b"\x1b", start, end) >= 0 and data.find(b"\x1b[?", start, end) >= 0:
+            alt, hidden = carried_modes(memoryview(data)[start:end])
+        if (alt is None or hidden is None) and b"\x1b" in self._edge:
+            # a switch that began in the previous dropped piece and ends in this one
+            joint = self._edge + data[start : min(end, start + _EDGE)]
+            j_alt, j_hidden = carried_modes(joint)
+            alt = j_alt if alt is None else alt
+            hidden = j_hidden if hidden is None else hidden
+        if alt is not None:
+            self._alt = alt if alt > 0 else None
+        if hidden is not None:
+            self._hidden = hidden
+        self._edge = data[max(start, end - _EDGE) : end]
+        self.skipped += end - start
 
     def _apply_reset(self) -> None:
         self._reset_due = False
@@ -344,21 +375,32 @@ class Emulator:
         deadline = now() + budget_s
         if self._reset_due:
             self._apply_reset()
-        while self.pending:
-            chunk = bytes(self.pending[:slice_size])
-            del self.pending[:slice_size]
-            self.stream.feed(chunk)
+        pending = self.pending
+        while pending:
+            first = pending[0]
+            start = self.head
+            end = min(len(first), start + slice_size)
+            if end >= len(first):
+                pending.popleft()
+                self.head = 0
+            else:
+                self.head = end
+            self.pending_bytes -= end - start
+            self.stream.feed(first[start:end])
             if now() >= deadline:
                 break
-        return not self.pending
+        return not pending
 
     def feed_all(self) -> None:
         if self._reset_due:
             self._apply_reset()
         if self.pending:
-            chunk = bytes(self.pending)
-            self.pending.clear()
-            self.stream.feed(chunk)
+            pending = self.pending
+            first = pending.popleft()
+            data = b"".join((first[self.head :], *pending))
+            pending.clear()
+            self.head = self.pending_bytes = 0
+            self.stream.feed(data)
 
     def resize(self, cols: int, rows: int) -> None:
         self.feed_all()

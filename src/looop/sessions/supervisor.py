@@ -4,7 +4,8 @@ One process per session, started by `client.spawn` (which sets its cwd and env).
 once more (so it is never a session leader and the spawner never keeps a zombie), takes the
 session lock for life, runs CMD on a fresh PTY and serves the control socket, all on one
 thread and one small epoll loop (`evloop.py`: no asyncio, no threads — a forked supervisor's
-memory is the pages it touches, so it touches little). This module is the wiring and the
+memory is the pages it touches, so it touches little; only a burst of output starts one
+short-lived thread, the pump's log writer). This module is the wiring and the
 entry point; the parts live next to it:
 `states.py` (the state enum and `StatusBook.change_state`, the one place a state changes),
 `lifecycle.py` (start, child exit, terminate/kill/restart, finish), `pump.py` (the PTY read

@@ -8,7 +8,9 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -205,3 +207,131 @@ def test_the_supervisor_loads_no_asyncio_threading_or_pyte() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=20
     )
     assert out.stdout.strip() == "[]", out.stdout
+
+
+# -- the log writer thread -------------------------------------------------------------------
+
+
+def _log_pump(loop: ev.Loop, path: str) -> Pump:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    return Pump(loop, fd, 80, 24, lambda: 0.0)
+
+
+def test_a_burst_through_the_writer_thread_is_logged_whole_and_in_order(
+    loop: ev.Loop, tmp_path: Path
+) -> None:
+    """Big batches go through the writer thread, small ones after them too (while it runs):
+    output.log holds every byte in order once the run's master is released."""
+    path = str(tmp_path / "output.log")
+    p = _log_pump(loop, path)
+    payload = _payload(5 * 1024 * 1024)
+    sizes = [300, pump_mod.LOG_THREAD_MIN, 7, READ_BATCH * READ_SIZE, 1]
+    pos = k = 0
+    while pos < len(payload):
+        n = sizes[k % len(sizes)]
+        p.ingest(payload[pos : pos + n])
+        pos += n
+        k += 1
+        if pos > pump_mod.LOG_THREAD_MIN * 2:
+            assert p.log_writer is not None  # the burst runs through the thread
+    assert p.log_size == len(payload)
+    p.release_master(-1)  # a run ends: its output is all on disk, no thread is left
+    assert p.log_writer is None
+    with open(path, "rb") as f:
+        assert f.read() == payload
+    assert p.log_error is None
+    p.close_log()
+
+
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def _settled_threads(want: int) -> int:
+    """The thread count once it reaches `want` (an ended thread leaves a moment after it
+    says so), or what it is after two seconds."""
+    deadline = time.monotonic() + 2
+    while _threads() != want and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return _threads()
+
+
+def test_the_writer_thread_ends_once_output_is_quiet(
+    loop: ev.Loop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pump_mod, "LOG_IDLE_S", 0.05)
+    threads = _threads()
+    p = _log_pump(loop, str(tmp_path / "output.log"))
+    p.ingest(b"x" * pump_mod.LOG_THREAD_MIN)
+    assert p.log_writer is not None and _threads() == threads + 1
+    loop.run_until(ev.within(loop, loop.future(), 0.5))
+    assert p.log_writer is None
+    assert _settled_threads(threads) == threads  # a quiet supervisor holds no thread
+    p.ingest(b"after\n")  # small output after it: written on the loop, no thread
+    assert p.log_writer is None
+    p.close_log()
+    assert (tmp_path / "output.log").read_bytes() == b"x" * pump_mod.LOG_THREAD_MIN + b"after\n"
+
+
+def test_a_log_the_writer_thread_cannot_write_is_reported_and_the_pump_goes_on(
+    loop: ev.Loop, tmp_path: Path
+) -> None:
+    path = tmp_path / "output.log"
+    path.write_bytes(b"")
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # every write fails (EBADF)
+    p = Pump(loop, fd, 80, 24, lambda: 0.0)
+    p.ingest(b"y" * pump_mod.LOG_THREAD_MIN)
+    p.release_master(-1)
+    assert p.log_error is not None and "output.log write failed" in p.log_error
+    assert p.log_fd == -1 and p.log_writer is None
+    p.ingest(b"still pumped\r\n")  # the screen and the backlog still take output
+    assert "still pumped" in p.render("plain", True)["text"]
+    assert p.backlog_bytes_joined().endswith(b"still pumped\r\n")
+    p.close_log()
+
+
+def test_a_slow_log_holds_the_loop_back_instead_of_queueing_without_bound(loop: ev.Loop) -> None:
+    """The writer thread is never more than LOG_AHEAD_MAX (and one batch) behind: past that
+    the loop waits for it, as it waited for the disk before, and the child is held back."""
+    r, w = os.pipe2(os.O_CLOEXEC)
+    got: list[bytes] = []
+
+    def slow_disk() -> None:
+        while chunk := os.read(r, 65536):
+            got.append(chunk)
+            time.sleep(0.001)
+
+    reader = threading.Thread(target=slow_disk)
+    reader.start()
+    p = Pump(loop, w, 80, 24, lambda: 0.0)
+    payload = _payload(4 * 1024 * 1024)
+    batch = READ_BATCH * READ_SIZE
+    behind = 0
+    for pos in range(0, len(payload), batch):
+        p.ingest(payload[pos : pos + batch])
+        assert p.log_writer is not None
+        behind = max(behind, p.log_writer.sent - p.log_writer.done)
+    assert behind <= pump_mod.LOG_AHEAD_MAX + batch
+    p.close_log()  # waits for the writer, then closes the pipe: the reader sees EOF
+    reader.join(10)
+    os.close(r)
+    assert b"".join(got) == payload
+
+
+def test_without_a_thread_to_be_had_the_burst_is_logged_on_the_loop(
+    loop: ev.Loop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_a: object) -> int:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(pump_mod._thread, "start_new_thread", refuse)
+    path = tmp_path / "output.log"
+    p = _log_pump(loop, str(path))
+    payload = _payload(2 * 1024 * 1024)
+    batch = READ_BATCH * READ_SIZE
+    for pos in range(0, len(payload), batch):
+        p.ingest(payload[pos : pos + batch])
+        assert p.log_writer is None
+    assert path.read_bytes() == payload  # written at once, nothing lost
+    assert p.log_error is None
+    p.close_log()

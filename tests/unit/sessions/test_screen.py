@@ -237,7 +237,7 @@ def test_emulator_pending_stays_bounded_and_shows_the_tail() -> None:
     emu = Emulator(40, 5)
     for k in range(200):
         emu.push(_lines(1000, k * 1000))
-        assert len(emu.pending) <= scr.PENDING_MAX
+        assert emu.pending_bytes <= scr.PENDING_MAX
     assert emu.skipped > 0
     text = emu.render()["text"]
     assert text.split("\n")[-1] == "line 199999"
@@ -253,14 +253,45 @@ def test_emulator_cut_keeps_alternate_screen_and_hidden_cursor() -> None:
     assert "top of tui" in shot["text"]
 
 
+@pytest.mark.parametrize("split", [3, 5, 8])  # inside "\x1b[?1049h": ESC[ | ?10 | 49h
+def test_a_mode_switch_split_across_dropped_chunks_is_still_carried(split: int) -> None:
+    """The pump hands output on in the chunks it read, and a burst drops whole chunks
+    unseen: a switch to the alternate screen cut in two by a read boundary still counts."""
+    emu = Emulator(40, 5)
+    switch = b"\x1b[?1049h\x1b[?25l"
+    emu.push(_lines(10) + switch[:split])
+    emu.push(switch[split:] + _lines(100))
+    for k in range(40):  # far more than PENDING_MAX after it: both chunks are dropped
+        emu.push(_lines(1000, 1000 + k * 1000))
+    shot = emu.render()
+    assert emu.skipped > 0
+    assert shot["alternate_screen"] is True
+    assert shot["cursor"]["hidden"] is True
+    assert shot["text"].split("\n")[-1] == "line 040999"
+
+
+def test_a_burst_in_big_chunks_keeps_whole_lines_and_every_pending_byte_counted() -> None:
+    """Chunks of 256 KiB (a pump batch), each bigger than PENDING_MAX: what stays pending
+    starts at a line start, its count matches what is held, and the shot is the tail."""
+    emu = Emulator(40, 5)
+    chunk_lines = 256 * 1024 // len(_lines(1))
+    for k in range(8):
+        emu.push(_lines(chunk_lines, k * chunk_lines))
+        held = sum(len(c) for c in emu.pending) - emu.head
+        assert emu.pending_bytes == held <= scr.PENDING_MAX
+        assert emu.pending[0][emu.head : emu.head + 5] == b"line "
+    assert emu.render()["text"].split("\n")[-1] == f"line {8 * chunk_lines - 1:06d}"
+    assert not emu.pending and emu.pending_bytes == 0
+
+
 def test_emulator_feed_some_respects_its_budget() -> None:
     emu = Emulator(40, 5)
     emu.push(_lines(5000))
     ticks = iter(range(1000))
     emu.feed_some(2.5, lambda: float(next(ticks)), slice_size=4096)  # 3 slices
-    assert 0 < len(emu.pending) < scr.PENDING_MAX
+    assert 0 < emu.pending_bytes < scr.PENDING_MAX
     assert emu.feed_some(1e9, lambda: 0.0) is True
-    assert emu.pending == bytearray()
+    assert not emu.pending and emu.pending_bytes == 0
 
 
 def test_emulator_resize_applies_pending_output_first() -> None:
