@@ -119,7 +119,7 @@ def run() -> list[dict[str, object]]:
         # (b) `looop worker start` as a user types it, interleaved with python -c pass
         data = Path(d) / "fleet"
         cenv = dict(env, LOOOP_DATA_DIR=str(data), LOOOP_MAX_WORKERS=str(FLEET + 2))
-        subprocess.run([looop_bin, "init"], env=cenv, capture_output=True)
+        subprocess.run([looop_bin, "init", "--no-sandbox"], env=cenv, capture_output=True)
         starts, bases = [], []
         for i in range(ROUNDS):
             bases.append(_cli(sys.executable, ["-c", "pass"], cenv))

@@ -3,7 +3,8 @@
 A hot verb (`status`, `claim`, `told` …) imports some 30 of looop's modules, and for each the
 interpreter looks the file up, stats it, opens and reads its .pyc: that lookup costs as much
 as the verb's own work. The bundle is one file beside the .pyc files (`looop/__pycache__/`)
-holding the compiled code of the modules the light verbs import. One read serves them all.
+holding the compiled code of the modules the light verbs import (only a light verb writes
+it). One read serves them all.
 
 It is checked the way Python checks a .pyc, only stricter: each module's source is stat'ed
 when it is imported and served from the bundle only when its size and mtime (to the
@@ -210,11 +211,14 @@ def main() -> None:
         except SystemExit as e:
             code = e.code
     finally:
+        light = _light(sys.argv[1:])
         if bundle is not None:
             sys.meta_path.remove(bundle)
-            if not sys.dont_write_bytecode:
+            # only a light verb's modules: a beat's or a worker start's would make every
+            # light verb read four times the bytes it needs
+            if light and not sys.dont_write_bytecode:
                 bundle.save_if_needed(dict(sys.modules))
-    if _light(sys.argv[1:]):
+    if light:
         _exit_now(code)
     raise SystemExit(code)
 
