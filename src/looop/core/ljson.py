@@ -78,29 +78,28 @@ def loads(
     strict: bool = True,
 ) -> Any:
     """json.loads(text, ...) with the same result and the same exceptions."""
-    hooks = (parse_int, parse_float, parse_constant, strict)  # a decoder's, made when needed
+    hooks = _Hooks(parse_int, parse_float, parse_constant, strict)
     if _c_scanner is None or not isinstance(text, str) or text.startswith("\ufeff"):
-        return _json_loads(text, _Hooks(*hooks))
+        return _json_loads(text, hooks)
     start = len(text) - len(text.lstrip(_WS))
     default = parse_int is int and parse_float is float and parse_constant is _constant
     # json's own decoder keeps one scanner too: it clears its memo after every scan
-    plain = default and strict and _PLAIN_SCAN is not None
-    scan = _PLAIN_SCAN if plain else _c_scanner(_Hooks(*hooks))
+    scan = _PLAIN_SCAN if default and strict and _PLAIN_SCAN is not None else _c_scanner(hooks)
     try:
         obj, end = scan(text, start)
     except StopIteration:
-        return _json_loads(text, _Hooks(*hooks))  # raises json's own "Expecting value" error
+        return _json_loads(text, hooks)  # raises json's own "Expecting value" error
     except SystemError:
         # The C scanner words its errors with json.decoder's JSONDecodeError, looked up in
         # sys.modules only: before `json` is loaded it fails without an exception (CPython
         # 3.11's raise_errmsg). json itself then reads the text and raises its own error.
-        return _json_loads(text, _Hooks(*hooks))
+        return _json_loads(text, hooks)
     except ValueError as e:
         if type(e) is ValueError or e.__class__.__name__ == "JSONDecodeError":
-            return _json_loads(text, _Hooks(*hooks))
+            return _json_loads(text, hooks)
         raise  # a hook's own error (UnsafeJSON): the caller's words
     if text[end:].strip(_WS):
-        return _json_loads(text, _Hooks(*hooks))  # "Extra data", worded by json
+        return _json_loads(text, hooks)  # "Extra data", worded by json
     return obj
 
 

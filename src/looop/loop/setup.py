@@ -85,6 +85,7 @@ def init_config(
             existing = obj if isinstance(obj, dict) else {}
         except json.JSONDecodeError:
             existing = {}
+    gone: list[str] | None = None  # what srt lacks here: asked once, when first needed
     if raw is not None and not force and not interactive and _was_initialised(existing):
         raise LooopError(f"{cfg_path} already holds a runner choice — pass --force to replace it")
     if interactive:
@@ -95,7 +96,8 @@ def init_config(
                 return ["kept the existing config"]
             name, tick, worker = _ask(runner, tick, worker)
             if sandbox is None:
-                sandbox = _ask_sandbox(ctx)
+                gone = _missing(ctx)
+                sandbox = _ask_sandbox(gone)
         except click.Abort:
             raise InitCancelled("init cancelled — nothing was written") from None
     else:
@@ -103,12 +105,10 @@ def init_config(
         preset = PRESETS.get(name, {"tick": "", "worker": ""})
         tick = tick if tick is not None else preset["tick"]
         worker = worker if worker is not None else preset["worker"]
-    gone: list[str] = []
-    if sandbox is None and "sandbox" not in existing:
+    defaulted = sandbox is None and "sandbox" not in existing
+    if defaulted:
         # no flag, no answer and no setting yet: sandboxed by default wherever srt can run
-        from looop.workers.sandbox import missing  # lazy: only an init checks srt
-
-        gone = missing(ctx.child_env())
+        gone = _missing(ctx)
         sandbox = not gone
     _check_commands(name, tick, worker)
     assert tick is not None and worker is not None
@@ -136,16 +136,15 @@ def init_config(
             lines.append(f"warning: `{exe}` is not on PATH yet — install it before `looop up`")
             break
     lines += preset_notes(name, ctx.env)
-    if gone:
+    if defaulted and gone:
         lines.append(
             "  sandbox: off — srt cannot run here (missing " + "; ".join(gone) + "); once it "
             "can, `looop init --sandbox --force` turns it on (docs/THREAT_MODEL.md)"
         )
     if cfg.sandbox is not None and cfg.sandbox.on:
         lines.append("  sandbox: on — every worker runs inside srt (docs/THREAT_MODEL.md)")
-        from looop.workers.sandbox import missing  # lazy: only a sandboxed init checks srt
-
-        gone = missing(ctx.child_env())
+        if gone is None:
+            gone = _missing(ctx)
         if gone:
             lines.append("warning: the sandbox cannot run here yet — missing " + "; ".join(gone))
     if name == "custom":
@@ -190,12 +189,17 @@ def _ask(
         click.echo("the worker command must contain {{prompt_file}}")
 
 
-def _ask_sandbox(ctx: Ctx) -> bool:
-    """Sandbox the workers? Yes by default where srt can run here; where it cannot, the
-    line says what is missing first and the default is no. click.Abort on Ctrl-C or EOF."""
-    from looop.workers.sandbox import missing  # lazy: only an interactive init checks srt
+def _missing(ctx: Ctx) -> list[str]:
+    """What srt needs and this machine lacks (workers.sandbox.missing)."""
+    from looop.workers.sandbox import missing  # lazy: only an init that decides checks srt
 
-    gone = missing(ctx.child_env())
+    return missing(ctx.child_env())
+
+
+def _ask_sandbox(gone: list[str]) -> bool:
+    """Sandbox the workers? Yes by default where srt can run here (nothing `gone`); where
+    it cannot, the line says what is missing first and the default is no. click.Abort on
+    Ctrl-C or EOF."""
     if gone:
         click.echo("the sandbox cannot run here yet — missing " + "; ".join(gone))
     return click.confirm(
