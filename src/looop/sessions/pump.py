@@ -147,6 +147,13 @@ class PtyReader:
         return True
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """All of `data` to `fd` (a short write goes on where it stopped); OSError as os.write."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 class LogWriter:
     """Writes output.log on a thread of its own while a burst lasts, so the loop goes on
     reading the PTY while the kernel copies the last batch into the page cache (the loop
@@ -176,7 +183,7 @@ class LogWriter:
         self._hand(data)
 
     def _run(self) -> None:
-        items, write = self.items, os.write
+        items = self.items
         try:
             while True:
                 while not items:
@@ -189,9 +196,7 @@ class LogWriter:
                     continue
                 if self.error is None:
                     try:
-                        view = memoryview(item)
-                        while view:
-                            view = view[write(self.fd, view) :]
+                        write_all(self.fd, item)
                     except OSError as e:
                         self.error = f"output.log write failed: {e.strerror}"
                     except BaseException as e:  # never die with work queued behind
@@ -323,14 +328,12 @@ class Pump:
             else:
                 self.log_check = self.loop.call_later(LOG_IDLE_S, self.check_writer)
         if writer is None:
-            view = memoryview(data)
             try:
-                while view:
-                    n = os.write(self.log_fd, view)
-                    view = view[n:]
-                    self.log_size += n
+                write_all(self.log_fd, data)
             except OSError as e:
                 self.log_failed(f"output.log write failed: {e.strerror}")
+            else:
+                self.log_size += len(data)
             return
         if writer.error is not None:
             self.stop_writer()  # says what failed and closes the log
