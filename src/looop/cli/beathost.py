@@ -374,21 +374,12 @@ def serve(argv: list[str]) -> int:
     import gc  # lazy: the host process only
     import socket  # lazy: the host process only
 
-    from looop.sessions.host import _name, hold_lock, listen_at, say, unlisten  # lazy: host only
+    from looop.sessions.host import _name, become_host, listen_at, say, unlisten  # lazy: host
 
-    opts = {argv[i]: argv[i + 1] for i in range(0, len(argv) - 1, 2) if argv[i].startswith("--")}
-    key, base = opts.get("--key", ""), opts.get("--base", "/tmp")
-    idle_s = float(opts.get("--idle-s", str(IDLE_S)))
-    ready = opts.get("--ready-fd", "")
-    ready_fd = int(ready) if ready.isdigit() else None
-    if os.getsid(0) != os.getpid():
-        os.setsid()
-    if os.fork() > 0:  # the starter may reap this intermediate; the host is adopted by init
-        os._exit(0)
-    lock_fd = hold_lock(os.path.join(runtime_dir(base), f"beat-{key}.lock"))
-    if lock_fd is None:
-        say(ready_fd, "ok another beat host is serving")
+    started = become_host(argv, "beat-{key}.lock", IDLE_S, "another beat host is serving")
+    if started is None:
         return 0
+    key, base, idle_s, ready_fd, lock_fd = started
     files = _preload()
     _name("looop-beat")
     path = beat_socket(key, base)

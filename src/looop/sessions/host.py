@@ -299,6 +299,28 @@ def stop_host(base: str = "/tmp", key: str | None = None) -> bool:
 # -- the host process ----------------------------------------------------------------------
 
 
+def become_host(
+    argv: list[str], lock_name: str, idle_default: float, taken: str
+) -> tuple[str, str, float, int | None, int] | None:
+    """A preloaded host's start, the session host's and the beat host's alike: its options
+    (--key, --base, --idle-s, --ready-fd), a session of its own, a second fork so that init
+    adopts it, and its lock (`lock_name` formatted with the key) held. (key, base, idle_s,
+    ready_fd, lock_fd), or None once it said `taken`: another host of that key holds it."""
+    opts = _parse(argv)
+    key, base = opts.get("--key", ""), opts.get("--base", "/tmp")
+    idle_s = float(opts.get("--idle-s", str(idle_default)))
+    ready_fd = int(opts["--ready-fd"]) if opts.get("--ready-fd", "").isdigit() else None
+    if os.getsid(0) != os.getpid():  # started by hand; the spawner already made a session
+        os.setsid()
+    if os.fork() > 0:  # the starter waits for this intermediate; the host is adopted by init
+        os._exit(0)
+    lock_fd = hold_lock(os.path.join(host_dir(base), lock_name.format(key=key)))
+    if lock_fd is None:
+        say(ready_fd, f"ok {taken}")
+        return None
+    return key, base, idle_s, ready_fd, lock_fd
+
+
 def _parse(argv: list[str]) -> dict[str, str]:
     opts: dict[str, str] = {}
     for i in range(0, len(argv) - 1, 2):
@@ -394,18 +416,10 @@ def serve(argv: list[str]) -> int:
     import looop.sessions.supervisor as supervisor
 
     supervisor.preload()
-    opts = _parse(argv)
-    key, base = opts.get("--key", ""), opts.get("--base", "/tmp")
-    idle_s = float(opts.get("--idle-s", str(HOST_IDLE_S)))
-    ready_fd = int(opts["--ready-fd"]) if opts.get("--ready-fd", "").isdigit() else None
-    if os.getsid(0) != os.getpid():  # started by hand; the spawner already made a session
-        os.setsid()
-    if os.fork() > 0:  # the starter waits for this intermediate; the host is adopted by init
-        os._exit(0)
-    lock_fd = hold_lock(os.path.join(host_dir(base), f"host-{key}.lock"))
-    if lock_fd is None:
-        say(ready_fd, "ok another host is serving")
+    started = become_host(argv, "host-{key}.lock", HOST_IDLE_S, "another host is serving")
+    if started is None:
         return 0
+    key, base, idle_s, ready_fd, lock_fd = started
     _name("looop-host")
     path = host_socket(key, base)
     # `_socket`, as the client: the forked supervisor never runs socket.py's wrappers
