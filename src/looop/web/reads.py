@@ -12,7 +12,7 @@ from typing import Any
 from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
-from looop.decide.cost.report import cost_report
+from looop.decide.cost.report import cost_reports
 from looop.human import schedules
 from looop.human.mailbox import pending
 from looop.loop.asks import tag
@@ -45,7 +45,7 @@ def sessions(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
 
 def _spend_by_worker(ctx: Ctx) -> dict[str, float]:
     try:
-        rep = cost_report(ctx.paths, ctx.clock, "today", "worker")
+        (rep,) = cost_reports(ctx.paths, ctx.clock, [("today", "worker")])
     except LooopError:
         return {}
     return {g["key"]: g["usd"] for g in rep["groups"]}
@@ -185,9 +185,9 @@ def run(ctx: Ctx, run_id: str) -> dict[str, Any]:
 def cost(ctx: Ctx, days: int) -> dict[str, Any]:
     """Spend today by worker and by runner, and the last `days` local days (zeros filled in)."""
     try:
-        by_worker = cost_report(ctx.paths, ctx.clock, "today", "worker")
-        by_runner = cost_report(ctx.paths, ctx.clock, "today", "runner")
-        by_day = cost_report(ctx.paths, ctx.clock, "all", "day")
+        by_worker, by_runner, by_day = cost_reports(
+            ctx.paths, ctx.clock, [("today", "worker"), ("today", "runner"), ("all", "day")]
+        )
     except LooopError as e:
         raise WebError(500, str(e)) from None
     today = date.fromisoformat(by_day["to"])
