@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from looop.act.journal import journal_row
 from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
@@ -153,15 +154,6 @@ def journal(ctx: Ctx, tail: int) -> list[dict[str, Any]]:
         if line.strip():
             out.append(journal_row(line))
     return out
-
-
-def journal_row(line: str) -> dict[str, Any]:
-    body = line[2:] if line.startswith("- ") else line
-    parts = body.split(" ", 2)
-    at, text = None, body
-    if len(parts) == 3 and len(parts[0]) == 10 and len(parts[1]) == 5 and parts[1][2] == ":":
-        at, text = f"{parts[0]} {parts[1]}", parts[2]
-    return {"at": at, "text": text, "line": line}
 
 
 def runs(ctx: Ctx, limit: int) -> list[dict[str, Any]]:
