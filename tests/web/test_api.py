@@ -291,6 +291,31 @@ def test_beats_say_how_each_ended_and_why(authed: TestClient, ctx: Ctx) -> None:
     assert got[1]["run_id"] == "r1"
 
 
+def test_beats_show_what_status_shows_and_a_crash_after_a_failure_once(
+    authed: TestClient, ctx: Ctx
+) -> None:
+    lines = [
+        {"event": "tick_start", "ts": "2026-06-21T10:00:00Z"},
+        {"event": "tick_failed", "ts": "2026-06-21T10:00:05Z", "reason": "runner exit 1"},
+        {"event": "tick_crash", "ts": "2026-06-21T10:00:06Z", "error": "unwinding"},
+        {"event": "tick_start", "ts": "2026-06-21T10:01:00Z"},
+        {"event": "decided", "ts": "2026-06-21T10:01:09Z", "action": "noop", "journal": "x"},
+        {"event": "tick_crash", "ts": "2026-06-21T10:01:10Z", "error": "disk gone"},
+        {"event": "tick_start", "ts": "2026-06-21T10:02:00Z"},
+        {"event": "coalescing", "ts": "2026-06-21T10:02:01Z", "secs": 30},
+    ]
+    ctx.paths.events.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    got = authed.get("/api/v1/beats?limit=10").json()
+    status_detail = authed.get("/api/v1/state").json()["last_beat"]["detail"]
+    assert [(b["outcome"], b["why"]) for b in got] == [
+        ("coalescing", status_detail),
+        ("failed", "disk gone"),
+        ("decided", "noop · x"),
+        ("failed", "runner exit 1"),
+    ]
+    assert "30s" in status_detail
+
+
 def test_a_dead_sessions_screen_is_sent_once_then_the_stream_ends(
     authed: TestClient, ctx: Ctx, worker: str
 ) -> None:

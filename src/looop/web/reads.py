@@ -19,8 +19,7 @@ from looop.human.mailbox import pending
 from looop.loop.asks import tag
 from looop.loop.fleet import fleet_rows
 from looop.loop.runs import list_runs, show_run
-from looop.loop.status import _BEAT_ENDS as BEAT_ENDS  # how a beat ended, status's own table
-from looop.loop.status import gather_status, move_line
+from looop.loop.status import BEAT_ENDS, beat_detail, ends_beat, gather_status
 from looop.sessions import SessionError, get_session, log_tail, screenshot, validate_id
 from looop.web.errors import WebError, not_found
 
@@ -224,32 +223,41 @@ BEATS_SCAN_LINES = 4000  # the events.jsonl lines read back to find the last bea
 
 
 def beats(ctx: Ctx, limit: int) -> list[dict[str, Any]]:
-    """The last beats, newest first: when each ended, how (status's outcomes) and why."""
+    """The last beats, newest first: when each ended, how and why (status's own outcomes and
+    words; a crash after a failure in the same beat is not a second end, as in status)."""
+    limit = min(max(limit, 1), 200)
     out: list[dict[str, Any]] = []
+    held: dict[str, Any] | None = None  # a tick_crash: shown unless its beat failed before it
     for line in reversed(store.tail_lines(ctx.paths.events, BEATS_SCAN_LINES)):
+        if len(out) >= limit:
+            break
         try:
             r = json.loads(line)
         except ValueError:
             continue
         ev = r.get("event") if isinstance(r, dict) else None
-        if ev not in BEAT_ENDS:
+        if not isinstance(ev, str):
             continue
-        if ev == "decided":
-            why = move_line(str(r.get("action", "?")), str(r.get("journal") or ""))
-        elif ev == "world_unchanged":
-            why = "world unchanged — no AI call"
-        elif ev == "tick_backoff":
-            why = f"waiting out {r.get('fails', '?')} failure(s)"
-        else:
-            why = str(r.get("reason") or r.get("error") or ev.replace("_", " "))
-        out.append(
-            {
-                "at": r.get("ts"),
-                "outcome": BEAT_ENDS[ev],
-                "why": " ".join(why.split())[:300],
-                "run_id": r.get("run_id"),
-            }
-        )
-        if len(out) >= min(max(limit, 1), 200):
-            break
-    return out
+        if held is not None and (ev == "tick_start" or ev in BEAT_ENDS):
+            # read backwards, the record before the crash decides whether it was news
+            if ev == "tick_start" or ends_beat("tick_crash", BEAT_ENDS[ev]):
+                out.append(_beat_row(ctx, held))
+            held = None
+        if ev == "tick_crash":
+            held = r
+        elif ev in BEAT_ENDS:
+            out.append(_beat_row(ctx, r))
+    if held is not None:
+        out.append(_beat_row(ctx, held))
+    return out[:limit]
+
+
+def _beat_row(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
+    ev = str(r["event"])
+    why = beat_detail(r, ctx.clock) or ev.replace("_", " ")
+    return {
+        "at": r.get("ts"),
+        "outcome": BEAT_ENDS[ev],
+        "why": " ".join(why.split())[:300],
+        "run_id": r.get("run_id"),
+    }
