@@ -267,6 +267,16 @@ def test_write_goal_and_pause_without_a_pulse(authed: TestClient, ctx: Ctx) -> N
     assert journal(ctx) == before
 
 
+def test_a_repo_workers_branch_is_its_worktrees_and_no_git_is_read(
+    authed: TestClient, ctx: Ctx, worker: str
+) -> None:
+    (ctx.paths.data / "worktrees").mkdir()
+    (ctx.paths.data / "worktrees" / f"{worker}.json").write_text('{"branch": "fix/flaky"}')
+    (ctx.paths.data / ".git").write_text("gitdir: /nowhere\n")  # read, it would name no branch
+    rows = authed.get("/api/v1/sessions").json()
+    assert [r["branch"] for r in rows if r["id"] == worker] == ["fix/flaky"]
+
+
 def test_beats_say_how_each_ended_and_why(authed: TestClient, ctx: Ctx) -> None:
     lines = [
         {"event": "tick_start", "ts": "2026-06-21T10:00:00Z"},

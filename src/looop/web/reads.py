@@ -22,6 +22,7 @@ from looop.loop.runs import list_runs, show_run
 from looop.loop.status import BEAT_ENDS, beat_detail, ends_beat, gather_status
 from looop.sessions import SessionError, get_session, log_tail, screenshot, validate_id
 from looop.web.errors import WebError, not_found
+from looop.workers.worktree import read_gitdir
 
 MAX_LINES = 2000  # the most journal/log lines one call returns
 MAX_RUN_OUTPUT = 256 << 10  # a run's output is shown from its end past this
@@ -35,12 +36,13 @@ def state(ctx: Ctx) -> dict[str, Any]:
 
 def sessions(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
     """`looop ls --json` rows, each with its git branch and today's spend."""
-    rows = fleet_rows(ctx, all_sessions)
+    rows = fleet_rows(ctx, all_sessions)  # plain JSON values already: no encode round trip
     spend = _spend_by_worker(ctx)
     for r in rows:
-        r["branch"] = _branch(ctx.paths.sessions / str(r["id"]))
+        if r.get("branch") is None:  # a worker not started with --repo, or the pulse
+            r["branch"] = _branch(ctx.paths.sessions / str(r["id"]))
         r["cost_today_usd"] = spend.get(str(r["id"]))
-    return json.loads(json.dumps(rows, default=str))  # type: ignore[no-any-return]
+    return rows
 
 
 def _spend_by_worker(ctx: Ctx) -> dict[str, float]:
@@ -64,15 +66,13 @@ def _branch(session_dir: Path) -> str | None:
     d = Path(cwd)
     for here in (d, *d.parents):
         git = here / ".git"
-        head: Path | None = None
         if git.is_dir():
             head = git / "HEAD"
-        elif git.is_file():  # a worktree: "gitdir: <path>"
-            text = (store.read_text(git) or "").strip()
-            if text.startswith("gitdir:"):
-                head = (here / text[7:].strip()) / "HEAD"
-        if head is None:
-            continue
+        else:
+            gitdir = read_gitdir(str(here))  # a worktree: "gitdir: <path>"
+            if gitdir is None:
+                continue
+            head = Path(gitdir) / "HEAD"
         try:
             ref = (store.read_text(head) or "").strip()
         except OSError:
