@@ -32,7 +32,7 @@ from looop import __version__
 from looop.core import jsonsafe
 from looop.core.context import Ctx
 from looop.web import actions, reads
-from looop.web.auth import Guard, token_ok
+from looop.web.auth import Guard, cookie_name, token_ok
 from looop.web.errors import WebError
 from looop.web.events import Hub
 
@@ -56,12 +56,6 @@ HARDENING = [
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
-
-
-def cookie_name(port: int) -> str:
-    """Per port: cookies ignore ports, and two servers on one host must not clobber each
-    other's login."""
-    return f"looop_web_{port}"
 
 
 class GuardMiddleware:
@@ -93,7 +87,9 @@ class GuardMiddleware:
             return
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         given = (query.get("token") or [None])[0]
-        if given is not None and token_ok(given, self.guard.token) and path == "/":
+        tok = self.guard.token
+        by_query = given is not None and token_ok(given, tok)
+        if by_query and path == "/":
             # the token leaves the address bar and history at once; the cookie carries it on
             resp = RedirectResponse("/", status_code=303)
             resp.set_cookie(
@@ -107,10 +103,8 @@ class GuardMiddleware:
             await resp(scope, receive, send)
             return
         bearer = headers.get("authorization", "")
-        tok = self.guard.token
         by_bearer = bearer[:7].lower() == "bearer " and token_ok(bearer[7:].strip(), tok)
-        by_cookie = token_ok(_cookie(headers, self.cookie), self.guard.token)
-        by_query = given is not None and token_ok(given, self.guard.token)
+        by_cookie = token_ok(_cookie(headers, self.cookie), tok)
         if not (by_bearer or by_cookie or by_query):
             if path == "/" and scope["method"] in SAFE:
                 page = "<!doctype html><title>looop</title><p>Open the address `looop web` printed (it carries the token).</p>"  # noqa: E501
