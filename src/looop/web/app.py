@@ -191,7 +191,8 @@ def build_app(ctx: Ctx, guard: Guard, secure: bool = False) -> Starlette:
 
         return wrap
 
-    def read(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+    def call(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+        """fn(ctx, *args) off the event loop: every read and action touches files."""
         return run_in_threadpool(fn, ctx, *args)
 
     def sid(request: Request) -> str:
@@ -199,98 +200,92 @@ def build_app(ctx: Ctx, guard: Guard, secure: bool = False) -> Starlette:
 
     @api("GET", "/state", "The loop at a glance (`looop status --json`).")
     async def state(request: Request) -> Response:
-        return JSONResponse(await read(reads.state))
+        return JSONResponse(await call(reads.state))
 
     @api("GET", "/sessions", "Pulse and workers with health (`looop ls --json`); ?all=1.")
     async def sessions(request: Request) -> Response:
         every = request.query_params.get("all", "") in ("1", "true")
-        return JSONResponse(await read(reads.sessions, every))
+        return JSONResponse(await call(reads.sessions, every))
 
     @api("GET", "/sessions/{sid}/screen", "A session's screen: rows of styled runs.")
     async def screen(request: Request) -> Response:
-        return JSONResponse(await read(reads.screen, sid(request)))
+        return JSONResponse(await call(reads.screen, sid(request)))
 
     @api("GET", "/sessions/{sid}/screen/stream", "The screen as SSE, sent when it changes.")
     async def screen_stream(request: Request) -> Response:
-        first = await read(reads.screen, sid(request))  # 404 before the stream starts
+        first = await call(reads.screen, sid(request))  # 404 before the stream starts
         return _sse(_screens(request, ctx, sid(request), first))
 
     @api("GET", "/sessions/{sid}/log", "A session's output tail, ANSI stripped; ?tail=N.")
     async def log(request: Request) -> Response:
-        return JSONResponse(await read(reads.log, sid(request), _int(request, "tail", 200)))
+        return JSONResponse(await call(reads.log, sid(request), _int(request, "tail", 200)))
 
     @api("GET", "/journal", "The journal's last lines (`journal --json`); ?tail=N.")
     async def journal(request: Request) -> Response:
-        return JSONResponse(await read(reads.journal, _int(request, "tail", 100)))
+        return JSONResponse(await call(reads.journal, _int(request, "tail", 100)))
 
     @api("GET", "/beats", "The last beats, how each ended and why; ?limit=N.")
     async def beats(request: Request) -> Response:
-        return JSONResponse(await read(reads.beats, _int(request, "limit", 20)))
+        return JSONResponse(await call(reads.beats, _int(request, "limit", 20)))
 
     @api("GET", "/runs", "Recent decide runs; ?limit=N.")
     async def runs(request: Request) -> Response:
-        return JSONResponse(await read(reads.runs, _int(request, "limit", 20)))
+        return JSONResponse(await call(reads.runs, _int(request, "limit", 20)))
 
     @api("GET", "/runs/{rid}", "One run with its output.")
     async def run(request: Request) -> Response:
-        return JSONResponse(await read(reads.run, str(request.path_params["rid"])))
+        return JSONResponse(await call(reads.run, str(request.path_params["rid"])))
 
     @api("GET", "/cost", "Spend today by worker and runner, and per day; ?days=N (14).")
     async def cost(request: Request) -> Response:
-        return JSONResponse(await read(reads.cost, _int(request, "days", 14)))
+        return JSONResponse(await call(reads.cost, _int(request, "days", 14)))
 
     @api("GET", "/asks", "Pending asks, LIVE or STRANDED (`looop asks --json`).")
     async def asks(request: Request) -> Response:
-        return JSONResponse(await read(reads.asks))
+        return JSONResponse(await call(reads.asks))
 
     @api("GET", "/schedules", "Schedules with their next fire.")
     async def schedules(request: Request) -> Response:
-        return JSONResponse(await read(reads.schedule_rows))
+        return JSONResponse(await call(reads.schedule_rows))
 
     @api("GET", "/events", "Live events and journal lines (SSE).")
     async def events(request: Request) -> Response:
         return _sse(_events(request, hub))
 
-    @api("POST", "/asks/{aid}/answer", 'Answer a pending ask: {"answer"}.')
-    async def answer(request: Request) -> Response:
-        body = await read_body(request)
-        aid = str(request.path_params["aid"])
-        return JSONResponse(await read(actions.answer_ask, aid, body))
+    def action(fn: Callable[..., Any], param: str | None) -> Handler:
+        """A POST: its body read (and refused when bad) before anything runs, then the
+        action with the path's one parameter and the body, or with nothing at all."""
 
-    @api("POST", "/sessions/{sid}/tell", 'Queue a message for a worker: {"message"}.')
-    async def tell(request: Request) -> Response:
-        body = await read_body(request)
-        return JSONResponse(await read(actions.tell, sid(request), body))
+        async def handle(request: Request) -> Response:
+            body = await read_body(request)
+            if param is None:
+                return JSONResponse(await call(fn))
+            return JSONResponse(await call(fn, str(request.path_params[param]), body))
 
-    @api("POST", "/sessions/{sid}/send", 'Type into a worker: {"text", "enter": true}.')
-    async def send_text(request: Request) -> Response:
-        body = await read_body(request)
-        return JSONResponse(await read(actions.send_text, sid(request), body))
+        return handle
 
-    @api("POST", "/sessions/{sid}/keys", 'Press named keys: {"keys": ["C-c"]}.')
-    async def keys(request: Request) -> Response:
-        body = await read_body(request)
-        return JSONResponse(await read(actions.send_keys, sid(request), body))
-
-    @api("POST", "/sessions/{sid}/kill", 'Kill a worker: {"reason"}.')
-    async def kill(request: Request) -> Response:
-        body = await read_body(request)
-        return JSONResponse(await read(actions.kill, sid(request), body))
-
-    @api("POST", "/goals/{gid}", 'Write goals/ID.md: {"body"}.')
-    async def goal(request: Request) -> Response:
-        body = await read_body(request)
-        return JSONResponse(await read(actions.write_goal, str(request.path_params["gid"]), body))
-
-    @api("POST", "/pulse/pause", "Stop the pulse after its beat; workers keep running.")
-    async def pause(request: Request) -> Response:
-        await read_body(request)
-        return JSONResponse(await read(actions.pause))
-
-    @api("POST", "/pulse/resume", "Start the pulse again.")
-    async def resume(request: Request) -> Response:
-        await read_body(request)
-        return JSONResponse(await read(actions.resume))
+    posts: list[tuple[str, str, Callable[..., Any], str | None]] = [
+        ("/asks/{aid}/answer", 'Answer a pending ask: {"answer"}.', actions.answer_ask, "aid"),
+        ("/sessions/{sid}/tell", 'Queue a message for a worker: {"message"}.', actions.tell, "sid"),
+        (
+            "/sessions/{sid}/send",
+            'Type into a worker: {"text", "enter": true}.',
+            actions.send_text,
+            "sid",
+        ),
+        ("/sessions/{sid}/keys", 'Press named keys: {"keys": ["C-c"]}.', actions.send_keys, "sid"),
+        ("/sessions/{sid}/kill", 'Kill a worker: {"reason"}.', actions.kill, "sid"),
+        ("/goals/{gid}", 'Write goals/ID.md: {"body"}.', actions.write_goal, "gid"),
+        (
+            "/pulse/pause",
+            "Stop the pulse after its beat; workers keep running.",
+            actions.pause,
+            None,
+        ),
+        ("/pulse/resume", "Start the pulse again.", actions.resume, None),
+    ]
+    for path, summary, fn, param in posts:
+        api("POST", path, summary)(action(fn, param))
 
     async def openapi(request: Request) -> Response:
         return JSONResponse(openapi_doc(listed))

@@ -28,6 +28,11 @@ MAX_LINES = 2000  # the most journal/log lines one call returns
 MAX_RUN_OUTPUT = 256 << 10  # a run's output is shown from its end past this
 
 
+def _clamp(n: int, top: int) -> int:
+    """A count from a query, held to 1..top."""
+    return min(max(n, 1), top)
+
+
 def state(ctx: Ctx) -> dict[str, Any]:
     """`looop status --json`: pulse, last beat and how it ended, next beat, breakers, spend."""
     st: dict[str, Any] = dict(gather_status(ctx.paths, ctx.env, ctx.clock))
@@ -143,20 +148,20 @@ def _put(out: list[dict[str, Any]], text: str, style: dict[str, Any]) -> None:
 
 def log(ctx: Ctx, sid: str, tail: int) -> dict[str, Any]:
     _known(ctx, sid)
-    return {"id": sid, "text": log_tail(ctx.paths.data, sid, min(max(tail, 1), MAX_LINES), False)}
+    return {"id": sid, "text": log_tail(ctx.paths.data, sid, _clamp(tail, MAX_LINES), False)}
 
 
 def journal(ctx: Ctx, tail: int) -> list[dict[str, Any]]:
     """`looop journal --json -n N`: {"at", "text", "line"} per line, oldest first."""
     out = []
-    for line in store.tail_lines(ctx.paths.journal, min(max(tail, 1), MAX_LINES)):
+    for line in store.tail_lines(ctx.paths.journal, _clamp(tail, MAX_LINES)):
         if line.strip():
             out.append(journal_row(line))
     return out
 
 
 def runs(ctx: Ctx, limit: int) -> list[dict[str, Any]]:
-    return [dict(r) for r in list_runs(ctx, min(max(limit, 1), 200))]
+    return [dict(r) for r in list_runs(ctx, _clamp(limit, 200))]
 
 
 def run(ctx: Ctx, run_id: str) -> dict[str, Any]:
@@ -183,7 +188,7 @@ def cost(ctx: Ctx, days: int) -> dict[str, Any]:
         raise WebError(500, str(e)) from None
     today = date.fromisoformat(by_day["to"])
     spent = {g["key"]: g["usd"] for g in by_day["groups"]}
-    n = min(max(days, 1), 366)
+    n = _clamp(days, 366)
     daily = [
         {"day": d, "usd": spent.get(d, 0.0)}
         for d in ((today - timedelta(days=i)).isoformat() for i in range(n - 1, -1, -1))
@@ -225,7 +230,7 @@ BEATS_SCAN_LINES = 4000  # the events.jsonl lines read back to find the last bea
 def beats(ctx: Ctx, limit: int) -> list[dict[str, Any]]:
     """The last beats, newest first: when each ended, how and why (status's own outcomes and
     words; a crash after a failure in the same beat is not a second end, as in status)."""
-    limit = min(max(limit, 1), 200)
+    limit = _clamp(limit, 200)
     out: list[dict[str, Any]] = []
     held: dict[str, Any] | None = None  # a tick_crash: shown unless its beat failed before it
     for line in reversed(store.tail_lines(ctx.paths.events, BEATS_SCAN_LINES)):
