@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from looop.act.actions import decision_from_obj
-from looop.act.decision import DecisionError, summary_of
+from looop.act.decision import Decision, DecisionError, summary_of
 from looop.act.executor import execute
 from looop.act.journal import append_journal
 from looop.act.outcome import ExecError
@@ -54,9 +54,10 @@ def _steer(ctx: Ctx, obj: dict[str, Any]) -> dict[str, Any]:
     from looop.seed import ensure_data_dir
 
     try:
-        # parsed twice: the journal line names the move as the executor summarises it
-        action = decision_from_obj(dict(obj)).action
-        decision = decision_from_obj({**obj, "journal": f"{ACTOR}: {summary_of(action)}"})
+        parsed = decision_from_obj(obj)
+        # the journal line names the move as the executor summarises it
+        journal = f"{ACTOR}: {summary_of(parsed.action)}"
+        decision = Decision(parsed.action, journal, parsed.next_interval_s)
     except (DecisionError, LooopError) as e:
         raise WebError(400, str(e)) from None
     ensure_data_dir(ctx.paths)

@@ -320,7 +320,7 @@ def _sse(gen: AsyncIterator[str]) -> StreamingResponse:
     return StreamingResponse(
         gen,
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        headers={**_NO_STORE, "X-Accel-Buffering": "no"},
     )
 
 

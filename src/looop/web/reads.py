@@ -20,6 +20,7 @@ from looop.loop.asks import tag
 from looop.loop.fleet import fleet_rows
 from looop.loop.runs import list_runs, show_run
 from looop.loop.status import BEAT_ENDS, beat_detail, ends_beat, gather_status
+from looop.loop.views import StatusView
 from looop.sessions import SessionError, get_session, log_tail, screenshot, validate_id
 from looop.web.errors import WebError, not_found
 from looop.workers.worktree import read_gitdir
@@ -33,10 +34,9 @@ def _clamp(n: int, top: int) -> int:
     return min(max(n, 1), top)
 
 
-def state(ctx: Ctx) -> dict[str, Any]:
+def state(ctx: Ctx) -> StatusView:
     """`looop status --json`: pulse, last beat and how it ended, next beat, breakers, spend."""
-    st: dict[str, Any] = dict(gather_status(ctx.paths, ctx.env, ctx.clock))
-    return st
+    return gather_status(ctx.paths, ctx.env, ctx.clock)
 
 
 def sessions(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
@@ -151,13 +151,9 @@ def log(ctx: Ctx, sid: str, tail: int) -> dict[str, Any]:
     return {"id": sid, "text": log_tail(ctx.paths.data, sid, _clamp(tail, MAX_LINES), False)}
 
 
-def journal(ctx: Ctx, tail: int) -> list[dict[str, Any]]:
+def journal(ctx: Ctx, tail: int) -> list[dict[str, str | None]]:
     """`looop journal --json -n N`: {"at", "text", "line"} per line, oldest first."""
-    out = []
-    for line in store.tail_lines(ctx.paths.journal, _clamp(tail, MAX_LINES)):
-        if line.strip():
-            out.append(journal_row(line))
-    return out
+    return [journal_row(ln) for ln in store.tail_lines(ctx.paths.journal, _clamp(tail, MAX_LINES))]
 
 
 def runs(ctx: Ctx, limit: int) -> list[dict[str, Any]]:
