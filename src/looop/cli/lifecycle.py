@@ -217,11 +217,12 @@ def up_cmd(json_log: bool, web: bool | None) -> None:
 
 
 def _web_up_in_config(ctx: Ctx) -> bool:
+    from looop.core.webconfig import up_with_pulse  # lazy: only `up` asks
+
     try:
-        web = ctx.config().raw.get("web")
+        return up_with_pulse(ctx.config().raw)
     except LooopError:
         return False
-    return isinstance(web, dict) and web.get("up") is True
 
 
 @click.command("down", help="Stop the pulse (its beat finishes first), then every worker.")
