@@ -27,6 +27,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 SSE_CLIENTS = 50
 READS_PER_S = 20
@@ -156,7 +157,7 @@ def _rounds(looop: str, env: dict[str, str], data: Path, window: float) -> list[
         t0 = time.time()
         while time.time() < t0 + window:
             cli_reads.append(_cli(looop, ["status", "--json"], env))
-            time.sleep(max(0.0, 1 / READS_PER_S * 4))  # a few a second: the CLI's figure
+            time.sleep(4 / READS_PER_S)  # a few a second: the CLI's figure
         base_delays += _delays(events, t0, time.time())
         # ours: the server under load for the same length of time
         web, url = _start_web(looop, env)
@@ -295,15 +296,15 @@ async def _reads(host: str, port: int, token: str, until: float, out: dict[str, 
 
 
 async def _load(url: str, secs: float) -> dict[str, Any]:
-    base, token = url.split("/?token=", 1)
-    hostport = base.split("://", 1)[1]
-    host, port = hostport.rsplit(":", 1)
+    got_url = urlsplit(url)
+    host, port = got_url.hostname or "", got_url.port or 80
+    token = parse_qs(got_url.query)["token"][0]
     until = time.monotonic() + secs
     got: list[int] = []
     out: dict[str, Any] = {"errors": 0, "latencies": []}
     await asyncio.gather(
-        *(_sse(host, int(port), token, until, got) for _ in range(SSE_CLIENTS)),
-        _reads(host, int(port), token, until, out),
+        *(_sse(host, port, token, until, got) for _ in range(SSE_CLIENTS)),
+        _reads(host, port, token, until, out),
     )
     out["sse_events"] = sum(max(0, n) for n in got)
     out["sse_without_events"] = sum(1 for n in got if n <= 0)

@@ -167,6 +167,52 @@ def npm_install(npm: str, root: Path, specs: list[str], name: str, log: Path) ->
         raise InstallError(f"npm install exited {done.returncode}: {text.strip()[-1500:]}")
 
 
+def missing_programs(debian: dict[str, str]) -> list[str]:
+    """The programs of `debian` (program -> the Debian package that holds it) not on PATH."""
+    return [prog for prog in debian if shutil.which(prog) is None]
+
+
+def install_debian(debian: dict[str, str], timeout: float = 600) -> None:
+    """apt-get the packages of `debian` (program -> package) whose programs are not on PATH
+    (root only); InstallError saying what to install when that cannot be done."""
+    missing = missing_programs(debian)
+    if not missing:
+        return
+    pkgs = [debian[p] for p in missing]
+    apt = shutil.which("apt-get")
+    if apt is None:
+        raise InstallError(f"{', '.join(missing)} missing and no apt-get: install {' '.join(pkgs)}")
+    if os.geteuid() != 0:
+        raise InstallError(
+            f"{', '.join(missing)} missing and not root: run `sudo apt-get install -y "
+            f"{' '.join(pkgs)}`"
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    cmd = [apt, "install", "-y", "--no-install-recommends", *pkgs]
+    done = _run(cmd, env, timeout)
+    if done.returncode != 0:  # stale or absent package lists: refresh once, then retry
+        _run([apt, "update"], env, timeout)
+        done = _run(cmd, env, timeout)
+    if done.returncode == 0 and not missing_programs(debian):
+        return
+    text = (done.stdout + done.stderr).decode("utf-8", "replace").strip()
+    raise InstallError(f"apt-get install {' '.join(pkgs)} exited {done.returncode}: {text[-800:]}")
+
+
+def _run(cmd: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(
+            cmd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as e:
+        raise InstallError(f"{' '.join(cmd)} took over {timeout:g} s") from e
+
+
 def bin_dir(root: Path) -> Path:
     return root / "node_modules" / ".bin"
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.realcli.install import InstallError, locked, npm_install
+from tests.realcli.install import InstallError, install_debian, locked, npm_install
 
 # Exact version, checked with `npm view @anthropic-ai/sandbox-runtime version`.
 SRT_PACKAGE = "@anthropic-ai/sandbox-runtime"
@@ -39,45 +39,6 @@ def cache_dir() -> Path:
 
 def srt_path(root: Path) -> Path:
     return root / "node_modules" / ".bin" / "srt"
-
-
-def missing_programs() -> list[str]:
-    return [prog for prog in DEBIAN if shutil.which(prog) is None]
-
-
-def install_debian() -> None:
-    """apt-get the Debian packages whose programs are not on PATH (root only)."""
-    missing = missing_programs()
-    if not missing:
-        return
-    pkgs = [DEBIAN[p] for p in missing]
-    apt = shutil.which("apt-get")
-    if apt is None:
-        raise InstallError(f"{', '.join(missing)} missing and no apt-get: install {' '.join(pkgs)}")
-    if os.geteuid() != 0:
-        raise InstallError(
-            f"{', '.join(missing)} missing and not root: run `sudo apt-get install -y "
-            f"{' '.join(pkgs)}`"
-        )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    cmd = [apt, "install", "-y", "--no-install-recommends", *pkgs]
-    done = _run(cmd, env)
-    if done.returncode != 0:  # stale or absent package lists: refresh once, then retry
-        _run([apt, "update"], env)
-        done = _run(cmd, env)
-    if done.returncode == 0 and not missing_programs():
-        return
-    text = (done.stdout + done.stderr).decode("utf-8", "replace").strip()
-    raise InstallError(f"apt-get install {' '.join(pkgs)} exited {done.returncode}: {text[-800:]}")
-
-
-def _run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
-    try:
-        return subprocess.run(
-            cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=600, check=False
-        )
-    except subprocess.TimeoutExpired as e:
-        raise InstallError(f"{' '.join(cmd)} took over 600 s") from e
 
 
 def check_srt(root: Path) -> str:
@@ -105,7 +66,7 @@ def install() -> Path:
     npm = npm_path()
     if npm is None:
         raise InstallError("npm is not on PATH")
-    install_debian()
+    install_debian(DEBIAN)
     root = cache_dir()
     with locked(CACHE_ROOT / f"{root.name}.lock"):
         marker = root / _MARKER

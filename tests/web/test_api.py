@@ -267,6 +267,16 @@ def test_write_goal_and_pause_without_a_pulse(authed: TestClient, ctx: Ctx) -> N
     assert journal(ctx) == before
 
 
+def test_a_repo_workers_branch_is_its_worktrees_and_no_git_is_read(
+    authed: TestClient, ctx: Ctx, worker: str
+) -> None:
+    (ctx.paths.data / "worktrees").mkdir()
+    (ctx.paths.data / "worktrees" / f"{worker}.json").write_text('{"branch": "fix/flaky"}')
+    (ctx.paths.data / ".git").write_text("gitdir: /nowhere\n")  # read, it would name no branch
+    rows = authed.get("/api/v1/sessions").json()
+    assert [r["branch"] for r in rows if r["id"] == worker] == ["fix/flaky"]
+
+
 def test_beats_say_how_each_ended_and_why(authed: TestClient, ctx: Ctx) -> None:
     lines = [
         {"event": "tick_start", "ts": "2026-06-21T10:00:00Z"},
@@ -289,6 +299,31 @@ def test_beats_say_how_each_ended_and_why(authed: TestClient, ctx: Ctx) -> None:
         ("skipped", "world unchanged — no AI call"),
     ]
     assert got[1]["run_id"] == "r1"
+
+
+def test_beats_show_what_status_shows_and_a_crash_after_a_failure_once(
+    authed: TestClient, ctx: Ctx
+) -> None:
+    lines = [
+        {"event": "tick_start", "ts": "2026-06-21T10:00:00Z"},
+        {"event": "tick_failed", "ts": "2026-06-21T10:00:05Z", "reason": "runner exit 1"},
+        {"event": "tick_crash", "ts": "2026-06-21T10:00:06Z", "error": "unwinding"},
+        {"event": "tick_start", "ts": "2026-06-21T10:01:00Z"},
+        {"event": "decided", "ts": "2026-06-21T10:01:09Z", "action": "noop", "journal": "x"},
+        {"event": "tick_crash", "ts": "2026-06-21T10:01:10Z", "error": "disk gone"},
+        {"event": "tick_start", "ts": "2026-06-21T10:02:00Z"},
+        {"event": "coalescing", "ts": "2026-06-21T10:02:01Z", "secs": 30},
+    ]
+    ctx.paths.events.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    got = authed.get("/api/v1/beats?limit=10").json()
+    status_detail = authed.get("/api/v1/state").json()["last_beat"]["detail"]
+    assert [(b["outcome"], b["why"]) for b in got] == [
+        ("coalescing", status_detail),
+        ("failed", "disk gone"),
+        ("decided", "noop · x"),
+        ("failed", "runner exit 1"),
+    ]
+    assert "30s" in status_detail
 
 
 def test_a_dead_sessions_screen_is_sent_once_then_the_stream_ends(

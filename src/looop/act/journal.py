@@ -26,6 +26,17 @@ def sanitise_journal(text: str) -> str:
     return flat
 
 
+def journal_row(line: str) -> dict[str, str | None]:
+    """`- 2026-01-01 09:00 text` as {"at": "2026-01-01 09:00", "text": "text", "line": …};
+    "at" is None on a line without the stamp."""
+    body = line[2:] if line.startswith("- ") else line
+    parts = body.split(" ", 2)
+    at, text = None, body
+    if len(parts) == 3 and len(parts[0]) == 10 and len(parts[1]) == 5 and parts[1][2] == ":":
+        at, text = f"{parts[0]} {parts[1]}", parts[2]
+    return {"at": at, "text": text, "line": line}
+
+
 def append_journal(ctx: Ctx, knobs: Knobs, text: str) -> str:
     """Append `- <local YYYY-MM-DD HH:MM> <text>` to journal.md; returns the sanitised text."""
     line_text = sanitise_journal(text) or "(no journal text)"

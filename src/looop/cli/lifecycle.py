@@ -217,11 +217,12 @@ def up_cmd(json_log: bool, web: bool | None) -> None:
 
 
 def _web_up_in_config(ctx: Ctx) -> bool:
+    from looop.core.webconfig import up_with_pulse  # lazy: only `up` asks
+
     try:
-        web = ctx.config().raw.get("web")
+        return up_with_pulse(ctx.config().raw)
     except LooopError:
         return False
-    return isinstance(web, dict) and web.get("up") is True
 
 
 @click.command("down", help="Stop the pulse (its beat finishes first), then every worker.")
@@ -276,7 +277,7 @@ def down_cmd(grace: float, keep_workers: bool) -> None:
 def journal_cmd(tail: int | None, follow: bool, as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
     p = ctx.paths.journal
-    start: tuple[int, int] | None = None
+    start: tuple[tuple[int, int], int] | None = None
     if follow:
         # one read fixes where following starts: a line appended meanwhile is not lost
         raw, start = _read_from(p)
@@ -302,63 +303,34 @@ def journal_cmd(tail: int | None, follow: bool, as_json: bool) -> None:
             return  # Ctrl-C is how a follow ends: exit 0, no traceback
 
 
-def _read_from(p: Path) -> tuple[bytes, tuple[int, int] | None]:
-    """The journal's whole lines and (inode, offset after them); (b"", None) when absent."""
+def _read_from(p: Path) -> tuple[bytes, tuple[tuple[int, int], int] | None]:
+    """The journal's whole lines and ((dev, inode), offset after them); (b"", None) when
+    absent."""
     try:
         with store.open_regular(p) as f:
             raw = f.read()
-            ino = os.fstat(f.fileno()).st_ino
+            st = os.fstat(f.fileno())
     except FileNotFoundError:
         return b"", None
     whole = raw[: raw.rfind(b"\n") + 1]  # a half-written last line is printed once complete
-    return whole, (ino, len(whole))
+    return whole, ((st.st_dev, st.st_ino), len(whole))
 
 
 def _journal_json(line: str) -> str:
-    """`- 2026-01-01 09:00 text` as {"at": "2026-01-01 09:00", "text": "text", "line": …}."""
-    body = line[2:] if line.startswith("- ") else line
-    parts = body.split(" ", 2)
-    at, text = None, body
-    if len(parts) == 3 and len(parts[0]) == 10 and len(parts[1]) == 5 and parts[1][2] == ":":
-        at, text = f"{parts[0]} {parts[1]}", parts[2]
-    return json.dumps({"at": at, "text": text, "line": line}, ensure_ascii=False)
+    from looop.act.journal import journal_row  # lazy: only --json parses the lines
+
+    return json.dumps(journal_row(line), ensure_ascii=False)
 
 
 def _follow_journal(
-    p: Path, as_json: bool, start: tuple[int, int] | None, poll_s: float = 0.5
+    p: Path, as_json: bool, start: tuple[tuple[int, int], int] | None, poll_s: float = 0.5
 ) -> None:
     """tail -f from `start`: print appended lines; a rotated journal is read from its start."""
-
-    def ident() -> tuple[int, int] | None:
-        try:
-            st = p.stat()
-        except OSError:
-            return None
-        return st.st_ino, st.st_size
-
-    inode, offset = start if start else (None, 0)
-    partial = b""
+    follower = store.Follower(p, start)
     while True:
         select.select([], [], [], poll_s)  # a journal has no change signal to block on
-        cur = ident()
-        if cur is None:
-            continue
-        if cur[0] != inode or cur[1] < offset:  # rotated or truncated: a new file
-            inode, offset, partial = cur[0], 0, b""
-        if cur[1] == offset:
-            continue
-        try:
-            with store.open_regular(p) as f:
-                f.seek(offset)
-                chunk = f.read(cur[1] - offset)
-        except OSError:
-            continue
-        offset += len(chunk)
-        *done, partial = (partial + chunk).split(b"\n")
-        for raw in done:
-            ln = raw.decode("utf-8", "replace")
-            if ln.strip():
-                click.echo(_journal_json(ln) if as_json else ln)
+        for ln in follower.lines():
+            click.echo(_journal_json(ln) if as_json else ln)
 
 
 @click.command("runs", help="List recent decide runs, or `runs show ID` for one.")

@@ -4,31 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from looop.cli.app import make_ctx
 from looop.core.errors import LooopError
-
-
-def web_settings(raw: dict[str, Any]) -> dict[str, Any]:
-    """The config's `web` object ({} when absent); a wrong shape names the key."""
-    web = raw.get("web")
-    if web is None:
-        return {}
-    if not isinstance(web, dict):
-        raise LooopError('config key \'web\' must be an object like {"url": "https://…"}')
-    url = web.get("url")
-    if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
-        raise LooopError("config key 'web.url' must be the dashboard's http(s):// base address")
-    port = web.get("port")
-    if port is not None and not (isinstance(port, int) and 0 <= port <= 65535):
-        raise LooopError(f"config key 'web.port' must be a port number 0-65535, not {port!r}")
-    host = web.get("host")
-    if host is not None and not (isinstance(host, str) and host.strip()):
-        raise LooopError("config key 'web.host' must be an address such as 127.0.0.1")
-    return web
+from looop.core.webconfig import web_settings as web_settings  # moved: the name keeps working
 
 
 @click.command("web", help="Serve the dashboard and the JSON API (prints one URL with a token).")

@@ -363,6 +363,59 @@ def tail_lines(path: AnyPath, n: int, chunk: int = 65536) -> list[str]:
     return lines[-n:]
 
 
+class Follower:
+    """tail -f without blocking: the whole non-blank lines appended to a file since the last
+    call. A file replaced (another inode) or truncated is read from its start; a half-written
+    last line waits until it is complete; a missing or unreadable file gives no lines yet.
+    start: ((st_dev, st_ino), offset) to follow from; None: the file's start."""
+
+    def __init__(
+        self,
+        path: AnyPath,
+        start: tuple[tuple[int, int], int] | None = None,
+        read_max: int | None = None,
+    ) -> None:
+        self.path = path
+        self.ident: tuple[int, int] | None = start[0] if start is not None else None
+        self.offset = start[1] if start is not None else 0
+        self.read_max = read_max  # the most new bytes one call reads; None: all of them
+        self.partial = b""
+
+    def skip_to_end(self) -> None:
+        """Follow from the file's end as it is now: lines already there are not given."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return
+        self.ident, self.offset, self.partial = (st.st_dev, st.st_ino), st.st_size, b""
+
+    def lines(self) -> list[str]:
+        try:
+            st = os.stat(self.path)  # one stat per poll while nothing changes
+        except OSError:
+            return []
+        ident = (st.st_dev, st.st_ino)
+        if ident != self.ident or st.st_size < self.offset:
+            self.ident, self.offset, self.partial = ident, 0, b""
+        want = st.st_size - self.offset
+        if want <= 0:
+            return []
+        if self.read_max is not None:
+            want = min(want, self.read_max)
+        try:
+            with open_regular(self.path) as f:
+                now = os.fstat(f.fileno())
+                if (now.st_dev, now.st_ino) != ident:
+                    return []  # replaced since the stat: the next call starts it afresh
+                f.seek(self.offset)
+                chunk = f.read(want)
+        except OSError:
+            return []
+        self.offset += len(chunk)
+        *done, self.partial = (self.partial + chunk).split(b"\n")
+        return [ln for ln in (raw.decode("utf-8", "replace") for raw in done) if ln.strip()]
+
+
 class dir_lock:
     """A blocking exclusive flock serialising read-modify-write of shared state.
 

@@ -22,6 +22,22 @@ if TYPE_CHECKING:
     from looop.core.clock import Clock
 
 
+class NoSuchAsk(AskError):
+    """No pending ask by that id."""
+
+
+class AskArchived(NoSuchAsk):
+    """The ask left the pending list (its asker archived it) with no answer on file."""
+
+
+class AskAnswered(AskError):
+    """The ask has an answer already (pending still, or archived by its asker)."""
+
+
+class NotAnOption(AskError):
+    """The ask was made with --options and the answer is none of them."""
+
+
 def new_ask(
     asks: Path,
     answers: Path,
@@ -86,7 +102,7 @@ def answer(
     asks: Path, answers: Path, ask_id: str, text: str, now: float, force: bool = False
 ) -> None:
     if "/" in ask_id or ask_id.startswith(".") or not (asks / f"{ask_id}.json").exists():
-        raise AskError(f"no pending ask '{ask_id}' — `looop asks` lists them")
+        raise _not_pending(asks, answers, ask_id)
     if not force:
         text = _one_of_options(asks / f"{ask_id}.json", ask_id, text)
     answers.mkdir(parents=True, exist_ok=True)
@@ -98,9 +114,23 @@ def answer(
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
-        raise AskError(f"ask '{ask_id}' is already answered — add --force to replace it") from None
+        raise AskAnswered(
+            f"ask '{ask_id}' is already answered — add --force to replace it"
+        ) from None
     with os.fdopen(fd, "w") as f:
         f.write(store.dumps_state(rec) + "\n")
+
+
+def _not_pending(asks: Path, answers: Path, ask_id: str) -> NoSuchAsk | AskAnswered:
+    """Why an id names no pending ask, typed; one message for all (the CLI prints it)."""
+    msg = f"no pending ask '{ask_id}' — `looop asks` lists them"
+    if "/" in ask_id or ask_id.startswith("."):
+        return NoSuchAsk(msg)
+    if (answers / f"{ask_id}.json").exists():
+        return AskAnswered(msg)
+    if (asks / "archive" / f"{ask_id}.json").exists():
+        return AskArchived(msg)
+    return NoSuchAsk(msg)
 
 
 def _one_of_options(ask_path: Path, ask_id: str, text: str) -> str:
@@ -119,7 +149,7 @@ def _one_of_options(ask_path: Path, ask_id: str, text: str) -> str:
     for o in choices:
         if o.strip().casefold() == text.strip().casefold():
             return o
-    raise AskError(
+    raise NotAnOption(
         f"ask '{ask_id}' takes one of: {', '.join(choices)} — answer one of them "
         "(or add --force to answer anything else)"
     )

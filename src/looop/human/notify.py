@@ -15,6 +15,7 @@ from looop.core.config import Config
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.knobs import env_knob
+from looop.core.webconfig import public_url
 
 # A quoted placeholder is replaced whole, so `'{{message}}'` does not end up single-quoted.
 _PLACEHOLDERS = {
@@ -201,11 +202,8 @@ def _close_apprise_pools(apprise: Any) -> None:
 def web_link(raw: dict[str, Any], kind: str, notify_id: str) -> str | None:
     """The dashboard address of an ask when the config names the web face's public URL
     (`"web": {"url": "https://…"}`). Never the token: a notification service sees the text."""
-    web = raw.get("web")
-    url = web.get("url") if isinstance(web, dict) else None
-    if kind != "ask" or not notify_id or not isinstance(url, str):
-        return None
-    if not url.startswith(("http://", "https://")) or any(c.isspace() for c in url):
+    url = public_url(raw) if kind == "ask" and notify_id else None
+    if url is None:
         return None
     from urllib.parse import quote  # lazy: only an ask with a web face links to it
 

@@ -51,8 +51,8 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # the one time format of status (local time)
 EVENTS_SCAN_LINES = 400  # enough for a beat's records even with busy workers around it
 EVENTS_SHORT_TAIL = 40  # where a quiet beat's records are: read first (a beat writes ~5)
 
-# events.jsonl records that say how a beat ended -> the outcome shown
-_BEAT_ENDS = {
+# events.jsonl records that say how a beat ended -> the outcome shown (the web's beats too)
+BEAT_ENDS = {
     "decided": "decided",
     "world_unchanged": "skipped",
     "tick_backoff": "backoff",
@@ -172,26 +172,11 @@ def _beat(records: list[dict[str, Any]], clock: Clock, holding: bool) -> BeatVie
         ev = r["event"]
         if ev == "decide_start":
             deciding, run_id = True, r.get("run_id")
-        if ev not in _BEAT_ENDS or (ev == "tick_crash" and outcome == "failed"):
+        if not ends_beat(ev, outcome):
             continue
-        outcome, ended = _BEAT_ENDS[ev], _parse_ts(r.get("ts"))
+        outcome, ended = BEAT_ENDS[ev], _parse_ts(r.get("ts"))
         run_id = r.get("run_id") or run_id
-        if ev == "decided":
-            detail = move_line(str(r.get("action", "?")), str(r.get("journal") or ""))
-        elif ev == "world_unchanged":
-            detail = "world unchanged — no AI call"
-        elif ev == "tick_backoff":
-            detail = f"waiting out {r.get('fails', '?')} failure(s)"
-        elif ev == "provider_limited":
-            until = r.get("until")
-            when = local_text(clock, until) if isinstance(until, int | float) else "?"
-            detail = f"provider usage limit — no AI call until {when}"
-        elif ev == "coalescing":
-            detail = f"world changed — one decide in {r.get('secs', '?')}s, with what joins it"
-        elif ev in ("budget_exceeded", "budget_unmetered", "decide_capped"):
-            detail = ev.replace("_", " ")
-        else:
-            detail = str(r.get("reason") or r.get("error") or "")
+        detail = beat_detail(r, clock)
     if not outcome:
         # no end recorded: either it runs now or its process died mid-beat
         outcome = ("deciding" if deciding else "running") if holding else "interrupted"
@@ -202,6 +187,32 @@ def _beat(records: list[dict[str, Any]], clock: Clock, holding: bool) -> BeatVie
         "run_id": run_id,
         "ended_ts": int(ended) if ended is not None else None,
     }
+
+
+def ends_beat(ev: str, outcome: str) -> bool:
+    """Whether a record of event ev says how the beat ended, given the outcome its earlier
+    records gave ("" for none): a crash after a failure is that failure unwinding, not news."""
+    return ev in BEAT_ENDS and not (ev == "tick_crash" and outcome == "failed")
+
+
+def beat_detail(r: dict[str, Any], clock: Clock) -> str:
+    """The why of a beat-ending record, as status shows it ("" when it says none)."""
+    ev = r.get("event")
+    if ev == "decided":
+        return move_line(str(r.get("action", "?")), str(r.get("journal") or ""))
+    if ev == "world_unchanged":
+        return "world unchanged — no AI call"
+    if ev == "tick_backoff":
+        return f"waiting out {r.get('fails', '?')} failure(s)"
+    if ev == "provider_limited":
+        until = r.get("until")
+        when = local_text(clock, until) if isinstance(until, int | float) else "?"
+        return f"provider usage limit — no AI call until {when}"
+    if ev == "coalescing":
+        return f"world changed — one decide in {r.get('secs', '?')}s, with what joins it"
+    if ev in ("budget_exceeded", "budget_unmetered", "decide_capped"):
+        return str(ev).replace("_", " ")
+    return str(r.get("reason") or r.get("error") or "")
 
 
 def _next_beat(records: list[dict[str, Any]], clock: Clock, running: bool) -> NextBeat | None:

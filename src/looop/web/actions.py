@@ -8,13 +8,22 @@ from __future__ import annotations
 from typing import Any
 
 from looop.act.actions import decision_from_obj
-from looop.act.decision import DecisionError, summary_of
+from looop.act.decision import Decision, DecisionError, summary_of
 from looop.act.executor import execute
 from looop.act.journal import append_journal
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
-from looop.human.mailbox import AskError, answer, check_worker, new_tell
+from looop.human.mailbox import (
+    AskAnswered,
+    AskArchived,
+    AskError,
+    NoSuchAsk,
+    NotAnOption,
+    answer,
+    check_worker,
+    new_tell,
+)
 from looop.sessions import SessionError, get_session, validate_id
 from looop.web.errors import WebError, not_found
 
@@ -45,9 +54,10 @@ def _steer(ctx: Ctx, obj: dict[str, Any]) -> dict[str, Any]:
     from looop.seed import ensure_data_dir
 
     try:
-        # parsed twice: the journal line names the move as the executor summarises it
-        action = decision_from_obj(dict(obj)).action
-        decision = decision_from_obj({**obj, "journal": f"{ACTOR}: {summary_of(action)}"})
+        parsed = decision_from_obj(obj)
+        # the journal line names the move as the executor summarises it
+        journal = f"{ACTOR}: {summary_of(parsed.action)}"
+        decision = Decision(parsed.action, journal, parsed.next_interval_s)
     except (DecisionError, LooopError) as e:
         raise WebError(400, str(e)) from None
     ensure_data_dir(ctx.paths)
@@ -76,22 +86,24 @@ def answer_ask(ctx: Ctx, ask_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """`looop answer ID TEXT`: bound to this ask; its --options enforced (never forced)."""
     text = _text(body, "answer").rstrip("\n")
     p = ctx.paths
-    name = f"{ask_id}.json"
     try:
         check_worker(ask_id, "ask id")
     except AskError:
         raise not_found(f"no ask '{ask_id[:80]}'") from None
-    if (p.answers / name).exists():
-        raise WebError(409, f"ask '{ask_id}' is already answered")
-    if not (p.asks / name).exists():
-        if (p.asks / "archive" / name).exists():
-            raise WebError(409, f"ask '{ask_id}' was answered and is gone from the pending list")
-        raise not_found(f"no ask '{ask_id}' — GET /api/v1/asks lists the pending ones")
     try:
         answer(p.asks, p.answers, ask_id, text, ctx.clock.now(), False)
+    except AskAnswered:
+        raise WebError(409, f"ask '{ask_id}' is already answered") from None
+    except AskArchived:
+        raise WebError(
+            409, f"ask '{ask_id}' was answered and is gone from the pending list"
+        ) from None
+    except NoSuchAsk:
+        raise not_found(f"no ask '{ask_id}' — GET /api/v1/asks lists the pending ones") from None
+    except NotAnOption as e:
+        raise WebError(400, str(e)) from None
     except AskError as e:
-        msg = str(e)
-        raise WebError(400 if "takes one of" in msg else 409, msg) from None
+        raise WebError(409, str(e)) from None
     ctx.events.record("answer", id=ask_id, actor=ACTOR)
     _journal(ctx, f"answered {ask_id}: {text}")
     return {"ok": True, "id": ask_id, "answer": text}

@@ -32,7 +32,7 @@ from looop import __version__
 from looop.core import jsonsafe
 from looop.core.context import Ctx
 from looop.web import actions, reads
-from looop.web.auth import Guard, token_ok
+from looop.web.auth import Guard, cookie_name, token_ok
 from looop.web.errors import WebError
 from looop.web.events import Hub
 
@@ -56,12 +56,6 @@ HARDENING = [
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
-
-
-def cookie_name(port: int) -> str:
-    """Per port: cookies ignore ports, and two servers on one host must not clobber each
-    other's login."""
-    return f"looop_web_{port}"
 
 
 class GuardMiddleware:
@@ -93,7 +87,9 @@ class GuardMiddleware:
             return
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         given = (query.get("token") or [None])[0]
-        if given is not None and token_ok(given, self.guard.token) and path == "/":
+        tok = self.guard.token
+        by_query = given is not None and token_ok(given, tok)
+        if by_query and path == "/":
             # the token leaves the address bar and history at once; the cookie carries it on
             resp = RedirectResponse("/", status_code=303)
             resp.set_cookie(
@@ -107,10 +103,8 @@ class GuardMiddleware:
             await resp(scope, receive, send)
             return
         bearer = headers.get("authorization", "")
-        tok = self.guard.token
         by_bearer = bearer[:7].lower() == "bearer " and token_ok(bearer[7:].strip(), tok)
-        by_cookie = token_ok(_cookie(headers, self.cookie), self.guard.token)
-        by_query = given is not None and token_ok(given, self.guard.token)
+        by_cookie = token_ok(_cookie(headers, self.cookie), tok)
         if not (by_bearer or by_cookie or by_query):
             if path == "/" and scope["method"] in SAFE:
                 page = "<!doctype html><title>looop</title><p>Open the address `looop web` printed (it carries the token).</p>"  # noqa: E501
@@ -197,7 +191,8 @@ def build_app(ctx: Ctx, guard: Guard, secure: bool = False) -> Starlette:
 
         return wrap
 
-    def read(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+    def call(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+        """fn(ctx, *args) off the event loop: every read and action touches files."""
         return run_in_threadpool(fn, ctx, *args)
 
     def sid(request: Request) -> str:
@@ -205,98 +200,92 @@ def build_app(ctx: Ctx, guard: Guard, secure: bool = False) -> Starlette:
 
     @api("GET", "/state", "The loop at a glance (`looop status --json`).")
     async def state(request: Request) -> Response:
-        return JSONResponse(await read(reads.state))
+        return JSONResponse(await call(reads.state))
 
     @api("GET", "/sessions", "Pulse and workers with health (`looop ls --json`); ?all=1.")
     async def sessions(request: Request) -> Response:
         every = request.query_params.get("all", "") in ("1", "true")
-        return JSONResponse(await read(reads.sessions, every))
+        return JSONResponse(await call(reads.sessions, every))
 
     @api("GET", "/sessions/{sid}/screen", "A session's screen: rows of styled runs.")
     async def screen(request: Request) -> Response:
-        return JSONResponse(await read(reads.screen, sid(request)))
+        return JSONResponse(await call(reads.screen, sid(request)))
 
     @api("GET", "/sessions/{sid}/screen/stream", "The screen as SSE, sent when it changes.")
     async def screen_stream(request: Request) -> Response:
-        first = await read(reads.screen, sid(request))  # 404 before the stream starts
+        first = await call(reads.screen, sid(request))  # 404 before the stream starts
         return _sse(_screens(request, ctx, sid(request), first))
 
     @api("GET", "/sessions/{sid}/log", "A session's output tail, ANSI stripped; ?tail=N.")
     async def log(request: Request) -> Response:
-        return JSONResponse(await read(reads.log, sid(request), _int(request, "tail", 200)))
+        return JSONResponse(await call(reads.log, sid(request), _int(request, "tail", 200)))
 
     @api("GET", "/journal", "The journal's last lines (`journal --json`); ?tail=N.")
     async def journal(request: Request) -> Response:
-        return JSONResponse(await read(reads.journal, _int(request, "tail", 100)))
+        return JSONResponse(await call(reads.journal, _int(request, "tail", 100)))
 
     @api("GET", "/beats", "The last beats, how each ended and why; ?limit=N.")
     async def beats(request: Request) -> Response:
-        return JSONResponse(await read(reads.beats, _int(request, "limit", 20)))
+        return JSONResponse(await call(reads.beats, _int(request, "limit", 20)))
 
     @api("GET", "/runs", "Recent decide runs; ?limit=N.")
     async def runs(request: Request) -> Response:
-        return JSONResponse(await read(reads.runs, _int(request, "limit", 20)))
+        return JSONResponse(await call(reads.runs, _int(request, "limit", 20)))
 
     @api("GET", "/runs/{rid}", "One run with its output.")
     async def run(request: Request) -> Response:
-        return JSONResponse(await read(reads.run, str(request.path_params["rid"])))
+        return JSONResponse(await call(reads.run, str(request.path_params["rid"])))
 
     @api("GET", "/cost", "Spend today by worker and runner, and per day; ?days=N (14).")
     async def cost(request: Request) -> Response:
-        return JSONResponse(await read(reads.cost, _int(request, "days", 14)))
+        return JSONResponse(await call(reads.cost, _int(request, "days", 14)))
 
     @api("GET", "/asks", "Pending asks, LIVE or STRANDED (`looop asks --json`).")
     async def asks(request: Request) -> Response:
-        return JSONResponse(await read(reads.asks))
+        return JSONResponse(await call(reads.asks))
 
     @api("GET", "/schedules", "Schedules with their next fire.")
     async def schedules(request: Request) -> Response:
-        return JSONResponse(await read(reads.schedule_rows))
+        return JSONResponse(await call(reads.schedule_rows))
 
     @api("GET", "/events", "Live events and journal lines (SSE).")
     async def events(request: Request) -> Response:
         return _sse(_events(request, hub))
 
-    @api("POST", "/asks/{aid}/answer", 'Answer a pending ask: {"answer"}.')
-    async def answer(request: Request) -> Response:
-        body = await read_body(request)
-        aid = str(request.path_params["aid"])
-        return JSONResponse(await read(actions.answer_ask, aid, body))
+    def action(fn: Callable[..., Any], param: str | None) -> Handler:
+        """A POST: its body read (and refused when bad) before anything runs, then the
+        action with the path's one parameter and the body, or with nothing at all."""
 
-    @api("POST", "/sessions/{sid}/tell", 'Queue a message for a worker: {"message"}.')
-    async def tell(request: Request) -> Response:
-        body = await read_body(request)
-        return JSONResponse(await read(actions.tell, sid(request), body))
+        async def handle(request: Request) -> Response:
+            body = await read_body(request)
+            if param is None:
+                return JSONResponse(await call(fn))
+            return JSONResponse(await call(fn, str(request.path_params[param]), body))
 
-    @api("POST", "/sessions/{sid}/send", 'Type into a worker: {"text", "enter": true}.')
-    async def send_text(request: Request) -> Response:
-        body = await read_body(request)
-        return JSONResponse(await read(actions.send_text, sid(request), body))
+        return handle
 
-    @api("POST", "/sessions/{sid}/keys", 'Press named keys: {"keys": ["C-c"]}.')
-    async def keys(request: Request) -> Response:
-        body = await read_body(request)
-        return JSONResponse(await read(actions.send_keys, sid(request), body))
-
-    @api("POST", "/sessions/{sid}/kill", 'Kill a worker: {"reason"}.')
-    async def kill(request: Request) -> Response:
-        body = await read_body(request)
-        return JSONResponse(await read(actions.kill, sid(request), body))
-
-    @api("POST", "/goals/{gid}", 'Write goals/ID.md: {"body"}.')
-    async def goal(request: Request) -> Response:
-        body = await read_body(request)
-        return JSONResponse(await read(actions.write_goal, str(request.path_params["gid"]), body))
-
-    @api("POST", "/pulse/pause", "Stop the pulse after its beat; workers keep running.")
-    async def pause(request: Request) -> Response:
-        await read_body(request)
-        return JSONResponse(await read(actions.pause))
-
-    @api("POST", "/pulse/resume", "Start the pulse again.")
-    async def resume(request: Request) -> Response:
-        await read_body(request)
-        return JSONResponse(await read(actions.resume))
+    posts: list[tuple[str, str, Callable[..., Any], str | None]] = [
+        ("/asks/{aid}/answer", 'Answer a pending ask: {"answer"}.', actions.answer_ask, "aid"),
+        ("/sessions/{sid}/tell", 'Queue a message for a worker: {"message"}.', actions.tell, "sid"),
+        (
+            "/sessions/{sid}/send",
+            'Type into a worker: {"text", "enter": true}.',
+            actions.send_text,
+            "sid",
+        ),
+        ("/sessions/{sid}/keys", 'Press named keys: {"keys": ["C-c"]}.', actions.send_keys, "sid"),
+        ("/sessions/{sid}/kill", 'Kill a worker: {"reason"}.', actions.kill, "sid"),
+        ("/goals/{gid}", 'Write goals/ID.md: {"body"}.', actions.write_goal, "gid"),
+        (
+            "/pulse/pause",
+            "Stop the pulse after its beat; workers keep running.",
+            actions.pause,
+            None,
+        ),
+        ("/pulse/resume", "Start the pulse again.", actions.resume, None),
+    ]
+    for path, summary, fn, param in posts:
+        api("POST", path, summary)(action(fn, param))
 
     async def openapi(request: Request) -> Response:
         return JSONResponse(openapi_doc(listed))
@@ -331,7 +320,7 @@ def _sse(gen: AsyncIterator[str]) -> StreamingResponse:
     return StreamingResponse(
         gen,
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        headers={**_NO_STORE, "X-Accel-Buffering": "no"},
     )
 
 

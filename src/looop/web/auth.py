@@ -9,13 +9,13 @@ import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from looop.core import store
 from looop.core.paths import Paths
 
-COOKIE = "looop_web"
 TOKEN_BYTES = 32  # 256 bits: never guessed, compared in constant time
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
@@ -43,17 +43,15 @@ def load_or_make_token(paths: Paths, fresh: bool = False) -> str:
             if p.stat().st_mode & 0o077:
                 os.chmod(p, 0o600)  # never readable by others, whoever loosened it
             return text
-    p.parent.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, (token + "\n").encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, p)
+    store.atomic_write(p, token + "\n", 0o600)
     return token
+
+
+def cookie_name(port: int) -> str:
+    """Per port: cookies ignore ports, and two servers on one host must not clobber each
+    other's login."""
+    return f"looop_web_{port}"
 
 
 def token_ok(given: str | None, token: str) -> bool:
@@ -76,14 +74,15 @@ def _is_wildcard(host: str) -> bool:
     return host.strip("[]") in ("0.0.0.0", "::", "")
 
 
-def split_host(value: str) -> tuple[str, int | None]:
-    """`name:port` / `[v6]:port` / `name` as (lowercase name, port or None); ("", None) when
-    it cannot be read."""
+def host_name(value: str) -> str:
+    """The lowercase name of `name:port` / `[v6]:port` / `name`; "" when it cannot be read
+    (a port that is no number included)."""
     try:
         got = urlsplit(f"//{value.strip()}")
-        return (got.hostname or "").lower(), got.port
+        _ = got.port  # raises on a port that is no number, as the name alone would not
+        return (got.hostname or "").lower()
     except ValueError:
-        return "", None
+        return ""
 
 
 @dataclass(frozen=True)
@@ -95,25 +94,36 @@ class Guard:
     port: int
     public: tuple[str, ...] = field(default=())  # extra host names (the config's public URL)
 
+    @cached_property
+    def _bound(self) -> tuple[str, bool, bool]:
+        """(bound name, loopback names served, every interface): facts of the bind, read once."""
+        wide = _is_wildcard(self.bind)
+        return self.bind.strip("[]").lower(), wide or is_loopback(self.bind), wide
+
+    @cached_property
+    def _nodename(self) -> str:
+        return os.uname().nodename.lower()
+
     def host_ok(self, header: str | None) -> bool:
         """A Host header naming an address we serve: loopback names when bound to loopback,
         the bound name, the public URL's name; any IP literal or this machine's name when bound
         to every interface. A rebound DNS name (evil.example -> 127.0.0.1) is refused."""
         if not header:
             return False
-        name, _port = split_host(header)
+        name = host_name(header)
         if not name:
             return False
-        if name in self.public or name == self.bind.strip("[]").lower():
+        bound, loopback, wide = self._bound
+        if name in self.public or name == bound:
             return True
-        if (is_loopback(self.bind) or _is_wildcard(self.bind)) and name in LOOPBACK_NAMES:
+        if loopback and name in LOOPBACK_NAMES:
             return True
-        if _is_wildcard(self.bind):
+        if wide:
             try:
                 ipaddress.ip_address(name)
                 return True
             except ValueError:
-                return name == os.uname().nodename.lower()
+                return name == self._nodename
         return False
 
     def origin_ok(self, origin: str | None, host_header: str | None) -> bool:

@@ -52,7 +52,7 @@ def log_path(ctx: Ctx) -> str:
     return os.fspath(ctx.paths.lock_dir / "web.log")
 
 
-def start_web(ctx: Ctx, extra: list[str] | None = None) -> WebUp:
+def start_web(ctx: Ctx) -> WebUp:
     """Start `looop web` detached unless one serves this data dir already (idempotent)."""
     ctx.paths.lock_dir.mkdir(parents=True, exist_ok=True)
     with store.dir_lock(ctx.paths.lock_dir / "web-up"):
@@ -64,7 +64,7 @@ def start_web(ctx: Ctx, extra: list[str] | None = None) -> WebUp:
         fd = os.open(log_path(ctx), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             proc = subprocess.Popen(
-                [ctx.bin, "web", *(extra or [])],
+                [ctx.bin, "web"],
                 cwd=ctx.paths.data,
                 env=dict(ctx.env),
                 stdin=subprocess.DEVNULL,

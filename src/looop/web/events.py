@@ -8,55 +8,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from looop.act.journal import journal_row
+from looop.core import store
 from looop.core.context import Ctx
-from looop.web.reads import journal_row
 
 QUEUE_MAX = 512  # lines a client may fall behind before it is dropped
 READ_MAX = 1 << 20  # the most new bytes read from one file per poll
 POLL_S = 0.2
-
-
-class Tail:
-    """New whole lines appended to one file since the last read; a rotated or truncated file
-    is read from its start."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.ident: tuple[int, int] | None = None
-        self.offset = 0
-        self.partial = b""
-        self.skip_to_end()
-
-    def skip_to_end(self) -> None:
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return
-        self.ident, self.offset = (st.st_dev, st.st_ino), st.st_size
-
-    def lines(self) -> list[str]:
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return []
-        ident = (st.st_dev, st.st_ino)
-        if ident != self.ident or st.st_size < self.offset:
-            self.ident, self.offset, self.partial = ident, 0, b""
-        if st.st_size == self.offset:
-            return []
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                chunk = f.read(min(READ_MAX, st.st_size - self.offset))
-        except OSError:
-            return []
-        self.offset += len(chunk)
-        *done, self.partial = (self.partial + chunk).split(b"\n")
-        return [ln.decode("utf-8", "replace") for ln in done if ln.strip()]
 
 
 class Hub:
@@ -72,7 +33,7 @@ class Hub:
         if self.task is None or self.task.done():
             # the files' ends are taken now, so a line appended once a client has connected
             # is never skipped, however late the tailer's first turn comes
-            tails = Tail(self.ctx.paths.events), Tail(self.ctx.paths.journal)
+            tails = _tail(self.ctx.paths.events), _tail(self.ctx.paths.journal)
             self.task = asyncio.get_running_loop().create_task(self._run(*tails))
         return q
 
@@ -101,7 +62,7 @@ class Hub:
                 self.dropped += 1
                 self._drop(q)
 
-    async def _run(self, events: Tail, journal: Tail) -> None:
+    async def _run(self, events: store.Follower, journal: store.Follower) -> None:
         while self.clients:
             for line in events.lines():
                 obj = _event(line)
@@ -111,6 +72,13 @@ class Hub:
                 row = journal_row(line)
                 self.publish(json.dumps({"kind": "journal", "data": row}, ensure_ascii=False))
             await asyncio.sleep(self.poll_s)
+
+
+def _tail(path: Path) -> store.Follower:
+    """The lines appended to path from now on."""
+    f = store.Follower(path, read_max=READ_MAX)
+    f.skip_to_end()
+    return f
 
 
 def _event(line: str) -> dict[str, Any] | None:

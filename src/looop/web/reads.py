@@ -9,43 +9,50 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from looop.act.journal import journal_row
 from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
-from looop.decide.cost.report import cost_report
+from looop.decide.cost.report import cost_reports
 from looop.human import schedules
 from looop.human.mailbox import pending
 from looop.loop.asks import tag
 from looop.loop.fleet import fleet_rows
 from looop.loop.runs import list_runs, show_run
-from looop.loop.status import _BEAT_ENDS as BEAT_ENDS  # how a beat ended, status's own table
-from looop.loop.status import gather_status, move_line
+from looop.loop.status import BEAT_ENDS, beat_detail, ends_beat, gather_status
+from looop.loop.views import StatusView
 from looop.sessions import SessionError, get_session, log_tail, screenshot, validate_id
 from looop.web.errors import WebError, not_found
+from looop.workers.worktree import read_gitdir
 
 MAX_LINES = 2000  # the most journal/log lines one call returns
 MAX_RUN_OUTPUT = 256 << 10  # a run's output is shown from its end past this
 
 
-def state(ctx: Ctx) -> dict[str, Any]:
+def _clamp(n: int, top: int) -> int:
+    """A count from a query, held to 1..top."""
+    return min(max(n, 1), top)
+
+
+def state(ctx: Ctx) -> StatusView:
     """`looop status --json`: pulse, last beat and how it ended, next beat, breakers, spend."""
-    st: dict[str, Any] = dict(gather_status(ctx.paths, ctx.env, ctx.clock))
-    return st
+    return gather_status(ctx.paths, ctx.env, ctx.clock)
 
 
 def sessions(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
     """`looop ls --json` rows, each with its git branch and today's spend."""
-    rows = fleet_rows(ctx, all_sessions)
+    rows = fleet_rows(ctx, all_sessions)  # plain JSON values already: no encode round trip
     spend = _spend_by_worker(ctx)
     for r in rows:
-        r["branch"] = _branch(ctx.paths.sessions / str(r["id"]))
+        if r.get("branch") is None:  # a worker not started with --repo, or the pulse
+            r["branch"] = _branch(ctx.paths.sessions / str(r["id"]))
         r["cost_today_usd"] = spend.get(str(r["id"]))
-    return json.loads(json.dumps(rows, default=str))  # type: ignore[no-any-return]
+    return rows
 
 
 def _spend_by_worker(ctx: Ctx) -> dict[str, float]:
     try:
-        rep = cost_report(ctx.paths, ctx.clock, "today", "worker")
+        (rep,) = cost_reports(ctx.paths, ctx.clock, [("today", "worker")])
     except LooopError:
         return {}
     return {g["key"]: g["usd"] for g in rep["groups"]}
@@ -64,15 +71,13 @@ def _branch(session_dir: Path) -> str | None:
     d = Path(cwd)
     for here in (d, *d.parents):
         git = here / ".git"
-        head: Path | None = None
         if git.is_dir():
             head = git / "HEAD"
-        elif git.is_file():  # a worktree: "gitdir: <path>"
-            text = (store.read_text(git) or "").strip()
-            if text.startswith("gitdir:"):
-                head = (here / text[7:].strip()) / "HEAD"
-        if head is None:
-            continue
+        else:
+            gitdir = read_gitdir(str(here))  # a worktree: "gitdir: <path>"
+            if gitdir is None:
+                continue
+            head = Path(gitdir) / "HEAD"
         try:
             ref = (store.read_text(head) or "").strip()
         except OSError:
@@ -143,29 +148,16 @@ def _put(out: list[dict[str, Any]], text: str, style: dict[str, Any]) -> None:
 
 def log(ctx: Ctx, sid: str, tail: int) -> dict[str, Any]:
     _known(ctx, sid)
-    return {"id": sid, "text": log_tail(ctx.paths.data, sid, min(max(tail, 1), MAX_LINES), False)}
+    return {"id": sid, "text": log_tail(ctx.paths.data, sid, _clamp(tail, MAX_LINES), False)}
 
 
-def journal(ctx: Ctx, tail: int) -> list[dict[str, Any]]:
+def journal(ctx: Ctx, tail: int) -> list[dict[str, str | None]]:
     """`looop journal --json -n N`: {"at", "text", "line"} per line, oldest first."""
-    out = []
-    for line in store.tail_lines(ctx.paths.journal, min(max(tail, 1), MAX_LINES)):
-        if line.strip():
-            out.append(journal_row(line))
-    return out
-
-
-def journal_row(line: str) -> dict[str, Any]:
-    body = line[2:] if line.startswith("- ") else line
-    parts = body.split(" ", 2)
-    at, text = None, body
-    if len(parts) == 3 and len(parts[0]) == 10 and len(parts[1]) == 5 and parts[1][2] == ":":
-        at, text = f"{parts[0]} {parts[1]}", parts[2]
-    return {"at": at, "text": text, "line": line}
+    return [journal_row(ln) for ln in store.tail_lines(ctx.paths.journal, _clamp(tail, MAX_LINES))]
 
 
 def runs(ctx: Ctx, limit: int) -> list[dict[str, Any]]:
-    return [dict(r) for r in list_runs(ctx, min(max(limit, 1), 200))]
+    return [dict(r) for r in list_runs(ctx, _clamp(limit, 200))]
 
 
 def run(ctx: Ctx, run_id: str) -> dict[str, Any]:
@@ -185,14 +177,14 @@ def run(ctx: Ctx, run_id: str) -> dict[str, Any]:
 def cost(ctx: Ctx, days: int) -> dict[str, Any]:
     """Spend today by worker and by runner, and the last `days` local days (zeros filled in)."""
     try:
-        by_worker = cost_report(ctx.paths, ctx.clock, "today", "worker")
-        by_runner = cost_report(ctx.paths, ctx.clock, "today", "runner")
-        by_day = cost_report(ctx.paths, ctx.clock, "all", "day")
+        by_worker, by_runner, by_day = cost_reports(
+            ctx.paths, ctx.clock, [("today", "worker"), ("today", "runner"), ("all", "day")]
+        )
     except LooopError as e:
         raise WebError(500, str(e)) from None
     today = date.fromisoformat(by_day["to"])
     spent = {g["key"]: g["usd"] for g in by_day["groups"]}
-    n = min(max(days, 1), 366)
+    n = _clamp(days, 366)
     daily = [
         {"day": d, "usd": spent.get(d, 0.0)}
         for d in ((today - timedelta(days=i)).isoformat() for i in range(n - 1, -1, -1))
@@ -232,32 +224,41 @@ BEATS_SCAN_LINES = 4000  # the events.jsonl lines read back to find the last bea
 
 
 def beats(ctx: Ctx, limit: int) -> list[dict[str, Any]]:
-    """The last beats, newest first: when each ended, how (status's outcomes) and why."""
+    """The last beats, newest first: when each ended, how and why (status's own outcomes and
+    words; a crash after a failure in the same beat is not a second end, as in status)."""
+    limit = _clamp(limit, 200)
     out: list[dict[str, Any]] = []
+    held: dict[str, Any] | None = None  # a tick_crash: shown unless its beat failed before it
     for line in reversed(store.tail_lines(ctx.paths.events, BEATS_SCAN_LINES)):
+        if len(out) >= limit:
+            break
         try:
             r = json.loads(line)
         except ValueError:
             continue
         ev = r.get("event") if isinstance(r, dict) else None
-        if ev not in BEAT_ENDS:
+        if not isinstance(ev, str):
             continue
-        if ev == "decided":
-            why = move_line(str(r.get("action", "?")), str(r.get("journal") or ""))
-        elif ev == "world_unchanged":
-            why = "world unchanged — no AI call"
-        elif ev == "tick_backoff":
-            why = f"waiting out {r.get('fails', '?')} failure(s)"
-        else:
-            why = str(r.get("reason") or r.get("error") or ev.replace("_", " "))
-        out.append(
-            {
-                "at": r.get("ts"),
-                "outcome": BEAT_ENDS[ev],
-                "why": " ".join(why.split())[:300],
-                "run_id": r.get("run_id"),
-            }
-        )
-        if len(out) >= min(max(limit, 1), 200):
-            break
-    return out
+        if held is not None and (ev == "tick_start" or ev in BEAT_ENDS):
+            # read backwards, the record before the crash decides whether it was news
+            if ev == "tick_start" or ends_beat("tick_crash", BEAT_ENDS[ev]):
+                out.append(_beat_row(ctx, held))
+            held = None
+        if ev == "tick_crash":
+            held = r
+        elif ev in BEAT_ENDS:
+            out.append(_beat_row(ctx, r))
+    if held is not None:
+        out.append(_beat_row(ctx, held))
+    return out[:limit]
+
+
+def _beat_row(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
+    ev = str(r["event"])
+    why = beat_detail(r, ctx.clock) or ev.replace("_", " ")
+    return {
+        "at": r.get("ts"),
+        "outcome": BEAT_ENDS[ev],
+        "why": " ".join(why.split())[:300],
+        "run_id": r.get("run_id"),
+    }

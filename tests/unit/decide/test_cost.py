@@ -17,6 +17,7 @@ from looop.core.errors import LooopError
 from looop.core.paths import Paths
 from looop.decide import cost
 from looop.decide.cost import CostMeter
+from looop.decide.cost import report as report_module
 
 STREAMS = Path(__file__).parent / "streams"
 REAL_STREAMS = Path(__file__).parents[2] / "realcli" / "streams"
@@ -603,6 +604,26 @@ def test_cost_report_spans_and_groupings(paths: Paths) -> None:
     assert "total: $2.5  (2 calls)" in text
     assert "session" in text and "$2" in text
     assert "1 corrupt ledger line skipped" in text
+
+
+def test_cost_reports_reads_the_ledger_once_for_many_groupings(
+    paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = _report_fixture(paths)
+    asks = [(span, by) for span in cost.SPANS for by in cost.GROUPINGS]
+    one_by_one = [cost.cost_report(paths, clock, span, by) for span, by in asks]
+    reads: list[Paths] = []
+    real = report_module.ledger_text
+
+    def counted(p: Paths, since: str | None = None) -> str | None:
+        reads.append(p)
+        return real(p, since)
+
+    monkeypatch.setattr(report_module, "ledger_text", counted)
+    assert cost.cost_reports(paths, clock, asks) == one_by_one
+    assert len(reads) == 1
+    with pytest.raises(LooopError, match="span"):
+        cost.cost_reports(paths, clock, [("today", "kind"), ("month", "kind")])
 
 
 def test_cost_report_without_a_ledger_and_bad_arguments(paths: Paths, clock: FixedClock) -> None:

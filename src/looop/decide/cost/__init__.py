@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from looop.decide.cost.report import CostReport as CostReport
     from looop.decide.cost.report import ReportGroup as ReportGroup
     from looop.decide.cost.report import cost_report as cost_report
+    from looop.decide.cost.report import cost_reports as cost_reports
 
 # Which module each re-exported name lives in (mypy reads the imports above; this runs).
 _HOME: dict[str, str] = {
@@ -87,7 +88,10 @@ _HOME: dict[str, str] = {
         ),
         "prices",
     ),
-    **dict.fromkeys(("GROUPINGS", "SPANS", "CostReport", "ReportGroup", "cost_report"), "report"),
+    **dict.fromkeys(
+        ("GROUPINGS", "SPANS", "CostReport", "ReportGroup", "cost_report", "cost_reports"),
+        "report",
+    ),
 }
 
 __all__ = sorted(_HOME)

@@ -52,21 +52,43 @@ def _key(row: dict[str, Any], by: str, day: date) -> str:
     return v if isinstance(v, str) and v else "?"
 
 
-def cost_report(paths: Paths, clock: Clock, span: str = "today", by: str = "kind") -> CostReport:
-    """Spend over a span (today | week = the last 7 local days | all), grouped by kind, runner,
-    worker (session id; ticks as one group) or local day."""
+def _check(span: str, by: str) -> None:
     if span not in SPANS:
         raise LooopError(f"unknown span {span!r}: use one of {', '.join(SPANS)}")
     if by not in GROUPINGS:
         raise LooopError(f"unknown grouping --by {by!r}: use one of {', '.join(GROUPINGS)}")
+
+
+def cost_report(paths: Paths, clock: Clock, span: str = "today", by: str = "kind") -> CostReport:
+    """Spend over a span (today | week = the last 7 local days | all), grouped by kind, runner,
+    worker (session id; ticks as one group) or local day."""
+    return cost_reports(paths, clock, [(span, by)])[0]
+
+
+def cost_reports(paths: Paths, clock: Clock, asks: list[tuple[str, str]]) -> list[CostReport]:
+    """One cost_report per (span, by), the ledger read and parsed once for them all."""
+    for span, by in asks:
+        _check(span, by)
     today = clock.local().date()
-    start: date | None = {"today": today, "week": today - timedelta(days=6), "all": None}[span]
     text = ledger_text(paths)
     rows, bad = parsed_rows(text)
+    dated = [(row, local_day(clock, row["_t"])) for row in rows]
+    return [_group(paths, dated, bad, text is not None, today, span, by) for span, by in asks]
+
+
+def _group(
+    paths: Paths,
+    dated: list[tuple[dict[str, Any], date]],
+    bad: int,
+    exists: bool,
+    today: date,
+    span: str,
+    by: str,
+) -> CostReport:
+    start: date | None = {"today": today, "week": today - timedelta(days=6), "all": None}[span]
     groups: dict[str, list[float]] = {}
     amounts: list[float] = []
-    for row in rows:
-        day = local_day(clock, row["_t"])
+    for row, day in dated:
         if start is not None and not start <= day <= today:
             continue
         amounts.append(row["cost_usd"])
@@ -84,5 +106,5 @@ def cost_report(paths: Paths, clock: Clock, span: str = "today", by: str = "kind
         ],
         "corrupt_lines": bad,
         "ledger": str(paths.cost_ledger),
-        "exists": text is not None,
+        "exists": exists,
     }
