@@ -103,22 +103,26 @@ def answer(
 ) -> None:
     if "/" in ask_id or ask_id.startswith(".") or not (asks / f"{ask_id}.json").exists():
         raise _not_pending(asks, answers, ask_id)
+    path = answers / f"{ask_id}.json"
     if not force:
+        if path.exists():  # answered already: that, not the answer's spelling, is what is wrong
+            raise _answered(ask_id)
         text = _one_of_options(asks / f"{ask_id}.json", ask_id, text)
     answers.mkdir(parents=True, exist_ok=True)
-    path = answers / f"{ask_id}.json"
     rec = {"v": 1, "id": ask_id, "answer": text, "ts": int(now)}
     if force:
         store.write_json(path, rec)
         return
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        raise AskAnswered(
-            f"ask '{ask_id}' is already answered — add --force to replace it"
-        ) from None
+    except FileExistsError:  # answered meanwhile
+        raise _answered(ask_id) from None
     with os.fdopen(fd, "w") as f:
         f.write(store.dumps_state(rec) + "\n")
+
+
+def _answered(ask_id: str) -> AskAnswered:
+    return AskAnswered(f"ask '{ask_id}' is already answered — add --force to replace it")
 
 
 def _not_pending(asks: Path, answers: Path, ask_id: str) -> NoSuchAsk | AskAnswered:
