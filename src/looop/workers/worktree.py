@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from looop.core import store
 from looop.core.context import Ctx
@@ -21,6 +22,8 @@ from looop.core.errors import CorruptState, LooopError
 
 GIT_TIMEOUT_S = 30.0
 STATUS_TIMEOUT_S = 5.0  # sys-sessions: a stuck git must not hold the beat
+STATUS_GRACE_S = 0.5  # how long a finished `git status` may leave its pipes held open
+STATUS_KEEP = 4096  # bytes of `git status` kept: only whether it printed anything matters
 
 
 class WorktreeError(LooopError):
@@ -211,8 +214,10 @@ def load(ctx: Ctx, wid: str) -> Tree | None:
         raw = store.read_json_object(_record(ctx, wid))
     except (CorruptState, OSError):
         return None
-    if not raw:
-        return None
+    return _from_record(raw) if raw else None
+
+
+def _from_record(raw: Mapping[str, Any]) -> Tree | None:
     try:
         return Tree(**{k: raw[k] for k in Tree.__dataclass_fields__ if k in raw})
     except TypeError:
@@ -223,30 +228,25 @@ def _save(ctx: Ctx, tree: Tree) -> None:
     store.atomic_write(_record(ctx, tree.wid), json.dumps(asdict(tree), indent=2) + "\n")
 
 
-def status_lines(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S) -> list[str]:
-    """`git status --porcelain` of a worktree (untracked files too); raises when git cannot."""
-    path = tree.path
-    done = _git(
-        env,
-        path,
-        "--no-optional-locks",  # never take the index lock the worker's own git may want
-        "status",
-        "--porcelain",
-        "--untracked-files=all",
-        timeout=timeout,
-        tree=tree,
-    )
-    if done.returncode != 0:
-        raise WorktreeError(f"git status in {path}: {_why(done)}")
-    return [ln for ln in done.stdout.splitlines() if ln.strip()]
+# `git status` asking only whether a worktree holds anything uncommitted: an untracked
+# folder is one line (not one per file inside it), the same yes/no for less work
+_STATUS = (
+    "--no-optional-locks",  # never take the index lock the worker's own git may want
+    "status",
+    "--porcelain",
+    "--untracked-files=normal",
+)
 
 
 def is_dirty(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S) -> bool | None:
     """True when the worktree holds uncommitted changes or untracked files; None: unknown."""
     try:
-        return bool(status_lines(env, tree, timeout))
+        done = _git(env, tree.path, *_STATUS, timeout=timeout, tree=tree)
     except WorktreeError:
         return None
+    if done.returncode != 0:
+        return None
+    return bool(done.stdout.strip())
 
 
 def leftover(ctx: Ctx, wid: str) -> None:
@@ -452,24 +452,46 @@ def with_note(contract: str, tree: Tree) -> str:
     return f"{head.rstrip()}\n- {note}\n{sep}{tail}"
 
 
-def sensed(ctx: Ctx, ids: list[str]) -> dict[str, dict[str, object]]:
-    """For sys-sessions: each listed worker's branch and whether its worktree holds
-    uncommitted work (None: git could not tell) — one `git status` per worktree, none when
-    the data dir has no worktrees."""
-    base = root(ctx)
-    try:
-        have = set(os.listdir(base))
-    except OSError:
-        return {}
+def sensed(ctx: Ctx, records: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, object]]:
+    """For sys-sessions: each worker's branch and whether its worktree holds uncommitted
+    work (None: git could not tell), from the worktree records the fleet already read
+    (fleet.tree_records). The `git status` runs go at once, each with its own deadline."""
     out: dict[str, dict[str, object]] = {}
-    for wid in ids:
-        if f"{wid}.json" not in have:
-            continue
-        tree = load(ctx, wid)
+    live: list[Tree] = []
+    for wid, raw in records.items():
+        tree = _from_record(raw)
         if tree is None:
             continue
-        row: dict[str, object] = {"branch": tree.branch}
+        out[wid] = {"branch": tree.branch}
         if not tree.removed and os.path.isdir(tree.path):
-            row["uncommitted"] = is_dirty(ctx.env, tree, STATUS_TIMEOUT_S)
-        out[wid] = row
+            live.append(tree)
+    for wid, dirty in _dirty_all(ctx, live, STATUS_TIMEOUT_S).items():
+        out[wid]["uncommitted"] = dirty
     return out
+
+
+def _dirty_all(ctx: Ctx, trees: list[Tree], timeout: float) -> dict[str, bool | None]:
+    """is_dirty for many worktrees at once, in one Pool: a run past its deadline has its
+    whole process group killed and reads as unknown (None)."""
+    from looop.core.proc import Pool, Run, Tail, spawn  # lazy: only repo workers run git
+
+    got: dict[str, bool | None] = {t.wid: None for t in trees}
+    if not trees:
+        return got
+    pool = Pool(ctx.clock, STATUS_GRACE_S)
+    try:
+        for tree in trees:
+            started = ctx.clock.monotonic()
+            try:
+                argv = ["git", "-C", tree.path, *_STATUS]
+                proc = spawn(argv, cwd=ctx.paths.data, env=tree_env(ctx.env, tree))
+            except OSError:  # git missing or not startable: unknown, as is_dirty says
+                continue
+            out, err = Tail(STATUS_KEEP), Tail(STATUS_KEEP)
+            pool.add(Run(proc, started + timeout, out, err, label=tree.wid, started=started))
+        for run in pool.finished():
+            if run.exit().ok:
+                got[run.label] = bool(run.out.data().strip())
+    finally:
+        pool.abandon()
+    return got
