@@ -11,6 +11,7 @@ own sys-* probes carry no timestamps, and each of their changes is an event."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,7 @@ class FlapResult:
     started: list[str] = field(default_factory=list)  # began flapping this beat
     settled: list[str] = field(default_factory=list)  # settled this beat
     pinned: dict[str, str] = field(default_factory=dict)  # item key -> the signal that counts
+    notes: list[str] = field(default_factory=list)  # what read_notes reads after this step
 
 
 def percent(history: str, window: int) -> float:
@@ -85,10 +87,10 @@ def track(
     paths: Paths,
     items: dict[str, str],
     policy: FlapPolicy,
-    committed: dict[str, str] | None,
+    committed: Callable[[], dict[str, str] | None],
 ) -> FlapResult:
-    """One beat's step for every snapshot item; `committed` is the world the decider last
-    saw (a sensor that starts flapping is pinned to its signal there)."""
+    """One beat's step for every snapshot item; `committed` gives the world the decider last
+    saw (a sensor that starts flapping is pinned to its signal there), asked for only then."""
     res = FlapResult()
     obj = _load(paths)
     raw = obj.get("items")
@@ -113,7 +115,7 @@ def track(
         if not flapping and policy.on and changed and pct >= policy.high and _erratic(hist):
             flapping = True
             assert rec is not None  # changed implies a record
-            pin = (committed or {}).get(key, rec["sig"])
+            pin = (committed() or {}).get(key, rec["sig"])
             res.started.append(name)
             notes.append(f"{name} started flapping ({pct:.0f}% of recent beats changed)")
         elif flapping and pct < policy.low:
@@ -128,7 +130,8 @@ def track(
             res.flapping.append(name)
             res.pinned[key] = pin
         out[key] = entry
-    new = {"v": VERSION, "items": out, "notes": notes[-NOTES_CAP:]}
+    res.notes = notes[-NOTES_CAP:]
+    new = {"v": VERSION, "items": out, "notes": res.notes}
     if new != obj:
         store.write_json(paths.signal_flap, new)
     return res

@@ -185,7 +185,8 @@ def _gate_flapping(b: Beat) -> TickOutcome | None:
     high = b.k.real("flap_high") if b.k.num("flap_streak") > 0 else 0.0
     low = b.k.real("flap_low")
     policy = flap.FlapPolicy(b.k.num("flap_window"), high, min(low, high))
-    res = flap.track(b.ctx.paths, b.world.items, policy, guards.read_last_world(b.ctx.paths))
+    res = flap.track(b.ctx.paths, b.world.items, policy, lambda: _last_world(b))
+    b.flap = res
     b.out.flapping = res.flapping
     ev = b.ctx.events
     for name in res.started:
@@ -395,15 +396,24 @@ def _crashed(b: Beat, exc: BaseException) -> TickOutcome:
     return out
 
 
+def _last_world(b: Beat) -> dict[str, str] | None:
+    """The world the decider last saw: read at most once a beat, and only when asked for (a
+    sensor starting to flap, or a prompt)."""
+    if not b.last_world_read:
+        b.last_world, b.last_world_read = guards.read_last_world(b.ctx.paths), True
+    return b.last_world
+
+
 def _extras(b: Beat) -> PromptExtras:
     # lazy: only a decide builds a prompt
     from looop.decide.prompt import PromptExtras
     from looop.loop.asks import asks_section
 
     ctx = b.ctx
-    b.flap_notes = flap.read_notes(ctx.paths)
+    # the flap step this beat already read (and wrote) the notices; a dry run took none
+    b.flap_notes = b.flap.notes if b.flap is not None else flap.read_notes(ctx.paths)
     return PromptExtras(
-        changes=describe_changes(guards.read_last_world(ctx.paths), b.world.items),
+        changes=describe_changes(_last_world(b), b.world.items),
         last_failure=guards.read_last_failure(ctx.paths),
         last_shell=guards.read_last_shell(ctx.paths),
         flapping=b.out.flapping,
