@@ -17,7 +17,7 @@ import os
 import shlex
 from collections.abc import Mapping
 
-from looop.core import store
+from looop.core import srt, store
 from looop.core.context import Ctx
 from looop.core.sandboxpolicy import SandboxPolicy
 from looop.core.srt import (
@@ -28,17 +28,13 @@ from looop.core.srt import (
     SHELL_OFF,
     WORKER_OFF,
     SandboxError,
-    _conf,
-    _expand,
-    _inner,
-    _listdir,
-    _save,
     is_loopback,
+    listdir,
     missing,
     require,
     srt_program,
 )
-from looop.workers.fleet import SANDBOX_SETTINGS
+from looop.core.where import SANDBOX_SETTINGS
 
 TYPE_CHECKING = False  # not `from typing`
 
@@ -94,6 +90,7 @@ def settings(
     data = str(ctx.paths.data)
     p = ctx.paths
     mine = folder(ctx, wid)
+    parts = srt.runner_parts(runner, home)
     write = [
         os.path.join(mine, "work"),
         os.path.join(mine, "tmp"),
@@ -103,7 +100,7 @@ def settings(
         str(p.tells),
         str(p.events),
         str(p.cost_ledger),
-        *RUNNER_STATE.get(runner, ()),
+        *parts.state,
         *policy.write,
     ]
     deny = [
@@ -117,32 +114,27 @@ def settings(
         *policy.deny_read,
     ]
     # Other workers' terminals and briefs, as they are now (srt hides only what exists).
-    for name in _listdir(str(p.sessions)):
+    for name in listdir(str(p.sessions)):
         if name != wid:
             deny.append(os.path.join(data, "sessions", name, "output.log"))
-    for name in _listdir(os.path.join(data, "sandbox")):
+    for name in listdir(os.path.join(data, "sandbox")):
         if name != wid:
             deny.append(os.path.join(data, "sandbox", name))
-    for name in _listdir(str(p.prompts)):
+    for name in listdir(str(p.prompts)):
         if name != f"{wid}.md":
             deny.append(os.path.join(str(p.prompts), name))
-    for name in _listdir(os.path.join(data, "worktrees")):  # other workers' checkouts
+    for name in listdir(os.path.join(data, "worktrees")):  # other workers' checkouts
         if name not in (wid, f"{wid}.json"):
             deny.append(os.path.join(data, "worktrees", name))
-    allow_read = [s for s in RUNNER_STATE.get(runner, ()) if s.startswith("~/.config/")]
-    locked = [
-        got
-        for item in RUNNER_LOCKED.get(runner, ())
-        if (got := _expand(item, home)) is not None and os.path.lexists(got)
-    ]
+    locked = list(parts.locked)
     if tree is not None:
         from looop.workers.worktree import sandbox_write  # lazy: only a repo worker
 
         git_write, git_locked = sandbox_write(tree)
         write.extend(git_write)
         locked.extend(git_locked)
-    domains = [*RUNNER_DOMAINS.get(runner, ()), *policy.domains]
-    return _conf(write, deny, allow_read, domains, home, locked)
+    domains = [*parts.domains, *policy.domains]
+    return srt.conf(write, deny, parts.allow_read, domains, home, locked)
 
 
 SHELL_DIR = "+run_shell"  # under sandbox/: '+' is in no worker id
@@ -152,7 +144,7 @@ def shell_argv(ctx: Ctx, policy: SandboxPolicy, cmd: str, env: dict[str, str]) -
     """run_shell's argv under srt: it writes only reports/, its own TMPDIR and the policy's
     `write` list; it cannot read the secrets under $HOME or looop's config; the network
     reaches only the policy's domains. Raises SandboxError when srt cannot run here."""
-    srt = require(env, "run_shell", off=SHELL_OFF)
+    prog = require(env, "run_shell", off=SHELL_OFF)
     home = env.get("HOME")
     mine = os.path.join(str(ctx.paths.data), "sandbox", SHELL_DIR)
     tmp = os.path.join(mine, "tmp")
@@ -160,10 +152,8 @@ def shell_argv(ctx: Ctx, policy: SandboxPolicy, cmd: str, env: dict[str, str]) -
     os.makedirs(str(ctx.paths.reports), exist_ok=True)
     write = [tmp, str(ctx.paths.reports), *policy.write]
     deny = [*HOME_SECRETS, str(ctx.paths.config), *policy.deny_read]
-    conf = _conf(write, deny, [], list(policy.domains), home)
-    path = os.path.join(mine, SETTINGS)
-    domains = _save(path, conf)
-    return [srt, "-s", path, "-c", _inner(cmd, tmp, domains)]
+    conf = srt.conf(write, deny, [], list(policy.domains), home)
+    return srt.argv(prog, os.path.join(mine, SETTINGS), conf, cmd, tmp)
 
 
 def _knobs_only_config(raw: Mapping[str, object], mine: str) -> str:
@@ -190,7 +180,7 @@ def prepare(
 ) -> tuple[list[str], dict[str, str]]:
     """The worker's argv under srt and its env (TMPDIR and LOOOP_WORKSPACE its own: with a
     repo, its worktree); writes the settings file. Raises SandboxError when srt cannot run."""
-    srt = require(env, f"worker {wid}")
+    prog = require(env, f"worker {wid}")
     home = env.get("HOME")
     mine = folder(ctx, wid)
     p = ctx.paths
@@ -211,13 +201,9 @@ def prepare(
     for f in (str(p.events), str(p.cost_ledger)):
         with open(f, "a", encoding="utf-8"):
             pass
-    for item in RUNNER_STATE.get(runner, ()):
-        got = _expand(item, home)
-        if got is not None and not item.endswith(".json"):
-            os.makedirs(got, exist_ok=True)
+    srt.make_state(runner, home)
     conf = settings(ctx, wid, runner, policy, home, tree)
-    domains = _save(os.path.join(mine, SETTINGS), conf)
-    inner = _inner(line, os.path.join(mine, "tmp"), domains)
+    argv = srt.argv(prog, os.path.join(mine, SETTINGS), conf, line, os.path.join(mine, "tmp"))
     child = dict(env)
     child["LOOOP_CONFIG"] = _knobs_only_config(raw_config, mine)
     child["LOOOP_WORKSPACE"] = tree.path if tree is not None else os.path.join(mine, "work")
@@ -227,7 +213,7 @@ def prepare(
         for i, (k, v) in enumerate((("gc.auto", "0"), ("maintenance.auto", "false")), n):
             child[f"GIT_CONFIG_KEY_{i}"], child[f"GIT_CONFIG_VALUE_{i}"] = k, v
         child["GIT_CONFIG_COUNT"] = str(n + 2)
-    return [srt, "-s", os.path.join(mine, SETTINGS), "-c", inner], child
+    return argv, child
 
 
 def _int(text: str | None) -> int:
