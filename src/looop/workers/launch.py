@@ -249,7 +249,7 @@ def start_worker(
     if policy.on:
         from looop.workers import sandbox as sbx  # lazy: only a sandboxed start needs it
 
-        sbx.require(env, f"worker {wid}")
+        prog = sbx.require(env, f"worker {wid}")  # before anything changes; prepare uses it
     plan = None
     if repo is not None or os.path.lexists(ctx.paths.data / "worktrees" / wid):
         from looop.workers import worktree as wt  # lazy: only a repo worker runs git
@@ -277,7 +277,7 @@ def start_worker(
     line = substitute_prompt_file(template, prompt_path)
     if policy.on:
         try:
-            argv, env = sbx.prepare(ctx, wid, r.name, policy, line, env, cfg.raw, tree)
+            argv, env = sbx.prepare(ctx, wid, r.name, policy, line, env, cfg.raw, tree, prog=prog)
         except OSError as e:
             if tree is not None:
                 wt.undo(ctx, tree)

@@ -177,10 +177,12 @@ def prepare(
     env: dict[str, str],
     raw_config: Mapping[str, object],
     tree: Tree | None = None,
+    *,
+    prog: str,
 ) -> tuple[list[str], dict[str, str]]:
-    """The worker's argv under srt and its env (TMPDIR and LOOOP_WORKSPACE its own: with a
-    repo, its worktree); writes the settings file. Raises SandboxError when srt cannot run."""
-    prog = require(env, f"worker {wid}")
+    """The worker's argv under srt (`prog`: srt's path, as require found it) and its env
+    (TMPDIR and LOOOP_WORKSPACE its own: with a repo, its worktree); writes the settings
+    file."""
     home = env.get("HOME")
     mine = folder(ctx, wid)
     p = ctx.paths
