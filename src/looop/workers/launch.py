@@ -251,16 +251,17 @@ def start_worker(
 
         prog = sbx.require(env, f"worker {wid}")  # before anything changes; prepare uses it
     plan = None
+    clean: Tree | None = None  # the last run's worktree, clean: the reap below removes it
     if repo is not None or os.path.lexists(ctx.paths.data / "worktrees" / wid):
         from looop.workers import worktree as wt  # lazy: only a repo worker runs git
 
-        wt.leftover(ctx, wid)
+        clean = wt.leftover(ctx, wid)
         if repo is not None:
             plan = wt.plan(ctx, wid, repo, branch)
 
     # commit: everything below changes the world
     reap(ctx.paths.data, wid)
-    end_generation(ctx, wid)
+    end_generation(ctx, wid, clean)
     tree: Tree | None = None
     if plan is not None:
         tree = wt.create(ctx, plan)
@@ -310,15 +311,16 @@ def start_worker(
     return Started(session, r.name, str(prompt_path))
 
 
-def end_generation(ctx: Ctx, wid: str) -> None:
-    """A reused id must not inherit the last worker's verify result or undelivered steering."""
+def end_generation(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
+    """A reused id must not inherit the last worker's verify result or undelivered steering.
+    `clean`: its worktree as worktree.leftover just found it (clean)."""
     for name in (f"{wid}.cmd", f"{wid}.json"):
         store.remove(ctx.paths.verify / name)
     store.remove(ctx.paths.data / "sandbox" / wid / "srt.json")  # is_sandboxed reads it
     if os.path.exists(ctx.paths.data / "worktrees" / f"{wid}.json"):
         from looop.workers.worktree import release  # lazy: only a repo worker has a worktree
 
-        release(ctx, wid)  # removed, its branch kept; a dirty one is kept and said
+        release(ctx, wid, clean)  # removed, its branch kept; a dirty one is kept and said
     tells = ctx.paths.tells
     if tells.is_dir():
         for t in tells.glob(f"{wid}-*.json"):

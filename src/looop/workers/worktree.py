@@ -249,12 +249,12 @@ def is_dirty(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S)
     return bool(done.stdout.strip())
 
 
-def leftover(ctx: Ctx, wid: str) -> None:
+def leftover(ctx: Ctx, wid: str) -> Tree | None:
     """Refuse to start over a worktree this id left that still holds work; a clean one is
-    removed by the reap that follows (release)."""
+    returned, for the reap that follows to remove without asking git again (release)."""
     path = tree_path(ctx, wid)
     if not os.path.lexists(path):
-        return
+        return None
     tree = load(ctx, wid)
     if tree is None or tree.removed or os.path.normpath(tree.path) != os.path.normpath(path):
         raise WorktreeError(
@@ -267,6 +267,7 @@ def leftover(ctx: Ctx, wid: str) -> None:
             f"there, or remove it (git -C {_q(path)} worktree remove --force {_q(path)}), "
             "then start the worker again"
         )
+    return tree
 
 
 def create(ctx: Ctx, p: Plan) -> Tree:
@@ -302,17 +303,18 @@ def undo(ctx: Ctx, tree: Tree) -> None:
     store.remove(_record(ctx, tree.wid))
 
 
-def release(ctx: Ctx, wid: str) -> None:
+def release(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
     """The worker's session is reaped: remove its worktree, keep its branch. A dirty (or
-    unreadable) worktree is kept, and said once, with where it is and how to remove it."""
-    tree = load(ctx, wid)
+    unreadable) worktree is kept, and said once, with where it is and how to remove it.
+    `clean`: the record leftover just found clean (neither read nor asked again)."""
+    tree = clean if clean is not None else load(ctx, wid)
     if tree is None or tree.removed:
         return
     if not os.path.lexists(tree.path):
         _git(ctx.env, tree.repo, "worktree", "prune")
         _save(ctx, _replace(tree, removed=True))
         return
-    dirty = is_dirty(ctx.env, tree)
+    dirty = False if clean is not None else is_dirty(ctx.env, tree)
     if dirty is not False:
         why = "holds uncommitted work" if dirty else "cannot be read by git status"
         ctx.events.emit(
