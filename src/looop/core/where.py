@@ -70,6 +70,8 @@ def runtime_dir(base: str = "/tmp") -> str:
 
 
 SANDBOX_SETTINGS = "srt.json"  # a sandboxed start writes <data>/sandbox/<id>/srt.json
+PROVIDER_LIMIT = ".provider-limit.json"  # a runner at its usage limit (loop/limited), in <data>
+LIMIT_SCHEDULE = "provider-limit"  # its one-shot wake at the reset: schedules/<this>.json
 
 
 def sandboxed(data: str, wid: str) -> bool:

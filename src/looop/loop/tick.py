@@ -15,7 +15,7 @@ from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
 from looop.core.paths import Paths
-from looop.loop import coalesce, flap, guards
+from looop.loop import coalesce, flap, guards, limited
 
 # TickOutcome and the dry-run pieces are re-exported: the pulse, cli and tests import them here
 from looop.loop.beat import Beat, resolve_config
@@ -268,14 +268,8 @@ def _gate_coalesce(b: Beat) -> TickOutcome | None:
 def _gate_limited(b: Beat) -> TickOutcome | None:
     """The runner is at its provider's usage limit: no AI call until the reset (loop/limited),
     unless a human forces the beat."""
-    if (
-        b.dry_run
-        or b.override_backoff
-        or not os.path.exists(b.ctx.paths.state(".provider-limit.json"))
-    ):
+    if b.dry_run or b.override_backoff:
         return None
-    from looop.loop import limited  # lazy: only a loop that hit a limit
-
     rec = limited.waiting(b.ctx)
     if rec is None:
         return None
@@ -419,16 +413,8 @@ def _extras(b: Beat) -> PromptExtras:
         flapping=b.out.flapping,
         flap_notes=b.flap_notes,
         asks=asks_section(ctx),
-        provider_limit=_limit_note(ctx),
+        provider_limit=limited.prompt_note(ctx),
     )
-
-
-def _limit_note(ctx: Ctx) -> str | None:
-    if not os.path.exists(ctx.paths.state(".provider-limit.json")):
-        return None
-    from looop.loop import limited  # lazy: only after a limit
-
-    return limited.prompt_note(ctx)
 
 
 def _decide(b: Beat) -> TickOutcome:
@@ -460,8 +446,6 @@ def _decide(b: Beat) -> TickOutcome:
         settle.commit_move(b, executed, int(result.secs), metered)
     else:
         assert code is not None and error is not None
-        from looop.loop import limited  # lazy: only a failed decide
-
         limit = limited.find(b, result.tail + "\n" + (result.error or ""))
         if limit is not None:  # a usage window: wait for its reset, count no failure
             out.status, out.error = "limited", limited.record(b, limit, runner.name)
