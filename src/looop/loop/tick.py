@@ -440,13 +440,16 @@ def _decide(b: Beat) -> TickOutcome:
     ctx.events.record("decide_start", runner=runner.name, run_id=run_id)
     out.decided = True
     tee = [run_dir / "output.log", ctx.paths.tick_log]
-    result, metered = spend.run_metered(ctx, b.k, b.cfg, runner, out.prompt_path, tee, run_id)
+    result, metered, limit = spend.run_metered(
+        ctx, b.k, b.cfg, runner, out.prompt_path, tee, run_id
+    )
     code, error, executed = _consume(b, result)
     if executed is not None:
         settle.commit_move(b, executed, int(result.secs), metered)
     else:
         assert code is not None and error is not None
-        limit = limited.find(b, result.tail + "\n" + (result.error or ""))
+        if limit is None:  # the retry check, when it ran, already read this output
+            limit = limited.find(b, result.tail + "\n" + (result.error or ""))
         if limit is not None:  # a usage window: wait for its reset, count no failure
             out.status, out.error = "limited", limited.record(b, limit, runner.name)
         else:
