@@ -95,8 +95,7 @@ def track(
     obj = _load(paths)
     raw = obj.get("items")
     prev: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    raw_notes = obj.get("notes")
-    notes = [n for n in raw_notes if isinstance(n, str)] if isinstance(raw_notes, list) else []
+    notes = _notes(obj)
     acted = obj.get("acted") is True  # the last beat carried out a move (settle_move)
     out: dict[str, Any] = {}
     for key, sig in items.items():
@@ -108,6 +107,7 @@ def track(
         # oldest-first and right-aligned, so leading zeros say nothing: a calm sensor keeps
         # "" and a skip beat writes no file
         hist = (_history(rec) + ("1" if changed else "0"))[-max(policy.window, 1) :].lstrip("0")
+        # damping turned off: nothing stays flapping, so nothing stays pinned
         flapping = bool(rec and rec.get("flapping")) and policy.on
         pin = rec.get("pinned") if rec and isinstance(rec.get("pinned"), str) else None
         pct = percent(hist, policy.window)
@@ -122,8 +122,6 @@ def track(
             flapping, pin = False, None
             res.settled.append(name)
             notes.append(f"{name} settled: its signal counts again")
-        if not policy.on and rec and rec.get("flapping"):
-            pin = None  # damping turned off: nothing stays pinned
         entry: dict[str, Any] = {"sig": sig, "hist": hist}
         if flapping and pin is not None:
             entry["flapping"], entry["pinned"] = True, pin
@@ -139,7 +137,11 @@ def track(
 
 def read_notes(paths: Paths) -> list[str]:
     """The start/settle notices not yet shown to a decision that was carried out."""
-    raw = _load(paths).get("notes")
+    return _notes(_load(paths))
+
+
+def _notes(obj: dict[str, Any]) -> list[str]:
+    raw = obj.get("notes")
     return [n for n in raw if isinstance(n, str)] if isinstance(raw, list) else []
 
 
