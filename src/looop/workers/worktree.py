@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -126,11 +126,12 @@ def read_gitdir(path: str) -> str | None:
 
 
 def _resolve_repo(repo: str, env: Mapping[str, str]) -> str:
-    if repo == "~" or repo.startswith("~/"):
-        home = env.get("HOME", "")
-        if not home:
-            raise WorktreeError(f"repo {repo}: HOME is not set, so ~ means nothing — give a path")
-        repo = os.path.join(home, repo[2:]) if repo != "~" else home
+    from looop.core.srt import expand  # lazy: only a start with --repo (a beat never does)
+
+    got = expand(repo, env.get("HOME"))
+    if got is None:
+        raise WorktreeError(f"repo {repo}: HOME is not set, so ~ means nothing — give a path")
+    repo = got
     if not os.path.isabs(repo):
         raise WorktreeError(f"repo {repo}: give an absolute path (or ~/…)")
     return os.path.normpath(repo)
@@ -287,7 +288,7 @@ def create(ctx: Ctx, p: Plan) -> Tree:
     if gitdir is None:
         store.remove(_record(ctx, p.wid))
         raise WorktreeError(f"worker {p.wid}: git worktree add failed: {_why(done)}")
-    tree = _replace(tree, gitdir=gitdir)  # git names the folder (w1, or w11 when w1 is taken)
+    tree = replace(tree, gitdir=gitdir)  # git names the folder (w1, or w11 when w1 is taken)
     _save(ctx, tree)
     return tree
 
@@ -312,7 +313,7 @@ def release(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
         return
     if not os.path.lexists(tree.path):
         _git(ctx.env, tree.repo, "worktree", "prune")
-        _save(ctx, _replace(tree, removed=True))
+        _save(ctx, replace(tree, removed=True))
         return
     dirty = False if clean is not None else is_dirty(ctx.env, tree)
     if dirty is not False:
@@ -339,14 +340,8 @@ def release(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
             session=wid,
         )
         return
-    _save(ctx, _replace(tree, removed=True))
+    _save(ctx, replace(tree, removed=True))
     ctx.events.record("worktree_removed", id=wid, path=tree.path, branch=tree.branch)
-
-
-def _replace(tree: Tree, **changes: object) -> Tree:
-    from dataclasses import replace  # lazy: only a release rewrites the record
-
-    return replace(tree, **changes)  # type: ignore[arg-type]
 
 
 def diff_runs(
@@ -393,6 +388,8 @@ def sandbox_write(tree: Tree) -> tuple[list[str], list[str]]:
     Also locked: the worktree's `.git` file, the admin folder's `commondir` and `gitdir`
     (where the git dirs are) and its `config.worktree`. The main repo's own HEAD, index,
     config, hooks and working tree stay read-only."""
+    from looop.core.srt import listdir  # lazy: only a sandboxed repo worker's start
+
     common = tree.common
     objects = os.path.join(common, "objects")
     ref = os.path.join(common, "refs", "heads", *tree.branch.split("/"))
@@ -416,18 +413,11 @@ def sandbox_write(tree: Tree) -> tuple[list[str], list[str]]:
         own_config,
     ]
     for d, mine in ((ref_dir, ref), (log_dir, log)):
-        for name in _names(d):
+        for name in listdir(d):
             got = os.path.join(d, name)
             if got != mine and not name.endswith(".lock"):
                 locked.append(got)
     return write, [p for p in locked if os.path.lexists(p)]
-
-
-def _names(path: str) -> list[str]:
-    try:
-        return sorted(os.listdir(path))
-    except OSError:
-        return []
 
 
 def with_note(contract: str, tree: Tree) -> str:
