@@ -15,6 +15,7 @@ from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.sandboxpolicy import SandboxPolicy
 from looop.core.sandboxpolicy import resolve as resolve_sandbox
+from looop.core.where import SANDBOX_SETTINGS
 from looop.sessions import Session, SessionError, get_session, list_sessions, reap, spawn
 from looop.sessions import validate_id as validate_session_id
 
@@ -316,7 +317,7 @@ def end_generation(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
     `clean`: its worktree as worktree.leftover just found it (clean)."""
     for name in (f"{wid}.cmd", f"{wid}.json"):
         store.remove(ctx.paths.verify / name)
-    store.remove(ctx.paths.data / "sandbox" / wid / "srt.json")  # is_sandboxed reads it
+    store.remove(ctx.paths.data / "sandbox" / wid / SANDBOX_SETTINGS)  # sandboxed() reads it
     if os.path.exists(ctx.paths.data / "worktrees" / f"{wid}.json"):
         from looop.workers.worktree import release  # lazy: only a repo worker has a worktree
 

@@ -35,6 +35,7 @@ from looop.core.srt import (
     srt_program,
 )
 from looop.core.where import SANDBOX_SETTINGS
+from looop.workers.rules import last_rule
 
 TYPE_CHECKING = False  # not `from typing`
 
@@ -227,10 +228,7 @@ def _int(text: str | None) -> int:
 
 def with_note(contract: str, wid: str) -> str:
     """The contract with what a sandboxed worker is told about its walls, as its last rule."""
-    head, sep, tail = contract.rpartition("\n---\n")
-    if not sep:
-        head, sep, tail = contract.rstrip("\n"), "\n", ""
-    return f"{head.rstrip()}\n- {_note(wid)}\n{sep}{tail}"
+    return last_rule(contract, _note(wid))
 
 
 def _note(wid: str) -> str:

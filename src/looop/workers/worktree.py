@@ -19,6 +19,7 @@ from typing import Any
 from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
+from looop.workers.rules import last_rule
 
 GIT_TIMEOUT_S = 30.0
 STATUS_TIMEOUT_S = 5.0  # sys-sessions: a stuck git must not hold the beat
@@ -438,10 +439,7 @@ def with_note(contract: str, tree: Tree) -> str:
     if start >= 0:
         end = contract.find("\n- ", start)
         contract = contract[:start] + contract[end + 1 :] if end >= 0 else contract
-    head, sep, tail = contract.rpartition("\n---\n")
-    if not sep:
-        head, sep, tail = contract.rstrip("\n"), "\n", ""
-    return f"{head.rstrip()}\n- {note}\n{sep}{tail}"
+    return last_rule(contract, note)
 
 
 def sensed(ctx: Ctx, records: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, object]]:
