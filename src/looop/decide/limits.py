@@ -62,23 +62,6 @@ class Limit:
         self.said_at = reset if said_at is None else said_at  # as said, without our minute
 
 
-_CSI = re.compile(r"\x1b\[[0-?]*[ -/]*([@-~])")
-_OSC = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
-
-
-def _csi(m: re.Match[str]) -> str:
-    final = m.group(1)
-    if final == "C":  # cursor forward: a TUI's way to draw a gap
-        return " "
-    return "\n" if final in "ABEFHf" else ""  # cursor moves start another line
-
-
-def screen_text(raw: bytes) -> str:
-    """A terminal log's bytes as plain lines: escape sequences out, cursor moves as breaks."""
-    text = _OSC.sub("", raw.decode("utf-8", "replace"))
-    return _CSI.sub(_csi, text).replace("\r", "\n")
-
-
 def _line(text: str, at: int) -> str:
     start = text.rfind("\n", 0, at) + 1
     end = text.find("\n", at)
