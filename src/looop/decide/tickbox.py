@@ -25,7 +25,7 @@ def tick_argv(
     naming what is missing) where srt cannot run: the beat fails, it never runs unsandboxed."""
     prog = srt.require(env, f"the tick runner '{runner}'", off=TICK_OFF)
     home = env.get("HOME")
-    mine = os.path.join(str(ctx.paths.data), "sandbox", TICK_DIR)
+    mine = os.path.join(str(ctx.paths.sandbox), TICK_DIR)
     tmp = os.path.join(mine, "tmp")
     os.makedirs(tmp, exist_ok=True)
     srt.make_state(runner, home)

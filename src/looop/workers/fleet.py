@@ -107,7 +107,7 @@ def tree_records(data: str) -> dict[str, dict[str, Any]]:
     """Worker -> the record a `--repo` start writes (worktrees/<id>.json, a removed worktree's
     too; an unreadable one is left out): no git call, and one failed listdir in a data dir
     without repo workers."""
-    base = where.join(data, "worktrees")
+    base = where.join(data, where.WORKTREES)
     try:
         names = os.listdir(base)
     except OSError:

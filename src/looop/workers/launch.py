@@ -253,7 +253,7 @@ def start_worker(
         prog = sbx.require(env, f"worker {wid}")  # before anything changes; prepare uses it
     plan = None
     clean: Tree | None = None  # the last run's worktree, clean: the reap below removes it
-    if repo is not None or os.path.lexists(ctx.paths.data / "worktrees" / wid):
+    if repo is not None or os.path.lexists(ctx.paths.worktrees / wid):
         from looop.workers import worktree as wt  # lazy: only a repo worker runs git
 
         clean = wt.leftover(ctx, wid)
@@ -317,8 +317,8 @@ def end_generation(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
     `clean`: its worktree as worktree.leftover just found it (clean)."""
     for name in (f"{wid}.cmd", f"{wid}.json"):
         store.remove(ctx.paths.verify / name)
-    store.remove(ctx.paths.data / "sandbox" / wid / SANDBOX_SETTINGS)  # sandboxed() reads it
-    if os.path.exists(ctx.paths.data / "worktrees" / f"{wid}.json"):
+    store.remove(ctx.paths.sandbox / wid / SANDBOX_SETTINGS)  # sandboxed() reads it
+    if os.path.exists(ctx.paths.worktrees / f"{wid}.json"):
         from looop.workers.worktree import release  # lazy: only a repo worker has a worktree
 
         release(ctx, wid, clean)  # removed, its branch kept; a dirty one is kept and said

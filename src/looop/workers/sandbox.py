@@ -70,7 +70,7 @@ SETTINGS = SANDBOX_SETTINGS
 
 
 def folder(ctx: Ctx, wid: str) -> str:
-    return os.path.join(str(ctx.paths.data), "sandbox", wid)
+    return os.path.join(str(ctx.paths.sandbox), wid)
 
 
 def forget(ctx: Ctx, wid: str) -> None:
@@ -118,15 +118,15 @@ def settings(
     for name in listdir(str(p.sessions)):
         if name != wid:
             deny.append(os.path.join(data, "sessions", name, "output.log"))
-    for name in listdir(os.path.join(data, "sandbox")):
+    for name in listdir(str(p.sandbox)):
         if name != wid:
-            deny.append(os.path.join(data, "sandbox", name))
+            deny.append(os.path.join(str(p.sandbox), name))
     for name in listdir(str(p.prompts)):
         if name != f"{wid}.md":
             deny.append(os.path.join(str(p.prompts), name))
-    for name in listdir(os.path.join(data, "worktrees")):  # other workers' checkouts
+    for name in listdir(str(p.worktrees)):  # other workers' checkouts
         if name not in (wid, f"{wid}.json"):
-            deny.append(os.path.join(data, "worktrees", name))
+            deny.append(os.path.join(str(p.worktrees), name))
     locked = list(parts.locked)
     if tree is not None:
         from looop.workers.worktree import sandbox_write  # lazy: only a repo worker
@@ -147,7 +147,7 @@ def shell_argv(ctx: Ctx, policy: SandboxPolicy, cmd: str, env: dict[str, str]) -
     reaches only the policy's domains. Raises SandboxError when srt cannot run here."""
     prog = require(env, "run_shell", off=SHELL_OFF)
     home = env.get("HOME")
-    mine = os.path.join(str(ctx.paths.data), "sandbox", SHELL_DIR)
+    mine = os.path.join(str(ctx.paths.sandbox), SHELL_DIR)
     tmp = os.path.join(mine, "tmp")
     os.makedirs(tmp, exist_ok=True)
     os.makedirs(str(ctx.paths.reports), exist_ok=True)

@@ -55,7 +55,7 @@ class Plan:
 
 
 def root(ctx: Ctx) -> Path:
-    return ctx.paths.data / "worktrees"
+    return ctx.paths.worktrees
 
 
 def tree_path(ctx: Ctx, wid: str) -> str:
