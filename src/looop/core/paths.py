@@ -88,6 +88,17 @@ class Paths:
         return self.data / "prompts"
 
     @property
+    def worktrees(self) -> Path:
+        """Repo workers' git worktrees (worktrees/<id>) and their records (<id>.json)."""
+        return self.data / where.WORKTREES
+
+    @property
+    def sandbox(self) -> Path:
+        """One folder per sandboxed worker (sandbox/<id>: srt.json, work/, tmp/), +tick's
+        and +run_shell's."""
+        return self.data / where.SANDBOX
+
+    @property
     def sessions(self) -> Path:
         return self.data / "sessions"
 
@@ -219,7 +230,8 @@ class Paths:
 
     def written_dirs(self) -> list[Path]:
         """Every directory looop writes state into atomically (where a killed write leaves a
-        temp file): the data dir, its state folders, and each session's folder."""
+        temp file): the data dir, its state folders, each session's folder and each sandbox
+        folder."""
         dirs = [
             self.data,
             self.goals,
@@ -235,11 +247,13 @@ class Paths:
             self.verify,
             self.playbook_history,
             self.reports,
+            self.worktrees,
         ]
-        try:
-            dirs.extend(p for p in self.sessions.iterdir() if p.is_dir())
-        except OSError:
-            pass
+        for parent in (self.sessions, self.sandbox):
+            try:
+                dirs.extend(p for p in parent.iterdir() if p.is_dir())
+            except OSError:
+                pass
         return dirs
 
     def rel(self, p: Path) -> str:

@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import shutil
+from dataclasses import dataclass
 
 from looop.core import store
 from looop.core.errors import LooopError
@@ -73,7 +74,7 @@ class SandboxError(LooopError):
     pass
 
 
-def _expand(path: str, home: str | None) -> str | None:
+def expand(path: str, home: str | None) -> str | None:
     if path == "~" or path.startswith("~/"):
         if not home:
             return None
@@ -107,22 +108,28 @@ def is_loopback(domain: str) -> bool:
 
 def missing(env: dict[str, str], proc: str = "/proc") -> list[str]:
     """What keeps srt from running here, one phrase each with how to install it; [] = ready."""
+    return _check(env, proc)[0]
+
+
+def _check(env: dict[str, str], proc: str) -> tuple[list[str], str | None]:
+    """(missing's list, srt's path or None), srt looked up once."""
     path = env.get("PATH", "")
     out: list[str] = []
     given = env.get("LOOOP_SRT", "").strip()
-    if given and srt_program(env) is None:
+    prog = srt_program(env)
+    if given and prog is None:
         out.append(f"srt (LOOOP_SRT={given} is not an executable file)")
-    elif srt_program(env) is None:
+    elif prog is None:
         out.append(
             "srt (npm install -g @anthropic-ai/sandbox-runtime, or set LOOOP_SRT to its path)"
         )
     if shutil.which("node", path=path) is None:
         out.append("node (Node.js, which srt runs on: apt-get install nodejs)")
-    for prog, pkg in _PROGRAMS.items():
-        if shutil.which(prog, path=path) is None:
-            out.append(f"{prog} (apt-get install {pkg})")
+    for prog_name, pkg in _PROGRAMS.items():
+        if shutil.which(prog_name, path=path) is None:
+            out.append(f"{prog_name} (apt-get install {pkg})")
     out.extend(_userns_missing(proc))
-    return out
+    return out, prog
 
 
 def _read_int(path: str) -> int | None:
@@ -166,18 +173,57 @@ SHELL_OFF = 'set "shell_policy": {"sandbox": "off"}'
 
 def require(env: dict[str, str], who: str, proc: str = "/proc", off: str = WORKER_OFF) -> str:
     """srt's path, or one line naming everything missing (never a fallback to no sandbox)."""
-    gone = missing(env, proc)
+    gone, prog = _check(env, proc)
     if gone:
         raise SandboxError(
             f"{who} cannot run sandboxed: missing " + "; ".join(gone) + " — install it, or "
             f"{off} to run it unsandboxed"
         )
-    prog = srt_program(env)
     assert prog is not None
     return prog
 
 
-def _conf(
+@dataclass(frozen=True)
+class RunnerParts:
+    """What a runner's CLI needs inside srt, by its preset (a custom runner: nothing)."""
+
+    state: list[str]  # what it writes under $HOME (RUNNER_STATE), ~ unexpanded
+    allow_read: list[str]  # its own folders under ~/.config, which is hidden otherwise
+    locked: list[str]  # its settings that run code when it starts, as they exist now
+    domains: list[str]  # its model API
+
+
+def make_state(runner: str, home: str | None) -> None:
+    """srt binds only what exists: the runner CLI's state folders are made now."""
+    for item in RUNNER_STATE.get(runner, ()):
+        got = expand(item, home)
+        if got is not None and not item.endswith(".json"):
+            os.makedirs(got, exist_ok=True)
+
+
+def runner_parts(runner: str, home: str | None) -> RunnerParts:
+    state = list(RUNNER_STATE.get(runner, ()))
+    locked = [
+        got
+        for item in RUNNER_LOCKED.get(runner, ())
+        if (got := expand(item, home)) is not None and os.path.lexists(got)
+    ]
+    return RunnerParts(
+        state=state,
+        allow_read=[s for s in state if s.startswith("~/.config/")],
+        locked=locked,
+        domains=list(RUNNER_DOMAINS.get(runner, ())),
+    )
+
+
+def argv(srt: str, path: str, settings: dict[str, object], line: str, tmp: str) -> list[str]:
+    """Write srt's `settings` (from conf) at `path`; the argv that runs `line` under them
+    with `tmp` as its TMPDIR."""
+    domains = _save(path, settings)
+    return [srt, "-s", path, "-c", _inner(line, tmp, domains)]
+
+
+def conf(
     write: list[str],
     deny: list[str],
     allow_read: list[str],
@@ -190,7 +236,7 @@ def _conf(
     def paths(items: list[str]) -> list[str]:
         out = []
         for item in items:
-            got = _expand(item, home)
+            got = expand(item, home)
             if got is not None:
                 out.append(_realish(got))
         return list(dict.fromkeys(out))
@@ -217,14 +263,14 @@ def _inner(line: str, tmp: str, domains: list[str]) -> str:
     return "; ".join([*pre, line])
 
 
-def _save(path: str, conf: dict[str, object]) -> list[str]:
-    store.atomic_write(path, json.dumps(conf, indent=2) + "\n")
-    net = conf["network"]
+def _save(path: str, settings: dict[str, object]) -> list[str]:
+    store.atomic_write(path, json.dumps(settings, indent=2) + "\n")
+    net = settings["network"]
     assert isinstance(net, dict)
     return list(net["allowedDomains"])
 
 
-def _listdir(path: str) -> list[str]:
+def listdir(path: str) -> list[str]:
     try:
         return sorted(os.listdir(path))
     except OSError:

@@ -69,10 +69,14 @@ def runtime_dir(base: str = "/tmp") -> str:
     return join(base, f"looop-{os.geteuid()}")
 
 
+WORKTREES = "worktrees"  # <data>/worktrees: repo workers' checkouts and their records
+SANDBOX = "sandbox"  # <data>/sandbox/<id>: a sandboxed worker's (or +tick's, +run_shell's) own
 SANDBOX_SETTINGS = "srt.json"  # a sandboxed start writes <data>/sandbox/<id>/srt.json
+PROVIDER_LIMIT = ".provider-limit.json"  # a runner at its usage limit (loop/limited), in <data>
+LIMIT_SCHEDULE = "provider-limit"  # its one-shot wake at the reset: schedules/<this>.json
 
 
 def sandboxed(data: str, wid: str) -> bool:
     """Whether the worker's current run is sandboxed: its srt settings are there (a start
     writes them, a start without a sandbox removes them). One stat, for `ls` and `status`."""
-    return os.path.isfile(os.path.join(data, "sandbox", wid, SANDBOX_SETTINGS))
+    return os.path.isfile(os.path.join(data, SANDBOX, wid, SANDBOX_SETTINGS))

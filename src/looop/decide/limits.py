@@ -62,23 +62,6 @@ class Limit:
         self.said_at = reset if said_at is None else said_at  # as said, without our minute
 
 
-_CSI = re.compile(r"\x1b\[[0-?]*[ -/]*([@-~])")
-_OSC = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
-
-
-def _csi(m: re.Match[str]) -> str:
-    final = m.group(1)
-    if final == "C":  # cursor forward: a TUI's way to draw a gap
-        return " "
-    return "\n" if final in "ABEFHf" else ""  # cursor moves start another line
-
-
-def screen_text(raw: bytes) -> str:
-    """A terminal log's bytes as plain lines: escape sequences out, cursor moves as breaks."""
-    text = _OSC.sub("", raw.decode("utf-8", "replace"))
-    return _CSI.sub(_csi, text).replace("\r", "\n")
-
-
 def _line(text: str, at: int) -> str:
     start = text.rfind("\n", 0, at) + 1
     end = text.find("\n", at)
@@ -135,38 +118,33 @@ def find_limit(text: str, now: float, local: tzinfo) -> Limit | None:
     if not hits:
         return None
     for hit in reversed(hits):
-        reset = _reset_after(text, hit.start(), now, local)
+        reset, clock = _reset_after(text, hit.start(), now, local)
         if reset is not None and now < reset <= now + MAX_AHEAD_S:
-            said_at = reset - MINUTE if _is_clock_time(text, hit.start()) else reset
+            said_at = reset - MINUTE if clock else reset
             return Limit(reset, _line(text, hit.start()), said_at)
     return None
 
 
-def _is_clock_time(text: str, at: int) -> bool:
-    """The reset was said as a clock time (to the minute), not as seconds."""
-    tail = text[max(0, at - 40) : at + 600]
-    return not any(p.search(tail) for p in (_PIPE_EPOCH, _JSON_AT, _JSON_IN, _IN))
-
-
-def _reset_after(text: str, at: int, now: float, local: tzinfo) -> float | None:
-    """The reset time said at or after position `at` (the same message, a few lines on)."""
+def _reset_after(text: str, at: int, now: float, local: tzinfo) -> tuple[float | None, bool]:
+    """The reset time said at or after position `at` (the same message, a few lines on), and
+    whether it was said as a clock time (to the minute) rather than in seconds."""
     tail = text[max(0, at - 40) : at + 600]
     m = _PIPE_EPOCH.search(tail)
     if m:
-        return _epoch(m.group(1))
+        return _epoch(m.group(1)), False
     m = _JSON_AT.search(tail)
     if m:
-        return _epoch(m.group(1))
+        return _epoch(m.group(1)), False
     m = _JSON_IN.search(tail)
     if m:
-        return now + int(m.group(1))
+        return now + int(m.group(1)), False
     m = _IN.search(tail)
     if m:
         secs = 0
         for n, unit in _UNIT.findall(m.group(1)):
             secs += int(n) * {"d": 86400, "h": 3600, "m": 60, "s": 1}[unit.lower()]
-        return now + secs if secs else None
+        return (now + secs if secs else None), False
     m = _AT.search(tail)
     if m:
-        return _clock_time(m, now, local)
-    return None
+        return _clock_time(m, now, local), True
+    return None, False

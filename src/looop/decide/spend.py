@@ -11,13 +11,16 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from looop.core.config import Config, Knobs, Runner
 from looop.core.context import Ctx
 from looop.core.eventnames import PulseName, RecordName
 from looop.decide import cost
 from looop.decide.runner import RunResult, run_runner
+
+if TYPE_CHECKING:
+    from looop.decide.limits import Limit
 
 
 @dataclass(frozen=True)
@@ -110,9 +113,11 @@ def run_metered(
     prompt_path: Path,
     tee: list[Path],
     run_id: str,
-) -> tuple[RunResult, float | None]:
+) -> tuple[RunResult, float | None, Limit | None]:
     """Run the runner's tick command (and retry on a matched provider error), metering every
-    attempt into the ledger; prices come from the beat's own config."""
+    attempt into the ledger; prices come from the beat's own config. The Limit: the usage
+    limit found in the last attempt's output when it was read for one (else None: not read,
+    or none there)."""
     paths = ctx.paths
     prices = cfg.raw.get("prices")
     retries = knobs.num("runner_retries")
@@ -129,6 +134,7 @@ def run_metered(
         from looop.core.sandboxpolicy import resolve  # lazy: most configs set no sandbox
 
         policy = resolve(None, runner.sandbox, cfg.sandbox)  # as for its workers
+    limit: Limit | None = None
     while True:
         attempt += 1
         cost.note_decide(paths, ctx.clock.now())
@@ -151,21 +157,23 @@ def run_metered(
             and attempt <= retries
             and not os.path.lexists(paths.decision)
             and pattern.search(result.tail + "\n" + (result.error or "")) is not None
-            and not _usage_limit(ctx, result)
         )
+        if retry:
+            # a usage window with a reset time: retrying before the reset only fails again
+            limit = _usage_limit(ctx, result)
+            retry = limit is None
         if not retry:
             break
         _wait_to_retry(ctx, knobs, attempt, run_id)
     _settle(ctx, knobs, runner, result, total, run_id)
-    return result, total
+    return result, total, limit
 
 
-def _usage_limit(ctx: Ctx, result: RunResult) -> bool:
-    """A usage window with a reset time: retrying before the reset only fails again."""
+def _usage_limit(ctx: Ctx, result: RunResult) -> Limit | None:
     from looop.decide.limits import find_limit  # lazy: only a matched provider error
 
     text = result.tail + "\n" + (result.error or "")
-    return find_limit(text, ctx.clock.now(), ctx.clock.zone()) is not None
+    return find_limit(text, ctx.clock.now(), ctx.clock.zone())
 
 
 def _wait_to_retry(ctx: Ctx, knobs: Knobs, attempt: int, run_id: str) -> None:

@@ -8,22 +8,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from looop.core import srt
 from looop.core.context import Ctx
 from looop.core.sandboxpolicy import SandboxPolicy
-from looop.core.srt import (
-    HOME_SECRETS,
-    RUNNER_DOMAINS,
-    RUNNER_LOCKED,
-    RUNNER_STATE,
-    _conf,
-    _expand,
-    _inner,
-    _save,
-    require,
-)
+from looop.core.srt import HOME_SECRETS
+from looop.core.where import SANDBOX_SETTINGS
 
 TICK_DIR = "+tick"  # under sandbox/: '+' is in no worker id
-SETTINGS = "srt.json"
 TICK_OFF = 'set the runner\'s "sandbox": "off" in the config'
 
 
@@ -32,29 +23,18 @@ def tick_argv(
 ) -> list[str]:
     """The decide call's argv under srt; writes its settings. Raises SandboxError (one line
     naming what is missing) where srt cannot run: the beat fails, it never runs unsandboxed."""
-    srt = require(env, f"the tick runner '{runner}'", off=TICK_OFF)
+    prog = srt.require(env, f"the tick runner '{runner}'", off=TICK_OFF)
     home = env.get("HOME")
-    mine = os.path.join(str(ctx.paths.data), "sandbox", TICK_DIR)
+    mine = os.path.join(str(ctx.paths.sandbox), TICK_DIR)
     tmp = os.path.join(mine, "tmp")
     os.makedirs(tmp, exist_ok=True)
-    for item in RUNNER_STATE.get(runner, ()):  # srt binds only what exists
-        got = _expand(item, home)
-        if got is not None and not item.endswith(".json"):
-            os.makedirs(got, exist_ok=True)
-    write = [str(run_dir), str(ctx.paths.decision), tmp, *RUNNER_STATE.get(runner, ())]
-    write += policy.write
+    srt.make_state(runner, home)
+    parts = srt.runner_parts(runner, home)
+    write = [str(run_dir), str(ctx.paths.decision), tmp, *parts.state, *policy.write]
     deny = [*HOME_SECRETS, str(ctx.paths.config), *policy.deny_read]
-    allow_read = [s for s in RUNNER_STATE.get(runner, ()) if s.startswith("~/.config/")]
-    locked = [
-        got
-        for item in RUNNER_LOCKED.get(runner, ())
-        if (got := _expand(item, home)) is not None and os.path.lexists(got)
-    ]
-    domains = [*RUNNER_DOMAINS.get(runner, ()), *policy.domains]
-    conf = _conf(write, deny, allow_read, domains, home, locked)
-    path = os.path.join(mine, SETTINGS)
-    got_domains = _save(path, conf)
-    return [srt, "-s", path, "-c", _inner(line, tmp, got_domains)]
+    domains = [*parts.domains, *policy.domains]
+    conf = srt.conf(write, deny, parts.allow_read, domains, home, parts.locked)
+    return srt.argv(prog, os.path.join(mine, SANDBOX_SETTINGS), conf, line, tmp)
 
 
 def open_slot(decision: Path) -> bool:

@@ -14,6 +14,7 @@ TYPE_CHECKING = False  # not `from typing`: a skip beat never loads the executor
 
 if TYPE_CHECKING:
     from looop.act.executor import Executed
+    from looop.loop.flap import FlapResult
 
 SHELL_FOLLOW_UP_SECS = 5
 
@@ -56,6 +57,9 @@ class Beat:
     knobs: Knobs | None = None
     runner: Runner | None = None
     flap_notes: list[str] = field(default_factory=list)  # shown in this prompt: gone on commit
+    flap: FlapResult | None = None  # this beat's flap step (none on a dry run)
+    last_world: dict[str, str] | None = None  # the world the decider last saw, once read
+    last_world_read: bool = False
 
     @property
     def k(self) -> Knobs:

@@ -11,6 +11,7 @@ own sys-* probes carry no timestamps, and each of their changes is an event."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,7 @@ class FlapResult:
     started: list[str] = field(default_factory=list)  # began flapping this beat
     settled: list[str] = field(default_factory=list)  # settled this beat
     pinned: dict[str, str] = field(default_factory=dict)  # item key -> the signal that counts
+    notes: list[str] = field(default_factory=list)  # what read_notes reads after this step
 
 
 def percent(history: str, window: int) -> float:
@@ -85,16 +87,15 @@ def track(
     paths: Paths,
     items: dict[str, str],
     policy: FlapPolicy,
-    committed: dict[str, str] | None,
+    committed: Callable[[], dict[str, str] | None],
 ) -> FlapResult:
-    """One beat's step for every snapshot item; `committed` is the world the decider last
-    saw (a sensor that starts flapping is pinned to its signal there)."""
+    """One beat's step for every snapshot item; `committed` gives the world the decider last
+    saw (a sensor that starts flapping is pinned to its signal there), asked for only then."""
     res = FlapResult()
     obj = _load(paths)
     raw = obj.get("items")
     prev: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    raw_notes = obj.get("notes")
-    notes = [n for n in raw_notes if isinstance(n, str)] if isinstance(raw_notes, list) else []
+    notes = _notes(obj)
     acted = obj.get("acted") is True  # the last beat carried out a move (settle_move)
     out: dict[str, Any] = {}
     for key, sig in items.items():
@@ -106,6 +107,7 @@ def track(
         # oldest-first and right-aligned, so leading zeros say nothing: a calm sensor keeps
         # "" and a skip beat writes no file
         hist = (_history(rec) + ("1" if changed else "0"))[-max(policy.window, 1) :].lstrip("0")
+        # damping turned off: nothing stays flapping, so nothing stays pinned
         flapping = bool(rec and rec.get("flapping")) and policy.on
         pin = rec.get("pinned") if rec and isinstance(rec.get("pinned"), str) else None
         pct = percent(hist, policy.window)
@@ -113,22 +115,21 @@ def track(
         if not flapping and policy.on and changed and pct >= policy.high and _erratic(hist):
             flapping = True
             assert rec is not None  # changed implies a record
-            pin = (committed or {}).get(key, rec["sig"])
+            pin = (committed() or {}).get(key, rec["sig"])
             res.started.append(name)
             notes.append(f"{name} started flapping ({pct:.0f}% of recent beats changed)")
         elif flapping and pct < policy.low:
             flapping, pin = False, None
             res.settled.append(name)
             notes.append(f"{name} settled: its signal counts again")
-        if not policy.on and rec and rec.get("flapping"):
-            pin = None  # damping turned off: nothing stays pinned
         entry: dict[str, Any] = {"sig": sig, "hist": hist}
         if flapping and pin is not None:
             entry["flapping"], entry["pinned"] = True, pin
             res.flapping.append(name)
             res.pinned[key] = pin
         out[key] = entry
-    new = {"v": VERSION, "items": out, "notes": notes[-NOTES_CAP:]}
+    res.notes = notes[-NOTES_CAP:]
+    new = {"v": VERSION, "items": out, "notes": res.notes}
     if new != obj:
         store.write_json(paths.signal_flap, new)
     return res
@@ -136,7 +137,11 @@ def track(
 
 def read_notes(paths: Paths) -> list[str]:
     """The start/settle notices not yet shown to a decision that was carried out."""
-    raw = _load(paths).get("notes")
+    return _notes(_load(paths))
+
+
+def _notes(obj: dict[str, Any]) -> list[str]:
+    raw = obj.get("notes")
     return [n for n in raw if isinstance(n, str)] if isinstance(raw, list) else []
 
 

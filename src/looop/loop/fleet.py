@@ -64,7 +64,9 @@ def _limited(sdir: str, clock: Clock) -> str | None:
         return None
     if b"limit" not in raw.lower():
         return None  # the usual case: no parser loaded at all
-    from looop.decide.limits import find_limit, screen_text  # lazy: a screen naming a limit
+    # lazy: a screen naming a limit
+    from looop.decide.limits import find_limit
+    from looop.sessions.textsafe import screen_text
 
     lim = find_limit(screen_text(raw), clock.now(), clock.zone())
     if lim is None:

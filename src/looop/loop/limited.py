@@ -9,21 +9,20 @@ make no AI call; the first decide after it is told what happened, once."""
 
 from __future__ import annotations
 
-import math
-
-from looop.core import store
-from looop.core.context import Ctx
+from looop.core import store, where
 from looop.core.errors import CorruptState
-from looop.core.paths import Paths
 
-SCHEDULE = "provider-limit"
-FILE = ".provider-limit.json"
+SCHEDULE = where.LIMIT_SCHEDULE
+FILE = where.PROVIDER_LIMIT
 ALERT_KEY = "limit"
 
-TYPE_CHECKING = False  # not `from typing`: a limit check stays light
+TYPE_CHECKING = False  # not `from typing`: a limit check stays light (`looop status` too)
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
+    from looop.core.context import Ctx
+    from looop.core.paths import Paths
     from looop.decide.limits import Limit
     from looop.loop.beat import Beat
 
@@ -44,6 +43,13 @@ def read(paths: Paths) -> dict[str, Any] | None:
     return rec
 
 
+def in_force(rec: Mapping[str, Any], now: float, scheduled: bool) -> bool:
+    """Whether a recorded limit still holds calls back: not lifted, before its reset, and
+    its wake still scheduled (a human who dropped it wants the runner called again)."""
+    until = rec.get("until")
+    return not rec.get("lifted") and isinstance(until, int | float) and now < until and scheduled
+
+
 def _scheduled(paths: Paths) -> bool:
     return paths.schedules.joinpath(f"{SCHEDULE}.json").is_file()
 
@@ -56,6 +62,8 @@ def find(b: Beat, text: str) -> Limit | None:
 
 def record(b: Beat, limit: Limit, runner: str) -> str:
     """Keep the limit and its wake; say it once. Returns the one-line message."""
+    import math  # lazy: only a hit limit computes a wake; `looop status` reads limits too
+
     from looop.human import schedules  # lazy: cronsim loads only when a limit is hit
     from looop.loop import alerts  # lazy: as above
 
@@ -91,7 +99,7 @@ def record(b: Beat, limit: Limit, runner: str) -> str:
 def waiting(ctx: Ctx) -> dict[str, Any] | None:
     """The limit still in force (before its reset, its schedule not dropped), else None."""
     rec = read(ctx.paths)
-    if rec is None or rec.get("lifted") or ctx.clock.now() >= float(rec["until"]):
+    if rec is None or not in_force(rec, ctx.clock.now(), scheduled=True):
         return None
     if not _scheduled(ctx.paths):  # the human dropped the wake: retry on the next change
         rec["lifted"] = True

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from looop.act.executor import Executed
@@ -13,7 +12,7 @@ from looop.core.errors import LooopError
 from looop.core.eventnames import FailCode
 from looop.decide import cost
 from looop.decide.runner import RunResult
-from looop.loop import alerts, flap, guards
+from looop.loop import alerts, flap, guards, limited
 from looop.loop.beat import SHELL_FOLLOW_UP_SECS, Beat, TickOutcome, resolve_config
 
 
@@ -26,10 +25,7 @@ def commit_move(b: Beat, executed: Executed, secs: int, metered: float | None) -
         guards.write_last_world(paths, now, world.items)
         # the decider was told its notices: once is enough; a move's effects are not flaps
         flap.settle_move(paths, b.flap_notes, executed.kind != "noop")
-        if os.path.exists(paths.state(".provider-limit.json")):
-            from looop.loop import limited  # lazy: only after a usage limit
-
-            limited.done(ctx)
+        limited.done(ctx)
         note_recovery(b, now)
         guards.clear_backoff(paths)
         guards.note_noop(paths, now, world.hash if executed.kind == "noop" else None)

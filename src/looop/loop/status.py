@@ -244,12 +244,16 @@ def _retry(backoff: dict[str, Any] | None, knobs: Knobs | None) -> float | None:
 
 def _limited(data: str, clock: Clock) -> LimitedView | None:
     """The runner's provider usage limit still waited out (loop/limited), else None."""
-    rec = _read_obj(_at(data, ".provider-limit.json"))
-    until = rec.get("until") if rec else None
-    if not rec or rec.get("lifted") or not isinstance(until, int | float) or until <= clock.now():
+    rec = _read_obj(_at(data, where.PROVIDER_LIMIT))
+    if not rec:
         return None
-    if not os.path.isfile(_at(data, "schedules/provider-limit.json")):
-        return None  # dropped: the next changed world calls the runner again
+    from looop.loop.limited import in_force  # lazy: only a data dir that hit a limit
+
+    # a dropped schedule lifts the wait: the next changed world calls the runner again
+    scheduled = os.path.isfile(_at(data, f"schedules/{where.LIMIT_SCHEDULE}.json"))
+    if not in_force(rec, clock.now(), scheduled):
+        return None
+    until = rec["until"]
     runner, said = rec.get("runner"), rec.get("said")
     return {
         **_stamp(clock, until),

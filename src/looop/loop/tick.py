@@ -15,7 +15,7 @@ from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
 from looop.core.paths import Paths
-from looop.loop import coalesce, flap, guards
+from looop.loop import coalesce, flap, guards, limited
 
 # TickOutcome and the dry-run pieces are re-exported: the pulse, cli and tests import them here
 from looop.loop.beat import Beat, resolve_config
@@ -185,7 +185,8 @@ def _gate_flapping(b: Beat) -> TickOutcome | None:
     high = b.k.real("flap_high") if b.k.num("flap_streak") > 0 else 0.0
     low = b.k.real("flap_low")
     policy = flap.FlapPolicy(b.k.num("flap_window"), high, min(low, high))
-    res = flap.track(b.ctx.paths, b.world.items, policy, guards.read_last_world(b.ctx.paths))
+    res = flap.track(b.ctx.paths, b.world.items, policy, lambda: _last_world(b))
+    b.flap = res
     b.out.flapping = res.flapping
     ev = b.ctx.events
     for name in res.started:
@@ -267,14 +268,8 @@ def _gate_coalesce(b: Beat) -> TickOutcome | None:
 def _gate_limited(b: Beat) -> TickOutcome | None:
     """The runner is at its provider's usage limit: no AI call until the reset (loop/limited),
     unless a human forces the beat."""
-    if (
-        b.dry_run
-        or b.override_backoff
-        or not os.path.exists(b.ctx.paths.state(".provider-limit.json"))
-    ):
+    if b.dry_run or b.override_backoff:
         return None
-    from looop.loop import limited  # lazy: only a loop that hit a limit
-
     rec = limited.waiting(b.ctx)
     if rec is None:
         return None
@@ -395,30 +390,31 @@ def _crashed(b: Beat, exc: BaseException) -> TickOutcome:
     return out
 
 
+def _last_world(b: Beat) -> dict[str, str] | None:
+    """The world the decider last saw: read at most once a beat, and only when asked for (a
+    sensor starting to flap, or a prompt)."""
+    if not b.last_world_read:
+        b.last_world, b.last_world_read = guards.read_last_world(b.ctx.paths), True
+    return b.last_world
+
+
 def _extras(b: Beat) -> PromptExtras:
     # lazy: only a decide builds a prompt
     from looop.decide.prompt import PromptExtras
     from looop.loop.asks import asks_section
 
     ctx = b.ctx
-    b.flap_notes = flap.read_notes(ctx.paths)
+    # the flap step this beat already read (and wrote) the notices; a dry run took none
+    b.flap_notes = b.flap.notes if b.flap is not None else flap.read_notes(ctx.paths)
     return PromptExtras(
-        changes=describe_changes(guards.read_last_world(ctx.paths), b.world.items),
+        changes=describe_changes(_last_world(b), b.world.items),
         last_failure=guards.read_last_failure(ctx.paths),
         last_shell=guards.read_last_shell(ctx.paths),
         flapping=b.out.flapping,
         flap_notes=b.flap_notes,
         asks=asks_section(ctx),
-        provider_limit=_limit_note(ctx),
+        provider_limit=limited.prompt_note(ctx),
     )
-
-
-def _limit_note(ctx: Ctx) -> str | None:
-    if not os.path.exists(ctx.paths.state(".provider-limit.json")):
-        return None
-    from looop.loop import limited  # lazy: only after a limit
-
-    return limited.prompt_note(ctx)
 
 
 def _decide(b: Beat) -> TickOutcome:
@@ -444,15 +440,16 @@ def _decide(b: Beat) -> TickOutcome:
     ctx.events.record("decide_start", runner=runner.name, run_id=run_id)
     out.decided = True
     tee = [run_dir / "output.log", ctx.paths.tick_log]
-    result, metered = spend.run_metered(ctx, b.k, b.cfg, runner, out.prompt_path, tee, run_id)
+    result, metered, limit = spend.run_metered(
+        ctx, b.k, b.cfg, runner, out.prompt_path, tee, run_id
+    )
     code, error, executed = _consume(b, result)
     if executed is not None:
         settle.commit_move(b, executed, int(result.secs), metered)
     else:
         assert code is not None and error is not None
-        from looop.loop import limited  # lazy: only a failed decide
-
-        limit = limited.find(b, result.tail + "\n" + (result.error or ""))
+        if limit is None:  # the retry check, when it ran, already read this output
+            limit = limited.find(b, result.tail + "\n" + (result.error or ""))
         if limit is not None:  # a usage window: wait for its reset, count no failure
             out.status, out.error = "limited", limited.record(b, limit, runner.name)
         else:

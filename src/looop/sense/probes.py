@@ -17,6 +17,7 @@ from looop.core.stamps import parse_utc
 from looop.human.mailbox import pending
 from looop.sense.sensors import Reading
 from looop.sessions import list_sessions
+from looop.workers.fleet import tree_records
 from looop.workers.health import fleet_view
 
 Probe = Callable[[Ctx], Any]
@@ -82,7 +83,8 @@ def probe_sessions(ctx: Ctx, knobs: Knobs | None = None) -> Any:
     """The worker fleet: transitions, health, live flags and verify results wake the loop.
     `knobs`: the beat's (without them the config is read now)."""
     stuck = (knobs if knobs is not None else ctx.knobs()).num("worker_stuck_secs")
-    rows = fleet_view(ctx, list_sessions(ctx.paths.data), stuck)
+    trees = tree_records(str(ctx.paths.data))  # read once: the rows' branches and git status
+    rows = fleet_view(ctx, list_sessions(ctx.paths.data), stuck, trees)
     now = ctx.clock.now()
     signal = []
     detail: dict[str, Any] = {}
@@ -108,11 +110,12 @@ def probe_sessions(ctx: Ctx, knobs: Knobs | None = None) -> Any:
         }
         if r.get("sandboxed"):  # in detail, not signal: it never changes mid-run
             detail[r["id"]]["sandboxed"] = True
-    if rows and os.path.isdir(ctx.paths.data / "worktrees"):
+    mine = {r["id"]: trees[r["id"]] for r in rows if r["id"] in trees}
+    if mine:
         from looop.workers.worktree import sensed  # lazy: only repo workers run git here
 
         # in detail: a worker's edits come and go all the time and must not wake the loop
-        for wid, tree in sensed(ctx, [r["id"] for r in rows]).items():
+        for wid, tree in sensed(ctx, mine).items():
             detail[wid].update(tree)
     return {"detail": {"count": len(rows), "workers": detail}, "signal": signal}
 

@@ -94,10 +94,12 @@ def decode(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
+_CSI = r"\x1b\[[0-?]*[ -/]*"  # CSI up to (not including) its final byte
+_OSC = r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC, terminated by BEL or ST
 _ANSI_RE = re.compile(
-    r"""
-    \x1b\[[0-?]*[ -/]*[@-~]?             # CSI (an unterminated one at the very end too)
-  | \x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?   # OSC, terminated by BEL or ST
+    rf"""
+    {_CSI}[@-~]?                         # CSI (an unterminated one at the very end too)
+  | {_OSC}
   | \x1b[PX^_][^\x1b]*(?:\x1b\\)?        # DCS / SOS / PM / APC strings
   | \x1bO.?                              # SS3: one more character
   | \x1b[ -/]*[0-~]?                     # other escapes, a lone ESC
@@ -105,6 +107,8 @@ _ANSI_RE = re.compile(
     """,
     re.VERBOSE | re.DOTALL,
 )
+_SCREEN_CSI = re.compile(_CSI + "([@-~])")
+_SCREEN_OSC = re.compile(_OSC)
 
 
 def strip_ansi(text: str) -> str:
@@ -112,6 +116,20 @@ def strip_ansi(text: str) -> str:
     (a redraw from column 0) both become LF, so `^` in a regex finds what a human sees
     at the start of a line."""
     return _ANSI_RE.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _screen_csi(m: re.Match[str]) -> str:
+    final = m.group(1)
+    if final == "C":  # cursor forward: a TUI's way to draw a gap
+        return " "
+    return "\n" if final in "ABEFHf" else ""  # cursor moves start another line
+
+
+def screen_text(raw: bytes) -> str:
+    """A terminal log's bytes as plain lines: escape sequences out, cursor moves as breaks
+    (strip_ansi drops the moves, which would glue a TUI's words and lines together)."""
+    text = _SCREEN_OSC.sub("", raw.decode("utf-8", "replace"))
+    return _SCREEN_CSI.sub(_screen_csi, text).replace("\r", "\n")
 
 
 def safe_text(data: bytes, raw: bool = False) -> tuple[str, int]:

@@ -103,16 +103,16 @@ def verify_result(verify: str, wid: str) -> dict[str, Any] | None:
         return {"pass": False, "output": "verify record unreadable"}
 
 
-def branches(data: str) -> dict[str, str]:
-    """Worker -> its worktree's branch, from the record a `--repo` start writes
-    (worktrees/<id>.json; a removed worktree shows none): no git call, and one failed listdir
-    in a data dir without repo workers."""
-    base = where.join(data, "worktrees")
+def tree_records(data: str) -> dict[str, dict[str, Any]]:
+    """Worker -> the record a `--repo` start writes (worktrees/<id>.json, a removed worktree's
+    too; an unreadable one is left out): no git call, and one failed listdir in a data dir
+    without repo workers."""
+    base = where.join(data, where.WORKTREES)
     try:
         names = os.listdir(base)
     except OSError:
         return {}
-    out: dict[str, str] = {}
+    out: dict[str, dict[str, Any]] = {}
     for name in names:
         if not name.endswith(".json") or name.startswith("."):
             continue
@@ -120,23 +120,38 @@ def branches(data: str) -> dict[str, str]:
             raw = store.read_json_object(where.join(base, name))
         except CorruptState:
             continue
-        branch = (raw or {}).get("branch")
-        if isinstance(branch, str) and not (raw or {}).get("removed"):
-            out[name[: -len(".json")]] = branch
+        if raw is not None:
+            out[name[: -len(".json")]] = raw
+    return out
+
+
+def branches(data: str, records: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
+    """Worker -> its worktree's branch (a removed worktree shows none), from `records` as
+    tree_records reads them (read now when not given)."""
+    recs = tree_records(data) if records is None else records
+    out: dict[str, str] = {}
+    for wid, raw in recs.items():
+        branch = raw.get("branch")
+        if isinstance(branch, str) and not raw.get("removed"):
+            out[wid] = branch
     return out
 
 
 def worker_rows(
-    data: str, sessions: list[dict[str, Any]], clock: Clock, stuck_secs: int
+    data: str,
+    sessions: list[dict[str, Any]],
+    clock: Clock,
+    stuck_secs: int,
+    trees: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per worker (pulse excluded), sorted by id, from sessions as wire.load_light
-    gives them. Times are absolute stamps, never ages, so an unchanged fleet renders
-    byte-identically."""
+    gives them (`trees`: the worktree records, when the caller already read them). Times are
+    absolute stamps, never ages, so an unchanged fleet renders byte-identically."""
     asking = asks_since(where.join(data, "asks"), where.join(data, "answers"))
     waiting = set(asking)
     tells = pending_tells(where.join(data, "tells"))
     verify = where.join(data, "verify")
-    branch = branches(data)
+    branch = branches(data, trees)
     now = clock.now()
     rows = []
     for s in sorted((s for s in sessions if s["id"] != PULSE), key=lambda s: s["id"]):

@@ -46,9 +46,15 @@ def session_fields(s: Session) -> dict[str, Any]:
     }
 
 
-def fleet_view(ctx: Ctx, sessions: list[Session], stuck_secs: int) -> list[dict[str, Any]]:
-    """One row per worker (pulse excluded), sorted by id: what sys-sessions and `worker list` show.
+def fleet_view(
+    ctx: Ctx,
+    sessions: list[Session],
+    stuck_secs: int,
+    trees: dict[str, dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per worker (pulse excluded), sorted by id: what sys-sessions and `worker list` show
+    (`trees`: fleet.tree_records, when the caller already read them).
 
     Times are absolute stamps, never ages, so an unchanged fleet renders byte-identically."""
     rows = [session_fields(s) for s in sessions]
-    return fleet.worker_rows(str(ctx.paths.data), rows, ctx.clock, stuck_secs)
+    return fleet.worker_rows(str(ctx.paths.data), rows, ctx.clock, stuck_secs, trees)

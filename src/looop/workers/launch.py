@@ -15,6 +15,7 @@ from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.sandboxpolicy import SandboxPolicy
 from looop.core.sandboxpolicy import resolve as resolve_sandbox
+from looop.core.where import SANDBOX_SETTINGS
 from looop.sessions import Session, SessionError, get_session, list_sessions, reap, spawn
 from looop.sessions import validate_id as validate_session_id
 
@@ -249,18 +250,19 @@ def start_worker(
     if policy.on:
         from looop.workers import sandbox as sbx  # lazy: only a sandboxed start needs it
 
-        sbx.require(env, f"worker {wid}")
+        prog = sbx.require(env, f"worker {wid}")  # before anything changes; prepare uses it
     plan = None
-    if repo is not None or os.path.lexists(ctx.paths.data / "worktrees" / wid):
+    clean: Tree | None = None  # the last run's worktree, clean: the reap below removes it
+    if repo is not None or os.path.lexists(ctx.paths.worktrees / wid):
         from looop.workers import worktree as wt  # lazy: only a repo worker runs git
 
-        wt.leftover(ctx, wid)
+        clean = wt.leftover(ctx, wid)
         if repo is not None:
             plan = wt.plan(ctx, wid, repo, branch)
 
     # commit: everything below changes the world
     reap(ctx.paths.data, wid)
-    end_generation(ctx, wid)
+    end_generation(ctx, wid, clean)
     tree: Tree | None = None
     if plan is not None:
         tree = wt.create(ctx, plan)
@@ -277,7 +279,7 @@ def start_worker(
     line = substitute_prompt_file(template, prompt_path)
     if policy.on:
         try:
-            argv, env = sbx.prepare(ctx, wid, r.name, policy, line, env, cfg.raw, tree)
+            argv, env = sbx.prepare(ctx, wid, r.name, policy, line, env, cfg.raw, tree, prog=prog)
         except OSError as e:
             if tree is not None:
                 wt.undo(ctx, tree)
@@ -310,15 +312,16 @@ def start_worker(
     return Started(session, r.name, str(prompt_path))
 
 
-def end_generation(ctx: Ctx, wid: str) -> None:
-    """A reused id must not inherit the last worker's verify result or undelivered steering."""
+def end_generation(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
+    """A reused id must not inherit the last worker's verify result or undelivered steering.
+    `clean`: its worktree as worktree.leftover just found it (clean)."""
     for name in (f"{wid}.cmd", f"{wid}.json"):
         store.remove(ctx.paths.verify / name)
-    store.remove(ctx.paths.data / "sandbox" / wid / "srt.json")  # is_sandboxed reads it
-    if os.path.exists(ctx.paths.data / "worktrees" / f"{wid}.json"):
+    store.remove(ctx.paths.sandbox / wid / SANDBOX_SETTINGS)  # sandboxed() reads it
+    if os.path.exists(ctx.paths.worktrees / f"{wid}.json"):
         from looop.workers.worktree import release  # lazy: only a repo worker has a worktree
 
-        release(ctx, wid)  # removed, its branch kept; a dirty one is kept and said
+        release(ctx, wid, clean)  # removed, its branch kept; a dirty one is kept and said
     tells = ctx.paths.tells
     if tells.is_dir():
         for t in tells.glob(f"{wid}-*.json"):

@@ -17,7 +17,7 @@ import os
 import shlex
 from collections.abc import Mapping
 
-from looop.core import store
+from looop.core import srt, store
 from looop.core.context import Ctx
 from looop.core.sandboxpolicy import SandboxPolicy
 from looop.core.srt import (
@@ -28,17 +28,14 @@ from looop.core.srt import (
     SHELL_OFF,
     WORKER_OFF,
     SandboxError,
-    _conf,
-    _expand,
-    _inner,
-    _listdir,
-    _save,
     is_loopback,
+    listdir,
     missing,
     require,
     srt_program,
 )
-from looop.workers.fleet import SANDBOX_SETTINGS
+from looop.core.where import SANDBOX_SETTINGS
+from looop.workers.rules import last_rule
 
 TYPE_CHECKING = False  # not `from typing`
 
@@ -73,7 +70,7 @@ SETTINGS = SANDBOX_SETTINGS
 
 
 def folder(ctx: Ctx, wid: str) -> str:
-    return os.path.join(str(ctx.paths.data), "sandbox", wid)
+    return os.path.join(str(ctx.paths.sandbox), wid)
 
 
 def forget(ctx: Ctx, wid: str) -> None:
@@ -94,6 +91,7 @@ def settings(
     data = str(ctx.paths.data)
     p = ctx.paths
     mine = folder(ctx, wid)
+    parts = srt.runner_parts(runner, home)
     write = [
         os.path.join(mine, "work"),
         os.path.join(mine, "tmp"),
@@ -103,7 +101,7 @@ def settings(
         str(p.tells),
         str(p.events),
         str(p.cost_ledger),
-        *RUNNER_STATE.get(runner, ()),
+        *parts.state,
         *policy.write,
     ]
     deny = [
@@ -117,32 +115,27 @@ def settings(
         *policy.deny_read,
     ]
     # Other workers' terminals and briefs, as they are now (srt hides only what exists).
-    for name in _listdir(str(p.sessions)):
+    for name in listdir(str(p.sessions)):
         if name != wid:
             deny.append(os.path.join(data, "sessions", name, "output.log"))
-    for name in _listdir(os.path.join(data, "sandbox")):
+    for name in listdir(str(p.sandbox)):
         if name != wid:
-            deny.append(os.path.join(data, "sandbox", name))
-    for name in _listdir(str(p.prompts)):
+            deny.append(os.path.join(str(p.sandbox), name))
+    for name in listdir(str(p.prompts)):
         if name != f"{wid}.md":
             deny.append(os.path.join(str(p.prompts), name))
-    for name in _listdir(os.path.join(data, "worktrees")):  # other workers' checkouts
+    for name in listdir(str(p.worktrees)):  # other workers' checkouts
         if name not in (wid, f"{wid}.json"):
-            deny.append(os.path.join(data, "worktrees", name))
-    allow_read = [s for s in RUNNER_STATE.get(runner, ()) if s.startswith("~/.config/")]
-    locked = [
-        got
-        for item in RUNNER_LOCKED.get(runner, ())
-        if (got := _expand(item, home)) is not None and os.path.lexists(got)
-    ]
+            deny.append(os.path.join(str(p.worktrees), name))
+    locked = list(parts.locked)
     if tree is not None:
         from looop.workers.worktree import sandbox_write  # lazy: only a repo worker
 
         git_write, git_locked = sandbox_write(tree)
         write.extend(git_write)
         locked.extend(git_locked)
-    domains = [*RUNNER_DOMAINS.get(runner, ()), *policy.domains]
-    return _conf(write, deny, allow_read, domains, home, locked)
+    domains = [*parts.domains, *policy.domains]
+    return srt.conf(write, deny, parts.allow_read, domains, home, locked)
 
 
 SHELL_DIR = "+run_shell"  # under sandbox/: '+' is in no worker id
@@ -152,18 +145,16 @@ def shell_argv(ctx: Ctx, policy: SandboxPolicy, cmd: str, env: dict[str, str]) -
     """run_shell's argv under srt: it writes only reports/, its own TMPDIR and the policy's
     `write` list; it cannot read the secrets under $HOME or looop's config; the network
     reaches only the policy's domains. Raises SandboxError when srt cannot run here."""
-    srt = require(env, "run_shell", off=SHELL_OFF)
+    prog = require(env, "run_shell", off=SHELL_OFF)
     home = env.get("HOME")
-    mine = os.path.join(str(ctx.paths.data), "sandbox", SHELL_DIR)
+    mine = os.path.join(str(ctx.paths.sandbox), SHELL_DIR)
     tmp = os.path.join(mine, "tmp")
     os.makedirs(tmp, exist_ok=True)
     os.makedirs(str(ctx.paths.reports), exist_ok=True)
     write = [tmp, str(ctx.paths.reports), *policy.write]
     deny = [*HOME_SECRETS, str(ctx.paths.config), *policy.deny_read]
-    conf = _conf(write, deny, [], list(policy.domains), home)
-    path = os.path.join(mine, SETTINGS)
-    domains = _save(path, conf)
-    return [srt, "-s", path, "-c", _inner(cmd, tmp, domains)]
+    conf = srt.conf(write, deny, [], list(policy.domains), home)
+    return srt.argv(prog, os.path.join(mine, SETTINGS), conf, cmd, tmp)
 
 
 def _knobs_only_config(raw: Mapping[str, object], mine: str) -> str:
@@ -187,10 +178,12 @@ def prepare(
     env: dict[str, str],
     raw_config: Mapping[str, object],
     tree: Tree | None = None,
+    *,
+    prog: str,
 ) -> tuple[list[str], dict[str, str]]:
-    """The worker's argv under srt and its env (TMPDIR and LOOOP_WORKSPACE its own: with a
-    repo, its worktree); writes the settings file. Raises SandboxError when srt cannot run."""
-    srt = require(env, f"worker {wid}")
+    """The worker's argv under srt (`prog`: srt's path, as require found it) and its env
+    (TMPDIR and LOOOP_WORKSPACE its own: with a repo, its worktree); writes the settings
+    file."""
     home = env.get("HOME")
     mine = folder(ctx, wid)
     p = ctx.paths
@@ -211,13 +204,9 @@ def prepare(
     for f in (str(p.events), str(p.cost_ledger)):
         with open(f, "a", encoding="utf-8"):
             pass
-    for item in RUNNER_STATE.get(runner, ()):
-        got = _expand(item, home)
-        if got is not None and not item.endswith(".json"):
-            os.makedirs(got, exist_ok=True)
+    srt.make_state(runner, home)
     conf = settings(ctx, wid, runner, policy, home, tree)
-    domains = _save(os.path.join(mine, SETTINGS), conf)
-    inner = _inner(line, os.path.join(mine, "tmp"), domains)
+    argv = srt.argv(prog, os.path.join(mine, SETTINGS), conf, line, os.path.join(mine, "tmp"))
     child = dict(env)
     child["LOOOP_CONFIG"] = _knobs_only_config(raw_config, mine)
     child["LOOOP_WORKSPACE"] = tree.path if tree is not None else os.path.join(mine, "work")
@@ -227,7 +216,7 @@ def prepare(
         for i, (k, v) in enumerate((("gc.auto", "0"), ("maintenance.auto", "false")), n):
             child[f"GIT_CONFIG_KEY_{i}"], child[f"GIT_CONFIG_VALUE_{i}"] = k, v
         child["GIT_CONFIG_COUNT"] = str(n + 2)
-    return [srt, "-s", os.path.join(mine, SETTINGS), "-c", inner], child
+    return argv, child
 
 
 def _int(text: str | None) -> int:
@@ -239,10 +228,7 @@ def _int(text: str | None) -> int:
 
 def with_note(contract: str, wid: str) -> str:
     """The contract with what a sandboxed worker is told about its walls, as its last rule."""
-    head, sep, tail = contract.rpartition("\n---\n")
-    if not sep:
-        head, sep, tail = contract.rstrip("\n"), "\n", ""
-    return f"{head.rstrip()}\n- {_note(wid)}\n{sep}{tail}"
+    return last_rule(contract, _note(wid))
 
 
 def _note(wid: str) -> str:

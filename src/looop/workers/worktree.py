@@ -12,15 +12,19 @@ import json
 import os
 import subprocess
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
+from looop.workers.rules import last_rule
 
 GIT_TIMEOUT_S = 30.0
 STATUS_TIMEOUT_S = 5.0  # sys-sessions: a stuck git must not hold the beat
+STATUS_GRACE_S = 0.5  # how long a finished `git status` may leave its pipes held open
+STATUS_KEEP = 4096  # bytes of `git status` kept: only whether it printed anything matters
 
 
 class WorktreeError(LooopError):
@@ -51,7 +55,7 @@ class Plan:
 
 
 def root(ctx: Ctx) -> Path:
-    return ctx.paths.data / "worktrees"
+    return ctx.paths.worktrees
 
 
 def tree_path(ctx: Ctx, wid: str) -> str:
@@ -123,11 +127,12 @@ def read_gitdir(path: str) -> str | None:
 
 
 def _resolve_repo(repo: str, env: Mapping[str, str]) -> str:
-    if repo == "~" or repo.startswith("~/"):
-        home = env.get("HOME", "")
-        if not home:
-            raise WorktreeError(f"repo {repo}: HOME is not set, so ~ means nothing — give a path")
-        repo = os.path.join(home, repo[2:]) if repo != "~" else home
+    from looop.core.srt import expand  # lazy: only a start with --repo (a beat never does)
+
+    got = expand(repo, env.get("HOME"))
+    if got is None:
+        raise WorktreeError(f"repo {repo}: HOME is not set, so ~ means nothing — give a path")
+    repo = got
     if not os.path.isabs(repo):
         raise WorktreeError(f"repo {repo}: give an absolute path (or ~/…)")
     return os.path.normpath(repo)
@@ -211,8 +216,10 @@ def load(ctx: Ctx, wid: str) -> Tree | None:
         raw = store.read_json_object(_record(ctx, wid))
     except (CorruptState, OSError):
         return None
-    if not raw:
-        return None
+    return _from_record(raw) if raw else None
+
+
+def _from_record(raw: Mapping[str, Any]) -> Tree | None:
     try:
         return Tree(**{k: raw[k] for k in Tree.__dataclass_fields__ if k in raw})
     except TypeError:
@@ -223,38 +230,33 @@ def _save(ctx: Ctx, tree: Tree) -> None:
     store.atomic_write(_record(ctx, tree.wid), json.dumps(asdict(tree), indent=2) + "\n")
 
 
-def status_lines(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S) -> list[str]:
-    """`git status --porcelain` of a worktree (untracked files too); raises when git cannot."""
-    path = tree.path
-    done = _git(
-        env,
-        path,
-        "--no-optional-locks",  # never take the index lock the worker's own git may want
-        "status",
-        "--porcelain",
-        "--untracked-files=all",
-        timeout=timeout,
-        tree=tree,
-    )
-    if done.returncode != 0:
-        raise WorktreeError(f"git status in {path}: {_why(done)}")
-    return [ln for ln in done.stdout.splitlines() if ln.strip()]
+# `git status` asking only whether a worktree holds anything uncommitted: an untracked
+# folder is one line (not one per file inside it), the same yes/no for less work
+_STATUS = (
+    "--no-optional-locks",  # never take the index lock the worker's own git may want
+    "status",
+    "--porcelain",
+    "--untracked-files=normal",
+)
 
 
 def is_dirty(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S) -> bool | None:
     """True when the worktree holds uncommitted changes or untracked files; None: unknown."""
     try:
-        return bool(status_lines(env, tree, timeout))
+        done = _git(env, tree.path, *_STATUS, timeout=timeout, tree=tree)
     except WorktreeError:
         return None
+    if done.returncode != 0:
+        return None
+    return bool(done.stdout.strip())
 
 
-def leftover(ctx: Ctx, wid: str) -> None:
+def leftover(ctx: Ctx, wid: str) -> Tree | None:
     """Refuse to start over a worktree this id left that still holds work; a clean one is
-    removed by the reap that follows (release)."""
+    returned, for the reap that follows to remove without asking git again (release)."""
     path = tree_path(ctx, wid)
     if not os.path.lexists(path):
-        return
+        return None
     tree = load(ctx, wid)
     if tree is None or tree.removed or os.path.normpath(tree.path) != os.path.normpath(path):
         raise WorktreeError(
@@ -267,6 +269,7 @@ def leftover(ctx: Ctx, wid: str) -> None:
             f"there, or remove it (git -C {_q(path)} worktree remove --force {_q(path)}), "
             "then start the worker again"
         )
+    return tree
 
 
 def create(ctx: Ctx, p: Plan) -> Tree:
@@ -286,7 +289,7 @@ def create(ctx: Ctx, p: Plan) -> Tree:
     if gitdir is None:
         store.remove(_record(ctx, p.wid))
         raise WorktreeError(f"worker {p.wid}: git worktree add failed: {_why(done)}")
-    tree = _replace(tree, gitdir=gitdir)  # git names the folder (w1, or w11 when w1 is taken)
+    tree = replace(tree, gitdir=gitdir)  # git names the folder (w1, or w11 when w1 is taken)
     _save(ctx, tree)
     return tree
 
@@ -302,17 +305,18 @@ def undo(ctx: Ctx, tree: Tree) -> None:
     store.remove(_record(ctx, tree.wid))
 
 
-def release(ctx: Ctx, wid: str) -> None:
+def release(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
     """The worker's session is reaped: remove its worktree, keep its branch. A dirty (or
-    unreadable) worktree is kept, and said once, with where it is and how to remove it."""
-    tree = load(ctx, wid)
+    unreadable) worktree is kept, and said once, with where it is and how to remove it.
+    `clean`: the record leftover just found clean (neither read nor asked again)."""
+    tree = clean if clean is not None else load(ctx, wid)
     if tree is None or tree.removed:
         return
     if not os.path.lexists(tree.path):
         _git(ctx.env, tree.repo, "worktree", "prune")
-        _save(ctx, _replace(tree, removed=True))
+        _save(ctx, replace(tree, removed=True))
         return
-    dirty = is_dirty(ctx.env, tree)
+    dirty = False if clean is not None else is_dirty(ctx.env, tree)
     if dirty is not False:
         why = "holds uncommitted work" if dirty else "cannot be read by git status"
         ctx.events.emit(
@@ -337,14 +341,8 @@ def release(ctx: Ctx, wid: str) -> None:
             session=wid,
         )
         return
-    _save(ctx, _replace(tree, removed=True))
+    _save(ctx, replace(tree, removed=True))
     ctx.events.record("worktree_removed", id=wid, path=tree.path, branch=tree.branch)
-
-
-def _replace(tree: Tree, **changes: object) -> Tree:
-    from dataclasses import replace  # lazy: only a release rewrites the record
-
-    return replace(tree, **changes)  # type: ignore[arg-type]
 
 
 def diff_runs(
@@ -391,6 +389,8 @@ def sandbox_write(tree: Tree) -> tuple[list[str], list[str]]:
     Also locked: the worktree's `.git` file, the admin folder's `commondir` and `gitdir`
     (where the git dirs are) and its `config.worktree`. The main repo's own HEAD, index,
     config, hooks and working tree stay read-only."""
+    from looop.core.srt import listdir  # lazy: only a sandboxed repo worker's start
+
     common = tree.common
     objects = os.path.join(common, "objects")
     ref = os.path.join(common, "refs", "heads", *tree.branch.split("/"))
@@ -414,18 +414,11 @@ def sandbox_write(tree: Tree) -> tuple[list[str], list[str]]:
         own_config,
     ]
     for d, mine in ((ref_dir, ref), (log_dir, log)):
-        for name in _names(d):
+        for name in listdir(d):
             got = os.path.join(d, name)
             if got != mine and not name.endswith(".lock"):
                 locked.append(got)
     return write, [p for p in locked if os.path.lexists(p)]
-
-
-def _names(path: str) -> list[str]:
-    try:
-        return sorted(os.listdir(path))
-    except OSError:
-        return []
 
 
 def with_note(contract: str, tree: Tree) -> str:
@@ -446,30 +439,49 @@ def with_note(contract: str, tree: Tree) -> str:
     if start >= 0:
         end = contract.find("\n- ", start)
         contract = contract[:start] + contract[end + 1 :] if end >= 0 else contract
-    head, sep, tail = contract.rpartition("\n---\n")
-    if not sep:
-        head, sep, tail = contract.rstrip("\n"), "\n", ""
-    return f"{head.rstrip()}\n- {note}\n{sep}{tail}"
+    return last_rule(contract, note)
 
 
-def sensed(ctx: Ctx, ids: list[str]) -> dict[str, dict[str, object]]:
-    """For sys-sessions: each listed worker's branch and whether its worktree holds
-    uncommitted work (None: git could not tell) — one `git status` per worktree, none when
-    the data dir has no worktrees."""
-    base = root(ctx)
-    try:
-        have = set(os.listdir(base))
-    except OSError:
-        return {}
+def sensed(ctx: Ctx, records: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, object]]:
+    """For sys-sessions: each worker's branch and whether its worktree holds uncommitted
+    work (None: git could not tell), from the worktree records the fleet already read
+    (fleet.tree_records). The `git status` runs go at once, each with its own deadline."""
     out: dict[str, dict[str, object]] = {}
-    for wid in ids:
-        if f"{wid}.json" not in have:
-            continue
-        tree = load(ctx, wid)
+    live: list[Tree] = []
+    for wid, raw in records.items():
+        tree = _from_record(raw)
         if tree is None:
             continue
-        row: dict[str, object] = {"branch": tree.branch}
+        out[wid] = {"branch": tree.branch}
         if not tree.removed and os.path.isdir(tree.path):
-            row["uncommitted"] = is_dirty(ctx.env, tree, STATUS_TIMEOUT_S)
-        out[wid] = row
+            live.append(tree)
+    for wid, dirty in _dirty_all(ctx, live, STATUS_TIMEOUT_S).items():
+        out[wid]["uncommitted"] = dirty
     return out
+
+
+def _dirty_all(ctx: Ctx, trees: list[Tree], timeout: float) -> dict[str, bool | None]:
+    """is_dirty for many worktrees at once, in one Pool: a run past its deadline has its
+    whole process group killed and reads as unknown (None)."""
+    from looop.core.proc import Pool, Run, Tail, spawn  # lazy: only repo workers run git
+
+    got: dict[str, bool | None] = {t.wid: None for t in trees}
+    if not trees:
+        return got
+    pool = Pool(ctx.clock, STATUS_GRACE_S)
+    try:
+        for tree in trees:
+            started = ctx.clock.monotonic()
+            try:
+                argv = ["git", "-C", tree.path, *_STATUS]
+                proc = spawn(argv, cwd=ctx.paths.data, env=tree_env(ctx.env, tree))
+            except OSError:  # git missing or not startable: unknown, as is_dirty says
+                continue
+            out, err = Tail(STATUS_KEEP), Tail(STATUS_KEEP)
+            pool.add(Run(proc, started + timeout, out, err, label=tree.wid, started=started))
+        for run in pool.finished():
+            if run.exit().ok:
+                got[run.label] = bool(run.out.data().strip())
+    finally:
+        pool.abandon()
+    return got

@@ -59,3 +59,23 @@ def test_the_pulse_sweeps_at_start(ctx: Ctx) -> None:
     stale.write_text("{")
     Pulse(ctx, max_beats=1).run()
     assert not stale.exists()
+
+
+def test_a_killed_writers_temp_in_worktrees_and_a_sandbox_folder_goes(tmp_path: Path) -> None:
+    """A start writes worktrees/<id>.json and sandbox/<id>/srt.json atomically too; the files
+    the worker works in (its checkout, its sandbox's work/) are not swept."""
+    paths = Paths.at(tmp_path / "data")
+    (paths.worktrees / "w1").mkdir(parents=True)
+    (paths.sandbox / "w1" / "work").mkdir(parents=True)
+    dead = _dead_pid()
+    record = paths.worktrees / f".w1.json.tmp.{dead}.abc123"
+    settings = paths.sandbox / "w1" / f".srt.json.tmp.{dead}.abc123"
+    in_checkout = paths.worktrees / "w1" / f".x.tmp.{dead}.abc123"
+    in_work = paths.sandbox / "w1" / "work" / f".x.tmp.{dead}.abc123"
+    for f in (record, settings, in_checkout, in_work):
+        f.write_text("half")
+
+    gone = store.sweep_temps(paths.written_dirs(), time.time())
+
+    assert sorted(gone) == sorted([record, settings])
+    assert in_checkout.exists() and in_work.exists()

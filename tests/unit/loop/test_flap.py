@@ -29,7 +29,7 @@ def test_weighted_percent_counts_recent_changes_more() -> None:
 
 def _beat(paths: Paths, sig: str, policy: FlapPolicy = DEFAULT, **more: str) -> flap.FlapResult:
     items = {"snap:sensor-clock": sig, "goal:a": "x", **more}
-    return flap.track(paths, items, policy, {"snap:sensor-clock": "0"})
+    return flap.track(paths, items, policy, lambda: {"snap:sensor-clock": "0"})
 
 
 def test_toggling_sensor_is_damped_on_its_second_change_and_settles_later(paths: Paths) -> None:
@@ -93,7 +93,7 @@ def test_state_survives_a_restart_and_notes_clear_once_shown(paths: Paths) -> No
     for s in "010":
         _beat(paths, s)
     # a new process reads the same file: still flapping, still pinned
-    again = flap.track(paths, {"snap:sensor-clock": "1"}, DEFAULT, None)
+    again = flap.track(paths, {"snap:sensor-clock": "1"}, DEFAULT, lambda: None)
     assert again.flapping == ["sensor-clock"] and again.pinned == {"snap:sensor-clock": "0"}
     notes = flap.read_notes(paths)
     assert len(notes) == 1
@@ -114,7 +114,7 @@ def test_turned_off_nothing_is_pinned(paths: Paths) -> None:
 def test_a_removed_sensor_is_forgotten_and_corrupt_state_rebaselines(paths: Paths) -> None:
     for s in "010":
         _beat(paths, s)
-    flap.track(paths, {"goal:a": "x"}, DEFAULT, None)
+    flap.track(paths, {"goal:a": "x"}, DEFAULT, lambda: None)
     assert "snap:sensor-clock" not in json.loads(paths.signal_flap.read_text())["items"]
     paths.signal_flap.write_text("{nope")
     assert _beat(paths, "5").flapping == []  # no history: first sight again
