@@ -21,9 +21,24 @@ class UnsafeJSON(ValueError):
     """Valid JSON whose values looop will not carry; the message names the field."""
 
 
+KEY_SHOWN = 60  # characters of one key an error line shows
+
+
 def where(path: list[str | int]) -> str:
-    """A field path as `a.b[2].c` (or `top` for the whole value)."""
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".") or "top"
+    """A field path as `a.b[2].c` (or `top` for the whole value). Keys come from untrusted
+    JSON: control characters show as escapes and a long key is cut, so the path stays on
+    the one line of its error."""
+    return (
+        "".join(f"[{p}]" if isinstance(p, int) else f".{_key(p)}" for p in path).lstrip(".")
+        or "top"
+    )
+
+
+def _key(key: str) -> str:
+    shown = "".join(
+        f"\\x{ord(c):02x}" if ord(c) < 32 or 127 <= ord(c) < 160 else c for c in key[:KEY_SHOWN]
+    )
+    return shown + ("…" if len(key) > KEY_SHOWN else "")
 
 
 def _int_parser(max_digits: int) -> Any:

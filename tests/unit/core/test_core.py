@@ -155,3 +155,14 @@ def test_state_json_sorted(tmp_path: Path) -> None:
     store.write_json(f, {"b": 1, "a": 2})
     assert f.read_text() == '{"a":2,"b":1}\n'
     assert json.loads(f.read_text()) == {"a": 2, "b": 1}
+
+
+def test_a_bad_value_under_a_hostile_key_is_still_named_in_one_line() -> None:
+    from looop.core import jsonsafe
+
+    for key in ["\n", "a\rb", "\x1b[2J", "k" * 500]:
+        with pytest.raises(jsonsafe.UnsafeJSON) as e:
+            jsonsafe.check_values({"cmd": {key: "\x00"}}, 64, allow_nul=False)
+        said = str(e.value)
+        assert "\n" not in said and "\r" not in said and "\x1b" not in said
+        assert said.startswith("field 'cmd.") and len(said) < 200
