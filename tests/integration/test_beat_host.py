@@ -193,6 +193,69 @@ def test_bad_requests_never_end_the_host(data: Path, env: dict[str, str], tmp_pa
     assert beathost.beat_host_pid(env) == host
 
 
+def _start(
+    env: dict[str, str], cwd: Path, *args: str, imports: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`looop worker start ARGS`; imports: with `-X importtime`, so stderr lists what the
+    caller's own interpreter imported."""
+    cmd = [sys.executable, "-X", "importtime", "-m", "looop"] if imports else [LOOOP]
+    return subprocess.run(
+        [*cmd, "worker", "start", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _kill(env: dict[str, str], wid: str) -> None:
+    subprocess.run([LOOOP, "kill", wid], env=env, capture_output=True, timeout=60, check=False)
+
+
+def test_a_worker_start_is_served_by_the_host_as_if_it_ran_in_place(
+    data: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    warm(env, tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    # The worker prints who started it (the supervisor's env is the caller's), then waits.
+    line = 'echo "mark=$MARK"; exec sleep 600'
+    served = _start(
+        dict(env, MARK="served"), work, "w1", "--command", line, "brief one", imports=True
+    )
+    here = _start(
+        dict(env, MARK="here", LOOOP_BEAT_HOST_IDLE="0"),
+        *(work, "w2", "--command", line, "b2"),
+        imports=True,
+    )
+    try:
+        assert served.returncode == here.returncode == 0, served.stderr + here.stderr
+        assert served.stdout.replace("w1", "W") == here.stdout.replace("w2", "W")
+        assert "start-worker w1" in served.stdout
+        # the caller served by the host never loaded the move; the one in place did
+        assert "looop.workers.launch" not in served.stderr
+        assert "looop.workers.launch" in here.stderr
+        for wid, mark in (("w1", "served"), ("w2", "here")):
+            log = data / "sessions" / wid / "output.log"
+            wait_until(lambda: f"mark={mark}" in log.read_text(errors="replace"), timeout=30)
+            assert (data / "prompts" / f"{wid}.md").read_text().rstrip().endswith(
+                "brief one" if wid == "w1" else "b2"
+            )
+        journal = (data / "journal.md").read_text()
+        assert "w1" in journal and "w2" in journal
+        # a refusal exits alike through the host and in place, with the same one line
+        again = _start(env, work, "w1", "--command", line, "x")
+        again_here = _start(dict(env, LOOOP_BEAT_HOST_IDLE="0"), work, "w1", "--command", line, "x")
+        assert again.returncode == again_here.returncode != 0
+        assert again.stderr == again_here.stderr
+        assert "already running" in again.stderr
+    finally:
+        _kill(env, "w1")
+        _kill(env, "w2")
+
+
 def test_a_request_says_exactly_what_the_caller_has() -> None:
     env = {"A": "x=y", "B": "naïve\nline", "EMPTY": "", "ODD": "\udcff"}
     raw = beathost.encode_request(["tick", "--force"], "/some where", env)

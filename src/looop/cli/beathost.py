@@ -1,4 +1,5 @@
-"""The beat host: one preloaded parent per user and looop build that forks `looop tick`s.
+"""The beat host: one preloaded parent per user and looop build that forks `looop tick`s
+(and `looop worker start`s).
 
 A beat from the CLI pays for an interpreter start and for importing sensing, hashing, the
 event log and the data dir's readers: more than the beat itself when the world did not
@@ -55,6 +56,13 @@ PRELOAD = (
     "looop.seed",
     "ctypes",
     "datetime",
+    # what `looop worker start` runs: the move, the executor, the worker's launch and spawn
+    "looop.cli.workerstart",
+    "looop.cli.steerwork",
+    "looop.act.actions",
+    "looop.act.executor",
+    "looop.workers.launch",
+    "looop.sessions.spawner",
 )
 # The interpreter's own settings a caller's environment may change: a caller with others
 # gets a host of its own (the host's interpreter started under its first caller's).
@@ -334,9 +342,19 @@ def decode_request(raw: bytes) -> Request | None:
             req.env[key] = val
         else:
             return None
-    if req.argv not in (["tick"], ["tick", "--force"]) or not req.cwd.startswith("/"):
+    if not req.cwd.startswith("/") or not served_verb(req.argv):
         return None  # only what the CLI's fast path serves
     return req
+
+
+def served_verb(argv: list[str]) -> bool:
+    """A plain `looop tick` or a `looop worker start` the fast path parses: nothing else
+    runs in a child of the host."""
+    if argv in (["tick"], ["tick", "--force"]):
+        return True
+    from looop.cli.workerstart import parse_fast  # lazy: preloaded in the host
+
+    return parse_fast(argv) is not None
 
 
 def _preload() -> dict[str, tuple[int, int]]:
@@ -557,7 +575,7 @@ def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int
         errors="backslashreplace",
         line_buffering=True,
     )
-    _name("looop-tick")
+    _name("looop-tick" if req.argv[0] == "tick" else "looop-start")
     _reply(conn, f"pid {os.getpid()}\n".encode())
     _watch_caller(conn)
     from looop.cli.main import main  # lazy: preloaded in the host; the child runs it

@@ -145,6 +145,12 @@ def _fast_worker(argv: list[str], env: dict[str, str], clock: Clock | None) -> b
     parsed = parse_fast(argv)
     if parsed is None:
         return False
+    if clock is None:  # as a tick: a child of the beat host starts it, the imports paid once
+        from looop.cli.beathost import beat_remotely  # lazy: only a start talks to the host
+
+        code = beat_remotely(argv, env)
+        if code is not None:
+            raise SystemExit(code)
     run_fast(parsed, env, _clock(env, clock))
     return True
 
@@ -175,7 +181,7 @@ def _fast(
 ) -> bool:
     """Serve the hot verbs without importing click (or typing, pathlib, re, json); True when
     served. Workers call these many times an hour. `caller`: see `main`."""
-    if caller is not None:
+    if caller is not None and argv[:1] == ["tick"]:
         return _fast_tick(argv, env, clock, caller)
     handler = _FAST.get(argv[0]) if argv else None
     return handler is not None and handler(argv, env, clock)
