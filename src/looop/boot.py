@@ -203,15 +203,18 @@ def main() -> None:
     gc.set_threshold(GC_THRESHOLD)
     bundle = install(os.environ)
     code: Any = 0
+    served = False  # a tick or worker start the beat host's child ran: this one only waited
     try:
-        from looop.cli.main import main as run  # lazy: after the bundle is in place
+        from looop.cli.main import Served  # lazy: after the bundle is in place
+        from looop.cli.main import main as run  # lazy: ditto
 
         try:
             run()
         except SystemExit as e:
             code = e.code
+            served = isinstance(e, Served)
     finally:
-        light = _light(sys.argv[1:])
+        light = _light(sys.argv[1:], served)
         if bundle is not None:
             sys.meta_path.remove(bundle)
             # only a light verb's modules: a beat's or a worker start's would make every
@@ -223,14 +226,16 @@ def main() -> None:
     raise SystemExit(code)
 
 
-def _light(args: list[str]) -> bool:
-    """A short verb served without click, with no other thread and no exit hook: nothing the
-    interpreter's teardown would still do that anyone could notice."""
+def _light(args: list[str], served: bool = False) -> bool:
+    """A short verb served without click (or one a child of the beat host ran), with no
+    other thread and no exit hook: nothing the interpreter's teardown would still do that
+    anyone could notice."""
     from looop.cli.main import SHORT_VERBS  # lazy: loaded by main() already, from the bundle
 
     if args[:1] == ["_"]:
         args = args[1:]
-    if not args or args[0] not in SHORT_VERBS or "click" in sys.modules:
+    short = served or (bool(args) and args[0] in SHORT_VERBS)
+    if not short or "click" in sys.modules:
         return False
     threading = sys.modules.get("threading")
     if threading is not None and threading.active_count() > 1:

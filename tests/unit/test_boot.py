@@ -260,3 +260,11 @@ def test_a_light_verb_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
         os.close(w)
     assert p.returncode == 0
     assert p.stderr == ""
+
+
+def test_a_tick_ends_light_only_when_the_beat_host_ran_it() -> None:
+    # served: this process only waited for the host's child, so no teardown is owed
+    assert boot._light(["tick"], served=True) is ("click" not in sys.modules)
+    assert boot._light(["worker", "start", "w1", "go"], served=True) is ("click" not in sys.modules)
+    assert not boot._light(["tick"])  # a beat in place ran everything here: a full exit
+    assert not boot._light(["worker", "start", "w1", "go"])

@@ -119,6 +119,11 @@ def _fast_cost(argv: list[str], env: dict[str, str], clock: Clock | None) -> boo
     return True
 
 
+class Served(SystemExit):
+    """The verb ran in a child of the beat host; this process only waited for its exit code,
+    so it ends as a light verb does (see looop.boot)."""
+
+
 def _fast_tick(
     argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
 ) -> bool:
@@ -132,7 +137,7 @@ def _fast_tick(
 
         code = beat_remotely(argv, env)
         if code is not None:
-            raise SystemExit(code)
+            raise Served(code)
     from looop.cli.tickfast import run_tick  # lazy: only tick runs a beat
 
     run_tick(env, _clock(env, clock), force, caller)
@@ -150,7 +155,7 @@ def _fast_worker(argv: list[str], env: dict[str, str], clock: Clock | None) -> b
 
         code = beat_remotely(argv, env)
         if code is not None:
-            raise SystemExit(code)
+            raise Served(code)
     run_fast(parsed, env, _clock(env, clock))
     return True
 
