@@ -105,6 +105,8 @@ def test_a_tick_is_served_by_the_host_as_if_it_ran_in_place(
 
     assert words(served.stderr) == words(here.stderr)
     assert beathost.beat_host_pid(env) == host  # one host served them all
+    # the kernel reaped the beats it forked: no zombie waits on the host
+    wait_until(lambda: not psutil.Process(host).children(), timeout=30)
 
 
 def test_a_failing_beat_exits_with_the_same_code_through_the_host(

@@ -398,6 +398,10 @@ def serve(argv: list[str]) -> int:
     if started is None:
         return 0
     key, base, idle_s, ready_fd, lock_fd = started
+    import signal  # lazy: the host process only
+
+    # the kernel reaps each beat the host forks: no intermediate process, no zombie
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     files = _preload()
     _name("looop-beat")
     path = beat_socket(key, base)
@@ -502,23 +506,21 @@ def _serve_one(
             try:
                 listener.close()
                 os.close(lock_fd)
-                _intermediate(conn, req, fds, caller)
+                _child(conn, req, fds, caller)
             finally:
                 os._exit(0)
     finally:
         _close_all(fds)  # the child has its own copies: a caller's pipe must see its EOF
-    try:
-        os.waitpid(pid, 0)  # the intermediate exits as soon as the beat is forked
-    except ChildProcessError:
-        pass
     return False
 
 
-def _intermediate(conn: socket.socket, req: Request, fds: list[int], caller: int) -> None:
-    """Fork the beat and go: the beat is adopted by init, the host reaps only this."""
+def _child(conn: socket.socket, req: Request, fds: list[int], caller: int) -> None:
+    """The forked beat, in a session of its own; the kernel reaps it (SIGCHLD ignored in
+    the host), so nothing waits for it there."""
+    import signal  # lazy: a served beat only
+
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # its sensors and runner are waited for
     os.setsid()
-    if os.fork() > 0:
-        return
     code: int | None = 1
     try:
         code = _beat(conn, req, fds, caller)
