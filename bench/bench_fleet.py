@@ -85,6 +85,7 @@ def _cli(looop: str, args: list[str], env: dict[str, str]) -> float:
 
 def run() -> list[dict[str, object]]:
     import looop
+    from looop.cli.beathost import stop_beat_host
     from looop.sessions.host import stop_host
 
     subprocess.run(
@@ -120,6 +121,7 @@ def run() -> list[dict[str, object]]:
         data = Path(d) / "fleet"
         cenv = dict(env, LOOOP_DATA_DIR=str(data), LOOOP_MAX_WORKERS=str(FLEET + 2))
         subprocess.run([looop_bin, "init", "--no-sandbox"], env=cenv, capture_output=True)
+        stop_beat_host(cenv)  # the first start finds none, as a user's first does
         starts, bases = [], []
         for i in range(ROUNDS):
             bases.append(_cli(sys.executable, ["-c", "pass"], cenv))
@@ -137,7 +139,12 @@ def run() -> list[dict[str, object]]:
                 "ratio": round(statistics.median(starts) / base, 2),
                 "target": "<= 100 ms",
                 "ok": statistics.median(starts) <= 0.100,
-                "note": "worker start: baseline = python -c pass, interleaved",
+                "note": (
+                    "worker start: baseline = python -c pass, interleaved; the installed "
+                    "console script as a user types it: the first start finds no beat host, "
+                    f"runs in place ({starts[0] * 1000:.0f} ms, counted in the rounds) and "
+                    "starts one, which serves the rest (a fork, not the imports)"
+                ),
             }
         )
         # (c) memory: FLEET idle workers started by the CLI, PSS per worker and in total

@@ -15,7 +15,7 @@ from pathlib import Path
 
 MB = 1024 * 1024
 TOTAL = 50 * MB
-PUMP_ROUNDS = 25  # interleaved pairs: this VM is noisy (a single pair swings ±20%); the median of 25 holds
+PUMP_ROUNDS = 25  # interleaved pairs: a single pair swings ±20% on this VM; a median of 25 holds
 # A stream of 120-column text lines, like an agent printing a big file.
 PRINTER = (
     "import sys\n"
