@@ -148,6 +148,7 @@ class StartWorker:
     sandbox: SandboxPolicy | None = None  # None: the config decides
     repo: str | None = None  # run it in its own git worktree of this repo
     branch: str | None = None  # that worktree's branch (default looop/<id>)
+    resume: bool = False  # `looop up` starts it again on its conversation after a crash
 
     def __post_init__(self) -> None:
         _set(self, "id", worker_target(self.id))

@@ -278,6 +278,7 @@ def _start_worker(
         decided=actor == "pulse",
         repo=a.repo,
         branch=a.branch,
+        resume=a.resume,
     )
 
 
@@ -338,9 +339,15 @@ def _send_key(ctx: Ctx, knobs: Knobs, a: SendKey) -> None:
 def _restart_session(ctx: Ctx, knobs: Knobs, a: RestartSession) -> None:
     # lazy: only worker moves load the session client
     from looop.sessions import restart
-    from looop.workers.launch import normalise_target
+    from looop.workers.launch import WorkerError, normalise_target
+    from looop.workers.resume import restart_worker
 
     wid = normalise_target(a.id)
+    try:
+        if restart_worker(ctx, knobs, wid) is not None:
+            return  # started again on its agent conversation
+    except WorkerError as e:
+        raise ExecError(f"restart_session: {e}") from e
     _sessions_call("restart_session", lambda: restart(ctx.paths.data, wid))
 
 

@@ -85,6 +85,16 @@ def _opt_int(tag: str, obj: dict[str, Any], field: str, bounds: tuple[int, int])
     return v
 
 
+def _opt_bool(tag: str, obj: dict[str, Any], field: str) -> bool:
+    """Absent and null both mean false."""
+    v = obj.get(field)
+    if v is None:
+        return False
+    if not isinstance(v, bool):
+        raise _bad(tag, field, "true or false")
+    return v
+
+
 def _keys(obj: dict[str, Any]) -> tuple[str, ...]:
     v = obj.get("keys")
     if not isinstance(v, list) or not v or not all(isinstance(k, str) and k for k in v):
@@ -130,6 +140,7 @@ def _build(tag: str, o: dict[str, Any]) -> Action:
                 sandbox=_sandbox(tag, o),
                 repo=opt(tag, o, "repo"),
                 branch=opt(tag, o, "branch"),
+                resume=_opt_bool(tag, o, "resume"),
             )
         case "kill_worker":
             return KillWorker(id=s(tag, o, "id"), reason=opt(tag, o, "reason") or "")

@@ -202,6 +202,11 @@ def up_cmd(json_log: bool, web: bool | None) -> None:
 
     ctx = make_ctx()
     res = start_detached(ctx, json_log)
+    for wid, why in res.resumed:
+        if why is None:
+            click.echo(f"resumed worker {wid} on its conversation · looop shot {wid}")
+        else:
+            click.echo(f"looop: {why}", err=True)
     if res.started:
         click.echo(f"pulse started (pid {res.pid}) · follow it: looop log pulse -f")
     else:

@@ -10,6 +10,7 @@ import click
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx, process_clock, process_env
 from looop.cli.tells import run_tell, run_told
+from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.human.mailbox import (
     answer,
@@ -22,11 +23,28 @@ from looop.human.mailbox import (
 
 @click.command("ask", help="Ask a human and wait: prints only the answer on stdout.")
 @click.argument("worker", required=False, shell_complete=idcomplete.workers)
-@click.option("--prompt", "-p", required=True, help="The one question to answer.")
+@click.option("--prompt", "-p", default=None, help="The one question to answer.")
 @click.option("--ref", default=None, help="A file or URL the human should look at.")
 @click.option("--options", default=None, help="Comma-separated choices, e.g. yes,no.")
-def ask_cmd(worker: str | None, prompt: str, ref: str | None, options: str | None) -> None:
+@click.option(
+    "--wait",
+    "wait_id",
+    default=None,
+    metavar="ASK_ID",
+    help="Wait again for the answer to your own pending ask (a resumed worker's).",
+)
+def ask_cmd(
+    worker: str | None,
+    prompt: str | None,
+    ref: str | None,
+    options: str | None,
+    wait_id: str | None,
+) -> None:
     ctx = make_ctx(events_to=None)
+    if (prompt is None) == (wait_id is None):
+        raise LooopError(
+            "give --prompt (a new question) or --wait ASK_ID (an earlier one), one of them"
+        )
 
     who = worker or ctx.env.get("LOOOP_SESSION_ID", "")
     if not who:
@@ -35,20 +53,24 @@ def ask_cmd(worker: str | None, prompt: str, ref: str | None, options: str | Non
             "inside a worker (LOOOP_SESSION_ID)"
         )
     check_worker(who, "worker id" if worker else "LOOOP_SESSION_ID")
-    opts = [o.strip() for o in (options or "").split(",") if o.strip()]
     p = ctx.paths
-    rec = new_ask(p.asks, p.answers, who, prompt, ref, opts, ctx.clock.now())
-    ctx.events.record("ask", id=rec["id"], worker=who)
-    from looop.human.notify import notify  # lazy: hot path: only `ask` notifies
+    if wait_id is not None:
+        rec = _own_pending(ctx, who, wait_id)
+    else:
+        assert prompt is not None
+        opts = [o.strip() for o in (options or "").split(",") if o.strip()]
+        rec = new_ask(p.asks, p.answers, who, prompt, ref, opts, ctx.clock.now())
+        ctx.events.record("ask", id=rec["id"], worker=who)
+        from looop.human.notify import notify  # lazy: hot path: only `ask` notifies
 
-    notify(
-        ctx,
-        f"{who} asks: {prompt}"
-        + (f" ({', '.join(opts)})" if opts else "")
-        + f"\nanswer: looop answer {rec['id']} …",
-        rec["id"],
-        "ask",
-    )
+        notify(
+            ctx,
+            f"{who} asks: {prompt}"
+            + (f" ({', '.join(opts)})" if opts else "")
+            + f"\nanswer: looop answer {rec['id']} …",
+            rec["id"],
+            "ask",
+        )
     knobs = ctx.knobs()
     limit = knobs.real("ask_timeout_s")
     sys.stderr.write(
@@ -71,6 +93,23 @@ def ask_cmd(worker: str | None, prompt: str, ref: str | None, options: str | Non
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     for msg in told:
         sys.stdout.write(f"---\ntold: {msg}\n")
+
+
+def _own_pending(ctx: Ctx, who: str, ask_id: str) -> dict[str, str]:
+    """`ask --wait ID`: one of `who`'s own asks, still pending or answered (its answer is
+    printed again: the worker that asked may have died before it read it)."""
+    from looop.human.tellbox import id_number  # lazy: only --wait checks an ask id
+
+    p = ctx.paths
+    name = f"{ask_id}.json"
+    if id_number(ask_id, who) == 0 or not (
+        (p.asks / name).is_file() or (p.answers / name).is_file()
+    ):
+        raise LooopError(
+            f"no ask '{ask_id}' of worker {who} to wait for — `looop asks` lists the pending "
+            "ones; ask anew with --prompt"
+        )
+    return {"id": ask_id}
 
 
 @click.command("asks", help="List pending asks (LIVE: the worker waits; STRANDED: it is gone).")

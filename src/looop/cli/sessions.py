@@ -283,12 +283,24 @@ def resize_cmd(sid: str, size: str, as_json: bool) -> None:
     _emit(res, as_json, f"resized {sid} to {cols}x{rows}")
 
 
-@click.command("restart", help="Restart a session's command (the log keeps growing).")
+@click.command(
+    "restart",
+    help="Restart a session's command (the log keeps growing); a worker with a recorded agent "
+    "conversation starts again on it, dead or alive.",
+)
 @click.argument("sid", shell_complete=idcomplete.sessions)
 @click.option("--json", "as_json", is_flag=True)
 def restart_cmd(sid: str, as_json: bool) -> None:
+    from looop.workers.resume import restart_worker  # lazy: only restart resumes
+
     ctx = make_ctx(events_to=None)
-    _emit(restart(ctx.paths.data, _sid(sid, True)), as_json, f"restarting {sid}")
+    target = _sid(sid, True)
+    done = restart_worker(ctx, ctx.knobs(), target)
+    if done is not None:
+        conv = done.get("conversation")
+        _emit(done, as_json, f"resumed {target}" + (f" on conversation {conv}" if conv else ""))
+        return
+    _emit(restart(ctx.paths.data, target), as_json, f"restarting {sid}")
 
 
 @click.command("attach", help="Attach this terminal to a session; Ctrl-\\ twice detaches.")

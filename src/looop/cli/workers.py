@@ -43,6 +43,13 @@ def worker_group() -> None:
 @click.option(
     "--branch", default=None, metavar="NAME", help="That worktree's branch (default looop/ID)."
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    default=False,
+    help="If its session dies without an end (reboot, crash), `looop up` starts it again on "
+    "its agent conversation.",
+)
 @JOURNAL_OPT
 def worker_start(
     worker_id: str,
@@ -53,13 +60,14 @@ def worker_start(
     sandbox: bool | None,
     repo: str | None,
     branch: str | None,
+    resume: bool,
     journal: str | None,
 ) -> None:
     start = Start()
     start.worker_id, start.prompt, start.journal = worker_id, prompt, journal
     start.runner, start.command, start.verify = runner, command, verify
     start.sandbox = None if sandbox is None else ("on" if sandbox else "off")
-    start.repo, start.branch = repo, branch
+    start.repo, start.branch, start.resume = repo, branch, resume
     click.echo(start_worker_lines(start, make_ctx(), started_ok), nl=False)
 
 

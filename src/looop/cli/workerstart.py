@@ -28,6 +28,7 @@ _OPTS = {
 }
 # flag -> the `sandbox` field it sets
 _FLAGS = {"--sandbox": "on", "--no-sandbox": "off"}
+RESUME_FLAG = "--resume"  # `looop up` starts it again on its conversation after a crash
 
 
 class Start:
@@ -37,6 +38,7 @@ class Start:
         "journal",
         "prompt",
         "repo",
+        "resume",
         "runner",
         "sandbox",
         "verify",
@@ -53,11 +55,12 @@ class Start:
         self.sandbox: str | None = None  # "on" / "off"; None: the config decides
         self.repo: str | None = None  # run it in its own git worktree of this repo
         self.branch: str | None = None
+        self.resume = False
 
 
 def parse_fast(argv: list[str]) -> Start | None:
     """`worker start ID [PROMPT] [--runner R] [--command C] [--verify V] [-j J]
-    [--sandbox | --no-sandbox] [--repo PATH] [--branch NAME]`, options in
+    [--sandbox | --no-sandbox] [--repo PATH] [--branch NAME] [--resume]`, options in
     any order, `--opt=value` too; None sends everything else to click."""
     if len(argv) < 2 or argv[0] not in ("worker", "w") or argv[1] != "start":
         return None
@@ -70,7 +73,11 @@ def parse_fast(argv: list[str]) -> Start | None:
         name, value = tok, None
         if tok.startswith("--") and "=" in tok:
             name, value = tok.split("=", 1)
-        if tok in _FLAGS:
+        if tok == RESUME_FLAG:
+            if start.resume:
+                return None
+            start.resume = True
+        elif tok in _FLAGS:
             if "sandbox" in seen:
                 return None  # both flags, or one twice: click words it
             seen.add("sandbox")
@@ -120,6 +127,8 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
         v = getattr(start, k)
         if v is not None:
             obj[k] = v
+    if start.resume:
+        obj["resume"] = True
     if start.repo is not None:
         import os  # lazy: only a repo worker needs a path made whole
 

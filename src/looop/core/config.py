@@ -70,7 +70,7 @@ class CostSpec:
 
 
 class Runner:
-    __slots__ = ("cost", "name", "sandbox", "tick", "worker")
+    __slots__ = ("cost", "name", "resume", "sandbox", "tick", "worker")
 
     def __init__(
         self,
@@ -79,12 +79,14 @@ class Runner:
         worker: str | None,
         cost: CostSpec | None = None,
         sandbox: SandboxPolicy | None = None,
+        resume: str | None = None,
     ) -> None:
         self.name = name
         self.tick = tick
         self.worker = worker
         self.cost = cost
         self.sandbox = sandbox  # None: the top-level setting decides
+        self.resume = resume  # how a worker is started again on its conversation; None: never
 
     def __repr__(self) -> str:
         return f"Runner({self.name!r}, tick={self.tick!r}, worker={self.worker!r})"
@@ -199,6 +201,7 @@ def parse_config(obj: Any, source: str) -> Config:
                 worker=worker,
                 cost=_cost_spec(spec.get("cost"), source, f"runners.{name}.cost"),
                 sandbox=_sandbox_key(spec, source, where),
+                resume=_opt_str(spec, "resume", source, where),
             )
         d = obj.get("default")
         if d is not None and not isinstance(d, str):
@@ -221,7 +224,11 @@ def parse_config(obj: Any, source: str) -> Config:
         if not isinstance(name, str) or not name:
             raise bad_config_value(source, "runner", "a runner name", name)
         runners[name] = Runner(
-            name=name, tick=tick, worker=worker, cost=_cost_spec(obj.get("cost"), source, "cost")
+            name=name,
+            tick=tick,
+            worker=worker,
+            cost=_cost_spec(obj.get("cost"), source, "cost"),
+            resume=_opt_str(obj, "resume_command", source, ""),
         )
         default = name
     cfg = Config(default=default, runners=runners, raw=obj, source=source, exists=True)

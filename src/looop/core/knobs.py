@@ -349,6 +349,7 @@ _TOP_KEYS = (
     "tick_command",
     "tick",
     "worker_command",
+    "resume_command",
     "interactive",
     "runner",
     "cost",
@@ -360,7 +361,7 @@ _TOP_KEYS = (
     "web",
     "v",
 )
-_RUNNER_KEYS = ("tick", "worker", "interactive", "cost", "sandbox")
+_RUNNER_KEYS = ("tick", "worker", "interactive", "cost", "sandbox", "resume")
 
 
 def unknown_key_warnings(cfg: Config) -> list[str]:

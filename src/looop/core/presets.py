@@ -16,27 +16,41 @@ PRESETS: dict[str, dict[str, str]] = {
     "claude": {
         "tick": "claude -p --output-format stream-json --verbose "
         "--dangerously-skip-permissions --model sonnet",
-        "worker": 'claude --dangerously-skip-permissions --model opus "$(cat {{prompt_file}})"',
+        # the worker is given its conversation id, so looop can resume it (workers/resume.py)
+        "worker": "claude --dangerously-skip-permissions --model opus --session-id {{session_id}} "
+        '"$(cat {{prompt_file}})"',
+        "resume": "claude --dangerously-skip-permissions --model opus --resume {{session_id}} "
+        '"$(cat {{prompt_file}})"',
     },
     "codex": {
         # `-` reads the prompt from stdin
         "tick": "codex exec --json --skip-git-repo-check "
         "--dangerously-bypass-approvals-and-sandbox -",
         "worker": 'codex --dangerously-bypass-approvals-and-sandbox "$(cat {{prompt_file}})"',
+        # codex names its conversation itself: looop finds it in $CODEX_HOME/sessions
+        "resume": "codex resume --dangerously-bypass-approvals-and-sandbox {{session_id}} "
+        '"$(cat {{prompt_file}})"',
     },
     "opencode": {
         # with no message argument, `opencode run` reads the message from stdin
         "tick": "opencode run --format json",
         "worker": 'opencode --prompt "$(cat {{prompt_file}})"',
+        # opencode names its conversation itself: looop asks `opencode session list`
+        "resume": 'opencode --session {{session_id}} --prompt "$(cat {{prompt_file}})"',
     },
     "pi": {
         "tick": "pi -p --mode json -ne --model claude-sonnet-4-5 --thinking low @{{prompt_file}}",
         # the newest opus pi 0.73 knows; an unknown id makes pi exit at once
-        "worker": "pi --model claude-opus-4-7 --thinking medium @{{prompt_file}}",
+        # pi writes its conversation to the file --session names (made when missing)
+        "worker": 'pi --session "$HOME/.pi/agent/sessions/looop/{{session_id}}.jsonl" '
+        "--model claude-opus-4-7 --thinking medium @{{prompt_file}}",
+        "resume": 'pi --session "$HOME/.pi/agent/sessions/looop/{{session_id}}.jsonl" '
+        "--model claude-opus-4-7 --thinking medium @{{prompt_file}}",
     },
 }
 DEFAULT_RUNNER = "claude"
 PLACEHOLDER = "{{prompt_file}}"
+SESSION_ID = "{{session_id}}"  # the worker's agent conversation id (workers/resume.py)
 
 
 def default_config_obj() -> dict[str, Any]:

@@ -28,6 +28,8 @@ class UpResult:
     started: bool
     pid: str
     log: str
+    # workers started again on their conversation: (id, None) or (id, why it could not)
+    resumed: tuple[tuple[str, str | None], ...] = ()
 
 
 def pulse_log(ctx: Ctx) -> str:
@@ -68,10 +70,13 @@ def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpR
                 f"a foreground `looop tick` holds the beat (pid {holder[1]}) — start the "
                 "pulse once it has finished"
             )
+        if holder is None:
+            preflight(ctx)
+        # before the pulse's first beat, which would call their asks STRANDED
+        resumed = _resume_workers(ctx)
         if holder is not None:
             # attaching to a running pulse needs no runner on this shell's PATH
-            return UpResult(False, holder[1], pulse_log(ctx))
-        preflight(ctx)
+            return UpResult(False, holder[1], pulse_log(ctx), resumed)
         env = ctx.child_env(
             {
                 "LOOOP_LOG_FORMAT": "json" if json_log else "human",
@@ -93,7 +98,7 @@ def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpR
         deadline = ctx.clock.monotonic() + READY_TIMEOUT_SECS
         while ctx.clock.monotonic() < deadline:
             if store.flock_held(ctx.paths.lock_file):
-                return UpResult(True, pulse_pid(ctx.paths), pulse_log(ctx))
+                return UpResult(True, pulse_pid(ctx.paths), pulse_log(ctx), resumed)
             try:
                 alive = get_session(ctx.paths.data, PULSE).alive
             except SessionError:
@@ -104,6 +109,16 @@ def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpR
         tail = store.tail_lines(ctx.paths.sessions / PULSE / "output.log", 1)
         why = tail[-1] if tail else "no output"
         raise LooopError(f"the pulse did not start: {why} — see {pulse_log(ctx)}")
+
+
+def _resume_workers(ctx: Ctx) -> tuple[tuple[str, str | None], ...]:
+    """Workers with the `resume` policy whose session died without an end start again."""
+    from looop.workers.resume import resume_dead  # lazy: only `up` resumes workers
+
+    try:
+        return tuple(resume_dead(ctx, ctx.knobs()))
+    except (LooopError, OSError) as e:  # an unreadable fleet: the pulse still starts
+        return (("*", f"workers not resumed: {e}"),)
 
 
 @dataclass

@@ -201,11 +201,13 @@ def start_worker(
     decided: bool = False,
     repo: str | None = None,
     branch: str | None = None,
+    resume: bool = False,
 ) -> Started:
     """cfg: the beat's config when a decision starts the worker (None reads the file);
     sandbox: this worker's own setting (None: the runner's, else the config's); decided: the
     pulse's own move, which may turn the sandbox on but never loosen what the config set;
-    repo/branch: run it in its own git worktree of `repo` (workers/worktree.py)."""
+    repo/branch: run it in its own git worktree of `repo` (workers/worktree.py); resume:
+    `looop up` starts it again on its conversation if its session dies without an end."""
     wid = normalise_target(worker_id)
     if branch is not None and repo is None:
         raise WorkerError(f"worker {wid}: a branch needs a repo (--repo PATH)")
@@ -276,6 +278,9 @@ def start_worker(
     if policy.on:
         contract = sbx.with_note(contract, wid)
     store.atomic_write(prompt_path, contract + prompt.rstrip("\n") + "\n")
+    from looop.workers import resume as rsm  # lazy: a cycle (resume starts workers too)
+
+    template, conv, find = rsm.plan_start(template, r.resume)
     line = substitute_prompt_file(template, prompt_path)
     if policy.on:
         try:
@@ -303,6 +308,9 @@ def start_worker(
         if tree is not None:
             wt.undo(ctx, tree)
         raise WorkerError(f"worker {wid} did not start: {e}") from e
+    cwd = tree.path if tree is not None else str(ctx.paths.data)
+    word = "resume" if resume else "never"
+    rsm.note_start(ctx, wid, r.name, r.resume, conv, find, cwd, policy, word, env, tree is not None)
     if tree is not None:
         ctx.events.record(
             "worker_started", id=wid, runner=r.name, sandbox=policy.on, branch=tree.branch
@@ -318,6 +326,7 @@ def end_generation(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
     for name in (f"{wid}.cmd", f"{wid}.json"):
         store.remove(ctx.paths.verify / name)
     store.remove(ctx.paths.sandbox / wid / SANDBOX_SETTINGS)  # sandboxed() reads it
+    store.remove(ctx.paths.data / "resume" / f"{wid}.json")  # its conversation: workers/resume
     if os.path.exists(ctx.paths.worktrees / f"{wid}.json"):
         from looop.workers.worktree import release  # lazy: only a repo worker has a worktree
 

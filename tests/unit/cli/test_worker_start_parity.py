@@ -44,7 +44,12 @@ CASES: list[list[str]] = [
     ["worker", "start", "w1", "--branch", "b", "--command", "sleep 600", "go"],
     ["worker", "start", "w1", "--repo", "", "--command", "sleep 600", "go"],
     ["worker", "start", "w1", "--repo", "/a", "--repo", "/b", "go"],
+    ["worker", "start", "w1", "--resume", "--command", "sleep 600", "go"],
+    ["worker", "start", "w1", "--resume", "--resume", "--command", "sleep 600", "go"],
 ]
+
+
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 
 
 def _files(data: Path) -> dict[str, str]:
@@ -53,7 +58,8 @@ def _files(data: Path) -> dict[str, str]:
         rel = p.relative_to(data).as_posix()
         if rel.startswith(("sessions", ".", "runs")) or not p.is_file():
             continue
-        out[rel] = re.sub(r"\.tmp\.\d+\.[0-9a-f]{6}", ".tmp.N", p.read_text(errors="replace"))
+        text = re.sub(r"\.tmp\.\d+\.[0-9a-f]{6}", ".tmp.N", p.read_text(errors="replace"))
+        out[rel] = re.sub(_UUID, "UUID", text)  # a worker's conversation id is minted fresh
     return out
 
 

@@ -1,0 +1,538 @@
+"""Resumable workers: each worker's agent conversation id in its own record, and the start
+again on that conversation after a reboot or a dead supervisor.
+
+`resume/<id>.json` (atomic, read strictly) holds what a start again needs: the runner's
+`resume` template as it stood when the worker started, the conversation id, the working
+directory, the sandbox setting, the worktree flag and the policy (`resume`: `looop up` starts
+it again when its session died without a recorded end). claude and pi are GIVEN their id at
+start (`{{session_id}}` in the worker line); codex and opencode name their own, which is found
+after the start in their own files (`find`), bounded, and believed only when it is an id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from looop.core import store
+from looop.core.config import PLACEHOLDER, Config, Knobs, substitute_prompt_file
+from looop.core.context import Ctx
+from looop.core.errors import CorruptState, LooopError
+from looop.core.presets import SESSION_ID
+from looop.core.sandboxpolicy import SandboxPolicy, parse_sandbox
+from looop.human.mailbox import pending
+from looop.sessions import Session, SessionError, get_session, kill, list_sessions, spawn
+from looop.workers.launch import (
+    PULSE,
+    WORKER_SIZE,
+    WorkerError,
+    normalise_target,
+    worker_argv,
+)
+
+RESUME_DIR = "resume"
+POLICIES = ("resume", "never")
+# What a conversation id may be before it goes on a command line: claude's and codex's UUIDs,
+# opencode's `ses_…`, pi's UUID. Nothing a shell reads specially.
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+_MAX_RECORD = 64 * 1024
+# Finding codex's id: at most this many rollout files looked at, this much of each read.
+_MAX_FILES = 400
+_HEAD = 1024 * 1024
+_FIND_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class Record:
+    wid: str
+    runner: str
+    resume: str | None  # the runner's resume template when the worker started; None: never
+    conversation: str | None
+    cwd: str
+    sandbox: SandboxPolicy
+    policy: str  # "resume": `looop up` starts it again; "never": only `looop restart` does
+    started: float  # epoch seconds of the first start (codex's files are looked for after it)
+    find: str | None = None  # "codex" / "opencode": the id is found after start in its files
+    home: str | None = None  # where that CLI keeps them ($CODEX_HOME)
+    repo: bool = False  # it runs in its own worktree (worktrees/<id>.json)
+
+
+def record_path(ctx: Ctx, wid: str) -> Path:
+    return ctx.paths.data / RESUME_DIR / f"{wid}.json"
+
+
+def valid_id(conv: str) -> bool:
+    return _ID.fullmatch(conv) is not None
+
+
+def mint() -> str:
+    """A fresh conversation id (a version-4 UUID, as claude's --session-id wants)."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def with_session_id(template: str, conv: str) -> str:
+    """The template with its {{session_id}} filled (an id never needs quoting: see _ID)."""
+    if not valid_id(conv):
+        raise WorkerError(f"conversation id {conv[:40]!r} is not an id (letters, digits, - and _)")
+    return template.replace(SESSION_ID, conv)
+
+
+def _program(template: str) -> str:
+    """The CLI a template runs: its first word's base name."""
+    words = template.split()
+    return os.path.basename(words[0]) if words else ""
+
+
+def plan_start(template: str, resume: str | None) -> tuple[str, str | None, str | None]:
+    """(the worker line with its conversation id given, the id, which CLI's files hold an id
+    it names itself). A line without {{session_id}} gives none; then a resume template that
+    needs one is filled from the CLI's own files when it is codex or opencode."""
+    if SESSION_ID in template:
+        conv = mint()
+        return with_session_id(template, conv), conv, None
+    find = None
+    if resume is not None and SESSION_ID in resume and _program(resume) in ("codex", "opencode"):
+        find = _program(resume)
+    return template, None, find
+
+
+def _encode_sandbox(p: SandboxPolicy) -> Any:
+    if not p.on:
+        return "off"
+    if not (p.write or p.deny_read or p.domains):
+        return "on"
+    return {"write": list(p.write), "deny_read": list(p.deny_read), "domains": list(p.domains)}
+
+
+def write_record(ctx: Ctx, rec: Record) -> None:
+    store.write_json(
+        record_path(ctx, rec.wid),
+        {
+            "v": 1,
+            "id": rec.wid,
+            "runner": rec.runner,
+            "resume": rec.resume,
+            "conversation": rec.conversation,
+            "cwd": rec.cwd,
+            "sandbox": _encode_sandbox(rec.sandbox),
+            "policy": rec.policy,
+            "started": rec.started,
+            "find": rec.find,
+            "home": rec.home,
+            "repo": rec.repo,
+        },
+    )
+
+
+def note_start(
+    ctx: Ctx,
+    wid: str,
+    runner: str,
+    resume: str | None,
+    conv: str | None,
+    find: str | None,
+    cwd: str,
+    sandbox: SandboxPolicy,
+    policy: str,
+    env: dict[str, str],
+    repo: bool,
+) -> None:
+    """The record of a worker that just started. A record that cannot be written leaves the
+    worker running and says it cannot be resumed (the start itself succeeded)."""
+    home = None
+    if find == "codex":
+        home = env.get("CODEX_HOME") or os.path.join(env.get("HOME", "/nonexistent"), ".codex")
+    rec = Record(wid, runner, resume, conv, cwd, sandbox, policy, ctx.clock.now(), find, home, repo)
+    try:
+        write_record(ctx, rec)
+    except OSError as e:
+        store.remove(record_path(ctx, wid))
+        ctx.events.emit(
+            "warn", "worker.resume", f"worker {wid} cannot be resumed: its record: {e.strerror}"
+        )
+
+
+def forget(ctx: Ctx, wid: str) -> None:
+    store.remove(record_path(ctx, wid))
+
+
+def _bad(wid: str, path: Path, why: str) -> WorkerError:
+    return WorkerError(
+        f"worker {wid}: its resume record {path} is unreadable ({why}) — start it again "
+        f"with `looop worker start {wid} …`"
+    )
+
+
+def read_record(ctx: Ctx, wid: str) -> Record | None:
+    """The worker's record, None when it has none; a record that is not exactly what
+    write_record writes is refused with one line (a hand edit never reaches a command line)."""
+    path = record_path(ctx, wid)
+    try:
+        raw = store.read_regular(path, _MAX_RECORD)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise _bad(wid, path, e.strerror or str(e)) from None
+    if len(raw) > _MAX_RECORD:
+        raise _bad(wid, path, "too large")
+    try:
+        from looop.core import jsonsafe  # lazy: only a resume reads JSON this strictly
+
+        obj = jsonsafe.loads(raw)
+    except (CorruptState, ValueError) as e:
+        raise _bad(wid, path, str(e)[:200]) from None
+    if not isinstance(obj, dict) or obj.get("v") != 1 or obj.get("id") != wid:
+        raise _bad(wid, path, "not a version 1 record of this worker")
+
+    def text(key: str, optional: bool = False) -> str | None:
+        v = obj.get(key)
+        if v is None and optional:
+            return None
+        if not isinstance(v, str) or not v or "\x00" in v:
+            raise _bad(wid, path, f"field '{key}' must be a string")
+        return v
+
+    conv = text("conversation", True)
+    if conv is not None and not valid_id(conv):
+        raise _bad(wid, path, "field 'conversation' is not an id (letters, digits, - and _)")
+    policy = obj.get("policy")
+    if policy not in POLICIES:
+        raise _bad(wid, path, "field 'policy' must be " + " or ".join(POLICIES))
+    find = obj.get("find")
+    if find not in (None, "codex", "opencode"):
+        raise _bad(wid, path, "field 'find' must be codex, opencode or null")
+    started = obj.get("started")
+    if isinstance(started, bool) or not isinstance(started, int | float):
+        raise _bad(wid, path, "field 'started' must be a number")
+    repo = obj.get("repo")
+    if not isinstance(repo, bool):
+        raise _bad(wid, path, "field 'repo' must be true or false")
+    try:
+        sandbox = parse_sandbox(obj.get("sandbox"), "sandbox")
+    except (ValueError, LookupError):
+        raise _bad(wid, path, "field 'sandbox' is not a sandbox setting") from None
+    cwd = text("cwd")
+    assert cwd is not None
+    if not cwd.startswith("/"):
+        raise _bad(wid, path, "field 'cwd' must be an absolute path")
+    runner = text("runner")
+    assert runner is not None
+    return Record(
+        wid=wid,
+        runner=runner,
+        resume=text("resume", True),
+        conversation=conv,
+        cwd=cwd,
+        sandbox=sandbox,
+        policy=str(policy),
+        started=float(started),
+        find=find,
+        home=text("home", True),
+        repo=repo,
+    )
+
+
+# -- finding an id a CLI named itself --------------------------------------------------------
+
+
+def _marker(wid: str) -> str:
+    return f"You are worker `{wid}`"  # the contract's first line names the worker
+
+
+def find_codex(home: str, cwd: str, wid: str, since: float) -> str | None:
+    """The id of the codex conversation this worker started: the earliest rollout under
+    `home/sessions/` written since the start whose first line is codex's session_meta for
+    `cwd` and whose first MiB names the worker. Bounded; a file it cannot read is skipped."""
+    base = os.path.join(home, "sessions")
+    files: list[tuple[float, str]] = []
+    try:
+        for root, dirs, names in os.walk(base):
+            dirs[:] = [d for d in dirs if d.isdigit()]  # YYYY/MM/DD only, no symlinked trees
+            for n in names:
+                if n.startswith("rollout-") and n.endswith(".jsonl"):
+                    p = os.path.join(root, n)
+                    try:
+                        st = os.lstat(p)
+                    except OSError:
+                        continue
+                    if st.st_mtime >= since - 2:
+                        files.append((st.st_mtime, p))
+            if len(files) > _MAX_FILES:
+                break
+    except OSError:
+        return None
+    best: tuple[str, str] | None = None
+    for _mtime, p in sorted(files)[:_MAX_FILES]:
+        try:
+            head = store.read_regular(p, _HEAD)[:_HEAD]
+        except OSError:
+            continue
+        first, _, rest = head.partition(b"\n")
+        try:
+            meta = json.loads(first)
+        except ValueError:
+            continue
+        pay = meta.get("payload") if isinstance(meta, dict) else None
+        if not isinstance(pay, dict) or meta.get("type") != "session_meta":
+            continue
+        conv, at, where = pay.get("id"), pay.get("timestamp"), pay.get("cwd")
+        if not isinstance(conv, str) or not valid_id(conv) or where != cwd:
+            continue
+        if _marker(wid).encode() not in rest:
+            continue
+        key = str(at) if isinstance(at, str) else ""
+        if best is None or key < best[0]:
+            best = (key, conv)
+    return best[1] if best else None
+
+
+def find_opencode(env: dict[str, str], cwd: str, wid: str, since: float) -> str | None:
+    """The id of the opencode conversation started in `cwd` since the start, from
+    `opencode session list --format json` (bounded in time; anything odd is no id)."""
+    import subprocess  # lazy: only finding opencode's id runs a program
+
+    try:
+        done = subprocess.run(
+            ["opencode", "session", "list", "--format", "json"],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=_FIND_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0 or len(done.stdout) > 8 * 1024 * 1024:
+        return None
+    try:
+        rows = json.loads(done.stdout)
+    except ValueError:
+        return None
+    found: list[tuple[float, str]] = []
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, dict):
+            continue
+        conv, made = row.get("id"), row.get("created")
+        if isinstance(row.get("time"), dict):
+            made = row["time"].get("created", made)
+        if not isinstance(conv, str) or not valid_id(conv):
+            continue
+        if row.get("directory") not in (None, cwd):
+            continue
+        if isinstance(made, int | float) and not isinstance(made, bool):
+            secs = made / 1000 if made > 1e11 else float(made)  # opencode counts milliseconds
+            if secs >= since - 2:
+                found.append((secs, conv))
+    return min(found)[1] if found else None
+
+
+def conversation(ctx: Ctx, rec: Record) -> str | None:
+    """The recorded id, or the one found now in the CLI's own files (then recorded)."""
+    if rec.conversation is not None or rec.find is None:
+        return rec.conversation
+    conv: str | None = None
+    if rec.find == "codex" and rec.home:
+        conv = find_codex(rec.home, rec.cwd, rec.wid, rec.started)
+    elif rec.find == "opencode":
+        conv = find_opencode(ctx.child_env(), rec.cwd, rec.wid, rec.started)
+    if conv is not None:
+        try:
+            write_record(ctx, _replace(rec, conversation=conv))
+        except OSError:
+            pass  # found again next time
+    return conv
+
+
+def _replace(rec: Record, **kw: Any) -> Record:
+    fields = {k: getattr(rec, k) for k in Record.__dataclass_fields__}
+    fields.update(kw)
+    return Record(**fields)
+
+
+# -- starting again ---------------------------------------------------------------------------
+
+
+def _session(ctx: Ctx, wid: str) -> Session | None:
+    try:
+        return get_session(ctx.paths.data, wid)
+    except SessionError:
+        return None
+
+
+def note_text(ctx: Ctx, wid: str) -> str:
+    """What the resumed agent is told first: why it is back, and each ask it still waits on."""
+    lines = [
+        "looop started you again on this same conversation: your session had ended without "
+        "finishing (the machine rebooted or your supervisor died). Carry on where you left "
+        "off; re-check anything that was in flight (a command that was running was killed)."
+    ]
+    for a in pending(ctx.paths.asks, ctx.paths.answers):
+        if a.get("worker") == wid and isinstance(a.get("id"), str):
+            aid = a["id"]
+            lines.append(
+                f"Your question {aid} is still waiting for a human. Wait for its answer "
+                f'with `"$LOOOP_BIN" ask {wid} --wait {aid}` (it prints only the answer) '
+                "— do not ask it again."
+            )
+    return "\n\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Resumed:
+    session: Session
+    runner: str
+    conversation: str | None
+
+
+def resumable(ctx: Ctx, wid: str) -> bool:
+    """Whether `looop restart` takes the resume path for this worker: it has a record whose
+    runner had a resume template. Any record, even a bad one: then the resume says why."""
+    try:
+        rec = read_record(ctx, wid)
+    except WorkerError:
+        return True
+    return rec is not None and rec.resume is not None
+
+
+def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = None) -> Resumed:
+    """Start the worker again on its recorded conversation, in the same directory (or
+    worktree), with the same sandbox setting. A live one is ended first. Everything is
+    checked before anything changes; each refusal is one line."""
+    wid = normalise_target(worker_id)
+    rec = read_record(ctx, wid)
+    if rec is None:
+        raise WorkerError(
+            f"worker {wid} has no resume record (no such worker, or it started before looop "
+            f"recorded conversations) — start it again with `looop worker start {wid} …`"
+        )
+    if rec.resume is None:
+        raise WorkerError(
+            f"worker {wid} cannot be resumed: its runner '{rec.runner}' has no resume template "
+            f"(add `resume` to runners.{rec.runner} in the config, e.g. `looop init` writes "
+            "one per preset) — start it again instead"
+        )
+    line = rec.resume
+    conv: str | None = None
+    if SESSION_ID in line:
+        conv = conversation(ctx, rec)
+        if conv is None:
+            where = f", and {rec.find}'s own files name none for it" if rec.find else ""
+            raise WorkerError(
+                f"worker {wid} cannot be resumed: no conversation id was recorded for it (its "
+                f"worker line gave none{where}) — start it again instead"
+            )
+        line = with_session_id(line, conv)
+    if not os.path.isdir(rec.cwd):
+        raise WorkerError(f"worker {wid} cannot be resumed: its directory {rec.cwd} is gone")
+    tree = None
+    if rec.repo:
+        from looop.workers import worktree as wt  # lazy: only a repo worker has one
+
+        tree = wt.load(ctx, wid)
+        if tree is None or tree.removed or not os.path.isdir(tree.path):
+            raise WorkerError(
+                f"worker {wid} cannot be resumed: its worktree is gone — start it again"
+            )
+    s = _session(ctx, wid)
+    env = ctx.child_env({"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": rec.runner})
+    if tree is not None:
+        env["LOOOP_WORKSPACE"] = tree.path
+    if cfg is None:
+        cfg = ctx.config()
+    if rec.sandbox.on:
+        from looop.workers import sandbox as sbx  # lazy: only a sandboxed worker needs it
+
+        prog = sbx.require(env, f"worker {wid}")
+
+    # commit: a live one ends first, then the same id starts on its conversation
+    if s is not None and s.alive:
+        try:
+            kill(ctx.paths.data, wid)
+        except SessionError as e:
+            raise WorkerError(f"worker {wid}: could not end it to resume it: {e}") from e
+    note = ctx.paths.prompts / f"{wid}.resume.md"
+    store.atomic_write(note, note_text(ctx, wid))
+    line = substitute_prompt_file(line, note) if PLACEHOLDER in line else line
+    if rec.sandbox.on:
+        try:
+            argv, env = sbx.prepare(
+                ctx, wid, rec.runner, rec.sandbox, line, env, cfg.raw, tree, prog=prog
+            )
+        except OSError as e:
+            raise WorkerError(f"worker {wid}: cannot set up its sandbox: {e}") from e
+    else:
+        argv = worker_argv(line, env.get("PATH"))
+    try:
+        session = spawn(
+            ctx.paths.data,
+            wid,
+            argv,
+            cwd=Path(tree.path) if tree is not None else Path(rec.cwd),
+            env=env,
+            size=WORKER_SIZE,
+            host_idle_s=knobs.real("session_host_idle"),
+        )
+    except SessionError as e:
+        raise WorkerError(f"worker {wid} did not resume: {e}") from e
+    ctx.events.record("worker_resumed", id=wid, runner=rec.runner, conversation=conv)
+    return Resumed(session, rec.runner, conv)
+
+
+def restart_worker(ctx: Ctx, knobs: Knobs, worker_id: str) -> dict[str, Any] | None:
+    """`looop restart` / restart_session: a worker with a resume record resumes its
+    conversation ({"resumed": …}); None leaves the plain in-place restart to the caller."""
+    wid = normalise_target(worker_id)
+    if not resumable(ctx, wid):
+        s = _session(ctx, wid)
+        if s is not None and not s.alive and s.supervisor_died:
+            raise WorkerError(
+                f"worker {wid} cannot be restarted: its supervisor is gone and "
+                + (
+                    "its runner has no resume template"
+                    if record_path(ctx, wid).exists()
+                    else "it has no resume record"
+                )
+                + f" — start it again with `looop worker start {wid} …`"
+            )
+        return None
+    r = resume_worker(ctx, knobs, wid)
+    return {"resumed": wid, "conversation": r.conversation, "runner": r.runner}
+
+
+def to_resume(ctx: Ctx) -> list[str]:
+    """Workers `looop up` starts again: policy `resume`, session died without a recorded end
+    (a worker that exited or was killed stays as it is)."""
+    out = []
+    for s in list_sessions(ctx.paths.data):
+        if s.id == PULSE or s.alive or not s.supervisor_died:
+            continue
+        try:
+            rec = read_record(ctx, s.id)
+        except WorkerError:
+            out.append(s.id)  # its resume says what is wrong with it
+            continue
+        if rec is not None and rec.policy == "resume":
+            out.append(s.id)
+    return sorted(out)
+
+
+def resume_dead(ctx: Ctx, knobs: Knobs) -> list[tuple[str, str | None]]:
+    """Start again every worker `to_resume` names: (id, None) or (id, why it could not)."""
+    done: list[tuple[str, str | None]] = []
+    for wid in to_resume(ctx):
+        try:
+            resume_worker(ctx, knobs, wid)
+        except (LooopError, OSError) as e:  # one worker's trouble never stops the others
+            done.append((wid, str(e)))
+            continue
+        done.append((wid, None))
+    return done
