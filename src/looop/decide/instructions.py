@@ -38,11 +38,12 @@ remove_sensor{name} - delete sensors/<name>.sh once it no longer tells you anyth
 write_playbook{body} - replace PLAYBOOK.md (priorities, guardrails). Deliberate and rare; it
 must keep the CONSTITUTION.
   {"action":"write_playbook","body":"# PLAYBOOK\n\n1. Releases before refactors.\n"}
-start_worker{id,prompt,runner?,command?,verify?,repo?,branch?} - start a worker session for
-hands-on work. id = the goal it serves; prompt = a complete, self-contained brief; runner picks
-a configured runner; command replaces the launch line; verify = one read-only shell check looop
-runs once after the worker exits. repo = an absolute path: the worker starts in its own git
-worktree of it, on branch looop/<id> (or branch); without repo it starts in the data dir.
+start_worker{id,prompt,runner?,command?,verify?,repo?,branch?,resume?} - start a worker
+session for hands-on work. id = the goal it serves; prompt = a complete, self-contained brief;
+runner picks a configured runner; command replaces the launch line; verify = one read-only
+shell check looop runs once after the worker exits. repo = an absolute path: the worker starts
+in its own git worktree of it, on branch looop/<id> (or branch); without repo it starts in the
+data dir. resume = true: if it crashes, `looop up` starts it again on its own conversation.
   {"action":"start_worker","id":"release-2-1","prompt":"Prepare release 2.1 in ~/src/app; ask before tagging.","verify":"test -f reports/release-2-1.md"}
 kill_worker{id,reason} - stop a worker whose health is stuck (never one waiting on an ask);
 come back with next_interval_s.
@@ -52,7 +53,7 @@ use it to answer a question meant for the human.
   {"action":"steer_session","id":"release-2-1","input":"Run the tests before pushing."}
 send_key{id,keys} - named keys into a worker.
   {"action":"send_key","id":"release-2-1","keys":["C-c"]}
-restart_session{id} - restart a worker's command.
+restart_session{id} - restart a worker's command (a resumable one on its own conversation).
   {"action":"restart_session","id":"release-2-1"}
 send_notification{message,id?} - tell the human something needs them (you are blocked on
 them, or a worker waits for them). Once per matter; there is no reply channel.
