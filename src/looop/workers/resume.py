@@ -71,11 +71,9 @@ def valid_id(conv: str) -> bool:
 
 def mint() -> str:
     """A fresh conversation id (a version-4 UUID, as claude's --session-id wants)."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    import uuid  # lazy: only a start that mints an id pays for it
+
+    return str(uuid.uuid4())
 
 
 def with_session_id(template: str, conv: str) -> str:
