@@ -333,6 +333,7 @@ def job(shape: WorkerShape) -> dict[str, Any]:
     meta["annotations"][SIZE_ANNOTATION] = f"{cols}x{rows}"
     env: list[dict[str, Any]] = [
         {"name": "LOOOP_DATA_DIR", "value": DATA_DIR},
+        {"name": "LOOOP_POD", "value": "1"},  # `looop pod` runs only where this is set
         {"name": "TERM", "value": "xterm-256color"},
         {"name": "HOME", "value": f"{WORKSPACE}/.home"},
     ]
