@@ -326,7 +326,7 @@ def _metadata(shape: WorkerShape, name: str) -> dict[str, Any]:
 def job(shape: WorkerShape) -> dict[str, Any]:
     """The worker's Job: one pod, restartPolicy Never, never retried (backoffLimit 0),
     ended by the cluster after `deadline_s` (the stuck backstop) and collected `ttl_s` after
-    it finished. Its container's entrypoint is `looop pod-run`, the PTY supervisor in the
+    it finished. Its container's entrypoint is `looop pod run`, the PTY supervisor in the
     foreground; a repo is cloned into the workspace by an init container first."""
     cols, rows = shape.size
     meta = _metadata(shape, shape.name)
@@ -376,7 +376,8 @@ def job(shape: WorkerShape) -> dict[str, Any]:
         "imagePullPolicy": shape.pull_policy,
         "command": [
             "looop",
-            "pod-run",
+            "pod",
+            "run",
             "--id",
             shape.sid,
             "--size",

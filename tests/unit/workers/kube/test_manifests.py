@@ -87,7 +87,7 @@ def test_the_job_is_what_the_pulse_expects() -> None:
     pod = spec["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
     (worker,) = pod["containers"]
-    assert worker["command"][:2] == ["looop", "pod-run"]
+    assert worker["command"][:3] == ["looop", "pod", "run"]
     assert worker["command"][-3:] == ["codex", "exec", "go"]
     names = {e["name"]: e for e in worker["env"]}
     # only the allow-listed home variables cross: never the home's own secrets
