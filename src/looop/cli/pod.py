@@ -51,6 +51,7 @@ def run_cmd(sid: str, size: str, argv: tuple[str, ...]) -> None:
     signal.signal(signal.SIGTERM, lambda n, f: stop.append(n))
     signal.signal(signal.SIGINT, lambda n, f: stop.append(n))
     env = ctx.child_env({"LOOOP_SESSION_ID": sid})
+    env["LOOOP_BIN"] = str(podrun.contract_shim(ctx.paths.data, ctx.bin))
     code = podrun.run(
         ctx.paths.data,
         sid,

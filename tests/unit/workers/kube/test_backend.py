@@ -75,6 +75,7 @@ def test_a_worker_runs_as_a_job_and_every_verb_reaches_it(
     brief_here = str(home / "prompts" / "w1.md")
     line = (
         'cat "$1"; echo "home=$LOOOP_HOME_URL secret=${AWS_SECRET_ACCESS_KEY:-none}"; '
+        '"$LOOOP_BIN" ask w1 --prompt "ok?" --options yes,no; echo "ask rc=$?"; '
         'echo ready; read answer; echo "got:$answer"; exit 3'
     )
     s = kb.start(_spec("w1", line, brief_here), brief="THE BRIEF\n", brief_path=brief_here)
@@ -86,6 +87,8 @@ def test_a_worker_runs_as_a_job_and_every_verb_reaches_it(
     # own environment stayed home
     assert "THE BRIEF" in text
     assert "home=https://home.example:8443 secret=none" in text
+    # a home-bound contract verb refuses at once instead of waiting on the pod's mailbox
+    assert "cannot reach the home from this pod yet" in text and "ask rc=3" in text
     shot = kb.screen("w1")
     assert any("ready" in row for row in shot["text"].splitlines())
     assert kb.exit_status("w1") is None
@@ -123,6 +126,10 @@ def test_a_key_interrupts_and_kill_ends_a_running_pod(cluster: FakeCluster, tmp_
     assert kb.reach("k2") == "over"
     with pytest.raises(SessionError, match="no worker k2"):
         kb.kill("k2")
+
+    # the contract's last step, `"$LOOOP_BIN" kill ID`, ends the session inside its pod
+    kb.start(_spec("k3", 'echo up; "$LOOOP_BIN" kill k3; exec sleep 300'))
+    assert kb.wait("k3", 20) != 124 and kb.reach("k3") == "over"
 
 
 def test_a_lost_api_is_unreachable_not_dead(cluster: FakeCluster, tmp_path: Path) -> None:
