@@ -303,12 +303,12 @@ class KubeBackend:
         done = failed or _is_true(st.conditions if st else None, "Complete")
         if not done:
             return None
+        if failed is not None and failed.reason == "DeadlineExceeded":
+            return 124  # the stuck backstop: what the container said when killed is moot
         pod = self._pod(sid)
         for cs in (pod.status.container_statuses or ()) if pod is not None and pod.status else ():
             if cs.name == mf.CONTAINER and cs.state is not None and cs.state.terminated is not None:
                 return int(cs.state.terminated.exit_code)
-        if failed is not None and failed.reason == "DeadlineExceeded":
-            return 124
         return 137
 
     def log(self, sid: str, since: int = 0, raw: bool = False) -> tuple[str, int]:

@@ -231,7 +231,9 @@ class FakeCluster:
         job = json.loads(json.dumps(self.jobs[(ns, name)]))
         pod = next((p for p in self.pods.values() if p.job_name == name and p.ns == ns), None)
         conds = []
-        if pod is not None and pod.exit_code is not None:
+        if job.get("expired"):
+            conds.append({"type": "Failed", "status": "True", "reason": "DeadlineExceeded"})
+        elif pod is not None and pod.exit_code is not None:
             kind = "Complete" if pod.exit_code == 0 else "Failed"
             conds.append({"type": kind, "status": "True", "reason": "BackoffLimitExceeded"})
         job["status"] = {"conditions": conds} if conds else {"active": 1}
@@ -440,6 +442,14 @@ class FakeCluster:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+    def expire(self, ns: str, job_name: str) -> None:
+        """activeDeadlineSeconds passing: the Job fails as DeadlineExceeded, its pod stopped."""
+        with self.lock:
+            self.jobs[(ns, job_name)]["expired"] = True
+            pods = [p for p in self.pods.values() if p.job_name == job_name]
+        for pod in pods:
+            self._stop(pod, 2)
 
     def running(self, job_name: str, timeout: float = 20) -> Pod:
         """The Job's pod once its process runs."""

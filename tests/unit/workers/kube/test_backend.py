@@ -132,6 +132,16 @@ def test_a_key_interrupts_and_kill_ends_a_running_pod(cluster: FakeCluster, tmp_
     assert kb.wait("k3", 20) != 124 and kb.reach("k3") == "over"
 
 
+def test_a_job_past_its_deadline_reads_as_a_timeout(cluster: FakeCluster, tmp_path: Path) -> None:
+    kb = _backend(cluster, tmp_path / "home")
+    kb.start(_spec("t1", "echo up; exec sleep 300"))
+    cluster.running(mf.job_name("t1"))
+    _log_until(kb, "t1", "up")
+    cluster.expire("team-a", mf.job_name("t1"))
+    assert kb.wait("t1", 20) == 124 and kb.reach("t1") == "over"
+    kb.kill("t1")
+
+
 def test_a_lost_api_is_unreachable_not_dead(cluster: FakeCluster, tmp_path: Path) -> None:
     kb = _backend(cluster, tmp_path / "home")
     kb.start(_spec("u1", "echo before; read x; echo after:$x"))

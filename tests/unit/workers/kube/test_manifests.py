@@ -204,3 +204,12 @@ def test_targets_parse_strictly() -> None:
             parse_target(bad)
         msg = str(got.value)
         assert said in msg and "\n" not in msg and "\x1b" not in msg
+
+
+def test_the_image_recipe_matches_what_the_job_expects() -> None:
+    """deploy/Dockerfile: the uid the Job's runAsUser names, looop on PATH, git for the clone."""
+    from pathlib import Path
+
+    recipe = (Path(__file__).parents[4] / "deploy" / "Dockerfile").read_text()
+    assert f"USER {m.POD_UID}" in recipe and f"--uid {m.POD_UID}" in recipe
+    assert "/usr/local/bin/looop" in recipe and " git " in recipe
