@@ -57,6 +57,7 @@ COMMANDS: dict[str, str] = {
     "run": "looop.cli.steer:run_cmd",
     "schedule": "looop.cli.schedule:schedule_group",
     "web": "looop.cli.web:web_cmd",
+    "pod": "looop.cli.pod:pod_group",
 }
 # Second spellings: listed once, compactly, under the verbs in `looop --help`.
 ALIASES = {

@@ -1,0 +1,78 @@
+"""`looop pod …` (hidden): plumbing the Kubernetes backend runs inside a worker's container
+(workers/kube/podrun.py) — never typed by a human."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from looop.cli.app import make_ctx, process_env
+from looop.core.errors import LooopError
+
+POD_MARK = "LOOOP_POD"  # set by the Job manifest (workers/kube/manifests.py)
+
+
+def _in_pod() -> None:
+    if process_env().get(POD_MARK) != "1":
+        raise LooopError(
+            "`looop pod` is plumbing for a Kubernetes worker's container: it runs there only"
+        )
+
+
+@click.group("pod", hidden=True, help="Plumbing inside a Kubernetes worker's container.")
+def pod_group() -> None:
+    pass
+
+
+def _size(spelled: str) -> tuple[int, int]:
+    cols, _, rows = spelled.partition("x")
+    ok = cols.isdigit() and rows.isdigit() and 0 < int(cols) <= 1000 and 0 < int(rows) <= 500
+    if not ok:
+        raise click.BadParameter(f"'{spelled[:40]}' is not COLSxROWS", param_hint="--size")
+    return int(cols), int(rows)
+
+
+@pod_group.command("run", help="Run one session in the foreground; its output to stdout.")
+@click.option("--id", "sid", required=True)
+@click.option("--size", default="80x24", show_default=True)
+@click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
+def run_cmd(sid: str, size: str, argv: tuple[str, ...]) -> None:
+    from looop.workers.kube import podrun  # lazy: only a pod runs this
+
+    _in_pod()
+    ctx = make_ctx(events_to=None)
+    stop: list[int] = []
+    # SIGTERM is the Job being deleted: end the session, drain its log, then exit
+    signal.signal(signal.SIGTERM, lambda n, f: stop.append(n))
+    signal.signal(signal.SIGINT, lambda n, f: stop.append(n))
+    env = ctx.child_env({"LOOOP_SESSION_ID": sid})
+    env["LOOOP_BIN"] = str(podrun.contract_shim(ctx.paths.data, ctx.bin))
+    code = podrun.run(
+        ctx.paths.data,
+        sid,
+        list(argv),
+        cwd=Path.cwd(),
+        env=env,
+        size=_size(size),
+        out=sys.stdout.buffer,
+        stopping=lambda: bool(stop),
+        pause=time.sleep,
+    )
+    sys.exit(code)
+
+
+@pod_group.command("send", help="Type base64 bytes into a session (the home's send and key).")
+@click.option("--id", "sid", required=True)
+@click.option("--b64", required=True)
+@click.option("--newline", is_flag=True)
+def send_cmd(sid: str, b64: str, newline: bool) -> None:
+    from looop.workers.kube import podrun  # lazy: only a pod runs this
+
+    _in_pod()
+    ctx = make_ctx(events_to=None)
+    click.echo(json.dumps(podrun.send(ctx.paths.data, sid, b64, newline), sort_keys=True))
