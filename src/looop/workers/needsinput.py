@@ -248,7 +248,8 @@ def refine(
             continue
         was = cache.get(r["id"])
         if isinstance(was, dict) and (was.get("k") == key or not look):
-            verdict = was.get("why")
+            # an idle box seen once counts when the next look finds the log unchanged
+            verdict = was.get("why") or (was.get("seen") if was.get("k") == key else None)
         elif not look:
             continue
         else:
@@ -260,6 +261,11 @@ def refine(
             cmd = _cmd(sdir)
             progs = programs_in([str(a) for a in cmd]) if isinstance(cmd, list) else set()
             verdict = judge(text, progs, rules)
+            if isinstance(verdict, str) and verdict.startswith("idle"):
+                # a CLI starting or between steps draws its input box for a moment: idle
+                # counts only once a later look finds nothing printed since
+                fresh[r["id"]] = {"k": key, "why": None, "seen": verdict}
+                continue
         fresh[r["id"]] = {"k": key, "why": verdict}
         if isinstance(verdict, str):
             r["health"] = HEALTH
