@@ -241,9 +241,13 @@ def test_a_worker_start_is_served_by_the_host_as_if_it_ran_in_place(
         assert "looop.workers.launch" in here.stderr
         for wid, mark in (("w1", "served"), ("w2", "here")):
             log = data / "sessions" / wid / "output.log"
-            wait_until(lambda: f"mark={mark}" in log.read_text(errors="replace"), timeout=30)
-            assert (data / "prompts" / f"{wid}.md").read_text().rstrip().endswith(
-                "brief one" if wid == "w1" else "b2"
+            want = f"mark={mark}"
+            wait_until(lambda log=log, want=want: want in log.read_text("utf-8", "replace"), 30)
+            assert (
+                (data / "prompts" / f"{wid}.md")
+                .read_text()
+                .rstrip()
+                .endswith("brief one" if wid == "w1" else "b2")
             )
         journal = (data / "journal.md").read_text()
         assert "w1" in journal and "w2" in journal

@@ -70,7 +70,7 @@ class CostSpec:
 
 
 class Runner:
-    __slots__ = ("cost", "name", "resume", "sandbox", "tick", "worker")
+    __slots__ = ("cost", "name", "needs_input", "resume", "sandbox", "tick", "worker")
 
     def __init__(
         self,
@@ -80,6 +80,7 @@ class Runner:
         cost: CostSpec | None = None,
         sandbox: SandboxPolicy | None = None,
         resume: str | None = None,
+        needs_input: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.tick = tick
@@ -87,6 +88,7 @@ class Runner:
         self.cost = cost
         self.sandbox = sandbox  # None: the top-level setting decides
         self.resume = resume  # how a worker is started again on its conversation; None: never
+        self.needs_input = needs_input  # core/screenrules: its workers' waiting-screen patterns
 
     def __repr__(self) -> str:
         return f"Runner({self.name!r}, tick={self.tick!r}, worker={self.worker!r})"
@@ -202,6 +204,7 @@ def parse_config(obj: Any, source: str) -> Config:
                 cost=_cost_spec(spec.get("cost"), source, f"runners.{name}.cost"),
                 sandbox=_sandbox_key(spec, source, where),
                 resume=_opt_str(spec, "resume", source, where),
+                needs_input=_needs_input(spec, source, where),
             )
         d = obj.get("default")
         if d is not None and not isinstance(d, str):
@@ -251,6 +254,14 @@ def _check_flap(obj: Mapping[str, Any], source: str) -> None:
             f"config {source}: key 'flap_low' ({low:g}) must be below 'flap_high' ({high:g}), "
             "or a flapping sensor never settles — lower flap_low or raise flap_high"
         )
+
+
+def _needs_input(spec: Mapping[str, Any], source: str, where: str) -> tuple[str, ...]:
+    if "needs_input" not in spec:
+        return ()
+    from looop.core.screenrules import parse_patterns  # lazy: most configs have none
+
+    return parse_patterns(spec["needs_input"], source, where)
 
 
 def _sandbox_key(obj: Mapping[str, Any], source: str, where: str) -> SandboxPolicy | None:

@@ -53,28 +53,6 @@ def fleet_rows(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
     return fleet_rows_at(data, ctx.clock, ctx.knobs().num("worker_stuck_secs"), all_sessions)
 
 
-LIMIT_TAIL = 4096  # a usage-limit message is the last thing a stopped agent printed
-
-
-def _limited(sdir: str, clock: Clock) -> str | None:
-    """HH:MM when the worker's screen ends on its CLI's usage-limit message, else None."""
-    try:
-        raw = store.tail_bytes(where.join(sdir, "output.log"), LIMIT_TAIL)
-    except OSError:
-        return None
-    if b"limit" not in raw.lower():
-        return None  # the usual case: no parser loaded at all
-    # lazy: a screen naming a limit
-    from looop.decide.limits import find_limit
-    from looop.sessions.textsafe import screen_text
-
-    lim = find_limit(screen_text(raw), clock.now(), clock.zone())
-    if lim is None:
-        return None
-    tm = clock.local_tm(lim.said_at)
-    return f"{tm.tm_hour:02d}:{tm.tm_min:02d}"
-
-
 def _started_unix(stamp: str) -> float:
     got = parse_z(stamp)
     if got is not None:
@@ -92,7 +70,8 @@ def fleet_rows_at(
     from looop.workers.fleet import worker_rows  # lazy: hot path: status shows no fleet
 
     now = clock.now()
-    rows = worker_rows(data, list_light(data), clock, stuck_secs)
+    # no screen read here: `ls` shows the needs-input verdict of the last beat's look
+    rows = worker_rows(data, list_light(data), clock, stuck_secs, look=False)
     if not all_sessions:
         rows = [r for r in rows if r["alive"]]
     for r in rows:
@@ -104,10 +83,6 @@ def fleet_rows_at(
         r["idle_s"] = now - r["last_output_unix"] if r.get("last_output_unix") else None
         since = r.get("ask_since_unix")
         r["ask_age_s"] = max(0.0, now - since) if since is not None else None
-        if r["alive"] and r["health"] in ("busy", "stuck"):
-            until = _limited(where.join(where.join(data, "sessions"), r["id"]), clock)
-            if until is not None:
-                r["health"] = f"limited until {until}"
     holder = beat_holder_at(data)
     pulse_up = holder is not None and holder[0] == "pulse"
     ticking = holder is not None and not pulse_up  # a foreground `looop tick`, not a pulse

@@ -24,6 +24,7 @@ from looop.loop.housekeep import housekeep_sessions
 from looop.loop.world import WorldMemo, describe_changes, read_world
 from looop.seed import ensure_data_dir
 from looop.sense import sense
+from looop.workers import needsinput
 
 TYPE_CHECKING = False  # not `from typing`: a skip beat stays light
 
@@ -157,7 +158,7 @@ def _beat(b: Beat) -> TickOutcome:
 def _gate_sense(b: Beat) -> TickOutcome | None:
     """Sense; a reading that could not be written ends the beat (never decide on a stale world)."""
     ctx, ev = b.ctx, b.ctx.events
-    readings = sense(ctx, b.k)
+    readings = sense(ctx, b.k, custom=needsinput.custom_patterns(b.cfg.runners) if b.cfg else None)
     b.out.notes = [r.name for r in readings if not r.ok]
     stale = [r for r in readings if r.unrecorded]
     if stale:
@@ -172,6 +173,8 @@ def _gate_sense(b: Beat) -> TickOutcome | None:
         ev.record("tick_unrecorded", sensors=[r.name for r in stale])
         return b.stop("error", msg)
     b.out.world = read_world(ctx.paths, b.memo)
+    if not b.dry_run:
+        needsinput.tell(ctx, b.cfg)  # once per worker entering needs-input
     return None
 
 

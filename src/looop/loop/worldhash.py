@@ -75,8 +75,35 @@ def _files(d: str, suffix: str) -> list[str]:
     return sorted(n for n in names if n.endswith(suffix) and os.path.isfile(where.join(d, n)))
 
 
-def world_hash_at(data: str) -> str:
-    """read_world(Paths.at(data)).hash, from the data dir as a string."""
+FLAP_FILE = ".signal-flap.json"  # Paths.signal_flap: loop/flap's record
+
+
+def pins_at(data: str) -> dict[str, str]:
+    """Item key -> the signal a flapping sensor is pinned to (loop/flap's `.signal-flap.json`),
+    so a reader outside the beat hashes the world the beat gates on. A missing or damaged
+    record pins nothing (the beat re-baselines it the same way)."""
+    raw = _read(where.join(data, FLAP_FILE))
+    if raw is None:
+        return {}
+    try:
+        obj = jsonsafe.loads(raw)
+    except ValueError:
+        return {}
+    items = (
+        obj.get("items") if isinstance(obj, dict) and obj.get("v") == 2 else None
+    )  # flap.VERSION
+    if not isinstance(items, dict):
+        return {}
+    return {
+        k: e["pinned"]
+        for k, e in items.items()
+        if isinstance(e, dict) and e.get("flapping") is True and isinstance(e.get("pinned"), str)
+    }
+
+
+def world_hash_at(data: str, damped: bool = True) -> str:
+    """read_world(Paths.at(data)).hash, from the data dir as a string; `damped`: with each
+    flapping sensor's signal pinned, as the beat gates on it (loop/flap)."""
     policy: Policy = []
     playbook = where.join(data, "PLAYBOOK.md")
     if os.path.isfile(playbook):
@@ -87,4 +114,4 @@ def world_hash_at(data: str) -> str:
         policy.append((f"goals/{n}", f"goal:{stem}", _read(where.join(goals, n))))
     snaps_dir = where.join(data, "snapshots")
     snaps: Snaps = [(n, _read(where.join(snaps_dir, n))) for n in _files(snaps_dir, ".json")]
-    return hash_world(policy, snaps)[0]
+    return hash_world(policy, snaps, pinned=pins_at(data) if damped else None)[0]

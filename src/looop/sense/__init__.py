@@ -44,11 +44,17 @@ def _orphan(entry: os.DirEntry[str], keep: set[str]) -> bool:
         return False
 
 
-def sense(ctx: Ctx, knobs: Knobs, probes: Mapping[str, Probe] | None = None) -> list[Reading]:
-    """Run every sensor and probe, publish snapshots, prune orphans, report one summary."""
+def sense(
+    ctx: Ctx,
+    knobs: Knobs,
+    probes: Mapping[str, Probe] | None = None,
+    custom: dict[str, tuple[str, ...]] | None = None,
+) -> list[Reading]:
+    """Run every sensor and probe, publish snapshots, prune orphans, report one summary
+    (`custom`: the runners' needs-input patterns, for the sessions probe)."""
     started = ctx.clock.monotonic()
     readings = run_user_sensors(ctx, knobs)
-    readings += run_probes(ctx, default_probes(knobs) if probes is None else probes)
+    readings += run_probes(ctx, default_probes(knobs, custom) if probes is None else probes)
     prune_snapshots(ctx.paths, (r.name for r in readings))
     secs = round(max(0.0, ctx.clock.monotonic() - started), 3)
     ev = ctx.events

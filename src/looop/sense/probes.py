@@ -79,12 +79,15 @@ def probe_goals(ctx: Ctx) -> Any:
     return {"detail": {"goals": goals}, "signal": {}}
 
 
-def probe_sessions(ctx: Ctx, knobs: Knobs | None = None) -> Any:
+def probe_sessions(
+    ctx: Ctx, knobs: Knobs | None = None, custom: dict[str, tuple[str, ...]] | None = None
+) -> Any:
     """The worker fleet: transitions, health, live flags and verify results wake the loop.
-    `knobs`: the beat's (without them the config is read now)."""
+    `knobs`: the beat's (without them the config is read now); `custom`: the runners' own
+    needs-input patterns (workers/needsinput)."""
     stuck = (knobs if knobs is not None else ctx.knobs()).num("worker_stuck_secs")
     trees = tree_records(str(ctx.paths.data))  # read once: the rows' branches and git status
-    rows = fleet_view(ctx, list_sessions(ctx.paths.data), stuck, trees)
+    rows = fleet_view(ctx, list_sessions(ctx.paths.data), stuck, trees, custom)
     now = ctx.clock.now()
     signal = []
     detail: dict[str, Any] = {}
@@ -108,6 +111,8 @@ def probe_sessions(ctx: Ctx, knobs: Knobs | None = None) -> Any:
             "ask_age_s": _age(now, r["ask_since_unix"]) if r["health"] == "waiting-ask" else None,
             "pending_tells": r["pending_tells"],
         }
+        if r.get("needs_input"):  # what its screen says; the health alone is in the signal
+            detail[r["id"]]["needs_input"] = r["needs_input"]
         if r.get("sandboxed"):  # in detail, not signal: it never changes mid-run
             detail[r["id"]]["sandboxed"] = True
     mine = {r["id"]: trees[r["id"]] for r in rows if r["id"] in trees}
@@ -140,14 +145,17 @@ def probe_schedules(ctx: Ctx) -> Any:
     return schedules.probe(ctx.paths.schedules, ctx.clock)
 
 
-def default_probes(knobs: Knobs | None = None) -> dict[str, Probe]:
-    """The system probes; `knobs` (a beat's) spare the sessions probe a config read."""
+def default_probes(
+    knobs: Knobs | None = None, custom: dict[str, tuple[str, ...]] | None = None
+) -> dict[str, Probe]:
+    """The system probes; `knobs` (a beat's) spare the sessions probe a config read; `custom`:
+    the runners' needs-input patterns from the beat's config."""
     return {
         "sys-asks": probe_asks,
         "sys-claims": probe_claims,
         "sys-goals": probe_goals,
         "sys-schedules": probe_schedules,
-        "sys-sessions": lambda ctx: probe_sessions(ctx, knobs),
+        "sys-sessions": lambda ctx: probe_sessions(ctx, knobs, custom),
     }
 
 

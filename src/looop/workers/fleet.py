@@ -85,7 +85,7 @@ def last_output(sdir: str) -> float | None:
 def health(
     sid: str, alive: bool, waiting: set[str], now: float, stuck_secs: int, last: float | None
 ) -> str:
-    """busy | waiting-ask | stuck | dead."""
+    """busy | waiting-ask | stuck | dead (workers/needsinput refines busy and stuck)."""
     if not alive:
         return "dead"
     if sid in waiting:
@@ -143,10 +143,14 @@ def worker_rows(
     clock: Clock,
     stuck_secs: int,
     trees: dict[str, dict[str, Any]] | None = None,
+    custom: dict[str, tuple[str, ...]] | None = None,
+    look: bool = True,
 ) -> list[dict[str, Any]]:
     """One row per worker (pulse excluded), sorted by id, from sessions as wire.load_light
-    gives them (`trees`: the worktree records, when the caller already read them). Times are
-    absolute stamps, never ages, so an unchanged fleet renders byte-identically."""
+    gives them (`trees`: the worktree records, when the caller already read them; `custom`:
+    the runners' needs-input patterns; `look` False: no screen is read, needs-input is the
+    last beat's verdict, workers/needsinput). Times are absolute stamps, never ages, so an
+    unchanged fleet renders byte-identically."""
     asking = asks_since(where.join(data, "asks"), where.join(data, "answers"))
     waiting = set(asking)
     tells = pending_tells(where.join(data, "tells"))
@@ -175,8 +179,12 @@ def worker_rows(
                 "label": s["label"],
                 "sandboxed": sandboxed(data, s["id"]),
                 "branch": branch.get(s["id"]),
+                "needs_input": None,
             }
         )
+    from looop.workers import needsinput  # lazy: as light as this module
+
+    needsinput.refine(data, rows, {s["id"]: s for s in sessions}, clock, custom, look)
     return rows
 
 

@@ -1,4 +1,5 @@
-"""Worker health for the decider: busy | waiting-ask | stuck | dead.
+"""Worker health for the decider: busy | waiting-ask | needs-input | limited until HH:MM |
+stuck | dead.
 
 The rows themselves are built in workers/fleet.py (light, for `looop ls`); these are the
 Session- and Ctx-shaped doors the pulse, its probes and the TUI use."""
@@ -51,10 +52,12 @@ def fleet_view(
     sessions: list[Session],
     stuck_secs: int,
     trees: dict[str, dict[str, Any]] | None = None,
+    custom: dict[str, tuple[str, ...]] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per worker (pulse excluded), sorted by id: what sys-sessions and `worker list` show
-    (`trees`: fleet.tree_records, when the caller already read them).
+    (`trees`: fleet.tree_records, when the caller already read them; `custom`: the runners'
+    needs-input patterns, workers/needsinput).
 
     Times are absolute stamps, never ages, so an unchanged fleet renders byte-identically."""
     rows = [session_fields(s) for s in sessions]
-    return fleet.worker_rows(str(ctx.paths.data), rows, ctx.clock, stuck_secs, trees)
+    return fleet.worker_rows(str(ctx.paths.data), rows, ctx.clock, stuck_secs, trees, custom)

@@ -148,3 +148,29 @@ def test_the_light_ask_reader_is_the_mailboxs(paths: Paths) -> None:
     got = pending_asks(str(paths.data))
     assert got == pending(paths.asks, paths.answers)
     assert [a["id"] for a in got] == ["w1-1", "w1-2", "w9-1"]
+
+
+def test_state_json_hashes_the_damped_world_the_beat_gates_on(paths: Paths) -> None:
+    """While a sensor flaps, `state --json` shows the hash with its signal pinned (what the
+    beat compares and commits), not the raw one; when it settles, the raw one again."""
+    from looop.core.knobs import KNOBS
+    from looop.loop import flap
+    from looop.loop.worldhash import world_hash_at
+
+    policy = flap.FlapPolicy(
+        KNOBS["flap_window"].default, KNOBS["flap_high"].default, KNOBS["flap_low"].default
+    )
+    res = None
+    for sig in ("0", "1", "0", "1"):
+        _snap(paths, "sensor-clock", {"signal": sig})
+        world = read_world(paths)
+        res = flap.track(paths, world.items, policy, lambda: {"snap:sensor-clock": '"0"'})
+    assert res is not None and res.flapping == ["sensor-clock"]
+    raw = read_world(paths)
+    gated = raw.pinned(res.pinned)
+    assert gated.hash != raw.hash
+    assert world_hash_at(str(paths.data)) == gated.hash
+    assert world_hash_at(str(paths.data), damped=False) == raw.hash
+    # a damaged flap record pins nothing, as the beat re-baselines it
+    paths.signal_flap.write_text("{torn")
+    assert world_hash_at(str(paths.data)) == raw.hash

@@ -1,0 +1,84 @@
+"""The real claude and pi TUIs as workers: at claude's approval prompt and at either's idle
+input box the sessions probe says `needs-input`, the `notification` hook runs once, the next
+beats do not run it again, and answering the prompt takes the worker out of the state."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import pytest
+
+from looop.sense import sense
+from looop.sessions import expect, kill, screenshot, send_keys
+from looop.workers import needsinput
+from looop.workers.launch import start_worker
+from tests.realcli.harness import Rig, answer_first_run_prompts
+from tests.realcli.model_server import PROBE_MARK
+
+RigFor = Callable[[str], Rig]
+# claude without the preset's bypass flag, so its own permission prompt shows
+COMMAND = {"claude": 'claude --permission-mode default --model opus "$(cat {{prompt_file}})"'}
+
+
+def _said(rig: Rig, wid: str) -> str:
+    snap = json.loads((rig.ctx.paths.snapshots / "sys-sessions.json").read_text())
+    return str(snap["detail"]["workers"][wid].get("needs_input"))
+
+
+def _health(rig: Rig, wid: str) -> tuple[str, list[str]]:
+    """One beat's sensing and telling, as the pulse does it; the health and who was told."""
+    ctx = rig.ctx
+    cfg = ctx.config()
+    sense(ctx, ctx.knobs(cfg), custom=needsinput.custom_patterns(cfg.runners))
+    needsinput.tell(ctx, cfg)
+    snap = json.loads((ctx.paths.snapshots / "sys-sessions.json").read_text())
+    health = next(e["health"] for e in snap["signal"] if e["id"] == wid)
+    told = ctx.paths.data / "told.txt"
+    deadline = time.monotonic() + 5  # the hook runs in the background: wait for its line
+    while health == needsinput.HEALTH and not told.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return health, told.read_text().split() if told.exists() else []
+
+
+def _until(rig: Rig, wid: str, want: str, timeout_s: float = 60) -> list[str]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        health, told = _health(rig, wid)
+        if health == want or time.monotonic() > deadline:
+            shot = screenshot(rig.ctx.paths.data, wid, "plain").get("text", "")
+            assert health == want, f"{health}\n{shot}"
+            return told
+        time.sleep(0.3)
+
+
+@pytest.mark.timeout(200)
+@pytest.mark.parametrize("cli", ["claude", "pi"])
+def test_a_real_tui_waiting_for_a_human_is_needs_input_told_once(rig_for: RigFor, cli: str) -> None:
+    rig = rig_for(cli)
+    answer_first_run_prompts(rig)
+    ctx, root, wid = rig.ctx, rig.ctx.paths.data, f"n-{cli}"
+    cfg = json.loads(ctx.paths.config.read_text())
+    cfg["notification"] = 'echo "{{id}}" >> told.txt'
+    ctx.paths.config.write_text(json.dumps(cfg))
+    rig.server.worker_shell = "touch probed.txt"
+    start_worker(ctx, ctx.knobs(), wid, f"{PROBE_MARK} ECHO:n1", command=COMMAND.get(cli))
+    try:
+        if cli == "claude":  # its approval prompt first
+            told = _until(rig, wid, "needs-input")
+            assert told == [wid] and _said(rig, wid).startswith("approval: Do you want"), told
+            for _ in range(3):  # its prompt blinks (redraws): never told again
+                time.sleep(0.7)
+                assert _health(rig, wid) == ("needs-input", [wid])
+            send_keys(root, wid, ["Enter"])  # answer it: yes
+        code, _, _ = expect(root, wid, r"ANSWER:n1", screen=True, timeout_s=60, clock=ctx.clock)
+        assert code == 0
+        assert (root / "probed.txt").exists()
+        # its turn done, at its idle input box: needs-input (again for claude: a new entry)
+        told = _until(rig, wid, "needs-input")
+        assert told == [wid] * (2 if cli == "claude" else 1)
+        assert _health(rig, wid) == ("needs-input", told)  # the next beat: no second word
+    finally:
+        kill(root, wid)
+    assert _health(rig, wid)[0] == "dead"

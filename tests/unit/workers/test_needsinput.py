@@ -1,0 +1,105 @@
+"""Needs-input detection over the real TUIs' recorded screens (tests/unit/workers/screens/,
+taken with `looop shot` from the pinned claude, pi and codex running as workers against the
+scripted model server), the runners' own patterns, and the once-per-entry latch."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from looop.core.config import parse_config
+from looop.core.errors import LooopError
+from looop.workers import needsinput
+from looop.workers.needsinput import Rules, judge, programs_in, to_tell
+
+SCREENS = Path(__file__).parent / "screens"
+
+
+def _screen(name: str) -> str:
+    return (SCREENS / f"{name}.txt").read_text()
+
+
+@pytest.mark.parametrize(
+    ("name", "cli", "kind"),
+    [
+        ("claude-approval", "claude", "approval"),
+        ("claude-idle", "claude", "idle"),
+        ("pi-idle", "pi", "idle"),
+        ("codex-idle", "codex", "idle"),
+        ("codex-chooser", "codex", "approval"),
+    ],
+)
+def test_a_waiting_screen_is_needs_input(name: str, cli: str, kind: str) -> None:
+    got = judge(_screen(name), {cli}, Rules())
+    assert got is not None and got.startswith(f"{kind}: "), got
+    # without knowing the CLI, every CLI's patterns are tried: still found
+    assert judge(_screen(name), set(), Rules()) is not None
+
+
+def test_the_approval_prompt_names_its_question() -> None:
+    got = judge(_screen("claude-approval"), {"claude"}, Rules())
+    assert got == "approval: Do you want to proceed?"
+
+
+@pytest.mark.parametrize(("name", "cli"), [("claude-busy", "claude"), ("pi-busy", "pi")])
+def test_a_busy_spinner_is_not_needs_input(name: str, cli: str) -> None:
+    # both still draw their input box below the spinner: busy wins
+    assert judge(_screen(name), {cli}, Rules()) is None
+    assert judge(_screen(name), set(), Rules()) is None
+
+
+def test_the_worker_program_is_found_in_its_argv() -> None:
+    cmd = ["bash", "-c", 'claude --model opus "$(cat /d/prompts/w.md)"']
+    assert "claude" in programs_in(cmd)
+    assert "pi" in programs_in(["/usr/local/bin/pi", "--model", "x"])
+
+
+def test_hostile_screens_are_judged_quickly_and_plainly() -> None:
+    rules = Rules({"mytool": ("^(a|a)+$", r"READY>\s*$")})
+    hostile = [
+        "a" * 5000 + "!",  # the catastrophic pattern's worst case
+        "─" * 100_000,  # a huge screen is cut to its end
+        "\x1b[31mDo you want to proceed?\x1b[0m\n ❯ 1. Yes",  # raw escapes are not plain text
+        "\u202eDo you want to\u0000 proceed?\n❯ 1. Yes",
+    ]
+    for text in hostile:
+        started = time.monotonic()
+        got = judge(text, {"mytool"}, rules)
+        assert time.monotonic() - started < 1.0
+        assert got is None, (text[:40], got)
+    assert judge("x\nREADY> \n", {"mytool"}, rules) == "custom: READY>"
+    # another program's patterns are not applied
+    assert judge("x\nREADY> \n", {"othertool"}, rules) is None
+
+
+def test_custom_patterns_are_validated_in_one_line_naming_the_key() -> None:
+    def cfg(pats: object) -> object:
+        return parse_config({"runners": {"r": {"worker": "mytool", "needs_input": pats}}}, "c")
+
+    good = cfg([r"READY>\s*$"])
+    assert needsinput.custom_patterns(good.runners) == {"mytool": (r"READY>\s*$",)}  # type: ignore[attr-defined]
+    for bad, key in (
+        (["(unclosed"], "runners.r.needs_input[0]"),
+        ("READY", "runners.r.needs_input"),
+        (["ok", 3], "runners.r.needs_input[1]"),
+        ([""], "runners.r.needs_input[0]"),
+        (["x" * 301], "runners.r.needs_input[0]"),
+        (["a"] * 17, "runners.r.needs_input"),
+    ):
+        with pytest.raises(LooopError) as e:
+            cfg(bad)
+        msg = str(e.value)
+        assert f"'{key}'" in msg and "\n" not in msg, msg
+
+
+def test_the_human_is_told_once_per_entry(tmp_path: Path) -> None:
+    data = str(tmp_path)
+    waiting = [{"id": "w1", "health": "needs-input", "needs_input": "idle: ❯"}]
+    assert [r["id"] for r in to_tell(data, waiting)] == ["w1"]
+    assert to_tell(data, waiting) == []  # the next beat, a redraw: nothing new
+    assert to_tell(data, [{"id": "w1", "health": "busy"}]) == []  # it left the state
+    assert [r["id"] for r in to_tell(data, waiting)] == ["w1"]  # entered again: told again
+    (tmp_path / needsinput.TOLD).write_text("{torn")
+    assert [r["id"] for r in to_tell(data, waiting)] == ["w1"]  # a lost latch: once more
