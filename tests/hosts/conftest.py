@@ -214,3 +214,31 @@ def no_route_out(ns: str) -> bool:
     routes = _run("ip", "netns", "exec", ns, "ip", "-4", "route")
     return "default" not in routes and all("10.231." in r for r in routes.splitlines() if r)
 
+
+@dataclass
+class Home:
+    data: Path
+    lab: Lab
+
+
+@pytest.fixture(scope="session")
+def home(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
+    """A home data dir with the lab's three hosts registered and looop installed on each
+    (the first install builds and fetches the wheels; the other two reuse them, at once)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.hosts.util import looop
+
+    data = tmp_path_factory.mktemp("home") / "data"
+    for h in lab.hosts:
+        add = looop(data, "host", "add", h.name, h.url, "--ssh-config", str(lab.ssh_config))
+        assert add.returncode == 0, add.stderr
+    first = looop(data, "host", "install", "h1", timeout=300)
+    assert first.returncode == 0, first.stderr
+    with ThreadPoolExecutor(2) as pool:
+        rest = list(pool.map(lambda n: looop(data, "host", "install", n, timeout=300), ["h2", "h3"]))
+    assert all(r.returncode == 0 for r in rest), [r.stderr for r in rest]
+    yield Home(data, lab)
+    looop(data, "down", timeout=60)
+    for h in lab.hosts:
+        looop(data, "host", "rm", h.name, "--force", timeout=30)

@@ -23,10 +23,19 @@ def test_each_host_answers_ssh_as_its_own_user_and_has_no_route_out(lab: Lab) ->
         assert no_route_out(h.ns)
         # a public address is unreachable from inside: no packet can leave the machine
         out = subprocess.run(
-            ["ip", "netns", "exec", h.ns, "python3", "-c",
-             "import socket,sys\ns=socket.socket()\ns.settimeout(2)\n"
-             "try:\n s.connect(('1.1.1.1',443))\nexcept OSError as e:\n print(e.errno)\n"
-             "else:\n print('connected')"],
-            capture_output=True, text=True, timeout=10,
+            [
+                "ip",
+                "netns",
+                "exec",
+                h.ns,
+                "python3",
+                "-c",
+                "import socket,sys\ns=socket.socket()\ns.settimeout(2)\n"
+                "try:\n s.connect(('1.1.1.1',443))\nexcept OSError as e:\n print(e.errno)\n"
+                "else:\n print('connected')",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
         assert out.stdout.strip() != "connected"
