@@ -236,7 +236,9 @@ def home(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
     first = looop(data, "host", "install", "h1", timeout=300)
     assert first.returncode == 0, first.stderr
     with ThreadPoolExecutor(2) as pool:
-        rest = list(pool.map(lambda n: looop(data, "host", "install", n, timeout=300), ["h2", "h3"]))
+        rest = list(
+            pool.map(lambda n: looop(data, "host", "install", n, timeout=300), ["h2", "h3"])
+        )
     assert all(r.returncode == 0 for r in rest), [r.stderr for r in rest]
     yield Home(data, lab)
     looop(data, "down", timeout=60)

@@ -148,6 +148,7 @@ class StartWorker:
     sandbox: SandboxPolicy | None = None  # None: the config decides
     repo: str | None = None  # run it in its own git worktree of this repo
     branch: str | None = None  # that worktree's branch (default looop/<id>)
+    host: str | None = None  # an SSH host (looop host add) or "local"; None: placed
 
     def __post_init__(self) -> None:
         _set(self, "id", worker_target(self.id))
@@ -159,6 +160,8 @@ class StartWorker:
             raise DecisionError("start_worker: field 'branch' needs 'repo' (the repository)")
         if self.branch is not None and not self.branch.strip():
             raise DecisionError("start_worker: field 'branch' must be a branch name")
+        if self.host is not None and not self.host.strip():
+            raise DecisionError("start_worker: field 'host' must name a host (looop host ls)")
 
 
 @record

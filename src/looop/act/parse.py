@@ -130,6 +130,7 @@ def _build(tag: str, o: dict[str, Any]) -> Action:
                 sandbox=_sandbox(tag, o),
                 repo=opt(tag, o, "repo"),
                 branch=opt(tag, o, "branch"),
+                host=opt(tag, o, "host"),
             )
         case "kill_worker":
             return KillWorker(id=s(tag, o, "id"), reason=opt(tag, o, "reason") or "")

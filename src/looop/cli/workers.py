@@ -43,6 +43,12 @@ def worker_group() -> None:
 @click.option(
     "--branch", default=None, metavar="NAME", help="That worktree's branch (default looop/ID)."
 )
+@click.option(
+    "--host",
+    default=None,
+    metavar="NAME",
+    help="Run it on this SSH host (looop host add), or `local`; default: the most room left.",
+)
 @JOURNAL_OPT
 def worker_start(
     worker_id: str,
@@ -53,13 +59,14 @@ def worker_start(
     sandbox: bool | None,
     repo: str | None,
     branch: str | None,
+    host: str | None,
     journal: str | None,
 ) -> None:
     start = Start()
     start.worker_id, start.prompt, start.journal = worker_id, prompt, journal
     start.runner, start.command, start.verify = runner, command, verify
     start.sandbox = None if sandbox is None else ("on" if sandbox else "off")
-    start.repo, start.branch = repo, branch
+    start.repo, start.branch, start.host = repo, branch, host
     click.echo(start_worker_lines(start, make_ctx(), started_ok), nl=False)
 
 

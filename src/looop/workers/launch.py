@@ -201,11 +201,14 @@ def start_worker(
     decided: bool = False,
     repo: str | None = None,
     branch: str | None = None,
+    host: str | None = None,
 ) -> Started:
     """cfg: the beat's config when a decision starts the worker (None reads the file);
     sandbox: this worker's own setting (None: the runner's, else the config's); decided: the
     pulse's own move, which may turn the sandbox on but never loosen what the config set;
-    repo/branch: run it in its own git worktree of `repo` (workers/worktree.py)."""
+    repo/branch: run it in its own git worktree of `repo` (workers/worktree.py); host: an SSH
+    host's name, "local" for this machine, None: placed by workers/ssh/place.py's rule
+    when hosts are registered (here otherwise)."""
     wid = normalise_target(worker_id)
     if branch is not None and repo is None:
         raise WorkerError(f"worker {wid}: a branch needs a repo (--repo PATH)")
@@ -227,6 +230,14 @@ def start_worker(
         )
     cap = knobs.num("max_workers")
     live = live_workers(ctx)
+    if host is not None or os.path.isdir(ctx.paths.data / "hosts"):
+        from looop.workers.ssh import dispatch  # lazy: only a fleet with hosts places
+
+        where = dispatch.place(ctx, wid, host, len(live), cap)
+        if where is not None:
+            return dispatch.start_there(
+                ctx, where, wid, template, prompt, r.name, repo, sandbox, r.sandbox, cfg
+            )
     if any(s.id == wid for s in live):
         raise WorkerError(
             f"worker {wid} is already running — steer it (`looop send {wid} …`) "

@@ -243,7 +243,7 @@ def _last_line(text: str) -> str:
 
 
 def link(ctx: Ctx, name: str) -> Link:
-    return Link(ctx.paths.data, reg.get(ctx.paths.data, name), ctx.env, ctx.bin)
+    return Link(ctx.paths.data, reg.get(ctx.paths.data, name), dict(ctx.env), ctx.bin)
 
 
 def link_at(data: Path, host: Host) -> Link:
