@@ -183,7 +183,9 @@ def remote_rows(
             continue
         last = row.get("last_output_unix")
         alive = bool(row.get("alive"))
-        state = health(wid, alive, waiting, now, stuck_secs, last if isinstance(last, float) else None)
+        state = health(
+            wid, alive, waiting, now, stuck_secs, last if isinstance(last, float) else None
+        )
         r = _row(wid, host, rec, str(row.get("state")), alive, row.get("exit_code"), last)
         r["health"] = state
         r["note"] = row.get("note") if alive else None
