@@ -65,3 +65,31 @@ def test_thirty_workers_placed_by_room_within_caps_then_down(home: Home) -> None
         (d / "hosts" / f"{h}.json").write_text(
             json.dumps({**json.loads((d / "hosts" / f"{h}.json").read_text()), "cap": 0})
         )
+
+
+@pytest.mark.timeout(120)
+def test_sys_sessions_shows_remote_workers_and_each_hosts_load(home: Home) -> None:
+    from looop.core.clock import SystemClock
+    from looop.core.context import Ctx
+    from looop.core.events import Emitter
+    from looop.core.paths import Paths
+    from looop.sense.probes import probe_sessions
+    from tests.hosts.util import home_env
+
+    d = home.data
+    start = looop(d, "worker", "start", "sp1", "x", "--host", "h1", "--command", "sleep 60")
+    assert start.returncode == 0, start.stderr
+    paths = Paths.at(d)
+    clock = SystemClock(None)
+    from tests.hosts.conftest import LOOOP
+
+    em = Emitter(clock=clock, events_path=paths.events)
+    ctx = Ctx(paths=paths, clock=clock, env=home_env(d), events=em, bin=str(LOOOP))
+    got = probe_sessions(ctx)
+    mine = [e for e in got["signal"] if e["id"] == "sp1"]
+    want = {"id": "sp1", "state": "running", "exit_code": None, "health": "busy", "host": "h1"}
+    assert mine == [want]
+    load = {h["name"]: h for h in got["detail"]["hosts"]}
+    assert load["h1"]["workers"] == 1 and load["h1"]["reachable"] is True
+    assert "local" in load
+    looop(d, "kill", "sp1")
