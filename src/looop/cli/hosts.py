@@ -58,6 +58,7 @@ def host_ls(as_json: bool) -> None:
 @click.argument("name")
 @click.option("--force", is_flag=True, help="Even while it runs workers.")
 def host_rm(name: str, force: bool) -> None:
+    # lazy: only this path needs it (keeps the verbs that skip it light)
     from looop.workers.ssh.link import link
 
     ctx = make_ctx(events_to=None)
@@ -79,6 +80,7 @@ def host_rm(name: str, force: bool) -> None:
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True)
 def host_check(name: str, as_json: bool) -> None:
+    # lazy: only this path needs it (keeps the verbs that skip it light)
     from looop import __version__
     from looop.workers.ssh.link import PROTOCOL, link
 
@@ -104,11 +106,13 @@ def host_check(name: str, as_json: bool) -> None:
 @click.argument("name")
 @click.option("--wheel", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def host_install(name: str, wheel: Path | None) -> None:
-    from looop.workers.ssh.install import install
+    # lazy: only this path needs it (keeps the verbs that skip it light)
+    import looop
+    from looop.workers.ssh.install import Build, install
     from looop.workers.ssh.link import link
 
     ctx = make_ctx(events_to=None)
-    where = install(link(ctx, name), wheel)
+    where = install(link(ctx, name), wheel, Build(looop.__version__, looop.__file__))
     click.echo(f"installed looop on {name} in {where}")
     click.echo(f"  next: looop host check {name}")
 
@@ -117,6 +121,7 @@ def host_install(name: str, wheel: Path | None) -> None:
 @click.argument("name")
 @click.argument("path")
 def host_relay(name: str, path: str) -> None:
+    # lazy: only this path needs it (keeps the verbs that skip it light)
     from looop.workers.ssh.relay import serve
 
     ctx = make_ctx(events_to=None)
@@ -133,6 +138,7 @@ def host_relay(name: str, path: str) -> None:
 @click.argument("op")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def satellite_cmd(key: str, op: str, args: tuple[str, ...]) -> None:
+    # lazy: only this path needs it (keeps the verbs that skip it light)
     from looop.cli.app import process_clock
     from looop.workers.ssh.satellite import handle, satellite_dir
 
@@ -149,5 +155,8 @@ def satellite_cmd(key: str, op: str, args: tuple[str, ...]) -> None:
         req = json.loads(raw or "{}")
     except ValueError:
         req = None
-    out = handle(ctx, op, req if isinstance(req, dict) else {})
+    # lazy: only this path needs it (keeps the verbs that skip it light)
+    from looop import __version__
+
+    out = handle(ctx, op, req if isinstance(req, dict) else {}, __version__)
     sys.stdout.write(json.dumps(out) + "\n")

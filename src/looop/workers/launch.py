@@ -235,6 +235,10 @@ def start_worker(
 
         where = dispatch.place(ctx, wid, host, len(live), cap)
         if where is not None:
+            if verify is not None and verify.strip():
+                raise WorkerError(
+                    f"worker {wid}: --verify runs on this machine only, not on {where}"
+                )
             return dispatch.start_there(
                 ctx, where, wid, template, prompt, r.name, repo, sandbox, r.sandbox, cfg
             )

@@ -47,6 +47,7 @@ def start_there(
     runner_sandbox: SandboxPolicy | None,
     cfg: Config,
 ) -> Started:
+    # lazy: only this path needs it (keeps the verbs that skip it light)
     from looop.core import store
     from looop.core.sandboxpolicy import resolve
     from looop.sessions.state import SessionError, get_session

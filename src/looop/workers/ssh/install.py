@@ -14,7 +14,6 @@ import sys
 import tarfile
 from pathlib import Path
 
-from looop import __version__
 from looop.workers.ssh.hosts import HostError
 from looop.workers.ssh.link import VENV, Link, Unreachable
 
@@ -30,23 +29,29 @@ def _pip(args: list[str], what: str) -> None:
         raise HostError(f"cannot {what}: {tail}")
 
 
-def source_root() -> Path | None:
+def source_root(package_file: str) -> Path | None:
     """This project's source tree, when looop runs from one (an editable install)."""
-    import looop  # lazy: only an install asks where looop lives
-
-    root = Path(looop.__file__).resolve().parents[2]
+    root = Path(package_file).resolve().parents[2]
     return root if (root / "pyproject.toml").is_file() else None
 
 
-def wheels(data: Path, pyver: str, wheel: Path | None) -> Path:
+class Build:
+    """What this looop is: its version and its package's `__init__.py` (cli/hosts.py)."""
+
+    def __init__(self, version: str, package_file: str) -> None:
+        self.version = version
+        self.package_file = package_file
+
+
+def wheels(data: Path, pyver: str, wheel: Path | None, build: Build) -> Path:
     """A folder holding looop's wheel and its dependencies' for Python `pyver` (cached)."""
-    out = data / "hosts" / ".wheels" / f"{__version__}-py{pyver}"
+    out = data / "hosts" / ".wheels" / f"{build.version}-py{pyver}"
     own = sorted(out.glob("looop-*.whl")) if out.is_dir() else []
     if own and wheel is None and (out / ".complete").exists():
         return out
     out.mkdir(parents=True, exist_ok=True)
     if wheel is None:
-        root = source_root()
+        root = source_root(build.package_file)
         if root is None:
             raise HostError(
                 "this looop was not installed from a source tree: pass its wheel "
@@ -89,7 +94,7 @@ def _remote(lk: Link, script: str, args: list[str], data: bytes | None = None) -
     return done.stdout.decode(errors="replace")
 
 
-def install(lk: Link, wheel: Path | None) -> str:
+def install(lk: Link, wheel: Path | None, build: Build) -> str:
     pyver = _remote(
         lk,
         'command -v python3 >/dev/null || { echo "no python3 on this host" >&2; exit 1; }; '
@@ -98,7 +103,7 @@ def install(lk: Link, wheel: Path | None) -> str:
     ).strip()
     if not pyver.startswith("3.") or int(pyver.split(".")[1]) < 11:
         raise HostError(f"host {lk.host.name} has Python {pyver}; looop needs 3.11 or newer")
-    folder = wheels(lk.data, pyver, wheel)
+    folder = wheels(lk.data, pyver, wheel, build)
     own = (sorted(folder.glob("looop-*.whl")) if wheel is None else [wheel])[-1]
     _remote(
         lk,

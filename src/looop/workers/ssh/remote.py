@@ -148,6 +148,7 @@ def remote_rows(
 ) -> list[dict[str, Any]]:
     """Fleet rows for remote workers (the shape workers/fleet.worker_rows gives), each host
     asked once, all at once; a silent host's workers read `unreachable`, alive."""
+    # lazy: only this path needs it (keeps the verbs that skip it light)
     from looop.workers.fleet import health
 
     recs = reg.records(data)

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from looop import __version__
 from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
@@ -65,17 +64,18 @@ def _shim(d: Path, real: str) -> str:
     return str(path.parent)
 
 
-def handle(ctx: Ctx, op: str, req: dict[str, Any]) -> dict[str, Any]:
+def handle(ctx: Ctx, op: str, req: dict[str, Any], version: str) -> dict[str, Any]:
     if req.get("v") != PROTOCOL:
-        return {"error": f"this host's looop {__version__} speaks satellite protocol {PROTOCOL}"}
+        return {"error": f"this host's looop {version} speaks satellite protocol {PROTOCOL}"}
     root = ctx.paths.data
     try:
-        return _handle(ctx, root, op, req)
+        return _handle(ctx, root, op, req, version)
     except (SessionError, LooopError) as e:
         return {"error": str(e)}
 
 
 def _sid(req: dict[str, Any]) -> str:
+    # lazy: only this path needs it (keeps the verbs that skip it light)
     from looop.sessions.state import validate_id  # the same check as every verb
 
     sid = req.get("id")
@@ -84,14 +84,14 @@ def _sid(req: dict[str, Any]) -> str:
     return validate_id(sid)
 
 
-def _handle(ctx: Ctx, root: Path, op: str, req: dict[str, Any]) -> dict[str, Any]:
+def _handle(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str) -> dict[str, Any]:
     if op == "hello":
         relay = root / RELAY
         if req.get("fresh"):
             store.remove(relay)  # a dead master's forward: a fresh one binds it again
         root.mkdir(parents=True, exist_ok=True)
         return {
-            "version": __version__,
+            "version": version,
             "protocol": PROTOCOL,
             "dir": str(root),
             "relay": str(relay),
