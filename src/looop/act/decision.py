@@ -149,6 +149,7 @@ class StartWorker:
     repo: str | None = None  # run it in its own git worktree of this repo
     branch: str | None = None  # that worktree's branch (default looop/<id>)
     resume: bool = False  # `looop up` starts it again on its conversation after a crash
+    host: str | None = None  # an SSH host (looop host add) or "local"; None: placed
 
     def __post_init__(self) -> None:
         _set(self, "id", worker_target(self.id))
@@ -160,6 +161,8 @@ class StartWorker:
             raise DecisionError("start_worker: field 'branch' needs 'repo' (the repository)")
         if self.branch is not None and not self.branch.strip():
             raise DecisionError("start_worker: field 'branch' must be a branch name")
+        if self.host is not None and not self.host.strip():
+            raise DecisionError("start_worker: field 'host' must name a host (looop host ls)")
 
 
 @record

@@ -37,6 +37,7 @@ from looop.core.text import one_line
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from looop.act.shell import ShellResult
+    from looop.workers.ssh.remote import SshBackend
 
 _HISTORY_NAME = re.compile(r"(\d{8}-\d{6})(?:-(\d+))?\.md")
 
@@ -279,7 +280,15 @@ def _start_worker(
         repo=a.repo,
         branch=a.branch,
         resume=a.resume,
+        host=a.host,
     )
+
+
+def _remote(ctx: Ctx, wid: str) -> SshBackend | None:
+    """The backend of a worker running on an SSH host (None: it runs here)."""
+    from looop.workers.ssh.remote import remote_of  # lazy: only hosts' workers need it
+
+    return remote_of(ctx, wid)
 
 
 def _sessions_call(what: str, fn: Callable[[], object]) -> None:
@@ -300,6 +309,10 @@ def _kill_worker(ctx: Ctx, knobs: Knobs, a: KillWorker) -> str | None:
     from looop.workers.launch import normalise_target
 
     wid = normalise_target(a.id)
+    far = _remote(ctx, wid)
+    if far is not None:
+        _sessions_call("kill_worker", lambda: far.kill(wid))
+        return None
     try:
         kill(ctx.paths.data, wid)
     except SessionError as e:
@@ -323,7 +336,11 @@ def _steer_session(ctx: Ctx, knobs: Knobs, a: SteerSession) -> None:
     from looop.workers.launch import normalise_target
 
     wid = normalise_target(a.id)
+    far = _remote(ctx, wid)
     # text then CR: raw-mode agent TUIs submit on Enter, and line-mode programs get CR as NL
+    if far is not None:
+        _sessions_call("steer_session", lambda: far.send(wid, a.input + "\r", False))
+        return
     _sessions_call("steer_session", lambda: send(ctx.paths.data, wid, a.input + "\r", False))
 
 
@@ -333,6 +350,10 @@ def _send_key(ctx: Ctx, knobs: Knobs, a: SendKey) -> None:
     from looop.workers.launch import normalise_target
 
     wid = normalise_target(a.id)
+    far = _remote(ctx, wid)
+    if far is not None:
+        _sessions_call("send_key", lambda: far.key(wid, list(a.keys)))
+        return
     _sessions_call("send_key", lambda: send_keys(ctx.paths.data, wid, list(a.keys)))
 
 

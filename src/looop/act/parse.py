@@ -141,6 +141,7 @@ def _build(tag: str, o: dict[str, Any]) -> Action:
                 repo=opt(tag, o, "repo"),
                 branch=opt(tag, o, "branch"),
                 resume=_opt_bool(tag, o, "resume"),
+                host=opt(tag, o, "host"),
             )
         case "kill_worker":
             return KillWorker(id=s(tag, o, "id"), reason=opt(tag, o, "reason") or "")

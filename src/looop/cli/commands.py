@@ -58,6 +58,8 @@ COMMANDS: dict[str, str] = {
     "schedule": "looop.cli.schedule:schedule_group",
     "web": "looop.cli.web:web_cmd",
     "pod": "looop.cli.pod:pod_group",
+    "host": "looop.cli.hosts:host_group",
+    "satellite": "looop.cli.hosts:satellite_cmd",
 }
 # Second spellings: listed once, compactly, under the verbs in `looop --help`.
 ALIASES = {
@@ -72,4 +74,4 @@ ALIASES = {
 # v1.0's second spelling of every `write` subcommand (`looop goal w ID BODY`), hidden in help.
 WRITE_ALIAS = "w"
 # Old spellings kept working but never shown.
-HIDDEN = {"config": "completion"}
+HIDDEN = {"config": "completion", "satellite": "host"}

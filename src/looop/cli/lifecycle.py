@@ -268,6 +268,8 @@ def down_cmd(grace: float, keep_workers: bool) -> None:
             f"left {len(res.kept)} worker(s) running: {', '.join(res.kept)} "
             "(`looop down` stops them)"
         )
+    for line in res.survivors_far:
+        click.echo(f"looop: {line}", err=True)
     if res.survivors:
         raise LooopError(
             f"still alive after down: {', '.join(res.survivors)} — inspect with "

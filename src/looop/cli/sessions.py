@@ -48,6 +48,38 @@ def _sid(raw: str, drive: bool) -> str:
     return normalise_target(raw) if drive else validate_id(strip_legacy_prefix(raw))
 
 
+def _remote(ctx: Ctx, sid: str, tty: bool = False) -> None:
+    """A worker on an SSH host: the same verb runs on its host, its output streams here and
+    its exit code is this one's (workers/ssh). Nothing happens for a worker here."""
+    if not (ctx.paths.data / "hosts" / "workers" / f"{sid}.json").exists():
+        return
+    from looop.workers.ssh.remote import forward  # lazy: only hosts' workers need it
+
+    code = forward(ctx, sid, _argv_again(click.get_current_context()), tty)
+    if code is not None:
+        raise SystemExit(code)
+
+
+def _argv_again(c: click.Context) -> list[str]:
+    """The verb's argv as parsed (options first, then `--` and the arguments), so the host
+    runs exactly what was asked."""
+    opts: list[str] = []
+    args: list[str] = []
+    for p in c.command.params:
+        v = c.params.get(p.name or "")
+        if isinstance(p, click.Argument):
+            args += [str(x) for x in v] if isinstance(v, tuple) else ([] if v is None else [str(v)])
+        elif isinstance(p, click.Option) and v is not None and v != p.default:
+            if p.is_flag:
+                if v:
+                    opts.append(p.opts[0])
+                elif p.secondary_opts:
+                    opts.append(p.secondary_opts[0])
+            else:
+                opts += [p.opts[0], str(v)]
+    return [c.info_name or c.command.name or "", *opts, "--", *args]
+
+
 def _duration(text: str | None, default: float | None) -> float | None:
     if text is None:
         return default
@@ -71,6 +103,7 @@ def _emit(data: object, as_json: bool, human: str) -> None:
 def shot_cmd(sid: str, fmt: str | None, ansi: bool, as_json: bool, plain: bool, trim: bool) -> None:
     fmt = fmt or ("json" if as_json else "ansi" if ansi else "plain")
     ctx = make_ctx(events_to=None)
+    _remote(ctx, _sid(sid, False))
     shot = screenshot(ctx.paths.data, _sid(sid, False), fmt, trim)
     if fmt == "json":
         click.echo(json.dumps(shot, sort_keys=True))
@@ -97,6 +130,7 @@ def log_cmd(
 ) -> None:
     ctx = make_ctx(events_to=None)
     s = _sid(sid, False)
+    _remote(ctx, s)
     if follow:
 
         def out(text: str) -> None:
@@ -132,6 +166,7 @@ def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -
     # Enter is CR, as a terminal sends it (and as steer_session does): raw-mode agent TUIs
     # submit on it, line-mode programs read a newline (the PTY maps CR to NL)
     line = " ".join(text) + ("" if no_newline else "\r")
+    _remote(ctx, _sid(sid, True))
     res = send(ctx.paths.data, _sid(sid, True), line, False)
     if as_json:
         click.echo(json.dumps(res, sort_keys=True))
@@ -145,6 +180,7 @@ def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -
 @click.option("--json", "as_json", is_flag=True)
 def key_cmd(sid: str, keys: tuple[str, ...], as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
+    _remote(ctx, _sid(sid, True))
     res = send_keys(ctx.paths.data, _sid(sid, True), list(keys))
     if as_json:
         click.echo(json.dumps(res, sort_keys=True))
@@ -182,6 +218,7 @@ def expect_cmd(
     except re.error as e:
         raise LooopError(f"bad regex {pattern!r}: {e}") from None
     ctx = make_ctx(events_to=None)
+    _remote(ctx, _sid(sid, False))
     code, matched, offset = expect(
         ctx.paths.data,
         _sid(sid, False),
@@ -206,6 +243,7 @@ def expect_cmd(
 @click.option("--timeout", default=None, help="Duration (30s default; 0/none = forever).")
 def wait_idle_cmd(sid: str, settle: str, timeout: str | None) -> None:
     ctx = make_ctx(events_to=None)
+    _remote(ctx, _sid(sid, False))
     ok = wait_idle(
         ctx.paths.data,
         _sid(sid, False),
@@ -249,6 +287,7 @@ def wait_cmd(
         raise SystemExit(code)
 
     target = _sid(sid, False)
+    _remote(ctx, target)
     code = wait(ctx.paths.data, target, _duration(timeout, None), ctx.clock)
     if code == 137:
         _report_dead(ctx, target)
@@ -279,6 +318,7 @@ def resize_cmd(sid: str, size: str, as_json: bool) -> None:
     except ValueError as e:
         raise LooopError(str(e)) from None
     ctx = make_ctx(events_to=None)
+    _remote(ctx, _sid(sid, True))
     res = resize(ctx.paths.data, _sid(sid, True), cols, rows)
     _emit(res, as_json, f"resized {sid} to {cols}x{rows}")
 
@@ -295,6 +335,7 @@ def restart_cmd(sid: str, as_json: bool) -> None:
 
     ctx = make_ctx(events_to=None)
     target = _sid(sid, True)
+    _remote(ctx, target)  # a worker on an SSH host restarts there
     done = restart_worker(ctx, ctx.knobs(), target)
     if done is not None:
         conv = done.get("conversation")
@@ -309,6 +350,7 @@ def attach_cmd(sid: str) -> None:
     from looop.sessions.attach import attach  # lazy: only attach loads asyncio
 
     ctx = make_ctx(events_to=None)
+    _remote(ctx, _sid(sid, True), tty=True)
     raise SystemExit(attach(ctx.paths.data, _sid(sid, True)))
 
 
@@ -317,6 +359,7 @@ def attach_cmd(sid: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def detach_cmd(sid: str, as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
+    _remote(ctx, _sid(sid, True))
     _emit(detach(ctx.paths.data, _sid(sid, True)), as_json, f"detached clients of {sid}")
 
 

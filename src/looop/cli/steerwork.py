@@ -118,6 +118,8 @@ def started_ok(ctx: Ctx, worker_id: str) -> None:
     from looop.workers.launch import normalise_target
 
     wid = normalise_target(worker_id)
+    if (ctx.paths.data / "hosts" / "workers" / f"{wid}.json").exists():
+        return  # started on an SSH host: the host said so (workers/ssh)
     if get_session(ctx.paths.data, wid).cmd[:2] != ["bash", "-c"]:
         return
     ended = _ended_at_once(ctx, wid)

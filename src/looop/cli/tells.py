@@ -30,10 +30,11 @@ def run_tell(worker: str, message: list[str], env: Mapping[str, str], now: float
     # lazy: only `tell` reads a session and writes an event (`told` does neither)
     from looop.core.eventlog import EventLog
     from looop.core.knobs import env_knob
+    from looop.human.leases import remote_alive
     from looop.sessions.wire import live
 
     data = where.resolve(env, os.getcwd())[0]
-    if not live(data, worker):
+    if not live(data, worker) and not remote_alive(data, worker):
         raise LooopError(f"worker {worker} is not running — a tell only reaches a live worker")
     tid = new_tell(os.path.join(data, "tells"), worker, " ".join(message), now)
     events = EventLog(os.path.join(data, "events.jsonl"), now, env_knob("events_max_bytes", env))

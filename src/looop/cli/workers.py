@@ -50,6 +50,12 @@ def worker_group() -> None:
     help="If its session dies without an end (reboot, crash), `looop up` starts it again on "
     "its agent conversation.",
 )
+@click.option(
+    "--host",
+    default=None,
+    metavar="NAME",
+    help="Run it on this SSH host (looop host add), or `local`; default: the most room left.",
+)
 @JOURNAL_OPT
 def worker_start(
     worker_id: str,
@@ -61,13 +67,14 @@ def worker_start(
     repo: str | None,
     branch: str | None,
     resume: bool,
+    host: str | None,
     journal: str | None,
 ) -> None:
     start = Start()
     start.worker_id, start.prompt, start.journal = worker_id, prompt, journal
     start.runner, start.command, start.verify = runner, command, verify
     start.sandbox = None if sandbox is None else ("on" if sandbox else "off")
-    start.repo, start.branch, start.resume = repo, branch, resume
+    start.repo, start.branch, start.resume, start.host = repo, branch, resume, host
     click.echo(start_worker_lines(start, make_ctx(), started_ok), nl=False)
 
 

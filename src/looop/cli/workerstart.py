@@ -23,6 +23,7 @@ _OPTS = {
     "--verify": "verify",
     "--repo": "repo",
     "--branch": "branch",
+    "--host": "host",
     "--journal": "journal",
     "-j": "journal",
 }
@@ -35,6 +36,7 @@ class Start:
     __slots__ = (
         "branch",
         "command",
+        "host",
         "journal",
         "prompt",
         "repo",
@@ -56,11 +58,12 @@ class Start:
         self.repo: str | None = None  # run it in its own git worktree of this repo
         self.branch: str | None = None
         self.resume = False
+        self.host: str | None = None  # an SSH host's name (looop host add), or local
 
 
 def parse_fast(argv: list[str]) -> Start | None:
     """`worker start ID [PROMPT] [--runner R] [--command C] [--verify V] [-j J]
-    [--sandbox | --no-sandbox] [--repo PATH] [--branch NAME] [--resume]`, options in
+    [--sandbox | --no-sandbox] [--repo PATH] [--branch NAME] [--resume] [--host NAME]`, options in
     any order, `--opt=value` too; None sends everything else to click."""
     if len(argv) < 2 or argv[0] not in ("worker", "w") or argv[1] != "start":
         return None
@@ -123,7 +126,7 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
         "id": start.worker_id,
         "prompt": body(start.prompt, "worker prompt"),
     }
-    for k in ("runner", "command", "verify", "sandbox", "branch"):
+    for k in ("runner", "command", "verify", "sandbox", "branch", "host"):
         v = getattr(start, k)
         if v is not None:
             obj[k] = v

@@ -45,11 +45,30 @@ def session_alive(data: AnyPath) -> Alive:
         from looop.sessions.wire import live
 
         try:
-            return bool(live(root, sid))
+            if live(root, sid):
+                return True
         except OSError:
             return True
+        return remote_alive(root, sid)
 
     return alive
+
+
+def remote_alive(root: str, sid: str) -> bool:
+    """A worker the home started on an SSH host holds its leases until the host says it is
+    over (hosts/workers/<id>.json): a host out of reach is not a dead holder. One stat when
+    there is no such worker."""
+    path = os.path.join(root, "hosts", "workers", f"{sid}.json")
+    if not os.path.exists(path):
+        return False
+    from looop.core import store  # lazy: hot path: only a remote holder reads its record
+    from looop.core.errors import CorruptState
+
+    try:
+        rec = store.read_json_object(path)
+    except CorruptState:
+        return True  # unknown counts as alive: never steal blind
+    return rec is not None and not rec.get("over")
 
 
 def _holder(path: str) -> str | None:

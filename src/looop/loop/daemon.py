@@ -128,6 +128,7 @@ class DownResult:
     forced: bool = False
     workers: list[str] = field(default_factory=list)
     survivors: list[str] = field(default_factory=list)
+    survivors_far: list[str] = field(default_factory=list)  # one line per remote worker left
     tick_pid: str = ""  # a foreground `looop tick` holding the beat (left to finish)
     kept: list[str] = field(default_factory=list)  # live workers left running on purpose
 
@@ -155,6 +156,12 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
             res.workers.append(s.id)
         except SessionError:
             pass  # it finished on its own meanwhile
+    if os.path.isdir(ctx.paths.data / "hosts" / "workers"):
+        from looop.workers.ssh.remote import kill_all  # lazy: only a fleet with hosts
+
+        far, failed = kill_all(ctx)
+        res.workers += far
+        res.survivors_far = failed
     res.survivors = [s.id for s in list_sessions(ctx.paths.data) if s.alive]
     # No session depends on the session host: with the fleet down it goes too (the next
     # start, here or in another data dir, brings one up again).

@@ -53,6 +53,21 @@ def fleet_rows(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
     return fleet_rows_at(data, ctx.clock, ctx.knobs().num("worker_stuck_secs"), all_sessions)
 
 
+def _with_remote(
+    data: str, rows: list[dict[str, Any]], clock: Clock, stuck_secs: int
+) -> list[dict[str, Any]]:
+    """The workers on SSH hosts too, each host asked once (workers/ssh)."""
+    # lazy: only a fleet with hosts asks them
+    from pathlib import Path
+
+    from looop.workers.fleet import waiting_workers
+    from looop.workers.ssh.remote import remote_rows
+
+    waiting = waiting_workers(where.join(data, "asks"), where.join(data, "answers"))
+    far = remote_rows(Path(data), clock, stuck_secs, waiting)
+    return sorted(rows + far, key=lambda r: str(r["id"]))
+
+
 def _started_unix(stamp: str) -> float:
     got = parse_z(stamp)
     if got is not None:
@@ -72,6 +87,8 @@ def fleet_rows_at(
     now = clock.now()
     # no screen read here: `ls` shows the needs-input verdict of the last beat's look
     rows = worker_rows(data, list_light(data), clock, stuck_secs, look=False)
+    if os.path.isdir(where.join(where.join(data, "hosts"), "workers")):
+        rows = _with_remote(data, rows, clock, stuck_secs)
     if not all_sessions:
         rows = [r for r in rows if r["alive"]]
     for r in rows:

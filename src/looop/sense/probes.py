@@ -88,11 +88,18 @@ def probe_sessions(
     stuck = (knobs if knobs is not None else ctx.knobs()).num("worker_stuck_secs")
     trees = tree_records(str(ctx.paths.data))  # read once: the rows' branches and git status
     rows = fleet_view(ctx, list_sessions(ctx.paths.data), stuck, trees, custom)
+    hosts: list[dict[str, Any]] | None = None
+    if (ctx.paths.data / "hosts").is_dir():
+        from looop.workers.ssh.probe import with_hosts  # lazy: only a fleet with SSH hosts
+
+        rows, hosts = with_hosts(ctx, rows, stuck, knobs)
     now = ctx.clock.now()
     signal = []
     detail: dict[str, Any] = {}
     for r in rows:
         entry = {k: r[k] for k in ("id", "state", "exit_code", "health")}
+        if r.get("host"):
+            entry["host"] = r["host"]
         if r["note"] is not None:
             entry["note"] = r["note"]
         if r["verify"] is not None:
@@ -122,7 +129,10 @@ def probe_sessions(
         # in detail: a worker's edits come and go all the time and must not wake the loop
         for wid, tree in sensed(ctx, mine).items():
             detail[wid].update(tree)
-    return {"detail": {"count": len(rows), "workers": detail}, "signal": signal}
+    out: dict[str, Any] = {"detail": {"count": len(rows), "workers": detail}, "signal": signal}
+    if hosts:  # each place's load: in detail (a worker's start or end wakes the loop anyway)
+        out["detail"]["hosts"] = hosts
+    return out
 
 
 def probe_asks(ctx: Ctx) -> Any:

@@ -202,12 +202,15 @@ def start_worker(
     repo: str | None = None,
     branch: str | None = None,
     resume: bool = False,
+    host: str | None = None,
 ) -> Started:
     """cfg: the beat's config when a decision starts the worker (None reads the file);
     sandbox: this worker's own setting (None: the runner's, else the config's); decided: the
     pulse's own move, which may turn the sandbox on but never loosen what the config set;
     repo/branch: run it in its own git worktree of `repo` (workers/worktree.py); resume:
-    `looop up` starts it again on its conversation if its session dies without an end."""
+    `looop up` starts it again on its conversation if its session dies without an end;
+    host: an SSH host's name, "local" for this machine, None: placed by
+    workers/ssh/place.py's rule when hosts are registered (here otherwise)."""
     wid = normalise_target(worker_id)
     if branch is not None and repo is None:
         raise WorkerError(f"worker {wid}: a branch needs a repo (--repo PATH)")
@@ -229,6 +232,26 @@ def start_worker(
         )
     cap = knobs.num("max_workers")
     live = live_workers(ctx)
+    if host is not None or os.path.isdir(ctx.paths.data / "hosts"):
+        from looop.workers.ssh import dispatch  # lazy: only a fleet with hosts places
+
+        where = dispatch.place(ctx, wid, host, len(live), cap)
+        if where is not None:
+            if verify is not None and verify.strip():
+                raise WorkerError(
+                    f"worker {wid}: --verify runs on this machine only, not on {where}"
+                )
+            if resume:
+                raise WorkerError(
+                    f"worker {wid}: --resume covers workers on this machine only, not on {where}"
+                )
+            from looop.workers.resume import plan_start  # lazy: a cycle (resume starts workers)
+
+            # a worker line that gives the agent its conversation id gets one there too
+            line_there = plan_start(template, None)[0]
+            return dispatch.start_there(
+                ctx, where, wid, line_there, prompt, r.name, repo, sandbox, r.sandbox, cfg
+            )
     if any(s.id == wid for s in live):
         raise WorkerError(
             f"worker {wid} is already running — steer it (`looop send {wid} …`) "

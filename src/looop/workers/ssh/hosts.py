@@ -1,0 +1,219 @@
+"""The host registry: `<data>/hosts/<name>.json`, one file per SSH host, and the home's record
+of each remote worker, `<data>/hosts/workers/<id>.json` (which host runs it; over or not).
+
+Strict both ways: a bad name or URL is refused with one line before anything is written, and
+a record that does not read back as one is an error, never a host that silently vanished."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from looop.core import store
+from looop.core.errors import CorruptState, LooopError
+from looop.sessions.wire import fnv1a_64
+
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+_HOSTNAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}")
+_USER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+LOCAL = "local"  # the home machine itself, as placement and `--host` name it
+RESERVED = frozenset({LOCAL, "workers"})
+FORMAT = 1
+
+
+class HostError(LooopError):
+    pass
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    host: str
+    user: str | None
+    port: int | None
+    cap: int  # 0: no cap of its own
+    ssh_config: str | None = None  # `ssh -F FILE` for this host (else the user's own config)
+
+    @property
+    def url(self) -> str:
+        who = f"{self.user}@" if self.user else ""
+        port = f":{self.port}" if self.port else ""
+        return f"ssh://{who}{self.host}{port}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": FORMAT,
+            "name": self.name,
+            "host": self.host,
+            "user": self.user,
+            "port": self.port,
+            "cap": self.cap,
+            "ssh_config": self.ssh_config,
+        }
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name) or name in RESERVED:
+        raise HostError(
+            f"bad host name {name!r}: use 1-32 lowercase letters, digits or '-' "
+            f"(not starting with '-'; not {' or '.join(sorted(RESERVED))})"
+        )
+    return name
+
+
+def parse_url(url: str) -> tuple[str, str | None, int | None]:
+    """ssh://[user@]host[:port] -> (host, user, port); anything else refused in one line."""
+    bad = HostError(f"bad host address {url!r}: write it as ssh://user@host[:port]")
+    if not url.startswith("ssh://"):
+        raise bad
+    rest = url[len("ssh://") :]
+    user: str | None = None
+    if "@" in rest:
+        user, rest = rest.split("@", 1)
+        if not _USER_RE.fullmatch(user):
+            raise bad
+    port: int | None = None
+    if ":" in rest:
+        rest, raw = rest.rsplit(":", 1)
+        if not raw.isdecimal() or not 1 <= int(raw) <= 65535:
+            raise HostError(f"bad port in {url!r}: use 1-65535")
+        port = int(raw)
+    # a leading '-' would be read by ssh as an option: refused with everything else odd
+    if not _HOSTNAME_RE.fullmatch(rest):
+        raise bad
+    return rest, user, port
+
+
+def hosts_dir(data: Path) -> Path:
+    return data / "hosts"
+
+
+def host_file(data: Path, name: str) -> Path:
+    return hosts_dir(data) / f"{check_name(name)}.json"
+
+
+def _from_json(raw: Any, where: Path) -> Host:
+    bad = HostError(f"{where} is not a host record — fix it or `looop host rm` it")
+    if not isinstance(raw, dict) or raw.get("v") != FORMAT:
+        raise bad
+    name, host, user, port, cap = (raw.get(k) for k in ("name", "host", "user", "port", "cap"))
+    if not isinstance(name, str) or not isinstance(host, str) or not _HOSTNAME_RE.fullmatch(host):
+        raise bad
+    if user is not None and (not isinstance(user, str) or not _USER_RE.fullmatch(user)):
+        raise bad
+    if port is not None and (type(port) is not int or not 1 <= port <= 65535):
+        raise bad
+    if type(cap) is not int or cap < 0:
+        raise bad
+    cfg = raw.get("ssh_config")
+    if cfg is not None and (not isinstance(cfg, str) or not cfg.startswith("/")):
+        raise bad
+    return Host(check_name(name), host, user, port, cap, cfg)
+
+
+def add(data: Path, name: str, url: str, cap: int, ssh_config: str | None = None) -> Host:
+    check_name(name)
+    host, user, port = parse_url(url)
+    if cap < 0:
+        raise HostError("--cap must be 0 (no cap) or more")
+    path = host_file(data, name)
+    if path.exists():
+        raise HostError(f"host {name} is already registered — `looop host rm {name}` first")
+    if ssh_config is not None and not os.path.isfile(ssh_config):
+        raise HostError(f"--ssh-config {ssh_config}: no such file")
+    cfg = os.path.abspath(ssh_config) if ssh_config is not None else None
+    h = Host(name, host, user, port, cap, cfg)
+    store.write_json(path, h.to_json())
+    return h
+
+
+def get(data: Path, name: str) -> Host:
+    path = host_file(data, name)
+    try:
+        raw = store.read_json(path)
+    except CorruptState as e:
+        raise HostError(f"{path} is unreadable ({e}) — fix it or `looop host rm {name}`") from e
+    if raw is None:
+        raise HostError(f"no host {name} — `looop host ls` lists them, `looop host add` adds one")
+    h = _from_json(raw, path)
+    if h.name != name:
+        raise HostError(f"{path} names host {h.name!r}, not {name!r} — fix it or remove it")
+    return h
+
+
+def names(data: Path) -> list[str]:
+    try:
+        entries = os.listdir(hosts_dir(data))
+    except OSError:
+        return []
+    return sorted(n[:-5] for n in entries if n.endswith(".json") and NAME_RE.fullmatch(n[:-5]))
+
+
+def all_hosts(data: Path) -> list[Host]:
+    return [get(data, n) for n in names(data)]
+
+
+def remove(data: Path, name: str) -> None:
+    if not store.remove(host_file(data, name)):
+        raise HostError(f"no host {name} — `looop host ls` lists them")
+
+
+def key(data: Path, name: str, machine: str) -> str:
+    """This home's satellite on that host: one per home machine, data dir and host name."""
+    return fnv1a_64(f"{machine}\0{data}\0{name}".encode())
+
+
+# remote workers as the home knows them
+
+
+def workers_dir(data: Path) -> Path:
+    return hosts_dir(data) / "workers"
+
+
+def record_file(data: Path, wid: str) -> Path:
+    return workers_dir(data) / f"{wid}.json"
+
+
+def record(data: Path, wid: str) -> dict[str, Any] | None:
+    """The home's record of a remote worker, or None when the id is no remote worker."""
+    try:
+        raw = store.read_json_object(record_file(data, wid))
+    except CorruptState:
+        return None
+    if raw is None or not isinstance(raw.get("host"), str):
+        return None
+    return raw
+
+
+def host_of(data: Path, wid: str) -> str | None:
+    rec = record(data, wid)
+    return rec["host"] if rec is not None else None
+
+
+def write_record(data: Path, wid: str, host: str, **fields: Any) -> None:
+    store.write_json(record_file(data, wid), {"v": FORMAT, "id": wid, "host": host, **fields})
+
+
+def records(data: Path) -> dict[str, dict[str, Any]]:
+    try:
+        entries = os.listdir(workers_dir(data))
+    except OSError:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for n in sorted(entries):
+        if n.endswith(".json") and not n.startswith("."):
+            rec = record(data, n[:-5])
+            if rec is not None:
+                out[n[:-5]] = rec
+    return out
+
+
+def mark_over(data: Path, wid: str, exit_code: int | None) -> None:
+    rec = record(data, wid)
+    if rec is not None and not rec.get("over"):
+        rec["over"] = True
+        rec["exit_code"] = exit_code
+        store.write_json(record_file(data, wid), rec)
