@@ -86,8 +86,18 @@ def _named(rig: Rig) -> list[str]:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize(("cli", "verb"), [("codex", "restart"), ("opencode", "up")])
-def test_resumed_worker_sends_its_earlier_turns(rig_for: RigFor, cli: str, verb: str) -> None:
+@pytest.mark.parametrize(
+    ("cli", "verb", "reboot"),
+    [
+        ("codex", "restart", True),
+        # only the supervisor and the agent died: codex's daemon still holds the conversation
+        ("codex", "up", False),
+        ("opencode", "up", True),
+    ],
+)
+def test_resumed_worker_sends_its_earlier_turns(
+    rig_for: RigFor, cli: str, verb: str, reboot: bool
+) -> None:
     rig = rig_for(cli)
     answer_first_run_prompts(rig)
     ctx, root, sid = rig.ctx, rig.ctx.paths.data, f"r-{cli}"
@@ -103,7 +113,8 @@ def test_resumed_worker_sends_its_earlier_turns(rig_for: RigFor, cli: str, verb:
         (conv,) = _named(rig)
         ask = new_ask(ctx.paths.asks, ctx.paths.answers, sid, "ship it?", None, [], time.time())
         _reboot(root, sid)
-        _kill_left_behind(rig.home)  # a reboot ends the CLI's daemons too
+        if reboot:
+            _kill_left_behind(rig.home)  # a reboot ends the CLI's daemons too
         assert tag(ctx, ask) == "STRANDED"
         before = len(rig.server.model_calls())
 
