@@ -341,7 +341,7 @@ def _same_dir(where: object, cwd: str) -> bool:
 
 def _opencode_json(args: list[str], env: dict[str, str], cwd: str) -> Any:
     """What `opencode ARGS` prints as JSON; None when it fails, runs too long, prints too
-    much or prints something else. Its output goes to a file, so it is never all in memory."""
+    much or prints something else. Its output goes to a file: at most _MAX_JSON is read."""
     import subprocess  # lazy: only finding opencode's id runs a program
     import tempfile
 
