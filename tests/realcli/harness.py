@@ -255,8 +255,14 @@ def answer_first_run_prompts(rig: Rig) -> None:
 
     claude's TUI otherwise stops at, in turn: onboarding (which also checks it can reach
     api.anthropic.com and exits when it cannot), "trust this folder?", "use this
-    ANTHROPIC_API_KEY?" and the bypass-permissions warning. pi needs nothing.
+    ANTHROPIC_API_KEY?" and the bypass-permissions warning. codex's TUI stops once at "Meet
+    GPT-6 Sol" (switch model?); either answer leaves the offer noted in config.toml, and so
+    does this. pi and opencode need nothing.
     """
+    if rig.cli == "codex":
+        with (rig.home / ".codex" / "config.toml").open("a") as f:
+            f.write(f'\n[notice.model_migrations]\n"{CODEX_MODEL}" = "gpt-6-sol"\n')
+        return
     if rig.cli != "claude":
         return
     key = rig.ctx.env["ANTHROPIC_API_KEY"]

@@ -35,8 +35,10 @@ PRESETS: dict[str, dict[str, str]] = {
         # with no message argument, `opencode run` reads the message from stdin
         "tick": "opencode run --format json",
         "worker": 'opencode --prompt "$(cat {{prompt_file}})"',
-        # opencode names its conversation itself: looop asks `opencode session list`
-        "resume": 'opencode --session {{session_id}} --prompt "$(cat {{prompt_file}})"',
+        # opencode names its conversation itself: looop asks `opencode session list`. Its full
+        # TUI drops --prompt when given --session (1.18.33); --mini replays the conversation
+        # and sends the prompt
+        "resume": 'opencode --mini --session {{session_id}} --prompt "$(cat {{prompt_file}})"',
     },
     "pi": {
         "tick": "pi -p --mode json -ne --model claude-sonnet-4-5 --thinking low @{{prompt_file}}",

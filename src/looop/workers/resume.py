@@ -11,7 +11,6 @@ after the start in their own files (`find`), bounded, and believed only when it 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -44,6 +43,10 @@ _MAX_RECORD = 64 * 1024
 _MAX_FILES = 400
 _HEAD = 1024 * 1024
 _FIND_TIMEOUT_S = 15.0
+_MAX_JSON = 32 * 1024 * 1024  # what one `opencode` listing or export may print
+_MAX_EXPORTS = 6  # opencode conversations looked into (each export takes ~3 s)
+_MAX_DEPTH = 200  # of a CLI's JSON: deeper is not what it writes
+_BRIEF_HEAD = 512  # the worker's name is this near the start of its brief
 
 
 @dataclass(frozen=True)
@@ -241,14 +244,50 @@ def read_record(ctx: Ctx, wid: str) -> Record | None:
 # -- finding an id a CLI named itself --------------------------------------------------------
 
 
+def _loads(raw: bytes) -> Any:
+    """A CLI's own JSON, which may be anything (nested past the recursion limit too):
+    ValueError when it is not plain JSON."""
+    from looop.core import jsonsafe  # lazy: only a resume reads a CLI's files
+
+    return jsonsafe.loads(raw, max_depth=_MAX_DEPTH)
+
+
 def _marker(wid: str) -> str:
     return f"You are worker `{wid}`"  # the contract's first line names the worker
+
+
+def _opens_brief(text: object, wid: str) -> bool:
+    """Whether a user message is this worker's brief: the contract opens it and names the
+    worker at once. A tick prompt that quotes a worker's screen further in is not one."""
+    return isinstance(text, str) and _marker(wid) in text[:_BRIEF_HEAD]
+
+
+def _codex_brief(lines: list[bytes], wid: str) -> bool:
+    """Whether a rollout's user turns (response_item messages) begin with the worker's brief."""
+    for line in lines:
+        if b'"response_item"' not in line or b'"user"' not in line:
+            continue  # cheap: most lines are neither
+        try:
+            item = _loads(line)
+        except ValueError:
+            continue
+        pay = item.get("payload") if isinstance(item, dict) else None
+        if not isinstance(pay, dict) or item.get("type") != "response_item":
+            continue
+        if pay.get("type") != "message" or pay.get("role") != "user":
+            continue
+        content = pay.get("content")
+        for part in content if isinstance(content, list) else []:
+            if isinstance(part, dict) and _opens_brief(part.get("text"), wid):
+                return True
+    return False
 
 
 def find_codex(home: str, cwd: str, wid: str, since: float) -> str | None:
     """The id of the codex conversation this worker started: the earliest rollout under
     `home/sessions/` written since the start whose first line is codex's session_meta for
-    `cwd` and whose first MiB names the worker. Bounded; a file it cannot read is skipped."""
+    `cwd` and one of whose user turns is the worker's brief. Bounded (files, bytes read); a
+    file it cannot read or parse is skipped."""
     base = os.path.join(home, "sessions")
     files: list[tuple[float, str]] = []
     try:
@@ -273,18 +312,18 @@ def find_codex(home: str, cwd: str, wid: str, since: float) -> str | None:
             head = store.read_regular(p, _HEAD)[:_HEAD]
         except OSError:
             continue
-        first, _, rest = head.partition(b"\n")
+        lines = head.split(b"\n")
         try:
-            meta = json.loads(first)
+            meta = _loads(lines[0])
         except ValueError:
             continue
         pay = meta.get("payload") if isinstance(meta, dict) else None
         if not isinstance(pay, dict) or meta.get("type") != "session_meta":
             continue
         conv, at, where = pay.get("id"), pay.get("timestamp"), pay.get("cwd")
-        if not isinstance(conv, str) or not valid_id(conv) or where != cwd:
+        if not isinstance(conv, str) or not valid_id(conv) or not _same_dir(where, cwd):
             continue
-        if _marker(wid).encode() not in rest:
+        if not _codex_brief(lines[1:], wid):
             continue
         key = str(at) if isinstance(at, str) else ""
         if best is None or key < best[0]:
@@ -292,29 +331,60 @@ def find_codex(home: str, cwd: str, wid: str, since: float) -> str | None:
     return best[1] if best else None
 
 
-def find_opencode(env: dict[str, str], cwd: str, wid: str, since: float) -> str | None:
-    """The id of the opencode conversation started in `cwd` since the start, from
-    `opencode session list --format json` (bounded in time; anything odd is no id)."""
+def _same_dir(where: object, cwd: str) -> bool:
+    if not isinstance(where, str):
+        return False
+    return where == cwd or os.path.realpath(where) == os.path.realpath(cwd)
+
+
+def _opencode_json(args: list[str], env: dict[str, str], cwd: str) -> Any:
+    """What `opencode ARGS` prints as JSON; None when it fails, runs too long, prints too
+    much or prints something else. Its output goes to a file: at most _MAX_JSON is read."""
     import subprocess  # lazy: only finding opencode's id runs a program
+    import tempfile
 
     try:
-        done = subprocess.run(
-            ["opencode", "session", "list", "--format", "json"],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=_FIND_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        with tempfile.TemporaryFile() as out:
+            done = subprocess.run(
+                ["opencode", *args],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.DEVNULL,
+                timeout=_FIND_TIMEOUT_S,
+                check=False,
+            )
+            if done.returncode != 0 or os.fstat(out.fileno()).st_size > _MAX_JSON:
+                return None
+            out.seek(0)
+            return _loads(out.read())
+    except (OSError, ValueError, subprocess.TimeoutExpired):
         return None
-    if done.returncode != 0 or len(done.stdout) > 8 * 1024 * 1024:
-        return None
-    try:
-        rows = json.loads(done.stdout)
-    except ValueError:
-        return None
+
+
+def _opencode_brief(env: dict[str, str], cwd: str, conv: str, wid: str) -> bool:
+    """Whether opencode's conversation `conv` opens with this worker's brief (its export)."""
+    got = _opencode_json(["export", conv], env, cwd)
+    messages = got.get("messages") if isinstance(got, dict) else None
+    for m in messages if isinstance(messages, list) else []:
+        info = m.get("info") if isinstance(m, dict) else None
+        if not isinstance(info, dict) or info.get("role") != "user":
+            continue
+        parts = m.get("parts")
+        return any(
+            isinstance(p, dict) and p.get("type") == "text" and _opens_brief(p.get("text"), wid)
+            for p in (parts if isinstance(parts, list) else [])
+        )  # the first user message only
+    return False
+
+
+def find_opencode(env: dict[str, str], cwd: str, wid: str, since: float) -> str | None:
+    """The id of the opencode conversation this worker started: of those `opencode session
+    list` names in `cwd` since the start (a tick's and other workers' too: they share the
+    data dir), the earliest whose first user message is the worker's brief (`opencode
+    export`). Bounded in time and in how many are looked at; anything odd is no id."""
+    rows = _opencode_json(["session", "list", "--format", "json"], env, cwd)
     found: list[tuple[float, str]] = []
     for row in rows if isinstance(rows, list) else []:
         if not isinstance(row, dict):
@@ -324,13 +394,16 @@ def find_opencode(env: dict[str, str], cwd: str, wid: str, since: float) -> str 
             made = row["time"].get("created", made)
         if not isinstance(conv, str) or not valid_id(conv):
             continue
-        if row.get("directory") not in (None, cwd):
+        if "directory" in row and not _same_dir(row["directory"], cwd):
             continue
         if isinstance(made, int | float) and not isinstance(made, bool):
             secs = made / 1000 if made > 1e11 else float(made)  # opencode counts milliseconds
             if secs >= since - 2:
                 found.append((secs, conv))
-    return min(found)[1] if found else None
+    for _secs, conv in sorted(found)[:_MAX_EXPORTS]:
+        if _opencode_brief(env, cwd, conv, wid):
+            return conv
+    return None
 
 
 def conversation(ctx: Ctx, rec: Record) -> str | None:

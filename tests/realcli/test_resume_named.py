@@ -1,0 +1,156 @@
+"""Resumable workers with the real codex and opencode TUIs, which name their conversation
+themselves (looop cannot give them one): a worker does one turn against the scripted model,
+the machine "reboots" (its supervisor, the agent's process group and anything else the CLI
+left running — codex's app-server daemon — are SIGKILLed), then `looop restart ID` or
+`looop up` finds the id in the CLI's own storage and starts it again on that conversation:
+the resumed CLI's next request to the model carries the earlier turns, and the worker's
+stranded ask is LIVE again and named in what the resumed agent is told first."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+
+from looop.human.mailbox import new_ask
+from looop.loop.asks import tag
+from looop.sessions import expect, get_session, kill
+from looop.workers.launch import start_worker
+from looop.workers.resume import read_record
+from tests.realcli.harness import Rig, answer_first_run_prompts
+from tests.realcli.test_resume import NOTE, _await, _reboot, _screen
+from tests.realcli.test_workers_tui import _looop
+
+RigFor = Callable[[str], Rig]
+
+
+def _left_behind(home: Path) -> list[psutil.Process]:
+    """Processes of this test's CLI still running outside the session: codex 0.169's TUI
+    starts a shared app-server daemon (its own session, binary under $CODEX_HOME)."""
+    out = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if any(str(home) in a for a in p.info["cmdline"] or ()):
+                out.append(p)
+        except psutil.Error:
+            continue
+    return out
+
+
+def _kill_left_behind(home: Path) -> None:
+    procs = _left_behind(home)
+    for p in procs:
+        try:
+            p.send_signal(signal.SIGKILL)
+        except psutil.Error:
+            continue
+    psutil.wait_procs(procs, timeout=10)
+
+
+def _opencode(rig: Rig, *args: str) -> str:
+    done = subprocess.run(
+        ["opencode", *args],
+        cwd=rig.ctx.paths.data,
+        env=rig.ctx.env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
+
+
+def _holds(rig: Rig, conv: str, text: str) -> bool:
+    """Whether the CLI's own record of conversation `conv` holds `text`."""
+    if rig.cli == "codex":
+        files = (rig.home / ".codex" / "sessions").glob(f"*/*/*/rollout-*{conv}.jsonl")
+        return any(text in p.read_text(errors="replace") for p in files)
+    return text in _opencode(rig, "export", conv)
+
+
+def _named(rig: Rig) -> list[str]:
+    """The conversation ids the CLI itself lists (proof the found id is the real one)."""
+    if rig.cli == "codex":
+        names = (rig.home / ".codex" / "sessions").glob("*/*/*/rollout-*.jsonl")
+        return sorted(p.stem[-36:] for p in names)
+    return sorted(
+        row["id"] for row in json.loads(_opencode(rig, "session", "list", "--format", "json"))
+    )
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(
+    ("cli", "verb", "reboot"),
+    [
+        ("codex", "restart", True),
+        # only the supervisor and the agent died: codex's daemon still holds the conversation
+        ("codex", "up", False),
+        ("opencode", "up", True),
+    ],
+)
+def test_resumed_worker_sends_its_earlier_turns(
+    rig_for: RigFor, cli: str, verb: str, reboot: bool
+) -> None:
+    rig = rig_for(cli)
+    answer_first_run_prompts(rig)
+    ctx, root, sid = rig.ctx, rig.ctx.paths.data, f"r-{cli}"
+    start_worker(ctx, ctx.knobs(), sid, "Greet the fleet. ECHO:brief42", resume=True)
+    try:
+        code, _, _ = expect(root, sid, "ANSWER:brief42", screen=True, timeout_s=90, clock=ctx.clock)
+        assert code == 0, _screen(root, sid)
+        rec = read_record(ctx, sid)
+        # the CLI names its conversation itself: nothing is known at the start
+        assert rec is not None and rec.conversation is None and rec.find == cli
+        assert rec.policy == "resume"
+        _await(lambda: len(_named(rig)) == 1, 30, f"{cli} to save its conversation")
+        (conv,) = _named(rig)
+        ask = new_ask(ctx.paths.asks, ctx.paths.answers, sid, "ship it?", None, [], time.time())
+        _reboot(root, sid)
+        if reboot:
+            _kill_left_behind(rig.home)  # a reboot ends the CLI's daemons too
+        assert tag(ctx, ask) == "STRANDED"
+        before = len(rig.server.model_calls())
+
+        if verb == "restart":
+            done = _looop(rig, "restart", sid)
+            assert done.returncode == 0, done.stderr
+            assert f"resumed {sid} on conversation {conv}" in done.stdout, done.stdout
+        else:
+            done = _looop(rig, "up")
+            assert done.returncode == 0, done.stderr
+            assert f"resumed worker {sid}" in done.stdout, done.stdout
+        assert get_session(root, sid).alive
+        assert tag(ctx, ask) == "LIVE"
+        found = read_record(ctx, sid)
+        assert found is not None and found.conversation == conv  # found once, then recorded
+
+        def resumed_call() -> bool:
+            return any(NOTE in c.text() for c in rig.server.model_calls()[before:])
+
+        try:
+            _await(resumed_call, 120, f"the resumed {cli} to call the model")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; its screen:\n{_screen(root, sid)}") from None
+        call = next(c for c in rig.server.model_calls()[before:] if NOTE in c.text())
+        text = call.text()
+        # the earlier turns ride along: the brief it was given and what the model answered
+        assert "ECHO:brief42" in text and "ANSWER:brief42" in text, text[-3000:]
+        assert "WORKER CONTRACT" in text
+        assert ask["id"] in text and "--wait" in text
+        # the resumed CLI continued that conversation: its own record of it holds the note
+        # (and `looop up`'s pulse may have added tick conversations beside it)
+        assert conv in _named(rig)
+        _await(lambda: _holds(rig, conv, NOTE), 30, f"{cli} to save the note under {conv}")
+    finally:
+        if verb == "up":
+            _looop(rig, "down", "--keep-workers")
+        if get_session(root, sid).alive:
+            kill(root, sid)
+        _kill_left_behind(rig.home)
