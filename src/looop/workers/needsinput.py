@@ -5,7 +5,9 @@ Also a worker at its provider's usage limit (`limited until HH:MM`, core/limits)
 Cheap by construction: a worker's screen is read (one `screenshot` request to its
 supervisor, bounded in time) only when its output.log changed since the last look; the
 verdict is kept in `.needs-input.json` keyed by the log's size and mtime, so an idle fleet
-costs one stat per worker per beat and never wakes a supervisor's screen emulator. The
+costs one stat per worker per beat and never wakes a supervisor's screen emulator; a log that
+grew by a repeat of the bytes just before it (the same screen redrawn) keeps its verdict for
+one small read. The
 patterns run on the plain screen text only (never the raw bytes); a runner's own patterns
 (`runners.<name>.needs_input`, core/screenrules) run through `regex` with a time bound.
 
@@ -36,6 +38,7 @@ SHOT_TIMEOUT_S = 1.0  # one screenshot request; a supervisor that does not answe
 MAX_TEXT = 64 * 1024  # a screen is rows x cols; a huge one is cut to its end
 CUSTOM_TIMEOUT_S = 0.05  # per custom pattern and screen
 LIMIT_TAIL = 4096  # a usage-limit message is the last thing a stopped agent printed
+REPEAT_MAX = 16 * 1024  # a redraw this long or shorter is compared with the one before it
 CLIS = ("claude", "codex", "opencode", "pi")
 
 # Per CLI (learnt from the real pinned TUIs' screens, tests/unit/workers/screens/):
@@ -165,6 +168,24 @@ def _log_key(sdir: str) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns]
 
 
+def _repeated(sdir: str, was: Any, key: list[int]) -> bool:
+    """The log grew since the last look by exactly the bytes that came just before (a TUI
+    redrawing the same screen: a blink, a repaint): the screen, and so its verdict, stand."""
+    old = was.get("k") if isinstance(was, dict) else None
+    if not (isinstance(old, list) and len(old) == 2 and isinstance(old[0], int)):
+        return False
+    n = key[0] - old[0]
+    if n <= 0 or n > REPEAT_MAX or old[0] < n:
+        return False
+    try:
+        with store.open_regular(where.join(sdir, "output.log")) as f:
+            f.seek(old[0] - n)
+            raw = f.read(2 * n)
+    except OSError:
+        return False
+    return len(raw) == 2 * n and raw[:n] == raw[n:]
+
+
 def _read_cache(data: str) -> dict[str, Any]:
     try:
         obj = store.read_json_object(where.join(data, CACHE)) or {}
@@ -252,6 +273,14 @@ def refine(
             verdict = was.get("why") or (was.get("seen") if was.get("k") == key else None)
         elif not look:
             continue
+        elif _repeated(sdir, was, key):
+            # the same redraw again: no screen read; an idle box still waits for a quiet look
+            fresh[r["id"]] = {**was, "k": key}
+            verdict = was.get("why")
+            if isinstance(verdict, str):
+                r["health"] = HEALTH
+                r["needs_input"] = verdict
+            continue
         else:
             text = _screen(data, r["id"])
             if text is None:
@@ -272,7 +301,9 @@ def refine(
             r["needs_input"] = verdict
     if look and fresh != cache:
         try:
-            store.write_json(where.join(data, CACHE), {"v": CACHE_VERSION, "w": fresh})
+            # no fsync: after a crash a lost cache costs one screen read per worker
+            body = store.dumps_state({"v": CACHE_VERSION, "w": fresh}) + "\n"
+            store.atomic_write(where.join(data, CACHE), body, durable=False)
         except OSError:
             pass  # a cache that cannot be kept costs a screen read next time, nothing more
 

@@ -4,6 +4,7 @@ scripted model server), the runners' own patterns, and the once-per-entry latch.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -103,3 +104,43 @@ def test_the_human_is_told_once_per_entry(tmp_path: Path) -> None:
     assert [r["id"] for r in to_tell(data, waiting)] == ["w1"]  # entered again: told again
     (tmp_path / needsinput.TOLD).write_text("{torn")
     assert [r["id"] for r in to_tell(data, waiting)] == ["w1"]  # a lost latch: once more
+
+
+def _row(wid: str) -> dict[str, object]:
+    return {"id": wid, "alive": True, "health": "busy", "needs_input": None}
+
+
+def test_a_repainted_screen_keeps_its_verdict_without_a_screen_read(tmp_path: Path) -> None:
+    from looop.core.clock import SystemClock
+
+    sdir = tmp_path / "sessions" / "w1"
+    sdir.mkdir(parents=True)
+    log = sdir / "output.log"
+    paint = b"\x1b[H\x1b[2J Do you want to proceed?\r\n \xe2\x9d\xaf 1. Yes"
+    log.write_bytes(b"busy for a while\r\n" + paint)
+    st = log.stat()
+    said = "approval: Do you want to proceed?"
+    cache = {
+        "v": needsinput.CACHE_VERSION,
+        "w": {"w1": {"k": [st.st_size, st.st_mtime_ns], "why": said}},
+    }
+    (tmp_path / needsinput.CACHE).write_text(json.dumps(cache))
+    sessions = {"w1": {"dir": str(sdir)}}
+    clock = SystemClock()
+    # the same paint again (no supervisor here: a screen read would find nothing)
+    with log.open("ab") as f:
+        f.write(paint)
+    rows = [_row("w1")]
+    needsinput.refine(str(tmp_path), rows, sessions, clock)
+    assert rows[0]["health"] == "needs-input" and rows[0]["needs_input"] == said
+    # the next beat, nothing printed since: still the verdict, from the cache
+    rows = [_row("w1")]
+    needsinput.refine(str(tmp_path), rows, sessions, clock)
+    assert rows[0]["health"] == "needs-input"
+    # it printed half a paint (not a repeat of what came before): the screen must be read,
+    # and with no supervisor answering, there is no verdict
+    with log.open("ab") as f:
+        f.write(paint[: len(paint) // 2])
+    rows = [_row("w1")]
+    needsinput.refine(str(tmp_path), rows, sessions, clock)
+    assert rows[0]["health"] == "busy" and rows[0]["needs_input"] is None
