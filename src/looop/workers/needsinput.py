@@ -273,7 +273,7 @@ def refine(
             verdict = was.get("why") or (was.get("seen") if was.get("k") == key else None)
         elif not look:
             continue
-        elif _repeated(sdir, was, key):
+        elif isinstance(was, dict) and _repeated(sdir, was, key):
             # the same redraw again: no screen read; an idle box still waits for a quiet look
             fresh[r["id"]] = {**was, "k": key}
             verdict = was.get("why")
