@@ -41,7 +41,8 @@ LIMIT_TAIL = 4096  # a usage-limit message is the last thing a stopped agent pri
 REPEAT_MAX = 16 * 1024  # a redraw this long or shorter is compared with the one before it
 CLIS = ("claude", "codex", "opencode", "pi")
 
-# Per CLI (learnt from the real pinned TUIs' screens, tests/unit/workers/screens/):
+# Per CLI (learnt from the real pinned TUIs' screens, tests/unit/workers/screens/; opencode's
+# approval prompt appears with `"permission": {"bash": "ask"}` in its config):
 # `busy` wins over everything (a working CLI still draws its input box), then `needs`,
 # each (kind, pattern). Multiline; matched against the plain screen text.
 _RULES: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
@@ -58,14 +59,19 @@ _RULES: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
         (
             ("approval", r"Would you like to (?:run|make|grant|allow)[^\n]{0,200}\?"),
             ("approval", r"^ *(?:enter/esc confirm|Press enter to confirm or esc to cancel)"),
-            ("idle", r"^ *\? for shortcuts"),
+            # once a turn ended (`← for agents · ? for shortcuts`); its start screen shows
+            # the hint alone while the chooser or the brief is still coming: not idle
+            ("idle", r" · \? for shortcuts *$"),
         ),
     ),
     "opencode": (
         (r"esc (?:to )?interrupt",),
         (
-            ("approval", r"Permission required|△ Permission|^ *Allow (?:once|always)"),
-            ("idle", r"^ *(?:enter|ctrl\+p) +(?:send|commands)"),
+            ("approval", r"△ Permission required"),
+            ("approval", r"Allow once +Allow always +Reject"),
+            # once a turn ended its status line shows what it cost (busy adds `esc
+            # interrupt`; while it starts, with the brief not yet sent, neither shows)
+            ("idle", r" · \$[0-9.,]+ +ctrl\+p commands *$"),
         ),
     ),
     "pi": (

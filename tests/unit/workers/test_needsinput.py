@@ -1,5 +1,5 @@
 """Needs-input detection over the real TUIs' recorded screens (tests/unit/workers/screens/,
-taken with `looop shot` from the pinned claude, pi and codex running as workers against the
+taken with `looop shot` from the pinned claude, pi, codex and opencode running as workers against the
 scripted model server), the runners' own patterns, and the once-per-entry latch."""
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ def _screen(name: str) -> str:
         ("claude-approval", "claude", "approval"),
         ("claude-idle", "claude", "idle"),
         ("pi-idle", "pi", "idle"),
-        ("codex-idle", "codex", "idle"),
         ("codex-chooser", "codex", "approval"),
+        ("codex-idle-after-turn", "codex", "idle"),
+        ("opencode-approval", "opencode", "approval"),
+        ("opencode-idle", "opencode", "idle"),
     ],
 )
 def test_a_waiting_screen_is_needs_input(name: str, cli: str, kind: str) -> None:
@@ -44,11 +46,19 @@ def test_the_approval_prompt_names_its_question() -> None:
     assert got == "approval: Do you want to proceed?"
 
 
-@pytest.mark.parametrize(("name", "cli"), [("claude-busy", "claude"), ("pi-busy", "pi")])
+@pytest.mark.parametrize(
+    ("name", "cli"), [("claude-busy", "claude"), ("pi-busy", "pi"), ("opencode-busy", "opencode")]
+)
 def test_a_busy_spinner_is_not_needs_input(name: str, cli: str) -> None:
-    # both still draw their input box below the spinner: busy wins
+    # each still draws its input box below the spinner: busy wins
     assert judge(_screen(name), {cli}, Rules()) is None
     assert judge(_screen(name), set(), Rules()) is None
+
+
+def test_a_starting_codex_is_not_idle() -> None:
+    # its start screen shows the input box and its hint before the brief is sent (or the
+    # model chooser shows): nothing waits for a human yet
+    assert judge(_screen("codex-start"), {"codex"}, Rules()) is None
 
 
 def test_the_worker_program_is_found_in_its_argv() -> None:
