@@ -9,7 +9,8 @@ costs one stat per worker per beat and never wakes a supervisor's screen emulato
 grew by a repeat of the bytes just before it (the same screen redrawn) keeps its verdict for
 one small read. The
 patterns run on the plain screen text only (never the raw bytes); a runner's own patterns
-(`runners.<name>.needs_input`, core/screenrules) run through `regex` with a time bound.
+(`runners.<name>.needs_input`, core/screenrules) judge the workers that runner started (its
+name is in the worker's record, workers/resume) and run through `regex` with a time bound.
 
 Light at import (no pathlib, typing or re at module level): `looop ls` reaches it through
 workers/fleet on its fast path."""
@@ -82,7 +83,7 @@ _RULES: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
 
 
 class Rules:
-    """Compiled patterns: the built-in ones per CLI and the config's per runner program."""
+    """Compiled patterns: the built-in ones per CLI and the config's per runner name."""
 
     __slots__ = ("builtin", "custom")
 
@@ -101,28 +102,29 @@ class Rules:
             import regex  # lazy: only runners with their own patterns
 
             self.custom = {
-                prog: [regex.compile(p, regex.MULTILINE) for p in pats]
-                for prog, pats in custom.items()
+                name: [regex.compile(p, regex.MULTILINE) for p in pats]
+                for name, pats in custom.items()
                 if pats
             }
 
 
 def custom_patterns(runners: Any) -> dict[str, tuple[str, ...]]:
-    """Program name (the first word of a runner's worker command) -> that runner's
-    `needs_input` patterns, from Config.runners."""
-    out: dict[str, tuple[str, ...]] = {}
-    for r in runners.values():
-        pats = getattr(r, "needs_input", ())
-        prog = program_of(r.worker or "")
-        if pats and prog:
-            out[prog] = out.get(prog, ()) + tuple(pats)
-    return out
+    """Runner name -> that runner's `needs_input` patterns, from Config.runners. They apply
+    to the workers that runner started (their record, workers/resume, names it)."""
+    return {
+        name: tuple(pats) for name, r in runners.items() if (pats := getattr(r, "needs_input", ()))
+    }
 
 
-def program_of(line: str) -> str:
-    """The program a command line starts (its first word's base name)."""
-    words = line.split()
-    return os.path.basename(words[0].strip("'\"")) if words else ""
+def runner_of(data: str, wid: str) -> str | None:
+    """The runner that started the worker, from its record `resume/<id>.json` (written at
+    every start, workers/resume); None without one."""
+    try:
+        rec = store.read_json_object(where.join(where.join(data, "resume"), f"{wid}.json"))
+    except (CorruptState, OSError):
+        return None
+    name = rec.get("runner") if isinstance(rec, dict) and rec.get("id") == wid else None
+    return name if isinstance(name, str) else None
 
 
 def programs_in(cmd: list[str]) -> set[str]:
@@ -140,9 +142,10 @@ def _line(text: str, at: int) -> str:
     return " ".join(text[start : end if end >= 0 else len(text)].split())[:200]
 
 
-def judge(text: str, progs: set[str], rules: Rules) -> str | None:
+def judge(text: str, progs: set[str], rules: Rules, runner: str | None = None) -> str | None:
     """`kind: the line` when this plain screen waits for a human, else None. The CLIs named
-    in `progs` are judged by their own patterns (every CLI's when none is named)."""
+    in `progs` are judged by their own patterns (every CLI's when none is named), then the
+    patterns of `runner` (the worker's own runner) when it has any."""
     text = text[-MAX_TEXT:]
     clis = [c for c in CLIS if c in progs] or list(CLIS)
     for cli in clis:
@@ -153,16 +156,13 @@ def judge(text: str, progs: set[str], rules: Rules) -> str | None:
             m = p.search(text)
             if m:
                 return f"{kind}: {_line(text, m.start())}"
-    for prog, pats in rules.custom.items():
-        if prog not in progs:
-            continue
-        for p in pats:
-            try:
-                m = p.search(text, timeout=CUSTOM_TIMEOUT_S)
-            except TimeoutError:
-                continue  # a pattern that backtracks without end: no verdict from it
-            if m:
-                return f"custom: {_line(text, m.start())}"
+    for p in rules.custom.get(runner, ()) if runner is not None else ():
+        try:
+            m = p.search(text, timeout=CUSTOM_TIMEOUT_S)
+        except TimeoutError:
+            continue  # a pattern that backtracks without end: no verdict from it
+        if m:
+            return f"custom: {_line(text, m.start())}"
     return None
 
 
@@ -295,7 +295,8 @@ def refine(
                 rules = Rules(custom)
             cmd = _cmd(sdir)
             progs = programs_in([str(a) for a in cmd]) if isinstance(cmd, list) else set()
-            verdict = judge(text, progs, rules)
+            runner = runner_of(data, r["id"]) if rules.custom else None
+            verdict = judge(text, progs, rules, runner)
             if isinstance(verdict, str) and verdict.startswith("idle"):
                 # a CLI starting or between steps draws its input box for a moment: idle
                 # counts only once a later look finds nothing printed since

@@ -1,6 +1,6 @@
 """Needs-input detection over the real TUIs' recorded screens (tests/unit/workers/screens/,
-taken with `looop shot` from the pinned claude, pi, codex and opencode running as workers against the
-scripted model server), the runners' own patterns, and the once-per-entry latch."""
+taken with `looop shot` from the pinned claude, pi, codex and opencode running as workers against
+the scripted model server), the runners' own patterns, and the once-per-entry latch."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def test_the_worker_program_is_found_in_its_argv() -> None:
 
 
 def test_hostile_screens_are_judged_quickly_and_plainly() -> None:
-    rules = Rules({"mytool": ("^(a|a)+$", r"READY>\s*$")})
+    rules = Rules({"mine": ("^(a|a)+$", r"READY>\s*$")})
     hostile = [
         "a" * 5000 + "!",  # the catastrophic pattern's worst case
         "─" * 100_000,  # a huge screen is cut to its end
@@ -77,12 +77,13 @@ def test_hostile_screens_are_judged_quickly_and_plainly() -> None:
     ]
     for text in hostile:
         started = time.monotonic()
-        got = judge(text, {"mytool"}, rules)
+        got = judge(text, {"mytool"}, rules, "mine")
         assert time.monotonic() - started < 1.0
         assert got is None, (text[:40], got)
-    assert judge("x\nREADY> \n", {"mytool"}, rules) == "custom: READY>"
-    # another program's patterns are not applied
-    assert judge("x\nREADY> \n", {"othertool"}, rules) is None
+    assert judge("x\nREADY> \n", {"mytool"}, rules, "mine") == "custom: READY>"
+    # another runner's patterns are not applied, nor any without a runner
+    assert judge("x\nREADY> \n", {"mytool"}, rules, "other") is None
+    assert judge("x\nREADY> \n", {"mytool"}, rules) is None
 
 
 def test_custom_patterns_are_validated_in_one_line_naming_the_key() -> None:
@@ -90,7 +91,7 @@ def test_custom_patterns_are_validated_in_one_line_naming_the_key() -> None:
         return parse_config({"runners": {"r": {"worker": "mytool", "needs_input": pats}}}, "c")
 
     good = cfg([r"READY>\s*$"])
-    assert needsinput.custom_patterns(good.runners) == {"mytool": (r"READY>\s*$",)}  # type: ignore[attr-defined]
+    assert needsinput.custom_patterns(good.runners) == {"r": (r"READY>\s*$",)}  # type: ignore[attr-defined]
     for bad, key in (
         (["(unclosed"], "runners.r.needs_input[0]"),
         ("READY", "runners.r.needs_input"),
@@ -154,3 +155,47 @@ def test_a_repainted_screen_keeps_its_verdict_without_a_screen_read(tmp_path: Pa
     rows = [_row("w1")]
     needsinput.refine(str(tmp_path), rows, sessions, clock)
     assert rows[0]["health"] == "busy" and rows[0]["needs_input"] is None
+
+
+def test_a_runners_own_patterns_judge_only_the_workers_it_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from looop.core.clock import SystemClock
+
+    # two runners start the same program; only `slow` says what its waiting screen is
+    cfg = parse_config(
+        {
+            "runners": {
+                "slow": {"worker": "mytool --slow {{prompt_file}}", "needs_input": [r"^READY>"]},
+                "fast": {"worker": "mytool --fast {{prompt_file}}"},
+            }
+        },
+        "c",
+    )
+    custom = needsinput.custom_patterns(cfg.runners)  # type: ignore[attr-defined]
+    (tmp_path / "resume").mkdir()
+    sessions = {}
+    for wid, runner in (("w-slow", "slow"), ("w-fast", "fast"), ("w-none", None)):
+        sdir = tmp_path / "sessions" / wid
+        sdir.mkdir(parents=True)
+        (sdir / "output.log").write_text("READY> ")
+        sessions[wid] = {"dir": str(sdir)}
+        if runner is not None:  # a worker's record, as workers/resume writes it
+            rec = {"v": 1, "id": wid, "runner": runner}
+            (tmp_path / "resume" / f"{wid}.json").write_text(json.dumps(rec))
+    # one room alone: the supervisors' screens are stood in for
+    monkeypatch.setattr(needsinput, "_screen", lambda data, sid: "working\nREADY> ")
+    rows = [_row(w) for w in sessions]
+    needsinput.refine(str(tmp_path), rows, sessions, SystemClock(), custom)
+    got = {r["id"]: (r["health"], r["needs_input"]) for r in rows}
+    assert got == {
+        "w-slow": ("needs-input", "custom: READY>"),
+        "w-fast": ("busy", None),
+        "w-none": ("busy", None),
+    }
+    # a record that is not JSON: no runner, no custom verdict, no error
+    (tmp_path / "resume" / "w-slow.json").write_text("{torn")
+    (tmp_path / "sessions" / "w-slow" / "output.log").write_text("READY> again")
+    rows = [_row("w-slow")]
+    needsinput.refine(str(tmp_path), rows, sessions, SystemClock(), custom)
+    assert rows[0]["health"] == "busy"
