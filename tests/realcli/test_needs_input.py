@@ -1,6 +1,11 @@
-"""The real claude and pi TUIs as workers: at claude's approval prompt and at either's idle
-input box the sessions probe says `needs-input`, the `notification` hook runs once, the next
-beats do not run it again, and answering the prompt takes the worker out of the state."""
+"""The real claude, pi, codex and opencode TUIs as workers: at claude's and opencode's
+approval prompt, at codex's model chooser and at each one's idle input box the sessions probe
+says `needs-input`, the `notification` hook runs once, the next beats do not run it again,
+and answering the prompt takes the worker out of the state.
+
+codex 0.169 has no approval prompt reachable offline: `--ask-for-approval` takes only
+on-request (the model must ask for escalation itself) or never, so its waiting screens here
+are the chooser it shows at start and its idle box."""
 
 from __future__ import annotations
 
@@ -20,6 +25,21 @@ from tests.realcli.model_server import PROBE_MARK
 RigFor = Callable[[str], Rig]
 # claude without the preset's bypass flag, so its own permission prompt shows
 COMMAND = {"claude": 'claude --permission-mode default --model opus "$(cat {{prompt_file}})"'}
+# what answers the first waiting screen (an approval, codex's chooser: `2. Use existing model`)
+ANSWER = {"claude": ["Enter"], "codex": ["Down", "Enter"], "opencode": ["Enter"]}
+FIRST = {
+    "claude": "approval: Do you want",
+    "codex": "approval: enter/esc confirm",
+    "opencode": "approval: ┃ △ Permission required",
+}
+
+
+def _ask_opencode_first(rig: Rig) -> None:
+    """opencode runs shell commands unasked by default: its config makes it ask."""
+    path = rig.home / ".config" / "opencode" / "opencode.json"
+    conf = json.loads(path.read_text())
+    conf["permission"] = {"bash": "ask"}
+    path.write_text(json.dumps(conf, indent=2) + "\n")
 
 
 def _said(rig: Rig, wid: str) -> str:
@@ -32,14 +52,18 @@ def _health(rig: Rig, wid: str) -> tuple[str, list[str]]:
     ctx = rig.ctx
     cfg = ctx.config()
     sense(ctx, ctx.knobs(cfg), custom=needsinput.custom_patterns(cfg.runners))
-    needsinput.tell(ctx, cfg)
+    told = ctx.paths.data / "told.txt"
+
+    def lines() -> list[str]:
+        return told.read_text().split() if told.exists() else []
+
+    want = len(lines()) + needsinput.tell(ctx, cfg)
     snap = json.loads((ctx.paths.snapshots / "sys-sessions.json").read_text())
     health = next(e["health"] for e in snap["signal"] if e["id"] == wid)
-    told = ctx.paths.data / "told.txt"
     deadline = time.monotonic() + 5  # the hook runs in the background: wait for its line
-    while health == needsinput.HEALTH and not told.exists() and time.monotonic() < deadline:
+    while len(lines()) < want and time.monotonic() < deadline:
         time.sleep(0.05)
-    return health, told.read_text().split() if told.exists() else []
+    return health, lines()
 
 
 def _until(rig: Rig, wid: str, want: str, timeout_s: float = 60) -> list[str]:
@@ -53,11 +77,13 @@ def _until(rig: Rig, wid: str, want: str, timeout_s: float = 60) -> list[str]:
         time.sleep(0.3)
 
 
-@pytest.mark.timeout(200)
-@pytest.mark.parametrize("cli", ["claude", "pi"])
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("cli", ["claude", "pi", "codex", "opencode"])
 def test_a_real_tui_waiting_for_a_human_is_needs_input_told_once(rig_for: RigFor, cli: str) -> None:
     rig = rig_for(cli)
     answer_first_run_prompts(rig)
+    if cli == "opencode":
+        _ask_opencode_first(rig)
     ctx, root, wid = rig.ctx, rig.ctx.paths.data, f"n-{cli}"
     cfg = json.loads(ctx.paths.config.read_text())
     cfg["notification"] = 'echo "{{id}}" >> told.txt'
@@ -65,19 +91,20 @@ def test_a_real_tui_waiting_for_a_human_is_needs_input_told_once(rig_for: RigFor
     rig.server.worker_shell = "touch probed.txt"
     start_worker(ctx, ctx.knobs(), wid, f"{PROBE_MARK} ECHO:n1", command=COMMAND.get(cli))
     try:
-        if cli == "claude":  # its approval prompt first
-            told = _until(rig, wid, "needs-input")
-            assert told == [wid] and _said(rig, wid).startswith("approval: Do you want"), told
-            for _ in range(3):  # its prompt blinks (redraws): never told again
+        if cli in ANSWER:  # its approval prompt (codex: its chooser) first
+            told = _until(rig, wid, "needs-input", 120)
+            assert told == [wid] and _said(rig, wid).startswith(FIRST[cli]), told
+            for _ in range(3):  # its prompt redraws: never told again
                 time.sleep(0.7)
                 assert _health(rig, wid) == ("needs-input", [wid])
-            send_keys(root, wid, ["Enter"])  # answer it: yes
-        code, _, _ = expect(root, wid, r"ANSWER:n1", screen=True, timeout_s=60, clock=ctx.clock)
+            send_keys(root, wid, ANSWER[cli])  # answer it: yes / the existing model
+        code, _, _ = expect(root, wid, r"ANSWER:n1", screen=True, timeout_s=90, clock=ctx.clock)
         assert code == 0
         assert (root / "probed.txt").exists()
-        # its turn done, at its idle input box: needs-input (again for claude: a new entry)
+        # its turn done, at its idle input box: needs-input (again after a prompt: a new entry)
         told = _until(rig, wid, "needs-input")
-        assert told == [wid] * (2 if cli == "claude" else 1)
+        assert _said(rig, wid).startswith("idle: "), _said(rig, wid)
+        assert told == [wid] * (2 if cli in ANSWER else 1)
         assert _health(rig, wid) == ("needs-input", told)  # the next beat: no second word
     finally:
         kill(root, wid)

@@ -5,9 +5,12 @@ Also a worker at its provider's usage limit (`limited until HH:MM`, core/limits)
 Cheap by construction: a worker's screen is read (one `screenshot` request to its
 supervisor, bounded in time) only when its output.log changed since the last look; the
 verdict is kept in `.needs-input.json` keyed by the log's size and mtime, so an idle fleet
-costs one stat per worker per beat and never wakes a supervisor's screen emulator. The
+costs one stat per worker per beat and never wakes a supervisor's screen emulator; a log that
+grew by a repeat of the bytes just before it (the same screen redrawn) keeps its verdict for
+one small read. The
 patterns run on the plain screen text only (never the raw bytes); a runner's own patterns
-(`runners.<name>.needs_input`, core/screenrules) run through `regex` with a time bound.
+(`runners.<name>.needs_input`, core/screenrules) judge the workers that runner started (its
+name is in the worker's record, workers/resume) and run through `regex` with a time bound.
 
 Light at import (no pathlib, typing or re at module level): `looop ls` reaches it through
 workers/fleet on its fast path."""
@@ -36,9 +39,11 @@ SHOT_TIMEOUT_S = 1.0  # one screenshot request; a supervisor that does not answe
 MAX_TEXT = 64 * 1024  # a screen is rows x cols; a huge one is cut to its end
 CUSTOM_TIMEOUT_S = 0.05  # per custom pattern and screen
 LIMIT_TAIL = 4096  # a usage-limit message is the last thing a stopped agent printed
+REPEAT_MAX = 16 * 1024  # a redraw this long or shorter is compared with the one before it
 CLIS = ("claude", "codex", "opencode", "pi")
 
-# Per CLI (learnt from the real pinned TUIs' screens, tests/unit/workers/screens/):
+# Per CLI (learnt from the real pinned TUIs' screens, tests/unit/workers/screens/; opencode's
+# approval prompt appears with `"permission": {"bash": "ask"}` in its config):
 # `busy` wins over everything (a working CLI still draws its input box), then `needs`,
 # each (kind, pattern). Multiline; matched against the plain screen text.
 _RULES: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
@@ -55,14 +60,19 @@ _RULES: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
         (
             ("approval", r"Would you like to (?:run|make|grant|allow)[^\n]{0,200}\?"),
             ("approval", r"^ *(?:enter/esc confirm|Press enter to confirm or esc to cancel)"),
-            ("idle", r"^ *\? for shortcuts"),
+            # once a turn ended (`← for agents · ? for shortcuts`); its start screen shows
+            # the hint alone while the chooser or the brief is still coming: not idle
+            ("idle", r" · \? for shortcuts *$"),
         ),
     ),
     "opencode": (
         (r"esc (?:to )?interrupt",),
         (
-            ("approval", r"Permission required|△ Permission|^ *Allow (?:once|always)"),
-            ("idle", r"^ *(?:enter|ctrl\+p) +(?:send|commands)"),
+            ("approval", r"△ Permission required"),
+            ("approval", r"Allow once +Allow always +Reject"),
+            # once a turn ended its status line shows what it cost (busy adds `esc
+            # interrupt`; while it starts, with the brief not yet sent, neither shows)
+            ("idle", r" · \$[0-9.,]+ +ctrl\+p commands *$"),
         ),
     ),
     "pi": (
@@ -73,7 +83,7 @@ _RULES: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
 
 
 class Rules:
-    """Compiled patterns: the built-in ones per CLI and the config's per runner program."""
+    """Compiled patterns: the built-in ones per CLI and the config's per runner name."""
 
     __slots__ = ("builtin", "custom")
 
@@ -92,28 +102,29 @@ class Rules:
             import regex  # lazy: only runners with their own patterns
 
             self.custom = {
-                prog: [regex.compile(p, regex.MULTILINE) for p in pats]
-                for prog, pats in custom.items()
+                name: [regex.compile(p, regex.MULTILINE) for p in pats]
+                for name, pats in custom.items()
                 if pats
             }
 
 
 def custom_patterns(runners: Any) -> dict[str, tuple[str, ...]]:
-    """Program name (the first word of a runner's worker command) -> that runner's
-    `needs_input` patterns, from Config.runners."""
-    out: dict[str, tuple[str, ...]] = {}
-    for r in runners.values():
-        pats = getattr(r, "needs_input", ())
-        prog = program_of(r.worker or "")
-        if pats and prog:
-            out[prog] = out.get(prog, ()) + tuple(pats)
-    return out
+    """Runner name -> that runner's `needs_input` patterns, from Config.runners. They apply
+    to the workers that runner started (their record, workers/resume, names it)."""
+    return {
+        name: tuple(pats) for name, r in runners.items() if (pats := getattr(r, "needs_input", ()))
+    }
 
 
-def program_of(line: str) -> str:
-    """The program a command line starts (its first word's base name)."""
-    words = line.split()
-    return os.path.basename(words[0].strip("'\"")) if words else ""
+def runner_of(data: str, wid: str) -> str | None:
+    """The runner that started the worker, from its record `resume/<id>.json` (written at
+    every start, workers/resume); None without one."""
+    try:
+        rec = store.read_json_object(where.join(where.join(data, "resume"), f"{wid}.json"))
+    except (CorruptState, OSError):
+        return None
+    name = rec.get("runner") if isinstance(rec, dict) and rec.get("id") == wid else None
+    return name if isinstance(name, str) else None
 
 
 def programs_in(cmd: list[str]) -> set[str]:
@@ -131,9 +142,10 @@ def _line(text: str, at: int) -> str:
     return " ".join(text[start : end if end >= 0 else len(text)].split())[:200]
 
 
-def judge(text: str, progs: set[str], rules: Rules) -> str | None:
+def judge(text: str, progs: set[str], rules: Rules, runner: str | None = None) -> str | None:
     """`kind: the line` when this plain screen waits for a human, else None. The CLIs named
-    in `progs` are judged by their own patterns (every CLI's when none is named)."""
+    in `progs` are judged by their own patterns (every CLI's when none is named), then the
+    patterns of `runner` (the worker's own runner) when it has any."""
     text = text[-MAX_TEXT:]
     clis = [c for c in CLIS if c in progs] or list(CLIS)
     for cli in clis:
@@ -144,16 +156,13 @@ def judge(text: str, progs: set[str], rules: Rules) -> str | None:
             m = p.search(text)
             if m:
                 return f"{kind}: {_line(text, m.start())}"
-    for prog, pats in rules.custom.items():
-        if prog not in progs:
-            continue
-        for p in pats:
-            try:
-                m = p.search(text, timeout=CUSTOM_TIMEOUT_S)
-            except TimeoutError:
-                continue  # a pattern that backtracks without end: no verdict from it
-            if m:
-                return f"custom: {_line(text, m.start())}"
+    for p in rules.custom.get(runner, ()) if runner is not None else ():
+        try:
+            m = p.search(text, timeout=CUSTOM_TIMEOUT_S)
+        except TimeoutError:
+            continue  # a pattern that backtracks without end: no verdict from it
+        if m:
+            return f"custom: {_line(text, m.start())}"
     return None
 
 
@@ -163,6 +172,24 @@ def _log_key(sdir: str) -> list[int] | None:
     except OSError:
         return None
     return [st.st_size, st.st_mtime_ns]
+
+
+def _repeated(sdir: str, was: Any, key: list[int]) -> bool:
+    """The log grew since the last look by exactly the bytes that came just before (a TUI
+    redrawing the same screen: a blink, a repaint): the screen, and so its verdict, stand."""
+    old = was.get("k") if isinstance(was, dict) else None
+    if not (isinstance(old, list) and len(old) == 2 and isinstance(old[0], int)):
+        return False
+    n = key[0] - old[0]
+    if n <= 0 or n > REPEAT_MAX or old[0] < n:
+        return False
+    try:
+        with store.open_regular(where.join(sdir, "output.log")) as f:
+            f.seek(old[0] - n)
+            raw = f.read(2 * n)
+    except OSError:
+        return False
+    return len(raw) == 2 * n and raw[:n] == raw[n:]
 
 
 def _read_cache(data: str) -> dict[str, Any]:
@@ -252,6 +279,14 @@ def refine(
             verdict = was.get("why") or (was.get("seen") if was.get("k") == key else None)
         elif not look:
             continue
+        elif isinstance(was, dict) and _repeated(sdir, was, key):
+            # the same redraw again: no screen read; an idle box still waits for a quiet look
+            fresh[r["id"]] = {**was, "k": key}
+            verdict = was.get("why")
+            if isinstance(verdict, str):
+                r["health"] = HEALTH
+                r["needs_input"] = verdict
+            continue
         else:
             text = _screen(data, r["id"])
             if text is None:
@@ -260,7 +295,8 @@ def refine(
                 rules = Rules(custom)
             cmd = _cmd(sdir)
             progs = programs_in([str(a) for a in cmd]) if isinstance(cmd, list) else set()
-            verdict = judge(text, progs, rules)
+            runner = runner_of(data, r["id"]) if rules.custom else None
+            verdict = judge(text, progs, rules, runner)
             if isinstance(verdict, str) and verdict.startswith("idle"):
                 # a CLI starting or between steps draws its input box for a moment: idle
                 # counts only once a later look finds nothing printed since
@@ -272,7 +308,9 @@ def refine(
             r["needs_input"] = verdict
     if look and fresh != cache:
         try:
-            store.write_json(where.join(data, CACHE), {"v": CACHE_VERSION, "w": fresh})
+            # no fsync: after a crash a lost cache costs one screen read per worker
+            body = store.dumps_state({"v": CACHE_VERSION, "w": fresh}) + "\n"
+            store.atomic_write(where.join(data, CACHE), body, durable=False)
         except OSError:
             pass  # a cache that cannot be kept costs a screen read next time, nothing more
 

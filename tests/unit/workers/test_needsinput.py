@@ -1,9 +1,10 @@
 """Needs-input detection over the real TUIs' recorded screens (tests/unit/workers/screens/,
-taken with `looop shot` from the pinned claude, pi and codex running as workers against the
-scripted model server), the runners' own patterns, and the once-per-entry latch."""
+taken with `looop shot` from the pinned claude, pi, codex and opencode running as workers against
+the scripted model server), the runners' own patterns, and the once-per-entry latch."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -27,8 +28,10 @@ def _screen(name: str) -> str:
         ("claude-approval", "claude", "approval"),
         ("claude-idle", "claude", "idle"),
         ("pi-idle", "pi", "idle"),
-        ("codex-idle", "codex", "idle"),
         ("codex-chooser", "codex", "approval"),
+        ("codex-idle-after-turn", "codex", "idle"),
+        ("opencode-approval", "opencode", "approval"),
+        ("opencode-idle", "opencode", "idle"),
     ],
 )
 def test_a_waiting_screen_is_needs_input(name: str, cli: str, kind: str) -> None:
@@ -43,11 +46,19 @@ def test_the_approval_prompt_names_its_question() -> None:
     assert got == "approval: Do you want to proceed?"
 
 
-@pytest.mark.parametrize(("name", "cli"), [("claude-busy", "claude"), ("pi-busy", "pi")])
+@pytest.mark.parametrize(
+    ("name", "cli"), [("claude-busy", "claude"), ("pi-busy", "pi"), ("opencode-busy", "opencode")]
+)
 def test_a_busy_spinner_is_not_needs_input(name: str, cli: str) -> None:
-    # both still draw their input box below the spinner: busy wins
+    # each still draws its input box below the spinner: busy wins
     assert judge(_screen(name), {cli}, Rules()) is None
     assert judge(_screen(name), set(), Rules()) is None
+
+
+def test_a_starting_codex_is_not_idle() -> None:
+    # its start screen shows the input box and its hint before the brief is sent (or the
+    # model chooser shows): nothing waits for a human yet
+    assert judge(_screen("codex-start"), {"codex"}, Rules()) is None
 
 
 def test_the_worker_program_is_found_in_its_argv() -> None:
@@ -57,7 +68,7 @@ def test_the_worker_program_is_found_in_its_argv() -> None:
 
 
 def test_hostile_screens_are_judged_quickly_and_plainly() -> None:
-    rules = Rules({"mytool": ("^(a|a)+$", r"READY>\s*$")})
+    rules = Rules({"mine": ("^(a|a)+$", r"READY>\s*$")})
     hostile = [
         "a" * 5000 + "!",  # the catastrophic pattern's worst case
         "─" * 100_000,  # a huge screen is cut to its end
@@ -66,12 +77,13 @@ def test_hostile_screens_are_judged_quickly_and_plainly() -> None:
     ]
     for text in hostile:
         started = time.monotonic()
-        got = judge(text, {"mytool"}, rules)
+        got = judge(text, {"mytool"}, rules, "mine")
         assert time.monotonic() - started < 1.0
         assert got is None, (text[:40], got)
-    assert judge("x\nREADY> \n", {"mytool"}, rules) == "custom: READY>"
-    # another program's patterns are not applied
-    assert judge("x\nREADY> \n", {"othertool"}, rules) is None
+    assert judge("x\nREADY> \n", {"mytool"}, rules, "mine") == "custom: READY>"
+    # another runner's patterns are not applied, nor any without a runner
+    assert judge("x\nREADY> \n", {"mytool"}, rules, "other") is None
+    assert judge("x\nREADY> \n", {"mytool"}, rules) is None
 
 
 def test_custom_patterns_are_validated_in_one_line_naming_the_key() -> None:
@@ -79,7 +91,7 @@ def test_custom_patterns_are_validated_in_one_line_naming_the_key() -> None:
         return parse_config({"runners": {"r": {"worker": "mytool", "needs_input": pats}}}, "c")
 
     good = cfg([r"READY>\s*$"])
-    assert needsinput.custom_patterns(good.runners) == {"mytool": (r"READY>\s*$",)}  # type: ignore[attr-defined]
+    assert needsinput.custom_patterns(good.runners) == {"r": (r"READY>\s*$",)}  # type: ignore[attr-defined]
     for bad, key in (
         (["(unclosed"], "runners.r.needs_input[0]"),
         ("READY", "runners.r.needs_input"),
@@ -103,3 +115,87 @@ def test_the_human_is_told_once_per_entry(tmp_path: Path) -> None:
     assert [r["id"] for r in to_tell(data, waiting)] == ["w1"]  # entered again: told again
     (tmp_path / needsinput.TOLD).write_text("{torn")
     assert [r["id"] for r in to_tell(data, waiting)] == ["w1"]  # a lost latch: once more
+
+
+def _row(wid: str) -> dict[str, object]:
+    return {"id": wid, "alive": True, "health": "busy", "needs_input": None}
+
+
+def test_a_repainted_screen_keeps_its_verdict_without_a_screen_read(tmp_path: Path) -> None:
+    from looop.core.clock import SystemClock
+
+    sdir = tmp_path / "sessions" / "w1"
+    sdir.mkdir(parents=True)
+    log = sdir / "output.log"
+    paint = b"\x1b[H\x1b[2J Do you want to proceed?\r\n \xe2\x9d\xaf 1. Yes"
+    log.write_bytes(b"busy for a while\r\n" + paint)
+    st = log.stat()
+    said = "approval: Do you want to proceed?"
+    cache = {
+        "v": needsinput.CACHE_VERSION,
+        "w": {"w1": {"k": [st.st_size, st.st_mtime_ns], "why": said}},
+    }
+    (tmp_path / needsinput.CACHE).write_text(json.dumps(cache))
+    sessions = {"w1": {"dir": str(sdir)}}
+    clock = SystemClock()
+    # the same paint again (no supervisor here: a screen read would find nothing)
+    with log.open("ab") as f:
+        f.write(paint)
+    rows = [_row("w1")]
+    needsinput.refine(str(tmp_path), rows, sessions, clock)
+    assert rows[0]["health"] == "needs-input" and rows[0]["needs_input"] == said
+    # the next beat, nothing printed since: still the verdict, from the cache
+    rows = [_row("w1")]
+    needsinput.refine(str(tmp_path), rows, sessions, clock)
+    assert rows[0]["health"] == "needs-input"
+    # it printed half a paint (not a repeat of what came before): the screen must be read,
+    # and with no supervisor answering, there is no verdict
+    with log.open("ab") as f:
+        f.write(paint[: len(paint) // 2])
+    rows = [_row("w1")]
+    needsinput.refine(str(tmp_path), rows, sessions, clock)
+    assert rows[0]["health"] == "busy" and rows[0]["needs_input"] is None
+
+
+def test_a_runners_own_patterns_judge_only_the_workers_it_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from looop.core.clock import SystemClock
+
+    # two runners start the same program; only `slow` says what its waiting screen is
+    cfg = parse_config(
+        {
+            "runners": {
+                "slow": {"worker": "mytool --slow {{prompt_file}}", "needs_input": [r"^READY>"]},
+                "fast": {"worker": "mytool --fast {{prompt_file}}"},
+            }
+        },
+        "c",
+    )
+    custom = needsinput.custom_patterns(cfg.runners)  # type: ignore[attr-defined]
+    (tmp_path / "resume").mkdir()
+    sessions = {}
+    for wid, runner in (("w-slow", "slow"), ("w-fast", "fast"), ("w-none", None)):
+        sdir = tmp_path / "sessions" / wid
+        sdir.mkdir(parents=True)
+        (sdir / "output.log").write_text("READY> ")
+        sessions[wid] = {"dir": str(sdir)}
+        if runner is not None:  # a worker's record, as workers/resume writes it
+            rec = {"v": 1, "id": wid, "runner": runner}
+            (tmp_path / "resume" / f"{wid}.json").write_text(json.dumps(rec))
+    # one room alone: the supervisors' screens are stood in for
+    monkeypatch.setattr(needsinput, "_screen", lambda data, sid: "working\nREADY> ")
+    rows = [_row(w) for w in sessions]
+    needsinput.refine(str(tmp_path), rows, sessions, SystemClock(), custom)
+    got = {r["id"]: (r["health"], r["needs_input"]) for r in rows}
+    assert got == {
+        "w-slow": ("needs-input", "custom: READY>"),
+        "w-fast": ("busy", None),
+        "w-none": ("busy", None),
+    }
+    # a record that is not JSON: no runner, no custom verdict, no error
+    (tmp_path / "resume" / "w-slow.json").write_text("{torn")
+    (tmp_path / "sessions" / "w-slow" / "output.log").write_text("READY> again")
+    rows = [_row("w-slow")]
+    needsinput.refine(str(tmp_path), rows, sessions, SystemClock(), custom)
+    assert rows[0]["health"] == "busy"
