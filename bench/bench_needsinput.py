@@ -344,8 +344,10 @@ def cost_row(ours: list[float], base: list[float], mode: str) -> dict[str, objec
         "unit": "ms",
         "baseline": round(statistics.median(base) * 1000, 1),
         "ratio": round(statistics.median(ours) / statistics.median(base), 3),
-        "target": f"<= {COST_TARGET_MS:g} ms added (median)" if same else "informational",
-        "ok": statistics.median(added) * 1000 <= COST_TARGET_MS if same else True,
+        # informational: a repaint changes the workers' last-output times, so the beat
+        # writes a snapshot with or without the check; the probe row times the check alone
+        "target": "informational",
+        "ok": True,
         "note": (
             f"needs-input cost ({mode}): {COST_ROUNDS} interleaved pairs of whole `looop tick` "
             f"skip beats with {FLEET} fake-TUI workers at claude's recorded approval prompt: "
