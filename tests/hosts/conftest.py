@@ -127,7 +127,7 @@ def _kill_user_procs(user: str) -> None:
             pass
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     why = _why_not()
     if why is not None:
@@ -221,7 +221,7 @@ class Home:
     lab: Lab
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def home(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
     """A home data dir with the lab's three hosts registered and looop installed on each
     (the first install builds and fetches the wheels; the other two reuse them, at once)."""

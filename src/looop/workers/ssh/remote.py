@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from looop.core import store
 from looop.core.clock import Clock
 from looop.core.context import Ctx
 from looop.sessions.state import Session, SessionError
@@ -29,12 +30,19 @@ def start_remote(
     """`line` still holds {{prompt_file}}: the host fills in its own copy of the prompt."""
     lk = link(ctx, host)
     env = {"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": runner}
+    # known at home before it runs: a worker that asks at once is already the home's to serve
+    before = reg.record(ctx.paths.data, wid)
+    reg.write_record(ctx.paths.data, wid, host, started_at=None, runner=runner, over=False)
     try:
         got = lk.call(
             "spawn",
             {"id": wid, "line": line, "prompt": prompt, "env": env, "size": list(size)},
         )
     except HostError as e:
+        if before is None:  # as it was: no record, or the earlier one
+            store.remove(reg.record_file(ctx.paths.data, wid))
+        else:
+            store.write_json(reg.record_file(ctx.paths.data, wid), before)
         raise SessionError(f"worker {wid} did not start on host {host}: {e}") from e
     row = got.get("row") or {}
     reg.write_record(
