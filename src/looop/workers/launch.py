@@ -272,6 +272,7 @@ def start_worker(
             "config's `sandbox`)"
         )
     env = ctx.child_env({"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": r.name})
+    prog: str | None = None
     if policy.on:
         from looop.workers import sandbox as sbx  # lazy: only a sandboxed start needs it
 
@@ -305,25 +306,14 @@ def start_worker(
 
     template, conv, find = rsm.plan_start(template, r.resume)
     line = substitute_prompt_file(template, prompt_path)
-    if policy.on:
-        try:
-            argv, env = sbx.prepare(ctx, wid, r.name, policy, line, env, cfg.raw, tree, prog=prog)
-        except OSError as e:
-            if tree is not None:
-                wt.undo(ctx, tree)
-            raise WorkerError(f"worker {wid}: cannot set up its sandbox: {e}") from e
-    else:
-        argv = worker_argv(line, env.get("PATH"))
     try:
-        session = spawn(
-            ctx.paths.data,
-            wid,
-            argv,
-            cwd=Path(tree.path) if tree is not None else ctx.paths.data,
-            env=env,
-            size=WORKER_SIZE,
-            host_idle_s=knobs.real("session_host_idle"),
+        session = spawn_line(
+            ctx, knobs, wid, r.name, line, env, ctx.paths.data, policy, cfg, tree, prog
         )
+    except SandboxSetupError as e:
+        if tree is not None:
+            wt.undo(ctx, tree)
+        raise WorkerError(f"worker {wid}: cannot set up its sandbox: {e}") from e
     except SessionError as e:
         store.remove(ctx.paths.verify / f"{wid}.cmd")
         if policy.on:
@@ -341,6 +331,49 @@ def start_worker(
     else:
         ctx.events.record("worker_started", id=wid, runner=r.name, sandbox=policy.on)
     return Started(session, r.name, str(prompt_path))
+
+
+class SandboxSetupError(Exception):
+    """srt's settings could not be written (an OSError): nothing was started."""
+
+
+def spawn_line(
+    ctx: Ctx,
+    knobs: Knobs,
+    wid: str,
+    runner: str,
+    line: str,
+    env: dict[str, str],
+    cwd: Path,
+    policy: SandboxPolicy,
+    cfg: Config,
+    tree: Tree | None,
+    prog: str | None,
+) -> Session:
+    """A worker line started as the session `wid`: inside srt when its policy is on (`prog`:
+    srt's path, as sandbox.require found it), else as its own argv; in its worktree when it
+    has one, else in `cwd`. SandboxSetupError or SessionError: the caller undoes what it
+    made."""
+    if policy.on:
+        from looop.workers import sandbox as sbx  # lazy: only a sandboxed start needs it
+
+        if prog is None:  # fail closed: a sandboxed worker never starts outside srt
+            raise SandboxSetupError("srt was not looked up before the start")
+        try:
+            argv, env = sbx.prepare(ctx, wid, runner, policy, line, env, cfg.raw, tree, prog=prog)
+        except OSError as e:
+            raise SandboxSetupError(str(e)) from e
+    else:
+        argv = worker_argv(line, env.get("PATH"))
+    return spawn(
+        ctx.paths.data,
+        wid,
+        argv,
+        cwd=Path(tree.path) if tree is not None else cwd,
+        env=env,
+        size=WORKER_SIZE,
+        host_idle_s=knobs.real("session_host_idle"),
+    )
 
 
 def end_generation(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:

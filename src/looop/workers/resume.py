@@ -24,13 +24,13 @@ from looop.core.errors import CorruptState, LooopError
 from looop.core.presets import SESSION_ID
 from looop.core.sandboxpolicy import SandboxPolicy, parse_sandbox
 from looop.human.mailbox import pending
-from looop.sessions import Session, SessionError, get_session, kill, list_sessions, spawn
+from looop.sessions import Session, SessionError, get_session, kill, list_sessions
 from looop.workers.launch import (
     PULSE,
-    WORKER_SIZE,
+    SandboxSetupError,
     WorkerError,
     normalise_target,
-    worker_argv,
+    spawn_line,
 )
 
 RESUME_DIR = "resume"
@@ -519,6 +519,7 @@ def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = N
         env["LOOOP_WORKSPACE"] = tree.path
     if cfg is None:
         cfg = ctx.config()
+    prog: str | None = None
     if rec.sandbox.on:
         from looop.workers import sandbox as sbx  # lazy: only a sandboxed worker needs it
 
@@ -533,25 +534,12 @@ def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = N
     note = ctx.paths.prompts / f"{wid}.resume.md"
     store.atomic_write(note, note_text(ctx, wid))
     line = substitute_prompt_file(line, note) if PLACEHOLDER in line else line
-    if rec.sandbox.on:
-        try:
-            argv, env = sbx.prepare(
-                ctx, wid, rec.runner, rec.sandbox, line, env, cfg.raw, tree, prog=prog
-            )
-        except OSError as e:
-            raise WorkerError(f"worker {wid}: cannot set up its sandbox: {e}") from e
-    else:
-        argv = worker_argv(line, env.get("PATH"))
     try:
-        session = spawn(
-            ctx.paths.data,
-            wid,
-            argv,
-            cwd=Path(tree.path) if tree is not None else Path(rec.cwd),
-            env=env,
-            size=WORKER_SIZE,
-            host_idle_s=knobs.real("session_host_idle"),
+        session = spawn_line(
+            ctx, knobs, wid, rec.runner, line, env, Path(rec.cwd), rec.sandbox, cfg, tree, prog
         )
+    except SandboxSetupError as e:
+        raise WorkerError(f"worker {wid}: cannot set up its sandbox: {e}") from e
     except SessionError as e:
         raise WorkerError(f"worker {wid} did not resume: {e}") from e
     ctx.events.record("worker_resumed", id=wid, runner=rec.runner, conversation=conv)
