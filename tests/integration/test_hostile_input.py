@@ -394,3 +394,24 @@ def test_a_data_dir_under_proc_is_one_line(tmp_path: Path) -> None:
     err = r.stderr.decode("utf-8", "replace")
     assert r.returncode == 1, (r.returncode, err)
     assert "internal error" not in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["host", "install", "h1", "--wheel", "a\0b"],
+        ["run", "--", "touch made\0"],
+        ["tell", "w1", "hi\0there"],
+    ],
+)
+def test_a_nul_in_an_argument_is_one_line_and_runs_nothing(
+    cli: Cli, data: Path, args: list[str]
+) -> None:
+    # no exec'd argv can hold one, but looop's entry may be called with one (in-process)
+    code, out, err = cli(*args)
+    assert code == 1, (code, err)
+    assert err.strip().splitlines() == [
+        f"looop: argument {len(args)} holds a NUL byte; pass text without it"
+    ]
+    assert out == ""
+    assert not (data / "journal.md").exists() and not (data / "made").exists()

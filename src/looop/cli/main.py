@@ -196,6 +196,10 @@ def _check_utf8(args: list[str]) -> None:
     """Arguments are text: a byte that is not UTF-8 (decoded by Python as a lone surrogate)
     would be journaled mangled and hashed differently from what ran, so it is refused."""
     for i, arg in enumerate(args, 1):
+        if "\0" in arg:  # no exec'd argv holds one; a path with it would crash a verb
+            from looop.cli.failure import fail  # lazy: only a bad argument pays for it
+
+            fail(f"argument {i} holds a NUL byte; pass text without it")
         if arg.isascii():
             continue
         try:
