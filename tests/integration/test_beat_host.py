@@ -51,16 +51,19 @@ def env(tmp_path: Path, data: Path) -> Iterator[dict[str, str]]:
     beathost.stop_beat_host(e)
 
 
-def tick(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def looop(
+    env: dict[str, str], cwd: Path, *args: str, imports: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`looop ARGS` as a user runs it; imports: with `-X importtime`, so stderr lists what the
+    caller's own interpreter imported."""
+    cmd = [sys.executable, "-X", "importtime", "-m", "looop"] if imports else [LOOOP]
     return subprocess.run(
-        [LOOOP, "tick", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        [*cmd, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False
     )
+
+
+def tick(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return looop(env, cwd, "tick", *args)
 
 
 def warm(env: dict[str, str], cwd: Path) -> int:
@@ -198,22 +201,11 @@ def test_bad_requests_never_end_the_host(data: Path, env: dict[str, str], tmp_pa
 def _start(
     env: dict[str, str], cwd: Path, *args: str, imports: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """`looop worker start ARGS`; imports: with `-X importtime`, so stderr lists what the
-    caller's own interpreter imported."""
-    cmd = [sys.executable, "-X", "importtime", "-m", "looop"] if imports else [LOOOP]
-    return subprocess.run(
-        [*cmd, "worker", "start", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return looop(env, cwd, "worker", "start", *args, imports=imports)
 
 
-def _kill(env: dict[str, str], wid: str) -> None:
-    subprocess.run([LOOOP, "kill", wid], env=env, capture_output=True, timeout=60, check=False)
+def _kill(env: dict[str, str], cwd: Path, wid: str) -> None:
+    looop(env, cwd, "kill", wid)
 
 
 def test_a_worker_start_is_served_by_the_host_as_if_it_ran_in_place(
@@ -258,8 +250,8 @@ def test_a_worker_start_is_served_by_the_host_as_if_it_ran_in_place(
         assert again.stderr == again_here.stderr
         assert "already running" in again.stderr
     finally:
-        _kill(env, "w1")
-        _kill(env, "w2")
+        _kill(env, work, "w1")
+        _kill(env, work, "w2")
 
 
 def test_a_request_says_exactly_what_the_caller_has() -> None:
