@@ -178,6 +178,16 @@ def until(cond: Callable[[], object], timeout: float = 10.0, step: float = 0.01)
     return bool(cond())
 
 
+def process_ended(pid: int) -> bool:
+    """Gone or a zombie; a process that goes between two looks counts as gone."""
+    import psutil  # lazy: only process tests need it
+
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
+
+
 def wait_until(cond: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
     """until(), failing the test with what was awaited."""
     if not until(cond, timeout):

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from looop.cli import beathost
-from tests.helpers import clean_env, wait_until
+from tests.helpers import clean_env, process_ended, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -126,14 +126,6 @@ def test_a_failing_beat_exits_with_the_same_code_through_the_host(
     assert "runner exited 3" in served.stderr and "runner exited 3" in here.stderr
 
 
-def _ended(pid: int) -> bool:
-    """Gone or a zombie; a process that goes between two looks counts as gone."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
 def test_ctrl_c_reaches_the_beat_and_a_killed_caller_ends_it(
     data: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -158,7 +150,7 @@ def test_ctrl_c_reaches_the_beat_and_a_killed_caller_ends_it(
             proc.send_signal(sig)
             assert proc.wait(timeout=20) == code
             # the beat itself is over too, Ctrl-C'd or left without its caller
-            wait_until(lambda b=beat: _ended(b), timeout=20)
+            wait_until(lambda b=beat: process_ended(b), timeout=20)
         finally:
             proc.kill()
             proc.wait()

@@ -17,7 +17,7 @@ import pytest
 
 from looop.core.clock import FixedClock
 from looop.sessions import SessionError, expect, get_session, host, kill, list_sessions, spawn, wait
-from tests.helpers import Cli, until, wait_until
+from tests.helpers import Cli, process_ended, until, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -61,7 +61,7 @@ def test_a_session_is_forked_by_the_host_yet_stands_alone(root: Path, env: dict[
     assert sup.pid != hpid
     # the host dying takes no session with it
     os.kill(hpid, signal.SIGKILL)
-    wait_until(lambda: not psutil.pid_exists(hpid) or psutil.Process(hpid).status() == "zombie")
+    wait_until(lambda: process_ended(hpid))
     assert get_session(root, "h1").alive
     kill(root, "h1")
     assert not get_session(root, "h1").alive
