@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -34,7 +34,7 @@ class Clock:
 
 
 def _run(
-    argv: list[str], attempts: list[dict[str, object] | Refused | Pending | None], clock: Clock
+    argv: list[str], attempts: Sequence[dict[str, object] | Refused | Pending | None], clock: Clock
 ) -> tuple[int, str, str, int]:
     it: Iterator[dict[str, object] | Refused | Pending | None] = iter(attempts)
     tries = 0
