@@ -37,7 +37,7 @@ def cost_cmd(args: tuple[str, ...], by: str, as_json: bool) -> None:
         if len(args) != 4:
             raise LooopError(USAGE)
     if len(args) == 4:
-        report_cost(str(ctx.paths.data), ctx.clock.now(), *args)
+        report_cost(str(ctx.paths.data), ctx.clock.now(), *args, env=ctx.env)
         return
     if len(args) > 1 or (args and args[0] not in SPANS):
         raise LooopError(f"unknown span {' '.join(args)!r}: use today, week or all")

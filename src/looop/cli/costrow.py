@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 
 from looop.cli.plain import echo
+from looop.cli.reqkey import request_key
 from looop.core import where
 from looop.core.errors import LooopError
 from looop.decide.cost.money import parse_usd, usd
-from looop.decide.cost.record import append_cost
+from looop.decide.cost.record import append_cost, keyed_row
 
 TYPE_CHECKING = False  # workers report costs often: no typing
 
@@ -22,11 +23,28 @@ USAGE = (
 )
 
 
-def report_cost(data: str, now: float, kind: str, rid: str, runner: str, amount: str) -> None:
+# A run again after a cut comes within the worker's retry window (two minutes): look back far
+# enough past it, and no further.
+KEYED_LOOKBACK_S = 86400.0
+
+
+def report_cost(
+    data: str,
+    now: float,
+    kind: str,
+    rid: str,
+    runner: str,
+    amount: str,
+    env: Mapping[str, str] | None = None,
+) -> None:
     value = parse_usd(amount)
     if value is None:
         raise LooopError(f"'{amount}' is not an amount in USD (e.g. 0.42 or $0.42)")
-    if not append_cost(os.path.join(data, "cost.jsonl"), now, kind, rid, runner, value):
+    ledger = os.path.join(data, "cost.jsonl")
+    key, again = request_key(env or {})
+    if key is not None and again and keyed_row(ledger, key, now - KEYED_LOOKBACK_S):
+        pass  # the cut run recorded it: said again, counted once
+    elif not append_cost(ledger, now, kind, rid, runner, value, key):
         raise LooopError(f"nothing recorded: {amount} is not a positive amount")
     echo(f"recorded {usd(value)} for {kind} {rid} ({runner})")
 
@@ -42,4 +60,4 @@ def parse_fast(argv: list[str]) -> tuple[str, str, str, str] | None:
 
 
 def run_fast(parsed: tuple[str, str, str, str], env: Mapping[str, str], now: float) -> None:
-    report_cost(where.resolve(env, os.getcwd())[0], now, *parsed)
+    report_cost(where.resolve(env, os.getcwd())[0], now, *parsed, env=env)

@@ -9,6 +9,7 @@ import click
 
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx, process_clock, process_env
+from looop.cli.reqkey import request_key
 from looop.cli.tells import run_tell, run_told
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
@@ -16,6 +17,7 @@ from looop.human.mailbox import (
     answer,
     await_answer,
     check_worker,
+    keyed_ask,
     new_ask,
     pending,
 )
@@ -54,12 +56,17 @@ def ask_cmd(
         )
     check_worker(who, "worker id" if worker else "LOOOP_SESSION_ID")
     p = ctx.paths
+    # set by the home for a worker away from home (workers/answer.py): one ask per request
+    key = request_key(ctx.env)[0]
+    earlier = keyed_ask(p.asks, who, key) if key and wait_id is None else None
     if wait_id is not None:
         rec = _own_pending(ctx, who, wait_id)
+    elif earlier is not None:
+        rec = {"id": earlier}  # this request asked already: wait on that question
     else:
         assert prompt is not None
         opts = [o.strip() for o in (options or "").split(",") if o.strip()]
-        rec = new_ask(p.asks, p.answers, who, prompt, ref, opts, ctx.clock.now())
+        rec = new_ask(p.asks, p.answers, who, prompt, ref, opts, ctx.clock.now(), key)
         ctx.events.record("ask", id=rec["id"], worker=who)
         from looop.human.notify import notify  # lazy: hot path: only `ask` notifies
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 
 from looop.cli.plain import echo
+from looop.cli.reqkey import request_key
 from looop.core import where
 from looop.core.errors import LooopError
-from looop.human.tellbox import check_worker, new_tell, take_tells
+from looop.human.tellbox import check_worker, keyed_tell, new_tell, take_tells
 
 TYPE_CHECKING = False  # workers call `looop told` often: no typing
 
@@ -34,9 +35,15 @@ def run_tell(worker: str, message: list[str], env: Mapping[str, str], now: float
     from looop.sessions.wire import live
 
     data = where.resolve(env, os.getcwd())[0]
+    tells = os.path.join(data, "tells")
+    key, again = request_key(env)
+    earlier = keyed_tell(tells, worker, key) if key is not None and again else None
+    if earlier is not None:
+        echo(f"queued {earlier}")  # the cut run queued it: said again, sent once
+        return
     if not live(data, worker) and not remote_alive(data, worker):
         raise LooopError(f"worker {worker} is not running — a tell only reaches a live worker")
-    tid = new_tell(os.path.join(data, "tells"), worker, " ".join(message), now)
+    tid = new_tell(tells, worker, " ".join(message), now, key)
     events = EventLog(os.path.join(data, "events.jsonl"), now, env_knob("events_max_bytes", env))
     events.record("tell", id=tid, worker=worker)
     echo(f"queued {tid}")

@@ -46,8 +46,10 @@ def new_ask(
     ref: str | None,
     options: list[str],
     now: float,
+    key: str | None = None,
 ) -> dict[str, Any]:
-    """Create asks/<worker>-<n>.json exclusively (n = highest seen + 1; rescan on a race)."""
+    """Create asks/<worker>-<n>.json exclusively (n = highest seen + 1; rescan on a race).
+    `key`: the home's request key of a worker away from home (keyed_ask finds it again)."""
     check_worker(worker)
     if not prompt.strip():
         raise AskError("an ask needs --prompt: the one question the human should answer")
@@ -70,6 +72,8 @@ def new_ask(
             "options": options,
             "ts": int(now),
         }
+        if key is not None:
+            rec["key"] = key
         try:
             fd = os.open(asks / f"{ask_id}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
@@ -80,6 +84,28 @@ def new_ask(
             os.fsync(f.fileno())
         return rec
     raise AskError("could not create an ask id after 50 tries (contention in asks/)")
+
+
+def keyed_ask(asks: Path, worker: str, key: str) -> str | None:
+    """The id of `worker`'s ask made for request `key` (pending or archived), if any: a
+    request the home runs again after a cut waits on that ask instead of asking twice."""
+    check_worker(worker)
+    for d in (asks, asks / "archive"):
+        stems = sorted(
+            (p.stem for p in d.glob(f"{worker}-*.json")) if d.is_dir() else (),
+            key=lambda s: id_number(s, worker),
+            reverse=True,
+        )
+        for stem in stems:
+            if id_number(stem, worker) == 0:
+                continue
+            try:
+                rec = store.read_json_object(d / f"{stem}.json")
+            except CorruptState:
+                continue
+            if rec is not None and rec.get("key") == key:
+                return stem
+    return None
 
 
 def pending(asks: Path, answers: Path) -> list[dict[str, Any]]:

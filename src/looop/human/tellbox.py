@@ -60,8 +60,9 @@ def _stems(d: AnyPath, worker: str) -> list[str]:
     ]
 
 
-def new_tell(tells: AnyPath, worker: str, msg: str, now: float) -> str:
-    """Queue steering for a worker (the caller checks it is live); returns the tell id."""
+def new_tell(tells: AnyPath, worker: str, msg: str, now: float, key: str | None = None) -> str:
+    """Queue steering for a worker (the caller checks it is live); returns the tell id.
+    `key`: the home's request key of a worker away from home (keyed_tell finds it again)."""
     check_worker(worker)
     if not msg.strip():
         raise AskError("a tell needs a message")
@@ -77,12 +78,26 @@ def new_tell(tells: AnyPath, worker: str, msg: str, now: float) -> str:
         except FileExistsError:
             continue
         with os.fdopen(fd, "w") as f:
-            f.write(
-                store.dumps_state({"v": 1, "id": tid, "worker": worker, "msg": msg, "ts": int(now)})
-                + "\n"
-            )
+            rec = {"v": 1, "id": tid, "worker": worker, "msg": msg, "ts": int(now)}
+            if key is not None:
+                rec["key"] = key
+            f.write(store.dumps_state(rec) + "\n")
         return tid
     raise AskError("could not create a tell id after 50 tries (contention in tells/)")
+
+
+def keyed_tell(tells: AnyPath, worker: str, key: str) -> str | None:
+    """The id of the tell to `worker` queued by request `key` (pending or read), if any."""
+    check_worker(worker)
+    for d in (tells, os.path.join(tells, "consumed")):
+        for stem in _stems(d, worker):
+            try:
+                rec = store.read_json(os.path.join(d, f"{stem}.json"))
+            except CorruptState:
+                continue
+            if isinstance(rec, dict) and rec.get("key") == key:
+                return stem
+    return None
 
 
 def take_tells(tells: AnyPath, worker: str) -> list[str]:

@@ -35,12 +35,17 @@ from looop.web import actions, reads
 from looop.web.auth import Guard, cookie_name, token_ok
 from looop.web.errors import WebError
 from looop.web.events import Hub
+from looop.workers import scoped
+from looop.workers.answer import Answerer, Refusal, Run, remote_worker
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 64 << 10  # a request body past this is refused (413) before it is read whole
 SCREEN_POLL_S = 0.25
 PING_S = 15.0
 SAFE = ("GET", "HEAD", "OPTIONS")
+CONTRACT_PATH = "/api/v1/contract"
+WORKER_TOKEN = "looop.worker_token"  # the scope key the guard leaves a worker's token under
+CONTRACT_WAIT_S = 25.0  # a contract call waits this long for its run, then answers 202
 # On every response: never framed by another page (clickjacking a Kill button), scripts and
 # connections only from here, no referrer leaving with a URL.
 HARDENING = [
@@ -103,7 +108,12 @@ class GuardMiddleware:
             await resp(scope, receive, send)
             return
         bearer = headers.get("authorization", "")
-        by_bearer = bearer[:7].lower() == "bearer " and token_ok(bearer[7:].strip(), tok)
+        given_bearer = bearer[7:].strip() if bearer[:7].lower() == "bearer " else None
+        if scoped.looks_scoped(given_bearer):
+            # a worker's token: its own contract, and nothing else (the route checks whose)
+            await self._worker(scope, receive, send, headers, host, str(given_bearer))
+            return
+        by_bearer = given_bearer is not None and token_ok(given_bearer, tok)
         by_cookie = token_ok(_cookie(headers, self.cookie), tok)
         if not (by_bearer or by_cookie or by_query):
             if path == "/" and scope["method"] in SAFE:
@@ -122,6 +132,29 @@ class GuardMiddleware:
                 scope, receive, send
             )
             return
+        await self.app(scope, receive, send)
+
+    async def _worker(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: Headers,
+        host: str | None,
+        token: str,
+    ) -> None:
+        if scope["path"] != CONTRACT_PATH or scope["method"] != "POST":
+            await _error(401, f"a worker's token speaks only POST {CONTRACT_PATH}")(
+                scope, receive, send
+            )
+            return
+        origin = headers.get("origin")
+        if origin is not None and not self.guard.origin_ok(origin, host):
+            await _error(403, "cross-origin request refused (Origin is not this server)")(
+                scope, receive, send
+            )
+            return
+        scope[WORKER_TOKEN] = token
         await self.app(scope, receive, send)
 
 
@@ -167,8 +200,30 @@ def _int(request: Request, key: str, default: int) -> int:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def build_app(ctx: Ctx, guard: Guard, secure: bool = False) -> Starlette:
+async def _settled(run: Run, wait_s: float) -> bool:
+    """Whether the run is done within `wait_s`, awaited without holding a thread."""
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+
+    def wake() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (shutting down)
+            loop.call_soon_threadsafe(done.set)
+
+    stop = run.subscribe(wake)
+    try:
+        await asyncio.wait_for(done.wait(), wait_s)
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        stop()
+
+
+def build_app(
+    ctx: Ctx, guard: Guard, secure: bool = False, contract_wait_s: float = CONTRACT_WAIT_S
+) -> Starlette:
     hub = Hub(ctx)
+    answerer = Answerer(ctx, remote_worker(ctx), self_only=True)
     routes: list[Route | Mount] = []
     listed: list[tuple[str, str, str]] = []  # (method, path, summary) for the OpenAPI text
 
@@ -286,6 +341,34 @@ def build_app(ctx: Ctx, guard: Guard, secure: bool = False) -> Starlette:
     ]
     for path, summary, fn, param in posts:
         api("POST", path, summary)(action(fn, param))
+
+    @api(
+        "POST",
+        "/contract",
+        "A worker away from home speaks its contract (ask, claim, unclaim, tell, told, cost "
+        'report): {"v": 1, "key", "worker", "argv", "stdin"} -> {"out", "err", "code"}, or '
+        '202 {"pending": true} after ~25 s (POST again, same key). Only a worker\'s own token.',
+    )
+    async def contract(request: Request) -> Response:
+        token = request.scope.get(WORKER_TOKEN)
+        if not isinstance(token, str):
+            raise WebError(
+                401, "the contract takes a worker's own token (LOOOP_HOME_TOKEN), not the human's"
+            )
+        body = await read_body(request)
+        worker = body.get("worker")
+        if not isinstance(worker, str) or not worker:
+            raise WebError(400, "the request names no worker")
+        if not await run_in_threadpool(scoped.check, ctx.paths, worker, token):
+            raise WebError(401, f"this token is not worker {worker[:64]!r}'s (or it was revoked)")
+        try:
+            req = await run_in_threadpool(answerer.check, body)
+        except Refusal as e:
+            raise WebError(e.status, e.message) from None
+        run = await run_in_threadpool(answerer.start, req)
+        if not await _settled(run, contract_wait_s):
+            return JSONResponse({"pending": True}, status_code=202)
+        return JSONResponse(run.answer)
 
     async def openapi(request: Request) -> Response:
         return JSONResponse(openapi_doc(listed))

@@ -13,8 +13,17 @@ if TYPE_CHECKING:
     from looop.core.store import AnyPath
 
 
-def append_cost(ledger: AnyPath, now: float, kind: str, id: str, runner: str, usd: float) -> bool:
-    """Append one ledger row; only finite amounts > 0 (after rounding to 6 places) count."""
+def append_cost(
+    ledger: AnyPath,
+    now: float,
+    kind: str,
+    id: str,
+    runner: str,
+    usd: float,
+    key: str | None = None,
+) -> bool:
+    """Append one ledger row; only finite amounts > 0 (after rounding to 6 places) count.
+    `key`: the home's request key of a worker away from home, kept on the row (keyed_row)."""
     amount = sane_usd(usd)
     if amount is None:
         return False
@@ -22,5 +31,14 @@ def append_cost(ledger: AnyPath, now: float, kind: str, id: str, runner: str, us
     if amount <= 0:
         return False
     row = {"cost_usd": amount, "id": id, "kind": kind, "runner": runner, "ts": utc_stamp(now)}
+    if key is not None:
+        row["key"] = key
     store.append_line(ledger, store.dumps_state(row))
     return True
+
+
+def keyed_row(ledger: AnyPath, key: str, since: float) -> bool:
+    """Whether a row of request `key` is on the ledger among the rows since `since` (a key
+    is [A-Za-z0-9_-]: its spelling in a row is exact)."""
+    text = store.read_since(ledger, utc_stamp(since)) or ""
+    return f'"key":"{key}"' in text

@@ -20,29 +20,22 @@ from looop.sessions import client
 from looop.sessions.state import LOG, SessionError, get_session, wait_code
 
 READ_CHUNK = 256 * 1024
-# The contract's home-bound verbs: until the web API serves them to a worker (docs/
-# KUBERNETES.md, "The contract from a pod"), they refuse at once instead of waiting on the
-# pod's own mailbox, which no human reads.
-HOME_VERBS = ("ask", "claim", "unclaim", "cost")
 
 
 def contract_shim(root: Path, looop: str) -> Path:
-    """`$LOOOP_BIN` inside the pod: the pod's own looop for its session's verbs (told, flag,
-    kill …), one line and exit 3 for a verb that needs the home."""
-    import shlex  # lazy: a pod's start only
+    """`$LOOOP_BIN` inside the pod (workers/kube/homecall.py): the contract verbs go home to
+    the web API when the pod has a way home (LOOOP_HOME_URL, LOOOP_HOME_TOKEN), the session's
+    own verbs (flag, kill …) run on the pod's looop."""
+    import sys  # lazy: a pod's start only
 
     from looop.core import store  # lazy: a pod's start only
 
-    verbs = "|".join(HOME_VERBS)
     text = (
-        "#!/bin/sh\n"
+        f"#!{sys.executable}\n"
         "# looop: the worker contract inside a Kubernetes pod (written by `looop pod run`)\n"
-        f'case "$1" in {verbs})\n'
-        "  echo \"looop: '$1' cannot reach the home from this pod yet: raise a flag "
-        '(\\$LOOOP_BIN flag ID) and wait for a human at your terminal" >&2\n'
-        "  exit 3;;\n"
-        "esac\n"
-        f'exec {shlex.quote(looop)} "$@"\n'
+        "import sys\n"
+        "from looop.workers.kube.homecall import main\n"
+        f"raise SystemExit(main(sys.argv[1:], {looop!r}))\n"
     )
     path = root / "bin" / "looop"
     path.parent.mkdir(parents=True, exist_ok=True)
