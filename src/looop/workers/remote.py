@@ -20,7 +20,7 @@ from looop.sessions.state import SessionError
 from looop.workers.backend import Backend
 from looop.workers.fleet import health
 from looop.workers.ssh import hosts as reg
-from looop.workers.ssh.hosts import AnyHost, KubeHost
+from looop.workers.ssh.hosts import AnyHost, HostError, KubeHost
 from looop.workers.ssh.remote import LS_TIMEOUT_S, SshBackend, base_row
 from looop.workers.ssh.remote import remote_rows as ssh_rows
 
@@ -82,7 +82,14 @@ def kube_rows(
     """Fleet rows for workers on Kubernetes hosts: each namespace asked once (two API
     calls), all at once; a cluster out of reach leaves its workers `unreachable`, alive. A
     worker whose Job is finished or gone is marked over."""
-    hosts = {h.name: h for h in reg.all_hosts(data) if isinstance(h, KubeHost)}
+    hosts: dict[str, KubeHost] = {}
+    for name in reg.names(data):
+        try:
+            h = reg.lookup(data, name)
+        except HostError:
+            continue  # an unreadable record: `host ls` says so; its workers read as SSH's do
+        if isinstance(h, KubeHost):
+            hosts[name] = h
     recs = {w: r for w, r in reg.records(data).items() if r["host"] in hosts}
     if not recs:
         return []

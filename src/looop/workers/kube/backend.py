@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ LOG_READ_MAX = 4 * 1024 * 1024  # one log() answer, as read_at reads one chunk
 API_TIMEOUT_S = 15.0  # one API call; a cluster slower than this reads as unreachable
 EXEC_TIMEOUT_S = 30.0
 WATCH_SLICE_S = 60  # one watch request; the wait renews it until its own deadline
+CLEAR_TIMEOUT_S = 30.0  # a finished Job of a reused id: how long its deletion may take
 
 
 def load_client() -> Any:
@@ -230,23 +232,15 @@ class KubeBackend:
             url, token = str(self.home_url), str(self.home_token)
             mf.contract_secret(shape, url, token)  # checked before anything is made
             extra.append(("secret", lambda uid: mf.contract_secret(shape, url, token, uid)))
-        k = self._k()
-        batch, core = self._batch(), self._core()
-        try:
-            made = batch.create_namespaced_job(
-                self.ns, mf.job(shape), _request_timeout=API_TIMEOUT_S
+        core = self._core()
+        made = self._create_job(shape)
+        if made is None and self._clear_finished(spec.sid):
+            made = self._create_job(shape)  # the last worker of this id had ended: replaced
+        if made is None:
+            raise SessionError(
+                f"worker {spec.sid} already has a Job {shape.name} in {self.target.url()}: "
+                f"`looop kill {spec.sid}` first"
             )
-        except k.client.exceptions.ApiException as e:
-            if e.status == 409:
-                raise SessionError(
-                    f"worker {spec.sid} already has a Job {shape.name} in {self.target.url()}: "
-                    f"`looop kill {spec.sid}` first"
-                ) from None
-            raise SessionError(f"start worker {spec.sid}: {_api_reason(e)}") from None
-        except Exception as e:
-            raise Unreachable(
-                f"start worker {spec.sid}: cannot reach {self.target.url()}: {_one_line(e)}"
-            ) from None
         uid = made.metadata.uid
         create = {
             "configmap": core.create_namespaced_config_map,
@@ -277,6 +271,38 @@ class KubeBackend:
             dir=self.home / "sessions" / spec.sid,
             label=f"{self.target.url()}/{shape.name}",
         )
+
+    def _create_job(self, shape: mf.WorkerShape) -> Any:
+        """The created Job; None when one of that name exists already."""
+        k = self._k()
+        try:
+            return self._batch().create_namespaced_job(
+                self.ns, mf.job(shape), _request_timeout=API_TIMEOUT_S
+            )
+        except k.client.exceptions.ApiException as e:
+            if e.status == 409:
+                return None
+            raise SessionError(f"start worker {shape.sid}: {_api_reason(e)}") from None
+        except Exception as e:
+            raise Unreachable(
+                f"start worker {shape.sid}: cannot reach {self.target.url()}: {_one_line(e)}"
+            ) from None
+
+    def _clear_finished(self, sid: str) -> bool:
+        """A finished Job of this worker id (kept for its TTL) is deleted, so the id can run
+        again, as a local start reaps the last session of its id; True once it is gone. A
+        Job still running is left alone (False)."""
+        job = self._job(sid)
+        if job is not None and not _over(job):
+            return False
+        if job is not None:
+            self._delete(sid)
+        deadline = self.clock.monotonic() + CLEAR_TIMEOUT_S
+        while self._job(sid) is not None:  # Foreground: the Job goes once its pod has
+            if self.clock.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
+        return True
 
     def reach(self, sid: str) -> Reach:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +30,7 @@ from looop.workers import scoped
 from looop.workers.kube import manifests as mf
 from looop.workers.kube.backend import INSTALL_HINT
 from tests.helpers import Cli, clean_env, kill_sessions, until
-from tests.unit.workers.kube.fakecluster import FakeCluster
+from tests.unit.workers.kube.fakecluster import LOOOP, FakeCluster
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -42,7 +43,7 @@ AGENT = """#!/bin/sh
 echo "brief: $(grep -c 'THE BRIEF' "$1") id=$LOOOP_SESSION_ID"
 echo "home=$LOOOP_HOME_URL token=$LOOOP_HOME_TOKEN"
 echo ready
-while read -r line; do echo "got:$line"; done
+while read -r line; do echo "got:$line"; [ "$line" = quit ] && exit 5; done
 """
 
 
@@ -192,6 +193,11 @@ def test_a_kubernetes_host_runs_a_worker_every_verb_reaches(home: Home) -> None:
     got = json.loads(h.ok("log", "w1", "--json", "--since", "0"))
     assert "got:typed" in got["text"] and got["offset"] > 0 and got["done"] is False
     assert h.ok("expect", "w1", "got:t.ped", "--timeout", "10").strip() == "got:typed"
+    assert h.ok("expect", "w1", "^got:typed", "--screen", "--timeout", "10").strip()
+    code, _, _ = h.cli("expect", "w1", "never-said", "--timeout", "1s")
+    assert code == 124
+    code, _, _ = h.cli("wait-idle", "w1", "--settle", "300ms", "--timeout", "10s")
+    assert code == 0
 
     # the decider's moves reach it too
     h.move({"action": "steer_session", "id": "w1", "input": "steered"})
@@ -210,6 +216,7 @@ def test_a_kubernetes_host_runs_a_worker_every_verb_reaches(home: Home) -> None:
     row = h.rows()["w1"]
     assert row["health"] == "unreachable" and row["alive"] is True
     assert "does not answer" in h.fails("host", "check", "k1")
+    assert "cannot reach k8s://stand-in/team-a" in h.fails("send", "w1", "lost")
     entry, place = h.sys_sessions("w1")
     assert entry["health"] == "unreachable" and place["reachable"] is False
     assert not h.record("w1")["over"]  # type: ignore[index]
@@ -234,8 +241,28 @@ def test_wait_and_down_reach_pod_workers(home: Home) -> None:
     h.log_until("w2", "ready")
     code, _, _ = h.cli("wait", "w2", "--timeout", "1s")
     assert code == 124  # still running: a timeout, never an end
-    h.ok("send", "w2", "bye")
-    h.log_until("w2", "got:bye")
+    # `log -f` follows the pod's log until the worker ends, with its exit code
+    follow = subprocess.Popen(
+        [LOOOP, "log", "w2", "-f"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=h.cli.child_env(),
+        cwd=h.tmp,
+    )
+    try:
+        h.ok("send", "w2", "bye")
+        h.log_until("w2", "got:bye")
+        h.ok("send", "w2", "quit")
+        out, err = follow.communicate(timeout=60)
+    finally:
+        follow.kill()
+    assert follow.returncode == 5, err
+    assert out.index("ready") < out.index("got:bye") < out.index("got:quit")
+    assert h.rows("-a")["w2"]["exit_code"] == 5
+    assert h.record("w2")["over"] is True  # type: ignore[index]
+    h.ok("worker", "start", "w2", "THE BRIEF", "--host", "k1")  # the id is free again
+    h.log_until("w2", "ready")
     # a decision starts one there too
     h.move({"action": "start_worker", "id": "w3", "prompt": "THE BRIEF", "host": "k1"})
     assert h.record("w3") is not None
