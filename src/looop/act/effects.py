@@ -370,6 +370,12 @@ def _restart_session(ctx: Ctx, knobs: Knobs, a: RestartSession) -> None:
     from looop.workers.resume import restart_worker
 
     wid = normalise_target(a.id)
+    far = _remote(ctx, wid)
+    if far is not None and far.kind == "kubernetes":
+        raise ExecError(
+            f"restart_session: worker {wid} runs in a Kubernetes Job — kill it and start it "
+            "again (kill_worker, then start_worker)"
+        )
     try:
         if restart_worker(ctx, knobs, wid) is not None:
             return  # started again on its agent conversation

@@ -228,7 +228,10 @@ def check(data: Path, h: KubeHost, clock: Clock, env: Mapping[str, str] | None) 
     print, or one line (LooopError) naming the step that failed."""
     b = HostedKube(data, h, clock, env)
     load_client()
-    b._api()  # the kubeconfig and its context: SessionError naming the context
+    try:
+        b._api()  # the kubeconfig and its context
+    except SessionError as e:
+        raise LooopError(f"host {h.name}: {e}") from None
     try:
         mine = b.listing()
     except Unreachable as e:

@@ -21,7 +21,7 @@ import pytest
 pytest.importorskip("kubernetes")
 
 from looop.act.actions import decision_from_obj
-from looop.act.executor import execute
+from looop.act.executor import ExecError, execute
 from looop.cli.ctxbuild import ctx_for
 from looop.core.clock import FixedClock
 from looop.core.context import Ctx
@@ -224,6 +224,8 @@ def test_a_kubernetes_host_runs_a_worker_every_verb_reaches(home: Home) -> None:
     row = h.rows()["w1"]
     assert row["health"] == "busy" and row["alive"] is True
 
+    with pytest.raises(ExecError, match="runs in a Kubernetes Job"):
+        h.move({"action": "restart_session", "id": "w1"})
     h.ok("worker", "kill", "w1")
     assert h.record("w1")["over"] is True  # type: ignore[index]
     assert not h.cluster.jobs
