@@ -79,6 +79,20 @@ class HostedKube(KubeBackend):
                 code = None  # its Job is gone: no code left to read
         reg.mark_over(self.data, sid, code)
 
+    def exit_status(self, sid: str) -> int | None:
+        """As KubeBackend's; once the Job is gone (killed, or collected by its TTL), the code
+        the home recorded when it saw the end, if it saw one."""
+        try:
+            return super().exit_status(sid)
+        except Unreachable:
+            raise
+        except SessionError:
+            rec = reg.record(self.data, sid)
+            code = rec.get("exit_code") if rec is not None and rec.get("over") else None
+            if type(code) is int:
+                return code
+            raise
+
     def reach(self, sid: str) -> Reach:
         got = super().reach(sid)
         if got == "over":

@@ -296,6 +296,10 @@ def test_a_finished_pod_worker_is_over_with_its_code(home: Home) -> None:
     code, out, _ = h.cli("log", "w4", "-f")
     assert code == 7 and "done" in out
     assert h.rows("-a")["w4"]["exit_code"] == 7
+    h.ok("kill", "w4")  # its Job goes (as its TTL would take it): the code the home saw stays
+    assert not h.cluster.jobs
+    code, _, _ = h.cli("wait", "w4")
+    assert code == 7 and h.rows("-a")["w4"]["exit_code"] == 7
 
 
 def test_placement_weighs_a_capped_kubernetes_host_against_the_home(home: Home) -> None:
