@@ -44,7 +44,16 @@ def test_add_ls_rm_and_a_corrupt_record(tmp_path: Path) -> None:
     again = looop(data, "host", "add", "a1", "ssh://me@10.9.9.9")
     assert again.returncode == 1 and "already registered" in again.stderr
     rows = json.loads(looop(data, "host", "ls", "--json").stdout)
-    assert rows == [{"cap": 3, "name": "a1", "url": "ssh://me@10.9.9.9:2200", "workers": 0}]
+    assert rows == [
+        {
+            "cap": 3,
+            "image": None,
+            "kind": "ssh",
+            "name": "a1",
+            "url": "ssh://me@10.9.9.9:2200",
+            "workers": 0,
+        }
+    ]
     (data / "hosts" / "a1.json").write_text('{"v": 1, "name": "a1", "host": "-evil"}')
     bad = looop(data, "host", "ls")
     assert bad.returncode == 1 and "is not a host record" in bad.stderr

@@ -37,7 +37,7 @@ from looop.core.text import one_line
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from looop.act.shell import ShellResult
-    from looop.workers.ssh.remote import SshBackend
+    from looop.workers.backend import Backend
 
 _HISTORY_NAME = re.compile(r"(\d{8}-\d{6})(?:-(\d+))?\.md")
 
@@ -284,9 +284,10 @@ def _start_worker(
     )
 
 
-def _remote(ctx: Ctx, wid: str) -> SshBackend | None:
-    """The backend of a worker running on an SSH host (None: it runs here)."""
-    from looop.workers.ssh.remote import remote_of  # lazy: only hosts' workers need it
+def _remote(ctx: Ctx, wid: str) -> Backend | None:
+    """The backend of a worker running on another host — SSH or Kubernetes (None: it runs
+    here)."""
+    from looop.workers.remote import remote_of  # lazy: only hosts' workers need it
 
     return remote_of(ctx, wid)
 
@@ -311,7 +312,12 @@ def _kill_worker(ctx: Ctx, knobs: Knobs, a: KillWorker) -> str | None:
     wid = normalise_target(a.id)
     far = _remote(ctx, wid)
     if far is not None:
-        _sessions_call("kill_worker", lambda: far.kill(wid))
+        try:
+            far.kill(wid)
+        except SessionError as e:
+            if far.reach(wid) == "over":  # level-triggered: an ended worker is a success
+                return f"worker {wid} was already over ({e})"
+            raise ExecError(f"kill_worker: {e}") from e
         return None
     try:
         kill(ctx.paths.data, wid)
@@ -364,6 +370,12 @@ def _restart_session(ctx: Ctx, knobs: Knobs, a: RestartSession) -> None:
     from looop.workers.resume import restart_worker
 
     wid = normalise_target(a.id)
+    far = _remote(ctx, wid)
+    if far is not None and far.kind == "kubernetes":
+        raise ExecError(
+            f"restart_session: worker {wid} runs in a Kubernetes Job — kill it and start it "
+            "again (kill_worker, then start_worker)"
+        )
     try:
         if restart_worker(ctx, knobs, wid) is not None:
             return  # started again on its agent conversation

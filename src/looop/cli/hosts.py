@@ -1,6 +1,6 @@
-"""`looop host add|ls|rm|check|install` (SSH hosts for workers), and the hidden plumbing:
-`looop host relay` (the home end of a host's contract channel) and `looop satellite`
-(what the home runs on a host, JSON in and out). See docs/HOSTS.md."""
+"""`looop host add|ls|rm|check|install` (SSH and Kubernetes hosts for workers), and the hidden
+plumbing: `looop host relay` (the home end of a host's contract channel) and `looop satellite`
+(what the home runs on a host, JSON in and out). See docs/HOSTS.md and docs/KUBERNETES.md."""
 
 from __future__ import annotations
 
@@ -17,21 +17,93 @@ from looop.core.errors import LooopError
 from looop.workers.ssh import hosts as reg
 
 
-@click.group("host", help="SSH hosts that run workers: add, ls, rm, check, install.")
+@click.group(
+    "host",
+    help="Hosts that run workers, over SSH or as Kubernetes Jobs: add, ls, rm, check, install.",
+)
 def host_group() -> None:
     pass
 
 
-@host_group.command("add", help="Register host NAME at ssh://user@host[:port].")
+_KUBE_ONLY = ("image", "kubeconfig", "secret_env", "cpu", "memory", "deadline", "ttl")
+
+
+@host_group.command(
+    "add",
+    help="Register host NAME at ssh://user@host[:port], or k8s://CONTEXT/NAMESPACE with --image.",
+)
 @click.argument("name")
 @click.argument("url")
-@click.option("--cap", type=click.IntRange(0, 10_000), default=0, help="Most workers (0: none).")
+@click.option(
+    "--cap", type=click.IntRange(0, reg.MAX_CAP), default=0, help="Most workers (0: none)."
+)
 @click.option("--ssh-config", default=None, metavar="FILE", help="ssh -F FILE for this host.")
-def host_add(name: str, url: str, cap: int, ssh_config: str | None) -> None:
+@click.option("--image", default=None, help="k8s: the worker image (it carries looop).")
+@click.option("--kubeconfig", default=None, metavar="FILE", help="k8s: this kubeconfig file.")
+@click.option("--secret-env", default=None, metavar="SECRET", help="k8s: a Secret passed as env.")
+@click.option("--cpu", default=None, metavar="Q", help="k8s: each pod's CPU (e.g. 500m, 2).")
+@click.option("--memory", default=None, metavar="Q", help="k8s: each pod's memory (e.g. 2Gi).")
+@click.option(
+    "--deadline", type=int, default=None, metavar="SECONDS", help="k8s: a Job's longest run."
+)
+@click.option(
+    "--ttl", type=int, default=None, metavar="SECONDS", help="k8s: how long a finished pod stays."
+)
+def host_add(
+    name: str,
+    url: str,
+    cap: int,
+    ssh_config: str | None,
+    image: str | None,
+    kubeconfig: str | None,
+    secret_env: str | None,
+    cpu: str | None,
+    memory: str | None,
+    deadline: int | None,
+    ttl: int | None,
+) -> None:
     ctx = make_ctx(events_to=None)
-    h = reg.add(ctx.paths.data, name, url, cap, ssh_config)
-    click.echo(f"added host {h.name} {h.url}" + (f" (cap {h.cap})" if h.cap else ""))
-    click.echo(f"  next: looop host check {h.name}")
+    given = click.get_current_context().params
+    if not url.startswith("k8s://"):
+        extra = [k for k in _KUBE_ONLY if given.get(k) is not None]
+        if extra:
+            raise LooopError(
+                f"--{extra[0].replace('_', '-')} is for a Kubernetes host (k8s://CONTEXT/"
+                "NAMESPACE), not an SSH one"
+            )
+        h = reg.add(ctx.paths.data, name, url, cap, ssh_config)
+        click.echo(f"added host {h.name} {h.url}" + (f" (cap {h.cap})" if h.cap else ""))
+        click.echo(f"  next: looop host check {h.name}")
+        return
+    # lazy: only a Kubernetes host needs its engine
+    from looop.workers.kube.backend import load_client
+
+    if ssh_config is not None:
+        raise LooopError("--ssh-config is for an SSH host, not a Kubernetes one (--kubeconfig)")
+    if image is None:
+        raise LooopError(
+            f"host {name}: a Kubernetes host needs --image IMAGE (the worker image, with looop "
+            "in it: deploy/Dockerfile)"
+        )
+    k = reg.kube_host(
+        ctx.paths.data,
+        name,
+        url,
+        image=image,
+        cap=cap,
+        kubeconfig=kubeconfig,
+        secret_env=secret_env,
+        cpu=cpu,
+        memory=memory,
+        deadline_s=reg.DEFAULT_DEADLINE_S if deadline is None else deadline,
+        ttl_s=reg.DEFAULT_TTL_S if ttl is None else ttl,
+    )
+    load_client()  # without the extra: the one line that says how to get it
+    reg.save(ctx.paths.data, k)
+    click.echo(
+        f"added host {k.name} {k.url} image {k.image}" + (f" (cap {k.cap})" if k.cap else "")
+    )
+    click.echo(f"  next: looop host check {k.name}")
 
 
 @host_group.command("ls", help="List the registered hosts and their workers.")
@@ -41,17 +113,32 @@ def host_ls(as_json: bool) -> None:
 
     ctx = make_ctx(events_to=None)
     rows = [
-        {"name": h.name, "url": h.url, "cap": h.cap, "workers": n} for h, n in loads(ctx.paths.data)
+        {
+            "name": h.name,
+            "kind": h.kind,
+            "url": h.url,
+            "image": h.image,
+            "cap": h.cap,
+            "workers": n,
+        }
+        for h, n in loads(ctx.paths.data)
     ]
     if as_json:
         click.echo(json.dumps(rows, sort_keys=True))
         return
     if not rows:
-        click.echo("no hosts — `looop host add NAME ssh://user@host`")
+        click.echo(
+            "no hosts — `looop host add NAME ssh://user@host` or "
+            "`looop host add NAME k8s://CONTEXT/NAMESPACE --image IMAGE`"
+        )
         return
     for r in rows:
         cap = str(r["cap"]) if r["cap"] else "-"
-        click.echo(f"{r['name']:<16} {r['url']:<40} cap {cap:<5} workers {r['workers']}")
+        image = f" image {r['image']}" if r["image"] else ""
+        click.echo(
+            f"{r['name']:<16} {r['kind']:<4} {r['url']:<40} cap {cap:<5} workers {r['workers']}"
+            + image
+        )
 
 
 @host_group.command("rm", help="Forget host NAME (and close its connection).")
@@ -62,7 +149,7 @@ def host_rm(name: str, force: bool) -> None:
     from looop.workers.ssh.link import link
 
     ctx = make_ctx(events_to=None)
-    lk = link(ctx, name)
+    h = reg.lookup(ctx.paths.data, name)
     live = [
         w for w, r in reg.records(ctx.paths.data).items() if r["host"] == name and not r.get("over")
     ]
@@ -71,12 +158,17 @@ def host_rm(name: str, force: bool) -> None:
             f"host {name} runs {len(live)} worker(s) ({', '.join(live[:5])}) — kill them "
             "first, or `looop host rm --force` leaves them running there unwatched"
         )
-    lk.stop_master()
+    if isinstance(h, reg.Host):
+        link(ctx, name).stop_master()
     reg.remove(ctx.paths.data, name)
     click.echo(f"removed host {name}")
 
 
-@host_group.command("check", help="Connect to NAME and check the looop installed there.")
+@host_group.command(
+    "check",
+    help="SSH: connect to NAME and check the looop installed there. Kubernetes: the context "
+    "loads, the API answers, the namespace's Jobs can be listed.",
+)
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True)
 def host_check(name: str, as_json: bool) -> None:
@@ -85,6 +177,19 @@ def host_check(name: str, as_json: bool) -> None:
     from looop.workers.ssh.link import PROTOCOL, link
 
     ctx = make_ctx(events_to=None)
+    h = reg.lookup(ctx.paths.data, name)
+    if isinstance(h, reg.KubeHost):
+        from looop.workers.kube.hosted import check  # lazy: only a Kubernetes host loads it
+
+        got = check(ctx.paths.data, h, ctx.clock, ctx.env)
+        if as_json:
+            click.echo(json.dumps(got, sort_keys=True))
+        else:
+            click.echo(
+                f"{name}: ok — {h.url} answers (context {got['context']}); its Jobs can be "
+                f"listed: {got['live']} live worker(s) of this home"
+            )
+        return
     lk = link(ctx, name)
     hello = lk.call("hello", {})
     theirs = hello.get("version")
@@ -102,7 +207,7 @@ def host_check(name: str, as_json: bool) -> None:
         )
 
 
-@host_group.command("install", help="Install this looop into a user-level venv on NAME.")
+@host_group.command("install", help="Install this looop into a user-level venv on SSH host NAME.")
 @click.argument("name")
 @click.option("--wheel", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def host_install(name: str, wheel: Path | None) -> None:
@@ -112,6 +217,12 @@ def host_install(name: str, wheel: Path | None) -> None:
     from looop.workers.ssh.link import link
 
     ctx = make_ctx(events_to=None)
+    h = reg.lookup(ctx.paths.data, name)
+    if isinstance(h, reg.KubeHost):
+        raise LooopError(
+            f"host {name} is a Kubernetes host: nothing to install — its image {h.image} "
+            "carries looop (build it from deploy/Dockerfile)"
+        )
     where = install(link(ctx, name), wheel, Build(looop.__version__, looop.__file__))
     click.echo(f"installed looop on {name} in {where}")
     click.echo(f"  next: looop host check {name}")

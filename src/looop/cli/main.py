@@ -74,7 +74,11 @@ def _fast_ls(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
     if warned:
         return False  # ... and so are the config warnings, written as events
     rows = fleet_rows_at(
-        data, _clock(env, clock), knobs.num("worker_stuck_secs"), bool(flags & {"-a", "--all"})
+        data,
+        _clock(env, clock),
+        knobs.num("worker_stuck_secs"),
+        bool(flags & {"-a", "--all"}),
+        env,
     )
     echo(fleet_json(rows) if "--json" in flags else fleet_table(rows))
     return True

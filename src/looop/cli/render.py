@@ -147,6 +147,12 @@ def fleet_table(rows: list[dict[str, Any]]) -> str:
             (*b, "srt" if r.get("sandboxed") else ("—" if r["id"] == "pulse" else "off"))
             for b, r in zip(body, rows, strict=True)
         ]
+    if any(r.get("host") for r in rows):  # the column shows once a worker runs elsewhere
+        head = (*head, "HOST")
+        body = [
+            (*b, r.get("host") or ("—" if r["id"] == "pulse" else "local"))
+            for b, r in zip(body, rows, strict=True)
+        ]
     if any(r.get("branch") for r in rows):  # the column shows once a worker has a worktree
         head = (*head, "BRANCH")
         body = [(*b, r.get("branch") or "—") for b, r in zip(body, rows, strict=True)]

@@ -42,22 +42,43 @@ from looop.sessions.durations import parse_duration, parse_size
 from looop.sessions.state import mark_dead
 from looop.workers.launch import normalise_target, strip_legacy_prefix
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from looop.workers.kube.hosted import HostedKube
+
 
 def _sid(raw: str, drive: bool) -> str:
     """Verbs that type into or manage a session refuse the pulse; reading it is fine."""
     return normalise_target(raw) if drive else validate_id(strip_legacy_prefix(raw))
 
 
-def _remote(ctx: Ctx, sid: str, tty: bool = False) -> None:
-    """A worker on an SSH host: the same verb runs on its host, its output streams here and
-    its exit code is this one's (workers/ssh). Nothing happens for a worker here."""
+def _remote(ctx: Ctx, sid: str, tty: bool = False) -> HostedKube | None:
+    """A worker on another host. On an SSH host the same verb runs there, its output streams
+    here and its exit code is this one's (workers/ssh): this does not return. In a
+    Kubernetes Job: its backend, which the verb drives from here (workers/kube). None: a
+    worker here."""
     if not (ctx.paths.data / "hosts" / "workers" / f"{sid}.json").exists():
-        return
-    from looop.workers.ssh.remote import forward  # lazy: only hosts' workers need it
+        return None
+    # lazy: only hosts' workers need these
+    from looop.workers.remote import host_of, kube_backend
+    from looop.workers.ssh.hosts import KubeHost
+    from looop.workers.ssh.remote import forward
 
+    h = host_of(ctx.paths.data, sid)
+    if isinstance(h, KubeHost):
+        return kube_backend(ctx.paths.data, h, ctx.clock, ctx.env)
     code = forward(ctx, sid, _argv_again(click.get_current_context()), tty)
     if code is not None:
         raise SystemExit(code)
+    return None
+
+
+def _not_in_a_pod(far: HostedKube | None, sid: str, verb: str, instead: str) -> None:
+    if far is not None:
+        raise LooopError(
+            f"worker {sid} runs in a Kubernetes Job on host {far.host.name}: `looop {verb}` "
+            f"does not reach it — {instead}"
+        )
 
 
 def _argv_again(c: click.Context) -> list[str]:
@@ -103,8 +124,11 @@ def _emit(data: object, as_json: bool, human: str) -> None:
 def shot_cmd(sid: str, fmt: str | None, ansi: bool, as_json: bool, plain: bool, trim: bool) -> None:
     fmt = fmt or ("json" if as_json else "ansi" if ansi else "plain")
     ctx = make_ctx(events_to=None)
-    _remote(ctx, _sid(sid, False))
-    shot = screenshot(ctx.paths.data, _sid(sid, False), fmt, trim)
+    far = _remote(ctx, _sid(sid, False))
+    if far is not None:
+        shot = far.screen(_sid(sid, False), fmt, trim)
+    else:
+        shot = screenshot(ctx.paths.data, _sid(sid, False), fmt, trim)
     if fmt == "json":
         click.echo(json.dumps(shot, sort_keys=True))
     else:
@@ -130,7 +154,10 @@ def log_cmd(
 ) -> None:
     ctx = make_ctx(events_to=None)
     s = _sid(sid, False)
-    _remote(ctx, s)
+    far = _remote(ctx, s)
+    if far is not None:
+        _log_far(far, s, tail, grep, since, follow, raw, as_json)
+        return
     if follow:
 
         def out(text: str) -> None:
@@ -150,6 +177,41 @@ def log_cmd(
     sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
 
 
+def _log_far(
+    far: HostedKube,
+    s: str,
+    tail: int | None,
+    grep: str | None,
+    since: int | None,
+    follow: bool,
+    raw: bool,
+    as_json: bool,
+) -> None:
+    """`log` for a worker whose log is its pod's (workers/polled: offsets, tail, follow)."""
+    from looop.workers import polled  # lazy: only a pod's log is polled
+
+    if follow:
+
+        def out(text: str) -> None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+        def note(line: str) -> None:
+            click.echo(f"looop: {line}", err=True)
+
+        raise SystemExit(polled.follow(far, s, since or 0, raw, out, note))
+    if as_json or since is not None:
+        text, offset = far.log(s, since or 0, raw)
+        if as_json:
+            done = far.reach(s) == "over"
+            click.echo(json.dumps({"text": text, "offset": offset, "done": done}))
+        else:
+            sys.stdout.write(text)
+        return
+    text = polled.tail(far, s, tail, raw, grep)
+    sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
+
+
 @click.command(
     "send",
     help="Type TEXT into a session, then press Enter (CR) unless -n.",
@@ -166,8 +228,11 @@ def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -
     # Enter is CR, as a terminal sends it (and as steer_session does): raw-mode agent TUIs
     # submit on it, line-mode programs read a newline (the PTY maps CR to NL)
     line = " ".join(text) + ("" if no_newline else "\r")
-    _remote(ctx, _sid(sid, True))
-    res = send(ctx.paths.data, _sid(sid, True), line, False)
+    far = _remote(ctx, _sid(sid, True))
+    if far is not None:
+        res = far.send(_sid(sid, True), line, False)
+    else:
+        res = send(ctx.paths.data, _sid(sid, True), line, False)
     if as_json:
         click.echo(json.dumps(res, sort_keys=True))
 
@@ -180,8 +245,11 @@ def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -
 @click.option("--json", "as_json", is_flag=True)
 def key_cmd(sid: str, keys: tuple[str, ...], as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
-    _remote(ctx, _sid(sid, True))
-    res = send_keys(ctx.paths.data, _sid(sid, True), list(keys))
+    far = _remote(ctx, _sid(sid, True))
+    if far is not None:
+        res = far.key(_sid(sid, True), list(keys))
+    else:
+        res = send_keys(ctx.paths.data, _sid(sid, True), list(keys))
     if as_json:
         click.echo(json.dumps(res, sort_keys=True))
 
@@ -218,18 +286,33 @@ def expect_cmd(
     except re.error as e:
         raise LooopError(f"bad regex {pattern!r}: {e}") from None
     ctx = make_ctx(events_to=None)
-    _remote(ctx, _sid(sid, False))
-    code, matched, offset = expect(
-        ctx.paths.data,
-        _sid(sid, False),
-        pattern,
-        since=since,
-        from_now=from_now,
-        screen=screen,
-        raw=raw,
-        timeout_s=_duration(timeout, 30.0),
-        clock=ctx.clock,
-    )
+    far = _remote(ctx, _sid(sid, False))
+    if far is not None:
+        from looop.workers import polled  # lazy: only a pod's log is polled
+
+        code, matched, offset = polled.expect(
+            far,
+            _sid(sid, False),
+            pattern,
+            since=since,
+            from_now=from_now,
+            screen=screen,
+            raw=raw,
+            timeout_s=_duration(timeout, 30.0),
+            clock=ctx.clock,
+        )
+    else:
+        code, matched, offset = expect(
+            ctx.paths.data,
+            _sid(sid, False),
+            pattern,
+            since=since,
+            from_now=from_now,
+            screen=screen,
+            raw=raw,
+            timeout_s=_duration(timeout, 30.0),
+            clock=ctx.clock,
+        )
     if as_json:
         click.echo(json.dumps({"matched": matched, "offset": offset, "code": code}))
     elif matched is not None:
@@ -243,7 +326,13 @@ def expect_cmd(
 @click.option("--timeout", default=None, help="Duration (30s default; 0/none = forever).")
 def wait_idle_cmd(sid: str, settle: str, timeout: str | None) -> None:
     ctx = make_ctx(events_to=None)
-    _remote(ctx, _sid(sid, False))
+    far = _remote(ctx, _sid(sid, False))
+    if far is not None:
+        from looop.workers import polled  # lazy: only a pod's log is polled
+
+        quiet, limit = _duration(settle, 0.5) or 0.0, _duration(timeout, 30.0)
+        settled = polled.wait_idle(far, _sid(sid, False), quiet, limit, ctx.clock)
+        raise SystemExit(0 if settled else 124)
     ok = wait_idle(
         ctx.paths.data,
         _sid(sid, False),
@@ -287,7 +376,9 @@ def wait_cmd(
         raise SystemExit(code)
 
     target = _sid(sid, False)
-    _remote(ctx, target)
+    far = _remote(ctx, target)
+    if far is not None:
+        raise SystemExit(far.wait(target, _duration(timeout, None)))
     code = wait(ctx.paths.data, target, _duration(timeout, None), ctx.clock)
     if code == 137:
         _report_dead(ctx, target)
@@ -318,7 +409,9 @@ def resize_cmd(sid: str, size: str, as_json: bool) -> None:
     except ValueError as e:
         raise LooopError(str(e)) from None
     ctx = make_ctx(events_to=None)
-    _remote(ctx, _sid(sid, True))
+    _not_in_a_pod(
+        _remote(ctx, _sid(sid, True)), sid, "resize", "its size is fixed when its Job is made"
+    )
     res = resize(ctx.paths.data, _sid(sid, True), cols, rows)
     _emit(res, as_json, f"resized {sid} to {cols}x{rows}")
 
@@ -335,7 +428,8 @@ def restart_cmd(sid: str, as_json: bool) -> None:
 
     ctx = make_ctx(events_to=None)
     target = _sid(sid, True)
-    _remote(ctx, target)  # a worker on an SSH host restarts there
+    far = _remote(ctx, target)  # a worker on an SSH host restarts there
+    _not_in_a_pod(far, target, "restart", f"kill it and start it again (`looop kill {target}`)")
     done = restart_worker(ctx, ctx.knobs(), target)
     if done is not None:
         conv = done.get("conversation")
@@ -350,7 +444,12 @@ def attach_cmd(sid: str) -> None:
     from looop.sessions.attach import attach  # lazy: only attach loads asyncio
 
     ctx = make_ctx(events_to=None)
-    _remote(ctx, _sid(sid, True), tty=True)
+    far = _remote(ctx, _sid(sid, True), tty=True)
+    if far is not None:
+        raise LooopError(
+            f"worker {_sid(sid, True)} runs in a Kubernetes pod on host {far.host.name}: attach "
+            f"with `{far.attach_line(_sid(sid, True))}`"
+        )
     raise SystemExit(attach(ctx.paths.data, _sid(sid, True)))
 
 
@@ -359,7 +458,9 @@ def attach_cmd(sid: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def detach_cmd(sid: str, as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
-    _remote(ctx, _sid(sid, True))
+    _not_in_a_pod(
+        _remote(ctx, _sid(sid, True)), sid, "detach", "a `kubectl exec` ends when you leave it"
+    )
     _emit(detach(ctx.paths.data, _sid(sid, True)), as_json, f"detached clients of {sid}")
 
 

@@ -38,7 +38,8 @@ def worker_group() -> None:
     "--repo",
     default=None,
     metavar="PATH",
-    help="Run it in its own git worktree of this repo (under the data dir), on its own branch.",
+    help="Run it in its own git worktree of this repo (under the data dir), on its own branch; "
+    "on a Kubernetes host, the URL its pod clones.",
 )
 @click.option(
     "--branch", default=None, metavar="NAME", help="That worktree's branch (default looop/ID)."
@@ -54,7 +55,8 @@ def worker_group() -> None:
     "--host",
     default=None,
     metavar="NAME",
-    help="Run it on this SSH host (looop host add), or `local`; default: the most room left.",
+    help="Run it on this host (SSH or Kubernetes: looop host add), or `local`; default: the "
+    "most room left.",
 )
 @JOURNAL_OPT
 def worker_start(

@@ -50,21 +50,27 @@ def beat_holder_at(data: str) -> tuple[str, str] | None:
 def fleet_rows(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
     """The pulse and the workers with health, ages and state, as `looop worker list` shows them."""
     data = os.fspath(ctx.paths.data)
-    return fleet_rows_at(data, ctx.clock, ctx.knobs().num("worker_stuck_secs"), all_sessions)
+    stuck = ctx.knobs().num("worker_stuck_secs")
+    return fleet_rows_at(data, ctx.clock, stuck, all_sessions, dict(ctx.env))
 
 
 def _with_remote(
-    data: str, rows: list[dict[str, Any]], clock: Clock, stuck_secs: int
+    data: str,
+    rows: list[dict[str, Any]],
+    clock: Clock,
+    stuck_secs: int,
+    env: dict[str, str] | None,
 ) -> list[dict[str, Any]]:
-    """The workers on SSH hosts too, each host asked once (workers/ssh)."""
+    """The workers on other hosts too, each host asked once (workers/remote: SSH hosts and
+    Kubernetes namespaces)."""
     # lazy: only a fleet with hosts asks them
     from pathlib import Path
 
     from looop.workers.fleet import waiting_workers
-    from looop.workers.ssh.remote import remote_rows
+    from looop.workers.remote import remote_rows
 
     waiting = waiting_workers(where.join(data, "asks"), where.join(data, "answers"))
-    far = remote_rows(Path(data), clock, stuck_secs, waiting)
+    far = remote_rows(Path(data), clock, stuck_secs, waiting, env)
     return sorted(rows + far, key=lambda r: str(r["id"]))
 
 
@@ -78,17 +84,23 @@ def _started_unix(stamp: str) -> float:
 
 
 def fleet_rows_at(
-    data: str, clock: Clock, stuck_secs: int, all_sessions: bool
+    data: str,
+    clock: Clock,
+    stuck_secs: int,
+    all_sessions: bool,
+    env: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """fleet_rows from the data dir as a string and the knob it needs: `looop ls` on its
-    click-free fast path and `worker list` through click both answer through this."""
+    click-free fast path and `worker list` through click both answer through this. `env`:
+    the environment remote hosts are reached with (a kubeconfig's place; None: this
+    process's own)."""
     from looop.workers.fleet import worker_rows  # lazy: hot path: status shows no fleet
 
     now = clock.now()
     # no screen read here: `ls` shows the needs-input verdict of the last beat's look
     rows = worker_rows(data, list_light(data), clock, stuck_secs, look=False)
     if os.path.isdir(where.join(where.join(data, "hosts"), "workers")):
-        rows = _with_remote(data, rows, clock, stuck_secs)
+        rows = _with_remote(data, rows, clock, stuck_secs, env)
     if not all_sessions:
         rows = [r for r in rows if r["alive"]]
     for r in rows:

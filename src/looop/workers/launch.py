@@ -164,20 +164,29 @@ def worker_argv(line: str, path: str | None) -> list[str]:
     words, so no shell stays behind as a wrapper; anything else runs as `bash -c LINE` (bash
     execs a last simple command in place, so a `"$(cat prompt)"` line leaves no wrapper
     either, and a missing program ends the worker with 127 and bash's message, as ever)."""
-    if set(line) <= _PLAIN:
-        try:
-            words = shlex.split(line)
-        except ValueError:
-            words = []
-        if (
-            words
-            and "=" not in words[0]
-            and words[0] not in _SHELL_WORDS
-            and ("/" not in words[0] or words[0].startswith("/"))  # ./x: relative to the worker
-            and shutil.which(words[0], path=path or "") is not None
-        ):
-            return words
+    words = plain_words(line)
+    if words is not None and shutil.which(words[0], path=path or "") is not None:
+        return words
     return ["bash", "-c", line]
+
+
+def plain_words(line: str) -> list[str] | None:
+    """The line's words when it is one plain command (worker_argv's rule, where its program
+    is found aside: a pod has its own PATH), else None."""
+    if not set(line) <= _PLAIN:
+        return None
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        return None
+    if (
+        words
+        and "=" not in words[0]
+        and words[0] not in _SHELL_WORDS
+        and ("/" not in words[0] or words[0].startswith("/"))  # ./x: relative to the worker
+    ):
+        return words
+    return None
 
 
 @dataclass(frozen=True)
@@ -209,8 +218,8 @@ def start_worker(
     pulse's own move, which may turn the sandbox on but never loosen what the config set;
     repo/branch: run it in its own git worktree of `repo` (workers/worktree.py); resume:
     `looop up` starts it again on its conversation if its session dies without an end;
-    host: an SSH host's name, "local" for this machine, None: placed by
-    workers/ssh/place.py's rule when hosts are registered (here otherwise)."""
+    host: a registered host's name (SSH or Kubernetes), "local" for this machine, None:
+    placed by workers/ssh/place.py's rule when hosts are registered (here otherwise)."""
     wid = normalise_target(worker_id)
     if branch is not None and repo is None:
         raise WorkerError(f"worker {wid}: a branch needs a repo (--repo PATH)")
@@ -250,7 +259,7 @@ def start_worker(
             # a worker line that gives the agent its conversation id gets one there too
             line_there = plan_start(template, None)[0]
             return dispatch.start_there(
-                ctx, where, wid, line_there, prompt, r.name, repo, sandbox, r.sandbox, cfg
+                ctx, where, wid, line_there, prompt, r.name, repo, sandbox, r.sandbox, cfg, branch
             )
     if any(s.id == wid for s in live):
         raise WorkerError(

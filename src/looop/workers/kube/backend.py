@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ LOG_READ_MAX = 4 * 1024 * 1024  # one log() answer, as read_at reads one chunk
 API_TIMEOUT_S = 15.0  # one API call; a cluster slower than this reads as unreachable
 EXEC_TIMEOUT_S = 30.0
 WATCH_SLICE_S = 60  # one watch request; the wait renews it until its own deadline
+CLEAR_TIMEOUT_S = 30.0  # a finished Job of a reused id: how long its deletion may take
 
 
 def load_client() -> Any:
@@ -230,23 +232,15 @@ class KubeBackend:
             url, token = str(self.home_url), str(self.home_token)
             mf.contract_secret(shape, url, token)  # checked before anything is made
             extra.append(("secret", lambda uid: mf.contract_secret(shape, url, token, uid)))
-        k = self._k()
-        batch, core = self._batch(), self._core()
-        try:
-            made = batch.create_namespaced_job(
-                self.ns, mf.job(shape), _request_timeout=API_TIMEOUT_S
+        core = self._core()
+        made = self._create_job(shape)
+        if made is None and self._clear_finished(spec.sid):
+            made = self._create_job(shape)  # the last worker of this id had ended: replaced
+        if made is None:
+            raise SessionError(
+                f"worker {spec.sid} already has a Job {shape.name} in {self.target.url()}: "
+                f"`looop kill {spec.sid}` first"
             )
-        except k.client.exceptions.ApiException as e:
-            if e.status == 409:
-                raise SessionError(
-                    f"worker {spec.sid} already has a Job {shape.name} in {self.target.url()}: "
-                    f"`looop kill {spec.sid}` first"
-                ) from None
-            raise SessionError(f"start worker {spec.sid}: {_api_reason(e)}") from None
-        except Exception as e:
-            raise Unreachable(
-                f"start worker {spec.sid}: cannot reach {self.target.url()}: {_one_line(e)}"
-            ) from None
         uid = made.metadata.uid
         create = {
             "configmap": core.create_namespaced_config_map,
@@ -278,17 +272,44 @@ class KubeBackend:
             label=f"{self.target.url()}/{shape.name}",
         )
 
+    def _create_job(self, shape: mf.WorkerShape) -> Any:
+        """The created Job; None when one of that name exists already."""
+        k = self._k()
+        try:
+            return self._batch().create_namespaced_job(
+                self.ns, mf.job(shape), _request_timeout=API_TIMEOUT_S
+            )
+        except k.client.exceptions.ApiException as e:
+            if e.status == 409:
+                return None
+            raise SessionError(f"start worker {shape.sid}: {_api_reason(e)}") from None
+        except Exception as e:
+            raise Unreachable(
+                f"start worker {shape.sid}: cannot reach {self.target.url()}: {_one_line(e)}"
+            ) from None
+
+    def _clear_finished(self, sid: str) -> bool:
+        """A finished Job of this worker id (kept for its TTL) is deleted, so the id can run
+        again, as a local start reaps the last session of its id; True once it is gone. A
+        Job still running is left alone (False)."""
+        job = self._job(sid)
+        if job is not None and not _over(job):
+            return False
+        if job is not None:
+            self._delete(sid)
+        deadline = self.clock.monotonic() + CLEAR_TIMEOUT_S
+        while self._job(sid) is not None:  # Foreground: the Job goes once its pod has
+            if self.clock.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
     def reach(self, sid: str) -> Reach:
         try:
             job = self._job(sid)
         except SessionError:
             return "unreachable"  # a refusal or a lost API: the worker may well be alive
-        if job is None:
-            return "over"
-        st = job.status
-        if st is not None and (
-            _is_true(st.conditions, "Complete") or _is_true(st.conditions, "Failed")
-        ):
+        if job is None or _over(job):
             return "over"
         return "alive"
 
@@ -298,18 +319,61 @@ class KubeBackend:
         job = self._job(sid)
         if job is None:
             raise SessionError(f"no worker {sid} in {self.target.url()}")
-        st = job.status
-        failed = _is_true(st.conditions if st else None, "Failed")
-        done = failed or _is_true(st.conditions if st else None, "Complete")
-        if not done:
+        if not _over(job):
             return None
-        if failed is not None and failed.reason == "DeadlineExceeded":
-            return 124  # the stuck backstop: what the container said when killed is moot
-        pod = self._pod(sid)
-        for cs in (pod.status.container_statuses or ()) if pod is not None and pod.status else ():
-            if cs.name == mf.CONTAINER and cs.state is not None and cs.state.terminated is not None:
-                return int(cs.state.terminated.exit_code)
-        return 137
+        return _code_of(job, self._pod(sid))
+
+    def listing(self, timeout_s: float = API_TIMEOUT_S) -> dict[str, dict[str, Any]]:
+        """This home's workers in the namespace, in two API calls (Jobs, pods): id ->
+        {alive, state, exit_code, started_at}. Unreachable when the API cannot be reached,
+        SessionError when it refuses."""
+        sel = mf.home_selector(str(self.home))
+        where = self.target.url()
+        jobs = self._call(
+            f"list Jobs in {where}",
+            self._batch().list_namespaced_job,
+            self.ns,
+            label_selector=sel,
+            _request_timeout=timeout_s,
+        )
+        pods = self._call(
+            f"list pods in {where}",
+            self._core().list_namespaced_pod,
+            self.ns,
+            label_selector=sel,
+            _request_timeout=timeout_s,
+        )
+        home = mf.home_key(str(self.home))
+        newest: dict[str, Any] = {}
+        for p in list(pods.items) if pods is not None else []:
+            key = (p.metadata.labels or {}).get(mf.WORKER_LABEL)
+            if key is None or (p.metadata.labels or {}).get(mf.HOME_LABEL) != home:
+                continue
+            if key not in newest or str(p.metadata.creation_timestamp or "") > str(
+                newest[key].metadata.creation_timestamp or ""
+            ):
+                newest[key] = p
+        out: dict[str, dict[str, Any]] = {}
+        for job in list(jobs.items) if jobs is not None else []:
+            meta = job.metadata
+            sid = (meta.annotations or {}).get(mf.ID_ANNOTATION)
+            if not isinstance(sid, str) or (meta.labels or {}).get(mf.HOME_LABEL) != home:
+                continue  # another home's Job, or not one of looop's
+            pod = newest.get(mf.worker_key(sid))
+            over = _over(job)
+            phase = pod.status.phase if pod is not None and pod.status is not None else None
+            stamp = meta.creation_timestamp
+            out[sid] = {
+                "alive": not over,
+                "state": "exited" if over else ("running" if phase == "Running" else "starting"),
+                "exit_code": _code_of(job, pod) if over else None,
+                "started_at": utc_stamp(stamp.timestamp()) if hasattr(stamp, "timestamp") else None,
+            }
+        return out
+
+    def job_ref(self, sid: str) -> str:
+        """`job/NAME`: what kubectl exec takes to reach the worker's pod."""
+        return f"job/{mf.job_name(sid)}"
 
     def log(self, sid: str, since: int = 0, raw: bool = False) -> tuple[str, int]:
         from looop.sessions.textsafe import decode, safe_text, strip_ansi  # lazy: with a read
@@ -456,6 +520,25 @@ class KubeBackend:
         if not self._delete(sid):
             raise SessionError(f"no worker {sid} in {self.target.url()}")
         return {"ok": True, "killed": sid}
+
+
+def _over(job: Any) -> bool:
+    st = job.status
+    conds = st.conditions if st is not None else None
+    return bool(_is_true(conds, "Complete") or _is_true(conds, "Failed"))
+
+
+def _code_of(job: Any, pod: Any) -> int:
+    """A finished Job's exit status: 124 at its deadline, else the worker container's
+    exitCode, else 137 (over with no code recorded)."""
+    st = job.status
+    failed = _is_true(st.conditions if st is not None else None, "Failed")
+    if failed is not None and failed.reason == "DeadlineExceeded":
+        return 124  # the stuck backstop: what the container said when killed is moot
+    for cs in (pod.status.container_statuses or ()) if pod is not None and pod.status else ():
+        if cs.name == mf.CONTAINER and cs.state is not None and cs.state.terminated is not None:
+            return int(cs.state.terminated.exit_code)
+    return 137
 
 
 class Unreachable(SessionError):

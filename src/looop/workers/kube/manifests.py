@@ -143,6 +143,35 @@ def check_quantity(key: str, value: str) -> str:
     return value
 
 
+def check_image(image: str) -> str:
+    if not isinstance(image, str) or not _IMAGE.fullmatch(image):
+        raise ManifestError(
+            f"image '{_shown(str(image))}' is not an image reference (registry/name:tag)"
+        )
+    return image
+
+
+def check_deadline(deadline_s: int) -> int:
+    """activeDeadlineSeconds: at least a minute (a pod needs time to start), at most 30 days."""
+    if type(deadline_s) is not int or not MIN_DEADLINE_S <= deadline_s <= MAX_DEADLINE_S:
+        raise ManifestError(
+            f"deadline {deadline_s!r}s is out of range ({MIN_DEADLINE_S}-{MAX_DEADLINE_S})"
+        )
+    return deadline_s
+
+
+def check_ttl(ttl_s: int) -> int:
+    if type(ttl_s) is not int or not 0 <= ttl_s <= MAX_TTL_S:
+        raise ManifestError(f"ttl {ttl_s!r}s is out of range (0-{MAX_TTL_S})")
+    return ttl_s
+
+
+def check_secret_name(name: str) -> str:
+    if not _is_subdomain(name):
+        raise ManifestError(f"secret name '{_shown(str(name))}' is not a Kubernetes name")
+    return name
+
+
 class WorkerShape:
     """Everything one worker's Job needs, checked on the way in (`ManifestError`)."""
 
@@ -193,11 +222,7 @@ class WorkerShape:
                 "'_' or '-'"
             ) from None
         self.argv = _check_argv(argv)
-        if not isinstance(image, str) or not _IMAGE.fullmatch(image):
-            raise ManifestError(
-                f"image '{_shown(str(image))}' is not an image reference (registry/name:tag)"
-            )
-        self.image = image
+        self.image = check_image(image)
         self.home = home_key(home)
         self.brief = _check_brief(brief) if brief is not None else None
         self.env = _check_env(env or {})
@@ -211,17 +236,9 @@ class WorkerShape:
         self.branch = check_branch(branch) if branch is not None else None
         self.cpu = check_quantity("cpu", cpu) if cpu is not None else None
         self.memory = check_quantity("memory", memory) if memory is not None else None
-        if not isinstance(deadline_s, int) or not MIN_DEADLINE_S <= deadline_s <= MAX_DEADLINE_S:
-            raise ManifestError(
-                f"deadline {deadline_s!r}s is out of range ({MIN_DEADLINE_S}-{MAX_DEADLINE_S})"
-            )
-        self.deadline_s = deadline_s
-        if not isinstance(ttl_s, int) or not 0 <= ttl_s <= MAX_TTL_S:
-            raise ManifestError(f"ttl {ttl_s!r}s is out of range (0-{MAX_TTL_S})")
-        self.ttl_s = ttl_s
-        if secret_env is not None and not _is_subdomain(secret_env):
-            raise ManifestError(f"secret name '{_shown(secret_env)}' is not a Kubernetes name")
-        self.secret_env = secret_env
+        self.deadline_s = check_deadline(deadline_s)
+        self.ttl_s = check_ttl(ttl_s)
+        self.secret_env = check_secret_name(secret_env) if secret_env is not None else None
         self.with_contract = with_contract
         if pull_policy not in ("Always", "IfNotPresent", "Never"):
             raise ManifestError(

@@ -1,4 +1,5 @@
-"""Where a worker start goes once hosts are registered (workers/launch.py asks here)."""
+"""Where a worker start goes once hosts are registered (workers/launch.py asks here): the
+home, an SSH host's satellite, or a Kubernetes host's Job."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
     from looop.core.config import Config
     from looop.core.context import Ctx
     from looop.core.sandboxpolicy import SandboxPolicy
+    from looop.sessions.state import Session
     from looop.workers.launch import Started
 
 
@@ -46,6 +48,7 @@ def start_there(
     sandbox: SandboxPolicy | None,
     runner_sandbox: SandboxPolicy | None,
     cfg: Config,
+    branch: str | None = None,
 ) -> Started:
     # lazy: only this path needs it (keeps the verbs that skip it light)
     from looop.core import store
@@ -54,7 +57,8 @@ def start_there(
     from looop.workers.launch import WORKER_SIZE, Started, WorkerError, contract_text
     from looop.workers.ssh.remote import start_remote
 
-    if repo is not None:
+    h = reg.lookup(ctx.paths.data, host)
+    if repo is not None and not isinstance(h, reg.KubeHost):
         raise WorkerError(f"worker {wid}: --repo runs on this machine only, not on host {host}")
     if resolve(sandbox, runner_sandbox, cfg.sandbox).on:
         raise WorkerError(
@@ -69,7 +73,55 @@ def start_there(
         raise WorkerError(f"worker {wid} is already running here — stop it first")
     brief = contract_text(wid, runner) + prompt.rstrip("\n") + "\n"
     prompt_path = ctx.paths.prompts / f"{wid}.md"
-    store.atomic_write(prompt_path, brief)  # the home keeps what it sent
-    session = start_remote(ctx, host, wid, template, brief, runner, WORKER_SIZE)
+    if isinstance(h, reg.KubeHost):
+        session = _start_in_job(ctx, h, wid, template, brief, runner, repo, branch, cfg)
+    else:
+        store.atomic_write(prompt_path, brief)  # the home keeps what it sent
+        session = start_remote(ctx, host, wid, template, brief, runner, WORKER_SIZE)
     ctx.events.record("worker_started", id=wid, runner=runner, sandbox=False)
     return Started(session, runner, str(prompt_path))
+
+
+def _start_in_job(
+    ctx: Ctx,
+    h: reg.KubeHost,
+    wid: str,
+    template: str,
+    brief: str,
+    runner: str,
+    repo: str | None,
+    branch: str | None,
+    cfg: Config,
+) -> Session:
+    """A worker as a Job on a Kubernetes host: its line names the brief where the pod mounts
+    it; everything is checked (and the client found) before the home writes anything."""
+    # lazy: only a Kubernetes start loads the engine
+    from pathlib import Path
+
+    from looop.core import store
+    from looop.core.config import substitute_prompt_file
+    from looop.core.errors import LooopError
+    from looop.workers import scoped
+    from looop.workers.backend import StartSpec
+    from looop.workers.kube import hosted
+    from looop.workers.kube import manifests as mf
+    from looop.workers.launch import WORKER_SIZE, WorkerError, plain_words
+
+    pod_brief = f"{mf.PROMPTS_DIR}/{wid}.md"
+    line = substitute_prompt_file(template, Path(pod_brief))
+    argv = plain_words(line) or ["bash", "-c", line]  # the pod's PATH finds the program
+    env = {"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": runner}
+    try:
+        url = hosted.way_home(ctx.paths, cfg.raw, wid)
+        hosted.precheck(h, ctx.paths.data, wid, argv, brief, env, WORKER_SIZE, repo, branch, url)
+    except LooopError as e:
+        said = str(e)
+        raise WorkerError(
+            said if said.startswith(f"worker {wid}") else f"worker {wid}: {said}"
+        ) from None
+    store.atomic_write(ctx.paths.prompts / f"{wid}.md", brief)  # the home keeps what it sent
+    spec = StartSpec(wid, argv, Path(mf.WORKSPACE), env, WORKER_SIZE)
+    token = scoped.mint(ctx.paths, wid)
+    return hosted.start_job(
+        ctx.paths.data, ctx.clock, ctx.env, h, spec, brief, runner, repo, branch, url, token
+    )

@@ -1,4 +1,5 @@
-"""Placement: which host a worker goes to, by one documented rule.
+"""Placement: which host a worker goes to, by one documented rule — SSH and Kubernetes hosts
+alike, each with its cap.
 
 With `--host NAME` (or a decision's `host`) it goes there, within that host's cap. Without
 one, and with hosts registered, it goes where the most capacity is left: each host's cap
@@ -12,12 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from looop.workers.ssh import hosts as reg
-from looop.workers.ssh.hosts import LOCAL, Host, HostError
+from looop.workers.ssh.hosts import LOCAL, AnyHost, HostError
 
 UNLIMITED = 1 << 30
 
 
-def loads(data: Path) -> list[tuple[Host, int]]:
+def loads(data: Path) -> list[tuple[AnyHost, int]]:
     live: dict[str, int] = {}
     for rec in reg.records(data).values():
         if not rec.get("over"):
@@ -29,7 +30,7 @@ def room(cap: int, live: int) -> int:
     return (cap if cap > 0 else UNLIMITED) - live
 
 
-def check_room(data: Path, name: str) -> Host:
+def check_room(data: Path, name: str) -> AnyHost:
     for h, n in loads(data):
         if h.name == name:
             if h.cap and n >= h.cap:
@@ -38,7 +39,7 @@ def check_room(data: Path, name: str) -> Host:
                     f"its cap, or start the worker elsewhere"
                 )
             return h
-    return reg.get(data, name)  # says there is no such host
+    return reg.lookup(data, name)  # says there is no such host
 
 
 def choose(data: Path, local_live: int, max_workers: int) -> str:

@@ -1,6 +1,6 @@
-"""sys-sessions with SSH hosts: the remote workers' rows (`unreachable` for a silent host)
-and each place's load (live workers / cap, and whether it answered), so the decider sees
-where there is room."""
+"""sys-sessions with hosts (SSH or Kubernetes): the remote workers' rows (`unreachable` for a
+silent host) and each place's load (live workers / cap, and whether it answered), so the
+decider sees where there is room."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.workers.fleet import waiting_workers
+from looop.workers.remote import remote_rows
 from looop.workers.ssh import hosts as reg
 from looop.workers.ssh.hosts import LOCAL
 from looop.workers.ssh.place import loads
-from looop.workers.ssh.remote import remote_rows
 
 
 def with_hosts(
@@ -28,7 +28,13 @@ def with_hosts(
     silent = {r["host"] for r in far if r["health"] == "unreachable"}
     hosts = [{"name": LOCAL, "workers": local_live, "cap": cap, "reachable": True}]
     hosts += [
-        {"name": h.name, "workers": n, "cap": h.cap, "reachable": h.name not in silent}
+        {
+            "name": h.name,
+            "kind": h.kind,
+            "workers": n,
+            "cap": h.cap,
+            "reachable": h.name not in silent,
+        }
         for h, n in loads(data)
     ]
     for r in far:  # the fields fleet_view's rows carry that remote rows lack

@@ -16,7 +16,7 @@ from looop.core import store
 from looop.core.clock import Clock
 from looop.core.context import Ctx
 from looop.sessions.state import Session, SessionError
-from looop.workers.backend import Reach, StartSpec
+from looop.workers.backend import Backend, Reach, StartSpec
 from looop.workers.ssh import hosts as reg
 from looop.workers.ssh.hosts import HostError
 from looop.workers.ssh.link import Link, Unreachable, link, link_at
@@ -146,6 +146,20 @@ def _ls(lk: Link) -> list[dict[str, Any]] | None:
     return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else None
 
 
+def ssh_records(data: Path) -> dict[str, dict[str, Any]]:
+    """The home's records of workers on hosts that are not Kubernetes hosts (an SSH host, or
+    one no longer registered)."""
+    kinds: dict[str, str | None] = {}
+    out: dict[str, dict[str, Any]] = {}
+    for wid, rec in reg.records(data).items():
+        name = rec["host"]
+        if name not in kinds:
+            kinds[name] = reg.host_kind(data, name)
+        if kinds[name] != reg.K8S:
+            out[wid] = rec
+    return out
+
+
 def remote_rows(
     data: Path,
     clock: Clock,
@@ -154,12 +168,13 @@ def remote_rows(
     env: dict[str, str] | None = None,
     bin: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Fleet rows for remote workers (the shape workers/fleet.worker_rows gives), each host
-    asked once, all at once; a silent host's workers read `unreachable`, alive."""
+    """Fleet rows for workers on SSH hosts (the shape workers/fleet.worker_rows gives), each
+    host asked once, all at once; a silent host's workers read `unreachable`, alive.
+    workers/remote.py adds the Kubernetes hosts' rows."""
     # lazy: only this path needs it (keeps the verbs that skip it light)
     from looop.workers.fleet import health
 
-    recs = reg.records(data)
+    recs = ssh_records(data)
     if not recs:
         return []
     wanted = sorted({r["host"] for r in recs.values() if not r.get("over")})
@@ -184,18 +199,18 @@ def remote_rows(
             if row is None or not row.get("alive"):
                 reg.mark_over(data, wid, (row or {}).get("exit_code"))
         if row is None and not rec.get("over") and host in links and listing is None:
-            out.append(_row(wid, host, rec, "unreachable", True, None, None))
+            out.append(base_row(wid, host, rec, "unreachable", True, None, None))
             continue
         if row is None:
             rec = reg.record(data, wid) or rec
-            out.append(_row(wid, host, rec, "exited", False, rec.get("exit_code"), None))
+            out.append(base_row(wid, host, rec, "exited", False, rec.get("exit_code"), None))
             continue
         last = row.get("last_output_unix")
         alive = bool(row.get("alive"))
         state = health(
             wid, alive, waiting, now, stuck_secs, last if isinstance(last, float) else None
         )
-        r = _row(wid, host, rec, str(row.get("state")), alive, row.get("exit_code"), last)
+        r = base_row(wid, host, rec, str(row.get("state")), alive, row.get("exit_code"), last)
         r["health"] = state
         r["note"] = row.get("note") if alive else None
         r["label"] = row.get("label")
@@ -205,7 +220,7 @@ def remote_rows(
     return out
 
 
-def _row(
+def base_row(
     wid: str,
     host: str,
     rec: dict[str, Any],
@@ -245,28 +260,25 @@ def forward(ctx: Ctx, sid: str, argv: list[str], tty: bool = False) -> int | Non
 
 
 def kill_all(ctx: Ctx) -> tuple[list[str], list[str]]:
-    """`looop down`: every remote worker still running is killed on its host; (the killed,
-    one line for each that could not be)."""
-    killed: list[str] = []
-    failed: list[str] = []
-    for wid, rec in reg.records(ctx.paths.data).items():
-        if rec.get("over"):
-            continue
-        try:
-            SshBackend(ctx, rec["host"]).kill(wid)
-            killed.append(wid)
-        except (HostError, SessionError) as e:
-            failed.append(f"remote worker {wid} on {rec['host']} is not stopped: {e}")
-    return killed, failed
+    """`looop down`: every remote worker still running is killed on its host, of either
+    kind (workers/remote.kill_all); (the killed, one line for each that could not be)."""
+    # lazy: workers/remote builds SshBackends from this module (an import cycle otherwise)
+    from looop.workers.remote import kill_all as kill_everywhere
+
+    return kill_everywhere(ctx)
 
 
-def backend_for(ctx: Ctx, wid: str) -> SshBackend | None:
-    """The backend of a remote worker the home started (None: not a remote worker)."""
-    host = reg.host_of(ctx.paths.data, wid)
-    return SshBackend(ctx, host) if host is not None else None
+def backend_for(ctx: Ctx, wid: str) -> Backend | None:
+    """The backend of a remote worker the home started, by its host's kind: SshBackend or
+    a Kubernetes one (None: not a remote worker). Kept here by name: callers reach every
+    remote worker through it (workers/remote.py does the work)."""
+    # lazy: workers/remote builds SshBackends from this module (an import cycle otherwise)
+    from looop.workers.remote import backend_for as any_backend
+
+    return any_backend(ctx, wid)
 
 
-def remote_of(ctx: Ctx, wid: str) -> SshBackend | None:
+def remote_of(ctx: Ctx, wid: str) -> Backend | None:
     """backend_for, paying nothing in a data dir without hosts (one stat)."""
     if not reg.record_file(ctx.paths.data, wid).exists():
         return None

@@ -1,0 +1,170 @@
+"""The human session verbs that watch output, over any `Backend`, by polling its log offset
+and screen: `log` (whole, tail, grep), `log -f`, `expect` and `wait-idle` for a worker
+whose session is not on this machine's disk (a Kubernetes pod). The local verbs read
+`output.log` directly (sessions/logs.py, sessions/client.py) and keep their own loops.
+
+A backend out of reach is not an end: the verbs keep polling (said once through `note`) until
+their own deadline, as `wait` does."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from looop.core.clock import Clock
+from looop.sessions.logs import compile_pattern
+from looop.sessions.state import SessionError
+from looop.workers.backend import Backend
+
+POLL_S = 0.5  # each poll costs API calls: slower than a local log's 0.1 s
+EXPECT_WINDOW = 1 << 20  # as the local expect: a match must fit in the last 1 MiB read
+MAX_READS = 64  # one whole-log read: at most this many chunks (4 MiB each)
+
+
+def whole(b: Backend, sid: str, raw: bool) -> str:
+    """The log from its start, chunk by chunk, as far as it goes now."""
+    text, offset = b.log(sid, 0, raw)
+    parts = [text]
+    for _ in range(MAX_READS):
+        more, new = b.log(sid, offset, raw)
+        if new == offset:
+            break
+        parts.append(more)
+        offset = new
+    return "".join(parts)
+
+
+def tail(b: Backend, sid: str, lines: int | None, raw: bool, grep: str | None) -> str:
+    """`log [--tail N] [--grep RE]`: the last lines (all when None), those matching only."""
+    pat = compile_pattern(grep) if grep else None
+    rows = whole(b, sid, raw).split("\n")
+    if rows and rows[-1] == "":
+        rows.pop()  # the newline that ends the log is not an empty last line
+    picked = [r.rstrip("\r") for r in rows]
+    picked = [r for r in picked if pat is None or pat.search(r)]
+    if lines is not None:
+        picked = picked[-lines:] if lines > 0 else []
+    return "\n".join(picked)
+
+
+def _end_code(b: Backend, sid: str) -> int:
+    try:
+        code = b.exit_status(sid)
+    except SessionError:
+        code = None  # gone with its record (a collected Job): nothing to report
+    return 0 if code is None else code
+
+
+def follow(
+    b: Backend,
+    sid: str,
+    since: int,
+    raw: bool,
+    out: Callable[[str], None],
+    note: Callable[[str], None],
+    poll_s: float = POLL_S,
+) -> int:
+    """`log -f`: print new text until the worker is over; its exit code."""
+    offset = max(0, since)
+    said = False
+    while True:
+        over = b.reach(sid) == "over"  # read before the log: a final read follows an end
+        try:
+            while True:
+                text, new = b.log(sid, offset, raw)
+                if text:
+                    out(text)
+                if new == offset:
+                    break
+                offset = new
+        except SessionError as e:
+            if over:
+                return _end_code(b, sid)
+            if not said:
+                note(f"{e} — still following")
+                said = True
+        if over:
+            return _end_code(b, sid)
+        time.sleep(poll_s)
+
+
+def expect(
+    b: Backend,
+    sid: str,
+    pattern: str,
+    *,
+    since: int | None,
+    from_now: bool,
+    screen: bool,
+    raw: bool,
+    timeout_s: float | None,
+    clock: Clock,
+    poll_s: float = POLL_S,
+) -> tuple[int, str | None, int]:
+    """(0 matched | 1 the worker ended first | 124 timeout, the match, the offset read to)."""
+    pat = compile_pattern(pattern)
+    deadline = None if timeout_s is None or timeout_s <= 0 else clock.monotonic() + timeout_s
+    offset = max(0, since or 0)
+    if since is None and from_now:
+        try:
+            offset = len(whole(b, sid, True).encode())
+        except SessionError:
+            offset = 0  # nothing readable yet: everything still to come is new
+    acc = ""
+    while True:
+        over = b.reach(sid) == "over"
+        try:
+            if screen:
+                text = str(b.screen(sid, "plain", True).get("text", ""))
+                m = pat.search(text)
+                if m:
+                    return 0, m.group(0), offset
+            else:
+                while True:
+                    text, new = b.log(sid, offset, raw)
+                    if new == offset:
+                        break
+                    offset = new
+                    acc = (acc + text)[-EXPECT_WINDOW:]
+                    m = pat.search(acc)
+                    if m:
+                        return 0, m.group(0), offset
+        except SessionError:
+            pass  # not readable now (no pod yet, the API out of reach): try again
+        if over:
+            return 1, None, offset
+        if deadline is not None and clock.monotonic() >= deadline:
+            return 124, None, offset
+        time.sleep(poll_s)
+
+
+def wait_idle(
+    b: Backend,
+    sid: str,
+    settle_s: float,
+    timeout_s: float | None,
+    clock: Clock,
+    poll_s: float = POLL_S,
+) -> bool:
+    """True once the log has not grown for `settle_s` (or the worker is over); False at the
+    timeout."""
+    deadline = None if timeout_s is None or timeout_s <= 0 else clock.monotonic() + timeout_s
+    offset = 0
+    quiet_since = clock.monotonic()
+    while True:
+        if b.reach(sid) == "over":
+            return True
+        try:
+            while True:
+                _, new = b.log(sid, offset, True)
+                if new == offset:
+                    break
+                offset = new
+                quiet_since = clock.monotonic()  # it grew: the quiet starts again
+        except SessionError:
+            pass  # not readable now: the quiet is judged on what was read
+        if clock.monotonic() - quiet_since >= settle_s:
+            return True
+        if deadline is not None and clock.monotonic() >= deadline:
+            return False
+        time.sleep(min(poll_s, max(0.05, settle_s / 2)))
