@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -287,32 +289,23 @@ def expect_cmd(
         raise LooopError(f"bad regex {pattern!r}: {e}") from None
     ctx = make_ctx(events_to=None)
     far = _remote(ctx, _sid(sid, False))
+    where: Any = ctx.paths.data
+    look: Callable[..., tuple[int, str | None, int]] = expect
     if far is not None:
         from looop.workers import polled  # lazy: only a pod's log is polled
 
-        code, matched, offset = polled.expect(
-            far,
-            _sid(sid, False),
-            pattern,
-            since=since,
-            from_now=from_now,
-            screen=screen,
-            raw=raw,
-            timeout_s=_duration(timeout, 30.0),
-            clock=ctx.clock,
-        )
-    else:
-        code, matched, offset = expect(
-            ctx.paths.data,
-            _sid(sid, False),
-            pattern,
-            since=since,
-            from_now=from_now,
-            screen=screen,
-            raw=raw,
-            timeout_s=_duration(timeout, 30.0),
-            clock=ctx.clock,
-        )
+        where, look = far, polled.expect
+    code, matched, offset = look(
+        where,
+        _sid(sid, False),
+        pattern,
+        since=since,
+        from_now=from_now,
+        screen=screen,
+        raw=raw,
+        timeout_s=_duration(timeout, 30.0),
+        clock=ctx.clock,
+    )
     if as_json:
         click.echo(json.dumps({"matched": matched, "offset": offset, "code": code}))
     elif matched is not None:
