@@ -209,9 +209,13 @@ def run() -> list[dict[str, object]]:
                         capture_output=True,
                         timeout=30,
                     )
-            for h in (local, local30):
-                for s in json.loads(h.run("ls", "--json").stdout or "[]"):
-                    subprocess.run(h.argv("kill", s["id"]), env=h.env, capture_output=True)
+            for h in (local, local30):  # the hosts' workers go with the lab's users
+                listed = subprocess.run(
+                    h.argv("ls", "--json"), env=h.env, capture_output=True, text=True
+                )
+                for s in json.loads(listed.stdout or "[]") if listed.returncode == 0 else []:
+                    if s.get("alive") and not s.get("host"):
+                        subprocess.run(h.argv("kill", s["id"]), env=h.env, capture_output=True)
 
 
 def _verbs(home: Home, local: Home, lab_hosts: list[Any]) -> list[dict[str, object]]:
