@@ -31,7 +31,16 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--write", default=str(HERE.parent / "docs" / "BENCHMARKS.md"))
     ap.add_argument("only", nargs="*", help="bench module names (default: all)")
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="with bench names: write their rows into the existing file (a row of the same "
+        "name replaced in place, a new one appended; a note of the same tag before its ':' "
+        "replaced), every other row left as the last full run wrote it",
+    )
     args = ap.parse_args()
+    if args.merge and not args.only:
+        ap.error("--merge needs the bench names to merge (e.g. bench_hosts)")
     rows: list[dict[str, Any]] = []
     for path in sorted(HERE.glob("bench_*.py")):
         if args.only and path.stem not in args.only:
@@ -62,20 +71,62 @@ def main() -> int:
         "| benchmark | value | min | max | baseline | ratio | target | met |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['name']} | {_fmt(r['value'])} {r['unit']} | "
-            f"{_spread(r.get('min'))} | {_spread(r.get('max'))} | "
-            f"{_fmt(r.get('baseline'))} | {_fmt(r.get('ratio'))} | {r.get('target')} | "
-            f"{'yes' if r.get('ok') else 'NO'} |"
-        )
+    lines += [_table_row(r) for r in rows]
     notes = [r["note"] for r in rows if r.get("note")]
     if notes:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in notes]
     if not args.only:
         Path(args.write).write_text("\n".join(lines) + "\n")
         print(f"wrote {args.write}")
+    elif args.merge:
+        _merge(Path(args.write), rows, args.only)
+        print(f"merged {len(rows)} rows of {', '.join(args.only)} into {args.write}")
     return 0 if all(r.get("ok") for r in rows) else 1
+
+
+def _table_row(r: dict[str, Any]) -> str:
+    return (
+        f"| {r['name']} | {_fmt(r['value'])} {r['unit']} | "
+        f"{_spread(r.get('min'))} | {_spread(r.get('max'))} | "
+        f"{_fmt(r.get('baseline'))} | {_fmt(r.get('ratio'))} | {r.get('target')} | "
+        f"{'yes' if r.get('ok') else 'NO'} |"
+    )
+
+
+def _tag(note: str) -> str:
+    return note.split(":", 1)[0]
+
+
+def _merge(path: Path, rows: list[dict[str, Any]], benches: list[str]) -> None:
+    """The rows of a few benches into a file a full run wrote, the rest kept as it was."""
+    old = path.read_text().splitlines()
+    if "|---|---|---|---|---|---|---|---|" not in old:
+        sys.exit(f"{path} has no benchmark table: run `make bench` once first")
+    start = old.index("|---|---|---|---|---|---|---|---|") + 1
+    end = start
+    while end < len(old) and old[end].startswith("| "):
+        end += 1
+    table = old[start:end]
+    names = [line[2:].split(" | ", 1)[0] for line in table]
+    for r in rows:
+        if r["name"] in names:
+            table[names.index(r["name"])] = _table_row(r)
+        else:
+            table.append(_table_row(r))
+    rest = old[end:]
+    notes = [line[2:] for line in rest if line.startswith("- ")]
+    when = (
+        f"merged {' '.join(benches)}: these rows on {time.strftime('%Y-%m-%d')} (`python "
+        f"bench/run.py --merge {' '.join(benches)}`); every other row is the full run's"
+    )
+    for n in [r["note"] for r in rows if r.get("note")] + [when]:
+        tags = [_tag(k) for k in notes]
+        if _tag(n) in tags:
+            notes[tags.index(_tag(n))] = n
+        else:
+            notes.append(n)
+    out = old[:start] + table + ["", "Notes:", ""] + [f"- {n}" for n in notes]
+    path.write_text("\n".join(out) + "\n")
 
 
 def _spread(v: object) -> str:

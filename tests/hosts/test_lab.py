@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.hosts.conftest import Lab, no_route_out
+from tests.hosts.conftest import Lab
 
 
 @pytest.mark.timeout(60)
@@ -20,7 +20,7 @@ def test_each_host_answers_ssh_as_its_own_user_and_has_no_route_out(lab: Lab) ->
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == h.user
-        assert no_route_out(h.ns)
+        assert h.no_route_out()
         # a public address is unreachable from inside: no packet can leave the machine
         out = subprocess.run(
             [

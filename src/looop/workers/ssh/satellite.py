@@ -150,7 +150,9 @@ def _spawn(ctx: Ctx, root: Path, req: dict[str, Any]) -> dict[str, Any]:
     env = {k: v for k, v in ctx.env.items() if not k.startswith("LOOOP_")}
     env.update({str(k): str(v) for k, v in extra.items()})
     real = ctx.bin
-    env["PATH"] = _shim(root, real) + os.pathsep + ctx.env.get("PATH", "/usr/bin:/bin")
+    shim = _shim(root, real)
+    env["PATH"] = shim + os.pathsep + ctx.env.get("PATH", "/usr/bin:/bin")
+    env["LOOOP_BIN"] = os.path.join(shim, "looop")  # the contract says "$LOOOP_BIN" claim …
     env["LOOOP_DATA_DIR"] = str(root)
     env["LOOOP_REAL_BIN"] = real
     env["LOOOP_RELAY_SOCK"] = str(root / RELAY)

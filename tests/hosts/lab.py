@@ -1,0 +1,242 @@
+"""A lab of real SSH hosts: network namespaces, each with Debian's sshd and a user of its own.
+
+Each host is a network namespace of our own (`ip netns add`), joined to the root namespace by
+a veth pair with a private NET.N.0/24 network and no other route (nothing leaves the
+machine), running `sshd -D` on a high port with its own host key and config, for a unix user
+of its own (PREFIX1..N), so a "remote" worker's files are really not the home's. The client
+side is a throwaway key, known_hosts and ssh config (hand it to looop with `--ssh-config`).
+Everything is torn down when the `lab()` context ends, even on an error.
+
+Shared by tests/hosts/ (conftest: users looopt1..3 on 10.231) and bench/bench_hosts.py (its
+own users and subnet), so two labs on one machine never meet: pytest is not needed here.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+PORT = 2222
+NET = "10.231"
+PREFIX = "looopt"
+NET_RE = re.compile(r"(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)")
+PREFIX_RE = re.compile(r"[a-z][a-z0-9]{1,20}")
+TAG_RE = re.compile(r"[a-z][a-z0-9]{0,7}")
+
+
+@dataclass
+class Host:
+    name: str
+    user: str
+    ns: str
+    veth: str  # the root side of its link: down = the host is cut off
+    addr: str
+    home: Path
+    sshd: subprocess.Popen[bytes]
+    net: str  # the lab's first two octets: this host's routes stay inside NET.*
+
+    @property
+    def url(self) -> str:
+        return f"ssh://{self.user}@{self.addr}:{PORT}"
+
+    def cut(self) -> None:
+        _run("ip", "link", "set", self.veth, "down")
+
+    def restore(self) -> None:
+        _run("ip", "link", "set", self.veth, "up")
+
+    def no_route_out(self) -> bool:
+        """True when its namespace cannot reach anything but its own link (no default
+        route, every route inside the lab's network)."""
+        routes = _run("ip", "netns", "exec", self.ns, "ip", "-4", "route")
+        return "default" not in routes and all(
+            r.startswith(f"{self.net}.") for r in routes.splitlines() if r
+        )
+
+
+@dataclass
+class Lab:
+    dir: Path
+    ssh_config: Path
+    hosts: list[Host]
+    key: Path  # the client's private key (ssh -i), trusted by every host's user
+
+
+def _run(*argv: str) -> str:
+    return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=60).stdout
+
+
+def why_not(install: bool) -> str | None:
+    """Why no lab can be built here (None: it can). `install`: apt-get openssh-server when it
+    is missing, else say so."""
+    if sys.platform != "linux":
+        return "the SSH lab needs Linux network namespaces"
+    if os.geteuid() != 0:
+        return "the SSH lab needs root (ip netns, useradd, sshd on a namespace)"
+    if shutil.which("ip") is None:
+        return "the SSH lab needs iproute2's `ip`"
+    if not os.path.exists("/usr/sbin/sshd") or shutil.which("ssh") is None:
+        if not install:
+            return "the SSH lab needs openssh-server and openssh-client (/usr/sbin/sshd, ssh)"
+        if shutil.which("apt-get") is None:
+            return "the SSH lab needs openssh-server and there is no apt-get to install it"
+        done = subprocess.run(
+            ["apt-get", "install", "-y", "-q", "openssh-server", "openssh-client"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+        if done.returncode != 0 or not os.path.exists("/usr/sbin/sshd"):
+            return f"cannot install openssh-server: {done.stderr.strip()[-300:]}"
+    probe = f"looopprobe{secrets.token_hex(2)}"
+    try:
+        _run("ip", "netns", "add", probe)
+    except (subprocess.CalledProcessError, OSError) as e:
+        return f"the SSH lab needs `ip netns add` (network namespaces): {e}"
+    _run("ip", "netns", "del", probe)
+    return None
+
+
+def check_params(net: str, prefix: str, tag: str, n: int) -> None:
+    """One line naming the bad parameter (they come from the environment or a caller)."""
+    if not NET_RE.fullmatch(net):
+        raise ValueError(f"bad lab network {net!r}: two octets, like 10.232")
+    if not PREFIX_RE.fullmatch(prefix):
+        raise ValueError(f"bad lab user prefix {prefix!r}: 2-21 of a-z0-9, a letter first")
+    if not TAG_RE.fullmatch(tag):
+        raise ValueError(f"bad lab namespace tag {tag!r}: 1-8 of a-z0-9, a letter first")
+    if not 1 <= n <= 254:
+        raise ValueError(f"bad lab size {n}: 1 to 254 hosts")
+
+
+def _user(name: str) -> Path:
+    try:
+        pw = pwd.getpwnam(name)
+    except KeyError:
+        _run("useradd", "-m", "-s", "/bin/bash", name)
+        pw = pwd.getpwnam(name)
+    # a locked password ("!") makes sshd refuse even a key without PAM; "*" only bars passwords
+    _run("usermod", "-p", "*", name)
+    return Path(pw.pw_dir)
+
+
+def _wait_port(ns: str, addr: str, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        done = subprocess.run(
+            ["ip", "netns", "exec", ns, "ss", "-Hltn", f"sport = :{PORT}"],
+            capture_output=True,
+            text=True,
+        )
+        if addr in done.stdout:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"sshd in {ns} did not listen on {addr}:{PORT}")
+
+
+def kill_user_procs(user: str) -> None:
+    """Processes of our own lab users only (their sessions outlive an ssh connection)."""
+    out = subprocess.run(["ps", "-u", user, "-o", "pid="], capture_output=True, text=True)
+    for pid in out.stdout.split():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+@contextmanager
+def lab(
+    d: Path, n: int = 3, net: str = NET, prefix: str = PREFIX, tag: str = "looop"
+) -> Iterator[Lab]:
+    """N hosts h1..hN at NET.i.2, users PREFIXi, namespaces TAG-<random>-hi, files in `d`.
+    The users' earlier looop files are wiped first: each lab starts as a fresh machine."""
+    check_params(net, prefix, tag, n)
+    d.mkdir(parents=True, exist_ok=True)
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege-separation dir
+    key = d / "id_ed25519"
+    _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "looop-lab", "-f", str(key))
+    pub = (d / "id_ed25519.pub").read_text()
+    rnd = secrets.token_hex(2)
+    hosts: list[Host] = []
+    namespaces: list[str] = []
+    known: list[str] = []
+    try:
+        for i in range(1, n + 1):
+            user = f"{prefix}{i}"
+            home = _user(user)
+            kill_user_procs(user)
+            for leftover in (".local/share/looop", ".local/state/looop"):
+                shutil.rmtree(home / leftover, ignore_errors=True)
+            ssh_dir = home / ".ssh"
+            ssh_dir.mkdir(mode=0o700, exist_ok=True)
+            (ssh_dir / "authorized_keys").write_text(pub)
+            _run("chown", "-R", f"{user}:{user}", str(ssh_dir))
+            os.chmod(ssh_dir / "authorized_keys", 0o600)
+
+            # interface names stay under 16 bytes: 2 + 4 + 1 + up to 3
+            ns, veth, peer = f"{tag}-{rnd}-h{i}", f"lp{rnd}h{i}", f"lq{rnd}h{i}"
+            addr = f"{net}.{i}.2"
+            _run("ip", "netns", "add", ns)
+            namespaces.append(ns)
+            _run("ip", "link", "add", veth, "type", "veth", "peer", "name", peer)
+            _run("ip", "link", "set", peer, "netns", ns)
+            _run("ip", "addr", "add", f"{net}.{i}.1/24", "dev", veth)
+            _run("ip", "link", "set", veth, "up")
+            _run("ip", "netns", "exec", ns, "ip", "addr", "add", f"{addr}/24", "dev", peer)
+            _run("ip", "netns", "exec", ns, "ip", "link", "set", peer, "up")
+            _run("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+
+            hkey = d / f"host{i}_key"
+            _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(hkey))
+            known.append(f"[{addr}]:{PORT} {(d / f'host{i}_key.pub').read_text().strip()}")
+            conf = d / f"sshd{i}.conf"
+            conf.write_text(
+                f"Port {PORT}\nListenAddress {addr}\nHostKey {hkey}\nPidFile none\n"
+                "UsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                f"PermitRootLogin no\nAllowUsers {user}\n"
+                "AuthorizedKeysFile .ssh/authorized_keys\n"
+                "ClientAliveInterval 2\nClientAliveCountMax 3\n"
+                "AllowStreamLocalForwarding yes\nStreamLocalBindUnlink yes\n"
+                "MaxSessions 100\nMaxStartups 100\nLogLevel ERROR\n"
+            )
+            log = (d / f"sshd{i}.log").open("wb")
+            proc = subprocess.Popen(
+                ["ip", "netns", "exec", ns, "/usr/sbin/sshd", "-D", "-e", "-f", str(conf)],
+                stdout=log,
+                stderr=log,
+            )
+            log.close()  # sshd holds its own copy
+            hosts.append(Host(f"h{i}", user, ns, veth, addr, home, proc, net))
+        for h in hosts:
+            _wait_port(h.ns, h.addr, time.monotonic() + 10)
+        (d / "known_hosts").write_text("\n".join(known) + "\n")
+        cfg = d / "ssh_config"
+        cfg.write_text(
+            "Host *\n"
+            f"  IdentityFile {key}\n  IdentitiesOnly yes\n"
+            f"  UserKnownHostsFile {d / 'known_hosts'}\n  GlobalKnownHostsFile /dev/null\n"
+            "  StrictHostKeyChecking yes\n"
+        )
+        yield Lab(d, cfg, hosts, key)
+    finally:
+        for h in hosts:
+            kill_user_procs(h.user)
+            h.sshd.terminate()
+            try:
+                h.sshd.wait(5)
+            except subprocess.TimeoutExpired:
+                h.sshd.kill()
+                h.sshd.wait(5)
+        for ns in namespaces:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
