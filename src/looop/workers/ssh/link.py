@@ -30,6 +30,7 @@ ALIVE_COUNT = 3  # a link silent for interval x count seconds is given up: `unre
 OP_TIMEOUT_S = 30.0
 PROTOCOL = 1  # the satellite's JSON verbs; both ends must speak the same
 VENV = ".local/share/looop/venv"  # where `looop host install` puts looop on a host
+SATELLITES = ".local/share/looop/satellite"  # under the host's $HOME: one data dir per home
 
 # Runs on the host: the user-level venv's looop, else one on PATH, else one line and 127.
 _FIND = (
@@ -172,9 +173,10 @@ class Link:
                 env=self.env,
             )
 
-    def remote_argv(self, args: list[str], tty: bool = False) -> list[str]:
-        """The ssh argv that runs the host's looop with `args`, over the master."""
-        line = shlex.join(["sh", "-c", _FIND, "looop", *args])
+    def remote_argv(self, args: list[str], tty: bool = False, here: str = "") -> list[str]:
+        """The ssh argv that runs the host's looop with `args`, over the master (`here`: shell
+        set-up run on the host first)."""
+        line = shlex.join(["sh", "-c", here + _FIND, "looop", *args])
         return [
             *self.base(),
             "-o",
@@ -228,10 +230,13 @@ class Link:
     def passthrough(self, args: list[str], tty: bool = False) -> int:
         """Run a human verb on the host's satellite: its output streams straight through."""
         self.ensure()
-        done = subprocess.run(
-            self.remote_argv(["satellite", self.key, "run", "--", *args], tty=tty),
-            env=self.env,
+        # the verb runs as `satellite KEY run` would run it — in this home's satellite data
+        # dir, without the host's own config — but in one interpreter on the host, not two
+        here = (
+            f'export LOOOP_DATA_DIR="$HOME/{SATELLITES}/{self.key}"; unset LOOOP_CONFIG; '
+            'case "$HOME" in /*) ;; *) echo "HOME is not set on this host" >&2; exit 2;; esac; '
         )
+        done = subprocess.run(self.remote_argv(args, tty=tty, here=here), env=self.env)
         if done.returncode == 255:
             raise Unreachable(f"host {self.host.name} does not answer (the link dropped)")
         return done.returncode

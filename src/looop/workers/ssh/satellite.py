@@ -20,10 +20,9 @@ from looop.sessions import client
 from looop.sessions.logs import read_log
 from looop.sessions.state import Session, SessionError, get_session, list_sessions, reap, wait_code
 from looop.workers.fleet import last_output
-from looop.workers.ssh.link import PROTOCOL
+from looop.workers.ssh.link import PROTOCOL, SATELLITES
 
 KEY_RE = re.compile(r"[0-9a-f]{16}")
-SATELLITES = ".local/share/looop/satellite"
 RELAY = "relay.sock"
 # What a remote worker's own `looop` sends home (workers/ssh/shim.py), the rest runs here.
 RELAYED = ("ask", "claim", "unclaim", "tell", "told", "cost")
