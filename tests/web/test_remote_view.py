@@ -177,3 +177,24 @@ def test_a_long_remote_logs_tail_is_found_without_reading_it_all() -> None:
     assert far_tail(small, FAR, 2) == "two\nthree"  # type: ignore[arg-type]
     assert small.calls == 2
     assert far_tail(LogOnly(b"", 1 << 20), FAR, 5) == ""  # type: ignore[arg-type]
+
+
+def test_a_remote_worker_whose_host_is_gone_from_the_records_is_one_line(
+    authed: TestClient, ctx: Ctx
+) -> None:
+    # the real lookup (no stand-in): a record naming a host that is no longer registered
+    recs = ctx.paths.data / "hosts" / "workers"
+    recs.mkdir(parents=True)
+    (recs / "lost1.json").write_text(json.dumps({"v": 1, "id": "lost1", "host": "gone"}))
+    for method, path, body in (
+        ("GET", "/screen", None),
+        ("GET", "/log", None),
+        ("POST", "/send", {"text": "x"}),
+        ("POST", "/kill", {}),
+    ):
+        r = authed.request(method, f"/api/v1/sessions/lost1{path}", json=body)
+        assert r.status_code == 409, (path, r.text)
+        err = r.json()["error"]
+        assert "lost1" in err and "gone" in err and "\n" not in err
+    (recs / "bad1.json").write_text("{not json")  # unreadable: not taken for a remote worker
+    assert authed.get("/api/v1/sessions/bad1/screen").status_code == 404
