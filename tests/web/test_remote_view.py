@@ -198,3 +198,22 @@ def test_a_remote_worker_whose_host_is_gone_from_the_records_is_one_line(
         assert "lost1" in err and "gone" in err and "\n" not in err
     (recs / "bad1.json").write_text("{not json")  # unreadable: not taken for a remote worker
     assert authed.get("/api/v1/sessions/bad1/screen").status_code == 404
+
+
+def test_the_stream_of_a_remote_worker_ends_when_it_does_asking_its_host_gently(
+    authed: TestClient, far: FarHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from looop.web import app as web_app
+
+    monkeypatch.setattr(web_app, "REMOTE_POLL_S", 0.05)
+    seen: list[str] = []
+    with authed.stream("GET", f"/api/v1/sessions/{FAR}/screen/stream") as r:
+        for line in r.iter_lines():  # returns: the stream ends by itself
+            if line.startswith("data: {") and not seen:
+                far.calls.clear()
+                kill(far.inner.root, FAR)
+            if line.startswith('data: {"') or line.startswith("event:"):
+                seen.append("screen" if line.startswith("data") else line)
+    assert seen[0] == "screen" and seen[-1] == "event: ended"
+    # each look is one round trip to the host; whether it lives is asked every few looks
+    assert far.calls.count("screen") >= 2 * far.calls.count("reach") > 0

@@ -145,13 +145,14 @@ def _far(sid: str, fn: Callable[..., T], *args: Any) -> T:
         raise unreachable(sid, e) from None
 
 
-def screen(ctx: Ctx, sid: str) -> dict[str, Any]:
+def screen(ctx: Ctx, sid: str, ask_alive: bool = True) -> dict[str, Any]:
     """The session's screen as the sessions room renders it (`looop shot --format json`),
     regrouped into runs of one style per row: what a browser paints as spans. A remote
-    worker's comes through its backend."""
+    worker's comes through its backend; `ask_alive` False spares its host the question
+    (a stream asks it every few looks only) and reads it as alive."""
     far = remote(ctx, sid)
     if far is not None:
-        reach = far_reach(far, sid)
+        reach = far_reach(far, sid) if ask_alive else "alive"
         if reach == "unreachable":
             raise unreachable(sid)
         shot = _far(sid, far.screen, "json", False)
