@@ -238,4 +238,10 @@ def test_watch_shows_a_remote_workers_screen(home: Home) -> None:
             await pilot.press("q")
 
     asyncio.run(scenario())
+    # the verb takes the remote id (and goes on to want a terminal), refuses an unknown one
+    named = looop(d, "watch", "rv5")
+    assert named.returncode != 0 and "needs a terminal" in named.stderr, named.stderr
+    unknown = looop(d, "watch", "nope5")
+    assert unknown.returncode != 0 and "nope5" in unknown.stderr
+    assert "Traceback" not in unknown.stderr and unknown.stderr.count("\n") == 1
     looop(d, "kill", "rv5")
