@@ -18,6 +18,7 @@ import pytest
 
 from looop.core.clock import FixedClock, utc_stamp
 from looop.core.context import Ctx
+from looop.core.errors import LooopError
 from looop.core.events import Emitter
 from looop.core.paths import Paths
 from looop.tui.app import WatchApp
@@ -96,3 +97,82 @@ def test_a_cleared_tall_session_opens_on_what_it_shows_now(ctx: Ctx, snap_compar
 
 def test_no_sessions(ctx: Ctx, snap_compare: Compare) -> None:
     assert snap_compare(WatchApp(ctx), terminal_size=SIZE)
+
+
+class _Far:
+    """Two workers away from home: one shown from a fixed screenshot, one whose host does
+    not answer."""
+
+    def __init__(self, shot: dict[str, Any]) -> None:
+        self.shot = shot
+
+    def rows(self) -> list[dict[str, Any]]:
+        base = {"state": "running", "label": "running", "verify": None, "note": None}
+        return [
+            {
+                **base,
+                "id": "rw1",
+                "host": "gpu1",
+                "alive": True,
+                "health": "busy",
+                "started_at": utc_stamp(NOW - 5400),
+                "last_output_unix": NOW - 3,
+            },
+            {
+                **base,
+                "id": "rw2",
+                "host": "gpu2",
+                "alive": True,
+                "health": "unreachable",
+                "state": "unreachable",
+                "label": "unreachable",
+                "started_at": utc_stamp(NOW - 600),
+                "last_output_unix": None,
+            },
+        ]
+
+    def backend(self, sid: str) -> _Shot:
+        return _Shot(self.shot if sid == "rw1" else None)
+
+
+class _Shot:
+    def __init__(self, shot: dict[str, Any] | None) -> None:
+        self.shot = shot
+
+    def screen(self, sid: str, fmt: str = "plain", trim: bool = True) -> dict[str, Any]:
+        if self.shot is None:
+            raise LooopError("host gpu2 does not answer: Connection timed out")
+        return self.shot
+
+
+def _far_shot() -> dict[str, Any]:
+    from looop.sessions.screen import render, replay
+
+    out = b"\x1b[1mremote agent\x1b[0m on gpu1\r\n\x1b[32m3 tests pass\x1b[0m\r\n> "
+    return render(replay(out, 90, 20), "json", False)
+
+
+async def _shown(pilot: Any, what: str) -> None:
+    for _ in range(200):
+        if what in "".join(seg.text for y in range(30) for seg in pilot.app.term.render_line(y)):
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"{what!r} never shown")
+
+
+def test_a_remote_worker_shows_its_host_and_screen(ctx: Ctx, snap_compare: Compare) -> None:
+    _session(ctx, "local", b"here\r\n", (80, 24), 300, 30)
+
+    async def ready(pilot: Any) -> None:
+        await _shown(pilot, "3 tests pass")
+
+    app = WatchApp(ctx, "rw1", show_all=True, far=_Far(_far_shot()))  # type: ignore[arg-type]
+    assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+
+
+def test_a_remote_worker_whose_host_is_silent(ctx: Ctx, snap_compare: Compare) -> None:
+    async def ready(pilot: Any) -> None:
+        await _shown(pilot, "not taken for dead")
+
+    app = WatchApp(ctx, "rw2", far=_Far(_far_shot()))  # type: ignore[arg-type]
+    assert snap_compare(app, terminal_size=SIZE, run_before=ready)

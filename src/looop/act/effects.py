@@ -293,12 +293,11 @@ def _remote(ctx: Ctx, wid: str) -> Backend | None:
 
 
 def _sessions_call(what: str, fn: Callable[[], object]) -> None:
-    """Session errors (finished, gone, unknown id) become this action's failure."""
-    from looop.sessions import SessionError  # lazy: only worker moves load sessions
-
+    """Session errors (finished, gone, unknown id) become this action's failure, and so does
+    a remote worker's host that does not answer (a failed move, never a crashed beat)."""
     try:
         fn()
-    except SessionError as e:
+    except LooopError as e:
         raise ExecError(f"{what}: {e}") from e
 
 

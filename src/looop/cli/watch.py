@@ -16,7 +16,8 @@ from looop.workers.launch import strip_legacy_prefix
 
 @click.command(
     "watch",
-    help="Full-screen, read-only view: a session's terminal plus the pulse and worker health.",
+    help="Full-screen, read-only view: a session's terminal (a remote worker's screen, asked "
+    "of its host) plus the pulse and worker health.",
 )
 @click.argument("sid", required=False, shell_complete=idcomplete.sessions)
 @click.option("-a", "--all", "show_all", is_flag=True, help="List finished sessions too (Tab).")
@@ -38,7 +39,10 @@ def watch_cmd(sid: str | None, show_all: bool, since: str | None) -> None:
     ctx = make_ctx(events_to=None)
     if sid is not None:
         sid = validate_id(strip_legacy_prefix(sid))
-        get_session(ctx.paths.data, sid)  # an unknown id fails here, before the screen
+        from looop.workers.ssh.remote import remote_of  # lazy: only an id given needs it
+
+        if remote_of(ctx, sid) is None:  # a worker away from home has no session here
+            get_session(ctx.paths.data, sid)  # an unknown id fails here, before the screen
     if not (sys.stdout.isatty() and sys.stdin.isatty()):
         raise LooopError(
             "watch needs a terminal: for a snapshot use `looop shot ID`, "

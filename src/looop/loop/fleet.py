@@ -74,6 +74,13 @@ def _with_remote(
     return sorted(rows + far, key=lambda r: str(r["id"]))
 
 
+def far_rows(ctx: Ctx) -> list[dict[str, Any]]:
+    """The workers away from home alone, in fleet_rows' shape: for a reader that lists the
+    home's own itself (`looop watch`, off its UI thread: a silent host costs seconds)."""
+    data = os.fspath(ctx.paths.data)
+    return _with_remote(data, [], ctx.clock, ctx.knobs().num("worker_stuck_secs"))
+
+
 def _started_unix(stamp: str) -> float:
     got = parse_z(stamp)
     if got is not None:

@@ -2,11 +2,16 @@
 
 Main pane: the selected session's terminal, replayed from its output.log through looop's own
 emulator at the session's size and kept following. Docked below: the pulse and the workers with
-their health. One status line on top. Nothing here ever writes to a session."""
+their health. One status line on top. Nothing here ever writes to a session.
+
+Workers away from home (an SSH host, a cluster) are listed and shown too: their rows and their
+screens come through their backends on threads of their own, at a gentle pace, so a slow or
+cut host never holds the app up; while one does not answer, its pane says so."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+import threading
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from rich.segment import Segment
 from rich.style import Style
@@ -15,6 +20,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.geometry import Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import DataTable, Static
@@ -24,19 +30,23 @@ from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.human.mailbox import pending
 from looop.loop.status import gather_status
-from looop.sessions import Session, list_sessions
+from looop.sessions import Session, SessionError, list_sessions
 from looop.sessions.state import LOG
-from looop.tui.feed import SessionFeed
+from looop.tui.feed import SessionFeed, ShotFeed
 from looop.tui.render import FleetRow, Painter, default_selection, fleet_rows, row_cells
 from looop.workers.fleet import age
 from looop.workers.health import fleet_view
 
 if TYPE_CHECKING:
     from looop.loop.views import StatusView
+    from looop.workers.backend import Backend
 
 POLL_S = 0.3  # output.log size check
 FLEET_S = 1.0  # fleet table and status line
 PUMP_BUDGET_S = 0.03  # emulation per event-loop turn while a replay catches up
+FAR_FLEET_S = 3.0  # workers away from home: their hosts asked for the fleet
+FAR_SCREEN_S = 1.0  # the selected remote worker's screen asked for
+FAR_SLOW_S = 4.0  # a look taking longer is said in the status line
 
 EMPTY = "no sessions — `looop up` starts the pulse, `looop worker start ID …` a worker"
 KEYS = "↑↓ select · Tab living/all · ^P/^N line · ^U/^D half page · PgUp/PgDn · Home/End · q quit"
@@ -52,6 +62,31 @@ COLUMNS = (
 FLEET_VISIBLE = 5
 
 
+class Far(Protocol):
+    """Where the workers away from home are found: their fleet rows and their backends."""
+
+    def rows(self) -> list[dict[str, Any]]: ...
+
+    def backend(self, sid: str) -> Backend | None: ...
+
+
+class HomeFar:
+    """The home's own records of its workers away from home (loop/fleet, the backends)."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx = ctx
+
+    def rows(self) -> list[dict[str, Any]]:
+        from looop.loop.fleet import far_rows  # lazy: only a look at the hosts needs it
+
+        return far_rows(self.ctx)
+
+    def backend(self, sid: str) -> Backend | None:
+        from looop.workers.ssh.remote import remote_of  # lazy: only a remote pane needs it
+
+        return remote_of(self.ctx, sid)
+
+
 class TerminalView(ScrollView):
     """The selected session's terminal: scrollback rows, then the screen, at its own width."""
 
@@ -59,14 +94,14 @@ class TerminalView(ScrollView):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.feed: SessionFeed | None = None
+        self.feed: SessionFeed | ShotFeed | None = None
         self.message: list[str] = []
         self.live = False  # paint the cursor only while the session runs
         self.follow = True  # stick to the bottom as output comes, until the user scrolls up
         self.painter = Painter()
         self._dropped = 0
 
-    def show(self, feed: SessionFeed | None, message: list[str] | None = None) -> None:
+    def show(self, feed: SessionFeed | ShotFeed | None, message: list[str] | None = None) -> None:
         self.feed = feed
         self.message = message or []
         self._dropped = feed.screen.dropped if feed else 0
@@ -158,7 +193,22 @@ class TerminalView(ScrollView):
 
 
 class WatchApp(App[None]):
-    """Read-only: it only reads session dirs and the loop's state files."""
+    """Read-only: it only reads session dirs and the loop's state files (and asks remote
+    workers' backends for their rows and screens)."""
+
+    class FarFleet(Message):
+        """The rows of the workers away from home (None: the look failed: keep the last)."""
+
+        def __init__(self, rows: list[dict[str, Any]] | None) -> None:
+            super().__init__()
+            self.rows = rows
+
+    class FarShot(Message):
+        """A remote worker's screenshot, or why there is none."""
+
+        def __init__(self, sid: str, shot: dict[str, Any] | None, error: str | None) -> None:
+            super().__init__()
+            self.sid, self.shot, self.error = sid, shot, error
 
     TITLE = "looop watch"
     ENABLE_COMMAND_PALETTE = False  # Ctrl-P scrolls here
@@ -192,9 +242,17 @@ class WatchApp(App[None]):
         selected: str | None = None,
         show_all: bool = False,
         since_s: float | None = None,
+        far: Far | None = None,
     ) -> None:
         super().__init__()
         self.ctx = ctx
+        self.far = far if far is not None else HomeFar(ctx)
+        self.far_rows: dict[str, dict[str, Any]] = {}
+        self.far_feed: ShotFeed | None = None
+        self.far_error: str | None = None  # why the selected remote pane shows no screen
+        self._far_fleet_since: float | None = None  # a look in flight since (monotonic)
+        self._far_shot_since: float | None = None
+        self._far_looked = False  # the first look at the hosts came back
         self.selected = selected
         self.show_all = show_all
         self.since_s = since_s  # finished workers heard from this recently are listed too
@@ -229,6 +287,9 @@ class WatchApp(App[None]):
         for label, key in COLUMNS:
             table.add_column(label, key=key)
         self.refresh_fleet()
+        self.look_far_fleet()
+        self.set_interval(FAR_FLEET_S, self.look_far_fleet)
+        self.set_interval(FAR_SCREEN_S, self.look_far_screen)
         self.set_interval(FLEET_S, self.refresh_fleet)
         self.set_interval(POLL_S, self.poll_output)
         self.set_interval(1.0, self._status_left)  # the countdown to the next beat ticks
@@ -240,15 +301,30 @@ class WatchApp(App[None]):
         except OSError:
             sessions = []
         self.sessions = {s.id: s for s in sessions}
-        workers = fleet_view(self.ctx, sessions, self._stuck_secs())
+        workers = self._with_far(fleet_view(self.ctx, sessions, self._stuck_secs()))
         since = (self.since_s, self.ctx.clock.now()) if self.since_s is not None else None
         self.rows = fleet_rows(sessions, workers, self.show_all, keep=self.selected, since=since)
-        if self.selected not in {r.id for r in self.rows}:
+        # a chosen id may be a remote worker's, listed once its host's first look is back
+        listed = self.selected in {r.id for r in self.rows}
+        if not listed and (self.selected is None or self._far_looked):
             self.selected = default_selection(self.rows)
         self._fill_table()
         self._sync_feed()
         self._status_left()
         self._status_right()
+
+    def _with_far(self, workers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The home's workers and those away from home, one row per id: a living remote
+        worker over a finished local session of its id, else the session here."""
+        here = {str(w["id"]) for w in workers}
+        out = [w for w in workers if not self._is_far(str(w["id"]))]
+        return out + [r for sid, r in self.far_rows.items() if self._is_far(sid) or sid not in here]
+
+    def _is_far(self, sid: str | None) -> bool:
+        row = self.far_rows.get(sid) if sid is not None else None
+        if row is None:
+            return False
+        return bool(row.get("alive")) or sid not in self.sessions
 
     def _stuck_secs(self) -> int:
         try:
@@ -292,6 +368,10 @@ class WatchApp(App[None]):
     # -- the main pane ---------------------------------------------------------------------
     def _sync_feed(self) -> None:
         term = self.term
+        if self._is_far(self.selected):
+            self._sync_far()
+            return
+        self.far_feed = None
         s = self.sessions.get(self.selected) if self.selected else None
         if s is None:
             self.feed = None
@@ -318,6 +398,105 @@ class WatchApp(App[None]):
         if (s.cols, s.rows) != feed.size and not feed.pending:
             feed.resize(s.cols, s.rows)
             term.changed()
+
+    # -- workers away from home -------------------------------------------------------------
+    def look_far_fleet(self) -> None:
+        """Ask for the remote workers' rows on a thread (one look at a time)."""
+        if self._far_fleet_since is not None:
+            return
+        self._far_fleet_since = self.ctx.clock.monotonic()
+        threading.Thread(target=self._far_fleet_job, name="watch-far-fleet", daemon=True).start()
+
+    def _far_fleet_job(self) -> None:
+        try:
+            rows: list[dict[str, Any]] | None = self.far.rows()
+        except Exception:  # a thread must always report back, or looks would stop for good
+            rows = None
+        self._post(self.FarFleet(rows))
+
+    def on_watch_app_far_fleet(self, msg: FarFleet) -> None:
+        self._far_fleet_since = None
+        self._far_looked = True
+        if msg.rows is not None:
+            self.far_rows = {str(r["id"]): r for r in msg.rows if r.get("id")}
+            self.refresh_fleet()
+
+    def _sync_far(self) -> None:
+        sid = self.selected
+        row = self.far_rows.get(sid or "")
+        if sid is None or row is None:
+            return
+        term = self.term
+        self.feed = None
+        term.live = bool(row.get("alive"))
+        if self.far_feed is None or self.far_feed.sid != sid:
+            self.far_feed = ShotFeed(sid)
+            self.far_error = None
+            term.show(None, [f"asking host {row.get('host')} for {sid}'s screen…"])
+            self.look_far_screen()
+
+    def look_far_screen(self) -> None:
+        """Ask for the selected remote worker's screen on a thread (one look at a time; a
+        finished worker's screen is asked for once)."""
+        feed = self.far_feed
+        if feed is None or self._far_shot_since is not None:
+            return
+        row = self.far_rows.get(feed.sid) or {}
+        if not row.get("alive") and feed.hash is not None:
+            return
+        self._far_shot_since = self.ctx.clock.monotonic()
+        job = threading.Thread(
+            target=self._far_shot_job, args=(feed.sid,), name="watch-far-screen", daemon=True
+        )
+        job.start()
+
+    def _far_shot_job(self, sid: str) -> None:
+        shot: dict[str, Any] | None = None
+        error: str | None = None
+        try:
+            far = self.far.backend(sid)
+            if far is None:
+                error = f"{sid} is no longer a worker away from home"
+            else:
+                shot = far.screen(sid, "json", False)
+        except SessionError as e:
+            error = str(e)
+        except Exception as e:  # the host did not answer (or failed to): said, never raised
+            error = f"unreachable — {e}".rstrip(" —")
+        self._post(self.FarShot(sid, shot, error))
+
+    def _post(self, msg: Message) -> None:
+        try:
+            self.post_message(msg)
+        except RuntimeError:  # the app ended while a host was being asked: nobody to tell
+            pass
+
+    def on_watch_app_far_shot(self, msg: FarShot) -> None:
+        self._far_shot_since = None
+        feed = self.far_feed
+        if feed is None or feed.sid != msg.sid:
+            self.look_far_screen()  # the selection moved meanwhile: look at the new one
+            return
+        term = self.term
+        row = self.far_rows.get(msg.sid) or {}
+        if msg.shot is None:
+            self.far_error = msg.error
+            text = [
+                f"{msg.sid} on host {row.get('host')}: {msg.error}",
+                "",
+                "a worker whose host does not answer is not taken for dead;",
+                "its screen comes back here once the host answers again",
+            ]
+            if term.feed is not None or term.message != text:
+                term.show(None, text)
+        else:
+            self.far_error = None
+            if feed.apply(msg.shot) or term.feed is not feed:
+                if term.feed is feed:
+                    term.changed()
+                else:
+                    term.show(feed)
+        self._status_right()
 
     def poll_output(self) -> None:
         feed = self.feed
@@ -376,6 +555,9 @@ class WatchApp(App[None]):
         self.query_one("#status-left", Static).update(" · ".join(parts))
 
     def _status_right(self) -> None:
+        if self._is_far(self.selected) and self.far_feed is not None:
+            self.query_one("#status-right", Static).update(self._far_status(self.far_feed))
+            return
         s = self.sessions.get(self.selected) if self.selected else None
         feed = self.feed
         if s is None or feed is None:
@@ -388,6 +570,19 @@ class WatchApp(App[None]):
             elif not self.term.follow:
                 text += " · scrolled (End follows)"
         self.query_one("#status-right", Static).update(text)
+
+    def _far_status(self, feed: ShotFeed) -> str:
+        row = self.far_rows.get(feed.sid) or {}
+        cols, rows = feed.size
+        text = f"▸ {feed.sid} @{row.get('host')} · {row.get('label') or row.get('state')}"
+        if feed.hash is not None:
+            text += f" · {cols}×{rows}"
+        since = self._far_shot_since
+        if self.far_error is not None or row.get("health") == "unreachable":
+            text += "" if text.endswith("unreachable") else " · unreachable"
+        elif since is not None and self.ctx.clock.monotonic() - since > FAR_SLOW_S:
+            text += " · asking its host…"
+        return text
 
     # -- actions ---------------------------------------------------------------------------
     def action_select(self, delta: int) -> None:

@@ -3,7 +3,10 @@
 The screen is `looop.sessions.screen.SessionScreen` fed by its `FastStream` (what `looop shot`
 replays); the only addition is `ScrollbackScreen.index`, which keeps the rows a full-screen
 scroll pushes off the top. Bytes are read from the log into a pending buffer and emulated in
-time-boxed slices so a big replay never freezes the UI."""
+time-boxed slices so a big replay never freezes the UI.
+
+A worker away from home has no log here: `ShotFeed` holds the screen its backend's screenshot
+gives (JSON cells), replaced whole at each look, painted the same way."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pyte.screens import Char, Margins, StaticDefaultDict
+from rich.cells import cell_len
 
 from looop.sessions.screen import (
     REPLAY_MAX,
@@ -67,7 +71,36 @@ class ScrollbackScreen(SessionScreen):
         self._keep(row)
 
 
-class SessionFeed:
+class _Rows:
+    """What the pane reads from a feed: its screen's rows after its scrollback."""
+
+    screen: ScrollbackScreen
+
+    def line_count(self) -> int:
+        return len(self.screen.history) + self.screen.lines
+
+    def used_line_count(self) -> int:
+        """Lines up to the last one that shows something (or holds the cursor): a session
+        taller than the pane is shown down to here, not down to its blank bottom rows."""
+        screen = self.screen
+        last = screen.cursor.y if not screen.cursor.hidden else -1
+        buffer = screen.buffer
+        for y in range(screen.lines - 1, last, -1):
+            row = buffer.get(y)  # .get: never create rows while looking
+            if row and any(_shows(c) for c in row.values()):
+                last = y
+                break
+        return len(screen.history) + last + 1
+
+    def row(self, index: int) -> Row | None:
+        """Scrollback rows first, then the screen's; None for a row never written."""
+        hist = self.screen.history
+        if index < len(hist):
+            return hist[index]
+        return self.screen.buffer.get(index - len(hist))
+
+
+class SessionFeed(_Rows):
     """The emulated terminal of one session, kept up to date from its output.log."""
 
     def __init__(
@@ -188,28 +221,57 @@ class SessionFeed:
         if (cols, rows) != self.size and cols >= 2 and rows >= 2:
             self.screen.resize(rows, cols)
 
-    def line_count(self) -> int:
-        return len(self.screen.history) + self.screen.lines
 
-    def used_line_count(self) -> int:
-        """Lines up to the last one that shows something (or holds the cursor): a session
-        taller than the pane is shown down to here, not down to its blank bottom rows."""
+class ShotFeed(_Rows):
+    """A remote worker's screen as a screenshot (`shot --format json`) gives it: no
+    scrollback, nothing to emulate; each look replaces it whole."""
+
+    pending = b""  # never anything left to emulate
+
+    def __init__(self, sid: str, cols: int = 80, rows: int = 24) -> None:
+        self.sid = sid
+        self.screen = ScrollbackScreen(max(2, cols), max(2, rows), history=0)
+        self.hash: str | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.screen.columns, self.screen.lines
+
+    def apply(self, shot: dict[str, Any]) -> bool:
+        """Paint a screenshot's cells (a new size starts a new screen); False when nothing
+        changed since the last one."""
+        cols, rows = int(shot.get("cols") or 80), int(shot.get("rows") or 24)
+        cur = shot.get("cursor") or {}
+        key = f"{shot.get('screen_hash')}|{cols}x{rows}|{cur}|{len(shot.get('cells') or [])}"
+        if key == self.hash:
+            return False
+        self.hash = key
+        if (cols, rows) != self.size:
+            self.screen = ScrollbackScreen(max(2, cols), max(2, rows), history=0)
         screen = self.screen
-        last = screen.cursor.y if not screen.cursor.hidden else -1
-        buffer = screen.buffer
-        for y in range(screen.lines - 1, last, -1):
-            row = buffer.get(y)  # .get: never create rows while looking
-            if row and any(_shows(c) for c in row.values()):
-                last = y
-                break
-        return len(screen.history) + last + 1
-
-    def row(self, index: int) -> Row | None:
-        """Scrollback rows first, then the screen's; None for a row never written."""
-        hist = self.screen.history
-        if index < len(hist):
-            return hist[index]
-        return self.screen.buffer.get(index - len(hist))
+        screen.buffer.clear()
+        d = screen.default_char
+        for c in shot.get("cells") or []:
+            y, x, text = int(c.get("row", -1)), int(c.get("col", -1)), str(c.get("char", " "))
+            if not (0 <= y < screen.lines and 0 <= x < screen.columns):
+                continue
+            ch = d._replace(
+                data=text,
+                fg=c.get("fg") or "default",
+                bg=c.get("bg") or "default",
+                bold=bool(c.get("bold")),
+                italics=bool(c.get("italic")),
+                underscore=bool(c.get("underline")),
+                reverse=bool(c.get("inverse")),
+            )
+            row = screen.buffer[y]
+            row[x] = ch
+            if cell_len(text) == 2 and x + 1 < screen.columns:
+                row[x + 1] = ch._replace(data="")  # a wide character's right half
+        screen.cursor.x = max(0, min(int(cur.get("col", 0)), screen.columns - 1))
+        screen.cursor.y = max(0, min(int(cur.get("row", 0)), screen.lines - 1))
+        screen.cursor.hidden = bool(cur.get("hidden"))
+        return True
 
 
 def _shows(c: Char) -> bool:

@@ -42,6 +42,7 @@ HEALTH_STYLE: Mapping[str, str] = {
     "waiting-ask": "bold yellow",
     "stuck": "bold red",
     "dead": "dim",
+    "unreachable": "bold magenta",
 }
 
 
@@ -148,6 +149,7 @@ class FleetRow:
     last_output: float | None
     verify: str | None
     note: str | None
+    host: str | None = None  # a worker away from home: where it runs
 
 
 def parse_stamp(stamp: str | None) -> float | None:
@@ -197,6 +199,7 @@ def fleet_rows(
             last_output=w.get("last_output_unix"),
             verify=w.get("verify"),
             note=w.get("note"),
+            host=str(w["host"]) if w.get("host") else None,
         )
         for w in workers
         if w.get("id") != PULSE
@@ -233,8 +236,11 @@ def row_cells(row: FleetRow, now: float, selected: bool) -> tuple[Text, ...]:
     up = now - row.started if row.alive and row.started is not None else None
     idle = now - row.last_output if row.alive and row.last_output is not None else None
     mark = "▸ " if selected else "  "
+    ident = Text(mark + row.id, style="bold" if selected else "")
+    if row.host:
+        ident.append(f" @{row.host}", style="dim")
     return (
-        Text(mark + row.id, style="bold" if selected else ""),
+        ident,
         Text(row.health, style=HEALTH_STYLE.get(row.health, "")),
         Text(row.state),
         Text(age(up)),

@@ -5,7 +5,7 @@ check runs before anything is written, so a refused request leaves no trace."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from looop.act.actions import decision_from_obj
 from looop.act.decision import Decision, DecisionError, summary_of
@@ -26,6 +26,10 @@ from looop.human.mailbox import (
 )
 from looop.sessions import SessionError, get_session, validate_id
 from looop.web.errors import WebError, not_found
+from looop.web.reads import far_reach, remote, unreachable
+
+if TYPE_CHECKING:
+    from looop.workers.backend import Reach
 
 ACTOR = "web"
 MAX_TEXT = 16 << 10  # one answer, tell, goal or typed text
@@ -65,20 +69,34 @@ def _steer(ctx: Ctx, obj: dict[str, Any]) -> dict[str, Any]:
         done = execute(ctx, ctx.knobs(), decision, actor=ACTOR)
     except ExecError as e:
         raise WebError(409, str(e)) from None
+    except LooopError as e:  # a remote worker's host stopped answering meanwhile
+        raise WebError(503, str(e)) from None
     return {"ok": True, "kind": done.kind, "journal": done.journal}
 
 
-def _session(ctx: Ctx, sid: str) -> Any:
+def _reach(ctx: Ctx, sid: str) -> Reach:
+    """alive, over or unreachable (a remote worker's host that does not answer); 404 for no
+    worker by that id. A remote worker is asked through its backend."""
     if sid == "pulse":
         raise not_found("the pulse is not a worker — pause and resume it instead")
     try:
-        return get_session(ctx.paths.data, validate_id(sid))
+        validate_id(sid)
+    except SessionError:
+        raise not_found(f"no worker '{sid[:80]}' — GET /api/v1/sessions?all=1 lists them") from None
+    far = remote(ctx, sid)
+    if far is not None:
+        return far_reach(far, sid)
+    try:
+        return "alive" if get_session(ctx.paths.data, sid).alive else "over"
     except SessionError:
         raise not_found(f"no worker '{sid}' — GET /api/v1/sessions?all=1 lists them") from None
 
 
 def _live(ctx: Ctx, sid: str) -> None:
-    if not _session(ctx, sid).alive:
+    reach = _reach(ctx, sid)
+    if reach == "unreachable":
+        raise unreachable(sid)
+    if reach != "alive":
         raise WebError(409, f"worker {sid} is not running")
 
 
@@ -110,9 +128,12 @@ def answer_ask(ctx: Ctx, ask_id: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def tell(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
-    """`looop tell WORKER MSG`: queued for a live worker's next `looop told`."""
+    """`looop tell WORKER MSG`: queued at home for a live worker's next `looop told` (a
+    remote worker's comes home through its host's relay, so one whose host does not answer
+    now is told once it does)."""
     msg = _text(body, "message")
-    _live(ctx, sid)
+    if _reach(ctx, sid) == "over":  # a host out of reach keeps its worker: told once back
+        raise WebError(409, f"worker {sid} is not running")
     try:
         tid = new_tell(ctx.paths.tells, sid, msg, ctx.clock.now())
     except AskError as e:
@@ -136,10 +157,16 @@ def send_text(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
         raise WebError(400, "field 'text' is empty (and no Enter to press)")
     from looop.sessions import send  # lazy: the client loads with the first send
 
+    far = remote(ctx, sid)
     try:
-        send(ctx.paths.data, sid, text, False)
+        if far is not None:
+            far.send(sid, text, False)
+        else:
+            send(ctx.paths.data, sid, text, False)
     except SessionError as e:
         raise WebError(409, str(e)) from None
+    except (LooopError, OSError) as e:  # a remote worker's host stopped answering
+        raise unreachable(sid, e) from None
     ctx.events.record("steered", actor=ACTOR, action="send", summary=f"typed into {sid}")
     _journal(ctx, f"typed into {sid}")
     return {"ok": True}
@@ -155,7 +182,8 @@ def send_keys(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
 
 def kill(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
     reason = _text(body, "reason", required=False)
-    _session(ctx, sid)
+    if _reach(ctx, sid) == "unreachable":  # nothing reaches it to stop it
+        raise unreachable(sid)
     return _steer(ctx, {"action": "kill_worker", "id": sid, "reason": reason})
 
 

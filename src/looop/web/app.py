@@ -41,6 +41,8 @@ from looop.workers.answer import Answerer, Refusal, Run, remote_worker
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 64 << 10  # a request body past this is refused (413) before it is read whole
 SCREEN_POLL_S = 0.25
+REMOTE_POLL_S = 1.0  # a remote worker's screen costs its host a round trip a poll
+REMOTE_ALIVE_EVERY = 5  # and whether it is still alive is asked every few looks only
 PING_S = 15.0
 SAFE = ("GET", "HEAD", "OPTIONS")
 CONTRACT_PATH = "/api/v1/contract"
@@ -428,22 +430,34 @@ async def _screens(
     request: Request, ctx: Ctx, sid: str, first: dict[str, Any]
 ) -> AsyncIterator[str]:
     """The screen whenever its text or cursor changed, polled; ends once the session has
-    ended (a dead one's screen is its log replayed: sent once, never polled)."""
-    shot = first
+    ended (a dead one's screen is its log replayed: sent once, never polled). A remote
+    worker's is polled more gently through its backend (its end seen within a few looks);
+    while its host does not answer the stream says so once (event `unreachable`) and goes
+    on asking, sending the screen again once the host is back."""
+    far = await run_in_threadpool(reads.remote, ctx, sid) is not None
+    shot: dict[str, Any] | None = first
     last: Any = None
+    looks = 0
     while True:
-        key = (shot.get("screen_hash"), json.dumps(shot.get("cursor")), len(shot["lines"]))
-        if key != last:
-            last = key
-            yield f"data: {json.dumps(shot, ensure_ascii=False)}\n\n"
-        if not shot.get("alive"):
-            yield "event: ended\ndata: {}\n\n"
-            return
-        await asyncio.sleep(SCREEN_POLL_S)
+        if shot is not None:
+            key = (shot.get("screen_hash"), json.dumps(shot.get("cursor")), len(shot["lines"]))
+            if key != last:
+                last = key
+                yield f"data: {json.dumps(shot, ensure_ascii=False)}\n\n"
+            if not shot.get("alive"):
+                yield "event: ended\ndata: {}\n\n"
+                return
+        await asyncio.sleep(REMOTE_POLL_S if far else SCREEN_POLL_S)
+        looks += 1
+        ask_alive = not far or looks % REMOTE_ALIVE_EVERY == 0 or shot is None
         try:
-            shot = await run_in_threadpool(reads.screen, ctx, sid)
-        except WebError:
-            return
+            shot = await run_in_threadpool(reads.screen, ctx, sid, ask_alive)
+        except WebError as e:
+            if e.status != 503:
+                return
+            if last != "unreachable":
+                yield f"event: unreachable\ndata: {json.dumps({'error': e.message})}\n\n"
+            shot, last = None, "unreachable"
 
 
 def openapi_doc(listed: list[tuple[str, str, str]]) -> dict[str, Any]:

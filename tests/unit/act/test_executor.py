@@ -538,6 +538,29 @@ def test_driving_a_missing_worker_fails_without_a_journal_line(
     assert not ctx.paths.goal_activity.exists()
 
 
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"action": "kill_worker", "id": "rw1"},
+        {"action": "steer_session", "id": "rw1", "input": "x"},
+        {"action": "send_key", "id": "rw1", "keys": ["Enter"]},
+    ],
+)
+def test_a_remote_worker_whose_host_does_not_answer_is_a_failed_move(
+    ctx: Ctx, obj: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a failed move in one line (the beat goes on), not an error that escapes the executor
+    from looop.workers.ssh import remote
+    from tests.farhost import FarHost
+
+    host = FarHost(tmp_path / "host")
+    host.down.set()
+    monkeypatch.setattr(remote, "remote_of", lambda c, wid: host if wid == "rw1" else None)
+    with pytest.raises(ExecError, match=f"^{obj['action']}: host far does not answer"):
+        run(ctx, obj)
+    assert journal_lines(ctx) == []
+
+
 def test_invalid_fields_fail_before_anything_runs(ctx: Ctx) -> None:
     with pytest.raises(DecisionError, match="control loop"):
         run(ctx, {"action": "steer_session", "id": "pulse", "input": "x"})

@@ -95,8 +95,10 @@ function renderFleet(rows) {
         if (confirm(`Kill worker ${r.id}?`)) act(`/sessions/${encodeURIComponent(r.id)}/kill`, { reason: "killed from the dashboard" }, `killed ${r.id}`);
       },
     });
+    // a worker on another host says which; it opens and is driven like one here
+    const where = r.host ? el("span", { class: "host", text: ` @${r.host}`, title: `runs on host ${r.host}` }) : "";
     const tr = el("tr", { "data-id": r.id, onclick: () => select(r.id) },
-      el("td", { text: r.id + (r.note ? ` ⚑ ${r.note}` : "") }),
+      el("td", {}, r.id, where, r.note ? ` ⚑ ${r.note}` : ""),
       el("td", { class: `h-${r.health}`, text: r.health }),
       el("td", { text: age(r.idle_s) }),
       el("td", { text: age(r.up_s) }),
@@ -157,17 +159,46 @@ function renderScreen(shot) {
   if (follow) pre.scrollTop = pre.scrollHeight;
 }
 
+function paneNote(text) {
+  // a one-line word in place of the screen (a host that does not answer, a refused read)
+  $("#term").replaceChildren(el("span", { class: "note", text }));
+}
+
+function termTitle(id, extra) {
+  const row = ui.fleet.find((r) => r.id === id);
+  $("#term-id").textContent = id + (row && row.host ? ` @${row.host}` : "") + (extra ? ` (${extra})` : "");
+}
+
 function select(id) {
   if (ui.selected === id && ui.screen) return;
   ui.selected = id;
   if (ui.screen) ui.screen.close();
-  $("#term-id").textContent = id;
+  clearTimeout(select.retry);
+  termTitle(id);
   $("#term").textContent = "";
   for (const tr of document.querySelectorAll("#fleet tbody tr")) tr.className = tr.dataset.id === id ? "sel" : "";
   $("#send").hidden = id === "pulse";
   const es = new EventSource(`/api/v1/sessions/${encodeURIComponent(id)}/screen/stream`);
-  es.onmessage = (m) => renderScreen(JSON.parse(m.data));
-  es.addEventListener("ended", () => { es.close(); $("#term-id").textContent = `${id} (ended)`; });
+  es.onmessage = (m) => { termTitle(id); renderScreen(JSON.parse(m.data)); };
+  es.addEventListener("ended", () => { es.close(); termTitle(id, "ended"); });
+  es.addEventListener("unreachable", (m) => {
+    // the server goes on asking the host; the screen comes back by itself
+    termTitle(id, "unreachable");
+    paneNote(JSON.parse(m.data).error);
+  });
+  es.onerror = () => {
+    if (es.readyState !== EventSource.CLOSED || ui.screen !== es) return;
+    // refused before it began (503: its host does not answer): say why, and try again
+    // while it is still the one selected
+    const again = () => { if (ui.screen === es) { ui.screen = null; select(id); } };
+    api(`/sessions/${encodeURIComponent(id)}/screen`).then(() => { select.retry = setTimeout(again, 2000); }, (e) => {
+      if (ui.screen !== es) return;
+      const far = /unreachable/.test(e.message);
+      termTitle(id, far ? "unreachable" : "");
+      paneNote(e.message);
+      if (far) select.retry = setTimeout(again, 5000);
+    });
+  };
   ui.screen = es;
 }
 
