@@ -20,7 +20,7 @@ from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.sessions import SessionError, get_session, kill, spawn, wait
 from looop.web.reads import far_tail
-from looop.workers.ssh import remote as remote_mod
+from looop.workers import remote as remote_mod
 from tests.farhost import FarHost
 from tests.helpers import wait_until
 from tests.web.conftest import journal

@@ -317,6 +317,8 @@ def _kill_worker(ctx: Ctx, knobs: Knobs, a: KillWorker) -> str | None:
             if far.reach(wid) == "over":  # level-triggered: an ended worker is a success
                 return f"worker {wid} was already over ({e})"
             raise ExecError(f"kill_worker: {e}") from e
+        except LooopError as e:  # its host does not answer: a failed move, not a crash
+            raise ExecError(f"kill_worker: {e}") from e
         return None
     try:
         kill(ctx.paths.data, wid)

@@ -78,7 +78,8 @@ def far_rows(ctx: Ctx) -> list[dict[str, Any]]:
     """The workers away from home alone, in fleet_rows' shape: for a reader that lists the
     home's own itself (`looop watch`, off its UI thread: a silent host costs seconds)."""
     data = os.fspath(ctx.paths.data)
-    return _with_remote(data, [], ctx.clock, ctx.knobs().num("worker_stuck_secs"))
+    stuck = ctx.knobs().num("worker_stuck_secs")
+    return _with_remote(data, [], ctx.clock, stuck, dict(ctx.env))
 
 
 def _started_unix(stamp: str) -> float:

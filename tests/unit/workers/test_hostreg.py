@@ -125,9 +125,8 @@ def test_each_remote_worker_gets_the_backend_of_its_hosts_kind(ctx: Ctx) -> None
     kb, sb = remote.backend_for(ctx, "on-k"), remote.backend_for(ctx, "on-s")
     assert kb is not None and kb.kind == "kubernetes"
     assert sb is not None and sb.kind == "ssh"
-    # the names another room calls stay where they were, and answer the same
-    far = ssh_remote.remote_of(ctx, "on-k")
+    far = remote.remote_of(ctx, "on-k")
     assert far is not None and far.kind == "kubernetes"
-    assert ssh_remote.remote_of(ctx, "here") is None and remote.remote_of(ctx, "here") is None
+    assert remote.remote_of(ctx, "here") is None
     # the SSH rows leave a Kubernetes host's workers to the Kubernetes rows
     assert list(ssh_remote.ssh_records(data)) == ["on-s"]

@@ -16,7 +16,7 @@ from looop.core import store
 from looop.core.clock import Clock
 from looop.core.context import Ctx
 from looop.sessions.state import Session, SessionError
-from looop.workers.backend import Backend, Reach, StartSpec
+from looop.workers.backend import Reach, StartSpec
 from looop.workers.ssh import hosts as reg
 from looop.workers.ssh.hosts import HostError
 from looop.workers.ssh.link import Link, Unreachable, link, link_at
@@ -257,29 +257,3 @@ def forward(ctx: Ctx, sid: str, argv: list[str], tty: bool = False) -> int | Non
     if host is None:
         return None
     return link(ctx, host).passthrough(argv, tty=tty)
-
-
-def kill_all(ctx: Ctx) -> tuple[list[str], list[str]]:
-    """`looop down`: every remote worker still running is killed on its host, of either
-    kind (workers/remote.kill_all); (the killed, one line for each that could not be)."""
-    # lazy: workers/remote builds SshBackends from this module (an import cycle otherwise)
-    from looop.workers.remote import kill_all as kill_everywhere
-
-    return kill_everywhere(ctx)
-
-
-def backend_for(ctx: Ctx, wid: str) -> Backend | None:
-    """The backend of a remote worker the home started, by its host's kind: SshBackend or
-    a Kubernetes one (None: not a remote worker). Kept here by name: callers reach every
-    remote worker through it (workers/remote.py does the work)."""
-    # lazy: workers/remote builds SshBackends from this module (an import cycle otherwise)
-    from looop.workers.remote import backend_for as any_backend
-
-    return any_backend(ctx, wid)
-
-
-def remote_of(ctx: Ctx, wid: str) -> Backend | None:
-    """backend_for, paying nothing in a data dir without hosts (one stat)."""
-    if not reg.record_file(ctx.paths.data, wid).exists():
-        return None
-    return backend_for(ctx, wid)
