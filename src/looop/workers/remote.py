@@ -11,7 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from looop.core.clock import Clock
 from looop.core.context import Ctx
@@ -24,7 +24,6 @@ from looop.workers.ssh.hosts import AnyHost, HostError, KubeHost
 from looop.workers.ssh.remote import LS_TIMEOUT_S, SshBackend, base_row
 from looop.workers.ssh.remote import remote_rows as ssh_rows
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from looop.workers.kube.hosted import HostedKube
 
