@@ -32,6 +32,8 @@ HEAVY = {
     "collections": 2,
     "functools": 3,
     "inspect": 7,
+    "pyte": 14,  # the emulator: a live session's supervisor renders its screen
+    "wcwidth": 3,
 }
 
 # Shared libraries (a dlopen each, ~0.2 ms) that verbs with no lock or no math leave alone.
@@ -50,6 +52,12 @@ VERBS = [
     ["ls"],
     ["ls", "-a"],
     ["ls", "--json"],
+    ["shot", "w1"],
+    ["shot", "w1", "--json"],
+    ["shot", "--ansi", "--", "w1"],
+    ["send", "w1", "hello"],
+    ["send", "-n", "--json", "w1", "hello"],
+    ["key", "w1", "C-a", "Enter"],
 ]
 
 PROBE = """
@@ -71,6 +79,8 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     d = tmp_path_factory.mktemp("imports") / "data"
     d.mkdir()
     spawn(d, "w1", ["cat"], cwd=d, env=dict(os.environ))
+    spawn(d, "done", ["true"], cwd=d, env=dict(os.environ))
+    wait(d, "done", 30, FixedClock())
     try:
         yield d
     finally:
@@ -108,6 +118,8 @@ def test_the_guard_sees_a_heavy_import(data: Path) -> None:
     """The probe is not blind: a verb that goes through click shows click and typing."""
     rc, mods = _loaded(PROBE, ["claim", "--help"], data)
     assert rc == 0 and {"click", "typing", "re"} <= mods
+    rc, mods = _loaded(PROBE, ["shot", "done"], data)  # a finished session's log replayed
+    assert rc == 0 and {"click", "pyte"} <= mods
 
 
 @pytest.mark.timeout(60)
