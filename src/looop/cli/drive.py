@@ -1,19 +1,19 @@
-"""`looop shot`, `send` and `key`: what both faces share (the click commands in
+"""`looop shot`, `send`, `key` and `log`: what both faces share (the click commands in
 cli/sessions.py and the click-free fast path in cli/main.py), and the fast face itself.
 
-The fast face serves only a live session of this data dir asked for in a plain spelling:
-its supervisor renders the screen and takes the input, so neither click nor the emulator
-(pyte) is needed. A dead session (its log replayed through pyte), a remote worker, an id or
-a flag it does not take plainly, all go to click, which words every error."""
+The fast face serves shot, send and key only for a live session of this data dir asked for
+in a plain spelling: its supervisor renders the screen and takes the input, so neither click
+nor the emulator (pyte) is needed. `log` reads the log from disk, live or not. A dead
+session's screen (its log replayed through pyte), a remote worker, an id or a flag it does
+not take plainly, all go to click, which words every error."""
 
 from __future__ import annotations
 
 import os
+import sys
 
 from looop.cli.plain import echo
 from looop.core import ljson, where
-from looop.sessions import ops
-from looop.sessions.protocol import SHOT_FORMATS
 from looop.sessions.wire import live, valid_id
 
 TYPE_CHECKING = False  # a human or a script runs these often: no typing
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 SHOT_FLAGS = frozenset({"--json", "--ansi", "--plain", "--trim", "--no-trim"})
 SEND_FLAGS = frozenset({"-n", "--no-enter", "--no-newline", "--json"})
 KEY_FLAGS = frozenset({"--json"})
+LOG_OPTIONS = frozenset({"-n", "--tail", "--grep"})
 
 
 def remote_record(data: str, sid: str) -> bool:
@@ -77,39 +78,45 @@ def _plain_id(raw: str, drive: bool) -> bool:
     return not (drive and raw == "pulse")
 
 
-def _format_opts(rest: list[str]) -> tuple[list[str], str | None] | None:
-    """`rest` without its `--format X` / `--format=X` options, and the last value given (click
-    keeps the last); None for a value click would refuse. Stops at `--`."""
+def _options(rest: list[str], names: frozenset[str]) -> tuple[list[str], dict[str, str]] | None:
+    """`rest` without its options that take a value (`NAME VALUE`, or `NAME=VALUE` for a long
+    name) and the last value of each (click keeps the last), up to `--`. None (click's turn)
+    where a value is missing or starts with `-`."""
     out: list[str] = []
-    fmt = None
+    values: dict[str, str] = {}
     i = 0
     while i < len(rest):
         word = rest[i]
         if word == "--":
-            return out + rest[i:], fmt
-        if word == "--format" or word.startswith("--format="):
-            if word == "--format":
-                if i + 1 >= len(rest):
-                    return None
-                value = rest[i + 1]
-                i += 1
-            else:
-                value = word[len("--format=") :]
-            if value not in SHOT_FORMATS:
+            return out + rest[i:], values
+        name, eq, value = word.partition("=")
+        if word in names:
+            if i + 1 >= len(rest):
                 return None
-            fmt = value
-        else:
+            i += 1
+            value = rest[i]
+        elif not (eq and name in names and name.startswith("--")):
             out.append(word)
+            i += 1
+            continue
+        if value.startswith("-"):
+            return None
+        values[name] = value
         i += 1
-    return out, fmt
+    return out, values
 
 
 def parse_shot(argv: list[str]) -> tuple[str, str, bool] | None:
     """(id, format, trim) for the plain spellings of `shot`; else None."""
-    got = _format_opts(argv[1:])
+    got = _options(argv[1:], frozenset({"--format"}))
     if got is None:
         return None
-    rest, fmt = got
+    rest, values = got
+    fmt = values.get("--format")
+    from looop.sessions.protocol import SHOT_FORMATS  # lazy: `log` needs no protocol (struct)
+
+    if fmt is not None and fmt not in SHOT_FORMATS:
+        return None
     split = _split(rest, SHOT_FLAGS)
     if split is None or len(split[1]) != 1 or not _plain_id(split[1][0], False):
         return None
@@ -139,45 +146,105 @@ def parse_key(argv: list[str]) -> tuple[str, list[str], bool] | None:
     return args[0], args[1:], bool(seen)
 
 
+def parse_log(argv: list[str]) -> tuple[str, int | None, bool, str | None] | None:
+    """(id, --tail, --raw, --grep) for the plain spellings of `log`: -f, --since and --json
+    (and anything else) are click's."""
+    got = _options(argv[1:], LOG_OPTIONS)
+    if got is None:
+        return None
+    rest, values = got
+    tail = values.get("--tail", values.get("-n"))
+    if "--tail" in values and "-n" in values:
+        return None  # which came last is click's to know
+    # a count params.count() takes: plain digits, under its MAX_COUNT of 10^9
+    if tail is not None and not (tail.isascii() and tail.isdigit() and len(tail) <= 9):
+        return None
+    split = _split(rest, frozenset({"--raw"}))
+    if split is None or len(split[1]) != 1 or not _plain_id(split[1][0], False):
+        return None
+    seen, (sid,) = split
+    return sid, None if tail is None else int(tail), bool(seen), values.get("--grep")
+
+
+def log_text(text: str) -> str:
+    """What `log` writes of the lines it read: ending in a newline, nothing when empty."""
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
 def _live_here(data: str, sid: str) -> bool:
     """A session of this data dir that runs now (no remote worker's record names it)."""
     return not remote_record(data, sid) and live(data, sid) is True
 
 
-def serve(argv: list[str], env: Mapping[str, str]) -> bool:
-    """`shot`, `send` or `key` on a live local session; False (nothing done, click's turn) for
-    anything else."""
-    verb = argv[0]
-    if verb == "send":
-        sent = parse_send(argv)
-        if sent is None:
-            return False
-        data = where.resolve(env, os.getcwd())[0]
-        if not _live_here(data, sent[0]):
-            return False
-        reply = ops.send(data, sent[0], sent[1], False)
-        if sent[2]:
-            echo(reply_json(reply))
-        return True
-    if verb == "key":
-        keys = parse_key(argv)
-        if keys is None:
-            return False
-        data = where.resolve(env, os.getcwd())[0]
-        if not _live_here(data, keys[0]):
-            return False
-        reply = ops.send_keys(data, keys[0], keys[1])
-        if keys[2]:
-            echo(reply_json(reply))
-        return True
+def _data(env: Mapping[str, str]) -> str:
+    """The data dir, resolved only once the argv is one the fast face takes (click says what
+    is wrong with the argv before it says HOME is unset)."""
+    return where.resolve(env, os.getcwd())[0]
+
+
+def _log(argv: list[str], env: Mapping[str, str]) -> bool:
+    got = parse_log(argv)
+    if got is None:
+        return False
+    data = _data(env)
+    if remote_record(data, got[0]):
+        return False
+    from looop.sessions.logs import log_tail  # lazy: only log reads it (re: its filter)
+
+    sys.stdout.write(log_text(log_tail(data, *got)))
+    return True
+
+
+def _send(argv: list[str], env: Mapping[str, str]) -> bool:
+    sent = parse_send(argv)
+    if sent is None:
+        return False
+    data = _data(env)
+    if not _live_here(data, sent[0]):
+        return False
+    from looop.sessions import ops  # lazy: `log` talks to no supervisor (_socket, struct)
+
+    reply = ops.send(data, sent[0], sent[1], False)
+    if sent[2]:
+        echo(reply_json(reply))
+    return True
+
+
+def _key(argv: list[str], env: Mapping[str, str]) -> bool:
+    keys = parse_key(argv)
+    if keys is None:
+        return False
+    data = _data(env)
+    if not _live_here(data, keys[0]):
+        return False
+    from looop.sessions import ops  # lazy: `log` talks to no supervisor (_socket, struct)
+
+    reply = ops.send_keys(data, keys[0], keys[1])
+    if keys[2]:
+        echo(reply_json(reply))
+    return True
+
+
+def _shot(argv: list[str], env: Mapping[str, str]) -> bool:
     shot = parse_shot(argv)
     if shot is None:
         return False
-    data = where.resolve(env, os.getcwd())[0]
+    data = _data(env)
     if not _live_here(data, shot[0]):
         return False
+    from looop.sessions import ops  # lazy: `log` talks to no supervisor (_socket, struct)
+
     screen = ops.live_screenshot(data, *shot)
     if screen is None:
         return False  # it ended just now: click replays its log
     echo(shot_text(screen, shot[1]))
     return True
+
+
+_VERBS = {"log": _log, "logs": _log, "send": _send, "key": _key}
+
+
+def serve(argv: list[str], env: Mapping[str, str]) -> bool:
+    """`shot` (`ss`, `screenshot`), `send` or `key` on a live local session, `log` of a local
+    one; False (nothing done, click's turn) for anything else."""
+    return _VERBS.get(argv[0], _shot)(argv, env)

@@ -124,7 +124,7 @@ def _fast_cost(argv: list[str], env: dict[str, str], clock: Clock | None) -> boo
 
 
 def _fast_drive(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
-    from looop.cli.drive import serve  # lazy: only shot/send/key talk to a session
+    from looop.cli.drive import serve  # lazy: only shot/send/key/log read a session
 
     return serve(argv, env)
 
@@ -187,6 +187,8 @@ _FAST = {
     "ss": _fast_drive,
     "send": _fast_drive,
     "key": _fast_drive,
+    "log": _fast_drive,
+    "logs": _fast_drive,
     "tick": _fast_tick,
     "worker": _fast_worker,
     "w": _fast_worker,

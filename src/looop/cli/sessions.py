@@ -13,7 +13,7 @@ import click
 
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
-from looop.cli.drive import remote_record, reply_json, shot_text, typed
+from looop.cli.drive import log_text, remote_record, reply_json, shot_text, typed
 from looop.cli.params import MAX_OFFSET, count
 from looop.cli.render import print_status
 from looop.core.clock import utc_stamp_ms
@@ -173,8 +173,7 @@ def log_cmd(
         else:
             sys.stdout.write(text)
         return
-    text = log_tail(ctx.paths.data, s, tail, raw, grep)
-    sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
+    sys.stdout.write(log_text(log_tail(ctx.paths.data, s, tail, raw, grep)))
 
 
 def _log_far(
@@ -208,8 +207,7 @@ def _log_far(
         else:
             sys.stdout.write(text)
         return
-    text = polled.tail(far, s, tail, raw, grep)
-    sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
+    sys.stdout.write(log_text(polled.tail(far, s, tail, raw, grep)))
 
 
 @click.command(

@@ -27,6 +27,7 @@ LIVE_NAMES = frozenset({"starting", "running"})
 
 META = "meta.json"
 STATUS = "status.json"
+LOG = "output.log"
 LOCK = "lock"
 NOTE = "note"
 

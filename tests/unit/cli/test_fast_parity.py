@@ -323,7 +323,8 @@ def test_status_and_ls_are_served_click_free(
 # shot, send and key against a second data dir: `w1` is live and shows colours, typing into it
 # changes nothing either face could see (no echo, its input read into /dev/null), so each
 # case runs twice on the same screen and log; `done` is over (its screen replays its log);
-# `far` runs here too, but a record says the home started it on a host.
+# `far` runs here too, but a record says the home started it on a host. `log` reads the log
+# from disk, live or over.
 QUIET = (
     "stty -echo; printf '\\033[31mred\\033[0m plain\\n\\033[1mbold\\033[0m ready'; "
     "exec cat >/dev/null"
@@ -383,6 +384,36 @@ DRIVE: list[tuple[list[str], dict[str, str], str]] = [
     (["key", "ghost", "Enter"], {}, ""),
     (["key", "pulse", "Enter"], {}, ""),
     (["key", "far", "Enter"], {}, "record:far"),
+    (["log", "w1"], {}, ""),
+    (["log", "w1", "--raw"], {}, ""),
+    (["log", "done"], {}, ""),
+    (["logs", "done", "-n", "2"], {}, ""),
+    (["log", "done", "--tail=1", "--raw"], {}, ""),
+    (["log", "done", "-n", "5", "--tail", "1"], {}, ""),
+    (["log", "done", "-n", "0"], {}, ""),
+    (["log", "done", "-n", "999999999"], {}, ""),
+    (["log", "done", "-n", "1000000001"], {}, ""),
+    (["log", "done", "-n", "-1"], {}, ""),
+    (["log", "done", "-n", "²"], {}, ""),
+    (["log", "done", "-n"], {}, ""),
+    (["log", "done", "--grep", "t"], {}, ""),
+    (["log", "--grep=^t", "--", "done"], {}, ""),
+    (["log", "done", "--grep", "green", "-n", "1", "--raw"], {}, ""),
+    (["log", "done", "--grep", "("], {}, ""),
+    (["log", "done", "--grep", "-x"], {}, ""),
+    (["log", "done", "--grep", ""], {}, ""),
+    (["log", "done", "-f"], {}, ""),
+    (["log", "done", "--since", "4"], {}, ""),
+    (["log", "done", "--json"], {}, ""),
+    (["log", "ghost"], {}, ""),
+    (["log", "ghost", "--grep", "("], {}, ""),
+    (["log", "pulse"], {}, ""),
+    (["log", "looop-done"], {}, ""),
+    (["log", "bad id"], {}, ""),
+    (["log", "done", "w1"], {}, ""),
+    (["log"], {}, ""),
+    (["log", "far"], {}, "record:far"),
+    (["log", "done"], {"LOOOP_DATA_DIR": "", "HOME": ""}, ""),
 ]
 
 
@@ -401,7 +432,8 @@ def drive_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     env = dict(os.environ)
     for sid in ("w1", "far"):
         spawn(data, sid, ["sh", "-c", QUIET], cwd=data, env=env)
-    spawn(data, "done", ["printf", "gone\\n"], cwd=data, env=env)
+    lines = "one\\ntwo \\033[32mgreen\\033[0m\\nthree\\n"
+    spawn(data, "done", ["printf", lines], cwd=data, env=env)
     wait(data, "done", 30, FixedClock())
     for sid in ("w1", "far"):  # its echo is off once it has printed
         _ready(data / "sessions" / sid / "output.log")
@@ -458,3 +490,7 @@ def test_shot_send_and_key_are_served_click_free_only_for_a_live_local_session(
     assert not _fast(["key", "far", "Enter"], env, FixedClock())
     with pytest.raises(SessionError, match="unknown key `Bogus`"):
         _fast(["key", "w1", "Bogus"], env, FixedClock())
+    assert _fast(["log", "done", "-n", "2"], env, FixedClock())  # over: its log is on disk
+    assert capsys.readouterr().out == "two green\nthree\n"
+    assert not _fast(["log", "far"], env, FixedClock())
+    assert not _fast(["log", "done", "-f"], env, FixedClock())
