@@ -15,7 +15,7 @@ from pathlib import Path
 ROUNDS = 25
 TARGET = 1.5
 # `log` filters escape sequences with textsafe's regexes: importing `re` (and the enum it
-# brings) is ~5 ms of a cold start the other hot verbs do not pay; 1.57-1.64 over three loaded
+# brings) is ~5 ms of a cold start the other hot verbs do not pay; 1.57-1.68 over six loaded
 # runs, so 1.8 holds with a margin.
 TARGETS = {"log": 1.8}
 # In round order: claim then unclaim (each does its real write), tell then told (each round's
