@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from marshal import dumps, loads
 from pathlib import Path
@@ -273,3 +274,38 @@ def test_a_tick_ends_light_only_when_the_beat_host_ran_it() -> None:
     )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.stdout.split() == ["True", "False", "True", "False"], p.stderr
+
+
+@pytest.mark.timeout(240)
+def test_a_live_sessions_screen_and_input_answer_as_through_the_plain_entry(
+    tmp_path: Path,
+) -> None:
+    """shot, send and key on a live session end light (their socket closed, their output
+    flushed before the fast exit) and say what the plain entry says."""
+    from looop.sessions import kill, spawn
+
+    data = tmp_path / "data"
+    data.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    env.update(LOOOP_DATA_DIR=str(data), HOME=str(tmp_path))
+    # no echo, input read into /dev/null: a send changes neither the screen nor the log
+    quiet = "stty -echo; echo ready; exec cat >/dev/null"
+    spawn(data, "w1", ["sh", "-c", quiet], cwd=data, env=env)
+    try:
+        log = data / "sessions" / "w1" / "output.log"
+        deadline = time.monotonic() + 30
+        while not (log.exists() and b"ready" in log.read_bytes()):
+            assert time.monotonic() < deadline, "the session never printed"
+            time.sleep(0.02)
+        for args in (
+            ["shot", "w1"],
+            ["shot", "w1", "--json"],
+            ["send", "--json", "w1", "hi"],
+            ["key", "w1", "Tab", "--json"],
+        ):
+            plain = _run("looop.cli.main", args, env)
+            ours = _run("looop.boot", args, env)
+            assert ours == plain, args
+            assert ours[0] == 0 and ours[1].strip(), args
+    finally:
+        kill(data, "w1")

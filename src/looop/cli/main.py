@@ -123,6 +123,12 @@ def _fast_cost(argv: list[str], env: dict[str, str], clock: Clock | None) -> boo
     return True
 
 
+def _fast_drive(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    from looop.cli.drive import serve  # lazy: only shot/send/key/log read a session
+
+    return serve(argv, env)
+
+
 class Served(SystemExit):
     """The verb ran in a child of the beat host; this process only waited for its exit code,
     so it ends as a light verb does (see looop.boot)."""
@@ -176,6 +182,13 @@ _FAST = {
     "told": _fast_told,
     "tell": _fast_tell,
     "cost": _fast_cost,
+    "shot": _fast_drive,
+    "screenshot": _fast_drive,
+    "ss": _fast_drive,
+    "send": _fast_drive,
+    "key": _fast_drive,
+    "log": _fast_drive,
+    "logs": _fast_drive,
     "tick": _fast_tick,
     "worker": _fast_worker,
     "w": _fast_worker,

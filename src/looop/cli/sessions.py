@@ -13,6 +13,7 @@ import click
 
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
+from looop.cli.drive import log_text, remote_record, reply_json, shot_text, typed
 from looop.cli.params import MAX_OFFSET, count
 from looop.cli.render import print_status
 from looop.core.clock import utc_stamp_ms
@@ -59,7 +60,7 @@ def _remote(ctx: Ctx, sid: str, tty: bool = False) -> HostedKube | None:
     here and its exit code is this one's (workers/ssh): this does not return. In a
     Kubernetes Job: its backend, which the verb drives from here (workers/kube). None: a
     worker here."""
-    if not (ctx.paths.data / "hosts" / "workers" / f"{sid}.json").exists():
+    if not remote_record(str(ctx.paths.data), sid):
         return None
     # lazy: only hosts' workers need these
     from looop.workers.remote import host_of, kube_backend
@@ -131,10 +132,7 @@ def shot_cmd(sid: str, fmt: str | None, ansi: bool, as_json: bool, plain: bool, 
         shot = far.screen(_sid(sid, False), fmt, trim)
     else:
         shot = screenshot(ctx.paths.data, _sid(sid, False), fmt, trim)
-    if fmt == "json":
-        click.echo(json.dumps(shot, sort_keys=True))
-    else:
-        click.echo(shot["text"])
+    click.echo(shot_text(shot, fmt))
 
 
 @click.command("log", help="Print a session's output (ANSI stripped unless --raw).")
@@ -175,8 +173,7 @@ def log_cmd(
         else:
             sys.stdout.write(text)
         return
-    text = log_tail(ctx.paths.data, s, tail, raw, grep)
-    sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
+    sys.stdout.write(log_text(log_tail(ctx.paths.data, s, tail, raw, grep)))
 
 
 def _log_far(
@@ -210,8 +207,7 @@ def _log_far(
         else:
             sys.stdout.write(text)
         return
-    text = polled.tail(far, s, tail, raw, grep)
-    sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
+    sys.stdout.write(log_text(polled.tail(far, s, tail, raw, grep)))
 
 
 @click.command(
@@ -227,16 +223,14 @@ def _log_far(
 @click.argument("text", nargs=-1, required=True)
 def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -> None:
     ctx = make_ctx(events_to=None)
-    # Enter is CR, as a terminal sends it (and as steer_session does): raw-mode agent TUIs
-    # submit on it, line-mode programs read a newline (the PTY maps CR to NL)
-    line = " ".join(text) + ("" if no_newline else "\r")
+    line = typed(text, no_newline)
     far = _remote(ctx, _sid(sid, True))
     if far is not None:
         res = far.send(_sid(sid, True), line, False)
     else:
         res = send(ctx.paths.data, _sid(sid, True), line, False)
     if as_json:
-        click.echo(json.dumps(res, sort_keys=True))
+        click.echo(reply_json(res))
 
 
 @click.command(
@@ -253,7 +247,7 @@ def key_cmd(sid: str, keys: tuple[str, ...], as_json: bool) -> None:
     else:
         res = send_keys(ctx.paths.data, _sid(sid, True), list(keys))
     if as_json:
-        click.echo(json.dumps(res, sort_keys=True))
+        click.echo(reply_json(res))
 
 
 @click.command(

@@ -1,28 +1,25 @@
 """Talking to sessions: spawn (readiness handshake), control requests, screenshot, waits.
 
-Every socket request has a connect retry that gives up early when the session is over, and a
-read timeout, so a wedged supervisor can never hang a caller. Read-only views (screenshot,
-log, expect, wait) work from disk when the supervisor is gone; the log readers are in
-logs.py. Waits poll at <= 100 ms with a deadline from the caller's clock; `wait` also wakes
-on a pidfd of the supervisor.
+The requests themselves are ops.py's (a connect retry that gives up early when the session
+is over, and a read timeout, so a wedged supervisor can never hang a caller). Read-only
+views (screenshot, log, expect, wait) work from disk when the supervisor is gone; the log
+readers are in logs.py. Waits poll at <= 100 ms with a deadline from the caller's clock;
+`wait` also wakes on a pidfd of the supervisor.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import os
 import select
-import socket
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from looop.core.clock import Clock
+from looop.sessions import ops
 from looop.sessions import protocol as proto
-from looop.sessions.keys import encode_keys
 
 # The disk readers live in logs.py; their names stay importable from here.
 from looop.sessions.logs import MAX_TAIL_LINE as MAX_TAIL_LINE
@@ -37,121 +34,35 @@ from looop.sessions.spawner import READY_TIMEOUT_S as READY_TIMEOUT_S
 from looop.sessions.spawner import spawn as spawn
 from looop.sessions.state import (
     LOG,
-    Session,
     SessionError,
     get_session,
-    socket_path,
     wait_code,
 )
 
-CONNECT_TRIES = 25  # x CONNECT_PAUSE_S: ~1 s for a supervisor that is still binding
-CONNECT_PAUSE_S = 0.04
-OP_TIMEOUT_S = {"kill": 20.0, "restart": 20.0, "screenshot": 15.0}
-DEFAULT_OP_TIMEOUT_S = 10.0
 REPLAY_READ_MAX = 16 * 1024 * 1024  # dead screenshot: log tail scanned for modes (see screen)
 EXPECT_WINDOW = 1024 * 1024  # expect keeps at most this much text to run the regex over
 POLL_S = 0.05
 
-INPUT_OPS = frozenset({"send", "resize", "detach"})
 
-
-def _finished(sid: str, op: str) -> SessionError:
-    if op in INPUT_OPS:
-        return SessionError(f"session {sid} has already finished — it no longer accepts input")
-    return SessionError(f"session {sid} has already finished")
-
-
-def _gone(sid: str) -> SessionError:
-    return SessionError(f"session {sid} is not running (its supervisor is gone)")
-
-
-def _over_error(s: Session, op: str) -> SessionError:
-    return _finished(s.id, op) if s.finished else _gone(s.id)
-
-
-# -- spawn --------------------------------------------------------------------------------
-
-
-# spawn lives in spawner.py (a start needs none of the ops' imports); its names stay here
-
-# -- requests -----------------------------------------------------------------------------
-
-
-def _connect(root: Path, sid: str, op: str) -> socket.socket:
-    """Connect, retrying briefly; stops at once when the session is over (never trusts the
-    socket of a session whose lock is free)."""
-    path = str(socket_path(root, sid))
-    for _ in range(CONNECT_TRIES):
-        s = get_session(root, sid)
-        if not s.alive:
-            raise _over_error(s, op)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(2.0)
-        try:
-            sock.connect(path)
-            return sock
-        except (FileNotFoundError, ConnectionRefusedError, TimeoutError):
-            sock.close()
-        time.sleep(CONNECT_PAUSE_S)
-    raise SessionError(f"session {sid} is not answering on its control socket; try again")
+# -- requests (ops.py: plain strings, so the click-free verbs share them) --------------------
 
 
 def request(root: Path, sid: str, op: str, *, timeout_s: float | None = None, **fields: Any) -> Any:
     """One control request; returns the reply's `data` or raises SessionError."""
-    line = proto.request_line(op, **fields)
-    if len(line) > proto.MAX_LINE:
-        raise SessionError(f"request too large for session {sid} (max {proto.MAX_LINE} bytes)")
-    wait = timeout_s if timeout_s is not None else OP_TIMEOUT_S.get(op, DEFAULT_OP_TIMEOUT_S)
-    sock = _connect(root, sid, op)
-    buf = b""
-    try:
-        with sock:
-            sock.settimeout(wait)
-            sock.sendall(line)
-            while b"\n" not in buf:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
-                if len(buf) > proto.MAX_REPLY:
-                    raise SessionError(f"session {sid} sent an oversized reply to `{op}`")
-    except TimeoutError as e:
-        raise SessionError(
-            f"session {sid} did not answer `{op}` within {wait:g}s (its supervisor may be stuck)"
-        ) from e
-    except OSError:
-        buf = b""
-    if b"\n" not in buf:
-        s = get_session(root, sid)
-        if not s.alive:
-            raise _over_error(s, op)
-        raise SessionError(f"session {sid} closed the connection during `{op}`; try again")
-    try:
-        reply = json.loads(buf.split(b"\n", 1)[0])
-    except ValueError as e:
-        raise SessionError(f"session {sid} sent an unreadable reply to `{op}`") from e
-    if not isinstance(reply, dict):
-        raise SessionError(f"session {sid} sent an unreadable reply to `{op}`")
-    if not reply.get("ok"):
-        raise SessionError(str(reply.get("error") or f"session {sid} refused `{op}`"))
-    return reply.get("data")
-
-
-def _dict(data: Any) -> dict[str, Any]:
-    return data if isinstance(data, dict) else {}
+    return ops.request(str(root), sid, op, timeout_s=timeout_s, **fields)
 
 
 def send(root: Path, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
     """Type into the session; `offset` is the log size before the input (for expect since)."""
-    if isinstance(text, bytes):
-        fields: dict[str, Any] = {"data_b64": base64.b64encode(text).decode()}
-    else:
-        fields = {"text": text}
-    return _dict(request(root, sid, "send", newline=newline, **fields))
+    return ops.send(str(root), sid, text, newline)
 
 
 def send_keys(root: Path, sid: str, names: Sequence[str]) -> dict[str, Any]:
-    return send(root, sid, encode_keys(names), newline=False)
+    return ops.send_keys(str(root), sid, names)
+
+
+def _dict(data: Any) -> dict[str, Any]:
+    return data if isinstance(data, dict) else {}
 
 
 def kill(root: Path, sid: str) -> dict[str, Any]:
@@ -199,19 +110,15 @@ def live_status(root: Path, sid: str) -> dict[str, Any]:
 def screenshot(root: Path, sid: str, fmt: str = "plain", trim: bool = True) -> dict[str, Any]:
     """The visible screen: live from the supervisor, else replayed from the log tail at the
     last recorded size."""
-    # lazy: the emulator (pyte, wcwidth) loads only for a screenshot, never for a spawn
-    from looop.sessions.screen import FORMATS, render, replay
-
-    if fmt not in FORMATS:
+    if fmt not in proto.SHOT_FORMATS:
         raise SessionError(f"unknown screenshot format `{fmt}`: use plain, ansi or json")
+    shot = ops.live_screenshot(str(root), sid, fmt, trim)
+    if shot is not None:
+        return shot
+    # lazy: the emulator (pyte, wcwidth) loads only to replay a log, never for a live screen
+    from looop.sessions.screen import render, replay
+
     s = get_session(root, sid)
-    if s.alive:
-        try:
-            return _dict(request(root, sid, "screenshot", format=fmt, trim=trim))
-        except SessionError:
-            s = get_session(root, sid)
-            if s.alive:
-                raise
     shot = render(replay(tail_bytes(s.dir / LOG, REPLAY_READ_MAX), s.cols, s.rows), fmt, trim)
     shot["screen_seq"] = None
     return shot

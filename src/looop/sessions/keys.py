@@ -5,9 +5,11 @@ Cursor and function keys use the normal-mode (non-DECCKM) forms, as a plain xter
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from looop.sessions.wire import SessionError
 
-from looop.sessions.state import SessionError
+TYPE_CHECKING = False  # `looop key` types through here on its click-free path: no typing
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 # Canonical spelling first in each group; every alias maps to the same bytes.
 _GROUPS: tuple[tuple[tuple[str, ...], bytes], ...] = (

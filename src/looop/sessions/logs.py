@@ -2,6 +2,7 @@
 
 Everything here works without the supervisor (a finished or dead session reads the same),
 and every read is bounded: one chunk at a time, a line looked back for at most MAX_TAIL_LINE.
+The session is read light (wire.py, plain strings): `looop log` serves it without click.
 """
 
 from __future__ import annotations
@@ -9,19 +10,24 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable
-from pathlib import Path
 
-from looop.core.clock import Clock
-from looop.sessions.state import LOG, SessionError, get_session, wait_code
 from looop.sessions.textsafe import decode, safe_text, strip_ansi
+from looop.sessions.wire import LOG, SessionError, get_light
+
+TYPE_CHECKING = False  # `looop log` reads through here on its click-free path: no typing
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from looop.core.clock import Clock
+    from looop.core.store import AnyPath
 
 READ_CHUNK = 4 * 1024 * 1024  # one incremental log read
 MAX_TAIL_LINE = 1024 * 1024  # log_tail: longest line it looks back for
 LOG_POLL_S = 0.1
 
 
-def tail_bytes(path: Path, limit: int) -> bytes:
+def tail_bytes(path: AnyPath, limit: int) -> bytes:
     try:
         with open(path, "rb") as f:
             size = f.seek(0, os.SEEK_END)
@@ -31,11 +37,11 @@ def tail_bytes(path: Path, limit: int) -> bytes:
         return b""
 
 
-def read_at(sdir: Path, offset: int, raw: bool, final: bool) -> tuple[str, int]:
+def read_at(sdir: AnyPath, offset: int, raw: bool, final: bool) -> tuple[str, int]:
     """Text from `offset` (one chunk) and the next offset. `final`: the log will not grow, so
     an unfinished tail is decoded lossily instead of held back."""
     try:
-        with open(sdir / LOG, "rb") as f:
+        with open(os.path.join(sdir, LOG), "rb") as f:
             f.seek(offset)
             data = f.read(READ_CHUNK)
     except FileNotFoundError:
@@ -49,12 +55,12 @@ def read_at(sdir: Path, offset: int, raw: bool, final: bool) -> tuple[str, int]:
     return text, offset + used
 
 
-def read_log(root: Path, sid: str, since: int = 0, raw: bool = False) -> tuple[str, int]:
+def read_log(root: AnyPath, sid: str, since: int = 0, raw: bool = False) -> tuple[str, int]:
     """Safe-prefix text from byte offset `since` (one chunk of at most 4 MiB), next offset."""
     if since < 0:
         raise SessionError(f"invalid offset {since}: use a byte offset >= 0")
-    s = get_session(root, sid)
-    return read_at(s.dir, since, raw, final=not s.alive)
+    s = get_light(str(root), sid)
+    return read_at(s["dir"], since, raw, final=not s["alive"])
 
 
 def _text_lines(data: bytes, raw: bool) -> list[str]:
@@ -66,14 +72,14 @@ def _text_lines(data: bytes, raw: bool) -> list[str]:
 
 
 def log_tail(
-    root: Path, sid: str, lines: int | None, raw: bool = False, grep: str | None = None
+    root: AnyPath, sid: str, lines: int | None, raw: bool = False, grep: str | None = None
 ) -> str:
     """The last `lines` lines (all when None), optionally only those matching `grep`; reads
     backwards from the end so a long transcript costs only its tail. A single line longer
     than MAX_TAIL_LINE bytes is cut to its end."""
-    s = get_session(root, sid)
+    s = get_light(str(root), sid)
     pat = compile_pattern(grep) if grep else None
-    path = s.dir / LOG
+    path = os.path.join(s["dir"], LOG)
     if lines is None:
         out = _text_lines(tail_bytes(path, 1 << 62), raw)
         return "\n".join(ln for ln in out if pat is None or pat.search(ln))
@@ -126,6 +132,9 @@ def follow(
     root: Path, sid: str, since: int, raw: bool, out: Callable[[str], None], clock: Clock
 ) -> int:
     """`log -f`: print new text until the session is over; returns its wait code."""
+    # lazy: only a follow waits for the end (a Session's wait code); `log` itself stays light
+    from looop.sessions.state import get_session, wait_code
+
     offset = max(0, since)
     idle_after_end = 0
     while True:

@@ -37,6 +37,7 @@ EXIT_BODY = struct.Struct(">Bi")
 SIZE_BODY = struct.Struct(">HH")
 
 OPS = ("status", "screenshot", "send", "resize", "restart", "kill", "attach", "detach")
+SHOT_FORMATS = ("plain", "ansi", "json")  # a `screenshot` request's `format`
 
 
 def frame(tag: int, payload: bytes = b"") -> bytes:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import pyte
 from pyte.screens import Char
 
+from looop.sessions.protocol import SHOT_FORMATS
+
 if TYPE_CHECKING:
     from looop.sessions.screen import SessionScreen
 
@@ -138,7 +140,7 @@ def _cells(screen: pyte.Screen) -> list[dict[str, Any]]:
     return cells
 
 
-FORMATS = ("plain", "ansi", "json")
+FORMATS = SHOT_FORMATS
 
 
 def render(screen: SessionScreen, fmt: str = "plain", trim: bool = True) -> dict[str, Any]:

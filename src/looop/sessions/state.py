@@ -21,7 +21,14 @@ from looop.sessions.states import LIVE, TERMINAL, SessionState
 # The supervisor's own needs live in wire.py (no pathlib, no re); their names stay here too.
 from looop.sessions.wire import SOCKET_DIR as SOCKET_DIR
 from looop.sessions.wire import SessionError as SessionError
-from looop.sessions.wire import check_id, lock_held, read_meta, read_status
+from looop.sessions.wire import (
+    check_id,
+    lock_held,
+    no_session,
+    read_meta,
+    read_status,
+    unreadable,
+)
 from looop.sessions.wire import ensure_private_dir as ensure_private_dir
 from looop.sessions.wire import ensure_socket_file as ensure_socket_file
 from looop.sessions.wire import fnv1a_64 as fnv1a_64
@@ -257,9 +264,9 @@ def get_session(root: Path, sid: str) -> Session:
     try:
         s = load_session(sdir)
     except CorruptState as e:
-        raise SessionError(f"session `{sid}` has unreadable state: {e}") from e
+        raise unreadable(sid, e) from e
     if s is None:
-        raise SessionError(f"no session matching `{sid}`")
+        raise no_session(sid)
     return s
 
 

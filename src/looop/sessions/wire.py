@@ -27,6 +27,7 @@ LIVE_NAMES = frozenset({"starting", "running"})
 
 META = "meta.json"
 STATUS = "status.json"
+LOG = "output.log"
 LOCK = "lock"
 NOTE = "note"
 
@@ -128,6 +129,14 @@ def lock_held(sdir: AnyPath) -> bool:
     return False
 
 
+def no_session(sid: str) -> SessionError:
+    return SessionError(f"no session matching `{sid}`")
+
+
+def unreadable(sid: str, e: CorruptState) -> SessionError:
+    return SessionError(f"session `{sid}` has unreadable state: {e}")
+
+
 def live(data: str, sid: str) -> bool | None:
     """Whether session `sid` runs now, as get_session(data, sid).alive says it; None where
     get_session raises SessionError (a bad id, no such session, unreadable meta.json).
@@ -186,6 +195,19 @@ def load_light(sdir: str) -> dict[str, Any] | None:
         "last_change": str(status.get("last_change", started)),
         "dir": sdir,
     }
+
+
+def get_light(data: str, sid: str) -> dict[str, Any]:
+    """load_light of session `sid`, raising SessionError where state.get_session does (a bad
+    id, no such session, unreadable state)."""
+    sdir = os.path.join(data, "sessions", check_id(sid))
+    try:
+        s = load_light(sdir)
+    except CorruptState as e:
+        raise unreadable(sid, e) from e
+    if s is None:
+        raise no_session(sid)
+    return s
 
 
 def list_light(data: str) -> list[dict[str, Any]]:

@@ -4,9 +4,11 @@ whichever path serves it. This is the test that keeps the two honest."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -217,7 +219,11 @@ def _run(
     _reset(world)
     if broken:
         how, rel = broken.split(":", 1)
-        if how == "file":
+        if how == "record":  # the home started worker `rel` on a host
+            write_json(
+                world / "hosts" / "workers" / f"{rel}.json", {"v": 1, "id": rel, "host": "h"}
+            )
+        elif how == "file":
             _file_at(world, rel)
         elif how == "dir":
             _dir_at(world, rel)
@@ -312,3 +318,179 @@ def test_status_and_ls_are_served_click_free(
     (world / "config.json").write_text('{"bogus_key": 1}')
     assert not _fast(["ls"], env, FixedClock())
     assert _fast(["status"], env, FixedClock())
+
+
+# shot, send and key against a second data dir: `w1` is live and shows colours, typing into it
+# changes nothing either face could see (no echo, its input read into /dev/null), so each
+# case runs twice on the same screen and log; `done` is over (its screen replays its log);
+# `far` runs here too, but a record says the home started it on a host. `log` reads the log
+# from disk, live or over.
+QUIET = (
+    "stty -echo; printf '\\033[31mred\\033[0m plain\\n\\033[1mbold\\033[0m ready'; "
+    "exec cat >/dev/null"
+)
+DRIVE: list[tuple[list[str], dict[str, str], str]] = [
+    (["shot", "w1"], {}, ""),
+    (["shot", "w1", "--ansi"], {}, ""),
+    (["shot", "w1", "--json"], {}, ""),
+    (["shot", "w1", "--plain"], {}, ""),
+    (["shot", "--format", "json", "w1"], {}, ""),
+    (["shot", "w1", "--format=ansi", "--json"], {}, ""),
+    (["shot", "w1", "--no-trim"], {}, ""),
+    (["shot", "w1", "--no-trim", "--trim"], {}, ""),
+    (["shot", "w1", "--no-trim", "--trim", "--ansi", "--no-trim"], {}, ""),
+    (["shot", "--json", "--", "w1"], {}, ""),  # as the home forwards it to a host
+    (["ss", "w1"], {}, ""),
+    (["screenshot", "w1", "--json"], {}, ""),
+    (["shot", "done"], {}, ""),
+    (["shot", "done", "--json"], {}, ""),
+    (["shot", "ghost"], {}, ""),
+    (["shot", "pulse"], {}, ""),
+    (["shot", "looop-w1"], {}, ""),
+    (["shot", " w1"], {}, ""),
+    (["shot", "bad id"], {}, ""),
+    (["shot", "../w1"], {}, ""),
+    (["shot", "w1", "--format", "bogus"], {}, ""),
+    (["shot", "w1", "--format"], {}, ""),
+    (["shot", "w1", "w2"], {}, ""),
+    (["shot"], {}, ""),
+    (["shot", "w1", "--help"], {}, ""),
+    (["shot", "far"], {}, "record:far"),
+    (["shot", "w1"], {"LOOOP_DATA_DIR": "", "HOME": ""}, ""),
+    (["send", "w1", "hello", "world"], {}, ""),
+    (["send", "w1", "-n", "typed"], {}, ""),
+    (["send", "--json", "w1", "hi"], {}, ""),
+    (["send", "w1", "--no-enter", "x", "--json"], {}, ""),
+    (["send", "-n", "--json", "--", "w1", "-x", "--json"], {}, ""),
+    (["send", "w1", "-x"], {}, ""),
+    (["send", "w1", f"{ESC}[31mé"], {}, ""),
+    (["send", "w1"], {}, ""),
+    (["send", "done", "hi"], {}, ""),
+    (["send", "ghost", "hi"], {}, ""),
+    (["send", "pulse", "hi"], {}, ""),
+    (["send", "looop-w1", "hi", "--json"], {}, ""),
+    (["send", "", "hi"], {}, ""),
+    (["send", "far", "hi"], {}, "record:far"),
+    (["send", "w1", "hi"], {"LOOOP_DATA_DIR": "", "HOME": ""}, ""),
+    (["key", "w1", "Tab"], {}, ""),
+    (["key", "w1", "Up", "C-a", "Enter", "--json"], {}, ""),
+    (["key", "--json", "--", "w1", "Enter"], {}, ""),
+    (["key", "w1", "Bogus"], {}, ""),
+    (["key", "w1", "Tab", "Bogus"], {}, ""),
+    (["key", "w1"], {}, ""),
+    (["key", "w1", "-x"], {}, ""),
+    (["key", "done", "Enter"], {}, ""),
+    (["key", "done", "Bogus"], {}, ""),
+    (["key", "ghost", "Enter"], {}, ""),
+    (["key", "pulse", "Enter"], {}, ""),
+    (["key", "far", "Enter"], {}, "record:far"),
+    (["log", "w1"], {}, ""),
+    (["log", "w1", "--raw"], {}, ""),
+    (["log", "done"], {}, ""),
+    (["logs", "done", "-n", "2"], {}, ""),
+    (["log", "done", "--tail=1", "--raw"], {}, ""),
+    (["log", "done", "-n", "5", "--tail", "1"], {}, ""),
+    (["log", "done", "-n", "0"], {}, ""),
+    (["log", "done", "-n", "999999999"], {}, ""),
+    (["log", "done", "-n", "1000000001"], {}, ""),
+    (["log", "done", "-n", "-1"], {}, ""),
+    (["log", "done", "-n", "²"], {}, ""),
+    (["log", "done", "-n"], {}, ""),
+    (["log", "done", "--grep", "t"], {}, ""),
+    (["log", "--grep=^t", "--", "done"], {}, ""),
+    (["log", "done", "--grep", "green", "-n", "1", "--raw"], {}, ""),
+    (["log", "done", "--grep", "("], {}, ""),
+    (["log", "done", "--grep", "-x"], {}, ""),
+    (["log", "done", "--grep", ""], {}, ""),
+    (["log", "done", "-f"], {}, ""),
+    (["log", "done", "--since", "4"], {}, ""),
+    (["log", "done", "--json"], {}, ""),
+    (["log", "ghost"], {}, ""),
+    (["log", "ghost", "--grep", "("], {}, ""),
+    (["log", "pulse"], {}, ""),
+    (["log", "looop-done"], {}, ""),
+    (["log", "bad id"], {}, ""),
+    (["log", "done", "w1"], {}, ""),
+    (["log"], {}, ""),
+    (["log", "far"], {}, "record:far"),
+    (["log", "done"], {"LOOOP_DATA_DIR": "", "HOME": ""}, ""),
+]
+
+
+def _ready(log: Path, timeout: float = 30.0) -> None:
+    """Wait (polling, with a deadline) until the session's log shows it has printed."""
+    deadline = time.monotonic() + timeout
+    while not (log.exists() and b"ready" in log.read_bytes()):
+        assert time.monotonic() < deadline, f"timed out waiting for {log}"
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def drive_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    data = tmp_path_factory.mktemp("drive") / "data"
+    data.mkdir()
+    env = dict(os.environ)
+    for sid in ("w1", "far"):
+        spawn(data, sid, ["sh", "-c", QUIET], cwd=data, env=env)
+    lines = "one\\ntwo \\033[32mgreen\\033[0m\\nthree\\n"
+    spawn(data, "done", ["printf", lines], cwd=data, env=env)
+    wait(data, "done", 30, FixedClock())
+    for sid in ("w1", "far"):  # its echo is off once it has printed
+        _ready(data / "sessions" / sid / "output.log")
+    try:
+        yield data
+    finally:
+        kill(data, "w1")
+        kill(data, "far")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("argv", "extra", "broken"), DRIVE, ids=[f"{c[0]!r} {c[2]}".strip() for c in DRIVE]
+)
+def test_shot_send_and_key_faces_agree(
+    drive_world: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    extra: dict[str, str],
+    broken: str,
+) -> None:
+    fast = _run(drive_world, tmp_path, capsys, monkeypatch, argv, extra, True, broken)
+    slow = _run(drive_world, tmp_path, capsys, monkeypatch, argv, extra, False, broken)
+    assert "Traceback" not in fast[2]
+    assert fast == slow
+
+
+def test_shot_send_and_key_are_served_click_free_only_for_a_live_local_session(
+    drive_world: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not a table the fast path always declines: a live session here is served (its
+    screen, its reply); a dead one, a remote worker and a bad key name are not its."""
+    from looop.cli.main import _fast
+
+    _reset(drive_world)
+    env = {k: v for k, v in clean_env(tmp_path, drive_world).items() if v}
+    assert _fast(["shot", "w1"], env, FixedClock())
+    assert capsys.readouterr().out == "red plain\nbold ready\n"
+    assert _fast(["shot", "w1", "--json"], env, FixedClock())
+    shot = json.loads(capsys.readouterr().out)
+    assert (shot["format"], shot["cols"], shot["rows"]) == ("json", 80, 24)
+    assert {"char": "r", "col": 0, "row": 0, "fg": "idx1"}.items() <= shot["cells"][0].items()
+    assert _fast(["key", "w1", "Tab", "--json"], env, FixedClock())
+    assert json.loads(capsys.readouterr().out)["sent"] == 1
+    assert _fast(["send", "--json", "w1", "héllo"], env, FixedClock())
+    assert json.loads(capsys.readouterr().out)["sent"] == len("héllo\r".encode())
+    assert not _fast(["shot", "done"], env, FixedClock())
+    assert not _fast(["send", "pulse", "hi"], env, FixedClock())
+    (drive_world / "hosts" / "workers").mkdir(parents=True)
+    (drive_world / "hosts" / "workers" / "far.json").write_text('{"v": 1, "host": "h"}')
+    assert not _fast(["shot", "far"], env, FixedClock())
+    assert not _fast(["key", "far", "Enter"], env, FixedClock())
+    with pytest.raises(SessionError, match="unknown key `Bogus`"):
+        _fast(["key", "w1", "Bogus"], env, FixedClock())
+    assert _fast(["log", "done", "-n", "2"], env, FixedClock())  # over: its log is on disk
+    assert capsys.readouterr().out == "two green\nthree\n"
+    assert not _fast(["log", "far"], env, FixedClock())
+    assert not _fast(["log", "done", "-f"], env, FixedClock())
