@@ -3,9 +3,10 @@ cli/sessions.py and the click-free fast path in cli/main.py), and the fast face 
 
 The fast face serves shot, send and key only for a live session of this data dir asked for
 in a plain spelling: its supervisor renders the screen and takes the input, so neither click
-nor the emulator (pyte) is needed. `log` reads the log from disk, live or not. A dead
-session's screen (its log replayed through pyte), a remote worker, an id or a flag it does
-not take plainly, all go to click, which words every error."""
+nor the emulator (pyte) is needed. `log` reads the log from disk, live or not. A worker on
+an SSH host gets the same argv run there (workers/ssh/link.py), as click's face would. A
+dead session's screen (its log replayed through pyte), a Kubernetes worker, an id or a flag
+it does not take plainly, all go to click, which words every error."""
 
 from __future__ import annotations
 
@@ -172,8 +173,28 @@ def log_text(text: str) -> str:
 
 
 def _live_here(data: str, sid: str) -> bool:
-    """A session of this data dir that runs now (no remote worker's record names it)."""
-    return not remote_record(data, sid) and live(data, sid) is True
+    """A session of this data dir that runs now."""
+    return live(data, sid) is True
+
+
+def _far(argv: list[str], env: Mapping[str, str], data: str, sid: str) -> bool:
+    """A worker on an SSH host: the very verb runs there (its fast face too), its output
+    streams here and its exit code is this one's — this does not return. False (click's
+    turn): a Kubernetes worker, whose backend click's face drives from here."""
+    # lazy: only a worker on another host needs the link (subprocess, the host registry)
+    from pathlib import Path
+
+    from looop.workers.ssh import hosts as reg
+    from looop.workers.ssh.link import Link, link_at
+
+    name = reg.host_of(Path(data), sid)
+    if name is None:
+        return False
+    h = reg.lookup(Path(data), name)
+    if not isinstance(h, reg.Host):
+        return False
+    lk = link_at(Path(data), h)
+    raise SystemExit(Link(Path(data), h, dict(env), lk.bin).passthrough(argv))
 
 
 def _data(env: Mapping[str, str]) -> str:
@@ -188,7 +209,7 @@ def _log(argv: list[str], env: Mapping[str, str]) -> bool:
         return False
     data = _data(env)
     if remote_record(data, got[0]):
-        return False
+        return _far(argv, env, data, got[0])
     from looop.sessions.logs import log_tail  # lazy: only log reads it (re: its filter)
 
     sys.stdout.write(log_text(log_tail(data, *got)))
@@ -200,6 +221,8 @@ def _send(argv: list[str], env: Mapping[str, str]) -> bool:
     if sent is None:
         return False
     data = _data(env)
+    if remote_record(data, sent[0]):
+        return _far(argv, env, data, sent[0])
     if not _live_here(data, sent[0]):
         return False
     from looop.sessions import ops  # lazy: `log` talks to no supervisor (_socket, struct)
@@ -215,6 +238,8 @@ def _key(argv: list[str], env: Mapping[str, str]) -> bool:
     if keys is None:
         return False
     data = _data(env)
+    if remote_record(data, keys[0]):
+        return _far(argv, env, data, keys[0])
     if not _live_here(data, keys[0]):
         return False
     from looop.sessions import ops  # lazy: `log` talks to no supervisor (_socket, struct)
@@ -230,6 +255,8 @@ def _shot(argv: list[str], env: Mapping[str, str]) -> bool:
     if shot is None:
         return False
     data = _data(env)
+    if remote_record(data, shot[0]):
+        return _far(argv, env, data, shot[0])
     if not _live_here(data, shot[0]):
         return False
     from looop.sessions import ops  # lazy: `log` talks to no supervisor (_socket, struct)

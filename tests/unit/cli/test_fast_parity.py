@@ -19,6 +19,8 @@ from looop.core.store import write_json
 from looop.sessions import kill, spawn, wait
 from looop.sessions.state import SessionError, get_session
 from looop.sessions.wire import live
+from looop.workers.ssh import hosts as reg
+from looop.workers.ssh.hosts import HostError
 from tests.helpers import clean_env, run_cli
 
 ESC = "\x1b"
@@ -484,10 +486,17 @@ def test_shot_send_and_key_are_served_click_free_only_for_a_live_local_session(
     assert json.loads(capsys.readouterr().out)["sent"] == len("héllo\r".encode())
     assert not _fast(["shot", "done"], env, FixedClock())
     assert not _fast(["send", "pulse", "hi"], env, FixedClock())
-    (drive_world / "hosts" / "workers").mkdir(parents=True)
-    (drive_world / "hosts" / "workers" / "far.json").write_text('{"v": 1, "host": "h"}')
+    # a worker in a Kubernetes Job is click's (its backend is driven from here); one on an
+    # SSH host is forwarded there — here the host is not registered, said as click says it
+    reg.save(drive_world, reg.kube_host(drive_world, "k", "k8s://c/ns", image="img:1", cap=0))
+    (drive_world / "hosts" / "workers").mkdir(parents=True, exist_ok=True)
+    (drive_world / "hosts" / "workers" / "far.json").write_text('{"v": 1, "host": "k"}')
     assert not _fast(["shot", "far"], env, FixedClock())
     assert not _fast(["key", "far", "Enter"], env, FixedClock())
+    (drive_world / "hosts" / "workers" / "far.json").write_text('{"v": 1, "host": "h"}')
+    with pytest.raises(HostError, match=r"^no host h "):
+        _fast(["send", "far", "hi"], env, FixedClock())
+    (drive_world / "hosts" / "workers" / "far.json").write_text('{"v": 1, "host": "k"}')
     with pytest.raises(SessionError, match="unknown key `Bogus`"):
         _fast(["key", "w1", "Bogus"], env, FixedClock())
     assert _fast(["log", "done", "-n", "2"], env, FixedClock())  # over: its log is on disk
