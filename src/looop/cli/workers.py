@@ -95,6 +95,15 @@ def worker_diff(worker_id: str, stat: bool) -> None:
 
     ctx = make_ctx(events_to=None)
     wid = normalise_target(worker_id)
+    if (ctx.paths.data / "hosts" / "workers" / f"{wid}.json").exists():
+        # lazy: only a worker on a host: its checkout is there, so is the diff
+        from looop.workers.remote import host_of
+        from looop.workers.ssh.hosts import KubeHost
+        from looop.workers.ssh.remote import forward
+
+        h = host_of(ctx.paths.data, wid)
+        if h is not None and not isinstance(h, KubeHost):
+            raise SystemExit(forward(ctx, wid, ["worker", "diff", wid, *(["--stat"] * stat)]))
     for argv, env in worktree.diff_runs(ctx, wid, ("--stat",) if stat else ()):
         sys.stdout.flush()
         try:
