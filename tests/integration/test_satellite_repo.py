@@ -155,3 +155,29 @@ def test_a_verify_waits_while_its_worker_lives(env: dict[str, str]) -> None:
     _satellite(env, "kill", {"id": "v1"})
     got = _satellite(env, "verify", {**runs, "wait": 20})["verify"]
     assert isinstance(got, dict) and got["v1"]["state"] == "done" and got["v1"]["pass"] is True
+
+
+@pytest.mark.timeout(120)
+def test_a_start_whose_asker_went_away_during_the_clone_starts_nothing(
+    env: dict[str, str], url: str
+) -> None:
+    """The home gave up (its ssh ended: our stdout's reader is gone) while the host cloned:
+    the home has taken its record back, so the host takes the clone back and starts no one."""
+    req = {"v": 1, "id": "g1", "line": "cat", "prompt": "", "env": {}, "repo": url}
+    proc = subprocess.Popen(
+        [str(LOOOP), "satellite", KEY, "spawn"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdout.close()  # gone before the host could answer
+    proc.stdin.write(json.dumps(req).encode())
+    proc.stdin.close()
+    proc.wait(60)
+    sat = Path(env["HOME"]) / ".local/share/looop/satellite" / KEY
+    assert not (sat / "worktrees" / "g1").exists()
+    assert not (sat / "worktrees" / "g1.json").exists()
+    status = sat / "sessions" / "g1"
+    assert not status.exists(), list(status.iterdir()) if status.exists() else None
