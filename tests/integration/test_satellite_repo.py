@@ -97,12 +97,14 @@ def url(tmp_path: Path) -> Iterator[str]:
 @pytest.mark.timeout(120)
 def test_a_path_repo_gets_a_worktree_and_its_note(env: dict[str, str], tmp_path: Path) -> None:
     repo = _repo(tmp_path / "app")
-    got = _spawn(env, "p1", "sh -c 'pwd; git branch --show-current'", repo=str(repo), branch="b1")
+    line = "sh -c 'pwd; git branch --show-current; echo \"R=$LOOOP_REPORTS_DIR\"'"
+    got = _spawn(env, "p1", line, repo=str(repo), branch="b1")
     tree = got["tree"]
     assert isinstance(tree, dict) and tree["branch"] == "b1" and tree["repo"] == str(repo)
     text = _log(env, "p1")
     assert tree["path"] in text and "b1" in text, text
     sat = Path(env["HOME"]) / ".local/share/looop/satellite" / KEY
+    assert f"R={sat / 'reports'}" in text and (sat / "reports").is_dir()  # the note's reports
     brief = (sat / "prompts" / "p1.md").read_text()
     assert brief.startswith("# C\n- a rule\n- **Your worktree**") and brief.endswith("TASK\n")
     # a second start of the id while its branch's checkout holds work: one line, nothing made

@@ -148,6 +148,11 @@ def _resolve_repo(repo: str, env: Mapping[str, str]) -> str:
         raise WorktreeError(f"repo {repo}: HOME is not set, so ~ means nothing — give a path")
     repo = got
     if not os.path.isabs(repo):
+        if "://" in repo or "@" in repo.split("/", 1)[0]:
+            raise WorktreeError(
+                f"repo {repo}: a URL is cloned on a host (--host NAME, docs/HOSTS.md); here "
+                "give the absolute path of a repository"
+            )
         raise WorktreeError(f"repo {repo}: give an absolute path (or ~/…)")
     return os.path.normpath(repo)
 

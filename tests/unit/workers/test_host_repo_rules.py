@@ -8,7 +8,7 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
-from looop.workers import repospec
+from looop.workers import repospec, worktree
 from looop.workers.ssh import dispatch, place
 from looop.workers.ssh import hosts as reg
 from looop.workers.ssh.hosts import HostError
@@ -91,3 +91,11 @@ def test_a_path_repo_stays_home_and_a_url_goes_to_a_host(ctx: Ctx) -> None:
         reg.write_record(data, f"busy{i}", "s1", over=False)
     with pytest.raises(HostError, match="only a host clones a repo URL"):
         place.choose(data, 0, 8, home=False)
+
+
+def test_a_url_at_home_says_where_urls_go(ctx: Ctx) -> None:
+    for url in ("https://x/app.git", "git@x:app.git"):
+        with pytest.raises(LooopError, match="a URL is cloned on a host \\(--host NAME"):
+            worktree.plan(ctx, "w1", url, None)
+    with pytest.raises(LooopError, match="give an absolute path"):
+        worktree.plan(ctx, "w1", "app", None)

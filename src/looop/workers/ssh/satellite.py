@@ -252,6 +252,8 @@ def _start(
     env["LOOOP_REAL_BIN"] = real
     env["LOOOP_RELAY_SOCK"] = str(root / RELAY)
     env["LOOOP_WORKSPACE"] = str(work)
+    env["LOOOP_REPORTS_DIR"] = str(ctx.paths.reports)  # the contract's deliverables, here
+    ctx.paths.reports.mkdir(parents=True, exist_ok=True)
     real_line = substitute_prompt_file(line, prompt_path)
     argv = worker_argv(real_line, env["PATH"])
     size = req.get("size") or [120, 40]
