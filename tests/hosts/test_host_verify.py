@@ -90,6 +90,7 @@ def test_verify_runs_on_the_host_in_the_checkout_and_its_result_comes_home(home:
     snap = json.loads((d / "snapshots" / "sys-sessions.json").read_text())
     text = json.dumps(snap)
     assert '"verify": "pass"' in text and '"verify": "fail"' in text, text[:2000]
+    assert '"branch": "looop/vp1"' in text, text[:2000]  # its checkout's branch, from home
 
 
 @pytest.mark.timeout(300)
