@@ -28,7 +28,11 @@ def worker_group() -> None:
 @click.argument("prompt", required=False)
 @click.option("--runner", default=None, help="A runner from the config (default: its default).")
 @click.option("--command", default=None, help="Replace the launch command for this worker.")
-@click.option("--verify", default=None, help="A read-only check run once after it exits.")
+@click.option(
+    "--verify",
+    default=None,
+    help="A read-only check run once after it exits (on its host when it runs on an SSH host).",
+)
 @click.option(
     "--sandbox/--no-sandbox",
     default=None,
@@ -37,12 +41,13 @@ def worker_group() -> None:
 @click.option(
     "--repo",
     default=None,
-    metavar="PATH",
+    metavar="PATH|URL",
     help="Run it in its own git worktree of this repo (under the data dir), on its own branch; "
-    "on a Kubernetes host, the URL its pod clones.",
+    "on an SSH host, a repository's path there or a URL it clones; on a Kubernetes host, the "
+    "URL its pod clones.",
 )
 @click.option(
-    "--branch", default=None, metavar="NAME", help="That worktree's branch (default looop/ID)."
+    "--branch", default=None, metavar="NAME", help="Its checkout's branch (default looop/ID)."
 )
 @click.option(
     "--resume",
@@ -95,6 +100,15 @@ def worker_diff(worker_id: str, stat: bool) -> None:
 
     ctx = make_ctx(events_to=None)
     wid = normalise_target(worker_id)
+    if (ctx.paths.data / "hosts" / "workers" / f"{wid}.json").exists():
+        # lazy: only a worker on a host: its checkout is there, so is the diff
+        from looop.workers.remote import host_of
+        from looop.workers.ssh.hosts import KubeHost
+        from looop.workers.ssh.remote import forward
+
+        h = host_of(ctx.paths.data, wid)
+        if h is not None and not isinstance(h, KubeHost):
+            raise SystemExit(forward(ctx, wid, ["worker", "diff", wid, *(["--stat"] * stat)]))
     for argv, env in worktree.diff_runs(ctx, wid, ("--stat",) if stat else ()):
         sys.stdout.flush()
         try:

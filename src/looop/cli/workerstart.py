@@ -136,9 +136,11 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
         import os  # lazy: only a repo worker needs a path made whole
 
         # relative to where the human stands; ~ the shell expands, or the worker start does;
-        # a URL (a Kubernetes worker clones it: https://…, git@host:path) is no path
+        # a URL (a host clones it: https://…, git@host:path) is no path, nor is any repo on a
+        # host named (a path there is the host's: a relative one is refused, not made ours)
         first = start.repo.split("/", 1)[0]
         keep = not start.repo or start.repo.startswith("~") or "://" in start.repo or ":" in first
+        keep = keep or start.host not in (None, "local")
         obj["repo"] = start.repo if keep else os.path.abspath(start.repo)
     wid = start.worker_id
     done = steer(ctx, obj, start.journal, check=lambda c: check(c, wid))

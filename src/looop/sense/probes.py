@@ -122,6 +122,8 @@ def probe_sessions(
             detail[r["id"]]["needs_input"] = r["needs_input"]
         if r.get("sandboxed"):  # in detail, not signal: it never changes mid-run
             detail[r["id"]]["sandboxed"] = True
+        if r.get("host") and r.get("branch"):  # a checkout on a host: its branch, as here
+            detail[r["id"]]["branch"] = r["branch"]
     mine = {r["id"]: trees[r["id"]] for r in rows if r["id"] in trees}
     if mine:
         from looop.workers.worktree import sensed  # lazy: only repo workers run git here

@@ -222,7 +222,7 @@ def start_worker(
     placed by workers/ssh/place.py's rule when hosts are registered (here otherwise)."""
     wid = normalise_target(worker_id)
     if branch is not None and repo is None:
-        raise WorkerError(f"worker {wid}: a branch needs a repo (--repo PATH)")
+        raise WorkerError(f"worker {wid}: a branch needs a repo (--repo PATH or URL)")
     if not prompt.strip():
         raise WorkerError(f"worker {wid}: the prompt is empty — give the worker a brief")
     if cfg is None:
@@ -244,12 +244,8 @@ def start_worker(
     if host is not None or os.path.isdir(ctx.paths.data / "hosts"):
         from looop.workers.ssh import dispatch  # lazy: only a fleet with hosts places
 
-        where = dispatch.place(ctx, wid, host, len(live), cap)
+        where = dispatch.place(ctx, wid, host, len(live), cap, repo)
         if where is not None:
-            if verify is not None and verify.strip():
-                raise WorkerError(
-                    f"worker {wid}: --verify runs on this machine only, not on {where}"
-                )
             if resume:
                 raise WorkerError(
                     f"worker {wid}: --resume covers workers on this machine only, not on {where}"
@@ -259,7 +255,18 @@ def start_worker(
             # a worker line that gives the agent its conversation id gets one there too
             line_there = plan_start(template, None)[0]
             return dispatch.start_there(
-                ctx, where, wid, line_there, prompt, r.name, repo, sandbox, r.sandbox, cfg, branch
+                ctx,
+                where,
+                wid,
+                line_there,
+                prompt,
+                r.name,
+                repo,
+                sandbox,
+                r.sandbox,
+                cfg,
+                branch,
+                verify,
             )
     if any(s.id == wid for s in live):
         raise WorkerError(

@@ -18,7 +18,7 @@ from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.sessions.state import SessionError
 from looop.workers.backend import Backend
-from looop.workers.fleet import health
+from looop.workers.fleet import health, verify_result
 from looop.workers.ssh import hosts as reg
 from looop.workers.ssh.hosts import AnyHost, HostError, KubeHost
 from looop.workers.ssh.remote import LS_TIMEOUT_S, SshBackend, base_row
@@ -129,10 +129,17 @@ def remote_rows(
     env: dict[str, str] | None = None,
     bin: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Fleet rows for every remote worker: SSH hosts' and Kubernetes hosts'."""
-    return ssh_rows(data, clock, stuck_secs, waiting, env, bin) + kube_rows(
-        data, clock, stuck_secs, waiting, env
-    )
+    """Fleet rows for every remote worker: SSH hosts' and Kubernetes hosts', each with its
+    verify result as the home recorded it (workers/verify.py brings an SSH host's home)."""
+    rows = ssh_rows(data, clock, stuck_secs, waiting, env, bin)
+    rows += kube_rows(data, clock, stuck_secs, waiting, env)
+    verify = str(data / "verify")
+    for r in rows:
+        v = verify_result(verify, r["id"])
+        if v:
+            r["verify"] = "pass" if v.get("pass") else "fail"
+            r["verify_output"] = v.get("output")
+    return rows
 
 
 def kill_all(ctx: Ctx) -> tuple[list[str], list[str]]:

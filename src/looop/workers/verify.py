@@ -1,14 +1,23 @@
-"""Post-conditions: a worker's verify command runs once, on the first beat after it died."""
+"""Post-conditions: a worker's verify command runs once, on the first beat after it died.
+
+A worker on an SSH host is verified there, in its workspace (workers/ssh/hostverify.py),
+once the home has seen it over (its record in hosts/workers/); the result comes home to the
+same verify/<id>.json. A host out of reach leaves it pending for a later beat: the host runs
+it once and keeps its result until it is fetched."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from looop.core import store
 from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.sessions import Session
+
+# What a host may add to the verify timeout before its answer counts as late: starting the
+# run and the round trip.
+HOST_SLACK_S = 15.0
 
 
 class ShellOutcome(Protocol):
@@ -37,13 +46,18 @@ def run_pending_verifies(
     if not ctx.paths.verify.is_dir():
         return done
     dead = {s.id for s in sessions if not s.alive}
+    here = {s.id for s in sessions}
     started = ctx.clock.monotonic()
     timeout = float(knobs.num("verify_timeout_secs"))
     budget = float(knobs.num("verify_beat_budget_secs"))
+    far: list[tuple[str, str]] = []  # no session here: maybe a worker on a host
     for cmd_file in sorted(ctx.paths.verify.glob("*.cmd")):
         wid = cmd_file.stem
-        result = ctx.paths.verify / f"{wid}.json"
-        if wid not in dead or result.exists():
+        if (ctx.paths.verify / f"{wid}.json").exists():
+            continue
+        if wid not in dead:
+            if wid not in here:
+                far.append((wid, (store.read_text(cmd_file) or "").strip()))
             continue
         if ctx.clock.monotonic() - started > budget:
             break
@@ -51,25 +65,101 @@ def run_pending_verifies(
         r = run(ctx, cmd, timeout)
         ok = r.exit_code == 0 and not r.timed_out
         out = (r.stdout + ("\n" + r.stderr if r.stderr else "")).strip()[-2000:]
-        store.write_json(
-            result,
-            {
-                "v": 1,
-                "ts": int(ctx.clock.now()),
-                "cmd": cmd,
-                "pass": ok,
-                "exit_code": r.exit_code,
-                "timed_out": r.timed_out,
-                "output": out,
-            },
-        )
-        ctx.events.emit(
-            "ok" if ok else "warn",
-            "worker.verify",
-            f"verify {wid}: {'pass' if ok else 'FAIL'} ({cmd})",
-            id=wid,
-            passed=ok,
-        )
-        ctx.events.record("worker_verified", id=wid, passed=ok)
+        _record(ctx, wid, cmd, ok, r.exit_code, r.timed_out, out)
         done.append(wid)
+    if far and (ctx.paths.data / "hosts" / "workers").is_dir():
+        left = budget - (ctx.clock.monotonic() - started)
+        done += _run_far(ctx, far, timeout, left)
+    return done
+
+
+def _record(
+    ctx: Ctx,
+    wid: str,
+    cmd: str,
+    ok: bool,
+    exit_code: int | None,
+    timed_out: bool,
+    output: str,
+    host: str | None = None,
+) -> None:
+    rec: dict[str, Any] = {
+        "v": 1,
+        "ts": int(ctx.clock.now()),
+        "cmd": cmd,
+        "pass": ok,
+        "exit_code": exit_code,
+        "timed_out": timed_out,
+        "output": output,
+    }
+    if host is not None:
+        rec["host"] = host
+    store.write_json(ctx.paths.verify / f"{wid}.json", rec)
+    there = f" on host {host}" if host is not None else ""
+    ctx.events.emit(
+        "ok" if ok else "warn",
+        "worker.verify",
+        f"verify {wid}: {'pass' if ok else 'FAIL'}{there} ({cmd})",
+        id=wid,
+        passed=ok,
+    )
+    ctx.events.record("worker_verified", id=wid, passed=ok)
+
+
+def _run_far(ctx: Ctx, far: list[tuple[str, str]], timeout: float, left: float) -> list[str]:
+    """Verifies of workers on SSH hosts that the home has seen over: one call per host, all
+    its due workers at once, waiting at most what is left of the beat's budget (a run not
+    done by then is asked again next beat: the host never runs it twice)."""
+    # lazy: only a home with workers on hosts
+    from looop.workers.ssh import hosts as reg
+    from looop.workers.ssh.hosts import HostError
+    from looop.workers.ssh.link import Unreachable, link
+
+    data = ctx.paths.data
+    by_host: dict[str, list[tuple[str, str]]] = {}
+    for wid, cmd in far:
+        rec = reg.record(data, wid)
+        if rec is None or not rec.get("over") or not cmd:
+            continue  # not a remote worker, or not seen over yet
+        if reg.host_kind(data, rec["host"]) == reg.K8S:
+            continue  # a Kubernetes start refuses --verify: nothing of ours to run there
+        by_host.setdefault(rec["host"], []).append((wid, cmd))
+    done: list[str] = []
+    started = ctx.clock.monotonic()
+    for host, runs in sorted(by_host.items()):
+        wait = min(timeout + HOST_SLACK_S, left - (ctx.clock.monotonic() - started))
+        if wait <= 0:
+            break
+        req = {
+            "runs": [{"id": w, "cmd": c} for w, c in runs],
+            "timeout": timeout,
+            "wait": wait,
+        }
+        try:
+            got = link(ctx, host).call("verify", req, timeout=wait + HOST_SLACK_S)
+        except Unreachable:
+            continue  # waits for the host to answer again: a later beat asks once more
+        except HostError as e:  # it answered, and cannot run it (no looop, an older one)
+            for wid, cmd in runs:
+                _record(ctx, wid, cmd, False, None, False, f"host {host}: {e}", host)
+                done.append(wid)
+            continue
+        states = got.get("verify")
+        states = states if isinstance(states, dict) else {}
+        for wid, cmd in runs:
+            st = states.get(wid)
+            if not isinstance(st, dict) or st.get("state") != "done":
+                continue  # alive again (a new worker of this id), or still running
+            code = st.get("exit_code")
+            _record(
+                ctx,
+                wid,
+                cmd,
+                bool(st.get("pass")),
+                code if isinstance(code, int) else None,
+                bool(st.get("timed_out")),
+                str(st.get("output") or "")[-2000:],
+                host,
+            )
+            done.append(wid)
     return done

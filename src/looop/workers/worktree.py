@@ -4,12 +4,18 @@ kept, and a dirty worktree (uncommitted changes or untracked files) never remove
 and the event says where it is and how to remove it.
 
 What the worker's worktree is lives in DATA/worktrees/<id>.json (repo, branch, base commit,
-paths), written before `git worktree add` so a crash in between still leaves a record."""
+paths), written before `git worktree add` so a crash in between still leaves a record.
+
+On an SSH host (workers/ssh/satellite.py, in the satellite's data dir) a worker may instead
+get a clone of a URL at the same place, on its own branch: the same record (with `origin`,
+the URL), the same `worker diff` and dirtiness; removed only when it holds nothing
+uncommitted and nothing its remote lacks, since a clone's commits live nowhere else."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
@@ -22,6 +28,7 @@ from looop.core.errors import CorruptState, LooopError
 from looop.workers.rules import last_rule
 
 GIT_TIMEOUT_S = 30.0
+CLONE_TIMEOUT_S = 600.0  # a whole clone over the network
 STATUS_TIMEOUT_S = 5.0  # sys-sessions: a stuck git must not hold the beat
 STATUS_GRACE_S = 0.5  # how long a finished `git status` may leave its pipes held open
 STATUS_KEEP = 4096  # bytes of `git status` kept: only whether it printed anything matters
@@ -42,6 +49,12 @@ class Tree:
     gitdir: str  # the worktree's own admin folder in the main repo (HEAD, index, logs)
     created: bool = False  # this start made the branch (it was not there before)
     removed: bool = False  # the worktree is gone; the branch and this record stay
+    origin: str = ""  # a clone's URL ("": a worktree of the repo at `repo`)
+
+    @property
+    def clone(self) -> bool:
+        """A clone of its own (repo, common and gitdir all inside `path`), not a worktree."""
+        return bool(self.origin)
 
 
 @dataclass(frozen=True)
@@ -97,6 +110,7 @@ def _git(
         return subprocess.run(
             ["git", "-C", cwd, *args],
             env=tree_env(env, tree) if tree is not None else git_env(env),
+            stdin=subprocess.DEVNULL,  # git (or its ssh) never waits for an answer
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -134,6 +148,11 @@ def _resolve_repo(repo: str, env: Mapping[str, str]) -> str:
         raise WorktreeError(f"repo {repo}: HOME is not set, so ~ means nothing — give a path")
     repo = got
     if not os.path.isabs(repo):
+        if "://" in repo or "@" in repo.split("/", 1)[0]:
+            raise WorktreeError(
+                f"repo {repo}: a URL is cloned on a host (--host NAME, docs/HOSTS.md); here "
+                "give the absolute path of a repository"
+            )
         raise WorktreeError(f"repo {repo}: give an absolute path (or ~/…)")
     return os.path.normpath(repo)
 
@@ -263,6 +282,14 @@ def leftover(ctx: Ctx, wid: str) -> Tree | None:
             f"worker {wid}: {path} is in the way and looop did not make it — move it "
             "aside or remove it, then start the worker again"
         )
+    if tree.clone:
+        if holds_work(ctx.env, tree) is not False:
+            raise WorktreeError(
+                f"worker {wid}: its last clone {path} holds work its remote lacks "
+                f"(uncommitted, or commits not pushed) — push it, or remove it (rm -rf "
+                f"{_q(path)}), then start the worker again"
+            )
+        return tree
     if is_dirty(ctx.env, tree) is not False:
         raise WorktreeError(
             f"worker {wid}: its last worktree {path} holds uncommitted work — commit it "
@@ -294,9 +321,104 @@ def create(ctx: Ctx, p: Plan) -> Tree:
     return tree
 
 
+@dataclass(frozen=True)
+class ClonePlan:
+    wid: str
+    url: str
+    branch: str
+
+
+def plan_clone(ctx: Ctx, wid: str, url: str, branch: str | None) -> ClonePlan:
+    """A clone of `url` for the worker, checked without changing anything (one line)."""
+    # lazy: only a clone start reads the URL rules
+    from looop.workers.repospec import check_url
+
+    name = branch if branch is not None else default_branch(wid)
+    check_url(url, "this host", "or give the absolute path of a repository here")
+    os.makedirs(ctx.paths.data, exist_ok=True)
+    check_branch(ctx.env, str(ctx.paths.data), name)
+    return ClonePlan(wid, url, name)
+
+
+def clone(ctx: Ctx, p: ClonePlan) -> Tree:
+    """`git clone` of the URL at DATA/worktrees/<id>, then the worker's branch checked out:
+    the remote's branch of that name when it has one, else a new one from its default
+    branch. The record is written first; a failure takes back everything it made."""
+    env = ctx.env
+    path = tree_path(ctx, p.wid)
+    os.makedirs(root(ctx), exist_ok=True)
+    git = os.path.join(path, ".git")
+    tree = Tree(p.wid, path, p.branch, "", path, git, git, created=True, origin=p.url)
+    _save(ctx, tree)
+    try:
+        done = _git(env, str(root(ctx)), "clone", "-q", "--", p.url, path, timeout=CLONE_TIMEOUT_S)
+        if done.returncode != 0:
+            raise WorktreeError(f"worker {p.wid}: git clone {p.url} failed: {_why(done)}")
+        head = _git(env, path, "rev-parse", "--verify", "--quiet", "HEAD", tree=tree)
+        if head.returncode != 0:
+            raise WorktreeError(
+                f"worker {p.wid}: {p.url} has no commits yet, so there is nothing to branch "
+                "from — push a first commit there"
+            )
+        local = _git(env, path, "rev-parse", "--verify", "--quiet", f"refs/heads/{p.branch}")
+        theirs = f"refs/remotes/origin/{p.branch}"
+        if local.returncode == 0:
+            got = _git(env, path, "checkout", "-q", p.branch, "--", tree=tree)
+        elif _git(env, path, "rev-parse", "--verify", "--quiet", theirs).returncode == 0:
+            got = _git(env, path, "checkout", "-q", "-b", p.branch, "--track", theirs, tree=tree)
+        else:
+            got = _git(env, path, "checkout", "-q", "-b", p.branch, tree=tree)
+        if got.returncode != 0:
+            raise WorktreeError(f"worker {p.wid}: cannot check out {p.branch}: {_why(got)}")
+        base = _git(env, path, "rev-parse", "--verify", "--quiet", "HEAD", tree=tree)
+    except WorktreeError:
+        undo(ctx, tree)
+        raise
+    tree = replace(tree, base=base.stdout.strip())
+    _save(ctx, tree)
+    return tree
+
+
+def unpushed(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S) -> bool | None:
+    """True when a clone holds commits (on a branch, or stashed) that none of its
+    remote-tracking branches has: removing it would lose them. None: unknown."""
+    try:
+        done = _git(
+            env,
+            tree.path,
+            "rev-list",
+            "-n",
+            "1",
+            "--branches",
+            "--glob=refs/stas[h]",  # refs/stash itself (a glob without a wildcard means dir/*)
+            "--not",
+            "--remotes",
+            timeout=timeout,
+            tree=tree,
+        )
+    except WorktreeError:
+        return None
+    if done.returncode != 0:
+        return None
+    return bool(done.stdout.strip())
+
+
+def holds_work(env: Mapping[str, str], tree: Tree) -> bool | None:
+    """Whether removing the checkout would lose anything: uncommitted work, and for a clone
+    also commits its remote lacks (None: unknown)."""
+    dirty = is_dirty(env, tree)
+    if dirty is not False or not tree.clone:
+        return dirty
+    return unpushed(env, tree)
+
+
 def undo(ctx: Ctx, tree: Tree) -> None:
     """The start failed after the worktree was made: take it back (and a branch it made)."""
     env = ctx.env
+    if tree.clone:
+        shutil.rmtree(tree.path, ignore_errors=True)
+        store.remove(_record(ctx, tree.wid))
+        return
     _git(env, tree.repo, "worktree", "remove", "--force", tree.path)
     if tree.created:
         tip = _git(env, tree.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{tree.branch}")
@@ -311,6 +433,9 @@ def release(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
     `clean`: the record leftover just found clean (neither read nor asked again)."""
     tree = clean if clean is not None else load(ctx, wid)
     if tree is None or tree.removed:
+        return
+    if tree.clone:
+        _release_clone(ctx, tree, clean is not None)
         return
     if not os.path.lexists(tree.path):
         _git(ctx.env, tree.repo, "worktree", "prune")
@@ -345,6 +470,27 @@ def release(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
     ctx.events.record("worktree_removed", id=wid, path=tree.path, branch=tree.branch)
 
 
+def _release_clone(ctx: Ctx, tree: Tree, clean: bool) -> None:
+    """A clone is removed whole when it holds nothing its remote lacks; else kept, said."""
+    wid = tree.wid
+    if os.path.lexists(tree.path):
+        keep = False if clean else holds_work(ctx.env, tree)
+        if keep is not False:
+            why = "holds work its remote lacks" if keep else "cannot be read by git"
+            ctx.events.emit(
+                "warn",
+                "worktree.kept",
+                f"worker {wid}: kept its clone {tree.path} (branch {tree.branch}): it {why} — "
+                f"see it with `looop worker diff {wid}`, remove it with rm -rf {_q(tree.path)}",
+                session=wid,
+            )
+            ctx.events.record("worktree_kept", id=wid, path=tree.path, branch=tree.branch)
+            return
+        shutil.rmtree(tree.path, ignore_errors=True)
+    _save(ctx, replace(tree, removed=True))
+    ctx.events.record("worktree_removed", id=wid, path=tree.path, branch=tree.branch)
+
+
 def diff_runs(
     ctx: Ctx, wid: str, extra: tuple[str, ...] = ()
 ) -> list[tuple[list[str], dict[str, str]]]:
@@ -357,6 +503,11 @@ def diff_runs(
             f"worker {wid} has no worktree — only a worker started with --repo has one"
         )
     head = ["git", "--no-pager"]
+    if tree.clone and (tree.removed or not os.path.isdir(tree.path)):
+        raise WorktreeError(
+            f"worker {wid}'s clone is gone (removed with nothing its remote lacked): its "
+            f"branch {tree.branch} is at {tree.origin} if it was pushed"
+        )
     if tree.removed or not os.path.isdir(tree.path):
         # the worktree went with the session; its branch holds what was committed
         argv = [
@@ -423,13 +574,22 @@ def sandbox_write(tree: Tree) -> tuple[list[str], list[str]]:
 
 def with_note(contract: str, tree: Tree) -> str:
     """The contract with where the worker's code work goes, as its last rule."""
-    note = (
-        f"**Your worktree**: you start in your own git worktree of {tree.repo} "
-        f"({tree.path}), on branch `{tree.branch}`. Do the code work there and commit on "
-        "that branch; make no other worktree, and never push, merge or rebase other "
-        'branches without a yes through `ask`. The data dir is "$LOOOP_DATA_DIR": '
-        'deliverables go to "$LOOOP_REPORTS_DIR" (its reports/, not one here).'
-    )
+    if tree.clone:
+        note = (
+            f"**Your clone**: you start in your own clone of {tree.origin} ({tree.path}), on "
+            f"branch `{tree.branch}`. Do the code work there and commit on that branch; make "
+            "no other checkout, and never push, merge or rebase without a yes through `ask`. "
+            'The data dir is "$LOOOP_DATA_DIR": deliverables go to "$LOOOP_REPORTS_DIR" (its '
+            "reports/, not one here)."
+        )
+    else:
+        note = (
+            f"**Your worktree**: you start in your own git worktree of {tree.repo} "
+            f"({tree.path}), on branch `{tree.branch}`. Do the code work there and commit on "
+            "that branch; make no other worktree, and never push, merge or rebase other "
+            'branches without a yes through `ask`. The data dir is "$LOOOP_DATA_DIR": '
+            'deliverables go to "$LOOOP_REPORTS_DIR" (its reports/, not one here).'
+        )
     # the two rules this one replaces: the data dir is no longer where it starts, and it
     # makes no worktree of its own
     contract = contract.replace(

@@ -18,6 +18,8 @@ from typing import Any
 from looop.core.errors import LooopError
 from looop.sessions.wire import SessionError, check_id
 from looop.workers.kube.target import is_dns_label
+from looop.workers.repospec import MAX_URL, check_branch, shown
+from looop.workers.repospec import check_url as check_repo
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 WORKER_LABEL = "looop.dev/worker"
@@ -35,7 +37,6 @@ POD_UID = 1000  # the image's user (deploy/Dockerfile); numeric so runAsNonRoot 
 MAX_BRIEF = 512 * 1024  # bytes; a ConfigMap holds at most 1 MiB, and a brief is prose
 MAX_ARGV = 128 * 1024  # bytes over all arguments
 MAX_ENV_VALUE = 32 * 1024
-MAX_URL = 2048
 MAX_DEADLINE_S = 30 * 86400
 MIN_DEADLINE_S = 60
 MAX_TTL_S = 7 * 86400
@@ -46,18 +47,13 @@ PASSED_ENV = ("LOOOP_SESSION_ID", "LOOOP_RUNNER")
 _QUANTITY = re.compile(r"[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?")
 _IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,254}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-_SCP_LIKE = re.compile(r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~/+-][^:]*")
-_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?")
-_BAD_REF = re.compile(r"\.\.|@\{|//|/\.|\.lock(/|$)|[\x00-\x20\x7f~^:?*\[\\]")
 
 
 class ManifestError(LooopError):
     """An input that must not reach a manifest (one line)."""
 
 
-def _shown(text: str) -> str:
-    out = "".join(c if c.isprintable() and c.isascii() else "?" for c in text)
-    return out if len(out) <= 80 else out[:77] + "..."
+_shown = shown  # one spelling of untrusted text in a message, shared with repospec
 
 
 def worker_key(sid: str) -> str:
@@ -75,64 +71,6 @@ def job_name(sid: str) -> str:
     """`looop-<slug>-<key>`: at most 6 + 40 + 1 + 12 = 59 characters, a DNS label."""
     slug = "".join(c if c.isalnum() else "-" for c in sid.lower()).strip("-")[:40].strip("-")
     return f"looop-{slug}-{worker_key(sid)}" if slug else f"looop-{worker_key(sid)}"
-
-
-def check_repo(url: str) -> str:
-    """A repo the pod can clone over the network: https/http/ssh/git URLs or scp-like
-    `user@host:path`. Refused: local paths and file:// (the pod cannot see this disk),
-    git's transport helpers (`ext::` runs commands), a leading '-' (an option), credentials
-    in the URL (put them in a Secret), spaces and control characters."""
-    if not isinstance(url, str) or not url:
-        raise ManifestError("the repo URL is empty: give the URL the pod clones from")
-    if len(url) > MAX_URL:
-        raise ManifestError(f"the repo URL is over {MAX_URL} characters")
-    if any(not c.isprintable() or c.isspace() or not c.isascii() for c in url):
-        raise ManifestError(f"repo URL '{_shown(url)}' holds spaces or control characters")
-    if url.startswith("-"):
-        raise ManifestError(f"repo URL '{_shown(url)}' starts with '-': it would read as an option")
-    scheme, sep, rest = url.partition("://")
-    if sep:
-        if scheme not in ("https", "http", "ssh", "git"):
-            raise ManifestError(
-                f"repo URL scheme '{_shown(scheme)}' is not one a pod can clone from: "
-                "use https://, ssh:// or git@host:path"
-            )
-        authority, _, path = rest.partition("/")
-        user, at, hostport = authority.rpartition("@")
-        if at and (scheme in ("https", "http") or ":" in user):
-            raise ManifestError(
-                f"repo URL '{_shown(url)}' carries credentials: keep them out of the URL "
-                "(a git credential in the image or a Secret)"
-            )
-        if not _HOST.fullmatch(hostport) or not path:
-            raise ManifestError(f"repo URL '{_shown(url)}' names no host and path")
-        return url
-    if "::" in url:
-        raise ManifestError(
-            f"repo URL '{_shown(url)}' names a git transport helper: use https:// or ssh://"
-        )
-    if _SCP_LIKE.fullmatch(url):
-        return url
-    raise ManifestError(
-        f"repo '{_shown(url)}' is not a URL a pod can clone (a local path is on this machine "
-        "only): use https://, ssh:// or git@host:path"
-    )
-
-
-def check_branch(branch: str) -> str:
-    """A branch name git accepts (the check-ref-format rules that matter) and no option."""
-    if (
-        not isinstance(branch, str)
-        or not branch
-        or len(branch) > 255
-        or branch.startswith(("-", "/", "."))
-        or branch.endswith(("/", ".", ".lock"))
-        or branch == "@"
-        or _BAD_REF.search(branch)
-        or not branch.isascii()
-    ):
-        raise ManifestError(f"branch '{_shown(str(branch))}' is not a usable git branch name")
-    return branch
 
 
 def check_quantity(key: str, value: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from looop.core.errors import LooopError
+from looop.workers.repospec import RepoError, check_branch, check_url, is_host_path
 from looop.workers.ssh import hosts as reg
 from looop.workers.ssh import place as placement
 from looop.workers.ssh.hosts import LOCAL, HostError
@@ -17,9 +19,18 @@ if TYPE_CHECKING:
     from looop.workers.launch import Started
 
 
-def place(ctx: Ctx, wid: str, host: str | None, local_live: int, max_workers: int) -> str | None:
+def place(
+    ctx: Ctx,
+    wid: str,
+    host: str | None,
+    local_live: int,
+    max_workers: int,
+    repo: str | None = None,
+) -> str | None:
     """The host's name, or None for this machine. A remote worker of this id still running
-    is refused, as a local one is."""
+    is refused, as a local one is. Without a host named, a repo decides first: a path names
+    a folder on this machine (a host only when `host` names it), a URL is cloned by a host
+    (the home makes worktrees of paths only)."""
     data = ctx.paths.data
     rec = reg.record(data, wid)
     if rec is not None and not rec.get("over"):
@@ -30,7 +41,9 @@ def place(ctx: Ctx, wid: str, host: str | None, local_live: int, max_workers: in
     if host is None:
         if not reg.names(data):
             return None
-        host = placement.choose(data, local_live, max_workers)
+        if repo is not None and is_host_path(repo):
+            return None
+        host = placement.choose(data, local_live, max_workers, home=repo is None)
     if host == LOCAL:
         return None
     placement.check_room(data, reg.check_name(host))
@@ -49,17 +62,26 @@ def start_there(
     runner_sandbox: SandboxPolicy | None,
     cfg: Config,
     branch: str | None = None,
+    verify: str | None = None,
 ) -> Started:
     # lazy: only this path needs it (keeps the verbs that skip it light)
-    from looop.core import store
     from looop.core.sandboxpolicy import resolve
     from looop.sessions.state import SessionError, get_session
-    from looop.workers.launch import WORKER_SIZE, Started, WorkerError, contract_text
-    from looop.workers.ssh.remote import start_remote
+    from looop.workers.launch import Started, WorkerError, contract_text
 
     h = reg.lookup(ctx.paths.data, host)
-    if repo is not None and not isinstance(h, reg.KubeHost):
-        raise WorkerError(f"worker {wid}: --repo runs on this machine only, not on host {host}")
+    verify = verify.strip() if verify is not None and verify.strip() else None
+    if isinstance(h, reg.KubeHost):
+        if verify is not None:
+            raise WorkerError(
+                f"worker {wid}: --verify runs on this machine only, or on an SSH host — not "
+                f"on Kubernetes host {host}"
+            )
+    else:
+        try:
+            check_host_repo(host, repo, branch)
+        except RepoError as e:
+            raise WorkerError(f"worker {wid}: {e}") from None
     if resolve(sandbox, runner_sandbox, cfg.sandbox).on:
         raise WorkerError(
             f"worker {wid}: the sandbox (srt) runs on this machine only — start it on host "
@@ -71,15 +93,110 @@ def start_there(
         here = False  # no local session of that id
     if here:
         raise WorkerError(f"worker {wid} is already running here — stop it first")
-    brief = contract_text(wid, runner) + prompt.rstrip("\n") + "\n"
+    contract = contract_text(wid, runner)
+    task = prompt.rstrip("\n") + "\n"
     prompt_path = ctx.paths.prompts / f"{wid}.md"
     if isinstance(h, reg.KubeHost):
-        session = _start_in_job(ctx, h, wid, template, brief, runner, repo, branch, cfg)
+        session = _start_in_job(ctx, h, wid, template, contract + task, runner, repo, branch, cfg)
+        ctx.events.record("worker_started", id=wid, runner=runner, sandbox=False)
     else:
-        store.atomic_write(prompt_path, brief)  # the home keeps what it sent
-        session = start_remote(ctx, host, wid, template, brief, runner, WORKER_SIZE)
-    ctx.events.record("worker_started", id=wid, runner=runner, sandbox=False)
+        session, branch_there = _start_on_host(
+            ctx, host, wid, template, contract, task, runner, repo, branch, verify
+        )
+        if branch_there is not None:
+            ctx.events.record(
+                "worker_started", id=wid, runner=runner, sandbox=False, branch=branch_there
+            )
+        else:
+            ctx.events.record("worker_started", id=wid, runner=runner, sandbox=False)
     return Started(session, runner, str(prompt_path))
+
+
+def check_host_repo(host: str, repo: str | None, branch: str | None) -> None:
+    """What can be checked of an SSH host's repo at home, before anything crosses: a URL by
+    the rules a Kubernetes clone follows too, a path's and a branch's spelling (whether the
+    path is a repository is the host's to say). One line when not."""
+    if repo is not None:
+        if is_host_path(repo):
+            if len(repo) > 4096 or any(not c.isprintable() for c in repo):
+                raise RepoError("the repo path holds control characters, or is over 4096")
+        else:
+            check_url(repo, f"host {host}", f"or give an absolute path of a repository on {host}")
+    if branch is not None:
+        check_branch(branch)
+
+
+def _start_on_host(
+    ctx: Ctx,
+    host: str,
+    wid: str,
+    template: str,
+    contract: str,
+    task: str,
+    runner: str,
+    repo: str | None,
+    branch: str | None,
+    verify: str | None,
+) -> tuple[Session, str | None]:
+    """A worker on an SSH host's satellite, in the checkout it makes there when it has a
+    repo; its verify kept at home (workers/verify.py runs it there once it is over). The
+    last worker of this id ends here first, as a local start ends it (launch.end_generation);
+    the session and its branch there."""
+    # lazy: only an SSH start needs these
+    import os
+
+    from looop.core import store
+    from looop.sessions.state import SessionError, reap
+    from looop.workers import worktree as wt
+    from looop.workers.launch import WORKER_SIZE, WorkerError, end_generation
+    from looop.workers.ssh.remote import start_remote
+
+    clean = wt.leftover(ctx, wid) if os.path.lexists(ctx.paths.worktrees / wid) else None
+    reap(ctx.paths.data, wid)  # a local corpse of this id: one row per id in `ls`
+    end_generation(ctx, wid, clean)
+    prompt_path = ctx.paths.prompts / f"{wid}.md"
+    store.atomic_write(prompt_path, contract + task)  # the home keeps what it sent
+    if repo is None:
+        session, tree = start_remote(ctx, host, wid, template, contract + task, runner, WORKER_SIZE)
+    else:
+        session, tree = start_remote(
+            ctx,
+            host,
+            wid,
+            template,
+            task,
+            runner,
+            WORKER_SIZE,
+            contract=contract,
+            repo=repo,
+            branch=branch,
+        )
+        if tree is None:  # a host whose looop knows no checkouts started it without one
+            _undo_start(ctx, host, wid)
+            raise WorkerError(
+                f"worker {wid}: the looop on host {host} is older and makes no checkout — "
+                f"run `looop host install {host}`"
+            )
+        got = wt.Tree(**{k: tree[k] for k in wt.Tree.__dataclass_fields__ if k in tree})
+        store.atomic_write(prompt_path, wt.with_note(contract, got) + task)
+    if verify is not None:  # after the start: a verify never meets the last worker of this id
+        try:
+            store.atomic_write(ctx.paths.verify / f"{wid}.cmd", verify + "\n")
+        except OSError as e:
+            _undo_start(ctx, host, wid)
+            raise SessionError(f"worker {wid}: cannot keep its verify: {e.strerror}") from e
+    return session, (str(tree["branch"]) if tree is not None else None)
+
+
+def _undo_start(ctx: Ctx, host: str, wid: str) -> None:
+    """A worker just started that must not run after all: stopped on its host."""
+    # lazy: only a start gone wrong
+    from looop.workers.ssh.remote import SshBackend
+
+    try:
+        SshBackend(ctx, host).kill(wid)
+    except LooopError:
+        pass
 
 
 def _start_in_job(

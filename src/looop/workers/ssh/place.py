@@ -6,7 +6,8 @@ one, and with hosts registered, it goes where the most capacity is left: each ho
 minus its live workers (a host without a cap counts as the home's `max_workers`, and an
 unlimited home as unlimited), the home (`local`) counted as a host with `max_workers`; a tie
 goes to the home first, then to hosts in name order. Load is counted from the home's
-records, so placing costs no network round trip."""
+records, so placing costs no network round trip. A worker with a repo is placed by its repo
+first (workers/ssh/dispatch.py): a path stays home, a URL goes to a host."""
 
 from __future__ import annotations
 
@@ -42,9 +43,10 @@ def check_room(data: Path, name: str) -> AnyHost:
     return reg.lookup(data, name)  # says there is no such host
 
 
-def choose(data: Path, local_live: int, max_workers: int) -> str:
-    """The host with the most room left (LOCAL for the home); a tie prefers the home."""
-    best, best_room = LOCAL, room(max_workers, local_live)
+def choose(data: Path, local_live: int, max_workers: int, home: bool = True) -> str:
+    """The host with the most room left (LOCAL for the home); a tie prefers the home.
+    `home` False: the hosts only (a worker whose repo is a URL, which only a host clones)."""
+    best, best_room = LOCAL, room(max_workers, local_live) if home else -UNLIMITED
     for h, n in loads(data):
         r = room(h.cap or max_workers, n)
         if r > best_room:
@@ -53,5 +55,8 @@ def choose(data: Path, local_live: int, max_workers: int) -> str:
         raise HostError(
             f"every host is full (the home's max_workers {max_workers} and each host's cap) "
             "— kill a worker or raise a cap"
+            if home
+            else "every host is full (each host's cap), and only a host clones a repo URL — "
+            "kill a worker there or raise a cap"
         )
     return best

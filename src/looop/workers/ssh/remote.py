@@ -19,25 +19,44 @@ from looop.sessions.state import Session, SessionError
 from looop.workers.backend import Reach, StartSpec
 from looop.workers.ssh import hosts as reg
 from looop.workers.ssh.hosts import HostError
-from looop.workers.ssh.link import Link, Unreachable, link, link_at
+from looop.workers.ssh.link import OP_TIMEOUT_S, Link, Unreachable, link, link_at
 
 LS_TIMEOUT_S = 10.0
+CLONE_OP_TIMEOUT_S = 660.0  # a start that clones: the host's clone limit and then some
 
 
 def start_remote(
-    ctx: Ctx, host: str, wid: str, line: str, prompt: str, runner: str, size: tuple[int, int]
-) -> Session:
-    """`line` still holds {{prompt_file}}: the host fills in its own copy of the prompt."""
+    ctx: Ctx,
+    host: str,
+    wid: str,
+    line: str,
+    prompt: str,
+    runner: str,
+    size: tuple[int, int],
+    *,
+    contract: str | None = None,
+    repo: str | None = None,
+    branch: str | None = None,
+) -> tuple[Session, dict[str, Any] | None]:
+    """`line` still holds {{prompt_file}}: the host fills in its own copy of the prompt.
+    `contract`: given apart from `prompt` so the host can add its checkout's note to it;
+    `repo`: a path of a repository on the host (a worktree) or a URL it clones, on `branch`.
+    The worker's session, and its checkout as the host made it (worktree.Tree's fields)."""
     lk = link(ctx, host)
     env = {"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": runner}
     # known at home before it runs: a worker that asks at once is already the home's to serve
     before = reg.record(ctx.paths.data, wid)
     reg.write_record(ctx.paths.data, wid, host, started_at=None, runner=runner, over=False)
+    req: dict[str, Any] = {"id": wid, "line": line, "prompt": prompt, "env": env}
+    req["size"] = list(size)
+    for key, value in (("contract", contract), ("repo", repo), ("branch", branch)):
+        if value is not None:
+            req[key] = value
+    from looop.workers.repospec import is_host_path  # lazy: only a start reads the rules
+
+    cloning = repo is not None and not is_host_path(repo)
     try:
-        got = lk.call(
-            "spawn",
-            {"id": wid, "line": line, "prompt": prompt, "env": env, "size": list(size)},
-        )
+        got = lk.call("spawn", req, timeout=CLONE_OP_TIMEOUT_S if cloning else OP_TIMEOUT_S)
     except HostError as e:
         if before is None:  # as it was: no record, or the earlier one
             store.remove(reg.record_file(ctx.paths.data, wid))
@@ -45,10 +64,20 @@ def start_remote(
             store.write_json(reg.record_file(ctx.paths.data, wid), before)
         raise SessionError(f"worker {wid} did not start on host {host}: {e}") from e
     row = got.get("row") or {}
+    tree = got.get("tree") if isinstance(got.get("tree"), dict) else None
+    more: dict[str, Any] = {}
+    if tree is not None:  # `ls` and sys-sessions show its branch with no call to the host
+        more = {"repo": repo, "branch": tree.get("branch"), "workspace": tree.get("path")}
     reg.write_record(
-        ctx.paths.data, wid, host, started_at=row.get("started_at"), runner=runner, over=False
+        ctx.paths.data,
+        wid,
+        host,
+        started_at=row.get("started_at"),
+        runner=runner,
+        over=False,
+        **more,
     )
-    return as_session(ctx.paths.data, host, row)
+    return as_session(ctx.paths.data, host, row), tree
 
 
 def as_session(data: Path, host: str, row: dict[str, Any]) -> Session:
@@ -93,9 +122,8 @@ class SshBackend:
         import shlex  # lazy: only a start quotes an argv
 
         line = shlex.join(spec.argv)
-        return start_remote(
-            self.ctx, self.host, spec.sid, line, "", spec.env.get("LOOOP_RUNNER", ""), spec.size
-        )
+        runner = spec.env.get("LOOOP_RUNNER", "")
+        return start_remote(self.ctx, self.host, spec.sid, line, "", runner, spec.size)[0]
 
     def reach(self, sid: str) -> Reach:
         try:
@@ -245,7 +273,7 @@ def base_row(
         "pending_tells": 0,
         "label": state,
         "sandboxed": False,
-        "branch": None,
+        "branch": rec.get("branch") if isinstance(rec.get("branch"), str) else None,
         "host": host,
     }
 

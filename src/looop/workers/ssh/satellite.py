@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,10 @@ from looop.sessions.logs import read_log
 from looop.sessions.state import Session, SessionError, get_session, list_sessions, reap, wait_code
 from looop.workers.fleet import last_output
 from looop.workers.ssh.link import PROTOCOL, SATELLITES
+
+TYPE_CHECKING = False  # not `from typing`: `ls`, the op every `looop ls` asks, stays light
+if TYPE_CHECKING:
+    from looop.workers import worktree as wt
 
 KEY_RE = re.compile(r"[0-9a-f]{16}")
 RELAY = "relay.sock"
@@ -101,6 +106,10 @@ def _handle(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str) ->
         return {"workers": [_row(s) for s in list_sessions(root)]}
     if op == "spawn":
         return _spawn(ctx, root, req)
+    if op == "verify":
+        from looop.workers.ssh import hostverify  # lazy: only a worker's end runs one
+
+        return hostverify.verify(ctx, req)
     sid = _sid(req)
     if op == "reach":
         try:
@@ -129,22 +138,109 @@ def _handle(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str) ->
     raise LooopError(f"unknown satellite verb {op!r}")
 
 
+def _home_gone(fd: int = 1) -> bool:
+    """The connection that asked is gone (the read end of our stdout closed): the home has
+    taken its record back, so a start it can no longer hear about must not go on."""
+    import select  # lazy: only a start asks
+
+    p = select.poll()
+    try:
+        p.register(fd, select.POLLOUT)
+        got = p.poll(0)
+    except (OSError, ValueError):
+        return False
+    return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in got)
+
+
+def _opt(req: dict[str, Any], key: str) -> str | None:
+    v = req.get(key)
+    if v is not None and not isinstance(v, str):
+        raise LooopError(f"a spawn's {key} must be text")
+    return v
+
+
+def _workspace_plan(
+    ctx: Ctx, sid: str, repo: str | None, branch: str | None
+) -> tuple[wt.Tree | None, wt.Plan | wt.ClonePlan | None]:
+    """Everything the worker's checkout needs, checked before anything changes: a worktree
+    of a repository on this host (a path), or a clone of a URL; None without a repo. The
+    last worker of this id's checkout, when it holds work, is refused here too."""
+    # lazy: only a start reads git and the repo rules (`ls` stays light)
+    from looop.workers import worktree as wt
+    from looop.workers.repospec import check_branch, is_host_path
+
+    if branch is not None:
+        if repo is None:
+            raise LooopError(f"worker {sid}: a branch needs a repo")
+        check_branch(branch)
+    clean = None
+    if repo is not None or os.path.lexists(wt.tree_path(ctx, sid)):
+        clean = wt.leftover(ctx, sid)
+    if repo is None:
+        return clean, None
+    if is_host_path(repo):
+        return clean, wt.plan(ctx, sid, repo, branch)
+    return clean, wt.plan_clone(ctx, sid, repo, branch)
+
+
 def _spawn(ctx: Ctx, root: Path, req: dict[str, Any]) -> dict[str, Any]:
-    from looop.workers.launch import worker_argv  # lazy: only a start needs the argv rules
+    # lazy: only a start reads git and runs verifies' bookkeeping (`ls` stays light)
+    from looop.workers import worktree as wt
+    from looop.workers.ssh import hostverify
 
     sid = _sid(req)
     line, prompt, extra = req.get("line"), req.get("prompt"), req.get("env")
     if not isinstance(line, str) or not isinstance(prompt, str) or not isinstance(extra, dict):
         raise LooopError("a spawn needs line, prompt and env")
+    repo, branch, contract = _opt(req, "repo"), _opt(req, "branch"), _opt(req, "contract")
     try:
         if get_session(root, sid).alive:
             raise LooopError(f"worker {sid} is already running on this host")
     except SessionError:
         pass
+    clean, plan = _workspace_plan(ctx, sid, repo, branch)
+
+    # commit: the last worker of this id ends here for good
     reap(root, sid)
+    hostverify.forget(root, sid)
+    if os.path.exists(ctx.paths.worktrees / f"{sid}.json"):
+        wt.release(ctx, sid, clean)
+    tree = None
+    if isinstance(plan, wt.Plan):
+        tree = wt.create(ctx, plan)
+    elif isinstance(plan, wt.ClonePlan):
+        tree = wt.clone(ctx, plan)
+    try:
+        if _home_gone():
+            raise LooopError(f"worker {sid}: the home stopped listening during the start")
+        row = _start(ctx, root, sid, line, contract, prompt, extra, req, tree)
+    except (LooopError, SessionError, OSError):
+        if tree is not None:
+            wt.undo(ctx, tree)
+        raise
+    return {"row": row, "tree": asdict(tree) if tree is not None else None}
+
+
+def _start(
+    ctx: Ctx,
+    root: Path,
+    sid: str,
+    line: str,
+    contract: str | None,
+    prompt: str,
+    extra: dict[str, Any],
+    req: dict[str, Any],
+    tree: wt.Tree | None,
+) -> dict[str, Any]:
+    # lazy: only a start needs the argv rules and the note
+    from looop.workers import worktree as wt
+    from looop.workers.launch import worker_argv
+
+    if contract is not None:  # the contract apart: a checkout's note goes in as its last rule
+        prompt = (wt.with_note(contract, tree) if tree is not None else contract) + prompt
     prompt_path = root / "prompts" / f"{sid}.md"
     store.atomic_write(prompt_path, prompt)
-    work = root / "work" / sid
+    work = Path(tree.path) if tree is not None else root / "work" / sid
     work.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in ctx.env.items() if not k.startswith("LOOOP_")}
     env.update({str(k): str(v) for k, v in extra.items()})
@@ -156,6 +252,8 @@ def _spawn(ctx: Ctx, root: Path, req: dict[str, Any]) -> dict[str, Any]:
     env["LOOOP_REAL_BIN"] = real
     env["LOOOP_RELAY_SOCK"] = str(root / RELAY)
     env["LOOOP_WORKSPACE"] = str(work)
+    env["LOOOP_REPORTS_DIR"] = str(ctx.paths.reports)  # the contract's deliverables, here
+    ctx.paths.reports.mkdir(parents=True, exist_ok=True)
     real_line = substitute_prompt_file(line, prompt_path)
     argv = worker_argv(real_line, env["PATH"])
     size = req.get("size") or [120, 40]
@@ -168,4 +266,4 @@ def _spawn(ctx: Ctx, root: Path, req: dict[str, Any]) -> dict[str, Any]:
         size=(int(size[0]), int(size[1])),
         host_idle_s=ctx.knobs().real("session_host_idle"),
     )
-    return {"row": _row(s)}
+    return _row(s)
