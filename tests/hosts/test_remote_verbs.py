@@ -75,6 +75,17 @@ def test_resize_and_restart_a_remote_worker(home: Home) -> None:
     assert again.returncode == 0, again.stderr
     _until(lambda: _pid_after(d, "rv1") != before, 30, "a new shell after restart")
     assert _row(d, "rv1")["alive"] is True
+    # the decider's restart_session reaches it there too, through its backend
+    from looop.act.actions import decision_from_obj
+    from looop.act.executor import execute
+    from looop.cli.ctxbuild import ctx_for
+    from looop.core.clock import SystemClock
+
+    ctx = ctx_for(home_env(d), SystemClock(), None)
+    mid = _pid_after(d, "rv1")
+    move = decision_from_obj({"action": "restart_session", "id": "rv1"})
+    assert execute(ctx, ctx.knobs(), move, actor="pulse").summary
+    _until(lambda: _pid_after(d, "rv1") != mid, 30, "a new shell after restart_session")
 
     # an ended one is refused in one line, as a local one is (only a worker with a recorded
     # agent conversation starts again once over)

@@ -372,11 +372,9 @@ def _restart_session(ctx: Ctx, knobs: Knobs, a: RestartSession) -> None:
 
     wid = normalise_target(a.id)
     far = _remote(ctx, wid)
-    if far is not None and far.kind == "kubernetes":
-        raise ExecError(
-            f"restart_session: worker {wid} runs in a Kubernetes Job — kill it and start it "
-            "again (kill_worker, then start_worker)"
-        )
+    if far is not None:  # where it runs: an SSH host restarts it there, a Job refuses
+        _sessions_call("restart_session", lambda: far.restart(wid))
+        return
     try:
         if restart_worker(ctx, knobs, wid) is not None:
             return  # started again on its agent conversation

@@ -66,6 +66,8 @@ class Backend(Protocol):
 
     def kill(self, sid: str) -> dict[str, Any]: ...
 
+    def restart(self, sid: str) -> dict[str, Any]: ...
+
     def exit_status(self, sid: str) -> int | None: ...
 
 
@@ -114,6 +116,9 @@ class LocalBackend:
 
     def kill(self, sid: str) -> dict[str, Any]:
         return client.kill(self.root, sid)
+
+    def restart(self, sid: str) -> dict[str, Any]:
+        return client.restart(self.root, sid)
 
     def exit_status(self, sid: str) -> int | None:
         return wait_code(get_session(self.root, sid))

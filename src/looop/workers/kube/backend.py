@@ -521,6 +521,13 @@ class KubeBackend:
             raise SessionError(f"no worker {sid} in {self.target.url()}")
         return {"ok": True, "killed": sid}
 
+    def restart(self, sid: str) -> dict[str, Any]:
+        """A Job's pod is not restarted in place: the pulse owns retries (backoffLimit 0)."""
+        raise SessionError(
+            f"worker {sid} runs in a Kubernetes Job: it is not restarted in place — kill it "
+            "and start it again"
+        )
+
 
 def _over(job: Any) -> bool:
     st = job.status

@@ -158,6 +158,9 @@ class SshBackend:
         reg.mark_over(self.ctx.paths.data, sid, None)
         return got
 
+    def restart(self, sid: str) -> dict[str, Any]:
+        return self._call("restart", sid)
+
     def exit_status(self, sid: str) -> int | None:
         got = self._call("reach", sid)
         code = got.get("exit_code")

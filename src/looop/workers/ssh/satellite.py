@@ -132,6 +132,8 @@ def _handle(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str) ->
             return client.kill(root, sid)
         except SessionError:
             return {"killed": False}
+    if op == "restart":
+        return client.restart(root, sid)
     if op == "wait":
         t = req.get("timeout")
         return {"code": client.wait(root, sid, float(t) if t is not None else None, ctx.clock)}
