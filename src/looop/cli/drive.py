@@ -172,9 +172,14 @@ def log_text(text: str) -> str:
     return text if not text or text.endswith("\n") else text + "\n"
 
 
-def _live_here(data: str, sid: str) -> bool:
-    """A session of this data dir that runs now."""
-    return live(data, sid) is True
+def _here(argv: list[str], env: Mapping[str, str], sid: str) -> str | None:
+    """The data dir when `sid` is a session of it that runs now. A worker on an SSH host gets
+    the verb there (this does not return); None: click's turn."""
+    data = _data(env)
+    if remote_record(data, sid):
+        _far(argv, env, data, sid)
+        return None
+    return data if live(data, sid) is True else None
 
 
 def _far(argv: list[str], env: Mapping[str, str], data: str, sid: str) -> bool:
@@ -220,10 +225,8 @@ def _send(argv: list[str], env: Mapping[str, str]) -> bool:
     sent = parse_send(argv)
     if sent is None:
         return False
-    data = _data(env)
-    if remote_record(data, sent[0]):
-        return _far(argv, env, data, sent[0])
-    if not _live_here(data, sent[0]):
+    data = _here(argv, env, sent[0])
+    if data is None:
         return False
     from looop.sessions import ops  # lazy: `log` talks to no supervisor (_socket, struct)
 
@@ -237,10 +240,8 @@ def _key(argv: list[str], env: Mapping[str, str]) -> bool:
     keys = parse_key(argv)
     if keys is None:
         return False
-    data = _data(env)
-    if remote_record(data, keys[0]):
-        return _far(argv, env, data, keys[0])
-    if not _live_here(data, keys[0]):
+    data = _here(argv, env, keys[0])
+    if data is None:
         return False
     from looop.sessions import ops  # lazy: `log` talks to no supervisor (_socket, struct)
 
@@ -254,10 +255,8 @@ def _shot(argv: list[str], env: Mapping[str, str]) -> bool:
     shot = parse_shot(argv)
     if shot is None:
         return False
-    data = _data(env)
-    if remote_record(data, shot[0]):
-        return _far(argv, env, data, shot[0])
-    if not _live_here(data, shot[0]):
+    data = _here(argv, env, shot[0])
+    if data is None:
         return False
     from looop.sessions import ops  # lazy: `log` talks to no supervisor (_socket, struct)
 
