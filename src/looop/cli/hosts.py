@@ -165,6 +165,33 @@ def host_rm(name: str, force: bool) -> None:
 
 
 @host_group.command(
+    "rotate-tokens",
+    help="A new key for worker tokens: every token handed to a pod so far is void.",
+)
+@click.option("--force", is_flag=True, help="Even while workers in pods hold tokens.")
+def host_rotate_tokens(force: bool) -> None:
+    # lazy: only this path needs it (keeps the verbs that skip it light)
+    from looop.workers import scoped
+
+    ctx = make_ctx(events_to=None)
+    data = ctx.paths.data
+    kinds = {n: reg.host_kind(data, n) for n in reg.names(data)}
+    holders = [
+        w
+        for w, r in reg.records(data).items()
+        if not r.get("over") and kinds.get(r["host"]) == reg.K8S
+    ]
+    if holders and not force:
+        raise LooopError(
+            f"{len(holders)} worker(s) in pods hold a token ({', '.join(holders[:5])}): their "
+            "ask, claim and cost would be refused from now on — kill them first, or "
+            "`looop host rotate-tokens --force`"
+        )
+    scoped.rotate(ctx.paths)
+    click.echo("worker tokens rotated: every token handed out before now is void")
+
+
+@host_group.command(
     "check",
     help="SSH: connect to NAME and check the looop installed there. Kubernetes: the context "
     "loads, the API answers, the namespace's Jobs can be listed.",
