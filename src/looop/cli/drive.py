@@ -221,34 +221,30 @@ def _log(argv: list[str], env: Mapping[str, str]) -> bool:
     return True
 
 
-def _send(argv: list[str], env: Mapping[str, str]) -> bool:
-    sent = parse_send(argv)
-    if sent is None:
+def _typed_in(argv: list[str], env: Mapping[str, str], got: tuple[Any, ...] | None) -> bool:
+    """`send` or `key` parsed as (id, what to type, --json): typed into the live session."""
+    if got is None:
         return False
-    data = _here(argv, env, sent[0])
+    sid, what, as_json = got
+    data = _here(argv, env, sid)
     if data is None:
         return False
     from looop.sessions import ops  # lazy: `log` talks to no supervisor (_socket, struct)
 
-    reply = ops.send(data, sent[0], sent[1], False)
-    if sent[2]:
+    reply = (
+        ops.send(data, sid, what, False) if argv[0] == "send" else ops.send_keys(data, sid, what)
+    )
+    if as_json:
         echo(reply_json(reply))
     return True
+
+
+def _send(argv: list[str], env: Mapping[str, str]) -> bool:
+    return _typed_in(argv, env, parse_send(argv))
 
 
 def _key(argv: list[str], env: Mapping[str, str]) -> bool:
-    keys = parse_key(argv)
-    if keys is None:
-        return False
-    data = _here(argv, env, keys[0])
-    if data is None:
-        return False
-    from looop.sessions import ops  # lazy: `log` talks to no supervisor (_socket, struct)
-
-    reply = ops.send_keys(data, keys[0], keys[1])
-    if keys[2]:
-        echo(reply_json(reply))
-    return True
+    return _typed_in(argv, env, parse_key(argv))
 
 
 def _shot(argv: list[str], env: Mapping[str, str]) -> bool:
