@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -83,33 +83,151 @@ def default_branch(wid: str) -> str:
     return f"looop/{wid}"
 
 
-def git_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The env git runs with here: never prompting, never paging, messages in English."""
+# Set on every git looop runs in a worker's tree (command-line config outranks every file the
+# worker could write): no program git would start on its own — fsmonitor, hooks, pager,
+# editors, askpass, ssh, credential helpers, external diff, signing —, no nested repo entered,
+# no fetch of any kind (a partial clone's lazy fetch included), no gc or maintenance.
+_HARDEN = (
+    ("core.fsmonitor", "false"),
+    ("core.useBuiltinFSMonitor", "false"),
+    ("core.hooksPath", os.devnull),
+    ("core.pager", "cat"),
+    ("core.editor", ":"),
+    ("sequence.editor", ":"),
+    ("core.askPass", ""),
+    ("core.sshCommand", ""),
+    ("core.gitProxy", ""),
+    ("core.alternateRefsCommand", ""),
+    ("credential.helper", ""),  # empty resets the list
+    ("diff.external", ""),
+    ("diff.submodule", "short"),
+    ("diff.ignoreSubmodules", "all"),
+    ("status.submoduleSummary", "false"),
+    ("submodule.recurse", "false"),
+    ("fetch.recurseSubmodules", "false"),
+    ("protocol.allow", "never"),
+    ("gc.auto", "0"),
+    ("maintenance.auto", "false"),
+    ("gpg.program", ""),
+    ("gpg.ssh.program", ""),
+    ("gpg.x509.program", ""),
+    ("log.showSignature", "false"),
+    ("core.untrackedCache", "false"),
+)
+# the part of it safe for git in the user's own repo with the user's own config (a clone
+# needs its transports and credentials): nothing started on its own, no nested repo entered
+_HARDEN_REPO = tuple(
+    kv
+    for kv in _HARDEN
+    if kv[0]
+    in {
+        "core.fsmonitor",
+        "core.useBuiltinFSMonitor",
+        "core.hooksPath",
+        "core.pager",
+        "submodule.recurse",
+        "status.submoduleSummary",
+        "gc.auto",
+        "maintenance.auto",
+    }
+)
+# flags for every diff looop runs: no external diff or textconv program, a gitlink shown as
+# its commit (never a nested repo's log); a diff of the worktree never reads a nested repo
+DIFF_FLAGS = ("--no-ext-diff", "--no-textconv", "--submodule=short")
+_NO_NESTED = "--ignore-submodules=all"
+# a protocol no transport has: GIT_ALLOW_PROTOCOL outranks every protocol.* setting
+_NO_PROTOCOL = "looop-none"
+
+
+def _with_config(out: dict[str, str], pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Config as git's own GIT_CONFIG_COUNT/KEY/VALUE (keys and values never re-parsed)."""
+    for i, (k, v) in enumerate(pairs):
+        out[f"GIT_CONFIG_KEY_{i}"] = k
+        out[f"GIT_CONFIG_VALUE_{i}"] = v
+    out["GIT_CONFIG_COUNT"] = str(len(pairs))
+    return out
+
+
+def git_env(env: Mapping[str, str], drivers: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
+    """The env git runs with in the user's own repo: never prompting, never paging, messages
+    in English, none of the user's GIT_* variables, nothing it would start on its own."""
     out = {k: v for k, v in env.items() if not k.startswith("GIT_")}
     out.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C", GIT_PAGER="cat", PAGER="cat")
+    return _with_config(out, [*_HARDEN_REPO, *drivers])
+
+
+def _bare_tree_env(env: Mapping[str, str], tree: Tree) -> dict[str, str]:
+    out = {k: v for k, v in env.items() if not k.startswith("GIT_")}
+    out.update(
+        GIT_TERMINAL_PROMPT="0",
+        LC_ALL="C",
+        GIT_PAGER="cat",
+        PAGER="cat",
+        # no config but the repo's own: not the system's nor the user's (they may name
+        # programs, and the user's may be a filter for whatever attributes a worker wrote)
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=os.devnull,
+        GIT_ATTR_NOSYSTEM="1",
+        GIT_NO_REPLACE_OBJECTS="1",
+        GIT_OPTIONAL_LOCKS="0",
+        GIT_ALLOW_PROTOCOL=_NO_PROTOCOL,
+        GIT_PROTOCOL_FROM_USER="0",
+        # the git dirs from our record, never from the worktree's `.git` file or its admin
+        # folder's `commondir` (the worker can write both)
+        GIT_DIR=tree.gitdir,
+        GIT_COMMON_DIR=tree.common,
+        GIT_WORK_TREE=tree.path,
+    )
     return out
 
 
-def tree_env(env: Mapping[str, str], tree: Tree) -> dict[str, str]:
-    """git on the host inside a worker's worktree: the git dirs come from our record, never
-    from the worktree's `.git` file or its admin folder's `commondir` (the worker can write
-    both, and a crafted git dir's config would run its commands out here)."""
-    out = git_env(env)
-    out.update(GIT_DIR=tree.gitdir, GIT_COMMON_DIR=tree.common, GIT_WORK_TREE=tree.path)
+def neutralised(names: Sequence[str]) -> list[tuple[str, str]]:
+    """Config that empties every filter driver and forbids every protocol the names (git's
+    own `config --name-only`) define: a worker's `.gitattributes` can name any driver."""
+    out: list[tuple[str, str]] = []
+    for name in names:
+        section, _, rest = name.partition(".")
+        sub, _, var = rest.rpartition(".")
+        section, var = section.lower(), var.lower()
+        if not sub:
+            continue
+        if section == "filter" and var in ("clean", "smudge", "process", "required"):
+            out.append((name, "false" if var == "required" else ""))
+        elif section == "protocol" and var == "allow":
+            out.append((name, "never"))
     return out
 
 
-def _git(
-    env: Mapping[str, str],
-    cwd: str,
-    *args: str,
-    timeout: float = GIT_TIMEOUT_S,
-    tree: Tree | None = None,
+def _names(env: Mapping[str, str], cwd: str, timeout: float) -> list[str]:
+    """Every config key git sees with this env (it reads config, runs nothing)."""
+    done = _run(
+        ["git", "--no-pager", "-C", cwd, "config", "-z", "--name-only", "--list"],
+        env,
+        timeout,
+        "config",
+    )
+    if done.returncode != 0:
+        raise WorktreeError(f"git config in {cwd}: {_why(done)}")
+    return sorted({n for n in done.stdout.split("\0") if n})
+
+
+def tree_env(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S) -> dict[str, str]:
+    """git on the host inside a worker's worktree: the git dirs from our record, no config
+    but the repo's own, every program git could start switched off on its command line (the
+    only config that outranks the repo's: a clone's own `.git/config` is the worker's to
+    write), every filter driver that config defines emptied, no transport at all."""
+    bare = _with_config(_bare_tree_env(env, tree), _HARDEN)
+    drivers = neutralised(_names(bare, tree.path, timeout))
+    return _with_config(_bare_tree_env(env, tree), [*_HARDEN, *drivers])
+
+
+def _run(
+    argv: list[str], env: Mapping[str, str], timeout: float, what: str
 ) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(
-            ["git", "-C", cwd, *args],
-            env=tree_env(env, tree) if tree is not None else git_env(env),
+            argv,
+            env=env,
             stdin=subprocess.DEVNULL,  # git (or its ssh) never waits for an answer
             capture_output=True,
             text=True,
@@ -119,7 +237,20 @@ def _git(
     except FileNotFoundError:
         raise WorktreeError("git is not on PATH — install git to give a worker a repo") from None
     except subprocess.TimeoutExpired:
-        raise WorktreeError(f"git {args[0]} in {cwd} took over {timeout:g}s") from None
+        raise WorktreeError(f"git {what} in {argv[3]} took over {timeout:g}s") from None
+
+
+def _git(
+    env: Mapping[str, str],
+    cwd: str,
+    *args: str,
+    timeout: float = GIT_TIMEOUT_S,
+    tree: Tree | None = None,
+    drivers: Sequence[tuple[str, str]] = (),
+) -> subprocess.CompletedProcess[str]:
+    """git in the user's repo (`drivers`: config to add), or in a worker's `tree` hardened."""
+    full = tree_env(env, tree, timeout) if tree is not None else git_env(env, drivers)
+    return _run(["git", "--no-pager", "-C", cwd, *args], full, timeout, args[0])
 
 
 def _why(done: subprocess.CompletedProcess[str]) -> str:
@@ -250,24 +381,39 @@ def _save(ctx: Ctx, tree: Tree) -> None:
 
 
 # `git status` asking only whether a worktree holds anything uncommitted: an untracked
-# folder is one line (not one per file inside it), the same yes/no for less work
+# folder is one line (not one per file inside it), the same yes/no for less work. A nested
+# repo is never entered (its config is the worker's): an untracked one is one line, a staged
+# gitlink alone reads as clean, and removal refuses a worktree holding one (git's own check)
 _STATUS = (
     "--no-optional-locks",  # never take the index lock the worker's own git may want
     "status",
     "--porcelain",
     "--untracked-files=normal",
+    "--ignore-submodules=all",
 )
 
 
 def is_dirty(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S) -> bool | None:
-    """True when the worktree holds uncommitted changes or untracked files; None: unknown."""
+    """True when the worktree holds uncommitted changes, untracked files or a nested repo at
+    a gitlink (which status never enters, and removal would take whole); None: unknown."""
     try:
-        done = _git(env, tree.path, *_STATUS, timeout=timeout, tree=tree)
+        full = tree_env(env, tree, timeout)
+        head = ["git", "--no-pager", "-C", tree.path]
+        done = _run([*head, *_STATUS], full, timeout, "status")
+        if done.returncode != 0:
+            return None
+        if done.stdout.strip():
+            return True
+        staged = _run([*head, "ls-files", "-z", "--stage"], full, timeout, "ls-files")
     except WorktreeError:
         return None
-    if done.returncode != 0:
+    if staged.returncode != 0:
         return None
-    return bool(done.stdout.strip())
+    for entry in staged.stdout.split("\0"):
+        meta, _, name = entry.partition("\t")
+        if meta.startswith("160000 ") and os.path.lexists(os.path.join(tree.path, name, ".git")):
+            return True
+    return False
 
 
 def leftover(ctx: Ctx, wid: str) -> Tree | None:
@@ -308,10 +454,13 @@ def create(ctx: Ctx, p: Plan) -> Tree:
     guess = os.path.join(p.common, "worktrees", p.wid)
     tree = Tree(p.wid, p.repo, p.branch, base, path, p.common, guess, created=not p.exists)
     _save(ctx, tree)
+    # the checkout may be a branch a worker wrote: its `.gitattributes` may name any filter
+    # the user's config defines, so none runs (nor a hook)
+    drivers = neutralised(_names(git_env(env), p.repo, GIT_TIMEOUT_S))
     if p.exists:
-        done = _git(env, p.repo, "worktree", "add", path, p.branch)
+        done = _git(env, p.repo, "worktree", "add", path, p.branch, drivers=drivers)
     else:
-        done = _git(env, p.repo, "worktree", "add", "-b", p.branch, path, base)
+        done = _git(env, p.repo, "worktree", "add", "-b", p.branch, path, base, drivers=drivers)
     gitdir = read_gitdir(path) if done.returncode == 0 else None
     if gitdir is None:
         store.remove(_record(ctx, p.wid))
@@ -351,7 +500,11 @@ def clone(ctx: Ctx, p: ClonePlan) -> Tree:
     tree = Tree(p.wid, path, p.branch, "", path, git, git, created=True, origin=p.url)
     _save(ctx, tree)
     try:
-        done = _git(env, str(root(ctx)), "clone", "-q", "--", p.url, path, timeout=CLONE_TIMEOUT_S)
+        here = str(root(ctx))
+        drivers = neutralised(_names(git_env(env), here, GIT_TIMEOUT_S))  # as create's
+        done = _git(
+            env, here, "clone", "-q", "--", p.url, path, timeout=CLONE_TIMEOUT_S, drivers=drivers
+        )
         if done.returncode != 0:
             raise WorktreeError(f"worker {p.wid}: git clone {p.url} failed: {_why(done)}")
         head = _git(env, path, "rev-parse", "--verify", "--quiet", "HEAD", tree=tree)
@@ -503,6 +656,7 @@ def diff_runs(
             f"worker {wid} has no worktree — only a worker started with --repo has one"
         )
     head = ["git", "--no-pager"]
+    flags = (*DIFF_FLAGS, *extra)
     if tree.clone and (tree.removed or not os.path.isdir(tree.path)):
         raise WorktreeError(
             f"worker {wid}'s clone is gone (removed with nothing its remote lacked): its "
@@ -515,18 +669,49 @@ def diff_runs(
             "-C",
             tree.repo,
             "diff",
-            *extra,
+            *flags,
             tree.base,
             f"refs/heads/{tree.branch}",
             "--",
         ]
         return [(argv, git_env(ctx.env))]
     env = tree_env(ctx.env, tree)
-    out = [([*head, "-C", tree.path, "diff", *extra, tree.base, "--"], env)]
+    out = [([*head, "-C", tree.path, "diff", *flags, _NO_NESTED, tree.base, "--"], env)]
+    links = gitlinks(ctx.env, tree)
+    if links:
+        # the nested repos' recorded commits, read from the index alone (never the repos)
+        cached = ("--cached", "--ignore-submodules=none")
+        paths = [f":(literal){name}" for name in links]
+        argv = [*head, "-C", tree.path, "diff", *flags, *cached, tree.base, "--", *paths]
+        out.append((argv, env))
     done = _git(ctx.env, tree.path, "ls-files", "--others", "--exclude-standard", "-z", tree=tree)
     for name in sorted(n for n in done.stdout.split("\0") if n):
-        argv = [*head, "-C", tree.path, "diff", *extra, "--no-index", "--", "/dev/null", name]
+        argv = [*head, "-C", tree.path, "diff", *flags, "--no-index", "--", "/dev/null", name]
         out.append((argv, env))
+    return out
+
+
+def gitlinks(env: Mapping[str, str], tree: Tree) -> list[str]:
+    """Paths whose gitlink (a nested repo's commit) differs between the worker's base and its
+    index: `--ignore-submodules=all` hides them from the diff, so they are shown apart."""
+    done = _git(
+        env,
+        tree.path,
+        "diff-index",
+        "--cached",
+        "-z",
+        "--no-renames",
+        "--ignore-submodules=none",
+        tree.base,
+        "--",
+        tree=tree,
+    )
+    out: list[str] = []
+    fields = done.stdout.split("\0")
+    for meta, name in zip(fields[0::2], fields[1::2], strict=False):
+        modes = meta.lstrip(":").split(" ")[:2]
+        if "160000" in modes and name:
+            out.append(name)
     return out
 
 
@@ -633,9 +818,10 @@ def _dirty_all(ctx: Ctx, trees: list[Tree], timeout: float) -> dict[str, bool | 
         for tree in trees:
             started = ctx.clock.monotonic()
             try:
-                argv = ["git", "-C", tree.path, *_STATUS]
-                proc = spawn(argv, cwd=ctx.paths.data, env=tree_env(ctx.env, tree))
-            except OSError:  # git missing or not startable: unknown, as is_dirty says
+                env = tree_env(ctx.env, tree, timeout)
+                argv = ["git", "--no-pager", "-C", tree.path, *_STATUS]
+                proc = spawn(argv, cwd=ctx.paths.data, env=env)
+            except (OSError, WorktreeError):  # git missing, or its config unreadable: unknown
                 continue
             out, err = Tail(STATUS_KEEP), Tail(STATUS_KEEP)
             pool.add(Run(proc, started + timeout, out, err, label=tree.wid, started=started))
