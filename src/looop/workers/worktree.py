@@ -685,7 +685,8 @@ def diff_runs(
         argv = [*head, "-C", tree.path, "diff", *flags, *cached, tree.base, "--", *paths]
         out.append((argv, env))
     done = _git(ctx.env, tree.path, "ls-files", "--others", "--exclude-standard", "-z", tree=tree)
-    for name in sorted(n for n in done.stdout.split("\0") if n):
+    # a name ending in / is a nested repo, shown by status, never read
+    for name in sorted(n for n in done.stdout.split("\0") if n and not n.endswith("/")):
         argv = [*head, "-C", tree.path, "diff", *flags, "--no-index", "--", "/dev/null", name]
         out.append((argv, env))
     return out
