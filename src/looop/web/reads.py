@@ -85,7 +85,8 @@ def _branch(session_dir: Path) -> str | None:
                 continue
             head = Path(gitdir) / "HEAD"
         try:
-            ref = (store.read_text(head) or "").strip()
+            # a ref is one short line; the worker can point its `.git` file at any file
+            ref = store.read_regular(head, 256)[:256].decode("utf-8", "replace").strip()
         except OSError:
             return None
         return ref.removeprefix("ref: refs/heads/") if ref.startswith("ref:") else ref[:12]
