@@ -30,7 +30,7 @@ from looop.act.shellguard.tables import (
     _STDIN,
     _SYSTEMCTL_POWER,
 )
-from looop.act.shellguard.targets import NO_GUARD, Guard, protected, system
+from looop.act.shellguard.targets import NO_GUARD, Guard, braces, protected, system
 
 # chmod's mode operand (`755`, `u+x`, `go-w,a+r`), not a path (lower-cased: X is x)
 _MODE = re.compile(r"[0-7]{1,4}|[ugoa]*[-+=][rwxst]*(?:,[ugoa]*[-+=][rwxst]*)*")
@@ -72,7 +72,12 @@ def _critical(path: str, cwd: str | None = None) -> str | None:
 def _aimed(word: str, cwd: str | None, guard: Guard, follow: bool = False) -> str | None:
     """`word` as a refusal names it, if it is a system folder or home (as spelled) or one of
     the guard's targets or their ancestors (as normalised); `follow` as in `protected`."""
-    return _critical(word, cwd) or protected(word, cwd, guard, follow)
+    if (hit := protected(word, cwd, guard, follow)) is not None:
+        return hit
+    for alt in braces(word):
+        if (at := _critical(alt, cwd)) is not None:
+            return at if alt == word else f"{word}: {at}"
+    return None
 
 
 def _split_opts(args: Sequence[str]) -> tuple[list[str], list[str]]:

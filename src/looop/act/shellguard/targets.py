@@ -17,8 +17,12 @@ from fnmatch import fnmatchcase
 
 from looop.act.shellguard.tables import _HOME_ROOTS, _SYSTEM_DIRS
 
-# $name, ${name}, ${name:?…}, ${name:-…}, ${name=…}: the value of name (set, it is what stands)
-_VAR = re.compile(r"\$(?:\{([a-z_][a-z0-9_]*)(?::?[-?=][^}]*)?\}|([a-z_][a-z0-9_]*))")
+# $name, ${name}, ${name:?…}, ${name:-…}, ${name=…} (set, its value stands), ${name%…},
+# ${name%%…}, ${name#…}, ${name##…} (its value trimmed)
+_VAR = re.compile(r"\$(?:\{([a-z_][a-z0-9_]*)(?:(:?[-?=]|%%?|##?)([^}]*))?\}|([a-z_][a-z0-9_]*))")
+_BRACE = re.compile(r"(?<!\$)\{([^{}]*,[^{}]*)\}")  # {a,b}: not ${…}
+_MAX_BRACES = 64  # alternatives a word is read as; the rest is read as written
+_CWD_LINKS = ("/proc/self/cwd", "/proc/thread-self/cwd")  # ours would be the wrong process's
 _GLOB = re.compile(r"[*?[]")
 _WILD = frozenset("*?.")
 
@@ -44,6 +48,35 @@ class Guard:
 NO_GUARD = Guard()
 
 
+def braces(word: str) -> list[str]:
+    """The words bash's brace expansion makes of `word` (`~/{a,..}`: `~/a`, `~/..`)."""
+    done: list[str] = []
+    todo = [word]
+    while todo and len(done) + len(todo) < _MAX_BRACES:
+        w = todo.pop()
+        m = _BRACE.search(w)
+        if m is None:
+            done.append(w)
+        else:
+            alts = m.group(1).split(",")
+            todo += [w[: m.start()] + alt + w[m.end() :] for alt in reversed(alts)]
+    return done + todo
+
+
+def _trim(value: str, op: str, pattern: str) -> str:
+    """${name%pat}, %%, #, ##: the shortest / longest suffix / prefix matching removed."""
+    cuts = range(len(value) + 1)
+    if op.startswith("%"):
+        for k in reversed(cuts) if op == "%" else cuts:
+            if fnmatchcase(value[k:], pattern):
+                return value[:k]
+    else:
+        for k in cuts if op == "#" else reversed(cuts):
+            if fnmatchcase(value[:k], pattern):
+                return value[k:]
+    return value
+
+
 def _expand_one(word: str, names: dict[str, str]) -> str | None:
     if word == "~" or word.startswith("~/"):
         home = names.get("home")
@@ -56,11 +89,12 @@ def _expand_one(word: str, names: dict[str, str]) -> str | None:
 
     def value(m: re.Match[str]) -> str:
         nonlocal unknown
-        got = names.get(m.group(1) or m.group(2))
+        got = names.get(m.group(1) or m.group(4))
         if got is None:
             unknown = True
             return m.group(0)
-        return got
+        op = m.group(2) or ""
+        return _trim(got, op, m.group(3)) if op[:1] in ("%", "#") else got
 
     word = _VAR.sub(value, word)
     return None if unknown or "$" in word or "`" in word else word
@@ -70,6 +104,9 @@ def expand(word: str, cwd: str | None, guard: Guard) -> str | None:
     """`word` as an absolute path (~ and known variables expanded, joined to `cwd` when
     relative), not yet normalised; None when the text alone cannot tell where it points."""
     names = dict(guard.names)
+    for link in _CWD_LINKS:
+        if cwd is not None and (word == link or word.startswith(link + "/")):
+            word = cwd + word[len(link) :]
     path = _expand_one(word, names)
     if path is None or path.startswith("/"):
         return path
@@ -121,6 +158,13 @@ def protected(word: str, cwd: str | None, guard: Guard, follow: bool) -> str | N
     """What `word` destroys among the guard's targets (or, through a symlink, the system
     folders), said for a refusal; None when it stays clear of them. `follow`: the tool
     follows a symlink named last (chmod -R does, rm and mv do not — `x/` always does)."""
+    for alt in braces(word):
+        if (hit := _protected(alt, cwd, guard, follow)) is not None:
+            return hit if alt == word else f"{word}: {hit}"
+    return None
+
+
+def _protected(word: str, cwd: str | None, guard: Guard, follow: bool) -> str | None:
     raw = expand(word, cwd, guard)
     if raw is None:
         return None
@@ -134,6 +178,8 @@ def protected(word: str, cwd: str | None, guard: Guard, follow: bool) -> str | N
         return None
     real = guard.resolve(raw, follow or raw.endswith("/"))
     rsegs = segments(real)
+    if rsegs == segs:
+        return None  # no symlink on the way: the spelling said it all
     if (hit := _against(rsegs, guard)) is None and system(rsegs):
         hit = "a system folder"
     return None if hit is None else f"{word} (through a symlink, {real}: {hit})"
