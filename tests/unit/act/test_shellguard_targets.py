@@ -363,3 +363,25 @@ def test_spellings_bash_expands_are_read_as_bash_does(
     why = tripwire(text, guard)
     assert why is not None, text
     assert needle.lower() in why, why
+
+
+def test_a_worker_line_and_verify_are_guarded_where_they_run(
+    ctx: Ctx, world: dict[str, Path]
+) -> None:
+    from looop.act.actions import StartWorker
+    from looop.act.effects import _start_worker
+    from looop.act.outcome import ExecError
+
+    home_ctx = with_env(ctx, HOME=str(world["home"]))
+    repo = world["tmp"] / "fresh-repo"  # no record yet: the start names it
+    cases = [
+        (StartWorker(id="w9", prompt="p", command="rm -rf ../..", repo=str(repo)), "data dir"),
+        (StartWorker(id="w9", prompt="p", command=f"rm -rf {repo}", repo=str(repo)), "repo"),
+        (StartWorker(id="w9", prompt="p", command="true", verify="rm -rf ."), "data dir"),
+        (StartWorker(id="w9", prompt="p", command="chmod -R 700 ~"), "your home"),
+    ]
+    for a, needle in cases:
+        with pytest.raises(ExecError) as e:
+            _start_worker(home_ctx, home_ctx.knobs(), a, "pulse")
+        assert "tripwire" in str(e.value) and needle in str(e.value), (a, e.value)
+    assert not (ctx.paths.worktrees / "w9").exists() and not (ctx.paths.sessions / "w9").exists()
