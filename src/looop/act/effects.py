@@ -27,6 +27,7 @@ from looop.act.actions import (
     summary_of,
 )
 from looop.act.outcome import ExecError
+from looop.act.protected import guard_for
 from looop.core import store
 from looop.core.config import KNOBS, Config, Knobs
 from looop.core.context import Ctx
@@ -178,10 +179,13 @@ def _shell_guard(
     allow_dangerous: bool,
     what: str = "run_shell",
     cfg: Config | None = None,
+    cwd: str | None = None,
+    repos: tuple[str, ...] = (),
 ) -> None:
     """Refuse shell text the tripwire (or shell_policy) stops, before anything (WAL, output
     file, journal, worker, sensor file) is touched. `what` names the field in the refusal;
-    `cfg` is the beat's config (the file is read when there is none, as for a CLI move)."""
+    `cfg` is the beat's config (the file is read when there is none, as for a CLI move);
+    `cwd` where the text runs (the data dir when None), `repos` more repos it must spare."""
     knob_env = KNOBS["shell_allow_dangerous"].env
     if actor != "cli":
         fix = shellguard.DEFAULT_FIX
@@ -193,7 +197,7 @@ def _shell_guard(
     if bypass is None and knobs.values.get("shell_allow_dangerous") is True:
         bypass = knob_env + "=1"
     if bypass is not None:
-        why = shellguard.tripwire(cmd)
+        why = shellguard.tripwire(cmd, guard_for(ctx, cwd, repos))
         if why is not None:
             ctx.events.emit(
                 "warn", "shell.tripwire_bypassed", f"{what} tripwire bypassed by {bypass}: {why}"
@@ -205,7 +209,10 @@ def _shell_guard(
         # Fail closed: without the config we do not know the user's deny patterns.
         raise ExecError(f"{what} not run: {e}") from e
     builtin = policy.mode == "tripwire" or _env_forces_tripwire(ctx)
-    why = shellguard.verdict(cmd, builtin=builtin, deny=policy.deny, allow=policy.allow)
+    guard = guard_for(ctx, cwd, repos) if builtin else shellguard.NO_GUARD
+    why = shellguard.verdict(
+        cmd, builtin=builtin, deny=policy.deny, allow=policy.allow, guard=guard
+    )
     if why is not None:
         raise ExecError(shellguard.refusal(why, fix, what))
 
@@ -262,9 +269,17 @@ def _start_worker(
     from looop.workers.launch import start_worker  # lazy: only worker moves load sessions
 
     # The worker's launch line and its verify check are shell too: same policy as run_shell.
-    for what, text in (("start_worker command", a.command), ("start_worker verify", a.verify)):
+    # The line runs in the worker's worktree when it has a repo (verify: in the data dir).
+    repo, home = a.repo or "", ctx.env.get("HOME", "")
+    repo = home + repo[1:] if repo.startswith("~/") and home else repo
+    local = (repo,) if repo.startswith("/") and a.host in (None, "local") else ()
+    tree = str(ctx.paths.worktrees / a.id) if local else None
+    for what, text, cwd in (
+        ("start_worker command", a.command, tree),
+        ("start_worker verify", a.verify, None),
+    ):
         if text is not None and text.strip():
-            _shell_guard(ctx, knobs, text, actor, allow_dangerous, what, cfg)
+            _shell_guard(ctx, knobs, text, actor, allow_dangerous, what, cfg, cwd, local)
 
     start_worker(
         ctx,

@@ -9,7 +9,10 @@ are still sudo. Anything built at run time (variables, aliases, scripts on disk)
 
 Fail closed: every text is also read by our older small scanner (words, quotes, separators,
 here-docs), and either reading tripping refuses it — bash the parser rejects or misreads is
-still checked. Text over MAX_CHARS, or scripts nested deeper than _MAX_DEPTH, are refused
+still checked. Recursive deletes, `find -delete`, `chmod -R`/`chown -R`, moves and `git clean`
+aimed at a home, the data dir, the looop checkout, a worker's repo or an ancestor of any of
+these are refused by where the path points (targets.py; the caller's `Guard` names them), not
+by how it is spelled. Text over MAX_CHARS, or scripts nested deeper than _MAX_DEPTH, are refused
 unread; the guard itself never raises. Pure functions, no I/O; the parser loads lazily.
 """
 
@@ -22,10 +25,13 @@ from looop.act.shellguard.check import _check
 from looop.act.shellguard.command import _base
 from looop.act.shellguard.scanner import Tok, tokenise
 from looop.act.shellguard.tables import _SHELLS, DEFAULT_FIX, MAX_CHARS
+from looop.act.shellguard.targets import NO_GUARD, Guard
 
 __all__ = [
     "DEFAULT_FIX",
     "MAX_CHARS",
+    "NO_GUARD",
+    "Guard",
     "Tok",
     "foreign_interpreter",
     "refusal",
@@ -35,12 +41,13 @@ __all__ = [
 ]
 
 
-def tripwire(cmd: str) -> str | None:
-    """The built-in rule `cmd` trips, quoting the offending part; None when it passes."""
+def tripwire(cmd: str, guard: Guard = NO_GUARD) -> str | None:
+    """The built-in rule `cmd` trips, quoting the offending part; None when it passes.
+    `guard`: where the text runs and what it must not destroy there."""
     if len(cmd) > MAX_CHARS:
         return f"{len(cmd)} characters of shell, over the {MAX_CHARS} the tripwire reads"
     try:
-        return _check(cmd, 0)
+        return _check(cmd, 0, guard)
     except RecursionError:
         return "shell code nested too deeply to check"
     except Exception as e:  # fail closed: text the guard cannot read is not let through
@@ -66,6 +73,7 @@ def verdict(
     builtin: bool = True,
     deny: Sequence[re.Pattern[str]] = (),
     allow: Sequence[re.Pattern[str]] = (),
+    guard: Guard = NO_GUARD,
 ) -> str | None:
     """Why `cmd` is refused under a policy, or None. An allow match wins over everything."""
     if any(p.search(cmd) for p in allow):
@@ -73,7 +81,7 @@ def verdict(
     for p in deny:
         if p.search(cmd):
             return f"the shell_policy deny pattern `{' '.join(p.pattern.split())}` matches"
-    return tripwire(cmd) if builtin else None
+    return tripwire(cmd, guard) if builtin else None
 
 
 def refusal(why: str, fix: str = DEFAULT_FIX, what: str = "run_shell") -> str:

@@ -15,50 +15,51 @@ from looop.act.shellguard.rules import (
 )
 from looop.act.shellguard.scanner import _commands, tokenise
 from looop.act.shellguard.tables import _BREAKS, _DOWNLOADERS, _MAX_DEPTH, _WRITES
+from looop.act.shellguard.targets import NO_GUARD, Guard
 
 
-def _command_rule(c: _Cmd, depth: int) -> str | None:
+def _command_rule(c: _Cmd, depth: int, guard: Guard = NO_GUARD) -> str | None:
     for op, target in c.redirects:
         if op in _WRITES and _device(target):
             return f"a redirect onto a disk device: `{op} {target}`"
     at, nested = _unwrap(c.words)
+    inner = guard.at(c.cwd)  # a nested script starts where this command runs
     for script in nested:
-        if (why := _check(script, depth + 1)) is not None:
+        if (why := _check(script, depth + 1, inner)) is not None:
             return why
     if at is None:
         return None
     name, args, shown = _base(c.words[at]), c.words[at + 1 :], _show(c.words[at:])
-    if (why := _rule(name, args, shown, c.cwd)) is not None:
+    if (why := _rule(name, args, shown, c.cwd, guard)) is not None:
         return why
     if name in _DOWNLOADERS and c.host is not None:
         if c.host == "$":
             return f"a download run as a command: `$({shown})`"
         return f"a download run by {c.host}: `{shown}`"
     if name == "find":
-        for sub in _find(args, c.cwd)[1]:
-            if (
-                why := _command_rule(_Cmd(host=c.host, words=sub, cwd=c.cwd), depth + 1)
-            ) is not None:
+        for sub in _find(args, c.cwd, guard)[1]:
+            sub_cmd = _Cmd(host=c.host, words=sub, cwd=c.cwd)
+            if (why := _command_rule(sub_cmd, depth + 1, guard)) is not None:
                 return why
     for script in _scripts(name, args, c):
-        if (why := _check(script, depth + 1)) is not None:
+        if (why := _check(script, depth + 1, inner)) is not None:
             return why
     return None
 
 
-def _scan_check(cmd: str, depth: int) -> str | None:
+def _scan_check(cmd: str, depth: int, guard: Guard = NO_GUARD) -> str | None:
     """The older reading: our own scanner, run on every text beside the parser."""
     upstream: dict[str, str] = {}  # roles played earlier in the current pipeline
-    cwd: str | None = None
+    cwd = guard.cwd
     for c in _commands(tokenise(cmd)):
         c.cwd = cwd
         cwd = _after_cd(c, cwd)
-        why = _command_rule(c, depth)
+        why = _command_rule(c, depth, guard)
         if why is not None:
             return why
         if c.before in _BREAKS:
             upstream = {}
-        roles = _roles(c)
+        roles = _roles(c, guard)
         for producer, consumer, label in _PIPE_RULES:
             if producer in upstream and c.before in ("|", "|&") and consumer in roles:
                 return f"{label}: `{upstream[producer]} | {roles[consumer]}`"
@@ -66,7 +67,7 @@ def _scan_check(cmd: str, depth: int) -> str | None:
     return None
 
 
-def _check(cmd: str, depth: int) -> str | None:
+def _check(cmd: str, depth: int, guard: Guard = NO_GUARD) -> str | None:
     if depth > _MAX_DEPTH:
         return (
             f"shell code nested over {_MAX_DEPTH} levels deep (sh -c, eval, …): too deep to check"
@@ -75,9 +76,9 @@ def _check(cmd: str, depth: int) -> str | None:
         # lazy: cycle: the parsed reading imports this module; optional (tree-sitter)
         from looop.act.shellguard.parsed import _tree_check
 
-        why = _tree_check(cmd, depth)
+        why = _tree_check(cmd, depth, guard)
     except ImportError:  # the parser is missing: the scanner alone still guards
         why = None
     # The scanner reads every text too: the parser can misread without flagging an error
     # (a line starting with `\`), and either reading tripping is enough to refuse.
-    return why if why is not None else _scan_check(cmd, depth)
+    return why if why is not None else _scan_check(cmd, depth, guard)

@@ -18,6 +18,7 @@ from looop.act.shellguard.rules import (
     _roles,
 )
 from looop.act.shellguard.tables import _REDIRECTS, _WRITES
+from looop.act.shellguard.targets import NO_GUARD, Guard
 
 if TYPE_CHECKING:
     from tree_sitter import Node
@@ -129,7 +130,7 @@ def _redirect_rule(n: Node) -> str | None:
     return None
 
 
-def _heredoc_backticks(n: Node, depth: int) -> str | None:
+def _heredoc_backticks(n: Node, depth: int, guard: Guard = NO_GUARD) -> str | None:
     """An unquoted here-document runs the backticks in its body (the parser leaves them)."""
     start = next((_text(ch) for ch in n.children if ch.type == "heredoc_start"), "'")
     if any(q in start for q in "'\"\\"):
@@ -137,18 +138,18 @@ def _heredoc_backticks(n: Node, depth: int) -> str | None:
     for body in n.children:
         if body.type == "heredoc_body":
             for m in _BACKTICKS.finditer(_text(body)):
-                if (why := _check(m.group(1), depth + 1)) is not None:
+                if (why := _check(m.group(1), depth + 1, guard)) is not None:
                     return why
     return None
 
 
-def _pipelines(order: Sequence[tuple[Node, _Cmd | None]]) -> str | None:
+def _pipelines(order: Sequence[tuple[Node, _Cmd | None]], guard: Guard = NO_GUARD) -> str | None:
     """A producer anywhere in one stage of a pipeline and its consumer in a later one (a
     download then a shell, however grouped: `{ curl x; } | bash`, `curl x | (bash)`)."""
     roles: dict[int, dict[str, str]] = {}  # node id -> roles played anywhere inside it
     found: str | None = None
     for n, c in reversed(order):  # children before their parents
-        mine = _roles(c) if c is not None else {}
+        mine = _roles(c, guard) if c is not None else {}
         for ch in n.children:
             mine = roles.get(ch.id, {}) | mine
         if n.type == "pipeline":
@@ -164,7 +165,7 @@ def _pipelines(order: Sequence[tuple[Node, _Cmd | None]]) -> str | None:
     return found
 
 
-def _tree_check(text: str, depth: int) -> str | None:
+def _tree_check(text: str, depth: int, guard: Guard = NO_GUARD) -> str | None:
     """The rule the parsed text trips, if any."""
     # lazy: heavy (tree-sitter) and optional at run time: check.py falls back to the scanner
     import tree_sitter_bash
@@ -179,7 +180,7 @@ def _tree_check(text: str, depth: int) -> str | None:
     order: list[tuple[Node, _Cmd | None]] = []
     # (node, host of the substitution it sits in, redirects from outside that reach it)
     stack: list[tuple[Node, str | None, Sequence[Node]]] = [(tree.root_node, None, ())]
-    cwd: str | None = None  # commands come in text order; subshell scope is ignored
+    cwd = guard.cwd  # commands come in text order; subshell scope is ignored
     while stack:  # pre-order, by hand: nesting depth is the input's to choose
         n, host, outer = stack.pop()
         children = n.children
@@ -191,17 +192,17 @@ def _tree_check(text: str, depth: int) -> str | None:
             c = _from_command(n, outer, host_of)
             c.host, c.cwd = host, cwd
             cwd = _after_cd(c, cwd)
-            why = _command_rule(c, depth)
+            why = _command_rule(c, depth, guard)
         elif n.type == "file_redirect":
             why = _redirect_rule(n)
         elif n.type == "heredoc_redirect":
-            why = _heredoc_backticks(n, depth)
+            why = _heredoc_backticks(n, depth, guard.at(cwd))
         if why is not None:
             return why
         order.append((n, c))
         inner = _inner_redirects(n, children, outer)
         stack.extend((ch, host, inner.get(ch.id, ())) for ch in reversed(children))
-    return _pipelines(order)
+    return _pipelines(order, guard)
 
 
 def _inner_redirects(

@@ -3,6 +3,7 @@ in a pipe (a download, a shell reading stdin, a listing, a delete)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from looop.act.shellguard.command import _base, _Cmd, _command_at
@@ -27,9 +28,12 @@ from looop.act.shellguard.tables import (
     _SHOW_CHARS,
     _SOURCES,
     _STDIN,
-    _SYSTEM_DIRS,
     _SYSTEMCTL_POWER,
 )
+from looop.act.shellguard.targets import NO_GUARD, Guard, braces, protected, system
+
+# chmod's mode operand (`755`, `u+x`, `go-w,a+r`), not a path (lower-cased: X is x)
+_MODE = re.compile(r"[0-7]{1,4}|[ugoa]*[-+=][rwxst]*(?:,[ugoa]*[-+=][rwxst]*)*")
 
 
 def _show(words: Sequence[str]) -> str:
@@ -47,8 +51,8 @@ def _device(path: str) -> bool:
 
 
 def _critical(path: str, cwd: str | None = None) -> str | None:
-    """`path` (joined to `cwd` when relative) if it is /, a home, or a system directory
-    (after `..`, `//`, `/*`): `cd / && rm -rf *` aims at /*."""
+    """`path` (joined to `cwd` when relative) if it is /, a home (~, $HOME, /home/NAME), or a
+    system directory (after `..`, `//`, `/*`): `cd / && rm -rf *` aims at /*."""
     if cwd is not None and not path.startswith(("/", "~", "$")):
         path = f"{cwd.rstrip('/')}/{path}"
     if _HOME.fullmatch(path):
@@ -62,7 +66,18 @@ def _critical(path: str, cwd: str | None = None) -> str | None:
                 parts.pop()
         elif seg not in ("", ".", "*"):
             parts.append(seg)
-    return path if "/" + "/".join(parts) in _SYSTEM_DIRS else None
+    return path if system(parts) else None
+
+
+def _aimed(word: str, cwd: str | None, guard: Guard, follow: bool = False) -> str | None:
+    """`word` as a refusal names it, if it is a system folder or home (as spelled) or one of
+    the guard's targets or their ancestors (as normalised); `follow` as in `protected`."""
+    if (hit := protected(word, cwd, guard, follow)) is not None:
+        return hit
+    for alt in braces(word):
+        if (at := _critical(alt, cwd)) is not None:
+            return at if alt == word else f"{word}: {at}"
+    return None
 
 
 def _split_opts(args: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -87,21 +102,27 @@ def _recursive(opts: Sequence[str]) -> bool:
     )
 
 
-def _find_starts(args: Sequence[str], cwd: str | None) -> tuple[str | None, int]:
-    """(the first start path that is critical, where the expression begins)."""
+def _find_starts(
+    args: Sequence[str], cwd: str | None, guard: Guard = NO_GUARD
+) -> tuple[str | None, int]:
+    """(the first start path that is critical or protected, where the expression begins)."""
     i = 0
+    follow = False  # -H / -L (lower-cased): a start path that is a symlink is followed
     while i < len(args) and args[i][:2] in ("-h", "-l", "-p", "-o", "-d") and len(args[i]) <= 3:
+        follow |= args[i] in ("-h", "-l")
         i += 2 if args[i] == "-d" else 1
     aimed: str | None = None
     while i < len(args) and not args[i].startswith("-") and args[i] not in ("(", "!", ","):
-        aimed = aimed or _critical(args[i], cwd)
+        aimed = aimed or _aimed(args[i], cwd, guard, follow)
         i += 1
     return aimed, i
 
 
-def _find(args: Sequence[str], cwd: str | None) -> tuple[str | None, list[list[str]]]:
-    """(a critical start path if the expression deletes, the -exec commands)."""
-    aimed, i = _find_starts(args, cwd)
+def _find(
+    args: Sequence[str], cwd: str | None, guard: Guard = NO_GUARD
+) -> tuple[str | None, list[list[str]]]:
+    """(a critical or protected start path if the expression deletes, the -exec commands)."""
+    aimed, i = _find_starts(args, cwd, guard)
     execs: list[list[str]] = []
     expr = args[i:]
     j = 0
@@ -288,27 +309,102 @@ def _power_rule(name: str, args: Sequence[str], shown: str) -> str | None:
     return None
 
 
-def _tree_rule(name: str, args: Sequence[str], shown: str, cwd: str | None) -> str | None:
-    """Deleting, moving away or re-permissioning /, a home or a system directory."""
+def _recursive_targets(name: str, opts: Sequence[str], operands: Sequence[str]) -> list[str]:
+    """The path operands of a recursive tool: chmod's mode and chown's owner are not paths
+    (`chown -R alice x` run in /home must not read as /home/alice)."""
+    if name not in ("chmod", "chown", "chgrp") or any(o.startswith("--ref") for o in opts):
+        return list(operands)
+    first = operands[0] if operands else ""
+    if name == "chmod" and _MODE.fullmatch(first):
+        return list(operands[1:])
+    owner = "/" not in first and first not in (".", "..", "*") and not first.startswith(("~", "$"))
+    return list(operands[1:] if name != "chmod" and owner else operands)
 
-    def aimed(paths: Sequence[str]) -> str | None:
-        return next((p for a in paths if (p := _critical(a, cwd)) is not None), None)
+
+def _mv_sources(args: Sequence[str]) -> list[str]:
+    """What `mv` may move away: every operand but the last; with -t DIR every operand (DIR
+    too: lower-cased, -t and -T read alike, and -T moves the first onto the second)."""
+    sources: list[str] = []
+    every = False
+    i, options = 0, True
+    while i < len(args):
+        a = args[i]
+        i += 1
+        if options and a == "--":
+            options = False
+        elif options and a.startswith("--"):
+            every |= a.startswith("--target-directory")
+            if a.startswith(("--target-directory", "--suffix")) and "=" not in a:
+                i += 1
+        elif options and a.startswith("-") and len(a) > 1:
+            every |= "t" in a
+            i += 1 if a.endswith("s") else 0  # -S SUFFIX
+        else:
+            sources.append(a)
+    return sources if every else sources[:-1]
+
+
+def _git_clean(args: Sequence[str], cwd: str | None, guard: Guard) -> str | None:
+    """A forced `git clean` (untracked and ignored files gone) of a protected tree's top."""
+    where: list[str] = []
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        if args[i] == "-c" and i + 1 < len(args) and "=" not in args[i + 1]:
+            where.append(args[i + 1])  # -C DIR (lower-cased; `-c key=value` is config)
+        i += 2 if args[i] in _GIT_TAKES else 1
+    if i >= len(args) or args[i] != "clean":
+        return None
+    rest = list(args[i + 1 :])
+    for k in range(len(rest) - 1, -1, -1):  # -e PATTERN: a pattern kept, not a path
+        if rest[k] in ("-e", "--exclude") and k + 1 < len(rest):
+            del rest[k : k + 2]
+    opts, specs = _split_opts(rest)
+    force = any(o == "--force" or (not o.startswith("--") and "f" in o) for o in opts)
+    dry = any(o in ("--dry-run", "-n") or (not o.startswith("--") and "n" in o) for o in opts)
+    if not force or dry:
+        return None
+    here = cwd
+    for d in where:
+        here = d if d.startswith(("/", "~", "$")) or here is None else f"{here}/{d}"
+    if here is None:
+        return None
+    paths = [s if s.startswith(("/", "~", "$")) else f"{here}/{s}" for s in specs] or [here]
+    return next((p for s in paths if (p := _aimed(s, None, guard, True)) is not None), None)
+
+
+def _tree_rule(
+    name: str, args: Sequence[str], shown: str, cwd: str | None, guard: Guard = NO_GUARD
+) -> str | None:
+    """Deleting, moving away or re-permissioning /, a home, a system directory, or one of the
+    guard's targets (the data dir, the checkout, a worker's repo) or an ancestor of one."""
+
+    def aimed(paths: Sequence[str], follow: bool = False) -> str | None:
+        return next((p for a in paths if (p := _aimed(a, cwd, guard, follow)) is not None), None)
 
     opts, operands = _split_opts(args)
-    if name in _RECURSIVE_TOOLS and _recursive(opts) and (at := aimed(operands)) is not None:
-        verb = "rm -rf (recursive delete)" if name == "rm" else f"recursive {name}"
-        return f"{verb} aimed at {at}: `{shown}`"
-    if name == "mv" and (at := aimed(operands[:-1])) is not None:
+    if name in _RECURSIVE_TOOLS and _recursive(opts):
+        # chmod -R follows a symlink named on the line, and so do chown/chgrp with -H/-L
+        follow = name not in ("rm", "chown", "chgrp") or any(
+            not o.startswith("--") and ("h" in o or "l" in o) for o in opts
+        )
+        if (at := aimed(_recursive_targets(name, opts, operands), follow)) is not None:
+            verb = "rm -rf (recursive delete)" if name == "rm" else f"recursive {name}"
+            return f"{verb} aimed at {at}: `{shown}`"
+    if name == "mv" and (at := aimed(_mv_sources(args))) is not None:
         return f"mv moving away {at}: `{shown}`"
-    deletes = any(o.startswith("--delete") for o in opts)
-    if name == "rsync" and deletes and (at := aimed(operands[-1:])) is not None:
+    deletes = any(o.startswith("--delete") or o == "--del" for o in opts)
+    if name == "rsync" and deletes and (at := aimed(operands[-1:], True)) is not None:
         return f"rsync --delete into {at}: `{shown}`"
-    if name == "find" and (at := _find(args, cwd)[0]) is not None:
+    if name == "find" and (at := _find(args, cwd, guard)[0]) is not None:
         return f"find deleting under {at}: `{shown}`"
+    if name == "git" and (at := _git_clean(args, cwd, guard)) is not None:
+        return f"git clean (untracked files deleted) in {at}: `{shown}`"
     return None
 
 
-def _rule(name: str, args: Sequence[str], shown: str, cwd: str | None) -> str | None:
+def _rule(
+    name: str, args: Sequence[str], shown: str, cwd: str | None, guard: Guard = NO_GUARD
+) -> str | None:
     """The deny rule one command (already unwrapped) trips, if any."""
     if name in _PRIVILEGE:
         return f"{name} (running as another user): `{shown}`"
@@ -317,7 +413,7 @@ def _rule(name: str, args: Sequence[str], shown: str, cwd: str | None) -> str | 
     return (
         _disk_rule(name, args, shown)
         or _power_rule(name, args, shown)
-        or _tree_rule(name, args, shown, cwd)
+        or _tree_rule(name, args, shown, cwd, guard)
     )
 
 
@@ -328,7 +424,7 @@ _PIPE_RULES = (
 )
 
 
-def _roles(c: _Cmd) -> dict[str, str]:
+def _roles(c: _Cmd, guard: Guard = NO_GUARD) -> dict[str, str]:
     """The pipe roles `c` plays (see _PIPE_RULES), each with the text shown for it."""
     at = _command_at(c.words)
     if at is None:
@@ -339,7 +435,7 @@ def _roles(c: _Cmd) -> dict[str, str]:
         roles["download"] = _show(c.words)
     if _reads_code(name, args):
         roles["runs"] = _show(c.words[at:])
-    if name == "find" and _find_starts(args, c.cwd)[0] is not None:
+    if name == "find" and _find_starts(args, c.cwd, guard)[0] is not None:
         roles["lists"] = _show(c.words[at:])
     if name in _DELETERS and any(_base(w) == "xargs" for w in c.words[:at]):
         roles["deletes"] = _show(c.words)

@@ -66,6 +66,8 @@ _SYSTEM_DIRS = frozenset(
     | {"/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib64", "/usr/local", "/usr/share"}
     | {"/usr/include", "/usr/local/bin", "/usr/local/lib", "/var/lib", "/private/etc"}
 )
+# Every folder right under these is someone's home: the tripwire guards them all.
+_HOME_ROOTS = frozenset({"/home", "/users"})
 
 # Words that may stand before the command proper; each with the options that take an argument
 # and how many plain arguments it eats before the command (timeout's duration).
