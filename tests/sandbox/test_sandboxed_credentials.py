@@ -90,6 +90,20 @@ t own_log test -r "$D/sessions/w1/output.log"
 """
 
 
+# Ways around a hidden path: from the starting directory (the data dir), through any process's
+# cwd or root in /proc, through an inherited or open directory descriptor; the knobs-only config
+# copy it is handed carries no secret either.
+AROUND = r"""
+t cwd_rel grep -q SECRET .lock/web-token
+t proc_cwd grep -q SECRET /proc/self/cwd/.lock/web-token
+t any_proc sh -c 'for p in /proc/[0-9]*; do
+  grep -qs SECRET "$p/cwd/.lock/web-token" "$p/root$0/.lock/web-token" && exit 0; done; exit 1' "$D"
+t any_fd sh -c 'for f in /proc/[0-9]*/fd/*; do
+  [ -d "$f" ] && grep -rqs SECRET "$f/" && exit 0; done; exit 1'
+t knobs grep -q SECRET "$LOOOP_CONFIG"
+"""
+
+
 def results(path: Path) -> dict[str, str]:
     return dict(ln.split("=", 1) for ln in path.read_text().splitlines())
 
@@ -111,6 +125,7 @@ def test_a_sandboxed_worker_reads_no_credential_or_state_and_keeps_its_contract(
         + CONTRACT
         + reads(PLANTED)
         + reads(PLANTED[:3], f'"{alias}"', "alias")
+        + AROUND
         + 'mkfifo "$W/go"; read x < "$W/go"\n'  # the test plants LATE, then writes go
         + reads(LATE, tag="late")
         + """t told sh -c '"$LOOOP_BIN" told w1 | grep -q "steer me"'\n"""
