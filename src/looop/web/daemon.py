@@ -48,6 +48,15 @@ def _is_web(pid: int) -> bool:
     return b"web" in argv
 
 
+def link(ctx: Ctx) -> str | None:
+    """The running server's link with its token (`looop web --url`), None when none serves
+    this data dir: the way back to it that no log holds."""
+    rec = running(ctx)
+    if rec is None:
+        return None
+    return f"{rec.get('url')}/?token={load_or_make_token(ctx.paths)}"
+
+
 def log_path(ctx: Ctx) -> str:
     return os.fspath(ctx.paths.lock_dir / "web.log")
 
@@ -82,7 +91,7 @@ def start_web(ctx: Ctx) -> WebUp:
                 _log(
                     ctx,
                     f"looop web: pid {proc.pid} serves {rec.get('url')}/ (the link with "
-                    "its token: `looop up --web`)",
+                    "its token: `looop web --url`)",
                 )
                 return WebUp(True, proc.pid, f"{rec.get('url')}/?token={token}")
             if proc.poll() is not None:
