@@ -127,7 +127,7 @@ t() {
   k=$1; shift
   if "$@" >/dev/null 2>&1; then echo "$k=ok" >> "$r"; else echo "$k=no" >> "$r"; fi
 }
-D="$LOOOP_DATA_DIR"
+export D="$LOOOP_DATA_DIR"
 t workspace sh -c 'echo mine > "$LOOOP_WORKSPACE/file"'
 t tmpdir sh -c 'echo mine > "$TMPDIR/file"'
 t report sh -c 'echo done > "$LOOOP_REPORTS_DIR/w1.md"'
@@ -209,6 +209,10 @@ def test_a_sandboxed_worker_cannot_cross_any_wall_and_the_contract_still_works(
     assert (box.data / "reports" / "w1.md").read_text() == "done\n"
     assert json.loads((box.data / "claims" / "build-lock.json").read_text())["session"] == "w1"
     assert "w1" in (box.data / "cost.jsonl").read_text()
+    # the data dir is an empty scratch folder inside, so these writes land there (or on
+    # /dev/null, for a hidden file) and never on the disk: the files below stay as they were
+    for key in ("config_write", "journal_write", "other_log_write", "other_brief_write"):
+        got.pop(key)
     # and nothing else: every wall held, every escape failed
     walls = {k: v for k, v in got.items() if not k.startswith("net_")}
     assert walls == dict.fromkeys(walls, "no")
@@ -220,6 +224,7 @@ def test_a_sandboxed_worker_cannot_cross_any_wall_and_the_contract_still_works(
     assert "forged" not in (box.data / "PLAYBOOK.md").read_text()
     assert "forged" not in (box.data / "sessions" / "other" / "output.log").read_text()
     assert not (box.data / "answers" / "w1-9.json").exists()
+    assert "forged" not in (box.data / "prompts" / "other.md").read_text()
 
     # the allowlisted loopback server answered; the other never saw a request, by any spelling
     assert got["net_allowed"] == "allowed-ok"

@@ -92,7 +92,9 @@ def test_up_web_survives_its_own_crash_and_down_stops_it(tmp_path: Path) -> None
             assert json.load(r)["pulse"]["running"] is True
         pulse_pid = _status(env)["pulse"]["pid"]  # type: ignore[index]
         web_pid = json.loads((data / ".lock" / "web.json").read_text())["pid"]
-        assert (data / ".lock" / "web.log").stat().st_mode & 0o077 == 0  # it holds the token
+        log = data / ".lock" / "web.log"
+        assert log.stat().st_mode & 0o077 == 0
+        assert f"{base}/" in log.read_text() and token not in log.read_text()  # no token logged
 
         os.kill(web_pid, signal.SIGKILL)  # the server crashes
         wait_until(lambda: not Path(f"/proc/{web_pid}").exists(), 10, "the server gone")
@@ -103,7 +105,11 @@ def test_up_web_survives_its_own_crash_and_down_stops_it(tmp_path: Path) -> None
         assert "web started" in again.stdout, again.stdout + again.stderr
         assert again.stdout.strip().endswith(f"token={token}")
         assert _status(env)["pulse"]["pid"] == pulse_pid  # type: ignore[index]
-        assert "web already running" in _cli(env, "up", "--web").stdout
+        running = _cli(env, "up", "--web").stdout  # the ways back to the link with its token
+        assert "web already running" in running and running.strip().endswith(f"token={token}")
+        new_base = running.strip().rsplit(" · ", 1)[1].split("/?", 1)[0]
+        assert _cli(env, "web", "--url").stdout == f"{new_base}/?token={token}\n"
+        assert token not in log.read_text()
 
         # pause and resume the pulse from the web, as `down --keep-workers` / `up` do
         new_url = again.stdout.strip().rsplit(" · ", 1)[1].split("/?", 1)[0]
@@ -133,3 +139,6 @@ def test_up_web_survives_its_own_crash_and_down_stops_it(tmp_path: Path) -> None
         down = _cli(env, "down")
     assert "web stopped" in down.stdout, down.stdout + down.stderr
     assert not (data / ".lock" / "web.json").exists()
+    gone = _cli(env, "web", "--url")  # no server: one line saying how to start one
+    assert gone.returncode != 0 and gone.stdout == ""
+    assert "no web server serves this data dir" in gone.stderr and "Traceback" not in gone.stderr

@@ -18,18 +18,33 @@ from looop.core.webconfig import web_settings as web_settings  # moved: the name
 @click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--new-token", is_flag=True, help="Make a new token (old links stop working).")
+@click.option(
+    "--url", "url_only", is_flag=True, help="Print the running server's link (with its token)."
+)
 def web_cmd(
     host: str | None,
     port: int | None,
     tls_cert: Path | None,
     tls_key: Path | None,
     new_token: bool,
+    url_only: bool,
 ) -> None:
+    ctx = make_ctx()
+    if url_only:
+        from looop.web.daemon import link  # lazy: light, no web library
+
+        got = link(ctx)
+        if got is None:
+            raise LooopError(
+                "no web server serves this data dir — start one with `looop web` or "
+                "`looop up --web`"
+            )
+        click.echo(got)
+        return
     # lazy: the web room and its libraries load only for this verb
     from looop.seed import ensure_data_dir
     from looop.web.server import Options, serve
 
-    ctx = make_ctx()
     try:
         web = web_settings(ctx.config().raw)
     except LooopError as e:

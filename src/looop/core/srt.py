@@ -68,6 +68,17 @@ HOME_SECRETS = (
     "~/.pypirc",
 )
 _PROGRAMS = {"bwrap": "bubblewrap", "socat": "socat", "rg": "ripgrep"}
+# What the loop's own boxes (the decider, run_shell) may read of the data dir: the world the
+# prompt tells the decider about, so its one narrow query can look. Paths under the data dir.
+WORLD = ("PLAYBOOK.md", "goals", "reports", "snapshots")
+
+
+def data_walls(data: str, allow: list[str]) -> tuple[list[str], list[str]]:
+    """(denyRead, allowRead) for looop's data dir: denied whole — its credentials
+    (.lock/web-token, .lock/worker-token-key, web.log), every state file, and whatever is made
+    there after the box started (srt mounts an empty tmpfs over it) — with only `allow`
+    (paths under it) bound back. Default deny, never a list of what to hide."""
+    return [data], [os.path.join(data, a) for a in allow]
 
 
 class SandboxError(LooopError):

@@ -31,9 +31,10 @@ def tick_argv(
     srt.make_state(runner, home)
     parts = srt.runner_parts(runner, home)
     write = [str(run_dir), str(ctx.paths.decision), tmp, *parts.state, *policy.write]
-    deny = [*HOME_SECRETS, str(ctx.paths.config), *policy.deny_read]
+    walls, allow = srt.data_walls(str(ctx.paths.data), list(srt.WORLD))
+    deny = [*HOME_SECRETS, *walls, str(ctx.paths.config), *policy.deny_read]
     domains = [*parts.domains, *policy.domains]
-    conf = srt.conf(write, deny, parts.allow_read, domains, home, parts.locked)
+    conf = srt.conf(write, deny, [*parts.allow_read, *allow], domains, home, parts.locked)
     return srt.argv(prog, os.path.join(mine, SANDBOX_SETTINGS), conf, line, tmp)
 
 

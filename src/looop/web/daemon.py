@@ -48,6 +48,15 @@ def _is_web(pid: int) -> bool:
     return b"web" in argv
 
 
+def link(ctx: Ctx) -> str | None:
+    """The running server's link with its token (`looop web --url`), None when none serves
+    this data dir: the way back to it that no log holds."""
+    rec = running(ctx)
+    if rec is None:
+        return None
+    return f"{rec.get('url')}/?token={load_or_make_token(ctx.paths)}"
+
+
 def log_path(ctx: Ctx) -> str:
     return os.fspath(ctx.paths.lock_dir / "web.log")
 
@@ -60,7 +69,8 @@ def start_web(ctx: Ctx) -> WebUp:
         rec = running(ctx)
         if rec is not None:
             return WebUp(False, int(str(rec["pid"])), f"{rec.get('url')}/?token={token}")
-        # the log holds the printed URL, token and all: readable by this user only
+        # the log keeps the server's errors, never its printed URL (which carries the token):
+        # the link with its token is what `looop up --web` prints, and again on each run
         fd = os.open(log_path(ctx), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             proc = subprocess.Popen(
@@ -68,7 +78,7 @@ def start_web(ctx: Ctx) -> WebUp:
                 cwd=ctx.paths.data,
                 env=dict(ctx.env),
                 stdin=subprocess.DEVNULL,
-                stdout=fd,
+                stdout=subprocess.DEVNULL,
                 stderr=fd,
                 start_new_session=True,  # its own session: a Ctrl-C at `looop up` never reaches it
             )
@@ -78,6 +88,11 @@ def start_web(ctx: Ctx) -> WebUp:
         while ctx.clock.monotonic() < deadline:
             rec = running(ctx)
             if rec is not None and rec.get("pid") == proc.pid:
+                _log(
+                    ctx,
+                    f"looop web: pid {proc.pid} serves {rec.get('url')}/ (the link with "
+                    "its token: `looop web --url`)",
+                )
                 return WebUp(True, proc.pid, f"{rec.get('url')}/?token={token}")
             if proc.poll() is not None:
                 break
@@ -89,6 +104,15 @@ def start_web(ctx: Ctx) -> WebUp:
             f"the web server did not start: {tail[-1] if tail else 'no output'} — see "
             f"{log_path(ctx)}"
         )
+
+
+def _log(ctx: Ctx, line: str) -> None:
+    """One line in web.log, beside the server's own output (O_APPEND: never over it)."""
+    fd = os.open(log_path(ctx), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
 
 
 def stop_web(ctx: Ctx, grace_s: float = 5.0) -> int | None:

@@ -5,10 +5,11 @@ on Linux). The policy becomes srt's settings JSON under the worker's own folder
 Default policy: the worker writes only its own folders (`sandbox/<id>/work`, its workspace, and
 `sandbox/<id>/tmp`, its TMPDIR), the contract's paths (reports/, claims/, asks/, tells/, the
 event and cost ledgers) and its runner CLI's own state (~/.claude, ~/.codex, …); it cannot read
-~/.ssh, ~/.aws, ~/.gnupg, ~/.config (but its runner's own folder there), looop's config,
-journal, runs or other workers' output and briefs; network goes only to its runner's model API
-domains plus the user's list. Where srt cannot run, start refuses with one line saying what is
-missing: there is no silent fallback to no sandbox."""
+~/.ssh, ~/.aws, ~/.gnupg, ~/.config (but its runner's own folder there) or looop's config, and
+of the data dir it reads only what the contract needs (default deny: srt.data_walls), never
+looop's credentials (.lock/), state, journal, runs or other workers' output and briefs; network
+goes only to its runner's model API domains plus the user's list. Where srt cannot run, start
+refuses with one line saying what is missing: there is no silent fallback to no sandbox."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import os
 import shlex
 from collections.abc import Mapping
 
-from looop.core import srt, store
+from looop.core import srt, store, where
 from looop.core.context import Ctx
 from looop.core.sandboxpolicy import SandboxPolicy
 from looop.core.srt import (
@@ -104,29 +105,28 @@ def settings(
         *parts.state,
         *policy.write,
     ]
-    deny = [
-        *HOME_SECRETS,
-        str(p.config),
-        str(p.journal),
-        str(p.runs),
-        str(p.tick_log),
-        str(p.decision),
-        str(p.playbook_history),
-        *policy.deny_read,
-    ]
-    # Other workers' terminals and briefs, as they are now (srt hides only what exists).
+    # The data dir is denied whole; back in come only what the contract reads (the writes
+    # above come back writable): its brief and knobs, the PLAYBOOK (it may name a lease), the
+    # answers to its asks, and the sessions and remote-worker records a lease's holder is
+    # known alive by (a claim must never take a live worker's lease).
+    walls, allow = srt.data_walls(
+        data,
+        [
+            os.path.join("prompts", f"{wid}.md"),
+            os.path.join(where.SANDBOX, wid, "config.json"),
+            "PLAYBOOK.md",
+            "answers",
+            "sessions",
+            os.path.join("hosts", "workers"),
+        ],
+    )
+    deny = [*HOME_SECRETS, *walls, str(p.config), *policy.deny_read]
+    # Within sessions/: other workers' terminals and supervisor errors, as they are now (srt
+    # hides only what exists).
     for name in listdir(str(p.sessions)):
         if name != wid:
-            deny.append(os.path.join(data, "sessions", name, "output.log"))
-    for name in listdir(str(p.sandbox)):
-        if name != wid:
-            deny.append(os.path.join(str(p.sandbox), name))
-    for name in listdir(str(p.prompts)):
-        if name != f"{wid}.md":
-            deny.append(os.path.join(str(p.prompts), name))
-    for name in listdir(str(p.worktrees)):  # other workers' checkouts
-        if name not in (wid, f"{wid}.json"):
-            deny.append(os.path.join(str(p.worktrees), name))
+            for f in ("output.log", "supervisor.err"):
+                deny.append(os.path.join(data, "sessions", name, f))
     locked = list(parts.locked)
     if tree is not None:
         from looop.workers.worktree import sandbox_write  # lazy: only a repo worker
@@ -135,7 +135,7 @@ def settings(
         write.extend(git_write)
         locked.extend(git_locked)
     domains = [*parts.domains, *policy.domains]
-    return srt.conf(write, deny, parts.allow_read, domains, home, locked)
+    return srt.conf(write, deny, [*parts.allow_read, *allow], domains, home, locked)
 
 
 SHELL_DIR = "+run_shell"  # under sandbox/: '+' is in no worker id
@@ -152,8 +152,9 @@ def shell_argv(ctx: Ctx, policy: SandboxPolicy, cmd: str, env: dict[str, str]) -
     os.makedirs(tmp, exist_ok=True)
     os.makedirs(str(ctx.paths.reports), exist_ok=True)
     write = [tmp, str(ctx.paths.reports), *policy.write]
-    deny = [*HOME_SECRETS, str(ctx.paths.config), *policy.deny_read]
-    conf = srt.conf(write, deny, [], list(policy.domains), home)
+    walls, allow = srt.data_walls(str(ctx.paths.data), list(srt.WORLD))
+    deny = [*HOME_SECRETS, *walls, str(ctx.paths.config), *policy.deny_read]
+    conf = srt.conf(write, deny, allow, list(policy.domains), home)
     return srt.argv(prog, os.path.join(mine, SETTINGS), conf, cmd, tmp)
 
 
@@ -199,6 +200,7 @@ def prepare(
         str(p.answers),
         str(p.tells),
         os.path.join(str(p.tells), "consumed"),
+        os.path.join(str(p.data), "hosts", "workers"),
     ):
         os.makedirs(d, exist_ok=True)
     for f in (str(p.events), str(p.cost_ledger)):
@@ -235,8 +237,9 @@ def _note(wid: str) -> str:
     return (
         f'**Sandbox**: you run inside a sandbox. Write your work in "$LOOOP_WORKSPACE" and '
         'scratch files in "$TMPDIR"; deliverables still go to `reports/`. Everything else '
-        "is read-only or hidden, and the network reaches only your model API and the domains "
-        'the human allowed. A write that fails with "Read-only file system" or a 403 from '
+        "is read-only or hidden (in the data dir, what you write outside `reports/` and the "
+        "contract's folders is not kept), and the network reaches only your model API and the "
+        'domains the human allowed. A write that fails with "Read-only file system" or a 403 from '
         "the proxy is the sandbox: ask for access instead of working around it. "
         f'`"$LOOOP_BIN" kill {wid}` cannot reach looop from inside: when you are done, '
         "exit your CLI."

@@ -112,11 +112,25 @@ def test_settings_deny_secrets_and_other_workers_and_allow_the_contract(ctx: Ctx
     fs, net = conf["filesystem"], conf["network"]
     data = str(ctx.paths.data)
     assert f"{home}/.ssh" in fs["denyRead"] and f"{home}/.aws" in fs["denyRead"]
-    assert str(ctx.paths.config) in fs["denyRead"] and str(ctx.paths.journal) in fs["denyRead"]
+    # the data dir is denied whole, and only what the contract reads comes back
+    assert data in fs["denyRead"] and str(ctx.paths.config) in fs["denyRead"]
+    assert sorted(fs["allowRead"]) == sorted(
+        [
+            f"{data}/prompts/w1.md",
+            f"{data}/sandbox/w1/config.json",
+            f"{data}/PLAYBOOK.md",
+            f"{data}/answers",
+            f"{data}/sessions",
+            f"{data}/hosts/workers",
+        ]
+    )
+    for name in ("web-token", "worker-token-key", "web.log"):  # nothing lets a credential back
+        cred = f"{data}/.lock/{name}"
+        assert not any(cred.startswith(a) for a in fs["allowRead"] + fs["allowWrite"])
+    # inside the sessions it may read: others' terminals and supervisor errors stay hidden
     assert f"{data}/sessions/other/output.log" in fs["denyRead"]
-    assert f"{data}/prompts/other.md" in fs["denyRead"]
-    assert f"{data}/sandbox/other" in fs["denyRead"]
-    assert not any("/w1" in p for p in fs["denyRead"])  # its own brief and folder stay
+    assert f"{data}/sessions/other/supervisor.err" in fs["denyRead"]
+    assert not any("/w1" in p for p in fs["denyRead"])  # its own stay
     assert f"{data}/sandbox/w1/work" in fs["allowWrite"] and f"{home}/src" in fs["allowWrite"]
     assert f"{home}/.claude" in fs["allowWrite"]
     assert data not in fs["allowWrite"] and str(ctx.paths.config) not in fs["allowWrite"]
