@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from looop.act.shellguard.check import _check
 from looop.act.shellguard.command import _base
 from looop.act.shellguard.scanner import Tok, tokenise
+from looop.act.shellguard.scripts import unreadable_line, unreadable_script
 from looop.act.shellguard.tables import _SHELLS, DEFAULT_FIX, MAX_CHARS
 
 __all__ = [
@@ -31,6 +32,8 @@ __all__ = [
     "refusal",
     "tokenise",
     "tripwire",
+    "unreadable_line",
+    "unreadable_script",
     "verdict",
 ]
 
