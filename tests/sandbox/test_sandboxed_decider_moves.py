@@ -162,3 +162,60 @@ def test_a_decisions_verify_runs_sandboxed_after_its_worker_ends(tmp_path: Path,
     result = json.loads((loop.data / "verify" / "w1.json").read_text())
     assert result["pass"] is False  # every write it tried was refused
     assert loop.escaped("v") == [] and loop.escaped("vpy") == []
+
+
+def test_a_decisions_sensor_cannot_plant_a_second_sensor_or_forge_its_record(
+    tmp_path: Path, srt: Path
+) -> None:
+    loop = Loop(tmp_path, srt)
+    second = BASH_SENSOR.format(tag="second").replace("\n", "\\n")
+    script = (
+        "#!/bin/bash\n"
+        f'printf "{second}" > "$LOOOP_DATA_DIR/sensors/second.sh"\n'
+        'chmod +x "$LOOOP_DATA_DIR/sensors/second.sh"\n'
+        'mkdir -p "$LOOOP_DATA_DIR/vouched"\n'
+        'h=$(sha256sum "$LOOOP_DATA_DIR/sensors/planter.sh" | cut -d" " -f1)\n'
+        'echo "human $h" > "$LOOOP_DATA_DIR/vouched/sensor-planter"\n'
+        'echo \'{"signal": {"planted": true}}\'\n'
+    )
+    done = loop.decide({"action": "write_sensor", "name": "planter", "script": script})
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = loop.decide({"action": "noop"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert loop.signal("planter") == {"planted": True}
+    assert not (loop.data / "sensors" / "second.sh").exists()
+    assert (loop.data / "vouched" / "sensor-planter").read_text().startswith("decision ")
+    listed = loop.looop("sensor", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [row] = json.loads(listed.stdout)
+    assert (row["name"], row["by"], row["sandboxed"]) == ("planter", "decision", True)
+
+
+def test_a_humans_sensor_swapped_for_a_symlink_runs_sandboxed(tmp_path: Path, srt: Path) -> None:
+    loop = Loop(tmp_path, srt)
+    done = loop.looop("sensor", "write", "mine", "-", stdin=BASH_SENSOR.format(tag="ok"))
+    assert done.returncode == 0, done.stderr
+    # what a worker could leave in reports/, linked in the human's sensor's place
+    planted = loop.data / "reports" / "planted.sh"
+    planted.write_text(BASH_SENSOR.format(tag="link"))
+    planted.chmod(0o755)
+    (loop.data / "sensors" / "mine.sh").unlink()
+    (loop.data / "sensors" / "mine.sh").symlink_to(planted)
+    done = loop.decide({"action": "noop"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert loop.escaped("link") == []
+    assert loop.signal("mine") == {"alive": "link"}
+
+
+def test_a_humans_verify_runs_as_configured(tmp_path: Path, srt: Path) -> None:
+    loop = Loop(tmp_path, srt)
+    verify = 'echo pwned > "$HOME/pwned-hv"'
+    done = loop.looop(
+        "worker", "start", "w2", "go", "--command", "true", "--no-sandbox", "--verify", verify
+    )
+    assert done.returncode == 0, done.stderr
+    wait(loop.data, "w2", 60, SystemClock())
+    done = loop.decide({"action": "noop"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads((loop.data / "verify" / "w2.json").read_text())["pass"] is True
+    assert loop.escaped("hv") == ["wrote $HOME/pwned-hv"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from looop.act.shellguard.command import _base, _unwrap
-from looop.act.shellguard.rules import _reads_code, _scripts
+from looop.act.shellguard.rules import _find, _reads_code, _scripts
 from looop.act.shellguard.scanner import _commands, tokenise
 from looop.act.shellguard.tables import _INTERPRETERS, _MAX_DEPTH, MAX_CHARS
 
@@ -23,17 +23,18 @@ READABLE = frozenset(
 SYSTEM_DIRS = ("/bin/", "/usr/bin/", "/usr/local/bin/", "/sbin/", "/usr/sbin/")
 _MULTICALL = ("busybox", "toybox")
 # The flags that hand an interpreter its program as an argument, by family, and the options
-# that take a value of their own (the value is not the script operand).
+# that take a value of their own (the value is not the script operand). Lower case: the
+# scanner folds words to it.
 _INLINE: tuple[tuple[tuple[str, ...], str, tuple[str, ...], frozenset[str]], ...] = (
-    (("python", "pypy"), "c", (), frozenset({"-W", "-X"})),
+    (("python", "pypy"), "c", (), frozenset({"-w", "-x"})),
     (
         ("node", "nodejs", "deno", "bun"),
         "ep",
         ("--eval", "--print"),
-        frozenset({"-r", "--require", "--import", "--loader", "-C", "--conditions"}),
+        frozenset({"-r", "--require", "--import", "--loader", "--conditions"}),
     ),
-    (("perl",), "eE", (), frozenset({"-I", "-M", "-m"})),
-    (("ruby",), "e", (), frozenset({"-I", "-r", "-C", "-E"})),
+    (("perl",), "e", (), frozenset()),
+    (("ruby",), "e", (), frozenset({"-r", "-c"})),
     (("php",), "r", (), frozenset({"-c", "-d", "-z"})),
     (("lua", "luajit"), "e", (), frozenset({"-l"})),
     (("osascript",), "e", (), frozenset({"-l"})),
@@ -77,6 +78,10 @@ def _walk(cmd: str, depth: int) -> str | None:
         name, args = _base(c.words[at]), c.words[at + 1 :]
         if (why := _foreign_code(name, args)) is not None:
             return why
+        if name == "find":  # what -exec/-execdir/-ok run
+            for sub in _find(args, c.cwd)[1]:
+                if sub and (why := _foreign_code(_base(sub[0]), sub[1:])) is not None:
+                    return why
         for script in _scripts(name, args, c):
             if (why := _walk(script, depth + 1)) is not None:
                 return why
@@ -97,14 +102,16 @@ def _foreign_code(name: str, args: Sequence[str]) -> str | None:
         if not name.startswith(prefixes):
             continue
         skip = False
-        for a in args:
+        if name.startswith(("deno", "bun")) and args[:1] == ["eval"]:
+            return f"{shown}: inline {name} code, which the tripwire does not read"
+        for a in (w.lower() for w in args):
             if skip:
                 skip = False
                 continue
             if a in valued:
                 skip = True  # `-W ignore`: the value, not the script
                 continue
-            if longs and a.lower().startswith(longs):
+            if longs and a.startswith(longs):
                 return f"{shown}: inline {name} code, which the tripwire does not read"
             if a.startswith("-") and not a.startswith("--") and any(ch in letters for ch in a[1:]):
                 return f"{shown}: inline {name} code, which the tripwire does not read"
