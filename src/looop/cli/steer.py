@@ -149,7 +149,9 @@ def sensor_rm(name: str, journal: str | None) -> None:
         raise LooopError(f"no sensor '{name}' (sensors/{name}.sh) — `looop sensor list`") from None
 
 
-@sensor_group.command("list", help="List sensors and their last reading's signal.")
+@sensor_group.command(
+    "list", help="List sensors: who wrote each, whether it runs sandboxed, its last signal."
+)
 @click.option("--json", "as_json", is_flag=True)
 def sensor_list(as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
