@@ -162,6 +162,10 @@ def test_a_decisions_verify_runs_sandboxed_after_its_worker_ends(tmp_path: Path,
     result = json.loads((loop.data / "verify" / "w1.json").read_text())
     assert result["pass"] is False  # every write it tried was refused
     assert loop.escaped("v") == [] and loop.escaped("vpy") == []
+    # no human's record; marked as code the tripwire cannot read (`python3 -c`): should the
+    # sandbox be turned off, it would not run at all
+    assert not (loop.data / "vouched" / "verify-w1").exists()
+    assert (loop.data / "vouched" / "unread-verify-w1").is_file()
 
 
 def test_a_decisions_sensor_cannot_plant_a_second_sensor_or_forge_its_record(

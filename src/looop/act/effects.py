@@ -84,21 +84,22 @@ def _write_sensor(
     # it is recorded (core/provenance): a decision's runs under shell_policy's sandbox.
     path = ctx.paths.sensor(a.name)
     decided = actor == "pulse"
-    if decided:
-        _decided_sensor(ctx, a, cfg)
+    unread = _decided_sensor(ctx, a, cfg) if decided else False
     if shellguard.foreign_interpreter(a.script) is None:
         _shell_guard(ctx, knobs, a.script, actor, allow_dangerous, "write_sensor", cfg)
     body = _normalise_text(a.script)
-    if decided:  # first: the old file is no longer a human's while it is replaced
-        provenance.forget(ctx.paths, provenance.SENSOR, a.name)
+    # first: the old file is no longer a human's (nor unread) while it is replaced
+    provenance.forget(ctx.paths, provenance.SENSOR, a.name)
+    if unread:  # before the file: it never exists unmarked
+        provenance.mark_unread(ctx.paths, provenance.SENSOR, a.name, store.encode(body))
     store.atomic_write(path, body, mode=0o755)
     by = provenance.DECISION if decided else provenance.HUMAN
     provenance.write(ctx.paths, provenance.SENSOR, a.name, store.encode(body), by)
 
 
-def _decided_sensor(ctx: Ctx, a: WriteSensor, cfg: Config | None) -> None:
+def _decided_sensor(ctx: Ctx, a: WriteSensor, cfg: Config | None) -> bool:
     """A decision may not replace a human's sensor, and may write one the tripwire cannot
-    read (python, node, …) only when it will run sandboxed."""
+    read (python, node, …) only when it will run sandboxed. True: it is such a one."""
     path = ctx.paths.sensor(a.name)
     rel = ctx.paths.rel(path)
     try:
@@ -112,7 +113,7 @@ def _decided_sensor(ctx: Ctx, a: WriteSensor, cfg: Config | None) -> None:
         )
     why = shellguard.unreadable_script(_normalise_text(a.script))  # as it lands on disk
     if why is None:
-        return
+        return False
     try:
         sandboxed = (cfg if cfg is not None else ctx.config()).shell_policy.sandbox.on
     except LooopError as e:
@@ -123,6 +124,7 @@ def _decided_sensor(ctx: Ctx, a: WriteSensor, cfg: Config | None) -> None:
             "shell_policy's sandbox is off, so it would run unread and unsandboxed every "
             "beat — write it in bash, or ask a human to write it or to turn the sandbox on"
         )
+    return True
 
 
 def _remove_sensor(ctx: Ctx, a: RemoveSensor) -> str | None:
@@ -305,8 +307,9 @@ def _start_worker(
     for what, text in (("start_worker command", a.command), ("start_worker verify", a.verify)):
         if text is not None and text.strip():
             _shell_guard(ctx, knobs, text, actor, allow_dangerous, what, cfg)
+    unread = False
     if actor == "pulse" and a.verify is not None and a.verify.strip():
-        _decided_verify(ctx, a.verify, cfg)
+        unread = _decided_verify(ctx, a.verify, cfg)
 
     start_worker(
         ctx,
@@ -324,14 +327,18 @@ def _start_worker(
         resume=a.resume,
         host=a.host,
     )
+    if unread and a.verify is not None:  # after: a start forgets the last worker's records
+        cmd = store.encode(a.verify.strip())
+        provenance.mark_unread(ctx.paths, provenance.VERIFY, a.id, cmd)
 
 
-def _decided_verify(ctx: Ctx, verify: str, cfg: Config | None) -> None:
+def _decided_verify(ctx: Ctx, verify: str, cfg: Config | None) -> bool:
     """A decision's verify runs under shell_policy's sandbox (workers/verify.py); code in it
-    the tripwire cannot read (`python3 -c …`) is refused when that sandbox is off."""
+    the tripwire cannot read (`python3 -c …`) is refused when that sandbox is off. True: it
+    is such code (allowed, sandboxed)."""
     why = shellguard.unreadable_line(verify)
     if why is None:
-        return
+        return False
     try:
         sandboxed = (cfg if cfg is not None else ctx.config()).shell_policy.sandbox.on
     except LooopError as e:
@@ -342,6 +349,7 @@ def _decided_verify(ctx: Ctx, verify: str, cfg: Config | None) -> None:
             "shell_policy's sandbox is off, so it would run unread and unsandboxed — write "
             "the check in bash, or ask a human to turn the sandbox on"
         )
+    return True
 
 
 def _remote(ctx: Ctx, wid: str) -> Backend | None:

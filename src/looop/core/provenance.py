@@ -36,6 +36,37 @@ def write(paths: Paths, kind: str, name: str, content: bytes, by: str) -> None:
 
 def forget(paths: Paths, kind: str, name: str) -> None:
     store.remove(_path(paths, kind, name))
+    store.remove(_path(paths, UNREAD, f"{kind}-{name}"))
+
+
+# A decision's sensor or verify the tripwire cannot read (python, `node -e`, …) was allowed
+# only because the shell sandbox was on. Its marker `unread-<kind>-<name>` (the bytes' sha256)
+# keeps it from running should the sandbox be turned off later; a name of its own, so a beat
+# finds every marker with one listing and a human's sensor costs nothing.
+UNREAD = "unread"
+
+
+def mark_unread(paths: Paths, kind: str, name: str, content: bytes) -> None:
+    store.atomic_write(_path(paths, UNREAD, f"{kind}-{name}"), digest(content) + "\n")
+
+
+def unread_names(paths: Paths, kind: str) -> set[str]:
+    """The names of `kind` with an unread marker (one listing of vouched/)."""
+    prefix = f"{UNREAD}-{kind}-"
+    try:
+        names = os.listdir(paths.vouched)
+    except OSError:
+        return set()
+    return {n[len(prefix) :] for n in names if n.startswith(prefix) and ".tmp." not in n}
+
+
+def is_unread(paths: Paths, kind: str, name: str, content: bytes) -> bool:
+    """These very bytes are a decision's that the tripwire cannot read."""
+    try:
+        raw = store.read_regular(_path(paths, UNREAD, f"{kind}-{name}"), _MAX, follow=False)
+    except OSError:
+        return False
+    return raw.strip().decode("ascii", "replace") == digest(content)
 
 
 def _read(paths: Paths, kind: str, name: str) -> tuple[str, str] | None:

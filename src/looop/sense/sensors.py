@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from looop.core import jsonsafe, store
+from looop.core import jsonsafe, provenance, store
 from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.core.paths import Paths
@@ -416,8 +416,6 @@ def _confine(
     # lazy: only a data dir with the shell sandbox on (or an unreadable config) pays for this
     import shlex
 
-    from looop.core import provenance
-
     confined: list[int] = []
     for i, (_, script, _) in enumerate(pending):
         try:
@@ -458,6 +456,34 @@ def _confine(
     return failed
 
 
+def _unread(ctx: Ctx, pending: deque[tuple[str, Path, list[str]]]) -> dict[str, _Verdict]:
+    """With the shell sandbox off: a decision's sensor the tripwire cannot read (allowed only
+    because the sandbox was on when it was written) does not run. One listing of vouched/;
+    a human's sensor costs nothing more."""
+    marked = provenance.unread_names(ctx.paths, provenance.SENSOR)
+    if not marked:
+        return {}
+    failed: dict[str, _Verdict] = {}
+    for name, script, _ in pending:
+        if script.stem not in marked:
+            continue
+        try:
+            content = store.read_regular(script)
+        except OSError:
+            continue
+        if provenance.is_unread(ctx.paths, provenance.SENSOR, script.stem, content):
+            msg = (
+                "a decision's sensor the tripwire cannot read runs only under shell_policy's "
+                "sandbox, which is off now; turn it on, or remove the sensor"
+            )
+            failed[name] = _fail(EXIT_NOT_EXECUTABLE, msg, b"", note=True)
+    if failed:
+        kept = [p for p in pending if p[0] not in failed]
+        pending.clear()
+        pending.extend(kept)
+    return failed
+
+
 def run_user_sensors(ctx: Ctx, knobs: Knobs, sandbox: SandboxPolicy | None = OFF) -> list[Reading]:
     """Run every sensor, as many at once as the open-file limit allows (normally all): the
     beat costs the slowest one. Nothing a sensor started outlives it. `sandbox`: run_shell's
@@ -490,6 +516,9 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs, sandbox: SandboxPolicy | None = OFF
             pending.append((name, script, argv))
     if pending and (sandbox is None or sandbox.on):
         for name, v in _confine(ctx, pending, sandbox, env).items():
+            out[name] = _publish(ctx, name, ctx.clock.monotonic(), v, b"", aged=name in aged)
+    elif pending:
+        for name, v in _unread(ctx, pending).items():
             out[name] = _publish(ctx, name, ctx.clock.monotonic(), v, b"", aged=name in aged)
     if not pending:
         return [out[n] for n in names]

@@ -42,6 +42,10 @@ _UNREAD = (
     "not run: a decision's verify runs only under shell_policy's sandbox, and the config "
     "cannot be read; fix the config"
 )
+_UNREAD_OFF = (
+    "not run: a decision's verify the tripwire cannot read was allowed only sandboxed, and "
+    "shell_policy's sandbox is off now"
+)
 
 
 def _confined(ctx: Ctx, wid: str, cmd: str, sandbox: SandboxPolicy | None) -> bool:
@@ -84,8 +88,11 @@ def run_pending_verifies(
             break
         cmd = (store.read_text(cmd_file) or "").strip()
         inside = sandbox if _confined(ctx, wid, cmd, sandbox) else OFF
-        if inside is None:
-            _record(ctx, wid, cmd, False, None, False, _UNREAD)
+        if inside is None or (
+            not inside.on
+            and provenance.is_unread(ctx.paths, provenance.VERIFY, wid, store.encode(cmd))
+        ):
+            _record(ctx, wid, cmd, False, None, False, _UNREAD if inside is None else _UNREAD_OFF)
             done.append(wid)
             continue
         try:

@@ -5,6 +5,7 @@ off. A human's sensor stays a human's only while its bytes are the ones written.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from typing import Any
@@ -15,6 +16,8 @@ from looop.act.actions import decision_from_obj
 from looop.act.executor import ExecError, Executed, execute
 from looop.core import provenance
 from looop.core.context import Ctx
+from looop.core.paths import Paths
+from looop.seed import ensure_data_dir
 
 PY = "#!/usr/bin/env python3\nprint('{}')\n"
 SH = "#!/bin/sh\necho '{}'\n"
@@ -125,3 +128,24 @@ def test_a_decisions_verify_with_inline_code_needs_the_sandbox(ctx: Ctx) -> None
     with pytest.raises(ExecError, match=r"start_worker verify refused: .*inline python3"):
         run(ctx, {**start, "verify": "python3 -c 'import os'"})
     assert not (ctx.paths.verify / "w1.cmd").exists()
+
+
+def test_inits_starter_sensor_is_the_humans(ctx: Ctx) -> None:
+    fresh = dataclasses.replace(ctx, paths=Paths.at(ctx.paths.data.parent / "fresh"))
+    assert ensure_data_dir(fresh.paths)
+    assert who(fresh, "today") == "human"
+
+
+def test_an_unreadable_sensor_allowed_sandboxed_is_marked_until_replaced(ctx: Ctx) -> None:
+    config(ctx, "on")
+    run(ctx, sensor("py", PY))
+    marker = ctx.paths.vouched / "unread-sensor-py"
+    assert provenance.is_unread(ctx.paths, provenance.SENSOR, "py", PY.encode())
+    run(ctx, sensor("py", SH))  # now bash the tripwire reads: no longer marked
+    assert not marker.exists()
+    run(ctx, sensor("py", PY))
+    run(ctx, {"action": "remove_sensor", "name": "py"})
+    assert not marker.exists()
+    run(ctx, sensor("py", PY))
+    run(ctx, sensor("py", PY), actor="cli")  # a human's own python sensor: as configured
+    assert not marker.exists() and who(ctx, "py") == "human"

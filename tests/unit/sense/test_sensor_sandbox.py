@@ -78,3 +78,19 @@ def test_an_unreadable_config_runs_only_a_humans_sensor(ctx: Ctx) -> None:
     r = readings["sensor-theirs"]
     assert not r.ok and not theirs.exists()
     assert r.error is not None and "the config cannot be read" in r.error
+
+
+def test_a_decisions_unreadable_sensor_does_not_run_once_the_sandbox_is_off(ctx: Ctx) -> None:
+    mark = add(ctx, "theirs", provenance.DECISION)
+    content = ctx.paths.sensor("theirs").read_bytes()
+    provenance.mark_unread(ctx.paths, provenance.SENSOR, "theirs", content)
+    other = add(ctx, "mine", provenance.HUMAN)
+    readings = {r.name: r for r in run_user_sensors(ctx, ctx.knobs(), OFF)}
+    assert readings["sensor-mine"].ok and other.exists()
+    r = readings["sensor-theirs"]
+    assert not r.ok and not mark.exists()
+    assert r.error is not None and "runs only under shell_policy's sandbox" in r.error
+    # edited by hand since (the marker no longer matches): the human's edit runs
+    ctx.paths.sensor("theirs").write_bytes(content + b"# reviewed\n")
+    [_, r] = run_user_sensors(ctx, ctx.knobs(), OFF)
+    assert r.ok and mark.exists()

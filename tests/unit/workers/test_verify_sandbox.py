@@ -92,3 +92,11 @@ def test_a_sandbox_that_cannot_start_fails_the_verify_in_one_line(ctx: Ctx) -> N
     got = result(ctx, "w1")
     assert got["pass"] is False
     assert got["output"] == "not run: verify cannot run sandboxed: missing srt"
+
+
+def test_a_decisions_unreadable_verify_does_not_run_once_the_sandbox_is_off(ctx: Ctx) -> None:
+    given(ctx, "w1", "python3 -c 'x'", None)
+    provenance.mark_unread(ctx.paths, provenance.VERIFY, "w1", b"python3 -c 'x'")
+    assert verify(ctx, OFF) == {}
+    got = result(ctx, "w1")
+    assert got["pass"] is False and "sandbox is off now" in str(got["output"])
