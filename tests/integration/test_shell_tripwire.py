@@ -311,10 +311,15 @@ def test_a_shell_sensor_that_trips_is_never_written(ctx: Ctx, script: str) -> No
 
 
 def test_a_sensor_in_another_language_is_not_read_as_shell(ctx: Ctx) -> None:
+    """A human's python sensor is written as given (not read as shell); a decision's is
+    refused while shell_policy's sandbox is off (it would run unread and unsandboxed)."""
     _config(ctx)
     script = "#!/usr/bin/env python3\nprint('sudo reboot; rm -rf /')\n"
-    _act(ctx, {"action": "write_sensor", "name": "py", "script": script})
+    _act(ctx, {"action": "write_sensor", "name": "py", "script": script}, actor="cli")
     assert ctx.paths.sensor("py").read_text() == script
+    with pytest.raises(ExecError, match=r"the tripwire cannot read sensors/py2\.sh .*python3"):
+        _act(ctx, {"action": "write_sensor", "name": "py2", "script": script})
+    assert not ctx.paths.sensor("py2").exists()
 
 
 def test_sensor_policy_off_and_deny_patterns_apply_too(ctx: Ctx) -> None:

@@ -28,7 +28,7 @@ from looop.act.actions import (
 )
 from looop.act.outcome import ExecError
 from looop.act.protected import guard_for
-from looop.core import store
+from looop.core import provenance, store
 from looop.core.config import KNOBS, Config, Knobs
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
@@ -81,11 +81,51 @@ def _write_sensor(
     allow_dangerous: bool = False,
     cfg: Config | None = None,
 ) -> None:
-    # A sensor runs on every beat; a shell one passes the tripwire like run_shell. A #! line
-    # naming another interpreter (python, node, …) is not shell we can read: it goes unscanned.
+    # A sensor runs on every beat; a shell one passes the tripwire like run_shell. Who wrote
+    # it is recorded (core/provenance): a decision's runs under shell_policy's sandbox.
+    path = ctx.paths.sensor(a.name)
+    decided = actor == "pulse"
+    unread = _decided_sensor(ctx, a, cfg) if decided else False
     if shellguard.foreign_interpreter(a.script) is None:
         _shell_guard(ctx, knobs, a.script, actor, allow_dangerous, "write_sensor", cfg)
-    store.atomic_write(ctx.paths.sensor(a.name), _normalise_text(a.script), mode=0o755)
+    body = _normalise_text(a.script)
+    # first: the old file is no longer a human's (nor unread) while it is replaced
+    provenance.forget(ctx.paths, provenance.SENSOR, a.name)
+    if unread:  # before the file: it never exists unmarked
+        provenance.mark_unread(ctx.paths, provenance.SENSOR, a.name, store.encode(body))
+    store.atomic_write(path, body, mode=0o755)
+    by = provenance.DECISION if decided else provenance.HUMAN
+    provenance.write(ctx.paths, provenance.SENSOR, a.name, store.encode(body), by)
+
+
+def _decided_sensor(ctx: Ctx, a: WriteSensor, cfg: Config | None) -> bool:
+    """A decision may not replace a human's sensor, and may write one the tripwire cannot
+    read (python, node, …) only when it will run sandboxed. True: it is such a one."""
+    path = ctx.paths.sensor(a.name)
+    rel = ctx.paths.rel(path)
+    try:
+        old: bytes | None = store.read_regular(path)
+    except OSError:
+        old = None
+    if old is not None and provenance.by_human(ctx.paths, provenance.SENSOR, a.name, old):
+        raise ExecError(
+            f"write_sensor: {rel} was written by a human (`looop sensor write`) and a decision "
+            "may not replace it — write a sensor of another name, or ask the human"
+        )
+    why = shellguard.unreadable_script(_normalise_text(a.script))  # as it lands on disk
+    if why is None:
+        return False
+    try:
+        sandboxed = (cfg if cfg is not None else ctx.config()).shell_policy.sandbox.on
+    except LooopError as e:
+        raise ExecError(f"write_sensor not run: {e}") from e
+    if not sandboxed:
+        raise ExecError(
+            f"write_sensor refused: the tripwire cannot read {rel} ({why}) and "
+            "shell_policy's sandbox is off, so it would run unread and unsandboxed every "
+            "beat — write it in bash, or ask a human to write it or to turn the sandbox on"
+        )
+    return True
 
 
 def _remove_sensor(ctx: Ctx, a: RemoveSensor) -> str | None:
@@ -100,6 +140,8 @@ def _remove_sensor(ctx: Ctx, a: RemoveSensor) -> str | None:
         path.unlink()
     except FileNotFoundError:
         return gone
+    finally:
+        provenance.forget(ctx.paths, provenance.SENSOR, a.name)
     return None
 
 
@@ -280,6 +322,9 @@ def _start_worker(
     ):
         if text is not None and text.strip():
             _shell_guard(ctx, knobs, text, actor, allow_dangerous, what, cfg, cwd, local)
+    unread = False
+    if actor == "pulse" and a.verify is not None and a.verify.strip():
+        unread = _decided_verify(ctx, a.verify, cfg)
 
     start_worker(
         ctx,
@@ -297,6 +342,29 @@ def _start_worker(
         resume=a.resume,
         host=a.host,
     )
+    if unread and a.verify is not None:  # after: a start forgets the last worker's records
+        cmd = store.encode(a.verify.strip())
+        provenance.mark_unread(ctx.paths, provenance.VERIFY, a.id, cmd)
+
+
+def _decided_verify(ctx: Ctx, verify: str, cfg: Config | None) -> bool:
+    """A decision's verify runs under shell_policy's sandbox (workers/verify.py); code in it
+    the tripwire cannot read (`python3 -c …`) is refused when that sandbox is off. True: it
+    is such code (allowed, sandboxed)."""
+    why = shellguard.unreadable_line(verify)
+    if why is None:
+        return False
+    try:
+        sandboxed = (cfg if cfg is not None else ctx.config()).shell_policy.sandbox.on
+    except LooopError as e:
+        raise ExecError(f"start_worker not run: {e}") from e
+    if not sandboxed:
+        raise ExecError(
+            f"start_worker verify refused: the tripwire cannot read it ({why}) and "
+            "shell_policy's sandbox is off, so it would run unread and unsandboxed — write "
+            "the check in bash, or ask a human to turn the sandbox on"
+        )
+    return True
 
 
 def _remote(ctx: Ctx, wid: str) -> Backend | None:

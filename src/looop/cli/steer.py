@@ -16,14 +16,16 @@ from looop.cli.params import hidden_alias
 from looop.cli.steerwork import MAX_BODY_BYTES as MAX_BODY_BYTES
 from looop.cli.steerwork import body, steer
 from looop.cli.steerwork import nonblank as _nonblank
-from looop.core import store
+from looop.core import provenance, store
 from looop.core.errors import LooopError
 from looop.core.hashing import canonical_json, wake_signal
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from looop.core.context import Ctx
+    from looop.core.sandboxpolicy import SandboxPolicy
 
 JOURNAL_OPT = click.option(
     "--journal", "-j", default=None, help="The journal line (default: a summary of the move)."
@@ -147,13 +149,17 @@ def sensor_rm(name: str, journal: str | None) -> None:
         raise LooopError(f"no sensor '{name}' (sensors/{name}.sh) — `looop sensor list`") from None
 
 
-@sensor_group.command("list", help="List sensors and their last reading's signal.")
+@sensor_group.command(
+    "list", help="List sensors: who wrote each, whether it runs sandboxed, its last signal."
+)
 @click.option("--json", "as_json", is_flag=True)
 def sensor_list(as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
     scripts = sorted(ctx.paths.sensors.glob("*.sh")) if ctx.paths.sensors.is_dir() else []
     rows: list[dict[str, Any]] = []
+    sandbox = _shell_sandbox(ctx)
     for s in scripts:
+        by, sandboxed = _provenance(ctx, s, sandbox)
         snap = store.read_text(ctx.paths.snapshots / f"sensor-{s.stem}.json")
         signal: Any = None
         shown = "(not run yet)"
@@ -163,13 +169,43 @@ def sensor_list(as_json: bool) -> None:
                 shown = canonical_json(signal)
             except ValueError:
                 shown = snap.strip()[:80]
-        rows.append({"name": s.stem, "script": str(s), "run": snap is not None, "signal": signal})
+        rows.append(
+            {
+                "name": s.stem,
+                "script": str(s),
+                "run": snap is not None,
+                "signal": signal,
+                "by": by,
+                "sandboxed": sandboxed,
+            }
+        )
         if not as_json:
-            click.echo(f"{s.stem:<20} {shown[:100]}")
+            where = "sandboxed" if sandboxed else "unsandboxed"
+            click.echo(f"{s.stem:<20} {by:<8} {where:<11} {shown[:100]}")
     if as_json:
         click.echo(json.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False))
     elif not scripts:
         click.echo("no sensors yet — `looop sensor write NAME SCRIPT`")
+
+
+def _shell_sandbox(ctx: Ctx) -> SandboxPolicy | None:
+    """shell_policy's sandbox, which every sensor but a human's runs under; None: the config
+    cannot be read (such a sensor then does not run)."""
+    try:
+        return ctx.config().shell_policy.sandbox
+    except LooopError:
+        return None
+
+
+def _provenance(ctx: Ctx, script: Path, sandbox: SandboxPolicy | None) -> tuple[str, bool]:
+    """Who wrote it (human, decision, edited — a human's, changed since — or unknown) and
+    whether the beat runs it inside the sandbox (None for one that does not run at all)."""
+    try:
+        content: bytes | None = store.read_regular(script)
+    except OSError:
+        content = None
+    by = provenance.who(ctx.paths, provenance.SENSOR, script.stem, content)
+    return by, by != provenance.HUMAN and (sandbox is None or sandbox.on)
 
 
 @sensor_group.command("run", help="Run the sensors now and print their readings.")
@@ -181,7 +217,7 @@ def sensor_run(name: str | None, as_json: bool) -> None:
         raise LooopError(f"no sensor '{name}' (sensors/{name}.sh) — `looop sensor list`")
     from looop.sense.sensors import run_user_sensors  # lazy: only this verb runs sensors
 
-    readings = run_user_sensors(ctx, ctx.knobs())
+    readings = run_user_sensors(ctx, ctx.knobs(), _shell_sandbox(ctx))
     bad = False
     for r in readings:
         if name is not None and r.name != f"sensor-{name}":

@@ -127,6 +127,11 @@ class Paths:
         return self.data / "verify"
 
     @property
+    def vouched(self) -> Path:
+        """Who wrote each sensor and verify, human or decision (core/provenance.py)."""
+        return self.data / "vouched"
+
+    @property
     def lock_dir(self) -> Path:
         return self.data / ".lock"
 
@@ -245,6 +250,7 @@ class Paths:
             self.claims,
             self.prompts,
             self.verify,
+            self.vouched,
             self.playbook_history,
             self.reports,
             self.worktrees,

@@ -230,8 +230,15 @@ def runner_parts(runner: str, home: str | None) -> RunnerParts:
 def argv(srt: str, path: str, settings: dict[str, object], line: str, tmp: str) -> list[str]:
     """Write srt's `settings` (from conf) at `path`; the argv that runs `line` under them
     with `tmp` as its TMPDIR."""
+    return argvs(srt, path, settings, [line], tmp)[0]
+
+
+def argvs(
+    srt: str, path: str, settings: dict[str, object], lines: list[str], tmp: str
+) -> list[list[str]]:
+    """argv for each of `lines`, the settings written once (a beat's sandboxed sensors)."""
     domains = _save(path, settings)
-    return [srt, "-s", path, "-c", _inner(line, tmp, domains)]
+    return [[srt, "-s", path, "-c", _inner(line, tmp, domains)] for line in lines]
 
 
 def conf(

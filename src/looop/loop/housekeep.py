@@ -14,23 +14,41 @@ TYPE_CHECKING = False  # not `from typing`: a skip beat stays light
 
 if TYPE_CHECKING:
     from looop.act.shell import ShellResult
+    from looop.core.config import Config
+    from looop.core.sandboxpolicy import SandboxPolicy
 
 
-def _run_shell(ctx: Ctx, cmd: str, timeout_s: float) -> ShellResult:
+def _run_shell(
+    ctx: Ctx, cmd: str, timeout_s: float, sandbox: SandboxPolicy | None = None
+) -> ShellResult:
     from looop.act.shell import run_shell  # lazy: a skip beat runs no verify command
 
-    return run_shell(ctx, cmd, timeout_s)
+    return run_shell(ctx, cmd, timeout_s, sandbox)
 
 
-def housekeep_sessions(ctx: Ctx, knobs: Knobs) -> None:
-    """Reap corpses past their retention, then run verify post-conditions of dead workers."""
+def _shell_sandbox(ctx: Ctx, cfg: Config | None) -> SandboxPolicy | None:
+    """shell_policy's sandbox, which a decision's verify runs under; None: no config to say."""
+    from looop.core.errors import LooopError  # lazy: only a data dir with verify commands
+
+    try:
+        return (cfg if cfg is not None else ctx.config()).shell_policy.sandbox
+    except LooopError:
+        return None
+
+
+def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> None:
+    """Reap corpses past their retention, then run verify post-conditions of dead workers
+    (`cfg`: the beat's config; None reads the file, an unreadable one runs no decision's
+    verify)."""
     try:
         # before any reaping; the beat hands verify its shell runner (workers sit below act)
         if ctx.paths.verify.is_dir():
             # lazy: only a data dir with verify commands pays for the worker machinery
             from looop.workers.verify import run_pending_verifies
 
-            run_pending_verifies(ctx, knobs, list_sessions(ctx.paths.data), _run_shell)
+            sessions = list_sessions(ctx.paths.data)
+            sandbox = _shell_sandbox(ctx, cfg)
+            run_pending_verifies(ctx, knobs, sessions, _run_shell, sandbox)
         for sid in settle_dead(ctx.paths.data, utc_stamp_ms(ctx.clock.now())):
             ctx.events.emit(
                 "warn",

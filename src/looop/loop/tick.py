@@ -137,7 +137,7 @@ def _beat(b: Beat) -> TickOutcome:
         from looop.act.wal import check_interrupted
 
         check_interrupted(ctx)
-        housekeep_sessions(ctx, b.knobs)
+        housekeep_sessions(ctx, b.knobs, b.cfg)
     gates: tuple[Gate, ...] = (
         _gate_sense,
         _gate_flapping,
@@ -158,7 +158,10 @@ def _beat(b: Beat) -> TickOutcome:
 def _gate_sense(b: Beat) -> TickOutcome | None:
     """Sense; a reading that could not be written ends the beat (never decide on a stale world)."""
     ctx, ev = b.ctx, b.ctx.events
-    readings = sense(ctx, b.k, custom=needsinput.custom_patterns(b.cfg.runners) if b.cfg else None)
+    cfg = b.cfg
+    custom = needsinput.custom_patterns(cfg.runners) if cfg else None
+    sandbox = cfg.shell_policy.sandbox if cfg is not None else None  # None: fail closed
+    readings = sense(ctx, b.k, custom=custom, sandbox=sandbox)
     b.out.notes = [r.name for r in readings if not r.ok]
     stale = [r for r in readings if r.unrecorded]
     if stale:

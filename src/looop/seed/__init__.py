@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from looop.core import store
+from looop.core import provenance, store
 from looop.core.config import default_config_obj
 from looop.core.errors import LooopError
 from looop.core.paths import Paths
@@ -70,6 +70,10 @@ def ensure_data_dir(paths: Paths) -> bool:
             target = paths.data / dst
             if not target.exists():
                 store.atomic_write(target, seed_text(src), mode=mode)
+                if dst.startswith("sensors/"):  # a starter sensor is the human's own
+                    name = dst[len("sensors/") : -len(".sh")]
+                    text = store.encode(seed_text(src))
+                    provenance.write(paths, provenance.SENSOR, name, text, provenance.HUMAN)
         if not paths.config.exists():
             store.atomic_write(paths.config, json.dumps(default_config_obj(), indent=2) + "\n")
         return True

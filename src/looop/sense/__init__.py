@@ -9,6 +9,7 @@ from looop.core import store
 from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.core.paths import Paths
+from looop.core.sandboxpolicy import OFF, SandboxPolicy
 from looop.sense.probes import Probe, default_probes, run_probes
 from looop.sense.sensors import Reading, run_user_sensors
 
@@ -49,11 +50,13 @@ def sense(
     knobs: Knobs,
     probes: Mapping[str, Probe] | None = None,
     custom: dict[str, tuple[str, ...]] | None = None,
+    sandbox: SandboxPolicy | None = OFF,
 ) -> list[Reading]:
     """Run every sensor and probe, publish snapshots, prune orphans, report one summary
-    (`custom`: the runners' needs-input patterns, for the sessions probe)."""
+    (`custom`: the runners' needs-input patterns, for the sessions probe; `sandbox`:
+    shell_policy's, for the sensors no human vouched for — None when the config is unreadable)."""
     started = ctx.clock.monotonic()
-    readings = run_user_sensors(ctx, knobs)
+    readings = run_user_sensors(ctx, knobs, sandbox)
     readings += run_probes(ctx, default_probes(knobs, custom) if probes is None else probes)
     prune_snapshots(ctx.paths, (r.name for r in readings))
     secs = round(max(0.0, ctx.clock.monotonic() - started), 3)

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from looop.core import jsonsafe, store
+from looop.core import jsonsafe, provenance, store
 from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.core.paths import Paths
 from looop.core.proc import Kind, Pool, Run, Spawner, Tail
 from looop.core.procs import UNCONTAINED, Containment
+from looop.core.sandboxpolicy import OFF, SandboxPolicy
 
 EXIT_TIMEOUT = 124
 EXIT_NOT_EXECUTABLE = 126
@@ -402,9 +403,92 @@ def _start(
     return None
 
 
-def run_user_sensors(ctx: Ctx, knobs: Knobs) -> list[Reading]:
+def _confine(
+    ctx: Ctx,
+    pending: deque[tuple[str, Path, list[str]]],
+    sandbox: SandboxPolicy | None,
+    env: dict[str, str],
+) -> dict[str, _Verdict]:
+    """With run_shell's sandbox on, every sensor but a human's (core/provenance: written
+    with `looop sensor write` and unchanged since) runs inside srt under that policy: its
+    argv in `pending` becomes srt's. `sandbox` None: the config could not be read, so such a
+    sensor does not run at all. Returns the verdicts of those that cannot run."""
+    # lazy: only a data dir with the shell sandbox on (or an unreadable config) pays for this
+    import shlex
+
+    confined: list[int] = []
+    for i, (_, script, _) in enumerate(pending):
+        try:
+            content: bytes | None = store.read_regular(script)
+        except OSError:
+            content = None  # it fails to start on its own, with its own message
+        if content is None or not provenance.by_human(
+            ctx.paths, provenance.SENSOR, script.stem, content
+        ):
+            confined.append(i)
+    if not confined:
+        return {}
+    failed: dict[str, _Verdict] = {}
+    if sandbox is None:
+        msg = (
+            "a sensor not written with `looop sensor write` runs only under shell_policy's "
+            "sandbox, and the config cannot be read; fix the config"
+        )
+        failed = {pending[i][0]: _fail(EXIT_SPAWN, msg, b"", note=True) for i in confined}
+    else:
+        # lazy: srt's settings only for a beat with a sensor to sandbox
+        from looop.workers.sandbox import SENSOR_DIR, SandboxError, shell_argvs
+
+        lines = [shlex.join(pending[i][2]) for i in confined]
+        try:
+            argvs = shell_argvs(ctx, sandbox, lines, env, "a decision's sensor", SENSOR_DIR)
+        except (SandboxError, OSError) as e:
+            msg = str(e) if isinstance(e, SandboxError) else f"cannot set up its sandbox: {e}"
+            failed = {pending[i][0]: _fail(EXIT_SPAWN, msg, b"", note=True) for i in confined}
+        else:
+            for i, argv in zip(confined, argvs, strict=True):
+                name, script, _ = pending[i]
+                pending[i] = (name, script, argv)
+    if failed:
+        kept = [p for p in pending if p[0] not in failed]
+        pending.clear()
+        pending.extend(kept)
+    return failed
+
+
+def _unread(ctx: Ctx, pending: deque[tuple[str, Path, list[str]]]) -> dict[str, _Verdict]:
+    """With the shell sandbox off: a decision's sensor the tripwire cannot read (allowed only
+    because the sandbox was on when it was written) does not run. One listing of vouched/;
+    a human's sensor costs nothing more."""
+    marked = provenance.unread_names(ctx.paths, provenance.SENSOR)
+    if not marked:
+        return {}
+    failed: dict[str, _Verdict] = {}
+    for name, script, _ in pending:
+        if script.stem not in marked:
+            continue
+        try:
+            content = store.read_regular(script)
+        except OSError:
+            continue
+        if provenance.is_unread(ctx.paths, provenance.SENSOR, script.stem, content):
+            msg = (
+                "a decision's sensor the tripwire cannot read runs only under shell_policy's "
+                "sandbox, which is off now; turn it on, or remove the sensor"
+            )
+            failed[name] = _fail(EXIT_NOT_EXECUTABLE, msg, b"", note=True)
+    if failed:
+        kept = [p for p in pending if p[0] not in failed]
+        pending.clear()
+        pending.extend(kept)
+    return failed
+
+
+def run_user_sensors(ctx: Ctx, knobs: Knobs, sandbox: SandboxPolicy | None = OFF) -> list[Reading]:
     """Run every sensor, as many at once as the open-file limit allows (normally all): the
-    beat costs the slowest one. Nothing a sensor started outlives it."""
+    beat costs the slowest one. Nothing a sensor started outlives it. `sandbox`: run_shell's
+    (`shell_policy.sandbox`), which a sensor no human vouched for runs under (None: the
+    config is unreadable, and such a sensor does not run)."""
     scripts = sensor_scripts(ctx.paths)
     if not scripts:
         return []
@@ -430,6 +514,12 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs) -> list[Reading]:
             out[name] = _publish(ctx, name, ctx.clock.monotonic(), v, b"", aged=bool(every))
         else:
             pending.append((name, script, argv))
+    if pending and (sandbox is None or sandbox.on):
+        for name, v in _confine(ctx, pending, sandbox, env).items():
+            out[name] = _publish(ctx, name, ctx.clock.monotonic(), v, b"", aged=name in aged)
+    elif pending:
+        for name, v in _unread(ctx, pending).items():
+            out[name] = _publish(ctx, name, ctx.clock.monotonic(), v, b"", aged=name in aged)
     if not pending:
         return [out[n] for n in names]
     pool = Pool(ctx.clock, GRACE_SECS)

@@ -9,7 +9,7 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-from looop.core import store
+from looop.core import provenance, store
 from looop.core.config import PLACEHOLDER, Config, Knobs, substitute_prompt_file
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
@@ -254,7 +254,8 @@ def start_worker(
 
             # a worker line that gives the agent its conversation id gets one there too
             line_there = plan_start(template, None)[0]
-            return dispatch.start_there(
+            provenance.forget(ctx.paths, provenance.VERIFY, wid)  # the last worker's verify
+            there = dispatch.start_there(
                 ctx,
                 where,
                 wid,
@@ -268,6 +269,8 @@ def start_worker(
                 branch,
                 verify,
             )
+            _vouch_verify(ctx, wid, verify, decided)
+            return there
     if any(s.id == wid for s in live):
         raise WorkerError(
             f"worker {wid} is already running — steer it (`looop send {wid} …`) "
@@ -311,6 +314,7 @@ def start_worker(
         env["LOOOP_WORKSPACE"] = tree.path
     if verify is not None and verify.strip():
         store.atomic_write(ctx.paths.verify / f"{wid}.cmd", verify.strip() + "\n")
+        _vouch_verify(ctx, wid, verify, decided)
     prompt_path = ctx.paths.prompts / f"{wid}.md"
     contract = contract_text(wid, r.name)
     if tree is not None:
@@ -392,9 +396,19 @@ def spawn_line(
     )
 
 
+def _vouch_verify(ctx: Ctx, wid: str, verify: str | None, decided: bool) -> None:
+    """A human's verify runs as configured; a decision's (no record) under run_shell's
+    sandbox when it is on (workers/verify.py). Written after the command file: a crash
+    between leaves it a decision's, which only sandboxes more."""
+    if verify is not None and verify.strip() and not decided:
+        cmd = store.encode(verify.strip())
+        provenance.write(ctx.paths, provenance.VERIFY, wid, cmd, provenance.HUMAN)
+
+
 def end_generation(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
     """A reused id must not inherit the last worker's verify result or undelivered steering.
     `clean`: its worktree as worktree.leftover just found it (clean)."""
+    provenance.forget(ctx.paths, provenance.VERIFY, wid)  # first: its command goes next
     for name in (f"{wid}.cmd", f"{wid}.json"):
         store.remove(ctx.paths.verify / name)
     store.remove(ctx.paths.sandbox / wid / SANDBOX_SETTINGS)  # sandboxed() reads it

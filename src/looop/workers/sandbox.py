@@ -49,6 +49,7 @@ __all__ = [
     "RUNNER_DOMAINS",
     "RUNNER_LOCKED",
     "RUNNER_STATE",
+    "SENSOR_DIR",
     "SETTINGS",
     "SHELL_DIR",
     "SHELL_OFF",
@@ -63,6 +64,7 @@ __all__ = [
     "require",
     "settings",
     "shell_argv",
+    "shell_argvs",
     "srt_program",
     "with_note",
 ]
@@ -139,15 +141,32 @@ def settings(
 
 
 SHELL_DIR = "+run_shell"  # under sandbox/: '+' is in no worker id
+SENSOR_DIR = "+sensors"  # a decision's sensors, under run_shell's policy
 
 
-def shell_argv(ctx: Ctx, policy: SandboxPolicy, cmd: str, env: dict[str, str]) -> list[str]:
+def shell_argv(
+    ctx: Ctx, policy: SandboxPolicy, cmd: str, env: dict[str, str], who: str = "run_shell"
+) -> list[str]:
     """run_shell's argv under srt: it writes only reports/, its own TMPDIR and the policy's
     `write` list; it cannot read the secrets under $HOME or looop's config; the network
-    reaches only the policy's domains. Raises SandboxError when srt cannot run here."""
-    prog = require(env, "run_shell", off=SHELL_OFF)
+    reaches only the policy's domains. Raises SandboxError when srt cannot run here.
+    `who` names it in that error (a decision's verify runs here too)."""
+    return shell_argvs(ctx, policy, [cmd], env, who)[0]
+
+
+def shell_argvs(
+    ctx: Ctx,
+    policy: SandboxPolicy,
+    cmds: list[str],
+    env: dict[str, str],
+    who: str = "run_shell",
+    where: str = SHELL_DIR,
+) -> list[list[str]]:
+    """One argv per line under run_shell's policy, its settings written once (`where`: its
+    folder under sandbox/, a beat's sensors have their own)."""
+    prog = require(env, who, off=SHELL_OFF)
     home = env.get("HOME")
-    mine = os.path.join(str(ctx.paths.sandbox), SHELL_DIR)
+    mine = os.path.join(str(ctx.paths.sandbox), where)
     tmp = os.path.join(mine, "tmp")
     os.makedirs(tmp, exist_ok=True)
     os.makedirs(str(ctx.paths.reports), exist_ok=True)
@@ -155,7 +174,7 @@ def shell_argv(ctx: Ctx, policy: SandboxPolicy, cmd: str, env: dict[str, str]) -
     walls, allow = srt.data_walls(str(ctx.paths.data), list(srt.WORLD))
     deny = [*HOME_SECRETS, *walls, str(ctx.paths.config), *policy.deny_read]
     conf = srt.conf(write, deny, allow, list(policy.domains), home)
-    return srt.argv(prog, os.path.join(mine, SETTINGS), conf, cmd, tmp)
+    return srt.argvs(prog, os.path.join(mine, SETTINGS), conf, cmds, tmp)
 
 
 def _knobs_only_config(raw: Mapping[str, object], mine: str) -> str:

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from looop.core import store
+from looop.core import provenance, store
 from looop.core.config import Knobs
 from looop.core.context import Ctx
+from looop.core.errors import LooopError
+from looop.core.sandboxpolicy import OFF, SandboxPolicy
 from looop.sessions import Session
 
 # What a host may add to the verify timeout before its answer counts as late: starting the
@@ -33,15 +35,38 @@ class ShellOutcome(Protocol):
     def stderr(self) -> str: ...
 
 
-# The runner is handed in by the beat (act.shell.run_shell): workers sit below act.
-RunShell = Callable[[Ctx, str, float], ShellOutcome]
+# The runner is handed in by the beat (act.shell.run_shell): workers sit below act. Its last
+# argument is the sandbox to run in (None: none).
+RunShell = Callable[[Ctx, str, float, SandboxPolicy | None], ShellOutcome]
+_UNREAD = (
+    "not run: a decision's verify runs only under shell_policy's sandbox, and the config "
+    "cannot be read; fix the config"
+)
+_UNREAD_OFF = (
+    "not run: a decision's verify the tripwire cannot read was allowed only sandboxed, and "
+    "shell_policy's sandbox is off now"
+)
+
+
+def _confined(ctx: Ctx, wid: str, cmd: str, sandbox: SandboxPolicy | None) -> bool:
+    """Does this verify run inside run_shell's sandbox? Every one but a human's (core/
+    provenance: given at `looop worker start --verify` and unchanged) when it is on."""
+    if sandbox is not None and not sandbox.on:
+        return False
+    return not provenance.by_human(ctx.paths, provenance.VERIFY, wid, store.encode(cmd))
 
 
 def run_pending_verifies(
-    ctx: Ctx, knobs: Knobs, sessions: list[Session], run: RunShell
+    ctx: Ctx,
+    knobs: Knobs,
+    sessions: list[Session],
+    run: RunShell,
+    sandbox: SandboxPolicy | None = OFF,
 ) -> list[str]:
     """Run verify/<id>.cmd for dead workers without a result yet; the rest wait for the next
-    beat once this beat's budget is spent. Returns the ids verified."""
+    beat once this beat's budget is spent. Returns the ids verified. `sandbox`: run_shell's
+    (shell_policy.sandbox), under which a decision's verify runs; None: the config could not
+    be read, and a decision's verify fails unrun."""
     done: list[str] = []
     if not ctx.paths.verify.is_dir():
         return done
@@ -62,14 +87,27 @@ def run_pending_verifies(
         if ctx.clock.monotonic() - started > budget:
             break
         cmd = (store.read_text(cmd_file) or "").strip()
-        r = run(ctx, cmd, timeout)
+        inside = sandbox if _confined(ctx, wid, cmd, sandbox) else OFF
+        if inside is None or (
+            not inside.on
+            and provenance.is_unread(ctx.paths, provenance.VERIFY, wid, store.encode(cmd))
+        ):
+            _record(ctx, wid, cmd, False, None, False, _UNREAD if inside is None else _UNREAD_OFF)
+            done.append(wid)
+            continue
+        try:
+            r = run(ctx, cmd, timeout, inside if inside.on else None)
+        except LooopError as e:  # srt cannot run here: one line, and nothing ran
+            _record(ctx, wid, cmd, False, None, False, f"not run: {e}")
+            done.append(wid)
+            continue
         ok = r.exit_code == 0 and not r.timed_out
         out = (r.stdout + ("\n" + r.stderr if r.stderr else "")).strip()[-2000:]
         _record(ctx, wid, cmd, ok, r.exit_code, r.timed_out, out)
         done.append(wid)
     if far and (ctx.paths.data / "hosts" / "workers").is_dir():
         left = budget - (ctx.clock.monotonic() - started)
-        done += _run_far(ctx, far, timeout, left)
+        done += _run_far(ctx, far, timeout, left, sandbox)
     return done
 
 
@@ -106,10 +144,17 @@ def _record(
     ctx.events.record("worker_verified", id=wid, passed=ok)
 
 
-def _run_far(ctx: Ctx, far: list[tuple[str, str]], timeout: float, left: float) -> list[str]:
+def _run_far(
+    ctx: Ctx,
+    far: list[tuple[str, str]],
+    timeout: float,
+    left: float,
+    sandbox: SandboxPolicy | None,
+) -> list[str]:
     """Verifies of workers on SSH hosts that the home has seen over: one call per host, all
     its due workers at once, waiting at most what is left of the beat's budget (a run not
-    done by then is asked again next beat: the host never runs it twice)."""
+    done by then is asked again next beat: the host never runs it twice). A decision's verify
+    that would run sandboxed here fails unrun there: srt runs on this machine only."""
     # lazy: only a home with workers on hosts
     from looop.workers.ssh import hosts as reg
     from looop.workers.ssh.hosts import HostError
@@ -117,14 +162,23 @@ def _run_far(ctx: Ctx, far: list[tuple[str, str]], timeout: float, left: float) 
 
     data = ctx.paths.data
     by_host: dict[str, list[tuple[str, str]]] = {}
+    done_early: list[str] = []
     for wid, cmd in far:
         rec = reg.record(data, wid)
         if rec is None or not rec.get("over") or not cmd:
             continue  # not a remote worker, or not seen over yet
         if reg.host_kind(data, rec["host"]) == reg.K8S:
             continue  # a Kubernetes start refuses --verify: nothing of ours to run there
+        if _confined(ctx, wid, cmd, sandbox):
+            why = (
+                f"not run on host {rec['host']}: a decision's verify runs only under "
+                "shell_policy's sandbox, which runs on this machine only"
+            )
+            _record(ctx, wid, cmd, False, None, False, why, rec["host"])
+            done_early.append(wid)
+            continue
         by_host.setdefault(rec["host"], []).append((wid, cmd))
-    done: list[str] = []
+    done: list[str] = done_early
     started = ctx.clock.monotonic()
     for host, runs in sorted(by_host.items()):
         wait = min(timeout + HOST_SLACK_S, left - (ctx.clock.monotonic() - started))

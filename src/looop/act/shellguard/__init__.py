@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from looop.act.shellguard.check import _check
 from looop.act.shellguard.command import _base
 from looop.act.shellguard.scanner import Tok, tokenise
+from looop.act.shellguard.scripts import unreadable_line, unreadable_script
 from looop.act.shellguard.tables import _SHELLS, DEFAULT_FIX, MAX_CHARS
 from looop.act.shellguard.targets import NO_GUARD, Guard
 
@@ -37,6 +38,8 @@ __all__ = [
     "refusal",
     "tokenise",
     "tripwire",
+    "unreadable_line",
+    "unreadable_script",
     "verdict",
 ]
 

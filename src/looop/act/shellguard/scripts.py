@@ -1,0 +1,179 @@
+"""What the tripwire cannot read: a script whose #! names anything but a plain shell (python,
+node, perl, zsh, an interpreter outside the system folders, `env -S` spellings it cannot
+follow), and code handed inline to another language inside shell text (`python3 -c`, `node
+-e`, `perl -e`, a here-document fed to an interpreter). The tripwire reads bash only; the
+executor asks here first, and a decision's sensor or verify that cannot be read is refused
+unless it will run sandboxed. Pure, never raises (an unreadable text is a reason)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from looop.act.shellguard.command import _base, _unwrap
+from looop.act.shellguard.rules import _find, _reads_code, _scripts
+from looop.act.shellguard.scanner import _commands, tokenise
+from looop.act.shellguard.tables import _INTERPRETERS, _MAX_DEPTH, MAX_CHARS
+
+# Shells whose language is the one the tripwire parses (zsh, fish and csh are not: zsh's
+# glob qualifiers alone run code).
+READABLE = frozenset(
+    {"sh", "bash", "rbash", "dash", "ash", "ksh", "mksh", "pdksh", "oksh", "yash", "posh", "hush"}
+)
+# Where a #! interpreter may live: a folder nothing looop starts can write to.
+SYSTEM_DIRS = ("/bin/", "/usr/bin/", "/usr/local/bin/", "/sbin/", "/usr/sbin/")
+_MULTICALL = ("busybox", "toybox")
+# The flags that hand an interpreter its program as an argument, by family, and the options
+# that take a value of their own (the value is not the script operand). Lower case: the
+# scanner folds words to it.
+_INLINE: tuple[tuple[tuple[str, ...], str, tuple[str, ...], frozenset[str]], ...] = (
+    (("python", "pypy"), "c", (), frozenset({"-w", "-x"})),
+    (
+        ("node", "nodejs", "deno", "bun"),
+        "ep",
+        ("--eval", "--print"),
+        frozenset({"-r", "--require", "--import", "--loader", "--conditions"}),
+    ),
+    (("perl",), "e", (), frozenset()),
+    (("ruby",), "e", (), frozenset({"-r", "-c"})),
+    (("php",), "r", (), frozenset({"-c", "-d", "-z"})),
+    (("lua", "luajit"), "e", (), frozenset({"-l"})),
+    (("osascript",), "e", (), frozenset({"-l"})),
+    (("pwsh", "powershell"), "c", ("-command", "-encodedcommand", "-ec"), frozenset()),
+)
+
+
+def unreadable_script(script: str) -> str | None:
+    """Why the tripwire cannot read this sensor script (its #! line, or foreign code inside
+    its shell), or None when it is shell the tripwire reads throughout. A file without #!
+    runs under bash (sensors/ runs it so)."""
+    if script.startswith("#!"):
+        why = _shebang(script[2:].split("\n", 1)[0])
+        if why is not None:
+            return why
+    return unreadable_line(script)
+
+
+def unreadable_line(cmd: str) -> str | None:
+    """Why shell text hands code the tripwire cannot read to another language, or None."""
+    if len(cmd) > MAX_CHARS:
+        return f"{len(cmd)} characters, over the {MAX_CHARS} the tripwire reads"
+    try:
+        return _walk(cmd, 0)
+    except RecursionError:
+        return "shell code nested too deeply to read"
+    except Exception as e:  # fail closed: text we cannot walk is not text we read
+        return f"shell code the tripwire could not read ({type(e).__name__})"
+
+
+def _walk(cmd: str, depth: int) -> str | None:
+    if depth > _MAX_DEPTH:
+        return f"shell code nested over {_MAX_DEPTH} levels deep"
+    for c in _commands(tokenise(cmd)):
+        at, nested = _unwrap(c.words)
+        for script in nested:
+            if (why := _walk(script, depth + 1)) is not None:
+                return why
+        if at is None:
+            continue
+        name, args = _base(c.words[at]), c.words[at + 1 :]
+        if (why := _foreign_code(name, args)) is not None:
+            return why
+        if name == "find":  # what -exec/-execdir/-ok run
+            for sub in _find(args, c.cwd)[1]:
+                if sub and (why := _foreign_code(_base(sub[0]), sub[1:])) is not None:
+                    return why
+        for script in _scripts(name, args, c):
+            if (why := _walk(script, depth + 1)) is not None:
+                return why
+    return None
+
+
+def _foreign_code(name: str, args: Sequence[str]) -> str | None:
+    """`python3 -c CODE`, `node -e CODE`, `perl -ne CODE`, an interpreter reading its program
+    from stdin (a here-document, a pipe): code in a language the tripwire does not read."""
+    if name in _MULTICALL and args and not args[0].startswith("-"):
+        return _foreign_code(_base(args[0]), args[1:])
+    if name in ("zsh", "fish", "csh", "tcsh") and any(a.startswith("-") for a in args):
+        return f"`{name}` code, which the tripwire does not read"
+    if not _INTERPRETERS.fullmatch(name):
+        return None
+    shown = "`" + " ".join([name, *args[:1]]) + "`"
+    for prefixes, letters, longs, valued in _INLINE:
+        if not name.startswith(prefixes):
+            continue
+        skip = False
+        if name.startswith(("deno", "bun")) and args[:1] == ["eval"]:
+            return f"{shown}: inline {name} code, which the tripwire does not read"
+        for a in (w.lower() for w in args):
+            if skip:
+                skip = False
+                continue
+            if a in valued:
+                skip = True  # `-W ignore`: the value, not the script
+                continue
+            if longs and a.startswith(longs):
+                return f"{shown}: inline {name} code, which the tripwire does not read"
+            if a.startswith("-") and not a.startswith("--") and any(ch in letters for ch in a[1:]):
+                return f"{shown}: inline {name} code, which the tripwire does not read"
+            if not a.startswith("-") or a == "-":
+                break  # its script operand: what follows is the script's own arguments
+    if _reads_code(name, args):
+        return f"`{name}` reading its program from stdin, which the tripwire does not read"
+    return None
+
+
+def _shebang(line: str) -> str | None:
+    """Why the tripwire cannot read what this #! line runs, or None for a plain shell. As
+    the kernel reads it: the interpreter up to a space or tab, the rest one argument."""
+    text = line.strip(" \t")
+    interp, _, rest = text.replace("\t", " ").partition(" ")
+    rest = rest.strip(" \t")
+    shown = f"#!{line.strip()}"[:80]
+    if not interp.startswith(SYSTEM_DIRS) or "/../" in interp or "/./" in interp:
+        return f"`{shown}`: its interpreter is not in {', '.join(d[:-1] for d in SYSTEM_DIRS)}"
+    name = _base(interp)
+    if name == "env":
+        return _env_line(rest, shown)
+    if name in _MULTICALL:
+        return None if rest in READABLE else f"`{shown}`: not a shell the tripwire reads"
+    if name not in READABLE:
+        return f"`{shown}`: {name} is not a shell the tripwire reads"
+    return None if _shell_flags(rest.split()) else f"`{shown}`: shell options it cannot follow"
+
+
+def _env_line(rest: str, shown: str) -> str | None:
+    """`#!/usr/bin/env bash`, or `env -S` with plain words (no quotes, escapes or ${…},
+    which env -S would read its own way)."""
+    if rest.startswith(("-S", "--split-string")):
+        value = rest[2:] if rest.startswith("-S") else rest.partition("=")[2] or rest[14:]
+        if any(ch in value for ch in "'\"\\$"):
+            return f"`{shown}`: an env -S string with quotes or escapes it cannot follow"
+        words = value.split()
+        while words and ("=" in words[0] and not words[0].startswith("-")):
+            words = words[1:]  # NAME=VALUE assignments
+        if words and words[0] in ("-i", "--ignore-environment", "-"):
+            words = words[1:]
+    elif " " in rest or rest.startswith("-"):
+        return f"`{shown}`: env options it cannot follow"
+    else:
+        words = [rest] if rest else []
+    if not words:
+        return f"`{shown}`: env without a program"
+    prog = words[0]
+    if "/" in prog and not prog.startswith(SYSTEM_DIRS):
+        return f"`{shown}`: its interpreter is not in a system folder"
+    if _base(prog) not in READABLE:
+        return f"`{shown}`: {_base(prog)} is not a shell the tripwire reads"
+    if not _shell_flags(words[1:]):
+        return f"`{shown}`: shell options it cannot follow"
+    return None
+
+
+def _shell_flags(words: Sequence[str]) -> bool:
+    """Flags only (`-e`, `-eu`, `+x`, `--posix`), none that takes a script or an rc file."""
+    for w in words:
+        if w in ("--posix", "--norc", "--noprofile", "--restricted", "--"):
+            continue
+        if len(w) < 2 or w[0] not in "-+" or w[1] == "-" or not w[1:].isalpha() or "c" in w:
+            return False
+    return True
