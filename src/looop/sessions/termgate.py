@@ -33,9 +33,21 @@ STRING_MAX = 1 << 16
 _HOLD_MAX = 256  # an unfinished CSI or ESC sequence longer than this is not one: dropped
 _OSC_KEEP_MAX = 4096  # a hyperlink longer than this is dropped
 
-# Text and the commonest drawing CSIs (colours, cursor moves, erases, scrolling) in one C-speed
-# match; whatever stops it is looked at in Python. Every final here is one _csi_ok passes.
-_RUN = re.compile(rb"(?:[^\x1b\x05]++|\x1b\[[0-9;:]{0,32}[mABCDEFGHJKLMPSTXZ@`adefgr])*+")
+# Text and the commonest sequences a TUI draws with, in one C-speed match: colours, cursor
+# moves, erases, scrolling, private modes but DECANM (?2), the fixed-reply queries, save/restore.
+# Whatever stops it is looked at in Python. Everything matched here is what _escape passes.
+_MODE = rb"(?:[13-9][0-9]{0,4}|2[0-9]{1,4})"  # no leading zero: `?02l` is DECANM too
+_DRAWING = (
+    rb"[^\x1b\x05]++"
+    rb"|\x1b\[[0-9;:]{0,32}[mABCDEFGHJKLMPSTXZ@`adefgrcn]"
+    rb"|\x1b\[\?" + _MODE + rb"(?:;" + _MODE + rb"){0,8}[hl]"
+    rb"|\x1b[78=>]"
+)
+# A hyperlink ended by ST, as _link_ok reads one (one ended by BEL is rewritten, in Python).
+_LINK = rb"|\x1b\]8;[\x20-\x3a\x3c-\x7e]{0,256};(?:(?i:https?://|file://|mailto:)[\x20-\x7e]{0,3000})?\x1b\\"
+_RUN = re.compile(rb"(?:" + _DRAWING + _LINK + rb")*+")
+_RUN_NO_LINKS = re.compile(rb"(?:" + _DRAWING + rb")*+")
+_C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")
 _CSI = re.compile(rb"\x1b\[([\x30-\x3f]{0,256})([\x20-\x2f]{0,16})([\x40-\x7e])?")
 _ESC = re.compile(rb"\x1b([\x20-\x2f]{0,4})([\x30-\x7e])?")
 _STRING_END = re.compile(rb"[\x07\x18\x1a\x1b]")
@@ -50,6 +62,15 @@ _C1_BYTES = bytes(range(0x80, 0xA0))
 _BEL, _CAN, _SUB, _ESC_BYTE = 0x07, 0x18, 0x1A, 0x1B
 
 
+def _numbers(params: bytes) -> list[int] | None:
+    """A mode list's numbers as the terminal reads them (`02` is 2); None unless every field
+    is plain digits."""
+    fields = params.split(b";")
+    if not all(f.isdigit() for f in fields):
+        return None
+    return [int(f) for f in fields]
+
+
 def _csi_ok(params: bytes, inter: bytes, final: int) -> bool:
     """Whether a complete CSI sequence may reach the human's terminal."""
     if not inter:
@@ -59,10 +80,12 @@ def _csi_ok(params: bytes, inter: bytes, final: int) -> bool:
             return False  # media copy: the printer
         if final in b"hl":
             if params.startswith(b"?"):
-                # DECANM (?2) drops the terminal into VT52 mode, where bytes parse differently.
-                return b"2" not in params[1:].split(b";")
+                # DECANM (?2, spelt any way) drops the terminal into VT52 mode, where bytes
+                # parse differently.
+                modes = _numbers(params[1:])
+                return modes is not None and 2 not in modes
             # ANSI modes: only insert mode; KAM (2) locks the keyboard, SRM (12) echoes it.
-            return params in (b"4", b"")
+            return _numbers(params) == [4]
     elif final == ord("y") and inter == b"*":
         return False  # DECRQCRA: a checksum of what is on screen, read back
     return True
@@ -115,6 +138,7 @@ class TermGate:
     def __init__(self, *, utf8: bool = True, links: bool = True) -> None:
         self._utf8 = utf8
         self._links = links
+        self._run = _RUN if links else _RUN_NO_LINKS
         self._held = b""
         self._string: _String | None = None
 
@@ -127,7 +151,10 @@ class TermGate:
             if self._string is not None:
                 pos = self._in_string(buf, pos, out)
                 continue
-            stop = _RUN.match(buf, pos).end()  # type: ignore[union-attr]  # `*+` always matches
+            if pos == 0 and b"\x1b" not in buf and b"\x05" not in buf:
+                stop = n  # no sequence at all: a memchr, not the regex
+            else:
+                stop = self._run.match(buf, pos).end()  # type: ignore[union-attr]  # `*+` matches
             if stop > pos:
                 self._text(buf, pos, stop, out)
             pos = stop
@@ -159,6 +186,14 @@ class TermGate:
         if stop == len(buf):  # a character cut by the chunk's end waits for its other bytes
             cut = _utf8_cut(piece)
             piece, self._held = piece[:cut], piece[cut:]
+        try:
+            piece.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            if _C1_UTF8.search(piece) is None:
+                out.append(piece)  # valid, no C1: nearly all text, checked at C speed
+                return
         text = piece.decode("utf-8", "replace").translate(_C1_CODEPOINTS)
         out.append(text.encode("utf-8"))
 

@@ -60,6 +60,10 @@ HOSTILE = {
     "local echo": b"\x1b[12l",
     "vt52 mode": b"\x1b[?2l",
     "vt52 among others": b"\x1b[?25;2l",
+    "vt52 leading zero": b"\x1b[?02l",
+    "vt52 many zeros": b"\x1b[?0002l",
+    "vt52 subparameter": b"\x1b[?2:0l",
+    "keyboard lock leading zero": b"\x1b[02h",
     "media copy": b"\x1b[5i",
     "link to a script": b"\x1b]8;;javascript:alert(1)\x07",
     "link with control": b"\x1b]8;;https://a\x0b.b\x07",
@@ -201,7 +205,8 @@ def test_an_osc_ended_by_another_escape_starts_that_one() -> None:
 
 _PIECES = st.sampled_from(
     [*HOSTILE.values(), *ORDINARY.values(), b"\x1b", b"\x1b[", b"\x1b]", b"\x07", b"\x9b",
-     b"\xc2", b"\x9d", b"\x18", b"\x1b\\", b"text", b"\xe2\x80", b"\x94", b";", b"52"]
+     b"\xc2", b"\x9d", b"\x18", b"\x1b\\", b"text", b"\xe2\x80", b"\x94", b";", b"52", b"?",
+     b"0", b"2", b"h", b"l", b":"]
 )  # fmt: skip
 _STREAM = st.lists(st.one_of(_PIECES, st.binary(max_size=8)), max_size=30).map(b"".join)
 
@@ -215,7 +220,17 @@ _ALLOWED = re.compile(
     rb"|\x1b#[34568]"
     rb"|\x1b\]8;[\x20-\x7e]*\x1b\\)*",
 )
-_BAD_CSI = re.compile(rb"\x1b\[[0-9;]*[ti]|\x1b\[[\x30-\x3f]*\*y|\x1b\[(?:[0-9;]*;)?(?:2|12)[hl]")
+_BAD_CSI = re.compile(rb"\x1b\[[\x30-\x3f]*[ti]|\x1b\[[\x30-\x3f]*\*y")
+_MODES = re.compile(rb"\x1b\[(\??)([\x30-\x3f]*)[hl]")
+
+
+def _bad_mode(out: bytes) -> bool:
+    """A mode set that would lock the keyboard, echo it, or leave ANSI for VT52, however spelt."""
+    for private, params in _MODES.findall(out):
+        numbers = [int(f.split(b":")[0] or b"0") for f in params.split(b";")]
+        if (private and 2 in numbers) or (not private and set(numbers) - {4}):
+            return True
+    return False
 
 
 def _chunked(data: bytes, cuts: list[int]) -> list[bytes]:
@@ -232,6 +247,7 @@ def test_any_stream_cut_anywhere_gives_the_same_safe_output(data: bytes, cuts: l
     m = _ALLOWED.fullmatch(whole)
     assert m is not None, whole
     assert not _BAD_CSI.search(whole), whole
+    assert not _bad_mode(whole), whole
     text = whole.decode("utf-8")  # valid UTF-8 always
     assert not re.search("[\x80-\x9f]", text), whole
     assert gate(whole) == whole  # what passed once passes again unchanged
