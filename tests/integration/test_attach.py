@@ -569,3 +569,24 @@ def test_looop_attach_passthrough_passes_the_workers_bytes_unfiltered(root: Path
         assert b"<" + seq + b">" in got
     for first, second in hostile.SPLIT:
         assert b"<" + first + second + b">" in got
+
+
+@pytest.mark.timeout(30)
+def test_a_finished_sessions_transcript_goes_through_the_gate_too(root: Path) -> None:
+    script = r"printf 'a\033]52;c;UFdORUQ=\007b\033]0;PWNED\007c\033[31md\n'; exit 4"
+    sessions.spawn(root, "fin1", ["sh", "-c", script], cwd=root, env=env_for(root))
+    assert sessions.wait(root, "fin1", 10.0, FixedClock()) == 4
+
+    def replay(*flags: str) -> bytes:
+        proc = subprocess.run(
+            [*ATTACH, *flags, "--root", str(root), "fin1"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=20,
+            check=False,
+        )
+        assert proc.returncode == 4
+        return proc.stdout
+
+    assert replay() == b"abc\x1b[31md\r\n"
+    assert replay("--passthrough") == b"a\x1b]52;c;UFdORUQ=\x07b\x1b]0;PWNED\x07c\x1b[31md\r\n"

@@ -49,6 +49,7 @@ CLEANUP = (
     b"\x1b[?1004l"  # focus events
     b"\x1b[<u"  # pop the Kitty keyboard flags the program pushed
     b"\x1b[0m"  # reset colours and attributes
+    b"\x0f\x1b(B"  # back to the ASCII charset (SI, G0 = ASCII): no line-drawing glyphs left
     b"\r"
 )
 

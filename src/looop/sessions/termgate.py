@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 #: Bytes of an unterminated OSC/DCS/APC/PM/SOS string dropped before output is shown again.
 STRING_MAX = 1 << 16
-_HOLD_MAX = 256  # an unfinished CSI or ESC sequence longer than this is not one: dropped
 _OSC_KEEP_MAX = 4096  # a hyperlink longer than this is dropped
 
 # Text and the commonest sequences a TUI draws with, in one C-speed match: colours, cursor
@@ -50,10 +49,14 @@ _RUN_NO_LINKS = re.compile(rb"(?:" + _DRAWING + rb")*+")
 _C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")
 _CSI = re.compile(rb"\x1b\[([\x30-\x3f]{0,256})([\x20-\x2f]{0,16})([\x40-\x7e])?")
 _ESC = re.compile(rb"\x1b([\x20-\x2f]{0,4})([\x30-\x7e])?")
-_STRING_END = re.compile(rb"[\x07\x18\x1a\x1b]")
+# A string ends at ST (ESC \\, or the C1 ST: U+009C, or byte 0x9c on an 8-bit terminal), BEL (an
+# OSC), CAN or SUB; any other ESC ends it too and starts a sequence of its own.
+_STRING_END = re.compile(rb"[\x07\x18\x1a\x1b]|\xc2\x9c")
+_STRING_END_8BIT = re.compile(rb"[\x07\x18\x1a\x1b\x9c]")
 # ESC + one final: save/restore cursor, keypad modes, index, next line, tab set, reverse index,
-# single and locking shifts, full reset. Not ESC Z (DECID: a reply), not the string introducers.
-_ESC_FINALS = frozenset(b"78=>DEHMNOcno|}~")
+# single shifts, full reset. Not ESC Z (DECID: a reply), not the string introducers, not the
+# locking shifts (they would leave the human's shell in another charset).
+_ESC_FINALS = frozenset(b"78=>DEHMNOc")
 _CHARSET_SLOTS = frozenset(b"()*+-./")  # ESC ( 0 and kin: which glyphs a charset shows
 _LINE_SIZES = frozenset(b"34568")  # ESC # 3..8: double-height/width lines, DECALN
 _KEPT_LINK_SCHEMES = (b"http://", b"https://", b"file://", b"mailto:")
@@ -139,6 +142,7 @@ class TermGate:
         self._utf8 = utf8
         self._links = links
         self._run = _RUN if links else _RUN_NO_LINKS
+        self._string_end = _STRING_END if utf8 else _STRING_END_8BIT
         self._held = b""
         self._string: _String | None = None
 
@@ -198,10 +202,9 @@ class TermGate:
         out.append(text.encode("utf-8"))
 
     def _hold(self, buf: bytes, pos: int) -> int:
-        if len(buf) - pos <= _HOLD_MAX:
-            self._held = buf[pos:]
-            return len(buf)
-        return pos + 1  # too long to be a sequence: drop its ESC and show the rest
+        # Bounded by _CSI's and _ESC's own bounds: a longer one is judged malformed at once.
+        self._held = buf[pos:]
+        return len(buf)
 
     def _escape(self, buf: bytes, pos: int, out: list[bytes]) -> int:
         """At an ESC: pass or drop the sequence it starts; returns where to read on."""
@@ -248,11 +251,14 @@ class TermGate:
         n = len(buf)
         at = pos
         while True:
-            m = _STRING_END.search(buf, at)
+            m = self._string_end.search(buf, at)
             end = m.start() if m is not None else n
             if m is None or buf[end] != _BEL or s.osc:
                 break
             at = end + 1  # BEL ends an OSC only; inside DCS/APC it is body
+        split_st = m is None and self._utf8 and end > pos and buf[end - 1] == 0xC2
+        if split_st:
+            end -= 1  # a C1 ST may be half here
         room = STRING_MAX - s.seen
         if end - pos > room:  # never ended: give up on it and show what follows
             self._string = None
@@ -263,6 +269,9 @@ class TermGate:
                 s.body = None
             else:
                 s.body += buf[pos:end]
+        if split_st:
+            self._held = buf[end:]
+            return n
         if end == n:
             return n
         b = buf[end]
@@ -276,9 +285,12 @@ class TermGate:
                 return end + 2
             return end  # an ESC ends the string (unpassed) and starts a new sequence
         self._string = None
-        if b == _BEL:
+        if b == 0xC2:  # U+009C, ST
             self._finish(s, out)
-        return end + 1  # BEL, or CAN/SUB: the string is cancelled
+            return end + 2
+        if b in (_BEL, 0x9C):  # 0x9c only matches on an 8-bit terminal
+            self._finish(s, out)
+        return end + 1  # or CAN/SUB: the string is cancelled
 
     def _finish(self, s: _String, out: list[bytes]) -> None:
         if s.body is not None and _link_ok(bytes(s.body)):

@@ -259,3 +259,27 @@ def test_any_stream_to_an_8bit_terminal_has_no_c1_byte(data: bytes) -> None:
     out = gate(data, utf8=False)
     assert not re.search(rb"[\x80-\x9f]", out), out
     assert _ALLOWED.fullmatch(out) is not None, out
+
+
+def test_the_longest_sequence_cut_anywhere_is_judged_as_it_is_whole() -> None:
+    # As long as a CSI may be (256 parameter bytes, 16 intermediates): held whole across a cut.
+    for seq in (b"\x1b[" + b"1" * 256 + b" " * 16 + b"q", b"\x1b" + b" " * 4 + b"X"):
+        data = b"a" + seq + b"b"
+        for cut in range(1, len(data)):
+            assert gate_chunks([data[:cut], data[cut:]]) == gate(data), cut
+
+
+def test_a_c1_string_terminator_ends_a_dropped_string() -> None:
+    # ST as U+009C (or byte 0x9c on an 8-bit terminal) ends the string there, as the terminal
+    # would: what follows is not swallowed.
+    data = b"\x1b]0;PWNED\xc2\x9cshown"
+    assert gate(data) == b"shown"
+    for cut in range(1, len(data)):
+        assert gate_chunks([data[:cut], data[cut:]]) == b"shown", cut
+    assert gate(b"\x1bP$qm\x9cshown", utf8=False) == b"shown"
+
+
+def test_locking_shifts_are_dropped() -> None:
+    # LS2/LS3 and their right-hand kin would leave the human's shell in another charset.
+    for seq in (b"\x1bn", b"\x1bo", b"\x1b|", b"\x1b}", b"\x1b~"):
+        assert gate(b"a" + seq + b"b") == b"ab"
