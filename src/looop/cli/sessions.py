@@ -439,9 +439,10 @@ def attach_cmd(sid: str, passthrough: bool) -> None:
     ctx = make_ctx(events_to=None)
     far = _remote(ctx, _sid(sid, True), tty=True)
     if far is not None:
+        line = far.attach_line(_sid(sid, True)) + (" --passthrough" if passthrough else "")
         raise LooopError(
             f"worker {_sid(sid, True)} runs in a Kubernetes pod on host {far.host.name}: attach "
-            f"with `{far.attach_line(_sid(sid, True))}`"
+            f"with `{line}`"
         )
     utf8 = utf8_locale(ctx.env)
     raise SystemExit(attach(ctx.paths.data, _sid(sid, True), passthrough=passthrough, utf8=utf8))
