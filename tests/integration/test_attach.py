@@ -590,3 +590,27 @@ def test_a_finished_sessions_transcript_goes_through_the_gate_too(root: Path) ->
 
     assert replay() == b"abc\x1b[31md\r\n"
     assert replay("--passthrough") == b"a\x1b]52;c;UFdORUQ=\x07b\x1b]0;PWNED\x07c\x1b[31md\r\n"
+
+
+@pytest.mark.timeout(30)
+def test_the_locale_says_how_the_gate_reads_bytes_above_ascii(root: Path) -> None:
+    # Latin-1 text with a C1 CSI (0x9b) in it: an 8-bit terminal would run `CSI 21t`.
+    script = r"printf 'caf\351 \23321t'; exit 0"
+    sessions.spawn(root, "enc1", ["sh", "-c", script], cwd=root, env=env_for(root))
+    assert sessions.wait(root, "enc1", 10.0, FixedClock()) == 0
+
+    def replay(lc_all: str) -> bytes:
+        proc = subprocess.run(
+            [*ATTACH, "--root", str(root), "enc1"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env={"PATH": PATH, "HOME": str(root), "LC_ALL": lc_all},
+            timeout=20,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    assert replay("de_DE.ISO-8859-1") == b"caf\xe9 21t"  # the control goes, the text stays
+    # A UTF-8 terminal would show neither byte as a control: both become U+FFFD.
+    assert replay("C.UTF-8") == "caf\ufffd \ufffd21t".encode()

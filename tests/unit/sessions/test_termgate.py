@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from looop.sessions.attach import utf8_locale
 from looop.sessions.termgate import STRING_MAX, TermGate
 
 
@@ -283,3 +284,20 @@ def test_locking_shifts_are_dropped() -> None:
     # LS2/LS3 and their right-hand kin would leave the human's shell in another charset.
     for seq in (b"\x1bn", b"\x1bo", b"\x1b|", b"\x1b}", b"\x1b~"):
         assert gate(b"a" + seq + b"b") == b"ab"
+
+
+@pytest.mark.parametrize(
+    ("env", "utf8"),
+    [
+        ({}, True),
+        ({"LANG": "C"}, True),
+        ({"LANG": "en_US.UTF-8"}, True),
+        ({"LC_CTYPE": "en_US.utf8@euro"}, True),
+        ({"LANG": "de_DE.ISO-8859-1"}, False),
+        ({"LANG": "ru_RU.KOI8-R"}, False),
+        ({"LC_ALL": "de_DE.ISO-8859-15", "LANG": "en_US.UTF-8"}, False),
+        ({"LC_ALL": "", "LC_CTYPE": "en_US.UTF-8", "LANG": "de_DE.latin1"}, True),
+    ],
+)
+def test_the_locale_names_the_terminals_codeset(env: dict[str, str], utf8: bool) -> None:
+    assert utf8_locale(env) is utf8
