@@ -89,8 +89,12 @@ def _csi_ok(params: bytes, inter: bytes, final: int) -> bool:
                 return modes is not None and 2 not in modes
             # ANSI modes: only insert mode; KAM (2) locks the keyboard, SRM (12) echoes it.
             return _numbers(params) == [4]
+    elif final in b"hl":
+        return False  # a mode set with intermediates is no mode a program needs
     elif final == ord("y") and inter == b"*":
         return False  # DECRQCRA: a checksum of what is on screen, read back
+    elif (inter == b"$" and final in b"wu") or (inter == b"&" and final == ord("u")):
+        return False  # DECRQPSR, DECRQTSR, DECRQUPSS: state reports that echo what was set
     return True
 
 
