@@ -62,7 +62,7 @@ _LINE_SIZES = frozenset(b"34568")  # ESC # 3..8: double-height/width lines, DECA
 _KEPT_LINK_SCHEMES = (b"http://", b"https://", b"file://", b"mailto:")
 _C1_CODEPOINTS = {cp: None for cp in range(0x80, 0xA0)}
 _C1_BYTES = bytes(range(0x80, 0xA0))
-_BEL, _CAN, _SUB, _ESC_BYTE = 0x07, 0x18, 0x1A, 0x1B
+_BEL, _ESC_BYTE = 0x07, 0x1B
 
 
 def _numbers(params: bytes) -> list[int] | None:
@@ -178,8 +178,8 @@ class TermGate:
         """The end of the stream: an unfinished sequence is dropped, an unfinished character
         shown as the terminal would (U+FFFD)."""
         held, self._held = self._held, b""
-        self._string = None
-        if held and not held.startswith(b"\x1b") and self._utf8:
+        in_string, self._string = self._string is not None, None
+        if held and not in_string and not held.startswith(b"\x1b") and self._utf8:
             return held.decode("utf-8", "replace").encode("utf-8")
         return b""
 

@@ -190,6 +190,7 @@ def test_an_unfinished_sequence_at_the_end_is_dropped() -> None:
         b"\x1bP$q",
         b"\x1b(",
         b"\x1b]8;;x\x1b",
+        b"\x1b]0;x\xc2",  # half a C1 ST inside a string
     ):
         assert gate(b"ok" + tail) == b"ok", tail
 
