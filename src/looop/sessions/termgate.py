@@ -37,7 +37,7 @@ _OSC_KEEP_MAX = 4096  # a hyperlink longer than this is dropped
 # Whatever stops it is looked at in Python. Everything matched here is what _escape passes.
 _MODE = rb"(?:[13-9][0-9]{0,4}|2[0-9]{1,4})"  # no leading zero: `?02l` is DECANM too
 _DRAWING = (
-    rb"[^\x1b\x05]++"
+    rb"[^\x1b]++"
     rb"|\x1b\[[0-9;:]{0,32}[mABCDEFGHJKLMPSTXZ@`adefgrcn]"
     rb"|\x1b\[\?" + _MODE + rb"(?:;" + _MODE + rb"){0,8}[hl]"
     rb"|\x1b[78=>]"
@@ -46,6 +46,26 @@ _DRAWING = (
 _LINK = rb"|\x1b\]8;[\x20-\x3a\x3c-\x7e]{0,256};(?:(?i:https?://|file://|mailto:)[\x20-\x7e]{0,3000})?\x1b\\"
 _RUN = re.compile(rb"(?:" + _DRAWING + _LINK + rb")*+")
 _RUN_NO_LINKS = re.compile(rb"(?:" + _DRAWING + rb")*+")
+# ESC + one final: save/restore cursor, keypad modes, index, next line, tab set, reverse index,
+# single shifts, full reset. Not ESC Z (DECID: a reply), not the string introducers, not the
+# locking shifts (they would leave the human's shell in another charset).
+_ESC_FINALS = frozenset(b"78=>DEHMNOc")
+# The commonest of what is dropped, a run of it in one C-speed match, so a worker flooding the
+# terminal with them costs the gate little: an ESC before a control, an ESC + final that does
+# not pass (DECID…), window operations, whole OSCs but links, whole DCS/APC/PM/SOS strings. Each
+# is what _escape and _in_string drop.
+_ESC_DROPPED_FINALS = bytes(
+    b for b in range(0x30, 0x7F) if b not in _ESC_FINALS and b not in b"[]PX^_"
+)
+_DROPPED = re.compile(
+    rb"(?:\x1b(?=[\x00-\x1f\x7f-\xff])"
+    rb"|\x1b[" + re.escape(_ESC_DROPPED_FINALS) + rb"]"
+    rb"|\x1b(?![()*+\-./][\x30-\x7e]|#[34568])[\x20-\x2f]{1,4}[\x30-\x7e]"
+    rb"|\x1b\[[0-9;]{0,32}[ti]"
+    rb"|\x1b\](?!8;)[^\x07\x18\x1a\x1b\xc2\x9c]{0,4096}(?:\x07|\x1b\\)"
+    rb"|\x1b[P_^X][^\x18\x1a\x1b\xc2\x9c]{0,4096}\x1b\\"
+    rb")*+"
+)
 _C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")
 _CSI = re.compile(rb"\x1b\[([\x30-\x3f]{0,256})([\x20-\x2f]{0,16})([\x40-\x7e])?")
 _ESC = re.compile(rb"\x1b([\x20-\x2f]{0,4})([\x30-\x7e])?")
@@ -53,10 +73,6 @@ _ESC = re.compile(rb"\x1b([\x20-\x2f]{0,4})([\x30-\x7e])?")
 # OSC), CAN or SUB; any other ESC ends it too and starts a sequence of its own.
 _STRING_END = re.compile(rb"[\x07\x18\x1a\x1b]|\xc2\x9c")
 _STRING_END_8BIT = re.compile(rb"[\x07\x18\x1a\x1b\x9c]")
-# ESC + one final: save/restore cursor, keypad modes, index, next line, tab set, reverse index,
-# single shifts, full reset. Not ESC Z (DECID: a reply), not the string introducers, not the
-# locking shifts (they would leave the human's shell in another charset).
-_ESC_FINALS = frozenset(b"78=>DEHMNOc")
 _CHARSET_SLOTS = frozenset(b"()*+-./")  # ESC ( 0 and kin: which glyphs a charset shows
 _LINE_SIZES = frozenset(b"34568")  # ESC # 3..8: double-height/width lines, DECALN
 _KEPT_LINK_SCHEMES = (b"http://", b"https://", b"file://", b"mailto:")
@@ -159,7 +175,7 @@ class TermGate:
             if self._string is not None:
                 pos = self._in_string(buf, pos, out)
                 continue
-            if pos == 0 and b"\x1b" not in buf and b"\x05" not in buf:
+            if pos == 0 and b"\x1b" not in buf:
                 stop = n  # no sequence at all: a memchr, not the regex
             else:
                 stop = self._run.match(buf, pos).end()  # type: ignore[union-attr]  # `*+` matches
@@ -168,8 +184,9 @@ class TermGate:
             pos = stop
             if pos >= n or self._held:
                 break
-            if buf[pos] == 0x05:
-                pos += 1  # ENQ: the terminal would type its answerback string
+            dropped = _DROPPED.match(buf, pos).end()  # type: ignore[union-attr]  # `*+` matches
+            if dropped > pos:
+                pos = dropped
                 continue
             pos = self._escape(buf, pos, out)
         return b"".join(out)
@@ -185,6 +202,8 @@ class TermGate:
 
     def _text(self, buf: bytes, start: int, stop: int, out: list[bytes]) -> None:
         piece = buf[start:stop]
+        if b"\x05" in piece:
+            piece = piece.replace(b"\x05", b"")  # ENQ: the terminal would type its answerback
         if piece.isascii():
             out.append(piece)
             return

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import itertools
 import re
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from looop.sessions import termgate
 from looop.sessions.attach import utf8_locale
 from looop.sessions.termgate import STRING_MAX, TermGate
 
@@ -306,3 +308,21 @@ def test_locking_shifts_are_dropped() -> None:
 )
 def test_the_locale_names_the_terminals_codeset(env: dict[str, str], utf8: bool) -> None:
     assert utf8_locale(env) is utf8
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_PIECES, st.binary(max_size=8)), max_size=30).map(b"".join))
+def test_the_c_speed_runs_judge_as_the_sequence_by_sequence_path_does(data: bytes) -> None:
+    # The fast regexes only skip ahead over what the careful path would pass (or drop) itself.
+    plain_text_only = re.compile(rb"(?:[^\x1b]++)*+")
+    with (
+        mock.patch.object(termgate, "_RUN", plain_text_only),
+        mock.patch.object(termgate, "_RUN_NO_LINKS", plain_text_only),
+        mock.patch.object(termgate, "_DROPPED", re.compile(rb"")),
+    ):
+        careful = gate(data)
+        careful_8bit = gate(data, utf8=False)
+        careful_no_links = gate(data, links=False)
+    assert gate(data) == careful
+    assert gate(data, utf8=False) == careful_8bit
+    assert gate(data, links=False) == careful_no_links
