@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pexpect
 import psutil
@@ -476,3 +478,139 @@ def test_client_surfaces_a_refused_attach(
     in_r, _, _, out_w = pipes
     with pytest.raises(SessionError, match="session is shutting down"):
         attach_mod.attach(tmp_path, "x", stdin_fd=in_r, stdout_fd=out_w)
+
+
+# ---- what the worker prints reaches the human's terminal through the gate (sessions.termgate) --
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+HOSTILE = FIXTURES / "hostile_term.py"
+
+
+def _load_hostile() -> Any:
+    spec = importlib.util.spec_from_file_location("hostile_term", HOSTILE)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _log_ends_with(root: Path, sid: str, tail: bytes, within_s: float = 10.0) -> None:
+    log = sessions.get_session(root, sid).dir / "output.log"
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if log.read_bytes().endswith(tail):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"the worker never printed {tail!r}")
+
+
+def _run_hostile(root: Path, sid: str, argv: list[str], env: dict[str, str]) -> bytes:
+    """Start the hostile worker, attach a real terminal to it with argv, return every byte the
+    terminal received."""
+    hostile = _load_hostile()
+    sessions.spawn(
+        root, sid, [sys.executable, str(HOSTILE)], cwd=root, env=env_for(root), size=(80, 24)
+    )
+    child = pexpect.spawn(argv[0], argv[1:], cwd=str(root), env=env, timeout=15)
+    child.expect_exact(b"ready")
+    child.sendline(b"")
+    for first, _second in hostile.SPLIT:
+        # The first half is in the log, so the pump read it on its own: the halves reach the
+        # attached client in different frames.
+        _log_ends_with(root, sid, b"<" + first)
+        child.sendline(b"")
+    child.expect(pexpect.EOF)
+    got: bytes = child.before
+    child.close()
+    assert child.exitstatus == 0
+    return got
+
+
+@pytest.mark.timeout(60)
+def test_attach_drops_what_would_act_on_the_humans_terminal_and_passes_drawing(
+    root: Path,
+) -> None:
+    hostile = _load_hostile()
+    got = _run_hostile(root, "hx1", [*ATTACH, "--root", str(root), "hx1"], env_for(root))
+    # Ordinary drawing passes byte for byte: colours, moves, the alternate screen, bracketed
+    # paste, mouse modes, a hyperlink, a cursor position query, UTF-8 text.
+    assert hostile.ORDINARY in got
+    whole_line = got[got.index(b"<") :].split(b"\r\n")[0]
+    split_line = got.split(b"\r\n")[got.split(b"\r\n").index(whole_line) + 1]
+    for line in (whole_line, split_line):
+        assert b"\x1b" not in line
+        assert b"\x05" not in line
+        assert not any(b"\xc2" + bytes([c]) in line for c in range(0x80, 0xA0))
+        assert b"PWNED" not in line
+    # Every ESC-introduced sequence (and ENQ) went whole: nothing of it shows either. A C1
+    # control goes alone; what followed it is plain text to the terminal.
+    whole = [s for s in hostile.WHOLE if not s.startswith(b"\xc2")]
+    assert whole_line.count(b"<>") == len(whole)
+    assert b"<21t>" in whole_line
+    assert split_line.count(b"<>") == len([f for f, _ in hostile.SPLIT if f.startswith(b"\x1b")])
+    # Nothing anywhere in the stream reached the terminal as a clipboard write, a title, a
+    # report request or a string sequence.
+    for bad in (b"\x1b]52", b"\x1b]0;", b"\x1b]2;", b"\x1bP", b"\x1b_", b"\x1b^", b"\x1bX"):
+        assert bad not in got
+    assert b"\x1b[21t" not in got and b"\x1b[20t" not in got
+    # An OSC that never ends hides a bounded stretch, then output shows again.
+    assert b"SHOWN-AGAIN\r\nthe-end" in got
+
+
+@pytest.mark.timeout(60)
+def test_looop_attach_passthrough_passes_the_workers_bytes_unfiltered(root: Path) -> None:
+    hostile = _load_hostile()
+    env = env_for(root, LOOOP_DATA_DIR=str(root))
+    got = _run_hostile(
+        root, "hx2", [sys.executable, "-m", "looop", "attach", "--passthrough", "hx2"], env
+    )
+    assert hostile.ORDINARY in got
+    for seq in hostile.WHOLE:
+        assert b"<" + seq + b">" in got
+    for first, second in hostile.SPLIT:
+        assert b"<" + first + second + b">" in got
+
+
+@pytest.mark.timeout(30)
+def test_a_finished_sessions_transcript_goes_through_the_gate_too(root: Path) -> None:
+    script = r"printf 'a\033]52;c;UFdORUQ=\007b\033]0;PWNED\007c\033[31md\n'; exit 4"
+    sessions.spawn(root, "fin1", ["sh", "-c", script], cwd=root, env=env_for(root))
+    assert sessions.wait(root, "fin1", 10.0, FixedClock()) == 4
+
+    def replay(*flags: str) -> bytes:
+        proc = subprocess.run(
+            [*ATTACH, *flags, "--root", str(root), "fin1"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=20,
+            check=False,
+        )
+        assert proc.returncode == 4
+        return proc.stdout
+
+    assert replay() == b"abc\x1b[31md\r\n"
+    assert replay("--passthrough") == b"a\x1b]52;c;UFdORUQ=\x07b\x1b]0;PWNED\x07c\x1b[31md\r\n"
+
+
+@pytest.mark.timeout(30)
+def test_the_locale_says_how_the_gate_reads_bytes_above_ascii(root: Path) -> None:
+    # Latin-1 text with a C1 CSI (0x9b) in it: an 8-bit terminal would run `CSI 21t`.
+    script = r"printf 'caf\351 \23321t'; exit 0"
+    sessions.spawn(root, "enc1", ["sh", "-c", script], cwd=root, env=env_for(root))
+    assert sessions.wait(root, "enc1", 10.0, FixedClock()) == 0
+
+    def replay(lc_all: str) -> bytes:
+        proc = subprocess.run(
+            [*ATTACH, "--root", str(root), "enc1"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env={"PATH": PATH, "HOME": str(root), "LC_ALL": lc_all},
+            timeout=20,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    assert replay("de_DE.ISO-8859-1") == b"caf\xe9 21t"  # the control goes, the text stays
+    # A UTF-8 terminal would show neither byte as a control: both become U+FFFD.
+    assert replay("C.UTF-8") == "caf\ufffd \ufffd21t".encode()

@@ -427,17 +427,25 @@ def restart_cmd(sid: str, as_json: bool) -> None:
 
 @click.command("attach", help="Attach this terminal to a session; Ctrl-\\ twice detaches.")
 @click.argument("sid", shell_complete=idcomplete.sessions)
-def attach_cmd(sid: str) -> None:
-    from looop.sessions.attach import attach  # lazy: only attach loads asyncio
+@click.option(
+    "--passthrough",
+    is_flag=True,
+    help="Pass the worker's bytes to this terminal unfiltered: clipboard writes (OSC 52), "
+    "titles and terminal queries included. Only for a worker you trust.",
+)
+def attach_cmd(sid: str, passthrough: bool) -> None:
+    from looop.sessions.attach import attach, utf8_locale  # lazy: only attach loads asyncio
 
     ctx = make_ctx(events_to=None)
     far = _remote(ctx, _sid(sid, True), tty=True)
     if far is not None:
+        line = far.attach_line(_sid(sid, True)) + (" --passthrough" if passthrough else "")
         raise LooopError(
             f"worker {_sid(sid, True)} runs in a Kubernetes pod on host {far.host.name}: attach "
-            f"with `{far.attach_line(_sid(sid, True))}`"
+            f"with `{line}`"
         )
-    raise SystemExit(attach(ctx.paths.data, _sid(sid, True)))
+    utf8 = utf8_locale(ctx.env)
+    raise SystemExit(attach(ctx.paths.data, _sid(sid, True), passthrough=passthrough, utf8=utf8))
 
 
 @click.command("detach", help="Detach every terminal attached to a session.")

@@ -1,6 +1,8 @@
 """Interactive attach client: put the local terminal in raw mode and speak attach frames.
 
 Detach with Ctrl-\\ pressed twice (legacy byte, Kitty CSI-u or xterm modifyOtherKeys form).
+The worker's output passes sessions.termgate on its way to the terminal (clipboard writes,
+titles and echoing queries dropped) unless the human asks for `passthrough`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import signal
 import sys
 import termios
 import tty
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from looop.sessions.detachkey import DETACH_BYTE as DETACH_BYTE
 from looop.sessions.detachkey import ESC_FLUSH_S as ESC_FLUSH_S
 from looop.sessions.detachkey import DetachFilter as DetachFilter
 from looop.sessions.state import Session, SessionError, get_session, socket_path, wait_code
+from looop.sessions.termgate import TermGate
 
 # ---- attach frames (sessions §1.8) -------------------------------------------------------------
 
@@ -46,6 +49,7 @@ CLEANUP = (
     b"\x1b[?1004l"  # focus events
     b"\x1b[<u"  # pop the Kitty keyboard flags the program pushed
     b"\x1b[0m"  # reset colours and attributes
+    b"\x0f\x1b(B"  # back to the ASCII charset (SI, G0 = ASCII): no line-drawing glyphs left
     b"\r"
 )
 
@@ -118,12 +122,29 @@ class _End:
     code: int = 0
 
 
-def _replay_log(session: Session, stdout_fd: int) -> int:
+class _Out:
+    """The local terminal's side of the stream: every byte the worker printed goes through the
+    gate (None: passthrough, the bytes as printed)."""
+
+    def __init__(self, fd: int, gate: TermGate | None) -> None:
+        self.fd = fd
+        self.gate = gate
+
+    def write(self, data: bytes) -> None:
+        _write_all(self.fd, data if self.gate is None else self.gate.feed(data))
+
+    def end(self) -> None:
+        if self.gate is not None:
+            _write_all(self.fd, self.gate.flush())
+
+
+def _replay_log(session: Session, out: _Out) -> int:
     """A finished session: print its whole transcript and report its exit code."""
     log = session.dir / "output.log"
     with contextlib.suppress(FileNotFoundError), open(log, "rb") as fh:
         while chunk := fh.read(_LOG_CHUNK):
-            _write_all(stdout_fd, chunk)
+            out.write(chunk)
+        out.end()
     return recorded_code(session)
 
 
@@ -143,7 +164,7 @@ async def _connect(
     raise SessionError(f"session `{sid}` does not answer on its control socket; try again")
 
 
-async def _read_frames(reader: asyncio.StreamReader, stdout_fd: int, sid: str) -> _End:
+async def _read_frames(reader: asyncio.StreamReader, out: _Out, sid: str) -> _End:
     first = True
     while True:
         try:
@@ -161,7 +182,7 @@ async def _read_frames(reader: asyncio.StreamReader, stdout_fd: int, sid: str) -
             return _End("lost")
         if tag == protocol.OUTPUT:
             try:
-                _write_all(stdout_fd, payload)
+                out.write(payload)
             except OSError:
                 return _End("stdout", 1)
         elif tag == protocol.EXIT:
@@ -304,7 +325,8 @@ def _uninstall_signals(
             signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
 
 
-async def _attach_live(root: Path, sid: str, stdin_fd: int, stdout_fd: int) -> _End | None:
+async def _attach_live(root: Path, sid: str, stdin_fd: int, out: _Out) -> _End | None:
+    stdout_fd = out.fd
     conn = await _connect(root, sid)
     if conn is None:
         return None
@@ -315,7 +337,7 @@ async def _attach_live(root: Path, sid: str, stdin_fd: int, stdout_fd: int) -> _
     att = _Attached(loop, writer, stdin_fd, stdout_fd)
     term = _Terminal(stdin_fd, stdout_fd)
     installed = _install_signals(loop, att.on_winch, lambda sig: att.finish(_End("signal", sig)))
-    frames = asyncio.ensure_future(_read_frames(reader, stdout_fd, sid))
+    frames = asyncio.ensure_future(_read_frames(reader, out, sid))
     end: _End | None = None
     try:
         term.enter_raw()
@@ -329,6 +351,8 @@ async def _attach_live(root: Path, sid: str, stdin_fd: int, stdout_fd: int) -> _
             frames.cancel()
             with contextlib.suppress(asyncio.CancelledError, LooopError):
                 await frames
+        with contextlib.suppress(OSError):
+            out.end()  # an unfinished sequence at the end is dropped, not left half-sent
         term.restore()
         # A program that exited tore its modes down itself (and a second ?1049l would move the
         # cursor); one we leave running, or an error, leaves them to us.
@@ -356,14 +380,39 @@ def _note(text: str) -> None:
         _write_all(2, (text + "\n").encode("utf-8", errors="replace"))
 
 
-def attach(root: Path, sid: str, *, stdin_fd: int = 0, stdout_fd: int = 1) -> int:
-    """Attach this terminal to session `sid`; returns the child's exit code, 0 on detach."""
+def utf8_locale(env: Mapping[str, str]) -> bool:
+    """Whether the human's terminal decodes UTF-8, by the locale: yes unless LC_ALL, LC_CTYPE or
+    LANG (the first one set) names another codeset (`de_DE.ISO-8859-1`). A bare `C` counts as
+    UTF-8: today's terminals are, and an 8-bit one's user can name its codeset."""
+    for key in ("LC_ALL", "LC_CTYPE", "LANG"):
+        value = env.get(key, "")
+        if value:
+            _, dot, codeset = value.partition(".")
+            codeset = codeset.split("@")[0].replace("-", "").lower()
+            return not dot or codeset == "utf8"
+    return True
+
+
+def attach(
+    root: Path,
+    sid: str,
+    *,
+    stdin_fd: int = 0,
+    stdout_fd: int = 1,
+    passthrough: bool = False,
+    utf8: bool = True,
+) -> int:
+    """Attach this terminal to session `sid`; returns the child's exit code, 0 on detach.
+
+    passthrough: the worker's bytes reach the terminal as printed, clipboard writes, titles
+    and queries included (otherwise sessions.termgate filters them; utf8 says how)."""
+    out = _Out(stdout_fd, None if passthrough else TermGate(utf8=utf8))
     session = get_session(root, sid)
     if not session.alive:
-        return _replay_log(session, stdout_fd)
-    end = asyncio.run(_attach_live(root, sid, stdin_fd, stdout_fd))
+        return _replay_log(session, out)
+    end = asyncio.run(_attach_live(root, sid, stdin_fd, out))
     if end is None:
-        return _replay_log(get_session(root, sid), stdout_fd)
+        return _replay_log(get_session(root, sid), out)
     if end.why == "exit":
         return end.code
     if end.why in ("detach", "detached"):
@@ -384,10 +433,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """`python -m looop.sessions.attach --root DIR ID`: attach without the looop CLI."""
     parser = argparse.ArgumentParser(prog="python -m looop.sessions.attach")
     parser.add_argument("--root", required=True, type=Path, help="data dir holding sessions/")
+    parser.add_argument(
+        "--passthrough", action="store_true", help="pass the worker's bytes unfiltered"
+    )
     parser.add_argument("id", help="session id")
     args = parser.parse_args(argv)
     try:
-        return attach(args.root, args.id)
+        # The entry point of its own process: the one place here that reads the environment.
+        utf8 = utf8_locale(os.environ)
+        return attach(args.root, args.id, passthrough=args.passthrough, utf8=utf8)
     except LooopError as exc:
         _note(f"error: {exc}")
         return 1

@@ -209,6 +209,8 @@ def test_a_kubernetes_host_runs_a_worker_every_verb_reaches(home: Home) -> None:
     attach = h.fails("attach", "w1")
     assert "kubectl --kubeconfig" in attach and "--context stand-in -n team-a exec -it" in attach
     assert f"job/{mf.job_name('w1')} -c worker -- looop attach w1" in attach
+    # the pod's own `looop attach` gates the output; asked to pass it all, so does the line
+    assert "-- looop attach w1 --passthrough`" in h.fails("attach", "--passthrough", "w1")
     assert "Kubernetes Job" in h.fails("resize", "w1", "100x30")
 
     # the API cut: the worker is unreachable, never dead; back: alive as it really is
