@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,29 +40,33 @@ def paths(tmp_path: Path) -> Paths:
 @pytest.fixture
 def ctx(paths: Paths, clock: FixedClock) -> Ctx:
     em = Emitter(clock=clock, events_path=paths.events, stream=io.StringIO(), keep_seen=True)
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(paths.data.parent)}
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(paths.data.parent),
+        "LOOOP_RUNTIME_DIR": os.environ["LOOOP_RUNTIME_DIR"],
+    }
     return Ctx(paths=paths, clock=clock, env=env, events=em, bin="looop")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The run's own runtime dir (one per xdist worker): the session and beat hosts the tests
+    start never serve, and are never stopped for, anything outside this run."""
+    os.environ["LOOOP_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="looop-rt-", dir="/tmp")
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _session_host_stopped() -> Iterator[None]:
-    """Supervisors fork from a shared session host; the suite leaves none running."""
+def _hosts_stopped() -> Iterator[None]:
+    """Supervisors fork from a session host and `looop tick` runs in a beat host; the run
+    stops its own and removes its runtime dir."""
     yield
+    from looop.cli.beathost import stop_beat_host
     from looop.sessions.host import stop_host
 
-    stop_host()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _beat_hosts_stopped() -> Iterator[None]:
-    """`looop tick` run as a command starts a beat host; the suite leaves none running."""
-    yield
-    import os
-
-    from looop.cli.beathost import stop_beat_host
-
-    for env in (dict(os.environ), {"LANG": "C.UTF-8"}):
+    base = os.environ["LOOOP_RUNTIME_DIR"]
+    stop_host(base)
+    for env in (dict(os.environ), {"LANG": "C.UTF-8", "LOOOP_RUNTIME_DIR": base}):
         stop_beat_host(env)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 # -- tiers ---------------------------------------------------------------------------------
