@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench soak clean
+.PHONY: demo test check lint typecheck unit bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,6 +26,10 @@ unit: $(STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# The one-minute gate before every commit: lint, types and the unit tier (no process, no sleep).
+check: lint typecheck
+	$(BIN)/pytest -m unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -92,6 +92,7 @@ def clean_env(home: Path, data: Path, **extra: str) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "LOOOP_DATA_DIR": str(data),
         "IS_SANDBOX": "1",
+        "LOOOP_RUNTIME_DIR": os.environ["LOOOP_RUNTIME_DIR"],  # the run's own hosts
         **extra,
     }
 

@@ -73,7 +73,12 @@ def warm(env: dict[str, str], cwd: Path) -> int:
     wait_until(lambda: beathost.beat_host_pid(env) is not None, timeout=30)
     pid = beathost.beat_host_pid(env)
     assert pid is not None
-    wait_until(lambda: os.path.exists(beathost.beat_socket(beathost.beat_key(env))), timeout=30)
+    wait_until(
+        lambda: os.path.exists(
+            beathost.beat_socket(beathost.beat_key(env), env["LOOOP_RUNTIME_DIR"])
+        ),
+        timeout=30,
+    )
     return pid
 
 
@@ -160,7 +165,7 @@ def test_ctrl_c_reaches_the_beat_and_a_killed_caller_ends_it(
 
 def test_bad_requests_never_end_the_host(data: Path, env: dict[str, str], tmp_path: Path) -> None:
     host = warm(env, tmp_path)
-    path = beathost.beat_socket(beathost.beat_key(env))
+    path = beathost.beat_socket(beathost.beat_key(env), env["LOOOP_RUNTIME_DIR"])
     stdio = [0, 1, 2]
     bad: list[tuple[bytes, list[int]]] = [
         (b"garbage\0\0", []),

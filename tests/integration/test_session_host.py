@@ -22,6 +22,9 @@ from tests.helpers import Cli, process_ended, until, wait_until
 pytestmark = pytest.mark.timeout(60)
 
 
+RUN_BASE = os.environ["LOOOP_RUNTIME_DIR"]  # this run's hosts (tests/conftest.py)
+
+
 @pytest.fixture
 def root(tmp_path: Path) -> Iterator[Path]:
     r = tmp_path / "data"
@@ -35,7 +38,12 @@ def root(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "LANG": "C.UTF-8",
+        "LOOOP_RUNTIME_DIR": RUN_BASE,
+    }
 
 
 def _supervisor(root: Path, sid: str) -> psutil.Process:
@@ -45,7 +53,7 @@ def _supervisor(root: Path, sid: str) -> psutil.Process:
 
 
 def _host_pid() -> int | None:
-    return host.host_pid()
+    return host.host_pid(RUN_BASE)
 
 
 def test_a_session_is_forked_by_the_host_yet_stands_alone(root: Path, env: dict[str, str]) -> None:
@@ -266,11 +274,11 @@ def test_a_worker_whose_program_is_missing_still_fails_its_start(cli: Cli) -> No
 def test_down_leaves_no_session_host_behind(cli: Cli) -> None:
     assert cli("init")[0] == 0
     assert cli("worker", "start", "w3", "--command", "sleep 600", "go")[0] == 0
-    assert host.host_pid() is not None
+    assert host.host_pid(RUN_BASE) is not None
     code, _, err = cli("down")
     assert code == 0, err
-    wait_until(lambda: host.host_pid() is None, what="the session host to exit")
-    assert not os.path.exists(host.host_socket(host.host_key()))
+    wait_until(lambda: host.host_pid(RUN_BASE) is None, what="the session host to exit")
+    assert not os.path.exists(host.host_socket(host.host_key(), RUN_BASE))
 
 
 def test_a_spawn_right_after_the_host_was_told_to_stop_still_starts(
@@ -279,7 +287,7 @@ def test_a_spawn_right_after_the_host_was_told_to_stop_still_starts(
     """The old host may still hold its socket for a moment after a stop: a request it never
     read is reset, and the spawn starts a new host instead of failing."""
     for i in range(6):
-        host.stop_host()
+        host.stop_host(RUN_BASE)
         spawn(root, f"r{i}", ["sleep", "60"], cwd=root, env=env)
         assert get_session(root, f"r{i}").alive
         kill(root, f"r{i}")

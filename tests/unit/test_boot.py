@@ -17,6 +17,8 @@ import pytest
 
 from looop import boot
 
+pytestmark = pytest.mark.process  # real processes: not make check's tier
+
 PKG = "bootpkg"
 
 

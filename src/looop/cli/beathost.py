@@ -29,8 +29,9 @@ import _socket
 import os
 import sys
 
+from looop.core.errors import LooopError
 from looop.core.peers import LIMITS, caller_limits, connect, peer
-from looop.core.where import runtime_dir
+from looop.core.where import runtime_base, runtime_dir
 
 TYPE_CHECKING = False  # the client runs on every `looop tick`: no typing, no contextlib
 
@@ -131,12 +132,17 @@ def _private(path: str) -> bool:
 # -- client side ---------------------------------------------------------------------------
 
 
-def beat_remotely(argv: list[str], env: dict[str, str], base: str = "/tmp") -> int | None:
+def beat_remotely(argv: list[str], env: dict[str, str], base: str | None = None) -> int | None:
     """Run `looop ARGV` in a child of the beat host and return its exit code; None when no
     host took it (nothing ran: run it here)."""
     idle = idle_secs(env)
     if not idle or not _real_stdio():
         return None
+    if base is None:
+        try:
+            base = runtime_base(env)
+        except LooopError:
+            return None  # the verb run here says what is wrong with it
     key = beat_key(env)
     sock = connect(beat_socket(key, base)) if _private(runtime_dir(base)) else None
     if sock is None:
@@ -266,10 +272,10 @@ def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str) -> N
             os.close(fd)
 
 
-def stop_beat_host(env: Mapping[str, str], base: str = "/tmp") -> bool:
+def stop_beat_host(env: Mapping[str, str], base: str | None = None) -> bool:
     """Ask this build's beat host for `env` to exit (tests, `looop down`); True when one
     answered."""
-    sock = connect(beat_socket(beat_key(env), base))
+    sock = connect(beat_socket(beat_key(env), base or runtime_base(env)))
     if sock is None:
         return False
     try:
@@ -283,11 +289,12 @@ def stop_beat_host(env: Mapping[str, str], base: str = "/tmp") -> bool:
     return True
 
 
-def beat_host_pid(env: Mapping[str, str], base: str = "/tmp") -> int | None:
+def beat_host_pid(env: Mapping[str, str], base: str | None = None) -> int | None:
     """The pid of this build's live beat host for `env` (the holder of its lock), or None."""
     from looop.sessions.host import lock_holder  # lazy: only tests and status readers ask
 
-    return lock_holder(os.path.join(runtime_dir(base), f"beat-{beat_key(env)}.lock"))
+    hdir = runtime_dir(base or runtime_base(env))
+    return lock_holder(os.path.join(hdir, f"beat-{beat_key(env)}.lock"))
 
 
 # -- the host process ----------------------------------------------------------------------

@@ -64,6 +64,15 @@ def resolve(env: Mapping[str, str], cwd: str) -> tuple[str, str]:
     return data, config
 
 
+def runtime_base(env: Mapping[str, str]) -> str:
+    """Where looop's preloaded hosts keep their private dir: `$LOOOP_RUNTIME_DIR` (absolute),
+    else /tmp. A test run or a second install sets it so it never shares a host with yours."""
+    base = env.get("LOOOP_RUNTIME_DIR") or "/tmp"
+    if not base.startswith("/"):
+        raise LooopError(f"LOOOP_RUNTIME_DIR={base!r} is not absolute: give an absolute path")
+    return base
+
+
 def runtime_dir(base: str = "/tmp") -> str:
     """This user's private dir (0700) for the sockets of looop's preloaded hosts."""
     return join(base, f"looop-{os.geteuid()}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
+from looop.core.where import runtime_base
 from looop.loop.status import beat_holder, pulse_pid
 from looop.seed import ensure_data_dir
 from looop.sessions import SessionError, get_session, kill, list_sessions, spawn, wait
@@ -165,7 +166,7 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
     res.survivors = [s.id for s in list_sessions(ctx.paths.data) if s.alive]
     # No session depends on the session host: with the fleet down it goes too (the next
     # start, here or in another data dir, brings one up again).
-    stop_host()
+    stop_host(runtime_base(ctx.env))
     ctx.events.record("down", pulse=res.was_running, workers=res.workers, survivors=res.survivors)
     return res
 

@@ -10,10 +10,10 @@ import os
 import sys
 
 from looop.core.errors import CorruptState
+from looop.core.where import runtime_base
 from looop.sessions.host import HOST_IDLE_S, HostUnavailable, read_line, start_detached
 from looop.sessions.host import request as host_request
 from looop.sessions.state import (
-    SOCKET_BASE,
     SUPERVISOR_ERR,
     Session,
     SessionError,
@@ -141,7 +141,7 @@ def _spawn_via_host(
             env=env,
             err_path=str(sdir / SUPERVISOR_ERR),
             idle_s=idle_s,
-            base=str(SOCKET_BASE),
+            base=runtime_base(env),
         )
         try:
             line = read_line(sock.fileno(), READY_TIMEOUT_S)

@@ -223,6 +223,7 @@ def test_io_failure_is_one_line_exec_error(ctx: Ctx) -> None:
     assert journal_lines(ctx) == []
 
 
+@pytest.mark.process
 def test_write_sensor_is_executable_and_lf(ctx: Ctx) -> None:
     done = run(ctx, {"action": "write_sensor", "name": "ci", "script": "#!/bin/sh\r\necho {}"})
     assert done.kind == "sensor" and done.goal is None
@@ -292,6 +293,7 @@ def test_write_playbook_keeps_pruned_history(ctx: Ctx, clock: FixedClock) -> Non
 
 
 @pytest.mark.timeout(15)
+@pytest.mark.process
 def test_run_shell_success_writes_output_and_holds_a_wal(ctx: Ctx, clock: FixedClock) -> None:
     cmd = "cat .wal/*.json; echo to-err >&2"
     done = run(ctx, {"action": "run_shell", "cmd": cmd, "reason": "peek"})
@@ -319,6 +321,7 @@ def test_run_shell_success_writes_output_and_holds_a_wal(ctx: Ctx, clock: FixedC
 
 
 @pytest.mark.timeout(15)
+@pytest.mark.process
 def test_run_shell_failure_keeps_output_and_journals_nothing(ctx: Ctx) -> None:
     with pytest.raises(ExecError, match=r"^run_shell exited 3: deploy$"):
         run(ctx, {"action": "run_shell", "cmd": "echo nope >&2; exit 3", "reason": "deploy"})
@@ -331,6 +334,7 @@ def test_run_shell_failure_keeps_output_and_journals_nothing(ctx: Ctx) -> None:
 
 
 @pytest.mark.timeout(15)
+@pytest.mark.process
 def test_run_shell_timeout_names_the_knob(ctx: Ctx) -> None:
     quick = with_env(ctx, LOOOP_SHELL_TIMEOUT_SECS="1")
     t0 = time.monotonic()
@@ -413,6 +417,7 @@ _CRASH_CHILD = textwrap.dedent(
 
 
 @pytest.mark.timeout(30)
+@pytest.mark.process
 def test_killed_mid_run_shell_leaves_a_wal_that_is_reported(ctx: Ctx) -> None:
     cmd = "echo $$ > shell.pid; exec sleep 30"
     child = subprocess.Popen([sys.executable, "-c", _CRASH_CHILD, str(ctx.paths.data), cmd])
@@ -455,6 +460,7 @@ NASTY = 'deploy done\'; rm -rf ~ # $(whoami) `id` "q" \\ end'
 
 @pytest.mark.timeout(15)
 @pytest.mark.parametrize("placeholder", ["{{message}}", "'{{message}}'", '"{{message}}"', "env"])
+@pytest.mark.process
 def test_hook_gets_message_and_id_via_env_never_spliced(ctx: Ctx, placeholder: str) -> None:
     msg_ref = '"$LOOOP_MESSAGE"' if placeholder == "env" else placeholder
     id_ref = '"$LOOOP_ID"' if placeholder == "env" else "{{id}}"
@@ -488,6 +494,7 @@ def test_empty_notification_is_refused(ctx: Ctx) -> None:
 
 
 @pytest.mark.timeout(15)
+@pytest.mark.process
 def test_hanging_hook_does_not_block_execute(ctx: Ctx) -> None:
     _hook_config(ctx, "echo $$ > hook.pid; exec sleep 30")
     t0 = time.monotonic()
@@ -501,6 +508,7 @@ def test_hanging_hook_does_not_block_execute(ctx: Ctx) -> None:
 
 
 @pytest.mark.timeout(15)
+@pytest.mark.process
 def test_overrunning_hook_is_killed_and_reported(ctx: Ctx) -> None:
     # 1.5 s: room for the hook to start and write its pid on a loaded machine
     fire_hook(ctx, "echo $$ > hook.pid; exec sleep 30", "m", "w1", timeout_s=1.5)
@@ -513,6 +521,7 @@ def test_overrunning_hook_is_killed_and_reported(ctx: Ctx) -> None:
 
 
 @pytest.mark.timeout(15)
+@pytest.mark.process
 def test_failing_hook_is_reported_not_raised(ctx: Ctx) -> None:
     fire_hook(ctx, "echo no such tool >&2; exit 7", "m", "", timeout_s=5)
     assert wait_for(lambda: seen(ctx, "notify.failed"))

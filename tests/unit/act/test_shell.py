@@ -13,6 +13,8 @@ from looop.act.shell import TAIL_CHARS, run_shell
 from looop.core.context import Ctx
 from tests.procwatch import FIXTURES, kill_all, tagged, zombie_children
 
+pytestmark = pytest.mark.process  # real processes: not make check's tier
+
 
 def _alive(pid: int) -> bool:
     try:

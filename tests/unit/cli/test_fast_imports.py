@@ -15,6 +15,8 @@ import pytest
 from looop.core.clock import FixedClock
 from looop.sessions import kill, spawn, wait
 
+pytestmark = pytest.mark.process  # real processes: not make check's tier
+
 # What each costs a cold start on this machine, in ms (python -X importtime): the hot verbs'
 # whole budget over a bare interpreter is about 5.
 HEAVY = {

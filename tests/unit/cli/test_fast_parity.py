@@ -450,6 +450,7 @@ def drive_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.mark.parametrize(
     ("argv", "extra", "broken"), DRIVE, ids=[f"{c[0]!r} {c[2]}".strip() for c in DRIVE]
 )
+@pytest.mark.process
 def test_shot_send_and_key_faces_agree(
     drive_world: Path,
     tmp_path: Path,

@@ -58,6 +58,7 @@ def test_a_long_bad_value_is_shortened_in_the_message() -> None:
 
 
 @pytest.mark.timeout(30)
+@pytest.mark.process
 def test_loading_the_config_leaves_typing_and_dataclasses_unloaded() -> None:
     probe = (
         "import json, sys\n"
@@ -74,6 +75,7 @@ def test_loading_the_config_leaves_typing_and_dataclasses_unloaded() -> None:
 
 
 @pytest.mark.timeout(30)
+@pytest.mark.process
 def test_a_configured_data_dir_never_loads_the_presets(tmp_path: Path) -> None:
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps({"runners": {"mine": {"tick": "my-agent -p"}}, "default": "mine"}))

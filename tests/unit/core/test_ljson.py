@@ -109,6 +109,7 @@ BAD_TEXT = ["{garbage\n", "[1,", '{"a" 1}', '{"a":1,}', '"\x01"', "[1] x", "", "
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.process
 def test_bad_text_raises_jsons_error_in_a_fresh_interpreter() -> None:
     """Where `json` is not loaded yet (a hot verb's own process, unlike this test's), the C
     scanner cannot word its error; loads still raises json's JSONDecodeError, never crashes."""

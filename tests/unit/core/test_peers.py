@@ -12,7 +12,7 @@ import pytest
 
 from looop.core.peers import same_world
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.timeout(30), pytest.mark.process]  # real processes
 
 
 @contextmanager

@@ -13,6 +13,8 @@ import pytest
 from looop.core.clock import SystemClock
 from looop.core.proc import Exit, Kind, Tail, classify, end_group, spawn, wait_exit
 
+pytestmark = pytest.mark.process  # real processes: not make check's tier
+
 
 @pytest.mark.parametrize(
     ("returncode", "kind", "code"),

@@ -15,6 +15,8 @@ from looop.core.procs import Containment
 from tests.helpers import until
 from tests.procwatch import FIXTURES, children, kill_all, tagged, zombie_children
 
+pytestmark = pytest.mark.process  # real processes: not make check's tier
+
 ESCAPE = [sys.executable, str(FIXTURES / "escape.py")]
 
 

@@ -22,6 +22,8 @@ from looop.core.proc import Child, Pool, Proc, Run, Spawner, Tail
 from looop.core.procs import Containment
 from tests.helpers import until
 
+pytestmark = pytest.mark.process  # real processes: not make check's tier
+
 
 def _script(where: Path, body: str, name: str = "s.sh") -> str:
     path = where / name

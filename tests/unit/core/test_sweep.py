@@ -8,11 +8,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from looop.core import store
 from looop.core.context import Ctx
 from looop.core.paths import Paths
 from looop.loop.pulse import Pulse
 from tests.helpers import wire
+
+pytestmark = pytest.mark.process  # real processes: not make check's tier
 
 
 def _dead_pid() -> int:

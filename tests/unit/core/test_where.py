@@ -60,3 +60,10 @@ def test_resolve_matches_the_pathlib_rule(env: dict[str, str], cwd: str) -> None
 def test_no_home_is_a_one_line_error() -> None:
     with pytest.raises(LooopError, match="HOME is not set"):
         where.resolve({"PATH": os.defpath}, "/")
+
+
+def test_the_runtime_dir_is_the_environments_or_tmp_and_a_relative_one_is_refused() -> None:
+    assert where.runtime_base({}) == "/tmp"
+    assert where.runtime_base({"LOOOP_RUNTIME_DIR": "/run/x"}) == "/run/x"
+    with pytest.raises(LooopError, match="LOOOP_RUNTIME_DIR='rel' is not absolute"):
+        where.runtime_base({"LOOOP_RUNTIME_DIR": "rel"})

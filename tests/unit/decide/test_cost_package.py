@@ -36,6 +36,7 @@ def test_names_callers_import_by_from_still_resolve() -> None:
 
 
 @pytest.mark.timeout(30)
+@pytest.mark.process
 def test_status_path_leaves_the_meter_and_the_report_unloaded() -> None:
     # What loop/status.py does; a fresh interpreter, so other tests' imports do not count.
     probe = (

@@ -18,6 +18,8 @@ from looop.core.paths import Paths
 from looop.decide.runner import run_runner
 from tests.helpers import until
 
+pytestmark = pytest.mark.process  # real processes: not make check's tier
+
 
 @pytest.fixture
 def rctx(ctx: Ctx) -> Ctx:

@@ -23,6 +23,8 @@ from looop.sense.sensors import Reading, interval_of, is_error_snapshot, run_use
 from tests.procwatch import FIXTURES, kill_all, tagged, zombie_children
 from tests.procwatch import children as procwatch_children
 
+pytestmark = pytest.mark.process  # real processes: not make check's tier
+
 
 def add_sensor(
     paths: Paths, stem: str, body: str, *, shebang: bool = True, mode: int = 0o755

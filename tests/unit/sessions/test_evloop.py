@@ -141,6 +141,7 @@ def test_close_restores_the_signal_disposition() -> None:
     assert signal.getsignal(signal.SIGUSR2) is before
 
 
+@pytest.mark.process
 def test_sigchld_from_a_real_child_reaches_the_loop(loop: ev.Loop) -> None:
     got = loop.future()
     loop.add_signal_handler(

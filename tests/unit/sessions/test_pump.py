@@ -195,6 +195,7 @@ def test_a_pump_that_saw_no_output_holds_no_screen_until_asked(loop: ev.Loop) ->
     assert "first run" not in p.render("plain", True)["text"]
 
 
+@pytest.mark.process
 def test_the_supervisor_loads_no_asyncio_threading_or_pyte() -> None:
     """What a forked supervisor touches is its memory: its modules stay the lean set (pyte
     comes only with the first screen)."""
@@ -290,6 +291,7 @@ def test_a_log_the_writer_thread_cannot_write_is_reported_and_the_pump_goes_on(
     p.close_log()
 
 
+@pytest.mark.process
 def test_a_slow_log_holds_the_loop_back_instead_of_queueing_without_bound(loop: ev.Loop) -> None:
     """The writer thread is never more than LOG_AHEAD_MAX (and one batch) behind: past that
     the loop waits for it, as it waited for the disk before, and the child is held back."""

@@ -121,6 +121,7 @@ def test_screen_hash_ignores_color_and_tracks_text() -> None:
     assert len(render(plain)["screen_hash"]) == 16
 
 
+@pytest.mark.process
 def test_screen_hash_is_the_same_in_another_process() -> None:
     rows = ["alpha", "", "beta"]
     code = (

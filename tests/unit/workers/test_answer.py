@@ -21,7 +21,7 @@ from looop.workers import answer as ans
 from looop.workers.answer import Answerer, Refusal, remote_worker
 from looop.workers.ssh import hosts
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.process]  # real processes
 
 LOOOP = str(Path(sys.executable).with_name("looop"))
 KEY = "k" * 12

@@ -17,7 +17,7 @@ import pytest
 from looop.workers.callhome import PENDING, Pending, Refused, call, request
 from looop.workers.kube import homecall, podrun
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.process]  # real processes
 
 
 class Clock:

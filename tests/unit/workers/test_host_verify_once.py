@@ -21,6 +21,8 @@ from looop.workers.ssh import link as ssh_link
 from looop.workers.ssh.hosts import HostError
 from looop.workers.ssh.link import Unreachable
 
+pytestmark = pytest.mark.process  # real processes: not make check's tier
+
 
 def _op(ctx: Ctx, sid: str, cmd: str, timeout: float = 20, wait: float = 20) -> dict[str, Any]:
     got = hostverify.verify(

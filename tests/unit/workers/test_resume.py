@@ -33,7 +33,7 @@ from looop.workers.resume import (
 )
 from tests.helpers import clean_env, run_cli
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.process]  # real processes
 
 UUID_LEN = 36
 # The scripted agent: says how it was started and with which conversation, then waits.

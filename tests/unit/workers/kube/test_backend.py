@@ -23,7 +23,7 @@ from looop.workers.kube import manifests as mf
 from looop.workers.kube.backend import INSTALL_HINT, KubeBackend
 from tests.unit.workers.kube.fakecluster import FakeCluster
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.process]  # real processes
 
 
 @pytest.fixture

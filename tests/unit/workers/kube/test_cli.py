@@ -32,7 +32,7 @@ from looop.workers.kube.backend import INSTALL_HINT
 from tests.helpers import Cli, clean_env, kill_sessions, until
 from tests.unit.workers.kube.fakecluster import LOOOP, FakeCluster
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.process]  # real processes
 
 IMAGE = "ghcr.io/example/looop:test"
 HOME_URL = "https://home.example:8443"
