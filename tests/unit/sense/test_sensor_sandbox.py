@@ -17,7 +17,7 @@ from looop.core.context import Ctx
 from looop.core.sandboxpolicy import OFF, ON
 from looop.sense.sensors import run_user_sensors
 
-pytestmark = pytest.mark.timeout(20)
+pytestmark = [pytest.mark.timeout(20), pytest.mark.process]  # real sensors run
 
 
 def add(ctx: Ctx, name: str, by: str | None) -> Path:
