@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck unit bench soak clean
+.PHONY: demo test check lint typecheck suite bench soak clean
 
 $(STAMP): pyproject.toml
+	@echo "== installing looop and its test tools into $(VENV) (first run: about a minute) =="
 	$(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar off --upgrade pip
+	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -22,10 +23,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
-	$(BIN)/pytest
+# Every tier, on every core (the SSH lab's tests share one worker: one lab per run).
+suite: $(STAMP)
+	$(BIN)/pytest -n auto --dist loadgroup --durations=20
 
-test: lint typecheck unit
+test: lint typecheck suite
 
 # The one-minute gate before every commit: lint, types and the unit tier (no process, no sleep).
 check: lint typecheck

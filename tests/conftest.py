@@ -86,13 +86,14 @@ _FOLDER_TIER = {
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = Path(__file__).parent
     for item in items:
-        if any(item.get_closest_marker(t) for t in TIERS):
-            continue
         try:
             folder = Path(str(item.path)).relative_to(root).parts[0]
         except ValueError:
             folder = ""
-        item.add_marker(_FOLDER_TIER.get(folder, "process"))
+        if folder == "hosts":  # one SSH lab (fixed namespaces) per run: one xdist worker
+            item.add_marker(pytest.mark.xdist_group("hosts"))
+        if not any(item.get_closest_marker(t) for t in TIERS):
+            item.add_marker(_FOLDER_TIER.get(folder, "process"))
 
 
 class UnitTierBreach(BaseException):
