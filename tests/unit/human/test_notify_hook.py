@@ -1,0 +1,130 @@
+"""The `notification` hook: untrusted text (a decision's message, an ask's question) reaches the
+hook only as data. Real hooks run by a real bash; a marker file the text tries to create must
+stay absent."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from looop.core.context import Ctx
+from looop.core.errors import LooopError
+from looop.core.hookline import HookLineError, hook_line
+from looop.human.notify import fire_hook
+from tests.helpers import until
+
+# Every way the text could turn into code once it is spliced into a shell string.
+# The first field has no blank: an unquoted expansion's word splitting keeps it whole.
+EVIL = (
+    "$(touch${IFS}PWNED);touch${IFS}PWNED done $(touch PWNED) `touch PWNED` "
+    "\"; touch PWNED; \" '; touch PWNED; ' "
+    '\\"; touch PWNED #\n$(touch PWNED)'
+)
+
+# Hooks whose placeholder is not a shell word of its own: refused, never run.
+REFUSED = [
+    'bash -c "echo {{message}} > out"',  # the issue's hook
+    "bash -c \"echo '{{message}}' > out\"",
+    "sh -c 'echo {{message}} > out'",
+    "bash -c 'echo \"{{message}}\" > out'",
+    'eval "echo {{message}}" > out',
+    'ssh localhost "notify {{message}}"',
+    'echo "New: {{message}}" > out',
+    "echo 'New: {{message}}' > out",
+    "echo $'{{message}}' > out",
+    "echo `echo {{message}}` > out",
+    'echo "$(echo {{message}})" > out',
+    "echo x{{message}} > out",
+    "echo {{message}}x > out",
+    'echo --text="{{message}}"x > out',
+    "echo {{message}}{{id}} > out",
+    "echo \\{{message}} > out",
+    "bash <<EOF > out\necho {{message}}\nEOF",
+    "cat <<-'EOF' > out\n\t{{message}}\n\tEOF",
+    'printf %s {{id}} > id; bash -c "echo {{id}}"',
+    'echo ok > out # fine\nbash -c "echo {{message}}"',
+]
+
+# Hooks that keep working: the placeholder is a whole word, so it becomes "$LOOOP_MESSAGE".
+KEPT = [
+    "printf %s {{message}} > out",
+    "printf %s '{{message}}' > out",
+    'printf %s "{{message}}" > out',
+    "printf %s {{message}}>out",
+    "true; printf %s {{message}}|cat > out",
+    "echo $(printf %s {{message}}) > /dev/null; printf %s {{message}} > out",
+    "(printf %s {{message}}) > out",
+    "cat <<< {{message}} | head -c -1 > out",
+    "# a comment with {{message}} and don't\nprintf %s {{message}} > out",
+    'echo "it\'s" \'a "quote"\' > /dev/null; printf %s {{message}} > out',
+]
+
+
+def _events(ctx: Ctx, name: str) -> list[dict[str, Any]]:
+    text = (ctx.paths.events.read_text() if ctx.paths.events.exists() else "").splitlines()
+    return [r for r in map(json.loads, text) if r["event"] == name]
+
+
+def _bash_ran(ctx: Ctx, hook: str, message: str) -> Path:
+    """Fire the hook with a trailing `touch done` so the test knows when the shell is over."""
+    fire_hook(ctx, f"{hook}\ntouch hook.done", message, "w-1", timeout_s=10)
+    return ctx.paths.data / "hook.done"
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("hook", REFUSED)
+def test_a_placeholder_inside_a_string_never_runs_the_text(ctx: Ctx, hook: str) -> None:
+    fire_hook(ctx, hook, EVIL, "w-1", timeout_s=10)
+    assert until(lambda: _events(ctx, "notify_failed"), 10), "the hook was not refused"
+    why = _events(ctx, "notify_failed")[0]["error"]
+    assert "$LOOOP_" in why and "word of its own" in why
+    assert not (ctx.paths.data / "PWNED").exists()
+    assert not (ctx.paths.data / "out").exists()  # refused before any shell started
+
+
+@pytest.mark.parametrize("hook", REFUSED)
+def test_the_config_refuses_such_a_hook_in_one_line(ctx: Ctx, hook: str) -> None:
+    ctx.paths.config.write_text(json.dumps({"notification": hook}), encoding="utf-8")
+    with pytest.raises(LooopError) as e:
+        ctx.config()
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert "'notification'" in msg and "word of its own" in msg
+    assert '"$LOOOP_MESSAGE"' in msg or '"$LOOOP_ID"' in msg
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("hook", KEPT)
+def test_a_whole_word_placeholder_gets_the_text_verbatim(ctx: Ctx, hook: str) -> None:
+    ctx.paths.config.write_text(json.dumps({"notification": hook}), encoding="utf-8")
+    ctx.config()  # accepted
+    done = _bash_ran(ctx, hook, EVIL)
+    assert until(done.exists, 15)
+    assert (ctx.paths.data / "out").read_text() == EVIL
+    assert not (ctx.paths.data / "PWNED").exists()
+    assert _events(ctx, "notify_failed") == []
+
+
+def test_a_line_without_placeholders_is_left_as_written() -> None:
+    for line in ["echo 'unbalanced", 'notify-send looop "$LOOOP_MESSAGE"', "a <<EOF\n{{x}}"]:
+        assert hook_line(line) == line
+
+
+@pytest.mark.parametrize("hook", REFUSED)
+def test_refused_hooks_are_refused_by_the_renderer_itself(hook: str) -> None:
+    with pytest.raises(HookLineError):
+        hook_line(hook)
+
+
+@pytest.mark.timeout(30)
+def test_bash_agrees_a_rendered_line_is_the_same_command(tmp_path: Path) -> None:
+    """The rendering touches only the placeholders: bash -n reads each kept line fine."""
+    for hook in KEPT:
+        rendered = hook_line(hook)
+        assert "{{message}}" not in rendered.replace("with {{message}} and", "")
+        r = subprocess.run(["bash", "-n", "-c", rendered], capture_output=True, timeout=10)
+        assert r.returncode == 0, (hook, r.stderr)
