@@ -9,6 +9,27 @@ from __future__ import annotations
 # Placeholder -> the environment variable the hook gets the text in.
 PLACEHOLDERS = {"{{message}}": "LOOOP_MESSAGE", "{{id}}": "LOOOP_ID"}
 _EDGE = frozenset(" \t\n;&|()<>")  # what may sit either side of a whole word
+_SEPARATORS = frozenset(";&|\n")  # a new simple command starts after one
+# Words that leave the next word in command position.
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Words that leave the next word in command position.
+_KEYWORDS = _words("! { } if then else elif fi do done while until time")
+# Commands that run the command their first plain argument names (options and numbers skipped).
+_WRAPPERS = _words(
+    "sudo doas env nohup nice ionice timeout stdbuf setsid command builtin exec xargs"
+)
+# Commands that read an argument as shell code, a variable name (whose subscript bash
+# evaluates: `read "a[$(…)]"`), arithmetic, or a script, locally or on another host.
+_CODE = _words(
+    "eval let source . declare typeset local readonly export unset read mapfile readarray "
+    "test [ [[ trap alias getopts wait enable coproc bash sh dash zsh ksh mksh fish csh "
+    "tcsh busybox su ssh"
+)
 
 
 class HookLineError(ValueError):
@@ -91,38 +112,112 @@ def _heredoc_bodies(line: str, i: int, pending: list[tuple[str, bool]]) -> int:
     return i
 
 
-def hook_line(line: str) -> str:
-    """The line with every whole-word placeholder replaced by `"$LOOOP_MESSAGE"` /
-    `"$LOOOP_ID"`; HookLineError when one stands anywhere else. A line without placeholders
-    comes back unchanged, whatever its quoting."""
-    if "{{" not in line:
-        return line
-    out: list[str] = []
-    # Open contexts: '"' a double-quoted string, '`' backticks, '(' a subshell.
-    stack: list[str] = []
-    pending: list[tuple[str, bool]] = []  # here-documents whose bodies start after this line
-    i = 0
-    while i < len(line):
-        ctx = stack[-1] if stack else ""
-        quoted = '"' in stack or "`" in stack
+class _Cmd:
+    """The simple command being read at one nesting level: its name once known, its words."""
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self.wrapped = False  # after a wrapper: its options and numbers are not the command
+        self.words: list[str] = []
+
+    def word(self, word: str, redirect: bool) -> None:
+        if self.name is not None:
+            self.words.append(word)
+            return
+        skipped = redirect or _assignment(word) or word in _KEYWORDS
+        if self.wrapped and (word.startswith("-") or word[:1].isdigit()):
+            skipped = True
+        if word in _WRAPPERS:
+            self.wrapped = True
+        elif not skipped:
+            self.name = word
+
+    def refusal(self, placeholder: str, redirect: bool) -> HookLineError | None:
+        """Why the placeholder may not be the next word of this command, or None."""
+        if self.name is None and not redirect:
+            return _refusal(placeholder, "where the shell runs it as a command")
+        if self.name in _CODE:
+            return _refusal(placeholder, f"in an argument of {self.name}, read as code or a name")
+        last = self.words[-1] if self.words else ""
+        if last[:1] == "-" and last[1:].isalpha() and last.endswith("c"):
+            return _refusal(placeholder, f"after {last}, read as code")
+        if self.name == "printf" and any(w.startswith("-v") for w in self.words):
+            return _refusal(placeholder, "in printf -v, read as a variable name")
+        return None
+
+
+def _assignment(word: str) -> bool:
+    name, eq, _ = word.partition("=")
+    return bool(eq) and name.rstrip("+").split("[", 1)[0].isidentifier()
+
+
+def _literal_word(line: str, i: int) -> str:
+    """The word starting at i as a command name reads: up to the next blank or operator."""
+    end = i
+    while end < len(line) and line[end] not in _EDGE:
+        end += 1
+    return "".join(c for c in line[i:end] if c not in "'\"\\")
+
+
+def _redirect(line: str, i: int) -> bool:
+    """Whether the word at i is the target of a redirection (`> file`), not a command word."""
+    j = i - 1
+    while j >= 0 and line[j] in " \t":
+        j -= 1
+    return j >= 0 and line[j] in "<>"
+
+
+class _Scan:
+    """One pass over a hook line, copying it with the placeholders made references."""
+
+    def __init__(self, line: str) -> None:
+        self.line = line
+        self.out: list[str] = []
+        # Open contexts: '"' a "…" string, '`' backticks, '(' a subshell or $(…), '((' arithmetic.
+        self.stack: list[str] = []
+        self.cmds = [_Cmd()]  # one per nesting level, aligned with the stack
+        self.pending: list[tuple[str, bool]] = []  # here-documents whose bodies start next line
+
+    def push(self, ctx: str) -> None:
+        self.stack.append(ctx)
+        self.cmds.append(_Cmd())
+
+    def pop(self) -> None:
+        self.stack.pop()
+        self.cmds.pop()
+
+    def placeholder(self, i: int) -> int:
+        """The index after a placeholder form at i (copied as a reference), or i when none."""
+        line, ctx = self.line, self.stack[-1] if self.stack else ""
         if ctx == '"':
             placeholder = _placeholder_at(line, i)
             if placeholder:
                 raise _refusal(placeholder, 'inside a "…" string')
-        else:
-            form = _form_at(line, i)
-            if form:
-                placeholder, length = form
-                if quoted:
-                    raise _refusal(placeholder, "inside quotes or backticks")
-                if not (_edge(line, i - 1) and _edge(line, i + length)):
-                    raise _refusal(placeholder, "inside a longer shell word")
-                out.append(f'"${PLACEHOLDERS[placeholder]}"')
-                i += length
-                continue
+            return i
+        form = _form_at(line, i)
+        if form is None:
+            return i
+        placeholder, length = form
+        if any(c in self.stack for c in ('"', "`", "((")):
+            raise _refusal(placeholder, "inside quotes, backticks or arithmetic")
+        if not (_edge(line, i - 1) and _edge(line, i + length)):
+            raise _refusal(placeholder, "inside a longer shell word")
+        redirect = _redirect(line, i)
+        why = self.cmds[-1].refusal(placeholder, redirect)
+        if why is not None:
+            raise why
+        self.cmds[-1].word(placeholder, redirect)
+        self.out.append(f'"${PLACEHOLDERS[placeholder]}"')
+        return i + length
+
+    def step(self, i: int) -> int:
+        """Copy the shell syntax at i (one character or one quoted string); the next index."""
+        line, ctx = self.line, self.stack[-1] if self.stack else ""
         c = line[i]
         start = i
         i += 1
+        if ctx != '"' and c not in _EDGE and c != "#" and _edge(line, start - 1):
+            self.cmds[-1].word(_literal_word(line, start), _redirect(line, start))
         if c == "\\":
             escaped = _placeholder_at(line, i)
             if escaped:
@@ -130,11 +225,11 @@ def hook_line(line: str) -> str:
             i += 1
         elif ctx == '"':
             if c == '"':
-                stack.pop()
+                self.pop()
             elif c == "`":
-                stack.append(c)
+                self.push(c)
             elif c == "$" and line.startswith("(", i):
-                stack.append("(")
+                self.push("(")
                 i += 1
         elif c == "'" or (c == "$" and line.startswith("'", i)):
             i = _quote_end(line, i + (c == "$"), backslash=c == "$")
@@ -142,16 +237,39 @@ def hook_line(line: str) -> str:
         elif c == "#" and _edge(line, start - 1):
             end = line.find("\n", i)
             i = len(line) if end < 0 else end  # a comment, copied as it is
+        elif c == "(" and line.startswith("(", i):
+            self.push("((")
+            i += 1
+        elif ctx == "((" and c == ")" and line.startswith(")", i):
+            self.pop()
+            i += 1
         elif c == '"' or (c == "`" and ctx != "`") or c == "(":
-            stack.append(c)
+            self.push(c)
         elif (c == "`" and ctx == "`") or (c == ")" and ctx == "("):
-            stack.pop()
+            self.pop()
         elif c == "<" and line.startswith("<<", start) and not line.startswith("<<<", start):
             word, strip, i = _heredoc_word(line, start + 2)
-            pending.append((word, strip))
+            self.pending.append((word, strip))
         elif c == "<" and line.startswith("<<<", start):
             i = start + 3
-        elif c == "\n" and pending:
-            i = _heredoc_bodies(line, i, pending)
-        out.append(line[start:i])
-    return "".join(out)
+        elif c in _SEPARATORS:
+            self.cmds[-1] = _Cmd()
+            if c == "\n" and self.pending:
+                i = _heredoc_bodies(line, i, self.pending)
+        self.out.append(line[start:i])
+        return i
+
+
+def hook_line(line: str) -> str:
+    """The line with every whole-word placeholder replaced by `"$LOOOP_MESSAGE"` /
+    `"$LOOOP_ID"`; HookLineError when one stands anywhere else, or where the shell would read
+    the text as a command, code, a variable name or arithmetic. A line without placeholders
+    comes back unchanged, whatever its quoting."""
+    if "{{" not in line:
+        return line
+    scan = _Scan(line)
+    i = 0
+    while i < len(line):
+        after = scan.placeholder(i)
+        i = after if after > i else scan.step(i)
+    return "".join(scan.out)

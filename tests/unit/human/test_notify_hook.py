@@ -47,6 +47,28 @@ REFUSED = [
     "cat <<-'EOF' > out\n\t{{message}}\n\tEOF",
     'printf %s {{id}} > id; bash -c "echo {{id}}"',
     'echo ok > out # fine\nbash -c "echo {{message}}"',
+    # A whole word, but where the shell reads it as a command, code, a name or arithmetic.
+    "{{message}}",
+    "true && {{message}} > out",
+    "echo hi | {{message}}",
+    "echo $({{message}}) > out",
+    "timeout 5 {{message}}",
+    "bash -c {{message}}",
+    "eval {{message}}",
+    "X=1 eval {{message}}",
+    "env X=1 bash {{message}}",
+    "sudo -u me sh -c {{message}}",
+    "python3 -c {{message}}",
+    "echo ok; source {{message}}",
+    "ssh localhost notify {{message}}",
+    "echo $(( {{message}} + 1 )) > out",
+    "(( {{message}} )); echo ok > out",
+    "[[ {{message}} -eq 1 ]]; echo ok > out",
+    "[ -v {{message}} ]; echo ok > out",
+    "test -v {{message}}; echo ok > out",
+    "read -r {{message}} <<< 1; echo ok > out",
+    "declare {{message}}=1; echo ok > out",
+    "printf -v {{message}} %s x; echo ok > out",
 ]
 
 # Hooks that keep working: the placeholder is a whole word, so it becomes "$LOOOP_MESSAGE".
@@ -98,13 +120,14 @@ def test_the_config_refuses_such_a_hook_in_one_line(ctx: Ctx, hook: str) -> None
 
 
 @pytest.mark.timeout(30)
+@pytest.mark.parametrize("message", [EVIL, "a[$(touch PWNED)]", "touch PWNED", "-v"])
 @pytest.mark.parametrize("hook", KEPT)
-def test_a_whole_word_placeholder_gets_the_text_verbatim(ctx: Ctx, hook: str) -> None:
+def test_a_whole_word_placeholder_gets_the_text_verbatim(ctx: Ctx, hook: str, message: str) -> None:
     ctx.paths.config.write_text(json.dumps({"notification": hook}), encoding="utf-8")
     ctx.config()  # accepted
-    done = _bash_ran(ctx, hook, EVIL)
+    done = _bash_ran(ctx, hook, message)
     assert until(done.exists, 15)
-    assert (ctx.paths.data / "out").read_text() == EVIL
+    assert (ctx.paths.data / "out").read_text() == message
     assert not (ctx.paths.data / "PWNED").exists()
     assert _events(ctx, "notify_failed") == []
 
