@@ -30,14 +30,23 @@ _CODE = _words(
     "test [ [[ trap alias getopts wait enable coproc bash sh dash zsh ksh mksh fish csh "
     "tcsh busybox su ssh"
 )
+# Programs that run what comes in on their stdin (a placeholder piped into one is code).
+_STDIN_CODE = _words(
+    "bash sh dash zsh ksh mksh fish csh tcsh busybox su python python3 perl ruby node php lua"
+)
 
 
 class HookLineError(ValueError):
     """A placeholder that is not a whole shell word; the message says how to write it."""
 
 
-def _refusal(placeholder: str, where: str) -> HookLineError:
+def _refusal(placeholder: str, where: str, code: bool = False) -> HookLineError:
     var = PLACEHOLDERS[placeholder]
+    if code:
+        return HookLineError(
+            f"{placeholder} sits {where}: bash would run the text; pass it, as a shell word of "
+            f'its own, only to a command that reads it as data (notify-send looop "${var}")'
+        )
     return HookLineError(
         f"{placeholder} sits {where}: write it as a shell word of its own (notify-send looop "
         f'{placeholder}), or use "${var}" (the text is in the hook\'s environment; inside '
@@ -119,8 +128,12 @@ class _Cmd:
         self.name: str | None = None
         self.wrapped = False  # after a wrapper: its options and numbers are not the command
         self.words: list[str] = []
+        self.taint: str | None = None  # a placeholder among its words or substitutions
+        self.fed: str | None = None  # a placeholder in a command piped into this one
 
     def word(self, word: str, redirect: bool) -> None:
+        if self.fed and (word in _STDIN_CODE and (self.name is None or self.name == "ssh")):
+            raise _refusal(self.fed, f"piped into {word}, which runs its input", code=True)
         if self.name is not None:
             self.words.append(word)
             return
@@ -135,14 +148,14 @@ class _Cmd:
     def refusal(self, placeholder: str, redirect: bool) -> HookLineError | None:
         """Why the placeholder may not be the next word of this command, or None."""
         if self.name is None and not redirect:
-            return _refusal(placeholder, "where the shell runs it as a command")
+            return _refusal(placeholder, "where the shell runs it as a command", code=True)
         if self.name in _CODE:
-            return _refusal(placeholder, f"in an argument of {self.name}, read as code or a name")
+            return _refusal(placeholder, f"in an argument of {self.name}", code=True)
         last = self.words[-1] if self.words else ""
         if last[:1] == "-" and last[1:].isalpha() and last.endswith("c"):
-            return _refusal(placeholder, f"after {last}, read as code")
+            return _refusal(placeholder, f"after {last}", code=True)
         if self.name == "printf" and any(w.startswith("-v") for w in self.words):
-            return _refusal(placeholder, "in printf -v, read as a variable name")
+            return _refusal(placeholder, "in printf -v", code=True)
         return None
 
 
@@ -159,11 +172,23 @@ def _literal_word(line: str, i: int) -> str:
     return "".join(c for c in line[i:end] if c not in "'\"\\")
 
 
+def _fd_number(line: str, i: int) -> bool:
+    """Whether the word at i is a redirection's descriptor (`2>`, `{fd}>`), not a command."""
+    end = i
+    while end < len(line) and line[end] not in _EDGE:
+        end += 1
+    word = line[i:end]
+    named = word[:1] == "{" and word[-1:] == "}" and word[1:-1].isidentifier()
+    return end < len(line) and line[end] in "<>" and (word.isdigit() or named)
+
+
 def _redirect(line: str, i: int) -> bool:
     """Whether the word at i is the target of a redirection (`> file`), not a command word."""
     j = i - 1
     while j >= 0 and line[j] in " \t":
         j -= 1
+    if j >= 1 and line[j] == "&" and line[j - 1] in "<>":
+        return True  # 2>&1, <&3
     return j >= 0 and line[j] in "<>"
 
 
@@ -176,15 +201,27 @@ class _Scan:
         # Open contexts: '"' a "…" string, '`' backticks, '(' a subshell or $(…), '((' arithmetic.
         self.stack: list[str] = []
         self.cmds = [_Cmd()]  # one per nesting level, aligned with the stack
+        self.taints: list[str | None] = [None]  # a placeholder seen at that level
         self.pending: list[tuple[str, bool]] = []  # here-documents whose bodies start next line
 
     def push(self, ctx: str) -> None:
         self.stack.append(ctx)
         self.cmds.append(_Cmd())
+        self.taints.append(None)
 
     def pop(self) -> None:
-        self.stack.pop()
+        """Close a context; a placeholder inside a subshell or substitution taints the command
+        around it, which may not run the substitution's output as a command or code."""
+        ctx = self.stack.pop()
         self.cmds.pop()
+        taint = self.taints.pop()
+        if taint is None or ctx not in ("(", "$("):
+            return
+        outer = self.cmds[-1]
+        if ctx == "$(" and (outer.name is None or outer.name[:1] in "$`" or outer.name in _CODE):
+            raise _refusal(taint, "in a substitution whose output runs", code=True)
+        outer.taint = taint
+        self.taints[-1] = self.taints[-1] or taint
 
     def placeholder(self, i: int) -> int:
         """The index after a placeholder form at i (copied as a reference), or i when none."""
@@ -198,8 +235,10 @@ class _Scan:
         if form is None:
             return i
         placeholder, length = form
-        if any(c in self.stack for c in ('"', "`", "((")):
-            raise _refusal(placeholder, "inside quotes, backticks or arithmetic")
+        if "((" in self.stack:
+            raise _refusal(placeholder, "inside arithmetic", code=True)
+        if '"' in self.stack or "`" in self.stack:
+            raise _refusal(placeholder, "inside quotes or backticks")
         if not (_edge(line, i - 1) and _edge(line, i + length)):
             raise _refusal(placeholder, "inside a longer shell word")
         redirect = _redirect(line, i)
@@ -207,6 +246,7 @@ class _Scan:
         if why is not None:
             raise why
         self.cmds[-1].word(placeholder, redirect)
+        self.cmds[-1].taint = self.taints[-1] = placeholder
         self.out.append(f'"${PLACEHOLDERS[placeholder]}"')
         return i + length
 
@@ -217,7 +257,8 @@ class _Scan:
         start = i
         i += 1
         if ctx != '"' and c not in _EDGE and c != "#" and _edge(line, start - 1):
-            self.cmds[-1].word(_literal_word(line, start), _redirect(line, start))
+            redirect = _redirect(line, start) or _fd_number(line, start)
+            self.cmds[-1].word(_literal_word(line, start), redirect)
         if c == "\\":
             escaped = _placeholder_at(line, i)
             if escaped:
@@ -229,7 +270,7 @@ class _Scan:
             elif c == "`":
                 self.push(c)
             elif c == "$" and line.startswith("(", i):
-                self.push("(")
+                self.push("$(")
                 i += 1
         elif c == "'" or (c == "$" and line.startswith("'", i)):
             i = _quote_end(line, i + (c == "$"), backslash=c == "$")
@@ -243,17 +284,24 @@ class _Scan:
         elif ctx == "((" and c == ")" and line.startswith(")", i):
             self.pop()
             i += 1
-        elif c == '"' or (c == "`" and ctx != "`") or c == "(":
+        elif c == "(":
+            self.push("$(" if start and line[start - 1] in "$<>" else "(")
+        elif c == '"' or (c == "`" and ctx != "`"):
             self.push(c)
-        elif (c == "`" and ctx == "`") or (c == ")" and ctx == "("):
+        elif (c == "`" and ctx == "`") or (c == ")" and ctx in ("(", "$(")):
             self.pop()
         elif c == "<" and line.startswith("<<", start) and not line.startswith("<<<", start):
             word, strip, i = _heredoc_word(line, start + 2)
             self.pending.append((word, strip))
         elif c == "<" and line.startswith("<<<", start):
             i = start + 3
+        elif c == "&" and (line[start - 1 : start] in ("<", ">", "|") or line[i : i + 1] == ">"):
+            pass  # part of a redirection (2>&1, &>) or of |&, not a separator
         elif c in _SEPARATORS:
+            before = self.cmds[-1]
             self.cmds[-1] = _Cmd()
+            if c == "|" and line[i : i + 1] != "|" and line[start - 1 : start] != "|":
+                self.cmds[-1].fed = before.taint or before.fed
             if c == "\n" and self.pending:
                 i = _heredoc_bodies(line, i, self.pending)
         self.out.append(line[start:i])

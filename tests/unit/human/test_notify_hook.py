@@ -5,11 +5,15 @@ stay absent."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
@@ -69,6 +73,20 @@ REFUSED = [
     "read -r {{message}} <<< 1; echo ok > out",
     "declare {{message}}=1; echo ok > out",
     "printf -v {{message}} %s x; echo ok > out",
+    # Its text piped into a program that runs its input, or a substitution run as code.
+    "printf %s {{message}} | bash",
+    "printf %s {{message}} | cat | sh",
+    "printf %s {{message}} | xargs -0 bash -c",
+    "printf %s {{message}} | ssh localhost bash",
+    "(printf %s {{message}}) | bash",
+    "bash <(printf %s {{message}})",
+    "source <(printf %s {{message}})",
+    "eval $(printf %s {{message}})",
+    "$(printf %s {{message}}) > out",
+    "let 2>&1 '{{message}}'; echo ok > out",  # found by the generated lines below
+    "printf %s {{message}} |& bash",
+    '2>&1 let "{{message}}"; echo ok > out',
+    "{fd}>&2 eval {{message}}",
 ]
 
 # Hooks that keep working: the placeholder is a whole word, so it becomes "$LOOOP_MESSAGE".
@@ -83,6 +101,19 @@ KEPT = [
     "cat <<< {{message}} | head -c -1 > out",
     "# a comment with {{message}} and don't\nprintf %s {{message}} > out",
     'echo "it\'s" \'a "quote"\' > /dev/null; printf %s {{message}} > out',
+    "timeout 5 printf %s {{message}} > out",
+    "nice -n 5 printf %s {{message}} > out",
+    "X=1 printf %s {{message}} > out",
+    "> out printf %s {{message}}",
+    "if true; then printf %s {{message}} > out; fi",
+    "{ printf %s {{message}}; } > out 2>&1",
+    "printf %s {{message}} | tee out > /dev/null",
+    "cat <(printf %s {{message}}) > out",
+    "echo true | bash; printf %s {{message}} | cat > out",
+    "printf %s {{message}} > out || bash -c 'exit 3'",
+    "printf %s {{message}} 2>&1 &> out",
+    "exec 3> out; printf %s {{message}} >&3",
+    "2>/dev/null printf %s {{message}} > out",
 ]
 
 
@@ -151,3 +182,39 @@ def test_bash_agrees_a_rendered_line_is_the_same_command(tmp_path: Path) -> None
         assert "{{message}}" not in rendered.replace("with {{message}} and", "")
         r = subprocess.run(["bash", "-n", "-c", rendered], capture_output=True, timeout=10)
         assert r.returncode == 0, (hook, r.stderr)
+
+
+# ---------------------------------------------------------------- generated hook lines
+
+_FRAGMENTS = [
+    *["{{message}}", "'{{message}}'", '"{{message}}"', "{{id}}", "printf %s", "echo", "cat"],
+    *["bash", "bash -c", "sh -c", "eval", "source", "read", "declare", "test -v", "let", "-c"],
+    *["true;", ";", "|", "||", "&&", "\n", "(", ")", "$(", "<(", "((", "))", "$((", "[[", "]]"],
+    *['"', "'", "`", "$'", "\\", "#", "<<<", "<<EOF\n", "\nEOF\n", "x", "=", "X=1", "> out"],
+]
+_PAYLOADS = ["touch PWNED", "a[$(touch PWNED)]", EVIL]
+
+
+@pytest.mark.timeout(300)
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(_FRAGMENTS), min_size=1, max_size=8), st.sampled_from(" \t"))
+def test_a_generated_hook_line_is_refused_or_never_runs_the_text(
+    parts: list[str], blank: str
+) -> None:
+    line = blank.join(parts)
+    try:
+        rendered = hook_line(line)
+    except HookLineError:
+        return
+    for payload in _PAYLOADS:
+        with tempfile.TemporaryDirectory() as d:
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LOOOP_ID": payload}
+            subprocess.run(
+                ["bash", "-c", rendered],
+                cwd=d,
+                env={**env, "LOOOP_MESSAGE": payload},
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=10,
+            )
+            assert not (Path(d) / "PWNED").exists(), (line, rendered, payload)
