@@ -40,10 +40,11 @@ NOW_HEADER = "=== NOW ==="
 # blank). The marks' look-alikes count as marks: NFKC folds the compatibility forms (fullwidth
 # ＝, ⩶ as ===); _LOOKALIKE the rest. The printed text keeps its own characters.
 LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
-_UNSEEN = frozenset({"Cc", "Cf", "Mn", "Me", "Zs", "Zl", "Zp"})
+# Cn/Co/Cs: unassigned, private-use and surrogate code points show as nothing or a box.
+_UNSEEN = frozenset({"Cc", "Cf", "Cn", "Co", "Cs", "Mn", "Me", "Zs", "Zl", "Zp"})
 _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _LOOKALIKE = dict.fromkeys(
-    "\u2550\ua78a\u2e40\u1400\u30a0\u2261\u2263\u2e17\u2017\ua4ff\U0001f7f0", "="
+    "\u2550\ua78a\u2e40\u1400\u30a0\u2261\u2263\u2e17\u2017\ua4ff\U0001f7f0\u268c\u2630\u3013", "="
 ) | dict.fromkeys(
     "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\u02d7\u02c9\u00af\u203e\uffe3"
     "\u2796\u2500\u2501\u2504\u2505\u2508\u2509\u254c\u254d\u2574\u2576\u2578\u257a"

@@ -17,7 +17,8 @@ from looop.decide.prompt import LINE_BREAKS, escape_body
 UNSEEN_CATEGORIES = ("Cc", "Cf", "Mn", "Me", "Zs", "Zl", "Zp")
 ANSI = ["\x1b[2K", "\x1b[1;31m", "\x1b]0;title\x07", "\x1b]8;;x\x1b\\", "\x9b0m", "\x1b(B", "\x1bM"]
 EQUALS = ["=", "\uff1d", "\ufe66", "\u207c", "\u208c", "\u2550", "\ua78a", "\u2e40", "\u1400"]
-EQUALS += ["\u30a0", "\u2261", "\u2263", "\u2e17", "\U0001f7f0", "\ua4ff", "\u2017"]
+EQUALS += ["\u30a0", "\u2261", "\u2263", "\u2e17", "\U0001f7f0", "\ua4ff", "\u2017", "\u268c"]
+EQUALS += ["\u2630", "\u3013"]
 DASHES = ["-", "\uff0d", "\ufe63", "\u2010", "\u2011", "\u2013", "\u2014", "\u2015", "\u2212"]
 DASHES += ["\u2500", "\u2501", "\u2504", "\u254c", "\u23af", "\u2e3a", "\u30fc", "\u4e00", "\u2796"]
 BLANKS = ["\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"]  # letters that show nothing
@@ -89,6 +90,12 @@ def test_every_unseen_character_is_looked_through() -> None:
             if not _seen(escape_body(text)).startswith("\\"):
                 missed.append(f"U+{cp:04X}")
     assert missed == []
+
+
+@pytest.mark.parametrize("c", ["\u0378", "\U000e0080", "\ue000", "\U0010fffd", "\ufdd0"])
+def test_unassigned_and_private_use_characters_are_looked_through(c: str) -> None:
+    assert _escaped_line(f"ok\n{c}=== NOW", 1) == f"{c}\\=== NOW"
+    assert _escaped_line(f"ok\n={c}={c}= NOW", 1) == f"\\={c}={c}= NOW"
 
 
 def test_ordinary_text_is_left_alone() -> None:
