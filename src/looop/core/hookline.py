@@ -10,7 +10,6 @@ from __future__ import annotations
 PLACEHOLDERS = {"{{message}}": "LOOOP_MESSAGE", "{{id}}": "LOOOP_ID"}
 _EDGE = frozenset(" \t\n;&|()<>")  # what may sit either side of a whole word
 _SEPARATORS = frozenset(";&|\n")  # a new simple command starts after one
-# Words that leave the next word in command position.
 
 
 def _words(text: str) -> frozenset[str]:
@@ -18,11 +17,14 @@ def _words(text: str) -> frozenset[str]:
 
 
 # Words that leave the next word in command position.
-_KEYWORDS = _words("! { } if then else elif fi do done while until time")
-# Commands that run the command their first plain argument names (options and numbers skipped).
-_WRAPPERS = _words(
-    "sudo doas env nohup nice ionice timeout stdbuf setsid command builtin exec xargs"
-)
+_KEYWORDS = _words("! { } if then else elif fi do done while until")
+# Commands that run the command their first plain argument names (options and numbers
+# skipped), with their short options that take a value.
+_WRAPPERS = {
+    **dict.fromkeys(_words("nohup setsid command builtin time"), ""),
+    **{"sudo": "ugCDhprtU", "doas": "uC", "env": "uCS", "nice": "n", "ionice": "cnp"},
+    **{"timeout": "sk", "stdbuf": "ioe", "exec": "a", "xargs": "adEIiLlnPs"},
+}
 # Commands that read an argument as shell code, a variable name (whose subscript bash
 # evaluates: `read "a[$(…)]"`), arithmetic, or a script, locally or on another host.
 _CODE = _words(
@@ -126,7 +128,8 @@ class _Cmd:
 
     def __init__(self) -> None:
         self.name: str | None = None
-        self.wrapped = False  # after a wrapper: its options and numbers are not the command
+        self.wrapper = ""  # after a wrapper: its options and numbers are not the command
+        self.skip = False  # the next word is the value of the wrapper's option
         self.words: list[str] = []
         self.taint: str | None = None  # a placeholder among its words or substitutions
         self.fed: str | None = None  # a placeholder in a command piped into this one
@@ -137,11 +140,13 @@ class _Cmd:
         if self.name is not None:
             self.words.append(word)
             return
-        skipped = redirect or _assignment(word) or word in _KEYWORDS
-        if self.wrapped and (word.startswith("-") or word[:1].isdigit()):
+        skipped = self.skip or redirect or _assignment(word) or word in _KEYWORDS
+        self.skip = False
+        if self.wrapper and not skipped and (word[:1] == "-" or word[:1].isdigit()):
             skipped = True
-        if word in _WRAPPERS:
-            self.wrapped = True
+            self.skip = len(word) == 2 and word[1] in _WRAPPERS[self.wrapper]
+        if not skipped and word in _WRAPPERS:
+            self.wrapper = word
         elif not skipped:
             self.name = word
 
@@ -156,6 +161,8 @@ class _Cmd:
             return _refusal(placeholder, f"after {last}", code=True)
         if self.name == "printf" and any(w.startswith("-v") for w in self.words):
             return _refusal(placeholder, "in printf -v", code=True)
+        if self.name == "printf" and all(w[:1] == "-" and w != "--" for w in self.words):
+            return _refusal(placeholder, "as printf's format or option (-v)", code=True)
         return None
 
 
@@ -290,6 +297,8 @@ class _Scan:
             self.push(c)
         elif (c == "`" and ctx == "`") or (c == ")" and ctx in ("(", "$(")):
             self.pop()
+        elif c == ")":
+            self.cmds[-1] = _Cmd()  # a case pattern's end: a command starts after it
         elif c == "<" and line.startswith("<<", start) and not line.startswith("<<<", start):
             word, strip, i = _heredoc_word(line, start + 2)
             self.pending.append((word, strip))

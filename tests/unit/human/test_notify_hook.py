@@ -87,6 +87,10 @@ REFUSED = [
     "printf %s {{message}} |& bash",
     '2>&1 let "{{message}}"; echo ok > out',
     "{fd}>&2 eval {{message}}",
+    "time -p eval {{message}}",
+    "sudo -u me bash {{message}}",
+    "case x in x) eval {{message}};; esac",
+    "printf {{message}} x > out",
 ]
 
 # Hooks that keep working: the placeholder is a whole word, so it becomes "$LOOOP_MESSAGE".
@@ -114,6 +118,9 @@ KEPT = [
     "printf %s {{message}} 2>&1 &> out",
     "exec 3> out; printf %s {{message}} >&3",
     "2>/dev/null printf %s {{message}} > out",
+    "time -p printf %s {{message}} > out",
+    "case x in x) printf %s {{message}} > out;; esac",
+    "printf -- %s {{message}} > out",
 ]
 
 
@@ -191,8 +198,9 @@ _FRAGMENTS = [
     *["bash", "bash -c", "sh -c", "eval", "source", "read", "declare", "test -v", "let", "-c"],
     *["true;", ";", "|", "||", "&&", "\n", "(", ")", "$(", "<(", "((", "))", "$((", "[[", "]]"],
     *['"', "'", "`", "$'", "\\", "#", "<<<", "<<EOF\n", "\nEOF\n", "x", "=", "X=1", "> out"],
+    *["printf", "time -p", "sudo -u me", "2>&1", "|&", "case x in x)", ";;", "esac", "{", "}"],
 ]
-_PAYLOADS = ["touch PWNED", "a[$(touch PWNED)]", EVIL]
+_PAYLOADS = ["touch PWNED", "a[$(touch PWNED)]", "-va[$(touch PWNED)]", EVIL]
 
 
 @pytest.mark.timeout(300)
