@@ -64,10 +64,6 @@ def fire_hook(ctx: Ctx, hook: str, message: str, notify_id: str, timeout_s: floa
     A placeholder that is not a whole shell word (core/hookline) is refused, never run."""
     try:
         line = hook_line(hook)
-    except HookLineError as e:
-        _failed(ctx, notify_id, f"refused, not run: {e}")
-        return
-    try:
         # The environment cannot carry NUL bytes; nothing a human reads needs them.
         extra = {
             "LOOOP_MESSAGE": message.replace("\x00", ""),
@@ -93,6 +89,8 @@ def fire_hook(ctx: Ctx, hook: str, message: str, notify_id: str, timeout_s: floa
             name="looop-notify-hook",
             daemon=True,
         ).start()
+    except HookLineError as e:
+        _failed(ctx, notify_id, f"refused, not run: {e}")
     except Exception as e:
         _failed(ctx, notify_id, f"could not start: {e}")
 
