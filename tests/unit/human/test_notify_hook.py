@@ -19,7 +19,8 @@ from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.hookline import HookLineError, hook_line
 from looop.human.notify import fire_hook
-from tests.helpers import until
+from looop.loop.tick import tick
+from tests.helpers import runner_calls, until, wire
 
 # Every way the text could turn into code once it is spliced into a shell string.
 # The first field has no blank: an unquoted expansion's word splitting keeps it whole.
@@ -226,3 +227,15 @@ def test_a_generated_hook_line_is_refused_or_never_runs_the_text(
                 timeout=10,
             )
             assert not (Path(d) / "PWNED").exists(), (line, rendered, payload)
+
+
+@pytest.mark.timeout(60)
+def test_a_beat_under_such_a_config_fails_in_one_line_and_runs_nothing(ctx: Ctx) -> None:
+    """The real beat (scripted decider): the config is refused before anything runs."""
+    move = {"action": "send_notification", "message": "$(touch${IFS}PWNED)", "id": "x"}
+    script = wire(ctx, [{"decision": move}], notification='bash -c "echo {{message}}"')
+    out = tick(ctx, force=True)
+    assert out.status == "error"
+    assert "'notification'" in (out.error or "") and "\n" not in (out.error or "")
+    assert runner_calls(script) == 0
+    assert not (ctx.paths.data / "PWNED").exists()
