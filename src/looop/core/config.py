@@ -278,6 +278,13 @@ def _check_extra(obj: Mapping[str, Any], source: str) -> None:
     n = obj.get("notification")
     if n is not None and not isinstance(n, str):
         raise bad_config_value(source, "notification", "a shell command string", n)
+    if n is not None and "{{" in n:
+        from looop.core.hookline import HookLineError, hook_line  # lazy: few hooks have one
+
+        try:
+            hook_line(n)
+        except HookLineError as e:
+            raise LooopError(f"config {source}: key 'notification': {e}") from None
     urls = obj.get("notify_urls")
     if urls is not None and not (isinstance(urls, list) and all(isinstance(u, str) for u in urls)):
         raise bad_config_value(source, "notify_urls", "a list of apprise URL strings", urls)

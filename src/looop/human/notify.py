@@ -14,23 +14,9 @@ from typing import IO, Any
 from looop.core.config import Config
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
+from looop.core.hookline import HookLineError, hook_line
 from looop.core.knobs import env_knob
 from looop.core.webconfig import public_url
-
-# A quoted placeholder is replaced whole, so `'{{message}}'` does not end up single-quoted.
-_PLACEHOLDERS = {
-    "{{message}}": '"$LOOOP_MESSAGE"',
-    "{{id}}": '"$LOOOP_ID"',
-}
-
-
-def render_hook(hook: str) -> str:
-    """The hook line with placeholders turned into variable references (the text goes via env)."""
-    for placeholder, ref in _PLACEHOLDERS.items():
-        for quoted in (f'"{placeholder}"', f"'{placeholder}'"):
-            hook = hook.replace(quoted, ref)
-        hook = hook.replace(placeholder, ref)
-    return hook
 
 
 def _failed(ctx: Ctx, notify_id: str, why: str) -> None:
@@ -74,8 +60,10 @@ def _watch(
 
 
 def fire_hook(ctx: Ctx, hook: str, message: str, notify_id: str, timeout_s: float = 30.0) -> None:
-    """Start the hook in the background with LOOOP_MESSAGE/LOOOP_ID set; never raises or waits."""
+    """Start the hook in the background with LOOOP_MESSAGE/LOOOP_ID set; never raises or waits.
+    A placeholder that is not a whole shell word (core/hookline) is refused, never run."""
     try:
+        line = hook_line(hook)
         # The environment cannot carry NUL bytes; nothing a human reads needs them.
         extra = {
             "LOOOP_MESSAGE": message.replace("\x00", ""),
@@ -84,7 +72,7 @@ def fire_hook(ctx: Ctx, hook: str, message: str, notify_id: str, timeout_s: floa
         err = tempfile.TemporaryFile(dir=ctx.paths.data)  # noqa: SIM115 — the watcher closes it
         try:
             proc = subprocess.Popen(
-                ["bash", "-c", render_hook(hook)],
+                ["bash", "-c", line],
                 cwd=ctx.paths.data,
                 env=ctx.child_env(extra),
                 stdin=subprocess.DEVNULL,
@@ -101,6 +89,8 @@ def fire_hook(ctx: Ctx, hook: str, message: str, notify_id: str, timeout_s: floa
             name="looop-notify-hook",
             daemon=True,
         ).start()
+    except HookLineError as e:
+        _failed(ctx, notify_id, f"refused, not run: {e}")
     except Exception as e:
         _failed(ctx, notify_id, f"could not start: {e}")
 
