@@ -1,0 +1,190 @@
+"""A session's output as one stream of bytes across rotation.
+
+The supervisor writes `output.log`; once it holds `max_bytes` it is renamed `output.log.1`
+(the older ones shift up: `.2`, `.3` …) and a new `output.log` is begun, so a session's
+directory never holds more than `max_files` log files of at most `max_bytes` each. The earlier
+runs of a reused id live in the same numbered files (`reuse` shifts the last run's log to
+`.1`), so they count in the same cap and are the first to go.
+
+Offsets are logical: the bytes this run wrote before, whatever file they are in now. Where
+each of this run's files begins is in `output.pos`, one line rewritten by rename at start and
+at every rotation: `<inode>:<start>` per file, newest (`output.log`) first. A reader checks
+each file it opens against its inode there, so a rotation between its steps is seen (and the
+read taken again), never read as the wrong bytes.
+
+Standard library only (`os`): the supervisor writes through here and `looop log` reads.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
+if TYPE_CHECKING:
+    from looop.core.store import AnyPath
+
+LOG = "output.log"
+POS = "output.pos"
+# Defaults (the knobs session_log_max_bytes / session_log_max_files): see core/knobs.py.
+MAX_BYTES = 16 * 1024 * 1024
+MAX_FILES = 4
+MIN_BYTES = 64 * 1024
+MIN_FILES = 2  # the file being written and the one before it
+RETRIES = 200  # a reader that met a rotation half done looks again, up to this often …
+RETRY_S = 0.002  # … this far apart (a rotation is a few renames)
+
+
+def numbered(n: int) -> str:
+    return LOG if n == 0 else f"{LOG}.{n}"
+
+
+def read_pos(sdir: AnyPath) -> list[tuple[int, int]] | None:
+    """(inode, start) per file of this run, newest first; None when unknown (no `output.pos`,
+    or one that does not parse: read as a log that never rotated)."""
+    try:
+        with open(os.path.join(sdir, POS), "rb") as f:
+            raw = f.read(4096)
+    except OSError:
+        return None
+    out: list[tuple[int, int]] = []
+    for word in raw.split():
+        ino, sep, start = word.partition(b":")
+        if not (sep and ino.isdigit() and start.isdigit()):
+            return None
+        out.append((int(ino), int(start)))
+    return out or None
+
+
+def write_pos(sdir: AnyPath, entries: list[tuple[int, int]]) -> None:
+    """Replace `output.pos` by rename (a reader sees the old line or the new, never half)."""
+    path = os.path.join(sdir, POS)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    line = " ".join(f"{ino}:{start}" for ino, start in entries) + "\n"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def shift(sdir: AnyPath, keep: int) -> None:
+    """`output.log` → `.1`, `.1` → `.2` …, keeping at most `keep` numbered files (the oldest
+    go first, and any beyond `keep` left by a larger cap before). No `output.log` after."""
+    try:
+        names = os.listdir(sdir)
+    except FileNotFoundError:
+        return
+    prefix = LOG + "."
+    for name in names:
+        tail = name[len(prefix) :] if name.startswith(prefix) else ""
+        if tail.isdigit() and int(tail) >= keep:
+            _unlink(os.path.join(sdir, name))
+    for n in range(keep - 1, -1, -1):
+        src = os.path.join(sdir, numbered(n))
+        if keep == 0:
+            _unlink(src)
+            continue
+        try:
+            os.rename(src, os.path.join(sdir, numbered(n + 1)))
+        except FileNotFoundError:
+            pass
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def open_log(sdir: AnyPath) -> int:
+    """A fresh descriptor appending to `output.log` (made 0600 when absent)."""
+    return os.open(
+        os.path.join(sdir, LOG),
+        os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+        0o600,
+    )
+
+
+class LogView:
+    """This run's log files, open, as one range of logical offsets [start, end). `end` is
+    where `output.log` ended when the view was made; reads past it get what is there."""
+
+    def __init__(self, parts: list[tuple[int, int, int]]) -> None:
+        self.parts = parts  # (fd, start, size), oldest first; the last is output.log
+        self.start = parts[0][1] if parts else 0
+        self.end = parts[-1][1] + parts[-1][2] if parts else 0
+
+    def read(self, offset: int, size: int) -> bytes:
+        """Up to `size` bytes from logical `offset` (clipped to what is kept), across files."""
+        offset = max(offset, self.start)
+        out: list[bytes] = []
+        parts = self.parts
+        for i, (fd, start, length) in enumerate(parts):
+            last = i == len(parts) - 1
+            if size <= 0:
+                break
+            if not last and offset >= start + length:
+                continue
+            want = size if last else min(size, start + length - offset)
+            data = os.pread(fd, want, offset - start)
+            if not data:
+                break
+            out.append(data)
+            offset += len(data)
+            size -= len(data)
+        return b"".join(out)
+
+    def close(self) -> None:
+        for fd, _start, _size in self.parts:
+            os.close(fd)
+        self.parts = []
+
+    def __enter__(self) -> LogView:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_view(sdir: AnyPath, since: int = 0) -> LogView:
+    """This run's log from about logical `since` on (files wholly before it stay closed).
+    A log that never rotated (or whose `output.pos` is missing) is `output.log` from 0."""
+    for _ in range(RETRIES):
+        view = _try_view(sdir, since)
+        if view is not None:
+            return view
+        time.sleep(RETRY_S)  # a rotation is half done: its renames take microseconds
+    return _try_view(sdir, since, trust=True) or LogView([])
+
+
+def _try_view(sdir: AnyPath, since: int, trust: bool = False) -> LogView | None:
+    """The view, or None when a file is not the one `output.pos` names (a rotation is half
+    done). `trust`: take the files as they are (a supervisor that died mid-rotation)."""
+    pos = read_pos(sdir) or [(-1, 0)]  # no record: output.log alone, from 0
+    parts: list[tuple[int, int, int]] = []
+    ok = False
+    try:
+        for n, (ino, start) in enumerate(pos):
+            try:
+                fd = os.open(os.path.join(sdir, numbered(n)), os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                if n == 0 and ino >= 0 and not trust:
+                    return None  # renamed away, the new one not yet made
+                break  # no log yet, or the older files were pruned: the view starts later
+            parts.append((fd, start, 0))
+            st = os.fstat(fd)
+            if ino >= 0 and st.st_ino != ino and not trust:
+                return None
+            parts[-1] = (fd, start, st.st_size)
+            if start <= since:
+                break  # the older files hold nothing from `since` on
+        ok = True
+    finally:
+        if not ok:
+            for fd, _start, _size in parts:
+                os.close(fd)
+    parts.reverse()
+    return LogView(parts)
