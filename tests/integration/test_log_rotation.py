@@ -53,7 +53,10 @@ def _printer(n: int, every: int = 0, pause: float = 0.0) -> list[str]:
 
 
 def _on_disk(sdir: Path) -> dict[str, int]:
-    return {p.name: p.stat().st_size for p in sdir.iterdir() if p.name.startswith("output.log")}
+    """The log files (in `log/`; the `output.log` beside it is a symlink into it)."""
+    assert (sdir / "output.log").is_symlink()
+    files = (sdir / "log").iterdir()
+    return {p.name: p.stat().st_size for p in files if p.name.startswith("output.log")}
 
 
 def _numbers(text: str) -> list[int]:
@@ -102,7 +105,7 @@ def test_log_follow_across_rotations_loses_and_repeats_nothing(
     code = follow(root, "tail", 0, False, seen.append, FixedClock())
     assert code == 0
     assert _numbers("".join(seen)) == list(range(n))
-    assert len(read_pos(root / "sessions" / "tail") or []) >= 2  # it did rotate meanwhile
+    assert len(read_pos(root / "sessions" / "tail" / "log") or []) >= 2  # it did rotate meanwhile
 
 
 def test_a_reused_ids_earlier_logs_count_in_the_cap(root: Path, env: dict[str, str]) -> None:
@@ -115,7 +118,7 @@ def test_a_reused_ids_earlier_logs_count_in_the_cap(root: Path, env: dict[str, s
     assert wait(root, "again", 30, FixedClock()) == 0
     files = _on_disk(sdir)
     assert len(files) <= CAP[1] and sum(files.values()) <= CAP[0] * CAP[1]
-    kept = b"".join((sdir / name).read_bytes() for name in files)
+    kept = b"".join((sdir / "log" / name).read_bytes() for name in files)
     assert b"run-" not in kept  # the earlier runs went first
     assert _numbers(log_tail(root, "again", 2)) == [19_998, 19_999]
 
@@ -175,7 +178,7 @@ def _watch_and_web(root: Path, env: dict[str, str], ctx: Ctx) -> None:
     wait_until(look, 40, "the session's end")
     # Every byte once: emulated, or (a feed that fell behind under load) skipped and said.
     assert fed + feed.skipped == feed.offset == n * LINE
-    assert len(read_pos(root / "sessions" / "seen") or []) >= 2
+    assert len(read_pos(root / "sessions" / "seen" / "log") or []) >= 2
     rows = [feed.row(i) for i in range(len(feed.screen.history) + 5)]
     text = "\n".join("".join(c.data for c in r.values()) if r else "" for r in rows)
     assert f"line {n - 1:06d}" in text

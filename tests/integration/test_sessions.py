@@ -519,7 +519,7 @@ def test_a_sigkilled_supervisor_reads_dead_and_its_socket_is_not_trusted(
     spawn(root, "crash", _py("echo_loop.py"), cwd=root, env=env)
     r = send(root, "crash", "again")
     _expect(root, "crash", "got: again", clock, since=r["offset"])
-    assert (root / "sessions" / "crash" / "output.log.1").read_bytes() == before
+    assert (root / "sessions" / "crash" / "log" / "output.log.1").read_bytes() == before
     assert b"again" not in before
 
 
@@ -532,7 +532,7 @@ def test_a_reused_id_keeps_the_last_runs_output(
         spawn(root, "again", ["/bin/sh", "-c", f"echo run-{n}"], cwd=root, env=env)
         assert wait(root, "again", 20, clock) == 0
     assert b"run-5" in (sdir / "output.log").read_bytes()
-    kept = {p.name: p.read_bytes() for p in sdir.glob("output.log.*")}
+    kept = {p.name: p.read_bytes() for p in (sdir / "log").glob("output.log.*")}
     assert sorted(kept) == ["output.log.1", "output.log.2", "output.log.3"]  # bounded
     assert [b"run-4" in kept["output.log.1"], b"run-3" in kept["output.log.2"]] == [True, True]
     assert b"run-2" in kept["output.log.3"]
@@ -700,7 +700,7 @@ def test_fifty_megabytes_arrive_byte_exact(
         n += len(chunk)
     # Past the default rotation size (16 MiB) but within the cap (4 files): every byte is
     # kept, split across the files oldest (.3) to newest (output.log), none twice.
-    sdir = root / "sessions" / "big"
+    sdir = root / "sessions" / "big" / "log"
     paths = [sdir / "output.log.3", sdir / "output.log.2", sdir / "output.log.1"]
     paths.append(sdir / "output.log")
     got = hashlib.blake2b()

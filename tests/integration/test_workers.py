@@ -263,7 +263,7 @@ def test_a_flooding_worker_keeps_within_its_log_cap_and_the_beat_goes_on(wctx: C
     try:
         assert tick(c).status == "decided"
         assert wait(c.paths.data, "chatty", 30, c.clock) == 0
-        sdir = c.paths.data / "sessions" / "chatty"
+        sdir = c.paths.data / "sessions" / "chatty" / "log"
         sizes = [p.stat().st_size for p in sdir.iterdir() if p.name.startswith("output.log")]
         assert len(sizes) <= 2 and sum(sizes) <= 2 * 65536
         assert get_session(c.paths.data, "chatty").output_bytes > 3_000_000

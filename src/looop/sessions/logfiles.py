@@ -1,10 +1,15 @@
 """A session's output as one stream of bytes across rotation.
 
-The supervisor writes `output.log`; once it holds `max_bytes` it is renamed `output.log.1`
-(the older ones shift up: `.2`, `.3` …) and a new `output.log` is begun, so a session's
-directory never holds more than `max_files` log files of at most `max_bytes` each. The earlier
-runs of a reused id live in the same numbered files (`reuse` shifts the last run's log to
-`.1`), so they count in the same cap and are the first to go.
+The files live in the session's `log/` folder; `output.log` beside it is a symlink to
+`log/output.log`, so every reader of that path reads on as before. The supervisor writes
+`log/output.log`; once it holds `max_bytes` it is renamed `output.log.1` (the older ones shift
+up: `.2`, `.3` …) and a new `output.log` is begun, so a session never holds more than
+`max_files` log files of at most `max_bytes` each. The earlier runs of a reused id live in the
+same numbered files (`reuse` shifts the last run's log to `.1`), so they count in the same cap
+and are the first to go. Why a folder: a sandbox hides another worker's log by mounting over
+what exists when it starts; a mount over a file stays with that file when it is renamed, so a
+new `output.log` would be readable inside. Over the folder it holds whatever is renamed or
+made within (docs/THREAT_MODEL.md).
 
 Offsets are logical: the bytes this run wrote before, whatever file they are in now. Where
 each of this run's files begins is in `output.pos`, one line rewritten by rename at start and
@@ -26,6 +31,7 @@ if TYPE_CHECKING:
 
 LOG = "output.log"
 POS = "output.pos"
+DIR = "log"  # the folder that holds the files; a session made before it has them at the top
 # Defaults (the knobs session_log_max_bytes / session_log_max_files): see core/knobs.py.
 MAX_BYTES = 16 * 1024 * 1024
 MAX_FILES = 4
@@ -39,11 +45,31 @@ def numbered(n: int) -> str:
     return LOG if n == 0 else f"{LOG}.{n}"
 
 
-def read_pos(sdir: AnyPath) -> list[tuple[int, int]] | None:
+def files_dir(sdir: AnyPath) -> str:
+    """Where a session's log files are: `log/`, or the session's own folder (made before)."""
+    d = os.path.join(sdir, DIR)
+    return d if os.path.isdir(d) else str(sdir)
+
+
+def prepare(sdir: AnyPath) -> str:
+    """At a supervisor's start: the `log/` folder (a plain output.log left at the top moves
+    into it) and the `output.log` symlink to it; the folder's path."""
+    d = os.path.join(sdir, DIR)
+    top = os.path.join(sdir, LOG)
+    if not os.path.isdir(d):
+        os.mkdir(d, 0o700)
+    if not os.path.islink(top):
+        if os.path.exists(top):
+            os.rename(top, os.path.join(d, LOG))
+        os.symlink(os.path.join(DIR, LOG), top)
+    return d
+
+
+def read_pos(fdir: AnyPath) -> list[tuple[int, int]] | None:
     """(inode, start) per file of this run, newest first; None when unknown (no `output.pos`,
     or one that does not parse: read as a log that never rotated)."""
     try:
-        with open(os.path.join(sdir, POS), "rb") as f:
+        with open(os.path.join(fdir, POS), "rb") as f:
             raw = f.read(4096)
     except OSError:
         return None
@@ -56,9 +82,9 @@ def read_pos(sdir: AnyPath) -> list[tuple[int, int]] | None:
     return out or None
 
 
-def write_pos(sdir: AnyPath, entries: list[tuple[int, int]]) -> None:
+def write_pos(fdir: AnyPath, entries: list[tuple[int, int]]) -> None:
     """Replace `output.pos` by rename (a reader sees the old line or the new, never half)."""
-    path = os.path.join(sdir, POS)
+    path = os.path.join(fdir, POS)
     tmp = f"{path}.{os.getpid()}.tmp"
     line = " ".join(f"{ino}:{start}" for ino, start in entries) + "\n"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
@@ -69,25 +95,25 @@ def write_pos(sdir: AnyPath, entries: list[tuple[int, int]]) -> None:
     os.replace(tmp, path)
 
 
-def shift(sdir: AnyPath, keep: int) -> None:
+def shift(fdir: AnyPath, keep: int) -> None:
     """`output.log` → `.1`, `.1` → `.2` …, keeping at most `keep` numbered files (the oldest
     go first, and any beyond `keep` left by a larger cap before). No `output.log` after."""
     try:
-        names = os.listdir(sdir)
+        names = os.listdir(fdir)
     except FileNotFoundError:
         return
     prefix = LOG + "."
     for name in names:
         tail = name[len(prefix) :] if name.startswith(prefix) else ""
         if tail.isdigit() and int(tail) >= keep:
-            _unlink(os.path.join(sdir, name))
+            _unlink(os.path.join(fdir, name))
     for n in range(keep - 1, -1, -1):
-        src = os.path.join(sdir, numbered(n))
+        src = os.path.join(fdir, numbered(n))
         if keep == 0:
             _unlink(src)
             continue
         try:
-            os.rename(src, os.path.join(sdir, numbered(n + 1)))
+            os.rename(src, os.path.join(fdir, numbered(n + 1)))
         except FileNotFoundError:
             pass
 
@@ -99,10 +125,10 @@ def _unlink(path: str) -> None:
         pass
 
 
-def open_log(sdir: AnyPath) -> int:
+def open_log(fdir: AnyPath) -> int:
     """A fresh descriptor appending to `output.log` (made 0600 when absent)."""
     return os.open(
-        os.path.join(sdir, LOG),
+        os.path.join(fdir, LOG),
         os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
         0o600,
     )
@@ -152,24 +178,25 @@ class LogView:
 def open_view(sdir: AnyPath, since: int = 0) -> LogView:
     """This run's log from about logical `since` on (files wholly before it stay closed).
     A log that never rotated (or whose `output.pos` is missing) is `output.log` from 0."""
+    fdir = files_dir(sdir)
     for _ in range(RETRIES):
-        view = _try_view(sdir, since)
+        view = _try_view(fdir, since)
         if view is not None:
             return view
         time.sleep(RETRY_S)  # a rotation is half done: its renames take microseconds
-    return _try_view(sdir, since, trust=True) or LogView([])
+    return _try_view(fdir, since, trust=True) or LogView([])
 
 
-def _try_view(sdir: AnyPath, since: int, trust: bool = False) -> LogView | None:
+def _try_view(fdir: AnyPath, since: int, trust: bool = False) -> LogView | None:
     """The view, or None when a file is not the one `output.pos` names (a rotation is half
     done). `trust`: take the files as they are (a supervisor that died mid-rotation)."""
-    pos = read_pos(sdir) or [(-1, 0)]  # no record: output.log alone, from 0
+    pos = read_pos(fdir) or [(-1, 0)]  # no record: output.log alone, from 0
     parts: list[tuple[int, int, int]] = []
     ok = False
     try:
         for n, (ino, start) in enumerate(pos):
             try:
-                fd = os.open(os.path.join(sdir, numbered(n)), os.O_RDONLY | os.O_CLOEXEC)
+                fd = os.open(os.path.join(fdir, numbered(n)), os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
                 if n == 0 and ino >= 0 and not trust:
                     return None  # renamed away, the new one not yet made

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from looop.core import store
 from looop.core.errors import CorruptState
-from looop.sessions.logfiles import MAX_FILES, numbered, open_view, read_pos
+from looop.sessions.logfiles import DIR, MAX_FILES, files_dir, numbered, open_view, read_pos
 from looop.sessions.states import LIVE, TERMINAL, SessionState
 
 # The supervisor's own needs live in wire.py (no pathlib, no re); their names stay here too.
@@ -95,9 +95,10 @@ def write_status(sdir: Path, status: dict[str, Any]) -> None:
 
 def log_size(sdir: Path) -> int:
     """Logical: every byte this run's log holds, the rotated files' too (logfiles.py)."""
-    pos = read_pos(sdir)
+    fdir = files_dir(sdir)
+    pos = read_pos(fdir)
     try:
-        st = os.stat(sdir / LOG)
+        st = os.stat(os.path.join(fdir, LOG))
     except OSError:
         st = None
     if pos is None or (st is not None and st.st_ino == pos[0][0]):
@@ -417,7 +418,8 @@ def reuse(root: Path, sid: str, keep: int = KEEP_LOGS) -> bool:
     sdir = session_dir(root, sid)
     if not _is_corpse(sdir):
         return False
-    olds = [(sdir / numbered(n), n + 1) for n in range(max(0, keep))]
+    fdir = Path(files_dir(sdir))
+    olds = [(fdir / numbered(n), n + 1) for n in range(max(0, keep))]
     kept = [(src, n) for src, n in olds if src.is_file() and not src.is_symlink()]
     hold = sessions_dir(root) / f".keep-{sid}-{os.getpid()}-{os.urandom(3).hex()}"
     if kept:
@@ -431,9 +433,9 @@ def reuse(root: Path, sid: str, keep: int = KEEP_LOGS) -> bool:
         return False
     if kept:
         try:
-            sdir.mkdir(parents=True, exist_ok=True)
+            (sdir / DIR).mkdir(parents=True, mode=0o700, exist_ok=True)
             for _src, n in kept:
-                os.rename(hold / f"{LOG}.{n}", sdir / f"{LOG}.{n}")
+                os.rename(hold / f"{LOG}.{n}", sdir / DIR / f"{LOG}.{n}")
             hold.rmdir()
         except OSError:
             pass  # the logs wait in `hold` (a dot dir no listing shows); the run goes on

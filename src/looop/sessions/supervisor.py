@@ -150,6 +150,7 @@ class Supervisor:
         self.sid = args.sid
         self.root = args.root
         self.sdir = os.path.join(args.root, "sessions", args.sid)  # strings: no pathlib here
+        self.log_dir = self.sdir  # the log files' folder: `log/` once the run begins
         self.argv = list(args.cmd)
         self.ready_fd = args.ready_fd
         self.lock_fd = -1
@@ -233,7 +234,7 @@ class Supervisor:
     async def main(self, loop: Loop, log_fd: int) -> int:
         a = self.args
         pump = self.pump = Pump(
-            loop, log_fd, a.cols, a.rows, time.monotonic, self.sdir, a.log_max, a.log_files
+            loop, log_fd, a.cols, a.rows, time.monotonic, self.log_dir, a.log_max, a.log_files
         )
         control = self.control = Control(loop, self.sid, self.root, self.book, pump)
         host = self.host_os
@@ -281,11 +282,8 @@ class Supervisor:
         try:
             self.write_meta()
             self.book.save()
-            log_fd = os.open(
-                os.path.join(self.sdir, "output.log"),  # state.LOG
-                os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
-                0o600,
-            )
+            self.log_dir = logfiles.prepare(self.sdir)
+            log_fd = logfiles.open_log(self.log_dir)
             task = loop.task(self.main(loop, log_fd))
             loop.run_until(task)
             return int(task.result())

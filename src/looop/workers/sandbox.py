@@ -117,7 +117,13 @@ def settings(
     # Other workers' terminals and briefs, as they are now (srt hides only what exists).
     for name in listdir(str(p.sessions)):
         if name != wid:
-            deny.append(os.path.join(data, "sessions", name, "output.log"))
+            sdir = os.path.join(data, "sessions", name)
+            # its folder of log files, so what rotation renames or begins there stays hidden
+            # (sessions/logfiles.py); a session made before the folder has a plain file
+            if os.path.isdir(os.path.join(sdir, "log")):
+                deny.append(os.path.join(sdir, "log"))
+            else:
+                deny.append(os.path.join(sdir, "output.log"))
     for name in listdir(str(p.sandbox)):
         if name != wid:
             deny.append(os.path.join(str(p.sandbox), name))
