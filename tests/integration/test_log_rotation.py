@@ -62,7 +62,7 @@ def _on_disk(sdir: Path) -> dict[str, int]:
 def _numbers(text: str) -> list[int]:
     """The numbered lines in `text`; a line still being written (cut short) is not one."""
     lines = text.replace("\r", "").split("\n")
-    return [int(ln[5:]) for ln in lines if ln.startswith("line ") and len(ln) == 11]
+    return [int(ln[5:]) for ln in lines if ln.startswith("line ") and len(ln) >= 11]
 
 
 def test_a_worker_printing_far_past_the_cap_leaves_at_most_the_cap(
@@ -184,3 +184,44 @@ def _watch_and_web(root: Path, env: dict[str, str], ctx: Ctx) -> None:
     assert f"line {n - 1:06d}" in text
     web = reads.log(ctx, "seen", 2000)["text"]
     assert _numbers(web) == list(range(n - 2000, n))  # across output.log and .1
+
+
+def test_a_pods_stdout_and_a_finished_attach_replay_read_across_rotations(
+    root: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    """`looop pod run` copies the log to the pod's stdout as it grows (kubectl logs reads
+    that): a rotation must not stall it. A finished session's attach prints the transcript."""
+    import io
+
+    from looop.sessions.attach import _replay_log
+    from looop.workers.kube import podrun
+
+    n = 1_400_000  # 18 MB: past the default rotation size (16 MiB) the pod's session has
+    out = io.BytesIO()
+    code = podrun.run(
+        root,
+        "pod",
+        _printer(n),
+        cwd=root,
+        env=env,
+        size=(80, 24),
+        out=out,
+        stopping=lambda: False,
+        pause=time.sleep,
+    )
+    assert code == 0
+    assert _numbers(out.getvalue().decode()) == list(range(n))  # each byte once, no stall
+    assert (root / "sessions" / "pod" / "log" / "output.log.1").exists()
+    n = 20_000
+    spawn(root, "done", _printer(n), cwd=root, env=env, log_cap=CAP)
+    assert wait(root, "done", 30, FixedClock()) == 0
+    moved = 0
+    copied = io.BytesIO()
+    while step := podrun._copy(root / "sessions" / "done", moved, copied):
+        moved += step
+    assert moved == n * LINE
+    kept = _numbers(copied.getvalue().decode())
+    assert kept == list(range(kept[0], n)) and kept[0] > 0  # rotated away, the rest in order
+    with open(tmp_path / "replay", "wb") as f:
+        _replay_log(get_session(root, "done"), f.fileno())
+    assert (tmp_path / "replay").read_bytes() == copied.getvalue()

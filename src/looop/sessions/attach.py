@@ -26,6 +26,7 @@ from looop.sessions import protocol
 from looop.sessions.detachkey import DETACH_BYTE as DETACH_BYTE
 from looop.sessions.detachkey import ESC_FLUSH_S as ESC_FLUSH_S
 from looop.sessions.detachkey import DetachFilter as DetachFilter
+from looop.sessions.logfiles import open_view
 from looop.sessions.state import Session, SessionError, get_session, socket_path, wait_code
 
 # ---- attach frames (sessions §1.8) -------------------------------------------------------------
@@ -120,10 +121,11 @@ class _End:
 
 def _replay_log(session: Session, stdout_fd: int) -> int:
     """A finished session: print its whole transcript and report its exit code."""
-    log = session.dir / "output.log"
-    with contextlib.suppress(FileNotFoundError), open(log, "rb") as fh:
-        while chunk := fh.read(_LOG_CHUNK):
+    with open_view(session.dir) as view:  # every file of the run kept, across rotation
+        at = view.start
+        while chunk := view.read(at, _LOG_CHUNK):
             _write_all(stdout_fd, chunk)
+            at += len(chunk)
     return recorded_code(session)
 
 
