@@ -225,3 +225,31 @@ def test_a_pods_stdout_and_a_finished_attach_replay_read_across_rotations(
     with open(tmp_path / "replay", "wb") as f:
         _replay_log(get_session(root, "done"), f.fileno())
     assert (tmp_path / "replay").read_bytes() == copied.getvalue()
+
+
+def test_needs_input_sees_the_log_by_logical_size_across_rotations(
+    root: Path, env: dict[str, str]
+) -> None:
+    """needs-input looks at a screen again only when the log changed: its key is the
+    logical size, so a rotation that left output.log smaller never reads as 'no change'."""
+    from looop.workers import needsinput
+
+    spawn(root, "ni", _printer(20_000), cwd=root, env=env, log_cap=CAP)
+    assert wait(root, "ni", 30, FixedClock()) == 0
+    sdir = str(root / "sessions" / "ni")
+    key = needsinput._log_key(sdir)
+    assert key is not None and key[0] == 20_000 * LINE
+    assert (root / "sessions" / "ni" / "output.log").stat().st_size < key[0]
+    assert not needsinput._repeated(sdir, {"k": [key[0] - 6000, 0]}, key)  # never repeats
+    # A TUI redrawing the same 12 KB five times: the last two redraws straddle a rotation
+    # (at 64 KiB), and are still seen to be the same bytes.
+    redraw = "".join(f"r{i:05d}\n" for i in range(1500))  # 12000 bytes with CR LF
+    code = f"import sys, time\nfor _ in range(6): sys.stdout.write({redraw!r})\n"
+    code += "sys.stdout.flush()\ntime.sleep(0.2)\n"
+    spawn(root, "tui", [sys.executable, "-c", code], cwd=root, env=env, log_cap=CAP)
+    assert wait(root, "tui", 30, FixedClock()) == 0
+    sdir = str(root / "sessions" / "tui")
+    key = needsinput._log_key(sdir)
+    assert key is not None and key[0] == 6 * 12000
+    assert len(read_pos(root / "sessions" / "tui" / "log") or []) == 2  # it rotated
+    assert needsinput._repeated(sdir, {"k": [key[0] - 12000, 0]}, key)

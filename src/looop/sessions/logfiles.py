@@ -215,3 +215,25 @@ def _try_view(fdir: AnyPath, since: int, trust: bool = False) -> LogView | None:
                 os.close(fd)
     parts.reverse()
     return LogView(parts)
+
+
+def tail(sdir: AnyPath, limit: int) -> bytes:
+    """The last `limit` bytes of this run's log, across its rotated files."""
+    with open_view(sdir) as view:
+        limit = min(limit, view.end - view.start)
+        return view.read(view.end - limit, limit)
+
+
+def stat_log(sdir: AnyPath) -> tuple[int, int] | None:
+    """(logical end, output.log's mtime in ns) without opening the files when no rotation is
+    under way; None when there is no log."""
+    fdir = files_dir(sdir)
+    pos = read_pos(fdir)
+    try:
+        st = os.stat(os.path.join(fdir, LOG))
+    except OSError:
+        return None
+    if pos is None or st.st_ino == pos[0][0]:
+        return (pos[0][1] if pos else 0) + st.st_size, st.st_mtime_ns
+    with open_view(sdir, 1 << 62) as view:  # a rotation is half done: wait it out
+        return view.end, st.st_mtime_ns

@@ -14,6 +14,7 @@ import os
 import re
 import time
 
+from looop.sessions import logfiles
 from looop.sessions.logfiles import open_view
 from looop.sessions.textsafe import decode, safe_text, strip_ansi
 from looop.sessions.wire import SessionError, get_light
@@ -43,9 +44,7 @@ def tail_bytes(path: AnyPath, limit: int) -> bytes:
 
 def tail_log(sdir: AnyPath, limit: int) -> bytes:
     """The last `limit` bytes of this run's log, across its rotated files."""
-    with open_view(sdir) as view:
-        limit = min(limit, view.end - view.start)
-        return view.read(view.end - limit, limit)
+    return logfiles.tail(sdir, limit)
 
 
 def read_at(sdir: AnyPath, offset: int, raw: bool, final: bool) -> tuple[str, int]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from looop.core import store
 from looop.core.errors import CorruptState
-from looop.sessions.logfiles import DIR, MAX_FILES, files_dir, numbered, open_view, read_pos
+from looop.sessions.logfiles import DIR, MAX_FILES, files_dir, numbered, stat_log
 from looop.sessions.states import LIVE, TERMINAL, SessionState
 
 # The supervisor's own needs live in wire.py (no pathlib, no re); their names stay here too.
@@ -95,16 +95,8 @@ def write_status(sdir: Path, status: dict[str, Any]) -> None:
 
 def log_size(sdir: Path) -> int:
     """Logical: every byte this run's log holds, the rotated files' too (logfiles.py)."""
-    fdir = files_dir(sdir)
-    pos = read_pos(fdir)
-    try:
-        st = os.stat(os.path.join(fdir, LOG))
-    except OSError:
-        st = None
-    if pos is None or (st is not None and st.st_ino == pos[0][0]):
-        return 0 if st is None else (pos[0][1] if pos else 0) + st.st_size
-    with open_view(sdir, 1 << 62) as view:  # a rotation is half done: wait it out
-        return view.end
+    got = stat_log(sdir)
+    return 0 if got is None else got[0]
 
 
 def read_note(sdir: Path) -> str | None:
