@@ -1,7 +1,8 @@
 """Per-session files, liveness and cleanup: everything that works without a supervisor.
 
 Layout `root/sessions/<id>/`: meta.json (once), status.json (every transition, temp+rename),
-output.log (raw PTY bytes), lock (flock held by the supervisor for its whole life), note (flag).
+output.log (raw PTY bytes: a symlink into log/, where it rotates, logfiles.py), lock (flock
+held by the supervisor for its whole life), note (flag).
 Liveness = state starting|running AND the lock is held: the kernel drops a flock when its
 holder dies, so a crashed supervisor or a reused pid can never look alive.
 """
