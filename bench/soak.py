@@ -330,7 +330,7 @@ def fault_pulse(s: Soak) -> Fault:
     time.sleep(0.5)
     s.looop("up")
     s.recover(f, lambda: bool((s.status().get("pulse") or {}).get("running")))  # type: ignore[union-attr]
-    kept = s.data / "sessions" / "pulse" / "output.log.1"
+    kept = s.data / "sessions" / "pulse" / "log" / "output.log.1"
     if not kept.exists() or not kept.read_bytes().startswith(before[:4096]):
         f.note = "the dead pulse's log was not kept"
         f.recovered_s = None

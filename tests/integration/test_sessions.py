@@ -447,7 +447,8 @@ def test_a_client_that_never_reads_cannot_stall_the_pump(
         start = len(_log(root, "stall"))
         send(root, "stall", "")
         _expect(root, "stall", "pump-done", clock, since=start)
-        assert len(_log(root, "stall")) >= start + _expected_size(size)
+        # 20 MB is past the default log cap: the session counts what it wrote, rotated or not
+        assert get_session(root, "stall").output_bytes >= start + _expected_size(size)
         assert psutil.Process(s.supervisor_pid).memory_info().rss < 80 * 1024 * 1024
         tags = [t for t, _ in _frames(sock)]
         assert tags and tags[-1] == proto.DETACHED  # dropped, told so, after what it had
@@ -518,7 +519,7 @@ def test_a_sigkilled_supervisor_reads_dead_and_its_socket_is_not_trusted(
     spawn(root, "crash", _py("echo_loop.py"), cwd=root, env=env)
     r = send(root, "crash", "again")
     _expect(root, "crash", "got: again", clock, since=r["offset"])
-    assert (root / "sessions" / "crash" / "output.log.1").read_bytes() == before
+    assert (root / "sessions" / "crash" / "log" / "output.log.1").read_bytes() == before
     assert b"again" not in before
 
 
@@ -531,7 +532,7 @@ def test_a_reused_id_keeps_the_last_runs_output(
         spawn(root, "again", ["/bin/sh", "-c", f"echo run-{n}"], cwd=root, env=env)
         assert wait(root, "again", 20, clock) == 0
     assert b"run-5" in (sdir / "output.log").read_bytes()
-    kept = {p.name: p.read_bytes() for p in sdir.glob("output.log.*")}
+    kept = {p.name: p.read_bytes() for p in (sdir / "log").glob("output.log.*")}
     assert sorted(kept) == ["output.log.1", "output.log.2", "output.log.3"]  # bounded
     assert [b"run-4" in kept["output.log.1"], b"run-3" in kept["output.log.2"]] == [True, True]
     assert b"run-2" in kept["output.log.3"]
@@ -697,12 +698,17 @@ def test_fifty_megabytes_arrive_byte_exact(
         chunk = line.replace(b"\n", b"\r\n")  # the PTY's ONLCR
         expected.update(chunk)
         n += len(chunk)
-    path = root / "sessions" / "big" / "output.log"
+    # Past the default rotation size (16 MiB) but within the cap (4 files): every byte is
+    # kept, split across the files oldest (.3) to newest (output.log), none twice.
+    sdir = root / "sessions" / "big" / "log"
+    paths = [sdir / "output.log.3", sdir / "output.log.2", sdir / "output.log.1"]
+    paths.append(sdir / "output.log")
     got = hashlib.blake2b()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            got.update(chunk)
-    assert path.stat().st_size == n
+    for path in paths:
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                got.update(chunk)
+    assert sum(p.stat().st_size for p in paths) == n == get_session(root, "big").output_bytes
     assert got.hexdigest() == expected.hexdigest()
     started = time.monotonic()
     shot = screenshot(root, "big")

@@ -241,3 +241,32 @@ def test_worker_command_override_and_runner_choice(wctx: Ctx) -> None:
     assert wait(wctx.paths.data, st.session.id, 20, wctx.clock) == 0
     code, _, _ = expect(wctx.paths.data, "x", "WORKER CONTRACT", timeout_s=5, clock=wctx.clock)
     assert code == 0
+
+
+FLOOD_AGENT = (
+    'bash -c \'yes "a chatty agent repaints its screen" | head -c 3000000; '
+    "echo flood-done' agent {{prompt_file}}"
+)
+
+
+def test_a_flooding_worker_keeps_within_its_log_cap_and_the_beat_goes_on(wctx: Ctx) -> None:
+    """The knobs reach a worker the decider starts: 3 MB printed, 128 KiB on disk."""
+    c = with_env(wctx, LOOOP_SESSION_LOG_MAX_BYTES="65536", LOOOP_SESSION_LOG_MAX_FILES="2")
+    wire(
+        c,
+        [
+            {"decision": {"action": "start_worker", "id": "chatty", "prompt": "Talk."}},
+            {"decision": {"action": "noop", "reason": "it is done"}},
+        ],
+        worker=FLOOD_AGENT,
+    )
+    try:
+        assert tick(c).status == "decided"
+        assert wait(c.paths.data, "chatty", 30, c.clock) == 0
+        sdir = c.paths.data / "sessions" / "chatty" / "log"
+        sizes = [p.stat().st_size for p in sdir.iterdir() if p.name.startswith("output.log")]
+        assert len(sizes) <= 2 and sum(sizes) <= 2 * 65536
+        assert get_session(c.paths.data, "chatty").output_bytes > 3_000_000
+        assert tick(c).status == "decided"  # sys-sessions changed: the next beat decides
+    finally:
+        _stop_all(c)

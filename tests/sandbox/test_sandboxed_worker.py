@@ -300,3 +300,53 @@ def test_a_start_without_the_sandbox_says_so_in_ls(tmp_path: Path, srt: Path) ->
     reading = probe_sessions(ctx_for(box.env, SystemClock(), None))
     assert reading["detail"]["workers"]["w1"]["sandboxed"] is True
     assert all("sandboxed" not in entry for entry in reading["signal"])
+
+
+# The other worker shows a secret, then, once the sandboxed one is up, floods past its log cap:
+# its log rotates under the sandbox, which looks for the secret in every file of that log.
+ROTATING_OTHER = (
+    "sh -c 'echo ROTATED-SECRET-before; while [ ! -e {go} ]; do sleep 0.05; done; "
+    "yes flood-line-of-the-other-worker | head -c 400000; echo ROTATED-SECRET-after; "
+    "sleep 600'"
+)
+LOOKER = r"""
+r="$LOOOP_WORKSPACE/results"
+S="$LOOOP_DATA_DIR/sessions/other"
+: > "$LOOOP_WORKSPACE/up"
+i=0
+while [ ! -e "$LOOOP_WORKSPACE/look" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+for f in "$S"/output.log "$S"/output.log.* "$S"/log/* ; do
+  if grep -aq ROTATED-SECRET "$f" 2>/dev/null; then echo "leak=$(basename "$f")" >> "$r"; fi
+done
+for v in log shot; do
+  if "$LOOOP_BIN" $v other 2>/dev/null | grep -aq ROTATED-SECRET; then echo "leak=$v" >> "$r"; fi
+done
+t() { if grep -aq ROTATED-SECRET "$1" 2>/dev/null; then echo "leak=$2" >> "$r"; fi; }
+t "/proc/self/root$S/log/output.log" procroot
+t "/proc/self/root$S/output.log" procroot_link
+echo end= >> "$r"
+"""
+
+
+def test_another_workers_log_stays_hidden_across_its_rotations(tmp_path: Path, srt: Path) -> None:
+    from looop.sessions import log_tail
+    from tests.helpers import until
+
+    box = Box(tmp_path, srt, {})
+    box.env["LOOOP_SESSION_LOG_MAX_BYTES"] = "65536"
+    box.env["LOOOP_SESSION_LOG_MAX_FILES"] = "3"
+    go = tmp_path / "go"
+    command = ROTATING_OTHER.format(go=go)
+    other = box.looop("worker", "start", "other", "x", "--command", command, "--no-sandbox")
+    assert other.returncode == 0, other.stderr
+    box.start("w1", LOOKER)
+    work = box.data / "sandbox" / "w1" / "work"
+    assert until(lambda: (work / "up").exists(), 30)  # its sandbox is set up: now rotate
+    go.write_text("")
+    assert until(lambda: "ROTATED-SECRET-after" in log_tail(box.data, "other", 5), 30)
+    assert len(list((box.data / "sessions" / "other" / "log").glob("output.log.*"))) == 2
+    (work / "look").write_text("")
+    assert box.wait("w1") == 0, box.looop("log", "w1").stdout
+    got = box.results("w1")
+    assert got == {"end": ""}, got  # no file of the other's log was readable inside
+    box.looop("kill", "other")

@@ -281,6 +281,25 @@ KNOBS: dict[str, Knob] = {
             maximum=_DAY,
             describe="the preloaded session host exits after this long unused (s); 0: no host",
         ),
+        # A worker's log: rotated at this size into at most this many files (a reused id's
+        # earlier logs counted), so one chatty worker cannot fill the data filesystem. The
+        # kubelet's 10 MiB x 5 suits line logs; an agent's TUI repaints all the time, so a
+        # file is bigger (16 MiB, the window a dead screenshot replays) and 4 files keep the
+        # 3 earlier runs a reused id always kept: at most 64 MiB a session.
+        _k(
+            "session_log_max_bytes",
+            16 << 20,
+            minimum=64 << 10,
+            maximum=_BYTES,
+            describe="a session's output.log rotates at this size (bytes)",
+        ),
+        _k(
+            "session_log_max_files",
+            4,
+            minimum=2,
+            maximum=1000,
+            describe="a session's log files kept, rotated and earlier runs' counted",
+        ),
         _k(
             "beat_host_idle",
             300,
@@ -328,6 +347,10 @@ class Knobs:
         v = self.values[name]
         assert isinstance(v, int | float)
         return float(v)
+
+    def log_cap(self) -> tuple[int, int]:
+        """A session's output.log: (rotate at bytes, files kept)."""
+        return self.num("session_log_max_bytes"), self.num("session_log_max_files")
 
     def interval_for(self, kind: str) -> int:
         """idle/busy/active cadence; busy and active default to idle."""

@@ -93,6 +93,7 @@ def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpR
                 env=env,
                 size=PULSE_SIZE,
                 host_idle_s=ctx.knobs().real("session_host_idle"),
+                log_cap=ctx.knobs().log_cap(),
             )
         except SessionError as e:
             raise LooopError(f"the pulse did not start: {e}") from e

@@ -28,6 +28,7 @@ from looop.sessions import protocol
 from looop.sessions.detachkey import DETACH_BYTE as DETACH_BYTE
 from looop.sessions.detachkey import ESC_FLUSH_S as ESC_FLUSH_S
 from looop.sessions.detachkey import DetachFilter as DetachFilter
+from looop.sessions.logfiles import open_view
 from looop.sessions.state import Session, SessionError, get_session, socket_path, wait_code
 from looop.sessions.termgate import TermGate
 
@@ -140,11 +141,12 @@ class _Out:
 
 def _replay_log(session: Session, out: _Out) -> int:
     """A finished session: print its whole transcript and report its exit code."""
-    log = session.dir / "output.log"
-    with contextlib.suppress(FileNotFoundError), open(log, "rb") as fh:
-        while chunk := fh.read(_LOG_CHUNK):
+    with open_view(session.dir) as view:  # every file of the run kept, across rotation
+        at = view.start
+        while chunk := view.read(at, _LOG_CHUNK):
             out.write(chunk)
-        out.end()
+            at += len(chunk)
+    out.end()
     return recorded_code(session)
 
 

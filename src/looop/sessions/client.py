@@ -24,7 +24,7 @@ from looop.sessions import protocol as proto
 # The disk readers live in logs.py; their names stay importable from here.
 from looop.sessions.logs import MAX_TAIL_LINE as MAX_TAIL_LINE
 from looop.sessions.logs import READ_CHUNK as READ_CHUNK
-from looop.sessions.logs import compile_pattern, read_at, tail_bytes
+from looop.sessions.logs import compile_pattern, read_at, tail_log
 from looop.sessions.logs import follow as follow
 from looop.sessions.logs import log_tail as log_tail
 from looop.sessions.logs import read_log as read_log
@@ -33,7 +33,6 @@ from looop.sessions.logs import read_log as read_log
 from looop.sessions.spawner import READY_TIMEOUT_S as READY_TIMEOUT_S
 from looop.sessions.spawner import spawn as spawn
 from looop.sessions.state import (
-    LOG,
     SessionError,
     get_session,
     wait_code,
@@ -119,7 +118,7 @@ def screenshot(root: Path, sid: str, fmt: str = "plain", trim: bool = True) -> d
     from looop.sessions.screen import render, replay
 
     s = get_session(root, sid)
-    shot = render(replay(tail_bytes(s.dir / LOG, REPLAY_READ_MAX), s.cols, s.rows), fmt, trim)
+    shot = render(replay(tail_log(s.dir, REPLAY_READ_MAX), s.cols, s.rows), fmt, trim)
     shot["screen_seq"] = None
     return shot
 

@@ -1,5 +1,8 @@
 """Reading a session's `output.log` from disk: chunks from an offset, the last lines, follow.
 
+Offsets are logical (logfiles.py): a rotation renames files under a reader, never moves a
+byte's offset, so a follower reads on across it without losing or repeating a byte.
+
 Everything here works without the supervisor (a finished or dead session reads the same),
 and every read is bounded: one chunk at a time, a line looked back for at most MAX_TAIL_LINE.
 The session is read light (wire.py, plain strings): `looop log` serves it without click.
@@ -11,8 +14,10 @@ import os
 import re
 import time
 
+from looop.sessions import logfiles
+from looop.sessions.logfiles import open_view
 from looop.sessions.textsafe import decode, safe_text, strip_ansi
-from looop.sessions.wire import LOG, SessionError, get_light
+from looop.sessions.wire import SessionError, get_light
 
 TYPE_CHECKING = False  # `looop log` reads through here on its click-free path: no typing
 if TYPE_CHECKING:
@@ -37,15 +42,18 @@ def tail_bytes(path: AnyPath, limit: int) -> bytes:
         return b""
 
 
+def tail_log(sdir: AnyPath, limit: int) -> bytes:
+    """The last `limit` bytes of this run's log, across its rotated files."""
+    return logfiles.tail(sdir, limit)
+
+
 def read_at(sdir: AnyPath, offset: int, raw: bool, final: bool) -> tuple[str, int]:
-    """Text from `offset` (one chunk) and the next offset. `final`: the log will not grow, so
-    an unfinished tail is decoded lossily instead of held back."""
-    try:
-        with open(os.path.join(sdir, LOG), "rb") as f:
-            f.seek(offset)
-            data = f.read(READ_CHUNK)
-    except FileNotFoundError:
-        return "", offset
+    """Text from logical `offset` (one chunk) and the next offset. `final`: the log will not
+    grow, so an unfinished tail is decoded lossily instead of held back. An offset whose
+    bytes were rotated away reads on from the oldest byte kept."""
+    with open_view(sdir, offset) as view:
+        offset = max(offset, view.start)
+        data = view.read(offset, READ_CHUNK)
     if not data:
         return "", offset
     if final and len(data) < READ_CHUNK:
@@ -79,31 +87,25 @@ def log_tail(
     than MAX_TAIL_LINE bytes is cut to its end."""
     s = get_light(str(root), sid)
     pat = compile_pattern(grep) if grep else None
-    path = os.path.join(s["dir"], LOG)
     if lines is None:
-        out = _text_lines(tail_bytes(path, 1 << 62), raw)
+        out = _text_lines(tail_log(s["dir"], 1 << 62), raw)
         return "\n".join(ln for ln in out if pat is None or pat.search(ln))
     if lines <= 0:
         return ""
     picked: list[str] = []
-    try:
-        f = open(path, "rb")  # noqa: SIM115 - closed below, seeks backwards
-    except FileNotFoundError:
-        return ""
-    with f:
-        pos = f.seek(0, os.SEEK_END)
+    with open_view(s["dir"]) as view:  # every file of this run: read backwards across them
+        pos, low = view.end, view.start
         carry = b""  # the (partial) first line of what was read so far
         first = True
-        while pos > 0 and len(picked) < lines:
-            step = min(65536, pos)
+        while pos > low and len(picked) < lines:
+            step = min(65536, pos - low)
             pos -= step
-            f.seek(pos)
-            block = f.read(step) + carry
+            block = view.read(pos, step) + carry
             parts = block.split(b"\n")
-            if pos > 0 and len(parts[0]) <= MAX_TAIL_LINE:
+            if pos > low and len(parts[0]) <= MAX_TAIL_LINE:
                 carry, body = parts[0], parts[1:]
             else:  # the start of the log, or a line too long to keep looking for its start
-                carry, body, pos = b"", parts, 0
+                carry, body, pos = b"", parts, low
             if first and body and body[-1] == b"":
                 body = body[:-1]  # the newline that ends the log is not an empty last line
             first = False

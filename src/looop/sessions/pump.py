@@ -21,6 +21,7 @@ import select
 import sys
 from time import monotonic
 
+from looop.sessions import logfiles
 from looop.sessions import protocol as proto
 from looop.sessions.evloop import Event
 
@@ -268,11 +269,28 @@ class Pump:
         cols: int,
         rows: int,
         monotonic: Callable[[], float],
+        log_dir: str = "",
+        log_max: int = 0,
+        log_files: int = logfiles.MAX_FILES,
     ) -> None:
         self.loop = loop
         self.log_fd = log_fd
-        self.log_size = os.fstat(log_fd).st_size if log_fd >= 0 else 0
         self.log_error: str | None = None
+        # Rotation (logfiles.py): `log_dir` and `log_max` > 0 turn it on. The cap is kept by
+        # counting the bytes written, never a stat per write.
+        self.log_dir = log_dir
+        self.log_max = log_max if log_dir and log_max > 0 else 1 << 62
+        self.log_files = max(logfiles.MIN_FILES, log_files)
+        st = os.fstat(log_fd) if log_fd >= 0 else None
+        self.file_size = st.st_size if st is not None else 0  # bytes in output.log now
+        self.log_size = self.file_size  # logical: bytes this run's log holds, rotated or not
+        self.log_pos: list[tuple[int, int]] = []  # output.pos: (inode, start), newest first
+        if st is not None and log_dir:
+            self.log_pos = [(st.st_ino, 0)]
+            try:
+                logfiles.write_pos(log_dir, self.log_pos)
+            except OSError as e:
+                self.log_failed(f"output.pos write failed: {e.strerror}")
         self.log_writer: LogWriter | None = None  # the log writer thread, during a burst
         self.log_check: Handle | None = None
         self.log_threads = True  # False once a writer thread could not be started
@@ -316,6 +334,48 @@ class Pump:
             self.feed_handle = self.loop.call_later(FEED_INTERVAL_S, self.feed_tick)
 
     def append_log(self, data: bytes) -> None:
+        """`data` to output.log, rotating it first when `data` would take it past the cap."""
+        if self.file_size + len(data) <= self.log_max:
+            self.write_log(data)
+            return
+        view = memoryview(data)
+        while view and self.log_fd >= 0:
+            room = self.log_max - self.file_size
+            if room <= 0:
+                self.rotate_log()
+                continue
+            self.write_log(bytes(view[:room]) if room < len(view) else bytes(view))
+            view = view[room:]
+
+    def rotate_log(self) -> None:
+        """output.log → output.log.1 (older ones up one, the oldest beyond the cap gone) and a
+        new output.log; then output.pos says where each of this run's files starts. Whatever
+        fails stops the log (the run goes on): a log past its cap is what this prevents."""
+        if self.log_writer is not None:
+            self.log_writer.flush()  # every byte of the old file is in it before the rename
+            if self.log_writer.error is not None:
+                self.stop_writer()
+                return
+        keep = self.log_files - 1
+        try:
+            logfiles.shift(self.log_dir, keep)
+            fd = logfiles.open_log(self.log_dir)
+        except OSError as e:
+            self.log_failed(f"output.log rotation failed: {e.strerror}")
+            return
+        os.close(self.log_fd)
+        self.log_fd = fd
+        if self.log_writer is not None:
+            self.log_writer.fd = fd  # idle after the flush: its next write goes here
+        self.file_size = 0
+        pos = [(os.fstat(fd).st_ino, self.log_size), *self.log_pos][: keep + 1]
+        self.log_pos = pos
+        try:
+            logfiles.write_pos(self.log_dir, pos)
+        except OSError as e:
+            self.log_failed(f"output.pos write failed: {e.strerror}")
+
+    def write_log(self, data: bytes) -> None:
         """`data` to output.log: on the loop at once, or through the writer thread while a
         burst lasts (started by a batch of LOG_THREAD_MIN; everything goes through it then)."""
         writer = self.log_writer
@@ -334,12 +394,14 @@ class Pump:
                 self.log_failed(f"output.log write failed: {e.strerror}")
             else:
                 self.log_size += len(data)
+                self.file_size += len(data)
             return
         if writer.error is not None:
             self.stop_writer()  # says what failed and closes the log
             return
         writer.put(data)
         self.log_size += len(data)
+        self.file_size += len(data)
         if writer.sent - writer.done > LOG_AHEAD_MAX:
             writer.flush()  # the disk is slower than the child: hold the child back
 

@@ -13,6 +13,7 @@ from looop.core.errors import CorruptState
 from looop.core.where import runtime_base
 from looop.sessions.host import HOST_IDLE_S, HostUnavailable, read_line, start_detached
 from looop.sessions.host import request as host_request
+from looop.sessions.logfiles import MAX_BYTES, MAX_FILES
 from looop.sessions.state import (
     SUPERVISOR_ERR,
     Session,
@@ -40,6 +41,7 @@ def _supervisor_cmd(
     rows: int,
     timeout_s: float | None,
     idle_timeout_s: float | None,
+    log_cap: tuple[int, int] | None = None,
 ) -> list[str]:
     """The supervisor's argv up to `--ready-fd` (the spawner adds that and the command)."""
     cmd = [
@@ -57,6 +59,8 @@ def _supervisor_cmd(
         cmd += ["--timeout-ms", str(max(1, round(timeout_s * 1000)))]
     if idle_timeout_s is not None and idle_timeout_s > 0:
         cmd += ["--idle-timeout-ms", str(max(1, round(idle_timeout_s * 1000)))]
+    if log_cap is not None:
+        cmd += ["--log-max-bytes", str(log_cap[0]), "--log-max-files", str(log_cap[1])]
     return cmd
 
 
@@ -71,11 +75,14 @@ def spawn(
     timeout_s: float | None = None,
     idle_timeout_s: float | None = None,
     host_idle_s: float = HOST_IDLE_S,
+    log_cap: tuple[int, int] | None = None,
 ) -> Session:
     """Start `argv` in a new detached session; returns once its supervisor says it is ready.
 
     host_idle_s > 0: the session host forks the supervisor (started on demand, exits after
-    that long unused); 0: the supervisor starts as its own interpreter."""
+    that long unused); 0: the supervisor starts as its own interpreter. `log_cap`: output.log
+    rotates at max bytes into at most max files, the earlier runs' logs counted (logfiles.py);
+    None: the sessions room's defaults."""
     validate_id(sid)
     if not argv:
         raise SessionError(f"cannot start session `{sid}`: the command is empty")
@@ -92,10 +99,10 @@ def spawn(
     if existing is not None:
         if existing.alive:
             raise SessionError(f"session `{sid}` is already running; kill it or pick another id")
-        if not reuse(root, sid):
+        if not reuse(root, sid, (log_cap or (MAX_BYTES, MAX_FILES))[1] - 1):
             raise SessionError(f"session `{sid}` could not be cleared for reuse; try again")
     sdir.mkdir(parents=True, exist_ok=True)
-    cmd = _supervisor_cmd(root, sid, cols, rows, timeout_s, idle_timeout_s)
+    cmd = _supervisor_cmd(root, sid, cols, rows, timeout_s, idle_timeout_s, log_cap)
     line: bytes | None = None
     via_host = False
     if host_idle_s > 0:

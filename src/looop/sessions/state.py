@@ -1,7 +1,8 @@
 """Per-session files, liveness and cleanup: everything that works without a supervisor.
 
 Layout `root/sessions/<id>/`: meta.json (once), status.json (every transition, temp+rename),
-output.log (raw PTY bytes), lock (flock held by the supervisor for its whole life), note (flag).
+output.log (raw PTY bytes: a symlink into log/, where it rotates, logfiles.py), lock (flock
+held by the supervisor for its whole life), note (flag).
 Liveness = state starting|running AND the lock is held: the kernel drops a flock when its
 holder dies, so a crashed supervisor or a reused pid can never look alive.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from looop.core import store
 from looop.core.errors import CorruptState
+from looop.sessions.logfiles import DIR, MAX_FILES, files_dir, numbered, stat_log
 from looop.sessions.states import LIVE, TERMINAL, SessionState
 
 # The supervisor's own needs live in wire.py (no pathlib, no re); their names stay here too.
@@ -93,10 +95,9 @@ def write_status(sdir: Path, status: dict[str, Any]) -> None:
 
 
 def log_size(sdir: Path) -> int:
-    try:
-        return os.stat(sdir / LOG).st_size
-    except OSError:
-        return 0
+    """Logical: every byte this run's log holds, the rotated files' too (logfiles.py)."""
+    got = stat_log(sdir)
+    return 0 if got is None else got[0]
 
 
 def read_note(sdir: Path) -> str | None:
@@ -398,33 +399,36 @@ def reap(root: Path, sid: str) -> bool:
     return _remove_dir(sdir)
 
 
-KEEP_LOGS = 3  # a reused id keeps its earlier runs' output as output.log.1 (newest) … .3
+KEEP_LOGS = MAX_FILES - 1  # a reused id keeps earlier output as output.log.1 (newest) … .3
 
 
-def reuse(root: Path, sid: str) -> bool:
-    """Clear a corpse for a new run of the same id, keeping the output of its last runs
-    (`output.log.1` is the run before, up to KEEP_LOGS): the log of a run that died is what a
-    user reads to see why. False when it is live, unreadable or could not be cleared."""
+def reuse(root: Path, sid: str, keep: int = KEEP_LOGS) -> bool:
+    """Clear a corpse for a new run of the same id, keeping the newest `keep` files of its
+    earlier output (`output.log.1` is the end of the run before, `.2` what came before that,
+    a rotated piece or a run before): the log of a run that died is what a user reads to see
+    why. They count in the new run's log cap (logfiles.py): its rotations push out the oldest.
+    False when it is live, unreadable or could not be cleared."""
     sdir = session_dir(root, sid)
     if not _is_corpse(sdir):
         return False
-    olds = [(sdir / (LOG if n == 0 else f"{LOG}.{n}"), n + 1) for n in range(KEEP_LOGS)]
-    keep = [(src, n) for src, n in olds if src.is_file() and not src.is_symlink()]
+    fdir = Path(files_dir(sdir))
+    olds = [(fdir / numbered(n), n + 1) for n in range(max(0, keep))]
+    kept = [(src, n) for src, n in olds if src.is_file() and not src.is_symlink()]
     hold = sessions_dir(root) / f".keep-{sid}-{os.getpid()}-{os.urandom(3).hex()}"
-    if keep:
+    if kept:
         try:
             hold.mkdir(mode=0o700)
-            for src, n in keep:
+            for src, n in kept:
                 os.rename(src, hold / f"{LOG}.{n}")
         except OSError:
             return False  # the corpse stays as it was; the logs with it or in `hold`
     if not _remove_dir(sdir) and sdir.exists():
         return False
-    if keep:
+    if kept:
         try:
-            sdir.mkdir(parents=True, exist_ok=True)
-            for _src, n in keep:
-                os.rename(hold / f"{LOG}.{n}", sdir / f"{LOG}.{n}")
+            (sdir / DIR).mkdir(parents=True, mode=0o700, exist_ok=True)
+            for _src, n in kept:
+                os.rename(hold / f"{LOG}.{n}", sdir / DIR / f"{LOG}.{n}")
             hold.rmdir()
         except OSError:
             pass  # the logs wait in `hold` (a dot dir no listing shows); the run goes on

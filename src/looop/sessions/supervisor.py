@@ -26,6 +26,7 @@ import time
 
 from looop.core import store
 from looop.core.clock import utc_stamp_ms
+from looop.sessions import logfiles
 from looop.sessions.control import MAX_SIZE, Control
 from looop.sessions.evloop import Loop
 from looop.sessions.lifecycle import Child, Lifecycle
@@ -51,10 +52,21 @@ class Args:
         self.timeout_s: float | None = None
         self.idle_timeout_s: float | None = None
         self.ready_fd: int | None = None
+        self.log_max = logfiles.MAX_BYTES  # output.log rotates at this size …
+        self.log_files = logfiles.MAX_FILES  # … into at most this many files
         self.cmd: list[str] = cmd if cmd is not None else []
 
 
-_KNOWN = ("--id", "--root", "--size", "--timeout-ms", "--idle-timeout-ms", "--ready-fd")
+_KNOWN = (
+    "--id",
+    "--root",
+    "--size",
+    "--timeout-ms",
+    "--idle-timeout-ms",
+    "--ready-fd",
+    "--log-max-bytes",
+    "--log-max-files",
+)
 
 
 def parse_args(argv: list[str]) -> Args:
@@ -94,6 +106,12 @@ def parse_args(argv: list[str]) -> Args:
         v = opts.get(key, "")
         if v.isdigit() and int(v) > 0:
             setattr(args, attr, int(v) / 1000.0)
+    v = opts.get("--log-max-bytes", "")
+    if v.isdigit():  # below the floor a rotation per batch would cost the pump: raised to it
+        args.log_max = max(logfiles.MIN_BYTES, int(v))
+    v = opts.get("--log-max-files", "")
+    if v.isdigit():
+        args.log_files = max(logfiles.MIN_FILES, int(v))
     fd = opts.get("--ready-fd", "")
     if fd.isdigit():
         args.ready_fd = int(fd)
@@ -132,6 +150,7 @@ class Supervisor:
         self.sid = args.sid
         self.root = args.root
         self.sdir = os.path.join(args.root, "sessions", args.sid)  # strings: no pathlib here
+        self.log_dir = self.sdir  # the log files' folder: `log/` once the run begins
         self.argv = list(args.cmd)
         self.ready_fd = args.ready_fd
         self.lock_fd = -1
@@ -213,7 +232,10 @@ class Supervisor:
 
     # ---- main
     async def main(self, loop: Loop, log_fd: int) -> int:
-        pump = self.pump = Pump(loop, log_fd, self.args.cols, self.args.rows, time.monotonic)
+        a = self.args
+        pump = self.pump = Pump(
+            loop, log_fd, a.cols, a.rows, time.monotonic, self.log_dir, a.log_max, a.log_files
+        )
         control = self.control = Control(loop, self.sid, self.root, self.book, pump)
         host = self.host_os
         life = Lifecycle(self.sid, self.argv, self.book, pump, host, loop, control.farewell)
@@ -260,11 +282,8 @@ class Supervisor:
         try:
             self.write_meta()
             self.book.save()
-            log_fd = os.open(
-                os.path.join(self.sdir, "output.log"),  # state.LOG
-                os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
-                0o600,
-            )
+            self.log_dir = logfiles.prepare(self.sdir)
+            log_fd = logfiles.open_log(self.log_dir)
             task = loop.task(self.main(loop, log_fd))
             loop.run_until(task)
             return int(task.result())

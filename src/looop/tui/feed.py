@@ -10,15 +10,15 @@ gives (JSON cells), replaced whole at each look, painted the same way."""
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from pyte.screens import Char, Margins, StaticDefaultDict
 from rich.cells import cell_len
 
+from looop.sessions.logfiles import LogView, open_view
 from looop.sessions.screen import (
     REPLAY_MAX,
     FastStream,
@@ -128,28 +128,24 @@ class SessionFeed(_Rows):
         return self.screen.columns, self.screen.lines
 
     def open(self) -> None:
-        """Queue the log's tail (at most REPLAY_MAX bytes, from a line start) for replay."""
-        try:
-            with self.log.open("rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                start = max(0, size - REPLAY_MAX)
-                if start > 0:
-                    self._carry_modes_before(f, start)
-                f.seek(start)
-                data = f.read(size - start)
-        except FileNotFoundError:
-            return
+        """Queue the log's tail (at most REPLAY_MAX bytes, from a line start) for replay.
+        Offsets are the session's logical ones: a rotation (logfiles.py) moves no byte."""
+        with open_view(self.log.parent) as view:
+            size = view.end
+            start = max(view.start, size - REPLAY_MAX)
+            if start > 0:
+                self._carry_modes_before(view, start)
+            data = view.read(start, size - start)
         if start > 0:
             data = _from_line_start(data)
         self.offset = size
         self.skipped = size - len(data)
         self.pending += data
 
-    def _carry_modes_before(self, f: IO[bytes], start: int) -> None:
+    def _carry_modes_before(self, view: LogView, start: int) -> None:
         """The alternate screen and cursor visibility the unreplayed part left switched."""
-        lo = max(0, start - MODE_SCAN)
-        f.seek(lo)
-        alt, hidden = carried_modes(f.read(start - lo))
+        lo = max(view.start, start - MODE_SCAN)
+        alt, hidden = carried_modes(view.read(lo, start - lo))
         if alt is not None and alt > 0:
             self.screen.enter_alternate(alt)
         if hidden is not None:
@@ -158,33 +154,28 @@ class SessionFeed(_Rows):
     def poll(self) -> bool | None:
         """Queue what the log gained since the last look. True when there is something to
         emulate, False when not, None when the log shrank or vanished (replaced: reopen)."""
-        try:
-            size = self.log.stat().st_size
-        except FileNotFoundError:
+        if not self.log.parent.is_dir():
             return None if self.offset else bool(self.pending)
-        if size < self.offset:
-            return None
-        if size > self.offset:
-            start = self.offset
-            if size - start > REPLAY_MAX:  # a burst: only its tail can matter on screen
-                start = size - REPLAY_MAX
-            try:
-                with self.log.open("rb") as f:
-                    f.seek(start)
-                    data = f.read(size - start)
-            except FileNotFoundError:
+        with open_view(self.log.parent, self.offset) as view:
+            size = view.end
+            if size < self.offset:
                 return None
-            if start > self.offset:
-                data = _from_line_start(data)
-                dropped = bytes(self.pending)
-                self.pending.clear()
-                self._skip(start - self.offset + len(dropped), dropped)
-            self.offset = size
-            self.pending += data
-            if len(self.pending) > REPLAY_MAX:  # emulation fell behind: keep the tail
-                cut = len(self.pending) - REPLAY_MAX
-                self._skip(cut, bytes(self.pending[:cut]))
-                del self.pending[:cut]
+            if size > self.offset:
+                start = max(self.offset, view.start)  # bytes rotated away go unseen
+                if size - start > REPLAY_MAX:  # a burst: only its tail can matter on screen
+                    start = size - REPLAY_MAX
+                data = view.read(start, size - start)
+                if start > self.offset:
+                    data = _from_line_start(data)
+                    dropped = bytes(self.pending)
+                    self.pending.clear()
+                    self._skip(start - self.offset + len(dropped), dropped)
+                self.offset = size
+                self.pending += data
+                if len(self.pending) > REPLAY_MAX:  # emulation fell behind: keep the tail
+                    cut = len(self.pending) - REPLAY_MAX
+                    self._skip(cut, bytes(self.pending[:cut]))
+                    del self.pending[:cut]
         return bool(self.pending)
 
     def _skip(self, nbytes: int, dropped: bytes) -> None:

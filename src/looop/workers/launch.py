@@ -393,6 +393,7 @@ def spawn_line(
         env=env,
         size=WORKER_SIZE,
         host_idle_s=knobs.real("session_host_idle"),
+        log_cap=knobs.log_cap(),
     )
 
 

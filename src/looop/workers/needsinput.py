@@ -21,6 +21,7 @@ import os
 
 from looop.core import store, where
 from looop.core.errors import CorruptState
+from looop.sessions import logfiles
 
 TYPE_CHECKING = False  # not `from typing`: `looop ls` imports this on its fast path
 if TYPE_CHECKING:
@@ -167,11 +168,12 @@ def judge(text: str, progs: set[str], rules: Rules, runner: str | None = None) -
 
 
 def _log_key(sdir: str) -> list[int] | None:
+    """[logical size, mtime]: offsets that a rotation does not move (sessions/logfiles.py)."""
     try:
-        st = os.stat(where.join(sdir, "output.log"))
+        got = logfiles.stat_log(sdir)
     except OSError:
         return None
-    return [st.st_size, st.st_mtime_ns]
+    return None if got is None else [got[0], got[1]]
 
 
 def _repeated(sdir: str, was: Any, key: list[int]) -> bool:
@@ -184,9 +186,8 @@ def _repeated(sdir: str, was: Any, key: list[int]) -> bool:
     if n <= 0 or n > REPEAT_MAX or old[0] < n:
         return False
     try:
-        with store.open_regular(where.join(sdir, "output.log")) as f:
-            f.seek(old[0] - n)
-            raw = f.read(2 * n)
+        with logfiles.open_view(sdir, old[0] - n) as view:
+            raw = view.read(max(old[0] - n, view.start), 2 * n)
     except OSError:
         return False
     return len(raw) == 2 * n and raw[:n] == raw[n:]
@@ -231,7 +232,7 @@ def _cmd(sdir: str) -> Any:
 def limited_until(sdir: str, clock: Clock) -> str | None:
     """HH:MM when the worker's output ends on its CLI's usage-limit message, else None."""
     try:
-        raw = store.tail_bytes(where.join(sdir, "output.log"), LIMIT_TAIL)
+        raw = logfiles.tail(sdir, LIMIT_TAIL)
     except OSError:
         return None
     if b"limit" not in raw.lower():

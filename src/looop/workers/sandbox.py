@@ -127,8 +127,14 @@ def settings(
     # hides only what exists).
     for name in listdir(str(p.sessions)):
         if name != wid:
-            for f in ("output.log", "supervisor.err"):
-                deny.append(os.path.join(data, "sessions", name, f))
+            sdir = os.path.join(data, "sessions", name)
+            deny.append(os.path.join(sdir, "supervisor.err"))
+            # its folder of log files, so what rotation renames or begins there stays hidden
+            # (sessions/logfiles.py); a session made before the folder has a plain file
+            if os.path.isdir(os.path.join(sdir, "log")):
+                deny.append(os.path.join(sdir, "log"))
+            else:
+                deny.append(os.path.join(sdir, "output.log"))
     locked = list(parts.locked)
     if tree is not None:
         from looop.workers.worktree import sandbox_write  # lazy: only a repo worker

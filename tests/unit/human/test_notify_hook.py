@@ -161,6 +161,7 @@ def test_the_config_refuses_such_a_hook_in_one_line(ctx: Ctx, hook: str) -> None
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("message", [EVIL, "a[$(touch PWNED)]", "touch PWNED", "-v"])
 @pytest.mark.parametrize("hook", KEPT)
+@pytest.mark.process  # real bash
 def test_a_whole_word_placeholder_gets_the_text_verbatim(ctx: Ctx, hook: str, message: str) -> None:
     ctx.paths.config.write_text(json.dumps({"notification": hook}), encoding="utf-8")
     ctx.config()  # accepted
@@ -183,6 +184,7 @@ def test_refused_hooks_are_refused_by_the_renderer_itself(hook: str) -> None:
 
 
 @pytest.mark.timeout(30)
+@pytest.mark.process  # real bash
 def test_bash_agrees_a_rendered_line_is_the_same_command(tmp_path: Path) -> None:
     """The rendering touches only the placeholders: bash -n reads each kept line fine."""
     for hook in KEPT:
@@ -207,6 +209,7 @@ _PAYLOADS = ["touch PWNED", "a[$(touch PWNED)]", "-va[$(touch PWNED)]", EVIL]
 @pytest.mark.timeout(300)
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.sampled_from(_FRAGMENTS), min_size=1, max_size=8), st.sampled_from(" \t"))
+@pytest.mark.process  # real bash
 def test_a_generated_hook_line_is_refused_or_never_runs_the_text(
     parts: list[str], blank: str
 ) -> None:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from looop.sessions import client
-from looop.sessions.state import LOG, SessionError, get_session, wait_code
+from looop.sessions.logfiles import open_view
+from looop.sessions.state import SessionError, get_session, wait_code
 
 READ_CHUNK = 256 * 1024
 
@@ -69,12 +70,11 @@ def run(
     """Start the session, follow its log to `out` until it is over and drained; its code.
     `stopping()` turns true on SIGTERM; `pause(s)` waits between reads (a signal cuts it)."""
     session = client.spawn(root, sid, list(argv), cwd=cwd, env=env, size=size, host_idle_s=0)
-    path = session.dir / LOG
-    offset = 0
+    offset = 0  # logical: the log rotates in the pod too (sessions/logfiles.py)
     killed = False
     while True:
         over = not get_session(root, sid).alive
-        got = _copy(path, offset, out)
+        got = _copy(session.dir, offset, out)
         offset += got
         reap_orphans()
         if over and got == 0:
@@ -91,17 +91,16 @@ def run(
     return 137 if code is None else code & 0xFF
 
 
-def _copy(path: Path, offset: int, out: BinaryIO) -> int:
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            data = f.read(READ_CHUNK)
-    except FileNotFoundError:
-        return 0
+def _copy(sdir: Path, offset: int, out: BinaryIO) -> int:
+    """What the log holds from `offset` on (one chunk) to `out`; how far the offset moves
+    (past bytes rotated away unread too: they are gone)."""
+    with open_view(sdir, offset) as view:
+        start = max(offset, view.start)
+        data = view.read(start, READ_CHUNK)
     if data:
         out.write(data)
         out.flush()
-    return len(data)
+    return start - offset + len(data)
 
 
 def send(root: Path, sid: str, b64: str, newline: bool) -> dict[str, object]:

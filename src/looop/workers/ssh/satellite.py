@@ -267,5 +267,6 @@ def _start(
         env=env,
         size=(int(size[0]), int(size[1])),
         host_idle_s=ctx.knobs().real("session_host_idle"),
+        log_cap=ctx.knobs().log_cap(),
     )
     return _row(s)
