@@ -193,7 +193,7 @@ def test_a_pods_stdout_and_a_finished_attach_replay_read_across_rotations(
     that): a rotation must not stall it. A finished session's attach prints the transcript."""
     import io
 
-    from looop.sessions.attach import _replay_log
+    from looop.sessions.attach import _Out, _replay_log
     from looop.workers.kube import podrun
 
     n = 1_400_000  # 18 MB: past the default rotation size (16 MiB) the pod's session has
@@ -223,7 +223,7 @@ def test_a_pods_stdout_and_a_finished_attach_replay_read_across_rotations(
     kept = _numbers(copied.getvalue().decode())
     assert kept == list(range(kept[0], n)) and kept[0] > 0  # rotated away, the rest in order
     with open(tmp_path / "replay", "wb") as f:
-        _replay_log(get_session(root, "done"), f.fileno())
+        _replay_log(get_session(root, "done"), _Out(f.fileno(), None))  # as --passthrough
     assert (tmp_path / "replay").read_bytes() == copied.getvalue()
 
 
