@@ -1,0 +1,324 @@
+"""`looop web` before auth, under hostile connections from loopback: a flood of half-sent
+request heads neither exhausts the server's file descriptors nor keeps a real request with
+the token from answering, and every connection that does not finish its head in time is
+closed. The real server as users run it (`looop web`), bounded in time and connections."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import selectors
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from looop.web.door import Limits
+from tests.helpers import clean_env
+
+LOOOP = str(Path(sys.executable).with_name("looop"))
+
+# 2,000: twice the server's open-file limit in these tests (1,024, the usual default soft
+# limit, set below so the number means the same on every machine), so a server without a cap
+# runs out of descriptors; yet few enough that the test process holds them all within its own
+# limit and opens them in a few seconds on loopback. CHURN more are opened while the real
+# requests are made, so the attack is running, not only held.
+FLOOD = 2000
+CHURN = 1000
+SERVER_NOFILE = 1024
+HEAD_S = 2  # the test's head deadline: short, so waiting for it keeps the test short
+CAP = Limits().max_connections  # the default cap, as users run it
+BACKLOG = Limits().backlog  # what one accept burst adds before the door counts it
+HALF = b"GET /api/v1/state HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+
+
+@contextlib.contextmanager
+def _server(tmp_path: Path, **web: object) -> Iterator[tuple[int, str, str]]:
+    """`looop web` under a 1,024-descriptor limit with the config's `web` knobs; its pid, the
+    base URL and the token."""
+    (tmp_path / "config.json").write_text(json.dumps({"web": web}))
+    env = clean_env(tmp_path, tmp_path / "data", LOOOP_CONFIG=str(tmp_path / "config.json"))
+    line = f"ulimit -Sn {SERVER_NOFILE} && exec {shlex.quote(LOOOP)} web --port 0"
+    p = subprocess.Popen(
+        ["sh", "-c", line],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert p.stdout is not None
+        url = p.stdout.readline().strip()
+        assert "/?token=" in url, p.stderr.read() if p.stderr else ""
+        base, token = url.split("/?token=", 1)
+        yield p.pid, base, token
+        assert p.poll() is None, "the server died under the flood"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGINT)
+        try:
+            p.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def _room_for_the_flood() -> Iterator[None]:
+    """This process holds the whole flood: raise its soft open-file limit for the test."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = FLOOD + CHURN + 512
+    if hard != resource.RLIM_INFINITY and hard < need:
+        pytest.skip(f"the open-file hard limit ({hard}) is below the {need} this test holds")
+    if soft != resource.RLIM_INFINITY and soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def _port(base: str) -> int:
+    return int(base.rsplit(":", 1)[1])
+
+
+def _fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _open(port: int, first: bytes) -> socket.socket | None:
+    """A connection that sends `first` and then nothing; None when the server shut it at once."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        if first:
+            s.sendall(first)
+    except OSError:
+        s.close()
+        return None
+    return s
+
+
+def _get(base: str, token: str) -> float:
+    """Seconds a real GET with the token takes to answer 200."""
+    req = urllib.request.Request(
+        f"{base}/api/v1/state", headers={"Authorization": f"Bearer {token}"}
+    )
+    t0 = time.monotonic()
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200
+        assert b'"health"' in r.read()
+    return time.monotonic() - t0
+
+
+def _until_closed(socks: list[socket.socket], within: float) -> dict[socket.socket, float]:
+    """When (monotonic) each socket read end-of-file or a reset; those still open after
+    `within` seconds are missing from the answer."""
+    sel = selectors.DefaultSelector()
+    for s in socks:
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+    closed: dict[socket.socket, float] = {}
+    end = time.monotonic() + within
+    try:
+        while len(closed) < len(socks) and (left := end - time.monotonic()) > 0:
+            for key, _ in sel.select(timeout=left):
+                s = key.fileobj
+                assert isinstance(s, socket.socket)
+                try:
+                    data = s.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    closed[s] = time.monotonic()
+                    sel.unregister(s)
+    finally:
+        sel.close()
+    return closed
+
+
+@pytest.mark.timeout(120)
+def test_a_flood_of_half_heads_leaves_room_for_a_real_request(tmp_path: Path) -> None:
+    with _server(tmp_path, head_timeout_secs=HEAD_S) as (pid, base, token):
+        port = _port(base)
+        idle_fds = _fds(pid)
+        flood: list[socket.socket] = []
+        peak = idle_fds
+        stop = threading.Event()
+
+        def churn() -> None:
+            for _ in range(CHURN):
+                if stop.is_set():
+                    return
+                s = _open(port, HALF)
+                if s is not None:
+                    flood.append(s)
+
+        attacker = threading.Thread(target=churn, daemon=True)
+        try:
+            for i in range(FLOOD):
+                s = _open(port, HALF)
+                if s is not None:
+                    flood.append(s)
+                if i % 50 == 0:
+                    peak = max(peak, _fds(pid))
+            attacker.start()
+            took = []
+            for _ in range(5):
+                took.append(_get(base, token))
+                peak = max(peak, _fds(pid))
+            stop.set()
+            attacker.join(timeout=30)
+            assert not attacker.is_alive()
+            assert max(took) < 1.0, f"a real GET took {took} s under the flood"
+            # descriptors stay bounded: the cap plus the accept bursts not yet counted, far
+            # under the 1,024 a server without the door exhausted
+            assert peak <= idle_fds + CAP + 3 * BACKLOG, (idle_fds, peak)
+            closed = _until_closed(flood, within=HEAD_S + 10)
+            assert len(closed) == len(flood), f"{len(flood) - len(closed)} half heads kept open"
+        finally:
+            stop.set()
+            for s in flood:
+                s.close()
+        assert _fds(pid) <= idle_fds + 8
+        assert _get(base, token) < 1.0
+
+
+def _response(s: socket.socket) -> bytes:
+    """One whole response with a Content-Length, read off a kept-alive connection."""
+    s.settimeout(5)
+    got = b""
+    while b"\r\n\r\n" not in got:
+        got += s.recv(65536)
+    head, _, rest = got.partition(b"\r\n\r\n")
+    size = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(rest) < size:
+        rest += s.recv(65536)
+    assert len(rest) == size, "more than one response came"
+    return head + b"\r\n\r\n" + rest
+
+
+def _answer_and_end(s: socket.socket, within: float) -> tuple[bytes, float]:
+    """What the server sends on `s` before it closes it, and when it closed (monotonic)."""
+    s.settimeout(within)
+    got = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            return got, time.monotonic()
+        got += chunk
+
+
+@pytest.mark.timeout(90)
+def test_every_way_of_holding_a_head_open_ends_at_the_deadline(tmp_path: Path) -> None:
+    with _server(tmp_path, head_timeout_secs=HEAD_S, max_head_bytes=4096) as (_, base, _t):
+        port = _port(base)
+        t0 = time.monotonic()
+        idle = _open(port, b"")  # connects and sends nothing
+        half = _open(port, HALF)
+        # a keep-alive connection: one whole request (401, no token), then half a head
+        kept = _open(port, b"GET /api/v1/state HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        # a body promised and never sent, after the 401 that needs none of it
+        body = _open(
+            port,
+            b"POST /api/v1/goals/g HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n{",
+        )
+        assert idle and half and kept and body
+        for s in (kept, body):
+            assert _response(s).startswith(b"HTTP/1.1 401")
+        kept.sendall(HALF)
+        # a head dripped a byte at a time: bytes arriving never extend its deadline
+        drip = _open(port, b"G")
+        assert drip
+        drip.setblocking(False)
+        dripped: float | None = None
+        for c in HALF[1:] * 10:
+            if time.monotonic() - t0 > HEAD_S + 5:
+                break
+            try:
+                if drip.recv(65536) == b"":
+                    dripped = time.monotonic()
+                    break
+            except BlockingIOError:
+                pass
+            except OSError:
+                dripped = time.monotonic()
+                break
+            with contextlib.suppress(OSError):
+                drip.send(bytes([c]))
+            time.sleep(0.2)  # the drip's pace, not a wait for the server
+        assert dripped is not None, "a dripped head outlived its deadline"
+        assert HEAD_S - 0.3 <= dripped - t0 <= HEAD_S + 3
+        for s in (idle, half):
+            answer, at = _answer_and_end(s, HEAD_S + 5)
+            assert answer.startswith(b"HTTP/1.1 408"), answer
+            assert HEAD_S - 0.3 <= at - t0 <= HEAD_S + 3
+        # the keep-alive one waited for its next head: 408, as a fresh one
+        answer, at = _answer_and_end(kept, HEAD_S + 5)
+        assert answer.startswith(b"HTTP/1.1 408") and at - t0 <= HEAD_S + 3
+        # the body never sent: its response went out, so it is closed with no other
+        answer, at = _answer_and_end(body, HEAD_S + 5)
+        assert answer == b"" and at - t0 <= HEAD_S + 3
+        # a head over max_head_bytes is refused at once, not held to the deadline
+        big = _open(port, HALF + b"x" * 8192)
+        assert big
+        t1 = time.monotonic()
+        answer, at = _answer_and_end(big, 5)
+        assert answer.startswith(b"HTTP/1.1 400") and at - t1 < 1.0
+        for s in (idle, half, kept, body, drip, big):
+            s.close()
+
+
+@pytest.mark.timeout(90)
+def test_requests_being_answered_are_never_shed_and_a_full_house_says_503(
+    tmp_path: Path,
+) -> None:
+    """An event stream outlives the head deadline; with every place at the cap taken by
+    requests in flight, one more connection is told 503 at once, not left hanging."""
+    with _server(tmp_path, head_timeout_secs=HEAD_S, max_connections=16) as (_, base, tok):
+        port = _port(base)
+        head = (
+            f"GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {tok}\r\n\r\n"
+        ).encode()
+        streams = [_open(port, head) for _ in range(16)]
+        try:
+            for s in streams:
+                assert s is not None
+                s.settimeout(5)
+                assert s.recv(65536).startswith(b"HTTP/1.1 200")
+            t1 = time.monotonic()
+            extra = _open(port, HALF + b"1\r\n\r\n")
+            assert extra is not None
+            answer, at = _answer_and_end(extra, 5)
+            assert answer.startswith(b"HTTP/1.1 503") and at - t1 < 1.0
+            extra.close()
+            # past the deadline every stream is still open (a read times out, no EOF)
+            time.sleep(HEAD_S + 0.5)  # lets the deadline pass; what follows checks it did no harm
+            for s in streams:
+                assert s is not None
+                s.settimeout(0.01)
+                with contextlib.suppress(TimeoutError):
+                    assert s.recv(65536) != b""
+        finally:
+            for s in streams:
+                if s is not None:
+                    s.close()
