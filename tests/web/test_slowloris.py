@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import resource
+import select
 import selectors
 import shlex
 import signal
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +38,7 @@ LOOOP = str(Path(sys.executable).with_name("looop"))
 FLOOD = 2000
 CHURN = 1000
 SERVER_NOFILE = 1024
-HEAD_S = 2  # the test's head deadline: short, so waiting for it keeps the test short
+CLIENT_S = 2  # the test's client deadline: short, so waiting for it keeps the test short
 CAP = Limits().max_connections  # the default cap, as users run it
 BACKLOG = Limits().backlog  # what one accept burst adds before the door counts it
 HALF = b"GET /api/v1/state HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
@@ -68,10 +70,11 @@ def _server(tmp_path: Path, **web: object) -> Iterator[tuple[int, str, str]]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(p.pid, signal.SIGINT)
         try:
-            p.communicate(timeout=20)
+            _, err = p.communicate(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
-            p.communicate(timeout=10)
+            _, err = p.communicate(timeout=10)
+    assert "Traceback" not in err and "Error" not in err, err
 
 
 @pytest.fixture(autouse=True)
@@ -151,7 +154,7 @@ def _until_closed(socks: list[socket.socket], within: float) -> dict[socket.sock
 
 @pytest.mark.timeout(120)
 def test_a_flood_of_half_heads_leaves_room_for_a_real_request(tmp_path: Path) -> None:
-    with _server(tmp_path, head_timeout_secs=HEAD_S) as (pid, base, token):
+    with _server(tmp_path, client_timeout_secs=CLIENT_S) as (pid, base, token):
         port = _port(base)
         idle_fds = _fds(pid)
         flood: list[socket.socket] = []
@@ -186,7 +189,7 @@ def test_a_flood_of_half_heads_leaves_room_for_a_real_request(tmp_path: Path) ->
             # descriptors stay bounded: the cap plus the accept bursts not yet counted, far
             # under the 1,024 a server without the door exhausted
             assert peak <= idle_fds + CAP + 3 * BACKLOG, (idle_fds, peak)
-            closed = _until_closed(flood, within=HEAD_S + 10)
+            closed = _until_closed(flood, within=CLIENT_S + 10)
             assert len(closed) == len(flood), f"{len(flood) - len(closed)} half heads kept open"
         finally:
             stop.set()
@@ -194,6 +197,19 @@ def test_a_flood_of_half_heads_leaves_room_for_a_real_request(tmp_path: Path) ->
                 s.close()
         assert _fds(pid) <= idle_fds + 8
         assert _get(base, token) < 1.0
+
+
+def _streams(port: int, token: str, n: int) -> list[socket.socket]:
+    """n event streams with the token, each answered (its request in flight for good)."""
+    head = f"GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}"
+    streams: list[socket.socket] = []
+    for _ in range(n):
+        s = _open(port, head.encode() + b"\r\n\r\n")
+        assert s is not None
+        streams.append(s)
+        s.settimeout(5)
+        assert s.recv(65536).startswith(b"HTTP/1.1 200")
+    return streams
 
 
 def _response(s: socket.socket) -> bytes:
@@ -230,7 +246,7 @@ def _answer_and_end(s: socket.socket, within: float) -> tuple[bytes, float]:
 
 @pytest.mark.timeout(90)
 def test_every_way_of_holding_a_head_open_ends_at_the_deadline(tmp_path: Path) -> None:
-    with _server(tmp_path, head_timeout_secs=HEAD_S, max_head_bytes=4096) as (_, base, _t):
+    with _server(tmp_path, client_timeout_secs=CLIENT_S, max_head_bytes=4096) as (_, base, _t):
         port = _port(base)
         t0 = time.monotonic()
         idle = _open(port, b"")  # connects and sends nothing
@@ -252,7 +268,7 @@ def test_every_way_of_holding_a_head_open_ends_at_the_deadline(tmp_path: Path) -
         drip.setblocking(False)
         dripped: float | None = None
         for c in HALF[1:] * 10:
-            if time.monotonic() - t0 > HEAD_S + 5:
+            if time.monotonic() - t0 > CLIENT_S + 5:
                 break
             try:
                 if drip.recv(65536) == b"":
@@ -267,17 +283,17 @@ def test_every_way_of_holding_a_head_open_ends_at_the_deadline(tmp_path: Path) -
                 drip.send(bytes([c]))
             time.sleep(0.2)  # the drip's pace, not a wait for the server
         assert dripped is not None, "a dripped head outlived its deadline"
-        assert HEAD_S - 0.3 <= dripped - t0 <= HEAD_S + 3
+        assert CLIENT_S - 0.3 <= dripped - t0 <= CLIENT_S + 3
         for s in (idle, half):
-            answer, at = _answer_and_end(s, HEAD_S + 5)
+            answer, at = _answer_and_end(s, CLIENT_S + 5)
             assert answer.startswith(b"HTTP/1.1 408"), answer
-            assert HEAD_S - 0.3 <= at - t0 <= HEAD_S + 3
+            assert CLIENT_S - 0.3 <= at - t0 <= CLIENT_S + 3
         # the keep-alive one waited for its next head: 408, as a fresh one
-        answer, at = _answer_and_end(kept, HEAD_S + 5)
-        assert answer.startswith(b"HTTP/1.1 408") and at - t0 <= HEAD_S + 3
+        answer, at = _answer_and_end(kept, CLIENT_S + 5)
+        assert answer.startswith(b"HTTP/1.1 408") and at - t0 <= CLIENT_S + 3
         # the body never sent: its response went out, so it is closed with no other
-        answer, at = _answer_and_end(body, HEAD_S + 5)
-        assert answer == b"" and at - t0 <= HEAD_S + 3
+        answer, at = _answer_and_end(body, CLIENT_S + 5)
+        assert answer == b"" and at - t0 <= CLIENT_S + 3
         # a head over max_head_bytes is refused at once, not held to the deadline
         big = _open(port, HALF + b"x" * 8192)
         assert big
@@ -294,17 +310,10 @@ def test_requests_being_answered_are_never_shed_and_a_full_house_says_503(
 ) -> None:
     """An event stream outlives the head deadline; with every place at the cap taken by
     requests in flight, one more connection is told 503 at once, not left hanging."""
-    with _server(tmp_path, head_timeout_secs=HEAD_S, max_connections=16) as (_, base, tok):
+    with _server(tmp_path, client_timeout_secs=CLIENT_S, max_connections=16) as (_, base, tok):
         port = _port(base)
-        head = (
-            f"GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {tok}\r\n\r\n"
-        ).encode()
-        streams = [_open(port, head) for _ in range(16)]
+        streams = _streams(port, tok, 16)
         try:
-            for s in streams:
-                assert s is not None
-                s.settimeout(5)
-                assert s.recv(65536).startswith(b"HTTP/1.1 200")
             t1 = time.monotonic()
             extra = _open(port, HALF + b"1\r\n\r\n")
             assert extra is not None
@@ -312,13 +321,89 @@ def test_requests_being_answered_are_never_shed_and_a_full_house_says_503(
             assert answer.startswith(b"HTTP/1.1 503") and at - t1 < 1.0
             extra.close()
             # past the deadline every stream is still open (a read times out, no EOF)
-            time.sleep(HEAD_S + 0.5)  # lets the deadline pass; what follows checks it did no harm
+            time.sleep(CLIENT_S + 0.5)  # lets the deadline pass; what follows checks it did no harm
             for s in streams:
-                assert s is not None
                 s.settimeout(0.01)
                 with contextlib.suppress(TimeoutError):
                     assert s.recv(65536) != b""
         finally:
             for s in streams:
-                if s is not None:
-                    s.close()
+                s.close()
+
+
+def _ended(socks: list[socket.socket], within: float) -> int:
+    """How many of `socks` the server closed or reset within `within` seconds, awaited as
+    hang-up events (nothing is read: what the server sent stays unread)."""
+    return _await(socks, select.POLLRDHUP, within)
+
+
+def _ready(socks: list[socket.socket], within: float) -> int:
+    """How many of `socks` have bytes waiting within `within` seconds (none is read)."""
+    return _await(socks, select.POLLIN, within)
+
+
+def _await(socks: list[socket.socket], event: int, within: float) -> int:
+    poll = select.poll()
+    for s in socks:
+        poll.register(s, event)
+    ended: set[int] = set()
+    end = time.monotonic() + within
+    while len(ended) < len(socks) and (left := end - time.monotonic()) > 0:
+        for fd, _ in poll.poll(left * 1000):
+            ended.add(fd)
+            poll.unregister(fd)
+    return len(ended)
+
+
+@pytest.mark.timeout(90)
+def test_a_body_dripped_before_the_token_is_checked_ends_at_the_deadline(
+    tmp_path: Path,
+) -> None:
+    """A worker-shaped token makes the contract route read the body before it can check the
+    token (the body names the worker): that read is held to the deadline too."""
+    with _server(tmp_path, client_timeout_secs=CLIENT_S) as (_, base, _t):
+        t0 = time.monotonic()
+        s = _open(
+            _port(base),
+            b"POST /api/v1/contract HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Authorization: Bearer lw1.forged\r\nContent-Length: 1000\r\n\r\n{",
+        )
+        assert s is not None
+        answer, at = _answer_and_end(s, CLIENT_S + 5)
+        s.close()
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert CLIENT_S - 0.3 <= at - t0 <= CLIENT_S + 3
+
+
+@pytest.mark.timeout(90)
+def test_a_client_that_reads_no_answer_is_aborted_and_frees_its_place(tmp_path: Path) -> None:
+    """Static files need no token: a client that asks for them many times in one go and reads
+    nothing holds a request in flight (never shed). With every other place taken by event
+    streams, it keeps the token holder out (503) until its stalled answer is aborted at the
+    deadline."""
+    cap = 16
+    with _server(tmp_path, client_timeout_secs=CLIENT_S, max_connections=cap) as (
+        _,
+        base,
+        token,
+    ):
+        streams = _streams(_port(base), token, cap - 1)
+        # more than any kernel buffers on loopback hold: its answers must wait on the server
+        asks = b"GET /static/app.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 400
+        reader = socket.socket()
+        try:
+            reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            reader.settimeout(5)
+            reader.connect(("127.0.0.1", _port(base)))
+            reader.sendall(asks)
+            # it is being answered (bytes wait unread on it): its request is in flight
+            assert _ready([reader], within=10) == 1
+            with pytest.raises(urllib.error.HTTPError) as full:
+                _get(base, token)
+            assert full.value.code == 503  # every place is held
+            assert _ended([reader], within=CLIENT_S + 30) == 1, "a stalled answer was kept"
+            assert _get(base, token) < 1.0
+        finally:
+            reader.close()
+            for s in streams:
+                s.close()

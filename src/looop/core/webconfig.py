@@ -41,14 +41,14 @@ def web_settings(raw: dict[str, Any]) -> dict[str, Any]:
 # The door's knobs (web/door.py): key -> (default, lowest, highest, unit). Defaults a phone
 # on a slow network never meets, bounds that keep the server able to answer at all.
 DOOR: dict[str, tuple[int, int, int, str]] = {
-    "head_timeout_secs": (10, 1, 120, "seconds"),
+    "client_timeout_secs": (10, 1, 120, "seconds"),
     "max_connections": (256, 16, 4096, "a count"),
     "max_head_bytes": (16 << 10, 1 << 10, 1 << 20, "bytes"),
 }
 
 
 def door_limits(web: dict[str, Any]) -> tuple[float, int, int]:
-    """(head deadline in seconds, connection cap, head size cap) from a `web` object that
+    """(client deadline in seconds, connection cap, head size cap) from a `web` object that
     `web_settings` passed, each absent one at its default."""
     got = [web.get(k, d) for k, (d, _, _, _) in DOOR.items()]
     return float(got[0]), int(got[1]), int(got[2])
