@@ -407,3 +407,25 @@ def test_a_client_that_reads_no_answer_is_aborted_and_frees_its_place(tmp_path: 
             reader.close()
             for s in streams:
                 s.close()
+
+
+@pytest.mark.timeout(60)
+def test_pipelined_requests_are_answered_and_a_half_one_after_them_ends(tmp_path: Path) -> None:
+    """Two whole requests and half a third in one send: the deadline stops for each whole one
+    (both answered), and holds the half one to it."""
+    with _server(tmp_path, client_timeout_secs=CLIENT_S) as (_, base, token):
+        whole = (
+            f"GET /api/v1/state HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}"
+            "\r\n\r\n"
+        ).encode()
+        t0 = time.monotonic()
+        s = _open(_port(base), whole + whole + HALF)
+        assert s is not None
+        try:
+            for _ in range(2):
+                assert _response(s).startswith(b"HTTP/1.1 200")
+            answer, at = _answer_and_end(s, CLIENT_S + 5)
+        finally:
+            s.close()
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert CLIENT_S - 0.3 <= at - t0 <= CLIENT_S + 3
