@@ -32,6 +32,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from looop.core.errors import LooopError
+from looop.core.webconfig import DOOR
 
 LATE = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 SHED = (
@@ -46,9 +47,10 @@ BURSTS = 3  # accept bursts in flight at once, at most (measured: under 2 at ful
 
 @dataclass(frozen=True)
 class Limits:
-    client_timeout_s: float = 10.0
-    max_connections: int = 256
-    max_head_bytes: int = 16 << 10
+    # the config's defaults (core/webconfig.py), one table for both
+    client_timeout_s: float = DOOR["client_timeout_secs"][0]
+    max_connections: int = DOOR["max_connections"][0]
+    max_head_bytes: int = DOOR["max_head_bytes"][0]
 
     @property
     def backlog(self) -> int:
