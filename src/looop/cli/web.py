@@ -9,6 +9,7 @@ import click
 
 from looop.cli.app import make_ctx
 from looop.core.errors import LooopError
+from looop.core.webconfig import door_limits
 from looop.core.webconfig import web_settings as web_settings  # moved: the name keeps working
 
 
@@ -43,6 +44,7 @@ def web_cmd(
         return
     # lazy: the web room and its libraries load only for this verb
     from looop.seed import ensure_data_dir
+    from looop.web.door import Limits
     from looop.web.server import Options, serve
 
     try:
@@ -58,5 +60,6 @@ def web_cmd(
         tls_key=tls_key,
         new_token=new_token,
         public_url=web.get("url"),
+        limits=Limits(*door_limits(web)),
     )
     raise SystemExit(serve(ctx, opt, sys.stdout, sys.stderr))

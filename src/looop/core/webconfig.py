@@ -28,7 +28,30 @@ def web_settings(raw: dict[str, Any]) -> dict[str, Any]:
     host = web.get("host")
     if host is not None and not (isinstance(host, str) and host.strip()):
         raise LooopError("config key 'web.host' must be an address such as 127.0.0.1")
+    for key, (_, low, high, what) in DOOR.items():
+        v = web.get(key)
+        if v is None:
+            continue
+        number = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if not (number and low <= v <= high and (what == "seconds" or v == int(v))):
+            raise LooopError(f"config key 'web.{key}' must be {what} {low}-{high}, not {v!r}")
     return web
+
+
+# The door's knobs (web/door.py): key -> (default, lowest, highest, unit). Defaults a phone
+# on a slow network never meets, bounds that keep the server able to answer at all.
+DOOR: dict[str, tuple[int, int, int, str]] = {
+    "client_timeout_secs": (10, 1, 120, "seconds"),
+    "max_connections": (256, 16, 4096, "a count"),
+    "max_head_bytes": (16 << 10, 1 << 10, 1 << 20, "bytes"),
+}
+
+
+def door_limits(web: dict[str, Any]) -> tuple[float, int, int]:
+    """(client deadline in seconds, connection cap, head size cap) from a `web` object that
+    `web_settings` passed, each absent one at its default."""
+    got = [web.get(k, d) for k, (d, _, _, _) in DOOR.items()]
+    return float(got[0]), int(got[1]), int(got[2])
 
 
 def _lenient(raw: dict[str, Any]) -> dict[str, Any]:

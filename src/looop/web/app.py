@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import (
     FileResponse,
     HTMLResponse,
@@ -174,10 +174,13 @@ async def read_body(request: Request, cap: int = MAX_BODY) -> dict[str, Any]:
     if declared is not None and declared.isdigit() and int(declared) > cap:
         raise WebError(413, f"request body over {cap >> 10} KiB")
     got = bytearray()
-    async for chunk in request.stream():
-        got += chunk
-        if len(got) > cap:
-            raise WebError(413, f"request body over {cap >> 10} KiB")
+    try:
+        async for chunk in request.stream():
+            got += chunk
+            if len(got) > cap:
+                raise WebError(413, f"request body over {cap >> 10} KiB")
+    except ClientDisconnect:  # gone mid-body (or cut at the door's deadline): no bug to log
+        raise WebError(400, "the client went away before its body was whole") from None
     if not got.strip():
         return {}
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import socket
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ from looop.web.auth import (
     public_names,
     runtime_path,
 )
+from looop.web.door import Door, Limits, fit_cap, protocol_for
+
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True)
@@ -34,9 +38,10 @@ class Options:
     tls_key: Path | None = None
     new_token: bool = False
     public_url: str | None = None  # the config's `web.url`: the name a phone reaches us by
+    limits: Limits = DEFAULT_LIMITS  # the door: head deadline, connection cap, head size cap
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, backlog: int = 128) -> socket.socket:
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -47,7 +52,7 @@ def bind(host: str, port: int) -> socket.socket:
         raise LooopError(
             f"cannot listen on {host}:{port}: {e.strerror or e} — pick another with --port"
         ) from None
-    sock.listen(128)
+    sock.listen(backlog)
     sock.set_inheritable(True)
     return sock
 
@@ -69,7 +74,13 @@ def serve(ctx: Ctx, opt: Options, out: TextIO, err: TextIO) -> int:
             raise LooopError(f"no such file {f} (a PEM certificate / key for --tls-*)")
     ctx.paths.lock_dir.mkdir(parents=True, exist_ok=True)
     token = load_or_make_token(ctx.paths, opt.new_token)
-    sock = bind(opt.host, opt.port)
+    limits = fit_cap(opt.limits, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    if limits != opt.limits:
+        err.write(
+            f"looop web: at most {limits.max_connections} connections (not "
+            f"{opt.limits.max_connections}): the open-file limit leaves no more room\n"
+        )
+    sock = bind(opt.host, opt.port, limits.backlog)
     port = sock.getsockname()[1]
     tls = opt.tls_cert is not None
     guard = Guard(token=token, bind=opt.host, port=port, public=public_names(opt.public_url))
@@ -95,6 +106,12 @@ def serve(ctx: Ctx, opt: Options, out: TextIO, err: TextIO) -> int:
         ssl_keyfile=str(opt.tls_key) if opt.tls_key else None,
         timeout_graceful_shutdown=2,
         server_header=False,
+        # the door (web/door.py): a head deadline, a cap that sheds the longest-waiting
+        # heads; uvicorn's limit_concurrency stays off, it counts half-open connections too
+        http=protocol_for(Door(limits)),
+        ws="none",  # no route speaks WebSocket: an upgrade is never handed elsewhere
+        h11_max_incomplete_event_size=limits.max_head_bytes,
+        backlog=limits.backlog,
     )
 
     def stop(_signum: int, _frame: object) -> None:
