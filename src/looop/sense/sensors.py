@@ -437,11 +437,13 @@ def _confine(
         failed = {pending[i][0]: _fail(EXIT_SPAWN, msg, b"", note=True) for i in confined}
     else:
         # lazy: srt's settings only for a beat with a sensor to sandbox
+        from looop.core.srt import WORLD
         from looop.workers.sandbox import SENSOR_DIR, SandboxError, shell_argvs
 
         lines = [shlex.join(pending[i][2]) for i in confined]
         try:
-            argvs = shell_argvs(ctx, sandbox, lines, env, "a decision's sensor", SENSOR_DIR)
+            reads = (*WORLD, "sensors")  # the scripts themselves, which the box runs
+            argvs = shell_argvs(ctx, sandbox, lines, env, "a decision's sensor", SENSOR_DIR, reads)
         except (SandboxError, OSError) as e:
             msg = str(e) if isinstance(e, SandboxError) else f"cannot set up its sandbox: {e}"
             failed = {pending[i][0]: _fail(EXIT_SPAWN, msg, b"", note=True) for i in confined}

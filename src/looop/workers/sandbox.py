@@ -167,9 +167,11 @@ def shell_argvs(
     env: dict[str, str],
     who: str = "run_shell",
     where: str = SHELL_DIR,
+    reads: tuple[str, ...] = srt.WORLD,
 ) -> list[list[str]]:
     """One argv per line under run_shell's policy, its settings written once (`where`: its
-    folder under sandbox/, a beat's sensors have their own)."""
+    folder under sandbox/, a beat's sensors have their own; `reads`: what of the data dir
+    comes back readable — a sensor must read its own script)."""
     prog = require(env, who, off=SHELL_OFF)
     home = env.get("HOME")
     mine = os.path.join(str(ctx.paths.sandbox), where)
@@ -177,7 +179,7 @@ def shell_argvs(
     os.makedirs(tmp, exist_ok=True)
     os.makedirs(str(ctx.paths.reports), exist_ok=True)
     write = [tmp, str(ctx.paths.reports), *policy.write]
-    walls, allow = srt.data_walls(str(ctx.paths.data), list(srt.WORLD))
+    walls, allow = srt.data_walls(str(ctx.paths.data), list(reads))
     deny = [*HOME_SECRETS, *walls, str(ctx.paths.config), *policy.deny_read]
     conf = srt.conf(write, deny, allow, list(policy.domains), home)
     return srt.argvs(prog, os.path.join(mine, SETTINGS), conf, cmds, tmp)
