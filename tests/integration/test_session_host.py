@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +36,15 @@ def root(tmp_path: Path) -> Iterator[Path]:
         if s.alive and s.supervisor_pid:
             with contextlib.suppress(OSError):
                 kill(r, s.id)
+
+
+@pytest.fixture
+def short() -> Iterator[Path]:
+    """A host's base dir whose socket paths stay short under any pytest basetemp (xdist adds
+    a level): a unix socket's path has a hard limit of about 100 bytes."""
+    d = Path(tempfile.mkdtemp(prefix="h-", dir="/tmp"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture
@@ -127,8 +138,8 @@ def test_no_host_when_its_idle_is_zero(root: Path, env: dict[str, str]) -> None:
     kill(root, "solo")
 
 
-def test_many_first_spawns_at_once_share_one_host(tmp_path: Path, env: dict[str, str]) -> None:
-    base = tmp_path / "b"
+def test_many_first_spawns_at_once_share_one_host(short: Path, env: dict[str, str]) -> None:
+    base = short / "b"
     base.mkdir()
     key = "test" + os.urandom(4).hex()
     host_env = dict(env, PYTHONPATH=os.pathsep.join(sys.path))
@@ -161,8 +172,8 @@ def test_many_first_spawns_at_once_share_one_host(tmp_path: Path, env: dict[str,
                 p.kill()
 
 
-def test_an_idle_host_exits_and_removes_its_socket(tmp_path: Path, env: dict[str, str]) -> None:
-    base = str(tmp_path)
+def test_an_idle_host_exits_and_removes_its_socket(short: Path, env: dict[str, str]) -> None:
+    base = str(short)
     key = "idle" + os.urandom(4).hex()
     host._start_host(key, 0.3, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base)
     path = host.host_socket(key, base)
@@ -170,8 +181,8 @@ def test_an_idle_host_exits_and_removes_its_socket(tmp_path: Path, env: dict[str
     wait_until(lambda: not os.path.exists(path), timeout=20, what="idle host exit")
 
 
-def test_hostile_requests_leave_the_host_serving(tmp_path: Path, env: dict[str, str]) -> None:
-    base = str(tmp_path)
+def test_hostile_requests_leave_the_host_serving(short: Path, env: dict[str, str]) -> None:
+    base = str(short)
     key = "bad" + os.urandom(4).hex()
     host._start_host(key, 20, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base)
     path = host.host_socket(key, base)
@@ -205,8 +216,8 @@ def test_hostile_requests_leave_the_host_serving(tmp_path: Path, env: dict[str, 
         host.stop_host(base, key)
 
 
-def test_a_stale_socket_file_is_replaced(tmp_path: Path, env: dict[str, str]) -> None:
-    base = str(tmp_path)
+def test_a_stale_socket_file_is_replaced(short: Path, env: dict[str, str]) -> None:
+    base = str(short)
     key = "stale" + os.urandom(4).hex()
     hdir = host.host_dir(base)
     os.makedirs(hdir, mode=0o700, exist_ok=True)
@@ -304,7 +315,7 @@ def test_a_caller_in_another_mount_namespace_gets_a_supervisor_of_its_own(
     code = (
         "import sys; from pathlib import Path; from looop.sessions import spawn; "
         "spawn(Path(sys.argv[1]), 'inside', ['sleep', '60'], cwd=Path(sys.argv[1]), "
-        "env={'PATH': '/usr/bin:/bin', 'LANG': 'C.UTF-8'})"
+        f"env={{'PATH': '/usr/bin:/bin', 'LANG': 'C.UTF-8', 'LOOOP_RUNTIME_DIR': {RUN_BASE!r}}})"
     )
     done = subprocess.run(
         ["unshare", "-m", sys.executable, "-c", code, str(root)],

@@ -150,7 +150,7 @@ def test_a_clean_worktree_goes_with_its_session_and_its_branch_stays(
     end_generation(wctx, "w1")  # what the pulse's reaping does next
     assert not tree.exists()
     assert "worker change" in git(repo, "log", "--oneline", "looop/w1")  # the branch stays
-    assert "w1" not in git(repo, "worktree", "list")
+    assert "worktrees/w1" not in git(repo, "worktree", "list")  # its checkout, by path
     names = [name for name, _ in wctx.events.seen]  # type: ignore[attr-defined]
     assert "worktree.kept" not in names
 
@@ -234,7 +234,7 @@ def test_bad_inputs_are_refused_with_one_line_and_change_nothing(
     assert expect in str(e.value) and "\n" not in str(e.value)
     assert list_sessions(wctx.paths.data) == []  # nothing started
     assert git(repo, "branch", "--list", "looop/*") == ""  # no branch made
-    assert "w1" not in git(repo, "worktree", "list")
+    assert "worktrees/w1" not in git(repo, "worktree", "list")  # its checkout, by path
 
 
 def test_sys_sessions_shows_branch_and_uncommitted_work(
