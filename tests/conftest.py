@@ -48,6 +48,32 @@ def ctx(paths: Paths, clock: FixedClock) -> Ctx:
     return Ctx(paths=paths, clock=clock, env=env, events=em, bin="looop")
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Say what the real-part tiers use and whether this checkout has it yet (a first run
+    installs it, once, before the first test that needs it) — once, from the controller."""
+    config = session.config
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if hasattr(config, "workerinput") or reporter is None:
+        return
+    for line in _real_parts():
+        reporter.write_line(line)
+
+
+def _real_parts() -> list[str]:
+    from tests.realcli.install import cache_dir as cli_cache
+    from tests.sandbox.install import cache_dir as srt_cache
+
+    def state(d: Path) -> str:
+        return "installed" if (d / ".installed.json").exists() else "installs on first use"
+
+    return [
+        f"real parts: srt + bubblewrap, socat, ripgrep (npm ~20 MB, apt) in {srt_cache()}: "
+        f"{state(srt_cache())}",
+        f"real parts: claude, codex, pi, opencode (npm ~1.3 GB, a few minutes) in {cli_cache()}: "
+        f"{state(cli_cache())}",
+    ]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """The run's own runtime dir (one per xdist worker): the session and beat hosts the tests
     start never serve, and are never stopped for, anything outside this run."""

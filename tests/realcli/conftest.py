@@ -51,7 +51,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
-        reporter.write_line(f"realcli: the pinned agent CLIs, in {cache_dir()} (first run: ~1 min)")
+        reporter.write_line(f"realcli: the pinned agent CLIs in {cache_dir()}")
     try:
         config.stash[_INSTALLED] = bin_dir(install())
     except InstallError as e:
@@ -71,7 +71,10 @@ def realcli_bin(request: pytest.FixtureRequest) -> Path:
     if got is None:  # collected without the hook's help (e.g. a plugin reordered things)
         got = bin_dir(install())
     if isinstance(got, InstallError):
-        raise got
+        raise InstallError(
+            f"the real agent CLIs (claude, codex, pi, opencode) did not install: {got} — "
+            "retry with `.venv/bin/python -m tests.realcli.install`"
+        ) from got
     return got
 
 

@@ -62,5 +62,8 @@ def srt(request: pytest.FixtureRequest) -> Path:
     if got is None:
         got = install()
     if isinstance(got, InstallError):
-        raise got
+        raise InstallError(
+            f"the sandbox runtime (srt, bubblewrap, socat, ripgrep) did not install: {got} — "
+            "retry with `.venv/bin/python -m tests.sandbox.install`"
+        ) from got
     return got
