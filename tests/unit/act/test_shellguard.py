@@ -271,6 +271,7 @@ def test_policy_allow_wins_and_deny_adds() -> None:
     assert verdict("MAKE DEPLOY", deny=deny) is None
 
 
+@pytest.mark.slow  # large hostile texts, twice: seconds, not make check's
 @pytest.mark.timeout(20)
 def test_hostile_shapes_stay_linear() -> None:
     # each of these once made a naive scanner re-read the rest of the command again and again
@@ -690,6 +691,7 @@ def test_any_unicode_gets_an_answer(text: str) -> None:
     tripwire(text)  # lone surrogates, NUL, control characters: never raises
 
 
+@pytest.mark.slow  # 60,000-character hostile texts: seconds, not make check's
 @pytest.mark.timeout(60)
 def test_pathological_shapes_stay_fast() -> None:
     import time

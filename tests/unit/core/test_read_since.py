@@ -82,7 +82,11 @@ def test_read_since_reads_everything_it_cannot_date(tmp_path: Path) -> None:
     assert read_since(path, utc_stamp(NOW)) == path.read_text()
 
 
-@pytest.mark.parametrize("every", [600.0, 7.0], ids=["a-row-per-10min", "a-row-per-7s"])
+@pytest.mark.parametrize(
+    "every",
+    [600.0, pytest.param(7.0, marks=pytest.mark.slow)],  # a day at 7 s: 12,000 rows, seconds
+    ids=["a-row-per-10min", "a-row-per-7s"],
+)
 def test_today_from_the_tail_is_today_from_the_whole_ledger(tmp_path: Path, every: float) -> None:
     ledger = tmp_path / "cost.jsonl"
     _history(ledger, NOW + DAY, days=40 if every > 60 else 3, every=every)
