@@ -31,7 +31,7 @@ test: lint typecheck suite
 
 # The one-minute gate before every commit: lint, types and the unit tier (no process, no sleep).
 check: lint typecheck
-	$(BIN)/pytest -m unit
+	$(BIN)/pytest -m unit --hypothesis-profile=check
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from looop.core.clock import FixedClock
 from looop.core.context import Ctx
@@ -72,6 +73,10 @@ def _real_parts() -> list[str]:
         f"real parts: claude, codex, pi, opencode (npm ~1.3 GB, a few minutes) in {cli_cache()}: "
         f"{state(cli_cache())}",
     ]
+
+
+# hypothesis: the full profile by default (make test, CI); `make check` loads the small one.
+settings.register_profile("check", max_examples=20, deadline=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -210,3 +210,12 @@ def kill_sessions(root: Path) -> None:
         if s.alive and s.supervisor_pid:
             with contextlib.suppress(OSError):
                 os.kill(s.supervisor_pid, signal.SIGKILL)
+
+
+def examples(n: int) -> int:
+    """A property test's example count under the loaded hypothesis profile: `n` in the full
+    run (`make test`), a tenth (at least the profile's own) under `make check`'s small one."""
+    from hypothesis import settings
+
+    small = settings.default.max_examples
+    return n if small >= 100 else max(small, n // 10)

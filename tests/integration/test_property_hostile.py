@@ -28,6 +28,7 @@ from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.events import Emitter
 from looop.core.paths import Paths
+from tests.helpers import examples
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -97,7 +98,7 @@ _JSON = st.recursive(
 
 
 @given(st.binary(max_size=600))
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 def test_random_bytes_never_crash_the_decision_parser(raw: bytes) -> None:
     try:
         parse_decision(raw)
@@ -152,7 +153,7 @@ def _dump(obj: Any) -> bytes:
 
 
 @given(st.one_of(_DECISION, _JSON))
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 def test_random_json_decisions_parse_or_refuse_in_one_line(obj: Any) -> None:
     try:
         parse_decision(_dump(obj))
@@ -187,7 +188,7 @@ def _ctx(root: Path) -> Ctx:
 
 @given(_DECISION)
 @settings(
-    max_examples=250,
+    max_examples=examples(250),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -285,7 +286,7 @@ def verb_root() -> Iterator[Path]:
 
 @given(argv=_argv())
 @settings(
-    max_examples=600,
+    max_examples=examples(600),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

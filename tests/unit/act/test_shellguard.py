@@ -19,6 +19,7 @@ from looop.act.shellguard import (
 )
 from looop.core.config import ShellPolicy, parse_config
 from looop.core.errors import LooopError
+from tests.helpers import examples
 
 # (command, a piece of the reason that must name the rule and quote the offending part)
 REFUSED = [
@@ -337,13 +338,13 @@ SAFE_WORDS = [
 SEPARATORS = [";", " && ", " || ", " | ", " & ", "\n", ";(", ") ; "]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.sampled_from(SAFE_WORDS), min_size=1, max_size=14))
 def test_commands_made_of_ordinary_words_pass(words: list[str]) -> None:
     assert tripwire(" ".join(words)) is None
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.sampled_from([c for c, _ in REFUSED if "\n" not in c and "<<" not in c]),
     st.lists(st.sampled_from(SAFE_WORDS[:20]), min_size=1, max_size=4),
@@ -356,7 +357,7 @@ def test_a_refused_command_stays_refused_after_another(
     assert tripwire(" ".join(before) + sep + bad) is not None
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.sampled_from([c for c, _ in REFUSED]),
     st.sampled_from(["echo", "grep -F --", "printf '%s\\n'", "git commit -m", "jq -n --arg x"]),
@@ -603,7 +604,7 @@ def test_refused_wherever_the_command_hides(cmd: str, needle: str) -> None:
     assert "\n" not in why
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.sampled_from([c for c, _ in REFUSED_PARSED if "\n" not in c and "<<" not in c]),
     st.lists(st.sampled_from(SAFE_WORDS[:20]), min_size=1, max_size=4),
@@ -615,7 +616,7 @@ def test_a_hidden_dangerous_command_stays_refused_after_another(
     assert tripwire(" ".join(before) + sep + bad) is not None
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.sampled_from([c for c, _ in REFUSED_PARSED]),
     st.sampled_from(["echo", "grep -F --", "printf '%s\\n'", "git commit -m"]),
@@ -675,7 +676,7 @@ def test_foreign_interpreter_reads_the_shebang(script: str, interpreter: str | N
 
 
 @pytest.mark.timeout(120)
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(
     st.text(alphabet=st.sampled_from(list("ab $'\"`\\(){}[]|&;<>\n\t#=~/*-!%^é\x00")), max_size=300)
 )
@@ -685,7 +686,7 @@ def test_any_text_gets_an_answer_never_an_exception(text: str) -> None:
 
 
 @pytest.mark.timeout(120)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.text(max_size=400))
 def test_any_unicode_gets_an_answer(text: str) -> None:
     tripwire(text)  # lone surrogates, NUL, control characters: never raises

@@ -17,10 +17,12 @@ from hypothesis import strategies as st
 from looop.act.protected import guard_for, resolve
 from looop.act.shellguard import Guard, tripwire, verdict
 from looop.core.context import Ctx
-from tests.helpers import with_env
+from tests.helpers import examples, with_env
 
 SLOW = settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(300),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from looop.core.clock import FixedClock
 from looop.sessions import kill, list_sessions
-from tests.helpers import clean_env, run_cli
+from tests.helpers import clean_env, examples, run_cli
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -152,7 +152,7 @@ def test_the_fast_parser_never_raises_and_never_guesses() -> None:
 
     from looop.cli.workerstart import parse_fast
 
-    @settings(max_examples=2000, deadline=None)
+    @settings(max_examples=examples(2000), deadline=None)
     @given(st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=8)), max_size=9))
     def check(tail: list[str]) -> None:
         got = parse_fast(["worker", "start", *tail])

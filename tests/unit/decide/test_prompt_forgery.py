@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from looop.decide.prompt import LINE_BREAKS, escape_body
+from tests.helpers import examples
 
 UNSEEN_CATEGORIES = ("Cc", "Cf", "Mn", "Me", "Zs", "Zl", "Zp")
 ANSI = ["\x1b[2K", "\x1b[1;31m", "\x1b]0;title\x07", "\x1b]8;;x\x1b\\", "\x9b0m", "\x1b(B", "\x1bM"]
@@ -121,7 +122,7 @@ def _forgery(draw: st.DrawFn) -> str:
     return "".join(parts) + draw(_plain)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(before=_plain, forged=_forgery(), br=st.sampled_from([*LINE_BREAKS, "\r\n"]))
 def test_a_generated_forgery_is_escaped(before: str, forged: str, br: str) -> None:
     text = f"{before}{br}{forged}{br}tail"
@@ -131,7 +132,7 @@ def test_a_generated_forgery_is_escaped(before: str, forged: str, br: str) -> No
     assert line.replace("\\", "") == forged.replace("\\", "")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text())
 def test_escaping_only_adds_backslashes_and_is_stable(text: str) -> None:
     out = escape_body(text)

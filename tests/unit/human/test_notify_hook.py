@@ -20,7 +20,7 @@ from looop.core.errors import LooopError
 from looop.core.hookline import HookLineError, hook_line
 from looop.human.notify import fire_hook
 from looop.loop.tick import tick
-from tests.helpers import runner_calls, until, wire
+from tests.helpers import examples, runner_calls, until, wire
 
 # Every way the text could turn into code once it is spliced into a shell string.
 # The first field has no blank: an unquoted expansion's word splitting keeps it whole.
@@ -207,7 +207,7 @@ _PAYLOADS = ["touch PWNED", "a[$(touch PWNED)]", "-va[$(touch PWNED)]", EVIL]
 
 
 @pytest.mark.timeout(300)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.lists(st.sampled_from(_FRAGMENTS), min_size=1, max_size=8), st.sampled_from(" \t"))
 @pytest.mark.process  # real bash
 def test_a_generated_hook_line_is_refused_or_never_runs_the_text(

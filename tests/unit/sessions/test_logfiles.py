@@ -83,6 +83,7 @@ def test_a_reused_ids_earlier_files_are_shifted_out_first(loop: ev.Loop, tmp_pat
         assert (view.start, view.end) == (0, CAP + 10)
 
 
+@pytest.mark.process  # the reader waits out a half-done rotation on the real clock
 def test_a_reader_never_takes_a_half_done_rotation_for_the_log(tmp_path: Path) -> None:
     """output.log renamed, its successor not yet made: the reader waits for the new
     output.pos instead of reading the old file's bytes at the wrong offsets."""

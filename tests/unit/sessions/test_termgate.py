@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from looop.sessions import termgate
 from looop.sessions.attach import utf8_locale
 from looop.sessions.termgate import STRING_MAX, TermGate
+from tests.helpers import examples
 
 
 def gate(data: bytes, **kw: bool) -> bytes:
@@ -247,7 +248,7 @@ def _chunked(data: bytes, cuts: list[int]) -> list[bytes]:
     return [data[a:b] for a, b in itertools.pairwise(edges)]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(_STREAM, st.lists(st.integers(min_value=0, max_value=10_000), max_size=12))
 def test_any_stream_cut_anywhere_gives_the_same_safe_output(data: bytes, cuts: list[int]) -> None:
     whole = gate(data)
@@ -261,7 +262,7 @@ def test_any_stream_cut_anywhere_gives_the_same_safe_output(data: bytes, cuts: l
     assert gate(whole) == whole  # what passed once passes again unchanged
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(_STREAM)
 def test_any_stream_to_an_8bit_terminal_has_no_c1_byte(data: bytes) -> None:
     out = gate(data, utf8=False)
@@ -310,7 +311,7 @@ def test_the_locale_names_the_terminals_codeset(env: dict[str, str], utf8: bool)
     assert utf8_locale(env) is utf8
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.lists(st.one_of(_PIECES, st.binary(max_size=8)), max_size=30).map(b"".join))
 def test_the_c_speed_runs_judge_as_the_sequence_by_sequence_path_does(data: bytes) -> None:
     # The fast regexes only skip ahead over what the careful path would pass (or drop) itself.
