@@ -265,7 +265,7 @@ def _agent_chain(data: Path, wid: str) -> list[str]:
 
 @pytest.mark.parametrize("command", ["sleep 600", 'sleep "$(echo 600)"'])
 def test_a_worker_leaves_no_shell_behind(cli: Cli, data: Path, command: str) -> None:
-    assert cli("init")[0] == 0
+    assert cli("init", "--no-sandbox")[0] == 0
     code, _, err = cli("worker", "start", "w1", "--command", command, "go")
     assert code == 0, err
     try:
@@ -276,14 +276,14 @@ def test_a_worker_leaves_no_shell_behind(cli: Cli, data: Path, command: str) -> 
 
 
 def test_a_worker_whose_program_is_missing_still_fails_its_start(cli: Cli) -> None:
-    assert cli("init")[0] == 0
+    assert cli("init", "--no-sandbox")[0] == 0
     code, _, err = cli("worker", "start", "w2", "--command", 'nosuchprog "$(echo x)"', "go")
     assert code == 1
     assert "exited at once with code 127" in err and "nosuchprog" in err
 
 
 def test_down_leaves_no_session_host_behind(cli: Cli) -> None:
-    assert cli("init")[0] == 0
+    assert cli("init", "--no-sandbox")[0] == 0
     assert cli("worker", "start", "w3", "--command", "sleep 600", "go")[0] == 0
     assert host.host_pid(RUN_BASE) is not None
     code, _, err = cli("down")

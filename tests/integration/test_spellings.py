@@ -21,7 +21,7 @@ pytestmark = pytest.mark.timeout(90)
 
 
 def test_w_writes_goals_sensors_playbook_and_schedules(cli: Cli, data: Path) -> None:
-    assert cli("init")[0] == 0
+    assert cli("init", "--no-sandbox")[0] == 0
     assert cli("goal", "w", "ship", "ship v2")[0] == 0
     assert (data / "goals" / "ship.md").read_text().strip() == "ship v2"
     assert cli("sensor", "w", "ci", "echo '{}'")[0] == 0
@@ -43,7 +43,7 @@ def test_w_writes_goals_sensors_playbook_and_schedules(cli: Cli, data: Path) -> 
 
 
 def test_w_is_worker_and_the_session_aliases_read(cli: Cli, data: Path) -> None:
-    assert cli("init")[0] == 0
+    assert cli("init", "--no-sandbox")[0] == 0
     code, out, _ = cli("w", "list")
     assert code == 0 and out.splitlines()[0].split()[:2] == ["ID", "HEALTH"]
     assert cli("w", "ls")[1] == out

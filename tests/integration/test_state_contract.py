@@ -28,7 +28,7 @@ def _schema() -> dict[str, Any]:
 
 
 def _lived_in(cli: Cli, data: Path) -> None:
-    assert cli("init")[0] == 0
+    assert cli("init", "--no-sandbox")[0] == 0
     assert cli("goal", "write", "ship", "ship v2")[0] == 0
     snaps = data / "snapshots"
     snaps.mkdir(exist_ok=True)
@@ -95,7 +95,7 @@ def test_the_schema_pins_every_field(cli: Cli, data: Path) -> None:
     schema = _schema()
     assert schema["additionalProperties"] is False
     assert set(schema["required"]) == set(schema["properties"]) - {"changed"}
-    cli("init")
+    cli("init", "--no-sandbox")
     st = json.loads(cli("state", "--json")[1])
     assert set(st) == set(schema["required"])
     st["surprise"] = 1

@@ -23,8 +23,11 @@ PKG = "bootpkg"
 
 
 @pytest.fixture
-def pkg(tmp_path: Path) -> Iterator[Path]:
-    """A small package on sys.path (a package, a submodule, a subpackage), forgotten after."""
+def pkg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A small package on sys.path (a package, a submodule, a subpackage), forgotten after.
+    CPython's own .pyc files stay out of it: they date a source by whole seconds and size, so
+    a same-second same-size edit is stale in *them* — what is under test is the bundle."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
     root = tmp_path / PKG
     (root / "sub").mkdir(parents=True)
     (root / "__init__.py").write_text("")
