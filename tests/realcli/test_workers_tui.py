@@ -112,11 +112,12 @@ def test_real_tui_runs_as_a_worker(rig_for: RigFor, cli: str) -> None:
         assert get_session(root, sid).alive
     finally:
         ended = kill(root, sid)
-    # ended by the polite signal: it exited with its own code. A CLI that takes longer than
-    # the 300 ms grace to clean up (claude writes its resume hint) is escalated, but the
-    # SIGKILL finds it already exited, so its own code is still what is recorded.
-    assert ended.get("killed") is True, ended
-    assert ended.get("escalated") is False or ended.get("exit_code") is not None, ended
+    # Ended either by the polite signal (its own exit code recorded) or, when the CLI's clean-up
+    # outlasts the 300 ms grace (claude writes its resume hint; slower on a loaded machine), by
+    # the escalation: then it is recorded as killed, never as a clean exit.
+    assert ended.get("killed") is True and ended.get("confirmed") is True, ended
+    assert ended.get("escalated") is True or ended.get("exit_code") is not None, ended
+    assert ended.get("exit_code") != 0 or not ended.get("escalated"), ended
     _assert_gone(root, sid, cli)
 
 
