@@ -78,7 +78,14 @@ def test_sigterm_stops_cleanly_and_releases_lock(ctx: Ctx, pulse: subprocess.Pop
 def test_status_sees_running_pulse(ctx: Ctx, pulse: subprocess.Popen[bytes]) -> None:
     r = subprocess.run(_looop("status", "--json"), env=_env(ctx), capture_output=True, timeout=30)
     st = json.loads(r.stdout)
-    assert st["pulse"] == {"running": True, "pid": str(pulse.pid), "interval_s": 3600}
+    assert st["pulse"] == {
+        "running": True,
+        "pid": str(pulse.pid),
+        "interval_s": 3600,
+        "restarts": 0,
+        "last_cause": None,
+        "restarting": False,
+    }
     assert st["last_tick"]["hash"]
 
 

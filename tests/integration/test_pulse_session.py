@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pexpect
@@ -145,3 +146,154 @@ def test_bare_looop_sigterm_also_tears_down(ctx: Ctx) -> None:
     finally:
         child.close(force=True)
     assert not get_session(ctx.paths.data, "pulse").alive
+
+
+def _heal_env(ctx: Ctx, **extra: str) -> dict[str, str]:
+    fast = {
+        "LOOOP_PULSE_RESTART_SECS": "0.5",
+        "LOOOP_PULSE_RESTART_MAX_SECS": "2",
+        "LOOOP_PULSE_WATCHDOG_SECS": "2",
+    }
+    return _env(ctx, **{**fast, **extra})
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "looop", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def _status(env: dict[str, str]) -> dict[str, object]:
+    r = _run(env, "status", "--json")
+    assert r.returncode == 0, r.stderr
+    st = json.loads(r.stdout)
+    assert isinstance(st, dict)
+    return st
+
+
+def _await_new_pulse(env: dict[str, str], old: str, secs: float) -> dict[str, object]:
+    """Poll status (no event to await across processes) until a pulse other than `old` runs."""
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        st = _status(env)
+        pulse = st["pulse"]
+        assert isinstance(pulse, dict)
+        if pulse["running"] and pulse["pid"] not in ("", old):
+            return st
+        time.sleep(0.2)
+    raise AssertionError(f"no new pulse within {secs}s: {_status(env)}")
+
+
+def _beats(ctx: Ctx, pid: str) -> int:
+    n = 0
+    for line in ctx.paths.events.read_text().splitlines():
+        rec = json.loads(line)
+        if rec.get("event") == "pulse_start" and str(rec.get("pid")) == pid:
+            n += 1
+    return n
+
+
+def test_a_sigkilled_pulse_is_restarted_and_beats_again_with_the_cause_in_status(
+    ctx: Ctx,
+) -> None:
+    wire(ctx, [{"decision": {"action": "noop"}}])
+    env = _heal_env(ctx)
+    r = _run(env, "up")
+    try:
+        assert r.returncode == 0, r.stderr
+        first = _status(env)["pulse"]
+        assert isinstance(first, dict) and first["pid"] and first["pid"] in r.stdout
+        os.kill(int(first["pid"]), signal.SIGKILL)
+        st = _await_new_pulse(env, str(first["pid"]), 30)
+        pulse = st["pulse"]
+        assert isinstance(pulse, dict)
+        assert pulse["restarts"] == 1 and "SIGKILL" in str(pulse["last_cause"])
+        assert _beats(ctx, str(pulse["pid"])) == 1  # the new pulse started and recorded it
+        r = _run(env, "expect", "pulse", "next beat in", "--timeout", "30s")
+        assert r.returncode == 0, r.stdout + r.stderr  # … and beat again
+        assert "restarts=1" in _run(env, "status").stdout
+    finally:
+        r = _run(env, "down")
+    assert r.returncode == 0 and "pulse stopped" in r.stdout, r.stdout + r.stderr
+    assert not get_session(ctx.paths.data, "pulse").alive
+
+
+def test_a_stopped_pulse_is_restarted_by_the_watchdog(ctx: Ctx) -> None:
+    wire(ctx, [{"decision": {"action": "noop"}}])
+    env = _heal_env(ctx)
+    r = _run(env, "up")
+    try:
+        assert r.returncode == 0, r.stderr
+        first = _status(env)["pulse"]
+        assert isinstance(first, dict)
+        # asleep between beats (a beat promises its whole budget), then frozen
+        r = _run(env, "expect", "pulse", "next beat in", "--timeout", "30s")
+        assert r.returncode == 0, r.stdout + r.stderr
+        os.kill(int(first["pid"]), signal.SIGSTOP)  # alive, but no progress
+        st = _await_new_pulse(env, str(first["pid"]), 40)
+        pulse = st["pulse"]
+        assert isinstance(pulse, dict)
+        assert pulse["restarts"] == 1 and "watchdog" in str(pulse["last_cause"])
+    finally:
+        r = _run(env, "down")
+    assert r.returncode == 0, r.stderr
+    assert not get_session(ctx.paths.data, "pulse").alive
+
+
+def test_down_while_the_pulse_waits_to_restart_ends_it_for_good(ctx: Ctx) -> None:
+    wire(ctx, [{"decision": {"action": "noop"}}])
+    env = _heal_env(ctx, LOOOP_PULSE_RESTART_SECS="30", LOOOP_PULSE_RESTART_MAX_SECS="30")
+    r = _run(env, "up")
+    try:
+        assert r.returncode == 0, r.stderr
+        pid = _status(env)["pulse"]
+        assert isinstance(pid, dict)
+        os.kill(int(pid["pid"]), signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while _status(env)["health"] != "restarting":
+            assert time.monotonic() < deadline, _status(env)
+            time.sleep(0.2)
+        assert "restarting" in _run(env, "status").stdout
+    finally:
+        r = _run(env, "down")
+    assert r.returncode == 0, r.stderr
+    assert not get_session(ctx.paths.data, "pulse").alive
+
+
+def test_ctrl_c_on_a_viewer_detaches_and_leaves_the_pulse_and_workers_running(ctx: Ctx) -> None:
+    wire(
+        ctx,
+        [
+            {"decision": {"action": "start_worker", "id": "w3", "prompt": "work"}},
+            {"decision": {"action": "noop"}},
+        ],
+        worker=SLEEPER,
+    )
+    r = _looop(ctx, "up")
+    try:
+        assert r.returncode == 0, r.stderr
+        r = _looop(ctx, "expect", "pulse", "start-worker|worker ·", "--timeout", "30s")
+        assert r.returncode == 0, r.stdout + r.stderr
+        pulse_pid = _status(_env(ctx))["pulse"]
+        assert isinstance(pulse_pid, dict) and pulse_pid["running"]
+        for stop in ("intr", "term"):
+            child = pexpect.spawn(
+                sys.executable, ["-m", "looop"], env=_env(ctx), encoding="utf-8", timeout=45
+            )
+            try:
+                child.expect("attaching; Ctrl-C detaches")
+                if stop == "intr":
+                    child.sendintr()
+                else:
+                    child.kill(signal.SIGTERM)
+                child.expect("detached; the pulse runs on")
+                child.expect(pexpect.EOF)
+            finally:
+                child.close(force=True)
+            assert child.exitstatus == 0, stop
+            st = _status(_env(ctx))
+            assert st["pulse"] == pulse_pid, stop  # the same pulse, still running
+            assert get_session(ctx.paths.data, "w3").alive, stop
+    finally:
+        r = _looop(ctx, "down")
+    assert r.returncode == 0 and "w3" in r.stdout, r.stdout + r.stderr

@@ -142,3 +142,34 @@ def test_up_web_survives_its_own_crash_and_down_stops_it(tmp_path: Path) -> None
     gone = _cli(env, "web", "--url")  # no server: one line saying how to start one
     assert gone.returncode != 0 and gone.stdout == ""
     assert "no web server serves this data dir" in gone.stderr and "Traceback" not in gone.stderr
+
+
+@pytest.mark.timeout(120)
+def test_down_leaves_a_separately_started_web_alone(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    config = tmp_path / "config.json"
+    runner = f"{sys.executable} -m looop.demo.runner --script {tmp_path / 'script.json'}"
+    (tmp_path / "script.json").write_text(json.dumps([{"action": "noop"}] * 50))
+    config.write_text(
+        json.dumps(
+            {
+                "default": "s",
+                "runners": {"s": {"tick": runner, "worker": "cat"}},
+                "max_daily_usd": 0,
+                "web": {"port": 0},
+            }
+        )
+    )
+    env = clean_env(tmp_path, data, LOOOP_CONFIG=str(config))
+    up = _cli(env, "up")
+    assert "pulse started" in up.stdout, up.stdout + up.stderr
+    web = subprocess.Popen([LOOOP, "web"], env=env, stdout=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _cli(env, "web", "--url").returncode == 0, 60, "the web server")
+        down = _cli(env, "down")
+        assert "pulse stopped" in down.stdout, down.stdout + down.stderr
+        assert "web stopped" not in down.stdout and f"left web (pid {web.pid})" in down.stdout
+        assert web.poll() is None and _cli(env, "web", "--url").returncode == 0
+    finally:
+        web.terminate()
+        web.wait(timeout=30)

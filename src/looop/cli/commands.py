@@ -57,6 +57,7 @@ COMMANDS: dict[str, str] = {
     "run": "looop.cli.steer:run_cmd",
     "schedule": "looop.cli.schedule:schedule_group",
     "web": "looop.cli.web:web_cmd",
+    "service": "looop.cli.service:service_group",
     "pod": "looop.cli.pod:pod_group",
     "host": "looop.cli.hosts:host_group",
     "satellite": "looop.cli.hosts:satellite_cmd",

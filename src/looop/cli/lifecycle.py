@@ -7,6 +7,7 @@ import os
 import select
 import signal as sig
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -22,6 +23,10 @@ from looop.core.config import knob_lines
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.loop.status import gather_status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from looop.loop.daemon import DownResult
 
 
 @click.command("version", help="Print the version.")
@@ -209,6 +214,8 @@ def up_cmd(json_log: bool, web: bool | None) -> None:
             click.echo(f"looop: {why}", err=True)
     if res.started:
         click.echo(f"pulse started (pid {res.pid}) · follow it: looop log pulse -f")
+    elif res.restarting:
+        click.echo(f"pulse is restarting ({res.restarting}) · follow it: looop log pulse -f")
     else:
         click.echo(f"pulse already running (pid {res.pid}) · follow it: looop log pulse -f")
     if web is None:
@@ -216,7 +223,7 @@ def up_cmd(json_log: bool, web: bool | None) -> None:
     if web:
         from looop.web.daemon import start_web  # lazy: only `up --web` starts the web face
 
-        up = start_web(ctx)
+        up = start_web(ctx, owned=True)
         state = "started" if up.started else "already running"
         click.echo(f"web {state} (pid {up.pid}) · {up.url}")
 
@@ -242,14 +249,16 @@ def _web_up_in_config(ctx: Ctx) -> bool:
 def down_cmd(grace: float, keep_workers: bool) -> None:
     from looop.cli.beathost import stop_beat_host  # lazy: only down stops the beat host
     from looop.loop.daemon import stop_all  # lazy: only up/down/bare looop need it
-    from looop.web.daemon import stop_web  # lazy: only down stops a web server beside it
+    from looop.web.daemon import running, stop_web  # lazy: only down stops a web beside it
 
     ctx = make_ctx()
     res = stop_all(ctx, grace, keep_workers=keep_workers)
     stop_beat_host(ctx.env)  # nothing depends on it: the next `looop tick` starts another
-    web_pid = stop_web(ctx)
+    web_pid = stop_web(ctx, only_owned=True)  # the one `up --web` started, never another
     if web_pid is not None:
         click.echo(f"web stopped (pid {web_pid})")
+    elif (other := running(ctx)) is not None:
+        click.echo(f"left web (pid {other['pid']}) running: `up` did not start it")
     if res.tick_pid:
         click.echo(
             f"pulse is not running · a foreground `looop tick` (pid {res.tick_pid}) holds "
@@ -389,7 +398,8 @@ def demo_cmd(keep: bool, fast: bool) -> None:
 
 
 def foreground() -> int:
-    """Bare `looop`: start or attach to the pulse, stream its log, tear it all down on exit."""
+    """Bare `looop`: start the pulse and stream its log, or attach to one already running.
+    Ctrl-C (or SIGTERM) stops only what this command started; a viewer merely detaches."""
     # lazy: only a bare `looop` starts and follows the pulse (session client, daemon)
     from looop.loop.daemon import PULSE, start_detached, stop_all
     from looop.sessions import follow
@@ -397,11 +407,18 @@ def foreground() -> int:
     ctx = make_ctx()
     tty = sys.stdout.isatty()
     res = start_detached(ctx, color=tty and "NO_COLOR" not in ctx.env)
-    if res.started:
+    owner = res.started  # this command started the pulse: its Ctrl-C stops it
+    if owner:
         click.echo(f"looop: pulse started (pid {res.pid}) — streaming; Ctrl-C stops everything")
+    elif res.restarting:
+        click.echo(
+            f"looop: the pulse is restarting ({res.restarting}) — attaching; Ctrl-C detaches "
+            "(`looop down` stops it)"
+        )
     else:
         click.echo(
-            f"looop: pulse already running (pid {res.pid}) — attaching; Ctrl-C stops everything"
+            f"looop: pulse already running (pid {res.pid}) — attaching; Ctrl-C detaches "
+            "(`looop down` stops it)"
         )
 
     def on_term(_signum: int, _frame: object) -> None:
@@ -420,19 +437,24 @@ def foreground() -> int:
         pass
     finally:
         sig.signal(sig.SIGTERM, sig.SIG_IGN)  # a second SIGTERM must not cut the teardown short
-        try:
-            down = stop_all(ctx)
-        except LooopError as e:
-            click.echo(f"looop: teardown failed: {e}", err=True)
-            code = 1
+        if owner:
+            code = _tear_down(ctx, stop_all)
         else:
-            if down.workers:
-                click.echo(
-                    f"looop: stopped {len(down.workers)} worker(s) ({', '.join(down.workers)})"
-                )
-            click.echo("looop: pulse stopped")
-            if down.survivors:
-                click.echo(f"looop: still alive: {', '.join(down.survivors)}", err=True)
-                code = 1
+            click.echo("looop: detached; the pulse runs on (`looop down` stops it)")
         sig.signal(sig.SIGTERM, old)
     return code
+
+
+def _tear_down(ctx: Ctx, stop_all: Callable[[Ctx], DownResult]) -> int:
+    try:
+        down = stop_all(ctx)
+    except LooopError as e:
+        click.echo(f"looop: teardown failed: {e}", err=True)
+        return 1
+    if down.workers:
+        click.echo(f"looop: stopped {len(down.workers)} worker(s) ({', '.join(down.workers)})")
+    click.echo("looop: pulse stopped")
+    if down.survivors:
+        click.echo(f"looop: still alive: {', '.join(down.survivors)}", err=True)
+        return 1
+    return 0

@@ -26,9 +26,15 @@ def _pulse_line(st: StatusView) -> str:
     tick = st["tick"]
     if tick:
         return f"stopped · a foreground `looop tick` holds the beat (pid {tick['pid']})"
+    healed = ""
+    if pulse.get("restarts"):
+        n = pulse["restarts"]
+        healed = f" · restarts={n}, last cause: {pulse.get('last_cause') or '?'}"
+    if pulse.get("restarting"):
+        return f"restarting (crashed; its supervisor starts it again){healed}"
     if not pulse["running"]:
-        return "stopped"
-    line = f"running (pid {pulse['pid'] or '?'})"
+        return "stopped" + healed
+    line = f"running (pid {pulse['pid'] or '?'}){healed}"
     if st.get("failing_streak"):
         n = st["failing_streak"]
         line += f" — failing: {n} beat{'s' if n != 1 else ''} in a row"

@@ -274,6 +274,32 @@ KNOBS: dict[str, Knob] = {
             describe="`looop ask` gives up after (s), 0 waits forever",
         ),
         _k("wait_poll_ms", 1000, minimum=10, maximum=60_000, describe="`looop wait` poll"),
+        # The pulse's own restartPolicy (its session's supervisor): a crash restarts it after
+        # a delay doubling from the first to the cap; a heartbeat older than the pulse's own
+        # promise plus the watchdog's grace restarts it too (0: no watchdog).
+        _k(
+            "pulse_restart_secs",
+            1,
+            "float",
+            minimum=0.01,
+            maximum=_DAY,
+            describe="first delay before a crashed pulse restarts (s), doubling",
+        ),
+        _k(
+            "pulse_restart_max_secs",
+            60,
+            "float",
+            minimum=0.01,
+            maximum=_DAY,
+            describe="cap of the pulse's restart delay (s)",
+        ),
+        _k(
+            "pulse_watchdog_secs",
+            120,
+            "float",
+            maximum=_DAY,
+            describe="restart a pulse this long past its promised heartbeat (s); 0 off",
+        ),
         _k(
             "session_host_idle",
             300,

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 from looop.core import store
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
+from looop.core.errors import CorruptState, LooopError
 from looop.core.where import runtime_base
+from looop.loop.heal import heartbeat_path
 from looop.loop.status import beat_holder, pulse_pid
 from looop.seed import ensure_data_dir
 from looop.sessions import SessionError, get_session, kill, list_sessions, spawn, wait
@@ -31,6 +32,7 @@ class UpResult:
     log: str
     # workers started again on their conversation: (id, None) or (id, why it could not)
     resumed: tuple[tuple[str, str | None], ...] = ()
+    restarting: str = ""  # its supervisor waits to restart it: why (no pid to show)
 
 
 def pulse_log(ctx: Ctx) -> str:
@@ -72,6 +74,9 @@ def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpR
                 "pulse once it has finished"
             )
         if holder is None:
+            cause = _restart_pending(ctx)
+            if cause:
+                return UpResult(False, "", pulse_log(ctx), (), restarting=cause)
             preflight(ctx)
         # before the pulse's first beat, which would call their asks STRANDED
         resumed = _resume_workers(ctx)
@@ -84,6 +89,8 @@ def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpR
                 "LOOOP_COLOR": "1" if color else "0",
             }
         )
+        knobs = ctx.knobs()
+        watchdog = knobs.real("pulse_watchdog_secs")
         try:
             spawn(
                 ctx.paths.data,
@@ -92,20 +99,25 @@ def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpR
                 cwd=ctx.paths.data,
                 env=env,
                 size=PULSE_SIZE,
-                host_idle_s=ctx.knobs().real("session_host_idle"),
-                log_cap=ctx.knobs().log_cap(),
+                host_idle_s=knobs.real("session_host_idle"),
+                log_cap=knobs.log_cap(),
+                # restartPolicy: on failure, with a doubling, capped delay
+                restart=(knobs.real("pulse_restart_secs"), knobs.real("pulse_restart_max_secs")),
+                watchdog=(str(heartbeat_path(ctx.paths)), watchdog) if watchdog > 0 else None,
             )
         except SessionError as e:
             raise LooopError(f"the pulse did not start: {e}") from e
         deadline = ctx.clock.monotonic() + READY_TIMEOUT_SECS
         while ctx.clock.monotonic() < deadline:
-            if store.flock_held(ctx.paths.lock_file):
-                return UpResult(True, pulse_pid(ctx.paths), pulse_log(ctx), resumed)
             try:
-                alive = get_session(ctx.paths.data, PULSE).alive
+                session = get_session(ctx.paths.data, PULSE)
             except SessionError:
-                alive = False
-            if not alive:
+                break
+            pid = str(session.child_pid or "")
+            # the new pulse holds the lock and has named itself: never an old pid file's pid
+            if pid and store.flock_held(ctx.paths.lock_file) and pulse_pid(ctx.paths) == pid:
+                return UpResult(True, pid, pulse_log(ctx), resumed)
+            if not session.alive:
                 break
             select.select([], [], [], 0.05)  # the pulse takes its lock within milliseconds
         tail = store.tail_lines(ctx.paths.sessions / PULSE / "output.log", 1)
@@ -146,6 +158,8 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
         res.was_running, res.pid = True, holder[1]
         res.forced = not _stop_pulse(ctx, res.pid, grace_s)
         _await_session_end(ctx, PULSE, 5.0)  # its supervisor drains and records the exit
+    if _end_pulse_session(ctx):  # between restarts: no beat to finish, nothing to wait for
+        res.was_running = res.was_running or not res.tick_pid
     if keep_workers:
         res.kept = [s.id for s in list_sessions(ctx.paths.data) if s.id != PULSE and s.alive]
         ctx.events.record("down", pulse=res.was_running, workers=[], kept=res.kept)
@@ -170,6 +184,34 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
     stop_host(runtime_base(ctx.env))
     ctx.events.record("down", pulse=res.was_running, workers=res.workers, survivors=res.survivors)
     return res
+
+
+def _restart_pending(ctx: Ctx) -> str:
+    """The last cause when the pulse's session lives with no pulse in it (a restart delay)."""
+    try:
+        s = get_session(ctx.paths.data, PULSE)
+    except SessionError:
+        return ""
+    if not s.alive or s.child_pid:
+        return ""
+    try:
+        st = store.read_json_object(ctx.paths.sessions / PULSE / "status.json") or {}
+    except (CorruptState, OSError):
+        st = {}
+    return str(st.get("last_cause") or "restarting")
+
+
+def _end_pulse_session(ctx: Ctx) -> bool:
+    """Kill the pulse's session if it still lives (its supervisor waiting out a restart
+    delay, or a pulse that stopped on SIGTERM while the supervisor restarted it). True if
+    there was one to end."""
+    try:
+        if not get_session(ctx.paths.data, PULSE).alive:
+            return False
+        kill(ctx.paths.data, PULSE)
+    except SessionError:
+        return False
+    return True
 
 
 def _await_session_end(ctx: Ctx, sid: str, secs: float) -> None:

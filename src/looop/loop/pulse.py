@@ -17,6 +17,8 @@ from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.human.schedules import next_due
 from looop.loop import guards
+from looop.loop.delays import backoff_delay
+from looop.loop.heal import Heartbeat, beat_budget
 from looop.loop.status import beat_holder
 from looop.loop.tick import AlreadyRunning as AlreadyRunning
 from looop.loop.tick import TickOutcome, tick
@@ -41,6 +43,11 @@ class Pulse:
     beats: int = 0
     swept_at: float | None = None  # monotonic time of the last temp-file sweep
     memo: WorldMemo = field(default_factory=WorldMemo)  # the last world read, beat to beat
+    heart: Heartbeat = field(init=False)  # signs of life for the watchdog (loop/heal.py)
+    io_failures: int = 0  # beats in a row whose own bookkeeping hit an OSError (EROFS, EIO)
+
+    def __post_init__(self) -> None:
+        self.heart = Heartbeat(self.ctx)
 
     def choose_sleep(self, out: TickOutcome) -> tuple[int, str, bool]:
         """(seconds, reason, force the next beat); never past the next schedule's due time."""
@@ -134,6 +141,7 @@ class Pulse:
             try:
                 if ready is not None:
                     ready()
+                self.heart.ready()
                 return self._loop()
             finally:
                 for s, h in old.items():
@@ -141,6 +149,52 @@ class Pulse:
         finally:
             store.remove(ctx.paths.pid_file)
             os.close(fd)
+
+    def _beat(self, force: bool, slept: float | None) -> TickOutcome:
+        ctx = self.ctx
+        self.heart.promise(beat_budget(ctx.knobs()))
+        self._sweep()
+        try:
+            return tick(ctx, force=force, memo=self.memo, slept=slept)
+        except LooopError as e:
+            ctx.events.emit("error", "tick.error", str(e))
+            ctx.events.record("tick_error", reason=str(e))
+            return TickOutcome(status="error", error=str(e))
+        except Exception as e:  # the pulse is the unbreakable shell: log and keep beating
+            last = traceback.format_exc().strip().splitlines()[-1]
+            ctx.events.emit("error", "tick.crash", f"beat crashed: {last}")
+            ctx.events.record("tick_crash", error=repr(e), trace=traceback.format_exc())
+            return TickOutcome(status="error", error=repr(e))
+
+    def _io_failed(self, e: OSError) -> TickOutcome:
+        """EROFS, EIO, ENOSPC in the beat's own bookkeeping: a failed beat, said on the log
+        (the only place left), backed off in memory, never the pulse's end."""
+        self.io_failures += 1
+        why = f"{type(e).__name__}: {e}"
+        self.ctx.events.emit("error", "tick.failed", f"beat failed on the data dir: {why}")
+        return TickOutcome(status="error", error=why)
+
+    def _io_wait(self, out: TickOutcome) -> int:
+        try:
+            knobs = out.knobs if out.knobs is not None else self.ctx.knobs()
+            cap = knobs.num("backoff_max_secs")
+        except (LooopError, OSError):
+            cap = 300
+        return max(1, backoff_delay(self.io_failures, cap))
+
+    def _rest(self, secs: float) -> None:
+        """Sleep until the next beat (or a stop), promising a heartbeat in short steps, so a
+        watchdog can tell a sleeping pulse from a stopped one."""
+        grace = self.heart.grace
+        step = max(1.0, grace / 2) if grace > 0 else float(secs)
+        deadline = self.ctx.clock.monotonic() + secs
+        while not self.stop.is_set():
+            left = deadline - self.ctx.clock.monotonic()
+            if left <= 0:
+                return
+            chunk = min(step, left)
+            self.heart.promise(chunk)
+            self.stop.wait(chunk)
 
     def _loop(self) -> int:
         ctx = self.ctx
@@ -162,26 +216,28 @@ class Pulse:
             runner=runner,
             data_dir=str(ctx.paths.data),
         )
-        ctx.events.record("pulse_start", pid=os.getpid())
+        try:
+            ctx.events.record("pulse_start", pid=os.getpid())
+        except OSError as e:  # a read-only data dir: the first beat fails and says so
+            ctx.events.emit("warn", "pulse.start", f"cannot record the start: {e}")
         force = True  # the first beat of every pulse decides, so `up` acts at once
         slept: float | None = None  # the first beat has no sleep before it: no coalescing
         while not self.stop.is_set():
-            self._sweep()
             try:
-                out = tick(ctx, force=force, memo=self.memo, slept=slept)
-            except LooopError as e:
-                ctx.events.emit("error", "tick.error", str(e))
-                ctx.events.record("tick_error", reason=str(e))
-                out = TickOutcome(status="error", error=str(e))
-            except Exception as e:  # the pulse is the unbreakable shell: log and keep beating
-                last = traceback.format_exc().strip().splitlines()[-1]
-                ctx.events.emit("error", "tick.crash", f"beat crashed: {last}")
-                ctx.events.record("tick_crash", error=repr(e), trace=traceback.format_exc())
-                out = TickOutcome(status="error", error=repr(e))
+                out = self._beat(force, slept)
+                self.io_failures = 0
+            except OSError as e:  # even the failure could not be written: a failed beat
+                out = self._io_failed(e)
             self.beats += 1
             if self.max_beats is not None and self.beats >= self.max_beats:
                 break
-            secs, reason, force = self.choose_sleep(out)
+            try:
+                secs, reason, force = self.choose_sleep(out)
+            except OSError as e:
+                out = self._io_failed(e)
+                secs, reason, force = self._io_wait(out), "data dir failing", False
+            if self.io_failures:
+                secs, reason = self._io_wait(out), f"data dir failing ({self.io_failures} beat(s))"
             if self.stop.is_set():
                 break
             ctx.events.emit(
@@ -189,11 +245,18 @@ class Pulse:
             )
             # durable, so `looop status` can say when the next beat comes
             until = utc_stamp(ctx.clock.now() + secs)
-            ctx.events.record("pulse_sleep", secs=secs, reason=reason, until=until)
-            self.stop.wait(secs)
+            try:
+                ctx.events.record("pulse_sleep", secs=secs, reason=reason, until=until)
+            except OSError:
+                pass  # counted already when the beat failed; the pulse sleeps all the same
+            self._rest(secs)
             slept = secs
+        self.heart.stopping()
         ctx.events.emit(
             "ok", "pulse.stop", f"pulse stopped after {self.beats} beat(s)", beats=self.beats
         )
-        ctx.events.record("pulse_stop", beats=self.beats)
+        try:
+            ctx.events.record("pulse_stop", beats=self.beats)
+        except OSError:
+            pass  # the stop line above said it
         return 0

@@ -12,7 +12,7 @@ from looop.core.stamps import parse_utc
 from looop.loop.fleet import beat_holder_at
 from looop.loop.fleet import fleet_rows as fleet_rows  # moved: the old name keeps working
 from looop.loop.fleet import fleet_rows_at as fleet_rows_at
-from looop.sessions.wire import list_light
+from looop.sessions.wire import list_light, lock_held, read_status
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -262,6 +262,21 @@ def _limited(data: str, clock: Clock) -> LimitedView | None:
     }
 
 
+def _healing(data: str) -> dict[str, Any]:
+    """The pulse session's restart record: how often its supervisor restarted it, why it
+    last ended, and whether it is waiting to start it again right now."""
+    sdir = where.join(_at(data, "sessions"), "pulse")
+    st = read_status(sdir) or {}
+    n = st.get("restarts")
+    cause = st.get("last_cause")
+    waiting = st.get("state") == "running" and st.get("child_pid") is None
+    return {
+        "restarts": n if isinstance(n, int) and not isinstance(n, bool) else 0,
+        "last_cause": cause if isinstance(cause, str) else None,
+        "restarting": waiting and st.get("restart_in_s") is not None and lock_held(sdir),
+    }
+
+
 def _read_obj(path: str) -> dict[str, Any] | None:
     try:
         return store.read_json_object(path)
@@ -391,8 +406,9 @@ def gather_status_at(data: str, config: str, env: Mapping[str, str], clock: Cloc
     fails = backoff.get("fails") if backoff else None
     streak = fails if isinstance(fails, int) and fails > 0 else 0
     retry = _retry(backoff, knobs)
+    healing = _healing(data)
     if holder is None:
-        health = "stopped"
+        health = "restarting" if healing["restarting"] else "stopped"
     elif not running:
         health = "tick"  # a foreground `looop tick` holds the beat, no pulse
     elif streak:
@@ -406,7 +422,14 @@ def gather_status_at(data: str, config: str, env: Mapping[str, str], clock: Cloc
         "config_error": config_error,
         "runner": runner,
         "now": _stamp(clock, clock.now()),
-        "pulse": {"running": running, "pid": pid, "interval_s": interval},
+        "pulse": {
+            "running": running,
+            "pid": pid,
+            "interval_s": interval,
+            "restarts": healing["restarts"],
+            "last_cause": healing["last_cause"],
+            "restarting": healing["restarting"],
+        },
         "pulse_alive": running,
         "health": health,
         "failing_streak": streak,

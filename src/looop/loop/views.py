@@ -29,6 +29,9 @@ class PulseView(TypedDict):
     running: bool
     pid: str  # '' when not running (or not yet written)
     interval_s: int | None  # None when the config is broken
+    restarts: int  # automatic restarts of the pulse since `up` (its session's supervisor)
+    last_cause: str | None  # why it last ended: exit code or signal, and its last line
+    restarting: bool  # crashed, and its supervisor waits out the delay before the next run
 
 
 class TickHolder(TypedDict):
@@ -82,7 +85,7 @@ class StatusView(TypedDict):
     now: Stamp
     pulse: PulseView
     pulse_alive: bool  # v1.0's name for pulse.running
-    health: str  # stopped | tick | failing | ok
+    health: str  # stopped | restarting | tick | failing | ok
     failing_streak: int
     tick: TickHolder | None
     last_beat: BeatView | None

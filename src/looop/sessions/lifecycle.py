@@ -36,6 +36,31 @@ DRAIN_CAP_S = 5.0  # … or this long in total (a grandchild may keep the PTY bu
 POLL_S = 0.01  # how often terminate looks whether the group is gone
 
 
+def _signame(n: int) -> str:
+    try:
+        return signal.Signals(n).name
+    except ValueError:
+        return f"signal {n}" if n else "a signal"
+
+
+def _strip_csi(text: str) -> str:
+    """Drop ESC[…letter sequences (colour) from one line; no `re` on the supervisor's path."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i] == "\x1b":
+            i += 1
+            if i < n and text[i] == "[":
+                i += 1
+                while i < n and not ("@" <= text[i] <= "~"):
+                    i += 1
+            i += 1
+            continue
+        out.append(text[i])
+        i += 1
+    return "".join(out)
+
+
 class OpError(Exception):
     """A request the supervisor refuses; the message goes back to the caller verbatim."""
 
@@ -49,6 +74,7 @@ class Child:
         self.exited: Future = loop.future()
         self.eof = Event(loop)
         self.signaled = False
+        self.sig = 0  # the signal that ended it, when one did
         self.code: int | None = None
         self.escalated = False
         self.pidfd = -1
@@ -62,7 +88,7 @@ class Child:
         if self.exited.done():
             return
         if os.WIFSIGNALED(status):
-            self.signaled, self.code = True, None
+            self.signaled, self.code, self.sig = True, None, os.WTERMSIG(status)
         else:
             self.code = os.waitstatus_to_exitcode(status)
         self.exited.set_result(None)
@@ -103,6 +129,13 @@ class Lifecycle:
         self.finishing = False
         self.restarting = False
         self.end_reason: str | None = None
+        # restart on failure (exit code != 0 or a signal we did not send): (first delay, cap)
+        self.restart_policy: tuple[float, float] | None = None
+        self.restarts = 0  # automatic restarts of this session, ever
+        self.streak = 0  # failures in a row (a run that lived past the cap resets it)
+        self.cause: str | None = None  # why the next exit happens (the watchdog says)
+        self.stopping = Event(loop)  # a kill op or a signal: no automatic restart any more
+        self.started_at = loop.time()  # of the current run
         self.lock = Lock(loop)  # one kill/restart at a time
         self.final: Future = loop.future()  # the terminal status (a dict)
         self.done = Event(loop)
@@ -154,6 +187,7 @@ class Lifecycle:
             master, self.loop, lambda data: self._output(child, data), child.eof.set
         )
         self.pump.use_master(master)
+        self.started_at = self.loop.time()
         self.task(self.watch(child))
         self.reap()  # it may already be gone
         return child
@@ -181,7 +215,75 @@ class Lifecycle:
         await child.exited
         if self.restarting or child is not self.child or self.finishing:
             return
+        failed = child.signaled or child.escalated or child.code != 0
+        if self.restart_policy is not None and failed and not self.stopping.is_set():
+            await self.respawn(child)
+            return
         await self.finish(child)
+
+    def last_words(self) -> str:
+        """The run's last non-blank output line, plain and short (for `last_cause`)."""
+        tail = b"".join(list(self.pump.backlog)[-4:])[-4096:]
+        for raw in reversed(tail.replace(b"\r", b"\n").split(b"\n")):
+            text = raw.decode("utf-8", "replace")
+            text = "".join(c for c in _strip_csi(text) if c.isprintable()).strip()
+            if text:
+                return text[:200]
+        return ""
+
+    def exit_cause(self, child: Child) -> str:
+        if self.cause is not None:
+            what = self.cause
+        elif child.signaled or child.code is None:
+            what = f"killed by {_signame(child.sig)}"
+        else:
+            what = f"exit {child.code}"
+        words = self.last_words()
+        return f"{what}: {words}" if words else what
+
+    async def respawn(self, child: Child) -> None:
+        """Restart on failure: wait the backoff (a kill cuts it short and ends the session),
+        then a new run. Like systemd's Restart=on-failure with a growing RestartSec."""
+        assert self.restart_policy is not None
+        first, cap = self.restart_policy
+        if self.loop.time() - self.started_at >= max(cap, first):
+            self.streak = 0  # it ran long enough: the next delay starts small again
+        delay = min(cap, first * (2 ** min(self.streak, 30)))
+        self.streak += 1
+        self.restarts += 1
+        cause, self.cause = self.exit_cause(child), None
+        await self.drain(child, 0.2, 1.0)
+        self.close_child_fds(child)
+        self.book.update(
+            child_pid=None,
+            exit_code=child.code,
+            signaled=child.signaled,
+            restarts=self.restarts,
+            last_cause=cause,
+            restart_in_s=round(delay, 3),
+        )
+        log(f"restarting in {delay:g}s after {cause}")
+        if await within(self.loop, self.stopping.wait(), delay):
+            await self.finish(child)
+            return
+        self.pump.clear_input()
+        self.pump.new_screen()
+        try:
+            new = self.spawn()
+        except OSError as e:
+            await self.finish(child, error=f"restart failed: cannot run `{self.argv[0]}`: {why(e)}")
+            return
+        self.book.change_state(
+            _RUNNING, child_pid=new.pid, exit_code=None, signaled=False, restart_in_s=None
+        )
+
+    def watchdog_kill(self, cause: str) -> None:
+        """The run stopped making progress: end it as a failure, so it restarts."""
+        child = self.child
+        if child is None or child.done or self.finishing or self.stopping.is_set():
+            return
+        self.cause = cause
+        self.task(self.terminate(child))
 
     def close_child_fds(self, child: Child) -> None:
         if child.master < 0:
@@ -265,7 +367,24 @@ class Lifecycle:
             raise OpError(refusal)
         return child
 
+    def _between_runs(self) -> bool:
+        """Waiting out a restart delay: the run is over, the session is not."""
+        return self.restart_policy is not None and not self.finishing and self.book.live
+
     async def kill(self, reason: str | None = None) -> dict[str, Any]:
+        self.stopping.set()
+        child = self.child
+        if child is not None and child.done and self._between_runs():
+            self.end_reason = reason
+            await within(self.loop, self.final, DRAIN_CAP_S + 5)
+            status = dict(self.book.status)
+            return {
+                "killed": True,
+                "confirmed": True,
+                "escalated": False,
+                "state": status["state"],
+                "exit_code": status["exit_code"],
+            }
         async with self.lock:
             child = self._live_child(f"session {self.sid} has already finished")
             self.end_reason = reason

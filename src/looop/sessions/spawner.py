@@ -42,6 +42,8 @@ def _supervisor_cmd(
     timeout_s: float | None,
     idle_timeout_s: float | None,
     log_cap: tuple[int, int] | None = None,
+    restart: tuple[float, float] | None = None,
+    watchdog: tuple[str, float] | None = None,
 ) -> list[str]:
     """The supervisor's argv up to `--ready-fd` (the spawner adds that and the command)."""
     cmd = [
@@ -61,7 +63,15 @@ def _supervisor_cmd(
         cmd += ["--idle-timeout-ms", str(max(1, round(idle_timeout_s * 1000)))]
     if log_cap is not None:
         cmd += ["--log-max-bytes", str(log_cap[0]), "--log-max-files", str(log_cap[1])]
+    if restart is not None:
+        cmd += ["--restart-ms", _ms(restart[0]), "--restart-max-ms", _ms(restart[1])]
+    if watchdog is not None:
+        cmd += ["--watchdog-file", os.path.abspath(watchdog[0]), "--watchdog-ms", _ms(watchdog[1])]
     return cmd
+
+
+def _ms(secs: float) -> str:
+    return str(max(1, round(secs * 1000)))
 
 
 def spawn(
@@ -76,13 +86,18 @@ def spawn(
     idle_timeout_s: float | None = None,
     host_idle_s: float = HOST_IDLE_S,
     log_cap: tuple[int, int] | None = None,
+    restart: tuple[float, float] | None = None,
+    watchdog: tuple[str, float] | None = None,
 ) -> Session:
     """Start `argv` in a new detached session; returns once its supervisor says it is ready.
 
     host_idle_s > 0: the session host forks the supervisor (started on demand, exits after
     that long unused); 0: the supervisor starts as its own interpreter. `log_cap`: output.log
     rotates at max bytes into at most max files, the earlier runs' logs counted (logfiles.py);
-    None: the sessions room's defaults."""
+    None: the sessions room's defaults. `restart` (first delay, cap): a run that fails (exit
+    code != 0, or a signal no kill op sent) starts again after a delay that doubles up to the
+    cap; `watchdog` (file, grace): a run whose file was not touched within the seconds its
+    text promises plus the grace is ended as failed (so it restarts too)."""
     validate_id(sid)
     if not argv:
         raise SessionError(f"cannot start session `{sid}`: the command is empty")
@@ -102,7 +117,9 @@ def spawn(
         if not reuse(root, sid, (log_cap or (MAX_BYTES, MAX_FILES))[1] - 1):
             raise SessionError(f"session `{sid}` could not be cleared for reuse; try again")
     sdir.mkdir(parents=True, exist_ok=True)
-    cmd = _supervisor_cmd(root, sid, cols, rows, timeout_s, idle_timeout_s, log_cap)
+    cmd = _supervisor_cmd(
+        root, sid, cols, rows, timeout_s, idle_timeout_s, log_cap, restart, watchdog
+    )
     line: bytes | None = None
     via_host = False
     if host_idle_s > 0:

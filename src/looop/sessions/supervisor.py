@@ -54,6 +54,9 @@ class Args:
         self.ready_fd: int | None = None
         self.log_max = logfiles.MAX_BYTES  # output.log rotates at this size …
         self.log_files = logfiles.MAX_FILES  # … into at most this many files
+        self.restart: tuple[float, float] | None = None  # on failure: (first delay, cap)
+        self.watchdog_file = ""  # the child touches it; its text: seconds until the next touch
+        self.watchdog_s: float | None = None  # grace past that promise before a restart
         self.cmd: list[str] = cmd if cmd is not None else []
 
 
@@ -66,6 +69,10 @@ _KNOWN = (
     "--ready-fd",
     "--log-max-bytes",
     "--log-max-files",
+    "--restart-ms",
+    "--restart-max-ms",
+    "--watchdog-file",
+    "--watchdog-ms",
 )
 
 
@@ -112,6 +119,13 @@ def parse_args(argv: list[str]) -> Args:
     v = opts.get("--log-max-files", "")
     if v.isdigit():
         args.log_files = max(logfiles.MIN_FILES, int(v))
+    first, cap = opts.get("--restart-ms", ""), opts.get("--restart-max-ms", "")
+    if first.isdigit() and int(first) > 0:
+        top = int(cap) if cap.isdigit() else int(first)
+        args.restart = (int(first) / 1000.0, max(int(first), top) / 1000.0)
+    v = opts.get("--watchdog-ms", "")
+    if v.isdigit() and int(v) > 0 and opts.get("--watchdog-file", "").startswith("/"):
+        args.watchdog_file, args.watchdog_s = opts["--watchdog-file"], int(v) / 1000.0
     fd = opts.get("--ready-fd", "")
     if fd.isdigit():
         args.ready_fd = int(fd)
@@ -223,12 +237,43 @@ class Supervisor:
             return
         life.loop.call_later(min(IDLE_CHECK_S, idle - quiet), self.idle_check)
 
+    def watchdog_check(self) -> None:
+        """Restart a run whose heartbeat is older than its own promise plus the grace."""
+        grace, life = self.args.watchdog_s, self.life
+        if grace is None or life is None or life.finishing:
+            return
+        child = life.child
+        if child is not None and not child.done and not life.restarting:
+            late = self.heartbeat_late(life, grace)
+            if late is not None:
+                life.watchdog_kill(f"watchdog: no heartbeat for {late:.0f}s")
+        life.loop.call_later(min(IDLE_CHECK_S, grace), self.watchdog_check)
+
+    def heartbeat_late(self, life: Lifecycle, grace: float) -> float | None:
+        """Seconds since the last sign of life, when past promise + grace; else None."""
+        now = time.time()
+        # a run is judged from its own start: the heartbeat of the run before does not count
+        since = now - (life.loop.time() - life.started_at)
+        promise = 0.0
+        try:
+            st = os.stat(self.args.watchdog_file)
+            if st.st_mtime > since:
+                since = st.st_mtime
+                with open(self.args.watchdog_file, "rb") as f:
+                    promise = max(0.0, min(float(f.read(32) or b"0"), 7 * 86400.0))
+        except (OSError, ValueError):
+            pass
+        quiet = now - since
+        return quiet if quiet > promise + grace else None
+
     def arm_timers(self, loop: Loop, life: Lifecycle) -> None:
         if self.args.timeout_s is not None:
             t = self.args.timeout_s
             loop.call_later(t, lambda: life.task(life.auto_kill(f"timed out after {t:g}s")))
         if self.args.idle_timeout_s is not None:
             loop.call_later(min(IDLE_CHECK_S, self.args.idle_timeout_s), self.idle_check)
+        if self.args.watchdog_s is not None:
+            loop.call_later(min(IDLE_CHECK_S, self.args.watchdog_s), self.watchdog_check)
 
     # ---- main
     async def main(self, loop: Loop, log_fd: int) -> int:
@@ -240,6 +285,7 @@ class Supervisor:
         host = self.host_os
         life = Lifecycle(self.sid, self.argv, self.book, pump, host, loop, control.farewell)
         self.life = control.life = life
+        life.restart_policy = a.restart
         loop.add_signal_handler(signal.SIGCHLD, life.reap)
         loop.add_signal_handler(signal.SIGTERM, lambda: self.on_signal("SIGTERM"))
         loop.add_signal_handler(signal.SIGINT, lambda: self.on_signal("SIGINT"))

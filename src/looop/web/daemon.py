@@ -61,8 +61,14 @@ def log_path(ctx: Ctx) -> str:
     return os.fspath(ctx.paths.lock_dir / "web.log")
 
 
-def start_web(ctx: Ctx) -> WebUp:
-    """Start `looop web` detached unless one serves this data dir already (idempotent)."""
+def owner_path(ctx: Ctx) -> str:
+    """Names the pid of a web server `looop up --web` started: the only one `down` stops."""
+    return os.fspath(ctx.paths.lock_dir / "web.up")
+
+
+def start_web(ctx: Ctx, owned: bool = False) -> WebUp:
+    """Start `looop web` detached unless one serves this data dir already (idempotent).
+    owned: `up` starts it, so `down` stops it (a `looop web` started apart is never `up`'s)."""
     ctx.paths.lock_dir.mkdir(parents=True, exist_ok=True)
     with store.dir_lock(ctx.paths.lock_dir / "web-up"):
         token = load_or_make_token(ctx.paths)
@@ -88,6 +94,8 @@ def start_web(ctx: Ctx) -> WebUp:
         while ctx.clock.monotonic() < deadline:
             rec = running(ctx)
             if rec is not None and rec.get("pid") == proc.pid:
+                if owned:
+                    store.atomic_write(owner_path(ctx), f"{proc.pid}\n", durable=False)
                 _log(
                     ctx,
                     f"looop web: pid {proc.pid} serves {rec.get('url')}/ (the link with "
@@ -115,12 +123,18 @@ def _log(ctx: Ctx, line: str) -> None:
         os.close(fd)
 
 
-def stop_web(ctx: Ctx, grace_s: float = 5.0) -> int | None:
-    """SIGTERM the server serving this dir (SIGKILL after grace_s); its pid, None when none."""
+def stop_web(ctx: Ctx, grace_s: float = 5.0, only_owned: bool = False) -> int | None:
+    """SIGTERM the server serving this dir (SIGKILL after grace_s); its pid, None when none.
+    only_owned: only the one `looop up --web` started (`down` leaves a `looop web` alone)."""
     rec = running(ctx)
     if rec is None:
         return None
     pid = int(str(rec["pid"]))
+    if only_owned:
+        owner = (store.read_text(owner_path(ctx)) or "").strip()
+        if owner != str(pid):
+            return None
+        store.remove(owner_path(ctx))
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = ctx.clock.monotonic() + grace_s

@@ -394,3 +394,89 @@ def test_input_is_taken_only_while_a_child_runs() -> None:
         assert not r.life.accepts_input
 
     run(t)
+
+
+# -- restart on failure (the pulse's restartPolicy) ---------------------------------------------
+
+
+def test_a_failed_run_restarts_after_a_growing_capped_delay_with_its_cause() -> None:
+    async def t(r: Rig) -> None:
+        r.life.restart_policy = (0.05, 0.1)
+        first = r.start()
+        r.os.readers[first.master].deliver(b"\x1b[31mboom: disk on fire\x1b[0m\r\n")
+        t0 = r.loop.time()
+        r.os.end(first.pid, code=3)
+        assert await ev.within(r.loop, r.loop.task(_until_pid_changes(r, first.pid)), 5)
+        assert r.loop.time() - t0 >= 0.05
+        second = r.life.child
+        assert second is not None and not second.done and not r.life.done.is_set()
+        st = r.book.status
+        assert (st["state"], st["child_pid"], st["restarts"]) == ("running", second.pid, 1)
+        assert st["last_cause"] == "exit 3: boom: disk on fire"
+        r.os.end(second.pid, sig=signal.SIGKILL)
+        assert await ev.within(r.loop, r.loop.task(_until_pid_changes(r, second.pid)), 5)
+        assert r.book.status["restarts"] == 2
+        assert r.book.status["last_cause"].startswith("killed by SIGKILL")
+        # delays: 0.05, then 0.1 (doubled), then capped at 0.1
+        assert [w["restart_in_s"] for w in r.writes if w.get("restart_in_s")] == [0.05, 0.1]
+        third = r.life.child
+        assert third is not None
+        r.os.end(third.pid, code=0)  # a clean exit is the end: no restart
+        await r.ended()
+        assert r.book.status["state"] == "exited" and r.book.status["restarts"] == 2
+
+    run(t)
+
+
+async def _until_pid_changes(r: Rig, pid: int) -> None:
+    while r.life.child is None or r.life.child.pid == pid or r.life.child.done:
+        await ev.sleep(r.loop, 0.01)
+
+
+def test_without_a_policy_a_failed_run_ends_the_session() -> None:
+    async def t(r: Rig) -> None:
+        child = r.start()
+        r.os.end(child.pid, code=1)
+        await r.ended()
+        assert r.states() == ["running", "exited"] and "restarts" not in r.book.status
+
+    run(t)
+
+
+def test_a_kill_during_the_restart_delay_ends_the_session_and_nothing_restarts() -> None:
+    async def t(r: Rig) -> None:
+        r.life.restart_policy = (5.0, 5.0)
+        child = r.start()
+        r.os.end(child.pid, code=2)
+        while r.book.status.get("restart_in_s") is None:
+            await ev.sleep(r.loop, 0.01)
+        reply = await r.life.kill("down")
+        await r.ended()
+        assert reply["state"] == "exited" and r.book.status["state"] == "exited"
+        assert len(r.os.procs) == 1  # never spawned again
+
+    run(t)
+
+
+def test_a_kill_op_is_not_a_failure_to_restart_from() -> None:
+    async def t(r: Rig) -> None:
+        r.life.restart_policy = (0.01, 0.01)
+        r.start()
+        reply = await r.life.kill()
+        await r.ended()
+        assert reply["state"] == "killed" and len(r.os.procs) == 1
+
+    run(t)
+
+
+def test_the_watchdog_ends_a_run_as_failed_and_it_restarts_with_that_cause() -> None:
+    async def t(r: Rig) -> None:
+        r.life.restart_policy = (0.01, 0.01)
+        child = r.start()
+        r.life.watchdog_kill("watchdog: no heartbeat for 9s")
+        assert await ev.within(r.loop, r.loop.task(_until_pid_changes(r, child.pid)), 5)
+        assert r.os.signals[0] == (child.pid, signal.SIGHUP)
+        assert r.book.status["last_cause"] == "watchdog: no heartbeat for 9s"
+        assert r.book.status["restarts"] == 1
+
+    run(t)

@@ -1,0 +1,98 @@
+"""The pulse's own bookkeeping failing (EROFS, EIO): a failed beat, never the pulse's end."""
+
+from __future__ import annotations
+
+import errno
+from typing import Any
+
+import pytest
+
+from looop.core.context import Ctx
+from looop.loop import pulse as pulse_mod
+from looop.loop.beat import TickOutcome
+from looop.loop.heal import heartbeat_path, sd_notify
+from looop.loop.pulse import Pulse
+
+
+def _run(ctx: Ctx, monkeypatch: pytest.MonkeyPatch, beats: list[Any], n: int) -> list[float]:
+    """Run n beats whose tick() does what `beats` says in turn; return the sleeps chosen."""
+    rests: list[float] = []
+    plan = iter(beats)
+
+    def fake_tick(_ctx: Ctx, **_kw: Any) -> TickOutcome:
+        step = next(plan)
+        if isinstance(step, BaseException):
+            raise step
+        assert isinstance(step, TickOutcome)
+        return step
+
+    monkeypatch.setattr(pulse_mod, "tick", fake_tick)
+    p = Pulse(ctx, max_beats=n)
+    monkeypatch.setattr(p, "_rest", rests.append)
+    assert p._loop() == 0
+    assert p.beats == n
+    return rests
+
+
+def _erofs() -> OSError:
+    return OSError(errno.EROFS, "Read-only file system", "events.jsonl")
+
+
+def test_an_erofs_that_even_the_crash_record_hits_is_a_failed_beat_and_the_next_works(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_record = ctx.events.record
+
+    def record(event: Any, **fields: Any) -> None:
+        if event in ("tick_crash", "pulse_sleep"):
+            raise _erofs()
+        real_record(event, **fields)
+
+    monkeypatch.setattr(ctx.events, "record", record)
+    ok = TickOutcome(status="decided", decided=True)
+    sleeps = _run(ctx, monkeypatch, [_erofs(), ok, ok], 3)
+    # beat 1 failed on the data dir: a failed beat, backed off (60 s, doubling)
+    assert sleeps[0] == 60
+    lines = [f["msg"] for name, f in ctx.events.seen if name == "tick.failed"]
+    assert len(lines) == 1 and "Read-only file system" in lines[0]
+    # beat 2 worked (even with events still failing for its sleep record): normal cadence
+    assert sleeps[1] == ctx.knobs().interval_for("idle")
+
+
+def test_failed_beats_on_the_data_dir_back_off_doubling_and_capped(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert isinstance(ctx.env, dict)
+    ctx.env["LOOOP_BACKOFF_MAX_SECS"] = "150"
+    real_record = ctx.events.record
+
+    def record(event: Any, **fields: Any) -> None:
+        if event == "tick_crash":  # the failure cannot be written either
+            raise OSError(errno.EIO, "Input/output error")
+        real_record(event, **fields)
+
+    monkeypatch.setattr(ctx.events, "record", record)
+    eio = OSError(errno.EIO, "Input/output error")
+    sleeps = _run(ctx, monkeypatch, [eio, eio, eio, TickOutcome(status="skip"), eio], 5)
+    assert sleeps == [60, 120, 150, ctx.knobs().interval_for("idle")]
+
+
+def test_each_beat_promises_a_heartbeat_the_watchdog_reads(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _run(ctx, monkeypatch, [TickOutcome(status="skip")], 1)
+    promise = float(heartbeat_path(ctx.paths).read_text())
+    assert promise >= ctx.knobs().num("tick_timeout_secs")  # a beat may run the runner
+
+
+def test_sd_notify_sends_one_datagram_and_refuses_what_is_no_socket(tmp_path: Any) -> None:
+    import socket
+
+    addr = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.bind(addr)
+        assert sd_notify(addr, "READY=1")
+        assert s.recv(100) == b"READY=1"
+    assert not sd_notify("", "READY=1")
+    assert not sd_notify("relative/path", "READY=1")
+    assert not sd_notify(str(tmp_path / "gone"), "WATCHDOG=1")
