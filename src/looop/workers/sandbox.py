@@ -233,6 +233,10 @@ def prepare(
             pass
     srt.make_state(runner, home)
     conf = settings(ctx, wid, runner, policy, home, tree)
+    if tree is not None:
+        # srt starts in the data dir, which it cannot write: the empty files it would mount
+        # over the shell and tool settings missing where it starts never land in the worktree
+        line = f"cd -- {shlex.quote(tree.path)} || exit 1; {line}"
     argv = srt.argv(prog, os.path.join(mine, SETTINGS), conf, line, os.path.join(mine, "tmp"))
     child = dict(env)
     child["LOOOP_CONFIG"] = _knobs_only_config(raw_config, mine)
