@@ -92,3 +92,5 @@ def test_every_command_of_a_sandboxed_brief_works_inside(
     if not with_repo:  # the clone the brief asks for is in the workspace, with the history
         clone = box.data / "sandbox" / "w1" / "work" / "clone"
         assert git(clone, "log", "--oneline").strip().endswith("s")
+        # and srt, started in the data dir, left no placeholder in the workspace
+        assert sorted(p.name for p in clone.parent.iterdir()) == ["clone"]
