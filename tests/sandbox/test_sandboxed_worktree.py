@@ -182,3 +182,124 @@ def test_git_on_the_host_never_runs_what_a_worker_planted_in_its_git_dirs(
     assert not mark.exists()
     assert not tree.exists()
     assert "looop/w1" in git(main, "branch", "--list")
+
+
+# The tool and shell settings srt write-protects, as the main repo has them: these must stay
+# read-only inside; the ones the repo lacks must not appear anywhere.
+SETTINGS_FILES = (".mcp.json", ".vscode/settings.json", "docs/.bashrc", ".claude/commands/go.md")
+
+# what srt 0.0.83 protects where it starts, and mounts an empty file or folder over if missing
+SRT_NAMES = (
+    ".gitconfig",
+    ".gitmodules",
+    ".bashrc",
+    ".bash_profile",
+    ".zshrc",
+    ".zprofile",
+    ".profile",
+    ".ripgreprc",
+    ".mcp.json",
+    ".vscode",
+    ".idea",
+    ".claude",
+)
+
+LIVE = r"""
+r="$LOOOP_REPORTS_DIR/live-$LOOOP_SESSION_ID"
+t() {
+  k=$1; shift
+  if "$@" >/dev/null 2>&1; then echo "$k=ok" >> "$r"; else echo "$k=no" >> "$r"; fi
+}
+t cwd_is_worktree test "$PWD" = "$LOOOP_WORKSPACE"
+echo "inside_ls=$(ls -A | tr '\n' ' ')" >> "$r"
+echo "inside_status=$(git status --porcelain --untracked-files=all | tr '\n' ' ')" >> "$r"
+git add -A
+echo "inside_staged=$(git diff --cached --name-only | tr '\n' ' ')" >> "$r"
+t write_mcp sh -c 'echo evil >> .mcp.json'
+t write_vscode sh -c 'echo evil >> .vscode/settings.json'
+t write_nested_rc sh -c 'echo evil >> docs/.bashrc'
+t write_command sh -c 'echo evil >> .claude/commands/go.md'
+t write_code sh -c 'echo ok >> README'
+git checkout -q -- README
+echo "ready" >> "$r"
+echo LIVE-AND-WAITING
+exec sleep 600
+"""
+
+
+def test_srts_placeholders_never_land_in_a_sandboxed_workers_worktree(
+    tmp_path: Path, srt: Path
+) -> None:
+    """srt mounts empty files over the shell and tool settings missing where it starts; a
+    sandboxed repo worker's worktree holds none of them — not on disk, not in `git status`
+    inside (an agent's `git add -A` stages nothing), not in `worker diff` or the dirtiness —
+    while the settings the repo has stay read-only inside; killed with no changes, its
+    worktree goes at the reap."""
+    from looop.cli.ctxbuild import ctx_for
+    from looop.core.clock import SystemClock
+    from looop.sense.probes import probe_sessions
+    from looop.sessions import expect
+
+    box = Box(tmp_path, srt, "on")
+    main = tmp_path / "main"
+    main.mkdir()
+    git(main, "init", "-q", "-b", "main")
+    (main / "README").write_text("hello\n")
+    for name in SETTINGS_FILES:
+        (main / name).parent.mkdir(parents=True, exist_ok=True)
+        (main / name).write_text("{}\n")
+    git(main, "add", "-A")
+    git(main, "-c", "user.name=T", "-c", "user.email=t@t", "commit", "-qm", "s")
+    tracked = set(git(main, "ls-files").split())
+
+    box.start("w1", LIVE, "--repo", str(main))
+    clock = SystemClock()
+    code, _, _ = expect(box.data, "w1", "LIVE-AND-WAITING", timeout_s=60, clock=clock)
+    assert code == 0, box.looop("log", "w1").stdout
+    tree = box.data / "worktrees" / "w1"
+    got = results_named(box, "live-w1")
+    assert got.pop("ready") == ""
+    assert got.pop("cwd_is_worktree") == "ok"
+    assert got.pop("write_code") == "ok"  # the worktree is its to write
+    assert got.pop("inside_status") == "" and got.pop("inside_staged") == "", got
+    assert set(got.pop("inside_ls").split()) == {
+        ".git",
+        "README",
+        ".mcp.json",
+        ".vscode",
+        "docs",
+        ".claude",
+    }
+    assert got == dict.fromkeys(got, "no"), got  # the repo's settings stay read-only
+    # on the host, while it runs: only what git tracks, and nothing to show or keep
+    on_disk = {
+        str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file() and p.name != ".git"
+    }
+    assert on_disk == tracked
+    assert git(tree, "status", "--porcelain", "--untracked-files=all", "--ignored") == ""
+    diff = box.looop("worker", "diff", "w1")
+    assert diff.returncode == 0 and diff.stdout == "", diff.stdout
+    ctx = ctx_for(box.env, clock, None)
+    assert probe_sessions(ctx)["detail"]["workers"]["w1"]["uncommitted"] is False
+    for name in SETTINGS_FILES:
+        assert (tree / name).read_text() == "{}\n"
+    # srt started in the data dir, which it cannot write: nothing landed there either
+    assert not [n for n in SRT_NAMES if (box.data / n).exists()]
+
+    # killed with no changes: its worktree goes at the reap, its branch stays
+    assert box.looop("kill", "w1").returncode == 0
+    box.wait("w1")
+    pruned = box.looop("prune")
+    assert pruned.returncode == 0, pruned.stderr
+    assert not tree.exists(), sorted(p.name for p in tree.iterdir())
+    assert "looop/w1" in git(main, "branch", "--list")
+    events = (box.data / "events.jsonl").read_text()
+    assert '"worktree_removed"' in events and '"worktree_kept"' not in events
+
+
+def results_named(box: Box, name: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in (box.data / "reports" / name).read_text().splitlines():
+        k, _, v = line.partition("=")
+        out[k] = v
+    return out

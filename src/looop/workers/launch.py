@@ -372,8 +372,9 @@ def spawn_line(
 ) -> Session:
     """A worker line started as the session `wid`: inside srt when its policy is on (`prog`:
     srt's path, as sandbox.require found it), else as its own argv; in its worktree when it
-    has one, else in `cwd`. SandboxSetupError or SessionError: the caller undoes what it
-    made."""
+    has one, else in `cwd`. A sandboxed srt itself starts in `cwd` and its line goes into the
+    worktree (srt makes its placeholders in the folder it starts in: sandbox.prepare).
+    SandboxSetupError or SessionError: the caller undoes what it made."""
     if policy.on:
         from looop.workers import sandbox as sbx  # lazy: only a sandboxed start needs it
 
@@ -389,7 +390,7 @@ def spawn_line(
         ctx.paths.data,
         wid,
         argv,
-        cwd=Path(tree.path) if tree is not None else cwd,
+        cwd=Path(tree.path) if tree is not None and not policy.on else cwd,
         env=env,
         size=WORKER_SIZE,
         host_idle_s=knobs.real("session_host_idle"),

@@ -10,3 +10,19 @@ def last_rule(contract: str, rule: str) -> str:
     if not sep:
         head, sep, tail = contract.rstrip("\n"), "\n", ""
     return f"{head.rstrip()}\n- {rule}\n{sep}{tail}"
+
+
+def replace_rule(contract: str, head: str, rule: str | None) -> str:
+    """The contract with its rule that begins `- {head}` (up to the next rule, a blank line
+    or the closing part) replaced by `- {rule}`, or dropped when `rule` is None; unchanged
+    when it has no such rule."""
+    start = contract.find(f"\n- {head}")
+    if start < 0:
+        return contract
+    start += 1
+    ends = [contract.find(m, start + 2) for m in ("\n- ", "\n\n", "\n---")]
+    end = min((e for e in ends if e >= 0), default=len(contract))
+    new = "" if rule is None else f"- {rule}"
+    if rule is None and end < len(contract) and contract.startswith("\n- ", end):
+        end += 1  # the next rule takes the dropped one's place
+    return contract[:start] + new + contract[end:]

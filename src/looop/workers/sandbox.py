@@ -36,7 +36,7 @@ from looop.core.srt import (
     srt_program,
 )
 from looop.core.where import SANDBOX_SETTINGS
-from looop.workers.rules import last_rule
+from looop.workers.rules import last_rule, replace_rule
 
 TYPE_CHECKING = False  # not `from typing`
 
@@ -235,6 +235,10 @@ def prepare(
             pass
     srt.make_state(runner, home)
     conf = settings(ctx, wid, runner, policy, home, tree)
+    if tree is not None:
+        # srt starts in the data dir, which it cannot write: the empty files it would mount
+        # over the shell and tool settings missing where it starts never land in the worktree
+        line = f"cd -- {shlex.quote(tree.path)} || exit 1; {line}"
     argv = srt.argv(prog, os.path.join(mine, SETTINGS), conf, line, os.path.join(mine, "tmp"))
     child = dict(env)
     child["LOOOP_CONFIG"] = _knobs_only_config(raw_config, mine)
@@ -256,21 +260,39 @@ def _int(text: str | None) -> int:
 
 
 def with_note(contract: str, wid: str) -> str:
-    """The contract with what a sandboxed worker is told about its walls, as its last rule."""
-    return last_rule(contract, _note(wid))
+    """The contract as it reads inside srt: only what works there (the supervisor's socket,
+    the repos and /tmp are out of reach), with the walls as its last rule."""
+    contract = replace_rule(contract, "**Need a human", _ASK.replace("__ID__", wid))
+    contract = contract.replace("your own worktree.", 'your workspace ("$LOOOP_WORKSPACE").')
+    contract = replace_rule(contract, "**Code work**", _CODE)
+    contract = replace_rule(contract, "**When you are completely done**", _DONE)
+    return last_rule(contract, _NOTE)
 
 
-def _note(wid: str) -> str:
-    return (
-        f'**Sandbox**: you run inside a sandbox. Write your work in "$LOOOP_WORKSPACE" and '
-        'scratch files in "$TMPDIR"; deliverables still go to `reports/`. Everything else '
-        "is read-only or hidden (in the data dir, what you write outside `reports/` and the "
-        "contract's folders is not kept), and the network reaches only your model API and the "
-        'domains the human allowed. A write that fails with "Read-only file system" or a 403 from '
-        "the proxy is the sandbox: ask for access instead of working around it. "
-        f'`"$LOOOP_BIN" kill {wid}` cannot reach looop from inside: when you are done, '
-        "exit your CLI."
-    )
+# the flag fallback is gone: `flag` writes the session's record, which is read-only inside
+_ASK = (
+    "**Need a human decision, information or approval?** Do not guess. Ask and wait:\n"
+    '  `answer=$("$LOOOP_BIN" ask __ID__ --prompt "<one clear question>" --options "yes,no")`\n'
+    "  The command blocks until a human answers and prints only the answer."
+)
+_CODE = (
+    "**Code work**: repos outside are read-only here. Clone the one you work on into your "
+    'workspace — `git clone <repo> "$LOOOP_WORKSPACE/<dir>"` — work and commit there, and '
+    "name that folder in your report. Never edit code inside the data dir."
+)
+_DONE = (
+    "**When you are completely done** (nothing pending, nothing waiting on a human), end your "
+    "own session by exiting your CLI (looop's kill cannot reach it from inside the sandbox). "
+    "Never end it mid-task or while waiting."
+)
+_NOTE = (
+    '**Sandbox**: you run inside a sandbox. Write your work in "$LOOOP_WORKSPACE" and '
+    'scratch files in "$TMPDIR"; deliverables still go to `reports/`. Everything else '
+    "is read-only or hidden (in the data dir, what you write outside `reports/` and the "
+    "contract's folders is not kept), and the network reaches only your model API and the "
+    'domains the human allowed. A write that fails with "Read-only file system" or a 403 from '
+    "the proxy is the sandbox: ask for access instead of working around it."
+)
 
 
 def describe(policy: SandboxPolicy) -> str:

@@ -744,6 +744,7 @@ def sandbox_write(tree: Tree) -> tuple[list[str], list[str]]:
     if not os.path.lexists(own_config):
         with open(own_config, "a", encoding="utf-8"):
             pass
+    locked += srt_guarded(tree.path)
     locked += [
         os.path.join(tree.path, ".git"),
         os.path.join(tree.gitdir, "commondir"),
@@ -756,6 +757,65 @@ def sandbox_write(tree: Tree) -> tuple[list[str], list[str]]:
             if got != mine and not name.endswith(".lock"):
                 locked.append(got)
     return write, [p for p in locked if os.path.lexists(p)]
+
+
+# srt's own write protection (0.0.83's "mandatory denies"): names whose contents run code in
+# a shell, an editor or an agent CLI opened there, and a nested repo's hooks and config.
+SRT_FILES = frozenset(
+    {
+        ".gitconfig",
+        ".gitmodules",
+        ".bashrc",
+        ".bash_profile",
+        ".zshrc",
+        ".zprofile",
+        ".profile",
+        ".ripgreprc",
+        ".mcp.json",
+    }
+)
+SRT_DIRS = frozenset({".vscode", ".idea"})
+SRT_INNER = {".claude": ("commands", "agents"), ".git": ("hooks", "config")}
+SRT_DEPTH = 3  # srt's default search depth below its working directory
+
+
+def srt_guarded(top: str) -> list[str]:
+    """What srt itself would keep read-only in a worktree it started in, of what exists there.
+    A sandboxed worker's srt starts elsewhere, so that its placeholders for the names missing
+    never land in the worktree; these come back as looop's own denies. Counted as srt counts:
+    a named file down to SRT_DEPTH - 1 folders deep, a named folder (or what is inside
+    .claude, or a nested .git) one less; case ignored, no symlink followed, node_modules
+    skipped."""
+    out: list[str] = []
+
+    def walk(folder: str, depth: int) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        for e in entries:
+            low = e.name.lower()
+            if low in SRT_FILES:
+                out.append(e.path)
+            elif depth > SRT_DEPTH - 2:
+                continue  # only files this deep
+            elif low in SRT_DIRS:
+                out.append(e.path)
+            elif low in SRT_INNER:
+                inside = (os.path.join(e.path, n) for n in SRT_INNER[low])
+                out.extend(p for p in inside if os.path.lexists(p))
+            elif low != "node_modules" and _is_dir(e):
+                walk(e.path, depth + 1)
+
+    walk(top, 0)
+    return out
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
 
 
 def with_note(contract: str, tree: Tree) -> str:

@@ -144,9 +144,28 @@ def test_with_note_adds_the_walls_as_the_contracts_last_rule() -> None:
 
     plain = contract_text("w1", "claude")
     noted = sandbox.with_note(plain, "w1")
-    assert noted.startswith(plain.rsplit("\n---\n", 1)[0])
+    assert noted.startswith(plain[: plain.index("- **Need a human")])
     assert "$LOOOP_WORKSPACE" in noted and noted.endswith(plain[plain.rindex("\n---\n") :])
     assert "$LOOOP_WORKSPACE" not in plain
+    assert noted.rstrip().rsplit("\n- ", 1)[1].startswith("**Sandbox**")
+
+
+def test_the_sandboxed_brief_offers_nothing_that_fails_inside() -> None:
+    """Its own kill (the supervisor's socket), a worktree in /tmp (read-only) and the flag
+    (the session's record is read-only) are what the plain brief says and the sandbox
+    refuses: the sandboxed one says what works instead, once, and keeps every other rule."""
+    from looop.workers.launch import contract_text
+
+    plain = contract_text("w1", "claude")
+    noted = sandbox.with_note(plain, "w1")
+    for gone in ('"$LOOOP_BIN" kill', "worktree add", '"$LOOOP_BIN" flag', "unflag"):
+        assert gone in plain and gone not in noted
+    assert "exiting your CLI" in noted and 'git clone <repo> "$LOOOP_WORKSPACE/<dir>"' in noted
+    heads = [line.split("**")[1] for line in plain.splitlines() if line.startswith("- **")]
+    assert [line.split("**")[1] for line in noted.splitlines() if line.startswith("- **")] == [
+        *heads,
+        "Sandbox",
+    ]
 
 
 @pytest.mark.parametrize(
