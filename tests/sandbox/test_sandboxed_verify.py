@@ -146,3 +146,31 @@ def test_an_unsandboxed_workers_verify_runs_as_before(tmp_path: Path, srt: Path)
     assert (box.home / "pwned-make").exists()
     got = box.result("w1")
     assert got["pass"] is True and SECRET in str(got["output"])
+
+
+def test_a_repo_workers_verify_runs_in_its_worktrees_box(tmp_path: Path, srt: Path) -> None:
+    box = Home(tmp_path, srt)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "README").write_text("repo\n")
+    for args in (("init", "-q", "-b", "main"), ("add", "README"), ("commit", "-qm", "one")):
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo), *args],
+            env=box.env,
+            check=True,
+            timeout=30,
+        )
+    hook = repo / ".git" / "hooks" / "post-checkout"
+    plant = f'; echo "touch $(HOME)/pwned-hook" > {hook}; chmod +x {hook}'
+    box.start(
+        "w1", "make -C worktrees/w1" + plant.replace("$(HOME)", str(box.home)), "--repo", str(repo)
+    )
+    box.start("w2", "make -C worktrees/w2 test", "--repo", str(repo))
+    done = box.looop("tick", "--force")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert box.escaped() == [] and not hook.exists()
+    hostile = box.result("w1")
+    assert hostile["pass"] is False and SECRET not in str(hostile["output"])
+    tests = box.result("w2")
+    assert tests["pass"] is True, tests
+    assert (box.data / "worktrees" / "w2" / "build.out").read_text() == "built\n"
