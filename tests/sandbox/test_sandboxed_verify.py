@@ -16,7 +16,9 @@ import pytest
 from looop.core.clock import SystemClock
 from looop.sessions import wait
 from tests.helpers import clean_env
-from tests.sandbox.test_sandboxed_worker import LOOOP, SECRET
+from tests.sandbox.test_sandboxed_worker import LOOOP, SECRET, Server, servers
+
+__all__ = ["servers"]  # the fixture, shared with the worker's tests
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -45,7 +47,7 @@ class Home:
     """A home with a planted key, a data dir whose workers run sandboxed and whose decider
     answers noop, and looop as a user runs it."""
 
-    def __init__(self, tmp_path: Path, srt: Path) -> None:
+    def __init__(self, tmp_path: Path, srt: Path, sandbox: object = "on") -> None:
         self.home, self.data = tmp_path / "home", tmp_path / "data"
         (self.home / ".ssh").mkdir(parents=True)
         (self.home / ".ssh" / "id_rsa").write_text(SECRET + "\n")
@@ -56,7 +58,7 @@ class Home:
         cfg = {
             "default": "probe",
             "runners": {"probe": runner},
-            "sandbox": "on",
+            "sandbox": sandbox,
             # a human's verify never ran under the shell sandbox: only the worker's holds here
             "shell_policy": {"sandbox": "off"},
         }
@@ -174,3 +176,16 @@ def test_a_repo_workers_verify_runs_in_its_worktrees_box(tmp_path: Path, srt: Pa
     tests = box.result("w2")
     assert tests["pass"] is True, tests
     assert (box.data / "worktrees" / "w2" / "build.out").read_text() == "built\n"
+
+
+def test_the_verify_reaches_the_workers_domains_and_no_other(
+    tmp_path: Path, srt: Path, servers: tuple[Server, Server]
+) -> None:
+    allowed, denied = servers
+    box = Home(tmp_path, srt, {"domains": [f"127.0.0.1:{allowed.port}"]})
+    get = "curl -s -m 10 http://127.0.0.1:{}/"
+    box.start("w1", f"{get.format(allowed.port)}; {get.format(denied.port)}")
+    done = box.looop("tick", "--force")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "allowed-ok" in str(box.result("w1")["output"])
+    assert (allowed.hits, denied.hits) == (1, 0)
