@@ -323,10 +323,13 @@ def verify_argv(
     prog = require(env, who)
     home = env.get("HOME")
     mine = folder(ctx, wid)
-    _make_room(ctx, wid, rec.runner, home)
-    conf = settings(ctx, wid, rec.runner, rec.sandbox, home, tree)
-    path = os.path.join(mine, VERIFY_SETTINGS)
-    argv = srt.argv(prog, path, conf, cmd, os.path.join(mine, "tmp"))
+    try:
+        _make_room(ctx, wid, rec.runner, home)
+        conf = settings(ctx, wid, rec.runner, rec.sandbox, home, tree)
+        path = os.path.join(mine, VERIFY_SETTINGS)
+        argv = srt.argv(prog, path, conf, cmd, os.path.join(mine, "tmp"))
+    except OSError as e:  # e.g. a folder the worker swapped for a dangling symlink
+        raise SandboxError(f"{who} cannot set up the worker's sandbox: {e}") from None
     child = dict(env)
     if tree is not None:
         _git_quiet(child)

@@ -203,3 +203,22 @@ def test_a_box_that_cannot_be_rebuilt_refuses_in_one_line(ctx: Ctx, case: str) -
     assert "\n" not in msg and msg.startswith(
         "worker w1's verify cannot run in the worker's sandbox"
     )
+
+
+def test_a_folder_the_worker_swapped_for_a_symlink_fails_the_verify_not_the_beat(
+    ctx: Ctx, tmp_path: Path
+) -> None:
+    env = {**ctx.env, "LOOOP_SRT": _srt(tmp_path)}
+    prog = sandbox.srt_program(env)
+    assert prog is not None
+    sandbox.prepare(ctx, "w1", "claude", ON, "claude go", dict(env), {}, prog=prog)
+    ran_sandboxed(ctx, "w1", settings=False)
+    if sandbox.missing(env):
+        pytest.skip(f"srt's helpers are not installed here: {sandbox.missing(env)}")
+    archive = ctx.paths.asks / "archive"  # asks/ is the worker's to write
+    archive.rmdir()
+    archive.symlink_to(tmp_path / "nowhere" / "x")
+    with pytest.raises(SandboxError) as e:
+        sandbox.verify_argv(ctx, WorkerBox("w1"), "make test", dict(env))
+    assert "\n" not in str(e.value) and "cannot set up the worker's sandbox" in str(e.value)
+    assert not (tmp_path / "nowhere").exists()
