@@ -8,9 +8,11 @@ Where srt cannot run at verify time, the verify fails in one line and nothing ru
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
 
 from looop.core.clock import SystemClock
@@ -189,3 +191,15 @@ def test_the_verify_reaches_the_workers_domains_and_no_other(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "allowed-ok" in str(box.result("w1")["output"])
     assert (allowed.hits, denied.hits) == (1, 0)
+
+
+def test_nothing_the_boxed_verify_starts_outlives_it(tmp_path: Path, srt: Path) -> None:
+    box = Home(tmp_path, srt)
+    token = f"{300 + secrets.randbelow(10**6) / 10**6:.6f}"  # this test's own sleep
+    box.start("w1", f"sleep {token} & kill -0 $! && echo running")
+    done = box.looop("tick", "--force")
+    assert done.returncode == 0, done.stdout + done.stderr
+    got = box.result("w1")
+    assert got["pass"] is True and "running" in str(got["output"]), got
+    left = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", token]]
+    assert left == []
