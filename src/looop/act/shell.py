@@ -10,6 +10,11 @@ from looop.core.proc import Kind, Pool, Run, Tail, spawn
 from looop.core.procs import UNCONTAINED, Containment
 from looop.core.sandboxpolicy import SandboxPolicy
 
+TYPE_CHECKING = False  # not `from typing`
+
+if TYPE_CHECKING:
+    from looop.workers.sandbox import WorkerBox
+
 TAIL_CHARS = 4000
 # Enough bytes for TAIL_CHARS even if every char is 4 bytes of UTF-8.
 _TAIL_BYTES = TAIL_CHARS * 4
@@ -27,12 +32,13 @@ class ShellResult:
 
 
 def run_shell(
-    ctx: Ctx, cmd: str, timeout_s: float, sandbox: SandboxPolicy | None = None
+    ctx: Ctx, cmd: str, timeout_s: float, sandbox: SandboxPolicy | WorkerBox | None = None
 ) -> ShellResult:
     """Run one command; timeout_s <= 0 means no deadline. When it ends, every process it
     started ends too (daemons, setsid, double forks): the stderr tail says how many.
-    `sandbox` on: the command runs inside srt (workers/sandbox.shell_argv); where srt cannot
-    run, a LooopError says what is missing and nothing runs.
+    `sandbox` on: the command runs inside srt (workers/sandbox.shell_argv); a WorkerBox: in
+    that worker's own sandbox (a sandboxed worker's verify, workers/sandbox.verify_argv);
+    where srt cannot run, a LooopError says what is missing and nothing runs.
 
     Deadlines use the injected clock's monotonic time, which runs for real even in tests.
     """
@@ -43,10 +49,15 @@ def run_shell(
         token = contain.token()
         env = ctx.child_env()
         argv = ["bash", "-c", cmd]
-        if sandbox is not None and sandbox.on:
-            from looop.workers.sandbox import shell_argv  # lazy: only a sandboxed shell
+        if isinstance(sandbox, SandboxPolicy):
+            if sandbox.on:
+                from looop.workers.sandbox import shell_argv  # lazy: only a sandboxed shell
 
-            argv = shell_argv(ctx, sandbox, cmd, env)
+                argv = shell_argv(ctx, sandbox, cmd, env)
+        elif sandbox is not None:
+            from looop.workers.sandbox import verify_argv  # lazy: only a worker's verify
+
+            argv, env = verify_argv(ctx, sandbox, cmd, env)
         result = _run(ctx, argv, env, timeout_s, contain, token)
         left = contain.close().get(token, 0)
     if not left:

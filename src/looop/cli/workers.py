@@ -31,7 +31,8 @@ def worker_group() -> None:
 @click.option(
     "--verify",
     default=None,
-    help="A read-only check run once after it exits (on its host when it runs on an SSH host).",
+    help="A read-only check run once after it exits (inside its sandbox when it runs in one; "
+    "on its host when it runs on an SSH host).",
 )
 @click.option(
     "--sandbox/--no-sandbox",

@@ -16,10 +16,11 @@ if TYPE_CHECKING:
     from looop.act.shell import ShellResult
     from looop.core.config import Config
     from looop.core.sandboxpolicy import SandboxPolicy
+    from looop.workers.sandbox import WorkerBox
 
 
 def _run_shell(
-    ctx: Ctx, cmd: str, timeout_s: float, sandbox: SandboxPolicy | None = None
+    ctx: Ctx, cmd: str, timeout_s: float, sandbox: SandboxPolicy | WorkerBox | None = None
 ) -> ShellResult:
     from looop.act.shell import run_shell  # lazy: a skip beat runs no verify command
 

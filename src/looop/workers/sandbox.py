@@ -53,8 +53,10 @@ __all__ = [
     "SETTINGS",
     "SHELL_DIR",
     "SHELL_OFF",
+    "VERIFY_SETTINGS",
     "WORKER_OFF",
     "SandboxError",
+    "WorkerBox",
     "describe",
     "folder",
     "forget",
@@ -66,6 +68,7 @@ __all__ = [
     "shell_argv",
     "shell_argvs",
     "srt_program",
+    "verify_argv",
     "with_note",
 ]
 
@@ -214,9 +217,26 @@ def prepare(
     file."""
     home = env.get("HOME")
     mine = folder(ctx, wid)
+    _make_room(ctx, wid, runner, home)
+    conf = settings(ctx, wid, runner, policy, home, tree)
+    if tree is not None:
+        # srt starts in the data dir, which it cannot write: the empty files it would mount
+        # over the shell and tool settings missing where it starts never land in the worktree
+        line = f"cd -- {shlex.quote(tree.path)} || exit 1; {line}"
+    argv = srt.argv(prog, os.path.join(mine, SETTINGS), conf, line, os.path.join(mine, "tmp"))
+    child = dict(env)
+    child["LOOOP_CONFIG"] = _knobs_only_config(raw_config, mine)
+    child["LOOOP_WORKSPACE"] = tree.path if tree is not None else os.path.join(mine, "work")
+    if tree is not None:
+        _git_quiet(child)
+    return argv, child
+
+
+def _make_room(ctx: Ctx, wid: str, runner: str, home: str | None) -> None:
+    """srt binds only what exists: every writable folder is made now, so a first `ask` or a
+    first report can be written from inside."""
+    mine = folder(ctx, wid)
     p = ctx.paths
-    # srt binds only what exists: every writable folder is made now, so a first `ask` or a
-    # first report can be written from inside.
     for d in (
         os.path.join(mine, "work"),
         os.path.join(mine, "tmp"),
@@ -234,21 +254,91 @@ def prepare(
         with open(f, "a", encoding="utf-8"):
             pass
     srt.make_state(runner, home)
-    conf = settings(ctx, wid, runner, policy, home, tree)
-    if tree is not None:
-        # srt starts in the data dir, which it cannot write: the empty files it would mount
-        # over the shell and tool settings missing where it starts never land in the worktree
-        line = f"cd -- {shlex.quote(tree.path)} || exit 1; {line}"
-    argv = srt.argv(prog, os.path.join(mine, SETTINGS), conf, line, os.path.join(mine, "tmp"))
+
+
+def _git_quiet(child: dict[str, str]) -> None:
+    """The repo's packs are read-only in the box: no automatic repack or maintenance."""
+    n = _int(child.get("GIT_CONFIG_COUNT"))
+    for i, (k, v) in enumerate((("gc.auto", "0"), ("maintenance.auto", "false")), n):
+        child[f"GIT_CONFIG_KEY_{i}"], child[f"GIT_CONFIG_VALUE_{i}"] = k, v
+    child["GIT_CONFIG_COUNT"] = str(n + 2)
+
+
+class WorkerBox:
+    """The sandbox a worker ran in, named by its id: its verify runs there (run_shell builds
+    the argv with verify_argv), whoever wrote the verify."""
+
+    __slots__ = ("wid",)
+    wid: str
+
+    def __init__(self, wid: str) -> None:
+        object.__setattr__(self, "wid", wid)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("WorkerBox is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WorkerBox) and other.wid == self.wid
+
+    def __hash__(self) -> int:
+        return hash(("WorkerBox", self.wid))
+
+    def __repr__(self) -> str:
+        return f"WorkerBox({self.wid!r})"
+
+
+VERIFY_SETTINGS = "srt-verify.json"  # the worker's own srt.json stays as its start wrote it
+
+
+def verify_argv(
+    ctx: Ctx, box: WorkerBox, cmd: str, env: dict[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    """A sandboxed worker's verify inside that worker's walls: srt's settings built by
+    `settings` again from its start record (runner, sandbox policy, worktree), so the verify
+    writes, reads and reaches what the worker could and nothing more; TMPDIR the worker's.
+    Raises SandboxError, one line, when srt cannot run here or the record cannot say what the
+    worker's walls were: the verify then never runs."""
+    from looop.workers import resume  # lazy: only a sandboxed worker's verify reads it
+    from looop.workers.launch import WorkerError  # lazy: as above
+
+    wid = box.wid
+    who = f"worker {wid}'s verify"
+
+    def unknown(why: str) -> SandboxError:
+        return SandboxError(
+            f"{who} cannot run in the worker's sandbox: its start record "
+            f"({resume.record_path(ctx, wid)}) {why} — the worker ran sandboxed, so its verify "
+            "runs nowhere else; start the worker again"
+        )
+
+    try:
+        rec = resume.read_record(ctx, wid)
+    except WorkerError as e:
+        raise SandboxError(f"{who} cannot run in the worker's sandbox: {e}") from None
+    if rec is None:
+        raise unknown("is gone")
+    if not rec.sandbox.on:
+        raise unknown("says it ran unsandboxed, but its srt settings are there")
+    tree: Tree | None = None
+    if rec.repo:
+        from looop.workers.worktree import load  # lazy: only a repo worker has one
+
+        tree = load(ctx, wid)
+        if tree is None or tree.removed:
+            raise unknown("names a worktree that is gone")
+    prog = require(env, who)
+    home = env.get("HOME")
+    mine = folder(ctx, wid)
+    try:
+        _make_room(ctx, wid, rec.runner, home)
+        conf = settings(ctx, wid, rec.runner, rec.sandbox, home, tree)
+        path = os.path.join(mine, VERIFY_SETTINGS)
+        argv = srt.argv(prog, path, conf, cmd, os.path.join(mine, "tmp"))
+    except OSError as e:  # e.g. a folder the worker swapped for a dangling symlink
+        raise SandboxError(f"{who} cannot set up the worker's sandbox: {e}") from None
     child = dict(env)
-    child["LOOOP_CONFIG"] = _knobs_only_config(raw_config, mine)
-    child["LOOOP_WORKSPACE"] = tree.path if tree is not None else os.path.join(mine, "work")
     if tree is not None:
-        # the repo's packs are read-only in here: no automatic repack or maintenance
-        n = _int(child.get("GIT_CONFIG_COUNT"))
-        for i, (k, v) in enumerate((("gc.auto", "0"), ("maintenance.auto", "false")), n):
-            child[f"GIT_CONFIG_KEY_{i}"], child[f"GIT_CONFIG_VALUE_{i}"] = k, v
-        child["GIT_CONFIG_COUNT"] = str(n + 2)
+        _git_quiet(child)
     return argv, child
 
 

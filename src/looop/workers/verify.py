@@ -1,5 +1,10 @@
 """Post-conditions: a worker's verify command runs once, on the first beat after it died.
 
+A worker that ran sandboxed is verified inside its own sandbox, whoever wrote the verify: it
+runs the worker's code (a Makefile, a conftest.py, a script), so it gets the worker's walls and
+no more (workers/sandbox.verify_argv); where srt cannot run, it fails unrun. Otherwise a
+decision's verify runs under shell_policy's sandbox and a human's as configured.
+
 A worker on an SSH host is verified there, in its workspace (workers/ssh/hostverify.py),
 once the home has seen it over (its record in hosts/workers/); the result comes home to the
 same verify/<id>.json. A host out of reach leaves it pending for a later beat: the host runs
@@ -8,14 +13,17 @@ it once and keeps its result until it is fetched."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from looop.core import provenance, store
+from looop.core import provenance, store, where
 from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.sandboxpolicy import OFF, SandboxPolicy
 from looop.sessions import Session
+
+if TYPE_CHECKING:
+    from looop.workers.sandbox import WorkerBox
 
 # What a host may add to the verify timeout before its answer counts as late: starting the
 # run and the round trip.
@@ -36,8 +44,8 @@ class ShellOutcome(Protocol):
 
 
 # The runner is handed in by the beat (act.shell.run_shell): workers sit below act. Its last
-# argument is the sandbox to run in (None: none).
-RunShell = Callable[[Ctx, str, float, SandboxPolicy | None], ShellOutcome]
+# argument is the sandbox to run in: shell_policy's, a worker's own, or None: none.
+RunShell = Callable[[Ctx, str, float, "SandboxPolicy | WorkerBox | None"], ShellOutcome]
 _UNREAD = (
     "not run: a decision's verify runs only under shell_policy's sandbox, and the config "
     "cannot be read; fix the config"
@@ -54,6 +62,28 @@ def _confined(ctx: Ctx, wid: str, cmd: str, sandbox: SandboxPolicy | None) -> bo
     if sandbox is not None and not sandbox.on:
         return False
     return not provenance.by_human(ctx.paths, provenance.VERIFY, wid, store.encode(cmd))
+
+
+def _worker_box(ctx: Ctx, wid: str) -> WorkerBox | None:
+    """The sandbox the worker ran in, if it ran in one: its srt settings are there (a
+    sandboxed start writes them) or its start record says so; a record that cannot be read
+    counts as sandboxed (fail closed: the box then refuses in one line)."""
+    ran = where.sandboxed(str(ctx.paths.data), wid)
+    if not ran:
+        from looop.workers import resume  # lazy: only a worker's end reads its record
+        from looop.workers.launch import WorkerError  # lazy: as above
+
+        if resume.record_path(ctx, wid).exists():
+            try:
+                rec = resume.read_record(ctx, wid)
+                ran = rec is None or rec.sandbox.on
+            except WorkerError:
+                ran = True
+    if not ran:
+        return None
+    from looop.workers.sandbox import WorkerBox  # lazy: only a sandboxed worker's verify
+
+    return WorkerBox(wid)
 
 
 def run_pending_verifies(
@@ -87,16 +117,20 @@ def run_pending_verifies(
         if ctx.clock.monotonic() - started > budget:
             break
         cmd = (store.read_text(cmd_file) or "").strip()
-        inside = sandbox if _confined(ctx, wid, cmd, sandbox) else OFF
-        if inside is None or (
-            not inside.on
-            and provenance.is_unread(ctx.paths, provenance.VERIFY, wid, store.encode(cmd))
-        ):
-            _record(ctx, wid, cmd, False, None, False, _UNREAD if inside is None else _UNREAD_OFF)
-            done.append(wid)
-            continue
+        inside: SandboxPolicy | WorkerBox | None = _worker_box(ctx, wid)
+        if inside is None:
+            policy = sandbox if _confined(ctx, wid, cmd, sandbox) else OFF
+            if policy is None or (
+                not policy.on
+                and provenance.is_unread(ctx.paths, provenance.VERIFY, wid, store.encode(cmd))
+            ):
+                why = _UNREAD if policy is None else _UNREAD_OFF
+                _record(ctx, wid, cmd, False, None, False, why)
+                done.append(wid)
+                continue
+            inside = policy if policy.on else None
         try:
-            r = run(ctx, cmd, timeout, inside if inside.on else None)
+            r = run(ctx, cmd, timeout, inside)
         except LooopError as e:  # srt cannot run here: one line, and nothing ran
             _record(ctx, wid, cmd, False, None, False, f"not run: {e}")
             done.append(wid)
