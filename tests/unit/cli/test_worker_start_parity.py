@@ -14,7 +14,7 @@ from looop.core.clock import FixedClock
 from looop.sessions import kill, list_sessions
 from tests.helpers import clean_env, examples, run_cli
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.process]  # both faces really start workers
 
 CASES: list[list[str]] = [
     ["worker", "start", "w1", "--command", "sleep 600", "ship it"],
