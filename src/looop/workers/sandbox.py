@@ -88,13 +88,15 @@ def settings(
     policy: SandboxPolicy,
     home: str | None,
     tree: Tree | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> dict[str, object]:
     """srt's settings for this worker: the default policy plus the user's additions; with a
-    worktree, that worktree and what git needs to commit from it (worktree.sandbox_write)."""
+    worktree, that worktree and what git needs to commit from it (worktree.sandbox_write);
+    with its `env`, the model endpoint that env points its runner at (core/endpoints.py)."""
     data = str(ctx.paths.data)
     p = ctx.paths
     mine = folder(ctx, wid)
-    parts = srt.runner_parts(runner, home)
+    parts = srt.runner_parts(runner, home, env)
     write = [
         os.path.join(mine, "work"),
         os.path.join(mine, "tmp"),
@@ -232,7 +234,7 @@ def prepare(
         with open(f, "a", encoding="utf-8"):
             pass
     srt.make_state(runner, home)
-    conf = settings(ctx, wid, runner, policy, home, tree)
+    conf = settings(ctx, wid, runner, policy, home, tree, env)
     argv = srt.argv(prog, os.path.join(mine, SETTINGS), conf, line, os.path.join(mine, "tmp"))
     child = dict(env)
     child["LOOOP_CONFIG"] = _knobs_only_config(raw_config, mine)
