@@ -161,6 +161,21 @@ def srt_program(env: dict[str, str]) -> str | None:
     return shutil.which("srt", path=env.get("PATH", ""))
 
 
+# What srt's proxy answers a host off the allowlist with (its 403's body).
+DENIED_MARK = "blocked by network allowlist"
+DOMAINS_KEY = '"sandbox": {"domains": [...]}'
+
+
+def explain_denied(failure: str, output: str, who: str) -> str:
+    """A failed run's one line, with what allows the host when srt's proxy refused one."""
+    if DENIED_MARK not in failure and DENIED_MARK not in output:
+        return failure
+    return (
+        f"{failure} — the sandbox of {who} refused a host its allowlist does not name: add it to "
+        f"the config's {DOMAINS_KEY} (the runner's or the top level's)"
+    )
+
+
 WORKER_OFF = 'start it with --no-sandbox / "sandbox": "off"'
 SHELL_OFF = 'set "shell_policy": {"sandbox": "off"}'
 
