@@ -86,3 +86,19 @@ def test_the_endpoint_by_its_other_spelling_or_from_claudes_settings(
     assert endpoint.hits == 1
     assert got["other"].split()[0] == "403", got
     assert other.hits == 0
+
+
+def test_a_worker_pointed_where_its_sandbox_refuses_does_not_start(
+    tmp_path: Path, srt: Path
+) -> None:
+    box = Box(tmp_path, srt, "on")
+    settings = box.home / ".claude" / "settings.json"
+    settings.write_text(json.dumps({"env": {"ANTHROPIC_BASE_URL": "https://llm.corp.example"}}))
+    marker = box.home / "ran"
+    done = box.looop("worker", "start", "w1", "go", "--command", f"touch {marker}")
+    assert done.returncode != 0
+    [line] = done.stderr.strip().splitlines()
+    assert "w1" in line and "is pointed at llm.corp.example:443" in line, line
+    assert '"sandbox": {"domains": [...]}' in line
+    assert not marker.exists()
+    assert "Traceback" not in done.stderr

@@ -27,6 +27,7 @@ class Endpoint:
     entry: str  # host:port as srt's allowlist takes it
     source: str  # where it was configured: a variable's name or a file's path and key
     auto: bool  # allowed without the user listing it (a variable, or a file's local address)
+    in_use: bool = True  # the CLI surely talks to it (not one provider of a list it may use)
 
 
 def allow_entry(url: str) -> str | None:
@@ -51,12 +52,27 @@ def allow_entry(url: str) -> str | None:
 def endpoints(runner: str, env: Mapping[str, str], home: str | None) -> list[Endpoint]:
     """Every endpoint `runner` is configured to use, first seen first, no repeats."""
     found: dict[str, Endpoint] = {}
-    for source, url in _urls(runner, env, home):
+    for source, url, in_use in _urls(runner, env, home):
         entry = allow_entry(url)
         if entry is not None and entry not in found:
             auto = source in ENV_KEYS or goes_direct(entry)
-            found[entry] = Endpoint(entry, source, auto)
+            found[entry] = Endpoint(entry, source, auto, in_use)
     return list(found.values())
+
+
+def listed(entry: str, domains: list[str]) -> bool:
+    """Whether an allowlist naming `domains` lets `entry` (host:port) through: the same entry,
+    its host with no port, or a `*.` pattern its host is under (ASCII case ignored)."""
+    host, port = _host(entry).lower(), entry.rsplit(":", 1)[-1]
+    for d in domains:
+        d = d.lower()
+        d_host = _host(d)
+        d_port = d.rsplit(":", 1)[-1] if d_host != d.strip("[]") else None
+        if d_port is not None and d_port != port:
+            continue
+        if d_host == host or (d_host.startswith("*.") and host.endswith(d_host[1:])):
+            return True
+    return False
 
 
 def _host(domain: str) -> str:
@@ -100,10 +116,13 @@ def goes_direct(domain: str) -> bool:
     return addr.is_loopback or any(addr in net for net in _DIRECT_NETS)
 
 
-def _urls(runner: str, env: Mapping[str, str], home: str | None) -> Iterator[tuple[str, str]]:
+Found = Iterator[tuple[str, str, bool]]  # (where it was set, the URL, surely in use)
+
+
+def _urls(runner: str, env: Mapping[str, str], home: str | None) -> Found:
     for key in ENV_KEYS:
         if env.get(key):
-            yield key, env[key]
+            yield key, env[key], True
     if runner == "claude":
         yield from _claude(env, home)
     elif runner == "codex":
@@ -147,16 +166,16 @@ def _dicts(obj: object) -> Iterator[tuple[str, dict[str, object]]]:
                 yield str(k), v
 
 
-def _claude(env: Mapping[str, str], home: str | None) -> Iterator[tuple[str, str]]:
+def _claude(env: Mapping[str, str], home: str | None) -> Found:
     """claude's settings.json may set its environment: {"env": {"ANTHROPIC_BASE_URL": …}}."""
     folder = env.get("CLAUDE_CONFIG_DIR") or _in_home(home, ".claude")
     path = os.path.join(folder, "settings.json") if folder else None
     sets = _json(path).get("env")
     if isinstance(sets, dict) and isinstance(sets.get("ANTHROPIC_BASE_URL"), str):
-        yield f"{path} env.ANTHROPIC_BASE_URL", sets["ANTHROPIC_BASE_URL"]
+        yield f"{path} env.ANTHROPIC_BASE_URL", sets["ANTHROPIC_BASE_URL"], True
 
 
-def _codex(env: Mapping[str, str], home: str | None) -> Iterator[tuple[str, str]]:
+def _codex(env: Mapping[str, str], home: str | None) -> Found:
     """codex's config.toml: the base_url of the model_provider it uses."""
     import tomllib  # lazy: only a codex runner's sandbox reads TOML
 
@@ -172,23 +191,24 @@ def _codex(env: Mapping[str, str], home: str | None) -> Iterator[tuple[str, str]
     chosen = conf.get("model_provider")
     for name, spec in _dicts(conf.get("model_providers")):
         if name == chosen and isinstance(spec.get("base_url"), str):
-            yield f"{path} model_providers.{name}.base_url", str(spec["base_url"])
+            yield f"{path} model_providers.{name}.base_url", str(spec["base_url"]), True
 
 
-def _pi(env: Mapping[str, str], home: str | None) -> Iterator[tuple[str, str]]:
-    """pi's models.json: {"providers": {NAME: {"baseUrl": …}}}."""
+def _pi(env: Mapping[str, str], home: str | None) -> Found:
+    """pi's models.json: {"providers": {NAME: {"baseUrl": …}}}, of which its --model picks."""
     folder = env.get("PI_CODING_AGENT_DIR") or _in_home(home, ".pi", "agent")
     path = os.path.join(folder, "models.json") if folder else None
     for name, spec in _dicts(_json(path).get("providers")):
         if isinstance(spec.get("baseUrl"), str):
-            yield f"{path} providers.{name}.baseUrl", str(spec["baseUrl"])
+            yield f"{path} providers.{name}.baseUrl", str(spec["baseUrl"]), False
 
 
-def _opencode(env: Mapping[str, str], home: str | None) -> Iterator[tuple[str, str]]:
-    """opencode's config: {"provider": {NAME: {"options": {"baseURL": …}}}}."""
+def _opencode(env: Mapping[str, str], home: str | None) -> Found:
+    """opencode's config: {"provider": {NAME: {"options": {"baseURL": …}}}}, of which its
+    `model` picks."""
     paths = [env.get("OPENCODE_CONFIG"), _in_home(home, ".config", "opencode", "opencode.json")]
     for path in dict.fromkeys(p for p in paths if p):
         for name, spec in _dicts(_json(path).get("provider")):
             options = spec.get("options")
             if isinstance(options, dict) and isinstance(options.get("baseURL"), str):
-                yield f"{path} provider.{name}.options.baseURL", str(options["baseURL"])
+                yield f"{path} provider.{name}.options.baseURL", str(options["baseURL"]), False

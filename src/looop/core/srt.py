@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from looop.core import store
-from looop.core.endpoints import Endpoint, endpoints, goes_direct
+from looop.core.endpoints import Endpoint, endpoints, goes_direct, listed
 from looop.core.endpoints import is_loopback as is_loopback  # its old home: other rooms
 from looop.core.errors import LooopError
 
@@ -201,6 +201,18 @@ class RunnerParts:
     locked: list[str]  # its settings that run code when it starts, as they exist now
     domains: list[str]  # its model API: the preset's, and the endpoint the user pointed it at
     endpoints: list[Endpoint]  # that endpoint (core/endpoints.py), with where it was set
+
+
+def check_endpoints(parts: RunnerParts, domains: list[str], who: str) -> None:
+    """Refuse now, in one line, a runner surely pointed at an endpoint its sandbox would
+    refuse: its CLI would retry the proxy's refusal of a TLS tunnel for minutes."""
+    for e in parts.endpoints:
+        if e.in_use and not e.auto and not listed(e.entry, domains):
+            raise SandboxError(
+                f"{who} is pointed at {e.entry} ({e.source}), which its sandbox lets through "
+                "only when the config names it (a file in the CLI's state could have been "
+                f'written by a sandboxed worker): add "{e.entry}" to the config\'s {DOMAINS_KEY}'
+            )
 
 
 def make_state(runner: str, home: str | None) -> None:

@@ -35,6 +35,7 @@ def tick_argv(
     walls, allow = srt.data_walls(str(ctx.paths.data), list(srt.WORLD))
     deny = [*HOME_SECRETS, *walls, str(ctx.paths.config), *policy.deny_read]
     domains = [*parts.domains, *policy.domains]
+    srt.check_endpoints(parts, domains, f"the tick runner '{runner}'")
     conf = srt.conf(write, deny, [*parts.allow_read, *allow], domains, home, parts.locked)
     return srt.argv(prog, os.path.join(mine, SANDBOX_SETTINGS), conf, line, tmp)
 

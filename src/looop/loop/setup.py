@@ -200,10 +200,11 @@ def endpoint_lines(runner: str, env: dict[str, str]) -> list[str]:
         if e.auto:
             out.append(f"  sandbox: model endpoint {e.entry} allowed (from {e.source})")
         else:
+            then = "a sandboxed start refuses until you " if e.in_use else ""
             out.append(
-                f"  sandbox: model endpoint {e.entry} (from {e.source}) is not on this machine "
-                f'or network, so not allowed by itself — add "{e.entry}" to the config\'s '
-                '"sandbox": {"domains": [...]}'
+                f"  sandbox: model endpoint {e.entry} (from {e.source}) is off this machine's "
+                f"network, set in a file a sandboxed worker could write, so not allowed by "
+                f'itself — {then}add "{e.entry}" to the config\'s "sandbox": {{"domains": [...]}}'
             )
     return out
 

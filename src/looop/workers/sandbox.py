@@ -145,6 +145,7 @@ def settings(
         write.extend(git_write)
         locked.extend(git_locked)
     domains = [*parts.domains, *policy.domains]
+    srt.check_endpoints(parts, domains, f"the worker's runner '{runner}'")
     return srt.conf(write, deny, [*parts.allow_read, *allow], domains, home, locked)
 
 

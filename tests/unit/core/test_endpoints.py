@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from looop.core import srt
-from looop.core.endpoints import allow_entry, endpoints, goes_direct
-from looop.core.sandboxpolicy import ON
+from looop.core.endpoints import allow_entry, endpoints, goes_direct, listed
+from looop.core.sandboxpolicy import ON, SandboxPolicy
 from looop.decide import tickbox
+from looop.workers import sandbox
 
 
 @pytest.mark.parametrize(
@@ -170,3 +171,59 @@ def test_the_tick_runner_reaches_its_endpoint_with_no_proxy_cleared(
     got = argv()
     assert "llm.corp.example:443" in _conf(got)["network"]["allowedDomains"]
     assert "no_proxy" not in got[-1]
+
+
+@pytest.mark.parametrize(
+    ("domains", "through"),
+    [
+        (["llm.corp.example:443"], True),
+        (["LLM.corp.example"], True),
+        (["*.corp.example"], True),
+        (["*.corp.example:443"], True),
+        (["llm.corp.example:8443"], False),
+        (["corp.example"], False),
+        (["*.llm.corp.example"], False),
+        (["xllm.corp.example"], False),
+        ([], False),
+    ],
+)
+def test_an_allowlist_lets_an_endpoint_through_as_srt_would(
+    domains: list[str], through: bool
+) -> None:
+    assert listed("llm.corp.example:443", domains) is through
+
+
+def test_a_runner_pointed_where_its_sandbox_refuses_is_refused_at_once(
+    ctx: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """claude's own settings name a host off this machine: the worker's start and the beat
+    fail before the CLI runs (it would retry the refused tunnel for minutes), naming the key;
+    listed in the policy, it goes."""
+    home = ctx.paths.data.parent
+    _write(
+        home / ".claude" / "settings.json",
+        json.dumps({"env": {"ANTHROPIC_BASE_URL": "https://llm.corp.example"}}),
+    )
+    with pytest.raises(srt.SandboxError) as got:
+        sandbox.settings(ctx, "w1", "claude", ON, str(home), env={})
+    assert str(got.value).startswith(
+        "the worker's runner 'claude' is pointed at llm.corp.example:443 ("
+    )
+    assert 'add "llm.corp.example:443" to the config\'s "sandbox": {"domains": [...]}' in str(
+        got.value
+    )
+    policy = SandboxPolicy(True, domains=("*.corp.example",))
+    conf: Any = sandbox.settings(ctx, "w1", "claude", policy, str(home), env={})
+    assert "llm.corp.example:443" not in conf["network"]["allowedDomains"]  # the user's entry
+    monkeypatch.setattr(srt, "require", lambda *a, **k: "/opt/srt")
+    run_dir = ctx.paths.data / "runs" / "r1"
+    run_dir.mkdir(parents=True)
+    env = {"HOME": str(home)}
+    with pytest.raises(srt.SandboxError, match="the tick runner 'claude' is pointed at"):
+        tickbox.tick_argv(ctx, "claude", ON, "claude -p", env, run_dir)
+    # a provider of pi's list it may not use: named by init, never a refusal
+    _write(
+        home / ".pi" / "agent" / "models.json",
+        json.dumps({"providers": {"corp": {"baseUrl": "https://llm.corp.example"}}}),
+    )
+    tickbox.tick_argv(ctx, "pi", ON, "pi -p", env, run_dir)
