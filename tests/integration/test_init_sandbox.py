@@ -180,3 +180,23 @@ def test_an_init_without_flag_or_question_sandboxes_wherever_srt_can_run(
     # a re-init without a flag keeps what the first one chose, whatever PATH says now
     code, _, _ = cli("init", "--runner", "pi", "--force", env_extra={"PATH": "/nonexistent"})
     assert code == 0 and _sandbox(data) == want
+
+
+def test_init_names_the_model_endpoint_the_sandbox_lets_through(
+    tmp_path: Path, data: Path, cli: Cli
+) -> None:
+    url = {"ANTHROPIC_BASE_URL": "http://127.0.0.1:7777/anthropic"}
+    code, out, _ = cli("init", "--runner", "claude", "--sandbox", env_extra=url)
+    assert code == 0
+    assert "sandbox: model endpoint 127.0.0.1:7777 allowed (from ANTHROPIC_BASE_URL)" in out
+    # pi's provider file names a host off this machine: named, with the key that allows it
+    models = tmp_path / ".pi" / "agent" / "models.json"
+    models.parent.mkdir(parents=True)
+    models.write_text(json.dumps({"providers": {"corp": {"baseUrl": "https://llm.corp.example"}}}))
+    code, out, _ = cli("init", "--runner", "pi", "--sandbox", "--force")
+    assert code == 0
+    line = next(ln for ln in out.splitlines() if "llm.corp.example:443" in ln)
+    assert "not allowed by itself" in line and '"domains"' in line and str(models) in line
+    # sandbox off: nothing to say about it
+    code, out, _ = cli("init", "--runner", "claude", "--no-sandbox", "--force", env_extra=url)
+    assert code == 0 and "model endpoint" not in out

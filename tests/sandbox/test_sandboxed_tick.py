@@ -121,3 +121,22 @@ def test_a_sandboxed_tick_where_srt_cannot_run_fails_with_one_line(tmp_path: Pat
     assert "bwrap (apt-get install bubblewrap)" in out and "Traceback" not in out
     assert not marker.exists()  # never a silent fallback to no sandbox
     assert not (data / ".decision.json").exists()
+
+
+def test_a_decider_refused_by_the_network_filter_fails_naming_the_key(
+    tmp_path: Path, srt: Path
+) -> None:
+    """A decider whose API host is off the allowlist gets the proxy's 403 at once, and the
+    beat's one line says it was the sandbox and which config key lets the host through."""
+    script = tmp_path / "decider.sh"
+    script.write_text(
+        "out=$(curl -s -m 20 http://api.not-listed.example/v1/messages)\n"
+        'echo "API Error: 403 $out"\nexit 1\n'
+    )
+    home, data = _data(tmp_path, f"bash {script}", "on")
+    done = _tick(clean_env(home, data, LOOOP_SRT=str(srt)), home)
+    assert done.returncode != 0
+    out = done.stdout + done.stderr
+    line = next(ln for ln in out.splitlines() if "blocked by network allowlist" in ln)
+    assert "the sandbox of the tick runner 'probe' refused a host" in line, out
+    assert '"sandbox": {"domains": [...]}' in line

@@ -5,14 +5,16 @@ whether srt can run here, and its settings file and inner line."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import shlex
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from looop.core import store
+from looop.core.endpoints import Endpoint, endpoints, goes_direct, listed
+from looop.core.endpoints import is_loopback as is_loopback  # its old home: other rooms
 from looop.core.errors import LooopError
 
 # The model API each preset's CLI talks to; a custom runner gets only the user's list.
@@ -98,25 +100,6 @@ def _realish(path: str) -> str:
     return os.path.realpath(path)
 
 
-def _host(domain: str) -> str:
-    """The host part of an allowlist entry (no port, no brackets)."""
-    if domain.startswith("["):
-        return domain[1:].split("]", 1)[0]
-    if domain.count(":") == 1:
-        return domain.split(":", 1)[0]
-    return domain
-
-
-def is_loopback(domain: str) -> bool:
-    host = _host(domain)
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def missing(env: dict[str, str], proc: str = "/proc") -> list[str]:
     """What keeps srt from running here, one phrase each with how to install it; [] = ready."""
     return _check(env, proc)[0]
@@ -178,6 +161,21 @@ def srt_program(env: dict[str, str]) -> str | None:
     return shutil.which("srt", path=env.get("PATH", ""))
 
 
+# What srt's proxy answers a host off the allowlist with (its 403's body).
+DENIED_MARK = "blocked by network allowlist"
+DOMAINS_KEY = '"sandbox": {"domains": [...]}'
+
+
+def explain_denied(failure: str, output: str, who: str) -> str:
+    """A failed run's one line, with what allows the host when srt's proxy refused one."""
+    if DENIED_MARK not in failure and DENIED_MARK not in output:
+        return failure
+    return (
+        f"{failure} — the sandbox of {who} refused a host its allowlist does not name: add it to "
+        f"the config's {DOMAINS_KEY} (the runner's or the top level's)"
+    )
+
+
 WORKER_OFF = 'start it with --no-sandbox / "sandbox": "off"'
 SHELL_OFF = 'set "shell_policy": {"sandbox": "off"}'
 
@@ -201,7 +199,20 @@ class RunnerParts:
     state: list[str]  # what it writes under $HOME (RUNNER_STATE), ~ unexpanded
     allow_read: list[str]  # its own folders under ~/.config, which is hidden otherwise
     locked: list[str]  # its settings that run code when it starts, as they exist now
-    domains: list[str]  # its model API
+    domains: list[str]  # its model API: the preset's, and the endpoint the user pointed it at
+    endpoints: list[Endpoint]  # that endpoint (core/endpoints.py), with where it was set
+
+
+def check_endpoints(parts: RunnerParts, domains: list[str], who: str) -> None:
+    """Refuse now, in one line, a runner surely pointed at an endpoint its sandbox would
+    refuse: its CLI would retry the proxy's refusal of a TLS tunnel for minutes."""
+    for e in parts.endpoints:
+        if e.in_use and not e.auto and not listed(e.entry, domains):
+            raise SandboxError(
+                f"{who} is pointed at {e.entry} ({e.source}), which its sandbox lets through "
+                "only when the config names it (a file in the CLI's state could have been "
+                f'written by a sandboxed worker): add "{e.entry}" to the config\'s {DOMAINS_KEY}'
+            )
 
 
 def make_state(runner: str, home: str | None) -> None:
@@ -212,7 +223,12 @@ def make_state(runner: str, home: str | None) -> None:
             os.makedirs(got, exist_ok=True)
 
 
-def runner_parts(runner: str, home: str | None) -> RunnerParts:
+def runner_parts(
+    runner: str, home: str | None, env: Mapping[str, str] | None = None
+) -> RunnerParts:
+    """`env`: the runner's environment, whose base URLs (and its CLI's provider files under
+    `home`) name the endpoint it is pointed at; that host:port is allowed with the rest."""
+    found = endpoints(runner, env or {}, home)
     state = list(RUNNER_STATE.get(runner, ()))
     locked = [
         got
@@ -223,7 +239,8 @@ def runner_parts(runner: str, home: str | None) -> RunnerParts:
         state=state,
         allow_read=[s for s in state if s.startswith("~/.config/")],
         locked=locked,
-        domains=list(RUNNER_DOMAINS.get(runner, ())),
+        domains=[*RUNNER_DOMAINS.get(runner, ()), *(e.entry for e in found if e.auto)],
+        endpoints=found,
     )
 
 
@@ -273,10 +290,10 @@ def conf(
 def _inner(line: str, tmp: str, domains: list[str]) -> str:
     """The line srt runs: TMPDIR set inside, not for srt (srt binds its proxy's unix sockets
     in TMPDIR, and a socket path over 107 bytes cannot be bound); no_proxy cleared when a
-    loopback server is allowlisted (srt's no_proxy sends loopback straight to the sandbox's
-    own, empty loopback; the host's is reached only through the proxy)."""
+    loopback or private address is allowlisted (srt's no_proxy sends those straight to the
+    sandbox's own, empty network; the host's are reached only through the proxy)."""
     pre = [f"export TMPDIR={shlex.quote(tmp)}"]
-    if any(is_loopback(d) for d in domains):
+    if any(goes_direct(d) for d in domains):
         pre.append("unset no_proxy NO_PROXY")
     return "; ".join([*pre, line])
 

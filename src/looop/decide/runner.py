@@ -293,6 +293,9 @@ def run_runner(
     out.flush()
     if slot:
         tickbox.close_slot(ctx.paths.decision)
-    return result(
-        proc.returncode, timed_out, _failure(command, timeout_s, proc.returncode, timed_out, out)
-    )
+    failure = _failure(command, timeout_s, proc.returncode, timed_out, out)
+    if failure is not None and sandbox is not None and sandbox.on:
+        from looop.core import srt  # lazy: only a sandboxed tick's failure needs it
+
+        failure = srt.explain_denied(failure, out.tail(), f"the tick runner '{runner}'")
+    return result(proc.returncode, timed_out, failure)

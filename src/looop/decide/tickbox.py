@@ -1,7 +1,8 @@
 """The tick runner inside srt, under its runner's `sandbox` setting (the one its workers get):
 the decider's CLI writes only its run dir, the one `.decision.json` it answers in, its own
 TMPDIR and its CLI's state (~/.claude, …); it cannot read the secrets under $HOME nor looop's
-config; the network reaches only its runner's model API domains plus the policy's list."""
+config; the network reaches only its runner's model API domains (with the endpoint its env or
+CLI config points it at) plus the policy's list."""
 
 from __future__ import annotations
 
@@ -29,11 +30,12 @@ def tick_argv(
     tmp = os.path.join(mine, "tmp")
     os.makedirs(tmp, exist_ok=True)
     srt.make_state(runner, home)
-    parts = srt.runner_parts(runner, home)
+    parts = srt.runner_parts(runner, home, env)
     write = [str(run_dir), str(ctx.paths.decision), tmp, *parts.state, *policy.write]
     walls, allow = srt.data_walls(str(ctx.paths.data), list(srt.WORLD))
     deny = [*HOME_SECRETS, *walls, str(ctx.paths.config), *policy.deny_read]
     domains = [*parts.domains, *policy.domains]
+    srt.check_endpoints(parts, domains, f"the tick runner '{runner}'")
     conf = srt.conf(write, deny, [*parts.allow_read, *allow], domains, home, parts.locked)
     return srt.argv(prog, os.path.join(mine, SANDBOX_SETTINGS), conf, line, tmp)
 

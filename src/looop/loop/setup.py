@@ -143,6 +143,7 @@ def init_config(
         )
     if cfg.sandbox is not None and cfg.sandbox.on:
         lines.append("  sandbox: on — every worker runs inside srt (docs/THREAT_MODEL.md)")
+        lines += endpoint_lines(name, ctx.child_env())
         if gone is None:
             gone = _missing(ctx)
         if gone:
@@ -187,6 +188,25 @@ def _ask(
         if worker and PLACEHOLDER in worker:
             return name, tick, worker
         click.echo("the worker command must contain {{prompt_file}}")
+
+
+def endpoint_lines(runner: str, env: dict[str, str]) -> list[str]:
+    """The model endpoint this runner is pointed at, as its sandbox treats it (core/endpoints):
+    allowed by itself, or to be listed in the config's `sandbox.domains`."""
+    from looop.core.endpoints import endpoints  # lazy: only a sandboxed init reads the CLI's files
+
+    out = []
+    for e in endpoints(runner, env, env.get("HOME")):
+        if e.auto:
+            out.append(f"  sandbox: model endpoint {e.entry} allowed (from {e.source})")
+        else:
+            then = "a sandboxed start refuses until you " if e.in_use else ""
+            out.append(
+                f"  sandbox: model endpoint {e.entry} (from {e.source}) is off this machine's "
+                f"network, set in a file a sandboxed worker could write, so not allowed by "
+                f'itself — {then}add "{e.entry}" to the config\'s "sandbox": {{"domains": [...]}}'
+            )
+    return out
 
 
 def _missing(ctx: Ctx) -> list[str]:

@@ -382,7 +382,7 @@ def spawn_line(
             raise SandboxSetupError("srt was not looked up before the start")
         try:
             argv, env = sbx.prepare(ctx, wid, runner, policy, line, env, cfg.raw, tree, prog=prog)
-        except OSError as e:
+        except (OSError, LooopError) as e:  # LooopError: an endpoint it would refuse
             raise SandboxSetupError(str(e)) from e
     else:
         argv = worker_argv(line, env.get("PATH"))

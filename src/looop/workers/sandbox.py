@@ -91,13 +91,15 @@ def settings(
     policy: SandboxPolicy,
     home: str | None,
     tree: Tree | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> dict[str, object]:
     """srt's settings for this worker: the default policy plus the user's additions; with a
-    worktree, that worktree and what git needs to commit from it (worktree.sandbox_write)."""
+    worktree, that worktree and what git needs to commit from it (worktree.sandbox_write);
+    with its `env`, the model endpoint that env points its runner at (core/endpoints.py)."""
     data = str(ctx.paths.data)
     p = ctx.paths
     mine = folder(ctx, wid)
-    parts = srt.runner_parts(runner, home)
+    parts = srt.runner_parts(runner, home, env)
     write = [
         os.path.join(mine, "work"),
         os.path.join(mine, "tmp"),
@@ -146,6 +148,7 @@ def settings(
         write.extend(git_write)
         locked.extend(git_locked)
     domains = [*parts.domains, *policy.domains]
+    srt.check_endpoints(parts, domains, f"the worker's runner '{runner}'")
     return srt.conf(write, deny, [*parts.allow_read, *allow], domains, home, locked)
 
 
@@ -218,7 +221,7 @@ def prepare(
     home = env.get("HOME")
     mine = folder(ctx, wid)
     _make_room(ctx, wid, runner, home)
-    conf = settings(ctx, wid, runner, policy, home, tree)
+    conf = settings(ctx, wid, runner, policy, home, tree, env)
     if tree is not None:
         # srt starts in the data dir, which it cannot write: the empty files it would mount
         # over the shell and tool settings missing where it starts never land in the worktree
@@ -331,7 +334,7 @@ def verify_argv(
     mine = folder(ctx, wid)
     try:
         _make_room(ctx, wid, rec.runner, home)
-        conf = settings(ctx, wid, rec.runner, rec.sandbox, home, tree)
+        conf = settings(ctx, wid, rec.runner, rec.sandbox, home, tree, env)
         path = os.path.join(mine, VERIFY_SETTINGS)
         argv = srt.argv(prog, path, conf, cmd, os.path.join(mine, "tmp"))
     except OSError as e:  # e.g. a folder the worker swapped for a dangling symlink

@@ -1,0 +1,214 @@
+"""The model endpoint a runner's CLI is pointed at, as the user configured it: the base-URL
+variables of its environment and its own provider files (claude's settings, codex's
+config.toml, pi's models.json, opencode's config). A sandboxed runner's network reaches that
+endpoint without the user listing it again (core/srt.runner_parts). Files are read, never
+written; one that cannot be read or parsed names no endpoint.
+
+A variable is set outside every sandbox; a provider file lives in the CLI's state, which a
+sandboxed worker may write (a file absent at its start can be created): a file's endpoint is
+allowed by itself only on a loopback or private address, never opening a door to the world."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+# The variables the Anthropic and OpenAI SDKs (and so every preset's CLI) take a base URL from.
+ENV_KEYS = ("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL")
+_MAX_FILE = 1 << 20  # a provider file larger than this is not a settings file
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    entry: str  # host:port as srt's allowlist takes it
+    source: str  # where it was configured: a variable's name or a file's path and key
+    auto: bool  # allowed without the user listing it (a variable, or a file's local address)
+    in_use: bool = True  # the CLI surely talks to it (not one provider of a list it may use)
+
+
+def allow_entry(url: str) -> str | None:
+    """host:port of an http(s) URL (the scheme's port when none is given), IPv6 bracketed;
+    None for anything else."""
+    if not isinstance(url, str) or any(c.isspace() for c in url.strip()):
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname
+    if parts.scheme not in ("http", "https") or not host or not host.isascii():
+        return None
+    if any(c in host for c in "/\\@?#\"'"):
+        return None
+    port = port or (443 if parts.scheme == "https" else 80)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def endpoints(runner: str, env: Mapping[str, str], home: str | None) -> list[Endpoint]:
+    """Every endpoint `runner` is configured to use, first seen first, no repeats."""
+    found: dict[str, Endpoint] = {}
+    for source, url, in_use in _urls(runner, env, home):
+        entry = allow_entry(url)
+        if entry is not None and entry not in found:
+            auto = source in ENV_KEYS or goes_direct(entry)
+            found[entry] = Endpoint(entry, source, auto, in_use)
+    return list(found.values())
+
+
+def listed(entry: str, domains: list[str]) -> bool:
+    """Whether an allowlist naming `domains` lets `entry` (host:port) through: the same entry,
+    its host with no port, or a `*.` pattern its host is under (ASCII case ignored)."""
+    host, port = _host(entry).lower(), entry.rsplit(":", 1)[-1]
+    for d in domains:
+        d = d.lower()
+        d_host = _host(d)
+        d_port = d.rsplit(":", 1)[-1] if d_host != d.strip("[]") else None
+        if d_port is not None and d_port != port:
+            continue
+        if d_host == host or (d_host.startswith("*.") and host.endswith(d_host[1:])):
+            return True
+    return False
+
+
+def _host(domain: str) -> str:
+    """The host part of an allowlist entry (no port, no brackets)."""
+    if domain.startswith("["):
+        return domain[1:].split("]", 1)[0]
+    if domain.count(":") == 1:
+        return domain.split(":", 1)[0]
+    return domain
+
+
+def is_loopback(domain: str) -> bool:
+    host = _host(domain)
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# What srt's NO_PROXY sends straight into the sandbox's own network, where nothing answers:
+# loopback (above), link-local and the private ranges.
+_DIRECT_NETS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("169.254.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
+
+
+def goes_direct(domain: str) -> bool:
+    """Whether srt's NO_PROXY matches this allowlist entry: a request to it skips the proxy
+    and finds nothing (connection refused), allowlisted or not."""
+    if is_loopback(domain):
+        return True
+    try:
+        addr = ipaddress.ip_address(_host(domain))
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return addr.is_loopback or any(addr in net for net in _DIRECT_NETS)
+
+
+Found = Iterator[tuple[str, str, bool]]  # (where it was set, the URL, surely in use)
+
+
+def _urls(runner: str, env: Mapping[str, str], home: str | None) -> Found:
+    for key in ENV_KEYS:
+        if env.get(key):
+            yield key, env[key], True
+    if runner == "claude":
+        yield from _claude(env, home)
+    elif runner == "codex":
+        yield from _codex(env, home)
+    elif runner == "pi":
+        yield from _pi(env, home)
+    elif runner == "opencode":
+        yield from _opencode(env, home)
+
+
+def _in_home(home: str | None, *parts: str) -> str | None:
+    return os.path.join(home, *parts) if home else None
+
+
+def _read(path: str | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read(_MAX_FILE + 1)
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if len(text) <= _MAX_FILE else None
+
+
+def _json(path: str | None) -> dict[str, object]:
+    text = _read(path)
+    if text is None:
+        return {}
+    try:
+        got = json.loads(text)
+    except ValueError:
+        return {}
+    return got if isinstance(got, dict) else {}
+
+
+def _dicts(obj: object) -> Iterator[tuple[str, dict[str, object]]]:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if isinstance(v, dict):
+                yield str(k), v
+
+
+def _claude(env: Mapping[str, str], home: str | None) -> Found:
+    """claude's settings.json may set its environment: {"env": {"ANTHROPIC_BASE_URL": …}}."""
+    folder = env.get("CLAUDE_CONFIG_DIR") or _in_home(home, ".claude")
+    path = os.path.join(folder, "settings.json") if folder else None
+    sets = _json(path).get("env")
+    if isinstance(sets, dict) and isinstance(sets.get("ANTHROPIC_BASE_URL"), str):
+        yield f"{path} env.ANTHROPIC_BASE_URL", sets["ANTHROPIC_BASE_URL"], True
+
+
+def _codex(env: Mapping[str, str], home: str | None) -> Found:
+    """codex's config.toml: the base_url of the model_provider it uses."""
+    import tomllib  # lazy: only a codex runner's sandbox reads TOML
+
+    folder = env.get("CODEX_HOME") or _in_home(home, ".codex")
+    path = os.path.join(folder, "config.toml") if folder else None
+    text = _read(path)
+    if text is None:
+        return
+    try:
+        conf = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return
+    chosen = conf.get("model_provider")
+    for name, spec in _dicts(conf.get("model_providers")):
+        if name == chosen and isinstance(spec.get("base_url"), str):
+            yield f"{path} model_providers.{name}.base_url", str(spec["base_url"]), True
+
+
+def _pi(env: Mapping[str, str], home: str | None) -> Found:
+    """pi's models.json: {"providers": {NAME: {"baseUrl": …}}}, of which its --model picks."""
+    folder = env.get("PI_CODING_AGENT_DIR") or _in_home(home, ".pi", "agent")
+    path = os.path.join(folder, "models.json") if folder else None
+    for name, spec in _dicts(_json(path).get("providers")):
+        if isinstance(spec.get("baseUrl"), str):
+            yield f"{path} providers.{name}.baseUrl", str(spec["baseUrl"]), False
+
+
+def _opencode(env: Mapping[str, str], home: str | None) -> Found:
+    """opencode's config: {"provider": {NAME: {"options": {"baseURL": …}}}}, of which its
+    `model` picks."""
+    paths = [env.get("OPENCODE_CONFIG"), _in_home(home, ".config", "opencode", "opencode.json")]
+    for path in dict.fromkeys(p for p in paths if p):
+        for name, spec in _dicts(_json(path).get("provider")):
+            options = spec.get("options")
+            if isinstance(options, dict) and isinstance(options.get("baseURL"), str):
+                yield f"{path} provider.{name}.options.baseURL", str(options["baseURL"]), False
