@@ -33,7 +33,7 @@ from looop.sessions.lifecycle import Child, Lifecycle
 from looop.sessions.osseam import HostOS, set_subreaper
 from looop.sessions.pump import Pump, _trace, log
 from looop.sessions.states import SessionState, StatusBook
-from looop.sessions.wire import LOCK, META, STATUS, SessionError, check_id
+from looop.sessions.wire import LOCK, META, STATUS, SessionError, check_id, fnv1a_64
 
 IDLE_CHECK_S = 0.5
 
@@ -159,6 +159,7 @@ class Supervisor:
         self.life: Lifecycle | None = None
         self.control: Control | None = None
         self.subreaper = True  # False only for the session host's rehearsal (see host._warm)
+        self.contain = "none"  # what kills what a run leaves behind: cgroup or sweep
 
     def _write_status(self, status: dict[str, object]) -> None:
         try:
@@ -204,7 +205,11 @@ class Supervisor:
             "pid_start": _pid_start(),
             "started_at": self.book.status["last_change"],
             "cwd": os.getcwd(),
+            "contain": self.contain,
         }
+        group = self.host_os.group
+        if group is not None:
+            meta["cgroup"] = group.path  # so a dead supervisor's leftovers can still be killed
         store.write_json(os.path.join(self.sdir, META), meta)
 
     # ---- timers and signals
@@ -280,6 +285,9 @@ class Supervisor:
         log_fd = -1
         loop = Loop()
         try:
+            if self.subreaper:  # the data dir in the name: ids repeat across data dirs
+                name = f"{fnv1a_64(os.path.abspath(self.root).encode())}-{self.sid}"
+                self.contain = self.host_os.contain(name)
             self.write_meta()
             self.book.save()
             self.log_dir = logfiles.prepare(self.sdir)
@@ -306,6 +314,7 @@ class Supervisor:
                 self.pump.close_log()  # it may have closed it already (a failed write)
             elif log_fd >= 0:
                 os.close(log_fd)
+            self.host_os.contain_end()
             if self.lock_fd >= 0:
                 os.close(self.lock_fd)  # releases the lock: the session now reads as over
 
