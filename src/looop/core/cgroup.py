@@ -28,7 +28,10 @@ def _read(path: str) -> str | None:
     except OSError:
         return None
     try:
-        return os.read(fd, 65536).decode("ascii", "replace")
+        parts = []  # small reads: a big buffer would be pages a forked supervisor writes
+        while chunk := os.read(fd, 4096):
+            parts.append(chunk)
+        return b"".join(parts).decode("ascii", "replace")
     except OSError:
         return None
     finally:
@@ -80,19 +83,22 @@ class Group:
         self.kind = kind
         self.path = path
         self.home = home
+        self.existed = False  # found, not made: a dead run's leftovers may be in it
+        # joined once, where it is made (the session host, before it forks)
+        self.procs = os.path.join(path, "cgroup.procs")
 
     def enter(self) -> bool:
         """Move this process in (what it forks next is born inside); `leave` after."""
-        return _write(os.path.join(self.path, "cgroup.procs"), "0")
+        return _write(self.procs, "0")
 
     def leave(self) -> None:
         _write(os.path.join(self.home, "cgroup.procs"), "0")
 
     def add(self, pid: int) -> bool:
-        return _write(os.path.join(self.path, "cgroup.procs"), str(pid))
+        return _write(self.procs, str(pid))
 
     def pids(self) -> list[int]:
-        text = _read(os.path.join(self.path, "cgroup.procs"))
+        text = _read(self.procs)
         return [int(p) for p in (text or "").split() if p.isdigit()]
 
     def live(self) -> list[int]:
@@ -142,7 +148,8 @@ def _mounts(base: str) -> list[tuple[str, str]]:
 def make(name: str, base: str = BASE, self_cgroup: str | None = None) -> Group | None:
     """A fresh group `name` for this process's runs, or None where none can be made (no
     cgroupfs, no permission, v2 without cgroup.kill). `self_cgroup`: /proc/self/cgroup's
-    text (read when None). A leftover of the same name is killed and replaced."""
+    text (read when None). A group of that name that exists already is taken as it is: the
+    caller kills what is in it only once it knows no live run owns it."""
     if self_cgroup is None:
         self_cgroup = _read("/proc/self/cgroup")
     v2, v1 = own_paths(self_cgroup)
@@ -156,11 +163,13 @@ def make(name: str, base: str = BASE, self_cgroup: str | None = None) -> Group |
         try:
             os.makedirs(folder, exist_ok=True)
             os.mkdir(path)
+            existed = False
         except FileExistsError:
-            Group(kind, path, home).kill()  # a dead run's leftovers: the name is ours again
+            existed = True
         except OSError:
             continue
         group = Group(kind, path, home)
+        group.existed = existed
         needs = "cgroup.kill" if kind == V2 else "freezer.state"
         if os.path.exists(os.path.join(path, needs)):
             return group

@@ -181,8 +181,8 @@ class HostOS:
         self.env = dict(env)  # built once (in the session host, before the fork)
         self.env.setdefault("TERM", "xterm-256color")
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
-        self.group: cgroup.Group | None = None  # None: the subreaper sweep contains …
-        self.sweeping = False  # … once `contain` chose it (a host's rehearsal never does)
+        self.group: cgroup.Group | None = None  # None: the subreaper sweep alone contains …
+        self.sweeping = False  # … once `contain` ran (a host's rehearsal never does)
 
     def contain(self, name: str) -> str:
         """Leave a run's group this process was born in, then make the session's own: what
@@ -190,24 +190,29 @@ class HostOS:
         cgroup.escape()
         # LOOOP_NO_CGROUP=1 (the caller's env): the sweep alone, as where none can be made
         self.group = None if self.env.get("LOOOP_NO_CGROUP") == "1" else cgroup.make(name)
-        self.sweeping = self.group is None
+        self.sweeping = True
         return "cgroup" if self.group is not None else "sweep"
+
+    def clear_leftovers(self) -> None:
+        """Kill what a dead run of the same session left in its group (the lock is ours)."""
+        if self.group is not None and self.group.existed and self.group.pids():
+            self.group.kill()
 
     def contain_end(self) -> None:
         if self.group is not None:
             self.group.remove()
 
     def contained(self, spare: set[int]) -> list[int]:
-        if self.group is not None:
-            return [p for p in self.group.live() if p not in spare]
         if not self.sweeping:
             return []
-        return [p for p in _children() if p not in spare and _alive_not_looop(p)]
+        left = {p for p in _children() if p not in spare and _alive_not_looop(p)}
+        if self.group is not None:
+            left.update(p for p in self.group.live() if p not in spare)
+        return sorted(left)
 
     def contain_kill(self, spare: set[int]) -> None:
         if self.group is not None and not spare:
             self.group.kill()
-            return
         for pid in self.contained(spare):
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -215,9 +220,11 @@ class HostOS:
                 pass
 
     def spawn(self, argv: list[str], cols: int, rows: int) -> tuple[int, int]:
+        # In for the spawn and out again: the child is born inside, so nothing it forks can
+        # race a move (a pid written after the spawn lost that race under load).
         group = self.group
-        if group is not None and not group.enter():  # born inside: no fork can race a move
-            self.group = group = None
+        if group is not None and not group.enter():
+            group = None
         try:
             return self._spawn(argv, cols, rows)
         finally:
