@@ -69,3 +69,21 @@ def describe(pids: list[int]) -> str:
         except OSError:
             rows.append(f"{pid} gone")
     return "; ".join(rows)
+
+
+def by_argv(tag: str) -> list[int]:
+    """Live (non-zombie) processes, other than this one, with an argument starting with tag
+    (found even when they cleared their environment)."""
+    want = tag.encode()
+    me = os.getpid()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a.startswith(want) for a in argv) and _state(int(entry)) not in (None, "Z", "X"):
+            found.append(int(entry))
+    return found

@@ -18,7 +18,7 @@ from looop.sessions import get_session, kill, list_sessions, screenshot, spawn
 
 pytestmark = pytest.mark.timeout(60)
 
-PRIVATE_DIRTY_MAX_KB = 2600
+PRIVATE_DIRTY_MAX_KB = 2900  # ~1.7 MB typical, +~100 KB for its cgroup bookkeeping
 
 
 @pytest.fixture

@@ -404,7 +404,7 @@ def _kill_worker(ctx: Ctx, knobs: Knobs, a: KillWorker) -> str | None:
             raise ExecError(f"kill_worker: {e}") from e
         return None
     try:
-        kill(ctx.paths.data, wid)
+        left = kill(ctx.paths.data, wid).get("survivors")
     except SessionError as e:
         try:
             s = get_session(ctx.paths.data, wid)
@@ -413,10 +413,17 @@ def _kill_worker(ctx: Ctx, knobs: Knobs, a: KillWorker) -> str | None:
         if s.alive:
             raise ExecError(f"kill_worker: {e}") from e
         if s.supervisor_died:
+            # lazy: as the client above; what its run left in its cgroup dies now
+            from looop.core.clock import utc_stamp_ms
+            from looop.sessions.state import mark_dead, session_dir
+
+            mark_dead(session_dir(ctx.paths.data, wid), utc_stamp_ms(ctx.clock.now()))
             return f"worker {wid} was already dead (its supervisor had died)"
         if s.state == "killed":
             return f"worker {wid} had already been killed"
         return f"worker {wid} had already exited (code {s.exit_code})"
+    if left:  # honest: killed, yet something it started outlived SIGKILL
+        raise ExecError(f"kill_worker: {wid} was killed but {left} of its processes survived")
     return None
 
 

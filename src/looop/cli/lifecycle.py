@@ -279,6 +279,11 @@ def down_cmd(grace: float, keep_workers: bool) -> None:
         )
     for line in res.survivors_far:
         click.echo(f"looop: {line}", err=True)
+    if res.leftovers:
+        raise LooopError(
+            f"processes of {', '.join(res.leftovers)} outlived SIGKILL (stuck in the kernel?) "
+            "— look for them with `ps -eo pid,stat,args`"
+        )
     if res.survivors:
         raise LooopError(
             f"still alive after down: {', '.join(res.survivors)} — inspect with "

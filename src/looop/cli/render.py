@@ -153,6 +153,9 @@ def fleet_table(rows: list[dict[str, Any]]) -> str:
             (*b, "srt" if r.get("sandboxed") else ("—" if r["id"] == "pulse" else "off"))
             for b, r in zip(body, rows, strict=True)
         ]
+    if any(r.get("contain") for r in rows):  # what kills what a worker's runs leave behind
+        head = (*head, "CONTAIN")
+        body = [(*b, r.get("contain") or "—") for b, r in zip(body, rows, strict=True)]
     if any(r.get("host") for r in rows):  # the column shows once a worker runs elsewhere
         head = (*head, "HOST")
         body = [

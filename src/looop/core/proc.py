@@ -153,15 +153,21 @@ def spawn(
     Raises OSError when the OS refuses. stdin: /dev/null unless given."""
     import subprocess  # lazy: sensors start through Spawner; a skip beat never needs Popen
 
-    proc = subprocess.Popen(
-        list(argv),
-        cwd=cwd,
-        env=contain.env(env, token) if contain is not None else dict(env),
-        stdin=subprocess.DEVNULL if stdin is None else stdin,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
-        start_new_session=True,
-    )
+    if contain is not None:
+        contain.enter(token)
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=contain.env(env, token) if contain is not None else dict(env),
+            stdin=subprocess.DEVNULL if stdin is None else stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+            start_new_session=True,
+        )
+    finally:
+        if contain is not None:
+            contain.leave(token)
     if contain is not None:
         contain.started(token, proc.pid)
     for f in (proc.stdout, proc.stderr):
@@ -292,7 +298,11 @@ class Spawner:
     ) -> Proc:
         if not self._usable(argv):
             return spawn(argv, cwd=cwd, env=env, contain=contain, token=token)
-        proc = self._posix_spawn(list(argv), cwd, contain.env(env, token))
+        contain.enter(token)
+        try:
+            proc = self._posix_spawn(list(argv), cwd, contain.env(env, token))
+        finally:
+            contain.leave(token)
         if proc is None:
             return spawn(argv, cwd=cwd, env=env, contain=contain, token=token)
         contain.started(token, proc.pid)

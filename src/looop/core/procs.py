@@ -15,9 +15,10 @@ supervisors that start_worker double-forks later are adopted by init as before �
 never killed, never our zombies. A zombie child that was started inside the window (an
 escapee that died on its own) is reaped; earlier children belong to whoever started them.
 
-Not attributable, so left alone: a descendant that both clears its environment and leaves the
-session (env -i setsid …) — only a cgroup or a PID namespace could tell, and neither is
-available to an ordinary user everywhere.
+Where a cgroup can be made (core/cgroup: root, or a delegated subtree), each run is also
+started inside a cgroup of its own, and its end kills the whole group: that catches what the
+marker cannot, a descendant that both clears its environment and leaves the session
+(env -i setsid …). Without one that descendant cannot be attributed and is left alone.
 
 Linux only; elsewhere (or if prctl fails) `active` is False and the caller says so once.
 """
@@ -30,6 +31,7 @@ import select
 import signal
 from collections.abc import Mapping
 
+from looop.core import cgroup
 from looop.core.clock import Clock
 
 MARK = "LOOOP_CONTAIN"
@@ -130,6 +132,13 @@ def _await_death(pid: int, clock: Clock, until: float) -> None:
             os.close(fd)
 
 
+def _per_run(killed: dict[int, str]) -> dict[str, int]:
+    per_run: dict[str, int] = {}
+    for token in killed.values():
+        per_run[token] = per_run.get(token, 0) + 1
+    return per_run
+
+
 class Containment:
     """One window of containment: open it, mark runs, sweep as they end, close it."""
 
@@ -142,6 +151,9 @@ class Containment:
         self.floor: int | None = None  # start time of the first process started in the window
         self.active = False
         self.was_on = False
+        self.groups: dict[str, cgroup.Group] = {}  # token -> the run's cgroup, where made
+        self.cgroups = True  # False: never try (the first refusal says none can be made)
+        self.self_cgroup: str | None = None  # /proc/self/cgroup, read once
 
     def __enter__(self) -> Containment:
         before = _prctl(PR_GET_CHILD_SUBREAPER, 0)
@@ -160,6 +172,29 @@ class Containment:
     def env(self, base: Mapping[str, str], token: str) -> dict[str, str]:
         return {**base, MARK: token}
 
+    def enter(self, token: str) -> None:
+        """Just before the run's spawn: into a cgroup of its own, so it is born there."""
+        if not self.cgroups:
+            return
+        if self.self_cgroup is None:
+            with contextlib.suppress(OSError), open("/proc/self/cgroup") as f:
+                self.self_cgroup = f.read()
+        group = cgroup.make(
+            f"run-{self.prefix}.{token.rsplit('.', 1)[-1]}", cgroup.BASE, self.self_cgroup or ""
+        )
+        if group is None or not group.enter():
+            self.cgroups = False
+            if group is not None:
+                group.remove()
+            return
+        self.groups[token] = group
+
+    def leave(self, token: str) -> None:
+        """Just after the spawn (or its failure): this process goes home."""
+        group = self.groups.get(token)
+        if group is not None:
+            group.leave()
+
     def started(self, token: str, pid: int) -> None:
         self.live[token] = pid
         self.leaders[pid] = token
@@ -173,9 +208,10 @@ class Containment:
     def sweep(self) -> dict[str, int]:
         """Kill every adopted descendant of an ended run; how many, per run token."""
         killed: dict[int, str] = {}
-        if not self.active:
-            return {}
         until = self.clock.monotonic() + KILL_WAIT_SECS
+        self._end_groups(killed, until)
+        if not self.active:
+            return _per_run(killed)
         for _ in range(SWEEP_ROUNDS):
             victims = self._victims()
             if not victims:
@@ -186,10 +222,25 @@ class Containment:
                 killed[pid] = token
             for pid, _ in victims:
                 _await_death(pid, self.clock, until)
-        per_run: dict[str, int] = {}
-        for token in killed.values():
-            per_run[token] = per_run.get(token, 0) + 1
-        return per_run
+        return _per_run(killed)
+
+    def _end_groups(self, killed: dict[int, str], until: float) -> None:
+        """Kill the cgroup of every run that ended (all it started, however it left) and
+        remove it once empty; one that will not empty is kept for the next sweep."""
+        for token, group in list(self.groups.items()):
+            if token in self.live:
+                continue
+            left = group.live()
+            for pid in left:
+                killed[pid] = token
+            while left and self.clock.monotonic() < until:
+                group.kill()
+                select.select([], [], [], 0.002)  # they die within microseconds of SIGKILL
+                left = group.live()
+            for pid in group.pids():
+                _reap(pid)  # adopted by us (a subreaper) and dead: collect it
+            if not left and group.remove():
+                del self.groups[token]
 
     def _victims(self) -> list[tuple[int, str]]:
         skip = set(self.live.values())

@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass, field
 
 from looop.core import store
+from looop.core.clock import utc_stamp_ms
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
 from looop.core.where import runtime_base
@@ -19,6 +20,7 @@ from looop.loop.status import beat_holder, pulse_pid
 from looop.seed import ensure_data_dir
 from looop.sessions import SessionError, get_session, kill, list_sessions, spawn, wait
 from looop.sessions.host import stop_host
+from looop.sessions.state import settle_dead
 
 PULSE = "pulse"
 READY_TIMEOUT_SECS = 15.0
@@ -145,6 +147,7 @@ class DownResult:
     survivors_far: list[str] = field(default_factory=list)  # one line per remote worker left
     tick_pid: str = ""  # a foreground `looop tick` holding the beat (left to finish)
     kept: list[str] = field(default_factory=list)  # live workers left running on purpose
+    leftovers: list[str] = field(default_factory=list)  # killed, but a process outlived SIGKILL
 
 
 def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> DownResult:
@@ -164,11 +167,14 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
         res.kept = [s.id for s in list_sessions(ctx.paths.data) if s.id != PULSE and s.alive]
         ctx.events.record("down", pulse=res.was_running, workers=[], kept=res.kept)
         return res
+    # A worker whose supervisor was killed left its run's cgroup behind: it goes too.
+    settle_dead(ctx.paths.data, utc_stamp_ms(ctx.clock.now()))
     for s in list_sessions(ctx.paths.data):
         if s.id == PULSE or not s.alive:
             continue
         try:
-            kill(ctx.paths.data, s.id)
+            if kill(ctx.paths.data, s.id).get("survivors"):
+                res.leftovers.append(s.id)
             res.workers.append(s.id)
         except SessionError:
             pass  # it finished on its own meanwhile

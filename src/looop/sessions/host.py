@@ -27,6 +27,7 @@ import os
 import sys
 import time
 
+from looop.core import cgroup
 from looop.core.peers import LIMITS, caller_limits, connect, peer, same_world
 from looop.core.where import runtime_dir
 
@@ -314,6 +315,7 @@ def become_host(
         os.setsid()
     if os.fork() > 0:  # the starter waits for this intermediate; the host is adopted by init
         os._exit(0)
+    cgroup.escape()  # started from a worker's run (the pulse's): never killed with that run
     lock_fd = hold_lock(os.path.join(host_dir(base), lock_name.format(key=key)))
     if lock_fd is None:
         say(ready_fd, f"ok {taken}")

@@ -137,6 +137,7 @@ class Lifecycle:
         self.stopping = Event(loop)  # a kill op or a signal: no automatic restart any more
         self.started_at = loop.time()  # of the current run
         self.lock = Lock(loop)  # one kill/restart at a time
+        self.sweep_wait = KILL_WAIT_S  # how long leftovers may take to die of SIGKILL
         self.final: Future = loop.future()  # the terminal status (a dict)
         self.done = Event(loop)
         self.tasks: set[Task] = set()
@@ -320,6 +321,19 @@ class Lifecycle:
         group_ok = await self._until(lambda: self.os.group_gone(pgid), KILL_WAIT_S)
         return child_ok and group_ok, True
 
+    async def sweep(self) -> int:
+        """Kill what the run left behind (a setsid daemon, a double fork, an `env -i` child):
+        its cgroup, else the orphans this subreaper adopted. How many are still alive."""
+        spare = {pid for pid, c in self.children.items() if not c.done}
+        deadline = self.loop.time() + self.sweep_wait
+        while left := self.os.contained(spare):
+            if self.loop.time() >= deadline:
+                log(f"{len(left)} process(es) of the run outlived SIGKILL: {left[:8]}")
+                return len(left)
+            self.os.contain_kill(spare)  # again each round: a fork caught mid-way, a generation
+            await sleep(self.loop, POLL_S)
+        return 0
+
     async def drain(self, child: Child, quiet: float, cap: float) -> None:
         """Read what is left until EOF, `quiet` seconds of silence or `cap` in total."""
         start = self.loop.time()
@@ -339,6 +353,7 @@ class Lifecycle:
         await child.exited
         await self.drain(child, DRAIN_QUIET_S, DRAIN_CAP_S)
         self.close_child_fds(child)
+        survivors = await self.sweep()  # systemd's KillMode=control-group: the run ends whole
         self.pump.stop_feeding()
         killed = child.signaled or child.escalated
         self.book.change_state(
@@ -346,6 +361,7 @@ class Lifecycle:
             child_pid=None,
             exit_code=child.code,
             signaled=child.signaled,
+            survivors=survivors,
             error=error or self.end_reason or self.pump.log_error,
         )
         await self.farewell(proto.exit_frame(killed, child.code))
@@ -389,14 +405,16 @@ class Lifecycle:
             child = self._live_child(f"session {self.sid} has already finished")
             self.end_reason = reason
             confirmed, escalated = await self.terminate(child)
+            survivors = await self.sweep()
         if await within(self.loop, self.final, DRAIN_CAP_S + 5):
             status = self.final.result()
         else:
             status = dict(self.book.status)  # an unkillable child: report what we know
         return {
             "killed": True,
-            "confirmed": confirmed,
+            "confirmed": confirmed and not survivors,
             "escalated": escalated,
+            "survivors": survivors,
             "state": status["state"],
             "exit_code": status["exit_code"],
         }
@@ -417,6 +435,7 @@ class Lifecycle:
                 confirmed, escalated = await self.terminate(old)
                 await self.drain(old, 0.2, 1.0)
                 self.close_child_fds(old)
+                confirmed = await self.sweep() == 0 and confirmed
                 self.pump.clear_input()
                 self.pump.new_screen()  # a fresh screen for the new run
                 self.child = None
@@ -448,3 +467,4 @@ class Lifecycle:
         child = self.child
         if child is not None and not child.done:
             self.os.killpg(child.pid, signal.SIGKILL)
+        self.os.contain_kill(set())

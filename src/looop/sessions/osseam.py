@@ -15,6 +15,7 @@ import struct
 import sys
 import termios
 
+from looop.core import cgroup
 from looop.sessions.pump import PtyReader
 
 TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
@@ -101,6 +102,14 @@ class OS(Protocol):
         done: Callable[[], None],
     ) -> Reader: ...
 
+    def contained(self, spare: set[int]) -> list[int]:
+        """The processes still alive that a run started (but those in `spare`)."""
+        ...
+
+    def contain_kill(self, spare: set[int]) -> None:
+        """SIGKILL them (not waiting: `contained` says when they are gone)."""
+        ...
+
 
 def winsize(cols: int, rows: int) -> bytes:
     return struct.pack("HHHH", rows, cols, 0, 0)
@@ -127,6 +136,35 @@ def _which(name: str, path: str) -> str | None:
     return None
 
 
+def _children() -> list[int]:
+    """This process's direct children, every thread's."""
+    pids: list[int] = []
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return pids
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/children", "rb") as f:
+                pids.extend(int(p) for p in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def _alive_not_looop(pid: int) -> bool:
+    """Alive (not a zombie) and not looop's own: a session host or a supervisor that a
+    worker started and that this supervisor adopted is another session, never a leftover."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return False
+    head, _, rest = raw.rpartition(b")")
+    comm = head.partition(b"(")[2]
+    return rest.split()[:1] not in ([b"Z"], [b"X"]) and not comm.startswith(b"looop")
+
+
 def set_subreaper() -> None:
     """Orphaned descendants come back to us, so a killed group can be confirmed empty even
     where pid 1 does not reap zombies (containers)."""
@@ -143,8 +181,57 @@ class HostOS:
         self.env = dict(env)  # built once (in the session host, before the fork)
         self.env.setdefault("TERM", "xterm-256color")
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.group: cgroup.Group | None = None  # None: the subreaper sweep alone contains …
+        self.sweeping = False  # … once `contain` ran (a host's rehearsal never does)
+
+    def contain(self, name: str) -> str:
+        """Leave a run's group this process was born in, then make the session's own: what
+        contains its runs, `cgroup` or `sweep` (orphans adopted by this subreaper)."""
+        cgroup.escape()
+        # LOOOP_NO_CGROUP=1 (the caller's env): the sweep alone, as where none can be made
+        self.group = None if self.env.get("LOOOP_NO_CGROUP") == "1" else cgroup.make(name)
+        self.sweeping = True
+        return "cgroup" if self.group is not None else "sweep"
+
+    def clear_leftovers(self) -> None:
+        """Kill what a dead run of the same session left in its group (the lock is ours)."""
+        if self.group is not None and self.group.existed and self.group.pids():
+            self.group.kill()
+
+    def contain_end(self) -> None:
+        if self.group is not None:
+            self.group.remove()
+
+    def contained(self, spare: set[int]) -> list[int]:
+        if not self.sweeping:
+            return []
+        left = {p for p in _children() if p not in spare and _alive_not_looop(p)}
+        if self.group is not None:
+            left.update(p for p in self.group.live() if p not in spare)
+        return sorted(left)
+
+    def contain_kill(self, spare: set[int]) -> None:
+        if self.group is not None and not spare:
+            self.group.kill()
+        for pid in self.contained(spare):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
     def spawn(self, argv: list[str], cols: int, rows: int) -> tuple[int, int]:
+        # In for the spawn and out again: the child is born inside, so nothing it forks can
+        # race a move (a pid written after the spawn lost that race under load).
+        group = self.group
+        if group is not None and not group.enter():
+            group = None
+        try:
+            return self._spawn(argv, cols, rows)
+        finally:
+            if group is not None:
+                group.leave()
+
+    def _spawn(self, argv: list[str], cols: int, rows: int) -> tuple[int, int]:
         master, slave = os.openpty()
         try:
             fcntl.ioctl(slave, termios.TIOCSWINSZ, winsize(cols, rows))

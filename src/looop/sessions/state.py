@@ -15,7 +15,7 @@ import os
 import re
 from pathlib import Path
 
-from looop.core import store
+from looop.core import cgroup, store
 from looop.core.errors import CorruptState
 from looop.sessions.logfiles import DIR, MAX_FILES, files_dir, numbered, stat_log
 from looop.sessions.states import LIVE, TERMINAL, SessionState
@@ -116,6 +116,7 @@ class Session:
         "child_pid",
         "cmd",
         "cols",
+        "contain",
         "dir",
         "error",
         "exit_code",
@@ -150,6 +151,7 @@ class Session:
         label: str,
         supervisor_pid: int | None = None,
         error: str | None = None,
+        contain: str | None = None,
     ) -> None:
         self.id = id
         self.cmd = cmd
@@ -168,6 +170,7 @@ class Session:
         self.label = label
         self.supervisor_pid = supervisor_pid
         self.error = error
+        self.contain = contain  # what kills what its runs leave: cgroup, sweep (None: older)
 
     def __repr__(self) -> str:
         return f"Session(id={self.id!r}, label={self.label!r}, alive={self.alive})"
@@ -198,6 +201,11 @@ def _int_or_none(v: Any) -> int | None:
 
 def _label(state: str, alive: bool, exit_code: int | None) -> str:
     return wire_label(state, alive, exit_code)  # one rule for this and the light listing
+
+
+def _contain(meta: dict[str, Any]) -> str | None:
+    kind = meta.get("contain")
+    return kind if kind in ("cgroup", "sweep") else None
 
 
 def load_session(sdir: Path) -> Session | None:
@@ -236,6 +244,7 @@ def load_session(sdir: Path) -> Session | None:
         label=_label(state, alive, exit_code),
         supervisor_pid=_int_or_none(meta.get("supervisor_pid")),
         error=err if isinstance(err, str) else None,
+        contain=_contain(meta),
     )
 
 
@@ -307,6 +316,9 @@ def mark_dead(sdir: Path, stamp: str) -> bool:
             error=SUPERVISOR_DIED,
             last_change=stamp,
         )
+        survivors = end_leftovers(sdir)
+        if survivors is not None:
+            status["survivors"] = survivors
         try:
             write_status(sdir, status)
         except OSError:
@@ -314,6 +326,23 @@ def mark_dead(sdir: Path, stamp: str) -> bool:
         return True
     finally:
         os.close(fd)  # closing drops the flock
+
+
+def end_leftovers(sdir: Path) -> int | None:
+    """Kill what a dead supervisor's run left in its cgroup (a child that ignored the hangup,
+    a setsid daemon); how many outlived SIGKILL, None without a cgroup to look in. Call it
+    holding the session lock: no supervisor is alive to do it."""
+    try:
+        meta = read_meta(sdir)
+    except (CorruptState, OSError):
+        return None
+    path = (meta or {}).get("cgroup")
+    if not isinstance(path, str) or not path.endswith("-" + sdir.name):
+        return None
+    group = cgroup.adopt(path)
+    if group is None:
+        return None
+    return cgroup.end(group)
 
 
 def settle_dead(root: Path, stamp: str) -> list[str]:

@@ -33,7 +33,7 @@ from looop.sessions.lifecycle import Child, Lifecycle
 from looop.sessions.osseam import HostOS, set_subreaper
 from looop.sessions.pump import Pump, _trace, log
 from looop.sessions.states import SessionState, StatusBook
-from looop.sessions.wire import LOCK, META, STATUS, SessionError, check_id
+from looop.sessions.wire import LOCK, META, STATUS, SessionError, check_id, fnv1a_64
 
 IDLE_CHECK_S = 0.5
 
@@ -173,6 +173,8 @@ class Supervisor:
         self.life: Lifecycle | None = None
         self.control: Control | None = None
         self.subreaper = True  # False only for the session host's rehearsal (see host._warm)
+        self.contain = "none"  # what kills what a run leaves behind: cgroup or sweep
+        self.locked = False
 
     def _write_status(self, status: dict[str, object]) -> None:
         try:
@@ -218,7 +220,11 @@ class Supervisor:
             "pid_start": _pid_start(),
             "started_at": self.book.status["last_change"],
             "cwd": os.getcwd(),
+            "contain": self.contain,
         }
+        group = self.host_os.group
+        if group is not None:
+            meta["cgroup"] = group.path  # so a dead supervisor's leftovers can still be killed
         store.write_json(os.path.join(self.sdir, META), meta)
 
     # ---- timers and signals
@@ -323,9 +329,11 @@ class Supervisor:
         if not self.take_lock():
             self.ready(f"err session `{self.sid}` is already running")
             return 1
+        self.locked = True
         log_fd = -1
         loop = Loop()
         try:
+            self.host_os.clear_leftovers()  # the lock is ours: a dead run's are leftovers
             self.write_meta()
             self.book.save()
             self.log_dir = logfiles.prepare(self.sdir)
@@ -352,6 +360,8 @@ class Supervisor:
                 self.pump.close_log()  # it may have closed it already (a failed write)
             elif log_fd >= 0:
                 os.close(log_fd)
+            if self.locked:  # else the group is a live session's of the same id
+                self.host_os.contain_end()
             if self.lock_fd >= 0:
                 os.close(self.lock_fd)  # releases the lock: the session now reads as over
 
@@ -386,8 +396,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def prepare(argv: list[str], env: dict[str, str]) -> Supervisor:
     """The session's supervisor, not yet running. `env` is its child's environment. The
-    session host calls this before it forks, so what it builds is shared, not copied."""
-    return Supervisor(parse_args(argv), env)
+    session host calls this before it forks, so what it builds is shared, not copied —
+    its cgroup too: made here, a supervisor writes no pages of its own for it."""
+    sup = Supervisor(parse_args(argv), env)
+    if sup.sid and sup.root:  # the data dir in the name: ids repeat across data dirs
+        name = f"{fnv1a_64(os.path.abspath(sup.root).encode())}-{sup.sid}"
+        sup.contain = sup.host_os.contain(name)
+    return sup
 
 
 def detach(ready_fd: int | None) -> bool:

@@ -194,6 +194,7 @@ def load_light(sdir: str) -> dict[str, Any] | None:
         "started_at": started,
         "last_change": str(status.get("last_change", started)),
         "dir": sdir,
+        "contain": meta.get("contain") if meta.get("contain") in ("cgroup", "sweep") else None,
     }
 
 

@@ -178,6 +178,7 @@ def worker_rows(
                 "pending_tells": tells.get(s["id"], 0),
                 "label": s["label"],
                 "sandboxed": sandboxed(data, s["id"]),
+                "contain": s.get("contain"),
                 "branch": branch.get(s["id"]),
                 "needs_input": None,
             }

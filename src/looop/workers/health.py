@@ -44,6 +44,7 @@ def session_fields(s: Session) -> dict[str, Any]:
         "started_at": s.started_at,
         "last_change": s.last_change,
         "dir": str(s.dir),
+        "contain": s.contain,
     }
 
 

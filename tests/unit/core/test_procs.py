@@ -6,14 +6,23 @@ import contextlib
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from looop.core import procs
+from looop.core import cgroup, proc, procs
 from looop.core.clock import FixedClock
 from looop.core.procs import Containment
 from tests.helpers import until
-from tests.procwatch import FIXTURES, children, kill_all, tagged, zombie_children
+from tests.procwatch import (
+    FIXTURES,
+    by_argv,
+    children,
+    describe,
+    kill_all,
+    tagged,
+    zombie_children,
+)
 
 pytestmark = pytest.mark.process  # real processes: not make check's tier
 
@@ -133,3 +142,45 @@ def test_a_descendant_that_clears_its_environment_is_known_by_its_session(
         assert tagged("PROCS_TEST", tag) == []
     finally:
         kill_all(tagged("PROCS_TEST", tag))
+
+
+def _cgroups_here() -> bool:
+    g = cgroup.make(f"probe-{os.getpid()}-{os.urandom(3).hex()}")
+    if g is not None:
+        g.remove()
+    return g is not None
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.skipif(not _cgroups_here(), reason="no cgroup can be made here")
+@pytest.mark.parametrize("how", ["popen", "posix_spawn"])
+def test_env_i_setsid_dies_with_its_run_in_the_runs_cgroup(
+    env: dict[str, str], tmp_path: Path, how: str
+) -> None:
+    """No marker, no session to know it by: only the run's cgroup still holds it."""
+    tag = f"envi{os.getpid()}x{os.urandom(4).hex()}"
+    quiet = "</dev/null >/dev/null 2>&1"
+    py = f"{sys.executable} -c 'import time; time.sleep(1000)' {tag}"
+    # a background child, and one that setsid forks off (`-f`) so the shell need not wait
+    line = f"env -i /usr/bin/setsid {py} {quiet} & env -i setsid -f {py} {quiet}"
+    argv = ["/bin/bash", "-c", line]
+    try:
+        with Containment(FixedClock()) as c:
+            token = c.token()
+            if how == "popen":
+                p: proc.Proc = proc.spawn(argv, cwd=tmp_path, env=env, contain=c, token=token)
+            else:
+                p = proc.Spawner().spawn(argv, cwd=tmp_path, env=env, contain=c, token=token)
+            assert p.wait(timeout=20) == 0
+            assert until(lambda: len(by_argv(tag)) == 2), describe(by_argv(tag))
+            group = c.groups[token].path
+            assert os.getpid() not in cgroup.Group("", group, "").pids()  # it went home
+            c.ended(token)
+            assert c.sweep() == {token: 2}
+            assert by_argv(tag) == []
+            assert not os.path.exists(
+                c.groups.get(token, cgroup.Group("", "/nonexistent", "")).path
+            )
+        assert zombie_children() == []
+    finally:
+        kill_all(by_argv(tag))

@@ -64,6 +64,9 @@ class FakeOS:
         self.resized: list[tuple[int, int, int]] = []
         self.spawn_error: BaseException | None = None
         self.ignores_hup = False
+        self.leftovers: set[int] = set()  # what a run started that detached (setsid, …)
+        self.unkillable: set[int] = set()  # of those, what SIGKILL cannot end (D state)
+        self.sweeps = 0
 
     def spawn(self, argv: list[str], cols: int, rows: int) -> tuple[int, int]:
         if self.spawn_error is not None:
@@ -107,6 +110,13 @@ class FakeOS:
 
     def resize(self, master: int, cols: int, rows: int) -> None:
         self.resized.append((master, cols, rows))
+
+    def contained(self, spare: set[int]) -> list[int]:
+        return sorted(self.leftovers - spare)
+
+    def contain_kill(self, spare: set[int]) -> None:
+        self.sweeps += 1
+        self.leftovers = (self.leftovers & spare) | (self.leftovers & self.unkillable)
 
     def start_reader(
         self,
@@ -283,6 +293,7 @@ def test_kill_hangs_up_the_group_and_records_killed() -> None:
             "killed": True,
             "confirmed": True,
             "escalated": False,
+            "survivors": 0,
             "state": "killed",
             "exit_code": None,
         }
@@ -303,6 +314,43 @@ def test_a_child_that_ignores_the_hangup_is_killed_outright() -> None:
         reply = await r.life.kill()
         assert (reply["confirmed"], reply["escalated"], reply["state"]) == (True, True, "killed")
         assert r.os.signals == [(child.pid, signal.SIGHUP), (child.pid, signal.SIGKILL)]
+
+    run(t)
+
+
+def test_what_a_run_left_behind_dies_before_its_end_is_recorded() -> None:
+    async def t(r: Rig) -> None:
+        child = r.start()
+        r.os.leftovers = {child.pid + 1, child.pid + 2}  # a setsid daemon and its child
+        r.os.end(child.pid, code=0)
+        await r.ended()
+        assert r.os.leftovers == set() and r.os.sweeps >= 1
+        assert (r.writes[-1]["state"], r.writes[-1]["survivors"]) == ("exited", 0)
+
+    run(t)
+
+
+def test_a_kill_says_what_survived_and_is_not_confirmed() -> None:
+    async def t(r: Rig) -> None:
+        child = r.start()
+        r.life.sweep_wait = 0.05  # SIGKILL cannot end it: give up soon
+        r.os.leftovers = {child.pid + 1, child.pid + 2}
+        r.os.unkillable = {child.pid + 2}
+        reply = await r.life.kill()
+        assert (reply["killed"], reply["confirmed"], reply["survivors"]) == (True, False, 1)
+        await r.ended()
+        assert r.writes[-1]["survivors"] == 1 and r.os.leftovers == {child.pid + 2}
+
+    run(t)
+
+
+def test_a_restart_sweeps_the_old_run_first() -> None:
+    async def t(r: Rig) -> None:
+        old = r.start()
+        r.os.leftovers = {old.pid + 7}
+        reply = await r.life.restart()
+        assert reply["confirmed"] and r.os.leftovers == set()
+        assert r.book.state is S.RUNNING and reply["child_pid"] != old.pid
 
     run(t)
 

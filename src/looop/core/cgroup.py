@@ -1,0 +1,226 @@
+"""A cgroup per worker (or per sensor/run_shell run): every process it starts dies with it.
+
+Membership of a cgroup is inherited at fork and no process can leave it by setsid, a double
+fork, a new process group or a cleared environment — only by writing to cgroup files, which
+is what an accident never does. So killing a group kills everything a run started.
+
+Which kind, in order: cgroup v2 with `cgroup.kill` (pure v2 at /sys/fs/cgroup, or the hybrid
+`unified` mount), else the v1 `freezer` hierarchy (freeze, SIGKILL every member, thaw), else
+None and the caller falls back to its subreaper sweep. Groups live in a `looop` folder under
+the cgroup of whoever makes them, or beside the group it already sits in when that is
+looop's own (a worker that starts a worker, the pulse's sensors), so a kill of one never
+reaches another. Only `os`: the supervisor's start-up imports this.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+BASE = "/sys/fs/cgroup"
+FOLDER = "looop"
+V2, V1 = "cgroup2", "cgroup1"
+
+
+def _read(path: str) -> str | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        parts = []  # small reads: a big buffer would be pages a forked supervisor writes
+        while chunk := os.read(fd, 4096):
+            parts.append(chunk)
+        return b"".join(parts).decode("ascii", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _write(path: str, text: str) -> bool:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        os.write(fd, text.encode())
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def own_paths(proc_cgroup: str | None) -> tuple[str | None, str | None]:
+    """(v2 path, v1 freezer path) of a process from its /proc/<pid>/cgroup text."""
+    v2 = v1 = None
+    for line in (proc_cgroup or "").splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        if parts[0] == "0" and parts[1] == "":
+            v2 = parts[2]
+        elif "freezer" in parts[1].split(","):
+            v1 = parts[2]
+    return v2, v1
+
+
+def folder_for(own: str) -> str:
+    """Where new groups go: the `looop` folder already above `own`, else one under it."""
+    parts = [p for p in own.split("/") if p]
+    if FOLDER in parts:
+        parts = parts[: parts.index(FOLDER) + 1]
+    else:
+        parts.append(FOLDER)
+    return "/" + "/".join(parts)
+
+
+class Group:
+    """One cgroup: `path` its folder, `home` the group its maker goes back to after a spawn."""
+
+    def __init__(self, kind: str, path: str, home: str) -> None:
+        self.kind = kind
+        self.path = path
+        self.home = home
+        self.existed = False  # found, not made: a dead run's leftovers may be in it
+        # joined once, where it is made (the session host, before it forks)
+        self.procs = os.path.join(path, "cgroup.procs")
+
+    def enter(self) -> bool:
+        """Move this process in (what it forks next is born inside); `leave` after."""
+        return _write(self.procs, "0")
+
+    def leave(self) -> None:
+        _write(os.path.join(self.home, "cgroup.procs"), "0")
+
+    def add(self, pid: int) -> bool:
+        return _write(self.procs, str(pid))
+
+    def pids(self) -> list[int]:
+        text = _read(self.procs)
+        return [int(p) for p in (text or "").split() if p.isdigit()]
+
+    def live(self) -> list[int]:
+        """Members that have not exited yet (a zombie waits only for its parent)."""
+        out = []
+        for pid in self.pids():
+            stat = _read(f"/proc/{pid}/stat")
+            if stat is not None and stat.rsplit(")", 1)[-1].split()[:1] not in (["Z"], ["X"]):
+                out.append(pid)
+        return out
+
+    def kill(self) -> None:
+        """SIGKILL every member, not waiting: `live()` says when they are gone."""
+        if self.kind == V2 and _write(os.path.join(self.path, "cgroup.kill"), "1"):
+            return
+        state = os.path.join(self.path, "freezer.state")
+        frozen = self.kind == V1 and _write(state, "FROZEN")  # no fork can race the kills
+        for pid in self.pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if frozen:
+            _write(state, "THAWED")  # a frozen task dies of its SIGKILL only once thawed
+
+    def remove(self) -> bool:
+        try:
+            os.rmdir(self.path)
+            return True
+        except OSError:
+            return False
+
+
+def _mounts(base: str) -> list[tuple[str, str]]:
+    """(kind, mount point) to try, best first."""
+    out = []
+    for kind, mnt, probe in (
+        (V2, base, "cgroup.controllers"),
+        (V2, base + "/unified", "cgroup.controllers"),
+        (V1, base + "/freezer", "cgroup.procs"),
+    ):
+        if os.path.exists(os.path.join(mnt, probe)):
+            out.append((kind, mnt))
+    return out
+
+
+def make(name: str, base: str = BASE, self_cgroup: str | None = None) -> Group | None:
+    """A fresh group `name` for this process's runs, or None where none can be made (no
+    cgroupfs, no permission, v2 without cgroup.kill). `self_cgroup`: /proc/self/cgroup's
+    text (read when None). A group of that name that exists already is taken as it is: the
+    caller kills what is in it only once it knows no live run owns it."""
+    if self_cgroup is None:
+        self_cgroup = _read("/proc/self/cgroup")
+    v2, v1 = own_paths(self_cgroup)
+    for kind, mnt in _mounts(base):
+        own = v2 if kind == V2 else v1
+        if own is None:
+            continue
+        home = mnt + own.rstrip("/") if own != "/" else mnt
+        folder = mnt + folder_for(own)
+        path = os.path.join(folder, name)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            os.mkdir(path)
+            existed = False
+        except FileExistsError:
+            existed = True
+        except OSError:
+            continue
+        group = Group(kind, path, home)
+        group.existed = existed
+        needs = "cgroup.kill" if kind == V2 else "freezer.state"
+        if os.path.exists(os.path.join(path, needs)):
+            return group
+        group.remove()
+    return None
+
+
+def escape(base: str = BASE, self_cgroup: str | None = None) -> None:
+    """Leave a run's group for the `looop` folder above it: a supervisor or session host that
+    a worker (or the pulse) started must not die when that worker's group is killed."""
+    if self_cgroup is None:
+        self_cgroup = _read("/proc/self/cgroup")
+    v2, v1 = own_paths(self_cgroup)
+    for kind, mnt in _mounts(base):
+        own = v2 if kind == V2 else v1
+        if own is None:
+            continue
+        parts = [p for p in own.split("/") if p]
+        if FOLDER in parts[:-1]:
+            _write(mnt + folder_for(own) + "/cgroup.procs", "0")
+
+
+def adopt(path: str, base: str = BASE) -> Group | None:
+    """The group a dead supervisor recorded in its meta: only a folder inside a `looop`
+    folder under a cgroup mount is believed (the file is the worker's to edit)."""
+    real = os.path.realpath(path)
+    for kind, mnt in _mounts(base):
+        rel = real[len(mnt) :] if real.startswith(mnt + "/") else None
+        if rel is None:
+            continue
+        parts = [p for p in rel.split("/") if p]
+        if len(parts) >= 2 and parts[-2] == FOLDER and os.path.isdir(real):
+            return Group(kind, real, mnt)
+    return None
+
+
+def end(group: Group, rounds: int = 400) -> int:
+    """Kill a group whose supervisor is gone, wait (bounded: `rounds` of 5 ms) until it is
+    empty and remove it; how many members outlived it."""
+    for _ in range(rounds):
+        if not group.live():
+            break
+        group.kill()
+        _pause(0.005)
+    left = len(group.live())
+    if not left:
+        group.remove()
+    return left
+
+
+def _pause(secs: float) -> None:
+    import select  # lazy: only a dead supervisor's leftovers wait here
+
+    select.select([], [], [], secs)

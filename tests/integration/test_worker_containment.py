@@ -1,0 +1,150 @@
+"""A worker's run ends whole: whatever its agent started (a setsid app-server, a double-forked
+daemon, an `env -i setsid` child, one that ignores SIGHUP) dies with `looop kill`, with
+`looop down`, and after its supervisor was SIGKILLed — in a cgroup where one can be made,
+by the supervisor's subreaper sweep where not. Found afterwards by a tag in argv, as a user
+would look with ps."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+
+from looop.core import cgroup
+from looop.core.context import Ctx
+from looop.sessions import get_session
+from looop.sessions.state import settle_dead
+from looop.workers.launch import start_worker
+from tests.helpers import clean_env, kill_sessions, process_ended, wait_until, wire
+from tests.procwatch import FIXTURES, by_argv, describe, kill_all
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.process]
+
+LEFT = 5  # the agent itself, app-server, double fork, env -i, nohup
+
+
+def _cgroups_here() -> bool:
+    g = cgroup.make(f"probe-{os.getpid()}-{os.urandom(3).hex()}")
+    if g is None:
+        return False
+    g.remove()
+    return True
+
+
+KINDS = [
+    pytest.param(
+        "cgroup",
+        marks=pytest.mark.skipif(not _cgroups_here(), reason="no cgroup can be made here"),
+    ),
+    "sweep",
+]
+
+
+def _env(ctx: Ctx, kind: str) -> dict[str, str]:
+    extra = {"LOOOP_NO_CGROUP": "1"} if kind == "sweep" else {}
+    return clean_env(ctx.paths.data.parent, ctx.paths.data, **extra)
+
+
+def _looop(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "looop", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def _leaky(ctx: Ctx, kind: str, wid: str) -> str:
+    """Start worker `wid` running the leaky agent; its tag once all it leaks is in place."""
+    tag = f"leak{os.getpid()}x{os.urandom(4).hex()}"
+    ctx = replace(ctx, env={**ctx.env, **_env(ctx, kind)})
+    start_worker(ctx, ctx.knobs(), wid, "x", command=f"{FIXTURES / 'leaky_agent.sh'} {tag}")
+    wait_until(lambda: len(by_argv(tag)) == LEFT, 20, f"{LEFT} processes tagged {tag}")
+    return tag
+
+
+@pytest.fixture
+def fleet(ctx: Ctx) -> object:
+    wire(ctx, [])
+    tags: list[str] = []
+    yield tags
+    kill_sessions(ctx.paths.data)
+    for tag in tags:
+        kill_all(by_argv(tag))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_looop_kill_leaves_nothing_behind(ctx: Ctx, fleet: list[str], kind: str) -> None:
+    tag = _leaky(ctx, kind, "w1")
+    fleet.append(tag)
+    meta = json.loads((ctx.paths.data / "sessions" / "w1" / "meta.json").read_text())
+    assert meta["contain"] == kind
+    r = _looop(_env(ctx, kind), "kill", "w1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    left = by_argv(tag)
+    assert left == [], f"outlived `looop kill`: {describe(left)}"
+    s = get_session(ctx.paths.data, "w1")
+    assert s.state == "killed" and not s.alive
+    status = json.loads((ctx.paths.data / "sessions" / "w1" / "status.json").read_text())
+    assert status["survivors"] == 0
+    if kind == "cgroup":
+        assert not os.path.exists(meta["cgroup"]), "its cgroup was left behind"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_run_that_ends_on_its_own_takes_its_daemons_along(
+    ctx: Ctx, fleet: list[str], kind: str
+) -> None:
+    tag = _leaky(ctx, kind, "w1")
+    fleet.append(tag)
+    agent = get_session(ctx.paths.data, "w1").child_pid
+    assert agent is not None and agent in by_argv(tag)
+    os.kill(agent, signal.SIGTERM)  # the agent exits; its app-server must not stay
+    wait_until(lambda: not get_session(ctx.paths.data, "w1").alive, 20, "the session's end")
+    assert by_argv(tag) == [], describe(by_argv(tag))
+
+
+def test_looop_down_leaves_nothing_behind(ctx: Ctx, fleet: list[str]) -> None:
+    kinds = ["sweep", "cgroup"] if _cgroups_here() else ["sweep"]
+    for i, kind in enumerate(kinds):
+        fleet.append(_leaky(ctx, kind, f"w{i}"))
+    r = _looop(_env(ctx, "cgroup"), "down")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for tag in fleet:
+        assert by_argv(tag) == [], f"outlived `looop down`: {describe(by_argv(tag))}"
+
+
+@pytest.mark.skipif(not _cgroups_here(), reason="no cgroup can be made here")
+def test_a_sigkilled_supervisors_leftovers_die_at_the_next_housekeeping(
+    ctx: Ctx, fleet: list[str]
+) -> None:
+    tag = _leaky(ctx, "cgroup", "w1")
+    fleet.append(tag)
+    sup = get_session(ctx.paths.data, "w1").supervisor_pid
+    assert sup is not None
+    os.kill(sup, signal.SIGKILL)
+    wait_until(lambda: process_ended(sup), 10, "the supervisor's death")
+    wait_until(lambda: not get_session(ctx.paths.data, "w1").alive, 10, "its lock released")
+    # the hangup the dying PTY sent is ignored by most of them: they are still here …
+    assert len(by_argv(tag)) >= 3, describe(by_argv(tag))
+    assert settle_dead(ctx.paths.data, "2026-01-01T00:00:00.000Z") == ["w1"]
+    # … until the pulse's housekeeping settles the dead session
+    assert by_argv(tag) == [], describe(by_argv(tag))
+    status = json.loads((ctx.paths.data / "sessions" / "w1" / "status.json").read_text())
+    assert (status["state"], status["survivors"]) == ("killed", 0)
+
+
+def test_ls_says_how_each_worker_is_contained(ctx: Ctx, fleet: list[str]) -> None:
+    kinds = ["sweep", "cgroup"] if _cgroups_here() else ["sweep"]
+    for i, kind in enumerate(kinds):
+        fleet.append(_leaky(ctx, kind, f"w{i}"))
+    r = _looop(_env(ctx, "cgroup"), "ls")
+    assert r.returncode == 0, r.stderr
+    head, *rows = r.stdout.splitlines()
+    col = head.split().index("CONTAIN")
+    got = {row.split()[0]: row.split()[col] for row in rows if row.startswith("w")}
+    assert got == {f"w{i}": kind for i, kind in enumerate(kinds)}
+    rows_json = json.loads(_looop(_env(ctx, "cgroup"), "ls", "--json").stdout)
+    assert {r["id"]: r["contain"] for r in rows_json if r["id"] != "pulse"} == got
