@@ -230,16 +230,21 @@ def _next_beat(records: list[dict[str, Any]], clock: Clock, running: bool) -> Ne
     return None
 
 
-def _retry(backoff: dict[str, Any] | None, knobs: Knobs | None) -> float | None:
+def _retry(backoff: dict[str, Any] | None, knobs: Knobs | None, clock: Clock) -> float | None:
     """When a backed-off beat may call the runner again (None when no backoff holds)."""
     if not backoff or knobs is None:
         return None
-    fails, ts = backoff.get("fails"), backoff.get("ts")
+    fails, ts, mono = backoff.get("fails"), backoff.get("ts"), backoff.get("mono")
     if not isinstance(fails, int) or fails <= 0 or not isinstance(ts, int | float):
         return None
-    from looop.loop.delays import backoff_delay  # lazy: only a failing loop needs it
+    # lazy: only a failing loop needs it
+    from looop.loop.delays import backoff_delay, failed_at
 
-    return float(ts) + backoff_delay(fails, knobs.num("backoff_max_secs"))
+    now = clock.now()
+    mono = float(mono) if isinstance(mono, int | float) else None
+    at = failed_at(float(ts), mono, now, clock.monotonic())
+    # a stamp after a backward clock step: the next beat restarts the wait from now
+    return (now if at is None else at) + backoff_delay(fails, knobs.num("backoff_max_secs"))
 
 
 def _limited(data: str, clock: Clock) -> LimitedView | None:
@@ -390,7 +395,7 @@ def gather_status_at(data: str, config: str, env: Mapping[str, str], clock: Cloc
     backoff = _read_obj(_at(data, ".tick-backoff"))
     fails = backoff.get("fails") if backoff else None
     streak = fails if isinstance(fails, int) and fails > 0 else 0
-    retry = _retry(backoff, knobs)
+    retry = _retry(backoff, knobs, clock)
     if holder is None:
         health = "stopped"
     elif not running:

@@ -291,7 +291,7 @@ def _gate_backoff(b: Beat) -> TickOutcome | None:
     if b.dry_run:
         return None
     ev, now = b.ctx.events, b.ctx.clock.now()
-    back = guards.read_backoff(b.ctx.paths, now)
+    back = guards.read_backoff(b.ctx.paths, now, b.ctx.clock.monotonic())
     if back is None or back.fails <= 0:
         return None
     wait = guards.backoff_delay(back.fails, b.k.num("backoff_max_secs"))
