@@ -46,7 +46,7 @@ class Pulse:
         """(seconds, reason, force the next beat); never past the next schedule's due time."""
         secs, reason, force = self._cadence(out)
         try:
-            due = next_due(self.ctx.paths.schedules, self.ctx.clock)
+            due = next_due(self.ctx.paths.schedules, self.ctx.clock, self.ctx.paths.schedule_marks)
         except Exception as e:  # a schedule must never stop the pulse
             self.ctx.events.emit("warn", "schedule.error", f"cannot read schedules: {e}")
             due = None
