@@ -185,13 +185,23 @@ def set_next_wake(paths: Paths, now: float, secs: int | None, cap: int) -> None:
     store.write_json(paths.next_wake, {"v": 1, "at": int(now) + secs, "secs": secs})
 
 
-def next_wake(paths: Paths) -> float | None:
+def next_wake(paths: Paths, now: float | None = None) -> float | None:
+    """When the decider's nudge falls due. Never later than `now` plus the nudge it asked
+    for: a wall clock stepped back behind the stamp must not hold the nudge for the step
+    (the pulse, the one caller that passes `now`, restamps the record)."""
     try:
         rec = store.read_json_object(paths.next_wake)
     except CorruptState:
         return None
-    at = rec.get("at") if rec else None
-    return float(at) if isinstance(at, int | float) else None
+    if rec is None:
+        return None
+    at, secs = rec.get("at"), rec.get("secs")
+    if not isinstance(at, int | float):
+        return None
+    if now is not None and isinstance(secs, int | float) and at > now + secs:
+        at = int(now) + int(secs)  # restamped, or each beat would start the wait over
+        store.write_json(paths.next_wake, {**rec, "at": at})
+    return float(at)
 
 
 def clear_next_wake(paths: Paths) -> None:

@@ -73,7 +73,7 @@ class Pulse:
         knobs = out.knobs if out.knobs is not None else self.ctx.knobs()
         if out.decided and out.next_interval_s is None:
             guards.clear_next_wake(self.ctx.paths)  # the follow-up it asked for has happened
-        wake = guards.next_wake(self.ctx.paths)
+        wake = guards.next_wake(self.ctx.paths, self.ctx.clock.now())
         if out.next_interval_s is not None:
             cap = knobs.num("max_next_interval")
             secs = max(NUDGE_MIN_SECS, min(out.next_interval_s, cap))

@@ -95,3 +95,14 @@ def test_a_record_without_a_monotonic_reading_still_never_waits_past_its_backoff
     assert guards.read_backoff(paths, now, 1.0) is not None
     b = guards.read_backoff(paths, now + 121, 122.0)
     assert b is not None and (now + 121) - b.ts >= guards.backoff_delay(2, 300)
+
+
+def test_a_nudge_is_never_held_past_its_own_wait_by_a_backward_step(paths: Paths) -> None:
+    guards.set_next_wake(paths, 10_000.0, 120, 3600)
+    assert guards.next_wake(paths, 10_010.0) == 10_120.0
+    # the wall clock steps back a day: the nudge is due within its 120 s, not in a day
+    back = 10_010.0 - DAY
+    wake = guards.next_wake(paths, back)
+    assert wake is not None and 0 < wake - back <= 120
+    # a beat later the same nudge is that much nearer, not another 120 s away
+    assert guards.next_wake(paths, back + 60) == wake
