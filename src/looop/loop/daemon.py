@@ -10,7 +10,7 @@ import signal
 import sys
 from dataclasses import dataclass, field
 
-from looop.core import store
+from looop.core import homes, store
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.where import runtime_base
@@ -18,6 +18,8 @@ from looop.loop.status import beat_holder, pulse_pid
 from looop.seed import ensure_data_dir
 from looop.sessions import SessionError, get_session, kill, list_sessions, spawn, wait
 from looop.sessions.host import stop_host
+from looop.sessions.ops import home_sockets, request_at
+from looop.sessions.wire import socket_file
 
 PULSE = "pulse"
 READY_TIMEOUT_SECS = 15.0
@@ -61,10 +63,24 @@ def preflight(ctx: Ctx) -> None:
         )
 
 
+def refuse_strays(ctx: Ctx) -> None:
+    """One home, one pulse: none starts while a pulse of this path still runs on a data dir
+    that was removed or replaced (the runtime dir's registry finds it)."""
+    stray = homes.strays(runtime_base(ctx.env), str(ctx.paths.data))
+    if stray:
+        pids = ", ".join(str(r["pid"]) for r in stray)
+        raise LooopError(
+            f"a pulse of {ctx.paths.data} is still running (pid {pids}) on a data dir that "
+            "was removed or replaced — stop it with `looop down`, then `looop up`"
+        )
+
+
 def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpResult:
     """Start the pulse session unless a pulse holds the lock; two concurrent calls start one."""
+    refuse_strays(ctx)  # before seeding: a refused `up` writes nothing
     ensure_data_dir(ctx.paths)
     with store.dir_lock(ctx.paths.lock_dir / "up"):
+        refuse_strays(ctx)
         holder = beat_holder(ctx.paths)
         if holder is not None and holder[0] == "tick":
             raise LooopError(
@@ -99,8 +115,9 @@ def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpR
             raise LooopError(f"the pulse did not start: {e}") from e
         deadline = ctx.clock.monotonic() + READY_TIMEOUT_SECS
         while ctx.clock.monotonic() < deadline:
-            if store.flock_held(ctx.paths.lock_file):
-                return UpResult(True, pulse_pid(ctx.paths), pulse_log(ctx), resumed)
+            # the pulse writes its pid file right after taking the lock: wait for both
+            if store.flock_held(ctx.paths.lock_file) and (pid := pulse_pid(ctx.paths)):
+                return UpResult(True, pid, pulse_log(ctx), resumed)
             try:
                 alive = get_session(ctx.paths.data, PULSE).alive
             except SessionError:
@@ -133,6 +150,8 @@ class DownResult:
     survivors_far: list[str] = field(default_factory=list)  # one line per remote worker left
     tick_pid: str = ""  # a foreground `looop tick` holding the beat (left to finish)
     kept: list[str] = field(default_factory=list)  # live workers left running on purpose
+    strays: list[str] = field(default_factory=list)  # pids of pulses on a lost data dir
+    orphans: list[str] = field(default_factory=list)  # child pids of a lost data dir's workers
 
 
 def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> DownResult:
@@ -146,6 +165,7 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
         res.was_running, res.pid = True, holder[1]
         res.forced = not _stop_pulse(ctx, res.pid, grace_s)
         _await_session_end(ctx, PULSE, 5.0)  # its supervisor drains and records the exit
+    res.strays = _stop_strays(ctx, grace_s)
     if keep_workers:
         res.kept = [s.id for s in list_sessions(ctx.paths.data) if s.id != PULSE and s.alive]
         ctx.events.record("down", pulse=res.was_running, workers=[], kept=res.kept)
@@ -164,12 +184,62 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
         far, failed = kill_all(ctx)
         res.workers += far
         res.survivors_far = failed
+    res.orphans = _kill_orphans(ctx)
     res.survivors = [s.id for s in list_sessions(ctx.paths.data) if s.alive]
     # No session depends on the session host: with the fleet down it goes too (the next
     # start, here or in another data dir, brings one up again).
     stop_host(runtime_base(ctx.env))
     ctx.events.record("down", pulse=res.was_running, workers=res.workers, survivors=res.survivors)
     return res
+
+
+def _stop_strays(ctx: Ctx, grace_s: float) -> list[str]:
+    """Pulses of this home on a data dir that was removed or replaced, found in the runtime
+    dir: SIGTERM, then SIGKILL after the grace period; their pids."""
+    base, data = runtime_base(ctx.env), str(ctx.paths.data)
+    stopped = []
+    for rec in homes.strays(base, data):
+        pid = int(rec["pid"])
+        _signal(pid, signal.SIGTERM)
+        if not _await_gone(ctx, pid, grace_s):
+            _signal(pid, signal.SIGKILL)
+            _await_gone(ctx, pid, 5.0)
+        stopped.append(str(pid))
+    left = [str(r["pid"]) for r in homes.strays(base, data)]
+    if left:
+        raise LooopError(f"pulse pid {', '.join(left)} survived SIGKILL — check it with `ps`")
+    return stopped
+
+
+def _await_gone(ctx: Ctx, pid: int, secs: float) -> bool:
+    """Wait on a pidfd for a stray pulse to exit; True once its registry entry is free."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        select.select([fd], [], [], secs)
+    finally:
+        os.close(fd)
+    return all(r["pid"] != pid for r in homes.live(runtime_base(ctx.env), str(ctx.paths.data)))
+
+
+def _kill_orphans(ctx: Ctx) -> list[str]:
+    """Workers of this home's path whose sessions no data dir shows any more (it was removed
+    or replaced under them), found by their control sockets in the runtime dir: each is
+    killed as `worker kill` does; the child pid of each."""
+    data = str(ctx.paths.data)
+    known = {socket_file(data, s.id) for s in list_sessions(ctx.paths.data)}
+    killed = []
+    for path in home_sockets(data):
+        if path in known:
+            continue
+        st = request_at(path, "status", 5.0)
+        if not isinstance(st, dict) or st.get("state") not in ("starting", "running"):
+            continue  # a socket a killed supervisor left, or one that is finishing
+        if request_at(path, "kill", 20.0) is not None:
+            killed.append(str(st.get("child_pid") or "?"))
+    return killed
 
 
 def _await_session_end(ctx: Ctx, sid: str, secs: float) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import time
 
-from looop.core import ljson, store, where
+from looop.core import homes, ljson, store, where
 from looop.core.config import load_config, resolve_knobs
 from looop.core.errors import CorruptState, LooopError
 from looop.core.stamps import parse_utc
+from looop.core.where import runtime_base
 from looop.loop.fleet import beat_holder_at
 from looop.loop.fleet import fleet_rows as fleet_rows  # moved: the old name keeps working
 from looop.loop.fleet import fleet_rows_at as fleet_rows_at
@@ -411,7 +412,12 @@ def gather_status_at(data: str, config: str, env: Mapping[str, str], clock: Cloc
         "config_error": config_error,
         "runner": runner,
         "now": _stamp(clock, clock.now()),
-        "pulse": {"running": running, "pid": pid, "interval_s": interval},
+        "pulse": {
+            "running": running,
+            "pid": pid,
+            "interval_s": interval,
+            "strays": _strays(data, env),
+        },
         "pulse_alive": running,
         "health": health,
         "failing_streak": streak,
@@ -430,6 +436,15 @@ def gather_status_at(data: str, config: str, env: Mapping[str, str], clock: Cloc
         "asks": _asks(data),
         "schedules": _schedules(data),
     }
+
+
+def _strays(data: str, env: Mapping[str, str]) -> list[str]:
+    """Pulses of this home still running on a data dir removed or replaced under them (the
+    runtime dir's registry: no lock in the data dir shows them)."""
+    try:
+        return [str(r["pid"]) for r in homes.strays(runtime_base(env), data)]
+    except (LooopError, OSError):
+        return []
 
 
 V1_JOURNAL_LINES = 20  # v1.0's `state --json` journal_tail length

@@ -29,6 +29,7 @@ class PulseView(TypedDict):
     running: bool
     pid: str  # '' when not running (or not yet written)
     interval_s: int | None  # None when the config is broken
+    strays: list[str]  # pids of this home's pulses on a data dir removed or replaced under them
 
 
 class TickHolder(TypedDict):
