@@ -83,8 +83,8 @@ def _down(ctx: Ctx) -> None:
 
 def test_removing_the_data_dir_stops_the_pulse_and_a_later_up_starts_one(ctx: Ctx) -> None:
     wire(ctx, [{"decision": {"action": "noop"}}])
-    pid = _up_pid(_looop(ctx, "up", interval=1))
     try:
+        pid = _up_pid(_looop(ctx, "up", interval=1))
         assert _pulses(ctx) == [pid]
         _rm_rf(ctx.paths.data)
         assert _exits(pid, 15), "the pulse beat on without its data dir"
@@ -132,8 +132,8 @@ def test_up_refuses_and_down_stops_a_pulse_and_workers_on_a_removed_data_dir(
     ctx: Ctx,
 ) -> None:
     wire(ctx, [{"decision": {"action": "noop"}}])
-    pid = _up_pid(_looop(ctx, "up"))  # an hour's idle beat: it will not notice for a while
     try:
+        pid = _up_pid(_looop(ctx, "up"))  # an hour's idle beat: it will not notice for a while
         r = _looop(ctx, "worker", "start", "w1", "work", "--command", "sleep 600")
         assert r.returncode == 0, r.stderr
         child = get_session(ctx.paths.data, "w1").child_pid
