@@ -512,3 +512,14 @@ def test_a_skip_beat_rewrites_no_unchanged_snapshot(ctx: Ctx) -> None:
     assert set(after) == set(before)
     moved = sorted(n for n in after if after[n] != before[n])
     assert moved == ["sensor-moving.json"]  # only the reading whose bytes changed (its detail)
+
+
+def test_backward_clock_step_during_backoff_retries_on_time(ctx: Ctx, clock: FixedClock) -> None:
+    script = wire(ctx, [{"exit": 2}, {"decision": {"action": "noop", "reason": "ok"}}])
+    assert tick(ctx).status == "failed"
+    clock.advance(30)
+    clock.t -= 86400  # the wall clock steps back a day; monotonic time runs on
+    assert tick(ctx).status == "backoff"
+    clock.advance(31)  # 61 s after the failure on the monotonic clock
+    out = tick(ctx)
+    assert out.status == "decided" and runner_calls(script) == 2

@@ -264,14 +264,23 @@ def down_cmd(grace: float, keep_workers: bool) -> None:
             f"pulse is not running · a foreground `looop tick` (pid {res.tick_pid}) holds "
             "the beat and ends on its own"
         )
-    elif not res.was_running:
+    elif not res.was_running and not res.strays:
         click.echo("pulse is not running")
     elif res.forced:
         click.echo(f"pulse (pid {res.pid}) did not finish its beat in {grace:g}s: killed")
     else:
         click.echo(f"pulse stopped (pid {res.pid})")
+    if res.strays:
+        click.echo(
+            f"stopped a pulse of a removed or replaced data dir (pid {', '.join(res.strays)})"
+        )
     if res.workers:
         click.echo(f"stopped {len(res.workers)} worker(s): {', '.join(res.workers)}")
+    if res.orphans:
+        click.echo(
+            f"stopped {len(res.orphans)} worker(s) of a removed or replaced data dir "
+            f"(pid {', '.join(res.orphans)})"
+        )
     if res.kept:
         click.echo(
             f"left {len(res.kept)} worker(s) running: {', '.join(res.kept)} "

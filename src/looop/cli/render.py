@@ -61,6 +61,11 @@ def print_status(st: StatusView, as_json: bool) -> None:
     pulse = st["pulse"]
     w("PULSE\n")
     w(f"pulse:     {_pulse_line(st)}\n")
+    if pulse.get("strays"):
+        w(
+            f"stray:     a pulse of a removed or replaced data dir still runs (pid "
+            f"{', '.join(pulse['strays'])}) — `looop down` stops it and its workers\n"
+        )
     w(f"last beat: {_beat_line(st)}\n")
     if st.get("retry"):
         w(f"retry:     {_rel(st, st['retry'])} · backoff (editing PLAYBOOK or goals retries now)\n")

@@ -123,6 +123,12 @@ class Paths:
         return self.data / "schedules"
 
     @property
+    def schedule_marks(self) -> Path:
+        """What each schedule has already fired (human/schedules: no second firing after the
+        wall clock steps back)."""
+        return self.data / ".schedule-marks.json"
+
+    @property
     def verify(self) -> Path:
         return self.data / "verify"
 

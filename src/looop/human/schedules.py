@@ -14,6 +14,13 @@ Three shapes:
                                                   anchor} or "pending"; DST as Debian cron
                                                   (cronsim): a skipped time runs once after
                                                   the jump, a repeated hour fires once
+
+The wall clock can step (NTP, a human, a VM resumed). A forward step fires each due schedule
+once. A backward one must not fire anything twice nor stall: `.schedule-marks.json` keeps,
+per schedule, what it has fired — the one-shot's due, the every's period with its place on
+the monotonic clock, the cron's slot — and only the beat's probe writes it. An `every` runs
+on the monotonic clock past a step back; a cron slot at or before the last fired one never
+fires again; a one-shot once due stays due.
 """
 
 from __future__ import annotations
@@ -32,6 +39,9 @@ from looop.core.clock import Clock, load_zone, offset_stamp, zone_name
 from looop.core.errors import CorruptState, LooopError
 
 MIN_EVERY_S = 60
+# a wall clock behind the monotonic clock by more than this since the last mark stepped back
+# (less: drift, or a test's frozen wall clock while real time runs)
+STEP_S = 10.0
 VERSION = 1
 _NOTE_MAX = 2000
 _WALK_MAX = 10_000  # bounds the forward walk after a reverse search
@@ -48,6 +58,7 @@ class Reading:
     signal: Any
     detail: dict[str, Any]
     next_due: float | None  # unix seconds of the next change of signal, if any
+    mark: dict[str, Any] | None = None  # what it has fired, to keep in .schedule-marks.json
 
 
 def _cron_sim(expr: str, start: datetime, reverse: bool = False) -> Any:
@@ -211,8 +222,57 @@ def _invalid(name: str, why: str, note: str) -> Reading:
     )
 
 
-def reading(name: str, rec: dict[str, Any] | None, why: str, clock: Clock) -> Reading:
+def _num(m: dict[str, Any], key: str) -> float | None:
+    v = m.get(key)
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        return None
+    return float(v)
+
+
+def _every_mark(
+    m: dict[str, Any] | None, every: int, anchor: int, now: float, mono_now: float
+) -> tuple[int, float, dict[str, Any]]:
+    """(period, shift, mark) of an `every` schedule: its time is the wall clock plus a shift
+    that grows by each backward step, measured on the monotonic clock; its period never goes
+    back."""
+    if m is None or m.get("every_s") != every or m.get("anchor") != anchor:
+        m = None  # no mark, or one of a rewritten schedule
+    shift = (_num(m, "shift") or 0.0) if m else 0.0
+    fired = _int(m, "period") if m else None
+    eff = now + shift
+    if m is not None:
+        at, mono = _num(m, "eff"), _num(m, "mono")
+        if at is not None and mono is not None and mono_now >= mono:
+            expected = at + (mono_now - mono)  # where the schedule's time is by now
+            if eff < expected - STEP_S:  # the wall clock stepped back since the mark
+                eff = expected
+    period = max(0, int(eff - anchor) // every)
+    if fired is not None and period < fired:  # stepped back, no monotonic reading (a reboot)
+        period, eff = fired, float(anchor + fired * every)
+    new_shift = eff - now
+    if m is not None and period == fired and abs(new_shift - shift) < 1:
+        return period, shift, m  # nothing new: the mark stays as it is (no write)
+    mark = {
+        "every_s": every,
+        "anchor": anchor,
+        "period": period,
+        "shift": round(new_shift, 3),
+        "eff": round(eff, 3),
+        "mono": round(mono_now, 3),
+    }
+    return period, new_shift, mark
+
+
+def reading(
+    name: str,
+    rec: dict[str, Any] | None,
+    why: str,
+    clock: Clock,
+    mark: dict[str, Any] | None = None,
+) -> Reading:
     """The signal (what wakes the loop) and detail (what the decider reads) of one schedule.
+    mark: what it fired before (.schedule-marks.json), so a backward clock step never fires
+    it again; the Reading's own mark is the one to keep.
 
     Detail holds absolute times only: an age or countdown would change every beat and break
     the byte-identical prompt prefix that provider prompt caching relies on."""
@@ -228,9 +288,11 @@ def reading(name: str, rec: dict[str, Any] | None, why: str, clock: Clock) -> Re
         at = _int(rec, "at")
         if at is None:
             return _invalid(name, "field 'at' must be unix seconds", note)
-        due = now >= at
+        due = now >= at or (mark is not None and mark.get("at") == at and mark.get("due") is True)
         shot: dict[str, Any] = {"kind": "one-shot", "due_at": _stamp(at, zone), "note": note}
-        return Reading(name, "one-shot", "due" if due else "pending", shot, None if due else at)
+        kept: dict[str, Any] | None = {"at": at, "due": True} if due else None
+        sig = "due" if due else "pending"
+        return Reading(name, "one-shot", sig, shot, None if due else at, kept)
     anchor = _int(rec, "anchor")
     if anchor is None:
         anchor = 0  # a hand-written record without one is due at once, then runs normally
@@ -238,25 +300,31 @@ def reading(name: str, rec: dict[str, Any] | None, why: str, clock: Clock) -> Re
         every = _int(rec, "every_s")
         if every is None or every < 1:
             return _invalid(name, "field 'every_s' must be a positive number of seconds", note)
-        period = max(0, int(now - anchor) // every)
-        nxt = anchor + (period + 1) * every
+        period, shift, kept = _every_mark(mark, every, anchor, now, clock.monotonic())
+        nxt = anchor + (period + 1) * every - shift  # on the wall clock
         rep: dict[str, Any] = {
             "kind": "recurring",
             "every_s": every,
             "next_due": _stamp(nxt, zone),
             "note": note,
         }
-        return Reading(name, "recurring", {"period": period}, rep, float(nxt))
+        return Reading(name, "recurring", {"period": period}, rep, float(nxt), kept)
     expr = rec.get("cron")
     if not isinstance(expr, str):
         return _invalid(name, "field 'cron' must be a string", note)
     try:
         czone = _zone_of(rec, clock)
+        ident: dict[str, Any] = {"cron": expr, "tz": rec.get("tz"), "anchor": anchor}
+        m = mark if mark is not None and all(mark.get(k) == v for k, v in ident.items()) else None
+        slot = _num(m, "slot") if m else None
         last = _last_fire(expr, czone, now)
-        nxt_fire = _next_fire(expr, czone, now)
+        if slot is not None and (last is None or last < slot):
+            last = slot  # the clock stepped back: a slot at or before the last fired one waits
+        nxt_fire = _next_fire(expr, czone, now if slot is None else max(now, slot))
     except ValueError as e:
         return _invalid(name, str(e), note)
     fired = last is not None and last > anchor
+    kept = {**ident, "slot": last} if fired else None
     detail: dict[str, Any] = {
         "kind": "cron",
         "cron": expr,
@@ -266,27 +334,50 @@ def reading(name: str, rec: dict[str, Any] | None, why: str, clock: Clock) -> Re
         "note": note,
     }
     signal: Any = {"fired": _stamp(last, czone)} if fired and last is not None else "pending"
-    return Reading(name, "cron", signal, detail, nxt_fire)
+    return Reading(name, "cron", signal, detail, nxt_fire, kept)
 
 
-def readings(folder: Path, clock: Clock) -> list[Reading]:
-    return [reading(n, rec, why, clock) for n, rec, why in load_all(folder)]
+def load_marks(path: Path | None) -> dict[str, dict[str, Any]]:
+    """.schedule-marks.json's marks by schedule name; {} when missing or unreadable (a lost
+    mark costs at most one firing again, never a stall)."""
+    if path is None:
+        return {}
+    try:
+        obj = store.read_json_object(path)
+    except CorruptState:
+        return {}
+    marks = obj.get("marks") if obj else None
+    if not isinstance(marks, dict):
+        return {}
+    return {str(k): v for k, v in marks.items() if isinstance(v, dict)}
 
 
-def next_due(folder: Path, clock: Clock) -> tuple[float, str] | None:
+def readings(folder: Path, clock: Clock, marks: Path | None = None) -> list[Reading]:
+    """Every schedule's reading; `marks`: .schedule-marks.json, read (never written) here."""
+    kept = load_marks(marks)
+    return [reading(n, rec, why, clock, kept.get(n)) for n, rec, why in load_all(folder)]
+
+
+def next_due(folder: Path, clock: Clock, marks: Path | None = None) -> tuple[float, str] | None:
     """The soonest future moment a schedule's signal changes, and its name (the pulse never
     sleeps past it)."""
     best: tuple[float, str] | None = None
     now = clock.now()
-    for r in readings(folder, clock):
+    for r in readings(folder, clock, marks):
         if r.next_due is not None and r.next_due > now and (best is None or r.next_due < best[0]):
             best = (r.next_due, r.name)
     return best
 
 
-def probe(folder: Path, clock: Clock) -> dict[str, Any]:
-    """The sys-schedules snapshot: one signal and one detail entry per schedule."""
-    rows = readings(folder, clock)
+def probe(folder: Path, clock: Clock, marks: Path | None = None) -> dict[str, Any]:
+    """The sys-schedules snapshot: one signal and one detail entry per schedule. The beat's
+    probe passes `marks` and keeps what fired there (written only when it changed)."""
+    before = load_marks(marks)
+    rows = [reading(n, rec, why, clock, before.get(n)) for n, rec, why in load_all(folder)]
+    if marks is not None:
+        after = {r.name: r.mark for r in rows if r.mark is not None}
+        if after != before:
+            store.write_json(marks, {"v": VERSION, "marks": after})
     return {
         "detail": {r.name: r.detail for r in rows},
         "signal": {r.name: r.signal for r in rows},

@@ -52,6 +52,7 @@ class Beat:
     override_backoff: bool
     memo: WorldMemo | None = None  # the pulse's: a world read unchanged is not hashed again
     slept: float | None = None  # the pulse's sleep before this beat; None: not a pulse's beat
+    seed: bool = True  # False under a pulse: a data dir found new is an error, never re-seeded
     cfg: Config | None = None
     cfg_error: str | None = None
     knobs: Knobs | None = None

@@ -10,17 +10,20 @@ import signal
 import sys
 from dataclasses import dataclass, field
 
-from looop.core import store
+from looop.core import homes, store
 from looop.core.clock import utc_stamp_ms
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
 from looop.core.where import runtime_base
 from looop.loop.heal import heartbeat_path
+from looop.loop.pulse import HOME_LOST_EXIT
 from looop.loop.status import beat_holder, pulse_pid
 from looop.seed import ensure_data_dir
 from looop.sessions import SessionError, get_session, kill, list_sessions, spawn, wait
 from looop.sessions.host import stop_host
+from looop.sessions.ops import home_sockets, request_at
 from looop.sessions.state import settle_dead
+from looop.sessions.wire import socket_file
 
 PULSE = "pulse"
 READY_TIMEOUT_SECS = 15.0
@@ -65,10 +68,24 @@ def preflight(ctx: Ctx) -> None:
         )
 
 
+def refuse_strays(ctx: Ctx) -> None:
+    """One home, one pulse: none starts while a pulse of this path still runs on a data dir
+    that was removed or replaced (the runtime dir's registry finds it)."""
+    stray = homes.strays(runtime_base(ctx.env), str(ctx.paths.data))
+    if stray:
+        pids = ", ".join(str(r["pid"]) for r in stray)
+        raise LooopError(
+            f"a pulse of {ctx.paths.data} is still running (pid {pids}) on a data dir that "
+            "was removed or replaced — stop it with `looop down`, then `looop up`"
+        )
+
+
 def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpResult:
     """Start the pulse session unless a pulse holds the lock; two concurrent calls start one."""
+    refuse_strays(ctx)  # before seeding: a refused `up` writes nothing
     ensure_data_dir(ctx.paths)
     with store.dir_lock(ctx.paths.lock_dir / "up"):
+        refuse_strays(ctx)
         holder = beat_holder(ctx.paths)
         if holder is not None and holder[0] == "tick":
             raise LooopError(
@@ -105,6 +122,7 @@ def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpR
                 log_cap=knobs.log_cap(),
                 # restartPolicy: on failure, with a doubling, capped delay
                 restart=(knobs.real("pulse_restart_secs"), knobs.real("pulse_restart_max_secs")),
+                final_exit=HOME_LOST_EXIT,  # a lost data dir is not a crash: never restarted
                 watchdog=(str(heartbeat_path(ctx.paths)), watchdog) if watchdog > 0 else None,
             )
         except SessionError as e:
@@ -148,6 +166,8 @@ class DownResult:
     tick_pid: str = ""  # a foreground `looop tick` holding the beat (left to finish)
     kept: list[str] = field(default_factory=list)  # live workers left running on purpose
     leftovers: list[str] = field(default_factory=list)  # killed, but a process outlived SIGKILL
+    strays: list[str] = field(default_factory=list)  # pids of pulses on a lost data dir
+    orphans: list[str] = field(default_factory=list)  # child pids of a lost data dir's workers
 
 
 def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> DownResult:
@@ -163,6 +183,7 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
         _await_session_end(ctx, PULSE, 5.0)  # its supervisor drains and records the exit
     if _end_pulse_session(ctx):  # between restarts: no beat to finish, nothing to wait for
         res.was_running = res.was_running or not res.tick_pid
+    res.strays = _stop_strays(ctx, grace_s)
     if keep_workers:
         res.kept = [s.id for s in list_sessions(ctx.paths.data) if s.id != PULSE and s.alive]
         ctx.events.record("down", pulse=res.was_running, workers=[], kept=res.kept)
@@ -184,6 +205,7 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
         far, failed = kill_all(ctx)
         res.workers += far
         res.survivors_far = failed
+    res.orphans = _kill_orphans(ctx)
     res.survivors = [s.id for s in list_sessions(ctx.paths.data) if s.alive]
     # No session depends on the session host: with the fleet down it goes too (the next
     # start, here or in another data dir, brings one up again).
@@ -218,6 +240,55 @@ def _end_pulse_session(ctx: Ctx) -> bool:
     except SessionError:
         return False
     return True
+
+
+def _stop_strays(ctx: Ctx, grace_s: float) -> list[str]:
+    """Pulses of this home on a data dir that was removed or replaced, found in the runtime
+    dir: SIGTERM, then SIGKILL after the grace period; their pids."""
+    base, data = runtime_base(ctx.env), str(ctx.paths.data)
+    stopped = []
+    for rec in homes.strays(base, data):
+        pid = int(rec["pid"])
+        _signal(pid, signal.SIGTERM)
+        if not _await_gone(ctx, pid, grace_s):
+            _signal(pid, signal.SIGKILL)
+            _await_gone(ctx, pid, 5.0)
+        stopped.append(str(pid))
+    left = [str(r["pid"]) for r in homes.strays(base, data)]
+    if left:
+        raise LooopError(f"pulse pid {', '.join(left)} survived SIGKILL — check it with `ps`")
+    return stopped
+
+
+def _await_gone(ctx: Ctx, pid: int, secs: float) -> bool:
+    """Wait on a pidfd for a stray pulse to exit; True once its registry entry is free."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        select.select([fd], [], [], secs)
+    finally:
+        os.close(fd)
+    return all(r["pid"] != pid for r in homes.live(runtime_base(ctx.env), str(ctx.paths.data)))
+
+
+def _kill_orphans(ctx: Ctx) -> list[str]:
+    """Workers of this home's path whose sessions no data dir shows any more (it was removed
+    or replaced under them), found by their control sockets in the runtime dir: each is
+    killed as `worker kill` does; the child pid of each."""
+    data = str(ctx.paths.data)
+    known = {socket_file(data, s.id) for s in list_sessions(ctx.paths.data)}
+    killed = []
+    for path in home_sockets(data):
+        if path in known:
+            continue
+        st = request_at(path, "status", 5.0)
+        if not isinstance(st, dict) or st.get("state") not in ("starting", "running"):
+            continue  # a socket a killed supervisor left, or one that is finishing
+        if request_at(path, "kill", 20.0) is not None:
+            killed.append(str(st.get("child_pid") or "?"))
+    return killed
 
 
 def _await_session_end(ctx: Ctx, sid: str, secs: float) -> None:

@@ -26,6 +26,10 @@ class DryRunPaths(Paths):
     def snapshots(self) -> Path:
         return self.scratch
 
+    @property
+    def schedule_marks(self) -> Path:
+        return self.scratch / ".schedule-marks.json"
+
 
 def dry_run_ctx(ctx: Ctx, scratch: Path) -> Ctx:
     """A Ctx for a dry run: snapshots in `scratch` (seeded with the current ones so cached
@@ -33,5 +37,7 @@ def dry_run_ctx(ctx: Ctx, scratch: Path) -> Ctx:
     with contextlib.suppress(OSError):
         for snap in ctx.paths.snapshots.glob("*.json"):
             shutil.copy2(snap, scratch / snap.name)
+    with contextlib.suppress(OSError):
+        shutil.copy2(ctx.paths.schedule_marks, scratch / ".schedule-marks.json")
     events = replace(ctx.events, events_path=None)
     return replace(ctx, paths=DryRunPaths(ctx.paths, scratch), events=events)

@@ -11,6 +11,7 @@ from looop.core.errors import CorruptState
 from looop.core.paths import Paths
 from looop.loop.delays import BACKOFF_BASE_SECS as BACKOFF_BASE_SECS
 from looop.loop.delays import backoff_delay as backoff_delay
+from looop.loop.delays import failed_at
 
 ASSUMED_FAILS_WHEN_CORRUPT = 4
 _HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -39,47 +40,62 @@ def commit_hash(paths: Paths, h: str) -> None:
 @dataclass(frozen=True)
 class Backoff:
     fails: int
-    ts: float
+    ts: float  # on today's wall clock (a backward step is taken out: delays.failed_at)
     phash: str
     repaired: bool = False
+    mono: float | None = None  # the monotonic clock at the failure
 
 
-def read_backoff(paths: Paths, now: float) -> Backoff | None:
-    """A corrupt record is repaired as several failures: never a free retry storm."""
+def read_backoff(paths: Paths, now: float, mono_now: float | None = None) -> Backoff | None:
+    """A corrupt record is repaired as several failures: never a free retry storm.
+
+    mono_now: the monotonic clock now. A record stamped after `now` (the wall clock stepped
+    back, or a hand edit) is measured on the monotonic clock it carries, or else restamped
+    now: the wait is never longer than the backoff it was made with."""
     try:
         obj = store.read_json_object(paths.backoff)
     except CorruptState:
         obj = None
-        b = Backoff(ASSUMED_FAILS_WHEN_CORRUPT, now, "", repaired=True)
+        b = Backoff(ASSUMED_FAILS_WHEN_CORRUPT, now, "", repaired=True, mono=mono_now)
         write_backoff(paths, b)
         return b
     if obj is None:
         return None
     fails, ts, ph = obj.get("fails"), obj.get("ts"), obj.get("phash", "")
     if not isinstance(fails, int) or not isinstance(ts, int | float) or not isinstance(ph, str):
-        b = Backoff(ASSUMED_FAILS_WHEN_CORRUPT, now, "", repaired=True)
+        b = Backoff(ASSUMED_FAILS_WHEN_CORRUPT, now, "", repaired=True, mono=mono_now)
         write_backoff(paths, b)
         return b
-    # a stamp from the future (hand edit, clock stepped back) must not block beats for ages
-    return Backoff(max(0, min(fails, 1_000_000)), min(float(ts), now), ph)
+    mono = obj.get("mono")
+    mono = float(mono) if isinstance(mono, int | float) and not isinstance(mono, bool) else None
+    fails = max(0, min(fails, 1_000_000))
+    at = failed_at(float(ts), mono, now, mono_now)
+    if at is None:  # restamp, so the next beat does not start the wait over again
+        b = Backoff(fails, now, ph, mono=mono_now)
+        write_backoff(paths, b, str(obj.get("hash") or ""))
+        return b
+    return Backoff(fails, at, ph, mono=mono)
 
 
 def write_backoff(paths: Paths, b: Backoff, world_hash: str = "") -> None:
-    store.write_json(
-        paths.backoff,
-        {"v": 1, "fails": b.fails, "ts": int(b.ts), "phash": b.phash, "hash": world_hash},
-    )
+    rec: dict[str, Any] = {"v": 1, "fails": b.fails, "ts": int(b.ts), "phash": b.phash}
+    if b.mono is not None:
+        rec["mono"] = round(b.mono, 3)
+    store.write_json(paths.backoff, {**rec, "hash": world_hash})
 
 
-def record_failure(paths: Paths, now: float, world_hash: str, policy_hash: str) -> int:
-    """Consecutive failures regardless of hash movement; only a success clears them."""
+def record_failure(
+    paths: Paths, now: float, world_hash: str, policy_hash: str, mono: float | None = None
+) -> int:
+    """Consecutive failures regardless of hash movement; only a success clears them.
+    mono: the monotonic clock now, so a backward wall-clock step cannot stretch the wait."""
     try:
         prev = store.read_json_object(paths.backoff)
     except CorruptState:
         prev = None
     n = prev.get("fails", 0) if prev else 0
     fails = (n if isinstance(n, int) and n >= 0 else ASSUMED_FAILS_WHEN_CORRUPT) + 1
-    write_backoff(paths, Backoff(fails, now, policy_hash), world_hash)
+    write_backoff(paths, Backoff(fails, now, policy_hash, mono=mono), world_hash)
     return fails
 
 
@@ -169,13 +185,23 @@ def set_next_wake(paths: Paths, now: float, secs: int | None, cap: int) -> None:
     store.write_json(paths.next_wake, {"v": 1, "at": int(now) + secs, "secs": secs})
 
 
-def next_wake(paths: Paths) -> float | None:
+def next_wake(paths: Paths, now: float | None = None) -> float | None:
+    """When the decider's nudge falls due. Never later than `now` plus the nudge it asked
+    for: a wall clock stepped back behind the stamp must not hold the nudge for the step
+    (the pulse, the one caller that passes `now`, restamps the record)."""
     try:
         rec = store.read_json_object(paths.next_wake)
     except CorruptState:
         return None
-    at = rec.get("at") if rec else None
-    return float(at) if isinstance(at, int | float) else None
+    if rec is None:
+        return None
+    at, secs = rec.get("at"), rec.get("secs")
+    if not isinstance(at, int | float):
+        return None
+    if now is not None and isinstance(secs, int | float) and at > now + secs:
+        at = int(now) + int(secs)  # restamped, or each beat would start the wait over
+        store.write_json(paths.next_wake, {**rec, "at": at})
+    return float(at)
 
 
 def clear_next_wake(paths: Paths) -> None:

@@ -11,10 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
-from looop.core import store
+from looop.core import homes, store
 from looop.core.clock import utc_stamp
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
+from looop.core.where import runtime_base
 from looop.human.schedules import next_due
 from looop.loop import guards
 from looop.loop.delays import backoff_delay
@@ -25,9 +26,11 @@ from looop.loop.tick import TickOutcome, tick
 from looop.loop.tick import busy_message as busy_message
 from looop.loop.tick import tick_once as tick_once
 from looop.loop.world import WorldMemo
+from looop.seed import ensure_data_dir
 
 NUDGE_MIN_SECS = 5
 SWEEP_SECS = 600
+HOME_LOST_EXIT = 3  # the data dir was removed or replaced under the pulse: not a crash
 
 
 def pulse_running(ctx: Ctx) -> bool:
@@ -45,15 +48,31 @@ class Pulse:
     memo: WorldMemo = field(default_factory=WorldMemo)  # the last world read, beat to beat
     heart: Heartbeat = field(init=False)  # signs of life for the watchdog (loop/heal.py)
     io_failures: int = 0  # beats in a row whose own bookkeeping hit an OSError (EROFS, EIO)
+    # (st_dev, st_ino) of the data dir and of the lock file it holds, taken at start
+    home_id: tuple[list[int] | None, list[int] | None] = (None, None)
 
     def __post_init__(self) -> None:
         self.heart = Heartbeat(self.ctx)
+
+    def home_lost(self) -> str | None:
+        """Why the data dir this pulse started on is no longer the one at its path (removed,
+        or replaced by another), or None while it is."""
+        paths = self.ctx.paths
+        data_id, lock_id = self.home_id
+        if data_id is None and lock_id is None:
+            return None  # not started by run() (a loop driven on its own): nothing to compare
+        if homes.identity(str(paths.data)) != data_id:
+            gone = not paths.data.exists()
+            return f"data dir {paths.data} was {'removed' if gone else 'replaced'}"
+        if homes.identity(str(paths.lock_file)) != lock_id:
+            return f"lock file {paths.lock_file} was removed or replaced"
+        return None
 
     def choose_sleep(self, out: TickOutcome) -> tuple[int, str, bool]:
         """(seconds, reason, force the next beat); never past the next schedule's due time."""
         secs, reason, force = self._cadence(out)
         try:
-            due = next_due(self.ctx.paths.schedules, self.ctx.clock)
+            due = next_due(self.ctx.paths.schedules, self.ctx.clock, self.ctx.paths.schedule_marks)
         except Exception as e:  # a schedule must never stop the pulse
             self.ctx.events.emit("warn", "schedule.error", f"cannot read schedules: {e}")
             due = None
@@ -80,7 +99,7 @@ class Pulse:
         knobs = out.knobs if out.knobs is not None else self.ctx.knobs()
         if out.decided and out.next_interval_s is None:
             guards.clear_next_wake(self.ctx.paths)  # the follow-up it asked for has happened
-        wake = guards.next_wake(self.ctx.paths)
+        wake = guards.next_wake(self.ctx.paths, self.ctx.clock.now())
         if out.next_interval_s is not None:
             cap = knobs.num("max_next_interval")
             secs = max(NUDGE_MIN_SECS, min(out.next_interval_s, cap))
@@ -120,6 +139,7 @@ class Pulse:
 
     def run(self, ready: Callable[[], None] | None = None) -> int:
         ctx = self.ctx
+        ensure_data_dir(ctx.paths)  # seeded once, at start: its beats never seed (home_lost)
         fd = store.try_flock(ctx.paths.lock_file)
         if fd is None:
             holder = beat_holder(ctx.paths)
@@ -134,8 +154,23 @@ class Pulse:
                 + (f" (pid {pid})" if pid else "")
                 + " — stop it with `looop down`"
             )
+        lock = os.fstat(fd)
+        self.home_id = (homes.identity(str(ctx.paths.data)), [lock.st_dev, lock.st_ino])
+        entry: tuple[int, str] | None = None
         try:
-            store.atomic_write(ctx.paths.pid_file, f"{os.getpid()}\n")
+            # `up` waits for it; nothing after a crash
+            store.atomic_write(ctx.paths.pid_file, f"{os.getpid()}\n", durable=False)
+            stray = homes.strays(runtime_base(ctx.env), str(ctx.paths.data))
+            if stray:
+                raise AlreadyRunning(
+                    f"a pulse of {ctx.paths.data} is still running (pid {stray[0]['pid']}) on "
+                    "a data dir that was removed or replaced — stop it with `looop down`"
+                )
+            entry = homes.register(
+                runtime_base(ctx.env),
+                str(ctx.paths.data),
+                {"data_id": self.home_id[0], "lock_id": self.home_id[1]},
+            )
             stops = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # HUP: the supervisor's kill
             old = {s: signal.signal(s, self._on_signal) for s in stops}
             try:
@@ -147,7 +182,10 @@ class Pulse:
                 for s, h in old.items():
                     signal.signal(s, h)
         finally:
-            store.remove(ctx.paths.pid_file)
+            if self.home_lost() is None:  # never another pulse's pid file in a new data dir
+                store.remove(ctx.paths.pid_file)
+            if entry is not None:
+                homes.unregister(*entry)
             os.close(fd)
 
     def _beat(self, force: bool, slept: float | None) -> TickOutcome:
@@ -155,7 +193,7 @@ class Pulse:
         self.heart.promise(beat_budget(ctx.knobs()))
         self._sweep()
         try:
-            return tick(ctx, force=force, memo=self.memo, slept=slept)
+            return tick(ctx, force=force, memo=self.memo, slept=slept, seed=False)
         except LooopError as e:
             ctx.events.emit("error", "tick.error", str(e))
             ctx.events.record("tick_error", reason=str(e))
@@ -223,6 +261,9 @@ class Pulse:
         force = True  # the first beat of every pulse decides, so `up` acts at once
         slept: float | None = None  # the first beat has no sleep before it: no coalescing
         while not self.stop.is_set():
+            lost = self.home_lost()
+            if lost is not None:
+                return self._leave(lost)
             try:
                 out = self._beat(force, slept)
                 self.io_failures = 0
@@ -260,3 +301,11 @@ class Pulse:
         except OSError:
             pass  # the stop line above said it
         return 0
+
+    def _leave(self, why: str) -> int:
+        """The data dir is not the one this pulse started on: stop (one line in its log, an
+        event where the path is writable) rather than beat on, or seed, a home it cannot see."""
+        msg = f"{why} under this pulse — stopping; `looop up` starts a pulse on it"
+        self.ctx.events.emit("error", "pulse.home_lost", msg)
+        self.ctx.events.record("pulse_home_lost", reason=why, pid=os.getpid())
+        return HOME_LOST_EXIT

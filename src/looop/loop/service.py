@@ -18,6 +18,7 @@ from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.hashing import fnv1a_128
 from looop.loop.heal import beat_budget
+from looop.loop.pulse import HOME_LOST_EXIT
 
 UNIT_PREFIX = "looop-"
 STOP_SECS = 120  # SIGTERM lets the beat finish; past this systemd kills the group
@@ -84,6 +85,7 @@ def render_systemd(ctx: Ctx, name: str, argv: list[str]) -> Service:
         f"WorkingDirectory={_literal(os.fspath(ctx.paths.data))}",
         *(f"Environment={_quote(f'{k}={v}')}" for k, v in _environment(ctx).items()),
         "Restart=on-failure",
+        f"RestartPreventExitStatus={HOME_LOST_EXIT}",  # its data dir is gone: not a crash
         f"RestartSec={max(1, round(knobs.real('pulse_restart_secs')))}s",
         "KillMode=control-group",
         f"TimeoutStopSec={STOP_SECS}s",

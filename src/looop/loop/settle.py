@@ -64,7 +64,7 @@ def count_failure(b: Beat, code: FailCode, error: str, secs: int) -> None:
     ctx, paths, ev, out, world = b.ctx, b.ctx.paths, b.ctx.events, b.out, b.world
     run_id = out.run_id or ""
     now = ctx.clock.now()
-    fails = guards.record_failure(paths, now, world.hash, world.policy_hash)
+    fails = guards.record_failure(paths, now, world.hash, world.policy_hash, ctx.clock.monotonic())
     guards.write_last_failure(paths, now, run_id, code, error, fails)
     replay = paths.rel(paths.run_dir(run_id))
     if code == "tick.no_decision":
@@ -100,7 +100,11 @@ def record_crash(b: Beat, error: str) -> None:
     knobs = b.knobs if b.knobs is not None else resolve_config(ctx)[2]
     now = ctx.clock.now()
     fails = guards.record_failure(
-        ctx.paths, now, world.hash if world else "", world.policy_hash if world else ""
+        ctx.paths,
+        now,
+        world.hash if world else "",
+        world.policy_hash if world else "",
+        ctx.clock.monotonic(),
     )
     guards.write_last_failure(ctx.paths, now, out.run_id or "", "tick.crash", error, fails)
     replay = ctx.paths.rel(ctx.paths.run_dir(out.run_id)) if out.run_id else "no run"
@@ -123,7 +127,7 @@ def record_crash(b: Beat, error: str) -> None:
 def note_recovery(b: Beat, now: float) -> None:
     """A success after a streak the human was told about says so; never fails the commit."""
     try:
-        before = guards.read_backoff(b.ctx.paths, now)
+        before = guards.read_backoff(b.ctx.paths, now, b.ctx.clock.monotonic())
     except Exception:
         return
     if before is not None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import time
 
-from looop.core import ljson, store, where
+from looop.core import homes, ljson, store, where
 from looop.core.config import load_config, resolve_knobs
 from looop.core.errors import CorruptState, LooopError
 from looop.core.stamps import parse_utc
+from looop.core.where import runtime_base
 from looop.loop.fleet import beat_holder_at
 from looop.loop.fleet import fleet_rows as fleet_rows  # moved: the old name keeps working
 from looop.loop.fleet import fleet_rows_at as fleet_rows_at
@@ -230,16 +231,21 @@ def _next_beat(records: list[dict[str, Any]], clock: Clock, running: bool) -> Ne
     return None
 
 
-def _retry(backoff: dict[str, Any] | None, knobs: Knobs | None) -> float | None:
+def _retry(backoff: dict[str, Any] | None, knobs: Knobs | None, clock: Clock) -> float | None:
     """When a backed-off beat may call the runner again (None when no backoff holds)."""
     if not backoff or knobs is None:
         return None
-    fails, ts = backoff.get("fails"), backoff.get("ts")
+    fails, ts, mono = backoff.get("fails"), backoff.get("ts"), backoff.get("mono")
     if not isinstance(fails, int) or fails <= 0 or not isinstance(ts, int | float):
         return None
-    from looop.loop.delays import backoff_delay  # lazy: only a failing loop needs it
+    # lazy: only a failing loop needs it
+    from looop.loop.delays import backoff_delay, failed_at
 
-    return float(ts) + backoff_delay(fails, knobs.num("backoff_max_secs"))
+    now = clock.now()
+    mono = float(mono) if isinstance(mono, int | float) else None
+    at = failed_at(float(ts), mono, now, clock.monotonic())
+    # a stamp after a backward clock step: the next beat restarts the wait from now
+    return (now if at is None else at) + backoff_delay(fails, knobs.num("backoff_max_secs"))
 
 
 def _limited(data: str, clock: Clock) -> LimitedView | None:
@@ -405,7 +411,7 @@ def gather_status_at(data: str, config: str, env: Mapping[str, str], clock: Cloc
     backoff = _read_obj(_at(data, ".tick-backoff"))
     fails = backoff.get("fails") if backoff else None
     streak = fails if isinstance(fails, int) and fails > 0 else 0
-    retry = _retry(backoff, knobs)
+    retry = _retry(backoff, knobs, clock)
     healing = _healing(data)
     if holder is None:
         health = "restarting" if healing["restarting"] else "stopped"
@@ -429,6 +435,7 @@ def gather_status_at(data: str, config: str, env: Mapping[str, str], clock: Cloc
             "restarts": healing["restarts"],
             "last_cause": healing["last_cause"],
             "restarting": healing["restarting"],
+            "strays": _strays(data, env),
         },
         "pulse_alive": running,
         "health": health,
@@ -448,6 +455,15 @@ def gather_status_at(data: str, config: str, env: Mapping[str, str], clock: Cloc
         "asks": _asks(data),
         "schedules": _schedules(data),
     }
+
+
+def _strays(data: str, env: Mapping[str, str]) -> list[str]:
+    """Pulses of this home still running on a data dir removed or replaced under them (the
+    runtime dir's registry: no lock in the data dir shows them)."""
+    try:
+        return [str(r["pid"]) for r in homes.strays(runtime_base(env), data)]
+    except (LooopError, OSError):
+        return []
 
 
 V1_JOURNAL_LINES = 20  # v1.0's `state --json` journal_tail length

@@ -101,6 +101,7 @@ def tick(
     override_backoff: bool = False,
     memo: WorldMemo | None = None,
     slept: float | None = None,
+    seed: bool = True,
 ) -> TickOutcome:
     """One beat (reference core §7 with the SPEC §3 decisions); never raises but LooopError.
 
@@ -110,8 +111,11 @@ def tick(
 
     dry_run: pass a `dry_run_ctx`; the beat then skips every write (housekeeping, flapping,
     seeding). override_backoff: a human's `tick --force` runs now despite failures.
-    slept: how long the pulse slept before this beat (coalescing: loop/coalesce)."""
-    beat = Beat(ctx, TickOutcome(), force, dry_run, override_backoff, memo=memo, slept=slept)
+    slept: how long the pulse slept before this beat (coalescing: loop/coalesce).
+    seed: False under a pulse, which never seeds a data dir it did not start on."""
+    beat = Beat(
+        ctx, TickOutcome(), force, dry_run, override_backoff, memo=memo, slept=slept, seed=seed
+    )
     try:
         return _beat(beat)
     except LooopError as e:
@@ -127,7 +131,7 @@ def _beat(b: Beat) -> TickOutcome:
     the beat; past them all, one decide."""
     ctx = b.ctx
     if not b.dry_run:
-        ensure_data_dir(ctx.paths)  # seeds a missing config: read it after this
+        ensure_data_dir(ctx.paths, seed=b.seed)  # seeds a missing config: read it after this
         ctx.events.record("tick_start", forced=b.force)
     b.cfg, b.cfg_error, b.knobs = resolve_config(ctx)
     b.out.knobs = b.knobs
@@ -291,7 +295,7 @@ def _gate_backoff(b: Beat) -> TickOutcome | None:
     if b.dry_run:
         return None
     ev, now = b.ctx.events, b.ctx.clock.now()
-    back = guards.read_backoff(b.ctx.paths, now)
+    back = guards.read_backoff(b.ctx.paths, now, b.ctx.clock.monotonic())
     if back is None or back.fails <= 0:
         return None
     wait = guards.backoff_delay(back.fails, b.k.num("backoff_max_secs"))

@@ -35,8 +35,9 @@ def package_text(name: str) -> str:
 
 
 # What readers may create before anything is seeded (`looop status` takes a lock in .lock/,
-# a crashed verb leaves crash/): a data dir holding only these is still new.
-_SCRATCH = frozenset({".lock", "crash"})
+# a crashed verb leaves crash/; a worker of a data dir removed under it writes its end in
+# sessions/): a data dir holding only these is still new.
+_SCRATCH = frozenset({".lock", "crash", "sessions"})
 
 
 def _is_new(data: Path) -> bool:
@@ -46,10 +47,17 @@ def _is_new(data: Path) -> bool:
         return True
 
 
-def ensure_data_dir(paths: Paths) -> bool:
-    """Create the layout; seed starter files only when the data dir is new. True if seeded."""
+def ensure_data_dir(paths: Paths, seed: bool = True) -> bool:
+    """Create the layout; seed starter files only when the data dir is new. True if seeded.
+    seed=False (a running pulse's beat): a new data dir is refused, never seeded — the pulse
+    would beat on a default config nobody wrote."""
     try:
         new = _is_new(paths.data)
+        if new and not seed:
+            raise LooopError(
+                f"data dir {paths.data} is gone or empty under the running pulse — "
+                "`looop up` starts a pulse on it"
+            )
         paths.data.mkdir(parents=True, exist_ok=True, mode=0o700)
         if new:
             os.chmod(paths.data, 0o700)

@@ -154,7 +154,7 @@ def probe_schedules(ctx: Ctx) -> Any:
         return {"detail": {}, "signal": {}}  # what schedules.probe says of no schedules
     from looop.human import schedules  # lazy: cron and zones load only when a schedule exists
 
-    return schedules.probe(ctx.paths.schedules, ctx.clock)
+    return schedules.probe(ctx.paths.schedules, ctx.clock, ctx.paths.schedule_marks)
 
 
 def default_probes(

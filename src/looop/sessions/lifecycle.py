@@ -131,6 +131,7 @@ class Lifecycle:
         self.end_reason: str | None = None
         # restart on failure (exit code != 0 or a signal we did not send): (first delay, cap)
         self.restart_policy: tuple[float, float] | None = None
+        self.final_exit: int | None = None  # a run that exits with it is over, not failed
         self.restarts = 0  # automatic restarts of this session, ever
         self.streak = 0  # failures in a row (a run that lived past the cap resets it)
         self.cause: str | None = None  # why the next exit happens (the watchdog says)
@@ -217,7 +218,8 @@ class Lifecycle:
         if self.restarting or child is not self.child or self.finishing:
             return
         failed = child.signaled or child.escalated or child.code != 0
-        if self.restart_policy is not None and failed and not self.stopping.is_set():
+        final = not child.signaled and not child.escalated and child.code == self.final_exit
+        if self.restart_policy is not None and failed and not final and not self.stopping.is_set():
             await self.respawn(child)
             return
         await self.finish(child)

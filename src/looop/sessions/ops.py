@@ -9,6 +9,7 @@ has a read timeout, so a wedged supervisor never hangs a caller.
 from __future__ import annotations
 
 import _socket  # not `socket`: its enums and wrappers cost the hot verbs more than their work
+import os
 import time
 
 from looop.core import ljson
@@ -134,3 +135,43 @@ def live_screenshot(data: str, sid: str, fmt: str, trim: bool) -> dict[str, Any]
         if live(data, sid):
             raise
     return None
+
+
+def home_sockets(data: str) -> list[str]:
+    """Every control socket bound for sessions of this data dir's path, found from the
+    runtime dir alone (the data dir may be gone): live ones and ones a killed supervisor
+    left behind."""
+    rooted = os.path.dirname(socket_file(data, "x"))
+    try:
+        names = sorted(os.listdir(rooted))
+    except OSError:
+        return []
+    return [os.path.join(rooted, n) for n in names if n.endswith(".sock")]
+
+
+def request_at(path: str, op: str, timeout_s: float) -> Any:
+    """One control request to the supervisor on this socket path, with no session dir to
+    check first (its data dir may be gone); None when nobody answers or it refuses."""
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    buf = b""
+    try:
+        sock.settimeout(2.0)
+        sock.connect(path)
+        sock.settimeout(timeout_s)
+        sock.sendall(proto.request_line(op))
+        while b"\n" not in buf and len(buf) <= proto.MAX_REPLY:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    except OSError:
+        return None
+    finally:
+        sock.close()
+    try:
+        reply = ljson.loads(buf.split(b"\n", 1)[0].decode("utf-8", "surrogatepass"))
+    except ValueError:
+        return None
+    if not isinstance(reply, dict) or not reply.get("ok"):
+        return None
+    return reply.get("data") or {}

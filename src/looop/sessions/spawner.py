@@ -44,6 +44,7 @@ def _supervisor_cmd(
     log_cap: tuple[int, int] | None = None,
     restart: tuple[float, float] | None = None,
     watchdog: tuple[str, float] | None = None,
+    final_exit: int | None = None,
 ) -> list[str]:
     """The supervisor's argv up to `--ready-fd` (the spawner adds that and the command)."""
     cmd = [
@@ -65,6 +66,8 @@ def _supervisor_cmd(
         cmd += ["--log-max-bytes", str(log_cap[0]), "--log-max-files", str(log_cap[1])]
     if restart is not None:
         cmd += ["--restart-ms", _ms(restart[0]), "--restart-max-ms", _ms(restart[1])]
+        if final_exit is not None:
+            cmd += ["--final-exit", str(final_exit)]
     if watchdog is not None:
         cmd += ["--watchdog-file", os.path.abspath(watchdog[0]), "--watchdog-ms", _ms(watchdog[1])]
     return cmd
@@ -88,6 +91,7 @@ def spawn(
     log_cap: tuple[int, int] | None = None,
     restart: tuple[float, float] | None = None,
     watchdog: tuple[str, float] | None = None,
+    final_exit: int | None = None,
 ) -> Session:
     """Start `argv` in a new detached session; returns once its supervisor says it is ready.
 
@@ -97,7 +101,8 @@ def spawn(
     None: the sessions room's defaults. `restart` (first delay, cap): a run that fails (exit
     code != 0, or a signal no kill op sent) starts again after a delay that doubles up to the
     cap; `watchdog` (file, grace): a run whose file was not touched within the seconds its
-    text promises plus the grace is ended as failed (so it restarts too)."""
+    text promises plus the grace is ended as failed (so it restarts too); `final_exit`: the
+    exit code that means "stop for good" (systemd's RestartPreventExitStatus), never restarted."""
     validate_id(sid)
     if not argv:
         raise SessionError(f"cannot start session `{sid}`: the command is empty")
@@ -118,7 +123,7 @@ def spawn(
             raise SessionError(f"session `{sid}` could not be cleared for reuse; try again")
     sdir.mkdir(parents=True, exist_ok=True)
     cmd = _supervisor_cmd(
-        root, sid, cols, rows, timeout_s, idle_timeout_s, log_cap, restart, watchdog
+        root, sid, cols, rows, timeout_s, idle_timeout_s, log_cap, restart, watchdog, final_exit
     )
     line: bytes | None = None
     via_host = False

@@ -55,6 +55,7 @@ class Args:
         self.log_max = logfiles.MAX_BYTES  # output.log rotates at this size …
         self.log_files = logfiles.MAX_FILES  # … into at most this many files
         self.restart: tuple[float, float] | None = None  # on failure: (first delay, cap)
+        self.final_exit: int | None = None  # the exit code that is never restarted
         self.watchdog_file = ""  # the child touches it; its text: seconds until the next touch
         self.watchdog_s: float | None = None  # grace past that promise before a restart
         self.cmd: list[str] = cmd if cmd is not None else []
@@ -71,6 +72,7 @@ _KNOWN = (
     "--log-max-files",
     "--restart-ms",
     "--restart-max-ms",
+    "--final-exit",
     "--watchdog-file",
     "--watchdog-ms",
 )
@@ -123,6 +125,9 @@ def parse_args(argv: list[str]) -> Args:
     if first.isdigit() and int(first) > 0:
         top = int(cap) if cap.isdigit() else int(first)
         args.restart = (int(first) / 1000.0, max(int(first), top) / 1000.0)
+    v = opts.get("--final-exit", "")
+    if v.isdigit():
+        args.final_exit = int(v)
     v = opts.get("--watchdog-ms", "")
     if v.isdigit() and int(v) > 0 and opts.get("--watchdog-file", "").startswith("/"):
         args.watchdog_file, args.watchdog_s = opts["--watchdog-file"], int(v) / 1000.0
@@ -292,6 +297,7 @@ class Supervisor:
         life = Lifecycle(self.sid, self.argv, self.book, pump, host, loop, control.farewell)
         self.life = control.life = life
         life.restart_policy = a.restart
+        life.final_exit = a.final_exit
         loop.add_signal_handler(signal.SIGCHLD, life.reap)
         loop.add_signal_handler(signal.SIGTERM, lambda: self.on_signal("SIGTERM"))
         loop.add_signal_handler(signal.SIGINT, lambda: self.on_signal("SIGINT"))

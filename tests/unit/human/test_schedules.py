@@ -243,3 +243,97 @@ def test_refused_schedule_writes_nothing_and_journals_nothing(ctx: Ctx) -> None:
     assert "write_schedule 'x'" in str(e.value) and "unknown time zone" in str(e.value)
     assert not (ctx.paths.schedules / "x.json").exists()
     assert not ctx.paths.journal.exists()
+
+
+DAY = 86400
+
+
+def _beat(folder: Path, clock: FixedClock, name: str) -> Any:
+    """The signal as a beat's probe reads it: with the marks it keeps."""
+    return probe(folder, clock, folder.parent / ".schedule-marks.json")["signal"][name]
+
+
+def _beat_wakes(folder: Path, clock: FixedClock, name: str, secs: float, step: float) -> int:
+    """How many times the signal changes (one wake each) over `secs` of monotonic time."""
+    wakes, last = 0, _beat(folder, clock, name)
+    for _ in range(int(secs // step)):
+        clock.advance(step)
+        sig = _beat(folder, clock, name)
+        wakes, last = wakes + (sig != last), sig
+    return wakes
+
+
+def test_cron_slot_fired_does_not_fire_again_after_the_clock_steps_back(tmp_path: Path) -> None:
+    folder = tmp_path / "schedules"
+    clock = FixedClock(t=_at(UTC, 2026, 6, 1, 8, 0))
+    schedules.write(folder, "digest", build(clock, cron="0 9 * * *", tz="UTC"))
+    clock.t = _at(UTC, 2026, 6, 1, 9, 1)
+    fired = _beat(folder, clock, "digest")
+    assert fired == {"fired": "2026-06-01 09:00 +00:00"}
+    clock.t -= DAY  # back over yesterday's 09:00 and on across today's again
+    assert _beat_wakes(folder, clock, "digest", DAY - 120, 600) == 0
+    assert _beat(folder, clock, "digest") == fired
+    # the pulse sleeps towards the next slot, not the one already fired
+    due = schedules.next_due(folder, clock, folder.parent / ".schedule-marks.json")
+    assert due is not None and due[0] == _at(UTC, 2026, 6, 2, 9, 0)
+    clock.t = _at(UTC, 2026, 6, 2, 9, 0)
+    assert _beat(folder, clock, "digest") == {"fired": "2026-06-02 09:00 +00:00"}
+
+
+def test_every_runs_on_the_monotonic_clock_across_a_step_back(tmp_path: Path) -> None:
+    folder = tmp_path / "schedules"
+    clock = FixedClock()
+    schedules.write(folder, "poll", build(clock, every_s=600))
+    clock.advance(601)
+    first = _beat(folder, clock, "poll")
+    assert first == {"period": 1}
+    clock.advance(300)
+    clock.t -= DAY  # halfway through a period the wall clock steps back a day
+    assert _beat(folder, clock, "poll") == first  # no second firing of a period
+    clock.advance(297)  # 1198 s after the anchor on the monotonic clock
+    assert _beat(folder, clock, "poll") == first
+    clock.advance(3)  # past 1200 s: period 2 fires on time
+    assert _beat(folder, clock, "poll") == {"period": 2}
+    # and on at its cadence: one wake per 600 s, not a day of silence
+    assert _beat_wakes(folder, clock, "poll", 3600, 60) == 6
+    due = schedules.next_due(folder, clock, folder.parent / ".schedule-marks.json")
+    assert due is not None and 0 < due[0] - clock.now() <= 600
+
+
+def test_every_period_never_goes_back_without_a_monotonic_reading(tmp_path: Path) -> None:
+    folder = tmp_path / "schedules"
+    clock = FixedClock()
+    schedules.write(folder, "poll", build(clock, every_s=600))
+    clock.advance(1201)
+    assert _beat(folder, clock, "poll") == {"period": 2}
+    rebooted = FixedClock(t=clock.t - DAY, mono=-1e9)  # its monotonic clock starts over
+    assert _beat(folder, rebooted, "poll") == {"period": 2}
+    rebooted.advance(599)
+    assert _beat(folder, rebooted, "poll") == {"period": 2}
+    rebooted.advance(2)  # at most one period late, not a day
+    assert _beat(folder, rebooted, "poll") == {"period": 3}
+
+
+def test_one_shot_due_stays_due_after_the_clock_steps_back(tmp_path: Path) -> None:
+    folder = tmp_path / "schedules"
+    clock = FixedClock()
+    schedules.write(folder, "ci", build(clock, in_s=90))
+    clock.advance(90)
+    assert _beat(folder, clock, "ci") == "due"
+    clock.t -= DAY
+    assert _beat(folder, clock, "ci") == "due"
+    assert _beat_wakes(folder, clock, "ci", DAY, 3600) == 0
+
+
+def test_forward_step_fires_each_due_schedule_once(tmp_path: Path) -> None:
+    folder = tmp_path / "schedules"
+    clock = FixedClock(t=_at(UTC, 2026, 6, 1, 8, 0))
+    schedules.write(folder, "digest", build(clock, cron="0 9 * * *", tz="UTC"))
+    schedules.write(folder, "poll", build(clock, every_s=600))
+    schedules.write(folder, "ci", build(clock, in_s=3600))
+    before = probe(folder, clock, folder.parent / ".schedule-marks.json")["signal"]
+    clock.t += 3 * DAY  # the wall clock jumps three days ahead
+    after = probe(folder, clock, folder.parent / ".schedule-marks.json")["signal"]
+    assert all(after[n] != before[n] for n in ("digest", "poll", "ci"))
+    clock.advance(60)  # a minute later: nothing fires a second time for the missed days
+    assert probe(folder, clock, folder.parent / ".schedule-marks.json")["signal"] == after

@@ -58,3 +58,51 @@ def test_last_failure_round_trip_and_clip(paths: Paths) -> None:
     paths.last_failure.write_text("nope")
     lf = guards.read_last_failure(paths)
     assert lf is not None and "unreadable" in lf["error"]
+
+
+DAY = 86400.0
+
+
+def test_backward_step_during_backoff_is_measured_on_the_monotonic_clock(paths: Paths) -> None:
+    # a failure at wall 10_000 (monotonic 500), wait 60 s; 30 s later the wall steps back a day
+    guards.record_failure(paths, 10_000.0, "h", "p", mono=500.0)
+    now = 10_030.0 - DAY
+    b = guards.read_backoff(paths, now, 530.0)
+    assert b is not None
+    assert now - b.ts == pytest.approx(30.0)  # 30 s of the 60 s wait are behind us
+    later = guards.read_backoff(paths, now + 31, 561.0)
+    assert later is not None and (now + 31) - later.ts >= guards.backoff_delay(1, 300)
+
+
+def test_future_stamp_without_a_usable_monotonic_reading_restarts_the_wait_once(
+    paths: Paths,
+) -> None:
+    # the record's monotonic reading is ahead of ours (a reboot in between), the wall behind
+    guards.record_failure(paths, 10_000.0, "h", "p", mono=9e9)
+    now = 10_000.0 - DAY
+    b = guards.read_backoff(paths, now, 5.0)
+    assert b is not None and b.ts == now and b.fails == 1
+    # restamped on disk: a minute later the wait is over, not a day later
+    again = guards.read_backoff(paths, now + 61, 66.0)
+    assert again is not None and (now + 61) - again.ts >= guards.backoff_delay(1, 300)
+
+
+def test_a_record_without_a_monotonic_reading_still_never_waits_past_its_backoff(
+    paths: Paths,
+) -> None:
+    paths.backoff.write_text('{"v": 1, "fails": 2, "ts": 10000, "phash": "p"}')
+    now = 10_000.0 - DAY
+    assert guards.read_backoff(paths, now, 1.0) is not None
+    b = guards.read_backoff(paths, now + 121, 122.0)
+    assert b is not None and (now + 121) - b.ts >= guards.backoff_delay(2, 300)
+
+
+def test_a_nudge_is_never_held_past_its_own_wait_by_a_backward_step(paths: Paths) -> None:
+    guards.set_next_wake(paths, 10_000.0, 120, 3600)
+    assert guards.next_wake(paths, 10_010.0) == 10_120.0
+    # the wall clock steps back a day: the nudge is due within its 120 s, not in a day
+    back = 10_010.0 - DAY
+    wake = guards.next_wake(paths, back)
+    assert wake is not None and 0 < wake - back <= 120
+    # a beat later the same nudge is that much nearer, not another 120 s away
+    assert guards.next_wake(paths, back + 60) == wake

@@ -222,6 +222,7 @@ def test_the_light_session_listing_is_list_sessions(data: Path) -> None:
                 "started_at": s.started_at,
                 "last_change": s.last_change,
                 "dir": str(s.dir),
+                "contain": s.contain,
             }
             for s in list_sessions(data)
         ]

@@ -1,0 +1,157 @@
+"""One home, one pulse, as real processes: a data dir removed or replaced under a live pulse
+stops it (never a re-seeded default config beaten on unseen), `up` refuses while a pulse of
+the home still runs on the lost data dir, and `down` finds that pulse and its workers through
+the runtime dir alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from looop.core import homes
+from looop.core.context import Ctx
+from looop.sessions import get_session
+from tests.helpers import await_event, clean_env, wire
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _env(ctx: Ctx, interval: int, **extra: str) -> dict[str, str]:
+    return clean_env(ctx.paths.data.parent, ctx.paths.data, LOOOP_INTERVAL=str(interval), **extra)
+
+
+def _looop(ctx: Ctx, *args: str, interval: int = 3600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "looop", *args],
+        env=_env(ctx, interval),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _pulses(ctx: Ctx) -> list[int]:
+    """The live pulses of this home, as the runtime dir's registry knows them."""
+    return sorted(
+        r["pid"] for r in homes.live(os.environ["LOOOP_RUNTIME_DIR"], str(ctx.paths.data))
+    )
+
+
+def _exits(pid: int, secs: float) -> bool:
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], secs)[0])
+    finally:
+        os.close(fd)
+
+
+def _up_pid(r: subprocess.CompletedProcess[str]) -> int:
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"pulse (?:started|already running) \(pid (\d+)\)", r.stdout)
+    assert m, r.stdout
+    return int(m.group(1))
+
+
+def _rm_rf(path: Path) -> None:
+    """`rm -rf` under live writers: a file they create meanwhile makes one pass fail."""
+    for _ in range(100):
+        try:
+            shutil.rmtree(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            continue
+    raise AssertionError(f"could not remove {path}")
+
+
+def _down(ctx: Ctx) -> None:
+    _looop(ctx, "down")
+
+
+def test_removing_the_data_dir_stops_the_pulse_and_a_later_up_starts_one(ctx: Ctx) -> None:
+    wire(ctx, [{"decision": {"action": "noop"}}])
+    try:
+        pid = _up_pid(_looop(ctx, "up", interval=1))
+        assert _pulses(ctx) == [pid]
+        _rm_rf(ctx.paths.data)
+        assert _exits(pid, 15), "the pulse beat on without its data dir"
+        assert _pulses(ctx) == []
+        # it did not seed a default config (nor anything else) into the path on its way out
+        assert not ctx.paths.config.exists()
+        wire(ctx, [{"decision": {"action": "noop"}}])
+        again = _up_pid(_looop(ctx, "up", interval=1))
+        assert again != pid and _pulses(ctx) == [again]
+        assert _up_pid(_looop(ctx, "up")) == again  # up twice: still exactly one pulse
+        assert _pulses(ctx) == [again]
+    finally:
+        _down(ctx)
+    assert _pulses(ctx) == []
+
+
+def test_a_pulse_whose_data_dir_is_replaced_says_why_and_stops(ctx: Ctx, tmp_path: Path) -> None:
+    wire(ctx, [{"decision": {"action": "noop"}}])
+    p = subprocess.Popen(
+        [sys.executable, "-m", "looop", "pulse"],
+        env=_env(ctx, 1, LOOOP_LOG_FORMAT="json"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert p.stdout is not None
+        await_event(p.stdout, "sleep")
+        ctx.paths.data.rename(tmp_path / "old-home")
+        ctx.paths.data.mkdir()
+        ev = await_event(p.stdout, "pulse.home_lost")
+        assert f"data dir {ctx.paths.data} was replaced" in ev["msg"]
+        assert p.wait(timeout=15) == 3
+        # the new data dir holds the event, no beat and nothing seeded: no config, no pid file
+        names = [json.loads(ln)["event"] for ln in ctx.paths.events.read_text().splitlines()]
+        assert names[-1] == "pulse_home_lost" and "tick_start" not in names
+        assert not ctx.paths.config.exists() and not ctx.paths.pid_file.exists()
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait(timeout=30)
+
+
+def test_up_refuses_and_down_stops_a_pulse_and_workers_on_a_removed_data_dir(
+    ctx: Ctx,
+) -> None:
+    wire(ctx, [{"decision": {"action": "noop"}}])
+    try:
+        pid = _up_pid(_looop(ctx, "up"))  # an hour's idle beat: it will not notice for a while
+        r = _looop(ctx, "worker", "start", "w1", "work", "--command", "sleep 600")
+        assert r.returncode == 0, r.stderr
+        child = get_session(ctx.paths.data, "w1").child_pid
+        assert isinstance(child, int)
+        _rm_rf(ctx.paths.data)
+        r = _looop(ctx, "up")
+        assert r.returncode != 0 and f"still running (pid {pid})" in r.stderr, r.stderr
+        assert "looop down" in r.stderr and not ctx.paths.config.exists()
+        st = _looop(ctx, "status")
+        assert f"still runs (pid {pid})" in st.stdout, st.stdout + st.stderr
+        r = _looop(ctx, "down")
+        assert r.returncode == 0, r.stderr
+        assert f"stopped a pulse of a removed or replaced data dir (pid {pid})" in r.stdout
+        assert f"stopped 1 worker(s) of a removed or replaced data dir (pid {child})" in r.stdout
+        assert _exits(pid, 5) and _pulses(ctx) == []
+        assert _exits(child, 10), "the worker outlived `down`"
+        wire(ctx, [{"decision": {"action": "noop"}}])
+        again = _up_pid(_looop(ctx, "up"))
+        assert _pulses(ctx) == [again]
+    finally:
+        _down(ctx)
