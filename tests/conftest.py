@@ -114,6 +114,7 @@ _FOLDER_TIER = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups it distributes by
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = Path(__file__).parent
     for item in items:
