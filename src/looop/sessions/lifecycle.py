@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 
 from looop.sessions import protocol as proto
 from looop.sessions.evloop import Event, Lock, sleep, within
@@ -49,6 +50,7 @@ class Child:
         self.exited: Future = loop.future()
         self.eof = Event(loop)
         self.signaled = False
+        self.signal: int | None = None  # the signal that ended it
         self.code: int | None = None
         self.escalated = False
         self.pidfd = -1
@@ -62,10 +64,32 @@ class Child:
         if self.exited.done():
             return
         if os.WIFSIGNALED(status):
-            self.signaled, self.code = True, None
+            self.signaled, self.signal, self.code = True, os.WTERMSIG(status), None
         else:
             self.code = os.waitstatus_to_exitcode(status)
         self.exited.set_result(None)
+
+
+def signal_in_note(path: str, code: int | None) -> int | None:
+    """N when the child's end note (a file its program writes: the sandbox's pty relay)
+    says `signal N` and its exit code is the 128+N a wrapper turns that signal into; else
+    None. The note is the child's own: read without following a link or blocking, and
+    believed only where the code agrees (a child that lies could have died so anyway)."""
+    if code is None or not 128 < code < 128 + 65:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        raw = os.read(fd, 64)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return code - 128 if raw.strip() == f"signal {code - 128}".encode() else None
 
 
 def why(e: BaseException) -> str:
@@ -103,6 +127,7 @@ class Lifecycle:
         self.finishing = False
         self.restarting = False
         self.end_reason: str | None = None
+        self.end_note: str | None = None  # where the child may say which signal ended it
         self.lock = Lock(loop)  # one kill/restart at a time
         self.final: Future = loop.future()  # the terminal status (a dict)
         self.done = Event(loop)
@@ -238,12 +263,16 @@ class Lifecycle:
         await self.drain(child, DRAIN_QUIET_S, DRAIN_CAP_S)
         self.close_child_fds(child)
         self.pump.stop_feeding()
+        noted = signal_in_note(self.end_note, child.code) if self.end_note else None
+        if noted is not None and not child.signaled:
+            child.signaled, child.signal, child.code = True, noted, None
         killed = child.signaled or child.escalated
         self.book.change_state(
             _KILLED if killed else _EXITED,
             child_pid=None,
             exit_code=child.code,
             signaled=child.signaled,
+            signal=child.signal,
             error=error or self.end_reason or self.pump.log_error,
         )
         await self.farewell(proto.exit_frame(killed, child.code))

@@ -42,6 +42,7 @@ def _supervisor_cmd(
     timeout_s: float | None,
     idle_timeout_s: float | None,
     log_cap: tuple[int, int] | None = None,
+    end_note: str | None = None,
 ) -> list[str]:
     """The supervisor's argv up to `--ready-fd` (the spawner adds that and the command)."""
     cmd = [
@@ -61,6 +62,8 @@ def _supervisor_cmd(
         cmd += ["--idle-timeout-ms", str(max(1, round(idle_timeout_s * 1000)))]
     if log_cap is not None:
         cmd += ["--log-max-bytes", str(log_cap[0]), "--log-max-files", str(log_cap[1])]
+    if end_note:
+        cmd += ["--end-note", end_note]
     return cmd
 
 
@@ -76,13 +79,15 @@ def spawn(
     idle_timeout_s: float | None = None,
     host_idle_s: float = HOST_IDLE_S,
     log_cap: tuple[int, int] | None = None,
+    end_note: str | None = None,
 ) -> Session:
     """Start `argv` in a new detached session; returns once its supervisor says it is ready.
 
     host_idle_s > 0: the session host forks the supervisor (started on demand, exits after
     that long unused); 0: the supervisor starts as its own interpreter. `log_cap`: output.log
     rotates at max bytes into at most max files, the earlier runs' logs counted (logfiles.py);
-    None: the sessions room's defaults."""
+    None: the sessions room's defaults. `end_note`: a file where the child may say which
+    signal ended it behind a wrapper that reports only a code (lifecycle.signal_in_note)."""
     validate_id(sid)
     if not argv:
         raise SessionError(f"cannot start session `{sid}`: the command is empty")
@@ -102,7 +107,7 @@ def spawn(
         if not reuse(root, sid, (log_cap or (MAX_BYTES, MAX_FILES))[1] - 1):
             raise SessionError(f"session `{sid}` could not be cleared for reuse; try again")
     sdir.mkdir(parents=True, exist_ok=True)
-    cmd = _supervisor_cmd(root, sid, cols, rows, timeout_s, idle_timeout_s, log_cap)
+    cmd = _supervisor_cmd(root, sid, cols, rows, timeout_s, idle_timeout_s, log_cap, end_note)
     line: bytes | None = None
     via_host = False
     if host_idle_s > 0:

@@ -52,6 +52,7 @@ class Args:
         self.timeout_s: float | None = None
         self.idle_timeout_s: float | None = None
         self.ready_fd: int | None = None
+        self.end_note: str | None = None  # the child's end note (Lifecycle.end_note)
         self.log_max = logfiles.MAX_BYTES  # output.log rotates at this size …
         self.log_files = logfiles.MAX_FILES  # … into at most this many files
         self.cmd: list[str] = cmd if cmd is not None else []
@@ -66,6 +67,7 @@ _KNOWN = (
     "--ready-fd",
     "--log-max-bytes",
     "--log-max-files",
+    "--end-note",
 )
 
 
@@ -112,6 +114,7 @@ def parse_args(argv: list[str]) -> Args:
     v = opts.get("--log-max-files", "")
     if v.isdigit():
         args.log_files = max(logfiles.MIN_FILES, int(v))
+    args.end_note = opts.get("--end-note") or None
     fd = opts.get("--ready-fd", "")
     if fd.isdigit():
         args.ready_fd = int(fd)
@@ -240,6 +243,7 @@ class Supervisor:
         host = self.host_os
         life = Lifecycle(self.sid, self.argv, self.book, pump, host, loop, control.farewell)
         self.life = control.life = life
+        life.end_note = a.end_note
         loop.add_signal_handler(signal.SIGCHLD, life.reap)
         loop.add_signal_handler(signal.SIGTERM, lambda: self.on_signal("SIGTERM"))
         loop.add_signal_handler(signal.SIGINT, lambda: self.on_signal("SIGINT"))
