@@ -259,3 +259,23 @@ def test_a_missing_program_fails_the_start_with_the_unsandboxed_line(
     assert got[0][0] == 1 and "✓" not in got[0][1], got
     assert "exited at once with code 127" in got[0][2], got
     assert got[1] == got[0]
+
+
+def test_a_program_the_sandbox_hides_fails_the_start_in_one_line(tmp_path: Path, srt: Path) -> None:
+    """Found on the host's PATH but behind a wall inside (~/.ssh is denied): the relay cannot
+    run it, and the start says so instead of printing ✓."""
+    term = Term(tmp_path, srt)
+    tool = term.home / ".ssh" / "tool"
+    tool.write_text("#!/bin/sh\nexec sleep 600\n")
+    tool.chmod(0o755)
+    done = term.looop("worker", "start", WID, "go", "--command", str(tool), "--sandbox")
+    assert done.returncode == 1 and "✓" not in done.stdout, done.stdout
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "exited at once with code 127" in done.stderr, done.stderr
+    assert f"cannot run {tool}" in done.stderr, done.stderr
+    # unsandboxed, the same command runs
+    ran = term.looop("worker", "start", WID, "go", "--command", str(tool), "--no-sandbox")
+    try:
+        assert ran.returncode == 0 and "✓" in ran.stdout, ran.stderr
+    finally:
+        term.looop("kill", WID)
