@@ -1,7 +1,8 @@
 """What the sandbox costs a worker's start: `looop worker start --sandbox` against the same
 command with `--no-sandbox`, whole commands as a user types them, interleaved pair by pair;
-and, honestly beside it, how long until the worker's own command has run (srt is a Node
-program that starts its proxies and bubblewrap before the command runs). And what `--repo`
+the sandboxed start waits until the worker runs its program inside (srt is a Node program that
+starts its proxies and bubblewrap first), so a missing program fails the verb as unsandboxed;
+and, beside it, how long after the verb returns the worker's own command has run. And what `--repo`
 (a worker's own git worktree) costs against making the worktree by hand."""
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import time
 from pathlib import Path
 
 ROUNDS = 11
-ADDED_MS = 150
+START_MS = 1000  # the sandboxed verb, srt's start included
+AFTER_MS = 250  # the worker's command after the verb returned
 
 
 def _spread(xs: list[float]) -> dict[str, float]:
@@ -35,7 +37,8 @@ def _srt() -> str:
 
 
 def _start(looop: str, wid: str, flag: str, mark: Path, env: dict[str, str]) -> tuple[float, float]:
-    """(the command's wall, until the worker's command has run: its mark file exists)."""
+    """(the command's wall, from its return until the worker's command has run: its mark file
+    exists; 0 when it ran before the verb returned)."""
     cmd = f"touch {mark}; exec sleep 600"
     t0 = time.perf_counter()
     subprocess.run(
@@ -50,7 +53,7 @@ def _start(looop: str, wid: str, flag: str, mark: Path, env: dict[str, str]) -> 
         if time.perf_counter() > deadline:
             raise RuntimeError(f"worker {wid} never ran its command")
         time.sleep(0.002)
-    return wall, time.perf_counter() - t0
+    return wall, max(0.0, time.perf_counter() - t0 - wall)
 
 
 def run() -> list[dict[str, object]]:
@@ -94,16 +97,18 @@ def run() -> list[dict[str, object]]:
         added = [a - b for a, b in zip(sb, plain, strict=True)]
         rows.append(
             {
-                "name": "looop worker start --sandbox (whole command)",
+                "name": "looop worker start --sandbox (whole command, until the worker runs)",
                 **_spread(sb),
                 "unit": "ms",
                 "baseline": round(statistics.median(plain) * 1000, 1),
                 "ratio": round(statistics.median(sb) / statistics.median(plain), 2),
-                "target": f"<= {ADDED_MS} ms over --no-sandbox",
-                "ok": statistics.median(sb) - statistics.median(plain) <= ADDED_MS / 1000,
+                "target": f"<= {START_MS} ms",
+                "ok": statistics.median(sb) <= START_MS / 1000,
                 "note": (
                     f"sandbox start: baseline = the same `looop worker start --no-sandbox`, "
-                    f"{ROUNDS} interleaved pairs; added per pair min/median/max "
+                    f"{ROUNDS} interleaved pairs; the sandboxed verb waits until the pty relay "
+                    "inside says the worker runs its program (srt starts its proxies and "
+                    "bubblewrap first); added per pair min/median/max "
                     f"{min(added) * 1000:.0f}/{statistics.median(added) * 1000:.0f}/"
                     f"{max(added) * 1000:.0f} ms"
                 ),
@@ -112,17 +117,17 @@ def run() -> list[dict[str, object]]:
         sr, pr = ran["--sandbox"], ran["--no-sandbox"]
         rows.append(
             {
-                "name": "sandboxed worker: start until its command has run",
+                "name": "sandboxed worker: its command runs after worker start returns",
                 **_spread(sr),
                 "unit": "ms",
                 "baseline": round(statistics.median(pr) * 1000, 1),
-                "ratio": round(statistics.median(sr) / statistics.median(pr), 2),
-                "target": "<= 1000 ms",
-                "ok": statistics.median(sr) <= 1.0,
+                "ratio": None,  # both are near 0: a ratio would say nothing
+                "target": f"<= {AFTER_MS} ms",
+                "ok": statistics.median(sr) <= AFTER_MS / 1000,
                 "note": (
-                    "sandbox first act: from `looop worker start` until the worker's command "
-                    "has touched a file, against --no-sandbox; srt (Node) starts its proxies "
-                    "and bubblewrap first, which the worker start does not wait for"
+                    "sandbox first act: from the return of `looop worker start` until the "
+                    "worker's command has touched a file (0: before it returned), against "
+                    "--no-sandbox"
                 ),
             }
         )

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from looop.core.sandboxpolicy import SandboxPolicy
-from looop.sessions import expect, get_session, kill, screenshot
+from looop.sessions import expect, get_session, kill, screenshot, send_keys
 from looop.workers.launch import start_worker
 from tests.realcli.harness import Rig, answer_first_run_prompts
 from tests.realcli.model_server import PROBE_MARK
@@ -109,3 +109,35 @@ def test_a_real_cli_decides_a_beat_inside_the_sandbox(rig_for: RigFor, cli: str)
     assert (ctx.paths.data / "sandbox" / "+tick" / "srt.json").is_file()  # it ran under srt
     assert (ctx.paths.goals / "boxed.md").read_text() == "goal: decided in the box\n"
     assert not ctx.paths.decision.exists()
+
+
+@pytest.mark.timeout(180)
+def test_the_real_claude_tui_takes_ctrl_c_inside_the_sandbox(rig_for: RigFor) -> None:
+    """One Ctrl-C (`looop key W C-c`'s bytes) reaches claude itself, which asks for a second
+    one; the worker lives on and answers the next brief line."""
+    rig = rig_for("claude")
+    srt = install()
+    answer_first_run_prompts(rig)
+    ctx = replace(rig.ctx, env={**rig.ctx.env, "LOOOP_SRT": str(srt)})
+    root = ctx.paths.data
+    policy = SandboxPolicy(True, domains=(f"127.0.0.1:{rig.server.port}",))
+    start_worker(ctx, ctx.knobs(), "w1", "Greet the fleet. ECHO:brief42", sandbox=policy)
+    try:
+        code, _, _ = expect(
+            root, "w1", r"ANSWER:brief42", screen=True, timeout_s=90, clock=ctx.clock
+        )
+        assert code == 0, _screen(root, "w1")
+        # claude may offer a dialog after its first answer ("Not now" closes it)
+        for _ in range(3):
+            if "fullscreen renderer" in _screen(root, "w1"):
+                send_keys(root, "w1", ["Down", "Enter"])
+            send_keys(root, "w1", ["C-c"])
+            code, _, _ = expect(
+                root, "w1", r"(?i)again to exit", screen=True, timeout_s=10, clock=ctx.clock
+            )
+            if code == 0:
+                break
+        assert code == 0, _screen(root, "w1")
+        assert get_session(root, "w1").alive
+    finally:
+        kill(root, "w1")

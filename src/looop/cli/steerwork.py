@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 MAX_BODY_BYTES = 4 << 20  # far past any prompt budget; stops a runaway pipe early
 START_SETTLE_S = 1.0  # long enough for a shell to fail to find or exec its command
 SETTLE_POLL_S = 0.005
+SANDBOX_POLL_S = 0.02  # srt takes a second or more to start its box: no need to spin
 
 
 def body(value: str | None, what: str) -> str:
@@ -110,9 +111,10 @@ def started_ok(ctx: Ctx, worker_id: str) -> None:
     """A command that cannot run dies at once (127 not found, 126 not executable); refuse
     success if so. A worker run as its own argv was exec'd by the supervisor already (a
     failed exec fails the start itself); a `bash -c` line is waited on until bash has exec'd
-    another program, or it ended, or START_SETTLE_S passed (a line that stays a shell)."""
+    another program, or it ended, or START_SETTLE_S passed (a line that stays a shell); a
+    sandboxed one until the pty relay inside says the same (workers/sandboxtty.py)."""
     # lazy: only a worker start reads sessions
-    from looop.core import store
+    from looop.core import store, where
     from looop.sessions import get_session
     from looop.sessions.state import LOG
     from looop.workers.launch import normalise_target
@@ -120,10 +122,13 @@ def started_ok(ctx: Ctx, worker_id: str) -> None:
     wid = normalise_target(worker_id)
     if (ctx.paths.data / "hosts" / "workers" / f"{wid}.json").exists():
         return  # started on an SSH host: the host said so (workers/ssh)
-    if get_session(ctx.paths.data, wid).cmd[:2] != ["bash", "-c"]:
+    if where.sandboxed(str(ctx.paths.data), wid):
+        ended = _sandboxed_ended_at_once(ctx, wid)
+    elif get_session(ctx.paths.data, wid).cmd[:2] != ["bash", "-c"]:
         return
-    ended = _ended_at_once(ctx, wid)
-    if ended is None or ended.exit_code == 0:
+    else:
+        ended = _ended_at_once(ctx, wid)
+    if ended is None or not ended.exit_code:  # ran, exited 0, or ended by a signal
         return
     code = ended.exit_code
     tail = [ln.replace("\r", "").strip() for ln in store.tail_lines(ended.dir / LOG, 3)]
@@ -152,6 +157,20 @@ def _ended_at_once(ctx: Ctx, wid: str) -> Session | None:
             return None  # bash found its program and became it
         select.select([], [], [], SETTLE_POLL_S)
     return None
+
+
+def _sandboxed_ended_at_once(ctx: Ctx, wid: str) -> Session | None:
+    """The sandboxed worker's session if it ended before its relay saw it run its program."""
+    # lazy: only a sandboxed worker start waits on its relay
+    from looop.sessions import get_session
+    from looop.workers import sandboxtty
+
+    def alive() -> bool:
+        return get_session(ctx.paths.data, wid).alive
+
+    if sandboxtty.started(ctx, wid, alive, SANDBOX_POLL_S):
+        return None
+    return get_session(ctx.paths.data, wid)
 
 
 def _exe(pid: int | None) -> str | None:

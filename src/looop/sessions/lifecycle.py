@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 
 from looop.sessions import protocol as proto
 from looop.sessions.evloop import Event, Lock, sleep, within
@@ -74,7 +75,7 @@ class Child:
         self.exited: Future = loop.future()
         self.eof = Event(loop)
         self.signaled = False
-        self.sig = 0  # the signal that ended it, when one did
+        self.signal: int | None = None  # the signal that ended it
         self.code: int | None = None
         self.escalated = False
         self.pidfd = -1
@@ -88,10 +89,33 @@ class Child:
         if self.exited.done():
             return
         if os.WIFSIGNALED(status):
-            self.signaled, self.code, self.sig = True, None, os.WTERMSIG(status)
+            self.signaled, self.code = True, None
+            self.signal = os.WTERMSIG(status)
         else:
             self.code = os.waitstatus_to_exitcode(status)
         self.exited.set_result(None)
+
+
+def signal_in_note(path: str, code: int | None) -> int | None:
+    """N when the child's end note (a file its program writes: the sandbox's pty relay)
+    says `signal N` and its exit code is the 128+N a wrapper turns that signal into; else
+    None. The note is the child's own: read without following a link or blocking, and
+    believed only where the code agrees (a child that lies could have died so anyway)."""
+    if code is None or not 128 < code < 128 + 65:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        raw = os.read(fd, 64)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return code - 128 if raw.strip() == f"signal {code - 128}".encode() else None
 
 
 def why(e: BaseException) -> str:
@@ -137,6 +161,7 @@ class Lifecycle:
         self.cause: str | None = None  # why the next exit happens (the watchdog says)
         self.stopping = Event(loop)  # a kill op or a signal: no automatic restart any more
         self.started_at = loop.time()  # of the current run
+        self.end_note: str | None = None  # where the child may say which signal ended it
         self.lock = Lock(loop)  # one kill/restart at a time
         self.sweep_wait = KILL_WAIT_S  # how long leftovers may take to die of SIGKILL
         self.final: Future = loop.future()  # the terminal status (a dict)
@@ -238,7 +263,7 @@ class Lifecycle:
         if self.cause is not None:
             what = self.cause
         elif child.signaled or child.code is None:
-            what = f"killed by {_signame(child.sig)}"
+            what = f"killed by {_signame(child.signal or 0)}"
         else:
             what = f"exit {child.code}"
         words = self.last_words()
@@ -357,6 +382,9 @@ class Lifecycle:
         self.close_child_fds(child)
         survivors = await self.sweep()  # systemd's KillMode=control-group: the run ends whole
         self.pump.stop_feeding()
+        noted = signal_in_note(self.end_note, child.code) if self.end_note else None
+        if noted is not None and not child.signaled:
+            child.signaled, child.signal, child.code = True, noted, None
         killed = child.signaled or child.escalated
         self.book.change_state(
             _KILLED if killed else _EXITED,
@@ -364,6 +392,7 @@ class Lifecycle:
             exit_code=child.code,
             signaled=child.signaled,
             survivors=survivors,
+            signal=child.signal,
             error=error or self.end_reason or self.pump.log_error,
         )
         await self.farewell(proto.exit_frame(killed, child.code))

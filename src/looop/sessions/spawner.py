@@ -45,6 +45,7 @@ def _supervisor_cmd(
     restart: tuple[float, float] | None = None,
     watchdog: tuple[str, float] | None = None,
     final_exit: int | None = None,
+    end_note: str | None = None,
 ) -> list[str]:
     """The supervisor's argv up to `--ready-fd` (the spawner adds that and the command)."""
     cmd = [
@@ -70,6 +71,8 @@ def _supervisor_cmd(
             cmd += ["--final-exit", str(final_exit)]
     if watchdog is not None:
         cmd += ["--watchdog-file", os.path.abspath(watchdog[0]), "--watchdog-ms", _ms(watchdog[1])]
+    if end_note:
+        cmd += ["--end-note", end_note]
     return cmd
 
 
@@ -92,6 +95,7 @@ def spawn(
     restart: tuple[float, float] | None = None,
     watchdog: tuple[str, float] | None = None,
     final_exit: int | None = None,
+    end_note: str | None = None,
 ) -> Session:
     """Start `argv` in a new detached session; returns once its supervisor says it is ready.
 
@@ -102,7 +106,9 @@ def spawn(
     code != 0, or a signal no kill op sent) starts again after a delay that doubles up to the
     cap; `watchdog` (file, grace): a run whose file was not touched within the seconds its
     text promises plus the grace is ended as failed (so it restarts too); `final_exit`: the
-    exit code that means "stop for good" (systemd's RestartPreventExitStatus), never restarted."""
+    exit code that means "stop for good" (systemd's RestartPreventExitStatus), never
+    restarted; `end_note`: a file where the child may say which signal ended it behind a
+    wrapper that reports only a code (lifecycle.signal_in_note)."""
     validate_id(sid)
     if not argv:
         raise SessionError(f"cannot start session `{sid}`: the command is empty")
@@ -123,7 +129,17 @@ def spawn(
             raise SessionError(f"session `{sid}` could not be cleared for reuse; try again")
     sdir.mkdir(parents=True, exist_ok=True)
     cmd = _supervisor_cmd(
-        root, sid, cols, rows, timeout_s, idle_timeout_s, log_cap, restart, watchdog, final_exit
+        root,
+        sid,
+        cols,
+        rows,
+        timeout_s,
+        idle_timeout_s,
+        log_cap,
+        restart,
+        watchdog,
+        final_exit,
+        end_note,
     )
     line: bytes | None = None
     via_host = False

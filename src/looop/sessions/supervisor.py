@@ -52,6 +52,7 @@ class Args:
         self.timeout_s: float | None = None
         self.idle_timeout_s: float | None = None
         self.ready_fd: int | None = None
+        self.end_note: str | None = None  # the child's end note (Lifecycle.end_note)
         self.log_max = logfiles.MAX_BYTES  # output.log rotates at this size …
         self.log_files = logfiles.MAX_FILES  # … into at most this many files
         self.restart: tuple[float, float] | None = None  # on failure: (first delay, cap)
@@ -75,6 +76,7 @@ _KNOWN = (
     "--final-exit",
     "--watchdog-file",
     "--watchdog-ms",
+    "--end-note",
 )
 
 
@@ -131,6 +133,7 @@ def parse_args(argv: list[str]) -> Args:
     v = opts.get("--watchdog-ms", "")
     if v.isdigit() and int(v) > 0 and opts.get("--watchdog-file", "").startswith("/"):
         args.watchdog_file, args.watchdog_s = opts["--watchdog-file"], int(v) / 1000.0
+    args.end_note = opts.get("--end-note") or None
     fd = opts.get("--ready-fd", "")
     if fd.isdigit():
         args.ready_fd = int(fd)
@@ -298,6 +301,7 @@ class Supervisor:
         self.life = control.life = life
         life.restart_policy = a.restart
         life.final_exit = a.final_exit
+        life.end_note = a.end_note
         loop.add_signal_handler(signal.SIGCHLD, life.reap)
         loop.add_signal_handler(signal.SIGTERM, lambda: self.on_signal("SIGTERM"))
         loop.add_signal_handler(signal.SIGINT, lambda: self.on_signal("SIGINT"))

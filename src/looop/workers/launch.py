@@ -376,16 +376,24 @@ def spawn_line(
     worktree (srt makes its placeholders in the folder it starts in: sandbox.prepare).
     SandboxSetupError or SessionError: the caller undoes what it made."""
     if policy.on:
-        from looop.workers import sandbox as sbx  # lazy: only a sandboxed start needs it
+        # lazy: only a sandboxed start needs them
+        from looop.workers import sandbox as sbx
+        from looop.workers import sandboxtty
 
         if prog is None:  # fail closed: a sandboxed worker never starts outside srt
             raise SandboxSetupError("srt was not looked up before the start")
+        end_note = sandboxtty.note_path(ctx, wid)
         try:
-            argv, env = sbx.prepare(ctx, wid, runner, policy, line, env, cfg.raw, tree, prog=prog)
+            # inside, the same argv as unsandboxed, on a terminal of its own (the pty relay)
+            relayed = sandboxtty.relay_line(end_note, worker_argv(line, env.get("PATH")))
+            argv, env = sbx.prepare(
+                ctx, wid, runner, policy, relayed, env, cfg.raw, tree, prog=prog
+            )
         except (OSError, LooopError) as e:  # LooopError: an endpoint it would refuse
             raise SandboxSetupError(str(e)) from e
     else:
         argv = worker_argv(line, env.get("PATH"))
+        end_note = None
     return spawn(
         ctx.paths.data,
         wid,
@@ -395,6 +403,7 @@ def spawn_line(
         size=WORKER_SIZE,
         host_idle_s=knobs.real("session_host_idle"),
         log_cap=knobs.log_cap(),
+        end_note=end_note,
     )
 
 

@@ -1,0 +1,121 @@
+"""The sandbox's pty relay (workers/ptyrelay.py) on real PTYs, outside srt: the worker gets a
+terminal of its own (^C typed on looop's side interrupts its foreground job, the shell lives
+on), the relay ends as the worker ended (its code, 128+N and a `signal N` note for a signal,
+127 and one line for a program it cannot run) and gives looop's PTY its modes back."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+
+from looop.workers.ptyrelay import raw
+from looop.workers.sandboxtty import RELAY
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Outer:
+    """looop's side: a PTY whose slave is the relay's stdio."""
+
+    def __init__(self, note: Path, *argv: str) -> None:
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: the relay, as srt would exec it
+            os.execv(sys.executable, [sys.executable, "-I", "-S", RELAY, str(note), "--", *argv])
+        self.out = b""
+
+    def see(self, marker: bytes, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while marker not in self.out:
+            left = deadline - time.monotonic()
+            assert left > 0, (marker, self.out[-500:])
+            r, _, _ = select.select([self.fd], [], [], left)
+            if r:
+                try:
+                    got = os.read(self.fd, 4096)
+                except OSError:
+                    got = b""
+                assert got, (marker, self.out[-500:])
+                self.out += got
+
+    def type(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def end(self, timeout: float = 15) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+            r, _, _ = select.select([self.fd], [], [], 0.05)
+            if r:
+                try:
+                    self.out += os.read(self.fd, 4096)
+                except OSError:
+                    pass
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        raise AssertionError(f"the relay did not end: {self.out[-500:]!r}")
+
+
+def test_ctrl_c_reaches_the_foreground_job_and_the_shell_lives_on(tmp_path: Path) -> None:
+    note = tmp_path / "note"
+    term = Outer(note, "bash", "--norc", "--noprofile", "-i")
+    term.type(b"echo ready-$((40+2))\r")
+    term.see(b"ready-42")
+    assert note.read_text() == "run\n"
+    assert not termios.tcgetattr(term.fd)[3] & termios.ISIG  # looop's PTY: raw
+    term.type(b"sh -c 'echo st\"\"arted; exec sleep 100'\r")
+    term.see(b"started")  # the job runs: ^C now hits it, not bash's own line
+    term.type(b"\x03")
+    term.type(b"echo after-$?\r")
+    term.see(b"after-130")
+    term.type(b"exit 3\r")
+    assert term.end() == 3
+    assert note.read_text() == "exit 3\n"
+    assert termios.tcgetattr(term.fd)[3] & termios.ISIG  # its modes back
+
+
+def test_a_signal_death_is_128_plus_n_and_said_in_the_note(tmp_path: Path) -> None:
+    note = tmp_path / "note"
+    term = Outer(note, "bash", "-c", "sleep 0.2; kill -TERM $$")
+    assert term.end() == 128 + signal.SIGTERM
+    assert note.read_text() == f"signal {int(signal.SIGTERM)}\n"
+
+
+def test_a_program_it_cannot_run_is_127_and_one_line(tmp_path: Path) -> None:
+    note = tmp_path / "note"
+    term = Outer(note, str(tmp_path / "no-such-program"), "x")
+    assert term.end() == 127
+    assert b"looop: cannot run" in term.out and b"No such file or directory" in term.out
+    assert note.read_text() == "exit 127\n"
+
+
+def test_a_bash_line_is_run_once_it_became_its_program(tmp_path: Path) -> None:
+    note = tmp_path / "note"
+    term = Outer(note, "bash", "-c", "exec sleep 5")
+    deadline = time.monotonic() + 0.8  # before START_S: seen as the program, not by the clock
+    while not (note.exists() and note.read_text() == "run\n"):
+        assert time.monotonic() < deadline, "no `run` note"
+        time.sleep(0.01)
+    os.kill(term.pid, signal.SIGTERM)  # forwarded to the worker
+    assert term.end() == 128 + signal.SIGTERM
+
+
+def test_raw_mode_passes_every_byte() -> None:
+    mine, theirs = pty.openpty()
+    try:
+        attrs = raw(termios.tcgetattr(theirs))
+        assert not attrs[3] & (termios.ISIG | termios.ICANON | termios.ECHO)
+        assert not attrs[0] & (termios.ICRNL | termios.IXON)
+        assert not attrs[1] & termios.OPOST
+    finally:
+        os.close(mine)
+        os.close(theirs)
