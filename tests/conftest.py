@@ -60,10 +60,10 @@ def _hosts_stopped() -> Iterator[None]:
     stops its own and removes its runtime dir."""
     yield
     from looop.cli.beathost import stop_beat_host
-    from looop.sessions.host import stop_host
+    from looop.sessions.host import stop_hosts
 
     base = os.environ["LOOOP_RUNTIME_DIR"]
-    stop_host(base)
+    stop_hosts(base)  # every home's
     for env in (dict(os.environ), {"LANG": "C.UTF-8", "LOOOP_RUNTIME_DIR": base}):
         stop_beat_host(env)
     shutil.rmtree(base, ignore_errors=True)
