@@ -1,0 +1,270 @@
+"""Session hosts belong to one home (data dir): their own env, never a worker's descendant."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from looop.sessions import get_session, host, kill, list_sessions, spawn
+from tests.helpers import Cli, process_ended, until, wait_until
+
+pytestmark = pytest.mark.timeout(90)
+
+RUN_BASE = os.environ["LOOOP_RUNTIME_DIR"]  # this run's hosts (tests/conftest.py)
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "LANG": "C.UTF-8",
+        "LOOOP_RUNTIME_DIR": RUN_BASE,
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        **extra,
+    }
+
+
+@pytest.fixture
+def homes(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    yield a, b
+    for home in (a, b):
+        for s in list_sessions(home):
+            if s.alive:
+                with contextlib.suppress(Exception):
+                    kill(home, s.id)
+        host.stop_host(RUN_BASE, str(home))
+
+
+def _supervisor(home: Path, sid: str) -> psutil.Process:
+    pid = get_session(home, sid).supervisor_pid
+    assert pid
+    return psutil.Process(pid)
+
+
+def _ancestors(pid: int) -> list[int]:
+    return [p.pid for p in psutil.Process(pid).parents()]
+
+
+def _host(home: Path) -> int:
+    pid = host.host_pid(RUN_BASE, str(home))
+    assert pid is not None, f"no session host serves {home}"
+    return pid
+
+
+def test_two_homes_get_two_hosts_and_no_env_crosses(
+    homes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    a, b = homes
+    spawn(a, "wa", ["sleep", "60"], cwd=a, env=_env(tmp_path, ONLY_A="secret-of-a"))
+    spawn(b, "wb", ["sh", "-c", "env > seen.txt; exec sleep 60"], cwd=b, env=_env(tmp_path))
+    ha, hb = _host(a), _host(b)
+    assert ha != hb
+    assert psutil.Process(ha).environ().get("ONLY_A") == "secret-of-a"  # A's host: A's env
+    for proc in (psutil.Process(hb), _supervisor(b, "wb")):
+        assert "ONLY_A" not in proc.environ(), proc.cmdline()
+    wait_until(lambda: (b / "seen.txt").exists() and b"LANG=" in (b / "seen.txt").read_bytes())
+    assert b"ONLY_A" not in (b / "seen.txt").read_bytes()
+    # B's supervisor was forked by B's host, A's by A's
+    assert f"--home {b}" in " ".join(_supervisor(b, "wb").cmdline())
+    assert f"--home {a}" in " ".join(_supervisor(a, "wa").cmdline())
+
+
+def _ask(path: str, req: dict[str, object]) -> bytes:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(path)
+        s.sendall(json.dumps(req).encode() + b"\n")
+        return s.recv(4096)
+
+
+@pytest.mark.parametrize("how", ["other dir", "no root", "root through a symlink elsewhere"])
+def test_a_host_refuses_a_supervisor_for_another_home(
+    homes: tuple[Path, Path], tmp_path: Path, how: str
+) -> None:
+    a, b = homes
+    spawn(a, "wa", ["sleep", "60"], cwd=a, env=_env(tmp_path))
+    link = tmp_path / "link"
+    link.symlink_to(b)
+    root = {"other dir": [str(b)], "no root": [], "root through a symlink elsewhere": [str(link)]}
+    args = ["--id", "x1", *(["--root", *root[how]] if root[how] else []), "--", "true"]
+    sock = host.host_socket(host.home_key(str(a)), RUN_BASE)
+    reply = _ask(sock, {"args": args, "cwd": "/", "env": {"PATH": "/bin"}, "err": None})
+    assert reply.startswith(b"unavailable"), reply
+    assert not (b / "sessions" / "x1").exists()
+    # through the front door the caller then gets a supervisor of its own home's making
+    spawn(b, "x2", ["sleep", "60"], cwd=b, env=_env(tmp_path))
+    assert get_session(b, "x2").alive
+
+
+def test_the_same_dir_by_another_name_is_the_same_home(
+    homes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    a, _ = homes
+    link = tmp_path / "alias"
+    link.symlink_to(a)
+    spawn(a, "w1", ["sleep", "60"], cwd=a, env=_env(tmp_path))
+    spawn(link, "w2", ["sleep", "60"], cwd=a, env=_env(tmp_path))
+    assert host.host_pid(RUN_BASE, str(link)) == _host(a)
+    assert "looop.sessions.host" in " ".join(_supervisor(a, "w2").cmdline())
+
+
+# A worker that starts a session in another home from inside its PTY, once told to.
+INSIDE = (
+    "import os, sys, time; from pathlib import Path; from looop.sessions import spawn\n"
+    "home, go = Path(sys.argv[1]), Path(sys.argv[2])\n"
+    "while not go.exists(): time.sleep(0.02)\n"
+    "env = {k: os.environ[k] for k in ('PATH', 'LANG', 'LOOOP_RUNTIME_DIR', 'PYTHONPATH')}\n"
+    "spawn(home, 'b1', ['sleep', '120'], cwd=home, env=env)\n"
+    "(home / 'started').write_text('ok')\n"
+    "time.sleep(600)\n"
+)
+
+
+def _inner_worker(a: Path, b: Path, tmp_path: Path, **kw: float) -> tuple[psutil.Process, Path]:
+    go = tmp_path / "go"
+    argv = [sys.executable, "-c", INSIDE, str(b), str(go)]
+    spawn(a, "wa", argv, cwd=a, env=_env(tmp_path), **kw)
+    return _supervisor(a, "wa"), go
+
+
+def test_a_host_started_inside_a_worker_hangs_off_init_and_outlives_it(
+    homes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    a, b = homes
+    sup, go = _inner_worker(a, b, tmp_path)
+    ha = _host(a)
+    go.touch()
+    wait_until(lambda: (b / "started").exists(), timeout=30, what="the inner spawn")
+    hb = _host(b)
+    assert hb != ha
+    assert sup.pid not in _ancestors(hb)  # its supervisor (a subreaper) did not adopt it
+    assert sup.pid not in _ancestors(_supervisor(b, "b1").pid)
+    assert "--home " + str(b) in " ".join(_supervisor(b, "b1").cmdline())
+    # the worker that started it goes; B's host and its session stay, and it serves on
+    kill(a, "wa")
+    wait_until(lambda: process_ended(sup.pid), what="the worker's supervisor to end")
+    assert get_session(b, "b1").alive
+    spawn(b, "b2", ["sleep", "60"], cwd=b, env=_env(tmp_path))
+    assert _host(b) == hb
+    assert "looop.sessions.host" in " ".join(_supervisor(b, "b2").cmdline())
+
+
+def test_inside_a_worker_with_no_host_above_it_no_host_is_started(
+    homes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The worker's supervisor started on its own (no host to ask): a host started there
+    would be its descendant, so the inner start goes without one."""
+    a, b = homes
+    sup, go = _inner_worker(a, b, tmp_path, host_idle_s=0)
+    go.touch()
+    wait_until(lambda: (b / "started").exists(), timeout=30, what="the inner spawn")
+    assert get_session(b, "b1").alive
+    assert host.host_pid(RUN_BASE, str(b)) is None
+    under = [p for p in sup.children(recursive=True) if p.name() == "looop-host"]
+    assert under == []
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def test_a_starting_host_sweeps_what_dead_hosts_left(tmp_path: Path) -> None:
+    base = tmp_path / "rt"
+    base.mkdir()
+    hdir = Path(host.host_dir(str(base)))
+    hdir.mkdir(mode=0o700)
+    dead = _dead_pid()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.bind(str(hdir / "host-0ld0ld0ld0ld0ld0.sock"))  # bound, never served: a crash's
+    (hdir / "host-0ld0ld0ld0ld0ld0.lock").write_text(f"{dead}\n")
+    (hdir / "host-0ld0ld0ld0ld0ld0.err").write_text("")
+    (hdir / "beat-0ld0ld0ld0ld.lock").write_text(f"{dead}\n")
+    (hdir / "beat-0ld0ld0ld0ld.err").write_text("Traceback: why it died\n")
+    (hdir / "host-nolock.sock").write_text("")  # a socket name with no lock at all
+    (hdir / f"host-tmp.sock.{dead}").write_text("")
+    (hdir / f"rehearsal-{dead}").mkdir()
+    (hdir / f"rehearsal-{dead}" / "sessions").mkdir()
+    # a live host's (we hold its lock) and names that are not a host's stay
+    (hdir / "beat-live.sock").write_text("")
+    held = os.open(hdir / "beat-live.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    (hdir / "0123456789abcdef").mkdir()  # a data dir's session sockets live in such a dir
+    (hdir / f"host-tmp.sock.{os.getpid()}").write_text("")
+    try:
+        home = tmp_path / "data"
+        home.mkdir()
+        env = dict(_env(tmp_path), LOOOP_RUNTIME_DIR=str(base))
+        spawn(home, "s1", ["sleep", "60"], cwd=home, env=env)
+        left = sorted(p.name for p in hdir.iterdir())
+        key = host.home_key(str(home))
+        assert left == sorted(
+            [
+                "0123456789abcdef",
+                "beat-0ld0ld0ld0ld.err",  # it says why that host died: kept
+                "beat-live.lock",
+                "beat-live.sock",
+                f"host-{key}.err",
+                f"host-{key}.lock",
+                f"host-{key}.sock",
+                f"host-tmp.sock.{os.getpid()}",
+            ]
+        )
+    finally:
+        os.close(held)
+        for s in list_sessions(tmp_path / "data"):
+            if s.alive:
+                kill(tmp_path / "data", s.id)
+        host.stop_hosts(str(base))
+
+
+def test_down_of_one_home_leaves_the_others_host_and_workers_alone(
+    cli: Cli, data: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    try:
+        spawn(other, "keep", ["sleep", "60"], cwd=other, env=_env(tmp_path))
+        hb = _host(other)
+        assert cli("init")[0] == 0
+        assert cli("worker", "start", "w1", "--command", "sleep 600", "go")[0] == 0
+        ha = _host(data)
+        assert ha != hb
+        code, _, err = cli("down")
+        assert code == 0, err
+        wait_until(lambda: process_ended(ha), what="this home's host to exit")
+        assert host.host_pid(RUN_BASE, str(other)) == hb
+        assert get_session(other, "keep").alive
+        spawn(other, "more", ["sleep", "60"], cwd=other, env=_env(tmp_path))
+        assert _host(other) == hb
+    finally:
+        for sid in ("keep", "more"):
+            with contextlib.suppress(Exception):
+                kill(other, sid)
+        host.stop_host(RUN_BASE, str(other))
+
+
+def test_a_host_whose_home_has_no_live_session_goes_soon(
+    homes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    a, _ = homes
+    spawn(a, "w", ["sleep", "60"], cwd=a, env=_env(tmp_path), host_idle_s=120)
+    ha = _host(a)
+    kill(a, "w")
+    # the host would idle for 120 s with sessions alive; with none it goes within ~10 s
+    assert until(lambda: process_ended(ha), host.HOMELESS_IDLE_S + 15)
+    assert not os.path.exists(host.host_socket(host.home_key(str(a)), RUN_BASE))
