@@ -242,9 +242,11 @@ def start_host_process(
     finally:
         os.close(w)
         os.close(err)
+    if not wait:  # the caller goes on; the intermediate is reaped when it exits
+        os.close(r)
+        return True
     try:
-        if wait:
-            read_line(r, START_TIMEOUT_S)
+        read_line(r, START_TIMEOUT_S)
     finally:
         os.close(r)
         with contextlib.suppress(subprocess.TimeoutExpired):
