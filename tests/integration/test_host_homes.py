@@ -121,30 +121,46 @@ def test_the_same_dir_by_another_name_is_the_same_home(
     assert "looop.sessions.host" in " ".join(_supervisor(a, "w2").cmdline())
 
 
-# A worker that starts a session in another home from inside its PTY, once told to.
+# A worker that starts a session in another home from inside its PTY, once told to (the
+# spawn's env and the import path come on the command line: `env -i` may have cleared them).
 INSIDE = (
-    "import os, sys, time; from pathlib import Path; from looop.sessions import spawn\n"
+    "import json, sys, time; sys.path[:0] = json.loads(sys.argv[3])\n"
+    "from pathlib import Path; from looop.sessions import spawn\n"
     "home, go = Path(sys.argv[1]), Path(sys.argv[2])\n"
     "while not go.exists(): time.sleep(0.02)\n"
-    "env = {k: os.environ[k] for k in ('PATH', 'LANG', 'LOOOP_RUNTIME_DIR', 'PYTHONPATH')}\n"
-    "spawn(home, 'b1', ['sleep', '120'], cwd=home, env=env)\n"
+    "spawn(home, 'b1', ['sleep', '120'], cwd=home, env=json.loads(sys.argv[4]))\n"
     "(home / 'started').write_text('ok')\n"
     "time.sleep(600)\n"
 )
+# How the worker runs it: as its own command, detached from the worker (a new session whose
+# parent exits: the subreaper adopts it), and with its environment cleared.
+WAYS = {
+    "as the worker": [],
+    "detached with setsid -f": ["setsid", "-f"],
+    "env cleared": ["env", "-i"],
+}
 
 
-def _inner_worker(a: Path, b: Path, tmp_path: Path, **kw: float) -> tuple[psutil.Process, Path]:
+def _inner_worker(
+    a: Path, b: Path, tmp_path: Path, way: str = "as the worker", **kw: float
+) -> tuple[psutil.Process, Path]:
     go = tmp_path / "go"
-    argv = [sys.executable, "-c", INSIDE, str(b), str(go)]
+    inner = json.dumps(_env(tmp_path))
+    argv = [*WAYS[way], sys.executable, "-c", INSIDE, str(b), str(go), json.dumps(sys.path)]
+    if way == "detached with setsid -f":  # the worker itself stays, as a waiting shell
+        argv = ["sh", "-c", 'setsid -f "$@"; exec sleep 600', "sh", *argv[2:], inner]
+    else:
+        argv.append(inner)
     spawn(a, "wa", argv, cwd=a, env=_env(tmp_path), **kw)
     return _supervisor(a, "wa"), go
 
 
+@pytest.mark.parametrize("way", list(WAYS))
 def test_a_host_started_inside_a_worker_hangs_off_init_and_outlives_it(
-    homes: tuple[Path, Path], tmp_path: Path
+    homes: tuple[Path, Path], tmp_path: Path, way: str
 ) -> None:
     a, b = homes
-    sup, go = _inner_worker(a, b, tmp_path)
+    sup, go = _inner_worker(a, b, tmp_path, way)
     ha = _host(a)
     go.touch()
     wait_until(lambda: (b / "started").exists(), timeout=30, what="the inner spawn")
@@ -328,3 +344,51 @@ def test_two_homes_get_two_beat_hosts_and_no_env_crosses(tmp_path: Path) -> None
     finally:
         beathost.stop_beat_host(env_a)
         beathost.stop_beat_host(env_b)
+
+
+@pytest.mark.parametrize(
+    "launch",
+    [
+        ["/bin/sh", "-c", "touch {mark}"],  # anything but a host
+        [sys.executable, "-m", "looop.sessions.supervisor", "--id", "x"],
+        [sys.executable, "-m", "looop.sessions.host", "--ready-fd", "0"],  # the fd is ours to give
+        ["python3", "-m", "looop.sessions.host"],  # not an absolute interpreter
+    ],
+)
+def test_a_host_launches_nothing_but_a_host(
+    homes: tuple[Path, Path], tmp_path: Path, launch: list[str]
+) -> None:
+    a, _ = homes
+    spawn(a, "wa", ["sleep", "60"], cwd=a, env=_env(tmp_path))
+    mark = tmp_path / "ran"
+    cmd = [part.format(mark=mark) for part in launch]
+    pad = host.host_socket(host.home_key(str(a)), RUN_BASE)
+    req = {"launch": cmd, "env": {"PATH": "/bin"}, "err": str(tmp_path / "e")}
+    assert _ask(pad, req).startswith(b"err "), cmd
+    assert not mark.exists()
+
+
+def test_a_caller_in_another_mount_namespace_gets_no_launch(
+    homes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    a, b = homes
+    spawn(a, "wa", ["sleep", "60"], cwd=a, env=_env(tmp_path))
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -m is not permitted here")
+    pad = host.host_socket(host.home_key(str(a)), RUN_BASE)
+    key = host.home_key(str(b))
+    cmd = [sys.executable, "-m", "looop.sessions.host", "--key", key, "--base", RUN_BASE]
+    req = {"launch": [*cmd, "--home", str(b)], "env": _env(tmp_path), "err": str(tmp_path / "e")}
+    code = (
+        "import json, socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])\n"
+        "s.sendall(sys.argv[2].encode() + b'\\n'); print(s.recv(4096).decode())\n"
+    )
+    done = subprocess.run(
+        ["unshare", "-m", sys.executable, "-c", code, pad, json.dumps(req)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.startswith("unavailable"), done
+    assert host.host_pid(RUN_BASE, str(b)) is None
