@@ -280,8 +280,8 @@ KNOBS: dict[str, Knob] = {
             "float",
             maximum=_DAY,
             describe=(
-                "a data dir's preloaded session host exits after this long unused (s; 10 s "
-                "once none of its sessions lives); 0: no host"
+                "a data dir's preloaded session host lives while one of its sessions does, "
+                "then exits after this long unused (s, at most 10); 0: no host"
             ),
         ),
         # A worker's log: rotated at this size into at most this many files (a reused id's

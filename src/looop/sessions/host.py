@@ -8,9 +8,9 @@ request. A forked supervisor shares the host's pages copy-on-write and is ready 
 
 Each supervisor is still its own process, detached exactly as before (new session, double
 fork, adopted by init): a crash in one session, or in the host, takes no other session down.
-The host holds no session state; it exits after `--idle-s` seconds without a request (sooner
-when its home has no live session), and a spawn that finds no host starts one (or, if it
-cannot, starts the supervisor directly).
+The host holds no session state; it lives while a session of its home does and exits once
+none does and it had no request for min(`--idle-s`, 10) seconds; a spawn that finds no host
+starts one (or, if it cannot, starts the supervisor directly).
 
 A host serves one home: its socket is named by the build and the data dir (see `home_key`), it
 refuses a supervisor for any other data dir, and its environment is the one its home's first
@@ -48,8 +48,11 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from types import ModuleType
 
-HOST_IDLE_S = 300.0  # a host with no request for this long exits
-HOMELESS_IDLE_S = 10.0  # ... or for this long when its home has no live session
+HOST_IDLE_S = 300.0  # the knob's default: see HOMELESS_IDLE_S
+# A host lives while a session of its home does (the pulse's, a worker's: a start from inside
+# one is launched by this host, see `launch`); once none does, it exits after
+# min(idle, this) unused: a test run's many homes leave no hosts lingering.
+HOMELESS_IDLE_S = 10.0
 REQUEST_MAX = 4 * 1024 * 1024
 START_TIMEOUT_S = 10.0
 KEEP_PREPARED = 256  # requests whose objects the host keeps (see _serve_one)
@@ -631,9 +634,9 @@ def serve(argv: list[str]) -> int:
             try:
                 conn = _socket.socket(fileno=listener._accept()[0])  # type: ignore[attr-defined]
             except TimeoutError:
-                # with a live session at home the next start (or one from inside it) is
-                # likely: stay up to idle_s; with none, go now
-                if time.monotonic() - last >= idle_s or not _home_live(home):
+                # with a live session at home a start from inside it needs us (a host started
+                # there is launched from here): stay; with none, go once unused that long
+                if time.monotonic() - last >= homeless and not _home_live(home):
                     return 0
                 continue
             except OSError as e:  # out of descriptors or memory: say so, keep serving
