@@ -55,19 +55,19 @@ def _worker_kb(root: Path, sid: str) -> int:
     return total
 
 
-def _host_kb() -> int:
+def _host_kb(home: Path) -> int:
     from looop.sessions.host import host_pid
 
-    pid = host_pid()
+    pid = host_pid("/tmp", str(home))
     return _pss_kb(pid) if pid else 0
 
 
-def _start_stop(root: Path, env: dict[str, str], rounds: int) -> list[float]:
+def _start_stop(root: Path, env: dict[str, str], rounds: int, prefix: str) -> list[float]:
     from looop.sessions import get_session, kill, spawn
 
     times = []
     for i in range(rounds):
-        sid = f"e{i}"
+        sid = f"{prefix}{i}"
         t0 = time.perf_counter()
         spawn(root, sid, ["sleep", "600"], cwd=root, env=env)
         kill(root, sid)
@@ -98,9 +98,9 @@ def run() -> list[dict[str, object]]:
         root.mkdir()
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": d, "LANG": "C.UTF-8"}
         # (a) start+stop through the API, the host cold (first) and then warm
-        stop_host()
-        cold = _start_stop(root / "cold", env, 1)[0]
-        warm = _start_stop(root / "warm", env, ROUNDS)
+        stop_host("/tmp", str(root))
+        cold = _start_stop(root, env, 1, "c")[0]  # the home's host is started by this one
+        warm = _start_stop(root, env, ROUNDS, "e")
         rows.append(
             {
                 "name": "start+stop of an empty worker session (spawn + kill, host warm)",
@@ -157,7 +157,7 @@ def run() -> list[dict[str, object]]:
             )
         time.sleep(1.0)  # let every supervisor settle into its idle loop before measuring
         per = [_worker_kb(data, f"idle{i}") for i in range(FLEET)]
-        host_kb = _host_kb()
+        host_kb = _host_kb(data)
         idle = subprocess.Popen(["sleep", "600"])
         try:
             time.sleep(0.2)

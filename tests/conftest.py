@@ -90,13 +90,12 @@ def _hosts_stopped() -> Iterator[None]:
     """Supervisors fork from a session host and `looop tick` runs in a beat host; the run
     stops its own and removes its runtime dir."""
     yield
-    from looop.cli.beathost import stop_beat_host
-    from looop.sessions.host import stop_host
+    from looop.cli.beathost import stop_beat_hosts
+    from looop.sessions.host import stop_hosts
 
     base = os.environ["LOOOP_RUNTIME_DIR"]
-    stop_host(base)
-    for env in (dict(os.environ), {"LANG": "C.UTF-8", "LOOOP_RUNTIME_DIR": base}):
-        stop_beat_host(env)
+    stop_hosts(base)  # every home's
+    stop_beat_hosts(base)
     shutil.rmtree(base, ignore_errors=True)
 
 

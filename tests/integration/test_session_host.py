@@ -63,14 +63,14 @@ def _supervisor(root: Path, sid: str) -> psutil.Process:
     return psutil.Process(pid)
 
 
-def _host_pid() -> int | None:
-    return host.host_pid(RUN_BASE)
+def _host_pid(home: Path) -> int | None:
+    return host.host_pid(RUN_BASE, str(home))
 
 
 def test_a_session_is_forked_by_the_host_yet_stands_alone(root: Path, env: dict[str, str]) -> None:
     spawn(root, "h1", ["sleep", "60"], cwd=root, env=env)
     sup = _supervisor(root, "h1")
-    hpid = _host_pid()
+    hpid = _host_pid(root)
     assert hpid is not None, "no session host runs after a spawn"
     # forked from the host (its command line), but not its child: adopted like any daemon
     assert "looop.sessions.host" in sup.cmdline()
@@ -86,7 +86,7 @@ def test_a_session_is_forked_by_the_host_yet_stands_alone(root: Path, env: dict[
     assert not get_session(root, "h1").alive
     # and the next spawn brings a new host up
     spawn(root, "h2", ["sleep", "60"], cwd=root, env=env)
-    new = _host_pid()
+    new = _host_pid(root)
     assert new is not None and new != hpid
     kill(root, "h2")
 
@@ -146,7 +146,7 @@ def test_many_first_spawns_at_once_share_one_host(short: Path, env: dict[str, st
     import threading
 
     def start() -> None:
-        host._start_host(key, 5.0, host_env, str(base))
+        host._start_host(key, 5.0, host_env, str(base), str(short))
 
     threads = [threading.Thread(target=start) for _ in range(4)]
     for t in threads:
@@ -164,7 +164,7 @@ def test_many_first_spawns_at_once_share_one_host(short: Path, env: dict[str, st
     try:
         # the losers of the lock race say so and exit; one host is left serving
         assert until(lambda: len(hosts()) == 1, 20), [p.pid for p in hosts()]
-        assert host.stop_host(str(base), key)
+        assert host.stop_host(str(base), key=key)
         wait_until(lambda: not os.path.exists(host.host_socket(key, str(base))), what="host gone")
     finally:
         for p in hosts():
@@ -175,7 +175,7 @@ def test_many_first_spawns_at_once_share_one_host(short: Path, env: dict[str, st
 def test_an_idle_host_exits_and_removes_its_socket(short: Path, env: dict[str, str]) -> None:
     base = str(short)
     key = "idle" + os.urandom(4).hex()
-    host._start_host(key, 0.3, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base)
+    host._start_host(key, 0.3, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base, base)
     path = host.host_socket(key, base)
     assert os.path.exists(path)
     wait_until(lambda: not os.path.exists(path), timeout=20, what="idle host exit")
@@ -184,7 +184,7 @@ def test_an_idle_host_exits_and_removes_its_socket(short: Path, env: dict[str, s
 def test_hostile_requests_leave_the_host_serving(short: Path, env: dict[str, str]) -> None:
     base = str(short)
     key = "bad" + os.urandom(4).hex()
-    host._start_host(key, 20, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base)
+    host._start_host(key, 20, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base, base)
     path = host.host_socket(key, base)
 
     def ask(body: bytes) -> bytes:
@@ -210,10 +210,10 @@ def test_hostile_requests_leave_the_host_serving(short: Path, env: dict[str, str
         bad_env = {"args": ["--", "true"], "cwd": "/", "env": {"A=B": "1"}}
         assert ask(json.dumps(bad_env).encode() + b"\n").startswith(b"err ")
         # still answering: a stop request gets its reply
-        assert host.stop_host(base, key)
+        assert host.stop_host(base, key=key)
         assert until(lambda: not os.path.exists(path), 20)
     finally:
-        host.stop_host(base, key)
+        host.stop_host(base, key=key)
 
 
 def test_a_stale_socket_file_is_replaced(short: Path, env: dict[str, str]) -> None:
@@ -224,11 +224,11 @@ def test_a_stale_socket_file_is_replaced(short: Path, env: dict[str, str]) -> No
     path = host.host_socket(key, base)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
         dead.bind(path)  # bound, never listening: a crashed host's leftover
-    host._start_host(key, 20, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base)
+    host._start_host(key, 20, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base, base)
     try:
-        assert host.stop_host(base, key)
+        assert host.stop_host(base, key=key)
     finally:
-        host.stop_host(base, key)
+        host.stop_host(base, key=key)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="handing a dir to another user needs root")
@@ -238,7 +238,12 @@ def test_no_env_goes_to_a_socket_dir_another_user_owns(tmp_path: Path) -> None:
     os.chown(hdir, 65534, 65534)
     with pytest.raises(SessionError, match="belongs to another user"):
         host.request(
-            ["--", "true"], cwd="/", env={"SECRET": "s"}, err_path="/dev/null", base=str(tmp_path)
+            ["--", "true"],
+            cwd="/",
+            env={"SECRET": "s"},
+            err_path="/dev/null",
+            home=str(tmp_path),
+            base=str(tmp_path),
         )
 
 
@@ -282,14 +287,14 @@ def test_a_worker_whose_program_is_missing_still_fails_its_start(cli: Cli) -> No
     assert "exited at once with code 127" in err and "nosuchprog" in err
 
 
-def test_down_leaves_no_session_host_behind(cli: Cli) -> None:
+def test_down_leaves_no_session_host_behind(cli: Cli, data: Path) -> None:
     assert cli("init", "--no-sandbox")[0] == 0
     assert cli("worker", "start", "w3", "--command", "sleep 600", "go")[0] == 0
-    assert host.host_pid(RUN_BASE) is not None
+    assert _host_pid(data) is not None
     code, _, err = cli("down")
     assert code == 0, err
-    wait_until(lambda: host.host_pid(RUN_BASE) is None, what="the session host to exit")
-    assert not os.path.exists(host.host_socket(host.host_key(), RUN_BASE))
+    wait_until(lambda: _host_pid(data) is None, what="the session host to exit")
+    assert not os.path.exists(host.host_socket(host.home_key(str(data)), RUN_BASE))
 
 
 def test_a_spawn_right_after_the_host_was_told_to_stop_still_starts(
@@ -298,7 +303,7 @@ def test_a_spawn_right_after_the_host_was_told_to_stop_still_starts(
     """The old host may still hold its socket for a moment after a stop: a request it never
     read is reset, and the spawn starts a new host instead of failing."""
     for i in range(6):
-        host.stop_host(RUN_BASE)
+        host.stop_host(RUN_BASE, str(root))
         spawn(root, f"r{i}", ["sleep", "60"], cwd=root, env=env)
         assert get_session(root, f"r{i}").alive
         kill(root, f"r{i}")
@@ -308,17 +313,17 @@ def test_a_caller_in_another_mount_namespace_gets_a_supervisor_of_its_own(
     root: Path, env: dict[str, str]
 ) -> None:
     spawn(root, "warm", ["true"], cwd=root, env=env)  # a host runs (started out here)
-    assert _host_pid() is not None
+    assert _host_pid(root) is not None
     probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, check=False)
     if probe.returncode != 0:
         pytest.skip("unshare -m is not permitted here")
     code = (
         "import sys; from pathlib import Path; from looop.sessions import spawn; "
         "spawn(Path(sys.argv[1]), 'inside', ['sleep', '60'], cwd=Path(sys.argv[1]), "
-        f"env={{'PATH': '/usr/bin:/bin', 'LANG': 'C.UTF-8', 'LOOOP_RUNTIME_DIR': {RUN_BASE!r}}})"
+        "env={'PATH': '/usr/bin:/bin', 'LANG': 'C.UTF-8', 'LOOOP_RUNTIME_DIR': sys.argv[2]})"
     )
     done = subprocess.run(
-        ["unshare", "-m", sys.executable, "-c", code, str(root)],
+        ["unshare", "-m", sys.executable, "-c", code, str(root), RUN_BASE],
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,5 +1,5 @@
-"""The beat host: one preloaded parent per user and looop build that forks `looop tick`s
-(and `looop worker start`s).
+"""The beat host: one preloaded parent per user, looop build and data dir (its home) that
+forks `looop tick`s (and `looop worker start`s).
 
 A beat from the CLI pays for an interpreter start and for importing sensing, hashing, the
 event log and the data dir's readers: more than the beat itself when the world did not
@@ -13,7 +13,9 @@ Nothing depends on the host. When none answers, `looop tick` starts one in the b
 runs its beat in its own process as before; the host exits after `LOOOP_BEAT_HOST_IDLE`
 seconds unused (0: no host, every tick runs in its own process) or at `looop down`. A host
 whose preloaded code changed on disk (an edit, an upgrade) answers `stale` and exits, so a
-beat never runs older code than the caller's.
+beat never runs older code than the caller's. A host serves the data dir it was started for
+(the caller's env and cwd resolve to it; any other is `unavailable`), and is started like the
+session host: never under a session's supervisor (`host.start_host_process`).
 
 Wire: the client connects to `/tmp/looop-<uid>/beat-<key>.sock` (a private dir) and sends
 NUL-terminated `name=value` fields (`argv=` per argument, `cwd=`, `umask=`, `nice=`,
@@ -31,7 +33,7 @@ import sys
 
 from looop.core.errors import LooopError
 from looop.core.peers import LIMITS, caller_limits, connect, peer
-from looop.core.where import runtime_base, runtime_dir
+from looop.core.where import resolve, runtime_base, runtime_dir
 
 TYPE_CHECKING = False  # the client runs on every `looop tick`: no typing, no contextlib
 
@@ -85,12 +87,28 @@ _INTERPRETER_ENV = (
 # -- naming --------------------------------------------------------------------------------
 
 
-def beat_key(env: Mapping[str, str], executable: str = sys.executable) -> str:
-    """Interpreter, its settings, package and version file: which host a caller talks to.
-    The host itself checks the files it preloaded on every request (see `_fresh`)."""
+def home_of(env: Mapping[str, str], cwd: str) -> str:
+    """The identity of the data dir `env` and `cwd` name (its real path and inode); "" when
+    they name none (the verb run in place says why)."""
+    try:
+        data = os.path.realpath(resolve(env, cwd)[0])
+    except LooopError:
+        return ""
+    try:
+        st = os.stat(data)
+    except OSError:
+        return data  # not made yet (`looop init` not run): its name alone
+    return f"{data}\0{st.st_dev}:{st.st_ino}"
+
+
+def beat_key(env: Mapping[str, str], executable: str = sys.executable, cwd: str = "/") -> str:
+    """Interpreter, its settings, package and version file, and the data dir: which host a
+    caller talks to. The host itself checks the files it preloaded on every request (see
+    `_fresh`)."""
     from _blake2 import blake2b  # lazy: not hashlib (OpenSSL costs a tick ~3 ms); keys only
 
     parts = [executable, _PACKAGE, *(f"{k}={env.get(k, '')}" for k in _INTERPRETER_ENV)]
+    parts.append(home_of(env, cwd))
     try:
         st = os.stat(os.path.join(_PACKAGE, "__init__.py"))  # the version lives there
         parts.append(f"{st.st_size}:{st.st_mtime_ns}")
@@ -143,10 +161,14 @@ def beat_remotely(argv: list[str], env: dict[str, str], base: str | None = None)
             base = runtime_base(env)
         except LooopError:
             return None  # the verb run here says what is wrong with it
-    key = beat_key(env)
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        return None  # a cwd that is gone: the beat in place says what is wrong
+    key = beat_key(env, cwd=cwd)
     sock = connect(beat_socket(key, base)) if _private(runtime_dir(base)) else None
     if sock is None:
-        _start_host(key, idle, env, base)  # for the next beat; this one runs here
+        _start_host(key, idle, env, base, cwd)  # for the next beat; this one runs here
         return None
     try:
         if peer(sock)[1] != os.geteuid():
@@ -245,37 +267,40 @@ def _forward_signals(pid: int) -> list[int]:
     return got
 
 
-def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str) -> None:
+def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str, cwd: str) -> None:
     """Start a host in the background (its first request is the next beat); never fails."""
-    from pathlib import Path  # lazy: only a beat that found no host pays for these
+    # lazy: only a beat that found no host pays for these
+    from looop.sessions.host import HostUnavailable, start_host_process
+    from looop.sessions.state import SessionError
 
-    from looop.sessions.host import start_detached  # lazy: ditto
-    from looop.sessions.state import SessionError, ensure_private_dir  # lazy: ditto
-
-    hdir = runtime_dir(base)
-    try:
-        ensure_private_dir(Path(hdir))
-        err = os.open(
-            os.path.join(hdir, f"beat-{key}.err"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
-        )
-    except (OSError, SessionError):
-        return
-    r, w = os.pipe()  # the host says ready on it; nobody here waits for that
     cmd = [sys.executable, "-m", "looop.cli.beathost", "--key", key, "--base", base]
-    cmd += ["--idle-s", f"{idle_s:g}", "--ready-fd", str(w)]
+    cmd += ["--cwd", cwd, "--idle-s", f"{idle_s:g}"]
+    err = os.path.join(runtime_dir(base), f"beat-{key}.err")
     try:
-        start_detached(cmd, err=err, cwd="/", env=env, ready_w=w)
-    except OSError:
+        start_host_process(cmd, env, err, wait=False)
+    except (OSError, SessionError, HostUnavailable):
         pass
-    finally:
-        for fd in (r, w, err):
-            os.close(fd)
 
 
-def stop_beat_host(env: Mapping[str, str], base: str | None = None) -> bool:
-    """Ask this build's beat host for `env` to exit (tests, `looop down`); True when one
-    answered."""
-    sock = connect(beat_socket(beat_key(env), base or runtime_base(env)))
+def stop_beat_hosts(base: str) -> int:
+    """Ask every beat host under the runtime dir to exit, whatever its build or home (a test
+    run's end); how many answered."""
+    try:
+        names = os.listdir(runtime_dir(base))
+    except OSError:
+        return 0
+    keys = [n[5:-5] for n in names if n.startswith("beat-") and n.endswith(".sock")]
+    return sum(_stop(beat_socket(k, base)) for k in keys)
+
+
+def stop_beat_host(env: Mapping[str, str], base: str | None = None, cwd: str = "/") -> bool:
+    """Ask this build's beat host for the data dir of `env` to exit (tests, `looop down`);
+    True when one answered."""
+    return _stop(beat_socket(beat_key(env, cwd=cwd), base or runtime_base(env)))
+
+
+def _stop(path: str) -> bool:
+    sock = connect(path)
     if sock is None:
         return False
     try:
@@ -289,12 +314,13 @@ def stop_beat_host(env: Mapping[str, str], base: str | None = None) -> bool:
     return True
 
 
-def beat_host_pid(env: Mapping[str, str], base: str | None = None) -> int | None:
-    """The pid of this build's live beat host for `env` (the holder of its lock), or None."""
+def beat_host_pid(env: Mapping[str, str], base: str | None = None, cwd: str = "/") -> int | None:
+    """The pid of this build's live beat host for the data dir of `env` (the holder of its
+    lock), or None."""
     from looop.sessions.host import lock_holder  # lazy: only tests and status readers ask
 
     hdir = runtime_dir(base or runtime_base(env))
-    return lock_holder(os.path.join(hdir, f"beat-{beat_key(env)}.lock"))
+    return lock_holder(os.path.join(hdir, f"beat-{beat_key(env, cwd=cwd)}.lock"))
 
 
 # -- the host process ----------------------------------------------------------------------
@@ -407,6 +433,12 @@ def serve(argv: list[str]) -> int:
     key, base, idle_s, ready_fd, lock_fd = started
     import signal  # lazy: the host process only
 
+    from looop.sessions.host import _parse  # lazy: the host process only
+
+    opts = _parse(argv)
+    # the home as its first caller named it; "" (no data dir) serves nobody
+    home = home_of(os.environ, opts.get("--cwd", "/"))
+
     # the kernel reaps each beat the host forks: no intermediate process, no zombie
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     files = _preload()
@@ -433,7 +465,7 @@ def serve(argv: list[str]) -> int:
                 continue
             with conn:
                 try:
-                    if _serve_one(conn, listener, lock_fd, files):
+                    if _serve_one(conn, listener, lock_fd, files, home):
                         return 0
                 except Exception as e:  # one bad request never ends the host
                     sys.stderr.write(f"looop beat host: request failed: {e!r}\n")
@@ -477,7 +509,11 @@ def _reply(conn: socket.socket, line: bytes) -> None:
 
 
 def _serve_one(
-    conn: socket.socket, listener: socket.socket, lock_fd: int, files: dict[str, tuple[int, int]]
+    conn: socket.socket,
+    listener: socket.socket,
+    lock_fd: int,
+    files: dict[str, tuple[int, int]],
+    home: str,
 ) -> bool:
     """One request; True when the host should stop (asked to, or its code went stale)."""
     from looop.core.peers import same_world  # lazy: the host process only
@@ -500,6 +536,9 @@ def _serve_one(
             return False
         if not same_world(caller):
             _reply(conn, b"unavailable the caller sees another filesystem or namespace\n")
+            return False
+        if not home or home_of(req.env, req.cwd) != home:  # another home's: it runs there
+            _reply(conn, b"unavailable this beat host serves another data dir\n")
             return False
         if not _fresh(files):
             _reply(conn, b"stale\n")

@@ -305,7 +305,10 @@ KNOBS: dict[str, Knob] = {
             300,
             "float",
             maximum=_DAY,
-            describe="the preloaded session host exits after this long unused (s); 0: no host",
+            describe=(
+                "a data dir's preloaded session host lives while one of its sessions does, "
+                "then exits after this long unused (s, at most 10); 0: no host"
+            ),
         ),
         # A worker's log: rotated at this size into at most this many files (a reused id's
         # earlier logs counted), so one chatty worker cannot fill the data filesystem. The

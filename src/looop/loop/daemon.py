@@ -207,9 +207,9 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
         res.survivors_far = failed
     res.orphans = _kill_orphans(ctx)
     res.survivors = [s.id for s in list_sessions(ctx.paths.data) if s.alive]
-    # No session depends on the session host: with the fleet down it goes too (the next
-    # start, here or in another data dir, brings one up again).
-    stop_host(runtime_base(ctx.env))
+    # No session depends on the session host: with the fleet down this home's goes too (the
+    # next start brings one up again); other data dirs' hosts are theirs.
+    stop_host(runtime_base(ctx.env), str(ctx.paths.data))
     ctx.events.record("down", pulse=res.was_running, workers=res.workers, survivors=res.survivors)
     return res
 

@@ -1,4 +1,5 @@
-"""The session host: one preloaded parent per user and looop build that forks supervisors.
+"""The session host: one preloaded parent per user, looop build and data dir (its home) that
+forks supervisors.
 
 Starting a supervisor as a fresh interpreter costs ~150 ms and ~14 MB of its own memory per
 session. The host pays that once: it imports the supervisor, warms it, freezes the heap
@@ -7,14 +8,24 @@ request. A forked supervisor shares the host's pages copy-on-write and is ready 
 
 Each supervisor is still its own process, detached exactly as before (new session, double
 fork, adopted by init): a crash in one session, or in the host, takes no other session down.
-The host holds no session state; it exits after `--idle-s` seconds without a request, and a
-spawn that finds no host starts one (or, if it cannot, starts the supervisor directly).
+The host holds no session state; it lives while a session of its home does and exits once
+none does and it had no request for min(`--idle-s`, 10) seconds; a spawn that finds no host
+starts one (or, if it cannot, starts the supervisor directly).
+
+A host serves one home: its socket is named by the build and the data dir (see `home_key`), it
+refuses a supervisor for any other data dir, and its environment is the one its home's first
+spawn gave it, so nothing of one home's environment reaches another's supervisors.
+
+A host is never started under a session's supervisor (a subreaper: it would adopt the host and
+every supervisor the host forks). A spawn from inside a worker asks the host that forked that
+worker's supervisor to start the new host (`launch`), so it hangs off init like the first;
+with no such host it starts its supervisor directly.
 
 Wire: the client connects to `/tmp/looop-<uid>/host-<key>.sock` (a private dir), sends one
 JSON line {"args", "cwd", "env", "umask", "err"} and reads one line back on the same
 connection: the supervisor's own readiness line (`ok PID` / `err …`), or the host's `err …`
-when it could not fork. `key` names the interpreter and the code (see `host_key`), so a host
-never serves a session with code older than the caller's.
+when it could not fork (`unavailable …`: start it directly). `key` names the interpreter, the
+code and the home, so a host never serves a session with code older than the caller's.
 
 This module is the client side too; only `serve` (the host process) loads the supervisor.
 """
@@ -38,7 +49,11 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from types import ModuleType
 
-HOST_IDLE_S = 300.0  # a host with no request for this long exits
+HOST_IDLE_S = 300.0  # the knob's default: see HOMELESS_IDLE_S
+# A host lives while a session of its home does (the pulse's, a worker's: a start from inside
+# one is launched by this host, see `launch`); once none does, it exits after
+# min(idle, this) unused: a test run's many homes leave no hosts lingering.
+HOMELESS_IDLE_S = 10.0
 REQUEST_MAX = 4 * 1024 * 1024
 START_TIMEOUT_S = 10.0
 KEEP_PREPARED = 256  # requests whose objects the host keeps (see _serve_one)
@@ -76,6 +91,22 @@ def host_key(executable: str = sys.executable) -> str:
     return _fnv("\n".join(parts).encode())[:12]
 
 
+def home_id(root: str) -> str:
+    """A data dir's identity: its real path and inode (one removed and made again under the
+    same name is another home, and so is a symlink's target moved)."""
+    real = os.path.realpath(root)
+    try:
+        st = os.stat(real)
+    except OSError:
+        return real
+    return f"{real}\0{st.st_dev}:{st.st_ino}"
+
+
+def home_key(root: str, build: str | None = None) -> str:
+    """The socket name of the host serving the data dir `root` for this build."""
+    return _fnv(f"{build or host_key()}\n{home_id(root)}".encode())
+
+
 def host_dir(base: str = "/tmp") -> str:
     return runtime_dir(base)
 
@@ -93,22 +124,23 @@ def request(
     cwd: str,
     env: Mapping[str, str],
     err_path: str,
+    home: str,
     idle_s: float = HOST_IDLE_S,
     base: str = "/tmp",
 ) -> _socket.socket:
-    """Hand a supervisor start to the host (starting one when none answers); returns the
-    connection the supervisor's readiness line will arrive on. HostUnavailable when no host
-    took the request (nothing was started)."""
+    """Hand a supervisor start to the host of the data dir `home` (starting one when none
+    answers); returns the connection the supervisor's readiness line will arrive on.
+    HostUnavailable when no host took the request (nothing was started)."""
     from pathlib import Path  # lazy: the client side of a spawn only
 
     from looop.sessions.state import ensure_private_dir
 
-    key = host_key()
+    key = home_key(home)
     ensure_private_dir(Path(host_dir(base)))  # never hand an env to another user's socket
     path = host_socket(key, base)
     sock = connect(path)
     if sock is None:
-        _start_host(key, idle_s, env, base)
+        _start_host(key, idle_s, env, base, home)
         sock = connect(path)
         if sock is None:
             raise HostUnavailable(f"the session host did not answer on {path}")
@@ -174,39 +206,109 @@ def _apply_limits(plan: list[tuple[int, int, int]], nice: int | None) -> None:
             os.setpriority(os.PRIO_PROCESS, 0, nice)
 
 
-def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str) -> None:
-    """Start a host and wait until it listens (or says another one already does)."""
+def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str, home: str) -> None:
+    """Start the host of `home` and wait until it listens (or says another one already
+    does); never under a session's supervisor (see `start_host_process`)."""
+    cmd = [sys.executable, "-m", "looop.sessions.host", "--key", key, "--base", base]
+    cmd += ["--home", os.path.abspath(home), "--idle-s", f"{idle_s:g}"]
+    if not start_host_process(cmd, env, os.path.join(host_dir(base), f"host-{key}.err")):
+        raise HostUnavailable("no session host can start outside this worker's supervisor")
+
+
+def start_host_process(
+    cmd: list[str], env: Mapping[str, str], err_path: str, wait: bool = True
+) -> bool:
+    """Start a preloaded host (`cmd` gets `--ready-fd N`) detached, its stderr to `err_path`;
+    with `wait`, until it said ready. Under a session's supervisor (a subreaper) the host that
+    forked that supervisor starts it, so it too hangs off init; False when there is none (or
+    it refused): start nothing, do without a host. OSError/HostUnavailable when it could not
+    start at all."""
+    inside, pad = enclosing_host()
+    if inside:
+        return pad is not None and _launch_via(pad, cmd, env, err_path, wait)
     # lazy: only the first spawn after the host idled out pays for subprocess
     import subprocess
     from pathlib import Path
 
     from looop.sessions.state import ensure_private_dir
 
-    hdir = host_dir(base)
-    ensure_private_dir(Path(hdir))
+    ensure_private_dir(Path(os.path.dirname(err_path)))
     r, w = os.pipe()
-    cmd = [sys.executable, "-m", "looop.sessions.host", "--key", key, "--base", base]
-    cmd += ["--idle-s", f"{idle_s:g}", "--ready-fd", str(w)]
     try:
-        err = os.open(
-            os.path.join(hdir, f"host-{key}.err"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
-        )
+        err = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     except OSError:
         err = os.open(os.devnull, os.O_WRONLY)
     try:
-        proc = start_detached(cmd, err=err, cwd="/", env=env, ready_w=w)
+        proc = start_detached([*cmd, "--ready-fd", str(w)], err=err, cwd="/", env=env, ready_w=w)
     except OSError as e:
         os.close(r)
         raise HostUnavailable(f"cannot start the session host: {e}") from e
     finally:
         os.close(w)
         os.close(err)
+    if not wait:  # the caller goes on; the intermediate is reaped when it exits
+        os.close(r)
+        return True
     try:
         read_line(r, START_TIMEOUT_S)
     finally:
         os.close(r)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=START_TIMEOUT_S)  # the intermediate exits once the host listens
+            proc.wait(timeout=START_TIMEOUT_S)  # the intermediate exits once the host forked
+    return True
+
+
+def enclosing_host() -> tuple[bool, str | None]:
+    """Whether this process runs under a session's supervisor, and if so the socket of the
+    host that forked that supervisor (None: it was started on its own, or no host owns it).
+    Read from the parent chain in /proc (an environment can be cleared; a parent cannot)."""
+    pid = os.getppid()
+    for _ in range(128):
+        if pid <= 1:
+            return False, None
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:  # gone meanwhile, or no /proc: nothing known to sit above us
+            return False, None
+        close = stat.rfind(b")")
+        comm = stat[stat.find(b"(") + 1 : close]
+        if b"looop.sessions.supervisor" in argv[:3]:  # a supervisor started on its own
+            return True, None
+        if b"looop.sessions.host" in argv[:3] and comm.startswith(b"looop:"):
+            # a supervisor forked by a host keeps the host's command line: --key, --base
+            opts = _parse([a.decode("utf-8", "replace") for a in argv[3:]])
+            key, pbase = opts.get("--key", ""), opts.get("--base", "")
+            ok = key.isalnum() and pbase.startswith("/")
+            return True, (host_socket(key, pbase) if ok else None)
+        fields = stat[close + 2 :].split()
+        pid = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
+    return False, None
+
+
+def _launch_via(pad: str, cmd: list[str], env: Mapping[str, str], err: str, wait: bool) -> bool:
+    """Ask the host listening on `pad` (outside the supervisor above us) to start `cmd`."""
+    sock = connect(pad)
+    if sock is None:
+        return False
+    try:
+        if peer(sock)[1] != os.geteuid():
+            return False
+        from looop.core.ljson import dumps  # lazy: json over the C accelerator, no `json`
+
+        body = dumps({"launch": cmd, "env": dict(env), "err": err}).encode()
+        try:
+            sock.sendall(body + b"\n")
+        except OSError:
+            return False
+        if not wait:
+            return True  # the pad read the request before it looks at its caller again
+        line = read_line(sock.fileno(), START_TIMEOUT_S)
+        return line is not None and line.startswith(b"ok")
+    finally:
+        sock.close()
 
 
 def read_line(fd: int, timeout_s: float) -> bytes | None:
@@ -249,9 +351,15 @@ def start_detached(
     )
 
 
-def host_pid(base: str = "/tmp", key: str | None = None) -> int | None:
-    """The pid of this build's live host (the holder of its lock), or None."""
-    return lock_holder(os.path.join(host_dir(base), f"host-{key or host_key()}.lock"))
+def _key_of(home: str | None, key: str | None) -> str:
+    if key is None and home is None:
+        raise ValueError("name the host by its home (data dir) or its key")
+    return key if key is not None else home_key(str(home))
+
+
+def host_pid(base: str = "/tmp", home: str | None = None, *, key: str | None = None) -> int | None:
+    """The pid of the live host of the data dir `home` (or of `key`) for this build, or None."""
+    return lock_holder(os.path.join(host_dir(base), f"host-{_key_of(home, key)}.lock"))
 
 
 def lock_holder(path: str) -> int | None:
@@ -282,9 +390,21 @@ def _name(title: str) -> None:
         os.close(fd)
 
 
-def stop_host(base: str = "/tmp", key: str | None = None) -> bool:
-    """Ask this build's host to exit (tests, `looop down`); True when one answered."""
-    sock = connect(host_socket(key or host_key(), base))
+def stop_hosts(base: str = "/tmp") -> int:
+    """Ask every session host under the runtime dir to exit, whatever its build or home (a
+    test run's end); how many answered."""
+    try:
+        names = os.listdir(host_dir(base))
+    except OSError:
+        return 0
+    keys = [n[5:-5] for n in names if n.startswith("host-") and n.endswith(".sock")]
+    return sum(stop_host(base, key=k) for k in keys)
+
+
+def stop_host(base: str = "/tmp", home: str | None = None, *, key: str | None = None) -> bool:
+    """Ask the host of the data dir `home` (or of `key`) for this build to exit (tests,
+    `looop down`); True when one answered."""
+    sock = connect(host_socket(_key_of(home, key), base))
     if sock is None:
         return False
     try:
@@ -320,7 +440,78 @@ def become_host(
     if lock_fd is None:
         say(ready_fd, f"ok {taken}")
         return None
+    sweep(host_dir(base))
     return key, base, idle_s, ready_fd, lock_fd
+
+
+_HOST_FILES = (".sock", ".lock", ".err")
+
+
+def sweep(hdir: str) -> None:
+    """What hosts that are gone left in the runtime dir (old builds that idled out, homes
+    removed, crashes): a socket and lock whose lock nobody holds, with an empty error file; a
+    half-bound socket name or a rehearsal dir whose process is dead. A host whose lock is held
+    is never touched: the sweeper takes that very lock before it removes anything."""
+    try:
+        names = os.listdir(hdir)
+    except OSError:
+        return
+    stems: set[str] = set()
+    for name in names:
+        path = os.path.join(hdir, name)
+        if name.startswith(("host-", "beat-")) and name.endswith(_HOST_FILES):
+            stems.add(name.rsplit(".", 1)[0])
+        elif name.startswith("rehearsal-") and not _alive(name[10:]):
+            _remove_tree(path)
+        elif (
+            name.startswith(("host-", "beat-"))
+            and ".sock." in name
+            and not _alive(name.rsplit(".", 1)[1])
+        ):
+            with contextlib.suppress(OSError):  # listen_at's temporary name, its binder dead
+                os.unlink(path)
+    for stem in stems:
+        _sweep_host(os.path.join(hdir, stem))
+
+
+def _sweep_host(stem: str) -> None:
+    import fcntl  # lazy: the host processes only
+
+    try:
+        fd = os.open(stem + ".lock", os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        fd = None  # a socket without a lock is no host's: none binds before it locks
+    except OSError:
+        return
+    try:
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return  # a live host's
+        with contextlib.suppress(OSError):
+            os.unlink(stem + ".sock")
+        with contextlib.suppress(OSError):
+            if os.stat(stem + ".err").st_size == 0:  # one with words says why it died
+                os.unlink(stem + ".err")
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(stem + ".lock")
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _alive(pid: str) -> bool:
+    if not pid.isdigit():
+        return True  # not a name we made: leave it
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _parse(argv: list[str]) -> dict[str, str]:
@@ -422,6 +613,8 @@ def serve(argv: list[str]) -> int:
     if started is None:
         return 0
     key, base, idle_s, ready_fd, lock_fd = started
+    home = _parse(argv).get("--home", "")
+    own = home_id(home) if home.startswith("/") else ""  # no home: serve no supervisor
     _name("looop-host")
     path = host_socket(key, base)
     # `_socket`, as the client: the forked supervisor never runs socket.py's wrappers
@@ -434,20 +627,27 @@ def serve(argv: list[str]) -> int:
     gc.freeze()
     say(ready_fd, f"ok {os.getpid()}")
     supervisor.detach_stdio()
-    listener.settimeout(idle_s)
+    homeless = min(idle_s, HOMELESS_IDLE_S)
+    listener.settimeout(homeless)
     del fillers[:0]  # (kept alive to the end of serve: see _fill_pools)
+    last = time.monotonic()
     try:
         while True:
             try:
                 conn = _socket.socket(fileno=listener._accept()[0])  # type: ignore[attr-defined]
             except TimeoutError:
-                return 0
+                # with a live session at home a start from inside it needs us (a host started
+                # there is launched from here): stay; with none, go once unused that long
+                if time.monotonic() - last >= homeless and not _home_live(home):
+                    return 0
+                continue
             except OSError as e:  # out of descriptors or memory: say so, keep serving
                 sys.stderr.write(f"looop session host: accept failed: {e}\n")
                 time.sleep(0.05)
                 continue
+            last = time.monotonic()
             try:
-                if _serve_one(conn, listener, lock_fd, supervisor, kept):
+                if _serve_one(conn, listener, lock_fd, supervisor, kept, own):
                     return 0
             except Exception as e:  # one bad request never ends the host
                 sys.stderr.write(f"looop session host: request failed: {e!r}\n")
@@ -457,6 +657,17 @@ def serve(argv: list[str]) -> int:
         # the name first, so a new client starts a new host rather than queueing here
         unlisten(path, ino)
         listener.close()
+
+
+def _home_live(home: str) -> bool:
+    """Whether a supervisor holds the lock of any session in the data dir `home`."""
+    from looop.sessions.wire import lock_held  # lazy: loaded by the supervisor already
+
+    try:
+        with os.scandir(os.path.join(home, "sessions")) as entries:
+            return any(e.is_dir(follow_symlinks=False) and lock_held(e.path) for e in entries)
+    except OSError:
+        return False
 
 
 def say(fd: int | None, line: str) -> None:
@@ -474,11 +685,20 @@ def hold_lock(path: str) -> int | None:
     when another host of the same key holds it."""
     import fcntl  # lazy: the host processes only
 
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
+    for _ in range(5):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # a sweeper removed the name between our open and flock: again
+    else:
         return None
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())  # lock_holder() reads it
@@ -526,6 +746,7 @@ def _serve_one(
     lock_fd: int,
     supervisor: ModuleType,
     kept: list[object],
+    own: str,
 ) -> bool:
     """One request; True when it asked the host to stop."""
     try:
@@ -541,13 +762,23 @@ def _serve_one(
         with contextlib.suppress(OSError):
             conn.sendall(b"ok stopping\n")
         return True
-    if not _well_formed(req):
+    launch = "launch" in req
+    if not (_well_launch(req) if launch else _well_formed(req)):
         with contextlib.suppress(OSError):
             conn.sendall(b"err the session host got a malformed request\n")
         return False
     if not same_world(caller):  # a sandboxed or containered caller: never lift its limits
         with contextlib.suppress(OSError):
             conn.sendall(b"unavailable the caller sees another filesystem or namespace\n")
+        return False
+    if launch:
+        _launch(conn, req, listener, lock_fd)
+        return False
+    args = req["args"]
+    assert isinstance(args, list)
+    if not own or home_id(_root_of(args)) != own:  # another home's: its own host serves it
+        with contextlib.suppress(OSError):
+            conn.sendall(b"unavailable this session host serves another data dir\n")
         return False
     # Everything that needs no process of its own is done here, before the fork: what the
     # host builds is shared with the supervisor, what the supervisor builds is its own copy.
@@ -575,6 +806,67 @@ def _serve_one(
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)  # the intermediate exits as soon as the supervisor is forked
     return False
+
+
+def _root_of(args: list[str]) -> str:
+    at = args.index("--") if "--" in args else len(args)
+    head = args[:at]
+    return head[head.index("--root") + 1] if "--root" in head[:-1] else ""
+
+
+def _well_launch(req: dict[str, object]) -> bool:
+    """A launch asks for a preloaded host and nothing else: this interpreter's sibling
+    running one of the two host modules, an environment and an error file."""
+    cmd, env, err = req.get("launch"), req.get("env"), req.get("err")
+    return (
+        isinstance(cmd, list)
+        and len(cmd) >= 3
+        and all(isinstance(a, str) and "\0" not in a for a in cmd)
+        and cmd[0].startswith("/")
+        and cmd[1] == "-m"
+        and cmd[2] in ("looop.sessions.host", "looop.cli.beathost")
+        and "--ready-fd" not in cmd
+        and isinstance(err, str)
+        and err.startswith("/")
+        and "\0" not in err
+        and _well_formed({"args": ["--"], "cwd": "/", "env": env, "err": err})
+    )
+
+
+def _launch(
+    conn: _socket.socket, req: dict[str, object], listener: _socket.socket, lock_fd: int
+) -> None:
+    """Start a host for a caller under a session's supervisor: our child's child, adopted by
+    whatever adopted us (init), never by that supervisor. Its readiness line goes straight to
+    the caller over this connection."""
+    cmd, env, err = req["launch"], req["env"], req["err"]
+    assert isinstance(cmd, list) and isinstance(env, dict) and isinstance(err, str)
+    try:
+        pid = os.fork()
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            conn.sendall(f"err the session host cannot fork: {e.strerror}\n".encode())
+        return
+    if pid == 0:
+        try:
+            listener.close()
+            os.close(lock_fd)
+            os.setsid()
+            if os.fork() > 0:
+                os._exit(0)
+            fd = conn.detach()
+            os.set_inheritable(fd, True)
+            null = os.open(os.devnull, os.O_RDWR)
+            efd = os.open(err, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+            os.dup2(null, 0)
+            os.dup2(null, 1)
+            os.dup2(efd, 2)
+            os.chdir("/")
+            os.execve(cmd[0], [*cmd, "--ready-fd", str(fd)], env)
+        finally:
+            os._exit(127)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def _well_formed(req: dict[str, object]) -> bool:

@@ -145,7 +145,7 @@ def spawn(
     via_host = False
     if host_idle_s > 0:
         try:
-            line = _spawn_via_host(cmd, argv, sdir, cwd, env, host_idle_s)
+            line = _spawn_via_host(cmd, argv, sdir, cwd, env, host_idle_s, str(root))
             via_host = True
         except HostUnavailable:
             pass  # start the supervisor as its own interpreter, as without a host
@@ -175,9 +175,10 @@ def _spawn_via_host(
     cwd: Path,
     env: Mapping[str, str],
     idle_s: float,
+    home: str,
 ) -> bytes | None:
-    """The host forks the supervisor (see host.py); its readiness line comes back on the
-    same connection. HostUnavailable when nothing was started."""
+    """The host of the data dir `home` forks the supervisor (see host.py); its readiness line
+    comes back on the same connection. HostUnavailable when nothing was started."""
     args = [*cmd[3:], "--", *argv]  # the host already is `python -m looop.sessions.supervisor`
     for _ in range(2):
         sock = host_request(
@@ -185,6 +186,7 @@ def _spawn_via_host(
             cwd=str(cwd),
             env=env,
             err_path=str(sdir / SUPERVISOR_ERR),
+            home=home,
             idle_s=idle_s,
             base=runtime_base(env),
         )

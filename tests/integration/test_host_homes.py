@@ -1,0 +1,395 @@
+"""Session hosts belong to one home (data dir): their own env, never a worker's descendant."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from looop.sessions import get_session, host, kill, list_sessions, spawn
+from tests.helpers import Cli, process_ended, until, wait_until
+
+pytestmark = pytest.mark.timeout(90)
+
+RUN_BASE = os.environ["LOOOP_RUNTIME_DIR"]  # this run's hosts (tests/conftest.py)
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "LANG": "C.UTF-8",
+        "LOOOP_RUNTIME_DIR": RUN_BASE,
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        **extra,
+    }
+
+
+@pytest.fixture
+def homes(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    yield a, b
+    for home in (a, b):
+        for s in list_sessions(home):
+            if s.alive:
+                with contextlib.suppress(Exception):
+                    kill(home, s.id)
+        host.stop_host(RUN_BASE, str(home))
+
+
+def _supervisor(home: Path, sid: str) -> psutil.Process:
+    pid = get_session(home, sid).supervisor_pid
+    assert pid
+    return psutil.Process(pid)
+
+
+def _ancestors(pid: int) -> list[int]:
+    return [p.pid for p in psutil.Process(pid).parents()]
+
+
+def _host(home: Path) -> int:
+    pid = host.host_pid(RUN_BASE, str(home))
+    assert pid is not None, f"no session host serves {home}"
+    return pid
+
+
+def test_two_homes_get_two_hosts_and_no_env_crosses(
+    homes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    a, b = homes
+    spawn(a, "wa", ["sleep", "60"], cwd=a, env=_env(tmp_path, ONLY_A="secret-of-a"))
+    spawn(b, "wb", ["sh", "-c", "env > seen.txt; exec sleep 60"], cwd=b, env=_env(tmp_path))
+    ha, hb = _host(a), _host(b)
+    assert ha != hb
+    assert psutil.Process(ha).environ().get("ONLY_A") == "secret-of-a"  # A's host: A's env
+    for proc in (psutil.Process(hb), _supervisor(b, "wb")):
+        assert "ONLY_A" not in proc.environ(), proc.cmdline()
+    wait_until(lambda: (b / "seen.txt").exists() and b"LANG=" in (b / "seen.txt").read_bytes())
+    assert b"ONLY_A" not in (b / "seen.txt").read_bytes()
+    # B's supervisor was forked by B's host, A's by A's
+    assert f"--home {b}" in " ".join(_supervisor(b, "wb").cmdline())
+    assert f"--home {a}" in " ".join(_supervisor(a, "wa").cmdline())
+
+
+def _ask(path: str, req: dict[str, object]) -> bytes:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(path)
+        s.sendall(json.dumps(req).encode() + b"\n")
+        return s.recv(4096)
+
+
+@pytest.mark.parametrize("how", ["other dir", "no root", "root through a symlink elsewhere"])
+def test_a_host_refuses_a_supervisor_for_another_home(
+    homes: tuple[Path, Path], tmp_path: Path, how: str
+) -> None:
+    a, b = homes
+    spawn(a, "wa", ["sleep", "60"], cwd=a, env=_env(tmp_path))
+    link = tmp_path / "link"
+    link.symlink_to(b)
+    root = {"other dir": [str(b)], "no root": [], "root through a symlink elsewhere": [str(link)]}
+    args = ["--id", "x1", *(["--root", *root[how]] if root[how] else []), "--", "true"]
+    sock = host.host_socket(host.home_key(str(a)), RUN_BASE)
+    reply = _ask(sock, {"args": args, "cwd": "/", "env": {"PATH": "/bin"}, "err": None})
+    assert reply.startswith(b"unavailable"), reply
+    assert not (b / "sessions" / "x1").exists()
+    # through the front door the caller then gets a supervisor of its own home's making
+    spawn(b, "x2", ["sleep", "60"], cwd=b, env=_env(tmp_path))
+    assert get_session(b, "x2").alive
+
+
+def test_the_same_dir_by_another_name_is_the_same_home(
+    homes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    a, _ = homes
+    link = tmp_path / "alias"
+    link.symlink_to(a)
+    spawn(a, "w1", ["sleep", "60"], cwd=a, env=_env(tmp_path))
+    spawn(link, "w2", ["sleep", "60"], cwd=a, env=_env(tmp_path))
+    assert host.host_pid(RUN_BASE, str(link)) == _host(a)
+    assert "looop.sessions.host" in " ".join(_supervisor(a, "w2").cmdline())
+
+
+# A worker that starts a session in another home from inside its PTY, once told to (the
+# spawn's env and the import path come on the command line: `env -i` may have cleared them).
+INSIDE = (
+    "import json, sys, time; sys.path[:0] = json.loads(sys.argv[3])\n"
+    "from pathlib import Path; from looop.sessions import spawn\n"
+    "home, go = Path(sys.argv[1]), Path(sys.argv[2])\n"
+    "while not go.exists(): time.sleep(0.02)\n"
+    "spawn(home, 'b1', ['sleep', '120'], cwd=home, env=json.loads(sys.argv[4]))\n"
+    "(home / 'started').write_text('ok')\n"
+    "time.sleep(600)\n"
+)
+# How the worker runs it: as its own command, detached from the worker (a new session whose
+# parent exits: the subreaper adopts it), and with its environment cleared.
+WAYS = {
+    "as the worker": [],
+    "detached with setsid -f": ["setsid", "-f"],
+    "env cleared": ["env", "-i"],
+}
+
+
+def _inner_worker(
+    a: Path, b: Path, tmp_path: Path, way: str = "as the worker", **kw: float
+) -> tuple[psutil.Process, Path]:
+    go = tmp_path / "go"
+    inner = json.dumps(_env(tmp_path))
+    argv = [*WAYS[way], sys.executable, "-c", INSIDE, str(b), str(go), json.dumps(sys.path)]
+    if way == "detached with setsid -f":  # the worker itself stays, as a waiting shell
+        argv = ["sh", "-c", 'setsid -f "$@"; exec sleep 600', "sh", *argv[2:], inner]
+    else:
+        argv.append(inner)
+    spawn(a, "wa", argv, cwd=a, env=_env(tmp_path), **kw)
+    return _supervisor(a, "wa"), go
+
+
+@pytest.mark.parametrize("way", list(WAYS))
+def test_a_host_started_inside_a_worker_hangs_off_init_and_outlives_it(
+    homes: tuple[Path, Path], tmp_path: Path, way: str
+) -> None:
+    a, b = homes
+    sup, go = _inner_worker(a, b, tmp_path, way)
+    ha = _host(a)
+    go.touch()
+    wait_until(lambda: (b / "started").exists(), timeout=30, what="the inner spawn")
+    hb = _host(b)
+    assert hb != ha
+    assert sup.pid not in _ancestors(hb)  # its supervisor (a subreaper) did not adopt it
+    assert sup.pid not in _ancestors(_supervisor(b, "b1").pid)
+    assert "--home " + str(b) in " ".join(_supervisor(b, "b1").cmdline())
+    # the worker that started it goes; B's host and its session stay, and it serves on
+    kill(a, "wa")
+    wait_until(lambda: process_ended(sup.pid), what="the worker's supervisor to end")
+    assert get_session(b, "b1").alive
+    spawn(b, "b2", ["sleep", "60"], cwd=b, env=_env(tmp_path))
+    assert _host(b) == hb
+    assert "looop.sessions.host" in " ".join(_supervisor(b, "b2").cmdline())
+
+
+def test_inside_a_worker_with_no_host_above_it_no_host_is_started(
+    homes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The worker's supervisor started on its own (no host to ask): a host started there
+    would be its descendant, so the inner start goes without one."""
+    a, b = homes
+    sup, go = _inner_worker(a, b, tmp_path, host_idle_s=0)
+    go.touch()
+    wait_until(lambda: (b / "started").exists(), timeout=30, what="the inner spawn")
+    assert get_session(b, "b1").alive
+    assert host.host_pid(RUN_BASE, str(b)) is None
+    under = [p for p in sup.children(recursive=True) if p.name() == "looop-host"]
+    assert under == []
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def test_a_starting_host_sweeps_what_dead_hosts_left(tmp_path: Path) -> None:
+    base = tmp_path / "rt"
+    base.mkdir()
+    hdir = Path(host.host_dir(str(base)))
+    hdir.mkdir(mode=0o700)
+    dead = _dead_pid()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.bind(str(hdir / "host-0ld0ld0ld0ld0ld0.sock"))  # bound, never served: a crash's
+    (hdir / "host-0ld0ld0ld0ld0ld0.lock").write_text(f"{dead}\n")
+    (hdir / "host-0ld0ld0ld0ld0ld0.err").write_text("")
+    (hdir / "beat-0ld0ld0ld0ld.lock").write_text(f"{dead}\n")
+    (hdir / "beat-0ld0ld0ld0ld.err").write_text("Traceback: why it died\n")
+    (hdir / "host-nolock.sock").write_text("")  # a socket name with no lock at all
+    (hdir / f"host-tmp.sock.{dead}").write_text("")
+    (hdir / f"rehearsal-{dead}").mkdir()
+    (hdir / f"rehearsal-{dead}" / "sessions").mkdir()
+    # a live host's (we hold its lock) and names that are not a host's stay
+    (hdir / "beat-live.sock").write_text("")
+    held = os.open(hdir / "beat-live.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    (hdir / "0123456789abcdef").mkdir()  # a data dir's session sockets live in such a dir
+    (hdir / f"host-tmp.sock.{os.getpid()}").write_text("")
+    try:
+        home = tmp_path / "data"
+        home.mkdir()
+        env = dict(_env(tmp_path), LOOOP_RUNTIME_DIR=str(base))
+        spawn(home, "s1", ["sleep", "60"], cwd=home, env=env)
+        left = sorted(p.name for p in hdir.iterdir())
+        key = host.home_key(str(home))
+        assert left == sorted(
+            [
+                "0123456789abcdef",
+                "beat-0ld0ld0ld0ld.err",  # it says why that host died: kept
+                "beat-live.lock",
+                "beat-live.sock",
+                f"host-{key}.err",
+                f"host-{key}.lock",
+                f"host-{key}.sock",
+                f"host-tmp.sock.{os.getpid()}",
+            ]
+        )
+    finally:
+        os.close(held)
+        for s in list_sessions(tmp_path / "data"):
+            if s.alive:
+                kill(tmp_path / "data", s.id)
+        host.stop_hosts(str(base))
+
+
+def test_down_of_one_home_leaves_the_others_host_and_workers_alone(
+    cli: Cli, data: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    try:
+        spawn(other, "keep", ["sleep", "60"], cwd=other, env=_env(tmp_path))
+        hb = _host(other)
+        assert cli("init")[0] == 0
+        assert cli("worker", "start", "w1", "--command", "sleep 600", "go")[0] == 0
+        ha = _host(data)
+        assert ha != hb
+        code, _, err = cli("down")
+        assert code == 0, err
+        wait_until(lambda: process_ended(ha), what="this home's host to exit")
+        assert host.host_pid(RUN_BASE, str(other)) == hb
+        assert get_session(other, "keep").alive
+        spawn(other, "more", ["sleep", "60"], cwd=other, env=_env(tmp_path))
+        assert _host(other) == hb
+    finally:
+        for sid in ("keep", "more"):
+            with contextlib.suppress(Exception):
+                kill(other, sid)
+        host.stop_host(RUN_BASE, str(other))
+
+
+def test_a_host_lives_while_its_home_has_a_live_session_then_goes(
+    homes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    a, _ = homes
+    spawn(a, "w", ["sleep", "60"], cwd=a, env=_env(tmp_path), host_idle_s=0.3)
+    ha = _host(a)
+    # many times its idle time unused: with a session alive at home it stays
+    assert not until(lambda: process_ended(ha), 3.0)
+    kill(a, "w")
+    assert until(lambda: process_ended(ha), 15)
+    assert not os.path.exists(host.host_socket(host.home_key(str(a)), RUN_BASE))
+
+
+NOOP = 'printf \'%s\' \'{"action":"noop","journal":"t"}\' > .decision.json'
+# The sensor says whose env its beat ran with and under which parent.
+WHO = '#!/bin/sh\nprintf \'%s %s\\n\' "$(cat /proc/$PPID/comm)" "${ONLY_A:-none}" > "$WHO_FILE"\n'
+
+
+def _tick_home(tmp_path: Path, name: str, **extra: str) -> tuple[Path, dict[str, str]]:
+    from tests.helpers import clean_env
+
+    data = tmp_path / name
+    (data / "sensors").mkdir(parents=True)
+    (data / "config.json").write_text(json.dumps({"tick_command": NOOP, "worker_command": "x"}))
+    script = data / "sensors" / "who.sh"
+    script.write_text(WHO + "echo '{\"signal\":{}}'\n")
+    script.chmod(0o755)
+    env = clean_env(tmp_path, data, WHO_FILE=str(data / "who"), LOOOP_BEAT_HOST_IDLE="60")
+    return data, {**env, **extra}
+
+
+def test_two_homes_get_two_beat_hosts_and_no_env_crosses(tmp_path: Path) -> None:
+    from looop.cli import beathost
+
+    looop = str(Path(sys.executable).parent / "looop")
+    a, env_a = _tick_home(tmp_path, "a", ONLY_A="secret-of-a")
+    b, env_b = _tick_home(tmp_path, "b")
+
+    def tick(env: dict[str, str]) -> str:
+        done = subprocess.run(
+            [looop, "tick"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    try:
+        tick(env_a)  # in place; starts this home's beat host
+        tick(env_b)
+        for env in (env_a, env_b):  # its lock is held before it listens: wait for both
+            path = beathost.beat_socket(beathost.beat_key(env), RUN_BASE)
+            wait_until(lambda: os.path.exists(path), timeout=30)  # noqa: B023
+            wait_until(lambda: beathost.beat_host_pid(env) is not None, timeout=30)  # noqa: B023
+        pa, pb = beathost.beat_host_pid(env_a), beathost.beat_host_pid(env_b)
+        assert pa != pb
+        assert "ONLY_A" not in psutil.Process(pb).environ()
+        tick(env_b)
+        assert (b / "who").read_text().split() == ["looop-tick", "none"]  # B's host served it
+        tick(env_a)
+        assert (a / "who").read_text().split() == ["looop-tick", "secret-of-a"]
+        # A's host refuses a beat of B's data dir: nothing runs there, the caller runs it
+        sock = beathost.beat_socket(beathost.beat_key(env_a), RUN_BASE)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(sock)
+            body = beathost.encode_request(["tick"], str(tmp_path), env_b)
+            fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in range(3))
+            s.sendmsg([body], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+            assert s.recv(4096).startswith(b"unavailable"), "A's beat host ran B's beat"
+    finally:
+        beathost.stop_beat_host(env_a)
+        beathost.stop_beat_host(env_b)
+
+
+@pytest.mark.parametrize(
+    "launch",
+    [
+        ["/bin/sh", "-c", "touch {mark}"],  # anything but a host
+        [sys.executable, "-m", "looop.sessions.supervisor", "--id", "x"],
+        [sys.executable, "-m", "looop.sessions.host", "--ready-fd", "0"],  # the fd is ours to give
+        ["python3", "-m", "looop.sessions.host"],  # not an absolute interpreter
+    ],
+)
+def test_a_host_launches_nothing_but_a_host(
+    homes: tuple[Path, Path], tmp_path: Path, launch: list[str]
+) -> None:
+    a, _ = homes
+    spawn(a, "wa", ["sleep", "60"], cwd=a, env=_env(tmp_path))
+    mark = tmp_path / "ran"
+    cmd = [part.format(mark=mark) for part in launch]
+    pad = host.host_socket(host.home_key(str(a)), RUN_BASE)
+    req = {"launch": cmd, "env": {"PATH": "/bin"}, "err": str(tmp_path / "e")}
+    assert _ask(pad, req).startswith(b"err "), cmd
+    assert not mark.exists()
+
+
+def test_a_caller_in_another_mount_namespace_gets_no_launch(
+    homes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    a, b = homes
+    spawn(a, "wa", ["sleep", "60"], cwd=a, env=_env(tmp_path))
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -m is not permitted here")
+    pad = host.host_socket(host.home_key(str(a)), RUN_BASE)
+    key = host.home_key(str(b))
+    cmd = [sys.executable, "-m", "looop.sessions.host", "--key", key, "--base", RUN_BASE]
+    req = {"launch": [*cmd, "--home", str(b)], "env": _env(tmp_path), "err": str(tmp_path / "e")}
+    code = (
+        "import json, socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])\n"
+        "s.sendall(sys.argv[2].encode() + b'\\n'); print(s.recv(4096).decode())\n"
+    )
+    done = subprocess.run(
+        ["unshare", "-m", sys.executable, "-c", code, pad, json.dumps(req)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.startswith("unavailable"), done
+    assert host.host_pid(RUN_BASE, str(b)) is None
