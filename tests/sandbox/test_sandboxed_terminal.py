@@ -7,6 +7,7 @@ a program that is not there fails `worker start` with the same line as unsandbox
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import Path
 
@@ -48,19 +49,26 @@ class Term(Box):
         assert done.returncode == 0, done.stderr
 
     def see(self, pattern: str, timeout: float = 30) -> str:
-        """Wait for `pattern` in the worker's output after the last thing seen."""
-        code, match, end = expect(
-            self.data,
-            WID,
-            pattern,
-            since=self.offset,
-            timeout_s=timeout,
-            clock=SystemClock(),
+        """Wait for `pattern` in the worker's output after the last thing seen (the match's
+        own end, not expect's read position: two lines may come in one read)."""
+        found: list[re.Match[bytes]] = []
+
+        def seen() -> bool:
+            raw = (self.data / "sessions" / WID / "output.log").read_bytes()[self.offset :]
+            m = re.search(pattern.encode(), raw)
+            if m is not None:
+                found.append(m)
+            return m is not None
+
+        code, _, _ = expect(
+            self.data, WID, pattern, since=self.offset, timeout_s=timeout, clock=SystemClock()
         )
-        log = (self.data / "sessions" / WID / "output.log").read_bytes()
-        assert code == 0, (pattern, code, log[-2000:])
-        self.offset = end
-        return match or ""
+        assert code == 0 and seen(), (pattern, code, self.log()[-2000:])
+        self.offset += found[0].end()  # bytes, as expect's `since` counts them
+        return found[0].group(0).decode(errors="replace")
+
+    def log(self) -> str:
+        return (self.data / "sessions" / WID / "output.log").read_text(errors="replace")
 
     def status(self) -> dict[str, object]:
         raw = (self.data / "sessions" / WID / "status.json").read_text()
