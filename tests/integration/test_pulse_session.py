@@ -82,6 +82,64 @@ def test_up_runs_pulse_as_session_and_down_stops_pulse_then_workers(ctx: Ctx) ->
     assert not any(s.alive for s in list_sessions(ctx.paths.data))
 
 
+def _looop_env(ctx: Ctx, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "looop", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_a_worker_the_pulse_started_without_a_host_outlives_the_pulse_run(ctx: Ctx) -> None:
+    """No session host: w1's supervisor starts from inside the pulse's run and is adopted by
+    the pulse's supervisor (a subreaper). The end of the pulse's run must not sweep it: down
+    stops w1 as a worker, and a stray the beat left behind still dies with the run."""
+    stray = ctx.paths.data.parent / "stray.pid"
+    env = _env(
+        ctx,
+        LOOOP_SESSION_HOST_IDLE="0",
+        LOOOP_BEAT_HOST_IDLE="0",
+        LOOOP_RUNTIME_DIR=os.environ["LOOOP_RUNTIME_DIR"],
+    )
+    wire(
+        ctx,
+        [
+            {"decision": {"action": "start_worker", "id": "w1", "prompt": "work"}},
+            {"decision": {"action": "noop"}},
+        ],
+        worker=SLEEPER,
+    )
+    # the tick leaves a setsid daemon behind (it is no supervisor of looop's: it must die)
+    cfg = json.loads(ctx.paths.config.read_text())
+    tick = cfg["runners"]["scripted"]["tick"]
+    cfg["runners"]["scripted"]["tick"] = (
+        f'sh -c \'setsid sh -c "echo \\$\\$ > {stray}; exec sleep 600" & exec "$@"\' sh {tick}'
+    )
+    ctx.paths.config.write_text(json.dumps(cfg))
+    r = _looop_env(ctx, env, "up")
+    try:
+        assert r.returncode == 0 and "pulse started" in r.stdout, r.stderr
+        r = _looop_env(ctx, env, "expect", "pulse", "start-worker|worker ·", "--timeout", "30s")
+        assert r.returncode == 0, r.stdout + r.stderr
+        w1 = get_session(ctx.paths.data, "w1")
+        assert w1.alive
+        pid = int(stray.read_text().strip())
+    finally:
+        r = _looop_env(ctx, env, "down")
+    assert r.returncode == 0, r.stderr
+    assert "pulse stopped" in r.stdout and "w1" in r.stdout, r.stdout
+    status = json.loads((ctx.paths.data / "sessions" / "w1" / "status.json").read_text())
+    assert "supervisor died" not in str(status.get("error")), status
+    assert not any(s.alive for s in list_sessions(ctx.paths.data))
+    assert not os.path.exists(f"/proc/{pid}") or _zombie(pid), "the beat's stray outlived the run"
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[:1] in ([b"Z"], [b"X"])
+    except OSError:
+        return True
+
+
 def test_concurrent_ups_start_one_pulse(ctx: Ctx) -> None:
     wire(ctx, [{"decision": {"action": "noop"}}])
     procs = [

@@ -192,6 +192,52 @@ def escape(base: str = BASE, self_cgroup: str | None = None) -> None:
             _write(mnt + folder_for(own) + "/cgroup.procs", "0")
 
 
+# v2 limits a group may carry; a run group looop made has none of them set
+_LIMITS = ("memory.max", "memory.high", "memory.swap.max", "pids.max", "cpu.max", "io.max")
+
+
+def _unlimited(path: str) -> bool:
+    for name in _LIMITS:
+        text = _read(os.path.join(path, name))
+        if text is not None and text.split()[:1] not in ([], ["max"]):
+            return False
+    return True
+
+
+def in_own_run(caller: str | None, own: str | None, base: str = BASE) -> bool:
+    """Whether a process whose /proc/<pid>/cgroup text is `caller` has exactly the cgroup
+    limits of one whose text is `own`: every line the same, but for the v2 (or v1 freezer)
+    line, which may name one of looop's run groups right inside the `looop` folder that
+    `own`'s runs use — so a worker (the pulse) may ask a session host to start a supervisor
+    — as long as neither that group nor the folder has a limit set."""
+    if caller is None or own is None:
+        return caller == own
+    mine, theirs = own.splitlines(), caller.splitlines()
+    if len(mine) != len(theirs):
+        return False
+    v2, v1 = own_paths(own)
+    mounts = dict(_mounts(base))
+    for a, b in zip(mine, theirs, strict=True):
+        if a == b:
+            continue
+        head, _, path = b.partition(":")[2].partition(":")
+        ohead, _, opath = a.partition(":")[2].partition(":")
+        if head != ohead or a.partition(":")[0] != b.partition(":")[0]:
+            return False
+        kind = V2 if head == "" and a.startswith("0:") else V1 if "freezer" in head else None
+        mine_path = v2 if kind == V2 else v1
+        mnt = mounts.get(kind) if kind is not None else None
+        if kind is None or mine_path is None or mine_path != opath or mnt is None:
+            return False
+        folder = folder_for(mine_path)
+        parent, _, name = path.rpartition("/")
+        if parent != folder or not name or name in (".", ".."):
+            return False
+        if kind == V2 and not (_unlimited(mnt + folder) and _unlimited(mnt + path)):
+            return False
+    return True
+
+
 def adopt(path: str, base: str = BASE) -> Group | None:
     """The group a dead supervisor recorded in its meta: only a folder inside a `looop`
     folder under a cgroup mount is believed (the file is the worker's to edit)."""

@@ -2,7 +2,8 @@
 
 looop's preloaded hosts fork work on behalf of a caller: the forked child must have exactly
 the powers and the view the caller would have had running it itself. Same uid is not enough:
-a caller in a sandbox (bubblewrap, a container, `unshare`), in another cgroup, with other
+a caller in a sandbox (bubblewrap, a container, `unshare`), in another cgroup (but one of
+looop's own run groups, which set no limit: `cgroup.in_own_run`), with other
 groups, capabilities, a seccomp filter or no_new_privs must run its work itself, or a host
 started outside would lift those limits for it.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 import _socket  # not `socket`: its enums cost a hot verb ~3 ms
 import os
 import sys
+
+from looop.core import cgroup
 
 # The limits a caller's own run would have had and a forked one would take from the host:
 # `ulimit` and `nice` given to the caller still apply (see `caller_limits`).
@@ -62,7 +65,8 @@ def same_world(pid: int) -> bool:
         there, here = os.stat(f"/proc/{pid}/root"), os.stat("/")
         if (there.st_dev, there.st_ino) != (here.st_dev, here.st_ino):
             return False
-        if _read(f"/proc/{pid}/cgroup") != _read("/proc/self/cgroup"):
+        # a run group of looop's own (the pulse's, a worker's) sets no limit: same world
+        if not cgroup.in_own_run(_read(f"/proc/{pid}/cgroup"), _read("/proc/self/cgroup")):
             return False
         if _label(pid) != _label("self"):
             return False

@@ -30,7 +30,7 @@ from looop.sessions import logfiles
 from looop.sessions.control import MAX_SIZE, Control
 from looop.sessions.evloop import Loop
 from looop.sessions.lifecycle import Child, Lifecycle
-from looop.sessions.osseam import HostOS, set_subreaper
+from looop.sessions.osseam import HostOS, name_self, set_subreaper
 from looop.sessions.pump import Pump, _trace, log
 from looop.sessions.states import SessionState, StatusBook
 from looop.sessions.wire import LOCK, META, STATUS, SessionError, check_id, fnv1a_64
@@ -399,6 +399,10 @@ def detach_stdio() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     sup = prepare(sys.argv[1:] if argv is None else argv, dict(os.environ))
+    # Named before the detaching fork, so it is never an orphan without it: started from a
+    # run (the pulse's, a worker's) it is adopted by that run's supervisor, whose sweep
+    # spares looop's own by name (a host-forked supervisor is named by the host).
+    name_self(f"looop:{sup.sid}")
     if not detach(sup.ready_fd):
         return 1
     return start(sup)
