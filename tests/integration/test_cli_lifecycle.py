@@ -174,12 +174,14 @@ def test_bare_looop_attaches_without_the_runner_on_path(ctx: Ctx, tmp_path: Path
         try:
             child.expect("already running")
             child.expect("attaching")
-            child.sendintr()
-            child.expect("pulse stopped")
+            child.sendintr()  # a viewer detaches: the pulse `up` started runs on
+            child.expect("detached; the pulse runs on")
             child.expect(pexpect.EOF)
         finally:
             child.close(force=True)
         assert child.exitstatus == 0
+        status = json.loads(_looop(ctx, "status", "--json").stdout)
+        assert status["pulse"]["running"] is True
     finally:
         _looop(ctx, "down")
     # starting (not attaching) still refuses a runner it cannot find
