@@ -6,9 +6,11 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -200,8 +202,8 @@ def _dead_pid() -> int:
 
 
 def test_a_starting_host_sweeps_what_dead_hosts_left(tmp_path: Path) -> None:
-    base = tmp_path / "rt"
-    base.mkdir()
+    # short: a unix socket's path must stay under ~100 bytes (xdist deepens tmp_path)
+    base = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
     hdir = Path(host.host_dir(str(base)))
     hdir.mkdir(mode=0o700)
     dead = _dead_pid()
@@ -246,6 +248,7 @@ def test_a_starting_host_sweeps_what_dead_hosts_left(tmp_path: Path) -> None:
             if s.alive:
                 kill(tmp_path / "data", s.id)
         host.stop_hosts(str(base))
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_down_of_one_home_leaves_the_others_host_and_workers_alone(
