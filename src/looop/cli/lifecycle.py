@@ -127,12 +127,18 @@ def init_cmd(
     default=None,
     help="Stop after N beats (default: run until SIGTERM/SIGINT).",
 )
-def pulse_cmd(ready_fd: int | None, beats: int | None) -> None:
+@click.option("--no-seed", is_flag=True, hidden=True)
+def pulse_cmd(ready_fd: int | None, beats: int | None, no_seed: bool) -> None:
     # lazy: only pulse and tick load the beat's machinery (this module holds eleven verbs)
-    from looop.loop.pulse import Pulse
+    from looop.loop.pulse import HOME_LOST_EXIT, Pulse
     from looop.seed import ensure_data_dir
 
     ctx = make_ctx(events_to="stdout")
+    if no_seed and not ctx.paths.config.is_file():
+        # `up` seeded this home before starting the pulse's session: a run restarted there
+        # on a home that has since gone stops, rather than seeding a new one at its path
+        click.echo(f"looop: {ctx.paths.config} is gone — not seeding it; `looop up` does", err=True)
+        raise SystemExit(HOME_LOST_EXIT)
     ensure_data_dir(ctx.paths)
 
     def ready() -> None:
@@ -422,25 +428,25 @@ def foreground() -> int:
     tty = sys.stdout.isatty()
     res = start_detached(ctx, color=tty and "NO_COLOR" not in ctx.env)
     owner = res.started  # this command started the pulse: its Ctrl-C stops it
-    if owner:
-        click.echo(f"looop: pulse started (pid {res.pid}) — streaming; Ctrl-C stops everything")
-    elif res.restarting:
-        click.echo(
-            f"looop: the pulse is restarting ({res.restarting}) — attaching; Ctrl-C detaches "
-            "(`looop down` stops it)"
-        )
-    else:
-        click.echo(
-            f"looop: pulse already running (pid {res.pid}) — attaching; Ctrl-C detaches "
-            "(`looop down` stops it)"
-        )
 
     def on_term(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
     old = sig.signal(sig.SIGTERM, on_term)
     code = 0
-    try:
+    try:  # before the line that says what Ctrl-C does: a Ctrl-C right after it is handled
+        if owner:
+            click.echo(f"looop: pulse started (pid {res.pid}) — streaming; Ctrl-C stops everything")
+        elif res.restarting:
+            click.echo(
+                f"looop: the pulse is restarting ({res.restarting}) — attaching; Ctrl-C detaches "
+                "(`looop down` stops it)"
+            )
+        else:
+            click.echo(
+                f"looop: pulse already running (pid {res.pid}) — attaching; Ctrl-C detaches "
+                "(`looop down` stops it)"
+            )
 
         def out(text: str) -> None:
             sys.stdout.write(text)

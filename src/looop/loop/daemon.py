@@ -114,7 +114,7 @@ def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpR
             spawn(
                 ctx.paths.data,
                 PULSE,
-                [sys.executable, "-m", "looop", "pulse"],
+                [sys.executable, "-m", "looop", "pulse", "--no-seed"],  # `up` seeded it
                 cwd=ctx.paths.data,
                 env=env,
                 size=PULSE_SIZE,

@@ -307,5 +307,8 @@ class Pulse:
         event where the path is writable) rather than beat on, or seed, a home it cannot see."""
         msg = f"{why} under this pulse — stopping; `looop up` starts a pulse on it"
         self.ctx.events.emit("error", "pulse.home_lost", msg)
-        self.ctx.events.record("pulse_home_lost", reason=why, pid=os.getpid())
+        try:
+            self.ctx.events.record("pulse_home_lost", reason=why, pid=os.getpid())
+        except OSError:
+            pass  # the path is gone or not writable: the line above said it
         return HOME_LOST_EXIT
