@@ -90,6 +90,7 @@ def test_removing_the_data_dir_stops_the_pulse_and_a_later_up_starts_one(ctx: Ct
         assert _pulses(ctx) == []
         # it did not seed a default config (nor anything else) into the path on its way out
         assert not ctx.paths.config.exists()
+        ctx.paths.data.mkdir(parents=True, exist_ok=True)  # the user's new home, configured
         wire(ctx, [{"decision": {"action": "noop"}}])
         again = _up_pid(_looop(ctx, "up", interval=1))
         assert again != pid and _pulses(ctx) == [again]
