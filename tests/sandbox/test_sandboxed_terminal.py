@@ -243,10 +243,6 @@ def test_a_worker_ended_by_a_signal_is_recorded_as_that_signal(
     assert [e[1:] for e in ends] == [want, want], ends
 
 
-# Known flake (issue 29, item 2, open): on a loaded machine the sandboxed start sometimes
-# prints ✓ for a missing program (seen in about 1 of 4 runs under xdist or two busy cores;
-# the cause is not found yet). Non-strict: a pass still shows as XPASS in the summary.
-@pytest.mark.xfail(reason="sandboxed missing-program verdict flakes under load", strict=False)
 @pytest.mark.parametrize(
     ("args", "worker"),
     [

@@ -311,10 +311,14 @@ class Relay:
         """`run` in the note once the worker runs its program (see the module's doc)."""
         bash_c = os.path.basename(self.argv[0]) == "bash" and self.argv[1:2] == ["-c"]
         if bash_c:
+            # posix_spawn returns once the child has its new memory, a moment before the
+            # kernel renames it: until it is seen as bash, our own name is the unexec'd child
+            own, seen_bash = _status("/proc/self/status")[0], False
             deadline = time.monotonic() + START_S
             while self.status is None and time.monotonic() < deadline:
                 name = _program_of(self.pid)
-                if name is not None and name != "bash":
+                seen_bash = seen_bash or name == "bash"
+                if name is not None and name != "bash" and (seen_bash or name != own):
                     break
                 self.pump(0.02)
                 self.reap()
