@@ -55,7 +55,7 @@ def web_cmd(
     ensure_data_dir(ctx.paths)
     opt = Options(
         host=host or str(web.get("host") or "127.0.0.1"),
-        port=port if port is not None else int(web.get("port") or 8765),
+        port=port if port is not None else _config_port(web),
         tls_cert=tls_cert,
         tls_key=tls_key,
         new_token=new_token,
@@ -63,3 +63,9 @@ def web_cmd(
         limits=Limits(*door_limits(web)),
     )
     raise SystemExit(serve(ctx, opt, sys.stdout, sys.stderr))
+
+
+def _config_port(web: dict[str, object]) -> int:
+    """The config's port; 0 asks the system for a free one (it is not "unset")."""
+    port = web.get("port")
+    return port if isinstance(port, int) else 8765
