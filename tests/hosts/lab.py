@@ -89,17 +89,18 @@ def why_not(install: bool) -> str | None:
     if not os.path.exists("/usr/sbin/sshd") or shutil.which("ssh") is None:
         if not install:
             return "the SSH lab needs openssh-server and openssh-client (/usr/sbin/sshd, ssh)"
-        if shutil.which("apt-get") is None:
-            return "the SSH lab needs openssh-server and there is no apt-get to install it"
-        done = subprocess.run(
-            ["apt-get", "install", "-y", "-q", "openssh-server", "openssh-client"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        )
-        if done.returncode != 0 or not os.path.exists("/usr/sbin/sshd"):
-            return f"cannot install openssh-server: {done.stderr.strip()[-300:]}"
+        from tests.realcli.install import InstallError, apt_install
+
+        try:
+            apt_install(
+                ["openssh-server", "openssh-client"],
+                300,
+                lambda: not os.path.exists("/usr/sbin/sshd") or shutil.which("ssh") is None,
+            )
+        except InstallError as e:
+            return f"cannot install openssh-server for the SSH lab: {e}"
+        if not os.path.exists("/usr/sbin/sshd"):
+            return "openssh-server installed but /usr/sbin/sshd is not there"
     probe = f"looopprobe{secrets.token_hex(2)}"
     try:
         _run("ip", "netns", "add", probe)

@@ -15,7 +15,7 @@ from tests.helpers import wait_until
 from tests.hosts.conftest import Home
 from tests.hosts.util import looop
 from tests.hosts.webutil import Web, web_server  # noqa: F401 (the `web` fixture)
-from tests.web.test_browser import DESKTOP, PHONE, _shoot, _text
+from tests.web.test_browser import DESKTOP, PHONE, _click, _shoot, _text
 
 # a screen that changes on its own: a counter redrawn in place, in colour
 COUNTER = (
@@ -61,7 +61,7 @@ def test_the_dashboard_shows_and_drives_a_remote_worker(home: Home, web: Web, dr
     assert start.returncode == 0, start.stderr
     driver.get(web.url)
     wait_until(lambda: "rd1 @h3" in _text(driver, "#fleet tbody"), 40, "rd1 and its host listed")
-    driver.find_element("css selector", 'tr[data-id="rd1"]').click()
+    _click(driver, 'tr[data-id="rd1"]')
 
     def tick() -> int | None:
         m = re.search(r"tick (\d+)", _text(driver, "#term"))
@@ -94,7 +94,7 @@ def test_the_dashboard_shows_and_drives_a_remote_worker(home: Home, web: Web, dr
     wait_until(ticking_again, 90, "the screen back and following by itself")
     assert _title(driver) == "rd1 @h3"
 
-    driver.find_element("css selector", 'button[data-kill="rd1"]').click()
+    _click(driver, 'button[data-kill="rd1"]')
     driver.switch_to.alert.accept()
     wait_until(
         lambda: "rd1" not in _text(driver, "#fleet tbody"), 60, "rd1 killed and off the fleet"

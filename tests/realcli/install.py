@@ -17,7 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # Exact versions, checked with `npm view <pkg> version`.
@@ -178,25 +178,57 @@ def install_debian(debian: dict[str, str], timeout: float = 600) -> None:
     missing = missing_programs(debian)
     if not missing:
         return
-    pkgs = [debian[p] for p in missing]
+    # another test process may install them while this one waits its turn
+    apt_install([debian[p] for p in missing], timeout, lambda: bool(missing_programs(debian)))
+    still = missing_programs(debian)
+    if still:
+        raise InstallError(
+            f"apt-get installed {' '.join(debian[p] for p in missing)} but "
+            f"{', '.join(still)} is still not on PATH"
+        )
+
+
+APT_LOCK = Path("/tmp/looop-tests-apt.lock")
+
+
+@contextlib.contextmanager
+def _apt_turn() -> Iterator[None]:
+    """One apt-get at a time across the run's processes (xdist workers install their parts
+    at once, and dpkg's own lock refuses a second apt-get rather than waiting)."""
+    with open(APT_LOCK, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def apt_install(
+    pkgs: list[str], timeout: float = 600, needed: Callable[[], bool] | None = None
+) -> None:
+    """apt-get install `pkgs` (root only), refreshing the package lists once when the install
+    fails; InstallError naming the packages and the command when it cannot. Waits its turn
+    with other test processes, and for dpkg's lock held by anything else."""
     apt = shutil.which("apt-get")
     if apt is None:
-        raise InstallError(f"{', '.join(missing)} missing and no apt-get: install {' '.join(pkgs)}")
+        raise InstallError(f"no apt-get: install {' '.join(pkgs)}")
     if os.geteuid() != 0:
-        raise InstallError(
-            f"{', '.join(missing)} missing and not root: run `sudo apt-get install -y "
-            f"{' '.join(pkgs)}`"
-        )
+        raise InstallError(f"not root: run `sudo apt-get install -y {' '.join(pkgs)}`")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    cmd = [apt, "install", "-y", "--no-install-recommends", *pkgs]
-    done = _run(cmd, env, timeout)
-    if done.returncode != 0:  # stale or absent package lists: refresh once, then retry
-        _run([apt, "update"], env, timeout)
+    wait = ["-o", f"DPkg::Lock::Timeout={int(timeout)}"]
+    cmd = [apt, *wait, "install", "-y", "--no-install-recommends", *pkgs]
+    with _apt_turn():
+        if needed is not None and not needed():
+            return
         done = _run(cmd, env, timeout)
-    if done.returncode == 0 and not missing_programs(debian):
-        return
-    text = (done.stdout + done.stderr).decode("utf-8", "replace").strip()
-    raise InstallError(f"apt-get install {' '.join(pkgs)} exited {done.returncode}: {text[-800:]}")
+        if done.returncode != 0:  # stale or absent package lists: refresh once, then retry
+            _run([apt, *wait, "update"], env, timeout)
+            done = _run(cmd, env, timeout)
+    if done.returncode != 0:
+        text = (done.stdout + done.stderr).decode("utf-8", "replace").strip()
+        raise InstallError(
+            f"apt-get install {' '.join(pkgs)} exited {done.returncode}: {text[-800:]}"
+        )
 
 
 def _run(cmd: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[bytes]:

@@ -117,6 +117,22 @@ def _text(driver: Any, css: str) -> str:
         return ""
 
 
+def _click(driver: Any, css: str, timeout: float = 20) -> None:
+    """Click what `css` names once it is there: the page redraws its tables every poll, so an
+    element found a moment ago may be gone; a stale one was not clicked, so the click is tried
+    again on the redrawn one."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+    def clicked() -> bool:
+        try:
+            driver.find_element("css selector", css).click()
+        except (NoSuchElementException, StaleElementReferenceException):
+            return False
+        return True
+
+    wait_until(clicked, timeout, f"a click on {css}")
+
+
 def _shoot(
     driver: Any, name: str, size: tuple[int, int], mobile: bool, at: str | None = None
 ) -> Path:
@@ -167,7 +183,7 @@ def test_dashboard_end_to_end(site: dict[str, Any], driver: Any) -> None:
         wait_until(lambda: "Ship the release?" in _text(driver, "#asks"), 20, "the ask on the page")
         _shoot(driver, "ask-pending-phone", PHONE, mobile=True)
         _shoot(driver, "ask-pending-desktop", DESKTOP, mobile=False)
-        driver.find_element("css selector", '#asks button[data-option="yes"]').click()
+        _click(driver, '#asks button[data-option="yes"]')
         out, err = asker.communicate(timeout=30)
     finally:
         if asker.poll() is None:
@@ -179,7 +195,7 @@ def test_dashboard_end_to_end(site: dict[str, Any], driver: Any) -> None:
     wait_until(lambda: "web: answered w1-1" in _text(driver, "#journal"), 20, "journal line")
 
     # kill the worker from its row
-    driver.find_element("css selector", 'button[data-kill="w1"]').click()
+    _click(driver, 'button[data-kill="w1"]')
     driver.switch_to.alert.accept()
     wait_until(lambda: not get_session(site["data"], "w1").alive, 20, "w1 killed")
     wait_until(lambda: "w1" not in _text(driver, "#fleet tbody"), 20, "w1 off the fleet")
