@@ -451,7 +451,11 @@ def test_a_resume_finds_opencode_id_once_then_keeps_it(
         rec = read_record(ctx, "w1")
         assert rec is not None and rec.conversation == "ses_mine"
         (oc / "list").unlink(missing_ok=True)  # opencode forgets: the record remembers
-    assert "looop started you again" in _log(ctx, "w1")  # the note came as the prompt
+    # the note came as the prompt (printed after the RESUMED line, maybe a moment later)
+    code, _, _ = expect(
+        ctx.paths.data, "w1", "looop started you again", timeout_s=10, clock=ctx.clock
+    )
+    assert code == 0, _log(ctx, "w1")
 
 
 def test_start_worker_takes_resume_as_a_boolean() -> None:
