@@ -166,10 +166,11 @@ class SessionFeed(_Rows):
                     start = size - REPLAY_MAX
                 data = view.read(start, size - start)
                 if start > self.offset:
-                    data = _from_line_start(data)
+                    whole = len(data)
+                    data = _from_line_start(data)  # a part line's bytes go unseen too
                     dropped = bytes(self.pending)
                     self.pending.clear()
-                    self._skip(start - self.offset + len(dropped), dropped)
+                    self._skip(start - self.offset + whole - len(data) + len(dropped), dropped)
                 self.offset = size
                 self.pending += data
                 if len(self.pending) > REPLAY_MAX:  # emulation fell behind: keep the tail

@@ -188,6 +188,25 @@ def test_feed_skips_a_burst_and_marks_the_gap(
     assert "after burst" in "\n".join(f.screen.display)
 
 
+def test_a_burst_cut_mid_line_counts_every_byte_it_does_not_show(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tail kept of a burst starts at a line start: the part line before it is skipped
+    too, so what was emulated and what was said skipped add up to the log, byte for byte."""
+    cap = 16 * 1024
+    monkeypatch.setattr(feed_mod, "REPLAY_MAX", cap)
+    log = _log(tmp_path, b"start\r\n")
+    f = SessionFeed("w", log, 40, 4, "t0", _clock)
+    f.open()
+    shown = len(f.pending)
+    _feed_all(f)
+    with log.open("ab") as out:
+        out.write(b"z" * 37 + b"\n" * 1 + (b"y" * 250 + b"\n") * (3 * cap // 251))
+    assert f.poll() is True
+    assert 0 < len(f.pending) <= cap and bytes(f.pending).startswith(b"y")
+    assert shown + f.skipped + len(f.pending) == f.offset == log.stat().st_size
+
+
 # -- the fleet ----------------------------------------------------------------------------
 
 
