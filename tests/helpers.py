@@ -9,6 +9,7 @@ import select
 import shlex
 import sys
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -145,18 +146,16 @@ class Cli:
         return {**self.env, **extra}
 
 
+# what a stream's last read brought past the event awaited: the next await reads it first
+_HELD: weakref.WeakKeyDictionary[IO[bytes], bytes] = weakref.WeakKeyDictionary()
+
+
 def await_event(stream: IO[bytes], name: str, timeout: float = 30) -> dict[str, Any]:
-    """Read JSON event lines until `name` appears (bounded by a deadline)."""
+    """Read JSON event lines until `name` appears (bounded by a deadline). Lines read past
+    it are kept for the next call on the same stream (one read may bring several events)."""
     deadline = time.monotonic() + timeout
-    buf = b""
-    while time.monotonic() < deadline:
-        r, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
-        if not r:
-            break
-        chunk = os.read(stream.fileno(), 65536)
-        if not chunk:
-            break
-        buf += chunk
+    buf = _HELD.pop(stream, b"")
+    while True:
         while b"\n" in buf:
             line, buf = buf.split(b"\n", 1)
             try:
@@ -164,7 +163,17 @@ def await_event(stream: IO[bytes], name: str, timeout: float = 30) -> dict[str, 
             except ValueError:
                 continue
             if ev.get("event") == name:
+                _HELD[stream] = buf
                 return dict(ev)
+        if time.monotonic() >= deadline:
+            break
+        r, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
+        if not r:
+            break
+        chunk = os.read(stream.fileno(), 65536)
+        if not chunk:
+            break
+        buf += chunk
     raise AssertionError(f"event {name} not seen within {timeout}s")
 
 

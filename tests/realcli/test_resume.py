@@ -106,12 +106,14 @@ def test_resumed_worker_sends_its_earlier_turns(rig_for: RigFor, cli: str, verb:
         assert get_session(root, sid).alive
         assert tag(ctx, ask) == "LIVE"
 
-        def resumed_call() -> bool:
-            return any(NOTE in c.text() for c in rig.server.model_calls()[before:])
+        # the resumed turn, not a side request a CLI makes on the same note (a title, say):
+        # the one that carries the brief
+        def resumed_turns() -> list[str]:
+            texts = [c.text() for c in rig.server.model_calls()[before:]]
+            return [t for t in texts if NOTE in t and "ECHO:brief42" in t]
 
-        _await(resumed_call, 90, f"the resumed {cli} to call the model")
-        call = next(c for c in rig.server.model_calls()[before:] if NOTE in c.text())
-        text = call.text()
+        _await(lambda: bool(resumed_turns()), 90, f"the resumed {cli} to send its earlier turns")
+        text = resumed_turns()[0]
         # the earlier turns ride along: the brief it was given and what the model answered
         assert "ECHO:brief42" in text and "ANSWER:brief42" in text
         assert "WORKER CONTRACT" in text

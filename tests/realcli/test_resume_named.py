@@ -131,15 +131,22 @@ def test_resumed_worker_sends_its_earlier_turns(
         found = read_record(ctx, sid)
         assert found is not None and found.conversation == conv  # found once, then recorded
 
-        def resumed_call() -> bool:
-            return any(NOTE in c.text() for c in rig.server.model_calls()[before:])
+        # the resumed turn, not a side request on the same note (codex names its thread in a
+        # request of its own that carries only the new message): the one with the brief
+        def resumed_turns() -> list[str]:
+            texts = [c.text() for c in rig.server.model_calls()[before:]]
+            return [t for t in texts if NOTE in t and "ECHO:brief42" in t]
 
         try:
-            _await(resumed_call, 120, f"the resumed {cli} to call the model")
+            _await(
+                lambda: bool(resumed_turns()), 120, f"the resumed {cli} to send its earlier turns"
+            )
         except AssertionError as e:
-            raise AssertionError(f"{e}; its screen:\n{_screen(root, sid)}") from None
-        call = next(c for c in rig.server.model_calls()[before:] if NOTE in c.text())
-        text = call.text()
+            notes = [c.text()[-1500:] for c in rig.server.model_calls()[before:]]
+            raise AssertionError(
+                f"{e}; its calls: {notes}; its screen:\n{_screen(root, sid)}"
+            ) from None
+        text = resumed_turns()[0]
         # the earlier turns ride along: the brief it was given and what the model answered
         assert "ECHO:brief42" in text and "ANSWER:brief42" in text, text[-3000:]
         assert "WORKER CONTRACT" in text
