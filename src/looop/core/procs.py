@@ -29,7 +29,7 @@ import contextlib
 import os
 import select
 import signal
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from looop.core import cgroup
 from looop.core.clock import Clock
@@ -139,11 +139,22 @@ def _per_run(killed: dict[int, str]) -> dict[str, int]:
     return per_run
 
 
+def _owner(pid: int, tokens: list[str]) -> str:
+    """Which of a shared group's runs left `pid`: its marker's, or "" (it cleared it)."""
+    mark = marker_of(pid)
+    return mark if mark in tokens else ""
+
+
 class Containment:
     """One window of containment: open it, mark runs, sweep as they end, close it."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, shared: bool = False) -> None:
         self.clock = clock
+        # shared: one cgroup for every run of the window (a beat's sensors), killed once all
+        # of them ended — one group and two moves per batch of spawns, not per run
+        self.shared = shared
+        self.batching = False  # inside batch(): stay in the group between spawns
+        self.inside: cgroup.Group | None = None  # the run group this process sits in now
         self.prefix = f"{os.getpid()}.{os.urandom(4).hex()}"  # not secrets: hmac costs a beat
         self.count = 0
         self.live: dict[str, int] = {}  # token -> pid, for runs still going
@@ -173,27 +184,46 @@ class Containment:
         return {**base, MARK: token}
 
     def enter(self, token: str) -> None:
-        """Just before the run's spawn: into a cgroup of its own, so it is born there."""
+        """Just before the run's spawn: into a cgroup of its own (the window's one, when
+        shared), so it is born there."""
         if not self.cgroups:
             return
-        if self.self_cgroup is None:
-            with contextlib.suppress(OSError), open("/proc/self/cgroup") as f:
-                self.self_cgroup = f.read()
-        group = cgroup.make(
-            f"run-{self.prefix}.{token.rsplit('.', 1)[-1]}", cgroup.BASE, self.self_cgroup or ""
-        )
-        if group is None or not group.enter():
+        group = next(iter(self.groups.values()), None) if self.shared else None
+        if group is None:
+            if self.self_cgroup is None:
+                with contextlib.suppress(OSError), open("/proc/self/cgroup") as f:
+                    self.self_cgroup = f.read()
+            name = "all" if self.shared else token.rsplit(".", 1)[-1]
+            group = cgroup.make(f"run-{self.prefix}.{name}", cgroup.BASE, self.self_cgroup or "")
+        if group is None or (self.inside is not group and not group.enter()):
             self.cgroups = False
-            if group is not None:
+            if group is not None and not any(g is group for g in self.groups.values()):
                 group.remove()
             return
+        self.inside = group
         self.groups[token] = group
 
     def leave(self, token: str) -> None:
-        """Just after the spawn (or its failure): this process goes home."""
-        group = self.groups.get(token)
-        if group is not None:
-            group.leave()
+        """Just after the spawn (or its failure): this process goes home (at the batch's
+        end, inside one)."""
+        if not self.batching:
+            self._go_home()
+
+    def _go_home(self) -> None:
+        if self.inside is not None:
+            self.inside.leave()
+            self.inside = None
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Spawns in a row: this process stays in the shared group between them and goes
+        home once, at the end (nothing but the runs may be started inside)."""
+        self.batching = True
+        try:
+            yield
+        finally:
+            self.batching = False
+            self._go_home()
 
     def started(self, token: str, pid: int) -> None:
         self.live[token] = pid
@@ -226,13 +256,17 @@ class Containment:
 
     def _end_groups(self, killed: dict[int, str], until: float) -> None:
         """Kill the cgroup of every run that ended (all it started, however it left) and
-        remove it once empty; one that will not empty is kept for the next sweep."""
-        for token, group in list(self.groups.items()):
-            if token in self.live:
+        remove it once empty; one that will not empty is kept for the next sweep. A shared
+        group ends once every run in it ended; what it held is told by its marker."""
+        runs: dict[int, tuple[cgroup.Group, list[str]]] = {}
+        for token, group in self.groups.items():
+            runs.setdefault(id(group), (group, []))[1].append(token)
+        for group, tokens in runs.values():
+            if group is self.inside or any(t in self.live for t in tokens):
                 continue
             left = group.live()
             for pid in left:
-                killed[pid] = token
+                killed[pid] = tokens[0] if len(tokens) == 1 else _owner(pid, tokens)
             while left and self.clock.monotonic() < until:
                 group.kill()
                 select.select([], [], [], 0.002)  # they die within microseconds of SIGKILL
@@ -240,7 +274,8 @@ class Containment:
             for pid in group.pids():
                 _reap(pid)  # adopted by us (a subreaper) and dead: collect it
             if not left and group.remove():
-                del self.groups[token]
+                for token in tokens:
+                    del self.groups[token]
 
     def _victims(self) -> list[tuple[int, str]]:
         skip = set(self.live.values())

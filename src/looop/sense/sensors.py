@@ -525,7 +525,7 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs, sandbox: SandboxPolicy | None = OFF
     if not pending:
         return [out[n] for n in names]
     pool = Pool(ctx.clock, GRACE_SECS)
-    contain = Containment(ctx.clock)
+    contain = Containment(ctx.clock, shared=True)  # one cgroup a beat: see core/procs.py
     spawner = Spawner()
     with contain:
         if not contain.active and UNCONTAINED not in ctx.warned:
@@ -535,25 +535,27 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs, sandbox: SandboxPolicy | None = OFF
         refused = 0  # starts refused in a row while nothing of ours was running
         try:
             while pending or pool.live:
-                while pending and len(pool.live) < slots:
-                    name, script, argv = pending[0]
-                    err = _start(ctx, argv, name, env, pool, spawner, contain, (timeout, cap))
-                    if err is None:
+                with contain.batch():  # one move into the beat's cgroup and out again
+                    while pending and len(pool.live) < slots:
+                        name, script, argv = pending[0]
+                        err = _start(ctx, argv, name, env, pool, spawner, contain, (timeout, cap))
+                        if err is None:
+                            pending.popleft()
+                            refused = 0
+                            continue
+                        if _emfile(err) and pool.live:
+                            slots = len(pool.live)  # out of files: wait for one to finish
+                            break
+                        if _emfile(err) and refused < SPAWN_RETRIES:
+                            refused += 1
+                            pool.pause(SPAWN_RETRY_SECS)  # someone else holds them: a moment
+                            continue
                         pending.popleft()
                         refused = 0
-                        continue
-                    if _emfile(err) and pool.live:
-                        slots = len(pool.live)  # out of files: wait for one to finish
-                        break
-                    if _emfile(err) and refused < SPAWN_RETRIES:
-                        refused += 1
-                        pool.pause(SPAWN_RETRY_SECS)  # someone else holds them: give it a moment
-                        continue
-                    pending.popleft()
-                    refused = 0
-                    v = _fail(EXIT_SPAWN, _spawn_error(ctx.paths.rel(script), err), b"", note=True)
-                    at = ctx.clock.monotonic()
-                    out[name] = _publish(ctx, name, at, v, b"", aged=name in aged)
+                        msg = _spawn_error(ctx.paths.rel(script), err)
+                        v = _fail(EXIT_SPAWN, msg, b"", note=True)
+                        at = ctx.clock.monotonic()
+                        out[name] = _publish(ctx, name, at, v, b"", aged=name in aged)
                 for batch in pool.batches():
                     for run in batch:
                         contain.ended(run.token)

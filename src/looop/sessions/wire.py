@@ -69,11 +69,22 @@ def socket_file(root: AnyPath, sid: str) -> str:
 
 
 def ensure_private_dir(path: AnyPath) -> None:
-    """Create (0700) or verify a directory we own that is not a symlink."""
+    """Create (0700) or verify a directory we own that is not a symlink. Missing parents
+    are made too (0700): a LOOOP_RUNTIME_DIR named before it exists."""
     try:
         os.mkdir(path, 0o700)
     except FileExistsError:
         pass
+    except FileNotFoundError:
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), 0o700, exist_ok=True)
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise SessionError(
+                f"cannot make {path}: {e.strerror} (make its folder or pick another)"
+            ) from None
     st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode):
         raise SessionError(f"{path} is not a directory (remove it so sessions can bind sockets)")

@@ -184,3 +184,39 @@ def test_env_i_setsid_dies_with_its_run_in_the_runs_cgroup(
         assert zombie_children() == []
     finally:
         kill_all(by_argv(tag))
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.skipif(not _cgroups_here(), reason="no cgroup can be made here")
+def test_a_shared_group_holds_every_run_of_a_beat_and_ends_with_the_last(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """A beat's sensors share one cgroup, entered once for the batch of spawns: an env -i
+    setsid escapee of a run that ended lives until the last run of the window ends, then
+    dies with the group, and the group is gone."""
+    tag = f"shared{os.getpid()}x{os.urandom(4).hex()}"
+    py = f"{sys.executable} -c 'import time; time.sleep(1000)' {tag}"
+    argv = ["/bin/bash", "-c", f"env -i setsid -f {py} </dev/null >/dev/null 2>&1"]
+    try:
+        with Containment(FixedClock(), shared=True) as c:
+            spawner = proc.Spawner()
+            with c.batch():
+                tokens = [c.token(), c.token()]
+                runs = [
+                    spawner.spawn(argv, cwd=tmp_path, env=env, contain=c, token=t) for t in tokens
+                ]
+                group = c.groups[tokens[0]]
+                assert c.groups[tokens[1]] is group
+                assert os.getpid() in group.pids()  # inside between the spawns
+            assert os.getpid() not in group.pids()  # home after the batch
+            assert [r.wait(timeout=20) for r in runs] == [0, 0]
+            assert until(lambda: len(by_argv(tag)) == 2), describe(by_argv(tag))
+            c.ended(tokens[0])
+            assert c.sweep() == {}  # the other run has not ended: the group stays whole
+            assert len(by_argv(tag)) == 2 and os.path.isdir(group.path)
+            c.ended(tokens[1])
+            assert c.sweep() == {"": 2}  # no marker left to tell whose
+            assert by_argv(tag) == [] and not os.path.exists(group.path)
+        assert zombie_children() == []
+    finally:
+        kill_all(by_argv(tag))
