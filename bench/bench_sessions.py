@@ -68,7 +68,7 @@ def _script(printer: Path) -> float:
 
 
 def _pump(
-    root: Path, printer: Path, sid: str = "pump", script_first: bool = False
+    root: Path, printer: Path, sid: str, script_first: bool = False
 ) -> tuple[float, float, int]:
     """Wall seconds through a session and through script(1), and the session's log size.
     The order alternates between rounds so neither side always runs right after the other."""
@@ -93,19 +93,21 @@ def _pump_rows(d: Path, root: Path) -> list[dict[str, object]]:
     empty = d / "empty.py"
     empty.write_text("pass\n")
     expected = (TOTAL // 120) * 121  # the PTY turns each LF into CR LF
-    _pump(root / "warm", empty, "warm")  # untimed: interpreter, page cache, session host
+    # One home for every round, as a user's workers share one: its session host (one per
+    # data dir) starts in the untimed warm-up, with the interpreter and the page cache.
+    _pump(root, empty, "warm")
     os.sync()  # what earlier rows left dirty is not written back during these rounds
     ours, theirs, pairs, fixed, sizes = [], [], [], [], []
     for i in range(PUMP_ROUNDS):
         flip = i % 2 == 1
-        o, t, size = _pump(root / f"p{i}", printer, script_first=flip)
+        o, t, size = _pump(root, printer, f"p{i}", script_first=flip)
         ours.append(o)
         theirs.append(t)
         pairs.append(t / o)
         sizes.append(size)
         if i:  # p0 stays for the dead-session shot; deleting drops the dirty log unwritten
-            shutil.rmtree(root / f"p{i}")
-        fixed.append(_pump(root / f"e{i}", empty, "empty", script_first=flip)[:2])
+            shutil.rmtree(root / "sessions" / f"p{i}")
+        fixed.append(_pump(root, empty, f"e{i}", script_first=flip)[:2])
     ratio = statistics.median(pairs)
     ours0 = statistics.median(f[0] for f in fixed)
     theirs0 = statistics.median(f[1] for f in fixed)
@@ -162,7 +164,7 @@ def run() -> list[dict[str, object]]:
         times = []
         for _ in range(5):
             t0 = time.perf_counter()
-            screenshot(root / "p0", "pump", "plain", True)
+            screenshot(root, "p0", "plain", True)
             times.append(time.perf_counter() - t0)
         dead = statistics.median(times)
         rows.append(
