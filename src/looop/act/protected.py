@@ -118,4 +118,5 @@ def guard_for(ctx: Ctx, cwd: str | None = None, repos: Iterable[str] = ()) -> Gu
         cwd=where.lower(),
         names=tuple((k, v.lower()) for k, v in names.items()),
         resolve=resolve,
+        spellings=tuple(dict.fromkeys(f for p, _ in wanted for f in (p, os.path.realpath(p)))),
     )

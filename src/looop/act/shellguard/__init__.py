@@ -84,7 +84,34 @@ def verdict(
     for p in deny:
         if p.search(cmd):
             return f"the shell_policy deny pattern `{' '.join(p.pattern.split())}` matches"
-    return tripwire(cmd, guard) if builtin else None
+    why = tripwire(cmd, guard) if builtin else None
+    return None if why is None else their_case(why, (cmd, *guard.spellings))
+
+
+_WORD = re.compile(r"[^\s`():;,]+")
+
+
+def their_case(why: str, sources: Sequence[str]) -> str:
+    """A refusal with the command and the paths it quotes in the case they were written
+    (the checks read lower-cased text): inside backquotes every word, elsewhere only the
+    paths, each taken from the first source that holds it."""
+    pairs = [(s.lower(), s) for s in sources if len(s.lower()) == len(s)]
+
+    def restore(m: re.Match[str]) -> str:
+        word = m.group()
+        for low, src in pairs:
+            at = low.find(word)
+            if at >= 0:
+                return src[at : at + len(word)]
+        return word
+
+    parts = why.split("`")
+    for k, part in enumerate(parts):
+        if k % 2:
+            parts[k] = _WORD.sub(restore, part)
+        else:
+            parts[k] = _WORD.sub(lambda m: restore(m) if "/" in m.group() else m.group(), part)
+    return "`".join(parts)
 
 
 def refusal(why: str, fix: str = DEFAULT_FIX, what: str = "run_shell") -> str:

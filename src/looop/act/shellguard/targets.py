@@ -39,6 +39,8 @@ class Guard:
     names: tuple[tuple[str, str], ...] = ()
     # (absolute lower-cased path, follow its last symlink) -> the real path, lower-cased
     resolve: Callable[[str, bool], str] | None = None
+    # the targets as the world spells them: a refusal names them in their own case
+    spellings: tuple[str, ...] = ()
 
     def at(self, cwd: str | None) -> Guard:
         """The same guard for text run in `cwd` (None: a place the text does not tell)."""
