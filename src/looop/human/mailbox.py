@@ -74,14 +74,19 @@ def new_ask(
         }
         if key is not None:
             rec["key"] = key
-        try:
-            fd = os.open(asks / f"{ask_id}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            continue
-        with os.fdopen(fd, "w") as f:
+        # written whole under a name of its own, then linked in: the id is taken only if
+        # free (as O_EXCL), and no reader — a beat's probe — ever sees it half written
+        tmp = asks / f".{ask_id}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        with open(tmp, "x") as f:
             f.write(store.dumps_state(rec) + "\n")
             f.flush()
             os.fsync(f.fileno())
+        try:
+            os.link(tmp, asks / f"{ask_id}.json")
+        except FileExistsError:
+            continue
+        finally:
+            tmp.unlink()
         return rec
     raise AskError("could not create an ask id after 50 tries (contention in asks/)")
 

@@ -31,3 +31,23 @@ def test_each_refusal_has_its_type(tmp_path: Path) -> None:
             mailbox.answer(asks, answers, missing, "x", 5.0)
         assert type(got.value) is NoSuchAsk
     assert all(issubclass(t, AskError) for t in (AskAnswered, NoSuchAsk, NotAnOption))
+
+
+def test_an_ask_is_never_seen_half_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A beat's probe reads asks/ while a worker asks: the ask's file appears only whole (an
+    empty or half one read as an ask of worker `?`, and the asker as busy)."""
+    asks, answers = tmp_path / "asks", tmp_path / "answers"
+    asks.mkdir()
+    answers.mkdir()
+    seen: list[list[str]] = []
+    real_fsync = mailbox.os.fsync
+
+    def fsync(fd: int) -> None:  # the content is being made durable: nothing visible yet
+        seen.append(sorted(p.name for p in asks.glob("*.json")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(mailbox.os, "fsync", fsync)
+    rec = mailbox.new_ask(asks, answers, "w1", "ship?", None, [], 0)
+    assert seen == [[]]
+    assert [p.name for p in asks.iterdir()] == [f"{rec['id']}.json"]  # no temp file left
+    assert mailbox.pending(asks, answers)[0]["worker"] == "w1"
