@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -60,9 +61,24 @@ def _leaky(ctx: Ctx, kind: str, wid: str) -> str:
     """Start worker `wid` running the leaky agent; its tag once all it leaks is in place."""
     tag = f"leak{os.getpid()}x{os.urandom(4).hex()}"
     ctx = replace(ctx, env={**ctx.env, **_env(ctx, kind)})
-    start_worker(ctx, ctx.knobs(), wid, "x", command=f"{FIXTURES / 'leaky_agent.sh'} {tag}")
-    wait_until(lambda: len(by_argv(tag)) == LEFT, 20, f"{LEFT} processes tagged {tag}")
+    agent = f"{FIXTURES / 'leaky_agent.sh'} {tag} {sys.executable}"
+    start_worker(ctx, ctx.knobs(), wid, "x", command=agent)
+
+    def in_place() -> bool:  # each one running python and ignoring the hangup already
+        pids = by_argv(tag)
+        return len(pids) == LEFT and all(_ignores_hup(p) for p in pids)
+
+    wait_until(in_place, 20, f"{LEFT} processes tagged {tag}, each ignoring SIGHUP")
     return tag
+
+
+def _ignores_hup(pid: int) -> bool:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    ign = next((ln.split()[1] for ln in text.splitlines() if ln.startswith("SigIgn:")), "0")
+    return bool(int(ign, 16) & (1 << (signal.SIGHUP - 1)))
 
 
 @pytest.fixture
