@@ -114,13 +114,18 @@ def serve(ctx: Ctx, opt: Options, out: TextIO, err: TextIO) -> int:
         backlog=limits.backlog,
     )
 
+    server = uvicorn.Server(config)
+
     def stop(_signum: int, _frame: object) -> None:
-        raise SystemExit(0)  # asked to stop: a clean end, the runtime file removed below
+        # a flag, not an exception: a signal before uvicorn takes over lands inside asyncio's
+        # own set-up, and raising there leaves a half-made loop behind; uvicorn checks the flag
+        # once it has started and ends cleanly (the runtime file removed below)
+        server.should_exit = True
 
     # uvicorn handles the signals while it serves and raises them again once it has stopped
     old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        server.run(sockets=[sock])
     finally:
         for s, h in old.items():
             signal.signal(s, h)
