@@ -38,7 +38,7 @@ def test_verbs_see_the_env_and_clock_they_are_given(
     code, out, err = run_cli(capsys, "status", "--json", env=env, clock=clock)  # the fast path
     assert code == 0, err
     assert json.loads(out)["data_dir"] == str(tmp_path / "data")
-    code, out, err = run_cli(capsys, "claim", "job", env=env, clock=clock)  # click-free too
+    code, out, err = run_cli(capsys, "claim", "job", "--session", "w1", env=env, clock=clock)
     assert code == 0, err
     rec = json.loads((tmp_path / "data" / "claims" / "job.json").read_text())
     assert int(rec["ts"]) == int(T0)

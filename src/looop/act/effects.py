@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -61,9 +60,9 @@ def _archive_goal(ctx: Ctx, a: ArchiveGoal) -> str | None:
         if dst.is_file():
             return f"{ctx.paths.rel(dst)} was already archived"
         raise ExecError(f"archive_goal: {ctx.paths.rel(src)} does not exist (nothing to archive)")
-    dst.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.replace(src, dst)
+        # an id archived before keeps its earlier body: goals/archive/ID~2.md, ID~3.md…
+        store.move_aside(src, dst.parent, a.id, ".md")
     except FileNotFoundError:
         if dst.is_file():  # archived meanwhile (a human's `looop goal archive`)
             return f"{ctx.paths.rel(dst)} was already archived"

@@ -18,6 +18,14 @@ def run_lease(verb: str, name: str, session: str | None, env: Mapping[str, str],
     """The work of claim/unclaim for both faces (the fast path and click's); the exit code."""
     data = where.resolve(env, os.getcwd())[0]
     holder = session if session is not None else env.get("LOOOP_SESSION_ID", "")
+    if verb == "claim" and not holder:
+        # a lease no session holds could never be released by its holder's end: refused
+        given = "--session is empty" if session is not None else "LOOOP_SESSION_ID is not set"
+        sys.stderr.write(
+            f"looop: claim {name}: {given} — a claim needs a holder: run it inside a worker "
+            "or give --session ID\n"
+        )
+        return 1
     if holder:
         # lazy: hot path: only a claim made for a session checks the session's id
         from looop.human.tellbox import AskError, check_worker

@@ -27,7 +27,11 @@ from looop.human.mailbox import (
 @click.argument("worker", required=False, shell_complete=idcomplete.workers)
 @click.option("--prompt", "-p", default=None, help="The one question to answer.")
 @click.option("--ref", default=None, help="A file or URL the human should look at.")
-@click.option("--options", default=None, help="Comma-separated choices, e.g. yes,no.")
+@click.option(
+    "--options",
+    multiple=True,
+    help="Choices, comma-separated (yes,no); given again, it adds more (v1.0).",
+)
 @click.option(
     "--wait",
     "wait_id",
@@ -39,7 +43,7 @@ def ask_cmd(
     worker: str | None,
     prompt: str | None,
     ref: str | None,
-    options: str | None,
+    options: tuple[str, ...],
     wait_id: str | None,
 ) -> None:
     ctx = make_ctx(events_to=None)
@@ -65,7 +69,7 @@ def ask_cmd(
         rec = {"id": earlier}  # this request asked already: wait on that question
     else:
         assert prompt is not None
-        opts = [o.strip() for o in (options or "").split(",") if o.strip()]
+        opts = [o.strip() for given in options for o in given.split(",") if o.strip()]
         rec = new_ask(p.asks, p.answers, who, prompt, ref, opts, ctx.clock.now(), key)
         ctx.events.record("ask", id=rec["id"], worker=who)
         from looop.human.notify import notify  # lazy: hot path: only `ask` notifies
@@ -135,17 +139,18 @@ def asks_cmd(as_json: bool) -> None:
         click.echo(f"{r['id']:<20} {r['status']:<9} {r.get('prompt', '')}{opts}")
 
 
-@click.command("answer", help="Answer a pending ask (TEXT or - for stdin).")
+@click.command("answer", help="Answer a pending ask (TEXT, words joined, or - for stdin).")
 @click.argument("ask_id", shell_complete=idcomplete.asks)
-@click.argument("text", required=False)
+@click.argument("text", nargs=-1)
 @click.option(
     "--force", is_flag=True, help="Replace an existing answer, or answer outside the --options."
 )
-def answer_cmd(ask_id: str, text: str | None, force: bool) -> None:
-    from looop.cli.steer import _body  # lazy: hot path: only `answer` loads steer
+def answer_cmd(ask_id: str, text: tuple[str, ...], force: bool) -> None:
+    from looop.cli.steerwork import body as read_body  # lazy: hot path: only `answer` needs it
+    from looop.cli.steerwork import words
 
     ctx = make_ctx(events_to=None)
-    body = _body(text, "answer")
+    body = read_body(words(text), "answer")
     answer(ctx.paths.asks, ctx.paths.answers, ask_id, body.rstrip("\n"), ctx.clock.now(), force)
     ctx.events.record("answer", id=ask_id)
     click.echo(f"answered {ask_id}")

@@ -42,6 +42,7 @@ from looop.sessions import (
 )
 from looop.sessions import follow as follow_log
 from looop.sessions.durations import parse_duration, parse_size
+from looop.sessions.logs import compile_pattern, log_end, pick_lines
 from looop.sessions.state import mark_dead
 from looop.workers.launch import normalise_target, strip_legacy_prefix
 
@@ -159,14 +160,10 @@ def log_cmd(
         _log_far(far, s, tail, grep, since, follow, raw, as_json)
         return
     if follow:
-
-        def out(text: str) -> None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-
-        raise SystemExit(follow_log(ctx.paths.data, s, since or 0, raw, out, ctx.clock))
+        raise SystemExit(_follow_local(ctx, s, tail, grep, since, raw))
     if as_json or since is not None:
         text, offset = read_log(ctx.paths.data, s, since or 0, raw)
+        text = pick_lines(text, grep, tail)
         if as_json:
             done = not get_session(ctx.paths.data, s).alive
             click.echo(json.dumps({"text": text, "offset": offset, "done": done}))
@@ -174,6 +171,36 @@ def log_cmd(
             sys.stdout.write(text)
         return
     sys.stdout.write(log_text(log_tail(ctx.paths.data, s, tail, raw, grep)))
+
+
+def _follow_local(
+    ctx: Ctx, s: str, tail: int | None, grep: str | None, since: int | None, raw: bool
+) -> int:
+    """`log -f`: with -n N the last N lines first, then what comes; with --grep only the
+    lines that match (whole lines: a part line waits for its end)."""
+    start = since or 0
+    if tail is not None and since is None:
+        start = log_end(ctx.paths.data, s)
+        shown = log_tail(ctx.paths.data, s, tail, raw, grep, end=start)
+        if shown:
+            sys.stdout.write(shown + "\n")
+            sys.stdout.flush()
+    pat = compile_pattern(grep) if grep else None
+    part = [""]
+
+    def out(text: str) -> None:
+        if pat is not None:
+            lines = (part[0] + text).split("\n")
+            part[0] = lines.pop()
+            text = "".join(ln + "\n" for ln in lines if pat.search(ln))
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+    code = follow_log(ctx.paths.data, s, start, raw, out, ctx.clock)
+    if pat is not None and part[0] and pat.search(part[0]):
+        sys.stdout.write(part[0] + "\n")  # the last line, which no newline ended
+    return code
 
 
 def _log_far(

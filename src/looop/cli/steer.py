@@ -14,7 +14,7 @@ from looop.cli.app import make_ctx
 from looop.cli.commands import WRITE_ALIAS
 from looop.cli.params import hidden_alias
 from looop.cli.steerwork import MAX_BODY_BYTES as MAX_BODY_BYTES
-from looop.cli.steerwork import body, steer
+from looop.cli.steerwork import body, steer, words
 from looop.cli.steerwork import nonblank as _nonblank
 from looop.core import provenance, store
 from looop.core.errors import LooopError
@@ -51,13 +51,15 @@ def goal_group() -> None:
     pass
 
 
-@goal_group.command("write", help="Create or replace goals/ID.md (BODY or - for stdin).")
+@goal_group.command(
+    "write", help="Create or replace goals/ID.md (BODY, words joined by spaces, or - for stdin)."
+)
 @click.argument("goal_id", shell_complete=idcomplete.goals)
-@click.argument("body", required=False)
+@click.argument("body", nargs=-1)
 @JOURNAL_OPT
-def goal_write(goal_id: str, body: str | None, journal: str | None) -> None:
+def goal_write(goal_id: str, body: tuple[str, ...], journal: str | None) -> None:
     text = _nonblank(
-        _body(body, "goal body"),
+        _body(words(body), "goal body"),
         "goal body",
         f"say what should be true, or remove the goal with `looop goal rm {goal_id}`",
     )
@@ -124,13 +126,15 @@ def sensor_group() -> None:
     pass
 
 
-@sensor_group.command("write", help="Create or replace sensors/NAME.sh (SCRIPT or - for stdin).")
+@sensor_group.command(
+    "write", help="Create or replace sensors/NAME.sh (SCRIPT, words joined, or - for stdin)."
+)
 @click.argument("name", shell_complete=idcomplete.sensors)
-@click.argument("script", required=False)
+@click.argument("script", nargs=-1)
 @JOURNAL_OPT
-def sensor_write(name: str, script: str | None, journal: str | None) -> None:
+def sensor_write(name: str, script: tuple[str, ...], journal: str | None) -> None:
     text = _nonblank(
-        _body(script, "script"),
+        _body(words(script), "script"),
         "sensor script",
         f"give the script, or remove the sensor with `looop sensor rm {name}`",
     )
@@ -243,12 +247,16 @@ def playbook_group() -> None:
     pass
 
 
-@playbook_group.command("write", help="Replace PLAYBOOK.md (BODY or - for stdin); keeps history.")
-@click.argument("body", required=False)
+@playbook_group.command(
+    "write", help="Replace PLAYBOOK.md (BODY, words joined, or - for stdin); keeps history."
+)
+@click.argument("body", nargs=-1)
 @JOURNAL_OPT
-def playbook_write(body: str | None, journal: str | None) -> None:
+def playbook_write(body: tuple[str, ...], journal: str | None) -> None:
     text = _nonblank(
-        _body(body, "PLAYBOOK body"), "PLAYBOOK", "write the loop's priorities and guardrails"
+        _body(words(body), "PLAYBOOK body"),
+        "PLAYBOOK",
+        "write the loop's priorities and guardrails",
     )
     _steer({"action": "write_playbook", "body": text}, journal)
 

@@ -27,6 +27,12 @@ SETTLE_POLL_S = 0.005
 SANDBOX_POLL_S = 0.02  # srt takes a second or more to start its box: no need to spin
 
 
+def words(parts: tuple[str, ...] | list[str]) -> str | None:
+    """A body given as words, joined by one space as v1.0 does (`goal write g1 fix the bug`);
+    None when none was given (stdin, or the "give the body" line)."""
+    return " ".join(parts) if parts else None
+
+
 def body(value: str | None, what: str) -> str:
     """A body argument, or stdin for `-` / when omitted and piped."""
     if value == "-" or (value is None and not sys.stdin.isatty()):

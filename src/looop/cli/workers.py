@@ -13,7 +13,7 @@ from looop.cli.app import make_ctx
 from looop.cli.params import hidden_alias, seconds
 from looop.cli.render import fleet_json, fleet_table
 from looop.cli.steer import JOURNAL_OPT, _steer
-from looop.cli.steerwork import started_ok
+from looop.cli.steerwork import started_ok, words
 from looop.cli.workerstart import Start, start_worker_lines
 from looop.loop.fleet import fleet_rows
 
@@ -23,9 +23,11 @@ def worker_group() -> None:
     pass
 
 
-@worker_group.command("start", help="Start worker ID with PROMPT (or - for stdin).")
+@worker_group.command(
+    "start", help="Start worker ID with PROMPT (words joined by spaces, or - for stdin)."
+)
 @click.argument("worker_id", shell_complete=idcomplete.workers)
-@click.argument("prompt", required=False)
+@click.argument("prompt", nargs=-1)
 @click.option("--runner", default=None, help="A runner from the config (default: its default).")
 @click.option("--command", default=None, help="Replace the launch command for this worker.")
 @click.option(
@@ -67,7 +69,7 @@ def worker_group() -> None:
 @JOURNAL_OPT
 def worker_start(
     worker_id: str,
-    prompt: str | None,
+    prompt: tuple[str, ...],
     runner: str | None,
     command: str | None,
     verify: str | None,
@@ -79,7 +81,7 @@ def worker_start(
     journal: str | None,
 ) -> None:
     start = Start()
-    start.worker_id, start.prompt, start.journal = worker_id, prompt, journal
+    start.worker_id, start.prompt, start.journal = worker_id, words(prompt), journal
     start.runner, start.command, start.verify = runner, command, verify
     start.sandbox = None if sandbox is None else ("on" if sandbox else "off")
     start.repo, start.branch, start.resume, start.host = repo, branch, resume, host

@@ -101,10 +101,11 @@ def parse_fast(argv: list[str]) -> Start | None:
         else:
             positional.append(tok)
         i += 1
-    if not 1 <= len(positional) <= 2:
+    if not positional:
         return None
     start.worker_id = positional[0]
-    start.prompt = positional[1] if len(positional) == 2 else None
+    # the prompt's words joined as v1.0 does (`worker start w1 fix the bug`)
+    start.prompt = " ".join(positional[1:]) if len(positional) > 1 else None
     return start
 
 

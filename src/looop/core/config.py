@@ -154,12 +154,32 @@ class Config:
         return self.runners.get(key) if key is not None else None
 
 
+# placeholders earlier versions filled in and looop no longer does: left in a command they
+# would reach the agent CLI as literal text, so they are refused with what to write instead
+REMOVED_PLACEHOLDERS = {
+    "{{model}}": "write the model into the command itself (e.g. `--model opus`), or add one "
+    "runner per model",
+    "{{thinking}}": "write the thinking level into the command itself (e.g. `--thinking low`), "
+    "or add one runner per level",
+}
+
+
+def removed_placeholder(command: str) -> str | None:
+    """What to say about a placeholder looop no longer fills in, None when there is none."""
+    for name, instead in REMOVED_PLACEHOLDERS.items():
+        if name in command:
+            return f"{name} is no longer filled in: {instead}"
+    return None
+
+
 def _opt_str(obj: Mapping[str, Any], key: str, source: str, where: str) -> str | None:
     v = obj.get(key)
     if v is None:
         return None
     if not isinstance(v, str):
         raise bad_config_value(source, f"{where}{key}", "a string", v)
+    if "{{" in v and (why := removed_placeholder(v)) is not None:
+        raise LooopError(f"config {source}: key '{where}{key}': {why}")
     return v if v.strip() else None
 
 

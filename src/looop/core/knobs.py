@@ -413,7 +413,7 @@ _TOP_KEYS = (
     "web",
     "v",
 )
-_RUNNER_KEYS = ("tick", "worker", "interactive", "cost", "sandbox", "resume")
+_RUNNER_KEYS = ("tick", "worker", "interactive", "cost", "sandbox", "resume", "needs_input")
 
 
 def unknown_key_warnings(cfg: Config) -> list[str]:

@@ -76,6 +76,29 @@ def atomic_write(
         raise
 
 
+def move_aside(src: AnyPath, dst_dir: AnyPath, stem: str, ext: str) -> str:
+    """Move `src` into `dst_dir` as `stem + ext`, or `stem~2 + ext`, `stem~3 + ext`… when that
+    name is taken: an archive keeps every earlier copy (`~` is in no id looop makes). A link
+    claims the name (it never replaces), then `src` goes; the new path. FileNotFoundError when
+    `src` is gone, also when it went meanwhile (another mover got it; our link is undone)."""
+    _mkdirs(os.fspath(dst_dir))
+    n = 1
+    while True:
+        name = os.path.join(dst_dir, f"{stem}{ext}" if n == 1 else f"{stem}~{n}{ext}")
+        try:
+            os.link(src, name)
+        except FileExistsError:
+            n += 1
+            continue
+        break
+    try:
+        os.unlink(src)
+    except FileNotFoundError:
+        _unlink_quietly(name)
+        raise
+    return name
+
+
 def write_if_changed(path: AnyPath, data: bytes) -> bool:
     """atomic_write unless the file already holds exactly these bytes; whether it wrote.
 

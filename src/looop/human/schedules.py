@@ -298,8 +298,14 @@ def reading(
         anchor = 0  # a hand-written record without one is due at once, then runs normally
     if "every_s" in rec:
         every = _int(rec, "every_s")
-        if every is None or every < 1:
-            return _invalid(name, "field 'every_s' must be a positive number of seconds", note)
+        if every is None or every < MIN_EVERY_S:
+            # a hand-written record is held to the same floor as write_schedule: a 5 s
+            # schedule would wake (and spend a decide) every 5 s
+            return _invalid(
+                name,
+                f"field 'every_s' must be at least {MIN_EVERY_S} seconds (a whole number)",
+                note,
+            )
         period, shift, kept = _every_mark(mark, every, anchor, now, clock.monotonic())
         nxt = anchor + (period + 1) * every - shift  # on the wall clock
         rep: dict[str, Any] = {

@@ -80,21 +80,29 @@ def _text_lines(data: bytes, raw: bool) -> list[str]:
 
 
 def log_tail(
-    root: AnyPath, sid: str, lines: int | None, raw: bool = False, grep: str | None = None
+    root: AnyPath,
+    sid: str,
+    lines: int | None,
+    raw: bool = False,
+    grep: str | None = None,
+    end: int | None = None,
 ) -> str:
     """The last `lines` lines (all when None), optionally only those matching `grep`; reads
-    backwards from the end so a long transcript costs only its tail. A single line longer
-    than MAX_TAIL_LINE bytes is cut to its end."""
+    backwards from the end (or from the logical offset `end`, where a follow goes on) so a
+    long transcript costs only its tail. A single line longer than MAX_TAIL_LINE bytes is cut
+    to its end."""
     s = get_light(str(root), sid)
     pat = compile_pattern(grep) if grep else None
-    if lines is None:
+    if lines is None and end is None:
         out = _text_lines(tail_log(s["dir"], 1 << 62), raw)
         return "\n".join(ln for ln in out if pat is None or pat.search(ln))
-    if lines <= 0:
+    if lines is not None and lines <= 0:
         return ""
+    want = (1 << 62) if lines is None else lines
     picked: list[str] = []
     with open_view(s["dir"]) as view:  # every file of this run: read backwards across them
-        pos, low = view.end, view.start
+        pos, low = view.end if end is None else max(view.start, min(end, view.end)), view.start
+        lines = want
         carry = b""  # the (partial) first line of what was read so far
         first = True
         while pos > low and len(picked) < lines:
@@ -116,6 +124,24 @@ def log_tail(
                     if len(picked) >= lines:
                         break
     return "\n".join(reversed(picked))
+
+
+def log_end(root: AnyPath, sid: str) -> int:
+    """The logical offset the log has reached (where `log -f -n N` goes on after its N)."""
+    with open_view(get_light(str(root), sid)["dir"]) as view:
+        return int(view.end)
+
+
+def pick_lines(text: str, grep: str | None, lines: int | None) -> str:
+    """`--grep` and `--tail` applied to text already read (`log --since/--json`)."""
+    if grep is None and lines is None:
+        return text
+    pat = compile_pattern(grep) if grep else None
+    body, nl = (text[:-1], "\n") if text.endswith("\n") else (text, "")
+    kept = [ln for ln in body.split("\n") if pat is None or pat.search(ln)] if body else []
+    if lines is not None:
+        kept = kept[-lines:] if lines > 0 else []
+    return "\n".join(kept) + nl if kept else ""
 
 
 def _strip_line(piece: bytes, raw: bool) -> str:

@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from looop.core import provenance, store
-from looop.core.config import PLACEHOLDER, Config, Knobs, substitute_prompt_file
+from looop.core.config import (
+    PLACEHOLDER,
+    Config,
+    Knobs,
+    removed_placeholder,
+    substitute_prompt_file,
+)
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.sandboxpolicy import SandboxPolicy
@@ -232,6 +238,8 @@ def start_worker(
         names = ", ".join(sorted(cfg.runners)) or "none"
         raise WorkerError(f"no runner '{runner or cfg.default}' in {cfg.source} (have: {names})")
     template = command if command is not None and command.strip() else r.worker
+    if command is not None and (why := removed_placeholder(command)) is not None:
+        raise WorkerError(f"worker {wid}: --command: {why}")
     if not template:
         raise WorkerError(f"runner '{r.name}' has no worker command — run `looop init`")
     if command is None and PLACEHOLDER not in template:

@@ -180,7 +180,9 @@ def test_write_and_archive_goal_round_trip(ctx: Ctx, clock: FixedClock) -> None:
     done = run(ctx, {"action": "archive_goal", "id": "ship"})
     assert done.kind == "archive" and done.summary == "archive-goal ship"
     assert not ctx.paths.goal("ship").exists()
-    assert (ctx.paths.goals_archive / "ship.md").read_text() == "# Ship v2\n"
+    # an earlier archive of the same id is kept beside it, never overwritten
+    assert (ctx.paths.goals_archive / "ship.md").read_text() == "older archive\n"
+    assert (ctx.paths.goals_archive / "ship~2.md").read_text() == "# Ship v2\n"
     assert json.loads(ctx.paths.goal_activity.read_text()) == {"ship": int(clock.now())}
     assert [p.name for p in ctx.paths.goals.iterdir() if p.is_file()] == []
     assert not (ctx.paths.data / ".wal").exists()  # only shell and notify are WAL-guarded

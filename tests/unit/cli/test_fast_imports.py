@@ -45,7 +45,7 @@ ALLOWED = {"log": {"re", "enum", "functools", "collections"}}
 
 VERBS = [
     ["version"],
-    ["claim", "x"],
+    ["unclaim", "x"],
     ["claim", "x", "--session", "w1"],
     ["unclaim", "x", "--session", "w1"],
     ["told", "w1"],

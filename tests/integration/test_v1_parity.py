@@ -1,0 +1,166 @@
+"""v1.0's spellings, run from the outside: multi-word bodies, archives that keep every copy,
+removed placeholders, claims with a holder, repeated --options, the schedule floor, and the
+small ones (a runner's needs_input is a known key; `log` filters apply to --json and -f)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from looop.human.schedules import MIN_EVERY_S
+from tests.helpers import Cli
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.mark.parametrize(
+    ("verb", "where", "expect"),
+    [
+        (["goal", "write", "g2", "goal:", "a", "-", "b"], "goals/g2.md", "goal: a - b\n"),
+        (["playbook", "write", "# a", "b", "c"], "PLAYBOOK.md", "# a b c\n"),
+        (["sensor", "write", "sw", "echo", "hi"], "sensors/sw.sh", "echo hi\n"),
+    ],
+)
+def test_a_body_of_several_words_is_joined_as_v1_does(
+    data: Path, cli: Cli, verb: list[str], where: str, expect: str
+) -> None:
+    code, _, err = cli(*verb)
+    assert code == 0, err
+    assert (data / where).read_text() == expect
+
+
+def test_a_worker_prompt_and_an_answer_of_several_words_are_joined(data: Path, cli: Cli) -> None:
+    code, _, err = cli(
+        "worker", "start", "mw1", "fix", "the", "bug", "--command", "sleep 30 # {{prompt_file}}"
+    )
+    assert code == 0, err
+    try:
+        assert "fix the bug" in (data / "prompts" / "mw1.md").read_text()
+    finally:
+        cli("kill", "mw1")
+    asked = data / "asks" / "mw1-1.json"
+    asked.parent.mkdir(parents=True, exist_ok=True)
+    asked.write_text(json.dumps({"id": "mw1-1", "worker": "mw1", "prompt": "go?", "ts": 1}))
+    code, _, err = cli("answer", "mw1-1", "yes", "please")
+    assert code == 0, err
+    assert json.loads((data / "answers" / "mw1-1.json").read_text())["answer"] == "yes please"
+
+
+@pytest.mark.parametrize("flag", ["--force-it", "-x"])
+def test_a_lone_flag_like_body_is_still_refused(data: Path, cli: Cli, flag: str) -> None:
+    code, out, err = cli("goal", "write", "g3", flag)
+    assert code != 0 and out == "" and err.count("\n") == 1 and flag in err
+    assert not (data / "goals" / "g3.md").exists()
+    assert cli("goal", "write", "g3", "--", flag)[0] == 0  # `--` still makes it text
+    assert (data / "goals" / "g3.md").read_text() == f"{flag}\n"
+
+
+def test_archiving_an_id_twice_keeps_both_bodies(data: Path, cli: Cli) -> None:
+    for verb in (
+        ["goal", "write", "g1", "v2"],
+        ["goal", "archive", "g1"],
+        ["goal", "write", "g1", "v3"],
+        ["goal", "archive", "g1"],
+    ):
+        assert cli(*verb)[0] == 0, verb
+    kept = sorted(p.read_text() for p in (data / "goals" / "archive").iterdir())
+    assert kept == ["v2\n", "v3\n"]
+    code, out, _ = cli("goal", "archive", "g1")  # nothing left to archive: said, not an error
+    assert code == 0 and "already archived" in out
+    assert len(list((data / "goals" / "archive").iterdir())) == 2
+
+
+@pytest.mark.parametrize("name", ["{{model}}", "{{thinking}}"])
+def test_a_removed_placeholder_is_refused_with_what_to_write(
+    data: Path, cli: Cli, name: str
+) -> None:
+    code, _, err = cli(
+        "worker", "start", "p1", "hi", "--command", f"agent {name} {{{{prompt_file}}}}"
+    )
+    assert code != 0 and err.count("\n") == 1 and name in err and "into the command" in err
+    assert not (data / "sessions" / "p1").exists()
+    cfg = json.loads((data / "config.json").read_text())
+    runner = cfg["default"]
+    cfg["runners"][runner]["worker"] += f" {name}"
+    (data / "config.json").write_text(json.dumps(cfg))
+    code, _, err = cli("worker", "start", "p2", "hi")
+    assert code != 0 and f"runners.{runner}.worker" in err and name in err
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "said"),
+    [
+        (["claim", "x", "--session", ""], {}, "--session is empty"),
+        (["claim", "x"], {"LOOOP_SESSION_ID": ""}, "LOOOP_SESSION_ID is not set"),
+    ],
+)
+def test_a_claim_needs_a_holder(
+    data: Path, cli: Cli, args: list[str], env: dict[str, str], said: str
+) -> None:
+    cli.env.pop("LOOOP_SESSION_ID", None)
+    code, out, err = cli(*args, env_extra=env)
+    assert code == 1 and out == "" and said in err and err.count("\n") == 1
+    assert not (data / "claims" / "x.json").exists()
+
+
+def test_options_given_twice_add_up_and_commas_split(data: Path, cli: Cli) -> None:
+    import threading
+
+    done: list[tuple[int, str, str]] = []
+    t = threading.Thread(
+        target=lambda: done.append(
+            cli("ask", "w9", "--prompt", "pick", "--options", "a,b", "--options", "c")
+        ),
+        daemon=True,
+    )
+    t.start()
+    asks = data / "asks"
+    for _ in range(200):
+        files = list(asks.glob("w9-*.json")) if asks.is_dir() else []
+        if files:
+            break
+        t.join(0.05)
+    assert files, "the ask was never written"
+    assert json.loads(files[0].read_text())["options"] == ["a", "b", "c"]
+    assert cli("answer", files[0].stem, "c")[0] == 0
+    t.join(20)
+    assert done and done[0][0] == 0 and done[0][1] == "c\n"
+
+
+def test_a_hand_written_schedule_below_the_floor_reads_invalid(data: Path, cli: Cli) -> None:
+    (data / "schedules").mkdir(parents=True, exist_ok=True)
+    (data / "schedules" / "fast.json").write_text(json.dumps({"every_s": 5, "anchor": 0}))
+    (data / "schedules" / "ok.json").write_text(json.dumps({"every_s": MIN_EVERY_S, "anchor": 0}))
+    code, out, _ = cli("schedule", "list", "--json")
+    assert code == 0
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["fast"]["kind"] == "invalid" and str(MIN_EVERY_S) in json.dumps(rows["fast"])
+    assert rows["ok"]["kind"] == "recurring"
+
+
+def test_a_runners_needs_input_is_a_known_key(data: Path, cli: Cli) -> None:
+    assert cli("init", "--runner", "claude", "--no-sandbox")[0] == 0
+    cfg = json.loads((data / "config.json").read_text())
+    cfg["runners"][cfg["default"]]["needs_input"] = ["Do you want"]
+    cfg["runners"][cfg["default"]]["needs_inptu"] = ["typo"]
+    (data / "config.json").write_text(json.dumps(cfg))
+    _, _, err = cli("ls")
+    assert "needs_inptu" in err  # a real typo is still said
+    assert "'needs_input'" not in err.replace("did you mean 'needs_input'", "")
+
+
+def test_log_filters_apply_to_json_and_to_follow(data: Path, cli: Cli) -> None:
+    lines = " ".join(f"line{i}" for i in range(1, 7))
+    cmd = f"for i in {lines}; do echo $i; done; : {{{{prompt_file}}}}"
+    assert cli("worker", "start", "lg", "hi", "--command", cmd)[0] == 0
+    assert cli("wait", "lg", "--timeout", "20s")[0] == 0
+    code, out, _ = cli("log", "lg", "--grep", "line[35]", "--json")
+    assert code == 0 and json.loads(out)["text"] == "line3\nline5\n"
+    code, out, _ = cli("log", "lg", "--since", "0", "-n", "2")
+    assert code == 0 and out.split() == ["line5", "line6"]
+    code, out, _ = cli("log", "lg", "-f", "-n", "2")
+    assert code == 0 and out.split() == ["line5", "line6"]
+    code, out, _ = cli("log", "lg", "-f", "--grep", "line[246]")
+    assert code == 0 and out.split() == ["line2", "line4", "line6"]
