@@ -99,6 +99,19 @@ def _hosts_stopped() -> Iterator[None]:
     shutil.rmtree(base, ignore_errors=True)
 
 
+# -- workers -------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto`: two workers per core. Most of the suite waits on processes, PTYs, sockets and
+    real CLIs rather than on a core, so one worker per core leaves half the machine idle.
+    PYTEST_XDIST_AUTO_NUM_WORKERS still decides when it is set."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own hook reads it
+    return 2 * len(os.sched_getaffinity(0))
+
+
 # -- tiers ---------------------------------------------------------------------------------
 
 TIERS = ("unit", "process", "sandbox", "realcli", "hosts", "web", "slow")
