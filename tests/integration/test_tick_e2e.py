@@ -523,3 +523,42 @@ def test_backward_clock_step_during_backoff_retries_on_time(ctx: Ctx, clock: Fix
     clock.advance(31)  # 61 s after the failure on the monotonic clock
     out = tick(ctx)
     assert out.status == "decided" and runner_calls(script) == 2
+
+
+def _prompt(ctx: Ctx, run_id: str | None) -> str:
+    return (ctx.paths.run_dir(run_id or "") / "prompt.md").read_text()
+
+
+def test_a_forced_re_decide_says_why_in_what_changed(ctx: Ctx, clock: FixedClock) -> None:
+    wire(ctx, [{"decision": {"action": "noop", "reason": "quiet"}}] * 4)
+    first = tick(ctx)
+    assert first.status == "decided"
+    assert "forced re-decide" not in _prompt(ctx, first.run_id)  # the world was new
+    human = tick(ctx, force=True, override_backoff=True)  # `looop tick --force`
+    assert "forced re-decide (a human ran `looop tick --force`)" in _prompt(ctx, human.run_id)
+    clock.advance(21600 + 3600)
+    revisit = tick(ctx)  # the noop TTL ran out on an unchanged world
+    assert revisit.status == "decided"
+    assert "LOOOP_NOOP_TTL" in _prompt(ctx, revisit.run_id).split("=== WHAT CHANGED ===")[1]
+
+
+def test_looop_tick_honours_a_due_nudge_as_the_pulse_does(ctx: Ctx, clock: FixedClock) -> None:
+    from looop.loop.tick import tick_once
+
+    script = wire(
+        ctx,
+        [
+            {"decision": {"action": "noop", "next_interval_s": 120}},
+            {"decision": {"action": "noop"}},
+            {"decision": {"action": "noop"}},
+        ],
+    )
+    assert tick_once(ctx, force=False).status == "decided"
+    clock.advance(30)
+    assert tick_once(ctx, force=False).status == "skip"  # not due yet
+    clock.advance(100)
+    out = tick_once(ctx, force=False)  # due: decides on the unchanged world, and says why
+    assert out.status == "decided" and runner_calls(script) == 2
+    assert "(next_interval_s) is due" in _prompt(ctx, out.run_id)
+    assert not ctx.paths.next_wake.exists()
+    assert tick_once(ctx, force=False).status == "skip"  # the nudge was spent

@@ -61,6 +61,8 @@ class Beat:
     flap: FlapResult | None = None  # this beat's flap step (none on a dry run)
     last_world: dict[str, str] | None = None  # the world the decider last saw, once read
     last_world_read: bool = False
+    why_forced: str | None = None  # a forced beat's cause, for its caller and its WHAT CHANGED
+    forced_unchanged: str | None = None  # set when that beat re-decides an unchanged world
 
     @property
     def k(self) -> Knobs:

@@ -37,6 +37,15 @@ def pulse_running(ctx: Ctx) -> bool:
     return store.flock_held(ctx.paths.lock_file)
 
 
+def _why(reason: str) -> str:
+    """The prompt's words for why the pulse forced a beat (its sleep reason)."""
+    return {
+        "nudge": "the follow-up you asked for (next_interval_s) is due",
+        "pending nudge": "the follow-up you asked for (next_interval_s) is due",
+        "run_shell follow-up": "a look after the run_shell you ran",
+    }.get(reason, reason)
+
+
 @dataclass
 class Pulse:
     ctx: Ctx
@@ -188,12 +197,12 @@ class Pulse:
                 homes.unregister(*entry)
             os.close(fd)
 
-    def _beat(self, force: bool, slept: float | None) -> TickOutcome:
+    def _beat(self, force: bool, slept: float | None, why: str | None = None) -> TickOutcome:
         ctx = self.ctx
         self.heart.promise(beat_budget(ctx.knobs()))
         self._sweep()
         try:
-            return tick(ctx, force=force, memo=self.memo, slept=slept, seed=False)
+            return tick(ctx, force=force, memo=self.memo, slept=slept, seed=False, why_forced=why)
         except LooopError as e:
             ctx.events.emit("error", "tick.error", str(e))
             ctx.events.record("tick_error", reason=str(e))
@@ -259,13 +268,14 @@ class Pulse:
         except OSError as e:  # a read-only data dir: the first beat fails and says so
             ctx.events.emit("warn", "pulse.start", f"cannot record the start: {e}")
         force = True  # the first beat of every pulse decides, so `up` acts at once
+        reason = "the first beat of a pulse always decides"
         slept: float | None = None  # the first beat has no sleep before it: no coalescing
         while not self.stop.is_set():
             lost = self.home_lost()
             if lost is not None:
                 return self._leave(lost)
             try:
-                out = self._beat(force, slept)
+                out = self._beat(force, slept, _why(reason) if force else None)
                 self.io_failures = 0
             except OSError as e:  # even the failure could not be written: a failed beat
                 out = self._io_failed(e)

@@ -88,7 +88,15 @@ def tick_once(ctx: Ctx, force: bool, holder: int | None = None) -> TickOutcome:
             store.atomic_write(pid_file, f"{holder or os.getpid()}\n", durable=False)
         except OSError:
             pass  # a full disk: the beat itself says so in its own words
-        return tick(ctx, force=force, override_backoff=force)
+        why = None
+        if not force:  # a nudge the decider asked for is honoured as a pulse honours it
+            wake = guards.next_wake(ctx.paths)
+            if wake is not None and wake <= ctx.clock.now():
+                why = "the follow-up you asked for (next_interval_s) is due"
+        out = tick(ctx, force=force or why is not None, override_backoff=force, why_forced=why)
+        if why is not None and out.decided and out.next_interval_s is None:
+            guards.clear_next_wake(ctx.paths)  # the follow-up it asked for has happened
+        return out
     finally:
         store.remove(pid_file)
         os.close(fd)
@@ -102,6 +110,7 @@ def tick(
     memo: WorldMemo | None = None,
     slept: float | None = None,
     seed: bool = True,
+    why_forced: str | None = None,
 ) -> TickOutcome:
     """One beat (reference core §7 with the SPEC §3 decisions); never raises but LooopError.
 
@@ -112,9 +121,18 @@ def tick(
     dry_run: pass a `dry_run_ctx`; the beat then skips every write (housekeeping, flapping,
     seeding). override_backoff: a human's `tick --force` runs now despite failures.
     slept: how long the pulse slept before this beat (coalescing: loop/coalesce).
-    seed: False under a pulse, which never seeds a data dir it did not start on."""
+    seed: False under a pulse, which never seeds a data dir it did not start on.
+    why_forced: what forced it, said in the prompt when the world did not change."""
     beat = Beat(
-        ctx, TickOutcome(), force, dry_run, override_backoff, memo=memo, slept=slept, seed=seed
+        ctx,
+        TickOutcome(),
+        force,
+        dry_run,
+        override_backoff,
+        memo=memo,
+        slept=slept,
+        seed=seed,
+        why_forced=why_forced,
     )
     try:
         return _beat(beat)
@@ -245,8 +263,14 @@ def _gate_unchanged(b: Beat) -> TickOutcome | None:
         )
         ev.record("noop_revisit")
         b.force = True
+        ttl = int(b.k.num("noop_ttl"))
+        b.why_forced = f"the last noop on this world is older than LOOOP_NOOP_TTL ({ttl}s)"
     if world.hash == last and b.force:
-        ev.emit("info", "tick.forced", "world unchanged but re-deciding (nudge or first beat)")
+        why = b.why_forced or (
+            "a human ran `looop tick --force`" if b.override_backoff else "the pulse forced it"
+        )
+        b.forced_unchanged = why
+        ev.emit("info", "tick.forced", f"world unchanged but re-deciding ({why})")
     return None
 
 
@@ -416,8 +440,15 @@ def _extras(b: Beat) -> PromptExtras:
     ctx = b.ctx
     # the flap step this beat already read (and wrote) the notices; a dry run took none
     b.flap_notes = b.flap.notes if b.flap is not None else flap.read_notes(ctx.paths)
+    changes = describe_changes(_last_world(b), b.world.items)
+    if b.forced_unchanged is not None:  # say so, or the model hunts for a change that is not there
+        changes = [
+            f"nothing changed since your last decision: this is a forced re-decide "
+            f"({b.forced_unchanged})",
+            *changes,
+        ]
     return PromptExtras(
-        changes=describe_changes(_last_world(b), b.world.items),
+        changes=changes,
         last_failure=guards.read_last_failure(ctx.paths),
         last_shell=guards.read_last_shell(ctx.paths),
         flapping=b.out.flapping,
