@@ -164,3 +164,54 @@ def test_log_filters_apply_to_json_and_to_follow(data: Path, cli: Cli) -> None:
     assert code == 0 and out.split() == ["line5", "line6"]
     code, out, _ = cli("log", "lg", "-f", "--grep", "line[246]")
     assert code == 0 and out.split() == ["line2", "line4", "line6"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["help", "--json"], "Kubernetes-shaped"),  # v1.0's help takes no options: the manual
+        (["help", "worker-start"], "Usage: looop worker start"),
+        (["help", "goal_write"], "Usage: looop goal write"),
+        (["help", "wait-idle"], "Usage: looop wait-idle"),  # a verb with a dash stays whole
+    ],
+)
+def test_help_shows_help_for_v1_spellings(
+    data: Path, cli: Cli, args: list[str], expect: str
+) -> None:
+    code, out, err = cli(*args)
+    assert code == 0 and expect in out, err
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["ss", "--ansi", "--json", "w1"], "--json and --ansi"),
+        (["shot", "--format", "json", "--plain", "w1"], "--plain and --format json"),
+        (["watch", "--all", "--since", "1h"], "--all or --since"),
+    ],
+)
+def test_conflicting_formats_and_filters_are_refused(
+    data: Path, cli: Cli, args: list[str], said: str
+) -> None:
+    code, out, err = cli(*args)
+    assert code == 1 and out == "" and said in err and err.count("\n") == 1
+
+
+def test_ss_without_an_id_shows_the_one_live_worker_and_never_guesses(data: Path, cli: Cli) -> None:
+    code, _, err = cli("ss")
+    assert code == 1 and "no live worker" in err
+    started = []
+    try:
+        for wid in ("s1", "s2"):
+            cmd = f"echo ready-{wid} {{{{prompt_file}}}}; exec sleep 60"
+            assert cli("worker", "start", wid, "hi", "--command", cmd)[0] == 0
+            started.append(wid)
+            if wid == "s1":
+                assert cli("expect", "s1", "ready-s1", "--timeout", "20s")[0] == 0
+                code, out, err = cli("ss")
+                assert code == 0 and "ready-s1" in out, err
+        code, out, err = cli("ss")
+        assert code == 1 and out == "" and "s1, s2" in err
+    finally:
+        for wid in started:
+            cli("kill", wid)

@@ -122,6 +122,11 @@ def parse_shot(argv: list[str]) -> tuple[str, str, bool] | None:
     if split is None or len(split[1]) != 1 or not _plain_id(split[1][0], False):
         return None
     seen, (sid,) = split
+    if (
+        len({f for f in seen if f in ("--json", "--ansi", "--plain")} | ({fmt} if fmt else set()))
+        > 1
+    ):
+        return None  # two formats asked for: click refuses them in its words
     trims = [f for f in seen if f in ("--trim", "--no-trim")]
     trim = not trims or trims[-1] == "--trim"
     fmt = fmt or ("json" if "--json" in seen else "ansi" if "--ansi" in seen else "plain")

@@ -42,13 +42,17 @@ def status_cmd(as_json: bool) -> None:
 
 
 @click.command(
-    "help", help="Print the manual, or the help of one verb (`looop help worker start`)."
+    "help",
+    help="Print the manual, or the help of one verb (`looop help worker start`).",
+    # v1.0's `help` takes no options: `help --json` is still a request for help
+    context_settings={"ignore_unknown_options": True},
 )
-@click.argument("topic", nargs=-1)
+@click.argument("topic", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def help_cmd(ctx: click.Context, topic: tuple[str, ...]) -> None:
-    if topic:
-        click.echo(_verb_help(ctx, list(topic)))
+    words = [w for w in topic if not w.startswith("-")]
+    if words:
+        click.echo(_verb_help(ctx, _topic_words(words)))
         return
     from looop.seed import package_text  # lazy: only `help` reads the packaged manual
 
@@ -59,6 +63,16 @@ def help_cmd(ctx: click.Context, topic: tuple[str, ...]) -> None:
     click.echo("\nPATHS")
     click.echo(f"  config    {c.paths.config}")
     click.echo(f"  data dir  {c.paths.data}")
+
+
+def _topic_words(words: list[str]) -> list[str]:
+    """`worker-start` and `worker_start` name `worker start`, as a topic does in v1.0's manual;
+    a verb whose own name has a dash (`wait-idle`) stays whole."""
+    if len(words) == 1 and cli.get_command(click.Context(cli), words[0]) is None:
+        split = [w for w in words[0].replace("_", "-").split("-") if w]
+        if len(split) > 1:
+            return split
+    return words
 
 
 def _verb_help(ctx: click.Context, words: list[str]) -> str:

@@ -118,22 +118,48 @@ def _emit(data: object, as_json: bool, human: str) -> None:
     click.echo(json.dumps(data, sort_keys=True) if as_json else human)
 
 
-@click.command("shot", help="Print a session's current screen (a dead one replays its log).")
-@click.argument("sid", shell_complete=idcomplete.sessions)
+@click.command(
+    "shot",
+    help="Print a session's current screen (a dead one replays its log). Without SID: the one "
+    "live worker's (v1.0's `ss`), refused when there are several.",
+)
+@click.argument("sid", required=False, shell_complete=idcomplete.sessions)
 @click.option("--format", "fmt", type=click.Choice(["plain", "ansi", "json"]), default=None)
 @click.option("--ansi", is_flag=True, help="Same as --format ansi.")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--plain", is_flag=True, help="Same as --format plain (the default; v1.0's flag).")
 @click.option("--trim/--no-trim", default=True, show_default=True, help="Drop trailing blank rows.")
-def shot_cmd(sid: str, fmt: str | None, ansi: bool, as_json: bool, plain: bool, trim: bool) -> None:
+def shot_cmd(
+    sid: str | None, fmt: str | None, ansi: bool, as_json: bool, plain: bool, trim: bool
+) -> None:
+    asked = [f"--{n}" for n, on in (("json", as_json), ("ansi", ansi), ("plain", plain)) if on]
+    if fmt is not None:
+        asked.append(f"--format {fmt}")
+    if len(asked) > 1:
+        raise LooopError(f"give one format, not {' and '.join(asked)} (`looop shot --help`)")
     fmt = fmt or ("json" if as_json else "ansi" if ansi else "plain")
     ctx = make_ctx(events_to=None)
+    if sid is None:
+        sid = _only_live_worker(ctx)
     far = _remote(ctx, _sid(sid, False))
     if far is not None:
         shot = far.screen(_sid(sid, False), fmt, trim)
     else:
         shot = screenshot(ctx.paths.data, _sid(sid, False), fmt, trim)
     click.echo(shot_text(shot, fmt))
+
+
+def _only_live_worker(ctx: Ctx) -> str:
+    """The id `ss` shows when given none: the one live worker; with none or several, which
+    screen is meant is unclear, so it asks for an id instead of guessing."""
+    from looop.workers.launch import live_workers  # lazy: only a bare `ss` lists the fleet
+
+    ids = sorted(s.id for s in live_workers(ctx))
+    if len(ids) == 1:
+        return ids[0]
+    if not ids:
+        raise LooopError("no live worker: give a session id (`looop ls -a` lists them)")
+    raise LooopError(f"{len(ids)} live workers ({', '.join(ids)}): give the id of one")
 
 
 @click.command("log", help="Print a session's output (ANSI stripped unless --raw).")

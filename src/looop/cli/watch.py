@@ -30,6 +30,8 @@ from looop.workers.launch import strip_legacy_prefix
     help="Also list finished sessions heard from within D (30m, 12h, 1d).",
 )
 def watch_cmd(sid: str | None, show_all: bool, since: str | None) -> None:
+    if show_all and since is not None:  # every finished session, or those of the last D: one
+        raise LooopError("give --all or --since D, not both (`looop watch --help`)")
     since_s = None
     if since is not None:
         try:
