@@ -215,3 +215,24 @@ def test_ss_without_an_id_shows_the_one_live_worker_and_never_guesses(data: Path
     finally:
         for wid in started:
             cli("kill", wid)
+
+
+@pytest.mark.parametrize("name", ["looop.json", "looop/config.json"])
+def test_a_config_from_an_earlier_version_is_found_and_named(
+    data: Path, cli: Cli, tmp_path: Path, name: str
+) -> None:
+    xdg = tmp_path / "xdg"
+    cli.env.pop("LOOOP_CONFIG", None)
+    cli.env["XDG_CONFIG_HOME"] = str(xdg)
+    old = xdg / name
+    old.parent.mkdir(parents=True)
+    old.write_text(json.dumps({"default": "mine", "runners": {"mine": {"tick": "my-agent -p"}}}))
+    code, out, err = cli("status", "--json")
+    assert code == 0, err
+    st = json.loads(out)
+    assert st["config"] == str(old) and st["runner"] == "mine"
+    code, out, _ = cli("status")
+    assert f"config:    {old}" in out
+    (data / "config.json").parent.mkdir(parents=True, exist_ok=True)
+    (data / "config.json").write_text(json.dumps({"default": "here", "runners": {"here": {}}}))
+    assert json.loads(cli("status", "--json")[1])["config"] == str(data / "config.json")

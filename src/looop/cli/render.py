@@ -90,6 +90,8 @@ def print_status(st: StatusView, as_json: bool) -> None:
     )
     if st["config_error"]:
         w(f"config:    ✗ {st['config_error']}\n")
+    elif st.get("config") and not str(st["config"]).startswith(str(st.get("data_dir", "")) + "/"):
+        w(f"config:    {st['config']} (outside the data dir)\n")
     sp = st["spend"]
     if sp:
         w("\nSPEND\n")

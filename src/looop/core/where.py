@@ -48,7 +48,9 @@ def _absolute(path: str, cwd: str) -> str:
 
 def resolve(env: Mapping[str, str], cwd: str) -> tuple[str, str]:
     """(data dir, config file): $LOOOP_DATA_DIR, else ${XDG_STATE_HOME:-~/.local/state}/looop;
-    $LOOOP_CONFIG, else config.json in the data dir; relative ones taken from cwd."""
+    $LOOOP_CONFIG, else config.json in the data dir; relative ones taken from cwd. A data dir
+    with no config.json yet reads the seed era's `${XDG_CONFIG_HOME:-~/.config}/looop.json` or
+    v1.0's `~/.config/looop/config.json` when one is there (`status` names the file)."""
     raw = _nonempty(env, "LOOOP_DATA_DIR")
     if raw is None:
         state = _nonempty(env, "XDG_STATE_HOME")
@@ -61,7 +63,22 @@ def resolve(env: Mapping[str, str], cwd: str) -> tuple[str, str]:
     data = _absolute(raw, cwd)
     cfg = _nonempty(env, "LOOOP_CONFIG")
     config = _absolute(cfg, cwd) if cfg else join(data, "config.json")
+    if not cfg and not os.path.exists(config):
+        config = _earlier_config(env) or config
     return data, config
+
+
+def _earlier_config(env: Mapping[str, str]) -> str | None:
+    """A config an earlier looop wrote outside the data dir, if one is there."""
+    home = _nonempty(env, "HOME")
+    xdg = _nonempty(env, "XDG_CONFIG_HOME") or (join(norm(home), ".config") if home else None)
+    if xdg is None:
+        return None
+    for name in ("looop.json", "looop/config.json"):
+        path = join(norm(xdg), name)
+        if os.path.isfile(path):
+            return path
+    return None
 
 
 def runtime_base(env: Mapping[str, str]) -> str:
