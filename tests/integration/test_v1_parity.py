@@ -236,3 +236,9 @@ def test_a_config_from_an_earlier_version_is_found_and_named(
     (data / "config.json").parent.mkdir(parents=True, exist_ok=True)
     (data / "config.json").write_text(json.dumps({"default": "here", "runners": {"here": {}}}))
     assert json.loads(cli("status", "--json")[1])["config"] == str(data / "config.json")
+
+
+def test_up_before_init_says_to_run_init_and_writes_nothing(data: Path, cli: Cli) -> None:
+    code, out, err = cli("up")
+    assert code == 1 and out == "" and err.count("\n") == 1 and "looop init" in err
+    assert not (data / "config.json").exists() and not (data / "PLAYBOOK.md").exists()

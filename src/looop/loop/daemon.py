@@ -83,6 +83,11 @@ def refuse_strays(ctx: Ctx) -> None:
 def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpResult:
     """Start the pulse session unless a pulse holds the lock; two concurrent calls start one."""
     refuse_strays(ctx)  # before seeding: a refused `up` writes nothing
+    if not ctx.paths.config.exists():  # as v1.0: starting never picks a runner for you
+        raise LooopError(
+            f"no config at {ctx.paths.config} — run `looop init` first (it picks the agent CLI "
+            "that decides and works), then `looop up`"
+        )
     ensure_data_dir(ctx.paths)
     with store.dir_lock(ctx.paths.lock_dir / "up"):
         refuse_strays(ctx)
