@@ -18,7 +18,7 @@ import os
 import shlex
 from collections.abc import Mapping
 
-from looop.core import srt, store, where
+from looop.core import sbxhost, srt, store, where
 from looop.core.context import Ctx
 from looop.core.sandboxpolicy import SandboxPolicy
 from looop.core.srt import (
@@ -188,7 +188,7 @@ def shell_argvs(
     walls, allow = srt.data_walls(str(ctx.paths.data), list(reads))
     deny = [*HOME_SECRETS, *walls, str(ctx.paths.config), *policy.deny_read]
     conf = srt.conf(write, deny, allow, list(policy.domains), home)
-    return srt.argvs(prog, os.path.join(mine, SETTINGS), conf, cmds, tmp)
+    return srt.argvs(prog, os.path.join(mine, SETTINGS), conf, cmds, tmp, sbxhost.home_of(ctx))
 
 
 def _knobs_only_config(raw: Mapping[str, object], mine: str) -> str:
@@ -226,7 +226,8 @@ def prepare(
         # srt starts in the data dir, which it cannot write: the empty files it would mount
         # over the shell and tool settings missing where it starts never land in the worktree
         line = f"cd -- {shlex.quote(tree.path)} || exit 1; {line}"
-    argv = srt.argv(prog, os.path.join(mine, SETTINGS), conf, line, os.path.join(mine, "tmp"))
+    tmp = os.path.join(mine, "tmp")
+    argv = srt.argv(prog, os.path.join(mine, SETTINGS), conf, line, tmp, sbxhost.home_of(ctx))
     child = dict(env)
     child["LOOOP_CONFIG"] = _knobs_only_config(raw_config, mine)
     child["LOOOP_WORKSPACE"] = tree.path if tree is not None else os.path.join(mine, "work")
@@ -336,7 +337,8 @@ def verify_argv(
         _make_room(ctx, wid, rec.runner, home)
         conf = settings(ctx, wid, rec.runner, rec.sandbox, home, tree, env)
         path = os.path.join(mine, VERIFY_SETTINGS)
-        argv = srt.argv(prog, path, conf, cmd, os.path.join(mine, "tmp"))
+        tmp = os.path.join(mine, "tmp")
+        argv = srt.argv(prog, path, conf, cmd, tmp, sbxhost.home_of(ctx))
     except OSError as e:  # e.g. a folder the worker swapped for a dangling symlink
         raise SandboxError(f"{who} cannot set up the worker's sandbox: {e}") from None
     child = dict(env)
