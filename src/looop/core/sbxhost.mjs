@@ -74,6 +74,8 @@ async function wrap(req) {
   SandboxManager.registerCommandNetworkLists(id, {
     allowedDomains: parsed.data.network.allowedDomains,
   });
+  // how the id shows in the box's command line (srt's proxy user name: base64 of it)
+  ids.set(id, { mark: Buffer.from(id).toString('base64').replace(/=+$/, ''), at: Date.now() });
   const command = await SandboxManager.wrapWithSandbox(req.command, undefined, parsed.data, undefined, {
     commandId: id,
   });
@@ -123,21 +125,39 @@ const server = createServer(conn => {
 
 // In use while a process names the bridge (bubblewrap binds it, the box's relays connect to
 // it): the kernel's process table says so, not a count that a killed worker would leave wrong.
-function inUse() {
+// A box's id goes once no process carries it (after a grace for the caller to run the line):
+// an id a box let out (its proxy URL printed into a shared report) ends with the box.
+const ids = new Map();
+const GRACE_MS = 60000;
+
+function boxLines() {
+  const out = [];
   for (const pid of readdirSync('/proc')) {
     if (pid.charCodeAt(0) > 57) continue;
     try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(bridge)) return true;
+      const line = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+      // but the bridge itself, which listens there
+      if (line.includes(bridge) && !line.includes(`UNIX-LISTEN:${bridge}`)) out.push(line);
     } catch {}
   }
-  return false;
+  return out;
 }
 
 setInterval(() => {
   // srt's bridge gone (its socat died): every box lost its network; a new host starts anew
-  if (!existsSync(bridge)) void finish(1);
-  else if (Date.now() - last > idleMs && !inUse()) void finish(0);
-}, 2000).unref();
+  if (!existsSync(bridge)) return void finish(1);
+  // its home is gone (the data dir removed): no box of it can be started again
+  if (!existsSync(cwd)) return void finish(0);
+  const lines = boxLines();
+  const now = Date.now();
+  for (const [id, { mark, at }] of ids) {
+    if (now - at > GRACE_MS && !lines.some(l => l.includes(mark))) {
+      SandboxManager.unregisterCommandNetworkLists(id);
+      ids.delete(id);
+    }
+  }
+  if (now - last > idleMs && lines.length === 0) void finish(0);
+}, 5000).unref();
 process.once('SIGTERM', () => void finish(0));
 process.once('SIGINT', () => void finish(0));
 
