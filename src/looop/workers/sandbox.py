@@ -1,6 +1,7 @@
 """A worker inside Anthropic's sandbox runtime (`srt`: bubblewrap plus a filtering network proxy
 on Linux). The policy becomes srt's settings JSON under the worker's own folder
-(`sandbox/<id>/srt.json`); the worker's line runs as `srt -s SETTINGS -c LINE`.
+(`sandbox/<id>/srt.json`); the home's sandbox host (core/sbxhost.py) wraps the worker's line
+under them into bubblewrap's, which runs in the worker's session with nothing of srt beside it.
 
 Default policy: the worker writes only its own folders (`sandbox/<id>/work`, its workspace, and
 `sandbox/<id>/tmp`, its TMPDIR), the contract's paths (reports/, claims/, asks/, tells/, the
