@@ -80,7 +80,9 @@ def run() -> list[dict[str, object]]:
         _start(looop_bin, "warm", "--no-sandbox", Path(d) / "warm", env)  # host, page cache
         subprocess.run([looop_bin, "kill", "warm"], env=env, capture_output=True)
         # the home's first sandboxed start also starts its sandbox host (once per home)
-        first, _ = _start(looop_bin, "swarm", "--sandbox", data / "sandbox" / "swarm" / "ran", env)
+        first, _ = _start(
+            looop_bin, "swarm", "--sandbox", data / "sandbox" / "swarm" / "work" / "ran", env
+        )
         subprocess.run([looop_bin, "kill", "swarm"], env=env, capture_output=True)
         walls: dict[str, list[float]] = {"--sandbox": [], "--no-sandbox": []}
         ran: dict[str, list[float]] = {"--sandbox": [], "--no-sandbox": []}

@@ -37,6 +37,7 @@ IDLE_S = 30
 # wraps a few lines a minute and pipes bytes natively): ~27 MB PSS instead of ~45.
 NODE_FLAGS = ("--max-semi-space-size=1", "--lite-mode")
 START_TIMEOUT_S = 30.0  # node loads srt and starts its proxy and bridge: ~1 s, far more when busy
+SUN_PATH_MAX = 107  # bytes of a unix socket's path, its NUL aside
 WRAP_TIMEOUT_S = 60.0  # srt walks the write roots for files it protects: big trees take time
 
 
@@ -79,6 +80,11 @@ def wrap(home: Home, lib: str, settings: dict[str, object], command: str) -> str
     """The shell line that runs `command` inside srt's sandbox under `settings`, wrapped by
     this home's host (started when none serves). Raises HostError, one line."""
     sock = socket_path(home.base, home.data, lib)
+    if len(os.fsencode(sock)) > SUN_PATH_MAX:
+        raise HostError(
+            f"the sandbox host's socket {sock} is longer than a unix socket path may be: "
+            "set LOOOP_RUNTIME_DIR to a shorter absolute path"
+        )
     req = json.dumps({"command": command, "settings": settings}) + "\n"
     try:
         reply = _ask(sock, req)

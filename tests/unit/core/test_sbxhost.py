@@ -112,10 +112,19 @@ def test_a_refusal_from_the_host_is_one_sandbox_line(tmp_path: Path, short_base:
     t.join(5)
 
 
-def test_no_node_means_no_host_and_a_line_naming_it(tmp_path: Path) -> None:
+def test_no_node_means_no_host_and_a_line_naming_it(tmp_path: Path, short_base: str) -> None:
     prog = _npm_like(tmp_path)
-    home = sbxhost.Home(str(tmp_path), str(tmp_path / "data"), {"PATH": str(tmp_path / "empty")})
+    home = sbxhost.Home(short_base, str(tmp_path / "data"), {"PATH": str(tmp_path / "empty")})
     with pytest.raises(srt.SandboxError, match="node is not on PATH"):
+        srt.argv(
+            str(prog), str(tmp_path / "s.json"), srt.conf([], [], [], [], None), "x", "/t", home
+        )
+
+
+def test_a_runtime_dir_too_long_for_a_socket_is_named_with_the_fix(tmp_path: Path) -> None:
+    prog = _npm_like(tmp_path)
+    home = sbxhost.Home("/" + "r" * 120, str(tmp_path / "data"), {})
+    with pytest.raises(srt.SandboxError, match="set LOOOP_RUNTIME_DIR to a shorter"):
         srt.argv(
             str(prog), str(tmp_path / "s.json"), srt.conf([], [], [], [], None), "x", "/t", home
         )
