@@ -125,6 +125,31 @@ def test_a_filter_that_died_is_started_again_by_the_next_start(tmp_path: Path, s
         b.close()
 
 
+def test_a_worker_restarted_after_its_filter_died_gets_the_new_one(
+    tmp_path: Path, srt: Path
+) -> None:
+    """Its session keeps the launcher, not a bubblewrap line naming a bridge that is gone: the
+    restart wraps again under the host alive now."""
+    a, b = Server("from-a"), Server("from-b")
+    box = _box(tmp_path, srt, a, b)
+    try:
+        box.start("wa", PROBE, "--runner", "ra")
+        assert _results(box, "wa")["a"] == "from-a"
+        [host] = _hosts(box)
+        os.kill(host.pid, signal.SIGKILL)
+        host.wait(10)
+        (box.data / "sandbox" / "wa" / "work" / "results").unlink()
+        done = box.looop("restart", "wa")
+        assert done.returncode == 0, done.stderr
+        got = _results(box, "wa")
+        assert got["a"] == "from-a" and got["b"] != "from-b"
+        assert a.hits == 2 and b.hits == 0
+    finally:
+        box.looop("down")
+        a.close()
+        b.close()
+
+
 def test_down_stops_the_homes_filter(tmp_path: Path, srt: Path) -> None:
     a, b = Server("from-a"), Server("from-b")
     box = _box(tmp_path, srt, a, b)

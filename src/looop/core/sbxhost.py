@@ -76,15 +76,20 @@ def socket_path(base: str, data: str, lib: str) -> str:
     return os.path.join(runtime_dir(base), f"sbx-{key(data, lib)}.sock")
 
 
-def wrap(home: Home, lib: str, settings: dict[str, object], command: str) -> str:
-    """The shell line that runs `command` inside srt's sandbox under `settings`, wrapped by
-    this home's host (started when none serves). Raises HostError, one line."""
+def _checked(home: Home, lib: str) -> str:
     sock = socket_path(home.base, home.data, lib)
     if len(os.fsencode(sock)) > SUN_PATH_MAX:
         raise HostError(
             f"the sandbox host's socket {sock} is longer than a unix socket path may be: "
             "set LOOOP_RUNTIME_DIR to a shorter absolute path"
         )
+    return sock
+
+
+def wrap(home: Home, lib: str, settings: dict[str, object], command: str) -> str:
+    """The shell line that runs `command` inside srt's sandbox under `settings`, wrapped by
+    this home's host (started when none serves). Raises HostError, one line."""
+    sock = _checked(home, lib)
     req = json.dumps({"command": command, "settings": settings}) + "\n"
     try:
         reply = _ask(sock, req)
@@ -97,6 +102,20 @@ def wrap(home: Home, lib: str, settings: dict[str, object], command: str) -> str
     if "command" not in reply or not isinstance(reply["command"], str):
         raise HostError(f"the sandbox host could not wrap the command: {reply.get('error')}")
     return reply["command"]
+
+
+def ensure(home: Home, lib: str) -> None:
+    """The home's host serves (started now when none does). Raises HostError, one line."""
+    sock = _checked(home, lib)
+    try:
+        _ask(sock, '{"ping": true}\n')
+    except OSError:
+        _start(home, lib, sock)
+
+
+def as_exec(wrapped: str) -> str:
+    """bubblewrap in the shell's place: one process fewer beside each box."""
+    return "exec " + wrapped if wrapped.startswith("bwrap ") else wrapped
 
 
 def _ask(sock: str, line: str) -> dict[str, object]:

@@ -9,6 +9,7 @@ import json
 import os
 import shlex
 import shutil
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -277,14 +278,11 @@ def argvs(
     if home is None or lib is None:
         return [[srt, "-s", path, "-c", line] for line in inner]
     try:
-        return [["/bin/sh", "-c", _exec(sbxhost.wrap(home, lib, settings, line))] for line in inner]
+        sbxhost.ensure(home, lib)  # up now, so a host that cannot start is said here
     except sbxhost.HostError as e:
         raise SandboxError(f"the sandbox cannot be set up: {e}") from None
-
-
-def _exec(wrapped: str) -> str:
-    """bubblewrap in the shell's place: one process fewer beside each box."""
-    return "exec " + wrapped if wrapped.startswith("bwrap ") else wrapped
+    run = [sys.executable, "-m", "looop.core.sbxrun", lib, home.base, home.data, path]
+    return [[*run, line] for line in inner]
 
 
 def conf(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import sbxhost, srt
+from looop.core import sbxhost, sbxrun, srt
 
 pytestmark = pytest.mark.unit
 
@@ -82,22 +83,40 @@ def _serve_once(path: str, reply: bytes) -> threading.Thread:
     return t
 
 
-def test_a_wrapped_line_runs_as_bubblewraps_own_process(tmp_path: Path, short_base: str) -> None:
+def test_a_box_runs_as_a_launcher_that_wraps_at_each_run(tmp_path: Path, short_base: str) -> None:
+    """The stored argv wraps again at each (re)start, as `srt -s SETTINGS -c LINE` did; the
+    host is asked to be up when the argv is built."""
     prog = _npm_like(tmp_path)
     lib = sbxhost.library(str(prog))
     assert lib is not None
     home = sbxhost.Home(short_base, str(tmp_path / "data"), {})
     sock = sbxhost.socket_path(home.base, home.data, lib)
     os.makedirs(os.path.dirname(sock))
-    t = _serve_once(sock, b'{"command": "bwrap --ro-bind / / -- bash -c x"}\n')
-    got = srt.argv(
-        str(prog), str(tmp_path / "s.json"), srt.conf([], [], [], [], None), "x", "/t", home
-    )
+    t = _serve_once(sock, b'{"pong": true}\n')
+    path = str(tmp_path / "s.json")
+    got = srt.argv(str(prog), path, srt.conf([], [], [], [], None), "x", "/t", home)
     t.join(5)
-    assert got == ["/bin/sh", "-c", "exec bwrap --ro-bind / / -- bash -c x"]
+    assert got[:7] == [sys.executable, "-m", "looop.core.sbxrun", lib, home.base, home.data, path]
+    assert got[7].endswith("; x") and "TMPDIR=/t" in got[7]
 
 
-def test_a_refusal_from_the_host_is_one_sandbox_line(tmp_path: Path, short_base: str) -> None:
+def test_the_wrapped_line_becomes_bubblewrap_itself() -> None:
+    assert sbxhost.as_exec("bwrap --ro-bind / / -- bash -c x") == (
+        "exec bwrap --ro-bind / / -- bash -c x"
+    )
+    assert sbxhost.as_exec("FOO=1 bwrap x") == "FOO=1 bwrap x"  # not a plain command: as is
+
+
+def test_a_launcher_without_its_settings_says_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = sbxrun.main(["/lib/index.js", "/rt", str(tmp_path), str(tmp_path / "gone.json"), "x"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("looop: the sandbox cannot be set up:") and err.count("\n") == 1
+
+
+def test_a_refusal_from_the_host_is_one_line(tmp_path: Path, short_base: str) -> None:
     prog = _npm_like(tmp_path)
     lib = sbxhost.library(str(prog))
     assert lib is not None
@@ -105,10 +124,8 @@ def test_a_refusal_from_the_host_is_one_sandbox_line(tmp_path: Path, short_base:
     sock = sbxhost.socket_path(home.base, home.data, lib)
     os.makedirs(os.path.dirname(sock))
     t = _serve_once(sock, b'{"error": "srt refused the settings: bad path"}\n')
-    with pytest.raises(srt.SandboxError, match="srt refused the settings: bad path"):
-        srt.argv(
-            str(prog), str(tmp_path / "s.json"), srt.conf([], [], [], [], None), "x", "/t", home
-        )
+    with pytest.raises(sbxhost.HostError, match="srt refused the settings: bad path"):
+        sbxhost.wrap(home, lib, srt.conf([], [], [], [], None), "x")
     t.join(5)
 
 
