@@ -18,10 +18,9 @@ beside the srt found (a wrapper script), each command runs under srt itself, as 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
-from dataclasses import dataclass
 
+from looop.core import ljson
 from looop.core.errors import LooopError
 from looop.core.hashing import fnv1a_128
 from looop.core.where import runtime_base, runtime_dir
@@ -45,13 +44,14 @@ class HostError(LooopError):
     pass
 
 
-@dataclass(frozen=True)
 class Home:
-    """What finds a home's sandbox host: the runtime base, the data dir, the child's env."""
+    """What finds a home's sandbox host: the runtime base, the data dir, the child's env.
+    A plain class: the box's launcher (core/sbxrun.py) imports this on every start."""
 
-    base: str
-    data: str
-    env: dict[str, str]
+    __slots__ = ("base", "data", "env")
+
+    def __init__(self, base: str, data: str, env: dict[str, str]) -> None:
+        self.base, self.data, self.env = base, data, env
 
 
 def home_of(ctx: Ctx) -> Home:
@@ -90,7 +90,7 @@ def wrap(home: Home, lib: str, settings: dict[str, object], command: str) -> str
     """The shell line that runs `command` inside srt's sandbox under `settings`, wrapped by
     this home's host (started when none serves). Raises HostError, one line."""
     sock = _checked(home, lib)
-    req = json.dumps({"command": command, "settings": settings}) + "\n"
+    req = ljson.dumps({"command": command, "settings": settings}) + "\n"
     try:
         reply = _ask(sock, req)
     except OSError:
@@ -119,9 +119,10 @@ def as_exec(wrapped: str) -> str:
 
 
 def _ask(sock: str, line: str) -> dict[str, object]:
-    import socket  # lazy: only a sandboxed start talks to the host
+    import _socket  # lazy, and not `socket`: its enums cost every box's launcher ~5 ms
 
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
         s.settimeout(WRAP_TIMEOUT_S)
         s.connect(sock)
         s.sendall(line.encode("utf-8", "surrogateescape"))
@@ -131,8 +132,10 @@ def _ask(sock: str, line: str) -> dict[str, object]:
             if not got:
                 break
             buf += got
+    finally:
+        s.close()
     try:
-        out = json.loads(buf.decode("utf-8", "surrogateescape"))
+        out = ljson.loads(buf.decode("utf-8", "surrogateescape"))
     except ValueError:
         raise ConnectionError("the sandbox host closed without an answer") from None
     if not isinstance(out, dict):

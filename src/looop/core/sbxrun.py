@@ -6,11 +6,10 @@ a stored bubblewrap line would name a bridge that died with an idle host."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
-from looop.core import sbxhost
+from looop.core import ljson, sbxhost
 
 
 def main(argv: list[str]) -> int:
@@ -20,7 +19,7 @@ def main(argv: list[str]) -> int:
     lib, base, data, path, line = argv
     try:
         with open(path, encoding="utf-8") as f:
-            settings = json.load(f)
+            settings = ljson.loads(f.read())
         wrapped = sbxhost.wrap(sbxhost.Home(base, data, dict(os.environ)), lib, settings, line)
     except (OSError, ValueError, sbxhost.HostError) as e:
         sys.stderr.write(f"looop: the sandbox cannot be set up: {e}\n")
