@@ -119,7 +119,7 @@ def as_exec(wrapped: str) -> str:
 
 
 def _ask(sock: str, line: str) -> dict[str, object]:
-    import _socket  # lazy, and not `socket`: its enums cost every box's launcher ~5 ms
+    import _socket  # lazy: only a box launch asks; not `socket`, whose enums cost ~5 ms
 
     s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
@@ -150,7 +150,7 @@ def _start(home: Home, lib: str, sock: str) -> None:
     so no session's end takes the filter of every other box with it."""
     import shutil  # lazy: only a host start looks node up
 
-    from looop.core import cgroup
+    from looop.core import cgroup  # lazy: only a host start leaves a run's cgroup
 
     node = shutil.which("node", path=home.env.get("PATH", ""))
     if node is None:
