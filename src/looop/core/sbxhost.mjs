@@ -68,7 +68,10 @@ async function finish(code) {
 
 async function wrap(req) {
   const parsed = SandboxRuntimeConfigSchema.safeParse(req.settings);
-  if (!parsed.success) return { error: `srt refused the settings: ${parsed.error.issues[0]?.message}` };
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return { error: `srt refused the settings: ${issue?.path?.join('.') || '(top)'}: ${issue?.message}` };
+  }
   if (typeof req.command !== 'string') return { error: 'no command to wrap' };
   const id = randomBytes(16).toString('base64url');
   SandboxManager.registerCommandNetworkLists(id, {
