@@ -38,7 +38,12 @@ def test_a_real_cli_does_its_job_inside_the_sandbox(rig_for: RigFor, cli: str) -
     policy = SandboxPolicy(True, domains=(f"127.0.0.1:{port}",))
     start_worker(ctx, ctx.knobs(), "w1", "Greet the fleet. ECHO:brief42", sandbox=policy)
     assert (root / "sandbox" / "w1" / "srt.json").is_file()
-    assert get_session(root, "w1").cmd[0] == str(srt)  # the CLI runs inside srt, not beside it
+    # the CLI runs inside the box (the launcher becomes bubblewrap's line as the home's host
+    # wraps it under the worker's settings), not beside it
+    cmd = get_session(root, "w1").cmd
+    assert cmd[1:3] == ["-m", "looop.core.sbxrun"] and cmd[6] == str(
+        root / "sandbox" / "w1" / "srt.json"
+    ), cmd[:7]
     code, _, _ = expect(root, "w1", r"ANSWER:brief42", screen=True, timeout_s=90, clock=ctx.clock)
     assert code == 0, _screen(root, "w1")
     kill(root, "w1")

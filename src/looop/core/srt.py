@@ -9,13 +9,15 @@ import json
 import os
 import shlex
 import shutil
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from looop.core import store
+from looop.core import sbxhost, store
 from looop.core.endpoints import Endpoint, endpoints, goes_direct, listed
 from looop.core.endpoints import is_loopback as is_loopback  # its old home: other rooms
 from looop.core.errors import LooopError
+from looop.core.sbxhost import Home
 
 # The model API each preset's CLI talks to; a custom runner gets only the user's list.
 RUNNER_DOMAINS: dict[str, tuple[str, ...]] = {
@@ -244,18 +246,43 @@ def runner_parts(
     )
 
 
-def argv(srt: str, path: str, settings: dict[str, object], line: str, tmp: str) -> list[str]:
+def argv(
+    srt: str,
+    path: str,
+    settings: dict[str, object],
+    line: str,
+    tmp: str,
+    home: Home | None = None,
+) -> list[str]:
     """Write srt's `settings` (from conf) at `path`; the argv that runs `line` under them
     with `tmp` as its TMPDIR."""
-    return argvs(srt, path, settings, [line], tmp)[0]
+    return argvs(srt, path, settings, [line], tmp, home)[0]
 
 
 def argvs(
-    srt: str, path: str, settings: dict[str, object], lines: list[str], tmp: str
+    srt: str,
+    path: str,
+    settings: dict[str, object],
+    lines: list[str],
+    tmp: str,
+    home: Home | None = None,
 ) -> list[list[str]]:
-    """argv for each of `lines`, the settings written once (a beat's sandboxed sensors)."""
+    """argv for each of `lines`, the settings written once (a beat's sandboxed sensors).
+    With the `home`, each line is wrapped by that home's sandbox host (core/sbxhost.py) and
+    runs as bubblewrap's own line, no srt process beside it; without one, or where srt's
+    library is not beside `srt`, under `srt -s SETTINGS -c LINE`. Raises SandboxError when
+    the host cannot wrap it."""
     domains = _save(path, settings)
-    return [[srt, "-s", path, "-c", _inner(line, tmp, domains)] for line in lines]
+    inner = [_inner(line, tmp, domains) for line in lines]
+    lib = sbxhost.library(srt) if home is not None else None
+    if home is None or lib is None:
+        return [[srt, "-s", path, "-c", line] for line in inner]
+    try:
+        sbxhost.ensure(home, lib)  # up now, so a host that cannot start is said here
+    except sbxhost.HostError as e:
+        raise SandboxError(f"the sandbox cannot be set up: {e}") from None
+    run = [sys.executable, "-m", "looop.core.sbxrun", lib, home.base, home.data, path]
+    return [[*run, line] for line in inner]
 
 
 def conf(

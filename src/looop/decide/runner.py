@@ -265,10 +265,13 @@ def run_runner(
         if sandbox is not None and sandbox.on:
             from looop.decide import tickbox  # lazy: only a sandboxed tick builds srt's argv
 
-            argv = tickbox.tick_argv(ctx, runner, sandbox, shell_line, env, prompt_path.parent)
+            # the slot first: its bubblewrap line is made now and binds only what exists
             slot = tickbox.open_slot(ctx.paths.decision)
+            argv = tickbox.tick_argv(ctx, runner, sandbox, shell_line, env, prompt_path.parent)
         proc = spawn(argv, cwd=ctx.paths.data, env=env, stdin=stdin, merge_stderr=True)
     except LooopError as e:  # the sandbox cannot run here: said, never run unsandboxed
+        if slot:
+            tickbox.close_slot(ctx.paths.decision)
         return result(None, False, str(e))
     except OSError as e:
         if slot:

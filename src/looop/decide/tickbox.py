@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from looop.core import srt
+from looop.core import sbxhost, srt
 from looop.core.context import Ctx
 from looop.core.sandboxpolicy import SandboxPolicy
 from looop.core.srt import HOME_SECRETS
@@ -37,7 +37,8 @@ def tick_argv(
     domains = [*parts.domains, *policy.domains]
     srt.check_endpoints(parts, domains, f"the tick runner '{runner}'")
     conf = srt.conf(write, deny, [*parts.allow_read, *allow], domains, home, parts.locked)
-    return srt.argv(prog, os.path.join(mine, SANDBOX_SETTINGS), conf, line, tmp)
+    box = sbxhost.home_of(ctx)
+    return srt.argv(prog, os.path.join(mine, SANDBOX_SETTINGS), conf, line, tmp, box)
 
 
 def open_slot(decision: Path) -> bool:

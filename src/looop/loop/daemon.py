@@ -215,8 +215,18 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
     # No session depends on the session host: with the fleet down this home's goes too (the
     # next start brings one up again); other data dirs' hosts are theirs.
     stop_host(runtime_base(ctx.env), str(ctx.paths.data))
+    _stop_sandbox_host(ctx)
     ctx.events.record("down", pulse=res.was_running, workers=res.workers, survivors=res.survivors)
     return res
+
+
+def _stop_sandbox_host(ctx: Ctx) -> None:
+    """The home's sandbox host (core/sbxhost.py) too: no box of the home is left to filter."""
+    from looop.core import sbxhost, srt  # lazy: only `down` stops it
+
+    prog = srt.srt_program(dict(ctx.env))
+    lib = sbxhost.library(prog) if prog is not None else None
+    sbxhost.stop(runtime_base(ctx.env), str(ctx.paths.data), lib)
 
 
 def _restart_pending(ctx: Ctx) -> str:

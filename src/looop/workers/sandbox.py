@@ -1,6 +1,7 @@
 """A worker inside Anthropic's sandbox runtime (`srt`: bubblewrap plus a filtering network proxy
 on Linux). The policy becomes srt's settings JSON under the worker's own folder
-(`sandbox/<id>/srt.json`); the worker's line runs as `srt -s SETTINGS -c LINE`.
+(`sandbox/<id>/srt.json`); the home's sandbox host (core/sbxhost.py) wraps the worker's line
+under them into bubblewrap's, which runs in the worker's session with nothing of srt beside it.
 
 Default policy: the worker writes only its own folders (`sandbox/<id>/work`, its workspace, and
 `sandbox/<id>/tmp`, its TMPDIR), the contract's paths (reports/, claims/, asks/, tells/, the
@@ -18,7 +19,7 @@ import os
 import shlex
 from collections.abc import Mapping
 
-from looop.core import srt, store, where
+from looop.core import sbxhost, srt, store, where
 from looop.core.context import Ctx
 from looop.core.sandboxpolicy import SandboxPolicy
 from looop.core.srt import (
@@ -188,7 +189,7 @@ def shell_argvs(
     walls, allow = srt.data_walls(str(ctx.paths.data), list(reads))
     deny = [*HOME_SECRETS, *walls, str(ctx.paths.config), *policy.deny_read]
     conf = srt.conf(write, deny, allow, list(policy.domains), home)
-    return srt.argvs(prog, os.path.join(mine, SETTINGS), conf, cmds, tmp)
+    return srt.argvs(prog, os.path.join(mine, SETTINGS), conf, cmds, tmp, sbxhost.home_of(ctx))
 
 
 def _knobs_only_config(raw: Mapping[str, object], mine: str) -> str:
@@ -226,7 +227,8 @@ def prepare(
         # srt starts in the data dir, which it cannot write: the empty files it would mount
         # over the shell and tool settings missing where it starts never land in the worktree
         line = f"cd -- {shlex.quote(tree.path)} || exit 1; {line}"
-    argv = srt.argv(prog, os.path.join(mine, SETTINGS), conf, line, os.path.join(mine, "tmp"))
+    tmp = os.path.join(mine, "tmp")
+    argv = srt.argv(prog, os.path.join(mine, SETTINGS), conf, line, tmp, sbxhost.home_of(ctx))
     child = dict(env)
     child["LOOOP_CONFIG"] = _knobs_only_config(raw_config, mine)
     child["LOOOP_WORKSPACE"] = tree.path if tree is not None else os.path.join(mine, "work")
@@ -336,7 +338,8 @@ def verify_argv(
         _make_room(ctx, wid, rec.runner, home)
         conf = settings(ctx, wid, rec.runner, rec.sandbox, home, tree, env)
         path = os.path.join(mine, VERIFY_SETTINGS)
-        argv = srt.argv(prog, path, conf, cmd, os.path.join(mine, "tmp"))
+        tmp = os.path.join(mine, "tmp")
+        argv = srt.argv(prog, path, conf, cmd, tmp, sbxhost.home_of(ctx))
     except OSError as e:  # e.g. a folder the worker swapped for a dangling symlink
         raise SandboxError(f"{who} cannot set up the worker's sandbox: {e}") from None
     child = dict(env)

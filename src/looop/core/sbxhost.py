@@ -1,0 +1,225 @@
+"""The sandbox host: one per home (data dir), shared by every sandboxed worker, run_shell, a
+verify and the decider. It loads srt's library once (sbxhost.mjs) and holds srt's filtering
+proxy and its one bridge; each sandboxed command is wrapped there into its bubblewrap line,
+which looop then runs itself — no srt (node) process stays beside a sandboxed worker.
+
+Each box's domain list still holds on its own: the host registers it as srt's per-command
+allow list under a fresh 128-bit id that only that box's proxy settings carry (the host's own
+list is empty, so a box presenting no id, or a wrong one, reaches nothing). Chosen over a
+listener per box because srt binds its one bridge into every box and has no way to take a
+socket per box; the id is srt's own mechanism for exactly this.
+
+Found by its socket in the runtime dir (`sbx-<key>.sock`, key = the home and the srt it
+loads); started on demand under a lock (`sbx-<key>.lock`); a host that died — or whose
+bridge died, which it checks itself — is started again by the next wrap. It exits once no
+process has used its bridge for IDLE_S, and `looop down` stops it. Where srt's library is not
+beside the srt found (a wrapper script), each command runs under srt itself, as before."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+
+from looop.core import ljson
+from looop.core.errors import LooopError
+from looop.core.hashing import fnv1a_128
+from looop.core.where import runtime_base, runtime_dir
+
+TYPE_CHECKING = False  # not `from typing`
+
+if TYPE_CHECKING:
+    from looop.core.context import Ctx
+
+SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sbxhost.mjs")
+IDLE_S = 30
+# The host's heap kept small: a young generation of 1 MB and no optimizing compiler (it
+# wraps a few lines a minute and pipes bytes natively): ~27 MB PSS instead of ~45.
+NODE_FLAGS = ("--max-semi-space-size=1", "--lite-mode")
+START_TIMEOUT_S = 30.0  # node loads srt and starts its proxy and bridge: ~1 s, far more when busy
+SUN_PATH_MAX = 107  # bytes of a unix socket's path, its NUL aside
+WRAP_TIMEOUT_S = 60.0  # srt walks the write roots for files it protects: big trees take time
+
+
+class HostError(LooopError):
+    pass
+
+
+class Home:
+    """What finds a home's sandbox host: the runtime base, the data dir, the child's env.
+    A plain class: the box's launcher (core/sbxrun.py) imports this on every start."""
+
+    __slots__ = ("base", "data", "env")
+
+    def __init__(self, base: str, data: str, env: dict[str, str]) -> None:
+        self.base, self.data, self.env = base, data, env
+
+
+def home_of(ctx: Ctx) -> Home:
+    """The home of this context: its host runs with looop's own environment."""
+    return Home(runtime_base(ctx.env), str(ctx.paths.data), ctx.child_env())
+
+
+def library(prog: str) -> str | None:
+    """srt's dist/index.js beside the srt CLI `prog` (npm links `srt` to dist/cli.js)."""
+    real = os.path.realpath(prog)
+    if os.path.basename(real) != "cli.js":
+        return None
+    lib = os.path.join(os.path.dirname(real), "index.js")
+    return lib if os.path.isfile(lib) else None
+
+
+def key(data: str, lib: str) -> str:
+    return fnv1a_128(f"{os.path.abspath(data)}\0{lib}".encode("utf-8", "surrogateescape"))
+
+
+def socket_path(base: str, data: str, lib: str) -> str:
+    return os.path.join(runtime_dir(base), f"sbx-{key(data, lib)}.sock")
+
+
+def _checked(home: Home, lib: str) -> str:
+    sock = socket_path(home.base, home.data, lib)
+    if len(os.fsencode(sock)) > SUN_PATH_MAX:
+        raise HostError(
+            f"the sandbox host's socket {sock} is longer than a unix socket path may be: "
+            "set LOOOP_RUNTIME_DIR to a shorter absolute path"
+        )
+    return sock
+
+
+def wrap(home: Home, lib: str, settings: dict[str, object], command: str) -> str:
+    """The shell line that runs `command` inside srt's sandbox under `settings`, wrapped by
+    this home's host (started when none serves). Raises HostError, one line."""
+    sock = _checked(home, lib)
+    req = ljson.dumps({"command": command, "settings": settings}) + "\n"
+    try:
+        reply = _ask(sock, req)
+    except OSError:
+        _start(home, lib, sock)
+        try:
+            reply = _ask(sock, req)
+        except OSError as e:
+            raise HostError(f"the sandbox host ({sock}) does not answer: {e}") from None
+    if "command" not in reply or not isinstance(reply["command"], str):
+        raise HostError(f"the sandbox host could not wrap the command: {reply.get('error')}")
+    return reply["command"]
+
+
+def ensure(home: Home, lib: str) -> None:
+    """The home's host serves (started now when none does). Raises HostError, one line."""
+    sock = _checked(home, lib)
+    try:
+        _ask(sock, '{"ping": true}\n')
+    except OSError:
+        _start(home, lib, sock)
+
+
+def as_exec(wrapped: str) -> str:
+    """bubblewrap in the shell's place: one process fewer beside each box."""
+    return "exec " + wrapped if wrapped.startswith("bwrap ") else wrapped
+
+
+def _ask(sock: str, line: str) -> dict[str, object]:
+    import _socket  # lazy: only a box launch asks; not `socket`, whose enums cost ~5 ms
+
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        s.settimeout(WRAP_TIMEOUT_S)
+        s.connect(sock)
+        s.sendall(line.encode("utf-8", "surrogateescape"))
+        buf = b""
+        while not buf.endswith(b"\n"):
+            got = s.recv(65536)
+            if not got:
+                break
+            buf += got
+    finally:
+        s.close()
+    try:
+        out = ljson.loads(buf.decode("utf-8", "surrogateescape"))
+    except ValueError:
+        raise ConnectionError("the sandbox host closed without an answer") from None
+    if not isinstance(out, dict):
+        raise ConnectionError("the sandbox host answered nonsense")
+    return out
+
+
+def _start(home: Home, lib: str, sock: str) -> None:
+    """Start this home's host unless another caller did meanwhile (under the start lock),
+    detached like the session host: its own session, adopted by init (or by a run's
+    supervisor, whose sweep spares it by its name `looop-sbxhost`), out of any run's cgroup,
+    so no session's end takes the filter of every other box with it."""
+    import shutil  # lazy: only a host start looks node up
+
+    from looop.core import cgroup  # lazy: only a host start leaves a run's cgroup
+
+    node = shutil.which("node", path=home.env.get("PATH", ""))
+    if node is None:
+        raise HostError("the sandbox host cannot start: node is not on PATH")
+    stem = sock[: -len(".sock")]
+    os.makedirs(os.path.dirname(sock), mode=0o700, exist_ok=True)
+    lock = os.open(stem + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            _ask(sock, '{"ping": true}\n')
+            return  # another caller started it while we waited
+        except OSError:
+            pass
+        r, w = os.pipe()
+        argv = [node, *NODE_FLAGS, SCRIPT, lib, sock, os.path.abspath(home.data), str(IDLE_S)]
+        argv += ["--ready-fd", str(w)]
+        err = os.open(stem + ".err", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child execs or exits
+            try:
+                os.close(r)
+                os.setsid()
+                if os.fork() > 0:
+                    os._exit(0)
+                cgroup.escape()
+                null = os.open(os.devnull, os.O_RDWR)
+                os.dup2(null, 0)
+                os.dup2(null, 1)
+                os.dup2(err, 2)
+                os.set_inheritable(w, True)
+                os.chdir("/")
+                os.execve(node, argv, home.env)
+            finally:
+                os._exit(127)
+        os.close(w)
+        os.close(err)
+        os.waitpid(pid, 0)
+        try:
+            ready = _line(r, START_TIMEOUT_S)
+        finally:
+            os.close(r)
+        if ready != b"ok":
+            raise HostError(f"the sandbox host did not start (its errors: {stem}.err)")
+    finally:
+        os.close(lock)
+
+
+def _line(fd: int, timeout_s: float) -> bytes:
+    import select  # lazy: only a host start waits
+
+    buf = b""
+    while b"\n" not in buf:
+        ready, _, _ = select.select([fd], [], [], timeout_s)
+        if not ready:
+            return b""
+        got = os.read(fd, 64)
+        if not got:
+            break
+        buf += got
+    return buf.split(b"\n", 1)[0].strip()
+
+
+def stop(base: str, data: str, lib: str | None) -> bool:
+    """Ask the home's host to exit (`looop down`); True when one answered."""
+    if lib is None:
+        return False
+    try:
+        _ask(socket_path(base, data, lib), '{"stop": true}\n')
+    except OSError:
+        return False
+    return True

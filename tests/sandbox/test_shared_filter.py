@@ -1,0 +1,166 @@
+"""One network filter per home (core/sbxhost.py): sandboxed workers with different domain lists
+share it, yet each reaches only its own domains; no srt process stays beside a worker; and a
+filter that died is noticed and started again by the next sandboxed start."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from looop.core.clock import SystemClock
+from tests.sandbox.test_sandboxed_worker import Box, Server
+
+pytestmark = pytest.mark.timeout(180)
+
+PROBE = r"""
+r="$LOOOP_WORKSPACE/results"
+c() { k=$1; shift; out=$(curl -s -m 10 "$@" 2>/dev/null); echo "$k=${out:-none}" >> "$r"; }
+c a "http://127.0.0.1:$A/"
+c b "http://127.0.0.1:$B/"
+echo done=1 >> "$r"
+exec sleep 600
+"""
+
+
+def _box(tmp_path: Path, srt: Path, a: Server, b: Server) -> Box:
+    box = Box(tmp_path, srt, "on")
+    config = json.loads((box.data / "config.json").read_text())
+    for name, server in (("ra", a), ("rb", b)):
+        config["runners"][name] = {
+            "worker": "true {{prompt_file}}",
+            "sandbox": {"domains": [f"127.0.0.1:{server.port}"]},
+        }
+    (box.data / "config.json").write_text(json.dumps(config))
+    box.env = {**box.env, "A": str(a.port), "B": str(b.port)}
+    return box
+
+
+def _results(box: Box, wid: str) -> dict[str, str]:
+    clock = SystemClock()
+    deadline = clock.monotonic() + 60
+    path = box.data / "sandbox" / wid / "work" / "results"
+    while "done=1" not in (path.read_text() if path.exists() else ""):
+        assert clock.monotonic() < deadline, f"{wid} never finished its probes"
+        time.sleep(0.05)  # polled: nothing outside the box is told when a probe ends
+    return box.results(wid)
+
+
+def _hosts(box: Box) -> list[psutil.Process]:
+    """This home's sandbox hosts: named looop-sbxhost, running in its data dir."""
+    out = []
+    for p in psutil.process_iter(["name"]):
+        try:
+            ours = p.info["name"] == "looop-sbxhost" and p.status() != psutil.STATUS_ZOMBIE
+            if ours and p.cwd() == str(box.data):
+                out.append(p)
+        except psutil.Error:
+            continue
+    return out
+
+
+def _srt_beside(box: Box) -> list[str]:
+    """srt (node) processes run for this home's boxes (`node srt -s SETTINGS -c LINE`, the
+    settings under the data dir): none should stay beside a worker."""
+    out = []
+    for p in psutil.process_iter(["name", "cmdline"]):
+        line = " ".join(p.info["cmdline"] or [])
+        if p.info["name"] == "node" and str(box.data) in line:
+            out.append(line[:160])
+    return out
+
+
+def test_two_workers_share_one_filter_and_each_reaches_only_its_own_domains(
+    tmp_path: Path, srt: Path
+) -> None:
+    a, b = Server("from-a"), Server("from-b")
+    box = _box(tmp_path, srt, a, b)
+    try:
+        box.start("wa", PROBE, "--runner", "ra")
+        box.start("wb", PROBE, "--runner", "rb")
+        ra, rb = _results(box, "wa"), _results(box, "wb")
+        assert ra["a"] == "from-a" and rb["b"] == "from-b"
+        assert ra["b"] != "from-b" and rb["a"] != "from-a"  # each refused the other's domain
+        assert a.hits == 1 and b.hits == 1
+        assert len(_hosts(box)) == 1  # one filter for the home, shared
+        assert _srt_beside(box) == []  # no srt process per worker
+    finally:
+        box.looop("down")
+        a.close()
+        b.close()
+
+
+def _bridges(host: psutil.Process) -> list[psutil.Process]:
+    """srt's bridge (socat) that this host started."""
+    return [c for c in host.children() if c.name() == "socat"]
+
+
+def test_a_filter_that_died_is_started_again_by_the_next_start(tmp_path: Path, srt: Path) -> None:
+    a, b = Server("from-a"), Server("from-b")
+    box = _box(tmp_path, srt, a, b)
+    try:
+        box.start("wa", PROBE, "--runner", "ra")
+        assert _results(box, "wa")["a"] == "from-a"
+        [host] = _hosts(box)
+        [old_bridge] = _bridges(host)
+        os.kill(host.pid, signal.SIGKILL)
+        host.wait(10)
+        box.start("wa2", PROBE, "--runner", "ra")
+        got = _results(box, "wa2")
+        assert got["a"] == "from-a" and got["b"] != "from-b"
+        [again] = _hosts(box)
+        assert again.pid != host.pid
+        assert len(_bridges(again)) == 1
+        # the dead host's bridge is gone with it: one bridge for the home, never two
+        old_bridge.wait(10)
+        assert not old_bridge.is_running() or old_bridge.status() == psutil.STATUS_ZOMBIE
+    finally:
+        box.looop("down")
+        a.close()
+        b.close()
+
+
+def test_a_worker_restarted_after_its_filter_died_gets_the_new_one(
+    tmp_path: Path, srt: Path
+) -> None:
+    """Its session keeps the launcher, not a bubblewrap line naming a bridge that is gone: the
+    restart wraps again under the host alive now."""
+    a, b = Server("from-a"), Server("from-b")
+    box = _box(tmp_path, srt, a, b)
+    try:
+        box.start("wa", PROBE, "--runner", "ra")
+        assert _results(box, "wa")["a"] == "from-a"
+        [host] = _hosts(box)
+        os.kill(host.pid, signal.SIGKILL)
+        host.wait(10)
+        (box.data / "sandbox" / "wa" / "work" / "results").unlink()
+        done = box.looop("restart", "wa")
+        assert done.returncode == 0, done.stderr
+        got = _results(box, "wa")
+        assert got["a"] == "from-a" and got["b"] != "from-b"
+        assert a.hits == 2 and b.hits == 0
+    finally:
+        box.looop("down")
+        a.close()
+        b.close()
+
+
+def test_down_stops_the_homes_filter(tmp_path: Path, srt: Path) -> None:
+    a, b = Server("from-a"), Server("from-b")
+    box = _box(tmp_path, srt, a, b)
+    try:
+        box.start("wa", PROBE, "--runner", "ra")
+        _results(box, "wa")
+        [host] = _hosts(box)
+        done = box.looop("down")
+        assert done.returncode == 0, done.stderr
+        host.wait(15)
+        assert _hosts(box) == []
+    finally:
+        a.close()
+        b.close()
