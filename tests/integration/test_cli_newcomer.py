@@ -182,9 +182,16 @@ def test_init_custom_warns_about_the_unmetered_breaker(data: Path, cli: Cli) -> 
         "--worker-command",
         "a {{prompt_file}}",
     )
-    code, out, _ = cli(*args)
+    code, out, _ = cli(*args)  # the default budget: off for a runner that reports no cost
+    assert code == 0 and "default daily budget is off" in out and "runners.custom.cost" in out
+    assert "no budget" in cli("status")[1]
+    cfg = json.loads((data / "config.json").read_text())
+    cfg["max_daily_usd"] = 5  # a budget the user sets holds, fail-closed
+    (data / "config.json").write_text(json.dumps(cfg))
+    code, out, _ = cli(*args, "--force")
     assert code == 0 and "unmetered" in out
     assert "runners.custom.cost" in out and '"max_daily_usd": 0' in out
+    assert "of $5.00 budget" in cli("status")[1]
     cfg = json.loads((data / "config.json").read_text())
     cfg["max_daily_usd"] = 0  # the remedy it names silences it
     (data / "config.json").write_text(json.dumps(cfg))

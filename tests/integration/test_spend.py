@@ -75,6 +75,16 @@ def test_unmetered_runner_fails_closed_then_heals(ctx: Ctx) -> None:
     assert tick(ctx).status == "decided" and runner_calls(script) == 4
 
 
+def test_the_default_budget_never_stops_a_custom_runner_that_reports_no_cost(ctx: Ctx) -> None:
+    script = wire(ctx, [_step(None, f"g{i}") for i in range(5)])
+    cfg = json.loads(ctx.paths.config.read_text())
+    del cfg["max_daily_usd"]  # the default budget, as a user's config leaves it
+    ctx.paths.config.write_text(json.dumps(cfg))
+    for _ in range(5):
+        assert tick(ctx).status == "decided"
+    assert runner_calls(script) == 5 and "tick.unmetered" not in events(ctx)
+
+
 def test_hourly_decide_cap(ctx: Ctx, clock: FixedClock) -> None:
     c = with_env(ctx, LOOOP_MAX_DECIDES_PER_HOUR="2")
     script = wire(c, [{"decision": {"action": "noop"}}] * 4)

@@ -362,10 +362,11 @@ def knob_lines() -> list[str]:
 class Knobs:
     """Resolved knob values (env > config > default), read by name."""
 
-    __slots__ = ("values",)
+    __slots__ = ("given", "values")
 
-    def __init__(self, values: dict[str, Any]) -> None:
+    def __init__(self, values: dict[str, Any], given: frozenset[str] = frozenset()) -> None:
         self.values = values
+        self.given = given  # the knobs set by the config or the env, not left at their default
 
     def num(self, name: str) -> int:
         v = self.values[name]
@@ -472,16 +473,19 @@ def resolve_knobs(
         for msg in unknown_key_warnings(cfg):
             warn(msg)
     out: dict[str, Any] = {}
+    given: set[str] = set()
     for k in KNOBS.values():
         val = k.default
         if k.config_key and k.config_key in cfg.raw:
             val = k.from_config(cfg.raw[k.config_key], cfg.source)
+            given.add(k.name)
         ev = env.get(k.env)
         if ev is not None and ev.strip() != "":
             try:
                 val = k.from_env(ev)
+                given.add(k.name)
             except (ValueError, TypeError):
                 if warn:
                     warn(f"ignoring {k.env}={ev!r}: expected {k.expected()}; using {val!r}")
         out[k.name] = val
-    return Knobs(out)
+    return Knobs(out, frozenset(given))

@@ -41,7 +41,7 @@ class Breaker:
 def open_breaker(ctx: Ctx, knobs: Knobs, runner: Runner) -> Breaker | None:
     """Spend guards in order: daily budget, fail-closed unmetered runner (only while a budget
     is set), hourly decide cap. None when the beat may pay for a decide."""
-    budget = cost.daily_budget(knobs)
+    budget = cost.daily_budget(knobs, runner)
     if budget is not None:
         hit = _budget_breaker(ctx, runner, budget)
         if hit is not None:
@@ -197,7 +197,7 @@ def _settle(
     paths = ctx.paths
     if total is not None and total > 0:
         cost.record_cost(paths, ctx.clock.now(), "tick", run_id, runner.name, total)
-    if not result.ok or cost.daily_budget(knobs) is None:
+    if not result.ok or cost.daily_budget(knobs, runner) is None:
         return
     if total is not None:
         cost.clear_unmetered(paths)

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from looop.core import store
-from looop.core.config import PLACEHOLDER, PRESETS, Runner, parse_config
+from looop.core.config import PLACEHOLDER, PRESETS, Knobs, Runner, parse_config
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.decide.cost import UNMETERED_LIMIT
@@ -149,7 +149,8 @@ def init_config(
         if gone:
             lines.append("warning: the sandbox cannot run here yet — missing " + "; ".join(gone))
     if name == "custom":
-        lines += _unmetered_note(name, ctx.knobs(cfg).real("max_daily_usd"), cfg.runners[name])
+        resolved = ctx.knobs(cfg)
+        lines += _unmetered_note(name, resolved, cfg.runners[name])
     lines.append("next: `looop tick --dry-run` to see the prompt, `looop up` to start the pulse")
     return lines
 
@@ -263,10 +264,21 @@ def _check_commands(name: str, tick: str | None, worker: str | None) -> None:
         )
 
 
-def _unmetered_note(name: str, budget: float, runner: Runner) -> list[str]:
-    """A runner looop cannot meter trips the unmetered breaker while a budget is set."""
-    if budget <= 0 or runner.cost is not None:
+def _unmetered_note(name: str, knobs: Knobs, runner: Runner) -> list[str]:
+    """What the daily budget does for a runner looop cannot meter: the default budget is off
+    for it (said in one line); a budget the user set trips the unmetered breaker."""
+    from looop.decide.cost.breakers import reports_cost  # lazy: only init says this
+
+    budget = knobs.real("max_daily_usd")
+    if budget <= 0 or reports_cost(runner):
         return []
+    if "max_daily_usd" not in knobs.given:
+        return [
+            f"note: '{name}' reports no cost, so the default daily budget is off for it: "
+            f"nothing caps what its decides spend. To cap them, declare where it prints its "
+            f'cost (config runners.{name}.cost = {{"type": …, "pointer": "/…", "mode": "sum"}}) '
+            "and set max_daily_usd"
+        ]
     return [
         f"warning: looop reads spend only from claude/codex/pi/opencode streams — with the "
         f"daily budget on (max_daily_usd {budget:g}), {UNMETERED_LIMIT} decides in a row that "

@@ -23,9 +23,22 @@ if TYPE_CHECKING:
 UNMETERED_LIMIT = 3
 
 
-def daily_budget(knobs: Knobs) -> float | None:
-    """The daily cap in USD, or None when off (<= 0, or not finite)."""
+# the preset CLIs: each reports what a decide cost in its own stream (meter.py reads it)
+COST_REPORTING = frozenset({"claude", "codex", "pi", "opencode"})
+
+
+def reports_cost(runner: Runner) -> bool:
+    """A runner whose decides say what they cost: a preset CLI, or one with a cost spec."""
+    return runner.cost is not None or command_word(runner.tick) in COST_REPORTING
+
+
+def daily_budget(knobs: Knobs, runner: Runner | None = None) -> float | None:
+    """The daily cap in USD, or None when off (<= 0, or not finite). The default budget is off
+    for a runner that reports no cost (a custom command): it could only ever trip the
+    fail-closed breaker after a few decides. A budget the user set holds for every runner."""
     v = knobs.real("max_daily_usd")
+    if runner is not None and "max_daily_usd" not in knobs.given and not reports_cost(runner):
+        return None
     return v if math.isfinite(v) and v > 0 else None
 
 
@@ -91,7 +104,7 @@ def spend_status(paths: Paths, clock: Clock, knobs: Knobs, runner: Runner | None
     """Today's spend against the budget and the state of each breaker, each open one with one
     line saying how to lift it (for `looop status` and the breaker events)."""
     now = clock.now()
-    cap = daily_budget(knobs)
+    cap = daily_budget(knobs, runner)
     spent = spent_on_day(paths, clock)
     sig = runner_signature(runner) if runner is not None else ""
     name = runner.name if runner is not None else "?"

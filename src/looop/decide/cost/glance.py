@@ -204,6 +204,10 @@ def spend_glance(
         if got_sig is None:
             return None
         sig = got_sig
+        # breakers.daily_budget's rule: the default budget is off for a runner with no cost
+        if "max_daily_usd" not in knobs.given and runner.cost is None:
+            if command_word(runner.tick) not in ("claude", "codex", "pi", "opencode"):
+                cap = None
     unmet = 0
     if sig:
         got_unmet = _unmetered(data, sig)
