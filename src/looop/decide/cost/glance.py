@@ -205,9 +205,9 @@ def spend_glance(
             return None
         sig = got_sig
         # breakers.daily_budget's rule: the default budget is off for a runner with no cost
-        if "max_daily_usd" not in knobs.given and runner.cost is None:
-            if command_word(runner.tick) not in ("claude", "codex", "pi", "opencode"):
-                cap = None
+        preset = command_word(runner.tick) in ("claude", "codex", "pi", "opencode")
+        if "max_daily_usd" not in knobs.given and runner.cost is None and not preset:
+            cap = None
     unmet = 0
     if sig:
         got_unmet = _unmetered(data, sig)
