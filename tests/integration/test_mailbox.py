@@ -117,7 +117,10 @@ def test_worker_asking_is_live_then_stranded_and_wakes_the_loop(ctx: Ctx) -> Non
         assert rows["asker"]["health"] == "waiting-ask"
         out = tick(ctx)
         prompt = (ctx.paths.run_dir(out.run_id or "") / "prompt.md").read_text()
-        assert "=== PENDING ASKS ===" in prompt and "asker-1 [LIVE]" in prompt
+        assert (
+            "=== PENDING ASKS (waiting on the human — not yours to answer) ===" in prompt
+            and "asker-1 [LIVE]" in prompt
+        )
         calls = 1
         kill(ctx.paths.data, "asker")  # killed while asking
         out = tick(ctx)  # the fleet changed: decide again, now STRANDED

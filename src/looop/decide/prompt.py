@@ -55,6 +55,11 @@ _LOOKALIKE = dict.fromkeys(
 _BREAKS = re.compile(f"[{LINE_BREAKS}]+")
 
 
+# Section titles as v1.0 words them: the title itself carries the instruction
+ASKS_TITLE = "PENDING ASKS (waiting on the human — not yours to answer)"
+FAILURE_TITLE = "LAST FAILURE (your last decision failed — do not repeat it)"
+
+
 def _unseen(c: str) -> bool:
     return c in _BLANK_LETTERS or unicodedata.category(c) in _UNSEEN
 
@@ -482,7 +487,7 @@ def _live_sections(ctx: Ctx, extras: PromptExtras, goal_files: list[Path]) -> li
     if extras.workers and extras.workers.strip():
         parts += ["\n=== WORKERS ===\n", _Body("WORKERS", extras.workers, tier=2)]
     if extras.asks and extras.asks.strip():
-        parts += ["\n=== PENDING ASKS ===\n", _Body("PENDING ASKS", extras.asks, tier=2)]
+        parts += [f"\n=== {ASKS_TITLE} ===\n", _Body("PENDING ASKS", extras.asks, tier=2)]
     if goal_files:
         ids = [p.stem for p in goal_files]
         parts += ["\n=== FAIRNESS (computed by looop) ===\n", _fairness(ctx, ids)]
@@ -528,7 +533,7 @@ def _volatile_sections(ctx: Ctx, extras: PromptExtras, notes: dict[str, str]) ->
     if extras.last_failure:
         fail_head, fail_body = _failure(ctx, extras.last_failure, notes)
         parts += [
-            "\n=== LAST FAILURE ===\n",
+            f"\n=== {FAILURE_TITLE} ===\n",
             fail_head + "\n",
             _Body("LAST FAILURE", fail_body, tier=2),
             "Do not emit the same move again unchanged: fix what the error names, choose a\n"

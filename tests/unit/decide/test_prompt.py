@@ -20,7 +20,7 @@ STABLE = [
     "=== GOALS ===",
     "=== SENSOR READINGS ===",
     "=== WORKERS ===",
-    "=== PENDING ASKS ===",
+    "=== PENDING ASKS (waiting on the human — not yours to answer) ===",
     "=== FAIRNESS (computed by looop) ===",
     "=== RECENT JOURNAL ===",
 ]
@@ -28,7 +28,7 @@ VOLATILE = [
     "=== WHAT CHANGED ===",
     "=== RUN_SHELL OUTPUT ===",
     "=== FLAPPING SENSORS ===",
-    "=== LAST FAILURE ===",
+    "=== LAST FAILURE (your last decision failed — do not repeat it) ===",
     "=== NOW ===",
 ]
 
@@ -105,7 +105,9 @@ def test_sections_in_order_with_everything_present(ctx: Ctx) -> None:
     assert readings.splitlines()[2] == "--- sys-goals.json"
     assert "not shown" not in text and "noise" not in text
     assert _section(text, "=== WORKERS ===") == "ship  busy  up 5m"
-    assert "May I merge PR #42?" in _section(text, "=== PENDING ASKS ===")
+    assert "May I merge PR #42?" in _section(
+        text, "=== PENDING ASKS (waiting on the human — not yours to answer) ==="
+    )
     assert _section(text, "=== RECENT JOURNAL ===").splitlines() == [
         "- 2025-06-14 10:00 wrote goal ship",
         "- 2025-06-14 10:05 noop",
@@ -114,7 +116,7 @@ def test_sections_in_order_with_everything_present(ctx: Ctx) -> None:
     shell = _section(text, "=== RUN_SHELL OUTPUT ===")
     assert "$ ls" in shell and "exit 0" in shell
     assert "- sensor-clock" in _section(text, "=== FLAPPING SENSORS ===")
-    failure = _section(text, "=== LAST FAILURE ===")
+    failure = _section(text, "=== LAST FAILURE (your last decision failed — do not repeat it) ===")
     assert "bad decision" in failure and "tick-1" in failure
     assert "same move" in failure
     now = _section(text, "=== NOW ===")
@@ -216,7 +218,9 @@ def test_per_item_caps_on_journal_failure_shell_and_changes(ctx: Ctx) -> None:
     changes = _section(built.text, "=== WHAT CHANGED ===").splitlines()
     assert "+ item199 appeared" in changes and "+ item200 appeared" not in changes
     assert changes[-1] == "[… truncated by looop: 6 more changes …]"
-    failure = _section(built.text, "=== LAST FAILURE ===")
+    failure = _section(
+        built.text, "=== LAST FAILURE (your last decision failed — do not repeat it) ==="
+    )
     assert "E" * 2000 in failure and "E" * 2001 not in failure
     assert "truncated by looop: 500 more chars" in failure
     shell = _section(built.text, "=== RUN_SHELL OUTPUT ===")
