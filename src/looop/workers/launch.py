@@ -252,8 +252,9 @@ def start_worker(
                 )
             from looop.workers.resume import plan_start  # lazy: a cycle (resume starts workers)
 
-            # a worker line that gives the agent its conversation id gets one there too
-            line_there = plan_start(template, None)[0]
+            # a worker line that gives the agent its conversation id gets one there too, and
+            # the host records it with the runner's resume template (`looop restart` there)
+            line_there, conv, find = plan_start(template, r.resume)
             provenance.forget(ctx.paths, provenance.VERIFY, wid)  # the last worker's verify
             there = dispatch.start_there(
                 ctx,
@@ -268,6 +269,7 @@ def start_worker(
                 cfg,
                 branch,
                 verify,
+                (r.resume, conv, find) if command is None else (None, None, None),
             )
             _vouch_verify(ctx, wid, verify, decided)
             return there
