@@ -335,3 +335,33 @@ def test_a_worker_on_a_host_resumes_there_on_its_conversation(
     finally:
         looop(data, "kill", "rs1")
         looop(data, "host", "rm", "h2", "--force")
+
+
+@pytest.mark.timeout(300)
+def test_a_sandboxed_workers_verify_on_a_host_runs_inside_its_walls(
+    home: Home, tmp_path: Path
+) -> None:
+    h3 = home.lab.hosts[2]
+    data = _second_home(tmp_path, home.lab, [h3], "on")
+    _own(h3, h3.home / "verify-outside.txt", "untouched\n")
+    check = (
+        'echo pwned > "$HOME/verify-outside.txt"; echo "wrote=$?"; '
+        'test -f "$LOOOP_WORKSPACE/made" && echo found-made'
+    )
+    try:
+        start = looop(
+            data, "worker", "start", "vb1", "x", "--host", "h3",
+            "--command", "bash -c 'echo m > \"$LOOOP_WORKSPACE/made\"'", "--verify", check,
+        )  # fmt: skip
+        assert start.returncode == 0, start.stderr
+        assert looop(data, "wait", "vb1", "--timeout", "60s").returncode == 0
+        rows = {r["id"]: r for r in json.loads(looop(data, "ls", "-a", "--json").stdout)}
+        assert not rows["vb1"]["alive"]
+        # the beat's housekeeping asks the host (its decide has no runner here and fails after)
+        looop(data, "tick", timeout=240, env={"LOOOP_BEAT_HOST_IDLE": "0"})
+        got = json.loads((data / "verify" / "vb1.json").read_text())
+        assert got["pass"] is True, got
+        assert "found-made" in got["output"] and "wrote=1" in got["output"], got
+        assert (h3.home / "verify-outside.txt").read_text() == "untouched\n"
+    finally:
+        looop(data, "host", "rm", "h3", "--force")

@@ -39,6 +39,7 @@ MAX_REQUEST = 2 << 20
 POLL_S = 0.05
 IDLE_EXIT_S = 30.0  # the bridge ends when no sandboxed worker has lived this long
 RETRY_S = 1.0
+MAX_IN_FLIGHT = 16  # requests of one worker carried at once (a worker makes one at a time)
 
 
 def srt_env(env: dict[str, str]) -> dict[str, str]:
@@ -63,9 +64,9 @@ def require(env: dict[str, str], sid: str, host: str) -> str:
     if gone:
         names = ", ".join(g.split(" ", 1)[0] for g in gone)
         raise LooopError(
-            f"worker {sid} cannot run sandboxed on host {host}: missing {names} — run "
+            f"its sandbox cannot run on host {host}: missing {names} — run "
             f"`looop host install {host}` (`looop host check {host}` says what is missing), or "
-            f"start it with --no-sandbox to run it unsandboxed there"
+            f"start worker {sid} with --no-sandbox to run it unsandboxed there"
         )
     prog = srt.srt_program(srt_env(env))
     assert prog is not None
@@ -180,7 +181,7 @@ def _take(root: Path, sid: str, box: Path, name: str, relay: str) -> None:
     store.remove(taken)
 
 
-def serve(root: Path, relay: str) -> int:
+def serve(root: Path, relay: str, idle_exit_s: float = IDLE_EXIT_S) -> int:
     """Until no sandboxed worker of this satellite has lived for IDLE_EXIT_S. One bridge per
     satellite: the flock decides. A request left taken by a bridge that died is taken again
     (the home answers a key once)."""
@@ -203,6 +204,8 @@ def serve(root: Path, relay: str) -> int:
                     continue
                 if (sid, key) in busy:
                     continue
+                if sum(1 for w, _ in busy if w == sid) >= MAX_IN_FLIGHT:
+                    break  # a worker flooding its box waits its turn, others go on
                 if ext == "req":
                     try:
                         os.replace(box / n, box / f"{key}.taken")
@@ -220,6 +223,6 @@ def serve(root: Path, relay: str) -> int:
             last_alive_check = now
             if busy or _any_alive(root, [sid for sid, _ in boxes]):
                 idle_since = now
-            elif now - idle_since > IDLE_EXIT_S:
+            elif now - idle_since > idle_exit_s:
                 return 0
         time.sleep(POLL_S)
