@@ -29,6 +29,7 @@ from looop.workers.ssh.install import srt_package
 from tests.hosts.conftest import LAB_NET, LAB_USERS, Home, Host, Lab
 from tests.hosts.lab import lab as build_lab
 from tests.hosts.util import looop
+from tests.sandbox.test_sandboxed_worker import PROBES
 
 pytestmark = pytest.mark.hosts
 
@@ -108,39 +109,15 @@ def _results(path: Path) -> dict[str, str]:
     return out
 
 
-# what tests/sandbox/test_sandboxed_worker.py probes at home, as it applies on a host
-PROBES = r"""
-r="$LOOOP_WORKSPACE/results"
-t() {
-  k=$1; shift
-  if "$@" >/dev/null 2>&1; then echo "$k=ok" >> "$r"; else echo "$k=no" >> "$r"; fi
-}
-export D="$LOOOP_DATA_DIR"
-t workspace sh -c 'echo mine > "$LOOOP_WORKSPACE/file"'
-t tmpdir sh -c 'echo mine > "$TMPDIR/file"'
-t home_write sh -c 'echo pwned > "$HOME/outside.txt"'
-t home_new sh -c 'echo pwned > "$HOME/new.txt"'
-t tmp_write sh -c 'echo pwned > /tmp/looop-host-escape-$$'
-t ssh_read grep -q SECRET "$HOME/.ssh/id_ed25519"
+# The home sandbox suite's own probes (tests/sandbox/test_sandboxed_worker.py) run as they
+# are on the host, then what only a host has: its login's keys, the relay socket, another
+# home's satellite, the venv looop runs from; an ask; the network seen from the host.
+HOST_PROBES = r"""
 t keys_read grep -q looop-lab "$HOME/.ssh/authorized_keys"
-t aws_read grep -q SECRET "$HOME/.aws/credentials"
 t relay_seen test -e "$D/relay.sock"
-t other_log_read grep -rq other-secret-output "$D/sessions/other/log"
-t other_link_read grep -q other-secret-output "$D/sessions/other/output.log"
-t other_brief_read cat "$D/prompts/other.md"
+t other_log_dir_read grep -rq other-secret-output "$D/sessions/other/log"
 t other_home_read grep -rq SECRET "$HOME/.local/share/looop/satellite/0123456789abcdef"
 t venv_write sh -c 'echo pwned >> "$HOME/.local/share/looop/venv/pyvenv.cfg"'
-ln -s "$HOME/outside.txt" "$LOOOP_WORKSPACE/link-out"
-t symlink_write sh -c 'echo pwned > "$LOOOP_WORKSPACE/link-out"'
-ln -s "$HOME/.ssh/id_ed25519" "$LOOOP_WORKSPACE/link-key"
-t symlink_read grep -q SECRET "$LOOOP_WORKSPACE/link-key"
-t procroot_read grep -q SECRET "/proc/self/root$HOME/.ssh/id_ed25519"
-t procroot_write sh -c 'echo pwned > "/proc/self/root$HOME/outside.txt"'
-W="$LOOOP_WORKSPACE"
-t hardlink_home sh -c 'ln "$HOME/outside.txt" "$0/hl" && echo pwned >> "$0/hl"' "$W"
-t claim "$LOOOP_BIN" claim host-lock
-t told "$LOOOP_BIN" told
-t cost "$LOOOP_BIN" cost report session "$LOOOP_SESSION_ID" claude 0.25
 a=$("$LOOOP_BIN" ask --prompt "ship?" --options yes,no); echo "answer=$a" >> "$r"
 c() { k=$1; shift; out=$(curl -s -m 10 "$@" 2>/dev/null); echo "$k=${out:-none}" >> "$r"; }
 c net_allowed "http://$HOME_ADDR:$OK/"
@@ -166,15 +143,24 @@ def test_a_sandboxed_worker_on_a_host_holds_every_wall_and_calls_home(
     allowed, denied = servers
     h1 = home.lab.hosts[0]
     home_addr = h1.addr.rsplit(".", 1)[0] + ".1"  # the home's side of h1's link
-    data = _second_home(tmp_path, home.lab, [h1], {"domains": [f"{home_addr}:{allowed.port}"]})
+    policy = {"domains": [f"{home_addr}:{allowed.port}"]}
+    runners = {"claude": {"worker": "claude {{prompt_file}}"}}  # its state: ~/.claude
+    data = _second_home(tmp_path, home.lab, [h1], policy, runners=runners)
+    sat = _satellite(data, "h1")
+    # what the home suite plants at home, planted on the host: secrets under the login's
+    # home, the CLI's settings, and the data dir's (here: the satellite's) own files
     _own(h1, h1.home / ".ssh" / "id_ed25519", SECRET + "\n", 0o600)
     _own(h1, h1.home / ".aws" / "credentials", SECRET + "\n", 0o600)
     _own(h1, h1.home / "outside.txt", "untouched\n")
-    # another home's satellite on the same host user, with a secret in it
+    _own(h1, h1.home / ".claude" / "settings.json", "{}\n")
+    _own(h1, sat / "config.json", json.dumps({"notification": f"echo {SECRET}"}))
+    _own(h1, sat / "journal.md", "journal\n")
+    _own(h1, sat / "PLAYBOOK.md", "playbook\n")
+    # another home's satellite on the same login, with a secret in it
     other_sat = h1.home / ".local/share/looop/satellite/0123456789abcdef"
     _own(h1, other_sat / "config.json", SECRET + "\n")
-    script = f"HOME_ADDR={home_addr}\nOK={allowed.port}\nNO={denied.port}\n{PROBES}"
-    _own(h1, h1.home / "probe.sh", script)
+    head = f"HOME_ADDR={home_addr}\nOK={allowed.port}\nNO={denied.port}\n"
+    _own(h1, h1.home / "probe.sh", head + PROBES + HOST_PROBES)
     try:
         # an unsandboxed worker of the same satellite, whose files the sandboxed one goes after
         other = looop(
@@ -183,46 +169,56 @@ def test_a_sandboxed_worker_on_a_host_holds_every_wall_and_calls_home(
         )  # fmt: skip
         assert other.returncode == 0, other.stderr
         start = looop(
-            data, "worker", "start", "sbh1", "x", "--host", "h1", "--command", "bash $HOME/probe.sh"
+            data, "worker", "start", "w1", "x", "--host", "h1", "--command", "bash $HOME/probe.sh"
         )
         assert start.returncode == 0, start.stderr
-        sat = _satellite(data, "h1")
         # srt's settings were built there, against the satellite's own data dir
-        settings = json.loads((sat / "sandbox" / "sbh1" / "srt.json").read_text())
+        settings = json.loads((sat / "sandbox" / "w1" / "srt.json").read_text())
         assert str(sat) in settings["filesystem"]["denyRead"]
         assert f"{home_addr}:{allowed.port}" in settings["network"]["allowedDomains"]
         # its ask reaches home through the bridge; answered here, the answer goes back
         deadline = time.monotonic() + 60
         asks: list[dict[str, object]] = []
         while not asks:
-            assert time.monotonic() < deadline, looop(data, "log", "sbh1").stdout
+            assert time.monotonic() < deadline, looop(data, "log", "w1").stdout
             asks = json.loads(looop(data, "asks", "--json").stdout or "[]")
-        assert asks[0]["worker"] == "sbh1"
+        assert asks[0]["worker"] == "w1"
         # while it waits on the ask: bubblewrap runs there, as the host's user
         ps = subprocess.run(["ps", "-u", h1.user, "-o", "args="], capture_output=True, text=True)
         assert any(a.startswith("bwrap") for a in ps.stdout.splitlines()), ps.stdout
         assert looop(data, "answer", str(asks[0]["id"]), "yes").returncode == 0
-        _wait_gone(data, "sbh1")
-        got = _results(sat / "sandbox" / "sbh1" / "work" / "results")
+        _wait_gone(data, "w1")
+        got = _results(sat / "sandbox" / "w1" / "work" / "results")
         assert got.pop("end") == "", got
-        for key in ("workspace", "tmpdir", "claim", "told", "cost"):
-            assert got.pop(key) == "ok", (key, looop(data, "log", "sbh1").stdout)
+        # what the contract needs works from inside, and its verbs landed at home
+        for key in ("workspace", "tmpdir", "report", "claim", "told", "cost", "runner_state"):
+            assert got.pop(key) == "ok", (key, looop(data, "log", "w1").stdout)
         assert got.pop("answer") == "yes"
-        # the contract's verbs landed at home, as this worker
-        claim = json.loads((data / "claims" / "host-lock.json").read_text())
-        assert claim["session"] == "sbh1"
-        assert "sbh1" in (data / "cost.jsonl").read_text()
+        assert (sat / "reports" / "w1.md").read_text() == "done\n"
+        claim = json.loads((data / "claims" / "build-lock.json").read_text())
+        assert claim["session"] == "w1"
+        assert "w1" in (data / "cost.jsonl").read_text()
+        # the data dir is an empty scratch folder inside: these land there, never on disk
+        for key in ("config_write", "journal_write", "other_log_write", "other_brief_write"):
+            got.pop(key)
+        # and nothing else: every wall held, every escape failed
         walls = {k: v for k, v in got.items() if not k.startswith("net_")}
         assert walls == dict.fromkeys(walls, "no"), walls
         assert (h1.home / "outside.txt").read_text() == "untouched\n"
         assert not (h1.home / "new.txt").exists()
+        assert (h1.home / ".claude" / "settings.json").read_text() == "{}\n"
+        assert SECRET in (sat / "config.json").read_text()
+        assert "forged" not in (sat / "journal.md").read_text()
+        assert "forged" not in (sat / "PLAYBOOK.md").read_text()
+        assert "forged" not in (sat / "prompts" / "other.md").read_text()
+        assert not (sat / "answers" / "w1-9.json").exists()
         assert "pwned" not in (h1.home / ".local/share/looop/venv/pyvenv.cfg").read_text()
         # network: the allowlisted server answered once; the other never saw a request
         assert got["net_allowed"] == "allowed-ok"
         assert allowed.hits == 1 and denied.hits == 0
         assert all("denied-reached" not in v for k, v in got.items() if k != "net_allowed")
         rows = {r["id"]: r for r in json.loads(looop(data, "ls", "-a", "--json").stdout)}
-        assert rows["sbh1"]["sandboxed"] is True and rows["other"]["sandboxed"] is False
+        assert rows["w1"]["sandboxed"] is True and rows["other"]["sandboxed"] is False
     finally:
         looop(data, "kill", "other")
         looop(data, "host", "rm", "h1", "--force")

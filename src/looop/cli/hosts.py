@@ -281,7 +281,7 @@ def _sandbox_line(name: str, gone: list[str], needed: bool) -> str:
 def host_install(name: str, wheel: Path | None) -> None:
     # lazy: only this path needs it (keeps the verbs that skip it light)
     import looop
-    from looop.workers.ssh.install import Build, install, sandbox_parts
+    from looop.workers.ssh.install import Build, install
     from looop.workers.ssh.link import link
 
     ctx = make_ctx(events_to=None)
@@ -293,10 +293,10 @@ def host_install(name: str, wheel: Path | None) -> None:
         )
     from looop.core.srt import srt_program  # lazy: only an install ships srt
 
-    lk = link(ctx, name)
-    where = install(lk, wheel, Build(looop.__version__, looop.__file__))
+    build = Build(looop.__version__, looop.__file__)
+    where, said = install(link(ctx, name), wheel, build, srt_program(dict(ctx.env)))
     click.echo(f"installed looop on {name} in {where}")
-    for line in sandbox_parts(lk, srt_program(dict(ctx.env))):  # what srt needs there
+    for line in said:  # what srt needs there: done, or how to do it
         click.echo(f"  {line}")
     click.echo(f"  next: looop host check {name}")
 

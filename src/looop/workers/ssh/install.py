@@ -94,7 +94,11 @@ def _remote(lk: Link, script: str, args: list[str], data: bytes | None = None) -
     return done.stdout.decode(errors="replace")
 
 
-def install(lk: Link, wheel: Path | None, build: Build) -> str:
+def install(
+    lk: Link, wheel: Path | None, build: Build, srt_path: str | None = None
+) -> tuple[str, list[str]]:
+    """looop in the host's venv, then what srt needs there (sandbox_parts, over the same
+    master): where it went, and one line per sandbox part done or left."""
     pyver = _remote(
         lk,
         'command -v python3 >/dev/null || { echo "no python3 on this host" >&2; exit 1; }; '
@@ -120,8 +124,9 @@ def install(lk: Link, wheel: Path | None, build: Build) -> str:
         'rm -rf "$s"; "$v/bin/looop" version',
         [STAGE, VENV, own.name],
     )
+    said = sandbox_parts(lk, srt_path)
     lk.stop_master()  # the next verb connects afresh and opens the contract channel
-    return f"~/{VENV}"
+    return f"~/{VENV}", said
 
 
 def _tar_with(folder: Path, wheel: Path) -> bytes:
