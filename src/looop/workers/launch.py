@@ -241,6 +241,7 @@ def start_worker(
         )
     cap = knobs.num("max_workers")
     live = live_workers(ctx)
+    _decided_policy(wid, r.name, sandbox, r.sandbox, cfg, decided)  # on a host too
     if host is not None or os.path.isdir(ctx.paths.data / "hosts"):
         from looop.workers.ssh import dispatch  # lazy: only a fleet with hosts places
 
@@ -284,14 +285,7 @@ def start_worker(
             f"{cap}); kill one or raise the cap"
         )
 
-    policy = resolve_sandbox(sandbox, r.sandbox, cfg.sandbox)
-    configured = resolve_sandbox(None, r.sandbox, cfg.sandbox)
-    if decided and configured.on and policy != configured:
-        raise WorkerError(
-            f"worker {wid}: the config runs '{r.name}' workers sandboxed and a decision "
-            "cannot loosen that — a human can (`looop worker start --no-sandbox`, or the "
-            "config's `sandbox`)"
-        )
+    policy = _decided_policy(wid, r.name, sandbox, r.sandbox, cfg, decided)
     env = ctx.child_env({"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": r.name})
     prog: str | None = None
     if policy.on:
@@ -353,6 +347,26 @@ def start_worker(
     else:
         ctx.events.record("worker_started", id=wid, runner=r.name, sandbox=policy.on)
     return Started(session, r.name, str(prompt_path))
+
+
+def _decided_policy(
+    wid: str,
+    runner: str,
+    worker: SandboxPolicy | None,
+    of_runner: SandboxPolicy | None,
+    cfg: Config,
+    decided: bool,
+) -> SandboxPolicy:
+    """The worker's sandbox; a decision may turn it on, never loosen what the config set."""
+    policy = resolve_sandbox(worker, of_runner, cfg.sandbox)
+    configured = resolve_sandbox(None, of_runner, cfg.sandbox)
+    if decided and configured.on and policy != configured:
+        raise WorkerError(
+            f"worker {wid}: the config runs '{runner}' workers sandboxed and a decision "
+            "cannot loosen that — a human can (`looop worker start --no-sandbox`, or the "
+            "config's `sandbox`)"
+        )
+    return policy
 
 
 class SandboxSetupError(Exception):
