@@ -3,7 +3,7 @@ request in its drop box, the satellite's bridge carries it over the relay socket
 answer back. Here the relay is a small unix-socket server standing in for the home (the lab
 test, tests/hosts/test_sandboxed_host.py, runs the real one across SSH): the bridge speaks as
 the worker whose folder it is, and a symlink or a FIFO the worker plants in its folder is
-never followed or opened."""
+never followed or opened, and a folder is passed over."""
 
 from __future__ import annotations
 
@@ -20,7 +20,12 @@ from looop.workers.callhome import PENDING
 from looop.workers.ssh import boxed
 from looop.workers.ssh.shim import _dropped
 
-pytestmark = [pytest.mark.process, pytest.mark.timeout(60)]
+pytestmark = [
+    pytest.mark.process,
+    pytest.mark.timeout(60),
+    # a bridge thread that dies on what a worker planted is a failure, not a warning
+    pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning"),
+]
 
 
 class Home:
@@ -91,7 +96,7 @@ def test_a_request_is_carried_home_as_the_worker_whose_box_it_is(
     assert not bridge.is_alive()  # no sandboxed worker lives: the bridge ended by itself
 
 
-def test_a_symlink_or_a_fifo_in_the_box_is_never_read(
+def test_a_symlink_a_fifo_or_a_folder_in_the_box_is_never_read(
     sat: tuple[Path, Home, threading.Thread], tmp_path: Path
 ) -> None:
     root, home, bridge = sat
@@ -101,6 +106,7 @@ def test_a_symlink_or_a_fifo_in_the_box_is_never_read(
     secret.write_text(_req("w2", "key0000002", "SECRET-VERB").decode())
     os.symlink(secret, box / "key0000002.req")
     os.mkfifo(box / "key0000003.req")
+    (box / "key0000005.req").mkdir()  # a folder: passed over, never crashes the bridge
     got = _dropped(str(box), "key0000004", _req("w2", "key0000004", "told"))
     assert isinstance(got, dict) and got["out"] == "as w2: told\n"
     bridge.join(10)  # it went on past both, and ended: nothing hung on the FIFO

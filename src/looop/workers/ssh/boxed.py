@@ -195,7 +195,8 @@ def serve(root: Path, relay: str, idle_exit_s: float = IDLE_EXIT_S) -> int:
         boxes = _boxes(root)
         for sid, box in boxes:
             try:
-                names = os.listdir(box)
+                # never a folder (nothing to read, and it could not be removed after)
+                names = [e.name for e in os.scandir(box) if not e.is_dir(follow_symlinks=False)]
             except OSError:
                 continue
             for n in names:
