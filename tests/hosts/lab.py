@@ -17,6 +17,7 @@ import os
 import pwd
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -158,11 +159,21 @@ def kill_user_procs(user: str) -> None:
 
 @contextmanager
 def lab(
-    d: Path, n: int = 3, net: str = NET, prefix: str = PREFIX, tag: str = "looop"
+    d: Path,
+    n: int = 3,
+    net: str = NET,
+    prefix: str = PREFIX,
+    tag: str = "looop",
+    first: int = 1,
+    hide: tuple[str, ...] = (),
 ) -> Iterator[Lab]:
-    """N hosts h1..hN at NET.i.2, users PREFIXi, namespaces TAG-<random>-hi, files in `d`.
-    The users' earlier looop files are wiped first: each lab starts as a fresh machine."""
-    check_params(net, prefix, tag, n)
+    """N hosts h<first>.. at NET.i.2, users PREFIXi, namespaces TAG-<random>-hi, files in
+    `d`. The users' earlier looop files are wiped first: each lab starts as a fresh machine.
+    `hide`: folders each host sees empty (a tmpfs over them in its sshd's own mount
+    namespace), as on a machine where that software was never installed."""
+    check_params(net, prefix, tag, n + first - 1)
+    if any(not h.startswith("/") or not os.path.isdir(h) for h in hide):
+        raise ValueError(f"bad lab hide {hide!r}: existing absolute folders")
     d.mkdir(parents=True, exist_ok=True)
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege-separation dir
     key = d / "id_ed25519"
@@ -173,7 +184,7 @@ def lab(
     namespaces: list[str] = []
     known: list[str] = []
     try:
-        for i in range(1, n + 1):
+        for i in range(first, first + n):
             user = f"{prefix}{i}"
             home = _user(user)
             kill_user_procs(user)
@@ -212,8 +223,15 @@ def lab(
                 "MaxSessions 100\nMaxStartups 100\nLogLevel ERROR\n"
             )
             log = (d / f"sshd{i}.log").open("wb")
+            sshd = ["/usr/sbin/sshd", "-D", "-e", "-f", str(conf)]
+            if hide:  # `ip netns exec` gives sshd a mount namespace of its own (slave)
+                mounts = "".join(
+                    f"mount -t tmpfs -o size=1m,mode=755 looophide {shlex.quote(h)} && "
+                    for h in hide
+                )
+                sshd = ["sh", "-c", f"{mounts}exec {shlex.join(sshd)}"]
             proc = subprocess.Popen(
-                ["ip", "netns", "exec", ns, "/usr/sbin/sshd", "-D", "-e", "-f", str(conf)],
+                ["ip", "netns", "exec", ns, *sshd],
                 stdout=log,
                 stderr=log,
             )

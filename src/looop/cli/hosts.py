@@ -13,6 +13,7 @@ import click
 
 from looop.cli.app import make_ctx, process_env
 from looop.cli.ctxbuild import ctx_for
+from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.workers.ssh import hosts as reg
 
@@ -221,17 +222,57 @@ def host_check(name: str, as_json: bool) -> None:
     hello = lk.call("hello", {})
     theirs = hello.get("version")
     ok = theirs == __version__ and hello.get("protocol") == PROTOCOL
+    gone = hello.get("sandbox_missing")
+    gone = [str(g) for g in gone] if isinstance(gone, list) else []
+    needed = _sandbox_by_default(ctx)
     if as_json:
-        click.echo(json.dumps({"host": name, "ok": ok, **hello}, sort_keys=True))
+        click.echo(
+            json.dumps(
+                {"host": name, "ok": ok, "sandbox_ready": ok and not gone, **hello},
+                sort_keys=True,
+            )
+        )
     elif ok:
         click.echo(
             f"{name}: ok — looop {theirs} (Python {hello.get('python')}), {hello.get('dir')}"
         )
+        click.echo(f"  {_sandbox_line(name, gone, needed)}")
     if not ok:
         raise LooopError(
             f"host {name} runs looop {theirs}, this home {__version__} — "
             f"run `looop host install {name}`"
         )
+    if gone and needed:
+        raise SystemExit(1)  # the config's workers run sandboxed: they cannot start there
+
+
+def _sandbox_by_default(ctx: Ctx) -> bool:
+    """Whether the config runs its default runner's workers sandboxed."""
+    from looop.core.sandboxpolicy import resolve  # lazy: only check reads it
+
+    try:
+        cfg = ctx.config()
+    except LooopError:
+        return False
+    r = cfg.runner(None)
+    return resolve(None, r.sandbox if r is not None else None, cfg.sandbox).on
+
+
+def _sandbox_line(name: str, gone: list[str], needed: bool) -> str:
+    """What `host check` says of srt there: ready, or each thing missing and how to fix it."""
+    if not gone:
+        return "sandbox: ready (srt runs sandboxed workers there)"
+    fixes = []
+    for g in gone:
+        word = g.split(" ", 1)[0]
+        fixes.append(
+            f"srt (`looop host install {name}` copies this machine's)" if word == "srt" else g
+        )
+    who = "the config's workers run sandboxed: " if needed else ""
+    return (
+        f"sandbox: cannot run srt there — missing {'; '.join(fixes)}. {who}fix it, or start "
+        f"workers there with --no-sandbox"
+    )
 
 
 @host_group.command("install", help="Install this looop into a user-level venv on SSH host NAME.")
@@ -250,8 +291,13 @@ def host_install(name: str, wheel: Path | None) -> None:
             f"host {name} is a Kubernetes host: nothing to install — its image {h.image} "
             "carries looop (build it from deploy/Dockerfile)"
         )
-    where = install(link(ctx, name), wheel, Build(looop.__version__, looop.__file__))
+    from looop.core.srt import srt_program  # lazy: only an install ships srt
+
+    build = Build(looop.__version__, looop.__file__)
+    where, said = install(link(ctx, name), wheel, build, srt_program(dict(ctx.env)))
     click.echo(f"installed looop on {name} in {where}")
+    for line in said:  # what srt needs there: done, or how to do it
+        click.echo(f"  {line}")
     click.echo(f"  next: looop host check {name}")
 
 
@@ -287,6 +333,13 @@ def satellite_cmd(key: str, op: str, args: tuple[str, ...]) -> None:
         argv = list(args[1:] if args[:1] == ("--",) else args)
         ctx = ctx_for(env, process_clock(env), None)
         os.execve(ctx.bin, [ctx.bin, *argv], env)
+    if op == "bridge":  # sandboxed workers' way home (workers/ssh/boxed.py), long-lived
+        # lazy: only the bridge needs these
+        from looop.workers.ssh.boxed import serve
+        from looop.workers.ssh.satellite import RELAY
+
+        root = Path(env["LOOOP_DATA_DIR"])
+        raise SystemExit(serve(root, str(root / RELAY)))
     ctx = ctx_for(env, process_clock(env), None)
     raw = sys.stdin.read()
     try:

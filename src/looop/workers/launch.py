@@ -249,6 +249,7 @@ def start_worker(
         )
     cap = knobs.num("max_workers")
     live = live_workers(ctx)
+    _decided_policy(wid, r.name, sandbox, r.sandbox, cfg, decided)  # on a host too
     if host is not None or os.path.isdir(ctx.paths.data / "hosts"):
         from looop.workers.ssh import dispatch  # lazy: only a fleet with hosts places
 
@@ -260,8 +261,9 @@ def start_worker(
                 )
             from looop.workers.resume import plan_start  # lazy: a cycle (resume starts workers)
 
-            # a worker line that gives the agent its conversation id gets one there too
-            line_there = plan_start(template, None)[0]
+            # a worker line that gives the agent its conversation id gets one there too, and
+            # the host records it with the runner's resume template (`looop restart` there)
+            line_there, conv, find = plan_start(template, r.resume)
             provenance.forget(ctx.paths, provenance.VERIFY, wid)  # the last worker's verify
             there = dispatch.start_there(
                 ctx,
@@ -276,6 +278,7 @@ def start_worker(
                 cfg,
                 branch,
                 verify,
+                (r.resume, conv, find) if command is None else (None, None, None),
             )
             _vouch_verify(ctx, wid, verify, decided)
             return there
@@ -290,14 +293,7 @@ def start_worker(
             f"{cap}); kill one or raise the cap"
         )
 
-    policy = resolve_sandbox(sandbox, r.sandbox, cfg.sandbox)
-    configured = resolve_sandbox(None, r.sandbox, cfg.sandbox)
-    if decided and configured.on and policy != configured:
-        raise WorkerError(
-            f"worker {wid}: the config runs '{r.name}' workers sandboxed and a decision "
-            "cannot loosen that — a human can (`looop worker start --no-sandbox`, or the "
-            "config's `sandbox`)"
-        )
+    policy = _decided_policy(wid, r.name, sandbox, r.sandbox, cfg, decided)
     env = ctx.child_env({"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": r.name})
     prog: str | None = None
     if policy.on:
@@ -359,6 +355,26 @@ def start_worker(
     else:
         ctx.events.record("worker_started", id=wid, runner=r.name, sandbox=policy.on)
     return Started(session, r.name, str(prompt_path))
+
+
+def _decided_policy(
+    wid: str,
+    runner: str,
+    worker: SandboxPolicy | None,
+    of_runner: SandboxPolicy | None,
+    cfg: Config,
+    decided: bool,
+) -> SandboxPolicy:
+    """The worker's sandbox; a decision may turn it on, never loosen what the config set."""
+    policy = resolve_sandbox(worker, of_runner, cfg.sandbox)
+    configured = resolve_sandbox(None, of_runner, cfg.sandbox)
+    if decided and configured.on and policy != configured:
+        raise WorkerError(
+            f"worker {wid}: the config runs '{runner}' workers sandboxed and a decision "
+            "cannot loosen that — a human can (`looop worker start --no-sandbox`, or the "
+            "config's `sandbox`)"
+        )
+    return policy
 
 
 class SandboxSetupError(Exception):

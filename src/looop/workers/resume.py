@@ -62,6 +62,8 @@ class Record:
     find: str | None = None  # "codex" / "opencode": the id is found after start in its files
     home: str | None = None  # where that CLI keeps them ($CODEX_HOME)
     repo: bool = False  # it runs in its own worktree (worktrees/<id>.json)
+    # what a start on an SSH host adds to a worker's env (its way home: workers/ssh/satellite)
+    env: dict[str, str] | None = None
 
 
 def record_path(ctx: Ctx, wid: str) -> Path:
@@ -105,7 +107,8 @@ def plan_start(template: str, resume: str | None) -> tuple[str, str | None, str 
     return template, None, find
 
 
-def _encode_sandbox(p: SandboxPolicy) -> Any:
+def encode_sandbox(p: SandboxPolicy) -> Any:
+    """The policy as the config spells it (a record, a host's spawn request)."""
     if not p.on:
         return "off"
     if not (p.write or p.deny_read or p.domains):
@@ -123,12 +126,13 @@ def write_record(ctx: Ctx, rec: Record) -> None:
             "resume": rec.resume,
             "conversation": rec.conversation,
             "cwd": rec.cwd,
-            "sandbox": _encode_sandbox(rec.sandbox),
+            "sandbox": encode_sandbox(rec.sandbox),
             "policy": rec.policy,
             "started": rec.started,
             "find": rec.find,
             "home": rec.home,
             "repo": rec.repo,
+            **({"env": rec.env} if rec.env else {}),
         },
     )
 
@@ -145,13 +149,17 @@ def note_start(
     policy: str,
     env: dict[str, str],
     repo: bool,
+    away: dict[str, str] | None = None,
 ) -> None:
     """The record of a worker that just started. A record that cannot be written leaves the
-    worker running and says it cannot be resumed (the start itself succeeded)."""
+    worker running and says it cannot be resumed (the start itself succeeded). `away`: what
+    a host's satellite adds to the worker's env (a resume there adds it again)."""
     home = None
     if find == "codex":
         home = env.get("CODEX_HOME") or os.path.join(env.get("HOME", "/nonexistent"), ".codex")
-    rec = Record(wid, runner, resume, conv, cwd, sandbox, policy, ctx.clock.now(), find, home, repo)
+    rec = Record(
+        wid, runner, resume, conv, cwd, sandbox, policy, ctx.clock.now(), find, home, repo, away
+    )
     try:
         write_record(ctx, rec)
     except OSError as e:
@@ -226,6 +234,13 @@ def read_record(ctx: Ctx, wid: str) -> Record | None:
         raise _bad(wid, path, "field 'cwd' must be an absolute path")
     runner = text("runner")
     assert runner is not None
+    env = obj.get("env")
+    if env is not None and (
+        not isinstance(env, dict)
+        or not all((isinstance(k, str) and k.startswith("LOOOP_")) or k == "PATH" for k in env)
+        or not all(isinstance(v, str) and "\x00" not in v for v in env.values())
+    ):
+        raise _bad(wid, path, "field 'env' must map PATH and LOOOP_* names to text")
     return Record(
         wid=wid,
         runner=runner,
@@ -238,6 +253,7 @@ def read_record(ctx: Ctx, wid: str) -> Record | None:
         find=find,
         home=text("home", True),
         repo=repo,
+        env=env,
     )
 
 
@@ -515,6 +531,8 @@ def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = N
             )
     s = _session(ctx, wid)
     env = ctx.child_env({"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": rec.runner})
+    if rec.env:  # on an SSH host: its way home again (workers/ssh/satellite.py)
+        env.update(rec.env)
     if tree is not None:
         env["LOOOP_WORKSPACE"] = tree.path
     if cfg is None:
@@ -531,6 +549,10 @@ def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = N
             kill(ctx.paths.data, wid)
         except SessionError as e:
             raise WorkerError(f"worker {wid}: could not end it to resume it: {e}") from e
+    if rec.env and rec.env.get("LOOOP_CALLHOME_DIR"):  # sandboxed on a host: its bridge
+        from looop.workers.ssh.boxed import ensure_bridge  # lazy: only a host's worker
+
+        ensure_bridge(ctx.paths.data, ctx.bin, dict(ctx.env))
     note = ctx.paths.prompts / f"{wid}.resume.md"
     store.atomic_write(note, note_text(ctx, wid))
     line = substitute_prompt_file(line, note) if PLACEHOLDER in line else line

@@ -188,14 +188,16 @@ def _run_far(
     """Verifies of workers on SSH hosts that the home has seen over: one call per host, all
     its due workers at once, waiting at most what is left of the beat's budget (a run not
     done by then is asked again next beat: the host never runs it twice). A decision's verify
-    that would run sandboxed here fails unrun there: srt runs on this machine only."""
+    that would run sandboxed here fails unrun there (srt's walls for run_shell are this
+    machine's), unless the worker ran sandboxed there: then its host runs it in the worker's
+    own walls, whoever wrote it, as a sandboxed worker's verify runs here."""
     # lazy: only a home with workers on hosts
     from looop.workers.ssh import hosts as reg
     from looop.workers.ssh.hosts import HostError
     from looop.workers.ssh.link import Unreachable, link
 
     data = ctx.paths.data
-    by_host: dict[str, list[tuple[str, str]]] = {}
+    by_host: dict[str, list[tuple[str, str, bool]]] = {}
     done_early: list[str] = []
     for wid, cmd in far:
         rec = reg.record(data, wid)
@@ -203,7 +205,8 @@ def _run_far(
             continue  # not a remote worker, or not seen over yet
         if reg.host_kind(data, rec["host"]) == reg.K8S:
             continue  # a Kubernetes start refuses --verify: nothing of ours to run there
-        if _confined(ctx, wid, cmd, sandbox):
+        boxed = rec.get("sandboxed") is True  # its host runs the verify in its walls
+        if not boxed and _confined(ctx, wid, cmd, sandbox):
             why = (
                 f"not run on host {rec['host']}: a decision's verify runs only under "
                 "shell_policy's sandbox, which runs on this machine only"
@@ -211,7 +214,7 @@ def _run_far(
             _record(ctx, wid, cmd, False, None, False, why, rec["host"])
             done_early.append(wid)
             continue
-        by_host.setdefault(rec["host"], []).append((wid, cmd))
+        by_host.setdefault(rec["host"], []).append((wid, cmd, boxed))
     done: list[str] = done_early
     started = ctx.clock.monotonic()
     for host, runs in sorted(by_host.items()):
@@ -219,7 +222,7 @@ def _run_far(
         if wait <= 0:
             break
         req = {
-            "runs": [{"id": w, "cmd": c} for w, c in runs],
+            "runs": [{"id": w, "cmd": c, "box": b} for w, c, b in runs],
             "timeout": timeout,
             "wait": wait,
         }
@@ -228,13 +231,13 @@ def _run_far(
         except Unreachable:
             continue  # waits for the host to answer again: a later beat asks once more
         except HostError as e:  # it answered, and cannot run it (no looop, an older one)
-            for wid, cmd in runs:
+            for wid, cmd, _ in runs:
                 _record(ctx, wid, cmd, False, None, False, f"host {host}: {e}", host)
                 done.append(wid)
             continue
         states = got.get("verify")
         states = states if isinstance(states, dict) else {}
-        for wid, cmd in runs:
+        for wid, cmd, _ in runs:
             st = states.get(wid)
             if not isinstance(st, dict) or st.get("state") != "done":
                 continue  # alive again (a new worker of this id), or still running

@@ -63,7 +63,10 @@ def start_there(
     cfg: Config,
     branch: str | None = None,
     verify: str | None = None,
+    resume: tuple[str | None, str | None, str | None] = (None, None, None),
 ) -> Started:
+    """`resume`: the runner's resume template, the conversation id the line gives the agent
+    and which CLI's files name one instead (resume.plan_start), for the host's record."""
     # lazy: only this path needs it (keeps the verbs that skip it light)
     from looop.core.sandboxpolicy import resolve
     from looop.sessions.state import SessionError, get_session
@@ -82,10 +85,11 @@ def start_there(
             check_host_repo(host, repo, branch)
         except RepoError as e:
             raise WorkerError(f"worker {wid}: {e}") from None
-    if resolve(sandbox, runner_sandbox, cfg.sandbox).on:
+    policy = resolve(sandbox, runner_sandbox, cfg.sandbox)
+    if policy.on and isinstance(h, reg.KubeHost):
         raise WorkerError(
-            f"worker {wid}: the sandbox (srt) runs on this machine only — start it on host "
-            f"{host} with --no-sandbox, or here"
+            f"worker {wid}: the sandbox (srt) runs here or on an SSH host, not in a "
+            f"Kubernetes pod — start it on host {host} with --no-sandbox (the pod is its wall)"
         )
     try:
         here = get_session(ctx.paths.data, wid).alive
@@ -101,14 +105,14 @@ def start_there(
         ctx.events.record("worker_started", id=wid, runner=runner, sandbox=False)
     else:
         session, branch_there = _start_on_host(
-            ctx, host, wid, template, contract, task, runner, repo, branch, verify
+            ctx, host, wid, template, contract, task, runner, repo, branch, verify, policy, resume
         )
         if branch_there is not None:
             ctx.events.record(
-                "worker_started", id=wid, runner=runner, sandbox=False, branch=branch_there
+                "worker_started", id=wid, runner=runner, sandbox=policy.on, branch=branch_there
             )
         else:
-            ctx.events.record("worker_started", id=wid, runner=runner, sandbox=False)
+            ctx.events.record("worker_started", id=wid, runner=runner, sandbox=policy.on)
     return Started(session, runner, str(prompt_path))
 
 
@@ -137,6 +141,8 @@ def _start_on_host(
     repo: str | None,
     branch: str | None,
     verify: str | None,
+    policy: SandboxPolicy,
+    resume: tuple[str | None, str | None, str | None],
 ) -> tuple[Session, str | None]:
     """A worker on an SSH host's satellite, in the checkout it makes there when it has a
     repo; its verify kept at home (workers/verify.py runs it there once it is over). The
@@ -155,9 +161,23 @@ def _start_on_host(
     reap(ctx.paths.data, wid)  # a local corpse of this id: one row per id in `ls`
     end_generation(ctx, wid, clean)
     prompt_path = ctx.paths.prompts / f"{wid}.md"
+    if policy.on:  # the brief as it reads inside srt, there as here
+        from looop.workers.sandbox import with_note  # lazy: only a sandboxed start
+
+        contract = with_note(contract, wid)
     store.atomic_write(prompt_path, contract + task)  # the home keeps what it sent
     if repo is None:
-        session, tree = start_remote(ctx, host, wid, template, contract + task, runner, WORKER_SIZE)
+        session, tree = start_remote(
+            ctx,
+            host,
+            wid,
+            template,
+            contract + task,
+            runner,
+            WORKER_SIZE,
+            sandbox=policy,
+            resume=resume,
+        )
     else:
         session, tree = start_remote(
             ctx,
@@ -170,6 +190,8 @@ def _start_on_host(
             contract=contract,
             repo=repo,
             branch=branch,
+            sandbox=policy,
+            resume=resume,
         )
         if tree is None:  # a host whose looop knows no checkouts started it without one
             _undo_start(ctx, host, wid)

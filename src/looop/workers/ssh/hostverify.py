@@ -31,6 +31,7 @@ from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
 from looop.core.proc import Kind, Pool, Run, Tail, spawn
 from looop.core.procs import Containment
+from looop.core.where import sandboxed
 from looop.sessions.state import SessionError, get_session, validate_id
 from looop.workers import worktree as wt
 
@@ -93,8 +94,9 @@ def _alive(root: Path, sid: str) -> bool:
         return False
 
 
-def _begin(ctx: Ctx, sid: str, cmd: str, timeout_s: float) -> dict[str, Any]:
-    """The state of `sid`'s verify, its run started when it is due and never started yet."""
+def _begin(ctx: Ctx, sid: str, cmd: str, timeout_s: float, box: bool = False) -> dict[str, Any]:
+    """The state of `sid`'s verify, its run started when it is due and never started yet.
+    `box`: the home knows the worker ran sandboxed (its verify never runs outside the box)."""
     root = ctx.paths.data
     if _alive(root, sid):
         return {"state": "alive"}
@@ -112,11 +114,20 @@ def _begin(ctx: Ctx, sid: str, cmd: str, timeout_s: float) -> dict[str, Any]:
         if (d / "req.json").exists():  # started once, and died without a result
             return {"state": "done", **_store(d, cmd, None, False, CUT)}
         where = workspace(ctx, sid)
-        store.write_json(
-            d / "req.json", {"v": 1, "cmd": cmd, "cwd": str(where), "timeout": timeout_s}
-        )
         env = {k: v for k, v in ctx.env.items() if not k.startswith("LOOOP_")}
         env.update(LOOOP_DATA_DIR=str(root), LOOOP_SESSION_ID=sid, LOOOP_WORKSPACE=str(where))
+        boxed: dict[str, Any] = {}
+        if box or sandboxed(str(root), sid):  # it ran inside srt here: so does its verify
+            try:
+                argv, env, where = _in_box(ctx, sid, cmd, env)
+            except LooopError as e:
+                store.write_json(d / "req.json", {"v": 1, "cmd": cmd, "cwd": str(where)})
+                return {"state": "done", **_store(d, cmd, None, False, str(e))}
+            boxed = {"argv": argv}
+        store.write_json(
+            d / "req.json",
+            {"v": 1, "cmd": cmd, "cwd": str(where), "timeout": timeout_s, **boxed},
+        )
         proc = subprocess.Popen(
             [sys.executable, "-m", "looop.workers.ssh.hostverify", str(d)],
             stdin=subprocess.DEVNULL,
@@ -131,6 +142,28 @@ def _begin(ctx: Ctx, sid: str, cmd: str, timeout_s: float) -> dict[str, Any]:
     finally:
         os.close(fd)
     return {"state": "running"}
+
+
+def _in_box(
+    ctx: Ctx, sid: str, cmd: str, env: dict[str, str]
+) -> tuple[list[str], dict[str, str], Path]:
+    """A sandboxed worker's verify as at home (sandbox.verify_argv: its walls built again
+    from its start record), run in its workspace; srt itself starts in the data dir."""
+    # lazy: only a sandboxed worker's verify needs these
+    import shlex
+
+    from looop.workers import sandbox as sbx
+    from looop.workers.ssh import boxed
+
+    tree = wt.load(ctx, sid)
+    if tree is not None and not tree.removed:
+        where = Path(tree.path)
+    else:
+        where = Path(sbx.folder(ctx, sid)) / "work"
+    env["LOOOP_WORKSPACE"] = str(where)
+    line = f"cd -- {shlex.quote(str(where))} || exit 1; {cmd}"
+    argv, child = sbx.verify_argv(ctx, sbx.WorkerBox(sid), line, boxed.srt_env(env))
+    return argv, child, where
 
 
 def _store(d: Path, cmd: str, code: int | None, timed_out: bool, output: str) -> dict[str, Any]:
@@ -154,12 +187,15 @@ def verify(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(timeout, int | float) or not isinstance(wait, int | float):
         raise LooopError("a verify needs a timeout and a wait in seconds")
     asked: dict[str, str] = {}
+    boxes: set[str] = set()
     for r in runs:
         sid, cmd = r.get("id"), r.get("cmd")
         if not isinstance(sid, str) or not isinstance(cmd, str) or not cmd.strip():
             raise LooopError("each verify run needs an id and a command")
         asked[validate_id(sid)] = cmd.strip()
-    out = {sid: _begin(ctx, sid, cmd, float(timeout)) for sid, cmd in asked.items()}
+        if r.get("box") is True:
+            boxes.add(sid)
+    out = {sid: _begin(ctx, sid, cmd, float(timeout), sid in boxes) for sid, cmd in asked.items()}
     clock = ctx.clock
     end = clock.monotonic() + min(max(0.0, float(wait)), MAX_WAIT_S)
     while any(s["state"] == "running" for s in out.values()) and clock.monotonic() < end:
@@ -170,7 +206,7 @@ def verify(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
                 if got is not None:
                     out[sid] = {"state": "done", **got}
                 elif not store.flock_held(run_dir(ctx.paths.data, sid) / "lock"):
-                    out[sid] = _begin(ctx, sid, asked[sid], float(timeout))  # died: says CUT
+                    out[sid] = _begin(ctx, sid, asked[sid], float(timeout), sid in boxes)
     return {"verify": out}
 
 
@@ -186,11 +222,15 @@ def run(d: Path, env: dict[str, str], clock: Clock) -> dict[str, Any]:
     limit = float(timeout) if isinstance(timeout, int | float) else 0.0
     if not os.path.isdir(cwd):
         return _store(d, cmd, None, False, f"the worker's workspace {cwd} is gone")
+    given = req.get("argv")
+    boxed = isinstance(given, list) and bool(given) and all(isinstance(a, str) for a in given)
+    argv: list[str] = [str(a) for a in given] if boxed and given else ["bash", "-c", cmd]
+    here = d.parent.parent if boxed else Path(cwd)  # srt starts in the data dir, as at home
     with Containment(clock) as contain:
         token = contain.token()
         started = clock.monotonic()
         try:
-            proc = spawn(["bash", "-c", cmd], cwd=Path(cwd), env=env, contain=contain, token=token)
+            proc = spawn(argv, cwd=here, env=env, contain=contain, token=token)
         except OSError as e:
             return _store(d, cmd, None, False, f"cannot run bash: {e.strerror}")
         one = Run(

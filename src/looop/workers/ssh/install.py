@@ -94,7 +94,11 @@ def _remote(lk: Link, script: str, args: list[str], data: bytes | None = None) -
     return done.stdout.decode(errors="replace")
 
 
-def install(lk: Link, wheel: Path | None, build: Build) -> str:
+def install(
+    lk: Link, wheel: Path | None, build: Build, srt_path: str | None = None
+) -> tuple[str, list[str]]:
+    """looop in the host's venv, then what srt needs there (sandbox_parts, over the same
+    master): where it went, and one line per sandbox part done or left."""
     pyver = _remote(
         lk,
         'command -v python3 >/dev/null || { echo "no python3 on this host" >&2; exit 1; }; '
@@ -120,8 +124,9 @@ def install(lk: Link, wheel: Path | None, build: Build) -> str:
         'rm -rf "$s"; "$v/bin/looop" version',
         [STAGE, VENV, own.name],
     )
+    said = sandbox_parts(lk, srt_path)
     lk.stop_master()  # the next verb connects afresh and opens the contract channel
-    return f"~/{VENV}"
+    return f"~/{VENV}", said
 
 
 def _tar_with(folder: Path, wheel: Path) -> bytes:
@@ -132,3 +137,105 @@ def _tar_with(folder: Path, wheel: Path) -> bytes:
                 tar.add(f, arcname=f.name)
         tar.add(wheel, arcname=wheel.name)
     return buf.getvalue()
+
+
+# -- the sandbox's parts: srt (as the home has it), and Debian's bubblewrap, socat, ripgrep
+
+
+_SURVEY = (
+    'm="$HOME/$1"; '
+    'printf "srt=%s\\n" "$(command -v srt || true)"; '
+    'if [ -f "$m/package.json" ]; then '
+    'printf "mine=%s\\n" "$(sed -n \'s/.*"version": *"\\([^"]*\\)".*/\\1/p\' "$m/package.json" '
+    '| head -n 1)"; fi; '
+    'for p in bwrap socat rg node; do command -v $p >/dev/null 2>&1 || echo "no=$p"; done; '
+    'if [ "$(id -u)" = 0 ]; then echo "root=1"; '
+    'elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then echo "sudo=1"; fi; '
+    'command -v apt-get >/dev/null 2>&1 && echo "apt=1"; true'
+)
+_APT = {"bwrap": "bubblewrap", "socat": "socat", "rg": "ripgrep"}
+
+
+def srt_package(srt_path: str | None) -> tuple[Path, str] | None:
+    """The home's srt npm package folder (dependencies inside) and its version, from the
+    path of its `srt` command; None when the home has none to give."""
+    import json  # lazy: only an install reads it
+
+    if srt_path is None:
+        return None
+    root = Path(srt_path).resolve().parent.parent
+    try:
+        meta = json.loads((root / "package.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("name") != "@anthropic-ai/sandbox-runtime":
+        return None
+    return root, str(meta.get("version", "?"))
+
+
+def _tar_tree(root: Path) -> bytes:
+    """The package with its dependencies inside: a global npm install nests them in its own
+    node_modules; a project's install hoists them beside it (then they are taken from there)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tar:
+        tar.add(root, arcname=".")
+        hoisted = root.parent.parent  # node_modules/@anthropic-ai/sandbox-runtime
+        if not (root / "node_modules").is_dir() and hoisted.name == "node_modules":
+            for dep in sorted(hoisted.iterdir()):
+                if dep.name.startswith(".") or dep == root.parent:
+                    continue
+                tar.add(dep, arcname=f"node_modules/{dep.name}")
+    return buf.getvalue()
+
+
+def sandbox_parts(lk: Link, srt_path: str | None) -> list[str]:
+    """Bring what the host lacks for srt: the home's srt package (when the host has no srt of
+    that version: none on its PATH, none installed by looop), and Debian's bubblewrap, socat
+    and ripgrep when the host can apt them (root, or sudo without a password). One line per
+    thing done or left undone, saying how to do it by hand."""
+    from looop.workers.ssh.boxed import SRT_DIR  # lazy: only an install ships srt
+
+    said: dict[str, str] = {}
+    for line in _remote(lk, _SURVEY, [SRT_DIR]).splitlines():
+        k, _, v = line.partition("=")
+        if k == "no":
+            said[f"no-{v}"] = "1"
+        else:
+            said[k] = v
+    out: list[str] = []
+    pkg = srt_package(srt_path)
+    if said.get("srt") and not said.get("mine"):
+        out.append(f"srt: the host's own ({said['srt']})")
+    elif pkg is not None and said.get("mine") == pkg[1]:
+        out.append(f"srt: {pkg[1]} already in ~/{SRT_DIR}")
+    elif pkg is not None:
+        _remote(
+            lk,
+            'set -e; m="$HOME/$1"; rm -rf "$m.new"; mkdir -p "$m.new"; tar -C "$m.new" -xzf -; '
+            'rm -rf "$m"; mv "$m.new" "$m"; chmod 755 "$m/dist/cli.js"',
+            [SRT_DIR],
+            _tar_tree(pkg[0]),
+        )
+        out.append(f"srt: {pkg[1]} copied from this machine to ~/{SRT_DIR}")
+    else:
+        out.append(
+            "srt: not brought (this machine has none to copy) — on the host: "
+            "npm install -g @anthropic-ai/sandbox-runtime"
+        )
+    want = [_APT[p] for p in _APT if said.get(f"no-{p}")]
+    if want and said.get("apt") and (said.get("root") or said.get("sudo")):
+        pre = "" if said.get("root") else "sudo -n "
+        cmd = f"{pre}env DEBIAN_FRONTEND=noninteractive apt-get install -y -q {' '.join(want)}"
+        try:
+            _remote(lk, cmd + " >/dev/null", [])
+            out.append(f"installed {', '.join(want)} with apt-get")
+        except HostError as e:
+            out.append(f"could not apt-get {' '.join(want)} ({e}) — install them on the host")
+    elif want:
+        out.append(
+            f"missing {', '.join(want)}: this login cannot apt-get them (no root, no "
+            f"password-less sudo) — on the host, as root: apt-get install {' '.join(want)}"
+        )
+    if said.get("no-node"):
+        out.append("missing node (srt runs on Node.js 22 or newer) — install it on the host")
+    return out

@@ -15,6 +15,7 @@ from typing import Any
 from looop.core import store
 from looop.core.clock import Clock
 from looop.core.context import Ctx
+from looop.core.sandboxpolicy import SandboxPolicy
 from looop.sessions.state import Session, SessionError
 from looop.workers.backend import Reach, StartSpec
 from looop.workers.ssh import hosts as reg
@@ -37,6 +38,8 @@ def start_remote(
     contract: str | None = None,
     repo: str | None = None,
     branch: str | None = None,
+    sandbox: SandboxPolicy | None = None,
+    resume: tuple[str | None, str | None, str | None] = (None, None, None),
 ) -> tuple[Session, dict[str, Any] | None]:
     """`line` still holds {{prompt_file}}: the host fills in its own copy of the prompt.
     `contract`: given apart from `prompt` so the host can add its checkout's note to it;
@@ -49,9 +52,23 @@ def start_remote(
     reg.write_record(ctx.paths.data, wid, host, started_at=None, runner=runner, over=False)
     req: dict[str, Any] = {"id": wid, "line": line, "prompt": prompt, "env": env}
     req["size"] = list(size)
-    for key, value in (("contract", contract), ("repo", repo), ("branch", branch)):
+    template, conv, find = resume
+    for key, value in (
+        ("contract", contract),
+        ("repo", repo),
+        ("branch", branch),
+        ("resume", template),
+        ("conversation", conv),
+        ("find", find),
+    ):
         if value is not None:
             req[key] = value
+    boxed = sandbox is not None and sandbox.on
+    if sandbox is not None and sandbox.on:
+        from looop.workers.resume import encode_sandbox  # lazy: only a sandboxed start
+
+        req["sandbox"] = encode_sandbox(sandbox)
+        req["host"] = host  # the host's own refusals name it as the home does
     from looop.workers.repospec import is_host_path  # lazy: only a start reads the rules
 
     cloning = repo is not None and not is_host_path(repo)
@@ -68,6 +85,8 @@ def start_remote(
     more: dict[str, Any] = {}
     if tree is not None:  # `ls` and sys-sessions show its branch with no call to the host
         more = {"repo": repo, "branch": tree.get("branch"), "workspace": tree.get("path")}
+    if boxed:
+        more["sandboxed"] = True
     reg.write_record(
         ctx.paths.data,
         wid,
@@ -275,7 +294,7 @@ def base_row(
         "ask_since_unix": None,
         "pending_tells": 0,
         "label": state,
-        "sandboxed": False,
+        "sandboxed": rec.get("sandboxed") is True,
         "branch": rec.get("branch") if isinstance(rec.get("branch"), str) else None,
         "host": host,
     }

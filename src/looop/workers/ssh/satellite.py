@@ -17,6 +17,7 @@ from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.presets import substitute_prompt_file
+from looop.core.sandboxpolicy import SandboxPolicy
 from looop.sessions import client
 from looop.sessions.logs import read_log
 from looop.sessions.state import Session, SessionError, get_session, list_sessions, reap, wait_code
@@ -101,6 +102,7 @@ def _handle(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str) ->
             "relay": str(relay),
             "python": sys.version.split()[0],
             "uid": os.geteuid(),
+            "sandbox_missing": _sandbox_missing(ctx),
         }
     if op == "ls":
         return {"workers": [_row(s) for s in list_sessions(root)]}
@@ -138,6 +140,13 @@ def _handle(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str) ->
         t = req.get("timeout")
         return {"code": client.wait(root, sid, float(t) if t is not None else None, ctx.clock)}
     raise LooopError(f"unknown satellite verb {op!r}")
+
+
+def _sandbox_missing(ctx: Ctx) -> list[str]:
+    """What keeps srt from running here (`host check` says it; [] = ready)."""
+    from looop.workers.ssh import boxed  # lazy: only hello asks
+
+    return boxed.missing(dict(ctx.env))
 
 
 def _home_gone(fd: int = 1) -> bool:
@@ -200,6 +209,7 @@ def _spawn(ctx: Ctx, root: Path, req: dict[str, Any]) -> dict[str, Any]:
             raise LooopError(f"worker {sid} is already running on this host")
     except SessionError:
         pass
+    box = _box(ctx, sid, req)
     clean, plan = _workspace_plan(ctx, sid, repo, branch)
 
     # commit: the last worker of this id ends here for good
@@ -215,12 +225,39 @@ def _spawn(ctx: Ctx, root: Path, req: dict[str, Any]) -> dict[str, Any]:
     try:
         if _home_gone():
             raise LooopError(f"worker {sid}: the home stopped listening during the start")
-        row = _start(ctx, root, sid, line, contract, prompt, extra, req, tree)
+        row = _start(ctx, root, sid, line, contract, prompt, extra, req, tree, box)
     except (LooopError, SessionError, OSError):
         if tree is not None:
             wt.undo(ctx, tree)
         raise
     return {"row": row, "tree": asdict(tree) if tree is not None else None}
+
+
+class Box:
+    """A sandboxed start's parts, checked before anything changes: its policy (as the home
+    resolved it) and srt's path here."""
+
+    def __init__(self, policy: SandboxPolicy, prog: str) -> None:
+        self.policy = policy
+        self.prog = prog
+
+
+def _box(ctx: Ctx, sid: str, req: dict[str, Any]) -> Box | None:
+    raw = req.get("sandbox")
+    if raw is None or raw == "off":
+        return None
+    # lazy: only a sandboxed start reads the policy and srt
+    from looop.core.sandboxpolicy import parse_sandbox
+    from looop.workers.ssh import boxed
+
+    try:
+        policy = parse_sandbox(raw, "sandbox")
+    except ValueError:
+        raise LooopError(f"worker {sid}: the home sent a sandbox this host cannot read") from None
+    if not policy.on:
+        return None
+    host = _opt(req, "host") or "this host"
+    return Box(policy, boxed.require(dict(ctx.env), sid, host))
 
 
 def _start(
@@ -233,6 +270,7 @@ def _start(
     extra: dict[str, Any],
     req: dict[str, Any],
     tree: wt.Tree | None,
+    box: Box | None = None,
 ) -> dict[str, Any]:
     # lazy: only a start needs the argv rules and the note
     from looop.workers import worktree as wt
@@ -257,8 +295,10 @@ def _start(
     env["LOOOP_REPORTS_DIR"] = str(ctx.paths.reports)  # the contract's deliverables, here
     ctx.paths.reports.mkdir(parents=True, exist_ok=True)
     real_line = substitute_prompt_file(line, prompt_path)
-    argv = worker_argv(real_line, env["PATH"])
     size = req.get("size") or [120, 40]
+    if box is not None:
+        return _start_boxed(ctx, root, sid, real_line, env, box, tree, req)
+    argv = worker_argv(real_line, env["PATH"])
     s = client.spawn(
         root,
         sid,
@@ -269,4 +309,104 @@ def _start(
         host_idle_s=ctx.knobs().real("session_host_idle"),
         log_cap=ctx.knobs().log_cap(),
     )
+    _note_start(ctx, sid, req, env, str(work), None, tree)
+    return _row(s)
+
+
+# what a satellite adds to a worker's env: a resume here gives it again (workers/resume.py)
+_AWAY = (
+    "PATH",
+    "LOOOP_BIN",
+    "LOOOP_DATA_DIR",
+    "LOOOP_REAL_BIN",
+    "LOOOP_RELAY_SOCK",
+    "LOOOP_CALLHOME_DIR",
+    "LOOOP_WORKSPACE",
+    "LOOOP_REPORTS_DIR",
+    "LOOOP_SRT",
+)
+
+
+def _note_start(
+    ctx: Ctx,
+    sid: str,
+    req: dict[str, Any],
+    env: dict[str, str],
+    cwd: str,
+    policy: SandboxPolicy | None,
+    tree: wt.Tree | None,
+) -> None:
+    """The worker's resume record, as a start at home writes it (`looop restart ID`, run
+    here by the home, resumes its conversation): the runner's resume template, the id the
+    home gave it (or which CLI's files name one), and what this satellite adds to its env."""
+    # lazy: only a start writes one
+    from looop.core.sandboxpolicy import OFF
+    from looop.workers import resume as rsm
+
+    resume, conv, find = _opt(req, "resume"), _opt(req, "conversation"), _opt(req, "find")
+    if conv is not None and not rsm.valid_id(conv):
+        conv = None
+    if find not in ("codex", "opencode"):
+        find = None
+    runner = str(env.get("LOOOP_RUNNER", ""))
+    away = {k: env[k] for k in _AWAY if k in env}
+    rsm.note_start(
+        ctx,
+        sid,
+        runner,
+        resume,
+        conv,
+        find,
+        cwd,
+        policy or OFF,
+        "never",
+        env,
+        tree is not None,
+        away,
+    )
+
+
+def _start_boxed(
+    ctx: Ctx,
+    root: Path,
+    sid: str,
+    line: str,
+    env: dict[str, str],
+    box: Box,
+    tree: wt.Tree | None,
+    req: dict[str, Any],
+) -> dict[str, Any]:
+    """The worker inside srt, as a start at home runs it (launch.spawn_line: the same policy
+    built against this data dir, the pty relay, the worktree's walls), its contract verbs
+    going home through its drop box and this satellite's bridge (workers/ssh/boxed.py)."""
+    # lazy: only a sandboxed start needs these
+    from looop.workers import sandbox as sbx
+    from looop.workers.launch import SandboxSetupError, spawn_line
+    from looop.workers.ssh import boxed
+
+    home = env.get("HOME", "")
+    policy = boxed.host_policy(box.policy, root, sid, home)
+    drop = boxed.callhome_dir(root, sid)
+    drop.mkdir(parents=True, exist_ok=True)
+    for old in drop.iterdir():  # the last run's requests say nothing now
+        store.remove(old)
+    shim = boxed.shim(sys.executable, home)
+    env["PATH"] = shim + os.pathsep + ctx.env.get("PATH", "/usr/bin:/bin")
+    env["LOOOP_BIN"] = os.path.join(shim, "looop")
+    env["LOOOP_CALLHOME_DIR"] = str(drop)
+    env.pop("LOOOP_RELAY_SOCK", None)  # a socket it may not open: the drop box instead
+    env["LOOOP_SRT"] = box.prog  # a resume here runs the same srt
+    if tree is not None:
+        env["LOOOP_WORKSPACE"] = tree.path
+    boxed.ensure_bridge(root, ctx.bin, {k: v for k, v in ctx.env.items()})
+    runner = str(env.get("LOOOP_RUNNER", ""))
+    cfg = ctx.config()
+    try:
+        s = spawn_line(
+            ctx, ctx.knobs(cfg), sid, runner, line, env, root, policy, cfg, tree, box.prog
+        )
+    except SandboxSetupError as e:
+        sbx.forget(ctx, sid)
+        raise LooopError(f"worker {sid}: cannot set up its sandbox: {e}") from e
+    _note_start(ctx, sid, req, env, str(root), policy, tree)
     return _row(s)

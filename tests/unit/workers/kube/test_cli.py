@@ -340,7 +340,7 @@ def test_a_failed_start_puts_the_record_back_and_a_refusal_writes_nothing(home: 
         (("--repo", "/some/local/repo"), "not a URL a pod can clone"),
         (("--repo", "https://user:pw@example.com/x.git"), "credentials"),
         (("--verify", "true"), "--verify runs on this machine only"),
-        (("--sandbox",), "the sandbox (srt) runs on this machine only"),
+        (("--sandbox",), "the sandbox (srt) runs here or on an SSH host, not in a Kubernetes pod"),
         (("--resume",), "--resume covers workers on this machine only"),
     ]:
         assert says in h.fails("worker", "start", "b1", "THE BRIEF", "--host", "k1", *args)
