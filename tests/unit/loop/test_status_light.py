@@ -228,6 +228,8 @@ def test_the_light_session_listing_is_list_sessions(data: Path) -> None:
         ]
         assert list_light(str(data)) == want
         assert [w["id"] for w in want if w["alive"]] == ["live"]
+        # `ls` without --all: the live ones alone, the same rows
+        assert list_light(str(data), live_only=True) == [w for w in want if w["alive"]]
     finally:
         os.close(fd)
     assert list_light(str(data / "nowhere")) == list_sessions(data / "nowhere") == []
