@@ -142,7 +142,33 @@ def run() -> list[dict[str, object]]:
             rows = _rounds(looop, env, data, window)
         finally:
             subprocess.run([looop, "down", "--grace", "10"], env=env, capture_output=True)
-    return rows
+    return rows + kept_alive_rows(looop)
+
+
+def _home(d: str) -> dict[str, str]:
+    """A home in `d` whose pulse beats every second on a scripted runner (no AI call)."""
+    config = Path(d) / "config.json"
+    script = Path(d) / "script.json"
+    script.write_text(json.dumps([{"action": "noop"}] * 1000))
+    runner = f"{sys.executable} -m looop.demo.runner --script {script}"
+    config.write_text(
+        json.dumps(
+            {
+                "default": "s",
+                "runners": {"s": {"tick": runner, "worker": "cat"}},
+                "max_daily_usd": 0,
+                "interval": 1,
+            }
+        )
+    )
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": d,
+        "LANG": "C.UTF-8",
+        "LOOOP_DATA_DIR": str(Path(d) / "data"),
+        "LOOOP_CONFIG": str(config),
+        "LOOOP_MAX_WORKERS": str(WORKERS + 2),
+    }
 
 
 def _rounds(looop: str, env: dict[str, str], data: Path, window: float) -> list[dict[str, object]]:
@@ -312,9 +338,213 @@ async def _load(url: str, secs: float) -> dict[str, Any]:
     return out
 
 
+# --- kept-alive reads against the framework's floor ---------------------------------------
+
+KEPT_ROUNDS = 3
+KEPT_REQUESTS = 300  # one client's sequential requests on one connection, a round
+KEPT_CLIENTS = 10
+KEPT_SECS = 3.0  # the throughput window, a round
+FLOOR_PATH = "/api/v1/state"
+
+
+def kept_alive_rows(looop: str) -> list[dict[str, object]]:
+    """The kept-alive rows in a home of their own: the pulse beating every second and
+    WORKERS idle workers (`cat`), so the figures are the web face's, not the streaming's."""
+    with tempfile.TemporaryDirectory() as d:
+        env = _home(d)
+        subprocess.run([looop, "up"], env=env, check=True, capture_output=True)
+        try:
+            for i in range(WORKERS):
+                subprocess.run(
+                    [looop, "worker", "start", f"k{i}", "--command", "cat", "go"],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                )
+            return _kept_alive(looop, env)
+        finally:
+            subprocess.run([looop, "down", "--grace", "10"], env=env, capture_output=True)
+
+
+def _kept_alive(looop: str, env: dict[str, str]) -> list[dict[str, object]]:
+    """`/api/v1/state` on kept-alive connections (what a browser does) against the floor: a
+    minimal Starlette app on uvicorn (plain h11, the same options `looop web` gives it)
+    serving the same bytes. Rounds alternate floor and ours; each has one client's
+    sequential requests (latency) and then KEPT_CLIENTS clients at once (throughput), every
+    client on one connection it keeps. The load runs in its own process."""
+    web, url = _start_web(looop, env)
+    try:
+        time.sleep(1)  # a beat has passed since the workers started
+        body = _fetch_state(url)
+        with tempfile.NamedTemporaryFile(suffix=".json") as f:
+            f.write(body)
+            f.flush()
+            floor = subprocess.Popen(
+                [sys.executable, __file__, "--floor", f.name],
+                stdout=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
+            try:
+                assert floor.stdout is not None
+                floor_url = floor.stdout.readline().strip()
+                lat: dict[str, list[float]] = {"ours": [], "floor": []}
+                rps: dict[str, list[float]] = {"ours": [], "floor": []}
+                for _ in range(KEPT_ROUNDS):
+                    for who, u in (("floor", floor_url), ("ours", url)):
+                        one = _kept_load(u, 1, KEPT_REQUESTS, 0.0)
+                        lat[who] += one["latencies"]
+                        many = _kept_load(u, KEPT_CLIENTS, 0, KEPT_SECS)
+                        rps[who].append(many["count"] / many["secs"])
+            finally:
+                _stop(floor)
+        every = _fetch_state(url, "/api/v1/state?all=1")  # served: still answers in full
+    finally:
+        _stop(web)
+    ours_med, floor_med = statistics.median(lat["ours"]), statistics.median(lat["floor"])
+    ours_rps, floor_rps = statistics.median(rps["ours"]), statistics.median(rps["floor"])
+    lat_ratio = ours_med / floor_med
+    rps_ratio = ours_rps / floor_rps
+    return [
+        {
+            "name": f"GET /api/v1/state on a kept-alive connection ({WORKERS} workers, "
+            f"{len(body)} bytes)",
+            "value": round(ours_med * 1000, 3),
+            "min": round(min(lat["ours"]) * 1000, 3),
+            "max": round(max(lat["ours"]) * 1000, 3),
+            "unit": "ms",
+            "baseline": round(floor_med * 1000, 3),
+            "ratio": round(lat_ratio, 2),
+            "target": "<= 3x the floor",
+            "ok": lat_ratio <= 3.0 and b'"health"' in every,
+            "note": f"kept-alive: baseline = a minimal Starlette app on uvicorn (h11) serving "
+            f"the same bytes, {KEPT_ROUNDS} rounds alternating floor/ours, "
+            f"{KEPT_REQUESTS} sequential requests a round on one connection (floor min/max "
+            f"{min(lat['floor']) * 1000:.3f}/{max(lat['floor']) * 1000:.3f} ms); throughput: "
+            f"{KEPT_CLIENTS} clients on kept connections for {KEPT_SECS:g}s a round (ours "
+            f"{_spread_text(rps['ours'])} req/s, floor {_spread_text(rps['floor'])} req/s)",
+        },
+        {
+            "name": f"GET /api/v1/state throughput, {KEPT_CLIENTS} clients on kept-alive "
+            "connections",
+            "value": round(ours_rps),
+            "min": round(min(rps["ours"])),
+            "max": round(max(rps["ours"])),
+            "unit": "req/s",
+            "baseline": round(floor_rps),
+            "ratio": round(rps_ratio, 2),
+            "target": ">= 0.3x the floor",
+            "ok": rps_ratio >= 0.3,
+        },
+    ]
+
+
+def _spread_text(xs: list[float]) -> str:
+    return f"{min(xs):.0f}/{statistics.median(xs):.0f}/{max(xs):.0f}"
+
+
+def _fetch_state(url: str, path: str = "/api/v1/state") -> bytes:
+    import urllib.request
+
+    got = urlsplit(url)
+    token = parse_qs(got.query)["token"][0]
+    req = urllib.request.Request(
+        f"{got.scheme}://{got.netloc}{path}", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return bytes(r.read())
+
+
+def _kept_load(url: str, clients: int, requests: int, secs: float) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--kept", url, str(clients), str(requests), str(secs)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(out.stdout))
+
+
+async def _kept_client(
+    host: str, port: int, token: str, requests: int, until: float, out: dict[str, Any]
+) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    req = (
+        f"GET {FLOOR_PATH} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    ).encode()
+    n = 0
+    try:
+        while (n < requests) if requests else (time.monotonic() < until):
+            t0 = time.perf_counter()
+            writer.write(req)
+            head = await reader.readuntil(b"\r\n\r\n")
+            size = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    size = int(line[15:])
+            body = await reader.readexactly(size)
+            if not head.startswith(b"HTTP/1.1 200") or b'"health"' not in body:
+                out["errors"] += 1
+            out["latencies"].append(time.perf_counter() - t0)
+            n += 1
+    finally:
+        writer.close()
+
+
+async def _kept(url: str, clients: int, requests: int, secs: float) -> dict[str, Any]:
+    got = urlsplit(url)
+    host, port = got.hostname or "", got.port or 80
+    token = (parse_qs(got.query).get("token") or [""])[0]
+    out: dict[str, Any] = {"errors": 0, "latencies": []}
+    t0 = time.monotonic()
+    await asyncio.gather(
+        *(_kept_client(host, port, token, requests, t0 + secs, out) for _ in range(clients))
+    )
+    out["secs"] = time.monotonic() - t0
+    out["count"] = len(out["latencies"])
+    if clients > 1:
+        del out["latencies"]  # the count is the figure; the list would be large
+    return out
+
+
+def _floor(body_file: str) -> None:
+    """The framework's floor: Starlette + uvicorn, one route, the given bytes."""
+    import socket
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    body = Path(body_file).read_bytes()
+
+    async def state(request: Request) -> Response:
+        return Response(body, media_type="application/json")
+
+    app = Starlette(routes=[Route(FLOOR_PATH, state)])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    print(f"http://127.0.0.1:{sock.getsockname()[1]}/", flush=True)
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="on", server_header=False, ws="none"
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--load"]:
+    if sys.argv[1:2] == ["--kept-only"]:  # the kept-alive rows alone, for a quick look
+        for row in kept_alive_rows(str(Path(sys.executable).parent / "looop")):
+            print(row)
+    elif sys.argv[1:2] == ["--load"]:
         print(json.dumps(asyncio.run(_load(sys.argv[2], float(sys.argv[3])))))
+    elif sys.argv[1:2] == ["--kept"]:
+        n_clients, n_requests, n_secs = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+        print(json.dumps(asyncio.run(_kept(sys.argv[2], n_clients, n_requests, n_secs))))
+    elif sys.argv[1:2] == ["--floor"]:
+        _floor(sys.argv[2])
     else:
         for row in run():
             print(row)

@@ -366,9 +366,18 @@ def _decided_verify(ctx: Ctx, verify: str, cfg: Config | None) -> bool:
     return True
 
 
+def remote_record(data: Path, wid: str) -> Path:
+    """Where the home keeps a remote worker's record (workers/ssh/hosts.py record_file)."""
+    return data / "hosts" / "workers" / f"{wid}.json"
+
+
 def _remote(ctx: Ctx, wid: str) -> Backend | None:
     """The backend of a worker running on another host — SSH or Kubernetes (None: it runs
     here)."""
+    # one stat first: workers.remote loads the SSH and Kubernetes rooms (~0.1-0.3 s), which
+    # a kill of a worker here (most of them) must not pay
+    if not remote_record(ctx.paths.data, wid).exists():
+        return None
     from looop.workers.remote import remote_of  # lazy: only hosts' workers need it
 
     return remote_of(ctx, wid)

@@ -61,6 +61,9 @@ PRELOAD = (
     "datetime",
     # what `looop worker start` runs: the move, the executor, the worker's launch and spawn
     "looop.cli.workerstart",
+    "looop.cli.killfast",  # and `looop kill`, the same move machinery and the session client
+    "looop.sessions.client",
+    "looop.sessions.logs",
     "looop.cli.steerwork",
     "looop.act.actions",
     "looop.act.executor",
@@ -381,13 +384,13 @@ def decode_request(raw: bytes) -> Request | None:
 
 
 def served_verb(argv: list[str]) -> bool:
-    """A plain `looop tick` or a `looop worker start` the fast path parses: nothing else
-    runs in a child of the host."""
+    """A plain `looop tick`, or a `looop worker start` or `looop kill` the fast path parses:
+    nothing else runs in a child of the host."""
     if argv in (["tick"], ["tick", "--force"]):
         return True
-    from looop.cli.workerstart import parse_fast  # lazy: preloaded in the host
+    from looop.cli import killfast, workerstart  # lazy: preloaded in the host
 
-    return parse_fast(argv) is not None
+    return workerstart.parse_fast(argv) is not None or killfast.parse_fast(argv) is not None
 
 
 def _preload() -> dict[str, tuple[int, int]]:
@@ -623,7 +626,7 @@ def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int
         errors="backslashreplace",
         line_buffering=True,
     )
-    _name("looop-tick" if req.argv[0] == "tick" else "looop-start")
+    _name({"tick": "looop-tick", "kill": "looop-kill"}.get(req.argv[0], "looop-start"))
     _reply(conn, f"pid {os.getpid()}\n".encode())
     _watch_caller(conn)
     from looop.cli.main import main  # lazy: preloaded in the host; the child runs it

@@ -154,7 +154,25 @@ def _fast_tick(
     return True
 
 
+def _fast_kill(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    from looop.cli.killfast import parse_fast, run_fast  # lazy: only kill needs it
+
+    parsed = parse_fast(argv)
+    if parsed is None:
+        return False
+    if clock is None:  # as a worker start: a child of the beat host runs the move
+        from looop.cli.beathost import beat_remotely  # lazy: only a kill talks to the host
+
+        code = beat_remotely(argv, env)
+        if code is not None:
+            raise Served(code)
+    run_fast(parsed, env, _clock(env, clock))
+    return True
+
+
 def _fast_worker(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    if argv[1:2] == ["kill"]:
+        return _fast_kill(argv, env, clock)
     from looop.cli.workerstart import parse_fast, run_fast  # lazy: only worker start needs it
 
     parsed = parse_fast(argv)
@@ -192,6 +210,7 @@ _FAST = {
     "tick": _fast_tick,
     "worker": _fast_worker,
     "w": _fast_worker,
+    "kill": _fast_kill,
 }
 # The fast verbs that end within moments once served (a beat and a worker start do not): the
 # console entry (looop.boot) ends their process without the interpreter's teardown.

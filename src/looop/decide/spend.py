@@ -50,7 +50,7 @@ def open_breaker(ctx: Ctx, knobs: Knobs, runner: Runner) -> Breaker | None:
 
 
 def _budget_breaker(ctx: Ctx, runner: Runner, budget: float) -> Breaker | None:
-    spent = cost.spent_on_day(ctx.paths, ctx.clock)
+    spent = cost.spent_on_day(ctx.paths, ctx.clock, repair=True)
     if spent >= budget:
         of = f"{cost.usd(spent)} of {cost.usd(budget)}"
         return Breaker(

@@ -106,7 +106,8 @@ def fleet_rows_at(
 
     now = clock.now()
     # no screen read here: `ls` shows the needs-input verdict of the last beat's look
-    rows = worker_rows(data, list_light(data), clock, stuck_secs, look=False)
+    # without --all the finished sessions are never shown: not read past their status.json
+    rows = worker_rows(data, list_light(data, not all_sessions), clock, stuck_secs, look=False)
     if os.path.isdir(where.join(where.join(data, "hosts"), "workers")):
         rows = _with_remote(data, rows, clock, stuck_secs, env)
     if not all_sessions:

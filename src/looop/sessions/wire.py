@@ -222,9 +222,11 @@ def get_light(data: str, sid: str) -> dict[str, Any]:
     return s
 
 
-def list_light(data: str) -> list[dict[str, Any]]:
+def list_light(data: str, live_only: bool = False) -> list[dict[str, Any]]:
     """state.list_sessions as load_light dicts: newest last_change first, a session dir whose
-    files cannot be read skipped. OSError when the sessions dir itself cannot be listed."""
+    files cannot be read skipped. OSError when the sessions dir itself cannot be listed.
+    `live_only`: the live sessions alone, a finished one passed over after one read (its
+    status.json), so finished sessions kept for days cost `ls` next to nothing."""
     base = os.path.join(data, "sessions")
     try:
         names = os.listdir(base)
@@ -234,11 +236,24 @@ def list_light(data: str) -> list[dict[str, Any]]:
     for name in names:
         if not valid_id(name):
             continue
+        sdir = os.path.join(base, name)
+        if live_only and not _may_live(sdir):
+            continue
         try:
-            s = load_light(os.path.join(base, name))
+            s = load_light(sdir)
         except (CorruptState, OSError):
             continue
-        if s is not None:
+        if s is not None and (s["alive"] or not live_only):
             out.append(s)
     out.sort(key=lambda s: s["last_change"], reverse=True)
     return out
+
+
+def _may_live(sdir: str) -> bool:
+    """False only for a session whose status.json says it ended (a final state never comes
+    back); anything else (starting, running, unreadable) is read in full."""
+    try:
+        status = read_status(sdir)
+    except OSError:
+        return True
+    return status is None or status.get("state") in LIVE_NAMES

@@ -33,6 +33,7 @@ from looop.core import jsonsafe
 from looop.core.context import Ctx
 from looop.web import actions, reads
 from looop.web.auth import Guard, cookie_name, token_ok
+from looop.web.cache import Changes, Kept, Key, key_of, state_inputs
 from looop.web.errors import WebError
 from looop.web.events import Hub
 from looop.workers import scoped
@@ -59,6 +60,13 @@ HARDENING = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 ]
+
+
+def json_bytes(obj: object) -> bytes:
+    """JSON as JSONResponse sends it."""
+    return json.dumps(
+        obj, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -258,9 +266,32 @@ def build_app(
     def sid(request: Request) -> str:
         return str(request.path_params["sid"])
 
-    @api("GET", "/state", "The loop at a glance (`looop status --json`).")
+    changes = Changes.open(ctx.paths, ctx.env)
+
+    def state_key() -> Key:
+        if changes is not None:
+            return (int(ctx.clock.now()), changes.now())
+        return key_of(ctx.clock, state_inputs(ctx.paths, ctx.env))
+
+    def kept_state(every: bool) -> Kept:
+
+        def build() -> bytes:
+            return json_bytes(reads.state(ctx, every))
+
+        return Kept(state_key, build)
+
+    # the dashboard polls it: built once per change, not once per request (web/cache.py)
+    states = {False: kept_state(False), True: kept_state(True)}
+
+    @api(
+        "GET",
+        "/state",
+        "The loop at a glance (`looop status --json`); finished workers left out, ?all=1.",
+    )
     async def state(request: Request) -> Response:
-        return JSONResponse(await call(reads.state))
+        every = request.query_params.get("all", "") in ("1", "true")
+        body = await states[every].get()
+        return Response(body, media_type="application/json")
 
     @api("GET", "/sessions", "Pulse and workers with health (`looop ls --json`); ?all=1.")
     async def sessions(request: Request) -> Response:
@@ -394,9 +425,12 @@ def build_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await hub.close()
+        if changes is not None:
+            changes.close()
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
     app.state.hub = hub
+    app.state.states = states  # the kept /state answers (a test counts their builds)
     app.add_middleware(GuardMiddleware, guard=guard, secure=secure)
     return app
 

@@ -107,6 +107,7 @@ class DoorProtocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        no_nagle(transport)
         door = self.door
         door.open += 1
         self._counted = True
@@ -195,6 +196,16 @@ class DoorProtocol(H11Protocol):
         if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):  # no answer begun
             self.transport.write(answer)
         self.transport.close()
+
+
+def no_nagle(transport: asyncio.BaseTransport) -> None:
+    """TCP_NODELAY on the connection, whatever socket it was accepted on: uvicorn writes an
+    answer's head and body apart, and with Nagle on the body waits for the client's delayed
+    ACK of the head (~40 ms a request on a kept-alive connection)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def protocol_for(door: Door) -> type[DoorProtocol]:

@@ -40,9 +40,13 @@ def _clamp(n: int, top: int) -> int:
     return min(max(n, 1), top)
 
 
-def state(ctx: Ctx) -> StatusView:
-    """`looop status --json`: pulse, last beat and how it ended, next beat, breakers, spend."""
-    return gather_status(ctx.paths, ctx.env, ctx.clock)
+def state(ctx: Ctx, all_workers: bool = False) -> StatusView:
+    """`looop status --json`: pulse, last beat and how it ended, next beat, breakers, spend;
+    its workers the live ones only unless `all_workers` (finished ones pile up over days)."""
+    st = gather_status(ctx.paths, ctx.env, ctx.clock)
+    if not all_workers:
+        st["workers"] = [w for w in st["workers"] if w.get("alive") or "error" in w]
+    return st
 
 
 def sessions(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:

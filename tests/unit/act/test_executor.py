@@ -561,12 +561,16 @@ def test_a_remote_worker_whose_host_does_not_answer_is_a_failed_move(
     ctx: Ctx, obj: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a failed move in one line (the beat goes on), not an error that escapes the executor
+    from looop.act.effects import remote_record
     from looop.workers import remote
     from tests.farhost import FarHost
 
     host = FarHost(tmp_path / "host")
     host.down.set()
     monkeypatch.setattr(remote, "remote_of", lambda c, wid: host if wid == "rw1" else None)
+    record = remote_record(ctx.paths.data, "rw1")  # the home's record of a worker away
+    record.parent.mkdir(parents=True)
+    record.write_text("{}")
     with pytest.raises(ExecError, match=f"^{obj['action']}: host far does not answer"):
         run(ctx, obj)
     assert journal_lines(ctx) == []

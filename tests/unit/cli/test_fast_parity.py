@@ -204,6 +204,8 @@ def _files(data: Path) -> dict[str, bytes]:
         raw = p.read_bytes()
         if rel.startswith("claims/") and rel.endswith(".json"):
             raw = raw.split(b'"nonce":"', 1)[0]
+        if rel == ".cost-totals.json":  # names its ledger by inode: each face has its own
+            raw = re.sub(rb'"ledger":\[\d+,\d+\]', b'"ledger":[D,I]', raw)
         out[rel] = raw
     return out
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -43,7 +42,8 @@ def _history(ledger: Path, end: float, days: int = 40, every: float = 600.0) -> 
 
 
 def _full_read_today(ledger: Path, clock: Clock) -> float:
-    """Today's spend as a reader of the whole ledger sums it, row by row."""
+    """Today's spend as a reader of the whole ledger sums it, row by row (in whole micro-USD,
+    the ledger's grain, so the sum is exact in any order)."""
     import json
 
     today = clock.local(clock.now()).date()
@@ -52,8 +52,8 @@ def _full_read_today(ledger: Path, clock: Clock) -> float:
         row = json.loads(line)
         when = parse_utc(row["ts"])
         if when is not None and clock.local(when).date() == today:
-            amounts.append(row["cost_usd"])
-    return math.fsum(amounts)
+            amounts.append(round(row["cost_usd"] * 1_000_000))
+    return sum(amounts) / 1_000_000
 
 
 def test_read_since_reads_the_tail_from_a_line_start_and_no_further_than_needed(

@@ -9,7 +9,9 @@ import os
 
 from looop.core import ljson, stamps, store
 from looop.core.errors import CorruptState
+from looop.decide.cost import totals
 from looop.decide.cost.money import finite, sane_usd, usd
+from looop.decide.cost.totals import micros
 
 TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 
@@ -58,19 +60,6 @@ def _signature(runner: Runner) -> str | None:
     return "|".join(parts)
 
 
-def exact_sum(amounts: list[float]) -> float:
-    """math.fsum(amounts) for finite floats, without loading math (a shared library): the
-    exact sum as a ratio of integers (each float's denominator a power of two), then one
-    division, which Python rounds correctly as fsum does."""
-    num, den = 0, 1
-    for x in amounts:
-        n, d = x.as_integer_ratio()
-        if d > den:
-            num, den = num * (d // den), d
-        num += n * (den // d)
-    return num / den
-
-
 def _canonical(stamp: str) -> bool:
     """`YYYY-MM-DDTHH:MM:SSZ`'s separators in place. Then its other characters are ASCII
     digits, and it compares with another such stamp as their instants do, or it is no time
@@ -90,7 +79,11 @@ def since_stamp(t: float) -> str:
 
 
 def _spent_today(data: str, clock: Clock) -> float:
-    """ledger.spent_on_day for today: rows whose ts falls on the local calendar day."""
+    """ledger.spent_on_day for today: rows whose ts falls on the local calendar day. From the
+    running totals when they can say (constant time), else from the ledger's recent rows."""
+    got = totals.spent_today(data, clock)
+    if got is not None:
+        return got
     path = os.path.join(data, "cost.jsonl")
     now = clock.now()
     try:
@@ -118,7 +111,7 @@ def _spent_today(data: str, clock: Clock) -> float:
         sure = (stamps.utc_stamp(lo + 2 * 3600), stamps.utc_stamp(lo + 20 * 3600))
     else:  # a zone jumping across the date line today: the wide net, no window
         marks = {stamps.utc_stamp(lo + k * 43200)[:11] for k in range(-4, 5)}
-    amounts: list[float] = []
+    amounts: list[int] = []
     for line in text.splitlines():
         at = line.find('"ts":"') if window else -1
         stamp = line[at + 6 : at + 26] if at >= 0 and line[at + 26 : at + 27] == '"' else ""
@@ -141,12 +134,12 @@ def _spent_today(data: str, clock: Clock) -> float:
             continue
         ts = obj.get("ts")
         if plain and ts == stamp and sure[0] <= stamp < sure[1]:
-            amounts.append(amount)
+            amounts.append(micros(amount))
             continue
         when = stamps.parse_utc(ts) if isinstance(ts, str) else None
         if when is not None and clock.local_tm(when)[:3] == today:
-            amounts.append(amount)
-    return exact_sum(amounts)
+            amounts.append(micros(amount))
+    return sum(amounts) / 1_000_000  # whole micro-USD, as the totals add them
 
 
 def _unmetered(data: str, sig: str) -> int | None:

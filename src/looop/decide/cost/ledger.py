@@ -4,15 +4,18 @@ local day, per run, or whole; and the lock every spend-state writer takes."""
 from __future__ import annotations
 
 import math
+import os
 from datetime import date, datetime, timedelta
 
 from looop.core import ljson, store
 from looop.core.clock import Clock, parse_utc, utc_stamp
 from looop.core.errors import CorruptState
 from looop.core.paths import Paths
+from looop.decide.cost import totals
 from looop.decide.cost.glance import since_stamp
 from looop.decide.cost.money import sane_usd
 from looop.decide.cost.record import append_cost
+from looop.decide.cost.totals import micros
 
 TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 
@@ -96,9 +99,22 @@ def _day_bounds(clock: Clock, day: date) -> tuple[float, float]:
     return start.timestamp(), end.timestamp()
 
 
-def spent_on_day(paths: Paths, clock: Clock, day: date | None = None) -> float:
+def spent_on_day(
+    paths: Paths, clock: Clock, day: date | None = None, repair: bool = False
+) -> float:
     """USD of every ledger row (ticks and worker reports) whose UTC ts falls on the LOCAL
-    calendar day (today by default): the budget resets at local midnight and survives restarts."""
+    calendar day (today by default): the budget resets at local midnight and survives restarts.
+    Today's comes from the running totals when they can say; `repair` (the pulse, a writer)
+    rebuilds them when they could not."""
+    if day is None:
+        got = totals.spent_today(os.fspath(paths.data), clock)
+        if got is not None:
+            return got
+        if repair:
+            totals.refresh(os.fspath(paths.data), clock.now())
+            got = totals.spent_today(os.fspath(paths.data), clock)
+            if got is not None:
+                return got
     target = day if day is not None else clock.local().date()
     lo, hi = _day_bounds(clock, target)
     # today's reader stops where status's does (glance.since_stamp of now), so both agree
@@ -107,14 +123,14 @@ def spent_on_day(paths: Paths, clock: Clock, day: date | None = None) -> float:
         return 0.0
     # Only lines stamped on a UTC date the local day touches can count: skip the rest unparsed.
     marks = {utc_stamp(t)[:11] for t in (lo - 86400, lo, (lo + hi) / 2, hi - 1, hi + 86400)}
-    amounts: list[float] = []
+    amounts: list[int] = []
     for line in text.splitlines():
         if not any(m in line for m in marks):
             continue
         row = ledger_row(line)
         if row is not None and local_day(clock, row["_t"]) == target:
-            amounts.append(row["cost_usd"])
-    return math.fsum(amounts)
+            amounts.append(micros(row["cost_usd"]))
+    return sum(amounts) / 1_000_000  # whole micro-USD, as the running totals add them
 
 
 def run_cost(paths: Paths, run_id: str) -> float | None:

@@ -3,8 +3,11 @@ worker's `looop cost report` is a hot verb. ledger.record_cost is this, given Pa
 
 from __future__ import annotations
 
+import os
+
 from looop.core import store
 from looop.core.stamps import utc_stamp
+from looop.decide.cost import totals
 from looop.decide.cost.money import sane_usd
 
 TYPE_CHECKING = False  # imported on the hot path: no `typing`
@@ -33,7 +36,10 @@ def append_cost(
     row = {"cost_usd": amount, "id": id, "kind": kind, "runner": runner, "ts": utc_stamp(now)}
     if key is not None:
         row["key"] = key
-    store.append_line(ledger, store.dumps_state(row))
+    line = store.dumps_state(row) + "\n"
+    store.append_line(ledger, line)
+    # the running totals (decide/cost/totals.py): today's spend stays O(1) to read
+    totals.after_append(os.path.dirname(os.fspath(ledger)), len(store.encode(line)), now)
     return True
 
 

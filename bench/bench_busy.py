@@ -1,0 +1,178 @@
+"""A lived-in home against a bare interpreter, interleaved pair by pair in the same run: `status`
+with a busy day's ledger (1k, 10k and 100k rows today), `status` and `ls` with 100 finished
+workers kept beside a live one, and `looop kill` of a worker that ends on its signal. Each
+round times `python -c pass` (the same venv's python) and the verb, in alternating order, as
+whole commands (the installed console script, a new process each)."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROUNDS = 15
+LEDGER_ROWS = (1_000, 10_000, 100_000)
+DEAD = 100
+TARGET = 1.5
+KILL_TARGET = 2.0
+
+
+def _time(cmd: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - t0
+
+
+def _home(d: Path) -> dict[str, str]:
+    from looop.core.paths import Paths
+    from looop.core.presets import default_config_obj
+    from looop.seed import ensure_data_dir
+
+    paths = Paths.at(d / "data")
+    ensure_data_dir(paths)
+    paths.config.write_text(json.dumps(default_config_obj(), indent=2) + "\n")
+    env = dict(os.environ, LOOOP_DATA_DIR=str(paths.data), HOME=str(d))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: byte-compiled once
+    return env
+
+
+def _ledger(data: Path, rows: int, now: float) -> None:
+    """`rows` rows today (the last hours, five workers), written as looop writes them; the
+    last one by looop's own writer, which keeps the running totals."""
+    from looop.core.stamps import utc_stamp
+    from looop.decide.cost.record import append_cost
+
+    span = min(6 * 3600, now % 86400 - 60)  # all of them today, UTC and local alike here
+    lines = []
+    for i in range(rows - 1):
+        t = now - span + span * i / rows
+        row = {"cost_usd": 0.0012, "id": f"w{i % 5}", "kind": "session", "runner": "claude"}
+        lines.append(json.dumps({**row, "ts": utc_stamp(t)}, separators=(",", ":")))
+    (data / "cost.jsonl").write_text("".join(x + "\n" for x in lines))
+    append_cost(data / "cost.jsonl", now, "session", "w0", "claude", 0.0012)
+
+
+def _pairs(
+    cmds: dict[str, list[str]], env_of: dict[str, dict[str, str]], rounds: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    base_cmd = [sys.executable, "-c", "pass"]
+    ours: dict[str, list[float]] = {k: [] for k in cmds}
+    base: dict[str, list[float]] = {k: [] for k in cmds}
+    for _ in range(2):  # the page cache warm for both programs
+        for k, cmd in cmds.items():
+            _time(base_cmd, env_of[k])
+            _time(cmd, env_of[k])
+    for r in range(rounds):
+        for k, cmd in cmds.items():
+            pair = [(base[k], base_cmd), (ours[k], cmd)]
+            for sink, c in pair if r % 2 else reversed(pair):
+                sink.append(_time(c, env_of[k]))
+    return ours, base
+
+
+def _row(name: str, ours: list[float], base: list[float], target: float) -> dict[str, object]:
+    med, bmed = statistics.median(ours), statistics.median(base)
+    return {
+        "name": name,
+        "value": med * 1000,
+        "min": min(ours) * 1000,
+        "max": max(ours) * 1000,
+        "unit": "ms",
+        "baseline": bmed * 1000,
+        "ratio": med / bmed,
+        "target": f"ratio <= {target}",
+        "ok": med / bmed <= target,
+    }
+
+
+def run() -> list[dict[str, object]]:
+    import looop
+    from looop.core.clock import SystemClock
+    from looop.sessions import kill, spawn, wait
+
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(Path(looop.__file__).parent)], check=True
+    )
+    bin_ = str(Path(sys.executable).parent / "looop")
+    rows: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as d:
+        # a busy day's ledger: one home per size
+        cmds: dict[str, list[str]] = {}
+        envs: dict[str, dict[str, str]] = {}
+        now = time.time()
+        for n in LEDGER_ROWS:
+            env = _home(Path(d) / f"ledger{n}")
+            _ledger(Path(env["LOOOP_DATA_DIR"]), n, now)
+            cmds[f"ledger{n}"], envs[f"ledger{n}"] = [bin_, "status"], env
+        # 100 finished workers and a live one
+        env = _home(Path(d) / "dead")
+        data = Path(env["LOOOP_DATA_DIR"])
+        for i in range(DEAD):
+            spawn(data, f"d{i}", ["true"], cwd=data, env=env)
+        for i in range(DEAD):
+            wait(data, f"d{i}", 30, SystemClock())
+        spawn(data, "live", ["cat"], cwd=data, env=env)
+        for verb in ("status", "ls"):
+            cmds[f"dead-{verb}"], envs[f"dead-{verb}"] = [bin_, verb], env
+        try:
+            ours, base = _pairs(cmds, envs, ROUNDS)
+            kill_ours, kill_base = _kills(bin_, Path(d) / "kill", ROUNDS)
+        finally:
+            kill(data, "live")
+            wait(data, "live", 30, SystemClock())
+    growth = []
+    for n in LEDGER_ROWS:
+        k = f"ledger{n}"
+        rows.append(_row(f"looop status, {n} ledger rows today", ours[k], base[k], TARGET))
+        growth.append(statistics.median(ours[k]))
+    per_k = (growth[-1] - growth[0]) / ((LEDGER_ROWS[-1] - LEDGER_ROWS[0]) / 1000)
+    rows[0]["note"] = (
+        f"busy: {ROUNDS} interleaved rounds per row, each pairing the verb with `python -c "
+        "pass` (same venv python) in alternating order; ratio = median / median. Ledger: rows "
+        "today over the last hours from five workers, the last one appended by looop (its "
+        f"running totals kept); growth {per_k * 1000:+.3f} ms per 1k rows from "
+        f"{LEDGER_ROWS[0]} to {LEDGER_ROWS[-1]}. Dead: {DEAD} finished workers (`true`) kept "
+        "beside a live one (`cat`). Kill: a fresh `cat` worker each round (started untimed), "
+        "`looop kill ID` timed to its end (the beat host warm)"
+    )
+    for verb in ("status", "ls"):
+        k = f"dead-{verb}"
+        rows.append(_row(f"looop {verb}, {DEAD} finished workers kept", ours[k], base[k], TARGET))
+    rows.append(
+        _row("looop kill (a worker that ends on its signal)", kill_ours, kill_base, KILL_TARGET)
+    )
+    return rows
+
+
+def _kills(bin_: str, d: Path, rounds: int) -> tuple[list[float], list[float]]:
+    from looop.core.clock import SystemClock
+    from looop.sessions import spawn, wait
+
+    env = _home(d)
+    data = Path(env["LOOOP_DATA_DIR"])
+    base_cmd = [sys.executable, "-c", "pass"]
+    ours: list[float] = []
+    base: list[float] = []
+    try:
+        for r in range(rounds + 2):  # two to warm up (the first starts the beat host)
+            sid = f"k{r}"
+            spawn(data, sid, ["cat"], cwd=data, env=env)
+            pair = [(base, base_cmd), (ours, [bin_, "kill", sid])]
+            for sink, c in pair if r % 2 else reversed(pair):
+                took = _time(c, env)
+                if r >= 2:
+                    sink.append(took)
+            wait(data, sid, 30, SystemClock())
+    finally:
+        subprocess.run([bin_, "down"], env=env, capture_output=True)
+    return ours, base
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)

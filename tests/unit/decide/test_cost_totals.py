@@ -1,0 +1,116 @@
+"""The ledger's running totals: today's spend from them is what a read of every row says, in
+any zone; they are kept up on append, caught up past a writer that died before writing them,
+rebuilt when missing, corrupt or another ledger's; and a reader of them never reads the rows
+they already cover."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from looop.core.clock import Clock, FixedClock, parse_utc
+from looop.core.paths import Paths
+from looop.core.stamps import utc_stamp
+from looop.core.store import append_line
+from looop.decide.cost import totals
+from looop.decide.cost.glance import _spent_today
+from looop.decide.cost.ledger import spent_on_day
+from looop.decide.cost.record import append_cost
+
+NOW = 1_782_000_000.0  # a UTC midnight
+ZONES = ["UTC", "America/New_York", "Asia/Kathmandu", "Pacific/Kiritimati", "Australia/Eucla"]
+
+
+def _scan(ledger: Path, clock: Clock) -> float:
+    """Today's spend as a reader of every row sums it (whole micro-USD)."""
+    today = clock.local(clock.now()).date()
+    got = 0
+    for line in ledger.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        when = parse_utc(row["ts"])
+        if when is not None and clock.local(when).date() == today:
+            got += round(row["cost_usd"] * 1_000_000)
+    return got / 1_000_000
+
+
+def _rows(ledger: Path, n: int, end: float, seed: int = 1) -> None:
+    rnd = random.Random(seed)
+    for i in range(n):
+        t = end - rnd.uniform(0, 40 * 3600)
+        kind = rnd.choice(["tick", "session"])
+        append_cost(ledger, t, kind, f"w{i % 3}", "claude", rnd.choice([0.01, 0.1234, 1.5]))
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_today_from_the_totals_is_today_from_every_row(tmp_path: Path, zone: str) -> None:
+    ledger = tmp_path / "cost.jsonl"
+    _rows(ledger, 600, NOW + 13 * 3600)
+    assert (tmp_path / totals.TOTALS).exists()
+    for t in (NOW + 13 * 3600, NOW + 20 * 3600, NOW + 30 * 3600):
+        clock = FixedClock(t, tz=ZoneInfo(zone))
+        got = totals.spent_today(str(tmp_path), clock)
+        assert got is not None
+        assert got == _scan(ledger, clock)
+        assert spent_on_day(Paths.at(tmp_path), clock) == got
+        assert _spent_today(str(tmp_path), clock) == got
+
+
+def test_rows_a_writer_left_unfolded_still_count(tmp_path: Path) -> None:
+    ledger = tmp_path / "cost.jsonl"
+    clock = FixedClock(NOW + 12 * 3600)
+    _rows(ledger, 200, clock.now())
+    before = totals.spent_today(str(tmp_path), clock)
+    # a writer that died after its row, before the totals (or one that never writes them)
+    ts = utc_stamp(clock.now() - 60)
+    row = {"cost_usd": 2.5, "id": "w9", "kind": "session", "runner": "x", "ts": ts}
+    append_line(ledger, json.dumps(row))
+    append_line(ledger, '{"cost_usd": 9, "ts": "half a li')  # torn: counts for nothing
+    got = totals.spent_today(str(tmp_path), clock)
+    assert before is not None and got == round(before + 2.5, 6) == _scan(ledger, clock)
+
+
+def test_missing_corrupt_or_another_ledgers_totals_are_rebuilt(tmp_path: Path) -> None:
+    ledger = tmp_path / "cost.jsonl"
+    path = tmp_path / totals.TOTALS
+    clock = FixedClock(NOW + 12 * 3600)
+    _rows(ledger, 200, clock.now())
+    want = _scan(ledger, clock)
+    for spoil in ("missing", "corrupt", "replaced ledger", "shorter ledger"):
+        if spoil == "missing":
+            path.unlink()
+        elif spoil == "corrupt":
+            path.write_text('{"v": 1, "q": ')
+        elif spoil == "replaced ledger":
+            (tmp_path / "new.jsonl").write_text(ledger.read_text())
+            (tmp_path / "new.jsonl").replace(ledger)  # the same rows, another file
+        else:
+            lines = ledger.read_text().splitlines(keepends=True)
+            ledger.write_text("".join(lines[:100]))  # cut (a hand edit)
+            want = _scan(ledger, clock)
+        assert totals.spent_today(str(tmp_path), clock) is None, spoil  # no stale answer
+        assert _spent_today(str(tmp_path), clock) == want  # status scans meanwhile
+        # the pulse's budget check puts them back
+        assert spent_on_day(Paths.at(tmp_path), clock, repair=True) == want
+        assert totals.spent_today(str(tmp_path), clock) == want, spoil
+
+
+def test_a_reader_never_reads_the_rows_the_totals_cover(tmp_path: Path) -> None:
+    ledger = tmp_path / "cost.jsonl"
+    clock = FixedClock(NOW + 12 * 3600)
+    _rows(ledger, 3000, clock.now())
+    want = totals.spent_today(str(tmp_path), clock)
+    covered = json.loads((tmp_path / totals.TOTALS).read_text())["end"]
+    assert covered > 0
+    # overwrite the covered bytes in place (same file, same size): a reader that looked at
+    # them would count nothing there; one that reads only the totals and the tail is unmoved
+    with ledger.open("r+b") as f:
+        f.write(b"x" * (covered - 1) + b"\n")
+    assert totals.spent_today(str(tmp_path), clock) == want
+    assert want is not None and want > 0
