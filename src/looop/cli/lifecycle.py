@@ -131,6 +131,10 @@ def init_cmd(
         raise SystemExit(130) from None
     for line in res:
         click.echo(line)
+    from looop.loop.doctor import run_checks, summary  # lazy: only `init` and `doctor` probe
+
+    for line in summary(run_checks(ctx)):
+        click.echo(line)
 
 
 @click.command("pulse", help="Run the loop in the foreground (for systemd, containers, debugging).")
