@@ -125,6 +125,16 @@ def check_data_dir(ctx: Ctx) -> Check:
     """A probe file created (O_EXCL) and removed in the data dir."""
     data = ctx.paths.data
     if not data.exists():
+        up = data.parent
+        while not up.exists() and up != up.parent:
+            up = up.parent
+        if not up.is_dir():  # under a file: no init can make it
+            return Check(
+                "data dir",
+                "fail",
+                f"{data} cannot be made: {up} is not a directory",
+                "point LOOOP_DATA_DIR at a directory",
+            )
         return Check("data dir", "warn", f"{data} does not exist yet", "`looop init` creates it")
     try:
         fd, probe = tempfile.mkstemp(prefix=".doctor-", dir=data)
