@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from looop.core.paths import Paths
+from looop.web.auth import runtime_path
 from tests.helpers import Cli
 
 pytestmark = pytest.mark.timeout(60)
@@ -136,3 +138,23 @@ def test_exit_code_from_a_real_process(tmp_path: Path, cli: Cli, data: Path) -> 
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     assert "✗" not in run.stdout
+
+
+def test_web_face_url_from_the_runtime_file(cli: Cli, data: Path) -> None:
+    code, _, err = cli("init", "--runner", "claude", "--no-sandbox")
+    assert code == 0, err
+    code, out, _ = cli("doctor", "--json")
+    assert _checks(out)["web"]["level"] == "skip"
+    # a live process whose argv says `web` (as web.daemon checks a reused pid) and its record
+    proc = subprocess.Popen(["sh", "-c", "sleep 30", "web"])
+    try:
+        rec = {"pid": proc.pid, "url": "http://127.0.0.1:9", "port": 9}
+        where = runtime_path(Paths.at(data))
+        where.parent.mkdir(parents=True, exist_ok=True)
+        where.write_text(json.dumps(rec))
+        code, out, _ = cli("doctor", "--json")
+        web = _checks(out)["web"]
+        assert web["level"] == "ok" and "http://127.0.0.1:9" in str(web["detail"])
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

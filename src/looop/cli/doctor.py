@@ -24,11 +24,12 @@ from looop.cli.app import make_ctx
 )
 def doctor_cmd(as_json: bool) -> None:
     from looop.loop.doctor import run_checks  # lazy: only this verb probes the machine
+    from looop.web.daemon import running  # lazy: light, no web library
 
     ctx = make_ctx(events_to=None)
     # the config check says what is wrong with the config; its stderr warning would say it twice
     ctx = replace(ctx, events=replace(ctx.events, warn_to=None))
-    checks = run_checks(ctx)
+    checks = run_checks(ctx, running)
     if as_json:
         click.echo(json.dumps([c.as_json() for c in checks], ensure_ascii=False))
     else:

@@ -132,8 +132,9 @@ def init_cmd(
     for line in res:
         click.echo(line)
     from looop.loop.doctor import run_checks, summary  # lazy: only `init` and `doctor` probe
+    from looop.web.daemon import running  # lazy: light, no web library
 
-    for line in summary(run_checks(ctx)):
+    for line in summary(run_checks(ctx, running)):
         click.echo(line)
 
 

@@ -9,8 +9,9 @@ import os
 import shlex
 import shutil
 import socket
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -60,7 +61,7 @@ class Check:
 
 def check_config(ctx: Ctx) -> tuple[Check, Config | None]:
     """Readable, valid, every key one looop reads, every knob a good value."""
-    from looop.core.knobs import resolve_knobs, unknown_key_warnings
+    from looop.core.knobs import resolve_knobs, unknown_key_warnings  # lazy: doctor/init only
 
     fix = f"edit {ctx.paths.config} or re-run `looop init --force`"
     try:
@@ -178,7 +179,7 @@ def metered(runner: Runner) -> bool:
 def check_budget(cfg: Config, budget: float) -> Check:
     """A daily budget with a runner that reports no cost: the unmetered breaker stops all AI
     after UNMETERED_LIMIT decides. A fail, not a warning: the run is sure to stop."""
-    from looop.decide.cost import UNMETERED_LIMIT
+    from looop.decide.cost import UNMETERED_LIMIT  # lazy: the cost room loads only here
 
     runner = cfg.runner()
     if budget <= 0:
@@ -232,7 +233,7 @@ def _connect(host: str, port: int, timeout: float) -> None:
 
 def check_hosts(ctx: Ctx) -> Check | None:
     """Registered hosts: named, not dialled (`looop host check` speaks to each)."""
-    from looop.workers.ssh.hosts import hosts_dir, names
+    from looop.workers.ssh.hosts import hosts_dir, names  # lazy: a home with hosts only
 
     if not hosts_dir(ctx.paths.data).is_dir():
         return None
@@ -246,11 +247,9 @@ def check_hosts(ctx: Ctx) -> Check | None:
     )
 
 
-def check_web(ctx: Ctx) -> Check:
-    """The web face's URL, when one serves this data dir."""
-    from looop.web.daemon import running
-
-    rec = running(ctx)
+def check_web(rec: Mapping[str, object] | None) -> Check:
+    """The web face's URL, from the runtime record of the server serving this data dir (the
+    CLI reads it: the loop room does not reach into the web room)."""
     if rec is None:
         return Check("web", "skip", "no web face up (`looop web` or `looop up --web`)")
     return Check("web", "ok", f"up at {rec.get('url')} (`looop web --url` adds the token)")
@@ -258,7 +257,7 @@ def check_web(ctx: Ctx) -> Check:
 
 def check_service(ctx: Ctx, unit_text: Callable[[], tuple[str, str]] | None = None) -> Check:
     """The systemd user unit (`looop service status`): installed and current."""
-    from looop.core import store
+    from looop.core import store  # lazy: only the service check reads a unit
 
     path, want = (unit_text or (lambda: _unit(ctx)))()
     have = store.read_text(path)
@@ -272,16 +271,17 @@ def check_service(ctx: Ctx, unit_text: Callable[[], tuple[str, str]] | None = No
 
 
 def _unit(ctx: Ctx) -> tuple[str, str]:
-    import sys
-
-    from looop.loop.service import default_name, render
+    from looop.loop.service import default_name, render  # lazy: the service check only
 
     svc = render(ctx, default_name(ctx), [sys.executable, "-m", "looop", "pulse"], sys.platform)
     return os.fspath(svc.path), svc.text
 
 
-def run_checks(ctx: Ctx) -> list[Check]:
-    """Every check in order of value; those that need the config skip when it cannot be read."""
+def run_checks(
+    ctx: Ctx, web: Callable[[Ctx], Mapping[str, object] | None] = lambda _: None
+) -> list[Check]:
+    """Every check in order of value; those that need the config skip when it cannot be read.
+    web: the running web server's record for this home (web.daemon.running)."""
     first, cfg = check_config(ctx)
     out = [first]
     if cfg is not None:
@@ -295,7 +295,7 @@ def run_checks(ctx: Ctx) -> list[Check]:
     hosts = check_hosts(ctx)
     if hosts is not None:
         out.append(hosts)
-    out.append(check_web(ctx))
+    out.append(check_web(web(ctx)))
     out.append(check_service(ctx))
     return out
 

@@ -160,3 +160,9 @@ def test_lines_json_and_summary() -> None:
 def test_runner_type_is_what_metered_reads() -> None:
     r = Runner("r", "mytick", "w {{prompt_file}}", cost=CostSpec("result", "/usd"))
     assert doctor.metered(r)
+
+
+def test_web_names_the_url_when_one_serves() -> None:
+    assert doctor.check_web(None).level == "skip"
+    got = doctor.check_web({"pid": 1, "url": "http://127.0.0.1:8765"})
+    assert got.level == "ok" and "http://127.0.0.1:8765" in got.detail
