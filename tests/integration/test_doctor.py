@@ -14,6 +14,7 @@ import pytest
 
 from looop.core.paths import Paths
 from looop.web.auth import runtime_path
+from looop.workers.ssh.hosts import hosts_dir
 from tests.helpers import Cli
 
 pytestmark = pytest.mark.timeout(60)
@@ -158,3 +159,28 @@ def test_web_face_url_from_the_runtime_file(cli: Cli, data: Path) -> None:
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def test_sandbox_on_without_srt_fails_naming_the_parts(cli: Cli, tmp_path: Path) -> None:
+    tools = _tools(tmp_path, "claude")
+    code, _, err = cli("init", "--runner", "claude", "--sandbox", env_extra={"PATH": str(tools)})
+    assert code == 0, err
+    code, out, _ = cli("doctor", env_extra={"PATH": str(tools)})
+    line = next(ln for ln in out.splitlines() if "sandbox:" in ln)
+    assert code == 1 and line.startswith("✗") and "srt" in line and "bwrap" in line
+    assert "--no-sandbox" in line  # the fix, on the same line
+
+
+def test_hosts_are_named_when_registered(cli: Cli, data: Path) -> None:
+    code, _, err = cli("init", "--runner", "claude", "--no-sandbox")
+    assert code == 0, err
+    code, out, _ = cli("doctor", "--json")
+    assert "hosts" not in _checks(out)  # no hosts/: no line at all
+    hosts_dir(data).mkdir(parents=True)
+    code, out, _ = cli("doctor", "--json")
+    assert _checks(out)["hosts"]["detail"] == "none registered"
+    code, _, err = cli("host", "add", "box", "ssh://me@10.0.0.9")
+    assert code == 0, err
+    code, out, _ = cli("doctor")
+    line = next(ln for ln in out.splitlines() if ln.startswith("- hosts:"))
+    assert "1 registered (box)" in line and "looop host check" in line
