@@ -147,7 +147,7 @@ def test_web_face_url_from_the_runtime_file(cli: Cli, data: Path) -> None:
     code, out, _ = cli("doctor", "--json")
     assert _checks(out)["web"]["level"] == "skip"
     # a live process whose argv says `web` (as web.daemon checks a reused pid) and its record
-    proc = subprocess.Popen(["sh", "-c", "sleep 30", "web"])
+    proc = subprocess.Popen(["sh", "-c", "sleep 30; exit 0", "web"])
     try:
         rec = {"pid": proc.pid, "url": "http://127.0.0.1:9", "port": 9}
         where = runtime_path(Paths.at(data))
