@@ -58,6 +58,7 @@ COMMANDS: dict[str, str] = {
     "schedule": "looop.cli.schedule:schedule_group",
     "web": "looop.cli.web:web_cmd",
     "service": "looop.cli.service:service_group",
+    "doctor": "looop.cli.doctor:doctor_cmd",
     "pod": "looop.cli.pod:pod_group",
     "host": "looop.cli.hosts:host_group",
     "satellite": "looop.cli.hosts:satellite_cmd",

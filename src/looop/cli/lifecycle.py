@@ -131,6 +131,11 @@ def init_cmd(
         raise SystemExit(130) from None
     for line in res:
         click.echo(line)
+    from looop.loop.doctor import run_checks, summary  # lazy: only `init` and `doctor` probe
+    from looop.web.daemon import running  # lazy: light, no web library
+
+    for line in summary(run_checks(ctx, running)):
+        click.echo(line)
 
 
 @click.command("pulse", help="Run the loop in the foreground (for systemd, containers, debugging).")

@@ -1,0 +1,315 @@
+"""`looop doctor`: what a run depends on, one check each, with the fix for a failing one.
+
+Each check is a small function of the Ctx (its env, never the process's) and the config it
+read; none changes the home beyond a probe file it removes again."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import socket
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+from looop.core.config import Config, Runner
+from looop.core.context import Ctx
+from looop.core.errors import LooopError
+
+Level = Literal["ok", "warn", "fail", "skip"]
+MARK = {"ok": "✓", "warn": "!", "fail": "✗", "skip": "-"}
+# the CLIs whose streams the meter reads a cost from (decide/cost/meter.py)
+METERED_CLIS = ("claude", "codex", "pi", "opencode")
+# where a preset runner's CLI sends its model calls when the env points it elsewhere
+BASE_URL_ENV = {
+    "claude": "ANTHROPIC_BASE_URL",
+    "codex": "OPENAI_BASE_URL",
+    "pi": "",
+    "opencode": "",
+}
+CONNECT_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    level: Level
+    detail: str
+    fix: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.level != "fail"
+
+    def line(self) -> str:
+        tail = f" — {self.fix}" if self.fix and self.level in ("fail", "warn") else ""
+        return f"{MARK[self.level]} {self.name}: {self.detail}{tail}"
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "level": self.level,
+            "detail": self.detail,
+            "fix": self.fix,
+        }
+
+
+def check_config(ctx: Ctx) -> tuple[Check, Config | None]:
+    """Readable, valid, every key one looop reads, every knob a good value."""
+    from looop.core.knobs import resolve_knobs, unknown_key_warnings  # lazy: doctor/init only
+
+    fix = f"edit {ctx.paths.config} or re-run `looop init --force`"
+    try:
+        cfg = ctx.config()
+    except LooopError as e:
+        return Check("config", "fail", " ".join(str(e).split()), fix), None
+    if not cfg.exists:
+        return Check(
+            "config", "warn", f"no {cfg.source} yet: the defaults run", "`looop init`"
+        ), cfg
+    bad = unknown_key_warnings(cfg)
+    if bad:
+        return Check("config", "fail", "; ".join(bad), fix), cfg
+    said: list[str] = []
+    try:
+        resolve_knobs(cfg, ctx.env, said.append)
+    except (LooopError, ValueError) as e:
+        return Check("config", "fail", " ".join(str(e).split()), fix), cfg
+    if said:  # a bad LOOOP_* value in the environment falls back to the default
+        return Check("config", "fail", "; ".join(said), "fix or unset that variable"), cfg
+    return Check("config", "ok", f"{cfg.source} is valid"), cfg
+
+
+def _word(command: str) -> str | None:
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    while words and "=" in words[0] and not words[0].startswith(("-", "/", ".")):
+        words.pop(0)  # VAR=value prefixes
+    return words[0] if words else None
+
+
+def check_runner_cli(ctx: Ctx, cfg: Config) -> Check:
+    """The first word of the default runner's tick and worker commands, on the PATH looop
+    hands its children."""
+    runner = cfg.runner()
+    if runner is None:
+        return Check("runner", "fail", "no default runner", "`looop init`")
+    path = ctx.child_env().get("PATH")
+    gone: list[str] = []
+    seen: list[str] = []
+    for cmd in (runner.tick, runner.worker):
+        exe = _word(cmd or "")
+        if not exe or exe.startswith("$") or exe in seen:
+            continue
+        seen.append(exe)
+        if shutil.which(exe, path=path) is None:
+            gone.append(exe)
+    if gone:
+        return Check(
+            "runner",
+            "fail",
+            f"runner '{runner.name}': " + ", ".join(f"`{e}`" for e in gone) + " not on PATH",
+            "install it, or put its directory on the PATH the pulse starts with",
+        )
+    found = ", ".join(f"`{e}`" for e in seen) or "its commands"
+    return Check("runner", "ok", f"runner '{runner.name}': {found} on PATH")
+
+
+def check_data_dir(ctx: Ctx) -> Check:
+    """A probe file created (O_EXCL) and removed in the data dir."""
+    data = ctx.paths.data
+    if not data.exists():
+        up = data.parent
+        while not up.exists() and up != up.parent:
+            up = up.parent
+        if not up.is_dir():  # under a file: no init can make it
+            return Check(
+                "data dir",
+                "fail",
+                f"{data} cannot be made: {up} is not a directory",
+                "point LOOOP_DATA_DIR at a directory",
+            )
+        return Check("data dir", "warn", f"{data} does not exist yet", "`looop init` creates it")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".doctor-", dir=data)
+    except OSError as e:
+        return Check(
+            "data dir",
+            "fail",
+            f"{data} is not writable ({e.strerror})",
+            "point LOOOP_DATA_DIR at a directory you can write",
+        )
+    os.close(fd)
+    os.unlink(probe)
+    return Check("data dir", "ok", f"{data} is writable")
+
+
+def check_sandbox(ctx: Ctx, cfg: Config) -> Check:
+    """srt and what it needs (bubblewrap, socat, ripgrep...), when the sandbox is on."""
+    if cfg.sandbox is None or not cfg.sandbox.on:
+        return Check("sandbox", "skip", "off: workers run unsandboxed")
+    from looop.workers.sandbox import missing  # lazy: only a sandboxed home checks srt
+
+    gone = missing(ctx.child_env())
+    if gone:
+        return Check(
+            "sandbox",
+            "fail",
+            "on, but srt cannot run here: missing " + "; ".join(gone),
+            "install what is missing, or `looop init --no-sandbox --force`",
+        )
+    return Check("sandbox", "ok", "on: srt and its parts are here")
+
+
+def metered(runner: Runner) -> bool:
+    """Whether the meter can read this runner's cost: a declared spec, or a known CLI's stream."""
+    if runner.cost is not None:
+        return True
+    exe = _word(runner.tick or "")
+    return exe is not None and exe.rsplit("/", 1)[-1] in METERED_CLIS
+
+
+def check_budget(cfg: Config, budget: float) -> Check:
+    """A daily budget with a runner that reports no cost: the unmetered breaker stops all AI
+    after UNMETERED_LIMIT decides. A fail, not a warning: the run is sure to stop."""
+    from looop.decide.cost import UNMETERED_LIMIT  # lazy: the cost room loads only here
+
+    runner = cfg.runner()
+    if budget <= 0:
+        return Check("budget", "ok", "no daily budget")
+    if runner is None or metered(runner):
+        return Check("budget", "ok", f"daily budget ${budget:g}, and the runner reports its cost")
+    return Check(
+        "budget",
+        "fail",
+        f"daily budget ${budget:g}, but runner '{runner.name}' reports no cost: the unmetered "
+        f"breaker stops all AI after {UNMETERED_LIMIT} decides",
+        f'declare config runners.{runner.name}.cost = {{"type": …, "pointer": "/…"}}, '
+        'or "max_daily_usd": 0',
+    )
+
+
+def check_endpoint(
+    ctx: Ctx, cfg: Config, connect: Callable[[str, int, float], None] | None = None
+) -> Check:
+    """A TCP connect (2 s) to the model endpoint a preset runner is pointed at by the env."""
+    runner = cfg.runner()
+    exe = _word(runner.tick or "") if runner else None
+    var = BASE_URL_ENV.get((exe or "").rsplit("/", 1)[-1], "")
+    url = ctx.env.get(var, "") if var else ""
+    if not url:
+        return Check("endpoint", "skip", "no base URL in the env: the CLI's own default")
+    parts = urlsplit(url)
+    host = parts.hostname
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        host = None
+    if not host:
+        return Check("endpoint", "fail", f"{var}={url} is not a URL", f"fix {var}")
+    try:
+        (connect or _connect)(host, port, CONNECT_TIMEOUT_S)
+    except OSError as e:
+        why = e.strerror or str(e) or type(e).__name__
+        return Check(
+            "endpoint",
+            "fail",
+            f"{var}: {host}:{port} does not answer ({why})",
+            f"start that server, or fix or unset {var}",
+        )
+    return Check("endpoint", "ok", f"{var}: {host}:{port} answers")
+
+
+def _connect(host: str, port: int, timeout: float) -> None:
+    socket.create_connection((host, port), timeout=timeout).close()
+
+
+def check_hosts(ctx: Ctx) -> Check | None:
+    """Registered hosts: named, not dialled (`looop host check` speaks to each)."""
+    from looop.workers.ssh.hosts import hosts_dir, names  # lazy: a home with hosts only
+
+    if not hosts_dir(ctx.paths.data).is_dir():
+        return None
+    got = names(ctx.paths.data)
+    if not got:
+        return Check("hosts", "skip", "none registered")
+    return Check(
+        "hosts",
+        "skip",
+        f"{len(got)} registered ({', '.join(got)}): not dialled here — `looop host check NAME`",
+    )
+
+
+def check_web(rec: Mapping[str, object] | None) -> Check:
+    """The web face's URL, from the runtime record of the server serving this data dir (the
+    CLI reads it: the loop room does not reach into the web room)."""
+    if rec is None:
+        return Check("web", "skip", "no web face up (`looop web` or `looop up --web`)")
+    return Check("web", "ok", f"up at {rec.get('url')} (`looop web --url` adds the token)")
+
+
+def check_service(ctx: Ctx, unit_text: Callable[[], tuple[str, str]] | None = None) -> Check:
+    """The systemd user unit (`looop service status`): installed and current."""
+    from looop.core import store  # lazy: only the service check reads a unit
+
+    path, want = (unit_text or (lambda: _unit(ctx)))()
+    have = store.read_text(path)
+    if have is None:
+        return Check(
+            "service", "skip", "no unit installed (`looop service install` keeps the pulse up)"
+        )
+    if have != want:
+        return Check("service", "warn", f"{path} is stale", "`looop service install` rewrites it")
+    return Check("service", "ok", f"installed: {path}")
+
+
+def _unit(ctx: Ctx) -> tuple[str, str]:
+    from looop.loop.service import default_name, render  # lazy: the service check only
+
+    svc = render(ctx, default_name(ctx), [sys.executable, "-m", "looop", "pulse"], sys.platform)
+    return os.fspath(svc.path), svc.text
+
+
+def run_checks(
+    ctx: Ctx, web: Callable[[Ctx], Mapping[str, object] | None] = lambda _: None
+) -> list[Check]:
+    """Every check in order of value; those that need the config skip when it cannot be read.
+    web: the running web server's record for this home (web.daemon.running)."""
+    first, cfg = check_config(ctx)
+    out = [first]
+    if cfg is not None:
+        out.append(check_runner_cli(ctx, cfg))
+    out.append(check_data_dir(ctx))
+    if cfg is not None:
+        out.append(check_sandbox(ctx, cfg))
+        if first.level != "fail":
+            out.append(check_budget(cfg, ctx.knobs(cfg).real("max_daily_usd")))
+        out.append(check_endpoint(ctx, cfg))
+    hosts = check_hosts(ctx)
+    if hosts is not None:
+        out.append(hosts)
+    out.append(check_web(web(ctx)))
+    out.append(check_service(ctx))
+    return out
+
+
+def summary(checks: list[Check]) -> list[str]:
+    """What `init` ends with: only the lines that need a look, then one count."""
+    lines = [c.line() for c in checks if c.level in ("fail", "warn")]
+    bad = sum(1 for c in checks if c.level == "fail")
+    warn = sum(1 for c in checks if c.level == "warn")
+    if not bad and not warn:
+        lines.append(f"doctor: {len(checks)} checks, all ok")
+    else:
+        lines.append(
+            f"doctor: {len(checks)} checks, {bad} failing, {warn} "
+            f"warning{'' if warn == 1 else 's'} (`looop doctor` shows all)"
+        )
+    return lines

@@ -1,0 +1,168 @@
+"""The doctor's verdict per check: what fails, what only warns, and the fix it names."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from looop.core.config import CostSpec, Runner, parse_config
+from looop.core.context import Ctx
+from looop.core.paths import Paths
+from looop.loop import doctor
+
+
+def _write(ctx: Ctx, obj: object) -> None:
+    ctx.paths.config.write_text(json.dumps(obj))
+
+
+def _cfg(tick: str, budget: float | None = None, cost: dict[str, str] | None = None) -> object:
+    spec: dict[str, object] = {"tick": tick, "worker": "w {{prompt_file}}"}
+    if cost is not None:
+        spec["cost"] = cost
+    obj: dict[str, object] = {"default": "r", "runners": {"r": spec}}
+    if budget is not None:
+        obj["max_daily_usd"] = budget
+    return parse_config(obj, "<test>")
+
+
+def test_config_verdicts(ctx: Ctx) -> None:
+    got, cfg = doctor.check_config(ctx)
+    assert got.level == "warn" and "looop init" in got.fix and cfg is not None  # no file yet
+    _write(ctx, {"max_daily_usdd": 3})
+    got, _ = doctor.check_config(ctx)
+    assert got.level == "fail" and not got.ok
+    assert "max_daily_usdd" in got.detail and "did you mean 'max_daily_usd'" in got.detail
+    _write(ctx, {"max_daily_usd": "x"})
+    got, cfg = doctor.check_config(ctx)
+    assert got.level == "fail" and "max_daily_usd" in got.detail and cfg is None
+    ctx.paths.config.write_text("{")
+    got, _ = doctor.check_config(ctx)
+    assert got.level == "fail" and "not valid JSON" in got.detail
+    _write(ctx, {"max_daily_usd": 3})
+    got, _ = doctor.check_config(ctx)
+    assert got.level == "ok"
+
+
+def test_config_fails_on_a_bad_knob_in_the_env(ctx: Ctx) -> None:
+    _write(ctx, {"max_daily_usd": 3})
+    bad = dataclasses.replace(ctx, env={**ctx.env, "LOOOP_MAX_DAILY_USD": "lots"})
+    got, _ = doctor.check_config(bad)
+    assert got.level == "fail" and "LOOOP_MAX_DAILY_USD" in got.detail
+
+
+def _exe(folder: Path, name: str) -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text("#!/bin/sh\nexit 0\n")
+    (folder / name).chmod(0o755)
+
+
+def test_runner_cli_is_looked_up_on_the_env_path(ctx: Ctx, tmp_path: Path) -> None:
+    tools = tmp_path / "tools"
+    _exe(tools, "mytick")
+    cfg = parse_config(
+        {
+            "default": "r",
+            "runners": {"r": {"tick": "A=1 mytick -p", "worker": "myw {{prompt_file}}"}},
+        },
+        "<t>",
+    )
+    on_path = dataclasses.replace(ctx, env={**ctx.env, "PATH": str(tools)})
+    got = doctor.check_runner_cli(on_path, cfg)
+    assert got.level == "fail" and "`myw`" in got.detail and "mytick" not in got.detail
+    _exe(tools, "myw")
+    assert doctor.check_runner_cli(on_path, cfg).level == "ok"
+    assert doctor.check_runner_cli(ctx, cfg).level == "fail"  # the test's own PATH lacks both
+
+
+def test_data_dir_verdicts(ctx: Ctx, tmp_path: Path) -> None:
+    got = doctor.check_data_dir(ctx)
+    assert got.level == "ok" and list(ctx.paths.data.glob(".doctor-*")) == []  # probe removed
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    for data, level in ((blocker, "fail"), (blocker / "sub", "fail"), (tmp_path / "new", "warn")):
+        moved = dataclasses.replace(ctx, paths=Paths.at(data))
+        assert doctor.check_data_dir(moved).level == level, data
+
+
+@pytest.mark.parametrize(
+    ("tick", "budget", "cost", "level"),
+    [
+        ("mytick", 10, None, "fail"),  # unmetered with a budget: the breaker trips
+        ("mytick", 0, None, "ok"),  # no budget: nothing trips
+        ("mytick", 10, {"type": "result", "pointer": "/usd"}, "ok"),  # declared cost
+        ("/usr/bin/claude -p", 10, None, "ok"),  # a stream the meter reads
+        ("codex exec -", 10, None, "ok"),
+    ],
+)
+def test_budget_verdicts(tick: str, budget: float, cost: dict[str, str] | None, level: str) -> None:
+    got = doctor.check_budget(_cfg(tick, cost=cost), budget)  # type: ignore[arg-type]
+    assert got.level == level
+    if level == "fail":
+        assert "after 3 decides" in got.detail and "runners.r.cost" in got.fix
+
+
+def test_endpoint_verdicts(ctx: Ctx) -> None:
+    cfg = _cfg("claude -p")
+    assert doctor.check_endpoint(ctx, cfg).level == "skip"  # type: ignore[arg-type]
+    seen: list[tuple[str, int, float]] = []
+
+    def refuse(host: str, port: int, timeout: float) -> None:
+        seen.append((host, port, timeout))
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    env = dataclasses.replace(ctx, env={**ctx.env, "ANTHROPIC_BASE_URL": "https://llm.lan"})
+    got = doctor.check_endpoint(env, cfg, refuse)  # type: ignore[arg-type]
+    assert got.level == "fail" and "llm.lan:443" in got.detail and "refused" in got.detail
+    assert seen == [("llm.lan", 443, 2.0)]
+    got = doctor.check_endpoint(env, cfg, lambda h, p, t: None)  # type: ignore[arg-type]
+    assert got.level == "ok"
+    # a codex runner reads OPENAI_BASE_URL, not claude's variable
+    assert doctor.check_endpoint(env, _cfg("codex exec -"), refuse).level == "skip"  # type: ignore[arg-type]
+
+
+def test_service_verdicts(ctx: Ctx, tmp_path: Path) -> None:
+    unit = tmp_path / "looop-x.service"
+    want = lambda: (str(unit), "[Unit]\n")  # noqa: E731
+    assert doctor.check_service(ctx, want).level == "skip"
+    unit.write_text("[Unit]\nold\n")
+    got = doctor.check_service(ctx, want)
+    assert got.level == "warn" and "service install" in got.fix
+    unit.write_text("[Unit]\n")
+    assert doctor.check_service(ctx, want).level == "ok"
+
+
+def test_sandbox_off_is_skipped(ctx: Ctx) -> None:
+    assert doctor.check_sandbox(ctx, _cfg("t")).level == "skip"  # type: ignore[arg-type]
+
+
+def test_lines_json_and_summary() -> None:
+    ok = doctor.Check("a", "ok", "fine")
+    bad = doctor.Check("b", "fail", "broken", "do this")
+    warn = doctor.Check("c", "warn", "odd", "look")
+    assert bad.line() == "✗ b: broken — do this" and ok.line() == "✓ a: fine"
+    assert warn.line().startswith("! c: odd")
+    assert bad.as_json() == {
+        "name": "b",
+        "ok": False,
+        "level": "fail",
+        "detail": "broken",
+        "fix": "do this",
+    }
+    assert warn.as_json()["ok"] is True
+    assert doctor.summary([ok, ok]) == ["doctor: 2 checks, all ok"]
+    got = doctor.summary([ok, bad, warn])
+    assert got[:2] == [bad.line(), warn.line()] and "1 failing, 1 warning" in got[-1]
+
+
+def test_runner_type_is_what_metered_reads() -> None:
+    r = Runner("r", "mytick", "w {{prompt_file}}", cost=CostSpec("result", "/usd"))
+    assert doctor.metered(r)
+
+
+def test_web_names_the_url_when_one_serves() -> None:
+    assert doctor.check_web(None).level == "skip"
+    got = doctor.check_web({"pid": 1, "url": "http://127.0.0.1:8765"})
+    assert got.level == "ok" and "http://127.0.0.1:8765" in got.detail
