@@ -8,6 +8,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,9 @@ def _init_custom(cli: Cli, tools: Path, *extra: str) -> None:
         env_extra={"PATH": str(tools)},
     )  # fmt: skip
     assert code == 0, err
+    cfg = json.loads((cli.data / "config.json").read_text())
+    cfg["max_daily_usd"] = 10  # a budget the user set: it holds for a runner with no cost
+    (cli.data / "config.json").write_text(json.dumps(cfg))
 
 
 def test_runner_on_path_and_budget(cli: Cli, data: Path, tmp_path: Path) -> None:
@@ -116,8 +120,9 @@ def test_init_ends_with_the_doctor_summary(cli: Cli, tmp_path: Path) -> None:
     assert code == 0
     lines = out.splitlines()
     assert lines[0].startswith("wrote ")  # init's own output stays first
-    assert lines[-2].startswith("✗ budget:")  # only what needs a look
-    assert lines[-1].startswith("doctor: ") and "1 failing" in lines[-1]
+    assert lines[-2].startswith("! budget:")  # only what needs a look: the default budget is
+    assert "default daily budget is off" in lines[-2]  # off for a runner that reports no cost
+    assert lines[-1].startswith("doctor: ") and "1 warning" in lines[-1]
     assert not any(ln.startswith("✓") for ln in lines)
 
 
@@ -147,8 +152,14 @@ def test_web_face_url_from_the_runtime_file(cli: Cli, data: Path) -> None:
     code, out, _ = cli("doctor", "--json")
     assert _checks(out)["web"]["level"] == "skip"
     # a live process whose argv says `web` (as web.daemon checks a reused pid) and its record
-    proc = subprocess.Popen(["sh", "-c", "sleep 30; exit 0", "web"])
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", "web"],
+                            stdin=subprocess.PIPE)  # fmt: skip
     try:
+        cmdline = Path(f"/proc/{proc.pid}/cmdline")
+        for _ in range(200):  # its argv is the new program's once exec has run
+            if b"web" in cmdline.read_bytes().split(b"\0"):
+                break
+            time.sleep(0.05)  # nothing to await: exec gives no event to a parent
         rec = {"pid": proc.pid, "url": "http://127.0.0.1:9", "port": 9}
         where = runtime_path(Paths.at(data))
         where.parent.mkdir(parents=True, exist_ok=True)

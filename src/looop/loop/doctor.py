@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-from looop.core.config import Config, Runner
+from looop.core.config import Config, Knobs, Runner
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 
@@ -176,16 +176,27 @@ def metered(runner: Runner) -> bool:
     return exe is not None and exe.rsplit("/", 1)[-1] in METERED_CLIS
 
 
-def check_budget(cfg: Config, budget: float) -> Check:
-    """A daily budget with a runner that reports no cost: the unmetered breaker stops all AI
-    after UNMETERED_LIMIT decides. A fail, not a warning: the run is sure to stop."""
+def check_budget(cfg: Config, knobs: Knobs) -> Check:
+    """A budget the user set with a runner that reports no cost: the unmetered breaker stops
+    all AI after UNMETERED_LIMIT decides — a fail, the run is sure to stop. The default budget
+    is off for such a runner (breakers.daily_budget): a warning that nothing caps it."""
     from looop.decide.cost import UNMETERED_LIMIT  # lazy: the cost room loads only here
 
     runner = cfg.runner()
+    budget = knobs.real("max_daily_usd")
     if budget <= 0:
         return Check("budget", "ok", "no daily budget")
     if runner is None or metered(runner):
         return Check("budget", "ok", f"daily budget ${budget:g}, and the runner reports its cost")
+    if "max_daily_usd" not in knobs.given:
+        return Check(
+            "budget",
+            "warn",
+            f"runner '{runner.name}' reports no cost, so the default daily budget is off for it: "
+            "nothing caps what its decides spend",
+            f'declare config runners.{runner.name}.cost = {{"type": …, "pointer": "/…"}} and '
+            "set max_daily_usd to cap it",
+        )
     return Check(
         "budget",
         "fail",
@@ -290,7 +301,7 @@ def run_checks(
     if cfg is not None:
         out.append(check_sandbox(ctx, cfg))
         if first.level != "fail":
-            out.append(check_budget(cfg, ctx.knobs(cfg).real("max_daily_usd")))
+            out.append(check_budget(cfg, ctx.knobs(cfg)))
         out.append(check_endpoint(ctx, cfg))
     hosts = check_hosts(ctx)
     if hosts is not None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.config import CostSpec, Runner, parse_config
+from looop.core.config import CostSpec, Knobs, Runner, parse_config
+from looop.core.knobs import resolve_knobs
 from looop.core.context import Ctx
 from looop.core.paths import Paths
 from looop.loop import doctor
@@ -90,15 +91,22 @@ def test_data_dir_verdicts(ctx: Ctx, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("tick", "budget", "cost", "level"),
     [
-        ("mytick", 10, None, "fail"),  # unmetered with a budget: the breaker trips
+        ("mytick", 10, None, "fail"),  # unmetered with a budget set: the breaker trips
+        ("mytick", None, None, "warn"),  # the default budget: off for it, nothing caps it
         ("mytick", 0, None, "ok"),  # no budget: nothing trips
         ("mytick", 10, {"type": "result", "pointer": "/usd"}, "ok"),  # declared cost
         ("/usr/bin/claude -p", 10, None, "ok"),  # a stream the meter reads
-        ("codex exec -", 10, None, "ok"),
+        ("codex exec -", None, None, "ok"),
     ],
 )
-def test_budget_verdicts(tick: str, budget: float, cost: dict[str, str] | None, level: str) -> None:
-    got = doctor.check_budget(_cfg(tick, cost=cost), budget)  # type: ignore[arg-type]
+def test_budget_verdicts(
+    tick: str, budget: float | None, cost: dict[str, str] | None, level: str
+) -> None:
+    values = dict(resolve_knobs(parse_config({}, "test"), {}).values)
+    if budget is not None:
+        values["max_daily_usd"] = float(budget)
+    knobs = Knobs(values, frozenset() if budget is None else frozenset({"max_daily_usd"}))
+    got = doctor.check_budget(_cfg(tick, cost=cost), knobs)  # type: ignore[arg-type]
     assert got.level == level
     if level == "fail":
         assert "after 3 decides" in got.detail and "runners.r.cost" in got.fix
