@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from looop.core.config import CostSpec, Knobs, Runner, parse_config
-from looop.core.knobs import resolve_knobs
 from looop.core.context import Ctx
+from looop.core.knobs import resolve_knobs
 from looop.core.paths import Paths
 from looop.loop import doctor
 
