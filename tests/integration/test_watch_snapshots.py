@@ -23,7 +23,9 @@ from looop.core.events import Emitter
 from looop.core.paths import Paths
 from looop.tui.app import WatchApp
 
-pytestmark = pytest.mark.timeout(60)
+# one fixed data dir (the status line shows it, so the snapshots pin it): the module's tests
+# take turns on one xdist worker, or one test's set-up removes another's data dir mid-run
+pytestmark = [pytest.mark.timeout(60), pytest.mark.xdist_group("watch-snapshots")]
 
 ROOT = Path("/tmp/looop-watch-snapshots")  # fixed: the status line shows the data dir
 NOW = 1_750_000_000.0

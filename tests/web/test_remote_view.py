@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from looop.act import effects
 from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.sessions import SessionError, get_session, kill, spawn, wait
@@ -38,6 +39,8 @@ def far(ctx: Ctx, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[F
     spawn(root, FAR, ["cat"], cwd=root, env=dict(os.environ))
     host = FarHost(root)
     monkeypatch.setattr(remote_mod, "remote_of", lambda c, wid: host if wid == FAR else None)
+    # a move looks for the remote record with one stat before it asks remote_of
+    monkeypatch.setattr(effects, "_remote", lambda c, wid: host if wid == FAR else None)
     try:
         yield host
     finally:
