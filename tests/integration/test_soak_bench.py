@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import soak
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = [
     pytest.mark.process,
@@ -40,8 +41,9 @@ def test_a_short_soak_injects_every_fault_and_passes_every_check(tmp_path: Path)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     text = report.read_text()
     rows = [ln for ln in text.splitlines() if ln.startswith("| ")]
-    invariants = [ln for ln in rows if ln.endswith(" |") and "| yes |" in ln or "| NO |" in ln]
-    assert invariants and not [ln for ln in invariants if "| NO |" in ln]
+    held = [ln for ln in rows if "| yes |" in ln]
+    broke = [ln for ln in rows if "| NO |" in ln]
+    assert len(held) >= 30 and not broke, broke
     for name in soak.RECOVERY_S:  # every fault ran, and said what showed it happened
         row = next(ln for ln in rows if ln.startswith(f"| {name} |"))
         assert "NOT INJECTED" not in row, row

@@ -18,7 +18,6 @@ from looop.core.errors import LooopError
 from looop.core.events import Emitter
 from looop.core.paths import Paths
 
-
 WARNED_MAX = 256  # distinct config warnings a long-lived process remembers
 
 
