@@ -39,5 +39,6 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache
 
+SOAK_MINUTES ?= 30
 soak: $(STAMP)
-	$(BIN)/python bench/soak.py
+	SOAK_MINUTES=$(SOAK_MINUTES) $(BIN)/python bench/soak.py

@@ -1,39 +1,55 @@
-"""`make soak`: the pulse under load and injected faults for SOAK_MINUTES (default 10).
+"""`make soak`: the pulse under load and injected faults for SOAK_MINUTES (default 30).
 
-A throwaway data dir (on a small tmpfs when this machine lets us mount one) runs the real
-`looop up` pulse with 5 s beats and the shipped scripted runner, which hands out a move on
-every beat: workers started, steered and killed, schedules written and dropped, goals written
-and archived, shell runs, asks. A counter sensor changes every beat, a flapping sensor flips.
-Faults come on a timetable: a worker's supervisor SIGKILLed, the pulse SIGKILLed and `looop
-up` again, state files corrupted, a runner that hangs, the disk filled (tmpfs only). Every
-5 s the driver samples the pulse's RSS and fds, looop's processes and zombies, the sizes of
-events, journal and runs, the host sockets, and how long `looop status` takes.
+A throwaway home (its data dir on a small tmpfs when this machine lets us mount one, its own
+runtime dir, every process under libfaketime when Debian's is installed so the soak can step
+the clock) runs the real `looop up` pulse with 5 s beats, the web beside it (`"web": {"up":
+true}`), three idle workers that live the whole run, and the shipped scripted runner, which
+hands out a move on every beat: workers started, steered and killed, schedules written and
+dropped, goals written and archived, shell runs, asks. A counter sensor changes every beat,
+a flapping sensor flips.
 
-At the end it checks the invariants — no traceback anywhere, no move lost or doubled
-(journal against the `decided` records), every fault recovered within its stated time, every
-file under its cap, fds and memory flat — prints a table with the growth per hour, writes it
-to docs/SOAK.md and exits 1 when an invariant broke.
+Faults come on a timetable, each verified by its effect before its recovery is timed: the
+pulse SIGKILLed (it must come back by itself: no `up`), a power loss (SIGKILL of every looop
+process of the home, then `up`), a worker's supervisor SIGKILLed (its worker's processes die
+with it), a worker whose child escapes with setsid (it dies with the worker), state files
+corrupted, the guard file corrupted, the clock stepped back an hour, the data dir read-only
+for a while (a failed beat, not a crash), a runner that hangs, the disk full.
+
+Every SAMPLE_S the driver samples the RSS of the pulse, the supervisors, the hosts and the
+web, the pulse's fds, the home's processes, zombies, hosts and sockets, the web's answer, the
+sizes of events, journal and runs, and how long `looop status` takes. At the end it checks
+the invariants — no traceback in the data dir or the hosts' own logs, no move lost or
+doubled, every fault injected and recovered within its bound, every file under its cap, one
+session host, every live session with its supervisor, memory flat per process (a least
+squares slope over the plateau), nothing left running and no dead socket after `looop down`
+— prints the tables, writes them to docs/SOAK.md and exits 1 when an invariant broke.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from soak_memory import classify, rss_kb, slope_per_hour
+
 REPO = Path(__file__).resolve().parent.parent
 LOOOP = str(Path(sys.executable).parent / "looop")
+FAKETIME_LIB = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 BEAT_S = 5
 SAMPLE_S = 5.0
 TICK_TIMEOUT_S = 8
@@ -41,12 +57,29 @@ JOURNAL_CAP = 2_048  # small, so a soak of minutes sees the journal and events r
 EVENTS_CAP = 24_000
 RUNS_KEEP = 12
 TMPFS_MB = 48
+STEADY_WORKERS = 3  # idle workers that live the whole run: their supervisors' memory is fitted
+CLOCK_STEP_S = 3600
+READ_ONLY_S = 3 * BEAT_S
+# Memory: a least squares slope per process over its plateau (after WARMUP_S of its life),
+# for every process that lived at least PLATEAU_SHARE of the run; the bound is MEM_KB_H plus
+# MEM_NOISE_KB spread over the plateau (a page-sized step weighs on a short run).
+MEM_KB_H = 2048.0
+MEM_NOISE_KB = 256.0
+WARMUP_S = 300.0
+PLATEAU_SHARE = 0.4
+# Memory is judged on runs this long or longer: in a shorter one a supervisor's screen and
+# log are still filling (warm-up, not growth). `make soak` (30 min) judges it.
+MEM_MIN_RUN_S = 20 * 60
 # Each fault and how long the loop may take to be whole again after it.
 RECOVERY_S = {
+    "pulse SIGKILLed, back by itself": 20,
+    "power loss, looop up": 45,
     "worker supervisor SIGKILLed": 3 * BEAT_S + 10,
-    "pulse SIGKILLed, looop up again": 15,
+    "worker escapes with setsid, killed": 10,
     "state files corrupted": 6 * BEAT_S,
     "guard file corrupted, fixed as told": 6 * BEAT_S,
+    "clock stepped back an hour": 6 * BEAT_S,
+    "data dir read-only for a while": 6 * BEAT_S,
     "runner hangs": TICK_TIMEOUT_S + 60,
     "disk full": 60,
 }
@@ -59,6 +92,9 @@ WORKER = (
     '"$LOOOP_BIN" ask --prompt "soak: go on?" --options yes,no >/dev/null 2>&1 & '
     'while IFS= read -r line; do echo "got:$line"; done\' agent {{prompt_file}}'
 )
+IDLE = "sleep 1000000"
+# A worker whose child leaves its session and says where it is (the escapee dies with it).
+ESCAPE = "sh -c 'setsid sh -c \"echo \\$\\$ > {pidfile}; exec sleep 1000000\" & exec sleep 1000000'"
 
 
 def _moves(k: int) -> dict[str, object]:
@@ -88,16 +124,21 @@ def _moves(k: int) -> dict[str, object]:
 class Sample:
     t: float
     pulse_pid: int | None
-    rss_kb: int
+    rss: dict[str, int]  # "role:pid" -> kB, for pulse, supervisor, host, beathost, web
     fds: int
     procs: int
     zombies: int
+    hosts: int
+    beathosts: int
+    sockets: int
+    dead_sockets: int
+    web_ok: bool
     events_b: int
     journal_b: int
     runs: int
-    sockets: int
     status_ms: float
     answered: int = 0
+    in_fault: bool = False
 
 
 @dataclass
@@ -105,6 +146,7 @@ class Fault:
     name: str
     at: float
     recovered_s: float | None = None
+    verified: str = ""  # what showed the fault really happened; empty: it did not
     note: str = ""
 
 
@@ -112,13 +154,20 @@ class Fault:
 class Soak:
     root: Path
     data: Path
+    runtime: Path
     env: dict[str, str]
     script: Path
     tmpfs: bool = False
+    faketime: Path | None = None  # the offset file every process of the home reads
+    holder: subprocess.Popen[bytes] | None = None  # keeps libfaketime's shared state alive
+    web_port: int = 0
     samples: list[Sample] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     t0: float = 0.0
     answered: int = 0
+    steady_gen: int = 0
+    in_fault: bool = False
+    kill: Callable[[int, int], None] = os.kill  # a test swaps it to prove a check can fail
 
     def answer_asks(self) -> None:
         """A human answering what the workers ask, as they come."""
@@ -131,9 +180,12 @@ class Soak:
 
     # ---- the CLI
     def looop(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [LOOOP, *args], env=self.env, capture_output=True, text=True, timeout=timeout
-        )
+        try:
+            return subprocess.run(
+                [LOOOP, *args], env=self.env, capture_output=True, text=True, timeout=timeout
+            )
+        except subprocess.TimeoutExpired as e:
+            return subprocess.CompletedProcess(e.cmd, 124, "", f"timed out after {timeout} s")
 
     def status(self) -> dict[str, object]:
         r = self.looop("status", "--json")
@@ -142,6 +194,10 @@ class Soak:
         except ValueError:
             return {}
         return out if isinstance(out, dict) else {}
+
+    def pulse_status(self) -> dict[str, object]:
+        p = self.status().get("pulse")
+        return p if isinstance(p, dict) else {}
 
     def pulse_pid(self) -> int | None:
         with contextlib.suppress(OSError, ValueError):
@@ -159,41 +215,91 @@ class Soak:
                             out.append(obj)
         return out
 
+    def last_step(self) -> int:
+        """The highest scripted step the loop decided (in the kept events): a count that
+        survives rotation and clock steps."""
+        steps = [
+            int(m.group(1))
+            for r in self.records("decided")
+            if (m := re.search(r"soak step (\d+)\b", str(r.get("journal", ""))))
+        ]
+        return max(steps, default=-1)
+
+    def roles(self) -> dict[str, list[int]]:
+        return classify(self.data)
+
+    def home_pids(self) -> list[int]:
+        """Every live process of this home: looop's and its workers' (their environment names
+        the data dir), zombies left out."""
+        needle = f"LOOOP_DATA_DIR={self.data}".encode()
+        out = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit() or int(d) == os.getpid():
+                continue
+            try:
+                env = Path(f"/proc/{d}/environ").read_bytes()
+            except OSError:
+                continue
+            if needle in env and _state(int(d)) not in ("Z", "X", ""):
+                out.append(int(d))
+        return out
+
+    def web_ok(self) -> bool:
+        token = ""
+        with contextlib.suppress(OSError):
+            token = (self.data / ".lock" / "web-token").read_text().strip()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.web_port}/api/v1/state",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                r.read()
+                return bool(r.status == 200)
+        except (OSError, ValueError):
+            return False
+
     # ---- sampling
     def sample(self) -> Sample:
         pid = self.pulse_pid()
-        rss = fds = 0
+        fds = 0
         if pid:
             with contextlib.suppress(OSError):
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        rss = int(line.split()[1])
                 fds = len(os.listdir(f"/proc/{pid}/fd"))
-        procs, zombies = _looop_processes(self.data)
+        roles = self.roles()
+        rss = {
+            f"{role}:{p}": rss_kb(p)
+            for role in ("pulse", "supervisor", "host", "beathost", "web")
+            for p in roles.get(role, [])
+        }
+        procs, zombies = _home_processes(self.data)
         t = time.monotonic()
         self.looop("status")
         status_ms = (time.monotonic() - t) * 1000
         runs = self.data / "runs"
-        from looop.sessions.state import socket_path
-
-        sock_dir = socket_path(self.data, "pulse").parent  # this data dir's sockets only
+        live_socks, dead_socks = _sockets(self.runtime)
         return Sample(
             t=time.monotonic() - self.t0,
             pulse_pid=pid,
-            rss_kb=rss,
+            rss={k: v for k, v in rss.items() if v},
             fds=fds,
             procs=procs,
             zombies=zombies,
+            hosts=len(roles.get("host", [])),
+            beathosts=len(roles.get("beathost", [])),
+            sockets=live_socks,
+            dead_sockets=dead_socks,
+            web_ok=self.web_ok(),
             events_b=_size(self.data / "events.jsonl"),
             journal_b=_size(self.data / "journal.md"),
             runs=len(list(runs.iterdir())) if runs.is_dir() else 0,
-            sockets=len(list(sock_dir.iterdir())) if sock_dir.is_dir() else 0,
             status_ms=status_ms,
+            in_fault=self.in_fault,
         )
 
     # ---- waiting for recovery
-    def recover(self, fault: Fault, ok: Callable[[], bool]) -> None:
-        limit = RECOVERY_S[fault.name]
+    def recover(self, fault: Fault, ok: Callable[[], bool], limit: float | None = None) -> None:
+        limit = RECOVERY_S[fault.name] if limit is None else limit
         start = time.monotonic()
         while time.monotonic() - start < limit + 30:
             if ok():
@@ -203,12 +309,78 @@ class Soak:
         fault.note = fault.note or "never recovered"
 
     def next_decide(self) -> Callable[[], bool]:
-        return self.after("decided")
+        """A decision later than every one made so far."""
+        before = self.last_step()
+        return lambda: self.last_step() > before
 
     def after(self, event: str) -> Callable[[], bool]:
         """`event` recorded from now on (by its stamp: a count shrinks when events rotate)."""
         since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
         return lambda: any(str(r.get("ts", "")) >= since for r in self.records(event))
+
+    def start_steady(self) -> list[str]:
+        """Idle workers that live on: their supervisors are fitted for memory."""
+        self.steady_gen += 1
+        started = []
+        for i in range(STEADY_WORKERS):
+            wid = f"steady{self.steady_gen}-{i}"
+            r = self.looop("worker", "start", wid, "idle", "--no-sandbox", "--command", IDLE)
+            if r.returncode == 0:
+                started.append(wid)
+        return started
+
+    def set_clock(self, offset_s: int) -> None:
+        assert self.faketime is not None
+        tmp = self.faketime.with_suffix(".tmp")
+        tmp.write_text(f"{offset_s:+d}\n")
+        os.replace(tmp, self.faketime)
+
+    def home_clock(self) -> float | None:
+        """The wall clock the home's processes see (`date +%s` under its environment)."""
+        r = subprocess.run(
+            ["date", "+%s"], env=self.env, capture_output=True, text=True, timeout=10
+        )
+        try:
+            return float(r.stdout.strip())
+        except ValueError:
+            return None
+
+    def beats_logged(self) -> int:
+        """Beats the pulse's log shows (its `next beat in` lines), over its rotations."""
+        n = 0
+        logs = self.data / "sessions" / "pulse"
+        for f in [logs / "output.log", *sorted((logs / "log").glob("output.log*"))]:
+            with contextlib.suppress(OSError):
+                n += f.read_bytes().count(b"next beat in")
+        return n
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    return _state(pid) not in ("", "Z", "X")
+
+
+def _sid(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _gone(pids: list[int], within_s: float) -> list[int]:
+    """Which of `pids` still live after waiting up to `within_s` for them to die."""
+    deadline = time.monotonic() + within_s
+    while True:
+        left = [p for p in pids if _alive(p)]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.2)
 
 
 def _size(p: Path) -> int:
@@ -218,7 +390,7 @@ def _size(p: Path) -> int:
         return 0
 
 
-def _looop_processes(data: Path) -> tuple[int, int]:
+def _home_processes(data: Path) -> tuple[int, int]:
     """(processes of this soak: the pulse, supervisors, workers, hosts; zombies among their
     children)."""
     mine: set[int] = set()
@@ -241,6 +413,25 @@ def _looop_processes(data: Path) -> tuple[int, int]:
     return len(mine), zombies
 
 
+def _sockets(runtime: Path) -> tuple[int, int]:
+    """(sockets under the home's runtime dir that answer, sockets nobody listens on)."""
+    live = dead = 0
+    for p in runtime.rglob("*"):
+        with contextlib.suppress(OSError):
+            if not p.is_socket():
+                continue
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(2)
+                try:
+                    s.connect(str(p))
+                    live += 1
+                except (ConnectionRefusedError, FileNotFoundError):
+                    dead += 1
+                except OSError:
+                    live += 1  # busy (a full backlog) is still someone listening
+    return live, dead
+
+
 def _mount_tmpfs(data: Path) -> bool:
     if os.geteuid() != 0 or not shutil.which("mount"):
         return False
@@ -252,20 +443,51 @@ def _mount_tmpfs(data: Path) -> bool:
     return r.returncode == 0
 
 
+def _remount(data: Path, mode: str) -> bool:
+    r = subprocess.run(
+        ["mount", "-o", f"remount,{mode}", str(data)], capture_output=True, check=False
+    )
+    return r.returncode == 0
+
+
+def _read_only(data: Path, on: bool) -> bool:
+    """A read-only bind mount of the data dir over itself (paths opened from now on fail
+    with EROFS, as on a disk remounted read-only; the tmpfs itself refuses a remount while
+    files are open for writing), or that mount gone again."""
+    if not on:
+        r = subprocess.run(["umount", "-l", str(data)], capture_output=True, check=False)
+        return r.returncode == 0
+    for args in (["--bind", str(data), str(data)], ["-o", "remount,bind,ro", str(data)]):
+        if subprocess.run(["mount", *args], capture_output=True, check=False).returncode != 0:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def setup(minutes: float) -> Soak:
     root = Path(tempfile.mkdtemp(prefix="looop-soak-"))
     data = root / "data"
     data.mkdir()
+    runtime = root / "rt"
+    runtime.mkdir(mode=0o700)
     tmpfs = _mount_tmpfs(data)
-    beats = int(minutes * 60 / BEAT_S) + 200
+    beats = int(minutes * 60 / BEAT_S) + 400
     script = root / "script.json"
     script.write_text(json.dumps([{"decision": _moves(k)} for k in range(beats)]))
     runner = f"{sys.executable} -m looop.demo.runner --script {script}"
+    port = _free_port()
     cfg = {
         "default": "scripted",
         "runners": {"scripted": {"tick": runner, "worker": WORKER}},
         "max_daily_usd": 0,
         "interval": BEAT_S,
+        "sandbox": "off",
+        "web": {"up": True, "port": port},
     }
     (data / "config.json").write_text(json.dumps(cfg))
     sensors = data / "sensors"
@@ -278,6 +500,7 @@ def setup(minutes: float) -> Soak:
         "HOME": str(root),
         "LANG": "C.UTF-8",
         "LOOOP_DATA_DIR": str(data),
+        "LOOOP_RUNTIME_DIR": str(runtime),
         "LOOOP_TICK_TIMEOUT_SECS": str(TICK_TIMEOUT_S),
         "LOOOP_JOURNAL_MAX_BYTES": str(JOURNAL_CAP),
         "LOOOP_EVENTS_MAX_BYTES": str(EVENTS_CAP),
@@ -285,55 +508,256 @@ def setup(minutes: float) -> Soak:
         "LOOOP_MAX_DECIDES_PER_HOUR": "0",
         "LOOOP_BACKOFF_MAX_SECS": "20",
         "LOOOP_SESSION_TTL": "120",
-        "LOOOP_MAX_WORKERS": "8",
+        "LOOOP_MAX_WORKERS": "12",
     }
-    return Soak(root=root, data=data, env=env, script=script, tmpfs=tmpfs)
+    faketime = None
+    shim = _sleep_shim(root)
+    holder = _faketime_holder() if FAKETIME_LIB.is_file() and shim else None
+    if holder is not None and shim is not None:
+        # every process of the home reads its wall clock through this offset file (re-read
+        # each second); the monotonic clock stays true, as on a machine whose clock steps
+        faketime = root / "faketime"
+        faketime.write_text("+0\n")
+        env |= {
+            "LD_PRELOAD": f"{shim} {FAKETIME_LIB}",
+            "FAKETIME_SHARED": holder[1],
+            "FAKETIME_TIMESTAMP_FILE": str(faketime),
+            "FAKETIME_CACHE_DURATION": "1",
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        }
+    return Soak(
+        root=root,
+        data=data,
+        runtime=runtime,
+        env=env,
+        script=script,
+        tmpfs=tmpfs,
+        faketime=faketime,
+        holder=holder[0] if holder else None,
+        web_port=port,
+    )
 
 
-# ---- the faults
+SLEEP_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+typedef int (*sleeper)(clockid_t, int, const struct timespec *, struct timespec *);
+int clock_nanosleep(clockid_t c, int flags, const struct timespec *req, struct timespec *rem) {
+    if (c == CLOCK_MONOTONIC)
+        return syscall(SYS_clock_nanosleep, c, flags, req, rem) == 0 ? 0 : errno;
+    return ((sleeper)dlsym(RTLD_NEXT, "clock_nanosleep"))(c, flags, req, rem);
+}
+"""
 
 
-def fault_worker(s: Soak) -> Fault:
-    f = Fault("worker supervisor SIGKILLed", time.monotonic() - s.t0)
-    from looop.sessions import list_sessions
+def _sleep_shim(root: Path) -> Path | None:
+    """libfaketime 0.9.10 with FAKETIME_DONT_FAKE_MONOTONIC fails every monotonic
+    clock_nanosleep with EINVAL (Python's time.sleep): a shim loaded before it sends those
+    straight to the kernel. None without a C compiler (the clock fault then fails)."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return None
+    src, lib = root / "sleepshim.c", root / "sleepshim.so"
+    src.write_text(SLEEP_SHIM)
+    r = subprocess.run(
+        [cc, "-shared", "-fPIC", "-O2", "-o", str(lib), str(src), "-ldl"], capture_output=True
+    )
+    return lib if r.returncode == 0 else None
 
-    live = [x for x in list_sessions(s.data) if x.alive and x.id != "pulse" and x.supervisor_pid]
-    if not live:
-        f.note = "no live worker to kill"
-        f.recovered_s = 0.0
-        return f
-    victim = live[0]
-    assert victim.supervisor_pid is not None
-    os.kill(victim.supervisor_pid, signal.SIGKILL)
-    status = s.data / "sessions" / victim.id / "status.json"
 
-    def marked() -> bool:
+def _faketime_holder() -> tuple[subprocess.Popen[bytes], str] | None:
+    """libfaketime shares its state through a semaphore and memory named after the process
+    that made them; when that process dies (a power-loss fault kills them all) every later
+    one fails. Debian's `faketime` makes them for its child and removes them when it ends:
+    it lives the whole soak, and the home uses its names (FAKETIME_SHARED)."""
+    exe = shutil.which("faketime")
+    if exe is None:
+        return None
+    proc = subprocess.Popen([exe, "-f", "+0", "sleep", "1000000"], start_new_session=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
         with contextlib.suppress(OSError, ValueError):
-            return json.loads(status.read_text()).get("state") == "killed"
-        return not status.exists()  # reaped meanwhile: recorded and gone
+            kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            for kid in kids:
+                for var in Path(f"/proc/{kid}/environ").read_bytes().split(b"\0"):
+                    if var.startswith(b"FAKETIME_SHARED="):
+                        return proc, var.split(b"=", 1)[1].decode()
+        time.sleep(0.05)
+    _end_holder(proc)
+    return None
 
-    s.recover(f, marked)
-    f.note = f.note or f"worker {victim.id}"
-    return f
+
+def _end_holder(proc: subprocess.Popen[bytes]) -> None:
+    """Its child ends, so `faketime` removes the shared state and exits."""
+    with contextlib.suppress(OSError, ValueError):
+        for kid in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split():
+            os.kill(int(kid), signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+# ---- the faults: each proves it happened (`verified`), then times the recovery
 
 
 def fault_pulse(s: Soak) -> Fault:
-    f = Fault("pulse SIGKILLed, looop up again", time.monotonic() - s.t0)
+    """SIGKILL of the pulse alone: its supervisor must restart it with no `up` from anyone."""
+    f = Fault("pulse SIGKILLed, back by itself", time.monotonic() - s.t0)
+    old = s.pulse_pid()
+    before = s.pulse_status().get("restarts")
+    restarts = before if isinstance(before, int) else 0
+    if old is None:
+        f.note = "no pulse to kill"
+        return f
+    with contextlib.suppress(OSError):
+        s.kill(old, signal.SIGKILL)
+    if _gone([old], 5.0):
+        f.note = f"pulse {old} did not die"
+        return f
+    f.verified = f"pulse {old} died"
+
+    def back() -> bool:
+        st = s.pulse_status()
+        n = st.get("restarts")
+        new = s.pulse_pid()
+        return (
+            bool(st.get("running"))
+            and new is not None
+            and new != old
+            and isinstance(n, int)
+            and n > restarts
+        )
+
+    s.recover(f, back)
+    cause = s.pulse_status().get("last_cause")
+    if f.recovered_s is not None:
+        f.note = f"pid {old} -> {s.pulse_pid()}, status says: {cause}"
+    return f
+
+
+def fault_power(s: Soak) -> Fault:
+    """Every looop process of the home SIGKILLed at once (a power cut, an OOM storm), then
+    `looop up`: the pulse, the web and the hosts come back, and nothing of the old run lives."""
+    f = Fault("power loss, looop up", time.monotonic() - s.t0)
+    roles = s.roles()
+    victims = [p for role, pids in roles.items() for p in pids if role != "other"]
+    workers_before = set(s.home_pids()) - set(victims)
+    for pid in victims:
+        with contextlib.suppress(OSError):
+            s.kill(pid, signal.SIGKILL)
+    left = _gone(victims, 5.0)
+    if left or not victims:
+        f.note = f"still alive after SIGKILL: {left}" if left else "nothing to kill"
+        return f
+    if s.pulse_status().get("running"):
+        f.note = "the pulse still runs after the power loss"
+        return f
+    f.verified = f"{len(victims)} looop processes died ({', '.join(sorted(roles))})"
+    time.sleep(1.0)
+    up = s.looop("up", timeout=120)
+    if up.returncode != 0:
+        f.note = f"looop up failed: {up.stderr.strip()[:200]}"
+        return f
+    decided = s.next_decide()
+
+    def whole() -> bool:
+        r = s.roles()
+        return (
+            bool(s.pulse_status().get("running"))
+            and len(r.get("host", [])) == 1
+            and s.web_ok()
+            and decided()
+        )
+
+    s.recover(f, whole)
+    survivors = _gone(sorted(workers_before), 10.0)
+    if survivors:
+        f.note = f"the old run's workers live on: pids {survivors[:5]}"
+        f.recovered_s = None
+    s.start_steady()
+    return f
+
+
+def fault_worker(s: Soak) -> Fault:
+    """A worker's supervisor SIGKILLed: the loop records the worker dead and every process
+    it ran dies with it."""
+    f = Fault("worker supervisor SIGKILLed", time.monotonic() - s.t0)
+    from looop.sessions import list_sessions
+
+    live = [
+        x
+        for x in list_sessions(s.data)
+        if x.alive and x.id.startswith("steady") and x.supervisor_pid and x.child_pid
+    ]
+    if not live:
+        f.note = "no live worker to kill"
+        return f
+    victim = live[0]
+    assert victim.supervisor_pid is not None and victim.child_pid is not None
+    child = victim.child_pid
+    with contextlib.suppress(OSError):
+        s.kill(victim.supervisor_pid, signal.SIGKILL)
+    if _gone([victim.supervisor_pid], 5.0):
+        f.note = f"supervisor {victim.supervisor_pid} did not die"
+        return f
+    f.verified = f"supervisor {victim.supervisor_pid} of {victim.id} died"
+    status = s.data / "sessions" / victim.id / "status.json"
+
+    def marked() -> bool:
+        if _alive(child):
+            return False
+        with contextlib.suppress(OSError, ValueError):
+            return json.loads(status.read_text()).get("state") in ("killed", "dead", "exited")
+        return not status.exists()  # reaped meanwhile: recorded and gone
+
+    s.recover(f, marked)
+    if _alive(child):
+        f.note = f"its worker (pid {child}) outlived the supervisor"
+    else:
+        f.note = f"worker {victim.id}, its process {child} died too"
+    return f
+
+
+def fault_escape(s: Soak) -> Fault:
+    """A worker whose child leaves with setsid (an agent's dev server): killing the worker
+    kills the escapee."""
+    f = Fault("worker escapes with setsid, killed", time.monotonic() - s.t0)
+    pidfile = s.root / f"escapee-{int(f.at)}"
+    wid = f"esc{int(f.at)}"
+    cmd = ESCAPE.replace("{pidfile}", str(pidfile))
+    r = s.looop("worker", "start", wid, "escape", "--no-sandbox", "--command", cmd)
+    if r.returncode != 0:
+        f.note = f"worker start failed: {r.stderr.strip()[:200]}"
+        return f
+    deadline = time.monotonic() + 10
+    escapee = None
+    while time.monotonic() < deadline and escapee is None:
+        with contextlib.suppress(OSError, ValueError):
+            escapee = int(pidfile.read_text().strip())
+        time.sleep(0.2)
     from looop.sessions import get_session
 
-    pulse = get_session(s.data, "pulse")
-    before = (s.data / "sessions" / "pulse" / "output.log").read_bytes()
-    for pid in (s.pulse_pid(), pulse.supervisor_pid):
-        if pid:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-    time.sleep(0.5)
-    s.looop("up")
-    s.recover(f, lambda: bool((s.status().get("pulse") or {}).get("running")))  # type: ignore[union-attr]
-    kept = s.data / "sessions" / "pulse" / "log" / "output.log.1"
-    if not kept.exists() or not kept.read_bytes().startswith(before[:4096]):
-        f.note = "the dead pulse's log was not kept"
-        f.recovered_s = None
+    main = get_session(s.data, wid).child_pid
+    if escapee is None or not _alive(escapee) or main is None:
+        f.note = "the escapee never started"
+        return f
+    if _sid(escapee) == _sid(main):
+        f.note = "the escapee stayed in the worker's session (setsid did not happen)"
+        return f
+    f.verified = f"pid {escapee} in session {_sid(escapee)}, the worker's is {_sid(main)}"
+    k = s.looop("kill", wid)
+    if k.returncode != 0:
+        f.note = f"looop kill failed: {k.stderr.strip()[:200]}"
+        return f
+    s.recover(f, lambda: not _alive(escapee))
+    if _alive(escapee):
+        f.note = f"escapee {escapee} outlived its worker"
     return f
 
 
@@ -346,7 +770,18 @@ def fault_corrupt(s: Soak) -> Fault:
     sched = s.data / "schedules"
     sched.mkdir(exist_ok=True)
     (sched / "broken.json").write_text("{not json")
-    s.recover(f, s.next_decide())
+    if _size(snap) == 0 or not snap.read_bytes().startswith(b"\x00"):
+        f.note = "the snapshot could not be corrupted"
+        return f
+    f.verified = "snapshot and schedule hold garbage"
+    decided = s.next_decide()
+
+    def healed() -> bool:
+        with contextlib.suppress(OSError, ValueError):
+            return decided() and isinstance(json.loads(snap.read_text()), dict)
+        return False
+
+    s.recover(f, healed)
     (sched / "broken.json").unlink(missing_ok=True)
     return f
 
@@ -364,9 +799,74 @@ def fault_guard(s: Soak) -> Fault:
     if not reported():
         f.note = "the loop never reported the corrupt guard"
         return f
+    f.verified = "the loop reported guard_corrupt"
     guard.unlink(missing_ok=True)  # the fix the loop named
     s.recover(f, s.next_decide())
     return f
+
+
+def fault_clock(s: Soak) -> Fault:
+    """The wall clock of every process of the home steps back an hour: the pulse keeps its
+    cadence (its waits run on the monotonic clock) and decides again; then the clock steps
+    forward again."""
+    f = Fault("clock stepped back an hour", time.monotonic() - s.t0)
+    if s.faketime is None:
+        f.note = f"skipped: no libfaketime ({FAKETIME_LIB}; apt install libfaketime)"
+        return f
+    before = s.home_clock()
+    s.set_clock(-CLOCK_STEP_S)
+    time.sleep(1.5)  # libfaketime re-reads the offset each second
+    after = s.home_clock()
+    if before is None or after is None or not (after < before - CLOCK_STEP_S + 60):
+        f.note = f"the home's clock did not step: {before} -> {after}"
+        s.set_clock(0)
+        return f
+    f.verified = f"the home's clock went {int(before - after)} s back"
+    beats = s.beats_logged()
+    decided = s.next_decide()
+    s.recover(f, lambda: s.beats_logged() >= beats + 2 and decided())
+    s.set_clock(0)
+    return f
+
+
+def fault_read_only(s: Soak) -> Fault:
+    """The data dir read-only for READ_ONLY_S (a remount, a failing disk): failed beats,
+    never a crash or a restart; the loop decides again once it is writable."""
+    f = Fault("data dir read-only for a while", time.monotonic() - s.t0)
+    if not s.tmpfs:
+        f.note = "skipped: no tmpfs could be mounted here"
+        return f
+    pid = s.pulse_pid()
+    before = s.pulse_status().get("restarts")
+    if not _read_only(s.data, True):
+        f.note = "the read-only bind mount failed"
+        return f
+    try:
+        (s.data / "probe").write_text("x")
+        f.note = "the data dir still takes writes"
+        return f
+    except OSError as e:
+        if e.errno != errno.EROFS:
+            f.note = f"a write failed, but not read-only: {e}"
+            return f
+    finally:
+        time.sleep(READ_ONLY_S)
+        _read_only(s.data, False)
+    f.verified = f"writes failed with EROFS for {READ_ONLY_S} s"
+    s.recover(f, s.next_decide())
+    after = s.pulse_status().get("restarts")
+    if s.pulse_pid() != pid or after != before:
+        f.note = f"the pulse restarted (pid {pid} -> {s.pulse_pid()}, restarts {before} -> {after})"
+        f.recovered_s = None
+    elif b"beat failed on the data dir" in _pulse_log(s):
+        f.note = "the pulse said: beat failed on the data dir"
+    return f
+
+
+def _pulse_log(s: Soak) -> bytes:
+    with contextlib.suppress(OSError):
+        return (s.data / "sessions" / "pulse" / "output.log").read_bytes()
+    return b""
 
 
 def fault_hang(s: Soak) -> Fault:
@@ -382,6 +882,7 @@ def fault_hang(s: Soak) -> Fault:
     if f.recovered_s is None:
         f.note = "the hanging runner was never timed out"
         return f
+    f.verified = "a beat failed on the runner's deadline"
     hung_for = f.recovered_s
     f.recovered_s = None
     s.recover(f, s.next_decide())
@@ -394,41 +895,59 @@ def fault_disk(s: Soak) -> Fault:
     f = Fault("disk full", time.monotonic() - s.t0)
     if not s.tmpfs:
         f.note = "skipped: no tmpfs could be mounted here"
-        f.recovered_s = 0.0
         return f
+    pid = s.pulse_pid()
     filler = s.data / "filler.bin"
-    with contextlib.suppress(OSError), open(filler, "wb") as out:
-        chunk = b"\0" * (1 << 20)
-        while True:
-            out.write(chunk)
-            out.flush()
+    full = None
+    try:
+        with open(filler, "wb") as out:
+            chunk = b"\0" * (1 << 20)
+            while True:
+                out.write(chunk)
+                out.flush()
+    except OSError as e:
+        full = e
+    if full is None or full.errno != errno.ENOSPC:
+        filler.unlink(missing_ok=True)
+        f.note = f"the disk never filled: {full}"
+        return f
+    f.verified = f"ENOSPC after {_size(filler) >> 20} MB"
     time.sleep(2 * BEAT_S)
     filler.unlink(missing_ok=True)
     s.recover(f, s.next_decide())
+    if s.pulse_pid() != pid:
+        f.note = f"the pulse restarted (pid {pid} -> {s.pulse_pid()})"
+        f.recovered_s = None
     return f
 
 
+# Early: the faults that replace the pulse and every host, so the last ones live long enough
+# for their memory to be fitted.
 FAULTS = (
-    (0.15, fault_worker),
-    (0.28, fault_pulse),
+    (0.05, fault_pulse),
+    (0.12, fault_power),
+    (0.25, fault_worker),
+    (0.32, fault_escape),
     (0.40, fault_corrupt),
-    (0.50, fault_guard),
-    (0.62, fault_hang),
-    (0.78, fault_disk),
+    (0.48, fault_guard),
+    (0.56, fault_clock),
+    (0.64, fault_read_only),
+    (0.72, fault_hang),
+    (0.82, fault_disk),
 )
 
 
 # ---- invariants and the report
 
 
-def _tracebacks(data: Path) -> list[str]:
+def _tracebacks(root: Path) -> list[str]:
     hits: list[str] = []
-    for p in data.rglob("*"):
-        if not p.is_file() or p.suffix in (".bin",) or p.stat().st_size > 64 << 20:
-            continue
+    for p in root.rglob("*"):
         with contextlib.suppress(OSError):
+            if not p.is_file() or p.suffix in (".bin",) or p.stat().st_size > 64 << 20:
+                continue
             if b"Traceback (most recent call last)" in p.read_bytes():
-                hits.append(str(p.relative_to(data)))
+                hits.append(str(p.relative_to(root)))
     return hits
 
 
@@ -450,22 +969,58 @@ def move_accounting(journal: list[int], decided: list[int]) -> tuple[list[int], 
     return doubled, lost
 
 
-def _slope_per_hour(xs: list[float], ys: list[float]) -> float:
-    if len(xs) < 3:
-        return 0.0
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    den = sum((x - mx) ** 2 for x in xs)
-    return (
-        0.0
-        if den == 0
-        else sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den * 3600
-    )
+@dataclass
+class Fit:
+    """One process's RSS fitted over its plateau."""
+
+    name: str
+    slope_kb_h: float
+    bound_kb_h: float
+    lo: int
+    hi: int
+    n: int
+    span_s: float
 
 
-def check(s: Soak) -> list[tuple[str, bool, str]]:
+def memory_fits(samples: list[Sample], run_s: float) -> list[Fit]:
+    """A least squares slope for every process that lived PLATEAU_SHARE of the run, over its
+    samples after WARMUP_S of its life (or a quarter of the run, when shorter)."""
+    series: dict[str, list[tuple[float, int]]] = {}
+    for x in samples:
+        for name, kb in x.rss.items():
+            series.setdefault(name, []).append((x.t, kb))
+    warm = min(WARMUP_S, run_s / 4)
+    fits = []
+    for name, pts in sorted(series.items()):
+        born = pts[0][0]
+        plateau = [(t, kb) for t, kb in pts if t >= born + warm]
+        if len(plateau) < 5:
+            continue
+        span = plateau[-1][0] - plateau[0][0]
+        if span < PLATEAU_SHARE * run_s - warm:
+            continue
+        xs, ys = [t for t, _ in plateau], [float(kb) for _, kb in plateau]
+        hours = max(span, 1.0) / 3600
+        fits.append(
+            Fit(
+                name,
+                slope_per_hour(xs, ys),
+                MEM_KB_H + MEM_NOISE_KB / hours,
+                min(kb for _, kb in plateau),
+                max(kb for _, kb in plateau),
+                len(plateau),
+                span,
+            )
+        )
+    return fits
+
+
+def check(s: Soak, after_down: dict[str, object]) -> list[tuple[str, bool, str]]:
     out: list[tuple[str, bool, str]] = []
     tb = _tracebacks(s.data)
-    out.append(("no traceback in any file", not tb, ", ".join(tb[:5]) or "none"))
+    out.append(("no traceback in the data dir", not tb, ", ".join(tb[:5]) or "none"))
+    tb = _tracebacks(s.runtime)
+    out.append(("no traceback in the hosts' own logs", not tb, ", ".join(tb[:5]) or "none"))
     journal = _journal_markers(s.data)
     decided = [
         int(m.group(1))
@@ -483,16 +1038,18 @@ def check(s: Soak) -> list[tuple[str, bool, str]]:
     out.append(
         (
             "no executed move missing from the journal",
-            not lost,
+            not lost and len(decided) > 0,
             f"lost: {lost[:10]}" if lost else f"{len(decided)} decided in the kept events",
         )
     )
     for f in s.faults:
         limit = RECOVERY_S[f.name]
-        ok = f.recovered_s is not None and f.recovered_s <= limit
-        out.append(
-            (f"recovered: {f.name} (<= {limit} s)", ok, f"{f.recovered_s} s {f.note}".strip())
-        )
+        ok = bool(f.verified) and f.recovered_s is not None and f.recovered_s <= limit
+        detail = f"{f.recovered_s} s; {f.verified or 'NOT INJECTED'}; {f.note}".strip("; ")
+        out.append((f"fault: {f.name} (<= {limit} s)", ok, detail))
+    ran = {f.name for f in s.faults}
+    missing = [name for name in RECOVERY_S if name not in ran]
+    out.append(("every fault ran", not missing, ", ".join(missing) or f"{len(ran)} faults"))
     last = s.samples[-1]
     out.append(
         (
@@ -523,83 +1080,206 @@ def check(s: Soak) -> list[tuple[str, bool, str]]:
             f"max {max(x.zombies for x in late)} in the 2nd half, {late[-1].zombies} at the end",
         )
     )
-    mid = s.samples[len(s.samples) // 3 : 2 * len(s.samples) // 3] or s.samples
-    end = s.samples[2 * len(s.samples) // 3 :] or s.samples
-    fd_ok = max(x.fds for x in end) <= max(x.fds for x in mid) + 4
+    calm = [x for x in s.samples if not x.in_fault] or s.samples
+    mid = calm[len(calm) // 3 : 2 * len(calm) // 3] or calm
+    end = calm[2 * len(calm) // 3 :] or calm
     out.append(
         (
             "pulse fds flat (last third vs middle third)",
-            fd_ok,
+            max(x.fds for x in end) <= max(x.fds for x in mid) + 4,
             f"{max(x.fds for x in mid)} -> {max(x.fds for x in end)}",
         )
     )
-    rss_ok = (
-        statistics.median(x.rss_kb for x in end)
-        <= statistics.median(x.rss_kb for x in mid) * 1.15 + 2048
+    fits = memory_fits(s.samples, s.samples[-1].t)
+    judged = s.samples[-1].t >= MEM_MIN_RUN_S
+    for role in ("pulse", "supervisor", "host", "web"):
+        mine = [x for x in fits if x.name.startswith(role + ":")]
+        if not judged:
+            out.append(
+                (
+                    f"{role} memory flat (not judged)",
+                    True,
+                    f"a {s.samples[-1].t / 60:.0f} min run is too short to tell growth from "
+                    f"warm-up: judged from {MEM_MIN_RUN_S // 60} min (the fits are above)",
+                )
+            )
+            continue
+        worst = max(mine, key=lambda x: x.slope_kb_h - x.bound_kb_h, default=None)
+        if worst is None:
+            out.append((f"{role} memory flat", False, "no process lived long enough to fit"))
+            continue
+        out.append(
+            (
+                f"{role} memory flat (least squares, each of {len(mine)})",
+                all(x.slope_kb_h <= x.bound_kb_h for x in mine),
+                f"worst {worst.name.split(':')[0]} {worst.slope_kb_h:+.0f} kB/h "
+                f"(bound {worst.bound_kb_h:.0f}) over {worst.span_s / 60:.0f} min, "
+                f"{worst.lo}..{worst.hi} kB",
+            )
+        )
+    out.append(
+        (
+            "one session host at a time",
+            max(x.hosts for x in calm) == 1 and min(x.hosts for x in calm) >= 1,
+            f"{min(x.hosts for x in calm)}..{max(x.hosts for x in calm)} outside faults",
+        )
     )
     out.append(
         (
-            "pulse memory flat (median, last third vs middle third)",
-            rss_ok,
-            f"{statistics.median(x.rss_kb for x in mid):.0f} -> "
-            f"{statistics.median(x.rss_kb for x in end):.0f} kB",
+            "at most one beat host",
+            max(x.beathosts for x in s.samples) <= 1,
+            f"max {max(x.beathosts for x in s.samples)}",
+        )
+    )
+    web_fail = sum(1 for x in calm if not x.web_ok)
+    out.append(
+        (
+            "the web answers",
+            web_fail == 0 and last.web_ok,
+            f"{web_fail} of {len(calm)} samples outside faults failed",
+        )
+    )
+    out.append(
+        (
+            "no dead socket in the runtime dir",
+            max(x.dead_sockets for x in calm) == 0,
+            f"max {max(x.dead_sockets for x in calm)} outside faults, "
+            f"{max(x.sockets for x in s.samples)} live at most",
+        )
+    )
+    orphans = after_down.get("supervisors_without_session", [])
+    headless = after_down.get("sessions_without_supervisor", [])
+    out.append(
+        (
+            "every live session has its supervisor, every supervisor a live session",
+            not orphans and not headless,
+            f"without a session: {orphans}; without a supervisor: {headless}"
+            if orphans or headless
+            else f"{after_down.get('live_sessions')} live sessions at the end",
         )
     )
     out.append(
         (
             "the pulse runs at the end",
-            bool(last.pulse_pid) and bool((s.status().get("pulse") or {}).get("running")),
+            bool(after_down.get("pulse_running")),
             f"pid {last.pulse_pid}",
         )
-    )  # type: ignore[union-attr]
+    )
+    left = after_down.get("left", [])
+    out.append(
+        (
+            "nothing of the home runs after `looop down`",
+            not left,
+            f"left: {left}" if left else "none",
+        )
+    )
+    dead = after_down.get("dead_sockets", 0)
+    out.append(("no dead socket after `looop down`", dead == 0, f"{dead} dead"))
     return out
 
 
+def end_state(s: Soak) -> dict[str, object]:
+    """What must hold just before `down`: each live session with its supervisor, and back."""
+    from looop.sessions import list_sessions
+
+    sessions = [x for x in list_sessions(s.data) if x.alive]
+    sups = set(s.roles().get("supervisor", []))
+    claimed = {x.supervisor_pid for x in sessions if x.supervisor_pid}
+    return {
+        "live_sessions": len(sessions),
+        "sessions_without_supervisor": [
+            x.id for x in sessions if not x.supervisor_pid or not _alive(x.supervisor_pid)
+        ],
+        "supervisors_without_session": sorted(sups - claimed),
+        "pulse_running": bool(s.pulse_status().get("running")),
+    }
+
+
+def after_down(s: Soak, state: dict[str, object]) -> dict[str, object]:
+    """`looop down`, then what is left of the home: processes (the session host may idle
+    on; it is stopped by name afterwards) and sockets nobody listens on."""
+    s.looop("down", timeout=120)
+    deadline = time.monotonic() + 15
+    left: list[str] = []
+    while True:
+        roles = s.roles()
+        pids = set(s.home_pids()) - set(roles.get("host", []))
+        left = [f"{_cmd(p)} ({p})" for p in sorted(pids) if _alive(p)]
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    _, dead = _sockets(s.runtime)
+    return {**state, "left": left, "dead_sockets": dead}
+
+
+def _cmd(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:60]
+    return "?"
+
+
 def report(s: Soak, minutes: float, checks: list[tuple[str, bool, str]]) -> str:
-    xs = [x.t for x in s.samples]
     second = s.samples[len(s.samples) // 2 :]
     sx = [x.t for x in second]
 
     def row(name: str, get: Callable[[Sample], float], unit: str) -> str:
         vals = [get(x) for x in s.samples]
-        slope = _slope_per_hour(sx, [get(x) for x in second])
+        slope = slope_per_hour(sx, [get(x) for x in second])
         spread = f"{vals[0]:.0f} | {statistics.median(vals):.0f} | {max(vals):.0f} | {vals[-1]:.0f}"
         return f"| {name} | {spread} | {slope:+.0f} {unit}/h |"
 
     pos = s.script.with_name(s.script.name + ".pos")
     asked = int(pos.read_text().strip() or "0") if pos.exists() else 0  # runner calls, unrotated
-    hours = (xs[-1] if xs else 1) / 3600
+    hours = (s.samples[-1].t if s.samples else 1) / 3600
     where = (
         f"a {TMPFS_MB} MB tmpfs"
         if s.tmpfs
-        else "the disk (no tmpfs could be mounted: the disk-full fault is skipped)"
+        else "the disk (no tmpfs could be mounted: the disk-full and read-only faults fail)"
     )
+    fits = memory_fits(s.samples, s.samples[-1].t)
     lines = [
         "# Soak",
         "",
         f"Produced by `make soak` (`SOAK_MINUTES={minutes:g}`, `python bench/soak.py`) on "
         f"{time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs: "
-        f"the real pulse with {BEAT_S} s beats and the scripted runner, "
-        f"{asked} decides (runner calls; ~{asked / hours:.0f} an hour), "
-        f"data dir on {where}.",
+        f"the real pulse with {BEAT_S} s beats, the web beside it, {STEADY_WORKERS} idle "
+        f"workers and the scripted runner, {asked} decides (runner calls; ~{asked / hours:.0f} "
+        f"an hour), data dir on {where}, clock "
+        f"{'through libfaketime' if s.faketime else 'untouched (no libfaketime)'}. "
+        "Every fault is verified by its effect before its recovery is timed; every figure "
+        "below is checked in the last table.",
         "",
         "| sample | first | median | max | last | growth (2nd half) |",
         "|---|---|---|---|---|---|",
-        row("pulse RSS (kB)", lambda x: x.rss_kb, "kB"),
         row("pulse fds", lambda x: x.fds, "fds"),
-        row("looop processes", lambda x: x.procs, "procs"),
+        row("home processes", lambda x: x.procs, "procs"),
         row("zombies", lambda x: x.zombies, ""),
+        row("session hosts", lambda x: x.hosts, ""),
+        row("live sockets (runtime dir)", lambda x: x.sockets, ""),
         row("events.jsonl (B)", lambda x: x.events_b, "B"),
         row("journal.md (B)", lambda x: x.journal_b, "B"),
         row("runs/ entries", lambda x: x.runs, ""),
-        row("session sockets", lambda x: x.sockets, ""),
         row("asks answered (total)", lambda x: x.answered, ""),
         row("`looop status` (ms)", lambda x: x.status_ms, "ms"),
         "",
-        "| fault | at (s) | recovered after (s) | allowed (s) | note |",
-        "|---|---|---|---|---|",
+        f"Memory: RSS per process, a least squares slope over its samples after "
+        f"{min(WARMUP_S, s.samples[-1].t / 4) / 60:.0f} min of its life, for every process "
+        f"that lived {PLATEAU_SHARE:.0%} of the run; bound {MEM_KB_H:.0f} kB/h plus "
+        f"{MEM_NOISE_KB:.0f} kB over the plateau.",
+        "",
+        "| process | slope (kB/h) | bound (kB/h) | min (kB) | max (kB) | samples | plateau (min) |",
+        "|---|---|---|---|---|---|---|",
         *(
-            f"| {f.name} | {f.at:.0f} | {f.recovered_s} | {RECOVERY_S[f.name]} | {f.note} |"
+            f"| {x.name.split(':')[0]} (pid {x.name.split(':')[1]}) | {x.slope_kb_h:+.0f} | "
+            f"{x.bound_kb_h:.0f} | {x.lo} | {x.hi} | {x.n} | {x.span_s / 60:.0f} |"
+            for x in fits
+        ),
+        "",
+        "| fault | at (s) | recovered after (s) | allowed (s) | verified by | note |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {f.name} | {f.at:.0f} | {f.recovered_s} | {RECOVERY_S[f.name]} | "
+            f"{f.verified or 'NOT INJECTED'} | {f.note} |"
             for f in s.faults
         ),
         "",
@@ -613,7 +1293,7 @@ def report(s: Soak, minutes: float, checks: list[tuple[str, bool, str]]) -> str:
 
 def keep_evidence(s: Soak) -> None:
     """What a broken invariant points at, copied out of the (tmpfs) data dir before it goes:
-    crash reports, files holding a traceback, the events and the pulse's log."""
+    crash reports, files holding a traceback, the events, the pulse's and the hosts' logs."""
     out = s.root / "evidence"
     names = set(_tracebacks(s.data))
     names |= {"events.jsonl", "events.jsonl.1", "journal.md", "sessions/pulse/output.log"}
@@ -624,52 +1304,93 @@ def keep_evidence(s: Soak) -> None:
             dst.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(OSError):
                 shutil.copy2(src, dst)
-    print(f"soak: evidence kept in {out}", flush=True)
+    print(f"soak: evidence kept in {out} (runtime dir: {s.runtime})", flush=True)
 
 
-def main() -> int:
-    minutes = float(os.environ.get("SOAK_MINUTES", "10"))
+def teardown(s: Soak, downed: bool = False) -> None:
+    """Whatever the soak left: its pulse and workers, hosts, the clock's holder, the mount."""
+    if not downed:
+        s.looop("down", timeout=120)
+    roles = s.roles()
+    for host in roles.get("host", []) + roles.get("beathost", []):
+        with contextlib.suppress(OSError):
+            os.kill(host, signal.SIGTERM)
+    if s.holder is not None:
+        _end_holder(s.holder)
+    if s.tmpfs:
+        _remount(s.data, "rw")
+        subprocess.run(["umount", "-l", str(s.data)], check=False)
+
+
+def run(minutes: float, write: Path | None) -> tuple[bool, str]:
+    """One soak of `minutes`: (every invariant held, the report)."""
     s = setup(minutes)
     print(f"soak: {minutes:g} min in {s.root} (tmpfs: {s.tmpfs})", flush=True)
+    text = ""
+    checks: list[tuple[str, bool, str]] = []
+    downed = False
     try:
-        up = s.looop("up")
+        up = s.looop("up", timeout=120)
         if up.returncode != 0:
             print(f"soak: looop up failed: {up.stderr.strip()}", file=sys.stderr)
-            return 1
+            return False, ""
+        s.start_steady()
         s.t0 = time.monotonic()
         end = s.t0 + minutes * 60
         pending = list(FAULTS)
-        while time.monotonic() < end:
+        while time.monotonic() < end or pending:
             s.answer_asks()
             s.samples.append(s.sample())
             s.samples[-1].answered = s.answered
             if pending and time.monotonic() - s.t0 >= pending[0][0] * minutes * 60:
                 _, inject = pending.pop(0)
-                fault = inject(s)
+                s.in_fault = True
+                try:
+                    fault = inject(s)
+                finally:
+                    s.in_fault = False
                 s.faults.append(fault)
                 print(
-                    f"soak: {fault.name}: recovered after {fault.recovered_s} s {fault.note}",
+                    f"soak: {fault.name}: recovered after {fault.recovered_s} s "
+                    f"({fault.verified or 'NOT INJECTED'}) {fault.note}",
                     flush=True,
                 )
+                # the next sample waits a beat: what the fault left settles first
+                time.sleep(min(SAMPLE_S, BEAT_S))
             else:
                 time.sleep(SAMPLE_S)
         s.samples.append(s.sample())
         s.samples[-1].answered = s.answered
-        checks = check(s)
+        state = after_down(s, end_state(s))
+        downed = True
+        checks = check(s, state)
         text = report(s, minutes, checks)
     finally:
-        s.looop("down", timeout=120)
         keep_evidence(s)
-        if s.tmpfs:
-            subprocess.run(["umount", "-l", str(s.data)], check=False)
+        teardown(s, downed)
     print(text)
-    (REPO / "docs" / "SOAK.md").write_text(text)
+    if write is not None:
+        write.write_text(text)
     broken = [name for name, ok, _ in checks if not ok]
     if broken:
         print(f"soak: {len(broken)} invariant(s) broke: {'; '.join(broken)}", file=sys.stderr)
-        return 1
+        return False, text
     shutil.rmtree(s.root, ignore_errors=True)
-    return 0
+    return True, text
+
+
+def main() -> int:
+    raw = os.environ.get("SOAK_MINUTES", "30")
+    try:
+        minutes = float(raw)
+    except ValueError:
+        minutes = -1.0
+    if minutes <= 0:
+        print(f"soak: SOAK_MINUTES={raw}: give a positive number of minutes", file=sys.stderr)
+        return 2
+    out = os.environ.get("SOAK_REPORT", str(REPO / "docs" / "SOAK.md"))
+    ok, _ = run(minutes, Path(out) if out else None)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

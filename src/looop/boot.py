@@ -198,8 +198,8 @@ def install(env: dict[str, str] | os._Environ[str]) -> Bundle | None:
 
 
 def main() -> None:
-    # Fewer collections: a light verb ends before its garbage matters, and a long process
-    # still collects, only less often than every 700 allocations.
+    # Fewer collections: a light verb ends before its garbage matters; a long-lived process
+    # sets Python's own thresholds back (core/gcpolicy.py).
     gc.set_threshold(GC_THRESHOLD)
     bundle = install(os.environ)
     code: Any = 0

@@ -173,7 +173,17 @@ def pulse_cmd(ready_fd: int | None, beats: int | None, no_seed: bool) -> None:
         except LooopError:
             return False
 
-    raise SystemExit(Pulse(ctx, max_beats=beats, workers_alive=workers_alive).run(ready=ready))
+    from looop.loop.memtrace import from_env  # lazy: only the pulse traces
+
+    try:
+        trace = from_env(ctx.env)
+    except ValueError as e:
+        click.echo(f"looop: {e}", err=True)
+        raise SystemExit(2) from None
+    if trace is not None:
+        trace.start()
+    pulse = Pulse(ctx, max_beats=beats, workers_alive=workers_alive, memtrace=trace)
+    raise SystemExit(pulse.run(ready=ready))
 
 
 @click.command("tick", help="Run one beat now (refused while a pulse runs).")

@@ -18,6 +18,8 @@ from looop.core.errors import LooopError
 from looop.core.events import Emitter
 from looop.core.paths import Paths
 
+WARNED_MAX = 256  # distinct config warnings a long-lived process remembers
+
 
 @dataclass
 class Ctx:
@@ -51,6 +53,8 @@ class Ctx:
 
     def warn_once(self, msg: str) -> None:
         if msg not in self.warned:
+            if len(self.warned) >= WARNED_MAX:  # a pulse edited for weeks: said again, not kept
+                self.warned.clear()
             self.warned.add(msg)
             self.events.emit("warn", "config.warn", msg)
 

@@ -26,10 +26,11 @@ Linux only; elsewhere (or if prctl fails) `active` is False and the caller says 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import select
 import signal
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from looop.core import cgroup
 from looop.core.clock import Clock
@@ -45,18 +46,28 @@ UNCONTAINED = (
 )
 
 
+@functools.cache
+def _libc_prctl() -> Callable[..., int]:
+    """libc's prctl, resolved once per process: a CDLL made per call builds a new ctypes
+    function type each time, cyclic garbage that grew a long-lived pulse three times a beat."""
+    import ctypes  # lazy: only process containment needs libc
+
+    prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    return prctl
+
+
 def _prctl(option: int, arg: int) -> int | None:
     """prctl(2) through libc, or None where it does not exist or fails."""
     try:
         import ctypes  # lazy: only process containment needs libc
 
-        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = _libc_prctl()
         if option == PR_GET_CHILD_SUBREAPER:
             flag = ctypes.c_int(0)
-            if libc.prctl(option, ctypes.byref(flag), 0, 0, 0) != 0:
+            if prctl(option, ctypes.byref(flag), 0, 0, 0) != 0:
                 return None
             return int(flag.value)
-        return None if libc.prctl(option, arg, 0, 0, 0) != 0 else 0
+        return None if prctl(option, arg, 0, 0, 0) != 0 else 0
     except (OSError, AttributeError):
         return None
 

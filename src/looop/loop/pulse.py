@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
-from looop.core import homes, store
+from looop.core import gcpolicy, homes, store
 from looop.core.clock import utc_stamp
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
@@ -20,6 +20,7 @@ from looop.human.schedules import next_due
 from looop.loop import guards
 from looop.loop.delays import backoff_delay
 from looop.loop.heal import Heartbeat, beat_budget
+from looop.loop.memtrace import MemTrace
 from looop.loop.status import beat_holder
 from looop.loop.tick import AlreadyRunning as AlreadyRunning
 from looop.loop.tick import TickOutcome, tick
@@ -59,6 +60,7 @@ class Pulse:
     io_failures: int = 0  # beats in a row whose own bookkeeping hit an OSError (EROFS, EIO)
     # (st_dev, st_ino) of the data dir and of the lock file it holds, taken at start
     home_id: tuple[list[int] | None, list[int] | None] = (None, None)
+    memtrace: MemTrace | None = None  # LOOOP_TRACEMALLOC: allocations dumped every N beats
 
     def __post_init__(self) -> None:
         self.heart = Heartbeat(self.ctx)
@@ -148,6 +150,7 @@ class Pulse:
 
     def run(self, ready: Callable[[], None] | None = None) -> int:
         ctx = self.ctx
+        gcpolicy.long_lived()  # a pulse beats for weeks: its garbage must be collected
         ensure_data_dir(ctx.paths)  # seeded once, at start: its beats never seed (home_lost)
         fd = store.try_flock(ctx.paths.lock_file)
         if fd is None:
@@ -280,6 +283,8 @@ class Pulse:
             except OSError as e:  # even the failure could not be written: a failed beat
                 out = self._io_failed(e)
             self.beats += 1
+            if self.memtrace is not None:
+                self.memtrace.beat(self.beats)
             if self.max_beats is not None and self.beats >= self.max_beats:
                 break
             try:

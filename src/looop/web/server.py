@@ -14,7 +14,7 @@ from typing import TextIO
 
 import uvicorn
 
-from looop.core import store
+from looop.core import gcpolicy, store
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.web.app import build_app
@@ -75,6 +75,7 @@ def serve(ctx: Ctx, opt: Options, out: TextIO, err: TextIO) -> int:
     for f in (opt.tls_cert, opt.tls_key):
         if f is not None and not f.is_file():
             raise LooopError(f"no such file {f} (a PEM certificate / key for --tls-*)")
+    gcpolicy.long_lived()  # a server left open for days: its requests' garbage is collected
     ctx.paths.lock_dir.mkdir(parents=True, exist_ok=True)
     token = load_or_make_token(ctx.paths, opt.new_token)
     limits = fit_cap(opt.limits, resource.getrlimit(resource.RLIMIT_NOFILE)[0])

@@ -1,0 +1,69 @@
+"""Where a long-running pulse's memory goes: `LOOOP_TRACEMALLOC=FILE[:EVERY]` makes `looop
+pulse` trace its allocations and, every EVERY beats (default 100), append to FILE the lines
+that grew most since the first dump. A diagnosis aid for soaks (bench/soak.py), off by default:
+tracing costs the pulse several times its memory and CPU."""
+
+from __future__ import annotations
+
+import os
+import tracemalloc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV = "LOOOP_TRACEMALLOC"
+FRAMES = 8
+TOP = 25
+
+
+@dataclass
+class MemTrace:
+    out: Path
+    every: int
+    base: tracemalloc.Snapshot | None = None
+    dumps: int = 0
+    _filters: list[tracemalloc.Filter] = field(default_factory=list)
+
+    def start(self) -> None:
+        tracemalloc.start(FRAMES)
+        self._filters = [
+            tracemalloc.Filter(False, tracemalloc.__file__),
+            tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
+            tracemalloc.Filter(False, "<frozen importlib._bootstrap_external>"),
+        ]
+
+    def beat(self, beats: int) -> None:
+        if beats % self.every:
+            return
+        snap = tracemalloc.take_snapshot().filter_traces(self._filters)
+        current, peak = tracemalloc.get_traced_memory()
+        lines = [f"== beat {beats} pid {os.getpid()} traced {current} B (peak {peak} B)"]
+        if self.base is None:
+            self.base = snap
+            lines.append("(baseline)")
+        else:
+            for stat in snap.compare_to(self.base, "traceback")[:TOP]:
+                if stat.size_diff <= 0:
+                    continue
+                lines.append(f"{stat.size_diff:+d} B {stat.count_diff:+d} blocks")
+                lines += [f"    {fr}" for fr in stat.traceback.format()[-FRAMES:]]
+        self.dumps += 1
+        with open(self.out, "a", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+def from_env(env: Mapping[str, str]) -> MemTrace | None:
+    """The trace asked for in `env`, or None; a bad EVERY is named, never guessed."""
+    raw = env.get(ENV, "").strip()
+    if not raw:
+        return None
+    path, sep, every = raw.rpartition(":")
+    if not sep:
+        path, every = raw, ""
+    try:
+        n = int(every) if every else 100
+    except ValueError:
+        raise ValueError(f"{ENV}={raw}: EVERY must be a whole number of beats") from None
+    if n < 1:
+        raise ValueError(f"{ENV}={raw}: EVERY must be at least 1")
+    return MemTrace(Path(path), n)
