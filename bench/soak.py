@@ -946,8 +946,13 @@ def _tracebacks(root: Path) -> list[str]:
         with contextlib.suppress(OSError):
             if not p.is_file() or p.suffix in (".bin",) or p.stat().st_size > 64 << 20:
                 continue
-            if b"Traceback (most recent call last)" in p.read_bytes():
-                hits.append(str(p.relative_to(root)))
+            raw = p.read_bytes()
+            at = raw.find(b"Traceback (most recent call last)")
+            if at >= 0:
+                # the file, and the error line that ends the traceback: what a reader needs
+                tail = raw[at : at + 4000].decode("utf-8", "replace").replace("\\n", "\n")
+                last = [ln.strip() for ln in tail.splitlines() if ln.strip()][-1:] or [""]
+                hits.append(f"{p.relative_to(root)}: {last[0][:200]}")
     return hits
 
 
@@ -1295,7 +1300,7 @@ def keep_evidence(s: Soak) -> None:
     """What a broken invariant points at, copied out of the (tmpfs) data dir before it goes:
     crash reports, files holding a traceback, the events, the pulse's and the hosts' logs."""
     out = s.root / "evidence"
-    names = set(_tracebacks(s.data))
+    names = {hit.split(": ", 1)[0] for hit in _tracebacks(s.data)}
     names |= {"events.jsonl", "events.jsonl.1", "journal.md", "sessions/pulse/output.log"}
     for name in sorted(names):
         src = s.data / name

@@ -7,6 +7,7 @@ the runner is `settle`; spend policy is `decide/spend`."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -397,22 +398,35 @@ def _gate_breakers(b: Beat) -> TickOutcome | None:
     return b.stop(hit.status, hit.error)
 
 
+# errors of the disk, not of the code: a failed beat that says so, never a crash with a trace
+_THE_DISK = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
 def _crashed(b: Beat, exc: BaseException) -> TickOutcome:
     """A beat that raised: one line for the human and the model, the trace kept for a developer."""
     import traceback  # lazy: only a crashed beat formats one
 
     ctx, out = b.ctx, b.out
     trace = "".join(traceback.format_exception(exc))
+    world = isinstance(exc, OSError) and exc.errno in _THE_DISK
     if isinstance(exc, LooopError):  # a refusal after the runner ran: its one line says it all
         error = f"beat failed: {' '.join(str(exc).split())}"[:500]
+    elif world:  # a full, read-only or failing disk: the world's fault, no trace to keep
+        assert isinstance(exc, OSError)
+        where = f" writing {exc.filename}" if exc.filename else ""
+        error = f"beat failed: {exc.strerror or exc}{where}"[:500]
+        trace = ""
     else:
         error = f"beat crashed: {type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
     out.status, out.error = ("error" if b.dry_run else "failed"), error
-    if out.run_id is not None:
+    if out.run_id is not None and trace:
         with contextlib.suppress(OSError):
             store.atomic_write(ctx.paths.run_dir(out.run_id) / "crash.txt", trace)
     ctx.events.emit("error", "tick.crash", error, run_id=out.run_id)
-    ctx.events.record("tick_crash", error=error, run_id=out.run_id, trace=trace[-4000:])
+    # the same event either way (status and the dashboard end the beat on it); a disk's
+    # error carries no trace
+    extra = {"trace": trace[-4000:]} if trace else {}
+    ctx.events.record("tick_crash", error=error, run_id=out.run_id, **extra)
     if b.dry_run:
         return out
     try:
