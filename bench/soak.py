@@ -940,6 +940,9 @@ FAULTS = (
 # ---- invariants and the report
 
 
+_ERROR_LINE = re.compile(r"(?m)^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)\b[^\n\"]*")
+
+
 def _tracebacks(root: Path) -> list[str]:
     hits: list[str] = []
     for p in root.rglob("*"):
@@ -951,8 +954,8 @@ def _tracebacks(root: Path) -> list[str]:
             if at >= 0:
                 # the file, and the error line that ends the traceback: what a reader needs
                 tail = raw[at : at + 4000].decode("utf-8", "replace").replace("\\n", "\n")
-                last = [ln.strip() for ln in tail.splitlines() if ln.strip()][-1:] or [""]
-                hits.append(f"{p.relative_to(root)}: {last[0][:200]}")
+                errs = [m.group(0) for m in _ERROR_LINE.finditer(tail)][-1:] or [""]
+                hits.append(f"{p.relative_to(root)}: {errs[0][:200]}")
     return hits
 
 

@@ -590,3 +590,20 @@ def test_a_full_disk_mid_beat_is_a_failed_beat_without_a_trace(
     rows = [json.loads(ln) for ln in ctx.paths.events.read_text().splitlines()]
     crash = [r for r in rows if r["event"] == "tick_crash"]
     assert len(crash) == 2 and "ZeroDivisionError" in crash[-1]["trace"]
+
+
+def test_a_move_whose_record_hits_a_full_disk_fails_the_beat_without_a_trace(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    wire(ctx, [{"decision": {"action": "write_goal", "id": "g", "body": "goal: g"}}])
+
+    def full(*_a: object, **_k: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(guards, "commit_hash", full)
+    out = tick(ctx)
+    assert out.status == "failed" and out.error is not None and "No space left" in out.error
+    assert (ctx.paths.goals / "g.md").exists()  # the move ran; only its record failed
+    assert "Traceback" not in ctx.paths.events.read_text()

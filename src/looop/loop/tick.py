@@ -402,6 +402,18 @@ def _gate_breakers(b: Beat) -> TickOutcome | None:
 _THE_DISK = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 
 
+def _from_the_disk(exc: BaseException) -> bool:
+    """Whether an error was caused (at any depth) by one of the disk's errors."""
+    seen: BaseException | None = exc.__cause__ or exc.__context__
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) and seen.errno in _THE_DISK:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _crashed(b: Beat, exc: BaseException) -> TickOutcome:
     """A beat that raised: one line for the human and the model, the trace kept for a developer."""
     import traceback  # lazy: only a crashed beat formats one
@@ -411,6 +423,8 @@ def _crashed(b: Beat, exc: BaseException) -> TickOutcome:
     world = isinstance(exc, OSError) and exc.errno in _THE_DISK
     if isinstance(exc, LooopError):  # a refusal after the runner ran: its one line says it all
         error = f"beat failed: {' '.join(str(exc).split())}"[:500]
+        if _from_the_disk(exc):
+            trace = ""  # e.g. a move carried out whose record hit a full disk
     elif world:  # a full, read-only or failing disk: the world's fault, no trace to keep
         assert isinstance(exc, OSError)
         where = f" writing {exc.filename}" if exc.filename else ""
