@@ -557,6 +557,12 @@ def test_sensors_start_through_posix_spawn_not_one_popen_each(
         return real(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "posix_spawn", counting)
+    # posix_spawn is used only while no other thread runs (the spawn changes the process's
+    # cwd for a moment); a thread another in-process test left in this xdist worker must not
+    # decide what this test sees
+    import threading
+
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
     for i in range(5):
         add_sensor(paths, f"s{i}", f'echo \'{{"signal":{{"i":{i}}}}}\'\n')
     got = run(ctx)
