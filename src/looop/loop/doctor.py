@@ -22,8 +22,6 @@ from looop.core.errors import LooopError
 
 Level = Literal["ok", "warn", "fail", "skip"]
 MARK = {"ok": "✓", "warn": "!", "fail": "✗", "skip": "-"}
-# the CLIs whose streams the meter reads a cost from (decide/cost/meter.py)
-METERED_CLIS = ("claude", "codex", "pi", "opencode")
 # where a preset runner's CLI sends its model calls when the env points it elsewhere
 BASE_URL_ENV = {
     "claude": "ANTHROPIC_BASE_URL",
@@ -169,11 +167,10 @@ def check_sandbox(ctx: Ctx, cfg: Config) -> Check:
 
 
 def metered(runner: Runner) -> bool:
-    """Whether the meter can read this runner's cost: a declared spec, or a known CLI's stream."""
-    if runner.cost is not None:
-        return True
-    exe = _word(runner.tick or "")
-    return exe is not None and exe.rsplit("/", 1)[-1] in METERED_CLIS
+    """Whether the meter can read this runner's cost: the budget breaker's own rule."""
+    from looop.decide.cost.breakers import reports_cost  # lazy: the cost room loads only here
+
+    return reports_cost(runner)
 
 
 def check_budget(cfg: Config, knobs: Knobs) -> Check:
