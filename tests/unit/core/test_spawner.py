@@ -50,6 +50,14 @@ def _output(proc: Proc, secs: float = 10.0) -> bytes:
     return got
 
 
+@pytest.fixture(autouse=True)
+def lone_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The posix_spawn path is taken only by a lone thread; earlier tests in this xdist worker
+    may leave idle pool threads behind (they never run our code), so count them out."""
+    if not until(lambda: threading.active_count() == 1, 2):
+        monkeypatch.setattr(threading, "active_count", lambda: 1)
+
+
 @pytest.fixture
 def contain() -> Iterator[Containment]:
     """An open containment window (closing it kills whatever it marked and is still there)."""
@@ -72,10 +80,6 @@ def _spawn(body: str, tmp_path: Path, contain: Containment, name: str = "s.sh") 
 def test_a_child_leads_its_own_session_in_the_dir_asked_for_with_the_marker(
     tmp_path: Path, contain: Containment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the posix_spawn path is taken only by a lone thread; earlier tests in this process may
-    # leave idle pool threads behind (they never run our code), so count them out here
-    if not until(lambda: threading.active_count() == 1, 2):
-        monkeypatch.setattr(threading, "active_count", lambda: 1)
     here = os.getcwd()
     body = '#!/bin/sh\npwd\ncut -d" " -f1,5,6 /proc/$$/stat\necho "$LOOOP_CONTAIN"\ncat\necho end\n'
     proc, token = _spawn(body, tmp_path, contain)
