@@ -202,11 +202,11 @@ def test_queued_tells_ride_along_with_an_answer(ctx: Ctx) -> None:
     try:
         _await(lambda: (ctx.paths.asks / "w9-1.json").exists())
         assert _looop(ctx, "answer", "w9-1", "yes").returncode == 0
-        out, _ = p.communicate(timeout=30)
+        out, err = p.communicate(timeout=30)
     finally:
         if p.poll() is None:
             p.kill()
-    assert out == "yes\n---\ntold: also update the changelog\n"
+    assert out == "yes\n---\ntold: also update the changelog\n", err
 
 
 def test_wait_for_a_human(ctx: Ctx) -> None:

@@ -76,6 +76,31 @@ def atomic_write(
         raise
 
 
+def create_new(path: AnyPath, data: bytes | str, mode: int = 0o644) -> bool:
+    """Write `path` whole, only if it does not exist yet (False then): written under a name of
+    its own, then hard-linked in, so the name is taken like O_EXCL and no reader that polls
+    for it ever sees it half written."""
+    raw = encode(data) if isinstance(data, str) else data
+    parent, name = os.path.split(os.fspath(path))
+    _mkdirs(parent)
+    tmp = os.path.join(parent, f".{name}.tmp.{os.getpid()}.{os.urandom(3).hex()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        view = memoryview(raw)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        _unlink_quietly(tmp)
+    return True
+
+
 def move_aside(src: AnyPath, dst_dir: AnyPath, stem: str, ext: str) -> str:
     """Move `src` into `dst_dir` as `stem + ext`, or `stem~2 + ext`, `stem~3 + ext`… when that
     name is taken: an archive keeps every earlier copy (`~` is in no id looop makes). A link

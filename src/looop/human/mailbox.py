@@ -74,19 +74,9 @@ def new_ask(
         }
         if key is not None:
             rec["key"] = key
-        # written whole under a name of its own, then linked in: the id is taken only if
-        # free (as O_EXCL), and no reader — a beat's probe — ever sees it half written
-        tmp = asks / f".{ask_id}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-        with open(tmp, "x") as f:
-            f.write(store.dumps_state(rec) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.link(tmp, asks / f"{ask_id}.json")
-        except FileExistsError:
+        # taken only if free (as O_EXCL), and no reader — a beat's probe — sees it half written
+        if not store.create_new(asks / f"{ask_id}.json", store.dumps_state(rec) + "\n"):
             continue
-        finally:
-            tmp.unlink()
         return rec
     raise AskError("could not create an ask id after 50 tries (contention in asks/)")
 
@@ -144,12 +134,9 @@ def answer(
     if force:
         store.write_json(path, rec)
         return
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:  # answered meanwhile
-        raise _answered(ask_id) from None
-    with os.fdopen(fd, "w") as f:
-        f.write(store.dumps_state(rec) + "\n")
+    # whole or absent: the asking worker polls for this file and acts on what it reads
+    if not store.create_new(path, store.dumps_state(rec) + "\n"):  # answered meanwhile
+        raise _answered(ask_id)
 
 
 def _answered(ask_id: str) -> AskAnswered:

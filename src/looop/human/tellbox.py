@@ -71,17 +71,12 @@ def new_tell(tells: AnyPath, worker: str, msg: str, now: float, key: str | None 
         seen = [*_stems(tells, worker), *_stems(os.path.join(tells, "consumed"), worker)]
         n = max((id_number(s, worker) for s in seen), default=0) + 1
         tid = f"{worker}-{n}"
-        try:
-            fd = os.open(
-                os.path.join(tells, f"{tid}.json"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644
-            )
-        except FileExistsError:
+        rec = {"v": 1, "id": tid, "worker": worker, "msg": msg, "ts": int(now)}
+        if key is not None:
+            rec["key"] = key
+        # whole or absent: a racing `told` must never read (and consume) half a message
+        if not store.create_new(os.path.join(tells, f"{tid}.json"), store.dumps_state(rec) + "\n"):
             continue
-        with os.fdopen(fd, "w") as f:
-            rec = {"v": 1, "id": tid, "worker": worker, "msg": msg, "ts": int(now)}
-            if key is not None:
-                rec["key"] = key
-            f.write(store.dumps_state(rec) + "\n")
         return tid
     raise AskError("could not create a tell id after 50 tries (contention in tells/)")
 
