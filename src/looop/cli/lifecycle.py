@@ -38,7 +38,7 @@ def version_cmd() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status_cmd(as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
-    print_status(gather_status(ctx.paths, ctx.env, ctx.clock), as_json)
+    print_status(gather_status(ctx.paths, ctx.env, ctx.clock, all_workers=as_json), as_json)
 
 
 @click.command(

@@ -124,8 +124,9 @@ def print_status(st: StatusView, as_json: bool) -> None:
             line += f" · ✗ invalid: {', '.join(sc['invalid'])}"
         w(line + "\n")
     live = [x for x in st["workers"] if x.get("alive")]
-    w(f"workers:   {len(live)} live, {len(st['workers']) - len(live)} finished\n")
-    for x in st["workers"]:
+    done = st.get("workers_finished", len(st["workers"]) - len(live))
+    w(f"workers:   {len(live)} live, {done} finished" + (" (`looop ls -a`)" if done else "") + "\n")
+    for x in live:
         flag = f"  ⚑ {x['note']}" if x.get("note") and x.get("alive") else ""
         box = " · sandboxed" if x.get("sandboxed") else ""
         w(f"  - {x.get('id', '?')} [{x.get('label', x.get('error', '?'))}{box}]{flag}\n")

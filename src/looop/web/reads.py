@@ -43,10 +43,7 @@ def _clamp(n: int, top: int) -> int:
 def state(ctx: Ctx, all_workers: bool = False) -> StatusView:
     """`looop status --json`: pulse, last beat and how it ended, next beat, breakers, spend;
     its workers the live ones only unless `all_workers` (finished ones pile up over days)."""
-    st = gather_status(ctx.paths, ctx.env, ctx.clock)
-    if not all_workers:
-        st["workers"] = [w for w in st["workers"] if w.get("alive") or "error" in w]
-    return st
+    return gather_status(ctx.paths, ctx.env, ctx.clock, all_workers)
 
 
 def sessions(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
