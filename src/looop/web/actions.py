@@ -252,3 +252,42 @@ def start_worker(
         raise WebError(400, f"field 'repo' must be an absolute path or a URL, not {repo!r}")
     # one that dies at once shows as such in the fleet (show all), with its exit code
     return _steer(ctx, obj, actor)
+
+
+class Acting:
+    """These actions for another face (`looop watch`), journaled as `actor`: each returns a
+    one-line "done" and raises LooopError with the refusal's one line."""
+
+    def __init__(self, ctx: Ctx, actor: str) -> None:
+        self.ctx, self.actor = ctx, actor
+
+    def _do(self, fn: Any, *args: Any) -> dict[str, Any]:
+        try:
+            got: dict[str, Any] = fn(self.ctx, *args, actor=self.actor)
+        except WebError as e:
+            raise LooopError(e.message) from None
+        return got
+
+    def answer(self, ask_id: str, text: str) -> str:
+        self._do(answer_ask, ask_id, {"answer": text})
+        return f"answered {ask_id}: {one_line(text, 60)}"
+
+    def send(self, sid: str, text: str) -> str:
+        self._do(send_text, sid, {"text": text, "enter": True})
+        return f"sent to {sid}: {one_line(text, 60)}"
+
+    def keys(self, sid: str, keys: list[str]) -> str:
+        self._do(send_keys, sid, {"keys": keys})
+        return f"pressed {' '.join(keys)} in {sid}"
+
+    def kill(self, sid: str) -> str:
+        self._do(kill, sid, {"reason": f"killed from {self.actor}"})
+        return f"killed {sid}"
+
+    def pause(self) -> str:
+        self._do(pause)
+        return "pulse paused (workers keep running)"
+
+    def resume(self) -> str:
+        self._do(resume)
+        return "pulse resumed"
