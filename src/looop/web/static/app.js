@@ -273,7 +273,7 @@ function renderAsks(asks) {
   for (const a of asks) {
     // always confirmed: an answer cannot be taken back, and a stray tap on "yes" may ship
     const send = (text) => {
-      if (!confirm(`Answer ${a.worker}'s ask "${a.prompt.slice(0, 200)}" with: ${text}?`)) return;
+      if (!confirm(`Answer ${a.worker}'s ask "${String(a.prompt || "").slice(0, 200)}" with: ${text}?`)) return;
       act(`/asks/${encodeURIComponent(a.id)}/answer`, { answer: text }, `answered ${a.id}`);
     };
     const opts = (a.options || []).map((o) => el("button", { class: "primary", type: "button", text: o, "data-option": o, onclick: () => send(o) }));
