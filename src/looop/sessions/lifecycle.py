@@ -340,7 +340,9 @@ class Lifecycle:
             return child.done and self.os.group_gone(pgid)
 
         self.os.killpg(pgid, signal.SIGHUP)
-        if await self._until(gone, HUP_GRACE_S):
+        deadline = self.loop.time() + HUP_GRACE_S
+        await within(self.loop, child.exited, HUP_GRACE_S)  # woken by the exit, not a poll tick
+        if await self._until(gone, max(0.0, deadline - self.loop.time())):
             return True, False
         child.escalated = True
         self.os.killpg(pgid, signal.SIGKILL)
