@@ -5,7 +5,7 @@ means for srt lives in workers/sandbox.py."""
 
 from __future__ import annotations
 
-from looop.core.errors import LooopError, bad_config_value
+from looop.core.errors import bad_config_value
 
 TYPE_CHECKING = False  # not `from typing`: the config is read on hot paths
 
@@ -127,15 +127,6 @@ def config_sandbox(obj: dict[str, Any], key: str, source: str, where: str) -> Sa
     except ValueError as e:
         at, expected = str(e).split("|", 1)
         raise bad_config_value(source, at, expected, obj[key]) from None
-
-
-def field_sandbox(v: Any, who: str) -> SandboxPolicy:
-    """A `sandbox` given by a decision or a flag: one line naming what is wrong."""
-    try:
-        return parse_sandbox(v, "sandbox")
-    except ValueError as e:
-        at, expected = str(e).split("|", 1)
-        raise LooopError(f"{who}: '{at}' must be {expected}") from None
 
 
 def resolve(

@@ -376,18 +376,6 @@ def remove(path: AnyPath) -> bool:
         return False
 
 
-def tail_bytes(path: AnyPath, limit: int) -> bytes:
-    """The last `limit` bytes of a file (empty when missing)."""
-    try:
-        with open_regular(path) as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - limit))
-            return f.read()
-    except FileNotFoundError:
-        return b""
-
-
 def tail_lines(path: AnyPath, n: int, chunk: int = 65536) -> list[str]:
     """The last n non-blank lines, reading backwards so big journals stay cheap."""
     if n <= 0:

@@ -10,7 +10,6 @@ The session is read light (wire.py, plain strings): `looop log` serves it withou
 
 from __future__ import annotations
 
-import os
 import re
 import time
 
@@ -30,16 +29,6 @@ if TYPE_CHECKING:
 READ_CHUNK = 4 * 1024 * 1024  # one incremental log read
 MAX_TAIL_LINE = 1024 * 1024  # log_tail: longest line it looks back for
 LOG_POLL_S = 0.1
-
-
-def tail_bytes(path: AnyPath, limit: int) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            f.seek(max(0, size - limit))
-            return f.read()
-    except FileNotFoundError:
-        return b""
 
 
 def tail_log(sdir: AnyPath, limit: int) -> bytes:

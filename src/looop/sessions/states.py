@@ -89,9 +89,6 @@ class StatusBook:
     def live(self) -> bool:
         return self.status["state"] in _LIVE_VALUES
 
-    def can_change(self, new: SessionState) -> bool:
-        return new._value_ in _ALLOWED[self.status["state"]]
-
     def change_state(self, new: SessionState, **fields: Any) -> None:
         """Move to `new` with `fields`; IllegalTransition (and nothing written) if forbidden."""
         old_value, new_value = self.status["state"], new._value_

@@ -15,19 +15,6 @@ from looop.workers.fleet import PULSE as PULSE
 from looop.workers.fleet import age as age
 
 
-def pending_ask_workers(ctx: Ctx) -> set[str]:
-    """Workers blocked on a human: the askers of every unanswered ask."""
-    return fleet.waiting_workers(str(ctx.paths.asks), str(ctx.paths.answers))
-
-
-def last_output(s: Session) -> float | None:
-    return fleet.last_output(str(s.dir))
-
-
-def health_of(s: Session, waiting: set[str], now: float, stuck_secs: int) -> str:
-    return fleet.health(s.id, s.alive, waiting, now, stuck_secs, last_output(s))
-
-
 def verify_result(ctx: Ctx, wid: str) -> dict[str, Any] | None:
     return fleet.verify_result(str(ctx.paths.verify), wid)
 

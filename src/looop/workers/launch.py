@@ -22,7 +22,7 @@ from looop.core.errors import LooopError
 from looop.core.sandboxpolicy import SandboxPolicy
 from looop.core.sandboxpolicy import resolve as resolve_sandbox
 from looop.core.where import SANDBOX_SETTINGS
-from looop.sessions import Session, SessionError, get_session, list_sessions, reap, spawn
+from looop.sessions import Session, SessionError, list_sessions, reap, spawn
 from looop.sessions import validate_id as validate_session_id
 
 TYPE_CHECKING = False  # not `from typing`: a worker start stays light
@@ -456,7 +456,3 @@ def end_generation(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
     if tells.is_dir():
         for t in tells.glob(f"{wid}-*.json"):
             store.remove(t)
-
-
-def worker_session(ctx: Ctx, wid: str) -> Session:
-    return get_session(ctx.paths.data, normalise_target(wid))
