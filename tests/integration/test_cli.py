@@ -257,7 +257,9 @@ def test_demo_runs_offline(cli: Cli) -> None:
     assert p.returncode == 0, out + p.stderr.decode()
     assert "world unchanged — no AI call" in out
     journal_lines = [ln for ln in out.splitlines() if ln.startswith("  journal  ")]
-    assert len(journal_lines) == 5 and "looop status" in out
+    assert len(journal_lines) == 5
+    gone = next(ln for ln in out.splitlines() if ln.startswith("removed "))
+    assert not Path(gone.split()[1]).exists()  # --no-keep: no "try next" on a dir now gone
 
 
 def test_paths_are_absolutised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

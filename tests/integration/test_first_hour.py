@@ -231,3 +231,31 @@ def test_log_shows_no_blank_line_after_a_shells_command(
     assert "$ echo hi-$((6*7))\nhi-42\n" in text, repr(text)
     assert "\n\n" not in text
     assert os.path.isdir(data / "sessions" / "sh")
+
+
+def test_demo_try_next_works_in_the_users_own_shell(env: dict[str, str], home: Path) -> None:
+    """`make demo` runs .venv/bin/looop, which the user's PATH does not name: the lines it
+    suggests must run as printed, and the last one removes the throwaway dir."""
+    user = {k: v for k, v in env.items() if k != "LOOOP_DATA_DIR"}
+    user["PATH"] = "/usr/bin:/bin"  # no looop on it
+    demo = looop(user, "demo", "--fast")
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    tail = demo.stdout.split("try next (in this shell):\n", 1)[1].splitlines()
+    lines = [ln.split("  # ")[0].strip() for ln in tail if ln.startswith("  ") and "#" in ln]
+    assert lines[0].startswith("export LOOOP_DATA_DIR=")
+    root = Path(shlex.split(lines[0].split("=", 1)[1])[0])
+    assert root.is_dir()
+    shell = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-e", "-c", "\n".join(lines[:3])],
+        env={**user, "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shell.returncode == 0, shell.stderr
+    assert "PULSE" in shell.stdout and "inbox empty again" in shell.stdout
+    cleanup = lines[-1]
+    assert cleanup.startswith("rm -rf ")
+    subprocess.run(["bash", "-c", cleanup], env=user, timeout=30, check=True)
+    assert not root.exists()
