@@ -222,11 +222,12 @@ def test_journal_runs_and_status(data: Path, cli: Cli) -> None:
     assert "pulse:     stopped" in out and "all quiet" in out
 
 
-def test_status_reports_a_broken_config_without_failing(data: Path, cli: Cli) -> None:
+def test_status_reports_a_broken_config_whole_and_exits_1(data: Path, cli: Cli) -> None:
     data.mkdir()
     (data / "config.json").write_text('{"interval": "soon", "tick_command": "x"}')
-    code, out, _ = cli("status")
-    assert code == 0 and "'interval'" in out
+    code, out, err = cli("status")
+    # the whole status still prints (no trace); exit 1 tells a script the config is wrong
+    assert code == 1 and "'interval'" in out and "data dir:" in out and err == ""
 
 
 def test_broken_pipe_exits_quietly(data: Path, cli: Cli) -> None:
