@@ -205,7 +205,10 @@ def pulse_cmd(ready_fd: int | None, beats: int | None, no_seed: bool) -> None:
 
 @click.command("tick", help="Run one beat now (refused while a pulse runs).")
 @click.option(
-    "--dry-run", is_flag=True, help="Sense and print the prompt; call no runner, write nothing."
+    "--dry-run",
+    is_flag=True,
+    help="Sense and print the prompt; call no runner, write nothing (exit 1 when no prompt "
+    "could be built, with why).",
 )
 @click.option(
     "--force", is_flag=True, help="Decide even if the world is unchanged or failures back off."
