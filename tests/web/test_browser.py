@@ -184,6 +184,7 @@ def test_dashboard_end_to_end(site: dict[str, Any], driver: Any) -> None:
         _shoot(driver, "ask-pending-phone", PHONE, mobile=True)
         _shoot(driver, "ask-pending-desktop", DESKTOP, mobile=False)
         _click(driver, '#asks button[data-option="yes"]')
+        driver.switch_to.alert.accept()  # an answer is always confirmed first
         out, err = asker.communicate(timeout=30)
     finally:
         if asker.poll() is None:

@@ -67,7 +67,8 @@ def _stamp_goal_activity(ctx: Ctx, goal: str) -> None:
             except CorruptState:
                 current = {}  # rebuilt from here on; only ages are lost
             current[goal] = int(ctx.clock.now())
-            store.write_json(path, current)
+            # whole or old, never torn; not fsynced: a power cut only makes a goal look older
+            store.write_json(path, current, durable=False)
     except OSError as e:
         ctx.events.emit(
             "warn",

@@ -50,7 +50,7 @@ def status_cmd(as_json: bool) -> None:
     from looop.loop.status import config_trouble  # lazy: status only
 
     ctx = make_ctx(events_to=None)
-    st = gather_status(ctx.paths, ctx.env, ctx.clock)
+    st = gather_status(ctx.paths, ctx.env, ctx.clock, all_workers=as_json)
     print_status(st, as_json, colour_on(not as_json and sys.stdout.isatty(), ctx.env))
     if config_trouble(st):
         raise SystemExit(1)

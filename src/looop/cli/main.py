@@ -48,8 +48,8 @@ def _fast_status(argv: list[str], env: dict[str, str], clock: Clock | None) -> b
     from looop.loop.status import config_trouble, gather_status_at
 
     data, config = where.resolve(env, os.getcwd())
-    st = gather_status_at(data, config, env, _clock(env, clock))
-    as_json = "--json" in argv
+    as_json = "--json" in argv  # the JSON lists every worker; the text counts the finished
+    st = gather_status_at(data, config, env, _clock(env, clock), all_workers=as_json)
     print_status(st, as_json, colour_on(not as_json and sys.stdout.isatty(), env))
     if config_trouble(st):
         raise SystemExit(1)  # the whole status printed; scripts see the config is wrong

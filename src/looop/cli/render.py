@@ -125,12 +125,12 @@ def print_status(st: StatusView, as_json: bool, colour: bool = False) -> None:
     )
     if st["config_error"]:
         w(f"config:    {red('✗')} {st['config_error']}\n")
+    elif st.get("config") and not str(st["config"]).startswith(str(st.get("data_dir", "")) + "/"):
+        w(f"config:    {st['config']} (outside the data dir)\n")
     for said in st.get("config_warnings") or ():
         w(f"config:    {red('✗')} {said}\n")
     if st.get("web"):
         w(f"web:       {st['web']} (the link with its token: `looop web --url`)\n")
-    elif st.get("config") and not str(st["config"]).startswith(str(st.get("data_dir", "")) + "/"):
-        w(f"config:    {st['config']} (outside the data dir)\n")
     sp = st["spend"]
     if sp:
         w("\nSPEND\n")
@@ -164,8 +164,9 @@ def print_status(st: StatusView, as_json: bool, colour: bool = False) -> None:
             line += f" · {red('✗')} invalid: {', '.join(sc['invalid'])}"
         w(line + "\n")
     live = [x for x in st["workers"] if x.get("alive")]
-    w(f"workers:   {len(live)} live, {len(st['workers']) - len(live)} finished\n")
-    for x in st["workers"]:
+    done = st.get("workers_finished", len(st["workers"]) - len(live))
+    w(f"workers:   {len(live)} live, {done} finished" + (" (`looop ls -a`)" if done else "") + "\n")
+    for x in live:
         flag = f"  ⚑ {x['note']}" if x.get("note") and x.get("alive") else ""
         box = " · sandboxed" if x.get("sandboxed") else ""
         w(f"  - {x.get('id', '?')} [{x.get('label', x.get('error', '?'))}{box}]{flag}\n")

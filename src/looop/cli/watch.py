@@ -1,4 +1,4 @@
-"""`looop watch [ID] [-a]`: the read-only full-screen view (Textual loads only here)."""
+"""`looop watch [ID] [-a]`: the full-screen view you can work from (Textual loads only here)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from looop.workers.launch import strip_legacy_prefix
 
 @click.command(
     "watch",
-    help="Full-screen, read-only view: a session's terminal (a remote worker's screen, asked "
-    "of its host) plus the pulse and worker health.",
+    help="Full-screen view: a session's terminal (a remote worker's screen, asked of its host) "
+    "plus the pulse, next beat, spend, asks and worker health. One key acts (journaled as "
+    "`watch:`): a answer an ask, s send a line, c Ctrl-C, k kill, p pause/resume, f follow; "
+    "? lists every key.\n\nExample: looop watch w1",
 )
 @click.argument("sid", required=False, shell_complete=idcomplete.sessions)
 @click.option("-a", "--all", "show_all", is_flag=True, help="List finished sessions too (Tab).")
@@ -55,4 +57,6 @@ def watch_cmd(sid: str | None, show_all: bool, since: str | None) -> None:
     ctx.knobs()  # config warnings print now, before the screen is taken over
     ctx.events.warn_to = None
 
-    WatchApp(ctx, sid, show_all, since_s).run()
+    from looop.web.actions import Acting  # lazy: the same actions as the dashboard's POSTs
+
+    WatchApp(ctx, sid, show_all, since_s, acts=Acting(ctx, "watch")).run()

@@ -213,8 +213,8 @@ def dumps_state(obj: Any) -> str:
     return ljson.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def write_json(path: AnyPath, obj: Any) -> None:
-    atomic_write(path, dumps_state(obj) + "\n")
+def write_json(path: AnyPath, obj: Any, *, durable: bool = True) -> None:
+    atomic_write(path, dumps_state(obj) + "\n", durable=durable)
 
 
 def append_line(path: AnyPath, line: str) -> None:

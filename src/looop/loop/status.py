@@ -13,7 +13,7 @@ from looop.core.where import runtime_base
 from looop.loop.fleet import beat_holder_at
 from looop.loop.fleet import fleet_rows as fleet_rows  # moved: the old name keeps working
 from looop.loop.fleet import fleet_rows_at as fleet_rows_at
-from looop.sessions.wire import list_light, lock_held, read_status
+from looop.sessions.wire import count_ids, list_light, lock_held, read_status
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -310,12 +310,19 @@ def _spend(
         return {"error": str(e)}
 
 
-def _workers(data: str) -> list[WorkerView]:
+def _workers(data: str, all_workers: bool) -> tuple[list[WorkerView], int]:
+    """The workers (the live ones alone unless `all_workers`: a finished session is then
+    passed at one stat) and how many have finished."""
     try:
-        sessions = list_light(data)
+        sessions = list_light(data, not all_workers)
     except OSError as e:
-        return [{"error": f"cannot list sessions: {e.strerror}"}]
-    return [
+        return [{"error": f"cannot list sessions: {e.strerror}"}], 0
+    workers = [s for s in sessions if s["id"] != "pulse"]
+    if all_workers:
+        finished = sum(1 for s in workers if not s["alive"])
+    else:  # every dir not listed as live
+        finished = count_ids(data, skip="pulse") - len(workers)
+    views: list[WorkerView] = [
         {
             "id": s["id"],
             "state": s["state"],
@@ -326,9 +333,9 @@ def _workers(data: str) -> list[WorkerView]:
             "note": s["note"],
             "sandboxed": where.sandboxed(data, s["id"]),
         }
-        for s in sessions
-        if s["id"] != "pulse"
+        for s in workers
     ]
+    return views, max(0, finished)
 
 
 def _from_snapshot(data: str, name: str) -> dict[str, Any] | None:
@@ -385,13 +392,18 @@ def beat_holder(paths: Paths) -> tuple[str, str] | None:
     return beat_holder_at(os.fspath(paths.data))
 
 
-def gather_status(paths: Paths, env: Mapping[str, str], clock: Clock) -> StatusView:
-    return gather_status_at(os.fspath(paths.data), os.fspath(paths.config), env, clock)
+def gather_status(
+    paths: Paths, env: Mapping[str, str], clock: Clock, all_workers: bool = True
+) -> StatusView:
+    return gather_status_at(os.fspath(paths.data), os.fspath(paths.config), env, clock, all_workers)
 
 
-def gather_status_at(data: str, config: str, env: Mapping[str, str], clock: Clock) -> StatusView:
+def gather_status_at(
+    data: str, config: str, env: Mapping[str, str], clock: Clock, all_workers: bool = True
+) -> StatusView:
     """`looop status` as data, from the data dir and config file as strings (Paths spells
-    them the same: Paths.resolve is where.resolve wrapped)."""
+    them the same: Paths.resolve is where.resolve wrapped). `all_workers=False`: the finished
+    workers only counted (`workers_finished`), not read: they pile up over days."""
     holder = beat_holder_at(data)
     running = holder is not None and holder[0] == "pulse"
     pid = holder[1] if holder is not None and running else ""
@@ -410,6 +422,7 @@ def gather_status_at(data: str, config: str, env: Mapping[str, str], clock: Cloc
     except LooopError as e:
         config_error, interval, spend = str(e), None, None
     records = _records(data)
+    workers, finished = _workers(data, all_workers)
     backoff = _read_obj(_at(data, ".tick-backoff"))
     fails = backoff.get("fails") if backoff else None
     streak = fails if isinstance(fails, int) and fails > 0 else 0
@@ -454,7 +467,8 @@ def gather_status_at(data: str, config: str, env: Mapping[str, str], clock: Cloc
         "last_failure": _read_obj(_at(data, ".last-failure.json")),
         "goals": _goals(data),
         "journal_tail": journal_tail,
-        "workers": _workers(data),
+        "workers": workers,
+        "workers_finished": finished,
         "spend": spend,
         "asks": _asks(data),
         "schedules": _schedules(data),

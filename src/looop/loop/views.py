@@ -101,6 +101,7 @@ class StatusView(TypedDict):
     goals: list[str]
     journal_tail: list[str]
     workers: list[WorkerView]
+    workers_finished: int  # counted even where `workers` lists the live ones alone
     spend: SpendStatus | SpendError | None  # None when the config is broken
     asks: list[Any]  # ask ids (what the pulse last sensed); with --json v1.0's ask records
     schedules: SchedulesView

@@ -33,7 +33,7 @@ from looop.sessions.lifecycle import Child, Lifecycle
 from looop.sessions.osseam import HostOS, name_self, set_subreaper
 from looop.sessions.pump import Pump, _trace, log
 from looop.sessions.states import SessionState, StatusBook
-from looop.sessions.wire import LOCK, META, STATUS, SessionError, check_id, fnv1a_64
+from looop.sessions.wire import ENDED, LOCK, META, STATUS, SessionError, check_id, fnv1a_64
 
 IDLE_CHECK_S = 0.5
 
@@ -189,6 +189,12 @@ class Supervisor:
             store.write_json(os.path.join(self.sdir, STATUS), status)
         except OSError as e:
             log(f"cannot write status.json: {e}")
+            return
+        if status.get("state") in ("exited", "killed"):  # terminal: no state leaves it
+            try:  # after the status it vouches for: listings pass this session at one stat
+                os.close(os.open(os.path.join(self.sdir, ENDED), os.O_WRONLY | os.O_CREAT, 0o644))
+            except OSError as e:
+                log(f"cannot mark the session ended: {e}")
 
     def ready(self, line: str) -> None:
         fd, self.ready_fd = self.ready_fd, None

@@ -29,6 +29,7 @@ META = "meta.json"
 STATUS = "status.json"
 LOG = "output.log"
 LOCK = "lock"
+ENDED = "ended"  # empty; made after a final status.json, so a listing skips it at one stat
 NOTE = "note"
 
 _ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
@@ -249,9 +250,20 @@ def list_light(data: str, live_only: bool = False) -> list[dict[str, Any]]:
     return out
 
 
+def count_ids(data: str, skip: str = "") -> int:
+    """How many session dirs there are (live or not, `skip` left out), from one listing."""
+    try:
+        names = os.listdir(os.path.join(data, "sessions"))
+        return sum(1 for name in names if name != skip and valid_id(name))
+    except OSError:
+        return 0
+
+
 def _may_live(sdir: str) -> bool:
     """False only for a session whose status.json says it ended (a final state never comes
     back); anything else (starting, running, unreadable) is read in full."""
+    if os.path.exists(os.path.join(sdir, ENDED)):
+        return False  # written after the final status (a new run of the id starts a new dir)
     try:
         status = read_status(sdir)
     except OSError:

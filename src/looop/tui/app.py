@@ -1,8 +1,11 @@
-"""`looop watch`: a read-only, full-screen view of the sessions (Textual).
+"""`looop watch`: a full-screen view of the sessions you can work from (Textual).
 
 Main pane: the selected session's terminal, replayed from its output.log through looop's own
 emulator at the session's size and kept following. Docked below: the pulse and the workers with
-their health. One status line on top. Nothing here ever writes to a session.
+their health. One status line on top (pulse, next beat, spend, pending asks), the key legend at
+the bottom. The view itself only reads; a key acts (answer an ask, type a line, Ctrl-C, kill,
+pause/resume) through the `Acts` it is given — the CLI's own paths, journaled — off the UI
+thread, with a confirm before anything that cannot be taken back.
 
 Workers away from home (an SSH host, a cluster) are listed and shown too: their rows and their
 screens come through their backends on threads of their own, at a gentle pace, so a slow or
@@ -21,6 +24,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.geometry import Size
 from textual.message import Message
+from textual.screen import ModalScreen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import DataTable, Static
@@ -33,6 +37,7 @@ from looop.loop.status import gather_status
 from looop.sessions import Session, SessionError, list_sessions
 from looop.sessions.state import LOG
 from looop.tui.feed import SessionFeed, ShotFeed
+from looop.tui.modals import Acts, Confirm, KeysHelp, Line
 from looop.tui.render import FleetRow, Painter, default_selection, fleet_rows, row_cells
 from looop.workers.fleet import age
 from looop.workers.health import fleet_view
@@ -49,7 +54,40 @@ FAR_SCREEN_S = 1.0  # the selected remote worker's screen asked for
 FAR_SLOW_S = 4.0  # a look taking longer is said in the status line
 
 EMPTY = "no sessions — `looop up` starts the pulse, `looop worker start ID …` a worker"
-KEYS = "↑↓ select · Tab living/all · ^P/^N line · ^U/^D half page · PgUp/PgDn · Home/End · q quit"
+# the legend fits 80 columns; `?` lists every key
+KEYS = "? keys  a answer  s send  c ^C  k kill  p pause  f follow  Tab all  q quit"
+ALL_KEYS = [
+    ("↑ ↓", "select a session (or click its row)"),
+    ("Tab", "living sessions / all, finished ones too"),
+    ("a", "answer a pending ask (the selected worker's first), confirmed"),
+    ("s", "send a line to the selected worker (typed, then Enter)"),
+    ("c", "Ctrl-C the selected worker, confirmed"),
+    ("k", "kill the selected worker, confirmed"),
+    ("p", "pause the pulse (workers keep running) or resume it, confirmed"),
+    ("f / End", "follow the selected worker's output (its log, live)"),
+    ("^P ^N", "scroll a line up / down"),
+    ("^U ^D", "scroll half a page up / down"),
+    ("PgUp PgDn", "scroll a page"),
+    ("Home", "the top of its scrollback"),
+    ("?", "this list"),
+    ("q  ^C", "quit"),
+]
+# the main screen's own actions: while a small screen is up its keys are its own
+MAIN_ACTIONS = {
+    "select",
+    "toggle_all",
+    "scroll_lines",
+    "scroll_half",
+    "scroll_page",
+    "scroll_edge",
+    "answer",
+    "send_line",
+    "interrupt",
+    "kill",
+    "pause",
+    "keys",
+    "quit",
+}
 COLUMNS = (
     ("ID", "id"),
     ("HEALTH", "health"),
@@ -215,7 +253,8 @@ class WatchApp(App[None]):
     CSS = f"""
     #status {{ height: 1; background: $panel; }}
     #status-left {{ width: 1fr; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }}
-    #status-right {{ width: auto; height: 1; padding: 0 1; }}
+    #status-right {{ width: auto; max-width: 30%; height: 1; padding: 0 1;
+      text-wrap: nowrap; text-overflow: ellipsis; }}
     #term {{ height: 1fr; }}
     #fleet {{ height: {FLEET_VISIBLE + 1}; }}
     #keys {{ height: 1; color: $text-muted; background: $panel; }}
@@ -232,6 +271,13 @@ class WatchApp(App[None]):
         Binding("pagedown", "scroll_page(1)", show=False, priority=True),
         Binding("home", "scroll_edge(0)", show=False, priority=True),
         Binding("end", "scroll_edge(1)", show=False, priority=True),
+        Binding("a", "answer", show=False, priority=True),
+        Binding("s", "send_line", show=False, priority=True),
+        Binding("c", "interrupt", show=False, priority=True),
+        Binding("k", "kill", show=False, priority=True),
+        Binding("p", "pause", show=False, priority=True),
+        Binding("f", "scroll_edge(1)", show=False, priority=True),
+        Binding("question_mark", "keys", show=False, priority=True),
         Binding("q", "quit", "quit", show=False, priority=True),
         Binding("ctrl+c", "quit", show=False, priority=True),
     ]
@@ -243,9 +289,12 @@ class WatchApp(App[None]):
         show_all: bool = False,
         since_s: float | None = None,
         far: Far | None = None,
+        acts: Acts | None = None,
     ) -> None:
         super().__init__()
         self.ctx = ctx
+        self.acts = acts  # None: a view only (every acting key says so)
+        self.acting: str | None = None  # what is being done off the UI thread, one at a time
         self.far = far if far is not None else HomeFar(ctx)
         self.far_rows: dict[str, dict[str, Any]] = {}
         self.far_feed: ShotFeed | None = None
@@ -530,28 +579,40 @@ class WatchApp(App[None]):
 
     # -- the status line -------------------------------------------------------------------
     def _status_left(self) -> None:
+        """Pulse, next beat, spend and asks first: at 80 columns the data dir is what gives."""
         paths = self.ctx.paths
-        parts = [f"looop watch · {paths.data}"]
+        parts: list[str] = []
         st: StatusView | None
         try:
             st = gather_status(paths, self.ctx.env, self.ctx.clock)
         except (LooopError, OSError) as e:
             st = None
             parts.append(f"status ✗ {e}")
-        if st is not None:
-            parts.append(_pulse_part(st, self.ctx.clock.now()))
-            sp = st["spend"]
-            if sp and "error" not in sp:
-                cap = sp["max_daily_usd"]
-                spent = f"${sp['spent_today_usd']:.2f}"
-                parts.append(f"{spent}/${cap:.2f} today" if cap else f"{spent} today")
-            if st["config_error"]:
-                parts.append("config ✗ (looop status)")
         try:
             asks = len(pending(paths.asks, paths.answers))
         except (LooopError, OSError):
             asks = 0
-        parts.append(f"{asks} ask{'s' if asks != 1 else ''} pending")
+        ask_part = f"{asks} ask{'s' if asks != 1 else ''}"
+        if st is not None:
+            parts.append(_pulse_part(st, self.ctx.clock.now()))
+            sp = st["spend"]
+            spend = sp if sp and "error" not in sp else None
+            if spend is not None:  # an open breaker stops every AI call: said next to the pulse
+                shut = [k for k in ("budget", "unmetered", "decides") if spend[k]["open"]]
+                if shut:
+                    parts.append(f"breaker ✗ {'/'.join(shut)} (looop status)")
+            parts.append(ask_part)
+            if spend is not None:
+                cap = spend["max_daily_usd"]
+                spent = f"${spend['spent_today_usd']:.2f}"
+                parts.append(f"{spent}/${cap:.2f} today" if cap else f"{spent} today")
+            if st["config_error"]:
+                parts.append("config ✗ (looop status)")
+        else:
+            parts.append(ask_part)
+        if self.acting:
+            parts.append(f"{self.acting}…")
+        parts.append(str(paths.data))
         self.query_one("#status-left", Static).update(" · ".join(parts))
 
     def _status_right(self) -> None:
@@ -618,6 +679,140 @@ class WatchApp(App[None]):
     def action_scroll_edge(self, end: int) -> None:
         self.term.scroll_edge(bool(end))
         self._scrolled()
+
+    # -- acting (each through `acts`, off the UI thread) ----------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """While a small screen is up, its keys (and typed letters) are its own."""
+        return not (action in MAIN_ACTIONS and isinstance(self.screen, ModalScreen))
+
+    def action_keys(self) -> None:
+        self.push_screen(KeysHelp(ALL_KEYS))
+
+    def _worker(self, verb: str) -> str | None:
+        """The selected worker to act on, or None (said in a notification)."""
+        sid = self.selected
+        if self.acts is None:
+            self.notify("this watch only views (no way to act was given)", severity="warning")
+        elif sid is None or sid == "pulse":
+            self.notify(f"select a worker to {verb} (↑ ↓)", severity="warning")
+        elif not self._alive(sid):
+            self.notify(f"{sid} is not running", severity="warning")
+        else:
+            return sid
+        return None
+
+    def _alive(self, sid: str) -> bool:
+        row = next((r for r in self.rows if r.id == sid), None)
+        return row is not None and row.alive
+
+    def _act(self, what: str, job: Any) -> None:
+        """Run `job` (a call into acts returning its one-line done) on a thread of its own;
+        its line or its refusal comes back as a notification."""
+        if self.acting is not None:
+            self.notify(f"still {self.acting}", severity="warning")
+            return
+        self.acting = what
+        self._status_left()
+
+        def run() -> None:
+            try:
+                said, bad = str(job()), False
+            except (LooopError, OSError) as e:
+                said, bad = str(e), True
+            except Exception as e:  # a thread must always report back, or acting stays held
+                said, bad = f"{what} failed: {type(e).__name__}: {e}", True
+            try:
+                self.call_from_thread(self._acted, said, bad)
+            except RuntimeError:  # the app ended meanwhile: nobody to tell
+                pass
+
+        threading.Thread(target=run, name="watch-act", daemon=True).start()
+
+    def _acted(self, said: str, bad: bool) -> None:
+        self.acting = None
+        self.notify(said, severity="error" if bad else "information", timeout=6 if bad else 3)
+        self.refresh_fleet()
+
+    def _confirmed(self, question: str, then: Any) -> None:
+        def done(yes: bool | None) -> None:
+            if yes:
+                then()
+
+        self.push_screen(Confirm(question), done)
+
+    def action_send_line(self) -> None:
+        sid = self._worker("send a line to")
+        acts = self.acts
+        if sid is None or acts is None:
+            return
+
+        def typed(text: str | None) -> None:
+            if text is not None and text.strip():
+                self._act(f"sending to {sid}", lambda: acts.send(sid, text))
+
+        self.push_screen(Line(f"send a line to {sid} (Enter is pressed after it)", "text"), typed)
+
+    def action_interrupt(self) -> None:
+        sid = self._worker("interrupt")
+        acts = self.acts
+        if sid is not None and acts is not None:
+            self._confirmed(
+                f"Press Ctrl-C in {sid}?",
+                lambda: self._act(f"Ctrl-C to {sid}", lambda: acts.keys(sid, ["C-c"])),
+            )
+
+    def action_kill(self) -> None:
+        sid = self._worker("kill")
+        acts = self.acts
+        if sid is not None and acts is not None:
+            self._confirmed(
+                f"Kill worker {sid}? Its process group is stopped; it cannot be undone.",
+                lambda: self._act(f"killing {sid}", lambda: acts.kill(sid)),
+            )
+
+    def action_pause(self) -> None:
+        acts = self.acts
+        if acts is None:
+            self.notify("this watch only views (no way to act was given)", severity="warning")
+            return
+        if self._alive("pulse"):
+            question = "Pause the pulse? It stops after its beat; workers keep running."
+            self._confirmed(question, lambda: self._act("pausing", acts.pause))
+        else:
+            question = "Resume the pulse (`looop up`)? It beats again, and may call the AI."
+            self._confirmed(question, lambda: self._act("resuming", acts.resume))
+
+    def action_answer(self) -> None:
+        acts = self.acts
+        if acts is None:
+            self.notify("this watch only views (no way to act was given)", severity="warning")
+            return
+        try:
+            asks = pending(self.ctx.paths.asks, self.ctx.paths.answers)
+        except (LooopError, OSError) as e:
+            self.notify(f"asks unreadable: {e}", severity="error")
+            return
+        if not asks:
+            self.notify("no pending asks")
+            return
+        mine = [a for a in asks if a.get("worker") == self.selected]
+        ask = (mine or asks)[0]
+        aid, who = str(ask.get("id")), str(ask.get("worker"))
+        options = [str(o) for o in ask.get("options") or []]
+        more = f" · {len(asks) - 1} more pending" if len(asks) > 1 else ""
+        title = f"{who} asks ({aid}{more}):\n{ask.get('prompt')}"
+        hint = f"one of: {', '.join(options)}" if options else "your answer"
+
+        def typed(text: str | None) -> None:
+            if text is None or not text.strip():
+                return
+            # always confirmed, as on the dashboard: an answer cannot be taken back
+            self._confirmed(
+                f"Answer {aid} with: {text}?",
+                lambda: self._act(f"answering {aid}", lambda: acts.answer(aid, text)),
+            )
+
+        self.push_screen(Line(title, hint), typed)
 
 
 def _pulse_part(st: StatusView, now: float) -> str:

@@ -14,6 +14,7 @@ from looop.act.journal import append_journal
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
+from looop.core.text import one_line
 from looop.human.mailbox import (
     AskAnswered,
     AskArchived,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 ACTOR = "web"
 MAX_TEXT = 16 << 10  # one answer, tell, goal or typed text
+MAX_JOURNAL_TEXT = 2000  # typed text kept in its journal line (one line, whole unless huge)
 
 
 def _text(body: dict[str, Any], key: str, *, required: bool = True) -> str:
@@ -48,25 +50,28 @@ def _text(body: dict[str, Any], key: str, *, required: bool = True) -> str:
     return v
 
 
-def _journal(ctx: Ctx, text: str) -> str:
-    return append_journal(ctx, ctx.knobs(), f"{ACTOR}: {text}")
+def _journal(ctx: Ctx, text: str, actor: str = ACTOR) -> str:
+    return append_journal(ctx, ctx.knobs(), f"{actor}: {text}")
 
 
-def _steer(ctx: Ctx, obj: dict[str, Any]) -> dict[str, Any]:
-    """One decision through the pulse's own executor, as `looop kill`/`goal write` run it."""
+def _steer(
+    ctx: Ctx, obj: dict[str, Any], actor: str = ACTOR, said: str | None = None
+) -> dict[str, Any]:
+    """One decision through the pulse's own executor, as `looop kill`/`goal write` run it.
+    `said`: the journal line's text when the summary alone would lose what was typed."""
     # lazy: seeding is only needed once a move runs
     from looop.seed import ensure_data_dir
 
     try:
         parsed = decision_from_obj(obj)
         # the journal line names the move as the executor summarises it
-        journal = f"{ACTOR}: {summary_of(parsed.action)}"
+        journal = f"{actor}: {said or summary_of(parsed.action)}"
         decision = Decision(parsed.action, journal, parsed.next_interval_s)
     except (DecisionError, LooopError) as e:
         raise WebError(400, str(e)) from None
     ensure_data_dir(ctx.paths)
     try:
-        done = execute(ctx, ctx.knobs(), decision, actor=ACTOR)
+        done = execute(ctx, ctx.knobs(), decision, actor=actor)
     except ExecError as e:
         raise WebError(409, str(e)) from None
     except LooopError as e:  # a remote worker's host stopped answering meanwhile
@@ -100,7 +105,7 @@ def _live(ctx: Ctx, sid: str) -> None:
         raise WebError(409, f"worker {sid} is not running")
 
 
-def answer_ask(ctx: Ctx, ask_id: str, body: dict[str, Any]) -> dict[str, Any]:
+def answer_ask(ctx: Ctx, ask_id: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     """`looop answer ID TEXT`: bound to this ask; its --options enforced (never forced)."""
     text = _text(body, "answer").rstrip("\n")
     p = ctx.paths
@@ -122,12 +127,12 @@ def answer_ask(ctx: Ctx, ask_id: str, body: dict[str, Any]) -> dict[str, Any]:
         raise WebError(400, str(e)) from None
     except AskError as e:
         raise WebError(409, str(e)) from None
-    ctx.events.record("answer", id=ask_id, actor=ACTOR)
-    _journal(ctx, f"answered {ask_id}: {text}")
+    ctx.events.record("answer", id=ask_id, actor=actor)
+    _journal(ctx, f"answered {ask_id}: {text}", actor)
     return {"ok": True, "id": ask_id, "answer": text}
 
 
-def tell(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
+def tell(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     """`looop tell WORKER MSG`: queued at home for a live worker's next `looop told` (a
     remote worker's comes home through its host's relay, so one whose host does not answer
     now is told once it does)."""
@@ -138,12 +143,12 @@ def tell(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
         tid = new_tell(ctx.paths.tells, sid, msg, ctx.clock.now())
     except AskError as e:
         raise WebError(400, str(e)) from None
-    ctx.events.record("tell", id=tid, worker=sid, actor=ACTOR)
-    _journal(ctx, f"told {sid}: {msg}")
+    ctx.events.record("tell", id=tid, worker=sid, actor=actor)
+    _journal(ctx, f"told {sid}: {msg}", actor)
     return {"ok": True, "id": tid}
 
 
-def send_text(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
+def send_text(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     """Type text into a worker: with Enter it is the executor's steer_session (as `looop send`
     presses it); without, `looop send -n` (the session client, journaled here)."""
     text = _text(body, "text", required=False)
@@ -152,7 +157,10 @@ def send_text(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
         raise WebError(400, "field 'enter' must be true or false")
     _live(ctx, sid)
     if enter:
-        return _steer(ctx, {"action": "steer_session", "id": sid, "input": text})
+        # what was typed is journaled with it, as the human's own words
+        said = f"steer {sid} · {one_line(text, MAX_JOURNAL_TEXT)}" if text else None
+        obj = {"action": "steer_session", "id": sid, "input": text}
+        return _steer(ctx, obj, actor, said)
     if not text:
         raise WebError(400, "field 'text' is empty (and no Enter to press)")
     from looop.sessions import send  # lazy: the client loads with the first send
@@ -167,32 +175,32 @@ def send_text(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
         raise WebError(409, str(e)) from None
     except (LooopError, OSError) as e:  # a remote worker's host stopped answering
         raise unreachable(sid, e) from None
-    ctx.events.record("steered", actor=ACTOR, action="send", summary=f"typed into {sid}")
-    _journal(ctx, f"typed into {sid}")
+    ctx.events.record("steered", actor=actor, action="send", summary=f"typed into {sid}")
+    _journal(ctx, f"typed into {sid} · {one_line(text, MAX_JOURNAL_TEXT)}", actor)
     return {"ok": True}
 
 
-def send_keys(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
+def send_keys(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     keys = body.get("keys")
     if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
         raise WebError(400, "field 'keys' must be a non-empty list of key names")
     _live(ctx, sid)
-    return _steer(ctx, {"action": "send_key", "id": sid, "keys": keys})
+    return _steer(ctx, {"action": "send_key", "id": sid, "keys": keys}, actor)
 
 
-def kill(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
+def kill(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     reason = _text(body, "reason", required=False)
     if _reach(ctx, sid) == "unreachable":  # nothing reaches it to stop it
         raise unreachable(sid)
-    return _steer(ctx, {"action": "kill_worker", "id": sid, "reason": reason})
+    return _steer(ctx, {"action": "kill_worker", "id": sid, "reason": reason}, actor)
 
 
-def write_goal(ctx: Ctx, goal_id: str, body: dict[str, Any]) -> dict[str, Any]:
+def write_goal(ctx: Ctx, goal_id: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     text = _text(body, "body")
-    return _steer(ctx, {"action": "write_goal", "id": goal_id, "body": text})
+    return _steer(ctx, {"action": "write_goal", "id": goal_id, "body": text}, actor)
 
 
-def pause(ctx: Ctx) -> dict[str, Any]:
+def pause(ctx: Ctx, actor: str = ACTOR) -> dict[str, Any]:
     """`looop down --keep-workers`: the pulse stops after its beat; workers keep running."""
     from looop.loop.daemon import stop_all  # lazy: only pause/resume load the daemon
 
@@ -202,12 +210,12 @@ def pause(ctx: Ctx) -> dict[str, Any]:
         raise WebError(409, str(e)) from None
     if not res.was_running:
         raise WebError(409, "the pulse is not running")
-    ctx.events.record("steered", actor=ACTOR, action="pause", summary="paused the pulse")
-    _journal(ctx, "paused the pulse (workers keep running)")
+    ctx.events.record("steered", actor=actor, action="pause", summary="paused the pulse")
+    _journal(ctx, "paused the pulse (workers keep running)", actor)
     return {"ok": True, "pid": res.pid, "forced": res.forced}
 
 
-def resume(ctx: Ctx) -> dict[str, Any]:
+def resume(ctx: Ctx, actor: str = ACTOR) -> dict[str, Any]:
     """`looop up`: start the pulse in the background (idempotent: 409 when it runs)."""
     from looop.loop.daemon import start_detached  # lazy: only pause/resume load the daemon
 
@@ -217,6 +225,69 @@ def resume(ctx: Ctx) -> dict[str, Any]:
         raise WebError(409, str(e)) from None
     if not res.started:
         raise WebError(409, f"the pulse is already running (pid {res.pid})")
-    ctx.events.record("steered", actor=ACTOR, action="resume", summary="resumed the pulse")
-    _journal(ctx, "resumed the pulse")
+    ctx.events.record("steered", actor=actor, action="resume", summary="resumed the pulse")
+    _journal(ctx, "resumed the pulse", actor)
     return {"ok": True, "pid": res.pid}
+
+
+def start_worker(
+    ctx: Ctx, worker_id: str, body: dict[str, Any], actor: str = ACTOR
+) -> dict[str, Any]:
+    """`looop worker start ID PROMPT [--runner R] [--repo PATH]`: the same start_worker move
+    through the executor. A repo is a path on this machine (absolute: the page stands nowhere)
+    or a URL."""
+    obj: dict[str, Any] = {
+        "action": "start_worker",
+        "id": worker_id,
+        "prompt": _text(body, "prompt"),
+    }
+    for key in ("runner", "repo", "branch", "host"):
+        v = _text(body, key, required=False).strip()
+        if v:
+            obj[key] = v
+    repo = str(obj.get("repo", "/"))
+    # the page stands in no directory: a path is absolute (or ~), else a URL (git@host:path too)
+    url = "://" in repo or ":" in repo.split("/", 1)[0]
+    if not (url or repo.startswith(("/", "~"))):
+        raise WebError(400, f"field 'repo' must be an absolute path or a URL, not {repo!r}")
+    # one that dies at once shows as such in the fleet (show all), with its exit code
+    return _steer(ctx, obj, actor)
+
+
+class Acting:
+    """These actions for another face (`looop watch`), journaled as `actor`: each returns a
+    one-line "done" and raises LooopError with the refusal's one line."""
+
+    def __init__(self, ctx: Ctx, actor: str) -> None:
+        self.ctx, self.actor = ctx, actor
+
+    def _do(self, fn: Any, *args: Any) -> dict[str, Any]:
+        try:
+            got: dict[str, Any] = fn(self.ctx, *args, actor=self.actor)
+        except WebError as e:
+            raise LooopError(e.message) from None
+        return got
+
+    def answer(self, ask_id: str, text: str) -> str:
+        self._do(answer_ask, ask_id, {"answer": text})
+        return f"answered {ask_id}: {one_line(text, 60)}"
+
+    def send(self, sid: str, text: str) -> str:
+        self._do(send_text, sid, {"text": text, "enter": True})
+        return f"sent to {sid}: {one_line(text, 60)}"
+
+    def keys(self, sid: str, keys: list[str]) -> str:
+        self._do(send_keys, sid, {"keys": keys})
+        return f"pressed {' '.join(keys)} in {sid}"
+
+    def kill(self, sid: str) -> str:
+        self._do(kill, sid, {"reason": f"killed from {self.actor}"})
+        return f"killed {sid}"
+
+    def pause(self) -> str:
+        self._do(pause)
+        return "pulse paused (workers keep running)"
+
+    def resume(self) -> str:
+        self._do(resume)
+        return "pulse resumed"

@@ -339,6 +339,8 @@ def build_app(
     async def schedules(request: Request) -> Response:
         return JSONResponse(await call(reads.schedule_rows))
 
+    _page_reads(api, call)
+
     @api("GET", "/events", "Live events and journal lines (SSE).")
     async def events(request: Request) -> Response:
         return _sse(_events(request, hub))
@@ -367,6 +369,12 @@ def build_app(
         ("/sessions/{sid}/keys", 'Press named keys: {"keys": ["C-c"]}.', actions.send_keys, "sid"),
         ("/sessions/{sid}/kill", 'Kill a worker: {"reason"}.', actions.kill, "sid"),
         ("/goals/{gid}", 'Write goals/ID.md: {"body"}.', actions.write_goal, "gid"),
+        (
+            "/workers/{wid}",
+            'Start a worker: {"prompt", "runner"?, "repo"? (absolute path or URL), "branch"?}.',
+            actions.start_worker,
+            "wid",
+        ),
         (
             "/pulse/pause",
             "Stop the pulse after its beat; workers keep running.",
@@ -418,6 +426,7 @@ def build_app(
     routes += [
         Route("/api/v1/openapi.json", openapi, methods=["GET"]),
         Route("/", index, methods=["GET"]),
+        Route("/favicon.ico", favicon, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 
@@ -436,6 +445,23 @@ def build_app(
 
 
 _NO_STORE: Mapping[str, str] = {"Cache-Control": "no-store"}
+
+
+def _page_reads(api: Callable[[str, str, str], Callable[[Handler], Handler]], call: Any) -> None:
+    """The dashboard's panels beyond status: goals, a repo worker's diff."""
+
+    @api("GET", "/goals", "The goals (goals/*.md) with their text, newest change first.")
+    async def goals(request: Request) -> Response:
+        return JSONResponse(await call(reads.goals))
+
+    @api("GET", "/sessions/{sid}/diff", "A repo worker's changes (`looop worker diff`).")
+    async def diff(request: Request) -> Response:
+        return JSONResponse(await call(reads.diff, str(request.path_params["sid"])))
+
+
+async def favicon(request: Request) -> Response:
+    """Browsers ask /favicon.ico before reading the page's icon link: the same SVG."""
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
 
 def _sse(gen: AsyncIterator[str]) -> StreamingResponse:

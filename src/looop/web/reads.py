@@ -20,7 +20,6 @@ from looop.loop.asks import tag
 from looop.loop.fleet import fleet_rows
 from looop.loop.runs import list_runs, show_run
 from looop.loop.status import BEAT_ENDS, beat_detail, ends_beat, gather_status
-from looop.loop.views import StatusView
 from looop.sessions import SessionError, get_session, log_tail, screenshot, validate_id
 from looop.web.errors import WebError, not_found
 from looop.workers.worktree import read_gitdir
@@ -40,13 +39,90 @@ def _clamp(n: int, top: int) -> int:
     return min(max(n, 1), top)
 
 
-def state(ctx: Ctx, all_workers: bool = False) -> StatusView:
+def state(ctx: Ctx, all_workers: bool = False) -> dict[str, Any]:
     """`looop status --json`: pulse, last beat and how it ended, next beat, breakers, spend;
     its workers the live ones only unless `all_workers` (finished ones pile up over days)."""
-    st = gather_status(ctx.paths, ctx.env, ctx.clock)
-    if not all_workers:
-        st["workers"] = [w for w in st["workers"] if w.get("alive") or "error" in w]
-    return st
+    st = gather_status(ctx.paths, ctx.env, ctx.clock, all_workers)
+    out: dict[str, Any] = dict(st)
+    out["paused"] = not st["pulse"]["running"] and paused(ctx)
+    return out
+
+
+PAUSE_SCAN_LINES = 2000  # events.jsonl lines read back for the pulse's last stop or start
+
+
+def paused(ctx: Ctx) -> bool:
+    """Whether the pulse's last stop was a pause (`down --keep-workers`, the page's Pause) with
+    no start since: then the header says "paused", not "stopped"."""
+    for line in reversed(store.tail_lines(ctx.paths.events, PAUSE_SCAN_LINES)):
+        if '"down"' not in line and '"pulse_start"' not in line:
+            continue  # most lines are neither: not parsed
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        ev = r.get("event") if isinstance(r, dict) else None
+        if ev == "pulse_start":
+            return False
+        if ev == "down":
+            return "kept" in r
+    return False
+
+
+MAX_GOAL = 16 << 10  # a goal's text shown whole below this
+
+
+def goals(ctx: Ctx) -> list[dict[str, Any]]:
+    """goals/*.md (the archive left out), each with its text, newest change first."""
+    out: list[dict[str, Any]] = []
+    try:
+        files = [p for p in ctx.paths.goals.iterdir() if p.suffix == ".md" and p.is_file()]
+    except OSError:
+        return out
+    for p in files:
+        try:
+            raw = store.read_regular(p, MAX_GOAL)
+            mtime = p.stat().st_mtime
+        except OSError:
+            continue
+        text = raw[:MAX_GOAL].decode("utf-8", "replace")
+        out.append({"id": p.stem, "text": text, "cut": len(raw) > MAX_GOAL, "mtime": int(mtime)})
+    return sorted(out, key=lambda g: (-g["mtime"], g["id"]))
+
+
+MAX_DIFF = 512 << 10  # a worker's diff shown from its start up to this
+
+
+def diff(ctx: Ctx, sid: str) -> dict[str, Any]:
+    """`looop worker diff ID` for a worker started with --repo: its commits since its base,
+    its edits and new files. One on another host: its diff is there (the CLI forwards)."""
+    import subprocess  # lazy: only a diff runs git
+
+    from looop.workers import worktree
+
+    sid = session_id(sid)
+    if (ctx.paths.data / "hosts" / "workers" / f"{sid}.json").exists():
+        raise WebError(409, f"worker {sid} runs on another host — `looop worker diff {sid}`")
+    try:
+        runs = worktree.diff_runs(ctx, sid)
+    except LooopError as e:
+        raise WebError(409, str(e)) from None
+    parts: list[str] = []
+    size = 0
+    for argv, env in runs:
+        try:
+            done = subprocess.run(argv, env=env, capture_output=True, check=False, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise WebError(503, f"git diff did not run: {e}") from None
+        if done.returncode > 1:  # 1 is `git diff --no-index` saying the files differ
+            why = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["?"]
+            raise WebError(409, f"git diff failed: {why[0]}")
+        parts.append(done.stdout.decode("utf-8", "replace"))
+        size += len(done.stdout)
+        if size > MAX_DIFF:
+            break
+    text = "".join(parts)
+    return {"id": sid, "diff": text[:MAX_DIFF], "cut": len(text) > MAX_DIFF}
 
 
 def sessions(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
@@ -301,6 +377,11 @@ def run(ctx: Ctx, run_id: str) -> dict[str, Any]:
     if len(text) > MAX_RUN_OUTPUT:
         text = text[-MAX_RUN_OUTPUT:]
     info["output_text"] = text
+    try:  # the prompt the runner was given: the page shows it beside what came back
+        raw = store.read_regular(Path(str(info.get("prompt"))), MAX_RUN_OUTPUT)
+        info["prompt_text"] = raw.decode("utf-8", "replace")
+    except OSError:
+        info["prompt_text"] = None
     for k in ("prompt", "output"):  # paths on the server mean nothing to a browser
         info.pop(k, None)
     return info

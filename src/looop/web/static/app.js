@@ -16,7 +16,7 @@ const el = (tag, props = {}, ...kids) => {
   return e;
 };
 
-const ui = { selected: null, screen: null, refreshTimer: null, highlight: null, fleet: [] };
+const ui = { selected: null, screen: null, refreshTimer: null, highlight: null, fleet: [], all: false };
 
 async function api(path, body) {
   const opts = body === undefined ? {} : {
@@ -39,13 +39,16 @@ function toast(text, bad) {
 }
 
 async function act(path, body, done) {
+  let ok = false;
   try {
     await api(path, body);
     if (done) toast(done);
+    ok = true;
   } catch (e) {
     toast(e.message, true);
   }
   refreshSoon(50);
+  return ok;
 }
 
 function age(s) {
@@ -59,10 +62,29 @@ function age(s) {
 const usd = (v) => (v === null || v === undefined ? "—" : `$${Number(v).toFixed(2)}`);
 
 // --- header: pulse, last and next beat ---------------------------------------------------
+// the breakers that stop every AI call: their names as the header says them
+const BREAKERS = [["budget", "budget spent"], ["unmetered", "cost unreported"], ["decides", "decide cap"]];
+
 function renderState(st) {
   const p = $("#pulse");
-  p.textContent = st.pulse.running ? `pulse ${st.health}` : st.health === "tick" ? "tick" : "pulse stopped";
-  p.className = "pill " + ({ ok: "ok", failing: "warn", stopped: "bad" }[st.health] || "");
+  const sp0 = st.spend || {};
+  const open = BREAKERS.filter(([k]) => sp0[k] && sp0[k].open);
+  const remedy = $("#remedy");
+  if (open.length) {
+    // no green "pulse ok" while nothing can be decided: which breaker, and how to lift it
+    p.textContent = `breaker: ${open.map(([, name]) => name).join(", ")}`;
+    p.className = "pill bad";
+    remedy.textContent = open.map(([k]) => sp0[k].lift).filter(Boolean).join(" · ");
+  } else if (st.paused) {
+    p.textContent = "paused";
+    p.className = "pill warn";
+    remedy.textContent = "Resume starts the pulse again";
+  } else {
+    p.textContent = st.pulse.running ? `pulse ${st.health}` : st.health === "tick" ? "tick" : "pulse stopped";
+    p.className = "pill " + ({ ok: "ok", failing: "warn", stopped: "bad" }[st.health] || "");
+    remedy.textContent = "";
+  }
+  remedy.hidden = !remedy.textContent;
   const lb = st.last_beat;
   const nb = st.next_beat;
   $("#beat").textContent = (lb ? `last beat ${lb.at}: ${lb.outcome}` : "no beat yet")
@@ -97,14 +119,18 @@ function renderFleet(rows) {
     });
     // a worker on another host says which; it opens and is driven like one here
     const where = r.host ? el("span", { class: "host", text: ` @${r.host}`, title: `runs on host ${r.host}` }) : "";
+    const diff = isPulse || !r.branch ? "" : el("button", {
+      type: "button", text: "Diff", "data-diff": r.id, title: "its changes (git diff)",
+      onclick: (ev) => { ev.stopPropagation(); showDiff(r.id); },
+    });
     const tr = el("tr", { "data-id": r.id, onclick: () => select(r.id) },
       el("td", {}, r.id, where, r.note ? ` ⚑ ${r.note}` : ""),
-      el("td", { class: `h-${r.health}`, text: r.health }),
+      el("td", { class: `h-${r.health}`, text: r.alive ? r.health : cause(r) }),
       el("td", { text: age(r.idle_s) }),
       el("td", { text: age(r.up_s) }),
       el("td", { class: "branch", text: r.branch || "—", title: r.branch || "" }),
       el("td", { text: isPulse ? "" : usd(r.cost_today_usd) }),
-      el("td", {}, kill));
+      el("td", { class: "acts" }, diff, kill));
     if (r.id === ui.selected) tr.className = "sel";
     body.append(tr);
   }
@@ -112,6 +138,40 @@ function renderFleet(rows) {
     const first = rows.find((r) => r.id !== "pulse" && r.alive) || rows.find((r) => r.alive);
     if (first) select(first.id);
   }
+}
+
+function cause(r) {
+  // how a finished worker ended, in the session's own words
+  if (r.state === "dead") return "dead (its supervisor is gone)";
+  if (r.exit_code === null || r.exit_code === undefined) return r.state;
+  if (r.exit_code > 128 && r.signaled !== false) return `${r.state} · signal ${r.exit_code - 128}`;
+  return `${r.state} · exit ${r.exit_code}`;
+}
+
+// --- the viewer: a run, a diff --------------------------------------------------------------
+function view(title, sections) {
+  $("#viewer-title").textContent = title;
+  const body = $("#viewer-body");
+  body.replaceChildren(...sections.map(([h, text]) => el("section", {},
+    el("h3", { text: h }), el("pre", { class: "wrap", text: text || "—" }))));
+  const d = $("#viewer");
+  if (!d.open) d.showModal();
+}
+
+async function showRun(rid) {
+  try {
+    const r = await api(`/runs/${encodeURIComponent(rid)}`);
+    const decision = [r.action && `action: ${r.action}`, r.journal && `journal: ${r.journal}`,
+      r.error && `error: ${r.error}`, `status: ${r.status}`].filter(Boolean).join("\n");
+    view(`run ${rid}`, [["decision", decision], ["prompt", r.prompt_text], ["output", r.output_text]]);
+  } catch (e) { toast(e.message, true); }
+}
+
+async function showDiff(id) {
+  try {
+    const d = await api(`/sessions/${encodeURIComponent(id)}/diff`);
+    view(`diff of ${id}`, [[d.cut ? "changes (cut: `looop worker diff` shows all)" : "changes", d.diff || "no changes yet"]]);
+  } catch (e) { toast(e.message, true); }
 }
 
 // --- the terminal view -------------------------------------------------------------------
@@ -211,7 +271,11 @@ function renderAsks(asks) {
   box.replaceChildren();
   if (!asks.length) box.append(el("p", { class: "muted", text: "No pending asks." }));
   for (const a of asks) {
-    const send = (text) => act(`/asks/${encodeURIComponent(a.id)}/answer`, { answer: text }, `answered ${a.id}`);
+    // always confirmed: an answer cannot be taken back, and a stray tap on "yes" may ship
+    const send = (text) => {
+      if (!confirm(`Answer ${a.worker}'s ask "${String(a.prompt || "").slice(0, 200)}" with: ${text}?`)) return;
+      act(`/asks/${encodeURIComponent(a.id)}/answer`, { answer: text }, `answered ${a.id}`);
+    };
     const opts = (a.options || []).map((o) => el("button", { class: "primary", type: "button", text: o, "data-option": o, onclick: () => send(o) }));
     const input = el("input", { placeholder: opts.length ? "or type one of the options" : "your answer", "aria-label": `answer to ${a.id}` });
     const form = el("form", { class: "row", onsubmit: (ev) => { ev.preventDefault(); if (input.value.trim()) send(input.value); } },
@@ -267,7 +331,9 @@ function renderBeats(beats) {
   const ol = $("#beats");
   ol.replaceChildren(...beats.map((b) => el("li", {},
     el("span", { class: "at", text: localStamp(b.at) }),
-    el("span", { class: `o-${b.outcome}`, text: b.outcome }), ` ${b.why}`)));
+    el("span", { class: `o-${b.outcome}`, text: b.outcome }), ` ${b.why} `,
+    b.run_id ? el("a", { href: `#run=${b.run_id}`, class: "run", "data-run": b.run_id, text: "run",
+      onclick: (ev) => { ev.preventDefault(); showRun(b.run_id); } }) : "")));
   if (!beats.length) ol.append(el("li", { class: "muted", text: "no beats yet" }));
 }
 
@@ -280,11 +346,33 @@ function renderJournal(rows) {
   if (!rows.length) ol.append(el("li", { class: "muted", text: "no journal yet" }));
 }
 
+function renderGoals(goals) {
+  $("#goals-count").textContent = goals.length ? String(goals.length) : "";
+  const ul = $("#goals");
+  ul.replaceChildren(...goals.map((g) => {
+    const first = (g.text.split("\n").find((l) => l.trim()) || "").replace(/^#+\s*/, "");
+    return el("li", { "data-goal": g.id, title: "show its text",
+      onclick: () => view(`goal ${g.id}`, [["goals/" + g.id + ".md", g.text]]) },
+    el("b", { text: g.id }), ` ${first}`);
+  }));
+  if (!goals.length) ul.append(el("li", { class: "muted", text: "no goals — write one below" }));
+}
+
+function renderSchedules(rows) {
+  const ul = $("#schedules");
+  ul.replaceChildren(...rows.map((r) => el("li", {}, el("b", { text: r.name }),
+    r.error ? el("span", { class: "o-error", text: ` ${r.error}` })
+      : ` ${r.describe || ""}` + (r.next_ts ? ` · next ${localStamp(r.next_ts * 1000)}` : "")
+        + (r.note ? ` · ${r.note}` : ""))));
+  if (!rows.length) ul.append(el("li", { class: "muted", text: "no schedules" }));
+}
+
 // --- refresh and live events --------------------------------------------------------------
 async function refresh() {
   ui.refreshTimer = null;
   const parts = [
-    ["/state", renderState], ["/sessions", renderFleet], ["/asks", renderAsks],
+    ["/state", renderState], [ui.all ? "/sessions?all=1" : "/sessions", renderFleet], ["/asks", renderAsks],
+    ["/goals", renderGoals], ["/schedules", renderSchedules],
     ["/cost?days=14", (c) => renderChart(c.daily)], ["/beats?limit=12", renderBeats],
     ["/journal?tail=60", renderJournal],
   ];
@@ -323,6 +411,23 @@ function start() {
   for (const b of document.querySelectorAll("#send [data-key]")) {
     b.onclick = () => ui.selected && act(`/sessions/${encodeURIComponent(ui.selected)}/keys`, { keys: [b.dataset.key] });
   }
+  $("#show-all").onchange = (ev) => { ui.all = ev.target.checked; refreshSoon(0); };
+  $("#viewer-close").onclick = () => $("#viewer").close();
+  $("#start").onsubmit = (ev) => {
+    ev.preventDefault();
+    const id = $("#start-id").value.trim();
+    const body = { prompt: $("#start-prompt").value, runner: $("#start-runner").value, repo: $("#start-repo").value };
+    act(`/workers/${encodeURIComponent(id)}`, body, `started ${id}`).then((ok) => {
+      if (ok) { $("#start").reset(); select(id); }
+    });
+  };
+  $("#goal").onsubmit = (ev) => {
+    ev.preventDefault();
+    const id = $("#goal-id").value.trim();
+    act(`/goals/${encodeURIComponent(id)}`, { body: $("#goal-body").value }, `wrote goal ${id}`).then((ok) => {
+      if (ok) $("#goal").reset();
+    });
+  };
   refresh();
   live();
   setInterval(refreshSoon, 5000); // ages and idle times move without events

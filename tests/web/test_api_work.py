@@ -1,0 +1,80 @@
+"""The API behind the dashboard you can work from: goals, a repo worker's diff, starting a
+worker, typed text journaled whole, "paused" in the state, the favicon."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from looop.core.context import Ctx
+from tests.web.conftest import journal
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_what_is_typed_is_journaled_with_its_text(
+    authed: TestClient, ctx: Ctx, worker: str
+) -> None:
+    base = f"/api/v1/sessions/{worker}"
+    assert authed.post(f"{base}/send", json={"text": "run the tests"}).status_code == 200
+    r = authed.post(f"{base}/send", json={"text": "half a line", "enter": False})
+    assert r.status_code == 200
+    text = journal(ctx)
+    assert f"web: steer {worker} · run the tests" in text
+    assert f"web: typed into {worker} · half a line" in text
+    r = authed.post(f"{base}/send", json={"text": "two\nlines"})  # one journal line still
+    assert r.status_code == 200
+    assert f"web: steer {worker} · two lines\n" in journal(ctx)
+
+
+def test_goals_are_listed_with_their_text_newest_first(authed: TestClient, ctx: Ctx) -> None:
+    for gid, body in (("ship", "v2 is out"), ("docs", "the manual says it")):
+        assert authed.post(f"/api/v1/goals/{gid}", json={"body": body}).status_code == 200
+    got = {g["id"]: g for g in authed.get("/api/v1/goals").json()}
+    assert {"ship", "docs"} <= set(got)  # beside the starter's goals
+    for gid, g in got.items():
+        assert g["text"] == ctx.paths.goal(gid).read_text() and g["cut"] is False
+    order = [g["mtime"] for g in authed.get("/api/v1/goals").json()]
+    assert order == sorted(order, reverse=True)
+
+
+def test_a_worker_without_a_checkout_has_no_diff(authed: TestClient, ctx: Ctx, worker: str) -> None:
+    r = authed.get(f"/api/v1/sessions/{worker}/diff")
+    assert r.status_code == 409 and "--repo" in r.json()["error"]
+    assert authed.get("/api/v1/sessions/..%2Fx/diff").status_code in (400, 404)
+
+
+def test_starting_a_worker_refuses_bad_bodies_and_leaves_no_trace(
+    authed: TestClient, ctx: Ctx
+) -> None:
+    for body, says in (
+        ({"prompt": "go", "repo": "relative/dir"}, "absolute path or a URL"),
+        ({"prompt": " "}, "'prompt' is empty"),
+        ({"prompt": "go", "runner": 3}, "'runner' must be a string"),
+    ):
+        r = authed.post("/api/v1/workers/w5", json=body)
+        assert r.status_code == 400 and says in r.json()["error"], r.text
+    r = authed.post("/api/v1/workers/bad%20id", json={"prompt": "go"})
+    assert r.status_code == 400, r.text
+    assert journal(ctx) == ""
+    assert not (ctx.paths.sessions / "w5").exists()
+
+
+def test_state_says_paused_after_a_pause_until_the_pulse_starts(
+    authed: TestClient, ctx: Ctx
+) -> None:
+    assert authed.get("/api/v1/state").json()["paused"] is False
+    ctx.events.record("down", pulse=True, workers=[], kept=["w1"])  # as a pause records it
+    assert authed.get("/api/v1/state").json()["paused"] is True
+    ctx.events.record("pulse_start", pid=1)
+    assert authed.get("/api/v1/state").json()["paused"] is False
+    ctx.events.record("down", pulse=True, workers=[], survivors=[])  # a full `looop down`
+    assert authed.get("/api/v1/state").json()["paused"] is False
+
+
+def test_the_favicon_needs_no_token(client: TestClient) -> None:
+    r = client.get("/favicon.ico")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+    assert client.get("/static/favicon.svg").status_code == 200
+    paths = client.get("/api/v1/openapi.json", headers={"Authorization": "Bearer x"})
+    assert paths.status_code == 401  # the API itself still asks for the token
