@@ -117,6 +117,7 @@ def test_type_then_detach_with_ctrl_backslash_twice_restores_the_terminal(root: 
     sh.sendline(f"stty -g > {root}/before")
     sh.expect_exact("OUT$ ")
     sh.sendline(attach_cmd(root, "sh1") + f"; stty -g > {root}/after")
+    sh.expect_exact("[attached to session sh1 · Ctrl-\\ twice detaches]")  # says how to leave
     sh.expect_exact("IN$ ")
     # While attached the local terminal is raw: no line editing, no echo, no signal keys.
     flags = lflag(sh)
@@ -129,8 +130,8 @@ def test_type_then_detach_with_ctrl_backslash_twice_restores_the_terminal(root: 
     sh.expect_exact("IN$ ")
 
     sh.send("\x1c\x1c")
-    sh.expect_exact(CLEANUP.decode())
-    sh.expect_exact("[detached from session sh1]")
+    # the note starts a line of its own: the worker's prompt line it ends on stays intact
+    sh.expect_exact(CLEANUP.decode() + "\r\n[detached from session sh1]")
     sh.expect_exact("rc=0")
     sh.expect_exact("OUT$ ")
     assert (root / "after").read_text() == (root / "before").read_text()

@@ -222,11 +222,12 @@ def test_journal_runs_and_status(data: Path, cli: Cli) -> None:
     assert "pulse:     stopped" in out and "all quiet" in out
 
 
-def test_status_reports_a_broken_config_without_failing(data: Path, cli: Cli) -> None:
+def test_status_reports_a_broken_config_whole_and_exits_1(data: Path, cli: Cli) -> None:
     data.mkdir()
     (data / "config.json").write_text('{"interval": "soon", "tick_command": "x"}')
-    code, out, _ = cli("status")
-    assert code == 0 and "'interval'" in out
+    code, out, err = cli("status")
+    # the whole status still prints (no trace); exit 1 tells a script the config is wrong
+    assert code == 1 and "'interval'" in out and "data dir:" in out and err == ""
 
 
 def test_broken_pipe_exits_quietly(data: Path, cli: Cli) -> None:
@@ -257,7 +258,9 @@ def test_demo_runs_offline(cli: Cli) -> None:
     assert p.returncode == 0, out + p.stderr.decode()
     assert "world unchanged — no AI call" in out
     journal_lines = [ln for ln in out.splitlines() if ln.startswith("  journal  ")]
-    assert len(journal_lines) == 5 and "looop status" in out
+    assert len(journal_lines) == 5
+    gone = next(ln for ln in out.splitlines() if ln.startswith("removed "))
+    assert not Path(gone.split()[1]).exists()  # --no-keep: no "try next" on a dir now gone
 
 
 def test_paths_are_absolutised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

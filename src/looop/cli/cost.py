@@ -10,10 +10,13 @@ import click
 
 from looop.cli.app import make_ctx
 from looop.cli.costrow import USAGE, report_cost
+from looop.core import store
 from looop.core.errors import LooopError
 from looop.decide import cost
 
 if TYPE_CHECKING:
+    from looop.core.clock import Clock
+    from looop.core.paths import Paths
     from looop.decide.cost.report import CostReport
 
 SPANS = ("today", "week", "all")
@@ -43,15 +46,52 @@ def cost_cmd(args: tuple[str, ...], by: str, as_json: bool) -> None:
         raise LooopError(f"unknown span {' '.join(args)!r}: use today, week or all")
     span = args[0] if args else "today"
     rep = cost.cost_report(ctx.paths, ctx.clock, span, by)
+    unknown = uncosted_decides(ctx.paths, ctx.clock, rep)
     if as_json:
-        click.echo(json.dumps(rep, indent=2, sort_keys=True))
+        click.echo(json.dumps({**rep, "uncosted_calls": unknown}, indent=2, sort_keys=True))
     else:
-        click.echo(render_report(rep))
+        click.echo(render_report(rep, unknown))
 
 
-def render_report(rep: CostReport) -> str:
-    """The human text of `looop cost`."""
-    if not rep["exists"]:
+def uncosted_decides(paths: Paths, clock: Clock, rep: CostReport) -> int:
+    """Decides in the report's span that left no ledger row: their runner reported no cost
+    (a custom command without a cost spec). Counted from runs/ (the kept replay archive), so
+    `looop cost` says "cost unknown" rather than a spend of $0."""
+    from datetime import date  # lazy: only the report counts days
+
+    from looop.decide.cost.ledger import ledger_text, local_day, parsed_rows
+
+    try:
+        dirs = [d for d in paths.runs.iterdir() if d.is_dir()]
+    except OSError:
+        return 0
+    try:
+        rows, _ = parsed_rows(ledger_text(paths))
+    except LooopError:
+        rows = []
+    costed = {r.get("id") for r in rows if r.get("kind") == "tick"}
+    start = date.fromisoformat(rep["from"]) if rep["from"] else None
+    today = date.fromisoformat(rep["to"])
+    n = 0
+    for d in dirs:
+        if d.name in costed:
+            continue
+        try:
+            res = store.read_json_object(d / "result.json")
+        except LooopError:
+            continue
+        ts = res.get("ts") if res else None
+        if not isinstance(ts, int | float) or isinstance(ts, bool):
+            continue  # still running, or not a decide's record
+        day = local_day(clock, float(ts))
+        if start is None or start <= day <= today:
+            n += 1
+    return n
+
+
+def render_report(rep: CostReport, unknown: int = 0) -> str:
+    """The human text of `looop cost`; `unknown`: decides whose runner reported no cost."""
+    if not rep["exists"] and not unknown:
         return f"looop cost — no cost recorded yet\n  ledger: {rep['ledger']}"
     span = rep["span"]
     if span == "today":
@@ -61,7 +101,17 @@ def render_report(rep: CostReport) -> str:
     else:
         head = "looop cost — all time"
     calls = rep["calls"]
-    lines = [head, f"  total: {cost.usd(rep['total'])}  ({calls} call{'' if calls == 1 else 's'})"]
+    if not rep["exists"]:  # only decides that reported nothing: no "$0", which would be a lie
+        total = f"unknown  ({unknown} call{'' if unknown == 1 else 's'}, cost unknown)"
+    else:
+        total = f"{cost.usd(rep['total'])}  ({calls} call{'' if calls == 1 else 's'}"
+        total += f"; {unknown} more, cost unknown)" if unknown else ")"
+    lines = [head, f"  total: {total}"]
+    if unknown:
+        lines.append(
+            "  cost unknown: the runner reported no cost for those decides (declare its cost "
+            "spec: docs/RUNNERS.md)"
+        )
     groups = rep["groups"]
     if groups:
         lines.append(f"  by {rep['by']}:")

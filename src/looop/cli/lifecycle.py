@@ -34,16 +34,32 @@ def version_cmd() -> None:
     click.echo(f"looop {__version__}")
 
 
-@click.command("status", help="Pulse, last beat, failures and goals at a glance (pure read).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.command(
+    "status",
+    help="Pulse, last beat, failures and goals at a glance (pure read). Exits 1 when the "
+    "config cannot be used or holds a key looop does not read (a typo), after printing it all.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print it as one JSON object (docs/schema/state.schema.json).",
+)
 def status_cmd(as_json: bool) -> None:
+    from looop.cli.render import colour_on  # lazy: status only
+    from looop.loop.status import config_trouble  # lazy: status only
+
     ctx = make_ctx(events_to=None)
-    print_status(gather_status(ctx.paths, ctx.env, ctx.clock, all_workers=as_json), as_json)
+    st = gather_status(ctx.paths, ctx.env, ctx.clock, all_workers=as_json)
+    print_status(st, as_json, colour_on(not as_json and sys.stdout.isatty(), ctx.env))
+    if config_trouble(st):
+        raise SystemExit(1)
 
 
 @click.command(
     "help",
-    help="Print the manual, or the help of one verb (`looop help worker start`).",
+    help="Print the manual (through $PAGER or less on a terminal), or the help of one verb "
+    "(`looop help worker start`).",
     # v1.0's `help` takes no options: `help --json` is still a request for help
     context_settings={"ignore_unknown_options": True},
 )
@@ -58,11 +74,12 @@ def help_cmd(ctx: click.Context, topic: tuple[str, ...]) -> None:
 
     c = make_ctx(events_to=None)
 
-    manual = package_text("manual.md").rstrip()
-    click.echo(manual.replace("{{knobs}}", "\n".join(knob_lines())))
-    click.echo("\nPATHS")
-    click.echo(f"  config    {c.paths.config}")
-    click.echo(f"  data dir  {c.paths.data}")
+    manual = package_text("manual.md").rstrip().replace("{{knobs}}", "\n".join(knob_lines()))
+    text = f"{manual}\n\nPATHS\n  config    {c.paths.config}\n  data dir  {c.paths.data}"
+    if sys.stdout.isatty():
+        click.echo_via_pager(text)  # 700 lines: $PAGER (else less) on a terminal, as git does
+    else:
+        click.echo(text)
 
 
 def _topic_words(words: list[str]) -> list[str]:
@@ -188,7 +205,10 @@ def pulse_cmd(ready_fd: int | None, beats: int | None, no_seed: bool) -> None:
 
 @click.command("tick", help="Run one beat now (refused while a pulse runs).")
 @click.option(
-    "--dry-run", is_flag=True, help="Sense and print the prompt; call no runner, write nothing."
+    "--dry-run",
+    is_flag=True,
+    help="Sense and print the prompt; call no runner, write nothing (exit 1 when no prompt "
+    "could be built, with why).",
 )
 @click.option(
     "--force", is_flag=True, help="Decide even if the world is unchanged or failures back off."
@@ -228,6 +248,7 @@ def _dry_run_tick() -> None:
         + ")",
         err=True,
     )
+    raise SystemExit(1)  # a script's `tick --dry-run > prompt.md` must not take '' for a prompt
 
 
 @click.command("up", help="Start the pulse in the background (idempotent).")

@@ -43,14 +43,16 @@ def _fast_status(argv: list[str], env: dict[str, str], clock: Clock | None) -> b
     if not set(argv[1:]) <= {"--json"}:
         return False
     # lazy: only status loads its renderer and reader (`version` stays bare)
-    from looop.cli.render import print_status
+    from looop.cli.render import colour_on, print_status
     from looop.core import where
-    from looop.loop.status import gather_status_at
+    from looop.loop.status import config_trouble, gather_status_at
 
     data, config = where.resolve(env, os.getcwd())
     as_json = "--json" in argv  # the JSON lists every worker; the text counts the finished
     st = gather_status_at(data, config, env, _clock(env, clock), all_workers=as_json)
-    print_status(st, as_json=as_json)
+    print_status(st, as_json, colour_on(not as_json and sys.stdout.isatty(), env))
+    if config_trouble(st):
+        raise SystemExit(1)  # the whole status printed; scripts see the config is wrong
     return True
 
 
@@ -60,7 +62,7 @@ def _fast_ls(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
         return False  # --watch, --interval, --help and mistakes: click's
     # lazy: only ls loads the fleet readers
     from looop.cli.plain import echo
-    from looop.cli.render import fleet_json, fleet_table
+    from looop.cli.render import colour_on, fleet_json, fleet_table
     from looop.core import where
     from looop.core.config import load_config, resolve_knobs
     from looop.core.errors import LooopError
@@ -81,7 +83,10 @@ def _fast_ls(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
         bool(flags & {"-a", "--all"}),
         env,
     )
-    echo(fleet_json(rows) if "--json" in flags else fleet_table(rows))
+    if "--json" in flags:
+        echo(fleet_json(rows))
+    else:
+        echo(fleet_table(rows, colour_on(sys.stdout.isatty(), env)))
     return True
 
 

@@ -7,9 +7,33 @@ import sys
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
     from looop.loop.views import Stamp, StatusView
+
+_SGR = {"green": "32", "yellow": "33", "red": "31", "dim": "2"}
+# HEALTH words of `ls` -> colour (workers/fleet.health, workers/needsinput; others stay plain)
+_HEALTH_COLOUR = {
+    "up": "green",
+    "busy": "green",
+    "idle": "green",
+    "waiting-ask": "yellow",
+    "needs-input": "yellow",
+    "unreachable": "yellow",
+    "stuck": "red",
+    "down": "red",
+    "dead": "dim",
+}
+
+
+def colour_on(tty: bool, env: Mapping[str, str]) -> bool:
+    """Colour only on a terminal; never with NO_COLOR set (as the event log) or TERM=dumb."""
+    return tty and "NO_COLOR" not in env and env.get("TERM") != "dumb"
+
+
+def paint(text: str, colour: str | None, on: bool) -> str:
+    return f"\x1b[{_SGR[colour]}m{text}\x1b[0m" if on and colour else text
 
 
 def _rel(st: StatusView, stamp: Stamp | None) -> str:
@@ -51,8 +75,19 @@ def _beat_line(st: StatusView) -> str:
     return line
 
 
-def print_status(st: StatusView, as_json: bool) -> None:
+def _pulse_colour(st: StatusView) -> str:
+    if st["pulse"].get("restarting") or st.get("failing_streak"):
+        return "red"
+    return "green" if st["pulse"]["running"] else "yellow"
+
+
+def print_status(st: StatusView, as_json: bool, colour: bool = False) -> None:
+    """`looop status`; colour: health, breakers, asks and config errors in colour."""
     w = sys.stdout.write
+
+    def red(text: str) -> str:
+        return paint(text, "red", colour)
+
     if as_json:
         from looop.loop.status import add_v1_fields, status_json  # lazy: `ls` prints none
 
@@ -60,7 +95,7 @@ def print_status(st: StatusView, as_json: bool) -> None:
         return
     pulse = st["pulse"]
     w("PULSE\n")
-    w(f"pulse:     {_pulse_line(st)}\n")
+    w(f"pulse:     {paint(_pulse_line(st), _pulse_colour(st), colour)}\n")
     if pulse.get("strays"):
         w(
             f"stray:     a pulse of a removed or replaced data dir still runs (pid "
@@ -82,21 +117,25 @@ def print_status(st: StatusView, as_json: bool) -> None:
     w("decided:   " + (f"{_rel(st, lt)} (hash {lt['hash'][:12] or '—'})" if lt else "never") + "\n")
     lf = st.get("last_failure")
     if lf:
-        w(f"failing:   ✗ {lf.get('error', '?')} (fail #{lf.get('fails', '?')})\n")
+        w(f"failing:   {red('✗')} {lf.get('error', '?')} (fail #{lf.get('fails', '?')})\n")
     w(
         f"runner:    {st['runner'] or '—'}"
         + (f" · every {pulse['interval_s']}s idle" if pulse["interval_s"] else "")
         + "\n"
     )
     if st["config_error"]:
-        w(f"config:    ✗ {st['config_error']}\n")
+        w(f"config:    {red('✗')} {st['config_error']}\n")
     elif st.get("config") and not str(st["config"]).startswith(str(st.get("data_dir", "")) + "/"):
         w(f"config:    {st['config']} (outside the data dir)\n")
+    for said in st.get("config_warnings") or ():
+        w(f"config:    {red('✗')} {said}\n")
+    if st.get("web"):
+        w(f"web:       {st['web']} (the link with its token: `looop web --url`)\n")
     sp = st["spend"]
     if sp:
         w("\nSPEND\n")
     if sp and "error" in sp:
-        w(f"spend:     ✗ {sp['error']}\n")
+        w(f"spend:     {red('✗')} {sp['error']}\n")
     elif sp:
         cap = sp["max_daily_usd"]
         w(
@@ -106,7 +145,7 @@ def print_status(st: StatusView, as_json: bool) -> None:
         )
         for br in (sp["budget"], sp["unmetered"], sp["decides"]):
             if br["open"]:
-                w(f"breaker:   ⚡ {br['lift']}\n")
+                w(f"breaker:   {red('⚡')} {br['lift']}\n")
     w("\nWORK\n")
     w(
         f"goals:     {len(st['goals'])}"
@@ -114,14 +153,15 @@ def print_status(st: StatusView, as_json: bool) -> None:
         + "\n"
     )
     if st.get("asks"):
-        w(f"asks:      ? {len(st['asks'])} pending: {', '.join(st['asks'])} (looop asks)\n")
+        n = paint(f"? {len(st['asks'])} pending", "yellow", colour)
+        w(f"asks:      {n}: {', '.join(st['asks'])} (looop asks)\n")
     sc = st.get("schedules") or {}
     if sc.get("names"):
         line = f"schedules: {len(sc['names'])} ({', '.join(sc['names'])})"
         if sc.get("due"):
             line += f" · due: {', '.join(sc['due'])}"
         if sc.get("invalid"):
-            line += f" · ✗ invalid: {', '.join(sc['invalid'])}"
+            line += f" · {red('✗')} invalid: {', '.join(sc['invalid'])}"
         w(line + "\n")
     live = [x for x in st["workers"] if x.get("alive")]
     done = st.get("workers_finished", len(st["workers"]) - len(live))
@@ -138,8 +178,9 @@ def print_status(st: StatusView, as_json: bool) -> None:
     w(f"times:     local, as of {st['now']['at']}\n")
 
 
-def fleet_table(rows: list[dict[str, Any]]) -> str:
-    """`looop ls`: the pulse and the workers (fleet_rows) as a table."""
+def fleet_table(rows: list[dict[str, Any]], colour: bool = False) -> str:
+    """`looop ls`: the pulse and the workers (fleet_rows) as a table; colour: HEALTH and ASK
+    in colour."""
     from looop.workers.fleet import age  # lazy: hot path: status prints no table
 
     head: tuple[str, ...] = ("ID", "HEALTH", "STATE", "IDLE", "UP", "ASK", "VERIFY")
@@ -174,8 +215,22 @@ def fleet_table(rows: list[dict[str, Any]]) -> str:
         head = (*head, "BRANCH")
         body = [(*b, r.get("branch") or "—") for b, r in zip(body, rows, strict=True)]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=False)]
+
+    def cell(i: int, c: object, w: int, top: bool) -> str:
+        text = str(c)
+        pad = " " * (w - len(text))
+        if top or not colour:
+            return text + pad
+        if i == 1:  # HEALTH
+            return paint(text, _HEALTH_COLOUR.get(text), True) + pad
+        if i == 5 and text != "—":  # ASK: an ask waits on a human
+            return paint(text, "yellow", True) + pad
+        return text + pad
+
     lines = [
-        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
+        "  ".join(
+            cell(i, c, w, row is head) for i, (c, w) in enumerate(zip(row, widths, strict=False))
+        ).rstrip()
         for row in (head, *body)
     ]
     if len(rows) == 1:

@@ -11,6 +11,7 @@ import click
 from looop import __version__
 from looop.cli.app import Entry
 from looop.cli.commands import ALIASES, COMMANDS, HIDDEN
+from looop.cli.examples import attach, epilog
 from looop.core.errors import LooopError
 
 TYPE_CHECKING = False
@@ -19,12 +20,39 @@ if TYPE_CHECKING:
     from looop.core.clock import Clock
 
 
-def did_you_mean(word: str, choices: list[str]) -> str:
-    """' — did you mean `x`?' for a near miss, else ''."""
+# The words people bring from docker compose, kubectl, supervisorctl, pm2, systemctl and gh,
+# and looop's for them; a suggestion is offered only where its first word is a verb there.
+FOREIGN: dict[str, tuple[str, ...]] = {
+    "start": ("up", "worker start"),
+    "stop": ("down", "kill"),
+    "ps": ("ls",),
+    "list": ("ls", "list"),
+    "rm": ("kill", "goal rm", "rm"),
+    "remove": ("kill", "goal rm", "rm"),
+    "delete": ("kill", "goal rm", "rm"),
+    "logs": ("log",),
+    "tail": ("log -f",),
+    "top": ("watch",),
+    "monit": ("watch",),
+    "get": ("ls", "status"),
+    "describe": ("status", "shot"),
+    "exec": ("run", "send"),
+    "new": ("worker start", "goal write"),
+    "create": ("worker start", "goal write"),
+    "info": ("status",),
+}
+
+
+def did_you_mean(word: str, choices: list[str], also: frozenset[str] = frozenset()) -> str:
+    """' — did you mean `x`?' for a near miss or another tool's word, else ''. `also`: more
+    words another tool's word may lead to (the root's aliases: `ps` -> `ls`)."""
     import difflib  # lazy: only a mistyped verb pays for it
 
-    close = difflib.get_close_matches(word, choices, n=2, cutoff=0.6)
-    return f" — did you mean {' or '.join(f'`{c}`' for c in close)}?" if close else ""
+    known = set(choices) | also
+    close = [c for c in FOREIGN.get(word.lower(), ()) if c.split()[0] in known]
+    near = difflib.get_close_matches(word, choices, n=2, cutoff=0.6)
+    close += [c for c in near if c not in close]
+    return f" — did you mean {' or '.join(f'`{c}`' for c in close[:3])}?" if close else ""
 
 
 class LazyGroup(click.Group):
@@ -37,7 +65,7 @@ class LazyGroup(click.Group):
         name = args[0] if args else ""
         if name and not name.startswith("-") and name not in COMMANDS:
             raise LooopError(
-                f"no verb '{name}'{did_you_mean(name, self._verbs(ctx))} "
+                f"no verb '{name}'{did_you_mean(name, self._verbs(ctx), frozenset(ALIASES))} "
                 "(`looop --help` lists every verb)"
             )
         return super().resolve_command(ctx, args)
@@ -78,6 +106,7 @@ class LazyGroup(click.Group):
         mod, attr = target.split(":")
         cmd = getattr(importlib.import_module(mod), attr)
         assert isinstance(cmd, click.Command)
+        attach(cmd, ALIASES.get(cmd_name, HIDDEN.get(cmd_name, cmd_name)))
         return cmd
 
 
@@ -99,6 +128,7 @@ Start here:
     cls=LazyGroup,
     invoke_without_command=True,
     help=SHORT_HELP,
+    epilog=epilog(""),
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(

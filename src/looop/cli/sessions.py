@@ -42,6 +42,7 @@ from looop.sessions import (
 )
 from looop.sessions import follow as follow_log
 from looop.sessions.durations import parse_duration, parse_size
+from looop.sessions.keys import CTRL_FORMS, KEY_NAMES
 from looop.sessions.logs import compile_pattern, log_end, pick_lines
 from looop.sessions.state import mark_dead
 from looop.workers.launch import normalise_target, strip_legacy_prefix
@@ -287,7 +288,9 @@ def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -
 
 
 @click.command(
-    "key", help="Send named keys: Enter Tab Esc Up Down C-c F1 … (see `looop help key`)."
+    "key",
+    help="Send named keys to a session, in order (names are case-insensitive).\n\n"
+    f"Keys: {', '.join(KEY_NAMES)}.\n\nControl keys: {CTRL_FORMS}.",
 )
 @click.argument("sid", shell_complete=idcomplete.sessions)
 @click.argument("keys", nargs=-1, required=True)

@@ -31,9 +31,9 @@ def web_cmd(
     url_only: bool,
 ) -> None:
     ctx = make_ctx()
-    if url_only:
-        from looop.web.daemon import link  # lazy: light, no web library
+    from looop.web.daemon import link  # lazy: light, no web library
 
+    if url_only:
         got = link(ctx)
         if got is None:
             raise LooopError(
@@ -41,6 +41,18 @@ def web_cmd(
                 "`looop up --web`"
             )
         click.echo(got)
+        return
+    from looop.web.daemon import running  # lazy: light, no web library
+
+    rec = running(ctx)
+    if rec is not None:
+        # a second server would only fail on "address in use": the one up is what was wanted
+        click.echo(
+            f"looop web: already serving this data dir (pid {rec.get('pid')}); stop it first "
+            "to change --host, --port or --new-token",
+            err=True,
+        )
+        click.echo(link(ctx))
         return
     # lazy: the web room and its libraries load only for this verb
     from looop.seed import ensure_data_dir

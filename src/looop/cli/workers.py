@@ -9,9 +9,9 @@ from typing import Any
 import click
 
 from looop.cli import idcomplete
-from looop.cli.app import make_ctx
+from looop.cli.app import make_ctx, process_env
 from looop.cli.params import hidden_alias, seconds
-from looop.cli.render import fleet_json, fleet_table
+from looop.cli.render import colour_on, fleet_json, fleet_table
 from looop.cli.steer import JOURNAL_OPT, _steer
 from looop.cli.steerwork import started_ok, words
 from looop.cli.workerstart import Start, start_worker_lines
@@ -147,14 +147,16 @@ def ls_cmd(all_sessions: bool, watch: bool, interval: float, as_json: bool) -> N
     if as_json:
         click.echo(fleet_json(_rows(all_sessions)))
         return
+    colour = colour_on(sys.stdout.isatty(), process_env())
     if not watch:
-        click.echo(fleet_table(_rows(all_sessions)))
+        click.echo(fleet_table(_rows(all_sessions), colour))
         return
     raw = getattr(sys.stdout, "_inner", sys.stdout)  # looop's own clear-screen, not agent text
     try:
         while True:
             raw.write("\x1b[H\x1b[2J")
-            click.echo(f"every {interval:g}s · Ctrl-C stops\n" + fleet_table(_rows(all_sessions)))
+            table = fleet_table(_rows(all_sessions), colour)
+            click.echo(f"every {interval:g}s · Ctrl-C stops\n" + table)
             time.sleep(interval)
     except KeyboardInterrupt:
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import sys
@@ -107,6 +108,37 @@ def build_demo_dir(root: Path) -> Paths:
     return paths
 
 
+def _spelling(bin: str, env: Mapping[str, str]) -> str:
+    """How the user's shell reaches this looop: `looop` when their PATH finds this very one,
+    else its path (`make demo` runs .venv/bin/looop, which no PATH names)."""
+    found = shutil.which("looop", path=env.get("PATH"))
+    if found and os.path.realpath(found) == os.path.realpath(bin):
+        return "looop"
+    return shlex.quote(bin)
+
+
+def try_next(root: Path, bin: str, env: Mapping[str, str]) -> str:
+    """What to type next, in the user's own shell, and how to clean up after."""
+    looop = _spelling(bin, env)
+    dir_ = shlex.quote(str(root))
+    rows = [
+        (f"export LOOOP_DATA_DIR={dir_}", "point looop at the demo's data dir"),
+        (f"{looop} status", "the loop at a glance"),
+        (f"{looop} journal", "every move, one line each"),
+        (f"{looop} runs", "each decide, replayable (runs show <id>)"),
+        (f"{looop} tick --dry-run", "the exact prompt the next decision would get"),
+        (f"{looop} help", "the manual"),
+        (f"rm -rf {dir_}; unset LOOOP_DATA_DIR", "when done: the throwaway dir goes"),
+    ]
+    width = max(len(cmd) for cmd, _ in rows)
+    out = ["try next (in this shell):"]
+    out += [f"  {cmd.ljust(width)}  # {why}" for cmd, why in rows]
+    activate = os.path.join(os.path.dirname(bin), "activate")
+    if looop != "looop" and os.path.isfile(activate):
+        out.append(f"  (or `. {shlex.quote(activate)}` first, then type plain `looop`)")
+    return "\n".join(out) + "\n"
+
+
 def run_demo(
     env: Mapping[str, str], clock: Clock, bin: str, keep: bool = True, fast: bool = False
 ) -> int:
@@ -164,17 +196,11 @@ def run_demo(
         sys.stdout.write(f"  {ln}\n")
     ok = len(lines) == 5 and not any((root / "inbox").iterdir())
     _say(f"done in {time.monotonic() - t0:.1f}s · data dir: {root}", color)
-    sys.stdout.write(
-        "try next:\n"
-        f"  export LOOOP_DATA_DIR={shlex.quote(str(root))}\n"
-        "  looop status            # the loop at a glance\n"
-        "  looop journal           # every move, one line each\n"
-        "  looop runs              # each decide, replayable: looop runs show <id>\n"
-        "  looop tick --dry-run    # the exact prompt the next decision would get\n"
-        "  looop help              # the manual\n"
-    )
-    if not keep:
+    if keep:
+        sys.stdout.write(try_next(root, bin, env))
+    else:
         shutil.rmtree(root, ignore_errors=True)
+        sys.stdout.write(f"removed {root} (--no-keep)\n")
     if not ok:
         sys.stderr.write("looop demo: the beats did not go as scripted — see the events above\n")
         return 1

@@ -142,7 +142,12 @@ def init_config(
             "can, `looop init --sandbox --force` turns it on (docs/THREAT_MODEL.md)"
         )
     if cfg.sandbox is not None and cfg.sandbox.on:
-        lines.append("  sandbox: on — every worker runs inside srt (docs/THREAT_MODEL.md)")
+        from looop.core.sandboxpolicy import resolve  # lazy: only a sandboxed init
+
+        # the decide call follows its runner's setting as a worker does (decide/spend.py)
+        boxed = resolve(None, cfg.runners[name].sandbox, cfg.sandbox)
+        who = "the decider and every worker run" if boxed.on else "every worker runs"
+        lines.append(f"  sandbox: on — {who} inside srt (docs/THREAT_MODEL.md)")
         lines += endpoint_lines(name, ctx.child_env())
         if gone is None:
             gone = _missing(ctx)

@@ -408,13 +408,15 @@ def gather_status_at(
     running = holder is not None and holder[0] == "pulse"
     pid = holder[1] if holder is not None and running else ""
     config_error = None
+    config_warnings: list[str] = []
     runner = None
     knobs = None
     try:
         cfg = load_config(config)
         r = cfg.runner()
         runner = r.name if r else None
-        knobs = resolve_knobs(cfg, env)
+        # a misspelt key is almost always a setting the user thinks is on: status says so
+        knobs = resolve_knobs(cfg, env, config_warnings.append)
         interval = knobs.interval_for("idle")
         spend = _spend(data, config, clock, knobs, r)
     except LooopError as e:
@@ -439,7 +441,9 @@ def gather_status_at(
         "data_dir": data,
         "config": config,
         "config_error": config_error,
+        "config_warnings": config_warnings,
         "runner": runner,
+        "web": web_running(data),
         "now": _stamp(clock, clock.now()),
         "pulse": {
             "running": running,
@@ -469,6 +473,30 @@ def gather_status_at(
         "asks": _asks(data),
         "schedules": _schedules(data),
     }
+
+
+def web_running(data: str) -> str | None:
+    """The URL (without its token) of the `looop web` serving this data dir, None when none
+    does: its runtime record (web/auth.runtime_path) names a live `looop web` pid."""
+    try:
+        rec = store.read_json_object(where.join(_at(data, ".lock"), "web.json"))
+    except (CorruptState, OSError):
+        return None
+    pid = rec.get("pid") if rec else None
+    url = rec.get("url") if rec else None
+    if not isinstance(pid, int) or isinstance(pid, bool) or not isinstance(url, str):
+        return None
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            alive = b"web" in f.read().split(b"\0")
+    except OSError:
+        return None
+    return url + "/" if alive else None
+
+
+def config_trouble(st: StatusView) -> bool:
+    """Whether status exits 1: the config cannot be used, or holds a key looop does not read."""
+    return bool(st.get("config_error") or st.get("config_warnings"))
 
 
 def _strays(data: str, env: Mapping[str, str]) -> list[str]:

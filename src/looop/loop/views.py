@@ -82,7 +82,9 @@ class StatusView(TypedDict):
     data_dir: str
     config: str
     config_error: str | None
+    config_warnings: list[str]  # keys looop does not read (typos), bad LOOOP_* values
     runner: str | None
+    web: str | None  # the running `looop web`'s URL, without its token
     now: Stamp
     pulse: PulseView
     pulse_alive: bool  # v1.0's name for pulse.running

@@ -412,13 +412,17 @@ def attach(
     session = get_session(root, sid)
     if not session.alive:
         return _replay_log(session, out)
+    if os.isatty(stdin_fd):  # said before raw mode and the worker's screen, so it is seen
+        _note(f"[attached to session {sid} · Ctrl-\\ twice detaches]")
     end = asyncio.run(_attach_live(root, sid, stdin_fd, out))
     if end is None:
         return _replay_log(get_session(root, sid), out)
     if end.why == "exit":
         return end.code
     if end.why in ("detach", "detached"):
-        _note(f"[detached from session {sid}]")
+        # a line of its own: the cleanup ends at column 0 of the worker's last line (its
+        # prompt, say), which the note would otherwise overwrite
+        _note(f"\n[detached from session {sid}] — `looop attach {sid}` comes back")
         return 0
     if end.why == "signal":
         return 128 + end.code

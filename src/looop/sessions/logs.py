@@ -107,11 +107,15 @@ def log_tail(
                 body = body[:-1]  # the newline that ends the log is not an empty last line
             first = False
             for piece in reversed(body):
-                text = _strip_line(piece, raw)
-                if pat is None or pat.search(text):
-                    picked.append(text)
-                    if len(picked) >= lines:
-                        break
+                # one log line may show as several: a TUI redraws with \r and cursor moves,
+                # which the stripped text turns into lines; -n counts the lines shown
+                for text in reversed(_strip_line(piece, raw).split("\n")):
+                    if pat is None or pat.search(text):
+                        picked.append(text.rstrip("\r"))
+                        if len(picked) >= lines:
+                            break
+                if len(picked) >= lines:
+                    break
     return "\n".join(reversed(picked))
 
 
@@ -134,8 +138,11 @@ def pick_lines(text: str, grep: str | None, lines: int | None) -> str:
 
 
 def _strip_line(piece: bytes, raw: bool) -> str:
-    text, _ = safe_text(piece[-MAX_TAIL_LINE:], raw)
-    return text.rstrip("\r")
+    if raw:
+        return safe_text(piece[-MAX_TAIL_LINE:], raw)[0].rstrip("\r")
+    # a piece starts a line, so a CR first (once escapes are out) moves nowhere: read it after
+    # a line's end, as strip_ansi folds such a CR, then drop that end again
+    return safe_text(b"\n" + piece[-MAX_TAIL_LINE:], raw)[0][1:].rstrip("\r")
 
 
 def compile_pattern(pattern: str) -> re.Pattern[str]:

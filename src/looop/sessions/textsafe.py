@@ -107,6 +107,7 @@ _ANSI_RE = re.compile(
     """,
     re.VERBOSE | re.DOTALL,
 )
+_CR_AT_LINE_START = re.compile(r"\n\r+")
 _SCREEN_CSI = re.compile(_CSI + "([@-~])")
 _SCREEN_OSC = re.compile(_OSC)
 
@@ -114,8 +115,10 @@ _SCREEN_OSC = re.compile(_OSC)
 def strip_ansi(text: str) -> str:
     """Printable text: escape sequences and stray controls removed; CRLF and a lone CR
     (a redraw from column 0) both become LF, so `^` in a regex finds what a human sees
-    at the start of a line."""
-    return _ANSI_RE.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    at the start of a line. A CR just after a line ended moves nowhere (a shell prints one
+    after each command it runs): it adds no empty line."""
+    text = _ANSI_RE.sub("", text).replace("\r\n", "\n")
+    return _CR_AT_LINE_START.sub("\n", text).replace("\r", "\n")
 
 
 def _screen_csi(m: re.Match[str]) -> str:

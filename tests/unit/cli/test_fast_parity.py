@@ -309,7 +309,7 @@ def test_status_and_ls_are_served_click_free(
     world: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Not a table the fast path always declines: status and ls answer here; a config that
-    warns sends ls to click, which writes the warning as an event."""
+    warns sends ls to click, which writes the warning as an event; status shows it itself."""
     from looop.cli.main import _fast
 
     _reset(world)
@@ -321,7 +321,11 @@ def test_status_and_ls_are_served_click_free(
     assert [line.split()[0] for line in out.splitlines()[-3:]] == ["pulse", "done", "w1"]
     (world / "config.json").write_text('{"bogus_key": 1}')
     assert not _fast(["ls"], env, FixedClock())
-    assert _fast(["status"], env, FixedClock())
+    # status prints it all, the unknown key among it, and exits 1 (the config is wrong)
+    with pytest.raises(SystemExit) as ended:
+        _fast(["status"], env, FixedClock())
+    assert ended.value.code == 1
+    assert "unknown key 'bogus_key'" in capsys.readouterr().out
 
 
 # shot, send and key against a second data dir: `w1` is live and shows colours, typing into it
