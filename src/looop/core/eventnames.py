@@ -55,6 +55,7 @@ PulseName = Literal[
     "worker.verify",
     "worker.resume",
     "worker.needs_input",
+    "worker.meter",
     "claim.reaped",
     "session.dead",
     "worktree.kept",
