@@ -39,7 +39,9 @@ def _expected(rig: Rig, marker: str) -> tuple[float, set[str]]:
     models = set()
     for model, in_tok, out_tok, body in list(rig.server.usage):
         if marker not in body:
-            continue  # a side request (a title): no turn of the conversation
+            continue  # a side request: no turn of the conversation
+        if rig.cli == "opencode" and '"tools"' not in body:
+            continue  # its title request quotes the brief, and opencode keeps no cost of it
         models.add(model)
         row = OPENCODE_RATES if rig.cli == "opencode" else lookup_price(table, model)[1]
         usd += price_tokens(row, in_tok, 0, 0, out_tok)

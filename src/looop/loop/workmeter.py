@@ -3,8 +3,8 @@
 The four preset CLIs keep a record of every model call in their own files: claude's project
 session JSONL (token usage per assistant message, priced with the price table), codex's
 rollout JSONL (`token_count` events: the conversation's running token totals, priced), pi's
-session JSONL (each assistant message carries its cost) and opencode's storage (each
-assistant message's JSON carries its cost). The conversation each worker runs is the one its
+session JSONL (each assistant message carries its cost) and opencode's SQLite store (each
+assistant message's row carries its cost). The conversation each worker runs is the one its
 resume record names (workers/resume.py), so the file is found from that.
 
 Reads are incremental: `<data>/.worker-meter.json` keeps, per worker, its file's identity
@@ -23,7 +23,6 @@ import os
 import re
 import stat
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from looop.core import ljson, store
@@ -31,31 +30,20 @@ from looop.decide.cost.clis import COST_REPORTING
 from looop.decide.cost.money import sane_usd
 from looop.decide.cost.prices import lookup_price, price_tokens
 from looop.decide.cost.record import append_costs, metered_mark
+from looop.workers.spent import STATE, Spend, read_state
 
 if TYPE_CHECKING:
     from looop.core.config import Config
     from looop.core.context import Ctx
 
-STATE = ".worker-meter.json"
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")  # resume._ID: a worker id
 METERED = COST_REPORTING  # each keeps a session record looop reads
 KIND = "worker"  # the ledger rows' kind: spend the meter read, not an agent's report
 _MAX_READ = 4 << 20  # bytes read from one file in one beat; the rest waits for the next
 _MAX_LINE = 1 << 20  # a longer line is no usage record: skipped to its end
 _MAX_DIRS = 2000  # claude project dirs looked through for a conversation's file
-_MAX_MESSAGES = 5000  # opencode message files looked at per beat
-_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Spend:
-    """One worker's metered spend: USD so far, the CLI read, the last model seen; `usd` is
-    None for a worker whose CLI leaves no record looop reads (unmetered)."""
-
-    wid: str
-    usd: float | None
-    cli: str
-    model: str | None
+_MAX_MESSAGES = 5000  # opencode message rows read per beat
+_RETRY_S = 10.0  # a conversation id not found yet (codex, opencode) is looked for this often
 
 
 # -- reading a file's new lines ---------------------------------------------------------------
@@ -255,78 +243,116 @@ def pi_file(env: Mapping[str, str], conv: str) -> str:
     return os.path.join(home, ".pi", "agent", "sessions", "looop", f"{conv}.jsonl")
 
 
-def opencode_dir(env: Mapping[str, str], conv: str) -> str:
-    """opencode's messages of a conversation: `<data>/opencode/storage/message/<conv>/`."""
+def opencode_db(env: Mapping[str, str]) -> str:
+    """opencode's store (1.x): `<XDG data>/opencode/opencode.db`, SQLite in WAL mode."""
     base = env.get("XDG_DATA_HOME") or os.path.join(
         env.get("HOME", "/nonexistent"), ".local", "share"
     )
-    return os.path.join(base, "opencode", "storage", "message", conv)
+    return os.path.join(base, "opencode", "opencode.db")
 
 
-def _opencode(path: str, st: dict[str, Any], prices: Mapping[str, Any]) -> bool:
-    """opencode keeps one small JSON per message; an assistant message's `cost` grows while
-    it streams. Each file is read again only when its size or mtime moved; the conversation's
-    spend is the sum of the latest cost of each. Whether anything moved."""
-    seen: dict[str, Any] = st.setdefault("files", {})
-    moved = False
+def _sqlite(db: str) -> Any:
+    """A read-only connection to a regular file (not a symlink); None otherwise."""
     try:
-        with os.scandir(path) as it:
-            names = [e.name for e in it if e.name.endswith(".json")][:_MAX_MESSAGES]
+        if not stat.S_ISREG(os.lstat(db).st_mode):
+            return None
     except OSError:
-        return False
-    for name in names:
-        p = os.path.join(path, name)
+        return None
+    import sqlite3  # lazy: only an opencode worker's beat reads its store
+    from urllib.parse import quote
+
+    try:
+        con = sqlite3.connect(f"file:{quote(db)}?mode=ro", uri=True, timeout=0.2)
+        con.execute("PRAGMA query_only = 1")
+        return con
+    except sqlite3.Error:
+        return None
+
+
+def find_opencode(db: str, cwd: str, wid: str, since: float) -> str | None:
+    """The conversation this worker started: of the sessions opencode made in `cwd` since the
+    start, the earliest one a part of which is the worker's brief (its contract names it)."""
+    import sqlite3
+
+    con = _sqlite(db)
+    if con is None:
+        return None
+    try:
+        rows = con.execute(
+            "SELECT id FROM session WHERE directory = ? AND time_created >= ? "
+            "ORDER BY time_created LIMIT 20",
+            (cwd, int((since - 2) * 1000)),
+        ).fetchall()
+        marker = f"%You are worker `{wid}`%"
+        for (sid,) in rows:
+            hit = con.execute(
+                "SELECT 1 FROM part WHERE session_id = ? AND data LIKE ? LIMIT 1", (sid, marker)
+            ).fetchone()
+            if hit is not None and isinstance(sid, str):
+                return sid
+    except sqlite3.Error:
+        return None
+    finally:
+        con.close()
+    return None
+
+
+def _opencode(db: str, conv: str, st: dict[str, Any], prices: Mapping[str, Any]) -> bool:
+    """Each assistant message's row carries its `cost` (growing while it streams): the
+    conversation's spend is the sum of each message's latest. Only rows updated since the
+    last read are fetched, and only when the store or its WAL moved. Whether anything did."""
+    key = []
+    for p in (db, db + "-wal"):
         try:
             ls = os.lstat(p)
+            key += [ls.st_size, ls.st_mtime_ns]
         except OSError:
+            key += [0, 0]
+    if st.get("key") == key:
+        return False
+    import sqlite3
+
+    con = _sqlite(db)
+    if con is None:
+        return False
+    seen: dict[str, Any] = st.setdefault("msgs", {})
+    try:
+        rows = con.execute(
+            "SELECT id, time_updated, data FROM message WHERE session_id = ? "
+            "AND time_updated >= ? ORDER BY time_updated LIMIT ?",
+            (conv, int(st.get("upd", 0)), _MAX_MESSAGES),
+        ).fetchall()
+    except sqlite3.Error:
+        return False
+    finally:
+        con.close()
+    st["key"] = key
+    for mid, upd, data in rows:
+        if not isinstance(mid, str) or not isinstance(data, str) or len(data) > _MAX_LINE:
             continue
-        if not stat.S_ISREG(ls.st_mode) or ls.st_size > _MAX_LINE:
+        obj = _obj(data.encode())
+        if obj is None or obj.get("role") != "assistant":
             continue
-        was = seen.get(name)
-        key = [ls.st_size, ls.st_mtime_ns]
-        if isinstance(was, list) and was[:2] == key:
-            continue
-        try:
-            raw = store.read_regular(p, _MAX_LINE, follow=False)
-        except OSError:
-            continue
-        obj = _obj(raw)
-        usd: float | None = None
-        if obj is not None and obj.get("role") == "assistant":
-            usd = sane_usd(obj.get("cost"))
-            model = obj.get("modelID")
-            if isinstance(model, str) and model:
-                st["model"] = model[:200]
-            tok = obj.get("tokens")
-            if not usd and isinstance(tok, dict):  # no cost said: its tokens priced
-                got = tok.get("cache")
-                cache: dict[str, Any] = got if isinstance(got, dict) else {}
-                row = lookup_price(prices, st.get("model"))[1]
-                usd = price_tokens(
-                    row, _n(tok, "input"), _n(cache, "read"), _n(cache, "write"), _n(tok, "output")
-                )
-        seen[name] = [*key, _micros(usd or 0.0)]
-        moved = True
-    if moved:
-        st["micros"] = sum(v[2] for v in seen.values() if isinstance(v, list) and len(v) == 3)
-    return moved
+        usd = sane_usd(obj.get("cost"))
+        model = obj.get("modelID")
+        if isinstance(model, str) and model:
+            st["model"] = model[:200]
+        tok = obj.get("tokens")
+        if not usd and isinstance(tok, dict):  # no cost said: its tokens priced
+            got = tok.get("cache")
+            cache: dict[str, Any] = got if isinstance(got, dict) else {}
+            row = lookup_price(prices, st.get("model"))[1]
+            usd = price_tokens(
+                row, _n(tok, "input"), _n(cache, "read"), _n(cache, "write"), _n(tok, "output")
+            )
+        seen[mid[:200]] = _micros(usd or 0.0)
+        if isinstance(upd, int):
+            st["upd"] = max(int(st.get("upd", 0)), upd)
+    st["micros"] = sum(v for v in seen.values() if isinstance(v, int))
+    return True
 
 
 # -- the beat's pass -----------------------------------------------------------------------------
-
-
-def read_state(data: str) -> dict[str, Any]:
-    """The meter's own file (our writes only: the plain parser); missing or corrupt: empty,
-    and each worker's file is counted again from its start, the ledger's rows kept."""
-    try:
-        got = ljson.loads(store.read_regular(os.path.join(data, STATE)).decode("utf-8"))
-    except (OSError, ValueError, RecursionError):
-        got = {}
-    obj: dict[str, Any] = got if isinstance(got, dict) else {}
-    w = obj.get("workers")
-    if obj.get("v") != _VERSION or not isinstance(w, dict):
-        return {"v": _VERSION, "workers": {}}
-    return obj
 
 
 def _locate(
@@ -356,9 +382,12 @@ def _locate(
     if cli not in METERED:
         return {**out, "unmetered": True}
     if not isinstance(conv, str) or not resume.valid_id(conv):
-        if cli == "codex" and isinstance(rec.get("home"), str) and isinstance(rec.get("cwd"), str):
-            conv = resume.find_codex(rec["home"], rec["cwd"], wid, out["started"])
-        if not isinstance(conv, str):
+        cwd = rec.get("cwd")
+        if cli == "codex" and isinstance(rec.get("home"), str) and isinstance(cwd, str):
+            conv = resume.find_codex(rec["home"], cwd, wid, out["started"])
+        elif cli == "opencode" and isinstance(cwd, str):
+            conv = find_opencode(opencode_db(env), cwd, wid, out["started"])
+        if not isinstance(conv, str) or not resume.valid_id(conv):
             return None
     path: str | None
     if cli == "claude":
@@ -369,7 +398,7 @@ def _locate(
     elif cli == "pi":
         path = pi_file(env, conv)
     else:
-        path = opencode_dir(env, conv)
+        path = opencode_db(env)
     if path is None:
         return None
     return {**out, "conv": conv, "path": path}
@@ -409,8 +438,14 @@ def meter(
             continue
         if not isinstance(w, dict) or "cli" not in w or w.get("rec") != mark:
             # new, or its record was written again (a new start, a codex id found)
+            tried = w.get("tried") if isinstance(w, dict) and "cli" not in w else None
+            at = w.get("at") if isinstance(w, dict) else None
+            if tried == mark and isinstance(at, float) and 0 <= now - at < _RETRY_S:
+                continue  # its CLI named no conversation yet: looked again in a while
             got = _locate(data, wid, env, runners or {})
             if got is None:
+                seen[wid] = {"tried": mark, "at": float(now)}
+                changed = True
                 continue
             same = isinstance(w, dict) and all(w.get(k) == got.get(k) for k in ("conv", "path"))
             if isinstance(w, dict) and same and w.get("started") == got.get("started"):
@@ -430,7 +465,7 @@ def meter(
         w["file"] = f
         path = str(w.get("path"))
         if cli == "opencode":
-            moved = _opencode(path, f, prices)
+            moved = _opencode(path, str(w.get("conv")), f, prices)
         else:
             moved = _follow(path, f, cli, prices)
         total = int(f.get("micros", 0))
@@ -500,32 +535,6 @@ def _follow(path: str, f: dict[str, Any], cli: str, prices: Mapping[str, Any]) -
         fold(line, f, prices)
     f.pop("fresh", None)
     return True  # its size or mtime moved: the state is written again
-
-
-def spent(data: str) -> dict[str, Spend]:
-    """What the last beat's meter counted per worker (readers: ls, status, the dashboard)."""
-    out: dict[str, Spend] = {}
-    for wid, w in read_state(data)["workers"].items():
-        if not isinstance(w, dict):
-            continue
-        cli = str(w.get("cli"))
-        if w.get("unmetered"):
-            out[wid] = Spend(wid, None, cli, None)
-            continue
-        got = w.get("file")
-        f: dict[str, Any] = got if isinstance(got, dict) else {}
-        m = f.get("model")
-        rec = w.get("recorded", 0)
-        usd = rec / 1_000_000 if isinstance(rec, int) else 0.0
-        out[wid] = Spend(wid, usd, cli, m if isinstance(m, str) else None)
-    return out
-
-
-def metered(data: str, wid: str) -> bool:
-    """Whether the meter reads this worker's spend from its CLI (then its own `cost report` is
-    not counted again). Cheap: one small file read."""
-    w = read_state(data)["workers"].get(wid)
-    return isinstance(w, dict) and "cli" in w and not w.get("unmetered")
 
 
 def meter_beat(ctx: Ctx, cfg: Config | None) -> dict[str, Spend]:

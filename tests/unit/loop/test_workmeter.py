@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from looop.cli.costrow import report_cost
 from looop.decide.cost.prices import lookup_price, price_table, price_tokens
 from looop.loop import workmeter as m
+from looop.workers.spent import spent
 
 pytestmark = pytest.mark.unit
 PRICES = price_table()
@@ -187,20 +189,46 @@ def test_pi_session_costs_are_summed(tmp_path: Path) -> None:
     assert m.meter(str(data), T0, {"HOME": str(home)}, PRICES)["p1"].usd == pytest.approx(0.0579)
 
 
-def test_opencode_messages_latest_cost_each(tmp_path: Path) -> None:
+def _oc_db(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True)
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("CREATE TABLE session (id TEXT PRIMARY KEY, directory TEXT, time_created INTEGER)")
+    for t in ("message", "part"):
+        con.execute(
+            f"CREATE TABLE {t} (id TEXT PRIMARY KEY, session_id TEXT, time_updated INTEGER, "
+            "data TEXT)"
+        )
+    return con
+
+
+def test_opencode_rows_latest_cost_each_and_its_id_found(tmp_path: Path) -> None:
     data, home = tmp_path / "data", tmp_path / "home"
-    conv = "ses_abc123"
-    _record(data, "o1", "opencode --session {{session_id}}", conv)
-    d = home / ".local" / "share" / "opencode" / "storage" / "message" / conv
-    d.mkdir(parents=True)
-    (d / "msg_1.json").write_text(json.dumps({"role": "user"}))
-    (d / "msg_2.json").write_text(json.dumps({"role": "assistant", "cost": 0.01}))
+    _record(data, "o1", "opencode --session {{session_id}}", None, cwd="/w", started=T0)
+    con = _oc_db(home / ".local" / "share" / "opencode" / "opencode.db")
+    ms = int(T0 * 1000)
+    con.execute("INSERT INTO session VALUES ('ses_tick', '/w', ?)", (ms + 10,))
+    con.execute("INSERT INTO session VALUES ('ses_o1', '/w', ?)", (ms + 20,))
+    brief = json.dumps({"type": "text", "text": "You are worker `o1` ..."})
+    con.execute("INSERT INTO part VALUES ('p1', 'ses_o1', 1, ?)", (brief,))
+
+    def msg(mid: str, sid: str, upd: int, body: dict[str, Any]) -> None:
+        con.execute(
+            "INSERT OR REPLACE INTO message VALUES (?, ?, ?, ?)", (mid, sid, upd, json.dumps(body))
+        )
+        con.commit()
+
+    msg("m1", "ses_o1", 1, {"role": "user"})
+    msg("m2", "ses_o1", 2, {"role": "assistant", "cost": 0.01, "modelID": "x"})
+    msg("m9", "ses_tick", 2, {"role": "assistant", "cost": 7.0})  # another conversation
     env = {"HOME": str(home)}
-    assert m.meter(str(data), T0, env, PRICES)["o1"].usd == pytest.approx(0.01)
-    (d / "msg_2.json").write_text(json.dumps({"role": "assistant", "cost": 0.03, "x": 1}))
-    (d / "msg_3.json").write_text(json.dumps({"role": "assistant", "cost": 0.02}))
+    got = m.meter(str(data), T0, env, PRICES)["o1"]
+    assert got.usd == pytest.approx(0.01) and got.model == "x"
+    msg("m2", "ses_o1", 3, {"role": "assistant", "cost": 0.03})  # grew while streaming
+    msg("m3", "ses_o1", 4, {"role": "assistant", "cost": 0.02})
     assert m.meter(str(data), T0, env, PRICES)["o1"].usd == pytest.approx(0.05)
     assert _usd(data, "o1") == pytest.approx(0.05)
+    con.close()
 
 
 def test_custom_command_is_unmetered_and_its_report_counts(tmp_path: Path) -> None:
@@ -224,5 +252,39 @@ def test_a_metered_worker_report_is_not_counted_again(
     assert len(_rows(data)) == 1
     (data / "resume" / "w1.json").unlink()  # forgotten: its meter and mark go too
     m.meter(str(data), T0, env, PRICES)
-    assert m.spent(str(data)) == {}
+    assert spent(str(data)) == {}
     assert not os.path.exists(os.path.join(data, ".metered", "w1"))
+
+
+def test_spend_is_seen_by_model_and_in_the_fleet_table(
+    claude: tuple[Path, dict[str, str], Path],
+) -> None:
+    from looop.cli.render import fleet_table
+    from looop.core.clock import FixedClock
+    from looop.core.paths import Paths
+    from looop.decide.cost.report import cost_report
+
+    data, env, f = claude
+    f.write_text(_claude_line("msg_1", 100000, 2000))
+    _record(data, "u1", None, None)
+    m.meter(str(data), T0, env, PRICES, {"r1": "my-agent"})
+    rep = cost_report(Paths.at(data), FixedClock(T0), "today", "model")
+    assert [(g["key"], g["calls"]) for g in rep["groups"]] == [("claude-sonnet-4-5-20250929", 1)]
+    got = spent(str(data))
+    rows = [
+        {
+            "id": wid,
+            "health": "busy",
+            "label": "x",
+            "state": "running",
+            "idle_s": None,
+            "up_s": None,
+            "verify": None,
+            "spend_usd": s.usd,
+            "metered": s.usd is not None,
+        }
+        for wid, s in sorted(got.items())
+    ]
+    table = fleet_table(rows)
+    assert "SPEND" in table.splitlines()[0]
+    assert f"${_sonnet(100000, 2000):.2f}" in table and "unmetered" in table
