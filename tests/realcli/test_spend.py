@@ -104,3 +104,42 @@ def test_worker_spend_is_metered_from_the_cli_record(rig_for: RigFor, cli: str) 
         if get_session(root, sid).alive:
             kill(root, sid)
         _kill_left_behind(rig.home)
+
+
+@pytest.mark.timeout(300)
+def test_a_worker_at_its_budget_is_paused_until_a_human_lets_it_go_on(rig_for: RigFor) -> None:
+    import psutil
+
+    rig = rig_for("claude")
+    answer_first_run_prompts(rig)
+    root, sid = rig.ctx.paths.data, "m-budget"
+    done = _looop(rig, "worker", "start", sid, "--budget", "0.001", "Greet. ECHO:brief42")
+    assert done.returncode == 0, done.stderr
+    try:
+        code, _, _ = expect(
+            root, sid, "ANSWER:brief42", screen=True, timeout_s=90, clock=rig.ctx.clock
+        )
+        assert code == 0, _screen(root, sid)
+        pid = get_session(root, sid).child_pid
+        assert pid is not None
+
+        def paused() -> bool:
+            assert _looop(rig, "tick").returncode == 0
+            return psutil.Process(pid).status() == psutil.STATUS_STOPPED
+
+        _await(paused, 60, "the worker over its budget to be paused")
+        rows = json.loads(_looop(rig, "ls", "--json").stdout)
+        row = next(r for r in rows if r["id"] == sid)
+        assert row["health"] == "over budget" and row["spend_usd"] >= 0.001
+        # a further beat does not say it twice
+        assert _looop(rig, "tick").returncode == 0
+        said = rig.ctx.paths.events.read_text().count('"worker_over_budget"')
+        assert said == 1
+        done = _looop(rig, "worker", "continue", sid, "--budget", "100")
+        assert done.returncode == 0, done.stderr
+        assert psutil.Process(pid).status() != psutil.STATUS_STOPPED
+        rows = json.loads(_looop(rig, "ls", "--json").stdout)
+        assert next(r for r in rows if r["id"] == sid)["health"] != "over budget"
+    finally:
+        if get_session(root, sid).alive:
+            kill(root, sid)

@@ -122,6 +122,8 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
     """The move and its two lines (shared with the click verb)."""
     from looop.cli.steerwork import body, steer  # lazy: see run_fast
 
+    refuse_over_fleet_budget(ctx)
+
     obj: dict[str, object] = {
         "action": "start_worker",
         "id": start.worker_id,
@@ -146,3 +148,22 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
     wid = start.worker_id
     done = steer(ctx, obj, start.journal, check=lambda c: check(c, wid))
     return f"{done}\n  watch: looop shot {wid} · looop log {wid} -f · looop attach {wid}\n"
+
+
+def refuse_over_fleet_budget(ctx: Ctx) -> None:
+    """The daily budget (max_daily_usd) covers decides and metered workers alike: at it, no
+    new worker starts until local midnight or a higher budget."""
+    from looop.core.errors import LooopError
+    from looop.decide.cost.breakers import daily_budget  # lazy: only a start checks it
+    from looop.decide.cost.ledger import spent_on_day
+
+    cap = daily_budget(ctx.knobs())
+    if cap is None:
+        return
+    spent = spent_on_day(ctx.paths, ctx.clock)
+    if spent >= cap:
+        raise LooopError(
+            f"today's spend ${spent:.2f} has reached the daily budget ${cap:.2f} "
+            "(max_daily_usd: decides and workers): no new worker starts until local midnight "
+            "— raise max_daily_usd to start one now"
+        )

@@ -30,7 +30,7 @@ from looop.decide.cost.clis import COST_REPORTING
 from looop.decide.cost.money import sane_usd
 from looop.decide.cost.prices import lookup_price, price_tokens
 from looop.decide.cost.record import append_costs, metered_mark
-from looop.workers.spent import STATE, Spend, read_state
+from looop.workers.spent import STATE, Spend, budgets, mark_over, over_budget, read_state
 
 if TYPE_CHECKING:
     from looop.core.config import Config
@@ -538,15 +538,61 @@ def _follow(path: str, f: dict[str, Any], cli: str, prices: Mapping[str, Any]) -
 
 
 def meter_beat(ctx: Ctx, cfg: Config | None) -> dict[str, Spend]:
-    """The pulse's beat: meter every worker (one worker's odd file never fails the beat)."""
+    """The pulse's beat: meter every worker, then hold each to its budget."""
     from looop.decide.cost.prices import price_table  # lazy: the table is built per beat
 
     raw = cfg.raw if cfg is not None else {}
     runners = {n: r.worker for n, r in (cfg.runners if cfg else {}).items() if r.worker}
-    return meter(
-        os.fspath(ctx.paths.data),
-        ctx.clock.now(),
-        ctx.child_env(),
-        price_table(raw.get("prices")),
-        runners,
-    )
+    data = os.fspath(ctx.paths.data)
+    got = meter(data, ctx.clock.now(), ctx.child_env(), price_table(raw.get("prices")), runners)
+    limits = budgets(data)
+    if limits:
+        enforce(ctx, cfg, got, limits)
+    return got
+
+
+def enforce(
+    ctx: Ctx, cfg: Config | None, got: dict[str, Spend], limits: dict[str, tuple[float, str]]
+) -> list[str]:
+    """Each worker whose metered spend reached its budget, once: its process group stopped
+    (pause: SIGSTOP, `looop worker continue` resumes it) or the worker killed with its
+    worktree kept (stop); an event, a journal line and a notification. The ones acted on."""
+    import signal
+
+    from looop.sessions import SessionError, get_session, kill
+
+    data = os.fspath(ctx.paths.data)
+    over = over_budget(data)
+    done = []
+    for wid, (limit, policy) in sorted(limits.items()):
+        s = got.get(wid)
+        if s is None or s.usd is None or s.usd < limit or wid in over:
+            continue
+        try:
+            sess = get_session(ctx.paths.data, wid)
+        except SessionError:
+            continue
+        if not sess.alive:
+            continue
+        if policy == "stop":
+            try:
+                kill(ctx.paths.data, wid)
+            except SessionError:
+                continue
+        elif sess.child_pid:
+            try:
+                os.killpg(sess.child_pid, signal.SIGSTOP)  # the agent and what it runs
+            except OSError:
+                continue
+        mark_over(data, wid, s.usd, limit, policy)
+        done.append(wid)
+        what = "paused (`looop worker continue " + wid + "` resumes it)"
+        if policy == "stop":
+            what = "stopped (its worktree kept)"
+        msg = f"worker {wid} reached its budget ${limit:.2f} (spent ${s.usd:.2f}): {what}"
+        ctx.events.emit("warn", "worker.over_budget", msg, id=wid)
+        ctx.events.record("worker_over_budget", id=wid, usd=s.usd, budget=limit, policy=policy)
+        from looop.human.notify import notify  # lazy: only a worker at its budget
+
+        notify(ctx, msg, wid, "over-budget", cfg)
+    return done

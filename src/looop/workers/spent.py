@@ -69,3 +69,62 @@ def spent(data: str) -> dict[str, Spend]:
         usd = rec / 1_000_000 if isinstance(rec, int) else 0.0
         out[wid] = Spend(wid, usd, cli, m if isinstance(m, str) else None)
     return out
+
+
+# -- per-worker budgets ---------------------------------------------------------------------
+# `<data>/budgets/<id>.json` {"usd", "policy"} is set at `worker start --budget`; the beat's
+# meter writes `<id>.over` once the worker's metered spend reaches it and acts on the policy.
+
+BUDGETS = "budgets"
+POLICIES = ("pause", "stop")
+
+
+def _budget_path(data: str, wid: str, ext: str) -> str:
+    return os.path.join(data, BUDGETS, f"{wid}.{ext}")
+
+
+def set_budget(data: str, wid: str, usd: float | None, policy: str = "pause") -> None:
+    """A worker's spend ceiling in USD (None lifts it) and what happens at it."""
+    if usd is None:
+        store.remove(_budget_path(data, wid, "json"))
+        return
+    store.write_json(_budget_path(data, wid, "json"), {"policy": policy, "usd": usd})
+
+
+def budgets(data: str) -> dict[str, tuple[float, str]]:
+    """Each worker's budget (usd, policy); an unreadable one is left out (and said by `ls`)."""
+    out: dict[str, tuple[float, str]] = {}
+    try:
+        with os.scandir(os.path.join(data, BUDGETS)) as it:
+            names = [e.name[:-5] for e in it if e.name.endswith(".json")]
+    except OSError:
+        return out
+    for wid in names:
+        try:
+            obj = ljson.loads(store.read_regular(_budget_path(data, wid, "json"), 4096).decode())
+        except (OSError, ValueError, RecursionError, UnicodeDecodeError):
+            continue
+        usd = obj.get("usd") if isinstance(obj, dict) else None
+        policy = obj.get("policy") if isinstance(obj, dict) else None
+        if isinstance(usd, int | float) and not isinstance(usd, bool) and usd > 0:
+            out[wid] = (float(usd), policy if policy in POLICIES else "pause")
+    return out
+
+
+def over_budget(data: str) -> set[str]:
+    """The workers the meter found at their budget (until a human lets them go on)."""
+    try:
+        with os.scandir(os.path.join(data, BUDGETS)) as it:
+            return {e.name[:-5] for e in it if e.name.endswith(".over")}
+    except OSError:
+        return set()
+
+
+def mark_over(data: str, wid: str, usd: float, budget: float, policy: str) -> None:
+    store.write_json(
+        _budget_path(data, wid, "over"), {"budget": budget, "policy": policy, "usd": usd}
+    )
+
+
+def clear_over(data: str, wid: str) -> bool:
+    return store.remove(_budget_path(data, wid, "over"))

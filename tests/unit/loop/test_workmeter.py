@@ -288,3 +288,20 @@ def test_spend_is_seen_by_model_and_in_the_fleet_table(
     table = fleet_table(rows)
     assert "SPEND" in table.splitlines()[0]
     assert f"${_sonnet(100000, 2000):.2f}" in table and "unmetered" in table
+
+
+def test_budgets_read_back_and_bad_ones_are_left_out(tmp_path: Path) -> None:
+    from looop.workers import spent as sp
+
+    data = str(tmp_path)
+    sp.set_budget(data, "w1", 5.0, "stop")
+    sp.set_budget(data, "w2", 1.5)
+    os.makedirs(os.path.join(data, "budgets"), exist_ok=True)
+    with open(os.path.join(data, "budgets", "w3.json"), "w") as fh:
+        fh.write('{"usd": -1}')
+    assert sp.budgets(data) == {"w1": (5.0, "stop"), "w2": (1.5, "pause")}
+    sp.mark_over(data, "w2", 1.6, 1.5, "pause")
+    assert sp.over_budget(data) == {"w2"}
+    sp.set_budget(data, "w2", None)
+    assert sp.clear_over(data, "w2") and sp.over_budget(data) == set()
+    assert "w2" not in sp.budgets(data)
