@@ -122,9 +122,9 @@ def worker_start(
 @click.argument("worker_id", shell_complete=idcomplete.workers)
 @click.option("--budget", type=float, default=None, metavar="USD", help="Its new ceiling.")
 def worker_continue(worker_id: str, budget: float | None) -> None:
-    import signal
+    import signal  # lazy: only continue signals
 
-    from looop.sessions import SessionError, get_session
+    from looop.sessions import SessionError, get_session  # lazy: only continue reads a session
 
     ctx = make_ctx()
     wid = normalise_target(worker_id)

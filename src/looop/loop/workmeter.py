@@ -272,7 +272,7 @@ def _sqlite(db: str) -> Any:
 def find_opencode(db: str, cwd: str, wid: str, since: float) -> str | None:
     """The conversation this worker started: of the sessions opencode made in `cwd` since the
     start, the earliest one a part of which is the worker's brief (its contract names it)."""
-    import sqlite3
+    import sqlite3  # lazy: only finding an opencode id
 
     con = _sqlite(db)
     if con is None:
@@ -310,7 +310,7 @@ def _opencode(db: str, conv: str, st: dict[str, Any], prices: Mapping[str, Any])
             key += [0, 0]
     if st.get("key") == key:
         return False
-    import sqlite3
+    import sqlite3  # lazy: only an opencode worker
 
     con = _sqlite(db)
     if con is None:
@@ -557,9 +557,9 @@ def enforce(
     """Each worker whose metered spend reached its budget, once: its process group stopped
     (pause: SIGSTOP, `looop worker continue` resumes it) or the worker killed with its
     worktree kept (stop); an event, a journal line and a notification. The ones acted on."""
-    import signal
+    import signal  # lazy: only a worker at its budget
 
-    from looop.sessions import SessionError, get_session, kill
+    from looop.sessions import SessionError, get_session, kill  # lazy: as above
 
     data = os.fspath(ctx.paths.data)
     over = over_budget(data)
