@@ -242,6 +242,8 @@ class ModelServer:
         self.requests: list[Recorded] = []
         self.failures: list[str] = []  # requests the decider could not answer sensibly
         self.not_found: list[str] = []  # endpoints a CLI called that this server lacks
+        # (model, input tokens, output tokens, request) of every answer: what spend tests price
+        self.usage: list[tuple[str, int, int, str]] = []
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._httpd.daemon_threads = True
@@ -285,6 +287,7 @@ class ModelServer:
             self.requests.clear()
             self.failures.clear()
             self.not_found.clear()
+            self.usage.clear()
 
     def _worker_shell_call(self, api: str, body: dict[str, Any]) -> ToolCall | None:
         if self.worker_shell is None or _has_tool_result(api, body):
@@ -738,6 +741,9 @@ def _make_handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
             model = str(body.get("model") or "scripted-model")
             in_tok = _estimate_tokens(body)
             out_tok = 12 + len(reply.text) // 4 + (40 if reply.tool else 0)
+            if fail is None:
+                with server._lock:
+                    server.usage.append((model, in_tok, out_tok, json.dumps(body)))
             stream = body.get("stream") is True
             if api == "anthropic":
                 msg = _anthropic_message(model, reply, in_tok, out_tok)

@@ -20,13 +20,14 @@ if TYPE_CHECKING:
     from looop.decide.cost.report import CostReport
 
 SPANS = ("today", "week", "all")
-BYS = ("kind", "runner", "worker", "day")
+BYS = ("kind", "runner", "worker", "model", "day")
 
 
 @click.command(
     "cost",
-    help="Spend report: looop cost [today|week|all] [--by kind|runner|worker|"
-    "day] [--json]. Workers record theirs: looop cost report KIND ID RUNNER USD.",
+    help="Spend report: looop cost [today|week|all] [--by kind|runner|worker|model|"
+    "day] [--json]. Preset CLI workers are metered from their own records each beat; "
+    "others record theirs: looop cost report KIND ID RUNNER USD.",
     context_settings={"ignore_unknown_options": True},
 )
 @click.argument("args", nargs=-1)

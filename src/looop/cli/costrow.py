@@ -10,7 +10,7 @@ from looop.cli.reqkey import request_key
 from looop.core import where
 from looop.core.errors import LooopError
 from looop.decide.cost.money import parse_usd, usd
-from looop.decide.cost.record import append_cost, keyed_row
+from looop.decide.cost.record import append_cost, keyed_row, metered_mark
 
 TYPE_CHECKING = False  # workers report costs often: no typing
 
@@ -40,6 +40,10 @@ def report_cost(
     value = parse_usd(amount)
     if value is None:
         raise LooopError(f"'{amount}' is not an amount in USD (e.g. 0.42 or $0.42)")
+    if "/" not in rid and rid[:1] not in ("", ".") and os.path.exists(metered_mark(data, rid)):
+        # the pulse reads this worker's spend from its CLI's own records (loop/workmeter.py)
+        echo(f"{kind} {rid} is metered from its CLI's own records: not counted again")
+        return
     ledger = os.path.join(data, "cost.jsonl")
     key, again = request_key(env or {})
     if key is not None and again and keyed_row(ledger, key, now - KEYED_LOOKBACK_S):

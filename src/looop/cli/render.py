@@ -178,6 +178,15 @@ def print_status(st: StatusView, as_json: bool, colour: bool = False) -> None:
     w(f"times:     local, as of {st['now']['at']}\n")
 
 
+def _spend_cell(r: dict[str, Any]) -> str:
+    """A worker's spend since its start, read from its CLI's records; "unmetered" for a CLI
+    whose records looop cannot read."""
+    if r.get("metered") is False:
+        return "unmetered"
+    v = r.get("spend_usd")
+    return f"${v:.2f}" if isinstance(v, int | float) else "—"
+
+
 def fleet_table(rows: list[dict[str, Any]], colour: bool = False) -> str:
     """`looop ls`: the pulse and the workers (fleet_rows) as a table; colour: HEALTH and ASK
     in colour."""
@@ -211,6 +220,9 @@ def fleet_table(rows: list[dict[str, Any]], colour: bool = False) -> str:
             (*b, r.get("host") or ("—" if r["id"] == "pulse" else "local"))
             for b, r in zip(body, rows, strict=True)
         ]
+    if any(r.get("metered") is not None for r in rows):  # once the beat metered a worker
+        head = (*head, "SPEND")
+        body = [(*b, _spend_cell(r)) for b, r in zip(body, rows, strict=True)]
     if any(r.get("branch") for r in rows):  # the column shows once a worker has a worktree
         head = (*head, "BRANCH")
         body = [(*b, r.get("branch") or "—") for b, r in zip(body, rows, strict=True)]

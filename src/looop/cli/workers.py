@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 import sys
 import time
 from typing import Any
@@ -15,7 +17,10 @@ from looop.cli.render import colour_on, fleet_json, fleet_table
 from looop.cli.steer import JOURNAL_OPT, _steer
 from looop.cli.steerwork import started_ok, words
 from looop.cli.workerstart import Start, start_worker_lines
+from looop.core.errors import LooopError
 from looop.loop.fleet import fleet_rows
+from looop.workers.launch import normalise_target
+from looop.workers.spent import POLICIES, budgets, clear_over, set_budget
 
 
 @click.group("worker", help="Start, list or kill workers (agents in PTY sessions).")
@@ -66,6 +71,20 @@ def worker_group() -> None:
     help="Run it on this host (SSH or Kubernetes: looop host add), or `local`; default: the "
     "most room left.",
 )
+@click.option(
+    "--budget",
+    type=float,
+    default=None,
+    metavar="USD",
+    help="Its spend ceiling, metered from its CLI's own records each beat (preset CLIs).",
+)
+@click.option(
+    "--on-budget",
+    type=click.Choice(POLICIES),
+    default="pause",
+    show_default=True,
+    help="At the budget: pause it (SIGSTOP; `looop worker continue`) or stop it (worktree kept).",
+)
 @JOURNAL_OPT
 def worker_start(
     worker_id: str,
@@ -78,14 +97,51 @@ def worker_start(
     branch: str | None,
     resume: bool,
     host: str | None,
+    budget: float | None,
+    on_budget: str,
     journal: str | None,
 ) -> None:
+    ctx = make_ctx()
+    if budget is not None and not (math.isfinite(budget) and budget > 0):
+        raise LooopError(f"--budget {budget:g}: give a positive amount in USD (e.g. --budget 5)")
+    if budget is not None:  # before the start: its first beat already holds it to it
+        set_budget(str(ctx.paths.data), normalise_target(worker_id), budget, on_budget)
     start = Start()
     start.worker_id, start.prompt, start.journal = worker_id, words(prompt), journal
     start.runner, start.command, start.verify = runner, command, verify
     start.sandbox = None if sandbox is None else ("on" if sandbox else "off")
     start.repo, start.branch, start.resume, start.host = repo, branch, resume, host
-    click.echo(start_worker_lines(start, make_ctx(), started_ok), nl=False)
+    click.echo(start_worker_lines(start, ctx, started_ok), nl=False)
+
+
+@worker_group.command(
+    "continue",
+    help="Let worker ID go on after it reached its budget: resumes a paused one (SIGCONT); "
+    "--budget sets a new ceiling, else its budget is lifted.",
+)
+@click.argument("worker_id", shell_complete=idcomplete.workers)
+@click.option("--budget", type=float, default=None, metavar="USD", help="Its new ceiling.")
+def worker_continue(worker_id: str, budget: float | None) -> None:
+    import signal  # lazy: only continue signals
+
+    from looop.sessions import SessionError, get_session  # lazy: only continue reads a session
+
+    ctx = make_ctx()
+    wid = normalise_target(worker_id)
+    data = str(ctx.paths.data)
+    if budget is not None and not (math.isfinite(budget) and budget > 0):
+        raise LooopError(f"--budget {budget:g}: give a positive amount in USD (e.g. --budget 5)")
+    policy = budgets(data).get(wid, (0.0, "pause"))[1]
+    set_budget(data, wid, budget, policy)
+    was = clear_over(data, wid)
+    try:
+        s = get_session(ctx.paths.data, wid)
+    except SessionError as e:
+        raise LooopError(f"worker {wid}: {e}") from e
+    if s.alive and s.child_pid:
+        os.killpg(s.child_pid, signal.SIGCONT)
+    ceiling = f"budget ${budget:.2f}" if budget is not None else "no budget"
+    click.echo(f"worker {wid} goes on ({ceiling})" + ("" if was else "; it was not paused"))
 
 
 @worker_group.command(

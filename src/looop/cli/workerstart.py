@@ -122,6 +122,8 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
     """The move and its two lines (shared with the click verb)."""
     from looop.cli.steerwork import body, steer  # lazy: see run_fast
 
+    refuse_over_fleet_budget(ctx, start)
+
     obj: dict[str, object] = {
         "action": "start_worker",
         "id": start.worker_id,
@@ -146,3 +148,39 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
     wid = start.worker_id
     done = steer(ctx, obj, start.journal, check=lambda c: check(c, wid))
     return f"{done}\n  watch: looop shot {wid} · looop log {wid} -f · looop attach {wid}\n"
+
+
+def refuse_over_fleet_budget(ctx: Ctx, start: Start) -> None:
+    """The daily budget (max_daily_usd) covers decides and metered workers alike: at it, no
+    new worker starts until local midnight or a higher budget. With refuse_unmetered
+    on, a worker on a CLI looop cannot meter is refused while a budget is on (fail closed)."""
+    from looop.core.errors import LooopError  # lazy: only a start checks the budget
+    from looop.decide.cost.breakers import daily_budget  # lazy: only a start checks it
+    from looop.decide.cost.ledger import spent_on_day  # lazy: as above
+
+    cap = daily_budget(ctx.knobs())
+    if cap is None:
+        return
+    if ctx.knobs().values.get("refuse_unmetered"):
+        from looop.decide.cost.clis import COST_REPORTING  # lazy: only with the setting on
+        from looop.decide.cost.prices import command_word  # lazy: as above
+
+        line = start.command
+        if line is None:
+            cfg = ctx.config()
+            r = cfg.runner(start.runner)
+            line = r.worker if r is not None else None
+        prog = command_word(line)
+        if prog not in COST_REPORTING:
+            raise LooopError(
+                f"worker {start.worker_id}: its CLI '{prog or '?'}' leaves no spend record "
+                "looop can meter, and refuse_unmetered is on while a daily budget is "
+                "(use claude, codex, pi or opencode, or set refuse_unmetered to false)"
+            )
+    spent = spent_on_day(ctx.paths, ctx.clock)
+    if spent >= cap:
+        raise LooopError(
+            f"today's spend ${spent:.2f} has reached the daily budget ${cap:.2f} "
+            "(max_daily_usd: decides and workers): no new worker starts until local midnight "
+            "— raise max_daily_usd to start one now"
+        )

@@ -161,6 +161,13 @@ KNOBS: dict[str, Knob] = {
             maximum=1e9,
             describe="daily budget, <=0 off",
         ),
+        _k(
+            "refuse_unmetered",
+            False,
+            "bool",
+            config=True,
+            describe="with a daily budget on, refuse starting a worker looop cannot meter",
+        ),
         _k("sensor_timeout", 60, maximum=_DAY, describe="per-sensor timeout (s), 0 off"),
         _k("sensor_max_bytes", 8192, maximum=64 << 20, describe="snapshot size cap, 0 off"),
         _k("runs_keep", 50, maximum=_COUNT, describe="runs/ kept, 0 keeps all"),

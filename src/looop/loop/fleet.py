@@ -91,6 +91,18 @@ def _started_unix(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
+def _with_spend(data: str, rows: list[dict[str, Any]]) -> None:
+    """Each worker's spend as the last beat metered it from its CLI's records (loop/workmeter):
+    `spend_usd` (None: not metered yet) and `metered` (False: a CLI looop cannot read)."""
+    from looop.workers.spent import spent  # lazy: only ls and the dashboard show spend
+
+    got = spent(data)
+    for r in rows:
+        s = got.get(str(r["id"]))
+        r["spend_usd"] = s.usd if s is not None else None
+        r["metered"] = None if s is None else s.usd is not None
+
+
 def fleet_rows_at(
     data: str,
     clock: Clock,
@@ -121,6 +133,7 @@ def fleet_rows_at(
         r["idle_s"] = now - r["last_output_unix"] if r.get("last_output_unix") else None
         since = r.get("ask_since_unix")
         r["ask_age_s"] = max(0.0, now - since) if since is not None else None
+    _with_spend(data, rows)
     holder = beat_holder_at(data)
     pulse_up = holder is not None and holder[0] == "pulse"
     ticking = holder is not None and not pulse_up  # a foreground `looop tick`, not a pulse

@@ -21,7 +21,7 @@ from looop.loop import coalesce, flap, guards, limited
 # TickOutcome and the dry-run pieces are re-exported: the pulse, cli and tests import them here
 from looop.loop.beat import Beat, resolve_config
 from looop.loop.beat import TickOutcome as TickOutcome
-from looop.loop.housekeep import housekeep_sessions
+from looop.loop.housekeep import housekeep_sessions, meter_workers
 from looop.loop.world import WorldMemo, describe_changes, read_world
 from looop.seed import ensure_data_dir
 from looop.sense import sense
@@ -161,6 +161,7 @@ def _beat(b: Beat) -> TickOutcome:
 
         check_interrupted(ctx)
         housekeep_sessions(ctx, b.knobs, b.cfg)
+        meter_workers(ctx, b.cfg)
     gates: tuple[Gate, ...] = (
         _gate_sense,
         _gate_flapping,

@@ -124,6 +124,12 @@ def probe_sessions(
             detail[r["id"]]["sandboxed"] = True
         if r.get("host") and r.get("branch"):  # a checkout on a host: its branch, as here
             detail[r["id"]]["branch"] = r["branch"]
+    # in detail: spend grows with every model call and must not wake the loop by itself
+    from looop.workers.spent import spent  # lazy: a sys-sessions probe with workers only
+
+    for wid, got in spent(str(ctx.paths.data)).items() if rows else ():
+        if wid in detail:
+            detail[wid]["spend_usd"] = "unmetered" if got.usd is None else round(got.usd, 4)
     mine = {r["id"]: trees[r["id"]] for r in rows if r["id"] in trees}
     if mine:
         from looop.workers.worktree import sensed  # lazy: only repo workers run git here

@@ -12,6 +12,9 @@ from looop.core import store, where
 from looop.core.errors import CorruptState
 from looop.core.where import SANDBOX_SETTINGS as SANDBOX_SETTINGS
 from looop.core.where import sandboxed as sandboxed
+from looop.workers.spent import over_budget
+
+OVER_BUDGET = "over budget"  # a worker the meter stopped at its spend budget (loop/workmeter)
 
 TYPE_CHECKING = False  # not `from typing`: `looop ls` imports this on its fast path
 
@@ -186,6 +189,10 @@ def worker_rows(
     from looop.workers import needsinput  # lazy: as light as this module
 
     needsinput.refine(data, rows, {s["id"]: s for s in sessions}, clock, custom, look)
+    over = over_budget(data) if rows else set()
+    for r in rows:
+        if r["alive"] and r["id"] in over:  # paused (or stopping) at its spend budget
+            r["health"] = OVER_BUDGET
     return rows
 
 

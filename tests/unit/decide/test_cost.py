@@ -634,7 +634,7 @@ def test_cost_report_without_a_ledger_and_bad_arguments(paths: Paths, clock: Fix
     with pytest.raises(LooopError, match="span"):
         cost.cost_report(paths, clock, "month", "kind")
     with pytest.raises(LooopError, match="--by"):
-        cost.cost_report(paths, clock, "all", "model")
+        cost.cost_report(paths, clock, "all", "colour")
 
 
 def test_cost_report_is_data_not_text(paths: Paths) -> None:

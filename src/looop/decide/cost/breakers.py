@@ -11,6 +11,7 @@ from looop.core.config import Knobs, Runner
 from looop.core.errors import CorruptState
 from looop.core.paths import Paths
 from looop.decide.cost.cap import decide_retry_in, decides_last_hour
+from looop.decide.cost.clis import COST_REPORTING
 from looop.decide.cost.glance import spend_view
 from looop.decide.cost.ledger import spend_lock, spent_on_day
 from looop.decide.cost.prices import command_word
@@ -21,10 +22,6 @@ if TYPE_CHECKING:
     from looop.decide.cost.views import SpendStatus
 
 UNMETERED_LIMIT = 3
-
-
-# the preset CLIs: each reports what a decide cost in its own stream (meter.py reads it)
-COST_REPORTING = frozenset({"claude", "codex", "pi", "opencode"})
 
 
 def reports_cost(runner: Runner) -> bool:

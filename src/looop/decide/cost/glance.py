@@ -10,6 +10,7 @@ import os
 from looop.core import ljson, stamps, store
 from looop.core.errors import CorruptState
 from looop.decide.cost import totals
+from looop.decide.cost.clis import COST_REPORTING
 from looop.decide.cost.money import finite, sane_usd, usd
 from looop.decide.cost.totals import micros
 
@@ -198,7 +199,7 @@ def spend_glance(
             return None
         sig = got_sig
         # breakers.daily_budget's rule: the default budget is off for a runner with no cost
-        preset = command_word(runner.tick) in ("claude", "codex", "pi", "opencode")
+        preset = command_word(runner.tick) in COST_REPORTING
         if "max_daily_usd" not in knobs.given and runner.cost is None and not preset:
             cap = None
     unmet = 0

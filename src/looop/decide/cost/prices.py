@@ -40,7 +40,16 @@ DEFAULT_PRICES: dict[str, dict[str, float]] = {
         "cache_write": 3.75,
         "output": 15.0,
     },
+    "claude-sonnet-4-6": {
+        "input": 3.0,
+        "cached_input": 0.3,
+        "cache_write": 3.75,
+        "output": 15.0,
+    },
+    "claude-opus-4-1": {"input": 15.0, "cached_input": 1.5, "cache_write": 18.75, "output": 75.0},
     "claude-opus-4-5": {"input": 5.0, "cached_input": 0.5, "cache_write": 6.25, "output": 25.0},
+    "claude-opus-4-6": {"input": 5.0, "cached_input": 0.5, "cache_write": 6.25, "output": 25.0},
+    "claude-opus-4-7": {"input": 5.0, "cached_input": 0.5, "cache_write": 6.25, "output": 25.0},
     "claude-haiku-4-5": {"input": 1.0, "cached_input": 0.1, "cache_write": 1.25, "output": 5.0},
 }
 

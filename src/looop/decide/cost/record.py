@@ -43,8 +43,47 @@ def append_cost(
     return True
 
 
+METER_FLUSH = 64 << 10
+
+
+def append_costs(
+    ledger: AnyPath, now: float, kind: str, rows: list[tuple[str, str, float, str | None]]
+) -> int:
+    """Append many rows (id, runner, usd, model) in one write, as append_cost would each;
+    how many counted. The worker meter records a whole fleet's beat this way."""
+    lines = []
+    stamp = utc_stamp(now)
+    for rid, runner, usd, model in rows:
+        amount = sane_usd(usd)
+        if amount is None or round(amount, 6) <= 0:
+            continue
+        row = {"cost_usd": round(amount, 6), "id": rid, "kind": kind, "runner": runner}
+        if model is not None:
+            row["model"] = model
+        row["ts"] = stamp
+        lines.append(store.dumps_state(row) + "\n")
+    if not lines:
+        return 0
+    text = "".join(lines)
+    store.append_line(ledger, text)
+    # a fleet's rows every beat: the totals are refreshed every METER_FLUSH bytes, not every
+    # 8 KB (a reader folds up to totals.MAX_TAIL past them in memory)
+    wrote = len(store.encode(text))
+    totals.after_append(os.path.dirname(os.fspath(ledger)), wrote, now, METER_FLUSH)
+    return len(lines)
+
+
 def keyed_row(ledger: AnyPath, key: str, since: float) -> bool:
     """Whether a row of request `key` is on the ledger among the rows since `since` (a key
     is [A-Za-z0-9_-]: its spelling in a row is exact)."""
     text = store.read_since(ledger, utc_stamp(since)) or ""
     return f'"key":"{key}"' in text
+
+
+METERED = ".metered"  # under the data dir: one empty file per worker the pulse meters
+
+
+def metered_mark(data: str, wid: str) -> str:
+    """The file saying the pulse reads worker `wid`'s spend from its CLI's own records
+    (loop/workmeter.py), so the worker's own `cost report` is not counted again."""
+    return os.path.join(data, METERED, wid)

@@ -13,11 +13,11 @@ from looop.core.paths import Paths
 from looop.decide.cost.ledger import ledger_text, local_day, parsed_rows
 
 SPANS = ("today", "week", "all")
-GROUPINGS = ("kind", "runner", "worker", "day")
+GROUPINGS = ("kind", "runner", "worker", "model", "day")
 
 
 class ReportGroup(TypedDict):
-    key: str  # the kind, runner, worker id ("(ticks)" for ticks) or local day
+    key: str  # the kind, runner, worker id ("(ticks)" for ticks), model or local day
     usd: float
     calls: int
 
@@ -27,7 +27,7 @@ CostReport = TypedDict(
     "CostReport",
     {
         "span": str,  # today | week | all
-        "by": str,  # kind | runner | worker | day
+        "by": str,  # kind | runner | worker | model | day
         "from": str | None,  # first local day counted (ISO); None for all time
         "to": str,  # today, local (ISO)
         "total": float,  # USD
@@ -47,6 +47,9 @@ def _key(row: dict[str, Any], by: str, day: date) -> str:
         if row.get("kind") == "tick":
             return "(ticks)"
         v = row.get("id")
+    elif by == "model":
+        v = row.get("model")  # metered workers' rows name it; a tick or a report does not
+        return v if isinstance(v, str) and v else "(unknown)"
     else:
         v = row.get(by)
     return v if isinstance(v, str) and v else "?"
@@ -61,7 +64,7 @@ def _check(span: str, by: str) -> None:
 
 def cost_report(paths: Paths, clock: Clock, span: str = "today", by: str = "kind") -> CostReport:
     """Spend over a span (today | week = the last 7 local days | all), grouped by kind, runner,
-    worker (session id; ticks as one group) or local day."""
+    worker (session id; ticks as one group), model (metered workers' rows) or local day."""
     return cost_reports(paths, clock, [(span, by)])[0]
 
 

@@ -124,16 +124,14 @@ def _read(fd: int, start: int, size: int) -> bytes:
     return b"".join(parts)
 
 
-def after_append(data: str, wrote: int, now: float) -> None:
+def after_append(data: str, wrote: int, now: float, every: int = FLUSH_BYTES) -> None:
     """A writer's part after appending `wrote` bytes: refresh the totals when the ledger
-    crossed a multiple of FLUSH_BYTES or there are none yet."""
+    crossed a multiple of `every` bytes or there are none yet."""
     try:
         size = os.stat(os.path.join(data, LEDGER)).st_size
     except OSError:
         return
-    if (size - wrote) // FLUSH_BYTES != size // FLUSH_BYTES or not os.path.exists(
-        os.path.join(data, TOTALS)
-    ):
+    if (size - wrote) // every != size // every or not os.path.exists(os.path.join(data, TOTALS)):
         refresh(data, now)
 
 

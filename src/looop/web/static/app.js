@@ -129,7 +129,8 @@ function renderFleet(rows) {
       el("td", { text: age(r.idle_s) }),
       el("td", { text: age(r.up_s) }),
       el("td", { class: "branch", text: r.branch || "—", title: r.branch || "" }),
-      el("td", { text: isPulse ? "" : usd(r.cost_today_usd) }),
+      // today's spend, metered from the worker's CLI records; a CLI looop cannot read says so
+      el("td", { text: isPulse ? "" : r.metered === false ? "unmetered" : usd(r.cost_today_usd) }),
       el("td", { class: "acts" }, diff, kill));
     if (r.id === ui.selected) tr.className = "sel";
     body.append(tr);

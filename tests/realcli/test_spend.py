@@ -1,0 +1,145 @@
+"""Metered workers with the real four CLIs: a worker does turns against the scripted model,
+and one beat later (`looop tick`) its spend is on the cost ledger as a `worker` row — read
+from the CLI's own record of the conversation, equal to the server's reported usage priced
+with the price table (opencode and pi price it themselves: with the config's rates, and with
+rates our table holds for the same model)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from looop.decide.cost.prices import lookup_price, price_table, price_tokens
+from looop.sessions import expect, get_session, kill, send, send_keys
+from looop.workers.launch import start_worker
+from tests.realcli.harness import Rig, answer_first_run_prompts
+from tests.realcli.test_resume import _await, _screen
+from tests.realcli.test_resume_named import _kill_left_behind
+from tests.realcli.test_workers_tui import _looop
+
+RigFor = Callable[[str], Rig]
+# what the harness's opencode config charges per 1M tokens for its scripted model
+OPENCODE_RATES = {"input": 3.0, "output": 15.0}
+
+
+def _worker_rows(rig: Rig, sid: str) -> list[dict[str, object]]:
+    p = rig.ctx.paths.cost_ledger
+    if not p.exists():
+        return []
+    rows = [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r.get("kind") == "worker" and r.get("id") == sid]
+
+
+def _expected(rig: Rig, marker: str) -> tuple[float, set[str]]:
+    """The server's usage of the conversation's turns (those carrying the brief) priced."""
+    table = price_table()
+    usd = 0.0
+    models = set()
+    for model, in_tok, out_tok, body in list(rig.server.usage):
+        if marker not in body:
+            continue  # a side request: no turn of the conversation
+        if rig.cli == "opencode" and '"tools"' not in body:
+            continue  # its title request quotes the brief, and opencode keeps no cost of it
+        models.add(model)
+        row = OPENCODE_RATES if rig.cli == "opencode" else lookup_price(table, model)[1]
+        usd += price_tokens(row, in_tok, 0, 0, out_tok)
+    return usd, models
+
+
+def _evidence(rig: Rig) -> str:
+    """What the CLI wrote and what the meter made of it (a failure's message)."""
+    sp = rig.ctx.paths.data / ".worker-meter.json"
+    state = sp.read_text(errors="replace")[:2000] if sp.exists() else "(none)"
+    recs = [p.read_text()[:600] for p in (rig.ctx.paths.data / "resume").glob("*.json")]
+    state += f"; records {recs}"
+    names = sorted(str(p.relative_to(rig.home)) for p in rig.home.rglob("*") if p.is_file())
+    names = [n for n in names if "sessions" in n or "storage" in n or ".db" in n][:60]
+    return f"state {state}; files {names}; usage {[u[:3] for u in rig.server.usage]}"
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("cli", ["claude", "codex", "pi", "opencode"])
+def test_worker_spend_is_metered_from_the_cli_record(rig_for: RigFor, cli: str) -> None:
+    rig = rig_for(cli)
+    answer_first_run_prompts(rig)
+    ctx, root, sid = rig.ctx, rig.ctx.paths.data, f"m-{cli}"
+    start_worker(ctx, ctx.knobs(), sid, "Greet the fleet. ECHO:brief42", resume=True)
+    try:
+        code, _, _ = expect(root, sid, "ANSWER:brief42", screen=True, timeout_s=90, clock=ctx.clock)
+        assert code == 0, _screen(root, sid)
+        want, models = _expected(rig, "ECHO:brief42")
+        assert want > 0 and models
+
+        def metered() -> float:
+            done = _looop(rig, "tick")  # one beat: its housekeeping meters the fleet
+            assert done.returncode == 0, done.stderr
+            return sum(float(str(r["cost_usd"])) for r in _worker_rows(rig, sid))
+
+        # the CLI writes its record as the turn ends: the first beat after that has it
+        try:
+            _await(lambda: abs(metered() - want) < 1e-5, 60, f"{cli}'s spend {want:.6f} metered")
+        except AssertionError as e:
+            raise AssertionError(f"{e}: metered {metered()}; {_evidence(rig)}") from None
+        rows = _worker_rows(rig, sid)
+        assert all(r["runner"] == rig.ctx.config().default for r in rows)
+        # a second turn: only what it added is recorded again, nothing twice
+        send(root, sid, "And again. ECHO:more7", newline=False)
+        expect(root, sid, "ECHO:more7", screen=True, timeout_s=20, clock=ctx.clock)
+        send_keys(root, sid, ["Enter"])
+        code, _, _ = expect(root, sid, "ANSWER:more7", screen=True, timeout_s=90, clock=ctx.clock)
+        assert code == 0, _screen(root, sid)
+        want2, _ = _expected(rig, "ECHO:brief42")
+        assert want2 > want
+        _await(lambda: abs(metered() - want2) < 1e-5, 60, f"{cli}'s second turn metered")
+        # `looop cost --by worker` shows it; a worker's own report is not counted again
+        done = _looop(rig, "cost", "report", "session", sid, rig.ctx.config().default, "9.99")
+        assert done.returncode == 0, done.stderr
+        assert "not counted again" in done.stdout
+        rep = json.loads(_looop(rig, "cost", "--by", "worker", "--json").stdout)
+        got = {g["key"]: g["usd"] for g in rep["groups"]}
+        assert abs(got[sid] - want2) < 1e-5
+    finally:
+        if get_session(root, sid).alive:
+            kill(root, sid)
+        _kill_left_behind(rig.home)
+
+
+@pytest.mark.timeout(300)
+def test_a_worker_at_its_budget_is_paused_until_a_human_lets_it_go_on(rig_for: RigFor) -> None:
+    import psutil
+
+    rig = rig_for("claude")
+    answer_first_run_prompts(rig)
+    root, sid = rig.ctx.paths.data, "m-budget"
+    done = _looop(rig, "worker", "start", sid, "--budget", "0.001", "Greet. ECHO:brief42")
+    assert done.returncode == 0, done.stderr
+    try:
+        code, _, _ = expect(
+            root, sid, "ANSWER:brief42", screen=True, timeout_s=90, clock=rig.ctx.clock
+        )
+        assert code == 0, _screen(root, sid)
+        pid = get_session(root, sid).child_pid
+        assert pid is not None
+
+        def paused() -> bool:
+            assert _looop(rig, "tick").returncode == 0
+            return psutil.Process(pid).status() == psutil.STATUS_STOPPED
+
+        _await(paused, 60, "the worker over its budget to be paused")
+        rows = json.loads(_looop(rig, "ls", "--json").stdout)
+        row = next(r for r in rows if r["id"] == sid)
+        assert row["health"] == "over budget" and row["spend_usd"] >= 0.001
+        # a further beat does not say it twice
+        assert _looop(rig, "tick").returncode == 0
+        said = rig.ctx.paths.events.read_text().count('"worker_over_budget"')
+        assert said == 1
+        done = _looop(rig, "worker", "continue", sid, "--budget", "100")
+        assert done.returncode == 0, done.stderr
+        assert psutil.Process(pid).status() != psutil.STATUS_STOPPED
+        rows = json.loads(_looop(rig, "ls", "--json").stdout)
+        assert next(r for r in rows if r["id"] == sid)["health"] != "over budget"
+    finally:
+        if get_session(root, sid).alive:
+            kill(root, sid)

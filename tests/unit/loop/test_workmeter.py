@@ -1,0 +1,307 @@
+"""The worker meter (loop/workmeter.py) on files shaped as each CLI writes them: incremental,
+counted once, safe against hostile files. tests/realcli/test_spend.py runs the real CLIs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from looop.cli.costrow import report_cost
+from looop.decide.cost.prices import lookup_price, price_table, price_tokens
+from looop.loop import workmeter as m
+from looop.workers.spent import spent
+
+pytestmark = pytest.mark.unit
+PRICES = price_table()
+T0 = 1_800_000_000.0
+
+
+def _record(data: Path, wid: str, resume: str | None, conv: str | None, **kw: Any) -> None:
+    (data / "resume").mkdir(parents=True, exist_ok=True)
+    rec = {"v": 1, "id": wid, "runner": "r1", "resume": resume, "conversation": conv, **kw}
+    (data / "resume" / f"{wid}.json").write_text(json.dumps(rec))
+
+
+def _claude_line(mid: str, inp: int, out: int, model: str = "claude-sonnet-4-5-20250929") -> str:
+    msg = {
+        "id": mid,
+        "model": model,
+        "role": "assistant",
+        "usage": {
+            "input_tokens": inp,
+            "output_tokens": out,
+            "cache_read_input_tokens": 0,
+            "cache_creation_input_tokens": 0,
+        },
+    }
+    return json.dumps({"type": "assistant", "message": msg}) + "\n"
+
+
+def _rows(data: Path) -> list[dict[str, Any]]:
+    p = data / "cost.jsonl"
+    if not p.exists():
+        return []
+    return [json.loads(x) for x in p.read_text().splitlines() if x.strip()]
+
+
+def _usd(data: Path, wid: str) -> float:
+    return sum(r["cost_usd"] for r in _rows(data) if r["id"] == wid and r["kind"] == "worker")
+
+
+def _sonnet(inp: int, out: int) -> float:
+    return price_tokens(lookup_price(PRICES, "claude-sonnet-4-5")[1], inp, 0, 0, out)
+
+
+@pytest.fixture
+def claude(tmp_path: Path) -> tuple[Path, dict[str, str], Path]:
+    data, home = tmp_path / "data", tmp_path / "home"
+    conv = "0b7e6a1c-1111-4222-8333-444455556666"
+    _record(data, "w1", "claude --resume {{session_id}}", conv, started=T0 - 1000)
+    proj = home / ".claude" / "projects" / "-tmp-x"
+    proj.mkdir(parents=True)
+    return data, {"HOME": str(home)}, proj / f"{conv}.jsonl"
+
+
+def test_claude_usage_is_priced_and_counted_once_across_beats(
+    claude: tuple[Path, dict[str, str], Path],
+) -> None:
+    data, env, f = claude
+    # a message written as two content-block lines carrying the same usage counts once
+    f.write_text(_claude_line("msg_1", 1000, 50) + _claude_line("msg_1", 1000, 200))
+    got = m.meter(str(data), T0, env, PRICES)
+    assert got["w1"].usd == pytest.approx(_sonnet(1000, 200), abs=1e-6)
+    assert got["w1"].model == "claude-sonnet-4-5-20250929"
+    assert m.meter(str(data), T0 + 1, env, PRICES)["w1"].usd == got["w1"].usd  # nothing new
+    assert len(_rows(data)) == 1
+    with f.open("a") as fh:  # the conversation goes on (a resume appends to the same file)
+        fh.write(_claude_line("msg_2", 3000, 100))
+    m.meter(str(data), T0 + 2, env, PRICES)
+    assert _usd(data, "w1") == pytest.approx(_sonnet(1000, 200) + _sonnet(3000, 100), abs=2e-6)
+    row = _rows(data)[-1]
+    assert (row["kind"], row["runner"], row["model"]) == ("worker", "r1", row["model"])
+    assert row["model"].startswith("claude-sonnet")
+
+
+def test_a_half_written_line_waits_for_its_end(claude: tuple[Path, dict[str, str], Path]) -> None:
+    data, env, f = claude
+    line = _claude_line("msg_1", 1000, 200)
+    f.write_text(line[:40])
+    assert m.meter(str(data), T0, env, PRICES)["w1"].usd == 0
+    with f.open("a") as fh:
+        fh.write(line[40:])
+    assert m.meter(str(data), T0, env, PRICES)["w1"].usd == pytest.approx(_sonnet(1000, 200))
+
+
+def test_a_replaced_file_is_not_counted_twice(claude: tuple[Path, dict[str, str], Path]) -> None:
+    data, env, f = claude
+    f.write_text(_claude_line("msg_1", 1000, 200))
+    m.meter(str(data), T0, env, PRICES)
+    tmp = f.with_suffix(".new")
+    tmp.write_text(_claude_line("msg_1", 1000, 200) + _claude_line("msg_2", 10, 10))
+    os.replace(tmp, f)
+    m.meter(str(data), T0, env, PRICES)
+    assert _usd(data, "w1") == pytest.approx(_sonnet(1000, 200) + _sonnet(10, 10), abs=2e-6)
+
+
+def test_hostile_files_are_refused(claude: tuple[Path, dict[str, str], Path]) -> None:
+    data, env, f = claude
+    secret = f.parent / "secret"
+    secret.write_text(_claude_line("msg_1", 10**6, 10**6))
+    f.symlink_to(secret)  # a symlink in the record's place is not followed
+    assert m.meter(str(data), T0, env, PRICES)["w1"].usd == 0
+    f.unlink()
+    os.mkfifo(f)  # a FIFO never blocks the beat
+    assert m.meter(str(data), T0, env, PRICES)["w1"].usd == 0
+    f.unlink()
+    # a line longer than the bound is skipped whole; the lines after it still count
+    huge = '{"type":"user","x":"' + "a" * (m._MAX_LINE + 10) + '"}\n'
+    f.write_text(huge[: m._MAX_LINE + 5])
+    m.meter(str(data), T0, env, PRICES)
+    with f.open("a") as fh:
+        fh.write(huge[m._MAX_LINE + 5 :] + _claude_line("msg_9", 100, 10))
+    assert m.meter(str(data), T0, env, PRICES)["w1"].usd == pytest.approx(_sonnet(100, 10))
+
+
+def test_a_lost_state_file_recounts_without_recording_twice(
+    claude: tuple[Path, dict[str, str], Path],
+) -> None:
+    data, env, f = claude
+    f.write_text(_claude_line("msg_1", 1000, 200))
+    m.meter(str(data), T0, env, PRICES)
+    (data / m.STATE).write_text("{not json")
+    assert m.meter(str(data), T0, env, PRICES)["w1"].usd == pytest.approx(_sonnet(1000, 200))
+    assert _usd(data, "w1") == pytest.approx(_sonnet(1000, 200))
+    with f.open("a") as fh:
+        fh.write(_claude_line("msg_2", 10, 10))
+    m.meter(str(data), T0, env, PRICES)
+    assert _usd(data, "w1") == pytest.approx(_sonnet(1000, 200) + _sonnet(10, 10), abs=2e-6)
+
+
+def _codex_line(kind: str, payload: dict[str, Any]) -> str:
+    return json.dumps({"type": kind, "payload": payload}) + "\n"
+
+
+def _tokens(inp: int, cached: int, out: int) -> str:
+    total = {"input_tokens": inp, "cached_input_tokens": cached, "output_tokens": out}
+    return _codex_line("event_msg", {"type": "token_count", "info": {"total_token_usage": total}})
+
+
+def test_codex_running_totals_and_a_resume_that_counts_from_zero(tmp_path: Path) -> None:
+    data, home = tmp_path / "data", tmp_path / "codex"
+    conv = "019a0000-aaaa-7bbb-8ccc-ddddeeeeffff"
+    _record(data, "c1", "codex resume {{session_id}}", conv, home=str(home))
+    day = home / "sessions" / "2026" / "11" / "24"
+    day.mkdir(parents=True)
+    f = day / f"rollout-2026-11-24T10-00-00-{conv}.jsonl"
+    f.write_text(
+        _codex_line("turn_context", {"model": "gpt-5-mini"})
+        + _tokens(1000, 200, 50)
+        + _tokens(1000, 200, 50)  # said twice: the running total stands, not a sum
+        + _tokens(3000, 200, 80)
+    )
+    row = lookup_price(PRICES, "gpt-5-mini")[1]
+    first = price_tokens(row, 2800, 200, 0, 80)
+    assert m.meter(str(data), T0, {"HOME": "/x"}, PRICES)["c1"].usd == pytest.approx(first)
+    with f.open("a") as fh:  # resumed: its totals restart
+        fh.write(_tokens(500, 0, 10))
+    got = m.meter(str(data), T0, {"HOME": "/x"}, PRICES)["c1"]
+    assert got.usd == pytest.approx(first + price_tokens(row, 500, 0, 0, 10), abs=2e-6)
+    assert got.model == "gpt-5-mini"
+
+
+def test_pi_session_costs_are_summed(tmp_path: Path) -> None:
+    data, home = tmp_path / "data", tmp_path / "home"
+    conv = "7d1b0f8e-1111-4222-8333-444455556666"
+    _record(data, "p1", 'pi --session "$HOME/x/{{session_id}}.jsonl"', conv)
+    d = home / ".pi" / "agent" / "sessions" / "looop"
+    d.mkdir(parents=True)
+    lines = [{"type": "session", "id": conv}]
+    for c in (0.0123, 0.0456):
+        msg = {"role": "assistant", "model": "claude-x", "usage": {"cost": {"total": c}}}
+        lines.append({"type": "message", "message": msg})
+    lines.append({"type": "message", "message": {"role": "user", "usage": {"cost": 5}}})
+    (d / f"{conv}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    assert m.meter(str(data), T0, {"HOME": str(home)}, PRICES)["p1"].usd == pytest.approx(0.0579)
+
+
+def _oc_db(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True)
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("CREATE TABLE session (id TEXT PRIMARY KEY, directory TEXT, time_created INTEGER)")
+    for t in ("message", "part"):
+        con.execute(
+            f"CREATE TABLE {t} (id TEXT PRIMARY KEY, session_id TEXT, time_updated INTEGER, "
+            "data TEXT)"
+        )
+    return con
+
+
+def test_opencode_rows_latest_cost_each_and_its_id_found(tmp_path: Path) -> None:
+    data, home = tmp_path / "data", tmp_path / "home"
+    _record(data, "o1", "opencode --session {{session_id}}", None, cwd="/w", started=T0)
+    con = _oc_db(home / ".local" / "share" / "opencode" / "opencode.db")
+    ms = int(T0 * 1000)
+    con.execute("INSERT INTO session VALUES ('ses_tick', '/w', ?)", (ms + 10,))
+    con.execute("INSERT INTO session VALUES ('ses_o1', '/w', ?)", (ms + 20,))
+    brief = json.dumps({"type": "text", "text": "You are worker `o1` ..."})
+    con.execute("INSERT INTO part VALUES ('p1', 'ses_o1', 1, ?)", (brief,))
+
+    def msg(mid: str, sid: str, upd: int, body: dict[str, Any]) -> None:
+        con.execute(
+            "INSERT OR REPLACE INTO message VALUES (?, ?, ?, ?)", (mid, sid, upd, json.dumps(body))
+        )
+        con.commit()
+
+    msg("m1", "ses_o1", 1, {"role": "user"})
+    msg("m2", "ses_o1", 2, {"role": "assistant", "cost": 0.01, "modelID": "x"})
+    msg("m9", "ses_tick", 2, {"role": "assistant", "cost": 7.0})  # another conversation
+    env = {"HOME": str(home)}
+    got = m.meter(str(data), T0, env, PRICES)["o1"]
+    assert got.usd == pytest.approx(0.01) and got.model == "x"
+    msg("m2", "ses_o1", 3, {"role": "assistant", "cost": 0.03})  # grew while streaming
+    msg("m3", "ses_o1", 4, {"role": "assistant", "cost": 0.02})
+    assert m.meter(str(data), T0, env, PRICES)["o1"].usd == pytest.approx(0.05)
+    assert _usd(data, "o1") == pytest.approx(0.05)
+    con.close()
+
+
+def test_custom_command_is_unmetered_and_its_report_counts(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _record(data, "u1", None, None)
+    got = m.meter(str(data), T0, {"HOME": "/x"}, PRICES, {"r1": "my-agent --go"})
+    assert got["u1"].usd is None and got["u1"].cli == "my-agent"
+    report_cost(str(data), T0, "session", "u1", "r1", "0.5")
+    assert [r["cost_usd"] for r in _rows(data)] == [0.5]
+
+
+def test_a_metered_worker_report_is_not_counted_again(
+    claude: tuple[Path, dict[str, str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, env, f = claude
+    f.write_text(_claude_line("msg_1", 1000, 200))
+    m.meter(str(data), T0, env, PRICES)
+    report_cost(str(data), T0, "session", "w1", "r1", "0.5")
+    assert "not counted again" in capsys.readouterr().out
+    assert _usd(data, "w1") == pytest.approx(_sonnet(1000, 200))
+    assert len(_rows(data)) == 1
+    (data / "resume" / "w1.json").unlink()  # forgotten: its meter and mark go too
+    m.meter(str(data), T0, env, PRICES)
+    assert spent(str(data)) == {}
+    assert not os.path.exists(os.path.join(data, ".metered", "w1"))
+
+
+def test_spend_is_seen_by_model_and_in_the_fleet_table(
+    claude: tuple[Path, dict[str, str], Path],
+) -> None:
+    from looop.cli.render import fleet_table
+    from looop.core.clock import FixedClock
+    from looop.core.paths import Paths
+    from looop.decide.cost.report import cost_report
+
+    data, env, f = claude
+    f.write_text(_claude_line("msg_1", 100000, 2000))
+    _record(data, "u1", None, None)
+    m.meter(str(data), T0, env, PRICES, {"r1": "my-agent"})
+    rep = cost_report(Paths.at(data), FixedClock(T0), "today", "model")
+    assert [(g["key"], g["calls"]) for g in rep["groups"]] == [("claude-sonnet-4-5-20250929", 1)]
+    got = spent(str(data))
+    rows = [
+        {
+            "id": wid,
+            "health": "busy",
+            "label": "x",
+            "state": "running",
+            "idle_s": None,
+            "up_s": None,
+            "verify": None,
+            "spend_usd": s.usd,
+            "metered": s.usd is not None,
+        }
+        for wid, s in sorted(got.items())
+    ]
+    table = fleet_table(rows)
+    assert "SPEND" in table.splitlines()[0]
+    assert f"${_sonnet(100000, 2000):.2f}" in table and "unmetered" in table
+
+
+def test_budgets_read_back_and_bad_ones_are_left_out(tmp_path: Path) -> None:
+    from looop.workers import spent as sp
+
+    data = str(tmp_path)
+    sp.set_budget(data, "w1", 5.0, "stop")
+    sp.set_budget(data, "w2", 1.5)
+    os.makedirs(os.path.join(data, "budgets"), exist_ok=True)
+    with open(os.path.join(data, "budgets", "w3.json"), "w") as fh:
+        fh.write('{"usd": -1}')
+    assert sp.budgets(data) == {"w1": (5.0, "stop"), "w2": (1.5, "pause")}
+    sp.mark_over(data, "w2", 1.6, 1.5, "pause")
+    assert sp.over_budget(data) == {"w2"}
+    sp.set_budget(data, "w2", None)
+    assert sp.clear_over(data, "w2") and sp.over_budget(data) == set()
+    assert "w2" not in sp.budgets(data)
