@@ -99,6 +99,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "watch": ("looop watch", "looop watch fix-ci"),
     "web": ("looop web", "looop web --url  # the running server's link"),
     "worker": ('looop worker start fix-ci "make CI green on main"', "looop worker list"),
+    "worker continue": (
+        "looop worker continue fix-ci  # resume a worker paused at its budget",
+        "looop worker continue fix-ci --budget 10",
+    ),
     "worker diff": ("looop worker diff fix-ci --stat",),
     "worker kill": ('looop kill fix-ci --reason "stuck on a prompt"', "looop worker kill fix-ci"),
     "worker list": ("looop ls", "looop ls -a --json", "looop worker list --json"),
