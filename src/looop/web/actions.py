@@ -1,7 +1,8 @@
 """The write side of the API: every action goes the way the CLI verb goes — a typed decision
 through the executor (kill, send, keys, goal), the mailbox (answer, tell), the daemon (pause =
-`looop down --keep-workers`, resume = `looop up`) — and is journaled as done by "web". Every
-check runs before anything is written, so a refused request leaves no trace."""
+`looop down --keep-workers`, resume = `looop up`) — and is journaled as done by "web" (or the
+caller's `actor`: "mcp"). Every check runs before anything is written, so a refused request
+leaves no trace."""
 
 from __future__ import annotations
 
@@ -48,11 +49,11 @@ def _text(body: dict[str, Any], key: str, *, required: bool = True) -> str:
     return v
 
 
-def _journal(ctx: Ctx, text: str) -> str:
-    return append_journal(ctx, ctx.knobs(), f"{ACTOR}: {text}")
+def _journal(ctx: Ctx, text: str, actor: str = ACTOR) -> str:
+    return append_journal(ctx, ctx.knobs(), f"{actor}: {text}")
 
 
-def _steer(ctx: Ctx, obj: dict[str, Any]) -> dict[str, Any]:
+def _steer(ctx: Ctx, obj: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     """One decision through the pulse's own executor, as `looop kill`/`goal write` run it."""
     # lazy: seeding is only needed once a move runs
     from looop.seed import ensure_data_dir
@@ -60,13 +61,13 @@ def _steer(ctx: Ctx, obj: dict[str, Any]) -> dict[str, Any]:
     try:
         parsed = decision_from_obj(obj)
         # the journal line names the move as the executor summarises it
-        journal = f"{ACTOR}: {summary_of(parsed.action)}"
+        journal = f"{actor}: {summary_of(parsed.action)}"
         decision = Decision(parsed.action, journal, parsed.next_interval_s)
     except (DecisionError, LooopError) as e:
         raise WebError(400, str(e)) from None
     ensure_data_dir(ctx.paths)
     try:
-        done = execute(ctx, ctx.knobs(), decision, actor=ACTOR)
+        done = execute(ctx, ctx.knobs(), decision, actor=actor)
     except ExecError as e:
         raise WebError(409, str(e)) from None
     except LooopError as e:  # a remote worker's host stopped answering meanwhile
@@ -100,7 +101,7 @@ def _live(ctx: Ctx, sid: str) -> None:
         raise WebError(409, f"worker {sid} is not running")
 
 
-def answer_ask(ctx: Ctx, ask_id: str, body: dict[str, Any]) -> dict[str, Any]:
+def answer_ask(ctx: Ctx, ask_id: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     """`looop answer ID TEXT`: bound to this ask; its --options enforced (never forced)."""
     text = _text(body, "answer").rstrip("\n")
     p = ctx.paths
@@ -122,12 +123,12 @@ def answer_ask(ctx: Ctx, ask_id: str, body: dict[str, Any]) -> dict[str, Any]:
         raise WebError(400, str(e)) from None
     except AskError as e:
         raise WebError(409, str(e)) from None
-    ctx.events.record("answer", id=ask_id, actor=ACTOR)
-    _journal(ctx, f"answered {ask_id}: {text}")
+    ctx.events.record("answer", id=ask_id, actor=actor)
+    _journal(ctx, f"answered {ask_id}: {text}", actor)
     return {"ok": True, "id": ask_id, "answer": text}
 
 
-def tell(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
+def tell(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     """`looop tell WORKER MSG`: queued at home for a live worker's next `looop told` (a
     remote worker's comes home through its host's relay, so one whose host does not answer
     now is told once it does)."""
@@ -138,12 +139,12 @@ def tell(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
         tid = new_tell(ctx.paths.tells, sid, msg, ctx.clock.now())
     except AskError as e:
         raise WebError(400, str(e)) from None
-    ctx.events.record("tell", id=tid, worker=sid, actor=ACTOR)
-    _journal(ctx, f"told {sid}: {msg}")
+    ctx.events.record("tell", id=tid, worker=sid, actor=actor)
+    _journal(ctx, f"told {sid}: {msg}", actor)
     return {"ok": True, "id": tid}
 
 
-def send_text(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
+def send_text(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     """Type text into a worker: with Enter it is the executor's steer_session (as `looop send`
     presses it); without, `looop send -n` (the session client, journaled here)."""
     text = _text(body, "text", required=False)
@@ -152,7 +153,7 @@ def send_text(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
         raise WebError(400, "field 'enter' must be true or false")
     _live(ctx, sid)
     if enter:
-        return _steer(ctx, {"action": "steer_session", "id": sid, "input": text})
+        return _steer(ctx, {"action": "steer_session", "id": sid, "input": text}, actor)
     if not text:
         raise WebError(400, "field 'text' is empty (and no Enter to press)")
     from looop.sessions import send  # lazy: the client loads with the first send
@@ -167,32 +168,42 @@ def send_text(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
         raise WebError(409, str(e)) from None
     except (LooopError, OSError) as e:  # a remote worker's host stopped answering
         raise unreachable(sid, e) from None
-    ctx.events.record("steered", actor=ACTOR, action="send", summary=f"typed into {sid}")
-    _journal(ctx, f"typed into {sid}")
+    ctx.events.record("steered", actor=actor, action="send", summary=f"typed into {sid}")
+    _journal(ctx, f"typed into {sid}", actor)
     return {"ok": True}
 
 
-def send_keys(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
+def send_keys(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     keys = body.get("keys")
     if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
         raise WebError(400, "field 'keys' must be a non-empty list of key names")
     _live(ctx, sid)
-    return _steer(ctx, {"action": "send_key", "id": sid, "keys": keys})
+    return _steer(ctx, {"action": "send_key", "id": sid, "keys": keys}, actor)
 
 
-def kill(ctx: Ctx, sid: str, body: dict[str, Any]) -> dict[str, Any]:
+def kill(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     reason = _text(body, "reason", required=False)
     if _reach(ctx, sid) == "unreachable":  # nothing reaches it to stop it
         raise unreachable(sid)
-    return _steer(ctx, {"action": "kill_worker", "id": sid, "reason": reason})
+    return _steer(ctx, {"action": "kill_worker", "id": sid, "reason": reason}, actor)
 
 
-def write_goal(ctx: Ctx, goal_id: str, body: dict[str, Any]) -> dict[str, Any]:
+def start_worker(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
+    """`looop worker start ID PROMPT`: the executor's start_worker with the brief and, when
+    given, the runner, repo and branch (the config's runner otherwise)."""
+    obj: dict[str, Any] = {"action": "start_worker", "id": sid, "prompt": _text(body, "prompt")}
+    for key in ("runner", "repo", "branch"):
+        if body.get(key) is not None:
+            obj[key] = _text(body, key)
+    return _steer(ctx, obj, actor)
+
+
+def write_goal(ctx: Ctx, goal_id: str, body: dict[str, Any], actor: str = ACTOR) -> dict[str, Any]:
     text = _text(body, "body")
-    return _steer(ctx, {"action": "write_goal", "id": goal_id, "body": text})
+    return _steer(ctx, {"action": "write_goal", "id": goal_id, "body": text}, actor)
 
 
-def pause(ctx: Ctx) -> dict[str, Any]:
+def pause(ctx: Ctx, actor: str = ACTOR) -> dict[str, Any]:
     """`looop down --keep-workers`: the pulse stops after its beat; workers keep running."""
     from looop.loop.daemon import stop_all  # lazy: only pause/resume load the daemon
 
@@ -202,12 +213,12 @@ def pause(ctx: Ctx) -> dict[str, Any]:
         raise WebError(409, str(e)) from None
     if not res.was_running:
         raise WebError(409, "the pulse is not running")
-    ctx.events.record("steered", actor=ACTOR, action="pause", summary="paused the pulse")
-    _journal(ctx, "paused the pulse (workers keep running)")
+    ctx.events.record("steered", actor=actor, action="pause", summary="paused the pulse")
+    _journal(ctx, "paused the pulse (workers keep running)", actor)
     return {"ok": True, "pid": res.pid, "forced": res.forced}
 
 
-def resume(ctx: Ctx) -> dict[str, Any]:
+def resume(ctx: Ctx, actor: str = ACTOR) -> dict[str, Any]:
     """`looop up`: start the pulse in the background (idempotent: 409 when it runs)."""
     from looop.loop.daemon import start_detached  # lazy: only pause/resume load the daemon
 
@@ -217,6 +228,6 @@ def resume(ctx: Ctx) -> dict[str, Any]:
         raise WebError(409, str(e)) from None
     if not res.started:
         raise WebError(409, f"the pulse is already running (pid {res.pid})")
-    ctx.events.record("steered", actor=ACTOR, action="resume", summary="resumed the pulse")
-    _journal(ctx, "resumed the pulse")
+    ctx.events.record("steered", actor=actor, action="resume", summary="resumed the pulse")
+    _journal(ctx, "resumed the pulse", actor)
     return {"ok": True, "pid": res.pid}

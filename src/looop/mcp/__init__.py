@@ -1,0 +1,1 @@
+"""looop over the Model Context Protocol (`looop mcp`); loaded only by that verb."""
