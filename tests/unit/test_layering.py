@@ -24,9 +24,6 @@ ALLOWED: dict[str, set[str]] = {
     "demo": {"core", "loop", "seed"},
     "tui": {"core", "sessions", "human", "workers", "loop"},
     "web": {"core", "sessions", "human", "workers", "act", "decide", "loop", "seed", "(top)"},
-    # the MCP face reads and acts as the web face does: through the web room's reads, actions
-    "mcp": {"core", "sessions", "human", "workers", "act", "decide", "loop", "seed"}
-    | {"web", "(top)"},
     "cli": {
         "core",
         "sessions",
@@ -40,7 +37,6 @@ ALLOWED: dict[str, set[str]] = {
         "demo",
         "tui",
         "web",
-        "mcp",
         "(top)",
     },
     "(top)": {"cli"},

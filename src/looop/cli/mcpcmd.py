@@ -1,4 +1,4 @@
-"""`looop mcp`: looop over the Model Context Protocol on stdin/stdout (the mcp room and the
+"""`looop mcp`: looop over the Model Context Protocol on stdin/stdout (web/mcpserver.py and the
 SDK load only here)."""
 
 from __future__ import annotations
@@ -22,6 +22,6 @@ from looop.cli.app import make_ctx
 def mcp_cmd(allow_actions: bool) -> None:
     ctx = make_ctx(events_to=None)  # stdout carries the protocol: no pulse lines on it
     # lazy: the MCP SDK loads only for this verb
-    from looop.mcp.server import serve_stdio
+    from looop.web.mcpserver import serve_stdio
 
     serve_stdio(ctx, allow_actions)

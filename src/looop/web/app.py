@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from looop import __version__
 from looop.core import jsonsafe
 from looop.core.context import Ctx
-from looop.web import actions, metrics, reads
+from looop.web import actions, mcpserver, metrics, reads
 from looop.web.auth import Guard, cookie_name, token_ok
 from looop.web.cache import Changes, Kept, Key, key_of, state_inputs
 from looop.web.errors import WebError
@@ -433,6 +433,7 @@ def build_app(
     app.state.states = states  # the kept /state answers (a test counts their builds)
     app.add_middleware(GuardMiddleware, guard=guard, secure=secure)
     metrics.mount(app, ctx, guard)  # GET /metrics, its own token's door outermost
+    mcpserver.mount_http(app, ctx, MAX_BODY)  # MCP over streamable HTTP at /mcp
     return app
 
 

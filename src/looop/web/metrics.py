@@ -38,7 +38,6 @@ from looop.core.config import load_config
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.stamps import parse_utc
-from looop.core.webconfig import web_settings
 from looop.loop.status import BEAT_ENDS, ends_beat, gather_status, pending_asks
 from looop.web.auth import Guard, token_ok
 
@@ -296,7 +295,8 @@ def metrics_token(ctx: Ctx) -> str | None:
         raw = load_config(ctx.paths.config).raw
     except LooopError:
         return None  # the config's own error is `looop web`'s to report
-    where = web_settings(raw).get("metrics_token_file")
+    web = raw.get("web")  # its other keys are `looop web`'s to judge (it serves on without them)
+    where = web.get("metrics_token_file") if isinstance(web, dict) else None
     if where is None:
         return None
     if not isinstance(where, str) or not where:

@@ -6,14 +6,18 @@ was started with `allow_actions`: an acting tool then refuses in one line saying
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import ToolAnnotations
 from pydantic import ValidationError
+from starlette.applications import Starlette
 
 from looop import __version__
 from looop.core import store
@@ -23,6 +27,7 @@ from looop.web import actions, reads
 from looop.web.errors import WebError
 
 ACTOR = "mcp"
+HTTP_PATH = "/mcp"  # on `looop web`, beside /api/v1
 JOURNAL_LINES = 100
 RUNS = 20
 MAX_GOAL_BYTES = 256 << 10  # a goal file past this is shown cut
@@ -222,3 +227,27 @@ def build_server(ctx: Ctx, allow_actions: bool) -> MCPServer[Any]:
 
 def serve_stdio(ctx: Ctx, allow_actions: bool) -> None:
     build_server(ctx, allow_actions).run("stdio")
+
+
+def mount_http(app: Starlette, ctx: Ctx, max_body: int) -> None:
+    """The same server over streamable HTTP at /mcp, behind the web guard (the web token, the
+    Host check): its holder may already act through /api/v1, so its tools act too, journaled
+    as mcp. Stateless, JSON answers: no session the server must keep between calls."""
+    server = build_server(ctx, allow_actions=True)
+    inner = server.streamable_http_app(
+        streamable_http_path=HTTP_PATH,
+        stateless_http=True,
+        json_response=True,
+        max_request_body_size=max_body,
+        # the guard in front checks the Host; the SDK's own check knows no public name
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    app.router.routes.extend(inner.router.routes)
+    outer = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: Starlette) -> AsyncIterator[Any]:
+        async with outer(a) as state, server.session_manager.run():
+            yield state
+
+    app.router.lifespan_context = lifespan
