@@ -22,7 +22,7 @@ from looop.loop.status import gather_status
 from looop.loop.tick import tick
 from looop.web.app import build_app
 from looop.web.auth import Guard
-from looop.web.metrics import tally
+from looop.web.metrics import BEAT_BUCKETS, DECIDE_BUCKETS, tally
 from tests.helpers import wire
 from tests.web.conftest import ORIGIN, TOKEN
 
@@ -113,7 +113,11 @@ def test_durations_come_from_the_records_times() -> None:
     ]
     t = tally(recs)
     assert t.beats == 3 and t.decides == 1
-    assert t.beat_s == [0.25, 31.0] and t.decide_s == [30.0]
+    assert (t.beat_s.count, t.beat_s.total, t.decide_s.count, t.decide_s.total) == (2, 31.25, 1, 30)
+    # 0.25 s lands in the 0.25 bucket (le is inclusive), 31 s past 30 s; 30 s in the 30 bucket
+    assert t.beat_s.counts[BEAT_BUCKETS.index(0.25)] == 1
+    assert t.beat_s.counts[BEAT_BUCKETS.index(60.0)] == 1
+    assert t.decide_s.counts[DECIDE_BUCKETS.index(30.0)] == 1
     assert t.outcomes == {"skipped": 1, "failed": 1} and t.failures == {"tick.failed": 1}
 
 
@@ -228,3 +232,35 @@ def test_every_metric_the_dashboard_asks_for_is_served(client: TestClient, ctx: 
         f"the dashboard asks for names /metrics does not serve: {asked - served}"
     )
     assert {"looop_beats_total", "looop_spend_usd_total", "looop_workers"} <= served
+
+
+def test_appended_records_count_on_a_half_line_waits_and_a_rotation_counts_afresh(
+    client: TestClient, ctx: Ctx
+) -> None:
+    ev = ctx.paths.events
+
+    def beat(n: int) -> str:
+        return (
+            json.dumps({"event": "tick_start", "ts": f"2026-01-01T00:{n:02d}:00.000Z"})
+            + "\n"
+            + json.dumps({"event": "world_unchanged", "ts": f"2026-01-01T00:{n:02d}:01.000Z"})
+            + "\n"
+        )
+
+    ev.write_text(beat(0) + beat(1))
+    s, _ = scrape(client)
+    assert one(s, "looop_beats_total") == 2
+    whole = beat(2)
+    with ev.open("a") as f:  # a record still being written: not counted yet
+        f.write(whole[:30])
+    s, _ = scrape(client)
+    assert one(s, "looop_beats_total") == 2
+    with ev.open("a") as f:
+        f.write(whole[30:])
+    s, _ = scrape(client)
+    assert one(s, "looop_beats_total") == one(s, "looop_beats_skipped_total") == 3
+    assert one(s, "looop_beat_duration_seconds_sum") == 3.0
+    ev.rename(ev.with_name(ev.name + ".1"))  # rotated as eventlog does it, then a new file
+    ev.write_text(beat(3))
+    s, _ = scrape(client)
+    assert one(s, "looop_beats_total") == 4 and one(s, "looop_beats_skipped_total") == 4

@@ -12,7 +12,9 @@ opens this one path and nothing else."""
 
 from __future__ import annotations
 
+import bisect
 import os
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,31 +52,91 @@ FAILED = {"failed", "error"}
 MIN_TOKEN = 32  # a metrics token shorter than this is refused as guessable
 
 
+class Histogram:
+    """Counts per bucket (not cumulative), kept as durations arrive: a scrape pays for the
+    buckets, not for every beat on file."""
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last: past every bound (+Inf only)
+        self.total = 0.0
+
+    def add(self, v: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, v)] += 1
+        self.total += v
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+
 @dataclass
 class Tally:
-    """What the events files say, counted once per change of theirs."""
+    """What the events files say, fed their records in the order written; it can be fed on
+    from where it stopped (a beat left open at the end of one read closes in the next)."""
 
     beats: int = 0
     decides: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
-    beat_s: list[float] = field(default_factory=list)
-    decide_s: list[float] = field(default_factory=list)
+    beat_s: Histogram = field(default_factory=lambda: Histogram(BEAT_BUCKETS))
+    decide_s: Histogram = field(default_factory=lambda: Histogram(DECIDE_BUCKETS))
+    started: float | None = None  # the open beat's start, None between beats
+    decide_at: float | None = None
+    outcome: str = ""
+
+    def feed(self, records: Iterable[dict[str, Any]]) -> Tally:
+        for rec in records:
+            self._one(rec)
+        return self
+
+    def _one(self, rec: dict[str, Any]) -> None:
+        ev = rec["event"]
+        if ev == "tick_start":
+            self.beats += 1
+            self.started, self.decide_at, self.outcome = _ts(rec), None, ""
+            return
+        if ev == "decide_start":
+            self.decides += 1
+            self.decide_at = _ts(rec)
+            return
+        # a second end of one beat (a crash after its failure) is not counted again
+        if not ends_beat(ev, self.outcome) or self.outcome:
+            return
+        self.outcome = outcome = BEAT_ENDS[ev]
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        if outcome in FAILED:
+            cause = _cause(rec)
+            self.failures[cause] = self.failures.get(cause, 0) + 1
+        ended = _ts(rec)
+        if ended is not None and self.started is not None:
+            self.beat_s.add(max(0.0, ended - self.started))
+        if ended is not None and self.decide_at is not None:
+            self.decide_s.add(max(0.0, ended - self.decide_at))
+        self.started = self.decide_at = None
 
 
-def _records(paths: Iterable[str]) -> Iterator[dict[str, Any]]:
-    for p in paths:
+def _lines(text: bytes) -> Iterator[dict[str, Any]]:
+    for line in text.decode("utf-8", "replace").splitlines():
         try:
-            text = store.read_text(p) or ""
-        except OSError:
-            continue
-        for line in text.splitlines():
-            try:
-                rec = ljson.loads(line)
-            except (ValueError, RecursionError):
-                continue  # a torn last line or a corrupt one: not counted
-            if isinstance(rec, dict) and isinstance(rec.get("event"), str):
-                yield rec
+            rec = ljson.loads(line)
+        except (ValueError, RecursionError):
+            continue  # a corrupt line: not counted
+        if isinstance(rec, dict) and isinstance(rec.get("event"), str):
+            yield rec
+
+
+def _whole_lines(path: str, offset: int) -> tuple[bytes, int]:
+    """The file's complete lines from `offset` on, and the offset after them (a line still
+    being appended is read next time)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            got = f.read()
+    except OSError:
+        return b"", offset
+    end = got.rfind(b"\n") + 1
+    return got[:end], offset + end
 
 
 def _ts(rec: dict[str, Any]) -> float | None:
@@ -90,36 +152,7 @@ def _cause(rec: dict[str, Any]) -> str:
 
 
 def tally(records: Iterable[dict[str, Any]]) -> Tally:
-    t = Tally()
-    started: float | None = None  # the open beat's start, None between beats
-    decide_at: float | None = None
-    outcome = ""
-    for rec in records:
-        ev = rec["event"]
-        if ev == "tick_start":
-            t.beats += 1
-            started, decide_at, outcome = _ts(rec), None, ""
-            continue
-        if ev == "decide_start":
-            t.decides += 1
-            decide_at = _ts(rec)
-            continue
-        if not ends_beat(ev, outcome):
-            continue
-        if outcome:  # a second end of one beat (a crash after its failure): counted once
-            continue
-        outcome = BEAT_ENDS[ev]
-        t.outcomes[outcome] = t.outcomes.get(outcome, 0) + 1
-        if outcome in FAILED:
-            cause = _cause(rec)
-            t.failures[cause] = t.failures.get(cause, 0) + 1
-        ended = _ts(rec)
-        if ended is not None and started is not None:
-            t.beat_s.append(max(0.0, ended - started))
-        if ended is not None and decide_at is not None:
-            t.decide_s.append(max(0.0, ended - decide_at))
-        started = decide_at = None
-    return t
+    return Tally().feed(records)
 
 
 def _stat(p: str) -> tuple[int, int, int] | None:
@@ -130,32 +163,46 @@ def _stat(p: str) -> tuple[int, int, int] | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _histogram(name: str, doc: str, values: list[float], bounds: tuple[float, ...]) -> Metric:
+def _histogram(name: str, doc: str, h: Histogram) -> Metric:
     buckets: list[tuple[str, float]] = []
-    for b in bounds:
-        buckets.append((repr(b), float(sum(1 for v in values if v <= b))))
-    buckets.append(("+Inf", float(len(values))))
-    return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=sum(values))
+    seen = 0
+    for b, n in zip(h.bounds, h.counts, strict=False):
+        seen += n
+        buckets.append((repr(b), float(seen)))
+    buckets.append(("+Inf", float(h.count)))
+    return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=h.total)
 
 
 class LoopCollector:
-    """One app's collector: reads the home's files at every scrape; the events tally is kept
-    while events.jsonl and events.jsonl.1 are unchanged (their stat)."""
+    """One app's collector: reads the home's files at every scrape. The events tally is
+    kept: events.jsonl.1 then events.jsonl are counted whole once, then only what was appended
+    since (a rotation, seen as a new rotated file or live inode, counts afresh)."""
 
     def __init__(self, ctx: Ctx) -> None:
         self.ctx = ctx
-        self._kept: tuple[object, Tally] | None = None
+        self._lock = threading.Lock()  # two scrapes at once share one tally
+        # (the rotated file's stat, the live file's inode, how far it was read, the tally)
+        self._kept: tuple[object, int, int, Tally] | None = None
 
     def _tally(self) -> Tally:
         ev = os.fspath(self.ctx.paths.events)
-        files = [ev + ".1", ev]  # the rotated one first: records in the order written
-        key = tuple(_stat(p) for p in files)
-        kept = self._kept
-        if kept is not None and kept[0] == key:
-            return kept[1]
-        got = tally(_records(files))
-        self._kept = (key, got)
-        return got
+        with self._lock:
+            rotated = _stat(ev + ".1")
+            try:
+                live = os.stat(ev)
+                ino, size = live.st_ino, live.st_size
+            except OSError:
+                ino, size = 0, 0
+            kept = self._kept
+            if kept is not None and kept[0] == rotated and kept[1] == ino and size >= kept[2]:
+                t, offset = kept[3], kept[2]
+            else:
+                t, offset = Tally(), 0
+                t.feed(_lines(_whole_lines(ev + ".1", 0)[0]))
+            more, offset = _whole_lines(ev, offset)
+            t.feed(_lines(more))
+            self._kept = (rotated, ino, offset, t)
+            return t
 
     def describe(self) -> Iterable[Metric]:
         return []  # unchecked registry: what a scrape yields is read from the files then
@@ -187,13 +234,11 @@ class LoopCollector:
             "looop_beat_duration_seconds",
             "A beat's time from its start to the record that ended it.",
             t.beat_s,
-            BEAT_BUCKETS,
         )
         yield _histogram(
             "looop_decide_duration_seconds",
             "A decide's time from the runner's start to the end of its beat.",
             t.decide_s,
-            DECIDE_BUCKETS,
         )
         yield from self._state()
         yield self._spend()
