@@ -24,7 +24,12 @@ def _base(url: str) -> tuple[str, str]:
     return f"{u.scheme}://{u.netloc}/mcp", parse_qs(u.query)["token"][0]
 
 
+def _wanted(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"web": {"mcp": True}}))
+
+
 def test_the_sdk_client_lists_reads_and_acts_over_http(tmp_path: Path) -> None:
+    _wanted(tmp_path)
     p, url = _start(tmp_path)
     endpoint, token = _base(url)
 
@@ -54,6 +59,7 @@ def test_the_sdk_client_lists_reads_and_acts_over_http(tmp_path: Path) -> None:
 
 
 def test_no_token_no_mcp(tmp_path: Path) -> None:
+    _wanted(tmp_path)
     p, url = _start(tmp_path)
     endpoint, _ = _base(url)
     try:
@@ -67,5 +73,16 @@ def test_no_token_no_mcp(tmp_path: Path) -> None:
             timeout=10,
         )
         assert r.status_code == 401
+    finally:
+        _stop(p)
+
+
+def test_mcp_is_served_only_when_the_config_asks(tmp_path: Path) -> None:
+    p, url = _start(tmp_path)
+    endpoint, token = _base(url)
+    try:
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+        h = {"Accept": "application/json", "Authorization": f"Bearer {token}"}
+        assert httpx2.post(endpoint, json=body, headers=h, timeout=10).status_code == 404
     finally:
         _stop(p)

@@ -31,7 +31,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from looop import __version__
 from looop.core import jsonsafe
 from looop.core.context import Ctx
-from looop.web import actions, mcpserver, metrics, reads
+from looop.core.errors import LooopError
+from looop.core.webconfig import mcp_over_http
+from looop.web import actions, metrics, reads
 from looop.web.auth import Guard, cookie_name, token_ok
 from looop.web.cache import Changes, Kept, Key, key_of, state_inputs
 from looop.web.errors import WebError
@@ -433,11 +435,22 @@ def build_app(
     app.state.states = states  # the kept /state answers (a test counts their builds)
     app.add_middleware(GuardMiddleware, guard=guard, secure=secure)
     metrics.mount(app, ctx, guard)  # GET /metrics, its own token's door outermost
-    mcpserver.mount_http(app, ctx, MAX_BODY)  # MCP over streamable HTTP at /mcp
+    if _mcp_wanted(ctx):
+        # lazy: the MCP SDK takes seconds to load; only a server configured for /mcp pays
+        from looop.web.mcpserver import mount_http
+
+        mount_http(app, ctx, MAX_BODY)
     return app
 
 
 _NO_STORE: Mapping[str, str] = {"Cache-Control": "no-store"}
+
+
+def _mcp_wanted(ctx: Ctx) -> bool:
+    try:
+        return mcp_over_http(ctx.config().raw)
+    except LooopError:  # a broken config serves without its web settings
+        return False
 
 
 def _sse(gen: AsyncIterator[str]) -> StreamingResponse:
