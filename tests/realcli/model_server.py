@@ -238,6 +238,9 @@ class ModelServer:
         # A worker turn whose prompt holds PROBE_MARK first runs this through the CLI's own
         # shell tool (once), then answers as ever: what a worker's own commands can do.
         self.worker_shell: str | None = None
+        # A turn outside a beat that advertises a tool of this name (an MCP server's, as the
+        # CLI names it: claude's `mcp__<server>__<tool>`) calls it once with these arguments.
+        self.tool_call: tuple[str, dict[str, Any]] | None = None
         self.limit_reset = int(time.time()) + 3600  # USAGE_LIMIT: when the window resets
         self.requests: list[Recorded] = []
         self.failures: list[str] = []  # requests the decider could not answer sensibly
@@ -301,9 +304,20 @@ class ModelServer:
                 return ToolCall(name, args, _new_id("call"))
         return None
 
+    def _named_tool_call(self, api: str, body: dict[str, Any]) -> ToolCall | None:
+        if self.tool_call is None or _has_tool_result(api, body):
+            return None
+        name, args = self.tool_call
+        if name not in {t.name for t in _tools(api, body)}:
+            return None
+        return ToolCall(name, dict(args), _new_id("call"))
+
     def plan(self, api: str, body: dict[str, Any]) -> Reply:
         """The scripted decider: what to answer to this request (scenario errors aside)."""
         if not _is_tick(body):
+            named = self._named_tool_call(api, body)
+            if named is not None:
+                return Reply(text="I will use the looop tool.", tool=named)
             shell = self._worker_shell_call(api, body)
             if shell is not None:
                 return Reply(text="I will look around first.", tool=shell)

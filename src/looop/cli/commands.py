@@ -57,6 +57,7 @@ COMMANDS: dict[str, str] = {
     "run": "looop.cli.steer:run_cmd",
     "schedule": "looop.cli.schedule:schedule_group",
     "web": "looop.cli.web:web_cmd",
+    "mcp": "looop.cli.mcpcmd:mcp_cmd",
     "service": "looop.cli.service:service_group",
     "doctor": "looop.cli.doctor:doctor_cmd",
     "pod": "looop.cli.pod:pod_group",

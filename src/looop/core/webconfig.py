@@ -72,3 +72,9 @@ def public_url(raw: dict[str, Any]) -> str | None:
 def up_with_pulse(raw: dict[str, Any]) -> bool:
     """`"web": {"up": true}`: `looop up` starts the web face beside the pulse."""
     return _lenient(raw).get("up") is True
+
+
+def mcp_over_http(raw: dict[str, Any]) -> bool:
+    """`"web": {"mcp": true}`: `looop web` also serves MCP at /mcp (the SDK costs seconds to
+    load, so a server that does not want it never loads it)."""
+    return _lenient(raw).get("mcp") is True

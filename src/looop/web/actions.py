@@ -1,7 +1,8 @@
 """The write side of the API: every action goes the way the CLI verb goes — a typed decision
 through the executor (kill, send, keys, goal), the mailbox (answer, tell), the daemon (pause =
-`looop down --keep-workers`, resume = `looop up`) — and is journaled as done by "web". Every
-check runs before anything is written, so a refused request leaves no trace."""
+`looop down --keep-workers`, resume = `looop up`) — and is journaled as done by "web" (or the
+caller's `actor`: "mcp"). Every check runs before anything is written, so a refused request
+leaves no trace."""
 
 from __future__ import annotations
 

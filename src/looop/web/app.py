@@ -31,7 +31,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from looop import __version__
 from looop.core import jsonsafe
 from looop.core.context import Ctx
-from looop.web import actions, reads
+from looop.core.errors import LooopError
+from looop.core.webconfig import mcp_over_http
+from looop.web import actions, metrics, reads
 from looop.web.auth import Guard, cookie_name, token_ok
 from looop.web.cache import Changes, Kept, Key, key_of, state_inputs
 from looop.web.errors import WebError
@@ -441,6 +443,12 @@ def build_app(
     app.state.hub = hub
     app.state.states = states  # the kept /state answers (a test counts their builds)
     app.add_middleware(GuardMiddleware, guard=guard, secure=secure)
+    metrics.mount(app, ctx, guard)  # GET /metrics, its own token's door outermost
+    if _mcp_wanted(ctx):
+        # lazy: the MCP SDK takes seconds to load; only a server configured for /mcp pays
+        from looop.web.mcpserver import mount_http
+
+        mount_http(app, ctx, MAX_BODY)
     return app
 
 
@@ -462,6 +470,13 @@ def _page_reads(api: Callable[[str, str, str], Callable[[Handler], Handler]], ca
 async def favicon(request: Request) -> Response:
     """Browsers ask /favicon.ico before reading the page's icon link: the same SVG."""
     return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
+
+
+def _mcp_wanted(ctx: Ctx) -> bool:
+    try:
+        return mcp_over_http(ctx.config().raw)
+    except LooopError:  # a broken config serves without its web settings
+        return False
 
 
 def _sse(gen: AsyncIterator[str]) -> StreamingResponse:

@@ -1,0 +1,253 @@
+"""`looop mcp`: looop over the Model Context Protocol (the official SDK's MCPServer), for a
+human's own agent. Resources read what the web API reads (web/reads.py: the CLI verbs'
+own views); tools act through the web API's actions (web/actions.py: the executor, the
+mailbox, the daemon), journaled and recorded as done by "mcp". Read-only unless the server
+was started with `allow_actions`: an acting tool then refuses in one line saying how."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types import ToolAnnotations
+from pydantic import ValidationError
+from starlette.applications import Starlette
+
+from looop import __version__
+from looop.core import store
+from looop.core.context import Ctx
+from looop.core.errors import LooopError
+from looop.web import actions, reads
+from looop.web.errors import WebError
+
+ACTOR = "mcp"
+HTTP_PATH = "/mcp"  # on `looop web`, beside /api/v1
+JOURNAL_LINES = 100
+RUNS = 20
+MAX_GOAL_BYTES = 256 << 10  # a goal file past this is shown cut
+INSTRUCTIONS = (
+    "looop runs a control loop (the pulse) and worker agents in terminals. Read looop://state "
+    "first; looop://asks lists questions workers wait on (answer_ask answers one). Acting "
+    "tools change the loop and are journaled as done by mcp; they work only when the server "
+    "was started with `looop mcp --allow-actions`."
+)
+READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
+ACT = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
+DESTROY = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
+
+
+def _json(obj: object) -> str:
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _read(fn: Any, *args: Any) -> str:
+    """A resource's JSON; a refusal (no such worker, a host out of reach) in one line."""
+    try:
+        return _json(fn(*args))
+    except WebError as e:
+        raise ResourceError(e.message) from None
+    except LooopError as e:
+        raise ResourceError(str(e)) from None
+
+
+def goals(ctx: Ctx) -> list[dict[str, str]]:
+    """Every goals/ID.md with its body, by id."""
+    d = ctx.paths.goals
+    try:
+        names = sorted(n for n in os.listdir(d) if n.endswith(".md"))
+    except OSError:
+        return []
+    out = []
+    for n in names:
+        try:
+            body = store.read_regular(d / n, MAX_GOAL_BYTES).decode("utf-8", "replace")
+        except OSError:
+            continue
+        out.append({"id": n[:-3], "body": body})
+    return out
+
+
+def screen_text(ctx: Ctx, sid: str) -> str:
+    """A worker's screen as plain text rows (what `looop shot` prints), its end trimmed."""
+    shot = reads.screen(ctx, sid)
+    rows = ["".join(str(r.get("t", "")) for r in row).rstrip() for row in shot["lines"]]
+    while rows and not rows[-1]:
+        rows.pop()
+    state = "alive" if shot.get("alive") else "ended"
+    return f"[{sid}: {state}]\n" + "\n".join(rows) + "\n"
+
+
+class LooopServer(MCPServer[Any]):
+    """The SDK's server, its refusal of bad arguments said in one line naming the fields
+    (its own is pydantic's several-line report)."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as e:
+            cause = e.__cause__
+            if not isinstance(cause, ValidationError):
+                raise
+            said = "; ".join(
+                f"'{'.'.join(str(x) for x in err['loc'])}' {err['msg'].lower()}"
+                for err in cause.errors()
+            )
+            raise ToolError(f"{name}: bad arguments: {said}") from None
+
+
+def build_server(ctx: Ctx, allow_actions: bool) -> MCPServer[Any]:
+    server = LooopServer(
+        name="looop", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
+    )
+
+    # --- resources: the web API's reads -------------------------------------------------
+
+    @server.resource("looop://state", name="state", mime_type="application/json")
+    def state() -> str:
+        """The loop at a glance (`looop status --json`): pulse, last and next beat, breakers,
+        spend, live workers, goals, asks."""
+        return _read(reads.state, ctx)
+
+    @server.resource("looop://goals", name="goals", mime_type="application/json")
+    def goals_res() -> str:
+        """Every goal (goals/ID.md) with its body."""
+        return _json(goals(ctx))
+
+    @server.resource("looop://journal", name="journal", mime_type="application/json")
+    def journal() -> str:
+        """The journal's last 100 lines (`looop journal --json`): every move and who made it."""
+        return _read(reads.journal, ctx, JOURNAL_LINES)
+
+    @server.resource("looop://runs", name="runs", mime_type="application/json")
+    def runs() -> str:
+        """The last 20 decide runs (`looop runs`)."""
+        return _read(reads.runs, ctx, RUNS)
+
+    @server.resource("looop://asks", name="asks", mime_type="application/json")
+    def asks() -> str:
+        """Pending asks, LIVE or STRANDED (`looop asks --json`)."""
+        return _read(reads.asks, ctx)
+
+    @server.resource("looop://workers", name="workers", mime_type="application/json")
+    def workers() -> str:
+        """The pulse and every worker with health, ages and branch (`looop ls --all --json`)."""
+        return _read(reads.sessions, ctx, True)
+
+    @server.resource("looop://workers/{id}/screen", name="screen", mime_type="text/plain")
+    def screen(id: str) -> str:
+        """A worker's terminal screen as text (`looop shot ID`)."""
+        try:
+            return screen_text(ctx, id)
+        except WebError as e:
+            raise ResourceError(e.message) from None
+
+    # --- tools ------------------------------------------------------------------------------
+
+    def act(tool: str, fn: Any, *args: Any) -> dict[str, Any]:
+        """An acting tool's one way in: refused on a read-only server, else the web
+        action with actor "mcp", a refusal (bad input, wrong state) as the tool's error."""
+        if not allow_actions:
+            raise ToolError(
+                f"{tool} changes the loop, and this looop mcp server is read-only — "
+                "start it with `looop mcp --allow-actions` to let it act"
+            )
+        try:
+            got: dict[str, Any] = fn(ctx, *args, actor=ACTOR)
+        except WebError as e:
+            raise ToolError(e.message) from None
+        except LooopError as e:
+            raise ToolError(str(e)) from None
+        return got
+
+    @server.tool(annotations=READ)
+    def list_asks() -> list[dict[str, Any]]:
+        """The asks workers wait on, each with its id, worker, prompt and options."""
+        try:
+            return reads.asks(ctx)
+        except WebError as e:
+            raise ToolError(e.message) from None
+
+    @server.tool(annotations=ACT)
+    def answer_ask(id: str, answer: str) -> dict[str, Any]:
+        """Answer a pending ask (`looop answer ID TEXT`); its options, if any, are enforced."""
+        return act("answer_ask", actions.answer_ask, id, {"answer": answer})
+
+    @server.tool(annotations=ACT)
+    def tell_worker(id: str, message: str) -> dict[str, Any]:
+        """Queue a message for a live worker's next `looop told` (`looop tell ID MSG`)."""
+        return act("tell_worker", actions.tell, id, {"message": message})
+
+    @server.tool(annotations=ACT)
+    def send_line(id: str, text: str, enter: bool = True) -> dict[str, Any]:
+        """Type a line into a worker's terminal (`looop send ID TEXT`), Enter pressed unless
+        enter is false."""
+        return act("send_line", actions.send_text, id, {"text": text, "enter": enter})
+
+    @server.tool(annotations=ACT)
+    def start_worker(
+        id: str,
+        prompt: str,
+        runner: str | None = None,
+        repo: str | None = None,
+        branch: str | None = None,
+    ) -> dict[str, Any]:
+        """Start a worker agent with this brief (`looop worker start ID PROMPT`): the
+        config's runner unless named; in its own git worktree of `repo` when given."""
+        body = {"prompt": prompt, "runner": runner, "repo": repo, "branch": branch}
+        return act("start_worker", actions.start_worker, id, body)
+
+    @server.tool(annotations=DESTROY)
+    def kill_worker(id: str, reason: str = "") -> dict[str, Any]:
+        """Stop a worker (`looop worker kill ID`)."""
+        return act("kill_worker", actions.kill, id, {"reason": reason})
+
+    @server.tool(annotations=ACT)
+    def write_goal(id: str, body: str) -> dict[str, Any]:
+        """Write goals/ID.md (`looop goal write ID BODY`): what the loop works towards."""
+        return act("write_goal", actions.write_goal, id, {"body": body})
+
+    @server.tool(annotations=ACT)
+    def pause() -> dict[str, Any]:
+        """Stop the pulse after its beat (`looop down --keep-workers`); workers keep running."""
+        return act("pause", actions.pause)
+
+    @server.tool(annotations=ACT)
+    def resume() -> dict[str, Any]:
+        """Start the pulse again (`looop up`)."""
+        return act("resume", actions.resume)
+
+    return server
+
+
+def serve_stdio(ctx: Ctx, allow_actions: bool) -> None:
+    build_server(ctx, allow_actions).run("stdio")
+
+
+def mount_http(app: Starlette, ctx: Ctx, max_body: int) -> None:
+    """The same server over streamable HTTP at /mcp, behind the web guard (the web token, the
+    Host check): its holder may already act through /api/v1, so its tools act too, journaled
+    as mcp. Stateless, JSON answers: no session the server must keep between calls."""
+    server = build_server(ctx, allow_actions=True)
+    inner = server.streamable_http_app(
+        streamable_http_path=HTTP_PATH,
+        stateless_http=True,
+        json_response=True,
+        max_request_body_size=max_body,
+        # the guard in front checks the Host; the SDK's own check knows no public name
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    app.router.routes.extend(inner.router.routes)
+    outer = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: Starlette) -> AsyncIterator[Any]:
+        async with outer(a) as state, server.session_manager.run():
+            yield state
+
+    app.router.lifespan_context = lifespan

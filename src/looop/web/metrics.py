@@ -1,0 +1,408 @@
+"""`GET /metrics`: the loop in the Prometheus text format, read from the files looop already
+writes (events.jsonl, cost.jsonl, the asks, the breakers' state, the last beat's fleet
+snapshot) at scrape time by one Collector per app: no global registry, no counter kept in
+memory, so a restarted `looop web` serves the same numbers.
+
+Counters count what events.jsonl (and its one rotated file, events.jsonl.1) still holds: a
+rotation past the size cap reads to Prometheus as a counter reset, which rate() handles.
+
+Guarded by the web token, or by a read-only metrics token (the config's
+`web.metrics_token_file`: a file holding it, as Prometheus's own `credentials_file`) that
+opens this one path and nothing else."""
+
+from __future__ import annotations
+
+import bisect
+import os
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from looop.core import ljson, store
+from looop.core.config import load_config
+from looop.core.context import Ctx
+from looop.core.errors import LooopError
+from looop.core.stamps import parse_utc
+from looop.loop.status import BEAT_ENDS, ends_beat, gather_status, pending_asks
+from looop.web.auth import Guard, token_ok
+
+PATH = "/metrics"
+# seconds; a skipped beat takes well under one, a decide tens of seconds to minutes
+BEAT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+DECIDE_BUCKETS = (1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0)
+# beat-ending records that are a failure, and the record field that names its cause
+FAILED = {"failed", "error"}
+MIN_TOKEN = 32  # a metrics token shorter than this is refused as guessable
+
+
+class Histogram:
+    """Counts per bucket (not cumulative), kept as durations arrive: a scrape pays for the
+    buckets, not for every beat on file."""
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last: past every bound (+Inf only)
+        self.total = 0.0
+
+    def add(self, v: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, v)] += 1
+        self.total += v
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+
+@dataclass
+class Tally:
+    """What the events files say, fed their records in the order written; it can be fed on
+    from where it stopped (a beat left open at the end of one read closes in the next)."""
+
+    beats: int = 0
+    decides: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    beat_s: Histogram = field(default_factory=lambda: Histogram(BEAT_BUCKETS))
+    decide_s: Histogram = field(default_factory=lambda: Histogram(DECIDE_BUCKETS))
+    started: float | None = None  # the open beat's start, None between beats
+    decide_at: float | None = None
+    outcome: str = ""
+
+    def feed(self, records: Iterable[dict[str, Any]]) -> Tally:
+        for rec in records:
+            self._one(rec)
+        return self
+
+    def _one(self, rec: dict[str, Any]) -> None:
+        ev = rec["event"]
+        if ev == "tick_start":
+            self.beats += 1
+            self.started, self.decide_at, self.outcome = _ts(rec), None, ""
+            return
+        if ev == "decide_start":
+            self.decides += 1
+            self.decide_at = _ts(rec)
+            return
+        # a second end of one beat (a crash after its failure) is not counted again
+        if not ends_beat(ev, self.outcome) or self.outcome:
+            return
+        self.outcome = outcome = BEAT_ENDS[ev]
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        if outcome in FAILED:
+            cause = _cause(rec)
+            self.failures[cause] = self.failures.get(cause, 0) + 1
+        ended = _ts(rec)
+        if ended is not None and self.started is not None:
+            self.beat_s.add(max(0.0, ended - self.started))
+        if ended is not None and self.decide_at is not None:
+            self.decide_s.add(max(0.0, ended - self.decide_at))
+        self.started = self.decide_at = None
+
+
+def _lines(text: bytes) -> Iterator[dict[str, Any]]:
+    for line in text.decode("utf-8", "replace").splitlines():
+        try:
+            rec = ljson.loads(line)
+        except (ValueError, RecursionError):
+            continue  # a corrupt line: not counted
+        if isinstance(rec, dict) and isinstance(rec.get("event"), str):
+            yield rec
+
+
+def _whole_lines(path: str, offset: int) -> tuple[bytes, int]:
+    """The file's complete lines from `offset` on, and the offset after them (a line still
+    being appended is read next time)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            got = f.read()
+    except OSError:
+        return b"", offset
+    end = got.rfind(b"\n") + 1
+    return got[:end], offset + end
+
+
+def _ts(rec: dict[str, Any]) -> float | None:
+    raw = rec.get("ts")
+    return parse_utc(raw) if isinstance(raw, str) else None
+
+
+def _cause(rec: dict[str, Any]) -> str:
+    """A failed beat's cause: tick_failed's code (tick.failed, tick.no_decision, tick.crash),
+    else the record's own name (tick_error, tick_crash, tick_unrecorded, guard_corrupt)."""
+    code = rec.get("code")
+    return code if isinstance(code, str) and code else str(rec["event"])
+
+
+def tally(records: Iterable[dict[str, Any]]) -> Tally:
+    return Tally().feed(records)
+
+
+def _stat(p: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(p)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _histogram(name: str, doc: str, h: Histogram) -> Metric:
+    buckets: list[tuple[str, float]] = []
+    seen = 0
+    for b, n in zip(h.bounds, h.counts, strict=False):
+        seen += n
+        buckets.append((repr(b), float(seen)))
+    buckets.append(("+Inf", float(h.count)))
+    return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=h.total)
+
+
+class LoopCollector:
+    """One app's collector: reads the home's files at every scrape. The events tally is
+    kept: events.jsonl.1 then events.jsonl are counted whole once, then only what was appended
+    since (a rotation, seen as a new rotated file or live inode, counts afresh)."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx = ctx
+        self._lock = threading.Lock()  # two scrapes at once share one tally
+        # (the rotated file's stat, the live file's inode, how far it was read, the tally)
+        self._kept: tuple[object, int, int, Tally] | None = None
+
+    def _tally(self) -> Tally:
+        ev = os.fspath(self.ctx.paths.events)
+        with self._lock:
+            rotated = _stat(ev + ".1")
+            try:
+                live = os.stat(ev)
+                ino, size = live.st_ino, live.st_size
+            except OSError:
+                ino, size = 0, 0
+            kept = self._kept
+            if kept is not None and kept[0] == rotated and kept[1] == ino and size >= kept[2]:
+                t, offset = kept[3], kept[2]
+            else:
+                t, offset = Tally(), 0
+                t.feed(_lines(_whole_lines(ev + ".1", 0)[0]))
+            more, offset = _whole_lines(ev, offset)
+            t.feed(_lines(more))
+            self._kept = (rotated, ino, offset, t)
+            return t
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # unchecked registry: what a scrape yields is read from the files then
+
+    def collect(self) -> Iterable[Metric]:
+        t = self._tally()
+        yield CounterMetricFamily("looop_beats", "Beats started.", value=t.beats)
+        skipped = CounterMetricFamily(
+            "looop_beats_skipped", "Beats that ended with the world unchanged (no AI call)."
+        )
+        skipped.add_metric([], t.outcomes.get("skipped", 0))
+        yield skipped
+        yield CounterMetricFamily("looop_decides", "Decide runs started.", value=t.decides)
+        outcomes = CounterMetricFamily(
+            "looop_beat_outcomes", "Beats by how they ended.", labels=["outcome"]
+        )
+        for name in sorted(set(BEAT_ENDS.values())):
+            outcomes.add_metric([name], t.outcomes.get(name, 0))
+        yield outcomes
+        failures = CounterMetricFamily(
+            "looop_beat_failures",
+            "Beats that ended failed or in error, by cause.",
+            labels=["cause"],
+        )
+        for cause, n in sorted(t.failures.items()):
+            failures.add_metric([cause], n)
+        yield failures
+        yield _histogram(
+            "looop_beat_duration_seconds",
+            "A beat's time from its start to the record that ended it.",
+            t.beat_s,
+        )
+        yield _histogram(
+            "looop_decide_duration_seconds",
+            "A decide's time from the runner's start to the end of its beat.",
+            t.decide_s,
+        )
+        yield from self._state()
+        yield self._spend()
+        yield from self._asks()
+        yield from self._fleet()
+
+    def _state(self) -> Iterator[Metric]:
+        c = self.ctx
+        st = gather_status(c.paths, c.env, c.clock)
+        yield GaugeMetricFamily(
+            "looop_pulse_up", "1 while a pulse holds the beat lock.", value=int(st["pulse_alive"])
+        )
+        yield GaugeMetricFamily(
+            "looop_failing_streak",
+            "Beats failed in a row (the backoff's count).",
+            value=st["failing_streak"],
+        )
+        breaker = GaugeMetricFamily(
+            "looop_breaker_open",
+            "1 while a breaker stops decides: the daily budget, an unmetered runner, the "
+            "hourly decide cap.",
+            labels=["breaker"],
+        )
+        spend = st["spend"]
+        if spend is not None and "error" not in spend:
+            breaker.add_metric(["budget"], int(spend["budget"]["open"]))
+            breaker.add_metric(["unmetered"], int(spend["unmetered"]["open"]))
+            breaker.add_metric(["decide_cap"], int(spend["decides"]["open"]))
+        yield breaker
+
+    def _spend(self) -> Metric:
+        """cost.jsonl summed by its rows' source (`source`, else `kind`: tick, worker)."""
+        from looop.decide.cost.ledger import ledger_text, parsed_rows  # lazy: scrape only
+
+        by: dict[str, float] = {}
+        try:
+            rows, _ = parsed_rows(ledger_text(self.ctx.paths))
+        except LooopError:
+            rows = []
+        for r in rows:
+            src = r.get("source") or r.get("kind") or "unknown"
+            by[str(src)] = by.get(str(src), 0.0) + float(r["cost_usd"])
+        m = CounterMetricFamily(
+            "looop_spend_usd", "Spend on the cost ledger, by source.", labels=["source"]
+        )
+        for src, usd in sorted(by.items()):
+            m.add_metric([src], round(usd, 6))
+        return m
+
+    def _asks(self) -> Iterator[Metric]:
+        now = self.ctx.clock.now()
+        asks = pending_asks(os.fspath(self.ctx.paths.data))
+        yield GaugeMetricFamily("looop_asks_pending", "Asks with no answer yet.", value=len(asks))
+        stamps = [float(a["ts"]) for a in asks if isinstance(a.get("ts"), (int, float))]
+        yield GaugeMetricFamily(
+            "looop_asks_oldest_age_seconds",
+            "How long the oldest pending ask has waited (0 with none).",
+            value=max(0.0, now - min(stamps)) if stamps else 0.0,
+        )
+
+    def _fleet(self) -> Iterator[Metric]:
+        """Workers by health and hosts by reachability as of the last beat's look (the
+        sys-sessions reading): a scrape never waits on a remote host."""
+        snap = os.path.join(os.fspath(self.ctx.paths.data), "snapshots", "sys-sessions.json")
+        try:
+            rec = store.read_json_object(snap) or {}
+        except LooopError:
+            rec = {}
+        signal = rec.get("signal")
+        by: dict[str, int] = {}
+        for w in signal if isinstance(signal, list) else []:
+            if isinstance(w, dict) and w.get("id") != "pulse":
+                h = str(w.get("health") or "unknown")
+                by[h] = by.get(h, 0) + 1
+        workers = GaugeMetricFamily(
+            "looop_workers", "Workers by health, as of the last beat.", labels=["health"]
+        )
+        for h, n in sorted(by.items()):
+            workers.add_metric([h], n)
+        yield workers
+        detail = rec.get("detail")
+        hosts = detail.get("hosts") if isinstance(detail, dict) else None
+        reach = GaugeMetricFamily(
+            "looop_host_reachable",
+            "1 when a worker host answered the last beat's look, 0 when it did not.",
+            labels=["host"],
+        )
+        for h in hosts if isinstance(hosts, list) else []:
+            if isinstance(h, dict) and isinstance(h.get("name"), str):
+                reach.add_metric([h["name"]], int(h.get("reachable") is True))
+        yield reach
+
+
+def metrics_token(ctx: Ctx) -> str | None:
+    """The read-only metrics token from the file `web.metrics_token_file` names; None when
+    the config names none. A file that cannot be read or holds too short a token is an error
+    naming the key."""
+    try:
+        raw = load_config(ctx.paths.config).raw
+    except LooopError:
+        return None  # the config's own error is `looop web`'s to report
+    web = raw.get("web")  # its other keys are `looop web`'s to judge (it serves on without them)
+    where = web.get("metrics_token_file") if isinstance(web, dict) else None
+    if where is None:
+        return None
+    if not isinstance(where, str) or not where:
+        raise LooopError("config key 'web.metrics_token_file' must be a file's path")
+    path = os.path.join(os.path.dirname(os.fspath(ctx.paths.config)), os.path.expanduser(where))
+    try:
+        text = store.read_text(path)
+    except OSError as e:
+        text, why = None, e.strerror
+    else:
+        why = "no such file"
+    if text is None:
+        raise LooopError(f"config key 'web.metrics_token_file': cannot read {path}: {why}")
+    token = text.strip()
+    if len(token) < MIN_TOKEN:
+        raise LooopError(
+            f"config key 'web.metrics_token_file': {path} must hold a token of at least "
+            f"{MIN_TOKEN} characters (e.g. `openssl rand -hex 32 > {path}`)"
+        )
+    return token
+
+
+Serve = Callable[[Request], Awaitable[Response]]
+
+
+class MetricsDoor:
+    """In front of the guard: a request for /metrics bearing the metrics token is answered
+    here; everything else (the web token on /metrics included) goes on to the guard."""
+
+    def __init__(self, app: ASGIApp, guard: Guard, token: str | None, serve: Serve) -> None:
+        self.app, self.guard, self.token, self.serve = app, guard, token, serve
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == PATH and self.token is not None:
+            headers = Headers(scope=scope)
+            bearer = headers.get("authorization", "")
+            given = bearer[7:].strip() if bearer[:7].lower() == "bearer " else None
+            if token_ok(given, self.token):
+                if not self.guard.host_ok(headers.get("host")):
+                    msg = "this server does not answer to that Host name"
+                    await JSONResponse({"error": msg}, status_code=403)(scope, receive, send)
+                    return
+                if scope["method"] not in ("GET", "HEAD"):
+                    msg = "the metrics token reads GET /metrics only"
+                    await JSONResponse({"error": msg}, status_code=405)(scope, receive, send)
+                    return
+                resp = await self.serve(Request(scope, receive))
+                await resp(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def mount(app: Starlette, ctx: Ctx, guard: Guard) -> None:
+    """Add GET /metrics to the app, and the metrics token's door in front of its guard
+    (called after the guard is added: the door is outermost)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(LoopCollector(ctx))
+
+    async def serve(request: Request) -> Response:
+        body = await run_in_threadpool(generate_latest, registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
+
+    app.router.routes.append(Route(PATH, serve, methods=["GET"]))
+    app.add_middleware(MetricsDoor, guard=guard, token=metrics_token(ctx), serve=serve)
