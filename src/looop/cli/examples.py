@@ -27,6 +27,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "looop cost report worker fix-ci claude 0.42  # a worker reports its spend",
     ),
     "demo": ("looop demo --fast",),
+    "mcp": (
+        "looop mcp  # read-only: an agent reads state, asks, workers",
+        '{"mcpServers": {"looop": {"command": "looop", "args": ["mcp", "--allow-actions"]}}}',
+    ),
     "detach": ("looop detach fix-ci",),
     "doctor": ("looop doctor", "looop doctor --json | jq '.[] | select(.ok | not)'"),
     "down": ("looop down", "looop down --keep-workers"),
