@@ -337,3 +337,30 @@ def test_init_seeds_the_setup_ask_and_a_waiting_client_wakes_on_it(tmp_path: Pat
         assert json.loads(looop("asks", "--json").stdout) == []
     finally:
         looop("down")
+
+
+@pytest.mark.process
+@pytest.mark.timeout(90)
+def test_up_json_logs_the_pulse_as_ndjson(tmp_path: Path) -> None:
+    """v1.0's `up --json`: the detached pulse logs one JSON event per line."""
+    data = tmp_path / "data"
+    env = clean_env(tmp_path, data, LOOOP_INTERVAL="3600")
+
+    def looop(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "looop", *args], env=env, capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+
+    tick_cmd = f"{sys.executable} -c 'import sys; sys.exit(3)'"
+    init = ["init", "--runner", "custom", "--tick-command", tick_cmd, "--no-sandbox"]
+    assert looop(*init, "--worker-command", "cat {{prompt_file}}").returncode == 0
+    assert looop("up", "--json").returncode == 0
+    try:
+        done = looop("expect", "pulse", '"event"', "--timeout", "30s")
+        assert done.returncode == 0, done.stderr
+        lines = [ln for ln in looop("log", "pulse").stdout.splitlines() if ln.strip()]
+        events = [json.loads(ln) for ln in lines if ln.startswith("{")]
+        assert events and all("event" in e and "ts" in e for e in events), lines
+    finally:
+        looop("down")
