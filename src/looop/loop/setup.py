@@ -15,7 +15,7 @@ from looop.core.config import PLACEHOLDER, PRESETS, Knobs, Runner, parse_config
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.decide.cost import UNMETERED_LIMIT
-from looop.seed import ensure_data_dir
+from looop.seed import SETUP_ASK, ensure_data_dir, seed_setup_ask
 
 RUNNER_CHOICES = ["claude", "codex", "opencode", "pi", "custom"]
 
@@ -125,6 +125,7 @@ def init_config(
     ensure_data_dir(ctx.paths)
     cfg_path.parent.mkdir(parents=True, exist_ok=True)
     store.atomic_write(cfg_path, json.dumps(new, indent=2, ensure_ascii=False) + "\n")
+    asked = seed_setup_ask(ctx.paths, ctx.clock.now())
     lines = [f"wrote {cfg_path} (runner: {name})", f"  tick:   {tick}", f"  worker: {worker}"]
     for cmd in (tick, worker):
         exe = _exe_of(cmd)
@@ -156,6 +157,8 @@ def init_config(
     if name == "custom":
         resolved = ctx.knobs(cfg)
         lines += _unmetered_note(name, resolved, cfg.runners[name])
+    if asked:
+        lines.append(f"ask {SETUP_ASK}: the first-run setup waits for you (`looop asks`)")
     lines.append("next: `looop tick --dry-run` to see the prompt, `looop up` to start the pulse")
     return lines
 
