@@ -37,6 +37,7 @@ from looop.core.sandboxpolicy import SandboxPolicy, parse_sandbox
 
 _FENCE = re.compile(r"\A```[ \t]*(?:json)?[ \t]*\n(?P<body>.*?)\n?[ \t]*```\Z", re.S | re.I)
 _EXPECTED = ", ".join(ACTION_TAGS)
+_CONSTANT_AT = re.compile(r'"([A-Za-z_][A-Za-z0-9_]{0,63})"\s*:\s*-?(NaN|Infinity)')
 
 
 def _type_name(v: Any) -> str:
@@ -83,6 +84,23 @@ def _opt_int(tag: str, obj: dict[str, Any], field: str, bounds: tuple[int, int])
         raise _bad(tag, field, f"an integer from {low} to {high}")
     assert isinstance(v, int)
     return v
+
+
+def _opt_usd(tag: str, obj: dict[str, Any], field: str) -> float | None:
+    """A USD amount: absent or null is none; the range is the action's to check."""
+    v = obj.get(field)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise _bad(tag, field, f"a number of USD, got {_type_name(v)}")
+    if isinstance(v, int) and abs(v) > 10**15:  # float() of a huge int would overflow
+        raise _bad(tag, field, f"a number of USD, got {_shown(v)}")
+    return float(v)
+
+
+def _opt_policy(tag: str, obj: dict[str, Any]) -> str:
+    v = _opt_str(tag, obj, "on_budget")
+    return "pause" if v is None else v  # "" is a policy the action refuses, not the default
 
 
 def _opt_bool(tag: str, obj: dict[str, Any], field: str) -> bool:
@@ -142,6 +160,8 @@ def _build(tag: str, o: dict[str, Any]) -> Action:
                 branch=opt(tag, o, "branch"),
                 resume=_opt_bool(tag, o, "resume"),
                 host=opt(tag, o, "host"),
+                budget_usd=_opt_usd(tag, o, "budget_usd"),
+                on_budget=_opt_policy(tag, o),
             )
         case "kill_worker":
             return KillWorker(id=s(tag, o, "id"), reason=opt(tag, o, "reason") or "")
@@ -219,6 +239,10 @@ def parse_decision(raw: bytes, max_bytes: int = 262144) -> Decision:
             "write exactly one JSON object, optionally inside one ```json fence"
         ) from None
     except jsonsafe.UnsafeJSON as e:
+        # NaN/Infinity are refused before any field is read: name the field that holds one
+        at = _CONSTANT_AT.search(text)
+        if at is not None and at.group(2) in str(e):
+            raise DecisionError(f"decision: field '{at.group(1)}' {e}") from None
         raise DecisionError(f"decision {e}") from None
     _check_values(obj)
     return decision_from_obj(obj)
