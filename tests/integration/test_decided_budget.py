@@ -13,10 +13,12 @@ from pathlib import Path
 import psutil
 import pytest
 
+from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.loop.tick import tick
 from looop.sessions import get_session, kill
-from looop.workers.spent import budgets
+from looop.workers.launch import start_worker
+from looop.workers.spent import budgets, set_budget
 from tests.helpers import kill_sessions, wait_until, wire
 
 pytestmark = pytest.mark.timeout(120)
@@ -105,4 +107,56 @@ def test_a_decided_stop_policy_kills_the_worker_and_a_refused_start_keeps_its_bu
     finally:
         if get_session(ctx.paths.data, "w2").alive:
             kill(ctx.paths.data, "w2")
+        kill_sessions(ctx.paths.data)
+
+
+def _looop(ctx: Ctx, *args: str) -> str:
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    env["LOOOP_DATA_DIR"] = str(ctx.paths.data)
+    r = subprocess.run(
+        [sys.executable, "-m", "looop", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def _said(ctx: Ctx, name: str) -> int:
+    return ctx.paths.events.read_text().count(f'"{name}"')
+
+
+def test_the_daily_budget_holds_running_workers_until_the_next_local_day(
+    ctx: Ctx, clock: FixedClock
+) -> None:
+    wire(ctx, [{"decision": {"action": "noop"}}] * 20, worker=SLEEPER, max_daily_usd=1)
+    data = str(ctx.paths.data)
+    try:
+        for wid in ("w1", "w2", "w3"):
+            start_worker(ctx, ctx.knobs(), wid, "work")
+        set_budget(data, "w2", 100, "stop")  # its own policy: stopped, not paused
+        pids = {w: get_session(ctx.paths.data, w).child_pid for w in ("w1", "w3")}
+        spend(ctx, "w1", 0.7)
+        tick(ctx)
+        assert not any(stopped(p) for p in pids.values() if p)  # under the daily budget
+        spend(ctx, "w3", 0.5)  # the fleet's day: $1.20 of $1.00
+        tick(ctx)
+        for wid, pid in pids.items():
+            assert pid is not None
+            wait_until(lambda p=pid: stopped(p), 10, f"{wid} to be paused")
+        wait_until(lambda: not get_session(ctx.paths.data, "w2").alive, 10, "w2 to be stopped")
+        assert _ls(ctx)["w1"]["health"] == "over budget"
+        tick(ctx)
+        assert _said(ctx, "fleet_over_budget") == 1  # said once, not each beat
+        # a human lets w3 go on: it is not held again today
+        _looop(ctx, "worker", "continue", "w3")
+        tick(ctx)
+        assert not stopped(pids["w3"] or 0) and stopped(pids["w1"] or 0)
+        # the next local day: w1 goes on by itself
+        clock.t += 86_400
+        tick(ctx)
+        assert not stopped(pids["w1"] or 0)
+        assert _ls(ctx)["w1"]["health"] != "over budget"
+        assert _said(ctx, "worker_goes_on") == 1
+    finally:
         kill_sessions(ctx.paths.data)

@@ -30,10 +30,19 @@ from looop.decide.cost.clis import COST_REPORTING
 from looop.decide.cost.money import sane_usd
 from looop.decide.cost.prices import lookup_price, price_tokens
 from looop.decide.cost.record import append_costs, metered_mark
-from looop.workers.spent import STATE, Spend, budgets, mark_over, over_budget, read_state
+from looop.workers.spent import (
+    STATE,
+    Spend,
+    budgets,
+    held_for_day,
+    let_go_on,
+    mark_over,
+    over_budget,
+    read_state,
+)
 
 if TYPE_CHECKING:
-    from looop.core.config import Config
+    from looop.core.config import Config, Knobs
     from looop.core.context import Ctx
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")  # resume._ID: a worker id
@@ -537,8 +546,9 @@ def _follow(path: str, f: dict[str, Any], cli: str, prices: Mapping[str, Any]) -
     return True  # its size or mtime moved: the state is written again
 
 
-def meter_beat(ctx: Ctx, cfg: Config | None) -> dict[str, Spend]:
-    """The pulse's beat: meter every worker, then hold each to its budget."""
+def meter_beat(ctx: Ctx, cfg: Config | None, knobs: Knobs | None = None) -> dict[str, Spend]:
+    """The pulse's beat: meter every worker, then hold each to its budget and the fleet to
+    the daily budget (`knobs`: the beat's; without them the daily budget is not checked)."""
     from looop.decide.cost.prices import price_table  # lazy: the table is built per beat
 
     raw = cfg.raw if cfg is not None else {}
@@ -548,7 +558,35 @@ def meter_beat(ctx: Ctx, cfg: Config | None) -> dict[str, Spend]:
     limits = budgets(data)
     if limits:
         enforce(ctx, cfg, got, limits)
+    if knobs is not None:
+        hold_to_day(ctx, cfg, knobs, got)
     return got
+
+
+def _hold(ctx: Ctx, wid: str, policy: str) -> bool:
+    """Pause (SIGSTOP of its process group: the agent and what it runs) or stop (killed,
+    its worktree kept) a live worker; whether it was live and so held."""
+    import signal  # lazy: only a worker at a budget
+
+    from looop.sessions import SessionError, get_session, kill  # lazy: as above
+
+    try:
+        sess = get_session(ctx.paths.data, wid)
+    except SessionError:
+        return False
+    if not sess.alive:
+        return False
+    if policy == "stop":
+        try:
+            kill(ctx.paths.data, wid)
+        except SessionError:
+            return False
+    elif sess.child_pid:
+        try:
+            os.killpg(sess.child_pid, signal.SIGSTOP)
+        except OSError:
+            return False
+    return True
 
 
 def enforce(
@@ -557,10 +595,6 @@ def enforce(
     """Each worker whose metered spend reached its budget, once: its process group stopped
     (pause: SIGSTOP, `looop worker continue` resumes it) or the worker killed with its
     worktree kept (stop); an event, a journal line and a notification. The ones acted on."""
-    import signal  # lazy: only a worker at its budget
-
-    from looop.sessions import SessionError, get_session, kill  # lazy: as above
-
     data = os.fspath(ctx.paths.data)
     over = over_budget(data)
     done = []
@@ -568,22 +602,8 @@ def enforce(
         s = got.get(wid)
         if s is None or s.usd is None or s.usd < limit or wid in over:
             continue
-        try:
-            sess = get_session(ctx.paths.data, wid)
-        except SessionError:
+        if not _hold(ctx, wid, policy):
             continue
-        if not sess.alive:
-            continue
-        if policy == "stop":
-            try:
-                kill(ctx.paths.data, wid)
-            except SessionError:
-                continue
-        elif sess.child_pid:
-            try:
-                os.killpg(sess.child_pid, signal.SIGSTOP)  # the agent and what it runs
-            except OSError:
-                continue
         mark_over(data, wid, s.usd, limit, policy)
         done.append(wid)
         what = "paused (`looop worker continue " + wid + "` resumes it)"
@@ -596,3 +616,78 @@ def enforce(
 
         notify(ctx, msg, wid, "over-budget", cfg)
     return done
+
+
+def hold_to_day(ctx: Ctx, cfg: Config | None, knobs: Knobs, got: dict[str, Spend]) -> list[str]:
+    """The daily budget (max_daily_usd: decides and workers) reached: every running worker
+    is held by its own policy (pause unless its budget says stop), said once in one line and
+    one notification. A worker so held goes on by itself (SIGCONT) once the local day is over
+    or the fleet is under the budget again (raised); `looop worker continue` lets one go on
+    for the rest of the day. The workers newly held."""
+    data = os.fspath(ctx.paths.data)
+    held = {w: d for w in over_budget(data) if (d := held_for_day(data, w)) is not None}
+    if not got and not held:
+        return []
+    from looop.decide.cost.breakers import daily_budget  # lazy: only a fleet with workers
+    from looop.decide.cost.ledger import spent_on_day  # lazy: as above
+
+    cap = daily_budget(knobs)
+    today = ctx.clock.local().date().isoformat()
+    spent = spent_on_day(ctx.paths, ctx.clock) if cap is not None else 0.0
+    at_cap = cap is not None and spent >= cap
+    for wid, day in sorted(held.items()):
+        if day == today and at_cap:
+            continue
+        _go_on(ctx, wid, "a new day" if day != today else "under the daily budget again")
+    if not at_cap or cap is None:
+        return []
+    over = over_budget(data)
+    limits = budgets(data)
+    done = []
+    for wid in sorted(got):
+        if wid in over or let_go_on(data, wid) == today:
+            continue
+        policy = limits.get(wid, (0.0, "pause"))[1]
+        if not _hold(ctx, wid, policy):
+            continue
+        usd = got[wid].usd
+        mark_over(data, wid, usd or 0.0, cap, policy, day=today)
+        done.append(wid)
+    if done:
+        paused = [w for w in done if limits.get(w, (0.0, "pause"))[1] == "pause"]
+        stopped = [w for w in done if w not in paused]
+        parts = [f"paused {', '.join(paused)}"] if paused else []
+        parts += [f"stopped {', '.join(stopped)} (worktrees kept)"] if stopped else []
+        msg = (
+            f"today's spend ${spent:.2f} reached the daily budget ${cap:.2f}: "
+            + "; ".join(parts)
+            + " — they go on at local midnight, or `looop worker continue ID`"
+        )
+        ctx.events.emit("warn", "fleet.over_budget", msg)
+        ctx.events.record("fleet_over_budget", ids=done, usd=spent, budget=cap)
+        from looop.human.notify import notify  # lazy: only at the daily budget
+
+        notify(ctx, msg, "", "over-budget", cfg)
+    return done
+
+
+def _go_on(ctx: Ctx, wid: str, why: str) -> None:
+    """Let a worker the daily budget held go on: SIGCONT to its group, its mark gone."""
+    import signal  # lazy: only a held worker
+
+    from looop.sessions import SessionError, get_session  # lazy: as above
+
+    data = os.fspath(ctx.paths.data)
+    store.remove(os.path.join(data, "budgets", f"{wid}.over"))
+    try:
+        sess = get_session(ctx.paths.data, wid)
+    except SessionError:
+        return
+    if not sess.alive or not sess.child_pid:
+        return
+    try:
+        os.killpg(sess.child_pid, signal.SIGCONT)
+    except OSError:
+        return
+    ctx.events.emit("info", "worker.goes_on", f"worker {wid} goes on: {why}", id=wid)
+    ctx.events.record("worker_goes_on", id=wid, why=why)

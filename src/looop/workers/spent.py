@@ -120,11 +120,40 @@ def over_budget(data: str) -> set[str]:
         return set()
 
 
-def mark_over(data: str, wid: str, usd: float, budget: float, policy: str) -> None:
-    store.write_json(
-        _budget_path(data, wid, "over"), {"budget": budget, "policy": policy, "usd": usd}
-    )
+def mark_over(
+    data: str, wid: str, usd: float, budget: float, policy: str, day: str | None = None
+) -> None:
+    """`day` (the local date, ISO): held by the daily fleet budget, not its own; the beat
+    lets it go on once that day is over."""
+    obj: dict[str, Any] = {"budget": budget, "policy": policy, "usd": usd}
+    if day is not None:
+        obj["day"] = day
+    store.write_json(_budget_path(data, wid, "over"), obj)
+
+
+def held_for_day(data: str, wid: str) -> str | None:
+    """The day a worker's over mark holds it for the daily budget (None: its own budget)."""
+    try:
+        obj = ljson.loads(store.read_regular(_budget_path(data, wid, "over"), 4096).decode())
+    except (OSError, ValueError, RecursionError, UnicodeDecodeError):
+        return None
+    day = obj.get("day") if isinstance(obj, dict) else None
+    return day if isinstance(day, str) else None
+
+
+def let_go_on(data: str, wid: str) -> str | None:
+    """The day a human let this worker go on past the daily budget (`worker continue`)."""
+    try:
+        day = store.read_regular(_budget_path(data, wid, "let"), 64).decode().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return day or None
 
 
 def clear_over(data: str, wid: str) -> bool:
+    """A human lets the worker go on; one held by the daily budget is not held again that
+    day (`<id>.let` names it)."""
+    day = held_for_day(data, wid)
+    if day is not None:
+        store.atomic_write(_budget_path(data, wid, "let"), day + "\n")
     return store.remove(_budget_path(data, wid, "over"))
