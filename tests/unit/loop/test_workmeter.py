@@ -14,7 +14,7 @@ import pytest
 from looop.cli.costrow import report_cost
 from looop.decide.cost.prices import lookup_price, price_table, price_tokens
 from looop.loop import workmeter as m
-from looop.workers.spent import spent
+from looop.workers.spent import STATES, spent
 
 pytestmark = pytest.mark.unit
 PRICES = price_table()
@@ -133,7 +133,8 @@ def test_a_lost_state_file_recounts_without_recording_twice(
     data, env, f = claude
     f.write_text(_claude_line("msg_1", 1000, 200))
     m.meter(str(data), T0, env, PRICES)
-    (data / m.STATE).write_text("{not json")
+    for name in STATES:  # both slots
+        (data / name).write_text("{not json")
     assert m.meter(str(data), T0, env, PRICES)["w1"].usd == pytest.approx(_sonnet(1000, 200))
     assert _usd(data, "w1") == pytest.approx(_sonnet(1000, 200))
     with f.open("a") as fh:
@@ -305,3 +306,29 @@ def test_budgets_read_back_and_bad_ones_are_left_out(tmp_path: Path) -> None:
     sp.set_budget(data, "w2", None)
     assert sp.clear_over(data, "w2") and sp.over_budget(data) == set()
     assert "w2" not in sp.budgets(data)
+
+
+def test_the_state_is_read_from_its_newest_whole_slot(tmp_path: Path) -> None:
+    from looop.workers.spent import read_state, write_state
+
+    data = str(tmp_path)
+    state = read_state(data)
+    state["workers"]["w1"] = {"n": 1}
+    write_state(data, state)
+    state["workers"]["w1"] = {"n": 2}
+    write_state(data, state)
+    assert read_state(data)["workers"]["w1"] == {"n": 2}
+    newest = tmp_path / STATES[state["seq"] % 2]
+    raw = newest.read_bytes()
+    newest.write_bytes(raw[: len(raw) // 2])  # a write torn half way: the older slot stands
+    assert read_state(data)["workers"]["w1"] == {"n": 1}
+    newest.write_bytes(raw.replace(b'"n":2', b'"n":7'))  # same length, other bytes
+    assert read_state(data)["workers"]["w1"] == {"n": 1}
+    older = tmp_path / STATES[(state["seq"] + 1) % 2]
+    older.unlink()
+    older.symlink_to(tmp_path / "elsewhere")  # not followed: replaced by the next write
+    got = read_state(data)
+    got["workers"]["w1"] = {"n": 3}
+    write_state(data, got)
+    assert not older.is_symlink() and not (tmp_path / "elsewhere").exists()
+    assert read_state(data)["workers"]["w1"] == {"n": 3}
