@@ -130,7 +130,8 @@ def run() -> list[dict[str, object]]:
                 "note": (
                     "worker metering: one in-process pass of the beat's meter hook over 30 "
                     "workers' claude session files (busy: one new message each, read and "
-                    "recorded; quiet: nothing new, 30 stats); baseline = a whole skip beat "
+                    "recorded; quiet: nothing new, 30 stats), with a daily budget on so each "
+                    "pass also checks the fleet against it; baseline = a whole skip beat "
                     "(`looop tick`) of the same data dir in the same run"
                 ),
             }
