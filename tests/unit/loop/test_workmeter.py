@@ -12,9 +12,12 @@ from typing import Any
 import pytest
 
 from looop.cli.costrow import report_cost
+from looop.core.clock import FixedClock
+from looop.core.context import Ctx
 from looop.decide.cost.prices import lookup_price, price_table, price_tokens
 from looop.loop import workmeter as m
 from looop.workers.spent import STATES, spent
+from tests.helpers import with_env
 
 pytestmark = pytest.mark.unit
 PRICES = price_table()
@@ -332,3 +335,46 @@ def test_the_state_is_read_from_its_newest_whole_slot(tmp_path: Path) -> None:
     write_state(data, got)
     assert not older.is_symlink() and not (tmp_path / "elsewhere").exists()
     assert read_state(data)["workers"]["w1"] == {"n": 3}
+
+
+def test_the_daily_tally_agrees_with_the_ledger_across_beats_and_days(
+    ctx: Ctx, clock: FixedClock
+) -> None:
+    from looop.decide.cost.ledger import spent_on_day
+    from looop.decide.cost.record import append_cost
+    from looop.workers.spent import read_state
+
+    data = ctx.paths.data
+    conv = "0b7e6a1c-1111-4222-8333-444455556666"
+    _record(data, "w1", "claude --resume {{session_id}}", conv, started=clock.t - 100)
+    proj = Path(ctx.env["HOME"]) / ".claude" / "projects" / "-tmp-x"
+    proj.mkdir(parents=True)
+    f = proj / f"{conv}.jsonl"
+    budgeted = with_env(ctx, LOOOP_MAX_DAILY_USD="100")
+    knobs = budgeted.knobs()
+
+    def tallied() -> int:
+        return int(read_state(str(data))["day"]["micros"])
+
+    def ledger_says() -> int:
+        return round(spent_on_day(ctx.paths, clock) * 1_000_000)
+
+    f.write_text(_claude_line("msg_1", 1000, 2000))
+    m.meter_beat(budgeted, None, knobs)
+    assert tallied() == ledger_says() > 0
+    with f.open("a") as fh:  # the meter's own rows: added as written
+        fh.write(_claude_line("msg_2", 10, 3000))
+    m.meter_beat(budgeted, None, knobs)
+    assert tallied() == ledger_says()
+    # a decide's row lands between two beats, and another before the meter's own
+    append_cost(ctx.paths.cost_ledger, clock.t, "tick", "tick-1", "claude", 0.125)
+    m.meter_beat(budgeted, None, knobs)
+    assert tallied() == ledger_says()
+    append_cost(ctx.paths.cost_ledger, clock.t, "tick", "tick-2", "claude", 0.5)
+    with f.open("a") as fh:
+        fh.write(_claude_line("msg_3", 10, 1000))
+    m.meter_beat(budgeted, None, knobs)
+    assert tallied() == ledger_says()
+    clock.t += 86_400  # the next day starts from nothing
+    m.meter_beat(budgeted, None, knobs)
+    assert tallied() == ledger_says() == 0
