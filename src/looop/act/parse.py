@@ -37,7 +37,7 @@ from looop.core.sandboxpolicy import SandboxPolicy, parse_sandbox
 
 _FENCE = re.compile(r"\A```[ \t]*(?:json)?[ \t]*\n(?P<body>.*?)\n?[ \t]*```\Z", re.S | re.I)
 _EXPECTED = ", ".join(ACTION_TAGS)
-_CONSTANT_AT = re.compile(r'"([A-Za-z_][A-Za-z0-9_]{0,63})"\s*:\s*-?(NaN|Infinity)')
+_REFUSED = re.compile(r"holds (-?NaN|-?Infinity)\b|\((\S{1,24})…\)")
 
 
 def _type_name(v: Any) -> str:
@@ -214,6 +214,16 @@ def decision_from_obj(obj: dict[str, Any]) -> Decision:
     return Decision(action=action, journal=journal, next_interval_s=nudge)
 
 
+def _field_holding(text: str, why: str) -> str | None:
+    """The key whose value is the token jsonsafe refused (as its message quotes it)."""
+    said = _REFUSED.search(why)
+    if said is None:
+        return None
+    token = re.escape(said.group(1) or said.group(2))
+    at = re.search(r'"([A-Za-z_][A-Za-z0-9_]{0,63})"\s*:\s*' + token, text)
+    return at.group(1) if at is not None else None
+
+
 def parse_decision(raw: bytes, max_bytes: int = 262144) -> Decision:
     """Bytes of .decision.json -> a validated Decision; DecisionError with one line otherwise."""
     if len(raw) > max_bytes:
@@ -239,10 +249,11 @@ def parse_decision(raw: bytes, max_bytes: int = 262144) -> Decision:
             "write exactly one JSON object, optionally inside one ```json fence"
         ) from None
     except jsonsafe.UnsafeJSON as e:
-        # NaN/Infinity are refused before any field is read: name the field that holds one
-        at = _CONSTANT_AT.search(text)
-        if at is not None and at.group(2) in str(e):
-            raise DecisionError(f"decision: field '{at.group(1)}' {e}") from None
+        # NaN, Infinity and huge numbers are refused before any field is read: name the
+        # field that holds the one refused
+        field = _field_holding(text, str(e))
+        if field is not None:
+            raise DecisionError(f"decision: field '{field}' {e}") from None
         raise DecisionError(f"decision {e}") from None
     _check_values(obj)
     return decision_from_obj(obj)

@@ -28,7 +28,20 @@ def test_budget_and_policy_are_read() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["-1", "0", "NaN", "Infinity", "1e308", "10000.5", "123456789012345678", '"5"', "true", "[5]"],
+    [
+        "-1",
+        "0",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "1e999",
+        "1e308",
+        "10000.5",
+        "123456789012345678",
+        '"5"',
+        "true",
+        "[5]",
+    ],
 )
 def test_a_budget_that_is_no_amount_is_refused_naming_the_field(value: str) -> None:
     with pytest.raises(DecisionError) as e:
