@@ -1,12 +1,13 @@
 """Worker metering: what reading 30 workers' spend from their CLIs' own records adds to a beat.
 
 A data dir with 30 workers, each with a resume record and a claude project session file as
-claude writes it (assistant lines with usage, user lines with tool results, ~200 KB each).
-(a) busy: before each pass every file gets one more assistant message, so each pass opens and
-reads all 30 files' new bytes and records 30 ledger rows; (b) quiet: nothing was written
-since the last pass (30 stats). Each pass is the beat's own hook (loop/housekeep
-meter_workers), in-process. Baseline: a whole skip beat (`looop tick`, world unchanged) of
-the same data dir in the same run, so the ratio is the share of a beat the meter adds."""
+claude writes it (assistant lines with usage, user lines with tool results, ~200 KB each). (a)
+busy: before each pass every file gets one more assistant message, so each pass opens and reads
+all 30 files' new bytes and records 30 ledger rows; (b) quiet: nothing was written since the
+last pass (30 stats). Each pass is the beat's own hook (loop/housekeep meter_workers, with a
+daily budget on, so the fleet is checked against it), in-process. Baseline: a whole skip beat
+(`looop tick`, world unchanged) of the same data dir in the same run, so the ratio is the share
+of a beat the meter adds."""
 
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ def run() -> list[dict[str, object]]:
         for f in paths.sensors.glob("*"):
             f.unlink()
         runner = 'printf \'{"action":"noop","reason":"bench"}\' > .decision.json'
-        paths.config.write_text(json.dumps({"tick_command": runner, "max_daily_usd": 0}))
+        # a daily budget far above the fleet's spend: each pass also checks the fleet against it
+        paths.config.write_text(json.dumps({"tick_command": runner, "max_daily_usd": 10_000}))
         (data / "resume").mkdir()
         proj = home / ".claude" / "projects" / "-work-repo"
         proj.mkdir(parents=True)
@@ -90,7 +92,8 @@ def run() -> list[dict[str, object]]:
         env = dict(os.environ, HOME=str(home), LOOOP_DATA_DIR=str(data), LOOOP_NOOP_TTL="0")
         ctx = ctx_for(env, process_clock(env), None)
         cfg = ctx.config()
-        meter_workers(ctx, cfg)  # the first pass reads each whole file once
+        knobs = ctx.knobs(cfg)  # the beat's own, read once as it starts
+        meter_workers(ctx, cfg, knobs)  # the first pass reads each whole file once
         looop = str(Path(sys.executable).parent / "looop")
         subprocess.run([looop, "tick"], env=env, capture_output=True, check=True)
         busy: list[float] = []
@@ -101,10 +104,10 @@ def run() -> list[dict[str, object]]:
                 with f.open("a") as fh:
                     fh.write(_user(100 + r) + _assistant(100 + r))
             t0 = time.perf_counter()
-            meter_workers(ctx, cfg)
+            meter_workers(ctx, cfg, knobs)
             busy.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            meter_workers(ctx, cfg)
+            meter_workers(ctx, cfg, knobs)
             quiet.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             subprocess.run([looop, "tick"], env=env, capture_output=True, check=True)
@@ -127,7 +130,8 @@ def run() -> list[dict[str, object]]:
                 "note": (
                     "worker metering: one in-process pass of the beat's meter hook over 30 "
                     "workers' claude session files (busy: one new message each, read and "
-                    "recorded; quiet: nothing new, 30 stats); baseline = a whole skip beat "
+                    "recorded; quiet: nothing new, 30 stats), with a daily budget on so each "
+                    "pass also checks the fleet against it; baseline = a whole skip beat "
                     "(`looop tick`) of the same data dir in the same run"
                 ),
             }

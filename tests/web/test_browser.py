@@ -72,6 +72,7 @@ def _history(data: Path) -> None:
     (data / "events.jsonl").write_text("".join(json.dumps(b) + "\n" for b in beats))
     for days, usd in ((0, 0.42), (1, 1.8), (3, 0.9), (6, 2.4)):
         append_cost(data / "cost.jsonl", now - days * 86400, "session", "w1", "claude", usd)
+    append_cost(data / "cost.jsonl", now - 86400, "tick", "tick-1", "claude", 0.3)  # a decide
 
 
 @pytest.fixture
@@ -140,6 +141,14 @@ def test_dashboard_end_to_end(site: dict[str, Any], driver: Any) -> None:
     driver.get(site["url"])
     assert "token=" not in driver.current_url  # the token left the address bar
     wait_until(lambda: "w1" in _text(driver, "#fleet tbody"), 20, "w1 in the fleet")
+    # the spend chart stacks each day's decides on its workers
+    wait_until(lambda: "workers $" in _text(driver, "#chart-peak"), 20, "the spend chart")
+    assert "decides $0.30 · workers $5.52" in _text(driver, "#chart-peak")
+    stacked = driver.execute_script(
+        "return [...document.querySelectorAll('#chart rect.decides')]"
+        ".map(r => r.querySelector('title').textContent)"
+    )
+    assert any("(decides $0.30, workers $1.80)" in t for t in stacked), stacked
 
     # a live worker's screen, following its output
     def tick() -> int | None:

@@ -138,6 +138,10 @@ class WritePlaybook:
             raise DecisionError("write_playbook: field 'body' must be a non-empty string")
 
 
+MAX_BUDGET_USD = 10_000.0  # a larger per-worker ceiling is a typo, not a cap
+ON_BUDGET = ("pause", "stop")  # workers/spent.py POLICIES (not imported: act stays light)
+
+
 @record
 class StartWorker:
     id: str
@@ -150,11 +154,28 @@ class StartWorker:
     branch: str | None = None  # that worktree's branch (default looop/<id>)
     resume: bool = False  # `looop up` starts it again on its conversation after a crash
     host: str | None = None  # an SSH host (looop host add) or "local"; None: placed
+    budget_usd: float | None = None  # its spend ceiling, metered each beat (workers/spent.py)
+    on_budget: str = "pause"  # at it: "pause" (SIGSTOP) or "stop" (worktree kept)
 
     def __post_init__(self) -> None:
         _set(self, "id", worker_target(self.id))
         if not self.prompt.strip():
             raise DecisionError("start_worker: field 'prompt' must be a non-empty string")
+        b = self.budget_usd
+        if b is not None and not (
+            isinstance(b, int | float) and not isinstance(b, bool) and 0 < b <= MAX_BUDGET_USD
+        ):  # NaN fails the range too
+            raise DecisionError(
+                f"start_worker: field 'budget_usd' must be a number of USD above 0 and at most "
+                f"{MAX_BUDGET_USD:g}, got {_shown(b)}"
+            )
+        if b is not None:
+            _set(self, "budget_usd", float(b))
+        if self.on_budget not in ON_BUDGET:
+            raise DecisionError(
+                f'start_worker: field \'on_budget\' must be "pause" or "stop", '
+                f"got {_shown(self.on_budget)}"
+            )
         if self.repo is not None and not self.repo.strip():
             raise DecisionError("start_worker: field 'repo' must be the path of a git repository")
         if self.branch is not None and self.repo is None:

@@ -325,25 +325,45 @@ def _start_worker(
     if actor == "pulse" and a.verify is not None and a.verify.strip():
         unread = _decided_verify(ctx, a.verify, cfg)
 
-    start_worker(
-        ctx,
-        knobs,
-        a.id,
-        a.prompt,
-        runner=a.runner,
-        command=a.command,
-        verify=a.verify,
-        cfg=cfg,
-        sandbox=a.sandbox,
-        decided=actor == "pulse",
-        repo=a.repo,
-        branch=a.branch,
-        resume=a.resume,
-        host=a.host,
-    )
+    restore = _hold_to_budget(ctx, a)
+    try:
+        start_worker(
+            ctx,
+            knobs,
+            a.id,
+            a.prompt,
+            runner=a.runner,
+            command=a.command,
+            verify=a.verify,
+            cfg=cfg,
+            sandbox=a.sandbox,
+            decided=actor == "pulse",
+            repo=a.repo,
+            branch=a.branch,
+            resume=a.resume,
+            host=a.host,
+        )
+    except BaseException:
+        restore()  # a refused start leaves a live namesake's budget as it was
+        raise
     if unread and a.verify is not None:  # after: a start forgets the last worker's records
         cmd = store.encode(a.verify.strip())
         provenance.mark_unread(ctx.paths, provenance.VERIFY, a.id, cmd)
+
+
+def _hold_to_budget(ctx: Ctx, a: StartWorker) -> Callable[[], None]:
+    """budget_usd set before the start, as `worker start --budget` does (its first beat
+    already holds it to it); what undoes that if the start is refused."""
+    if a.budget_usd is None:
+        return lambda: None
+    from looop.workers.spent import budgets, set_budget  # lazy: only a budgeted start
+
+    data = str(ctx.paths.data)
+    was = budgets(data).get(a.id)
+    set_budget(data, a.id, a.budget_usd, a.on_budget)
+    if was is None:
+        return lambda: set_budget(data, a.id, None)
+    return lambda: set_budget(data, a.id, was[0], was[1])
 
 
 def _decided_verify(ctx: Ctx, verify: str, cfg: Config | None) -> bool:

@@ -37,6 +37,7 @@ from looop.core.sandboxpolicy import SandboxPolicy, parse_sandbox
 
 _FENCE = re.compile(r"\A```[ \t]*(?:json)?[ \t]*\n(?P<body>.*?)\n?[ \t]*```\Z", re.S | re.I)
 _EXPECTED = ", ".join(ACTION_TAGS)
+_REFUSED = re.compile(r"holds (-?NaN|-?Infinity)\b|\((\S{1,24})…\)")
 
 
 def _type_name(v: Any) -> str:
@@ -83,6 +84,23 @@ def _opt_int(tag: str, obj: dict[str, Any], field: str, bounds: tuple[int, int])
         raise _bad(tag, field, f"an integer from {low} to {high}")
     assert isinstance(v, int)
     return v
+
+
+def _opt_usd(tag: str, obj: dict[str, Any], field: str) -> float | None:
+    """A USD amount: absent or null is none; the range is the action's to check."""
+    v = obj.get(field)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise _bad(tag, field, f"a number of USD, got {_type_name(v)}")
+    if isinstance(v, int) and abs(v) > 10**15:  # float() of a huge int would overflow
+        raise _bad(tag, field, f"a number of USD, got {_shown(v)}")
+    return float(v)
+
+
+def _opt_policy(tag: str, obj: dict[str, Any]) -> str:
+    v = _opt_str(tag, obj, "on_budget")
+    return "pause" if v is None else v  # "" is a policy the action refuses, not the default
 
 
 def _opt_bool(tag: str, obj: dict[str, Any], field: str) -> bool:
@@ -142,6 +160,8 @@ def _build(tag: str, o: dict[str, Any]) -> Action:
                 branch=opt(tag, o, "branch"),
                 resume=_opt_bool(tag, o, "resume"),
                 host=opt(tag, o, "host"),
+                budget_usd=_opt_usd(tag, o, "budget_usd"),
+                on_budget=_opt_policy(tag, o),
             )
         case "kill_worker":
             return KillWorker(id=s(tag, o, "id"), reason=opt(tag, o, "reason") or "")
@@ -194,6 +214,16 @@ def decision_from_obj(obj: dict[str, Any]) -> Decision:
     return Decision(action=action, journal=journal, next_interval_s=nudge)
 
 
+def _field_holding(text: str, why: str) -> str | None:
+    """The key whose value is the token jsonsafe refused (as its message quotes it)."""
+    said = _REFUSED.search(why)
+    if said is None:
+        return None
+    token = re.escape(said.group(1) or said.group(2))
+    at = re.search(r'"([A-Za-z_][A-Za-z0-9_]{0,63})"\s*:\s*' + token, text)
+    return at.group(1) if at is not None else None
+
+
 def parse_decision(raw: bytes, max_bytes: int = 262144) -> Decision:
     """Bytes of .decision.json -> a validated Decision; DecisionError with one line otherwise."""
     if len(raw) > max_bytes:
@@ -219,6 +249,11 @@ def parse_decision(raw: bytes, max_bytes: int = 262144) -> Decision:
             "write exactly one JSON object, optionally inside one ```json fence"
         ) from None
     except jsonsafe.UnsafeJSON as e:
+        # NaN, Infinity and huge numbers are refused before any field is read: name the
+        # field that holds the one refused
+        field = _field_holding(text, str(e))
+        if field is not None:
+            raise DecisionError(f"decision: field '{field}' {e}") from None
         raise DecisionError(f"decision {e}") from None
     _check_values(obj)
     return decision_from_obj(obj)

@@ -38,14 +38,16 @@ remove_sensor{name} - delete sensors/<name>.sh once it no longer tells you anyth
 write_playbook{body} - replace PLAYBOOK.md (priorities, guardrails). Deliberate and rare; it
 must keep the CONSTITUTION.
   {"action":"write_playbook","body":"# PLAYBOOK\n\n1. Releases before refactors.\n"}
-start_worker{id,prompt,runner?,command?,verify?,repo?,branch?,resume?,host?} - start a
-worker session for hands-on work. id = the goal it serves; prompt = a complete, self-contained
-brief; runner picks a configured runner; command replaces the launch line; verify = one
-read-only shell check looop runs once after the worker exits. repo = an absolute path: the
-worker starts in its own git worktree of it, on branch looop/<id> (or branch); without repo it
-starts in the data dir. resume = true: if it crashes, `looop up` starts it again on its own
-conversation. host = a registered SSH host's name (each place's load is in sys-sessions) or
-"local"; without it the place with the most room left takes it.
+start_worker{id,prompt,runner?,command?,verify?,repo?,branch?,resume?,host?,budget_usd?,on_budget?}
+- start a worker session for hands-on work. id = the goal it serves; prompt = a complete,
+self-contained brief; runner picks a configured runner; command replaces the launch line;
+verify = one read-only shell check looop runs once after the worker exits. repo = an absolute
+path: the worker starts in its own git worktree of it, on branch looop/<id> (or branch);
+without repo it starts in the data dir. resume = true: if it crashes, `looop up` starts it
+again on its own conversation. host = a registered SSH host's name (each place's load is in
+sys-sessions) or "local"; without it the place with the most room left takes it. budget_usd =
+its spend ceiling in USD, metered from its CLI's records; at it the worker is paused (on_budget
+"pause", the default) or stopped ("stop").
   {"action":"start_worker","id":"release-2-1","prompt":"Prepare release 2.1 in ~/src/app; ask before tagging.","verify":"test -f reports/release-2-1.md"}
 kill_worker{id,reason} - stop a worker whose health is stuck (never one waiting on an ask);
 come back with next_interval_s.

@@ -81,7 +81,7 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> Non
         ctx.events.emit("warn", "fleet.degraded", f"could not tend sessions: {e}")
 
 
-def meter_workers(ctx: Ctx, cfg: Config | None) -> None:
+def meter_workers(ctx: Ctx, cfg: Config | None, knobs: Knobs | None = None) -> None:
     """Each worker's spend read from its agent CLI's own records into the cost ledger
     (loop/workmeter.py); a data dir that never started a worker pays one stat."""
     if not (ctx.paths.data / "resume").is_dir():
@@ -89,6 +89,6 @@ def meter_workers(ctx: Ctx, cfg: Config | None) -> None:
     from looop.loop.workmeter import meter_beat  # lazy: only a data dir with workers
 
     try:
-        meter_beat(ctx, cfg)
+        meter_beat(ctx, cfg, knobs)
     except OSError as e:  # the ledger unwritable: said, and the beat goes on
         ctx.events.emit("warn", "worker.meter", f"worker spend not metered this beat: {e}")

@@ -161,7 +161,7 @@ def _beat(b: Beat) -> TickOutcome:
 
         check_interrupted(ctx)
         housekeep_sessions(ctx, b.knobs, b.cfg)
-        meter_workers(ctx, b.cfg)
+        meter_workers(ctx, b.cfg, b.knobs)
     gates: tuple[Gate, ...] = (
         _gate_sense,
         _gate_flapping,

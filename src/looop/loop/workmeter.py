@@ -7,13 +7,14 @@ session JSONL (each assistant message carries its cost) and opencode's SQLite st
 assistant message's row carries its cost). The conversation each worker runs is the one its
 resume record names (workers/resume.py), so the file is found from that.
 
-Reads are incremental: `<data>/.worker-meter.json` keeps, per worker, its file's identity
-(st_dev, st_ino), the offset read to, and what it has counted so far; a beat only stats a file
-whose size and mtime have not moved. Each read is bounded (bytes per beat, bytes per line: a
-longer line is skipped to its end), opens without following a symlink and without blocking,
-and refuses anything but a regular file. What a beat newly counts goes to the cost ledger as
-one `worker` row (id, runner, model); a file replaced or shortened is counted again from its
-start, and only what exceeds the amount already recorded is added, so nothing counts twice.
+Reads are incremental: `<data>/.worker-meter.json` (two slots: workers/spent.py) keeps, per
+worker, its file's identity (st_dev, st_ino), the offset read to, and what it has counted so
+far; a beat only stats a file whose size and mtime have not moved. Each read is bounded (bytes
+per beat, bytes per line: a longer line is skipped to its end), opens without following a
+symlink and without blocking, and refuses anything but a regular file. What a beat newly counts
+goes to the cost ledger as one `worker` row (id, runner, model); a file replaced or shortened
+is counted again from its start, and only what exceeds the amount already recorded is added, so
+nothing counts twice.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import errno
 import os
 import re
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from looop.core import ljson, store
@@ -30,10 +31,19 @@ from looop.decide.cost.clis import COST_REPORTING
 from looop.decide.cost.money import sane_usd
 from looop.decide.cost.prices import lookup_price, price_tokens
 from looop.decide.cost.record import append_costs, metered_mark
-from looop.workers.spent import STATE, Spend, budgets, mark_over, over_budget, read_state
+from looop.workers.spent import (
+    Spend,
+    budgets,
+    held_for_day,
+    let_go_on,
+    mark_over,
+    over_budget,
+    read_state,
+    write_state,
+)
 
 if TYPE_CHECKING:
-    from looop.core.config import Config
+    from looop.core.config import Config, Knobs
     from looop.core.context import Ctx
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")  # resume._ID: a worker id
@@ -119,10 +129,27 @@ def _micros(usd: float) -> int:
     return round(usd * 1_000_000)
 
 
+Price = Callable[[str | None], Mapping[str, float]]
+
+
+def _pricer(prices: Mapping[str, Any]) -> Price:
+    """The price row of a model, looked up once per pass: the lookup scans the table for a
+    dated snapshot's name, half of what folding a claude line cost."""
+    memo: dict[str | None, Mapping[str, float]] = {}
+
+    def price(model: str | None) -> Mapping[str, float]:
+        row = memo.get(model)
+        if row is None:
+            row = memo[model] = lookup_price(prices, model)[1]
+        return row
+
+    return price
+
+
 # -- each CLI's lines -----------------------------------------------------------------------
 
 
-def _claude(line: bytes, st: dict[str, Any], prices: Mapping[str, Any]) -> None:
+def _claude(line: bytes, st: dict[str, Any], price: Price) -> None:
     """An assistant line's usage. claude writes one line per content block of a message, each
     with the message's usage so far: the last line of a message id stands for it."""
     if b'"usage"' not in line or b'"assistant"' not in line:
@@ -135,7 +162,7 @@ def _claude(line: bytes, st: dict[str, Any], prices: Mapping[str, Any]) -> None:
     model = msg.get("model")
     if isinstance(model, str) and model and not model.startswith("<"):
         st["model"] = model[:200]
-    row = lookup_price(prices, st.get("model"))[1]
+    row = price(st.get("model"))
     usd = price_tokens(
         row,
         _n(usage, "input_tokens"),
@@ -151,7 +178,7 @@ def _claude(line: bytes, st: dict[str, Any], prices: Mapping[str, Any]) -> None:
     st["micros"] = st.get("micros", 0) + _micros(usd)
 
 
-def _codex(line: bytes, st: dict[str, Any], prices: Mapping[str, Any]) -> None:
+def _codex(line: bytes, st: dict[str, Any], price: Price) -> None:
     """`token_count` events carry the conversation's running totals: the last one stands. A
     total below the one before is a new run (a resume that counts again from zero): what the
     earlier run reached is kept in `base`."""
@@ -172,7 +199,7 @@ def _codex(line: bytes, st: dict[str, Any], prices: Mapping[str, Any]) -> None:
         return
     inp, out = _n(total, "input_tokens"), _n(total, "output_tokens")
     cached = min(_n(total, "cached_input_tokens"), inp)  # part of the input
-    row = lookup_price(prices, st.get("model"))[1]
+    row = price(st.get("model"))
     run = _micros(price_tokens(row, inp - cached, cached, 0, out))
     tokens = inp + out
     if tokens < st.get("run_tokens", 0):
@@ -181,7 +208,7 @@ def _codex(line: bytes, st: dict[str, Any], prices: Mapping[str, Any]) -> None:
     st["micros"] = st.get("base", 0) + run
 
 
-def _pi(line: bytes, st: dict[str, Any], prices: Mapping[str, Any]) -> None:
+def _pi(line: bytes, st: dict[str, Any], price: Price) -> None:
     """Each assistant message entry carries its cost (usage.cost.total), written once."""
     if b'"cost"' not in line or b'"assistant"' not in line:
         return
@@ -297,7 +324,7 @@ def find_opencode(db: str, cwd: str, wid: str, since: float) -> str | None:
     return None
 
 
-def _opencode(db: str, conv: str, st: dict[str, Any], prices: Mapping[str, Any]) -> bool:
+def _opencode(db: str, conv: str, st: dict[str, Any], price: Price) -> bool:
     """Each assistant message's row carries its `cost` (growing while it streams): the
     conversation's spend is the sum of each message's latest. Only rows updated since the
     last read are fetched, and only when the store or its WAL moved. Whether anything did."""
@@ -341,7 +368,7 @@ def _opencode(db: str, conv: str, st: dict[str, Any], prices: Mapping[str, Any])
         if not usd and isinstance(tok, dict):  # no cost said: its tokens priced
             got = tok.get("cache")
             cache: dict[str, Any] = got if isinstance(got, dict) else {}
-            row = lookup_price(prices, st.get("model"))[1]
+            row = price(st.get("model"))
             usd = price_tokens(
                 row, _n(tok, "input"), _n(cache, "read"), _n(cache, "write"), _n(tok, "output")
             )
@@ -420,12 +447,15 @@ def meter(
     env: Mapping[str, str],
     prices: Mapping[str, Any],
     runners: Mapping[str, str] | None = None,
+    tally: Callable[[dict[str, Any], list[int]], bool] | None = None,
 ) -> dict[str, Spend]:
     """One beat's pass over every worker with a resume record: what its CLI's record newly
     holds goes to the ledger (one row per worker that spent). Each worker's spend so far.
-    `runners`: runner name → worker line, for a worker whose record has no resume template."""
+    `runners`: runner name → worker line, for a worker whose record has no resume template.
+    `tally`: after the rows, keeps its part of the state (saved with it); whether it moved."""
     state = read_state(data)
     ledger = os.path.join(data, "cost.jsonl")
+    price = _pricer(prices)
     seen: dict[str, Any] = state["workers"]
     changed = False
     out: dict[str, Spend] = {}
@@ -465,9 +495,9 @@ def meter(
         w["file"] = f
         path = str(w.get("path"))
         if cli == "opencode":
-            moved = _opencode(path, str(w.get("conv")), f, prices)
+            moved = _opencode(path, str(w.get("conv")), f, price)
         else:
-            moved = _follow(path, f, cli, prices)
+            moved = _follow(path, f, cli, price)
         total = int(f.get("micros", 0))
         recorded = int(w.get("recorded", 0))
         if moved:
@@ -485,13 +515,18 @@ def meter(
         changed = True
     # the ledger first: a crash between the two counts a worker's spend again next beat
     # from its ledger rows (_on_ledger), never loses it
-    append_costs(ledger, now, KIND, rows)
+    own: list[int] = []  # [size before, bytes written, their micro-USD]
+    if tally is not None and rows:
+        try:
+            own.append(os.stat(ledger).st_size)
+        except OSError:
+            pass
+    append_costs(ledger, now, KIND, rows, own if own else None)
+    if tally is not None and tally(state, own):
+        changed = True
     if changed:
         try:
-            # not fsynced: a state file lost in a crash is rebuilt against the ledger
-            store.atomic_write(
-                os.path.join(data, STATE), store.dumps_state(state) + "\n", durable=False
-            )
+            write_state(data, state)
         except OSError as e:
             if e.errno != errno.ENOSPC:
                 raise
@@ -522,7 +557,7 @@ def _rec(data: str, wid: str) -> str:
     return os.path.join(data, "resume", f"{wid}.json")
 
 
-def _follow(path: str, f: dict[str, Any], cli: str, prices: Mapping[str, Any]) -> bool:
+def _follow(path: str, f: dict[str, Any], cli: str, price: Price) -> bool:
     """Fold a JSONL file's new lines into `f`; whether anything was read."""
     try:
         ls = os.lstat(path)
@@ -532,23 +567,117 @@ def _follow(path: str, f: dict[str, Any], cli: str, prices: Mapping[str, Any]) -
         return False  # nothing new: a stat is all a quiet worker costs
     fold = _LINES[cli]
     for line in new_lines(path, f):
-        fold(line, f, prices)
+        fold(line, f, price)
     f.pop("fresh", None)
     return True  # its size or mtime moved: the state is written again
 
 
-def meter_beat(ctx: Ctx, cfg: Config | None) -> dict[str, Spend]:
-    """The pulse's beat: meter every worker, then hold each to its budget."""
+def meter_beat(ctx: Ctx, cfg: Config | None, knobs: Knobs | None = None) -> dict[str, Spend]:
+    """The pulse's beat: meter every worker, then hold each to its budget and the fleet to
+    the daily budget (`knobs`: the beat's; without them the daily budget is not checked)."""
     from looop.decide.cost.prices import price_table  # lazy: the table is built per beat
 
     raw = cfg.raw if cfg is not None else {}
     runners = {n: r.worker for n, r in (cfg.runners if cfg else {}).items() if r.worker}
     data = os.fspath(ctx.paths.data)
-    got = meter(data, ctx.clock.now(), ctx.child_env(), price_table(raw.get("prices")), runners)
+    cap = None
+    if knobs is not None:
+        from looop.decide.cost.breakers import daily_budget  # lazy: only the beat's hook
+
+        cap = daily_budget(knobs)
+    day: list[float] = []
+    prices = price_table(raw.get("prices"))
+    tally = (lambda state, own: _tally_day(ctx, state, own, day)) if cap is not None else None
+    got = meter(data, ctx.clock.now(), ctx.child_env(), prices, runners, tally)
     limits = budgets(data)
     if limits:
         enforce(ctx, cfg, got, limits)
+    if knobs is not None:
+        hold_to_day(ctx, cfg, cap, day[0] if day else 0.0, got)
     return got
+
+
+def _tally_day(ctx: Ctx, state: dict[str, Any], own: list[int], out: list[float]) -> bool:
+    """Today's spend (decides and workers) kept in the meter's state as of a ledger offset,
+    so a beat folds only the rows appended since (a fleet's 30 rows, not the whole tail the
+    running totals leave to their readers); a new day, another ledger or a long tail: read
+    as every budget check reads it. `own`: the ledger's size before this pass appended its
+    rows, their bytes and micro-USD — when nothing else came between, they are added as
+    they are, not read back. Appended to `out`; whether the state moved."""
+    from looop.decide.cost import totals  # lazy: only with a daily budget on
+
+    data = os.fspath(ctx.paths.data)
+    today = ctx.clock.local().date().isoformat()
+    try:
+        st = os.stat(os.path.join(data, totals.LEDGER))
+        ident, size = [st.st_dev, st.st_ino], st.st_size
+    except OSError:
+        ident, size = [0, 0], 0
+    got = state.get("day")
+    d: dict[str, Any] = got if isinstance(got, dict) else {}
+    off, micros = d.get("off"), d.get("micros")
+    if (
+        d.get("date") == today
+        and d.get("ledger") == ident
+        and isinstance(off, int)
+        and isinstance(micros, int)
+        and 0 <= size - off <= totals.MAX_TAIL
+    ):
+        if size == off:
+            out.append(micros / 1_000_000)
+            return False
+        if len(own) == 3 and own[0] == off and off + own[1] == size:  # only our rows since
+            micros += own[2]
+            state["day"] = {"date": today, "ledger": ident, "off": size, "micros": micros}
+            out.append(micros / 1_000_000)
+            return True
+        quarters: dict[str, dict[str, int]] = {}
+        try:
+            with open(os.path.join(data, totals.LEDGER), "rb") as fh:
+                fh.seek(off)
+                buf = fh.read(size - off)
+        except OSError:
+            buf = b""
+        end = off + totals.fold(buf, quarters, 0)
+        tm = ctx.clock.local_tm(ctx.clock.now())[:3]
+        for k, bucket in quarters.items():
+            if ctx.clock.local_tm(int(k))[:3] == tm:
+                micros += sum(bucket.values())
+        state["day"] = {"date": today, "ledger": ident, "off": end, "micros": micros}
+    else:
+        from looop.decide.cost.ledger import spent_on_day  # lazy: a new day or ledger
+
+        usd = spent_on_day(ctx.paths, ctx.clock)
+        micros = round(usd * 1_000_000)
+        state["day"] = {"date": today, "ledger": ident, "off": size, "micros": micros}
+    out.append(micros / 1_000_000)
+    return True
+
+
+def _hold(ctx: Ctx, wid: str, policy: str) -> bool:
+    """Pause (SIGSTOP of its process group: the agent and what it runs) or stop (killed,
+    its worktree kept) a live worker; whether it was live and so held."""
+    import signal  # lazy: only a worker at a budget
+
+    from looop.sessions import SessionError, get_session, kill  # lazy: as above
+
+    try:
+        sess = get_session(ctx.paths.data, wid)
+    except SessionError:
+        return False
+    if not sess.alive:
+        return False
+    if policy == "stop":
+        try:
+            kill(ctx.paths.data, wid)
+        except SessionError:
+            return False
+    elif sess.child_pid:
+        try:
+            os.killpg(sess.child_pid, signal.SIGSTOP)
+        except OSError:
+            return False
+    return True
 
 
 def enforce(
@@ -557,10 +686,6 @@ def enforce(
     """Each worker whose metered spend reached its budget, once: its process group stopped
     (pause: SIGSTOP, `looop worker continue` resumes it) or the worker killed with its
     worktree kept (stop); an event, a journal line and a notification. The ones acted on."""
-    import signal  # lazy: only a worker at its budget
-
-    from looop.sessions import SessionError, get_session, kill  # lazy: as above
-
     data = os.fspath(ctx.paths.data)
     over = over_budget(data)
     done = []
@@ -568,22 +693,8 @@ def enforce(
         s = got.get(wid)
         if s is None or s.usd is None or s.usd < limit or wid in over:
             continue
-        try:
-            sess = get_session(ctx.paths.data, wid)
-        except SessionError:
+        if not _hold(ctx, wid, policy):
             continue
-        if not sess.alive:
-            continue
-        if policy == "stop":
-            try:
-                kill(ctx.paths.data, wid)
-            except SessionError:
-                continue
-        elif sess.child_pid:
-            try:
-                os.killpg(sess.child_pid, signal.SIGSTOP)  # the agent and what it runs
-            except OSError:
-                continue
         mark_over(data, wid, s.usd, limit, policy)
         done.append(wid)
         what = "paused (`looop worker continue " + wid + "` resumes it)"
@@ -596,3 +707,73 @@ def enforce(
 
         notify(ctx, msg, wid, "over-budget", cfg)
     return done
+
+
+def hold_to_day(
+    ctx: Ctx, cfg: Config | None, cap: float | None, spent: float, got: dict[str, Spend]
+) -> list[str]:
+    """The daily budget `cap` (max_daily_usd: decides and workers) reached by today's
+    `spent`: every running worker is held by its own policy (pause unless its budget says
+    stop), said once in one line and one notification. A worker so held goes on by itself
+    (SIGCONT) once the local day is over or the fleet is under the budget again (raised);
+    `looop worker continue` lets one go on for the rest of the day. The workers newly held."""
+    data = os.fspath(ctx.paths.data)
+    held = {w: d for w in over_budget(data) if (d := held_for_day(data, w)) is not None}
+    today = ctx.clock.local().date().isoformat() if held or cap is not None else ""
+    at_cap = cap is not None and spent >= cap
+    for wid, day in sorted(held.items()):
+        if day == today and at_cap:
+            continue
+        _go_on(ctx, wid, "a new day" if day != today else "under the daily budget again")
+    if not at_cap or cap is None:
+        return []
+    over = over_budget(data)
+    limits = budgets(data)
+    done = []
+    for wid in sorted(got):
+        if wid in over or let_go_on(data, wid) == today:
+            continue
+        policy = limits.get(wid, (0.0, "pause"))[1]
+        if not _hold(ctx, wid, policy):
+            continue
+        usd = got[wid].usd
+        mark_over(data, wid, usd or 0.0, cap, policy, day=today)
+        done.append(wid)
+    if done:
+        paused = [w for w in done if limits.get(w, (0.0, "pause"))[1] == "pause"]
+        stopped = [w for w in done if w not in paused]
+        parts = [f"paused {', '.join(paused)}"] if paused else []
+        parts += [f"stopped {', '.join(stopped)} (worktrees kept)"] if stopped else []
+        msg = (
+            f"today's spend ${spent:.2f} reached the daily budget ${cap:.2f}: "
+            + "; ".join(parts)
+            + " — they go on at local midnight, or `looop worker continue ID`"
+        )
+        ctx.events.emit("warn", "fleet.over_budget", msg)
+        ctx.events.record("fleet_over_budget", ids=done, usd=spent, budget=cap)
+        from looop.human.notify import notify  # lazy: only at the daily budget
+
+        notify(ctx, msg, "", "over-budget", cfg)
+    return done
+
+
+def _go_on(ctx: Ctx, wid: str, why: str) -> None:
+    """Let a worker the daily budget held go on: SIGCONT to its group, its mark gone."""
+    import signal  # lazy: only a held worker
+
+    from looop.sessions import SessionError, get_session  # lazy: as above
+
+    data = os.fspath(ctx.paths.data)
+    store.remove(os.path.join(data, "budgets", f"{wid}.over"))
+    try:
+        sess = get_session(ctx.paths.data, wid)
+    except SessionError:
+        return
+    if not sess.alive or not sess.child_pid:
+        return
+    try:
+        os.killpg(sess.child_pid, signal.SIGCONT)
+    except OSError:
+        return
+    ctx.events.emit("info", "worker.goes_on", f"worker {wid} goes on: {why}", id=wid)
+    ctx.events.record("worker_goes_on", id=wid, why=why)

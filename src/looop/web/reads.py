@@ -13,7 +13,7 @@ from looop.act.journal import journal_row
 from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
-from looop.decide.cost.report import cost_reports
+from looop.decide.cost.report import DAY_SPLIT, cost_reports
 from looop.human import schedules
 from looop.human.mailbox import pending
 from looop.loop.asks import tag
@@ -372,18 +372,27 @@ def run(ctx: Ctx, run_id: str) -> dict[str, Any]:
 
 
 def cost(ctx: Ctx, days: int) -> dict[str, Any]:
-    """Spend today by worker and by runner, and the last `days` local days (zeros filled in)."""
+    """Spend today by worker and by runner, and the last `days` local days (zeros filled in),
+    each day's decides and workers apart (the chart stacks them)."""
     try:
-        by_worker, by_runner, by_day = cost_reports(
-            ctx.paths, ctx.clock, [("today", "worker"), ("today", "runner"), ("all", "day")]
+        by_worker, by_runner, by_day, split = cost_reports(
+            ctx.paths,
+            ctx.clock,
+            [("today", "worker"), ("today", "runner"), ("all", "day"), ("all", DAY_SPLIT)],
         )
     except LooopError as e:
         raise WebError(500, str(e)) from None
     today = date.fromisoformat(by_day["to"])
     spent = {g["key"]: g["usd"] for g in by_day["groups"]}
+    part = {g["key"]: g["usd"] for g in split["groups"]}
     n = _clamp(days, 366)
     daily = [
-        {"day": d, "usd": spent.get(d, 0.0)}
+        {
+            "day": d,
+            "usd": spent.get(d, 0.0),
+            "decides": part.get(f"{d} decides", 0.0),
+            "workers": part.get(f"{d} workers", 0.0),
+        }
         for d in ((today - timedelta(days=i)).isoformat() for i in range(n - 1, -1, -1))
     ]
     return {

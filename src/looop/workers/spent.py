@@ -4,7 +4,9 @@ every room that shows a worker can read it."""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 
 from looop.core import ljson, store
 
@@ -13,8 +15,90 @@ TYPE_CHECKING = False  # `looop ls` reads this on its fast path: no typing, no d
 if TYPE_CHECKING:
     from typing import Any
 
+# Two slots, each written in place (pwrite, no rename) and read back newest-valid-first: a
+# beat rewrites the state whole, and a rename over the old file costs ms on ext4 (it flushes
+# the new file first), a truncate too. The slot written is the older one, so the newer stays
+# whole while it is written; a torn or half-written slot fails its header check (sequence,
+# length, CRC-32) and the other is read.
 STATE = ".worker-meter.json"
+STATES = (STATE, ".worker-meter.1.json")
 VERSION = 1
+_MAGIC = b"looop-meter"
+
+
+def _slot(path: str) -> tuple[int, bytes] | None:
+    """A slot's sequence number and body when its header vouches for it."""
+    import zlib  # lazy: only the meter's own file
+
+    try:
+        raw = store.read_regular(path)  # ours: no cap (a cap would size the read buffer)
+    except OSError:
+        return None
+    head, nl, body = raw.partition(b"\n")
+    parts = head.split(b" ")
+    if not nl or len(parts) != 4 or parts[0] != _MAGIC:
+        return None
+    try:
+        seq, size, crc = int(parts[1]), int(parts[2]), int(parts[3])
+    except ValueError:
+        return None
+    if len(body) != size or zlib.crc32(body) != crc:
+        return None
+    return seq, body
+
+
+def read_state(data: str) -> dict[str, Any]:
+    """The meter's own file (our writes only: the plain parser), its newest whole slot;
+    neither whole: empty, and each worker's file is counted again from its start, the
+    ledger's rows kept. "seq" says which write it was."""
+    got: list[tuple[int, bytes]] = []
+    for name in STATES:
+        one = _slot(os.path.join(data, name))
+        if one is not None:
+            got.append(one)
+    for seq, body in sorted(got, reverse=True):
+        try:
+            obj = ljson.loads(body.decode("utf-8"))
+        except (ValueError, RecursionError):
+            continue
+        if (
+            isinstance(obj, dict)
+            and obj.get("v") == VERSION
+            and isinstance(obj.get("workers"), dict)
+        ):
+            obj["seq"] = seq
+            return obj
+    return {"v": VERSION, "workers": {}, "seq": max((s for s, _ in got), default=0)}
+
+
+def write_state(data: str, state: dict[str, Any]) -> None:
+    """The next write of the state, into the slot the last one did not use (not fsynced: a
+    state lost in a crash is rebuilt against the ledger)."""
+    import zlib  # lazy: as above
+
+    seq = int(state.get("seq", 0)) + 1
+    state["seq"] = seq
+    body = store.dumps_state(state).encode("utf-8") + b"\n"
+    raw = b"%s %d %d %d\n" % (_MAGIC, seq, len(body), zlib.crc32(body)) + body
+    path = os.path.join(data, STATES[seq % 2])
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as e:
+        if e.errno not in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+            raise
+        store.remove(path)  # a symlink or FIFO in its place: ours to replace
+        fd = os.open(path, flags, 0o644)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, f"{path} is not a regular file")
+        view = memoryview(raw)
+        off = 0
+        while off < len(raw):
+            off += os.pwrite(fd, view[off:], off)
+        os.ftruncate(fd, len(raw))
+    finally:
+        os.close(fd)
 
 
 class Spend:
@@ -36,20 +120,6 @@ class Spend:
 
     def __repr__(self) -> str:
         return f"Spend({self.wid!r}, {self.usd!r}, {self.cli!r}, {self.model!r})"
-
-
-def read_state(data: str) -> dict[str, Any]:
-    """The meter's own file (our writes only: the plain parser); missing or corrupt: empty,
-    and each worker's file is counted again from its start, the ledger's rows kept."""
-    try:
-        got = ljson.loads(store.read_regular(os.path.join(data, STATE)).decode("utf-8"))
-    except (OSError, ValueError, RecursionError):
-        got = {}
-    obj: dict[str, Any] = got if isinstance(got, dict) else {}
-    w = obj.get("workers")
-    if obj.get("v") != VERSION or not isinstance(w, dict):
-        return {"v": VERSION, "workers": {}}
-    return obj
 
 
 def spent(data: str) -> dict[str, Spend]:
@@ -120,11 +190,40 @@ def over_budget(data: str) -> set[str]:
         return set()
 
 
-def mark_over(data: str, wid: str, usd: float, budget: float, policy: str) -> None:
-    store.write_json(
-        _budget_path(data, wid, "over"), {"budget": budget, "policy": policy, "usd": usd}
-    )
+def mark_over(
+    data: str, wid: str, usd: float, budget: float, policy: str, day: str | None = None
+) -> None:
+    """`day` (the local date, ISO): held by the daily fleet budget, not its own; the beat
+    lets it go on once that day is over."""
+    obj: dict[str, Any] = {"budget": budget, "policy": policy, "usd": usd}
+    if day is not None:
+        obj["day"] = day
+    store.write_json(_budget_path(data, wid, "over"), obj)
+
+
+def held_for_day(data: str, wid: str) -> str | None:
+    """The day a worker's over mark holds it for the daily budget (None: its own budget)."""
+    try:
+        obj = ljson.loads(store.read_regular(_budget_path(data, wid, "over"), 4096).decode())
+    except (OSError, ValueError, RecursionError, UnicodeDecodeError):
+        return None
+    day = obj.get("day") if isinstance(obj, dict) else None
+    return day if isinstance(day, str) else None
+
+
+def let_go_on(data: str, wid: str) -> str | None:
+    """The day a human let this worker go on past the daily budget (`worker continue`)."""
+    try:
+        day = store.read_regular(_budget_path(data, wid, "let"), 64).decode().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return day or None
 
 
 def clear_over(data: str, wid: str) -> bool:
+    """A human lets the worker go on; one held by the daily budget is not held again that
+    day (`<id>.let` names it)."""
+    day = held_for_day(data, wid)
+    if day is not None:
+        store.atomic_write(_budget_path(data, wid, "let"), day + "\n")
     return store.remove(_budget_path(data, wid, "over"))

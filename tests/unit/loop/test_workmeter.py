@@ -12,9 +12,12 @@ from typing import Any
 import pytest
 
 from looop.cli.costrow import report_cost
+from looop.core.clock import FixedClock
+from looop.core.context import Ctx
 from looop.decide.cost.prices import lookup_price, price_table, price_tokens
 from looop.loop import workmeter as m
-from looop.workers.spent import spent
+from looop.workers.spent import STATES, spent
+from tests.helpers import with_env
 
 pytestmark = pytest.mark.unit
 PRICES = price_table()
@@ -133,7 +136,8 @@ def test_a_lost_state_file_recounts_without_recording_twice(
     data, env, f = claude
     f.write_text(_claude_line("msg_1", 1000, 200))
     m.meter(str(data), T0, env, PRICES)
-    (data / m.STATE).write_text("{not json")
+    for name in STATES:  # both slots
+        (data / name).write_text("{not json")
     assert m.meter(str(data), T0, env, PRICES)["w1"].usd == pytest.approx(_sonnet(1000, 200))
     assert _usd(data, "w1") == pytest.approx(_sonnet(1000, 200))
     with f.open("a") as fh:
@@ -305,3 +309,72 @@ def test_budgets_read_back_and_bad_ones_are_left_out(tmp_path: Path) -> None:
     sp.set_budget(data, "w2", None)
     assert sp.clear_over(data, "w2") and sp.over_budget(data) == set()
     assert "w2" not in sp.budgets(data)
+
+
+def test_the_state_is_read_from_its_newest_whole_slot(tmp_path: Path) -> None:
+    from looop.workers.spent import read_state, write_state
+
+    data = str(tmp_path)
+    state = read_state(data)
+    state["workers"]["w1"] = {"n": 1}
+    write_state(data, state)
+    state["workers"]["w1"] = {"n": 2}
+    write_state(data, state)
+    assert read_state(data)["workers"]["w1"] == {"n": 2}
+    newest = tmp_path / STATES[state["seq"] % 2]
+    raw = newest.read_bytes()
+    newest.write_bytes(raw[: len(raw) // 2])  # a write torn half way: the older slot stands
+    assert read_state(data)["workers"]["w1"] == {"n": 1}
+    newest.write_bytes(raw.replace(b'"n":2', b'"n":7'))  # same length, other bytes
+    assert read_state(data)["workers"]["w1"] == {"n": 1}
+    older = tmp_path / STATES[(state["seq"] + 1) % 2]
+    older.unlink()
+    older.symlink_to(tmp_path / "elsewhere")  # not followed: replaced by the next write
+    got = read_state(data)
+    got["workers"]["w1"] = {"n": 3}
+    write_state(data, got)
+    assert not older.is_symlink() and not (tmp_path / "elsewhere").exists()
+    assert read_state(data)["workers"]["w1"] == {"n": 3}
+
+
+def test_the_daily_tally_agrees_with_the_ledger_across_beats_and_days(
+    ctx: Ctx, clock: FixedClock
+) -> None:
+    from looop.decide.cost.ledger import spent_on_day
+    from looop.decide.cost.record import append_cost
+    from looop.workers.spent import read_state
+
+    data = ctx.paths.data
+    conv = "0b7e6a1c-1111-4222-8333-444455556666"
+    _record(data, "w1", "claude --resume {{session_id}}", conv, started=clock.t - 100)
+    proj = Path(ctx.env["HOME"]) / ".claude" / "projects" / "-tmp-x"
+    proj.mkdir(parents=True)
+    f = proj / f"{conv}.jsonl"
+    budgeted = with_env(ctx, LOOOP_MAX_DAILY_USD="100")
+    knobs = budgeted.knobs()
+
+    def tallied() -> int:
+        return int(read_state(str(data))["day"]["micros"])
+
+    def ledger_says() -> int:
+        return round(spent_on_day(ctx.paths, clock) * 1_000_000)
+
+    f.write_text(_claude_line("msg_1", 1000, 2000))
+    m.meter_beat(budgeted, None, knobs)
+    assert tallied() == ledger_says() > 0
+    with f.open("a") as fh:  # the meter's own rows: added as written
+        fh.write(_claude_line("msg_2", 10, 3000))
+    m.meter_beat(budgeted, None, knobs)
+    assert tallied() == ledger_says()
+    # a decide's row lands between two beats, and another before the meter's own
+    append_cost(ctx.paths.cost_ledger, clock.t, "tick", "tick-1", "claude", 0.125)
+    m.meter_beat(budgeted, None, knobs)
+    assert tallied() == ledger_says()
+    append_cost(ctx.paths.cost_ledger, clock.t, "tick", "tick-2", "claude", 0.5)
+    with f.open("a") as fh:
+        fh.write(_claude_line("msg_3", 10, 1000))
+    m.meter_beat(budgeted, None, knobs)
+    assert tallied() == ledger_says()
+    clock.t += 86_400  # the next day starts from nothing
+    m.meter_beat(budgeted, None, knobs)
+    assert tallied() == ledger_says() == 0

@@ -47,16 +47,24 @@ METER_FLUSH = 64 << 10
 
 
 def append_costs(
-    ledger: AnyPath, now: float, kind: str, rows: list[tuple[str, str, float, str | None]]
+    ledger: AnyPath,
+    now: float,
+    kind: str,
+    rows: list[tuple[str, str, float, str | None]],
+    wrote_out: list[int] | None = None,
 ) -> int:
     """Append many rows (id, runner, usd, model) in one write, as append_cost would each;
-    how many counted. The worker meter records a whole fleet's beat this way."""
+    how many counted. The worker meter records a whole fleet's beat this way. `wrote_out`
+    gets the bytes written and their micro-USD (so the meter's day tally need not read its
+    own rows back)."""
     lines = []
+    amounts: list[float] = []
     stamp = utc_stamp(now)
     for rid, runner, usd, model in rows:
         amount = sane_usd(usd)
         if amount is None or round(amount, 6) <= 0:
             continue
+        amounts.append(amount)
         row = {"cost_usd": round(amount, 6), "id": rid, "kind": kind, "runner": runner}
         if model is not None:
             row["model"] = model
@@ -69,6 +77,8 @@ def append_costs(
     # a fleet's rows every beat: the totals are refreshed every METER_FLUSH bytes, not every
     # 8 KB (a reader folds up to totals.MAX_TAIL past them in memory)
     wrote = len(store.encode(text))
+    if wrote_out is not None:
+        wrote_out += [wrote, sum(totals.micros(round(a, 6)) for a in amounts)]
     totals.after_append(os.path.dirname(os.fspath(ledger)), wrote, now, METER_FLUSH)
     return len(lines)
 

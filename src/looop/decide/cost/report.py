@@ -14,6 +14,9 @@ from looop.decide.cost.ledger import ledger_text, local_day, parsed_rows
 
 SPANS = ("today", "week", "all")
 GROUPINGS = ("kind", "runner", "worker", "model", "day")
+# Not a --by choice: the dashboard's chart, each local day's decides (ticks) and workers
+# (metered or reported) apart, keyed "<day> decides" / "<day> workers".
+DAY_SPLIT = "day-split"
 
 
 class ReportGroup(TypedDict):
@@ -43,6 +46,8 @@ CostReport = TypedDict(
 def _key(row: dict[str, Any], by: str, day: date) -> str:
     if by == "day":
         return day.isoformat()
+    if by == DAY_SPLIT:
+        return f"{day.isoformat()} {'decides' if row.get('kind') == 'tick' else 'workers'}"
     if by == "worker":
         if row.get("kind") == "tick":
             return "(ticks)"
@@ -58,7 +63,7 @@ def _key(row: dict[str, Any], by: str, day: date) -> str:
 def _check(span: str, by: str) -> None:
     if span not in SPANS:
         raise LooopError(f"unknown span {span!r}: use one of {', '.join(SPANS)}")
-    if by not in GROUPINGS:
+    if by not in GROUPINGS and by != DAY_SPLIT:
         raise LooopError(f"unknown grouping --by {by!r}: use one of {', '.join(GROUPINGS)}")
 
 

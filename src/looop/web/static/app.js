@@ -297,26 +297,37 @@ function renderAsks(asks) {
 
 // --- spend chart, beats, journal ----------------------------------------------------------
 function renderChart(daily) {
-  // bars in a stretched viewBox (no text inside it, so nothing distorts); labels below in HTML
+  // stacked bars in a stretched viewBox (no text inside it, so nothing distorts): workers
+  // below, decides on top; labels below in HTML
   const svg = $("#chart");
   const ns = "http://www.w3.org/2000/svg";
   svg.replaceChildren();
   const max = Math.max(0.01, ...daily.map((d) => d.usd));
   const w = 280 / daily.length;
-  daily.forEach((d, i) => {
-    const h = (d.usd / max) * 76;
+  const bar = (i, y, h, cls, title) => {
     const r = document.createElementNS(ns, "rect");
-    r.setAttribute("x", String(i * w + 1.5)); r.setAttribute("y", String(80 - Math.max(h, 1)));
-    r.setAttribute("width", String(w - 3)); r.setAttribute("height", String(Math.max(h, 1)));
-    if (i === daily.length - 1) r.setAttribute("class", "today");
+    r.setAttribute("x", String(i * w + 1.5)); r.setAttribute("y", String(y));
+    r.setAttribute("width", String(w - 3)); r.setAttribute("height", String(h));
+    r.setAttribute("class", cls);
     const t = document.createElementNS(ns, "title");
-    t.textContent = `${d.day}: ${usd(d.usd)}`;
+    t.textContent = title;
     r.append(t);
     svg.append(r);
+  };
+  daily.forEach((d, i) => {
+    const today = i === daily.length - 1 ? " today" : "";
+    const title = `${d.day}: ${usd(d.usd)} (decides ${usd(d.decides || 0)}, workers ${usd(d.workers || 0)})`;
+    const hw = ((d.workers || 0) / max) * 76;
+    const hd = ((d.decides || 0) / max) * 76;
+    if (hw + hd < 1) { bar(i, 79, 1, `empty${today}`, title); return; }
+    bar(i, 80 - hw, hw, `workers${today}`, title);
+    bar(i, 80 - hw - hd, hd, `decides${today}`, title);
   });
   const peak = daily.reduce((a, d) => Math.max(a, d.usd), 0);
+  const sum = (k) => daily.reduce((a, d) => a + (d[k] || 0), 0);
   $("#chart-from").textContent = daily.length ? daily[0].day.slice(5) : "";
-  $("#chart-peak").textContent = `${daily.length} days · peak ${usd(peak)}`;
+  $("#chart-peak").textContent =
+    `${daily.length} days · peak ${usd(peak)} · decides ${usd(sum("decides"))} · workers ${usd(sum("workers"))}`;
   $("#chart-to").textContent = "today";
 }
 
