@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from looop.act.actions import (
     StartWorker,
     SteerSession,
     WriteGoal,
-    WritePlaybook,
     WriteSchedule,
     WriteSensor,
     summary_of,
@@ -32,19 +30,12 @@ from looop.core.config import KNOBS, Config, Knobs
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.hashing import fnv1a_128
-from looop.core.text import one_line
+from looop.core.text import file_text, one_line
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from looop.act.shell import ShellResult
     from looop.workers.backend import Backend
-
-_HISTORY_NAME = re.compile(r"(\d{8}-\d{6})(?:-(\d+))?\.md")
-
-
-def _normalise_text(text: str) -> str:
-    text = text.replace("\r\n", "\n")
-    return text if text.endswith("\n") else text + "\n"
 
 
 def _write_goal(ctx: Ctx, a: WriteGoal) -> None:
@@ -87,7 +78,7 @@ def _write_sensor(
     unread = _decided_sensor(ctx, a, cfg) if decided else False
     if shellguard.foreign_interpreter(a.script) is None:
         _shell_guard(ctx, knobs, a.script, actor, allow_dangerous, "write_sensor", cfg)
-    body = _normalise_text(a.script)
+    body = file_text(a.script)
     # first: the old file is no longer a human's (nor unread) while it is replaced
     provenance.forget(ctx.paths, provenance.SENSOR, a.name)
     if unread:  # before the file: it never exists unmarked
@@ -111,7 +102,7 @@ def _decided_sensor(ctx: Ctx, a: WriteSensor, cfg: Config | None) -> bool:
             f"write_sensor: {rel} was written by a human (`looop sensor write`) and a decision "
             "may not replace it — write a sensor of another name, or ask the human"
         )
-    why = shellguard.unreadable_script(_normalise_text(a.script))  # as it lands on disk
+    why = shellguard.unreadable_script(file_text(a.script))  # as it lands on disk
     if why is None:
         return False
     try:
@@ -142,42 +133,6 @@ def _remove_sensor(ctx: Ctx, a: RemoveSensor) -> str | None:
     finally:
         provenance.forget(ctx.paths, provenance.SENSOR, a.name)
     return None
-
-
-def _history_key(name: str) -> tuple[str, int] | None:
-    m = _HISTORY_NAME.fullmatch(name)
-    return (m.group(1), int(m.group(2) or 1)) if m else None
-
-
-def _prune_playbook_history(hist: Path, keep: int) -> None:
-    if keep <= 0:
-        return  # 0 keeps every version: history exists to prevent loss
-    versions = sorted(
-        ((key, p) for p in hist.iterdir() if (key := _history_key(p.name)) is not None),
-        key=lambda kp: kp[0],
-    )
-    for _, p in versions[:-keep]:
-        store.remove(p)
-
-
-def _write_playbook(ctx: Ctx, knobs: Knobs, a: WritePlaybook) -> None:
-    body = _normalise_text(a.body)
-    paths = ctx.paths
-    with store.dir_lock(paths.state_lock):
-        try:
-            old: bytes | None = store.read_regular(paths.playbook)
-        except FileNotFoundError:
-            old = None
-        if old is not None and old != body.encode():
-            hist = paths.playbook_history
-            hist.mkdir(parents=True, exist_ok=True)
-            stamp = ctx.clock.local().strftime("%Y%m%d-%H%M%S")
-            name, n = f"{stamp}.md", 2
-            while (hist / name).exists():
-                name, n = f"{stamp}-{n}.md", n + 1
-            store.atomic_write(hist / name, old)
-            _prune_playbook_history(hist, knobs.num("playbook_keep"))
-        store.atomic_write(paths.playbook, body)
 
 
 def _write_last_shell(ctx: Ctx, cmd: str, res: ShellResult) -> None:

@@ -45,7 +45,6 @@ from looop.act.effects import (
     _start_worker,
     _steer_session,
     _write_goal,
-    _write_playbook,
     _write_schedule,
     _write_sensor,
 )
@@ -56,6 +55,7 @@ from looop.act.journal import (
     sanitise_journal,
 )
 from looop.act.outcome import ExecError, Executed
+from looop.act.playbook import write_playbook
 from looop.act.wal import check_interrupted
 from looop.core import store
 from looop.core.config import Config, Knobs
@@ -136,7 +136,7 @@ def _perform(
         case RemoveSensor():
             return _remove_sensor(ctx, action)
         case WritePlaybook():
-            _write_playbook(ctx, knobs, action)
+            write_playbook(ctx, knobs, action)
         case SendNotification():
             _send_notification(ctx, action, actor, cfg)
         case StartWorker():

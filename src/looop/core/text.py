@@ -11,3 +11,9 @@ def clip(text: str, limit: int) -> str:
 def one_line(text: str, limit: int = 200) -> str:
     """Every run of whitespace (newlines included) to one space, then clip."""
     return clip(" ".join(text.split()), limit)
+
+
+def file_text(text: str) -> str:
+    """As a text file holds it: LF line ends, one newline at the end."""
+    text = text.replace("\r\n", "\n")
+    return text if text.endswith("\n") else text + "\n"
