@@ -513,6 +513,8 @@ def setup(minutes: float) -> Soak:
         "LOOOP_SESSION_TTL": "120",
         "LOOOP_MAX_WORKERS": "12",
     }
+    if os.environ.get("LOOOP_TRACEMALLOC"):  # where a pulse's memory goes (loop/memtrace.py)
+        env["LOOOP_TRACEMALLOC"] = os.environ["LOOOP_TRACEMALLOC"]
     faketime = None
     shim = _sleep_shim(root)
     holder = _faketime_holder() if FAKETIME_LIB.is_file() and shim else None
