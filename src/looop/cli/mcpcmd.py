@@ -36,18 +36,16 @@ def mcp_cmd(allow_actions: bool, worker: bool) -> None:
                 "--worker serves one worker's contract; --allow-actions is for a human's agent"
             )
         # lazy: the MCP SDK loads only for this verb
-        from looop.web.mcpworker import WorkerIdError, serve_worker_stdio
+        from looop.web.mcpworker import serve_worker_stdio
 
-        try:
-            # "$LOOOP_BIN": away from home the relay or the call home, as the shell contract
-            serve_worker_stdio(ctx.env, ctx.env.get("LOOOP_BIN") or ctx.bin)
-        except WorkerIdError as e:
-            raise click.ClickException(str(e)) from None
+        # "$LOOOP_BIN": away from home the relay or the call home, as the shell contract;
+        # no LOOOP_SESSION_ID is WorkerIdError, one line from the CLI
+        serve_worker_stdio(ctx.env, ctx.env.get("LOOOP_BIN") or ctx.bin)
         return
     if not allow_actions:
-        from looop.workers.mcpwire import settings
+        from looop.workers.mcpwire import settings  # lazy: the human's server only
 
         allow_actions = settings(ctx.config()).allow_actions
-    from looop.web.mcpserver import serve_stdio
+    from looop.web.mcpserver import serve_stdio  # lazy: the MCP SDK loads only here
 
     serve_stdio(ctx, allow_actions)

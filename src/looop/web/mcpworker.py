@@ -44,15 +44,15 @@ def own_id(env: Mapping[str, str]) -> str:
     wid = env.get("LOOOP_SESSION_ID", "").strip()
     if not wid:
         raise WorkerIdError(
-            "looop mcp --worker: LOOOP_SESSION_ID is not set — it serves the contract of the "
+            "mcp --worker: LOOOP_SESSION_ID is not set — it serves the contract of the "
             "worker it runs in; looop sets it when it starts a worker"
         )
     if wid == "pulse":
-        raise WorkerIdError("looop mcp --worker: `pulse` is the control loop, not a worker")
+        raise WorkerIdError("mcp --worker: `pulse` is the control loop, not a worker")
     try:
         return check_worker(wid, "LOOOP_SESSION_ID")
     except AskError as e:
-        raise WorkerIdError(f"looop mcp --worker: {e}") from None
+        raise WorkerIdError(f"mcp --worker: {e}") from None
 
 
 def refusal(argv: list[str], wid: str) -> str | None:
