@@ -23,6 +23,7 @@ from looop.core.config import Config
 from looop.core.errors import bad_config_value
 
 SERVER = "looop"
+TOOL_TIMEOUT_S = 7 * 86400
 MCP_KEYS = ("allow_actions", "worker_tools")
 # what the worker's server needs from its environment (codex passes on only what is named)
 PASSED = (
@@ -98,6 +99,9 @@ def wire(line: str, env: dict[str, str], bin_path: str) -> str:
                 f"{key}.args={json.dumps(args)}",
                 "-c",
                 f"{key}.env_vars={json.dumps(list(PASSED))}",
+                # an ask waits on a human for hours; codex's own limit is a minute
+                "-c",
+                f"{key}.tool_timeout_sec={TOOL_TIMEOUT_S}",
             ],
         )
     if cli == "opencode" and "OPENCODE_CONFIG_CONTENT" not in env:

@@ -41,14 +41,16 @@ def test_codex_gets_config_overrides_that_parse_as_toml() -> None:
     line = _worker_line("codex")
     wired = wire(line, {}, BIN)
     words = shlex.split(wired)
-    assert words[0] == "codex" and words[7:] == shlex.split(line)[1:]
-    assert words[1:7:2] == ["-c", "-c", "-c"]
+    assert words[0] == "codex" and words[9:] == shlex.split(line)[1:]
+    assert words[1:9:2] == ["-c"] * 4
     server: dict[str, object] = {}
-    for kv in words[2:7:2]:  # codex reads each as a TOML dotted key = value
+    for kv in words[2:9:2]:  # codex reads each as a TOML dotted key = value
         server.update(tomllib.loads(kv)["mcp_servers"]["looop"])
     assert server["command"] == BIN and server["args"] == ["mcp", "--worker"]
     passed = server["env_vars"]
     assert isinstance(passed, list) and {"LOOOP_SESSION_ID", "LOOOP_BIN"} <= set(passed)
+    timeout = server["tool_timeout_sec"]
+    assert isinstance(timeout, int) and timeout >= 86400  # an ask waits on a human
 
 
 def test_opencode_reads_it_from_its_env_and_a_users_own_content_is_kept() -> None:
