@@ -12,7 +12,7 @@ before anything runs."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
@@ -67,6 +67,37 @@ def _line(text: str) -> str:
     return " ".join(lines[-3:])
 
 
+async def run_verb(tool: str, argv: list[str], wid: str, bin_path: str, env: dict[str, str]) -> str:
+    """The verb's stdout as `wid`, or its refusal (another worker's id; a non-zero exit) as
+    the tool's error."""
+    why = refusal(argv, wid)
+    if why is not None:
+        raise ToolError(f"{tool}: {why}")
+    proc = await asyncio.create_subprocess_exec(
+        bin_path,
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        out, err = await proc.communicate()
+    except asyncio.CancelledError:  # the agent gave up on the call: so does the verb
+        if proc.returncode is None:
+            proc.kill()
+        raise
+    said = out.decode("utf-8", "replace")[:MAX_OUTPUT]
+    if proc.returncode != 0:
+        why = _line(err.decode("utf-8", "replace")) or _line(said) or "no reason given"
+        raise ToolError(f"{tool}: {why} (exit {proc.returncode})")
+    return said.rstrip("\n")
+
+
+Run = Callable[[str, list[str]], Awaitable[str]]  # (tool, argv) -> the verb's answer
+Mine = Callable[[str | None], str]  # a tool's `worker` argument -> the id it speaks as
+
+
 def build_worker_server(env: Mapping[str, str], bin_path: str) -> MCPServer[Any]:
     """The server for the worker in env's LOOOP_SESSION_ID (WorkerIdError when there is
     none); its verbs run as `bin_path` with env."""
@@ -83,30 +114,14 @@ def build_worker_server(env: Mapping[str, str], bin_path: str) -> MCPServer[Any]
         return wid if worker is None or not worker.strip() else worker.strip()
 
     async def run(tool: str, argv: list[str]) -> str:
-        """The verb's stdout, or its refusal (a non-zero exit) as the tool's error."""
-        why = refusal(argv, wid)
-        if why is not None:
-            raise ToolError(f"{tool}: {why}")
-        proc = await asyncio.create_subprocess_exec(
-            bin_path,
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=child,
-        )
-        try:
-            out, err = await proc.communicate()
-        except asyncio.CancelledError:  # the agent gave up on the call: so does the verb
-            if proc.returncode is None:
-                proc.kill()
-            raise
-        said = out.decode("utf-8", "replace")[:MAX_OUTPUT]
-        if proc.returncode != 0:
-            why = _line(err.decode("utf-8", "replace")) or _line(said) or "no reason given"
-            raise ToolError(f"{tool}: {why} (exit {proc.returncode})")
-        return said.rstrip("\n")
+        return await run_verb(tool, argv, wid, bin_path, child)
 
+    _talk_tools(server, run, mine)
+    _lease_and_cost_tools(server, run, mine, wid, env.get("LOOOP_RUNNER", "").strip())
+    return server
+
+
+def _talk_tools(server: MCPServer[Any], run: Run, mine: Mine) -> None:
     @server.tool(annotations=ACT)
     async def ask(
         prompt: str,
@@ -124,6 +139,23 @@ def build_worker_server(env: Mapping[str, str], bin_path: str) -> MCPServer[Any]
         return await run("ask", argv)
 
     @server.tool(annotations=ACT)
+    async def tell(worker: str, message: str) -> str:
+        """Queue a message for another live worker; it reads it with its own told."""
+        said = await run("tell", ["tell", worker, message])
+        return said or f"told {worker}"
+
+    @server.tool(annotations=ACT)
+    async def told(worker: str | None = None) -> str:
+        """Steering the human or the pulse left for you since you last looked (empty: none)."""
+        return await run("told", ["told", mine(worker)])
+
+
+def _lease_and_cost_tools(
+    server: MCPServer[Any], run: Run, mine: Mine, wid: str, runner: str
+) -> None:
+    default_runner = runner or "custom"  # a custom worker line names no preset
+
+    @server.tool(annotations=ACT)
     async def claim(name: str, worker: str | None = None) -> str:
         """Take the shared lease `name` before using what it guards; refused when someone live
         holds it (then do not proceed). Release it with unclaim when done."""
@@ -137,27 +169,13 @@ def build_worker_server(env: Mapping[str, str], bin_path: str) -> MCPServer[Any]
         return said or f"{wid} released {name}"
 
     @server.tool(annotations=ACT)
-    async def tell(worker: str, message: str) -> str:
-        """Queue a message for another live worker; it reads it with its own told."""
-        said = await run("tell", ["tell", worker, message])
-        return said or f"told {worker}"
-
-    @server.tool(annotations=ACT)
-    async def told(worker: str | None = None) -> str:
-        """Steering the human or the pulse left for you since you last looked (empty: none)."""
-        return await run("told", ["told", mine(worker)])
-
-    @server.tool(annotations=ACT)
     async def cost_report(usd: float, runner: str | None = None, worker: str | None = None) -> str:
         """Report what this worker spent, in US dollars, before you finish."""
         if not usd >= 0:
             raise ToolError("cost_report: usd must be a number of dollars, 0 or more")
-        who = runner or env.get("LOOOP_RUNNER", "").strip() or "custom"
-        argv = ["cost", "report", "session", mine(worker), who, f"{usd:.6f}"]
+        argv = ["cost", "report", "session", mine(worker), runner or default_runner, f"{usd:.6f}"]
         said = await run("cost_report", argv)
         return said or f"{wid} reported ${usd:.2f}"
-
-    return server
 
 
 def serve_worker_stdio(env: Mapping[str, str], bin_path: str) -> None:
