@@ -22,7 +22,7 @@ from pathlib import Path
 ROUNDS = 15
 FLEET = 10
 # A worker that drew a screen: a clear, 30 lines, then idles (exec: no shell stays behind).
-DRAWER = "sh -c 'printf \"\\033[2J\\033[H\"; seq 1 30; exec sleep 600'"
+DRAWER = "sh -c 'printf \"\\033[2J\\033[H\"; seq 1 30; exec sleep 600' # {{prompt_file}}"
 
 
 def _spread(xs: list[float], scale: float, digits: int = 1) -> dict[str, float]:
@@ -126,7 +126,11 @@ def run() -> list[dict[str, object]]:
         for i in range(ROUNDS):
             bases.append(_cli(sys.executable, ["-c", "pass"], cenv))
             starts.append(
-                _cli(looop_bin, ["worker", "start", f"w{i}", "--command", "sleep 600", "go"], cenv)
+                _cli(
+                    looop_bin,
+                    ["worker", "start", f"w{i}", "--command", "sleep 600 # {{prompt_file}}", "go"],
+                    cenv,
+                )
             )
             subprocess.run([looop_bin, "kill", f"w{i}"], env=cenv, capture_output=True)
         base = statistics.median(bases)
@@ -150,7 +154,15 @@ def run() -> list[dict[str, object]]:
         # (c) memory: FLEET idle workers started by the CLI, PSS per worker and in total
         for i in range(FLEET):
             subprocess.run(
-                [looop_bin, "worker", "start", f"idle{i}", "--command", "sleep 600", "go"],
+                [
+                    looop_bin,
+                    "worker",
+                    "start",
+                    f"idle{i}",
+                    "--command",
+                    "sleep 600 # {{prompt_file}}",
+                    "go",
+                ],
                 env=cenv,
                 check=True,
                 stdout=subprocess.DEVNULL,

@@ -32,9 +32,10 @@ ROUNDS = 15
 NET, USERS, TAG = "10.232", "looopb", "looopb"  # never the tests' 10.231 / looopt
 FLEET = 10  # workers per host for `ls`
 CUTS = 3
-SCREEN = "sh -c 'seq 1 30; exec cat'"  # a worker that drew a screen, then echoes what it reads
+# a worker that drew a screen, then echoes what it reads (its brief unread: named in a comment)
+SCREEN = "sh -c 'seq 1 30; exec cat' # {{prompt_file}}"
 # a worker that leaves its own environment where the bench can source it, then waits
-ENV_DUMP = "sh -c 'export -p > \"$LOOOP_WORKSPACE/env.sh\"; exec cat'"
+ENV_DUMP = "sh -c 'export -p > \"$LOOOP_WORKSPACE/env.sh\"; exec cat' # {{prompt_file}}"
 LEASE = "bench-lease"
 
 # Targets, each a ratio to the baseline measured in the same run (set after several runs on a
@@ -309,14 +310,25 @@ def _start(home: Home, local: Home) -> dict[str, object]:
     def remote() -> float:
         wid = f"b{next(n)}"
         took = home.time(
-            home.argv("worker", "start", wid, "x", "--host", "h3", "--command", "sleep 600")
+            home.argv(
+                "worker",
+                "start",
+                wid,
+                "x",
+                "--host",
+                "h3",
+                "--command",
+                "sleep 600 # {{prompt_file}}",
+            )
         )
         home.run("kill", wid)
         return took
 
     def here() -> float:
         wid = f"p{next(n)}"
-        took = local.time(local.argv("worker", "start", wid, "x", "--command", "sleep 600"))
+        took = local.time(
+            local.argv("worker", "start", wid, "x", "--command", "sleep 600 # {{prompt_file}}")
+        )
         local.run("kill", wid)
         return took
 
@@ -349,10 +361,10 @@ def _fleet(fleet: Home, local30: Home, lab_hosts: list[Any]) -> list[dict[str, o
                 "--host",
                 lh.name,
                 "--command",
-                "sleep 600",
+                "sleep 600 # {{prompt_file}}",
             )
     for i in range(3 * FLEET):
-        local30.run("worker", "start", f"w{i:02d}", "x", "--command", "sleep 600")
+        local30.run("worker", "start", f"w{i:02d}", "x", "--command", "sleep 600 # {{prompt_file}}")
     rows = json.loads(fleet.run("ls", "--json").stdout)
     if sum(1 for r in rows if r["alive"] and r.get("host")) != 3 * FLEET:
         raise RuntimeError(f"bench_hosts: the fleet is not {3 * FLEET} live remote workers")

@@ -40,7 +40,7 @@ def _srt() -> str:
 def _start(looop: str, wid: str, flag: str, mark: Path, env: dict[str, str]) -> tuple[float, float]:
     """(the command's wall, from its return until the worker's command has run: its mark file
     exists; 0 when it ran before the verb returned)."""
-    cmd = f"touch {mark}; exec sleep 600"
+    cmd = f"touch {mark}; exec sleep 600 # {{{{prompt_file}}}}"
     t0 = time.perf_counter()
     subprocess.run(
         [looop, "worker", "start", wid, "--command", cmd, flag, "go"],
@@ -165,7 +165,15 @@ def _worktree_row(looop: str, env: dict[str, str], d: Path) -> dict[str, object]
             wid = f"{kind[0]}r{i}"
             t0 = time.perf_counter()
             if kind == "ours":
-                argv = [looop, "worker", "start", wid, "--command", "sleep 600", "--repo"]
+                argv = [
+                    looop,
+                    "worker",
+                    "start",
+                    wid,
+                    "--command",
+                    "sleep 600 # {{prompt_file}}",
+                    "--repo",
+                ]
                 argv += [str(repo), "--no-sandbox", "go"]
                 subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=True)
                 ours.append(time.perf_counter() - t0)
@@ -173,7 +181,7 @@ def _worktree_row(looop: str, env: dict[str, str], d: Path) -> dict[str, object]
                 tree = d / "by-hand" / wid
                 add = [*git, "worktree", "add", "-q", "-b", f"hand/{wid}", str(tree)]
                 subprocess.run(add, check=True, capture_output=True)
-                argv = [looop, "worker", "start", wid, "--command", "sleep 600"]
+                argv = [looop, "worker", "start", wid, "--command", "sleep 600 # {{prompt_file}}"]
                 subprocess.run(
                     [*argv, "--no-sandbox", "go"], env=env, stdout=subprocess.DEVNULL, check=True
                 )

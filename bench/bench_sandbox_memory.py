@@ -81,7 +81,7 @@ def _fleet(
     for wid in wids:
         mark = data / "sandbox" / wid / "work" / "ran" if flag == "--sandbox" else data / wid
         mark.unlink(missing_ok=True)
-        cmd = f"touch {mark}; exec {AGENT} 600"
+        cmd = f"touch {mark}; exec {AGENT} 600 # {{{{prompt_file}}}}"
         subprocess.run(
             [looop, "worker", "start", wid, "--command", cmd, flag, "go"],
             env=env,

@@ -34,7 +34,9 @@ READS_PER_S = 20
 WORKERS = 10
 ROUNDS = 2
 # a worker that streams: a line every 20 ms (50 lines/s each, 500 across the fleet)
-STREAM = 'i=0; while :; do i=$((i+1)); echo "line $i $(date +%s%N)"; sleep 0.02; done'
+STREAM = (
+    'i=0; while :; do i=$((i+1)); echo "line $i $(date +%s%N)"; sleep 0.02; done # {{prompt_file}}'
+)
 
 
 def _ts(stamp: str) -> float:
@@ -356,7 +358,7 @@ def kept_alive_rows(looop: str) -> list[dict[str, object]]:
         try:
             for i in range(WORKERS):
                 subprocess.run(
-                    [looop, "worker", "start", f"k{i}", "--command", "cat", "go"],
+                    [looop, "worker", "start", f"k{i}", "--command", "cat # {{prompt_file}}", "go"],
                     env=env,
                     check=True,
                     capture_output=True,

@@ -92,9 +92,12 @@ WORKER = (
     '"$LOOOP_BIN" ask --prompt "soak: go on?" --options yes,no >/dev/null 2>&1 & '
     'while IFS= read -r line; do echo "got:$line"; done\' agent {{prompt_file}}'
 )
-IDLE = "sleep 1000000"
+IDLE = "sleep 1000000 # {{prompt_file}}"
 # A worker whose child leaves its session and says where it is (the escapee dies with it).
-ESCAPE = "sh -c 'setsid sh -c \"echo \\$\\$ > {pidfile}; exec sleep 1000000\" & exec sleep 1000000'"
+ESCAPE = (
+    "sh -c 'setsid sh -c \"echo \\$\\$ > {pidfile}; exec sleep 1000000\" & exec sleep 1000000'"
+    " # {{prompt_file}}"
+)
 
 
 def _moves(k: int) -> dict[str, object]:

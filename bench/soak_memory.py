@@ -222,7 +222,15 @@ def main() -> int:
             print(f"memsoak: up failed: {r.stderr}", file=sys.stderr)
             return 1
         for i in range(WORKERS):
-            r = looop("worker", "start", f"m{i}", "x", "--no-sandbox", "--command", "sleep 1000000")
+            r = looop(
+                "worker",
+                "start",
+                f"m{i}",
+                "x",
+                "--no-sandbox",
+                "--command",
+                "sleep 1000000 # {{prompt_file}}",
+            )
             if r.returncode != 0:
                 print(f"memsoak: worker m{i}: {r.stderr.strip()}", file=sys.stderr)
         port = _free_port()

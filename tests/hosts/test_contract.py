@@ -16,7 +16,7 @@ WORKER = (
     "looop claim shared-lock --session other-w; echo SECOND=$?; "
     'A=$(looop ask --prompt "which colour?" --options red,blue); echo "ANSWER=$A"; '
     "looop cost report session $LOOOP_SESSION_ID claude 0.25 && echo COSTED; "
-    "looop told; echo TOLD-DONE; cat'"
+    "looop told; echo TOLD-DONE; cat' # {{prompt_file}}"
 )
 
 

@@ -30,7 +30,9 @@ def test_thirty_workers_placed_by_room_within_caps_then_down(home: Home) -> None
     placed: dict[str, str] = {}
     for i in range(30):
         wid = f"f{i:02d}"
-        done = looop(d, "worker", "start", wid, "x", "--command", "sleep 300", env=cap4)
+        done = looop(
+            d, "worker", "start", wid, "x", "--command", "sleep 300 # {{prompt_file}}", env=cap4
+        )
         assert done.returncode == 0, done.stderr
         rec = d / "hosts" / "workers" / f"{wid}.json"
         placed[wid] = json.loads(rec.read_text())["host"] if rec.exists() else "local"
@@ -39,10 +41,21 @@ def test_thirty_workers_placed_by_room_within_caps_then_down(home: Home) -> None
     # the first starts went where most room was left: a host before the home (cap 4)
     assert placed["f00"] == "h1"
     assert _live_on(home) == {"h1": 9, "h2": 9, "h3": 8}
-    full = looop(d, "worker", "start", "f30", "x", "--command", "sleep 300", env=cap4)
+    full = looop(
+        d, "worker", "start", "f30", "x", "--command", "sleep 300 # {{prompt_file}}", env=cap4
+    )
     assert full.returncode == 1 and "full" in full.stderr, full.stderr
     over = looop(
-        d, "worker", "start", "f31", "x", "--host", "h3", "--command", "sleep 300", env=cap4
+        d,
+        "worker",
+        "start",
+        "f31",
+        "x",
+        "--host",
+        "h3",
+        "--command",
+        "sleep 300 # {{prompt_file}}",
+        env=cap4,
     )
     assert over.returncode == 1 and "host h3 is full" in over.stderr, over.stderr
     rows = json.loads(looop(d, "ls", "--json").stdout)
@@ -77,7 +90,9 @@ def test_sys_sessions_shows_remote_workers_and_each_hosts_load(home: Home) -> No
     from tests.hosts.util import home_env
 
     d = home.data
-    start = looop(d, "worker", "start", "sp1", "x", "--host", "h1", "--command", "sleep 60")
+    start = looop(
+        d, "worker", "start", "sp1", "x", "--host", "h1", "--command", "sleep 60 # {{prompt_file}}"
+    )
     assert start.returncode == 0, start.stderr
     paths = Paths.at(d)
     clock = SystemClock(None)

@@ -92,7 +92,7 @@ def test_a_path_repo_on_the_host_gets_a_worktree_on_its_own_branch(home: Home) -
     cmd = (
         "bash -c 'echo at=$(pwd) on=$(git branch --show-current); echo x > made.txt; "
         "git add made.txt; git -c user.name=w -c user.email=w@h commit -qm made-by-worker; "
-        "echo untracked > loose.txt; echo COMMITTED; cat'"
+        "echo untracked > loose.txt; echo COMMITTED; cat' # {{prompt_file}}"
     )
     start = looop(
         d, "worker", "start", "hr1", "x", "--host", "h1", "--repo", str(repo),
@@ -123,14 +123,14 @@ def test_a_path_repo_on_the_host_gets_a_worktree_on_its_own_branch(home: Home) -
     # the same id again while its worktree holds uncommitted work: refused, in one line
     again = looop(
         d, "worker", "start", "hr1", "x", "--host", "h1", "--repo", str(repo),
-        "--branch", "feat/hr1", "--command", "cat",
+        "--branch", "feat/hr1", "--command", "cat # {{prompt_file}}",
     )  # fmt: skip
     _one_line_refusal(again, "holds uncommitted work")
     (Path(where) / "loose.txt").unlink()
     # clean now: the last worktree goes, the branch (and its commit) stays, a new one is made
     again = looop(
         d, "worker", "start", "hr1", "x", "--host", "h1", "--repo", str(repo),
-        "--branch", "feat/hr1", "--command", "bash -c 'ls; echo LISTED; cat'",
+        "--branch", "feat/hr1", "--command", "bash -c 'ls; echo LISTED; cat' # {{prompt_file}}",
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert looop(d, "expect", "hr1", "LISTED", "--timeout", "30s").returncode == 0
@@ -144,6 +144,7 @@ def test_a_url_is_cloned_on_the_host_on_the_workers_branch(home: Home, served: s
     show = (
         "bash -c 'echo at=$(pwd) on=$(git branch --show-current) "
         "tip=$(git log -1 --format=%s) up=$(git rev-parse --abbrev-ref @{u} 2>/dev/null); cat'"
+        " # {{prompt_file}}"
     )
     start = looop(d, "worker", "start", "hc1", "x", "--host", "h2", "--repo", served,
                   "--command", show)  # fmt: skip
@@ -193,7 +194,9 @@ def test_bad_repo_inputs_are_refused_in_one_line_and_nothing_starts(
     for i, (args, said) in enumerate(cases):
         wid = f"bad{i}"
         where = [] if "--host" in args else ["--host", "h1"]
-        done = looop(d, "worker", "start", wid, "x", *where, "--command", "cat", *args)
+        done = looop(
+            d, "worker", "start", wid, "x", *where, "--command", "cat # {{prompt_file}}", *args
+        )
         _one_line_refusal(done, said)
         assert not (d / "hosts" / "workers" / f"{wid}.json").exists(), args
     rows = json.loads(looop(d, "ls", "-a", "--json").stdout)

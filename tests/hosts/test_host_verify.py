@@ -63,12 +63,12 @@ def test_verify_runs_on_the_host_in_the_checkout_and_its_result_comes_home(home:
     repo = host_repo(h3, "verified")
     good = looop(
         d, "worker", "start", "vp1", "x", "--host", "h3", "--repo", str(repo),
-        "--command", "bash -c 'echo made > made.txt'",
+        "--command", "bash -c 'echo made > made.txt' # {{prompt_file}}",
         "--verify", CHECK,
     )  # fmt: skip
     assert good.returncode == 0, good.stderr
     bad = looop(
-        d, "worker", "start", "vf1", "x", "--host", "h3", "--command", "true",
+        d, "worker", "start", "vf1", "x", "--host", "h3", "--command", "true # {{prompt_file}}",
         "--verify", "echo not-there >&2; exit 3",
     )  # fmt: skip
     assert bad.returncode == 0, bad.stderr
@@ -99,7 +99,7 @@ def test_a_verify_waits_for_a_cut_host_and_runs_once(home: Home) -> None:
     h3 = _host(home, "h3")
     (h3.home / "vcount-vc1").unlink(missing_ok=True)
     start = looop(
-        d, "worker", "start", "vc1", "x", "--host", "h3", "--command", "true",
+        d, "worker", "start", "vc1", "x", "--host", "h3", "--command", "true # {{prompt_file}}",
         "--verify", "echo ran >> ~/vcount-vc1; echo checked",
     )  # fmt: skip
     assert start.returncode == 0, start.stderr
@@ -125,7 +125,7 @@ def test_a_link_cut_mid_verify_never_runs_it_twice(home: Home) -> None:
     h3 = _host(home, "h3")
     (h3.home / "vcount-vc2").unlink(missing_ok=True)
     start = looop(
-        d, "worker", "start", "vc2", "x", "--host", "h3", "--command", "true",
+        d, "worker", "start", "vc2", "x", "--host", "h3", "--command", "true # {{prompt_file}}",
         "--verify", "echo ran >> ~/vcount-vc2; sleep 6; echo finished-late",
     )  # fmt: skip
     assert start.returncode == 0, start.stderr

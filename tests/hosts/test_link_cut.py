@@ -17,6 +17,7 @@ N = 80
 WORKER = (
     'bash -c \'A=$(looop ask --prompt "go on?"); echo "ANSWER=$A"; '
     f"for i in $(seq 1 {N}); do echo tick-$i; sleep 0.1; done; echo ALL-TICKED; cat'"
+    " # {{prompt_file}}"
 )
 
 
@@ -70,7 +71,7 @@ def test_a_cut_link_reads_unreachable_and_recovers_with_the_whole_log(home: Home
 def test_an_ask_made_across_a_cut_is_still_answered(home: Home) -> None:
     d = home.data
     h2 = next(h for h in home.lab.hosts if h.name == "h2")
-    cmd = 'bash -c \'A=$(looop ask --prompt "ship it?"); echo "ANSWER=$A"; cat\''
+    cmd = 'bash -c \'A=$(looop ask --prompt "ship it?"); echo "ANSWER=$A"; cat\' # {{prompt_file}}'
     start = looop(d, "worker", "start", "cut2", "x", "--host", "h2", "--command", cmd)
     assert start.returncode == 0, start.stderr
     ask = _wait_pending(d, "cut2")

@@ -20,7 +20,7 @@ from tests.web.test_browser import DESKTOP, PHONE, _click, _shoot, _text
 # a screen that changes on its own: a counter redrawn in place, in colour
 COUNTER = (
     "bash -c 'i=0; while :; do i=$((i+1)); "
-    'printf "\\r\\033[32mtick\\033[0m %d " $i; sleep 0.3; done\''
+    'printf "\\r\\033[32mtick\\033[0m %d " $i; sleep 0.3; done\' # {{prompt_file}}'
 )
 
 

@@ -39,7 +39,17 @@ def _until(cond: Callable[[], object], timeout: float, what: str) -> None:
 
 
 def _start(d: Path, wid: str, host: str, command: str, ready: str) -> None:
-    got = looop(d, "worker", "start", wid, "x", "--host", host, "--command", command)
+    got = looop(
+        d,
+        "worker",
+        "start",
+        wid,
+        "x",
+        "--host",
+        host,
+        "--command",
+        f"{command} # {{{{prompt_file}}}}",
+    )
     assert got.returncode == 0, got.stderr
     seen = looop(d, "expect", wid, ready, "--timeout", "30s")
     assert seen.returncode == 0, (seen.stderr, looop(d, "log", wid).stdout)

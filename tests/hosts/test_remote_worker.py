@@ -12,7 +12,7 @@ from tests.hosts.util import looop
 # a real interactive program: it echoes what it reads, counts lines, exits on "quit"
 PROG = (
     "bash -c 'echo ready-$(id -un); n=0; while read -r l; do n=$((n+1)); "
-    'echo "got[$n]: $l"; [ "$l" = quit ] && exit 7; done\''
+    'echo "got[$n]: $l"; [ "$l" = quit ] && exit 7; done\' # {{prompt_file}}'
 )
 
 
@@ -44,7 +44,9 @@ def test_a_remote_worker_is_driven_like_a_local_one(home: Home) -> None:
 @pytest.mark.timeout(120)
 def test_key_and_kill_on_a_remote_worker(home: Home) -> None:
     d = home.data
-    start = looop(d, "worker", "start", "rw2", "x", "--host", "h3", "--command", "cat")
+    start = looop(
+        d, "worker", "start", "rw2", "x", "--host", "h3", "--command", "cat # {{prompt_file}}"
+    )
     assert start.returncode == 0, start.stderr
     looop(d, "send", "rw2", "-n", "partial")
     assert looop(d, "key", "rw2", "Enter").returncode == 0

@@ -165,11 +165,19 @@ def test_a_sandboxed_worker_on_a_host_holds_every_wall_and_calls_home(
         # an unsandboxed worker of the same satellite, whose files the sandboxed one goes after
         other = looop(
             data, "worker", "start", "other", "x", "--host", "h1", "--no-sandbox",
-            "--command", "bash -c 'echo other-secret-output; exec sleep 600'",
+            "--command", "bash -c 'echo other-secret-output; exec sleep 600' # {{prompt_file}}",
         )  # fmt: skip
         assert other.returncode == 0, other.stderr
         start = looop(
-            data, "worker", "start", "w1", "x", "--host", "h1", "--command", "bash $HOME/probe.sh"
+            data,
+            "worker",
+            "start",
+            "w1",
+            "x",
+            "--host",
+            "h1",
+            "--command",
+            "bash $HOME/probe.sh # {{prompt_file}}",
         )
         assert start.returncode == 0, start.stderr
         # srt's settings were built there, against the satellite's own data dir
@@ -259,7 +267,9 @@ def test_a_host_without_srt_is_named_refused_and_fixed_by_install(
     check = looop(data, "host", "check", "h4")
     assert check.returncode == 1, check.stdout + check.stderr
     assert "missing srt" in check.stdout and "looop host install h4" in check.stdout
-    start = looop(data, "worker", "start", "bw1", "x", "--host", "h4", "--command", "true")
+    start = looop(
+        data, "worker", "start", "bw1", "x", "--host", "h4", "--command", "true # {{prompt_file}}"
+    )
     assert start.returncode != 0
     line = start.stderr.strip()
     assert len(line.splitlines()) == 1, line
@@ -269,7 +279,7 @@ def test_a_host_without_srt_is_named_refused_and_fixed_by_install(
     assert not (data / "hosts" / "workers" / "bw1.json").exists()
     # unsandboxed, said so, it runs there
     plain = looop(data, "worker", "start", "bw2", "x", "--host", "h4", "--no-sandbox",
-                  "--command", "true")  # fmt: skip
+                  "--command", "true # {{prompt_file}}")  # fmt: skip
     assert plain.returncode == 0, plain.stderr
 
     fixed = looop(data, "host", "install", "h4", timeout=300)
@@ -280,7 +290,7 @@ def test_a_host_without_srt_is_named_refused_and_fixed_by_install(
     _own(h4, h4.home / "outside.txt", "untouched\n")
     w = looop(
         data, "worker", "start", "bw3", "x", "--host", "h4", "--command",
-        "bash -c 'echo pwned > $HOME/outside.txt; echo wrote=$?; exec sleep 600'",
+        "bash -c 'echo pwned > $HOME/outside.txt; echo wrote=$?; exec sleep 600' # {{prompt_file}}",
     )  # fmt: skip
     assert w.returncode == 0, w.stderr
     got = looop(data, "expect", "bw3", "wrote=1", "--timeout", "60s")
@@ -347,7 +357,8 @@ def test_a_sandboxed_workers_verify_on_a_host_runs_inside_its_walls(
     try:
         start = looop(
             data, "worker", "start", "vb1", "x", "--host", "h3",
-            "--command", "bash -c 'echo m > \"$LOOOP_WORKSPACE/made\"'", "--verify", check,
+            "--command", "bash -c 'echo m > \"$LOOOP_WORKSPACE/made\"' # {{prompt_file}}",
+            "--verify", check,
         )  # fmt: skip
         assert start.returncode == 0, start.stderr
         assert looop(data, "wait", "vb1", "--timeout", "60s").returncode == 0

@@ -217,7 +217,7 @@ def test_a_worker_start_is_served_by_the_host_as_if_it_ran_in_place(
     work = tmp_path / "work"
     work.mkdir()
     # The worker prints who started it (the supervisor's env is the caller's), then waits.
-    line = 'echo "mark=$MARK"; exec sleep 600'
+    line = 'echo "mark=$MARK"; exec sleep 600 # {{prompt_file}}'
     served = _start(
         dict(env, MARK="served"), work, "w1", "--command", line, "brief one", imports=True
     )

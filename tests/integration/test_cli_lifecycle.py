@@ -139,7 +139,7 @@ def test_down_keep_workers_stops_only_the_pulse(ctx: Ctx) -> None:
     r = _looop(ctx, "up")
     assert r.returncode == 0, r.stderr
     try:
-        r = _looop(ctx, "worker", "start", "w1", "work", "--command", "sleep 600")
+        r = _looop(ctx, "worker", "start", "w1", "work", "--command", "sleep 600 # {{prompt_file}}")
         assert r.returncode == 0, r.stderr
         r = _looop(ctx, "down", "--keep-workers")
         assert r.returncode == 0, r.stderr
@@ -192,7 +192,7 @@ def test_bare_looop_attaches_without_the_runner_on_path(ctx: Ctx, tmp_path: Path
 @pytest.mark.parametrize(
     ("args", "worker"),
     [
-        (["--command", "/nonexistent/bin"], "cat {{prompt_file}}"),
+        (["--command", "/nonexistent/bin # {{prompt_file}}"], "cat {{prompt_file}}"),
         ([], "no-such-agent-binary {{prompt_file}}"),
     ],
     ids=["missing-command", "runner-not-on-path"],
@@ -211,7 +211,7 @@ def test_worker_start_that_cannot_run_fails(ctx: Ctx, args: list[str], worker: s
 def test_worker_start_of_a_good_command_succeeds(ctx: Ctx) -> None:
     _config(ctx, "true")
     try:
-        r = _looop(ctx, "worker", "start", "w1", "work", "--command", "sleep 600")
+        r = _looop(ctx, "worker", "start", "w1", "work", "--command", "sleep 600 # {{prompt_file}}")
         assert r.returncode == 0 and "✓" in r.stdout, r.stderr
         assert get_session(ctx.paths.data, "w1").alive
     finally:
@@ -220,7 +220,7 @@ def test_worker_start_of_a_good_command_succeeds(ctx: Ctx) -> None:
 
 def test_wait_reports_a_worker_whose_supervisor_died(ctx: Ctx) -> None:
     _config(ctx, "true")
-    r = _looop(ctx, "worker", "start", "w1", "work", "--command", "sleep 600")
+    r = _looop(ctx, "worker", "start", "w1", "work", "--command", "sleep 600 # {{prompt_file}}")
     assert r.returncode == 0, r.stderr
     s = get_session(ctx.paths.data, "w1")
     assert s.supervisor_pid is not None and s.child_pid is not None

@@ -45,7 +45,7 @@ def lived_in(ctx: Ctx, data: Path, cli: Cli) -> Path:
         ["playbook", "write", "# PLAYBOOK\n\n1. Ship.\n"],
         ["playbook", "write", "# PLAYBOOK\n\n1. Ship first.\n"],
         ["sensor", "write", "today", '#!/bin/sh\necho \'{"signal": {"n": 1}}\'\n'],
-        ["worker", "start", "w1", "brief", "--command", "echo hello from w1"],
+        ["worker", "start", "w1", "brief", "--command", "echo hello from w1 # {{prompt_file}}"],
     ):
         code, _, err = cli(*verb)
         assert code == 0, (verb, err)

@@ -30,7 +30,7 @@ def _looop(ctx: Ctx, *args: str, timeout: float = 60) -> subprocess.CompletedPro
 @pytest.fixture
 def bash_worker(ctx: Ctx) -> Ctx:
     wire(ctx, [])
-    start_worker(ctx, ctx.knobs(), "sh1", "x", command="PS1='$ ' bash --norc -i")
+    start_worker(ctx, ctx.knobs(), "sh1", "x", command="PS1='$ ' bash --norc -i # {{prompt_file}}")
     yield ctx
     for s in list_sessions(ctx.paths.data):
         if s.alive:

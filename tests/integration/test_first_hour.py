@@ -200,7 +200,15 @@ def test_log_follow_tail_counts_a_tuis_redraws_as_lines(
         "printf 'a\\r\\nb\\r\\n'; for i in $(seq 1 40); do printf '\\033[2K\\rstep %s' $i; done"
     )
     started = looop(
-        env, "worker", "start", "tui", "x", "--command", f"{redraw}; sleep 60", "--sandbox", "off"
+        env,
+        "worker",
+        "start",
+        "tui",
+        "x",
+        "--command",
+        f"{redraw}; sleep 60 # {{{{prompt_file}}}}",
+        "--sandbox",
+        "off",
     )
     assert started.returncode == 0, started.stderr
     wait_until(lambda: "step 40" in looop(env, "log", "tui").stdout, 20, "the redraws logged")
@@ -222,7 +230,17 @@ def test_log_shows_no_blank_line_after_a_shells_command(
 ) -> None:
     init_custom(env, data)
     shell = "PS1='$ ' exec bash --norc --noprofile -i"
-    started = looop(env, "worker", "start", "sh", "x", "--command", shell, "--sandbox", "off")
+    started = looop(
+        env,
+        "worker",
+        "start",
+        "sh",
+        "x",
+        "--command",
+        shell + " # {{prompt_file}}",
+        "--sandbox",
+        "off",
+    )
     assert started.returncode == 0, started.stderr
     wait_until(lambda: "$" in looop(env, "log", "sh").stdout, 20, "the prompt")
     assert looop(env, "send", "sh", "echo hi-$((6*7))").returncode == 0

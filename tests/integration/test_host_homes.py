@@ -260,7 +260,9 @@ def test_down_of_one_home_leaves_the_others_host_and_workers_alone(
         spawn(other, "keep", ["sleep", "60"], cwd=other, env=_env(tmp_path))
         hb = _host(other)
         assert cli("init")[0] == 0
-        assert cli("worker", "start", "w1", "--command", "sleep 600", "go")[0] == 0
+        assert (
+            cli("worker", "start", "w1", "--command", "sleep 600 # {{prompt_file}}", "go")[0] == 0
+        )
         ha = _host(data)
         assert ha != hb
         code, _, err = cli("down")

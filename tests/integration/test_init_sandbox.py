@@ -34,7 +34,7 @@ def test_init_sets_and_keeps_the_sandbox_setting(data: Path, cli: Cli) -> None:
     code, out, _ = cli("init", "--runner", "pi", "--force", "--no-sandbox")
     assert code == 0 and _sandbox(data) == "off"
     assert "sandbox: on" not in out
-    code, _, err = cli("worker", "start", "w1", "go", "--command", "sleep 600")
+    code, _, err = cli("worker", "start", "w1", "go", "--command", "sleep 600 # {{prompt_file}}")
     assert code == 0, err
     code, out, _ = cli("ls", "--json")
     assert [r["sandboxed"] for r in json.loads(out) if r["id"] == "w1"] == [False]
@@ -148,7 +148,7 @@ def test_a_worker_start_where_the_sandbox_cannot_run_fails_with_one_line(
         "w1",
         "go",
         "--command",
-        "sleep 600",
+        "sleep 600 # {{prompt_file}}",
         "--repo",
         str(repo),
         env_extra=bare,

@@ -110,7 +110,8 @@ def test_worker_asking_is_live_then_stranded_and_wakes_the_loop(ctx: Ctx) -> Non
             ctx.knobs(),
             "asker",
             "x",
-            command=f"a=$({looop} ask asker --prompt 'Merge PR 7?'); echo got:$a",
+            command=f"a=$({looop} ask asker --prompt 'Merge PR 7?'); echo got:$a "
+            "# {{prompt_file}}",
         )
         _await(lambda: (ctx.paths.asks / "asker-1.json").exists())
         rows = {e["id"]: e for e in probe_sessions(ctx)["signal"]}
@@ -138,7 +139,11 @@ def test_answer_reaches_the_waiting_worker(ctx: Ctx) -> None:
     looop = f"{sys.executable} -m looop"
     wire(ctx, [])
     start_worker(
-        ctx, ctx.knobs(), "w5", "x", command=f"a=$({looop} ask w5 --prompt 'color?'); echo got:$a"
+        ctx,
+        ctx.knobs(),
+        "w5",
+        "x",
+        command=f"a=$({looop} ask w5 --prompt 'color?'); echo got:$a # {{{{prompt_file}}}}",
     )
     try:
         _await(lambda: (ctx.paths.asks / "w5-1.json").exists())

@@ -134,7 +134,7 @@ def test_up_refuses_and_down_stops_a_pulse_and_workers_on_a_removed_data_dir(
     wire(ctx, [{"decision": {"action": "noop"}}])
     try:
         pid = _up_pid(_looop(ctx, "up"))  # an hour's idle beat: it will not notice for a while
-        r = _looop(ctx, "worker", "start", "w1", "work", "--command", "sleep 600")
+        r = _looop(ctx, "worker", "start", "w1", "work", "--command", "sleep 600 # {{prompt_file}}")
         assert r.returncode == 0, r.stderr
         child = get_session(ctx.paths.data, "w1").child_pid
         assert isinstance(child, int)

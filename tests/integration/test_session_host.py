@@ -268,28 +268,37 @@ def _agent_chain(data: Path, wid: str) -> list[str]:
     return names
 
 
-@pytest.mark.parametrize("command", ["sleep 600", 'sleep "$(echo 600)"'])
-def test_a_worker_leaves_no_shell_behind(cli: Cli, data: Path, command: str) -> None:
+@pytest.mark.parametrize(
+    ("command", "program"),
+    [
+        ("tail -f {{prompt_file}}", "tail"),  # one plain command: its own argv
+        ("sleep 600 # {{prompt_file}}", "sleep"),  # bash execs it
+        ('sleep "$(echo 600)" # {{prompt_file}}', "sleep"),
+    ],
+)
+def test_a_worker_leaves_no_shell_behind(cli: Cli, data: Path, command: str, program: str) -> None:
     assert cli("init", "--no-sandbox")[0] == 0
     code, _, err = cli("worker", "start", "w1", "--command", command, "go")
     assert code == 0, err
     try:
         # the supervisor's child is the agent itself: no `bash -c` wrapper holds memory
-        wait_until(lambda: _agent_chain(data, "w1") == ["sleep"], what="bash exec'd away")
+        wait_until(lambda: _agent_chain(data, "w1") == [program], what="bash exec'd away")
     finally:
         cli("kill", "w1")
 
 
 def test_a_worker_whose_program_is_missing_still_fails_its_start(cli: Cli) -> None:
     assert cli("init", "--no-sandbox")[0] == 0
-    code, _, err = cli("worker", "start", "w2", "--command", 'nosuchprog "$(echo x)"', "go")
+    code, _, err = cli(
+        "worker", "start", "w2", "--command", 'nosuchprog "$(echo x)" # {{prompt_file}}', "go"
+    )
     assert code == 1
     assert "exited at once with code 127" in err and "nosuchprog" in err
 
 
 def test_down_leaves_no_session_host_behind(cli: Cli, data: Path) -> None:
     assert cli("init", "--no-sandbox")[0] == 0
-    assert cli("worker", "start", "w3", "--command", "sleep 600", "go")[0] == 0
+    assert cli("worker", "start", "w3", "--command", "sleep 600 # {{prompt_file}}", "go")[0] == 0
     assert _host_pid(data) is not None
     code, _, err = cli("down")
     assert code == 0, err

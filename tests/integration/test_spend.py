@@ -153,7 +153,7 @@ def test_cost_verb_records_and_renders_what_the_room_reports(cli: Cli) -> None:
     assert "total: $1.92  (2 calls)" in text and "claude" in text and "$1.5" in text
     bad = [
         ("cost", "month"),
-        ("cost", "--by", "model"),
+        ("cost", "--by", "planet"),
         ("cost", "report", "session", "w1"),
         ("cost", "report", "session", "w1", "claude", "lots"),
         ("cost", "report", "session", "w1", "claude", "nan"),

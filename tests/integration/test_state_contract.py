@@ -53,8 +53,9 @@ def test_state_json_matches_the_schema_and_v1_meanings(cli: Cli, data: Path, ver
     # the hash the next beat compares: PLAYBOOK, goals and the readings as they are now
     assert st["world_hash"] == read_world(Paths.at(data)).hash
     assert st["snapshots"] == {"sensor-ci": {"signal": "red", "detail": {"n": 3}}}
-    assert [a["id"] for a in st["asks"]] == ["w1-1"] == st["ask_ids"]
-    assert st["asks"][0]["prompt"] == "Ship v2?" and st["asks"][0]["options"] == ["yes", "no"]
+    # init's setup ask (as v1.0 seeds it), then the worker's
+    assert [a["id"] for a in st["asks"]] == ["setup-1", "w1-1"] == st["ask_ids"]
+    assert st["asks"][1]["prompt"] == "Ship v2?" and st["asks"][1]["options"] == ["yes", "no"]
     assert "ship" in st["goals"]
     assert len(st["journal_tail"]) == 20 and st["journal_tail"][-1].endswith("line 29")
 

@@ -5,12 +5,18 @@ small ones (a runner's needs_input is a known key; `log` filters apply to --json
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from looop.core.context import Ctx
 from looop.human.schedules import MIN_EVERY_S
-from tests.helpers import Cli
+from looop.loop import guards
+from looop.loop.tick import tick
+from looop.sessions import list_sessions
+from tests.helpers import Cli, clean_env, wire
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -242,3 +248,119 @@ def test_up_before_init_says_to_run_init_and_writes_nothing(data: Path, cli: Cli
     code, out, err = cli("up")
     assert code == 1 and out == "" and err.count("\n") == 1 and "looop init" in err
     assert not (data / "config.json").exists() and not (data / "PLAYBOOK.md").exists()
+
+
+@pytest.mark.parametrize("flag", ["--command", "--command="])
+def test_a_worker_command_without_the_prompt_file_is_refused(
+    data: Path, cli: Cli, flag: str
+) -> None:
+    """v1.0: the prompt file is the worker's only brief, so a command that never names it is
+    refused in one line that says where to put it (and how a command with no brief says so)."""
+    args = [flag, "sleep 30"] if flag == "--command" else [flag + "sleep 30"]
+    code, out, err = cli("worker", "start", "nb1", "fix", "the", "bug", *args)
+    assert code != 0 and out == "" and err.count("\n") == 1, (out, err)
+    assert "--command has no {{prompt_file}}" in err and "# {{prompt_file}}" in err
+    assert not (data / "sessions" / "nb1").exists()
+    assert not (data / "prompts" / "nb1.md").exists()  # refused before anything was written
+    code, _, err = cli("worker", "start", "nb2", "go", "--command", "sleep 30 # {{prompt_file}}")
+    assert code == 0, err  # the escape: a command that takes no brief names it in a comment
+    cli("kill", "nb2")
+
+
+def test_a_runners_worker_command_without_the_prompt_file_is_refused(data: Path, cli: Cli) -> None:
+    assert cli("init", "--runner", "claude", "--no-sandbox")[0] == 0
+    cfg = json.loads((data / "config.json").read_text())
+    cfg["runners"]["claude"]["worker"] = "claude --model opus"
+    (data / "config.json").write_text(json.dumps(cfg))
+    code, out, err = cli("worker", "start", "nb3", "go")
+    assert code != 0 and out == "" and err.count("\n") == 1, err
+    assert "lacks {{prompt_file}}" in err and "looop init" in err
+    assert not (data / "sessions" / "nb3").exists()
+    code, _, err = cli(
+        "init", "--runner", "custom", "--tick-command", "a -p", "--worker-command", "b", "--force"
+    )
+    assert code != 0 and err.count("\n") == 1 and "{{prompt_file}}" in err
+
+
+def test_a_decided_start_without_the_prompt_file_fails_the_move_and_says_why(ctx: Ctx) -> None:
+    """The decider's start_worker with such a command is a failed move whose LAST FAILURE
+    names the field and the fix, so the next beat does not repeat it blind."""
+    move = {"action": "start_worker", "id": "nb4", "prompt": "go", "command": "sleep 30"}
+    wire(ctx, [{"decision": move}])
+    out = tick(ctx)
+    assert out.status == "failed", out
+    assert "start_worker's command has no {{prompt_file}}" in (out.error or "")
+    failure = guards.read_last_failure(ctx.paths)
+    assert failure is not None and "{{prompt_file}}" in failure["error"]
+    assert list_sessions(ctx.paths.data) == []
+
+
+@pytest.mark.process
+@pytest.mark.timeout(90)
+def test_init_seeds_the_setup_ask_and_a_waiting_client_wakes_on_it(tmp_path: Path) -> None:
+    """v1.0 seeds `setup-1` so the thinnest client, blocked on `looop wait --only-asks`, wakes
+    on a fresh home: here `init` writes it, and a real `wait` process returns it at once."""
+    data = tmp_path / "data"
+    env = clean_env(tmp_path, data, LOOOP_INTERVAL="3600")
+
+    def looop(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "looop", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    tick_cmd = f"{sys.executable} -c 'import sys; sys.exit(3)'"  # never decides: no cost
+    done = looop(
+        "init", "--runner", "custom", "--tick-command", tick_cmd,
+        "--worker-command", "cat {{prompt_file}}", "--no-sandbox",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "ask setup-1" in done.stdout
+    assert looop("up").returncode == 0
+    try:
+        waited = looop("wait", "--only-asks", "--json", "--timeout", "30s", timeout=45)
+        assert waited.returncode == 0, (waited.stdout, waited.stderr)
+        state = json.loads(waited.stdout)
+        assert state["changed"] == ["asks"]
+        ask = state["asks"]["setup-1"] if isinstance(state["asks"], dict) else state["asks"][0]
+        assert ask["worker"] == "setup" and ask["reference"] == "goals/setup.md"
+        listed = looop("asks", "--json")
+        assert [a["id"] for a in json.loads(listed.stdout)] == ["setup-1"]
+        # answered, it is gone; `init --force` again never asks twice
+        assert looop("answer", "setup-1", "ready").returncode == 0
+        again = looop("init", "--force", "--runner", "custom", "--tick-command", tick_cmd,
+                      "--worker-command", "cat {{prompt_file}}", "--no-sandbox")  # fmt: skip
+        assert again.returncode == 0 and "ask setup-1" not in again.stdout, again.stderr
+        assert json.loads(looop("asks", "--json").stdout) == []
+    finally:
+        looop("down")
+
+
+@pytest.mark.process
+@pytest.mark.timeout(90)
+def test_up_json_logs_the_pulse_as_ndjson(tmp_path: Path) -> None:
+    """v1.0's `up --json`: the detached pulse logs one JSON event per line."""
+    data = tmp_path / "data"
+    env = clean_env(tmp_path, data, LOOOP_INTERVAL="3600")
+
+    def looop(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "looop", *args], env=env, capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+
+    tick_cmd = f"{sys.executable} -c 'import sys; sys.exit(3)'"
+    init = ["init", "--runner", "custom", "--tick-command", tick_cmd, "--no-sandbox"]
+    assert looop(*init, "--worker-command", "cat {{prompt_file}}").returncode == 0
+    assert looop("up", "--json").returncode == 0
+    try:
+        done = looop("expect", "pulse", '"event"', "--timeout", "30s")
+        assert done.returncode == 0, done.stderr
+        lines = [ln for ln in looop("log", "pulse").stdout.splitlines() if ln.strip()]
+        events = [json.loads(ln) for ln in lines if ln.startswith("{")]
+        assert events and all("event" in e and "ts" in e for e in events), lines
+    finally:
+        looop("down")

@@ -110,7 +110,7 @@ def test_watch_at_80x24_keeps_the_glance_and_the_legend_and_pauses(home: dict[st
         term.send("p")
         term.until(lambda: "Pause the pulse?" in term.text(), "pause's confirm")
         term.send("y")
-        term.until(lambda: term.lines()[0].startswith("pulse down"), "the pulse paused", 60)
+        term.until(lambda: term.lines()[0].startswith("pulse paused"), "the pulse paused", 60)
         journal = (data / "journal.md").read_text()
         assert "watch: paused the pulse" in journal
         term.send("p")

@@ -61,7 +61,7 @@ def _leaky(ctx: Ctx, kind: str, wid: str) -> str:
     """Start worker `wid` running the leaky agent; its tag once all it leaks is in place."""
     tag = f"leak{os.getpid()}x{os.urandom(4).hex()}"
     ctx = replace(ctx, env={**ctx.env, **_env(ctx, kind)})
-    agent = f"{FIXTURES / 'leaky_agent.sh'} {tag} {sys.executable}"
+    agent = f"{FIXTURES / 'leaky_agent.sh'} {tag} {sys.executable} {{{{prompt_file}}}}"
     start_worker(ctx, ctx.knobs(), wid, "x", command=agent)
 
     def in_place() -> bool:  # each one running python and ignoring the hangup already

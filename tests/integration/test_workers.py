@@ -147,9 +147,9 @@ def test_driving_the_pulse_or_a_ghost_fails_the_beat(wctx: Ctx) -> None:
 
 def test_killing_a_worker_that_is_already_over_is_a_success(wctx: Ctx) -> None:
     k = wctx.knobs()
-    start_worker(wctx, k, "done", "x", command="true")
+    start_worker(wctx, k, "done", "x", command="true # {{prompt_file}}")
     assert wait(wctx.paths.data, "done", 20, wctx.clock) == 0
-    start_worker(wctx, k, "orphan", "x", command="sleep 600")
+    start_worker(wctx, k, "orphan", "x", command="sleep 600 # {{prompt_file}}")
     sup = get_session(wctx.paths.data, "orphan").supervisor_pid
     assert sup
     os.kill(sup, signal.SIGKILL)  # the supervisor dies without recording an end
@@ -183,8 +183,10 @@ def test_killing_a_worker_that_is_already_over_is_a_success(wctx: Ctx) -> None:
 def test_sys_sessions_health_flags_and_verify(wctx: Ctx) -> None:
     k = wctx.knobs()
     try:
-        start_worker(wctx, k, "v1", "x", command="echo done; exit 0", verify="test -f made")
-        start_worker(wctx, k, "v2", "x", command="touch made; echo ok")
+        start_worker(
+            wctx, k, "v1", "x", command="echo done; exit 0 # {{prompt_file}}", verify="test -f made"
+        )
+        start_worker(wctx, k, "v2", "x", command="touch made; echo ok # {{prompt_file}}")
         start_worker(wctx, k, "live", "x")
         from looop.sessions import flag
 
@@ -211,7 +213,7 @@ def test_sys_sessions_health_flags_and_verify(wctx: Ctx) -> None:
 def test_silent_worker_reads_stuck(wctx: Ctx) -> None:
     c = with_env(wctx, LOOOP_WORKER_STUCK_SECS="60")
     try:
-        start_worker(c, c.knobs(), "quiet", "x", command="sleep 600")
+        start_worker(c, c.knobs(), "quiet", "x", command="sleep 600 # {{prompt_file}}")
         by_id = {e["id"]: e for e in probe_sessions(c)["signal"]}
         assert by_id["quiet"]["health"] == "busy"
         assert isinstance(c.clock, FixedClock)
@@ -223,7 +225,7 @@ def test_silent_worker_reads_stuck(wctx: Ctx) -> None:
 
 
 def test_corpses_kept_for_ttl_then_reaped(wctx: Ctx) -> None:
-    start_worker(wctx, wctx.knobs(), "brief", "x", command="true")
+    start_worker(wctx, wctx.knobs(), "brief", "x", command="true # {{prompt_file}}")
     assert wait(wctx.paths.data, "brief", 20, wctx.clock) == 0
     wire(wctx, [{"decision": {"action": "noop"}}] * 3, worker=ECHO_AGENT)
     tick(wctx)

@@ -78,7 +78,15 @@ DIRTY = "echo uncommitted >> README\necho brand-new > new.txt"
 def run_worker(c: Ctx, tmp: Path, wid: str, repo: Path, tail: str = DIRTY, **kw: str) -> Path:
     script = tmp / f"{wid}.sh"
     script.write_text(WORK.format(wid=wid, tail=tail))
-    start_worker(c, c.knobs(), wid, "work", command=f"bash '{script}'", repo=str(repo), **kw)
+    start_worker(
+        c,
+        c.knobs(),
+        wid,
+        "work",
+        command=f"bash '{script}' # {{{{prompt_file}}}}",
+        repo=str(repo),
+        **kw,
+    )
     code = wait(c.paths.data, wid, 30, c.clock)
     assert code == 0, (c.paths.sessions / wid / "output.log").read_text()
     return c.paths.data / "worktrees" / wid
@@ -166,7 +174,9 @@ def test_a_dirty_worktree_is_kept_said_and_blocks_a_restart_of_its_id(
     said = [str(m["msg"]) for name, m in seen if name == "worktree.kept"]
     assert said and str(tree) in said[0] and "worktree remove" in said[0]
     with pytest.raises(LooopError, match="uncommitted work") as e:
-        start_worker(wctx, wctx.knobs(), "w1", "again", command="true", repo=str(repo))
+        start_worker(
+            wctx, wctx.knobs(), "w1", "again", command="true # {{prompt_file}}", repo=str(repo)
+        )
     assert "\n" not in str(e.value)
     # once the human commits it, the id starts again on the same branch, from its tip
     git(tree, "add", "-A")
@@ -230,7 +240,15 @@ def test_bad_inputs_are_refused_with_one_line_and_change_nothing(
     elif case == "in-the-way":
         (wctx.paths.data / "worktrees" / "w1").mkdir(parents=True)
     with pytest.raises(LooopError) as e:
-        start_worker(wctx, wctx.knobs(), "w1", "go", command="true", repo=target, branch=branch)
+        start_worker(
+            wctx,
+            wctx.knobs(),
+            "w1",
+            "go",
+            command="true # {{prompt_file}}",
+            repo=target,
+            branch=branch,
+        )
     assert expect in str(e.value) and "\n" not in str(e.value)
     assert list_sessions(wctx.paths.data) == []  # nothing started
     assert git(repo, "branch", "--list", "looop/*") == ""  # no branch made

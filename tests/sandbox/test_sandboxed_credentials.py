@@ -114,7 +114,9 @@ def test_a_sandboxed_worker_reads_no_credential_or_state_and_keeps_its_contract(
     box = Box(tmp_path, srt, "on")
     plant(box.data, PLANTED)
     # a live worker outside the sandbox holds a lease: its liveness must still be seen
-    holder = box.looop("worker", "start", "holder", "x", "--command", "sleep 600", "--no-sandbox")
+    holder = box.looop(
+        "worker", "start", "holder", "x", "--command", "sleep 600 # {{prompt_file}}", "--no-sandbox"
+    )
     assert holder.returncode == 0, holder.stderr
     held = box.looop("claim", "held-lock", "--session", "holder")
     assert held.returncode == 0, held.stderr

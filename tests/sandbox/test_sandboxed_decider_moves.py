@@ -153,7 +153,12 @@ def test_a_decisions_verify_runs_sandboxed_after_its_worker_ends(tmp_path: Path,
         'echo pwned > "$HOME/pwned-v"; '
         'cp "$HOME/.ssh/id_ed25519" "$LOOOP_DATA_DIR/reports/key-v"'
     )
-    start = {"action": "start_worker", "id": "w1", "prompt": "go", "command": "true"}
+    start = {
+        "action": "start_worker",
+        "id": "w1",
+        "prompt": "go",
+        "command": "true # {{prompt_file}}",
+    }
     done = loop.decide({**start, "verify": verify})
     assert done.returncode == 0, done.stdout + done.stderr
     wait(loop.data, "w1", 60, SystemClock())
@@ -215,7 +220,15 @@ def test_a_humans_verify_runs_as_configured(tmp_path: Path, srt: Path) -> None:
     loop = Loop(tmp_path, srt)
     verify = 'echo pwned > "$HOME/pwned-hv"'
     done = loop.looop(
-        "worker", "start", "w2", "go", "--command", "true", "--no-sandbox", "--verify", verify
+        "worker",
+        "start",
+        "w2",
+        "go",
+        "--command",
+        "true # {{prompt_file}}",
+        "--no-sandbox",
+        "--verify",
+        verify,
     )
     assert done.returncode == 0, done.stderr
     wait(loop.data, "w2", 60, SystemClock())

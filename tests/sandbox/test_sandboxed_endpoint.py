@@ -95,7 +95,9 @@ def test_a_worker_pointed_where_its_sandbox_refuses_does_not_start(
     settings = box.home / ".claude" / "settings.json"
     settings.write_text(json.dumps({"env": {"ANTHROPIC_BASE_URL": "https://llm.corp.example"}}))
     marker = box.home / "ran"
-    done = box.looop("worker", "start", "w1", "go", "--command", f"touch {marker}")
+    done = box.looop(
+        "worker", "start", "w1", "go", "--command", f"touch {marker} # {{{{prompt_file}}}}"
+    )
     assert done.returncode != 0
     [line] = done.stderr.strip().splitlines()
     assert "w1" in line and "is pointed at llm.corp.example:443" in line, line

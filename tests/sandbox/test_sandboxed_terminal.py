@@ -88,7 +88,9 @@ LOOP = (
 
 def _shell(tmp_path: Path, srt: Path) -> Term:
     term = Term(tmp_path, srt)
-    done = term.looop("worker", "start", WID, "go", "--command", "bash --norc", "--sandbox")
+    done = term.looop(
+        "worker", "start", WID, "go", "--command", "bash --norc # {{prompt_file}}", "--sandbox"
+    )
     assert done.returncode == 0 and "✓" in done.stdout, done.stderr
     term.typed("echo ready-$((40+2))")
     term.see("ready-42")
@@ -220,11 +222,11 @@ def test_tiocsti_from_inside_never_reaches_looops_pty(tmp_path: Path, srt: Path)
 @pytest.mark.parametrize(
     ("command", "state", "code", "signal"),
     [
-        ("sh -c 'sleep 0.5; kill -TERM $$'", "killed", None, 15),
-        ("python3 -c 'import os; os.abort()'", "killed", None, 6),
-        ("sh -c 'sleep 0.5; exit 130'", "exited", 130, None),  # a code is not a signal
+        ("sh -c 'sleep 0.5; kill -TERM $$' # {{prompt_file}}", "killed", None, 15),
+        ("python3 -c 'import os; os.abort()' # {{prompt_file}}", "killed", None, 6),
+        ("sh -c 'sleep 0.5; exit 130' # {{prompt_file}}", "exited", 130, None),  # not a signal
         # a note forged from inside is believed only where the code agrees
-        ("sh -c 'echo signal 9 > $TMPDIR/.looop-pty; exit 0'", "exited", 0, None),
+        ("sh -c 'echo signal 9 > $TMPDIR/.looop-pty; exit 0' # {{prompt_file}}", "exited", 0, None),
     ],
     ids=["sigterm", "sigabrt", "exit-130", "forged-note"],
 )
@@ -246,8 +248,8 @@ def test_a_worker_ended_by_a_signal_is_recorded_as_that_signal(
 @pytest.mark.parametrize(
     ("args", "worker"),
     [
-        (["--command", "/nonexistent/bin"], "cat {{prompt_file}}"),
-        (["--command", "no-such-agent-binary --flag"], "cat {{prompt_file}}"),
+        (["--command", "/nonexistent/bin # {{prompt_file}}"], "cat {{prompt_file}}"),
+        (["--command", "no-such-agent-binary --flag # {{prompt_file}}"], "cat {{prompt_file}}"),
         ([], "no-such-agent-binary {{prompt_file}}"),
         ([], 'no-such-agent-binary "$(cat {{prompt_file}})"'),
     ],
@@ -276,13 +278,17 @@ def test_a_program_the_sandbox_hides_fails_the_start_in_one_line(tmp_path: Path,
     tool = term.home / ".ssh" / "tool"
     tool.write_text("#!/bin/sh\nexec sleep 600\n")
     tool.chmod(0o755)
-    done = term.looop("worker", "start", WID, "go", "--command", str(tool), "--sandbox")
+    done = term.looop(
+        "worker", "start", WID, "go", "--command", f"{tool} {{{{prompt_file}}}}", "--sandbox"
+    )
     assert done.returncode == 1 and "✓" not in done.stdout, done.stdout
     assert done.stderr.count("\n") == 1, done.stderr
     assert "exited at once with code 127" in done.stderr, done.stderr
     assert f"cannot run {tool}" in done.stderr, done.stderr
     # unsandboxed, the same command runs
-    ran = term.looop("worker", "start", WID, "go", "--command", str(tool), "--no-sandbox")
+    ran = term.looop(
+        "worker", "start", WID, "go", "--command", f"{tool} {{{{prompt_file}}}}", "--no-sandbox"
+    )
     try:
         assert ran.returncode == 0 and "✓" in ran.stdout, ran.stderr
     finally:

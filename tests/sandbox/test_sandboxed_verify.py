@@ -84,7 +84,7 @@ class Home:
         )
 
     def start(self, wid: str, verify: str, *flags: str) -> None:
-        line = f"bash {self.script}"
+        line = f"bash {self.script} # {{{{prompt_file}}}}"
         done = self.looop(
             "worker", "start", wid, "go", "--command", line, "--verify", verify, *flags
         )

@@ -104,7 +104,9 @@ class Box:
     def start(self, wid: str, script: str, *flags: str) -> None:
         path = self.home / f"{wid}.sh"
         path.write_text(script)
-        done = self.looop("worker", "start", wid, "go", "--command", f"bash {path}", *flags)
+        done = self.looop(
+            "worker", "start", wid, "go", "--command", f"bash {path} # {{{{prompt_file}}}}", *flags
+        )
         assert done.returncode == 0, done.stderr
 
     def wait(self, wid: str) -> int:
@@ -194,7 +196,13 @@ def test_a_sandboxed_worker_cannot_cross_any_wall_and_the_contract_still_works(
     box = Box(tmp_path, srt, {"domains": [f"127.0.0.1:{allowed.port}"]})
     # another worker, unsandboxed, whose files the sandboxed one goes after
     other = box.looop(
-        "worker", "start", "other", "theirs", "--command", "sleep 600", "--no-sandbox"
+        "worker",
+        "start",
+        "other",
+        "theirs",
+        "--command",
+        "sleep 600 # {{prompt_file}}",
+        "--no-sandbox",
     )
     assert other.returncode == 0, other.stderr
     script = f'OK={allowed.port}\nNO={denied.port}\n{PROBES}{NET}echo end >> "$r"\n'
@@ -307,7 +315,7 @@ def test_a_start_without_the_sandbox_says_so_in_ls(tmp_path: Path, srt: Path) ->
 ROTATING_OTHER = (
     "sh -c 'echo ROTATED-SECRET-before; while [ ! -e {go} ]; do sleep 0.05; done; "
     "yes flood-line-of-the-other-worker | head -c 400000; echo ROTATED-SECRET-after; "
-    "sleep 600'"
+    "sleep 600' # {{{{prompt_file}}}}"  # .format: the braces are doubled
 )
 LOOKER = r"""
 r="$LOOOP_WORKSPACE/results"

@@ -81,7 +81,14 @@ def test_a_sandboxed_worker_commits_in_its_worktree_and_touches_nothing_else(
     main_tip = git(main, "rev-parse", "main")
     # another worker with its own worktree and branch, which this one goes after
     other = box.looop(
-        "worker", "start", "other", "x", "--command", "sleep 600", "--repo", str(main)
+        "worker",
+        "start",
+        "other",
+        "x",
+        "--command",
+        "sleep 600 # {{prompt_file}}",
+        "--repo",
+        str(main),
     )
     assert other.returncode == 0, other.stderr
     other_tip = git(main, "rev-parse", "looop/other")

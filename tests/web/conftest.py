@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,3 +61,29 @@ def worker(ctx: Ctx) -> Iterator[str]:
 def journal(ctx: Ctx) -> str:
     p: Path = ctx.paths.journal
     return p.read_text() if p.exists() else ""
+
+
+LOOOP = str(Path(sys.executable).with_name("looop"))
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], stop: int = signal.SIGTERM) -> Iterator[str]:
+    """A real `looop web --port 0` (its own session) on `env`: its first line, the URL with
+    its token; the server and what it started are signalled `stop` and reaped at the end."""
+    web = subprocess.Popen(
+        [LOOOP, "web", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert web.stdout is not None
+    url = web.stdout.readline().strip()
+    try:
+        assert "/?token=" in url, web.stderr.read() if web.stderr else ""
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(web.pid, stop)
+        web.communicate(timeout=20)

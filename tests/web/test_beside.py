@@ -113,7 +113,12 @@ def test_up_web_survives_its_own_crash_and_down_stops_it(tmp_path: Path) -> None
 
         # pause and resume the pulse from the web, as `down --keep-workers` / `up` do
         new_url = again.stdout.strip().rsplit(" · ", 1)[1].split("/?", 1)[0]
-        assert _cli(env, "worker", "start", "k1", "--command", "sleep 600", "go").returncode == 0
+        assert (
+            _cli(
+                env, "worker", "start", "k1", "--command", "sleep 600 # {{prompt_file}}", "go"
+            ).returncode
+            == 0
+        )
 
         def post(path: str) -> dict[str, object]:
             req = urllib.request.Request(

@@ -8,9 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +18,10 @@ import pytest
 from looop.core.clock import FixedClock
 from looop.sessions import SessionError, get_session, kill, spawn, wait
 from tests.helpers import clean_env, wait_until
+from tests.web.conftest import LOOOP, serving
 from tests.web.install import CannotInstall, install
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-LOOOP = str(Path(sys.executable).with_name("looop"))
 PHONE = (390, 844)
 DESKTOP = (1280, 900)
 # a worker whose screen changes on its own: a counter redrawn in place, in colour
@@ -46,23 +44,10 @@ def site(tmp_path: Path) -> Iterator[dict[str, Any]]:
     env = clean_env(tmp_path, data, LOOOP_CONFIG=str(tmp_path / "config.json"))
     _history(data)
     spawn(data, "w1", ["bash", "-c", COUNTER], cwd=data, env=dict(os.environ))
-    web = subprocess.Popen(
-        [LOOOP, "web", "--port", "0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    assert web.stdout is not None
-    url = web.stdout.readline().strip()
     try:
-        assert "/?token=" in url, web.stderr.read() if web.stderr else ""
-        yield {"url": url, "data": data, "env": env}
+        with serving(env) as url:
+            yield {"url": url, "data": data, "env": env}
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(web.pid, signal.SIGTERM)
-        web.communicate(timeout=20)
         with contextlib.suppress(SessionError):
             kill(data, "w1")
         wait(data, "w1", 30, FixedClock())

@@ -6,10 +6,7 @@ confirmed first, the header's breaker and pause, and no sideways scrolling at 14
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +19,8 @@ import pytest
 
 from looop.sessions import get_session
 from tests.helpers import clean_env, kill_sessions, wait_until
-from tests.web.test_browser import ARTIFACTS, LOOOP, _click, _text, browser_parts, driver
+from tests.web.conftest import LOOOP, serving
+from tests.web.test_browser import ARTIFACTS, _click, _text, browser_parts, driver
 
 __all__ = ["browser_parts", "driver"]  # the fixtures this module borrows
 
@@ -67,23 +65,10 @@ def home(tmp_path: Path) -> Iterator[dict[str, Any]]:
     git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run([*git, "init", "-q"], check=True, timeout=30)
     subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "init"], check=True, timeout=30)
-    web = subprocess.Popen(
-        [LOOOP, "web", "--port", "0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    assert web.stdout is not None
-    url = web.stdout.readline().strip()
     try:
-        assert "/?token=" in url, web.stderr.read() if web.stderr else ""
-        yield {"url": url, "data": data, "env": env, "repo": repo, "config": config}
+        with serving(env) as url:
+            yield {"url": url, "data": data, "env": env, "repo": repo, "config": config}
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(web.pid, signal.SIGTERM)
-        web.communicate(timeout=20)
         _cli(env, "down")
         kill_sessions(data / "sessions")
 

@@ -6,12 +6,9 @@ at once (no ~40 ms Nagle / delayed-ACK stall between a head and its body)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,10 +23,9 @@ from looop.core.context import Ctx
 from looop.sessions import kill, wait
 from looop.web import cache
 from tests.helpers import clean_env, wait_until
+from tests.web.conftest import serving
 
 pytestmark = pytest.mark.timeout(60)
-
-LOOOP = str(Path(sys.executable).with_name("looop"))
 
 
 def _builds(client: TestClient, every: bool = False) -> int:
@@ -127,23 +123,10 @@ def test_a_finished_worker_leaves_state_unless_all_is_asked(
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, int, str]]:
     env = clean_env(tmp_path, tmp_path / "data", LOOOP_CONFIG=str(tmp_path / "config.json"))
-    p = subprocess.Popen(
-        [LOOOP, "web", "--port", "0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    assert p.stdout is not None
-    url = p.stdout.readline().strip()
-    try:
+    with serving(env, stop=signal.SIGINT) as url:
         base, token = url.split("/?token=")
         host, port = base.removeprefix("http://").rsplit(":", 1)
         yield host, int(port), token
-    finally:
-        os.killpg(p.pid, signal.SIGINT)
-        p.wait(20)
 
 
 def _answer(s: socket.socket, buf: bytearray) -> bytes:

@@ -34,7 +34,11 @@ def worker_group() -> None:
 @click.argument("worker_id", shell_complete=idcomplete.workers)
 @click.argument("prompt", nargs=-1)
 @click.option("--runner", default=None, help="A runner from the config (default: its default).")
-@click.option("--command", default=None, help="Replace the launch command for this worker.")
+@click.option(
+    "--command",
+    default=None,
+    help="Replace the launch command for this worker; it must name {{prompt_file}}.",
+)
 @click.option(
     "--verify",
     default=None,

@@ -30,6 +30,31 @@ BASE_URL_ENV = {
     "opencode": "",
 }
 CONNECT_TIMEOUT_S = 2.0
+# Where each preset CLI keeps its login, or the env keys it takes instead (any one will do).
+# Paths are under $HOME; `None` in a path's place: an env var naming its own config folder.
+LOGIN_ENV = {
+    "claude": ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN",
+               "CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX", "ANTHROPIC_BASE_URL"),
+    "codex": ("OPENAI_API_KEY", "CODEX_API_KEY", "OPENAI_BASE_URL"),
+    "pi": ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "GROQ_API_KEY",
+           "OPENROUTER_API_KEY", "XAI_API_KEY", "MISTRAL_API_KEY"),
+    "opencode": ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "GROQ_API_KEY",
+                 "OPENROUTER_API_KEY", "XAI_API_KEY"),
+}  # fmt: skip
+LOGIN_FILES = {
+    "claude": (("CLAUDE_CONFIG_DIR", ".credentials.json"), ("", ".claude/.credentials.json")),
+    "codex": (("CODEX_HOME", "auth.json"), ("", ".codex/auth.json")),
+    "pi": (("PI_CODING_AGENT_DIR", "auth.json"), ("", ".pi/agent/auth.json"),
+           ("", ".pi/agent/models.json")),
+    "opencode": (("XDG_DATA_HOME", "opencode/auth.json"), ("", ".local/share/opencode/auth.json"),
+                 ("", ".config/opencode/opencode.json")),
+}  # fmt: skip
+LOGIN_FIX = {
+    "claude": "run `claude` once and /login, or set ANTHROPIC_API_KEY where the pulse starts",
+    "codex": "run `codex login`, or set OPENAI_API_KEY where the pulse starts",
+    "pi": "run `pi` once and /login, or set a provider's API key where the pulse starts",
+    "opencode": "run `opencode auth login`, or set a provider's API key where the pulse starts",
+}
 
 
 @dataclass(frozen=True)
@@ -118,6 +143,26 @@ def check_runner_cli(ctx: Ctx, cfg: Config) -> Check:
         )
     found = ", ".join(f"`{e}`" for e in seen) or "its commands"
     return Check("runner", "ok", f"runner '{runner.name}': {found} on PATH")
+
+
+def check_login(ctx: Ctx, cfg: Config) -> Check | None:
+    """A preset CLI's login: its credentials file, or an env key it reads instead. Only a
+    warning when none is found: a CLI may keep it elsewhere (a keychain, a helper)."""
+    runner = cfg.runner()
+    exe = (_word(runner.tick or "") or "").rsplit("/", 1)[-1] if runner else ""
+    if exe not in LOGIN_FILES:
+        return None  # a custom runner: its own business
+    env = ctx.child_env()
+    keys = [k for k in LOGIN_ENV[exe] if env.get(k)]
+    if keys:
+        return Check("login", "ok", f"{exe}: {keys[0]} is set")
+    home = env.get("HOME", "")
+    for var, rel in LOGIN_FILES[exe]:
+        base = env.get(var, "") if var else home
+        if base and os.path.isfile(os.path.join(base, rel)):
+            return Check("login", "ok", f"{exe}: {os.path.join(base, rel)}")
+    return Check("login", "warn", f"{exe}: no login found (no key in the env, no credentials "
+                 f"file under {home or '$HOME'})", LOGIN_FIX[exe])  # fmt: skip
 
 
 def check_data_dir(ctx: Ctx) -> Check:
@@ -294,6 +339,9 @@ def run_checks(
     out = [first]
     if cfg is not None:
         out.append(check_runner_cli(ctx, cfg))
+        login = check_login(ctx, cfg)
+        if login is not None:
+            out.append(login)
     out.append(check_data_dir(ctx))
     if cfg is not None:
         out.append(check_sandbox(ctx, cfg))

@@ -6,16 +6,17 @@ import json
 import os
 import shlex
 import shutil
+from dataclasses import dataclass
 from typing import Any
 
 import click
 
 from looop.core import store
-from looop.core.config import PLACEHOLDER, PRESETS, Knobs, Runner, parse_config
+from looop.core.config import PLACEHOLDER, PRESETS, Config, Knobs, Runner, parse_config
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.decide.cost import UNMETERED_LIMIT
-from looop.seed import ensure_data_dir
+from looop.seed import SETUP_ASK, ensure_data_dir, seed_setup_ask
 
 RUNNER_CHOICES = ["claude", "codex", "opencode", "pi", "custom"]
 
@@ -64,6 +65,21 @@ def _exe_of(command: str) -> str | None:
     return words[0] if words else None
 
 
+@dataclass
+class InitRequest:
+    """One `looop init` as it goes: the flags, the config found, then the choice made."""
+
+    ctx: Ctx
+    raw: str | None  # the config file's text, None when there is none
+    existing: dict[str, Any]  # its object ({} when unreadable)
+    tick: str | None
+    worker: str | None
+    sandbox: bool | None
+    name: str = ""
+    gone: list[str] | None = None  # what srt lacks here: asked once, when first needed
+    defaulted: bool = False  # the sandbox setting chosen for the user (no flag, no answer)
+
+
 def init_config(
     ctx: Ctx,
     runner: str | None,
@@ -76,44 +92,71 @@ def init_config(
     """Ask (interactively) and validate everything first, then create the data dir and write
     the config: a refused or cancelled init leaves nothing behind. sandbox: --sandbox /
     --no-sandbox (None keeps what the config says)."""
-    cfg_path = ctx.paths.config
+    req = _read_request(ctx, tick, worker, sandbox)
+    if not _choose(req, runner, force, interactive):
+        return ["kept the existing config"]
+    _default_sandbox(req)
+    _check_commands(req.name, req.tick, req.worker)
+    new = _compose(req)
+    # refuse to write something we cannot read back
+    cfg = parse_config(new, str(ctx.paths.config))
+    asked = _write(req, new)
+    return _report(req, cfg, asked)
+
+
+def _read_request(
+    ctx: Ctx, tick: str | None, worker: str | None, sandbox: bool | None
+) -> InitRequest:
     existing: dict[str, Any] = {}
-    raw = store.read_text(cfg_path)
+    raw = store.read_text(ctx.paths.config)
     if raw is not None:
         try:
             obj = json.loads(raw)
             existing = obj if isinstance(obj, dict) else {}
         except json.JSONDecodeError:
             existing = {}
-    gone: list[str] | None = None  # what srt lacks here: asked once, when first needed
-    if raw is not None and not force and not interactive and _was_initialised(existing):
+    return InitRequest(ctx, raw, existing, tick, worker, sandbox)
+
+
+def _choose(req: InitRequest, runner: str | None, force: bool, interactive: bool) -> bool:
+    """The runner and its commands, asked or from the flags and the preset; False when the
+    user keeps the config there is."""
+    cfg_path = req.ctx.paths.config
+    if req.raw is not None and not force and not interactive and _was_initialised(req.existing):
         raise LooopError(f"{cfg_path} already holds a runner choice — pass --force to replace it")
-    if interactive:
-        try:
-            if _was_initialised(existing) and not click.confirm(
-                f"{cfg_path} already chooses a runner. Replace it?", default=False
-            ):
-                return ["kept the existing config"]
-            name, tick, worker = _ask(runner, tick, worker)
-            if sandbox is None:
-                gone = _missing(ctx)
-                sandbox = _ask_sandbox(gone)
-        except click.Abort:
-            raise InitCancelled("init cancelled — nothing was written") from None
-    else:
-        name = runner or "claude"
-        preset = PRESETS.get(name, {"tick": "", "worker": ""})
-        tick = tick if tick is not None else preset["tick"]
-        worker = worker if worker is not None else preset["worker"]
-    defaulted = sandbox is None and "sandbox" not in existing
-    if defaulted:
+    if not interactive:
+        req.name = runner or "claude"
+        preset = PRESETS.get(req.name, {"tick": "", "worker": ""})
+        req.tick = req.tick if req.tick is not None else preset["tick"]
+        req.worker = req.worker if req.worker is not None else preset["worker"]
+        return True
+    try:
+        if _was_initialised(req.existing) and not click.confirm(
+            f"{cfg_path} already chooses a runner. Replace it?", default=False
+        ):
+            return False
+        req.name, req.tick, req.worker = _ask(runner, req.tick, req.worker)
+        if req.sandbox is None:
+            req.gone = _missing(req.ctx)
+            req.sandbox = _ask_sandbox(req.gone)
+    except click.Abort:
+        raise InitCancelled("init cancelled — nothing was written") from None
+    return True
+
+
+def _default_sandbox(req: InitRequest) -> None:
+    req.defaulted = req.sandbox is None and "sandbox" not in req.existing
+    if req.defaulted:
         # no flag, no answer and no setting yet: sandboxed by default wherever srt can run
-        gone = _missing(ctx)
-        sandbox = not gone
-    _check_commands(name, tick, worker)
-    assert tick is not None and worker is not None
+        req.gone = _missing(req.ctx)
+        req.sandbox = not req.gone
+
+
+def _compose(req: InitRequest) -> dict[str, Any]:
+    """The new config: the chosen runner, the other knobs kept."""
+    existing, name, sandbox = req.existing, req.name, req.sandbox
     knobs = {k: v for k, v in existing.items() if k not in _RUNNER_KEYS}
-    spec: dict[str, Any] = {"tick": tick, "worker": worker}
+    spec: dict[str, Any] = {"tick": req.tick, "worker": req.worker}
     old_runners = existing.get("runners")
     old_spec = old_runners.get(name) if isinstance(old_runners, dict) else None
     if isinstance(old_spec, dict) and "cost" in old_spec:
@@ -121,13 +164,27 @@ def init_config(
     new: dict[str, Any] = {"default": name, "runners": {name: spec}, **knobs}
     if sandbox is not None and not (sandbox and _is_on(existing.get("sandbox"))):
         new["sandbox"] = "on" if sandbox else "off"  # an existing policy that is on stays
-    cfg = parse_config(new, str(cfg_path))  # refuse to write something we cannot read back
+    return new
+
+
+def _write(req: InitRequest, new: dict[str, Any]) -> bool:
+    """The data dir, the config and the setup ask; whether that ask was seeded now."""
+    ctx, cfg_path = req.ctx, req.ctx.paths.config
     ensure_data_dir(ctx.paths)
     cfg_path.parent.mkdir(parents=True, exist_ok=True)
     store.atomic_write(cfg_path, json.dumps(new, indent=2, ensure_ascii=False) + "\n")
-    lines = [f"wrote {cfg_path} (runner: {name})", f"  tick:   {tick}", f"  worker: {worker}"]
+    return seed_setup_ask(ctx.paths, ctx.clock.now())
+
+
+def _report(req: InitRequest, cfg: Config, asked: bool) -> list[str]:
+    ctx, name, tick, worker = req.ctx, req.name, req.tick, req.worker
+    lines = [
+        f"wrote {ctx.paths.config} (runner: {name})",
+        f"  tick:   {tick}",
+        f"  worker: {worker}",
+    ]
     for cmd in (tick, worker):
-        exe = _exe_of(cmd)
+        exe = _exe_of(cmd or "")
         if (
             exe
             and not exe.startswith("$")
@@ -136,27 +193,34 @@ def init_config(
             lines.append(f"warning: `{exe}` is not on PATH yet — install it before `looop up`")
             break
     lines += preset_notes(name, ctx.env)
-    if defaulted and gone:
+    if req.defaulted and req.gone:
         lines.append(
-            "  sandbox: off — srt cannot run here (missing " + "; ".join(gone) + "); once it "
+            "  sandbox: off — srt cannot run here (missing " + "; ".join(req.gone) + "); once it "
             "can, `looop init --sandbox --force` turns it on (docs/THREAT_MODEL.md)"
         )
     if cfg.sandbox is not None and cfg.sandbox.on:
-        from looop.core.sandboxpolicy import resolve  # lazy: only a sandboxed init
-
-        # the decide call follows its runner's setting as a worker does (decide/spend.py)
-        boxed = resolve(None, cfg.runners[name].sandbox, cfg.sandbox)
-        who = "the decider and every worker run" if boxed.on else "every worker runs"
-        lines.append(f"  sandbox: on — {who} inside srt (docs/THREAT_MODEL.md)")
-        lines += endpoint_lines(name, ctx.child_env())
-        if gone is None:
-            gone = _missing(ctx)
-        if gone:
-            lines.append("warning: the sandbox cannot run here yet — missing " + "; ".join(gone))
+        lines += _sandbox_lines(req, cfg)
     if name == "custom":
         resolved = ctx.knobs(cfg)
         lines += _unmetered_note(name, resolved, cfg.runners[name])
+    if asked:
+        lines.append(f"ask {SETUP_ASK}: the first-run setup waits for you (`looop asks`)")
     lines.append("next: `looop tick --dry-run` to see the prompt, `looop up` to start the pulse")
+    return lines
+
+
+def _sandbox_lines(req: InitRequest, cfg: Config) -> list[str]:
+    from looop.core.sandboxpolicy import resolve  # lazy: only a sandboxed init
+
+    assert cfg.sandbox is not None
+    # the decide call follows its runner's setting as a worker does (decide/spend.py)
+    boxed = resolve(None, cfg.runners[req.name].sandbox, cfg.sandbox)
+    who = "the decider and every worker run" if boxed.on else "every worker runs"
+    lines = [f"  sandbox: on — {who} inside srt (docs/THREAT_MODEL.md)"]
+    lines += endpoint_lines(req.name, req.ctx.child_env())
+    gone = req.gone if req.gone is not None else _missing(req.ctx)
+    if gone:
+        lines.append("warning: the sandbox cannot run here yet — missing " + "; ".join(gone))
     return lines
 
 

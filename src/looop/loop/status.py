@@ -499,6 +499,27 @@ def config_trouble(st: StatusView) -> bool:
     return bool(st.get("config_error") or st.get("config_warnings"))
 
 
+PAUSE_SCAN_LINES = 2000  # events.jsonl lines read back for the pulse's last stop or start
+
+
+def paused_at(events: str) -> bool:
+    """Whether the pulse's last stop was a pause (`down --keep-workers`, the page's or watch's
+    Pause) with no start since: the faces say "paused", not "stopped"."""
+    for line in reversed(store.tail_lines(events, PAUSE_SCAN_LINES)):
+        if '"down"' not in line and '"pulse_start"' not in line:
+            continue  # most lines are neither: not parsed
+        try:
+            r = ljson.loads(line)
+        except ValueError:
+            continue
+        ev = r.get("event") if isinstance(r, dict) else None
+        if ev == "pulse_start":
+            return False
+        if ev == "down":
+            return "kept" in r
+    return False
+
+
 def _strays(data: str, env: Mapping[str, str]) -> list[str]:
     """Pulses of this home still running on a data dir removed or replaced under them (the
     runtime dir's registry: no lock in the data dir shows them)."""

@@ -91,3 +91,34 @@ def ensure_data_dir(paths: Paths, seed: bool = True) -> bool:
             f"data dir {paths.data} is not usable ({e.strerror} on {where}); "
             "fix its permissions or set LOOOP_DATA_DIR"
         ) from e
+
+
+SETUP_ASK = "setup-1"
+_SETUP_PROMPT = (
+    "First-run setup: looop runs on its starter PLAYBOOK. Answer this (any word) when you are "
+    "ready: the setup worker interviews you about your work, sources, repositories and "
+    "guardrails, then writes your PLAYBOOK, goals and sensors (goals/setup.md)."
+)
+
+
+def seed_setup_ask(paths: Paths, now: float) -> bool:
+    """The setup ask v1.0 seeds, so a client blocked on `looop wait --only-asks` wakes on a
+    fresh home. Only while the setup goal is open and no setup ask was ever made (re-running
+    `init` asks nothing twice). True if it was written."""
+    if not (paths.goals / "setup.md").is_file():
+        return False
+    for d in (paths.asks, paths.asks / "archive", paths.answers):
+        if d.is_dir() and any(d.glob("setup-*.json")):
+            return False
+    rec = {
+        "v": 1,
+        "id": SETUP_ASK,
+        "worker": "setup",
+        "prompt": _SETUP_PROMPT,
+        "reference": "goals/setup.md",
+        "options": [],
+        "ts": int(now),
+    }
+    paths.asks.mkdir(parents=True, exist_ok=True)
+    # taken only if free, whole or not at all, as every ask is
+    return store.create_new(paths.asks / f"{SETUP_ASK}.json", store.dumps_state(rec) + "\n")

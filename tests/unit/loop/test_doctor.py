@@ -174,3 +174,26 @@ def test_web_names_the_url_when_one_serves() -> None:
     assert doctor.check_web(None).level == "skip"
     got = doctor.check_web({"pid": 1, "url": "http://127.0.0.1:8765"})
     assert got.level == "ok" and "http://127.0.0.1:8765" in got.detail
+
+
+def test_login_is_a_key_in_the_env_or_the_clis_own_credentials_file(
+    ctx: Ctx, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    bare = dataclasses.replace(ctx, env={"PATH": "/usr/bin", "HOME": str(home)})
+    claude = _cfg("claude -p --output-format stream-json")
+    got = doctor.check_login(bare, claude)  # type: ignore[arg-type]
+    assert got is not None and got.level == "warn" and got.ok
+    assert "no login found" in got.detail and "/login" in got.fix
+    keyed = dataclasses.replace(bare, env={**bare.env, "ANTHROPIC_API_KEY": "sk-x"})
+    got = doctor.check_login(keyed, claude)  # type: ignore[arg-type]
+    assert got is not None and got.level == "ok" and "ANTHROPIC_API_KEY" in got.detail
+    assert "sk-x" not in got.line()  # the key's name, never its value
+    (home / ".codex").mkdir()
+    (home / ".codex" / "auth.json").write_text("{}")
+    got = doctor.check_login(bare, _cfg("/usr/local/bin/codex exec --json"))  # type: ignore[arg-type]
+    assert got is not None and got.level == "ok" and "auth.json" in got.detail
+    got = doctor.check_login(bare, _cfg("pi -p"))  # type: ignore[arg-type]
+    assert got is not None and got.level == "warn" and "pi" in got.detail
+    assert doctor.check_login(bare, _cfg("./decide.sh")) is None  # a custom runner: skipped

@@ -256,10 +256,18 @@ def test_a_decision_cannot_loosen_the_configs_sandbox_but_a_human_can(ctx: Ctx) 
     knobs = ctx.knobs()
     for loose in (OFF, parse_sandbox({"domains": ["evil.example"]}, "sandbox")):
         with pytest.raises(WorkerError, match="a decision cannot loosen"):
-            start_worker(ctx, knobs, "w1", "go", command="sleep 30", sandbox=loose, decided=True)
+            start_worker(
+                ctx,
+                knobs,
+                "w1",
+                "go",
+                command="sleep 30 # {{prompt_file}}",
+                sandbox=loose,
+                decided=True,
+            )
     assert list_sessions(ctx.paths.data) == []  # refused before anything started
-    started = start_worker(ctx, knobs, "w1", "go", command="sleep 30", sandbox=OFF)
+    started = start_worker(ctx, knobs, "w1", "go", command="tail -f {{prompt_file}}", sandbox=OFF)
     try:
-        assert started.session.cmd[:1] == ["sleep"]
+        assert started.session.cmd[:1] == ["tail"]  # a human may run it unsandboxed
     finally:
         kill(ctx.paths.data, "w1")

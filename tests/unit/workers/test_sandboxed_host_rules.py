@@ -27,7 +27,14 @@ def test_a_decision_cannot_start_a_worker_unsandboxed_on_a_host(ctx: Ctx) -> Non
     reg.add(ctx.paths.data, "h1", "ssh://u@h1.example", 0)
     with pytest.raises(WorkerError, match="a decision cannot loosen"):
         start_worker(
-            ctx, ctx.knobs(), "w1", "go", command="true", sandbox=OFF, decided=True, host="h1"
+            ctx,
+            ctx.knobs(),
+            "w1",
+            "go",
+            command="true # {{prompt_file}}",
+            sandbox=OFF,
+            decided=True,
+            host="h1",
         )
     assert reg.record(ctx.paths.data, "w1") is None  # refused before anything crossed
 

@@ -282,10 +282,36 @@ def job(shape: WorkerShape) -> dict[str, Any]:
     """The worker's Job: one pod, restartPolicy Never, never retried (backoffLimit 0),
     ended by the cluster after `deadline_s` (the stuck backstop) and collected `ttl_s` after
     it finished. Its container's entrypoint is `looop pod run`, the PTY supervisor in the
-    foreground; a repo is cloned into the workspace by an init container first."""
+    foreground; a repo is cloned into the workspace by an init container first. Built in
+    steps over the checked shape: environment, storage, container, pod."""
     cols, rows = shape.size
     meta = _metadata(shape, shape.name)
     meta["annotations"][SIZE_ANNOTATION] = f"{cols}x{rows}"
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            "backoffLimit": 0,  # the pulse owns retries
+            "activeDeadlineSeconds": shape.deadline_s,
+            "ttlSecondsAfterFinished": shape.ttl_s,
+            "template": {"metadata": {"labels": labels(shape)}, "spec": _pod(shape)},
+        },
+    }
+
+
+def _security() -> dict[str, Any]:
+    """The worker and its clone step alike: no root, no privilege, no capability."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": POD_UID,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _job_env(shape: WorkerShape) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         {"name": "LOOOP_DATA_DIR", "value": DATA_DIR},
         {"name": "LOOOP_POD", "value": "1"},  # `looop pod` runs only where this is set
@@ -299,6 +325,11 @@ def job(shape: WorkerShape) -> dict[str, Any]:
         secret = contract_secret_name(shape)
         for var, key in (("LOOOP_HOME_URL", "url"), ("LOOOP_HOME_TOKEN", "token")):
             env.append({"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
+    return env
+
+
+def _storage(shape: WorkerShape) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The container's mounts and the pod's volumes: data and workspace, the brief if any."""
     mounts: list[dict[str, Any]] = [
         {"name": "data", "mountPath": DATA_DIR},
         {"name": "workspace", "mountPath": WORKSPACE},
@@ -318,13 +349,11 @@ def job(shape: WorkerShape) -> dict[str, Any]:
                 },
             }
         )
-    security = {
-        "runAsNonRoot": True,
-        "runAsUser": POD_UID,
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    return mounts, volumes
+
+
+def _container(shape: WorkerShape, mounts: list[dict[str, Any]]) -> dict[str, Any]:
+    cols, rows = shape.size
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": shape.image,
@@ -341,9 +370,9 @@ def job(shape: WorkerShape) -> dict[str, Any]:
             *shape.argv,
         ],
         "workingDir": REPO_DIR if shape.repo is not None else WORKSPACE,
-        "env": env,
+        "env": _job_env(shape),
         "volumeMounts": mounts,
-        "securityContext": security,
+        "securityContext": _security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     if shape.secret_env is not None:
@@ -355,41 +384,39 @@ def job(shape: WorkerShape) -> dict[str, Any]:
             resources.setdefault("limits", {})[key] = value
     if resources:
         container["resources"] = resources
+    return container
+
+
+def _pod(shape: WorkerShape) -> dict[str, Any]:
+    mounts, volumes = _storage(shape)
     pod: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,  # the worker never talks to the cluster
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": 15,
         "securityContext": {"fsGroup": POD_UID},
-        "containers": [container],
+        "containers": [_container(shape, mounts)],
         "volumes": volumes,
     }
     if shape.repo is not None:
-        clone = ["git", "clone", "--depth", "1"]
-        if shape.branch is not None:
-            clone += ["--branch", shape.branch]
-        clone += ["--", shape.repo, REPO_DIR]
-        pod["initContainers"] = [
-            {
-                "name": "clone",
-                "image": shape.image,
-                "imagePullPolicy": shape.pull_policy,
-                "command": clone,
-                "env": [{"name": "HOME", "value": f"{WORKSPACE}/.home"}],
-                "volumeMounts": [{"name": "workspace", "mountPath": WORKSPACE}],
-                "securityContext": security,
-            }
-        ]
+        pod["initContainers"] = [_clone(shape, shape.repo)]
+    return pod
+
+
+def _clone(shape: WorkerShape, repo: str) -> dict[str, Any]:
+    """The init container that clones the repo (shallow, the branch if named) first."""
+    clone = ["git", "clone", "--depth", "1"]
+    if shape.branch is not None:
+        clone += ["--branch", shape.branch]
+    clone += ["--", repo, REPO_DIR]
     return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": meta,
-        "spec": {
-            "backoffLimit": 0,  # the pulse owns retries
-            "activeDeadlineSeconds": shape.deadline_s,
-            "ttlSecondsAfterFinished": shape.ttl_s,
-            "template": {"metadata": {"labels": labels(shape)}, "spec": pod},
-        },
+        "name": "clone",
+        "image": shape.image,
+        "imagePullPolicy": shape.pull_policy,
+        "command": clone,
+        "env": [{"name": "HOME", "value": f"{WORKSPACE}/.home"}],
+        "volumeMounts": [{"name": "workspace", "mountPath": WORKSPACE}],
+        "securityContext": _security(),
     }
 
 

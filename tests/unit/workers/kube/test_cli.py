@@ -290,7 +290,7 @@ def test_a_finished_pod_worker_is_over_with_its_code(home: Home) -> None:
         "--host",
         "k1",
         "--command",
-        "sh -c 'echo done; exit 7'",
+        "sh -c 'echo done; exit 7' # {{prompt_file}}",
     )
     code, _, _ = h.cli("wait", "w4", "--timeout", "30s")
     assert code == 7

@@ -1,0 +1,223 @@
+"""Curves, not points: how the cost of the common verbs grows with what a home holds.
+
+Each curve is measured at three sizes in one run, every size interleaved round by round with
+its same-run baseline, and reported with its growth per item (the median's slope from the
+smallest to the largest size), so a regression in the curve shows, not only at one point:
+
+- a skip beat (`looop tick`, world unchanged) vs 10/100/1000 sensors; baseline: bash running
+  the same scripts;
+- `looop ls` and `looop status` vs 1/10/100 live workers (`cat`), and vs 100 finished ones
+  beside one live; baseline: `python -c pass`;
+- `/api/v1/state` (built fresh, not from its per-change cache) vs 1/10/100 workers, in the
+  web's own process; baseline: the same read on one worker;
+- the pulse's own memory over 1,000 skip beats (RSS, in process); baseline: its RSS after the
+  first 100 beats (the plateau a beat settles on).
+
+The ledger's curve (`status` vs 1k/10k/100k rows today) is bench_busy's."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_busy as busy
+import bench_sensors as sensors
+
+ROUNDS = 9
+SENSORS = (10, 100, 1000)
+FLEET = (1, 10, 100)
+BEATS = 1000
+GROWTH_US = {"sensor": 1000.0, "worker": 500.0}  # per item, at most: a curve, not a cliff
+MEMORY_KB = 1024  # growth over 1,000 beats after the first 100
+
+
+def _curve(
+    name: str, unit: str, sizes: tuple[int, ...], ours: dict[int, list[float]], base: list[float]
+) -> list[dict[str, object]]:
+    """One row per size (median ratio to the baseline) and the growth per item in the last."""
+    bmed = statistics.median(base)
+    rows: list[dict[str, object]] = []
+    for n in sizes:
+        med = statistics.median(ours[n])
+        rows.append(
+            {
+                "name": f"{name}, {n} {unit}{'s' if n != 1 else ''}",
+                "value": round(med * 1000, 2),
+                "min": round(min(ours[n]) * 1000, 2),
+                "max": round(max(ours[n]) * 1000, 2),
+                "unit": "ms",
+                "baseline": round(bmed * 1000, 2),
+                "ratio": round(med / bmed, 2),
+                "target": "curve",
+                "ok": True,
+            }
+        )
+    lo, hi = sizes[0], sizes[-1]
+    per = (statistics.median(ours[hi]) - statistics.median(ours[lo])) / (hi - lo) * 1e6
+    limit = GROWTH_US[unit]
+    rows[-1]["note"] = f"scaling {name}: growth {per:+.1f} µs per {unit} from {lo} to {hi}"
+    rows[-1]["target"] = f"growth <= {limit:g} µs/{unit}"
+    rows[-1]["ok"] = per <= limit
+    return rows
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _beats(root: Path) -> list[dict[str, object]]:
+    """`looop tick` on an unchanged world vs sensors, bash running them as the baseline."""
+    ours: dict[int, list[float]] = {n: [] for n in SENSORS}
+    base: dict[int, list[float]] = {n: [] for n in SENSORS}
+    runs: dict[int, tuple[Callable[[], None], Callable[[], None]]] = {}
+    for n in SENSORS:
+        data = sensors._data(root / f"s{n}", n)
+        sensors._skip_world(data)
+        scratch = root / f"s{n}-bash"
+        scratch.mkdir()
+        runs[n] = (sensors._cli(data), sensors._bash(data, scratch))
+    for r in range(ROUNDS + 1):
+        for n, (mine, bash) in runs.items():
+            pair = [(ours[n], mine), (base[n], bash)]
+            for sink, fn in pair if r % 2 else reversed(pair):
+                took = _timed(fn)
+                if r:  # the first round warms the page cache and the beat host
+                    sink.append(took)
+    rows = _curve("skip beat vs sensors", "sensor", SENSORS, ours, base[SENSORS[-1]])
+    for row, n in zip(rows, SENSORS, strict=True):  # each size against bash on the same scripts
+        b = statistics.median(base[n])
+        row["baseline"], row["ratio"] = round(b * 1000, 2), round(float(row["value"]) / 1000 / b, 2)
+    return rows
+
+
+def _fleet_home(root: Path, live: int, dead: int) -> dict[str, str]:
+    from looop.core.clock import SystemClock
+    from looop.sessions import spawn, wait
+
+    env = busy._home(root)
+    data = Path(env["LOOOP_DATA_DIR"])
+    for i in range(dead):
+        spawn(data, f"d{i}", ["true"], cwd=data, env=env)
+    for i in range(dead):
+        wait(data, f"d{i}", 30, SystemClock())
+    for i in range(live):
+        spawn(data, f"w{i}", ["cat"], cwd=data, env=env)
+    return env
+
+
+def _verbs(root: Path) -> list[dict[str, object]]:
+    """`ls` and `status` vs live workers, and vs 100 finished ones; `python -c pass` beside."""
+    bin_ = str(Path(sys.executable).parent / "looop")
+    homes = {n: _fleet_home(root / f"live{n}", n, 0) for n in FLEET}
+    homes[-1] = _fleet_home(root / "dead", 1, 100)
+    rows: list[dict[str, object]] = []
+    try:
+        for verb in ("ls", "status"):
+            cmds = {str(n): [bin_, verb] for n in homes}
+            envs = {str(n): env for n, env in homes.items()}
+            ours, base = busy._pairs(cmds, envs, ROUNDS)
+            live = {n: ours[str(n)] for n in FLEET}
+            every = [x for n in FLEET for x in base[str(n)]]
+            rows += _curve(f"looop {verb} vs live workers", "worker", FLEET, live, every)
+            rows.append(
+                busy._row(f"looop {verb}, 100 finished + 1 live", ours["-1"], base["-1"], 1.5)
+            )
+    finally:
+        for env in homes.values():
+            subprocess.run([bin_, "down"], env=env, capture_output=True, timeout=120, check=False)
+    return rows
+
+
+def _state(root: Path) -> list[dict[str, object]]:
+    """The web's state read, built fresh each time (its cache is per change), vs fleet size."""
+    from looop.cli.ctxbuild import ctx_for
+    from looop.core.clock import SystemClock
+    from looop.web import reads
+
+    homes = {n: _fleet_home(root / f"web{n}", n, 0) for n in FLEET}
+    ours: dict[int, list[float]] = {n: [] for n in FLEET}
+    try:
+        ctxs = {n: ctx_for(env, SystemClock(), events_to=None) for n, env in homes.items()}
+        for r in range(ROUNDS * 5 + 1):
+            for n, ctx in ctxs.items():
+                took = _timed(lambda ctx=ctx: reads.state(ctx))  # type: ignore[misc]
+                if r:
+                    ours[n].append(took)
+    finally:
+        bin_ = str(Path(sys.executable).parent / "looop")
+        for env in homes.values():
+            subprocess.run([bin_, "down"], env=env, capture_output=True, timeout=120, check=False)
+    return _curve("/api/v1/state (built fresh) vs workers", "worker", FLEET, ours, ours[1])
+
+
+def _rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _memory(root: Path) -> dict[str, object]:
+    """The pulse's beat, 1,000 times on an unchanged world of 10 sensors, in this process."""
+    from looop.loop.pulse import Pulse
+
+    data = sensors._data(root / "mem", 10)
+    sensors._skip_world(data)
+    with open(os.devnull, "w") as sink:
+        pulse = Pulse(sensors._pulse_ctx(data, sink))
+        beat = sensors._pulse_beat(pulse)
+        for _ in range(100):
+            beat()
+        plateau = _rss_kb()
+        samples = []
+        for i in range(BEATS):
+            beat()
+            if i % 100 == 99:
+                samples.append(_rss_kb())
+    grew = samples[-1] - plateau
+    return {
+        "name": f"pulse memory over {BEATS} skip beats (10 sensors)",
+        "value": grew,
+        "min": min(samples) - plateau,
+        "max": max(samples) - plateau,
+        "unit": "kB",
+        "baseline": plateau,
+        "ratio": round(samples[-1] / plateau, 3),
+        "target": f"growth <= {MEMORY_KB} kB",
+        "ok": grew <= MEMORY_KB,
+        "note": f"scaling memory: RSS after beat 100 {plateau} kB, then every 100 beats "
+        + ", ".join(str(s) for s in samples),
+    }
+
+
+def run() -> list[dict[str, object]]:
+    import looop
+
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(Path(looop.__file__).parent)], check=True
+    )
+    with tempfile.TemporaryDirectory(prefix="looop-scaling-") as tmp:
+        root = Path(tmp)
+        rows = _beats(root)
+        rows += _verbs(root)
+        rows += _state(root)
+        rows.append(_memory(root))
+    rows[0]["note"] = (
+        f"scaling: {ROUNDS} interleaved rounds per size after one warm-up round, the order "
+        "flipping each round; ratio = median / the baseline's median; growth = (median at the "
+        "largest size - median at the smallest) / the sizes' difference. Skip beat: the same "
+        "trivial sensor copied N times, baseline bash running them (bench_sensors' script). "
+        "ls/status: `cat` workers, baseline `python -c pass` (every size's rounds). State: "
+        "web/reads.state in process, baseline its own 1-worker median"
+    )
+    return rows
