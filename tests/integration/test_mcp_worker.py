@@ -201,3 +201,32 @@ def test_worker_and_allow_actions_together_are_refused(ctx: Ctx) -> None:
     )
     assert done.returncode != 0
     assert "--worker" in done.stderr and "--allow-actions" in done.stderr
+
+
+def test_ask_waits_for_the_human_and_returns_only_the_answer(ctx: Ctx) -> None:
+    got: dict[str, Any] = {}
+
+    def pending() -> list[Path]:
+        return sorted(ctx.paths.asks.glob("w1-*.json")) if ctx.paths.asks.is_dir() else []
+
+    async def answer_when_asked() -> None:
+        while not pending():
+            await anyio.sleep(0.05)
+        ask_id = pending()[0].stem
+        got["waiting"] = "res" not in got  # the tool had not returned before the answer
+        done = await anyio.run_process(
+            [BIN, "answer", ask_id, "yes"], env=worker_env(ctx), check=False
+        )
+        assert done.returncode == 0, done.stderr
+
+    async def body(s: ClientSession) -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(answer_when_asked)
+            got["res"] = await s.call_tool(
+                "ask", {"prompt": "merge now?", "options": ["yes", "no"]}
+            )
+
+    drive(ctx, body)
+    assert got["waiting"] is True
+    assert not got["res"].is_error, text(got["res"])
+    assert text(got["res"]) == "yes"
