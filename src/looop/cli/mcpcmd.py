@@ -11,7 +11,9 @@ from looop.cli.app import make_ctx
 @click.command(
     "mcp",
     help="Serve looop to an agent over MCP on stdin/stdout: resources (state, goals, journal, "
-    "runs, asks, workers, a worker's screen) and tools. Read-only unless --allow-actions.",
+    "runs, asks, workers, a worker's screen) and tools. Read-only unless --allow-actions (or "
+    'the config\'s "mcp": {"allow_actions": true}). With --worker: only the worker contract, '
+    "as the worker in $LOOOP_SESSION_ID.",
 )
 @click.option(
     "--allow-actions",
@@ -19,9 +21,31 @@ from looop.cli.app import make_ctx
     help="Let the acting tools (answer_ask, tell_worker, send_line, start_worker, kill_worker, "
     "write_goal, pause, resume) act, each journaled as done by mcp.",
 )
-def mcp_cmd(allow_actions: bool) -> None:
+@click.option(
+    "--worker",
+    "worker",
+    is_flag=True,
+    help="Serve only the worker contract (ask, claim, unclaim, tell, told, cost_report) as "
+    "the worker in $LOOOP_SESSION_ID; looop wires this into each worker's agent CLI.",
+)
+def mcp_cmd(allow_actions: bool, worker: bool) -> None:
     ctx = make_ctx(events_to=None)  # stdout carries the protocol: no pulse lines on it
-    # lazy: the MCP SDK loads only for this verb
-    from looop.web.mcpserver import serve_stdio
+    if worker:
+        if allow_actions:
+            raise click.UsageError(
+                "--worker serves one worker's contract; --allow-actions is for a human's agent"
+            )
+        # lazy: the MCP SDK loads only for this verb
+        from looop.web.mcpworker import serve_worker_stdio
+
+        # "$LOOOP_BIN": away from home the relay or the call home, as the shell contract;
+        # no LOOOP_SESSION_ID is WorkerIdError, one line from the CLI
+        serve_worker_stdio(ctx.env, ctx.env.get("LOOOP_BIN") or ctx.bin)
+        return
+    if not allow_actions:
+        from looop.workers.mcpwire import settings  # lazy: the human's server only
+
+        allow_actions = settings(ctx.config()).allow_actions
+    from looop.web.mcpserver import serve_stdio  # lazy: the MCP SDK loads only here
 
     serve_stdio(ctx, allow_actions)

@@ -419,6 +419,7 @@ _TOP_KEYS = (
     "shell_policy",
     "sandbox",
     "web",
+    "mcp",
     "v",
 )
 _RUNNER_KEYS = ("tick", "worker", "interactive", "cost", "sandbox", "resume", "needs_input")

@@ -35,7 +35,7 @@ INSTRUCTIONS = (
     "looop runs a control loop (the pulse) and worker agents in terminals. Read looop://state "
     "first; looop://asks lists questions workers wait on (answer_ask answers one). Acting "
     "tools change the loop and are journaled as done by mcp; they work only when the server "
-    "was started with `looop mcp --allow-actions`."
+    "was started with `looop mcp --allow-actions` (or the config's mcp.allow_actions)."
 )
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
 ACT = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
@@ -155,7 +155,8 @@ def build_server(ctx: Ctx, allow_actions: bool) -> MCPServer[Any]:
         if not allow_actions:
             raise ToolError(
                 f"{tool} changes the loop, and this looop mcp server is read-only — "
-                "start it with `looop mcp --allow-actions` to let it act"
+                'start it with `looop mcp --allow-actions` (or set "mcp": {"allow_actions": '
+                "true} in the config) to let it act"
             )
         try:
             got: dict[str, Any] = fn(ctx, *args, actor=ACTOR)

@@ -325,6 +325,8 @@ def start_worker(
         if repo is not None:
             plan = wt.plan(ctx, wid, repo, branch)
 
+    mcp_tools = mcp_tools_on(cfg)  # a bad "mcp" config is said before anything changes
+
     # commit: everything below changes the world
     reap(ctx.paths.data, wid)
     end_generation(ctx, wid, clean)
@@ -346,6 +348,8 @@ def start_worker(
 
     template, conv, find = rsm.plan_start(template, r.resume)
     line = substitute_prompt_file(template, prompt_path)
+    if mcp_tools:
+        line = with_mcp(ctx, line, env)
     try:
         session = spawn_line(
             ctx, knobs, wid, r.name, line, env, ctx.paths.data, policy, cfg, tree, prog
@@ -391,6 +395,22 @@ def _decided_policy(
             "config's `sandbox`)"
         )
     return policy
+
+
+def mcp_tools_on(cfg: Config) -> bool:
+    """Whether the worker's agent CLI gets the contract as MCP tools (the config's
+    mcp.worker_tools, on unless false)."""
+    from looop.workers.mcpwire import settings  # lazy: a worker start stays light
+
+    return settings(cfg).worker_tools
+
+
+def with_mcp(ctx: Ctx, line: str, env: dict[str, str]) -> str:
+    """The worker line with `looop mcp --worker` in its CLI's own MCP config
+    (workers/mcpwire.py), run as the worker's "$LOOOP_BIN" (inside a sandbox too)."""
+    from looop.workers.mcpwire import wire  # lazy: a worker start stays light
+
+    return wire(line, env, env.get("LOOOP_BIN") or ctx.bin)
 
 
 class SandboxSetupError(Exception):

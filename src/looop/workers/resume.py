@@ -29,8 +29,10 @@ from looop.workers.launch import (
     PULSE,
     SandboxSetupError,
     WorkerError,
+    mcp_tools_on,
     normalise_target,
     spawn_line,
+    with_mcp,
 )
 
 RESUME_DIR = "resume"
@@ -542,6 +544,7 @@ def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = N
         from looop.workers import sandbox as sbx  # lazy: only a sandboxed worker needs it
 
         prog = sbx.require(env, f"worker {wid}")
+    mcp_tools = mcp_tools_on(cfg)  # a bad "mcp" config is said before anything changes
 
     # commit: a live one ends first, then the same id starts on its conversation
     if s is not None and s.alive:
@@ -556,6 +559,8 @@ def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = N
     note = ctx.paths.prompts / f"{wid}.resume.md"
     store.atomic_write(note, note_text(ctx, wid))
     line = substitute_prompt_file(line, note) if PLACEHOLDER in line else line
+    if mcp_tools:
+        line = with_mcp(ctx, line, env)
     try:
         session = spawn_line(
             ctx, knobs, wid, rec.runner, line, env, Path(rec.cwd), rec.sandbox, cfg, tree, prog

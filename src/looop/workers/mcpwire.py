@@ -1,0 +1,110 @@
+"""The worker contract as MCP tools, wired into a worker's agent CLI at start: the CLI's own MCP
+config is given a server `looop` that runs `"$LOOOP_BIN" mcp --worker` (web/mcpworker.py),
+which speaks only as the worker in LOOOP_SESSION_ID. The shell contract stays beside it.
+
+Each preset CLI takes it its own way, none of them touching the user's files:
+- claude: `--mcp-config=JSON` right after the program (its other MCP servers stay);
+- codex: `-c mcp_servers.looop.*` overrides (codex hands a server only the variables it is
+  told to: env_vars names the worker's own);
+- opencode: OPENCODE_CONFIG_CONTENT (merged over its config), unless the user set one;
+- pi: no MCP client (0.73): the shell contract only.
+A line whose program is none of these (a custom runner) is left as it is.
+
+The config's "mcp" object: {"allow_actions": bool} lets `looop mcp` act as --allow-actions
+does; {"worker_tools": false} stops the wiring."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+
+from looop.core.config import Config
+from looop.core.errors import bad_config_value
+
+SERVER = "looop"
+TOOL_TIMEOUT_S = 7 * 86400
+MCP_KEYS = ("allow_actions", "worker_tools")
+# what the worker's server needs from its environment (codex passes on only what is named)
+PASSED = (
+    "LOOOP_SESSION_ID",
+    "LOOOP_RUNNER",
+    "LOOOP_BIN",
+    "LOOOP_DATA_DIR",
+    "LOOOP_CONFIG",
+    "LOOOP_RUNTIME_DIR",
+    "LOOOP_CLAIMS_DIR",
+    "LOOOP_REPORTS_DIR",
+    "LOOOP_COST_LEDGER",
+    "LOOOP_WORKSPACE",
+    "LOOOP_HOME_URL",
+    "LOOOP_HOME_TOKEN",
+)
+
+
+class McpSettings:
+    __slots__ = ("allow_actions", "worker_tools")
+
+    def __init__(self, allow_actions: bool = False, worker_tools: bool = True) -> None:
+        self.allow_actions = allow_actions
+        self.worker_tools = worker_tools
+
+
+def settings(cfg: Config) -> McpSettings:
+    """The config's "mcp" object; a bad one is a one-line error naming the key."""
+    raw = cfg.raw.get("mcp")
+    if raw is None:
+        return McpSettings()
+    shape = 'an object {"allow_actions": true|false, "worker_tools": true|false}'
+    if not isinstance(raw, dict):
+        raise bad_config_value(cfg.source, "mcp", shape, raw)
+    for key, value in raw.items():
+        if key not in MCP_KEYS:
+            raise bad_config_value(cfg.source, f"mcp.{key}", f"one of {', '.join(MCP_KEYS)}", key)
+        if not isinstance(value, bool):
+            raise bad_config_value(cfg.source, f"mcp.{key}", "true or false", value)
+    return McpSettings(raw.get("allow_actions", False), raw.get("worker_tools", True))
+
+
+def program(line: str) -> str:
+    """The name of the program a worker line starts (its first word's basename)."""
+    words = line.split(None, 1)
+    return os.path.basename(words[0]) if words else ""
+
+
+def _after_program(line: str, flags: list[str]) -> str:
+    head, _, rest = line.lstrip().partition(" ")
+    return " ".join([head, *(shlex.quote(f) for f in flags), rest]).rstrip()
+
+
+def wire(line: str, env: dict[str, str], bin_path: str) -> str:
+    """The worker line with looop's worker MCP server in its CLI's own MCP config (env
+    updated in place when the CLI reads it from there); unchanged for a CLI without one or a
+    custom line. The caller skips it when the config's mcp.worker_tools is false."""
+    cli = program(line)
+    args = ["mcp", "--worker"]
+    if cli == "claude":
+        server = {"type": "stdio", "command": bin_path, "args": args}
+        spec = json.dumps({"mcpServers": {SERVER: server}}, separators=(",", ":"))
+        # one word: a spaced --mcp-config takes every word after it up to the next option
+        return _after_program(line, [f"--mcp-config={spec}"])
+    if cli == "codex":
+        key = f"mcp_servers.{SERVER}"
+        return _after_program(
+            line,
+            [
+                "-c",
+                f"{key}.command={json.dumps(bin_path)}",
+                "-c",
+                f"{key}.args={json.dumps(args)}",
+                "-c",
+                f"{key}.env_vars={json.dumps(list(PASSED))}",
+                # an ask waits on a human for hours; codex's own limit is a minute
+                "-c",
+                f"{key}.tool_timeout_sec={TOOL_TIMEOUT_S}",
+            ],
+        )
+    if cli == "opencode" and "OPENCODE_CONFIG_CONTENT" not in env:
+        local = {"type": "local", "command": [bin_path, *args], "enabled": True}
+        env["OPENCODE_CONFIG_CONTENT"] = json.dumps({"mcp": {SERVER: local}})
+    return line

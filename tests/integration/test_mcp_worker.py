@@ -1,0 +1,232 @@
+"""`looop mcp --worker` as a worker's agent CLI meets it: a real process driven over stdio by the
+MCP SDK's own client. Only the contract's tools; each acts as the worker in LOOOP_SESSION_ID and
+lands where the shell contract's verb lands; any other worker id is refused before anything
+runs; no worker id at all and the server does not start."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+from looop.core.context import Ctx
+from looop.human.tellbox import new_tell
+from tests.helpers import clean_env
+
+pytestmark = [pytest.mark.process, pytest.mark.timeout(90)]
+CALL_S = 30
+TOOLS = {"ask", "claim", "unclaim", "tell", "told", "cost_report"}
+BIN = str(Path(sys.executable).parent / "looop")  # what "$LOOOP_BIN" is in a worker
+
+
+def worker_env(ctx: Ctx, **extra: str) -> dict[str, str]:
+    return clean_env(
+        ctx.paths.data.parent,
+        ctx.paths.data,
+        LOOOP_CONFIG=str(ctx.paths.config),
+        LOOOP_BIN=BIN,
+        LOOOP_RUNNER="claude",
+        **extra,
+    )
+
+
+@contextlib.asynccontextmanager
+async def session(env: dict[str, str], errlog: Path) -> AsyncIterator[ClientSession]:
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "looop", "mcp", "--worker"], env=env
+    )
+    with errlog.open("w") as err:
+        async with (
+            stdio_client(params, errlog=err) as (read, write),
+            ClientSession(read, write) as s,
+        ):
+            await s.initialize()
+            yield s
+
+
+def drive(ctx: Ctx, body: Callable[[ClientSession], Awaitable[None]], wid: str = "w1") -> None:
+    async def main() -> None:
+        with anyio.fail_after(CALL_S):
+            async with session(
+                worker_env(ctx, LOOOP_SESSION_ID=wid), ctx.paths.data.parent / "mcp.err"
+            ) as s:
+                await body(s)
+
+    anyio.run(main)
+
+
+def text(result: Any) -> str:
+    return "".join(getattr(c, "text", "") for c in result.content)
+
+
+def holder(ctx: Ctx, name: str) -> str | None:
+    p = ctx.paths.claims / f"{name}.json"
+    return json.loads(p.read_text())["session"] if p.exists() else None
+
+
+def test_it_serves_only_the_contract_and_claims_as_the_worker(ctx: Ctx) -> None:
+    got: dict[str, Any] = {}
+
+    async def body(s: ClientSession) -> None:
+        got["tools"] = {t.name for t in (await s.list_tools()).tools}
+        got["claim"] = await s.call_tool("claim", {"name": "deploy"})
+        got["held"] = holder(ctx, "deploy")
+        got["unclaim"] = await s.call_tool("unclaim", {"name": "deploy"})
+
+    drive(ctx, body)
+    assert got["tools"] == TOOLS  # none of the human's tools (answer_ask, kill_worker, ...)
+    assert not got["claim"].is_error, text(got["claim"])
+    assert got["held"] == "w1"
+    assert not got["unclaim"].is_error, text(got["unclaim"])
+    assert holder(ctx, "deploy") is None
+
+
+def test_another_worker_id_is_refused_and_nothing_is_written(ctx: Ctx) -> None:
+    new_tell(ctx.paths.tells, "w2", "for w2 only", ctx.clock.now())
+    said: dict[str, Any] = {}
+
+    async def body(s: ClientSession) -> None:
+        said["claim"] = await s.call_tool("claim", {"name": "deploy", "worker": "w2"})
+        said["unclaim"] = await s.call_tool("unclaim", {"name": "deploy", "worker": "w2"})
+        said["told"] = await s.call_tool("told", {"worker": "w2"})
+        said["ask"] = await s.call_tool("ask", {"prompt": "ok?", "worker": "w2"})
+        said["cost"] = await s.call_tool("cost_report", {"usd": 1.5, "worker": "w2"})
+
+    drive(ctx, body)
+    for tool, res in said.items():
+        assert res.is_error, (tool, text(res))
+        assert "w1" in text(res) and "w2" in text(res), (tool, text(res))
+        assert len(text(res).splitlines()) == 1, text(res)
+    assert holder(ctx, "deploy") is None
+    assert not ctx.paths.cost_ledger.exists() or "w2" not in ctx.paths.cost_ledger.read_text()
+    assert not ctx.paths.asks.exists() or not list(ctx.paths.asks.iterdir())
+    # w2's steering is still w2's to read: the refused told took nothing
+    assert list(ctx.paths.tells.glob("w2-*.json"))
+
+
+def test_told_and_cost_report_act_as_the_worker(ctx: Ctx) -> None:
+    new_tell(ctx.paths.tells, "w1", "rebase on main first", ctx.clock.now())
+    said: dict[str, Any] = {}
+
+    async def body(s: ClientSession) -> None:
+        said["told"] = await s.call_tool("told", {})
+        said["again"] = await s.call_tool("told", {})
+        said["cost"] = await s.call_tool("cost_report", {"usd": 0.42})
+        said["bad"] = await s.call_tool("cost_report", {"usd": -1})
+
+    drive(ctx, body)
+    assert "rebase on main first" in text(said["told"])
+    assert "rebase on main first" not in text(said["again"])  # once only, as the verb does
+    assert not said["cost"].is_error, text(said["cost"])
+    ledger = ctx.paths.cost_ledger.read_text()
+    rows = [json.loads(x) for x in ledger.splitlines() if x.strip()]
+    assert any("w1" in json.dumps(r) and "0.42" in json.dumps(r) for r in rows), ledger
+    assert said["bad"].is_error and "usd" in text(said["bad"])
+
+
+def test_a_held_lease_is_refused_with_the_verbs_own_line(ctx: Ctx) -> None:
+    # w2 holds it and is live (a real session), so w1's claim through MCP is refused
+    from looop.sessions import SessionError, kill, spawn, wait
+
+    data = ctx.paths.data
+    spawn(data, "w2", ["cat"], cwd=data, env=worker_env(ctx))
+    try:
+        done = subprocess.run(
+            [BIN, "claim", "deploy", "--session", "w2"],
+            env=worker_env(ctx),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        said: dict[str, Any] = {}
+
+        async def body(s: ClientSession) -> None:
+            said["claim"] = await s.call_tool("claim", {"name": "deploy"})
+
+        drive(ctx, body)
+        assert said["claim"].is_error
+        assert "held by live session 'w2'" in text(said["claim"])
+        assert holder(ctx, "deploy") == "w2"
+    finally:
+        with contextlib.suppress(SessionError):
+            kill(data, "w2")
+        wait(data, "w2", 30, ctx.clock)
+
+
+@pytest.mark.parametrize(
+    ("wid", "said"),
+    [
+        (None, "LOOOP_SESSION_ID is not set"),
+        ("", "LOOOP_SESSION_ID is not set"),
+        ("pulse", "not a worker"),
+        ("../w1", "invalid LOOOP_SESSION_ID"),
+    ],
+)
+def test_without_a_worker_id_the_server_does_not_start(
+    ctx: Ctx, wid: str | None, said: str
+) -> None:
+    env = worker_env(ctx) if wid is None else worker_env(ctx, LOOOP_SESSION_ID=wid)
+    done = subprocess.run(
+        [sys.executable, "-m", "looop", "mcp", "--worker"],
+        env=env,
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode != 0
+    assert said in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stdout == ""  # nothing on the protocol's channel
+
+
+def test_worker_and_allow_actions_together_are_refused(ctx: Ctx) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "looop", "mcp", "--worker", "--allow-actions"],
+        env=worker_env(ctx, LOOOP_SESSION_ID="w1"),
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode != 0
+    assert "--worker" in done.stderr and "--allow-actions" in done.stderr
+
+
+def test_ask_waits_for_the_human_and_returns_only_the_answer(ctx: Ctx) -> None:
+    got: dict[str, Any] = {}
+
+    def pending() -> list[Path]:
+        return sorted(ctx.paths.asks.glob("w1-*.json")) if ctx.paths.asks.is_dir() else []
+
+    async def answer_when_asked() -> None:
+        while not pending():
+            await anyio.sleep(0.05)
+        ask_id = pending()[0].stem
+        got["waiting"] = "res" not in got  # the tool had not returned before the answer
+        done = await anyio.run_process(
+            [BIN, "answer", ask_id, "yes"], env=worker_env(ctx), check=False
+        )
+        assert done.returncode == 0, done.stderr
+
+    async def body(s: ClientSession) -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(answer_when_asked)
+            got["res"] = await s.call_tool(
+                "ask", {"prompt": "merge now?", "options": ["yes", "no"]}
+            )
+
+    drive(ctx, body)
+    assert got["waiting"] is True
+    assert not got["res"].is_error, text(got["res"])
+    assert text(got["res"]) == "yes"

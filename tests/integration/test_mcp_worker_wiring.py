@@ -1,0 +1,78 @@
+"""At worker start looop puts `looop mcp --worker` into a claude worker's own MCP config, as one
+`--mcp-config=JSON` word right after the program (the brief still its last argument), and
+leaves the line alone when the config says "mcp": {"worker_tools": false}. A stand-in
+`claude` on PATH records the argv it was given."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from looop.core.context import Ctx
+from looop.core.errors import LooopError
+from looop.sessions import kill, list_sessions
+from looop.workers.launch import start_worker
+from tests.helpers import wait_until, wire
+
+pytestmark = [pytest.mark.process, pytest.mark.timeout(60)]
+WORKER = 'claude --model opus "$(cat {{prompt_file}})"'
+
+
+def _claude_ctx(ctx: Ctx, tmp: Path) -> tuple[Ctx, Path]:
+    bin_dir = tmp / "fakebin"
+    bin_dir.mkdir()
+    out = tmp / "argv.json"
+    fake = bin_dir / "claude"
+    fake.write_text(
+        "#!/usr/bin/env python3\nimport json, sys\n"
+        f"open({str(out)!r} + '.tmp', 'w').write(json.dumps(sys.argv[1:]))\n"
+        f"import os; os.replace({str(out)!r} + '.tmp', {str(out)!r})\n"
+    )
+    fake.chmod(0o755)
+    env = {**ctx.env, "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+    return replace(ctx, env=env), out
+
+
+def _argv(ctx: Ctx, out: Path) -> list[str]:
+    try:
+        start_worker(ctx, ctx.knobs(), "w1", "Take the deploy lease.")
+        wait_until(out.exists, timeout=30, what="the stand-in claude ran")
+        got: list[str] = json.loads(out.read_text())
+        return got
+    finally:
+        for s in list_sessions(ctx.paths.data):
+            if s.alive:
+                kill(ctx.paths.data, s.id)
+
+
+def test_a_claude_worker_gets_the_worker_server_in_its_mcp_config(ctx: Ctx, tmp_path: Path) -> None:
+    c, out = _claude_ctx(ctx, tmp_path)
+    wire(c, [], worker=WORKER)
+    argv = _argv(c, out)
+    flag, _, spec = argv[0].partition("=")
+    assert flag == "--mcp-config"
+    server = json.loads(spec)["mcpServers"]["looop"]
+    assert server["command"] == c.bin and server["args"] == ["mcp", "--worker"]
+    assert argv[1:3] == ["--model", "opus"]
+    assert argv[-1].rstrip().endswith("Take the deploy lease.")  # the brief, whole and last
+
+
+def test_worker_tools_false_leaves_the_line_alone(ctx: Ctx, tmp_path: Path) -> None:
+    c, out = _claude_ctx(ctx, tmp_path)
+    wire(c, [], worker=WORKER, mcp={"worker_tools": False})
+    argv = _argv(c, out)
+    assert not any(a.startswith("--mcp-config") for a in argv)
+    assert argv[:2] == ["--model", "opus"]
+
+
+def test_a_bad_mcp_config_refuses_the_start_before_anything_runs(ctx: Ctx, tmp_path: Path) -> None:
+    c, out = _claude_ctx(ctx, tmp_path)
+    wire(c, [], worker=WORKER, mcp={"worker_tools": "no"})
+    with pytest.raises(LooopError, match=r"mcp\.worker_tools' must be true or false"):
+        start_worker(c, c.knobs(), "w1", "Take the deploy lease.")
+    assert not out.exists()
+    assert not (c.paths.prompts / "w1.md").exists()
