@@ -51,7 +51,7 @@ def _argv(ctx: Ctx, out: Path) -> list[str]:
 
 def test_a_claude_worker_gets_the_worker_server_in_its_mcp_config(ctx: Ctx, tmp_path: Path) -> None:
     c, out = _claude_ctx(ctx, tmp_path)
-    wire(c, [], worker=WORKER)
+    wire(c, [], worker=WORKER, mcp={"worker_tools": True})
     argv = _argv(c, out)
     flag, _, spec = argv[0].partition("=")
     assert flag == "--mcp-config"
@@ -61,11 +61,14 @@ def test_a_claude_worker_gets_the_worker_server_in_its_mcp_config(ctx: Ctx, tmp_
     assert argv[-1].rstrip().endswith("Take the deploy lease.")  # the brief, whole and last
 
 
-def test_worker_tools_false_leaves_the_line_alone(ctx: Ctx, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mcp", [None, {"worker_tools": False}], ids=["default", "false"])
+def test_without_worker_tools_the_line_is_left_alone(
+    ctx: Ctx, tmp_path: Path, mcp: dict[str, bool] | None
+) -> None:
     c, out = _claude_ctx(ctx, tmp_path)
-    wire(c, [], worker=WORKER, mcp={"worker_tools": False})
+    wire(c, [], worker=WORKER, **({"mcp": mcp} if mcp else {}))
     argv = _argv(c, out)
-    assert not any(a.startswith("--mcp-config") for a in argv)
+    assert not any(a.startswith("--mcp-config") for a in argv)  # opt-in: a process per worker
     assert argv[:2] == ["--model", "opus"]
 
 

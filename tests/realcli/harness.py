@@ -172,9 +172,10 @@ class Rig:
     home: Path
     raw: list[str] = field(default_factory=list)  # the runner's raw output, line by line
 
-    def use_preset(self) -> None:
-        """The data dir's config picks looop's own preset for this CLI, verbatim."""
-        cfg = {"default": self.cli, "runners": {self.cli: dict(PRESETS[self.cli])}}
+    def use_preset(self, **extra: object) -> None:
+        """The data dir's config picks looop's own preset for this CLI, verbatim (plus `extra`
+        top-level keys)."""
+        cfg = {"default": self.cli, "runners": {self.cli: dict(PRESETS[self.cli])}, **extra}
         self.ctx.paths.config.write_text(json.dumps(cfg, indent=2) + "\n")
 
     def output_log(self, run_id: str | None) -> str:

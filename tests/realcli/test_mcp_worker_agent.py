@@ -48,6 +48,7 @@ def _screen(root: Path) -> str:
 @pytest.mark.parametrize("boxed", [False, True], ids=["here", "sandboxed"])
 def test_a_real_claude_worker_claims_a_lease_through_mcp(rig_for: RigFor, boxed: bool) -> None:
     rig = rig_for("claude")
+    rig.use_preset(mcp={"worker_tools": True})
     answer_first_run_prompts(rig)
     env = {
         **rig.ctx.env,

@@ -90,10 +90,6 @@ def test_a_real_tui_waiting_for_a_human_is_needs_input_told_once(rig_for: RigFor
     ctx, root, wid = rig.ctx, rig.ctx.paths.data, f"n-{cli}"
     cfg = json.loads(ctx.paths.config.read_text())
     cfg["notification"] = 'echo "{{id}}" >> told.txt'
-    if cli == "codex":
-        # any `-c` on its command line (the worker MCP wiring's) makes codex skip the model
-        # chooser this test waits on: the plain line keeps it
-        cfg["mcp"] = {"worker_tools": False}
     ctx.paths.config.write_text(json.dumps(cfg))
     rig.server.worker_shell = "touch probed.txt"
     start_worker(ctx, ctx.knobs(), wid, f"{PROBE_MARK} ECHO:n1", command=COMMAND.get(cli))

@@ -399,7 +399,7 @@ def _decided_policy(
 
 def mcp_tools_on(cfg: Config) -> bool:
     """Whether the worker's agent CLI gets the contract as MCP tools (the config's
-    mcp.worker_tools, on unless false)."""
+    mcp.worker_tools: off unless true, for the process it adds to every worker)."""
     from looop.workers.mcpwire import settings  # lazy: a worker start stays light
 
     return settings(cfg).worker_tools

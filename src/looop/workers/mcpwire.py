@@ -11,7 +11,9 @@ Each preset CLI takes it its own way, none of them touching the user's files:
 A line whose program is none of these (a custom runner) is left as it is.
 
 The config's "mcp" object: {"allow_actions": bool} lets `looop mcp` act as --allow-actions
-does; {"worker_tools": false} stops the wiring."""
+does; {"worker_tools": true} turns the wiring on. It is off by default: each wired worker's CLI
+keeps one more process (`looop mcp --worker`, about 75 MB RSS) for what the shell contract
+already gives it."""
 
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ PASSED = (
 class McpSettings:
     __slots__ = ("allow_actions", "worker_tools")
 
-    def __init__(self, allow_actions: bool = False, worker_tools: bool = True) -> None:
+    def __init__(self, allow_actions: bool = False, worker_tools: bool = False) -> None:
         self.allow_actions = allow_actions
         self.worker_tools = worker_tools
 
@@ -63,7 +65,7 @@ def settings(cfg: Config) -> McpSettings:
             raise bad_config_value(cfg.source, f"mcp.{key}", f"one of {', '.join(MCP_KEYS)}", key)
         if not isinstance(value, bool):
             raise bad_config_value(cfg.source, f"mcp.{key}", "true or false", value)
-    return McpSettings(raw.get("allow_actions", False), raw.get("worker_tools", True))
+    return McpSettings(raw.get("allow_actions", False), raw.get("worker_tools", False))
 
 
 def program(line: str) -> str:

@@ -81,7 +81,7 @@ def test_a_path_to_claude_is_still_claude() -> None:
 def test_the_config_mcp_object_defaults_and_reads() -> None:
     base = {"default": "claude", "runners": {"claude": dict(PRESETS["claude"])}}
     s = settings(parse_config(base, "c.json"))
-    assert (s.allow_actions, s.worker_tools) == (False, True)
+    assert (s.allow_actions, s.worker_tools) == (False, False)  # opt-in: a process per worker
     cfg = parse_config({**base, "mcp": {"allow_actions": True, "worker_tools": False}}, "c.json")
     s = settings(cfg)
     assert (s.allow_actions, s.worker_tools) == (True, False)
