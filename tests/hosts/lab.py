@@ -13,6 +13,7 @@ own users and subnet), so two labs on one machine never meet: pytest is not need
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
@@ -157,6 +158,26 @@ def kill_user_procs(user: str) -> None:
             pass
 
 
+def clear_stale(net: str, tag: str, i: int) -> None:
+    """What a lab killed mid-run (SIGKILL, a timeout) left on host i's place: its namespace
+    with the sshd in it, and the root end of its veth holding NET.i.1, which would otherwise
+    make every later lab on this subnet unreachable. Two live labs never share a subnet."""
+    name = re.compile(rf"{re.escape(tag)}-[0-9a-f]{{4}}-h{i}")
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for ns in (line.split()[0] for line in listed.splitlines() if line.strip()):
+        if name.fullmatch(ns):
+            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
+            for pid in pids.stdout.split():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), signal.SIGKILL)
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    addrs = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True)
+    for line in addrs.stdout.splitlines():
+        words = line.split()
+        if len(words) > 3 and words[3] == f"{net}.{i}.1/24":
+            subprocess.run(["ip", "link", "del", words[1].split("@")[0]], capture_output=True)
+
+
 @contextmanager
 def lab(
     d: Path,
@@ -196,6 +217,7 @@ def lab(
             _run("chown", "-R", f"{user}:{user}", str(ssh_dir))
             os.chmod(ssh_dir / "authorized_keys", 0o600)
 
+            clear_stale(net, tag, i)
             # interface names stay under 16 bytes: 2 + 4 + 1 + up to 3
             ns, veth, peer = f"{tag}-{rnd}-h{i}", f"lp{rnd}h{i}", f"lq{rnd}h{i}"
             addr = f"{net}.{i}.2"
