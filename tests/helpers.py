@@ -221,6 +221,21 @@ def kill_sessions(root: Path) -> None:
                 os.kill(s.supervisor_pid, signal.SIGKILL)
 
 
+def stop_sessions(root: Path) -> None:
+    """Kill every live session under `root` the way a user would (`looop kill`); a session that
+    finishes on its own between the listing and the kill is already what the caller wanted."""
+    from looop.sessions import SessionError, get_session, kill, list_sessions
+
+    for s in list_sessions(root):
+        if not s.alive:
+            continue
+        try:
+            kill(root, s.id)
+        except SessionError:
+            if get_session(root, s.id).alive:
+                raise
+
+
 def examples(n: int) -> int:
     """A property test's example count under the loaded hypothesis profile: `n` in the full
     run (`make test`), a tenth (at least the profile's own) under `make check`'s small one."""

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.sessions import kill, list_sessions
 from looop.workers.launch import start_worker
-from tests.helpers import clean_env, wire
+from tests.helpers import clean_env, stop_sessions, wire
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -32,9 +31,7 @@ def bash_worker(ctx: Ctx) -> Ctx:
     wire(ctx, [])
     start_worker(ctx, ctx.knobs(), "sh1", "x", command="PS1='$ ' bash --norc -i # {{prompt_file}}")
     yield ctx
-    for s in list_sessions(ctx.paths.data):
-        if s.alive:
-            kill(ctx.paths.data, s.id)
+    stop_sessions(ctx.paths.data)
 
 
 def test_send_expect_key_shot_log_wait(bash_worker: Ctx) -> None:

@@ -11,9 +11,8 @@ import pytest
 from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.loop.tick import tick
-from looop.sessions import expect, get_session, kill, send
-from looop.sessions.state import list_sessions
-from tests.helpers import wire
+from looop.sessions import expect, get_session, send
+from tests.helpers import stop_sessions, wire
 from tests.procwatch import FIXTURES, children, describe, kill_all, tagged, zombie_children
 
 pytestmark = pytest.mark.timeout(120)
@@ -78,7 +77,5 @@ def test_a_worker_survives_beats_whose_sensors_and_shell_leave_escapees(ctx: Ctx
         )
         assert code == 0
     finally:
-        for s in list_sessions(data):
-            if s.alive:
-                kill(data, s.id)
+        stop_sessions(data)
         kill_all(tagged("ESCAPE_TAG", tag))

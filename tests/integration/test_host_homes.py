@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from looop.sessions import get_session, host, kill, list_sessions, spawn
-from tests.helpers import Cli, process_ended, until, wait_until
+from tests.helpers import Cli, process_ended, stop_sessions, until, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -244,9 +244,7 @@ def test_a_starting_host_sweeps_what_dead_hosts_left(tmp_path: Path) -> None:
         )
     finally:
         os.close(held)
-        for s in list_sessions(tmp_path / "data"):
-            if s.alive:
-                kill(tmp_path / "data", s.id)
+        stop_sessions(tmp_path / "data")
         host.stop_hosts(str(base))
         shutil.rmtree(base, ignore_errors=True)
 

@@ -13,9 +13,9 @@ import pytest
 from looop.core.context import Ctx
 from looop.loop.tick import tick
 from looop.sense.probes import probe_sessions
-from looop.sessions import expect, kill, list_sessions, wait
+from looop.sessions import expect, kill, wait
 from looop.workers.launch import start_worker
-from tests.helpers import runner_calls, wait_until, wire
+from tests.helpers import runner_calls, stop_sessions, wait_until, wire
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -130,9 +130,7 @@ def test_worker_asking_is_live_then_stranded_and_wakes_the_loop(ctx: Ctx) -> Non
         assert "asker-1 [STRANDED]" in prompt
         assert runner_calls(ctx.paths.data.parent / "script.json") == calls
     finally:
-        for s in list_sessions(ctx.paths.data):
-            if s.alive:
-                kill(ctx.paths.data, s.id)
+        stop_sessions(ctx.paths.data)
 
 
 def test_answer_reaches_the_waiting_worker(ctx: Ctx) -> None:
@@ -152,9 +150,7 @@ def test_answer_reaches_the_waiting_worker(ctx: Ctx) -> None:
         assert code == 0
         assert wait(ctx.paths.data, "w5", 20, ctx.clock) == 0
     finally:
-        for s in list_sessions(ctx.paths.data):
-            if s.alive:
-                kill(ctx.paths.data, s.id)
+        stop_sessions(ctx.paths.data)
 
 
 def test_tells_are_delivered_at_most_once(ctx: Ctx) -> None:
@@ -186,9 +182,7 @@ def test_tells_are_delivered_at_most_once(ctx: Ctx) -> None:
         r = _looop(ctx, "tell", "ghost", "hello")
         assert r.returncode == 1 and "not running" in r.stderr
     finally:
-        for s in list_sessions(ctx.paths.data):
-            if s.alive:
-                kill(ctx.paths.data, s.id)
+        stop_sessions(ctx.paths.data)
     r = _looop(ctx, "tell", "t1", "too late")
     assert r.returncode == 1 and "not running" in r.stderr
 

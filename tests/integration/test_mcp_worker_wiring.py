@@ -14,9 +14,8 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
-from looop.sessions import kill, list_sessions
 from looop.workers.launch import start_worker
-from tests.helpers import wait_until, wire
+from tests.helpers import stop_sessions, wait_until, wire
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(60)]
 WORKER = 'claude --model opus "$(cat {{prompt_file}})"'
@@ -44,9 +43,7 @@ def _argv(ctx: Ctx, out: Path) -> list[str]:
         got: list[str] = json.loads(out.read_text())
         return got
     finally:
-        for s in list_sessions(ctx.paths.data):
-            if s.alive:
-                kill(ctx.paths.data, s.id)
+        stop_sessions(ctx.paths.data)
 
 
 def test_a_claude_worker_gets_the_worker_server_in_its_mcp_config(ctx: Ctx, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.loop import guards
 from looop.loop.tick import tick
-from tests.helpers import Cli, events, runner_calls, wire, with_env
+from tests.helpers import Cli, events, runner_calls, stop_sessions, wire, with_env
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -272,7 +272,7 @@ def test_a_worker_with_a_tripwire_command_or_verify_never_starts(
 def test_a_refused_worker_fails_the_beat_and_an_allow_pattern_lets_it_start(
     ctx: Ctx, clock: FixedClock
 ) -> None:
-    from looop.sessions import kill, list_sessions, wait
+    from looop.sessions import list_sessions, wait
 
     decision = _worker(command="sudo touch marker # {{prompt_file}}", verify="test -f marker")
     wire(ctx, [{"decision": decision}], worker="cat {{prompt_file}}")
@@ -297,9 +297,7 @@ def test_a_refused_worker_fails_the_beat_and_an_allow_pattern_lets_it_start(
         assert wait(c.paths.data, "w1", 20, c.clock) == 0
         assert _marker(c).exists()  # the allowed command really ran
     finally:
-        for s in list_sessions(c.paths.data):
-            if s.alive:
-                kill(c.paths.data, s.id)
+        stop_sessions(c.paths.data)
 
 
 @pytest.mark.parametrize(

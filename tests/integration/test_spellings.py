@@ -13,9 +13,8 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.human.tellbox import take_tells
-from looop.sessions import kill, list_sessions
 from looop.workers.launch import start_worker
-from tests.helpers import Cli, wire
+from tests.helpers import Cli, stop_sessions, wire
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -93,9 +92,7 @@ def test_dash_leading_tells_and_screenshot_plain(ctx: Ctx) -> None:
         assert _looop(ctx, "ss", "t1").stdout == plain.stdout
         assert "\x1b[" not in plain.stdout
     finally:
-        for s in list_sessions(ctx.paths.data):
-            if s.alive:
-                kill(ctx.paths.data, s.id)
+        stop_sessions(ctx.paths.data)
 
 
 def _complete(ctx: Ctx, shell: str, words: list[str]) -> list[str]:

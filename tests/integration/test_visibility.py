@@ -19,9 +19,8 @@ from looop.human.mailbox import new_ask
 from looop.human.tellbox import new_tell
 from looop.loop.tick import tick
 from looop.sense.probes import probe_sessions, run_probes
-from looop.sessions import kill, list_sessions
 from looop.workers.launch import start_worker
-from tests.helpers import wait_until, wire
+from tests.helpers import stop_sessions, wait_until, wire
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -36,9 +35,7 @@ def wctx(ctx: Ctx) -> Ctx:
 
 
 def _stop_all(c: Ctx) -> None:
-    for s in list_sessions(c.paths.data):
-        if s.alive:
-            kill(c.paths.data, s.id)
+    stop_sessions(c.paths.data)
 
 
 def _detail(c: Ctx) -> dict[str, dict[str, object]]:

@@ -18,7 +18,7 @@ from looop.loop.tick import tick
 from looop.sense.probes import probe_sessions
 from looop.sessions import expect, get_session, kill, list_sessions, wait
 from looop.workers.launch import start_worker
-from tests.helpers import events, wait_until, wire, with_env
+from tests.helpers import events, stop_sessions, wait_until, wire, with_env
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -42,9 +42,7 @@ def wctx(tmp_path: Path, ctx: Ctx) -> Ctx:
 
 
 def _stop_all(c: Ctx) -> None:
-    for s in list_sessions(c.paths.data):
-        if s.alive:
-            kill(c.paths.data, s.id)
+    stop_sessions(c.paths.data)
 
 
 def test_start_injects_contract_quotes_paths_and_exports_id(wctx: Ctx) -> None:

@@ -16,7 +16,7 @@ from looop.core import store
 from looop.core.context import Ctx
 from looop.core.presets import PRESETS
 from looop.human.mailbox import answer, new_ask
-from looop.sessions import expect, get_session, kill, list_sessions, read_log
+from looop.sessions import expect, get_session, kill, read_log
 from looop.workers import resume as resume_module
 from looop.workers.launch import WorkerError, start_worker
 from looop.workers.resume import (
@@ -31,7 +31,7 @@ from looop.workers.resume import (
     to_resume,
     valid_id,
 )
-from tests.helpers import clean_env, run_cli
+from tests.helpers import clean_env, run_cli, stop_sessions
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.process]  # real processes
 
@@ -52,9 +52,7 @@ def fleet(ctx: Ctx) -> Iterator[Ctx]:
     }
     store.write_json(ctx.paths.config, cfg)
     yield ctx
-    for s in list_sessions(ctx.paths.data):
-        if s.alive:
-            kill(ctx.paths.data, s.id)
+    stop_sessions(ctx.paths.data)
 
 
 def _start(ctx: Ctx, wid: str, runner: str = "fake", resume: bool = True) -> None:
