@@ -47,7 +47,7 @@ REQUEST_MAX = 4 * 1024 * 1024
 FDS = 3  # the caller's stdin, stdout and stderr
 _INT = 4  # bytes of a C int (an fd in SCM_RIGHTS)
 _SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))  # the looop package this host runs
 # What a skip beat runs: loaded once in the host, shared copy-on-write by every child.
 PRELOAD = (
     "looop.cli.main",
@@ -276,7 +276,7 @@ def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str, cwd:
     from looop.sessions.host import HostUnavailable, start_host_process
     from looop.sessions.state import SessionError
 
-    cmd = [sys.executable, "-m", "looop.cli.beathost", "--key", key, "--base", base]
+    cmd = [sys.executable, "-m", "looop.beathost", "--key", key, "--base", base]
     cmd += ["--cwd", cwd, "--idle-s", f"{idle_s:g}"]
     err = os.path.join(runtime_dir(base), f"beat-{key}.err")
     try:
