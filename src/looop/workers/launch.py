@@ -263,8 +263,8 @@ def start_worker(
     live = live_workers(ctx)
     _decided_policy(wid, r.name, sandbox, r.sandbox, cfg, decided)  # on a host too
     if host is not None or os.path.isdir(ctx.paths.data / "hosts"):
-        if away is None:  # a caller that cannot reach hosts: never a silent start here
-            raise WorkerError(f"worker {wid}: hosts are registered, and this start cannot place")
+        if away is None:  # never a silent start here for a worker meant for a host
+            raise WorkerError(f"worker {wid}: this start has no way to hosts (none handed in)")
         where = away.place(ctx, wid, host, len(live), cap, repo)
         if where is not None:
             if resume:
