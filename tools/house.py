@@ -77,11 +77,18 @@ def draw() -> str:
     lines = []
     for level in range(max(floor.values()), -1, -1):
         rooms = sorted(r for r in floor if floor[r] == level)
-        lines.append(f"floor {level} " + "─" * 78)
+        lines.append(f"floor {level} " + "─" * 60)
         for r in rooms:
             files, n = size[r]
-            down = " ".join(sorted(arrows[r])) or "(nothing: the standard library only)"
-            lines.append(f"  {r:<{width}}  {files:>3} files {n:>6,} lines  → {down}")
+            head = f"  {r:<{width}}  {files:>3} files {n:>6,} lines  → "
+            words = sorted(arrows[r]) or ["(nothing: the standard library only)"]
+            row = head
+            for w in words:  # wrapped at 100 columns under the first arrow
+                if len(row) + len(w) > 100 and row.strip() != head.strip():
+                    lines.append(row.rstrip())
+                    row = " " * len(head)
+                row += w + " "
+            lines.append(row.rstrip())
     total = sum(n for _, n in size.values())
     lines.append(f"{sum(f for f, _ in size.values())} files, {total:,} lines in {len(floor)} rooms")
     if upward:  # a circle between rooms: drawn on one floor, said here
