@@ -1,7 +1,7 @@
 """Draw the house from its imports: each room of `src/looop/` on a floor above every room it
-imports, with its size and its arrows. `python tools/house.py` prints the picture;
-`--write` puts it into docs/ARCHITECTURE.md between its two house markers, where a unit test
-holds it true (tests/unit/test_house_picture.py)."""
+imports, with its arrows (and with `--sizes`, its files and lines). `python tools/house.py`
+prints the picture; `--write` puts it into docs/ARCHITECTURE.md between its two house markers,
+where a unit test holds it true (tests/unit/test_house_picture.py)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,9 @@ def floors(arrows: dict[str, set[str]]) -> dict[str, int]:
     return floor
 
 
-def draw() -> str:
+def draw(sizes: bool = False) -> str:
+    """The picture; with `sizes`, each room's files and lines too (the doc's picture leaves
+    them out, so it changes only when the house does)."""
     arrows, size = survey()
     floor = floors(arrows)
     upward = sorted((a, b) for a, bs in arrows.items() for b in bs if floor[b] >= floor[a])
@@ -80,7 +82,8 @@ def draw() -> str:
         lines.append(f"floor {level} " + "─" * 60)
         for r in rooms:
             files, n = size[r]
-            head = f"  {r:<{width}}  {files:>3} files {n:>6,} lines  → "
+            count = f"{files:>3} files {n:>6,} lines  " if sizes else ""
+            head = f"  {r:<{width}}  {count}→ "
             words = sorted(arrows[r]) or ["(nothing: the standard library only)"]
             row = head
             for w in words:  # wrapped at 100 columns under the first arrow
@@ -89,8 +92,10 @@ def draw() -> str:
                     row = " " * len(head)
                 row += w + " "
             lines.append(row.rstrip())
-    total = sum(n for _, n in size.values())
-    lines.append(f"{sum(f for f, _ in size.values())} files, {total:,} lines in {len(floor)} rooms")
+    if sizes:
+        total = sum(n for _, n in size.values())
+        files = sum(f for f, _ in size.values())
+        lines.append(f"{files} files, {total:,} lines in {len(floor)} rooms")
     if upward:  # a circle between rooms: drawn on one floor, said here
         lines.append("arrows that do not point down: " + ", ".join(f"{a}→{b}" for a, b in upward))
     return "\n".join(lines)
@@ -116,11 +121,12 @@ def write(doc: Path = DOC) -> bool:
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--write", action="store_true", help="update docs/ARCHITECTURE.md")
+    p.add_argument("--sizes", action="store_true", help="each room's files and lines too")
     args = p.parse_args(argv)
     if args.write:
         print("docs/ARCHITECTURE.md " + ("updated" if write() else "already true"))
     else:
-        print(draw())
+        print(draw(sizes=args.sizes))
     return 0
 
 

@@ -17,10 +17,10 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.human.mailbox import new_ask
 from looop.sessions import SessionError, get_session, kill, spawn, wait
+from tests.clocks import FixedClock
 from tests.helpers import clean_env, wait_until
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(90)]

@@ -41,4 +41,5 @@ def test_a_room_sits_above_every_room_it_imports_and_a_new_arrow_shows(tmp_path:
     text = doc.read_text()
     assert text.startswith("intro\n") and text.endswith("\nrest\n")
     assert all(f"  {room} " in text for room in floor)
+    assert "lines" not in text and " lines " in house.draw(sizes=True)
     assert house.write(doc) is False  # drawn once, it stays

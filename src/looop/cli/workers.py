@@ -182,10 +182,6 @@ def worker_diff(worker_id: str, stat: bool) -> None:
             raise SystemExit(code)
 
 
-def _kill(worker_id: str, reason: str, journal: str | None) -> None:
-    _steer({"action": "kill_worker", "id": worker_id, "reason": reason}, journal)
-
-
 @worker_group.command("kill", help="Stop a worker (SIGHUP to its process group, then SIGKILL).")
 @click.argument("worker_id", shell_complete=idcomplete.workers)
 @click.option("--reason", default="", help="Why (journaled).")
