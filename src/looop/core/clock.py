@@ -98,15 +98,7 @@ def offset_stamp(d: datetime) -> str:
 
 
 def parse_utc(stamp: str) -> float | None:
-    from datetime import datetime  # lazy: stamps.parse_utc reads looop's own stamps without it
-
-    try:
-        d = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except (ValueError, AttributeError):
-        return None
-    if d.tzinfo is None:
-        return None
-    return d.timestamp()
+    return stamps.parse_iso_utc(stamp)
 
 
 def load_zone(name: str) -> tzinfo:
