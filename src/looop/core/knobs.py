@@ -11,15 +11,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any, Literal, Protocol
 
-    class ConfigLike(Protocol):
-        """What the knobs read of a config (core/config.Config has it): no import of config,
-        which imports the knob table."""
-
-        @property
-        def raw(self) -> dict[str, Any]: ...
-
-        @property
-        def source(self) -> str: ...
+    class ConfigLike(Protocol):  # what the knobs read of core/config's Config, which imports us
+        raw: dict[str, Any]
+        source: str
 
 
 class Knob:
@@ -110,15 +104,9 @@ def _k(
     env: str | None = None,
     describe: str = "",
 ) -> Knob:
+    key = name if config else None
     return Knob(
-        name,
-        env or f"LOOOP_{name.upper()}",
-        name if config else None,
-        default,
-        kind,
-        minimum,
-        describe,
-        maximum,
+        name, env or f"LOOOP_{name.upper()}", key, default, kind, minimum, describe, maximum
     )
 
 
