@@ -108,9 +108,8 @@ def worker_start(
     ctx = make_ctx()
     if budget is not None and not (math.isfinite(budget) and budget > 0):
         raise LooopError(f"--budget {budget:g}: give a positive amount in USD (e.g. --budget 5)")
-    if budget is not None:  # before the start: its first beat already holds it to it
-        set_budget(str(ctx.paths.data), normalise_target(worker_id), budget, on_budget)
     start = Start()
+    start.budget, start.on_budget = budget, on_budget
     start.worker_id, start.prompt, start.journal = worker_id, words(prompt), journal
     start.runner, start.command, start.verify = runner, command, verify
     start.sandbox = None if sandbox is None else ("on" if sandbox else "off")
