@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -280,6 +281,15 @@ def _start_worker(
     if actor == "pulse" and a.verify is not None and a.verify.strip():
         unread = _decided_verify(ctx, a.verify, cfg)
 
+    host, why = a.host, _why_metered(knobs, a)
+    if why is not None:  # the meter reads CLI records on this machine only
+        if host not in (None, "local"):
+            raise ExecError(
+                f"worker {a.id}: {why} needs its spend metered, and looop meters workers on "
+                f"this machine only: on host {host} its CLI's records stay there (it would "
+                "show unmetered) — start it with --host local, or without a host"
+            )
+        host = "local"  # placed here, not on the host with the most room
     restore = _hold_to_budget(ctx, a)
     try:
         start_worker(
@@ -296,7 +306,7 @@ def _start_worker(
             repo=a.repo,
             branch=a.branch,
             resume=a.resume,
-            host=a.host,
+            host=host,
         )
     except BaseException:
         restore()  # a refused start leaves a live namesake's budget as it was
@@ -304,6 +314,17 @@ def _start_worker(
     if unread and a.verify is not None:  # after: a start forgets the last worker's records
         cmd = store.encode(a.verify.strip())
         provenance.mark_unread(ctx.paths, provenance.VERIFY, a.id, cmd)
+
+
+def _why_metered(knobs: Knobs, a: StartWorker) -> str | None:
+    """What needs this worker's spend metered (the meter reads CLI records on this machine
+    only): its own budget, or refuse_unmetered while a daily budget is on."""
+    if a.budget_usd is not None:
+        return "its budget"
+    if not knobs.values.get("refuse_unmetered"):
+        return None
+    cap = knobs.real("max_daily_usd")  # cost.breakers.daily_budget's rule (act is below it)
+    return "refuse_unmetered (a daily budget is on)" if math.isfinite(cap) and cap > 0 else None
 
 
 def _hold_to_budget(ctx: Ctx, a: StartWorker) -> Callable[[], None]:
