@@ -160,3 +160,15 @@ def test_at_the_daily_budget_the_api_starts_no_worker(authed: TestClient, ctx: C
     assert "reached the daily budget $1.00" in r.json()["error"]
     assert not (ctx.paths.sessions / "w6").exists()
     assert "w6" not in budgets(str(ctx.paths.data))
+
+
+@pytest.mark.process
+def test_a_start_on_a_config_that_does_not_read_says_so_in_one_line(
+    authed: TestClient, ctx: Ctx
+) -> None:
+    ctx.paths.config.write_text('{"max_daily_usd": "lots"')
+    r = authed.post("/api/v1/workers/w5", json={"prompt": "go", "budget_usd": 1})
+    err = r.json().get("error", "")
+    assert r.status_code == 503 and "config" in err and "\n" not in err, r.text
+    assert not (ctx.paths.sessions / "w5").exists()
+    assert budgets(str(ctx.paths.data)) == {}

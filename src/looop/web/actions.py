@@ -266,7 +266,10 @@ def _refuse_over_fleet_budget(ctx: Ctx, wid: str, obj: dict[str, Any]) -> None:
         r = ctx.config().runner(obj.get("runner"))
         return r.worker if r is not None else None
 
-    why = start_refused(ctx.knobs(), ctx.paths, ctx.clock, wid, line)
+    try:
+        why = start_refused(ctx.knobs(), ctx.paths, ctx.clock, wid, line)
+    except LooopError as e:  # a config that does not read: as the executor's start says it
+        raise WebError(503, str(e)) from None
     if why is not None:
         raise WebError(409, why)
 
