@@ -37,6 +37,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from looop.act.shell import ShellResult
     from looop.workers.backend import Backend
+    from looop.workers.started import Away
 
 
 def _write_goal(ctx: Ctx, a: WriteGoal) -> None:
@@ -281,15 +282,7 @@ def _start_worker(
     if actor == "pulse" and a.verify is not None and a.verify.strip():
         unread = _decided_verify(ctx, a.verify, cfg)
 
-    host, why = a.host, _why_metered(knobs, a)
-    if why is not None:  # the meter reads CLI records on this machine only
-        if host not in (None, "local"):
-            raise ExecError(
-                f"worker {a.id}: {why} needs its spend metered, and looop meters workers on "
-                f"this machine only: on host {host} its CLI's records stay there (it would "
-                "show unmetered) — start it with --host local, or without a host"
-            )
-        host = "local"  # placed here, not on the host with the most room
+    host, away = _where(ctx, knobs, a)
     restore = _hold_to_budget(ctx, a)
     try:
         start_worker(
@@ -307,6 +300,7 @@ def _start_worker(
             branch=a.branch,
             resume=a.resume,
             host=host,
+            away=away,
         )
     except BaseException:
         restore()  # a refused start leaves a live namesake's budget as it was
@@ -316,15 +310,25 @@ def _start_worker(
         provenance.mark_unread(ctx.paths, provenance.VERIFY, a.id, cmd)
 
 
-def _why_metered(knobs: Knobs, a: StartWorker) -> str | None:
-    """What needs this worker's spend metered (the meter reads CLI records on this machine
-    only): its own budget, or refuse_unmetered while a daily budget is on."""
-    if a.budget_usd is not None:
-        return "its budget"
-    if not knobs.values.get("refuse_unmetered"):
-        return None
+def _where(ctx: Ctx, knobs: Knobs, a: StartWorker) -> tuple[str | None, Away | None]:
+    """The host named and the way there. A worker to be metered (its budget; refuse_unmetered
+    under a daily budget) stays here, where the meter reads its CLI's records."""
     cap = knobs.real("max_daily_usd")  # cost.breakers.daily_budget's rule (act is below it)
-    return "refuse_unmetered (a daily budget is on)" if math.isfinite(cap) and cap > 0 else None
+    fail_closed = knobs.values.get("refuse_unmetered") and math.isfinite(cap) and cap > 0
+    why = "its budget" if a.budget_usd is not None else "refuse_unmetered" if fail_closed else None
+    host, hosts = a.host, (ctx.paths.data / "hosts").is_dir()
+    if why is not None and host not in (None, "local"):
+        msg = f"worker {a.id}: {why} needs its spend metered, and looop meters workers here"
+        raise ExecError(
+            f"{msg} only: on host {host} its CLI's records stay there (it would show "
+            "unmetered) — start it with --host local, or without a host"
+        )
+    host = "local" if why is not None and hosts else host  # not placed on a host
+    if host is None and not hosts:
+        return None, None
+    from looop.remote import dispatch  # lazy: only a fleet with hosts places
+
+    return host, dispatch
 
 
 def _hold_to_budget(ctx: Ctx, a: StartWorker) -> Callable[[], None]:
@@ -363,18 +367,18 @@ def _decided_verify(ctx: Ctx, verify: str, cfg: Config | None) -> bool:
 
 
 def remote_record(data: Path, wid: str) -> Path:
-    """Where the home keeps a remote worker's record (workers/ssh/hosts.py record_file)."""
+    """Where the home keeps a remote worker's record (remote/hosts.py record_file)."""
     return data / "hosts" / "workers" / f"{wid}.json"
 
 
 def _remote(ctx: Ctx, wid: str) -> Backend | None:
     """The backend of a worker running on another host — SSH or Kubernetes (None: it runs
     here)."""
-    # one stat first: workers.remote loads the SSH and Kubernetes rooms (~0.1-0.3 s), which
+    # one stat first: remote.engine loads the SSH and Kubernetes rooms (~0.1-0.3 s), which
     # a kill of a worker here (most of them) must not pay
     if not remote_record(ctx.paths.data, wid).exists():
         return None
-    from looop.workers.remote import remote_of  # lazy: only hosts' workers need it
+    from looop.remote.engine import remote_of  # lazy: only hosts' workers need it
 
     return remote_of(ctx, wid)
 
