@@ -12,7 +12,7 @@ A line whose program is none of these (a custom runner) is left as it is.
 
 The config's "mcp" object: {"allow_actions": bool} lets `looop mcp` act as --allow-actions
 does; {"worker_tools": true} turns the wiring on. It is off by default: each wired worker's CLI
-keeps one more process (`looop mcp --worker`, about 75 MB RSS) for what the shell contract
+keeps one more process (`looop mcp --worker`, about 25 MB RSS) for what the shell contract
 already gives it."""
 
 from __future__ import annotations
