@@ -158,14 +158,24 @@ def kill_user_procs(user: str) -> None:
             pass
 
 
+def _holds(ns: str, cidr: str) -> bool:
+    """Whether namespace `ns` has address `cidr`: a lab on another subnet (another run's, a
+    helper's, the bench's) is live and not ours to clear, even under the same tag."""
+    out = subprocess.run(
+        ["ip", "-n", ns, "-o", "-4", "addr", "show"], capture_output=True, text=True
+    )
+    return any(len(w) > 3 and w[3] == cidr for w in (ln.split() for ln in out.stdout.splitlines()))
+
+
 def clear_stale(net: str, tag: str, i: int) -> None:
     """What a lab killed mid-run (SIGKILL, a timeout) left on host i's place: its namespace
     with the sshd in it, and the root end of its veth holding NET.i.1, which would otherwise
-    make every later lab on this subnet unreachable. Two live labs never share a subnet."""
+    make every later lab on this subnet unreachable. Two live labs never share a subnet, so
+    only a namespace on this lab's own subnet is cleared."""
     name = re.compile(rf"{re.escape(tag)}-[0-9a-f]{{4}}-h{i}")
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     for ns in (line.split()[0] for line in listed.splitlines() if line.strip()):
-        if name.fullmatch(ns):
+        if name.fullmatch(ns) and _holds(ns, f"{net}.{i}.2/24"):
             pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
             for pid in pids.stdout.split():
                 with contextlib.suppress(ProcessLookupError, ValueError):
