@@ -338,3 +338,25 @@ def test_a_cancelled_ask_ends_its_verb_and_gets_no_answer(ctx: Ctx) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def test_requests_from_a_file_are_served_too(ctx: Ctx, tmp_path: Path) -> None:
+    """Not every stdin is a pipe: requests typed into a file and redirected in are answered
+    (the event loop cannot watch a regular file; a thread reads it instead)."""
+    requests = tmp_path / "requests.jsonl"
+    ping = {"jsonrpc": "2.0", "id": 7, "method": "ping"}
+    listing = {"jsonrpc": "2.0", "id": 8, "method": "tools/list"}
+    requests.write_text(json.dumps(ping) + "\n" + json.dumps(listing) + "\n")
+    with requests.open() as stdin:
+        done = subprocess.run(
+            [sys.executable, "-m", "looop", "mcp", "--worker"],
+            env=worker_env(ctx, LOOOP_SESSION_ID="w1"),
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert done.returncode == 0, done.stderr
+    got = [json.loads(ln) for ln in done.stdout.splitlines()]
+    assert got[0] == {"jsonrpc": "2.0", "id": 7, "result": {}}
+    assert {t["name"] for t in got[1]["result"]["tools"]} == TOOLS

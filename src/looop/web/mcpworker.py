@@ -358,11 +358,9 @@ class WorkerServer:
         self.answer(rid, {"content": [{"type": "text", "text": said}], "isError": failed})
 
     async def serve(self) -> None:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=MAX_LINE, loop=loop)
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        read = await _line_reader()
         try:
-            while raw := await reader.readline():
+            while raw := await read():
                 if raw.strip():
                     self.handle(raw)
         finally:  # the agent CLI went away: so do the verbs still running for it
@@ -370,6 +368,22 @@ class WorkerServer:
                 task.cancel()
             if self.calls:
                 await asyncio.gather(*self.calls.values(), return_exceptions=True)
+
+
+async def _line_reader() -> Callable[[], Awaitable[bytes]]:
+    """Lines of stdin without blocking the calls in flight: a pipe (what an agent CLI gives)
+    read by the event loop; anything else (a file, by hand) by a thread."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=MAX_LINE, loop=loop)
+    try:
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    except ValueError:  # not a pipe, socket or terminal
+
+        async def by_thread() -> bytes:
+            return await loop.run_in_executor(None, sys.stdin.buffer.readline, MAX_LINE)
+
+        return by_thread
+    return reader.readline
 
 
 def build_worker_server(env: Mapping[str, str], bin_path: str, out: BinaryIO) -> WorkerServer:
