@@ -52,3 +52,39 @@ def test_a_host_workers_claude_claims_through_the_worker_server(home: Home) -> N
         else:
             config.write_text(before)
         shutil.rmtree(where, ignore_errors=True)
+
+
+@pytest.mark.timeout(180)
+def test_a_sandboxed_host_workers_claude_claims_through_the_worker_server(
+    home: Home, tmp_path: Path
+) -> None:
+    """Inside srt on the host the server is the CLI's child, under the same walls, and its
+    verbs go home through the worker's drop box and the host's bridge."""
+    from tests.hosts.test_sandboxed_host import _second_home
+
+    h1 = home.lab.hosts[0]
+    where = Path(tempfile.mkdtemp(prefix="looop-mcp-"))
+    where.chmod(0o755)
+    claude = where / "claude"
+    claude.write_text("#!/usr/bin/python3\n" + STAND_IN.read_text())
+    claude.chmod(0o755)
+    runners = {"claude": {"worker": f"{claude} {{{{prompt_file}}}}"}}
+    data = _second_home(tmp_path, home.lab, [h1], {"domains": ["127.0.0.1:9"]}, runners=runners)
+    config = data / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "mcp": {"worker_tools": True}}))
+    try:
+        start = looop(data, "worker", "start", "mb1", "x", "--host", "h1")
+        assert start.returncode == 0, start.stderr
+        got = looop(data, "expect", "mb1", "MCP-CLAIM:", "--timeout", "60s")
+        log = looop(data, "log", "mb1").stdout
+        assert got.returncode == 0, log
+        assert "MCP-CLAIM: ok" in log, log
+        rec = json.loads((data / "hosts" / "workers" / "mb1.json").read_text())
+        assert rec.get("sandboxed") is True  # it ran inside srt there
+        held = looop(data, "claim", "mb1-lease", "--session", "someone-else")
+        assert held.returncode == 1 and "mb1" in held.stderr, held.stderr
+    finally:
+        looop(data, "kill", "mb1")
+        looop(data, "down", timeout=60)
+        looop(data, "host", "rm", "h1", "--force", timeout=30)
+        shutil.rmtree(where, ignore_errors=True)
