@@ -85,7 +85,7 @@ def _cli(looop: str, args: list[str], env: dict[str, str]) -> float:
 
 def run() -> list[dict[str, object]]:
     import looop
-    from looop.cli.beathost import stop_beat_host
+    from looop.beathost import stop_beat_host
     from looop.sessions.host import stop_host
 
     subprocess.run(

@@ -117,16 +117,16 @@ def _rounds(timed: dict[str, Callable[[], float]], rounds: int = ROUNDS) -> dict
 def _ssh(home: Home, host: str, line: str) -> list[str]:
     """The ssh argv that runs `line` on a host through the home's own master (the options
     looop uses, ControlMaster=no: a client of the master, as every remote verb is)."""
-    from looop.workers.ssh.hosts import get
-    from looop.workers.ssh.link import link_at
+    from looop.remote.hosts import get
+    from looop.remote.ssh.link import link_at
 
     lk = link_at(home.data, get(home.data, host))
     return [*lk.base(), "-o", "ControlMaster=no", "-T", "--", lk.host.host, line]
 
 
 def _satellite(home: Home, host: str, lab_host: Any) -> Path:
-    from looop.workers.ssh.hosts import get
-    from looop.workers.ssh.link import link_at
+    from looop.remote.hosts import get
+    from looop.remote.ssh.link import link_at
 
     key = link_at(home.data, get(home.data, host)).key
     return Path(lab_host.home) / ".local/share/looop/satellite" / key
@@ -411,7 +411,7 @@ def _fleet(fleet: Home, local30: Home, lab_hosts: list[Any]) -> list[dict[str, o
 
 def _gone_after(lk: Any, t0: float) -> float:
     """Seconds from t0 until the host's master stops answering on its control socket."""
-    from looop.workers.ssh.link import wait_master_gone
+    from looop.remote.ssh.link import wait_master_gone
 
     if not wait_master_gone(lk, 60):
         raise RuntimeError(f"bench_hosts: the master to {lk.host.name} outlived a cut link")
@@ -429,8 +429,8 @@ def _cut(fleet: Home, lh: Any) -> dict[str, object]:
         others = [r for r in rows if r.get("host") not in (None, lh.name)]
         return {r["health"] for r in mine}, {r["alive"] for r in others}
 
-    from looop.workers.ssh.hosts import get
-    from looop.workers.ssh.link import link_at
+    from looop.remote.hosts import get
+    from looop.remote.ssh.link import link_at
 
     lk = link_at(fleet.data, get(fleet.data, lh.name))
     cut, back, gone = [], [], []

@@ -359,7 +359,7 @@ def cost_row(ours: list[float], base: list[float], mode: str) -> dict[str, objec
 
 
 def run() -> list[dict[str, object]]:
-    from looop.cli.beathost import stop_beat_host
+    from looop.beathost import stop_beat_host
 
     with tempfile.TemporaryDirectory() as d:
         b = Bench(Path(d))

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from looop.cli.beathost import beat_host_pid, stop_beat_host
+from looop.beathost import beat_host_pid, stop_beat_host
 from looop.core.clock import SystemClock
 from looop.core.context import Ctx
 from looop.core.events import Emitter

@@ -82,7 +82,7 @@ def classify(data: Path, runtime: Path | None = None) -> dict[str, list[int]]:
             role = "supervisor"
         elif "looop.sessions.host" in text:
             role = "host"
-        elif "looop.cli.beathost" in text:
+        elif "looop.beathost" in text:
             role = "beathost"
         elif "looop web" in text or "looop.web" in text:
             role = "web"

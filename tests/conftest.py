@@ -90,7 +90,7 @@ def _hosts_stopped() -> Iterator[None]:
     """Supervisors fork from a session host and `looop tick` runs in a beat host; the run
     stops its own and removes its runtime dir."""
     yield
-    from looop.cli.beathost import stop_beat_hosts
+    from looop.beathost import stop_beat_hosts
     from looop.sessions.host import stop_hosts
 
     base = os.environ["LOOOP_RUNTIME_DIR"]

@@ -158,24 +158,21 @@ def kill_user_procs(user: str) -> None:
             pass
 
 
-def _holds(ns: str, cidr: str) -> bool:
-    """Whether namespace `ns` has address `cidr`: a lab on another subnet (another run's, a
-    helper's, the bench's) is live and not ours to clear, even under the same tag."""
-    out = subprocess.run(
-        ["ip", "-n", ns, "-o", "-4", "addr", "show"], capture_output=True, text=True
-    )
-    return any(len(w) > 3 and w[3] == cidr for w in (ln.split() for ln in out.stdout.splitlines()))
+def _space(tag: str, net: str) -> str:
+    """The first part of a lab's namespace names: its tag and its subnet (10.233: 10-233)."""
+    return f"{tag}-{net.replace('.', '-')}"
 
 
 def clear_stale(net: str, tag: str, i: int) -> None:
     """What a lab killed mid-run (SIGKILL, a timeout) left on host i's place: its namespace
     with the sshd in it, and the root end of its veth holding NET.i.1, which would otherwise
-    make every later lab on this subnet unreachable. Two live labs never share a subnet, so
-    only a namespace on this lab's own subnet is cleared."""
-    name = re.compile(rf"{re.escape(tag)}-[0-9a-f]{{4}}-h{i}")
+    make every later lab on this subnet unreachable. Two live labs never share a subnet, and
+    a lab's namespaces carry its subnet in their names, so a lab on another subnet (another
+    run's, at the same time) is never taken for stale."""
+    name = re.compile(rf"{re.escape(_space(tag, net))}-[0-9a-f]{{4}}-h{i}")
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     for ns in (line.split()[0] for line in listed.splitlines() if line.strip()):
-        if name.fullmatch(ns) and _holds(ns, f"{net}.{i}.2/24"):
+        if name.fullmatch(ns):
             pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
             for pid in pids.stdout.split():
                 with contextlib.suppress(ProcessLookupError, ValueError):
@@ -198,7 +195,7 @@ def lab(
     first: int = 1,
     hide: tuple[str, ...] = (),
 ) -> Iterator[Lab]:
-    """N hosts h<first>.. at NET.i.2, users PREFIXi, namespaces TAG-<random>-hi, files in
+    """N hosts h<first>.. at NET.i.2, users PREFIXi, namespaces TAG-NET-<random>-hi, files in
     `d`. The users' earlier looop files are wiped first: each lab starts as a fresh machine.
     `hide`: folders each host sees empty (a tmpfs over them in its sshd's own mount
     namespace), as on a machine where that software was never installed."""
@@ -229,7 +226,7 @@ def lab(
 
             clear_stale(net, tag, i)
             # interface names stay under 16 bytes: 2 + 4 + 1 + up to 3
-            ns, veth, peer = f"{tag}-{rnd}-h{i}", f"lp{rnd}h{i}", f"lq{rnd}h{i}"
+            ns, veth, peer = f"{_space(tag, net)}-{rnd}-h{i}", f"lp{rnd}h{i}", f"lq{rnd}h{i}"
             addr = f"{net}.{i}.2"
             _run("ip", "netns", "add", ns)
             namespaces.append(ns)

@@ -66,8 +66,8 @@ def test_the_relay_refuses_a_worker_it_did_not_start_there(home: Home) -> None:
     """A process on the host naming a worker of another host (or none) gets one line."""
     import socket
 
-    from looop.workers.ssh.hosts import get
-    from looop.workers.ssh.link import link_at
+    from looop.remote.hosts import get
+    from looop.remote.ssh.link import link_at
 
     lk = link_at(home.data, get(home.data, "h1"))
     looop(home.data, "host", "check", "h1")  # the master and the relay are up

@@ -60,7 +60,7 @@ def test_a_new_lab_clears_its_own_stale_place_and_never_a_live_lab_elsewhere(
     """A lab killed mid-run leaves its namespace behind; the next lab on that subnet clears it.
     A live lab on another subnet (another run beside this one) is left alone."""
     other = "10.239" if lab.hosts[0].net != "10.239" else "10.238"
-    stale = "looop-abcd-h1"  # what a killed lab on `other` left: a namespace holding .1.2
+    stale = f"looop-{other.replace('.', '-')}-abcd-h1"  # what a killed lab on `other` left
     subprocess.run(["ip", "netns", "add", stale], check=True)
     try:
         subprocess.run(

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from looop.workers.ssh.boxed import SRT_DIR
-from looop.workers.ssh.install import srt_package
+from looop.remote.ssh.boxed import SRT_DIR
+from looop.remote.ssh.install import srt_package
 from tests.hosts.conftest import LAB_NET, LAB_USERS, Home, Host, Lab
 from tests.hosts.lab import lab as build_lab
 from tests.hosts.util import looop

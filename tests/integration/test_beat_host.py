@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from looop.cli import beathost
+from looop import beathost
 from tests.helpers import clean_env, process_ended, wait_until
 
 pytestmark = pytest.mark.timeout(90)

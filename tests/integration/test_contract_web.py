@@ -21,10 +21,9 @@ import pytest
 
 from looop.core.clock import FixedClock
 from looop.core.paths import Paths
+from looop.remote import hosts, tokens
+from looop.remote.kube import podrun
 from looop.sessions import SessionError, kill, spawn, wait
-from looop.workers import scoped
-from looop.workers.kube import podrun
-from looop.workers.ssh import hosts
 from tests.helpers import clean_env
 
 LOOOP = str(Path(sys.executable).with_name("looop"))
@@ -42,7 +41,7 @@ class Home:
         self.scheme = "http"
         self.tls: list[str] = []
         hosts.write_record(self.data, WID, "k8s-lab", over=False)  # as the engines do
-        self.token = scoped.mint(Paths.at(self.data), WID)
+        self.token = tokens.mint(Paths.at(self.data), WID)
         self.shim = podrun.contract_shim(tmp / "pod", LOOOP)
         self.pod_env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -170,7 +169,7 @@ def test_a_pod_speaks_its_contract_to_a_real_home(home: Home) -> None:
     assert home.looop("tell", WID, "use the blue one").returncode == 0
     assert home.pod_run("told") == (0, "use the blue one\n", "")
     # a worker's token is for its contract only
-    code, _, err = home.pod_run("told", LOOOP_HOME_TOKEN=scoped.mint(Paths.at(data), "pw2"))
+    code, _, err = home.pod_run("told", LOOOP_HOME_TOKEN=tokens.mint(Paths.at(data), "pw2"))
     assert code == 3 and err.count("\n") == 1 and "refused this worker" in err
 
 

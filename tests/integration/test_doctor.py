@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from looop.core.paths import Paths
+from looop.remote.hosts import hosts_dir
 from looop.web.auth import runtime_path
-from looop.workers.ssh.hosts import hosts_dir
 from tests.helpers import Cli
 
 pytestmark = pytest.mark.timeout(60)

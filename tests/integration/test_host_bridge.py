@@ -1,4 +1,4 @@
-"""A sandboxed worker's way home on an SSH host (workers/ssh/boxed.py): its `looop` puts a
+"""A sandboxed worker's way home on an SSH host (remote/ssh/boxed.py): its `looop` puts a
 request in its drop box, the satellite's bridge carries it over the relay socket and puts the
 answer back. Here the relay is a small unix-socket server standing in for the home (the lab
 test, tests/hosts/test_sandboxed_host.py, runs the real one across SSH): the bridge speaks as
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from looop.workers.callhome import PENDING
-from looop.workers.ssh import boxed
-from looop.workers.ssh.shim import _dropped
+from looop.remote.callhome import PENDING
+from looop.remote.ssh import boxed
+from looop.remote.ssh.shim import _dropped
 
 pytestmark = [
     pytest.mark.process,

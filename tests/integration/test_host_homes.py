@@ -309,7 +309,7 @@ def _tick_home(tmp_path: Path, name: str, **extra: str) -> tuple[Path, dict[str,
 
 
 def test_two_homes_get_two_beat_hosts_and_no_env_crosses(tmp_path: Path) -> None:
-    from looop.cli import beathost
+    from looop import beathost
 
     looop = str(Path(sys.executable).parent / "looop")
     a, env_a = _tick_home(tmp_path, "a", ONLY_A="secret-of-a")

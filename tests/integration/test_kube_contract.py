@@ -20,7 +20,7 @@ import pytest
 pytest.importorskip("kubernetes")
 
 from tests.helpers import clean_env, until
-from tests.unit.workers.kube.fakecluster import LOOOP, FakeCluster
+from tests.unit.remote.kube.fakecluster import LOOOP, FakeCluster
 
 pytestmark = pytest.mark.timeout(180)
 

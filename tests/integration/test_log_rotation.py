@@ -193,8 +193,8 @@ def test_a_pods_stdout_and_a_finished_attach_replay_read_across_rotations(
     that): a rotation must not stall it. A finished session's attach prints the transcript."""
     import io
 
+    from looop.remote.kube import podrun
     from looop.sessions.attach import _Out, _replay_log
-    from looop.workers.kube import podrun
 
     n = 1_400_000  # 18 MB: past the default rotation size (16 MiB) the pod's session has
     out = io.BytesIO()

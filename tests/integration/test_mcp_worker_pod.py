@@ -18,7 +18,7 @@ pytest.importorskip("kubernetes")
 
 from tests.helpers import until
 from tests.integration.test_kube_contract import Home, _log_has
-from tests.unit.workers.kube.fakecluster import FakeCluster
+from tests.unit.remote.kube.fakecluster import FakeCluster
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(180)]
 STAND_IN = Path(__file__).resolve().parents[1] / "fixtures" / "mcp_claude.py"

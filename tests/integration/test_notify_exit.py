@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.cli import beathost
+from looop import beathost
 from tests.helpers import clean_env, wait_until
 from tests.integration.test_notify import Endpoint
 

@@ -29,17 +29,30 @@ ROOMS: dict[str, set[str]] = {
     "seed": {"core"},
     "human": {"core", "sessions"},
     "workers": {"core", "sessions", "human"},
-    "act": {"core", "sessions", "human", "workers"},
-    "sense": {"core", "sessions", "human", "workers"},
-    "loop": {"core", "sessions", "human", "workers", "act", "decide", "sense", "seed"},
+    "remote": {"core", "sessions", "human", "workers"},
+    "act": {"core", "sessions", "human", "workers", "remote"},
+    "sense": {"core", "sessions", "human", "workers", "remote"},
+    "loop": {"core", "sessions", "human", "workers", "remote", "act", "decide", "sense", "seed"},
     "demo": {"core", "loop", "seed"},
-    "tui": {"core", "sessions", "human", "workers", "loop"},
-    "web": {"core", "sessions", "human", "workers", "act", "decide", "loop", "seed", "(top)"},
+    "tui": {"core", "sessions", "human", "workers", "remote", "loop"},
+    "web": {
+        "core",
+        "sessions",
+        "human",
+        "workers",
+        "remote",
+        "act",
+        "decide",
+        "loop",
+        "seed",
+        "(top)",
+    },
     "cli": {
         "core",
         "sessions",
         "human",
         "workers",
+        "remote",
         "act",
         "decide",
         "sense",
@@ -50,22 +63,17 @@ ROOMS: dict[str, set[str]] = {
         "web",
         "(top)",
     },
-    "(top)": {"cli"},
+    # the process entries: the console's (boot.py) and the beat host's (beathost.py)
+    "(top)": {"cli", "core", "sessions"},
 }
 
 # Parts of one room that never import each other, either way (a package and its modules).
 INDEPENDENT: list[tuple[str, str]] = [
-    ("looop.workers.ssh", "looop.workers.kube"),  # two ways to run a worker away from home
+    ("looop.remote.ssh", "looop.remote.kube"),  # two ways to run a worker away from home
 ]
-# (importer, imported) that break INDEPENDENT today: the hosts registry and dispatch, shared
-# by both, go to a room of their own (issue 32, item 2).
-INDEPENDENT_DEBT: set[tuple[str, str]] = {
-    ("looop.workers.kube.hosted", "looop.workers.ssh.hosts"),
-    ("looop.workers.ssh.dispatch", "looop.workers.kube.hosted"),
-    ("looop.workers.ssh.dispatch", "looop.workers.kube.manifests"),
-    ("looop.workers.ssh.hosts", "looop.workers.kube.manifests"),
-    ("looop.workers.ssh.hosts", "looop.workers.kube.target"),
-}
+# (importer, imported) that break INDEPENDENT today. What both need (the hosts registry,
+# placement, dispatch) lives in the room's shared part, `remote/` itself.
+INDEPENDENT_DEBT: set[tuple[str, str]] = set()
 
 # Packages that are one module split into files for size: their files share private names.
 PRIVATE_WITHIN: set[str] = {"looop.act.shellguard"}
@@ -75,12 +83,12 @@ PRIVATE_DEBT: set[tuple[str, str]] = {
     ("looop.act.executor", "looop.act.effects"),
     ("looop.act.executor", "looop.act.journal"),
     ("looop.act.parse", "looop.act.decision"),
-    ("looop.cli.beathost", "looop.sessions.host"),
+    ("looop.beathost", "looop.sessions.host"),
     ("looop.cli.schedule", "looop.cli.steer"),
     ("looop.cli.workers", "looop.cli.steer"),
     ("looop.sessions.control", "looop.sessions.pump"),
     ("looop.sessions.supervisor", "looop.sessions.pump"),
-    ("looop.workers.ssh.boxed", "looop.workers.ssh.shim"),
+    ("looop.remote.ssh.boxed", "looop.remote.ssh.shim"),
 }
 
 # Circles among modules closed only by function-level imports today (at load time: none).
@@ -97,17 +105,9 @@ CIRCLES_DEBT: set[frozenset[str]] = {
         }
     ),
     frozenset({"looop.act.shellguard.check", "looop.act.shellguard.parsed"}),
-    frozenset({"looop.workers.ssh.link", "looop.workers.ssh.relay"}),
-    frozenset(
-        {
-            "looop.workers.launch",
-            "looop.workers.resume",
-            "looop.workers.sandbox",
-            "looop.workers.ssh.dispatch",
-            "looop.workers.ssh.remote",
-        }
-    ),
-    frozenset({"looop.cli.beathost", "looop.cli.lifecycle", "looop.cli.main", "looop.cli.root"}),
+    frozenset({"looop.remote.ssh.link", "looop.remote.ssh.relay"}),
+    frozenset({"looop.workers.launch", "looop.workers.resume", "looop.workers.sandbox"}),
+    frozenset({"looop.beathost", "looop.cli.lifecycle", "looop.cli.main", "looop.cli.root"}),
 }
 
 # ---- reading the source -----------------------------------------------------------------------

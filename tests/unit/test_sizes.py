@@ -33,21 +33,21 @@ LONG_FUNCTIONS_DEBT: set[str] = {
     "sessions/spawner:spawn",
     "web/mcpserver:build_server",
     "web/server:serve",
-    "workers/kube/backend:start",
+    "remote/kube/backend:start",
     "workers/launch:start_worker",
     "workers/needsinput:refine",
     "workers/resume:read_record",
     "workers/resume:resume_worker",
     "workers/sandbox:settings",
-    "workers/ssh/dispatch:_start_on_host",
-    "workers/ssh/dispatch:start_there",
-    "workers/ssh/remote:start_remote",
-    "workers/verify:_run_far",
+    "remote/dispatch:_start_on_host",
+    "remote/dispatch:start_there",
+    "remote/ssh/backend:start_remote",
+    "remote/verify:run_far",
 }
 
 # modules over MAX_MODULE lines today
 LONG_MODULES_DEBT: set[str] = {
-    "cli/beathost.py",
+    "beathost.py",
     "cli/lifecycle.py",
     "cli/sessions.py",
     "core/proc.py",
@@ -62,7 +62,7 @@ LONG_MODULES_DEBT: set[str] = {
     "sessions/pump.py",
     "tui/app.py",
     "web/app.py",
-    "workers/kube/backend.py",
+    "remote/kube/backend.py",
     "workers/resume.py",
     "workers/worktree.py",
 }

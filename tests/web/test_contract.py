@@ -17,10 +17,9 @@ from starlette.testclient import TestClient
 
 from looop.core.context import Ctx
 from looop.human.mailbox import answer, pending
+from looop.remote import hosts, tokens
 from looop.web.app import build_app
 from looop.web.auth import Guard
-from looop.workers import scoped
-from looop.workers.ssh import hosts
 from tests.web.conftest import ORIGIN, TOKEN
 
 pytestmark = pytest.mark.timeout(60)
@@ -66,7 +65,7 @@ def _ledger(home: Ctx) -> list[dict[str, Any]]:
 
 
 def test_a_worker_token_speaks_its_own_contract(web: TestClient, home: Ctx) -> None:
-    tok = scoped.mint(home.paths, "pw1")
+    tok = tokens.mint(home.paths, "pw1")
     r = _call(web, _as(tok), _req("cost", "report", "session", "pw1", "sh", "2"))
     assert r.status_code == 200, r.text
     assert r.json() == {"out": "recorded $2 for session pw1 (sh)\n", "err": "", "code": 0}
@@ -80,17 +79,17 @@ def test_a_worker_token_speaks_its_own_contract(web: TestClient, home: Ctx) -> N
 
 
 def test_a_worker_token_is_only_its_own_workers(web: TestClient, home: Ctx) -> None:
-    tok = scoped.mint(home.paths, "pw1")
+    tok = tokens.mint(home.paths, "pw1")
     r = web.post(ROUTE, headers=_as(tok), json=_req("claim", "lease-a", worker="pw2"))
     assert r.status_code == 401 and "pw2" in r.json()["error"]
-    scoped.rotate(home.paths)  # a new key voids every token handed out
+    tokens.rotate(home.paths)  # a new key voids every token handed out
     r = _call(web, _as(tok), _req("claim", "lease-a"))
     assert r.status_code == 401
     assert not home.paths.claims.exists()
 
 
 def test_a_worker_token_opens_nothing_else(web: TestClient, home: Ctx, worker: str) -> None:
-    tok = scoped.mint(home.paths, "pw1")
+    tok = tokens.mint(home.paths, "pw1")
     for method, path in (
         ("GET", "/api/v1/state"),
         ("GET", "/api/v1/asks"),
@@ -119,16 +118,16 @@ def test_the_human_token_is_no_worker(web: TestClient, authed: TestClient) -> No
 
 
 def test_only_a_worker_away_from_home_and_not_over_may_speak(web: TestClient, home: Ctx) -> None:
-    stranger = scoped.mint(home.paths, "local-w")  # a token, but no record: not started away
+    stranger = tokens.mint(home.paths, "local-w")  # a token, but no record: not started away
     r = web.post(ROUTE, headers=_as(stranger), json=_req("told", worker="local-w"))
     assert r.status_code == 403 and "away from home" in r.json()["error"]
     hosts.mark_over(home.paths.data, "pw1", 0)
-    r = _call(web, _as(scoped.mint(home.paths, "pw1")), _req("told"))
+    r = _call(web, _as(tokens.mint(home.paths, "pw1")), _req("told"))
     assert r.status_code == 403 and "over" in r.json()["error"]
 
 
 def test_bad_requests_are_one_line_each(web: TestClient, home: Ctx) -> None:
-    h = {**_as(scoped.mint(home.paths, "pw1")), "Content-Type": "application/json"}
+    h = {**_as(tokens.mint(home.paths, "pw1")), "Content-Type": "application/json"}
     for body, status in (
         (b"not json", 400),
         (b"[1]", 400),
@@ -144,14 +143,14 @@ def test_bad_requests_are_one_line_each(web: TestClient, home: Ctx) -> None:
 
 
 def test_a_worker_token_with_a_foreign_origin_is_refused(web: TestClient, home: Ctx) -> None:
-    h = {**_as(scoped.mint(home.paths, "pw1")), "Origin": "http://evil.example"}
+    h = {**_as(tokens.mint(home.paths, "pw1")), "Origin": "http://evil.example"}
     assert web.post(ROUTE, headers=h, json=_req("claim", "x")).status_code == 403
     h["Origin"] = ORIGIN
     assert _call(web, h, _req("claim", "x")).json()["code"] == 0
 
 
 def test_a_long_ask_answers_pending_until_a_human_answers(web: TestClient, home: Ctx) -> None:
-    h = _as(scoped.mint(home.paths, "pw1"))
+    h = _as(tokens.mint(home.paths, "pw1"))
     req = _req("ask", "--prompt", "which colour?", "--options", "red,blue")
     r = web.post(ROUTE, headers=h, json=req)
     assert r.status_code == 202 and r.json() == {"pending": True}

@@ -19,9 +19,9 @@ from starlette.testclient import TestClient
 from looop.act import effects
 from looop.core.clock import FixedClock
 from looop.core.context import Ctx
+from looop.remote import engine as remote_mod
 from looop.sessions import SessionError, get_session, kill, spawn, wait
 from looop.web.reads import far_tail
-from looop.workers import remote as remote_mod
 from tests.farhost import FarHost
 from tests.helpers import wait_until
 from tests.web.conftest import journal

@@ -262,7 +262,9 @@ def _start_worker(
     allow_dangerous: bool = False,
     cfg: Config | None = None,
 ) -> None:
-    from looop.workers.launch import start_worker  # lazy: only worker moves load sessions
+    # lazy: only worker moves load sessions
+    from looop.workers.launch import start_worker
+    from looop.workers.started import Away
 
     # The worker's launch line and its verify check are shell too: same policy as run_shell.
     # The line runs in the worker's worktree when it has a repo (verify: in the data dir).
@@ -280,6 +282,11 @@ def _start_worker(
     if actor == "pulse" and a.verify is not None and a.verify.strip():
         unread = _decided_verify(ctx, a.verify, cfg)
 
+    away: Away | None = None
+    if a.host is not None or (ctx.paths.data / "hosts").is_dir():
+        from looop.remote import dispatch  # lazy: only a fleet with hosts places
+
+        away = dispatch
     restore = _hold_to_budget(ctx, a)
     try:
         start_worker(
@@ -297,6 +304,7 @@ def _start_worker(
             branch=a.branch,
             resume=a.resume,
             host=a.host,
+            away=away,
         )
     except BaseException:
         restore()  # a refused start leaves a live namesake's budget as it was
@@ -342,18 +350,18 @@ def _decided_verify(ctx: Ctx, verify: str, cfg: Config | None) -> bool:
 
 
 def remote_record(data: Path, wid: str) -> Path:
-    """Where the home keeps a remote worker's record (workers/ssh/hosts.py record_file)."""
+    """Where the home keeps a remote worker's record (remote/hosts.py record_file)."""
     return data / "hosts" / "workers" / f"{wid}.json"
 
 
 def _remote(ctx: Ctx, wid: str) -> Backend | None:
     """The backend of a worker running on another host — SSH or Kubernetes (None: it runs
     here)."""
-    # one stat first: workers.remote loads the SSH and Kubernetes rooms (~0.1-0.3 s), which
+    # one stat first: remote.engine loads the SSH and Kubernetes rooms (~0.1-0.3 s), which
     # a kill of a worker here (most of them) must not pay
     if not remote_record(ctx.paths.data, wid).exists():
         return None
-    from looop.workers.remote import remote_of  # lazy: only hosts' workers need it
+    from looop.remote.engine import remote_of  # lazy: only hosts' workers need it
 
     return remote_of(ctx, wid)
 

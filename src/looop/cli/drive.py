@@ -4,7 +4,7 @@ cli/sessions.py and the click-free fast path in cli/main.py), and the fast face 
 The fast face serves shot, send and key only for a live session of this data dir asked for
 in a plain spelling: its supervisor renders the screen and takes the input, so neither click
 nor the emulator (pyte) is needed. `log` reads the log from disk, live or not. A worker on
-an SSH host gets the same argv run there (workers/ssh/link.py), as click's face would. A
+an SSH host gets the same argv run there (remote/ssh/link.py), as click's face would. A
 dead session's screen (its log replayed through pyte), a Kubernetes worker, an id or a flag
 it does not take plainly, all go to click, which words every error."""
 
@@ -194,8 +194,8 @@ def _far(argv: list[str], env: Mapping[str, str], data: str, sid: str) -> bool:
     # lazy: only a worker on another host needs the link (subprocess, the host registry)
     from pathlib import Path
 
-    from looop.workers.ssh import hosts as reg
-    from looop.workers.ssh.link import Link, link_at
+    from looop.remote import hosts as reg
+    from looop.remote.ssh.link import Link, link_at
 
     name = reg.host_of(Path(data), sid)
     if name is None:

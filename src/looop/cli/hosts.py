@@ -15,7 +15,7 @@ from looop.cli.app import make_ctx, process_env
 from looop.cli.ctxbuild import ctx_for
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
-from looop.workers.ssh import hosts as reg
+from looop.remote import hosts as reg
 
 
 @click.group(
@@ -77,7 +77,7 @@ def host_add(
         click.echo(f"  next: looop host check {h.name}")
         return
     # lazy: only a Kubernetes host needs its engine
-    from looop.workers.kube.backend import load_client
+    from looop.remote.kube.backend import load_client
 
     if ssh_config is not None:
         raise LooopError("--ssh-config is for an SSH host, not a Kubernetes one (--kubeconfig)")
@@ -110,7 +110,7 @@ def host_add(
 @host_group.command("ls", help="List the registered hosts and their workers.")
 @click.option("--json", "as_json", is_flag=True)
 def host_ls(as_json: bool) -> None:
-    from looop.workers.ssh.place import loads  # lazy: only ls counts workers
+    from looop.remote.place import loads  # lazy: only ls counts workers
 
     ctx = make_ctx(events_to=None)
     rows = [
@@ -147,7 +147,7 @@ def host_ls(as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Even while it runs workers.")
 def host_rm(name: str, force: bool) -> None:
     # lazy: only this path needs it (keeps the verbs that skip it light)
-    from looop.workers.ssh.link import link
+    from looop.remote.ssh.link import link
 
     ctx = make_ctx(events_to=None)
     h = reg.lookup(ctx.paths.data, name)
@@ -172,7 +172,7 @@ def host_rm(name: str, force: bool) -> None:
 @click.option("--force", is_flag=True, help="Even while workers in pods hold tokens.")
 def host_rotate_tokens(force: bool) -> None:
     # lazy: only this path needs it (keeps the verbs that skip it light)
-    from looop.workers import scoped
+    from looop.remote import tokens
 
     ctx = make_ctx(events_to=None)
     data = ctx.paths.data
@@ -188,7 +188,7 @@ def host_rotate_tokens(force: bool) -> None:
             "ask, claim and cost would be refused from now on — kill them first, or "
             "`looop host rotate-tokens --force`"
         )
-    scoped.rotate(ctx.paths)
+    tokens.rotate(ctx.paths)
     click.echo("worker tokens rotated: every token handed out before now is void")
 
 
@@ -202,12 +202,12 @@ def host_rotate_tokens(force: bool) -> None:
 def host_check(name: str, as_json: bool) -> None:
     # lazy: only this path needs it (keeps the verbs that skip it light)
     from looop import __version__
-    from looop.workers.ssh.link import PROTOCOL, link
+    from looop.remote.ssh.link import PROTOCOL, link
 
     ctx = make_ctx(events_to=None)
     h = reg.lookup(ctx.paths.data, name)
     if isinstance(h, reg.KubeHost):
-        from looop.workers.kube.hosted import check  # lazy: only a Kubernetes host loads it
+        from looop.remote.kube.hosted import check  # lazy: only a Kubernetes host loads it
 
         got = check(ctx.paths.data, h, ctx.clock, ctx.env)
         if as_json:
@@ -281,8 +281,8 @@ def _sandbox_line(name: str, gone: list[str], needed: bool) -> str:
 def host_install(name: str, wheel: Path | None) -> None:
     # lazy: only this path needs it (keeps the verbs that skip it light)
     import looop
-    from looop.workers.ssh.install import Build, install
-    from looop.workers.ssh.link import link
+    from looop.remote.ssh.install import Build, install
+    from looop.remote.ssh.link import link
 
     ctx = make_ctx(events_to=None)
     h = reg.lookup(ctx.paths.data, name)
@@ -306,7 +306,7 @@ def host_install(name: str, wheel: Path | None) -> None:
 @click.argument("path")
 def host_relay(name: str, path: str) -> None:
     # lazy: only this path needs it (keeps the verbs that skip it light)
-    from looop.workers.ssh.relay import serve
+    from looop.remote.ssh.relay import serve
 
     ctx = make_ctx(events_to=None)
     reg.get(ctx.paths.data, name)
@@ -324,7 +324,7 @@ def host_relay(name: str, path: str) -> None:
 def satellite_cmd(key: str, op: str, args: tuple[str, ...]) -> None:
     # lazy: only this path needs it (keeps the verbs that skip it light)
     from looop.cli.app import process_clock
-    from looop.workers.ssh.satellite import handle, satellite_dir
+    from looop.remote.ssh.satellite import handle, satellite_dir
 
     env = dict(process_env())
     env["LOOOP_DATA_DIR"] = str(satellite_dir(env, key))
@@ -333,10 +333,10 @@ def satellite_cmd(key: str, op: str, args: tuple[str, ...]) -> None:
         argv = list(args[1:] if args[:1] == ("--",) else args)
         ctx = ctx_for(env, process_clock(env), None)
         os.execve(ctx.bin, [ctx.bin, *argv], env)
-    if op == "bridge":  # sandboxed workers' way home (workers/ssh/boxed.py), long-lived
+    if op == "bridge":  # sandboxed workers' way home (remote/ssh/boxed.py), long-lived
         # lazy: only the bridge needs these
-        from looop.workers.ssh.boxed import serve
-        from looop.workers.ssh.satellite import RELAY
+        from looop.remote.ssh.boxed import serve
+        from looop.remote.ssh.satellite import RELAY
 
         root = Path(env["LOOOP_DATA_DIR"])
         raise SystemExit(serve(root, str(root / RELAY)))

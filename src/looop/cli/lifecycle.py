@@ -303,7 +303,7 @@ def _web_up_in_config(ctx: Ctx) -> bool:
 )
 @click.option("--keep-workers", is_flag=True, help="Stop only the pulse; workers keep running.")
 def down_cmd(grace: float, keep_workers: bool) -> None:
-    from looop.cli.beathost import stop_beat_host  # lazy: only down stops the beat host
+    from looop.beathost import stop_beat_host  # lazy: only down stops the beat host
     from looop.loop.daemon import stop_all  # lazy: only up/down/bare looop need it
     from looop.web.daemon import running, stop_web  # lazy: only down stops a web beside it
 

@@ -60,7 +60,7 @@ def ask_cmd(
         )
     check_worker(who, "worker id" if worker else "LOOOP_SESSION_ID")
     p = ctx.paths
-    # set by the home for a worker away from home (workers/answer.py): one ask per request
+    # set by the home for a worker away from home (remote/answer.py): one ask per request
     key = request_key(ctx.env)[0]
     earlier = keyed_ask(p.asks, who, key) if key and wait_id is None else None
     if wait_id is not None:

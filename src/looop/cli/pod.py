@@ -1,5 +1,5 @@
 """`looop pod …` (hidden): plumbing the Kubernetes backend runs inside a worker's container
-(workers/kube/podrun.py) — never typed by a human."""
+(remote/kube/podrun.py) — never typed by a human."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import click
 from looop.cli.app import make_ctx, process_env
 from looop.core.errors import LooopError
 
-POD_MARK = "LOOOP_POD"  # set by the Job manifest (workers/kube/manifests.py)
+POD_MARK = "LOOOP_POD"  # set by the Job manifest (remote/kube/manifests.py)
 
 
 def _in_pod() -> None:
@@ -42,7 +42,7 @@ def _size(spelled: str) -> tuple[int, int]:
 @click.option("--size", default="80x24", show_default=True)
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_cmd(sid: str, size: str, argv: tuple[str, ...]) -> None:
-    from looop.workers.kube import podrun  # lazy: only a pod runs this
+    from looop.remote.kube import podrun  # lazy: only a pod runs this
 
     _in_pod()
     ctx = make_ctx(events_to=None)
@@ -71,7 +71,7 @@ def run_cmd(sid: str, size: str, argv: tuple[str, ...]) -> None:
 @click.option("--b64", required=True)
 @click.option("--newline", is_flag=True)
 def send_cmd(sid: str, b64: str, newline: bool) -> None:
-    from looop.workers.kube import podrun  # lazy: only a pod runs this
+    from looop.remote.kube import podrun  # lazy: only a pod runs this
 
     _in_pod()
     ctx = make_ctx(events_to=None)

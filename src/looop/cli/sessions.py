@@ -49,7 +49,7 @@ from looop.workers.launch import normalise_target, strip_legacy_prefix
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from looop.workers.kube.hosted import HostedKube
+    from looop.remote.kube.hosted import HostedKube
 
 
 def _sid(raw: str, drive: bool) -> str:
@@ -59,15 +59,15 @@ def _sid(raw: str, drive: bool) -> str:
 
 def _remote(ctx: Ctx, sid: str, tty: bool = False) -> HostedKube | None:
     """A worker on another host. On an SSH host the same verb runs there, its output streams
-    here and its exit code is this one's (workers/ssh): this does not return. In a
-    Kubernetes Job: its backend, which the verb drives from here (workers/kube). None: a
+    here and its exit code is this one's (remote/ssh): this does not return. In a
+    Kubernetes Job: its backend, which the verb drives from here (remote/kube). None: a
     worker here."""
     if not remote_record(str(ctx.paths.data), sid):
         return None
     # lazy: only hosts' workers need these
-    from looop.workers.remote import host_of, kube_backend
-    from looop.workers.ssh.hosts import KubeHost
-    from looop.workers.ssh.remote import forward
+    from looop.remote.engine import host_of, kube_backend
+    from looop.remote.hosts import KubeHost
+    from looop.remote.ssh.backend import forward
 
     h = host_of(ctx.paths.data, sid)
     if isinstance(h, KubeHost):

@@ -127,7 +127,7 @@ def started_ok(ctx: Ctx, worker_id: str) -> None:
 
     wid = normalise_target(worker_id)
     if (ctx.paths.data / "hosts" / "workers" / f"{wid}.json").exists():
-        return  # started on an SSH host: the host said so (workers/ssh)
+        return  # started on an SSH host: the host said so (remote/ssh)
     if where.sandboxed(str(ctx.paths.data), wid):
         ended = _sandboxed_ended_at_once(ctx, wid)
     elif get_session(ctx.paths.data, wid).cmd[:2] != ["bash", "-c"]:

@@ -43,7 +43,7 @@ def watch_cmd(sid: str | None, show_all: bool, since: str | None) -> None:
     ctx = make_ctx(events_to=None)
     if sid is not None:
         sid = validate_id(strip_legacy_prefix(sid))
-        from looop.workers.remote import remote_of  # lazy: only an id given needs it
+        from looop.remote.engine import remote_of  # lazy: only an id given needs it
 
         if remote_of(ctx, sid) is None:  # a worker away from home has no session here
             get_session(ctx.paths.data, sid)  # an unknown id fails here, before the screen

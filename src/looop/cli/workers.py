@@ -165,9 +165,9 @@ def worker_diff(worker_id: str, stat: bool) -> None:
     wid = normalise_target(worker_id)
     if (ctx.paths.data / "hosts" / "workers" / f"{wid}.json").exists():
         # lazy: only a worker on a host: its checkout is there, so is the diff
-        from looop.workers.remote import host_of
-        from looop.workers.ssh.hosts import KubeHost
-        from looop.workers.ssh.remote import forward
+        from looop.remote.engine import host_of
+        from looop.remote.hosts import KubeHost
+        from looop.remote.ssh.backend import forward
 
         h = host_of(ctx.paths.data, wid)
         if h is not None and not isinstance(h, KubeHost):

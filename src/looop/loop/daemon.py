@@ -205,7 +205,7 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
         except SessionError:
             pass  # it finished on its own meanwhile
     if os.path.isdir(ctx.paths.data / "hosts" / "workers"):
-        from looop.workers.remote import kill_all  # lazy: only a fleet with hosts
+        from looop.remote.engine import kill_all  # lazy: only a fleet with hosts
 
         far, failed = kill_all(ctx)
         res.workers += far

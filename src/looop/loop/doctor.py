@@ -286,7 +286,7 @@ def _connect(host: str, port: int, timeout: float) -> None:
 
 def check_hosts(ctx: Ctx) -> Check | None:
     """Registered hosts: named, not dialled (`looop host check` speaks to each)."""
-    from looop.workers.ssh.hosts import hosts_dir, names  # lazy: a home with hosts only
+    from looop.remote.hosts import hosts_dir, names  # lazy: a home with hosts only
 
     if not hosts_dir(ctx.paths.data).is_dir():
         return None

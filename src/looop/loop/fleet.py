@@ -61,13 +61,13 @@ def _with_remote(
     stuck_secs: int,
     env: dict[str, str] | None,
 ) -> list[dict[str, Any]]:
-    """The workers on other hosts too, each host asked once (workers/remote: SSH hosts and
+    """The workers on other hosts too, each host asked once (remote/engine.py: SSH hosts and
     Kubernetes namespaces)."""
     # lazy: only a fleet with hosts asks them
     from pathlib import Path
 
+    from looop.remote.engine import remote_rows
     from looop.workers.fleet import waiting_workers
-    from looop.workers.remote import remote_rows
 
     waiting = waiting_workers(where.join(data, "asks"), where.join(data, "answers"))
     far = remote_rows(Path(data), clock, stuck_secs, waiting, env)

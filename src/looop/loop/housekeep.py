@@ -42,14 +42,21 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> Non
     (`cfg`: the beat's config; None reads the file, an unreadable one runs no decision's
     verify)."""
     try:
-        # before any reaping; the beat hands verify its shell runner (workers sit below act)
+        # before any reaping; the beat hands verify its shell runner and the far one (workers
+        # sit below act and remote)
         if ctx.paths.verify.is_dir():
             # lazy: only a data dir with verify commands pays for the worker machinery
-            from looop.workers.verify import run_pending_verifies
+            from looop.workers.verify import RunFar, run_pending_verifies
 
             sessions = list_sessions(ctx.paths.data)
             sandbox = _shell_sandbox(ctx, cfg)
-            run_pending_verifies(ctx, knobs, sessions, _run_shell, sandbox)
+            far: RunFar | None = None
+            if (ctx.paths.data / "hosts" / "workers").is_dir():
+                # lazy: only a home with workers on hosts loads the SSH room
+                from looop.remote.verify import run_far
+
+                far = run_far
+            run_pending_verifies(ctx, knobs, sessions, _run_shell, sandbox, far)
         for sid in settle_dead(ctx.paths.data, utc_stamp_ms(ctx.clock.now())):
             ctx.events.emit(
                 "warn",

@@ -90,7 +90,7 @@ def probe_sessions(
     rows = fleet_view(ctx, list_sessions(ctx.paths.data), stuck, trees, custom)
     hosts: list[dict[str, Any]] | None = None
     if (ctx.paths.data / "hosts").is_dir():
-        from looop.workers.ssh.probe import with_hosts  # lazy: only a fleet with hosts
+        from looop.remote.probe import with_hosts  # lazy: only a fleet with hosts
 
         rows, hosts = with_hosts(ctx, rows, stuck, knobs)
     now = ctx.clock.now()

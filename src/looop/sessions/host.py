@@ -824,7 +824,7 @@ def _well_launch(req: dict[str, object]) -> bool:
         and all(isinstance(a, str) and "\0" not in a for a in cmd)
         and cmd[0].startswith("/")
         and cmd[1] == "-m"
-        and cmd[2] in ("looop.sessions.host", "looop.cli.beathost")
+        and cmd[2] in ("looop.sessions.host", "looop.beathost")
         and "--ready-fd" not in cmd
         and isinstance(err, str)
         and err.startswith("/")

@@ -120,7 +120,7 @@ class HomeFar:
         return far_rows(self.ctx)
 
     def backend(self, sid: str) -> Backend | None:
-        from looop.workers.remote import remote_of  # lazy: only a remote pane needs it
+        from looop.remote.engine import remote_of  # lazy: only a remote pane needs it
 
         return remote_of(self.ctx, sid)
 

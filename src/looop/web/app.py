@@ -34,13 +34,13 @@ from looop.core import jsonsafe
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.webconfig import mcp_over_http
+from looop.remote import tokens
+from looop.remote.answer import Answerer, Refusal, Run, remote_worker
 from looop.web import actions, metrics, reads
 from looop.web.auth import Guard, cookie_name, token_ok
 from looop.web.cache import Changes, Kept, Key, key_of, state_inputs
 from looop.web.errors import WebError
 from looop.web.events import Hub
-from looop.workers import scoped
-from looop.workers.answer import Answerer, Refusal, Run, remote_worker
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 64 << 10  # a request body past this is refused (413) before it is read whole
@@ -112,7 +112,7 @@ class GuardMiddleware:
             return
         bearer = headers.get("authorization", "")
         given_bearer = bearer[7:].strip() if bearer[:7].lower() == "bearer " else None
-        if scoped.looks_scoped(given_bearer):
+        if tokens.looks_scoped(given_bearer):
             # a worker's token: its own contract, and nothing else (the route checks whose)
             await self._worker(scope, receive, send, headers, host, str(given_bearer))
             return
@@ -469,7 +469,7 @@ def _contract(site: Site) -> None:
         worker = body.get("worker")
         if not isinstance(worker, str) or not worker:
             raise WebError(400, "the request names no worker")
-        if not await run_in_threadpool(scoped.check, ctx.paths, worker, token):
+        if not await run_in_threadpool(tokens.check, ctx.paths, worker, token):
             raise WebError(401, f"this token is not worker {worker[:64]!r}'s (or it was revoked)")
         try:
             req = await run_in_threadpool(answerer.check, body)

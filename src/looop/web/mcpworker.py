@@ -6,14 +6,15 @@ It speaks only as the worker in its LOOOP_SESSION_ID, and each tool runs the sam
 shell contract runs, through the same "$LOOOP_BIN": on this machine that is looop itself; in a
 sandbox, the same looop under the same walls; away from home, the relay or the per-worker
 token's call home. So the rules are those of the shell contract, and an argument naming
-another worker is refused here by the per-worker token's own rule (workers/answer.as_self)
+another worker is refused here by the per-worker token's own rule (remote/answer.as_self)
 before anything runs.
 
 It speaks MCP's stdio transport itself (newline-delimited JSON-RPC, the initialize
-handshake, tools only) rather than through the SDK that `looop mcp` is built on: importing
-the SDK takes about 2 s of CPU and 60 MB, paid by every wired worker at each start while its
-agent CLI waits for the tools; this needs `json` and `asyncio` and answers in a tenth of
-that. The SDK's own client drives it in the tests (tests/integration/test_mcp_worker.py)."""
+handshake, tools only) rather than through the SDK that `looop mcp` is built on: a server
+doing nothing on the SDK takes about 1.1 s to answer and 70 MB, paid by every wired worker at
+each start while its agent CLI waits for the tools; this needs `json` and `asyncio`, answers
+in about 0.15 s and holds 25 MB (bench/bench_mcp.py). The SDK's own client drives it in the
+tests (tests/integration/test_mcp_worker.py)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from typing import Any, BinaryIO
 from looop import __version__
 from looop.core.errors import LooopError
 from looop.human.tellbox import AskError, check_worker
-from looop.workers.answer import as_self
+from looop.remote.answer import as_self
 
 NAME = "looop"  # the tools show as mcp__looop__claim and the like
 MAX_OUTPUT = 64 << 10  # characters of a verb's answer handed back

@@ -176,7 +176,7 @@ def remote(ctx: Ctx, sid: str) -> Backend | None:
     """The backend of a worker running away from home (an SSH host, a cluster), None for one
     here: its screen and log are read, and it is driven, through that backend."""
     # lazy: only a data dir with workers away from home needs it
-    from looop.workers.remote import remote_of
+    from looop.remote.engine import remote_of
 
     try:
         return remote_of(ctx, session_id(sid))

@@ -6,7 +6,6 @@ import os
 import shlex
 import shutil
 import string
-from dataclasses import dataclass
 from pathlib import Path
 
 from looop.core import provenance, store
@@ -24,10 +23,12 @@ from looop.core.sandboxpolicy import resolve as resolve_sandbox
 from looop.core.where import SANDBOX_SETTINGS
 from looop.sessions import Session, SessionError, list_sessions, reap, spawn
 from looop.sessions import validate_id as validate_session_id
+from looop.workers.started import Started
 
 TYPE_CHECKING = False  # not `from typing`: a worker start stays light
 
 if TYPE_CHECKING:
+    from looop.workers.started import Away
     from looop.workers.worktree import Tree
 
 PULSE = "pulse"
@@ -211,13 +212,6 @@ def check_command(wid: str, command: str, decided: bool = False) -> None:
         )
 
 
-@dataclass(frozen=True)
-class Started:
-    session: Session
-    runner: str
-    prompt_file: str
-
-
 def start_worker(
     ctx: Ctx,
     knobs: Knobs,
@@ -234,6 +228,7 @@ def start_worker(
     branch: str | None = None,
     resume: bool = False,
     host: str | None = None,
+    away: Away | None = None,
 ) -> Started:
     """cfg: the beat's config when a decision starts the worker (None reads the file);
     sandbox: this worker's own setting (None: the runner's, else the config's); decided: the
@@ -241,7 +236,8 @@ def start_worker(
     repo/branch: run it in its own git worktree of `repo` (workers/worktree.py); resume:
     `looop up` starts it again on its conversation if its session dies without an end;
     host: a registered host's name (SSH or Kubernetes), "local" for this machine, None:
-    placed by workers/ssh/place.py's rule when hosts are registered (here otherwise)."""
+    placed by remote/place.py's rule when hosts are registered (here otherwise); away: the
+    way to hosts (remote/dispatch.py), needed once hosts are registered."""
     wid = normalise_target(worker_id)
     if branch is not None and repo is None:
         raise WorkerError(f"worker {wid}: a branch needs a repo (--repo PATH or URL)")
@@ -267,9 +263,9 @@ def start_worker(
     live = live_workers(ctx)
     _decided_policy(wid, r.name, sandbox, r.sandbox, cfg, decided)  # on a host too
     if host is not None or os.path.isdir(ctx.paths.data / "hosts"):
-        from looop.workers.ssh import dispatch  # lazy: only a fleet with hosts places
-
-        where = dispatch.place(ctx, wid, host, len(live), cap, repo)
+        if away is None:  # never a silent start here for a worker meant for a host
+            raise WorkerError(f"worker {wid}: this start has no way to hosts (none handed in)")
+        where = away.place(ctx, wid, host, len(live), cap, repo)
         if where is not None:
             if resume:
                 raise WorkerError(
@@ -281,7 +277,7 @@ def start_worker(
             # the host records it with the runner's resume template (`looop restart` there)
             line_there, conv, find = plan_start(template, r.resume)
             provenance.forget(ctx.paths, provenance.VERIFY, wid)  # the last worker's verify
-            there = dispatch.start_there(
+            there = away.start_there(
                 ctx,
                 where,
                 wid,

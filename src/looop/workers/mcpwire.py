@@ -47,7 +47,7 @@ PASSED = (
     "LOOOP_WORKSPACE",
     "LOOOP_HOME_URL",
     "LOOOP_HOME_TOKEN",
-    # on an SSH host, how its "$LOOOP_BIN" shim reaches home (workers/ssh/shim.py)
+    # on an SSH host, how its "$LOOOP_BIN" shim reaches home (remote/ssh/shim.py)
     "LOOOP_REAL_BIN",
     "LOOOP_RELAY_SOCK",
     "LOOOP_CALLHOME_DIR",

@@ -64,7 +64,7 @@ class Record:
     find: str | None = None  # "codex" / "opencode": the id is found after start in its files
     home: str | None = None  # where that CLI keeps them ($CODEX_HOME)
     repo: bool = False  # it runs in its own worktree (worktrees/<id>.json)
-    # what a start on an SSH host adds to a worker's env (its way home: workers/ssh/satellite)
+    # what a start on an SSH host adds to a worker's env (its way home: remote/ssh/satellite)
     env: dict[str, str] | None = None
 
 
@@ -533,7 +533,7 @@ def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = N
             )
     s = _session(ctx, wid)
     env = ctx.child_env({"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": rec.runner})
-    if rec.env:  # on an SSH host: its way home again (workers/ssh/satellite.py)
+    if rec.env:  # on an SSH host: its way home again (remote/ssh/satellite.py)
         env.update(rec.env)
     if tree is not None:
         env["LOOOP_WORKSPACE"] = tree.path
@@ -553,7 +553,7 @@ def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = N
         except SessionError as e:
             raise WorkerError(f"worker {wid}: could not end it to resume it: {e}") from e
     if rec.env and rec.env.get("LOOOP_CALLHOME_DIR"):  # sandboxed on a host: its bridge
-        from looop.workers.ssh.boxed import ensure_bridge  # lazy: only a host's worker
+        from looop.workers.bridge import ensure_bridge  # lazy: only a host's worker
 
         ensure_bridge(ctx.paths.data, ctx.bin, dict(ctx.env))
     note = ctx.paths.prompts / f"{wid}.resume.md"

@@ -5,10 +5,11 @@ runs the worker's code (a Makefile, a conftest.py, a script), so it gets the wor
 no more (workers/sandbox.verify_argv); where srt cannot run, it fails unrun. Otherwise a
 decision's verify runs under shell_policy's sandbox and a human's as configured.
 
-A worker on an SSH host is verified there, in its workspace (workers/ssh/hostverify.py),
+A worker on an SSH host is verified there, in its workspace (remote/ssh/hostverify.py),
 once the home has seen it over (its record in hosts/workers/); the result comes home to the
-same verify/<id>.json. A host out of reach leaves it pending for a later beat: the host runs
-it once and keeps its result until it is fetched."""
+same verify/<id>.json (remote/verify.py, handed in by the beat as `run_far`). A host out of
+reach leaves it pending for a later beat: the host runs it once and keeps its result until it
+is fetched."""
 
 from __future__ import annotations
 
@@ -24,10 +25,6 @@ from looop.sessions import Session
 
 if TYPE_CHECKING:
     from looop.workers.sandbox import WorkerBox
-
-# What a host may add to the verify timeout before its answer counts as late: starting the
-# run and the round trip.
-HOST_SLACK_S = 15.0
 
 
 class ShellOutcome(Protocol):
@@ -46,6 +43,10 @@ class ShellOutcome(Protocol):
 # The runner is handed in by the beat (act.shell.run_shell): workers sit below act. Its last
 # argument is the sandbox to run in: shell_policy's, a worker's own, or None: none.
 RunShell = Callable[[Ctx, str, float, "SandboxPolicy | WorkerBox | None"], ShellOutcome]
+# The verifies of workers away from home, handed in by the beat too (remote/verify.run_far):
+# (ctx, [(id, command)] with no session here, timeout, seconds left, run_shell's sandbox) ->
+# the ids it recorded.
+RunFar = Callable[[Ctx, list[tuple[str, str]], float, float, "SandboxPolicy | None"], list[str]]
 _UNREAD = (
     "not run: a decision's verify runs only under shell_policy's sandbox, and the config "
     "cannot be read; fix the config"
@@ -56,7 +57,7 @@ _UNREAD_OFF = (
 )
 
 
-def _confined(ctx: Ctx, wid: str, cmd: str, sandbox: SandboxPolicy | None) -> bool:
+def confined(ctx: Ctx, wid: str, cmd: str, sandbox: SandboxPolicy | None) -> bool:
     """Does this verify run inside run_shell's sandbox? Every one but a human's (core/
     provenance: given at `looop worker start --verify` and unchanged) when it is on."""
     if sandbox is not None and not sandbox.on:
@@ -92,11 +93,13 @@ def run_pending_verifies(
     sessions: list[Session],
     run: RunShell,
     sandbox: SandboxPolicy | None = OFF,
+    run_far: RunFar | None = None,
 ) -> list[str]:
     """Run verify/<id>.cmd for dead workers without a result yet; the rest wait for the next
     beat once this beat's budget is spent. Returns the ids verified. `sandbox`: run_shell's
     (shell_policy.sandbox), under which a decision's verify runs; None: the config could not
-    be read, and a decision's verify fails unrun."""
+    be read, and a decision's verify fails unrun. `run_far`: the verifies of workers on SSH
+    hosts (remote/verify.run_far); None: those stay pending."""
     done: list[str] = []
     if not ctx.paths.verify.is_dir():
         return done
@@ -119,33 +122,33 @@ def run_pending_verifies(
         cmd = (store.read_text(cmd_file) or "").strip()
         inside: SandboxPolicy | WorkerBox | None = _worker_box(ctx, wid)
         if inside is None:
-            policy = sandbox if _confined(ctx, wid, cmd, sandbox) else OFF
+            policy = sandbox if confined(ctx, wid, cmd, sandbox) else OFF
             if policy is None or (
                 not policy.on
                 and provenance.is_unread(ctx.paths, provenance.VERIFY, wid, store.encode(cmd))
             ):
                 why = _UNREAD if policy is None else _UNREAD_OFF
-                _record(ctx, wid, cmd, False, None, False, why)
+                record(ctx, wid, cmd, False, None, False, why)
                 done.append(wid)
                 continue
             inside = policy if policy.on else None
         try:
             r = run(ctx, cmd, timeout, inside)
         except LooopError as e:  # srt cannot run here: one line, and nothing ran
-            _record(ctx, wid, cmd, False, None, False, f"not run: {e}")
+            record(ctx, wid, cmd, False, None, False, f"not run: {e}")
             done.append(wid)
             continue
         ok = r.exit_code == 0 and not r.timed_out
         out = (r.stdout + ("\n" + r.stderr if r.stderr else "")).strip()[-2000:]
-        _record(ctx, wid, cmd, ok, r.exit_code, r.timed_out, out)
+        record(ctx, wid, cmd, ok, r.exit_code, r.timed_out, out)
         done.append(wid)
-    if far and (ctx.paths.data / "hosts" / "workers").is_dir():
+    if far and run_far is not None and (ctx.paths.data / "hosts" / "workers").is_dir():
         left = budget - (ctx.clock.monotonic() - started)
-        done += _run_far(ctx, far, timeout, left, sandbox)
+        done += run_far(ctx, far, timeout, left, sandbox)
     return done
 
 
-def _record(
+def record(
     ctx: Ctx,
     wid: str,
     cmd: str,
@@ -176,81 +179,3 @@ def _record(
         passed=ok,
     )
     ctx.events.record("worker_verified", id=wid, passed=ok)
-
-
-def _run_far(
-    ctx: Ctx,
-    far: list[tuple[str, str]],
-    timeout: float,
-    left: float,
-    sandbox: SandboxPolicy | None,
-) -> list[str]:
-    """Verifies of workers on SSH hosts that the home has seen over: one call per host, all
-    its due workers at once, waiting at most what is left of the beat's budget (a run not
-    done by then is asked again next beat: the host never runs it twice). A decision's verify
-    that would run sandboxed here fails unrun there (srt's walls for run_shell are this
-    machine's), unless the worker ran sandboxed there: then its host runs it in the worker's
-    own walls, whoever wrote it, as a sandboxed worker's verify runs here."""
-    # lazy: only a home with workers on hosts
-    from looop.workers.ssh import hosts as reg
-    from looop.workers.ssh.hosts import HostError
-    from looop.workers.ssh.link import Unreachable, link
-
-    data = ctx.paths.data
-    by_host: dict[str, list[tuple[str, str, bool]]] = {}
-    done_early: list[str] = []
-    for wid, cmd in far:
-        rec = reg.record(data, wid)
-        if rec is None or not rec.get("over") or not cmd:
-            continue  # not a remote worker, or not seen over yet
-        if reg.host_kind(data, rec["host"]) == reg.K8S:
-            continue  # a Kubernetes start refuses --verify: nothing of ours to run there
-        boxed = rec.get("sandboxed") is True  # its host runs the verify in its walls
-        if not boxed and _confined(ctx, wid, cmd, sandbox):
-            why = (
-                f"not run on host {rec['host']}: a decision's verify runs only under "
-                "shell_policy's sandbox, which runs on this machine only"
-            )
-            _record(ctx, wid, cmd, False, None, False, why, rec["host"])
-            done_early.append(wid)
-            continue
-        by_host.setdefault(rec["host"], []).append((wid, cmd, boxed))
-    done: list[str] = done_early
-    started = ctx.clock.monotonic()
-    for host, runs in sorted(by_host.items()):
-        wait = min(timeout + HOST_SLACK_S, left - (ctx.clock.monotonic() - started))
-        if wait <= 0:
-            break
-        req = {
-            "runs": [{"id": w, "cmd": c, "box": b} for w, c, b in runs],
-            "timeout": timeout,
-            "wait": wait,
-        }
-        try:
-            got = link(ctx, host).call("verify", req, timeout=wait + HOST_SLACK_S)
-        except Unreachable:
-            continue  # waits for the host to answer again: a later beat asks once more
-        except HostError as e:  # it answered, and cannot run it (no looop, an older one)
-            for wid, cmd, _ in runs:
-                _record(ctx, wid, cmd, False, None, False, f"host {host}: {e}", host)
-                done.append(wid)
-            continue
-        states = got.get("verify")
-        states = states if isinstance(states, dict) else {}
-        for wid, cmd, _ in runs:
-            st = states.get(wid)
-            if not isinstance(st, dict) or st.get("state") != "done":
-                continue  # alive again (a new worker of this id), or still running
-            code = st.get("exit_code")
-            _record(
-                ctx,
-                wid,
-                cmd,
-                bool(st.get("pass")),
-                code if isinstance(code, int) else None,
-                bool(st.get("timed_out")),
-                str(st.get("output") or "")[-2000:],
-                host,
-            )
-            done.append(wid)
-    return done

@@ -6,7 +6,7 @@ and the event says where it is and how to remove it.
 What the worker's worktree is lives in DATA/worktrees/<id>.json (repo, branch, base commit,
 paths), written before `git worktree add` so a crash in between still leaves a record.
 
-On an SSH host (workers/ssh/satellite.py, in the satellite's data dir) a worker may instead
+On an SSH host (remote/ssh/satellite.py, in the satellite's data dir) a worker may instead
 get a clone of a URL at the same place, on its own branch: the same record (with `origin`,
 the URL), the same `worker diff` and dirtiness; removed only when it holds nothing
 uncommitted and nothing its remote lacks, since a clone's commits live nowhere else."""
@@ -478,12 +478,9 @@ class ClonePlan:
 
 
 def plan_clone(ctx: Ctx, wid: str, url: str, branch: str | None) -> ClonePlan:
-    """A clone of `url` for the worker, checked without changing anything (one line)."""
-    # lazy: only a clone start reads the URL rules
-    from looop.workers.repospec import check_url
-
+    """A clone of `url` for the worker, checked without changing anything (one line). The
+    URL itself is checked first by the caller, against remote/repospec.py's rules."""
     name = branch if branch is not None else default_branch(wid)
-    check_url(url, "this host", "or give the absolute path of a repository here")
     os.makedirs(ctx.paths.data, exist_ok=True)
     check_branch(ctx.env, str(ctx.paths.data), name)
     return ClonePlan(wid, url, name)

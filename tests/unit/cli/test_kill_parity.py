@@ -15,8 +15,8 @@ import pytest
 from looop.act.effects import remote_record
 from looop.cli.killfast import parse_fast
 from looop.core.clock import FixedClock
+from looop.remote.hosts import record_file
 from looop.sessions import get_session, list_sessions, spawn
-from looop.workers.ssh.hosts import record_file
 from tests.helpers import clean_env, run_cli
 
 CASES: list[list[str]] = [
@@ -122,5 +122,5 @@ def test_a_kill_of_a_worker_here_loads_no_hosts_room(tmp_path: Path) -> None:
     assert got.returncode == 0, got.stderr[-500:]
     loaded = {ln.rsplit("|", 1)[-1].strip() for ln in got.stderr.splitlines() if "|" in ln}
     assert "looop.act.executor" in loaded  # it really ran the move
-    assert not {m for m in loaded if m.startswith(("looop.workers.ssh", "looop.workers.kube"))}
+    assert not {m for m in loaded if m.startswith(("looop.remote.ssh", "looop.remote.kube"))}
     assert not get_session(data, "w1").alive

@@ -1,0 +1,672 @@
+"""The beat host: one preloaded parent per user, looop build and data dir (its home) that
+forks `looop tick`s (and `looop worker start`s).
+
+A beat from the CLI pays for an interpreter start and for importing sensing, hashing, the
+event log and the data dir's readers: more than the beat itself when the world did not
+change. The beat host pays the imports once: it preloads what a skip beat runs, freezes the
+heap (`gc.freeze`) and forks a child per `looop tick`. The child runs exactly what the CLI
+runs (`cli.main.main` with the caller's argv and env), in the caller's cwd, with the caller's
+stdin, stdout and stderr (passed over the socket), umask, limits and nice value; the caller
+waits for its exit code, forwards SIGINT/SIGTERM/SIGHUP to it and exits with that code.
+
+Nothing depends on the host. When none answers, `looop tick` starts one in the background and
+runs its beat in its own process as before; the host exits after `LOOOP_BEAT_HOST_IDLE`
+seconds unused (0: no host, every tick runs in its own process) or at `looop down`. A host
+whose preloaded code changed on disk (an edit, an upgrade) answers `stale` and exits, so a
+beat never runs older code than the caller's. A host serves the data dir it was started for
+(the caller's env and cwd resolve to it; any other is `unavailable`), and is started like the
+session host: never under a session's supervisor (`host.start_host_process`).
+
+Wire: the client connects to `/tmp/looop-<uid>/beat-<key>.sock` (a private dir) and sends
+NUL-terminated `name=value` fields (`argv=` per argument, `cwd=`, `umask=`, `nice=`,
+`limit=NAME:soft:hard`, `env=K=V` per variable; none may hold a NUL, as in exec's own argv and
+environ) ended by an empty field, with its fds 0, 1, 2 attached (SCM_RIGHTS). The host
+answers `pid N` once the child runs (or `unavailable …` / `stale`: nothing ran) and the child
+answers `exit N` when the beat is over. `stop` alone asks the host to exit.
+"""
+
+from __future__ import annotations
+
+import _socket
+import os
+import sys
+
+from looop.core.errors import LooopError
+from looop.core.peers import LIMITS, caller_limits, connect, peer
+from looop.core.where import resolve, runtime_base, runtime_dir
+
+TYPE_CHECKING = False  # the client runs on every `looop tick`: no typing, no contextlib
+
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Mapping
+
+IDLE_ENV = "LOOOP_BEAT_HOST_IDLE"
+IDLE_S = 300.0  # the knob's default
+REQUEST_MAX = 4 * 1024 * 1024
+FDS = 3  # the caller's stdin, stdout and stderr
+_INT = 4  # bytes of a C int (an fd in SCM_RIGHTS)
+_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))  # the looop package this host runs
+# What a skip beat runs: loaded once in the host, shared copy-on-write by every child.
+PRELOAD = (
+    "looop.cli.main",
+    "looop.cli.failure",
+    "looop.cli.tickfast",
+    "looop.cli.ctxbuild",
+    "looop.loop.tick",
+    "looop.act.wal",
+    "looop.seed",
+    "ctypes",
+    "datetime",
+    # what `looop worker start` runs: the move, the executor, the worker's launch and spawn
+    "looop.cli.workerstart",
+    "looop.cli.killfast",  # and `looop kill`, the same move machinery and the session client
+    "looop.sessions.client",
+    "looop.sessions.logs",
+    "looop.cli.steerwork",
+    "looop.act.actions",
+    "looop.act.executor",
+    "looop.workers.launch",
+    "looop.sessions.spawner",
+)
+# The interpreter's own settings a caller's environment may change: a caller with others
+# gets a host of its own (the host's interpreter started under its first caller's).
+_INTERPRETER_ENV = (
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONUTF8",
+    "PYTHONIOENCODING",
+    "PYTHONHASHSEED",
+    "PYTHONSAFEPATH",
+    "PYTHONNOUSERSITE",
+    "PYTHONWARNINGS",
+    "PYTHONDEVMODE",
+)
+
+# -- naming --------------------------------------------------------------------------------
+
+
+def home_of(env: Mapping[str, str], cwd: str) -> str:
+    """The identity of the data dir `env` and `cwd` name (its real path and inode); "" when
+    they name none (the verb run in place says why)."""
+    try:
+        data = os.path.realpath(resolve(env, cwd)[0])
+    except LooopError:
+        return ""
+    try:
+        st = os.stat(data)
+    except OSError:
+        return data  # not made yet (`looop init` not run): its name alone
+    return f"{data}\0{st.st_dev}:{st.st_ino}"
+
+
+def beat_key(env: Mapping[str, str], executable: str = sys.executable, cwd: str = "/") -> str:
+    """Interpreter, its settings, package and version file, and the data dir: which host a
+    caller talks to. The host itself checks the files it preloaded on every request (see
+    `_fresh`)."""
+    from _blake2 import blake2b  # lazy: not hashlib (OpenSSL costs a tick ~3 ms); keys only
+
+    parts = [executable, _PACKAGE, *(f"{k}={env.get(k, '')}" for k in _INTERPRETER_ENV)]
+    parts.append(home_of(env, cwd))
+    try:
+        st = os.stat(os.path.join(_PACKAGE, "__init__.py"))  # the version lives there
+        parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+    except OSError:
+        pass
+    return blake2b("\n".join(parts).encode(), digest_size=6).hexdigest()
+
+
+def beat_socket(key: str, base: str = "/tmp") -> str:
+    return os.path.join(runtime_dir(base), f"beat-{key}.sock")
+
+
+def idle_secs(env: Mapping[str, str]) -> float | None:
+    """LOOOP_BEAT_HOST_IDLE (default 300 s; 0 = no host); None when it is not a number
+    (the beat then runs here and its knobs say what is wrong)."""
+    raw = env.get(IDLE_ENV, "").strip()
+    if not raw:
+        return IDLE_S
+    try:
+        v = float(raw)
+    except ValueError:
+        return None
+    return v if 0 <= v <= 86_400 else None
+
+
+def _private(path: str) -> bool:
+    """Our own 0700 directory, not a symlink: safe to hand an environment to its sockets."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return (
+        (st.st_mode & 0o170000) == 0o040000
+        and st.st_uid == os.geteuid()
+        and not (st.st_mode & 0o077)
+    )
+
+
+# -- client side ---------------------------------------------------------------------------
+
+
+def beat_remotely(argv: list[str], env: dict[str, str], base: str | None = None) -> int | None:
+    """Run `looop ARGV` in a child of the beat host and return its exit code; None when no
+    host took it (nothing ran: run it here)."""
+    idle = idle_secs(env)
+    if not idle or not _real_stdio():
+        return None
+    if base is None:
+        try:
+            base = runtime_base(env)
+        except LooopError:
+            return None  # the verb run here says what is wrong with it
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        return None  # a cwd that is gone: the beat in place says what is wrong
+    key = beat_key(env, cwd=cwd)
+    sock = connect(beat_socket(key, base)) if _private(runtime_dir(base)) else None
+    if sock is None:
+        _start_host(key, idle, env, base, cwd)  # for the next beat; this one runs here
+        return None
+    try:
+        if peer(sock)[1] != os.geteuid():
+            return None
+        return _converse(sock, argv, env)
+    finally:
+        sock.close()
+
+
+def _real_stdio() -> bool:
+    """stdout and stderr are this process's fds 1 and 2 (not a test's captured streams)."""
+    try:
+        return sys.stdout.fileno() == 1 and sys.stderr.fileno() == 2
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def encode_request(argv: list[str], cwd: str, env: Mapping[str, str]) -> bytes:
+    """The request's fields (see the module's doc); ValueError when one holds a NUL."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    fields = [f"argv={a}" for a in argv]
+    fields += [f"cwd={cwd}", f"umask={umask}", f"nice={os.getpriority(os.PRIO_PROCESS, 0)}"]
+    fields += [f"limit={name}:{soft}:{hard}" for name, (soft, hard) in caller_limits().items()]
+    fields += [f"env={k}={v}" for k, v in env.items()]
+    if any("\0" in f for f in fields):
+        raise ValueError("a field holds a NUL")
+    return ("\0".join(fields) + "\0\0").encode("utf-8", "surrogateescape")
+
+
+def _converse(sock: _socket.socket, argv: list[str], env: dict[str, str]) -> int | None:
+    try:
+        body = encode_request(argv, os.getcwd(), env)
+    except (ValueError, OSError):
+        return None  # a cwd that is gone, a NUL: the beat in place says what is wrong
+    fds = b"".join(fd.to_bytes(_INT, sys.byteorder) for fd in range(FDS))
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sent = sock.sendmsg([body], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
+        if sent < len(body):
+            sock.sendall(body[sent:])
+    except OSError:
+        return None  # a host going away, a closed stdin: nothing ran
+    reader = _Lines(sock)
+    first = reader.line()
+    if not first.startswith(b"pid ") or not first[4:].isdigit():
+        return None  # `unavailable`, `stale`, or the host hung up: nothing ran
+    forwarded = _forward_signals(int(first[4:]))
+    last = reader.line()
+    if last.startswith(b"exit ") and last[5:].lstrip(b"-").isdigit():
+        return int(last[5:])
+    if forwarded:
+        return 128 + forwarded[-1]
+    sys.stderr.write("looop: the beat ended without an exit code (killed?); see `looop status`\n")
+    return 1
+
+
+class _Lines:
+    """Lines from the host, read as they come (a signal handler may run between reads)."""
+
+    def __init__(self, sock: _socket.socket) -> None:
+        self.sock = sock
+        self.buf = b""
+
+    def line(self) -> bytes:
+        while b"\n" not in self.buf:
+            try:
+                chunk = self.sock.recv(256)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                out, self.buf = self.buf, b""
+                return out
+            self.buf += chunk
+        out, self.buf = self.buf.split(b"\n", 1)
+        return out
+
+
+def _forward_signals(pid: int) -> list[int]:
+    """Ctrl-C (and TERM, HUP) meant for this beat go to the child that runs it."""
+    # lazy: a served tick only; `_signal`, not `signal`: its enums cost a start ~1 ms
+    import _signal  # type: ignore[import-not-found]
+
+    got: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        got.append(signum)
+        try:
+            os.kill(pid, signum)
+        except OSError:
+            pass  # it ended meanwhile: its exit line is on its way
+
+    for name in _SIGNALS:
+        _signal.signal(getattr(_signal, name), forward)
+    return got
+
+
+def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str, cwd: str) -> None:
+    """Start a host in the background (its first request is the next beat); never fails."""
+    # lazy: only a beat that found no host pays for these
+    from looop.sessions.host import HostUnavailable, start_host_process
+    from looop.sessions.state import SessionError
+
+    cmd = [sys.executable, "-m", "looop.beathost", "--key", key, "--base", base]
+    cmd += ["--cwd", cwd, "--idle-s", f"{idle_s:g}"]
+    err = os.path.join(runtime_dir(base), f"beat-{key}.err")
+    try:
+        start_host_process(cmd, env, err, wait=False)
+    except (OSError, SessionError, HostUnavailable):
+        pass
+
+
+def stop_beat_hosts(base: str) -> int:
+    """Ask every beat host under the runtime dir to exit, whatever its build or home (a test
+    run's end); how many answered."""
+    try:
+        names = os.listdir(runtime_dir(base))
+    except OSError:
+        return 0
+    keys = [n[5:-5] for n in names if n.startswith("beat-") and n.endswith(".sock")]
+    return sum(_stop(beat_socket(k, base)) for k in keys)
+
+
+def stop_beat_host(env: Mapping[str, str], base: str | None = None, cwd: str = "/") -> bool:
+    """Ask this build's beat host for the data dir of `env` to exit (tests, `looop down`);
+    True when one answered."""
+    return _stop(beat_socket(beat_key(env, cwd=cwd), base or runtime_base(env)))
+
+
+def _stop(path: str) -> bool:
+    sock = connect(path)
+    if sock is None:
+        return False
+    try:
+        sock.settimeout(2.0)
+        sock.sendall(b"stop\0\0")
+        sock.recv(64)
+    except OSError:
+        pass
+    finally:
+        sock.close()
+    return True
+
+
+def beat_host_pid(env: Mapping[str, str], base: str | None = None, cwd: str = "/") -> int | None:
+    """The pid of this build's live beat host for the data dir of `env` (the holder of its
+    lock), or None."""
+    from looop.sessions.host import lock_holder  # lazy: only tests and status readers ask
+
+    hdir = runtime_dir(base or runtime_base(env))
+    return lock_holder(os.path.join(hdir, f"beat-{beat_key(env, cwd=cwd)}.lock"))
+
+
+# -- the host process ----------------------------------------------------------------------
+
+
+class Request:
+    """A parsed request: what the child needs to become the caller's `looop tick`."""
+
+    def __init__(self) -> None:
+        self.argv: list[str] = []
+        self.cwd = ""
+        self.umask: int | None = None
+        self.nice: int | None = None
+        self.limits: dict[str, list[int]] = {}
+        self.env: dict[str, str] = {}
+        self.stop = False
+
+
+def decode_request(raw: bytes) -> Request | None:
+    """The fields up to the empty one; None for anything malformed (an unknown field, a bad
+    number, a variable without a name, a command other than the two a tick takes)."""
+    end = raw.find(b"\0\0")
+    if end < 0:
+        return None
+    req = Request()
+    text = raw[:end].decode("utf-8", "surrogateescape")
+    if text == "stop":
+        req.stop = True
+        return req
+    for field in text.split("\0"):
+        name, eq, value = field.partition("=")
+        if not eq:
+            return None
+        if name == "argv":
+            req.argv.append(value)
+        elif name == "cwd":
+            req.cwd = value
+        elif name in ("umask", "nice"):
+            if not value.lstrip("-").isdigit():
+                return None
+            setattr(req, name, int(value))
+        elif name == "limit":
+            which, _, pair = value.partition(":")
+            soft, _, hard = pair.partition(":")
+            if which not in LIMITS or not all(v.lstrip("-").isdigit() for v in (soft, hard)):
+                return None
+            req.limits[which] = [int(soft), int(hard)]
+        elif name == "env":
+            key, eq, val = value.partition("=")
+            if not key or not eq:
+                return None
+            req.env[key] = val
+        else:
+            return None
+    if not req.cwd.startswith("/") or not served_verb(req.argv):
+        return None  # only what the CLI's fast path serves
+    return req
+
+
+def served_verb(argv: list[str]) -> bool:
+    """A plain `looop tick`, or a `looop worker start` or `looop kill` the fast path parses:
+    nothing else runs in a child of the host."""
+    if argv in (["tick"], ["tick", "--force"]):
+        return True
+    from looop.cli import killfast, workerstart  # lazy: preloaded in the host
+
+    return workerstart.parse_fast(argv) is not None or killfast.parse_fast(argv) is not None
+
+
+def _preload() -> dict[str, tuple[int, int]]:
+    """Import what a skip beat runs; (size, mtime) of every looop file that loaded."""
+    import importlib  # lazy: the host process only
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    files: dict[str, tuple[int, int]] = {}
+    for mod in list(sys.modules.values()):
+        f = getattr(mod, "__file__", None)
+        if isinstance(f, str) and f.startswith(_PACKAGE + os.sep):
+            try:
+                st = os.stat(f)
+            except OSError:
+                continue
+            files[f] = (st.st_size, st.st_mtime_ns)
+    return files
+
+
+def _fresh(files: dict[str, tuple[int, int]]) -> bool:
+    """Every preloaded file is still the one loaded (else the host is stale and goes)."""
+    for f, (size, mtime) in files.items():
+        try:
+            st = os.stat(f)
+        except OSError:
+            return False
+        if st.st_size != size or st.st_mtime_ns != mtime:
+            return False
+    return True
+
+
+def serve(argv: list[str]) -> int:
+    """The host process: preload, bind, say ready, fork a beat per request until idle."""
+    import gc  # lazy: the host process only
+    import socket  # lazy: the host process only
+
+    from looop.sessions.host import _name, become_host, listen_at, say, unlisten  # lazy: host
+
+    started = become_host(argv, "beat-{key}.lock", IDLE_S, "another beat host is serving")
+    if started is None:
+        return 0
+    key, base, idle_s, ready_fd, lock_fd = started
+    import signal  # lazy: the host process only
+
+    from looop.sessions.host import _parse  # lazy: the host process only
+
+    opts = _parse(argv)
+    # the home as its first caller named it; "" (no data dir) serves nobody
+    home = home_of(os.environ, opts.get("--cwd", "/"))
+
+    # the kernel reaps each beat the host forks: no intermediate process, no zombie
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    files = _preload()
+    _name("looop-beat")
+    path = beat_socket(key, base)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ino = listen_at(listener, path)
+    gc.collect()
+    gc.freeze()
+    say(ready_fd, f"ok {os.getpid()}")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    listener.settimeout(idle_s)
+    try:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                return 0
+            except OSError as e:  # out of descriptors or memory: say so, keep serving
+                sys.stderr.write(f"looop beat host: accept failed: {e}\n")
+                continue
+            with conn:
+                try:
+                    if _serve_one(conn, listener, lock_fd, files, home):
+                        return 0
+                except Exception as e:  # one bad request never ends the host
+                    sys.stderr.write(f"looop beat host: request failed: {e!r}\n")
+    finally:
+        unlisten(path, ino)
+        listener.close()
+
+
+def _read_request(conn: socket.socket) -> tuple[bytes, list[int]]:
+    """The request's bytes and the fds that came with them."""
+    conn.settimeout(5.0)
+    msg, anc, _flags, _addr = conn.recvmsg(65536, _socket.CMSG_SPACE(FDS * _INT))
+    fds: list[int] = []
+    for level, kind, data in anc:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            for i in range(0, len(data) - _INT + 1, _INT):
+                fds.append(int.from_bytes(data[i : i + _INT], sys.byteorder, signed=True))
+    buf = bytearray(msg)
+    try:
+        while msg and b"\0\0" not in buf and len(buf) <= REQUEST_MAX:
+            msg = conn.recv(65536)
+            buf += msg
+    except OSError:
+        pass  # a slow or vanished peer: what came so far decides
+    return bytes(buf), fds
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def _reply(conn: socket.socket, line: bytes) -> None:
+    try:
+        conn.sendall(line)
+    except OSError:
+        pass  # the caller went away: it runs nothing either way
+
+
+def _serve_one(
+    conn: socket.socket,
+    listener: socket.socket,
+    lock_fd: int,
+    files: dict[str, tuple[int, int]],
+    home: str,
+) -> bool:
+    """One request; True when the host should stop (asked to, or its code went stale)."""
+    from looop.core.peers import same_world  # lazy: the host process only
+
+    fds: list[int] = []
+    try:
+        caller, uid = peer(conn)
+        if uid != os.geteuid():
+            return False
+        raw, fds = _read_request(conn)
+        req = decode_request(raw) if len(raw) <= REQUEST_MAX else None
+        if req is None:
+            _reply(conn, b"unavailable malformed request\n")
+            return False
+        if req.stop:
+            _reply(conn, b"ok stopping\n")
+            return True
+        if len(fds) != FDS:
+            _reply(conn, b"unavailable no stdio came with the request\n")
+            return False
+        if not same_world(caller):
+            _reply(conn, b"unavailable the caller sees another filesystem or namespace\n")
+            return False
+        if not home or home_of(req.env, req.cwd) != home:  # another home's: it runs there
+            _reply(conn, b"unavailable this beat host serves another data dir\n")
+            return False
+        if not _fresh(files):
+            _reply(conn, b"stale\n")
+            return True
+        try:
+            pid = os.fork()
+        except OSError:
+            _reply(conn, b"unavailable cannot fork\n")
+            return False
+        if pid == 0:
+            try:
+                listener.close()
+                os.close(lock_fd)
+                _child(conn, req, fds, caller)
+            finally:
+                os._exit(0)
+    finally:
+        _close_all(fds)  # the child has its own copies: a caller's pipe must see its EOF
+    return False
+
+
+def _child(conn: socket.socket, req: Request, fds: list[int], caller: int) -> None:
+    """The forked beat, in a session of its own; the kernel reaps it (SIGCHLD ignored in
+    the host), so nothing waits for it there."""
+    import signal  # lazy: a served beat only
+
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # its sensors and runner are waited for
+    os.setsid()
+    code: int | None = 1
+    try:
+        code = _beat(conn, req, fds, caller)
+    except BaseException as e:  # never back into the host's loop
+        try:
+            sys.stderr.write(f"looop: the beat host's child failed: {e!r}\n")
+        except Exception:
+            pass
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        if code is not None:
+            _reply(conn, f"exit {code}\n".encode())
+        os._exit(0)
+
+
+def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int | None:
+    """In the forked beat: become the caller's `looop tick` and run it; its exit code, or
+    None when it could not start (the caller then runs it itself)."""
+    import io  # lazy: a served beat only
+    import signal  # lazy: a served beat only
+    import time  # lazy: a served beat only
+
+    from looop.sessions.host import _apply_limits, _limit_plan, _name  # lazy: a served beat only
+
+    try:
+        os.chdir(req.cwd)
+    except OSError:
+        _reply(conn, b"unavailable cannot enter the caller's directory\n")
+        return None
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    _close_all(fds)
+    if req.umask is not None:
+        os.umask(req.umask & 0o777)
+    _apply_limits(*_limit_plan(req.limits, req.nice))
+    os.environ.clear()
+    os.environ.update(req.env)
+    time.tzset()  # the C library read TZ when the host started: read the caller's
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Fresh stdio on the caller's fds, buffered as an interpreter started there would be.
+    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+    sys.stdout = io.TextIOWrapper(
+        io.FileIO(1, "w", closefd=False), encoding="utf-8", line_buffering=os.isatty(1)
+    )
+    sys.stderr = io.TextIOWrapper(
+        io.FileIO(2, "w", closefd=False),
+        encoding="utf-8",
+        errors="backslashreplace",
+        line_buffering=True,
+    )
+    _name({"tick": "looop-tick", "kill": "looop-kill"}.get(req.argv[0], "looop-start"))
+    _reply(conn, f"pid {os.getpid()}\n".encode())
+    _watch_caller(conn)
+    from looop.cli.main import main  # lazy: preloaded in the host; the child runs it
+    from looop.core.clock import SystemClock  # lazy: ditto
+
+    clock = SystemClock(req.env.get("TZ"))  # injected: the beat runs here, never asks again
+    try:
+        main(list(req.argv), dict(req.env), clock, caller=caller)
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            return int(e.code or 0)
+        sys.stderr.write(f"{e.code}\n")
+        return 1
+    return 0
+
+
+def _watch_caller(conn: socket.socket) -> None:
+    """The caller going away without a word (killed) ends this beat as a SIGTERM would. The
+    kernel says so with SIGIO on the connection (O_ASYNC): no thread, since a second thread
+    would keep sensors from the fast single-threaded spawn."""
+    import fcntl  # lazy: a served beat only
+    import signal  # lazy: a served beat only
+
+    def hung_up(_signum: int, _frame: object) -> None:
+        try:
+            if conn.recv(1, _socket.MSG_PEEK | _socket.MSG_DONTWAIT):
+                return  # bytes (the caller sends none): not a hang-up
+        except BlockingIOError:
+            return  # a wake-up with nothing to read
+        except OSError:
+            pass
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    conn.settimeout(None)  # else a timed socket turns MSG_DONTWAIT's EAGAIN into a wait
+    signal.signal(signal.SIGIO, hung_up)
+    fd = conn.fileno()
+    fcntl.fcntl(fd, fcntl.F_SETOWN, os.getpid())
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_ASYNC)
+    hung_up(signal.SIGIO, None)  # it may have gone before the signal was armed
+
+
+if __name__ == "__main__":
+    sys.exit(serve(sys.argv[1:]))

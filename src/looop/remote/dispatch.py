@@ -1,0 +1,287 @@
+"""Where a worker start goes once hosts are registered: the home, an SSH host's satellite, or
+a Kubernetes host's Job. workers/launch.py asks here through the `Away` its caller hands
+it (act/effects.py hands this module): workers sit below the remote room."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from looop.core.errors import LooopError
+from looop.remote import hosts as reg
+from looop.remote import place as placement
+from looop.remote.hosts import LOCAL, HostError
+from looop.remote.repospec import RepoError, check_branch, check_url, is_host_path
+
+if TYPE_CHECKING:
+    from looop.core.config import Config
+    from looop.core.context import Ctx
+    from looop.core.sandboxpolicy import SandboxPolicy
+    from looop.sessions.state import Session
+    from looop.workers.started import Started
+
+
+def place(
+    ctx: Ctx,
+    wid: str,
+    host: str | None,
+    local_live: int,
+    max_workers: int,
+    repo: str | None = None,
+) -> str | None:
+    """The host's name, or None for this machine. A remote worker of this id still running
+    is refused, as a local one is. Without a host named, a repo decides first: a path names
+    a folder on this machine (a host only when `host` names it), a URL is cloned by a host
+    (the home makes worktrees of paths only)."""
+    data = ctx.paths.data
+    rec = reg.record(data, wid)
+    if rec is not None and not rec.get("over"):
+        raise HostError(
+            f"worker {wid} is already running on host {rec['host']} — steer it "
+            f"(`looop send {wid} …`) or stop it (`looop kill {wid}`) first"
+        )
+    if host is None:
+        if not reg.names(data):
+            return None
+        if repo is not None and is_host_path(repo):
+            return None
+        host = placement.choose(data, local_live, max_workers, home=repo is None)
+    if host == LOCAL:
+        return None
+    placement.check_room(data, reg.check_name(host))
+    return host
+
+
+def start_there(
+    ctx: Ctx,
+    host: str,
+    wid: str,
+    template: str,
+    prompt: str,
+    runner: str,
+    repo: str | None,
+    sandbox: SandboxPolicy | None,
+    runner_sandbox: SandboxPolicy | None,
+    cfg: Config,
+    branch: str | None = None,
+    verify: str | None = None,
+    resume: tuple[str | None, str | None, str | None] = (None, None, None),
+) -> Started:
+    """`resume`: the runner's resume template, the conversation id the line gives the agent
+    and which CLI's files name one instead (resume.plan_start), for the host's record."""
+    # lazy: only this path needs it (keeps the verbs that skip it light)
+    from looop.core.sandboxpolicy import resolve
+    from looop.sessions.state import SessionError, get_session
+    from looop.workers.launch import WorkerError, contract_text, mcp_tools_on
+    from looop.workers.started import Started
+
+    h = reg.lookup(ctx.paths.data, host)
+    verify = verify.strip() if verify is not None and verify.strip() else None
+    if isinstance(h, reg.KubeHost):
+        if verify is not None:
+            raise WorkerError(
+                f"worker {wid}: --verify runs on this machine only, or on an SSH host — not "
+                f"on Kubernetes host {host}"
+            )
+    else:
+        try:
+            check_host_repo(host, repo, branch)
+        except RepoError as e:
+            raise WorkerError(f"worker {wid}: {e}") from None
+    policy = resolve(sandbox, runner_sandbox, cfg.sandbox)
+    if policy.on and isinstance(h, reg.KubeHost):
+        raise WorkerError(
+            f"worker {wid}: the sandbox (srt) runs here or on an SSH host, not in a "
+            f"Kubernetes pod — start it on host {host} with --no-sandbox (the pod is its wall)"
+        )
+    try:
+        here = get_session(ctx.paths.data, wid).alive
+    except SessionError:
+        here = False  # no local session of that id
+    if here:
+        raise WorkerError(f"worker {wid} is already running here — stop it first")
+    contract = contract_text(wid, runner)
+    task = prompt.rstrip("\n") + "\n"
+    prompt_path = ctx.paths.prompts / f"{wid}.md"
+    if isinstance(h, reg.KubeHost):
+        session = _start_in_job(ctx, h, wid, template, contract + task, runner, repo, branch, cfg)
+        ctx.events.record("worker_started", id=wid, runner=runner, sandbox=False)
+    else:
+        session, branch_there = _start_on_host(
+            ctx,
+            host,
+            wid,
+            template,
+            contract,
+            task,
+            runner,
+            repo,
+            branch,
+            verify,
+            policy,
+            resume,
+            mcp_tools_on(cfg),
+        )
+        if branch_there is not None:
+            ctx.events.record(
+                "worker_started", id=wid, runner=runner, sandbox=policy.on, branch=branch_there
+            )
+        else:
+            ctx.events.record("worker_started", id=wid, runner=runner, sandbox=policy.on)
+    return Started(session, runner, str(prompt_path))
+
+
+def check_host_repo(host: str, repo: str | None, branch: str | None) -> None:
+    """What can be checked of an SSH host's repo at home, before anything crosses: a URL by
+    the rules a Kubernetes clone follows too, a path's and a branch's spelling (whether the
+    path is a repository is the host's to say). One line when not."""
+    if repo is not None:
+        if is_host_path(repo):
+            if len(repo) > 4096 or any(not c.isprintable() for c in repo):
+                raise RepoError("the repo path holds control characters, or is over 4096")
+        else:
+            check_url(repo, f"host {host}", f"or give an absolute path of a repository on {host}")
+    if branch is not None:
+        check_branch(branch)
+
+
+def _start_on_host(
+    ctx: Ctx,
+    host: str,
+    wid: str,
+    template: str,
+    contract: str,
+    task: str,
+    runner: str,
+    repo: str | None,
+    branch: str | None,
+    verify: str | None,
+    policy: SandboxPolicy,
+    resume: tuple[str | None, str | None, str | None],
+    mcp: bool = False,
+) -> tuple[Session, str | None]:
+    """A worker on an SSH host's satellite, in the checkout it makes there when it has a
+    repo; its verify kept at home (workers/verify.py runs it there once it is over). The
+    last worker of this id ends here first, as a local start ends it (launch.end_generation);
+    the session and its branch there."""
+    # lazy: only an SSH start needs these
+    import os
+
+    from looop.core import store
+    from looop.remote.ssh.backend import start_remote
+    from looop.sessions.state import SessionError, reap
+    from looop.workers import worktree as wt
+    from looop.workers.launch import WORKER_SIZE, WorkerError, end_generation
+
+    clean = wt.leftover(ctx, wid) if os.path.lexists(ctx.paths.worktrees / wid) else None
+    reap(ctx.paths.data, wid)  # a local corpse of this id: one row per id in `ls`
+    end_generation(ctx, wid, clean)
+    prompt_path = ctx.paths.prompts / f"{wid}.md"
+    if policy.on:  # the brief as it reads inside srt, there as here
+        from looop.workers.sandbox import with_note  # lazy: only a sandboxed start
+
+        contract = with_note(contract, wid)
+    store.atomic_write(prompt_path, contract + task)  # the home keeps what it sent
+    if repo is None:
+        session, tree = start_remote(
+            ctx,
+            host,
+            wid,
+            template,
+            contract + task,
+            runner,
+            WORKER_SIZE,
+            sandbox=policy,
+            resume=resume,
+            mcp=mcp,
+        )
+    else:
+        session, tree = start_remote(
+            ctx,
+            host,
+            wid,
+            template,
+            task,
+            runner,
+            WORKER_SIZE,
+            contract=contract,
+            repo=repo,
+            branch=branch,
+            sandbox=policy,
+            resume=resume,
+            mcp=mcp,
+        )
+        if tree is None:  # a host whose looop knows no checkouts started it without one
+            _undo_start(ctx, host, wid)
+            raise WorkerError(
+                f"worker {wid}: the looop on host {host} is older and makes no checkout — "
+                f"run `looop host install {host}`"
+            )
+        got = wt.Tree(**{k: tree[k] for k in wt.Tree.__dataclass_fields__ if k in tree})
+        store.atomic_write(prompt_path, wt.with_note(contract, got) + task)
+    if verify is not None:  # after the start: a verify never meets the last worker of this id
+        try:
+            store.atomic_write(ctx.paths.verify / f"{wid}.cmd", verify + "\n")
+        except OSError as e:
+            _undo_start(ctx, host, wid)
+            raise SessionError(f"worker {wid}: cannot keep its verify: {e.strerror}") from e
+    return session, (str(tree["branch"]) if tree is not None else None)
+
+
+def _undo_start(ctx: Ctx, host: str, wid: str) -> None:
+    """A worker just started that must not run after all: stopped on its host."""
+    # lazy: only a start gone wrong
+    from looop.remote.ssh.backend import SshBackend
+
+    try:
+        SshBackend(ctx, host).kill(wid)
+    except LooopError:
+        pass
+
+
+def _start_in_job(
+    ctx: Ctx,
+    h: reg.KubeHost,
+    wid: str,
+    template: str,
+    brief: str,
+    runner: str,
+    repo: str | None,
+    branch: str | None,
+    cfg: Config,
+) -> Session:
+    """A worker as a Job on a Kubernetes host: its line names the brief where the pod mounts
+    it; everything is checked (and the client found) before the home writes anything."""
+    # lazy: only a Kubernetes start loads the engine
+    from pathlib import Path
+
+    from looop.core import store
+    from looop.core.config import substitute_prompt_file
+    from looop.core.errors import LooopError
+    from looop.remote import tokens
+    from looop.remote.kube import hosted
+    from looop.remote.kube import manifests as mf
+    from looop.workers.backend import StartSpec
+    from looop.workers.launch import WORKER_SIZE, WorkerError, mcp_tools_on, plain_words
+
+    pod_brief = f"{mf.PROMPTS_DIR}/{wid}.md"
+    line = substitute_prompt_file(template, Path(pod_brief))
+    env = {"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": runner}
+    if mcp_tools_on(cfg):
+        from looop.workers.mcpwire import wire  # lazy: only a wired start
+
+        line = wire(line, env, None)  # the server runs as the pod's own "$LOOOP_BIN"
+    argv = plain_words(line) or ["bash", "-c", line]  # the pod's PATH finds the program
+    try:
+        url = hosted.way_home(ctx.paths, cfg.raw, wid)
+        hosted.precheck(h, ctx.paths.data, wid, argv, brief, env, WORKER_SIZE, repo, branch, url)
+    except LooopError as e:
+        said = str(e)
+        raise WorkerError(
+            said if said.startswith(f"worker {wid}") else f"worker {wid}: {said}"
+        ) from None
+    store.atomic_write(ctx.paths.prompts / f"{wid}.md", brief)  # the home keeps what it sent
+    spec = StartSpec(wid, argv, Path(mf.WORKSPACE), env, WORKER_SIZE)
+    token = tokens.mint(ctx.paths, wid)
+    return hosted.start_job(
+        ctx.paths.data, ctx.clock, ctx.env, h, spec, brief, runner, repo, branch, url, token
+    )

@@ -1,0 +1,165 @@
+"""Workers away from home, whatever engine runs them. The home's record of each
+(`hosts/workers/<id>.json`) names its host and the host's record its kind; this picks the
+`Backend` — `SshBackend` (remote/ssh) or `HostedKube` (remote/kube) — for everything that
+drives one: the decider's moves, `ls` and sys-sessions rows, `looop down`, the human verbs.
+
+A host that does not answer (an SSH link down, a cluster's API out of reach) makes its
+workers `unreachable`: alive, nothing reaped, until it answers again."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from looop.core.clock import Clock
+from looop.core.context import Ctx
+from looop.core.errors import LooopError
+from looop.remote import hosts as reg
+from looop.remote.hosts import AnyHost, HostError, KubeHost
+from looop.remote.ssh.backend import LS_TIMEOUT_S, SshBackend, base_row
+from looop.remote.ssh.backend import remote_rows as ssh_rows
+from looop.sessions.state import SessionError
+from looop.workers.backend import Backend
+from looop.workers.fleet import health, verify_result
+
+if TYPE_CHECKING:
+    from looop.remote.kube.hosted import HostedKube
+
+
+def kube_backend(
+    data: Path, h: KubeHost, clock: Clock, env: Mapping[str, str] | None
+) -> HostedKube:
+    # lazy: the Kubernetes engine loads only for a Kubernetes host
+    from looop.remote.kube.hosted import HostedKube
+
+    return HostedKube(data, h, clock, env)
+
+
+def host_of(data: Path, wid: str) -> AnyHost | None:
+    """The host running remote worker `wid` (None: not a remote worker); a host record that
+    is gone or unreadable is a HostError naming it."""
+    name = reg.host_of(data, wid)
+    return reg.lookup(data, name) if name is not None else None
+
+
+def backend_on(ctx: Ctx, h: AnyHost) -> Backend:
+    if isinstance(h, KubeHost):
+        return kube_backend(ctx.paths.data, h, ctx.clock, ctx.env)
+    return SshBackend(ctx, h.name)
+
+
+def backend_for(ctx: Ctx, wid: str) -> Backend | None:
+    """The backend of a remote worker the home started (None: not a remote worker)."""
+    h = host_of(ctx.paths.data, wid)
+    return backend_on(ctx, h) if h is not None else None
+
+
+def remote_of(ctx: Ctx, wid: str) -> Backend | None:
+    """backend_for, paying nothing in a data dir without hosts (one stat)."""
+    if not reg.record_file(ctx.paths.data, wid).exists():
+        return None
+    return backend_for(ctx, wid)
+
+
+def _listing(b: HostedKube) -> dict[str, dict[str, Any]] | None:
+    """A namespace's workers of this home, or None when its API does not answer."""
+    try:
+        return b.listing(LS_TIMEOUT_S)
+    except LooopError:  # out of reach, refused, a kubeconfig that does not load, no client
+        return None
+
+
+def kube_rows(
+    data: Path,
+    clock: Clock,
+    stuck_secs: int,
+    waiting: set[str],
+    env: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Fleet rows for workers on Kubernetes hosts: each namespace asked once (two API
+    calls), all at once; a cluster out of reach leaves its workers `unreachable`, alive. A
+    worker whose Job is finished or gone is marked over."""
+    hosts: dict[str, KubeHost] = {}
+    for name in reg.names(data):
+        try:
+            h = reg.lookup(data, name)
+        except HostError:
+            continue  # an unreadable record: `host ls` says so; its workers read as SSH's do
+        if isinstance(h, KubeHost):
+            hosts[name] = h
+    recs = {w: r for w, r in reg.records(data).items() if r["host"] in hosts}
+    if not recs:
+        return []
+    wanted = sorted({r["host"] for r in recs.values() if not r.get("over")})
+    backends = {n: kube_backend(data, hosts[n], clock, env) for n in wanted}
+    with concurrent.futures.ThreadPoolExecutor(max(1, len(backends))) as pool:
+        answers = dict(zip(backends, pool.map(_listing, backends.values()), strict=True))
+    now = clock.now()
+    out: list[dict[str, Any]] = []
+    for wid, rec in recs.items():
+        host = rec["host"]
+        listing = answers.get(host)
+        if rec.get("over") or host not in answers:
+            out.append(base_row(wid, host, rec, "exited", False, rec.get("exit_code"), None))
+            continue
+        if listing is None:
+            out.append(base_row(wid, host, rec, "unreachable", True, None, None))
+            continue
+        got = listing.get(wid)
+        if got is None or not got["alive"]:
+            code = got["exit_code"] if got is not None else None
+            reg.mark_over(data, wid, code)
+            rec = reg.record(data, wid) or rec
+            out.append(base_row(wid, host, rec, "exited", False, rec.get("exit_code"), None))
+            continue
+        r = base_row(wid, host, rec, str(got["state"]), True, None, None)
+        r["health"] = health(wid, True, waiting, now, stuck_secs, None)
+        r["started_at"] = got["started_at"] or rec.get("started_at")
+        out.append(r)
+    return out
+
+
+def remote_rows(
+    data: Path,
+    clock: Clock,
+    stuck_secs: int,
+    waiting: set[str],
+    env: dict[str, str] | None = None,
+    bin: str | None = None,
+) -> list[dict[str, Any]]:
+    """Fleet rows for every remote worker: SSH hosts' and Kubernetes hosts', each with its
+    verify result as the home recorded it (workers/verify.py brings an SSH host's home)."""
+    rows = ssh_rows(data, clock, stuck_secs, waiting, env, bin)
+    rows += kube_rows(data, clock, stuck_secs, waiting, env)
+    verify = str(data / "verify")
+    for r in rows:
+        v = verify_result(verify, r["id"])
+        if v:
+            r["verify"] = "pass" if v.get("pass") else "fail"
+            r["verify_output"] = v.get("output")
+    return rows
+
+
+def kill_all(ctx: Ctx) -> tuple[list[str], list[str]]:
+    """`looop down`: every remote worker still running is killed where it runs; (the killed,
+    one line for each that could not be, by id)."""
+    killed: list[str] = []
+    failed: list[str] = []
+    data = ctx.paths.data
+    for wid, rec in reg.records(data).items():
+        if rec.get("over"):
+            continue
+        try:
+            b = backend_for(ctx, wid)
+            if b is None:
+                continue
+            b.kill(wid)
+            killed.append(wid)
+        except (LooopError, SessionError) as e:
+            now = reg.record(data, wid)
+            if now is not None and now.get("over"):
+                continue  # it had ended on its own: nothing left to stop
+            failed.append(f"remote worker {wid} on {rec['host']} is not stopped: {e}")
+    return killed, failed

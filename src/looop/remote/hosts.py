@@ -1,0 +1,413 @@
+"""The host registry: `<data>/hosts/<name>.json`, one file per host of either kind — an SSH
+host (`ssh://`, `Host`) or a Kubernetes namespace (`k8s://`, `KubeHost`) — and the home's
+record of each remote worker, `<data>/hosts/workers/<id>.json` (which host runs it; over or
+not). A host record without a `kind` is an SSH host (as every record was before Kubernetes).
+
+Strict both ways: a bad name or URL is refused with one line before anything is written, and
+a record that does not read back as one is an error, never a host that silently vanished."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from looop.core import store
+from looop.core.errors import CorruptState, LooopError
+from looop.remote.kube import manifests as mf
+from looop.remote.kube.target import parse_target
+from looop.sessions.wire import fnv1a_64
+
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+_HOSTNAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}")
+_USER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+LOCAL = "local"  # the home machine itself, as placement and `--host` name it
+RESERVED = frozenset({LOCAL, "workers"})
+FORMAT = 1
+SSH = "ssh"
+K8S = "k8s"
+MAX_CAP = 10_000
+DEFAULT_DEADLINE_S = 4 * 3600  # as KubeBackend: the stuck backstop
+DEFAULT_TTL_S = 3600
+
+
+class HostError(LooopError):
+    pass
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    host: str
+    user: str | None
+    port: int | None
+    cap: int  # 0: no cap of its own
+    ssh_config: str | None = None  # `ssh -F FILE` for this host (else the user's own config)
+    kind = SSH
+
+    @property
+    def url(self) -> str:
+        who = f"{self.user}@" if self.user else ""
+        port = f":{self.port}" if self.port else ""
+        return f"ssh://{who}{self.host}{port}"
+
+    @property
+    def image(self) -> str | None:
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": FORMAT,
+            "kind": SSH,
+            "name": self.name,
+            "host": self.host,
+            "user": self.user,
+            "port": self.port,
+            "cap": self.cap,
+            "ssh_config": self.ssh_config,
+        }
+
+
+@dataclass(frozen=True)
+class KubeHost:
+    """A namespace of a cluster, reached through a context of the user's own kubeconfig:
+    each worker placed here is one Job (remote/kube). The options are KubeBackend's."""
+
+    name: str
+    target: str  # k8s://CONTEXT/NAMESPACE, as parse_target reads it
+    image: str
+    cap: int  # 0: no cap of its own
+    kubeconfig: str | None = None  # absolute; None: $KUBECONFIG, else ~/.kube/config
+    secret_env: str | None = None  # a Secret in the namespace, passed to the pod as envFrom
+    cpu: str | None = None
+    memory: str | None = None
+    deadline_s: int = DEFAULT_DEADLINE_S
+    ttl_s: int = DEFAULT_TTL_S
+    kind = K8S
+
+    @property
+    def url(self) -> str:
+        return self.target
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": FORMAT,
+            "kind": K8S,
+            "name": self.name,
+            "target": self.target,
+            "image": self.image,
+            "cap": self.cap,
+            "kubeconfig": self.kubeconfig,
+            "secret_env": self.secret_env,
+            "cpu": self.cpu,
+            "memory": self.memory,
+            "deadline_s": self.deadline_s,
+            "ttl_s": self.ttl_s,
+        }
+
+
+AnyHost = Host | KubeHost
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name) or name in RESERVED:
+        raise HostError(
+            f"bad host name {name!r}: use 1-32 lowercase letters, digits or '-' "
+            f"(not starting with '-'; not {' or '.join(sorted(RESERVED))})"
+        )
+    return name
+
+
+def parse_url(url: str) -> tuple[str, str | None, int | None]:
+    """ssh://[user@]host[:port] -> (host, user, port); anything else refused in one line."""
+    bad = HostError(f"bad host address {url!r}: write it as ssh://user@host[:port]")
+    if not url.startswith("ssh://"):
+        raise bad
+    rest = url[len("ssh://") :]
+    user: str | None = None
+    if "@" in rest:
+        user, rest = rest.split("@", 1)
+        if not _USER_RE.fullmatch(user):
+            raise bad
+    port: int | None = None
+    if ":" in rest:
+        rest, raw = rest.rsplit(":", 1)
+        if not raw.isdecimal() or not 1 <= int(raw) <= 65535:
+            raise HostError(f"bad port in {url!r}: use 1-65535")
+        port = int(raw)
+    # a leading '-' would be read by ssh as an option: refused with everything else odd
+    if not _HOSTNAME_RE.fullmatch(rest):
+        raise bad
+    return rest, user, port
+
+
+def hosts_dir(data: Path) -> Path:
+    return data / "hosts"
+
+
+def host_file(data: Path, name: str) -> Path:
+    return hosts_dir(data) / f"{check_name(name)}.json"
+
+
+def _from_json(raw: Any, where: Path) -> AnyHost:
+    bad = HostError(f"{where} is not a host record — fix it or `looop host rm` it")
+    if not isinstance(raw, dict) or raw.get("v") != FORMAT:
+        raise bad
+    kind = raw.get("kind", SSH)
+    if kind == K8S:
+        return _kube_from_json(raw, bad)
+    if kind != SSH:
+        raise bad
+    name, host, user, port, cap = (raw.get(k) for k in ("name", "host", "user", "port", "cap"))
+    if not isinstance(name, str) or not isinstance(host, str) or not _HOSTNAME_RE.fullmatch(host):
+        raise bad
+    if user is not None and (not isinstance(user, str) or not _USER_RE.fullmatch(user)):
+        raise bad
+    if port is not None and (type(port) is not int or not 1 <= port <= 65535):
+        raise bad
+    if type(cap) is not int or cap < 0:
+        raise bad
+    cfg = raw.get("ssh_config")
+    if cfg is not None and (not isinstance(cfg, str) or not cfg.startswith("/")):
+        raise bad
+    return Host(check_name(name), host, user, port, cap, cfg)
+
+
+def _kube_from_json(raw: dict[str, Any], bad: HostError) -> KubeHost:
+    try:
+        return _kube_host(
+            raw["name"],
+            raw["target"],
+            image=raw["image"],
+            cap=raw["cap"],
+            kubeconfig=raw.get("kubeconfig"),
+            secret_env=raw.get("secret_env"),
+            cpu=raw.get("cpu"),
+            memory=raw.get("memory"),
+            deadline_s=raw.get("deadline_s", DEFAULT_DEADLINE_S),
+            ttl_s=raw.get("ttl_s", DEFAULT_TTL_S),
+        )
+    except (KeyError, TypeError, LooopError):
+        raise bad from None
+
+
+def _kube_host(
+    name: Any,
+    target: Any,
+    *,
+    image: Any,
+    cap: Any,
+    kubeconfig: Any,
+    secret_env: Any,
+    cpu: Any,
+    memory: Any,
+    deadline_s: Any,
+    ttl_s: Any,
+) -> KubeHost:
+    """Every value checked, each refusal one line naming it (LooopError)."""
+    if not isinstance(name, str) or not isinstance(target, str):
+        raise HostError("a Kubernetes host needs a name and a k8s://CONTEXT/NAMESPACE target")
+    check_name(name)
+    parse_target(target)
+    mf.check_image(image)
+    check_cap(cap)
+    if kubeconfig is not None and (
+        not isinstance(kubeconfig, str) or not kubeconfig.startswith("/")
+    ):
+        raise HostError(f"kubeconfig {kubeconfig!r} is not an absolute path")
+    if secret_env is not None:
+        mf.check_secret_name(secret_env)
+    if cpu is not None:
+        mf.check_quantity("cpu", cpu)
+    if memory is not None:
+        mf.check_quantity("memory", memory)
+    mf.check_deadline(deadline_s)
+    mf.check_ttl(ttl_s)
+    return KubeHost(
+        name, target, image, cap, kubeconfig, secret_env, cpu, memory, deadline_s, ttl_s
+    )
+
+
+def check_cap(cap: Any) -> int:
+    if type(cap) is not int or not 0 <= cap <= MAX_CAP:
+        raise HostError(f"--cap must be 0 (no cap) to {MAX_CAP}, not {cap!r}")
+    return cap
+
+
+def add(data: Path, name: str, url: str, cap: int, ssh_config: str | None = None) -> Host:
+    check_name(name)
+    host, user, port = parse_url(url)
+    if cap < 0:
+        raise HostError("--cap must be 0 (no cap) or more")
+    path = host_file(data, name)
+    if path.exists():
+        raise HostError(f"host {name} is already registered — `looop host rm {name}` first")
+    if ssh_config is not None and not os.path.isfile(ssh_config):
+        raise HostError(f"--ssh-config {ssh_config}: no such file")
+    cfg = os.path.abspath(ssh_config) if ssh_config is not None else None
+    h = Host(name, host, user, port, cap, cfg)
+    store.write_json(path, h.to_json())
+    return h
+
+
+def kube_host(
+    data: Path,
+    name: str,
+    target: str,
+    *,
+    image: str,
+    cap: int = 0,
+    kubeconfig: str | None = None,
+    secret_env: str | None = None,
+    cpu: str | None = None,
+    memory: str | None = None,
+    deadline_s: int = DEFAULT_DEADLINE_S,
+    ttl_s: int = DEFAULT_TTL_S,
+) -> KubeHost:
+    """A Kubernetes host as `host add` would register it: every value checked (one line
+    each), nothing written."""
+    check_name(name)
+    parse_target(target)
+    cfg = None
+    if kubeconfig is not None:
+        if not os.path.isfile(kubeconfig):
+            raise HostError(f"--kubeconfig {kubeconfig}: no such file")
+        cfg = os.path.abspath(kubeconfig)
+    h = _kube_host(
+        name,
+        target,
+        image=image,
+        cap=cap,
+        kubeconfig=cfg,
+        secret_env=secret_env,
+        cpu=cpu,
+        memory=memory,
+        deadline_s=deadline_s,
+        ttl_s=ttl_s,
+    )
+    _not_registered(data, name)
+    return h
+
+
+def _not_registered(data: Path, name: str) -> None:
+    if host_file(data, name).exists():
+        raise HostError(f"host {name} is already registered — `looop host rm {name}` first")
+
+
+def save(data: Path, h: AnyHost) -> AnyHost:
+    """Write a checked host's record (refused when one of that name exists)."""
+    _not_registered(data, h.name)
+    store.write_json(host_file(data, h.name), h.to_json())
+    return h
+
+
+def get(data: Path, name: str) -> Host:
+    """An SSH host; a Kubernetes host of that name is refused in one line (what needs an SSH
+    link cannot use one)."""
+    h = lookup(data, name)
+    if not isinstance(h, Host):
+        raise HostError(
+            f"host {name} is a Kubernetes host ({h.url}), not an SSH host: that verb is for "
+            "SSH hosts only"
+        )
+    return h
+
+
+def lookup(data: Path, name: str) -> AnyHost:
+    """The host of that name, of either kind."""
+    path = host_file(data, name)
+    try:
+        raw = store.read_json(path)
+    except CorruptState as e:
+        raise HostError(f"{path} is unreadable ({e}) — fix it or `looop host rm {name}`") from e
+    if raw is None:
+        raise HostError(f"no host {name} — `looop host ls` lists them, `looop host add` adds one")
+    h = _from_json(raw, path)
+    if h.name != name:
+        raise HostError(f"{path} names host {h.name!r}, not {name!r} — fix it or remove it")
+    return h
+
+
+def host_kind(data: Path, name: str) -> str | None:
+    """SSH or K8S; None when no readable host of that name is registered."""
+    try:
+        return lookup(data, name).kind
+    except HostError:
+        return None
+
+
+def names(data: Path) -> list[str]:
+    try:
+        entries = os.listdir(hosts_dir(data))
+    except OSError:
+        return []
+    return sorted(n[:-5] for n in entries if n.endswith(".json") and NAME_RE.fullmatch(n[:-5]))
+
+
+def all_hosts(data: Path) -> list[AnyHost]:
+    return [lookup(data, n) for n in names(data)]
+
+
+def remove(data: Path, name: str) -> None:
+    if not store.remove(host_file(data, name)):
+        raise HostError(f"no host {name} — `looop host ls` lists them")
+
+
+def key(data: Path, name: str, machine: str) -> str:
+    """This home's satellite on that host: one per home machine, data dir and host name."""
+    return fnv1a_64(f"{machine}\0{data}\0{name}".encode())
+
+
+# remote workers as the home knows them
+
+
+def workers_dir(data: Path) -> Path:
+    return hosts_dir(data) / "workers"
+
+
+def record_file(data: Path, wid: str) -> Path:
+    return workers_dir(data) / f"{wid}.json"
+
+
+def record(data: Path, wid: str) -> dict[str, Any] | None:
+    """The home's record of a remote worker, or None when the id is no remote worker."""
+    try:
+        raw = store.read_json_object(record_file(data, wid))
+    except CorruptState:
+        return None
+    if raw is None or not isinstance(raw.get("host"), str):
+        return None
+    return raw
+
+
+def host_of(data: Path, wid: str) -> str | None:
+    rec = record(data, wid)
+    return rec["host"] if rec is not None else None
+
+
+def write_record(data: Path, wid: str, host: str, **fields: Any) -> None:
+    store.write_json(record_file(data, wid), {"v": FORMAT, "id": wid, "host": host, **fields})
+
+
+def records(data: Path) -> dict[str, dict[str, Any]]:
+    try:
+        entries = os.listdir(workers_dir(data))
+    except OSError:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for n in sorted(entries):
+        if n.endswith(".json") and not n.startswith("."):
+            rec = record(data, n[:-5])
+            if rec is not None:
+                out[n[:-5]] = rec
+    return out
+
+
+def mark_over(data: Path, wid: str, exit_code: int | None) -> None:
+    rec = record(data, wid)
+    if rec is not None and not rec.get("over"):
+        rec["over"] = True
+        rec["exit_code"] = exit_code
+        store.write_json(record_file(data, wid), rec)

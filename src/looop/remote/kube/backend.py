@@ -1,0 +1,567 @@
+"""Workers as Kubernetes Jobs: `workers/backend.Backend` over the official client.
+
+One Job per worker (manifests.py); the session itself runs inside its pod under
+`looop pod run`, the PTY supervisor in the foreground, whose stdout is the raw transcript —
+so the pod's log is the session's `output.log`. What each verb costs:
+
+- start: create the Job, then its brief ConfigMap and way-home Secret owned by it (deleting
+  the Job takes them along); a refusal after the Job was made deletes it again.
+- reach: the Job's conditions: Complete/Failed is `over`, a Job that is gone is `over`, and
+  an API that cannot be reached (or answers with anything but the Job) is `unreachable` —
+  never a dead worker, so nothing is reaped on its account.
+- screen / log: the pod's log; the screen is its tail replayed through the sessions room's
+  own emulator at the worker's size, as `client.screenshot` does for a dead session.
+- send / key: an exec in the worker's container (`looop pod send`), which types the exact
+  bytes through the pod's own session socket.
+- wait: a watch on the Job; exit status: the container's terminated exitCode.
+- kill: delete the Job with propagation Foreground (its pod goes first).
+
+The client is imported only here and only when this engine is used; without the extra the
+first use says `pip install 'looop[k8s]'` in one line.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from looop.core.clock import Clock, utc_stamp
+from looop.remote.kube import manifests as mf
+from looop.remote.kube.target import KubeTarget, parse_target
+from looop.sessions.state import Session, SessionError
+from looop.workers.backend import Reach, StartSpec
+
+INSTALL_HINT = "the kubernetes backend needs the official client: pip install 'looop[k8s]'"
+REPLAY_READ_MAX = 16 * 1024 * 1024  # as client.screenshot reads a dead session's log
+LOG_READ_MAX = 4 * 1024 * 1024  # one log() answer, as read_at reads one chunk
+API_TIMEOUT_S = 15.0  # one API call; a cluster slower than this reads as unreachable
+EXEC_TIMEOUT_S = 30.0
+WATCH_SLICE_S = 60  # one watch request; the wait renews it until its own deadline
+CLEAR_TIMEOUT_S = 30.0  # a finished Job of a reused id: how long its deletion may take
+
+
+def load_client() -> Any:
+    """The `kubernetes` package, or the one line that says how to get it."""
+    try:
+        return importlib.import_module("kubernetes")
+    except ImportError:
+        raise SessionError(INSTALL_HINT) from None
+
+
+def _is_true(conditions: Any, kind: str) -> Any:
+    for c in conditions or ():
+        if c.type == kind and c.status == "True":
+            return c
+    return None
+
+
+class KubeBackend:
+    """Sessions as Jobs in one namespace of one kubeconfig context. `home` is the data dir
+    (its hash labels this home's Jobs); `home_url`/`home_token` are what the pod reaches the
+    contract through (the web API), None for a pod without the way home."""
+
+    kind = "kubernetes"
+
+    def __init__(
+        self,
+        target: KubeTarget | str,
+        *,
+        home: Path,
+        image: str,
+        clock: Clock,
+        kubeconfig: str | None = None,
+        home_url: str | None = None,
+        home_token: str | None = None,
+        deadline_s: int = 4 * 3600,
+        ttl_s: int = 3600,
+        secret_env: str | None = None,
+        cpu: str | None = None,
+        memory: str | None = None,
+        api_client: Any = None,
+    ) -> None:
+        self.target = parse_target(target) if isinstance(target, str) else target
+        self.home = home
+        self.image = image
+        self.clock = clock
+        self.kubeconfig = kubeconfig
+        self.home_url = home_url
+        self.home_token = home_token
+        self.deadline_s = deadline_s
+        self.ttl_s = ttl_s
+        self.secret_env = secret_env
+        self.cpu = cpu
+        self.memory = memory
+        self._api_client = api_client
+
+    # -- the client ------------------------------------------------------------------------
+
+    @property
+    def ns(self) -> str:
+        return self.target.namespace
+
+    def _k(self) -> Any:
+        return load_client()
+
+    def _api(self) -> Any:
+        """One ApiClient for this backend, from the user's kubeconfig and context."""
+        if self._api_client is None:
+            k = self._k()
+            try:
+                self._api_client = k.config.new_client_from_config(
+                    config_file=self.kubeconfig,
+                    context=self.target.context or None,
+                    persist_config=False,
+                )
+            except Exception as e:  # the client's config errors are of several kinds
+                raise SessionError(
+                    f"cannot use kubeconfig context '{self.target.context or '(current)'}': "
+                    f"{_one_line(e)}"
+                ) from None
+        return self._api_client
+
+    def _batch(self) -> Any:
+        return self._k().client.BatchV1Api(self._api())
+
+    def _core(self) -> Any:
+        return self._k().client.CoreV1Api(self._api())
+
+    def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        """One API call: a refusal is a SessionError naming it; 404 is None."""
+        k = self._k()
+        kw.setdefault("_request_timeout", API_TIMEOUT_S)
+        try:
+            return fn(*args, **kw)
+        except k.client.exceptions.ApiException as e:
+            if e.status == 404:
+                return None
+            raise SessionError(f"{what}: {_api_reason(e)}") from None
+        except Exception as e:  # urllib3's connection errors: the cluster is out of reach
+            raise Unreachable(f"{what}: cannot reach {self.target.url()}: {_one_line(e)}") from None
+
+    # -- reading the cluster -----------------------------------------------------------------
+
+    def _job(self, sid: str) -> Any:
+        return self._call(
+            f"read worker {sid}", self._batch().read_namespaced_job, mf.job_name(sid), self.ns
+        )
+
+    def _pod(self, sid: str) -> Any:
+        pods = self._call(
+            f"list worker {sid}'s pod",
+            self._core().list_namespaced_pod,
+            self.ns,
+            label_selector=mf.selector(sid, str(self.home)),
+        )
+        items = list(pods.items) if pods is not None else []
+        if not items:
+            return None
+        return max(items, key=lambda p: str(p.metadata.creation_timestamp or ""))
+
+    def _log_bytes(self, sid: str) -> bytes:
+        pod = self._pod(sid)
+        if pod is None:
+            raise SessionError(
+                f"no pod for worker {sid} in {self.target.url()} (none yet, or collected)"
+            )
+        resp = self._call(
+            f"read worker {sid}'s log",
+            self._core().read_namespaced_pod_log,
+            pod.metadata.name,
+            self.ns,
+            container=mf.CONTAINER,
+            _preload_content=False,
+        )
+        if resp is None:
+            return b""
+        data = resp.data
+        return data if isinstance(data, bytes) else str(data).encode()
+
+    def _size(self, sid: str) -> tuple[int, int]:
+        job = self._job(sid)
+        spelled = ""
+        if job is not None:
+            spelled = (job.metadata.annotations or {}).get(mf.SIZE_ANNOTATION, "")
+        cols, _, rows = spelled.partition("x")
+        if cols.isdigit() and rows.isdigit():
+            return int(cols), int(rows)
+        return 80, 24
+
+    # -- the Backend interface ---------------------------------------------------------------
+
+    def start(
+        self,
+        spec: StartSpec,
+        *,
+        brief: str | None = None,
+        brief_path: str | None = None,
+        repo: str | None = None,
+        branch: str | None = None,
+    ) -> Session:
+        """brief: the prompt file's text (contract + brief); brief_path: where the argv names
+        it on this machine, rewritten to where the pod mounts it."""
+        argv = list(spec.argv)
+        shape0 = mf.WorkerShape(spec.sid, ["x"], image=self.image, home=str(self.home))
+        if brief_path:
+            argv = [a.replace(brief_path, shape0.brief_path) for a in argv]
+        shape = mf.WorkerShape(
+            spec.sid,
+            argv,
+            image=self.image,
+            home=str(self.home),
+            brief=brief,
+            env=spec.env,
+            size=spec.size,
+            repo=repo,
+            branch=branch,
+            cpu=self.cpu,
+            memory=self.memory,
+            deadline_s=self.deadline_s,
+            ttl_s=self.ttl_s,
+            secret_env=self.secret_env,
+            with_contract=self.home_url is not None and self.home_token is not None,
+        )
+        extra: list[tuple[str, Callable[[str], dict[str, Any]]]] = []
+        if shape.brief is not None:
+            extra.append(("configmap", lambda uid: mf.brief_config(shape, uid)))
+        if shape.with_contract:
+            url, token = str(self.home_url), str(self.home_token)
+            mf.contract_secret(shape, url, token)  # checked before anything is made
+            extra.append(("secret", lambda uid: mf.contract_secret(shape, url, token, uid)))
+        core = self._core()
+        made = self._create_job(shape)
+        if made is None and self._clear_finished(spec.sid):
+            made = self._create_job(shape)  # the last worker of this id had ended: replaced
+        if made is None:
+            raise SessionError(
+                f"worker {spec.sid} already has a Job {shape.name} in {self.target.url()}: "
+                f"`looop kill {spec.sid}` first"
+            )
+        uid = made.metadata.uid
+        create = {
+            "configmap": core.create_namespaced_config_map,
+            "secret": core.create_namespaced_secret,
+        }
+        for kind, build in extra:
+            try:
+                self._call(f"start worker {spec.sid} ({kind})", create[kind], self.ns, build(uid))
+            except SessionError:
+                self._delete(spec.sid)  # no half-made worker: the Job goes with what it owns
+                raise
+        now = utc_stamp(self.clock.now())
+        cols, rows = shape.size
+        return Session(
+            id=spec.sid,
+            cmd=argv,
+            state="starting",
+            alive=True,
+            exit_code=None,
+            signaled=False,
+            started_at=now,
+            last_change=now,
+            note=None,
+            child_pid=None,
+            cols=cols,
+            rows=rows,
+            output_bytes=0,
+            dir=self.home / "sessions" / spec.sid,
+            label=f"{self.target.url()}/{shape.name}",
+        )
+
+    def _create_job(self, shape: mf.WorkerShape) -> Any:
+        """The created Job; None when one of that name exists already."""
+        k = self._k()
+        try:
+            return self._batch().create_namespaced_job(
+                self.ns, mf.job(shape), _request_timeout=API_TIMEOUT_S
+            )
+        except k.client.exceptions.ApiException as e:
+            if e.status == 409:
+                return None
+            raise SessionError(f"start worker {shape.sid}: {_api_reason(e)}") from None
+        except Exception as e:
+            raise Unreachable(
+                f"start worker {shape.sid}: cannot reach {self.target.url()}: {_one_line(e)}"
+            ) from None
+
+    def _clear_finished(self, sid: str) -> bool:
+        """A finished Job of this worker id (kept for its TTL) is deleted, so the id can run
+        again, as a local start reaps the last session of its id; True once it is gone. A
+        Job still running is left alone (False)."""
+        job = self._job(sid)
+        if job is not None and not _over(job):
+            return False
+        if job is not None:
+            self._delete(sid)
+        deadline = self.clock.monotonic() + CLEAR_TIMEOUT_S
+        while self._job(sid) is not None:  # Foreground: the Job goes once its pod has
+            if self.clock.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
+    def reach(self, sid: str) -> Reach:
+        try:
+            job = self._job(sid)
+        except SessionError:
+            return "unreachable"  # a refusal or a lost API: the worker may well be alive
+        if job is None or _over(job):
+            return "over"
+        return "alive"
+
+    def exit_status(self, sid: str) -> int | None:
+        """None while it runs; the container's exit code once over; 124 when the cluster
+        ended it at its deadline; 137 over with no code recorded (as a supervisor that died)."""
+        job = self._job(sid)
+        if job is None:
+            raise SessionError(f"no worker {sid} in {self.target.url()}")
+        if not _over(job):
+            return None
+        return _code_of(job, self._pod(sid))
+
+    def listing(self, timeout_s: float = API_TIMEOUT_S) -> dict[str, dict[str, Any]]:
+        """This home's workers in the namespace, in two API calls (Jobs, pods): id ->
+        {alive, state, exit_code, started_at}. Unreachable when the API cannot be reached,
+        SessionError when it refuses."""
+        sel = mf.home_selector(str(self.home))
+        where = self.target.url()
+        jobs = self._call(
+            f"list Jobs in {where}",
+            self._batch().list_namespaced_job,
+            self.ns,
+            label_selector=sel,
+            _request_timeout=timeout_s,
+        )
+        pods = self._call(
+            f"list pods in {where}",
+            self._core().list_namespaced_pod,
+            self.ns,
+            label_selector=sel,
+            _request_timeout=timeout_s,
+        )
+        home = mf.home_key(str(self.home))
+        newest: dict[str, Any] = {}
+        for p in list(pods.items) if pods is not None else []:
+            key = (p.metadata.labels or {}).get(mf.WORKER_LABEL)
+            if key is None or (p.metadata.labels or {}).get(mf.HOME_LABEL) != home:
+                continue
+            if key not in newest or str(p.metadata.creation_timestamp or "") > str(
+                newest[key].metadata.creation_timestamp or ""
+            ):
+                newest[key] = p
+        out: dict[str, dict[str, Any]] = {}
+        for job in list(jobs.items) if jobs is not None else []:
+            meta = job.metadata
+            sid = (meta.annotations or {}).get(mf.ID_ANNOTATION)
+            if not isinstance(sid, str) or (meta.labels or {}).get(mf.HOME_LABEL) != home:
+                continue  # another home's Job, or not one of looop's
+            pod = newest.get(mf.worker_key(sid))
+            over = _over(job)
+            phase = pod.status.phase if pod is not None and pod.status is not None else None
+            stamp = meta.creation_timestamp
+            out[sid] = {
+                "alive": not over,
+                "state": "exited" if over else ("running" if phase == "Running" else "starting"),
+                "exit_code": _code_of(job, pod) if over else None,
+                "started_at": utc_stamp(stamp.timestamp()) if hasattr(stamp, "timestamp") else None,
+            }
+        return out
+
+    def job_ref(self, sid: str) -> str:
+        """`job/NAME`: what kubectl exec takes to reach the worker's pod."""
+        return f"job/{mf.job_name(sid)}"
+
+    def log(self, sid: str, since: int = 0, raw: bool = False) -> tuple[str, int]:
+        from looop.sessions.textsafe import decode, safe_text, strip_ansi  # lazy: with a read
+
+        if since < 0:
+            raise SessionError(f"invalid offset {since}: use a byte offset >= 0")
+        data = self._log_bytes(sid)[since : since + LOG_READ_MAX]
+        if not data:
+            return "", since
+        if self.reach(sid) == "over" and len(data) < LOG_READ_MAX:
+            text = decode(data)
+            return (text if raw else strip_ansi(text)), since + len(data)
+        text, used = safe_text(data, raw)
+        return text, since + used
+
+    def screen(self, sid: str, fmt: str = "plain", trim: bool = True) -> dict[str, Any]:
+        # lazy: the emulator (pyte) loads only for a screenshot
+        from looop.sessions.screen import FORMATS, render, replay
+
+        if fmt not in FORMATS:
+            raise SessionError(f"unknown screenshot format `{fmt}`: use plain, ansi or json")
+        cols, rows = self._size(sid)
+        data = self._log_bytes(sid)[-REPLAY_READ_MAX:]
+        shot = render(replay(data, cols, rows), fmt, trim)
+        shot["screen_seq"] = None
+        return shot
+
+    def _exec(self, sid: str, command: Sequence[str]) -> str:
+        """Run `command` in the worker's container; its stdout, or one line why not."""
+        k = self._k()
+        pod = self._pod(sid)
+        if pod is None or pod.status is None or pod.status.phase != "Running":
+            raise SessionError(f"worker {sid} is not running in {self.target.url()}")
+        try:
+            ws = k.stream.stream(
+                self._core().connect_get_namespaced_pod_exec,
+                pod.metadata.name,
+                self.ns,
+                container=mf.CONTAINER,
+                command=list(command),
+                stdin=False,
+                stdout=True,
+                stderr=True,
+                tty=False,
+                _preload_content=False,
+            )
+        except Exception as e:
+            raise Unreachable(f"exec in worker {sid}: {_one_line(e)}") from None
+        try:
+            ws.run_forever(timeout=EXEC_TIMEOUT_S)
+            out, err = ws.read_stdout() or "", ws.read_stderr() or ""
+            code = ws.returncode
+        except Exception as e:
+            raise Unreachable(f"exec in worker {sid}: {_one_line(e)}") from None
+        finally:
+            ws.close()
+        if code != 0:
+            said = _one_line(err.strip().splitlines()[-1] if err.strip() else f"exit {code}")
+            raise SessionError(f"worker {sid}: {said}")
+        return str(out)
+
+    def _typed(self, sid: str, data: bytes, newline: bool) -> dict[str, Any]:
+        mf.WorkerShape(sid, ["x"], image=self.image, home=str(self.home))  # the id, checked
+        b64 = base64.b64encode(data).decode()
+        cmd = ["looop", "pod", "send", "--id", sid, "--b64", b64]
+        if newline:
+            cmd.append("--newline")
+        out = self._exec(sid, cmd)
+        try:
+            got = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+        except ValueError:
+            got = {}
+        return got if isinstance(got, dict) else {}
+
+    def send(self, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
+        data = text if isinstance(text, bytes) else text.encode("utf-8")
+        return self._typed(sid, data, newline)
+
+    def key(self, sid: str, names: Sequence[str]) -> dict[str, Any]:
+        from looop.sessions.keys import encode_keys  # lazy: only a key press needs the table
+
+        return self._typed(sid, encode_keys(names), False)
+
+    def wait(self, sid: str, timeout_s: float | None) -> int:
+        """The exit status once the Job is over (watched, not polled); 124 on timeout. A
+        watch the network cut is renewed until the deadline: a lost API is not an end."""
+        k = self._k()
+        deadline = (
+            None if timeout_s is None or timeout_s <= 0 else self.clock.monotonic() + timeout_s
+        )
+        name = mf.job_name(sid)
+        while True:
+            try:
+                code = self.exit_status(sid)
+            except Unreachable:
+                code = None
+            if code is not None:
+                return code
+            left = None if deadline is None else deadline - self.clock.monotonic()
+            if left is not None and left <= 0:
+                return 124
+            slice_s = (
+                WATCH_SLICE_S if left is None else max(1, min(WATCH_SLICE_S, int(left + 0.999)))
+            )
+            w = k.watch.Watch()
+            try:
+                for ev in w.stream(
+                    self._batch().list_namespaced_job,
+                    self.ns,
+                    field_selector=f"metadata.name={name}",
+                    timeout_seconds=slice_s,
+                    _request_timeout=slice_s + API_TIMEOUT_S,
+                ):
+                    obj = ev.get("object")
+                    st = getattr(obj, "status", None)
+                    conds = st.conditions if st is not None else None
+                    if (
+                        ev.get("type") == "DELETED"
+                        or _is_true(conds, "Complete")
+                        or _is_true(conds, "Failed")
+                    ):
+                        break
+            except Exception:
+                # a cut connection: the loop reads the Job again, and a deadline still ends it
+                if deadline is not None and self.clock.monotonic() >= deadline:
+                    return 124
+            finally:
+                w.stop()
+
+    def _delete(self, sid: str) -> bool:
+        """Delete the worker's Job, its pod first (Foreground); False when there was none."""
+        k = self._k()
+        body = k.client.V1DeleteOptions(propagation_policy="Foreground")
+        got = self._call(
+            f"kill worker {sid}",
+            self._batch().delete_namespaced_job,
+            mf.job_name(sid),
+            self.ns,
+            body=body,
+        )
+        return got is not None
+
+    def kill(self, sid: str) -> dict[str, Any]:
+        if not self._delete(sid):
+            raise SessionError(f"no worker {sid} in {self.target.url()}")
+        return {"ok": True, "killed": sid}
+
+    def restart(self, sid: str) -> dict[str, Any]:
+        """A Job's pod is not restarted in place: the pulse owns retries (backoffLimit 0)."""
+        raise SessionError(
+            f"worker {sid} runs in a Kubernetes Job: it is not restarted in place — kill it "
+            "and start it again"
+        )
+
+
+def _over(job: Any) -> bool:
+    st = job.status
+    conds = st.conditions if st is not None else None
+    return bool(_is_true(conds, "Complete") or _is_true(conds, "Failed"))
+
+
+def _code_of(job: Any, pod: Any) -> int:
+    """A finished Job's exit status: 124 at its deadline, else the worker container's
+    exitCode, else 137 (over with no code recorded)."""
+    st = job.status
+    failed = _is_true(st.conditions if st is not None else None, "Failed")
+    if failed is not None and failed.reason == "DeadlineExceeded":
+        return 124  # the stuck backstop: what the container said when killed is moot
+    for cs in (pod.status.container_statuses or ()) if pod is not None and pod.status else ():
+        if cs.name == mf.CONTAINER and cs.state is not None and cs.state.terminated is not None:
+            return int(cs.state.terminated.exit_code)
+    return 137
+
+
+class Unreachable(SessionError):
+    """The cluster's API cannot be reached: not an answer about the worker."""
+
+
+def _one_line(e: BaseException | str) -> str:
+    text = " ".join(str(e).split())
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _api_reason(e: Any) -> str:
+    """An ApiException as one line: the Status message when the server sent one."""
+    try:
+        msg = json.loads(e.body).get("message")
+    except (TypeError, ValueError, AttributeError):
+        msg = None
+    return _one_line(f"{e.status} {msg or e.reason}")

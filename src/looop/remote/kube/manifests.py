@@ -1,0 +1,467 @@
+"""The objects one Kubernetes worker is made of, as plain dicts: a Job (one pod, never retried
+— the pulse owns retries), the ConfigMap that carries its brief and the Secret that carries
+the way home (the web API's URL and token). Every input is checked first, with one line
+naming what is wrong, so nothing odd reaches a manifest or the cluster.
+
+Names: the Job is `looop-<slug>-<hash>`, the slug a DNS-safe spelling of the worker id and
+the hash its exact id (W1 and w1 differ); labels carry that key and the home's, and an
+annotation keeps the id as typed. Built with no client import: the tests validate these
+dicts against the Kubernetes OpenAPI schema offline."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from looop.core.errors import LooopError
+from looop.remote.kube.target import is_dns_label
+from looop.remote.repospec import MAX_URL, check_branch, shown
+from looop.remote.repospec import check_url as check_repo
+from looop.sessions.wire import SessionError, check_id
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+WORKER_LABEL = "looop.dev/worker"
+HOME_LABEL = "looop.dev/home"
+ID_ANNOTATION = "looop.dev/worker-id"
+SIZE_ANNOTATION = "looop.dev/size"
+
+CONTAINER = "worker"
+DATA_DIR = "/looop"  # the pod's own data dir: sessions/<id>/output.log lives here
+PROMPTS_DIR = "/looop/prompts"  # the brief, mounted from the ConfigMap
+WORKSPACE = "/workspace"
+REPO_DIR = "/workspace/repo"
+POD_UID = 1000  # the image's user (deploy/Dockerfile); numeric so runAsNonRoot can check it
+
+MAX_BRIEF = 512 * 1024  # bytes; a ConfigMap holds at most 1 MiB, and a brief is prose
+MAX_ARGV = 128 * 1024  # bytes over all arguments
+MAX_ENV_VALUE = 32 * 1024
+MAX_DEADLINE_S = 30 * 86400
+MIN_DEADLINE_S = 60
+MAX_TTL_S = 7 * 86400
+# Only these of the home's environment go to the pod: the rest is the home's business (its
+# PATH, HOME, tokens); an agent's credentials come from a Secret the user names.
+# OPENCODE_CONFIG_CONTENT: how an opencode worker gets looop's worker MCP server (mcpwire.py)
+PASSED_ENV = ("LOOOP_SESSION_ID", "LOOOP_RUNNER", "OPENCODE_CONFIG_CONTENT")
+
+_QUANTITY = re.compile(r"[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?")
+_IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,254}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+class ManifestError(LooopError):
+    """An input that must not reach a manifest (one line)."""
+
+
+_shown = shown  # one spelling of untrusted text in a message, shared with repospec
+
+
+def worker_key(sid: str) -> str:
+    """The exact id as a short label value: ids differing only by case stay apart."""
+    return hashlib.sha256(sid.encode()).hexdigest()[:12]
+
+
+def home_key(home: str) -> str:
+    """The home (its data dir) as a label value: two homes sharing a namespace never see
+    each other's workers."""
+    return hashlib.sha256(home.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+
+
+def job_name(sid: str) -> str:
+    """`looop-<slug>-<key>`: at most 6 + 40 + 1 + 12 = 59 characters, a DNS label."""
+    slug = "".join(c if c.isalnum() else "-" for c in sid.lower()).strip("-")[:40].strip("-")
+    return f"looop-{slug}-{worker_key(sid)}" if slug else f"looop-{worker_key(sid)}"
+
+
+def check_quantity(key: str, value: str) -> str:
+    if not isinstance(value, str) or not _QUANTITY.fullmatch(value):
+        raise ManifestError(
+            f"resource {key} '{_shown(str(value))}' is not a Kubernetes quantity (e.g. 500m, 2Gi)"
+        )
+    return value
+
+
+def check_image(image: str) -> str:
+    if not isinstance(image, str) or not _IMAGE.fullmatch(image):
+        raise ManifestError(
+            f"image '{_shown(str(image))}' is not an image reference (registry/name:tag)"
+        )
+    return image
+
+
+def check_deadline(deadline_s: int) -> int:
+    """activeDeadlineSeconds: at least a minute (a pod needs time to start), at most 30 days."""
+    if type(deadline_s) is not int or not MIN_DEADLINE_S <= deadline_s <= MAX_DEADLINE_S:
+        raise ManifestError(
+            f"deadline {deadline_s!r}s is out of range ({MIN_DEADLINE_S}-{MAX_DEADLINE_S})"
+        )
+    return deadline_s
+
+
+def check_ttl(ttl_s: int) -> int:
+    if type(ttl_s) is not int or not 0 <= ttl_s <= MAX_TTL_S:
+        raise ManifestError(f"ttl {ttl_s!r}s is out of range (0-{MAX_TTL_S})")
+    return ttl_s
+
+
+def check_secret_name(name: str) -> str:
+    if not _is_subdomain(name):
+        raise ManifestError(f"secret name '{_shown(str(name))}' is not a Kubernetes name")
+    return name
+
+
+class WorkerShape:
+    """Everything one worker's Job needs, checked on the way in (`ManifestError`)."""
+
+    __slots__ = (
+        "argv",
+        "branch",
+        "brief",
+        "cpu",
+        "deadline_s",
+        "env",
+        "home",
+        "image",
+        "memory",
+        "pull_policy",
+        "repo",
+        "secret_env",
+        "sid",
+        "size",
+        "ttl_s",
+        "with_contract",
+    )
+
+    def __init__(
+        self,
+        sid: str,
+        argv: Sequence[str],
+        *,
+        image: str,
+        home: str,
+        brief: str | None = None,
+        env: Mapping[str, str] | None = None,
+        size: tuple[int, int] = (80, 24),
+        repo: str | None = None,
+        branch: str | None = None,
+        cpu: str | None = None,
+        memory: str | None = None,
+        deadline_s: int = 4 * 3600,
+        ttl_s: int = 3600,
+        secret_env: str | None = None,
+        with_contract: bool = True,
+        pull_policy: str = "IfNotPresent",
+    ) -> None:
+        try:
+            self.sid = check_id(sid)
+        except SessionError:
+            raise ManifestError(
+                f"invalid session id '{_shown(str(sid))}': use 1-64 letters, digits, '.', "
+                "'_' or '-'"
+            ) from None
+        self.argv = _check_argv(argv)
+        self.image = check_image(image)
+        self.home = home_key(home)
+        self.brief = _check_brief(brief) if brief is not None else None
+        self.env = _check_env(env or {})
+        cols, rows = size
+        if not (10 <= cols <= 1000 and 2 <= rows <= 500):
+            raise ManifestError(f"terminal size {cols}x{rows} is out of range (10-1000 x 2-500)")
+        self.size = (cols, rows)
+        self.repo = check_repo(repo) if repo is not None else None
+        if branch is not None and repo is None:
+            raise ManifestError(f"worker {sid}: a branch needs a repo")
+        self.branch = check_branch(branch) if branch is not None else None
+        self.cpu = check_quantity("cpu", cpu) if cpu is not None else None
+        self.memory = check_quantity("memory", memory) if memory is not None else None
+        self.deadline_s = check_deadline(deadline_s)
+        self.ttl_s = check_ttl(ttl_s)
+        self.secret_env = check_secret_name(secret_env) if secret_env is not None else None
+        self.with_contract = with_contract
+        if pull_policy not in ("Always", "IfNotPresent", "Never"):
+            raise ManifestError(
+                f"image pull policy '{_shown(pull_policy)}' must be Always, IfNotPresent or Never"
+            )
+        self.pull_policy = pull_policy
+
+    @property
+    def name(self) -> str:
+        return job_name(self.sid)
+
+    @property
+    def brief_path(self) -> str:
+        return f"{PROMPTS_DIR}/{self.sid}.md"
+
+
+def _is_subdomain(name: str) -> bool:
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= 253
+        and all(is_dns_label(part) for part in name.split("."))
+    )
+
+
+def _check_argv(argv: Sequence[str]) -> list[str]:
+    out = list(argv)
+    if not out or not all(isinstance(a, str) for a in out):
+        raise ManifestError("the worker command is empty")
+    if not out[0]:
+        raise ManifestError("the worker command names no program")
+    if any("\x00" in a for a in out):
+        raise ManifestError("the worker command holds a NUL byte")
+    size = sum(len(a.encode("utf-8", "surrogatepass")) for a in out)
+    if size > MAX_ARGV:
+        raise ManifestError(f"the worker command is {size} bytes, over {MAX_ARGV}")
+    try:
+        for a in out:
+            a.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ManifestError("the worker command is not valid text (a lone surrogate)") from None
+    return out
+
+
+def _check_brief(brief: str) -> str:
+    try:
+        data = brief.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ManifestError("the brief is not valid text (a lone surrogate)") from None
+    if len(data) > MAX_BRIEF:
+        raise ManifestError(
+            f"the brief is {len(data)} bytes, over the {MAX_BRIEF} a pod is sent: "
+            "put the long parts in the repo and point at them"
+        )
+    if "\x00" in brief:
+        raise ManifestError("the brief holds a NUL byte")
+    return brief
+
+
+def _check_env(env: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k in PASSED_ENV:
+        v = env.get(k)
+        if v is None:
+            continue
+        if not _ENV_NAME.fullmatch(k) or not isinstance(v, str):
+            raise ManifestError(f"environment variable '{_shown(k)}' is not usable")
+        if "\x00" in v or len(v) > MAX_ENV_VALUE:
+            raise ManifestError(f"environment variable {k} is too long or holds a NUL byte")
+        out[k] = v
+    return out
+
+
+def labels(shape: WorkerShape) -> dict[str, str]:
+    return {MANAGED_BY: "looop", WORKER_LABEL: worker_key(shape.sid), HOME_LABEL: shape.home}
+
+
+def selector(sid: str, home: str) -> str:
+    """The label selector for one worker's Job and pod of one home."""
+    return f"{MANAGED_BY}=looop,{WORKER_LABEL}={worker_key(sid)},{HOME_LABEL}={home_key(home)}"
+
+
+def home_selector(home: str) -> str:
+    return f"{MANAGED_BY}=looop,{HOME_LABEL}={home_key(home)}"
+
+
+def contract_secret_name(shape: WorkerShape) -> str:
+    return f"{shape.name}-home"
+
+
+def brief_config_name(shape: WorkerShape) -> str:
+    return f"{shape.name}-brief"
+
+
+def _metadata(shape: WorkerShape, name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "labels": labels(shape),
+        "annotations": {ID_ANNOTATION: shape.sid},
+    }
+
+
+def job(shape: WorkerShape) -> dict[str, Any]:
+    """The worker's Job: one pod, restartPolicy Never, never retried (backoffLimit 0),
+    ended by the cluster after `deadline_s` (the stuck backstop) and collected `ttl_s` after
+    it finished. Its container's entrypoint is `looop pod run`, the PTY supervisor in the
+    foreground; a repo is cloned into the workspace by an init container first. Built in
+    steps over the checked shape: environment, storage, container, pod."""
+    cols, rows = shape.size
+    meta = _metadata(shape, shape.name)
+    meta["annotations"][SIZE_ANNOTATION] = f"{cols}x{rows}"
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            "backoffLimit": 0,  # the pulse owns retries
+            "activeDeadlineSeconds": shape.deadline_s,
+            "ttlSecondsAfterFinished": shape.ttl_s,
+            "template": {"metadata": {"labels": labels(shape)}, "spec": _pod(shape)},
+        },
+    }
+
+
+def _security() -> dict[str, Any]:
+    """The worker and its clone step alike: no root, no privilege, no capability."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": POD_UID,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _job_env(shape: WorkerShape) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "LOOOP_DATA_DIR", "value": DATA_DIR},
+        {"name": "LOOOP_POD", "value": "1"},  # `looop pod` runs only where this is set
+        {"name": "TERM", "value": "xterm-256color"},
+        {"name": "HOME", "value": f"{WORKSPACE}/.home"},
+    ]
+    env += [{"name": k, "value": v} for k, v in sorted(shape.env.items())]
+    if shape.repo is not None:
+        env.append({"name": "LOOOP_WORKSPACE", "value": REPO_DIR})
+    if shape.with_contract:
+        secret = contract_secret_name(shape)
+        for var, key in (("LOOOP_HOME_URL", "url"), ("LOOOP_HOME_TOKEN", "token")):
+            env.append({"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
+    return env
+
+
+def _storage(shape: WorkerShape) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The container's mounts and the pod's volumes: data and workspace, the brief if any."""
+    mounts: list[dict[str, Any]] = [
+        {"name": "data", "mountPath": DATA_DIR},
+        {"name": "workspace", "mountPath": WORKSPACE},
+    ]
+    volumes: list[dict[str, Any]] = [
+        {"name": "data", "emptyDir": {}},
+        {"name": "workspace", "emptyDir": {}},
+    ]
+    if shape.brief is not None:
+        mounts.append({"name": "brief", "mountPath": PROMPTS_DIR, "readOnly": True})
+        volumes.append(
+            {
+                "name": "brief",
+                "configMap": {
+                    "name": brief_config_name(shape),
+                    "items": [{"key": "brief.md", "path": f"{shape.sid}.md"}],
+                },
+            }
+        )
+    return mounts, volumes
+
+
+def _container(shape: WorkerShape, mounts: list[dict[str, Any]]) -> dict[str, Any]:
+    cols, rows = shape.size
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": shape.image,
+        "imagePullPolicy": shape.pull_policy,
+        "command": [
+            "looop",
+            "pod",
+            "run",
+            "--id",
+            shape.sid,
+            "--size",
+            f"{cols}x{rows}",
+            "--",
+            *shape.argv,
+        ],
+        "workingDir": REPO_DIR if shape.repo is not None else WORKSPACE,
+        "env": _job_env(shape),
+        "volumeMounts": mounts,
+        "securityContext": _security(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if shape.secret_env is not None:
+        container["envFrom"] = [{"secretRef": {"name": shape.secret_env}}]
+    resources: dict[str, dict[str, str]] = {}
+    for key, value in (("cpu", shape.cpu), ("memory", shape.memory)):
+        if value is not None:
+            resources.setdefault("requests", {})[key] = value
+            resources.setdefault("limits", {})[key] = value
+    if resources:
+        container["resources"] = resources
+    return container
+
+
+def _pod(shape: WorkerShape) -> dict[str, Any]:
+    mounts, volumes = _storage(shape)
+    pod: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,  # the worker never talks to the cluster
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": 15,
+        "securityContext": {"fsGroup": POD_UID},
+        "containers": [_container(shape, mounts)],
+        "volumes": volumes,
+    }
+    if shape.repo is not None:
+        pod["initContainers"] = [_clone(shape, shape.repo)]
+    return pod
+
+
+def _clone(shape: WorkerShape, repo: str) -> dict[str, Any]:
+    """The init container that clones the repo (shallow, the branch if named) first."""
+    clone = ["git", "clone", "--depth", "1"]
+    if shape.branch is not None:
+        clone += ["--branch", shape.branch]
+    clone += ["--", repo, REPO_DIR]
+    return {
+        "name": "clone",
+        "image": shape.image,
+        "imagePullPolicy": shape.pull_policy,
+        "command": clone,
+        "env": [{"name": "HOME", "value": f"{WORKSPACE}/.home"}],
+        "volumeMounts": [{"name": "workspace", "mountPath": WORKSPACE}],
+        "securityContext": _security(),
+    }
+
+
+def _owned(shape: WorkerShape, name: str, job_uid: str | None) -> dict[str, Any]:
+    meta = _metadata(shape, name)
+    if job_uid is not None:
+        # Collected with its Job: deleting the Job (or its TTL) takes these along.
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "name": shape.name,
+                "uid": job_uid,
+                "blockOwnerDeletion": True,
+            }
+        ]
+    return meta
+
+
+def brief_config(shape: WorkerShape, job_uid: str | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _owned(shape, brief_config_name(shape), job_uid),
+        "data": {"brief.md": shape.brief or ""},
+    }
+
+
+def contract_secret(
+    shape: WorkerShape, url: str, token: str, job_uid: str | None = None
+) -> dict[str, Any]:
+    """The way home: the web API's URL and its token (docs/KUBERNETES.md)."""
+    if (
+        not url.startswith(("http://", "https://"))
+        or len(url) > MAX_URL
+        or any(c.isspace() or not c.isprintable() for c in url)
+    ):
+        raise ManifestError(f"home URL '{_shown(url)}' must be an http(s) URL the pod can reach")
+    if not token or len(token) > 512 or not token.isascii() or not token.isprintable():
+        raise ManifestError("the home token is empty or not printable ASCII")
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _owned(shape, contract_secret_name(shape), job_uid),
+        "type": "Opaque",
+        "stringData": {"url": url, "token": token},
+    }

@@ -1,0 +1,112 @@
+"""Inside the worker's container: `looop pod run` runs one session in the foreground.
+
+The session is an ordinary supervised PTY session in the pod's own data dir (an emptyDir at
+/looop), so `output.log`, `looop shot` and `looop send` inside the pod work as they do at
+home. This process stays in front of it: it copies `output.log` to stdout as it grows (the
+pod's log, which `kubectl logs` and the home's `log`/`shot` read), reaps what the container
+hands to PID 1, turns SIGTERM (the Job deleted) into the session's own kill, and exits with
+the session's `wait` code, which the cluster keeps as the container's exitCode.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from looop.sessions import client
+from looop.sessions.logfiles import open_view
+from looop.sessions.state import SessionError, get_session, wait_code
+
+READ_CHUNK = 256 * 1024
+
+
+def contract_shim(root: Path, looop: str) -> Path:
+    """`$LOOOP_BIN` inside the pod (remote/kube/shim.py): the contract verbs go home to
+    the web API when the pod has a way home (LOOOP_HOME_URL, LOOOP_HOME_TOKEN), the session's
+    own verbs (flag, kill …) run on the pod's looop."""
+    import sys  # lazy: a pod's start only
+
+    from looop.core import store  # lazy: a pod's start only
+
+    text = (
+        f"#!{sys.executable}\n"
+        "# looop: the worker contract inside a Kubernetes pod (written by `looop pod run`)\n"
+        "import sys\n"
+        "from looop.remote.kube.shim import main\n"
+        f"raise SystemExit(main(sys.argv[1:], {looop!r}))\n"
+    )
+    path = root / "bin" / "looop"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store.atomic_write(path, text, 0o755)
+    return path
+
+
+def reap_orphans() -> None:
+    """As PID 1 a container's init collects every orphan; elsewhere only our children."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def run(
+    root: Path,
+    sid: str,
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    size: tuple[int, int],
+    out: BinaryIO,
+    stopping: Callable[[], bool],
+    pause: Callable[[float], None],
+) -> int:
+    """Start the session, follow its log to `out` until it is over and drained; its code.
+    `stopping()` turns true on SIGTERM; `pause(s)` waits between reads (a signal cuts it)."""
+    session = client.spawn(root, sid, list(argv), cwd=cwd, env=env, size=size, host_idle_s=0)
+    offset = 0  # logical: the log rotates in the pod too (sessions/logfiles.py)
+    killed = False
+    while True:
+        over = not get_session(root, sid).alive
+        got = _copy(session.dir, offset, out)
+        offset += got
+        reap_orphans()
+        if over and got == 0:
+            break
+        if stopping() and not killed:
+            killed = True
+            try:
+                client.kill(root, sid)
+            except SessionError:
+                pass  # it ended meanwhile
+        if got == 0:
+            pause(0.05)
+    code = wait_code(get_session(root, sid))
+    return 137 if code is None else code & 0xFF
+
+
+def _copy(sdir: Path, offset: int, out: BinaryIO) -> int:
+    """What the log holds from `offset` on (one chunk) to `out`; how far the offset moves
+    (past bytes rotated away unread too: they are gone)."""
+    with open_view(sdir, offset) as view:
+        start = max(offset, view.start)
+        data = view.read(start, READ_CHUNK)
+    if data:
+        out.write(data)
+        out.flush()
+    return start - offset + len(data)
+
+
+def send(root: Path, sid: str, b64: str, newline: bool) -> dict[str, object]:
+    """`looop pod send`: the exact bytes the home sent (base64), typed into the session."""
+    try:
+        data = base64.b64decode(b64.encode("ascii"), validate=True)
+    except ValueError:
+        raise SessionError("pod send: --b64 is not base64") from None
+    return client.send(root, sid, data, newline)

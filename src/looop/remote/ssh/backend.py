@@ -1,0 +1,312 @@
+"""Remote workers as the home drives them: start, the `Backend` face, fleet rows, and the
+human verbs forwarded to the host's satellite.
+
+The home keeps one record per remote worker (`hosts/workers/<id>.json`: its host; over or
+not). The host is asked, never guessed: a host that does not answer makes its workers
+`unreachable` — not dead, nothing reaped — until it answers again."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from looop.core import store
+from looop.core.clock import Clock
+from looop.core.context import Ctx
+from looop.core.sandboxpolicy import SandboxPolicy
+from looop.remote import hosts as reg
+from looop.remote.hosts import HostError
+from looop.remote.ssh.link import OP_TIMEOUT_S, Link, Unreachable, link, link_at
+from looop.sessions.state import Session, SessionError
+from looop.workers.backend import Reach, StartSpec
+
+LS_TIMEOUT_S = 10.0
+CLONE_OP_TIMEOUT_S = 660.0  # a start that clones: the host's clone limit and then some
+
+
+def start_remote(
+    ctx: Ctx,
+    host: str,
+    wid: str,
+    line: str,
+    prompt: str,
+    runner: str,
+    size: tuple[int, int],
+    *,
+    contract: str | None = None,
+    repo: str | None = None,
+    branch: str | None = None,
+    sandbox: SandboxPolicy | None = None,
+    resume: tuple[str | None, str | None, str | None] = (None, None, None),
+    mcp: bool = False,
+) -> tuple[Session, dict[str, Any] | None]:
+    """`line` still holds {{prompt_file}}: the host fills in its own copy of the prompt.
+    `contract`: given apart from `prompt` so the host can add its checkout's note to it;
+    `repo`: a path of a repository on the host (a worktree) or a URL it clones, on `branch`.
+    The worker's session, and its checkout as the host made it (worktree.Tree's fields)."""
+    lk = link(ctx, host)
+    env = {"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": runner}
+    # known at home before it runs: a worker that asks at once is already the home's to serve
+    before = reg.record(ctx.paths.data, wid)
+    reg.write_record(ctx.paths.data, wid, host, started_at=None, runner=runner, over=False)
+    req: dict[str, Any] = {"id": wid, "line": line, "prompt": prompt, "env": env}
+    req["size"] = list(size)
+    if mcp:  # the host wires `looop mcp --worker` into the CLI's MCP config (mcpwire.py)
+        req["mcp"] = True
+    template, conv, find = resume
+    for key, value in (
+        ("contract", contract),
+        ("repo", repo),
+        ("branch", branch),
+        ("resume", template),
+        ("conversation", conv),
+        ("find", find),
+    ):
+        if value is not None:
+            req[key] = value
+    boxed = sandbox is not None and sandbox.on
+    if sandbox is not None and sandbox.on:
+        from looop.workers.resume import encode_sandbox  # lazy: only a sandboxed start
+
+        req["sandbox"] = encode_sandbox(sandbox)
+        req["host"] = host  # the host's own refusals name it as the home does
+    from looop.remote.repospec import is_host_path  # lazy: only a start reads the rules
+
+    cloning = repo is not None and not is_host_path(repo)
+    try:
+        got = lk.call("spawn", req, timeout=CLONE_OP_TIMEOUT_S if cloning else OP_TIMEOUT_S)
+    except HostError as e:
+        if before is None:  # as it was: no record, or the earlier one
+            store.remove(reg.record_file(ctx.paths.data, wid))
+        else:
+            store.write_json(reg.record_file(ctx.paths.data, wid), before)
+        raise SessionError(f"worker {wid} did not start on host {host}: {e}") from e
+    row = got.get("row") or {}
+    tree = got.get("tree") if isinstance(got.get("tree"), dict) else None
+    more: dict[str, Any] = {}
+    if tree is not None:  # `ls` and sys-sessions show its branch with no call to the host
+        more = {"repo": repo, "branch": tree.get("branch"), "workspace": tree.get("path")}
+    if boxed:
+        more["sandboxed"] = True
+    reg.write_record(
+        ctx.paths.data,
+        wid,
+        host,
+        started_at=row.get("started_at"),
+        runner=runner,
+        over=False,
+        **more,
+    )
+    return as_session(ctx.paths.data, host, row), tree
+
+
+def as_session(data: Path, host: str, row: dict[str, Any]) -> Session:
+    return Session(
+        id=str(row.get("id")),
+        cmd=[],
+        state=str(row.get("state", "running")),
+        alive=bool(row.get("alive")),
+        exit_code=row.get("exit_code"),
+        signaled=False,
+        started_at=str(row.get("started_at") or ""),
+        last_change=str(row.get("last_change") or ""),
+        note=row.get("note"),
+        child_pid=None,
+        cols=0,
+        rows=0,
+        output_bytes=0,
+        dir=reg.record_file(data, str(row.get("id"))),
+        label=str(row.get("label") or row.get("state") or ""),
+    )
+
+
+class SshBackend:
+    """Sessions on one SSH host, through its satellite: the `Backend` interface."""
+
+    kind = "ssh"
+
+    def __init__(self, ctx: Ctx, host: str) -> None:
+        self.ctx = ctx
+        self.host = host
+        self.link = link(ctx, host)
+
+    def _call(self, op: str, sid: str, **req: Any) -> dict[str, Any]:
+        try:
+            return self.link.call(op, {"id": sid, **req})
+        except Unreachable:
+            raise
+        except HostError as e:
+            raise SessionError(str(e)) from e
+
+    def start(self, spec: StartSpec) -> Session:
+        import shlex  # lazy: only a start quotes an argv
+
+        line = shlex.join(spec.argv)
+        runner = spec.env.get("LOOOP_RUNNER", "")
+        return start_remote(self.ctx, self.host, spec.sid, line, "", runner, spec.size)[0]
+
+    def reach(self, sid: str) -> Reach:
+        try:
+            got = self._call("reach", sid)
+        except Unreachable:
+            return "unreachable"
+        if got.get("reach") == "over":
+            reg.mark_over(self.ctx.paths.data, sid, got.get("exit_code"))
+            return "over"
+        return "alive"
+
+    def screen(self, sid: str, fmt: str = "plain", trim: bool = True) -> dict[str, Any]:
+        return self._call("screen", sid, format=fmt, trim=trim)
+
+    def log(self, sid: str, since: int = 0, raw: bool = False) -> tuple[str, int]:
+        got = self._call("log", sid, since=since, raw=raw)
+        return str(got.get("text", "")), int(got.get("offset", 0))
+
+    def send(self, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
+        t = text.decode(errors="replace") if isinstance(text, bytes) else text
+        return self._call("send", sid, text=t, newline=newline)
+
+    def key(self, sid: str, names: Sequence[str]) -> dict[str, Any]:
+        return self._call("key", sid, names=list(names))
+
+    def wait(self, sid: str, timeout_s: float | None) -> int:
+        got = self._call("wait", sid, timeout=timeout_s)
+        return int(got.get("code", 1))
+
+    def kill(self, sid: str) -> dict[str, Any]:
+        got = self._call("kill", sid)
+        reg.mark_over(self.ctx.paths.data, sid, None)
+        return got
+
+    def restart(self, sid: str) -> dict[str, Any]:
+        return self._call("restart", sid)
+
+    def exit_status(self, sid: str) -> int | None:
+        got = self._call("reach", sid)
+        code = got.get("exit_code")
+        return code if isinstance(code, int) else None
+
+
+def _ls(lk: Link) -> list[dict[str, Any]] | None:
+    """The host's workers, or None when it does not answer."""
+    try:
+        got = lk.call("ls", {}, timeout=LS_TIMEOUT_S)
+    except HostError:
+        return None
+    rows = got.get("workers")
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else None
+
+
+def ssh_records(data: Path) -> dict[str, dict[str, Any]]:
+    """The home's records of workers on hosts that are not Kubernetes hosts (an SSH host, or
+    one no longer registered)."""
+    kinds: dict[str, str | None] = {}
+    out: dict[str, dict[str, Any]] = {}
+    for wid, rec in reg.records(data).items():
+        name = rec["host"]
+        if name not in kinds:
+            kinds[name] = reg.host_kind(data, name)
+        if kinds[name] != reg.K8S:
+            out[wid] = rec
+    return out
+
+
+def remote_rows(
+    data: Path,
+    clock: Clock,
+    stuck_secs: int,
+    waiting: set[str],
+    env: dict[str, str] | None = None,
+    bin: str | None = None,
+) -> list[dict[str, Any]]:
+    """Fleet rows for workers on SSH hosts (the shape workers/fleet.worker_rows gives), each
+    host asked once, all at once; a silent host's workers read `unreachable`, alive.
+    remote/engine.py adds the Kubernetes hosts' rows."""
+    # lazy: only this path needs it (keeps the verbs that skip it light)
+    from looop.workers.fleet import health
+
+    recs = ssh_records(data)
+    if not recs:
+        return []
+    wanted = sorted({r["host"] for r in recs.values() if not r.get("over")})
+    links = {}
+    for name in wanted:
+        try:
+            h = reg.get(data, name)
+        except HostError:
+            continue
+        lk = link_at(data, h)
+        links[name] = Link(data, h, env, bin or lk.bin) if env is not None else lk
+    with concurrent.futures.ThreadPoolExecutor(max(1, len(links))) as pool:
+        answers = dict(zip(links, pool.map(_ls, links.values()), strict=True))
+    now = clock.now()
+    out: list[dict[str, Any]] = []
+    for wid, rec in recs.items():
+        host = rec["host"]
+        listing = answers.get(host)
+        row: dict[str, Any] | None = None
+        if listing is not None:
+            row = next((r for r in listing if r.get("id") == wid), None)
+            if row is None or not row.get("alive"):
+                reg.mark_over(data, wid, (row or {}).get("exit_code"))
+        if row is None and not rec.get("over") and host in links and listing is None:
+            out.append(base_row(wid, host, rec, "unreachable", True, None, None))
+            continue
+        if row is None:
+            rec = reg.record(data, wid) or rec
+            out.append(base_row(wid, host, rec, "exited", False, rec.get("exit_code"), None))
+            continue
+        last = row.get("last_output_unix")
+        alive = bool(row.get("alive"))
+        state = health(
+            wid, alive, waiting, now, stuck_secs, last if isinstance(last, float) else None
+        )
+        r = base_row(wid, host, rec, str(row.get("state")), alive, row.get("exit_code"), last)
+        r["health"] = state
+        r["note"] = row.get("note") if alive else None
+        r["label"] = row.get("label")
+        r["started_at"] = row.get("started_at")
+        r["last_output_at"] = clock.offset_stamp_at(last) if isinstance(last, float) else None
+        out.append(r)
+    return out
+
+
+def base_row(
+    wid: str,
+    host: str,
+    rec: dict[str, Any],
+    state: str,
+    alive: bool,
+    exit_code: Any,
+    last: Any,
+) -> dict[str, Any]:
+    return {
+        "id": wid,
+        "state": state,
+        "alive": alive,
+        "exit_code": exit_code if isinstance(exit_code, int) else None,
+        "health": "unreachable" if state == "unreachable" else ("busy" if alive else "dead"),
+        "note": None,
+        "verify": None,
+        "verify_output": None,
+        "started_at": rec.get("started_at"),
+        "last_output_at": None,
+        "last_output_unix": last if isinstance(last, float) else None,
+        "ask_since_unix": None,
+        "pending_tells": 0,
+        "label": state,
+        "sandboxed": rec.get("sandboxed") is True,
+        "branch": rec.get("branch") if isinstance(rec.get("branch"), str) else None,
+        "host": host,
+    }
+
+
+def forward(ctx: Ctx, sid: str, argv: list[str], tty: bool = False) -> int | None:
+    """Run a human session verb on the worker's host when the worker is remote (its exit
+    code); None when it is not a remote worker."""
+    host = reg.host_of(ctx.paths.data, sid)
+    if host is None:
+        return None
+    return link(ctx, host).passthrough(argv, tty=tty)

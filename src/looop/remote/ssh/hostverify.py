@@ -1,0 +1,268 @@
+"""A remote worker's verify, run on its host once it is over (the satellite's `verify` op),
+in the worker's workspace; the home brings the result home (workers/verify.py).
+
+Once, across links that drop: each worker's run has a folder `<satellite>/verify/<id>/`
+with `req.json` (written when the run starts), `lock` (held by the run while it lives),
+`pid` and, once it is done, `result.json` (written whole). The run is a process of its own
+session (`python -m looop.remote.ssh.hostverify DIR`), so an ssh connection that drops
+mid-run never cuts it:
+
+- asked again after the run ended: the stored result, never a second run;
+- asked while it runs (the last asker gave up, or its link dropped): it is waited on;
+- a run that died without a result (the host went down under it) is not started again: its
+  result says so, as a failure.
+
+A new worker of the same id ends the last one's run and removes its folder (`forget`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from looop.core import store
+from looop.core.clock import Clock, SystemClock
+from looop.core.context import Ctx
+from looop.core.errors import CorruptState, LooopError
+from looop.core.proc import Kind, Pool, Run, Tail, spawn
+from looop.core.procs import Containment
+from looop.core.where import sandboxed
+from looop.sessions.state import SessionError, get_session, validate_id
+from looop.workers import worktree as wt
+
+DIR = "verify"
+TAIL_CHARS = 4000
+_TAIL_BYTES = TAIL_CHARS * 4
+OUTPUT_CHARS = 2000  # what the home keeps of a verify's output (workers/verify.py)
+EXIT_GRACE_S = 0.5
+POLL_S = 0.1
+MAX_WAIT_S = 600.0
+CUT = (
+    "the verify run on this host ended without a result (the host went down under it?) — "
+    "not run again"
+)
+
+
+def run_dir(root: Path, sid: str) -> Path:
+    return root / DIR / sid
+
+
+def workspace(ctx: Ctx, sid: str) -> Path:
+    """Where the worker ran: its worktree or clone while it has one, else work/<id>."""
+    tree = wt.load(ctx, sid)
+    if tree is not None and not tree.removed:
+        return Path(tree.path)
+    return ctx.paths.data / "work" / sid
+
+
+def stored(d: Path) -> dict[str, Any] | None:
+    try:
+        return store.read_json_object(d / "result.json")
+    except (CorruptState, OSError):
+        return None
+
+
+def _pid(d: Path) -> int | None:
+    raw = (store.read_text(d / "pid") or "").strip()
+    return int(raw) if raw.isdecimal() else None
+
+
+def forget(root: Path, sid: str) -> None:
+    """The last worker of this id is gone for good: a run of its verify still going is
+    ended (its whole group), its folder removed."""
+    d = run_dir(root, sid)
+    if not d.is_dir():
+        return
+    pid = _pid(d)
+    if pid is not None and store.flock_held(d / "lock"):
+        try:
+            os.killpg(pid, signal.SIGKILL)  # it leads its own session: the group is its own
+        except (ProcessLookupError, PermissionError):
+            pass
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _alive(root: Path, sid: str) -> bool:
+    try:
+        return get_session(root, sid).alive
+    except SessionError:
+        return False
+
+
+def _begin(ctx: Ctx, sid: str, cmd: str, timeout_s: float, box: bool = False) -> dict[str, Any]:
+    """The state of `sid`'s verify, its run started when it is due and never started yet.
+    `box`: the home knows the worker ran sandboxed (its verify never runs outside the box)."""
+    root = ctx.paths.data
+    if _alive(root, sid):
+        return {"state": "alive"}
+    d = run_dir(root, sid)
+    got = stored(d)
+    if got is not None:
+        return {"state": "done", **got}
+    fd = store.try_flock(d / "lock")
+    if fd is None:
+        return {"state": "running"}  # a run in flight holds it
+    try:
+        got = stored(d)
+        if got is not None:
+            return {"state": "done", **got}
+        if (d / "req.json").exists():  # started once, and died without a result
+            return {"state": "done", **_store(d, cmd, None, False, CUT)}
+        where = workspace(ctx, sid)
+        env = {k: v for k, v in ctx.env.items() if not k.startswith("LOOOP_")}
+        env.update(LOOOP_DATA_DIR=str(root), LOOOP_SESSION_ID=sid, LOOOP_WORKSPACE=str(where))
+        boxed: dict[str, Any] = {}
+        if box or sandboxed(str(root), sid):  # it ran inside srt here: so does its verify
+            try:
+                argv, env, where = _in_box(ctx, sid, cmd, env)
+            except LooopError as e:
+                store.write_json(d / "req.json", {"v": 1, "cmd": cmd, "cwd": str(where)})
+                return {"state": "done", **_store(d, cmd, None, False, str(e))}
+            boxed = {"argv": argv}
+        store.write_json(
+            d / "req.json",
+            {"v": 1, "cmd": cmd, "cwd": str(where), "timeout": timeout_s, **boxed},
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "looop.remote.ssh.hostverify", str(d)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=str(root),
+            pass_fds=(fd,),  # the run holds the lock for as long as it lives
+            start_new_session=True,  # a dropped link (or a ^C) never cuts it
+        )
+        store.atomic_write(d / "pid", f"{proc.pid}\n", durable=False)
+    finally:
+        os.close(fd)
+    return {"state": "running"}
+
+
+def _in_box(
+    ctx: Ctx, sid: str, cmd: str, env: dict[str, str]
+) -> tuple[list[str], dict[str, str], Path]:
+    """A sandboxed worker's verify as at home (sandbox.verify_argv: its walls built again
+    from its start record), run in its workspace; srt itself starts in the data dir."""
+    # lazy: only a sandboxed worker's verify needs these
+    import shlex
+
+    from looop.remote.ssh import boxed
+    from looop.workers import sandbox as sbx
+
+    tree = wt.load(ctx, sid)
+    if tree is not None and not tree.removed:
+        where = Path(tree.path)
+    else:
+        where = Path(sbx.folder(ctx, sid)) / "work"
+    env["LOOOP_WORKSPACE"] = str(where)
+    line = f"cd -- {shlex.quote(str(where))} || exit 1; {cmd}"
+    argv, child = sbx.verify_argv(ctx, sbx.WorkerBox(sid), line, boxed.srt_env(env))
+    return argv, child, where
+
+
+def _store(d: Path, cmd: str, code: int | None, timed_out: bool, output: str) -> dict[str, Any]:
+    result = {
+        "cmd": cmd,
+        "pass": code == 0 and not timed_out,
+        "exit_code": code,
+        "timed_out": timed_out,
+        "output": output.strip()[-OUTPUT_CHARS:],
+    }
+    store.write_json(d / "result.json", result)
+    return result
+
+
+def verify(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
+    """The `verify` op: {"runs": [{"id", "cmd"}…], "timeout": s, "wait": s} -> each id's
+    state (alive | running | done with its result), waiting up to `wait` s for runs to end."""
+    runs, timeout, wait = req.get("runs"), req.get("timeout"), req.get("wait", 0)
+    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+        raise LooopError("a verify needs runs: [{id, cmd}]")
+    if not isinstance(timeout, int | float) or not isinstance(wait, int | float):
+        raise LooopError("a verify needs a timeout and a wait in seconds")
+    asked: dict[str, str] = {}
+    boxes: set[str] = set()
+    for r in runs:
+        sid, cmd = r.get("id"), r.get("cmd")
+        if not isinstance(sid, str) or not isinstance(cmd, str) or not cmd.strip():
+            raise LooopError("each verify run needs an id and a command")
+        asked[validate_id(sid)] = cmd.strip()
+        if r.get("box") is True:
+            boxes.add(sid)
+    out = {sid: _begin(ctx, sid, cmd, float(timeout), sid in boxes) for sid, cmd in asked.items()}
+    clock = ctx.clock
+    end = clock.monotonic() + min(max(0.0, float(wait)), MAX_WAIT_S)
+    while any(s["state"] == "running" for s in out.values()) and clock.monotonic() < end:
+        time.sleep(POLL_S)
+        for sid, s in out.items():
+            if s["state"] == "running":
+                got = stored(run_dir(ctx.paths.data, sid))
+                if got is not None:
+                    out[sid] = {"state": "done", **got}
+                elif not store.flock_held(run_dir(ctx.paths.data, sid) / "lock"):
+                    out[sid] = _begin(ctx, sid, asked[sid], float(timeout), sid in boxes)
+    return {"verify": out}
+
+
+# -- the run itself, in a process of its own ------------------------------------------------
+
+
+def run(d: Path, env: dict[str, str], clock: Clock) -> dict[str, Any]:
+    """Run req.json's command once, as run_shell does at home (bash -c, a deadline, the
+    process group killed, nothing it started left behind, bounded tails) in its cwd; the
+    result written whole."""
+    req = store.read_json_object(d / "req.json") or {}
+    cmd, cwd, timeout = str(req.get("cmd", "")), str(req.get("cwd", "")), req.get("timeout")
+    limit = float(timeout) if isinstance(timeout, int | float) else 0.0
+    if not os.path.isdir(cwd):
+        return _store(d, cmd, None, False, f"the worker's workspace {cwd} is gone")
+    given = req.get("argv")
+    boxed = isinstance(given, list) and bool(given) and all(isinstance(a, str) for a in given)
+    argv: list[str] = [str(a) for a in given] if boxed and given else ["bash", "-c", cmd]
+    here = d.parent.parent if boxed else Path(cwd)  # srt starts in the data dir, as at home
+    with Containment(clock) as contain:
+        token = contain.token()
+        started = clock.monotonic()
+        try:
+            proc = spawn(argv, cwd=here, env=env, contain=contain, token=token)
+        except OSError as e:
+            return _store(d, cmd, None, False, f"cannot run bash: {e.strerror}")
+        one = Run(
+            proc,
+            started + limit if limit > 0 else None,
+            Tail(_TAIL_BYTES),
+            Tail(_TAIL_BYTES),
+            started=started,
+        )
+        pool = Pool(clock, EXIT_GRACE_S, kill_orphans=False)
+        try:
+            pool.add(one)
+            for _ in pool.finished():
+                pass
+        finally:
+            pool.abandon()
+        contain.close()
+    ended = one.exit()
+    timed_out = ended.kind is Kind.TIMEOUT
+    out, err = one.out.text(TAIL_CHARS), one.err.text(TAIL_CHARS)
+    text = out + ("\n" + err if err else "")
+    if timed_out:
+        text += f"\nlooop: the verify ran past its {limit:g}s and was killed"
+    return _store(d, cmd, None if timed_out else ended.code, timed_out, text)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        return 2
+    run(Path(argv[0]), dict(os.environ), SystemClock())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

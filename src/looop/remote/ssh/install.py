@@ -1,0 +1,241 @@
+"""`looop host install NAME`: looop in a user-level venv on the host, with no internet there.
+
+The home builds this project's own wheel (pip + hatchling, from the source tree it runs from,
+or `--wheel FILE`), downloads the wheels of its dependencies for the host's Python through
+the home's own pip configuration (its index or mirror), copies them over the host's SSH
+master as one tar stream, and the host's pip installs them with `--no-index`."""
+
+from __future__ import annotations
+
+import io
+import shlex
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+from looop.remote.hosts import HostError
+from looop.remote.ssh.link import VENV, Link, Unreachable
+
+STAGE = ".cache/looop-install"  # on the host, under $HOME; removed after the install
+
+
+def _pip(args: list[str], what: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "--quiet", *args], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["?"])[-1]
+        raise HostError(f"cannot {what}: {tail}")
+
+
+def source_root(package_file: str) -> Path | None:
+    """This project's source tree, when looop runs from one (an editable install)."""
+    root = Path(package_file).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+class Build:
+    """What this looop is: its version and its package's `__init__.py` (cli/hosts.py)."""
+
+    def __init__(self, version: str, package_file: str) -> None:
+        self.version = version
+        self.package_file = package_file
+
+
+def wheels(data: Path, pyver: str, wheel: Path | None, build: Build) -> Path:
+    """A folder holding looop's wheel and its dependencies' for Python `pyver` (cached)."""
+    out = data / "hosts" / ".wheels" / f"{build.version}-py{pyver}"
+    own = sorted(out.glob("looop-*.whl")) if out.is_dir() else []
+    if own and wheel is None and (out / ".complete").exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    if wheel is None:
+        root = source_root(build.package_file)
+        if root is None:
+            raise HostError(
+                "this looop was not installed from a source tree: pass its wheel "
+                "(`looop host install NAME --wheel looop-….whl`)"
+            )
+        _pip(["wheel", "--no-deps", "-w", str(out), str(root)], "build looop's wheel")
+        own = sorted(out.glob("looop-*.whl"))
+    else:
+        if not wheel.is_file() or not wheel.name.startswith("looop-"):
+            raise HostError(f"{wheel} is not a looop wheel")
+        own = [wheel]
+    target = ["--python-version", pyver, "--only-binary=:all:"]
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    _pip(
+        ["download", "-d", str(out), *(target if pyver != here else []), str(own[-1])],
+        "fetch the wheels of looop's dependencies (the home's pip index must reach them)",
+    )
+    (out / ".complete").write_text("ok\n")
+    return out
+
+
+def _tar(folder: Path) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for f in sorted(folder.glob("*.whl")):
+            tar.add(f, arcname=f.name)
+    return buf.getvalue()
+
+
+def _remote(lk: Link, script: str, args: list[str], data: bytes | None = None) -> str:
+    lk.ensure()
+    line = shlex.join(["sh", "-c", script, "looop-install", *args])
+    argv = [*lk.base(), "-o", "ControlMaster=no", "-T", "--", lk.host.host, line]
+    done = subprocess.run(argv, input=data, capture_output=True, env=lk.env, timeout=600)
+    if done.returncode == 255:
+        raise Unreachable(f"host {lk.host.name} does not answer")
+    if done.returncode != 0:
+        tail = (done.stderr.decode(errors="replace").strip().splitlines() or ["?"])[-1]
+        raise HostError(f"host {lk.host.name}: install failed: {tail}")
+    return done.stdout.decode(errors="replace")
+
+
+def install(
+    lk: Link, wheel: Path | None, build: Build, srt_path: str | None = None
+) -> tuple[str, list[str]]:
+    """looop in the host's venv, then what srt needs there (sandbox_parts, over the same
+    master): where it went, and one line per sandbox part done or left."""
+    pyver = _remote(
+        lk,
+        'command -v python3 >/dev/null || { echo "no python3 on this host" >&2; exit 1; }; '
+        "python3 -c \"import sys, venv, ensurepip; print(*sys.version_info[:2], sep='.')\"",
+        [],
+    ).strip()
+    if not pyver.startswith("3.") or int(pyver.split(".")[1]) < 11:
+        raise HostError(f"host {lk.host.name} has Python {pyver}; looop needs 3.11 or newer")
+    folder = wheels(lk.data, pyver, wheel, build)
+    own = (sorted(folder.glob("looop-*.whl")) if wheel is None else [wheel])[-1]
+    _remote(
+        lk,
+        'set -e; s="$HOME/$1"; rm -rf "$s"; mkdir -p "$s"; tar -C "$s" -xf -',
+        [STAGE],
+        _tar(folder) if wheel is None else _tar_with(folder, wheel),
+    )
+    _remote(
+        lk,
+        'set -e; s="$HOME/$1"; v="$HOME/$2"; [ -x "$v/bin/python" ] || python3 -m venv "$v"; '
+        '"$v/bin/python" -m pip install --quiet --no-index --find-links "$s" '
+        '--force-reinstall --no-deps "$s/$3"; '
+        '"$v/bin/python" -m pip install --quiet --no-index --find-links "$s" "$s/$3"; '
+        'rm -rf "$s"; "$v/bin/looop" version',
+        [STAGE, VENV, own.name],
+    )
+    said = sandbox_parts(lk, srt_path)
+    lk.stop_master()  # the next verb connects afresh and opens the contract channel
+    return f"~/{VENV}", said
+
+
+def _tar_with(folder: Path, wheel: Path) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for f in sorted(folder.glob("*.whl")):
+            if not f.name.startswith("looop-"):
+                tar.add(f, arcname=f.name)
+        tar.add(wheel, arcname=wheel.name)
+    return buf.getvalue()
+
+
+# -- the sandbox's parts: srt (as the home has it), and Debian's bubblewrap, socat, ripgrep
+
+
+_SURVEY = (
+    'm="$HOME/$1"; '
+    'printf "srt=%s\\n" "$(command -v srt || true)"; '
+    'if [ -f "$m/package.json" ]; then '
+    'printf "mine=%s\\n" "$(sed -n \'s/.*"version": *"\\([^"]*\\)".*/\\1/p\' "$m/package.json" '
+    '| head -n 1)"; fi; '
+    'for p in bwrap socat rg node; do command -v $p >/dev/null 2>&1 || echo "no=$p"; done; '
+    'if [ "$(id -u)" = 0 ]; then echo "root=1"; '
+    'elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then echo "sudo=1"; fi; '
+    'command -v apt-get >/dev/null 2>&1 && echo "apt=1"; true'
+)
+_APT = {"bwrap": "bubblewrap", "socat": "socat", "rg": "ripgrep"}
+
+
+def srt_package(srt_path: str | None) -> tuple[Path, str] | None:
+    """The home's srt npm package folder (dependencies inside) and its version, from the
+    path of its `srt` command; None when the home has none to give."""
+    import json  # lazy: only an install reads it
+
+    if srt_path is None:
+        return None
+    root = Path(srt_path).resolve().parent.parent
+    try:
+        meta = json.loads((root / "package.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("name") != "@anthropic-ai/sandbox-runtime":
+        return None
+    return root, str(meta.get("version", "?"))
+
+
+def _tar_tree(root: Path) -> bytes:
+    """The package with its dependencies inside: a global npm install nests them in its own
+    node_modules; a project's install hoists them beside it (then they are taken from there)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tar:
+        tar.add(root, arcname=".")
+        hoisted = root.parent.parent  # node_modules/@anthropic-ai/sandbox-runtime
+        if not (root / "node_modules").is_dir() and hoisted.name == "node_modules":
+            for dep in sorted(hoisted.iterdir()):
+                if dep.name.startswith(".") or dep == root.parent:
+                    continue
+                tar.add(dep, arcname=f"node_modules/{dep.name}")
+    return buf.getvalue()
+
+
+def sandbox_parts(lk: Link, srt_path: str | None) -> list[str]:
+    """Bring what the host lacks for srt: the home's srt package (when the host has no srt of
+    that version: none on its PATH, none installed by looop), and Debian's bubblewrap, socat
+    and ripgrep when the host can apt them (root, or sudo without a password). One line per
+    thing done or left undone, saying how to do it by hand."""
+    from looop.remote.ssh.boxed import SRT_DIR  # lazy: only an install ships srt
+
+    said: dict[str, str] = {}
+    for line in _remote(lk, _SURVEY, [SRT_DIR]).splitlines():
+        k, _, v = line.partition("=")
+        if k == "no":
+            said[f"no-{v}"] = "1"
+        else:
+            said[k] = v
+    out: list[str] = []
+    pkg = srt_package(srt_path)
+    if said.get("srt") and not said.get("mine"):
+        out.append(f"srt: the host's own ({said['srt']})")
+    elif pkg is not None and said.get("mine") == pkg[1]:
+        out.append(f"srt: {pkg[1]} already in ~/{SRT_DIR}")
+    elif pkg is not None:
+        _remote(
+            lk,
+            'set -e; m="$HOME/$1"; rm -rf "$m.new"; mkdir -p "$m.new"; tar -C "$m.new" -xzf -; '
+            'rm -rf "$m"; mv "$m.new" "$m"; chmod 755 "$m/dist/cli.js"',
+            [SRT_DIR],
+            _tar_tree(pkg[0]),
+        )
+        out.append(f"srt: {pkg[1]} copied from this machine to ~/{SRT_DIR}")
+    else:
+        out.append(
+            "srt: not brought (this machine has none to copy) — on the host: "
+            "npm install -g @anthropic-ai/sandbox-runtime"
+        )
+    want = [_APT[p] for p in _APT if said.get(f"no-{p}")]
+    if want and said.get("apt") and (said.get("root") or said.get("sudo")):
+        pre = "" if said.get("root") else "sudo -n "
+        cmd = f"{pre}env DEBIAN_FRONTEND=noninteractive apt-get install -y -q {' '.join(want)}"
+        try:
+            _remote(lk, cmd + " >/dev/null", [])
+            out.append(f"installed {', '.join(want)} with apt-get")
+        except HostError as e:
+            out.append(f"could not apt-get {' '.join(want)} ({e}) — install them on the host")
+    elif want:
+        out.append(
+            f"missing {', '.join(want)}: this login cannot apt-get them (no root, no "
+            f"password-less sudo) — on the host, as root: apt-get install {' '.join(want)}"
+        )
+    if said.get("no-node"):
+        out.append("missing node (srt runs on Node.js 22 or newer) — install it on the host")
+    return out

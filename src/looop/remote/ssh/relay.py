@@ -1,0 +1,130 @@
+"""The home end of a host's contract channel: a small server on a private unix socket that
+the host's SSH master forwards to the satellite (`ssh -O forward -R remote.sock:home.sock`).
+
+A request is one JSON object (a remote worker's verb: ask, claim, unclaim, tell, told, cost),
+answered by remote/answer.py: run as the home's own `looop` verb against the home data dir,
+as that worker, once per key even across a restart of this relay. Only workers the home
+started on THIS host may speak here."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from looop.core import store
+from looop.remote import hosts as reg
+from looop.remote.answer import Answerer
+
+if TYPE_CHECKING:
+    from looop.core.context import Ctx
+    from looop.remote.ssh.link import Link
+
+MAX_REQUEST = 1 << 20
+
+
+def answerer(ctx: Ctx, name: str) -> Answerer:
+    """The contract as host `name`'s relay answers it: its own workers only."""
+
+    def allowed(worker: str) -> str | None:
+        if reg.host_of(ctx.paths.data, worker) != name:
+            return f"{worker!r} is no worker the home started on host {name}"
+        return None
+
+    return Answerer(ctx, allowed, self_only=False)
+
+
+def serve_one(ans: Answerer, conn: socket.socket) -> None:
+    try:
+        buf = b""
+        while len(buf) <= MAX_REQUEST:
+            got = conn.recv(65536)
+            if not got:
+                break
+            buf += got
+        try:
+            req = json.loads(buf.decode())
+        except ValueError:
+            req = None
+        conn.sendall(json.dumps(ans.run(req)).encode())
+    except OSError:
+        pass  # the link dropped: the worker asks again with the same key
+    finally:
+        conn.close()
+
+
+def serve(ctx: Ctx, name: str, path: str) -> int:
+    """Until the host is removed from the registry. One relay per host: the flock decides."""
+    lock = store.try_flock(str(ctx.paths.data / "hosts" / f".{name}.relay.lock"))
+    if lock is None:
+        return 0  # another relay serves this host
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o077)
+    try:
+        srv.bind(path)
+    finally:
+        os.umask(old)
+    srv.listen(64)
+    srv.settimeout(2.0)
+    ans = answerer(ctx, name)
+    hostfile = reg.host_file(ctx.paths.data, name)
+    while hostfile.exists():
+        try:
+            conn, _ = srv.accept()
+        except TimeoutError:
+            continue
+        conn.settimeout(None)
+        threading.Thread(target=serve_one, args=(ans, conn), daemon=True).start()
+    srv.close()
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    return 0
+
+
+def accepting(path: str) -> bool:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(1.0)
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def ensure_running(lk: Link) -> None:
+    """Start this host's relay when none answers, and wait until it does."""
+    path = lk.relay_socket
+    if accepting(path):
+        return
+    env = dict(os.environ if lk.env is None else lk.env)  # the home's own: the relay runs verbs
+    env["LOOOP_DATA_DIR"] = str(lk.data)
+    errlog = lk.data / "hosts" / f".{lk.host.name}.relay.err"
+    with open(errlog, "ab") as err:
+        subprocess.Popen(
+            [lk.bin, "host", "relay", lk.host.name, path],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+            env=env,
+            cwd=str(lk.data),
+        )
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        if accepting(path):
+            return
+        time.sleep(0.05)
+    sys.stderr.write(f"looop: the relay for host {lk.host.name} did not start (see {errlog})\n")
