@@ -11,9 +11,9 @@ before anything runs.
 
 It speaks MCP's stdio transport itself (newline-delimited JSON-RPC, the initialize
 handshake, tools only) rather than through the SDK that `looop mcp` is built on: a server
-doing nothing on the SDK takes about 1.1 s to answer and 70 MB, paid by every wired worker at
+doing nothing on the SDK takes about 1 s to answer and 70 MB, paid by every wired worker at
 each start while its agent CLI waits for the tools; this needs `json` and `asyncio`, answers
-in about 0.15 s and holds 25 MB (bench/bench_mcp.py). The SDK's own client drives it in the
+in about 0.1 s and holds 25 MB (bench/bench_mcp.py). The SDK's own client drives it in the
 tests (tests/integration/test_mcp_worker.py)."""
 
 from __future__ import annotations
