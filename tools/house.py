@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -24,10 +25,13 @@ def room_of(path: Path) -> str:
     return rel.parts[0] if len(rel.parts) > 1 else TOP
 
 
-def _imported_rooms(path: Path) -> set[str]:
-    """Rooms named by any import in the file, at module level or inside a function."""
+@functools.cache  # a file is read once however often the house is drawn
+def _read(path: Path) -> tuple[frozenset[str], int]:
+    """Rooms named by any import in the file, at module level or inside a function, and its
+    line count."""
+    text = path.read_text()
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(text)):
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
@@ -38,7 +42,7 @@ def _imported_rooms(path: Path) -> set[str]:
             if parts[0] != "looop":
                 continue
             found.add(parts[1] if len(parts) > 1 and (SRC / parts[1]).is_dir() else TOP)
-    return found
+    return frozenset(found), len(text.splitlines())
 
 
 def survey() -> tuple[dict[str, set[str]], dict[str, tuple[int, int]]]:
@@ -47,9 +51,10 @@ def survey() -> tuple[dict[str, set[str]], dict[str, tuple[int, int]]]:
     size: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for path in sorted(SRC.rglob("*.py")):
         room = room_of(path)
+        rooms, lines = _read(path)
         size[room][0] += 1
-        size[room][1] += len(path.read_text().splitlines())
-        arrows[room] |= _imported_rooms(path) - {room}
+        size[room][1] += lines
+        arrows[room] |= rooms - {room}
     return dict(arrows), {r: (f, n) for r, (f, n) in size.items()}
 
 

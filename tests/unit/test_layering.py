@@ -17,6 +17,8 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
+from tests import sourcetree
+
 SRC = Path(__file__).resolve().parents[2] / "src" / "looop"
 
 # ---- the contract -----------------------------------------------------------------------------
@@ -127,7 +129,7 @@ def _modules() -> dict[str, Path]:
 
 def _names(path: Path, top_level_only: bool) -> list[tuple[str, str | None]]:
     """(module, name) for each `from looop.m import name`; (module, None) for `import looop.m`."""
-    tree = ast.parse(path.read_text())
+    tree = sourcetree.tree(path)
     nodes = tree.body if top_level_only else list(ast.walk(tree))
     found: list[tuple[str, str | None]] = []
     for node in nodes:

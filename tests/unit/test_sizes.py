@@ -8,6 +8,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests import sourcetree
+
 SRC = Path(__file__).resolve().parents[2] / "src" / "looop"
 MAX_FUNCTION = 60
 MAX_MODULE = 500
@@ -76,7 +78,7 @@ def test_no_new_function_over_the_bar() -> None:
     long: set[str] = set()
     for path in _modules():
         module = path.relative_to(SRC).with_suffix("").as_posix()
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(sourcetree.tree(path)):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 size = (node.end_lineno or node.lineno) - node.lineno + 1
                 if size > MAX_FUNCTION:
@@ -88,6 +90,6 @@ def test_no_new_module_over_the_bar() -> None:
     long = {
         path.relative_to(SRC).as_posix()
         for path in _modules()
-        if len(path.read_text().splitlines()) > MAX_MODULE
+        if len(sourcetree.text(path).splitlines()) > MAX_MODULE
     }
     assert long - LONG_MODULES_DEBT == set(), f"split it by meaning (at most {MAX_MODULE})"

@@ -13,6 +13,7 @@ from looop.core import eventnames
 from looop.core.events import Emitter
 from looop.decide.spend import Breaker
 from looop.loop import settle
+from tests import sourcetree
 
 SRC = Path(eventnames.__file__).resolve().parents[1]
 
@@ -29,7 +30,7 @@ def _calls() -> list[tuple[str, str, ast.expr]]:
     out = []
     for path in sorted(SRC.rglob("*.py")):
         rel = path.relative_to(SRC).as_posix()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(sourcetree.tree(path)):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
             kind = node.func.attr
@@ -46,7 +47,7 @@ def _calls() -> list[tuple[str, str, ast.expr]]:
 
 def _breaker_literals() -> tuple[set[str], set[str]]:
     """The event and record names the spend breakers are built with."""
-    tree = ast.parse((SRC / "decide/spend.py").read_text(encoding="utf-8"))
+    tree = sourcetree.tree(SRC / "decide/spend.py")
     events, records = set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and ast.unparse(node.func) == "Breaker":
