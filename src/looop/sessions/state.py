@@ -377,8 +377,23 @@ def _is_corpse(sdir: Path) -> bool:
         return False
     status = read_status(sdir)
     if status is not None and status.get("state") in TERMINAL_STATES:
-        return True  # a finishing supervisor no longer writes here
+        _let_go(sdir)
+        return True
     return not lock_held(sdir)
+
+
+FINISH_WAIT_S = 5.0  # a finished supervisor's last writes take ms: a stuck one is not waited on
+
+
+def _let_go(sdir: Path) -> None:
+    """A finished session's supervisor still writes its last files (the `ended` mark after the
+    final status) until it lets go of its lock: wait for that, briefly, so removing the folder
+    never races them (ENOTEMPTY), nor a reused id's new run gets the old run's `ended`."""
+    import time  # lazy: hot path: only prune, reap and reuse wait, and status loads this module
+
+    end = time.monotonic() + FINISH_WAIT_S
+    while lock_held(sdir) and time.monotonic() < end:
+        time.sleep(0.002)
 
 
 def _remove_dir(sdir: Path) -> bool:

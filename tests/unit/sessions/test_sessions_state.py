@@ -394,3 +394,26 @@ def test_a_session_that_ends_between_the_reads_is_read_as_ended(
     write_json(sdir / "status.json", {"v": 1, "state": "running", "exit_code": None})
     light = wire.load_light(str(sdir))
     assert light is not None and (light["state"], light["exit_code"]) == ("exited", 0)
+
+
+@pytest.mark.process
+@pytest.mark.timeout(30)
+def test_a_finished_sessions_folder_is_cleared_only_once_its_supervisor_lets_go(root: Path) -> None:
+    """The supervisor writes `ended` after the final status and exits (its lock goes) just
+    after: a reuse in that window waited for nothing, and its rmtree met the late file
+    ("Directory not empty") or a reused id's new run got the old `ended`."""
+    sdir = _make(root, "again", "exited", exit_code=0)
+    fd = os.open(sdir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # the finishing supervisor still holds it
+    done: list[bool] = []
+    clearing = threading.Thread(target=lambda: done.append(state.reuse(root, "again")))
+    clearing.start()
+    try:
+        clearing.join(0.3)
+        assert clearing.is_alive(), "cleared while its supervisor was still writing"
+        (sdir / "ended").touch()  # its last write …
+    finally:
+        os.close(fd)  # … then it exits
+    clearing.join(10)
+    assert done == [True]
+    assert not (sdir / "ended").exists()
