@@ -36,7 +36,6 @@ LONG_FUNCTIONS_DEBT: set[str] = {
     "web/mcpserver:build_server",
     "web/server:serve",
     "remote/kube/backend:start",
-    "workers/launch:start_worker",
     "workers/needsinput:refine",
     "workers/resume:read_record",
     "workers/resume:resume_worker",

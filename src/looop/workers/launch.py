@@ -6,6 +6,7 @@ import os
 import shlex
 import shutil
 import string
+from dataclasses import dataclass
 from pathlib import Path
 
 from looop.core import provenance, store
@@ -13,6 +14,7 @@ from looop.core.config import (
     PLACEHOLDER,
     Config,
     Knobs,
+    Runner,
     removed_placeholder,
     substitute_prompt_file,
 )
@@ -29,7 +31,7 @@ TYPE_CHECKING = False  # not `from typing`: a worker start stays light
 
 if TYPE_CHECKING:
     from looop.workers.started import Away
-    from looop.workers.worktree import Tree
+    from looop.workers.worktree import Plan, Tree
 
 PULSE = "pulse"
 WORKER_SIZE = (120, 40)  # agent TUIs render better than at 80x24; shots stay readable
@@ -80,89 +82,16 @@ def live_workers(ctx: Ctx) -> list[Session]:
 # only of these (plus quotes, which shlex reads as bash does when no `$`, backquote or
 # backslash is inside) is one plain command.
 _PLAIN = frozenset(string.ascii_letters + string.digits + "_-./:,=+@%^ \t'\"")
-_SHELL_WORDS = frozenset(
-    {
-        "!",
-        "[[",
-        "]]",
-        "{",
-        "}",
-        ".",
-        ":",
-        "alias",
-        "bg",
-        "bind",
-        "break",
-        "builtin",
-        "case",
-        "cd",
-        "command",
-        "compgen",
-        "complete",
-        "continue",
-        "declare",
-        "dirs",
-        "disown",
-        "do",
-        "done",
-        "echo",
-        "elif",
-        "else",
-        "enable",
-        "esac",
-        "eval",
-        "exec",
-        "exit",
-        "export",
-        "false",
-        "fc",
-        "fg",
-        "fi",
-        "for",
-        "function",
-        "getopts",
-        "hash",
-        "help",
-        "history",
-        "if",
-        "in",
-        "jobs",
-        "kill",
-        "let",
-        "local",
-        "logout",
-        "mapfile",
-        "popd",
-        "printf",
-        "pushd",
-        "pwd",
-        "read",
-        "readarray",
-        "readonly",
-        "return",
-        "select",
-        "set",
-        "shift",
-        "shopt",
-        "source",
-        "suspend",
-        "test",
-        "then",
-        "time",
-        "times",
-        "trap",
-        "true",
-        "type",
-        "typeset",
-        "ulimit",
-        "umask",
-        "unalias",
-        "unset",
-        "until",
-        "wait",
-        "while",
-    }
-)
+# bash's keywords and builtins: a line that starts with one is no plain argv
+_BASH_WORDS = """
+! [[ ]] { } . : alias bg bind break builtin case cd command compgen complete continue
+declare dirs disown do done echo elif else enable esac eval exec exit export false fc
+fg fi for function getopts hash help history if in jobs kill let local logout mapfile
+popd printf pushd pwd read readarray readonly return select set shift shopt source
+suspend test then time times trap true type typeset ulimit umask unalias unset until
+wait while
+"""
+_SHELL_WORDS = frozenset(_BASH_WORDS.split())
 
 
 def worker_argv(line: str, path: str | None) -> list[str]:
@@ -237,21 +166,62 @@ def start_worker(
     `looop up` starts it again on its conversation if its session dies without an end;
     host: a registered host's name (SSH or Kubernetes), "local" for this machine, None:
     placed by remote/place.py's rule when hosts are registered (here otherwise); away: the
-    way to hosts (remote/dispatch.py), needed once hosts are registered."""
+    way to hosts (remote/dispatch.py), needed once hosts are registered.
+
+    The steps: validate the request, place it (a host, or here), prepare what a start here
+    needs while nothing has changed, then commit (brief, verify, worktree, spawn)."""
+    req = _validated(
+        ctx, knobs, worker_id, prompt, runner, command, verify,
+        cfg if cfg is not None else ctx.config(), sandbox,
+        decided, repo, branch, resume,
+    )  # fmt: skip
+    live = live_workers(ctx)
+    _decided_policy(req.wid, req.r.name, sandbox, req.r.sandbox, req.cfg, decided)  # a host too
+    if host is not None or os.path.isdir(ctx.paths.data / "hosts"):
+        there = _start_away(req, host, away, len(live))
+        if there is not None:
+            return there
+    return _commit_here(req, _prepare_here(req, live))
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One worker start as asked, its runner and worker line found and checked."""
+
+    ctx: Ctx
+    knobs: Knobs
+    wid: str
+    prompt: str
+    r: Runner
+    template: str  # the worker line before its brief and conversation id are put in
+    own_command: bool  # the caller's --command, not the runner's line
+    verify: str | None
+    cfg: Config
+    sandbox: SandboxPolicy | None
+    decided: bool
+    repo: str | None
+    branch: str | None
+    resume: bool
+
+
+def _validated(
+    ctx: Ctx, knobs: Knobs, worker_id: str, prompt: str, runner: str | None, command: str | None,
+    verify: str | None, cfg: Config, sandbox: SandboxPolicy | None, decided: bool,
+    repo: str | None, branch: str | None, resume: bool,
+) -> _Request:  # fmt: skip
     wid = normalise_target(worker_id)
     if branch is not None and repo is None:
         raise WorkerError(f"worker {wid}: a branch needs a repo (--repo PATH or URL)")
     if not prompt.strip():
         raise WorkerError(f"worker {wid}: the prompt is empty — give the worker a brief")
-    if cfg is None:
-        cfg = ctx.config()
     r = cfg.runner(runner)
     if r is None:
         names = ", ".join(sorted(cfg.runners)) or "none"
         raise WorkerError(f"no runner '{runner or cfg.default}' in {cfg.source} (have: {names})")
-    template = command if command is not None and command.strip() else r.worker
-    if command is not None and command.strip():
-        check_command(wid, command, decided)
+    own = command is not None and bool(command.strip())
+    if own:
+        check_command(wid, str(command), decided)
+    template = str(command) if own else r.worker
     if not template:
         raise WorkerError(f"runner '{r.name}' has no worker command — run `looop init`")
     if command is None and PLACEHOLDER not in template:
@@ -259,118 +229,151 @@ def start_worker(
             f"runner '{r.name}' worker command lacks {PLACEHOLDER} — the brief "
             "would never reach the worker; fix it with `looop init`"
         )
-    cap = knobs.num("max_workers")
-    live = live_workers(ctx)
-    _decided_policy(wid, r.name, sandbox, r.sandbox, cfg, decided)  # on a host too
-    if host is not None or os.path.isdir(ctx.paths.data / "hosts"):
-        if away is None:  # never a silent start here for a worker meant for a host
-            raise WorkerError(f"worker {wid}: this start has no way to hosts (none handed in)")
-        where = away.place(ctx, wid, host, len(live), cap, repo)
-        if where is not None:
-            if resume:
-                raise WorkerError(
-                    f"worker {wid}: --resume covers workers on this machine only, not on {where}"
-                )
-            from looop.workers.resume import plan_start  # lazy: a cycle (resume starts workers)
+    return _Request(
+        ctx, knobs, wid, prompt, r, template, command is not None, verify, cfg, sandbox,
+        decided, repo, branch, resume,
+    )  # fmt: skip
 
-            # a worker line that gives the agent its conversation id gets one there too, and
-            # the host records it with the runner's resume template (`looop restart` there)
-            line_there, conv, find = plan_start(template, r.resume)
-            provenance.forget(ctx.paths, provenance.VERIFY, wid)  # the last worker's verify
-            there = away.start_there(
-                ctx,
-                where,
-                wid,
-                line_there,
-                prompt,
-                r.name,
-                repo,
-                sandbox,
-                r.sandbox,
-                cfg,
-                branch,
-                verify,
-                (r.resume, conv, find) if command is None else (None, None, None),
-            )
-            _vouch_verify(ctx, wid, verify, decided)
-            return there
-    if any(s.id == wid for s in live):
+
+def _start_away(q: _Request, host: str | None, away: Away | None, live: int) -> Started | None:
+    """The start on the host it is placed on; None when placement keeps it here."""
+    if away is None:  # never a silent start here for a worker meant for a host
+        raise WorkerError(f"worker {q.wid}: this start has no way to hosts (none handed in)")
+    where = away.place(q.ctx, q.wid, host, live, q.knobs.num("max_workers"), q.repo)
+    if where is None:
+        return None
+    if q.resume:
         raise WorkerError(
-            f"worker {wid} is already running — steer it (`looop send {wid} …`) "
-            f"or stop it (`looop kill {wid}`) first"
+            f"worker {q.wid}: --resume covers workers on this machine only, not on {where}"
         )
+    from looop.workers.resume import plan_start  # lazy: a cycle (resume starts workers)
+
+    # a worker line that gives the agent its conversation id gets one there too, and the
+    # host records it with the runner's resume template (`looop restart` there)
+    line_there, conv, find = plan_start(q.template, q.r.resume)
+    provenance.forget(q.ctx.paths, provenance.VERIFY, q.wid)  # the last worker's verify
+    resumable = (q.r.resume, conv, find) if not q.own_command else (None, None, None)
+    there = away.start_there(
+        q.ctx, where, q.wid, line_there, q.prompt, q.r.name, q.repo, q.sandbox, q.r.sandbox,
+        q.cfg, q.branch, q.verify, resumable,
+    )  # fmt: skip
+    _vouch_verify(q.ctx, q.wid, q.verify, q.decided)
+    return there
+
+
+@dataclass(frozen=True)
+class _Here:
+    """What a start on this machine found while nothing had changed yet."""
+
+    policy: SandboxPolicy
+    env: dict[str, str]
+    prog: str | None  # srt's path for a sandboxed start
+    plan: Plan | None  # its worktree's plan, for a repo worker
+    clean: Tree | None  # the last run's worktree, clean: the reap removes it
+    mcp_tools: bool
+
+
+def _prepare_here(q: _Request, live: list[Session]) -> _Here:
+    """Every check of a start here, before anything changes: a duplicate, the fleet cap, srt,
+    the repo and the mcp config each refuse it in one line."""
+    if any(s.id == q.wid for s in live):
+        raise WorkerError(
+            f"worker {q.wid} is already running — steer it (`looop send {q.wid} …`) "
+            f"or stop it (`looop kill {q.wid}`) first"
+        )
+    cap = q.knobs.num("max_workers")
     if cap > 0 and len(live) >= cap:
         raise WorkerError(
             f"fleet cap reached: {len(live)} live workers (LOOOP_MAX_WORKERS="
             f"{cap}); kill one or raise the cap"
         )
-
-    policy = _decided_policy(wid, r.name, sandbox, r.sandbox, cfg, decided)
-    env = ctx.child_env({"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": r.name})
+    policy = _decided_policy(q.wid, q.r.name, q.sandbox, q.r.sandbox, q.cfg, q.decided)
+    env = q.ctx.child_env({"LOOOP_SESSION_ID": q.wid, "LOOOP_RUNNER": q.r.name})
     prog: str | None = None
     if policy.on:
         from looop.workers import sandbox as sbx  # lazy: only a sandboxed start needs it
 
-        prog = sbx.require(env, f"worker {wid}")  # before anything changes; prepare uses it
-    plan = None
-    clean: Tree | None = None  # the last run's worktree, clean: the reap below removes it
-    if repo is not None or os.path.lexists(ctx.paths.worktrees / wid):
+        prog = sbx.require(env, f"worker {q.wid}")  # before anything changes; prepare uses it
+    plan, clean = None, None
+    if q.repo is not None or os.path.lexists(q.ctx.paths.worktrees / q.wid):
         from looop.workers import worktree as wt  # lazy: only a repo worker runs git
 
-        clean = wt.leftover(ctx, wid)
-        if repo is not None:
-            plan = wt.plan(ctx, wid, repo, branch)
+        clean = wt.leftover(q.ctx, q.wid)
+        if q.repo is not None:
+            plan = wt.plan(q.ctx, q.wid, q.repo, q.branch)
+    # a bad "mcp" config is said before anything changes
+    return _Here(policy, env, prog, plan, clean, mcp_tools_on(q.cfg))
 
-    mcp_tools = mcp_tools_on(cfg)  # a bad "mcp" config is said before anything changes
 
-    # commit: everything below changes the world
+def _commit_here(q: _Request, h: _Here) -> Started:
+    """Everything here changes the world: the last generation ends, the worktree, verify and
+    brief are written, the line spawned; a failed spawn undoes what it made."""
+    ctx, wid = q.ctx, q.wid
     reap(ctx.paths.data, wid)
-    end_generation(ctx, wid, clean)
+    end_generation(ctx, wid, h.clean)
     tree: Tree | None = None
-    if plan is not None:
-        tree = wt.create(ctx, plan)
-        env["LOOOP_WORKSPACE"] = tree.path
-    if verify is not None and verify.strip():
-        store.atomic_write(ctx.paths.verify / f"{wid}.cmd", verify.strip() + "\n")
-        _vouch_verify(ctx, wid, verify, decided)
-    prompt_path = ctx.paths.prompts / f"{wid}.md"
-    contract = contract_text(wid, r.name)
-    if tree is not None:
-        contract = wt.with_note(contract, tree)
-    if policy.on:
-        contract = sbx.with_note(contract, wid)
-    store.atomic_write(prompt_path, contract + prompt.rstrip("\n") + "\n")
+    if h.plan is not None:
+        from looop.workers import worktree as wt  # lazy: only a repo worker runs git
+
+        tree = wt.create(ctx, h.plan)
+        h.env["LOOOP_WORKSPACE"] = tree.path
+    if q.verify is not None and q.verify.strip():
+        store.atomic_write(ctx.paths.verify / f"{wid}.cmd", q.verify.strip() + "\n")
+        _vouch_verify(ctx, wid, q.verify, q.decided)
+    prompt_path = _write_brief(q, h, tree)
     from looop.workers import resume as rsm  # lazy: a cycle (resume starts workers too)
 
-    template, conv, find = rsm.plan_start(template, r.resume)
+    template, conv, find = rsm.plan_start(q.template, q.r.resume)
     line = substitute_prompt_file(template, prompt_path)
-    if mcp_tools:
-        line = with_mcp(ctx, line, env)
-    try:
-        session = spawn_line(
-            ctx, knobs, wid, r.name, line, env, ctx.paths.data, policy, cfg, tree, prog
-        )
-    except SandboxSetupError as e:
-        if tree is not None:
-            wt.undo(ctx, tree)
-        raise WorkerError(f"worker {wid}: cannot set up its sandbox: {e}") from e
-    except SessionError as e:
-        store.remove(ctx.paths.verify / f"{wid}.cmd")
-        if policy.on:
-            sbx.forget(ctx, wid)
-        if tree is not None:
-            wt.undo(ctx, tree)
-        raise WorkerError(f"worker {wid} did not start: {e}") from e
+    if h.mcp_tools:
+        line = with_mcp(ctx, line, h.env)
+    session = _spawn_or_undo(q, h, line, tree)
     cwd = tree.path if tree is not None else str(ctx.paths.data)
-    word = "resume" if resume else "never"
-    rsm.note_start(ctx, wid, r.name, r.resume, conv, find, cwd, policy, word, env, tree is not None)
+    word = "resume" if q.resume else "never"
+    rsm.note_start(
+        ctx, wid, q.r.name, q.r.resume, conv, find, cwd, h.policy, word, h.env, tree is not None
+    )
+    branch = {"branch": tree.branch} if tree is not None else {}
+    ctx.events.record("worker_started", id=wid, runner=q.r.name, sandbox=h.policy.on, **branch)
+    return Started(session, q.r.name, str(prompt_path))
+
+
+def _write_brief(q: _Request, h: _Here, tree: Tree | None) -> Path:
+    """prompts/<id>.md: the contract (with a worktree's and a sandbox's notes), then the brief."""
+    contract = contract_text(q.wid, q.r.name)
     if tree is not None:
-        ctx.events.record(
-            "worker_started", id=wid, runner=r.name, sandbox=policy.on, branch=tree.branch
+        from looop.workers import worktree as wt  # lazy: only a repo worker runs git
+
+        contract = wt.with_note(contract, tree)
+    if h.policy.on:
+        from looop.workers import sandbox as sbx  # lazy: only a sandboxed start needs it
+
+        contract = sbx.with_note(contract, q.wid)
+    path = q.ctx.paths.prompts / f"{q.wid}.md"
+    store.atomic_write(path, contract + q.prompt.rstrip("\n") + "\n")
+    return path
+
+
+def _spawn_or_undo(q: _Request, h: _Here, line: str, tree: Tree | None) -> Session:
+    ctx, wid = q.ctx, q.wid
+    try:
+        return spawn_line(
+            ctx, q.knobs, wid, q.r.name, line, h.env, ctx.paths.data, h.policy, q.cfg, tree, h.prog
         )
-    else:
-        ctx.events.record("worker_started", id=wid, runner=r.name, sandbox=policy.on)
-    return Started(session, r.name, str(prompt_path))
+    except (SandboxSetupError, SessionError) as e:
+        if isinstance(e, SessionError):
+            store.remove(ctx.paths.verify / f"{wid}.cmd")
+            if h.policy.on:
+                from looop.workers import sandbox as sbx  # lazy: only a sandboxed start
+
+                sbx.forget(ctx, wid)
+        if tree is not None:
+            from looop.workers import worktree as wt  # lazy: only a repo worker runs git
+
+            wt.undo(ctx, tree)
+        if isinstance(e, SandboxSetupError):
+            raise WorkerError(f"worker {wid}: cannot set up its sandbox: {e}") from e
+        raise WorkerError(f"worker {wid} did not start: {e}") from e
 
 
 def _decided_policy(
