@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.core.events import Emitter
 from looop.core.paths import Paths
+from tests.clocks import FixedClock
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from looop.core.clock import FixedClock
 from looop.core.errors import LooopError
 from looop.workers.backend import LocalBackend, Reach
+from tests.clocks import FixedClock
 
 
 class FarHost:

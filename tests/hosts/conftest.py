@@ -78,3 +78,33 @@ def home(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
     looop(data, "down", timeout=60)
     for h in lab.hosts:
         looop(data, "host", "rm", h.name, "--force", timeout=30)
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_outlives_its_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that fails half-way leaves its workers running on the shared hosts, and every
+    later test then finds its host full: whatever a test left alive is stopped after it."""
+    yield
+    if "home" not in request.fixturenames:
+        return
+    import json
+
+    from tests.hosts.util import looop
+
+    data = request.getfixturevalue("home").data
+    listed = looop(data, "ls", "--json", timeout=60)
+    rows = json.loads(listed.stdout) if listed.returncode == 0 else []
+    if any(r.get("alive") and r.get("id") != "pulse" for r in rows) or listed.returncode != 0:
+        looop(data, "down", timeout=120)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test's timeout covers the test, not the lab and the installs on three hosts that the
+    first test of the run waits for (its own steps are bounded: 300 s an install)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here not in Path(str(item.path)).parents:
+            continue
+        mark = item.get_closest_marker("timeout")
+        if mark is not None and mark.args:
+            item.add_marker(pytest.mark.timeout(mark.args[0], func_only=True), append=False)

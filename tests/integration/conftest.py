@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.clock import FixedClock
+from tests.clocks import FixedClock
 from tests.helpers import Cli, clean_env, environ_unchanged
 
 

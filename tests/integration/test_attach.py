@@ -26,9 +26,9 @@ import pytest
 
 import looop.sessions as sessions
 import looop.sessions.attach as attach_mod
-from looop.core.clock import FixedClock
 from looop.sessions.attach import CLEANUP
 from looop.sessions.state import SessionError
+from tests.clocks import FixedClock
 
 PATH = "/usr/local/bin:/usr/bin:/bin"
 ATTACH = [sys.executable, "-m", "looop.sessions.attach"]

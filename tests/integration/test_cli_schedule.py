@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from looop.core.clock import FixedClock
+from tests.clocks import FixedClock
 from tests.helpers import Cli
 
 pytestmark = pytest.mark.timeout(60)

@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from looop.core.clock import FixedClock
 from looop.core.config import parse_config
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.loop.pulse import Pulse
 from looop.loop.tick import tick
+from tests.clocks import FixedClock
 from tests.helpers import clean_env, events, run_cli, runner_calls, wire
 
 pytestmark = pytest.mark.timeout(60)

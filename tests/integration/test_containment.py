@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.loop.tick import tick
 from looop.sessions import expect, get_session, send
+from tests.clocks import FixedClock
 from tests.helpers import stop_sessions, wire
 from tests.procwatch import FIXTURES, children, describe, kill_all, tagged, zombie_children
 

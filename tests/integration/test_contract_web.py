@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from looop.core.clock import FixedClock
 from looop.core.paths import Paths
 from looop.remote import hosts, tokens
 from looop.remote.kube import podrun
 from looop.sessions import SessionError, kill, spawn, wait
+from tests.clocks import FixedClock
 from tests.helpers import clean_env
 
 LOOOP = str(Path(sys.executable).with_name("looop"))

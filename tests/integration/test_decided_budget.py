@@ -13,12 +13,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.loop.tick import tick
 from looop.sessions import get_session, kill
 from looop.workers.launch import start_worker
 from looop.workers.spent import budgets, set_budget
+from tests.clocks import FixedClock
 from tests.helpers import kill_sessions, wait_until, wire
 
 pytestmark = pytest.mark.timeout(120)

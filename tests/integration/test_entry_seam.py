@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.clock import FixedClock
+from tests.clocks import FixedClock
 from tests.helpers import Cli, environ_unchanged, run_cli
 
 T0 = 1_800_000_000.0  # 2027-01-15, far from the real clock

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from looop.cli.ctxbuild import ctx_for
-from looop.core.clock import FixedClock
+from tests.clocks import FixedClock
 from tests.helpers import Cli, clean_env
 
 

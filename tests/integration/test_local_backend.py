@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.clock import FixedClock
 from looop.sessions import list_sessions
 from looop.workers.backend import Backend, LocalBackend, StartSpec
+from tests.clocks import FixedClock
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.sessions import follow, get_session, log_tail, read_log, screenshot, spawn, wait
 from looop.sessions.logfiles import read_pos
+from tests.clocks import FixedClock
 from tests.helpers import kill_sessions, wait_until
 
 pytestmark = pytest.mark.timeout(60)

@@ -17,10 +17,12 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from looop.core.clock import FixedClock
+from looop.core import store
 from looop.core.context import Ctx
 from looop.human.mailbox import new_ask
 from looop.sessions import SessionError, get_session, kill, spawn, wait
+from looop.workers.spent import budgets
+from tests.clocks import FixedClock
 from tests.helpers import clean_env, wait_until
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(90)]
@@ -216,3 +218,39 @@ def test_bad_input_is_refused_in_one_line_and_changes_nothing(ctx: Ctx) -> None:
     assert not (ctx.paths.data.parent / "escape.md").exists()
     assert not ctx.paths.goal("g1").exists()
     assert journal(ctx) == ""
+
+
+def test_start_worker_takes_a_budget_checked_journaled_and_kept(ctx: Ctx) -> None:
+    """budget_usd and on_budget as `worker start --budget/--on-budget`: a bad one refused in
+    one line before anything is written, a good one kept for the beat's meter and journaled."""
+    worker = "cat {{prompt_file}} -"  # no agent CLI: it shows its brief and stays alive
+    store.write_json(ctx.paths.config, {"default": "r", "runners": {"r": {"worker": worker}}})
+
+    async def body(s: ClientSession) -> None:
+        bad: list[tuple[dict[str, Any], str]] = [
+            ({"budget_usd": -1}, "'budget_usd' must be a number of USD above 0"),
+            ({"budget_usd": 0}, "'budget_usd' must be a number of USD above 0"),
+            ({"budget_usd": 1e9}, "at most 10000"),
+            ({"budget_usd": "five"}, "'budget_usd'"),
+            ({"budget_usd": 5, "on_budget": "explode"}, "'on_budget'"),
+        ]
+        for extra, says in bad:
+            got = await s.call_tool("start_worker", {"id": "w3", "prompt": "go", **extra})
+            assert got.is_error, extra
+            msg = text(got)
+            assert says in msg and "\n" not in msg.strip() and "Traceback" not in msg, msg
+        assert not (ctx.paths.sessions / "w3").exists()
+        assert budgets(str(ctx.paths.data)) == {} and journal(ctx) == ""
+        args = {"id": "w3", "prompt": "go", "budget_usd": 2.5}
+        got = await s.call_tool("start_worker", args)
+        assert not got.is_error, text(got)
+
+    try:
+        drive(ctx, body, "--allow-actions")
+        assert get_session(ctx.paths.data, "w3").alive
+        assert budgets(str(ctx.paths.data)) == {"w3": (2.5, "pause")}
+        assert "mcp: start-worker w3 · budget $2.50, pause at it" in journal(ctx)
+    finally:
+        with contextlib.suppress(SessionError):
+            kill(ctx.paths.data, "w3")
+            wait(ctx.paths.data, "w3", 30, FixedClock())

@@ -20,7 +20,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from looop.core.context import Ctx
 from looop.human.tellbox import new_tell
-from tests.helpers import clean_env
+from tests.helpers import clean_env, wait_until
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(90)]
 CALL_S = 30
@@ -230,3 +230,133 @@ def test_ask_waits_for_the_human_and_returns_only_the_answer(ctx: Ctx) -> None:
     assert got["waiting"] is True
     assert not got["res"].is_error, text(got["res"])
     assert text(got["res"]) == "yes"
+
+
+def test_bad_arguments_and_unknown_tools_are_refused_in_one_line(ctx: Ctx) -> None:
+    said: dict[str, Any] = {}
+
+    async def body(s: ClientSession) -> None:
+        said["misspelt"] = await s.call_tool("claim", {"nme": "deploy"})
+        said["typed"] = await s.call_tool("claim", {"name": 3})
+        said["options"] = await s.call_tool("ask", {"prompt": "ok?", "options": "yes,no"})
+        said["usd"] = await s.call_tool("cost_report", {"usd": "lots"})
+        try:
+            await s.call_tool("deploy", {})
+        except Exception as e:  # the SDK raises the protocol error as its own exception
+            said["unknown"] = str(e)
+        said["after"] = await s.call_tool("claim", {"name": "deploy"})  # still serving
+
+    drive(ctx, body)
+    for key, want in [
+        ("misspelt", ["'nme' is not an argument", "'name' is required"]),
+        ("typed", ["'name' must be a string"]),
+        ("options", ["'options' must be a list of strings"]),
+        ("usd", ["'usd' must be a number"]),
+    ]:
+        res = said[key]
+        assert res.is_error and len(text(res).splitlines()) == 1, (key, text(res))
+        assert all(w in text(res) for w in want), (key, text(res))
+    assert "deploy" in said["unknown"] and "claim" in said["unknown"]
+    assert not said["after"].is_error and holder(ctx, "deploy") == "w1"
+    assert not ctx.paths.asks.exists() or not list(ctx.paths.asks.iterdir())
+
+
+def test_a_line_that_is_not_json_rpc_gets_an_error_and_the_server_goes_on(ctx: Ctx) -> None:
+    """What a buggy client sends: each answered with a JSON-RPC error on the protocol's
+    channel, the next good request still served; end of input ends the server cleanly."""
+    lines = [
+        "this is not json",
+        json.dumps([1, 2]),
+        json.dumps({"jsonrpc": "2.0", "id": 1, "method": "resources/list"}),
+        json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "initialize",
+                "params": {"protocolVersion": "1999-01-01", "capabilities": {}},
+            }
+        ),
+        json.dumps({"jsonrpc": "2.0", "id": 3, "method": "ping"}),
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "looop", "mcp", "--worker"],
+        env=worker_env(ctx, LOOOP_SESSION_ID="w1"),
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    got = [json.loads(ln) for ln in done.stdout.splitlines()]
+    assert [g.get("error", {}).get("code") for g in got[:3]] == [-32700, -32600, -32601]
+    hello = got[3]["result"]
+    # a revision it does not speak: it offers its newest, as the handshake says
+    assert hello["protocolVersion"] == "2025-11-25" and "tools" in hello["capabilities"]
+    assert "w1" in hello["instructions"]
+    assert got[4] == {"jsonrpc": "2.0", "id": 3, "result": {}}
+
+
+def test_a_cancelled_ask_ends_its_verb_and_gets_no_answer(ctx: Ctx) -> None:
+    """The agent gives up on an ask (its user pressed Esc): the waiting `looop ask` ends
+    with it, no answer is sent for it, and the server serves the next call."""
+    import psutil  # lazy: only this test looks at processes
+
+    def pending() -> list[Path]:
+        return sorted(ctx.paths.asks.glob("w1-*.json")) if ctx.paths.asks.is_dir() else []
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "looop", "mcp", "--worker"],
+        env=worker_env(ctx, LOOOP_SESSION_ID="w1"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def send(msg: dict[str, Any]) -> None:
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps({"jsonrpc": "2.0", **msg}) + "\n")
+        proc.stdin.flush()
+
+    try:
+        send({"id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18"}})
+        assert json.loads(proc.stdout.readline())["id"] == 1
+        args = {"name": "ask", "arguments": {"prompt": "merge now?"}}
+        send({"id": 2, "method": "tools/call", "params": args})
+        wait_until(lambda: pending(), 20, "the ask to be filed")
+        verbs = [p for p in psutil.Process(proc.pid).children() if "ask" in p.cmdline()]
+        assert len(verbs) == 1
+        send({"method": "notifications/cancelled", "params": {"requestId": 2}})
+        send({"id": 3, "method": "ping"})
+        assert json.loads(proc.stdout.readline()) == {"jsonrpc": "2.0", "id": 3, "result": {}}
+        psutil.wait_procs(verbs, timeout=10)
+        assert not verbs[0].is_running() or verbs[0].status() == psutil.STATUS_ZOMBIE
+        proc.stdin.close()
+        assert proc.wait(timeout=10) == 0
+        assert proc.stdout.read() == ""  # nothing ever answered the cancelled call
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_requests_from_a_file_are_served_too(ctx: Ctx, tmp_path: Path) -> None:
+    """Not every stdin is a pipe: requests typed into a file and redirected in are answered
+    (the event loop cannot watch a regular file; a thread reads it instead)."""
+    requests = tmp_path / "requests.jsonl"
+    ping = {"jsonrpc": "2.0", "id": 7, "method": "ping"}
+    listing = {"jsonrpc": "2.0", "id": 8, "method": "tools/list"}
+    requests.write_text(json.dumps(ping) + "\n" + json.dumps(listing) + "\n")
+    with requests.open() as stdin:
+        done = subprocess.run(
+            [sys.executable, "-m", "looop", "mcp", "--worker"],
+            env=worker_env(ctx, LOOOP_SESSION_ID="w1"),
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert done.returncode == 0, done.stderr
+    got = [json.loads(ln) for ln in done.stdout.splitlines()]
+    assert got[0] == {"jsonrpc": "2.0", "id": 7, "result": {}}
+    assert {t["name"] for t in got[1]["result"]["tools"]} == TOOLS

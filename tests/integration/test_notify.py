@@ -14,9 +14,9 @@ import pytest
 
 from looop.act.actions import Decision, SendNotification
 from looop.act.executor import execute
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.loop.tick import tick
+from tests.clocks import FixedClock
 from tests.helpers import until, wire, with_env
 
 pytestmark = pytest.mark.timeout(60)

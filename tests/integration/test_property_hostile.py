@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from looop.act.actions import ACTION_TAGS, DecisionError, parse_decision
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.events import Emitter
 from looop.core.paths import Paths
+from tests.clocks import FixedClock
 from tests.helpers import examples
 
 pytestmark = pytest.mark.timeout(600)

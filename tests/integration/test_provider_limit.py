@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.human import schedules
 from looop.loop import guards
 from looop.loop.tick import tick
+from tests.clocks import FixedClock
 from tests.helpers import clean_env, events, run_cli, runner_calls, wire
 
 pytestmark = pytest.mark.timeout(60)

@@ -17,8 +17,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from looop.core.clock import FixedClock
 from looop.sessions import SessionError, expect, get_session, host, kill, list_sessions, spawn, wait
+from tests.clocks import FixedClock
 from tests.helpers import Cli, process_ended, until, wait_until
 
 pytestmark = pytest.mark.timeout(60)

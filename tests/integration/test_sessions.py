@@ -18,7 +18,6 @@ from typing import Any
 import psutil
 import pytest
 
-from looop.core.clock import FixedClock
 from looop.sessions import (
     SessionError,
     detach,
@@ -39,7 +38,8 @@ from looop.sessions import (
     wait_idle,
 )
 from looop.sessions import protocol as proto
-from looop.sessions.state import ensure_socket_dir, socket_path
+from looop.sessions.state import ensure_socket_file, socket_path
+from tests.clocks import FixedClock
 from tests.helpers import kill_sessions, wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -543,7 +543,7 @@ def test_a_reused_id_keeps_the_last_runs_output(
 def test_a_stale_socket_file_does_not_block_spawn(
     root: Path, env: dict[str, str], clock: FixedClock
 ) -> None:
-    path = ensure_socket_dir(root, "stale")
+    path = Path(ensure_socket_file(root, "stale"))
     old = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old.bind(str(path))
     old.close()  # a socket file nobody listens on, as after a crash

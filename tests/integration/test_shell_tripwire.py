@@ -15,10 +15,10 @@ import pytest
 
 from looop.act.actions import decision_from_obj
 from looop.act.executor import ExecError, execute
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.loop import guards
 from looop.loop.tick import tick
+from tests.clocks import FixedClock
 from tests.helpers import Cli, events, runner_calls, stop_sessions, wire, with_env
 
 pytestmark = pytest.mark.timeout(60)

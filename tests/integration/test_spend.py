@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.decide import cost
 from looop.loop.tick import tick
+from tests.clocks import FixedClock
 from tests.helpers import Cli, events, runner_calls, wire, with_env
 
 pytestmark = pytest.mark.timeout(90)

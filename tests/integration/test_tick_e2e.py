@@ -7,11 +7,11 @@ import os
 
 import pytest
 
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.loop import guards
 from looop.loop.pulse import Pulse
 from looop.loop.tick import tick
+from tests.clocks import FixedClock
 from tests.helpers import events, runner_calls, wire, with_env
 
 pytestmark = pytest.mark.timeout(60)

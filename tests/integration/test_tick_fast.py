@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.clock import FixedClock
+from tests.clocks import FixedClock
 from tests.helpers import clean_env, run_cli
 
 NOOP = 'printf \'%s\' \'{"action":"noop","journal":"all quiet"}\' > .decision.json'

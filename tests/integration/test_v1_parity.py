@@ -319,6 +319,10 @@ def test_init_seeds_the_setup_ask_and_a_waiting_client_wakes_on_it(tmp_path: Pat
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "ask setup-1" in done.stdout
+    # before the pulse runs, no worker waits on it: the human is told what sends one
+    shown = looop("asks").stdout.splitlines()
+    assert shown[0].split()[:2] == ["setup-1", "STRANDED"]
+    assert "`looop up`" in shown[-1] and "looop answer" in shown[-1]
     assert looop("up").returncode == 0
     try:
         waited = looop("wait", "--only-asks", "--json", "--timeout", "30s", timeout=45)

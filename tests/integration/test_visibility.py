@@ -13,13 +13,13 @@ from dataclasses import replace
 
 import pytest
 
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.human.mailbox import new_ask
 from looop.human.tellbox import new_tell
 from looop.loop.tick import tick
 from looop.sense.probes import probe_sessions, run_probes
 from looop.workers.launch import start_worker
+from tests.clocks import FixedClock
 from tests.helpers import stop_sessions, wait_until, wire
 
 pytestmark = pytest.mark.timeout(90)

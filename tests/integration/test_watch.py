@@ -13,10 +13,10 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.sessions import send, spawn, wait
 from looop.tui.app import WatchApp
+from tests.clocks import FixedClock
 from tests.helpers import Cli, kill_sessions
 
 SIZE = (120, 40)

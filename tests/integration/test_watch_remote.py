@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
-from looop.core.clock import FixedClock, utc_stamp
+from looop.core.clock import utc_stamp
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.sessions import send, spawn
 from looop.tui.app import WatchApp
+from tests.clocks import FixedClock
 from tests.farhost import FarHost
 from tests.helpers import kill_sessions
 from tests.integration.test_watch import SIZE, pane, status, table_ids, until

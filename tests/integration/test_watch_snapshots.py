@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 
-from looop.core.clock import FixedClock, utc_stamp
+from looop.core.clock import utc_stamp
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.events import Emitter
 from looop.core.paths import Paths
 from looop.tui.app import WatchApp
+from tests.clocks import FixedClock
 
 # one fixed data dir (the status line shows it, so the snapshots pin it): the module's tests
 # take turns on one xdist worker, or one test's set-up removes another's data dir mid-run

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.loop.tick import tick
 from looop.sense.probes import probe_sessions
 from looop.sessions import expect, get_session, kill, list_sessions, wait
 from looop.workers.launch import start_worker
+from tests.clocks import FixedClock
 from tests.helpers import events, stop_sessions, wait_until, wire, with_env
 
 pytestmark = pytest.mark.timeout(90)

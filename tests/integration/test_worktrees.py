@@ -16,13 +16,13 @@ import pytest
 
 from looop.act.decision import DecisionError
 from looop.act.parse import parse_decision
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.paths import Paths
 from looop.sense.probes import probe_sessions
 from looop.sessions import list_sessions, prune_aged, wait
 from looop.workers.launch import end_generation, start_worker
+from tests.clocks import FixedClock
 from tests.helpers import Cli, clean_env, wire
 
 pytestmark = pytest.mark.timeout(90)

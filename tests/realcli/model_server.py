@@ -80,6 +80,8 @@ class ToolCall:
     name: str
     args: dict[str, Any]
     call_id: str
+    kind: str = "function"  # or "tool_search": codex's client-side search of deferred tools
+    namespace: str | None = None  # a Responses API tool namespace (codex's mcp__<server>)
 
 
 @dataclass
@@ -225,6 +227,49 @@ def _decision_call(tools: list[_Tool], decision: dict[str, Any], workdir: str | 
 PROBE_MARK = "PROBE-THE-WALLS"
 
 
+def _responses_named_call(body: dict[str, Any], name: str, args: dict[str, Any]) -> ToolCall | None:
+    """The Responses API's way to the named tool: called directly when advertised; else, when
+    the request offers codex's client-side `tool_search` (MCP tools deferred behind it), a
+    search for it first, then a call to what the search exposed."""
+    items = _this_turn(body)
+    if any(i.get("type") == "function_call" and _qualified(i) == name for i in items):
+        return None  # called once already
+    if name in {t.name for t in _tools("responses", body)}:
+        return ToolCall(name, dict(args), _new_id("call"))
+    exposed = [
+        (str(ns.get("name", "")), str(t.get("name", "")))
+        for i in items
+        if i.get("type") == "tool_search_output"
+        for ns in i.get("tools") or []
+        if isinstance(ns, dict) and ns.get("type") == "namespace"
+        for t in ns.get("tools") or []
+        if isinstance(t, dict)
+    ]
+    for space, tool in exposed:
+        if f"{space}__{tool}" == name:
+            return ToolCall(tool, dict(args), _new_id("call"), namespace=space)
+    searched = any(i.get("type") == "tool_search_call" for i in items)
+    if searched or "tool_search" not in {t.name for t in _tools("responses", body)}:
+        return None  # searched once and not found: the turn ends in text
+    query = {"query": name.replace("_", " ").strip(), "limit": 8}
+    return ToolCall("tool_search", query, _new_id("call"), kind="tool_search")
+
+
+def _this_turn(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The input items since the human's last message: a TUI sends its whole conversation,
+    and each new message is a fresh try (its MCP servers may have come up since)."""
+    items = [i for i in body.get("input") or [] if isinstance(i, dict)]
+    starts = [n for n, i in enumerate(items) if i.get("role") == "user"]
+    return items[starts[-1] :] if starts else items
+
+
+def _qualified(item: dict[str, Any]) -> str:
+    """A function call's full name: codex's `mcp__looop__claim` is namespace `mcp__looop`
+    with name `claim`."""
+    space = item.get("namespace")
+    return f"{space}__{item.get('name')}" if space else str(item.get("name"))
+
+
 # ------------------------------------------------------------------ the server
 
 
@@ -305,10 +350,12 @@ class ModelServer:
         return None
 
     def _named_tool_call(self, api: str, body: dict[str, Any]) -> ToolCall | None:
-        if self.tool_call is None or _has_tool_result(api, body):
+        if self.tool_call is None:
             return None
         name, args = self.tool_call
-        if name not in {t.name for t in _tools(api, body)}:
+        if api == "responses":
+            return _responses_named_call(body, name, args)
+        if _has_tool_result(api, body) or name not in {t.name for t in _tools(api, body)}:
             return None
         return ToolCall(name, dict(args), _new_id("call"))
 
@@ -512,17 +559,29 @@ def _responses_items(reply: Reply) -> list[dict[str, Any]]:
                 "content": [{"type": "output_text", "text": reply.text, "annotations": []}],
             }
         )
-    if reply.tool:
+    if reply.tool and reply.tool.kind == "tool_search":
         items.append(
             {
-                "type": "function_call",
-                "id": _new_id("fc"),
+                "type": "tool_search_call",
+                "id": _new_id("ts"),
                 "call_id": reply.tool.call_id,
-                "name": reply.tool.name,
-                "arguments": json.dumps(reply.tool.args),
+                "execution": "client",
+                "arguments": reply.tool.args,
                 "status": "completed",
             }
         )
+    elif reply.tool:
+        call = {
+            "type": "function_call",
+            "id": _new_id("fc"),
+            "call_id": reply.tool.call_id,
+            "name": reply.tool.name,
+            "arguments": json.dumps(reply.tool.args),
+            "status": "completed",
+        }
+        if reply.tool.namespace:
+            call["namespace"] = reply.tool.namespace
+        items.append(call)
     return items
 
 
@@ -599,6 +658,8 @@ def _responses_stream(resp: dict[str, Any], fail: str | None) -> Iterator[bytes]
                 content_index=0,
                 part=dict(part, text=text),
             )
+        elif item["type"] == "tool_search_call":
+            yield ev("response.output_item.added", output_index=idx, item=item)
         else:
             yield ev(
                 "response.output_item.added",

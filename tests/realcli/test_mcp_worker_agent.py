@@ -70,8 +70,8 @@ def test_a_real_claude_worker_claims_a_lease_through_mcp(rig_for: RigFor, boxed:
             root, "w1", r"ANSWER:ready1", screen=True, timeout_s=90, clock=ctx.clock
         )
         assert code == 0
-        # claude's TUI takes its turns before its MCP servers are up (looop's answers in
-        # about 5 s): the brief is given again until a turn has the tools
+        # claude's TUI takes its turns before its MCP servers are up: the brief is given
+        # again until a turn has the tools
         for attempt in range(8):
             _dismiss_offers(root)
             send(root, "w1", f"Take the deploy lease (try {attempt}).", newline=False)

@@ -1,27 +1,37 @@
-"""The real codex reading looop's worker wiring: the `-c mcp_servers.looop.*` overrides
+"""The real codex and looop's worker wiring: the `-c mcp_servers.looop.*` overrides
 workers/mcpwire.py puts on the codex preset's worker line give codex an enabled stdio server
-`looop mcp --worker` with the worker's variables passed on and an ask's long wait allowed.
-
-(Calling the tool from a scripted turn is not proven here: codex 0.169 defers MCP tools behind
-its tool_search, which the scripted model server does not drive.)"""
+`looop mcp --worker` with the worker's variables passed on and an ask's long wait allowed —
+and the real codex TUI as a looop worker calls its `claim` tool, on this machine and inside
+srt. codex 0.169 defers MCP tools behind its client-side `tool_search`: the scripted model
+searches first, then calls what the search exposed (namespace `mcp__looop`, tool `claim`)."""
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from looop.core.config import PRESETS
 from looop.core.context import Ctx
+from looop.core.sandboxpolicy import SandboxPolicy
+from looop.sessions import expect, get_session, kill, screenshot, send, send_keys
+from looop.workers.launch import start_worker
 from looop.workers.mcpwire import wire
-from tests.realcli.harness import cli_env
+from tests.helpers import until, wait_until
+from tests.realcli.harness import Rig, answer_first_run_prompts, cli_env
 from tests.realcli.model_server import ModelServer
+from tests.realcli.test_mcp_worker_agent import _holder
+from tests.realcli.test_resume_named import _kill_left_behind
 
 pytestmark = pytest.mark.timeout(120)
+RigFor = Callable[[str], Rig]
 BIN = str(Path(sys.executable).parent / "looop")
 
 
@@ -52,3 +62,61 @@ def test_codex_reads_the_worker_server_it_is_wired_with(
     assert looop["transport"]["args"] == ["mcp", "--worker"]
     assert "LOOOP_SESSION_ID" in looop["transport"]["env_vars"]
     assert looop["tool_timeout_sec"] >= 86400
+
+
+def _searched(server: ModelServer) -> bool:
+    return any('"tool_search_output"' in c.text() for c in server.model_calls())
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("boxed", [False, True], ids=["here", "sandboxed"])
+def test_a_real_codex_worker_claims_a_lease_through_mcp(rig_for: RigFor, boxed: bool) -> None:
+    rig = rig_for("codex")
+    rig.use_preset(mcp={"worker_tools": True})
+    answer_first_run_prompts(rig)
+    env = {**rig.ctx.env, "LOOOP_RUNTIME_DIR": os.environ["LOOOP_RUNTIME_DIR"]}
+    policy = None
+    if boxed:
+        from tests.sandbox.install import install  # lazy: only the boxed run needs srt
+
+        env["LOOOP_SRT"] = str(install())
+        policy = SandboxPolicy(True, domains=(f"127.0.0.1:{rig.server.port}",))
+    ctx = replace(rig.ctx, env=env, bin=BIN)
+    root = ctx.paths.data
+    rig.server.tool_call = ("mcp__looop__claim", {"name": "deploy"})
+    start_worker(ctx, ctx.knobs(), "w1", "Greet the fleet. ECHO:ready1", sandbox=policy)
+    try:
+        code, _, _ = expect(
+            root, "w1", r"ANSWER:ready1", screen=True, timeout_s=90, clock=ctx.clock
+        )
+        assert code == 0
+        # codex's first turn may go before its MCP servers are up (their tools are then
+        # not among the deferred ones): the brief is given again until a turn finds them
+        for attempt in range(8):
+            send(root, "w1", f"Take the deploy lease (try {attempt}).", newline=False)
+            code, _, _ = expect(
+                root, "w1", rf"try {attempt}", screen=True, timeout_s=20, clock=ctx.clock
+            )
+            assert code == 0
+            send_keys(root, "w1", ["Enter"])
+            if until(lambda: _holder(root, "deploy") is not None, 10):
+                break
+        assert _holder(root, "deploy") == "w1"
+        # the tool was found through codex's own search, then its answer went back to the
+        # model: the verb's own line
+        assert _searched(rig.server)
+        wait_until(
+            lambda: any(
+                "function_call_output" in c.text() and "claimed deploy" in c.text()
+                for c in rig.server.model_calls()
+            ),
+            timeout=60,
+        )
+    except AssertionError:
+        print(screenshot(root, "w1", "plain", trim=True).get("text", ""))
+        print(get_session(root, "w1").cmd)
+        raise
+    finally:
+        kill(root, "w1")
+        _kill_left_behind(rig.home)  # codex's app-server daemon
+    assert not get_session(root, "w1").alive

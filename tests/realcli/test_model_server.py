@@ -250,3 +250,32 @@ def test_requests_are_recorded_and_outbound_is_refused(srv: ModelServer) -> None
     assert srv.outbound() == ["api.example.com:443"]
     (call,) = srv.model_calls()
     assert call.body["model"] == "claude-sonnet-4-5" and "CONSTITUTION" in call.text()
+
+
+def test_a_deferred_tool_is_searched_for_then_called_in_its_namespace(srv: ModelServer) -> None:
+    """codex's way to an MCP tool: not advertised up front, found by its client-side
+    tool_search, then called as namespace + name; once per message from the human."""
+    srv.tool_call = ("mcp__looop__claim", {"name": "deploy"})
+    ask = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "go"}]}
+    body = _responses(True, [ask])
+    body["tools"].append({"type": "tool_search", "execution": "client", "parameters": {}})
+    events = _sse(_post(srv, "/v1/responses", body)[1])
+    (search,) = [e["item"] for e in events if e["type"] == "response.output_item.done"][1:]
+    assert search["type"] == "tool_search_call" and search["execution"] == "client"
+    assert "claim" in search["arguments"]["query"]
+
+    space = {"type": "namespace", "name": "mcp__looop", "tools": [{"name": "claim"}]}
+    found = {"type": "tool_search_output", "call_id": search["call_id"], "tools": [space]}
+    body["input"] += [search, found]
+    out = json.loads(_post(srv, "/v1/responses", dict(body, stream=False))[1])["output"]
+    call = next(i for i in out if i["type"] == "function_call")
+    assert (call["namespace"], call["name"]) == ("mcp__looop", "claim")
+    assert json.loads(call["arguments"]) == {"name": "deploy"}
+
+    body["input"] += [call, {"type": "function_call_output", "call_id": call["call_id"]}]
+    out = json.loads(_post(srv, "/v1/responses", dict(body, stream=False))[1])["output"]
+    assert [i["type"] for i in out] == ["message"]  # called once: the turn ends in text
+    # a search that exposed nothing of that name is not repeated in the same turn
+    body["input"] = [ask, search, dict(found, tools=[])]
+    out = json.loads(_post(srv, "/v1/responses", dict(body, stream=False))[1])["output"]
+    assert [i["type"] for i in out] == ["message"]

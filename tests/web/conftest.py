@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.sessions import SessionError, kill, spawn, wait
 from looop.web.app import build_app
 from looop.web.auth import Guard
+from tests.clocks import FixedClock
 
 TOKEN = "t" * 43
 HOST = "testserver"  # TestClient's Host

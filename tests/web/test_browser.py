@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from looop.core.clock import FixedClock
 from looop.sessions import SessionError, get_session, kill, spawn, wait
+from tests.clocks import FixedClock
 from tests.helpers import clean_env, wait_until
 from tests.web.conftest import LOOOP, serving
 from tests.web.install import CannotInstall, install

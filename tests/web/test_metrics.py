@@ -13,7 +13,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.decide.cost.ledger import record_cost
@@ -23,6 +22,7 @@ from looop.loop.tick import tick
 from looop.web.app import build_app
 from looop.web.auth import Guard
 from looop.web.metrics import BEAT_BUCKETS, DECIDE_BUCKETS, tally
+from tests.clocks import FixedClock
 from tests.helpers import wire
 from tests.web.conftest import ORIGIN, TOKEN
 

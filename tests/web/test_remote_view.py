@@ -17,11 +17,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from looop.act import effects
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.remote import engine as remote_mod
 from looop.sessions import SessionError, get_session, kill, spawn, wait
 from looop.web.reads import far_tail
+from tests.clocks import FixedClock
 from tests.farhost import FarHost
 from tests.helpers import wait_until
 from tests.web.conftest import journal

@@ -18,10 +18,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from looop.core import store
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.sessions import kill, wait
 from looop.web import cache
+from tests.clocks import FixedClock
 from tests.helpers import clean_env, wait_until
 from tests.web.conftest import serving
 

@@ -353,6 +353,9 @@ def summary_of(action: Action) -> str:
             return f"remove-sensor {n}"
         case WritePlaybook():
             return "write-playbook"
+        case StartWorker(id=i, budget_usd=b, on_budget=ob) if b is not None:
+            shown = f"{b:.2f}" if round(b, 2) == b else f"{b:g}"  # a cent's fraction kept
+            return f"start-worker {i} · budget ${shown}, {ob} at it"  # the journal keeps it
         case StartWorker(id=i):
             return f"start-worker {i}"
         case KillWorker(id=i, reason=r):

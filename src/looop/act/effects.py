@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,6 +37,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from looop.act.shell import ShellResult
     from looop.workers.backend import Backend
+    from looop.workers.started import Away
 
 
 def _write_goal(ctx: Ctx, a: WriteGoal) -> None:
@@ -262,9 +264,7 @@ def _start_worker(
     allow_dangerous: bool = False,
     cfg: Config | None = None,
 ) -> None:
-    # lazy: only worker moves load sessions
-    from looop.workers.launch import start_worker
-    from looop.workers.started import Away
+    from looop.workers.launch import start_worker  # lazy: only worker moves load sessions
 
     # The worker's launch line and its verify check are shell too: same policy as run_shell.
     # The line runs in the worker's worktree when it has a repo (verify: in the data dir).
@@ -282,11 +282,7 @@ def _start_worker(
     if actor == "pulse" and a.verify is not None and a.verify.strip():
         unread = _decided_verify(ctx, a.verify, cfg)
 
-    away: Away | None = None
-    if a.host is not None or (ctx.paths.data / "hosts").is_dir():
-        from looop.remote import dispatch  # lazy: only a fleet with hosts places
-
-        away = dispatch
+    host, away = _where(ctx, knobs, a)
     restore = _hold_to_budget(ctx, a)
     try:
         start_worker(
@@ -303,7 +299,7 @@ def _start_worker(
             repo=a.repo,
             branch=a.branch,
             resume=a.resume,
-            host=a.host,
+            host=host,
             away=away,
         )
     except BaseException:
@@ -312,6 +308,27 @@ def _start_worker(
     if unread and a.verify is not None:  # after: a start forgets the last worker's records
         cmd = store.encode(a.verify.strip())
         provenance.mark_unread(ctx.paths, provenance.VERIFY, a.id, cmd)
+
+
+def _where(ctx: Ctx, knobs: Knobs, a: StartWorker) -> tuple[str | None, Away | None]:
+    """The host named and the way there. A worker to be metered (its budget; refuse_unmetered
+    under a daily budget) stays here, where the meter reads its CLI's records."""
+    cap = knobs.real("max_daily_usd")  # cost.breakers.daily_budget's rule (act is below it)
+    fail_closed = knobs.values.get("refuse_unmetered") and math.isfinite(cap) and cap > 0
+    why = "its budget" if a.budget_usd is not None else "refuse_unmetered" if fail_closed else None
+    host, hosts = a.host, (ctx.paths.data / "hosts").is_dir()
+    if why is not None and host not in (None, "local"):
+        msg = f"worker {a.id}: {why} needs its spend metered, and looop meters workers here"
+        raise ExecError(
+            f"{msg} only: on host {host} its CLI's records stay there (it would show "
+            "unmetered) — start it with --host local, or without a host"
+        )
+    host = "local" if why is not None and hosts else host  # not placed on a host
+    if host is None and not hosts:
+        return None, None
+    from looop.remote import dispatch  # lazy: only a fleet with hosts places
+
+    return host, dispatch
 
 
 def _hold_to_budget(ctx: Ctx, a: StartWorker) -> Callable[[], None]:

@@ -137,6 +137,12 @@ def asks_cmd(as_json: bool) -> None:
     for r in rows if not as_json else []:
         opts = f"  [{', '.join(r.get('options') or [])}]" if r.get("options") else ""
         click.echo(f"{r['id']:<20} {r['status']:<9} {r.get('prompt', '')}{opts}")
+    if rows and not as_json:
+        # a new user's first ask (setup-1) reads STRANDED until the pulse starts its worker
+        note = "answer: `looop answer ID TEXT`"
+        if any(r["status"] == "STRANDED" for r in rows):
+            note += " · STRANDED: no worker waits on it now; the pulse (`looop up`) sends one"
+        click.echo(note)
 
 
 @click.command("answer", help="Answer a pending ask (TEXT, words joined, or - for stdin).")

@@ -1,5 +1,5 @@
 """`looop mcp`: looop over the Model Context Protocol on stdin/stdout (web/mcpserver.py and the
-SDK load only here)."""
+SDK load only here; `--worker`'s web/mcpworker.py speaks the protocol without the SDK)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def mcp_cmd(allow_actions: bool, worker: bool) -> None:
             raise click.UsageError(
                 "--worker serves one worker's contract; --allow-actions is for a human's agent"
             )
-        # lazy: the MCP SDK loads only for this verb
+        # lazy: asyncio loads only for this verb (the worker's server needs no SDK)
         from looop.web.mcpworker import serve_worker_stdio
 
         # "$LOOOP_BIN": away from home the relay or the call home, as the shell contract;

@@ -106,11 +106,15 @@ def worker_start(
     journal: str | None,
 ) -> None:
     ctx = make_ctx()
-    if budget is not None and not (math.isfinite(budget) and budget > 0):
-        raise LooopError(f"--budget {budget:g}: give a positive amount in USD (e.g. --budget 5)")
-    if budget is not None:  # before the start: its first beat already holds it to it
-        set_budget(str(ctx.paths.data), normalise_target(worker_id), budget, on_budget)
+    from looop.act.decision import MAX_BUDGET_USD  # lazy: only this verb checks it
+
+    if budget is not None and not (math.isfinite(budget) and 0 < budget <= MAX_BUDGET_USD):
+        raise LooopError(
+            f"--budget {budget:g}: give a positive amount in USD, at most "
+            f"{MAX_BUDGET_USD:g} (e.g. --budget 5)"
+        )
     start = Start()
+    start.budget, start.on_budget = budget, on_budget
     start.worker_id, start.prompt, start.journal = worker_id, words(prompt), journal
     start.runner, start.command, start.verify = runner, command, verify
     start.sandbox = None if sandbox is None else ("on" if sandbox else "off")
@@ -133,8 +137,13 @@ def worker_continue(worker_id: str, budget: float | None) -> None:
     ctx = make_ctx()
     wid = normalise_target(worker_id)
     data = str(ctx.paths.data)
-    if budget is not None and not (math.isfinite(budget) and budget > 0):
-        raise LooopError(f"--budget {budget:g}: give a positive amount in USD (e.g. --budget 5)")
+    from looop.act.decision import MAX_BUDGET_USD  # lazy: only this verb checks it
+
+    if budget is not None and not (math.isfinite(budget) and 0 < budget <= MAX_BUDGET_USD):
+        raise LooopError(
+            f"--budget {budget:g}: give a positive amount in USD, at most "
+            f"{MAX_BUDGET_USD:g} (e.g. --budget 5)"
+        )
     policy = budgets(data).get(wid, (0.0, "pause"))[1]
     set_budget(data, wid, budget, policy)
     was = clear_over(data, wid)
@@ -180,10 +189,6 @@ def worker_diff(worker_id: str, stat: bool) -> None:
             raise click.ClickException("git is not on PATH — install git") from None
         if code > 1:  # 1 is `git diff --no-index` saying the files differ
             raise SystemExit(code)
-
-
-def _kill(worker_id: str, reason: str, journal: str | None) -> None:
-    _steer({"action": "kill_worker", "id": worker_id, "reason": reason}, journal)
 
 
 @worker_group.command("kill", help="Stop a worker (SIGHUP to its process group, then SIGKILL).")

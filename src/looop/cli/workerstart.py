@@ -35,9 +35,11 @@ RESUME_FLAG = "--resume"  # `looop up` starts it again on its conversation after
 class Start:
     __slots__ = (
         "branch",
+        "budget",
         "command",
         "host",
         "journal",
+        "on_budget",
         "prompt",
         "repo",
         "resume",
@@ -59,6 +61,8 @@ class Start:
         self.branch: str | None = None
         self.resume = False
         self.host: str | None = None  # an SSH host's name (looop host add), or local
+        self.budget: float | None = None  # its spend ceiling (USD); click's --budget only
+        self.on_budget = "pause"
 
 
 def parse_fast(argv: list[str]) -> Start | None:
@@ -135,6 +139,8 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
             obj[k] = v
     if start.resume:
         obj["resume"] = True
+    if start.budget is not None:  # set before the start, undone if it is refused; journaled
+        obj["budget_usd"], obj["on_budget"] = start.budget, start.on_budget
     if start.repo is not None:
         import os  # lazy: only a repo worker needs a path made whole
 
@@ -151,36 +157,16 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
 
 
 def refuse_over_fleet_budget(ctx: Ctx, start: Start) -> None:
-    """The daily budget (max_daily_usd) covers decides and metered workers alike: at it, no
-    new worker starts until local midnight or a higher budget. With refuse_unmetered
-    on, a worker on a CLI looop cannot meter is refused while a budget is on (fail closed)."""
+    """The daily budget's refusal of a new worker (decide/cost/breakers.start_refused)."""
     from looop.core.errors import LooopError  # lazy: only a start checks the budget
-    from looop.decide.cost.breakers import daily_budget  # lazy: only a start checks it
-    from looop.decide.cost.ledger import spent_on_day  # lazy: as above
+    from looop.decide.cost.breakers import start_refused  # lazy: as above
 
-    cap = daily_budget(ctx.knobs())
-    if cap is None:
-        return
-    if ctx.knobs().values.get("refuse_unmetered"):
-        from looop.decide.cost.clis import COST_REPORTING  # lazy: only with the setting on
-        from looop.decide.cost.prices import command_word  # lazy: as above
+    def line() -> str | None:
+        if start.command is not None:
+            return start.command
+        r = ctx.config().runner(start.runner)
+        return r.worker if r is not None else None
 
-        line = start.command
-        if line is None:
-            cfg = ctx.config()
-            r = cfg.runner(start.runner)
-            line = r.worker if r is not None else None
-        prog = command_word(line)
-        if prog not in COST_REPORTING:
-            raise LooopError(
-                f"worker {start.worker_id}: its CLI '{prog or '?'}' leaves no spend record "
-                "looop can meter, and refuse_unmetered is on while a daily budget is "
-                "(use claude, codex, pi or opencode, or set refuse_unmetered to false)"
-            )
-    spent = spent_on_day(ctx.paths, ctx.clock)
-    if spent >= cap:
-        raise LooopError(
-            f"today's spend ${spent:.2f} has reached the daily budget ${cap:.2f} "
-            "(max_daily_usd: decides and workers): no new worker starts until local midnight "
-            "— raise max_daily_usd to start one now"
-        )
+    why = start_refused(ctx.knobs(), ctx.paths, ctx.clock, start.worker_id, line)
+    if why is not None:
+        raise LooopError(why)

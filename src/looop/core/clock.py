@@ -73,38 +73,6 @@ class SystemClock(Clock):
         return self._zone
 
 
-class FixedClock(Clock):
-    """A clock for tests: wall time moves only when told to; monotonic time also runs for
-    real, so deadlines on real processes still expire."""
-
-    def __init__(
-        self, t: float = 1_750_000_000.0, tz: tzinfo | None = None, mono: float = 0.0
-    ) -> None:
-        from datetime import UTC  # lazy: hot path: status reads the clock without datetime
-
-        self.t = t
-        self.tz = UTC if tz is None else tz
-        self.mono = mono
-
-    def now(self) -> float:
-        return self.t
-
-    def monotonic(self) -> float:
-        return time.monotonic() + self.mono
-
-    def local(self, ts: float | None = None) -> datetime:
-        from datetime import datetime  # lazy: hot path: status reads the clock without datetime
-
-        return datetime.fromtimestamp(self.t if ts is None else ts, tz=self.tz)
-
-    def zone(self) -> tzinfo:
-        return self.tz
-
-    def advance(self, secs: float) -> None:
-        self.t += secs
-        self.mono += secs
-
-
 def utc_stamp(ts: float) -> str:
     """Ledger/events form: 2026-06-21T01:15:42Z."""
     return stamps.utc_stamp(ts)
@@ -130,15 +98,7 @@ def offset_stamp(d: datetime) -> str:
 
 
 def parse_utc(stamp: str) -> float | None:
-    from datetime import datetime  # lazy: stamps.parse_utc reads looop's own stamps without it
-
-    try:
-        d = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except (ValueError, AttributeError):
-        return None
-    if d.tzinfo is None:
-        return None
-    return d.timestamp()
+    return stamps.parse_iso_utc(stamp)
 
 
 def load_zone(name: str) -> tzinfo:

@@ -9,9 +9,11 @@ TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path 
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-    from typing import Any, Literal
+    from typing import Any, Literal, Protocol
 
-    from looop.core.config import Config
+    class ConfigLike(Protocol):  # what the knobs read of core/config's Config, which imports us
+        raw: dict[str, Any]
+        source: str
 
 
 class Knob:
@@ -102,15 +104,9 @@ def _k(
     env: str | None = None,
     describe: str = "",
 ) -> Knob:
+    key = name if config else None
     return Knob(
-        name,
-        env or f"LOOOP_{name.upper()}",
-        name if config else None,
-        default,
-        kind,
-        minimum,
-        describe,
-        maximum,
+        name, env or f"LOOOP_{name.upper()}", key, default, kind, minimum, describe, maximum
     )
 
 
@@ -425,7 +421,7 @@ _TOP_KEYS = (
 _RUNNER_KEYS = ("tick", "worker", "interactive", "cost", "sandbox", "resume", "needs_input")
 
 
-def unknown_key_warnings(cfg: Config) -> list[str]:
+def unknown_key_warnings(cfg: ConfigLike) -> list[str]:
     """One line per key looop does not read, with the nearest known key or the env knob."""
     known = [*_TOP_KEYS, *(k.config_key for k in KNOBS.values() if k.config_key)]
     out: list[str] = []
@@ -473,7 +469,7 @@ def env_knob(name: str, env: Mapping[str, str]) -> Any:
 
 
 def resolve_knobs(
-    cfg: Config, env: Mapping[str, str], warn: Callable[[str], None] | None = None
+    cfg: ConfigLike, env: Mapping[str, str], warn: Callable[[str], None] | None = None
 ) -> Knobs:
     """env LOOOP_* > config > default; bad env warns and falls back, bad config raises;
     a config key looop does not read warns (once per key: `warn` dedupes)."""

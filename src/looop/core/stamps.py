@@ -67,11 +67,23 @@ def parse_z(s: str) -> float | None:
 
 
 def parse_utc(stamp: str) -> float | None:
-    """clock.parse_utc without datetime for the stamps looop writes; anything else is read by
-    clock.parse_utc itself, so both always agree."""
+    """parse_iso_utc without datetime for the stamps looop writes; anything else is read by
+    parse_iso_utc itself, so both always agree."""
     got = parse_z(stamp)
     if got is not None:
         return got
-    from looop.core.clock import parse_utc as full  # lazy: only an unusual stamp needs datetime
+    return parse_iso_utc(stamp)
 
-    return full(stamp)
+
+def parse_iso_utc(stamp: str) -> float | None:
+    """Unix seconds of an ISO 8601 stamp with a zone ('Z' or an offset); None for anything else
+    (no zone, not a stamp). `clock.parse_utc` is this."""
+    from datetime import datetime  # lazy: parse_utc reads looop's own stamps without it
+
+    try:
+        d = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return None
+    if d.tzinfo is None:
+        return None
+    return d.timestamp()

@@ -101,6 +101,8 @@ def _with_spend(data: str, rows: list[dict[str, Any]]) -> None:
         s = got.get(str(r["id"]))
         r["spend_usd"] = s.usd if s is not None else None
         r["metered"] = None if s is None else s.usd is not None
+        if s is None and r.get("host"):  # its CLI's records stay on its host: not read
+            r["metered"] = False
 
 
 def fleet_rows_at(

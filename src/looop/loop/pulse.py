@@ -34,10 +34,6 @@ SWEEP_SECS = 600
 HOME_LOST_EXIT = 3  # the data dir was removed or replaced under the pulse: not a crash
 
 
-def pulse_running(ctx: Ctx) -> bool:
-    return store.flock_held(ctx.paths.lock_file)
-
-
 def _why(reason: str) -> str:
     """The prompt's words for why the pulse forced a beat (its sleep reason)."""
     return {

@@ -71,7 +71,7 @@ def start_there(
     # lazy: only this path needs it (keeps the verbs that skip it light)
     from looop.core.sandboxpolicy import resolve
     from looop.sessions.state import SessionError, get_session
-    from looop.workers.launch import WorkerError, contract_text
+    from looop.workers.launch import WorkerError, contract_text, mcp_tools_on
     from looop.workers.started import Started
 
     h = reg.lookup(ctx.paths.data, host)
@@ -107,7 +107,19 @@ def start_there(
         ctx.events.record("worker_started", id=wid, runner=runner, sandbox=False)
     else:
         session, branch_there = _start_on_host(
-            ctx, host, wid, template, contract, task, runner, repo, branch, verify, policy, resume
+            ctx,
+            host,
+            wid,
+            template,
+            contract,
+            task,
+            runner,
+            repo,
+            branch,
+            verify,
+            policy,
+            resume,
+            mcp_tools_on(cfg),
         )
         if branch_there is not None:
             ctx.events.record(
@@ -145,6 +157,7 @@ def _start_on_host(
     verify: str | None,
     policy: SandboxPolicy,
     resume: tuple[str | None, str | None, str | None],
+    mcp: bool = False,
 ) -> tuple[Session, str | None]:
     """A worker on an SSH host's satellite, in the checkout it makes there when it has a
     repo; its verify kept at home (workers/verify.py runs it there once it is over). The
@@ -179,6 +192,7 @@ def _start_on_host(
             WORKER_SIZE,
             sandbox=policy,
             resume=resume,
+            mcp=mcp,
         )
     else:
         session, tree = start_remote(
@@ -194,6 +208,7 @@ def _start_on_host(
             branch=branch,
             sandbox=policy,
             resume=resume,
+            mcp=mcp,
         )
         if tree is None:  # a host whose looop knows no checkouts started it without one
             _undo_start(ctx, host, wid)
@@ -246,12 +261,16 @@ def _start_in_job(
     from looop.remote.kube import hosted
     from looop.remote.kube import manifests as mf
     from looop.workers.backend import StartSpec
-    from looop.workers.launch import WORKER_SIZE, WorkerError, plain_words
+    from looop.workers.launch import WORKER_SIZE, WorkerError, mcp_tools_on, plain_words
 
     pod_brief = f"{mf.PROMPTS_DIR}/{wid}.md"
     line = substitute_prompt_file(template, Path(pod_brief))
-    argv = plain_words(line) or ["bash", "-c", line]  # the pod's PATH finds the program
     env = {"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": runner}
+    if mcp_tools_on(cfg):
+        from looop.workers.mcpwire import wire  # lazy: only a wired start
+
+        line = wire(line, env, None)  # the server runs as the pod's own "$LOOOP_BIN"
+    argv = plain_words(line) or ["bash", "-c", line]  # the pod's PATH finds the program
     try:
         url = hosted.way_home(ctx.paths, cfg.raw, wid)
         hosted.precheck(h, ctx.paths.data, wid, argv, brief, env, WORKER_SIZE, repo, branch, url)

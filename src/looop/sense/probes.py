@@ -130,6 +130,9 @@ def probe_sessions(
     for wid, got in spent(str(ctx.paths.data)).items() if rows else ():
         if wid in detail:
             detail[wid]["spend_usd"] = "unmetered" if got.usd is None else round(got.usd, 4)
+    for r in rows:  # on a host its CLI's records stay there: the meter cannot read them
+        if r.get("host") and "spend_usd" not in detail[r["id"]]:
+            detail[r["id"]]["spend_usd"] = "unmetered"
     mine = {r["id"]: trees[r["id"]] for r in rows if r["id"] in trees}
     if mine:
         from looop.workers.worktree import sensed  # lazy: only repo workers run git here

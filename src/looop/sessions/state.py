@@ -83,10 +83,6 @@ def socket_path(root: Path, sid: str) -> Path:
     return Path(socket_file(root, sid))
 
 
-def ensure_socket_dir(root: Path, sid: str) -> Path:
-    return Path(ensure_socket_file(root, sid))
-
-
 # -- meta / status / note -----------------------------------------------------------------
 
 

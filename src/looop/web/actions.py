@@ -234,25 +234,44 @@ def resume(ctx: Ctx, actor: str = ACTOR) -> dict[str, Any]:
 def start_worker(
     ctx: Ctx, worker_id: str, body: dict[str, Any], actor: str = ACTOR
 ) -> dict[str, Any]:
-    """`looop worker start ID PROMPT [--runner R] [--repo PATH]`: the same start_worker move
-    through the executor. A repo is a path on this machine (absolute: the page stands nowhere)
-    or a URL."""
+    """`looop worker start ID PROMPT [--runner R] [--repo PATH] [--budget USD] [--on-budget
+    P]`: the same start_worker move through the executor. A repo is a path on this machine
+    (absolute: the page stands nowhere) or a URL."""
     obj: dict[str, Any] = {
         "action": "start_worker",
         "id": worker_id,
         "prompt": _text(body, "prompt"),
     }
-    for key in ("runner", "repo", "branch", "host"):
+    for key in ("runner", "repo", "branch", "host", "on_budget"):
         v = _text(body, key, required=False).strip()
         if v:
             obj[key] = v
+    if body.get("budget_usd") is not None:  # `worker start --budget`: the decision checks it
+        obj["budget_usd"] = body["budget_usd"]
     repo = str(obj.get("repo", "/"))
     # the page stands in no directory: a path is absolute (or ~), else a URL (git@host:path too)
     url = "://" in repo or ":" in repo.split("/", 1)[0]
     if not (url or repo.startswith(("/", "~"))):
         raise WebError(400, f"field 'repo' must be an absolute path or a URL, not {repo!r}")
+    _refuse_over_fleet_budget(ctx, worker_id, obj)
     # one that dies at once shows as such in the fleet (show all), with its exit code
     return _steer(ctx, obj, actor)
+
+
+def _refuse_over_fleet_budget(ctx: Ctx, wid: str, obj: dict[str, Any]) -> None:
+    """The daily budget refuses a new worker here as `looop worker start` does (409)."""
+    from looop.decide.cost.breakers import start_refused  # lazy: only a start checks it
+
+    def line() -> str | None:
+        r = ctx.config().runner(obj.get("runner"))
+        return r.worker if r is not None else None
+
+    try:
+        why = start_refused(ctx.knobs(), ctx.paths, ctx.clock, wid, line)
+    except LooopError as e:  # a config that does not read: as the executor's start says it
+        raise WebError(503, str(e)) from None
+    if why is not None:
+        raise WebError(409, why)
 
 
 class Acting:

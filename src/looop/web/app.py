@@ -416,7 +416,8 @@ _POSTS: list[tuple[str, str, Callable[..., Any], str | None]] = [
     ("/goals/{gid}", 'Write goals/ID.md: {"body"}.', actions.write_goal, "gid"),
     (
         "/workers/{wid}",
-        'Start a worker: {"prompt", "runner"?, "repo"? (absolute path or URL), "branch"?}.',
+        'Start a worker: {"prompt", "runner"?, "repo"? (absolute path or URL), "branch"?, '
+        '"budget_usd"?, "on_budget"? ("pause" or "stop")}.',
         actions.start_worker,
         "wid",
     ),

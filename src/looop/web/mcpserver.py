@@ -197,10 +197,21 @@ def build_server(ctx: Ctx, allow_actions: bool) -> MCPServer[Any]:
         runner: str | None = None,
         repo: str | None = None,
         branch: str | None = None,
+        budget_usd: float | None = None,
+        on_budget: str | None = None,
     ) -> dict[str, Any]:
         """Start a worker agent with this brief (`looop worker start ID PROMPT`): the
-        config's runner unless named; in its own git worktree of `repo` when given."""
-        body = {"prompt": prompt, "runner": runner, "repo": repo, "branch": branch}
+        config's runner unless named; in its own git worktree of `repo` when given. With
+        budget_usd, its spend (metered from its CLI's records each beat) is capped there:
+        on_budget "pause" (default; `looop worker continue` lets it go on) or "stop"."""
+        body = {
+            "prompt": prompt,
+            "runner": runner,
+            "repo": repo,
+            "branch": branch,
+            "budget_usd": budget_usd,
+            "on_budget": on_budget,
+        }
         return act("start_worker", actions.start_worker, id, body)
 
     @server.tool(annotations=DESTROY)

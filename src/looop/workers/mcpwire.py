@@ -10,9 +10,15 @@ Each preset CLI takes it its own way, none of them touching the user's files:
 - pi: no MCP client (0.73): the shell contract only.
 A line whose program is none of these (a custom runner) is left as it is.
 
+Away from home it is wired where the worker starts, with that place's "$LOOOP_BIN": an SSH
+host's satellite wires the line it is sent (the home asks it to: "mcp" in the spawn), and
+the server runs on the host, its verbs going home through the host's shim; a Kubernetes
+worker's line is wired at home, its server started as the pod's own "$LOOOP_BIN" (the shim
+`looop pod run` writes).
+
 The config's "mcp" object: {"allow_actions": bool} lets `looop mcp` act as --allow-actions
 does; {"worker_tools": true} turns the wiring on. It is off by default: each wired worker's CLI
-keeps one more process (`looop mcp --worker`, about 75 MB RSS) for what the shell contract
+keeps one more process (`looop mcp --worker`, about 25 MB RSS) for what the shell contract
 already gives it."""
 
 from __future__ import annotations
@@ -41,6 +47,10 @@ PASSED = (
     "LOOOP_WORKSPACE",
     "LOOOP_HOME_URL",
     "LOOOP_HOME_TOKEN",
+    # on an SSH host, how its "$LOOOP_BIN" shim reaches home (remote/ssh/shim.py)
+    "LOOOP_REAL_BIN",
+    "LOOOP_RELAY_SOCK",
+    "LOOOP_CALLHOME_DIR",
 )
 
 
@@ -79,12 +89,20 @@ def _after_program(line: str, flags: list[str]) -> str:
     return " ".join([head, *(shlex.quote(f) for f in flags), rest]).rstrip()
 
 
-def wire(line: str, env: dict[str, str], bin_path: str) -> str:
+# a pod's "$LOOOP_BIN" is known only inside it: the server's command finds it there
+FROM_ENV = ("/bin/sh", "-c", 'exec "$LOOOP_BIN" mcp --worker')
+
+
+def wire(line: str, env: dict[str, str], bin_path: str | None) -> str:
     """The worker line with looop's worker MCP server in its CLI's own MCP config (env
     updated in place when the CLI reads it from there); unchanged for a CLI without one or a
-    custom line. The caller skips it when the config's mcp.worker_tools is false."""
+    custom line. `bin_path` None: the worker's own "$LOOOP_BIN", read where it runs. The
+    caller skips it when the config's mcp.worker_tools is false."""
     cli = program(line)
-    args = ["mcp", "--worker"]
+    if bin_path is None:
+        bin_path, *args = FROM_ENV
+    else:
+        args = ["mcp", "--worker"]
     if cli == "claude":
         server = {"type": "stdio", "command": bin_path, "args": args}
         spec = json.dumps({"mcpServers": {SERVER: server}}, separators=(",", ":"))

@@ -35,10 +35,10 @@ from looop.act.executor import (
     take_decision,
 )
 from looop.core import store
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.core.hashing import fnv1a_128
 from looop.human.notify import fire_hook
+from tests.clocks import FixedClock
 from tests.helpers import until
 
 # FixedClock's default instant, in UTC (the fixture's zone).

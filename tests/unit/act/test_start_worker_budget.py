@@ -7,6 +7,7 @@ import pytest
 
 from looop.act.decision import DecisionError, StartWorker
 from looop.act.parse import parse_decision
+from looop.core.context import Ctx
 
 pytestmark = pytest.mark.unit
 
@@ -60,3 +61,53 @@ def test_an_unknown_policy_is_refused_naming_the_field(value: str) -> None:
 def test_a_verb_building_the_action_gets_the_same_guard() -> None:
     with pytest.raises(DecisionError, match="budget_usd"):
         StartWorker(id="w1", prompt="go", budget_usd=float("nan"))
+
+
+def test_the_journal_line_keeps_the_budget_and_its_policy() -> None:
+    from looop.act.decision import summary_of
+
+    def said(extra: str) -> str:
+        return summary_of(parse_decision(_start(extra)).action)
+
+    assert (
+        said(',"budget_usd":2.5,"on_budget":"stop"') == "start-worker w1 · budget $2.50, stop at it"
+    )
+    assert said(',"budget_usd":0.001') == "start-worker w1 · budget $0.001, pause at it"
+    assert said("") == "start-worker w1"
+
+
+@pytest.mark.parametrize(
+    ("extra", "env", "pinned"),
+    [
+        (',"budget_usd":5', {}, True),
+        ("", {"LOOOP_REFUSE_UNMETERED": "true"}, True),
+        ("", {"LOOOP_REFUSE_UNMETERED": "true", "LOOOP_MAX_DAILY_USD": "0"}, False),
+        ("", {}, False),
+    ],
+)
+def test_a_worker_to_be_metered_is_placed_on_this_machine(
+    ctx: Ctx, extra: str, env: dict[str, str], pinned: bool
+) -> None:
+    """Its budget, or refuse_unmetered under a daily budget: the meter reads CLI records on
+    this machine only, so with hosts registered such a start is placed here; a host named
+    is refused in one line."""
+    from looop.act.effects import _where
+    from looop.act.outcome import ExecError
+    from looop.core.config import parse_config, resolve_knobs
+
+    knobs = resolve_knobs(parse_config({}, "<test>"), env)
+    a = parse_decision(_start(extra)).action
+    assert isinstance(a, StartWorker)
+    assert _where(ctx, knobs, a) == (None, None)  # no hosts: nothing to place
+    (ctx.paths.data / "hosts").mkdir()
+    host, away = _where(ctx, knobs, a)
+    assert away is not None and host == ("local" if pinned else None)
+    named = parse_decision(_start(extra + ',"host":"h1"')).action
+    assert isinstance(named, StartWorker)
+    if not pinned:
+        assert _where(ctx, knobs, named)[0] == "h1"
+        return
+    with pytest.raises(ExecError) as e:
+        _where(ctx, knobs, named)
+    msg = str(e.value)
+    assert "needs its spend metered" in msg and "--host local" in msg and "\n" not in msg

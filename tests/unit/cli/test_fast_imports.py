@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.clock import FixedClock
 from looop.sessions import kill, spawn, wait
+from tests.clocks import FixedClock
 
 pytestmark = pytest.mark.process  # real processes: not make check's tier
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.clock import FixedClock
 from looop.core.store import write_json
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
 from looop.sessions import kill, spawn, wait
 from looop.sessions.state import SessionError, get_session
 from looop.sessions.wire import live
+from tests.clocks import FixedClock
 from tests.helpers import clean_env, run_cli
 
 ESC = "\x1b"

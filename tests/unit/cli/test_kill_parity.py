@@ -14,9 +14,9 @@ import pytest
 
 from looop.act.effects import remote_record
 from looop.cli.killfast import parse_fast
-from looop.core.clock import FixedClock
 from looop.remote.hosts import record_file
 from looop.sessions import get_session, list_sessions, spawn
+from tests.clocks import FixedClock
 from tests.helpers import clean_env, run_cli
 
 CASES: list[list[str]] = [

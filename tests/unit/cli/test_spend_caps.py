@@ -32,12 +32,13 @@ def _spent(env: dict[str, str], usd: float) -> None:
         fh.write(json.dumps(row) + "\n")
 
 
-@pytest.mark.parametrize("bad", ["-1", "0", "nan", "inf"])
+@pytest.mark.parametrize("bad", ["-1", "0", "nan", "inf", "1e9"])
 def test_a_budget_that_is_no_amount_is_refused(
     capsys: pytest.CaptureFixture[str], env: dict[str, str], bad: str
 ) -> None:
     code, _, err = run_cli(capsys, "worker", "start", "w1", "--budget", bad, "hi", env=env)
-    assert code != 0 and "give a positive amount in USD" in err
+    assert code != 0 and "give a positive amount in USD, at most 10000" in err
+    assert len(err.strip().splitlines()) == 1, err
     assert not (Path(env["LOOOP_DATA_DIR"]) / "budgets").exists()
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.clock import FixedClock
 from looop.sessions import kill, list_sessions
+from tests.clocks import FixedClock
 from tests.helpers import clean_env, examples, run_cli
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.process]  # both faces really start workers

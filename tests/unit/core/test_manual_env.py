@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.clock import FixedClock
 from looop.core.config import KNOBS
+from tests.clocks import FixedClock
 from tests.helpers import clean_env, run_cli
 
 SRC = Path(__file__).resolve().parents[3] / "src" / "looop"

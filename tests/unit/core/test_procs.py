@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from looop.core import cgroup, proc, procs
-from looop.core.clock import FixedClock
 from looop.core.procs import Containment
+from tests.clocks import FixedClock
 from tests.helpers import until
 from tests.procwatch import (
     FIXTURES,

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from looop.core.clock import Clock, FixedClock, parse_utc
+from looop.core.clock import Clock, parse_utc
 from looop.core.config import load_config, resolve_knobs
 from looop.core.paths import Paths
 from looop.core.stamps import utc_stamp
@@ -17,6 +17,7 @@ from looop.core.store import read_since
 from looop.decide.cost import glance
 from looop.decide.cost.ledger import spent_on_day
 from looop.decide.cost.record import append_cost
+from tests.clocks import FixedClock
 
 DAY = 86400.0
 NOW = 1_782_000_000.0

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from looop.core import clock, stamps
+from tests.clocks import FixedClock
 
 
 def _dt_ms(ts: float) -> str:
@@ -81,5 +82,5 @@ def test_parse_utc_reads_back_every_stamp_looop_writes(ts: float) -> None:
 def test_the_system_clocks_struct_time_is_its_datetime(ts: float) -> None:
     c = clock.SystemClock()
     assert c.local_tm(ts)[:6] == c.local(ts).timetuple()[:6]
-    fixed = clock.FixedClock()
+    fixed = FixedClock()
     assert fixed.local_tm(ts)[:6] == fixed.local(ts).timetuple()[:6]

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from looop.core.clock import Clock, FixedClock, parse_utc
+from looop.core.clock import Clock, parse_utc
 from looop.core.paths import Paths
 from looop.core.stamps import utc_stamp
 from looop.core.store import append_line
@@ -20,6 +20,7 @@ from looop.decide.cost import totals
 from looop.decide.cost.glance import _spent_today
 from looop.decide.cost.ledger import spent_on_day
 from looop.decide.cost.record import append_cost
+from tests.clocks import FixedClock
 
 NOW = 1_782_000_000.0  # a UTC midnight
 ZONES = ["UTC", "America/New_York", "Asia/Kathmandu", "Pacific/Kiritimati", "Australia/Eucla"]

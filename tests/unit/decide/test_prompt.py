@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.core.paths import Paths
 from looop.decide.prompt import BuiltPrompt, PromptExtras, build_prompt
+from tests.clocks import FixedClock
 
 CONSTITUTION = "=== CONSTITUTION (immutable — overrides PLAYBOOK) ==="
 STABLE = [

@@ -8,10 +8,10 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.core.paths import Paths
 from looop.decide.prompt import PromptExtras, build_prompt
+from tests.clocks import FixedClock
 
 GOLDEN = Path(__file__).parent / "golden"
 

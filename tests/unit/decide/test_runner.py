@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.core.paths import Paths
 from looop.decide.runner import run_runner
+from tests.clocks import FixedClock
 from tests.helpers import until
 
 pytestmark = pytest.mark.process  # real processes: not make check's tier

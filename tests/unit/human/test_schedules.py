@@ -12,10 +12,10 @@ import pytest
 
 from looop.act.actions import decision_from_obj
 from looop.act.executor import ExecError, execute
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.human import schedules
 from looop.human.schedules import ScheduleError, build, probe
+from tests.clocks import FixedClock
 
 NY = ZoneInfo("America/New_York")
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.human.tellbox import new_tell, sweep_consumed, take_tells
 from looop.loop.housekeep import housekeep_sessions
+from tests.clocks import FixedClock
 from tests.helpers import with_env
 
 DAY = 86400.0

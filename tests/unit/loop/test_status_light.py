@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from looop.core.clock import Clock, FixedClock, SystemClock
+from looop.core.clock import Clock, SystemClock
 from looop.core.config import CostSpec, Knobs, Runner, load_config, resolve_knobs
 from looop.core.paths import Paths
 from looop.core.stamps import utc_stamp, utc_stamp_ms
@@ -24,6 +24,7 @@ from looop.decide.cost.prices import command_word
 from looop.loop import status
 from looop.sessions.state import list_sessions
 from looop.sessions.wire import list_light
+from tests.clocks import FixedClock
 
 DAY = 86400.0
 NOW = 1_782_000_000.0  # a fixed moment, read in UTC and in a zone with DST

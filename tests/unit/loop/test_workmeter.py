@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from looop.cli.costrow import report_cost
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.decide.cost.prices import lookup_price, price_table, price_tokens
 from looop.loop import workmeter as m
 from looop.workers.spent import STATES, spent
+from tests.clocks import FixedClock
 from tests.helpers import with_env
 
 pytestmark = pytest.mark.unit
@@ -264,9 +264,9 @@ def test_spend_is_seen_by_model_and_in_the_fleet_table(
     claude: tuple[Path, dict[str, str], Path],
 ) -> None:
     from looop.cli.render import fleet_table
-    from looop.core.clock import FixedClock
     from looop.core.paths import Paths
     from looop.decide.cost.report import cost_report
+    from tests.clocks import FixedClock
 
     data, env, f = claude
     f.write_text(_claude_line("msg_1", 100000, 2000))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from looop.core.clock import FixedClock, offset_stamp
+from looop.core.clock import offset_stamp
 from looop.core.context import Ctx
 from looop.core.paths import Paths
 from looop.core.readings import split_ages
 from looop.sense import sense
 from looop.sense.probes import default_probes, probe_claims, probe_goals, run_probes
+from tests.clocks import FixedClock
 
 
 def snapshot_bytes(paths: Paths, name: str) -> bytes:

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from looop.core import procs
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.core.paths import Paths
 from looop.sense import sense
 from looop.sense.probes import default_probes
 from looop.sense.sensors import Reading, interval_of, is_error_snapshot, run_user_sensors
+from tests.clocks import FixedClock
 from tests.procwatch import FIXTURES, kill_all, tagged, zombie_children
 from tests.procwatch import children as procwatch_children
 

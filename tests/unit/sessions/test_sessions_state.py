@@ -116,14 +116,14 @@ def test_socket_path_is_short_private_and_distinct(tmp_path: Path) -> None:
 
 def test_socket_dirs_are_0700_and_symlinks_are_refused(tmp_path: Path) -> None:
     root = tmp_path / "r1"
-    path = state.ensure_socket_dir(root, "s")
+    path = Path(state.ensure_socket_file(root, "s"))
     assert os.stat(path.parent).st_mode & 0o777 == 0o700
     assert os.stat(path.parent.parent).st_mode & 0o777 == 0o700
     os.rmdir(path.parent)
     os.symlink(tmp_path, path.parent)
     try:
         with pytest.raises(SessionError, match="not a directory"):
-            state.ensure_socket_dir(root, "s")
+            Path(state.ensure_socket_file(root, "s"))
     finally:
         os.unlink(path.parent)
 
@@ -312,8 +312,8 @@ def test_read_log_of_a_finished_session_flushes_an_unfinished_tail(root: Path) -
 
 
 def test_expect_on_a_finished_log(root: Path) -> None:
-    from looop.core.clock import FixedClock
     from looop.sessions import expect
+    from tests.clocks import FixedClock
 
     sdir = _make(root, "e", "exited", exit_code=0)
     (sdir / "output.log").write_bytes(b"\x1b[1mbuild\x1b[0m ok: 42 tests\r\n")

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from looop.cli.render import fleet_json
-from looop.core.clock import FixedClock, SystemClock, offset_stamp
+from looop.core.clock import SystemClock, offset_stamp
 from looop.core.store import write_json
 from looop.human.mailbox import pending
 from looop.loop.fleet import fleet_rows_at
 from looop.workers.fleet import waiting_workers
+from tests.clocks import FixedClock
 
 
 @pytest.fixture

@@ -123,3 +123,22 @@ def test_the_worker_server_speaks_only_as_its_worker(argv: list[str], bad: bool)
     assert (why is not None) == bad, why
     if bad:
         assert why is not None and "w1" in why and "w2" in why
+
+
+@pytest.mark.parametrize("cli", ["claude", "codex", "opencode"])
+def test_without_a_path_the_server_is_the_workers_own_looop_bin(cli: str) -> None:
+    """A pod's "$LOOOP_BIN" is known only inside it: the server's command reads it there."""
+    env: dict[str, str] = {}
+    words = shlex.split(wire(_worker_line(cli), env, None))
+    if cli == "claude":
+        server = json.loads(words[1].partition("=")[2])["mcpServers"]["looop"]
+        argv = [server["command"], *server["args"]]
+    elif cli == "codex":
+        conf = tomllib.loads("\n".join(w for w in words if w.startswith("mcp_servers.")))
+        server = conf["mcp_servers"]["looop"]
+        argv = [server["command"], *server["args"]]
+        # what the shims away from home read to reach it is passed on to the server
+        assert {"LOOOP_BIN", "LOOOP_RELAY_SOCK", "LOOOP_HOME_URL"} <= set(server["env_vars"])
+    else:
+        argv = json.loads(env["OPENCODE_CONFIG_CONTENT"])["mcp"]["looop"]["command"]
+    assert argv == ["/bin/sh", "-c", 'exec "$LOOOP_BIN" mcp --worker']

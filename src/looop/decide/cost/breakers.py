@@ -19,6 +19,8 @@ from looop.decide.cost.prices import command_word
 TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from looop.decide.cost.views import SpendStatus
 
 UNMETERED_LIMIT = 3
@@ -37,6 +39,35 @@ def daily_budget(knobs: Knobs, runner: Runner | None = None) -> float | None:
     if runner is not None and "max_daily_usd" not in knobs.given and not reports_cost(runner):
         return None
     return v if math.isfinite(v) and v > 0 else None
+
+
+def start_refused(
+    knobs: Knobs, paths: Paths, clock: Clock, wid: str, line: Callable[[], str | None]
+) -> str | None:
+    """Why a new worker may not start under the daily budget (max_daily_usd covers decides
+    and metered workers alike), or None: at it, no new worker until local midnight or a
+    higher budget; with refuse_unmetered on, none on a CLI looop cannot meter (fail closed).
+    `line`: the worker's command line, asked for only with that setting on. Every face's
+    start (the CLI verb, the web API, MCP) asks this before anything is written."""
+    cap = daily_budget(knobs)
+    if cap is None:
+        return None
+    if knobs.values.get("refuse_unmetered"):
+        prog = command_word(line())
+        if prog not in COST_REPORTING:
+            return (
+                f"worker {wid}: its CLI '{prog or '?'}' leaves no spend record "
+                "looop can meter, and refuse_unmetered is on while a daily budget is "
+                "(use claude, codex, pi or opencode, or set refuse_unmetered to false)"
+            )
+    spent = spent_on_day(paths, clock)
+    if spent >= cap:
+        return (
+            f"today's spend ${spent:.2f} has reached the daily budget ${cap:.2f} "
+            "(max_daily_usd: decides and workers): no new worker starts until local midnight "
+            "— raise max_daily_usd to start one now"
+        )
+    return None
 
 
 def runner_signature(runner: Runner) -> str:

@@ -40,6 +40,7 @@ def start_remote(
     branch: str | None = None,
     sandbox: SandboxPolicy | None = None,
     resume: tuple[str | None, str | None, str | None] = (None, None, None),
+    mcp: bool = False,
 ) -> tuple[Session, dict[str, Any] | None]:
     """`line` still holds {{prompt_file}}: the host fills in its own copy of the prompt.
     `contract`: given apart from `prompt` so the host can add its checkout's note to it;
@@ -52,6 +53,8 @@ def start_remote(
     reg.write_record(ctx.paths.data, wid, host, started_at=None, runner=runner, over=False)
     req: dict[str, Any] = {"id": wid, "line": line, "prompt": prompt, "env": env}
     req["size"] = list(size)
+    if mcp:  # the host wires `looop mcp --worker` into the CLI's MCP config (mcpwire.py)
+        req["mcp"] = True
     template, conv, find = resume
     for key, value in (
         ("contract", contract),

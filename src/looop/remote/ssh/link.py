@@ -13,7 +13,6 @@ import os
 import shlex
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -257,12 +256,3 @@ def link_at(data: Path, host: Host) -> Link:
 
     here = os.path.join(os.path.dirname(sys.executable), "looop")
     return Link(data, host, None, here if os.path.exists(here) else "looop")
-
-
-def wait_master_gone(lk: Link, timeout_s: float) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if not lk.master_up():
-            return True
-        time.sleep(0.05)
-    return False

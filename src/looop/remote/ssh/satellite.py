@@ -299,7 +299,7 @@ def _start(
     size = req.get("size") or [120, 40]
     if box is not None:
         return _start_boxed(ctx, root, sid, real_line, env, box, tree, req)
-    argv = worker_argv(real_line, env["PATH"])
+    argv = worker_argv(_wired(req, real_line, env), env["PATH"])
     s = client.spawn(
         root,
         sid,
@@ -367,6 +367,17 @@ def _note_start(
     )
 
 
+def _wired(req: dict[str, Any], line: str, env: dict[str, str]) -> str:
+    """The line with `looop mcp --worker` in its CLI's MCP config when the home asked for it
+    (its config's mcp.worker_tools), run as this host's "$LOOOP_BIN": the shim that sends the
+    contract verbs home."""
+    if req.get("mcp") is not True:
+        return line
+    from looop.workers.mcpwire import wire  # lazy: only a wired start
+
+    return wire(line, env, env["LOOOP_BIN"])
+
+
 def _start_boxed(
     ctx: Ctx,
     root: Path,
@@ -403,6 +414,7 @@ def _start_boxed(
     bridge.ensure_bridge(root, ctx.bin, {k: v for k, v in ctx.env.items()})
     runner = str(env.get("LOOOP_RUNNER", ""))
     cfg = ctx.config()
+    line = _wired(req, line, env)
     try:
         s = spawn_line(
             ctx, ctx.knobs(cfg), sid, runner, line, env, root, policy, cfg, tree, box.prog

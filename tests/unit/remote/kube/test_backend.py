@@ -15,12 +15,12 @@ import pytest
 
 pytest.importorskip("kubernetes")
 
-from looop.core.clock import FixedClock
 from looop.core.errors import LooopError
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.backend import INSTALL_HINT, KubeBackend
 from looop.sessions.state import SessionError
 from looop.workers.backend import Backend, StartSpec
+from tests.clocks import FixedClock
 from tests.unit.remote.kube.fakecluster import FakeCluster
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.process]  # real processes

@@ -23,12 +23,12 @@ pytest.importorskip("kubernetes")
 from looop.act.actions import decision_from_obj
 from looop.act.executor import ExecError, execute
 from looop.cli.ctxbuild import ctx_for
-from looop.core.clock import FixedClock
 from looop.core.context import Ctx
 from looop.remote import tokens
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.backend import INSTALL_HINT
 from looop.sense.probes import probe_sessions
+from tests.clocks import FixedClock
 from tests.helpers import Cli, clean_env, kill_sessions, until
 from tests.unit.remote.kube.fakecluster import LOOOP, FakeCluster
 

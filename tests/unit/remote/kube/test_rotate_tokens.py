@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.clock import FixedClock
 from looop.core.paths import Paths
 from looop.remote import hosts as reg
 from looop.remote import tokens
+from tests.clocks import FixedClock
 from tests.helpers import Cli, clean_env
 
 
