@@ -13,7 +13,7 @@ files and kills their processes). To run these tests beside another run, give yo
 
 LOOOP_TEST_LAB_NET: the first two octets (default 10.231); LOOOP_TEST_LAB_USERS: the user
 name prefix (default looopt: users looopt1..3). bench/bench_hosts.py uses 10.232 and looopb.
-A test that names a host's user takes it from LAB_USERS.
+A test that names a host's user takes the prefix from LAB_USERS, so any prefix passes.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ def test_a_remote_worker_is_driven_like_a_local_one(home: Home) -> None:
     d = home.data
     start = looop(d, "worker", "start", "rw1", "echo things", "--host", "h2", "--command", PROG)
     assert start.returncode == 0, start.stderr
-    assert looop(d, "expect", "rw1", rf"ready-{LAB_USERS}2", "--timeout", "20s").returncode == 0
+    assert looop(d, "expect", "rw1", f"ready-{LAB_USERS}2", "--timeout", "20s").returncode == 0
     # the worker's files are the host user's, not the home's
     assert not (d / "sessions" / "rw1").exists()
     rec = json.loads((d / "hosts" / "workers" / "rw1.json").read_text())
