@@ -14,6 +14,7 @@ import selectors
 import shlex
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -185,7 +186,9 @@ def test_a_flood_of_half_heads_leaves_room_for_a_real_request(tmp_path: Path) ->
             stop.set()
             attacker.join(timeout=30)
             assert not attacker.is_alive()
-            assert max(took) < 1.0, f"a real GET took {took} s under the flood"
+            # served, not queued behind the half heads until their deadline (CLIENT_S) shed
+            # them: a loaded machine may slow one, never all
+            assert max(took) < CLIENT_S and statistics.median(took) < 0.5, took
             # descriptors stay bounded: the cap plus the accept bursts not yet counted, far
             # under the 1,024 a server without the door exhausted
             assert peak <= idle_fds + CAP + 3 * BACKLOG, (idle_fds, peak)
