@@ -23,7 +23,6 @@ LONG_FUNCTIONS_DEBT: set[str] = {
     "core/config:parse_config",
     "decide/cost/glance:_spent_today",
     "decide/runner:run_runner",
-    "decide/spend:run_metered",
     "demo/run:run_demo",
     "human/schedules:reading",
     "loop/daemon:start_detached",
