@@ -22,7 +22,6 @@ LONG_FUNCTIONS_DEBT: set[str] = {
     "cli/render:print_status",
     "core/config:parse_config",
     "decide/cost/glance:_spent_today",
-    "decide/runner:run_runner",
     "demo/run:run_demo",
     "human/schedules:reading",
     "loop/daemon:start_detached",
