@@ -20,7 +20,6 @@ LONG_FUNCTIONS_DEBT: set[str] = {
     "cli/mailbox:ask_cmd",
     "cli/render:fleet_table",
     "cli/render:print_status",
-    "core/config:parse_config",
     "decide/cost/glance:_spent_today",
     "demo/run:run_demo",
     "human/schedules:reading",
