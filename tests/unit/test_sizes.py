@@ -22,7 +22,6 @@ LONG_FUNCTIONS_DEBT: set[str] = {
     "cli/render:print_status",
     "decide/cost/glance:_spent_today",
     "demo/run:run_demo",
-    "human/schedules:reading",
     "loop/daemon:start_detached",
     "loop/pulse:_loop",
     "loop/status:gather_status_at",
