@@ -20,7 +20,6 @@ LONG_FUNCTIONS_DEBT: set[str] = {
     "cli/mailbox:ask_cmd",
     "cli/render:fleet_table",
     "cli/render:print_status",
-    "decide/cost/glance:_spent_today",
     "demo/run:run_demo",
     "loop/daemon:start_detached",
     "loop/pulse:_loop",
