@@ -34,7 +34,6 @@ LONG_FUNCTIONS_DEBT: set[str] = {
     "workers/launch:start_worker",
     "workers/needsinput:refine",
     "workers/resume:read_record",
-    "workers/resume:resume_worker",
     "workers/sandbox:settings",
     "remote/dispatch:_start_on_host",
     "remote/dispatch:start_there",

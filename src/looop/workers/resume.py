@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from looop.core import store
 from looop.core.config import PLACEHOLDER, Config, Knobs, substitute_prompt_file
@@ -34,6 +34,9 @@ from looop.workers.launch import (
     spawn_line,
     with_mcp,
 )
+
+if TYPE_CHECKING:
+    from looop.workers.worktree import Tree
 
 RESUME_DIR = "resume"
 POLICIES = ("resume", "never")
@@ -492,11 +495,9 @@ def resumable(ctx: Ctx, wid: str) -> bool:
     return rec is not None and rec.resume is not None
 
 
-def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = None) -> Resumed:
-    """Start the worker again on its recorded conversation, in the same directory (or
-    worktree), with the same sandbox setting. A live one is ended first. Everything is
-    checked before anything changes; each refusal is one line."""
-    wid = normalise_target(worker_id)
+def _resumable(ctx: Ctx, wid: str) -> tuple[Record, str, str | None]:
+    """The worker's record, its resume line (with its conversation id) and that id; a
+    WorkerError says why it cannot be resumed."""
     rec = read_record(ctx, wid)
     if rec is None:
         raise WorkerError(
@@ -522,6 +523,11 @@ def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = N
         line = with_session_id(line, conv)
     if not os.path.isdir(rec.cwd):
         raise WorkerError(f"worker {wid} cannot be resumed: its directory {rec.cwd} is gone")
+    return rec, line, conv
+
+
+def _live_tree(ctx: Ctx, wid: str, rec: Record) -> Tree | None:
+    """A repo worker's worktree, which must still be there; None for a plain worker."""
     tree = None
     if rec.repo:
         from looop.workers import worktree as wt  # lazy: only a repo worker has one
@@ -531,12 +537,28 @@ def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = N
             raise WorkerError(
                 f"worker {wid} cannot be resumed: its worktree is gone — start it again"
             )
-    s = _session(ctx, wid)
+    return tree
+
+
+def _resume_env(ctx: Ctx, wid: str, rec: Record, tree: Tree | None) -> dict[str, str]:
+    """The resumed worker's environment, as it started with."""
     env = ctx.child_env({"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": rec.runner})
     if rec.env:  # on an SSH host: its way home again (remote/ssh/satellite.py)
         env.update(rec.env)
     if tree is not None:
         env["LOOOP_WORKSPACE"] = tree.path
+    return env
+
+
+def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = None) -> Resumed:
+    """Start the worker again on its recorded conversation, in the same directory (or
+    worktree), with the same sandbox setting. A live one is ended first. Everything is
+    checked before anything changes; each refusal is one line."""
+    wid = normalise_target(worker_id)
+    rec, line, conv = _resumable(ctx, wid)
+    tree = _live_tree(ctx, wid, rec)
+    s = _session(ctx, wid)
+    env = _resume_env(ctx, wid, rec, tree)
     if cfg is None:
         cfg = ctx.config()
     prog: str | None = None
