@@ -33,7 +33,6 @@ LONG_FUNCTIONS_DEBT: set[str] = {
     "remote/kube/backend:start",
     "workers/launch:start_worker",
     "workers/needsinput:refine",
-    "workers/resume:read_record",
     "workers/sandbox:settings",
     "remote/dispatch:_start_on_host",
     "remote/dispatch:start_there",

@@ -205,6 +205,11 @@ def read_record(ctx: Ctx, wid: str) -> Record | None:
         raise _bad(wid, path, str(e)[:200]) from None
     if not isinstance(obj, dict) or obj.get("v") != 1 or obj.get("id") != wid:
         raise _bad(wid, path, "not a version 1 record of this worker")
+    return _record(obj, wid, path)
+
+
+def _record(obj: dict[str, Any], wid: str, path: Path) -> Record:
+    """The record's fields, each checked as write_record writes it."""
 
     def text(key: str, optional: bool = False) -> str | None:
         v = obj.get(key)
@@ -239,13 +244,7 @@ def read_record(ctx: Ctx, wid: str) -> Record | None:
         raise _bad(wid, path, "field 'cwd' must be an absolute path")
     runner = text("runner")
     assert runner is not None
-    env = obj.get("env")
-    if env is not None and (
-        not isinstance(env, dict)
-        or not all((isinstance(k, str) and k.startswith("LOOOP_")) or k == "PATH" for k in env)
-        or not all(isinstance(v, str) and "\x00" not in v for v in env.values())
-    ):
-        raise _bad(wid, path, "field 'env' must map PATH and LOOOP_* names to text")
+    env = _env_field(obj.get("env"), wid, path)
     return Record(
         wid=wid,
         runner=runner,
@@ -260,6 +259,17 @@ def read_record(ctx: Ctx, wid: str) -> Record | None:
         repo=repo,
         env=env,
     )
+
+
+def _env_field(env: Any, wid: str, path: Path) -> dict[str, str] | None:
+    """What a start on an SSH host added: PATH and LOOOP_* names to text, or None."""
+    if env is not None and (
+        not isinstance(env, dict)
+        or not all((isinstance(k, str) and k.startswith("LOOOP_")) or k == "PATH" for k in env)
+        or not all(isinstance(v, str) and "\x00" not in v for v in env.values())
+    ):
+        raise _bad(wid, path, "field 'env' must map PATH and LOOOP_* names to text")
+    return env
 
 
 # -- finding an id a CLI named itself --------------------------------------------------------
