@@ -32,7 +32,6 @@ LONG_FUNCTIONS_DEBT: set[str] = {
     "web/server:serve",
     "remote/kube/backend:start",
     "workers/launch:start_worker",
-    "workers/sandbox:settings",
     "remote/dispatch:_start_on_host",
     "remote/dispatch:start_there",
     "remote/ssh/backend:start_remote",
