@@ -202,58 +202,10 @@ def parse_config(obj: Any, source: str) -> Config:
     """Validate a parsed config object; a bad value names its key."""
     if not isinstance(obj, dict):
         raise LooopError(f"config {source}: must be a JSON object")
-    runners: dict[str, Runner] = {}
-    default: str | None
     if "runners" in obj:
-        rs = obj["runners"]
-        if not isinstance(rs, dict):
-            raise bad_config_value(
-                source, "runners", "an object of runner name -> {tick, worker}", rs
-            )
-        for name, spec in rs.items():
-            if not isinstance(spec, dict):
-                raise bad_config_value(source, f"runners.{name}", "an object {tick, worker}", spec)
-            where = f"runners.{name}."
-            worker = _opt_str(spec, "worker", source, where)
-            if worker is None:
-                worker = _opt_str(spec, "interactive", source, where)
-            runners[name] = Runner(
-                name=name,
-                tick=_opt_str(spec, "tick", source, where),
-                worker=worker,
-                cost=_cost_spec(spec.get("cost"), source, f"runners.{name}.cost"),
-                sandbox=_sandbox_key(spec, source, where),
-                resume=_opt_str(spec, "resume", source, where),
-                needs_input=_needs_input(spec, source, where),
-            )
-        d = obj.get("default")
-        if d is not None and not isinstance(d, str):
-            raise bad_config_value(source, "default", "a runner name", d)
-        if d is not None and d not in runners:
-            names = ", ".join(sorted(runners)) or "none"
-            raise LooopError(
-                f"config {source}: key 'default' names runner '{d}', which is not under "
-                f"'runners' (have: {names})"
-            )
-        default = d
+        runners, default = _named_runners(obj, source)
     else:
-        tick = _opt_str(obj, "tick_command", source, "")
-        if tick is None:
-            tick = _opt_str(obj, "tick", source, "")
-        worker = _opt_str(obj, "worker_command", source, "")
-        if worker is None:
-            worker = _opt_str(obj, "interactive", source, "")
-        name = obj.get("runner", "custom")
-        if not isinstance(name, str) or not name:
-            raise bad_config_value(source, "runner", "a runner name", name)
-        runners[name] = Runner(
-            name=name,
-            tick=tick,
-            worker=worker,
-            cost=_cost_spec(obj.get("cost"), source, "cost"),
-            resume=_opt_str(obj, "resume_command", source, ""),
-        )
-        default = name
+        runners, default = _single_runner(obj, source)
     cfg = Config(default=default, runners=runners, raw=obj, source=source, exists=True)
     for knob in KNOBS.values():
         if knob.config_key and knob.config_key in obj:
@@ -263,6 +215,62 @@ def parse_config(obj: Any, source: str) -> Config:
     cfg.shell_policy = _shell_policy(obj.get("shell_policy"), source)
     cfg.sandbox = _sandbox_key(obj, source, "")
     return cfg
+
+
+def _named_runners(obj: dict[str, Any], source: str) -> tuple[dict[str, Runner], str | None]:
+    """The `runners` object and the `default` that names one of them."""
+    runners: dict[str, Runner] = {}
+    rs = obj["runners"]
+    if not isinstance(rs, dict):
+        raise bad_config_value(source, "runners", "an object of runner name -> {tick, worker}", rs)
+    for name, spec in rs.items():
+        if not isinstance(spec, dict):
+            raise bad_config_value(source, f"runners.{name}", "an object {tick, worker}", spec)
+        where = f"runners.{name}."
+        worker = _opt_str(spec, "worker", source, where)
+        if worker is None:
+            worker = _opt_str(spec, "interactive", source, where)
+        runners[name] = Runner(
+            name=name,
+            tick=_opt_str(spec, "tick", source, where),
+            worker=worker,
+            cost=_cost_spec(spec.get("cost"), source, f"runners.{name}.cost"),
+            sandbox=_sandbox_key(spec, source, where),
+            resume=_opt_str(spec, "resume", source, where),
+            needs_input=_needs_input(spec, source, where),
+        )
+    d = obj.get("default")
+    if d is not None and not isinstance(d, str):
+        raise bad_config_value(source, "default", "a runner name", d)
+    if d is not None and d not in runners:
+        names = ", ".join(sorted(runners)) or "none"
+        raise LooopError(
+            f"config {source}: key 'default' names runner '{d}', which is not under "
+            f"'runners' (have: {names})"
+        )
+    return runners, d
+
+
+def _single_runner(obj: dict[str, Any], source: str) -> tuple[dict[str, Runner], str]:
+    """The older flat form: one runner from the top-level commands, named by `runner`."""
+    runners: dict[str, Runner] = {}
+    tick = _opt_str(obj, "tick_command", source, "")
+    if tick is None:
+        tick = _opt_str(obj, "tick", source, "")
+    worker = _opt_str(obj, "worker_command", source, "")
+    if worker is None:
+        worker = _opt_str(obj, "interactive", source, "")
+    name = obj.get("runner", "custom")
+    if not isinstance(name, str) or not name:
+        raise bad_config_value(source, "runner", "a runner name", name)
+    runners[name] = Runner(
+        name=name,
+        tick=tick,
+        worker=worker,
+        cost=_cost_spec(obj.get("cost"), source, "cost"),
+        resume=_opt_str(obj, "resume_command", source, ""),
+    )
+    return runners, name
 
 
 def _check_flap(obj: Mapping[str, Any], source: str) -> None:

@@ -241,23 +241,11 @@ def run_runner(
     clock = ctx.clock
     start = clock.monotonic()
     out = _Output(ctx, tee, on_line)
-
-    def result(code: int | None, timed_out: bool, error: str | None) -> RunResult:
-        if error is not None and (timed_out or code != 0):
-            out.tee.write(f"✗ {error}")
-        out.tee.close()
-        return RunResult(code, timed_out, max(0.0, clock.monotonic() - start), error, out.tail())
-
-    stdin: int | BinaryIO
-    if PLACEHOLDER in command:
-        shell_line = substitute_prompt_file(command, prompt_path)
-        stdin = subprocess.DEVNULL
-    else:
-        shell_line = command
-        try:
-            stdin = prompt_path.open("rb")
-        except OSError as e:
-            return result(None, False, f"cannot read the prompt file {prompt_path}: {e.strerror}")
+    try:
+        shell_line, stdin = _shell_line(command, prompt_path)
+    except OSError as e:
+        error = f"cannot read the prompt file {prompt_path}: {e.strerror}"
+        return _result(out, clock, start, None, False, error)
     slot = False
     try:
         argv = ["bash", "-c", shell_line]
@@ -272,15 +260,40 @@ def run_runner(
     except LooopError as e:  # the sandbox cannot run here: said, never run unsandboxed
         if slot:
             tickbox.close_slot(ctx.paths.decision)
-        return result(None, False, str(e))
+        return _result(out, clock, start, None, False, str(e))
     except OSError as e:
         if slot:
             tickbox.close_slot(ctx.paths.decision)
-        return result(None, False, f"cannot start the runner: {e.strerror or e}")
+        return _result(
+            out, clock, start, None, False, f"cannot start the runner: {e.strerror or e}"
+        )
     finally:
         if not isinstance(stdin, int):
             stdin.close()
 
+    timed_out = _read_to_end(proc, out, start, timeout_s, clock)
+    if slot:
+        tickbox.close_slot(ctx.paths.decision)
+    failure = _failure(command, timeout_s, proc.returncode, timed_out, out)
+    if failure is not None and sandbox is not None and sandbox.on:
+        from looop.core import srt  # lazy: only a sandboxed tick's failure needs it
+
+        failure = srt.explain_denied(failure, out.tail(), f"the tick runner '{runner}'")
+    return _result(out, clock, start, proc.returncode, timed_out, failure)
+
+
+def _shell_line(command: str, prompt_path: Path) -> tuple[str, int | BinaryIO]:
+    """The bash line and its stdin: the prompt file unless the command names
+    {{prompt_file}}. Raises OSError when the prompt file cannot be read."""
+    if PLACEHOLDER in command:
+        return substitute_prompt_file(command, prompt_path), subprocess.DEVNULL
+    return command, prompt_path.open("rb")
+
+
+def _read_to_end(
+    proc: subprocess.Popen[bytes], out: _Output, start: float, timeout_s: float, clock: Clock
+) -> bool:
+    """Read the runner's output until EOF or its deadline; True when the deadline ended it."""
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     deadline = start + timeout_s if timeout_s > 0 else None
@@ -294,11 +307,19 @@ def run_runner(
         proc.stdout.close()
     out.take(rest)
     out.flush()
-    if slot:
-        tickbox.close_slot(ctx.paths.decision)
-    failure = _failure(command, timeout_s, proc.returncode, timed_out, out)
-    if failure is not None and sandbox is not None and sandbox.on:
-        from looop.core import srt  # lazy: only a sandboxed tick's failure needs it
+    return timed_out
 
-        failure = srt.explain_denied(failure, out.tail(), f"the tick runner '{runner}'")
-    return result(proc.returncode, timed_out, failure)
+
+def _result(
+    out: _Output,
+    clock: Clock,
+    start: float,
+    code: int | None,
+    timed_out: bool,
+    error: str | None,
+) -> RunResult:
+    """The run as data; a failure's reason is the tee's last line."""
+    if error is not None and (timed_out or code != 0):
+        out.tee.write(f"✗ {error}")
+    out.tee.close()
+    return RunResult(code, timed_out, max(0.0, clock.monotonic() - start), error, out.tail())

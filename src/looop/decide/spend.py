@@ -20,6 +20,7 @@ from looop.decide import cost
 from looop.decide.runner import RunResult, run_runner
 
 if TYPE_CHECKING:
+    from looop.core.sandboxpolicy import SandboxPolicy
     from looop.decide.limits import Limit
 
 
@@ -121,19 +122,10 @@ def run_metered(
     paths = ctx.paths
     prices = cfg.raw.get("prices")
     retries = knobs.num("runner_retries")
-    match = ctx.env.get("LOOOP_RUNNER_RETRY_MATCH", "").strip()
-    try:
-        pattern = re.compile(match, re.IGNORECASE) if match else None
-    except re.error:
-        ctx.warn_once(f"ignoring LOOOP_RUNNER_RETRY_MATCH={match!r}: not a valid regex")
-        pattern = None
+    pattern = _retry_pattern(ctx)
+    policy = _sandbox_policy(runner, cfg)
     total: float | None = None
     attempt = 0
-    policy = None
-    if runner.sandbox is not None or cfg.sandbox is not None:
-        from looop.core.sandboxpolicy import resolve  # lazy: most configs set no sandbox
-
-        policy = resolve(None, runner.sandbox, cfg.sandbox)  # as for its workers
     limit: Limit | None = None
     while True:
         attempt += 1
@@ -152,12 +144,7 @@ def run_metered(
         got = meter.total()
         if got is not None:
             total = (total or 0.0) + got
-        retry = (
-            pattern is not None
-            and attempt <= retries
-            and not os.path.lexists(paths.decision)
-            and pattern.search(result.tail + "\n" + (result.error or "")) is not None
-        )
+        retry = _retryable(ctx, pattern, attempt <= retries, result)
         if retry:
             # a usage window with a reset time: retrying before the reset only fails again
             limit = _usage_limit(ctx, result)
@@ -167,6 +154,36 @@ def run_metered(
         _wait_to_retry(ctx, knobs, attempt, run_id)
     _settle(ctx, knobs, runner, result, total, run_id)
     return result, total, limit
+
+
+def _retry_pattern(ctx: Ctx) -> re.Pattern[str] | None:
+    """The provider error worth a retry (LOOOP_RUNNER_RETRY_MATCH), None when unset or bad."""
+    match = ctx.env.get("LOOOP_RUNNER_RETRY_MATCH", "").strip()
+    try:
+        return re.compile(match, re.IGNORECASE) if match else None
+    except re.error:
+        ctx.warn_once(f"ignoring LOOOP_RUNNER_RETRY_MATCH={match!r}: not a valid regex")
+        return None
+
+
+def _sandbox_policy(runner: Runner, cfg: Config) -> SandboxPolicy | None:
+    if runner.sandbox is None and cfg.sandbox is None:
+        return None
+    from looop.core.sandboxpolicy import resolve  # lazy: most configs set no sandbox
+
+    return resolve(None, runner.sandbox, cfg.sandbox)  # as for its workers
+
+
+def _retryable(
+    ctx: Ctx, pattern: re.Pattern[str] | None, retries_left: bool, result: RunResult
+) -> bool:
+    """A matched provider error, retries left, and no decision written yet."""
+    return (
+        pattern is not None
+        and retries_left
+        and not os.path.lexists(ctx.paths.decision)
+        and pattern.search(result.tail + "\n" + (result.error or "")) is not None
+    )
 
 
 def _usage_limit(ctx: Ctx, result: RunResult) -> Limit | None:

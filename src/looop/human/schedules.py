@@ -285,36 +285,76 @@ def reading(
     now = clock.now()
     zone = clock.zone()
     if "at" in rec:
-        at = _int(rec, "at")
-        if at is None:
-            return _invalid(name, "field 'at' must be unix seconds", note)
-        due = now >= at or (mark is not None and mark.get("at") == at and mark.get("due") is True)
-        shot: dict[str, Any] = {"kind": "one-shot", "due_at": _stamp(at, zone), "note": note}
-        kept: dict[str, Any] | None = {"at": at, "due": True} if due else None
-        sig = "due" if due else "pending"
-        return Reading(name, "one-shot", sig, shot, None if due else at, kept)
+        return _one_shot(name, rec, note, now, zone, mark)
     anchor = _int(rec, "anchor")
     if anchor is None:
         anchor = 0  # a hand-written record without one is due at once, then runs normally
     if "every_s" in rec:
-        every = _int(rec, "every_s")
-        if every is None or every < MIN_EVERY_S:
-            # a hand-written record is held to the same floor as write_schedule: a 5 s
-            # schedule would wake (and spend a decide) every 5 s
-            return _invalid(
-                name,
-                f"field 'every_s' must be at least {MIN_EVERY_S} seconds (a whole number)",
-                note,
-            )
-        period, shift, kept = _every_mark(mark, every, anchor, now, clock.monotonic())
-        nxt = anchor + (period + 1) * every - shift  # on the wall clock
-        rep: dict[str, Any] = {
-            "kind": "recurring",
-            "every_s": every,
-            "next_due": _stamp(nxt, zone),
-            "note": note,
-        }
-        return Reading(name, "recurring", {"period": period}, rep, float(nxt), kept)
+        return _recurring(name, rec, note, anchor, now, zone, clock, mark)
+    return _cron(name, rec, note, anchor, now, zone, clock, mark)
+
+
+def _one_shot(
+    name: str,
+    rec: dict[str, Any],
+    note: str,
+    now: float,
+    zone: tzinfo,
+    mark: dict[str, Any] | None,
+) -> Reading:
+    """An `at` schedule: pending until its time, then due (and kept due by its mark)."""
+    at = _int(rec, "at")
+    if at is None:
+        return _invalid(name, "field 'at' must be unix seconds", note)
+    due = now >= at or (mark is not None and mark.get("at") == at and mark.get("due") is True)
+    shot: dict[str, Any] = {"kind": "one-shot", "due_at": _stamp(at, zone), "note": note}
+    kept: dict[str, Any] | None = {"at": at, "due": True} if due else None
+    sig = "due" if due else "pending"
+    return Reading(name, "one-shot", sig, shot, None if due else at, kept)
+
+
+def _recurring(
+    name: str,
+    rec: dict[str, Any],
+    note: str,
+    anchor: int,
+    now: float,
+    zone: tzinfo,
+    clock: Clock,
+    mark: dict[str, Any] | None,
+) -> Reading:
+    """An `every_s` schedule: its signal is the period it is in, counted from its anchor."""
+    every = _int(rec, "every_s")
+    if every is None or every < MIN_EVERY_S:
+        # a hand-written record is held to the same floor as write_schedule: a 5 s
+        # schedule would wake (and spend a decide) every 5 s
+        return _invalid(
+            name,
+            f"field 'every_s' must be at least {MIN_EVERY_S} seconds (a whole number)",
+            note,
+        )
+    period, shift, kept = _every_mark(mark, every, anchor, now, clock.monotonic())
+    nxt = anchor + (period + 1) * every - shift  # on the wall clock
+    rep: dict[str, Any] = {
+        "kind": "recurring",
+        "every_s": every,
+        "next_due": _stamp(nxt, zone),
+        "note": note,
+    }
+    return Reading(name, "recurring", {"period": period}, rep, float(nxt), kept)
+
+
+def _cron(
+    name: str,
+    rec: dict[str, Any],
+    note: str,
+    anchor: int,
+    now: float,
+    zone: tzinfo,
+    clock: Clock,
+    mark: dict[str, Any] | None,
+) -> Reading:
+    """A `cron` schedule: its signal is the last slot it fired, after its anchor."""
     expr = rec.get("cron")
     if not isinstance(expr, str):
         return _invalid(name, "field 'cron' must be a string", note)

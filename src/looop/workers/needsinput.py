@@ -283,10 +283,7 @@ def refine(
         elif isinstance(was, dict) and _repeated(sdir, was, key):
             # the same redraw again: no screen read; an idle box still waits for a quiet look
             fresh[r["id"]] = {**was, "k": key}
-            verdict = was.get("why")
-            if isinstance(verdict, str):
-                r["health"] = HEALTH
-                r["needs_input"] = verdict
+            _mark(r, was.get("why"))
             continue
         else:
             text = _screen(data, r["id"])
@@ -294,26 +291,40 @@ def refine(
                 continue
             if rules is None:
                 rules = Rules(custom)
-            cmd = _cmd(sdir)
-            progs = programs_in([str(a) for a in cmd]) if isinstance(cmd, list) else set()
-            runner = runner_of(data, r["id"]) if rules.custom else None
-            verdict = judge(text, progs, rules, runner)
+            verdict = _judge_screen(data, r["id"], sdir, text, rules)
             if isinstance(verdict, str) and verdict.startswith("idle"):
                 # a CLI starting or between steps draws its input box for a moment: idle
                 # counts only once a later look finds nothing printed since
                 fresh[r["id"]] = {"k": key, "why": None, "seen": verdict}
                 continue
         fresh[r["id"]] = {"k": key, "why": verdict}
-        if isinstance(verdict, str):
-            r["health"] = HEALTH
-            r["needs_input"] = verdict
+        _mark(r, verdict)
     if look and fresh != cache:
-        try:
-            # no fsync: after a crash a lost cache costs one screen read per worker
-            body = store.dumps_state({"v": CACHE_VERSION, "w": fresh}) + "\n"
-            store.atomic_write(where.join(data, CACHE), body, durable=False)
-        except OSError:
-            pass  # a cache that cannot be kept costs a screen read next time, nothing more
+        _keep_cache(data, fresh)
+
+
+def _mark(r: dict[str, Any], verdict: Any) -> None:
+    """A verdict that names what the screen asks makes the row needs-input."""
+    if isinstance(verdict, str):
+        r["health"] = HEALTH
+        r["needs_input"] = verdict
+
+
+def _judge_screen(data: str, wid: str, sdir: str, text: str, rules: Rules) -> str | None:
+    """What the worker's screen says, read with the rules for the programs it runs."""
+    cmd = _cmd(sdir)
+    progs = programs_in([str(a) for a in cmd]) if isinstance(cmd, list) else set()
+    runner = runner_of(data, wid) if rules.custom else None
+    return judge(text, progs, rules, runner)
+
+
+def _keep_cache(data: str, fresh: dict[str, Any]) -> None:
+    try:
+        # no fsync: after a crash a lost cache costs one screen read per worker
+        body = store.dumps_state({"v": CACHE_VERSION, "w": fresh}) + "\n"
+        store.atomic_write(where.join(data, CACHE), body, durable=False)
+    except OSError:
+        pass  # a cache that cannot be kept costs a screen read next time, nothing more
 
 
 def to_tell(data: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from looop.core import store
 from looop.core.config import PLACEHOLDER, Config, Knobs, substitute_prompt_file
@@ -34,6 +34,9 @@ from looop.workers.launch import (
     spawn_line,
     with_mcp,
 )
+
+if TYPE_CHECKING:
+    from looop.workers.worktree import Tree
 
 RESUME_DIR = "resume"
 POLICIES = ("resume", "never")
@@ -202,6 +205,11 @@ def read_record(ctx: Ctx, wid: str) -> Record | None:
         raise _bad(wid, path, str(e)[:200]) from None
     if not isinstance(obj, dict) or obj.get("v") != 1 or obj.get("id") != wid:
         raise _bad(wid, path, "not a version 1 record of this worker")
+    return _record(obj, wid, path)
+
+
+def _record(obj: dict[str, Any], wid: str, path: Path) -> Record:
+    """The record's fields, each checked as write_record writes it."""
 
     def text(key: str, optional: bool = False) -> str | None:
         v = obj.get(key)
@@ -236,13 +244,7 @@ def read_record(ctx: Ctx, wid: str) -> Record | None:
         raise _bad(wid, path, "field 'cwd' must be an absolute path")
     runner = text("runner")
     assert runner is not None
-    env = obj.get("env")
-    if env is not None and (
-        not isinstance(env, dict)
-        or not all((isinstance(k, str) and k.startswith("LOOOP_")) or k == "PATH" for k in env)
-        or not all(isinstance(v, str) and "\x00" not in v for v in env.values())
-    ):
-        raise _bad(wid, path, "field 'env' must map PATH and LOOOP_* names to text")
+    env = _env_field(obj.get("env"), wid, path)
     return Record(
         wid=wid,
         runner=runner,
@@ -257,6 +259,17 @@ def read_record(ctx: Ctx, wid: str) -> Record | None:
         repo=repo,
         env=env,
     )
+
+
+def _env_field(env: Any, wid: str, path: Path) -> dict[str, str] | None:
+    """What a start on an SSH host added: PATH and LOOOP_* names to text, or None."""
+    if env is not None and (
+        not isinstance(env, dict)
+        or not all((isinstance(k, str) and k.startswith("LOOOP_")) or k == "PATH" for k in env)
+        or not all(isinstance(v, str) and "\x00" not in v for v in env.values())
+    ):
+        raise _bad(wid, path, "field 'env' must map PATH and LOOOP_* names to text")
+    return env
 
 
 # -- finding an id a CLI named itself --------------------------------------------------------
@@ -492,11 +505,9 @@ def resumable(ctx: Ctx, wid: str) -> bool:
     return rec is not None and rec.resume is not None
 
 
-def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = None) -> Resumed:
-    """Start the worker again on its recorded conversation, in the same directory (or
-    worktree), with the same sandbox setting. A live one is ended first. Everything is
-    checked before anything changes; each refusal is one line."""
-    wid = normalise_target(worker_id)
+def _resumable(ctx: Ctx, wid: str) -> tuple[Record, str, str | None]:
+    """The worker's record, its resume line (with its conversation id) and that id; a
+    WorkerError says why it cannot be resumed."""
     rec = read_record(ctx, wid)
     if rec is None:
         raise WorkerError(
@@ -522,6 +533,11 @@ def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = N
         line = with_session_id(line, conv)
     if not os.path.isdir(rec.cwd):
         raise WorkerError(f"worker {wid} cannot be resumed: its directory {rec.cwd} is gone")
+    return rec, line, conv
+
+
+def _live_tree(ctx: Ctx, wid: str, rec: Record) -> Tree | None:
+    """A repo worker's worktree, which must still be there; None for a plain worker."""
     tree = None
     if rec.repo:
         from looop.workers import worktree as wt  # lazy: only a repo worker has one
@@ -531,12 +547,28 @@ def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = N
             raise WorkerError(
                 f"worker {wid} cannot be resumed: its worktree is gone — start it again"
             )
-    s = _session(ctx, wid)
+    return tree
+
+
+def _resume_env(ctx: Ctx, wid: str, rec: Record, tree: Tree | None) -> dict[str, str]:
+    """The resumed worker's environment, as it started with."""
     env = ctx.child_env({"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": rec.runner})
     if rec.env:  # on an SSH host: its way home again (remote/ssh/satellite.py)
         env.update(rec.env)
     if tree is not None:
         env["LOOOP_WORKSPACE"] = tree.path
+    return env
+
+
+def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = None) -> Resumed:
+    """Start the worker again on its recorded conversation, in the same directory (or
+    worktree), with the same sandbox setting. A live one is ended first. Everything is
+    checked before anything changes; each refusal is one line."""
+    wid = normalise_target(worker_id)
+    rec, line, conv = _resumable(ctx, wid)
+    tree = _live_tree(ctx, wid, rec)
+    s = _session(ctx, wid)
+    env = _resume_env(ctx, wid, rec, tree)
     if cfg is None:
         cfg = ctx.config()
     prog: str | None = None

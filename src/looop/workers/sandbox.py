@@ -117,30 +117,9 @@ def settings(
     # above come back writable): its brief and knobs, the PLAYBOOK (it may name a lease), the
     # answers to its asks, and the sessions and remote-worker records a lease's holder is
     # known alive by (a claim must never take a live worker's lease).
-    walls, allow = srt.data_walls(
-        data,
-        [
-            os.path.join("prompts", f"{wid}.md"),
-            os.path.join(where.SANDBOX, wid, "config.json"),
-            "PLAYBOOK.md",
-            "answers",
-            "sessions",
-            os.path.join("hosts", "workers"),
-        ],
-    )
+    walls, allow = _data_walls(data, wid)
     deny = [*HOME_SECRETS, *walls, str(p.config), *policy.deny_read]
-    # Within sessions/: other workers' terminals and supervisor errors, as they are now (srt
-    # hides only what exists).
-    for name in listdir(str(p.sessions)):
-        if name != wid:
-            sdir = os.path.join(data, "sessions", name)
-            deny.append(os.path.join(sdir, "supervisor.err"))
-            # its folder of log files, so what rotation renames or begins there stays hidden
-            # (sessions/logfiles.py); a session made before the folder has a plain file
-            if os.path.isdir(os.path.join(sdir, "log")):
-                deny.append(os.path.join(sdir, "log"))
-            else:
-                deny.append(os.path.join(sdir, "output.log"))
+    deny.extend(_other_terminals(data, str(p.sessions), wid))
     locked = list(parts.locked)
     if tree is not None:
         from looop.workers.worktree import sandbox_write  # lazy: only a repo worker
@@ -151,6 +130,38 @@ def settings(
     domains = [*parts.domains, *policy.domains]
     srt.check_endpoints(parts, domains, f"the worker's runner '{runner}'")
     return srt.conf(write, deny, [*parts.allow_read, *allow], domains, home, locked)
+
+
+def _data_walls(data: str, wid: str) -> tuple[list[str], list[str]]:
+    """The data dir's walls for this worker and what comes back in (srt.data_walls)."""
+    return srt.data_walls(
+        data,
+        [
+            os.path.join("prompts", f"{wid}.md"),
+            os.path.join(where.SANDBOX, wid, "config.json"),
+            "PLAYBOOK.md",
+            "answers",
+            "sessions",
+            os.path.join("hosts", "workers"),
+        ],
+    )
+
+
+def _other_terminals(data: str, sessions: str, wid: str) -> list[str]:
+    """Within sessions/: other workers' terminals and supervisor errors, as they are now (srt
+    hides only what exists)."""
+    deny: list[str] = []
+    for name in listdir(sessions):
+        if name != wid:
+            sdir = os.path.join(data, "sessions", name)
+            deny.append(os.path.join(sdir, "supervisor.err"))
+            # its folder of log files, so what rotation renames or begins there stays hidden
+            # (sessions/logfiles.py); a session made before the folder has a plain file
+            if os.path.isdir(os.path.join(sdir, "log")):
+                deny.append(os.path.join(sdir, "log"))
+            else:
+                deny.append(os.path.join(sdir, "output.log"))
+    return deny
 
 
 SHELL_DIR = "+run_shell"  # under sandbox/: '+' is in no worker id

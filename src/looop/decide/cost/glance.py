@@ -17,6 +17,7 @@ from looop.decide.cost.totals import micros
 TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 
 if TYPE_CHECKING:
+    from time import struct_time
     from typing import Any
 
     from looop.core.clock import Clock
@@ -94,6 +95,14 @@ def _spent_today(data: str, clock: Clock) -> float:
     if not text:
         return 0.0
     tm = clock.local_tm(now)
+    return _sum_today(text, clock, tm[:3], _day_window(clock, now, tm))
+
+
+_Window = tuple[bool, str, str, set[str], tuple[str, str]]
+
+
+def _day_window(clock: Clock, now: float, tm: struct_time) -> _Window:
+    """Which stamps can fall on today: (window, first, last, marks, sure), read below."""
     today = tm[:3]
     # Only rows stamped near today can count; the filter after the parse is the exact one.
     # Today began within 2 h of `lo` (a DST shift) and lasts at most 26 h, so its rows were
@@ -106,12 +115,19 @@ def _spent_today(data: str, clock: Clock) -> float:
     # Within the window, rows stamped in [lo + 2 h, lo + 20 h) are today whatever a DST shift
     # did to `lo` (today starts within 2 h of it and lasts at least 22 h): no time to parse.
     sure = ("", "")
+    first = last = ""
     if window:
         first, last = stamps.utc_stamp(first_t), stamps.utc_stamp(last_t)
         marks = {first[:11], stamps.utc_stamp(first_t + 15 * 3600)[:11], last[:11]}
         sure = (stamps.utc_stamp(lo + 2 * 3600), stamps.utc_stamp(lo + 20 * 3600))
     else:  # a zone jumping across the date line today: the wide net, no window
         marks = {stamps.utc_stamp(lo + k * 43200)[:11] for k in range(-4, 5)}
+    return window, first, last, marks, sure
+
+
+def _sum_today(text: str, clock: Clock, today: tuple[int, ...], day: _Window) -> float:
+    """USD spent in the ledger rows of `text` stamped on the local `today`."""
+    window, first, last, marks, sure = day
     amounts: list[int] = []
     for line in text.splitlines():
         at = line.find('"ts":"') if window else -1
