@@ -33,7 +33,6 @@ LONG_FUNCTIONS_DEBT: set[str] = {
     "sense/probes:probe_sessions",
     "sessions/host:_serve_one",
     "sessions/spawner:spawn",
-    "web/server:serve",
     "remote/kube/backend:start",
     "workers/launch:start_worker",
     "workers/needsinput:refine",
