@@ -18,7 +18,6 @@ MAX_MODULE = 500
 LONG_FUNCTIONS_DEBT: set[str] = {
     "act/shellguard/scanner:_commands",
     "cli/render:fleet_table",
-    "cli/render:print_status",
     "core/config:parse_config",
     "decide/cost/glance:_spent_today",
     "decide/runner:run_runner",

@@ -7,7 +7,7 @@ import sys
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import Any
 
     from looop.loop.views import Stamp, StatusView
@@ -85,14 +85,29 @@ def print_status(st: StatusView, as_json: bool, colour: bool = False) -> None:
     """`looop status`; colour: health, breakers, asks and config errors in colour."""
     w = sys.stdout.write
 
-    def red(text: str) -> str:
-        return paint(text, "red", colour)
-
     if as_json:
         from looop.loop.status import add_v1_fields, status_json  # lazy: `ls` prints none
 
         w(status_json(add_v1_fields(st)) + "\n")
         return
+    _write_pulse(st, colour, w)
+    _write_config(st, colour, w)
+    _write_spend(st, colour, w)
+    _write_work(st, colour, w)
+    if st["journal_tail"]:
+        w("\nJOURNAL (last 3)\n")
+    for line in st["journal_tail"]:
+        w(f"  {line}\n")
+    w(f"\ndata dir:  {st['data_dir']}\n")
+    w(f"times:     local, as of {st['now']['at']}\n")
+
+
+def _red(text: str, colour: bool) -> str:
+    return paint(text, "red", colour)
+
+
+def _write_pulse(st: StatusView, colour: bool, w: Callable[[str], object]) -> None:
+    """The PULSE block: the pulse, its beats, retries, limits and runner."""
     pulse = st["pulse"]
     w("PULSE\n")
     w(f"pulse:     {paint(_pulse_line(st), _pulse_colour(st), colour)}\n")
@@ -117,25 +132,33 @@ def print_status(st: StatusView, as_json: bool, colour: bool = False) -> None:
     w("decided:   " + (f"{_rel(st, lt)} (hash {lt['hash'][:12] or '—'})" if lt else "never") + "\n")
     lf = st.get("last_failure")
     if lf:
-        w(f"failing:   {red('✗')} {lf.get('error', '?')} (fail #{lf.get('fails', '?')})\n")
+        w(f"failing:   {_red('✗', colour)} {lf.get('error', '?')} (fail #{lf.get('fails', '?')})\n")
     w(
         f"runner:    {st['runner'] or '—'}"
         + (f" · every {pulse['interval_s']}s idle" if pulse["interval_s"] else "")
         + "\n"
     )
+
+
+def _write_config(st: StatusView, colour: bool, w: Callable[[str], object]) -> None:
+    """The config's errors, where it lives, its warnings, and the web link's note."""
     if st["config_error"]:
-        w(f"config:    {red('✗')} {st['config_error']}\n")
+        w(f"config:    {_red('✗', colour)} {st['config_error']}\n")
     elif st.get("config") and not str(st["config"]).startswith(str(st.get("data_dir", "")) + "/"):
         w(f"config:    {st['config']} (outside the data dir)\n")
     for said in st.get("config_warnings") or ():
-        w(f"config:    {red('✗')} {said}\n")
+        w(f"config:    {_red('✗', colour)} {said}\n")
     if st.get("web"):
         w(f"web:       {st['web']} (the link with its token: `looop web --url`)\n")
+
+
+def _write_spend(st: StatusView, colour: bool, w: Callable[[str], object]) -> None:
+    """The SPEND block: today's spend against the budget, and any open breaker."""
     sp = st["spend"]
     if sp:
         w("\nSPEND\n")
     if sp and "error" in sp:
-        w(f"spend:     {red('✗')} {sp['error']}\n")
+        w(f"spend:     {_red('✗', colour)} {sp['error']}\n")
     elif sp:
         cap = sp["max_daily_usd"]
         w(
@@ -145,7 +168,11 @@ def print_status(st: StatusView, as_json: bool, colour: bool = False) -> None:
         )
         for br in (sp["budget"], sp["unmetered"], sp["decides"]):
             if br["open"]:
-                w(f"breaker:   {red('⚡')} {br['lift']}\n")
+                w(f"breaker:   {_red('⚡', colour)} {br['lift']}\n")
+
+
+def _write_work(st: StatusView, colour: bool, w: Callable[[str], object]) -> None:
+    """The WORK block: goals, asks, schedules and the live workers."""
     w("\nWORK\n")
     w(
         f"goals:     {len(st['goals'])}"
@@ -161,7 +188,7 @@ def print_status(st: StatusView, as_json: bool, colour: bool = False) -> None:
         if sc.get("due"):
             line += f" · due: {', '.join(sc['due'])}"
         if sc.get("invalid"):
-            line += f" · {red('✗')} invalid: {', '.join(sc['invalid'])}"
+            line += f" · {_red('✗', colour)} invalid: {', '.join(sc['invalid'])}"
         w(line + "\n")
     live = [x for x in st["workers"] if x.get("alive")]
     done = st.get("workers_finished", len(st["workers"]) - len(live))
@@ -170,12 +197,6 @@ def print_status(st: StatusView, as_json: bool, colour: bool = False) -> None:
         flag = f"  ⚑ {x['note']}" if x.get("note") and x.get("alive") else ""
         box = " · sandboxed" if x.get("sandboxed") else ""
         w(f"  - {x.get('id', '?')} [{x.get('label', x.get('error', '?'))}{box}]{flag}\n")
-    if st["journal_tail"]:
-        w("\nJOURNAL (last 3)\n")
-    for line in st["journal_tail"]:
-        w(f"  {line}\n")
-    w(f"\ndata dir:  {st['data_dir']}\n")
-    w(f"times:     local, as of {st['now']['at']}\n")
 
 
 def _spend_cell(r: dict[str, Any]) -> str:
