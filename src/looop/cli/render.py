@@ -211,6 +211,22 @@ def _spend_cell(r: dict[str, Any]) -> str:
 def fleet_table(rows: list[dict[str, Any]], colour: bool = False) -> str:
     """`looop ls`: the pulse and the workers (fleet_rows) as a table; colour: HEALTH and ASK
     in colour."""
+    head, body = _fleet_cells(rows)
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=False)]
+    lines = [
+        "  ".join(
+            _cell(i, c, w, row is head, colour)
+            for i, (c, w) in enumerate(zip(row, widths, strict=False))
+        ).rstrip()
+        for row in (head, *body)
+    ]
+    if len(rows) == 1:
+        lines.append("(no workers)")
+    return "\n".join(lines)
+
+
+def _fleet_cells(rows: list[dict[str, Any]]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The table's head and rows: the columns every table has, then those some rows need."""
     from looop.workers.fleet import age  # lazy: hot path: status prints no table
 
     head: tuple[str, ...] = ("ID", "HEALTH", "STATE", "IDLE", "UP", "ASK", "VERIFY")
@@ -247,28 +263,20 @@ def fleet_table(rows: list[dict[str, Any]], colour: bool = False) -> str:
     if any(r.get("branch") for r in rows):  # the column shows once a worker has a worktree
         head = (*head, "BRANCH")
         body = [(*b, r.get("branch") or "—") for b, r in zip(body, rows, strict=True)]
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=False)]
+    return head, body
 
-    def cell(i: int, c: object, w: int, top: bool) -> str:
-        text = str(c)
-        pad = " " * (w - len(text))
-        if top or not colour:
-            return text + pad
-        if i == 1:  # HEALTH
-            return paint(text, _HEALTH_COLOUR.get(text), True) + pad
-        if i == 5 and text != "—":  # ASK: an ask waits on a human
-            return paint(text, "yellow", True) + pad
+
+def _cell(i: int, c: object, w: int, top: bool, colour: bool) -> str:
+    """Column i's cell padded to width w; HEALTH and a waiting ASK painted when colour."""
+    text = str(c)
+    pad = " " * (w - len(text))
+    if top or not colour:
         return text + pad
-
-    lines = [
-        "  ".join(
-            cell(i, c, w, row is head) for i, (c, w) in enumerate(zip(row, widths, strict=False))
-        ).rstrip()
-        for row in (head, *body)
-    ]
-    if len(rows) == 1:
-        lines.append("(no workers)")
-    return "\n".join(lines)
+    if i == 1:  # HEALTH
+        return paint(text, _HEALTH_COLOUR.get(text), True) + pad
+    if i == 5 and text != "—":  # ASK: an ask waits on a human
+        return paint(text, "yellow", True) + pad
+    return text + pad
 
 
 def fleet_json(rows: list[dict[str, Any]]) -> str:
