@@ -21,7 +21,6 @@ LONG_FUNCTIONS_DEBT: set[str] = {
     "decide/cost/glance:_spent_today",
     "decide/runner:run_runner",
     "decide/spend:run_metered",
-    "demo/run:run_demo",
     "human/schedules:reading",
     "loop/daemon:start_detached",
     "loop/pulse:_loop",
