@@ -22,7 +22,6 @@ LONG_FUNCTIONS_DEBT: set[str] = {
     "decide/runner:run_runner",
     "decide/spend:run_metered",
     "human/schedules:reading",
-    "loop/daemon:start_detached",
     "loop/pulse:_loop",
     "loop/status:gather_status_at",
     "loop/workmeter:meter",
