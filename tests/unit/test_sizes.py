@@ -25,7 +25,6 @@ LONG_FUNCTIONS_DEBT: set[str] = {
     "loop/pulse:_loop",
     "loop/status:gather_status_at",
     "loop/workmeter:meter",
-    "sense/probes:probe_sessions",
     "sessions/host:_serve_one",
     "sessions/spawner:spawn",
     "remote/kube/backend:start",
