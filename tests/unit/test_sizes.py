@@ -36,7 +36,6 @@ LONG_FUNCTIONS_DEBT: set[str] = {
     "remote/dispatch:_start_on_host",
     "remote/dispatch:start_there",
     "remote/ssh/backend:start_remote",
-    "remote/verify:run_far",
 }
 
 # modules over MAX_MODULE lines today
