@@ -34,7 +34,6 @@ LONG_FUNCTIONS_DEBT: set[str] = {
     "workers/resume:resume_worker",
     "workers/sandbox:settings",
     "remote/dispatch:_start_on_host",
-    "remote/dispatch:start_there",
     "remote/ssh/backend:start_remote",
 }
 
