@@ -47,6 +47,13 @@ def ask_cmd(
     wait_id: str | None,
 ) -> None:
     ctx = make_ctx(events_to=None)
+    who = _asking_worker(ctx, worker, prompt, wait_id)
+    ask_id = _the_ask(ctx, who, prompt, ref, options, wait_id)
+    _wait_and_print(ctx, who, ask_id)
+
+
+def _asking_worker(ctx: Ctx, worker: str | None, prompt: str | None, wait_id: str | None) -> str:
+    """The worker that asks (named, or the one this runs inside), once the flags make sense."""
     if (prompt is None) == (wait_id is None):
         raise LooopError(
             "give --prompt (a new question) or --wait ASK_ID (an earlier one), one of them"
@@ -59,46 +66,63 @@ def ask_cmd(
             "inside a worker (LOOOP_SESSION_ID)"
         )
     check_worker(who, "worker id" if worker else "LOOOP_SESSION_ID")
+    return who
+
+
+def _the_ask(
+    ctx: Ctx,
+    who: str,
+    prompt: str | None,
+    ref: str | None,
+    options: tuple[str, ...],
+    wait_id: str | None,
+) -> str:
+    """The id of the ask to wait on: the one named by --wait, the one this request already
+    asked, or a new one (recorded and notified)."""
     p = ctx.paths
     # set by the home for a worker away from home (remote/answer.py): one ask per request
     key = request_key(ctx.env)[0]
     earlier = keyed_ask(p.asks, who, key) if key and wait_id is None else None
     if wait_id is not None:
-        rec = _own_pending(ctx, who, wait_id)
-    elif earlier is not None:
-        rec = {"id": earlier}  # this request asked already: wait on that question
-    else:
-        assert prompt is not None
-        opts = [o.strip() for given in options for o in given.split(",") if o.strip()]
-        rec = new_ask(p.asks, p.answers, who, prompt, ref, opts, ctx.clock.now(), key)
-        ctx.events.record("ask", id=rec["id"], worker=who)
-        from looop.human.notify import notify  # lazy: hot path: only `ask` notifies
+        return _own_pending(ctx, who, wait_id)["id"]
+    if earlier is not None:
+        return earlier  # this request asked already: wait on that question
+    assert prompt is not None
+    opts = [o.strip() for given in options for o in given.split(",") if o.strip()]
+    rec = new_ask(p.asks, p.answers, who, prompt, ref, opts, ctx.clock.now(), key)
+    ask_id: str = rec["id"]
+    ctx.events.record("ask", id=ask_id, worker=who)
+    from looop.human.notify import notify  # lazy: hot path: only `ask` notifies
 
-        notify(
-            ctx,
-            f"{who} asks: {prompt}"
-            + (f" ({', '.join(opts)})" if opts else "")
-            + f"\nanswer: looop answer {rec['id']} …",
-            rec["id"],
-            "ask",
-        )
+    notify(
+        ctx,
+        f"{who} asks: {prompt}"
+        + (f" ({', '.join(opts)})" if opts else "")
+        + f"\nanswer: looop answer {ask_id} …",
+        ask_id,
+        "ask",
+    )
+    return ask_id
+
+
+def _wait_and_print(ctx: Ctx, who: str, ask_id: str) -> None:
+    """Wait for the answer; print it and the messages told meanwhile, or end with 124."""
+    p = ctx.paths
     knobs = ctx.knobs()
     limit = knobs.real("ask_timeout_s")
-    sys.stderr.write(
-        f"looop: waiting for an answer to {rec['id']} (`looop answer {rec['id']} …`)\n"
-    )
+    sys.stderr.write(f"looop: waiting for an answer to {ask_id} (`looop answer {ask_id} …`)\n")
     got = await_answer(
         p.asks,
         p.answers,
         p.tells,
-        rec["id"],
+        ask_id,
         who,
         ctx.clock,
         knobs.num("ask_poll_ms") / 1000,
         limit or None,
     )
     if got is None:
-        sys.stderr.write(f"looop: no answer to {rec['id']} within {limit:g}s\n")
+        sys.stderr.write(f"looop: no answer to {ask_id} within {limit:g}s\n")
         raise SystemExit(124)
     text, told = got
     sys.stdout.write(text if text.endswith("\n") else text + "\n")

@@ -7,7 +7,7 @@ import sys
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import Any
 
     from looop.loop.views import Stamp, StatusView
@@ -85,14 +85,29 @@ def print_status(st: StatusView, as_json: bool, colour: bool = False) -> None:
     """`looop status`; colour: health, breakers, asks and config errors in colour."""
     w = sys.stdout.write
 
-    def red(text: str) -> str:
-        return paint(text, "red", colour)
-
     if as_json:
         from looop.loop.status import add_v1_fields, status_json  # lazy: `ls` prints none
 
         w(status_json(add_v1_fields(st)) + "\n")
         return
+    _write_pulse(st, colour, w)
+    _write_config(st, colour, w)
+    _write_spend(st, colour, w)
+    _write_work(st, colour, w)
+    if st["journal_tail"]:
+        w("\nJOURNAL (last 3)\n")
+    for line in st["journal_tail"]:
+        w(f"  {line}\n")
+    w(f"\ndata dir:  {st['data_dir']}\n")
+    w(f"times:     local, as of {st['now']['at']}\n")
+
+
+def _red(text: str, colour: bool) -> str:
+    return paint(text, "red", colour)
+
+
+def _write_pulse(st: StatusView, colour: bool, w: Callable[[str], object]) -> None:
+    """The PULSE block: the pulse, its beats, retries, limits and runner."""
     pulse = st["pulse"]
     w("PULSE\n")
     w(f"pulse:     {paint(_pulse_line(st), _pulse_colour(st), colour)}\n")
@@ -117,25 +132,33 @@ def print_status(st: StatusView, as_json: bool, colour: bool = False) -> None:
     w("decided:   " + (f"{_rel(st, lt)} (hash {lt['hash'][:12] or '—'})" if lt else "never") + "\n")
     lf = st.get("last_failure")
     if lf:
-        w(f"failing:   {red('✗')} {lf.get('error', '?')} (fail #{lf.get('fails', '?')})\n")
+        w(f"failing:   {_red('✗', colour)} {lf.get('error', '?')} (fail #{lf.get('fails', '?')})\n")
     w(
         f"runner:    {st['runner'] or '—'}"
         + (f" · every {pulse['interval_s']}s idle" if pulse["interval_s"] else "")
         + "\n"
     )
+
+
+def _write_config(st: StatusView, colour: bool, w: Callable[[str], object]) -> None:
+    """The config's errors, where it lives, its warnings, and the web link's note."""
     if st["config_error"]:
-        w(f"config:    {red('✗')} {st['config_error']}\n")
+        w(f"config:    {_red('✗', colour)} {st['config_error']}\n")
     elif st.get("config") and not str(st["config"]).startswith(str(st.get("data_dir", "")) + "/"):
         w(f"config:    {st['config']} (outside the data dir)\n")
     for said in st.get("config_warnings") or ():
-        w(f"config:    {red('✗')} {said}\n")
+        w(f"config:    {_red('✗', colour)} {said}\n")
     if st.get("web"):
         w(f"web:       {st['web']} (the link with its token: `looop web --url`)\n")
+
+
+def _write_spend(st: StatusView, colour: bool, w: Callable[[str], object]) -> None:
+    """The SPEND block: today's spend against the budget, and any open breaker."""
     sp = st["spend"]
     if sp:
         w("\nSPEND\n")
     if sp and "error" in sp:
-        w(f"spend:     {red('✗')} {sp['error']}\n")
+        w(f"spend:     {_red('✗', colour)} {sp['error']}\n")
     elif sp:
         cap = sp["max_daily_usd"]
         w(
@@ -145,7 +168,11 @@ def print_status(st: StatusView, as_json: bool, colour: bool = False) -> None:
         )
         for br in (sp["budget"], sp["unmetered"], sp["decides"]):
             if br["open"]:
-                w(f"breaker:   {red('⚡')} {br['lift']}\n")
+                w(f"breaker:   {_red('⚡', colour)} {br['lift']}\n")
+
+
+def _write_work(st: StatusView, colour: bool, w: Callable[[str], object]) -> None:
+    """The WORK block: goals, asks, schedules and the live workers."""
     w("\nWORK\n")
     w(
         f"goals:     {len(st['goals'])}"
@@ -161,7 +188,7 @@ def print_status(st: StatusView, as_json: bool, colour: bool = False) -> None:
         if sc.get("due"):
             line += f" · due: {', '.join(sc['due'])}"
         if sc.get("invalid"):
-            line += f" · {red('✗')} invalid: {', '.join(sc['invalid'])}"
+            line += f" · {_red('✗', colour)} invalid: {', '.join(sc['invalid'])}"
         w(line + "\n")
     live = [x for x in st["workers"] if x.get("alive")]
     done = st.get("workers_finished", len(st["workers"]) - len(live))
@@ -170,12 +197,6 @@ def print_status(st: StatusView, as_json: bool, colour: bool = False) -> None:
         flag = f"  ⚑ {x['note']}" if x.get("note") and x.get("alive") else ""
         box = " · sandboxed" if x.get("sandboxed") else ""
         w(f"  - {x.get('id', '?')} [{x.get('label', x.get('error', '?'))}{box}]{flag}\n")
-    if st["journal_tail"]:
-        w("\nJOURNAL (last 3)\n")
-    for line in st["journal_tail"]:
-        w(f"  {line}\n")
-    w(f"\ndata dir:  {st['data_dir']}\n")
-    w(f"times:     local, as of {st['now']['at']}\n")
 
 
 def _spend_cell(r: dict[str, Any]) -> str:
@@ -190,6 +211,22 @@ def _spend_cell(r: dict[str, Any]) -> str:
 def fleet_table(rows: list[dict[str, Any]], colour: bool = False) -> str:
     """`looop ls`: the pulse and the workers (fleet_rows) as a table; colour: HEALTH and ASK
     in colour."""
+    head, body = _fleet_cells(rows)
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=False)]
+    lines = [
+        "  ".join(
+            _cell(i, c, w, row is head, colour)
+            for i, (c, w) in enumerate(zip(row, widths, strict=False))
+        ).rstrip()
+        for row in (head, *body)
+    ]
+    if len(rows) == 1:
+        lines.append("(no workers)")
+    return "\n".join(lines)
+
+
+def _fleet_cells(rows: list[dict[str, Any]]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The table's head and rows: the columns every table has, then those some rows need."""
     from looop.workers.fleet import age  # lazy: hot path: status prints no table
 
     head: tuple[str, ...] = ("ID", "HEALTH", "STATE", "IDLE", "UP", "ASK", "VERIFY")
@@ -226,28 +263,20 @@ def fleet_table(rows: list[dict[str, Any]], colour: bool = False) -> str:
     if any(r.get("branch") for r in rows):  # the column shows once a worker has a worktree
         head = (*head, "BRANCH")
         body = [(*b, r.get("branch") or "—") for b, r in zip(body, rows, strict=True)]
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=False)]
+    return head, body
 
-    def cell(i: int, c: object, w: int, top: bool) -> str:
-        text = str(c)
-        pad = " " * (w - len(text))
-        if top or not colour:
-            return text + pad
-        if i == 1:  # HEALTH
-            return paint(text, _HEALTH_COLOUR.get(text), True) + pad
-        if i == 5 and text != "—":  # ASK: an ask waits on a human
-            return paint(text, "yellow", True) + pad
+
+def _cell(i: int, c: object, w: int, top: bool, colour: bool) -> str:
+    """Column i's cell padded to width w; HEALTH and a waiting ASK painted when colour."""
+    text = str(c)
+    pad = " " * (w - len(text))
+    if top or not colour:
         return text + pad
-
-    lines = [
-        "  ".join(
-            cell(i, c, w, row is head) for i, (c, w) in enumerate(zip(row, widths, strict=False))
-        ).rstrip()
-        for row in (head, *body)
-    ]
-    if len(rows) == 1:
-        lines.append("(no workers)")
-    return "\n".join(lines)
+    if i == 1:  # HEALTH
+        return paint(text, _HEALTH_COLOUR.get(text), True) + pad
+    if i == 5 and text != "—":  # ASK: an ask waits on a human
+        return paint(text, "yellow", True) + pad
+    return text + pad
 
 
 def fleet_json(rows: list[dict[str, Any]]) -> str:

@@ -144,34 +144,47 @@ def run_demo(
 ) -> int:
     """The narrated demo; env, clock and how children call looop come from the entry point."""
     root = Path(tempfile.mkdtemp(prefix="looop-demo-"))
+    ctx, color = _demo_ctx(root, env, clock, bin)
+    pause = 0.0 if fast else 0.8
+    t0 = time.monotonic()
+    _play(ctx, root, color, pause)
+    return _finish(ctx, root, color, t0, keep, env)
+
+
+def _demo_ctx(root: Path, env: Mapping[str, str], clock: Clock, bin: str) -> tuple[Ctx, bool]:
+    """The demo's data dir made, and the Ctx its beats run with (children see that dir)."""
     paths = build_demo_dir(root)
     ensure_data_dir(paths)
     color = sys.stdout.isatty() and "NO_COLOR" not in env
     em = Emitter(clock=clock, events_path=paths.events, stream=sys.stdout, color=color)
     child_env = {k: v for k, v in env.items() if k != "LOOOP_LOG_FORMAT"}
     child_env.update(LOOOP_DATA_DIR=str(root), LOOOP_CONFIG=str(paths.config))
-    ctx = Ctx(paths=paths, clock=clock, env=child_env, events=em, bin=bin)
-    pause = 0.0 if fast else 0.8
-    t0 = time.monotonic()
+    return Ctx(paths=paths, clock=clock, env=child_env, events=em, bin=bin), color
 
-    def beat(title: str, force: bool = False) -> None:
-        _say(title, color)
-        out = tick(ctx, force=force)
-        snap = store.read_text(paths.snapshots / "sensor-inbox.json") or "{}"
-        sys.stdout.write(f"  reading  sensor-inbox: {snap.strip()}\n")
-        if out.run_id:
-            log = store.read_text(paths.run_dir(out.run_id) / "output.log") or ""
-            said = [
-                ln.split("] ", 1)[-1]
-                for ln in log.splitlines()
-                if "scripted runner:" not in ln and ln.strip()
-            ]
-            if said:
-                sys.stdout.write(f"  runner   {said[-1]}\n")
-        if out.executed is not None:
-            sys.stdout.write(f"  journal  {out.executed.journal}\n")
-        time.sleep(pause)
 
+def _beat(ctx: Ctx, title: str, color: bool, pause: float, force: bool = False) -> None:
+    """One narrated beat: what the sensor read, what the runner said, what was journaled."""
+    paths = ctx.paths
+    _say(title, color)
+    out = tick(ctx, force=force)
+    snap = store.read_text(paths.snapshots / "sensor-inbox.json") or "{}"
+    sys.stdout.write(f"  reading  sensor-inbox: {snap.strip()}\n")
+    if out.run_id:
+        log = store.read_text(paths.run_dir(out.run_id) / "output.log") or ""
+        said = [
+            ln.split("] ", 1)[-1]
+            for ln in log.splitlines()
+            if "scripted runner:" not in ln and ln.strip()
+        ]
+        if said:
+            sys.stdout.write(f"  runner   {said[-1]}\n")
+    if out.executed is not None:
+        sys.stdout.write(f"  journal  {out.executed.journal}\n")
+    time.sleep(pause)
+
+
+def _play(ctx: Ctx, root: Path, color: bool, pause: float) -> None:
+    """The script: seven beats, a human's file dropped in before the fifth."""
     _say(
         f"looop demo · data dir {root}\n"
         "A scripted runner stands in for the agent CLI, so this runs offline.\n"
@@ -179,25 +192,51 @@ def run_demo(
         "looop executes it and journals it.",
         color,
     )
-    beat(
-        "beat 1 · first beat of a pulse always decides; the inbox sensor reads 2 files", force=True
+    _beat(
+        ctx,
+        "beat 1 · first beat of a pulse always decides; the inbox sensor reads 2 files",
+        color,
+        pause,
+        force=True,
     )
-    beat("beat 2 · the new goal changed the world, so the runner is asked again")
-    beat("beat 3 · run_shell moved the files; the sensor's signal changed (2 -> 0)")
-    beat("beat 4 · nothing changed (only the sensor's detail, its clock, moved): no AI call")
+    _beat(
+        ctx, "beat 2 · the new goal changed the world, so the runner is asked again", color, pause
+    )
+    _beat(
+        ctx,
+        "beat 3 · run_shell moved the files; the sensor's signal changed (2 -> 0)",
+        color,
+        pause,
+    )
+    _beat(
+        ctx,
+        "beat 4 · nothing changed (only the sensor's detail, its clock, moved): no AI call",
+        color,
+        pause,
+    )
     (root / "inbox" / "receipt-7.pdf").write_text("demo\n")
-    beat("beat 5 · a human drops a file into inbox/; the reading changes and wakes the loop")
-    beat("beat 6 · filed again; the loop settles")
-    beat("beat 7 · unchanged world: skipped, nothing spent")
+    _beat(
+        ctx,
+        "beat 5 · a human drops a file into inbox/; the reading changes and wakes the loop",
+        color,
+        pause,
+    )
+    _beat(ctx, "beat 6 · filed again; the loop settles", color, pause)
+    _beat(ctx, "beat 7 · unchanged world: skipped, nothing spent", color, pause)
 
-    lines = store.tail_lines(paths.journal, 20)
+
+def _finish(
+    ctx: Ctx, root: Path, color: bool, t0: float, keep: bool, env: Mapping[str, str]
+) -> int:
+    """The journal shown, the data dir kept or removed, and 0 only if it went as scripted."""
+    lines = store.tail_lines(ctx.paths.journal, 20)
     _say("journal.md — one line per executed move:", color)
     for ln in lines:
         sys.stdout.write(f"  {ln}\n")
     ok = len(lines) == 5 and not any((root / "inbox").iterdir())
     _say(f"done in {time.monotonic() - t0:.1f}s · data dir: {root}", color)
     if keep:
-        sys.stdout.write(try_next(root, bin, env))
+        sys.stdout.write(try_next(root, ctx.bin, env))
     else:
         shutil.rmtree(root, ignore_errors=True)
         sys.stdout.write(f"removed {root} (--no-keep)\n")

@@ -107,47 +107,57 @@ def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpR
         if holder is not None:
             # attaching to a running pulse needs no runner on this shell's PATH
             return UpResult(False, holder[1], pulse_log(ctx), resumed)
-        env = ctx.child_env(
-            {
-                "LOOOP_LOG_FORMAT": "json" if json_log else "human",
-                "LOOOP_COLOR": "1" if color else "0",
-            }
+        _spawn_pulse(ctx, json_log, color)
+        return _await_ready(ctx, resumed)
+
+
+def _spawn_pulse(ctx: Ctx, json_log: bool, color: bool) -> None:
+    """The pulse's session, supervised: restarted on a crash, watched by its heartbeat."""
+    env = ctx.child_env(
+        {
+            "LOOOP_LOG_FORMAT": "json" if json_log else "human",
+            "LOOOP_COLOR": "1" if color else "0",
+        }
+    )
+    knobs = ctx.knobs()
+    watchdog = knobs.real("pulse_watchdog_secs")
+    try:
+        spawn(
+            ctx.paths.data,
+            PULSE,
+            [sys.executable, "-m", "looop", "pulse", "--no-seed"],  # `up` seeded it
+            cwd=ctx.paths.data,
+            env=env,
+            size=PULSE_SIZE,
+            host_idle_s=knobs.real("session_host_idle"),
+            log_cap=knobs.log_cap(),
+            # restartPolicy: on failure, with a doubling, capped delay
+            restart=(knobs.real("pulse_restart_secs"), knobs.real("pulse_restart_max_secs")),
+            final_exit=HOME_LOST_EXIT,  # a lost data dir is not a crash: never restarted
+            watchdog=(str(heartbeat_path(ctx.paths)), watchdog) if watchdog > 0 else None,
         )
-        knobs = ctx.knobs()
-        watchdog = knobs.real("pulse_watchdog_secs")
+    except SessionError as e:
+        raise LooopError(f"the pulse did not start: {e}") from e
+
+
+def _await_ready(ctx: Ctx, resumed: tuple[tuple[str, str | None], ...]) -> UpResult:
+    """Wait until the new pulse holds the lock and has named itself; else say why not."""
+    deadline = ctx.clock.monotonic() + READY_TIMEOUT_SECS
+    while ctx.clock.monotonic() < deadline:
         try:
-            spawn(
-                ctx.paths.data,
-                PULSE,
-                [sys.executable, "-m", "looop", "pulse", "--no-seed"],  # `up` seeded it
-                cwd=ctx.paths.data,
-                env=env,
-                size=PULSE_SIZE,
-                host_idle_s=knobs.real("session_host_idle"),
-                log_cap=knobs.log_cap(),
-                # restartPolicy: on failure, with a doubling, capped delay
-                restart=(knobs.real("pulse_restart_secs"), knobs.real("pulse_restart_max_secs")),
-                final_exit=HOME_LOST_EXIT,  # a lost data dir is not a crash: never restarted
-                watchdog=(str(heartbeat_path(ctx.paths)), watchdog) if watchdog > 0 else None,
-            )
-        except SessionError as e:
-            raise LooopError(f"the pulse did not start: {e}") from e
-        deadline = ctx.clock.monotonic() + READY_TIMEOUT_SECS
-        while ctx.clock.monotonic() < deadline:
-            try:
-                session = get_session(ctx.paths.data, PULSE)
-            except SessionError:
-                break
-            pid = str(session.child_pid or "")
-            # the new pulse holds the lock and has named itself: never an old pid file's pid
-            if pid and store.flock_held(ctx.paths.lock_file) and pulse_pid(ctx.paths) == pid:
-                return UpResult(True, pid, pulse_log(ctx), resumed)
-            if not session.alive:
-                break
-            select.select([], [], [], 0.05)  # the pulse takes its lock within milliseconds
-        tail = store.tail_lines(ctx.paths.sessions / PULSE / "output.log", 1)
-        why = tail[-1] if tail else "no output"
-        raise LooopError(f"the pulse did not start: {why} — see {pulse_log(ctx)}")
+            session = get_session(ctx.paths.data, PULSE)
+        except SessionError:
+            break
+        pid = str(session.child_pid or "")
+        # the new pulse holds the lock and has named itself: never an old pid file's pid
+        if pid and store.flock_held(ctx.paths.lock_file) and pulse_pid(ctx.paths) == pid:
+            return UpResult(True, pid, pulse_log(ctx), resumed)
+        if not session.alive:
+            break
+        select.select([], [], [], 0.05)  # the pulse takes its lock within milliseconds
+    tail = store.tail_lines(ctx.paths.sessions / PULSE / "output.log", 1)
+    why = tail[-1] if tail else "no output"
+    raise LooopError(f"the pulse did not start: {why} — see {pulse_log(ctx)}")
 
 
 def _resume_workers(ctx: Ctx) -> tuple[tuple[str, str | None], ...]:

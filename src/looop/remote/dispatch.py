@@ -4,7 +4,7 @@ it (act/effects.py hands this module): workers sit below the remote room."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from looop.core.errors import LooopError
 from looop.remote import hosts as reg
@@ -70,35 +70,19 @@ def start_there(
     and which CLI's files name one instead (resume.plan_start), for the host's record."""
     # lazy: only this path needs it (keeps the verbs that skip it light)
     from looop.core.sandboxpolicy import resolve
-    from looop.sessions.state import SessionError, get_session
     from looop.workers.launch import WorkerError, contract_text, mcp_tools_on
     from looop.workers.started import Started
 
     h = reg.lookup(ctx.paths.data, host)
     verify = verify.strip() if verify is not None and verify.strip() else None
-    if isinstance(h, reg.KubeHost):
-        if verify is not None:
-            raise WorkerError(
-                f"worker {wid}: --verify runs on this machine only, or on an SSH host — not "
-                f"on Kubernetes host {host}"
-            )
-    else:
-        try:
-            check_host_repo(host, repo, branch)
-        except RepoError as e:
-            raise WorkerError(f"worker {wid}: {e}") from None
+    _check_place(h, host, wid, repo, branch, verify)
     policy = resolve(sandbox, runner_sandbox, cfg.sandbox)
     if policy.on and isinstance(h, reg.KubeHost):
         raise WorkerError(
             f"worker {wid}: the sandbox (srt) runs here or on an SSH host, not in a "
             f"Kubernetes pod — start it on host {host} with --no-sandbox (the pod is its wall)"
         )
-    try:
-        here = get_session(ctx.paths.data, wid).alive
-    except SessionError:
-        here = False  # no local session of that id
-    if here:
-        raise WorkerError(f"worker {wid} is already running here — stop it first")
+    _refuse_if_here(ctx, wid)
     contract = contract_text(wid, runner)
     task = prompt.rstrip("\n") + "\n"
     prompt_path = ctx.paths.prompts / f"{wid}.md"
@@ -121,13 +105,41 @@ def start_there(
             resume,
             mcp_tools_on(cfg),
         )
-        if branch_there is not None:
-            ctx.events.record(
-                "worker_started", id=wid, runner=runner, sandbox=policy.on, branch=branch_there
-            )
-        else:
-            ctx.events.record("worker_started", id=wid, runner=runner, sandbox=policy.on)
+        there: dict[str, Any] = {} if branch_there is None else {"branch": branch_there}
+        ctx.events.record("worker_started", id=wid, runner=runner, sandbox=policy.on, **there)
     return Started(session, runner, str(prompt_path))
+
+
+def _check_place(
+    h: object, host: str, wid: str, repo: str | None, branch: str | None, verify: str | None
+) -> None:
+    """No --verify on Kubernetes; an SSH host's repo and branch spelled right."""
+    from looop.workers.launch import WorkerError  # lazy: as start_there's
+
+    if isinstance(h, reg.KubeHost):
+        if verify is not None:
+            raise WorkerError(
+                f"worker {wid}: --verify runs on this machine only, or on an SSH host — not "
+                f"on Kubernetes host {host}"
+            )
+    else:
+        try:
+            check_host_repo(host, repo, branch)
+        except RepoError as e:
+            raise WorkerError(f"worker {wid}: {e}") from None
+
+
+def _refuse_if_here(ctx: Ctx, wid: str) -> None:
+    """A worker of that id alive on this machine: it cannot start elsewhere too."""
+    from looop.sessions.state import SessionError, get_session  # lazy: as start_there's
+    from looop.workers.launch import WorkerError
+
+    try:
+        here = get_session(ctx.paths.data, wid).alive
+    except SessionError:
+        here = False  # no local session of that id
+    if here:
+        raise WorkerError(f"worker {wid} is already running here — stop it first")
 
 
 def check_host_repo(host: str, repo: str | None, branch: str | None) -> None:

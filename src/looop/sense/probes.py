@@ -94,36 +94,49 @@ def probe_sessions(
 
         rows, hosts = with_hosts(ctx, rows, stuck, knobs)
     now = ctx.clock.now()
-    signal = []
-    detail: dict[str, Any] = {}
-    for r in rows:
-        entry = {k: r[k] for k in ("id", "state", "exit_code", "health")}
-        if r.get("host"):
-            entry["host"] = r["host"]
-        if r["note"] is not None:
-            entry["note"] = r["note"]
-        if r["verify"] is not None:
-            entry["verify"] = r["verify"]
-        signal.append(entry)
-        started = parse_utc(r["started_at"]) if isinstance(r["started_at"], str) else None
-        detail[r["id"]] = {
-            **{
-                k: r[k]
-                for k in ("started_at", "last_output_at", "verify_output")
-                if r[k] is not None
-            },
-            # v1.0's ages in seconds as of this beat; the prompt lists them apart (core/readings)
-            "idle_s": _age(now, r["last_output_unix"]) if r["alive"] else None,
-            "uptime_s": _age(now, started) if r["alive"] else None,
-            "ask_age_s": _age(now, r["ask_since_unix"]) if r["health"] == "waiting-ask" else None,
-            "pending_tells": r["pending_tells"],
-        }
-        if r.get("needs_input"):  # what its screen says; the health alone is in the signal
-            detail[r["id"]]["needs_input"] = r["needs_input"]
-        if r.get("sandboxed"):  # in detail, not signal: it never changes mid-run
-            detail[r["id"]]["sandboxed"] = True
-        if r.get("host") and r.get("branch"):  # a checkout on a host: its branch, as here
-            detail[r["id"]]["branch"] = r["branch"]
+    signal = [_signal_entry(r) for r in rows]
+    detail: dict[str, Any] = {r["id"]: _detail_entry(r, now) for r in rows}
+    _add_spend(ctx, rows, detail)
+    _add_trees(ctx, rows, trees, detail)
+    out: dict[str, Any] = {"detail": {"count": len(rows), "workers": detail}, "signal": signal}
+    if hosts:  # each place's load: in detail (a worker's start or end wakes the loop anyway)
+        out["detail"]["hosts"] = hosts
+    return out
+
+
+def _signal_entry(r: dict[str, Any]) -> dict[str, Any]:
+    """What of a worker wakes the loop when it changes: state, exit, health, flags, verify."""
+    entry = {k: r[k] for k in ("id", "state", "exit_code", "health")}
+    if r.get("host"):
+        entry["host"] = r["host"]
+    if r["note"] is not None:
+        entry["note"] = r["note"]
+    if r["verify"] is not None:
+        entry["verify"] = r["verify"]
+    return entry
+
+
+def _detail_entry(r: dict[str, Any], now: float) -> dict[str, Any]:
+    """What of a worker the prompt shows but that never wakes the loop by itself."""
+    started = parse_utc(r["started_at"]) if isinstance(r["started_at"], str) else None
+    d = {
+        **{k: r[k] for k in ("started_at", "last_output_at", "verify_output") if r[k] is not None},
+        # v1.0's ages in seconds as of this beat; the prompt lists them apart (core/readings)
+        "idle_s": _age(now, r["last_output_unix"]) if r["alive"] else None,
+        "uptime_s": _age(now, started) if r["alive"] else None,
+        "ask_age_s": _age(now, r["ask_since_unix"]) if r["health"] == "waiting-ask" else None,
+        "pending_tells": r["pending_tells"],
+    }
+    if r.get("needs_input"):  # what its screen says; the health alone is in the signal
+        d["needs_input"] = r["needs_input"]
+    if r.get("sandboxed"):  # in detail, not signal: it never changes mid-run
+        d["sandboxed"] = True
+    if r.get("host") and r.get("branch"):  # a checkout on a host: its branch, as here
+        d["branch"] = r["branch"]
+    return d
+
+
+def _add_spend(ctx: Ctx, rows: list[dict[str, Any]], detail: dict[str, Any]) -> None:
     # in detail: spend grows with every model call and must not wake the loop by itself
     from looop.workers.spent import spent  # lazy: a sys-sessions probe with workers only
 
@@ -133,6 +146,11 @@ def probe_sessions(
     for r in rows:  # on a host its CLI's records stay there: the meter cannot read them
         if r.get("host") and "spend_usd" not in detail[r["id"]]:
             detail[r["id"]]["spend_usd"] = "unmetered"
+
+
+def _add_trees(
+    ctx: Ctx, rows: list[dict[str, Any]], trees: dict[str, Any], detail: dict[str, Any]
+) -> None:
     mine = {r["id"]: trees[r["id"]] for r in rows if r["id"] in trees}
     if mine:
         from looop.workers.worktree import sensed  # lazy: only repo workers run git here
@@ -140,10 +158,6 @@ def probe_sessions(
         # in detail: a worker's edits come and go all the time and must not wake the loop
         for wid, tree in sensed(ctx, mine).items():
             detail[wid].update(tree)
-    out: dict[str, Any] = {"detail": {"count": len(rows), "workers": detail}, "signal": signal}
-    if hosts:  # each place's load: in detail (a worker's start or end wakes the loop anyway)
-        out["detail"]["hosts"] = hosts
-    return out
 
 
 def probe_asks(ctx: Ctx) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
@@ -105,8 +105,15 @@ def build_server(ctx: Ctx, allow_actions: bool) -> MCPServer[Any]:
     server = LooopServer(
         name="looop", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
     )
+    _add_resources(server, ctx)
+    act = _acting(ctx, allow_actions)
+    _add_worker_tools(server, ctx, act)
+    _add_loop_tools(server, act)
+    return server
 
-    # --- resources: the web API's reads -------------------------------------------------
+
+def _add_resources(server: MCPServer[Any], ctx: Ctx) -> None:
+    """The resources: the web API's reads."""
 
     @server.resource("looop://state", name="state", mime_type="application/json")
     def state() -> str:
@@ -147,8 +154,8 @@ def build_server(ctx: Ctx, allow_actions: bool) -> MCPServer[Any]:
         except WebError as e:
             raise ResourceError(e.message) from None
 
-    # --- tools ------------------------------------------------------------------------------
 
+def _acting(ctx: Ctx, allow_actions: bool) -> Callable[..., dict[str, Any]]:
     def act(tool: str, fn: Any, *args: Any) -> dict[str, Any]:
         """An acting tool's one way in: refused on a read-only server, else the web
         action with actor "mcp", a refusal (bad input, wrong state) as the tool's error."""
@@ -165,6 +172,12 @@ def build_server(ctx: Ctx, allow_actions: bool) -> MCPServer[Any]:
         except LooopError as e:
             raise ToolError(str(e)) from None
         return got
+
+    return act
+
+
+def _add_worker_tools(server: MCPServer[Any], ctx: Ctx, act: Callable[..., dict[str, Any]]) -> None:
+    """The tools on asks and workers, in the order a client lists them."""
 
     @server.tool(annotations=READ)
     def list_asks() -> list[dict[str, Any]]:
@@ -219,6 +232,10 @@ def build_server(ctx: Ctx, allow_actions: bool) -> MCPServer[Any]:
         """Stop a worker (`looop worker kill ID`)."""
         return act("kill_worker", actions.kill, id, {"reason": reason})
 
+
+def _add_loop_tools(server: MCPServer[Any], act: Callable[..., dict[str, Any]]) -> None:
+    """The tools on goals and the pulse."""
+
     @server.tool(annotations=ACT)
     def write_goal(id: str, body: str) -> dict[str, Any]:
         """Write goals/ID.md (`looop goal write ID BODY`): what the loop works towards."""
@@ -233,8 +250,6 @@ def build_server(ctx: Ctx, allow_actions: bool) -> MCPServer[Any]:
     def resume() -> dict[str, Any]:
         """Start the pulse again (`looop up`)."""
         return act("resume", actions.resume)
-
-    return server
 
 
 def serve_stdio(ctx: Ctx, allow_actions: bool) -> None:

@@ -10,7 +10,7 @@ import signal
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import uvicorn
 
@@ -26,6 +26,9 @@ from looop.web.auth import (
     runtime_path,
 )
 from looop.web.door import Door, Limits, fit_cap, protocol_for
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 DEFAULT_LIMITS = Limits()
 
@@ -70,26 +73,47 @@ def url_for(host: str, port: int, tls: bool, public_url: str | None) -> str:
 
 
 def serve(ctx: Ctx, opt: Options, out: TextIO, err: TextIO) -> int:
-    if (opt.tls_cert is None) != (opt.tls_key is None):
-        raise LooopError("give both --tls-cert and --tls-key (or neither)")
-    for f in (opt.tls_cert, opt.tls_key):
-        if f is not None and not f.is_file():
-            raise LooopError(f"no such file {f} (a PEM certificate / key for --tls-*)")
+    _check_tls(opt)
     gcpolicy.long_lived()  # a server left open for days: its requests' garbage is collected
     ctx.paths.lock_dir.mkdir(parents=True, exist_ok=True)
     token = load_or_make_token(ctx.paths, opt.new_token)
-    limits = fit_cap(opt.limits, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
-    if limits != opt.limits:
-        err.write(
-            f"looop web: at most {limits.max_connections} connections (not "
-            f"{opt.limits.max_connections}): the open-file limit leaves no more room\n"
-        )
+    limits = _fit_limits(opt, err)
     sock = bind(opt.host, opt.port, limits.backlog)
     port = sock.getsockname()[1]
     tls = opt.tls_cert is not None
     guard = Guard(token=token, bind=opt.host, port=port, public=public_names(opt.public_url))
     app = build_app(ctx, guard, secure=tls)
     base = url_for(opt.host, port, tls, opt.public_url)
+    _warn_if_exposed(opt, port, tls, err)
+    rt = runtime_path(ctx.paths)
+    store.write_json(rt, {"pid": os.getpid(), "url": base, "port": port, "host": opt.host})
+    out.write(f"{base}/?token={token}\n")
+    out.flush()
+    server = uvicorn.Server(_uvicorn_config(app, opt, limits))
+    _run_until_signal(server, sock, rt)
+    return 0
+
+
+def _check_tls(opt: Options) -> None:
+    if (opt.tls_cert is None) != (opt.tls_key is None):
+        raise LooopError("give both --tls-cert and --tls-key (or neither)")
+    for f in (opt.tls_cert, opt.tls_key):
+        if f is not None and not f.is_file():
+            raise LooopError(f"no such file {f} (a PEM certificate / key for --tls-*)")
+
+
+def _fit_limits(opt: Options, err: TextIO) -> Limits:
+    """The door's limits, the connection cap lowered to what the open-file limit allows."""
+    limits = fit_cap(opt.limits, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    if limits != opt.limits:
+        err.write(
+            f"looop web: at most {limits.max_connections} connections (not "
+            f"{opt.limits.max_connections}): the open-file limit leaves no more room\n"
+        )
+    return limits
+
+
+def _warn_if_exposed(opt: Options, port: int, tls: bool, err: TextIO) -> None:
     if not is_loopback(opt.host):
         err.write(
             f"looop web: listening on {opt.host}:{port} — anyone who reaches this port with the "
@@ -97,11 +121,10 @@ def serve(ctx: Ctx, opt: Options, out: TextIO, err: TextIO) -> int:
             + ("" if tls else "; without --tls-cert/--tls-key the token crosses the network")
             + "\n"
         )
-    rt = runtime_path(ctx.paths)
-    store.write_json(rt, {"pid": os.getpid(), "url": base, "port": port, "host": opt.host})
-    out.write(f"{base}/?token={token}\n")
-    out.flush()
-    config = uvicorn.Config(
+
+
+def _uvicorn_config(app: Starlette, opt: Options, limits: Limits) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
         log_level="warning",
         access_log=False,
@@ -118,7 +141,10 @@ def serve(ctx: Ctx, opt: Options, out: TextIO, err: TextIO) -> int:
         backlog=limits.backlog,
     )
 
-    server = uvicorn.Server(config)
+
+def _run_until_signal(server: uvicorn.Server, sock: socket.socket, rt: Path) -> None:
+    """Serve on sock until SIGINT/SIGTERM, then put the handlers back, close the socket and
+    remove the runtime file if it is still ours."""
 
     def stop(_signum: int, _frame: object) -> None:
         # a flag, not an exception: a signal before uvicorn takes over lands inside asyncio's
@@ -137,4 +163,3 @@ def serve(ctx: Ctx, opt: Options, out: TextIO, err: TextIO) -> int:
         with contextlib.suppress(OSError):
             if (store.read_json_object(rt) or {}).get("pid") == os.getpid():
                 rt.unlink()
-    return 0
