@@ -355,25 +355,31 @@ def _write_brief(q: _Request, h: _Here, tree: Tree | None) -> Path:
 
 
 def _spawn_or_undo(q: _Request, h: _Here, line: str, tree: Tree | None) -> Session:
+    """The spawn; a failed one takes back what the start made (its worktree; after a failed
+    session start also its verify command and sandbox settings)."""
     ctx, wid = q.ctx, q.wid
     try:
         return spawn_line(
             ctx, q.knobs, wid, q.r.name, line, h.env, ctx.paths.data, h.policy, q.cfg, tree, h.prog
         )
-    except (SandboxSetupError, SessionError) as e:
-        if isinstance(e, SessionError):
-            store.remove(ctx.paths.verify / f"{wid}.cmd")
-            if h.policy.on:
-                from looop.workers import sandbox as sbx  # lazy: only a sandboxed start
+    except SandboxSetupError as e:
+        _undo_tree(ctx, tree)
+        raise WorkerError(f"worker {wid}: cannot set up its sandbox: {e}") from e
+    except SessionError as e:
+        store.remove(ctx.paths.verify / f"{wid}.cmd")
+        if h.policy.on:
+            from looop.workers import sandbox as sbx  # lazy: only a sandboxed start
 
-                sbx.forget(ctx, wid)
-        if tree is not None:
-            from looop.workers import worktree as wt  # lazy: only a repo worker runs git
-
-            wt.undo(ctx, tree)
-        if isinstance(e, SandboxSetupError):
-            raise WorkerError(f"worker {wid}: cannot set up its sandbox: {e}") from e
+            sbx.forget(ctx, wid)
+        _undo_tree(ctx, tree)
         raise WorkerError(f"worker {wid} did not start: {e}") from e
+
+
+def _undo_tree(ctx: Ctx, tree: Tree | None) -> None:
+    if tree is not None:
+        from looop.workers import worktree as wt  # lazy: only a repo worker runs git
+
+        wt.undo(ctx, tree)
 
 
 def _decided_policy(
