@@ -22,7 +22,6 @@ LONG_FUNCTIONS_DEBT: set[str] = {
     "loop/workmeter:meter",
     "sessions/host:_serve_one",
     "sessions/spawner:spawn",
-    "remote/dispatch:_start_on_host",
     "remote/ssh/backend:start_remote",
 }
 
