@@ -18,7 +18,6 @@ MAX_MODULE = 500
 LONG_FUNCTIONS_DEBT: set[str] = {
     "loop/pulse:_loop",
     "loop/status:gather_status_at",
-    "loop/workmeter:meter",
     "sessions/host:_serve_one",
     "sessions/spawner:spawn",
 }
