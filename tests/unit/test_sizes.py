@@ -14,10 +14,9 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "looop"
 MAX_FUNCTION = 60
 MAX_MODULE = 500
 
-# "room/module:function" (a nested function by its own name) over MAX_FUNCTION lines today
-LONG_FUNCTIONS_DEBT: set[str] = {
-    "loop/status:gather_status_at",
-}
+# "room/module:function" (a nested function by its own name) over MAX_FUNCTION lines today:
+# none left; a new one is split into steps, not listed here
+LONG_FUNCTIONS_DEBT: set[str] = set()
 
 # modules over MAX_MODULE lines today
 LONG_MODULES_DEBT: set[str] = {
