@@ -25,7 +25,6 @@ LONG_MODULES_DEBT: set[str] = {
     "cli/sessions.py",
     "core/proc.py",
     "core/store.py",
-    "decide/prompt.py",
     "loop/status.py",
     "loop/tick.py",
     "loop/workmeter.py",
