@@ -67,6 +67,9 @@ EXTRA: list[tuple[str, list[str], dict[str, str]]] = [
     ("tick (beat host)", ["tick"], {}),
     ("worker start", ["worker", "start", "w2", "hello", "--no-sandbox"], {}),
     ("kill", ["kill", "w2"], {}),
+    # `looop init` turns the sandbox on where srt is installed: a user's usual start
+    ("worker start (sandboxed)", ["worker", "start", "w3", "hello", "--sandbox"], {}),
+    ("kill (sandboxed)", ["kill", "w3"], {}),
     ("up", ["up"], {}),
 ]
 
@@ -134,15 +137,16 @@ def measure() -> dict[str, set[str]]:
             time.sleep(3)  # the pulse `up` started beats once: let its first beat import
         finally:
             _run("down", ["down"], env)
-            for sid in ("w1", "w2"):
+            for sid in ("w1", "w2", "w3"):
                 with contextlib.suppress(Exception):  # gone already is fine
                     kill(data, sid)
                     wait(data, sid, 30, SystemClock())
         found: dict[str, set[str]] = {}
         for f in out.iterdir():
             label = f.name.rsplit("-", 1)[0]
-            _, argv, *mods = f.read_text().split()
-            if argv.startswith("pulse"):
+            words = f.read_text().split()
+            mods = words[2:]  # after "argv" and the process's arguments
+            if words[1].startswith("pulse"):
                 label = PULSE  # the loop `up` starts: its own start is paid once a day
             found.setdefault(label, set()).update(mods)
     return found
