@@ -44,3 +44,34 @@ def test_a_satellite_worker_has_the_looop_bin_its_contract_names(tmp_path: Path)
     from looop import __version__
 
     assert __version__ in text.replace(f"BIN={shim}", ""), text
+
+
+@pytest.mark.timeout(60)
+def test_a_fresh_link_rewrites_a_shim_an_older_looop_wrote(tmp_path: Path) -> None:
+    """A host upgraded under a live worker: its shim (written by the older looop) names a
+    module that has since moved. The next link's hello rewrites it, so the worker's contract
+    verbs work again without a restart; a shim that is already current is left untouched."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "LANG": "C"}
+    sat = tmp_path / ".local/share/looop/satellite" / KEY
+    boxed = tmp_path / ".local/share/looop/shim" / "looop"
+    stale = f"#!{sys.executable}\nimport sys\nfrom looop.workers.ssh.shim import main\n"
+    stale += "raise SystemExit(main(sys.argv[1:]))\n"
+    for shim in (sat / "bin" / "looop", boxed):
+        shim.parent.mkdir(parents=True)
+        shim.write_text(stale)
+        shim.chmod(0o755)
+    old = subprocess.run(
+        [str(sat / "bin" / "looop"), "version"], capture_output=True, text=True, timeout=30
+    )
+    assert old.returncode != 0 and "looop.workers" in old.stderr  # what the worker saw
+
+    _satellite(env, "hello", {"fresh": True})
+    for shim in (sat / "bin" / "looop", boxed):
+        run = {**env, "LOOOP_REAL_BIN": str(LOOOP)}
+        done = subprocess.run(
+            [str(shim), "version"], capture_output=True, text=True, env=run, timeout=30
+        )
+        assert done.returncode == 0, done.stderr
+    before = os.stat(boxed).st_mtime_ns, os.stat(boxed).st_ino
+    _satellite(env, "hello", {"fresh": True})
+    assert (os.stat(boxed).st_mtime_ns, os.stat(boxed).st_ino) == before

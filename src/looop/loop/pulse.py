@@ -243,6 +243,35 @@ class Pulse:
             self.stop.wait(chunk)
 
     def _loop(self) -> int:
+        self._say_start()
+        force = True  # the first beat of every pulse decides, so `up` acts at once
+        reason = "the first beat of a pulse always decides"
+        slept: float | None = None  # the first beat has no sleep before it: no coalescing
+        while not self.stop.is_set():
+            lost = self.home_lost()
+            if lost is not None:
+                return self._leave(lost)
+            try:
+                out = self._beat(force, slept, _why(reason) if force else None)
+                self.io_failures = 0
+            except OSError as e:  # even the failure could not be written: a failed beat
+                out = self._io_failed(e)
+            self.beats += 1
+            if self.memtrace is not None:
+                self.memtrace.beat(self.beats)
+            if self.max_beats is not None and self.beats >= self.max_beats:
+                break
+            secs, reason, force = self._next_sleep(out)
+            if self.stop.is_set():
+                break
+            self._say_sleep(secs, reason)
+            self._rest(secs)
+            slept = secs
+        self.heart.stopping()
+        self._say_stop()
+        return 0
+
+    def _say_start(self) -> None:
         ctx = self.ctx
         knobs = ctx.knobs()
         runner = "?"
@@ -266,44 +295,33 @@ class Pulse:
             ctx.events.record("pulse_start", pid=os.getpid())
         except OSError as e:  # a read-only data dir: the first beat fails and says so
             ctx.events.emit("warn", "pulse.start", f"cannot record the start: {e}")
-        force = True  # the first beat of every pulse decides, so `up` acts at once
-        reason = "the first beat of a pulse always decides"
-        slept: float | None = None  # the first beat has no sleep before it: no coalescing
-        while not self.stop.is_set():
-            lost = self.home_lost()
-            if lost is not None:
-                return self._leave(lost)
-            try:
-                out = self._beat(force, slept, _why(reason) if force else None)
-                self.io_failures = 0
-            except OSError as e:  # even the failure could not be written: a failed beat
-                out = self._io_failed(e)
-            self.beats += 1
-            if self.memtrace is not None:
-                self.memtrace.beat(self.beats)
-            if self.max_beats is not None and self.beats >= self.max_beats:
-                break
-            try:
-                secs, reason, force = self.choose_sleep(out)
-            except OSError as e:
-                out = self._io_failed(e)
-                secs, reason, force = self._io_wait(out), "data dir failing", False
-            if self.io_failures:
-                secs, reason = self._io_wait(out), f"data dir failing ({self.io_failures} beat(s))"
-            if self.stop.is_set():
-                break
-            ctx.events.emit(
-                "info", "sleep", f"next beat in {secs}s ({reason})", secs=secs, reason=reason
-            )
-            # durable, so `looop status` can say when the next beat comes
-            until = utc_stamp(ctx.clock.now() + secs)
-            try:
-                ctx.events.record("pulse_sleep", secs=secs, reason=reason, until=until)
-            except OSError:
-                pass  # counted already when the beat failed; the pulse sleeps all the same
-            self._rest(secs)
-            slept = secs
-        self.heart.stopping()
+
+    def _next_sleep(self, out: TickOutcome) -> tuple[int, str, bool]:
+        """How long to rest, why, and whether the next beat is forced; a failing data dir
+        backs off instead."""
+        try:
+            secs, reason, force = self.choose_sleep(out)
+        except OSError as e:
+            out = self._io_failed(e)
+            secs, reason, force = self._io_wait(out), "data dir failing", False
+        if self.io_failures:
+            secs, reason = self._io_wait(out), f"data dir failing ({self.io_failures} beat(s))"
+        return secs, reason, force
+
+    def _say_sleep(self, secs: int, reason: str) -> None:
+        ctx = self.ctx
+        ctx.events.emit(
+            "info", "sleep", f"next beat in {secs}s ({reason})", secs=secs, reason=reason
+        )
+        # durable, so `looop status` can say when the next beat comes
+        until = utc_stamp(ctx.clock.now() + secs)
+        try:
+            ctx.events.record("pulse_sleep", secs=secs, reason=reason, until=until)
+        except OSError:
+            pass  # counted already when the beat failed; the pulse sleeps all the same
+
+    def _say_stop(self) -> None:
+        ctx = self.ctx
         ctx.events.emit(
             "ok", "pulse.stop", f"pulse stopped after {self.beats} beat(s)", beats=self.beats
         )
@@ -311,7 +329,6 @@ class Pulse:
             ctx.events.record("pulse_stop", beats=self.beats)
         except OSError:
             pass  # the stop line above said it
-        return 0
 
     def _leave(self, why: str) -> int:
         """The data dir is not the one this pulse started on: stop (one line in its log, an

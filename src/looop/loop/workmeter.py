@@ -464,54 +464,19 @@ def meter(
     out: dict[str, Spend] = {}
     rows: list[tuple[str, str, float, str | None]] = []
     for wid in _workers(data):
-        w = seen.get(wid)
         try:
             mark = os.stat(_rec(data, wid)).st_mtime_ns
         except OSError:
             continue
+        w = seen.get(wid)
         if not isinstance(w, dict) or "cli" not in w or w.get("rec") != mark:
             # new, or its record was written again (a new start, a codex id found)
-            tried = w.get("tried") if isinstance(w, dict) and "cli" not in w else None
-            at = w.get("at") if isinstance(w, dict) else None
-            if tried == mark and isinstance(at, float) and 0 <= now - at < _RETRY_S:
-                continue  # its CLI named no conversation yet: looked again in a while
-            got = _locate(data, wid, env, runners or {})
-            if got is None:
-                seen[wid] = {"tried": mark, "at": float(now)}
-                changed = True
+            w, moved = _find_record(data, ledger, wid, mark, now, env, runners or {}, seen)
+            changed = changed or moved
+            if w is None:
                 continue
-            same = isinstance(w, dict) and all(w.get(k) == got.get(k) for k in ("conv", "path"))
-            if isinstance(w, dict) and same and w.get("started") == got.get("started"):
-                w.update(got, rec=mark)
-            else:
-                # what the ledger already holds for this start (a lost state file) stays
-                base = _on_ledger(ledger, wid, float(got.get("started") or 0.0))
-                w = seen[wid] = {**got, "file": {}, "recorded": base, "rec": mark}
-            changed = True
-            if not got.get("unmetered"):
-                store.atomic_write(metered_mark(data, wid), "", durable=False)
-        cli = str(w.get("cli"))
-        if w.get("unmetered"):
-            out[wid] = Spend(wid, None, cli, None)
-            continue
-        f: dict[str, Any] = w["file"] if isinstance(w.get("file"), dict) else {}
-        w["file"] = f
-        path = str(w.get("path"))
-        if cli == "opencode":
-            moved = _opencode(path, str(w.get("conv")), f, price)
-        else:
-            moved = _follow(path, f, cli, price)
-        total = int(f.get("micros", 0))
-        recorded = int(w.get("recorded", 0))
-        if moved:
-            changed = True
-        if total > recorded:
-            model = f.get("model") if isinstance(f.get("model"), str) else None
-            rows.append((wid, str(w.get("runner")), (total - recorded) / 1_000_000, model))
-            w["recorded"] = recorded = total
-            changed = True
-        m = f.get("model")
-        out[wid] = Spend(wid, recorded / 1_000_000, cli, m if isinstance(m, str) else None)
+        out[wid], moved = _read_spend(wid, w, price, rows)
+        changed = changed or moved
     for gone in [k for k in seen if k not in out and not os.path.exists(_rec(data, k))]:
         del seen[gone]  # its record is gone (forgotten): so is its meter
         store.remove(metered_mark(data, gone))
@@ -534,6 +499,66 @@ def meter(
             if e.errno != errno.ENOSPC:
                 raise
     return out
+
+
+def _find_record(
+    data: str,
+    ledger: str,
+    wid: str,
+    mark: int,
+    now: float,
+    env: Mapping[str, str],
+    runners: Mapping[str, str],
+    seen: dict[str, Any],
+) -> tuple[dict[str, Any] | None, bool]:
+    """A worker met for the first time, or whose resume record was written again: where its
+    CLI keeps the conversation, kept in `seen` (None while the CLI names none yet: looked for
+    again in a while); whether the state moved."""
+    w = seen.get(wid)
+    tried = w.get("tried") if isinstance(w, dict) and "cli" not in w else None
+    at = w.get("at") if isinstance(w, dict) else None
+    if tried == mark and isinstance(at, float) and 0 <= now - at < _RETRY_S:
+        return None, False
+    got = _locate(data, wid, env, runners)
+    if got is None:
+        seen[wid] = {"tried": mark, "at": float(now)}
+        return None, True
+    same = isinstance(w, dict) and all(w.get(k) == got.get(k) for k in ("conv", "path"))
+    if isinstance(w, dict) and same and w.get("started") == got.get("started"):
+        w.update(got, rec=mark)
+    else:
+        # what the ledger already holds for this start (a lost state file) stays
+        base = _on_ledger(ledger, wid, float(got.get("started") or 0.0))
+        w = seen[wid] = {**got, "file": {}, "recorded": base, "rec": mark}
+    if not got.get("unmetered"):
+        store.atomic_write(metered_mark(data, wid), "", durable=False)
+    return w, True
+
+
+def _read_spend(
+    wid: str, w: dict[str, Any], price: Price, rows: list[tuple[str, str, float, str | None]]
+) -> tuple[Spend, bool]:
+    """What the worker's CLI record newly holds, folded into `w`; a ledger row appended to
+    `rows` for what is not on the ledger yet. Its spend so far; whether the state moved."""
+    cli = str(w.get("cli"))
+    if w.get("unmetered"):
+        return Spend(wid, None, cli, None), False
+    f: dict[str, Any] = w["file"] if isinstance(w.get("file"), dict) else {}
+    w["file"] = f
+    path = str(w.get("path"))
+    if cli == "opencode":
+        moved = _opencode(path, str(w.get("conv")), f, price)
+    else:
+        moved = _follow(path, f, cli, price)
+    total = int(f.get("micros", 0))
+    recorded = int(w.get("recorded", 0))
+    if total > recorded:
+        model = f.get("model") if isinstance(f.get("model"), str) else None
+        rows.append((wid, str(w.get("runner")), (total - recorded) / 1_000_000, model))
+        w["recorded"] = recorded = total
+        moved = True
+    m = f.get("model")
+    return Spend(wid, recorded / 1_000_000, cli, m if isinstance(m, str) else None), moved
 
 
 def _on_ledger(ledger: str, wid: str, since: float) -> int:

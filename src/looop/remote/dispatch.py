@@ -176,67 +176,89 @@ def _start_on_host(
     last worker of this id ends here first, as a local start ends it (launch.end_generation);
     the session and its branch there."""
     # lazy: only an SSH start needs these
+    from looop.remote.ssh.backend import start_remote
+    from looop.workers.launch import WORKER_SIZE
+
+    _end_last_here(ctx, wid)
+    contract = _keep_brief(ctx, wid, contract, task, policy)
+    apart = repo is not None  # a checkout's note joins the contract there: sent apart
+    session, tree = start_remote(
+        ctx,
+        host,
+        wid,
+        template,
+        task if apart else contract + task,
+        runner,
+        WORKER_SIZE,
+        contract=contract if apart else None,
+        repo=repo,
+        branch=branch if apart else None,
+        sandbox=policy,
+        resume=resume,
+        mcp=mcp,
+    )
+    if apart:
+        _keep_checkout_note(ctx, host, wid, contract, task, tree)
+    if verify is not None:  # after the start: a verify never meets the last worker of this id
+        _keep_verify(ctx, host, wid, verify)
+    return session, (str(tree["branch"]) if tree is not None else None)
+
+
+def _end_last_here(ctx: Ctx, wid: str) -> None:
+    """The last worker of this id, ended as a local start ends it (its corpse, its checkout)."""
+    # lazy: only an SSH start needs these
     import os
 
-    from looop.core import store
-    from looop.remote.ssh.backend import start_remote
-    from looop.sessions.state import SessionError, reap
+    from looop.sessions.state import reap
     from looop.workers import worktree as wt
-    from looop.workers.launch import WORKER_SIZE, WorkerError, end_generation
+    from looop.workers.launch import end_generation
 
     clean = wt.leftover(ctx, wid) if os.path.lexists(ctx.paths.worktrees / wid) else None
     reap(ctx.paths.data, wid)  # a local corpse of this id: one row per id in `ls`
     end_generation(ctx, wid, clean)
-    prompt_path = ctx.paths.prompts / f"{wid}.md"
+
+
+def _keep_brief(ctx: Ctx, wid: str, contract: str, task: str, policy: SandboxPolicy) -> str:
+    """The home keeps what it sends; the contract as it reads where the worker runs."""
+    from looop.core import store  # lazy: only an SSH start
+
     if policy.on:  # the brief as it reads inside srt, there as here
         from looop.workers.sandbox import with_note  # lazy: only a sandboxed start
 
         contract = with_note(contract, wid)
-    store.atomic_write(prompt_path, contract + task)  # the home keeps what it sent
-    if repo is None:
-        session, tree = start_remote(
-            ctx,
-            host,
-            wid,
-            template,
-            contract + task,
-            runner,
-            WORKER_SIZE,
-            sandbox=policy,
-            resume=resume,
-            mcp=mcp,
+    store.atomic_write(ctx.paths.prompts / f"{wid}.md", contract + task)
+    return contract
+
+
+def _keep_checkout_note(
+    ctx: Ctx, host: str, wid: str, contract: str, task: str, tree: dict[str, Any] | None
+) -> None:
+    """The brief kept at home names the checkout the host made; a host that made none (an
+    older looop) has its worker stopped and the start refused."""
+    # lazy: only an SSH start with a repo
+    from looop.core import store
+    from looop.workers import worktree as wt
+    from looop.workers.launch import WorkerError
+
+    if tree is None:
+        _undo_start(ctx, host, wid)
+        raise WorkerError(
+            f"worker {wid}: the looop on host {host} is older and makes no checkout — "
+            f"run `looop host install {host}`"
         )
-    else:
-        session, tree = start_remote(
-            ctx,
-            host,
-            wid,
-            template,
-            task,
-            runner,
-            WORKER_SIZE,
-            contract=contract,
-            repo=repo,
-            branch=branch,
-            sandbox=policy,
-            resume=resume,
-            mcp=mcp,
-        )
-        if tree is None:  # a host whose looop knows no checkouts started it without one
-            _undo_start(ctx, host, wid)
-            raise WorkerError(
-                f"worker {wid}: the looop on host {host} is older and makes no checkout — "
-                f"run `looop host install {host}`"
-            )
-        got = wt.Tree(**{k: tree[k] for k in wt.Tree.__dataclass_fields__ if k in tree})
-        store.atomic_write(prompt_path, wt.with_note(contract, got) + task)
-    if verify is not None:  # after the start: a verify never meets the last worker of this id
-        try:
-            store.atomic_write(ctx.paths.verify / f"{wid}.cmd", verify + "\n")
-        except OSError as e:
-            _undo_start(ctx, host, wid)
-            raise SessionError(f"worker {wid}: cannot keep its verify: {e.strerror}") from e
-    return session, (str(tree["branch"]) if tree is not None else None)
+    got = wt.Tree(**{k: tree[k] for k in wt.Tree.__dataclass_fields__ if k in tree})
+    store.atomic_write(ctx.paths.prompts / f"{wid}.md", wt.with_note(contract, got) + task)
+
+
+def _keep_verify(ctx: Ctx, host: str, wid: str, verify: str) -> None:
+    from looop.core import store  # lazy: only an SSH start with a verify
+    from looop.sessions.state import SessionError
+
+    try:
+        store.atomic_write(ctx.paths.verify / f"{wid}.cmd", verify + "\n")
+    except OSError as e:
+        _undo_start(ctx, host, wid)
+        raise SessionError(f"worker {wid}: cannot keep its verify: {e.strerror}") from e
 
 
 def _undo_start(ctx: Ctx, host: str, wid: str) -> None:

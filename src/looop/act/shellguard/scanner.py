@@ -158,42 +158,13 @@ def _commands(toks: Sequence[Tok]) -> list[_Cmd]:
         elif t.kind == "word":
             cur.words.append(t.text)
         elif t.text in _REDIRECTS:
-            prev = toks[i - 2] if i >= 2 else None
-            fd = t.glued and prev is not None and prev.kind == "word" and prev.text.isdigit()
-            if fd and cur.words and prev is not None and cur.words[-1] == prev.text:
-                cur.words.pop()  # `2>`: a file descriptor, not an argument
-            target = ""
-            if i < len(toks) and toks[i].kind == "word":
-                target = toks[i].text
-                i += 1
-            cur.redirects.append((t.text, target))
-            if t.text in ("<<", "<<-"):
-                awaiting_body.append(cur)
+            i = _redirect(toks, i, cur, awaiting_body)
         elif t.text == "(" and i < len(toks) and toks[i].text == ")" and toks[i].kind == "op":
             flush(cur)  # `name() { …; }`: a function body follows
             cur = _Cmd(before="(", host=host)
             i += 1
         elif t.text == "(" or (t.text == "`" and not (stack and stack[-1][2] == "`")):
-            prev = toks[i - 2] if i >= 2 else None
-            inner = host
-            if t.text == "`" or (
-                t.glued
-                and prev is not None
-                and (
-                    (prev.kind == "word" and prev.text.endswith("$"))
-                    or (prev.kind == "op" and prev.text in ("<", ">"))
-                )
-            ):
-                at = _command_at(cur.words)
-                if at is not None:
-                    inner = _base(cur.words[at])
-                    inner = (
-                        inner if inner in _SHELLS or inner in _SOURCES or inner == "eval" else None
-                    )
-                elif not cur.words:
-                    inner = "$"  # the substitution is itself the command word
-                else:
-                    inner = None
+            inner = _inner_host(t, toks[i - 2] if i >= 2 else None, cur, host)
             stack.append((cur, host, ")" if t.text == "(" else "`"))
             cur, host = _Cmd(before=t.text, host=inner), inner
         elif t.text in (")", "`"):
@@ -209,3 +180,43 @@ def _commands(toks: Sequence[Tok]) -> list[_Cmd]:
     while stack:
         flush(stack.pop()[0])
     return done
+
+
+def _redirect(toks: Sequence[Tok], i: int, cur: _Cmd, awaiting_body: list[_Cmd]) -> int:
+    """The redirect just read (at i - 1) and its target into `cur`; the index after them."""
+    t = toks[i - 1]
+    prev = toks[i - 2] if i >= 2 else None
+    fd = t.glued and prev is not None and prev.kind == "word" and prev.text.isdigit()
+    if fd and cur.words and prev is not None and cur.words[-1] == prev.text:
+        cur.words.pop()  # `2>`: a file descriptor, not an argument
+    target = ""
+    if i < len(toks) and toks[i].kind == "word":
+        target = toks[i].text
+        i += 1
+    cur.redirects.append((t.text, target))
+    if t.text in ("<<", "<<-"):
+        awaiting_body.append(cur)
+    return i
+
+
+def _inner_host(t: Tok, prev: Tok | None, cur: _Cmd, host: str | None) -> str | None:
+    """Who runs the text of a level opened by `t`: a subshell keeps its host; a substitution
+    is run by the shell, source or eval whose argument it is, is itself the command word
+    ("$"), or is only an argument (None)."""
+    if not (
+        t.text == "`"
+        or (
+            t.glued
+            and prev is not None
+            and (
+                (prev.kind == "word" and prev.text.endswith("$"))
+                or (prev.kind == "op" and prev.text in ("<", ">"))
+            )
+        )
+    ):
+        return host
+    at = _command_at(cur.words)
+    if at is not None:
+        inner = _base(cur.words[at])
+        return inner if inner in _SHELLS or inner in _SOURCES or inner == "eval" else None
+    return "$" if not cur.words else None  # "$": the substitution is the command word

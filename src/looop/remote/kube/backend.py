@@ -204,11 +204,26 @@ class KubeBackend:
     ) -> Session:
         """brief: the prompt file's text (contract + brief); brief_path: where the argv names
         it on this machine, rewritten to where the pod mounts it."""
+        shape = self._shape(spec, brief, brief_path, repo, branch)
+        owned = self._owned(shape)  # the contract's secret is checked before anything is made
+        uid = self._claim_job(shape)
+        self._make_owned(spec.sid, uid, owned)
+        return self._starting(spec.sid, shape)
+
+    def _shape(
+        self,
+        spec: StartSpec,
+        brief: str | None,
+        brief_path: str | None,
+        repo: str | None,
+        branch: str | None,
+    ) -> mf.WorkerShape:
+        """The worker as the manifests see it, its argv naming the brief where the pod has it."""
         argv = list(spec.argv)
-        shape0 = mf.WorkerShape(spec.sid, ["x"], image=self.image, home=str(self.home))
         if brief_path:
-            argv = [a.replace(brief_path, shape0.brief_path) for a in argv]
-        shape = mf.WorkerShape(
+            mounted = mf.WorkerShape(spec.sid, ["x"], image=self.image, home=str(self.home))
+            argv = [a.replace(brief_path, mounted.brief_path) for a in argv]
+        return mf.WorkerShape(
             spec.sid,
             argv,
             image=self.image,
@@ -225,38 +240,52 @@ class KubeBackend:
             secret_env=self.secret_env,
             with_contract=self.home_url is not None and self.home_token is not None,
         )
-        extra: list[tuple[str, Callable[[str], dict[str, Any]]]] = []
+
+    def _owned(self, shape: mf.WorkerShape) -> list[tuple[str, Callable[[str], dict[str, Any]]]]:
+        """What the Job owns besides itself (the brief's ConfigMap, the contract's Secret),
+        each built once the Job's uid is known."""
+        owned: list[tuple[str, Callable[[str], dict[str, Any]]]] = []
         if shape.brief is not None:
-            extra.append(("configmap", lambda uid: mf.brief_config(shape, uid)))
+            owned.append(("configmap", lambda uid: mf.brief_config(shape, uid)))
         if shape.with_contract:
             url, token = str(self.home_url), str(self.home_token)
-            mf.contract_secret(shape, url, token)  # checked before anything is made
-            extra.append(("secret", lambda uid: mf.contract_secret(shape, url, token, uid)))
-        core = self._core()
+            mf.contract_secret(shape, url, token)  # a bad one fails here, before the Job
+            owned.append(("secret", lambda uid: mf.contract_secret(shape, url, token, uid)))
+        return owned
+
+    def _claim_job(self, shape: mf.WorkerShape) -> str:
+        """The new Job's uid; an ended Job of the same id is replaced, a running one refused."""
         made = self._create_job(shape)
-        if made is None and self._clear_finished(spec.sid):
+        if made is None and self._clear_finished(shape.sid):
             made = self._create_job(shape)  # the last worker of this id had ended: replaced
         if made is None:
             raise SessionError(
-                f"worker {spec.sid} already has a Job {shape.name} in {self.target.url()}: "
-                f"`looop kill {spec.sid}` first"
+                f"worker {shape.sid} already has a Job {shape.name} in {self.target.url()}: "
+                f"`looop kill {shape.sid}` first"
             )
-        uid = made.metadata.uid
+        return str(made.metadata.uid)
+
+    def _make_owned(
+        self, sid: str, uid: str, owned: list[tuple[str, Callable[[str], dict[str, Any]]]]
+    ) -> None:
+        core = self._core()
         create = {
             "configmap": core.create_namespaced_config_map,
             "secret": core.create_namespaced_secret,
         }
-        for kind, build in extra:
+        for kind, build in owned:
             try:
-                self._call(f"start worker {spec.sid} ({kind})", create[kind], self.ns, build(uid))
+                self._call(f"start worker {sid} ({kind})", create[kind], self.ns, build(uid))
             except SessionError:
-                self._delete(spec.sid)  # no half-made worker: the Job goes with what it owns
+                self._delete(sid)  # no half-made worker: the Job goes with what it owns
                 raise
+
+    def _starting(self, sid: str, shape: mf.WorkerShape) -> Session:
         now = utc_stamp(self.clock.now())
         cols, rows = shape.size
         return Session(
-            id=spec.sid,
-            cmd=argv,
+            id=sid,
+            cmd=list(shape.argv),
             state="starting",
             alive=True,
             exit_code=None,
@@ -268,7 +297,7 @@ class KubeBackend:
             cols=cols,
             rows=rows,
             output_bytes=0,
-            dir=self.home / "sessions" / spec.sid,
+            dir=self.home / "sessions" / sid,
             label=f"{self.target.url()}/{shape.name}",
         )
 

@@ -47,25 +47,7 @@ def start_remote(
     `repo`: a path of a repository on the host (a worktree) or a URL it clones, on `branch`.
     The worker's session, and its checkout as the host made it (worktree.Tree's fields)."""
     lk = link(ctx, host)
-    env = {"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": runner}
-    # known at home before it runs: a worker that asks at once is already the home's to serve
-    before = reg.record(ctx.paths.data, wid)
-    reg.write_record(ctx.paths.data, wid, host, started_at=None, runner=runner, over=False)
-    req: dict[str, Any] = {"id": wid, "line": line, "prompt": prompt, "env": env}
-    req["size"] = list(size)
-    if mcp:  # the host wires `looop mcp --worker` into the CLI's MCP config (mcpwire.py)
-        req["mcp"] = True
-    template, conv, find = resume
-    for key, value in (
-        ("contract", contract),
-        ("repo", repo),
-        ("branch", branch),
-        ("resume", template),
-        ("conversation", conv),
-        ("find", find),
-    ):
-        if value is not None:
-            req[key] = value
+    req = _spawn_request(wid, line, prompt, runner, size, contract, repo, branch, resume, mcp)
     boxed = sandbox is not None and sandbox.on
     if sandbox is not None and sandbox.on:
         from looop.workers.resume import encode_sandbox  # lazy: only a sandboxed start
@@ -75,6 +57,9 @@ def start_remote(
     from looop.remote.repospec import is_host_path  # lazy: only a start reads the rules
 
     cloning = repo is not None and not is_host_path(repo)
+    # known at home before it runs: a worker that asks at once is already the home's to serve
+    before = reg.record(ctx.paths.data, wid)
+    reg.write_record(ctx.paths.data, wid, host, started_at=None, runner=runner, over=False)
     try:
         got = lk.call("spawn", req, timeout=CLONE_OP_TIMEOUT_S if cloning else OP_TIMEOUT_S)
     except HostError as e:
@@ -90,16 +75,43 @@ def start_remote(
         more = {"repo": repo, "branch": tree.get("branch"), "workspace": tree.get("path")}
     if boxed:
         more["sandboxed"] = True
+    started = row.get("started_at")
     reg.write_record(
-        ctx.paths.data,
-        wid,
-        host,
-        started_at=row.get("started_at"),
-        runner=runner,
-        over=False,
-        **more,
+        ctx.paths.data, wid, host, started_at=started, runner=runner, over=False, **more
     )
     return as_session(ctx.paths.data, host, row), tree
+
+
+def _spawn_request(
+    wid: str,
+    line: str,
+    prompt: str,
+    runner: str,
+    size: tuple[int, int],
+    contract: str | None,
+    repo: str | None,
+    branch: str | None,
+    resume: tuple[str | None, str | None, str | None],
+    mcp: bool,
+) -> dict[str, Any]:
+    """The satellite's `spawn` request: what it needs, and each option only when given."""
+    env = {"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": runner}
+    req: dict[str, Any] = {"id": wid, "line": line, "prompt": prompt, "env": env}
+    req["size"] = list(size)
+    if mcp:  # the host wires `looop mcp --worker` into the CLI's MCP config (mcpwire.py)
+        req["mcp"] = True
+    template, conv, find = resume
+    for key, value in (
+        ("contract", contract),
+        ("repo", repo),
+        ("branch", branch),
+        ("resume", template),
+        ("conversation", conv),
+        ("find", find),
+    ):
+        if value is not None:
+            req[key] = value
+    return req
 
 
 def as_session(data: Path, host: str, row: dict[str, Any]) -> Session:

@@ -23,6 +23,7 @@ from looop.core import srt, store
 from looop.core.errors import LooopError
 from looop.core.sandboxpolicy import SandboxPolicy
 from looop.core.store import NotRegular
+from looop.remote.ssh.shim import script
 from looop.workers.bridge import BRIDGE_LOCK
 
 # where `looop host install` puts srt on a host (its npm package as the home has it)
@@ -95,11 +96,7 @@ def shim(python: str, home: str) -> str:
     folder, for PATH."""
     d = os.path.join(home, SHIM_DIR)
     path = os.path.join(d, "looop")
-    body = (
-        f"#!{python}\nimport sys\nfrom looop.remote.ssh.shim import main\n"
-        "raise SystemExit(main(sys.argv[1:]))\n"
-    )
-    store.write_if_changed(path, body.encode())
+    store.write_if_changed(path, script(python).encode())
     os.chmod(path, 0o755)
     return d
 

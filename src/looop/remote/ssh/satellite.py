@@ -19,6 +19,7 @@ from looop.core.errors import LooopError
 from looop.core.presets import substitute_prompt_file
 from looop.core.sandboxpolicy import SandboxPolicy
 from looop.remote.ssh.link import PROTOCOL, SATELLITES
+from looop.remote.ssh.shim import script
 from looop.sessions import client
 from looop.sessions.logs import read_log
 from looop.sessions.state import Session, SessionError, get_session, list_sessions, reap, wait_code
@@ -60,13 +61,20 @@ def _row(s: Session) -> dict[str, Any]:
 def _shim(d: Path, real: str) -> str:
     """`looop` on a remote worker's PATH: the contract verbs go home, the rest run here."""
     path = d / "bin" / "looop"
-    store.atomic_write(
-        path,
-        f"#!{sys.executable}\nimport sys\nfrom looop.remote.ssh.shim import main\n"
-        "raise SystemExit(main(sys.argv[1:]))\n",
-    )
+    store.write_if_changed(path, script(sys.executable).encode())
     os.chmod(path, 0o755)
     return str(path.parent)
+
+
+def _refresh_shims(root: Path, home: str) -> None:
+    """A fresh link may follow an upgrade: the shims live workers run are rewritten for the
+    looop now installed (a shim naming a module that moved would fail their contract verbs)."""
+    from looop.remote.ssh.boxed import SHIM_DIR  # lazy: only a fresh link looks
+
+    body = script(sys.executable).encode()
+    for path in (root / "bin" / "looop", Path(home, SHIM_DIR, "looop") if home else None):
+        if path is not None and path.is_file() and store.write_if_changed(path, body):
+            os.chmod(path, 0o755)
 
 
 def handle(ctx: Ctx, op: str, req: dict[str, Any], version: str) -> dict[str, Any]:
@@ -95,6 +103,7 @@ def _handle(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str) ->
         if req.get("fresh"):
             store.remove(relay)  # a dead master's forward: a fresh one binds it again
         root.mkdir(parents=True, exist_ok=True)
+        _refresh_shims(root, ctx.env.get("HOME", ""))
         return {
             "version": version,
             "protocol": PROTOCOL,

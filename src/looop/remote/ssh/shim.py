@@ -74,6 +74,14 @@ def relay(argv: list[str], env: dict[str, str]) -> int:
     return call(argv, lambda: _once(path, req), path)
 
 
+def script(python: str) -> str:
+    """The `looop` file a remote worker runs: this module's `main` under the host's python.
+    Written at every start and refreshed at every fresh link (satellite's hello), so a host
+    upgraded under a live worker never leaves its shim naming a module that moved."""
+    run = "raise SystemExit(main(sys.argv[1:]))"
+    return f"#!{python}\nimport sys\nfrom {__name__} import main\n{run}\n"
+
+
 def main(argv: list[str]) -> int:
     env = dict(os.environ)
     away = env.get("LOOOP_RELAY_SOCK") or env.get("LOOOP_CALLHOME_DIR")
