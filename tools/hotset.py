@@ -3,11 +3,12 @@
 Each hot verb (the fast verbs of tests/unit/cli/test_fast_imports.py, `worker start`, `kill`,
 `tick`, `up`) runs as `python -m looop …` in a fresh interpreter against a seeded data dir, and
 every process it starts (the session host, each session's supervisor, the beat host and its
-children, the pulse `up` starts) records each module of looop it imports through a finder
-installed by a `sitecustomize` this script writes; a process that ends with `os._exit`
-or a signal is counted all the same. `python tools/hotset.py` prints the set, one module a
-line; `--by-verb` prints which verb loads what; `--check FILE` fails when FILE (a list of
-edited files) names a hot module.
+children) records each module of looop it imports through a finder installed by a
+`sitecustomize` this script writes; a process that ends with `os._exit` or a signal is counted
+all the same. The beat that decides (it waits seconds for an agent) and the pulse `up` starts
+(once a day) are measured but not counted; what the far side of a remote worker runs per verb
+is (see FAR). `python tools/hotset.py` prints the set, one module a line; `--by-verb` prints
+which run loads what.
 """
 
 from __future__ import annotations
@@ -72,6 +73,32 @@ EXTRA: list[tuple[str, list[str], dict[str, str]]] = [
     ("kill (sandboxed)", ["kill", "w3"], {}),
     ("up", ["up"], {}),
 ]
+
+
+# What runs per verb away from this machine's CLI: a pod's shim and call-home (a worker's hot
+# verbs in a pod), the satellite an SSH host runs for every `looop ls`, and the pty relay a
+# sandboxed worker starts under. Each is measured by importing it in a fresh interpreter.
+FAR = (
+    "looop.remote.callhome",
+    "looop.remote.kube.shim",
+    "looop.remote.ssh.satellite",
+    "looop.workers.ptyrelay",
+)
+_LOADED = "import sys, {0}; print(' '.join(m for m in sys.modules if m.startswith('looop')))"
+
+
+def far() -> set[str]:
+    out: set[str] = set()
+    for mod in FAR:
+        r = subprocess.run(
+            [sys.executable, "-c", _LOADED.format(mod)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        out.update(r.stdout.split())
+    return out
 
 
 def _seed(data: Path) -> None:
@@ -170,6 +197,7 @@ def main() -> int:
     )
     args = ap.parse_args()
     found = {k: _real(v) for k, v in measure().items()}
+    found["far side"] = _real(far())
     if args.by_verb:
         for label in sorted(found):
             print(f"{label}: {len(found[label])}")
