@@ -9,11 +9,7 @@ from looop.core.context import Ctx
 from looop.core.proc import Kind, Pool, Run, Tail, spawn
 from looop.core.procs import UNCONTAINED, Containment
 from looop.core.sandboxpolicy import SandboxPolicy
-
-TYPE_CHECKING = False  # not `from typing`
-
-if TYPE_CHECKING:
-    from looop.workers.sandbox import WorkerBox
+from looop.workers.sandbox import WorkerBox, shell_argv, verify_argv
 
 TAIL_CHARS = 4000
 # Enough bytes for TAIL_CHARS even if every char is 4 bytes of UTF-8.
@@ -51,12 +47,8 @@ def run_shell(
         argv = ["bash", "-c", cmd]
         if isinstance(sandbox, SandboxPolicy):
             if sandbox.on:
-                from looop.workers.sandbox import shell_argv  # lazy: only a sandboxed shell
-
                 argv = shell_argv(ctx, sandbox, cmd, env)
         elif sandbox is not None:
-            from looop.workers.sandbox import verify_argv  # lazy: only a worker's verify
-
             argv, env = verify_argv(ctx, sandbox, cmd, env)
         result = _run(ctx, argv, env, timeout_s, contain, token)
         left = contain.close().get(token, 0)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, tzinfo
 
+from looop.core.clock import load_zone
+
 MAX_AHEAD_S = 8 * 86400  # the longest window the CLIs report is a week
 MINUTE = 60  # a clock time is said to the minute: wait out the whole minute
 SCAN_CHARS = 16384  # only the end of a long output is read: the limit is the last word
@@ -77,8 +79,6 @@ def _epoch(digits: str) -> float:
 def _clock_time(m: re.Match[str], now: float, local: tzinfo) -> float | None:
     zone = local
     if m.group("tz"):
-        from looop.core.clock import load_zone  # lazy: only a message naming a zone
-
         try:
             zone = load_zone(m.group("tz"))
         except ValueError:

@@ -15,17 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO
 
+from looop.core import srt
 from looop.core.clock import Clock
 from looop.core.config import PLACEHOLDER, substitute_prompt_file
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.proc import Kind, classify, drain, end_group, exited, spawn, wait_exit
+from looop.core.sandboxpolicy import SandboxPolicy
+from looop.decide import tickbox
 from looop.decide.streams import StreamRenderer
-
-TYPE_CHECKING = False  # not `from typing`
-
-if TYPE_CHECKING:
-    from looop.core.sandboxpolicy import SandboxPolicy
 
 MAX_LINE = 1024 * 1024  # one unterminated line is flushed at this size
 TAIL_CHARS = 2048
@@ -251,8 +249,6 @@ def run_runner(
         argv = ["bash", "-c", shell_line]
         env = ctx.child_env()
         if sandbox is not None and sandbox.on:
-            from looop.decide import tickbox  # lazy: only a sandboxed tick builds srt's argv
-
             # the slot first: its bubblewrap line is made now and binds only what exists
             slot = tickbox.open_slot(ctx.paths.decision)
             argv = tickbox.tick_argv(ctx, runner, sandbox, shell_line, env, prompt_path.parent)
@@ -276,8 +272,6 @@ def run_runner(
         tickbox.close_slot(ctx.paths.decision)
     failure = _failure(command, timeout_s, proc.returncode, timed_out, out)
     if failure is not None and sandbox is not None and sandbox.on:
-        from looop.core import srt  # lazy: only a sandboxed tick's failure needs it
-
         failure = srt.explain_denied(failure, out.tail(), f"the tick runner '{runner}'")
     return _result(out, clock, start, proc.returncode, timed_out, failure)
 

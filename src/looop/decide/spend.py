@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 from looop.core.config import Config, Knobs, Runner
 from looop.core.context import Ctx
 from looop.core.eventnames import PulseName, RecordName
+from looop.core.sandboxpolicy import resolve
 from looop.decide import cost
+from looop.decide.limits import find_limit
 from looop.decide.runner import RunResult, run_runner
 
 if TYPE_CHECKING:
@@ -169,7 +171,6 @@ def _retry_pattern(ctx: Ctx) -> re.Pattern[str] | None:
 def _sandbox_policy(runner: Runner, cfg: Config) -> SandboxPolicy | None:
     if runner.sandbox is None and cfg.sandbox is None:
         return None
-    from looop.core.sandboxpolicy import resolve  # lazy: most configs set no sandbox
 
     return resolve(None, runner.sandbox, cfg.sandbox)  # as for its workers
 
@@ -187,7 +188,6 @@ def _retryable(
 
 
 def _usage_limit(ctx: Ctx, result: RunResult) -> Limit | None:
-    from looop.decide.limits import find_limit  # lazy: only a matched provider error
 
     text = result.tail + "\n" + (result.error or "")
     return find_limit(text, ctx.clock.now(), ctx.clock.zone())

@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 import threading
 from typing import IO, Any
+from urllib.parse import quote
 
 from looop.core.config import Config
 from looop.core.context import Ctx
@@ -195,7 +196,6 @@ def web_link(raw: dict[str, Any], kind: str, notify_id: str) -> str | None:
     url = public_url(raw) if kind == "ask" and notify_id else None
     if url is None:
         return None
-    from urllib.parse import quote  # lazy: only an ask with a web face links to it
 
     return f"{url.rstrip('/')}/#ask={quote(notify_id, safe='')}"
 

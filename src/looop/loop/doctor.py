@@ -16,9 +16,16 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
+from looop.core import store
 from looop.core.config import Config, Knobs, Runner
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
+from looop.core.knobs import resolve_knobs, unknown_key_warnings
+from looop.decide.cost import UNMETERED_LIMIT
+from looop.decide.cost.breakers import reports_cost
+from looop.loop.service import default_name, render
+from looop.remote.hosts import hosts_dir, names
+from looop.workers.sandbox import missing
 
 Level = Literal["ok", "warn", "fail", "skip"]
 MARK = {"ok": "✓", "warn": "!", "fail": "✗", "skip": "-"}
@@ -84,7 +91,6 @@ class Check:
 
 def check_config(ctx: Ctx) -> tuple[Check, Config | None]:
     """Readable, valid, every key one looop reads, every knob a good value."""
-    from looop.core.knobs import resolve_knobs, unknown_key_warnings  # lazy: doctor/init only
 
     fix = f"edit {ctx.paths.config} or re-run `looop init --force`"
     try:
@@ -198,7 +204,6 @@ def check_sandbox(ctx: Ctx, cfg: Config) -> Check:
     """srt and what it needs (bubblewrap, socat, ripgrep...), when the sandbox is on."""
     if cfg.sandbox is None or not cfg.sandbox.on:
         return Check("sandbox", "skip", "off: workers run unsandboxed")
-    from looop.workers.sandbox import missing  # lazy: only a sandboxed home checks srt
 
     gone = missing(ctx.child_env())
     if gone:
@@ -213,7 +218,6 @@ def check_sandbox(ctx: Ctx, cfg: Config) -> Check:
 
 def metered(runner: Runner) -> bool:
     """Whether the meter can read this runner's cost: the budget breaker's own rule."""
-    from looop.decide.cost.breakers import reports_cost  # lazy: the cost room loads only here
 
     return reports_cost(runner)
 
@@ -222,7 +226,6 @@ def check_budget(cfg: Config, knobs: Knobs) -> Check:
     """A budget the user set with a runner that reports no cost: the unmetered breaker stops
     all AI after UNMETERED_LIMIT decides — a fail, the run is sure to stop. The default budget
     is off for such a runner (breakers.daily_budget): a warning that nothing caps it."""
-    from looop.decide.cost import UNMETERED_LIMIT  # lazy: the cost room loads only here
 
     runner = cfg.runner()
     budget = knobs.real("max_daily_usd")
@@ -286,7 +289,6 @@ def _connect(host: str, port: int, timeout: float) -> None:
 
 def check_hosts(ctx: Ctx) -> Check | None:
     """Registered hosts: named, not dialled (`looop host check` speaks to each)."""
-    from looop.remote.hosts import hosts_dir, names  # lazy: a home with hosts only
 
     if not hosts_dir(ctx.paths.data).is_dir():
         return None
@@ -310,7 +312,6 @@ def check_web(rec: Mapping[str, object] | None) -> Check:
 
 def check_service(ctx: Ctx, unit_text: Callable[[], tuple[str, str]] | None = None) -> Check:
     """The systemd user unit (`looop service status`): installed and current."""
-    from looop.core import store  # lazy: only the service check reads a unit
 
     path, want = (unit_text or (lambda: _unit(ctx)))()
     have = store.read_text(path)
@@ -324,7 +325,6 @@ def check_service(ctx: Ctx, unit_text: Callable[[], tuple[str, str]] | None = No
 
 
 def _unit(ctx: Ctx) -> tuple[str, str]:
-    from looop.loop.service import default_name, render  # lazy: the service check only
 
     svc = render(ctx, default_name(ctx), [sys.executable, "-m", "looop", "pulse"], sys.platform)
     return os.fspath(svc.path), svc.text

@@ -14,9 +14,13 @@ import click
 from looop.core import store
 from looop.core.config import PLACEHOLDER, PRESETS, Config, Knobs, Runner, parse_config
 from looop.core.context import Ctx
+from looop.core.endpoints import endpoints
 from looop.core.errors import LooopError
+from looop.core.sandboxpolicy import parse_sandbox, resolve
 from looop.decide.cost import UNMETERED_LIMIT
+from looop.decide.cost.breakers import reports_cost
 from looop.seed import SETUP_ASK, ensure_data_dir, seed_setup_ask
+from looop.workers.sandbox import missing
 
 RUNNER_CHOICES = ["claude", "codex", "opencode", "pi", "custom"]
 
@@ -210,7 +214,6 @@ def _report(req: InitRequest, cfg: Config, asked: bool) -> list[str]:
 
 
 def _sandbox_lines(req: InitRequest, cfg: Config) -> list[str]:
-    from looop.core.sandboxpolicy import resolve  # lazy: only a sandboxed init
 
     assert cfg.sandbox is not None
     # the decide call follows its runner's setting as a worker does (decide/spend.py)
@@ -263,7 +266,6 @@ def _ask(
 def endpoint_lines(runner: str, env: dict[str, str]) -> list[str]:
     """The model endpoint this runner is pointed at, as its sandbox treats it (core/endpoints):
     allowed by itself, or to be listed in the config's `sandbox.domains`."""
-    from looop.core.endpoints import endpoints  # lazy: only a sandboxed init reads the CLI's files
 
     out = []
     for e in endpoints(runner, env, env.get("HOME")):
@@ -281,7 +283,6 @@ def endpoint_lines(runner: str, env: dict[str, str]) -> list[str]:
 
 def _missing(ctx: Ctx) -> list[str]:
     """What srt needs and this machine lacks (workers.sandbox.missing)."""
-    from looop.workers.sandbox import missing  # lazy: only an init that decides checks srt
 
     return missing(ctx.child_env())
 
@@ -303,7 +304,6 @@ def _is_on(raw: object) -> bool:
     """Whether a config's `sandbox` value is a policy that is on (unreadable: no)."""
     if raw is None:
         return False
-    from looop.core.sandboxpolicy import parse_sandbox  # lazy: only a sandboxed init
 
     try:
         return parse_sandbox(raw, "sandbox").on
@@ -336,7 +336,6 @@ def _check_commands(name: str, tick: str | None, worker: str | None) -> None:
 def _unmetered_note(name: str, knobs: Knobs, runner: Runner) -> list[str]:
     """What the daily budget does for a runner looop cannot meter: the default budget is off
     for it (said in one line); a budget the user set trips the unmetered breaker."""
-    from looop.decide.cost.breakers import reports_cost  # lazy: only init says this
 
     budget = knobs.real("max_daily_usd")
     if budget <= 0 or reports_cost(runner):

@@ -22,15 +22,27 @@ from __future__ import annotations
 import errno
 import os
 import re
+import signal
+import sqlite3
 import stat
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from urllib.parse import quote
 
 from looop.core import ljson, store
+from looop.core.config import Config, Knobs
+from looop.core.context import Ctx
+from looop.core.stamps import utc_stamp
+from looop.decide.cost import totals
+from looop.decide.cost.breakers import daily_budget
 from looop.decide.cost.clis import COST_REPORTING
+from looop.decide.cost.ledger import spent_on_day
 from looop.decide.cost.money import sane_usd
-from looop.decide.cost.prices import lookup_price, price_tokens
+from looop.decide.cost.prices import lookup_price, price_table, price_tokens
 from looop.decide.cost.record import append_costs, metered_mark
+from looop.human.notify import notify
+from looop.sessions import SessionError, get_session, kill
+from looop.workers import resume
 from looop.workers.spent import (
     Spend,
     budgets,
@@ -41,10 +53,6 @@ from looop.workers.spent import (
     read_state,
     write_state,
 )
-
-if TYPE_CHECKING:
-    from looop.core.config import Config, Knobs
-    from looop.core.context import Ctx
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")  # resume._ID: a worker id
 METERED = COST_REPORTING  # each keeps a session record looop reads
@@ -285,8 +293,6 @@ def _sqlite(db: str) -> Any:
             return None
     except OSError:
         return None
-    import sqlite3  # lazy: only an opencode worker's beat reads its store
-    from urllib.parse import quote
 
     try:
         con = sqlite3.connect(f"file:{quote(db)}?mode=ro", uri=True, timeout=0.2)
@@ -299,7 +305,6 @@ def _sqlite(db: str) -> Any:
 def find_opencode(db: str, cwd: str, wid: str, since: float) -> str | None:
     """The conversation this worker started: of the sessions opencode made in `cwd` since the
     start, the earliest one a part of which is the worker's brief (its contract names it)."""
-    import sqlite3  # lazy: only finding an opencode id
 
     con = _sqlite(db)
     if con is None:
@@ -337,7 +342,6 @@ def _opencode(db: str, conv: str, st: dict[str, Any], price: Price) -> bool:
             key += [0, 0]
     if st.get("key") == key:
         return False
-    import sqlite3  # lazy: only an opencode worker
 
     con = _sqlite(db)
     if con is None:
@@ -387,7 +391,6 @@ def _locate(
 ) -> dict[str, Any] | None:
     """A worker's CLI and the file (or dir) holding its conversation, from its resume record;
     None while that is not known yet (a codex id is found after its first turn)."""
-    from looop.workers import resume  # lazy: only a worker not located yet
 
     try:
         raw = store.read_regular(os.path.join(data, resume.RESUME_DIR, f"{wid}.json"), 65536)
@@ -560,7 +563,6 @@ def _read_spend(
 
 def _on_ledger(ledger: str, wid: str, since: float) -> int:
     """Micro-USD the ledger holds of this worker's metered rows since its start."""
-    from looop.core.stamps import utc_stamp  # lazy: only a worker met for the first time
 
     try:
         text = store.read_since(ledger, utc_stamp(since - 1)) or ""
@@ -600,15 +602,12 @@ def _follow(path: str, f: dict[str, Any], cli: str, price: Price) -> bool:
 def meter_beat(ctx: Ctx, cfg: Config | None, knobs: Knobs | None = None) -> dict[str, Spend]:
     """The pulse's beat: meter every worker, then hold each to its budget and the fleet to
     the daily budget (`knobs`: the beat's; without them the daily budget is not checked)."""
-    from looop.decide.cost.prices import price_table  # lazy: the table is built per beat
 
     raw = cfg.raw if cfg is not None else {}
     runners = {n: r.worker for n, r in (cfg.runners if cfg else {}).items() if r.worker}
     data = os.fspath(ctx.paths.data)
     cap = None
     if knobs is not None:
-        from looop.decide.cost.breakers import daily_budget  # lazy: only the beat's hook
-
         cap = daily_budget(knobs)
     day: list[float] = []
     prices = price_table(raw.get("prices"))
@@ -629,7 +628,6 @@ def _tally_day(ctx: Ctx, state: dict[str, Any], own: list[int], out: list[float]
     as every budget check reads it. `own`: the ledger's size before this pass appended its
     rows, their bytes and micro-USD — when nothing else came between, they are added as
     they are, not read back. Appended to `out`; whether the state moved."""
-    from looop.decide.cost import totals  # lazy: only with a daily budget on
 
     data = os.fspath(ctx.paths.data)
     today = ctx.clock.local().date().isoformat()
@@ -670,8 +668,6 @@ def _tally_day(ctx: Ctx, state: dict[str, Any], own: list[int], out: list[float]
                 micros += sum(bucket.values())
         state["day"] = {"date": today, "ledger": ident, "off": end, "micros": micros}
     else:
-        from looop.decide.cost.ledger import spent_on_day  # lazy: a new day or ledger
-
         usd = spent_on_day(ctx.paths, ctx.clock)
         micros = round(usd * 1_000_000)
         state["day"] = {"date": today, "ledger": ident, "off": size, "micros": micros}
@@ -682,9 +678,6 @@ def _tally_day(ctx: Ctx, state: dict[str, Any], own: list[int], out: list[float]
 def _hold(ctx: Ctx, wid: str, policy: str) -> bool:
     """Pause (SIGSTOP of its process group: the agent and what it runs) or stop (killed,
     its worktree kept) a live worker; whether it was live and so held."""
-    import signal  # lazy: only a worker at a budget
-
-    from looop.sessions import SessionError, get_session, kill  # lazy: as above
 
     try:
         sess = get_session(ctx.paths.data, wid)
@@ -728,7 +721,6 @@ def enforce(
         msg = f"worker {wid} reached its budget ${limit:.2f} (spent ${s.usd:.2f}): {what}"
         ctx.events.emit("warn", "worker.over_budget", msg, id=wid)
         ctx.events.record("worker_over_budget", id=wid, usd=s.usd, budget=limit, policy=policy)
-        from looop.human.notify import notify  # lazy: only a worker at its budget
 
         notify(ctx, msg, wid, "over-budget", cfg)
     return done
@@ -776,7 +768,6 @@ def hold_to_day(
         )
         ctx.events.emit("warn", "fleet.over_budget", msg)
         ctx.events.record("fleet_over_budget", ids=done, usd=spent, budget=cap)
-        from looop.human.notify import notify  # lazy: only at the daily budget
 
         notify(ctx, msg, "", "over-budget", cfg)
     return done
@@ -784,9 +775,6 @@ def hold_to_day(
 
 def _go_on(ctx: Ctx, wid: str, why: str) -> None:
     """Let a worker the daily budget held go on: SIGCONT to its group, its mark gone."""
-    import signal  # lazy: only a held worker
-
-    from looop.sessions import SessionError, get_session  # lazy: as above
 
     data = os.fspath(ctx.paths.data)
     store.remove(os.path.join(data, "budgets", f"{wid}.over"))

@@ -4,13 +4,36 @@ it (act/effects.py hands this module): workers sit below the remote room."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from looop.core import store
+from looop.core.config import substitute_prompt_file
 from looop.core.errors import LooopError
+from looop.core.sandboxpolicy import resolve
 from looop.remote import hosts as reg
 from looop.remote import place as placement
+from looop.remote import tokens
 from looop.remote.hosts import LOCAL, HostError
+from looop.remote.kube import hosted
+from looop.remote.kube import manifests as mf
 from looop.remote.repospec import RepoError, check_branch, check_url, is_host_path
+from looop.remote.ssh.backend import SshBackend, start_remote
+from looop.sessions.state import SessionError, get_session, reap
+from looop.workers import worktree as wt
+from looop.workers.backend import StartSpec
+from looop.workers.launch import (
+    WORKER_SIZE,
+    WorkerError,
+    contract_text,
+    end_generation,
+    mcp_tools_on,
+    plain_words,
+)
+from looop.workers.mcpwire import wire
+from looop.workers.sandbox import with_note
+from looop.workers.started import Started
 
 if TYPE_CHECKING:
     from looop.core.config import Config
@@ -68,10 +91,6 @@ def start_there(
 ) -> Started:
     """`resume`: the runner's resume template, the conversation id the line gives the agent
     and which CLI's files name one instead (resume.plan_start), for the host's record."""
-    # lazy: only this path needs it (keeps the verbs that skip it light)
-    from looop.core.sandboxpolicy import resolve
-    from looop.workers.launch import WorkerError, contract_text, mcp_tools_on
-    from looop.workers.started import Started
 
     h = reg.lookup(ctx.paths.data, host)
     verify = verify.strip() if verify is not None and verify.strip() else None
@@ -114,7 +133,6 @@ def _check_place(
     h: object, host: str, wid: str, repo: str | None, branch: str | None, verify: str | None
 ) -> None:
     """No --verify on Kubernetes; an SSH host's repo and branch spelled right."""
-    from looop.workers.launch import WorkerError  # lazy: as start_there's
 
     if isinstance(h, reg.KubeHost):
         if verify is not None:
@@ -131,8 +149,6 @@ def _check_place(
 
 def _refuse_if_here(ctx: Ctx, wid: str) -> None:
     """A worker of that id alive on this machine: it cannot start elsewhere too."""
-    from looop.sessions.state import SessionError, get_session  # lazy: as start_there's
-    from looop.workers.launch import WorkerError
 
     try:
         here = get_session(ctx.paths.data, wid).alive
@@ -175,9 +191,6 @@ def _start_on_host(
     repo; its verify kept at home (workers/verify.py runs it there once it is over). The
     last worker of this id ends here first, as a local start ends it (launch.end_generation);
     the session and its branch there."""
-    # lazy: only an SSH start needs these
-    from looop.remote.ssh.backend import start_remote
-    from looop.workers.launch import WORKER_SIZE
 
     _end_last_here(ctx, wid)
     contract = _keep_brief(ctx, wid, contract, task, policy)
@@ -206,12 +219,6 @@ def _start_on_host(
 
 def _end_last_here(ctx: Ctx, wid: str) -> None:
     """The last worker of this id, ended as a local start ends it (its corpse, its checkout)."""
-    # lazy: only an SSH start needs these
-    import os
-
-    from looop.sessions.state import reap
-    from looop.workers import worktree as wt
-    from looop.workers.launch import end_generation
 
     clean = wt.leftover(ctx, wid) if os.path.lexists(ctx.paths.worktrees / wid) else None
     reap(ctx.paths.data, wid)  # a local corpse of this id: one row per id in `ls`
@@ -220,11 +227,8 @@ def _end_last_here(ctx: Ctx, wid: str) -> None:
 
 def _keep_brief(ctx: Ctx, wid: str, contract: str, task: str, policy: SandboxPolicy) -> str:
     """The home keeps what it sends; the contract as it reads where the worker runs."""
-    from looop.core import store  # lazy: only an SSH start
 
     if policy.on:  # the brief as it reads inside srt, there as here
-        from looop.workers.sandbox import with_note  # lazy: only a sandboxed start
-
         contract = with_note(contract, wid)
     store.atomic_write(ctx.paths.prompts / f"{wid}.md", contract + task)
     return contract
@@ -235,10 +239,6 @@ def _keep_checkout_note(
 ) -> None:
     """The brief kept at home names the checkout the host made; a host that made none (an
     older looop) has its worker stopped and the start refused."""
-    # lazy: only an SSH start with a repo
-    from looop.core import store
-    from looop.workers import worktree as wt
-    from looop.workers.launch import WorkerError
 
     if tree is None:
         _undo_start(ctx, host, wid)
@@ -251,8 +251,6 @@ def _keep_checkout_note(
 
 
 def _keep_verify(ctx: Ctx, host: str, wid: str, verify: str) -> None:
-    from looop.core import store  # lazy: only an SSH start with a verify
-    from looop.sessions.state import SessionError
 
     try:
         store.atomic_write(ctx.paths.verify / f"{wid}.cmd", verify + "\n")
@@ -263,8 +261,6 @@ def _keep_verify(ctx: Ctx, host: str, wid: str, verify: str) -> None:
 
 def _undo_start(ctx: Ctx, host: str, wid: str) -> None:
     """A worker just started that must not run after all: stopped on its host."""
-    # lazy: only a start gone wrong
-    from looop.remote.ssh.backend import SshBackend
 
     try:
         SshBackend(ctx, host).kill(wid)
@@ -285,24 +281,11 @@ def _start_in_job(
 ) -> Session:
     """A worker as a Job on a Kubernetes host: its line names the brief where the pod mounts
     it; everything is checked (and the client found) before the home writes anything."""
-    # lazy: only a Kubernetes start loads the engine
-    from pathlib import Path
-
-    from looop.core import store
-    from looop.core.config import substitute_prompt_file
-    from looop.core.errors import LooopError
-    from looop.remote import tokens
-    from looop.remote.kube import hosted
-    from looop.remote.kube import manifests as mf
-    from looop.workers.backend import StartSpec
-    from looop.workers.launch import WORKER_SIZE, WorkerError, mcp_tools_on, plain_words
 
     pod_brief = f"{mf.PROMPTS_DIR}/{wid}.md"
     line = substitute_prompt_file(template, Path(pod_brief))
     env = {"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": runner}
     if mcp_tools_on(cfg):
-        from looop.workers.mcpwire import wire  # lazy: only a wired start
-
         line = wire(line, env, None)  # the server runs as the pod's own "$LOOOP_BIN"
     argv = plain_words(line) or ["bash", "-c", line]  # the pod's PATH finds the program
     try:

@@ -18,6 +18,7 @@ from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.remote import hosts as reg
 from looop.remote.hosts import AnyHost, HostError, KubeHost
+from looop.remote.kube.hosted import HostedKube
 from looop.remote.ssh.backend import LS_TIMEOUT_S, SshBackend, base_row
 from looop.remote.ssh.backend import remote_rows as ssh_rows
 from looop.sessions.state import SessionError
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
 def kube_backend(
     data: Path, h: KubeHost, clock: Clock, env: Mapping[str, str] | None
 ) -> HostedKube:
-    # lazy: the Kubernetes engine loads only for a Kubernetes host
-    from looop.remote.kube.hosted import HostedKube
 
     return HostedKube(data, h, clock, env)
 

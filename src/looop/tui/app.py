@@ -33,7 +33,9 @@ from looop.core.config import KNOBS
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.human.mailbox import pending
+from looop.loop.fleet import far_rows
 from looop.loop.status import gather_status, paused_at
+from looop.remote import engine
 from looop.sessions import Session, SessionError, list_sessions
 from looop.sessions.state import LOG
 from looop.tui.feed import SessionFeed, ShotFeed
@@ -115,14 +117,12 @@ class HomeFar:
         self.ctx = ctx
 
     def rows(self) -> list[dict[str, Any]]:
-        from looop.loop.fleet import far_rows  # lazy: only a look at the hosts needs it
 
         return far_rows(self.ctx)
 
     def backend(self, sid: str) -> Backend | None:
-        from looop.remote.engine import remote_of  # lazy: only a remote pane needs it
 
-        return remote_of(self.ctx, sid)
+        return engine.remote_of(self.ctx, sid)
 
 
 class TerminalView(ScrollView):

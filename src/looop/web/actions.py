@@ -16,6 +16,7 @@ from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.text import one_line
+from looop.decide.cost.breakers import start_refused
 from looop.human.mailbox import (
     AskAnswered,
     AskArchived,
@@ -26,7 +27,9 @@ from looop.human.mailbox import (
     check_worker,
     new_tell,
 )
-from looop.sessions import SessionError, get_session, validate_id
+from looop.loop.daemon import start_detached, stop_all
+from looop.seed import ensure_data_dir
+from looop.sessions import SessionError, get_session, send, validate_id
 from looop.web.errors import WebError, not_found
 from looop.web.reads import far_reach, remote, unreachable
 
@@ -60,8 +63,6 @@ def _steer(
 ) -> dict[str, Any]:
     """One decision through the pulse's own executor, as `looop kill`/`goal write` run it.
     `said`: the journal line's text when the summary alone would lose what was typed."""
-    # lazy: seeding is only needed once a move runs
-    from looop.seed import ensure_data_dir
 
     try:
         parsed = decision_from_obj(obj)
@@ -164,7 +165,6 @@ def send_text(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> d
         return _steer(ctx, obj, actor, said)
     if not text:
         raise WebError(400, "field 'text' is empty (and no Enter to press)")
-    from looop.sessions import send  # lazy: the client loads with the first send
 
     far = remote(ctx, sid)
     try:
@@ -203,7 +203,6 @@ def write_goal(ctx: Ctx, goal_id: str, body: dict[str, Any], actor: str = ACTOR)
 
 def pause(ctx: Ctx, actor: str = ACTOR) -> dict[str, Any]:
     """`looop down --keep-workers`: the pulse stops after its beat; workers keep running."""
-    from looop.loop.daemon import stop_all  # lazy: only pause/resume load the daemon
 
     try:
         res = stop_all(ctx, keep_workers=True)
@@ -218,7 +217,6 @@ def pause(ctx: Ctx, actor: str = ACTOR) -> dict[str, Any]:
 
 def resume(ctx: Ctx, actor: str = ACTOR) -> dict[str, Any]:
     """`looop up`: start the pulse in the background (idempotent: 409 when it runs)."""
-    from looop.loop.daemon import start_detached  # lazy: only pause/resume load the daemon
 
     try:
         res = start_detached(ctx)
@@ -260,7 +258,6 @@ def start_worker(
 
 def _refuse_over_fleet_budget(ctx: Ctx, wid: str, obj: dict[str, Any]) -> None:
     """The daily budget refuses a new worker here as `looop worker start` does (409)."""
-    from looop.decide.cost.breakers import start_refused  # lazy: only a start checks it
 
     def line() -> str | None:
         r = ctx.config().runner(obj.get("runner"))

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import sys
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,8 +260,6 @@ class Site:
                 except WebError as e:
                     return _error(e.status, e.message)
                 except Exception as e:  # a bug: one line to the client, the trace to stderr
-                    import traceback  # lazy: only a crash needs it
-
                     traceback.print_exc(file=sys.stderr)
                     return _error(500, f"internal error: {type(e).__name__}")
 

@@ -6,6 +6,7 @@ its lock released, no file touched) and keeps `now` and the relative times true.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import struct
 import sys
@@ -112,7 +113,6 @@ class Changes:
     def open(cls, paths: Paths, env: Mapping[str, str]) -> Changes | None:
         if not sys.platform.startswith("linux"):
             return None
-        import ctypes  # lazy: only the web process, and only on Linux
 
         try:
             libc = ctypes.CDLL(None, use_errno=True)

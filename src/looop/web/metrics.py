@@ -40,6 +40,7 @@ from looop.core.config import load_config
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.stamps import parse_utc
+from looop.decide.cost.ledger import ledger_text, parsed_rows
 from looop.loop.status import BEAT_ENDS, ends_beat, gather_status, pending_asks
 from looop.web.auth import Guard, token_ok
 
@@ -271,7 +272,6 @@ class LoopCollector:
 
     def _spend(self) -> Metric:
         """cost.jsonl summed by its rows' source (`source`, else `kind`: tick, worker)."""
-        from looop.decide.cost.ledger import ledger_text, parsed_rows  # lazy: scrape only
 
         by: dict[str, float] = {}
         try:

@@ -5,6 +5,7 @@ the CLI verbs print (`status --json`, `ls --json`, `shot --format json`, `journa
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,8 +21,10 @@ from looop.loop.asks import tag
 from looop.loop.fleet import fleet_rows
 from looop.loop.runs import list_runs, show_run
 from looop.loop.status import BEAT_ENDS, beat_detail, ends_beat, gather_status, paused_at
+from looop.remote import engine
 from looop.sessions import SessionError, get_session, log_tail, screenshot, validate_id
 from looop.web.errors import WebError, not_found
+from looop.workers import worktree
 from looop.workers.worktree import read_gitdir
 
 if TYPE_CHECKING:
@@ -80,9 +83,6 @@ MAX_DIFF = 512 << 10  # a worker's diff shown from its start up to this
 def diff(ctx: Ctx, sid: str) -> dict[str, Any]:
     """`looop worker diff ID` for a worker started with --repo: its commits since its base,
     its edits and new files. One on another host: its diff is there (the CLI forwards)."""
-    import subprocess  # lazy: only a diff runs git
-
-    from looop.workers import worktree
 
     sid = session_id(sid)
     if (ctx.paths.data / "hosts" / "workers" / f"{sid}.json").exists():
@@ -175,11 +175,9 @@ def _known(ctx: Ctx, sid: str) -> bool:
 def remote(ctx: Ctx, sid: str) -> Backend | None:
     """The backend of a worker running away from home (an SSH host, a cluster), None for one
     here: its screen and log are read, and it is driven, through that backend."""
-    # lazy: only a data dir with workers away from home needs it
-    from looop.remote.engine import remote_of
 
     try:
-        return remote_of(ctx, session_id(sid))
+        return engine.remote_of(ctx, session_id(sid))
     except LooopError as e:  # its host's record is gone or unreadable
         raise WebError(409, f"worker {sid}: {e}") from None
 

@@ -22,6 +22,9 @@ from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.sandboxpolicy import OFF, SandboxPolicy
 from looop.sessions import Session
+from looop.workers import resume
+from looop.workers.launch import WorkerError
+from looop.workers.sandbox import WorkerBox
 
 if TYPE_CHECKING:
     from looop.workers.sandbox import WorkerBox
@@ -70,19 +73,14 @@ def _worker_box(ctx: Ctx, wid: str) -> WorkerBox | None:
     sandboxed start writes them) or its start record says so; a record that cannot be read
     counts as sandboxed (fail closed: the box then refuses in one line)."""
     ran = where.sandboxed(str(ctx.paths.data), wid)
-    if not ran:
-        from looop.workers import resume  # lazy: only a worker's end reads its record
-        from looop.workers.launch import WorkerError  # lazy: as above
-
-        if resume.record_path(ctx, wid).exists():
-            try:
-                rec = resume.read_record(ctx, wid)
-                ran = rec is None or rec.sandbox.on
-            except WorkerError:
-                ran = True
+    if not ran and resume.record_path(ctx, wid).exists():
+        try:
+            rec = resume.read_record(ctx, wid)
+            ran = rec is None or rec.sandbox.on
+        except WorkerError:
+            ran = True
     if not ran:
         return None
-    from looop.workers.sandbox import WorkerBox  # lazy: only a sandboxed worker's verify
 
     return WorkerBox(wid)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,8 @@ from typing import Any
 from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
+from looop.core.proc import Pool, Run, Tail, spawn
+from looop.core.srt import expand, listdir
 from looop.workers.rules import last_rule
 
 GIT_TIMEOUT_S = 30.0
@@ -272,7 +275,6 @@ def read_gitdir(path: str) -> str | None:
 
 
 def _resolve_repo(repo: str, env: Mapping[str, str]) -> str:
-    from looop.core.srt import expand  # lazy: only a start with --repo (a beat never does)
 
     got = expand(repo, env.get("HOME"))
     if got is None:
@@ -355,7 +357,6 @@ def plan(ctx: Ctx, wid: str, repo: str, branch: str | None) -> Plan:
 
 
 def _q(path: str) -> str:
-    import shlex  # lazy: only messages quote
 
     return shlex.quote(path)
 
@@ -723,7 +724,6 @@ def sandbox_write(tree: Tree) -> tuple[list[str], list[str]]:
     Also locked: the worktree's `.git` file, the admin folder's `commondir` and `gitdir`
     (where the git dirs are) and its `config.worktree`. The main repo's own HEAD, index,
     config, hooks and working tree stay read-only."""
-    from looop.core.srt import listdir  # lazy: only a sandboxed repo worker's start
 
     common = tree.common
     objects = os.path.join(common, "objects")
@@ -866,7 +866,6 @@ def sensed(ctx: Ctx, records: Mapping[str, Mapping[str, Any]]) -> dict[str, dict
 def _dirty_all(ctx: Ctx, trees: list[Tree], timeout: float) -> dict[str, bool | None]:
     """is_dirty for many worktrees at once, in one Pool: a run past its deadline has its
     whole process group killed and reads as unknown (None)."""
-    from looop.core.proc import Pool, Run, Tail, spawn  # lazy: only repo workers run git
 
     got: dict[str, bool | None] = {t.wid: None for t in trees}
     if not trees:

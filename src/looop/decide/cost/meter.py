@@ -6,16 +6,12 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from looop.core.config import Runner
 from looop.decide.cost.money import sane_usd
 from looop.decide.cost.prices import command_model, lookup_price, price_table, price_tokens
-
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-    from typing import Any
 
 _MAX_TOKENS = 10**12
 _PEEK = 200  # how far into a line the cheap "type" peek looks

@@ -33,7 +33,9 @@ from typing import Any
 from looop.core.clock import Clock, utc_stamp
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.target import KubeTarget, parse_target
+from looop.sessions.keys import encode_keys
 from looop.sessions.state import Session, SessionError
+from looop.sessions.textsafe import decode, safe_text, strip_ansi
 from looop.workers.backend import Reach, StartSpec
 
 INSTALL_HINT = "the kubernetes backend needs the official client: pip install 'looop[k8s]'"
@@ -405,7 +407,6 @@ class KubeBackend:
         return f"job/{mf.job_name(sid)}"
 
     def log(self, sid: str, since: int = 0, raw: bool = False) -> tuple[str, int]:
-        from looop.sessions.textsafe import decode, safe_text, strip_ansi  # lazy: with a read
 
         if since < 0:
             raise SessionError(f"invalid offset {since}: use a byte offset >= 0")
@@ -482,7 +483,6 @@ class KubeBackend:
         return self._typed(sid, data, newline)
 
     def key(self, sid: str, names: Sequence[str]) -> dict[str, Any]:
-        from looop.sessions.keys import encode_keys  # lazy: only a key press needs the table
 
         return self._typed(sid, encode_keys(names), False)
 

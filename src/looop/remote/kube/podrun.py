@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import base64
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from looop.core import store
 from looop.sessions import client
 from looop.sessions.logfiles import open_view
 from looop.sessions.state import SessionError, get_session, wait_code
@@ -27,9 +29,6 @@ def contract_shim(root: Path, looop: str) -> Path:
     """`$LOOOP_BIN` inside the pod (remote/kube/shim.py): the contract verbs go home to
     the web API when the pod has a way home (LOOOP_HOME_URL, LOOOP_HOME_TOKEN), the session's
     own verbs (flag, kill …) run on the pod's looop."""
-    import sys  # lazy: a pod's start only
-
-    from looop.core import store  # lazy: a pod's start only
 
     text = (
         f"#!{sys.executable}\n"

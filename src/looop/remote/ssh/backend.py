@@ -8,6 +8,7 @@ not). The host is asked, never guessed: a host that does not answer makes its wo
 from __future__ import annotations
 
 import concurrent.futures
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,12 @@ from looop.core.context import Ctx
 from looop.core.sandboxpolicy import SandboxPolicy
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
+from looop.remote.repospec import is_host_path
 from looop.remote.ssh.link import OP_TIMEOUT_S, Link, Unreachable, link, link_at
 from looop.sessions.state import Session, SessionError
 from looop.workers.backend import Reach, StartSpec
+from looop.workers.fleet import health
+from looop.workers.resume import encode_sandbox
 
 LS_TIMEOUT_S = 10.0
 CLONE_OP_TIMEOUT_S = 660.0  # a start that clones: the host's clone limit and then some
@@ -50,11 +54,8 @@ def start_remote(
     req = _spawn_request(wid, line, prompt, runner, size, contract, repo, branch, resume, mcp)
     boxed = sandbox is not None and sandbox.on
     if sandbox is not None and sandbox.on:
-        from looop.workers.resume import encode_sandbox  # lazy: only a sandboxed start
-
         req["sandbox"] = encode_sandbox(sandbox)
         req["host"] = host  # the host's own refusals name it as the home does
-    from looop.remote.repospec import is_host_path  # lazy: only a start reads the rules
 
     cloning = repo is not None and not is_host_path(repo)
     # known at home before it runs: a worker that asks at once is already the home's to serve
@@ -153,7 +154,6 @@ class SshBackend:
             raise SessionError(str(e)) from e
 
     def start(self, spec: StartSpec) -> Session:
-        import shlex  # lazy: only a start quotes an argv
 
         line = shlex.join(spec.argv)
         runner = spec.env.get("LOOOP_RUNNER", "")
@@ -236,8 +236,6 @@ def remote_rows(
     """Fleet rows for workers on SSH hosts (the shape workers/fleet.worker_rows gives), each
     host asked once, all at once; a silent host's workers read `unreachable`, alive.
     remote/engine.py adds the Kubernetes hosts' rows."""
-    # lazy: only this path needs it (keeps the verbs that skip it light)
-    from looop.workers.fleet import health
 
     recs = ssh_records(data)
     if not recs:

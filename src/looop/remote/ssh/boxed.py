@@ -23,7 +23,8 @@ from looop.core import srt, store
 from looop.core.errors import LooopError
 from looop.core.sandboxpolicy import SandboxPolicy
 from looop.core.store import NotRegular
-from looop.remote.ssh.shim import script
+from looop.remote.ssh.shim import _once, script
+from looop.sessions.state import SessionError, get_session
 from looop.workers.bridge import BRIDGE_LOCK
 
 # where `looop host install` puts srt on a host (its npm package as the home has it)
@@ -115,8 +116,6 @@ def _boxes(root: Path) -> list[tuple[str, Path]]:
 
 
 def _any_alive(root: Path, sids: list[str]) -> bool:
-    # lazy: only the bridge's idle check reads sessions
-    from looop.sessions.state import SessionError, get_session
 
     for sid in sids:
         try:
@@ -129,8 +128,6 @@ def _any_alive(root: Path, sids: list[str]) -> bool:
 
 def _take(root: Path, sid: str, box: Path, name: str, relay: str) -> None:
     """One request: sent home as worker `sid` until the home answers; the answer put back."""
-    # lazy: only a taken request speaks to the relay
-    from looop.remote.ssh.shim import _once
 
     key = name[: -len(".taken")]
     taken = box / name

@@ -17,6 +17,7 @@ A new worker of the same id ends the last one's run and removes its folder (`for
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -32,7 +33,9 @@ from looop.core.errors import CorruptState, LooopError
 from looop.core.proc import Kind, Pool, Run, Tail, spawn
 from looop.core.procs import Containment
 from looop.core.where import sandboxed
+from looop.remote.ssh import boxed
 from looop.sessions.state import SessionError, get_session, validate_id
+from looop.workers import sandbox as sbx
 from looop.workers import worktree as wt
 
 DIR = "verify"
@@ -149,11 +152,6 @@ def _in_box(
 ) -> tuple[list[str], dict[str, str], Path]:
     """A sandboxed worker's verify as at home (sandbox.verify_argv: its walls built again
     from its start record), run in its workspace; srt itself starts in the data dir."""
-    # lazy: only a sandboxed worker's verify needs these
-    import shlex
-
-    from looop.remote.ssh import boxed
-    from looop.workers import sandbox as sbx
 
     tree = wt.load(ctx, sid)
     if tree is not None and not tree.removed:

@@ -8,6 +8,7 @@ master as one tar stream, and the host's pip installs them with `--no-index`."""
 from __future__ import annotations
 
 import io
+import json
 import shlex
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import tarfile
 from pathlib import Path
 
 from looop.remote.hosts import HostError
+from looop.remote.ssh.boxed import SRT_DIR
 from looop.remote.ssh.link import VENV, Link, Unreachable
 
 STAGE = ".cache/looop-install"  # on the host, under $HOME; removed after the install
@@ -159,7 +161,6 @@ _APT = {"bwrap": "bubblewrap", "socat": "socat", "rg": "ripgrep"}
 def srt_package(srt_path: str | None) -> tuple[Path, str] | None:
     """The home's srt npm package folder (dependencies inside) and its version, from the
     path of its `srt` command; None when the home has none to give."""
-    import json  # lazy: only an install reads it
 
     if srt_path is None:
         return None
@@ -193,7 +194,6 @@ def sandbox_parts(lk: Link, srt_path: str | None) -> list[str]:
     that version: none on its PATH, none installed by looop), and Debian's bubblewrap, socat
     and ripgrep when the host can apt them (root, or sudo without a password). One line per
     thing done or left undone, saying how to do it by hand."""
-    from looop.remote.ssh.boxed import SRT_DIR  # lazy: only an install ships srt
 
     said: dict[str, str] = {}
     for line in _remote(lk, _SURVEY, [SRT_DIR]).splitlines():
