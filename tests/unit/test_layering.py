@@ -104,7 +104,6 @@ CIRCLES_DEBT: set[frozenset[str]] = {
             "looop.sessions.pump",
         }
     ),
-    frozenset({"looop.workers.launch", "looop.workers.resume", "looop.workers.sandbox"}),
     frozenset({"looop.beathost", "looop.cli.lifecycle", "looop.cli.main", "looop.cli.root"}),
 }
 

@@ -35,7 +35,6 @@ LONG_MODULES_DEBT: set[str] = {
     "tui/app.py",
     "web/app.py",
     "remote/kube/backend.py",
-    "workers/resume.py",
     "workers/worktree.py",
 }
 

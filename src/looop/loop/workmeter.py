@@ -42,7 +42,7 @@ from looop.decide.cost.prices import lookup_price, price_table, price_tokens
 from looop.decide.cost.record import append_costs, metered_mark
 from looop.human.notify import notify
 from looop.sessions import SessionError, get_session, kill
-from looop.workers import resume
+from looop.workers import resume, startrecord
 from looop.workers.spent import (
     Spend,
     budgets,
@@ -401,7 +401,7 @@ def _locate(
         return None
     runner = str(rec["runner"]) if isinstance(rec.get("runner"), str) else "?"
     line = rec.get("resume") if isinstance(rec.get("resume"), str) else runners.get(runner, "")
-    cli = resume._program(line or "")
+    cli = startrecord.program(line or "")
     conv = rec.get("conversation")
     started = rec.get("started")
     out: dict[str, Any] = {

@@ -25,7 +25,9 @@ from looop.core.sandboxpolicy import resolve as resolve_sandbox
 from looop.core.where import SANDBOX_SETTINGS
 from looop.sessions import Session, SessionError, list_sessions, reap, spawn
 from looop.sessions import validate_id as validate_session_id
+from looop.workers.errors import WorkerError as WorkerError
 from looop.workers.started import Started
+from looop.workers.startrecord import note_start, plan_start
 
 TYPE_CHECKING = False  # not `from typing`: a worker start stays light
 
@@ -35,10 +37,6 @@ if TYPE_CHECKING:
 
 PULSE = "pulse"
 WORKER_SIZE = (120, 40)  # agent TUIs render better than at 80x24; shots stay readable
-
-
-class WorkerError(LooopError):
-    pass
 
 
 def contract_text(worker_id: str, runner: str) -> str:
@@ -246,8 +244,6 @@ def _start_away(q: _Request, host: str | None, away: Away | None, live: int) -> 
         raise WorkerError(
             f"worker {q.wid}: --resume covers workers on this machine only, not on {where}"
         )
-    from looop.workers.resume import plan_start  # lazy: a cycle (resume starts workers)
-
     # a worker line that gives the agent its conversation id gets one there too, and the
     # host records it with the runner's resume template (`looop restart` there)
     line_there, conv, find = plan_start(q.template, q.r.resume)
@@ -321,16 +317,14 @@ def _commit_here(q: _Request, h: _Here) -> Started:
         store.atomic_write(ctx.paths.verify / f"{wid}.cmd", q.verify.strip() + "\n")
         _vouch_verify(ctx, wid, q.verify, q.decided)
     prompt_path = _write_brief(q, h, tree)
-    from looop.workers import resume as rsm  # lazy: a cycle (resume starts workers too)
-
-    template, conv, find = rsm.plan_start(q.template, q.r.resume)
+    template, conv, find = plan_start(q.template, q.r.resume)
     line = substitute_prompt_file(template, prompt_path)
     if h.mcp_tools:
         line = with_mcp(ctx, line, h.env)
     session = _spawn_or_undo(q, h, line, tree)
     cwd = tree.path if tree is not None else str(ctx.paths.data)
     word = "resume" if q.resume else "never"
-    rsm.note_start(
+    note_start(
         ctx, wid, q.r.name, q.r.resume, conv, find, cwd, h.policy, word, h.env, tree is not None
     )
     branch = {"branch": tree.branch} if tree is not None else {}

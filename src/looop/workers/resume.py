@@ -12,7 +12,6 @@ after the start in their own files (`find`), bounded, and believed only when it 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,9 +19,8 @@ from typing import TYPE_CHECKING, Any
 from looop.core import store
 from looop.core.config import PLACEHOLDER, Config, Knobs, substitute_prompt_file
 from looop.core.context import Ctx
-from looop.core.errors import CorruptState, LooopError
+from looop.core.errors import LooopError
 from looop.core.presets import SESSION_ID
-from looop.core.sandboxpolicy import SandboxPolicy, parse_sandbox
 from looop.human.mailbox import pending
 from looop.sessions import Session, SessionError, get_session, kill, list_sessions
 from looop.workers.launch import (
@@ -34,16 +32,23 @@ from looop.workers.launch import (
     spawn_line,
     with_mcp,
 )
+from looop.workers.startrecord import POLICIES as POLICIES
+from looop.workers.startrecord import RESUME_DIR as RESUME_DIR
+from looop.workers.startrecord import Record as Record
+from looop.workers.startrecord import encode_sandbox as encode_sandbox
+from looop.workers.startrecord import forget as forget
+from looop.workers.startrecord import mint as mint
+from looop.workers.startrecord import note_start as note_start
+from looop.workers.startrecord import plan_start as plan_start
+from looop.workers.startrecord import read_record as read_record
+from looop.workers.startrecord import record_path as record_path
+from looop.workers.startrecord import valid_id as valid_id
+from looop.workers.startrecord import with_session_id as with_session_id
+from looop.workers.startrecord import write_record as write_record
 
 if TYPE_CHECKING:
     from looop.workers.worktree import Tree
 
-RESUME_DIR = "resume"
-POLICIES = ("resume", "never")
-# What a conversation id may be before it goes on a command line: claude's and codex's UUIDs,
-# opencode's `ses_…`, pi's UUID. Nothing a shell reads specially.
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-_MAX_RECORD = 64 * 1024
 # Finding codex's id: at most this many rollout files looked at, this much of each read.
 _MAX_FILES = 400
 _HEAD = 1024 * 1024
@@ -52,224 +57,6 @@ _MAX_JSON = 32 * 1024 * 1024  # what one `opencode` listing or export may print
 _MAX_EXPORTS = 6  # opencode conversations looked into (each export takes ~3 s)
 _MAX_DEPTH = 200  # of a CLI's JSON: deeper is not what it writes
 _BRIEF_HEAD = 512  # the worker's name is this near the start of its brief
-
-
-@dataclass(frozen=True)
-class Record:
-    wid: str
-    runner: str
-    resume: str | None  # the runner's resume template when the worker started; None: never
-    conversation: str | None
-    cwd: str
-    sandbox: SandboxPolicy
-    policy: str  # "resume": `looop up` starts it again; "never": only `looop restart` does
-    started: float  # epoch seconds of the first start (codex's files are looked for after it)
-    find: str | None = None  # "codex" / "opencode": the id is found after start in its files
-    home: str | None = None  # where that CLI keeps them ($CODEX_HOME)
-    repo: bool = False  # it runs in its own worktree (worktrees/<id>.json)
-    # what a start on an SSH host adds to a worker's env (its way home: remote/ssh/satellite)
-    env: dict[str, str] | None = None
-
-
-def record_path(ctx: Ctx, wid: str) -> Path:
-    return ctx.paths.data / RESUME_DIR / f"{wid}.json"
-
-
-def valid_id(conv: str) -> bool:
-    return _ID.fullmatch(conv) is not None
-
-
-def mint() -> str:
-    """A fresh conversation id (a version-4 UUID, as claude's --session-id wants)."""
-    import uuid  # lazy: only a start that mints an id pays for it
-
-    return str(uuid.uuid4())
-
-
-def with_session_id(template: str, conv: str) -> str:
-    """The template with its {{session_id}} filled (an id never needs quoting: see _ID)."""
-    if not valid_id(conv):
-        raise WorkerError(f"conversation id {conv[:40]!r} is not an id (letters, digits, - and _)")
-    return template.replace(SESSION_ID, conv)
-
-
-def _program(template: str) -> str:
-    """The CLI a template runs: its first word's base name."""
-    words = template.split()
-    return os.path.basename(words[0]) if words else ""
-
-
-def plan_start(template: str, resume: str | None) -> tuple[str, str | None, str | None]:
-    """(the worker line with its conversation id given, the id, which CLI's files hold an id
-    it names itself). A line without {{session_id}} gives none; then a resume template that
-    needs one is filled from the CLI's own files when it is codex or opencode."""
-    if SESSION_ID in template:
-        conv = mint()
-        return with_session_id(template, conv), conv, None
-    find = None
-    if resume is not None and SESSION_ID in resume and _program(resume) in ("codex", "opencode"):
-        find = _program(resume)
-    return template, None, find
-
-
-def encode_sandbox(p: SandboxPolicy) -> Any:
-    """The policy as the config spells it (a record, a host's spawn request)."""
-    if not p.on:
-        return "off"
-    if not (p.write or p.deny_read or p.domains):
-        return "on"
-    return {"write": list(p.write), "deny_read": list(p.deny_read), "domains": list(p.domains)}
-
-
-def write_record(ctx: Ctx, rec: Record) -> None:
-    store.write_json(
-        record_path(ctx, rec.wid),
-        {
-            "v": 1,
-            "id": rec.wid,
-            "runner": rec.runner,
-            "resume": rec.resume,
-            "conversation": rec.conversation,
-            "cwd": rec.cwd,
-            "sandbox": encode_sandbox(rec.sandbox),
-            "policy": rec.policy,
-            "started": rec.started,
-            "find": rec.find,
-            "home": rec.home,
-            "repo": rec.repo,
-            **({"env": rec.env} if rec.env else {}),
-        },
-    )
-
-
-def note_start(
-    ctx: Ctx,
-    wid: str,
-    runner: str,
-    resume: str | None,
-    conv: str | None,
-    find: str | None,
-    cwd: str,
-    sandbox: SandboxPolicy,
-    policy: str,
-    env: dict[str, str],
-    repo: bool,
-    away: dict[str, str] | None = None,
-) -> None:
-    """The record of a worker that just started. A record that cannot be written leaves the
-    worker running and says it cannot be resumed (the start itself succeeded). `away`: what
-    a host's satellite adds to the worker's env (a resume there adds it again)."""
-    home = None
-    if find == "codex":
-        home = env.get("CODEX_HOME") or os.path.join(env.get("HOME", "/nonexistent"), ".codex")
-    rec = Record(
-        wid, runner, resume, conv, cwd, sandbox, policy, ctx.clock.now(), find, home, repo, away
-    )
-    try:
-        write_record(ctx, rec)
-    except OSError as e:
-        store.remove(record_path(ctx, wid))
-        ctx.events.emit(
-            "warn", "worker.resume", f"worker {wid} cannot be resumed: its record: {e.strerror}"
-        )
-
-
-def forget(ctx: Ctx, wid: str) -> None:
-    store.remove(record_path(ctx, wid))
-
-
-def _bad(wid: str, path: Path, why: str) -> WorkerError:
-    return WorkerError(
-        f"worker {wid}: its resume record {path} is unreadable ({why}) — start it again "
-        f"with `looop worker start {wid} …`"
-    )
-
-
-def read_record(ctx: Ctx, wid: str) -> Record | None:
-    """The worker's record, None when it has none; a record that is not exactly what
-    write_record writes is refused with one line (a hand edit never reaches a command line)."""
-    path = record_path(ctx, wid)
-    try:
-        raw = store.read_regular(path, _MAX_RECORD)
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        raise _bad(wid, path, e.strerror or str(e)) from None
-    if len(raw) > _MAX_RECORD:
-        raise _bad(wid, path, "too large")
-    try:
-        from looop.core import jsonsafe  # lazy: only a resume reads JSON this strictly
-
-        obj = jsonsafe.loads(raw)
-    except (CorruptState, ValueError) as e:
-        raise _bad(wid, path, str(e)[:200]) from None
-    if not isinstance(obj, dict) or obj.get("v") != 1 or obj.get("id") != wid:
-        raise _bad(wid, path, "not a version 1 record of this worker")
-    return _record(obj, wid, path)
-
-
-def _record(obj: dict[str, Any], wid: str, path: Path) -> Record:
-    """The record's fields, each checked as write_record writes it."""
-
-    def text(key: str, optional: bool = False) -> str | None:
-        v = obj.get(key)
-        if v is None and optional:
-            return None
-        if not isinstance(v, str) or not v or "\x00" in v:
-            raise _bad(wid, path, f"field '{key}' must be a string")
-        return v
-
-    conv = text("conversation", True)
-    if conv is not None and not valid_id(conv):
-        raise _bad(wid, path, "field 'conversation' is not an id (letters, digits, - and _)")
-    policy = obj.get("policy")
-    if policy not in POLICIES:
-        raise _bad(wid, path, "field 'policy' must be " + " or ".join(POLICIES))
-    find = obj.get("find")
-    if find not in (None, "codex", "opencode"):
-        raise _bad(wid, path, "field 'find' must be codex, opencode or null")
-    started = obj.get("started")
-    if isinstance(started, bool) or not isinstance(started, int | float):
-        raise _bad(wid, path, "field 'started' must be a number")
-    repo = obj.get("repo")
-    if not isinstance(repo, bool):
-        raise _bad(wid, path, "field 'repo' must be true or false")
-    try:
-        sandbox = parse_sandbox(obj.get("sandbox"), "sandbox")
-    except (ValueError, LookupError):
-        raise _bad(wid, path, "field 'sandbox' is not a sandbox setting") from None
-    cwd = text("cwd")
-    assert cwd is not None
-    if not cwd.startswith("/"):
-        raise _bad(wid, path, "field 'cwd' must be an absolute path")
-    runner = text("runner")
-    assert runner is not None
-    env = _env_field(obj.get("env"), wid, path)
-    return Record(
-        wid=wid,
-        runner=runner,
-        resume=text("resume", True),
-        conversation=conv,
-        cwd=cwd,
-        sandbox=sandbox,
-        policy=str(policy),
-        started=float(started),
-        find=find,
-        home=text("home", True),
-        repo=repo,
-        env=env,
-    )
-
-
-def _env_field(env: Any, wid: str, path: Path) -> dict[str, str] | None:
-    """What a start on an SSH host added: PATH and LOOOP_* names to text, or None."""
-    if env is not None and (
-        not isinstance(env, dict)
-        or not all((isinstance(k, str) and k.startswith("LOOOP_")) or k == "PATH" for k in env)
-        or not all(isinstance(v, str) and "\x00" not in v for v in env.values())
-    ):
-        raise _bad(wid, path, "field 'env' must map PATH and LOOOP_* names to text")
-    return env
 
 
 # -- finding an id a CLI named itself --------------------------------------------------------

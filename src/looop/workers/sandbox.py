@@ -37,7 +37,9 @@ from looop.core.srt import (
     srt_program,
 )
 from looop.core.where import SANDBOX_SETTINGS
+from looop.workers.errors import WorkerError
 from looop.workers.rules import last_rule, replace_rule
+from looop.workers.startrecord import read_record, record_path
 
 TYPE_CHECKING = False  # not `from typing`
 
@@ -314,21 +316,18 @@ def verify_argv(
     writes, reads and reaches what the worker could and nothing more; TMPDIR the worker's.
     Raises SandboxError, one line, when srt cannot run here or the record cannot say what the
     worker's walls were: the verify then never runs."""
-    from looop.workers import resume  # lazy: only a sandboxed worker's verify reads it
-    from looop.workers.launch import WorkerError  # lazy: as above
-
     wid = box.wid
     who = f"worker {wid}'s verify"
 
     def unknown(why: str) -> SandboxError:
         return SandboxError(
             f"{who} cannot run in the worker's sandbox: its start record "
-            f"({resume.record_path(ctx, wid)}) {why} — the worker ran sandboxed, so its verify "
+            f"({record_path(ctx, wid)}) {why} — the worker ran sandboxed, so its verify "
             "runs nowhere else; start the worker again"
         )
 
     try:
-        rec = resume.read_record(ctx, wid)
+        rec = read_record(ctx, wid)
     except WorkerError as e:
         raise SandboxError(f"{who} cannot run in the worker's sandbox: {e}") from None
     if rec is None:

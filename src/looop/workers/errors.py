@@ -1,0 +1,9 @@
+"""The workers room's error: one line the CLI prints as `looop: …` (a LooopError)."""
+
+from __future__ import annotations
+
+from looop.core.errors import LooopError
+
+
+class WorkerError(LooopError):
+    pass
