@@ -12,7 +12,7 @@ from pyte.screens import Char
 from looop.sessions.protocol import SHOT_FORMATS
 
 if TYPE_CHECKING:
-    from looop.sessions.screen import SessionScreen
+    from looop.sessions.vtscreen import SessionScreen
 
 _BASE16 = ["black", "red", "green", "brown", "blue", "magenta", "cyan", "white"]
 

@@ -16,7 +16,7 @@ from pyte import modes as mo
 from pyte.screens import Char
 
 if TYPE_CHECKING:
-    from looop.sessions.screen import SessionScreen
+    from looop.sessions.vtscreen import SessionScreen
 
 # CSI with an optional private marker, parameters (colons allowed), intermediates, final.
 _CSI_RE = re.compile(r"\x1b\[([<=>?]?)([0-9;:]*)([ -/]*)([@-~])")
