@@ -108,8 +108,6 @@ def beat_key(env: Mapping[str, str], executable: str = sys.executable, cwd: str 
     """Interpreter, its settings, package and version file, and the data dir: which host a
     caller talks to. The host itself checks the files it preloaded on every request (see
     `_fresh`)."""
-    from _blake2 import blake2b  # lazy: not hashlib (OpenSSL costs a tick ~3 ms); keys only
-
     parts = [executable, _PACKAGE, *(f"{k}={env.get(k, '')}" for k in _INTERPRETER_ENV)]
     parts.append(home_of(env, cwd))
     try:
@@ -117,7 +115,17 @@ def beat_key(env: Mapping[str, str], executable: str = sys.executable, cwd: str 
         parts.append(f"{st.st_size}:{st.st_mtime_ns}")
     except OSError:
         pass
-    return blake2b("\n".join(parts).encode(), digest_size=6).hexdigest()
+    return _fnv48("\n".join(parts).encode("utf-8", "surrogateescape"))
+
+
+def _fnv48(raw: bytes) -> str:
+    """FNV-1a (64 bit) of `raw`, its low 48 bits as 12 hex digits: a name, not a secret (a
+    host checks its caller's data dir itself). Not blake2: its module is a shared library to
+    map on every tick and kill, for a few hundred bytes."""
+    h = 0xCBF29CE484222325
+    for byte in raw:
+        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h & 0xFFFFFFFFFFFF:012x}"
 
 
 def beat_socket(key: str, base: str = "/tmp") -> str:

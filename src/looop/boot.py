@@ -11,8 +11,10 @@ when it is imported and served from the bundle only when its size and mtime (to 
 nanosecond) are those it was compiled from, by this interpreter (magic number and
 optimisation level). Anything else is imported the usual way, and a light verb that
 imported modules the bundle lacked (or held stale) writes a fresh bundle when it ends (once,
-atomically, by rename). A read-only install, `PYTHONDONTWRITEBYTECODE`, or `LOOOP_NO_BUNDLE=1`
-(which also stops the reading) leave it alone: everything still works, only less fast.
+atomically, by rename). The file is a small marshalled index, then the modules' code: each
+module's code is unmarshalled from a view of the one buffer read, never copied out first.
+A read-only install, `PYTHONDONTWRITEBYTECODE`, or `LOOOP_NO_BUNDLE=1` (which also stops the
+reading) leave it alone: everything still works, only less fast.
 """
 
 from __future__ import annotations
@@ -30,14 +32,18 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import Any
 
-FORMAT = 1
+FORMAT = 2
 # A process that imported more of looop than this, or click, is not a light verb: its modules
-# would bloat the bundle every light verb reads.
-MAX_MODULES = 80
+# would bloat the bundle every light verb reads. The light verbs import 16-30; a `looop kill`
+# run in place (no beat host) about 70, whose code would triple the bundle.
+MAX_MODULES = 40
 GC_THRESHOLD = 50_000  # allocations between young collections (Python's default: 700)
 
 # name -> (is_package, mtime_ns, size, marshalled code)
 Entry = tuple[bool, int, int, bytes]
+# in the file: name -> (is_package, mtime_ns, size, where its code starts counted back from
+# the end of the file, its length)
+Index = tuple[bool, int, int, int, int]
 
 
 class Bundle:
@@ -48,7 +54,8 @@ class Bundle:
         self.package = package
         self.root = root
         self.path = path
-        self.entries: dict[str, Entry] = {}
+        self.index: dict[str, Index] = {}
+        self.data = b""  # the whole file: the index, then every module's code
         self.served: set[str] = set()
         self.stale = False  # a module was imported the usual way: the bundle lacked it
         self._load()
@@ -56,11 +63,18 @@ class Bundle:
     def _load(self) -> None:
         try:
             with open(self.path, "rb") as fh:
-                head, entries = loads(fh.read())
+                data = fh.read()
+            head, index = loads(data)  # the index; the code after it is read per module
         except (OSError, ValueError, EOFError, TypeError):
             return  # no bundle yet, or not one we can read: import the usual way
-        if head == _head() and isinstance(entries, dict):
-            self.entries = entries
+        if head == _head() and isinstance(index, dict):
+            self.index, self.data = index, data
+
+    def code_of(self, name: str) -> bytes | memoryview:
+        """The marshalled code of `name`, a view of the file's bytes (not a copy)."""
+        back, length = self.index[name][3:5]
+        start = len(self.data) - back
+        return memoryview(self.data)[start : start + length]
 
     def source_of(self, name: str, is_package: bool) -> str:
         rel = name[len(self.package) + 1 :].replace(".", "/")
@@ -72,7 +86,7 @@ class Bundle:
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
         if not name.startswith(self.package + "."):
             return None
-        entry = self.entries.get(name)
+        entry = self.index.get(name)
         if entry is None:
             self.stale = True
             return None
@@ -97,7 +111,7 @@ class Bundle:
 
     def exec_module(self, module: ModuleType) -> None:
         name = module.__name__
-        code = loads(self.entries[name][3])
+        code = loads(self.code_of(name))
         self.served.add(name)
         exec(code, module.__dict__)
 
@@ -106,7 +120,7 @@ class Bundle:
         own file loader reads them."""
         from importlib.readers import FileReader  # lazy: only a reader of package data
 
-        return FileReader(_Located(self.source_of(fullname, self.entries[fullname][0])))  # type: ignore[arg-type]
+        return FileReader(_Located(self.source_of(fullname, self.index[fullname][0])))  # type: ignore[arg-type]
 
     def save_if_needed(self, modules: dict[str, ModuleType]) -> bool:
         """Write a fresh bundle when this process imported modules the bundle lacked; True
@@ -130,13 +144,13 @@ class Bundle:
 
     def _still_valid(self) -> list[tuple[str, Entry]]:
         out = []
-        for name, entry in self.entries.items():
+        for name, entry in self.index.items():
             try:
                 st = os.stat(self.source_of(name, entry[0]))
             except OSError:
                 continue
             if (st.st_mtime_ns, st.st_size) == (entry[1], entry[2]):
-                out.append((name, entry))
+                out.append((name, (entry[0], entry[1], entry[2], bytes(self.code_of(name)))))
         return out
 
     def _compiled(self, name: str, module: ModuleType) -> Entry | None:
@@ -153,11 +167,17 @@ class Bundle:
 
     def _write(self, entries: dict[str, Entry]) -> None:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        index: dict[str, Index] = {}
+        back = sum(len(e[3]) for e in entries.values())
+        for name, (is_package, mtime_ns, size, code) in entries.items():
+            index[name] = (is_package, mtime_ns, size, back, len(code))
+            back -= len(code)
         tmp = f"{self.path}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(dumps((_head(), entries)))
+                fh.write(dumps((_head(), index)))
+                fh.write(b"".join(e[3] for e in entries.values()))
             os.replace(tmp, self.path)
         except BaseException:
             try:

@@ -257,6 +257,34 @@ def test_a_worker_start_is_served_by_the_host_as_if_it_ran_in_place(
         _kill(env, work, "w2")
 
 
+def _imported(importtime: str) -> set[str]:
+    """The modules a `-X importtime` run lists on its stderr."""
+    lines = [ln for ln in importtime.splitlines() if ln.startswith("import time:")]
+    return {ln.rsplit("|", 1)[-1].strip() for ln in lines}
+
+
+def test_a_kill_served_by_the_host_costs_its_caller_no_heavy_import(
+    data: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    """`looop kill` is a hot verb: the caller the host serves only connects and waits, so it
+    loads neither the move, nor `signal` (its enums cost half a bare interpreter's start),
+    nor what only the host checks (core.cgroup)."""
+    warm(env, tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    started = _start(env, work, "w1", "--command", "exec sleep 600 # {{prompt_file}}", "b")
+    assert started.returncode == 0, started.stderr
+    killed = looop(env, work, "kill", "w1", imports=True)
+    assert killed.returncode == 0, killed.stderr
+    assert "kill-worker w1" in killed.stdout
+    mods = _imported(killed.stderr)
+    assert "looop.beathost" in mods  # it did ask the host
+    # nor what names the host (the key is FNV in Python, not _blake2, a shared library)
+    heavy = {"signal", "enum", "looop.core.cgroup", "_blake2", "looop.act.executor"}
+    assert not mods & heavy, sorted(mods)
+    wait_until(lambda: "killed" in (data / "sessions" / "w1" / "status.json").read_text(), 30)
+
+
 def test_a_request_says_exactly_what_the_caller_has() -> None:
     env = {"A": "x=y", "B": "naïve\nline", "EMPTY": "", "ODD": "\udcff"}
     raw = beathost.encode_request(["tick", "--force"], "/some where", env)

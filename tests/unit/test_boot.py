@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 from marshal import dumps, loads
 from pathlib import Path
 
@@ -142,6 +143,26 @@ def test_an_unreadable_or_foreign_bundle_is_ignored_and_replaced(pkg: Path, cont
     head, entries = loads(path.read_bytes())
     assert head == boot._head()
     assert set(entries) == {f"{PKG}.a", f"{PKG}.sub", f"{PKG}.sub.b"}
+
+
+def test_the_file_is_an_index_then_the_code_each_module_reads_in_place(pkg: Path) -> None:
+    """A light verb reads one buffer and unmarshals the code of the modules it imports from it:
+    the index says where each module's code lies, counted back from the end of the file."""
+    bundle = _built(pkg)
+    raw = (pkg / "__pycache__" / "hot.bundle").read_bytes()
+    head, index = loads(raw)  # marshal reads the index and leaves the code after it
+    assert head == boot._head()
+    spans = []
+    for name, (_pkg, _mtime, _size, back, length) in index.items():
+        start = len(raw) - back
+        code = loads(raw[start : start + length])
+        assert code.co_filename == bundle.source_of(name, _pkg)
+        spans.append((start, start + length))
+    spans.sort()
+    assert spans[-1][1] == len(raw)  # the code fills the file's tail, no span over another
+    assert all(a[1] == b[0] for a, b in pairwise(spans))
+    assert _import_with(bundle) == ("first", 42)
+    assert not bundle.stale
 
 
 def test_a_heavy_process_writes_no_bundle(pkg: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,10 @@ reaches another. Only `os`: the supervisor's start-up imports this.
 from __future__ import annotations
 
 import os
-import signal
+
+# `_signal`, not `signal`: its enums cost the caller of a `looop kill` (core.peers loads
+# this) half a bare interpreter's start
+from _signal import SIGKILL  # type: ignore[import-not-found]
 
 BASE = "/sys/fs/cgroup"
 FOLDER = "looop"
@@ -118,7 +121,7 @@ class Group:
         frozen = self.kind == V1 and _write(state, "FROZEN")  # no fork can race the kills
         for pid in self.pids():
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, SIGKILL)
             except OSError:
                 pass
         if frozen:

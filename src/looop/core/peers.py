@@ -14,8 +14,6 @@ import _socket  # not `socket`: its enums cost a hot verb ~3 ms
 import os
 import sys
 
-from looop.core import cgroup
-
 # The limits a caller's own run would have had and a forked one would take from the host:
 # `ulimit` and `nice` given to the caller still apply (see `caller_limits`).
 LIMITS = ("RLIMIT_NOFILE", "RLIMIT_CORE", "RLIMIT_NPROC", "RLIMIT_AS", "RLIMIT_FSIZE", "RLIMIT_CPU")
@@ -57,6 +55,9 @@ def same_world(pid: int) -> bool:
     False on any doubt (it has gone, /proc hides it, a pid outside our pid namespace)."""
     if pid <= 0:
         return False
+    # lazy: only a host asks; its callers (a `looop kill`, tick or worker start) only connect
+    from looop.core import cgroup
+
     try:
         for ns in NAMESPACES:
             theirs = _link(f"/proc/{pid}/ns/{ns}")

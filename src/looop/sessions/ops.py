@@ -28,6 +28,10 @@ OP_TIMEOUT_S = {"kill": 20.0, "restart": 20.0, "screenshot": 15.0}
 DEFAULT_OP_TIMEOUT_S = 10.0
 
 INPUT_OPS = frozenset({"send", "resize", "detach"})
+# Named keys are a few bytes: encoded here, not by binascii, which maps itself and libz (two
+# shared libraries) into every `looop key`. Longer binary input still goes to binascii.
+_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+SHORT_B64 = 1024
 
 
 def _over_error(s: dict[str, Any], op: str) -> SessionError:
@@ -109,13 +113,29 @@ def _dict(data: Any) -> dict[str, Any]:
 def send(data: str, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
     """Type into the session; `offset` is the log size before the input (for expect since)."""
     if isinstance(text, bytes):
-        import binascii  # lazy: only named keys and binary input are base64'd
-
-        b64 = binascii.b2a_base64(text, newline=False).decode("ascii")  # base64.b64encode's
-        fields: dict[str, Any] = {"data_b64": b64}
+        fields: dict[str, Any] = {"data_b64": b64encode(text)}
     else:
         fields = {"text": text}
     return _dict(request(data, sid, "send", newline=newline, **fields))
+
+
+def b64encode(raw: bytes) -> str:
+    """base64.b64encode(raw) as text (standard alphabet, `=` padding)."""
+    if len(raw) > SHORT_B64:
+        import binascii  # lazy: only long binary input (a key is a few bytes)
+
+        return binascii.b2a_base64(raw, newline=False).decode("ascii")
+    out = bytearray()
+    whole = len(raw) - len(raw) % 3
+    for i in range(0, whole, 3):
+        n = raw[i] << 16 | raw[i + 1] << 8 | raw[i + 2]
+        out += bytes((_B64[n >> 18], _B64[n >> 12 & 63], _B64[n >> 6 & 63], _B64[n & 63]))
+    left = len(raw) - whole
+    if left:
+        n = raw[whole] << 16 | (raw[whole + 1] << 8 if left == 2 else 0)
+        quad = bytes((_B64[n >> 18], _B64[n >> 12 & 63], _B64[n >> 6 & 63]))
+        out += quad[: left + 1] + b"=" * (3 - left)
+    return out.decode("ascii")
 
 
 def send_keys(data: str, sid: str, names: Sequence[str]) -> dict[str, Any]:

@@ -39,7 +39,7 @@ HEAVY = {
 }
 
 # Shared libraries (a dlopen each, ~0.2 ms) that verbs with no lock or no math leave alone.
-NOT_FOR = {"told": {"fcntl"}, "cost": {"fcntl", "math"}}
+NOT_FOR = {"told": {"fcntl"}, "cost": {"fcntl", "math"}, "ls": {"zlib"}, "key": {"binascii"}}
 # What a verb pays for on purpose: `log` filters escape sequences with textsafe's regexes.
 ALLOWED = {"log": {"re", "enum", "functools", "collections"}}
 

@@ -115,3 +115,18 @@ def test_a_reader_never_reads_the_rows_the_totals_cover(tmp_path: Path) -> None:
         f.write(b"x" * (covered - 1) + b"\n")
     assert totals.spent_today(str(tmp_path), clock) == want
     assert want is not None and want > 0
+
+
+def test_a_reader_folds_at_most_a_few_dozen_rows_past_the_totals(tmp_path: Path) -> None:
+    """Every `status` folds the rows appended since the totals were written: the writers keep
+    that tail short (under 4 KiB: about 40 of looop's rows), whatever the row count."""
+    ledger = tmp_path / "cost.jsonl"
+    clock = FixedClock(NOW + 12 * 3600)
+    longest = 0
+    for i in range(300):
+        append_cost(ledger, clock.now() - 60 * i, "session", f"w{i % 5}", "claude", 0.0123)
+        covered = json.loads((tmp_path / totals.TOTALS).read_text())["end"]
+        longest = max(longest, ledger.stat().st_size - covered)
+    rows = len(ledger.read_bytes()[-longest:].splitlines()) if longest else 0
+    assert longest < 4096 and rows <= 45, (longest, rows)
+    assert totals.spent_today(str(tmp_path), clock) == _scan(ledger, clock)
