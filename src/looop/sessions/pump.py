@@ -29,11 +29,21 @@ TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startu
 if TYPE_CHECKING:
     from collections import deque
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, Protocol
 
-    from looop.sessions.control import Conn
     from looop.sessions.evloop import Handle, Loop, Task
     from looop.sessions.screen import Emulator
+
+    class Writer(Protocol):
+        """Where an attached client's frames go (control.Conn, one accepted connection)."""
+
+        loop: Loop
+
+        def write(self, data: bytes) -> None: ...
+
+        def close(self) -> None: ...
+
+        async def drain(self, timeout: float | None = None) -> None: ...
 else:
     from _collections import deque  # not `collections`: the package imports far more
 
@@ -222,7 +232,7 @@ class LogWriter:
 class AttachClient:
     """An attached connection: a bounded queue drained by its own writer task."""
 
-    def __init__(self, writer: Conn) -> None:
+    def __init__(self, writer: Writer) -> None:
         self.writer = writer
         self.queue: deque[bytes] = deque()
         self.queued = 0
