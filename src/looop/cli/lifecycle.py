@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import os
 import select
-import signal as sig
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -26,7 +24,7 @@ from looop.loop.status import gather_status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from looop.loop.daemon import DownResult
+    pass
 
 
 @click.command("version", help="Print the version.")
@@ -303,7 +301,7 @@ def _web_up_in_config(ctx: Ctx) -> bool:
 )
 @click.option("--keep-workers", is_flag=True, help="Stop only the pulse; workers keep running.")
 def down_cmd(grace: float, keep_workers: bool) -> None:
-    from looop.beathost import stop_beat_host  # lazy: only down stops the beat host
+    from looop.beatclient import stop_beat_host  # lazy: only down stops the beat host
     from looop.loop.daemon import stop_all  # lazy: only up/down/bare looop need it
     from looop.web.daemon import running, stop_web  # lazy: only down stops a web beside it
 
@@ -465,66 +463,3 @@ def demo_cmd(keep: bool, fast: bool) -> None:
 
     env = process_env()
     raise SystemExit(run_demo(env, process_clock(env), looop_bin(), keep=keep, fast=fast))
-
-
-def foreground() -> int:
-    """Bare `looop`: start the pulse and stream its log, or attach to one already running.
-    Ctrl-C (or SIGTERM) stops only what this command started; a viewer merely detaches."""
-    # lazy: only a bare `looop` starts and follows the pulse (session client, daemon)
-    from looop.loop.daemon import PULSE, start_detached, stop_all
-    from looop.sessions import follow
-
-    ctx = make_ctx()
-    tty = sys.stdout.isatty()
-    res = start_detached(ctx, color=tty and "NO_COLOR" not in ctx.env)
-    owner = res.started  # this command started the pulse: its Ctrl-C stops it
-
-    def on_term(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    old = sig.signal(sig.SIGTERM, on_term)
-    code = 0
-    try:  # before the line that says what Ctrl-C does: a Ctrl-C right after it is handled
-        if owner:
-            click.echo(f"looop: pulse started (pid {res.pid}) — streaming; Ctrl-C stops everything")
-        elif res.restarting:
-            click.echo(
-                f"looop: the pulse is restarting ({res.restarting}) — attaching; Ctrl-C detaches "
-                "(`looop down` stops it)"
-            )
-        else:
-            click.echo(
-                f"looop: pulse already running (pid {res.pid}) — attaching; Ctrl-C detaches "
-                "(`looop down` stops it)"
-            )
-
-        def out(text: str) -> None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-
-        follow(ctx.paths.data, PULSE, 0, True, out, ctx.clock)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sig.signal(sig.SIGTERM, sig.SIG_IGN)  # a second SIGTERM must not cut the teardown short
-        if owner:
-            code = _tear_down(ctx, stop_all)
-        else:
-            click.echo("looop: detached; the pulse runs on (`looop down` stops it)")
-        sig.signal(sig.SIGTERM, old)
-    return code
-
-
-def _tear_down(ctx: Ctx, stop_all: Callable[[Ctx], DownResult]) -> int:
-    try:
-        down = stop_all(ctx)
-    except LooopError as e:
-        click.echo(f"looop: teardown failed: {e}", err=True)
-        return 1
-    if down.workers:
-        click.echo(f"looop: stopped {len(down.workers)} worker(s) ({', '.join(down.workers)})")
-    click.echo("looop: pulse stopped")
-    if down.survivors:
-        click.echo(f"looop: still alive: {', '.join(down.survivors)}", err=True)
-        return 1
-    return 0

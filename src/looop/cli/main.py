@@ -149,7 +149,7 @@ def _fast_tick(
     if force is None:
         return False
     if clock is None:  # an injected clock (tests, the beat host's own child) beats here
-        from looop.beathost import beat_remotely  # lazy: only tick talks to the host
+        from looop.beatclient import beat_remotely  # lazy: only tick talks to the host
 
         code = beat_remotely(argv, env)
         if code is not None:
@@ -167,7 +167,7 @@ def _fast_kill(argv: list[str], env: dict[str, str], clock: Clock | None) -> boo
     if parsed is None:
         return False
     if clock is None:  # as a worker start: a child of the beat host runs the move
-        from looop.beathost import beat_remotely  # lazy: only a kill talks to the host
+        from looop.beatclient import beat_remotely  # lazy: only a kill talks to the host
 
         code = beat_remotely(argv, env)
         if code is not None:
@@ -185,7 +185,7 @@ def _fast_worker(argv: list[str], env: dict[str, str], clock: Clock | None) -> b
     if parsed is None:
         return False
     if clock is None:  # as a tick: a child of the beat host starts it, the imports paid once
-        from looop.beathost import beat_remotely  # lazy: only a start talks to the host
+        from looop.beatclient import beat_remotely  # lazy: only a start talks to the host
 
         code = beat_remotely(argv, env)
         if code is not None:

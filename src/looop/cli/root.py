@@ -137,7 +137,7 @@ Start here:
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is None:
-        from looop.cli.lifecycle import foreground  # lazy: only a bare `looop` needs it
+        from looop.cli.foreground import foreground  # lazy: only a bare `looop` needs it
 
         ctx.exit(foreground())
 

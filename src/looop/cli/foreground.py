@@ -1,0 +1,75 @@
+"""Bare `looop`: the pulse started in the background and its log streamed here, or a pulse
+already running attached to. Ctrl-C (or SIGTERM) stops only what this command started."""
+
+from __future__ import annotations
+
+import signal as sig
+import sys
+from collections.abc import Callable
+
+import click
+
+from looop.cli.app import make_ctx
+from looop.core.context import Ctx
+from looop.core.errors import LooopError
+from looop.loop.daemon import PULSE, DownResult, start_detached, stop_all
+from looop.sessions import follow
+
+
+def foreground() -> int:
+    """Bare `looop`: start the pulse and stream its log, or attach to one already running.
+    Ctrl-C (or SIGTERM) stops only what this command started; a viewer merely detaches."""
+    ctx = make_ctx()
+    tty = sys.stdout.isatty()
+    res = start_detached(ctx, color=tty and "NO_COLOR" not in ctx.env)
+    owner = res.started  # this command started the pulse: its Ctrl-C stops it
+
+    def on_term(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    old = sig.signal(sig.SIGTERM, on_term)
+    code = 0
+    try:  # before the line that says what Ctrl-C does: a Ctrl-C right after it is handled
+        if owner:
+            click.echo(f"looop: pulse started (pid {res.pid}) — streaming; Ctrl-C stops everything")
+        elif res.restarting:
+            click.echo(
+                f"looop: the pulse is restarting ({res.restarting}) — attaching; Ctrl-C detaches "
+                "(`looop down` stops it)"
+            )
+        else:
+            click.echo(
+                f"looop: pulse already running (pid {res.pid}) — attaching; Ctrl-C detaches "
+                "(`looop down` stops it)"
+            )
+
+        def out(text: str) -> None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+        follow(ctx.paths.data, PULSE, 0, True, out, ctx.clock)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sig.signal(sig.SIGTERM, sig.SIG_IGN)  # a second SIGTERM must not cut the teardown short
+        if owner:
+            code = _tear_down(ctx, stop_all)
+        else:
+            click.echo("looop: detached; the pulse runs on (`looop down` stops it)")
+        sig.signal(sig.SIGTERM, old)
+    return code
+
+
+def _tear_down(ctx: Ctx, stop_all: Callable[[Ctx], DownResult]) -> int:
+    try:
+        down = stop_all(ctx)
+    except LooopError as e:
+        click.echo(f"looop: teardown failed: {e}", err=True)
+        return 1
+    if down.workers:
+        click.echo(f"looop: stopped {len(down.workers)} worker(s) ({', '.join(down.workers)})")
+    click.echo("looop: pulse stopped")
+    if down.survivors:
+        click.echo(f"looop: still alive: {', '.join(down.survivors)}", err=True)
+        return 1
+    return 0
