@@ -92,7 +92,9 @@ def _named(rig: Rig) -> list[str]:
         ("codex", "restart", True),
         # only the supervisor and the agent died: codex's daemon still holds the conversation
         ("codex", "up", False),
-        ("opencode", "up", True),
+        # `up` finds the id as `restart` does (resume.conversation), walked above with codex;
+        # under `up` opencode is also the pulse's runner: ~8 s of CPU a beat, beats for minutes
+        ("opencode", "restart", True),
     ],
 )
 def test_resumed_worker_sends_its_earlier_turns(

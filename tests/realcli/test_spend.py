@@ -61,53 +61,6 @@ def _evidence(rig: Rig) -> str:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("cli", ["claude", "codex", "pi", "opencode"])
-def test_worker_spend_is_metered_from_the_cli_record(rig_for: RigFor, cli: str) -> None:
-    rig = rig_for(cli)
-    answer_first_run_prompts(rig)
-    ctx, root, sid = rig.ctx, rig.ctx.paths.data, f"m-{cli}"
-    start_worker(ctx, ctx.knobs(), sid, "Greet the fleet. ECHO:brief42", resume=True)
-    try:
-        code, _, _ = expect(root, sid, "ANSWER:brief42", screen=True, timeout_s=90, clock=ctx.clock)
-        assert code == 0, _screen(root, sid)
-        want, models = _expected(rig, "ECHO:brief42")
-        assert want > 0 and models
-
-        def metered() -> float:
-            done = _looop(rig, "tick")  # one beat: its housekeeping meters the fleet
-            assert done.returncode == 0, done.stderr
-            return sum(float(str(r["cost_usd"])) for r in _worker_rows(rig, sid))
-
-        # the CLI writes its record as the turn ends: the first beat after that has it
-        try:
-            _await(lambda: abs(metered() - want) < 1e-5, 60, f"{cli}'s spend {want:.6f} metered")
-        except AssertionError as e:
-            raise AssertionError(f"{e}: metered {metered()}; {_evidence(rig)}") from None
-        rows = _worker_rows(rig, sid)
-        assert all(r["runner"] == rig.ctx.config().default for r in rows)
-        # a second turn: only what it added is recorded again, nothing twice
-        send(root, sid, "And again. ECHO:more7", newline=False)
-        expect(root, sid, "ECHO:more7", screen=True, timeout_s=20, clock=ctx.clock)
-        send_keys(root, sid, ["Enter"])
-        code, _, _ = expect(root, sid, "ANSWER:more7", screen=True, timeout_s=90, clock=ctx.clock)
-        assert code == 0, _screen(root, sid)
-        want2, _ = _expected(rig, "ECHO:brief42")
-        assert want2 > want
-        _await(lambda: abs(metered() - want2) < 1e-5, 60, f"{cli}'s second turn metered")
-        # `looop cost --by worker` shows it; a worker's own report is not counted again
-        done = _looop(rig, "cost", "report", "session", sid, rig.ctx.config().default, "9.99")
-        assert done.returncode == 0, done.stderr
-        assert "not counted again" in done.stdout
-        rep = json.loads(_looop(rig, "cost", "--by", "worker", "--json").stdout)
-        got = {g["key"]: g["usd"] for g in rep["groups"]}
-        assert abs(got[sid] - want2) < 1e-5
-    finally:
-        if get_session(root, sid).alive:
-            kill(root, sid)
-        _kill_left_behind(rig.home)
-
-
-@pytest.mark.timeout(300)
 def test_a_worker_at_its_budget_is_paused_until_a_human_lets_it_go_on(rig_for: RigFor) -> None:
     import psutil
 
@@ -150,9 +103,11 @@ def test_a_worker_at_its_budget_is_paused_until_a_human_lets_it_go_on(rig_for: R
 @pytest.mark.parametrize("cli", ["claude", "codex", "pi", "opencode"])
 def test_a_resumed_worker_is_metered_for_both_runs_once(rig_for: RigFor, cli: str) -> None:
     """A worker spends, its machine "reboots" (supervisor and agent SIGKILLed), `looop
-    restart` resumes it on the same conversation and it spends again: the metered spend is
-    what the server reported for both runs, priced — the resumed CLI's record (the same
-    file appended, or its totals counted again from zero) adds only the second run."""
+    restart` resumes it on the same conversation and it spends again, two turns: the metered
+    spend is what the server reported for every turn, priced — a later turn of the same run
+    adds only itself, and the resumed CLI's record (the same file appended, or its totals
+    counted again from zero) adds only the second run. (One worker walks all of it: a start
+    of a real TUI costs seconds of CPU, opencode's half a minute.)"""
     rig = rig_for(cli)
     answer_first_run_prompts(rig)
     ctx, root, sid = rig.ctx, rig.ctx.paths.data, f"mr-{cli}"
@@ -187,6 +142,9 @@ def test_a_resumed_worker_is_metered_for_both_runs_once(rig_for: RigFor, cli: st
         code, _, _ = expect(root, sid, "ANSWER:brief42", screen=True, timeout_s=90, clock=ctx.clock)
         assert code == 0, _screen(root, sid)
         first = settles(0, f"{cli}'s first run metered")
+        assert first > 0
+        rows = _worker_rows(rig, sid)
+        assert rows and all(r["runner"] == rig.ctx.config().default for r in rows)
         n1 = turns()
         _reboot(root, sid)
         _kill_left_behind(rig.home)  # a reboot ends the CLI's daemons too (codex's)
@@ -206,6 +164,10 @@ def test_a_resumed_worker_is_metered_for_both_runs_once(rig_for: RigFor, cli: st
         assert both > mid
         # further beats add nothing: no turn of either run is counted twice
         assert abs(metered() - both) < 1e-5
+        # `looop cost --by worker` shows it; a worker's own report is not counted again
+        done = _looop(rig, "cost", "report", "session", sid, rig.ctx.config().default, "9.99")
+        assert done.returncode == 0, done.stderr
+        assert "not counted again" in done.stdout
         rep = json.loads(_looop(rig, "cost", "--by", "worker", "--json").stdout)
         got = {g["key"]: g["usd"] for g in rep["groups"]}
         assert abs(got[sid] - both) < 1e-5
