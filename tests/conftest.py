@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -83,6 +84,12 @@ def pytest_configure(config: pytest.Config) -> None:
     """The run's own runtime dir (one per xdist worker): the session and beat hosts the tests
     start never serve, and are never stopped for, anything outside this run."""
     os.environ["LOOOP_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="looop-rt-", dir="/tmp")
+    # A suite started in the background by a non-interactive shell (`bash -c 'make test &'`,
+    # a CI step, nohup) inherits SIGINT ignored, and so would every looop a test starts: a
+    # test's Ctrl-C would then never reach it. The processes tests start get what a terminal
+    # gives them instead (a Python handler here becomes SIG_DFL in a child at exec).
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)
