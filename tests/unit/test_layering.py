@@ -104,8 +104,6 @@ CIRCLES_DEBT: set[frozenset[str]] = {
             "looop.sessions.pump",
         }
     ),
-    frozenset({"looop.act.shellguard.check", "looop.act.shellguard.parsed"}),
-    frozenset({"looop.remote.ssh.link", "looop.remote.ssh.relay"}),
     frozenset({"looop.workers.launch", "looop.workers.resume", "looop.workers.sandbox"}),
     frozenset({"looop.beathost", "looop.cli.lifecycle", "looop.cli.main", "looop.cli.root"}),
 }

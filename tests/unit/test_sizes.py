@@ -14,12 +14,9 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "looop"
 MAX_FUNCTION = 60
 MAX_MODULE = 500
 
-# "room/module:function" (a nested function by its own name) over MAX_FUNCTION lines today
-LONG_FUNCTIONS_DEBT: set[str] = {
-    "loop/status:gather_status_at",
-    "sessions/host:_serve_one",
-    "sessions/spawner:spawn",
-}
+# "room/module:function" (a nested function by its own name) over MAX_FUNCTION lines today:
+# none left; a new one is split into steps, not listed here
+LONG_FUNCTIONS_DEBT: set[str] = set()
 
 # modules over MAX_MODULE lines today
 LONG_MODULES_DEBT: set[str] = {
@@ -28,7 +25,6 @@ LONG_MODULES_DEBT: set[str] = {
     "cli/sessions.py",
     "core/proc.py",
     "core/store.py",
-    "decide/prompt.py",
     "loop/status.py",
     "loop/tick.py",
     "loop/workmeter.py",

@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from looop.core import store
-from looop.core.clock import offset_stamp
+from looop.core.clock import Clock, offset_stamp
 from looop.core.config import Knobs
 from looop.core.context import Ctx
-from looop.core.errors import CorruptState
 from looop.core.readings import AGE_KEYS, split_ages
+from looop.decide.defuse import BREAKS, escape_body
 from looop.decide.instructions import instructions
+from looop.decide.promptinputs import PromptInputs, gather_inputs
 
 # Per-item caps, in characters.
 GOAL_CAP = 8000
 PLAYBOOK_CAP = 16000
 SNAPSHOT_CAP = 16000
 JOURNAL_LINE_CAP = 500
-JOURNAL_LINES = 20
 FAILURE_CAP = 2000
 SHELL_CAP = 2000
 CHANGE_LINE_CAP = 240
@@ -32,109 +29,9 @@ CHANGE_LINES = 200
 CONSTITUTION_HEADER = "=== CONSTITUTION (immutable — overrides PLAYBOOK) ==="
 NOW_HEADER = "=== NOW ==="
 
-# A line whose first visible characters are === or --- could pass for one of our section or
-# item headers; inlined text gets a backslash there. Every character str.splitlines breaks at
-# (\v, \f, NEL, U+2028, …) starts a line. What a reader does not see is looked through before
-# and between the marks: controls (ESC and its terminal sequences, C1), format characters
-# (zero-width, BOM, bidi), combining marks, blanks, blank letters (Hangul fillers, braille
-# blank). The marks' look-alikes count as marks: NFKC folds the compatibility forms (fullwidth
-# ＝, ⩶ as ===); _LOOKALIKE the rest. The printed text keeps its own characters.
-LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
-# Cn/Co/Cs: unassigned, private-use and surrogate code points show as nothing or a box.
-_UNSEEN = frozenset({"Cc", "Cf", "Cn", "Co", "Cs", "Mn", "Me", "Zs", "Zl", "Zp"})
-_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
-_LOOKALIKE = dict.fromkeys(
-    "\u2550\ua78a\u2e40\u1400\u30a0\u2261\u2263\u2e17\u2017\ua4ff\U0001f7f0\u268c\u2630\u3013", "="
-) | dict.fromkeys(
-    "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\u02d7\u02c9\u00af\u203e\uffe3"
-    "\u2796\u2500\u2501\u2504\u2505\u2508\u2509\u254c\u254d\u2574\u2576\u2578\u257a"
-    "\u257c\u257e\u23af\u23ba\u23bb\u23bc\u23bd\u2e3a\u2e3b\ufe58\u30fc\u4e00\u3161"
-    "\u1173\u1806\u1428",
-    "-",
-)
-_BREAKS = re.compile(f"[{LINE_BREAKS}]+")
-
-
 # Section titles as v1.0 words them: the title itself carries the instruction
 ASKS_TITLE = "PENDING ASKS (waiting on the human — not yours to answer)"
 FAILURE_TITLE = "LAST FAILURE (your last decision failed — do not repeat it)"
-
-
-def _unseen(c: str) -> bool:
-    return c in _BLANK_LETTERS or unicodedata.category(c) in _UNSEEN
-
-
-def _fold(c: str) -> str:
-    """A visible character as a mark reads: "=" / "-" for the marks and their look-alikes."""
-    if c in _LOOKALIKE:
-        return _LOOKALIKE[c]
-    return "".join(_LOOKALIKE.get(k, k) for k in unicodedata.normalize("NFKC", c) if not _unseen(k))
-
-
-def _sequence_end(line: str, i: int) -> int:
-    """The index after a terminal escape sequence starting at line[i] (ESC or C1 CSI), so the
-    whole sequence counts as unseen: `ESC [ 2 K`, `ESC ] … BEL`, `ESC ( B`, `ESC M`."""
-    j = i + 1
-    if line[i] == "\x1b":
-        if j >= len(line):
-            return j
-        if line[j] == "]":  # OSC: up to BEL or ST
-            end = min(
-                (k for k in (line.find("\x07", j), line.find("\x1b\\", j)) if k >= 0), default=-1
-            )
-            return len(line) if end < 0 else end + (1 if line[end] == "\x07" else 2)
-        if line[j] != "[":
-            while j < len(line) and "\x20" <= line[j] <= "\x2f":  # intermediates
-                j += 1
-            return min(j + 1, len(line))
-        j += 1
-    while j < len(line) and "\x20" <= line[j] <= "\x3f":  # CSI parameters and intermediates
-        j += 1
-    return min(j + 1, len(line))
-
-
-def _marks_at(line: str, sequences: bool) -> int:
-    """Where the line's first visible character is when the first three read as === or ---,
-    else -1. `sequences`: read terminal escape sequences as one unseen unit each (a terminal's
-    reading); without, each control alone is unseen and the rest of a sequence is seen."""
-    first, head = -1, ""
-    i = 0
-    while i < len(line) and len(head) < 3:
-        c = line[i]
-        if sequences and c in "\x1b\x9b":
-            i = _sequence_end(line, i)
-            continue
-        if not _unseen(c):
-            if first < 0:
-                first = i
-            head += _fold(c)
-            if head and (head[0] not in "=-" or head.strip(head[0])):
-                return -1
-        i += 1
-    return first if len(head) >= 3 else -1
-
-
-def _forged(line: str) -> bool:
-    if _marks_at(line, sequences=False) >= 0:
-        return True
-    return ("\x1b" in line or "\x9b" in line) and _marks_at(line, sequences=True) >= 0
-
-
-def _defuse(line: str) -> str:
-    """A backslash before the first visible character of a forged line; at the line's start
-    when a terminal sequence would swallow it there (`ESC \\`)."""
-    at = _marks_at(line, sequences=False)
-    if at < 0:
-        at = _marks_at(line, sequences=True) if "\x1b" in line or "\x9b" in line else -1
-        if at < 0:
-            return line
-    fixed = line[:at] + "\\" + line[at:]
-    return "\\" + line if _forged(fixed) else fixed
-
-
-def escape_body(text: str) -> str:
-    """Defuse section forgery: `=== NOW ===` inside a goal becomes `\\=== NOW ===`."""
-    return "".join(_defuse(line) for line in text.splitlines(keepends=True))
 
 
 def marker(n: int, what: str = "more chars") -> str:
@@ -142,7 +39,7 @@ def marker(n: int, what: str = "more chars") -> str:
 
 
 def _one_line(s: str) -> str:
-    return _BREAKS.sub(" ", s).strip()
+    return BREAKS.sub(" ", s).strip()
 
 
 def _clip_line(s: str, cap: int) -> str:
@@ -164,14 +61,6 @@ def _text(v: Any) -> str:
     if v is None:
         return ""
     return v if isinstance(v, str) else str(v)
-
-
-def _read(path: Path) -> str | None:
-    """Lossy text; None when missing; an unreadable file says so instead of failing the beat."""
-    try:
-        return store.read_text(path)
-    except OSError as e:
-        return f"(unreadable: {e.strerror or e})"
 
 
 @dataclass
@@ -242,10 +131,6 @@ class _Body:
 Part = str | _Body
 
 
-def _constitution() -> str:
-    return resources.files("looop.seed").joinpath("constitution.md").read_text("utf-8")
-
-
 def _render(parts: list[Part]) -> str:
     return "".join(p if isinstance(p, str) else p.render() for p in parts)
 
@@ -257,21 +142,6 @@ def _size(parts: list[Part]) -> int:
 # ---------------------------------------------------------------- sections
 
 
-def _goal_files(ctx: Ctx) -> list[Path]:
-    try:
-        return sorted(p for p in ctx.paths.goals.glob("*.md") if p.is_file())
-    except OSError:
-        return []
-
-
-def _snapshot_files(ctx: Ctx) -> list[Path]:
-    try:
-        found = ctx.paths.snapshots.glob("*.json")
-        return sorted(p for p in found if p.name.startswith(("sensor-", "sys-")) and p.is_file())
-    except OSError:
-        return []
-
-
 def _capped_body(label: str, raw: str, cap: int, tier: int, notes: dict[str, str]) -> _Body:
     body = _Body(label, raw, tier)
     if len(raw) > cap:
@@ -280,12 +150,8 @@ def _capped_body(label: str, raw: str, cap: int, tier: int, notes: dict[str, str
     return body
 
 
-def _most_neglected(ctx: Ctx, goal_ids: list[str]) -> tuple[str, float]:
+def _most_neglected(activity: Mapping[str, Any], goal_ids: list[str]) -> tuple[str, float]:
     """Smallest last-acted time wins (never acted = 0); ties go to the first in sorted order."""
-    try:
-        activity = store.read_json_object(ctx.paths.goal_activity) or {}
-    except (CorruptState, OSError):
-        activity = {}
     best, best_ts = goal_ids[0], float("inf")
     for gid in goal_ids:
         v = activity.get(gid)
@@ -297,14 +163,14 @@ def _most_neglected(ctx: Ctx, goal_ids: list[str]) -> tuple[str, float]:
     return best, best_ts
 
 
-def _fairness(ctx: Ctx, goal_ids: list[str]) -> str:
-    gid, ts = _most_neglected(ctx, goal_ids)
+def _fairness(inputs: PromptInputs, goal_ids: list[str]) -> str:
+    gid, ts = _most_neglected(inputs.goal_activity, goal_ids)
     name = _one_line(gid)
     if ts <= 0:
         when = "never acted on"
     else:
         try:
-            when = "last acted on " + offset_stamp(ctx.clock.local(ts))
+            when = "last acted on " + offset_stamp(inputs.clock.local(ts))
         except (OverflowError, OSError, ValueError):
             when = "acted on long ago"
     return (
@@ -314,11 +180,7 @@ def _fairness(ctx: Ctx, goal_ids: list[str]) -> str:
     )
 
 
-def _journal(ctx: Ctx, notes: dict[str, str]) -> _Body | None:
-    try:
-        lines = store.tail_lines(ctx.paths.journal, JOURNAL_LINES)
-    except OSError:
-        return None
+def _journal(lines: tuple[str, ...] | None, notes: dict[str, str]) -> _Body | None:
     if not lines:
         return None
     clipped = [_clip_line(ln, JOURNAL_LINE_CAP) for ln in lines]
@@ -356,7 +218,7 @@ def _shell(shell: dict[str, Any], notes: dict[str, str]) -> str:
     return "\n".join(out)
 
 
-def _failure(ctx: Ctx, fail: dict[str, Any], notes: dict[str, str]) -> tuple[str, str]:
+def _failure(clock: Clock, fail: dict[str, Any], notes: dict[str, str]) -> tuple[str, str]:
     """(header line, error body) for LAST FAILURE."""
     bits = []
     if fail.get("run_id") is not None:
@@ -368,7 +230,7 @@ def _failure(ctx: Ctx, fail: dict[str, Any], notes: dict[str, str]) -> tuple[str
     ts = fail.get("ts")
     if isinstance(ts, int | float) and not isinstance(ts, bool) and ts > 0:
         try:
-            bits.append("at " + offset_stamp(ctx.clock.local(float(ts))))
+            bits.append("at " + offset_stamp(clock.local(float(ts))))
         except (OverflowError, OSError, ValueError):
             pass
     head = "The previous beat failed and its move was not executed"
@@ -383,59 +245,61 @@ def _failure(ctx: Ctx, fail: dict[str, Any], notes: dict[str, str]) -> tuple[str
 
 
 def build_prompt(ctx: Ctx, knobs: Knobs, extras: PromptExtras) -> BuiltPrompt:
+    """The beat's prompt: its files read in one step, then rendered."""
+    return render_prompt(gather_inputs(ctx), knobs, extras)
+
+
+def render_prompt(inputs: PromptInputs, knobs: Knobs, extras: PromptExtras) -> BuiltPrompt:
+    """The prompt from values alone (no file is read here)."""
     notes: dict[str, str] = {}
     head: list[Part] = [
         instructions(knobs.num("max_next_interval")) + "\n",
         f"\n{CONSTITUTION_HEADER}\n",
-        _constitution().rstrip("\n") + "\n",
+        inputs.constitution.rstrip("\n") + "\n",
     ]
-    goal_files = _goal_files(ctx)
     parts: list[Part] = [
-        *_playbook_section(ctx, notes),
-        *_goals_section(goal_files, notes),
-        *_readings_section(ctx, notes),
-        *_live_sections(ctx, extras, goal_files),
-        *_journal_section(ctx, notes),
+        *_playbook_section(inputs.playbook, notes),
+        *_goals_section(inputs.goals, notes),
+        *_readings_section(inputs.readings, notes),
+        *_live_sections(inputs, extras),
+        *_journal_section(inputs.journal, notes),
         # volatile from here on: nothing above may depend on the clock or on one beat's events
-        *_volatile_sections(ctx, extras, notes),
+        *_volatile_sections(inputs, extras, notes),
     ]
     now = (
         f"\n{NOW_HEADER}\n"
-        f"Local time: {offset_stamp(ctx.clock.local())}\n"
-        f"Data dir: {ctx.paths.data}\n"
+        f"Local time: {offset_stamp(inputs.clock.local())}\n"
+        f"Data dir: {inputs.data_dir}\n"
         "Write the one decision to .decision.json now, then stop.\n"
     )
     text = _fit(head, parts, now, knobs.num("prompt_max_bytes"), notes)
     return BuiltPrompt(text=text, truncated=list(notes.values()))
 
 
-def _playbook_section(ctx: Ctx, notes: dict[str, str]) -> list[Part]:
-    playbook = _read(ctx.paths.playbook)
+def _playbook_section(playbook: str | None, notes: dict[str, str]) -> list[Part]:
     if playbook is None or not playbook.strip():
         return ["\n=== PLAYBOOK ===\n", "(no PLAYBOOK yet)\n"]
     return ["\n=== PLAYBOOK ===\n", _capped_body("PLAYBOOK", playbook, PLAYBOOK_CAP, 2, notes)]
 
 
-def _goals_section(goal_files: list[Path], notes: dict[str, str]) -> list[Part]:
+def _goals_section(goals: tuple[tuple[str, str], ...], notes: dict[str, str]) -> list[Part]:
     parts: list[Part] = ["\n=== GOALS ===\n"]
-    for path in goal_files:
-        parts.append(f"--- {_one_line(path.name)}\n")
-        body = _read(path) or ""
-        parts.append(_capped_body(f"goal {_one_line(path.name)} body", body, GOAL_CAP, 1, notes))
-    if not goal_files:
+    for name, body in goals:
+        parts.append(f"--- {_one_line(name)}\n")
+        parts.append(_capped_body(f"goal {_one_line(name)} body", body, GOAL_CAP, 1, notes))
+    if not goals:
         parts.append("(no goals yet)\n")
     return parts
 
 
-def _readings_section(ctx: Ctx, notes: dict[str, str]) -> list[Part]:
+def _readings_section(readings: tuple[tuple[str, str], ...], notes: dict[str, str]) -> list[Part]:
     parts: list[Part] = ["\n=== SENSOR READINGS ===\n"]
-    snaps = _snapshot_files(ctx)
-    for path in snaps:
-        name = _one_line(path.name)
+    for file_name, text in readings:
+        name = _one_line(file_name)
         parts.append(f"--- {name}\n")
-        raw = _without_ages(path.name[:-5], _read(path) or "")
+        raw = _without_ages(file_name[:-5], text)
         parts.append(_capped_body(f"sensor reading {name}", raw, SNAPSHOT_CAP, 1, notes))
-    if not snaps:
+    if not readings:
         parts.append("(no readings)\n")
     return parts
 
@@ -459,12 +323,13 @@ def _without_ages(name: str, raw: str) -> str:
     return _reading_ages(name, raw)[0]
 
 
-def _ages_section(ctx: Ctx) -> list[Part]:
+def _ages_section(readings: tuple[tuple[str, str], ...]) -> list[Part]:
     """The ages sys-sessions and sys-goals carry, as of this beat: volatile, so listed here at
     the end and not in SENSOR READINGS (whose bytes then stay the same while nothing changed)."""
     lines: list[str] = []
+    held = dict(readings)
     for name, label in (("sys-sessions", "worker"), ("sys-goals", "goal")):
-        raw = _read(ctx.paths.snapshots / f"{name}.json")
+        raw = held.get(f"{name}.json")
         if not raw:
             continue
         for item, ages in sorted(_reading_ages(name, raw)[1].items()):
@@ -481,27 +346,29 @@ def _ages_section(ctx: Ctx) -> list[Part]:
     ]
 
 
-def _live_sections(ctx: Ctx, extras: PromptExtras, goal_files: list[Path]) -> list[Part]:
+def _live_sections(inputs: PromptInputs, extras: PromptExtras) -> list[Part]:
     """WORKERS, PENDING ASKS and FAIRNESS, each only when it has something to say."""
     parts: list[Part] = []
     if extras.workers and extras.workers.strip():
         parts += ["\n=== WORKERS ===\n", _Body("WORKERS", extras.workers, tier=2)]
     if extras.asks and extras.asks.strip():
         parts += [f"\n=== {ASKS_TITLE} ===\n", _Body("PENDING ASKS", extras.asks, tier=2)]
-    if goal_files:
-        ids = [p.stem for p in goal_files]
-        parts += ["\n=== FAIRNESS (computed by looop) ===\n", _fairness(ctx, ids)]
+    if inputs.goals:
+        ids = [name[:-3] for name, _ in inputs.goals]  # the file names end in .md
+        parts += ["\n=== FAIRNESS (computed by looop) ===\n", _fairness(inputs, ids)]
     return parts
 
 
-def _journal_section(ctx: Ctx, notes: dict[str, str]) -> list[Part]:
-    journal = _journal(ctx, notes)
+def _journal_section(lines: tuple[str, ...] | None, notes: dict[str, str]) -> list[Part]:
+    journal = _journal(lines, notes)
     return ["\n=== RECENT JOURNAL ===\n", journal if journal is not None else "(empty)\n"]
 
 
-def _volatile_sections(ctx: Ctx, extras: PromptExtras, notes: dict[str, str]) -> list[Part]:
+def _volatile_sections(
+    inputs: PromptInputs, extras: PromptExtras, notes: dict[str, str]
+) -> list[Part]:
     """What one beat brings: changes, the last run_shell, flapping sensors, the last failure."""
-    parts: list[Part] = [*_ages_section(ctx)]
+    parts: list[Part] = [*_ages_section(inputs.readings)]
     if extras.changes:
         parts += [
             "\n=== WHAT CHANGED ===\n",
@@ -531,7 +398,7 @@ def _volatile_sections(ctx: Ctx, extras: PromptExtras, notes: dict[str, str]) ->
             _Body("PROVIDER LIMIT", extras.provider_limit, tier=2),
         ]
     if extras.last_failure:
-        fail_head, fail_body = _failure(ctx, extras.last_failure, notes)
+        fail_head, fail_body = _failure(inputs.clock, extras.last_failure, notes)
         parts += [
             f"\n=== {FAILURE_TITLE} ===\n",
             fail_head + "\n",

@@ -407,20 +407,10 @@ def gather_status_at(
     holder = beat_holder_at(data)
     running = holder is not None and holder[0] == "pulse"
     pid = holder[1] if holder is not None and running else ""
-    config_error = None
     config_warnings: list[str] = []
-    runner = None
-    knobs = None
-    try:
-        cfg = load_config(config)
-        r = cfg.runner()
-        runner = r.name if r else None
-        # a misspelt key is almost always a setting the user thinks is on: status says so
-        knobs = resolve_knobs(cfg, env, config_warnings.append)
-        interval = knobs.interval_for("idle")
-        spend = _spend(data, config, clock, knobs, r)
-    except LooopError as e:
-        config_error, interval, spend = str(e), None, None
+    config_error, runner, knobs, interval, spend = _configured(
+        data, config, env, clock, config_warnings
+    )
     records = _records(data)
     workers, finished = _workers(data, all_workers)
     backoff = _read_obj(_at(data, ".tick-backoff"))
@@ -428,14 +418,7 @@ def gather_status_at(
     streak = fails if isinstance(fails, int) and fails > 0 else 0
     retry = _retry(backoff, knobs, clock)
     healing = _healing(data)
-    if holder is None:
-        health = "restarting" if healing["restarting"] else "stopped"
-    elif not running:
-        health = "tick"  # a foreground `looop tick` holds the beat, no pulse
-    elif streak:
-        health = "failing"
-    else:
-        health = "ok"
+    health = _health(holder is not None, running, streak, bool(healing["restarting"]))
     journal_tail = _tail(_at(data, "journal.md"), 3)
     return {
         "data_dir": data,
@@ -473,6 +456,31 @@ def gather_status_at(
         "asks": _asks(data),
         "schedules": _schedules(data),
     }
+
+
+def _configured(
+    data: str, config: str, env: Mapping[str, str], clock: Clock, warnings: list[str]
+) -> tuple[str | None, str | None, Knobs | None, int | None, SpendStatus | SpendError | None]:
+    """What the config says (its error, the runner, the knobs, the idle interval, today's
+    spend); a misspelt key is added to `warnings`: almost always a setting the user thinks
+    is on, so status says so."""
+    try:
+        cfg = load_config(config)
+        r = cfg.runner()
+        knobs = resolve_knobs(cfg, env, warnings.append)
+        interval = knobs.interval_for("idle")
+        spend = _spend(data, config, clock, knobs, r)
+    except LooopError as e:
+        return str(e), None, None, None, None
+    return None, r.name if r else None, knobs, interval, spend
+
+
+def _health(held: bool, running: bool, streak: int, restarting: bool) -> str:
+    if not held:
+        return "restarting" if restarting else "stopped"
+    if not running:
+        return "tick"  # a foreground `looop tick` holds the beat, no pulse
+    return "failing" if streak else "ok"
 
 
 def web_running(data: str) -> str | None:

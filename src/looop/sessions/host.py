@@ -759,27 +759,48 @@ def _serve_one(
     if req is None:
         return False
     if req.get("stop") is True:
-        with contextlib.suppress(OSError):
-            conn.sendall(b"ok stopping\n")
+        _answer(conn, b"ok stopping\n")
         return True
+    refused = _refusal(req, caller, own)
+    if refused is not None:
+        _answer(conn, refused)
+    elif "launch" in req:
+        _launch(conn, req, listener, lock_fd)
+    else:
+        _fork_supervisor(conn, req, listener, lock_fd, supervisor, kept)
+    return False
+
+
+def _answer(conn: _socket.socket, line: bytes) -> None:
+    with contextlib.suppress(OSError):  # a caller gone already has nobody to read it
+        conn.sendall(line)
+
+
+def _refusal(req: dict[str, object], caller: int, own: str) -> bytes | None:
+    """The line a request is refused with, or None when it is served."""
     launch = "launch" in req
     if not (_well_launch(req) if launch else _well_formed(req)):
-        with contextlib.suppress(OSError):
-            conn.sendall(b"err the session host got a malformed request\n")
-        return False
+        return b"err the session host got a malformed request\n"
     if not same_world(caller):  # a sandboxed or containered caller: never lift its limits
-        with contextlib.suppress(OSError):
-            conn.sendall(b"unavailable the caller sees another filesystem or namespace\n")
-        return False
+        return b"unavailable the caller sees another filesystem or namespace\n"
     if launch:
-        _launch(conn, req, listener, lock_fd)
-        return False
+        return None
     args = req["args"]
     assert isinstance(args, list)
     if not own or home_id(_root_of(args)) != own:  # another home's: its own host serves it
-        with contextlib.suppress(OSError):
-            conn.sendall(b"unavailable this session host serves another data dir\n")
-        return False
+        return b"unavailable this session host serves another data dir\n"
+    return None
+
+
+def _fork_supervisor(
+    conn: _socket.socket,
+    req: dict[str, object],
+    listener: _socket.socket,
+    lock_fd: int,
+    supervisor: ModuleType,
+    kept: list[object],
+) -> None:
+    """A session's supervisor, forked from this preloaded host."""
     # Everything that needs no process of its own is done here, before the fork: what the
     # host builds is shared with the supervisor, what the supervisor builds is its own copy.
     args, env = req["args"], req["env"]
@@ -792,9 +813,8 @@ def _serve_one(
     try:
         pid = os.fork()
     except OSError as e:
-        with contextlib.suppress(OSError):
-            conn.sendall(f"err the session host cannot fork: {e.strerror}\n".encode())
-        return False
+        _answer(conn, f"err the session host cannot fork: {e.strerror}\n".encode())
+        return
     if pid == 0:
         code = 1
         try:
@@ -805,7 +825,6 @@ def _serve_one(
             os._exit(code)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)  # the intermediate exits as soon as the supervisor is forked
-    return False
 
 
 def _root_of(args: list[str]) -> str:

@@ -109,25 +109,8 @@ def spawn(
     exit code that means "stop for good" (systemd's RestartPreventExitStatus), never
     restarted; `end_note`: a file where the child may say which signal ended it behind a
     wrapper that reports only a code (lifecycle.signal_in_note)."""
-    validate_id(sid)
-    if not argv:
-        raise SessionError(f"cannot start session `{sid}`: the command is empty")
+    sdir = _clear_for_start(root, sid, argv, size, log_cap)
     cols, rows = size
-    if cols <= 0 or rows <= 0:
-        raise SessionError(f"invalid size {cols}x{rows}: use positive COLSxROWS, e.g. 120x40")
-    sdir = session_dir(root, sid)
-    try:
-        existing = load_session(sdir)
-    except CorruptState as e:
-        raise SessionError(
-            f"session `{sid}` has unreadable state ({e}); remove {sdir} to reuse the id"
-        ) from e
-    if existing is not None:
-        if existing.alive:
-            raise SessionError(f"session `{sid}` is already running; kill it or pick another id")
-        if not reuse(root, sid, (log_cap or (MAX_BYTES, MAX_FILES))[1] - 1):
-            raise SessionError(f"session `{sid}` could not be cleared for reuse; try again")
-    sdir.mkdir(parents=True, exist_ok=True)
     cmd = _supervisor_cmd(
         root,
         sid,
@@ -151,6 +134,43 @@ def spawn(
             pass  # start the supervisor as its own interpreter, as without a host
     if not via_host:
         line = _spawn_direct(cmd, argv, sdir, cwd, env)
+    return _started(root, sid, cwd, line)
+
+
+def _clear_for_start(
+    root: Path,
+    sid: str,
+    argv: Sequence[str],
+    size: tuple[int, int],
+    log_cap: tuple[int, int] | None,
+) -> Path:
+    """The request checked and the id's folder ready for a new run (the last run's corpse
+    cleared, its newest logs kept); the folder."""
+    validate_id(sid)
+    if not argv:
+        raise SessionError(f"cannot start session `{sid}`: the command is empty")
+    cols, rows = size
+    if cols <= 0 or rows <= 0:
+        raise SessionError(f"invalid size {cols}x{rows}: use positive COLSxROWS, e.g. 120x40")
+    sdir = session_dir(root, sid)
+    try:
+        existing = load_session(sdir)
+    except CorruptState as e:
+        raise SessionError(
+            f"session `{sid}` has unreadable state ({e}); remove {sdir} to reuse the id"
+        ) from e
+    if existing is not None:
+        if existing.alive:
+            raise SessionError(f"session `{sid}` is already running; kill it or pick another id")
+        if not reuse(root, sid, (log_cap or (MAX_BYTES, MAX_FILES))[1] - 1):
+            raise SessionError(f"session `{sid}` could not be cleared for reuse; try again")
+    sdir.mkdir(parents=True, exist_ok=True)
+    return sdir
+
+
+def _started(root: Path, sid: str, cwd: Path, line: bytes | None) -> Session:
+    """The new session, once its supervisor's readiness line says ok; else what went wrong."""
+    sdir = session_dir(root, sid)
     text = (line or b"").decode("utf-8", "replace").strip()
     if text.startswith("err-cwd"):
         raise SessionError(f"cannot start session `{sid}` in {cwd}: {text[8:].strip()}")

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from looop.decide.prompt import LINE_BREAKS, escape_body
+from looop.decide.defuse import LINE_BREAKS, escape_body
 from tests.helpers import examples
 
 UNSEEN_CATEGORIES = ("Cc", "Cf", "Mn", "Me", "Zs", "Zl", "Zp")

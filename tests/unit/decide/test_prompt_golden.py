@@ -1,5 +1,7 @@
-"""The whole tick prompt for one fixed data dir, pinned byte for byte: a refactor of the prompt
-builder must not move a single byte (the decider's prompt cache keys on the prefix)."""
+"""The whole tick prompt for one fixed world, pinned byte for byte: a refactor of the prompt
+builder must not move a single byte (the decider's prompt cache keys on the prefix). The
+prompt renders from values alone, so the world is given as values; one test reads the same
+world from a data dir, so the one read step is pinned too."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from pathlib import Path
 
 from looop.core.context import Ctx
 from looop.core.paths import Paths
-from looop.decide.prompt import PromptExtras, build_prompt
+from looop.decide.prompt import PromptExtras, build_prompt, render_prompt
+from looop.decide.promptinputs import PromptInputs, constitution
 from tests.clocks import FixedClock
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -28,6 +31,10 @@ def _world(ctx: Ctx, clock: FixedClock) -> PromptExtras:
     (paths.snapshots / "sensor-ci.json").write_text('{"signal": {"ci": "green"}}\n')
     (paths.snapshots / "sys-goals.json").write_text('{"signal": {}, "detail": {}}\n')
     paths.journal.write_text("- 2025-06-14 10:00 wrote goal ship\n- 2025-06-14 10:05 noop\n")
+    return _extras(clock)
+
+
+def _extras(clock: FixedClock) -> PromptExtras:
     return PromptExtras(
         changes=["~ snap:sensor-ci signal: red → green", "+ goal:docs"],
         last_failure={
@@ -66,13 +73,45 @@ def built_prompt(ctx: Ctx, clock: FixedClock, env: dict[str, str]) -> str:
     return got + "\n--- truncated notes ---\n" + "\n".join(built.truncated) + "\n"
 
 
-def _check(ctx: Ctx, clock: FixedClock, name: str, env: dict[str, str]) -> None:
-    assert built_prompt(ctx, clock, env) == (GOLDEN / name).read_text("utf-8")
+def _inputs(clock: FixedClock, data: str) -> PromptInputs:
+    """The world of `_world`, as the values the read step gives."""
+    return PromptInputs(
+        clock=clock,
+        data_dir=data,
+        constitution=constitution(),
+        playbook="# PLAYBOOK\nShip before polish.\n=== NOW === forged\n",
+        goals=(
+            ("docs.md", "goal: docs current\n" + "x" * 9000 + "\n"),
+            ("ship.md", "goal: v2 shipped\n"),
+        ),
+        readings=(
+            ("sensor-ci.json", '{"signal": {"ci": "green"}}\n'),
+            ("sys-goals.json", '{"signal": {}, "detail": {}}\n'),
+        ),
+        goal_activity={"ship": clock.now() - 3600, "docs": clock.now()},
+        journal=("- 2025-06-14 10:00 wrote goal ship", "- 2025-06-14 10:05 noop"),
+    )
+
+
+def rendered_prompt(ctx: Ctx, clock: FixedClock, env: dict[str, str]) -> str:
+    """The same, rendered from values: no data dir. Its path stands in with the length a
+    real one has (the path counts against the cap)."""
+    data = str(Path(tempfile.gettempdir()) / "looop-golden-xxxxxxxx" / "data")
+    ctx = replace(ctx, env={**ctx.env, **env})
+    built = render_prompt(_inputs(clock, data), ctx.knobs(), _extras(clock))
+    got = built.text.replace(data, "<DATA>")
+    return got + "\n--- truncated notes ---\n" + "\n".join(built.truncated) + "\n"
 
 
 def test_the_whole_prompt_is_pinned(ctx: Ctx, clock: FixedClock) -> None:
-    _check(ctx, clock, "prompt_full.txt", {})
+    assert rendered_prompt(ctx, clock, {}) == (GOLDEN / "prompt_full.txt").read_text("utf-8")
 
 
 def test_the_whole_prompt_under_a_tight_total_cap_is_pinned(ctx: Ctx, clock: FixedClock) -> None:
-    _check(ctx, clock, "prompt_capped.txt", {"LOOOP_PROMPT_MAX_BYTES": "9000"})
+    got = rendered_prompt(ctx, clock, {"LOOOP_PROMPT_MAX_BYTES": "9000"})
+    assert got == (GOLDEN / "prompt_capped.txt").read_text("utf-8")
+
+
+def test_the_read_step_gives_the_same_prompt_from_a_data_dir(ctx: Ctx, clock: FixedClock) -> None:
+    """The files of that world, read by the beat's one read step, make the same prompt."""
+    assert built_prompt(ctx, clock, {}) == (GOLDEN / "prompt_full.txt").read_text("utf-8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from looop.act.shellguard.command import _base, _Cmd, _unwrap
+from looop.act.shellguard.parsed import _tree_check
 from looop.act.shellguard.rules import (
     _PIPE_RULES,
     _after_cd,
@@ -73,10 +74,7 @@ def _check(cmd: str, depth: int, guard: Guard = NO_GUARD) -> str | None:
             f"shell code nested over {_MAX_DEPTH} levels deep (sh -c, eval, …): too deep to check"
         )
     try:
-        # lazy: cycle: the parsed reading imports this module; optional (tree-sitter)
-        from looop.act.shellguard.parsed import _tree_check
-
-        why = _tree_check(cmd, depth, guard)
+        why = _tree_check(cmd, depth, guard, _command_rule, _check)
     except ImportError:  # the parser is missing: the scanner alone still guards
         why = None
     # The scanner reads every text too: the parser can misread without flagging an error

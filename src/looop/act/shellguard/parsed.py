@@ -4,10 +4,9 @@ after quote removal, substitutions tagged with the command that runs them as cod
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from looop.act.shellguard.check import _check, _command_rule
 from looop.act.shellguard.command import _base, _Cmd, _command_at
 from looop.act.shellguard.rules import (
     _PIPE_RULES,
@@ -34,6 +33,9 @@ _BACKTICKS = re.compile(r"`([^`]*)`")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _SUBST = frozenset({"command_substitution", "process_substitution"})
 _REDIRECT_NODES = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
+
+CommandRule = Callable[[_Cmd, int, Guard], "str | None"]  # one command's refusal, if any
+TextCheck = Callable[[str, int, Guard], "str | None"]  # a nested text's refusal, if any
 
 
 def _ansi_c(body: str) -> str:
@@ -130,7 +132,7 @@ def _redirect_rule(n: Node) -> str | None:
     return None
 
 
-def _heredoc_backticks(n: Node, depth: int, guard: Guard = NO_GUARD) -> str | None:
+def _heredoc_backticks(n: Node, depth: int, guard: Guard, check: TextCheck) -> str | None:
     """An unquoted here-document runs the backticks in its body (the parser leaves them)."""
     start = next((_text(ch) for ch in n.children if ch.type == "heredoc_start"), "'")
     if any(q in start for q in "'\"\\"):
@@ -138,7 +140,7 @@ def _heredoc_backticks(n: Node, depth: int, guard: Guard = NO_GUARD) -> str | No
     for body in n.children:
         if body.type == "heredoc_body":
             for m in _BACKTICKS.finditer(_text(body)):
-                if (why := _check(m.group(1), depth + 1, guard)) is not None:
+                if (why := check(m.group(1), depth + 1, guard)) is not None:
                     return why
     return None
 
@@ -165,8 +167,12 @@ def _pipelines(order: Sequence[tuple[Node, _Cmd | None]], guard: Guard = NO_GUAR
     return found
 
 
-def _tree_check(text: str, depth: int, guard: Guard = NO_GUARD) -> str | None:
-    """The rule the parsed text trips, if any."""
+def _tree_check(
+    text: str, depth: int, guard: Guard, rule: CommandRule, check: TextCheck
+) -> str | None:
+    """The rule the parsed text trips, if any. `rule` judges one command and `check` a text
+    nested in it (both readings at once: check.py's), so the two modules do not import each
+    other."""
     # lazy: heavy (tree-sitter) and optional at run time: check.py falls back to the scanner
     import tree_sitter_bash
     from tree_sitter import Language, Parser
@@ -192,11 +198,11 @@ def _tree_check(text: str, depth: int, guard: Guard = NO_GUARD) -> str | None:
             c = _from_command(n, outer, host_of)
             c.host, c.cwd = host, cwd
             cwd = _after_cd(c, cwd)
-            why = _command_rule(c, depth, guard)
+            why = rule(c, depth, guard)
         elif n.type == "file_redirect":
             why = _redirect_rule(n)
         elif n.type == "heredoc_redirect":
-            why = _heredoc_backticks(n, depth, guard.at(cwd))
+            why = _heredoc_backticks(n, depth, guard.at(cwd), check)
         if why is not None:
             return why
         order.append((n, c))

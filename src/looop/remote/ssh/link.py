@@ -148,7 +148,7 @@ class Link:
         self.start_master()
         from looop.remote.ssh import relay  # lazy: only a fresh master needs the relay
 
-        relay.ensure_running(self)
+        relay.ensure_running(self.relay_socket, self.host.name, self.data, self.bin, self.env)
         try:
             hello = self.call("hello", {"fresh": True})
         except Unreachable:

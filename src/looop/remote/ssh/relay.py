@@ -15,6 +15,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from looop.core import store
@@ -23,7 +25,6 @@ from looop.remote.answer import Answerer
 
 if TYPE_CHECKING:
     from looop.core.context import Ctx
-    from looop.remote.ssh.link import Link
 
 MAX_REQUEST = 1 << 20
 
@@ -104,27 +105,29 @@ def accepting(path: str) -> bool:
         s.close()
 
 
-def ensure_running(lk: Link) -> None:
-    """Start this host's relay when none answers, and wait until it does."""
-    path = lk.relay_socket
+def ensure_running(
+    path: str, host: str, data: Path, looop_bin: str, env: Mapping[str, str] | None
+) -> None:
+    """Start this host's relay (`looop host relay`, listening on `path`) when none answers,
+    and wait until it does. `env`: the home's own (None: this process's): it runs verbs."""
     if accepting(path):
         return
-    env = dict(os.environ if lk.env is None else lk.env)  # the home's own: the relay runs verbs
-    env["LOOOP_DATA_DIR"] = str(lk.data)
-    errlog = lk.data / "hosts" / f".{lk.host.name}.relay.err"
+    run_env = dict(os.environ if env is None else env)
+    run_env["LOOOP_DATA_DIR"] = str(data)
+    errlog = data / "hosts" / f".{host}.relay.err"
     with open(errlog, "ab") as err:
         subprocess.Popen(
-            [lk.bin, "host", "relay", lk.host.name, path],
+            [looop_bin, "host", "relay", host, path],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=err,
             start_new_session=True,
-            env=env,
-            cwd=str(lk.data),
+            env=run_env,
+            cwd=str(data),
         )
     end = time.monotonic() + 10
     while time.monotonic() < end:
         if accepting(path):
             return
         time.sleep(0.05)
-    sys.stderr.write(f"looop: the relay for host {lk.host.name} did not start (see {errlog})\n")
+    sys.stderr.write(f"looop: the relay for host {host} did not start (see {errlog})\n")
