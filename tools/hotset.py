@@ -76,9 +76,11 @@ EXTRA: list[tuple[str, list[str], dict[str, str]]] = [
 
 
 # What runs per verb away from this machine's CLI: a pod's shim and call-home (a worker's hot
-# verbs in a pod), the satellite an SSH host runs for every `looop ls`, and the pty relay a
-# sandboxed worker starts under. Each is measured by importing it in a fresh interpreter.
+# verbs in a pod), the satellite an SSH host runs for every `looop ls` (`looop satellite KEY
+# ls`, a verb of cli/hosts), and the pty relay a sandboxed worker starts under. Each is
+# measured by importing it in a fresh interpreter.
 FAR = (
+    "looop.cli.hosts",
     "looop.remote.callhome",
     "looop.remote.kube.shim",
     "looop.remote.ssh.satellite",

@@ -4,20 +4,19 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from datetime import date
 
 import click
 
 from looop.cli.app import make_ctx
 from looop.cli.costrow import USAGE, report_cost
 from looop.core import store
+from looop.core.clock import Clock
 from looop.core.errors import LooopError
+from looop.core.paths import Paths
 from looop.decide import cost
-
-if TYPE_CHECKING:
-    from looop.core.clock import Clock
-    from looop.core.paths import Paths
-    from looop.decide.cost.report import CostReport
+from looop.decide.cost.ledger import ledger_text, local_day, parsed_rows
+from looop.decide.cost.report import CostReport
 
 SPANS = ("today", "week", "all")
 BYS = ("kind", "runner", "worker", "model", "day")
@@ -58,9 +57,6 @@ def uncosted_decides(paths: Paths, clock: Clock, rep: CostReport) -> int:
     """Decides in the report's span that left no ledger row: their runner reported no cost
     (a custom command without a cost spec). Counted from runs/ (the kept replay archive), so
     `looop cost` says "cost unknown" rather than a spend of $0."""
-    from datetime import date  # lazy: only the report counts days
-
-    from looop.decide.cost.ledger import ledger_text, local_day, parsed_rows
 
     try:
         dirs = [d for d in paths.runs.iterdir() if d.is_dir()]

@@ -24,7 +24,7 @@ from looop.cli.app import make_ctx
 )
 def doctor_cmd(as_json: bool) -> None:
     from looop.loop.doctor import run_checks  # lazy: only this verb probes the machine
-    from looop.web.daemon import running  # lazy: light, no web library
+    from looop.web.daemon import running  # lazy: `looop --help` loads this module; hmac, random
 
     ctx = make_ctx(events_to=None)
     # the config check says what is wrong with the config; its stderr warning would say it twice

@@ -10,6 +10,8 @@ import click
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx, process_clock, process_env
 from looop.cli.reqkey import request_key
+from looop.cli.steerwork import body as read_body
+from looop.cli.steerwork import words
 from looop.cli.tells import run_tell, run_told
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
@@ -21,6 +23,8 @@ from looop.human.mailbox import (
     new_ask,
     pending,
 )
+from looop.human.tellbox import id_number
+from looop.loop.asks import tag
 
 
 @click.command("ask", help="Ask a human and wait: prints only the answer on stdout.")
@@ -133,7 +137,6 @@ def _wait_and_print(ctx: Ctx, who: str, ask_id: str) -> None:
 def _own_pending(ctx: Ctx, who: str, ask_id: str) -> dict[str, str]:
     """`ask --wait ID`: one of `who`'s own asks, still pending or answered (its answer is
     printed again: the worker that asked may have died before it read it)."""
-    from looop.human.tellbox import id_number  # lazy: only --wait checks an ask id
 
     p = ctx.paths
     name = f"{ask_id}.json"
@@ -150,7 +153,6 @@ def _own_pending(ctx: Ctx, who: str, ask_id: str) -> dict[str, str]:
 @click.command("asks", help="List pending asks (LIVE: the worker waits; STRANDED: it is gone).")
 @click.option("--json", "as_json", is_flag=True)
 def asks_cmd(as_json: bool) -> None:
-    from looop.loop.asks import tag  # lazy: hot path: only `asks` tags rows
 
     ctx = make_ctx(events_to=None)
     rows = [dict(r, status=tag(ctx, r)) for r in pending(ctx.paths.asks, ctx.paths.answers)]
@@ -176,8 +178,6 @@ def asks_cmd(as_json: bool) -> None:
     "--force", is_flag=True, help="Replace an existing answer, or answer outside the --options."
 )
 def answer_cmd(ask_id: str, text: tuple[str, ...], force: bool) -> None:
-    from looop.cli.steerwork import body as read_body  # lazy: hot path: only `answer` needs it
-    from looop.cli.steerwork import words
 
     ctx = make_ctx(events_to=None)
     body = read_body(words(text), "answer")

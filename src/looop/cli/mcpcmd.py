@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from looop.cli.app import make_ctx
+from looop.workers.mcpwire import settings
 
 
 @click.command(
@@ -43,8 +44,6 @@ def mcp_cmd(allow_actions: bool, worker: bool) -> None:
         serve_worker_stdio(ctx.env, ctx.env.get("LOOOP_BIN") or ctx.bin)
         return
     if not allow_actions:
-        from looop.workers.mcpwire import settings  # lazy: the human's server only
-
         allow_actions = settings(ctx.config()).allow_actions
     from looop.web.mcpserver import serve_stdio  # lazy: the MCP SDK loads only here
 

@@ -13,6 +13,7 @@ import click
 
 from looop.cli.app import make_ctx, process_env
 from looop.core.errors import LooopError
+from looop.remote.kube import podrun
 
 POD_MARK = "LOOOP_POD"  # set by the Job manifest (remote/kube/manifests.py)
 
@@ -42,7 +43,6 @@ def _size(spelled: str) -> tuple[int, int]:
 @click.option("--size", default="80x24", show_default=True)
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_cmd(sid: str, size: str, argv: tuple[str, ...]) -> None:
-    from looop.remote.kube import podrun  # lazy: only a pod runs this
 
     _in_pod()
     ctx = make_ctx(events_to=None)
@@ -71,7 +71,6 @@ def run_cmd(sid: str, size: str, argv: tuple[str, ...]) -> None:
 @click.option("--b64", required=True)
 @click.option("--newline", is_flag=True)
 def send_cmd(sid: str, b64: str, newline: bool) -> None:
-    from looop.remote.kube import podrun  # lazy: only a pod runs this
 
     _in_pod()
     ctx = make_ctx(events_to=None)

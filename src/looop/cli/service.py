@@ -10,6 +10,7 @@ import sys
 import click
 
 from looop.cli.app import make_ctx
+from looop.core import store
 from looop.core.context import Ctx
 from looop.loop.service import Service, commands, default_name, install, render, uninstall
 
@@ -92,7 +93,6 @@ def uninstall_cmd(name: str | None, run: bool) -> None:
 @service_group.command("status", help="Whether the unit is installed and current.")
 @_name
 def status_cmd(name: str | None) -> None:
-    from looop.core import store  # lazy: only status reads the installed file
 
     ctx, svc = _service(name)
     have = store.read_text(svc.path)

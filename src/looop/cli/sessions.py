@@ -21,6 +21,7 @@ from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.loop.humanwait import wait_for_human
 from looop.loop.status import add_v1_fields, gather_status
+from looop.remote.kube.hosted import HostedKube
 from looop.sessions import (
     detach,
     expect,
@@ -45,11 +46,9 @@ from looop.sessions.durations import parse_duration, parse_size
 from looop.sessions.keys import CTRL_FORMS, KEY_NAMES
 from looop.sessions.logs import compile_pattern, log_end, pick_lines
 from looop.sessions.state import mark_dead
-from looop.workers.launch import normalise_target, strip_legacy_prefix
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from looop.remote.kube.hosted import HostedKube
+from looop.workers import polled
+from looop.workers.launch import end_generation, live_workers, normalise_target, strip_legacy_prefix
+from looop.workers.resume import restart_worker
 
 
 def _sid(raw: str, drive: bool) -> str:
@@ -64,7 +63,7 @@ def _remote(ctx: Ctx, sid: str, tty: bool = False) -> HostedKube | None:
     worker here."""
     if not remote_record(str(ctx.paths.data), sid):
         return None
-    # lazy: only hosts' workers need these
+    # lazy: `looop --help` imports every verb module; the engine costs it threads and logging
     from looop.remote.engine import host_of, kube_backend
     from looop.remote.hosts import KubeHost
     from looop.remote.ssh.backend import forward
@@ -153,7 +152,6 @@ def shot_cmd(
 def _only_live_worker(ctx: Ctx) -> str:
     """The id `ss` shows when given none: the one live worker; with none or several, which
     screen is meant is unclear, so it asks for an id instead of guessing."""
-    from looop.workers.launch import live_workers  # lazy: only a bare `ss` lists the fleet
 
     ids = sorted(s.id for s in live_workers(ctx))
     if len(ids) == 1:
@@ -241,7 +239,6 @@ def _log_far(
     as_json: bool,
 ) -> None:
     """`log` for a worker whose log is its pod's (workers/polled: offsets, tail, follow)."""
-    from looop.workers import polled  # lazy: only a pod's log is polled
 
     if follow:
 
@@ -342,8 +339,6 @@ def expect_cmd(
     where: Any = ctx.paths.data
     look: Callable[..., tuple[int, str | None, int]] = expect
     if far is not None:
-        from looop.workers import polled  # lazy: only a pod's log is polled
-
         where, look = far, polled.expect
     code, matched, offset = look(
         where,
@@ -371,8 +366,6 @@ def wait_idle_cmd(sid: str, settle: str, timeout: str | None) -> None:
     ctx = make_ctx(events_to=None)
     far = _remote(ctx, _sid(sid, False))
     if far is not None:
-        from looop.workers import polled  # lazy: only a pod's log is polled
-
         quiet, limit = _duration(settle, 0.5) or 0.0, _duration(timeout, 30.0)
         settled = polled.wait_idle(far, _sid(sid, False), quiet, limit, ctx.clock)
         raise SystemExit(0 if settled else 124)
@@ -467,7 +460,6 @@ def resize_cmd(sid: str, size: str, as_json: bool) -> None:
 @click.argument("sid", shell_complete=idcomplete.sessions)
 @click.option("--json", "as_json", is_flag=True)
 def restart_cmd(sid: str, as_json: bool) -> None:
-    from looop.workers.resume import restart_worker  # lazy: only restart resumes
 
     ctx = make_ctx(events_to=None)
     target = _sid(sid, True)
@@ -525,8 +517,6 @@ def prune_cmd(dry_run: bool) -> None:
         return
     gone = prune_aged(ctx.paths.data, 0, ctx.clock.now())
     if gone:
-        from looop.workers.launch import end_generation  # lazy: as the pulse's own reaping
-
         said = make_ctx()  # a kept worktree is said on stderr
         for sid in gone:
             end_generation(said, sid)  # its worktree removed (a dirty one kept and said)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,15 +19,11 @@ from looop.cli.steerwork import MAX_BODY_BYTES as MAX_BODY_BYTES
 from looop.cli.steerwork import body, steer, words
 from looop.cli.steerwork import nonblank as _nonblank
 from looop.core import provenance, store
+from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.hashing import canonical_json, wake_signal
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-    from pathlib import Path
-
-    from looop.core.context import Ctx
-    from looop.core.sandboxpolicy import SandboxPolicy
+from looop.core.sandboxpolicy import SandboxPolicy
+from looop.sense.sensors import run_user_sensors
 
 JOURNAL_OPT = click.option(
     "--journal", "-j", default=None, help="The journal line (default: a summary of the move)."
@@ -219,7 +217,6 @@ def sensor_run(name: str | None, as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
     if name is not None and not ctx.paths.sensor(name).is_file():
         raise LooopError(f"no sensor '{name}' (sensors/{name}.sh) — `looop sensor list`")
-    from looop.sense.sensors import run_user_sensors  # lazy: only this verb runs sensors
 
     readings = run_user_sensors(ctx, ctx.knobs(), _shell_sandbox(ctx))
     bad = False

@@ -31,7 +31,7 @@ def web_cmd(
     url_only: bool,
 ) -> None:
     ctx = make_ctx()
-    from looop.web.daemon import link  # lazy: light, no web library
+    from looop.web.daemon import link  # lazy: `looop --help` loads this module; hmac, random
 
     if url_only:
         got = link(ctx)
@@ -42,7 +42,7 @@ def web_cmd(
             )
         click.echo(got)
         return
-    from looop.web.daemon import running  # lazy: light, no web library
+    from looop.web.daemon import running  # lazy: `looop --help` loads this module; hmac, random
 
     rec = running(ctx)
     if rec is not None:

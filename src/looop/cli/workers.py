@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import subprocess
 import sys
 import time
 from typing import Any
 
 import click
 
+from looop.act.decision import MAX_BUDGET_USD
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx, process_env
 from looop.cli.params import hidden_alias, seconds
@@ -19,6 +22,8 @@ from looop.cli.steerwork import started_ok, words
 from looop.cli.workerstart import Start, start_worker_lines
 from looop.core.errors import LooopError
 from looop.loop.fleet import fleet_rows
+from looop.sessions import SessionError, get_session
+from looop.workers import worktree
 from looop.workers.launch import normalise_target
 from looop.workers.spent import POLICIES, budgets, clear_over, set_budget
 
@@ -106,7 +111,6 @@ def worker_start(
     journal: str | None,
 ) -> None:
     ctx = make_ctx()
-    from looop.act.decision import MAX_BUDGET_USD  # lazy: only this verb checks it
 
     if budget is not None and not (math.isfinite(budget) and 0 < budget <= MAX_BUDGET_USD):
         raise LooopError(
@@ -130,14 +134,10 @@ def worker_start(
 @click.argument("worker_id", shell_complete=idcomplete.workers)
 @click.option("--budget", type=float, default=None, metavar="USD", help="Its new ceiling.")
 def worker_continue(worker_id: str, budget: float | None) -> None:
-    import signal  # lazy: only continue signals
-
-    from looop.sessions import SessionError, get_session  # lazy: only continue reads a session
 
     ctx = make_ctx()
     wid = normalise_target(worker_id)
     data = str(ctx.paths.data)
-    from looop.act.decision import MAX_BUDGET_USD  # lazy: only this verb checks it
 
     if budget is not None and not (math.isfinite(budget) and 0 < budget <= MAX_BUDGET_USD):
         raise LooopError(
@@ -165,15 +165,11 @@ def worker_continue(worker_id: str, budget: float | None) -> None:
 @click.argument("worker_id", shell_complete=idcomplete.workers)
 @click.option("--stat", is_flag=True, help="Only the files changed and how much (git --stat).")
 def worker_diff(worker_id: str, stat: bool) -> None:
-    import subprocess  # lazy: only a diff runs git
-
-    from looop.workers import worktree
-    from looop.workers.launch import normalise_target
 
     ctx = make_ctx(events_to=None)
     wid = normalise_target(worker_id)
     if (ctx.paths.data / "hosts" / "workers" / f"{wid}.json").exists():
-        # lazy: only a worker on a host: its checkout is there, so is the diff
+        # lazy: `looop --help` imports every verb module; the engine costs it threads and logging
         from looop.remote.engine import host_of
         from looop.remote.hosts import KubeHost
         from looop.remote.ssh.backend import forward
