@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 # Finding codex's id: at most this many rollout files looked at, this much of each read.
 _MAX_FILES = 400
 _HEAD = 1024 * 1024
-_FIND_TIMEOUT_S = 15.0
+_FIND_TIMEOUT_S = 30.0  # one `opencode session list` or export: ~2.5 s CPU, over 15 s loaded
 _MAX_JSON = 32 * 1024 * 1024  # what one `opencode` listing or export may print
 _MAX_EXPORTS = 6  # opencode conversations looked into (each export takes ~3 s)
 _MAX_DEPTH = 200  # of a CLI's JSON: deeper is not what it writes
