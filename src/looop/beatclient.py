@@ -23,9 +23,9 @@ IDLE_ENV = "LOOOP_BEAT_HOST_IDLE"
 IDLE_S = 300.0  # the knob's default
 REQUEST_MAX = 4 * 1024 * 1024
 FDS = 3  # the caller's stdin, stdout and stderr
-_INT = 4  # bytes of a C int (an fd in SCM_RIGHTS)
+INT_BYTES = 4  # bytes of a C int (an fd in SCM_RIGHTS)
 _SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
-_PACKAGE = os.path.dirname(os.path.abspath(__file__))  # the looop package this host runs
+PACKAGE = os.path.dirname(os.path.abspath(__file__))  # the looop package this host runs
 _INTERPRETER_ENV = (
     "LANG",
     "LC_ALL",
@@ -62,10 +62,10 @@ def beat_key(env: Mapping[str, str], executable: str = sys.executable, cwd: str 
     """Interpreter, its settings, package and version file, and the data dir: which host a
     caller talks to. The host itself checks the files it preloaded on every request (see
     `_fresh`)."""
-    parts = [executable, _PACKAGE, *(f"{k}={env.get(k, '')}" for k in _INTERPRETER_ENV)]
+    parts = [executable, PACKAGE, *(f"{k}={env.get(k, '')}" for k in _INTERPRETER_ENV)]
     parts.append(home_of(env, cwd))
     try:
-        st = os.stat(os.path.join(_PACKAGE, "__init__.py"))  # the version lives there
+        st = os.stat(os.path.join(PACKAGE, "__init__.py"))  # the version lives there
         parts.append(f"{st.st_size}:{st.st_mtime_ns}")
     except OSError:
         pass
@@ -169,7 +169,7 @@ def _converse(sock: _socket.socket, argv: list[str], env: dict[str, str]) -> int
         body = encode_request(argv, os.getcwd(), env)
     except (ValueError, OSError):
         return None  # a cwd that is gone, a NUL: the beat in place says what is wrong
-    fds = b"".join(fd.to_bytes(_INT, sys.byteorder) for fd in range(FDS))
+    fds = b"".join(fd.to_bytes(INT_BYTES, sys.byteorder) for fd in range(FDS))
     try:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -34,6 +34,7 @@ import sys
 from looop.beatclient import FDS as FDS
 from looop.beatclient import IDLE_ENV as IDLE_ENV
 from looop.beatclient import IDLE_S as IDLE_S
+from looop.beatclient import INT_BYTES, PACKAGE
 from looop.beatclient import REQUEST_MAX as REQUEST_MAX
 from looop.beatclient import beat_host_pid as beat_host_pid
 from looop.beatclient import beat_key as beat_key
@@ -51,8 +52,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
 
-_INT = 4  # bytes of a C int (an fd in SCM_RIGHTS)
-_PACKAGE = os.path.dirname(os.path.abspath(__file__))  # the looop package this host runs
 # What a skip beat runs: loaded once in the host, shared copy-on-write by every child.
 PRELOAD = (
     "looop.cli.main",
@@ -154,7 +153,7 @@ def _preload() -> dict[str, tuple[int, int]]:
     files: dict[str, tuple[int, int]] = {}
     for mod in list(sys.modules.values()):
         f = getattr(mod, "__file__", None)
-        if isinstance(f, str) and f.startswith(_PACKAGE + os.sep):
+        if isinstance(f, str) and f.startswith(PACKAGE + os.sep):
             try:
                 st = os.stat(f)
             except OSError:
@@ -232,12 +231,12 @@ def serve(argv: list[str]) -> int:
 def _read_request(conn: socket.socket) -> tuple[bytes, list[int]]:
     """The request's bytes and the fds that came with them."""
     conn.settimeout(5.0)
-    msg, anc, _flags, _addr = conn.recvmsg(65536, _socket.CMSG_SPACE(FDS * _INT))
+    msg, anc, _flags, _addr = conn.recvmsg(65536, _socket.CMSG_SPACE(FDS * INT_BYTES))
     fds: list[int] = []
     for level, kind, data in anc:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-            for i in range(0, len(data) - _INT + 1, _INT):
-                fds.append(int.from_bytes(data[i : i + _INT], sys.byteorder, signed=True))
+            for i in range(0, len(data) - INT_BYTES + 1, INT_BYTES):
+                fds.append(int.from_bytes(data[i : i + INT_BYTES], sys.byteorder, signed=True))
     buf = bytearray(msg)
     try:
         while msg and b"\0\0" not in buf and len(buf) <= REQUEST_MAX:
