@@ -25,7 +25,6 @@ LONG_MODULES_DEBT: set[str] = {
     "core/store.py",
     "loop/status.py",
     "loop/tick.py",
-    "loop/workmeter.py",
     "sense/sensors.py",
     "sessions/host.py",
     "sessions/lifecycle.py",

@@ -15,6 +15,7 @@ from looop.cli.costrow import report_cost
 from looop.core.context import Ctx
 from looop.decide.cost.prices import lookup_price, price_table, price_tokens
 from looop.loop import workmeter as m
+from looop.loop.clirecords import MAX_LINE
 from looop.workers.spent import STATES, spent
 from tests.clocks import FixedClock
 from tests.helpers import with_env
@@ -122,11 +123,11 @@ def test_hostile_files_are_refused(claude: tuple[Path, dict[str, str], Path]) ->
     assert m.meter(str(data), T0, env, PRICES)["w1"].usd == 0
     f.unlink()
     # a line longer than the bound is skipped whole; the lines after it still count
-    huge = '{"type":"user","x":"' + "a" * (m._MAX_LINE + 10) + '"}\n'
-    f.write_text(huge[: m._MAX_LINE + 5])
+    huge = '{"type":"user","x":"' + "a" * (MAX_LINE + 10) + '"}\n'
+    f.write_text(huge[: MAX_LINE + 5])
     m.meter(str(data), T0, env, PRICES)
     with f.open("a") as fh:
-        fh.write(huge[m._MAX_LINE + 5 :] + _claude_line("msg_9", 100, 10))
+        fh.write(huge[MAX_LINE + 5 :] + _claude_line("msg_9", 100, 10))
     assert m.meter(str(data), T0, env, PRICES)["w1"].usd == pytest.approx(_sonnet(100, 10))
 
 

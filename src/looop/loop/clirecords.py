@@ -1,0 +1,341 @@
+"""Each preset agent CLI's own session records, as the meter reads them (loop/workmeter.py):
+the lines a file gained since the last read (bounded, no-follow, regular files only), each
+CLI's usage lines folded into micro-USD (claude's and codex's tokens priced, pi's cost as
+written, opencode's SQLite rows), and where each CLI keeps a conversation."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+from urllib.parse import quote
+
+from looop.core import ljson
+from looop.decide.cost.money import sane_usd
+from looop.decide.cost.prices import lookup_price, price_tokens
+
+_MAX_READ = 4 << 20  # bytes read from one file in one beat; the rest waits for the next
+MAX_LINE = 1 << 20  # a longer line is no usage record: skipped to its end
+_MAX_DIRS = 2000  # claude project dirs looked through for a conversation's file
+_MAX_MESSAGES = 5000  # opencode message rows read per beat
+
+
+# -- reading a file's new lines ---------------------------------------------------------------
+
+
+def _open(path: str) -> int | None:
+    """A no-follow, non-blocking fd on a regular file; None for anything else or missing."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return None
+
+
+def new_lines(path: str, st: dict[str, Any]) -> Iterator[bytes]:
+    """The whole lines appended to `path` since `st`'s offset (at most _MAX_READ bytes), each
+    at most MAX_LINE long; `st` is moved on ("dev", "ino", "off", "skip"). A file whose
+    identity changed or that shrank is read from the start again (the caller's counts too)."""
+    fd = _open(path)
+    if fd is None:
+        return
+    try:
+        fs = os.fstat(fd)
+        if (fs.st_dev, fs.st_ino) != (st.get("dev"), st.get("ino")) or fs.st_size < st.get(
+            "off", 0
+        ):
+            st.clear()
+            st.update(dev=fs.st_dev, ino=fs.st_ino, off=0, skip=False, fresh=True)
+        st["size"], st["mtime"] = fs.st_size, fs.st_mtime_ns
+        off = int(st["off"])
+        if fs.st_size <= off:
+            return
+        buf = os.pread(fd, min(fs.st_size - off, _MAX_READ), off)
+    finally:
+        os.close(fd)
+    pos = 0
+    while True:
+        nl = buf.find(b"\n", pos)
+        if nl < 0:
+            rest = len(buf) - pos
+            if rest > MAX_LINE:  # a line too long to hold: drop it, skip to its end
+                st["skip"] = True
+                pos = len(buf)
+            break
+        if st.get("skip"):
+            st["skip"] = False
+        elif nl - pos <= MAX_LINE:
+            yield buf[pos:nl]
+        pos = nl + 1
+    st["off"] = off + pos
+
+
+def line_object(line: bytes) -> dict[str, Any] | None:
+    try:
+        v = ljson.loads(line.decode("utf-8", "replace"))
+    except (ValueError, RecursionError):
+        return None
+    return v if isinstance(v, dict) else None
+
+
+def _n(d: Mapping[str, Any], key: str) -> int:
+    v = d.get(key)
+    return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 10**12 else 0
+
+
+def to_micros(usd: float) -> int:
+    return round(usd * 1_000_000)
+
+
+Price = Callable[[str | None], Mapping[str, float]]
+
+
+def pricer(prices: Mapping[str, Any]) -> Price:
+    """The price row of a model, looked up once per pass: the lookup scans the table for a
+    dated snapshot's name, half of what folding a claude line cost."""
+    memo: dict[str | None, Mapping[str, float]] = {}
+
+    def price(model: str | None) -> Mapping[str, float]:
+        row = memo.get(model)
+        if row is None:
+            row = memo[model] = lookup_price(prices, model)[1]
+        return row
+
+    return price
+
+
+# -- each CLI's lines -----------------------------------------------------------------------
+
+
+def _claude(line: bytes, st: dict[str, Any], price: Price) -> None:
+    """An assistant line's usage. claude writes one line per content block of a message, each
+    with the message's usage so far: the last line of a message id stands for it."""
+    if b'"usage"' not in line or b'"assistant"' not in line:
+        return
+    obj = line_object(line)
+    msg = obj.get("message") if obj is not None and obj.get("type") == "assistant" else None
+    usage = msg.get("usage") if isinstance(msg, dict) else None
+    if not isinstance(msg, dict) or not isinstance(usage, dict):
+        return
+    model = msg.get("model")
+    if isinstance(model, str) and model and not model.startswith("<"):
+        st["model"] = model[:200]
+    row = price(st.get("model"))
+    usd = price_tokens(
+        row,
+        _n(usage, "input_tokens"),
+        _n(usage, "cache_read_input_tokens"),
+        _n(usage, "cache_creation_input_tokens"),
+        _n(usage, "output_tokens"),
+    )
+    mid = msg.get("id")
+    mid = mid[:200] if isinstance(mid, str) else None
+    if mid is not None and mid == st.get("last_id"):
+        st["micros"] = st.get("micros", 0) - st.get("last_micros", 0)
+    st["last_id"], st["last_micros"] = mid, to_micros(usd)
+    st["micros"] = st.get("micros", 0) + to_micros(usd)
+
+
+def _codex(line: bytes, st: dict[str, Any], price: Price) -> None:
+    """`token_count` events carry the conversation's running totals: the last one stands. A
+    total below the one before is a new run (a resume that counts again from zero): what the
+    earlier run reached is kept in `base`."""
+    if b'"turn_context"' in line and b'"model"' in line:
+        obj = line_object(line)
+        pay = obj.get("payload") if obj is not None else None
+        model = pay.get("model") if isinstance(pay, dict) else None
+        if isinstance(model, str) and model:
+            st["model"] = model[:200]
+        return
+    if b'"token_count"' not in line:
+        return
+    obj = line_object(line)
+    pay = obj.get("payload") if obj is not None else None
+    info = pay.get("info") if isinstance(pay, dict) else None
+    total = info.get("total_token_usage") if isinstance(info, dict) else None
+    if not isinstance(total, dict):
+        return
+    inp, out = _n(total, "input_tokens"), _n(total, "output_tokens")
+    cached = min(_n(total, "cached_input_tokens"), inp)  # part of the input
+    row = price(st.get("model"))
+    run = to_micros(price_tokens(row, inp - cached, cached, 0, out))
+    tokens = inp + out
+    if tokens < st.get("run_tokens", 0):
+        st["base"] = st.get("base", 0) + st.get("run", 0)
+    st["run"], st["run_tokens"] = run, tokens
+    st["micros"] = st.get("base", 0) + run
+
+
+def _pi(line: bytes, st: dict[str, Any], price: Price) -> None:
+    """Each assistant message entry carries its cost (usage.cost.total), written once."""
+    if b'"cost"' not in line or b'"assistant"' not in line:
+        return
+    obj = line_object(line)
+    msg = obj.get("message") if obj is not None and obj.get("type") == "message" else None
+    if not isinstance(msg, dict) or msg.get("role") != "assistant":
+        return
+    usage = msg.get("usage")
+    cost = usage.get("cost") if isinstance(usage, dict) else None
+    usd = sane_usd(cost.get("total")) if isinstance(cost, dict) else None
+    model = msg.get("model")
+    if isinstance(model, str) and model:
+        st["model"] = model[:200]
+    if usd is not None:
+        st["micros"] = st.get("micros", 0) + to_micros(usd)
+
+
+FOLDS = {"claude": _claude, "codex": _codex, "pi": _pi}
+
+
+# -- where each CLI keeps a conversation ---------------------------------------------------------
+
+
+def claude_file(env: Mapping[str, str], conv: str) -> str | None:
+    """`<config>/projects/<dir>/<conv>.jsonl` (the dir spells the worker's cwd; looked up by
+    name rather than re-spelled, bounded)."""
+    base = env.get("CLAUDE_CONFIG_DIR") or os.path.join(env.get("HOME", "/nonexistent"), ".claude")
+    projects = os.path.join(base, "projects")
+    try:
+        with os.scandir(projects) as it:
+            for i, d in enumerate(it):
+                if i >= _MAX_DIRS:
+                    break
+                p = os.path.join(projects, d.name, f"{conv}.jsonl")
+                if d.is_dir(follow_symlinks=False) and os.path.lexists(p):
+                    return p
+    except OSError:
+        return None
+    return None
+
+
+def codex_file(home: str, conv: str) -> str | None:
+    """The rollout `home/sessions/YYYY/MM/DD/rollout-…-<conv>.jsonl` (date dirs only)."""
+    base = os.path.join(home, "sessions")
+    try:
+        for root, dirs, names in os.walk(base):
+            dirs[:] = [d for d in dirs if d.isdigit()]
+            for n in names:
+                if n.startswith("rollout-") and n.endswith(f"-{conv}.jsonl"):
+                    return os.path.join(root, n)
+    except OSError:
+        return None
+    return None
+
+
+def pi_file(env: Mapping[str, str], conv: str) -> str:
+    """The preset gives pi its session file: `$HOME/.pi/agent/sessions/looop/<conv>.jsonl`."""
+    home = env.get("HOME", "/nonexistent")
+    return os.path.join(home, ".pi", "agent", "sessions", "looop", f"{conv}.jsonl")
+
+
+def opencode_db(env: Mapping[str, str]) -> str:
+    """opencode's store (1.x): `<XDG data>/opencode/opencode.db`, SQLite in WAL mode."""
+    base = env.get("XDG_DATA_HOME") or os.path.join(
+        env.get("HOME", "/nonexistent"), ".local", "share"
+    )
+    return os.path.join(base, "opencode", "opencode.db")
+
+
+def _sqlite(db: str) -> Any:
+    """A read-only connection to a regular file (not a symlink); None otherwise."""
+    try:
+        if not stat.S_ISREG(os.lstat(db).st_mode):
+            return None
+    except OSError:
+        return None
+
+    try:
+        con = sqlite3.connect(f"file:{quote(db)}?mode=ro", uri=True, timeout=0.2)
+        con.execute("PRAGMA query_only = 1")
+        return con
+    except sqlite3.Error:
+        return None
+
+
+def find_opencode(db: str, cwd: str, wid: str, since: float) -> str | None:
+    """The conversation this worker started: of the sessions opencode made in `cwd` since the
+    start, the earliest one a part of which is the worker's brief (its contract names it)."""
+
+    con = _sqlite(db)
+    if con is None:
+        return None
+    try:
+        rows = con.execute(
+            "SELECT id FROM session WHERE directory = ? AND time_created >= ? "
+            "ORDER BY time_created LIMIT 20",
+            (cwd, int((since - 2) * 1000)),
+        ).fetchall()
+        marker = f"%You are worker `{wid}`%"
+        for (sid,) in rows:
+            hit = con.execute(
+                "SELECT 1 FROM part WHERE session_id = ? AND data LIKE ? LIMIT 1", (sid, marker)
+            ).fetchone()
+            if hit is not None and isinstance(sid, str):
+                return sid
+    except sqlite3.Error:
+        return None
+    finally:
+        con.close()
+    return None
+
+
+def fold_opencode(db: str, conv: str, st: dict[str, Any], price: Price) -> bool:
+    """Each assistant message's row carries its `cost` (growing while it streams): the
+    conversation's spend is the sum of each message's latest. Only rows updated since the
+    last read are fetched, and only when the store or its WAL moved. Whether anything did."""
+    key = []
+    for p in (db, db + "-wal"):
+        try:
+            ls = os.lstat(p)
+            key += [ls.st_size, ls.st_mtime_ns]
+        except OSError:
+            key += [0, 0]
+    if st.get("key") == key:
+        return False
+
+    con = _sqlite(db)
+    if con is None:
+        return False
+    seen: dict[str, Any] = st.setdefault("msgs", {})
+    try:
+        rows = con.execute(
+            "SELECT id, time_updated, data FROM message WHERE session_id = ? "
+            "AND time_updated >= ? ORDER BY time_updated LIMIT ?",
+            (conv, int(st.get("upd", 0)), _MAX_MESSAGES),
+        ).fetchall()
+    except sqlite3.Error:
+        return False
+    finally:
+        con.close()
+    st["key"] = key
+    for mid, upd, data in rows:
+        if not isinstance(mid, str) or not isinstance(data, str) or len(data) > MAX_LINE:
+            continue
+        obj = line_object(data.encode())
+        if obj is None or obj.get("role") != "assistant":
+            continue
+        usd = sane_usd(obj.get("cost"))
+        model = obj.get("modelID")
+        if isinstance(model, str) and model:
+            st["model"] = model[:200]
+        tok = obj.get("tokens")
+        if not usd and isinstance(tok, dict):  # no cost said: its tokens priced
+            got = tok.get("cache")
+            cache: dict[str, Any] = got if isinstance(got, dict) else {}
+            row = price(st.get("model"))
+            usd = price_tokens(
+                row, _n(tok, "input"), _n(cache, "read"), _n(cache, "write"), _n(tok, "output")
+            )
+        seen[mid[:200]] = to_micros(usd or 0.0)
+        if isinstance(upd, int):
+            st["upd"] = max(int(st.get("upd", 0)), upd)
+    st["micros"] = sum(v for v in seen.values() if isinstance(v, int))
+    return True
