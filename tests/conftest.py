@@ -25,6 +25,7 @@ from looop.core.context import Ctx
 from looop.core.events import Emitter
 from looop.core.paths import Paths
 from tests.clocks import FixedClock
+from tests.procwatch import Zombies, zombie_children
 
 
 @pytest.fixture
@@ -37,6 +38,14 @@ def paths(tmp_path: Path) -> Paths:
     p = Paths.at(tmp_path / "data")
     p.data.mkdir(parents=True)
     return p
+
+
+@pytest.fixture
+def zombies() -> Zombies:
+    """Zombie children of this process that appeared during the test: one an earlier test of
+    the same xdist worker left (an orphan adopted while it was a subreaper) is not this one's."""
+    before = set(zombie_children())
+    return lambda: [p for p in zombie_children() if p not in before]
 
 
 @pytest.fixture

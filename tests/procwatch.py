@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+# the `zombies` fixture: zombie children that appeared during the test
+Zombies = Callable[[], list[int]]
 
 
 def _state(pid: int) -> str | None:

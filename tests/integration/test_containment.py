@@ -13,7 +13,7 @@ from looop.loop.tick import tick
 from looop.sessions import expect, get_session, send
 from tests.clocks import FixedClock
 from tests.helpers import stop_sessions, wire
-from tests.procwatch import FIXTURES, children, describe, kill_all, tagged, zombie_children
+from tests.procwatch import FIXTURES, Zombies, children, describe, kill_all, tagged
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -31,7 +31,9 @@ def _escapees(tag: str) -> str:
     )
 
 
-def test_a_worker_survives_beats_whose_sensors_and_shell_leave_escapees(ctx: Ctx) -> None:
+def test_a_worker_survives_beats_whose_sensors_and_shell_leave_escapees(
+    ctx: Ctx, zombies: Zombies
+) -> None:
     ctx = replace(ctx, clock=FixedClock(t=time.time()))
     data = ctx.paths.data
     tag = str(data)
@@ -61,7 +63,7 @@ def test_a_worker_survives_beats_whose_sensors_and_shell_leave_escapees(ctx: Ctx
             assert out.status == "decided", out
             left = tagged("ESCAPE_TAG", tag)
             assert left == [], f"escapees outlived beat {beat}: {describe(left)}"
-            assert zombie_children() == [], describe(zombie_children())
+            assert zombies() == [], describe(zombies())
             s = get_session(data, "w1")
             assert s.alive, f"the worker died in beat {beat}"
             supervisor = supervisor or s.supervisor_pid

@@ -11,7 +11,7 @@ import pytest
 
 from looop.act.shell import TAIL_CHARS, run_shell
 from looop.core.context import Ctx
-from tests.procwatch import FIXTURES, kill_all, tagged, zombie_children
+from tests.procwatch import FIXTURES, Zombies, kill_all, tagged
 
 pytestmark = pytest.mark.process  # real processes: not make check's tier
 
@@ -110,7 +110,7 @@ ESCAPEES = (
 
 
 @pytest.mark.timeout(60)
-def test_nothing_the_command_starts_outlives_it_run_after_run(ctx: Ctx) -> None:
+def test_nothing_the_command_starts_outlives_it_run_after_run(ctx: Ctx, zombies: Zombies) -> None:
     mine = str(ctx.paths.data)
     try:
         for _ in range(3):
@@ -118,7 +118,7 @@ def test_nothing_the_command_starts_outlives_it_run_after_run(ctx: Ctx) -> None:
             assert r.exit_code == 0 and not r.timed_out
             assert r.stdout == "fine\n"
             assert tagged("LOOOP_DATA_DIR", mine) == []
-            assert zombie_children() == []
+            assert zombies() == []
         # setsid sleep, the double-forked daemon, the grouped one, and both of the chain
         assert "killed 5 background process(es)" in r.stderr
     finally:
@@ -126,13 +126,13 @@ def test_nothing_the_command_starts_outlives_it_run_after_run(ctx: Ctx) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_a_timed_out_command_takes_its_escapees_with_it(ctx: Ctx) -> None:
+def test_a_timed_out_command_takes_its_escapees_with_it(ctx: Ctx, zombies: Zombies) -> None:
     mine = str(ctx.paths.data)
     try:
         r = run_shell(ctx, ESCAPEES + "echo waiting; sleep 1000", 2)
         assert r.timed_out and r.stdout == "waiting\n"
         assert tagged("LOOOP_DATA_DIR", mine) == []
-        assert zombie_children() == []
+        assert zombies() == []
     finally:
         kill_all(tagged("LOOOP_DATA_DIR", mine))
 

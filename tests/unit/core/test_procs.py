@@ -16,12 +16,12 @@ from tests.clocks import FixedClock
 from tests.helpers import until
 from tests.procwatch import (
     FIXTURES,
+    Zombies,
     by_argv,
     children,
     describe,
     kill_all,
     tagged,
-    zombie_children,
 )
 
 pytestmark = pytest.mark.process  # real processes: not make check's tier
@@ -48,7 +48,7 @@ def env(tmp_path: object) -> dict[str, str]:
 
 
 @pytest.mark.timeout(30)
-def test_escapees_of_a_live_run_wait_for_it_to_end(env: dict[str, str]) -> None:
+def test_escapees_of_a_live_run_wait_for_it_to_end(env: dict[str, str], zombies: Zombies) -> None:
     tag = env["PROCS_TEST"]
     try:
         with Containment(FixedClock()) as c:
@@ -60,7 +60,7 @@ def test_escapees_of_a_live_run_wait_for_it_to_end(env: dict[str, str]) -> None:
             assert c.sweep() == {token: 2}  # the daemon, then the child it kept
             assert tagged("PROCS_TEST", tag) == []
         assert _subreaper() == 0
-        assert zombie_children() == []
+        assert zombies() == []
     finally:
         kill_all(tagged("PROCS_TEST", tag))
 
@@ -87,6 +87,7 @@ def test_unmarked_orphans_are_not_ours_to_kill(env: dict[str, str]) -> None:
 @pytest.mark.timeout(30)
 def test_escapees_that_died_on_their_own_are_reaped_not_left_as_zombies(
     env: dict[str, str],
+    zombies: Zombies,
 ) -> None:
     with Containment(FixedClock()) as c:
         token = c.token()
@@ -104,7 +105,7 @@ def test_escapees_that_died_on_their_own_are_reaped_not_left_as_zombies(
         # process still mid-exit has no readable marker yet, so wait for its death to land
         assert until(lambda: (procs.stat_of(orphan) or ("X",))[0] in ("Z", "X"))
         assert procs.stat_of(orphan) is None or procs.stat_of(orphan)[1] == os.getpid()
-    assert zombie_children() == []
+    assert zombies() == []
     assert procs.stat_of(orphan) is None
 
 
@@ -155,7 +156,10 @@ def _cgroups_here() -> bool:
 @pytest.mark.skipif(not _cgroups_here(), reason="no cgroup can be made here")
 @pytest.mark.parametrize("how", ["popen", "posix_spawn"])
 def test_env_i_setsid_dies_with_its_run_in_the_runs_cgroup(
-    env: dict[str, str], tmp_path: Path, how: str
+    env: dict[str, str],
+    tmp_path: Path,
+    how: str,
+    zombies: Zombies,
 ) -> None:
     """No marker, no session to know it by: only the run's cgroup still holds it."""
     tag = f"envi{os.getpid()}x{os.urandom(4).hex()}"
@@ -181,7 +185,7 @@ def test_env_i_setsid_dies_with_its_run_in_the_runs_cgroup(
             assert not os.path.exists(
                 c.groups.get(token, cgroup.Group("", "/nonexistent", "")).path
             )
-        assert zombie_children() == []
+        assert zombies() == []
     finally:
         kill_all(by_argv(tag))
 
@@ -189,7 +193,9 @@ def test_env_i_setsid_dies_with_its_run_in_the_runs_cgroup(
 @pytest.mark.timeout(30)
 @pytest.mark.skipif(not _cgroups_here(), reason="no cgroup can be made here")
 def test_a_shared_group_holds_every_run_of_a_beat_and_ends_with_the_last(
-    env: dict[str, str], tmp_path: Path
+    env: dict[str, str],
+    tmp_path: Path,
+    zombies: Zombies,
 ) -> None:
     """A beat's sensors share one cgroup, entered once for the batch of spawns: an env -i
     setsid escapee of a run that ended lives until the last run of the window ends, then
@@ -217,6 +223,6 @@ def test_a_shared_group_holds_every_run_of_a_beat_and_ends_with_the_last(
             c.ended(tokens[1])
             assert c.sweep() == {"": 2}  # no marker left to tell whose
             assert by_argv(tag) == [] and not os.path.exists(group.path)
-        assert zombie_children() == []
+        assert zombies() == []
     finally:
         kill_all(by_argv(tag))

@@ -20,7 +20,7 @@ from looop.sense import sense
 from looop.sense.probes import default_probes
 from looop.sense.sensors import Reading, interval_of, is_error_snapshot, run_user_sensors
 from tests.clocks import FixedClock
-from tests.procwatch import FIXTURES, kill_all, tagged, zombie_children
+from tests.procwatch import FIXTURES, Zombies, kill_all, tagged
 from tests.procwatch import children as procwatch_children
 
 pytestmark = pytest.mark.process  # real processes: not make check's tier
@@ -395,7 +395,9 @@ def _escapee_sensor(paths: Paths, stem: str, tail: str = "") -> None:
 
 
 @pytest.mark.timeout(60)
-def test_nothing_a_sensor_starts_outlives_it_beat_after_beat(ctx: Ctx, paths: Paths) -> None:
+def test_nothing_a_sensor_starts_outlives_it_beat_after_beat(
+    ctx: Ctx, paths: Paths, zombies: Zombies
+) -> None:
     _escapee_sensor(paths, "leaky")
     add_sensor(paths, "plain", "echo '{}'\n")
     mine = str(paths.data)
@@ -404,7 +406,7 @@ def test_nothing_a_sensor_starts_outlives_it_beat_after_beat(ctx: Ctx, paths: Pa
             got = run(ctx)
             assert got["sensor-leaky"].ok and got["sensor-plain"].ok
             assert tagged("LOOOP_DATA_DIR", mine) == []  # gone when the beat returns: no pile-up
-            assert zombie_children() == []
+            assert zombies() == []
         err = (paths.snapshots / "sensor-leaky.err").read_text()
         assert "background process(es) the script left behind were killed" in err
         assert not (paths.snapshots / "sensor-plain.err").exists()
@@ -413,14 +415,16 @@ def test_nothing_a_sensor_starts_outlives_it_beat_after_beat(ctx: Ctx, paths: Pa
 
 
 @pytest.mark.timeout(60)
-def test_a_timed_out_sensor_takes_its_escapees_with_it(ctx: Ctx, paths: Paths) -> None:
+def test_a_timed_out_sensor_takes_its_escapees_with_it(
+    ctx: Ctx, paths: Paths, zombies: Zombies
+) -> None:
     _escapee_sensor(paths, "stuck", tail="sleep 1000\n")
     mine = str(paths.data)
     try:
         r = run(with_env(ctx, LOOOP_SENSOR_TIMEOUT="2"))["sensor-stuck"]
         assert not r.ok and "timed out" in (r.error or "")
         assert tagged("LOOOP_DATA_DIR", mine) == []
-        assert zombie_children() == []
+        assert zombies() == []
     finally:
         kill_all(tagged("LOOOP_DATA_DIR", mine))
 
