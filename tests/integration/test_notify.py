@@ -98,6 +98,7 @@ def test_undeliverable_notification_is_reported_not_raised(ctx: Ctx) -> None:
     assert any(n == "notify.failed" for n, _ in ctx.events.seen)
 
 
+@pytest.mark.timeout(150)
 def test_a_new_ask_notifies(ctx: Ctx, endpoint: Endpoint) -> None:
     import os
     import subprocess
@@ -106,13 +107,17 @@ def test_a_new_ask_notifies(ctx: Ctx, endpoint: Endpoint) -> None:
     wire(ctx, [], notify_urls=[endpoint.url])
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
     env.update(LOOOP_DATA_DIR=str(ctx.paths.data), LOOOP_ASK_TIMEOUT_S="3", LOOOP_ASK_POLL_MS="50")
-    subprocess.run(
+    # its exit waits for the send: a loaded machine may need more than the 10 s default
+    env.update(LOOOP_NOTIFY_DRAIN_SECS="40")
+    r = subprocess.run(
         [sys.executable, "-m", "looop", "ask", "w1", "--prompt", "Merge PR 7?"],
         env=env,
         capture_output=True,
-        timeout=30,
+        text=True,
+        timeout=90,
     )
-    assert endpoint.got.wait(20)
+    assert r.returncode == 124, r.stderr  # unanswered: it timed out, after asking
+    assert endpoint.got.wait(20), r.stderr
     assert "w1 asks: Merge PR 7?" in str(endpoint.bodies[0]["message"])
 
 
