@@ -17,7 +17,7 @@ from looop.act.executor import execute
 from looop.core.context import Ctx
 from looop.loop.tick import tick
 from tests.clocks import FixedClock
-from tests.helpers import until, wire, with_env
+from tests.helpers import outside_env, until, wire, with_env
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -100,12 +100,11 @@ def test_undeliverable_notification_is_reported_not_raised(ctx: Ctx) -> None:
 
 @pytest.mark.timeout(150)
 def test_a_new_ask_notifies(ctx: Ctx, endpoint: Endpoint) -> None:
-    import os
     import subprocess
     import sys
 
     wire(ctx, [], notify_urls=[endpoint.url])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    env = outside_env()
     env.update(LOOOP_DATA_DIR=str(ctx.paths.data), LOOOP_ASK_TIMEOUT_S="3", LOOOP_ASK_POLL_MS="50")
     # its exit waits for the send: a loaded machine may need more than the 10 s default
     env.update(LOOOP_NOTIFY_DRAIN_SECS="40")
