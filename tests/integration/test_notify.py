@@ -41,7 +41,8 @@ class Endpoint:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"json://127.0.0.1:{self.server.server_address[1]}/"
+        # apprise gives an endpoint 4 s to answer: a loaded test machine may need longer
+        self.url = f"json://127.0.0.1:{self.server.server_address[1]}/?cto=30&rto=30"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
