@@ -33,8 +33,9 @@ from looop.core.config import KNOBS
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.human.mailbox import pending
+from looop.loop.beatlog import paused_at
 from looop.loop.fleet import far_rows
-from looop.loop.status import gather_status, paused_at
+from looop.loop.status import gather_status
 from looop.remote import engine
 from looop.sessions import Session, SessionError, list_sessions
 from looop.sessions.state import LOG
