@@ -23,7 +23,6 @@ LONG_MODULES_DEBT: set[str] = {
     "cli/sessions.py",
     "core/proc.py",
     "core/store.py",
-    "sense/sensors.py",
     "sessions/host.py",
     "sessions/lifecycle.py",
     "sessions/pump.py",
