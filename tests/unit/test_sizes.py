@@ -27,7 +27,6 @@ LONG_MODULES_DEBT: set[str] = {
     "sessions/lifecycle.py",
     "sessions/pump.py",
     "tui/app.py",
-    "web/app.py",
     "remote/kube/backend.py",
     "workers/worktree.py",
 }
