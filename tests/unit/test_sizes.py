@@ -26,7 +26,6 @@ LONG_MODULES_DEBT: set[str] = {
     "sessions/host.py",
     "sessions/lifecycle.py",
     "sessions/pump.py",
-    "tui/app.py",
     "remote/kube/backend.py",
     "workers/worktree.py",
 }
