@@ -49,13 +49,6 @@ BEAT_ENDS = {
 }
 
 
-def when(clock: Clock, ts: float | None) -> str:
-    """`2026-06-21 10:00:00 (3m ago)` / `(in 2m)`: local time plus how far from now."""
-    if ts is None:
-        return "—"
-    return f"{local_text(clock, ts)} ({relative(ts - clock.now())})"
-
-
 def local_text(clock: Clock, ts: float) -> str:
     """A time as status prints it: local, to the second."""
     return time.strftime(TIME_FORMAT, clock.local_tm(ts))
