@@ -26,7 +26,8 @@ from typing import Any
 from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
-from looop.core.proc import Pool, Run, Tail, spawn
+from looop.core.pool import Pool, Run
+from looop.core.proc import Tail, spawn
 from looop.core.srt import expand, listdir
 from looop.workers.rules import last_rule
 

@@ -30,7 +30,8 @@ from looop.core import store
 from looop.core.clock import Clock, SystemClock
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
-from looop.core.proc import Kind, Pool, Run, Tail, spawn
+from looop.core.pool import Pool, Run
+from looop.core.proc import Kind, Tail, spawn
 from looop.core.procs import Containment
 from looop.core.where import sandboxed
 from looop.remote.ssh import boxed
