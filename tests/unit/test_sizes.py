@@ -29,7 +29,6 @@ LONG_MODULES_DEBT: set[str] = {
     "sessions/pump.py",
     "tui/app.py",
     "web/app.py",
-    "workers/worktree.py",
 }
 
 
