@@ -147,7 +147,11 @@ def _apprise_send(urls: list[str], title: str, body: str) -> None:
         if not ap.add(u):
             raise ValueError(f"apprise does not understand the URL {u.split('://')[0]}://…")
     try:
-        if not ap.notify(title=title, body=body):
+        # each service's own send, here in this daemon thread: Apprise.notify hands them to its
+        # pool, whose threads interpreter exit joins, so a hanging endpoint held a one-shot
+        # command for the endpoint's whole timeout, past the drain bound
+        sent = [service.notify(body=body, title=title) for service in ap]
+        if not all(sent):
             raise RuntimeError("apprise reported a failed delivery")
     finally:
         _close_apprise_pools(apprise)
