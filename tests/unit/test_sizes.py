@@ -26,7 +26,6 @@ LONG_MODULES_DEBT: set[str] = {
     "loop/status.py",
     "loop/tick.py",
     "sense/sensors.py",
-    "sessions/host.py",
     "sessions/lifecycle.py",
     "sessions/pump.py",
     "tui/app.py",

@@ -11,8 +11,8 @@ import sys
 
 from looop.core.errors import CorruptState
 from looop.core.where import runtime_base
-from looop.sessions.host import HOST_IDLE_S, HostUnavailable, read_line, start_detached
-from looop.sessions.host import request as host_request
+from looop.sessions.hostclient import HOST_IDLE_S, HostUnavailable, read_line, start_detached
+from looop.sessions.hostclient import request as host_request
 from looop.sessions.logfiles import MAX_BYTES, MAX_FILES
 from looop.sessions.state import (
     SUPERVISOR_ERR,
