@@ -27,7 +27,6 @@ LONG_MODULES_DEBT: set[str] = {
     "loop/tick.py",
     "sense/sensors.py",
     "sessions/lifecycle.py",
-    "sessions/pump.py",
     "tui/app.py",
     "web/app.py",
     "remote/kube/backend.py",
