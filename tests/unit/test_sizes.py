@@ -26,7 +26,6 @@ LONG_MODULES_DEBT: set[str] = {
     "loop/status.py",
     "loop/tick.py",
     "sense/sensors.py",
-    "sessions/lifecycle.py",
     "tui/app.py",
     "web/app.py",
     "remote/kube/backend.py",

@@ -27,9 +27,10 @@ import time
 from looop.core import store
 from looop.core.clock import utc_stamp_ms
 from looop.sessions import logfiles
+from looop.sessions.child import Child
 from looop.sessions.control import MAX_SIZE, Control
 from looop.sessions.evloop import Loop
-from looop.sessions.lifecycle import Child, Lifecycle
+from looop.sessions.lifecycle import Lifecycle
 from looop.sessions.osseam import HostOS, name_self, set_subreaper
 from looop.sessions.pump import Pump, _trace, log
 from looop.sessions.states import SessionState, StatusBook
