@@ -15,7 +15,7 @@ seconds unused (0: no host, every tick runs in its own process) or at `looop dow
 whose preloaded code changed on disk (an edit, an upgrade) answers `stale` and exits, so a
 beat never runs older code than the caller's. A host serves the data dir it was started for
 (the caller's env and cwd resolve to it; any other is `unavailable`), and is started like the
-session host: never under a session's supervisor (`host.start_host_process`).
+session host: never under a session's supervisor (`hostclient.start_host_process`).
 
 Wire: the client connects to `/tmp/looop-<uid>/beat-<key>.sock` (a private dir) and sends
 NUL-terminated `name=value` fields (`argv=` per argument, `cwd=`, `umask=`, `nice=`,

@@ -12,9 +12,10 @@ The host holds no session state; it lives while a session of its home does and e
 none does and it had no request for min(`--idle-s`, 10) seconds; a spawn that finds no host
 starts one (or, if it cannot, starts the supervisor directly).
 
-A host serves one home: its socket is named by the build and the data dir (see `home_key`), it
-refuses a supervisor for any other data dir, and its environment is the one its home's first
-spawn gave it, so nothing of one home's environment reaches another's supervisors.
+A host serves one home: its socket is named by the build and the data dir (see
+`hostclient.home_key`), it refuses a supervisor for any other data dir, and its environment is
+the one its home's first spawn gave it, so nothing of one home's environment reaches another's
+supervisors.
 
 A host is never started under a session's supervisor (a subreaper: it would adopt the host and
 every supervisor the host forks). A spawn from inside a worker asks the host that forked that
