@@ -2,12 +2,15 @@
 with a busy day's ledger (1k, 10k and 100k rows today), `status` and `ls` with 100 finished
 workers kept beside a live one, and `looop kill` of a worker that ends on its signal. Each
 round times `python -c pass` (the same venv's python) and the verb, in alternating order, as
-whole commands (the installed console script, a new process each)."""
+whole commands (the installed console script, a new process each). Last, a worker's start+stop
+pair (`worker start` then `kill`) against tmux's (`new-session -d` then `kill-session`, its
+server warm), the pairs interleaved the same way."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -20,6 +23,7 @@ LEDGER_ROWS = (1_000, 10_000, 100_000)
 DEAD = 100
 TARGET = 1.5
 KILL_TARGET = 2.0
+PAIR_TARGET = 3.0
 
 
 def _time(cmd: list[str], env: dict[str, str]) -> float:
@@ -146,7 +150,66 @@ def run() -> list[dict[str, object]]:
     rows.append(
         _row("looop kill (a worker that ends on its signal)", kill_ours, kill_base, KILL_TARGET)
     )
+    rows.append(_pair_row(bin_))
     return rows
+
+
+def _pair_row(bin_: str) -> dict[str, object]:
+    name = "start+stop pair: looop worker start + kill vs tmux new-session + kill-session"
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        return {
+            "name": name,
+            "value": None,
+            "unit": "ms",
+            "target": f"ratio <= {PAIR_TARGET}",
+            "ok": False,
+            "note": "tmux not found: install it (Debian: apt install tmux)",
+        }
+    with tempfile.TemporaryDirectory() as d:
+        ours, base = _start_stop_pairs(bin_, tmux, Path(d), ROUNDS)
+    row = _row(name, ours, base, PAIR_TARGET)
+    row["note"] = (
+        f"start+stop: {ROUNDS} interleaved rounds; ours = `looop worker start kN --no-sandbox "
+        "--command 'tail -f {{prompt_file}}' hi` then `looop kill kN` (the beat host warm), "
+        "tmux's = `tmux new-session -d -s tN 'tail -f FILE'` then `tmux kill-session -t tN` on "
+        "its own socket with a kept session (the server warm); each pair timed as two whole "
+        "commands"
+    )
+    return row
+
+
+def _start_stop_pairs(
+    bin_: str, tmux: str, d: Path, rounds: int
+) -> tuple[list[float], list[float]]:
+    env = _home(d)
+    brief = d / "brief.md"
+    brief.write_text("hi\n")
+    sock = ["-L", f"looop-bench-{os.getpid()}", "-f", "/dev/null"]
+    subprocess.run([tmux, *sock, "new-session", "-d", "-s", "keep", "sleep 600"], check=True)
+
+    def ours_pair(r: int) -> float:
+        start = [bin_, "worker", "start", f"k{r}", "--no-sandbox"]
+        start += ["--command", "tail -f {{prompt_file}}", "hi"]
+        return _time(start, env) + _time([bin_, "kill", f"k{r}"], env)
+
+    def tmux_pair(r: int) -> float:
+        new = [tmux, *sock, "new-session", "-d", "-s", f"t{r}", f"tail -f {brief}"]
+        return _time(new, env) + _time([tmux, *sock, "kill-session", "-t", f"t{r}"], env)
+
+    ours: list[float] = []
+    base: list[float] = []
+    try:
+        for r in range(rounds + 2):  # two to warm up (the first starts the beat host)
+            pair = [(base, tmux_pair), (ours, ours_pair)]
+            for sink, f in pair if r % 2 else reversed(pair):
+                took = f(r)
+                if r >= 2:
+                    sink.append(took)
+    finally:
+        subprocess.run([tmux, *sock, "kill-server"], capture_output=True)
+        subprocess.run([bin_, "down"], env=env, capture_output=True)
+    return ours, base
 
 
 def _kills(bin_: str, d: Path, rounds: int) -> tuple[list[float], list[float]]:

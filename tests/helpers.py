@@ -84,6 +84,16 @@ def run_cli(
     return code, out, err
 
 
+def outside_env(**extra: str) -> dict[str, str]:
+    """This process's environment without the LOOOP_* settings of the shell running the tests,
+    but with the run's own runtime dir: the hosts a test's `looop` starts are the run's, stopped
+    with it, never in the user's runtime dir beside their own pulse."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    env["LOOOP_RUNTIME_DIR"] = os.environ["LOOOP_RUNTIME_DIR"]
+    env.update(extra)
+    return env
+
+
 def clean_env(home: Path, data: Path, **extra: str) -> dict[str, str]:
     """The whole environment a CLI test hands `looop`: nothing leaks in from the outside world
     (a LOOOP_* of the shell running the tests, a real HOME)."""

@@ -13,6 +13,8 @@ def home_env(data: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOOP_", "PYTEST"))}
     env.update(extra)
     env["LOOOP_DATA_DIR"] = str(data)
+    # the run's own hosts, stopped with it: never the user's runtime dir
+    env.setdefault("LOOOP_RUNTIME_DIR", os.environ["LOOOP_RUNTIME_DIR"])
     env["LOOOP_COLOR"] = "0"
     return env
 

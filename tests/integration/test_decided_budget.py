@@ -6,7 +6,6 @@ priced usage), so the beat's own meter counts it."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from looop.sessions import get_session, kill
 from looop.workers.launch import start_worker
 from looop.workers.spent import budgets, set_budget
 from tests.clocks import FixedClock
-from tests.helpers import kill_sessions, wait_until, wire
+from tests.helpers import kill_sessions, outside_env, wait_until, wire
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -51,7 +50,7 @@ def stopped(pid: int) -> bool:
 def _ls(ctx: Ctx) -> dict[str, dict[str, object]]:
     import subprocess
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    env = outside_env()
     env["LOOOP_DATA_DIR"] = str(ctx.paths.data)
     r = subprocess.run(
         [sys.executable, "-m", "looop", "ls", "--json"],
@@ -113,7 +112,7 @@ def test_a_decided_stop_policy_kills_the_worker_and_a_refused_start_keeps_its_bu
 def _looop(ctx: Ctx, *args: str) -> str:
     import subprocess
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    env = outside_env()
     env["LOOOP_DATA_DIR"] = str(ctx.paths.data)
     r = subprocess.run(
         [sys.executable, "-m", "looop", *args], env=env, capture_output=True, text=True, timeout=60

@@ -13,13 +13,13 @@ import pytest
 
 from looop.core.clock import SystemClock
 from looop.sessions import spawn, wait
-from tests.helpers import kill_sessions
+from tests.helpers import kill_sessions, outside_env
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(120)]
 
 
 def _looop(data: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    env = outside_env()
     env.update(LOOOP_DATA_DIR=str(data), LOOOP_RUNTIME_DIR=os.environ["LOOOP_RUNTIME_DIR"])
     r = subprocess.run(
         [sys.executable, "-m", "looop", *args], env=env, capture_output=True, text=True, timeout=60

@@ -15,7 +15,7 @@ import pytest
 from looop.core.context import Ctx
 from looop.human.leases import LeaseError, claim, reap_stale, session_alive, unclaim
 from looop.loop.tick import tick
-from tests.helpers import events, wire
+from tests.helpers import events, outside_env, wire
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -61,7 +61,7 @@ def test_claim_rules(ctx: Ctx, live: list[int]) -> None:
 
 
 def test_fifty_processes_one_winner(ctx: Ctx, live: list[int]) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    env = outside_env()
     env["LOOOP_DATA_DIR"] = str(ctx.paths.data)
     procs = [
         subprocess.Popen(
@@ -97,7 +97,7 @@ def test_reaper_keeps_live_leases_and_frees_dead_ones(ctx: Ctx, live: list[int])
 
 
 def test_cli_claim_uses_session_env_and_one_line_errors(ctx: Ctx, live: list[int]) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    env = outside_env()
     env.update(LOOOP_DATA_DIR=str(ctx.paths.data), LOOOP_SESSION_ID="w7")
 
     def looop(*args: str) -> subprocess.CompletedProcess[str]:

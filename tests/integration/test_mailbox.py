@@ -15,13 +15,13 @@ from looop.loop.tick import tick
 from looop.sense.probes import probe_sessions
 from looop.sessions import expect, kill, wait
 from looop.workers.launch import start_worker
-from tests.helpers import runner_calls, stop_sessions, wait_until, wire
+from tests.helpers import outside_env, runner_calls, stop_sessions, wait_until, wire
 
 pytestmark = pytest.mark.timeout(90)
 
 
 def _env(ctx: Ctx, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    env = outside_env()
     env.update(LOOOP_DATA_DIR=str(ctx.paths.data), LOOOP_ASK_POLL_MS="20", **extra)
     return env
 

@@ -17,7 +17,7 @@ from looop.act.executor import execute
 from looop.core.context import Ctx
 from looop.loop.tick import tick
 from tests.clocks import FixedClock
-from tests.helpers import until, wire, with_env
+from tests.helpers import outside_env, until, wire, with_env
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -41,7 +41,8 @@ class Endpoint:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"json://127.0.0.1:{self.server.server_address[1]}/"
+        # apprise gives an endpoint 4 s to answer: a loaded test machine may need longer
+        self.url = f"json://127.0.0.1:{self.server.server_address[1]}/?cto=30&rto=30"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
@@ -98,21 +99,25 @@ def test_undeliverable_notification_is_reported_not_raised(ctx: Ctx) -> None:
     assert any(n == "notify.failed" for n, _ in ctx.events.seen)
 
 
+@pytest.mark.timeout(150)
 def test_a_new_ask_notifies(ctx: Ctx, endpoint: Endpoint) -> None:
-    import os
     import subprocess
     import sys
 
     wire(ctx, [], notify_urls=[endpoint.url])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    env = outside_env()
     env.update(LOOOP_DATA_DIR=str(ctx.paths.data), LOOOP_ASK_TIMEOUT_S="3", LOOOP_ASK_POLL_MS="50")
-    subprocess.run(
+    # its exit waits for the send: a loaded machine may need more than the 10 s default
+    env.update(LOOOP_NOTIFY_DRAIN_SECS="40")
+    r = subprocess.run(
         [sys.executable, "-m", "looop", "ask", "w1", "--prompt", "Merge PR 7?"],
         env=env,
         capture_output=True,
-        timeout=30,
+        text=True,
+        timeout=90,
     )
-    assert endpoint.got.wait(20)
+    assert r.returncode == 124, r.stderr  # unanswered: it timed out, after asking
+    assert endpoint.got.wait(20), r.stderr
     assert "w1 asks: Merge PR 7?" in str(endpoint.bodies[0]["message"])
 
 

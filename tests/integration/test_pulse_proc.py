@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from tests.helpers import await_event, wire
+from tests.helpers import await_event, outside_env, wire
 
 pytestmark = pytest.mark.timeout(90)
 
 
 def _env(ctx: Ctx, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    env = outside_env()
     env.update(
         LOOOP_DATA_DIR=str(ctx.paths.data), LOOOP_LOG_FORMAT="json", LOOOP_INTERVAL="3600", **extra
     )
@@ -165,7 +165,7 @@ def test_sigkill_mid_run_shell_is_reported_not_rerun(ctx: Ctx, tmp_path: Path) -
 def test_read_only_data_dir_is_one_clear_line(tmp_path: Path) -> None:
     target = tmp_path / "ro"
     target.write_text("a file where the data dir should be")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    env = outside_env()
     env["LOOOP_DATA_DIR"] = str(target / "data")
     r = subprocess.run(_looop("tick", "--dry-run"), env=env, capture_output=True, timeout=30)
     assert r.returncode == 1

@@ -15,7 +15,7 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.sessions import get_session, list_sessions
-from tests.helpers import wire
+from tests.helpers import outside_env, wire
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -23,7 +23,7 @@ SLEEPER = "sleep 600; : {{prompt_file}}"
 
 
 def _env(ctx: Ctx, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    env = outside_env()
     env.update(LOOOP_DATA_DIR=str(ctx.paths.data), LOOOP_INTERVAL="3600", **extra)
     return env
 

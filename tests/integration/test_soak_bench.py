@@ -30,6 +30,7 @@ def test_a_short_soak_injects_every_fault_and_passes_every_check(tmp_path: Path)
     report = tmp_path / "SOAK.md"
     env = {**os.environ, "SOAK_MINUTES": "1.5", "SOAK_REPORT": str(report)}
     env = {k: v for k, v in env.items() if not k.startswith("LOOOP_")}
+    env["LOOOP_RUNTIME_DIR"] = os.environ["LOOOP_RUNTIME_DIR"]  # the run's own hosts
     r = subprocess.run(
         [sys.executable, str(REPO / "bench" / "soak.py")],
         env=env,

@@ -4,7 +4,6 @@ the ids a verb takes (bash, zsh and fish) — none of them crowding `--help`."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from looop.core.context import Ctx
 from looop.human.tellbox import take_tells
 from looop.workers.launch import start_worker
-from tests.helpers import Cli, stop_sessions, wire
+from tests.helpers import Cli, outside_env, stop_sessions, wire
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -57,7 +56,7 @@ def test_w_is_worker_and_the_session_aliases_read(cli: Cli, data: Path) -> None:
 
 
 def _env(ctx: Ctx) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    env = outside_env()
     env["LOOOP_DATA_DIR"] = str(ctx.paths.data)
     return env
 

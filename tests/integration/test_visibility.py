@@ -20,7 +20,7 @@ from looop.loop.tick import tick
 from looop.sense.probes import probe_sessions, run_probes
 from looop.workers.launch import start_worker
 from tests.clocks import FixedClock
-from tests.helpers import stop_sessions, wait_until, wire
+from tests.helpers import outside_env, stop_sessions, wait_until, wire
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -68,7 +68,7 @@ def test_worker_ages_tells_and_asks_reach_the_reading_ls_and_the_prompt(wctx: Ct
         assert w2["idle_s"] is None or 0 <= int(str(w2["idle_s"])) <= 31
 
         # `looop ls`: the ASK column says how long w1's question has waited
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+        env = outside_env()
         env.update(LOOOP_DATA_DIR=str(c.paths.data))
         table = subprocess.run(
             [sys.executable, "-m", "looop", "ls"], env=env, capture_output=True, text=True

@@ -152,6 +152,28 @@ def test_a_sigkilled_supervisors_leftovers_die_at_the_next_housekeeping(
     assert (status["state"], status["survivors"]) == ("killed", 0)
 
 
+@pytest.mark.skipif(not _cgroups_here(), reason="no cgroup can be made here")
+def test_pruning_a_sigkilled_supervisors_session_takes_its_leftovers_and_cgroup_along(
+    ctx: Ctx, fleet: list[str]
+) -> None:
+    """`looop prune` before any beat settled the crash: the session's folder held the only
+    record of its cgroup, so removing it must end the group first, not orphan it for good."""
+    tag = _leaky(ctx, "cgroup", "w1")
+    fleet.append(tag)
+    meta = json.loads((ctx.paths.data / "sessions" / "w1" / "meta.json").read_text())
+    sup = get_session(ctx.paths.data, "w1").supervisor_pid
+    assert sup is not None
+    os.kill(sup, signal.SIGKILL)
+    wait_until(lambda: process_ended(sup), 10, "the supervisor's death")
+    wait_until(lambda: not get_session(ctx.paths.data, "w1").alive, 10, "its lock released")
+    assert len(by_argv(tag)) >= 3, describe(by_argv(tag))
+    r = _looop(_env(ctx, "cgroup"), "prune")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not (ctx.paths.data / "sessions" / "w1").exists()
+    assert by_argv(tag) == [], f"outlived `looop prune`: {describe(by_argv(tag))}"
+    assert not os.path.exists(meta["cgroup"]), "its cgroup was left behind"
+
+
 def test_ls_says_how_each_worker_is_contained(ctx: Ctx, fleet: list[str]) -> None:
     kinds = ["sweep", "cgroup"] if _cgroups_here() else ["sweep"]
     for i, kind in enumerate(kinds):

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from looop import boot
+from tests.helpers import outside_env
 
 pytestmark = pytest.mark.process  # real processes: not make check's tier
 
@@ -238,7 +239,7 @@ def _run(entry: str, args: list[str], env: dict[str, str]) -> tuple[int, str, st
 
 @pytest.mark.timeout(240)
 def test_the_console_entry_answers_as_the_plain_entry_does(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    env = outside_env()
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # let it write its bundle, as a user's does
     env.update(LOOOP_DATA_DIR=str(tmp_path / "data"), HOME=str(tmp_path), TZ="UTC")
     for args in CASES:
@@ -270,7 +271,7 @@ def _no_time(out: str, args: list[str]) -> object:
 
 @pytest.mark.timeout(60)
 def test_a_light_verb_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    env = outside_env()
     env.update(LOOOP_DATA_DIR=str(tmp_path / "data"), HOME=str(tmp_path))
     r, w = os.pipe()
     os.close(r)
@@ -312,7 +313,7 @@ def test_a_live_sessions_screen_and_input_answer_as_through_the_plain_entry(
 
     data = tmp_path / "data"
     data.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOOP_")}
+    env = outside_env()
     env.update(LOOOP_DATA_DIR=str(data), HOME=str(tmp_path))
     # no echo, input read into /dev/null: a send changes neither the screen nor the log
     quiet = "stty -echo; echo ready; exec cat >/dev/null"

@@ -121,9 +121,9 @@ def test_a_host_that_does_not_answer_is_503_in_one_line_and_a_tell_waits(
 def test_the_stream_says_unreachable_once_then_shows_the_screen_again(
     authed: TestClient, far: FarHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from looop.web import app as web_app
+    from looop.web import streams
 
-    monkeypatch.setattr(web_app, "REMOTE_POLL_S", 0.05)
+    monkeypatch.setattr(streams, "REMOTE_POLL_S", 0.05)
 
     def back_after_two_more_looks(seen: int) -> None:
         wait_until(lambda: len(far.calls) >= seen + 2, 10, "the stream asking again")
@@ -206,9 +206,9 @@ def test_a_remote_worker_whose_host_is_gone_from_the_records_is_one_line(
 def test_the_stream_of_a_remote_worker_ends_when_it_does_asking_its_host_gently(
     authed: TestClient, far: FarHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from looop.web import app as web_app
+    from looop.web import streams
 
-    monkeypatch.setattr(web_app, "REMOTE_POLL_S", 0.05)
+    monkeypatch.setattr(streams, "REMOTE_POLL_S", 0.05)
     seen: list[str] = []
     with authed.stream("GET", f"/api/v1/sessions/{FAR}/screen/stream") as r:
         for line in r.iter_lines():  # returns: the stream ends by itself

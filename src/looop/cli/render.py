@@ -40,7 +40,7 @@ def _rel(st: StatusView, stamp: Stamp | None) -> str:
     """`2026-06-21 10:00:00 (3m ago)` from a stamp and the status's own `now`."""
     if not stamp or stamp["ts"] is None or st["now"]["ts"] is None:
         return "—"
-    from looop.loop.status import relative  # lazy: hot path: `ls` prints no status
+    from looop.loop.beatlog import relative  # lazy: hot path: `ls` prints no status
 
     return f"{stamp['at']} ({relative(stamp['ts'] - st['now']['ts'])})"
 

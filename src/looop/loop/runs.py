@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, cast
 from looop.core import store
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
-from looop.loop.status import move_line
+from looop.loop.beatlog import move_line
 
 if TYPE_CHECKING:
     from looop.loop.views import RunDetail, RunRow

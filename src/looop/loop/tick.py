@@ -1,8 +1,8 @@
 """One beat: sense -> hash -> gate -> prompt -> runner -> one decision -> journal -> commit.
 
 Each gate is a small function that ends the beat (returns its outcome) or lets it go on
-(None); past every gate, one decide. What a beat carries is `beat.Beat`; how it ends after
-the runner is `settle`; spend policy is `decide/spend`."""
+(None); past every gate, one decide (`deciding`). What a beat carries is `beat.Beat`; how it
+ends after the runner is `settle`; spend policy is `decide/spend`."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from looop.loop import coalesce, flap, guards, limited
 from looop.loop.beat import Beat, resolve_config
 from looop.loop.beat import TickOutcome as TickOutcome
 from looop.loop.housekeep import housekeep_sessions, meter_workers
-from looop.loop.world import WorldMemo, describe_changes, read_world
+from looop.loop.world import WorldMemo, read_world
 from looop.seed import ensure_data_dir
 from looop.sense import sense
 from looop.workers import needsinput
@@ -30,10 +30,6 @@ from looop.workers import needsinput
 TYPE_CHECKING = False  # not `from typing`: a skip beat stays light
 
 if TYPE_CHECKING:
-    from looop.act.executor import Executed
-    from looop.core.eventnames import FailCode
-    from looop.decide.prompt import PromptExtras
-    from looop.decide.runner import RunResult
     from looop.loop.dryrun import DryRunPaths as DryRunPaths
     from looop.loop.dryrun import dry_run_ctx as dry_run_ctx
 
@@ -176,7 +172,9 @@ def _beat(b: Beat) -> TickOutcome:
         done = gate(b)
         if done is not None:
             return done
-    return _decide(b)
+    from looop.loop.deciding import decide  # lazy: the world changed — only now load the runner
+
+    return decide(b, lambda: _last_world(b))
 
 
 def _gate_sense(b: Beat) -> TickOutcome | None:
@@ -459,141 +457,3 @@ def _last_world(b: Beat) -> dict[str, str] | None:
     if not b.last_world_read:
         b.last_world, b.last_world_read = guards.read_last_world(b.ctx.paths), True
     return b.last_world
-
-
-def _extras(b: Beat) -> PromptExtras:
-    # lazy: only a decide builds a prompt
-    from looop.decide.prompt import PromptExtras
-    from looop.loop.asks import asks_section
-
-    ctx = b.ctx
-    # the flap step this beat already read (and wrote) the notices; a dry run took none
-    b.flap_notes = b.flap.notes if b.flap is not None else flap.read_notes(ctx.paths)
-    changes = describe_changes(_last_world(b), b.world.items)
-    if b.forced_unchanged is not None:  # say so, or the model hunts for a change that is not there
-        changes = [
-            f"nothing changed since your last decision: this is a forced re-decide "
-            f"({b.forced_unchanged})",
-            *changes,
-        ]
-    return PromptExtras(
-        changes=changes,
-        last_failure=guards.read_last_failure(ctx.paths),
-        last_shell=guards.read_last_shell(ctx.paths),
-        flapping=b.out.flapping,
-        flap_notes=b.flap_notes,
-        asks=asks_section(ctx),
-        provider_limit=limited.prompt_note(ctx),
-    )
-
-
-def _decide(b: Beat) -> TickOutcome:
-    """Prompt, one metered runner call, then commit the move or count the failure."""
-    ctx, out, runner = b.ctx, b.out, b.runner
-    assert runner is not None and b.cfg is not None
-    # lazy: the world changed — only now load the runner, the meter and the settling
-    from looop.decide import spend
-    from looop.loop import settle
-    from looop.loop.runs import prune_runs
-
-    if _write_prompt(b):
-        return out  # a dry run stops at the prompt
-    assert out.run_id is not None and out.prompt_path is not None
-    run_id, run_dir = out.run_id, ctx.paths.run_dir(out.run_id)
-    ctx.events.emit(
-        "step",
-        "tick.start",
-        f"{runner.name} is deciding the one move",
-        runner=runner.name,
-        run_id=run_id,
-    )
-    ctx.events.record("decide_start", runner=runner.name, run_id=run_id)
-    out.decided = True
-    tee = [run_dir / "output.log", ctx.paths.tick_log]
-    result, metered, limit = spend.run_metered(
-        ctx, b.k, b.cfg, runner, out.prompt_path, tee, run_id
-    )
-    code, error, executed = _consume(b, result)
-    if executed is not None:
-        settle.commit_move(b, executed, int(result.secs), metered)
-    else:
-        assert code is not None and error is not None
-        if limit is None:  # the retry check, when it ran, already read this output
-            limit = limited.find(b, result.tail + "\n" + (result.error or ""))
-        if limit is not None:  # a usage window: wait for its reset, count no failure
-            out.status, out.error = "limited", limited.record(b, limit, runner.name)
-        else:
-            settle.count_failure(b, code, error, int(result.secs))
-    settle.write_result(ctx, run_dir, runner.name, result, out, code)
-    prune_runs(ctx, b.k.num("runs_keep"))
-    return out
-
-
-def _write_prompt(b: Beat) -> bool:
-    """Build the prompt; a dry run keeps its text and stops (True). Otherwise a new run dir
-    holds it, and a leftover .decision.json is removed before the runner starts."""
-    ctx, ev, out = b.ctx, b.ctx.events, b.out
-    # lazy: only a decide builds a prompt
-    from looop.act.executor import discard_decision
-    from looop.decide.prompt import build_prompt
-    from looop.loop.runs import new_run_id
-
-    built = build_prompt(ctx, b.k, _extras(b))
-    if built.truncated:
-        ev.emit(
-            "warn",
-            "tick.prompt_oversize",
-            "prompt cut to fit: " + "; ".join(built.truncated),
-            cuts=built.truncated,
-        )
-    if b.dry_run:
-        out.status, out.prompt_text = "dry-run", built.text
-        return True
-    run_id = new_run_id(ctx)
-    run_dir = ctx.paths.run_dir(run_id)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    prompt_path = run_dir / "prompt.md"
-    store.atomic_write(prompt_path, built.text)
-    out.run_id, out.prompt_path = run_id, prompt_path
-    if built.truncated:
-        ev.record("prompt_oversize", run_id=run_id, cuts=built.truncated)
-    if discard_decision(ctx.paths.decision):
-        ev.emit(
-            "warn",
-            "tick.stale_decision",
-            "removed a .decision.json left by an earlier run — it will not be executed",
-        )
-        ev.record("stale_decision", run_id=run_id)
-    return False
-
-
-def _consume(b: Beat, result: RunResult) -> tuple[FailCode | None, str | None, Executed | None]:
-    """(failure code, one-line error, executed) — exactly one of error/executed is set. The
-    move runs under the beat's config (shell policy), not one edited since."""
-    # lazy: only a decide parses and executes a move
-    from looop.act.actions import DecisionError, kind_of, parse_decision
-    from looop.act.executor import ExecError, discard_decision, execute, take_decision
-
-    ctx, paths = b.ctx, b.ctx.paths
-    if not result.ok:
-        if discard_decision(paths.decision):
-            ctx.events.record("stale_decision", reason="runner failed after writing it")
-        return "tick.failed", result.error or "runner failed", None
-    try:
-        raw = take_decision(ctx)
-    except ExecError as e:
-        return "tick.failed", str(e), None
-    if raw is None:
-        why = "the runner exited 0 but wrote no .decision.json"
-        if result.error:
-            why += f" (stream reported: {result.error})"
-        return "tick.no_decision", why, None
-    try:
-        decision = parse_decision(raw)
-    except DecisionError as e:
-        return "tick.failed", f"bad decision: {e}", None
-    try:
-        executed = execute(ctx, b.k, decision, cfg=b.cfg)
-    except (ExecError, LooopError) as e:
-        return "tick.failed", f"{kind_of(decision.action)} failed: {e}", None
-    return None, None, executed

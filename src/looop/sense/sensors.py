@@ -1,5 +1,6 @@
 """User sensors: every sensors/*.sh runs (at once, within the open-file limit) and leaves
-exactly one snapshot; nothing a sensor starts outlives it."""
+exactly one snapshot; nothing a sensor starts outlives it. What a run's snapshot says (its
+JSON, or why it failed) is sense/verdicts.py."""
 
 from __future__ import annotations
 
@@ -11,23 +12,25 @@ import resource
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from looop.core import jsonsafe, provenance, store
+from looop.core import provenance, store
 from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.core.paths import Paths
-from looop.core.proc import Kind, Pool, Run, Spawner, Tail
+from looop.core.proc import Pool, Run, Spawner, Tail
 from looop.core.procs import UNCONTAINED, Containment
 from looop.core.sandboxpolicy import OFF, SandboxPolicy
+from looop.sense.verdicts import (
+    EXIT_NOT_EXECUTABLE,
+    EXIT_SPAWN,
+    Verdict,
+    failure_verdict,
+    is_error_snapshot,
+    judge,
+)
 
-EXIT_TIMEOUT = 124
-EXIT_NOT_EXECUTABLE = 126
-EXIT_SPAWN = 127
 GRACE_SECS = 0.3  # how long children left behind by an exited script may hold its pipes
 ERR_KEEP = 64 * 1024  # stderr tail kept in the .err file
-STDERR_DETAIL = 1024  # stderr tail quoted inside a failure snapshot
-HEAD_CHARS = 200
 HEADER_LINES = 10
 FDS_PER_SENSOR = 3  # what a running sensor holds open here: stdout, stderr, pidfd
 FD_HEADROOM = 16  # one spawn's transient pipes, the selector, snapshot writes, /proc reads
@@ -35,7 +38,6 @@ MAX_CONCURRENT = 4096  # when the open-file limit is unlimited
 SPAWN_RETRIES = 3  # out of files with none of ours running: someone else holds them
 SPAWN_RETRY_SECS = 0.1
 _INTERVAL = re.compile(rb"^\s*#.*\blooop:interval\s*=\s*(\d+)")
-_SHAPE = '{"signal":{…},"detail":{…}}'
 
 
 @dataclass(frozen=True)
@@ -109,159 +111,6 @@ def _head(script: Path) -> tuple[list[str], int | None]:
     return argv, _interval_in(head)
 
 
-# ------------------------------------------------------------------ verdicts
-
-
-def failure_snapshot(rc: int, message: str, stderr: bytes) -> dict[str, Any]:
-    """The normalised failure: `signal` carries only the exit code, so it wakes once."""
-    tail = stderr[-STDERR_DETAIL:].decode("utf-8", "replace").strip()
-    return {
-        "detail": {"message": message, "stderr": tail},
-        "signal": {"error": True, "exit_code": rc},
-    }
-
-
-def oversize_snapshot(cap: int, seen: int) -> dict[str, Any]:
-    """Size-stable: the byte count lives in `detail`, so a growing blob wakes only once."""
-    return {
-        "detail": {
-            "bytes_at_least": seen,
-            "message": f"sensor printed more than {cap} bytes and was stopped; print one small "
-            f"{_SHAPE} object, not a raw dump (cap: LOOOP_SENSOR_MAX_BYTES)",
-        },
-        "signal": {"cap": cap, "error": "oversize"},
-    }
-
-
-def not_json_snapshot(out: bytes) -> dict[str, Any]:
-    text = out.strip()
-    unsafe = _unsafe_reason(text)
-    if not text:
-        why = f"sensor printed nothing; print one JSON object like {_SHAPE}"
-    elif unsafe:
-        why = f"sensor output {unsafe}"
-    else:
-        why = f"sensor output is not valid UTF-8 JSON; print one JSON object like {_SHAPE}"
-    head = text.decode("utf-8", "replace")[:HEAD_CHARS]
-    return {"detail": {"head": head, "message": why}, "signal": {"error": "not-json"}}
-
-
-# A sensor's JSON must be carried into the hash, the prompt and status without surprises.
-_MAX_DEPTH = 64
-_MAX_INT_DIGITS = 4000
-
-
-def _unsafe_reason(text: bytes) -> str | None:
-    """Why valid JSON is still refused (a lone surrogate, NaN, too deep), or None."""
-    try:
-        jsonsafe.loads(text.decode("utf-8"), max_depth=_MAX_DEPTH, max_int_digits=_MAX_INT_DIGITS)
-    except jsonsafe.UnsafeJSON as e:
-        return str(e)
-    except ValueError:
-        return None
-    return None
-
-
-def parse_output(out: bytes) -> bytes | None:
-    """The snapshot bytes for valid UTF-8 JSON output (stripped + newline), else None."""
-    try:
-        text = out.decode("utf-8").strip()
-        jsonsafe.loads(text, max_depth=_MAX_DEPTH, max_int_digits=_MAX_INT_DIGITS)
-    except ValueError:  # UnicodeDecodeError, JSONDecodeError and UnsafeJSON are all ValueErrors
-        return None
-    return text.encode() + b"\n"
-
-
-def is_error_snapshot(value: Any) -> bool:
-    """True for the shapes this module writes when a sensor failed."""
-    if not isinstance(value, dict):
-        return False
-    sig = value.get("signal")
-    if not isinstance(sig, dict):
-        return False
-    err = sig.get("error")
-    return (err is True and "exit_code" in sig) or err in ("oversize", "not-json")
-
-
-def _one_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1][:200] if lines else ""
-
-
-@dataclass(frozen=True)
-class _Verdict:
-    body: bytes
-    ok: bool
-    error: str | None = None
-    note: str | None = None  # appended to the .err file: looop's own explanation
-
-
-def _dump(obj: Any) -> bytes:
-    return (store.dumps_state(obj) + "\n").encode()
-
-
-def _fail(rc: int, message: str, stderr: bytes, *, note: bool) -> _Verdict:
-    return _Verdict(
-        _dump(failure_snapshot(rc, message, stderr)),
-        ok=False,
-        error=message,
-        note=message if note else None,
-    )
-
-
-# ------------------------------------------------------------------ runs
-
-
-def _judge(run: Run, timeout: int, cap: int, left: int = 0) -> _Verdict:
-    err = run.err.data()
-    ended = run.exit()
-    if ended.kind is Kind.TIMEOUT:
-        msg = (
-            f"sensor timed out after {timeout}s and was killed; make it faster or raise "
-            "LOOOP_SENSOR_TIMEOUT (0 disables the timeout)"
-        )
-        return _fail(EXIT_TIMEOUT, msg, err, note=True)
-    if ended.kind is Kind.OVERSIZE:
-        snap = oversize_snapshot(cap, run.out.seen)
-        msg = f"output over the {cap}-byte cap (LOOOP_SENSOR_MAX_BYTES)"
-        return _Verdict(_dump(snap), ok=False, error=msg, note=snap["detail"]["message"])
-    rc = ended.code
-    assert rc is not None  # a finished run has a return code, even a lost one
-    if ended.kind is Kind.LOST:
-        msg = "sensor could not be stopped after SIGKILL; check the script for stuck I/O"
-        return _fail(rc, msg, err, note=True)
-    if not ended.ok:
-        if ended.signal is not None:
-            how = f"killed by {ended.signal_name or f'signal {ended.signal}'} (exit {rc})"
-        else:
-            how = f"exited with code {rc}"
-        msg = f"sensor {how}; fix the script or its environment"
-        last = _one_line(err.decode("utf-8", "replace"))
-        return _Verdict(
-            _dump(failure_snapshot(rc, msg, err)),
-            ok=False,
-            error=f"{how}: {last}" if last else how,
-        )
-    notes = []
-    if run.why == "orphan":
-        notes.append(
-            "the script exited but a background process kept its output open, so the "
-            "group was killed; send background output elsewhere (cmd >/dev/null 2>&1 &)"
-        )
-    if left:
-        notes.append(
-            f"{left} background process(es) the script left behind were killed when it "
-            "ended; a sensor must not start daemons (nothing it starts outlives it)"
-        )
-    note = "\n".join(notes) or None
-    body = parse_output(run.out.data())
-    if body is None:
-        snap = not_json_snapshot(run.out.data())
-        msg = snap["detail"]["message"]
-        return _Verdict(_dump(snap), ok=False, error=msg, note=msg)
-    return _Verdict(body, ok=True, note=note)
-
-
 # ------------------------------------------------------------------ publishing
 
 
@@ -269,7 +118,7 @@ def _publish(
     ctx: Ctx,
     name: str,
     started: float,
-    verdict: _Verdict,
+    verdict: Verdict,
     stderr: bytes,
     *,
     aged: bool = False,
@@ -408,7 +257,7 @@ def _confine(
     pending: deque[tuple[str, Path, list[str]]],
     sandbox: SandboxPolicy | None,
     env: dict[str, str],
-) -> dict[str, _Verdict]:
+) -> dict[str, Verdict]:
     """With run_shell's sandbox on, every sensor but a human's (core/provenance: written
     with `looop sensor write` and unchanged since) runs inside srt under that policy: its
     argv in `pending` becomes srt's. `sandbox` None: the config could not be read, so such a
@@ -428,13 +277,13 @@ def _confine(
             confined.append(i)
     if not confined:
         return {}
-    failed: dict[str, _Verdict] = {}
+    failed: dict[str, Verdict] = {}
     if sandbox is None:
         msg = (
             "a sensor not written with `looop sensor write` runs only under shell_policy's "
             "sandbox, and the config cannot be read; fix the config"
         )
-        failed = {pending[i][0]: _fail(EXIT_SPAWN, msg, b"", note=True) for i in confined}
+        failed = {pending[i][0]: failure_verdict(EXIT_SPAWN, msg, b"", note=True) for i in confined}
     else:
         # lazy: srt's settings only for a beat with a sensor to sandbox
         from looop.core.srt import WORLD
@@ -446,7 +295,9 @@ def _confine(
             argvs = shell_argvs(ctx, sandbox, lines, env, "a decision's sensor", SENSOR_DIR, reads)
         except (SandboxError, OSError) as e:
             msg = str(e) if isinstance(e, SandboxError) else f"cannot set up its sandbox: {e}"
-            failed = {pending[i][0]: _fail(EXIT_SPAWN, msg, b"", note=True) for i in confined}
+            failed = {
+                pending[i][0]: failure_verdict(EXIT_SPAWN, msg, b"", note=True) for i in confined
+            }
         else:
             for i, argv in zip(confined, argvs, strict=True):
                 name, script, _ = pending[i]
@@ -458,14 +309,14 @@ def _confine(
     return failed
 
 
-def _unread(ctx: Ctx, pending: deque[tuple[str, Path, list[str]]]) -> dict[str, _Verdict]:
+def _unread(ctx: Ctx, pending: deque[tuple[str, Path, list[str]]]) -> dict[str, Verdict]:
     """With the shell sandbox off: a decision's sensor the tripwire cannot read (allowed only
     because the sandbox was on when it was written) does not run. One listing of vouched/;
     a human's sensor costs nothing more."""
     marked = provenance.unread_names(ctx.paths, provenance.SENSOR)
     if not marked:
         return {}
-    failed: dict[str, _Verdict] = {}
+    failed: dict[str, Verdict] = {}
     for name, script, _ in pending:
         if script.stem not in marked:
             continue
@@ -478,7 +329,7 @@ def _unread(ctx: Ctx, pending: deque[tuple[str, Path, list[str]]]) -> dict[str, 
                 "a decision's sensor the tripwire cannot read runs only under shell_policy's "
                 "sandbox, which is off now; turn it on, or remove the sensor"
             )
-            failed[name] = _fail(EXIT_NOT_EXECUTABLE, msg, b"", note=True)
+            failed[name] = failure_verdict(EXIT_NOT_EXECUTABLE, msg, b"", note=True)
     if failed:
         kept = [p for p in pending if p[0] not in failed]
         pending.clear()
@@ -502,7 +353,7 @@ class _Round:
     slots: int = 0  # how many may run at once (see _fd_budget)
     refused: int = 0  # starts refused in a row while nothing of ours was running
 
-    def failed(self, name: str, verdict: _Verdict) -> None:
+    def failed(self, name: str, verdict: Verdict) -> None:
         """A sensor that did not run: its failure snapshot, published now."""
         at = self.ctx.clock.monotonic()
         self.out[name] = _publish(self.ctx, name, at, verdict, b"", aged=name in self.aged)
@@ -547,7 +398,7 @@ def _gather(ctx: Ctx, knobs: Knobs, scripts: list[Path]) -> _Round:
             rnd.out[name] = hit
         elif not os.access(script, os.X_OK):
             msg = f"{ctx.paths.rel(script)} is not executable; run: chmod +x {script}"
-            rnd.failed(name, _fail(EXIT_NOT_EXECUTABLE, msg, b"", note=True))
+            rnd.failed(name, failure_verdict(EXIT_NOT_EXECUTABLE, msg, b"", note=True))
         else:
             rnd.pending.append((name, script, argv))
     return rnd
@@ -605,7 +456,7 @@ def _start_some(rnd: _Round, pool: Pool, spawner: Spawner, contain: Containment)
         pending.popleft()
         rnd.refused = 0
         msg = _spawn_error(ctx.paths.rel(script), err)
-        rnd.failed(name, _fail(EXIT_SPAWN, msg, b"", note=True))
+        rnd.failed(name, failure_verdict(EXIT_SPAWN, msg, b"", note=True))
 
 
 def _collect(rnd: _Round, pool: Pool, contain: Containment) -> None:
@@ -616,7 +467,7 @@ def _collect(rnd: _Round, pool: Pool, contain: Containment) -> None:
             contain.ended(run.token)
         left = contain.sweep()  # once for the runs that ended together
         for run in batch:
-            verdict = _judge(run, rnd.timeout, rnd.cap, left.get(run.token, 0))
+            verdict = judge(run, rnd.timeout, rnd.cap, left.get(run.token, 0))
             err_tail = run.err.data()
             rnd.out[run.label] = _publish(
                 rnd.ctx,

@@ -397,6 +397,7 @@ def _let_go(sdir: Path) -> None:
 
 
 def _remove_dir(sdir: Path) -> bool:
+    end_leftovers(sdir)  # its cgroup goes with it: a killed supervisor could not remove it
     try:
         import shutil  # lazy: hot path: only prune/reap need it, status loads this module
 

@@ -9,43 +9,38 @@ thread, with a confirm before anything that cannot be taken back.
 
 Workers away from home (an SSH host, a cluster) are listed and shown too: their rows and their
 screens come through their backends on threads of their own, at a gentle pace, so a slow or
-cut host never holds the app up; while one does not answer, its pane says so."""
+cut host never holds the app up; while one does not answer, its pane says so.
+
+The main pane is tui/terminal.py, the keys and what acting ones do tui/keys.py, the status
+line's left part tui/statusline.py."""
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
-from textual.app import App, ComposeResult
-from textual.binding import Binding, BindingType
+from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.geometry import Size
 from textual.message import Message
-from textual.screen import ModalScreen
-from textual.scroll_view import ScrollView
-from textual.strip import Strip
 from textual.widgets import DataTable, Static
 
 from looop.core.config import KNOBS
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
-from looop.human.mailbox import pending
 from looop.loop.fleet import far_rows
-from looop.loop.status import gather_status, paused_at
 from looop.remote import engine
 from looop.sessions import Session, SessionError, list_sessions
 from looop.sessions.state import LOG
 from looop.tui.feed import SessionFeed, ShotFeed
-from looop.tui.modals import Acts, Confirm, KeysHelp, Line
-from looop.tui.render import FleetRow, Painter, default_selection, fleet_rows, row_cells
-from looop.workers.fleet import age
+from looop.tui.keys import KEYS, KeysApp
+from looop.tui.modals import Acts
+from looop.tui.render import FleetRow, default_selection, fleet_rows, row_cells
+from looop.tui.statusline import status_left
+from looop.tui.terminal import TerminalView
 from looop.workers.health import fleet_view
 
 if TYPE_CHECKING:
-    from looop.loop.views import StatusView
     from looop.workers.backend import Backend
 
 POLL_S = 0.3  # output.log size check
@@ -56,40 +51,7 @@ FAR_SCREEN_S = 1.0  # the selected remote worker's screen asked for
 FAR_SLOW_S = 4.0  # a look taking longer is said in the status line
 
 EMPTY = "no sessions — `looop up` starts the pulse, `looop worker start ID …` a worker"
-# the legend fits 80 columns; `?` lists every key
-KEYS = "? keys  a answer  s send  c ^C  k kill  p pause  f follow  Tab all  q quit"
-ALL_KEYS = [
-    ("↑ ↓", "select a session (or click its row)"),
-    ("Tab", "living sessions / all, finished ones too"),
-    ("a", "answer a pending ask (the selected worker's first), confirmed"),
-    ("s", "send a line to the selected worker (typed, then Enter)"),
-    ("c", "Ctrl-C the selected worker, confirmed"),
-    ("k", "kill the selected worker, confirmed"),
-    ("p", "pause the pulse (workers keep running) or resume it, confirmed"),
-    ("f / End", "follow the selected worker's output (its log, live)"),
-    ("^P ^N", "scroll a line up / down"),
-    ("^U ^D", "scroll half a page up / down"),
-    ("PgUp PgDn", "scroll a page"),
-    ("Home", "the top of its scrollback"),
-    ("?", "this list"),
-    ("q  ^C", "quit"),
-]
-# the main screen's own actions: while a small screen is up its keys are its own
-MAIN_ACTIONS = {
-    "select",
-    "toggle_all",
-    "scroll_lines",
-    "scroll_half",
-    "scroll_page",
-    "scroll_edge",
-    "answer",
-    "send_line",
-    "interrupt",
-    "kill",
-    "pause",
-    "keys",
-    "quit",
-}
+
 COLUMNS = (
     ("ID", "id"),
     ("HEALTH", "health"),
@@ -125,112 +87,7 @@ class HomeFar:
         return engine.remote_of(self.ctx, sid)
 
 
-class TerminalView(ScrollView):
-    """The selected session's terminal: scrollback rows, then the screen, at its own width."""
-
-    can_focus = False
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.feed: SessionFeed | ShotFeed | None = None
-        self.message: list[str] = []
-        self.live = False  # paint the cursor only while the session runs
-        self.follow = True  # stick to the bottom as output comes, until the user scrolls up
-        self.painter = Painter()
-        self._dropped = 0
-
-    def show(self, feed: SessionFeed | ShotFeed | None, message: list[str] | None = None) -> None:
-        self.feed = feed
-        self.message = message or []
-        self._dropped = feed.screen.dropped if feed else 0
-        self.follow = True
-        self._set_virtual()
-        self.scroll_to(x=0, animate=False, immediate=True, force=True)
-        self._stick()
-        self.refresh()
-
-    def _set_virtual(self) -> None:
-        feed = self.feed
-        if feed is None:
-            self.virtual_size = Size(0, len(self.message) + 1)
-        else:
-            self.virtual_size = Size(feed.screen.columns, feed.line_count())
-
-    def changed(self) -> None:
-        """New output was emulated: follow it when at the bottom, else hold the view still."""
-        feed = self.feed
-        self._set_virtual()
-        if feed is not None:
-            shifted = feed.screen.dropped - self._dropped
-            self._dropped = feed.screen.dropped
-            if self.follow:
-                self._stick()
-            elif shifted:
-                self.scroll_to(y=max(0, self.scroll_y - shifted), animate=False, immediate=True)
-        self.refresh()
-
-    def bottom(self) -> int:
-        """Where following rests: the session's screen from its top, or, when what it shows
-        is taller than the pane, the page ending at its last line that shows something. (The
-        very bottom would open a session taller than the pane on its blank rows.)"""
-        feed = self.feed
-        if feed is None:
-            return self.max_scroll_y
-        used = feed.used_line_count() - self.scrollable_content_region.height
-        return max(0, min(self.max_scroll_y, max(len(feed.screen.history), used)))
-
-    def _stick(self, again: bool = True) -> None:
-        """Scroll to the bottom now, and once more after the next layout (scrollbars that
-        appear with the new content change the page height)."""
-        if self.follow:
-            self.scroll_to(y=self.bottom(), animate=False, immediate=True, force=True)
-            if again:
-                self.call_after_refresh(self._stick, False)
-
-    def on_resize(self) -> None:
-        self._stick()
-
-    def scroll_lines(self, n: int) -> None:
-        """A user scroll: following resumes once it reaches the bottom."""
-        self.scroll_to(y=self.scroll_y + n, animate=False, immediate=True)
-        self.follow = self.scroll_y >= self.bottom()
-
-    def scroll_edge(self, end: bool) -> None:
-        self.scroll_to(y=self.bottom() if end else 0, animate=False, immediate=True)
-        self.follow = end
-
-    def on_mouse_scroll_up(self) -> None:
-        self.follow = False
-
-    def on_mouse_scroll_down(self) -> None:
-        self.call_after_refresh(self._follow_if_at_end)
-
-    def _follow_if_at_end(self) -> None:
-        self.follow = self.scroll_y >= self.bottom()
-
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        base = self.rich_style
-        scroll_x, scroll_y = self.scroll_offset
-        feed = self.feed
-        if feed is None:
-            line = self.message[y - 1] if 1 <= y <= len(self.message) else ""
-            strip = Strip([Segment("  " + line, Style(dim=True))]) if line else Strip([])
-            return strip.apply_style(base).crop_extend(0, width, base)
-        index = scroll_y + y
-        if index >= feed.line_count():
-            return Strip.blank(width, base)
-        screen = feed.screen
-        cols = screen.columns
-        at = index - len(screen.history)
-        cursor = None
-        if self.live and not screen.cursor.hidden and at == screen.cursor.y:
-            cursor = min(screen.cursor.x, cols - 1)
-        segments = self.painter.segments(feed.row(index), cols, screen.default_char, cursor)
-        return Strip(segments, cols).apply_style(base).crop_extend(scroll_x, scroll_x + width, base)
-
-
-class WatchApp(App[None]):
+class WatchApp(KeysApp):
     """Read-only: it only reads session dirs and the loop's state files (and asks remote
     workers' backends for their rows and screens)."""
 
@@ -259,28 +116,6 @@ class WatchApp(App[None]):
     #fleet {{ height: {FLEET_VISIBLE + 1}; }}
     #keys {{ height: 1; color: $text-muted; background: $panel; }}
     """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "select(-1)", "previous", show=False, priority=True),
-        Binding("down", "select(1)", "next", show=False, priority=True),
-        Binding("tab", "toggle_all", "living/all", show=False, priority=True),
-        Binding("ctrl+p", "scroll_lines(-1)", show=False, priority=True),
-        Binding("ctrl+n", "scroll_lines(1)", show=False, priority=True),
-        Binding("ctrl+u", "scroll_half(-1)", show=False, priority=True),
-        Binding("ctrl+d", "scroll_half(1)", show=False, priority=True),
-        Binding("pageup", "scroll_page(-1)", show=False, priority=True),
-        Binding("pagedown", "scroll_page(1)", show=False, priority=True),
-        Binding("home", "scroll_edge(0)", show=False, priority=True),
-        Binding("end", "scroll_edge(1)", show=False, priority=True),
-        Binding("a", "answer", show=False, priority=True),
-        Binding("s", "send_line", show=False, priority=True),
-        Binding("c", "interrupt", show=False, priority=True),
-        Binding("k", "kill", show=False, priority=True),
-        Binding("p", "pause", show=False, priority=True),
-        Binding("f", "scroll_edge(1)", show=False, priority=True),
-        Binding("question_mark", "keys", show=False, priority=True),
-        Binding("q", "quit", "quit", show=False, priority=True),
-        Binding("ctrl+c", "quit", show=False, priority=True),
-    ]
 
     def __init__(
         self,
@@ -579,43 +414,8 @@ class WatchApp(App[None]):
 
     # -- the status line -------------------------------------------------------------------
     def _status_left(self) -> None:
-        """Pulse, next beat, spend and asks first: at 80 columns the data dir is what gives."""
-        paths = self.ctx.paths
-        parts: list[str] = []
-        st: StatusView | None
-        try:
-            st = gather_status(paths, self.ctx.env, self.ctx.clock, all_workers=False)
-        except (LooopError, OSError) as e:
-            st = None
-            parts.append(f"status ✗ {e}")
-        try:
-            asks = len(pending(paths.asks, paths.answers))
-        except (LooopError, OSError):
-            asks = 0
-        ask_part = f"{asks} ask{'s' if asks != 1 else ''}"
-        if st is not None:
-            stopped = not st["pulse"]["running"]
-            pause = stopped and paused_at(str(paths.events))
-            parts.append(_pulse_part(st, self.ctx.clock.now(), pause))
-            sp = st["spend"]
-            spend = sp if sp and "error" not in sp else None
-            if spend is not None:  # an open breaker stops every AI call: said next to the pulse
-                shut = [k for k in ("budget", "unmetered", "decides") if spend[k]["open"]]
-                if shut:
-                    parts.append(f"breaker ✗ {'/'.join(shut)} (looop status)")
-            parts.append(ask_part)
-            if spend is not None:
-                cap = spend["max_daily_usd"]
-                spent = f"${spend['spent_today_usd']:.2f}"
-                parts.append(f"{spent}/${cap:.2f} today" if cap else f"{spent} today")
-            if st["config_error"]:
-                parts.append("config ✗ (looop status)")
-        else:
-            parts.append(ask_part)
-        if self.acting:
-            parts.append(f"{self.acting}…")
-        parts.append(str(paths.data))
-        self.query_one("#status-left", Static).update(" · ".join(parts))
+        """Pulse, next beat, spend and asks first (tui/statusline.py)."""
+        self.query_one("#status-left", Static).update(status_left(self.ctx, self.acting))
 
     def _status_right(self) -> None:
         if self._is_far(self.selected) and self.far_feed is not None:
@@ -681,152 +481,3 @@ class WatchApp(App[None]):
     def action_scroll_edge(self, end: int) -> None:
         self.term.scroll_edge(bool(end))
         self._scrolled()
-
-    # -- acting (each through `acts`, off the UI thread) ----------------------------------
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """While a small screen is up, its keys (and typed letters) are its own."""
-        return not (action in MAIN_ACTIONS and isinstance(self.screen, ModalScreen))
-
-    def action_keys(self) -> None:
-        self.push_screen(KeysHelp(ALL_KEYS))
-
-    def _worker(self, verb: str) -> str | None:
-        """The selected worker to act on, or None (said in a notification)."""
-        sid = self.selected
-        if self.acts is None:
-            self.notify("this watch only views (no way to act was given)", severity="warning")
-        elif sid is None or sid == "pulse":
-            self.notify(f"select a worker to {verb} (↑ ↓)", severity="warning")
-        elif not self._alive(sid):
-            self.notify(f"{sid} is not running", severity="warning")
-        else:
-            return sid
-        return None
-
-    def _alive(self, sid: str) -> bool:
-        row = next((r for r in self.rows if r.id == sid), None)
-        return row is not None and row.alive
-
-    def _act(self, what: str, job: Any) -> None:
-        """Run `job` (a call into acts returning its one-line done) on a thread of its own;
-        its line or its refusal comes back as a notification."""
-        if self.acting is not None:
-            self.notify(f"still {self.acting}", severity="warning")
-            return
-        self.acting = what
-        self._status_left()
-
-        def run() -> None:
-            try:
-                said, bad = str(job()), False
-            except (LooopError, OSError) as e:
-                said, bad = str(e), True
-            except Exception as e:  # a thread must always report back, or acting stays held
-                said, bad = f"{what} failed: {type(e).__name__}: {e}", True
-            try:
-                self.call_from_thread(self._acted, said, bad)
-            except RuntimeError:  # the app ended meanwhile: nobody to tell
-                pass
-
-        threading.Thread(target=run, name="watch-act", daemon=True).start()
-
-    def _acted(self, said: str, bad: bool) -> None:
-        self.acting = None
-        self.notify(said, severity="error" if bad else "information", timeout=6 if bad else 3)
-        self.refresh_fleet()
-
-    def _confirmed(self, question: str, then: Any) -> None:
-        def done(yes: bool | None) -> None:
-            if yes:
-                then()
-
-        self.push_screen(Confirm(question), done)
-
-    def action_send_line(self) -> None:
-        sid = self._worker("send a line to")
-        acts = self.acts
-        if sid is None or acts is None:
-            return
-
-        def typed(text: str | None) -> None:
-            if text is not None and text.strip():
-                self._act(f"sending to {sid}", lambda: acts.send(sid, text))
-
-        self.push_screen(Line(f"send a line to {sid} (Enter is pressed after it)", "text"), typed)
-
-    def action_interrupt(self) -> None:
-        sid = self._worker("interrupt")
-        acts = self.acts
-        if sid is not None and acts is not None:
-            self._confirmed(
-                f"Press Ctrl-C in {sid}?",
-                lambda: self._act(f"Ctrl-C to {sid}", lambda: acts.keys(sid, ["C-c"])),
-            )
-
-    def action_kill(self) -> None:
-        sid = self._worker("kill")
-        acts = self.acts
-        if sid is not None and acts is not None:
-            self._confirmed(
-                f"Kill worker {sid}? Its process group is stopped; it cannot be undone.",
-                lambda: self._act(f"killing {sid}", lambda: acts.kill(sid)),
-            )
-
-    def action_pause(self) -> None:
-        acts = self.acts
-        if acts is None:
-            self.notify("this watch only views (no way to act was given)", severity="warning")
-            return
-        if self._alive("pulse"):
-            question = "Pause the pulse? It stops after its beat; workers keep running."
-            self._confirmed(question, lambda: self._act("pausing", acts.pause))
-        else:
-            question = "Resume the pulse (`looop up`)? It beats again, and may call the AI."
-            self._confirmed(question, lambda: self._act("resuming", acts.resume))
-
-    def action_answer(self) -> None:
-        acts = self.acts
-        if acts is None:
-            self.notify("this watch only views (no way to act was given)", severity="warning")
-            return
-        try:
-            asks = pending(self.ctx.paths.asks, self.ctx.paths.answers)
-        except (LooopError, OSError) as e:
-            self.notify(f"asks unreadable: {e}", severity="error")
-            return
-        if not asks:
-            self.notify("no pending asks")
-            return
-        mine = [a for a in asks if a.get("worker") == self.selected]
-        ask = (mine or asks)[0]
-        aid, who = str(ask.get("id")), str(ask.get("worker"))
-        options = [str(o) for o in ask.get("options") or []]
-        more = f" · {len(asks) - 1} more pending" if len(asks) > 1 else ""
-        title = f"{who} asks ({aid}{more}):\n{ask.get('prompt')}"
-        hint = f"one of: {', '.join(options)}" if options else "your answer"
-
-        def typed(text: str | None) -> None:
-            if text is None or not text.strip():
-                return
-            # always confirmed, as on the dashboard: an answer cannot be taken back
-            self._confirmed(
-                f"Answer {aid} with: {text}?",
-                lambda: self._act(f"answering {aid}", lambda: acts.answer(aid, text)),
-            )
-
-        self.push_screen(Line(title, hint), typed)
-
-
-def _pulse_part(st: StatusView, now: float, paused: bool = False) -> str:
-    """`pulse up · next beat in 42s` (v1.0's countdown), `pulse up · beating` while a beat
-    runs, `pulse paused` (a Pause, workers kept), `pulse down`."""
-    if not st["pulse"]["running"]:
-        return "pulse paused" if paused else "pulse down"
-    beat = st["last_beat"]
-    if beat is not None and beat["outcome"] in ("running", "deciding"):
-        return f"pulse up · {'deciding' if beat['outcome'] == 'deciding' else 'beating'}"
-    nb = st["next_beat"]
-    if nb is None or nb["ts"] is None:
-        return "pulse up"
-    left = int(nb["ts"] - now)
-    return f"pulse up · next beat in {age(left)}" if left > 0 else "pulse up · beat due"

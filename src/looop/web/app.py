@@ -1,5 +1,6 @@
-"""The Starlette app: the guard in front of everything, the /api/v1 routes, the dashboard page
-and its static files (shipped in the package, no build step)."""
+"""The Starlette app: the guard in front of everything (web/requestguard.py), the /api/v1
+routes, the dashboard page and its static files (shipped in the package, no build step); the
+SSE streams are web/streams.py."""
 
 from __future__ import annotations
 
@@ -8,27 +9,17 @@ import contextlib
 import json
 import sys
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import (
-    FileResponse,
-    HTMLResponse,
-    JSONResponse,
-    RedirectResponse,
-    Response,
-    StreamingResponse,
-)
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from looop import __version__
 from looop.core import jsonsafe
@@ -38,32 +29,16 @@ from looop.core.webconfig import mcp_over_http
 from looop.remote import tokens
 from looop.remote.answer import Answerer, Refusal, Run, remote_worker
 from looop.web import actions, metrics, reads
-from looop.web.auth import Guard, cookie_name, token_ok
+from looop.web.auth import Guard
 from looop.web.cache import Changes, Kept, Key, key_of, state_inputs
 from looop.web.errors import WebError
 from looop.web.events import Hub
+from looop.web.requestguard import WORKER_TOKEN, GuardMiddleware, error_response
+from looop.web.streams import NO_STORE, live_events, screen_changes, sse
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 64 << 10  # a request body past this is refused (413) before it is read whole
-SCREEN_POLL_S = 0.25
-REMOTE_POLL_S = 1.0  # a remote worker's screen costs its host a round trip a poll
-REMOTE_ALIVE_EVERY = 5  # and whether it is still alive is asked every few looks only
-PING_S = 15.0
-SAFE = ("GET", "HEAD", "OPTIONS")
-CONTRACT_PATH = "/api/v1/contract"
-WORKER_TOKEN = "looop.worker_token"  # the scope key the guard leaves a worker's token under
 CONTRACT_WAIT_S = 25.0  # a contract call waits this long for its run, then answers 202
-# On every response: never framed by another page (clickjacking a Kill button), scripts and
-# connections only from here, no referrer leaving with a URL.
-HARDENING = [
-    (
-        b"content-security-policy",
-        b"default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    ),
-    (b"x-frame-options", b"DENY"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-]
 
 
 def json_bytes(obj: object) -> bytes:
@@ -71,116 +46,6 @@ def json_bytes(obj: object) -> bytes:
     return json.dumps(
         obj, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
     ).encode("utf-8")
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
-class GuardMiddleware:
-    """Host check (DNS rebinding) on every request; the token (query once, then the cookie,
-    or a Bearer header) on all but the static files; the Origin on every state-changing call."""
-
-    def __init__(self, app: ASGIApp, guard: Guard, secure: bool) -> None:
-        self.app, self.guard, self.secure = app, guard, secure
-        self.cookie = cookie_name(guard.port)
-
-    async def __call__(self, scope: Scope, receive: Receive, outer: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, outer)
-            return
-
-        async def send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *HARDENING]
-            await outer(message)
-
-        headers = Headers(scope=scope)
-        host = headers.get("host")
-        if not self.guard.host_ok(host):
-            await _error(403, "this server does not answer to that Host name")(scope, receive, send)
-            return
-        path: str = scope["path"]
-        if path.startswith("/static/") or path == "/favicon.ico":
-            await self.app(scope, receive, send)
-            return
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        given = (query.get("token") or [None])[0]
-        tok = self.guard.token
-        by_query = given is not None and token_ok(given, tok)
-        if by_query and path == "/":
-            await self._hand_cookie(scope, receive, send)
-            return
-        bearer = headers.get("authorization", "")
-        given_bearer = bearer[7:].strip() if bearer[:7].lower() == "bearer " else None
-        if tokens.looks_scoped(given_bearer):
-            # a worker's token: its own contract, and nothing else (the route checks whose)
-            await self._worker(scope, receive, send, headers, host, str(given_bearer))
-            return
-        by_bearer = given_bearer is not None and token_ok(given_bearer, tok)
-        by_cookie = token_ok(_cookie(headers, self.cookie), tok)
-        if not (by_bearer or by_cookie or by_query):
-            if path == "/" and scope["method"] in SAFE:
-                page = "<!doctype html><title>looop</title><p>Open the address `looop web` printed (it carries the token).</p>"  # noqa: E501
-                await HTMLResponse(page, status_code=401)(scope, receive, send)
-                return
-            await _error(401, "missing or wrong token — open the URL `looop web` printed")(
-                scope, receive, send
-            )
-            return
-        if scope["method"] not in SAFE and not (
-            self.guard.origin_ok(headers.get("origin"), host)
-            or (by_bearer and headers.get("origin") is None)
-        ):
-            await _error(403, "cross-origin request refused (Origin is not this server)")(
-                scope, receive, send
-            )
-            return
-        await self.app(scope, receive, send)
-
-    async def _hand_cookie(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The token leaves the address bar and history at once; the cookie carries it on."""
-        resp = RedirectResponse("/", status_code=303)
-        resp.set_cookie(
-            self.cookie,
-            self.guard.token,
-            httponly=True,
-            samesite="strict",
-            secure=self.secure,
-            path="/",
-        )
-        await resp(scope, receive, send)
-
-    async def _worker(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        headers: Headers,
-        host: str | None,
-        token: str,
-    ) -> None:
-        if scope["path"] != CONTRACT_PATH or scope["method"] != "POST":
-            await _error(401, f"a worker's token speaks only POST {CONTRACT_PATH}")(
-                scope, receive, send
-            )
-            return
-        origin = headers.get("origin")
-        if origin is not None and not self.guard.origin_ok(origin, host):
-            await _error(403, "cross-origin request refused (Origin is not this server)")(
-                scope, receive, send
-            )
-            return
-        scope[WORKER_TOKEN] = token
-        await self.app(scope, receive, send)
-
-
-def _cookie(headers: Headers, name: str) -> str | None:
-    for part in headers.get("cookie", "").split(";"):
-        k, _, v = part.strip().partition("=")
-        if k == name:
-            return v
-    return None
 
 
 async def read_body(request: Request, cap: int = MAX_BODY) -> dict[str, Any]:
@@ -258,10 +123,10 @@ class Site:
                 try:
                     return await fn(request)
                 except WebError as e:
-                    return _error(e.status, e.message)
+                    return error_response(e.status, e.message)
                 except Exception as e:  # a bug: one line to the client, the trace to stderr
                     traceback.print_exc(file=sys.stderr)
-                    return _error(500, f"internal error: {type(e).__name__}")
+                    return error_response(500, f"internal error: {type(e).__name__}")
 
             self.routes.append(Route(f"/api/v1{path}", endpoint, methods=[method]))
             self.listed.append((method, path, summary))
@@ -352,7 +217,7 @@ def _session_reads(site: Site, states: dict[bool, Kept]) -> None:
     @api("GET", "/sessions/{sid}/screen/stream", "The screen as SSE, sent when it changes.")
     async def screen_stream(request: Request) -> Response:
         first = await call(reads.screen, _sid(request))  # 404 before the stream starts
-        return _sse(_screens(request, ctx, _sid(request), first))
+        return sse(screen_changes(request, ctx, _sid(request), first))
 
     @api("GET", "/sessions/{sid}/log", "A session's output tail, ANSI stripped; ?tail=N.")
     async def log(request: Request) -> Response:
@@ -397,7 +262,7 @@ def _live_reads(site: Site) -> None:
 
     @site.api("GET", "/events", "Live events and journal lines (SSE).")
     async def events(request: Request) -> Response:
-        return _sse(_events(request, hub))
+        return sse(live_events(request, hub))
 
 
 # (path, summary, action, the path's one parameter or None) for each POST
@@ -489,7 +354,7 @@ def _pages(site: Site) -> None:
         return JSONResponse(openapi_doc(listed))
 
     async def index(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", headers=_NO_STORE)
+        return FileResponse(STATIC / "index.html", headers=NO_STORE)
 
     site.routes += [
         Route("/api/v1/openapi.json", openapi, methods=["GET"]),
@@ -500,7 +365,7 @@ def _pages(site: Site) -> None:
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    return _error(404, f"no such path {request.url.path[:200]}")
+    return error_response(404, f"no such path {request.url.path[:200]}")
 
 
 def _assemble(site: Site, states: dict[bool, Kept], guard: Guard, secure: bool) -> Starlette:
@@ -527,9 +392,6 @@ def _assemble(site: Site, states: dict[bool, Kept], guard: Guard, secure: bool) 
     return app
 
 
-_NO_STORE: Mapping[str, str] = {"Cache-Control": "no-store"}
-
-
 def _page_reads(api: Callable[[str, str, str], Callable[[Handler], Handler]], call: Any) -> None:
     """The dashboard's panels beyond status: goals, a repo worker's diff."""
 
@@ -552,65 +414,6 @@ def _mcp_wanted(ctx: Ctx) -> bool:
         return mcp_over_http(ctx.config().raw)
     except LooopError:  # a broken config serves without its web settings
         return False
-
-
-def _sse(gen: AsyncIterator[str]) -> StreamingResponse:
-    return StreamingResponse(
-        gen,
-        media_type="text/event-stream",
-        headers={**_NO_STORE, "X-Accel-Buffering": "no"},
-    )
-
-
-async def _events(request: Request, hub: Hub) -> AsyncIterator[str]:
-    q = hub.subscribe()
-    try:
-        yield "retry: 2000\n\n"
-        while True:
-            try:
-                msg = await asyncio.wait_for(q.get(), PING_S)
-            except TimeoutError:
-                yield ": ping\n\n"
-                continue
-            if msg is None:
-                return  # dropped as too slow: the browser reconnects
-            yield f"data: {msg}\n\n"
-    finally:
-        hub.unsubscribe(q)
-
-
-async def _screens(
-    request: Request, ctx: Ctx, sid: str, first: dict[str, Any]
-) -> AsyncIterator[str]:
-    """The screen whenever its text or cursor changed, polled; ends once the session has
-    ended (a dead one's screen is its log replayed: sent once, never polled). A remote
-    worker's is polled more gently through its backend (its end seen within a few looks);
-    while its host does not answer the stream says so once (event `unreachable`) and goes
-    on asking, sending the screen again once the host is back."""
-    far = await run_in_threadpool(reads.remote, ctx, sid) is not None
-    shot: dict[str, Any] | None = first
-    last: Any = None
-    looks = 0
-    while True:
-        if shot is not None:
-            key = (shot.get("screen_hash"), json.dumps(shot.get("cursor")), len(shot["lines"]))
-            if key != last:
-                last = key
-                yield f"data: {json.dumps(shot, ensure_ascii=False)}\n\n"
-            if not shot.get("alive"):
-                yield "event: ended\ndata: {}\n\n"
-                return
-        await asyncio.sleep(REMOTE_POLL_S if far else SCREEN_POLL_S)
-        looks += 1
-        ask_alive = not far or looks % REMOTE_ALIVE_EVERY == 0 or shot is None
-        try:
-            shot = await run_in_threadpool(reads.screen, ctx, sid, ask_alive)
-        except WebError as e:
-            if e.status != 503:
-                return
-            if last != "unreachable":
-                yield f"event: unreachable\ndata: {json.dumps({'error': e.message})}\n\n"
-            shot, last = None, "unreachable"
 
 
 def openapi_doc(listed: list[tuple[str, str, str]]) -> dict[str, Any]:

@@ -41,7 +41,8 @@ from looop.core.context import Ctx
 from looop.core.errors import LooopError
 from looop.core.stamps import parse_utc
 from looop.decide.cost.ledger import ledger_text, parsed_rows
-from looop.loop.status import BEAT_ENDS, ends_beat, gather_status, pending_asks
+from looop.loop.beatlog import BEAT_ENDS, ends_beat
+from looop.loop.status import gather_status, pending_asks
 from looop.web.auth import Guard, token_ok
 
 PATH = "/metrics"

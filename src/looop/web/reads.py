@@ -18,9 +18,10 @@ from looop.decide.cost.report import DAY_SPLIT, cost_reports
 from looop.human import schedules
 from looop.human.mailbox import pending
 from looop.loop.asks import tag
+from looop.loop.beatlog import BEAT_ENDS, beat_detail, ends_beat, paused_at
 from looop.loop.fleet import fleet_rows
 from looop.loop.runs import list_runs, show_run
-from looop.loop.status import BEAT_ENDS, beat_detail, ends_beat, gather_status, paused_at
+from looop.loop.status import gather_status
 from looop.remote import engine
 from looop.sessions import SessionError, get_session, log_tail, screenshot, validate_id
 from looop.web.errors import WebError, not_found
@@ -52,7 +53,7 @@ def state(ctx: Ctx, all_workers: bool = False) -> dict[str, Any]:
 
 
 def paused(ctx: Ctx) -> bool:
-    """The header says "paused", not "stopped" (loop/status.paused_at)."""
+    """The header says "paused", not "stopped" (loop/beatlog.paused_at)."""
     return paused_at(str(ctx.paths.events))
 
 

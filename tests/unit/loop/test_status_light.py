@@ -21,7 +21,7 @@ from looop.core.store import write_json
 from looop.decide.cost import breakers, cap, glance
 from looop.decide.cost.breakers import spend_status
 from looop.decide.cost.prices import command_word
-from looop.loop import status
+from looop.loop import beatlog, status
 from looop.sessions.state import list_sessions
 from looop.sessions.wire import list_light
 from tests.clocks import FixedClock
@@ -285,7 +285,7 @@ def test_gather_status_over_strings_is_gather_status_over_paths(data: Path, cloc
 def test_status_shows_local_time_as_datetime_does(data: Path) -> None:
     clock = SystemClock()
     ts = 1_782_000_000.9999996  # rounds up to the next second, as datetime rounds it
-    assert status.local_text(clock, ts) == clock.local(ts).strftime(status.TIME_FORMAT)
+    assert beatlog.local_text(clock, ts) == clock.local(ts).strftime(beatlog.TIME_FORMAT)
 
 
 EVENT_NAMES = ["tick_start", "decide_start", "decided", "world_unchanged", "pulse_sleep"]
@@ -309,13 +309,13 @@ def test_the_records_read_from_the_end_give_the_beat_all_records_give(
         rec = {"ts": utc_stamp_ms(NOW - 600 + i), "event": ev, "until": utc_stamp(NOW + i)}
         lines.append("{torn" if ev == "TORN" else json.dumps(rec))
     (data / "events.jsonl").write_text("".join(line + "\n" for line in lines))
-    window = lines[-status.EVENTS_SCAN_LINES :]
+    window = lines[-beatlog.EVENTS_SCAN_LINES :]
     every = [r for r in (json.loads(x) for x in window if x != "{torn") if r]
-    got = status._records(str(data))
+    got = beatlog.beat_records(str(data))
     assert got == every[len(every) - len(got) :]
     for holding in (True, False):
-        assert status._beat(got, clock, holding) == status._beat(every, clock, holding)
-        assert status._next_beat(got, clock, holding) == status._next_beat(every, clock, holding)
+        assert beatlog.last_beat(got, clock, holding) == beatlog.last_beat(every, clock, holding)
+        assert beatlog.next_beat(got, clock, holding) == beatlog.next_beat(every, clock, holding)
 
 
 @given(st.lists(st.floats(min_value=0, max_value=1e6), max_size=60))

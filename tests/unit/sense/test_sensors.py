@@ -18,7 +18,8 @@ from looop.core.context import Ctx
 from looop.core.paths import Paths
 from looop.sense import sense
 from looop.sense.probes import default_probes
-from looop.sense.sensors import Reading, interval_of, is_error_snapshot, run_user_sensors
+from looop.sense.sensors import Reading, interval_of, run_user_sensors
+from looop.sense.verdicts import is_error_snapshot
 from tests.clocks import FixedClock
 from tests.procwatch import FIXTURES, Zombies, kill_all, tagged
 from tests.procwatch import children as procwatch_children

@@ -307,7 +307,7 @@ def test_since_lists_finished_workers_heard_from_within_the_window() -> None:
 
 
 def test_the_status_line_counts_down_to_the_next_beat() -> None:
-    from looop.tui.app import _pulse_part
+    from looop.tui.statusline import pulse_part
 
     def st(running: bool, outcome: str | None, next_ts: int | None) -> Any:
         return {
@@ -316,10 +316,10 @@ def test_the_status_line_counts_down_to_the_next_beat() -> None:
             "next_beat": None if next_ts is None else {"ts": next_ts, "at": "", "reason": ""},
         }
 
-    assert _pulse_part(st(False, None, None), 1000.0) == "pulse down"
-    assert _pulse_part(st(True, "decided", 1042), 1000.0) == "pulse up · next beat in 42s"
-    assert _pulse_part(st(True, "skipped", 1000 + 300), 1000.0) == "pulse up · next beat in 5m"
-    assert _pulse_part(st(True, "decided", 990), 1000.0) == "pulse up · beat due"
-    assert _pulse_part(st(True, "deciding", None), 1000.0) == "pulse up · deciding"
-    assert _pulse_part(st(True, "running", 1042), 1000.0) == "pulse up · beating"
-    assert _pulse_part(st(True, None, None), 1000.0) == "pulse up"
+    assert pulse_part(st(False, None, None), 1000.0) == "pulse down"
+    assert pulse_part(st(True, "decided", 1042), 1000.0) == "pulse up · next beat in 42s"
+    assert pulse_part(st(True, "skipped", 1000 + 300), 1000.0) == "pulse up · next beat in 5m"
+    assert pulse_part(st(True, "decided", 990), 1000.0) == "pulse up · beat due"
+    assert pulse_part(st(True, "deciding", None), 1000.0) == "pulse up · deciding"
+    assert pulse_part(st(True, "running", 1042), 1000.0) == "pulse up · beating"
+    assert pulse_part(st(True, None, None), 1000.0) == "pulse up"

@@ -1,0 +1,230 @@
+"""The keys of `looop watch`: its bindings, the list `?` shows, and the keys that act (answer
+an ask, send a line, Ctrl-C, kill, pause/resume), each through the `Acts` the app was given
+(the CLI's own paths, journaled), off the UI thread, one at a time, with a confirm before
+anything that cannot be taken back. What the view's own keys do (select, scroll) is the app's."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import ModalScreen
+
+from looop.core.context import Ctx
+from looop.core.errors import LooopError
+from looop.human.mailbox import pending
+from looop.tui.modals import Acts, Confirm, KeysHelp, Line
+from looop.tui.render import FleetRow
+
+# the legend fits 80 columns; `?` lists every key
+KEYS = "? keys  a answer  s send  c ^C  k kill  p pause  f follow  Tab all  q quit"
+ALL_KEYS = [
+    ("↑ ↓", "select a session (or click its row)"),
+    ("Tab", "living sessions / all, finished ones too"),
+    ("a", "answer a pending ask (the selected worker's first), confirmed"),
+    ("s", "send a line to the selected worker (typed, then Enter)"),
+    ("c", "Ctrl-C the selected worker, confirmed"),
+    ("k", "kill the selected worker, confirmed"),
+    ("p", "pause the pulse (workers keep running) or resume it, confirmed"),
+    ("f / End", "follow the selected worker's output (its log, live)"),
+    ("^P ^N", "scroll a line up / down"),
+    ("^U ^D", "scroll half a page up / down"),
+    ("PgUp PgDn", "scroll a page"),
+    ("Home", "the top of its scrollback"),
+    ("?", "this list"),
+    ("q  ^C", "quit"),
+]
+# the main screen's own actions: while a small screen is up its keys are its own
+MAIN_ACTIONS = {
+    "select",
+    "toggle_all",
+    "scroll_lines",
+    "scroll_half",
+    "scroll_page",
+    "scroll_edge",
+    "answer",
+    "send_line",
+    "interrupt",
+    "kill",
+    "pause",
+    "keys",
+    "quit",
+}
+
+
+class KeysApp(App[None]):
+    """The watch's keys (WatchApp is one): what acting needs of the app is declared here,
+    what it does after acting (read the fleet again, say what it is doing) is the app's."""
+
+    ctx: Ctx
+    acts: Acts | None  # None: a view only (every acting key says so)
+    acting: str | None  # what is being done off the UI thread, one at a time
+    selected: str | None
+    rows: list[FleetRow]
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "select(-1)", "previous", show=False, priority=True),
+        Binding("down", "select(1)", "next", show=False, priority=True),
+        Binding("tab", "toggle_all", "living/all", show=False, priority=True),
+        Binding("ctrl+p", "scroll_lines(-1)", show=False, priority=True),
+        Binding("ctrl+n", "scroll_lines(1)", show=False, priority=True),
+        Binding("ctrl+u", "scroll_half(-1)", show=False, priority=True),
+        Binding("ctrl+d", "scroll_half(1)", show=False, priority=True),
+        Binding("pageup", "scroll_page(-1)", show=False, priority=True),
+        Binding("pagedown", "scroll_page(1)", show=False, priority=True),
+        Binding("home", "scroll_edge(0)", show=False, priority=True),
+        Binding("end", "scroll_edge(1)", show=False, priority=True),
+        Binding("a", "answer", show=False, priority=True),
+        Binding("s", "send_line", show=False, priority=True),
+        Binding("c", "interrupt", show=False, priority=True),
+        Binding("k", "kill", show=False, priority=True),
+        Binding("p", "pause", show=False, priority=True),
+        Binding("f", "scroll_edge(1)", show=False, priority=True),
+        Binding("question_mark", "keys", show=False, priority=True),
+        Binding("q", "quit", "quit", show=False, priority=True),
+        Binding("ctrl+c", "quit", show=False, priority=True),
+    ]
+
+    def refresh_fleet(self) -> None:
+        """Read the fleet again and show it (the app's)."""
+        raise NotImplementedError
+
+    def _status_left(self) -> None:
+        """Say what is being done in the status line (the app's)."""
+        raise NotImplementedError
+
+    # -- acting (each through `acts`, off the UI thread) ----------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """While a small screen is up, its keys (and typed letters) are its own."""
+        return not (action in MAIN_ACTIONS and isinstance(self.screen, ModalScreen))
+
+    def action_keys(self) -> None:
+        self.push_screen(KeysHelp(ALL_KEYS))
+
+    def _worker(self, verb: str) -> str | None:
+        """The selected worker to act on, or None (said in a notification)."""
+        sid = self.selected
+        if self.acts is None:
+            self.notify("this watch only views (no way to act was given)", severity="warning")
+        elif sid is None or sid == "pulse":
+            self.notify(f"select a worker to {verb} (↑ ↓)", severity="warning")
+        elif not self._alive(sid):
+            self.notify(f"{sid} is not running", severity="warning")
+        else:
+            return sid
+        return None
+
+    def _alive(self, sid: str) -> bool:
+        row = next((r for r in self.rows if r.id == sid), None)
+        return row is not None and row.alive
+
+    def _act(self, what: str, job: Any) -> None:
+        """Run `job` (a call into acts returning its one-line done) on a thread of its own;
+        its line or its refusal comes back as a notification."""
+        if self.acting is not None:
+            self.notify(f"still {self.acting}", severity="warning")
+            return
+        self.acting = what
+        self._status_left()
+
+        def run() -> None:
+            try:
+                said, bad = str(job()), False
+            except (LooopError, OSError) as e:
+                said, bad = str(e), True
+            except Exception as e:  # a thread must always report back, or acting stays held
+                said, bad = f"{what} failed: {type(e).__name__}: {e}", True
+            try:
+                self.call_from_thread(self._acted, said, bad)
+            except RuntimeError:  # the app ended meanwhile: nobody to tell
+                pass
+
+        threading.Thread(target=run, name="watch-act", daemon=True).start()
+
+    def _acted(self, said: str, bad: bool) -> None:
+        self.acting = None
+        self.notify(said, severity="error" if bad else "information", timeout=6 if bad else 3)
+        self.refresh_fleet()
+
+    def _confirmed(self, question: str, then: Any) -> None:
+        def done(yes: bool | None) -> None:
+            if yes:
+                then()
+
+        self.push_screen(Confirm(question), done)
+
+    def action_send_line(self) -> None:
+        sid = self._worker("send a line to")
+        acts = self.acts
+        if sid is None or acts is None:
+            return
+
+        def typed(text: str | None) -> None:
+            if text is not None and text.strip():
+                self._act(f"sending to {sid}", lambda: acts.send(sid, text))
+
+        self.push_screen(Line(f"send a line to {sid} (Enter is pressed after it)", "text"), typed)
+
+    def action_interrupt(self) -> None:
+        sid = self._worker("interrupt")
+        acts = self.acts
+        if sid is not None and acts is not None:
+            self._confirmed(
+                f"Press Ctrl-C in {sid}?",
+                lambda: self._act(f"Ctrl-C to {sid}", lambda: acts.keys(sid, ["C-c"])),
+            )
+
+    def action_kill(self) -> None:
+        sid = self._worker("kill")
+        acts = self.acts
+        if sid is not None and acts is not None:
+            self._confirmed(
+                f"Kill worker {sid}? Its process group is stopped; it cannot be undone.",
+                lambda: self._act(f"killing {sid}", lambda: acts.kill(sid)),
+            )
+
+    def action_pause(self) -> None:
+        acts = self.acts
+        if acts is None:
+            self.notify("this watch only views (no way to act was given)", severity="warning")
+            return
+        if self._alive("pulse"):
+            question = "Pause the pulse? It stops after its beat; workers keep running."
+            self._confirmed(question, lambda: self._act("pausing", acts.pause))
+        else:
+            question = "Resume the pulse (`looop up`)? It beats again, and may call the AI."
+            self._confirmed(question, lambda: self._act("resuming", acts.resume))
+
+    def action_answer(self) -> None:
+        acts = self.acts
+        if acts is None:
+            self.notify("this watch only views (no way to act was given)", severity="warning")
+            return
+        try:
+            asks = pending(self.ctx.paths.asks, self.ctx.paths.answers)
+        except (LooopError, OSError) as e:
+            self.notify(f"asks unreadable: {e}", severity="error")
+            return
+        if not asks:
+            self.notify("no pending asks")
+            return
+        mine = [a for a in asks if a.get("worker") == self.selected]
+        ask = (mine or asks)[0]
+        aid, who = str(ask.get("id")), str(ask.get("worker"))
+        options = [str(o) for o in ask.get("options") or []]
+        more = f" · {len(asks) - 1} more pending" if len(asks) > 1 else ""
+        title = f"{who} asks ({aid}{more}):\n{ask.get('prompt')}"
+        hint = f"one of: {', '.join(options)}" if options else "your answer"
+
+        def typed(text: str | None) -> None:
+            if text is None or not text.strip():
+                return
+            # always confirmed, as on the dashboard: an answer cannot be taken back
+            self._confirmed(
+                f"Answer {aid} with: {text}?",
+                lambda: self._act(f"answering {aid}", lambda: acts.answer(aid, text)),
+            )
+
+        self.push_screen(Line(title, hint), typed)
