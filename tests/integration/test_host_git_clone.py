@@ -12,7 +12,9 @@ import pytest
 
 from looop.core import store
 from looop.core.context import Ctx
+from looop.workers import treework
 from looop.workers import worktree as wt
+from looop.workers.treerecord import Tree
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -36,7 +38,7 @@ def test_a_clone_config_the_worker_wrote_runs_nothing_on_the_host(ctx: Ctx, tmp_
     git(tmp_path, "clone", "-q", str(origin), str(path))
     base = git(path, "rev-parse", "HEAD").strip()
     dot = str(path / ".git")
-    tree = wt.Tree("w1", str(path), "main", base, str(path), dot, dot, True, origin="https://x/y")
+    tree = Tree("w1", str(path), "main", base, str(path), dot, dot, True, origin="https://x/y")
     store.atomic_write(ctx.paths.worktrees / "w1.json", __import__("json").dumps(asdict(tree)))
 
     marks = tmp_path / "marks"
@@ -73,16 +75,16 @@ def test_a_clone_config_the_worker_wrote_runs_nothing_on_the_host(ctx: Ctx, tmp_
     for p in marks.iterdir():
         p.unlink()
 
-    assert wt.is_dirty(ctx.env, tree) is True
-    assert wt.unpushed(ctx.env, tree) is False
-    assert wt.holds_work(ctx.env, tree) is True
+    assert treework.is_dirty(ctx.env, tree) is True
+    assert treework.unpushed(ctx.env, tree) is False
+    assert treework.holds_work(ctx.env, tree) is True
     shown = ""
-    for argv, env in wt.diff_runs(ctx, "w1", ("--stat",)) + wt.diff_runs(ctx, "w1"):
+    for argv, env in treework.diff_runs(ctx, "w1", ("--stat",)) + treework.diff_runs(ctx, "w1"):
         done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
         assert done.returncode in (0, 1), done.stderr
         shown += done.stdout
     assert "+edited" in shown and "+new" in shown
-    assert wt.sensed(ctx, {"w1": asdict(tree)})["w1"]["uncommitted"] is True
+    assert treework.sensed(ctx, {"w1": asdict(tree)})["w1"]["uncommitted"] is True
     wt.release(ctx, "w1")  # holds work: kept
     assert path.exists()
     assert sorted(p.name for p in marks.iterdir()) == []

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from looop.core.context import Ctx
-from looop.core.proc import Kind, Pool, Run, Tail, spawn
+from looop.core.pool import Pool, Run
+from looop.core.proc import Kind, Tail, spawn
 from looop.core.procs import UNCONTAINED, Containment
 from looop.core.sandboxpolicy import SandboxPolicy
 from looop.workers.sandbox import WorkerBox, shell_argv, verify_argv

@@ -77,7 +77,7 @@ def host_add(
         click.echo(f"  next: looop host check {h.name}")
         return
     # lazy: only a Kubernetes host needs its engine
-    from looop.remote.kube.backend import load_client
+    from looop.remote.kube.cluster import load_client
 
     if ssh_config is not None:
         raise LooopError("--ssh-config is for an SSH host, not a Kubernetes one (--kubeconfig)")

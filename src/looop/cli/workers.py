@@ -23,7 +23,7 @@ from looop.cli.workerstart import Start, start_worker_lines
 from looop.core.errors import LooopError
 from looop.loop.fleet import fleet_rows
 from looop.sessions import SessionError, get_session
-from looop.workers import worktree
+from looop.workers import treework
 from looop.workers.launch import normalise_target
 from looop.workers.spent import POLICIES, budgets, clear_over, set_budget
 
@@ -177,7 +177,7 @@ def worker_diff(worker_id: str, stat: bool) -> None:
         h = host_of(ctx.paths.data, wid)
         if h is not None and not isinstance(h, KubeHost):
             raise SystemExit(forward(ctx, wid, ["worker", "diff", wid, *(["--stat"] * stat)]))
-    for argv, env in worktree.diff_runs(ctx, wid, ("--stat",) if stat else ()):
+    for argv, env in treework.diff_runs(ctx, wid, ("--stat",) if stat else ()):
         sys.stdout.flush()
         try:
             code = subprocess.run(argv, env=env, check=False).returncode

@@ -15,8 +15,6 @@ from looop.core.errors import CorruptState
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-    from pathlib import Path
     from typing import Any, BinaryIO
 
     # every function takes a Path or its string
@@ -157,56 +155,6 @@ def _holds(path: AnyPath, data: bytes) -> bool:
         return False
     finally:
         os.close(fd)
-
-
-def _temp_owner(name: str) -> int | None:
-    """The writer's pid when `name` is one of atomic_write's temp names, else None."""
-    if not name.startswith(".") or ".tmp." not in name:
-        return None
-    pid, _, nonce = name.rpartition(".tmp.")[2].partition(".")
-    if not pid.isdigit() or len(nonce) != 6:
-        return None
-    return int(pid)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, owned by someone else
-    return True
-
-
-def sweep_temps(dirs: Iterable[Path], now: float, max_age: float = 3600.0) -> list[Path]:
-    """Remove temp files of atomic writes whose writer died (SIGKILL, power loss).
-
-    A temp is stale when its writer's pid is gone, or when it is older than max_age (the pid
-    may have been reused). A live writer's fresh temp is never touched."""
-    from pathlib import Path  # lazy: hot path: only the beat's sweep hands back Paths
-
-    removed: list[Path] = []
-    for d in dirs:
-        try:
-            entries = list(os.scandir(d))
-        except OSError:
-            continue
-        for entry in entries:
-            pid = _temp_owner(entry.name)
-            if pid is None:
-                continue
-            try:
-                st = entry.stat(follow_symlinks=False)
-                if not entry.is_file(follow_symlinks=False):
-                    continue
-                if _alive(pid) and now - st.st_mtime < max_age:
-                    continue
-                os.unlink(entry.path)
-                removed.append(Path(entry.path))
-            except OSError:
-                continue
-    return removed
 
 
 def dumps_state(obj: Any) -> str:

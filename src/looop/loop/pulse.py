@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
-from looop.core import gcpolicy, homes, store
+from looop.core import gcpolicy, homes, store, tempsweep
 from looop.core.clock import utc_stamp
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
@@ -96,7 +96,7 @@ class Pulse:
         if self.swept_at is not None and mono - self.swept_at < SWEEP_SECS:
             return
         self.swept_at = mono
-        gone = store.sweep_temps(self.ctx.paths.written_dirs(), self.ctx.clock.now())
+        gone = tempsweep.sweep_temps(self.ctx.paths.written_dirs(), self.ctx.clock.now())
         if gone:
             names = [self.ctx.paths.rel(p) for p in gone]
             self.ctx.events.record("temps_swept", files=names)

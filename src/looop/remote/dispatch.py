@@ -34,6 +34,7 @@ from looop.workers.launch import (
 from looop.workers.mcpwire import wire
 from looop.workers.sandbox import with_note
 from looop.workers.started import Started
+from looop.workers.treerecord import Tree
 
 if TYPE_CHECKING:
     from looop.core.config import Config
@@ -246,7 +247,7 @@ def _keep_checkout_note(
             f"worker {wid}: the looop on host {host} is older and makes no checkout — "
             f"run `looop host install {host}`"
         )
-    got = wt.Tree(**{k: tree[k] for k in wt.Tree.__dataclass_fields__ if k in tree})
+    got = Tree(**{k: tree[k] for k in Tree.__dataclass_fields__ if k in tree})
     store.atomic_write(ctx.paths.prompts / f"{wid}.md", wt.with_note(contract, got) + task)
 
 

@@ -153,7 +153,7 @@ def _add_trees(
 ) -> None:
     mine = {r["id"]: trees[r["id"]] for r in rows if r["id"] in trees}
     if mine:
-        from looop.workers.worktree import sensed  # lazy: only repo workers run git here
+        from looop.workers.treework import sensed  # lazy: only repo workers run git here
 
         # in detail: a worker's edits come and go all the time and must not wake the loop
         for wid, tree in sensed(ctx, mine).items():

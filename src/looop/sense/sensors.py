@@ -17,7 +17,8 @@ from looop.core import provenance, store
 from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.core.paths import Paths
-from looop.core.proc import Pool, Run, Spawner, Tail
+from looop.core.pool import Pool, Run
+from looop.core.proc import Spawner, Tail
 from looop.core.procs import UNCONTAINED, Containment
 from looop.core.sandboxpolicy import OFF, SandboxPolicy
 from looop.sense.verdicts import (

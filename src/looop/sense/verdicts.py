@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from looop.core import jsonsafe, store
-from looop.core.proc import Kind, Run
+from looop.core.pool import Run
+from looop.core.proc import Kind
 
 EXIT_TIMEOUT = 124
 EXIT_NOT_EXECUTABLE = 126

@@ -25,8 +25,8 @@ from looop.loop.status import gather_status
 from looop.remote import engine
 from looop.sessions import SessionError, get_session, log_tail, screenshot, validate_id
 from looop.web.errors import WebError, not_found
-from looop.workers import worktree
-from looop.workers.worktree import read_gitdir
+from looop.workers import treework
+from looop.workers.treegit import read_gitdir
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -89,7 +89,7 @@ def diff(ctx: Ctx, sid: str) -> dict[str, Any]:
     if (ctx.paths.data / "hosts" / "workers" / f"{sid}.json").exists():
         raise WebError(409, f"worker {sid} runs on another host — `looop worker diff {sid}`")
     try:
-        runs = worktree.diff_runs(ctx, sid)
+        runs = treework.diff_runs(ctx, sid)
     except LooopError as e:
         raise WebError(409, str(e)) from None
     parts: list[str] = []

@@ -33,7 +33,8 @@ TYPE_CHECKING = False  # not `from typing`: a worker start stays light
 
 if TYPE_CHECKING:
     from looop.workers.started import Away
-    from looop.workers.worktree import Plan, Tree
+    from looop.workers.treerecord import Tree
+    from looop.workers.worktree import Plan
 
 PULSE = "pulse"
 WORKER_SIZE = (120, 40)  # agent TUIs render better than at 80x24; shots stay readable

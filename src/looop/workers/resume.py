@@ -47,7 +47,7 @@ from looop.workers.startrecord import with_session_id as with_session_id
 from looop.workers.startrecord import write_record as write_record
 
 if TYPE_CHECKING:
-    from looop.workers.worktree import Tree
+    from looop.workers.treerecord import Tree
 
 # Finding codex's id: at most this many rollout files looked at, this much of each read.
 _MAX_FILES = 400
@@ -327,9 +327,9 @@ def _live_tree(ctx: Ctx, wid: str, rec: Record) -> Tree | None:
     """A repo worker's worktree, which must still be there; None for a plain worker."""
     tree = None
     if rec.repo:
-        from looop.workers import worktree as wt  # lazy: only a repo worker has one
+        from looop.workers import treerecord  # lazy: only a repo worker has one
 
-        tree = wt.load(ctx, wid)
+        tree = treerecord.load(ctx, wid)
         if tree is None or tree.removed or not os.path.isdir(tree.path):
             raise WorkerError(
                 f"worker {wid} cannot be resumed: its worktree is gone — start it again"

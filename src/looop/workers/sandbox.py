@@ -44,7 +44,7 @@ from looop.workers.startrecord import read_record, record_path
 TYPE_CHECKING = False  # not `from typing`
 
 if TYPE_CHECKING:
-    from looop.workers.worktree import Tree
+    from looop.workers.treerecord import Tree
 
 # the srt names other rooms and tests have always found here (they live in core.srt)
 __all__ = [
@@ -97,7 +97,7 @@ def settings(
     env: Mapping[str, str] | None = None,
 ) -> dict[str, object]:
     """srt's settings for this worker: the default policy plus the user's additions; with a
-    worktree, that worktree and what git needs to commit from it (worktree.sandbox_write);
+    worktree, that worktree and what git needs to commit from it (treesandbox.sandbox_write);
     with its `env`, the model endpoint that env points its runner at (core/endpoints.py)."""
     data = str(ctx.paths.data)
     p = ctx.paths
@@ -124,7 +124,7 @@ def settings(
     deny.extend(_other_terminals(data, str(p.sessions), wid))
     locked = list(parts.locked)
     if tree is not None:
-        from looop.workers.worktree import sandbox_write  # lazy: only a repo worker
+        from looop.workers.treesandbox import sandbox_write  # lazy: only a repo worker
 
         git_write, git_locked = sandbox_write(tree)
         write.extend(git_write)
@@ -336,7 +336,7 @@ def verify_argv(
         raise unknown("says it ran unsandboxed, but its srt settings are there")
     tree: Tree | None = None
     if rec.repo:
-        from looop.workers.worktree import load  # lazy: only a repo worker has one
+        from looop.workers.treerecord import load  # lazy: only a repo worker has one
 
         tree = load(ctx, wid)
         if tree is None or tree.removed:

@@ -18,7 +18,8 @@ import pytest
 
 from looop.core import proc as proc_mod
 from looop.core.clock import SystemClock
-from looop.core.proc import Child, Pool, Proc, Run, Spawner, Tail
+from looop.core.pool import Pool, Run
+from looop.core.proc import Child, Proc, Spawner, Tail
 from looop.core.procs import Containment
 from tests.helpers import until
 

@@ -16,14 +16,13 @@ so the pod's log is the session's `output.log`. What each verb costs:
 - wait: a watch on the Job; exit status: the container's terminated exitCode.
 - kill: delete the Job with propagation Foreground (its pod goes first).
 
-The client is imported only here and only when this engine is used; without the extra the
-first use says `pip install 'looop[k8s]'` in one line.
+The cluster's reads and calls (the client, a Job and its pod, their log, exec, deletion) are
+cluster.py's `KubeCluster`, which this class is built on.
 """
 
 from __future__ import annotations
 
 import base64
-import importlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -32,37 +31,29 @@ from typing import Any
 
 from looop.core.clock import Clock, utc_stamp
 from looop.remote.kube import manifests as mf
+from looop.remote.kube.cluster import (
+    API_TIMEOUT_S,
+    KubeCluster,
+    Unreachable,
+    api_reason,
+    exit_code_of,
+    is_true,
+    job_over,
+    one_line,
+)
 from looop.remote.kube.target import KubeTarget, parse_target
 from looop.sessions.keys import encode_keys
 from looop.sessions.state import Session, SessionError
 from looop.sessions.textsafe import decode, safe_text, strip_ansi
 from looop.workers.backend import Reach, StartSpec
 
-INSTALL_HINT = "the kubernetes backend needs the official client: pip install 'looop[k8s]'"
 REPLAY_READ_MAX = 16 * 1024 * 1024  # as client.screenshot reads a dead session's log
 LOG_READ_MAX = 4 * 1024 * 1024  # one log() answer, as read_at reads one chunk
-API_TIMEOUT_S = 15.0  # one API call; a cluster slower than this reads as unreachable
-EXEC_TIMEOUT_S = 30.0
 WATCH_SLICE_S = 60  # one watch request; the wait renews it until its own deadline
 CLEAR_TIMEOUT_S = 30.0  # a finished Job of a reused id: how long its deletion may take
 
 
-def load_client() -> Any:
-    """The `kubernetes` package, or the one line that says how to get it."""
-    try:
-        return importlib.import_module("kubernetes")
-    except ImportError:
-        raise SessionError(INSTALL_HINT) from None
-
-
-def _is_true(conditions: Any, kind: str) -> Any:
-    for c in conditions or ():
-        if c.type == kind and c.status == "True":
-            return c
-    return None
-
-
-class KubeBackend:
+class KubeBackend(KubeCluster):
     """Sessions as Jobs in one namespace of one kubeconfig context. `home` is the data dir
     (its hash labels this home's Jobs); `home_url`/`home_token` are what the pod reaches the
     contract through (the web API), None for a pod without the way home."""
@@ -86,11 +77,14 @@ class KubeBackend:
         memory: str | None = None,
         api_client: Any = None,
     ) -> None:
-        self.target = parse_target(target) if isinstance(target, str) else target
-        self.home = home
+        super().__init__(
+            parse_target(target) if isinstance(target, str) else target,
+            home=home,
+            kubeconfig=kubeconfig,
+            api_client=api_client,
+        )
         self.image = image
         self.clock = clock
-        self.kubeconfig = kubeconfig
         self.home_url = home_url
         self.home_token = home_token
         self.deadline_s = deadline_s
@@ -98,100 +92,6 @@ class KubeBackend:
         self.secret_env = secret_env
         self.cpu = cpu
         self.memory = memory
-        self._api_client = api_client
-
-    # -- the client ------------------------------------------------------------------------
-
-    @property
-    def ns(self) -> str:
-        return self.target.namespace
-
-    def _k(self) -> Any:
-        return load_client()
-
-    def _api(self) -> Any:
-        """One ApiClient for this backend, from the user's kubeconfig and context."""
-        if self._api_client is None:
-            k = self._k()
-            try:
-                self._api_client = k.config.new_client_from_config(
-                    config_file=self.kubeconfig,
-                    context=self.target.context or None,
-                    persist_config=False,
-                )
-            except Exception as e:  # the client's config errors are of several kinds
-                raise SessionError(
-                    f"cannot use kubeconfig context '{self.target.context or '(current)'}': "
-                    f"{_one_line(e)}"
-                ) from None
-        return self._api_client
-
-    def _batch(self) -> Any:
-        return self._k().client.BatchV1Api(self._api())
-
-    def _core(self) -> Any:
-        return self._k().client.CoreV1Api(self._api())
-
-    def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-        """One API call: a refusal is a SessionError naming it; 404 is None."""
-        k = self._k()
-        kw.setdefault("_request_timeout", API_TIMEOUT_S)
-        try:
-            return fn(*args, **kw)
-        except k.client.exceptions.ApiException as e:
-            if e.status == 404:
-                return None
-            raise SessionError(f"{what}: {_api_reason(e)}") from None
-        except Exception as e:  # urllib3's connection errors: the cluster is out of reach
-            raise Unreachable(f"{what}: cannot reach {self.target.url()}: {_one_line(e)}") from None
-
-    # -- reading the cluster -----------------------------------------------------------------
-
-    def _job(self, sid: str) -> Any:
-        return self._call(
-            f"read worker {sid}", self._batch().read_namespaced_job, mf.job_name(sid), self.ns
-        )
-
-    def _pod(self, sid: str) -> Any:
-        pods = self._call(
-            f"list worker {sid}'s pod",
-            self._core().list_namespaced_pod,
-            self.ns,
-            label_selector=mf.selector(sid, str(self.home)),
-        )
-        items = list(pods.items) if pods is not None else []
-        if not items:
-            return None
-        return max(items, key=lambda p: str(p.metadata.creation_timestamp or ""))
-
-    def _log_bytes(self, sid: str) -> bytes:
-        pod = self._pod(sid)
-        if pod is None:
-            raise SessionError(
-                f"no pod for worker {sid} in {self.target.url()} (none yet, or collected)"
-            )
-        resp = self._call(
-            f"read worker {sid}'s log",
-            self._core().read_namespaced_pod_log,
-            pod.metadata.name,
-            self.ns,
-            container=mf.CONTAINER,
-            _preload_content=False,
-        )
-        if resp is None:
-            return b""
-        data = resp.data
-        return data if isinstance(data, bytes) else str(data).encode()
-
-    def _size(self, sid: str) -> tuple[int, int]:
-        job = self._job(sid)
-        spelled = ""
-        if job is not None:
-            spelled = (job.metadata.annotations or {}).get(mf.SIZE_ANNOTATION, "")
-        cols, _, rows = spelled.partition("x")
-        if cols.isdigit() and rows.isdigit():
-            return int(cols), int(rows)
-        return 80, 24
 
     # -- the Backend interface ---------------------------------------------------------------
 
@@ -313,10 +213,10 @@ class KubeBackend:
         except k.client.exceptions.ApiException as e:
             if e.status == 409:
                 return None
-            raise SessionError(f"start worker {shape.sid}: {_api_reason(e)}") from None
+            raise SessionError(f"start worker {shape.sid}: {api_reason(e)}") from None
         except Exception as e:
             raise Unreachable(
-                f"start worker {shape.sid}: cannot reach {self.target.url()}: {_one_line(e)}"
+                f"start worker {shape.sid}: cannot reach {self.target.url()}: {one_line(e)}"
             ) from None
 
     def _clear_finished(self, sid: str) -> bool:
@@ -324,7 +224,7 @@ class KubeBackend:
         again, as a local start reaps the last session of its id; True once it is gone. A
         Job still running is left alone (False)."""
         job = self._job(sid)
-        if job is not None and not _over(job):
+        if job is not None and not job_over(job):
             return False
         if job is not None:
             self._delete(sid)
@@ -340,7 +240,7 @@ class KubeBackend:
             job = self._job(sid)
         except SessionError:
             return "unreachable"  # a refusal or a lost API: the worker may well be alive
-        if job is None or _over(job):
+        if job is None or job_over(job):
             return "over"
         return "alive"
 
@@ -350,9 +250,9 @@ class KubeBackend:
         job = self._job(sid)
         if job is None:
             raise SessionError(f"no worker {sid} in {self.target.url()}")
-        if not _over(job):
+        if not job_over(job):
             return None
-        return _code_of(job, self._pod(sid))
+        return exit_code_of(job, self._pod(sid))
 
     def listing(self, timeout_s: float = API_TIMEOUT_S) -> dict[str, dict[str, Any]]:
         """This home's workers in the namespace, in two API calls (Jobs, pods): id ->
@@ -391,13 +291,13 @@ class KubeBackend:
             if not isinstance(sid, str) or (meta.labels or {}).get(mf.HOME_LABEL) != home:
                 continue  # another home's Job, or not one of looop's
             pod = newest.get(mf.worker_key(sid))
-            over = _over(job)
+            over = job_over(job)
             phase = pod.status.phase if pod is not None and pod.status is not None else None
             stamp = meta.creation_timestamp
             out[sid] = {
                 "alive": not over,
                 "state": "exited" if over else ("running" if phase == "Running" else "starting"),
-                "exit_code": _code_of(job, pod) if over else None,
+                "exit_code": exit_code_of(job, pod) if over else None,
                 "started_at": utc_stamp(stamp.timestamp()) if hasattr(stamp, "timestamp") else None,
             }
         return out
@@ -430,40 +330,6 @@ class KubeBackend:
         shot = render(replay(data, cols, rows), fmt, trim)
         shot["screen_seq"] = None
         return shot
-
-    def _exec(self, sid: str, command: Sequence[str]) -> str:
-        """Run `command` in the worker's container; its stdout, or one line why not."""
-        k = self._k()
-        pod = self._pod(sid)
-        if pod is None or pod.status is None or pod.status.phase != "Running":
-            raise SessionError(f"worker {sid} is not running in {self.target.url()}")
-        try:
-            ws = k.stream.stream(
-                self._core().connect_get_namespaced_pod_exec,
-                pod.metadata.name,
-                self.ns,
-                container=mf.CONTAINER,
-                command=list(command),
-                stdin=False,
-                stdout=True,
-                stderr=True,
-                tty=False,
-                _preload_content=False,
-            )
-        except Exception as e:
-            raise Unreachable(f"exec in worker {sid}: {_one_line(e)}") from None
-        try:
-            ws.run_forever(timeout=EXEC_TIMEOUT_S)
-            out, err = ws.read_stdout() or "", ws.read_stderr() or ""
-            code = ws.returncode
-        except Exception as e:
-            raise Unreachable(f"exec in worker {sid}: {_one_line(e)}") from None
-        finally:
-            ws.close()
-        if code != 0:
-            said = _one_line(err.strip().splitlines()[-1] if err.strip() else f"exit {code}")
-            raise SessionError(f"worker {sid}: {said}")
-        return str(out)
 
     def _typed(self, sid: str, data: bytes, newline: bool) -> dict[str, Any]:
         mf.WorkerShape(sid, ["x"], image=self.image, home=str(self.home))  # the id, checked
@@ -521,8 +387,8 @@ class KubeBackend:
                     conds = st.conditions if st is not None else None
                     if (
                         ev.get("type") == "DELETED"
-                        or _is_true(conds, "Complete")
-                        or _is_true(conds, "Failed")
+                        or is_true(conds, "Complete")
+                        or is_true(conds, "Failed")
                     ):
                         break
             except Exception:
@@ -531,19 +397,6 @@ class KubeBackend:
                     return 124
             finally:
                 w.stop()
-
-    def _delete(self, sid: str) -> bool:
-        """Delete the worker's Job, its pod first (Foreground); False when there was none."""
-        k = self._k()
-        body = k.client.V1DeleteOptions(propagation_policy="Foreground")
-        got = self._call(
-            f"kill worker {sid}",
-            self._batch().delete_namespaced_job,
-            mf.job_name(sid),
-            self.ns,
-            body=body,
-        )
-        return got is not None
 
     def kill(self, sid: str) -> dict[str, Any]:
         if not self._delete(sid):
@@ -556,41 +409,3 @@ class KubeBackend:
             f"worker {sid} runs in a Kubernetes Job: it is not restarted in place — kill it "
             "and start it again"
         )
-
-
-def _over(job: Any) -> bool:
-    st = job.status
-    conds = st.conditions if st is not None else None
-    return bool(_is_true(conds, "Complete") or _is_true(conds, "Failed"))
-
-
-def _code_of(job: Any, pod: Any) -> int:
-    """A finished Job's exit status: 124 at its deadline, else the worker container's
-    exitCode, else 137 (over with no code recorded)."""
-    st = job.status
-    failed = _is_true(st.conditions if st is not None else None, "Failed")
-    if failed is not None and failed.reason == "DeadlineExceeded":
-        return 124  # the stuck backstop: what the container said when killed is moot
-    for cs in (pod.status.container_statuses or ()) if pod is not None and pod.status else ():
-        if cs.name == mf.CONTAINER and cs.state is not None and cs.state.terminated is not None:
-            return int(cs.state.terminated.exit_code)
-    return 137
-
-
-class Unreachable(SessionError):
-    """The cluster's API cannot be reached: not an answer about the worker."""
-
-
-def _one_line(e: BaseException | str) -> str:
-    text = " ".join(str(e).split())
-    text = "".join(c if c.isprintable() else "?" for c in text)
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _api_reason(e: Any) -> str:
-    """An ApiException as one line: the Status message when the server sent one."""
-    try:
-        msg = json.loads(e.body).get("message")
-    except (TypeError, ValueError, AttributeError):
-        msg = None
-    return _one_line(f"{e.status} {msg or e.reason}")

@@ -20,7 +20,8 @@ from looop.core.webconfig import public_url
 from looop.remote import hosts as reg
 from looop.remote.hosts import KubeHost
 from looop.remote.kube import manifests as mf
-from looop.remote.kube.backend import KubeBackend, Unreachable, load_client
+from looop.remote.kube.backend import KubeBackend
+from looop.remote.kube.cluster import Unreachable, load_client
 from looop.sessions.state import Session, SessionError
 from looop.workers.backend import Reach, StartSpec
 

@@ -49,7 +49,7 @@ def start_remote(
     """`line` still holds {{prompt_file}}: the host fills in its own copy of the prompt.
     `contract`: given apart from `prompt` so the host can add its checkout's note to it;
     `repo`: a path of a repository on the host (a worktree) or a URL it clones, on `branch`.
-    The worker's session, and its checkout as the host made it (worktree.Tree's fields)."""
+    The worker's session, and its checkout as the host made it (treerecord.Tree's fields)."""
     lk = link(ctx, host)
     req = _spawn_request(wid, line, prompt, runner, size, contract, repo, branch, resume, mcp)
     boxed = sandbox is not None and sandbox.on

@@ -30,13 +30,14 @@ from looop.core import store
 from looop.core.clock import Clock, SystemClock
 from looop.core.context import Ctx
 from looop.core.errors import CorruptState, LooopError
-from looop.core.proc import Kind, Pool, Run, Tail, spawn
+from looop.core.pool import Pool, Run
+from looop.core.proc import Kind, Tail, spawn
 from looop.core.procs import Containment
 from looop.core.where import sandboxed
 from looop.remote.ssh import boxed
 from looop.sessions.state import SessionError, get_session, validate_id
 from looop.workers import sandbox as sbx
-from looop.workers import worktree as wt
+from looop.workers import treerecord
 
 DIR = "verify"
 TAIL_CHARS = 4000
@@ -57,7 +58,7 @@ def run_dir(root: Path, sid: str) -> Path:
 
 def workspace(ctx: Ctx, sid: str) -> Path:
     """Where the worker ran: its worktree or clone while it has one, else work/<id>."""
-    tree = wt.load(ctx, sid)
+    tree = treerecord.load(ctx, sid)
     if tree is not None and not tree.removed:
         return Path(tree.path)
     return ctx.paths.data / "work" / sid
@@ -153,7 +154,7 @@ def _in_box(
     """A sandboxed worker's verify as at home (sandbox.verify_argv: its walls built again
     from its start record), run in its workspace; srt itself starts in the data dir."""
 
-    tree = wt.load(ctx, sid)
+    tree = treerecord.load(ctx, sid)
     if tree is not None and not tree.removed:
         where = Path(tree.path)
     else:

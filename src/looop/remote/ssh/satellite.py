@@ -27,6 +27,7 @@ from looop.workers.fleet import last_output
 
 TYPE_CHECKING = False  # not `from typing`: `ls`, the op every `looop ls` asks, stays light
 if TYPE_CHECKING:
+    from looop.workers import treerecord
     from looop.workers import worktree as wt
 
 KEY_RE = re.compile(r"[0-9a-f]{16}")
@@ -181,7 +182,7 @@ def _opt(req: dict[str, Any], key: str) -> str | None:
 
 def _workspace_plan(
     ctx: Ctx, sid: str, repo: str | None, branch: str | None
-) -> tuple[wt.Tree | None, wt.Plan | wt.ClonePlan | None]:
+) -> tuple[treerecord.Tree | None, wt.Plan | wt.ClonePlan | None]:
     """Everything the worker's checkout needs, checked before anything changes: a worktree
     of a repository on this host (a path), or a clone of a URL; None without a repo. The
     last worker of this id's checkout, when it holds work, is refused here too."""
@@ -279,7 +280,7 @@ def _start(
     prompt: str,
     extra: dict[str, Any],
     req: dict[str, Any],
-    tree: wt.Tree | None,
+    tree: treerecord.Tree | None,
     box: Box | None = None,
 ) -> dict[str, Any]:
     # lazy: only a start needs the argv rules and the note
@@ -344,7 +345,7 @@ def _note_start(
     env: dict[str, str],
     cwd: str,
     policy: SandboxPolicy | None,
-    tree: wt.Tree | None,
+    tree: treerecord.Tree | None,
 ) -> None:
     """The worker's resume record, as a start at home writes it (`looop restart ID`, run
     here by the home, resumes its conversation): the runner's resume template, the id the
@@ -394,7 +395,7 @@ def _start_boxed(
     line: str,
     env: dict[str, str],
     box: Box,
-    tree: wt.Tree | None,
+    tree: treerecord.Tree | None,
     req: dict[str, Any],
 ) -> dict[str, Any]:
     """The worker inside srt, as a start at home runs it (launch.spawn_line: the same policy

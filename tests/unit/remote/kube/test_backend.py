@@ -17,7 +17,8 @@ pytest.importorskip("kubernetes")
 
 from looop.core.errors import LooopError
 from looop.remote.kube import manifests as mf
-from looop.remote.kube.backend import INSTALL_HINT, KubeBackend
+from looop.remote.kube.backend import KubeBackend
+from looop.remote.kube.cluster import INSTALL_HINT
 from looop.sessions.state import SessionError
 from looop.workers.backend import Backend, StartSpec
 from tests.clocks import FixedClock

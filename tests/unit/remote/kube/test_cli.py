@@ -26,7 +26,7 @@ from looop.cli.ctxbuild import ctx_for
 from looop.core.context import Ctx
 from looop.remote import tokens
 from looop.remote.kube import manifests as mf
-from looop.remote.kube.backend import INSTALL_HINT
+from looop.remote.kube.cluster import INSTALL_HINT
 from looop.sense.probes import probe_sessions
 from tests.clocks import FixedClock
 from tests.helpers import Cli, clean_env, kill_sessions, until

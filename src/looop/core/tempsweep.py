@@ -1,0 +1,57 @@
+"""The temp files `store.atomic_write` leaves behind when its writer dies (SIGKILL, power
+loss): telling one by its name (`.NAME.tmp.PID.NONCE`) and sweeping those of dead writers.
+Only the beat's housekeeping sweeps, so the hot verbs never load this module."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def _temp_owner(name: str) -> int | None:
+    """The writer's pid when `name` is one of atomic_write's temp names, else None."""
+    if not name.startswith(".") or ".tmp." not in name:
+        return None
+    pid, _, nonce = name.rpartition(".tmp.")[2].partition(".")
+    if not pid.isdigit() or len(nonce) != 6:
+        return None
+    return int(pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def sweep_temps(dirs: Iterable[Path], now: float, max_age: float = 3600.0) -> list[Path]:
+    """Remove temp files of atomic writes whose writer died (SIGKILL, power loss).
+
+    A temp is stale when its writer's pid is gone, or when it is older than max_age (the pid
+    may have been reused). A live writer's fresh temp is never touched."""
+    removed: list[Path] = []
+    for d in dirs:
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for entry in entries:
+            pid = _temp_owner(entry.name)
+            if pid is None:
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                if _alive(pid) and now - st.st_mtime < max_age:
+                    continue
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                continue
+    return removed

@@ -1,0 +1,224 @@
+"""One namespace of one Kubernetes cluster as a worker backend reads it: the official client
+(imported only when this engine is used; without the extra the first use says
+`pip install 'looop[k8s]'` in one line), one API call with its timeout and its one-line
+refusal, a worker's Job and newest pod, the pod's log, an exec in its container, the Job's
+deletion, and how a finished Job reads (over, its exit status). `KubeBackend` (backend.py)
+is built on it."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from looop.remote.kube import manifests as mf
+from looop.remote.kube.target import KubeTarget
+from looop.sessions.state import SessionError
+
+INSTALL_HINT = "the kubernetes backend needs the official client: pip install 'looop[k8s]'"
+API_TIMEOUT_S = 15.0  # one API call; a cluster slower than this reads as unreachable
+EXEC_TIMEOUT_S = 30.0
+
+
+def load_client() -> Any:
+    """The `kubernetes` package, or the one line that says how to get it."""
+    try:
+        return importlib.import_module("kubernetes")
+    except ImportError:
+        raise SessionError(INSTALL_HINT) from None
+
+
+def is_true(conditions: Any, kind: str) -> Any:
+    for c in conditions or ():
+        if c.type == kind and c.status == "True":
+            return c
+    return None
+
+
+class KubeCluster:
+    """The worker Jobs of one home (`home`, the data dir: its hash labels them) in one
+    namespace of one kubeconfig context; `api_client`: one made already (tests)."""
+
+    def __init__(
+        self, target: KubeTarget, *, home: Path, kubeconfig: str | None, api_client: Any
+    ) -> None:
+        self.target = target
+        self.home = home
+        self.kubeconfig = kubeconfig
+        self._api_client = api_client
+
+    @property
+    def ns(self) -> str:
+        return self.target.namespace
+
+    def _k(self) -> Any:
+        return load_client()
+
+    def _api(self) -> Any:
+        """One ApiClient for this backend, from the user's kubeconfig and context."""
+        if self._api_client is None:
+            k = self._k()
+            try:
+                self._api_client = k.config.new_client_from_config(
+                    config_file=self.kubeconfig,
+                    context=self.target.context or None,
+                    persist_config=False,
+                )
+            except Exception as e:  # the client's config errors are of several kinds
+                raise SessionError(
+                    f"cannot use kubeconfig context '{self.target.context or '(current)'}': "
+                    f"{one_line(e)}"
+                ) from None
+        return self._api_client
+
+    def _batch(self) -> Any:
+        return self._k().client.BatchV1Api(self._api())
+
+    def _core(self) -> Any:
+        return self._k().client.CoreV1Api(self._api())
+
+    def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        """One API call: a refusal is a SessionError naming it; 404 is None."""
+        k = self._k()
+        kw.setdefault("_request_timeout", API_TIMEOUT_S)
+        try:
+            return fn(*args, **kw)
+        except k.client.exceptions.ApiException as e:
+            if e.status == 404:
+                return None
+            raise SessionError(f"{what}: {api_reason(e)}") from None
+        except Exception as e:  # urllib3's connection errors: the cluster is out of reach
+            raise Unreachable(f"{what}: cannot reach {self.target.url()}: {one_line(e)}") from None
+
+    def _job(self, sid: str) -> Any:
+        return self._call(
+            f"read worker {sid}", self._batch().read_namespaced_job, mf.job_name(sid), self.ns
+        )
+
+    def _pod(self, sid: str) -> Any:
+        pods = self._call(
+            f"list worker {sid}'s pod",
+            self._core().list_namespaced_pod,
+            self.ns,
+            label_selector=mf.selector(sid, str(self.home)),
+        )
+        items = list(pods.items) if pods is not None else []
+        if not items:
+            return None
+        return max(items, key=lambda p: str(p.metadata.creation_timestamp or ""))
+
+    def _log_bytes(self, sid: str) -> bytes:
+        pod = self._pod(sid)
+        if pod is None:
+            raise SessionError(
+                f"no pod for worker {sid} in {self.target.url()} (none yet, or collected)"
+            )
+        resp = self._call(
+            f"read worker {sid}'s log",
+            self._core().read_namespaced_pod_log,
+            pod.metadata.name,
+            self.ns,
+            container=mf.CONTAINER,
+            _preload_content=False,
+        )
+        if resp is None:
+            return b""
+        data = resp.data
+        return data if isinstance(data, bytes) else str(data).encode()
+
+    def _size(self, sid: str) -> tuple[int, int]:
+        job = self._job(sid)
+        spelled = ""
+        if job is not None:
+            spelled = (job.metadata.annotations or {}).get(mf.SIZE_ANNOTATION, "")
+        cols, _, rows = spelled.partition("x")
+        if cols.isdigit() and rows.isdigit():
+            return int(cols), int(rows)
+        return 80, 24
+
+    def _exec(self, sid: str, command: Sequence[str]) -> str:
+        """Run `command` in the worker's container; its stdout, or one line why not."""
+        k = self._k()
+        pod = self._pod(sid)
+        if pod is None or pod.status is None or pod.status.phase != "Running":
+            raise SessionError(f"worker {sid} is not running in {self.target.url()}")
+        try:
+            ws = k.stream.stream(
+                self._core().connect_get_namespaced_pod_exec,
+                pod.metadata.name,
+                self.ns,
+                container=mf.CONTAINER,
+                command=list(command),
+                stdin=False,
+                stdout=True,
+                stderr=True,
+                tty=False,
+                _preload_content=False,
+            )
+        except Exception as e:
+            raise Unreachable(f"exec in worker {sid}: {one_line(e)}") from None
+        try:
+            ws.run_forever(timeout=EXEC_TIMEOUT_S)
+            out, err = ws.read_stdout() or "", ws.read_stderr() or ""
+            code = ws.returncode
+        except Exception as e:
+            raise Unreachable(f"exec in worker {sid}: {one_line(e)}") from None
+        finally:
+            ws.close()
+        if code != 0:
+            said = one_line(err.strip().splitlines()[-1] if err.strip() else f"exit {code}")
+            raise SessionError(f"worker {sid}: {said}")
+        return str(out)
+
+    def _delete(self, sid: str) -> bool:
+        """Delete the worker's Job, its pod first (Foreground); False when there was none."""
+        k = self._k()
+        body = k.client.V1DeleteOptions(propagation_policy="Foreground")
+        got = self._call(
+            f"kill worker {sid}",
+            self._batch().delete_namespaced_job,
+            mf.job_name(sid),
+            self.ns,
+            body=body,
+        )
+        return got is not None
+
+
+def job_over(job: Any) -> bool:
+    st = job.status
+    conds = st.conditions if st is not None else None
+    return bool(is_true(conds, "Complete") or is_true(conds, "Failed"))
+
+
+def exit_code_of(job: Any, pod: Any) -> int:
+    """A finished Job's exit status: 124 at its deadline, else the worker container's
+    exitCode, else 137 (over with no code recorded)."""
+    st = job.status
+    failed = is_true(st.conditions if st is not None else None, "Failed")
+    if failed is not None and failed.reason == "DeadlineExceeded":
+        return 124  # the stuck backstop: what the container said when killed is moot
+    for cs in (pod.status.container_statuses or ()) if pod is not None and pod.status else ():
+        if cs.name == mf.CONTAINER and cs.state is not None and cs.state.terminated is not None:
+            return int(cs.state.terminated.exit_code)
+    return 137
+
+
+class Unreachable(SessionError):
+    """The cluster's API cannot be reached: not an answer about the worker."""
+
+
+def one_line(e: BaseException | str) -> str:
+    text = " ".join(str(e).split())
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def api_reason(e: Any) -> str:
+    """An ApiException as one line: the Status message when the server sent one."""
+    try:
+        msg = json.loads(e.body).get("message")
+    except (TypeError, ValueError, AttributeError):
+        msg = None
+    return one_line(f"{e.status} {msg or e.reason}")

@@ -1,0 +1,212 @@
+"""What a worker's checkout holds: uncommitted work (`git status`, one tree or many at once
+for sys-sessions, each with its own deadline), a clone's commits its remote lacks, and the
+git commands `worker diff` runs to show its changes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from looop.core.context import Ctx
+from looop.core.pool import Pool, Run
+from looop.core.proc import Tail, spawn
+from looop.workers.treegit import (
+    DIFF_FLAGS,
+    GIT_TIMEOUT_S,
+    NO_NESTED,
+    git_env,
+    git_in,
+    run_git,
+    tree_env,
+)
+from looop.workers.treerecord import Tree, WorktreeError, from_record, load
+
+STATUS_TIMEOUT_S = 5.0  # sys-sessions: a stuck git must not hold the beat
+STATUS_GRACE_S = 0.5  # how long a finished `git status` may leave its pipes held open
+STATUS_KEEP = 4096  # bytes of `git status` kept: only whether it printed anything matters
+
+# `git status` asking only whether a worktree holds anything uncommitted: an untracked
+# folder is one line (not one per file inside it), the same yes/no for less work. A nested
+# repo is never entered (its config is the worker's): an untracked one is one line, a staged
+# gitlink alone reads as clean, and removal refuses a worktree holding one (git's own check)
+_STATUS = (
+    "--no-optional-locks",  # never take the index lock the worker's own git may want
+    "status",
+    "--porcelain",
+    "--untracked-files=normal",
+    "--ignore-submodules=all",
+)
+
+
+def is_dirty(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S) -> bool | None:
+    """True when the worktree holds uncommitted changes, untracked files or a nested repo at
+    a gitlink (which status never enters, and removal would take whole); None: unknown."""
+    try:
+        full = tree_env(env, tree, timeout)
+        head = ["git", "--no-pager", "-C", tree.path]
+        done = run_git([*head, *_STATUS], full, timeout, "status")
+        if done.returncode != 0:
+            return None
+        if done.stdout.strip():
+            return True
+        staged = run_git([*head, "ls-files", "-z", "--stage"], full, timeout, "ls-files")
+    except WorktreeError:
+        return None
+    if staged.returncode != 0:
+        return None
+    for entry in staged.stdout.split("\0"):
+        meta, _, name = entry.partition("\t")
+        if meta.startswith("160000 ") and os.path.lexists(os.path.join(tree.path, name, ".git")):
+            return True
+    return False
+
+
+def unpushed(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S) -> bool | None:
+    """True when a clone holds commits (on a branch, or stashed) that none of its
+    remote-tracking branches has: removing it would lose them. None: unknown."""
+    try:
+        done = git_in(
+            env,
+            tree.path,
+            "rev-list",
+            "-n",
+            "1",
+            "--branches",
+            "--glob=refs/stas[h]",  # refs/stash itself (a glob without a wildcard means dir/*)
+            "--not",
+            "--remotes",
+            timeout=timeout,
+            tree=tree,
+        )
+    except WorktreeError:
+        return None
+    if done.returncode != 0:
+        return None
+    return bool(done.stdout.strip())
+
+
+def holds_work(env: Mapping[str, str], tree: Tree) -> bool | None:
+    """Whether removing the checkout would lose anything: uncommitted work, and for a clone
+    also commits its remote lacks (None: unknown)."""
+    dirty = is_dirty(env, tree)
+    if dirty is not False or not tree.clone:
+        return dirty
+    return unpushed(env, tree)
+
+
+def diff_runs(
+    ctx: Ctx, wid: str, extra: tuple[str, ...] = ()
+) -> list[tuple[list[str], dict[str, str]]]:
+    """The git commands (argv, env) that show a worker's changes: everything since its base
+    (commits on its branch and uncommitted edits), then each untracked file as a new file.
+    `extra`: options for git diff (--stat, --color=always, …)."""
+    tree = load(ctx, wid)
+    if tree is None:
+        raise WorktreeError(
+            f"worker {wid} has no worktree — only a worker started with --repo has one"
+        )
+    head = ["git", "--no-pager"]
+    flags = (*DIFF_FLAGS, *extra)
+    if tree.clone and (tree.removed or not os.path.isdir(tree.path)):
+        raise WorktreeError(
+            f"worker {wid}'s clone is gone (removed with nothing its remote lacked): its "
+            f"branch {tree.branch} is at {tree.origin} if it was pushed"
+        )
+    if tree.removed or not os.path.isdir(tree.path):
+        # the worktree went with the session; its branch holds what was committed
+        argv = [
+            *head,
+            "-C",
+            tree.repo,
+            "diff",
+            *flags,
+            tree.base,
+            f"refs/heads/{tree.branch}",
+            "--",
+        ]
+        return [(argv, git_env(ctx.env))]
+    env = tree_env(ctx.env, tree)
+    out = [([*head, "-C", tree.path, "diff", *flags, NO_NESTED, tree.base, "--"], env)]
+    links = gitlinks(ctx.env, tree)
+    if links:
+        # the nested repos' recorded commits, read from the index alone (never the repos)
+        cached = ("--cached", "--ignore-submodules=none")
+        paths = [f":(literal){name}" for name in links]
+        argv = [*head, "-C", tree.path, "diff", *flags, *cached, tree.base, "--", *paths]
+        out.append((argv, env))
+    done = git_in(ctx.env, tree.path, "ls-files", "--others", "--exclude-standard", "-z", tree=tree)
+    # a name ending in / is a nested repo, shown by status, never read
+    for name in sorted(n for n in done.stdout.split("\0") if n and not n.endswith("/")):
+        argv = [*head, "-C", tree.path, "diff", *flags, "--no-index", "--", "/dev/null", name]
+        out.append((argv, env))
+    return out
+
+
+def gitlinks(env: Mapping[str, str], tree: Tree) -> list[str]:
+    """Paths whose gitlink (a nested repo's commit) differs between the worker's base and its
+    index: `--ignore-submodules=all` hides them from the diff, so they are shown apart."""
+    done = git_in(
+        env,
+        tree.path,
+        "diff-index",
+        "--cached",
+        "-z",
+        "--no-renames",
+        "--ignore-submodules=none",
+        tree.base,
+        "--",
+        tree=tree,
+    )
+    out: list[str] = []
+    fields = done.stdout.split("\0")
+    for meta, name in zip(fields[0::2], fields[1::2], strict=False):
+        modes = meta.lstrip(":").split(" ")[:2]
+        if "160000" in modes and name:
+            out.append(name)
+    return out
+
+
+def sensed(ctx: Ctx, records: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, object]]:
+    """For sys-sessions: each worker's branch and whether its worktree holds uncommitted
+    work (None: git could not tell), from the worktree records the fleet already read
+    (fleet.tree_records). The `git status` runs go at once, each with its own deadline."""
+    out: dict[str, dict[str, object]] = {}
+    live: list[Tree] = []
+    for wid, raw in records.items():
+        tree = from_record(raw)
+        if tree is None:
+            continue
+        out[wid] = {"branch": tree.branch}
+        if not tree.removed and os.path.isdir(tree.path):
+            live.append(tree)
+    for wid, dirty in _dirty_all(ctx, live, STATUS_TIMEOUT_S).items():
+        out[wid]["uncommitted"] = dirty
+    return out
+
+
+def _dirty_all(ctx: Ctx, trees: list[Tree], timeout: float) -> dict[str, bool | None]:
+    """is_dirty for many worktrees at once, in one Pool: a run past its deadline has its
+    whole process group killed and reads as unknown (None)."""
+
+    got: dict[str, bool | None] = {t.wid: None for t in trees}
+    if not trees:
+        return got
+    pool = Pool(ctx.clock, STATUS_GRACE_S)
+    try:
+        for tree in trees:
+            started = ctx.clock.monotonic()
+            try:
+                env = tree_env(ctx.env, tree, timeout)
+                argv = ["git", "--no-pager", "-C", tree.path, *_STATUS]
+                proc = spawn(argv, cwd=ctx.paths.data, env=env)
+            except (OSError, WorktreeError):  # git missing, or its config unreadable: unknown
+                continue
+            out, err = Tail(STATUS_KEEP), Tail(STATUS_KEEP)
+            pool.add(Run(proc, started + timeout, out, err, label=tree.wid, started=started))
+        for run in pool.finished():
+            if run.exit().ok:
+                got[run.label] = bool(run.out.data().strip())
+    finally:
+        pool.abandon()
+    return got
