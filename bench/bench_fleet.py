@@ -56,7 +56,7 @@ def _worker_kb(root: Path, sid: str) -> int:
 
 
 def _host_kb(home: Path) -> int:
-    from looop.sessions.host import host_pid
+    from looop.sessions.hostclient import host_pid
 
     pid = host_pid("/tmp", str(home))
     return _pss_kb(pid) if pid else 0
@@ -86,7 +86,7 @@ def _cli(looop: str, args: list[str], env: dict[str, str]) -> float:
 def run() -> list[dict[str, object]]:
     import looop
     from looop.beathost import stop_beat_host
-    from looop.sessions.host import stop_host
+    from looop.sessions.hostclient import stop_host
 
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", str(Path(looop.__file__).parent)], check=True

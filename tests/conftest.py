@@ -107,7 +107,7 @@ def _hosts_stopped() -> Iterator[None]:
     stops its own and removes its runtime dir."""
     yield
     from looop.beathost import stop_beat_hosts
-    from looop.sessions.host import stop_hosts
+    from looop.sessions.hostclient import stop_hosts
 
     base = os.environ["LOOOP_RUNTIME_DIR"]
     stop_hosts(base)  # every home's

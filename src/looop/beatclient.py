@@ -235,7 +235,7 @@ def _forward_signals(pid: int) -> list[int]:
 def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str, cwd: str) -> None:
     """Start a host in the background (its first request is the next beat); never fails."""
     # lazy: only a beat that found no host pays for these
-    from looop.sessions.host import HostUnavailable, start_host_process
+    from looop.sessions.hostclient import HostUnavailable, start_host_process
     from looop.sessions.state import SessionError
 
     cmd = [sys.executable, "-m", "looop.beathost", "--key", key, "--base", base]
@@ -282,7 +282,7 @@ def _stop(path: str) -> bool:
 def beat_host_pid(env: Mapping[str, str], base: str | None = None, cwd: str = "/") -> int | None:
     """The pid of this build's live beat host for the data dir of `env` (the holder of its
     lock), or None."""
-    from looop.sessions.host import lock_holder  # lazy: only tests and status readers ask
+    from looop.sessions.hostclient import lock_holder  # lazy: only tests and status readers ask
 
     hdir = runtime_dir(base or runtime_base(env))
     return lock_holder(os.path.join(hdir, f"beat-{beat_key(env, cwd=cwd)}.lock"))

@@ -15,7 +15,7 @@ seconds unused (0: no host, every tick runs in its own process) or at `looop dow
 whose preloaded code changed on disk (an edit, an upgrade) answers `stale` and exits, so a
 beat never runs older code than the caller's. A host serves the data dir it was started for
 (the caller's env and cwd resolve to it; any other is `unavailable`), and is started like the
-session host: never under a session's supervisor (`host.start_host_process`).
+session host: never under a session's supervisor (`hostclient.start_host_process`).
 
 Wire: the client connects to `/tmp/looop-<uid>/beat-<key>.sock` (a private dir) and sends
 NUL-terminated `name=value` fields (`argv=` per argument, `cwd=`, `umask=`, `nice=`,
@@ -179,7 +179,8 @@ def serve(argv: list[str]) -> int:
     import gc  # lazy: the host process only
     import socket  # lazy: the host process only
 
-    from looop.sessions.host import _name, become_host, listen_at, say, unlisten  # lazy: host
+    # lazy: the host process only
+    from looop.sessions.preloaded import become_host, listen_at, name_process, say, unlisten
 
     started = become_host(argv, "beat-{key}.lock", IDLE_S, "another beat host is serving")
     if started is None:
@@ -187,16 +188,16 @@ def serve(argv: list[str]) -> int:
     key, base, idle_s, ready_fd, lock_fd = started
     import signal  # lazy: the host process only
 
-    from looop.sessions.host import _parse  # lazy: the host process only
+    from looop.sessions.hostclient import host_options  # lazy: the host process only
 
-    opts = _parse(argv)
+    opts = host_options(argv)
     # the home as its first caller named it; "" (no data dir) serves nobody
     home = home_of(os.environ, opts.get("--cwd", "/"))
 
     # the kernel reaps each beat the host forks: no intermediate process, no zombie
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     files = _preload()
-    _name("looop-beat")
+    name_process("looop-beat")
     path = beat_socket(key, base)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     ino = listen_at(listener, path)
@@ -347,7 +348,8 @@ def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int
     import signal  # lazy: a served beat only
     import time  # lazy: a served beat only
 
-    from looop.sessions.host import _apply_limits, _limit_plan, _name  # lazy: a served beat only
+    # lazy: a served beat only
+    from looop.sessions.preloaded import apply_limits, limit_plan, name_process
 
     try:
         os.chdir(req.cwd)
@@ -359,7 +361,7 @@ def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int
     _close_all(fds)
     if req.umask is not None:
         os.umask(req.umask & 0o777)
-    _apply_limits(*_limit_plan(req.limits, req.nice))
+    apply_limits(*limit_plan(req.limits, req.nice))
     os.environ.clear()
     os.environ.update(req.env)
     time.tzset()  # the C library read TZ when the host started: read the caller's
@@ -377,7 +379,7 @@ def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int
         errors="backslashreplace",
         line_buffering=True,
     )
-    _name({"tick": "looop-tick", "kill": "looop-kill"}.get(req.argv[0], "looop-start"))
+    name_process({"tick": "looop-tick", "kill": "looop-kill"}.get(req.argv[0], "looop-start"))
     _reply(conn, f"pid {os.getpid()}\n".encode())
     _watch_caller(conn)
     from looop.cli.main import main  # lazy: preloaded in the host; the child runs it

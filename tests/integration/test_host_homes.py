@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from looop.sessions import get_session, host, kill, list_sessions, spawn
+from looop.sessions import get_session, hostclient, kill, list_sessions, spawn
 from tests.helpers import Cli, process_ended, stop_sessions, until, wait_until
 
 pytestmark = pytest.mark.timeout(90)
@@ -47,7 +47,7 @@ def homes(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
             if s.alive:
                 with contextlib.suppress(Exception):
                     kill(home, s.id)
-        host.stop_host(RUN_BASE, str(home))
+        hostclient.stop_host(RUN_BASE, str(home))
 
 
 def _supervisor(home: Path, sid: str) -> psutil.Process:
@@ -61,7 +61,7 @@ def _ancestors(pid: int) -> list[int]:
 
 
 def _host(home: Path) -> int:
-    pid = host.host_pid(RUN_BASE, str(home))
+    pid = hostclient.host_pid(RUN_BASE, str(home))
     assert pid is not None, f"no session host serves {home}"
     return pid
 
@@ -102,7 +102,7 @@ def test_a_host_refuses_a_supervisor_for_another_home(
     link.symlink_to(b)
     root = {"other dir": [str(b)], "no root": [], "root through a symlink elsewhere": [str(link)]}
     args = ["--id", "x1", *(["--root", *root[how]] if root[how] else []), "--", "true"]
-    sock = host.host_socket(host.home_key(str(a)), RUN_BASE)
+    sock = hostclient.host_socket(hostclient.home_key(str(a)), RUN_BASE)
     reply = _ask(sock, {"args": args, "cwd": "/", "env": {"PATH": "/bin"}, "err": None})
     assert reply.startswith(b"unavailable"), reply
     assert not (b / "sessions" / "x1").exists()
@@ -119,7 +119,7 @@ def test_the_same_dir_by_another_name_is_the_same_home(
     link.symlink_to(a)
     spawn(a, "w1", ["sleep", "60"], cwd=a, env=_env(tmp_path))
     spawn(link, "w2", ["sleep", "60"], cwd=a, env=_env(tmp_path))
-    assert host.host_pid(RUN_BASE, str(link)) == _host(a)
+    assert hostclient.host_pid(RUN_BASE, str(link)) == _host(a)
     assert "looop.sessions.host" in " ".join(_supervisor(a, "w2").cmdline())
 
 
@@ -190,7 +190,7 @@ def test_inside_a_worker_with_no_host_above_it_no_host_is_started(
     go.touch()
     wait_until(lambda: (b / "started").exists(), timeout=30, what="the inner spawn")
     assert get_session(b, "b1").alive
-    assert host.host_pid(RUN_BASE, str(b)) is None
+    assert hostclient.host_pid(RUN_BASE, str(b)) is None
     under = [p for p in sup.children(recursive=True) if p.name() == "looop-host"]
     assert under == []
 
@@ -204,7 +204,7 @@ def _dead_pid() -> int:
 def test_a_starting_host_sweeps_what_dead_hosts_left(tmp_path: Path) -> None:
     # short: a unix socket's path must stay under ~100 bytes (xdist deepens tmp_path)
     base = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
-    hdir = Path(host.host_dir(str(base)))
+    hdir = Path(hostclient.host_dir(str(base)))
     hdir.mkdir(mode=0o700)
     dead = _dead_pid()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -229,7 +229,7 @@ def test_a_starting_host_sweeps_what_dead_hosts_left(tmp_path: Path) -> None:
         env = dict(_env(tmp_path), LOOOP_RUNTIME_DIR=str(base))
         spawn(home, "s1", ["sleep", "60"], cwd=home, env=env)
         left = sorted(p.name for p in hdir.iterdir())
-        key = host.home_key(str(home))
+        key = hostclient.home_key(str(home))
         assert left == sorted(
             [
                 "0123456789abcdef",
@@ -245,7 +245,7 @@ def test_a_starting_host_sweeps_what_dead_hosts_left(tmp_path: Path) -> None:
     finally:
         os.close(held)
         stop_sessions(tmp_path / "data")
-        host.stop_hosts(str(base))
+        hostclient.stop_hosts(str(base))
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -266,7 +266,7 @@ def test_down_of_one_home_leaves_the_others_host_and_workers_alone(
         code, _, err = cli("down")
         assert code == 0, err
         wait_until(lambda: process_ended(ha), what="this home's host to exit")
-        assert host.host_pid(RUN_BASE, str(other)) == hb
+        assert hostclient.host_pid(RUN_BASE, str(other)) == hb
         assert get_session(other, "keep").alive
         spawn(other, "more", ["sleep", "60"], cwd=other, env=_env(tmp_path))
         assert _host(other) == hb
@@ -274,7 +274,7 @@ def test_down_of_one_home_leaves_the_others_host_and_workers_alone(
         for sid in ("keep", "more"):
             with contextlib.suppress(Exception):
                 kill(other, sid)
-        host.stop_host(RUN_BASE, str(other))
+        hostclient.stop_host(RUN_BASE, str(other))
 
 
 def test_a_host_lives_while_its_home_has_a_live_session_then_goes(
@@ -287,7 +287,7 @@ def test_a_host_lives_while_its_home_has_a_live_session_then_goes(
     assert not until(lambda: process_ended(ha), 3.0)
     kill(a, "w")
     assert until(lambda: process_ended(ha), 15)
-    assert not os.path.exists(host.host_socket(host.home_key(str(a)), RUN_BASE))
+    assert not os.path.exists(hostclient.host_socket(hostclient.home_key(str(a)), RUN_BASE))
 
 
 NOOP = 'printf \'%s\' \'{"action":"noop","journal":"t"}\' > .decision.json'
@@ -366,7 +366,7 @@ def test_a_host_launches_nothing_but_a_host(
     spawn(a, "wa", ["sleep", "60"], cwd=a, env=_env(tmp_path))
     mark = tmp_path / "ran"
     cmd = [part.format(mark=mark) for part in launch]
-    pad = host.host_socket(host.home_key(str(a)), RUN_BASE)
+    pad = hostclient.host_socket(hostclient.home_key(str(a)), RUN_BASE)
     req = {"launch": cmd, "env": {"PATH": "/bin"}, "err": str(tmp_path / "e")}
     assert _ask(pad, req).startswith(b"err "), cmd
     assert not mark.exists()
@@ -379,8 +379,8 @@ def test_a_caller_in_another_mount_namespace_gets_no_launch(
     spawn(a, "wa", ["sleep", "60"], cwd=a, env=_env(tmp_path))
     if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
         pytest.skip("unshare -m is not permitted here")
-    pad = host.host_socket(host.home_key(str(a)), RUN_BASE)
-    key = host.home_key(str(b))
+    pad = hostclient.host_socket(hostclient.home_key(str(a)), RUN_BASE)
+    key = hostclient.home_key(str(b))
     cmd = [sys.executable, "-m", "looop.sessions.host", "--key", key, "--base", RUN_BASE]
     req = {"launch": [*cmd, "--home", str(b)], "env": _env(tmp_path), "err": str(tmp_path / "e")}
     code = (
@@ -395,4 +395,4 @@ def test_a_caller_in_another_mount_namespace_gets_no_launch(
         timeout=60,
     )
     assert done.stdout.startswith("unavailable"), done
-    assert host.host_pid(RUN_BASE, str(b)) is None
+    assert hostclient.host_pid(RUN_BASE, str(b)) is None

@@ -17,7 +17,16 @@ from pathlib import Path
 import psutil
 import pytest
 
-from looop.sessions import SessionError, expect, get_session, host, kill, list_sessions, spawn, wait
+from looop.sessions import (
+    SessionError,
+    expect,
+    get_session,
+    hostclient,
+    kill,
+    list_sessions,
+    spawn,
+    wait,
+)
 from tests.clocks import FixedClock
 from tests.helpers import Cli, process_ended, until, wait_until
 
@@ -64,7 +73,7 @@ def _supervisor(root: Path, sid: str) -> psutil.Process:
 
 
 def _host_pid(home: Path) -> int | None:
-    return host.host_pid(RUN_BASE, str(home))
+    return hostclient.host_pid(RUN_BASE, str(home))
 
 
 def test_a_session_is_forked_by_the_host_yet_stands_alone(root: Path, env: dict[str, str]) -> None:
@@ -146,7 +155,7 @@ def test_many_first_spawns_at_once_share_one_host(short: Path, env: dict[str, st
     import threading
 
     def start() -> None:
-        host._start_host(key, 5.0, host_env, str(base), str(short))
+        hostclient._start_host(key, 5.0, host_env, str(base), str(short))
 
     threads = [threading.Thread(target=start) for _ in range(4)]
     for t in threads:
@@ -164,8 +173,10 @@ def test_many_first_spawns_at_once_share_one_host(short: Path, env: dict[str, st
     try:
         # the losers of the lock race say so and exit; one host is left serving
         assert until(lambda: len(hosts()) == 1, 20), [p.pid for p in hosts()]
-        assert host.stop_host(str(base), key=key)
-        wait_until(lambda: not os.path.exists(host.host_socket(key, str(base))), what="host gone")
+        assert hostclient.stop_host(str(base), key=key)
+        wait_until(
+            lambda: not os.path.exists(hostclient.host_socket(key, str(base))), what="host gone"
+        )
     finally:
         for p in hosts():
             with contextlib.suppress(psutil.Error):
@@ -175,8 +186,8 @@ def test_many_first_spawns_at_once_share_one_host(short: Path, env: dict[str, st
 def test_an_idle_host_exits_and_removes_its_socket(short: Path, env: dict[str, str]) -> None:
     base = str(short)
     key = "idle" + os.urandom(4).hex()
-    host._start_host(key, 0.3, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base, base)
-    path = host.host_socket(key, base)
+    hostclient._start_host(key, 0.3, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base, base)
+    path = hostclient.host_socket(key, base)
     assert os.path.exists(path)
     wait_until(lambda: not os.path.exists(path), timeout=20, what="idle host exit")
 
@@ -184,8 +195,8 @@ def test_an_idle_host_exits_and_removes_its_socket(short: Path, env: dict[str, s
 def test_hostile_requests_leave_the_host_serving(short: Path, env: dict[str, str]) -> None:
     base = str(short)
     key = "bad" + os.urandom(4).hex()
-    host._start_host(key, 20, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base, base)
-    path = host.host_socket(key, base)
+    hostclient._start_host(key, 20, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base, base)
+    path = hostclient.host_socket(key, base)
 
     def ask(body: bytes) -> bytes:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -210,34 +221,34 @@ def test_hostile_requests_leave_the_host_serving(short: Path, env: dict[str, str
         bad_env = {"args": ["--", "true"], "cwd": "/", "env": {"A=B": "1"}}
         assert ask(json.dumps(bad_env).encode() + b"\n").startswith(b"err ")
         # still answering: a stop request gets its reply
-        assert host.stop_host(base, key=key)
+        assert hostclient.stop_host(base, key=key)
         assert until(lambda: not os.path.exists(path), 20)
     finally:
-        host.stop_host(base, key=key)
+        hostclient.stop_host(base, key=key)
 
 
 def test_a_stale_socket_file_is_replaced(short: Path, env: dict[str, str]) -> None:
     base = str(short)
     key = "stale" + os.urandom(4).hex()
-    hdir = host.host_dir(base)
+    hdir = hostclient.host_dir(base)
     os.makedirs(hdir, mode=0o700, exist_ok=True)
-    path = host.host_socket(key, base)
+    path = hostclient.host_socket(key, base)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
         dead.bind(path)  # bound, never listening: a crashed host's leftover
-    host._start_host(key, 20, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base, base)
+    hostclient._start_host(key, 20, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base, base)
     try:
-        assert host.stop_host(base, key=key)
+        assert hostclient.stop_host(base, key=key)
     finally:
-        host.stop_host(base, key=key)
+        hostclient.stop_host(base, key=key)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="handing a dir to another user needs root")
 def test_no_env_goes_to_a_socket_dir_another_user_owns(tmp_path: Path) -> None:
-    hdir = host.host_dir(str(tmp_path))
+    hdir = hostclient.host_dir(str(tmp_path))
     os.mkdir(hdir, 0o700)
     os.chown(hdir, 65534, 65534)
     with pytest.raises(SessionError, match="belongs to another user"):
-        host.request(
+        hostclient.request(
             ["--", "true"],
             cwd="/",
             env={"SECRET": "s"},
@@ -248,8 +259,8 @@ def test_no_env_goes_to_a_socket_dir_another_user_owns(tmp_path: Path) -> None:
 
 
 def test_a_host_key_names_the_interpreter() -> None:
-    assert host.host_key("/usr/bin/python3") != host.host_key("/opt/other/python3")
-    assert host.host_key() == host.host_key()
+    assert hostclient.host_key("/usr/bin/python3") != hostclient.host_key("/opt/other/python3")
+    assert hostclient.host_key() == hostclient.host_key()
 
 
 def test_the_worker_exits_normally_through_the_host(root: Path, env: dict[str, str]) -> None:
@@ -303,7 +314,7 @@ def test_down_leaves_no_session_host_behind(cli: Cli, data: Path) -> None:
     code, _, err = cli("down")
     assert code == 0, err
     wait_until(lambda: _host_pid(data) is None, what="the session host to exit")
-    assert not os.path.exists(host.host_socket(host.home_key(str(data)), RUN_BASE))
+    assert not os.path.exists(hostclient.host_socket(hostclient.home_key(str(data)), RUN_BASE))
 
 
 def test_a_spawn_right_after_the_host_was_told_to_stop_still_starts(
@@ -312,7 +323,7 @@ def test_a_spawn_right_after_the_host_was_told_to_stop_still_starts(
     """The old host may still hold its socket for a moment after a stop: a request it never
     read is reset, and the spawn starts a new host instead of failing."""
     for i in range(6):
-        host.stop_host(RUN_BASE, str(root))
+        hostclient.stop_host(RUN_BASE, str(root))
         spawn(root, f"r{i}", ["sleep", "60"], cwd=root, env=env)
         assert get_session(root, f"r{i}").alive
         kill(root, f"r{i}")

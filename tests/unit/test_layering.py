@@ -85,7 +85,6 @@ PRIVATE_DEBT: set[tuple[str, str]] = {
     ("looop.act.executor", "looop.act.effects"),
     ("looop.act.executor", "looop.act.journal"),
     ("looop.act.parse", "looop.act.decision"),
-    ("looop.beathost", "looop.sessions.host"),
     ("looop.cli.schedule", "looop.cli.steer"),
     ("looop.cli.workers", "looop.cli.steer"),
     ("looop.sessions.control", "looop.sessions.pump"),

@@ -18,13 +18,8 @@ MAX_MODULE = 500
 # none left; a new one is split into steps, not listed here
 LONG_FUNCTIONS_DEBT: set[str] = set()
 
-# modules over MAX_MODULE lines today
-LONG_MODULES_DEBT: set[str] = {
-    "cli/sessions.py",
-    "sessions/host.py",
-    "sessions/lifecycle.py",
-    "sessions/pump.py",
-}
+# modules over MAX_MODULE lines today: none left; a new one is split by meaning, not listed
+LONG_MODULES_DEBT: set[str] = set()
 
 
 def _modules() -> list[Path]:

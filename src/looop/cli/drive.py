@@ -1,5 +1,6 @@
 """`looop shot`, `send`, `key` and `log`: what both faces share (the click commands in
-cli/sessions.py and the click-free fast path in cli/main.py), and the fast face itself.
+cli/sessions.py and cli/sessionwatch.py, and the click-free fast path in cli/main.py), and the
+fast face itself.
 
 The fast face serves shot, send and key only for a live session of this data dir asked for
 in a plain spelling: its supervisor renders the screen and takes the input, so neither click

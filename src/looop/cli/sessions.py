@@ -1,62 +1,43 @@
-"""Watch and drive sessions: shot, log, send, key, expect, wait, wait-idle, resize, restart,
-attach, detach, kill, prune, flag, unflag."""
+"""Drive sessions: send, key, resize, restart, attach, detach, prune, flag, unflag; and what
+every session verb shares: which session it means, and on which host it runs (the verbs that
+watch a session are cli/sessionwatch.py's)."""
 
 from __future__ import annotations
 
 import json
-import re
-import sys
-from collections.abc import Callable
-from typing import Any
 
 import click
 
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
-from looop.cli.drive import log_text, remote_record, reply_json, shot_text, typed
-from looop.cli.params import MAX_OFFSET, count
-from looop.cli.render import print_status
-from looop.core.clock import utc_stamp_ms
+from looop.cli.drive import remote_record, reply_json, typed
 from looop.core.context import Ctx
 from looop.core.errors import LooopError
-from looop.loop.humanwait import wait_for_human
-from looop.loop.status import add_v1_fields, gather_status
 from looop.remote.kube.hosted import HostedKube
 from looop.sessions import (
     detach,
-    expect,
     flag,
-    get_session,
     list_sessions,
-    log_tail,
     prune_aged,
-    read_log,
     resize,
     restart,
-    screenshot,
     send,
     send_keys,
     unflag,
     validate_id,
-    wait,
-    wait_idle,
 )
-from looop.sessions import follow as follow_log
 from looop.sessions.durations import parse_duration, parse_size
 from looop.sessions.keys import CTRL_FORMS, KEY_NAMES
-from looop.sessions.logs import compile_pattern, log_end, pick_lines
-from looop.sessions.state import mark_dead
-from looop.workers import polled
-from looop.workers.launch import end_generation, live_workers, normalise_target, strip_legacy_prefix
+from looop.workers.launch import end_generation, normalise_target, strip_legacy_prefix
 from looop.workers.resume import restart_worker
 
 
-def _sid(raw: str, drive: bool) -> str:
+def target_sid(raw: str, drive: bool) -> str:
     """Verbs that type into or manage a session refuse the pulse; reading it is fine."""
     return normalise_target(raw) if drive else validate_id(strip_legacy_prefix(raw))
 
 
-def _remote(ctx: Ctx, sid: str, tty: bool = False) -> HostedKube | None:
+def far_worker(ctx: Ctx, sid: str, tty: bool = False) -> HostedKube | None:
     """A worker on another host. On an SSH host the same verb runs there, its output streams
     here and its exit code is this one's (remote/ssh): this does not return. In a
     Kubernetes Job: its backend, which the verb drives from here (remote/kube). None: a
@@ -105,7 +86,8 @@ def _argv_again(c: click.Context) -> list[str]:
     return [c.info_name or c.command.name or "", *opts, "--", *args]
 
 
-def _duration(text: str | None, default: float | None) -> float | None:
+def duration_arg(text: str | None, default: float | None) -> float | None:
+    """A duration option in seconds (`default` when not given); a bad one is a LooopError."""
     if text is None:
         return default
     try:
@@ -116,149 +98,6 @@ def _duration(text: str | None, default: float | None) -> float | None:
 
 def _emit(data: object, as_json: bool, human: str) -> None:
     click.echo(json.dumps(data, sort_keys=True) if as_json else human)
-
-
-@click.command(
-    "shot",
-    help="Print a session's current screen (a dead one replays its log). Without SID: the one "
-    "live worker's (v1.0's `ss`), refused when there are several.",
-)
-@click.argument("sid", required=False, shell_complete=idcomplete.sessions)
-@click.option("--format", "fmt", type=click.Choice(["plain", "ansi", "json"]), default=None)
-@click.option("--ansi", is_flag=True, help="Same as --format ansi.")
-@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
-@click.option("--plain", is_flag=True, help="Same as --format plain (the default; v1.0's flag).")
-@click.option("--trim/--no-trim", default=True, show_default=True, help="Drop trailing blank rows.")
-def shot_cmd(
-    sid: str | None, fmt: str | None, ansi: bool, as_json: bool, plain: bool, trim: bool
-) -> None:
-    asked = [f"--{n}" for n, on in (("json", as_json), ("ansi", ansi), ("plain", plain)) if on]
-    if fmt is not None:
-        asked.append(f"--format {fmt}")
-    if len(asked) > 1:
-        raise LooopError(f"give one format, not {' and '.join(asked)} (`looop shot --help`)")
-    fmt = fmt or ("json" if as_json else "ansi" if ansi else "plain")
-    ctx = make_ctx(events_to=None)
-    if sid is None:
-        sid = _only_live_worker(ctx)
-    far = _remote(ctx, _sid(sid, False))
-    if far is not None:
-        shot = far.screen(_sid(sid, False), fmt, trim)
-    else:
-        shot = screenshot(ctx.paths.data, _sid(sid, False), fmt, trim)
-    click.echo(shot_text(shot, fmt))
-
-
-def _only_live_worker(ctx: Ctx) -> str:
-    """The id `ss` shows when given none: the one live worker; with none or several, which
-    screen is meant is unclear, so it asks for an id instead of guessing."""
-
-    ids = sorted(s.id for s in live_workers(ctx))
-    if len(ids) == 1:
-        return ids[0]
-    if not ids:
-        raise LooopError("no live worker: give a session id (`looop ls -a` lists them)")
-    raise LooopError(f"{len(ids)} live workers ({', '.join(ids)}): give the id of one")
-
-
-@click.command("log", help="Print a session's output (ANSI stripped unless --raw).")
-@click.argument("sid", shell_complete=idcomplete.sessions)
-@click.option("--tail", "-n", type=count(), default=None, help="Last N lines.")
-@click.option("--grep", default=None, help="Only lines matching this regex (before --tail).")
-@click.option("--since", type=count(0, MAX_OFFSET), default=None, help="From this byte offset.")
-@click.option("--follow", "-f", is_flag=True, help="Keep printing until the session ends.")
-@click.option("--raw", is_flag=True, help="Keep escape sequences.")
-@click.option("--json", "as_json", is_flag=True, help='{"text","offset","done"} from --since.')
-def log_cmd(
-    sid: str,
-    tail: int | None,
-    grep: str | None,
-    since: int | None,
-    follow: bool,
-    raw: bool,
-    as_json: bool,
-) -> None:
-    ctx = make_ctx(events_to=None)
-    s = _sid(sid, False)
-    far = _remote(ctx, s)
-    if far is not None:
-        _log_far(far, s, tail, grep, since, follow, raw, as_json)
-        return
-    if follow:
-        raise SystemExit(_follow_local(ctx, s, tail, grep, since, raw))
-    if as_json or since is not None:
-        text, offset = read_log(ctx.paths.data, s, since or 0, raw)
-        text = pick_lines(text, grep, tail)
-        if as_json:
-            done = not get_session(ctx.paths.data, s).alive
-            click.echo(json.dumps({"text": text, "offset": offset, "done": done}))
-        else:
-            sys.stdout.write(text)
-        return
-    sys.stdout.write(log_text(log_tail(ctx.paths.data, s, tail, raw, grep)))
-
-
-def _follow_local(
-    ctx: Ctx, s: str, tail: int | None, grep: str | None, since: int | None, raw: bool
-) -> int:
-    """`log -f`: with -n N the last N lines first, then what comes; with --grep only the
-    lines that match (whole lines: a part line waits for its end)."""
-    start = since or 0
-    if tail is not None and since is None:
-        start = log_end(ctx.paths.data, s)
-        shown = log_tail(ctx.paths.data, s, tail, raw, grep, end=start)
-        if shown:
-            sys.stdout.write(shown + "\n")
-            sys.stdout.flush()
-    pat = compile_pattern(grep) if grep else None
-    part = [""]
-
-    def out(text: str) -> None:
-        if pat is not None:
-            lines = (part[0] + text).split("\n")
-            part[0] = lines.pop()
-            text = "".join(ln + "\n" for ln in lines if pat.search(ln))
-        if text:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-
-    code = follow_log(ctx.paths.data, s, start, raw, out, ctx.clock)
-    if pat is not None and part[0] and pat.search(part[0]):
-        sys.stdout.write(part[0] + "\n")  # the last line, which no newline ended
-    return code
-
-
-def _log_far(
-    far: HostedKube,
-    s: str,
-    tail: int | None,
-    grep: str | None,
-    since: int | None,
-    follow: bool,
-    raw: bool,
-    as_json: bool,
-) -> None:
-    """`log` for a worker whose log is its pod's (workers/polled: offsets, tail, follow)."""
-
-    if follow:
-
-        def out(text: str) -> None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-
-        def note(line: str) -> None:
-            click.echo(f"looop: {line}", err=True)
-
-        raise SystemExit(polled.follow(far, s, since or 0, raw, out, note))
-    if as_json or since is not None:
-        text, offset = far.log(s, since or 0, raw)
-        if as_json:
-            done = far.reach(s) == "over"
-            click.echo(json.dumps({"text": text, "offset": offset, "done": done}))
-        else:
-            sys.stdout.write(text)
-        return
-    sys.stdout.write(log_text(polled.tail(far, s, tail, raw, grep)))
 
 
 @click.command(
@@ -275,11 +114,11 @@ def _log_far(
 def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -> None:
     ctx = make_ctx(events_to=None)
     line = typed(text, no_newline)
-    far = _remote(ctx, _sid(sid, True))
+    far = far_worker(ctx, target_sid(sid, True))
     if far is not None:
-        res = far.send(_sid(sid, True), line, False)
+        res = far.send(target_sid(sid, True), line, False)
     else:
-        res = send(ctx.paths.data, _sid(sid, True), line, False)
+        res = send(ctx.paths.data, target_sid(sid, True), line, False)
     if as_json:
         click.echo(reply_json(res))
 
@@ -294,145 +133,13 @@ def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -
 @click.option("--json", "as_json", is_flag=True)
 def key_cmd(sid: str, keys: tuple[str, ...], as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
-    far = _remote(ctx, _sid(sid, True))
+    far = far_worker(ctx, target_sid(sid, True))
     if far is not None:
-        res = far.key(_sid(sid, True), list(keys))
+        res = far.key(target_sid(sid, True), list(keys))
     else:
-        res = send_keys(ctx.paths.data, _sid(sid, True), list(keys))
+        res = send_keys(ctx.paths.data, target_sid(sid, True), list(keys))
     if as_json:
         click.echo(reply_json(res))
-
-
-@click.command(
-    "expect",
-    help="Block until REGEX appears (exit 0), the session ends (1) or the timeout passes (124).",
-)
-@click.argument("sid", shell_complete=idcomplete.sessions)
-@click.argument("pattern")
-@click.option("--timeout", default=None, help="Duration (30s default; 0/none = forever).")
-@click.option(
-    "--since",
-    type=count(0, MAX_OFFSET),
-    default=None,
-    help="Scan from this byte offset (e.g. from `send --json`).",
-)
-@click.option("--from-now", is_flag=True, help="Only output that arrives from now on.")
-@click.option("--screen", is_flag=True, help="Match the rendered screen, not the log.")
-@click.option("--raw", is_flag=True, help="Match escape sequences too.")
-@click.option("--json", "as_json", is_flag=True)
-def expect_cmd(
-    sid: str,
-    pattern: str,
-    timeout: str | None,
-    since: int | None,
-    from_now: bool,
-    screen: bool,
-    raw: bool,
-    as_json: bool,
-) -> None:
-    try:
-        re.compile(pattern)
-    except re.error as e:
-        raise LooopError(f"bad regex {pattern!r}: {e}") from None
-    ctx = make_ctx(events_to=None)
-    far = _remote(ctx, _sid(sid, False))
-    where: Any = ctx.paths.data
-    look: Callable[..., tuple[int, str | None, int]] = expect
-    if far is not None:
-        where, look = far, polled.expect
-    code, matched, offset = look(
-        where,
-        _sid(sid, False),
-        pattern,
-        since=since,
-        from_now=from_now,
-        screen=screen,
-        raw=raw,
-        timeout_s=_duration(timeout, 30.0),
-        clock=ctx.clock,
-    )
-    if as_json:
-        click.echo(json.dumps({"matched": matched, "offset": offset, "code": code}))
-    elif matched is not None:
-        click.echo(matched)
-    raise SystemExit(code)
-
-
-@click.command("wait-idle", help="Block until the session's output has been quiet for --settle.")
-@click.argument("sid", shell_complete=idcomplete.sessions)
-@click.option("--settle", default="500ms", show_default=True)
-@click.option("--timeout", default=None, help="Duration (30s default; 0/none = forever).")
-def wait_idle_cmd(sid: str, settle: str, timeout: str | None) -> None:
-    ctx = make_ctx(events_to=None)
-    far = _remote(ctx, _sid(sid, False))
-    if far is not None:
-        quiet, limit = _duration(settle, 0.5) or 0.0, _duration(timeout, 30.0)
-        settled = polled.wait_idle(far, _sid(sid, False), quiet, limit, ctx.clock)
-        raise SystemExit(0 if settled else 124)
-    ok = wait_idle(
-        ctx.paths.data,
-        _sid(sid, False),
-        _duration(settle, 0.5) or 0.0,
-        _duration(timeout, 30.0),
-        ctx.clock,
-    )
-    raise SystemExit(0 if ok else 124)
-
-
-@click.command(
-    "wait",
-    help="`looop wait ID`: block until a session ends (its exit code). "
-    "`looop wait`: block until the world needs a human (exit 2: no pulse runs).",
-)
-@click.argument("sid", required=False, shell_complete=idcomplete.sessions)
-@click.option("--timeout", default=None, help="Duration (default: forever).")
-@click.option("--only-asks", is_flag=True, help="No id: wake only for a pending ask.")
-@click.option("--actionable", is_flag=True, help="No id: wake for asks or a new journal line.")
-@click.option("--json", "as_json", is_flag=True, help="No id: print what changed as JSON.")
-def wait_cmd(
-    sid: str | None, timeout: str | None, only_asks: bool, actionable: bool, as_json: bool
-) -> None:
-    ctx = make_ctx(events_to=None)
-    if sid is None:
-        poll = ctx.knobs().num("wait_poll_ms") / 1000
-        code, changed, asks = wait_for_human(
-            ctx, only_asks, actionable, _duration(timeout, None), poll
-        )
-        # as v1.0: the state object `looop state` prints, plus what changed
-        st = gather_status(ctx.paths, ctx.env, ctx.clock)
-        if as_json:
-            full = {**add_v1_fields(st), "changed": changed}
-            click.echo(json.dumps(full, indent=2, sort_keys=True, ensure_ascii=False))
-        else:
-            click.echo(f"changed: [{', '.join(changed)}]")
-            for a in asks:
-                click.echo(f"ask {a.get('id')} from {a.get('worker')}: {a.get('prompt')}")
-            click.echo()
-            print_status(st, as_json=False)
-        raise SystemExit(code)
-
-    target = _sid(sid, False)
-    far = _remote(ctx, target)
-    if far is not None:
-        raise SystemExit(far.wait(target, _duration(timeout, None)))
-    code = wait(ctx.paths.data, target, _duration(timeout, None), ctx.clock)
-    if code == 137:
-        _report_dead(ctx, target)
-    raise SystemExit(code)
-
-
-def _report_dead(ctx: Ctx, sid: str) -> None:
-    """A supervisor that died (SIGKILL, OOM) never wrote the end: record it, say so."""
-    s = get_session(ctx.paths.data, sid)
-    if s.dead:
-        mark_dead(s.dir, utc_stamp_ms(ctx.clock.now()))
-    elif not s.supervisor_died:
-        return  # a real exit code 137 (the program was SIGKILLed under a live supervisor)
-    click.echo(
-        f"looop: session {sid} is dead: its supervisor died without recording an end (exit "
-        f"unknown, reported as 137) — `looop log {sid}` shows its last output",
-        err=True,
-    )
 
 
 @click.command("resize", help="Resize a session's terminal: COLSxROWS (the program sees SIGWINCH).")
@@ -446,9 +153,12 @@ def resize_cmd(sid: str, size: str, as_json: bool) -> None:
         raise LooopError(str(e)) from None
     ctx = make_ctx(events_to=None)
     _not_in_a_pod(
-        _remote(ctx, _sid(sid, True)), sid, "resize", "its size is fixed when its Job is made"
+        far_worker(ctx, target_sid(sid, True)),
+        sid,
+        "resize",
+        "its size is fixed when its Job is made",
     )
-    res = resize(ctx.paths.data, _sid(sid, True), cols, rows)
+    res = resize(ctx.paths.data, target_sid(sid, True), cols, rows)
     _emit(res, as_json, f"resized {sid} to {cols}x{rows}")
 
 
@@ -462,8 +172,8 @@ def resize_cmd(sid: str, size: str, as_json: bool) -> None:
 def restart_cmd(sid: str, as_json: bool) -> None:
 
     ctx = make_ctx(events_to=None)
-    target = _sid(sid, True)
-    far = _remote(ctx, target)  # a worker on an SSH host restarts there
+    target = target_sid(sid, True)
+    far = far_worker(ctx, target)  # a worker on an SSH host restarts there
     _not_in_a_pod(far, target, "restart", f"kill it and start it again (`looop kill {target}`)")
     done = restart_worker(ctx, ctx.knobs(), target)
     if done is not None:
@@ -485,15 +195,17 @@ def attach_cmd(sid: str, passthrough: bool) -> None:
     from looop.sessions.attach import attach, utf8_locale  # lazy: only attach loads asyncio
 
     ctx = make_ctx(events_to=None)
-    far = _remote(ctx, _sid(sid, True), tty=True)
+    far = far_worker(ctx, target_sid(sid, True), tty=True)
     if far is not None:
-        line = far.attach_line(_sid(sid, True)) + (" --passthrough" if passthrough else "")
+        line = far.attach_line(target_sid(sid, True)) + (" --passthrough" if passthrough else "")
         raise LooopError(
-            f"worker {_sid(sid, True)} runs in a Kubernetes pod on host {far.host.name}: attach "
-            f"with `{line}`"
+            f"worker {target_sid(sid, True)} runs in a Kubernetes pod on host "
+            f"{far.host.name}: attach with `{line}`"
         )
     utf8 = utf8_locale(ctx.env)
-    raise SystemExit(attach(ctx.paths.data, _sid(sid, True), passthrough=passthrough, utf8=utf8))
+    raise SystemExit(
+        attach(ctx.paths.data, target_sid(sid, True), passthrough=passthrough, utf8=utf8)
+    )
 
 
 @click.command("detach", help="Detach every terminal attached to a session.")
@@ -502,9 +214,12 @@ def attach_cmd(sid: str, passthrough: bool) -> None:
 def detach_cmd(sid: str, as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
     _not_in_a_pod(
-        _remote(ctx, _sid(sid, True)), sid, "detach", "a `kubectl exec` ends when you leave it"
+        far_worker(ctx, target_sid(sid, True)),
+        sid,
+        "detach",
+        "a `kubectl exec` ends when you leave it",
     )
-    _emit(detach(ctx.paths.data, _sid(sid, True)), as_json, f"detached clients of {sid}")
+    _emit(detach(ctx.paths.data, target_sid(sid, True)), as_json, f"detached clients of {sid}")
 
 
 @click.command("prune", help="Remove every finished session now (transcripts included).")
@@ -528,7 +243,7 @@ def prune_cmd(dry_run: bool) -> None:
 @click.argument("message", nargs=-1)
 def flag_cmd(sid: str, message: tuple[str, ...]) -> None:
     ctx = make_ctx(events_to=None)
-    s = _sid(sid, True)
+    s = target_sid(sid, True)
     text = " ".join(message) or "needs attention"
     flag(ctx.paths.data, s, text)
     click.echo(f"⚑ {s}: {text}")
@@ -538,6 +253,6 @@ def flag_cmd(sid: str, message: tuple[str, ...]) -> None:
 @click.argument("sid", shell_complete=idcomplete.sessions)
 def unflag_cmd(sid: str) -> None:
     ctx = make_ctx(events_to=None)
-    s = _sid(sid, True)
+    s = target_sid(sid, True)
     unflag(ctx.paths.data, s)
     click.echo(f"unflagged {s}")

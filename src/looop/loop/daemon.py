@@ -20,7 +20,7 @@ from looop.loop.pulse import HOME_LOST_EXIT
 from looop.loop.status import beat_holder, pulse_pid
 from looop.seed import ensure_data_dir
 from looop.sessions import SessionError, get_session, kill, list_sessions, spawn, wait
-from looop.sessions.host import stop_host
+from looop.sessions.hostclient import stop_host
 from looop.sessions.ops import home_sockets, request_at
 from looop.sessions.state import settle_dead
 from looop.sessions.wire import socket_file

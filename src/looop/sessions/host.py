@@ -12,9 +12,10 @@ The host holds no session state; it lives while a session of its home does and e
 none does and it had no request for min(`--idle-s`, 10) seconds; a spawn that finds no host
 starts one (or, if it cannot, starts the supervisor directly).
 
-A host serves one home: its socket is named by the build and the data dir (see `home_key`), it
-refuses a supervisor for any other data dir, and its environment is the one its home's first
-spawn gave it, so nothing of one home's environment reaches another's supervisors.
+A host serves one home: its socket is named by the build and the data dir (see
+`hostclient.home_key`), it refuses a supervisor for any other data dir, and its environment is
+the one its home's first spawn gave it, so nothing of one home's environment reaches another's
+supervisors.
 
 A host is never started under a session's supervisor (a subreaper: it would adopt the host and
 every supervisor the host forks). A spawn from inside a worker asks the host that forked that
@@ -27,499 +28,43 @@ connection: the supervisor's own readiness line (`ok PID` / `err …`), or the h
 when it could not fork (`unavailable …`: start it directly). `key` names the interpreter, the
 code and the home, so a host never serves a session with code older than the caller's.
 
-This module is the client side too; only `serve` (the host process) loads the supervisor.
+This module is the host process, the only one that loads the supervisor. The client side (the
+names, `request`, starting and stopping a host) is `hostclient`; what the beat host does alike
+(its start, lock, socket, name and the caller's limits) is `preloaded`.
 """
 
 from __future__ import annotations
 
-import _socket  # not `socket`: its enums cost a worker start ~3 ms; the host loads it
+import _socket  # not `socket`, as the client: see serve
 import contextlib
 import os
 import sys
 import time
 
-from looop.core import cgroup
-from looop.core.peers import LIMITS, caller_limits, connect, peer, same_world
-from looop.core.where import runtime_dir
+from looop.core.peers import peer, same_world
+from looop.sessions.hostclient import HOST_IDLE_S, home_id, host_dir, host_options, host_socket
+from looop.sessions.preloaded import (
+    apply_limits,
+    become_host,
+    limit_plan,
+    listen_at,
+    name_process,
+    remove_tree,
+    say,
+    unlisten,
+)
 
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    import subprocess
-    from collections.abc import Mapping, Sequence
     from types import ModuleType
 
-HOST_IDLE_S = 300.0  # the knob's default: see HOMELESS_IDLE_S
 # A host lives while a session of its home does (the pulse's, a worker's: a start from inside
 # one is launched by this host, see `launch`); once none does, it exits after
 # min(idle, this) unused: a test run's many homes leave no hosts lingering.
 HOMELESS_IDLE_S = 10.0
 REQUEST_MAX = 4 * 1024 * 1024
-START_TIMEOUT_S = 10.0
 KEEP_PREPARED = 256  # requests whose objects the host keeps (see _serve_one)
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class HostUnavailable(Exception):
-    """No host could take the request before anything was started: spawn directly."""
-
-
-# -- naming --------------------------------------------------------------------------------
-
-
-def _fnv(data: bytes) -> str:
-    h = 0xCBF29CE484222325
-    for b in data:
-        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return f"{h:016x}"
-
-
-def host_key(executable: str = sys.executable) -> str:
-    """Interpreter + every module file the host preloads (path, size, mtime): an edited or
-    upgraded looop gets a new host; the old one idles out."""
-    parts = [executable, _PACKAGE]
-    with contextlib.suppress(OSError):
-        st = os.stat(os.path.join(_PACKAGE, "__init__.py"))  # the version lives there
-        parts.append(f"__init__.py:{st.st_size}:{st.st_mtime_ns}")
-    for room in ("sessions", "core"):
-        d = os.path.join(_PACKAGE, room)
-        with contextlib.suppress(OSError):
-            for name in sorted(os.listdir(d)):
-                if name.endswith(".py"):
-                    st = os.stat(os.path.join(d, name))
-                    parts.append(f"{room}/{name}:{st.st_size}:{st.st_mtime_ns}")
-    return _fnv("\n".join(parts).encode())[:12]
-
-
-def home_id(root: str) -> str:
-    """A data dir's identity: its real path and inode (one removed and made again under the
-    same name is another home, and so is a symlink's target moved)."""
-    real = os.path.realpath(root)
-    try:
-        st = os.stat(real)
-    except OSError:
-        return real
-    return f"{real}\0{st.st_dev}:{st.st_ino}"
-
-
-def home_key(root: str, build: str | None = None) -> str:
-    """The socket name of the host serving the data dir `root` for this build."""
-    return _fnv(f"{build or host_key()}\n{home_id(root)}".encode())
-
-
-def host_dir(base: str = "/tmp") -> str:
-    return runtime_dir(base)
-
-
-def host_socket(key: str, base: str = "/tmp") -> str:
-    return os.path.join(host_dir(base), f"host-{key}.sock")
-
-
-# -- client side ---------------------------------------------------------------------------
-
-
-def request(
-    args: Sequence[str],
-    *,
-    cwd: str,
-    env: Mapping[str, str],
-    err_path: str,
-    home: str,
-    idle_s: float = HOST_IDLE_S,
-    base: str = "/tmp",
-) -> _socket.socket:
-    """Hand a supervisor start to the host of the data dir `home` (starting one when none
-    answers); returns the connection the supervisor's readiness line will arrive on.
-    HostUnavailable when no host took the request (nothing was started)."""
-    from pathlib import Path  # lazy: the client side of a spawn only
-
-    from looop.sessions.state import ensure_private_dir
-
-    key = home_key(home)
-    ensure_private_dir(Path(host_dir(base)))  # never hand an env to another user's socket
-    path = host_socket(key, base)
-    sock = connect(path)
-    if sock is None:
-        _start_host(key, idle_s, env, base, home)
-        sock = connect(path)
-        if sock is None:
-            raise HostUnavailable(f"the session host did not answer on {path}")
-    if peer(sock)[1] != os.geteuid():
-        sock.close()
-        raise HostUnavailable(f"{path} is served by another user")
-    umask = os.umask(0o022)
-    os.umask(umask)
-    from looop.core.ljson import dumps  # lazy: json over the C accelerator, no `json`
-
-    body = dumps(
-        {
-            "args": list(args),
-            "cwd": cwd,
-            "env": dict(env),
-            "umask": umask,
-            "err": err_path,
-            "nice": os.getpriority(os.PRIO_PROCESS, 0),
-            "limits": caller_limits(),
-        }
-    ).encode()
-    try:
-        sock.sendall(body + b"\n")
-    except OSError as e:
-        sock.close()
-        raise HostUnavailable(f"the session host hung up: {e}") from e
-    return sock
-
-
-def _limit_plan(limits: object, nice: object) -> tuple[list[tuple[int, int, int]], int | None]:
-    """In the host, before the fork: which of the caller's limits (and nice value) differ
-    from the host's own, so the forked supervisor only sets those (lowering is always
-    allowed; a limit the host cannot raise stays the host's)."""
-    import resource  # lazy: the host process only
-
-    plan: list[tuple[int, int, int]] = []
-    if isinstance(limits, dict):
-        for name, pair in limits.items():
-            which = getattr(resource, name, None) if name in LIMITS else None
-            if which is None or not isinstance(pair, list) or len(pair) != 2:
-                continue
-            ints = all(isinstance(v, int) and not isinstance(v, bool) for v in pair)
-            if ints and tuple(pair) != resource.getrlimit(which):
-                plan.append((which, pair[0], pair[1]))
-    want = None
-    if isinstance(nice, int) and not isinstance(nice, bool):
-        want = max(-20, min(19, nice))
-        if want == os.getpriority(os.PRIO_PROCESS, 0):
-            want = None
-    return plan, want
-
-
-def _apply_limits(plan: list[tuple[int, int, int]], nice: int | None) -> None:
-    """In the forked supervisor: what `_limit_plan` found different."""
-    if plan:
-        import resource  # lazy: the host process only
-
-        for which, soft, hard in plan:
-            with contextlib.suppress(ValueError, OSError):
-                resource.setrlimit(which, (soft, hard))
-    if nice is not None:
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, 0, nice)
-
-
-def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str, home: str) -> None:
-    """Start the host of `home` and wait until it listens (or says another one already
-    does); never under a session's supervisor (see `start_host_process`)."""
-    cmd = [sys.executable, "-m", "looop.sessions.host", "--key", key, "--base", base]
-    cmd += ["--home", os.path.abspath(home), "--idle-s", f"{idle_s:g}"]
-    if not start_host_process(cmd, env, os.path.join(host_dir(base), f"host-{key}.err")):
-        raise HostUnavailable("no session host can start outside this worker's supervisor")
-
-
-def start_host_process(
-    cmd: list[str], env: Mapping[str, str], err_path: str, wait: bool = True
-) -> bool:
-    """Start a preloaded host (`cmd` gets `--ready-fd N`) detached, its stderr to `err_path`;
-    with `wait`, until it said ready. Under a session's supervisor (a subreaper) the host that
-    forked that supervisor starts it, so it too hangs off init; False when there is none (or
-    it refused): start nothing, do without a host. OSError/HostUnavailable when it could not
-    start at all."""
-    inside, pad = enclosing_host()
-    if inside:
-        return pad is not None and _launch_via(pad, cmd, env, err_path, wait)
-    # lazy: only the first spawn after the host idled out pays for subprocess
-    import subprocess
-    from pathlib import Path
-
-    from looop.sessions.state import ensure_private_dir
-
-    ensure_private_dir(Path(os.path.dirname(err_path)))
-    r, w = os.pipe()
-    try:
-        err = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    except OSError:
-        err = os.open(os.devnull, os.O_WRONLY)
-    try:
-        proc = start_detached([*cmd, "--ready-fd", str(w)], err=err, cwd="/", env=env, ready_w=w)
-    except OSError as e:
-        os.close(r)
-        raise HostUnavailable(f"cannot start the session host: {e}") from e
-    finally:
-        os.close(w)
-        os.close(err)
-    if not wait:  # the caller goes on; the intermediate is reaped when it exits
-        os.close(r)
-        return True
-    try:
-        read_line(r, START_TIMEOUT_S)
-    finally:
-        os.close(r)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=START_TIMEOUT_S)  # the intermediate exits once the host forked
-    return True
-
-
-def enclosing_host() -> tuple[bool, str | None]:
-    """Whether this process runs under a session's supervisor, and if so the socket of the
-    host that forked that supervisor (None: it was started on its own, or no host owns it).
-    Read from the parent chain in /proc (an environment can be cleared; a parent cannot)."""
-    pid = os.getppid()
-    for _ in range(128):
-        if pid <= 1:
-            return False, None
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:  # gone meanwhile, or no /proc: nothing known to sit above us
-            return False, None
-        close = stat.rfind(b")")
-        comm = stat[stat.find(b"(") + 1 : close]
-        if b"looop.sessions.supervisor" in argv[:3]:  # a supervisor started on its own
-            return True, None
-        if b"looop.sessions.host" in argv[:3] and comm.startswith(b"looop:"):
-            # a supervisor forked by a host keeps the host's command line: --key, --base
-            opts = _parse([a.decode("utf-8", "replace") for a in argv[3:]])
-            key, pbase = opts.get("--key", ""), opts.get("--base", "")
-            ok = key.isalnum() and pbase.startswith("/")
-            return True, (host_socket(key, pbase) if ok else None)
-        fields = stat[close + 2 :].split()
-        pid = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
-    return False, None
-
-
-def _launch_via(pad: str, cmd: list[str], env: Mapping[str, str], err: str, wait: bool) -> bool:
-    """Ask the host listening on `pad` (outside the supervisor above us) to start `cmd`."""
-    sock = connect(pad)
-    if sock is None:
-        return False
-    try:
-        if peer(sock)[1] != os.geteuid():
-            return False
-        from looop.core.ljson import dumps  # lazy: json over the C accelerator, no `json`
-
-        body = dumps({"launch": cmd, "env": dict(env), "err": err}).encode()
-        try:
-            sock.sendall(body + b"\n")
-        except OSError:
-            return False
-        if not wait:
-            return True  # the pad read the request before it looks at its caller again
-        line = read_line(sock.fileno(), START_TIMEOUT_S)
-        return line is not None and line.startswith(b"ok")
-    finally:
-        sock.close()
-
-
-def read_line(fd: int, timeout_s: float) -> bytes | None:
-    """One readiness line from a starting process: None on timeout, b"" when it closed
-    without one (the spawner's handshake with a supervisor and with a host)."""
-    import select  # lazy: cheap, but only a start's handshake needs it
-
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    buf = b""
-    deadline = time.monotonic() + timeout_s
-    while b"\n" not in buf and len(buf) < 4096:
-        left = deadline - time.monotonic()
-        if left <= 0 or not poller.poll(int(left * 1000) + 1):
-            return None
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        buf += chunk
-    return buf.split(b"\n", 1)[0]
-
-
-def start_detached(
-    cmd: list[str], *, err: int, cwd: str, env: Mapping[str, str], ready_w: int
-) -> subprocess.Popen[bytes]:
-    """A daemon-to-be (it forks once more and its intermediate exits): own session, no
-    stdin/stdout, stderr to `err`, only `ready_w` inherited. OSError when it cannot start."""
-    import subprocess  # lazy: only a start without a host (or of the host) runs one
-
-    return subprocess.Popen(
-        cmd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=err,
-        cwd=cwd,
-        env=dict(env),
-        start_new_session=True,
-        close_fds=True,
-        pass_fds=(ready_w,),
-    )
-
-
-def _key_of(home: str | None, key: str | None) -> str:
-    if key is None and home is None:
-        raise ValueError("name the host by its home (data dir) or its key")
-    return key if key is not None else home_key(str(home))
-
-
-def host_pid(base: str = "/tmp", home: str | None = None, *, key: str | None = None) -> int | None:
-    """The pid of the live host of the data dir `home` (or of `key`) for this build, or None."""
-    return lock_holder(os.path.join(host_dir(base), f"host-{_key_of(home, key)}.lock"))
-
-
-def lock_holder(path: str) -> int | None:
-    """The pid a preloaded host wrote in its lock file while it holds the lock, or None."""
-    from looop.core.store import flock_held  # lazy: only status readers and tests ask
-
-    if not flock_held(path):
-        return None
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(32).strip()
-    except OSError:
-        return None
-    return int(raw) if raw.isdigit() else None
-
-
-def _name(title: str) -> None:
-    """What `ps -o comm` and `top` show for this process (15 bytes at most)."""
-    try:
-        fd = os.open("/proc/self/comm", os.O_WRONLY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.write(fd, title[:15].encode("utf-8", "replace")[:15])
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def stop_hosts(base: str = "/tmp") -> int:
-    """Ask every session host under the runtime dir to exit, whatever its build or home (a
-    test run's end); how many answered."""
-    try:
-        names = os.listdir(host_dir(base))
-    except OSError:
-        return 0
-    keys = [n[5:-5] for n in names if n.startswith("host-") and n.endswith(".sock")]
-    return sum(stop_host(base, key=k) for k in keys)
-
-
-def stop_host(base: str = "/tmp", home: str | None = None, *, key: str | None = None) -> bool:
-    """Ask the host of the data dir `home` (or of `key`) for this build to exit (tests,
-    `looop down`); True when one answered."""
-    sock = connect(host_socket(_key_of(home, key), base))
-    if sock is None:
-        return False
-    try:
-        sock.settimeout(2.0)
-        with contextlib.suppress(OSError):
-            sock.sendall(b'{"stop": true}\n')
-            sock.recv(64)
-    finally:
-        sock.close()
-    return True
-
-
-# -- the host process ----------------------------------------------------------------------
-
-
-def become_host(
-    argv: list[str], lock_name: str, idle_default: float, taken: str
-) -> tuple[str, str, float, int | None, int] | None:
-    """A preloaded host's start, the session host's and the beat host's alike: its options
-    (--key, --base, --idle-s, --ready-fd), a session of its own, a second fork so that init
-    adopts it, and its lock (`lock_name` formatted with the key) held. (key, base, idle_s,
-    ready_fd, lock_fd), or None once it said `taken`: another host of that key holds it."""
-    opts = _parse(argv)
-    key, base = opts.get("--key", ""), opts.get("--base", "/tmp")
-    idle_s = float(opts.get("--idle-s", str(idle_default)))
-    ready_fd = int(opts["--ready-fd"]) if opts.get("--ready-fd", "").isdigit() else None
-    if os.getsid(0) != os.getpid():  # started by hand; the spawner already made a session
-        os.setsid()
-    if os.fork() > 0:  # the starter waits for this intermediate; the host is adopted by init
-        os._exit(0)
-    cgroup.escape()  # started from a worker's run (the pulse's): never killed with that run
-    lock_fd = hold_lock(os.path.join(host_dir(base), lock_name.format(key=key)))
-    if lock_fd is None:
-        say(ready_fd, f"ok {taken}")
-        return None
-    sweep(host_dir(base))
-    return key, base, idle_s, ready_fd, lock_fd
-
-
-_HOST_FILES = (".sock", ".lock", ".err")
-
-
-def sweep(hdir: str) -> None:
-    """What hosts that are gone left in the runtime dir (old builds that idled out, homes
-    removed, crashes): a socket and lock whose lock nobody holds, with an empty error file; a
-    half-bound socket name or a rehearsal dir whose process is dead. A host whose lock is held
-    is never touched: the sweeper takes that very lock before it removes anything."""
-    try:
-        names = os.listdir(hdir)
-    except OSError:
-        return
-    stems: set[str] = set()
-    for name in names:
-        path = os.path.join(hdir, name)
-        if name.startswith(("host-", "beat-")) and name.endswith(_HOST_FILES):
-            stems.add(name.rsplit(".", 1)[0])
-        elif name.startswith("rehearsal-") and not _alive(name[10:]):
-            _remove_tree(path)
-        elif (
-            name.startswith(("host-", "beat-"))
-            and ".sock." in name
-            and not _alive(name.rsplit(".", 1)[1])
-        ):
-            with contextlib.suppress(OSError):  # listen_at's temporary name, its binder dead
-                os.unlink(path)
-    for stem in stems:
-        _sweep_host(os.path.join(hdir, stem))
-
-
-def _sweep_host(stem: str) -> None:
-    import fcntl  # lazy: the host processes only
-
-    try:
-        fd = os.open(stem + ".lock", os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        fd = None  # a socket without a lock is no host's: none binds before it locks
-    except OSError:
-        return
-    try:
-        if fd is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                return  # a live host's
-        with contextlib.suppress(OSError):
-            os.unlink(stem + ".sock")
-        with contextlib.suppress(OSError):
-            if os.stat(stem + ".err").st_size == 0:  # one with words says why it died
-                os.unlink(stem + ".err")
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(stem + ".lock")
-    finally:
-        if fd is not None:
-            os.close(fd)
-
-
-def _alive(pid: str) -> bool:
-    if not pid.isdigit():
-        return True  # not a name we made: leave it
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
-def _parse(argv: list[str]) -> dict[str, str]:
-    opts: dict[str, str] = {}
-    for i in range(0, len(argv) - 1, 2):
-        if argv[i].startswith("--"):
-            opts[argv[i]] = argv[i + 1]
-    return opts
 
 
 def _warm(base: str, rounds: int = 10) -> None:
@@ -544,23 +89,9 @@ def _warm(base: str, rounds: int = 10) -> None:
     finally:
         from looop.sessions.wire import socket_file  # lazy: the host process only
 
-        _remove_tree(root)
+        remove_tree(root)
         with contextlib.suppress(OSError):
             os.rmdir(os.path.dirname(socket_file(root, "r0")))
-
-
-def _remove_tree(path: str) -> None:
-    """shutil.rmtree(path, ignore_errors=True) for the rehearsal's own few files, without
-    shutil and the compression modules it loads into the host."""
-    with contextlib.suppress(OSError), os.scandir(path) as entries:
-        for e in entries:
-            if e.is_dir(follow_symlinks=False):
-                _remove_tree(e.path)
-            else:
-                with contextlib.suppress(OSError):
-                    os.unlink(e.path)
-    with contextlib.suppress(OSError):
-        os.rmdir(path)
 
 
 def _fill_pools() -> list[object]:
@@ -613,9 +144,9 @@ def serve(argv: list[str]) -> int:
     if started is None:
         return 0
     key, base, idle_s, ready_fd, lock_fd = started
-    home = _parse(argv).get("--home", "")
+    home = host_options(argv).get("--home", "")
     own = home_id(home) if home.startswith("/") else ""  # no home: serve no supervisor
-    _name("looop-host")
+    name_process("looop-host")
     path = host_socket(key, base)
     # `_socket`, as the client: the forked supervisor never runs socket.py's wrappers
     listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
@@ -668,60 +199,6 @@ def _home_live(home: str) -> bool:
             return any(e.is_dir(follow_symlinks=False) and lock_held(e.path) for e in entries)
     except OSError:
         return False
-
-
-def say(fd: int | None, line: str) -> None:
-    """A preloaded host's readiness line to its starter (who may no longer wait for it)."""
-    if fd is None:
-        return
-    with contextlib.suppress(OSError):
-        os.write(fd, (line + "\n").encode())
-    with contextlib.suppress(OSError):
-        os.close(fd)
-
-
-def hold_lock(path: str) -> int | None:
-    """A preloaded host's lock, with its pid written at once (never a predecessor's); None
-    when another host of the same key holds it."""
-    import fcntl  # lazy: the host processes only
-
-    for _ in range(5):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        try:
-            if os.stat(path).st_ino == os.fstat(fd).st_ino:
-                break
-        except FileNotFoundError:
-            pass
-        os.close(fd)  # a sweeper removed the name between our open and flock: again
-    else:
-        return None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())  # lock_holder() reads it
-    return fd
-
-
-def listen_at(sock: _socket.socket, path: str) -> int:
-    """Bind and listen under a temporary name, then rename onto `path`: a client sees a
-    listening socket or none. The inode, for `unlisten`."""
-    tmp = f"{path}.{os.getpid()}"
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
-    sock.bind(tmp)
-    sock.listen(64)
-    os.rename(tmp, path)
-    return os.stat(path).st_ino
-
-
-def unlisten(path: str, ino: int) -> None:
-    """Remove our socket's name, not a successor's that took it meanwhile."""
-    with contextlib.suppress(OSError):
-        if os.stat(path).st_ino == ino:
-            os.unlink(path)
 
 
 def _read_request(conn: _socket.socket) -> dict[str, object] | None:
@@ -806,7 +283,7 @@ def _fork_supervisor(
     args, env = req["args"], req["env"]
     assert isinstance(args, list) and isinstance(env, dict)
     prepared = supervisor.prepare(_with_ready(args, conn.fileno()), env)
-    plan = _limit_plan(req.get("limits"), req.get("nice"))
+    plan = limit_plan(req.get("limits"), req.get("nice"))
     # Kept (bounded): freeing them now would write the very pages the supervisor shares.
     kept.append((req, prepared, plan))
     del kept[:-KEEP_PREPARED]
@@ -931,9 +408,9 @@ def _child(
     umask = req.get("umask")
     if isinstance(umask, int):
         os.umask(umask & 0o777)
-    _apply_limits(*plan)
+    apply_limits(*plan)
     sid = args[args.index("--id") + 1] if "--id" in args[:-1] else "?"
-    _name(f"looop:{sid}")
+    name_process(f"looop:{sid}")
     if not supervisor.detach(fd):
         return 1
     return int(supervisor.start(prepared))

@@ -16,7 +16,7 @@ import sys
 import termios
 
 from looop.core import cgroup
-from looop.sessions.pump import PtyReader
+from looop.sessions.ptyreader import PtyReader
 
 TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:

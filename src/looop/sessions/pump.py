@@ -1,29 +1,28 @@
 """The PTY pump: output from the child's PTY to `output.log`, the backlog, the screen and
 every attached client; input from the control socket back to the PTY.
 
-Everything here runs on the supervisor's one loop (evloop.py): `PtyReader` reads the
-non-blocking master when the loop says it is readable, back to back until it is empty or a
-batch is full, and hands each batch on in one piece (one log write per batch). While the
-loop is busy with a batch nobody reads, so a child that prints faster than the supervisor
-takes it is held back by the PTY itself. In a burst the log writes go to a `LogWriter`
-thread (it lives only while the burst does), so the loop reads on while the kernel copies
-the last batch into the page cache. The pump knows nothing of states or lifecycles: it
-is told which master to write input to (`use_master` / `release_master`) and fed whatever
-the current run prints. The pyte screen is made when it is first needed (output to emulate,
-a screenshot, a resize), so a worker that never printed holds none.
+Everything here runs on the supervisor's one loop (evloop.py): `PtyReader` (ptyreader.py)
+reads the non-blocking master when the loop says it is readable, back to back until it is
+empty or a batch is full, and hands each batch on in one piece (one log write per batch).
+While the loop is busy with a batch nobody reads, so a child that prints faster than the
+supervisor takes it is held back by the PTY itself. In a burst the log writes go to a
+`LogWriter` thread (logwriter.py; it lives only while the burst does), so the loop reads on
+while the kernel copies the last batch into the page cache. The pump knows nothing of
+states or lifecycles: it is told which master to write input to (`use_master` /
+`release_master`) and fed whatever the current run prints. The pyte screen is made when it
+is first needed (output to emulate, a screenshot, a resize), so a worker that never printed
+holds none.
 """
 
 from __future__ import annotations
 
-import _thread  # not `threading`: built in, and all the writer thread needs
 import os
-import select
 import sys
-from time import monotonic
 
 from looop.sessions import logfiles
 from looop.sessions import protocol as proto
 from looop.sessions.evloop import Event
+from looop.sessions.logwriter import LogWriter, write_all
 
 TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
@@ -51,18 +50,6 @@ FEED_INTERVAL_S = 0.02  # background screen feeding: one slice this often …
 FEED_BUDGET_S = 0.005  # … of at most this long, so the pump keeps most of the CPU
 BURST_BYTES = 64 * 1024  # output per feed interval above which background feeding pauses …
 BURST_RECHECK_S = 0.1  # … and looks again this much later
-# A Linux PTY hands out at most 4 KiB per read; a batch is this many reads in a row, taken
-# on in one piece (one log write, one backlog entry, one screen push per batch).
-READ_SIZE = 4096
-READ_BATCH = 64
-# In a burst (a batch already this big) an empty PTY is refilled by the writer within
-# moments: the reader waits for it right there, up to BURST_WAIT_MS at a time and BATCH_S in
-# all, instead of going back round the loop for every 4 KiB. A trickle (an echo, a repaint)
-# never waits. BATCH_S is also the longest the loop is held by one batch.
-BURST_MIN = 16 * 1024
-BURST_WAIT_MS = 2
-BATCH_S = 0.005
-
 
 # A batch this big starts the log writer thread (see LogWriter); smaller ones, when no
 # writer runs, are written on the loop at once.
@@ -84,149 +71,6 @@ def _trace() -> str:
     import traceback  # lazy: only a failure pays for it
 
     return traceback.format_exc()
-
-
-class PtyReader:
-    """Reads a child's PTY master on the loop; `deliver` gets each batch, `done` runs once
-    after the last byte (EOF, or EIO once every slave fd is closed)."""
-
-    def __init__(
-        self,
-        master: int,
-        loop: Loop,
-        deliver: Callable[[bytes], None],
-        done: Callable[[], None],
-    ) -> None:
-        self.master = master
-        self.loop = loop
-        self.deliver = deliver
-        self.done = done
-        self.finished = False  # `done` was called
-        self.reading = True
-        self.poller: Any = None  # made at the first burst (a select.poll on the master)
-        loop.add_reader(master, self._readable)
-
-    def _refilled(self, deadline: float) -> bool:
-        """In a burst: wait (briefly) until the PTY has more, True when it has."""
-        wait_ms = min(BURST_WAIT_MS, int((deadline - monotonic()) * 1000))
-        if wait_ms <= 0:
-            return False
-        poller = self.poller
-        if poller is None:
-            poller = self.poller = select.poll()
-            poller.register(self.master, select.POLLIN)
-        return bool(poller.poll(wait_ms))
-
-    def _readable(self) -> None:
-        master, read = self.master, os.read
-        parts: list[bytes] = []
-        size = 0
-        eof = False
-        deadline = 0.0
-        for _ in range(READ_BATCH):
-            try:
-                data = read(master, READ_SIZE)
-            except BlockingIOError:
-                if size < BURST_MIN:
-                    break
-                if not deadline:
-                    deadline = monotonic() + BATCH_S
-                if not self._refilled(deadline):
-                    break
-                continue
-            except InterruptedError:
-                continue
-            except OSError:  # EIO: every slave fd is closed
-                data = b""
-            if not data:
-                eof = True
-                break
-            parts.append(data)
-            size += len(data)
-        if parts:
-            self.deliver(parts[0] if len(parts) == 1 else b"".join(parts))
-        if eof and self.reading:
-            self.stop()
-            self.finished = True
-            self.done()
-
-    def stop(self) -> bool:
-        """Stop reading (the master is about to close). Always True: nothing to wait for."""
-        if self.reading:
-            self.reading = False
-            self.loop.remove_reader(self.master)
-        return True
-
-
-def write_all(fd: int, data: bytes) -> None:
-    """All of `data` to `fd` (a short write goes on where it stopped); OSError as os.write."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-class LogWriter:
-    """Writes output.log on a thread of its own while a burst lasts, so the loop goes on
-    reading the PTY while the kernel copies the last batch into the page cache (the loop
-    would otherwise leave the PTY unread meanwhile). While it runs only it writes the log,
-    in the order chunks were handed over; it does nothing but `os.write`, and the pump ends
-    it once output has been quiet for LOG_IDLE_S, so a quiet supervisor holds no thread."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.items: deque[Any] = deque()  # bytes to write, a flush marker (a lock), or None
-        self.wake = _thread.allocate_lock()  # held while the thread may sleep on it
-        self.wake.acquire()
-        self.ended = _thread.allocate_lock()  # released as the thread ends
-        self.ended.acquire()
-        self.sent = 0  # bytes handed over (only the loop's thread changes it)
-        self.done = 0  # bytes written or given up on (only the writer thread changes it)
-        self.error: str | None = None  # the first failed write (set by the writer thread)
-        _thread.start_new_thread(self._run, ())
-
-    def _hand(self, item: Any) -> None:
-        self.items.append(item)
-        if self.wake.locked():  # only this (the loop's) thread releases it: never twice
-            self.wake.release()
-
-    def put(self, data: bytes) -> None:
-        self.sent += len(data)
-        self._hand(data)
-
-    def _run(self) -> None:
-        items = self.items
-        try:
-            while True:
-                while not items:
-                    self.wake.acquire()
-                item = items.popleft()
-                if item is None:
-                    return
-                if isinstance(item, _thread.LockType):  # a flush marker: all before is out
-                    item.release()
-                    continue
-                if self.error is None:
-                    try:
-                        write_all(self.fd, item)
-                    except OSError as e:
-                        self.error = f"output.log write failed: {e.strerror}"
-                    except BaseException as e:  # never die with work queued behind
-                        self.error = f"output.log write failed: {e!r}"
-                self.done += len(item)
-        finally:
-            self.ended.release()
-
-    def flush(self) -> None:
-        """Wait until everything handed over is written."""
-        marker = _thread.allocate_lock()
-        marker.acquire()
-        self._hand(marker)
-        marker.acquire()
-
-    def stop(self) -> None:
-        """Write what is queued, then end the thread; returns once it has."""
-        self._hand(None)
-        self.ended.acquire()
 
 
 class AttachClient:

@@ -11,8 +11,8 @@ import sys
 
 from looop.core.errors import CorruptState
 from looop.core.where import runtime_base
-from looop.sessions.host import HOST_IDLE_S, HostUnavailable, read_line, start_detached
-from looop.sessions.host import request as host_request
+from looop.sessions.hostclient import HOST_IDLE_S, HostUnavailable, read_line, start_detached
+from looop.sessions.hostclient import request as host_request
 from looop.sessions.logfiles import MAX_BYTES, MAX_FILES
 from looop.sessions.state import (
     SUPERVISOR_ERR,
@@ -108,7 +108,7 @@ def spawn(
     text promises plus the grace is ended as failed (so it restarts too); `final_exit`: the
     exit code that means "stop for good" (systemd's RestartPreventExitStatus), never
     restarted; `end_note`: a file where the child may say which signal ended it behind a
-    wrapper that reports only a code (lifecycle.signal_in_note)."""
+    wrapper that reports only a code (child.signal_in_note)."""
     sdir = _clear_for_start(root, sid, argv, size, log_cap)
     cols, rows = size
     cmd = _supervisor_cmd(

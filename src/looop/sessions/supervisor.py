@@ -8,8 +8,9 @@ memory is the pages it touches, so it touches little; only a burst of output sta
 short-lived thread, the pump's log writer). This module is the wiring and the
 entry point; the parts live next to it:
 `states.py` (the state enum and `StatusBook.change_state`, the one place a state changes),
-`lifecycle.py` (start, child exit, terminate/kill/restart, finish), `pump.py` (the PTY read
-on the loop, output to log/backlog/screen/clients, input), `control.py` (the socket's requests)
+`lifecycle.py` (start, child exit, terminate/kill/restart, finish; one run is `child.py`),
+`pump.py` (output to log/backlog/screen/clients, input; the PTY read on the loop is
+`ptyreader.py`, the burst's log writer `logwriter.py`), `control.py` (the socket's requests)
 and `osseam.py` (the OS calls, so the state machine is testable without a PTY).
 This is the only module that reads the real environment and clock. Everything it may need
 later is loaded at startup by `preload` (package files may be replaced while a long session
@@ -27,9 +28,10 @@ import time
 from looop.core import store
 from looop.core.clock import utc_stamp_ms
 from looop.sessions import logfiles
+from looop.sessions.child import Child
 from looop.sessions.control import MAX_SIZE, Control
 from looop.sessions.evloop import Loop
-from looop.sessions.lifecycle import Child, Lifecycle
+from looop.sessions.lifecycle import Lifecycle
 from looop.sessions.osseam import HostOS, name_self, set_subreaper
 from looop.sessions.pump import Pump, _trace, log
 from looop.sessions.states import SessionState, StatusBook

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from looop.sessions import evloop as ev
+from looop.sessions import logwriter
 from looop.sessions import pump as pump_mod
-from looop.sessions.pump import READ_BATCH, READ_SIZE, PtyReader, Pump
+from looop.sessions.ptyreader import READ_BATCH, READ_SIZE, PtyReader
+from looop.sessions.pump import Pump
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -326,7 +328,7 @@ def test_without_a_thread_to_be_had_the_burst_is_logged_on_the_loop(
     def refuse(*_a: object) -> int:
         raise RuntimeError("can't start new thread")
 
-    monkeypatch.setattr(pump_mod._thread, "start_new_thread", refuse)
+    monkeypatch.setattr(logwriter._thread, "start_new_thread", refuse)
     path = tmp_path / "output.log"
     p = _log_pump(loop, str(path))
     payload = _payload(2 * 1024 * 1024)

@@ -1,0 +1,342 @@
+"""The session host's client side: the names of a home's host (its build key, socket and
+lock), a supervisor start handed to that host (`request`), a host started, found, asked to
+launch another, or asked to stop. The host process itself is `looop.sessions.host`; what it
+shares with the beat host is `looop.sessions.preloaded`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+
+from looop.core.peers import caller_limits, connect, peer
+from looop.core.where import runtime_dir
+
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    import _socket
+    import subprocess
+    from collections.abc import Mapping, Sequence
+
+HOST_IDLE_S = 300.0  # the knob's default: see host.HOMELESS_IDLE_S
+START_TIMEOUT_S = 10.0
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class HostUnavailable(Exception):
+    """No host could take the request before anything was started: spawn directly."""
+
+
+# -- naming --------------------------------------------------------------------------------
+
+
+def _fnv(data: bytes) -> str:
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+def host_key(executable: str = sys.executable) -> str:
+    """Interpreter + every module file the host preloads (path, size, mtime): an edited or
+    upgraded looop gets a new host; the old one idles out."""
+    parts = [executable, _PACKAGE]
+    with contextlib.suppress(OSError):
+        st = os.stat(os.path.join(_PACKAGE, "__init__.py"))  # the version lives there
+        parts.append(f"__init__.py:{st.st_size}:{st.st_mtime_ns}")
+    for room in ("sessions", "core"):
+        d = os.path.join(_PACKAGE, room)
+        with contextlib.suppress(OSError):
+            for name in sorted(os.listdir(d)):
+                if name.endswith(".py"):
+                    st = os.stat(os.path.join(d, name))
+                    parts.append(f"{room}/{name}:{st.st_size}:{st.st_mtime_ns}")
+    return _fnv("\n".join(parts).encode())[:12]
+
+
+def home_id(root: str) -> str:
+    """A data dir's identity: its real path and inode (one removed and made again under the
+    same name is another home, and so is a symlink's target moved)."""
+    real = os.path.realpath(root)
+    try:
+        st = os.stat(real)
+    except OSError:
+        return real
+    return f"{real}\0{st.st_dev}:{st.st_ino}"
+
+
+def home_key(root: str, build: str | None = None) -> str:
+    """The socket name of the host serving the data dir `root` for this build."""
+    return _fnv(f"{build or host_key()}\n{home_id(root)}".encode())
+
+
+def host_dir(base: str = "/tmp") -> str:
+    return runtime_dir(base)
+
+
+def host_socket(key: str, base: str = "/tmp") -> str:
+    return os.path.join(host_dir(base), f"host-{key}.sock")
+
+
+# -- client side ---------------------------------------------------------------------------
+
+
+def request(
+    args: Sequence[str],
+    *,
+    cwd: str,
+    env: Mapping[str, str],
+    err_path: str,
+    home: str,
+    idle_s: float = HOST_IDLE_S,
+    base: str = "/tmp",
+) -> _socket.socket:
+    """Hand a supervisor start to the host of the data dir `home` (starting one when none
+    answers); returns the connection the supervisor's readiness line will arrive on.
+    HostUnavailable when no host took the request (nothing was started)."""
+    from pathlib import Path  # lazy: the client side of a spawn only
+
+    from looop.sessions.state import ensure_private_dir
+
+    key = home_key(home)
+    ensure_private_dir(Path(host_dir(base)))  # never hand an env to another user's socket
+    path = host_socket(key, base)
+    sock = connect(path)
+    if sock is None:
+        _start_host(key, idle_s, env, base, home)
+        sock = connect(path)
+        if sock is None:
+            raise HostUnavailable(f"the session host did not answer on {path}")
+    if peer(sock)[1] != os.geteuid():
+        sock.close()
+        raise HostUnavailable(f"{path} is served by another user")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    from looop.core.ljson import dumps  # lazy: json over the C accelerator, no `json`
+
+    body = dumps(
+        {
+            "args": list(args),
+            "cwd": cwd,
+            "env": dict(env),
+            "umask": umask,
+            "err": err_path,
+            "nice": os.getpriority(os.PRIO_PROCESS, 0),
+            "limits": caller_limits(),
+        }
+    ).encode()
+    try:
+        sock.sendall(body + b"\n")
+    except OSError as e:
+        sock.close()
+        raise HostUnavailable(f"the session host hung up: {e}") from e
+    return sock
+
+
+def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str, home: str) -> None:
+    """Start the host of `home` and wait until it listens (or says another one already
+    does); never under a session's supervisor (see `start_host_process`)."""
+    cmd = [sys.executable, "-m", "looop.sessions.host", "--key", key, "--base", base]
+    cmd += ["--home", os.path.abspath(home), "--idle-s", f"{idle_s:g}"]
+    if not start_host_process(cmd, env, os.path.join(host_dir(base), f"host-{key}.err")):
+        raise HostUnavailable("no session host can start outside this worker's supervisor")
+
+
+def start_host_process(
+    cmd: list[str], env: Mapping[str, str], err_path: str, wait: bool = True
+) -> bool:
+    """Start a preloaded host (`cmd` gets `--ready-fd N`) detached, its stderr to `err_path`;
+    with `wait`, until it said ready. Under a session's supervisor (a subreaper) the host that
+    forked that supervisor starts it, so it too hangs off init; False when there is none (or
+    it refused): start nothing, do without a host. OSError/HostUnavailable when it could not
+    start at all."""
+    inside, pad = enclosing_host()
+    if inside:
+        return pad is not None and _launch_via(pad, cmd, env, err_path, wait)
+    # lazy: only the first spawn after the host idled out pays for subprocess
+    import subprocess
+    from pathlib import Path
+
+    from looop.sessions.state import ensure_private_dir
+
+    ensure_private_dir(Path(os.path.dirname(err_path)))
+    r, w = os.pipe()
+    try:
+        err = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    except OSError:
+        err = os.open(os.devnull, os.O_WRONLY)
+    try:
+        proc = start_detached([*cmd, "--ready-fd", str(w)], err=err, cwd="/", env=env, ready_w=w)
+    except OSError as e:
+        os.close(r)
+        raise HostUnavailable(f"cannot start the session host: {e}") from e
+    finally:
+        os.close(w)
+        os.close(err)
+    if not wait:  # the caller goes on; the intermediate is reaped when it exits
+        os.close(r)
+        return True
+    try:
+        read_line(r, START_TIMEOUT_S)
+    finally:
+        os.close(r)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=START_TIMEOUT_S)  # the intermediate exits once the host forked
+    return True
+
+
+def enclosing_host() -> tuple[bool, str | None]:
+    """Whether this process runs under a session's supervisor, and if so the socket of the
+    host that forked that supervisor (None: it was started on its own, or no host owns it).
+    Read from the parent chain in /proc (an environment can be cleared; a parent cannot)."""
+    pid = os.getppid()
+    for _ in range(128):
+        if pid <= 1:
+            return False, None
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:  # gone meanwhile, or no /proc: nothing known to sit above us
+            return False, None
+        close = stat.rfind(b")")
+        comm = stat[stat.find(b"(") + 1 : close]
+        if b"looop.sessions.supervisor" in argv[:3]:  # a supervisor started on its own
+            return True, None
+        if b"looop.sessions.host" in argv[:3] and comm.startswith(b"looop:"):
+            # a supervisor forked by a host keeps the host's command line: --key, --base
+            opts = host_options([a.decode("utf-8", "replace") for a in argv[3:]])
+            key, pbase = opts.get("--key", ""), opts.get("--base", "")
+            ok = key.isalnum() and pbase.startswith("/")
+            return True, (host_socket(key, pbase) if ok else None)
+        fields = stat[close + 2 :].split()
+        pid = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
+    return False, None
+
+
+def _launch_via(pad: str, cmd: list[str], env: Mapping[str, str], err: str, wait: bool) -> bool:
+    """Ask the host listening on `pad` (outside the supervisor above us) to start `cmd`."""
+    sock = connect(pad)
+    if sock is None:
+        return False
+    try:
+        if peer(sock)[1] != os.geteuid():
+            return False
+        from looop.core.ljson import dumps  # lazy: json over the C accelerator, no `json`
+
+        body = dumps({"launch": cmd, "env": dict(env), "err": err}).encode()
+        try:
+            sock.sendall(body + b"\n")
+        except OSError:
+            return False
+        if not wait:
+            return True  # the pad read the request before it looks at its caller again
+        line = read_line(sock.fileno(), START_TIMEOUT_S)
+        return line is not None and line.startswith(b"ok")
+    finally:
+        sock.close()
+
+
+def read_line(fd: int, timeout_s: float) -> bytes | None:
+    """One readiness line from a starting process: None on timeout, b"" when it closed
+    without one (the spawner's handshake with a supervisor and with a host)."""
+    import select  # lazy: cheap, but only a start's handshake needs it
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    buf = b""
+    deadline = time.monotonic() + timeout_s
+    while b"\n" not in buf and len(buf) < 4096:
+        left = deadline - time.monotonic()
+        if left <= 0 or not poller.poll(int(left * 1000) + 1):
+            return None
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf.split(b"\n", 1)[0]
+
+
+def start_detached(
+    cmd: list[str], *, err: int, cwd: str, env: Mapping[str, str], ready_w: int
+) -> subprocess.Popen[bytes]:
+    """A daemon-to-be (it forks once more and its intermediate exits): own session, no
+    stdin/stdout, stderr to `err`, only `ready_w` inherited. OSError when it cannot start."""
+    import subprocess  # lazy: only a start without a host (or of the host) runs one
+
+    return subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=err,
+        cwd=cwd,
+        env=dict(env),
+        start_new_session=True,
+        close_fds=True,
+        pass_fds=(ready_w,),
+    )
+
+
+def _key_of(home: str | None, key: str | None) -> str:
+    if key is None and home is None:
+        raise ValueError("name the host by its home (data dir) or its key")
+    return key if key is not None else home_key(str(home))
+
+
+def host_pid(base: str = "/tmp", home: str | None = None, *, key: str | None = None) -> int | None:
+    """The pid of the live host of the data dir `home` (or of `key`) for this build, or None."""
+    return lock_holder(os.path.join(host_dir(base), f"host-{_key_of(home, key)}.lock"))
+
+
+def lock_holder(path: str) -> int | None:
+    """The pid a preloaded host wrote in its lock file while it holds the lock, or None."""
+    from looop.core.store import flock_held  # lazy: only status readers and tests ask
+
+    if not flock_held(path):
+        return None
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(32).strip()
+    except OSError:
+        return None
+    return int(raw) if raw.isdigit() else None
+
+
+def stop_hosts(base: str = "/tmp") -> int:
+    """Ask every session host under the runtime dir to exit, whatever its build or home (a
+    test run's end); how many answered."""
+    try:
+        names = os.listdir(host_dir(base))
+    except OSError:
+        return 0
+    keys = [n[5:-5] for n in names if n.startswith("host-") and n.endswith(".sock")]
+    return sum(stop_host(base, key=k) for k in keys)
+
+
+def stop_host(base: str = "/tmp", home: str | None = None, *, key: str | None = None) -> bool:
+    """Ask the host of the data dir `home` (or of `key`) for this build to exit (tests,
+    `looop down`); True when one answered."""
+    sock = connect(host_socket(_key_of(home, key), base))
+    if sock is None:
+        return False
+    try:
+        sock.settimeout(2.0)
+        with contextlib.suppress(OSError):
+            sock.sendall(b'{"stop": true}\n')
+            sock.recv(64)
+    finally:
+        sock.close()
+    return True
+
+
+def host_options(argv: list[str]) -> dict[str, str]:
+    """A preloaded host's `--name value` options, as its command line gives them."""
+    opts: dict[str, str] = {}
+    for i in range(0, len(argv) - 1, 2):
+        if argv[i].startswith("--"):
+            opts[argv[i]] = argv[i + 1]
+    return opts
