@@ -88,6 +88,8 @@ def _spread(xs: list[float], scale: float = 1.0) -> dict[str, float]:
 def _pump_rows(d: Path, root: Path) -> list[dict[str, object]]:
     """50 MB through a session, start (spawn) to exit (wait returns), against the same
     command through `script -q` in the same run: raw walls, pair by pair."""
+    from looop.sessions.state import reap
+
     printer = d / "printer.py"
     printer.write_text(PRINTER)
     empty = d / "empty.py"
@@ -105,8 +107,10 @@ def _pump_rows(d: Path, root: Path) -> list[dict[str, object]]:
         theirs.append(t)
         pairs.append(t / o)
         sizes.append(size)
-        if i:  # p0 stays for the dead-session shot; deleting drops the dirty log unwritten
-            shutil.rmtree(root / "sessions" / f"p{i}")
+        # p0 stays for the dead-session shot; deleting drops the dirty log unwritten, and
+        # as `looop prune` removes one: after its supervisor's last writes (no race)
+        if i and not reap(root, f"p{i}"):
+            raise RuntimeError(f"session p{i} could not be removed after its end")
         fixed.append(_pump(root, empty, f"e{i}", script_first=flip)[:2])
     ratio = statistics.median(pairs)
     ours0 = statistics.median(f[0] for f in fixed)
