@@ -249,13 +249,13 @@ def run() -> list[dict[str, object]]:
         # 50 sessions: `looop worker list` as a user runs it
         for i in range(30):
             spawn(root, f"more{i:02d}", ["true"], cwd=root, env=dict(os.environ))
-        looop = str(Path(sys.executable).parent / "looop")
+        looop_bin = str(Path(sys.executable).parent / "looop")
         env = dict(os.environ, LOOOP_DATA_DIR=str(root))
         times = []
         for _ in range(7):
             t0 = time.perf_counter()
             subprocess.run(
-                [looop, "worker", "list", "-a"], env=env, stdout=subprocess.DEVNULL, check=True
+                [looop_bin, "worker", "list", "-a"], env=env, stdout=subprocess.DEVNULL, check=True
             )
             times.append(time.perf_counter() - t0)
         wl = statistics.median(times)
