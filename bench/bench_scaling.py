@@ -105,14 +105,16 @@ def _beats(root: Path) -> list[dict[str, object]]:
     rows = _curve("skip beat vs sensors", "sensor", SENSORS, ours, base[SENSORS[-1]])
     for row, n in zip(rows, SENSORS, strict=True):  # each size against bash on the same scripts
         b = statistics.median(base[n])
-        row["baseline"], row["ratio"] = round(b * 1000, 2), round(float(row["value"]) / 1000 / b, 2)
-    mine, bash = _growth(SENSORS, ours), _growth(SENSORS, base)
+        value = row["value"]
+        assert isinstance(value, float)
+        row["baseline"], row["ratio"] = round(b * 1000, 2), round(value / 1000 / b, 2)
+    ours_us, bash_us = _growth(SENSORS, ours), _growth(SENSORS, base)
     rows[-1]["note"] = (
-        f"scaling skip beat: growth {mine:+.0f} µs per sensor, bash {bash:+.0f} µs "
-        f"(ratio {mine / bash:.2f}) from {SENSORS[0]} to {SENSORS[-1]}"
+        f"scaling skip beat: growth {ours_us:+.0f} µs per sensor, bash {bash_us:+.0f} µs "
+        f"(ratio {ours_us / bash_us:.2f}) from {SENSORS[0]} to {SENSORS[-1]}"
     )
     rows[-1]["target"] = f"growth <= {SENSOR_GROWTH}x bash's"
-    rows[-1]["ok"] = mine <= SENSOR_GROWTH * bash
+    rows[-1]["ok"] = ours_us <= SENSOR_GROWTH * bash_us
     return rows
 
 
