@@ -112,8 +112,9 @@ def why_not(install: bool) -> str | None:
     return None
 
 
-def check_params(net: str, prefix: str, tag: str, n: int) -> None:
-    """One line naming the bad parameter (they come from the environment or a caller)."""
+def check_params(net: str, prefix: str, tag: str, n: int, base: int = 0) -> None:
+    """One line naming the bad parameter (they come from the environment or a caller); n is
+    the highest host number, base the third octet its hosts' start after."""
     if not NET_RE.fullmatch(net):
         raise ValueError(f"bad lab network {net!r}: two octets, like 10.232")
     if not PREFIX_RE.fullmatch(prefix):
@@ -122,6 +123,8 @@ def check_params(net: str, prefix: str, tag: str, n: int) -> None:
         raise ValueError(f"bad lab namespace tag {tag!r}: 1-8 of a-z0-9, a letter first")
     if not 1 <= n <= 254:
         raise ValueError(f"bad lab size {n}: 1 to 254 hosts")
+    if not 0 <= base <= 254 - n:
+        raise ValueError(f"bad lab base {base}: its hosts' third octets must stay within 1..254")
 
 
 def _user(name: str) -> Path:
@@ -203,9 +206,7 @@ def lab(
     users' earlier looop files are wiped first: each lab starts as a fresh machine.
     `hide`: folders each host sees empty (a tmpfs over them in its sshd's own mount
     namespace), as on a machine where that software was never installed."""
-    check_params(net, prefix, tag, n + first - 1)
-    if not 0 <= base <= 254 - (n + first - 1):
-        raise ValueError(f"bad lab base {base}: its hosts' third octets must stay within 1..254")
+    check_params(net, prefix, tag, n + first - 1, base)
     if any(not h.startswith("/") or not os.path.isdir(h) for h in hide):
         raise ValueError(f"bad lab hide {hide!r}: existing absolute folders")
     d.mkdir(parents=True, exist_ok=True)
