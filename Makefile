@@ -27,7 +27,7 @@ typecheck: $(STAMP)
 # modules only then, and otherwise rewrites all of them in every worker (~10 s of CPU each).
 TESTENV := PYTHONDONTWRITEBYTECODE=
 
-# Every tier, on every core (the SSH lab's tests share one worker: one lab per run).
+# Every tier, on every core (the SSH lab's tests: two chains, each on a worker with its own lab).
 suite: $(STAMP)
 	$(TESTENV) $(BIN)/pytest -n auto --dist loadgroup --durations=20
 

@@ -142,6 +142,21 @@ _FOLDER_TIER = {
 }
 
 
+# The SSH lab's tests (tests/hosts/) are two chains of about the same wall, each set up once
+# (a lab, looop installed on its hosts: the chain's first minute and a half) and run on one
+# xdist worker: alone they would be the run's critical path. The second chain's files:
+_HOSTS_B = frozenset(
+    {
+        "test_sandboxed_host.py",
+        "test_link_cut.py",
+        "test_remote_dashboard.py",
+        "test_remote_worker.py",
+        "test_host_repo.py",
+        "test_lab.py",
+    }
+)
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups it distributes by
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = Path(__file__).parent
@@ -150,8 +165,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             folder = Path(str(item.path)).relative_to(root).parts[0]
         except ValueError:
             folder = ""
-        if folder == "hosts":  # one SSH lab (fixed namespaces) per run: one xdist worker
-            item.add_marker(pytest.mark.xdist_group("hosts"))
+        if folder == "hosts":  # two chains, each on one xdist worker with a lab of its own
+            chain = "hosts-b" if item.path.name in _HOSTS_B else "hosts"
+            item.add_marker(pytest.mark.xdist_group(chain))
         if not any(item.get_closest_marker(t) for t in TIERS):
             item.add_marker(_FOLDER_TIER.get(folder, "process"))
 

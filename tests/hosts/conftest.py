@@ -13,14 +13,22 @@ files and kills their processes). To run these tests beside another run, give yo
 
 LOOOP_TEST_LAB_NET: the first two octets (default 10.231); LOOOP_TEST_LAB_USERS: the user
 name prefix (default looopt: users looopt1..3). bench/bench_hosts.py uses 10.232 and looopb.
-A test that names a host's user takes the prefix from LAB_USERS, so any prefix passes.
+A test that names a host's user reads it from its lab (`Host.user`), so any prefix passes.
+
+The tests run as two chains (xdist groups, see tests/conftest.py), each on a worker with a lab
+of its own, so that the two run side by side: the first lab is the one above; the second
+takes users PREFIXb1..3, namespaces tagged looopb and NET.5-7 (its bare host: NET.8). When one
+worker runs both chains they share the lab of the first.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,19 +41,58 @@ ROOT = Path(__file__).resolve().parents[2]
 LOOOP = ROOT / ".venv" / "bin" / "looop"
 LAB_NET = os.environ.get("LOOOP_TEST_LAB_NET", NET)
 LAB_USERS = os.environ.get("LOOOP_TEST_LAB_USERS", PREFIX)
+# The xdist group whose test set up this worker's lab (see `_chain_noted`).
+CHAIN = pytest.StashKey[str]()
 
-__all__ = ["LAB_NET", "LAB_USERS", "LOOOP", "Home", "Host", "Lab"]
+__all__ = ["LAB_NET", "LAB_USERS", "LOOOP", "Home", "Host", "Lab", "Place", "place"]
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where one chain's lab lives beside the other's on LAB_NET: the suffix of its users
+    (PREFIX<suffix>1..) and of its namespace tags, and its hosts' third-octet base."""
+
+    suffix: str
+    base: int
+
+    @property
+    def users(self) -> str:
+        return f"{LAB_USERS}{self.suffix}"
+
+    def tag(self, kind: str = "looop") -> str:
+        return f"{kind}{self.suffix}"
+
+
+def place(chain: str) -> Place:
+    """The first chain's lab is the classic one (users PREFIX1..3 on NET.1-3, the bare host
+    NET.4); the second's has its own users, tags and octets, so neither touches the other."""
+    return Place("b", 4) if chain == "hosts-b" else Place("", 0)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Note the chain of the test about to set up: a package-wide lab is built for it."""
+    mark = item.get_closest_marker("xdist_group")
+    if mark is not None and mark.args:
+        item.config.stash[CHAIN] = str(mark.args[0])
 
 
 @pytest.fixture(scope="package")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def where(request: pytest.FixtureRequest) -> Place:
+    """This worker's lab place: that of the chain of the first test that needed it."""
+    return place(request.config.stash.get(CHAIN, "hosts"))
+
+
+@pytest.fixture(scope="package")
+def lab(where: Place, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     why = why_not(install=True)
     if why is None and not LOOOP.exists():
         why = f"SSH host tests run the installed looop: {LOOOP} is missing (`make lint`)"
     if why is not None:
         sys.stderr.write(f"\nSKIPPING tests/hosts: {why}\n")
         pytest.skip(why)
-    with build_lab(tmp_path_factory.mktemp("lab"), 3, LAB_NET, LAB_USERS) as built:
+    d = tmp_path_factory.mktemp("lab")
+    with build_lab(d, 3, LAB_NET, where.users, where.tag(), base=where.base) as built:
         yield built
 
 
@@ -55,10 +102,22 @@ class Home:
     lab: Lab
 
 
+@contextmanager
+def _run_wide_lock(factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """A folder this run's xdist workers share (never another run's), held by one at a time."""
+    base = factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    with (shared / f"{name}.lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        yield shared / name
+
+
 @pytest.fixture(scope="package")
 def home(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
-    """A home data dir with the lab's three hosts registered and looop installed on each
-    (the first install builds and fetches the wheels; the other two reuse them, at once)."""
+    """A home data dir with the lab's three hosts registered and looop installed on each.
+    The run's first install builds and fetches the wheels; the other installs reuse them:
+    the other two hosts of its lab at once, and the other chain's lab from a copy (the same
+    source tree, so the same wheels), all three hosts together."""
     from concurrent.futures import ThreadPoolExecutor
 
     from tests.hosts.util import looop
@@ -67,13 +126,21 @@ def home(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
     for h in lab.hosts:
         add = looop(data, "host", "add", h.name, h.url, "--ssh-config", str(lab.ssh_config))
         assert add.returncode == 0, add.stderr
-    first = looop(data, "host", "install", "h1", timeout=300)
-    assert first.returncode == 0, first.stderr
-    with ThreadPoolExecutor(2) as pool:
-        rest = list(
-            pool.map(lambda n: looop(data, "host", "install", n, timeout=300), ["h2", "h3"])
-        )
-    assert all(r.returncode == 0 for r in rest), [r.stderr for r in rest]
+
+    def install(names: list[str]) -> None:
+        with ThreadPoolExecutor(len(names)) as pool:
+            done = list(pool.map(lambda n: looop(data, "host", "install", n, timeout=300), names))
+        assert all(r.returncode == 0 for r in done), [r.stderr for r in done]
+
+    wheels = data / "hosts" / ".wheels"
+    with _run_wide_lock(tmp_path_factory, "wheels") as built:
+        copied = built.is_dir()
+        if copied:
+            shutil.copytree(built, wheels)
+        else:
+            install(["h1"])
+            shutil.copytree(wheels, built)
+    install([h.name for h in lab.hosts if copied or h.name != "h1"])
     yield Home(data, lab)
     looop(data, "down", timeout=60)
     for h in lab.hosts:

@@ -112,8 +112,9 @@ def why_not(install: bool) -> str | None:
     return None
 
 
-def check_params(net: str, prefix: str, tag: str, n: int) -> None:
-    """One line naming the bad parameter (they come from the environment or a caller)."""
+def check_params(net: str, prefix: str, tag: str, n: int, base: int = 0) -> None:
+    """One line naming the bad parameter (they come from the environment or a caller); n is
+    the highest host number, base the third octet its hosts' start after."""
     if not NET_RE.fullmatch(net):
         raise ValueError(f"bad lab network {net!r}: two octets, like 10.232")
     if not PREFIX_RE.fullmatch(prefix):
@@ -122,6 +123,8 @@ def check_params(net: str, prefix: str, tag: str, n: int) -> None:
         raise ValueError(f"bad lab namespace tag {tag!r}: 1-8 of a-z0-9, a letter first")
     if not 1 <= n <= 254:
         raise ValueError(f"bad lab size {n}: 1 to 254 hosts")
+    if not 0 <= base <= 254 - n:
+        raise ValueError(f"bad lab base {base}: its hosts' third octets must stay within 1..254")
 
 
 def _user(name: str) -> Path:
@@ -163,9 +166,10 @@ def _space(tag: str, net: str) -> str:
     return f"{tag}-{net.replace('.', '-')}"
 
 
-def clear_stale(net: str, tag: str, i: int) -> None:
+def clear_stale(net: str, tag: str, i: int, octet: int | None = None) -> None:
     """What a lab killed mid-run (SIGKILL, a timeout) left on host i's place: its namespace
-    with the sshd in it, and the root end of its veth holding NET.i.1, which would otherwise
+    with the sshd in it, and the root end of its veth holding NET.<octet>.1 (octet: i unless
+    given), which would otherwise
     make every later lab on this subnet unreachable. Two live labs never share a subnet, and
     a lab's namespaces carry its subnet in their names, so a lab on another subnet (another
     run's, at the same time) is never taken for stale."""
@@ -181,7 +185,7 @@ def clear_stale(net: str, tag: str, i: int) -> None:
     addrs = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True)
     for line in addrs.stdout.splitlines():
         words = line.split()
-        if len(words) > 3 and words[3] == f"{net}.{i}.1/24":
+        if len(words) > 3 and words[3] == f"{net}.{i if octet is None else octet}.1/24":
             subprocess.run(["ip", "link", "del", words[1].split("@")[0]], capture_output=True)
 
 
@@ -194,12 +198,15 @@ def lab(
     tag: str = "looop",
     first: int = 1,
     hide: tuple[str, ...] = (),
+    base: int = 0,
 ) -> Iterator[Lab]:
-    """N hosts h<first>.. at NET.i.2, users PREFIXi, namespaces TAG-NET-<random>-hi, files in
-    `d`. The users' earlier looop files are wiped first: each lab starts as a fresh machine.
+    """N hosts h<first>.. at NET.<base+i>.2, users PREFIXi, namespaces TAG-NET-<random>-hi,
+    files in `d`. Two labs beside each other on one subnet take their own `base`, users and
+    tag (the tag names their namespaces: a lab clears only its own tag's stale ones). The
+    users' earlier looop files are wiped first: each lab starts as a fresh machine.
     `hide`: folders each host sees empty (a tmpfs over them in its sshd's own mount
     namespace), as on a machine where that software was never installed."""
-    check_params(net, prefix, tag, n + first - 1)
+    check_params(net, prefix, tag, n + first - 1, base)
     if any(not h.startswith("/") or not os.path.isdir(h) for h in hide):
         raise ValueError(f"bad lab hide {hide!r}: existing absolute folders")
     d.mkdir(parents=True, exist_ok=True)
@@ -224,15 +231,15 @@ def lab(
             _run("chown", "-R", f"{user}:{user}", str(ssh_dir))
             os.chmod(ssh_dir / "authorized_keys", 0o600)
 
-            clear_stale(net, tag, i)
+            clear_stale(net, tag, i, base + i)
             # interface names stay under 16 bytes: 2 + 4 + 1 + up to 3
             ns, veth, peer = f"{_space(tag, net)}-{rnd}-h{i}", f"lp{rnd}h{i}", f"lq{rnd}h{i}"
-            addr = f"{net}.{i}.2"
+            addr = f"{net}.{base + i}.2"
             _run("ip", "netns", "add", ns)
             namespaces.append(ns)
             _run("ip", "link", "add", veth, "type", "veth", "peer", "name", peer)
             _run("ip", "link", "set", peer, "netns", ns)
-            _run("ip", "addr", "add", f"{net}.{i}.1/24", "dev", veth)
+            _run("ip", "addr", "add", f"{net}.{base + i}.1/24", "dev", veth)
             _run("ip", "link", "set", veth, "up")
             _run("ip", "netns", "exec", ns, "ip", "addr", "add", f"{addr}/24", "dev", peer)
             _run("ip", "netns", "exec", ns, "ip", "link", "set", peer, "up")

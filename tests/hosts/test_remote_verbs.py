@@ -16,7 +16,7 @@ from typing import Any
 import pexpect
 import pytest
 
-from tests.hosts.conftest import LAB_USERS, LOOOP, Home
+from tests.hosts.conftest import LOOOP, Home
 from tests.hosts.util import home_env, looop
 from tests.hosts.webutil import Web, web_server  # noqa: F401 (the `web` fixture)
 
@@ -67,6 +67,11 @@ def _pid_after(d: Path, wid: str) -> str:
     got = looop(d, "expect", wid, r"PID=\d+", "--since", offset, "--json", "--timeout", "20s")
     assert got.returncode == 0, got.stderr
     return str(json.loads(got.stdout)["matched"])
+
+
+def _user(home: Home, name: str) -> str:
+    """The lab user a host's worker runs as (each lab has users of its own)."""
+    return next(h.user for h in home.lab.hosts if h.name == name)
 
 
 @pytest.mark.timeout(180)
@@ -139,7 +144,7 @@ def test_attach_a_real_terminal_to_a_remote_worker(home: Home) -> None:
 @pytest.mark.timeout(180)
 def test_wait_idle_expect_and_log_follow_on_a_remote_worker(home: Home) -> None:
     d = home.data
-    _start(d, "rv3", "h3", PROG, f"ready-{LAB_USERS}3")
+    _start(d, "rv3", "h3", PROG, f"ready-{_user(home, 'h3')}")
     quiet = looop(d, "wait-idle", "rv3", "--settle", "500ms", "--timeout", "20s")
     assert quiet.returncode == 0, quiet.stderr
     looop(d, "send", "rv3", "burst")  # 4 s of output, a line every 0.1 s
@@ -173,7 +178,7 @@ def test_wait_idle_expect_and_log_follow_on_a_remote_worker(home: Home) -> None:
             seen.append(line)
             return text in "".join(seen)
 
-        _until(lambda: has(f"ready-{LAB_USERS}3"), 30, "the log so far")
+        _until(lambda: has(f"ready-{_user(home, 'h3')}"), 30, "the log so far")
         looop(d, "send", "rv3", "followed")
         _until(lambda: has(": followed"), 30, "a new line followed")
         looop(d, "send", "rv3", "quit")
@@ -197,15 +202,15 @@ def _text(shot: dict[str, Any]) -> str:
 def test_the_web_api_reads_and_drives_a_remote_worker(home: Home, web: Web) -> None:
     d = home.data
     h1 = next(h for h in home.lab.hosts if h.name == "h1")
-    _start(d, "rv4", "h1", PROG, f"ready-{LAB_USERS}1")
+    _start(d, "rv4", "h1", PROG, f"ready-{h1.user}")
     code, rows = web.call("GET", "/sessions")
     assert code == 200
     mine = [r for r in rows if r["id"] == "rv4"]
     assert mine and mine[0]["host"] == "h1" and mine[0]["alive"], rows
 
     code, shot = web.call("GET", "/sessions/rv4/screen")
-    assert code == 200 and shot["alive"] is True and f"ready-{LAB_USERS}1" in _text(shot), shot
-    assert f"ready-{LAB_USERS}1" in _text(web.first_screen("rv4"))
+    assert code == 200 and shot["alive"] is True and f"ready-{h1.user}" in _text(shot), shot
+    assert f"ready-{h1.user}" in _text(web.first_screen("rv4"))
 
     assert web.call("POST", "/sessions/rv4/send", {"text": "from the web"})[0] == 200
     got = looop(d, "expect", "rv4", r"got\[1\]: from the web", "--timeout", "20s")
@@ -247,7 +252,7 @@ def test_watch_shows_a_remote_workers_screen(home: Home) -> None:
     from tests.integration.test_watch import SIZE, pane, status, until
 
     d = home.data
-    _start(d, "rv5", "h2", PROG, f"ready-{LAB_USERS}2")
+    _start(d, "rv5", "h2", PROG, f"ready-{_user(home, 'h2')}")
     looop(d, "send", "rv5", "seen in watch")
     ctx = ctx_for(home_env(d), SystemClock(), None)
 
@@ -255,7 +260,7 @@ def test_watch_shows_a_remote_workers_screen(home: Home) -> None:
         app = WatchApp(ctx, "rv5")
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: "seen in watch" in pane(app), "its screen", limit=30)
-            assert f"ready-{LAB_USERS}2" in pane(app) and "rv5 @h2" in status(app)
+            assert f"ready-{_user(home, 'h2')}" in pane(app) and "rv5 @h2" in status(app)
             await pilot.press("q")
 
     asyncio.run(scenario())

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.hosts.conftest import LAB_USERS, Home
+from tests.hosts.conftest import Home
 from tests.hosts.util import looop
 
 # a real interactive program: it echoes what it reads, counts lines, exits on "quit"
@@ -16,12 +16,18 @@ PROG = (
 )
 
 
+def _user(home: Home, name: str) -> str:
+    """The lab user a host's worker runs as (each lab has users of its own)."""
+    return next(h.user for h in home.lab.hosts if h.name == name)
+
+
 @pytest.mark.timeout(120)
 def test_a_remote_worker_is_driven_like_a_local_one(home: Home) -> None:
     d = home.data
+    ready = f"ready-{_user(home, 'h2')}"
     start = looop(d, "worker", "start", "rw1", "echo things", "--host", "h2", "--command", PROG)
     assert start.returncode == 0, start.stderr
-    assert looop(d, "expect", "rw1", f"ready-{LAB_USERS}2", "--timeout", "20s").returncode == 0
+    assert looop(d, "expect", "rw1", ready, "--timeout", "20s").returncode == 0
     # the worker's files are the host user's, not the home's
     assert not (d / "sessions" / "rw1").exists()
     rec = json.loads((d / "hosts" / "workers" / "rw1.json").read_text())
@@ -30,7 +36,7 @@ def test_a_remote_worker_is_driven_like_a_local_one(home: Home) -> None:
     got = looop(d, "expect", "rw1", r"got\[1\]: hello there", "--timeout", "20s")
     assert got.returncode == 0, got.stderr
     shot = looop(d, "shot", "rw1")
-    assert "got[1]: hello there" in shot.stdout and f"ready-{LAB_USERS}2" in shot.stdout
+    assert "got[1]: hello there" in shot.stdout and ready in shot.stdout
     rows = json.loads(looop(d, "ls", "--json").stdout)
     mine = [r for r in rows if r["id"] == "rw1"]
     assert mine and mine[0]["host"] == "h2" and mine[0]["alive"], rows

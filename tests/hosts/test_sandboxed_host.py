@@ -26,7 +26,7 @@ import pytest
 
 from looop.remote.ssh.boxed import SRT_DIR
 from looop.remote.ssh.install import srt_package
-from tests.hosts.conftest import LAB_NET, LAB_USERS, Home, Host, Lab
+from tests.hosts.conftest import LAB_NET, Home, Host, Lab, Place
 from tests.hosts.lab import lab as build_lab
 from tests.hosts.util import looop
 from tests.sandbox.test_sandboxed_worker import PROBES
@@ -242,10 +242,14 @@ def _scope_of_srt() -> str:
 
 
 @pytest.fixture(scope="module")
-def bare(home: Home, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """One more lab host (h4, user PREFIX4) whose sshd sees srt's npm folder empty."""
+def bare(home: Home, where: Place, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """One more lab host (h4, user PREFIX4, beside the lab's three) whose sshd sees srt's
+    npm folder empty."""
     d = tmp_path_factory.mktemp("bare")
-    with build_lab(d, 1, LAB_NET, LAB_USERS, "sbx", first=4, hide=(_scope_of_srt(),)) as b:
+    hide = (_scope_of_srt(),)
+    with build_lab(
+        d, 1, LAB_NET, where.users, where.tag("sbx"), first=4, hide=hide, base=where.base
+    ) as b:
         yield b
 
 
