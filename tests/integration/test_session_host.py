@@ -27,6 +27,7 @@ from looop.sessions import (
     spawn,
     wait,
 )
+from looop.sessions.wire import fnv1a_64
 from tests.clocks import FixedClock
 from tests.helpers import Cli, process_ended, until, wait_until
 
@@ -139,6 +140,9 @@ def test_a_missing_cwd_is_one_clear_error(root: Path, env: dict[str, str]) -> No
     want = r"cannot start session `gone` in /nonexistent/x: No such"
     with pytest.raises(SessionError, match=want):
         spawn(root, "gone", ["true"], cwd=Path("/nonexistent/x"), env=env)
+    # nor is a cgroup left for it: nothing would ever end one made for a start that failed
+    name = f"{fnv1a_64(os.path.abspath(root).encode())}-gone"
+    assert list(Path("/sys/fs/cgroup").glob(f"**/looop/{name}")) == []
 
 
 def test_no_host_when_its_idle_is_zero(root: Path, env: dict[str, str]) -> None:

@@ -280,8 +280,12 @@ def _fork_supervisor(
     """A session's supervisor, forked from this preloaded host."""
     # Everything that needs no process of its own is done here, before the fork: what the
     # host builds is shared with the supervisor, what the supervisor builds is its own copy.
-    args, env = req["args"], req["env"]
-    assert isinstance(args, list) and isinstance(env, dict)
+    args, env, cwd = req["args"], req["env"], req["cwd"]
+    assert isinstance(args, list) and isinstance(env, dict) and isinstance(cwd, str)
+    if not os.path.isdir(cwd):  # before `prepare` makes its cgroup, which nothing would end
+        why = "Not a directory" if os.path.exists(cwd) else "No such file or directory"
+        _answer(conn, f"err-cwd {why}\n".encode())
+        return
     prepared = supervisor.prepare(_with_ready(args, conn.fileno()), env)
     plan = limit_plan(req.get("limits"), req.get("nice"))
     # Kept (bounded): freeing them now would write the very pages the supervisor shares.
