@@ -102,17 +102,22 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _hosts_stopped() -> Iterator[None]:
+def _hosts_stopped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Supervisors fork from a session host and `looop tick` runs in a beat host; the run
-    stops its own and removes its runtime dir."""
+    stops its own and removes its runtime dir. The cgroups of its sessions end too: a test
+    that SIGKILLed a supervisor, or left its worker running, would leave its group in the
+    machine's cgroup tree for good once pytest deletes the folder that names it."""
     yield
     from looop.beathost import stop_beat_hosts
     from looop.sessions.hostclient import stop_hosts
+    from looop.sessions.state import end_leftovers
 
     base = os.environ["LOOOP_RUNTIME_DIR"]
     stop_hosts(base)  # every home's
     stop_beat_hosts(base)
     shutil.rmtree(base, ignore_errors=True)
+    for meta in tmp_path_factory.getbasetemp().glob("**/sessions/*/meta.json"):
+        end_leftovers(meta.parent)
 
 
 # -- workers -------------------------------------------------------------------------------
