@@ -7,6 +7,7 @@ a unit test that starts a process or sleeps fails with a line saying to mark it 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -116,8 +117,27 @@ def _hosts_stopped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     stop_hosts(base)  # every home's
     stop_beat_hosts(base)
     shutil.rmtree(base, ignore_errors=True)
-    for meta in tmp_path_factory.getbasetemp().glob("**/sessions/*/meta.json"):
+    tmp = tmp_path_factory.getbasetemp()
+    _stop_strays(str(tmp))
+    for meta in tmp.glob("**/sessions/*/meta.json"):
         end_leftovers(meta.parent)
+
+
+def _stop_strays(tmp: str) -> None:
+    """A host of this run's homes that a test started without the run's runtime dir (in the
+    user's, beside their pulse) is stopped too, and named, so the test that did it is found."""
+    for pid in os.listdir("/proc"):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        host = any(a in (b"looop.beathost", b"looop.sessions.host") for a in argv)
+        ours = any(e.startswith(f"LOOOP_DATA_DIR={tmp}".encode()) for e in env)
+        if host and ours:
+            print(f"\nstray host of this run outside its runtime dir: {b' '.join(argv)!r}")
+            with contextlib.suppress(OSError):
+                os.kill(int(pid), signal.SIGTERM)
 
 
 # -- workers -------------------------------------------------------------------------------

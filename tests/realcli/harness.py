@@ -50,6 +50,7 @@ def base_env(home: Path, server: ModelServer, bin_dir: Path) -> dict[str, str]:
         "XDG_STATE_HOME": str(home / ".local" / "state"),
         "LANG": "C.UTF-8",
         "TERM": "xterm-256color",
+        "LOOOP_RUNTIME_DIR": os.environ["LOOOP_RUNTIME_DIR"],  # the run's own hosts
         "HTTPS_PROXY": server.url,
         "HTTP_PROXY": server.url,
         "https_proxy": server.url,
