@@ -170,7 +170,7 @@ def _pair_row(bin_: str) -> dict[str, object]:
         ours, base = _start_stop_pairs(bin_, tmux, Path(d), ROUNDS)
     row = _row(name, ours, base, PAIR_TARGET)
     row["note"] = (
-        f"start+stop: {ROUNDS} interleaved rounds; ours = `looop worker start kN --no-sandbox "
+        f"start+stop pair: {ROUNDS} interleaved rounds; ours = `looop worker start kN --no-sandbox "
         "--command 'tail -f {{prompt_file}}' hi` then `looop kill kN` (the beat host warm), "
         "tmux's = `tmux new-session -d -s tN 'tail -f FILE'` then `tmux kill-session -t tN` on "
         "its own socket with a kept session (the server warm); each pair timed as two whole "
