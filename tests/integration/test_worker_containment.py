@@ -132,17 +132,22 @@ def test_looop_down_leaves_nothing_behind(ctx: Ctx, fleet: list[str]) -> None:
         assert by_argv(tag) == [], f"outlived `looop down`: {describe(by_argv(tag))}"
 
 
+def _sigkill_supervisor(ctx: Ctx, wid: str) -> None:
+    """The OOM killer's way: the supervisor dies at once and its lock is released."""
+    sup = get_session(ctx.paths.data, wid).supervisor_pid
+    assert sup is not None
+    os.kill(sup, signal.SIGKILL)
+    wait_until(lambda: process_ended(sup), 10, "the supervisor's death")
+    wait_until(lambda: not get_session(ctx.paths.data, wid).alive, 10, "its lock released")
+
+
 @pytest.mark.skipif(not _cgroups_here(), reason="no cgroup can be made here")
 def test_a_sigkilled_supervisors_leftovers_die_at_the_next_housekeeping(
     ctx: Ctx, fleet: list[str]
 ) -> None:
     tag = _leaky(ctx, "cgroup", "w1")
     fleet.append(tag)
-    sup = get_session(ctx.paths.data, "w1").supervisor_pid
-    assert sup is not None
-    os.kill(sup, signal.SIGKILL)
-    wait_until(lambda: process_ended(sup), 10, "the supervisor's death")
-    wait_until(lambda: not get_session(ctx.paths.data, "w1").alive, 10, "its lock released")
+    _sigkill_supervisor(ctx, "w1")
     # the hangup the dying PTY sent is ignored by most of them: they are still here …
     assert len(by_argv(tag)) >= 3, describe(by_argv(tag))
     assert settle_dead(ctx.paths.data, "2026-01-01T00:00:00.000Z") == ["w1"]
@@ -161,11 +166,7 @@ def test_pruning_a_sigkilled_supervisors_session_takes_its_leftovers_and_cgroup_
     tag = _leaky(ctx, "cgroup", "w1")
     fleet.append(tag)
     meta = json.loads((ctx.paths.data / "sessions" / "w1" / "meta.json").read_text())
-    sup = get_session(ctx.paths.data, "w1").supervisor_pid
-    assert sup is not None
-    os.kill(sup, signal.SIGKILL)
-    wait_until(lambda: process_ended(sup), 10, "the supervisor's death")
-    wait_until(lambda: not get_session(ctx.paths.data, "w1").alive, 10, "its lock released")
+    _sigkill_supervisor(ctx, "w1")
     assert len(by_argv(tag)) >= 3, describe(by_argv(tag))
     r = _looop(_env(ctx, "cgroup"), "prune")
     assert r.returncode == 0, r.stdout + r.stderr
