@@ -57,6 +57,7 @@ class Pulse:
     # (st_dev, st_ino) of the data dir and of the lock file it holds, taken at start
     home_id: tuple[list[int] | None, list[int] | None] = (None, None)
     memtrace: MemTrace | None = None  # LOOOP_TRACEMALLOC: allocations dumped every N beats
+    unsaid: str | None = None  # a stop signal's line its handler could not write (see below)
 
     def __post_init__(self) -> None:
         self.heart = Heartbeat(self.ctx)
@@ -137,11 +138,13 @@ class Pulse:
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if not self.stop.is_set():
-            self.ctx.events.emit(
-                "info",
-                "pulse.stopping",
-                f"{signal.Signals(signum).name}: finishing this beat, then stopping",
-            )
+            said = f"{signal.Signals(signum).name}: finishing this beat, then stopping"
+            try:
+                self.ctx.events.emit("info", "pulse.stopping", said)
+            except RuntimeError:
+                # the signal came while this thread was writing to the same buffered stream
+                # (a reentrant write raises): say it once the loop has the stream again
+                self.unsaid = said
         self.stop.set()
 
     def run(self, ready: Callable[[], None] | None = None) -> int:
@@ -322,6 +325,9 @@ class Pulse:
 
     def _say_stop(self) -> None:
         ctx = self.ctx
+        if self.unsaid is not None:
+            ctx.events.emit("info", "pulse.stopping", self.unsaid)
+            self.unsaid = None
         ctx.events.emit(
             "ok", "pulse.stop", f"pulse stopped after {self.beats} beat(s)", beats=self.beats
         )

@@ -96,3 +96,40 @@ def test_sd_notify_sends_one_datagram_and_refuses_what_is_no_socket(tmp_path: An
     assert not sd_notify("", "READY=1")
     assert not sd_notify("relative/path", "READY=1")
     assert not sd_notify(str(tmp_path / "gone"), "WATCHDOG=1")
+
+
+class _BusyStream:
+    """A stream the main thread is in the middle of writing: Python's buffered writers raise
+    on a reentrant write, which is what a signal handler's write meets there."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.busy = True
+
+    def write(self, text: str) -> int:
+        if self.busy:
+            raise RuntimeError("reentrant call inside <_io.BufferedWriter name='<stdout>'>")
+        self.lines.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_stop_signal_mid_write_stops_the_pulse_and_is_said_once_the_stream_is_free(
+    ctx: Ctx,
+) -> None:
+    import signal
+    from dataclasses import replace
+
+    stream = _BusyStream()
+    events = replace(ctx.events, stream=stream)
+    p = Pulse(replace(ctx, events=events))
+    p._on_signal(signal.SIGTERM, None)  # must not raise into the interrupted write
+    assert p.stop.is_set()
+    stream.busy = False
+    p._say_stop()
+    said = "".join(stream.lines)
+    assert said.index("SIGTERM: finishing this beat, then stopping") < said.index("stopped")
+    p._say_stop()  # said once, not again
+    assert "".join(stream.lines).count("SIGTERM") == 1
