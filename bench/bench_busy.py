@@ -33,8 +33,8 @@ def _time(cmd: list[str], env: dict[str, str]) -> float:
 
 
 def _home(d: Path) -> dict[str, str]:
-    from looop.core.paths import Paths
     from looop.core.presets import default_config_obj
+    from looop.hot.paths import Paths
     from looop.seed import ensure_data_dir
 
     paths = Paths.at(d / "data")
@@ -48,8 +48,8 @@ def _home(d: Path) -> dict[str, str]:
 def _ledger(data: Path, rows: int, now: float) -> None:
     """`rows` rows today (the last hours, five workers), written as looop writes them; the
     last one by looop's own writer, which keeps the running totals."""
-    from looop.core.stamps import utc_stamp
-    from looop.decide.cost.record import append_cost
+    from looop.hot.cost.record import append_cost
+    from looop.hot.stamps import utc_stamp
 
     span = min(6 * 3600, now % 86400 - 60)  # all of them today, UTC and local alike here
     lines = []
@@ -96,7 +96,7 @@ def _row(name: str, ours: list[float], base: list[float], target: float) -> dict
 
 def run() -> list[dict[str, object]]:
     import looop
-    from looop.core.clock import SystemClock
+    from looop.hot.clock import SystemClock
     from looop.sessions import kill, spawn, wait
 
     subprocess.run(
@@ -213,7 +213,7 @@ def _start_stop_pairs(
 
 
 def _kills(bin_: str, d: Path, rounds: int) -> tuple[list[float], list[float]]:
-    from looop.core.clock import SystemClock
+    from looop.hot.clock import SystemClock
     from looop.sessions import spawn, wait
 
     env = _home(d)

@@ -50,11 +50,11 @@ def _seed(data: Path, now: float) -> None:
     ledger (rows from looop's own writers), so status and ls read what they read for real."""
     import json
 
-    from looop.core.clock import utc_stamp
-    from looop.core.eventlog import record_line
-    from looop.core.paths import Paths
     from looop.core.presets import default_config_obj
-    from looop.decide.cost.record import append_cost
+    from looop.hot.clock import utc_stamp
+    from looop.hot.cost.record import append_cost
+    from looop.hot.eventlog import record_line
+    from looop.hot.paths import Paths
     from looop.seed import ensure_data_dir
 
     paths = Paths.at(data)
@@ -80,7 +80,7 @@ def run() -> list[dict[str, object]]:
     # An installed wheel is byte-compiled once by pip; an editable checkout under
     # PYTHONDONTWRITEBYTECODE would recompile on every start, which no user pays.
     import looop
-    from looop.core.clock import SystemClock
+    from looop.hot.clock import SystemClock
     from looop.sessions import kill, spawn, wait
 
     subprocess.run(

@@ -8,10 +8,10 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from looop.core.clock import SystemClock
 from looop.core.context import Ctx
 from looop.core.events import Emitter
-from looop.core.paths import Paths
+from looop.hot.clock import SystemClock
+from looop.hot.paths import Paths
 from looop.loop.tick import tick
 from looop.seed import ensure_data_dir
 

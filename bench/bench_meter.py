@@ -9,9 +9,9 @@ import json
 import statistics
 import time
 
-from looop.core.config import PRESETS, Runner
 from looop.decide.cost import CostMeter
 from looop.decide.streams import StreamRenderer
+from looop.hot.config import PRESETS, Runner
 
 TARGET_BYTES = 10 * 1024 * 1024
 ROUNDS = 9

@@ -119,7 +119,7 @@ def _beats(root: Path) -> list[dict[str, object]]:
 
 
 def _fleet_home(root: Path, live: int, dead: int) -> dict[str, str]:
-    from looop.core.clock import SystemClock
+    from looop.hot.clock import SystemClock
     from looop.sessions import spawn, wait
 
     env = busy._home(root)
@@ -159,7 +159,7 @@ def _verbs(root: Path) -> list[dict[str, object]]:
 def _state(root: Path) -> list[dict[str, object]]:
     """The web's state read, built fresh each time (its cache is per change), vs fleet size."""
     from looop.cli.ctxbuild import ctx_for
-    from looop.core.clock import SystemClock
+    from looop.hot.clock import SystemClock
     from looop.web import reads
 
     homes = {n: _fleet_home(root / f"web{n}", n, 0) for n in FLEET}

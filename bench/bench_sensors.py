@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TextIO
 
 from looop.beathost import beat_host_pid, stop_beat_host
-from looop.core.clock import SystemClock
 from looop.core.context import Ctx
 from looop.core.events import Emitter
-from looop.core.paths import Paths
+from looop.hot.clock import SystemClock
+from looop.hot.paths import Paths
 from looop.loop.pulse import Pulse
 from looop.loop.tick import tick
 from looop.sense import sense

@@ -30,10 +30,10 @@ PRINTER = (
 
 
 def _ctx(root: Path):  # type: ignore[no-untyped-def]
-    from looop.core.clock import SystemClock
     from looop.core.context import Ctx
     from looop.core.events import Emitter
-    from looop.core.paths import Paths
+    from looop.hot.clock import SystemClock
+    from looop.hot.paths import Paths
 
     clock = SystemClock()
     return Ctx(
@@ -46,7 +46,7 @@ def _ctx(root: Path):  # type: ignore[no-untyped-def]
 
 def _ours(root: Path, printer: Path, sid: str) -> tuple[float, int]:
     """Wall seconds for the stream through a session, and its log size."""
-    from looop.core.clock import SystemClock
+    from looop.hot.clock import SystemClock
     from looop.sessions import get_session, spawn, wait
 
     root.mkdir(parents=True, exist_ok=True)
@@ -149,7 +149,7 @@ def run() -> list[dict[str, object]]:
     import psutil
 
     import looop
-    from looop.core.clock import SystemClock
+    from looop.hot.clock import SystemClock
     from looop.sense.probes import probe_sessions
     from looop.sessions import kill, list_sessions, screenshot, spawn
 

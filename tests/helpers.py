@@ -17,8 +17,8 @@ from typing import IO, Any
 
 import pytest
 
-from looop.core.clock import Clock
 from looop.core.context import Ctx
+from looop.hot.clock import Clock
 
 
 def wire(
@@ -70,7 +70,7 @@ def run_cli(
 ) -> tuple[int, str, str]:
     """`looop ARGS` in this process: (exit code, stdout, stderr). With env (and clock) the
     verb sees exactly those, as the entry point hands them down; else the process's own."""
-    from looop.cli.main import main
+    from looop.hot.main import main
 
     if stdin is not None:
         assert monkeypatch is not None

@@ -31,7 +31,7 @@ from tests.unit.cli.test_fast_imports import VERBS  # noqa: E402  (the guard's o
 
 # The hook each process of a run loads: every import of a looop module is appended to a file
 # named for the process, so nothing depends on how the process ends. The console's bundle
-# (looop.boot) is off in the run: it would serve modules before the recorder sees them.
+# (looop.hot.boot) is off in the run: it would serve modules before the recorder sees them.
 HOOK = """
 import os, sys
 _out = os.environ.get("HOTSET_OUT")
@@ -104,7 +104,7 @@ def far() -> set[str]:
 
 
 def _seed(data: Path) -> None:
-    from looop.core.paths import Paths
+    from looop.hot.paths import Paths
     from looop.seed import ensure_data_dir
 
     paths = Paths.at(data)
@@ -136,7 +136,7 @@ def _run(label: str, argv: list[str], env: dict[str, str]) -> int:
 
 def measure() -> dict[str, set[str]]:
     """label -> the looop modules the processes of that run imported."""
-    from looop.core.clock import SystemClock
+    from looop.hot.clock import SystemClock
     from looop.sessions import kill, spawn, wait
 
     with tempfile.TemporaryDirectory() as d:

@@ -28,10 +28,13 @@ def room_of(path: Path) -> str:
 @functools.cache  # a file is read once however often the house is drawn
 def _read(path: Path) -> tuple[frozenset[str], int]:
     """Rooms named by any import in the file, at module level or inside a function, and its
-    line count."""
+    line count. The hot room's are read at module level only: what its functions import are its
+    doors (a verb's work handed to its room, listed in tests/unit/test_layering.py), not floors."""
     text = path.read_text()
     found: set[str] = set()
-    for node in ast.walk(ast.parse(text)):
+    tree = ast.parse(text)
+    nodes = tree.body if room_of(path) == "hot" else list(ast.walk(tree))
+    for node in nodes:
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
@@ -39,8 +42,8 @@ def _read(path: Path) -> tuple[frozenset[str], int]:
             names = [node.module]
         for name in names:
             parts = name.split(".")
-            if parts[0] != "looop":
-                continue
+            if parts[0] != "looop" or len(parts) == 1:
+                continue  # not ours, or the package itself (its version): every room's
             found.add(parts[1] if len(parts) > 1 and (SRC / parts[1]).is_dir() else TOP)
     return frozenset(found), len(text.splitlines())
 

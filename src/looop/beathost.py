@@ -31,21 +31,21 @@ import _socket
 import os
 import sys
 
-from looop.beatclient import FDS as FDS
-from looop.beatclient import IDLE_ENV as IDLE_ENV
-from looop.beatclient import IDLE_S as IDLE_S
-from looop.beatclient import INT_BYTES, PACKAGE
-from looop.beatclient import REQUEST_MAX as REQUEST_MAX
-from looop.beatclient import beat_host_pid as beat_host_pid
-from looop.beatclient import beat_key as beat_key
-from looop.beatclient import beat_remotely as beat_remotely
-from looop.beatclient import beat_socket as beat_socket
-from looop.beatclient import encode_request as encode_request
-from looop.beatclient import home_of as home_of
-from looop.beatclient import idle_secs as idle_secs
-from looop.beatclient import stop_beat_host as stop_beat_host
-from looop.beatclient import stop_beat_hosts as stop_beat_hosts
-from looop.core.peers import LIMITS, peer
+from looop.hot.beatclient import FDS as FDS
+from looop.hot.beatclient import IDLE_ENV as IDLE_ENV
+from looop.hot.beatclient import IDLE_S as IDLE_S
+from looop.hot.beatclient import INT_BYTES, PACKAGE
+from looop.hot.beatclient import REQUEST_MAX as REQUEST_MAX
+from looop.hot.beatclient import beat_host_pid as beat_host_pid
+from looop.hot.beatclient import beat_key as beat_key
+from looop.hot.beatclient import beat_remotely as beat_remotely
+from looop.hot.beatclient import beat_socket as beat_socket
+from looop.hot.beatclient import encode_request as encode_request
+from looop.hot.beatclient import home_of as home_of
+from looop.hot.beatclient import idle_secs as idle_secs
+from looop.hot.beatclient import stop_beat_host as stop_beat_host
+from looop.hot.beatclient import stop_beat_hosts as stop_beat_hosts
+from looop.hot.peers import LIMITS, peer
 
 TYPE_CHECKING = False
 
@@ -54,9 +54,9 @@ if TYPE_CHECKING:
 
 # What a skip beat runs: loaded once in the host, shared copy-on-write by every child.
 PRELOAD = (
-    "looop.cli.main",
+    "looop.hot.main",
     "looop.cli.failure",
-    "looop.cli.tickfast",
+    "looop.hot.tickfast",
     "looop.cli.ctxbuild",
     "looop.loop.tick",
     "looop.act.wal",
@@ -64,10 +64,10 @@ PRELOAD = (
     "ctypes",
     "datetime",
     # what `looop worker start` runs: the move, the executor, the worker's launch and spawn
-    "looop.cli.workerstart",
-    "looop.cli.killfast",  # and `looop kill`, the same move machinery and the session client
+    "looop.hot.workerstart",
+    "looop.hot.killfast",  # and `looop kill`, the same move machinery and the session client
     "looop.sessions.client",
-    "looop.sessions.logs",
+    "looop.hot.logs",
     "looop.cli.steerwork",
     "looop.act.actions",
     "looop.act.executor",
@@ -139,7 +139,7 @@ def served_verb(argv: list[str]) -> bool:
     nothing else runs in a child of the host."""
     if argv in (["tick"], ["tick", "--force"]):
         return True
-    from looop.cli import killfast, workerstart  # lazy: preloaded in the host
+    from looop.hot import killfast, workerstart  # lazy: preloaded in the host
 
     return workerstart.parse_fast(argv) is not None or killfast.parse_fast(argv) is not None
 
@@ -271,7 +271,7 @@ def _serve_one(
     home: str,
 ) -> bool:
     """One request; True when the host should stop (asked to, or its code went stale)."""
-    from looop.core.peers import same_world  # lazy: the host process only
+    from looop.hot.peers import same_world  # lazy: the host process only
 
     fds: list[int] = []
     try:
@@ -382,8 +382,8 @@ def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int
     name_process({"tick": "looop-tick", "kill": "looop-kill"}.get(req.argv[0], "looop-start"))
     _reply(conn, f"pid {os.getpid()}\n".encode())
     _watch_caller(conn)
-    from looop.cli.main import main  # lazy: preloaded in the host; the child runs it
-    from looop.core.clock import SystemClock  # lazy: ditto
+    from looop.hot.clock import SystemClock  # lazy: ditto
+    from looop.hot.main import main  # lazy: preloaded in the host; the child runs it
 
     clock = SystemClock(req.env.get("TZ"))  # injected: the beat runs here, never asks again
     try:

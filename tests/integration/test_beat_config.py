@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from looop.core import context
-from looop.core.config import Config
 from looop.core.context import Ctx
+from looop.hot.config import Config
 from looop.loop.tick import tick
 from tests.helpers import events, wire
 

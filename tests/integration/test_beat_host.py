@@ -286,7 +286,7 @@ def test_a_kill_served_by_the_host_costs_its_caller_no_heavy_import(
     assert killed.returncode == 0, killed.stderr
     assert "kill-worker w1" in killed.stdout
     mods = _imported(killed.stderr)
-    assert "looop.beatclient" in mods and "looop.beathost" not in mods  # it asked the host
+    assert "looop.hot.beatclient" in mods and "looop.beathost" not in mods  # it asked the host
     # nor what names the host (the key is FNV in Python, not _blake2, a shared library)
     heavy = {"signal", "enum", "looop.core.cgroup", "_blake2", "looop.act.executor"}
     assert not mods & heavy, sorted(mods)

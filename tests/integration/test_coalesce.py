@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from looop.core.config import parse_config
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
+from looop.hot.config import parse_config
+from looop.hot.errors import LooopError
 from looop.loop.pulse import Pulse
 from looop.loop.tick import tick
 from tests.clocks import FixedClock

@@ -13,10 +13,10 @@ import psutil
 import pytest
 
 from looop.core.context import Ctx
+from looop.hot.spent import budgets, set_budget
 from looop.loop.tick import tick
 from looop.sessions import get_session, kill
 from looop.workers.launch import start_worker
-from looop.workers.spent import budgets, set_budget
 from tests.clocks import FixedClock
 from tests.helpers import kill_sessions, outside_env, wait_until, wire
 

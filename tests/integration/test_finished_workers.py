@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.clock import SystemClock
+from looop.hot.clock import SystemClock
 from looop.sessions import spawn, wait
 from tests.helpers import kill_sessions, outside_env
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
+from looop.hot.logfiles import read_pos
 from looop.sessions import follow, get_session, log_tail, read_log, screenshot, spawn, wait
-from looop.sessions.logfiles import read_pos
 from tests.clocks import FixedClock
 from tests.helpers import kill_sessions, wait_until
 
@@ -232,7 +232,7 @@ def test_needs_input_sees_the_log_by_logical_size_across_rotations(
 ) -> None:
     """needs-input looks at a screen again only when the log changed: its key is the
     logical size, so a rotation that left output.log smaller never reads as 'no change'."""
-    from looop.workers import needsinput
+    from looop.hot import needsinput
 
     spawn(root, "ni", _printer(20_000), cwd=root, env=env, log_cap=CAP)
     assert wait(root, "ni", 30, FixedClock()) == 0

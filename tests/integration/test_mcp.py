@@ -17,11 +17,11 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from looop.core import store
 from looop.core.context import Ctx
+from looop.hot import store
+from looop.hot.spent import budgets
 from looop.human.mailbox import new_ask
 from looop.sessions import SessionError, get_session, kill, spawn, wait
-from looop.workers.spent import budgets
 from tests.clocks import FixedClock
 from tests.helpers import clean_env, wait_until
 

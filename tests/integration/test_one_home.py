@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import homes
 from looop.core.context import Ctx
+from looop.hot import homes
 from looop.sessions import get_session
 from tests.helpers import await_event, clean_env, wire
 

@@ -126,7 +126,7 @@ def test_a_worker_at_its_limit_shows_limited_until_in_ls(ctx: Ctx) -> None:
     import sys
     import time as _time
 
-    from looop.core.clock import SystemClock
+    from looop.hot.clock import SystemClock
     from looop.sessions import expect, kill, spawn
 
     reset = _time.gmtime(_time.time() + 2 * 3600)

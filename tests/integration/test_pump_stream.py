@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from looop.hot import protocol as proto
+from looop.hot.logs import follow
 from looop.sessions import get_session, screenshot, send, spawn, wait
-from looop.sessions import protocol as proto
-from looop.sessions.logs import follow
 from looop.sessions.state import socket_path
 from tests.clocks import FixedClock
 from tests.helpers import kill_sessions

@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from looop.hot.wire import fnv1a_64
 from looop.sessions import (
     SessionError,
     expect,
@@ -27,7 +28,6 @@ from looop.sessions import (
     spawn,
     wait,
 )
-from looop.sessions.wire import fnv1a_64
 from tests.clocks import FixedClock
 from tests.helpers import Cli, process_ended, until, wait_until
 

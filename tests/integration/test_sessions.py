@@ -18,6 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
+from looop.hot import protocol as proto
 from looop.sessions import (
     SessionError,
     detach,
@@ -37,7 +38,6 @@ from looop.sessions import (
     wait,
     wait_idle,
 )
-from looop.sessions import protocol as proto
 from looop.sessions.state import ensure_socket_file, socket_path
 from tests.clocks import FixedClock
 from tests.helpers import kill_sessions, wait_until

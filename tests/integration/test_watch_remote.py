@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from looop.core.clock import utc_stamp
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
+from looop.hot.clock import utc_stamp
+from looop.hot.errors import LooopError
 from looop.sessions import send, spawn
 from looop.tui.app import WatchApp
 from tests.clocks import FixedClock

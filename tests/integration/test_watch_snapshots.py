@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from looop.core.clock import utc_stamp
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
 from looop.core.events import Emitter
-from looop.core.paths import Paths
+from looop.hot.clock import utc_stamp
+from looop.hot.errors import LooopError
+from looop.hot.paths import Paths
 from looop.tui.app import WatchApp
 from tests.clocks import FixedClock
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
+from looop.hot.errors import LooopError
 from looop.loop.tick import tick
 from looop.sense.probes import probe_sessions
 from looop.sessions import expect, get_session, kill, list_sessions, wait
@@ -34,7 +34,7 @@ def wctx(tmp_path: Path, ctx: Ctx) -> Ctx:
     """A data dir whose path has a space and a quote, wired to the echo agent."""
     data = tmp_path / "my data's dir"
     data.mkdir()
-    from looop.core.paths import Paths
+    from looop.hot.paths import Paths
 
     c = replace(ctx, paths=Paths.at(data), clock=FixedClock(t=time.time()))
     wire(c, [], worker=ECHO_AGENT)

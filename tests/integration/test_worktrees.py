@@ -17,8 +17,8 @@ import pytest
 from looop.act.decision import DecisionError
 from looop.act.parse import parse_decision
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
-from looop.core.paths import Paths
+from looop.hot.errors import LooopError
+from looop.hot.paths import Paths
 from looop.sense.probes import probe_sessions
 from looop.sessions import list_sessions, prune_aged, wait
 from looop.workers.launch import end_generation, start_worker

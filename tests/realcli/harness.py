@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 import looop.decide.spend as spend_module
-from looop.core.config import PRESETS
 from looop.core.context import Ctx
 from looop.decide.runner import RunResult, run_runner
+from looop.hot.config import PRESETS
 from tests.realcli.install import BINARIES
 from tests.realcli.model_server import ModelServer
 

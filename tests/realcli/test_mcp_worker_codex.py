@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.config import PRESETS
 from looop.core.context import Ctx
 from looop.core.sandboxpolicy import SandboxPolicy
+from looop.hot.config import PRESETS
 from looop.sessions import expect, get_session, kill, screenshot, send, send_keys
 from looop.workers.launch import start_worker
 from looop.workers.mcpwire import wire

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from looop.core.config import PRESETS, Runner
 from looop.decide.cost import CostMeter
+from looop.hot.config import PRESETS, Runner
 from looop.loop import guards
 from looop.loop.tick import TickOutcome, tick
 from tests.realcli.harness import CLIS, Rig

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.config import PRESETS, Runner
 from looop.decide.cost import CostMeter
 from looop.decide.streams import StreamRenderer
+from looop.hot.config import PRESETS, Runner
 from looop.loop.setup import preset_notes
 from tests.realcli.harness import CLIS, STREAMS
 from tests.realcli.install import BINARIES

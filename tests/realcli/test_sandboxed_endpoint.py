@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import pytest
 
-from looop.core.clock import SystemClock
+from looop.hot.clock import SystemClock
 from tests.realcli.harness import Rig
 from tests.sandbox.install import install
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from looop.decide.cost.prices import lookup_price, price_table, price_tokens
+from looop.hot.cost.prices import lookup_price, price_table, price_tokens
 from looop.sessions import expect, get_session, kill, send, send_keys
 from looop.workers.launch import start_worker
 from tests.realcli.harness import Rig, answer_first_run_prompts

@@ -53,7 +53,7 @@ def host_side(box: Box, wid: str) -> str:
     """Every way looop runs git on the host in a worker's worktree: `worker diff`, the
     dirtiness probe behind sys-sessions, and the reaping; `worker diff`'s output."""
     from looop.cli.ctxbuild import ctx_for
-    from looop.core.clock import SystemClock
+    from looop.hot.clock import SystemClock
     from looop.sense.probes import probe_sessions
     from looop.sessions import prune_aged
     from looop.workers.launch import end_generation

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.clock import SystemClock
+from looop.hot.clock import SystemClock
 from looop.sessions import expect, resize
 from tests.sandbox.test_sandboxed_worker import Box
 

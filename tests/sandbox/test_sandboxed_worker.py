@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from looop.core.clock import SystemClock
+from looop.hot.clock import SystemClock
 from looop.sessions import wait
 from tests.helpers import clean_env
 

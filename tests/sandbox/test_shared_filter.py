@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from looop.core.clock import SystemClock
+from looop.hot.clock import SystemClock
 from tests.sandbox.test_sandboxed_worker import Box, Server
 
 pytestmark = pytest.mark.timeout(180)

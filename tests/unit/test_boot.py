@@ -1,4 +1,4 @@
-"""The console entry (looop.boot): the module bundle serves exactly what the sources say, and
+"""The console entry (looop.hot.boot): the module bundle serves exactly what the sources say, and
 a light verb's fast exit keeps its output and exit code."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from looop import boot
+from looop.hot import boot
 from tests.helpers import outside_env
 
 pytestmark = pytest.mark.process  # real processes: not make check's tier
@@ -243,8 +243,8 @@ def test_the_console_entry_answers_as_the_plain_entry_does(tmp_path: Path) -> No
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # let it write its bundle, as a user's does
     env.update(LOOOP_DATA_DIR=str(tmp_path / "data"), HOME=str(tmp_path), TZ="UTC")
     for args in CASES:
-        plain = _run("looop.cli.main", args, env)
-        ours = _run("looop.boot", args, env)
+        plain = _run("looop.hot.main", args, env)
+        ours = _run("looop.hot.boot", args, env)
         if args[0] == "claim" and args[-1] == "w1":
             assert plain[0] == 0 and ours[0] == 0  # the same holder claims again
         elif args[0] != "status":
@@ -254,10 +254,10 @@ def test_the_console_entry_answers_as_the_plain_entry_does(tmp_path: Path) -> No
             assert _no_time(ours[1], args) == _no_time(plain[1], args)
         if args[0] in ("tell", "cost"):  # the failures fail through both entries
             assert ours[0] == 1 and ours[2].startswith("looop: "), ours
-    root = os.path.dirname(boot.__file__)
+    root = os.path.dirname(os.path.dirname(boot.__file__))
     if os.access(root, os.W_OK):  # the light verbs left their bundle for the next ones
         _, entries = loads(Path(boot.bundle_path(root)).read_bytes())
-        assert {"looop.cli.main", "looop.loop.status", "looop.core.config"} <= set(entries)
+        assert {"looop.hot.main", "looop.hot.status", "looop.hot.config"} <= set(entries)
 
 
 def _no_time(out: str, args: list[str]) -> object:
@@ -295,7 +295,7 @@ def test_a_tick_ends_light_only_when_the_beat_host_ran_it() -> None:
     # in place ran everything here and exits in full (checked in a fresh interpreter: this
     # one has pytest's threads and exit hooks)
     code = (
-        "from looop import boot\n"
+        "from looop.hot import boot\n"
         "for args in (['tick'], ['worker', 'start', 'w1', 'go']):\n"
         "    print(boot._light(args, served=True), boot._light(args))\n"
     )
@@ -330,8 +330,8 @@ def test_a_live_sessions_screen_and_input_answer_as_through_the_plain_entry(
             ["send", "--json", "w1", "hi"],
             ["key", "w1", "Tab", "--json"],
         ):
-            plain = _run("looop.cli.main", args, env)
-            ours = _run("looop.boot", args, env)
+            plain = _run("looop.hot.main", args, env)
+            ours = _run("looop.hot.boot", args, env)
             assert ours == plain, args
             assert ours[0] == 0 and ours[1].strip(), args
     finally:

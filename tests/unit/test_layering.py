@@ -8,6 +8,8 @@ module-level and function-level imports alike:
   one module split into files.
 - CIRCLES: no import circle at load time; the circles function-level imports still close are
   listed, so a new one fails and a broken one must leave the list.
+- HOT: the fast verbs' room loads only light standard modules and itself; it reaches other
+  rooms only through the doors listed.
 
 Each `*_DEBT` set names what breaks a rule today: debt to pay, never precedent to follow."""
 
@@ -25,19 +27,32 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "looop"
 
 # room -> the rooms it may import (besides itself). Arrows point down only.
 ROOMS: dict[str, set[str]] = {
-    "core": set(),
-    "sessions": {"core"},
-    "decide": {"core"},
-    "seed": {"core"},
-    "human": {"core", "sessions"},
-    "workers": {"core", "sessions", "human"},
-    "remote": {"core", "sessions", "human", "workers"},
-    "act": {"core", "sessions", "human", "workers", "remote"},
-    "sense": {"core", "sessions", "human", "workers", "remote"},
-    "loop": {"core", "sessions", "human", "workers", "remote", "act", "decide", "sense", "seed"},
-    "demo": {"core", "loop", "seed"},
-    "tui": {"core", "sessions", "human", "workers", "remote", "loop"},
+    "hot": set(),  # the fast verbs' room: stdlib and itself (see HOT_DOORS)
+    "core": {"hot"},
+    "sessions": {"hot", "core"},
+    "decide": {"hot", "core"},
+    "seed": {"hot", "core"},
+    "human": {"hot", "core", "sessions"},
+    "workers": {"hot", "core", "sessions", "human"},
+    "remote": {"hot", "core", "sessions", "human", "workers"},
+    "act": {"hot", "core", "sessions", "human", "workers", "remote"},
+    "sense": {"hot", "core", "sessions", "human", "workers", "remote"},
+    "loop": {
+        "hot",
+        "core",
+        "sessions",
+        "human",
+        "workers",
+        "remote",
+        "act",
+        "decide",
+        "sense",
+        "seed",
+    },
+    "demo": {"hot", "core", "loop", "seed"},
+    "tui": {"hot", "core", "sessions", "human", "workers", "remote", "loop"},
     "web": {
+        "hot",
         "core",
         "sessions",
         "human",
@@ -50,6 +65,7 @@ ROOMS: dict[str, set[str]] = {
         "(top)",
     },
     "cli": {
+        "hot",
         "core",
         "sessions",
         "human",
@@ -65,9 +81,61 @@ ROOMS: dict[str, set[str]] = {
         "web",
         "(top)",
     },
-    # the process entries: the console's (boot.py) and the beat host's (beathost.py)
-    "(top)": {"cli", "core", "sessions"},
+    # the process entries: the console's (hot/boot.py) and the beat host's (beathost.py)
+    "(top)": {"hot", "cli", "core", "sessions"},
 }
+
+# The hot room imports only the standard library's light modules and itself at load time. It
+# reaches another room only from inside a function or for types, through a door listed here:
+# the verb table handing a verb's heavy work to its room once its argv parsed (those below),
+# or a debt (HOT_DOORS_DEBT) where a light reader still borrows from a heavy room.
+HOT_DOORS: set[tuple[str, str]] = {
+    ("looop.hot.main", "looop.cli.root"),  # every verb but the fast ones: click
+    ("looop.hot.main", "looop.cli.failure"),  # an error worded as click words it
+    ("looop.hot.tickfast", "looop.cli.ctxbuild"),  # a beat run here (no beat host)
+    ("looop.hot.tickfast", "looop.loop.tick"),
+    ("looop.hot.tickfast", "looop.seed"),
+    ("looop.hot.killfast", "looop.cli.ctxbuild"),  # a kill run here (no beat host)
+    ("looop.hot.killfast", "looop.cli.steerwork"),
+    ("looop.hot.workerstart", "looop.cli.ctxbuild"),  # a start run here (no beat host)
+    ("looop.hot.workerstart", "looop.cli.steerwork"),
+    ("looop.hot.workerstart", "looop.core.context"),
+    ("looop.hot.beatclient", "looop.sessions.hostclient"),  # no beat host yet: start one
+    ("looop.hot.beatclient", "looop.sessions.state"),
+    ("looop.hot.drive", "looop.remote"),  # a worker on an SSH host: its link
+    ("looop.hot.drive", "looop.remote.hosts"),
+    ("looop.hot.drive", "looop.remote.ssh.link"),
+    ("looop.hot.fleet", "looop.remote.engine"),  # `ls` of a home with remote workers
+}
+HOT_DOORS_DEBT: set[tuple[str, str]] = {
+    ("looop.hot.beatlog", "looop.loop.views"),
+    ("looop.hot.render", "looop.loop.views"),
+    ("looop.hot.status", "looop.loop.views"),
+    ("looop.hot.status", "looop.decide.cost.views"),
+    ("looop.hot.status", "looop.loop.delays"),
+    ("looop.hot.status", "looop.loop.limited"),
+    ("looop.hot.cost.breakers", "looop.decide.cost.views"),
+    ("looop.hot.cost.glance", "looop.decide.cost.views"),
+    ("looop.hot.config", "looop.core.hookline"),
+    ("looop.hot.config", "looop.core.presets"),
+    ("looop.hot.config", "looop.core.sandboxpolicy"),
+    ("looop.hot.config", "looop.core.screenrules"),
+    ("looop.hot.eventlog", "looop.core.eventnames"),
+    ("looop.hot.fleet", "looop.core.context"),
+    ("looop.hot.logs", "looop.sessions.state"),
+    ("looop.hot.needsinput", "looop.core.context"),
+    ("looop.hot.needsinput", "looop.core.limits"),
+    ("looop.hot.needsinput", "looop.human.notify"),
+    ("looop.hot.needsinput", "looop.sessions.client"),
+    ("looop.hot.peers", "looop.core"),
+    ("looop.hot.peers", "looop.core.cgroup"),
+}
+# What a hot module may not import at load time: each costs a light verb milliseconds
+# (tests/unit/cli/test_fast_imports.py measures what the verbs really load).
+HOT_HEAVY = frozenset(
+    {"typing", "dataclasses", "json", "enum", "subprocess", "socket", "inspect", "functools"}
+    | {"importlib", "logging", "asyncio", "click", "pyte", "wcwidth", "tomllib", "argparse"}
+)
 
 # Parts of one room that never import each other, either way (a package and its modules).
 INDEPENDENT: list[tuple[str, str]] = [
@@ -207,9 +275,52 @@ def test_every_import_follows_the_rooms_arrows() -> None:
             if target not in modules:
                 continue  # `from looop.x import name` also yields looop.x.name
             other = _room(target)
+            if target == "looop":
+                continue  # the package itself (its version) is every room's
+            if room == "hot" and other != room:
+                continue  # the hot room's own contract, below
             if other != room and other not in ROOMS[room]:
                 breaks.append(f"{name} -> {target}")
     assert breaks == []
+
+
+def _hot_reaches() -> tuple[set[tuple[str, str]], list[str]]:
+    """(importer, module) for each import out of the hot room, and the ones at load time."""
+    modules = _modules()
+    out: set[tuple[str, str]] = set()
+    at_load: list[str] = []
+    for name, path in sorted(modules.items()):
+        if _room(name) != "hot":
+            continue
+        top = _imports(path, top_level_only=True)
+        for target in _imports(path, top_level_only=False):
+            if target in modules and _room(target) != "hot" and target != "looop":
+                out.add((name, target))
+                if target in top:
+                    at_load.append(f"{name} -> {target}")
+    return out, at_load
+
+
+def test_the_hot_room_reaches_out_only_through_its_doors() -> None:
+    found, at_load = _hot_reaches()
+    assert at_load == [], "the hot room imports other rooms only inside a function"
+    assert found - HOT_DOORS - HOT_DOORS_DEBT == set(), "a new door out of the hot room"
+    assert (HOT_DOORS | HOT_DOORS_DEBT) - found == set(), "a closed door: take it off the list"
+
+
+def test_the_hot_room_loads_only_light_standard_modules() -> None:
+    heavy = []
+    for path in sorted((SRC / "hot").rglob("*.py")):
+        for node in sourcetree.tree(path).body:
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and node.level == 0
+                else []
+            )
+            heavy += [f"{path.name}: {n}" for n in names if n.split(".")[0] in HOT_HEAVY]
+    assert heavy == []
 
 
 def test_independent_parts_import_neither_way() -> None:

@@ -9,8 +9,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from looop.core.context import Ctx
+from looop.hot.status import gather_status
 from looop.human.mailbox import archive, new_ask
-from looop.loop.status import gather_status
 from looop.sessions import get_session, send
 from tests.helpers import wait_until
 from tests.web.conftest import ORIGIN, TOKEN, journal
@@ -355,7 +355,7 @@ def test_every_answer_refuses_framing_and_foreign_scripts(
 
 
 def test_cost_by_worker_runner_and_day(authed: TestClient, ctx: Ctx) -> None:
-    from looop.decide.cost.record import append_cost
+    from looop.hot.cost.record import append_cost
 
     now = ctx.clock.now()
     ledger = ctx.paths.cost_ledger

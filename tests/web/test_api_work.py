@@ -8,11 +8,11 @@ import contextlib
 import pytest
 from starlette.testclient import TestClient
 
-from looop.core import store
 from looop.core.context import Ctx
-from looop.decide.cost.record import append_costs
+from looop.hot import store
+from looop.hot.cost.record import append_costs
+from looop.hot.spent import budgets
 from looop.sessions import SessionError, get_session, kill, wait
-from looop.workers.spent import budgets
 from tests.clocks import FixedClock
 from tests.web.conftest import journal
 

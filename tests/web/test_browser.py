@@ -58,8 +58,8 @@ def _history(data: Path) -> None:
     import json
     import time
 
-    from looop.core.clock import utc_stamp_ms
-    from looop.decide.cost.record import append_cost
+    from looop.hot.clock import utc_stamp_ms
+    from looop.hot.cost.record import append_cost
 
     now = time.time()
     beats = [

@@ -14,10 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
-from looop.decide.cost.ledger import record_cost
+from looop.hot.cost.ledger import record_cost
+from looop.hot.errors import LooopError
+from looop.hot.status import gather_status
 from looop.human.mailbox import new_ask
-from looop.loop.status import gather_status
 from looop.loop.tick import tick
 from looop.web.app import build_app
 from looop.web.auth import Guard

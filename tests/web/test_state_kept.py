@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from looop.core import store
 from looop.core.context import Ctx
+from looop.hot import store
 from looop.sessions import kill, wait
 from looop.web import cache
 from tests.clocks import FixedClock

@@ -11,10 +11,10 @@ import json
 import re
 from typing import Any
 
-from looop.core.errors import LooopError
 from looop.core.record import record
 from looop.core.sandboxpolicy import SandboxPolicy
 from looop.core.text import one_line
+from looop.hot.errors import LooopError
 
 
 class DecisionError(LooopError):
@@ -139,7 +139,7 @@ class WritePlaybook:
 
 
 MAX_BUDGET_USD = 10_000.0  # a larger per-worker ceiling is a typo, not a cap
-ON_BUDGET = ("pause", "stop")  # workers/spent.py POLICIES (not imported: act stays light)
+ON_BUDGET = ("pause", "stop")  # hot/spent.py POLICIES (not imported: act stays light)
 
 
 @record
@@ -154,7 +154,7 @@ class StartWorker:
     branch: str | None = None  # that worktree's branch (default looop/<id>)
     resume: bool = False  # `looop up` starts it again on its conversation after a crash
     host: str | None = None  # an SSH host (looop host add) or "local"; None: placed
-    budget_usd: float | None = None  # its spend ceiling, metered each beat (workers/spent.py)
+    budget_usd: float | None = None  # its spend ceiling, metered each beat (hot/spent.py)
     on_budget: str = "pause"  # at it: "pause" (SIGSTOP) or "stop" (worktree kept)
 
     def __post_init__(self) -> None:

@@ -26,12 +26,13 @@ from looop.act.actions import (
 )
 from looop.act.outcome import ExecError
 from looop.act.protected import guard_for
-from looop.core import provenance, store
-from looop.core.config import KNOBS, Config, Knobs
+from looop.core import provenance
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
-from looop.core.hashing import fnv1a_128
 from looop.core.text import file_text, one_line
+from looop.hot import store
+from looop.hot.config import KNOBS, Config, Knobs
+from looop.hot.errors import LooopError
+from looop.hot.hashing import fnv1a_128
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -336,7 +337,7 @@ def _hold_to_budget(ctx: Ctx, a: StartWorker) -> Callable[[], None]:
     already holds it to it); what undoes that if the start is refused."""
     if a.budget_usd is None:
         return lambda: None
-    from looop.workers.spent import budgets, set_budget  # lazy: only a budgeted start
+    from looop.hot.spent import budgets, set_budget  # lazy: only a budgeted start
 
     data = str(ctx.paths.data)
     was = budgets(data).get(a.id)
@@ -422,7 +423,7 @@ def _kill_worker(ctx: Ctx, knobs: Knobs, a: KillWorker) -> str | None:
             raise ExecError(f"kill_worker: {e}") from e
         if s.supervisor_died:
             # lazy: as the client above; what its run left in its cgroup dies now
-            from looop.core.clock import utc_stamp_ms
+            from looop.hot.clock import utc_stamp_ms
             from looop.sessions.state import mark_dead, session_dir
 
             mark_dead(session_dir(ctx.paths.data, wid), utc_stamp_ms(ctx.clock.now()))

@@ -57,9 +57,9 @@ from looop.act.journal import (
 from looop.act.outcome import ExecError, Executed
 from looop.act.playbook import write_playbook
 from looop.act.wal import check_interrupted
-from looop.core import store
-from looop.core.config import Config, Knobs
 from looop.core.context import Ctx
+from looop.hot import store
+from looop.hot.config import Config, Knobs
 
 # What other rooms import from here; the parts live in outcome, wal, journal and effects.
 __all__ = [

@@ -6,10 +6,10 @@ import os
 import unicodedata
 
 from looop.act.outcome import ExecError
-from looop.core import store
-from looop.core.config import Knobs
 from looop.core.context import Ctx
-from looop.core.errors import CorruptState
+from looop.hot import store
+from looop.hot.config import Knobs
+from looop.hot.errors import CorruptState
 
 JOURNAL_MAX_CHARS = 500
 

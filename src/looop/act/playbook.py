@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 
 from looop.act.actions import WritePlaybook
-from looop.core import store
-from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.core.text import file_text
+from looop.hot import store
+from looop.hot.config import Knobs
 
 HISTORY_NAME = re.compile(r"(\d{8}-\d{6})(?:-(\d+))?\.md")
 

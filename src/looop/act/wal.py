@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from looop.act.outcome import ExecError
-from looop.core import store
 from looop.core.context import Ctx
 from looop.core.text import one_line
+from looop.hot import store
 
 
 def _wal_dir(ctx: Ctx) -> Path:

@@ -9,8 +9,8 @@ import click
 
 from looop.cli.ctxbuild import ctx_for
 from looop.cli.ctxbuild import looop_bin as looop_bin
-from looop.core.clock import Clock, SystemClock
 from looop.core.context import Ctx
+from looop.hot.clock import Clock, SystemClock
 
 
 class Entry:

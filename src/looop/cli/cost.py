@@ -9,14 +9,14 @@ from datetime import date
 import click
 
 from looop.cli.app import make_ctx
-from looop.cli.costrow import USAGE, report_cost
-from looop.core import store
-from looop.core.clock import Clock
-from looop.core.errors import LooopError
-from looop.core.paths import Paths
 from looop.decide import cost
-from looop.decide.cost.ledger import ledger_text, local_day, parsed_rows
 from looop.decide.cost.report import CostReport
+from looop.hot import store
+from looop.hot.clock import Clock
+from looop.hot.cost.ledger import ledger_text, local_day, parsed_rows
+from looop.hot.costrow import USAGE, report_cost
+from looop.hot.errors import LooopError
+from looop.hot.paths import Paths
 
 SPANS = ("today", "week", "all")
 BYS = ("kind", "runner", "worker", "model", "day")

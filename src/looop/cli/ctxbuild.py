@@ -6,11 +6,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from looop.core.clock import Clock
 from looop.core.context import Ctx
 from looop.core.events import Emitter
-from looop.core.knobs import env_knob
-from looop.core.paths import Paths
+from looop.hot.clock import Clock
+from looop.hot.knobs import env_knob
+from looop.hot.paths import Paths
 
 
 def looop_bin() -> str:

@@ -9,9 +9,9 @@ import os
 import sys
 import time
 
-from looop.core.errors import LooopError
-from looop.core.store import NotRegular
 from looop.core.termsafe import line_for_terminal
+from looop.hot.errors import LooopError
+from looop.hot.store import NotRegular
 
 TYPE_CHECKING = False
 
@@ -83,7 +83,7 @@ def crash_report(exc: BaseException, env: dict[str, str]) -> NoReturn:
         # lazy: only a crash pays for it
         from pathlib import Path
 
-        from looop.core.paths import Paths
+        from looop.hot.paths import Paths
 
         dirs.append(str(Paths.resolve(env, Path.cwd()).data / "crash"))
     except Exception:

@@ -14,7 +14,7 @@ import click
 from looop.cli.app import make_ctx, process_env
 from looop.cli.ctxbuild import ctx_for
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
+from looop.hot.errors import LooopError
 from looop.remote import hosts as reg
 
 

@@ -6,9 +6,9 @@ import click
 
 from looop.cli import idcomplete
 from looop.cli.app import process_clock, process_env
-from looop.cli.lease import run_lease
-from looop.core.errors import LooopError
-from looop.human.leases import LeaseError
+from looop.hot.claims import run_lease
+from looop.hot.errors import LooopError
+from looop.hot.leases import LeaseError
 
 
 def _run(verb: str, name: str, session: str | None) -> None:

@@ -14,13 +14,13 @@ from looop import __version__
 from looop.cli.app import looop_bin, make_ctx, process_clock, process_env
 from looop.cli.commands import ALIASES
 from looop.cli.params import count, seconds
-from looop.cli.render import print_status
 from looop.cli.root import cli, did_you_mean
-from looop.core import store
-from looop.core.config import knob_lines
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
-from looop.loop.status import gather_status
+from looop.hot import store
+from looop.hot.config import knob_lines
+from looop.hot.errors import LooopError
+from looop.hot.render import print_status
+from looop.hot.status import gather_status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,8 +44,8 @@ def version_cmd() -> None:
     help="Print it as one JSON object (docs/schema/state.schema.json).",
 )
 def status_cmd(as_json: bool) -> None:
-    from looop.cli.render import colour_on  # lazy: status only
-    from looop.loop.status import config_trouble  # lazy: status only
+    from looop.hot.render import colour_on  # lazy: status only
+    from looop.hot.status import config_trouble  # lazy: status only
 
     ctx = make_ctx(events_to=None)
     st = gather_status(ctx.paths, ctx.env, ctx.clock, all_workers=as_json)
@@ -215,7 +215,7 @@ def tick_cmd(dry_run: bool, force: bool) -> None:
     if dry_run:
         _dry_run_tick()
         return
-    from looop.cli.tickfast import run_tick  # lazy: only tick loads the beat's machinery
+    from looop.hot.tickfast import run_tick  # lazy: only tick loads the beat's machinery
 
     env = process_env()
     run_tick(env, process_clock(env), force)
@@ -301,7 +301,7 @@ def _web_up_in_config(ctx: Ctx) -> bool:
 )
 @click.option("--keep-workers", is_flag=True, help="Stop only the pulse; workers keep running.")
 def down_cmd(grace: float, keep_workers: bool) -> None:
-    from looop.beatclient import stop_beat_host  # lazy: only down stops the beat host
+    from looop.hot.beatclient import stop_beat_host  # lazy: only down stops the beat host
     from looop.loop.daemon import stop_all  # lazy: only up/down/bare looop need it
     from looop.web.daemon import running, stop_web  # lazy: only down stops a web beside it
 

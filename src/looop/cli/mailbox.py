@@ -9,12 +9,13 @@ import click
 
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx, process_clock, process_env
-from looop.cli.reqkey import request_key
 from looop.cli.steerwork import body as read_body
 from looop.cli.steerwork import words
-from looop.cli.tells import run_tell, run_told
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
+from looop.hot.errors import LooopError
+from looop.hot.reqkey import request_key
+from looop.hot.tellbox import id_number
+from looop.hot.tells import run_tell, run_told
 from looop.human.mailbox import (
     answer,
     await_answer,
@@ -23,7 +24,6 @@ from looop.human.mailbox import (
     new_ask,
     pending,
 )
-from looop.human.tellbox import id_number
 from looop.loop.asks import tag
 
 

@@ -12,12 +12,12 @@ from looop import __version__
 from looop.cli.app import Entry
 from looop.cli.commands import ALIASES, COMMANDS, HIDDEN
 from looop.cli.examples import attach, epilog
-from looop.core.errors import LooopError
+from looop.hot.errors import LooopError
 
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from looop.core.clock import Clock
+    from looop.hot.clock import Clock
 
 
 # The words people bring from docker compose, kubectl, supervisorctl, pm2, systemctl and gh,

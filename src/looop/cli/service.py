@@ -10,8 +10,8 @@ import sys
 import click
 
 from looop.cli.app import make_ctx
-from looop.core import store
 from looop.core.context import Ctx
+from looop.hot import store
 from looop.loop.service import Service, commands, default_name, install, render, uninstall
 
 

@@ -10,9 +10,10 @@ import click
 
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
-from looop.cli.drive import remote_record, reply_json, typed
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
+from looop.hot.drive import remote_record, reply_json, typed
+from looop.hot.errors import LooopError
+from looop.hot.keys import CTRL_FORMS, KEY_NAMES
 from looop.remote.kube.hosted import HostedKube
 from looop.sessions import (
     detach,
@@ -27,7 +28,6 @@ from looop.sessions import (
     validate_id,
 )
 from looop.sessions.durations import parse_duration, parse_size
-from looop.sessions.keys import CTRL_FORMS, KEY_NAMES
 from looop.workers.launch import end_generation, normalise_target, strip_legacy_prefix
 from looop.workers.resume import restart_worker
 

@@ -13,19 +13,19 @@ import click
 
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
-from looop.cli.drive import log_text, shot_text
 from looop.cli.params import MAX_OFFSET, count
-from looop.cli.render import print_status
 from looop.cli.sessions import duration_arg, far_worker, target_sid
-from looop.core.clock import utc_stamp_ms
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
+from looop.hot.clock import utc_stamp_ms
+from looop.hot.drive import log_text, shot_text
+from looop.hot.errors import LooopError
+from looop.hot.logs import compile_pattern, log_end, pick_lines
+from looop.hot.render import print_status
+from looop.hot.status import add_v1_fields, gather_status
 from looop.loop.humanwait import wait_for_human
-from looop.loop.status import add_v1_fields, gather_status
 from looop.remote.kube.hosted import HostedKube
 from looop.sessions import expect, get_session, log_tail, read_log, screenshot, wait, wait_idle
 from looop.sessions import follow as follow_log
-from looop.sessions.logs import compile_pattern, log_end, pick_lines
 from looop.sessions.state import mark_dead
 from looop.workers import polled
 from looop.workers.launch import live_workers

@@ -18,11 +18,12 @@ from looop.cli.params import hidden_alias
 from looop.cli.steerwork import MAX_BODY_BYTES as MAX_BODY_BYTES
 from looop.cli.steerwork import body, steer, words
 from looop.cli.steerwork import nonblank as _nonblank
-from looop.core import provenance, store
+from looop.core import provenance
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
-from looop.core.hashing import canonical_json, wake_signal
 from looop.core.sandboxpolicy import SandboxPolicy
+from looop.hot import store
+from looop.hot.errors import LooopError
+from looop.hot.hashing import canonical_json, wake_signal
 from looop.sense.sensors import run_user_sensors
 
 JOURNAL_OPT = click.option(

@@ -9,7 +9,7 @@ import os
 import select
 import sys
 
-from looop.core.errors import LooopError
+from looop.hot.errors import LooopError
 
 TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
 
@@ -98,7 +98,7 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 
 
 def _show_shell_output(path: Path) -> None:
-    from looop.core import store  # lazy: only run_shell shows output
+    from looop.hot import store  # lazy: only run_shell shows output
 
     try:
         rec = store.read_json_object(path) or {}
@@ -120,7 +120,7 @@ def started_ok(ctx: Ctx, worker_id: str) -> None:
     another program, or it ended, or START_SETTLE_S passed (a line that stays a shell); a
     sandboxed one until the pty relay inside says the same (workers/sandboxtty.py)."""
     # lazy: only a worker start reads sessions
-    from looop.core import store, where
+    from looop.hot import store, where
     from looop.sessions import get_session
     from looop.sessions.state import LOG
     from looop.workers.launch import normalise_target

@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from looop.cli.app import make_ctx
-from looop.core.errors import LooopError
 from looop.core.webconfig import door_limits
 from looop.core.webconfig import web_settings as web_settings  # moved: the name keeps working
+from looop.hot.errors import LooopError
 
 
 @click.command("web", help="Serve the dashboard and the JSON API (prints one URL with a token).")

@@ -16,16 +16,16 @@ from looop.act.decision import MAX_BUDGET_USD
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx, process_env
 from looop.cli.params import hidden_alias, seconds
-from looop.cli.render import colour_on, fleet_json, fleet_table
 from looop.cli.steer import JOURNAL_OPT, _steer
 from looop.cli.steerwork import started_ok, words
-from looop.cli.workerstart import Start, start_worker_lines
-from looop.core.errors import LooopError
-from looop.loop.fleet import fleet_rows
+from looop.hot.errors import LooopError
+from looop.hot.fleet import fleet_rows
+from looop.hot.render import colour_on, fleet_json, fleet_table
+from looop.hot.spent import POLICIES, budgets, clear_over, set_budget
+from looop.hot.workerstart import Start, start_worker_lines
 from looop.sessions import SessionError, get_session
 from looop.workers import treework
 from looop.workers.launch import normalise_target
-from looop.workers.spent import POLICIES, budgets, clear_over, set_budget
 
 
 @click.group("worker", help="Start, list or kill workers (agents in PTY sessions).")

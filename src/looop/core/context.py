@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from looop.core.clock import Clock
-from looop.core.config import (
+from looop.core.events import Emitter
+from looop.hot.clock import Clock
+from looop.hot.config import (
     Config,
     Knobs,
     default_config_obj,
@@ -14,9 +15,8 @@ from looop.core.config import (
     parse_config,
     resolve_knobs,
 )
-from looop.core.errors import LooopError
-from looop.core.events import Emitter
-from looop.core.paths import Paths
+from looop.hot.errors import LooopError
+from looop.hot.paths import Paths
 
 WARNED_MAX = 256  # distinct config warnings a long-lived process remembers
 

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
-from looop.core.clock import Clock
 from looop.core.proc import CHUNK, Exit, Proc, Tail, classify, kill_group, open_pidfd
+from looop.hot.clock import Clock
 
 if TYPE_CHECKING:
     import selectors

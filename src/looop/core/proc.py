@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, BinaryIO, Protocol
 
-from looop.core.clock import Clock
 from looop.core.procs import Containment
+from looop.hot.clock import Clock
 
 if TYPE_CHECKING:
     import subprocess

@@ -33,7 +33,7 @@ import signal
 from collections.abc import Callable, Iterator, Mapping
 
 from looop.core import cgroup
-from looop.core.clock import Clock
+from looop.hot.clock import Clock
 
 MARK = "LOOOP_CONTAIN"
 PR_SET_CHILD_SUBREAPER = 36

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
-from looop.core import store
-from looop.core.paths import Paths
+from looop.hot import store
+from looop.hot.paths import Paths
 
 HUMAN = "human"
 DECISION = "decision"

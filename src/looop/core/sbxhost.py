@@ -20,10 +20,10 @@ from __future__ import annotations
 import fcntl
 import os
 
-from looop.core import ljson
-from looop.core.errors import LooopError
-from looop.core.hashing import fnv1a_128
-from looop.core.where import runtime_base, runtime_dir
+from looop.hot import ljson
+from looop.hot.errors import LooopError
+from looop.hot.hashing import fnv1a_128
+from looop.hot.where import runtime_base, runtime_dir
 
 TYPE_CHECKING = False  # not `from typing`
 

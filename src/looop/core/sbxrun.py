@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import sys
 
-from looop.core import ljson, sbxhost
+from looop.core import sbxhost
+from looop.hot import ljson
 
 
 def main(argv: list[str]) -> int:

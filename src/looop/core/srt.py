@@ -13,11 +13,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from looop.core import sbxhost, store
+from looop.core import sbxhost
 from looop.core.endpoints import Endpoint, endpoints, goes_direct, listed
 from looop.core.endpoints import is_loopback as is_loopback  # its old home: other rooms
-from looop.core.errors import LooopError
 from looop.core.sbxhost import Home
+from looop.hot import store
+from looop.hot.errors import LooopError
 
 # The model API each preset's CLI talks to; a custom runner gets only the user's list.
 RUNNER_DOMAINS: dict[str, tuple[str, ...]] = {

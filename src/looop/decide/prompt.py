@@ -7,14 +7,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from looop.core import store
-from looop.core.clock import Clock, offset_stamp
-from looop.core.config import Knobs
 from looop.core.context import Ctx
 from looop.core.readings import AGE_KEYS, split_ages
 from looop.decide.defuse import BREAKS, escape_body
 from looop.decide.instructions import instructions
 from looop.decide.promptinputs import PromptInputs, gather_inputs
+from looop.hot import store
+from looop.hot.clock import Clock, offset_stamp
+from looop.hot.config import Knobs
 
 # Per-item caps, in characters.
 GOAL_CAP = 8000

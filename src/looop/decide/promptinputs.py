@@ -10,10 +10,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from looop.core import store
-from looop.core.clock import Clock
 from looop.core.context import Ctx
-from looop.core.errors import CorruptState
+from looop.hot import store
+from looop.hot.clock import Clock
+from looop.hot.errors import CorruptState
 
 JOURNAL_LINES = 20  # the journal's last lines the decider sees
 

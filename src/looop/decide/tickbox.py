@@ -13,7 +13,7 @@ from looop.core import sbxhost, srt
 from looop.core.context import Ctx
 from looop.core.sandboxpolicy import SandboxPolicy
 from looop.core.srt import HOME_SECRETS
-from looop.core.where import SANDBOX_SETTINGS
+from looop.hot.where import SANDBOX_SETTINGS
 
 TICK_DIR = "+tick"  # under sandbox/: '+' is in no worker id
 TICK_OFF = 'set the runner\'s "sandbox": "off" in the config'

@@ -12,11 +12,11 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from looop.core import store
-from looop.core.clock import Clock
 from looop.core.context import Ctx
 from looop.core.events import Emitter
-from looop.core.paths import Paths
+from looop.hot import store
+from looop.hot.clock import Clock
+from looop.hot.paths import Paths
 from looop.loop.tick import tick
 from looop.seed import ensure_data_dir
 

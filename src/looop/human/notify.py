@@ -12,12 +12,12 @@ import threading
 from typing import IO, Any
 from urllib.parse import quote
 
-from looop.core.config import Config
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
 from looop.core.hookline import HookLineError, hook_line
-from looop.core.knobs import env_knob
 from looop.core.webconfig import public_url
+from looop.hot.config import Config
+from looop.hot.errors import LooopError
+from looop.hot.knobs import env_knob
 
 
 def _failed(ctx: Ctx, notify_id: str, why: str) -> None:

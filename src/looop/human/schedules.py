@@ -34,9 +34,9 @@ from typing import Any
 
 from cronsim import CronSim, CronSimError
 
-from looop.core import store
-from looop.core.clock import Clock, load_zone, offset_stamp, zone_name
-from looop.core.errors import CorruptState, LooopError
+from looop.hot import store
+from looop.hot.clock import Clock, load_zone, offset_stamp, zone_name
+from looop.hot.errors import CorruptState, LooopError
 
 MIN_EVERY_S = 60
 # a wall clock behind the monotonic clock by more than this since the last mark stepped back

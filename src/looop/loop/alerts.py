@@ -7,10 +7,10 @@ is human/notify's: in the background, bounded, never blocking the beat.
 
 from __future__ import annotations
 
-from looop.core import store
-from looop.core.config import Config
 from looop.core.context import Ctx
-from looop.core.errors import CorruptState
+from looop.hot import store
+from looop.hot.config import Config
+from looop.hot.errors import CorruptState
 from looop.human.notify import notify
 
 BREAKERS = ("budget", "unmetered", "capped")

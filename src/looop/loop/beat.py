@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from looop.core.config import Config, Knobs, Runner
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
+from looop.hot.config import Config, Knobs, Runner
+from looop.hot.errors import LooopError
 from looop.loop.world import World, WorldMemo
 
 TYPE_CHECKING = False  # not `from typing`: a skip beat never loads the executor

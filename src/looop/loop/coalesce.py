@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 
-from looop.core import store
-from looop.core.errors import CorruptState
-from looop.core.paths import Paths
+from looop.hot import store
+from looop.hot.errors import CorruptState
+from looop.hot.paths import Paths
 
 FILE = ".coalesce.json"
 

@@ -10,20 +10,20 @@ import signal
 import sys
 from dataclasses import dataclass, field
 
-from looop.core import homes, store
-from looop.core.clock import utc_stamp_ms
 from looop.core.context import Ctx
-from looop.core.errors import CorruptState, LooopError
-from looop.core.where import runtime_base
+from looop.hot import homes, store
+from looop.hot.clock import utc_stamp_ms
+from looop.hot.errors import CorruptState, LooopError
+from looop.hot.ops import home_sockets, request_at
+from looop.hot.status import beat_holder, pulse_pid
+from looop.hot.where import runtime_base
+from looop.hot.wire import socket_file
 from looop.loop.heal import heartbeat_path
 from looop.loop.pulse import HOME_LOST_EXIT
-from looop.loop.status import beat_holder, pulse_pid
 from looop.seed import ensure_data_dir
 from looop.sessions import SessionError, get_session, kill, list_sessions, spawn, wait
 from looop.sessions.hostclient import stop_host
-from looop.sessions.ops import home_sockets, request_at
 from looop.sessions.state import settle_dead
-from looop.sessions.wire import socket_file
 
 PULSE = "pulse"
 READY_TIMEOUT_SECS = 15.0

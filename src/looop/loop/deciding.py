@@ -8,12 +8,12 @@ from collections.abc import Callable
 
 from looop.act.actions import DecisionError, kind_of, parse_decision
 from looop.act.executor import ExecError, Executed, discard_decision, execute, take_decision
-from looop.core import store
-from looop.core.errors import LooopError
 from looop.core.eventnames import FailCode
 from looop.decide import spend
 from looop.decide.prompt import PromptExtras, build_prompt
 from looop.decide.runner import RunResult
+from looop.hot import store
+from looop.hot.errors import LooopError
 from looop.loop import flap, guards, limited, settle
 from looop.loop.asks import asks_section
 from looop.loop.beat import Beat, TickOutcome

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-from looop.core import store
-from looop.core.config import Config, Knobs, Runner
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
-from looop.core.knobs import resolve_knobs, unknown_key_warnings
 from looop.decide.cost import UNMETERED_LIMIT
-from looop.decide.cost.breakers import reports_cost
+from looop.hot import store
+from looop.hot.config import Config, Knobs, Runner
+from looop.hot.cost.breakers import reports_cost
+from looop.hot.errors import LooopError
+from looop.hot.knobs import resolve_knobs, unknown_key_warnings
 from looop.loop.service import default_name, render
 from looop.remote.hosts import hosts_dir, names
 from looop.workers.sandbox import missing

@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from looop.core import store
-from looop.core.errors import CorruptState
-from looop.core.paths import Paths
+from looop.hot import store
+from looop.hot.errors import CorruptState
+from looop.hot.paths import Paths
 from looop.loop.delays import BACKOFF_BASE_SECS as BACKOFF_BASE_SECS
 from looop.loop.delays import backoff_delay as backoff_delay
 from looop.loop.delays import failed_at

@@ -13,10 +13,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from looop.core import store
 from looop.core.context import Ctx
-from looop.core.knobs import Knobs
-from looop.core.paths import Paths
+from looop.hot import store
+from looop.hot.knobs import Knobs
+from looop.hot.paths import Paths
 
 SLACK_SECS = 60  # beyond a beat's own deadlines: sensing, prompt, settling
 SENSORS_UNBOUNDED_SECS = 3600  # sensors without a timeout: a generous bound all the same

@@ -3,19 +3,19 @@ sessions."""
 
 from __future__ import annotations
 
-from looop.core.config import Knobs
 from looop.core.context import Ctx
-from looop.core.stamps import utc_stamp_ms
-from looop.human.leases import reap_stale, session_alive
-from looop.human.tellbox import sweep_consumed
+from looop.hot.config import Knobs
+from looop.hot.leases import reap_stale, session_alive
+from looop.hot.stamps import utc_stamp_ms
+from looop.hot.tellbox import sweep_consumed
 from looop.sessions.state import list_sessions, prune_aged, settle_dead
 
 TYPE_CHECKING = False  # not `from typing`: a skip beat stays light
 
 if TYPE_CHECKING:
     from looop.act.shell import ShellResult
-    from looop.core.config import Config
     from looop.core.sandboxpolicy import SandboxPolicy
+    from looop.hot.config import Config
     from looop.workers.sandbox import WorkerBox
 
 
@@ -29,7 +29,7 @@ def _run_shell(
 
 def _shell_sandbox(ctx: Ctx, cfg: Config | None) -> SandboxPolicy | None:
     """shell_policy's sandbox, which a decision's verify runs under; None: no config to say."""
-    from looop.core.errors import LooopError  # lazy: only a data dir with verify commands
+    from looop.hot.errors import LooopError  # lazy: only a data dir with verify commands
 
     try:
         return (cfg if cfg is not None else ctx.config()).shell_policy.sandbox

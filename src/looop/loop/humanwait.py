@@ -5,8 +5,8 @@ from __future__ import annotations
 import select
 from typing import Any
 
-from looop.core import store
 from looop.core.context import Ctx
+from looop.hot import store
 from looop.human.mailbox import pending
 from looop.loop.world import read_world
 

@@ -9,8 +9,8 @@ make no AI call; the first decide after it is told what happened, once."""
 
 from __future__ import annotations
 
-from looop.core import store, where
-from looop.core.errors import CorruptState
+from looop.hot import store, where
+from looop.hot.errors import CorruptState
 
 SCHEDULE = where.LIMIT_SCHEDULE
 FILE = where.PROVIDER_LIMIT
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from looop.core.context import Ctx
-    from looop.core.paths import Paths
     from looop.decide.limits import Limit
+    from looop.hot.paths import Paths
     from looop.loop.beat import Beat
 
 

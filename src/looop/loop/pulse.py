@@ -11,17 +11,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
-from looop.core import gcpolicy, homes, store, tempsweep
-from looop.core.clock import utc_stamp
+from looop.core import gcpolicy, tempsweep
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
-from looop.core.where import runtime_base
+from looop.hot import homes, store
+from looop.hot.clock import utc_stamp
+from looop.hot.errors import LooopError
+from looop.hot.status import beat_holder
+from looop.hot.where import runtime_base
 from looop.human.schedules import next_due
 from looop.loop import guards
 from looop.loop.delays import backoff_delay
 from looop.loop.heal import Heartbeat, beat_budget
 from looop.loop.memtrace import MemTrace
-from looop.loop.status import beat_holder
 from looop.loop.tick import AlreadyRunning as AlreadyRunning
 from looop.loop.tick import TickOutcome, tick
 from looop.loop.tick import busy_message as busy_message

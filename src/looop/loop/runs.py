@@ -5,10 +5,10 @@ from __future__ import annotations
 import shutil
 from typing import TYPE_CHECKING, cast
 
-from looop.core import store
 from looop.core.context import Ctx
-from looop.core.errors import CorruptState, LooopError
-from looop.loop.beatlog import move_line
+from looop.hot import store
+from looop.hot.beatlog import move_line
+from looop.hot.errors import CorruptState, LooopError
 
 if TYPE_CHECKING:
     from looop.loop.views import RunDetail, RunRow

@@ -13,10 +13,10 @@ import plistlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from looop.core import store
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
-from looop.core.hashing import fnv1a_128
+from looop.hot import store
+from looop.hot.errors import LooopError
+from looop.hot.hashing import fnv1a_128
 from looop.loop.heal import beat_budget
 from looop.loop.pulse import HOME_LOST_EXIT
 

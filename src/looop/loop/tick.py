@@ -12,10 +12,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from looop.core import store
 from looop.core.context import Ctx
-from looop.core.errors import CorruptState, LooopError
-from looop.core.paths import Paths
+from looop.hot import needsinput, store
+from looop.hot.errors import CorruptState, LooopError
+from looop.hot.paths import Paths
 from looop.loop import coalesce, flap, guards, limited
 
 # TickOutcome and the dry-run pieces are re-exported: the pulse, cli and tests import them here
@@ -25,7 +25,6 @@ from looop.loop.housekeep import housekeep_sessions, meter_workers
 from looop.loop.world import WorldMemo, read_world
 from looop.seed import ensure_data_dir
 from looop.sense import sense
-from looop.workers import needsinput
 
 TYPE_CHECKING = False  # not `from typing`: a skip beat stays light
 
@@ -75,7 +74,7 @@ def tick_once(ctx: Ctx, force: bool, holder: int | None = None) -> TickOutcome:
     the pid to name instead of ours (the `looop tick` a beat host's child runs for)."""
     fd = store.try_flock(ctx.paths.lock_file)
     if fd is None:
-        from looop.loop.status import beat_holder  # lazy: status loads the spend readers
+        from looop.hot.status import beat_holder  # lazy: status loads the spend readers
 
         raise AlreadyRunning(busy_message(beat_holder(ctx.paths)))
     pid_file = tick_pid_path(ctx.paths)

@@ -9,7 +9,7 @@ resume record names (workers/resume.py), so the file is found from that. How eac
 records are read and where they are kept is loop/clirecords.py; this module is the beat's pass
 over the workers and what their budgets do.
 
-Reads are incremental: `<data>/.worker-meter.json` (two slots: workers/spent.py) keeps, per
+Reads are incremental: `<data>/.worker-meter.json` (two slots: hot/spent.py) keeps, per
 worker, its file's identity (st_dev, st_ino), the offset read to, and what it has counted so
 far; a beat only stats a file whose size and mtime have not moved. Each read is bounded (bytes
 per beat, bytes per line: a longer line is skipped to its end), opens without following a
@@ -28,17 +28,27 @@ import signal
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from looop.core import ljson, store
-from looop.core.config import Config, Knobs
 from looop.core.context import Ctx
-from looop.core.stamps import utc_stamp
-from looop.decide.cost import totals
-from looop.decide.cost.breakers import daily_budget
-from looop.decide.cost.clis import COST_REPORTING
-from looop.decide.cost.ledger import spent_on_day
-from looop.decide.cost.money import sane_usd
-from looop.decide.cost.prices import price_table
-from looop.decide.cost.record import append_costs, metered_mark
+from looop.hot import ljson, store
+from looop.hot.config import Config, Knobs
+from looop.hot.cost import totals
+from looop.hot.cost.breakers import daily_budget
+from looop.hot.cost.clis import COST_REPORTING
+from looop.hot.cost.ledger import spent_on_day
+from looop.hot.cost.money import sane_usd
+from looop.hot.cost.prices import price_table
+from looop.hot.cost.record import append_costs, metered_mark
+from looop.hot.spent import (
+    Spend,
+    budgets,
+    held_for_day,
+    let_go_on,
+    mark_over,
+    over_budget,
+    read_state,
+    write_state,
+)
+from looop.hot.stamps import utc_stamp
 from looop.human.notify import notify
 from looop.loop.clirecords import (
     FOLDS,
@@ -56,16 +66,6 @@ from looop.loop.clirecords import (
 )
 from looop.sessions import SessionError, get_session, kill
 from looop.workers import resume, startrecord
-from looop.workers.spent import (
-    Spend,
-    budgets,
-    held_for_day,
-    let_go_on,
-    mark_over,
-    over_budget,
-    read_state,
-    write_state,
-)
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")  # resume._ID: a worker id
 METERED = COST_REPORTING  # each keeps a session record looop reads

@@ -6,10 +6,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from looop.core.paths import Paths
 from looop.core.text import clip
-from looop.loop.worldhash import UNREADABLE as UNREADABLE
-from looop.loop.worldhash import hash_world
+from looop.hot.paths import Paths
+from looop.hot.worldhash import UNREADABLE as UNREADABLE
+from looop.hot.worldhash import hash_world
 
 Policy = list[tuple[str, str, bytes | None]]  # (rel path, item key, bytes or unreadable)
 Snaps = list[tuple[str, bytes | None]]  # (file name, bytes or unreadable)

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from looop.core import store
 from looop.core.context import Ctx
-from looop.core.errors import CorruptState
-from looop.human.tellbox import AskError, check_worker
+from looop.hot import store
+from looop.hot.errors import CorruptState
+from looop.hot.tellbox import AskError, check_worker
 from looop.remote import hosts as remote
 from looop.remote.callhome import RELAYED
 

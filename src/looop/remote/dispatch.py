@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from looop.core import store
-from looop.core.config import substitute_prompt_file
-from looop.core.errors import LooopError
 from looop.core.sandboxpolicy import resolve
+from looop.hot import store
+from looop.hot.config import substitute_prompt_file
+from looop.hot.errors import LooopError
 from looop.remote import hosts as reg
 from looop.remote import place as placement
 from looop.remote import tokens
@@ -37,9 +37,9 @@ from looop.workers.started import Started
 from looop.workers.treerecord import Tree
 
 if TYPE_CHECKING:
-    from looop.core.config import Config
     from looop.core.context import Ctx
     from looop.core.sandboxpolicy import SandboxPolicy
+    from looop.hot.config import Config
     from looop.sessions.state import Session
     from looop.workers.started import Started
 

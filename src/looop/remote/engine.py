@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from looop.core.clock import Clock
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
+from looop.hot.clock import Clock
+from looop.hot.errors import LooopError
+from looop.hot.workerrows import health, verify_result
 from looop.remote import hosts as reg
 from looop.remote.hosts import AnyHost, HostError, KubeHost
 from looop.remote.kube.hosted import HostedKube
@@ -23,7 +24,6 @@ from looop.remote.ssh.backend import LS_TIMEOUT_S, SshBackend, base_row
 from looop.remote.ssh.backend import remote_rows as ssh_rows
 from looop.sessions.state import SessionError
 from looop.workers.backend import Backend
-from looop.workers.fleet import health, verify_result
 
 if TYPE_CHECKING:
     from looop.remote.kube.hosted import HostedKube

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from looop.core import store
-from looop.core.errors import CorruptState, LooopError
+from looop.hot import store
+from looop.hot.errors import CorruptState, LooopError
+from looop.hot.wire import fnv1a_64
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.target import parse_target
-from looop.sessions.wire import fnv1a_64
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 _HOSTNAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}")

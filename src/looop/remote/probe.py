@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from looop.core.config import Knobs
 from looop.core.context import Ctx
+from looop.hot.config import Knobs
+from looop.hot.workerrows import waiting_workers
 from looop.remote import hosts as reg
 from looop.remote.engine import remote_rows
 from looop.remote.hosts import LOCAL
 from looop.remote.place import loads
-from looop.workers.fleet import waiting_workers
 
 
 def with_hosts(

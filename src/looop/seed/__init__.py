@@ -6,10 +6,11 @@ import json
 import os
 from pathlib import Path
 
-from looop.core import provenance, store
-from looop.core.config import default_config_obj
-from looop.core.errors import LooopError
-from looop.core.paths import Paths
+from looop.core import provenance
+from looop.hot import store
+from looop.hot.config import default_config_obj
+from looop.hot.errors import LooopError
+from looop.hot.paths import Paths
 
 # Seeded files, relative to the data dir, with their modes.
 _STARTER = (

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 
-from looop.core import store
-from looop.core.config import Knobs
 from looop.core.context import Ctx
-from looop.core.paths import Paths
 from looop.core.sandboxpolicy import OFF, SandboxPolicy
+from looop.hot import store
+from looop.hot.config import Knobs
+from looop.hot.paths import Paths
 from looop.sense.probes import Probe, default_probes, run_probes
 from looop.sense.sensors import Reading, run_user_sensors
 

@@ -8,16 +8,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from looop.core import store
-from looop.core.clock import offset_stamp
-from looop.core.config import Knobs
 from looop.core.context import Ctx
-from looop.core.errors import CorruptState
-from looop.core.stamps import parse_utc
+from looop.hot import store
+from looop.hot.clock import offset_stamp
+from looop.hot.config import Knobs
+from looop.hot.errors import CorruptState
+from looop.hot.stamps import parse_utc
+from looop.hot.workerrows import tree_records
 from looop.human.mailbox import pending
 from looop.sense.sensors import Reading
 from looop.sessions import list_sessions
-from looop.workers.fleet import tree_records
 from looop.workers.health import fleet_view
 
 Probe = Callable[[Ctx], Any]
@@ -138,7 +138,7 @@ def _detail_entry(r: dict[str, Any], now: float) -> dict[str, Any]:
 
 def _add_spend(ctx: Ctx, rows: list[dict[str, Any]], detail: dict[str, Any]) -> None:
     # in detail: spend grows with every model call and must not wake the loop by itself
-    from looop.workers.spent import spent  # lazy: a sys-sessions probe with workers only
+    from looop.hot.spent import spent  # lazy: a sys-sessions probe with workers only
 
     for wid, got in spent(str(ctx.paths.data)).items() if rows else ():
         if wid in detail:

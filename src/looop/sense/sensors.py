@@ -13,14 +13,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from looop.core import provenance, store
-from looop.core.config import Knobs
+from looop.core import provenance
 from looop.core.context import Ctx
-from looop.core.paths import Paths
 from looop.core.pool import Pool, Run
 from looop.core.proc import Spawner, Tail
 from looop.core.procs import UNCONTAINED, Containment
 from looop.core.sandboxpolicy import OFF, SandboxPolicy
+from looop.hot import store
+from looop.hot.config import Knobs
+from looop.hot.paths import Paths
 from looop.sense.verdicts import (
     EXIT_NOT_EXECUTABLE,
     EXIT_SPAWN,

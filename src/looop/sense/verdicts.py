@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from looop.core import jsonsafe, store
 from looop.core.pool import Run
 from looop.core.proc import Kind
+from looop.hot import jsonsafe, store
 
 EXIT_TIMEOUT = 124
 EXIT_NOT_EXECUTABLE = 126

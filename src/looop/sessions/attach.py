@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from looop.core.errors import LooopError
-from looop.sessions import protocol
+from looop.hot import protocol
+from looop.hot.errors import LooopError
+from looop.hot.logfiles import open_view
 from looop.sessions.detachkey import DETACH_BYTE as DETACH_BYTE
 from looop.sessions.detachkey import ESC_FLUSH_S as ESC_FLUSH_S
 from looop.sessions.detachkey import DetachFilter as DetachFilter
-from looop.sessions.logfiles import open_view
 from looop.sessions.state import Session, SessionError, get_session, socket_path, wait_code
 from looop.sessions.termgate import TermGate
 

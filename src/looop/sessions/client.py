@@ -17,17 +17,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from looop.core.clock import Clock
-from looop.sessions import ops
-from looop.sessions import protocol as proto
+from looop.hot import ops
+from looop.hot import protocol as proto
+from looop.hot.clock import Clock
 
 # The disk readers live in logs.py; their names stay importable from here.
-from looop.sessions.logs import MAX_TAIL_LINE as MAX_TAIL_LINE
-from looop.sessions.logs import READ_CHUNK as READ_CHUNK
-from looop.sessions.logs import compile_pattern, read_at, tail_log
-from looop.sessions.logs import follow as follow
-from looop.sessions.logs import log_tail as log_tail
-from looop.sessions.logs import read_log as read_log
+from looop.hot.logs import MAX_TAIL_LINE as MAX_TAIL_LINE
+from looop.hot.logs import READ_CHUNK as READ_CHUNK
+from looop.hot.logs import compile_pattern, read_at, tail_log
+from looop.hot.logs import follow as follow
+from looop.hot.logs import log_tail as log_tail
+from looop.hot.logs import read_log as read_log
 
 # spawn lives in spawner.py (a start needs none of the ops' imports); its names stay here
 from looop.sessions.spawner import READY_TIMEOUT_S as READY_TIMEOUT_S

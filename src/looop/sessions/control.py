@@ -11,12 +11,12 @@ from __future__ import annotations
 import _socket  # not `socket`: its enums and wrappers are more than a listener needs
 import os
 
-from looop.core import ljson
-from looop.sessions import protocol as proto
+from looop.hot import ljson
+from looop.hot import protocol as proto
+from looop.hot.wire import ensure_socket_file
 from looop.sessions.evloop import within
 from looop.sessions.lifecycle import OpError
 from looop.sessions.pump import AttachClient, log
-from looop.sessions.wire import ensure_socket_file
 
 TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:

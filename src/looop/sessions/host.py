@@ -41,7 +41,7 @@ import os
 import sys
 import time
 
-from looop.core.peers import peer, same_world
+from looop.hot.peers import peer, same_world
 from looop.sessions.hostclient import HOST_IDLE_S, home_id, host_dir, host_options, host_socket
 from looop.sessions.preloaded import (
     apply_limits,
@@ -87,7 +87,7 @@ def _warm(base: str, rounds: int = 10) -> None:
     except Exception as e:  # a rehearsal that fails costs memory, never the host
         sys.stderr.write(f"looop session host: rehearsal failed: {e!r}\n")
     finally:
-        from looop.sessions.wire import socket_file  # lazy: the host process only
+        from looop.hot.wire import socket_file  # lazy: the host process only
 
         remove_tree(root)
         with contextlib.suppress(OSError):
@@ -192,7 +192,7 @@ def serve(argv: list[str]) -> int:
 
 def _home_live(home: str) -> bool:
     """Whether a supervisor holds the lock of any session in the data dir `home`."""
-    from looop.sessions.wire import lock_held  # lazy: loaded by the supervisor already
+    from looop.hot.wire import lock_held  # lazy: loaded by the supervisor already
 
     try:
         with os.scandir(os.path.join(home, "sessions")) as entries:
@@ -211,7 +211,7 @@ def _read_request(conn: _socket.socket) -> dict[str, object] | None:
         buf += chunk
         if len(buf) > REQUEST_MAX:
             return None
-    from looop.core.ljson import loads  # lazy: the host process only; no `json`
+    from looop.hot.ljson import loads  # lazy: the host process only; no `json`
 
     req = loads(bytes(buf).split(b"\n", 1)[0])
     return req if isinstance(req, dict) else None

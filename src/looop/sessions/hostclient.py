@@ -11,8 +11,8 @@ import os
 import sys
 import time
 
-from looop.core.peers import caller_limits, connect, peer
-from looop.core.where import runtime_dir
+from looop.hot.peers import caller_limits, connect, peer
+from looop.hot.where import runtime_dir
 
 TYPE_CHECKING = False
 
@@ -115,7 +115,7 @@ def request(
         raise HostUnavailable(f"{path} is served by another user")
     umask = os.umask(0o022)
     os.umask(umask)
-    from looop.core.ljson import dumps  # lazy: json over the C accelerator, no `json`
+    from looop.hot.ljson import dumps  # lazy: json over the C accelerator, no `json`
 
     body = dumps(
         {
@@ -226,7 +226,7 @@ def _launch_via(pad: str, cmd: list[str], env: Mapping[str, str], err: str, wait
     try:
         if peer(sock)[1] != os.geteuid():
             return False
-        from looop.core.ljson import dumps  # lazy: json over the C accelerator, no `json`
+        from looop.hot.ljson import dumps  # lazy: json over the C accelerator, no `json`
 
         body = dumps({"launch": cmd, "env": dict(env), "err": err}).encode()
         try:
@@ -294,7 +294,7 @@ def host_pid(base: str = "/tmp", home: str | None = None, *, key: str | None = N
 
 def lock_holder(path: str) -> int | None:
     """The pid a preloaded host wrote in its lock file while it holds the lock, or None."""
-    from looop.core.store import flock_held  # lazy: only status readers and tests ask
+    from looop.hot.store import flock_held  # lazy: only status readers and tests ask
 
     if not flock_held(path):
         return None

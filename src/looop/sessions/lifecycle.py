@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 
-from looop.sessions import protocol as proto
+from looop.hot import protocol as proto
 from looop.sessions.child import Child, signal_in_note
 from looop.sessions.evloop import Event, Lock, sleep, within
 from looop.sessions.pump import log

@@ -9,7 +9,7 @@ import contextlib
 import os
 
 from looop.core import cgroup
-from looop.core.peers import LIMITS
+from looop.hot.peers import LIMITS
 from looop.sessions.hostclient import host_dir, host_options
 
 TYPE_CHECKING = False

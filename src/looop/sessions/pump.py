@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 import sys
 
-from looop.sessions import logfiles
-from looop.sessions import protocol as proto
+from looop.hot import logfiles
+from looop.hot import protocol as proto
 from looop.sessions.evloop import Event
 from looop.sessions.logwriter import LogWriter, write_all
 

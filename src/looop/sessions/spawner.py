@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import sys
 
-from looop.core.errors import CorruptState
-from looop.core.where import runtime_base
+from looop.hot.errors import CorruptState
+from looop.hot.logfiles import MAX_BYTES, MAX_FILES
+from looop.hot.where import runtime_base
 from looop.sessions.hostclient import HOST_IDLE_S, HostUnavailable, read_line, start_detached
 from looop.sessions.hostclient import request as host_request
-from looop.sessions.logfiles import MAX_BYTES, MAX_FILES
 from looop.sessions.state import (
     SUPERVISOR_ERR,
     Session,

@@ -15,15 +15,15 @@ import os
 import re
 from pathlib import Path
 
-from looop.core import cgroup, store
-from looop.core.errors import CorruptState
-from looop.sessions.logfiles import DIR, MAX_FILES, files_dir, numbered, stat_log
-from looop.sessions.states import LIVE, TERMINAL, SessionState
+from looop.core import cgroup
+from looop.hot import store
+from looop.hot.errors import CorruptState
+from looop.hot.logfiles import DIR, MAX_FILES, files_dir, numbered, stat_log
 
 # The supervisor's own needs live in wire.py (no pathlib, no re); their names stay here too.
-from looop.sessions.wire import SOCKET_DIR as SOCKET_DIR
-from looop.sessions.wire import SessionError as SessionError
-from looop.sessions.wire import (
+from looop.hot.wire import SOCKET_DIR as SOCKET_DIR
+from looop.hot.wire import SessionError as SessionError
+from looop.hot.wire import (
     check_id,
     lock_held,
     no_session,
@@ -31,11 +31,12 @@ from looop.sessions.wire import (
     read_status,
     unreadable,
 )
-from looop.sessions.wire import ensure_private_dir as ensure_private_dir
-from looop.sessions.wire import ensure_socket_file as ensure_socket_file
-from looop.sessions.wire import fnv1a_64 as fnv1a_64
-from looop.sessions.wire import label as wire_label
-from looop.sessions.wire import socket_file as socket_file
+from looop.hot.wire import ensure_private_dir as ensure_private_dir
+from looop.hot.wire import ensure_socket_file as ensure_socket_file
+from looop.hot.wire import fnv1a_64 as fnv1a_64
+from looop.hot.wire import label as wire_label
+from looop.hot.wire import socket_file as socket_file
+from looop.sessions.states import LIVE, TERMINAL, SessionState
 
 TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:

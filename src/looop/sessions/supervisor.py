@@ -25,9 +25,9 @@ import signal
 import sys
 import time
 
-from looop.core import store
-from looop.core.clock import utc_stamp_ms
-from looop.sessions import logfiles
+from looop.hot import logfiles, store
+from looop.hot.clock import utc_stamp_ms
+from looop.hot.wire import ENDED, LOCK, META, STATUS, SessionError, check_id, fnv1a_64
 from looop.sessions.child import Child
 from looop.sessions.control import MAX_SIZE, Control
 from looop.sessions.evloop import Loop
@@ -35,7 +35,6 @@ from looop.sessions.lifecycle import Lifecycle
 from looop.sessions.osseam import HostOS, name_self, set_subreaper
 from looop.sessions.pump import Pump, _trace, log
 from looop.sessions.states import SessionState, StatusBook
-from looop.sessions.wire import ENDED, LOCK, META, STATUS, SessionError, check_id, fnv1a_64
 
 IDLE_CHECK_S = 0.5
 

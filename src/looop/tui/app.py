@@ -25,10 +25,10 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from looop.core.config import KNOBS
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
-from looop.loop.fleet import far_rows
+from looop.hot.config import KNOBS
+from looop.hot.errors import LooopError
+from looop.hot.fleet import far_rows
 from looop.remote import engine
 from looop.sessions import Session, SessionError, list_sessions
 from looop.sessions.state import LOG

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
+from looop.hot.beatlog import paused_at
+from looop.hot.errors import LooopError
+from looop.hot.status import gather_status
+from looop.hot.workerrows import age
 from looop.human.mailbox import pending
-from looop.loop.beatlog import paused_at
-from looop.loop.status import gather_status
-from looop.workers.fleet import age
 
 if TYPE_CHECKING:
     from looop.loop.views import StatusView

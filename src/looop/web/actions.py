@@ -14,9 +14,9 @@ from looop.act.executor import execute
 from looop.act.journal import append_journal
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
 from looop.core.text import one_line
-from looop.decide.cost.breakers import start_refused
+from looop.hot.cost.breakers import start_refused
+from looop.hot.errors import LooopError
 from looop.human.mailbox import (
     AskAnswered,
     AskArchived,

@@ -22,10 +22,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from looop import __version__
-from looop.core import jsonsafe
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
 from looop.core.webconfig import mcp_over_http
+from looop.hot import jsonsafe
+from looop.hot.errors import LooopError
 from looop.remote import tokens
 from looop.remote.answer import Answerer, Refusal, Run, remote_worker
 from looop.web import actions, metrics, reads

@@ -11,9 +11,9 @@ import signal
 import subprocess
 from dataclasses import dataclass
 
-from looop.core import store
 from looop.core.context import Ctx
-from looop.core.errors import CorruptState, LooopError
+from looop.hot import store
+from looop.hot.errors import CorruptState, LooopError
 from looop.web.auth import load_or_make_token, runtime_path
 
 READY_S = 15.0  # uvicorn's imports and bind on a busy 2-core machine

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from looop.act.journal import journal_row
-from looop.core import store
 from looop.core.context import Ctx
+from looop.hot import store
 
 QUEUE_MAX = 512  # lines a client may fall behind before it is dropped
 READ_MAX = 1 << 20  # the most new bytes read from one file per poll

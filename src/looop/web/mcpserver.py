@@ -20,9 +20,9 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 
 from looop import __version__
-from looop.core import store
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
+from looop.hot import store
+from looop.hot.errors import LooopError
 from looop.web import actions, reads
 from looop.web.errors import WebError
 

@@ -25,8 +25,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, BinaryIO
 
 from looop import __version__
-from looop.core.errors import LooopError
-from looop.human.tellbox import AskError, check_worker
+from looop.hot.errors import LooopError
+from looop.hot.tellbox import AskError, check_worker
 from looop.remote.answer import as_self
 
 NAME = "looop"  # the tools show as mcp__looop__claim and the like

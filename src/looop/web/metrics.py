@@ -35,14 +35,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from looop.core import ljson, store
-from looop.core.config import load_config
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
-from looop.core.stamps import parse_utc
-from looop.decide.cost.ledger import ledger_text, parsed_rows
-from looop.loop.beatlog import BEAT_ENDS, ends_beat
-from looop.loop.status import gather_status, pending_asks
+from looop.hot import ljson, store
+from looop.hot.beatlog import BEAT_ENDS, ends_beat
+from looop.hot.config import load_config
+from looop.hot.cost.ledger import ledger_text, parsed_rows
+from looop.hot.errors import LooopError
+from looop.hot.stamps import parse_utc
+from looop.hot.status import gather_status, pending_asks
 from looop.web.auth import Guard, token_ok
 
 PATH = "/metrics"

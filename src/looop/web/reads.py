@@ -11,17 +11,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from looop.act.journal import journal_row
-from looop.core import store
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
 from looop.decide.cost.report import DAY_SPLIT, cost_reports
+from looop.hot import store
+from looop.hot.beatlog import BEAT_ENDS, beat_detail, ends_beat, paused_at
+from looop.hot.errors import LooopError
+from looop.hot.fleet import fleet_rows
+from looop.hot.status import gather_status
 from looop.human import schedules
 from looop.human.mailbox import pending
 from looop.loop.asks import tag
-from looop.loop.beatlog import BEAT_ENDS, beat_detail, ends_beat, paused_at
-from looop.loop.fleet import fleet_rows
 from looop.loop.runs import list_runs, show_run
-from looop.loop.status import gather_status
 from looop.remote import engine
 from looop.sessions import SessionError, get_session, log_tail, screenshot, validate_id
 from looop.web.errors import WebError, not_found

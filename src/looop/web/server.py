@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, TextIO
 
 import uvicorn
 
-from looop.core import gcpolicy, store
+from looop.core import gcpolicy
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
+from looop.hot import store
+from looop.hot.errors import LooopError
 from looop.web.app import build_app
 from looop.web.auth import (
     Guard,

@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from looop.core.clock import Clock
+from looop.hot.clock import Clock
+from looop.hot.logs import read_log
 from looop.sessions import client
-from looop.sessions.logs import read_log
 from looop.sessions.state import Session, SessionError, get_session, wait_code
 
 Reach = Literal["alive", "over", "unreachable"]

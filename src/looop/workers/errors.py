@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from looop.core.errors import LooopError
+from looop.hot.errors import LooopError
 
 
 class WorkerError(LooopError):

@@ -1,7 +1,7 @@
 """Worker health for the decider: busy | waiting-ask | needs-input | limited until HH:MM |
 stuck | dead.
 
-The rows themselves are built in workers/fleet.py (light, for `looop ls`); these are the
+The rows themselves are built in hot/workerrows.py (light, for `looop ls`); these are the
 Session- and Ctx-shaped doors the pulse, its probes and the TUI use."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from looop.core.context import Ctx
+from looop.hot import workerrows as fleet
+from looop.hot.workerrows import PULSE as PULSE
+from looop.hot.workerrows import age as age
 from looop.sessions import Session
-from looop.workers import fleet
-from looop.workers.fleet import PULSE as PULSE
-from looop.workers.fleet import age as age
 
 
 def verify_result(ctx: Ctx, wid: str) -> dict[str, Any] | None:

@@ -9,8 +9,12 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-from looop.core import provenance, store
-from looop.core.config import (
+from looop.core import provenance
+from looop.core.context import Ctx
+from looop.core.sandboxpolicy import SandboxPolicy
+from looop.core.sandboxpolicy import resolve as resolve_sandbox
+from looop.hot import store
+from looop.hot.config import (
     PLACEHOLDER,
     Config,
     Knobs,
@@ -18,11 +22,8 @@ from looop.core.config import (
     removed_placeholder,
     substitute_prompt_file,
 )
-from looop.core.context import Ctx
-from looop.core.errors import LooopError
-from looop.core.sandboxpolicy import SandboxPolicy
-from looop.core.sandboxpolicy import resolve as resolve_sandbox
-from looop.core.where import SANDBOX_SETTINGS
+from looop.hot.errors import LooopError
+from looop.hot.where import SANDBOX_SETTINGS
 from looop.sessions import Session, SessionError, list_sessions, reap, spawn
 from looop.sessions import validate_id as validate_session_id
 from looop.workers.errors import WorkerError as WorkerError

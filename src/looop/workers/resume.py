@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from looop.core import store
-from looop.core.config import PLACEHOLDER, Config, Knobs, substitute_prompt_file
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
 from looop.core.presets import SESSION_ID
+from looop.hot import store
+from looop.hot.config import PLACEHOLDER, Config, Knobs, substitute_prompt_file
+from looop.hot.errors import LooopError
 from looop.human.mailbox import pending
 from looop.sessions import Session, SessionError, get_session, kill, list_sessions
 from looop.workers.launch import (
@@ -65,7 +65,7 @@ _BRIEF_HEAD = 512  # the worker's name is this near the start of its brief
 def _loads(raw: bytes) -> Any:
     """A CLI's own JSON, which may be anything (nested past the recursion limit too):
     ValueError when it is not plain JSON."""
-    from looop.core import jsonsafe  # lazy: only a resume reads a CLI's files
+    from looop.hot import jsonsafe  # lazy: only a resume reads a CLI's files
 
     return jsonsafe.loads(raw, max_depth=_MAX_DEPTH)
 

@@ -19,7 +19,7 @@ import os
 import shlex
 from collections.abc import Mapping
 
-from looop.core import sbxhost, srt, store, where
+from looop.core import sbxhost, srt
 from looop.core.context import Ctx
 from looop.core.sandboxpolicy import SandboxPolicy
 from looop.core.srt import (
@@ -36,7 +36,8 @@ from looop.core.srt import (
     require,
     srt_program,
 )
-from looop.core.where import SANDBOX_SETTINGS
+from looop.hot import store, where
+from looop.hot.where import SANDBOX_SETTINGS
 from looop.workers.errors import WorkerError
 from looop.workers.rules import last_rule, replace_rule
 from looop.workers.startrecord import read_record, record_path
@@ -158,7 +159,7 @@ def _other_terminals(data: str, sessions: str, wid: str) -> list[str]:
             sdir = os.path.join(data, "sessions", name)
             deny.append(os.path.join(sdir, "supervisor.err"))
             # its folder of log files, so what rotation renames or begins there stays hidden
-            # (sessions/logfiles.py); a session made before the folder has a plain file
+            # (hot/logfiles.py); a session made before the folder has a plain file
             if os.path.isdir(os.path.join(sdir, "log")):
                 deny.append(os.path.join(sdir, "log"))
             else:
@@ -208,7 +209,7 @@ def shell_argvs(
 def _knobs_only_config(raw: Mapping[str, object], mine: str) -> str:
     """The config as the worker's verbs see it: the knobs only. The real file stays hidden
     (it names hooks and notification URLs, which may carry tokens)."""
-    from looop.core.knobs import KNOBS  # lazy: only a sandboxed start copies the knobs
+    from looop.hot.knobs import KNOBS  # lazy: only a sandboxed start copies the knobs
 
     keys = {k.config_key for k in KNOBS.values() if k.config_key}
     path = os.path.join(mine, "config.json")

@@ -13,9 +13,9 @@ import os
 import shlex
 import sys
 
-from looop.core import store
 from looop.core.context import Ctx
-from looop.core.store import NotRegular
+from looop.hot import store
+from looop.hot.store import NotRegular
 
 NOTE = ".looop-pty"  # in the worker's TMPDIR, the one folder of its own it writes
 RELAY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ptyrelay.py")

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Protocol
 from looop.sessions.state import Session
 
 if TYPE_CHECKING:
-    from looop.core.config import Config
     from looop.core.context import Ctx
     from looop.core.sandboxpolicy import SandboxPolicy
+    from looop.hot.config import Config
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from looop.core import jsonsafe, store
 from looop.core.context import Ctx
-from looop.core.errors import CorruptState
 from looop.core.presets import SESSION_ID
 from looop.core.sandboxpolicy import SandboxPolicy, parse_sandbox
+from looop.hot import jsonsafe, store
+from looop.hot.errors import CorruptState
 from looop.workers.errors import WorkerError
 
 RESUME_DIR = "resume"

@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from looop.core import store
 from looop.core.context import Ctx
-from looop.core.errors import CorruptState, LooopError
+from looop.hot import store
+from looop.hot.errors import CorruptState, LooopError
 
 
 class WorktreeError(LooopError):

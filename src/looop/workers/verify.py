@@ -16,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from looop.core import provenance, store, where
-from looop.core.config import Knobs
+from looop.core import provenance
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
 from looop.core.sandboxpolicy import OFF, SandboxPolicy
+from looop.hot import store, where
+from looop.hot.config import Knobs
+from looop.hot.errors import LooopError
 from looop.sessions import Session
 from looop.workers import resume
 from looop.workers.launch import WorkerError

@@ -22,9 +22,9 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from looop.core import store
 from looop.core.context import Ctx
 from looop.core.srt import expand
+from looop.hot import store
 from looop.workers.rules import last_rule
 from looop.workers.treegit import (
     GIT_TIMEOUT_S,

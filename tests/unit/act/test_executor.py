@@ -34,9 +34,9 @@ from looop.act.executor import (
     execute,
     take_decision,
 )
-from looop.core import store
 from looop.core.context import Ctx
-from looop.core.hashing import fnv1a_128
+from looop.hot import store
+from looop.hot.hashing import fnv1a_128
 from looop.human.notify import fire_hook
 from tests.clocks import FixedClock
 from tests.helpers import until
@@ -405,10 +405,10 @@ _CRASH_CHILD = textwrap.dedent(
     from pathlib import Path
     from looop.act.actions import Decision, RunShell
     from looop.act.executor import execute
-    from looop.core.clock import SystemClock
+    from looop.hot.clock import SystemClock
     from looop.core.context import Ctx
     from looop.core.events import Emitter
-    from looop.core.paths import Paths
+    from looop.hot.paths import Paths
 
     paths = Paths.at(Path(sys.argv[1]))
     ctx = Ctx(paths=paths, clock=SystemClock(), env={"PATH": "/usr/bin:/bin"},

@@ -68,7 +68,7 @@ VERBS = [
 
 PROBE = """
 import sys
-from looop.cli.main import main
+from looop.hot.main import main
 try:
     main(sys.argv[1:])
 except SystemExit as e:

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.store import write_json
+from looop.hot.store import write_json
+from looop.hot.wire import live
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
 from looop.sessions import kill, spawn, wait
 from looop.sessions.state import SessionError, get_session
-from looop.sessions.wire import live
 from tests.clocks import FixedClock
 from tests.helpers import clean_env, run_cli
 
@@ -238,7 +238,7 @@ def _run(
     env = {k: v for k, v in env.items() if v}
     with monkeypatch.context() as m:
         if not fast:
-            m.setattr("looop.cli.main._fast", lambda *a: False)
+            m.setattr("looop.hot.main._fast", lambda *a: False)
         code, out, err = run_cli(capsys, *argv, env=env, clock=FixedClock())
     return code, out, _same_run(err), _files(world)
 
@@ -310,7 +310,7 @@ def test_status_and_ls_are_served_click_free(
 ) -> None:
     """Not a table the fast path always declines: status and ls answer here; a config that
     warns sends ls to click, which writes the warning as an event; status shows it itself."""
-    from looop.cli.main import _fast
+    from looop.hot.main import _fast
 
     _reset(world)
     env = {k: v for k, v in clean_env(tmp_path, world).items() if v}
@@ -477,7 +477,7 @@ def test_shot_send_and_key_are_served_click_free_only_for_a_live_local_session(
 ) -> None:
     """Not a table the fast path always declines: a live session here is served (its
     screen, its reply); a dead one, a remote worker and a bad key name are not its."""
-    from looop.cli.main import _fast
+    from looop.hot.main import _fast
 
     _reset(drive_world)
     env = {k: v for k, v in clean_env(tmp_path, drive_world).items() if v}

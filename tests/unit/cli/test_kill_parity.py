@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from looop.act.effects import remote_record
-from looop.cli.killfast import parse_fast
+from looop.hot.killfast import parse_fast
 from looop.remote.hosts import record_file
 from looop.sessions import get_session, list_sessions, spawn
 from tests.clocks import FixedClock
@@ -50,7 +50,7 @@ def _run(
     spawn(data, "w1", ["cat"], cwd=data, env=env)
     with monkeypatch.context() as m:
         if not fast:
-            m.setattr("looop.cli.main._fast", lambda *a: False)
+            m.setattr("looop.hot.main._fast", lambda *a: False)
         code, out, err = run_cli(capsys, *argv, env=env, clock=FixedClock())
     live = sorted(s.id for s in list_sessions(data) if s.alive)
     if "w1" in live:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import config, knobs, presets
-from looop.core.errors import LooopError
+from looop.core import presets
+from looop.hot import config, knobs
+from looop.hot.errors import LooopError
 
 
 @pytest.mark.parametrize(
@@ -62,7 +63,7 @@ def test_a_long_bad_value_is_shortened_in_the_message() -> None:
 def test_loading_the_config_leaves_typing_and_dataclasses_unloaded() -> None:
     probe = (
         "import json, sys\n"
-        "from looop.core.config import load_config, resolve_knobs\n"
+        "from looop.hot.config import load_config, resolve_knobs\n"
         "cfg = load_config(__import__('pathlib').Path('/nonexistent/config.json'))\n"
         "resolve_knobs(cfg, {'LOOOP_INTERVAL': '7'}).num('interval')\n"
         "print(json.dumps(sorted(m for m in ('typing', 'dataclasses', 'inspect')"
@@ -81,7 +82,7 @@ def test_a_configured_data_dir_never_loads_the_presets(tmp_path: Path) -> None:
     cfg.write_text(json.dumps({"runners": {"mine": {"tick": "my-agent -p"}}, "default": "mine"}))
     probe = (
         "import json, sys, pathlib\n"
-        "from looop.core.config import load_config, resolve_knobs\n"
+        "from looop.hot.config import load_config, resolve_knobs\n"
         f"cfg = load_config(pathlib.Path({str(cfg)!r}))\n"
         "resolve_knobs(cfg, {}).num('interval')\n"
         "print(json.dumps([cfg.runner().tick, 'looop.core.presets' in sys.modules]))\n"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import store
-from looop.core.config import load_config, parse_config, resolve_knobs, substitute_prompt_file
-from looop.core.errors import CorruptState, LooopError
-from looop.core.hashing import canonical_json, fnv1a_128, wake_signal
-from looop.core.paths import Paths
+from looop.hot import store
+from looop.hot.config import load_config, parse_config, resolve_knobs, substitute_prompt_file
+from looop.hot.errors import CorruptState, LooopError
+from looop.hot.hashing import canonical_json, fnv1a_128, wake_signal
+from looop.hot.paths import Paths
 
 
 @pytest.mark.parametrize(
@@ -158,7 +158,7 @@ def test_state_json_sorted(tmp_path: Path) -> None:
 
 
 def test_a_bad_value_under_a_hostile_key_is_still_named_in_one_line() -> None:
-    from looop.core import jsonsafe
+    from looop.hot import jsonsafe
 
     for key in ["\n", "a\rb", "\x1b[2J", "k" * 500]:
         with pytest.raises(jsonsafe.UnsafeJSON) as e:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from looop.core.peers import same_world
+from looop.hot.peers import same_world
 
 pytestmark = [pytest.mark.timeout(30), pytest.mark.process]  # real processes
 

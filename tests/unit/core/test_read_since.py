@@ -9,14 +9,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from looop.core.clock import Clock, parse_utc
-from looop.core.config import load_config, resolve_knobs
-from looop.core.paths import Paths
-from looop.core.stamps import utc_stamp
-from looop.core.store import read_since
-from looop.decide.cost import glance
-from looop.decide.cost.ledger import spent_on_day
-from looop.decide.cost.record import append_cost
+from looop.hot.clock import Clock, parse_utc
+from looop.hot.config import load_config, resolve_knobs
+from looop.hot.cost import glance
+from looop.hot.cost.ledger import spent_on_day
+from looop.hot.cost.record import append_cost
+from looop.hot.paths import Paths
+from looop.hot.stamps import utc_stamp
+from looop.hot.store import read_since
 from tests.clocks import FixedClock
 
 DAY = 86400.0

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from looop.core import proc as proc_mod
-from looop.core.clock import SystemClock
 from looop.core.pool import Pool, Run
 from looop.core.proc import Child, Proc, Spawner, Tail
 from looop.core.procs import Containment
+from looop.hot.clock import SystemClock
 from tests.helpers import until
 
 pytestmark = pytest.mark.process  # real processes: not make check's tier

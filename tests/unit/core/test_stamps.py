@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from looop.core import clock, stamps
+from looop.hot import clock, stamps
 from tests.clocks import FixedClock
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import store, tempsweep
+from looop.core import tempsweep
 from looop.core.context import Ctx
-from looop.core.paths import Paths
+from looop.hot import store
+from looop.hot.paths import Paths
 from looop.loop.pulse import Pulse
 from tests.helpers import wire
 

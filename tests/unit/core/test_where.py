@@ -7,9 +7,9 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from looop.core import where
-from looop.core.errors import LooopError
-from looop.core.paths import Paths
+from looop.hot import where
+from looop.hot.errors import LooopError
+from looop.hot.paths import Paths
 
 ODD = ["", ".", "/", "//", "///", "a", "a/", "a//b", "./a/./b/", "/a/../b", "//a//b", "~", "~/x/"]
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from looop.cli.cost import render_report
-from looop.core.config import PRESETS, CostSpec, Runner, parse_config, resolve_knobs
-from looop.core.errors import LooopError
-from looop.core.paths import Paths
 from looop.decide import cost
 from looop.decide.cost import CostMeter
 from looop.decide.cost import report as report_module
+from looop.hot.config import PRESETS, CostSpec, Runner, parse_config, resolve_knobs
+from looop.hot.errors import LooopError
+from looop.hot.paths import Paths
 from tests.clocks import FixedClock
 
 STREAMS = Path(__file__).parent / "streams"

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from looop.decide.limits import MAX_AHEAD_S, find_limit
-from looop.sessions.textsafe import screen_text
+from looop.hot.textsafe import screen_text
 
 # 2026-11-23 06:40 UTC, a Monday
 NOW = datetime(2026, 11, 23, 6, 40, tzinfo=UTC).timestamp()

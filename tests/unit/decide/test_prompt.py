@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.core.paths import Paths
 from looop.decide.prompt import BuiltPrompt, PromptExtras, build_prompt
+from looop.hot.paths import Paths
 from tests.clocks import FixedClock
 
 CONSTITUTION = "=== CONSTITUTION (immutable — overrides PLAYBOOK) ==="

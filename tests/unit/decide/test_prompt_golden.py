@@ -11,9 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from looop.core.context import Ctx
-from looop.core.paths import Paths
 from looop.decide.prompt import PromptExtras, build_prompt, render_prompt
 from looop.decide.promptinputs import PromptInputs, constitution
+from looop.hot.paths import Paths
 from tests.clocks import FixedClock
 
 GOLDEN = Path(__file__).parent / "golden"

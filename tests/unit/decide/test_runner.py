@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.core.paths import Paths
 from looop.decide.runner import run_runner
+from looop.hot.paths import Paths
 from tests.clocks import FixedClock
 from tests.helpers import until
 

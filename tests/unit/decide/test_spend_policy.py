@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from looop.core.config import Knobs, Runner, parse_config, resolve_knobs
 from looop.core.context import Ctx
 from looop.decide import cost, spend
+from looop.hot.config import Knobs, Runner, parse_config, resolve_knobs
 from tests.clocks import FixedClock
 
 RUNNER = Runner("scripted", "true", "cat {{prompt_file}}")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import store
-from looop.human import mailbox, tellbox
+from looop.hot import store, tellbox
+from looop.human import mailbox
 
 
 def _watch_writes(monkeypatch: pytest.MonkeyPatch, target: Callable[[], Path]) -> list[bool]:

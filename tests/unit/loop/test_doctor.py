@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.config import CostSpec, Knobs, Runner, parse_config
 from looop.core.context import Ctx
-from looop.core.knobs import resolve_knobs
-from looop.core.paths import Paths
+from looop.hot.config import CostSpec, Knobs, Runner, parse_config
+from looop.hot.knobs import resolve_knobs
+from looop.hot.paths import Paths
 from looop.loop import doctor
 
 

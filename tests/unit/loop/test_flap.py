@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from looop.core.config import parse_config
-from looop.core.errors import LooopError
-from looop.core.knobs import KNOBS
-from looop.core.paths import Paths
+from looop.hot.config import parse_config
+from looop.hot.errors import LooopError
+from looop.hot.knobs import KNOBS
+from looop.hot.paths import Paths
 from looop.loop import flap
 from looop.loop.flap import FlapPolicy
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from looop.core.errors import CorruptState
-from looop.core.paths import Paths
+from looop.hot.errors import CorruptState
+from looop.hot.paths import Paths
 from looop.loop import guards
 
 

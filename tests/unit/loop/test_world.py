@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import json
 
-from looop.core.hashing import fnv1a_128
-from looop.core.paths import Paths
+from looop.hot.hashing import fnv1a_128
+from looop.hot.paths import Paths
 from looop.loop.world import WorldMemo, describe_changes, read_world
 
 
@@ -110,10 +110,10 @@ def test_a_memo_answers_an_unchanged_read_and_rereads_any_change(paths: Paths) -
 
 
 def test_the_light_hash_of_state_json_is_the_beats_hash(paths: Paths) -> None:
-    """`looop state --json` hashes through loop/worldhash.py over strings; the beat through
+    """`looop state --json` hashes through hot/worldhash.py over strings; the beat through
     read_world over Paths: odd names, links, dot files, a directory and damaged readings
     included, they agree — and a goal edit moves both."""
-    from looop.loop.worldhash import world_hash_at
+    from looop.hot.worldhash import world_hash_at
 
     d = paths.data
     assert world_hash_at(str(d)) == read_world(paths).hash  # an empty data dir
@@ -137,8 +137,8 @@ def test_the_light_hash_of_state_json_is_the_beats_hash(paths: Paths) -> None:
 
 
 def test_the_light_ask_reader_is_the_mailboxs(paths: Paths) -> None:
+    from looop.hot.status import pending_asks
     from looop.human.mailbox import answer, new_ask, pending
-    from looop.loop.status import pending_asks
 
     assert pending_asks(str(paths.data)) == pending(paths.asks, paths.answers) == []
     for who in ("w1", "w2", "w1"):
@@ -153,9 +153,9 @@ def test_the_light_ask_reader_is_the_mailboxs(paths: Paths) -> None:
 def test_state_json_hashes_the_damped_world_the_beat_gates_on(paths: Paths) -> None:
     """While a sensor flaps, `state --json` shows the hash with its signal pinned (what the
     beat compares and commits), not the raw one; when it settles, the raw one again."""
-    from looop.core.knobs import KNOBS
+    from looop.hot.knobs import KNOBS
+    from looop.hot.worldhash import world_hash_at
     from looop.loop import flap
-    from looop.loop.worldhash import world_hash_at
 
     policy = flap.FlapPolicy(
         KNOBS["flap_window"].default, KNOBS["flap_high"].default, KNOBS["flap_low"].default

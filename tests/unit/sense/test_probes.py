@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from looop.core.clock import offset_stamp
 from looop.core.context import Ctx
-from looop.core.paths import Paths
 from looop.core.readings import split_ages
+from looop.hot.clock import offset_stamp
+from looop.hot.paths import Paths
 from looop.sense import sense
 from looop.sense.probes import default_probes, probe_claims, probe_goals, run_probes
 from tests.clocks import FixedClock

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from looop.hot import logfiles
 from looop.sessions import evloop as ev
-from looop.sessions import logfiles
 from looop.sessions import pump as pump_mod
 from looop.sessions.pump import Pump
 from looop.sessions.supervisor import parse_args

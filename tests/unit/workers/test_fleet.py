@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from looop.cli.render import fleet_json
-from looop.core.clock import SystemClock, offset_stamp
-from looop.core.store import write_json
+from looop.hot.clock import SystemClock, offset_stamp
+from looop.hot.fleet import fleet_rows_at
+from looop.hot.render import fleet_json
+from looop.hot.store import write_json
+from looop.hot.workerrows import waiting_workers
 from looop.human.mailbox import pending
-from looop.loop.fleet import fleet_rows_at
-from looop.workers.fleet import waiting_workers
 from tests.clocks import FixedClock
 
 

@@ -10,9 +10,9 @@ import tomllib
 
 import pytest
 
-from looop.core.config import PRESETS, parse_config
-from looop.core.errors import LooopError
-from looop.core.knobs import unknown_key_warnings
+from looop.hot.config import PRESETS, parse_config
+from looop.hot.errors import LooopError
+from looop.hot.knobs import unknown_key_warnings
 from looop.web.mcpworker import refusal
 from looop.workers.mcpwire import settings, wire
 

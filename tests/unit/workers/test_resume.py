@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import store
 from looop.core.context import Ctx
 from looop.core.presets import PRESETS
+from looop.hot import store
 from looop.human.mailbox import answer, new_ask
 from looop.sessions import expect, get_session, kill, read_log
 from looop.workers import resume as resume_module

@@ -16,7 +16,7 @@ from looop.core import provenance
 from looop.core.context import Ctx
 from looop.core.sandboxpolicy import OFF, ON, SandboxPolicy
 from looop.core.srt import SandboxError
-from looop.core.where import SANDBOX_SETTINGS
+from looop.hot.where import SANDBOX_SETTINGS
 from looop.sessions import Session
 from looop.workers import resume, sandbox
 from looop.workers.sandbox import WorkerBox

@@ -29,7 +29,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from looop.core.clock import Clock, utc_stamp
+from looop.hot.clock import Clock, utc_stamp
+from looop.hot.keys import encode_keys
+from looop.hot.textsafe import decode, safe_text, strip_ansi
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.cluster import (
     API_TIMEOUT_S,
@@ -42,9 +44,7 @@ from looop.remote.kube.cluster import (
     one_line,
 )
 from looop.remote.kube.target import KubeTarget, parse_target
-from looop.sessions.keys import encode_keys
 from looop.sessions.state import Session, SessionError
-from looop.sessions.textsafe import decode, safe_text, strip_ansi
 from looop.workers.backend import Reach, StartSpec
 
 REPLAY_READ_MAX = 16 * 1024 * 1024  # as client.screenshot reads a dead session's log

@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from looop.core import store
-from looop.core.clock import Clock
-from looop.core.errors import CorruptState, LooopError
-from looop.core.paths import Paths
 from looop.core.webconfig import public_url
+from looop.hot import store
+from looop.hot.clock import Clock
+from looop.hot.errors import CorruptState, LooopError
+from looop.hot.paths import Paths
 from looop.remote import hosts as reg
 from looop.remote.hosts import KubeHost
 from looop.remote.kube import manifests as mf

@@ -15,11 +15,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from looop.core.errors import LooopError
+from looop.hot.errors import LooopError
+from looop.hot.wire import SessionError, check_id
 from looop.remote.kube.target import is_dns_label
 from looop.remote.repospec import MAX_URL, check_branch, shown
 from looop.remote.repospec import check_url as check_repo
-from looop.sessions.wire import SessionError, check_id
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 WORKER_LABEL = "looop.dev/worker"

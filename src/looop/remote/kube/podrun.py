@@ -17,9 +17,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from looop.core import store
+from looop.hot import store
+from looop.hot.logfiles import open_view
 from looop.sessions import client
-from looop.sessions.logfiles import open_view
 from looop.sessions.state import SessionError, get_session, wait_code
 
 READ_CHUNK = 256 * 1024
@@ -69,7 +69,7 @@ def run(
     """Start the session, follow its log to `out` until it is over and drained; its code.
     `stopping()` turns true on SIGTERM; `pause(s)` waits between reads (a signal cuts it)."""
     session = client.spawn(root, sid, list(argv), cwd=cwd, env=env, size=size, host_idle_s=0)
-    offset = 0  # logical: the log rotates in the pod too (sessions/logfiles.py)
+    offset = 0  # logical: the log rotates in the pod too (hot/logfiles.py)
     killed = False
     while True:
         over = not get_session(root, sid).alive

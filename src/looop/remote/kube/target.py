@@ -4,7 +4,7 @@ odd is one line naming what is wrong."""
 
 from __future__ import annotations
 
-from looop.core.errors import LooopError
+from looop.hot.errors import LooopError
 
 SCHEME = "k8s://"
 MAX_CONTEXT = 253

@@ -13,17 +13,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from looop.core import store
-from looop.core.clock import Clock
 from looop.core.context import Ctx
 from looop.core.sandboxpolicy import SandboxPolicy
+from looop.hot import store
+from looop.hot.clock import Clock
+from looop.hot.workerrows import health
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
 from looop.remote.repospec import is_host_path
 from looop.remote.ssh.link import OP_TIMEOUT_S, Link, Unreachable, link, link_at
 from looop.sessions.state import Session, SessionError
 from looop.workers.backend import Reach, StartSpec
-from looop.workers.fleet import health
 from looop.workers.resume import encode_sandbox
 
 LS_TIMEOUT_S = 10.0

@@ -19,10 +19,11 @@ import threading
 import time
 from pathlib import Path
 
-from looop.core import srt, store
-from looop.core.errors import LooopError
+from looop.core import srt
 from looop.core.sandboxpolicy import SandboxPolicy
-from looop.core.store import NotRegular
+from looop.hot import store
+from looop.hot.errors import LooopError
+from looop.hot.store import NotRegular
 from looop.remote.ssh.shim import _once, script
 from looop.sessions.state import SessionError, get_session
 from looop.workers.bridge import BRIDGE_LOCK

@@ -26,14 +26,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from looop.core import store
-from looop.core.clock import Clock, SystemClock
 from looop.core.context import Ctx
-from looop.core.errors import CorruptState, LooopError
 from looop.core.pool import Pool, Run
 from looop.core.proc import Kind, Tail, spawn
 from looop.core.procs import Containment
-from looop.core.where import sandboxed
+from looop.hot import store
+from looop.hot.clock import Clock, SystemClock
+from looop.hot.errors import CorruptState, LooopError
+from looop.hot.where import sandboxed
 from looop.remote.ssh import boxed
 from looop.sessions.state import SessionError, get_session, validate_id
 from looop.workers import sandbox as sbx

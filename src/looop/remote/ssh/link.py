@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from looop.core import where
 from looop.core.context import Ctx
+from looop.hot import where
+from looop.hot.wire import fnv1a_64
 from looop.remote import hosts as reg
 from looop.remote.hosts import Host, HostError
-from looop.sessions.wire import fnv1a_64
 
 CONNECT_TIMEOUT_S = 5
 ALIVE_INTERVAL_S = 2

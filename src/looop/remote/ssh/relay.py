@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from looop.core import store
+from looop.hot import store
 from looop.remote import hosts as reg
 from looop.remote.answer import Answerer
 

@@ -13,17 +13,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from looop.core import store
 from looop.core.context import Ctx
-from looop.core.errors import LooopError
 from looop.core.presets import substitute_prompt_file
 from looop.core.sandboxpolicy import SandboxPolicy
+from looop.hot import store
+from looop.hot.errors import LooopError
+from looop.hot.logs import read_log
+from looop.hot.workerrows import last_output
 from looop.remote.ssh.link import PROTOCOL, SATELLITES
 from looop.remote.ssh.shim import script
 from looop.sessions import client
-from looop.sessions.logs import read_log
 from looop.sessions.state import Session, SessionError, get_session, list_sessions, reap, wait_code
-from looop.workers.fleet import last_output
 
 TYPE_CHECKING = False  # not `from typing`: `ls`, the op every `looop ls` asks, stays light
 if TYPE_CHECKING:

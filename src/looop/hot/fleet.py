@@ -1,0 +1,157 @@
+"""The fleet as `looop ls` and `worker list` show it: the pulse (who holds the beat lock) and
+the workers with health, ages and state. Light (plain-string paths, no typing or datetime):
+`ls` runs on the click-free fast path, and `status` reads the beat lock's holder from here."""
+
+from __future__ import annotations
+
+import os
+
+from looop.hot import store, where
+from looop.hot.stamps import parse_z
+from looop.hot.wire import list_light
+
+TYPE_CHECKING = False  # not `from typing`: `ls` and `status` import this on their fast path
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from looop.core.context import Ctx
+    from looop.hot.clock import Clock
+
+
+def _text(path: str) -> str:
+    try:
+        return store.read_text(path) or ""
+    except OSError:
+        return ""
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return -1.0
+
+
+def beat_holder_at(data: str) -> tuple[str, str] | None:
+    """Who holds the beat lock: ("pulse", pid), ("tick", pid) or None. Each holder writes its
+    pid file right after taking the lock, so a file left by a killed holder is the older one;
+    a holder that has not written yet reads as a pulse with pid ''."""
+    lock_dir = where.join(data, ".lock")
+    if not store.flock_held(where.join(lock_dir, "lock")):
+        return None
+    tick_file, pid_file = where.join(lock_dir, "tick.pid"), where.join(lock_dir, "pid")
+    tick_pid = _text(tick_file).strip()
+    if tick_pid and _mtime(tick_file) >= _mtime(pid_file):
+        return "tick", tick_pid
+    return "pulse", _text(pid_file).strip()
+
+
+def fleet_rows(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
+    """The pulse and the workers with health, ages and state, as `looop worker list` shows them."""
+    data = os.fspath(ctx.paths.data)
+    stuck = ctx.knobs().num("worker_stuck_secs")
+    return fleet_rows_at(data, ctx.clock, stuck, all_sessions, dict(ctx.env))
+
+
+def _with_remote(
+    data: str,
+    rows: list[dict[str, Any]],
+    clock: Clock,
+    stuck_secs: int,
+    env: dict[str, str] | None,
+) -> list[dict[str, Any]]:
+    """The workers on other hosts too, each host asked once (remote/engine.py: SSH hosts and
+    Kubernetes namespaces)."""
+    # lazy: only a fleet with hosts asks them
+    from pathlib import Path
+
+    from looop.hot.workerrows import waiting_workers
+    from looop.remote.engine import remote_rows
+
+    waiting = waiting_workers(where.join(data, "asks"), where.join(data, "answers"))
+    far = remote_rows(Path(data), clock, stuck_secs, waiting, env)
+    return sorted(rows + far, key=lambda r: str(r["id"]))
+
+
+def far_rows(ctx: Ctx) -> list[dict[str, Any]]:
+    """The workers away from home alone, in fleet_rows' shape: for a reader that lists the
+    home's own itself (`looop watch`, off its UI thread: a silent host costs seconds)."""
+    data = os.fspath(ctx.paths.data)
+    stuck = ctx.knobs().num("worker_stuck_secs")
+    return _with_remote(data, [], ctx.clock, stuck, dict(ctx.env))
+
+
+def _started_unix(stamp: str) -> float:
+    got = parse_z(stamp)
+    if got is not None:
+        return got
+    from datetime import datetime  # lazy: only a start stamp looop did not write needs it
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def _with_spend(data: str, rows: list[dict[str, Any]]) -> None:
+    """Each worker's spend as the last beat metered it from its CLI's records (loop/workmeter):
+    `spend_usd` (None: not metered yet) and `metered` (False: a CLI looop cannot read)."""
+    from looop.hot.spent import spent  # lazy: only ls and the dashboard show spend
+
+    got = spent(data)
+    for r in rows:
+        s = got.get(str(r["id"]))
+        r["spend_usd"] = s.usd if s is not None else None
+        r["metered"] = None if s is None else s.usd is not None
+        if s is None and r.get("host"):  # its CLI's records stay on its host: not read
+            r["metered"] = False
+
+
+def fleet_rows_at(
+    data: str,
+    clock: Clock,
+    stuck_secs: int,
+    all_sessions: bool,
+    env: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """fleet_rows from the data dir as a string and the knob it needs: `looop ls` on its
+    click-free fast path and `worker list` through click both answer through this. `env`:
+    the environment remote hosts are reached with (a kubeconfig's place; None: this
+    process's own)."""
+    from looop.hot.workerrows import worker_rows  # lazy: hot path: status shows no fleet
+
+    now = clock.now()
+    # no screen read here: `ls` shows the needs-input verdict of the last beat's look
+    # without --all the finished sessions are never shown: not read past their status.json
+    rows = worker_rows(data, list_light(data, not all_sessions), clock, stuck_secs, look=False)
+    if os.path.isdir(where.join(where.join(data, "hosts"), "workers")):
+        rows = _with_remote(data, rows, clock, stuck_secs, env)
+    if not all_sessions:
+        rows = [r for r in rows if r["alive"]]
+    for r in rows:
+        if not r["alive"] and r["state"] in ("starting", "running"):
+            r["state"] = "dead"  # its supervisor died: the file says running, the lock says not
+        started = _started_unix(r["started_at"]) if r.get("started_at") else None
+        r["up_s"] = now - started if started else None
+        r["uptime_s"] = r["up_s"]  # v1.0's name (sys-sessions), the same value
+        r["idle_s"] = now - r["last_output_unix"] if r.get("last_output_unix") else None
+        since = r.get("ask_since_unix")
+        r["ask_age_s"] = max(0.0, now - since) if since is not None else None
+    _with_spend(data, rows)
+    holder = beat_holder_at(data)
+    pulse_up = holder is not None and holder[0] == "pulse"
+    ticking = holder is not None and not pulse_up  # a foreground `looop tick`, not a pulse
+    pulse = {
+        "id": "pulse",
+        "health": "up" if pulse_up else "down",
+        "state": "running" if pulse_up else "tick" if ticking else "stopped",
+        "label": "pulse",
+        "verify": None,
+        "up_s": None,
+        "uptime_s": None,
+        "idle_s": None,
+        "ask_age_s": None,
+        "pending_tells": 0,
+        "alive": pulse_up,
+        "exit_code": None,
+        "note": None,
+    }
+    return [pulse, *rows]

@@ -1,0 +1,64 @@
+"""`looop kill ID` (and `worker kill ID`) without click: the plain spellings, the same move.
+
+Like `worker start` (hot/workerstart.py) the move runs in a child of the beat host when one
+answers, so the imports of the executor are paid once, not on every kill; the click verb
+(cli/workers.py) and this face run the same decision through `steerwork.steer` and print the
+same line. Anything unusual (--help, an unknown or repeated option) is left to click."""
+
+from __future__ import annotations
+
+import sys
+
+TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
+
+if TYPE_CHECKING:
+    from looop.hot.clock import Clock
+
+_OPTS = {"--reason": "reason", "--journal": "journal", "-j": "journal"}
+
+
+def parse_fast(argv: list[str]) -> dict[str, str] | None:
+    """{"id", "reason", "journal"?} for `kill ID [--reason R] [-j J]` (also `worker kill`,
+    `w kill`, options in any order, `--opt=value` too); None sends the rest to click."""
+    if argv[:1] == ["kill"]:
+        rest = argv[1:]
+    elif len(argv) >= 2 and argv[0] in ("worker", "w") and argv[1] == "kill":
+        rest = argv[2:]
+    else:
+        return None
+    got: dict[str, str] = {}
+    i = 0
+    while i < len(rest):
+        tok = rest[i]
+        name, value = tok, None
+        if tok.startswith("--") and "=" in tok:
+            name, value = tok.split("=", 1)
+        if name in _OPTS:
+            key = _OPTS[name]
+            if key in got:
+                return None  # said twice: click says how it reads that
+            if value is None:
+                if i + 1 >= len(rest) or rest[i + 1].startswith("-"):
+                    return None
+                value = rest[i + 1]
+                i += 1
+            got[key] = value
+        elif tok.startswith("-") or "id" in got:
+            return None
+        else:
+            got["id"] = tok
+        i += 1
+    if "id" not in got:
+        return None
+    got.setdefault("reason", "")
+    return got
+
+
+def run_fast(parsed: dict[str, str], env: dict[str, str], clock: Clock) -> None:
+    # lazy: loaded after the argv check, so a mistyped verb never pays for the move
+    from looop.cli.ctxbuild import ctx_for
+    from looop.cli.steerwork import steer
+
+    ctx = ctx_for(env, clock, events_to="stderr")
+    obj = {"action": "kill_worker", "id": parsed["id"], "reason": parsed["reason"]}
+    sys.stdout.write(steer(ctx, obj, parsed.get("journal")) + "\n")

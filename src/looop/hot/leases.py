@@ -1,0 +1,135 @@
+"""Leases (claims): an atomic, liveness-aware test-and-set on claims/<name>.json.
+
+Writers are serialised by an flock on claims/.lock, so test-and-set, idempotent re-claims and
+reaping never race; a holder is live while its session is alive (the supervisor's flock)."""
+
+from __future__ import annotations
+
+import os
+
+from looop.hot import store
+from looop.hot.errors import CorruptState, LooopError
+
+TYPE_CHECKING = False  # workers call `looop claim` often: keep typing and pathlib off its path
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+    from typing import Any
+
+    from looop.hot.store import AnyPath
+
+    Alive = Callable[[str], bool]
+
+
+class LeaseError(LooopError):
+    pass
+
+
+def check_name(name: str) -> str:
+    ok = bool(name) and len(name) <= 64 and not name.startswith(".") and ".." not in name
+    if not ok or any(not (c.isalnum() or c in "._-") for c in name):
+        raise LeaseError(
+            f"invalid claim name {name!r}: use 1-64 letters, digits, '.', '_' or "
+            "'-', not starting with '.'"
+        )
+    return name
+
+
+def session_alive(data: AnyPath) -> Alive:
+    """Liveness of a holder session; unknown (unreadable) counts as alive: never steal blind."""
+    root = os.fspath(data)
+
+    def alive(sid: str) -> bool:
+        # lazy: hot path: a claim with no holder session never reads sessions
+        from looop.hot.wire import live
+
+        try:
+            if live(root, sid):
+                return True
+        except OSError:
+            return True
+        return remote_alive(root, sid)
+
+    return alive
+
+
+def remote_alive(root: str, sid: str) -> bool:
+    """A worker the home started on an SSH host holds its leases until the host says it is
+    over (hosts/workers/<id>.json): a host out of reach is not a dead holder. One stat when
+    there is no such worker."""
+    path = os.path.join(root, "hosts", "workers", f"{sid}.json")
+    if not os.path.exists(path):
+        return False
+    from looop.hot import store  # lazy: hot path: only a remote holder reads its record
+    from looop.hot.errors import CorruptState
+
+    try:
+        rec = store.read_json_object(path)
+    except CorruptState:
+        return True  # unknown counts as alive: never steal blind
+    return rec is not None and not rec.get("over")
+
+
+def _holder(path: str) -> str | None:
+    """The holder's session id; None when the record is unreadable (reclaimable)."""
+    try:
+        rec = store.read_json_object(path)
+    except CorruptState:
+        return None
+    if rec is None:
+        return None
+    s = rec.get("session")
+    return s if isinstance(s, str) else None
+
+
+def claim(claims: AnyPath, name: str, session: str, alive: Alive, now: float) -> tuple[bool, str]:
+    """(acquired, holder). Idempotent for the owner; a dead or unknown holder is replaced."""
+    check_name(name)
+    path = os.path.join(claims, f"{name}.json")
+    with store.dir_lock(os.path.join(claims, ".lock")):
+        if os.path.exists(path):
+            holder = _holder(path)
+            if holder and holder == session:
+                return True, holder
+            if holder and alive(holder):
+                return False, holder
+        rec: dict[str, Any] = {
+            "v": 1,
+            "name": name,
+            "session": session,
+            "ts": int(now),
+            "nonce": os.urandom(4).hex(),
+        }
+        store.write_json(path, rec)
+        return True, session
+
+
+def unclaim(claims: AnyPath, name: str, session: str, alive: Alive) -> bool:
+    """Release; False when another live session holds it (nothing changed)."""
+    check_name(name)
+    path = os.path.join(claims, f"{name}.json")
+    with store.dir_lock(os.path.join(claims, ".lock")):
+        if not os.path.exists(path):
+            return True
+        holder = _holder(path)
+        if holder and holder != session and alive(holder):
+            return False
+        store.remove(path)
+        return True
+
+
+def reap_stale(claims: Path, alive: Alive) -> list[tuple[str, str]]:
+    """Remove leases whose holder is gone, re-checking each under the lock (a worker that
+    claims during the sweep keeps its fresh lease). Returns (claim file, holder) pairs."""
+    if not claims.is_dir():
+        return []
+    gone: list[tuple[str, str]] = []
+    with store.dir_lock(claims / ".lock"):
+        for path in sorted(claims.glob("*.json")):
+            holder = _holder(str(path))
+            if holder and alive(holder):
+                continue
+            store.remove(path)
+            gone.append((path.name, holder or ""))
+    return gone
