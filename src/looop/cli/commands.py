@@ -62,7 +62,7 @@ COMMANDS: dict[str, str] = {
     "doctor": "looop.cli.doctor:doctor_cmd",
     "pod": "looop.cli.pod:pod_group",
     "host": "looop.cli.hosts:host_group",
-    "satellite": "looop.cli.hosts:satellite_cmd",
+    "satellite": "looop.cli.satellite:satellite_cmd",
 }
 # Second spellings: listed once, compactly, under the verbs in `looop --help`.
 ALIASES = {

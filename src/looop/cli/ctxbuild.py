@@ -3,6 +3,7 @@ without click: the click verbs and the click-free `tick` share it."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -18,7 +19,6 @@ def looop_bin() -> str:
     here = Path(sys.executable).parent / "looop"
     if here.exists():
         return str(here)
-    import shutil  # lazy: only a looop run from outside its venv looks on PATH
 
     return shutil.which("looop") or "looop"
 

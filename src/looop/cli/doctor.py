@@ -8,6 +8,8 @@ from dataclasses import replace
 import click
 
 from looop.cli.app import make_ctx
+from looop.loop.doctor import run_checks
+from looop.web.daemon import running
 
 
 @click.command(
@@ -23,9 +25,6 @@ from looop.cli.app import make_ctx
     help="Print the checks as a JSON list of {name, ok, level, detail, fix}.",
 )
 def doctor_cmd(as_json: bool) -> None:
-    from looop.loop.doctor import run_checks  # lazy: only this verb probes the machine
-    from looop.web.daemon import running  # lazy: `looop --help` loads this module; hmac, random
-
     ctx = make_ctx(events_to=None)
     # the config check says what is wrong with the config; its stderr warning would say it twice
     ctx = replace(ctx, events=replace(ctx.events, warn_to=None))

@@ -7,16 +7,16 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import tempfile
 import time
+import traceback
+from pathlib import Path
+from typing import NoReturn
 
 from looop.core.termsafe import line_for_terminal
 from looop.hot.errors import LooopError
+from looop.hot.paths import Paths
 from looop.hot.store import NotRegular
-
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    from typing import NoReturn
 
 # A write or read the user can fix (a path, space, permissions): one line, not a crash.
 _USER_ERRNOS = frozenset(
@@ -71,7 +71,6 @@ def fail_for(e: Exception, env: dict[str, str]) -> NoReturn:
 
 def crash_report(exc: BaseException, env: dict[str, str]) -> NoReturn:
     """A bug, not bad input: one line for the user, the traceback in a file for a developer."""
-    import traceback  # lazy: only a crash pays for it
 
     if env.get("LOOOP_DEBUG", "").strip() not in ("", "0"):
         raise exc
@@ -80,15 +79,9 @@ def crash_report(exc: BaseException, env: dict[str, str]) -> NoReturn:
     where = "nowhere (could not write a crash file)"
     dirs: list[str] = []
     try:
-        # lazy: only a crash pays for it
-        from pathlib import Path
-
-        from looop.hot.paths import Paths
-
         dirs.append(str(Paths.resolve(env, Path.cwd()).data / "crash"))
     except Exception:
         pass
-    import tempfile  # lazy: only a crash pays for it
 
     dirs.append(tempfile.gettempdir())
     for d in dirs:

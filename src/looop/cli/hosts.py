@@ -1,21 +1,29 @@
 """`looop host add|ls|rm|check|install` (SSH and Kubernetes hosts for workers), and the hidden
-plumbing: `looop host relay` (the home end of a host's contract channel) and `looop satellite`
-(what the home runs on a host, JSON in and out). See docs/HOSTS.md and docs/KUBERNETES.md."""
+plumbing `looop host relay` (the home end of a host's contract channel); `looop satellite`, what
+the home runs on a host, is cli/satellite.py. See docs/HOSTS.md and docs/KUBERNETES.md."""
 
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 
 import click
 
-from looop.cli.app import make_ctx, process_env
-from looop.cli.ctxbuild import ctx_for
+import looop
+from looop import __version__
+from looop.cli.app import make_ctx
 from looop.core.context import Ctx
+from looop.core.sandboxpolicy import resolve
+from looop.core.srt import srt_program
 from looop.hot.errors import LooopError
 from looop.remote import hosts as reg
+from looop.remote import tokens
+from looop.remote.kube.cluster import load_client
+from looop.remote.kube.hosted import check
+from looop.remote.place import loads
+from looop.remote.ssh.install import Build, install
+from looop.remote.ssh.link import PROTOCOL, link
+from looop.remote.ssh.relay import serve
 
 
 @click.group(
@@ -76,8 +84,6 @@ def host_add(
         click.echo(f"added host {h.name} {h.url}" + (f" (cap {h.cap})" if h.cap else ""))
         click.echo(f"  next: looop host check {h.name}")
         return
-    # lazy: only a Kubernetes host needs its engine
-    from looop.remote.kube.cluster import load_client
 
     if ssh_config is not None:
         raise LooopError("--ssh-config is for an SSH host, not a Kubernetes one (--kubeconfig)")
@@ -110,8 +116,6 @@ def host_add(
 @host_group.command("ls", help="List the registered hosts and their workers.")
 @click.option("--json", "as_json", is_flag=True)
 def host_ls(as_json: bool) -> None:
-    from looop.remote.place import loads  # lazy: only ls counts workers
-
     ctx = make_ctx(events_to=None)
     rows = [
         {
@@ -146,9 +150,6 @@ def host_ls(as_json: bool) -> None:
 @click.argument("name")
 @click.option("--force", is_flag=True, help="Even while it runs workers.")
 def host_rm(name: str, force: bool) -> None:
-    # lazy: only this path needs it (keeps the verbs that skip it light)
-    from looop.remote.ssh.link import link
-
     ctx = make_ctx(events_to=None)
     h = reg.lookup(ctx.paths.data, name)
     live = [
@@ -171,9 +172,6 @@ def host_rm(name: str, force: bool) -> None:
 )
 @click.option("--force", is_flag=True, help="Even while workers in pods hold tokens.")
 def host_rotate_tokens(force: bool) -> None:
-    # lazy: only this path needs it (keeps the verbs that skip it light)
-    from looop.remote import tokens
-
     ctx = make_ctx(events_to=None)
     data = ctx.paths.data
     kinds = {n: reg.host_kind(data, n) for n in reg.names(data)}
@@ -200,15 +198,9 @@ def host_rotate_tokens(force: bool) -> None:
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True)
 def host_check(name: str, as_json: bool) -> None:
-    # lazy: only this path needs it (keeps the verbs that skip it light)
-    from looop import __version__
-    from looop.remote.ssh.link import PROTOCOL, link
-
     ctx = make_ctx(events_to=None)
     h = reg.lookup(ctx.paths.data, name)
     if isinstance(h, reg.KubeHost):
-        from looop.remote.kube.hosted import check  # lazy: only a Kubernetes host loads it
-
         got = check(ctx.paths.data, h, ctx.clock, ctx.env)
         if as_json:
             click.echo(json.dumps(got, sort_keys=True))
@@ -248,7 +240,6 @@ def host_check(name: str, as_json: bool) -> None:
 
 def _sandbox_by_default(ctx: Ctx) -> bool:
     """Whether the config runs its default runner's workers sandboxed."""
-    from looop.core.sandboxpolicy import resolve  # lazy: only check reads it
 
     try:
         cfg = ctx.config()
@@ -279,11 +270,6 @@ def _sandbox_line(name: str, gone: list[str], needed: bool) -> str:
 @click.argument("name")
 @click.option("--wheel", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def host_install(name: str, wheel: Path | None) -> None:
-    # lazy: only this path needs it (keeps the verbs that skip it light)
-    import looop
-    from looop.remote.ssh.install import Build, install
-    from looop.remote.ssh.link import link
-
     ctx = make_ctx(events_to=None)
     h = reg.lookup(ctx.paths.data, name)
     if isinstance(h, reg.KubeHost):
@@ -291,7 +277,6 @@ def host_install(name: str, wheel: Path | None) -> None:
             f"host {name} is a Kubernetes host: nothing to install — its image {h.image} "
             "carries looop (build it from deploy/Dockerfile)"
         )
-    from looop.core.srt import srt_program  # lazy: only an install ships srt
 
     build = Build(looop.__version__, looop.__file__)
     where, said = install(link(ctx, name), wheel, build, srt_program(dict(ctx.env)))
@@ -305,49 +290,6 @@ def host_install(name: str, wheel: Path | None) -> None:
 @click.argument("name")
 @click.argument("path")
 def host_relay(name: str, path: str) -> None:
-    # lazy: only this path needs it (keeps the verbs that skip it light)
-    from looop.remote.ssh.relay import serve
-
     ctx = make_ctx(events_to=None)
     reg.get(ctx.paths.data, name)
     raise SystemExit(serve(ctx, name, path))
-
-
-@click.command(
-    "satellite",
-    hidden=True,
-    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
-)
-@click.argument("key")
-@click.argument("op")
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def satellite_cmd(key: str, op: str, args: tuple[str, ...]) -> None:
-    # lazy: only this path needs it (keeps the verbs that skip it light)
-    from looop.cli.app import process_clock
-    from looop.remote.ssh.satellite import handle, satellite_dir
-
-    env = dict(process_env())
-    env["LOOOP_DATA_DIR"] = str(satellite_dir(env, key))
-    env.pop("LOOOP_CONFIG", None)
-    if op == "run":
-        argv = list(args[1:] if args[:1] == ("--",) else args)
-        ctx = ctx_for(env, process_clock(env), None)
-        os.execve(ctx.bin, [ctx.bin, *argv], env)
-    if op == "bridge":  # sandboxed workers' way home (remote/ssh/boxed.py), long-lived
-        # lazy: only the bridge needs these
-        from looop.remote.ssh.boxed import serve
-        from looop.remote.ssh.satellite import RELAY
-
-        root = Path(env["LOOOP_DATA_DIR"])
-        raise SystemExit(serve(root, str(root / RELAY)))
-    ctx = ctx_for(env, process_clock(env), None)
-    raw = sys.stdin.read()
-    try:
-        req = json.loads(raw or "{}")
-    except ValueError:
-        req = None
-    # lazy: only this path needs it (keeps the verbs that skip it light)
-    from looop import __version__
-
-    out = handle(ctx, op, req if isinstance(req, dict) else {}, __version__)
-    sys.stdout.write(json.dumps(out) + "\n")

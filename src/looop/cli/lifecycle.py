@@ -6,25 +6,37 @@ import json
 import os
 import select
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 
 from looop import __version__
+from looop.act.journal import journal_row
 from looop.cli.app import looop_bin, make_ctx, process_clock, process_env
 from looop.cli.commands import ALIASES
 from looop.cli.params import count, seconds
 from looop.cli.root import cli, did_you_mean
 from looop.core.context import Ctx
+from looop.core.webconfig import up_with_pulse
+from looop.demo.run import run_demo
 from looop.hot import store
+from looop.hot.beatclient import stop_beat_host
 from looop.hot.config import knob_lines
 from looop.hot.errors import LooopError
-from looop.hot.render import print_status
-from looop.hot.status import gather_status
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    pass
+from looop.hot.render import colour_on, print_status
+from looop.hot.status import config_trouble, gather_status
+from looop.hot.tickfast import run_tick
+from looop.loop.daemon import start_detached, stop_all
+from looop.loop.doctor import run_checks, summary
+from looop.loop.memtrace import from_env
+from looop.loop.pulse import HOME_LOST_EXIT, Pulse
+from looop.loop.runs import list_runs, show_run
+from looop.loop.setup import InitCancelled, init_config
+from looop.loop.tick import dry_run_ctx, tick
+from looop.seed import ensure_data_dir, package_text
+from looop.web.daemon import running, start_web, stop_web
+from looop.workers.launch import live_workers
 
 
 @click.command("version", help="Print the version.")
@@ -44,9 +56,6 @@ def version_cmd() -> None:
     help="Print it as one JSON object (docs/schema/state.schema.json).",
 )
 def status_cmd(as_json: bool) -> None:
-    from looop.hot.render import colour_on  # lazy: status only
-    from looop.hot.status import config_trouble  # lazy: status only
-
     ctx = make_ctx(events_to=None)
     st = gather_status(ctx.paths, ctx.env, ctx.clock, all_workers=as_json)
     print_status(st, as_json, colour_on(not as_json and sys.stdout.isatty(), ctx.env))
@@ -68,7 +77,6 @@ def help_cmd(ctx: click.Context, topic: tuple[str, ...]) -> None:
     if words:
         click.echo(_verb_help(ctx, _topic_words(words)))
         return
-    from looop.seed import package_text  # lazy: only `help` reads the packaged manual
 
     c = make_ctx(events_to=None)
 
@@ -133,8 +141,6 @@ def init_cmd(
     force: bool,
     sandbox: bool | None,
 ) -> None:
-    from looop.loop.setup import InitCancelled, init_config  # lazy: only `init` sets up
-
     ctx = make_ctx()
     interactive = sys.stdin.isatty() and sys.stdout.isatty() and runner is None
     try:
@@ -146,8 +152,6 @@ def init_cmd(
         raise SystemExit(130) from None
     for line in res:
         click.echo(line)
-    from looop.loop.doctor import run_checks, summary  # lazy: only `init` and `doctor` probe
-    from looop.web.daemon import running  # lazy: light, no web library
 
     for line in summary(run_checks(ctx, running)):
         click.echo(line)
@@ -163,10 +167,6 @@ def init_cmd(
 )
 @click.option("--no-seed", is_flag=True, hidden=True)
 def pulse_cmd(ready_fd: int | None, beats: int | None, no_seed: bool) -> None:
-    # lazy: only pulse and tick load the beat's machinery (this module holds eleven verbs)
-    from looop.loop.pulse import HOME_LOST_EXIT, Pulse
-    from looop.seed import ensure_data_dir
-
     ctx = make_ctx(events_to="stdout")
     if no_seed and not ctx.paths.config.is_file():
         # `up` seeded this home before starting the pulse's session: a run restarted there
@@ -181,14 +181,10 @@ def pulse_cmd(ready_fd: int | None, beats: int | None, no_seed: bool) -> None:
             os.close(ready_fd)
 
     def workers_alive() -> bool:
-        from looop.workers.launch import live_workers  # lazy: loads the session client
-
         try:
             return bool(live_workers(ctx))
         except LooopError:
             return False
-
-    from looop.loop.memtrace import from_env  # lazy: only the pulse traces
 
     try:
         trace = from_env(ctx.env)
@@ -215,7 +211,6 @@ def tick_cmd(dry_run: bool, force: bool) -> None:
     if dry_run:
         _dry_run_tick()
         return
-    from looop.hot.tickfast import run_tick  # lazy: only tick loads the beat's machinery
 
     env = process_env()
     run_tick(env, process_clock(env), force)
@@ -224,10 +219,6 @@ def tick_cmd(dry_run: bool, force: bool) -> None:
 def _dry_run_tick() -> None:
     """Sense into a scratch dir and print the prompt: no lock, no seeding, no writes, so it
     works beside a running pulse and on a read-only data dir."""
-    # lazy: only `tick --dry-run` loads the beat's machinery and a scratch dir
-    import tempfile
-
-    from looop.loop.tick import dry_run_ctx, tick
 
     base = make_ctx(events_to="stderr")
     if not base.paths.data.is_dir():
@@ -257,8 +248,6 @@ def _dry_run_tick() -> None:
     help="Also serve the dashboard beside it (default: the config's web.up).",
 )
 def up_cmd(json_log: bool, web: bool | None) -> None:
-    from looop.loop.daemon import start_detached  # lazy: only up/down/bare looop need it
-
     ctx = make_ctx()
     res = start_detached(ctx, json_log)
     for wid, why in res.resumed:
@@ -275,16 +264,12 @@ def up_cmd(json_log: bool, web: bool | None) -> None:
     if web is None:
         web = _web_up_in_config(ctx)
     if web:
-        from looop.web.daemon import start_web  # lazy: only `up --web` starts the web face
-
         up = start_web(ctx, owned=True)
         state = "started" if up.started else "already running"
         click.echo(f"web {state} (pid {up.pid}) · {up.url}")
 
 
 def _web_up_in_config(ctx: Ctx) -> bool:
-    from looop.core.webconfig import up_with_pulse  # lazy: only `up` asks
-
     try:
         return up_with_pulse(ctx.config().raw)
     except LooopError:
@@ -301,10 +286,6 @@ def _web_up_in_config(ctx: Ctx) -> bool:
 )
 @click.option("--keep-workers", is_flag=True, help="Stop only the pulse; workers keep running.")
 def down_cmd(grace: float, keep_workers: bool) -> None:
-    from looop.hot.beatclient import stop_beat_host  # lazy: only down stops the beat host
-    from looop.loop.daemon import stop_all  # lazy: only up/down/bare looop need it
-    from looop.web.daemon import running, stop_web  # lazy: only down stops a web beside it
-
     ctx = make_ctx()
     res = stop_all(ctx, grace, keep_workers=keep_workers)
     stop_beat_host(ctx.env)  # nothing depends on it: the next `looop tick` starts another
@@ -401,8 +382,6 @@ def _read_from(p: Path) -> tuple[bytes, tuple[tuple[int, int], int] | None]:
 
 
 def _journal_json(line: str) -> str:
-    from looop.act.journal import journal_row  # lazy: only --json parses the lines
-
     return json.dumps(journal_row(line), ensure_ascii=False)
 
 
@@ -423,8 +402,6 @@ def _follow_journal(
 @click.option("-n", "limit", type=count(1), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def runs_cmd(show: str | None, run_id: str | None, limit: int, as_json: bool) -> None:
-    from looop.loop.runs import list_runs, show_run  # lazy: only `runs` reads the archive
-
     ctx = make_ctx(events_to=None)
     if show:
         if not run_id:
@@ -459,7 +436,5 @@ def runs_cmd(show: str | None, run_id: str | None, limit: int, as_json: bool) ->
 )
 @click.option("--fast", is_flag=True, help="No pauses between beats.")
 def demo_cmd(keep: bool, fast: bool) -> None:
-    from looop.demo.run import run_demo  # lazy: only `demo` loads the demo and the beat
-
     env = process_env()
     raise SystemExit(run_demo(env, process_clock(env), looop_bin(), keep=keep, fast=fast))

@@ -24,6 +24,7 @@ from looop.human.mailbox import (
     new_ask,
     pending,
 )
+from looop.human.notify import notify
 from looop.loop.asks import tag
 
 
@@ -96,7 +97,6 @@ def _the_ask(
     rec = new_ask(p.asks, p.answers, who, prompt, ref, opts, ctx.clock.now(), key)
     ask_id: str = rec["id"]
     ctx.events.record("ask", id=ask_id, worker=who)
-    from looop.human.notify import notify  # lazy: hot path: only `ask` notifies
 
     notify(
         ctx,
@@ -153,7 +153,6 @@ def _own_pending(ctx: Ctx, who: str, ask_id: str) -> dict[str, str]:
 @click.command("asks", help="List pending asks (LIVE: the worker waits; STRANDED: it is gone).")
 @click.option("--json", "as_json", is_flag=True)
 def asks_cmd(as_json: bool) -> None:
-
     ctx = make_ctx(events_to=None)
     rows = [dict(r, status=tag(ctx, r)) for r in pending(ctx.paths.asks, ctx.paths.answers)]
     if as_json:
@@ -178,7 +177,6 @@ def asks_cmd(as_json: bool) -> None:
     "--force", is_flag=True, help="Replace an existing answer, or answer outside the --options."
 )
 def answer_cmd(ask_id: str, text: tuple[str, ...], force: bool) -> None:
-
     ctx = make_ctx(events_to=None)
     body = read_body(words(text), "answer")
     answer(ctx.paths.asks, ctx.paths.answers, ask_id, body.rstrip("\n"), ctx.clock.now(), force)

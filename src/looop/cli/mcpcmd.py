@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from looop.cli.app import make_ctx
+from looop.web.mcpworker import serve_worker_stdio
 from looop.workers.mcpwire import settings
 
 
@@ -36,8 +37,6 @@ def mcp_cmd(allow_actions: bool, worker: bool) -> None:
             raise click.UsageError(
                 "--worker serves one worker's contract; --allow-actions is for a human's agent"
             )
-        # lazy: asyncio loads only for this verb (the worker's server needs no SDK)
-        from looop.web.mcpworker import serve_worker_stdio
 
         # "$LOOOP_BIN": away from home the relay or the call home, as the shell contract;
         # no LOOOP_SESSION_ID is WorkerIdError, one line from the CLI

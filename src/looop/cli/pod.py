@@ -43,7 +43,6 @@ def _size(spelled: str) -> tuple[int, int]:
 @click.option("--size", default="80x24", show_default=True)
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_cmd(sid: str, size: str, argv: tuple[str, ...]) -> None:
-
     _in_pod()
     ctx = make_ctx(events_to=None)
     stop: list[int] = []
@@ -71,7 +70,6 @@ def run_cmd(sid: str, size: str, argv: tuple[str, ...]) -> None:
 @click.option("--b64", required=True)
 @click.option("--newline", is_flag=True)
 def send_cmd(sid: str, b64: str, newline: bool) -> None:
-
     _in_pod()
     ctx = make_ctx(events_to=None)
     click.echo(json.dumps(podrun.send(ctx.paths.data, sid, b64, newline), sort_keys=True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import re
 from typing import Any
@@ -12,13 +13,9 @@ from looop import __version__
 from looop.cli.app import Entry
 from looop.cli.commands import ALIASES, COMMANDS, HIDDEN
 from looop.cli.examples import attach, epilog
+from looop.cli.foreground import foreground
+from looop.hot.clock import Clock
 from looop.hot.errors import LooopError
-
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    from looop.hot.clock import Clock
-
 
 # The words people bring from docker compose, kubectl, supervisorctl, pm2, systemctl and gh,
 # and looop's for them; a suggestion is offered only where its first word is a verb there.
@@ -46,7 +43,6 @@ FOREIGN: dict[str, tuple[str, ...]] = {
 def did_you_mean(word: str, choices: list[str], also: frozenset[str] = frozenset()) -> str:
     """' — did you mean `x`?' for a near miss or another tool's word, else ''. `also`: more
     words another tool's word may lead to (the root's aliases: `ps` -> `ls`)."""
-    import difflib  # lazy: only a mistyped verb pays for it
 
     known = set(choices) | also
     close = [c for c in FOREIGN.get(word.lower(), ()) if c.split()[0] in known]
@@ -137,8 +133,6 @@ Start here:
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is None:
-        from looop.cli.foreground import foreground  # lazy: only a bare `looop` needs it
-
         ctx.exit(foreground())
 
 

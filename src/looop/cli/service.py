@@ -93,7 +93,6 @@ def uninstall_cmd(name: str | None, run: bool) -> None:
 @service_group.command("status", help="Whether the unit is installed and current.")
 @_name
 def status_cmd(name: str | None) -> None:
-
     ctx, svc = _service(name)
     have = store.read_text(svc.path)
     if have is None:

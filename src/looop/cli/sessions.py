@@ -14,7 +14,10 @@ from looop.core.context import Ctx
 from looop.hot.drive import remote_record, reply_json, typed
 from looop.hot.errors import LooopError
 from looop.hot.keys import CTRL_FORMS, KEY_NAMES
+from looop.remote.engine import host_of, kube_backend
+from looop.remote.hosts import KubeHost
 from looop.remote.kube.hosted import HostedKube
+from looop.remote.ssh.backend import forward
 from looop.sessions import (
     detach,
     flag,
@@ -27,6 +30,7 @@ from looop.sessions import (
     unflag,
     validate_id,
 )
+from looop.sessions.attach import attach, utf8_locale
 from looop.sessions.durations import parse_duration, parse_size
 from looop.workers.launch import end_generation, normalise_target, strip_legacy_prefix
 from looop.workers.resume import restart_worker
@@ -44,10 +48,6 @@ def far_worker(ctx: Ctx, sid: str, tty: bool = False) -> HostedKube | None:
     worker here."""
     if not remote_record(str(ctx.paths.data), sid):
         return None
-    # lazy: `looop --help` imports every verb module; the engine costs it threads and logging
-    from looop.remote.engine import host_of, kube_backend
-    from looop.remote.hosts import KubeHost
-    from looop.remote.ssh.backend import forward
 
     h = host_of(ctx.paths.data, sid)
     if isinstance(h, KubeHost):
@@ -170,7 +170,6 @@ def resize_cmd(sid: str, size: str, as_json: bool) -> None:
 @click.argument("sid", shell_complete=idcomplete.sessions)
 @click.option("--json", "as_json", is_flag=True)
 def restart_cmd(sid: str, as_json: bool) -> None:
-
     ctx = make_ctx(events_to=None)
     target = target_sid(sid, True)
     far = far_worker(ctx, target)  # a worker on an SSH host restarts there
@@ -192,8 +191,6 @@ def restart_cmd(sid: str, as_json: bool) -> None:
     "titles and terminal queries included. Only for a worker you trust.",
 )
 def attach_cmd(sid: str, passthrough: bool) -> None:
-    from looop.sessions.attach import attach, utf8_locale  # lazy: only attach loads asyncio
-
     ctx = make_ctx(events_to=None)
     far = far_worker(ctx, target_sid(sid, True), tty=True)
     if far is not None:

@@ -8,18 +8,20 @@ from __future__ import annotations
 import os
 import select
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+from looop.act.actions import decision_from_obj
+from looop.act.executor import execute
+from looop.core.context import Ctx
+from looop.hot import store, where
 from looop.hot.errors import LooopError
-
-TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-    from pathlib import Path
-    from typing import Any
-
-    from looop.core.context import Ctx
-    from looop.sessions.state import Session
+from looop.seed import ensure_data_dir
+from looop.sessions import get_session
+from looop.sessions.state import LOG, Session
+from looop.workers import sandboxtty
+from looop.workers.launch import normalise_target
 
 MAX_BODY_BYTES = 4 << 20  # far past any prompt budget; stops a runaway pipe early
 START_SETTLE_S = 1.0  # long enough for a shell to fail to find or exec its command
@@ -68,10 +70,6 @@ def steer(
 ) -> str:
     """Run one decision as the human; the success line to print. `check` may still refuse
     success (LooopError) after the move ran, before the line is printed."""
-    # lazy: the list verbs that share the click module run no move
-    from looop.act.actions import decision_from_obj
-    from looop.act.executor import execute
-    from looop.seed import ensure_data_dir
 
     ensure_data_dir(ctx.paths)
     if journal is not None:
@@ -98,8 +96,6 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 
 
 def _show_shell_output(path: Path) -> None:
-    from looop.hot import store  # lazy: only run_shell shows output
-
     try:
         rec = store.read_json_object(path) or {}
     except LooopError:
@@ -119,11 +115,6 @@ def started_ok(ctx: Ctx, worker_id: str) -> None:
     failed exec fails the start itself); a `bash -c` line is waited on until bash has exec'd
     another program, or it ended, or START_SETTLE_S passed (a line that stays a shell); a
     sandboxed one until the pty relay inside says the same (workers/sandboxtty.py)."""
-    # lazy: only a worker start reads sessions
-    from looop.hot import store, where
-    from looop.sessions import get_session
-    from looop.sessions.state import LOG
-    from looop.workers.launch import normalise_target
 
     wid = normalise_target(worker_id)
     if (ctx.paths.data / "hosts" / "workers" / f"{wid}.json").exists():
@@ -151,7 +142,6 @@ def started_ok(ctx: Ctx, worker_id: str) -> None:
 def _ended_at_once(ctx: Ctx, wid: str) -> Session | None:
     """The worker's session if it ended before bash became another program (None once bash
     exec'd its program, or after START_SETTLE_S: a line that stays a shell)."""
-    from looop.sessions import get_session  # lazy: only a worker start reads sessions
 
     deadline = ctx.clock.monotonic() + START_SETTLE_S
     while ctx.clock.monotonic() < deadline:
@@ -167,9 +157,6 @@ def _ended_at_once(ctx: Ctx, wid: str) -> Session | None:
 
 def _sandboxed_ended_at_once(ctx: Ctx, wid: str) -> Session | None:
     """The sandboxed worker's session if it ended before its relay saw it run its program."""
-    # lazy: only a sandboxed worker start waits on its relay
-    from looop.sessions import get_session
-    from looop.workers import sandboxtty
 
     def alive() -> bool:
         return get_session(ctx.paths.data, wid).alive

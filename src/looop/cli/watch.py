@@ -9,8 +9,10 @@ import click
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.hot.errors import LooopError
+from looop.remote.engine import remote_of
 from looop.sessions import get_session, validate_id
 from looop.sessions.durations import parse_duration
+from looop.web.actions import Acting
 from looop.workers.launch import strip_legacy_prefix
 
 
@@ -43,7 +45,6 @@ def watch_cmd(sid: str | None, show_all: bool, since: str | None) -> None:
     ctx = make_ctx(events_to=None)
     if sid is not None:
         sid = validate_id(strip_legacy_prefix(sid))
-        from looop.remote.engine import remote_of  # lazy: only an id given needs it
 
         if remote_of(ctx, sid) is None:  # a worker away from home has no session here
             get_session(ctx.paths.data, sid)  # an unknown id fails here, before the screen
@@ -56,7 +57,5 @@ def watch_cmd(sid: str | None, show_all: bool, since: str | None) -> None:
 
     ctx.knobs()  # config warnings print now, before the screen is taken over
     ctx.events.warn_to = None
-
-    from looop.web.actions import Acting  # lazy: the same actions as the dashboard's POSTs
 
     WatchApp(ctx, sid, show_all, since_s, acts=Acting(ctx, "watch")).run()

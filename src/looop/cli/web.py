@@ -11,6 +11,8 @@ from looop.cli.app import make_ctx
 from looop.core.webconfig import door_limits
 from looop.core.webconfig import web_settings as web_settings  # moved: the name keeps working
 from looop.hot.errors import LooopError
+from looop.seed import ensure_data_dir
+from looop.web.daemon import link, running
 
 
 @click.command("web", help="Serve the dashboard and the JSON API (prints one URL with a token).")
@@ -31,7 +33,6 @@ def web_cmd(
     url_only: bool,
 ) -> None:
     ctx = make_ctx()
-    from looop.web.daemon import link  # lazy: `looop --help` loads this module; hmac, random
 
     if url_only:
         got = link(ctx)
@@ -42,7 +43,6 @@ def web_cmd(
             )
         click.echo(got)
         return
-    from looop.web.daemon import running  # lazy: `looop --help` loads this module; hmac, random
 
     rec = running(ctx)
     if rec is not None:
@@ -54,8 +54,7 @@ def web_cmd(
         )
         click.echo(link(ctx))
         return
-    # lazy: the web room and its libraries load only for this verb
-    from looop.seed import ensure_data_dir
+    # lazy: starlette and uvicorn load only for this verb (`looop --help` loads this module)
     from looop.web.door import Limits
     from looop.web.server import Options, serve
 

@@ -23,6 +23,9 @@ from looop.hot.fleet import fleet_rows
 from looop.hot.render import colour_on, fleet_json, fleet_table
 from looop.hot.spent import POLICIES, budgets, clear_over, set_budget
 from looop.hot.workerstart import Start, start_worker_lines
+from looop.remote.engine import host_of
+from looop.remote.hosts import KubeHost
+from looop.remote.ssh.backend import forward
 from looop.sessions import SessionError, get_session
 from looop.workers import treework
 from looop.workers.launch import normalise_target
@@ -134,7 +137,6 @@ def worker_start(
 @click.argument("worker_id", shell_complete=idcomplete.workers)
 @click.option("--budget", type=float, default=None, metavar="USD", help="Its new ceiling.")
 def worker_continue(worker_id: str, budget: float | None) -> None:
-
     ctx = make_ctx()
     wid = normalise_target(worker_id)
     data = str(ctx.paths.data)
@@ -165,15 +167,9 @@ def worker_continue(worker_id: str, budget: float | None) -> None:
 @click.argument("worker_id", shell_complete=idcomplete.workers)
 @click.option("--stat", is_flag=True, help="Only the files changed and how much (git --stat).")
 def worker_diff(worker_id: str, stat: bool) -> None:
-
     ctx = make_ctx(events_to=None)
     wid = normalise_target(worker_id)
     if (ctx.paths.data / "hosts" / "workers" / f"{wid}.json").exists():
-        # lazy: `looop --help` imports every verb module; the engine costs it threads and logging
-        from looop.remote.engine import host_of
-        from looop.remote.hosts import KubeHost
-        from looop.remote.ssh.backend import forward
-
         h = host_of(ctx.paths.data, wid)
         if h is not None and not isinstance(h, KubeHost):
             raise SystemExit(forward(ctx, wid, ["worker", "diff", wid, *(["--stat"] * stat)]))

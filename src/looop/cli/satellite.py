@@ -1,0 +1,49 @@
+"""`looop satellite KEY OP` (hidden): what the home runs on an SSH host, JSON in and out, one
+process per remote verb (remote/ssh/satellite.py holds the ops). Its own module, so that process
+loads only what an op needs, not the host verbs' SSH and Kubernetes machinery."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from looop import __version__
+from looop.cli.app import process_clock, process_env
+from looop.cli.ctxbuild import ctx_for
+from looop.remote.ssh.satellite import RELAY, handle, satellite_dir
+
+
+@click.command(
+    "satellite",
+    hidden=True,
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.argument("key")
+@click.argument("op")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def satellite_cmd(key: str, op: str, args: tuple[str, ...]) -> None:
+    env = dict(process_env())
+    env["LOOOP_DATA_DIR"] = str(satellite_dir(env, key))
+    env.pop("LOOOP_CONFIG", None)
+    if op == "run":
+        argv = list(args[1:] if args[:1] == ("--",) else args)
+        ctx = ctx_for(env, process_clock(env), None)
+        os.execve(ctx.bin, [ctx.bin, *argv], env)
+    if op == "bridge":  # sandboxed workers' way home (remote/ssh/boxed.py), long-lived
+        # lazy: a process per remote verb; only the long-lived bridge needs the relay's server
+        from looop.remote.ssh.boxed import serve
+
+        root = Path(env["LOOOP_DATA_DIR"])
+        raise SystemExit(serve(root, str(root / RELAY)))
+    ctx = ctx_for(env, process_clock(env), None)
+    raw = sys.stdin.read()
+    try:
+        req = json.loads(raw or "{}")
+    except ValueError:
+        req = None
+    out = handle(ctx, op, req if isinstance(req, dict) else {}, __version__)
+    sys.stdout.write(json.dumps(out) + "\n")
