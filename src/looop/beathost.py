@@ -28,9 +28,17 @@ answers `exit N` when the beat is over. `stop` alone asks the host to exit.
 from __future__ import annotations
 
 import _socket
+import fcntl
+import gc
+import importlib
+import io
 import os
+import signal
+import socket
 import sys
+import time
 
+from looop.hot import killfast, workerstart
 from looop.hot.beatclient import FDS as FDS
 from looop.hot.beatclient import IDLE_ENV as IDLE_ENV
 from looop.hot.beatclient import IDLE_S as IDLE_S
@@ -45,12 +53,19 @@ from looop.hot.beatclient import home_of as home_of
 from looop.hot.beatclient import idle_secs as idle_secs
 from looop.hot.beatclient import stop_beat_host as stop_beat_host
 from looop.hot.beatclient import stop_beat_hosts as stop_beat_hosts
-from looop.hot.peers import LIMITS, peer
-
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    import socket
+from looop.hot.clock import SystemClock
+from looop.hot.main import main
+from looop.hot.peers import LIMITS, peer, same_world
+from looop.sessions.hostclient import host_options
+from looop.sessions.preloaded import (
+    apply_limits,
+    become_host,
+    limit_plan,
+    listen_at,
+    name_process,
+    say,
+    unlisten,
+)
 
 # What a skip beat runs: loaded once in the host, shared copy-on-write by every child.
 PRELOAD = (
@@ -139,14 +154,12 @@ def served_verb(argv: list[str]) -> bool:
     nothing else runs in a child of the host."""
     if argv in (["tick"], ["tick", "--force"]):
         return True
-    from looop.hot import killfast, workerstart  # lazy: preloaded in the host
 
     return workerstart.parse_fast(argv) is not None or killfast.parse_fast(argv) is not None
 
 
 def _preload() -> dict[str, tuple[int, int]]:
     """Import what a skip beat runs; (size, mtime) of every looop file that loaded."""
-    import importlib  # lazy: the host process only
 
     for name in PRELOAD:
         importlib.import_module(name)
@@ -176,19 +189,11 @@ def _fresh(files: dict[str, tuple[int, int]]) -> bool:
 
 def serve(argv: list[str]) -> int:
     """The host process: preload, bind, say ready, fork a beat per request until idle."""
-    import gc  # lazy: the host process only
-    import socket  # lazy: the host process only
-
-    # lazy: the host process only
-    from looop.sessions.preloaded import become_host, listen_at, name_process, say, unlisten
 
     started = become_host(argv, "beat-{key}.lock", IDLE_S, "another beat host is serving")
     if started is None:
         return 0
     key, base, idle_s, ready_fd, lock_fd = started
-    import signal  # lazy: the host process only
-
-    from looop.sessions.hostclient import host_options  # lazy: the host process only
 
     opts = host_options(argv)
     # the home as its first caller named it; "" (no data dir) serves nobody
@@ -271,7 +276,6 @@ def _serve_one(
     home: str,
 ) -> bool:
     """One request; True when the host should stop (asked to, or its code went stale)."""
-    from looop.hot.peers import same_world  # lazy: the host process only
 
     fds: list[int] = []
     try:
@@ -318,7 +322,6 @@ def _serve_one(
 def _child(conn: socket.socket, req: Request, fds: list[int], caller: int) -> None:
     """The forked beat, in a session of its own; the kernel reaps it (SIGCHLD ignored in
     the host), so nothing waits for it there."""
-    import signal  # lazy: a served beat only
 
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # its sensors and runner are waited for
     os.setsid()
@@ -344,12 +347,6 @@ def _child(conn: socket.socket, req: Request, fds: list[int], caller: int) -> No
 def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int | None:
     """In the forked beat: become the caller's `looop tick` and run it; its exit code, or
     None when it could not start (the caller then runs it itself)."""
-    import io  # lazy: a served beat only
-    import signal  # lazy: a served beat only
-    import time  # lazy: a served beat only
-
-    # lazy: a served beat only
-    from looop.sessions.preloaded import apply_limits, limit_plan, name_process
 
     try:
         os.chdir(req.cwd)
@@ -382,8 +379,6 @@ def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int
     name_process({"tick": "looop-tick", "kill": "looop-kill"}.get(req.argv[0], "looop-start"))
     _reply(conn, f"pid {os.getpid()}\n".encode())
     _watch_caller(conn)
-    from looop.hot.clock import SystemClock  # lazy: ditto
-    from looop.hot.main import main  # lazy: preloaded in the host; the child runs it
 
     clock = SystemClock(req.env.get("TZ"))  # injected: the beat runs here, never asks again
     try:
@@ -400,8 +395,6 @@ def _watch_caller(conn: socket.socket) -> None:
     """The caller going away without a word (killed) ends this beat as a SIGTERM would. The
     kernel says so with SIGIO on the connection (O_ASYNC): no thread, since a second thread
     would keep sensors from the fast single-threaded spawn."""
-    import fcntl  # lazy: a served beat only
-    import signal  # lazy: a served beat only
 
     def hung_up(_signum: int, _frame: object) -> None:
         try:
