@@ -24,15 +24,20 @@ _STARTER = (
 
 def seed_text(name: str) -> str:
     """A packaged seed file (also the constitution and the manual)."""
-    from importlib import resources  # lazy: a beat on a seeded data dir reads no package file
-
-    return (resources.files("looop.seed") / "data" / name).read_text(encoding="utf-8")
+    return package_text("data", name)
 
 
-def package_text(name: str) -> str:
-    from importlib import resources  # lazy: a beat on a seeded data dir reads no package file
+def package_text(*parts: str) -> str:
+    """A file of this package, by its path's parts under looop/seed/."""
+    # A beat run in its own process (no beat host) loads this module but, on a seeded data dir,
+    # reads no package file.
+    # lazy: ~15 ms (zipfile, lzma, bz2) that such a beat would pay for nothing
+    from importlib import resources
 
-    return (resources.files("looop.seed") / name).read_text(encoding="utf-8")
+    file = resources.files("looop.seed")
+    for part in parts:
+        file = file / part
+    return file.read_text(encoding="utf-8")
 
 
 # What readers may create before anything is seeded (`looop status` takes a lock in .lock/,
