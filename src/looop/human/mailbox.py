@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
+from typing import Any
 
 from looop.hot import store
+from looop.hot.clock import Clock
 from looop.hot.errors import CorruptState
 from looop.hot.tellbox import AskError as AskError
 from looop.hot.tellbox import check_worker as check_worker
 from looop.hot.tellbox import id_number
 from looop.hot.tellbox import new_tell as new_tell
 from looop.hot.tellbox import take_tells as take_tells
-
-TYPE_CHECKING = False  # `looop ask` is a hot path for workers
-
-if TYPE_CHECKING:
-    from pathlib import Path
-    from typing import Any
-
-    from looop.hot.clock import Clock
 
 
 class NoSuchAsk(AskError):
