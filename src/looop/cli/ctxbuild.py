@@ -3,7 +3,6 @@ without click: the click verbs and the click-free `tick` share it."""
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -19,6 +18,9 @@ def looop_bin() -> str:
     here = Path(sys.executable).parent / "looop"
     if here.exists():
         return str(here)
+    # Only a looop run from outside its venv looks on PATH.
+    # lazy: 4-8 ms that every verb through click and each satellite call would pay
+    import shutil
 
     return shutil.which("looop") or "looop"
 

@@ -13,7 +13,6 @@ from looop import __version__
 from looop.cli.app import Entry
 from looop.cli.commands import ALIASES, COMMANDS, HIDDEN
 from looop.cli.examples import attach, epilog
-from looop.cli.foreground import foreground
 from looop.hot.clock import Clock
 from looop.hot.errors import LooopError
 
@@ -133,6 +132,10 @@ Start here:
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is None:
+        # Every verb but the fast ones loads this module (each satellite call too).
+        # lazy: only a bare `looop` needs the pulse's daemon machinery (~90 modules)
+        from looop.cli.foreground import foreground
+
         ctx.exit(foreground())
 
 

@@ -12,8 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from looop.act.actions import decision_from_obj
-from looop.act.executor import execute
 from looop.core.context import Ctx
 from looop.hot import store, where
 from looop.hot.errors import LooopError
@@ -21,7 +19,6 @@ from looop.seed import ensure_data_dir
 from looop.sessions import get_session
 from looop.sessions.state import LOG, Session
 from looop.workers import sandboxtty
-from looop.workers.launch import normalise_target
 
 MAX_BODY_BYTES = 4 << 20  # far past any prompt budget; stops a runaway pipe early
 START_SETTLE_S = 1.0  # long enough for a shell to fail to find or exec its command
@@ -70,6 +67,11 @@ def steer(
 ) -> str:
     """Run one decision as the human; the success line to print. `check` may still refuse
     success (LooopError) after the move ran, before the line is printed."""
+    # `looop worker start` with no beat host runs this module in its own process (the "worker
+    # start" bench row) and runs no move.
+    # lazy: the executor is ~25 modules that start would pay for
+    from looop.act.actions import decision_from_obj
+    from looop.act.executor import execute
 
     ensure_data_dir(ctx.paths)
     if journal is not None:
@@ -115,6 +117,9 @@ def started_ok(ctx: Ctx, worker_id: str) -> None:
     failed exec fails the start itself); a `bash -c` line is waited on until bash has exec'd
     another program, or it ended, or START_SETTLE_S passed (a line that stays a shell); a
     sandboxed one until the pty relay inside says the same (workers/sandboxtty.py)."""
+    # `looop kill` with no beat host runs this module in its own process and starts no worker.
+    # lazy: the launcher is ~18 modules that kill would pay for
+    from looop.workers.launch import normalise_target
 
     wid = normalise_target(worker_id)
     if (ctx.paths.data / "hosts" / "workers" / f"{wid}.json").exists():
