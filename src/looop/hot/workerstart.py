@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import sys
 
+from looop.hot import killfast
+from looop.hot.beatclient import beat_remotely
+from looop.hot.clock import clock_for
+from looop.hot.errors import Served
+
 TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
 
 if TYPE_CHECKING:
@@ -170,3 +175,21 @@ def refuse_over_fleet_budget(ctx: Ctx, start: Start) -> None:
     why = start_refused(ctx.knobs(), ctx.paths, ctx.clock, start.worker_id, line)
     if why is not None:
         raise LooopError(why)
+
+
+def serve(
+    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
+) -> bool:
+    """`worker start …` (and `worker kill`, killfast's): in a child of the beat host when one
+    answers, as a tick, so the imports are paid once."""
+    if argv[1:2] == ["kill"]:
+        return killfast.serve(argv, env, clock, caller)
+    parsed = parse_fast(argv)
+    if parsed is None:
+        return False
+    if clock is None:
+        code = beat_remotely(argv, env)
+        if code is not None:
+            raise Served(code)
+    run_fast(parsed, env, clock_for(env, clock))
+    return True
