@@ -31,7 +31,7 @@ def run_told(worker: str | None, env: Mapping[str, str]) -> None:
 
 
 def run_tell(worker: str, message: list[str], env: Mapping[str, str], now: float) -> None:
-    # lazy: only `tell` reads a session and writes an event (`told` does neither)
+    # lazy: only `tell` reads a session and writes an event (`told` does neither: fcntl)
     from looop.hot.eventlog import EventLog
     from looop.hot.knobs import env_knob
     from looop.hot.leases import remote_alive
