@@ -24,8 +24,9 @@ from looop.hot.config import (
 )
 from looop.hot.errors import LooopError
 from looop.hot.where import SANDBOX_SETTINGS
-from looop.sessions import Session, SessionError, list_sessions, reap, spawn
-from looop.sessions import validate_id as validate_session_id
+from looop.sessions.spawner import spawn
+from looop.sessions.state import Session, SessionError, list_sessions, reap
+from looop.sessions.state import validate_id as validate_session_id
 from looop.workers.errors import WorkerError as WorkerError
 from looop.workers.started import Started
 from looop.workers.startrecord import note_start, plan_start

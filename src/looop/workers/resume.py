@@ -22,7 +22,8 @@ from looop.hot import store
 from looop.hot.config import PLACEHOLDER, Config, Knobs, substitute_prompt_file
 from looop.hot.errors import LooopError
 from looop.human.mailbox import pending
-from looop.sessions import Session, SessionError, get_session, kill, list_sessions
+from looop.sessions.client import kill
+from looop.sessions.state import Session, SessionError, get_session, list_sessions
 from looop.workers.launch import (
     PULSE,
     SandboxSetupError,
