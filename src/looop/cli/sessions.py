@@ -15,19 +15,9 @@ from looop.hot.drive import remote_record, reply_json, typed
 from looop.hot.errors import LooopError
 from looop.hot.keys import CTRL_FORMS, KEY_NAMES
 from looop.remote.kube.hosted import HostedKube
-from looop.sessions import (
-    detach,
-    flag,
-    list_sessions,
-    prune_aged,
-    resize,
-    restart,
-    send,
-    send_keys,
-    unflag,
-    validate_id,
-)
+from looop.sessions.client import detach, resize, restart, send, send_keys
 from looop.sessions.durations import parse_duration, parse_size
+from looop.sessions.state import flag, list_sessions, prune_aged, unflag, validate_id
 from looop.workers.launch import end_generation, normalise_target, strip_legacy_prefix
 from looop.workers.resume import restart_worker
 

@@ -121,8 +121,7 @@ def started_ok(ctx: Ctx, worker_id: str) -> None:
     sandboxed one until the pty relay inside says the same (workers/sandboxtty.py)."""
     # lazy: only a worker start reads sessions
     from looop.hot import store, where
-    from looop.sessions import get_session
-    from looop.sessions.state import LOG
+    from looop.sessions.state import LOG, get_session
     from looop.workers.launch import normalise_target
 
     wid = normalise_target(worker_id)
@@ -151,7 +150,7 @@ def started_ok(ctx: Ctx, worker_id: str) -> None:
 def _ended_at_once(ctx: Ctx, wid: str) -> Session | None:
     """The worker's session if it ended before bash became another program (None once bash
     exec'd its program, or after START_SETTLE_S: a line that stays a shell)."""
-    from looop.sessions import get_session  # lazy: only a worker start reads sessions
+    from looop.sessions.state import get_session  # lazy: only a worker start reads sessions
 
     deadline = ctx.clock.monotonic() + START_SETTLE_S
     while ctx.clock.monotonic() < deadline:
@@ -168,7 +167,7 @@ def _ended_at_once(ctx: Ctx, wid: str) -> Session | None:
 def _sandboxed_ended_at_once(ctx: Ctx, wid: str) -> Session | None:
     """The sandboxed worker's session if it ended before its relay saw it run its program."""
     # lazy: only a sandboxed worker start waits on its relay
-    from looop.sessions import get_session
+    from looop.sessions.state import get_session
     from looop.workers import sandboxtty
 
     def alive() -> bool:

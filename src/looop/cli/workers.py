@@ -23,7 +23,7 @@ from looop.hot.fleet import fleet_rows
 from looop.hot.render import colour_on, fleet_json, fleet_table
 from looop.hot.spent import POLICIES, budgets, clear_over, set_budget
 from looop.hot.workerstart import Start, start_worker_lines
-from looop.sessions import SessionError, get_session
+from looop.sessions.state import SessionError, get_session
 from looop.workers import treework
 from looop.workers.launch import normalise_target
 
