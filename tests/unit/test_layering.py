@@ -132,8 +132,6 @@ HOT_DOORS_DEBT: set[tuple[str, str]] = {
     ("looop.hot.needsinput", "looop.core.limits"),
     ("looop.hot.needsinput", "looop.human.notify"),
     ("looop.hot.needsinput", "looop.sessions.client"),
-    ("looop.hot.peers", "looop.core"),
-    ("looop.hot.peers", "looop.core.cgroup"),
 }
 # What a hot module may not import at load time: each costs a light verb milliseconds
 # (tests/unit/cli/test_fast_imports.py measures what the verbs really load).

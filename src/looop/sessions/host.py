@@ -41,7 +41,8 @@ import os
 import sys
 import time
 
-from looop.hot.peers import peer, same_world
+from looop.core.sameworld import same_world
+from looop.hot.peers import peer
 from looop.sessions.hostclient import HOST_IDLE_S, home_id, host_dir, host_options, host_socket
 from looop.sessions.preloaded import (
     apply_limits,
