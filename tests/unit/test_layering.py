@@ -122,8 +122,6 @@ HOT_TYPES: set[tuple[str, str]] = {
 }
 # Light readers that still borrow from a heavy room when they run: debt to pay.
 HOT_DOORS_DEBT: set[tuple[str, str]] = {
-    ("looop.hot.status", "looop.loop.delays"),
-    ("looop.hot.status", "looop.loop.limited"),
     ("looop.hot.config", "looop.core.hookline"),
     ("looop.hot.config", "looop.core.presets"),
     ("looop.hot.config", "looop.core.sandboxpolicy"),
