@@ -271,7 +271,7 @@ def _serve_one(
     home: str,
 ) -> bool:
     """One request; True when the host should stop (asked to, or its code went stale)."""
-    from looop.hot.peers import same_world  # lazy: the host process only
+    from looop.core.sameworld import same_world  # lazy: the host process only
 
     fds: list[int] = []
     try:

@@ -122,8 +122,6 @@ HOT_TYPES: set[tuple[str, str]] = {
 }
 # Light readers that still borrow from a heavy room when they run: debt to pay.
 HOT_DOORS_DEBT: set[tuple[str, str]] = {
-    ("looop.hot.status", "looop.loop.delays"),
-    ("looop.hot.status", "looop.loop.limited"),
     ("looop.hot.config", "looop.core.hookline"),
     ("looop.hot.config", "looop.core.presets"),
     ("looop.hot.config", "looop.core.sandboxpolicy"),
@@ -132,8 +130,6 @@ HOT_DOORS_DEBT: set[tuple[str, str]] = {
     ("looop.hot.needsinput", "looop.core.limits"),
     ("looop.hot.needsinput", "looop.human.notify"),
     ("looop.hot.needsinput", "looop.sessions.client"),
-    ("looop.hot.peers", "looop.core"),
-    ("looop.hot.peers", "looop.core.cgroup"),
 }
 # What a hot module may not import at load time: each costs a light verb milliseconds
 # (tests/unit/cli/test_fast_imports.py measures what the verbs really load).

@@ -44,8 +44,9 @@ import time
 from types import ModuleType
 
 import looop.sessions.supervisor as supervisor
+from looop.core.sameworld import same_world
 from looop.hot.ljson import loads
-from looop.hot.peers import peer, same_world
+from looop.hot.peers import peer
 from looop.hot.wire import lock_held, socket_file
 from looop.sessions.hostclient import HOST_IDLE_S, home_id, host_dir, host_options, host_socket
 from looop.sessions.preloaded import (
