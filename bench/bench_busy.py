@@ -97,7 +97,8 @@ def _row(name: str, ours: list[float], base: list[float], target: float) -> dict
 def run() -> list[dict[str, object]]:
     import looop
     from looop.hot.clock import SystemClock
-    from looop.sessions import kill, spawn, wait
+    from looop.sessions.client import kill, wait
+    from looop.sessions.spawner import spawn
 
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", str(Path(looop.__file__).parent)], check=True
@@ -214,7 +215,8 @@ def _start_stop_pairs(
 
 def _kills(bin_: str, d: Path, rounds: int) -> tuple[list[float], list[float]]:
     from looop.hot.clock import SystemClock
-    from looop.sessions import spawn, wait
+    from looop.sessions.client import wait
+    from looop.sessions.spawner import spawn
 
     env = _home(d)
     data = Path(env["LOOOP_DATA_DIR"])

@@ -81,7 +81,8 @@ def run() -> list[dict[str, object]]:
     # PYTHONDONTWRITEBYTECODE would recompile on every start, which no user pays.
     import looop
     from looop.hot.clock import SystemClock
-    from looop.sessions import kill, spawn, wait
+    from looop.sessions.client import kill, wait
+    from looop.sessions.spawner import spawn
 
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", str(Path(looop.__file__).parent)], check=True

@@ -63,7 +63,9 @@ def _host_kb(home: Path) -> int:
 
 
 def _start_stop(root: Path, env: dict[str, str], rounds: int, prefix: str) -> list[float]:
-    from looop.sessions import get_session, kill, spawn
+    from looop.sessions.client import kill
+    from looop.sessions.spawner import spawn
+    from looop.sessions.state import get_session
 
     times = []
     for i in range(rounds):
@@ -237,7 +239,7 @@ def run() -> list[dict[str, object]]:
 
 def _drawn_kb(looop_bin: str, data: Path, cenv: dict[str, str]) -> list[int]:
     """PSS per worker of FLEET workers that each drew a screen and were shot once."""
-    from looop.sessions import screenshot
+    from looop.sessions.client import screenshot
 
     for i in range(FLEET):
         subprocess.run(

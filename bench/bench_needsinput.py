@@ -121,7 +121,7 @@ class Bench:
         return {e["id"]: e["health"] for e in snap["signal"]}
 
     def start(self, wid: str, first: str, then: str, mode: str) -> Path:
-        from looop.sessions import spawn
+        from looop.sessions.spawner import spawn
         from looop.workers.launch import WORKER_SIZE
 
         stamp = self.tmp / f"{wid}.stamp"
@@ -145,12 +145,13 @@ class Bench:
             time.sleep(0.002)
 
     def poke(self, wid: str) -> None:
-        from looop.sessions import send
+        from looop.sessions.client import send
 
         send(self.data, wid, b"x", newline=False)
 
     def stop(self, wid: str) -> None:
-        from looop.sessions import SessionError, kill
+        from looop.sessions.client import kill
+        from looop.sessions.state import SessionError
 
         try:
             kill(self.data, wid)
@@ -373,7 +374,7 @@ def run() -> list[dict[str, object]]:
                     for i in range(FLEET):
                         b.stop(f"{mode}{i}")
         finally:
-            from looop.sessions import list_sessions
+            from looop.sessions.state import list_sessions
 
             for s in list_sessions(b.data):
                 if s.alive:

@@ -120,7 +120,8 @@ def _beats(root: Path) -> list[dict[str, object]]:
 
 def _fleet_home(root: Path, live: int, dead: int) -> dict[str, str]:
     from looop.hot.clock import SystemClock
-    from looop.sessions import spawn, wait
+    from looop.sessions.client import wait
+    from looop.sessions.spawner import spawn
 
     env = busy._home(root)
     data = Path(env["LOOOP_DATA_DIR"])

@@ -47,7 +47,9 @@ def _ctx(root: Path):  # type: ignore[no-untyped-def]
 def _ours(root: Path, printer: Path, sid: str) -> tuple[float, int]:
     """Wall seconds for the stream through a session, and its log size."""
     from looop.hot.clock import SystemClock
-    from looop.sessions import get_session, spawn, wait
+    from looop.sessions.client import wait
+    from looop.sessions.spawner import spawn
+    from looop.sessions.state import get_session
 
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -151,7 +153,9 @@ def run() -> list[dict[str, object]]:
     import looop
     from looop.hot.clock import SystemClock
     from looop.sense.probes import probe_sessions
-    from looop.sessions import kill, list_sessions, screenshot, spawn
+    from looop.sessions.client import kill, screenshot
+    from looop.sessions.spawner import spawn
+    from looop.sessions.state import list_sessions
 
     # as installed by pip: byte-compiled once (this sandbox sets PYTHONDONTWRITEBYTECODE)
     subprocess.run(
@@ -186,7 +190,7 @@ def run() -> list[dict[str, object]]:
         # live session with 50 MB of history: print, then idle on a read
         live_cmd = f"{sys.executable} {printer}; read x"
         spawn(root, "live", ["bash", "-c", live_cmd], cwd=root, env=dict(os.environ))
-        from looop.sessions import wait_idle
+        from looop.sessions.client import wait_idle
 
         wait_idle(root, "live", 1.0, 300, SystemClock())
         times = []

@@ -693,7 +693,7 @@ def fault_worker(s: Soak) -> Fault:
     """A worker's supervisor SIGKILLed: the loop records the worker dead and every process
     it ran dies with it."""
     f = Fault("worker supervisor SIGKILLed", time.monotonic() - s.t0)
-    from looop.sessions import list_sessions
+    from looop.sessions.state import list_sessions
 
     live = [
         x
@@ -746,7 +746,7 @@ def fault_escape(s: Soak) -> Fault:
         with contextlib.suppress(OSError, ValueError):
             escapee = int(pidfile.read_text().strip())
         time.sleep(0.2)
-    from looop.sessions import get_session
+    from looop.sessions.state import get_session
 
     main = get_session(s.data, wid).child_pid
     if escapee is None or not _alive(escapee) or main is None:
@@ -1206,7 +1206,7 @@ def check(s: Soak, after_down: dict[str, object]) -> list[tuple[str, bool, str]]
 
 def end_state(s: Soak) -> dict[str, object]:
     """What must hold just before `down`: each live session with its supervisor, and back."""
-    from looop.sessions import list_sessions
+    from looop.sessions.state import list_sessions
 
     sessions = [x for x in list_sessions(s.data) if x.alive]
     sups = set(s.roles().get("supervisor", []))

@@ -55,7 +55,7 @@ def classify(data: Path, runtime: Path | None = None) -> dict[str, list[int]]:
     """This home's looop processes by role: pulse, supervisor, host, beathost, web, other.
     A process is the home's when its environment names the data dir (workers' own children
     are left out: their command is not looop's)."""
-    from looop.sessions import list_sessions  # the bench runs in looop's venv
+    from looop.sessions.state import list_sessions  # the bench runs in looop's venv
 
     out: dict[str, list[int]] = {}
     pulse = None

@@ -81,8 +81,8 @@ def _real_parts() -> list[str]:
     return [
         f"real parts: srt + bubblewrap, socat, ripgrep (npm ~20 MB, apt) in {srt_cache()}: "
         f"{state(srt_cache())}",
-        f"real parts: claude, codex, pi, opencode (npm ~1.3 GB, a few minutes) in {cli_cache()}: "
-        f"{state(cli_cache())}",
+        f"real parts: claude, codex, pi, opencode + its SDK (npm ~1.3 GB, a few minutes) in "
+        f"{cli_cache()}: {state(cli_cache())}",
     ]
 
 

@@ -220,7 +220,7 @@ def kill_sessions(root: Path) -> None:
     import contextlib
     import signal
 
-    from looop.sessions import list_sessions
+    from looop.sessions.state import list_sessions
 
     for s in list_sessions(root):
         if s.child_pid:
@@ -234,7 +234,8 @@ def kill_sessions(root: Path) -> None:
 def stop_sessions(root: Path) -> None:
     """Kill every live session under `root` the way a user would (`looop kill`); a session that
     finishes on its own between the listing and the kill is already what the caller wanted."""
-    from looop.sessions import SessionError, get_session, kill, list_sessions
+    from looop.sessions.client import kill
+    from looop.sessions.state import SessionError, get_session, list_sessions
 
     for s in list_sessions(root):
         if not s.alive:

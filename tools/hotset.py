@@ -137,7 +137,8 @@ def _run(label: str, argv: list[str], env: dict[str, str]) -> int:
 def measure() -> dict[str, set[str]]:
     """label -> the looop modules the processes of that run imported."""
     from looop.hot.clock import SystemClock
-    from looop.sessions import kill, spawn, wait
+    from looop.sessions.client import kill, wait
+    from looop.sessions.spawner import spawn
 
     with tempfile.TemporaryDirectory() as d:
         hook, out, data = Path(d) / "hook", Path(d) / "out", Path(d) / "data"

@@ -38,6 +38,7 @@ import socket
 import sys
 import time
 
+from looop.core.sameworld import same_world
 from looop.hot import killfast, workerstart
 from looop.hot.beatclient import FDS as FDS
 from looop.hot.beatclient import IDLE_ENV as IDLE_ENV
@@ -55,7 +56,7 @@ from looop.hot.beatclient import stop_beat_host as stop_beat_host
 from looop.hot.beatclient import stop_beat_hosts as stop_beat_hosts
 from looop.hot.clock import SystemClock
 from looop.hot.main import main
-from looop.hot.peers import LIMITS, peer, same_world
+from looop.hot.peers import LIMITS, peer
 from looop.sessions.hostclient import host_options
 from looop.sessions.preloaded import (
     apply_limits,

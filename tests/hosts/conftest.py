@@ -92,7 +92,11 @@ def lab(where: Place, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]
         sys.stderr.write(f"\nSKIPPING tests/hosts: {why}\n")
         pytest.skip(why)
     d = tmp_path_factory.mktemp("lab")
-    with build_lab(d, 3, LAB_NET, where.users, where.tag(), base=where.base) as built:
+    # pip_compile=False: the tests' hosts skip pip's byte-compiling (~8 installs a run);
+    # bench/bench_hosts.py keeps it, as its install figure is what users get
+    with build_lab(
+        d, 3, LAB_NET, where.users, where.tag(), base=where.base, pip_compile=False
+    ) as built:
         yield built
 
 

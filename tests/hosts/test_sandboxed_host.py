@@ -248,7 +248,15 @@ def bare(home: Home, where: Place, tmp_path_factory: pytest.TempPathFactory) -> 
     d = tmp_path_factory.mktemp("bare")
     hide = (_scope_of_srt(),)
     with build_lab(
-        d, 1, LAB_NET, where.users, where.tag("sbx"), first=4, hide=hide, base=where.base
+        d,
+        1,
+        LAB_NET,
+        where.users,
+        where.tag("sbx"),
+        first=4,
+        hide=hide,
+        base=where.base,
+        pip_compile=False,  # as the lab's three (tests/hosts/conftest.py)
     ) as b:
         yield b
 

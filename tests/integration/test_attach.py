@@ -24,10 +24,11 @@ import pexpect
 import psutil
 import pytest
 
-import looop.sessions as sessions
 import looop.sessions.attach as attach_mod
 from looop.sessions.attach import CLEANUP
-from looop.sessions.state import SessionError
+from looop.sessions.client import detach, kill, wait
+from looop.sessions.spawner import spawn
+from looop.sessions.state import SessionError, get_session, list_sessions
 from tests.clocks import FixedClock
 
 PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -39,10 +40,10 @@ def root(tmp_path: Path) -> Iterator[Path]:
     data = tmp_path / "data"
     data.mkdir()
     yield data
-    for s in sessions.list_sessions(data):
+    for s in list_sessions(data):
         if s.alive:
             try:
-                sessions.kill(data, s.id)
+                kill(data, s.id)
             except SessionError:
                 pass  # finished on its own meanwhile
 
@@ -52,7 +53,7 @@ def env_for(home: Path, **extra: str) -> dict[str, str]:
 
 
 def start_shell(root: Path, sid: str, size: tuple[int, int] = (80, 24)) -> None:
-    sessions.spawn(
+    spawn(
         root,
         sid,
         ["bash", "--norc", "--noprofile", "-i"],
@@ -103,7 +104,7 @@ def wait_size(root: Path, sid: str, cols: int, rows: int, within_s: float = 10.0
     # The supervisor records every applied size in status.json; poll it briefly.
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
-        s = sessions.get_session(root, sid)
+        s = get_session(root, sid)
         if (s.cols, s.rows) == (cols, rows):
             return
         time.sleep(0.02)
@@ -136,7 +137,7 @@ def test_type_then_detach_with_ctrl_backslash_twice_restores_the_terminal(root: 
     sh.expect_exact("OUT$ ")
     assert (root / "after").read_text() == (root / "before").read_text()
     # Detaching leaves the program running.
-    assert sessions.get_session(root, "sh1").alive
+    assert get_session(root, "sh1").alive
     sh.sendline("exit")
     sh.expect(pexpect.EOF)
 
@@ -145,7 +146,7 @@ def test_type_then_detach_with_ctrl_backslash_twice_restores_the_terminal(root: 
 def test_single_ctrl_backslash_reaches_the_program_with_the_next_key(root: Path) -> None:
     # Raw mode in the session so 0x1c is a byte to `od`, not SIGQUIT; od prints every 4 bytes.
     script = "stty raw -echo; echo ready; exec od -An -tx1 -w4"
-    sessions.spawn(root, "od1", ["sh", "-c", script], cwd=root, env=env_for(root))
+    spawn(root, "od1", ["sh", "-c", script], cwd=root, env=env_for(root))
     child = attach_spawn(root, "od1")
     child.expect_exact("ready")
     child.send("\x1c")
@@ -155,13 +156,13 @@ def test_single_ctrl_backslash_reaches_the_program_with_the_next_key(root: Path)
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
-    assert sessions.get_session(root, "od1").alive
+    assert get_session(root, "od1").alive
 
 
 @pytest.mark.timeout(30)
 def test_attach_returns_the_exit_code_of_the_program(root: Path) -> None:
     script = "read line; echo got:$line; exit 7"
-    sessions.spawn(root, "ex1", ["sh", "-c", script], cwd=root, env=env_for(root))
+    spawn(root, "ex1", ["sh", "-c", script], cwd=root, env=env_for(root))
     child = attach_spawn(root, "ex1")
     child.sendline("ping")
     child.expect_exact("got:ping")
@@ -175,8 +176,8 @@ def test_attach_returns_the_exit_code_of_the_program(root: Path) -> None:
 @pytest.mark.timeout(30)
 def test_attach_to_a_finished_session_prints_its_log_and_code(root: Path) -> None:
     script = "echo first-line; printf 'no-newline-tail'; exit 3"
-    sessions.spawn(root, "done1", ["sh", "-c", script], cwd=root, env=env_for(root))
-    assert sessions.wait(root, "done1", 10.0, FixedClock()) == 3
+    spawn(root, "done1", ["sh", "-c", script], cwd=root, env=env_for(root))
+    assert wait(root, "done1", 10.0, FixedClock()) == 3
     proc = subprocess.run(
         [*ATTACH, "--root", str(root), "done1"],
         stdin=subprocess.DEVNULL,
@@ -212,12 +213,12 @@ def test_detach_from_another_terminal_ends_the_attach_with_zero(root: Path) -> N
     start_shell(root, "kick1")
     child = attach_spawn(root, "kick1")
     child.expect_exact("IN$ ")
-    sessions.detach(root, "kick1")
+    detach(root, "kick1")
     child.expect_exact("[detached from session kick1]")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
-    assert sessions.get_session(root, "kick1").alive
+    assert get_session(root, "kick1").alive
 
 
 @pytest.mark.timeout(30)
@@ -239,7 +240,7 @@ def test_sigterm_restores_the_terminal(root: Path) -> None:
     sh.expect_exact("rc=143")
     sh.expect_exact("OUT$ ")
     assert (root / "after").read_text() == (root / "before").read_text()
-    assert sessions.get_session(root, "term1").alive
+    assert get_session(root, "term1").alive
     sh.sendline("exit")
     sh.expect(pexpect.EOF)
 
@@ -496,7 +497,7 @@ def _load_hostile() -> Any:
 
 
 def _log_ends_with(root: Path, sid: str, tail: bytes, within_s: float = 10.0) -> None:
-    log = sessions.get_session(root, sid).dir / "output.log"
+    log = get_session(root, sid).dir / "output.log"
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         if log.read_bytes().endswith(tail):
@@ -509,9 +510,7 @@ def _run_hostile(root: Path, sid: str, argv: list[str], env: dict[str, str]) -> 
     """Start the hostile worker, attach a real terminal to it with argv, return every byte the
     terminal received."""
     hostile = _load_hostile()
-    sessions.spawn(
-        root, sid, [sys.executable, str(HOSTILE)], cwd=root, env=env_for(root), size=(80, 24)
-    )
+    spawn(root, sid, [sys.executable, str(HOSTILE)], cwd=root, env=env_for(root), size=(80, 24))
     child = pexpect.spawn(argv[0], argv[1:], cwd=str(root), env=env, timeout=15)
     child.expect_exact(b"ready")
     child.sendline(b"")
@@ -575,8 +574,8 @@ def test_looop_attach_passthrough_passes_the_workers_bytes_unfiltered(root: Path
 @pytest.mark.timeout(30)
 def test_a_finished_sessions_transcript_goes_through_the_gate_too(root: Path) -> None:
     script = r"printf 'a\033]52;c;UFdORUQ=\007b\033]0;PWNED\007c\033[31md\n'; exit 4"
-    sessions.spawn(root, "fin1", ["sh", "-c", script], cwd=root, env=env_for(root))
-    assert sessions.wait(root, "fin1", 10.0, FixedClock()) == 4
+    spawn(root, "fin1", ["sh", "-c", script], cwd=root, env=env_for(root))
+    assert wait(root, "fin1", 10.0, FixedClock()) == 4
 
     def replay(*flags: str) -> bytes:
         proc = subprocess.run(
@@ -597,8 +596,8 @@ def test_a_finished_sessions_transcript_goes_through_the_gate_too(root: Path) ->
 def test_the_locale_says_how_the_gate_reads_bytes_above_ascii(root: Path) -> None:
     # Latin-1 text with a C1 CSI (0x9b) in it: an 8-bit terminal would run `CSI 21t`.
     script = r"printf 'caf\351 \23321t'; exit 0"
-    sessions.spawn(root, "enc1", ["sh", "-c", script], cwd=root, env=env_for(root))
-    assert sessions.wait(root, "enc1", 10.0, FixedClock()) == 0
+    spawn(root, "enc1", ["sh", "-c", script], cwd=root, env=env_for(root))
+    assert wait(root, "enc1", 10.0, FixedClock()) == 0
 
     def replay(lc_all: str) -> bytes:
         proc = subprocess.run(

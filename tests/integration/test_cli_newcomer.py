@@ -324,7 +324,7 @@ sys.stdout.write("got=" + repr(got) + "\\r\\n")
 def sessions(data: Path) -> Iterator[Path]:
     data.mkdir(parents=True, exist_ok=True)
     yield data
-    from looop.sessions import list_sessions
+    from looop.sessions.state import list_sessions
 
     for s in list_sessions(data):  # leave no process behind
         for pid, sig in ((s.child_pid, signal.SIGKILL), (s.supervisor_pid, signal.SIGKILL)):
@@ -344,7 +344,7 @@ def _expect(root: Path, sid: str, pattern: str) -> str:
 
 @pytest.mark.timeout(60)
 def test_send_presses_enter_once(sessions: Path, cli: Cli) -> None:
-    from looop.sessions import spawn
+    from looop.sessions.spawner import spawn
 
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(sessions)}
     # a raw-mode program (an agent TUI) sees the Enter key, CR, right after the text
@@ -363,7 +363,7 @@ def test_send_presses_enter_once(sessions: Path, cli: Cli) -> None:
     assert cli("send", "sh", "exit")[0] == 0
     from looop.hot.clock import SystemClock
     from looop.hot.paths import Paths
-    from looop.sessions import wait
+    from looop.sessions.client import wait
 
     assert wait(sessions, "sh", 20, SystemClock(None)) == 0  # every prompt it will print is in
 

@@ -10,7 +10,8 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.loop.tick import tick
-from looop.sessions import expect, get_session, send
+from looop.sessions.client import expect, send
+from looop.sessions.state import get_session
 from tests.clocks import FixedClock
 from tests.helpers import stop_sessions, wire
 from tests.procwatch import FIXTURES, Zombies, children, describe, kill_all, tagged

@@ -22,7 +22,9 @@ import pytest
 from looop.hot.paths import Paths
 from looop.remote import hosts, tokens
 from looop.remote.kube import podrun
-from looop.sessions import SessionError, kill, spawn, wait
+from looop.sessions.client import kill, wait
+from looop.sessions.spawner import spawn
+from looop.sessions.state import SessionError
 from tests.clocks import FixedClock
 from tests.helpers import clean_env
 

@@ -15,7 +15,8 @@ import pytest
 from looop.core.context import Ctx
 from looop.hot.spent import budgets, set_budget
 from looop.loop.tick import tick
-from looop.sessions import get_session, kill
+from looop.sessions.client import kill
+from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
 from tests.clocks import FixedClock
 from tests.helpers import kill_sessions, outside_env, wait_until, wire

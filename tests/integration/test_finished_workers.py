@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from looop.hot.clock import SystemClock
-from looop.sessions import spawn, wait
+from looop.sessions.client import wait
+from looop.sessions.spawner import spawn
 from tests.helpers import kill_sessions, outside_env
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(120)]

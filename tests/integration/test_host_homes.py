@@ -17,7 +17,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from looop.sessions import get_session, hostclient, kill, list_sessions, spawn
+from looop.sessions import hostclient
+from looop.sessions.client import kill
+from looop.sessions.spawner import spawn
+from looop.sessions.state import get_session, list_sessions
 from tests.helpers import Cli, process_ended, stop_sessions, until, wait_until
 
 pytestmark = pytest.mark.timeout(90)
@@ -127,7 +130,7 @@ def test_the_same_dir_by_another_name_is_the_same_home(
 # spawn's env and the import path come on the command line: `env -i` may have cleared them).
 INSIDE = (
     "import json, sys, time; sys.path[:0] = json.loads(sys.argv[3])\n"
-    "from pathlib import Path; from looop.sessions import spawn\n"
+    "from pathlib import Path; from looop.sessions.spawner import spawn\n"
     "home, go = Path(sys.argv[1]), Path(sys.argv[2])\n"
     "while not go.exists(): time.sleep(0.02)\n"
     "spawn(home, 'b1', ['sleep', '120'], cwd=home, env=json.loads(sys.argv[4]))\n"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.sessions import list_sessions
+from looop.sessions.state import list_sessions
 from looop.workers.backend import Backend, LocalBackend, StartSpec
 from tests.clocks import FixedClock
 

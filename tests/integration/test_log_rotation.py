@@ -14,7 +14,9 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.hot.logfiles import read_pos
-from looop.sessions import follow, get_session, log_tail, read_log, screenshot, spawn, wait
+from looop.sessions.client import follow, log_tail, read_log, screenshot, wait
+from looop.sessions.spawner import spawn
+from looop.sessions.state import get_session
 from tests.clocks import FixedClock
 from tests.helpers import kill_sessions, wait_until
 

@@ -13,7 +13,7 @@ import pytest
 from looop.core.context import Ctx
 from looop.loop.tick import tick
 from looop.sense.probes import probe_sessions
-from looop.sessions import expect, kill, wait
+from looop.sessions.client import expect, kill, wait
 from looop.workers.launch import start_worker
 from tests.helpers import outside_env, runner_calls, stop_sessions, wait_until, wire
 

@@ -21,7 +21,9 @@ from looop.core.context import Ctx
 from looop.hot import store
 from looop.hot.spent import budgets
 from looop.human.mailbox import new_ask
-from looop.sessions import SessionError, get_session, kill, spawn, wait
+from looop.sessions.client import kill, wait
+from looop.sessions.spawner import spawn
+from looop.sessions.state import SessionError, get_session
 from tests.clocks import FixedClock
 from tests.helpers import clean_env, wait_until
 

@@ -135,7 +135,9 @@ def test_told_and_cost_report_act_as_the_worker(ctx: Ctx) -> None:
 
 def test_a_held_lease_is_refused_with_the_verbs_own_line(ctx: Ctx) -> None:
     # w2 holds it and is live (a real session), so w1's claim through MCP is refused
-    from looop.sessions import SessionError, kill, spawn, wait
+    from looop.sessions.client import kill, wait
+    from looop.sessions.spawner import spawn
+    from looop.sessions.state import SessionError
 
     data = ctx.paths.data
     spawn(data, "w2", ["cat"], cwd=data, env=worker_env(ctx))

@@ -19,7 +19,7 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.hot import homes
-from looop.sessions import get_session
+from looop.sessions.state import get_session
 from tests.helpers import await_event, clean_env, wire
 
 pytestmark = pytest.mark.timeout(120)

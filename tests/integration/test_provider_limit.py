@@ -127,7 +127,8 @@ def test_a_worker_at_its_limit_shows_limited_until_in_ls(ctx: Ctx) -> None:
     import time as _time
 
     from looop.hot.clock import SystemClock
-    from looop.sessions import expect, kill, spawn
+    from looop.sessions.client import expect, kill
+    from looop.sessions.spawner import spawn
 
     reset = _time.gmtime(_time.time() + 2 * 3600)
     hh = f"{reset.tm_hour % 12 or 12}:{reset.tm_min:02d}{'am' if reset.tm_hour < 12 else 'pm'}"

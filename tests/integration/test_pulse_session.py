@@ -14,7 +14,7 @@ import pexpect
 import pytest
 
 from looop.core.context import Ctx
-from looop.sessions import get_session, list_sessions
+from looop.sessions.state import get_session, list_sessions
 from tests.helpers import outside_env, wire
 
 pytestmark = pytest.mark.timeout(120)

@@ -16,8 +16,9 @@ import pytest
 
 from looop.hot import protocol as proto
 from looop.hot.logs import follow
-from looop.sessions import get_session, screenshot, send, spawn, wait
-from looop.sessions.state import socket_path
+from looop.sessions.client import screenshot, send, wait
+from looop.sessions.spawner import spawn
+from looop.sessions.state import get_session, socket_path
 from tests.clocks import FixedClock
 from tests.helpers import kill_sessions
 

@@ -18,16 +18,10 @@ import psutil
 import pytest
 
 from looop.hot.wire import fnv1a_64
-from looop.sessions import (
-    SessionError,
-    expect,
-    get_session,
-    hostclient,
-    kill,
-    list_sessions,
-    spawn,
-    wait,
-)
+from looop.sessions import hostclient
+from looop.sessions.client import expect, kill, wait
+from looop.sessions.spawner import spawn
+from looop.sessions.state import SessionError, get_session, list_sessions
 from tests.clocks import FixedClock
 from tests.helpers import Cli, process_ended, until, wait_until
 
@@ -342,7 +336,7 @@ def test_a_caller_in_another_mount_namespace_gets_a_supervisor_of_its_own(
     if probe.returncode != 0:
         pytest.skip("unshare -m is not permitted here")
     code = (
-        "import sys; from pathlib import Path; from looop.sessions import spawn; "
+        "import sys; from pathlib import Path; from looop.sessions.spawner import spawn; "
         "spawn(Path(sys.argv[1]), 'inside', ['sleep', '60'], cwd=Path(sys.argv[1]), "
         "env={'PATH': '/usr/bin:/bin', 'LANG': 'C.UTF-8', 'LOOOP_RUNTIME_DIR': sys.argv[2]})"
     )

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from looop.sessions import get_session, kill, list_sessions, screenshot, spawn
+from looop.sessions.client import kill, screenshot
+from looop.sessions.spawner import spawn
+from looop.sessions.state import get_session, list_sessions
 
 pytestmark = pytest.mark.timeout(60)
 

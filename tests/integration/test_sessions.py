@@ -19,26 +19,29 @@ import psutil
 import pytest
 
 from looop.hot import protocol as proto
-from looop.sessions import (
-    SessionError,
+from looop.sessions.client import (
     detach,
     expect,
     follow,
-    get_session,
     kill,
     log_tail,
-    prune_aged,
     read_log,
     resize,
     restart,
     screenshot,
     send,
     send_keys,
-    spawn,
     wait,
     wait_idle,
 )
-from looop.sessions.state import ensure_socket_file, socket_path
+from looop.sessions.spawner import spawn
+from looop.sessions.state import (
+    SessionError,
+    ensure_socket_file,
+    get_session,
+    prune_aged,
+    socket_path,
+)
 from tests.clocks import FixedClock
 from tests.helpers import kill_sessions, wait_until
 

@@ -235,7 +235,7 @@ def _worker(**fields: str) -> dict[str, Any]:
 
 
 def _nothing_started(ctx: Ctx) -> None:
-    from looop.sessions import list_sessions
+    from looop.sessions.state import list_sessions
 
     assert list_sessions(ctx.paths.data) == []
     assert not (ctx.paths.verify / "w1.cmd").exists()
@@ -272,7 +272,8 @@ def test_a_worker_with_a_tripwire_command_or_verify_never_starts(
 def test_a_refused_worker_fails_the_beat_and_an_allow_pattern_lets_it_start(
     ctx: Ctx, clock: FixedClock
 ) -> None:
-    from looop.sessions import list_sessions, wait
+    from looop.sessions.client import wait
+    from looop.sessions.state import list_sessions
 
     decision = _worker(command="sudo touch marker # {{prompt_file}}", verify="test -f marker")
     wire(ctx, [{"decision": decision}], worker="cat {{prompt_file}}")

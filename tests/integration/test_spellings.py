@@ -83,7 +83,7 @@ def test_dash_leading_tells_and_screenshot_plain(ctx: Ctx) -> None:
         assert r.returncode == 0 and "Usage" in r.stdout
         assert take_tells(ctx.paths.tells, "t1") == ["--no-verify is wrong", "-x"]
 
-        from looop.sessions import expect
+        from looop.sessions.client import expect
 
         expect(ctx.paths.data, "t1", "hello-screen", timeout_s=20, clock=ctx.clock)
         plain = _looop(ctx, "screenshot", "t1", "--plain")

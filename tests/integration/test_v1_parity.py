@@ -15,7 +15,7 @@ from looop.core.context import Ctx
 from looop.human.schedules import MIN_EVERY_S
 from looop.loop import guards
 from looop.loop.tick import tick
-from looop.sessions import list_sessions
+from looop.sessions.state import list_sessions
 from tests.helpers import Cli, clean_env, wire
 
 pytestmark = pytest.mark.timeout(60)

@@ -14,7 +14,8 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from looop.core.context import Ctx
-from looop.sessions import send, spawn, wait
+from looop.sessions.client import send, wait
+from looop.sessions.spawner import spawn
 from looop.tui.app import WatchApp
 from tests.clocks import FixedClock
 from tests.helpers import Cli, kill_sessions

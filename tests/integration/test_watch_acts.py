@@ -13,7 +13,8 @@ from textual.widgets import Static
 
 from looop.core.context import Ctx
 from looop.human.mailbox import new_ask
-from looop.sessions import get_session, spawn
+from looop.sessions.spawner import spawn
+from looop.sessions.state import get_session
 from looop.tui.app import WatchApp
 from looop.tui.modals import Confirm, KeysHelp, Line
 from looop.web.actions import Acting

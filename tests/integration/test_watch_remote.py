@@ -16,7 +16,8 @@ import pytest
 from looop.core.context import Ctx
 from looop.hot.clock import utc_stamp
 from looop.hot.errors import LooopError
-from looop.sessions import send, spawn
+from looop.sessions.client import send
+from looop.sessions.spawner import spawn
 from looop.tui.app import WatchApp
 from tests.clocks import FixedClock
 from tests.farhost import FarHost

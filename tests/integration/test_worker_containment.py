@@ -18,8 +18,7 @@ import pytest
 
 from looop.core import cgroup
 from looop.core.context import Ctx
-from looop.sessions import get_session
-from looop.sessions.state import settle_dead
+from looop.sessions.state import get_session, settle_dead
 from looop.workers.launch import start_worker
 from tests.helpers import clean_env, kill_sessions, process_ended, wait_until, wire
 from tests.procwatch import FIXTURES, by_argv, describe, kill_all

@@ -15,7 +15,8 @@ from looop.core.context import Ctx
 from looop.hot.errors import LooopError
 from looop.loop.tick import tick
 from looop.sense.probes import probe_sessions
-from looop.sessions import expect, get_session, kill, list_sessions, wait
+from looop.sessions.client import expect, kill, wait
+from looop.sessions.state import get_session, list_sessions
 from looop.workers.launch import start_worker
 from tests.clocks import FixedClock
 from tests.helpers import events, stop_sessions, wait_until, wire, with_env
@@ -186,7 +187,7 @@ def test_sys_sessions_health_flags_and_verify(wctx: Ctx) -> None:
         )
         start_worker(wctx, k, "v2", "x", command="touch made; echo ok # {{prompt_file}}")
         start_worker(wctx, k, "live", "x")
-        from looop.sessions import flag
+        from looop.sessions.state import flag
 
         flag(wctx.paths.data, "live", "need approval")
         assert wait(wctx.paths.data, "v1", 20, wctx.clock) == 0

@@ -20,7 +20,8 @@ from looop.core.context import Ctx
 from looop.hot.errors import LooopError
 from looop.hot.paths import Paths
 from looop.sense.probes import probe_sessions
-from looop.sessions import list_sessions, prune_aged, wait
+from looop.sessions.client import wait
+from looop.sessions.state import list_sessions, prune_aged
 from looop.workers.launch import end_generation, start_worker
 from tests.clocks import FixedClock
 from tests.helpers import Cli, clean_env, wire

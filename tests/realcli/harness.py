@@ -21,7 +21,7 @@ import looop.decide.spend as spend_module
 from looop.core.context import Ctx
 from looop.decide.runner import RunResult, run_runner
 from looop.hot.config import PRESETS
-from tests.realcli.install import BINARIES
+from tests.realcli.install import BINARIES, opencode_sdk_dir
 from tests.realcli.model_server import ModelServer
 
 CLIS = ("claude", "codex", "pi", "opencode")
@@ -57,7 +57,7 @@ def base_env(home: Path, server: ModelServer, bin_dir: Path) -> dict[str, str]:
         "http_proxy": server.url,
         "NO_PROXY": no_proxy,
         "no_proxy": no_proxy,
-        # opencode tries to npm-install its plugin SDK into its config dir: keep npm offline
+        # were opencode's plugin SDK missing from its config dir, it would npm-install it
         "npm_config_offline": "true",
     }
 
@@ -160,7 +160,21 @@ def cli_env(cli: str, home: Path, server: ModelServer, bin_dir: Path) -> dict[st
     home.mkdir(parents=True, exist_ok=True)
     env = base_env(home, server, bin_dir)
     env.update(_CONFIGURE[cli](home, server))
+    if cli == "opencode":
+        _opencode_sdk(home, opencode_sdk_dir(bin_dir.parent.parent))
     return env
+
+
+def _opencode_sdk(home: Path, sdk: Path) -> None:
+    """The config dir as a user's opencode leaves it after its first online start: its plugin
+    SDK installed (install.py), so opencode does not try to install it on each run. Its
+    node_modules is the cache's, linked: opencode only reads it once installed."""
+    conf = home / ".config" / "opencode"
+    for name in ("package.json", "package-lock.json"):
+        shutil.copyfile(sdk / name, conf / name)
+    link = conf / "node_modules"
+    if not link.is_symlink():
+        link.symlink_to(sdk / "node_modules", target_is_directory=True)
 
 
 @dataclass

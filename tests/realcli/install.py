@@ -36,6 +36,12 @@ BINARIES: dict[str, tuple[str, str]] = {
     "opencode": ("opencode-ai", "1.18.33"),
 }
 
+# opencode npm-installs its plugin SDK, at its own version, into its config dir on every start
+# until it is there (offline that attempt loads npm's installer and fails: ~0.6 s of CPU a
+# run). A user's opencode that went online once has it: the cache holds that install, once.
+OPENCODE_SDK = "@opencode-ai/plugin"
+_SDK_DIR = "opencode-config"
+
 REPO = Path(__file__).resolve().parents[2]
 CACHE_ROOT = REPO / ".realcli-cache"
 INSTALL_TIMEOUT_S = 900
@@ -129,25 +135,51 @@ def install(pins: dict[str, str] | None = None, log: Path | None = None) -> Path
         raise InstallError("npm is not on PATH")
     root = cache_dir(pins)
     with locked(CACHE_ROOT / f"{root.name}.lock"):
-        marker = root / _MARKER
-        if marker.exists():
-            try:
-                if json.loads(marker.read_text()).get("pins") == pins:
-                    return root
-            except (OSError, ValueError):
-                pass
-        specs = [f"{pkg}@{ver}" for pkg, ver in sorted(pins.items())]
-        npm_install(npm, root, specs, "looop-realcli-cache", log or root / "npm-install.log")
-        versions = check_binaries(root)
-        marker.write_text(json.dumps({"pins": pins, "versions": versions}, indent=2) + "\n")
+        if not _done(root / _MARKER, pins):
+            specs = [f"{pkg}@{ver}" for pkg, ver in sorted(pins.items())]
+            npm_install(npm, root, specs, "looop-realcli-cache", log or root / "npm-install.log")
+            versions = check_binaries(root)
+            marker = root / _MARKER
+            marker.write_text(json.dumps({"pins": pins, "versions": versions}, indent=2) + "\n")
+        if "opencode-ai" in pins:
+            _install_opencode_sdk(npm, opencode_sdk_dir(root), pins["opencode-ai"])
         return root
 
 
-def npm_install(npm: str, root: Path, specs: list[str], name: str, log: Path) -> None:
-    """`npm install` of exact specs into `root` (its own package.json keeps npm from walking
-    up into the repo); the output goes to `log`; InstallError when npm fails."""
+def _done(marker: Path, pins: dict[str, str]) -> bool:
+    try:
+        return bool(json.loads(marker.read_text()).get("pins") == pins)
+    except (OSError, ValueError):
+        return False
+
+
+def opencode_sdk_dir(root: Path) -> Path:
+    """What opencode's config dir holds once it installed its plugin SDK: package.json,
+    package-lock.json, node_modules (harness.py gives each test's home these)."""
+    return root / _SDK_DIR
+
+
+def _install_opencode_sdk(npm: str, folder: Path, version: str) -> None:
+    """The SDK as opencode installs it (an exact version, saved in package.json), by npm."""
+    want = {OPENCODE_SDK: version}
+    if _done(folder / _MARKER, want):
+        return
+    manifest: dict[str, object] = {"dependencies": want}
+    npm_install(npm, folder, [f"{OPENCODE_SDK}@{version}"], manifest, folder / "npm-install.log")
+    if not (folder / "node_modules" / OPENCODE_SDK / "package.json").is_file():
+        raise InstallError(f"{OPENCODE_SDK}@{version} is missing from {folder} after npm install")
+    (folder / _MARKER).write_text(json.dumps({"pins": want}, indent=2) + "\n")
+
+
+def npm_install(
+    npm: str, root: Path, specs: list[str], name: str | dict[str, object], log: Path
+) -> None:
+    """`npm install` of exact specs into `root` (its own package.json, named `name` or `name`
+    itself, keeps npm from walking up into the repo); the output goes to `log`; InstallError
+    when npm fails."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "package.json").write_text(json.dumps({"name": name, "private": True}) + "\n")
+    manifest = {"name": name, "private": True} if isinstance(name, str) else name
+    (root / "package.json").write_text(json.dumps(manifest) + "\n")
     cmd = [npm, "install", "--prefix", str(root), "--no-audit", "--no-fund", "--save-exact"]
     cmd += specs
     try:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from looop.core.sandboxpolicy import SandboxPolicy
-from looop.sessions import expect, get_session, kill, screenshot, send, send_keys
+from looop.sessions.client import expect, kill, screenshot, send, send_keys
+from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
 from tests.helpers import until, wait_until
 from tests.realcli.harness import Rig, answer_first_run_prompts

@@ -21,7 +21,8 @@ import pytest
 from looop.core.context import Ctx
 from looop.core.sandboxpolicy import SandboxPolicy
 from looop.hot.config import PRESETS
-from looop.sessions import expect, get_session, kill, screenshot, send, send_keys
+from looop.sessions.client import expect, kill, screenshot, send, send_keys
+from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
 from looop.workers.mcpwire import wire
 from tests.helpers import until, wait_until

@@ -16,7 +16,8 @@ import pytest
 
 from looop.human.mailbox import new_ask
 from looop.loop.asks import tag
-from looop.sessions import expect, get_session, kill, screenshot
+from looop.sessions.client import expect, kill, screenshot
+from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
 from looop.workers.resume import read_record
 from tests.realcli.harness import Rig, answer_first_run_prompts

@@ -20,7 +20,8 @@ import pytest
 
 from looop.human.mailbox import new_ask
 from looop.loop.asks import tag
-from looop.sessions import expect, get_session, kill
+from looop.sessions.client import expect, kill
+from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
 from looop.workers.resume import read_record
 from tests.realcli.harness import Rig, answer_first_run_prompts
@@ -111,8 +112,14 @@ def test_resumed_worker_sends_its_earlier_turns(
         # the CLI names its conversation itself: nothing is known at the start
         assert rec is not None and rec.conversation is None and rec.find == cli
         assert rec.policy == "resume"
-        _await(lambda: len(_named(rig)) == 1, 30, f"{cli} to save its conversation")
-        (conv,) = _named(rig)
+        named: list[str] = []
+
+        def saved() -> bool:  # one listing a poll, kept: opencode's costs ~2.5 s of CPU
+            named[:] = _named(rig)
+            return len(named) == 1
+
+        _await(saved, 30, f"{cli} to save its conversation")
+        (conv,) = named
         ask = new_ask(ctx.paths.asks, ctx.paths.answers, sid, "ship it?", None, [], time.time())
         _reboot(root, sid)
         if reboot:

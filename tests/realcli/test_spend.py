@@ -13,7 +13,8 @@ from collections.abc import Callable
 import pytest
 
 from looop.hot.cost.prices import lookup_price, price_table, price_tokens
-from looop.sessions import expect, get_session, kill, send, send_keys
+from looop.sessions.client import expect, kill, send, send_keys
+from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
 from tests.realcli.harness import Rig, answer_first_run_prompts
 from tests.realcli.test_resume import _await, _reboot, _screen

@@ -55,7 +55,7 @@ def host_side(box: Box, wid: str) -> str:
     from looop.cli.ctxbuild import ctx_for
     from looop.hot.clock import SystemClock
     from looop.sense.probes import probe_sessions
-    from looop.sessions import prune_aged
+    from looop.sessions.state import prune_aged
     from looop.workers.launch import end_generation
 
     diff = box.looop("worker", "diff", wid)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from looop.hot.clock import SystemClock
-from looop.sessions import expect, resize
+from looop.sessions.client import expect, resize
 from tests.sandbox.test_sandboxed_worker import Box
 
 pytestmark = pytest.mark.timeout(150)

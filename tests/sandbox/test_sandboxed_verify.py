@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from looop.hot.clock import SystemClock
-from looop.sessions import wait
+from looop.sessions.client import wait
 from tests.helpers import clean_env
 from tests.sandbox.test_sandboxed_worker import LOOOP, SECRET, Server, servers
 

@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from looop.hot.clock import SystemClock
-from looop.sessions import wait
+from looop.sessions.client import wait
 from tests.helpers import clean_env
 
 pytestmark = pytest.mark.timeout(120)
@@ -337,7 +337,7 @@ echo end= >> "$r"
 
 
 def test_another_workers_log_stays_hidden_across_its_rotations(tmp_path: Path, srt: Path) -> None:
-    from looop.sessions import log_tail
+    from looop.sessions.client import log_tail
     from tests.helpers import until
 
     box = Box(tmp_path, srt, {})

@@ -141,7 +141,7 @@ def test_git_on_the_host_never_runs_what_a_worker_planted_in_its_git_dirs(
     from looop.cli.ctxbuild import ctx_for
     from looop.hot.clock import SystemClock
     from looop.sense.probes import probe_sessions
-    from looop.sessions import prune_aged
+    from looop.sessions.state import prune_aged
     from looop.workers.launch import end_generation
 
     box = Box(tmp_path, srt, "on")
@@ -245,7 +245,7 @@ def test_srts_placeholders_never_land_in_a_sandboxed_workers_worktree(
     from looop.cli.ctxbuild import ctx_for
     from looop.hot.clock import SystemClock
     from looop.sense.probes import probe_sessions
-    from looop.sessions import expect
+    from looop.sessions.client import expect
 
     box = Box(tmp_path, srt, "on")
     main = tmp_path / "main"

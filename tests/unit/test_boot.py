@@ -309,7 +309,8 @@ def test_a_live_sessions_screen_and_input_answer_as_through_the_plain_entry(
 ) -> None:
     """shot, send and key on a live session end light (their socket closed, their output
     flushed before the fast exit) and say what the plain entry says."""
-    from looop.sessions import kill, spawn
+    from looop.sessions.client import kill
+    from looop.sessions.spawner import spawn
 
     data = tmp_path / "data"
     data.mkdir()

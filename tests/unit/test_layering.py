@@ -99,7 +99,6 @@ HOT_DOORS: set[tuple[str, str]] = {
     ("looop.hot.killfast", "looop.cli.steerwork"),
     ("looop.hot.workerstart", "looop.cli.ctxbuild"),  # a start run here (no beat host)
     ("looop.hot.workerstart", "looop.cli.steerwork"),
-    ("looop.hot.workerstart", "looop.core.context"),
     ("looop.hot.beatclient", "looop.sessions.hostclient"),  # no beat host yet: start one
     ("looop.hot.beatclient", "looop.sessions.state"),
     ("looop.hot.drive", "looop.remote"),  # a worker on an SSH host: its link
@@ -107,28 +106,30 @@ HOT_DOORS: set[tuple[str, str]] = {
     ("looop.hot.drive", "looop.remote.ssh.link"),
     ("looop.hot.fleet", "looop.remote.engine"),  # `ls` of a home with remote workers
 }
-HOT_DOORS_DEBT: set[tuple[str, str]] = {
+# Names a hot module takes from another room for its type hints alone (under `if
+# TYPE_CHECKING:`, never loaded when it runs): a view's shape, the context a caller passes.
+HOT_TYPES: set[tuple[str, str]] = {
     ("looop.hot.beatlog", "looop.loop.views"),
     ("looop.hot.render", "looop.loop.views"),
     ("looop.hot.status", "looop.loop.views"),
     ("looop.hot.status", "looop.decide.cost.views"),
-    ("looop.hot.status", "looop.loop.delays"),
-    ("looop.hot.status", "looop.loop.limited"),
     ("looop.hot.cost.breakers", "looop.decide.cost.views"),
     ("looop.hot.cost.glance", "looop.decide.cost.views"),
+    ("looop.hot.eventlog", "looop.core.eventnames"),
+    ("looop.hot.fleet", "looop.core.context"),
+    ("looop.hot.needsinput", "looop.core.context"),
+    ("looop.hot.workerstart", "looop.core.context"),
+}
+# Light readers that still borrow from a heavy room when they run: debt to pay.
+HOT_DOORS_DEBT: set[tuple[str, str]] = {
     ("looop.hot.config", "looop.core.hookline"),
     ("looop.hot.config", "looop.core.presets"),
     ("looop.hot.config", "looop.core.sandboxpolicy"),
     ("looop.hot.config", "looop.core.screenrules"),
-    ("looop.hot.eventlog", "looop.core.eventnames"),
-    ("looop.hot.fleet", "looop.core.context"),
     ("looop.hot.logs", "looop.sessions.state"),
-    ("looop.hot.needsinput", "looop.core.context"),
     ("looop.hot.needsinput", "looop.core.limits"),
     ("looop.hot.needsinput", "looop.human.notify"),
     ("looop.hot.needsinput", "looop.sessions.client"),
-    ("looop.hot.peers", "looop.core"),
-    ("looop.hot.peers", "looop.core.cgroup"),
 }
 # What a hot module may not import at load time: each costs a light verb milliseconds
 # (tests/unit/cli/test_fast_imports.py measures what the verbs really load).
@@ -284,28 +285,63 @@ def test_every_import_follows_the_rooms_arrows() -> None:
     assert breaks == []
 
 
-def _hot_reaches() -> tuple[set[tuple[str, str]], list[str]]:
-    """(importer, module) for each import out of the hot room, and the ones at load time."""
+def _for_types(path: Path) -> set[str]:
+    """The modules imported at module level under `if TYPE_CHECKING:` (for hints only)."""
+    found: set[str] = set()
+    for node in sourcetree.tree(path).body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for inner in node.body:
+                if isinstance(inner, ast.ImportFrom) and inner.module:
+                    found.add(inner.module)
+                    found.update(f"{inner.module}.{a.name}" for a in inner.names)
+    return found
+
+
+def _hot_reaches() -> tuple[set[tuple[str, str]], set[tuple[str, str]], list[str]]:
+    """(importer, module) for each import out of the hot room when it runs, those for type
+    hints alone, and the ones at load time."""
     modules = _modules()
-    out: set[tuple[str, str]] = set()
+    runs: set[tuple[str, str]] = set()
+    hints: set[tuple[str, str]] = set()
     at_load: list[str] = []
     for name, path in sorted(modules.items()):
         if _room(name) != "hot":
             continue
         top = _imports(path, top_level_only=True)
+        types = _for_types(path)
+        inside = {t for n in ast.walk(sourcetree.tree(path)) for t in _stmt_imports(n)}
         for target in _imports(path, top_level_only=False):
-            if target in modules and _room(target) != "hot" and target != "looop":
-                out.add((name, target))
-                if target in top:
-                    at_load.append(f"{name} -> {target}")
-    return out, at_load
+            if target not in modules or _room(target) == "hot" or target == "looop":
+                continue
+            if target in top:
+                at_load.append(f"{name} -> {target}")
+            if target in types and target not in inside:
+                hints.add((name, target))
+            else:
+                runs.add((name, target))
+    return runs, hints, at_load
+
+
+def _stmt_imports(node: ast.AST) -> set[str]:
+    """What an import statement inside a function names (module, and module.name)."""
+    if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        return set()
+    found: set[str] = set()
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.ImportFrom) and inner.module and inner.level == 0:
+            found.add(inner.module)
+            found.update(f"{inner.module}.{a.name}" for a in inner.names)
+        elif isinstance(inner, ast.Import):
+            found.update(a.name for a in inner.names)
+    return found
 
 
 def test_the_hot_room_reaches_out_only_through_its_doors() -> None:
-    found, at_load = _hot_reaches()
+    runs, hints, at_load = _hot_reaches()
     assert at_load == [], "the hot room imports other rooms only inside a function"
-    assert found - HOT_DOORS - HOT_DOORS_DEBT == set(), "a new door out of the hot room"
-    assert (HOT_DOORS | HOT_DOORS_DEBT) - found == set(), "a closed door: take it off the list"
+    assert runs - HOT_DOORS - HOT_DOORS_DEBT == set(), "a new door out of the hot room"
+    assert (HOT_DOORS | HOT_DOORS_DEBT) - runs == set(), "a closed door: take it off the list"
+    assert hints == HOT_TYPES, "type-only imports out of the hot room: list them in HOT_TYPES"
 
 
 def test_the_hot_room_loads_only_light_standard_modules() -> None:

@@ -15,7 +15,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from looop.core.context import Ctx
-from looop.sessions import SessionError, kill, spawn, wait
+from looop.sessions.client import kill, wait
+from looop.sessions.spawner import spawn
+from looop.sessions.state import SessionError
 from looop.web.app import build_app
 from looop.web.auth import Guard
 from tests.clocks import FixedClock

@@ -11,7 +11,8 @@ from starlette.testclient import TestClient
 from looop.core.context import Ctx
 from looop.hot.status import gather_status
 from looop.human.mailbox import archive, new_ask
-from looop.sessions import get_session, send
+from looop.sessions.client import send
+from looop.sessions.state import get_session
 from tests.helpers import wait_until
 from tests.web.conftest import ORIGIN, TOKEN, journal
 

@@ -12,7 +12,8 @@ from looop.core.context import Ctx
 from looop.hot import store
 from looop.hot.cost.record import append_costs
 from looop.hot.spent import budgets
-from looop.sessions import SessionError, get_session, kill, wait
+from looop.sessions.client import kill, wait
+from looop.sessions.state import SessionError, get_session
 from tests.clocks import FixedClock
 from tests.web.conftest import journal
 

@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from looop.sessions import SessionError, get_session, kill, spawn, wait
+from looop.sessions.client import kill, wait
+from looop.sessions.spawner import spawn
+from looop.sessions.state import SessionError, get_session
 from tests.clocks import FixedClock
 from tests.helpers import clean_env, wait_until
 from tests.web.conftest import LOOOP, serving

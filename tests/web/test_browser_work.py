@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from looop.sessions import get_session
+from looop.sessions.state import get_session
 from tests.helpers import clean_env, kill_sessions, wait_until
 from tests.web.conftest import LOOOP, serving
 from tests.web.test_browser import ARTIFACTS, _click, _text, browser_parts, driver

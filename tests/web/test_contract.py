@@ -20,6 +20,7 @@ from looop.human.mailbox import answer, pending
 from looop.remote import hosts, tokens
 from looop.web.app import build_app
 from looop.web.auth import Guard
+from tests.helpers import wait_until
 from tests.web.conftest import ORIGIN, TOKEN
 
 pytestmark = pytest.mark.timeout(60)
@@ -156,6 +157,8 @@ def test_a_long_ask_answers_pending_until_a_human_answers(web: TestClient, home:
     assert r.status_code == 202 and r.json() == {"pending": True}
     r = web.post(ROUTE, headers=h, json=req)  # the same key: the same ask, still waiting
     assert r.status_code == 202
+    # the ask is written by the verb the 202 left running: on a loaded machine, after it
+    wait_until(lambda: pending(home.paths.asks, home.paths.answers), 30, "the ask written")
     asks = pending(home.paths.asks, home.paths.answers)
     assert [a["id"] for a in asks] == ["pw1-1"] and asks[0]["prompt"] == "which colour?"
     answer(home.paths.asks, home.paths.answers, "pw1-1", "blue", home.clock.now())

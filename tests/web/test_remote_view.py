@@ -19,7 +19,9 @@ from starlette.testclient import TestClient
 from looop.act import effects
 from looop.core.context import Ctx
 from looop.remote import engine as remote_mod
-from looop.sessions import SessionError, get_session, kill, spawn, wait
+from looop.sessions.client import kill, wait
+from looop.sessions.spawner import spawn
+from looop.sessions.state import SessionError, get_session
 from looop.web.reads import far_tail
 from tests.clocks import FixedClock
 from tests.farhost import FarHost

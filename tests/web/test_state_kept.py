@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 
 from looop.core.context import Ctx
 from looop.hot import store
-from looop.sessions import kill, wait
+from looop.sessions.client import kill, wait
 from looop.web import cache
 from tests.clocks import FixedClock
 from tests.helpers import clean_env, wait_until

@@ -396,8 +396,8 @@ def _sessions_call(what: str, fn: Callable[[], object]) -> None:
 def _kill_worker(ctx: Ctx, knobs: Knobs, a: KillWorker) -> str | None:
     """Moves are level-triggered: a worker that is already over (it exited, was killed, or
     its supervisor died) is a success that journals what was found; an unknown id fails."""
-    # lazy: only worker moves load the session client
-    from looop.sessions import SessionError, get_session, kill
+    from looop.sessions.client import kill  # lazy: only worker moves load the session client
+    from looop.sessions.state import SessionError, get_session
     from looop.workers.launch import normalise_target
 
     wid = normalise_target(a.id)
@@ -438,7 +438,7 @@ def _kill_worker(ctx: Ctx, knobs: Knobs, a: KillWorker) -> str | None:
 
 def _steer_session(ctx: Ctx, knobs: Knobs, a: SteerSession) -> None:
     # lazy: only worker moves load the session client
-    from looop.sessions import send
+    from looop.sessions.client import send
     from looop.workers.launch import normalise_target
 
     wid = normalise_target(a.id)
@@ -452,7 +452,7 @@ def _steer_session(ctx: Ctx, knobs: Knobs, a: SteerSession) -> None:
 
 def _send_key(ctx: Ctx, knobs: Knobs, a: SendKey) -> None:
     # lazy: only worker moves load the session client
-    from looop.sessions import send_keys
+    from looop.sessions.client import send_keys
     from looop.workers.launch import normalise_target
 
     wid = normalise_target(a.id)
@@ -465,7 +465,7 @@ def _send_key(ctx: Ctx, knobs: Knobs, a: SendKey) -> None:
 
 def _restart_session(ctx: Ctx, knobs: Knobs, a: RestartSession) -> None:
     # lazy: only worker moves load the session client
-    from looop.sessions import restart
+    from looop.sessions.client import restart
     from looop.workers.launch import WorkerError, normalise_target
     from looop.workers.resume import restart_worker
 

@@ -13,7 +13,7 @@ from looop.cli.app import make_ctx
 from looop.core.context import Ctx
 from looop.hot.errors import LooopError
 from looop.loop.daemon import PULSE, DownResult, start_detached, stop_all
-from looop.sessions import follow
+from looop.sessions.client import follow
 
 
 def foreground() -> int:

@@ -18,20 +18,10 @@ from looop.remote.engine import host_of, kube_backend
 from looop.remote.hosts import KubeHost
 from looop.remote.kube.hosted import HostedKube
 from looop.remote.ssh.backend import forward
-from looop.sessions import (
-    detach,
-    flag,
-    list_sessions,
-    prune_aged,
-    resize,
-    restart,
-    send,
-    send_keys,
-    unflag,
-    validate_id,
-)
 from looop.sessions.attach import attach, utf8_locale
+from looop.sessions.client import detach, resize, restart, send, send_keys
 from looop.sessions.durations import parse_duration, parse_size
+from looop.sessions.state import flag, list_sessions, prune_aged, unflag, validate_id
 from looop.workers.launch import end_generation, normalise_target, strip_legacy_prefix
 from looop.workers.resume import restart_worker
 

@@ -24,9 +24,9 @@ from looop.hot.render import print_status
 from looop.hot.status import add_v1_fields, gather_status
 from looop.loop.humanwait import wait_for_human
 from looop.remote.kube.hosted import HostedKube
-from looop.sessions import expect, get_session, log_tail, read_log, screenshot, wait, wait_idle
-from looop.sessions import follow as follow_log
-from looop.sessions.state import mark_dead
+from looop.sessions.client import expect, log_tail, read_log, screenshot, wait, wait_idle
+from looop.sessions.client import follow as follow_log
+from looop.sessions.state import get_session, mark_dead
 from looop.workers import polled
 from looop.workers.launch import live_workers
 

@@ -16,8 +16,7 @@ from looop.core.context import Ctx
 from looop.hot import store, where
 from looop.hot.errors import LooopError
 from looop.seed import ensure_data_dir
-from looop.sessions import get_session
-from looop.sessions.state import LOG, Session
+from looop.sessions.state import LOG, Session, get_session
 from looop.workers import sandboxtty
 
 MAX_BODY_BYTES = 4 << 20  # far past any prompt budget; stops a runaway pipe early

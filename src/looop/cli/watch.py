@@ -10,8 +10,8 @@ from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.hot.errors import LooopError
 from looop.remote.engine import remote_of
-from looop.sessions import get_session, validate_id
 from looop.sessions.durations import parse_duration
+from looop.sessions.state import get_session, validate_id
 from looop.web.actions import Acting
 from looop.workers.launch import strip_legacy_prefix
 

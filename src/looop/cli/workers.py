@@ -26,7 +26,7 @@ from looop.hot.workerstart import Start, start_worker_lines
 from looop.remote.engine import host_of
 from looop.remote.hosts import KubeHost
 from looop.remote.ssh.backend import forward
-from looop.sessions import SessionError, get_session
+from looop.sessions.state import SessionError, get_session
 from looop.workers import treework
 from looop.workers.launch import normalise_target
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -177,8 +178,6 @@ def _claude(env: Mapping[str, str], home: str | None) -> Found:
 
 def _codex(env: Mapping[str, str], home: str | None) -> Found:
     """codex's config.toml: the base_url of the model_provider it uses."""
-    import tomllib  # lazy: only a codex runner's sandbox reads TOML
-
     folder = env.get("CODEX_HOME") or _in_home(home, ".codex")
     path = os.path.join(folder, "config.toml") if folder else None
     text = _read(path)

@@ -8,16 +8,15 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import selectors
 import signal
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from looop.core.proc import CHUNK, Exit, Proc, Tail, classify, kill_group, open_pidfd
 from looop.hot.clock import Clock
-
-if TYPE_CHECKING:
-    import selectors
 
 KILL_WAIT_SECS = 2.0  # a SIGKILLed run that still has not exited is given up as lost
 POLL_SECS = 0.05  # exit polling, only where the OS has no pidfd
@@ -69,8 +68,6 @@ class _Watch:
         self.sel: selectors.BaseSelector | None = None
         self.readable = 0
         if self.ep is None:
-            import selectors  # lazy: only an OS without epoll needs the portable wrapper
-
             self.sel = selectors.DefaultSelector()
             self.readable = selectors.EVENT_READ
 
@@ -282,8 +279,6 @@ class Pool:
         for run in self.live:
             if run.returncode is None:
                 self.kill(run, "lost")
-                import subprocess  # lazy: only a run still going at the end waits this way
-
                 with contextlib.suppress(subprocess.TimeoutExpired, TimeoutError):
                     run.proc.wait(timeout=KILL_WAIT_SECS)
             self._forget(run)

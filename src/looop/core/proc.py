@@ -15,17 +15,15 @@ import enum
 import os
 import select
 import signal
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, BinaryIO, Protocol
+from typing import IO, BinaryIO, Protocol
 
 from looop.core.procs import Containment
 from looop.hot.clock import Clock
-
-if TYPE_CHECKING:
-    import subprocess
 
 CHUNK = 65536
 NAP_SECS = 0.02  # end_group's exit polling without a pidfd
@@ -147,8 +145,6 @@ def spawn(
     """Start argv leading a new session (so one killpg reaches all it starts), its output on
     non-blocking pipes; with `contain`, marked with `token` and registered as started.
     Raises OSError when the OS refuses. stdin: /dev/null unless given."""
-    import subprocess  # lazy: sensors start through Spawner; a skip beat never needs Popen
-
     if contain is not None:
         contain.enter(token)
     try:

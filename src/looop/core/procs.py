@@ -26,6 +26,7 @@ Linux only; elsewhere (or if prctl fails) `active` is False and the caller says 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import os
 import select
@@ -50,8 +51,6 @@ UNCONTAINED = (
 def _libc_prctl() -> Callable[..., int]:
     """libc's prctl, resolved once per process: a CDLL made per call builds a new ctypes
     function type each time, cyclic garbage that grew a long-lived pulse three times a beat."""
-    import ctypes  # lazy: only process containment needs libc
-
     prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
     return prctl
 
@@ -59,8 +58,6 @@ def _libc_prctl() -> Callable[..., int]:
 def _prctl(option: int, arg: int) -> int | None:
     """prctl(2) through libc, or None where it does not exist or fails."""
     try:
-        import ctypes  # lazy: only process containment needs libc
-
         prctl = _libc_prctl()
         if option == PR_GET_CHILD_SUBREAPER:
             flag = ctypes.c_int(0)

@@ -6,6 +6,7 @@ replaced or put there by hand no longer matches, and counts as a decision's (fai
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from looop.hot import store
@@ -23,8 +24,6 @@ def _path(paths: Paths, kind: str, name: str) -> str:
 
 
 def digest(content: bytes) -> str:
-    import hashlib  # lazy: only a sandboxed beat or a write hashes
-
     return hashlib.sha256(content).hexdigest()
 
 

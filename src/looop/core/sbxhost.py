@@ -17,15 +17,18 @@ beside the srt found (a wrapper script), each command runs under srt itself, as 
 
 from __future__ import annotations
 
+import _socket  # not `socket`: its enums cost a box launch ~5 ms
 import fcntl
 import os
+import select
+import shutil
+from typing import TYPE_CHECKING
 
+from looop.core import cgroup
 from looop.hot import ljson
 from looop.hot.errors import LooopError
 from looop.hot.hashing import fnv1a_128
 from looop.hot.where import runtime_base, runtime_dir
-
-TYPE_CHECKING = False  # not `from typing`
 
 if TYPE_CHECKING:
     from looop.core.context import Ctx
@@ -119,8 +122,6 @@ def as_exec(wrapped: str) -> str:
 
 
 def _ask(sock: str, line: str) -> dict[str, object]:
-    import _socket  # lazy: only a box launch asks; not `socket`, whose enums cost ~5 ms
-
     s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         s.settimeout(WRAP_TIMEOUT_S)
@@ -148,10 +149,6 @@ def _start(home: Home, lib: str, sock: str) -> None:
     detached like the session host: its own session, adopted by init (or by a run's
     supervisor, whose sweep spares it by its name `looop-sbxhost`), out of any run's cgroup,
     so no session's end takes the filter of every other box with it."""
-    import shutil  # lazy: only a host start looks node up
-
-    from looop.core import cgroup  # lazy: only a host start leaves a run's cgroup
-
     node = shutil.which("node", path=home.env.get("PATH", ""))
     if node is None:
         raise HostError("the sandbox host cannot start: node is not on PATH")
@@ -200,8 +197,6 @@ def _start(home: Home, lib: str, sock: str) -> None:
 
 
 def _line(fd: int, timeout_s: float) -> bytes:
-    import select  # lazy: only a host start waits
-
     buf = b""
     while b"\n" not in buf:
         ready, _, _ = select.select([fd], [], [], timeout_s)

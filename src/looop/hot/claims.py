@@ -6,12 +6,16 @@ import os
 import sys
 
 from looop.hot import where
+from looop.hot.clock import now_of
 from looop.hot.leases import claim, session_alive, unclaim
+from looop.hot.tellbox import AskError, check_worker
 
 TYPE_CHECKING = False  # workers call `looop claim` often: keep typing (and pathlib) off its path
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from looop.hot.clock import Clock
 
 
 def run_lease(verb: str, name: str, session: str | None, env: Mapping[str, str], now: float) -> int:
@@ -27,9 +31,6 @@ def run_lease(verb: str, name: str, session: str | None, env: Mapping[str, str],
         )
         return 1
     if holder:
-        # lazy: hot path: only a claim made for a session checks the session's id
-        from looop.hot.tellbox import AskError, check_worker
-
         try:
             check_worker(holder, "--session" if session is not None else "LOOOP_SESSION_ID")
         except AskError as e:
@@ -66,3 +67,13 @@ def parse_fast(argv: list[str]) -> tuple[str, str, str | None] | None:
     if len(rest) != 1 or rest[0].startswith("-"):
         return None
     return argv[0], rest[0], session
+
+
+def serve(
+    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
+) -> bool:
+    """`claim`/`unclaim` in their plain spellings; exits with run_lease's code."""
+    parsed = parse_fast(argv)
+    if parsed is None:
+        return False
+    raise SystemExit(run_lease(*parsed, env, now_of(clock)))

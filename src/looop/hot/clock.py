@@ -10,6 +10,7 @@ from looop.hot import stamps
 TYPE_CHECKING = False  # not `from typing`: `looop status` imports this on its fast path
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from datetime import datetime, tzinfo
 
 # datetime loads inside the methods that return one: status formats local time with
@@ -153,3 +154,13 @@ def system_zone(tz_name: str | None) -> tzinfo:
 
     local = datetime.now().astimezone().tzinfo
     return local if local is not None else UTC
+
+
+def clock_for(env: Mapping[str, str], clock: Clock | None) -> Clock:
+    """The injected clock, else the system's in the zone TZ names."""
+    return clock if clock is not None else SystemClock(env.get("TZ"))
+
+
+def now_of(clock: Clock | None) -> float:
+    """Unix seconds from the injected clock, else the system's."""
+    return clock.now() if clock is not None else time.time()

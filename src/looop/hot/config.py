@@ -4,6 +4,7 @@ names are re-exported here for the rooms that import them from config."""
 
 from __future__ import annotations
 
+from looop.hot import jsonsafe, store
 from looop.hot.errors import LooopError, bad_config_value
 from looop.hot.knobs import (
     KNOBS,
@@ -394,7 +395,6 @@ def _check_price_row(row: Any, source: str, where: str) -> None:
 
 def load_config(path: Path | str) -> Config:
     """The config file, or the built-in default when it does not exist."""
-    from looop.hot import jsonsafe, store  # lazy: hot path: `told` never reads the config
 
     try:
         raw = store.read_regular(path, 16 << 20)

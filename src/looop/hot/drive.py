@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
 
+    from looop.hot.clock import Clock
+
 SHOT_FLAGS = frozenset({"--json", "--ansi", "--plain", "--trim", "--no-trim"})
 SEND_FLAGS = frozenset({"-n", "--no-enter", "--no-newline", "--json"})
 KEY_FLAGS = frozenset({"--json"})
@@ -272,7 +274,9 @@ def _shot(argv: list[str], env: Mapping[str, str]) -> bool:
 _VERBS = {"log": _log, "logs": _log, "send": _send, "key": _key}
 
 
-def serve(argv: list[str], env: Mapping[str, str]) -> bool:
+def serve(
+    argv: list[str], env: Mapping[str, str], clock: Clock | None = None, caller: int | None = None
+) -> bool:
     """`shot` (`ss`, `screenshot`), `send` or `key` on a live local session, `log` of a local
     one; False (nothing done, click's turn) for anything else."""
     return _VERBS.get(argv[0], _shot)(argv, env)

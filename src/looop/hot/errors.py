@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from looop.hot import ljson
+
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
@@ -18,9 +20,12 @@ class CorruptState(LooopError):
 
 def bad_config_value(source: str, key: str, expected: str, got: Any) -> LooopError:
     """A config value of the wrong shape: names the file, the key and what it must be."""
-    import json  # lazy: hot path: every verb imports this module, only a bad config needs json
-
-    shown = json.dumps(got, ensure_ascii=False)
+    shown = ljson.dumps(got, ensure_ascii=False)
     if len(shown) > 60:
         shown = shown[:57] + "..."
     return LooopError(f"config {source}: key '{key}' must be {expected} (got {shown})")
+
+
+class Served(SystemExit):
+    """The verb ran in a child of the beat host; this process only waited for its exit code,
+    so it ends as a light verb does (see hot/boot.py)."""

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import sys
 
+from looop.hot.beatclient import beat_remotely
+from looop.hot.clock import clock_for
+from looop.hot.errors import Served
+
 TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
 
 if TYPE_CHECKING:
@@ -62,3 +66,19 @@ def run_fast(parsed: dict[str, str], env: dict[str, str], clock: Clock) -> None:
     ctx = ctx_for(env, clock, events_to="stderr")
     obj = {"action": "kill_worker", "id": parsed["id"], "reason": parsed["reason"]}
     sys.stdout.write(steer(ctx, obj, parsed.get("journal")) + "\n")
+
+
+def serve(
+    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
+) -> bool:
+    """`kill ID` (and `worker kill ID`): the move runs in a child of the beat host when one
+    answers, as a worker start does."""
+    parsed = parse_fast(argv)
+    if parsed is None:
+        return False
+    if clock is None:
+        code = beat_remotely(argv, env)
+        if code is not None:
+            raise Served(code)
+    run_fast(parsed, env, clock_for(env, clock))
+    return True

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 from looop import __version__
 from looop.hot.termstream import SafeStream
@@ -15,212 +14,47 @@ if TYPE_CHECKING:
     from looop.hot.clock import Clock
 
 
-def _clock(env: dict[str, str], clock: Clock | None) -> Clock:
-    if clock is not None:
-        return clock
-    from looop.hot.clock import SystemClock  # lazy: hot path: `version` needs no clock
+# The fast verbs: each verb's face module, loaded only for its verb. A face's `serve` parses only
+# the plain spellings of its verb and returns False for anything else (--help, odd flags, a
+# mistake it cannot word as click does): click takes those. Both faces call the same work
+# function, so output, exit code and files stay the same.
+_FACES = {
+    "version": "looop.hot.main",
+    "--version": "looop.hot.main",
+    "-V": "looop.hot.main",
+    "status": "looop.hot.showstatus",
+    "state": "looop.hot.showstatus",
+    "ls": "looop.hot.showfleet",
+    "claim": "looop.hot.claims",
+    "unclaim": "looop.hot.claims",
+    "told": "looop.hot.tells",
+    "tell": "looop.hot.tells",
+    "cost": "looop.hot.costrow",
+    "shot": "looop.hot.drive",
+    "screenshot": "looop.hot.drive",
+    "ss": "looop.hot.drive",
+    "send": "looop.hot.drive",
+    "key": "looop.hot.drive",
+    "log": "looop.hot.drive",
+    "logs": "looop.hot.drive",
+    "tick": "looop.hot.tickfast",
+    "worker": "looop.hot.workerstart",
+    "w": "looop.hot.workerstart",
+    "kill": "looop.hot.killfast",
+}
+# The fast verbs that end within moments once served (a beat and a worker start do not): the
+# console entry (hot/boot.py) ends their process without the interpreter's teardown.
+SHORT_VERBS = frozenset(_FACES) - {"tick", "worker", "w"}
 
-    return SystemClock(env.get("TZ"))
 
-
-def _now(clock: Clock | None) -> float:
-    return clock.now() if clock is not None else time.time()
-
-
-# The fast verbs. Each handler parses only the plain spellings of its verb and returns False for
-# anything else (--help, odd flags, a mistake it cannot word as click does): click takes those.
-# Both faces call the same work function, so output, exit code and files stay the same.
-
-
-def _fast_version(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+def serve(
+    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
+) -> bool:
+    """`looop version`: this module is its face."""
     if len(argv) != 1:
         return False
     sys.stdout.write(f"looop {__version__}\n")
     return True
-
-
-def _fast_status(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
-    if not set(argv[1:]) <= {"--json"}:
-        return False
-    # lazy: only status loads its renderer and reader (`version` stays bare)
-    from looop.hot import where
-    from looop.hot.render import colour_on, print_status
-    from looop.hot.status import config_trouble, gather_status_at
-
-    data, config = where.resolve(env, os.getcwd())
-    as_json = "--json" in argv  # the JSON lists every worker; the text counts the finished
-    st = gather_status_at(data, config, env, _clock(env, clock), all_workers=as_json)
-    print_status(st, as_json, colour_on(not as_json and sys.stdout.isatty(), env))
-    if config_trouble(st):
-        raise SystemExit(1)  # the whole status printed; scripts see the config is wrong
-    return True
-
-
-def _fast_ls(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
-    flags = set(argv[1:])
-    if not flags <= {"-a", "--all", "--json"}:
-        return False  # --watch, --interval, --help and mistakes: click's
-    # lazy: only ls loads the fleet readers
-    from looop.hot import where
-    from looop.hot.config import load_config, resolve_knobs
-    from looop.hot.errors import LooopError
-    from looop.hot.fleet import fleet_rows_at
-    from looop.hot.plain import echo
-    from looop.hot.render import colour_on, fleet_json, fleet_table
-
-    try:
-        data, config = where.resolve(env, os.getcwd())
-        warned: list[str] = []
-        knobs = resolve_knobs(load_config(config), env, warned.append)
-    except LooopError:
-        return False  # click's face says it (a broken config warns, then the defaults stand)
-    if warned:
-        return False  # ... and so are the config warnings, written as events
-    rows = fleet_rows_at(
-        data,
-        _clock(env, clock),
-        knobs.num("worker_stuck_secs"),
-        bool(flags & {"-a", "--all"}),
-        env,
-    )
-    if "--json" in flags:
-        echo(fleet_json(rows))
-    else:
-        echo(fleet_table(rows, colour_on(sys.stdout.isatty(), env)))
-    return True
-
-
-def _fast_lease(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
-    from looop.hot.claims import parse_fast, run_lease  # lazy: only claim/unclaim need it
-
-    parsed = parse_fast(argv)
-    if parsed is None:
-        return False
-    raise SystemExit(run_lease(*parsed, env, _now(clock)))
-
-
-def _fast_told(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
-    from looop.hot.tells import parse_told, run_told  # lazy: only told needs it
-
-    parsed = parse_told(argv)
-    if parsed is None:
-        return False
-    run_told(*parsed, env)
-    return True
-
-
-def _fast_tell(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
-    from looop.hot.tells import parse_tell, run_tell  # lazy: only tell needs it
-
-    parsed = parse_tell(argv)
-    if parsed is None:
-        return False
-    run_tell(*parsed, env, _now(clock))
-    return True
-
-
-def _fast_cost(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
-    from looop.hot.costrow import parse_fast, run_fast  # lazy: only cost reports need it
-
-    parsed = parse_fast(argv)
-    if parsed is None:
-        return False
-    run_fast(parsed, env, _now(clock))
-    return True
-
-
-def _fast_drive(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
-    from looop.hot.drive import serve  # lazy: only shot/send/key/log read a session
-
-    return serve(argv, env)
-
-
-class Served(SystemExit):
-    """The verb ran in a child of the beat host; this process only waited for its exit code,
-    so it ends as a light verb does (see looop.hot.boot)."""
-
-
-def _fast_tick(
-    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
-) -> bool:
-    from looop.hot.tickfast import parse_fast  # lazy: only tick needs it
-
-    force = parse_fast(argv)
-    if force is None:
-        return False
-    if clock is None:  # an injected clock (tests, the beat host's own child) beats here
-        from looop.hot.beatclient import beat_remotely  # lazy: only tick talks to the host
-
-        code = beat_remotely(argv, env)
-        if code is not None:
-            raise Served(code)
-    from looop.hot.tickfast import run_tick  # lazy: only tick runs a beat
-
-    run_tick(env, _clock(env, clock), force, caller)
-    return True
-
-
-def _fast_kill(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
-    from looop.hot.killfast import parse_fast, run_fast  # lazy: only kill needs it
-
-    parsed = parse_fast(argv)
-    if parsed is None:
-        return False
-    if clock is None:  # as a worker start: a child of the beat host runs the move
-        from looop.hot.beatclient import beat_remotely  # lazy: only a kill talks to the host
-
-        code = beat_remotely(argv, env)
-        if code is not None:
-            raise Served(code)
-    run_fast(parsed, env, _clock(env, clock))
-    return True
-
-
-def _fast_worker(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
-    if argv[1:2] == ["kill"]:
-        return _fast_kill(argv, env, clock)
-    from looop.hot.workerstart import parse_fast, run_fast  # lazy: only worker start needs it
-
-    parsed = parse_fast(argv)
-    if parsed is None:
-        return False
-    if clock is None:  # as a tick: a child of the beat host starts it, the imports paid once
-        from looop.hot.beatclient import beat_remotely  # lazy: only a start talks to the host
-
-        code = beat_remotely(argv, env)
-        if code is not None:
-            raise Served(code)
-    run_fast(parsed, env, _clock(env, clock))
-    return True
-
-
-_FAST = {
-    "version": _fast_version,
-    "--version": _fast_version,
-    "-V": _fast_version,
-    "status": _fast_status,
-    "state": _fast_status,
-    "ls": _fast_ls,
-    "claim": _fast_lease,
-    "unclaim": _fast_lease,
-    "told": _fast_told,
-    "tell": _fast_tell,
-    "cost": _fast_cost,
-    "shot": _fast_drive,
-    "screenshot": _fast_drive,
-    "ss": _fast_drive,
-    "send": _fast_drive,
-    "key": _fast_drive,
-    "log": _fast_drive,
-    "logs": _fast_drive,
-    "tick": _fast_tick,
-    "worker": _fast_worker,
-    "w": _fast_worker,
-    "kill": _fast_kill,
-}
-# The fast verbs that end within moments once served (a beat and a worker start do not): the
-# console entry (looop.hot.boot) ends their process without the interpreter's teardown.
-SHORT_VERBS = frozenset(_FAST) - {"tick", "worker", "w"}
 
 
 def _fast(
@@ -228,10 +62,14 @@ def _fast(
 ) -> bool:
     """Serve the hot verbs without importing click (or typing, pathlib, re, json); True when
     served. Workers call these many times an hour. `caller`: see `main`."""
-    if caller is not None and argv[:1] == ["tick"]:
-        return _fast_tick(argv, env, clock, caller)
-    handler = _FAST.get(argv[0]) if argv else None
-    return handler is not None and handler(argv, env, clock)
+    if caller is not None and argv[:1] != ["tick"]:
+        caller = None  # only a beat names its holder
+    name = _FACES.get(argv[0]) if argv else None
+    if name is None:
+        return False
+    face = __import__(name, fromlist=("serve",))  # lazy: the verb table: a verb loads its face
+    served: bool = face.serve(argv, env, clock, caller)
+    return served
 
 
 def _check_utf8(args: list[str]) -> None:

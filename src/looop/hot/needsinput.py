@@ -21,6 +21,7 @@ import os
 
 from looop.hot import logfiles, store, where
 from looop.hot.errors import CorruptState
+from looop.hot.wire import read_meta
 
 TYPE_CHECKING = False  # not `from typing`: `looop ls` imports this on its fast path
 if TYPE_CHECKING:
@@ -219,7 +220,6 @@ def _screen(data: str, sid: str) -> str | None:
 
 
 def _cmd(sdir: str) -> Any:
-    from looop.hot.wire import read_meta  # lazy: only a screen being judged
 
     try:
         meta = read_meta(sdir)

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import sys
 
+from looop.hot import ljson
+from looop.hot.beatlog import relative
+from looop.hot.status import add_v1_fields, status_json
+from looop.hot.workerrows import age
+
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
@@ -40,7 +45,6 @@ def _rel(st: StatusView, stamp: Stamp | None) -> str:
     """`2026-06-21 10:00:00 (3m ago)` from a stamp and the status's own `now`."""
     if not stamp or stamp["ts"] is None or st["now"]["ts"] is None:
         return "—"
-    from looop.hot.beatlog import relative  # lazy: hot path: `ls` prints no status
 
     return f"{stamp['at']} ({relative(stamp['ts'] - st['now']['ts'])})"
 
@@ -86,8 +90,6 @@ def print_status(st: StatusView, as_json: bool, colour: bool = False) -> None:
     w = sys.stdout.write
 
     if as_json:
-        from looop.hot.status import add_v1_fields, status_json  # lazy: `ls` prints none
-
         w(status_json(add_v1_fields(st)) + "\n")
         return
     _write_pulse(st, colour, w)
@@ -227,7 +229,6 @@ def fleet_table(rows: list[dict[str, Any]], colour: bool = False) -> str:
 
 def _fleet_cells(rows: list[dict[str, Any]]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     """The table's head and rows: the columns every table has, then those some rows need."""
-    from looop.hot.workerrows import age  # lazy: hot path: status prints no table
 
     head: tuple[str, ...] = ("ID", "HEALTH", "STATE", "IDLE", "UP", "ASK", "VERIFY")
     body: list[tuple[str, ...]] = [
@@ -281,6 +282,5 @@ def _cell(i: int, c: object, w: int, top: bool, colour: bool) -> str:
 
 def fleet_json(rows: list[dict[str, Any]]) -> str:
     """`looop ls --json`: json.dumps(rows, indent=2, sort_keys=True, default=str), light."""
-    from looop.hot import ljson  # lazy: hot path: status prints its own JSON
 
     return ljson.dumps(rows, indent=2, sort_keys=True, default=str)

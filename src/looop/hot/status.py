@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import os
 
-from looop.hot import homes, ljson, store, where
+from looop.hot import homes, jsonsafe, ljson, store, where
 from looop.hot.beatlog import beat_records, last_beat, next_beat, stamp, tail
 from looop.hot.config import load_config, resolve_knobs
+from looop.hot.cost.glance import spend_glance
+from looop.hot.delays import backoff_delay, failed_at, limit_in_force
 from looop.hot.errors import CorruptState, LooopError
 from looop.hot.fleet import beat_holder_at
 from looop.hot.fleet import fleet_rows as fleet_rows  # moved: the old name keeps working
 from looop.hot.fleet import fleet_rows_at as fleet_rows_at
 from looop.hot.where import runtime_base
 from looop.hot.wire import count_ids, list_light, lock_held, read_status
+from looop.hot.worldhash import world_hash_at
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -68,9 +71,6 @@ def _retry(backoff: dict[str, Any] | None, knobs: Knobs | None, clock: Clock) ->
     fails, ts, mono = backoff.get("fails"), backoff.get("ts"), backoff.get("mono")
     if not isinstance(fails, int) or fails <= 0 or not isinstance(ts, int | float):
         return None
-    # lazy: only a failing loop needs it
-    from looop.loop.delays import backoff_delay, failed_at
-
     now = clock.now()
     mono = float(mono) if isinstance(mono, int | float) else None
     at = failed_at(float(ts), mono, now, clock.monotonic())
@@ -83,11 +83,9 @@ def _limited(data: str, clock: Clock) -> LimitedView | None:
     rec = _read_obj(_at(data, where.PROVIDER_LIMIT))
     if not rec:
         return None
-    from looop.loop.limited import in_force  # lazy: only a data dir that hit a limit
-
     # a dropped schedule lifts the wait: the next changed world calls the runner again
     scheduled = os.path.isfile(_at(data, f"schedules/{where.LIMIT_SCHEDULE}.json"))
-    if not in_force(rec, clock.now(), scheduled):
+    if not limit_in_force(rec, clock.now(), scheduled):
         return None
     until = rec["until"]
     runner, said = rec.get("runner"), rec.get("said")
@@ -123,7 +121,6 @@ def _read_obj(path: str) -> dict[str, Any] | None:
 def _spend(
     data: str, config: str, clock: Clock, knobs: Knobs, runner: Runner | None
 ) -> SpendStatus | SpendError:
-    from looop.hot.cost.glance import spend_glance  # lazy: hot path: `ls` shows no spend
 
     try:
         got = spend_glance(data, clock, knobs, runner)
@@ -353,8 +350,6 @@ def add_v1_fields(st: StatusView) -> StatusView:
     """The fields v1.0's `looop state --json` has, with v1.0's meaning, on top of ours: the
     live world hash, every snapshot's parsed reading, the pending ask records and the last 20
     journal lines. Only `--json` pays for these reads (plain status stays as light as it was)."""
-    from looop.hot import jsonsafe  # lazy: plain status parses no readings
-    from looop.hot.worldhash import world_hash_at  # lazy: plain status hashes nothing
 
     data = st["data_dir"]
     snaps: dict[str, Any] = {}

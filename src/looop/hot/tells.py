@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from looop.hot import where
+from looop.hot.clock import now_of
 from looop.hot.errors import LooopError
 from looop.hot.plain import echo
 from looop.hot.reqkey import request_key
@@ -15,6 +16,8 @@ TYPE_CHECKING = False  # workers call `looop told` often: no typing
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from looop.hot.clock import Clock
 
 
 def run_told(worker: str | None, env: Mapping[str, str]) -> None:
@@ -28,7 +31,7 @@ def run_told(worker: str | None, env: Mapping[str, str]) -> None:
 
 
 def run_tell(worker: str, message: list[str], env: Mapping[str, str], now: float) -> None:
-    # lazy: only `tell` reads a session and writes an event (`told` does neither)
+    # lazy: only `tell` reads a session and writes an event (`told` does neither: fcntl)
     from looop.hot.eventlog import EventLog
     from looop.hot.knobs import env_knob
     from looop.hot.leases import remote_alive
@@ -63,3 +66,20 @@ def parse_tell(argv: list[str]) -> tuple[str, list[str]] | None:
     if len(rest) < 2 or any(a.startswith("-") for a in rest):
         return None
     return rest[0], rest[1:]
+
+
+def serve(
+    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
+) -> bool:
+    """`told [WORKER]` and `tell WORKER MESSAGE…` in their plain spellings."""
+    if argv[:1] == ["told"]:
+        told = parse_told(argv)
+        if told is None:
+            return False
+        run_told(*told, env)
+        return True
+    tell = parse_tell(argv)
+    if tell is None:
+        return False
+    run_tell(*tell, env, now_of(clock))
+    return True

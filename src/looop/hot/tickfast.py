@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import sys
 
+from looop.hot.beatclient import beat_remotely
+from looop.hot.clock import clock_for
+from looop.hot.errors import Served
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from looop.hot.clock import Clock
@@ -49,3 +53,20 @@ def _deliver_notifications() -> None:
     notify = sys.modules.get("looop.human.notify")  # loaded only when the beat notified
     if notify is not None:
         notify.drain()
+
+
+def serve(
+    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
+) -> bool:
+    """`tick [--force]`: a child of the beat host runs the beat when one answers (its imports
+    paid once), else this process does; an injected clock (tests, the host's own child)
+    always beats here."""
+    force = parse_fast(argv)
+    if force is None:
+        return False
+    if clock is None:
+        code = beat_remotely(argv, env)
+        if code is not None:
+            raise Served(code)
+    run_tick(env, clock_for(env, clock), force, caller)
+    return True

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from looop.hot import store, where
+from looop.hot import needsinput, store, where
 from looop.hot.errors import CorruptState
 from looop.hot.spent import over_budget
 from looop.hot.where import SANDBOX_SETTINGS as SANDBOX_SETTINGS
@@ -186,7 +186,6 @@ def worker_rows(
                 "needs_input": None,
             }
         )
-    from looop.hot import needsinput  # lazy: as light as this module
 
     needsinput.refine(data, rows, {s["id"]: s for s in sessions}, clock, custom, look)
     over = over_budget(data) if rows else set()

@@ -7,7 +7,14 @@ unknown or repeated option, a value that looks like an option) is left to click.
 
 from __future__ import annotations
 
+import os
 import sys
+
+from looop.hot import killfast
+from looop.hot.beatclient import beat_remotely
+from looop.hot.clock import clock_for
+from looop.hot.cost.breakers import start_refused
+from looop.hot.errors import LooopError, Served
 
 TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
 
@@ -142,8 +149,6 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
     if start.budget is not None:  # set before the start, undone if it is refused; journaled
         obj["budget_usd"], obj["on_budget"] = start.budget, start.on_budget
     if start.repo is not None:
-        import os  # lazy: only a repo worker needs a path made whole
-
         # relative to where the human stands; ~ the shell expands, or the worker start does;
         # a URL (a host clones it: https://…, git@host:path) is no path, nor is any repo on a
         # host named (a path there is the host's: a relative one is refused, not made ours)
@@ -158,8 +163,6 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
 
 def refuse_over_fleet_budget(ctx: Ctx, start: Start) -> None:
     """The daily budget's refusal of a new worker (decide/cost/breakers.start_refused)."""
-    from looop.hot.cost.breakers import start_refused  # lazy: as above
-    from looop.hot.errors import LooopError  # lazy: only a start checks the budget
 
     def line() -> str | None:
         if start.command is not None:
@@ -170,3 +173,21 @@ def refuse_over_fleet_budget(ctx: Ctx, start: Start) -> None:
     why = start_refused(ctx.knobs(), ctx.paths, ctx.clock, start.worker_id, line)
     if why is not None:
         raise LooopError(why)
+
+
+def serve(
+    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
+) -> bool:
+    """`worker start …` (and `worker kill`, killfast's): in a child of the beat host when one
+    answers, as a tick, so the imports are paid once."""
+    if argv[1:2] == ["kill"]:
+        return killfast.serve(argv, env, clock, caller)
+    parsed = parse_fast(argv)
+    if parsed is None:
+        return False
+    if clock is None:
+        code = beat_remotely(argv, env)
+        if code is not None:
+            raise Served(code)
+    run_fast(parsed, env, clock_for(env, clock))
+    return True

@@ -6,7 +6,7 @@ from typing import Any
 
 from looop.core.context import Ctx
 from looop.human.mailbox import pending
-from looop.sessions import SessionError, get_session
+from looop.sessions.state import SessionError, get_session
 
 
 def tag(ctx: Ctx, rec: dict[str, Any]) -> str:

@@ -21,9 +21,10 @@ from looop.hot.wire import socket_file
 from looop.loop.heal import heartbeat_path
 from looop.loop.pulse import HOME_LOST_EXIT
 from looop.seed import ensure_data_dir
-from looop.sessions import SessionError, get_session, kill, list_sessions, spawn, wait
+from looop.sessions.client import kill, wait
 from looop.sessions.hostclient import stop_host
-from looop.sessions.state import settle_dead
+from looop.sessions.spawner import spawn
+from looop.sessions.state import SessionError, get_session, list_sessions, settle_dead
 
 PULSE = "pulse"
 READY_TIMEOUT_SECS = 15.0

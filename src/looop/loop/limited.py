@@ -10,6 +10,7 @@ make no AI call; the first decide after it is told what happened, once."""
 from __future__ import annotations
 
 from looop.hot import store, where
+from looop.hot.delays import limit_in_force
 from looop.hot.errors import CorruptState
 
 SCHEDULE = where.LIMIT_SCHEDULE
@@ -18,7 +19,6 @@ ALERT_KEY = "limit"
 
 TYPE_CHECKING = False  # not `from typing`: a limit check stays light (`looop status` too)
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from typing import Any
 
     from looop.core.context import Ctx
@@ -41,13 +41,6 @@ def read(paths: Paths) -> dict[str, Any] | None:
     if rec is None or not isinstance(rec.get("until"), int | float):
         return None
     return rec
-
-
-def in_force(rec: Mapping[str, Any], now: float, scheduled: bool) -> bool:
-    """Whether a recorded limit still holds calls back: not lifted, before its reset, and
-    its wake still scheduled (a human who dropped it wants the runner called again)."""
-    until = rec.get("until")
-    return not rec.get("lifted") and isinstance(until, int | float) and now < until and scheduled
 
 
 def _scheduled(paths: Paths) -> bool:
@@ -99,7 +92,7 @@ def record(b: Beat, limit: Limit, runner: str) -> str:
 def waiting(ctx: Ctx) -> dict[str, Any] | None:
     """The limit still in force (before its reset, its schedule not dropped), else None."""
     rec = read(ctx.paths)
-    if rec is None or not in_force(rec, ctx.clock.now(), scheduled=True):
+    if rec is None or not limit_in_force(rec, ctx.clock.now(), scheduled=True):
         return None
     if not _scheduled(ctx.paths):  # the human dropped the wake: retry on the next change
         rec["lifted"] = True

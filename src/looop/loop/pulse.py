@@ -15,12 +15,12 @@ from looop.core import gcpolicy, tempsweep
 from looop.core.context import Ctx
 from looop.hot import homes, store
 from looop.hot.clock import utc_stamp
+from looop.hot.delays import backoff_delay
 from looop.hot.errors import LooopError
 from looop.hot.status import beat_holder
 from looop.hot.where import runtime_base
 from looop.human.schedules import next_due
 from looop.loop import guards
-from looop.loop.delays import backoff_delay
 from looop.loop.heal import Heartbeat, beat_budget
 from looop.loop.memtrace import MemTrace
 from looop.loop.tick import AlreadyRunning as AlreadyRunning

@@ -64,7 +64,8 @@ from looop.loop.clirecords import (
     pricer,
     to_micros,
 )
-from looop.sessions import SessionError, get_session, kill
+from looop.sessions.client import kill
+from looop.sessions.state import SessionError, get_session
 from looop.workers import resume, startrecord
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")  # resume._ID: a worker id

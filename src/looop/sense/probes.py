@@ -17,7 +17,7 @@ from looop.hot.stamps import parse_utc
 from looop.hot.workerrows import tree_records
 from looop.human.mailbox import pending
 from looop.sense.sensors import Reading
-from looop.sessions import list_sessions
+from looop.sessions.state import list_sessions
 from looop.workers.health import fleet_view
 
 Probe = Callable[[Ctx], Any]

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import TYPE_CHECKING
 
 from looop.sessions.evloop import Event
 
-TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
     from looop.sessions.evloop import Future, Loop
     from looop.sessions.osseam import Reader

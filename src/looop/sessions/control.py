@@ -9,19 +9,18 @@ non-blocking, buffered both ways, with deadlines on its reads and its drain.
 from __future__ import annotations
 
 import _socket  # not `socket`: its enums and wrappers are more than a listener needs
+import base64
 import os
+from typing import TYPE_CHECKING, Any
 
 from looop.hot import ljson
 from looop.hot import protocol as proto
 from looop.hot.wire import ensure_socket_file
 from looop.sessions.evloop import within
 from looop.sessions.lifecycle import OpError
-from looop.sessions.pump import AttachClient, log
+from looop.sessions.pump import AttachClient, _trace, log
 
-TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
-    from typing import Any
-
     from looop.sessions.evloop import Future, Loop, Task
     from looop.sessions.lifecycle import Lifecycle
     from looop.sessions.pump import Pump
@@ -354,8 +353,6 @@ class Control:
         except OpError as e:
             return proto.error(str(e))
         except Exception as e:
-            from looop.sessions.pump import _trace  # lazy: only a failing op needs it
-
             log(f"op {op} failed\n{_trace()}")
             return proto.error(f"internal error in `{op}`: {e}")
 
@@ -383,8 +380,6 @@ class Control:
 
     def op_send(self, req: dict[str, Any]) -> dict[str, Any]:
         if isinstance(req.get("data_b64"), str):
-            import base64  # lazy: only named keys and binary input come this way
-
             try:
                 data = base64.b64decode(req["data_b64"], validate=True)
             except ValueError as e:

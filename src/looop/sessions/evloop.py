@@ -18,13 +18,12 @@ import select
 import sys
 from _heapq import heappop, heappush
 from time import monotonic
+from typing import TYPE_CHECKING, Any
 
-TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
     import signal as _signal
     from collections import deque
     from collections.abc import Callable, Coroutine, Generator, Iterable
-    from typing import Any
 else:
     # The C modules themselves: `collections` imports far more, and signal.py's wrappers
     # turn every number into an enum member (enum's machinery, run in every supervisor).
@@ -267,7 +266,7 @@ class Loop:
 
 def _report(what: str, e: BaseException) -> None:
     try:
-        import traceback  # lazy: only a failing callback pays for it
+        import traceback  # lazy: tokenize in each supervisor (bench: memory per idle worker)
 
         text = "".join(traceback.format_exception(e))
         sys.stderr.write(f"looop-supervisor[{os.getpid()}]: {what}\n{text}")

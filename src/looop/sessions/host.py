@@ -37,11 +37,17 @@ from __future__ import annotations
 
 import _socket  # not `socket`, as the client: see serve
 import contextlib
+import gc
 import os
 import sys
 import time
+from types import ModuleType
 
-from looop.hot.peers import peer, same_world
+import looop.sessions.supervisor as supervisor
+from looop.core.sameworld import same_world
+from looop.hot.ljson import loads
+from looop.hot.peers import peer
+from looop.hot.wire import lock_held, socket_file
 from looop.sessions.hostclient import HOST_IDLE_S, home_id, host_dir, host_options, host_socket
 from looop.sessions.preloaded import (
     apply_limits,
@@ -53,11 +59,7 @@ from looop.sessions.preloaded import (
     say,
     unlisten,
 )
-
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    from types import ModuleType
+from looop.sessions.screen import replay
 
 # A host lives while a session of its home does (the pulse's, a worker's: a start from inside
 # one is launched by this host, see `launch`); once none does, it exits after
@@ -71,10 +73,6 @@ def _warm(base: str, rounds: int = 10) -> None:
     """Run once in the host what every supervisor runs, so what CPython builds lazily (the
     specialised bytecode of each function it runs, module caches, pyte's tables) is built
     here and shared, instead of being written into every forked supervisor's own pages."""
-    # lazy: the host process only (both are loaded by serve already)
-    import looop.sessions.supervisor as supervisor
-    from looop.sessions.screen import replay
-
     replay(b"\x1b[1mwarm\x1b[0m\r\n", 80, 24)
     root = os.path.join(host_dir(base), f"rehearsal-{os.getpid()}")
     env = {"PATH": os.defpath}
@@ -87,8 +85,6 @@ def _warm(base: str, rounds: int = 10) -> None:
     except Exception as e:  # a rehearsal that fails costs memory, never the host
         sys.stderr.write(f"looop session host: rehearsal failed: {e!r}\n")
     finally:
-        from looop.hot.wire import socket_file  # lazy: the host process only
-
         remove_tree(root)
         with contextlib.suppress(OSError):
             os.rmdir(os.path.dirname(socket_file(root, "r0")))
@@ -133,13 +129,6 @@ def _fill_pools() -> list[object]:
 
 def serve(argv: list[str]) -> int:
     """The host process: bind, say ready, then fork a supervisor per request until idle."""
-    import gc  # lazy: the host process only
-    import resource  # noqa: F401  (preloaded: an import in a forked child copies ~0.7 MB)
-
-    # lazy: the point of the host: everything a supervisor runs is loaded once, here
-    import looop.sessions.supervisor as supervisor
-
-    supervisor.preload()
     started = become_host(argv, "host-{key}.lock", HOST_IDLE_S, "another host is serving")
     if started is None:
         return 0
@@ -192,8 +181,6 @@ def serve(argv: list[str]) -> int:
 
 def _home_live(home: str) -> bool:
     """Whether a supervisor holds the lock of any session in the data dir `home`."""
-    from looop.hot.wire import lock_held  # lazy: loaded by the supervisor already
-
     try:
         with os.scandir(os.path.join(home, "sessions")) as entries:
             return any(e.is_dir(follow_symlinks=False) and lock_held(e.path) for e in entries)
@@ -211,8 +198,6 @@ def _read_request(conn: _socket.socket) -> dict[str, object] | None:
         buf += chunk
         if len(buf) > REQUEST_MAX:
             return None
-    from looop.hot.ljson import loads  # lazy: the host process only; no `json`
-
     req = loads(bytes(buf).split(b"\n", 1)[0])
     return req if isinstance(req, dict) else None
 

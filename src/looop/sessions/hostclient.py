@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import sys
 import time
+from typing import TYPE_CHECKING
 
+from looop.hot.ljson import dumps
 from looop.hot.peers import caller_limits, connect, peer
+from looop.hot.store import flock_held
 from looop.hot.where import runtime_dir
-
-TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     import _socket
@@ -97,7 +99,7 @@ def request(
     """Hand a supervisor start to the host of the data dir `home` (starting one when none
     answers); returns the connection the supervisor's readiness line will arrive on.
     HostUnavailable when no host took the request (nothing was started)."""
-    from pathlib import Path  # lazy: the client side of a spawn only
+    from pathlib import Path  # lazy: not in the session host (bench: memory per idle worker)
 
     from looop.sessions.state import ensure_private_dir
 
@@ -115,8 +117,6 @@ def request(
         raise HostUnavailable(f"{path} is served by another user")
     umask = os.umask(0o022)
     os.umask(umask)
-    from looop.hot.ljson import dumps  # lazy: json over the C accelerator, no `json`
-
     body = dumps(
         {
             "args": list(args),
@@ -156,7 +156,7 @@ def start_host_process(
     inside, pad = enclosing_host()
     if inside:
         return pad is not None and _launch_via(pad, cmd, env, err_path, wait)
-    # lazy: only the first spawn after the host idled out pays for subprocess
+    # lazy: pathlib and subprocess stay out of the session host (bench: memory per idle worker)
     import subprocess
     from pathlib import Path
 
@@ -226,8 +226,6 @@ def _launch_via(pad: str, cmd: list[str], env: Mapping[str, str], err: str, wait
     try:
         if peer(sock)[1] != os.geteuid():
             return False
-        from looop.hot.ljson import dumps  # lazy: json over the C accelerator, no `json`
-
         body = dumps({"launch": cmd, "env": dict(env), "err": err}).encode()
         try:
             sock.sendall(body + b"\n")
@@ -244,8 +242,6 @@ def _launch_via(pad: str, cmd: list[str], env: Mapping[str, str], err: str, wait
 def read_line(fd: int, timeout_s: float) -> bytes | None:
     """One readiness line from a starting process: None on timeout, b"" when it closed
     without one (the spawner's handshake with a supervisor and with a host)."""
-    import select  # lazy: cheap, but only a start's handshake needs it
-
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     buf = b""
@@ -266,7 +262,7 @@ def start_detached(
 ) -> subprocess.Popen[bytes]:
     """A daemon-to-be (it forks once more and its intermediate exits): own session, no
     stdin/stdout, stderr to `err`, only `ready_w` inherited. OSError when it cannot start."""
-    import subprocess  # lazy: only a start without a host (or of the host) runs one
+    import subprocess  # lazy: not in the session host (bench: memory per idle worker)
 
     return subprocess.Popen(
         cmd,
@@ -294,8 +290,6 @@ def host_pid(base: str = "/tmp", home: str | None = None, *, key: str | None = N
 
 def lock_holder(path: str) -> int | None:
     """The pid a preloaded host wrote in its lock file while it holds the lock, or None."""
-    from looop.hot.store import flock_held  # lazy: only status readers and tests ask
-
     if not flock_held(path):
         return None
     try:

@@ -8,6 +8,7 @@ fake OS. Everything here runs on the supervisor's loop.
 from __future__ import annotations
 
 import signal
+from typing import TYPE_CHECKING, Any
 
 from looop.hot import protocol as proto
 from looop.sessions.child import Child, signal_in_note
@@ -19,10 +20,8 @@ from looop.sessions.states import SessionState
 _STARTING, _RUNNING = SessionState.STARTING, SessionState.RUNNING
 _EXITED, _KILLED = SessionState.EXITED, SessionState.KILLED
 
-TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
-    from typing import Any
 
     from looop.sessions.evloop import Future, Loop, Task
     from looop.sessions.osseam import OS

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import _thread  # not `threading`: built in, and all the writer thread needs
 import os
+from typing import TYPE_CHECKING, Any
 
-TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
     from collections import deque
-    from typing import Any
 else:
     from _collections import deque  # not `collections`: the package imports far more
 

@@ -7,6 +7,7 @@ unit test can drive the state machine with a fake one and no PTY at all.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import os
@@ -14,19 +15,16 @@ import signal
 import struct
 import sys
 import termios
+from typing import TYPE_CHECKING, Protocol
 
 from looop.core import cgroup
 from looop.sessions.ptyreader import PtyReader
 
-TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
     import subprocess
     from collections.abc import Callable
-    from typing import Protocol
 
     from looop.sessions.evloop import Loop
-else:
-    Protocol = object
 
 _RESET_SIGNALS = [
     s
@@ -54,8 +52,6 @@ def _prctl() -> Callable[..., int]:
     """libc's prctl, resolved once at import: in the session host, so a forked supervisor
     calls it without building ctypes objects of its own."""
     try:
-        import ctypes  # lazy: once, at import, for prctl alone
-
         return ctypes.CDLL(None, use_errno=True).prctl
     except (ImportError, OSError, AttributeError):
         return lambda *_a: -1
@@ -259,7 +255,7 @@ class HostOS:
             env = self.env  # read only: posix_spawn and Popen copy it
             pid = self._spawn_light(argv, slave, env)
             if pid is None:
-                import subprocess  # lazy: only where posix_spawn cannot do it
+                import subprocess  # lazy: not in the session host (bench: memory per idle worker)
 
                 proc = subprocess.Popen(
                     argv,

@@ -5,17 +5,15 @@ the caller's limits applied to what it forks, and the sweep of what gone hosts l
 
 from __future__ import annotations
 
+import _socket
 import contextlib
+import fcntl
 import os
+import resource
 
 from looop.core import cgroup
 from looop.hot.peers import LIMITS
 from looop.sessions.hostclient import host_dir, host_options
-
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    import _socket
 
 
 def become_host(
@@ -73,8 +71,6 @@ def sweep(hdir: str) -> None:
 
 
 def _sweep_host(stem: str) -> None:
-    import fcntl  # lazy: the host processes only
-
     try:
         fd = os.open(stem + ".lock", os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -144,8 +140,6 @@ def limit_plan(limits: object, nice: object) -> tuple[list[tuple[int, int, int]]
     """In the host, before the fork: which of the caller's limits (and nice value) differ
     from the host's own, so the forked supervisor only sets those (lowering is always
     allowed; a limit the host cannot raise stays the host's)."""
-    import resource  # lazy: the host process only
-
     plan: list[tuple[int, int, int]] = []
     if isinstance(limits, dict):
         for name, pair in limits.items():
@@ -166,8 +160,6 @@ def limit_plan(limits: object, nice: object) -> tuple[list[tuple[int, int, int]]
 def apply_limits(plan: list[tuple[int, int, int]], nice: int | None) -> None:
     """In the forked supervisor: what `limit_plan` found different."""
     if plan:
-        import resource  # lazy: the host process only
-
         for which, soft, hard in plan:
             with contextlib.suppress(ValueError, OSError):
                 resource.setrlimit(which, (soft, hard))
@@ -189,8 +181,6 @@ def say(fd: int | None, line: str) -> None:
 def hold_lock(path: str) -> int | None:
     """A preloaded host's lock, with its pid written at once (never a predecessor's); None
     when another host of the same key holds it."""
-    import fcntl  # lazy: the host processes only
-
     for _ in range(5):
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:

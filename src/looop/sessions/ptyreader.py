@@ -8,11 +8,10 @@ from __future__ import annotations
 import os
 import select
 from time import monotonic
+from typing import TYPE_CHECKING, Any
 
-TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
 
     from looop.sessions.evloop import Loop
 

@@ -18,20 +18,19 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING, Any, Protocol
 
 from looop.hot import logfiles
 from looop.hot import protocol as proto
 from looop.sessions.evloop import Event
 from looop.sessions.logwriter import LogWriter, write_all
+from looop.sessions.screen import Emulator
 
-TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
     from collections import deque
     from collections.abc import Callable
-    from typing import Any, Protocol
 
     from looop.sessions.evloop import Handle, Loop, Task
-    from looop.sessions.screen import Emulator
 
     class Writer(Protocol):
         """Where an attached client's frames go (control.Conn, one accepted connection)."""
@@ -68,7 +67,7 @@ def log(msg: str) -> None:
 
 
 def _trace() -> str:
-    import traceback  # lazy: only a failure pays for it
+    import traceback  # lazy: tokenize in each supervisor (bench: memory per idle worker)
 
     return traceback.format_exc()
 
@@ -316,8 +315,6 @@ class Pump:
         costs the first user only the screen's own few hundred KB)."""
         emu = self.emu
         if emu is None:
-            from looop.sessions.screen import Emulator  # lazy: a silent worker never needs it
-
             emu = self.emu = Emulator(self.cols, self.rows)
         return emu
 

@@ -7,7 +7,10 @@ module, no subprocess unless the host is unreachable, no log readers)."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from looop.hot.errors import CorruptState
 from looop.hot.logfiles import MAX_BYTES, MAX_FILES
@@ -24,12 +27,6 @@ from looop.sessions.state import (
     session_dir,
     validate_id,
 )
-
-TYPE_CHECKING = False
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-    from pathlib import Path
 
 READY_TIMEOUT_S = 10.0
 
@@ -249,8 +246,6 @@ def _spawn_direct(
         return read_line(r, READY_TIMEOUT_S)
     finally:
         os.close(r)
-        import subprocess  # lazy: loaded already by the start above
-
         try:
             proc.wait(timeout=READY_TIMEOUT_S)  # the intermediate exits right after forking
         except subprocess.TimeoutExpired:

@@ -13,7 +13,10 @@ import contextlib
 import fcntl
 import os
 import re
+import shutil
+import time
 from pathlib import Path
+from typing import Any
 
 from looop.core import cgroup
 from looop.hot import store
@@ -37,10 +40,6 @@ from looop.hot.wire import fnv1a_64 as fnv1a_64
 from looop.hot.wire import label as wire_label
 from looop.hot.wire import socket_file as socket_file
 from looop.sessions.states import LIVE, TERMINAL, SessionState
-
-TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
-if TYPE_CHECKING:
-    from typing import Any
 
 ID_RE = r"[A-Za-z0-9._-]{1,64}"
 # status.json's error once a reader recorded the end a crashed supervisor never wrote
@@ -390,8 +389,6 @@ def _let_go(sdir: Path) -> None:
     """A finished session's supervisor still writes its last files (the `ended` mark after the
     final status) until it lets go of its lock: wait for that, briefly, so removing the folder
     never races them (ENOTEMPTY), nor a reused id's new run gets the old run's `ended`."""
-    import time  # lazy: hot path: only prune, reap and reuse wait, and status loads this module
-
     end = time.monotonic() + FINISH_WAIT_S
     while lock_held(sdir) and time.monotonic() < end:
         time.sleep(0.002)
@@ -400,8 +397,6 @@ def _let_go(sdir: Path) -> None:
 def _remove_dir(sdir: Path) -> bool:
     end_leftovers(sdir)  # its cgroup goes with it: a killed supervisor could not remove it
     try:
-        import shutil  # lazy: hot path: only prune/reap need it, status loads this module
-
         shutil.rmtree(sdir)
     except FileNotFoundError:
         return False

@@ -9,11 +9,10 @@ the table does not allow, stamps `last_change`, writes the file and tells its li
 from __future__ import annotations
 
 from enum import StrEnum  # `re` imports enum already: no cost on the fast path
+from typing import TYPE_CHECKING, Any
 
-TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
 
 
 class SessionState(StrEnum):

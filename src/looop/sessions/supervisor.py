@@ -13,8 +13,8 @@ entry point; the parts live next to it:
 `ptyreader.py`, the burst's log writer `logwriter.py`), `control.py` (the socket's requests)
 and `osseam.py` (the OS calls, so the state machine is testable without a PTY).
 This is the only module that reads the real environment and clock. Everything it may need
-later is loaded at startup by `preload` (package files may be replaced while a long session
-runs); the parts import those lazily, so a forked supervisor only touches what it uses.
+later (the screen and pyte, base64 for raw input) is imported with it (package files may be
+replaced while a long session runs): once, in the session host, whose forks share it.
 """
 
 from __future__ import annotations
@@ -383,16 +383,6 @@ class Supervisor:
                 os.close(self.lock_fd)  # releases the lock: the session now reads as over
 
 
-def preload() -> None:
-    """Load what the parts import lazily (the screen and pyte, base64 for raw input): at
-    startup of a direct supervisor, once in the session host. `traceback` is left to the
-    failure that needs it (it brings tokenize along: memory every supervisor would share)."""
-    # lazy: what the parts import on first need, loaded here ahead of it
-    import base64  # noqa: F401
-
-    import looop.sessions.screen  # noqa: F401
-
-
 def detach_stdio() -> None:
     fd = os.open(os.devnull, os.O_RDWR)
     for target in (0, 1):
@@ -455,5 +445,4 @@ def start(sup: Supervisor) -> int:
 
 
 if __name__ == "__main__":
-    preload()
     sys.exit(main())

@@ -30,8 +30,7 @@ from looop.hot.config import KNOBS
 from looop.hot.errors import LooopError
 from looop.hot.fleet import far_rows
 from looop.remote import engine
-from looop.sessions import Session, SessionError, list_sessions
-from looop.sessions.state import LOG
+from looop.sessions.state import LOG, Session, SessionError, list_sessions
 from looop.tui.feed import SessionFeed, ShotFeed
 from looop.tui.keys import KEYS, KeysApp
 from looop.tui.modals import Acts

@@ -16,7 +16,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
-from looop.sessions import Session
+from looop.sessions.state import Session
 from looop.workers.health import age
 
 PULSE = "pulse"

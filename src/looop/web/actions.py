@@ -29,7 +29,8 @@ from looop.human.mailbox import (
 )
 from looop.loop.daemon import start_detached, stop_all
 from looop.seed import ensure_data_dir
-from looop.sessions import SessionError, get_session, send, validate_id
+from looop.sessions.client import send
+from looop.sessions.state import SessionError, get_session, validate_id
 from looop.web.errors import WebError, not_found
 from looop.web.reads import far_reach, remote, unreachable
 

@@ -23,7 +23,8 @@ from looop.human.mailbox import pending
 from looop.loop.asks import tag
 from looop.loop.runs import list_runs, show_run
 from looop.remote import engine
-from looop.sessions import SessionError, get_session, log_tail, screenshot, validate_id
+from looop.sessions.client import log_tail, screenshot
+from looop.sessions.state import SessionError, get_session, validate_id
 from looop.web.errors import WebError, not_found
 from looop.workers import treework
 from looop.workers.treegit import read_gitdir

@@ -12,7 +12,7 @@ from looop.core.context import Ctx
 from looop.hot import workerrows as fleet
 from looop.hot.workerrows import PULSE as PULSE
 from looop.hot.workerrows import age as age
-from looop.sessions import Session
+from looop.sessions.state import Session
 
 
 def verify_result(ctx: Ctx, wid: str) -> dict[str, Any] | None:

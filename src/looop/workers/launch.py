@@ -7,6 +7,7 @@ import shlex
 import shutil
 import string
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from looop.core import provenance
@@ -24,18 +25,18 @@ from looop.hot.config import (
 )
 from looop.hot.errors import LooopError
 from looop.hot.where import SANDBOX_SETTINGS
-from looop.sessions import Session, SessionError, list_sessions, reap, spawn
-from looop.sessions import validate_id as validate_session_id
+from looop.sessions.spawner import spawn
+from looop.sessions.state import Session, SessionError, list_sessions, reap
+from looop.sessions.state import validate_id as validate_session_id
+from looop.workers import sandbox as sbx
+from looop.workers import sandboxtty
+from looop.workers import worktree as wt
 from looop.workers.errors import WorkerError as WorkerError
-from looop.workers.started import Started
+from looop.workers.mcpwire import settings, wire
+from looop.workers.started import Away, Started
 from looop.workers.startrecord import note_start, plan_start
-
-TYPE_CHECKING = False  # not `from typing`: a worker start stays light
-
-if TYPE_CHECKING:
-    from looop.workers.started import Away
-    from looop.workers.treerecord import Tree
-    from looop.workers.worktree import Plan
+from looop.workers.treerecord import Tree
+from looop.workers.worktree import Plan, release
 
 PULSE = "pulse"
 WORKER_SIZE = (120, 40)  # agent TUIs render better than at 80x24; shots stay readable
@@ -47,8 +48,6 @@ def contract_text(worker_id: str, runner: str) -> str:
         with open(here, encoding="utf-8") as f:
             raw = f.read()
     except OSError:  # not unpacked on disk (a zip): ask the package loader
-        from importlib import resources  # lazy: costs a worker start ~3 ms
-
         raw = (resources.files("looop.workers") / "contract.md").read_text(encoding="utf-8")
     return raw.replace("__ID__", worker_id).replace("__RUNNER__", runner)
 
@@ -289,13 +288,9 @@ def _prepare_here(q: _Request, live: list[Session]) -> _Here:
     env = q.ctx.child_env({"LOOOP_SESSION_ID": q.wid, "LOOOP_RUNNER": q.r.name})
     prog: str | None = None
     if policy.on:
-        from looop.workers import sandbox as sbx  # lazy: only a sandboxed start needs it
-
         prog = sbx.require(env, f"worker {q.wid}")  # before anything changes; prepare uses it
     plan, clean = None, None
     if q.repo is not None or os.path.lexists(q.ctx.paths.worktrees / q.wid):
-        from looop.workers import worktree as wt  # lazy: only a repo worker runs git
-
         clean = wt.leftover(q.ctx, q.wid)
         if q.repo is not None:
             plan = wt.plan(q.ctx, q.wid, q.repo, q.branch)
@@ -311,8 +306,6 @@ def _commit_here(q: _Request, h: _Here) -> Started:
     end_generation(ctx, wid, h.clean)
     tree: Tree | None = None
     if h.plan is not None:
-        from looop.workers import worktree as wt  # lazy: only a repo worker runs git
-
         tree = wt.create(ctx, h.plan)
         h.env["LOOOP_WORKSPACE"] = tree.path
     if q.verify is not None and q.verify.strip():
@@ -338,12 +331,8 @@ def _write_brief(q: _Request, h: _Here, tree: Tree | None) -> Path:
     """prompts/<id>.md: the contract (with a worktree's and a sandbox's notes), then the brief."""
     contract = contract_text(q.wid, q.r.name)
     if tree is not None:
-        from looop.workers import worktree as wt  # lazy: only a repo worker runs git
-
         contract = wt.with_note(contract, tree)
     if h.policy.on:
-        from looop.workers import sandbox as sbx  # lazy: only a sandboxed start needs it
-
         contract = sbx.with_note(contract, q.wid)
     path = q.ctx.paths.prompts / f"{q.wid}.md"
     store.atomic_write(path, contract + q.prompt.rstrip("\n") + "\n")
@@ -364,8 +353,6 @@ def _spawn_or_undo(q: _Request, h: _Here, line: str, tree: Tree | None) -> Sessi
     except SessionError as e:
         store.remove(ctx.paths.verify / f"{wid}.cmd")
         if h.policy.on:
-            from looop.workers import sandbox as sbx  # lazy: only a sandboxed start
-
             sbx.forget(ctx, wid)
         _undo_tree(ctx, tree)
         raise WorkerError(f"worker {wid} did not start: {e}") from e
@@ -373,8 +360,6 @@ def _spawn_or_undo(q: _Request, h: _Here, line: str, tree: Tree | None) -> Sessi
 
 def _undo_tree(ctx: Ctx, tree: Tree | None) -> None:
     if tree is not None:
-        from looop.workers import worktree as wt  # lazy: only a repo worker runs git
-
         wt.undo(ctx, tree)
 
 
@@ -401,16 +386,12 @@ def _decided_policy(
 def mcp_tools_on(cfg: Config) -> bool:
     """Whether the worker's agent CLI gets the contract as MCP tools (the config's
     mcp.worker_tools: off unless true, for the process it adds to every worker)."""
-    from looop.workers.mcpwire import settings  # lazy: a worker start stays light
-
     return settings(cfg).worker_tools
 
 
 def with_mcp(ctx: Ctx, line: str, env: dict[str, str]) -> str:
     """The worker line with `looop mcp --worker` in its CLI's own MCP config
     (workers/mcpwire.py), run as the worker's "$LOOOP_BIN" (inside a sandbox too)."""
-    from looop.workers.mcpwire import wire  # lazy: a worker start stays light
-
     return wire(line, env, env.get("LOOOP_BIN") or ctx.bin)
 
 
@@ -437,10 +418,6 @@ def spawn_line(
     worktree (srt makes its placeholders in the folder it starts in: sandbox.prepare).
     SandboxSetupError or SessionError: the caller undoes what it made."""
     if policy.on:
-        # lazy: only a sandboxed start needs them
-        from looop.workers import sandbox as sbx
-        from looop.workers import sandboxtty
-
         if prog is None:  # fail closed: a sandboxed worker never starts outside srt
             raise SandboxSetupError("srt was not looked up before the start")
         end_note = sandboxtty.note_path(ctx, wid)
@@ -486,8 +463,6 @@ def end_generation(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
     store.remove(ctx.paths.sandbox / wid / SANDBOX_SETTINGS)  # sandboxed() reads it
     store.remove(ctx.paths.data / "resume" / f"{wid}.json")  # its conversation: workers/resume
     if os.path.exists(ctx.paths.worktrees / f"{wid}.json"):
-        from looop.workers.worktree import release  # lazy: only a repo worker has a worktree
-
         release(ctx, wid, clean)  # removed, its branch kept; a dirty one is kept and said
     tells = ctx.paths.tells
     if tells.is_dir():

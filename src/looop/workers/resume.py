@@ -12,17 +12,23 @@ after the start in their own files (`find`), bounded, and believed only when it 
 from __future__ import annotations
 
 import os
+import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from looop.core.context import Ctx
 from looop.core.presets import SESSION_ID
-from looop.hot import store
+from looop.hot import jsonsafe, store
 from looop.hot.config import PLACEHOLDER, Config, Knobs, substitute_prompt_file
 from looop.hot.errors import LooopError
 from looop.human.mailbox import pending
-from looop.sessions import Session, SessionError, get_session, kill, list_sessions
+from looop.sessions.client import kill
+from looop.sessions.state import Session, SessionError, get_session, list_sessions
+from looop.workers import sandbox as sbx
+from looop.workers import treerecord
+from looop.workers.bridge import ensure_bridge
 from looop.workers.launch import (
     PULSE,
     SandboxSetupError,
@@ -45,9 +51,7 @@ from looop.workers.startrecord import record_path as record_path
 from looop.workers.startrecord import valid_id as valid_id
 from looop.workers.startrecord import with_session_id as with_session_id
 from looop.workers.startrecord import write_record as write_record
-
-if TYPE_CHECKING:
-    from looop.workers.treerecord import Tree
+from looop.workers.treerecord import Tree
 
 # Finding codex's id: at most this many rollout files looked at, this much of each read.
 _MAX_FILES = 400
@@ -65,8 +69,6 @@ _BRIEF_HEAD = 512  # the worker's name is this near the start of its brief
 def _loads(raw: bytes) -> Any:
     """A CLI's own JSON, which may be anything (nested past the recursion limit too):
     ValueError when it is not plain JSON."""
-    from looop.hot import jsonsafe  # lazy: only a resume reads a CLI's files
-
     return jsonsafe.loads(raw, max_depth=_MAX_DEPTH)
 
 
@@ -158,9 +160,6 @@ def _same_dir(where: object, cwd: str) -> bool:
 def _opencode_json(args: list[str], env: dict[str, str], cwd: str) -> Any:
     """What `opencode ARGS` prints as JSON; None when it fails, runs too long, prints too
     much or prints something else. Its output goes to a file: at most _MAX_JSON is read."""
-    import subprocess  # lazy: only finding opencode's id runs a program
-    import tempfile
-
     try:
         with tempfile.TemporaryFile() as out:
             done = subprocess.run(
@@ -327,8 +326,6 @@ def _live_tree(ctx: Ctx, wid: str, rec: Record) -> Tree | None:
     """A repo worker's worktree, which must still be there; None for a plain worker."""
     tree = None
     if rec.repo:
-        from looop.workers import treerecord  # lazy: only a repo worker has one
-
         tree = treerecord.load(ctx, wid)
         if tree is None or tree.removed or not os.path.isdir(tree.path):
             raise WorkerError(
@@ -360,8 +357,6 @@ def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = N
         cfg = ctx.config()
     prog: str | None = None
     if rec.sandbox.on:
-        from looop.workers import sandbox as sbx  # lazy: only a sandboxed worker needs it
-
         prog = sbx.require(env, f"worker {wid}")
     mcp_tools = mcp_tools_on(cfg)  # a bad "mcp" config is said before anything changes
 
@@ -372,8 +367,6 @@ def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = N
         except SessionError as e:
             raise WorkerError(f"worker {wid}: could not end it to resume it: {e}") from e
     if rec.env and rec.env.get("LOOOP_CALLHOME_DIR"):  # sandboxed on a host: its bridge
-        from looop.workers.bridge import ensure_bridge  # lazy: only a host's worker
-
         ensure_bridge(ctx.paths.data, ctx.bin, dict(ctx.env))
     note = ctx.paths.prompts / f"{wid}.resume.md"
     store.atomic_write(note, note_text(ctx, wid))

@@ -37,15 +37,13 @@ from looop.core.srt import (
     srt_program,
 )
 from looop.hot import store, where
+from looop.hot.knobs import KNOBS
 from looop.hot.where import SANDBOX_SETTINGS
 from looop.workers.errors import WorkerError
 from looop.workers.rules import last_rule, replace_rule
 from looop.workers.startrecord import read_record, record_path
-
-TYPE_CHECKING = False  # not `from typing`
-
-if TYPE_CHECKING:
-    from looop.workers.treerecord import Tree
+from looop.workers.treerecord import Tree, load
+from looop.workers.treesandbox import sandbox_write
 
 # the srt names other rooms and tests have always found here (they live in core.srt)
 __all__ = [
@@ -125,8 +123,6 @@ def settings(
     deny.extend(_other_terminals(data, str(p.sessions), wid))
     locked = list(parts.locked)
     if tree is not None:
-        from looop.workers.treesandbox import sandbox_write  # lazy: only a repo worker
-
         git_write, git_locked = sandbox_write(tree)
         write.extend(git_write)
         locked.extend(git_locked)
@@ -209,8 +205,6 @@ def shell_argvs(
 def _knobs_only_config(raw: Mapping[str, object], mine: str) -> str:
     """The config as the worker's verbs see it: the knobs only. The real file stays hidden
     (it names hooks and notification URLs, which may carry tokens)."""
-    from looop.hot.knobs import KNOBS  # lazy: only a sandboxed start copies the knobs
-
     keys = {k.config_key for k in KNOBS.values() if k.config_key}
     path = os.path.join(mine, "config.json")
     kept = {k: v for k, v in raw.items() if k in keys}
@@ -337,8 +331,6 @@ def verify_argv(
         raise unknown("says it ran unsandboxed, but its srt settings are there")
     tree: Tree | None = None
     if rec.repo:
-        from looop.workers.treerecord import load  # lazy: only a repo worker has one
-
         tree = load(ctx, wid)
         if tree is None or tree.removed:
             raise unknown("names a worktree that is gone")

@@ -10,6 +10,7 @@ is recorded as that signal, never as srt's code)."""
 from __future__ import annotations
 
 import os
+import select
 import shlex
 import sys
 
@@ -52,8 +53,6 @@ def started(ctx: Ctx, wid: str, alive: object, poll_s: float) -> bool:
     ended (False: the caller reads how). `alive()` says whether the session still lives.
     After START_WAIT_S it counts as started (a start that slow is srt's, not a missing
     program's)."""
-    import select  # lazy: only a sandboxed start waits
-
     assert callable(alive)
     path = note_path(ctx, wid)
     deadline = ctx.clock.monotonic() + START_WAIT_S

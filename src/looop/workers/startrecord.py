@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,8 +55,6 @@ def valid_id(conv: str) -> bool:
 
 def mint() -> str:
     """A fresh conversation id (a version-4 UUID, as claude's --session-id wants)."""
-    import uuid  # lazy: only a start that mints an id pays for it
-
     return str(uuid.uuid4())
 
 

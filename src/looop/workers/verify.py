@@ -22,7 +22,7 @@ from looop.core.sandboxpolicy import OFF, SandboxPolicy
 from looop.hot import store, where
 from looop.hot.config import Knobs
 from looop.hot.errors import LooopError
-from looop.sessions import Session
+from looop.sessions.state import Session
 from looop.workers import resume
 from looop.workers.launch import WorkerError
 from looop.workers.sandbox import WorkerBox

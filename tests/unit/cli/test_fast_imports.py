@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from looop.sessions import kill, spawn, wait
+from looop.sessions.client import kill, wait
+from looop.sessions.spawner import spawn
 from tests.clocks import FixedClock
 
 pytestmark = pytest.mark.process  # real processes: not make check's tier

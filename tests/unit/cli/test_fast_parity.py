@@ -18,7 +18,8 @@ from looop.hot.store import write_json
 from looop.hot.wire import live
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
-from looop.sessions import kill, spawn, wait
+from looop.sessions.client import kill, wait
+from looop.sessions.spawner import spawn
 from looop.sessions.state import SessionError, get_session
 from tests.clocks import FixedClock
 from tests.helpers import clean_env, run_cli

@@ -15,7 +15,8 @@ import pytest
 from looop.act.effects import remote_record
 from looop.hot.killfast import parse_fast
 from looop.remote.hosts import record_file
-from looop.sessions import get_session, list_sessions, spawn
+from looop.sessions.spawner import spawn
+from looop.sessions.state import get_session, list_sessions
 from tests.clocks import FixedClock
 from tests.helpers import clean_env, run_cli
 
@@ -54,7 +55,7 @@ def _run(
         code, out, err = run_cli(capsys, *argv, env=env, clock=FixedClock())
     live = sorted(s.id for s in list_sessions(data) if s.alive)
     if "w1" in live:
-        from looop.sessions import kill
+        from looop.sessions.client import kill
 
         kill(data, "w1")
     journal = (data / "journal.md").read_text() if (data / "journal.md").exists() else ""

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from looop.sessions import kill, list_sessions
+from looop.sessions.client import kill
+from looop.sessions.state import list_sessions
 from tests.clocks import FixedClock
 from tests.helpers import clean_env, examples, run_cli
 

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from looop.hot.peers import same_world
+from looop.core.sameworld import same_world
 
 pytestmark = [pytest.mark.timeout(30), pytest.mark.process]  # real processes
 

@@ -11,8 +11,8 @@ from rich.color import Color, ColorTriplet
 from rich.style import Style
 from rich.text import Text
 
-from looop.sessions import Session
 from looop.sessions.screen import REPLAY_MAX, FastStream, SessionScreen
+from looop.sessions.state import Session
 from looop.tui import feed as feed_mod
 from looop.tui.feed import ScrollbackScreen, SessionFeed
 from looop.tui.render import (

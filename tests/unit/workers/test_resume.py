@@ -16,7 +16,8 @@ from looop.core.context import Ctx
 from looop.core.presets import PRESETS
 from looop.hot import store
 from looop.human.mailbox import answer, new_ask
-from looop.sessions import expect, get_session, kill, read_log
+from looop.sessions.client import expect, kill, read_log
+from looop.sessions.state import get_session
 from looop.workers import resume as resume_module
 from looop.workers.launch import WorkerError, start_worker
 from looop.workers.resume import (

@@ -249,7 +249,8 @@ def test_the_runners_own_code_running_settings_are_locked_where_they_exist(ctx: 
 @pytest.mark.timeout(30)
 @pytest.mark.process
 def test_a_decision_cannot_loosen_the_configs_sandbox_but_a_human_can(ctx: Ctx) -> None:
-    from looop.sessions import kill, list_sessions
+    from looop.sessions.client import kill
+    from looop.sessions.state import list_sessions
     from looop.workers.launch import WorkerError, start_worker
 
     ctx.paths.config.write_text(json.dumps(_cfg(sandbox={"domains": ["example.com"]})))

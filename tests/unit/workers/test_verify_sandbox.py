@@ -17,7 +17,7 @@ from looop.core.context import Ctx
 from looop.core.sandboxpolicy import OFF, ON, SandboxPolicy
 from looop.core.srt import SandboxError
 from looop.hot.where import SANDBOX_SETTINGS
-from looop.sessions import Session
+from looop.sessions.state import Session
 from looop.workers import resume, sandbox
 from looop.workers.sandbox import WorkerBox
 from looop.workers.verify import run_pending_verifies

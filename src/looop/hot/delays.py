@@ -1,7 +1,12 @@
-"""How long a failing loop waits before it pays the runner again: one pure function, kept
-apart from guards.py so `looop status` on a failing loop loads nothing else."""
+"""How long the loop holds back before it pays the runner again — a failing loop's backoff and
+a provider's usage limit: the rules the beat's gates apply and `looop status` shows."""
 
 from __future__ import annotations
+
+TYPE_CHECKING = False  # not `from typing`: status reads these on its fast path
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 BACKOFF_BASE_SECS = 60
 
@@ -25,3 +30,10 @@ def failed_at(ts: float, mono: float | None, now: float, mono_now: float | None)
     if mono is not None and mono_now is not None and mono_now >= mono:
         return now - (mono_now - mono)
     return None
+
+
+def limit_in_force(rec: Mapping[str, Any], now: float, scheduled: bool) -> bool:
+    """Whether a recorded provider limit still holds calls back: not lifted, before its reset,
+    and its wake still scheduled (a human who dropped it wants the runner called again)."""
+    until = rec.get("until")
+    return not rec.get("lifted") and isinstance(until, int | float) and now < until and scheduled

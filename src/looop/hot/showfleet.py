@@ -1,0 +1,47 @@
+"""`looop ls [-a] [--json]` without click: the pulse and the workers, as a table or JSON."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from looop.hot import where
+from looop.hot.clock import clock_for
+from looop.hot.config import load_config, resolve_knobs
+from looop.hot.errors import LooopError
+from looop.hot.fleet import fleet_rows_at
+from looop.hot.plain import echo
+from looop.hot.render import colour_on, fleet_json, fleet_table
+
+TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
+
+if TYPE_CHECKING:
+    from looop.hot.clock import Clock
+
+
+def serve(
+    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
+) -> bool:
+    flags = set(argv[1:])
+    if not flags <= {"-a", "--all", "--json"}:
+        return False  # --watch, --interval, --help and mistakes: click's
+    try:
+        data, config = where.resolve(env, os.getcwd())
+        warned: list[str] = []
+        knobs = resolve_knobs(load_config(config), env, warned.append)
+    except LooopError:
+        return False  # click's face says it (a broken config warns, then the defaults stand)
+    if warned:
+        return False  # ... and so are the config warnings, written as events
+    rows = fleet_rows_at(
+        data,
+        clock_for(env, clock),
+        knobs.num("worker_stuck_secs"),
+        bool(flags & {"-a", "--all"}),
+        env,
+    )
+    if "--json" in flags:
+        echo(fleet_json(rows))
+    else:
+        echo(fleet_table(rows, colour_on(sys.stdout.isatty(), env)))
+    return True

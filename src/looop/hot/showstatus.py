@@ -1,0 +1,30 @@
+"""`looop status [--json]` without click: the loop's state read from files and printed."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from looop.hot import where
+from looop.hot.clock import clock_for
+from looop.hot.render import colour_on, print_status
+from looop.hot.status import config_trouble, gather_status_at
+
+TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
+
+if TYPE_CHECKING:
+    from looop.hot.clock import Clock
+
+
+def serve(
+    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
+) -> bool:
+    if not set(argv[1:]) <= {"--json"}:
+        return False
+    data, config = where.resolve(env, os.getcwd())
+    as_json = "--json" in argv  # the JSON lists every worker; the text counts the finished
+    st = gather_status_at(data, config, env, clock_for(env, clock), all_workers=as_json)
+    print_status(st, as_json, colour_on(not as_json and sys.stdout.isatty(), env))
+    if config_trouble(st):
+        raise SystemExit(1)  # the whole status printed; scripts see the config is wrong
+    return True
