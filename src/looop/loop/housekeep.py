@@ -3,34 +3,30 @@ sessions."""
 
 from __future__ import annotations
 
+from looop.act.shell import ShellResult, run_shell
 from looop.core.context import Ctx
-from looop.hot.config import Knobs
+from looop.core.sandboxpolicy import SandboxPolicy
+from looop.hot.config import Config, Knobs
+from looop.hot.errors import LooopError
 from looop.hot.leases import reap_stale, session_alive
 from looop.hot.stamps import utc_stamp_ms
 from looop.hot.tellbox import sweep_consumed
+from looop.loop.workmeter import meter_beat
+from looop.remote.verify import run_far
 from looop.sessions.state import list_sessions, prune_aged, settle_dead
-
-TYPE_CHECKING = False  # not `from typing`: a skip beat stays light
-
-if TYPE_CHECKING:
-    from looop.act.shell import ShellResult
-    from looop.core.sandboxpolicy import SandboxPolicy
-    from looop.hot.config import Config
-    from looop.workers.sandbox import WorkerBox
+from looop.workers.launch import end_generation
+from looop.workers.sandbox import WorkerBox
+from looop.workers.verify import RunFar, run_pending_verifies
 
 
 def _run_shell(
     ctx: Ctx, cmd: str, timeout_s: float, sandbox: SandboxPolicy | WorkerBox | None = None
 ) -> ShellResult:
-    from looop.act.shell import run_shell  # lazy: a skip beat runs no verify command
-
     return run_shell(ctx, cmd, timeout_s, sandbox)
 
 
 def _shell_sandbox(ctx: Ctx, cfg: Config | None) -> SandboxPolicy | None:
     """shell_policy's sandbox, which a decision's verify runs under; None: no config to say."""
-    from looop.hot.errors import LooopError  # lazy: only a data dir with verify commands
-
     try:
         return (cfg if cfg is not None else ctx.config()).shell_policy.sandbox
     except LooopError:
@@ -45,16 +41,10 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> Non
         # before any reaping; the beat hands verify its shell runner and the far one (workers
         # sit below act and remote)
         if ctx.paths.verify.is_dir():
-            # lazy: only a data dir with verify commands pays for the worker machinery
-            from looop.workers.verify import RunFar, run_pending_verifies
-
             sessions = list_sessions(ctx.paths.data)
             sandbox = _shell_sandbox(ctx, cfg)
             far: RunFar | None = None
             if (ctx.paths.data / "hosts" / "workers").is_dir():
-                # lazy: only a home with workers on hosts loads the SSH room
-                from looop.remote.verify import run_far
-
                 far = run_far
             run_pending_verifies(ctx, knobs, sessions, _run_shell, sandbox, far)
         for sid in settle_dead(ctx.paths.data, utc_stamp_ms(ctx.clock.now())):
@@ -80,8 +70,6 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> Non
         if swept:
             ctx.events.record("tells_swept", ids=swept)
         for sid in prune_aged(ctx.paths.data, float(knobs.num("session_ttl")), ctx.clock.now()):
-            from looop.workers.launch import end_generation  # lazy: only a reaped corpse needs it
-
             end_generation(ctx, sid)
             ctx.events.record("session_reaped", id=sid)
     except OSError as e:
@@ -93,8 +81,6 @@ def meter_workers(ctx: Ctx, cfg: Config | None, knobs: Knobs | None = None) -> N
     (loop/workmeter.py); a data dir that never started a worker pays one stat."""
     if not (ctx.paths.data / "resume").is_dir():
         return
-    from looop.loop.workmeter import meter_beat  # lazy: only a data dir with workers
-
     try:
         meter_beat(ctx, cfg, knobs)
     except OSError as e:  # the ledger unwritable: said, and the beat goes on

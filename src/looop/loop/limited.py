@@ -9,6 +9,9 @@ make no AI call; the first decide after it is told what happened, once."""
 
 from __future__ import annotations
 
+import math
+
+from looop.decide.limits import Limit, find_limit
 from looop.hot import store, where
 from looop.hot.errors import CorruptState
 
@@ -16,13 +19,13 @@ SCHEDULE = where.LIMIT_SCHEDULE
 FILE = where.PROVIDER_LIMIT
 ALERT_KEY = "limit"
 
-TYPE_CHECKING = False  # not `from typing`: a limit check stays light (`looop status` too)
+# `looop status` (hot/status.py) reads in_force here: no typing, no notifier at load time
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
     from looop.core.context import Ctx
-    from looop.decide.limits import Limit
     from looop.hot.paths import Paths
     from looop.loop.beat import Beat
 
@@ -55,17 +58,14 @@ def _scheduled(paths: Paths) -> bool:
 
 
 def find(b: Beat, text: str) -> Limit | None:
-    from looop.decide.limits import find_limit  # lazy: only a failed decide reads its output
-
     return find_limit(text, b.ctx.clock.now(), b.ctx.clock.zone())
 
 
 def record(b: Beat, limit: Limit, runner: str) -> str:
     """Keep the limit and its wake; say it once. Returns the one-line message."""
-    import math  # lazy: only a hit limit computes a wake; `looop status` reads limits too
-
-    from looop.human import schedules  # lazy: cronsim loads only when a limit is hit
-    from looop.loop import alerts  # lazy: as above
+    # lazy: cron parsing and the notifier; `looop status` (hot) loads this module
+    from looop.human import schedules
+    from looop.loop import alerts
 
     ctx, now = b.ctx, b.ctx.clock.now()
     until = ctx.clock.offset_stamp_at(limit.reset)
@@ -128,7 +128,7 @@ def done(ctx: Ctx) -> None:
     """A decide after the wait was carried out: forget the limit, re-arm its alert."""
     if read(ctx.paths) is None:
         return
-    from looop.loop import alerts  # lazy: notify's machinery loads only after a limit
+    from looop.loop import alerts  # lazy: the notifier; `looop status` loads this module
 
     store.remove(_path(ctx.paths))
     alerts.clear_alerts(ctx, (ALERT_KEY,))

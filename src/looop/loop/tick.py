@@ -9,39 +9,31 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from looop.act.wal import check_interrupted
 from looop.core.context import Ctx
+from looop.decide import spend
 from looop.hot import needsinput, store
 from looop.hot.errors import CorruptState, LooopError
 from looop.hot.paths import Paths
-from looop.loop import coalesce, flap, guards, limited
+from looop.hot.status import beat_holder
+from looop.loop import alerts, coalesce, flap, guards, limited, settle
 
 # TickOutcome and the dry-run pieces are re-exported: the pulse, cli and tests import them here
 from looop.loop.beat import Beat, resolve_config
 from looop.loop.beat import TickOutcome as TickOutcome
+from looop.loop.deciding import decide
+from looop.loop.dryrun import DryRunPaths as DryRunPaths
+from looop.loop.dryrun import dry_run_ctx as dry_run_ctx
 from looop.loop.housekeep import housekeep_sessions, meter_workers
 from looop.loop.world import WorldMemo, read_world
 from looop.seed import ensure_data_dir
 from looop.sense import sense
 
-TYPE_CHECKING = False  # not `from typing`: a skip beat stays light
-
-if TYPE_CHECKING:
-    from looop.loop.dryrun import DryRunPaths as DryRunPaths
-    from looop.loop.dryrun import dry_run_ctx as dry_run_ctx
-
 Gate = Callable[[Beat], TickOutcome | None]
-
-
-def __getattr__(name: str) -> object:
-    """The dry-run pieces, re-exported here, load on first use: a beat never needs them."""
-    if name in ("DryRunPaths", "dry_run_ctx"):
-        from looop.loop import dryrun  # lazy: only `tick --dry-run` and tests use it
-
-        return getattr(dryrun, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class AlreadyRunning(LooopError):
@@ -74,8 +66,6 @@ def tick_once(ctx: Ctx, force: bool, holder: int | None = None) -> TickOutcome:
     the pid to name instead of ours (the `looop tick` a beat host's child runs for)."""
     fd = store.try_flock(ctx.paths.lock_file)
     if fd is None:
-        from looop.hot.status import beat_holder  # lazy: status loads the spend readers
-
         raise AlreadyRunning(busy_message(beat_holder(ctx.paths)))
     pid_file = tick_pid_path(ctx.paths)
     try:
@@ -151,9 +141,6 @@ def _beat(b: Beat) -> TickOutcome:
     b.out.knobs = b.knobs
     if not b.dry_run:
         # housekeeping: a side effect interrupted by a crash is reported once, never re-run
-        # lazy: from wal itself, so the executor loads only when a beat decides
-        from looop.act.wal import check_interrupted
-
         check_interrupted(ctx)
         housekeep_sessions(ctx, b.knobs, b.cfg)
         meter_workers(ctx, b.cfg, b.knobs)
@@ -171,8 +158,6 @@ def _beat(b: Beat) -> TickOutcome:
         done = gate(b)
         if done is not None:
             return done
-    from looop.loop.deciding import decide  # lazy: the world changed — only now load the runner
-
     return decide(b, lambda: _last_world(b))
 
 
@@ -382,10 +367,6 @@ def _gate_breakers(b: Beat) -> TickOutcome | None:
     if b.dry_run:
         return None
     assert b.runner is not None
-    # lazy: a skip beat ends before the spend policy and its alerts
-    from looop.decide import spend
-    from looop.loop import alerts
-
     hit = spend.open_breaker(b.ctx, b.k, b.runner)
     if hit is None:
         alerts.clear_alerts(b.ctx)  # past every breaker: a later opening is news again
@@ -414,8 +395,6 @@ def _from_the_disk(exc: BaseException) -> bool:
 
 def _crashed(b: Beat, exc: BaseException) -> TickOutcome:
     """A beat that raised: one line for the human and the model, the trace kept for a developer."""
-    import traceback  # lazy: only a crashed beat formats one
-
     ctx, out = b.ctx, b.out
     trace = "".join(traceback.format_exception(exc))
     world = isinstance(exc, OSError) and exc.errno in _THE_DISK
@@ -442,8 +421,6 @@ def _crashed(b: Beat, exc: BaseException) -> TickOutcome:
     if b.dry_run:
         return out
     try:
-        from looop.loop import settle  # lazy: only a beat past the gates settles
-
         settle.record_crash(b, error)
     except Exception as e:  # e.g. a full disk: the beat still ends, and says so
         ctx.events.emit("error", "tick.crash", f"could not record the failed beat: {e}")
