@@ -2,7 +2,7 @@
 key chosen once) sent home again and again until the home answers, whatever carries it (the
 SSH relay's unix socket, remote/ssh/shim.py; the web API over HTTPS, remote/kube/shim.py).
 
-Import-light (os, sys, time, json): a worker calls these verbs often. The key is kept across
+A worker calls these verbs often. The key is kept across
 retries, so the home runs the verb once however often the link drops (remote/answer.py)."""
 
 from __future__ import annotations
@@ -11,12 +11,8 @@ import json
 import os
 import sys
 import time
-
-TYPE_CHECKING = False  # a worker's hot verbs: no typing
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 # The verbs the home answers for a worker away from home; every other verb runs where it is.
 RELAYED = frozenset({"ask", "claim", "unclaim", "tell", "told", "cost"})

@@ -7,13 +7,17 @@ kept) and LOOOP_HOME_TOKEN (the worker's token, `lw1.…`). TLS is verified agai
 system's CAs, or the PEM bundle named by LOOOP_HOME_CA. Without a way home the home-bound
 verbs refuse at once, in one line, exit 3, and tell/told stay in the pod.
 
-Import-light (os, sys, json; http.client and ssl only once a verb goes home): workers call
-these verbs often. The retry loop is remote/callhome.py's, the SSH shim's too."""
+http.client and ssl load only once a verb goes home: workers call these verbs often. The
+retry loop is remote/callhome.py's, the SSH shim's too."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
 
 from looop.remote.callhome import (
     PENDING,
@@ -25,12 +29,6 @@ from looop.remote.callhome import (
     new_key,
     request,
 )
-
-TYPE_CHECKING = False  # a worker's hot verbs: no typing
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-    from typing import Any
 
 # Without a way home these refuse: nobody reads the pod's own mailbox, leases or ledger.
 HOME_VERBS = ("ask", "claim", "unclaim", "cost")
@@ -51,8 +49,6 @@ class Home:
     """Where home is and how to speak TLS to it; ValueError (one line) when it cannot be."""
 
     def __init__(self, url: str, token: str, ca: str | None) -> None:
-        from urllib.parse import urlsplit  # lazy: only a verb going home parses the URL
-
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -134,8 +130,6 @@ def outcome(status: int, data: bytes, url: str) -> dict[str, object] | Refused |
 
 
 def _error_line(data: bytes) -> str:
-    import json  # lazy: only a refusal reads an error
-
     try:
         got = json.loads(data.decode("utf-8", "replace"))
     except ValueError:
