@@ -3,7 +3,8 @@ sessions."""
 
 from __future__ import annotations
 
-from looop.act.shell import ShellResult, run_shell
+from typing import TYPE_CHECKING
+
 from looop.core.context import Ctx
 from looop.core.sandboxpolicy import SandboxPolicy
 from looop.hot.config import Config, Knobs
@@ -11,17 +12,18 @@ from looop.hot.errors import LooopError
 from looop.hot.leases import reap_stale, session_alive
 from looop.hot.stamps import utc_stamp_ms
 from looop.hot.tellbox import sweep_consumed
-from looop.loop.workmeter import meter_beat
-from looop.remote.verify import run_far
 from looop.sessions.state import list_sessions, prune_aged, settle_dead
-from looop.workers.launch import end_generation
 from looop.workers.sandbox import WorkerBox
-from looop.workers.verify import RunFar, run_pending_verifies
+
+if TYPE_CHECKING:
+    from looop.act.shell import ShellResult
 
 
 def _run_shell(
     ctx: Ctx, cmd: str, timeout_s: float, sandbox: SandboxPolicy | WorkerBox | None = None
 ) -> ShellResult:
+    from looop.act.shell import run_shell  # lazy: a skip beat runs no verify command
+
     return run_shell(ctx, cmd, timeout_s, sandbox)
 
 
@@ -41,6 +43,10 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> Non
         # before any reaping; the beat hands verify its shell runner and the far one (workers
         # sit below act and remote)
         if ctx.paths.verify.is_dir():
+            # lazy: the worker machinery, for a data dir with verify commands only
+            from looop.remote.verify import run_far
+            from looop.workers.verify import RunFar, run_pending_verifies
+
             sessions = list_sessions(ctx.paths.data)
             sandbox = _shell_sandbox(ctx, cfg)
             far: RunFar | None = None
@@ -70,6 +76,8 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> Non
         if swept:
             ctx.events.record("tells_swept", ids=swept)
         for sid in prune_aged(ctx.paths.data, float(knobs.num("session_ttl")), ctx.clock.now()):
+            from looop.workers.launch import end_generation  # lazy: only a reaped corpse needs it
+
             end_generation(ctx, sid)
             ctx.events.record("session_reaped", id=sid)
     except OSError as e:
@@ -81,6 +89,8 @@ def meter_workers(ctx: Ctx, cfg: Config | None, knobs: Knobs | None = None) -> N
     (loop/workmeter.py); a data dir that never started a worker pays one stat."""
     if not (ctx.paths.data / "resume").is_dir():
         return
+    from looop.loop.workmeter import meter_beat  # lazy: only a data dir with workers
+
     try:
         meter_beat(ctx, cfg, knobs)
     except OSError as e:  # the ledger unwritable: said, and the beat goes on

@@ -15,17 +15,15 @@ from pathlib import Path
 
 from looop.act.wal import check_interrupted
 from looop.core.context import Ctx
-from looop.decide import spend
 from looop.hot import needsinput, store
 from looop.hot.errors import CorruptState, LooopError
+from looop.hot.fleet import beat_holder_at
 from looop.hot.paths import Paths
-from looop.hot.status import beat_holder
-from looop.loop import alerts, coalesce, flap, guards, limited, settle
+from looop.loop import alerts, coalesce, flap, guards, limited
 
 # TickOutcome and the dry-run pieces are re-exported: the pulse, cli and tests import them here
 from looop.loop.beat import Beat, resolve_config
 from looop.loop.beat import TickOutcome as TickOutcome
-from looop.loop.deciding import decide
 from looop.loop.dryrun import DryRunPaths as DryRunPaths
 from looop.loop.dryrun import dry_run_ctx as dry_run_ctx
 from looop.loop.housekeep import housekeep_sessions, meter_workers
@@ -66,7 +64,7 @@ def tick_once(ctx: Ctx, force: bool, holder: int | None = None) -> TickOutcome:
     the pid to name instead of ours (the `looop tick` a beat host's child runs for)."""
     fd = store.try_flock(ctx.paths.lock_file)
     if fd is None:
-        raise AlreadyRunning(busy_message(beat_holder(ctx.paths)))
+        raise AlreadyRunning(busy_message(beat_holder_at(os.fspath(ctx.paths.data))))
     pid_file = tick_pid_path(ctx.paths)
     try:
         try:
@@ -158,6 +156,9 @@ def _beat(b: Beat) -> TickOutcome:
         done = gate(b)
         if done is not None:
             return done
+    # lazy: the world changed — only now load the runner, the executor and the prompt
+    from looop.loop.deciding import decide
+
     return decide(b, lambda: _last_world(b))
 
 
@@ -367,6 +368,8 @@ def _gate_breakers(b: Beat) -> TickOutcome | None:
     if b.dry_run:
         return None
     assert b.runner is not None
+    from looop.decide import spend  # lazy: a skip beat ends before the spend policy
+
     hit = spend.open_breaker(b.ctx, b.k, b.runner)
     if hit is None:
         alerts.clear_alerts(b.ctx)  # past every breaker: a later opening is news again
@@ -421,6 +424,8 @@ def _crashed(b: Beat, exc: BaseException) -> TickOutcome:
     if b.dry_run:
         return out
     try:
+        from looop.loop import settle  # lazy: only a beat past the gates settles
+
         settle.record_crash(b, error)
     except Exception as e:  # e.g. a full disk: the beat still ends, and says so
         ctx.events.emit("error", "tick.crash", f"could not record the failed beat: {e}")

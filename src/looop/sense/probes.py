@@ -16,7 +16,6 @@ from looop.hot.errors import CorruptState
 from looop.hot.spent import spent
 from looop.hot.stamps import parse_utc
 from looop.hot.workerrows import tree_records
-from looop.human import schedules
 from looop.human.mailbox import pending
 from looop.sense.sensors import Reading
 from looop.sessions import list_sessions
@@ -175,6 +174,8 @@ def probe_schedules(ctx: Ctx) -> Any:
         empty = True  # missing (or unreadable): no schedule can be read from it either
     if empty:
         return {"detail": {}, "signal": {}}  # what schedules.probe says of no schedules
+    from looop.human import schedules  # lazy: cron and zones load only when a schedule exists
+
     return schedules.probe(ctx.paths.schedules, ctx.clock, ctx.paths.schedule_marks)
 
 
