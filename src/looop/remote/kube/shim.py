@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping
-from typing import Any
 from urllib.parse import urlsplit
 
 from looop.remote.callhome import (
@@ -29,6 +27,11 @@ from looop.remote.callhome import (
     new_key,
     request,
 )
+
+TYPE_CHECKING = False  # as remote/callhome.py: each worker verb is a process, typing ~5 ms
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 # Without a way home these refuse: nobody reads the pod's own mailbox, leases or ledger.
 HOME_VERBS = ("ask", "claim", "unclaim", "cost")
