@@ -1,6 +1,6 @@
 """The typed actions: the one move a runner may ask for, and the Decision that carries it.
 
-Every action is a frozen record (core/record.py) whose ids are checked (and worker targets
+Every action is a frozen dataclass whose ids are checked (and worker targets
 normalised) on construction, so a CLI verb building one directly gets the same guard as a
 parsed decision.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
-from looop.core.record import record
 from looop.core.sandboxpolicy import SandboxPolicy
 from looop.core.text import one_line
 from looop.hot.errors import LooopError
@@ -66,12 +66,12 @@ def _set(obj: object, name: str, value: Any) -> None:
     object.__setattr__(obj, name, value)
 
 
-@record
+@dataclass(frozen=True)
 class Noop:
     reason: str = ""
 
 
-@record
+@dataclass(frozen=True)
 class RunShell:
     cmd: str
     reason: str = ""
@@ -83,7 +83,7 @@ class RunShell:
             raise DecisionError("run_shell: field 'cmd' must not contain NUL characters")
 
 
-@record
+@dataclass(frozen=True)
 class WriteGoal:
     id: str
     body: str
@@ -97,7 +97,7 @@ class WriteGoal:
             )
 
 
-@record
+@dataclass(frozen=True)
 class ArchiveGoal:
     id: str
 
@@ -105,7 +105,7 @@ class ArchiveGoal:
         check_id("goal", self.id)
 
 
-@record
+@dataclass(frozen=True)
 class WriteSensor:
     name: str
     script: str
@@ -120,7 +120,7 @@ class WriteSensor:
             )
 
 
-@record
+@dataclass(frozen=True)
 class RemoveSensor:
     name: str
 
@@ -128,7 +128,7 @@ class RemoveSensor:
         check_id("sensor", self.name)
 
 
-@record
+@dataclass(frozen=True)
 class WritePlaybook:
     body: str
 
@@ -142,7 +142,7 @@ MAX_BUDGET_USD = 10_000.0  # a larger per-worker ceiling is a typo, not a cap
 ON_BUDGET = ("pause", "stop")  # hot/spent.py POLICIES (not imported: act stays light)
 
 
-@record
+@dataclass(frozen=True)
 class StartWorker:
     id: str
     prompt: str
@@ -186,7 +186,7 @@ class StartWorker:
             raise DecisionError("start_worker: field 'host' must name a host (looop host ls)")
 
 
-@record
+@dataclass(frozen=True)
 class KillWorker:
     id: str
     reason: str = ""
@@ -195,7 +195,7 @@ class KillWorker:
         _set(self, "id", worker_target(self.id))
 
 
-@record
+@dataclass(frozen=True)
 class SteerSession:
     id: str
     input: str
@@ -207,7 +207,7 @@ class SteerSession:
 MAX_KEYS = 64
 
 
-@record
+@dataclass(frozen=True)
 class SendKey:
     id: str
     keys: tuple[str, ...]
@@ -225,7 +225,7 @@ class SendKey:
         _set(self, "keys", keys)
 
 
-@record
+@dataclass(frozen=True)
 class RestartSession:
     id: str
 
@@ -233,7 +233,7 @@ class RestartSession:
         _set(self, "id", worker_target(self.id))
 
 
-@record
+@dataclass(frozen=True)
 class SendNotification:
     message: str
     id: str = ""
@@ -244,7 +244,7 @@ IN_S_BOUNDS = (1, 10 * 366 * 86400)
 EVERY_S_BOUNDS = (60, 366 * 86400)
 
 
-@record
+@dataclass(frozen=True)
 class WriteSchedule:
     name: str
     in_s: int | None = None
@@ -274,7 +274,7 @@ class WriteSchedule:
                 raise DecisionError(f"write_schedule: field '{name}' is over {most} characters")
 
 
-@record
+@dataclass(frozen=True)
 class DropSchedule:
     name: str
 
@@ -321,7 +321,7 @@ _NAMES: dict[type, tuple[str, str]] = {
 ACTION_TAGS: tuple[str, ...] = tuple(tag for tag, _ in _NAMES.values())
 
 
-@record
+@dataclass(frozen=True)
 class Decision:
     action: Action
     journal: str | None = None

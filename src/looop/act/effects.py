@@ -26,19 +26,25 @@ from looop.act.actions import (
 )
 from looop.act.outcome import ExecError
 from looop.act.protected import guard_for
+from looop.act.shell import ShellResult, run_shell
+from looop.act.wal import _wal
 from looop.core import provenance
 from looop.core.context import Ctx
 from looop.core.text import file_text, one_line
 from looop.hot import store
+from looop.hot.clock import utc_stamp_ms
 from looop.hot.config import KNOBS, Config, Knobs
 from looop.hot.errors import LooopError
 from looop.hot.hashing import fnv1a_128
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from looop.act.shell import ShellResult
-    from looop.workers.backend import Backend
-    from looop.workers.started import Away
+from looop.hot.spent import budgets, set_budget
+from looop.human import schedules
+from looop.human.notify import notify
+from looop.sessions.client import kill, restart, send, send_keys
+from looop.sessions.state import SessionError, get_session, mark_dead, session_dir
+from looop.workers.backend import Backend
+from looop.workers.launch import WorkerError, normalise_target, start_worker
+from looop.workers.resume import restart_worker
+from looop.workers.started import Away
 
 
 def _write_goal(ctx: Ctx, a: WriteGoal) -> None:
@@ -227,10 +233,6 @@ def _run_shell(
     _shell_guard(ctx, knobs, a.cmd, actor, allow_dangerous, cfg=cfg)
     timeout = knobs.num("shell_timeout_secs")
     fingerprint = fnv1a_128(store.encode(f"run_shell\n{a.cmd}"))
-    # lazy: only run_shell pays for the process machinery and the WAL (a worker start does not)
-    from looop.act.shell import run_shell
-    from looop.act.wal import _wal
-
     with _wal(ctx, actor, "shell", fingerprint, summary_of(a)):
         sandbox = (cfg if cfg is not None else ctx.config()).shell_policy.sandbox
         res = run_shell(ctx, a.cmd, float(timeout), sandbox)
@@ -249,10 +251,6 @@ def _send_notification(
     if not message:
         raise ExecError("send_notification: empty message; say what the human should know")
     fingerprint = fnv1a_128(store.encode(f"send_notification\n{a.message}\n{a.id}"))
-    # lazy: only a notification loads the notifier (apprise, hooks) and the WAL
-    from looop.act.wal import _wal
-    from looop.human.notify import notify
-
     with _wal(ctx, actor, "notify", fingerprint, summary_of(a)):
         notify(ctx, message, a.id, "notification", cfg)
 
@@ -265,8 +263,6 @@ def _start_worker(
     allow_dangerous: bool = False,
     cfg: Config | None = None,
 ) -> None:
-    from looop.workers.launch import start_worker  # lazy: only worker moves load sessions
-
     # The worker's launch line and its verify check are shell too: same policy as run_shell.
     # The line runs in the worker's worktree when it has a repo (verify: in the data dir).
     repo, home = a.repo or "", ctx.env.get("HOME", "")
@@ -327,7 +323,9 @@ def _where(ctx: Ctx, knobs: Knobs, a: StartWorker) -> tuple[str | None, Away | N
     host = "local" if why is not None and hosts else host  # not placed on a host
     if host is None and not hosts:
         return None, None
-    from looop.remote import dispatch  # lazy: only a fleet with hosts places
+    # A fleet without hosts never loads the SSH and Kubernetes rooms (~85-210 ms measured).
+    # lazy: those rooms; one stat above decides
+    from looop.remote import dispatch
 
     return host, dispatch
 
@@ -337,8 +335,6 @@ def _hold_to_budget(ctx: Ctx, a: StartWorker) -> Callable[[], None]:
     already holds it to it); what undoes that if the start is refused."""
     if a.budget_usd is None:
         return lambda: None
-    from looop.hot.spent import budgets, set_budget  # lazy: only a budgeted start
-
     data = str(ctx.paths.data)
     was = budgets(data).get(a.id)
     set_budget(data, a.id, a.budget_usd, a.on_budget)
@@ -379,7 +375,7 @@ def _remote(ctx: Ctx, wid: str) -> Backend | None:
     # a kill of a worker here (most of them) must not pay
     if not remote_record(ctx.paths.data, wid).exists():
         return None
-    from looop.remote.engine import remote_of  # lazy: only hosts' workers need it
+    from looop.remote.engine import remote_of  # lazy: as dispatch in _where (one stat first)
 
     return remote_of(ctx, wid)
 
@@ -396,10 +392,6 @@ def _sessions_call(what: str, fn: Callable[[], object]) -> None:
 def _kill_worker(ctx: Ctx, knobs: Knobs, a: KillWorker) -> str | None:
     """Moves are level-triggered: a worker that is already over (it exited, was killed, or
     its supervisor died) is a success that journals what was found; an unknown id fails."""
-    from looop.sessions.client import kill  # lazy: only worker moves load the session client
-    from looop.sessions.state import SessionError, get_session
-    from looop.workers.launch import normalise_target
-
     wid = normalise_target(a.id)
     far = _remote(ctx, wid)
     if far is not None:
@@ -422,10 +414,6 @@ def _kill_worker(ctx: Ctx, knobs: Knobs, a: KillWorker) -> str | None:
         if s.alive:
             raise ExecError(f"kill_worker: {e}") from e
         if s.supervisor_died:
-            # lazy: as the client above; what its run left in its cgroup dies now
-            from looop.hot.clock import utc_stamp_ms
-            from looop.sessions.state import mark_dead, session_dir
-
             mark_dead(session_dir(ctx.paths.data, wid), utc_stamp_ms(ctx.clock.now()))
             return f"worker {wid} was already dead (its supervisor had died)"
         if s.state == "killed":
@@ -437,10 +425,6 @@ def _kill_worker(ctx: Ctx, knobs: Knobs, a: KillWorker) -> str | None:
 
 
 def _steer_session(ctx: Ctx, knobs: Knobs, a: SteerSession) -> None:
-    # lazy: only worker moves load the session client
-    from looop.sessions.client import send
-    from looop.workers.launch import normalise_target
-
     wid = normalise_target(a.id)
     far = _remote(ctx, wid)
     # text then CR: raw-mode agent TUIs submit on Enter, and line-mode programs get CR as NL
@@ -451,10 +435,6 @@ def _steer_session(ctx: Ctx, knobs: Knobs, a: SteerSession) -> None:
 
 
 def _send_key(ctx: Ctx, knobs: Knobs, a: SendKey) -> None:
-    # lazy: only worker moves load the session client
-    from looop.sessions.client import send_keys
-    from looop.workers.launch import normalise_target
-
     wid = normalise_target(a.id)
     far = _remote(ctx, wid)
     if far is not None:
@@ -464,11 +444,6 @@ def _send_key(ctx: Ctx, knobs: Knobs, a: SendKey) -> None:
 
 
 def _restart_session(ctx: Ctx, knobs: Knobs, a: RestartSession) -> None:
-    # lazy: only worker moves load the session client
-    from looop.sessions.client import restart
-    from looop.workers.launch import WorkerError, normalise_target
-    from looop.workers.resume import restart_worker
-
     wid = normalise_target(a.id)
     far = _remote(ctx, wid)
     if far is not None:  # where it runs: an SSH host restarts it there, a Job refuses
@@ -483,8 +458,6 @@ def _restart_session(ctx: Ctx, knobs: Knobs, a: RestartSession) -> None:
 
 
 def _write_schedule(ctx: Ctx, a: WriteSchedule) -> None:
-    from looop.human import schedules  # lazy: only schedule moves load cron parsing
-
     try:
         rec = schedules.build(
             ctx.clock, in_s=a.in_s, every_s=a.every_s, cron=a.cron, tz=a.tz, note=a.note
@@ -495,6 +468,4 @@ def _write_schedule(ctx: Ctx, a: WriteSchedule) -> None:
 
 
 def _drop_schedule(ctx: Ctx, a: DropSchedule) -> None:
-    from looop.human import schedules  # lazy: only schedule moves load cron parsing
-
     schedules.drop(ctx.paths.schedules, a.name)  # idempotent, as the reference

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from looop.core.context import Ctx
 from looop.hot.config import Config, Knobs, Runner
 from looop.hot.errors import LooopError
+from looop.loop.flap import FlapResult
 from looop.loop.world import World, WorldMemo
 
-TYPE_CHECKING = False  # not `from typing`: a skip beat never loads the executor
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a skip beat never loads the executor
     from looop.act.executor import Executed
-    from looop.loop.flap import FlapResult
 
 SHELL_FOLLOW_UP_SECS = 5
 

@@ -11,6 +11,7 @@ dir) is skipped: the watchdog then restarts a pulse that cannot work anyway.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 from looop.core.context import Ctx
@@ -65,8 +66,6 @@ def sd_notify(address: str, message: str) -> bool:
     """One datagram to systemd's notify socket; False when there is none or it fails."""
     if not address or address[0] not in "/@":
         return False
-    import socket  # lazy: only a pulse under a systemd unit talks to it
-
     target = "\0" + address[1:] if address[0] == "@" else address  # '@': abstract namespace
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:

@@ -3,20 +3,20 @@ sessions."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from looop.core.context import Ctx
-from looop.hot.config import Knobs
+from looop.core.sandboxpolicy import SandboxPolicy
+from looop.hot.config import Config, Knobs
+from looop.hot.errors import LooopError
 from looop.hot.leases import reap_stale, session_alive
 from looop.hot.stamps import utc_stamp_ms
 from looop.hot.tellbox import sweep_consumed
 from looop.sessions.state import list_sessions, prune_aged, settle_dead
-
-TYPE_CHECKING = False  # not `from typing`: a skip beat stays light
+from looop.workers.sandbox import WorkerBox
 
 if TYPE_CHECKING:
     from looop.act.shell import ShellResult
-    from looop.core.sandboxpolicy import SandboxPolicy
-    from looop.hot.config import Config
-    from looop.workers.sandbox import WorkerBox
 
 
 def _run_shell(
@@ -29,8 +29,6 @@ def _run_shell(
 
 def _shell_sandbox(ctx: Ctx, cfg: Config | None) -> SandboxPolicy | None:
     """shell_policy's sandbox, which a decision's verify runs under; None: no config to say."""
-    from looop.hot.errors import LooopError  # lazy: only a data dir with verify commands
-
     try:
         return (cfg if cfg is not None else ctx.config()).shell_policy.sandbox
     except LooopError:
@@ -45,16 +43,14 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> Non
         # before any reaping; the beat hands verify its shell runner and the far one (workers
         # sit below act and remote)
         if ctx.paths.verify.is_dir():
-            # lazy: only a data dir with verify commands pays for the worker machinery
+            # lazy: the worker machinery, for a data dir with verify commands only
+            from looop.remote.verify import run_far
             from looop.workers.verify import RunFar, run_pending_verifies
 
             sessions = list_sessions(ctx.paths.data)
             sandbox = _shell_sandbox(ctx, cfg)
             far: RunFar | None = None
             if (ctx.paths.data / "hosts" / "workers").is_dir():
-                # lazy: only a home with workers on hosts loads the SSH room
-                from looop.remote.verify import run_far
-
                 far = run_far
             run_pending_verifies(ctx, knobs, sessions, _run_shell, sandbox, far)
         for sid in settle_dead(ctx.paths.data, utc_stamp_ms(ctx.clock.now())):

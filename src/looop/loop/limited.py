@@ -9,6 +9,10 @@ make no AI call; the first decide after it is told what happened, once."""
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING, Any
+
+from looop.decide.limits import Limit, find_limit
 from looop.hot import store, where
 from looop.hot.delays import limit_in_force
 from looop.hot.errors import CorruptState
@@ -17,12 +21,8 @@ SCHEDULE = where.LIMIT_SCHEDULE
 FILE = where.PROVIDER_LIMIT
 ALERT_KEY = "limit"
 
-TYPE_CHECKING = False  # not `from typing`: a limit check stays light (`looop status` too)
 if TYPE_CHECKING:
-    from typing import Any
-
     from looop.core.context import Ctx
-    from looop.decide.limits import Limit
     from looop.hot.paths import Paths
     from looop.loop.beat import Beat
 
@@ -48,17 +48,14 @@ def _scheduled(paths: Paths) -> bool:
 
 
 def find(b: Beat, text: str) -> Limit | None:
-    from looop.decide.limits import find_limit  # lazy: only a failed decide reads its output
-
     return find_limit(text, b.ctx.clock.now(), b.ctx.clock.zone())
 
 
 def record(b: Beat, limit: Limit, runner: str) -> str:
     """Keep the limit and its wake; say it once. Returns the one-line message."""
-    import math  # lazy: only a hit limit computes a wake; `looop status` reads limits too
-
-    from looop.human import schedules  # lazy: cronsim loads only when a limit is hit
-    from looop.loop import alerts  # lazy: as above
+    # lazy: cron parsing and the notifier; a skip beat, which loads this module, needs neither
+    from looop.human import schedules
+    from looop.loop import alerts
 
     ctx, now = b.ctx, b.ctx.clock.now()
     until = ctx.clock.offset_stamp_at(limit.reset)
@@ -121,7 +118,7 @@ def done(ctx: Ctx) -> None:
     """A decide after the wait was carried out: forget the limit, re-arm its alert."""
     if read(ctx.paths) is None:
         return
-    from looop.loop import alerts  # lazy: notify's machinery loads only after a limit
+    from looop.loop import alerts  # lazy: the notifier (see record)
 
     store.remove(_path(ctx.paths))
     alerts.clear_alerts(ctx, (ALERT_KEY,))

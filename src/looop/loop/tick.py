@@ -9,39 +9,29 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from looop.act.wal import check_interrupted
 from looop.core.context import Ctx
 from looop.hot import needsinput, store
 from looop.hot.errors import CorruptState, LooopError
+from looop.hot.fleet import beat_holder_at
 from looop.hot.paths import Paths
-from looop.loop import coalesce, flap, guards, limited
+from looop.loop import alerts, coalesce, flap, guards, limited
 
 # TickOutcome and the dry-run pieces are re-exported: the pulse, cli and tests import them here
 from looop.loop.beat import Beat, resolve_config
 from looop.loop.beat import TickOutcome as TickOutcome
+from looop.loop.dryrun import DryRunPaths as DryRunPaths
+from looop.loop.dryrun import dry_run_ctx as dry_run_ctx
 from looop.loop.housekeep import housekeep_sessions, meter_workers
 from looop.loop.world import WorldMemo, read_world
 from looop.seed import ensure_data_dir
 from looop.sense import sense
 
-TYPE_CHECKING = False  # not `from typing`: a skip beat stays light
-
-if TYPE_CHECKING:
-    from looop.loop.dryrun import DryRunPaths as DryRunPaths
-    from looop.loop.dryrun import dry_run_ctx as dry_run_ctx
-
 Gate = Callable[[Beat], TickOutcome | None]
-
-
-def __getattr__(name: str) -> object:
-    """The dry-run pieces, re-exported here, load on first use: a beat never needs them."""
-    if name in ("DryRunPaths", "dry_run_ctx"):
-        from looop.loop import dryrun  # lazy: only `tick --dry-run` and tests use it
-
-        return getattr(dryrun, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class AlreadyRunning(LooopError):
@@ -74,9 +64,7 @@ def tick_once(ctx: Ctx, force: bool, holder: int | None = None) -> TickOutcome:
     the pid to name instead of ours (the `looop tick` a beat host's child runs for)."""
     fd = store.try_flock(ctx.paths.lock_file)
     if fd is None:
-        from looop.hot.status import beat_holder  # lazy: status loads the spend readers
-
-        raise AlreadyRunning(busy_message(beat_holder(ctx.paths)))
+        raise AlreadyRunning(busy_message(beat_holder_at(os.fspath(ctx.paths.data))))
     pid_file = tick_pid_path(ctx.paths)
     try:
         try:
@@ -151,9 +139,6 @@ def _beat(b: Beat) -> TickOutcome:
     b.out.knobs = b.knobs
     if not b.dry_run:
         # housekeeping: a side effect interrupted by a crash is reported once, never re-run
-        # lazy: from wal itself, so the executor loads only when a beat decides
-        from looop.act.wal import check_interrupted
-
         check_interrupted(ctx)
         housekeep_sessions(ctx, b.knobs, b.cfg)
         meter_workers(ctx, b.cfg, b.knobs)
@@ -171,7 +156,8 @@ def _beat(b: Beat) -> TickOutcome:
         done = gate(b)
         if done is not None:
             return done
-    from looop.loop.deciding import decide  # lazy: the world changed — only now load the runner
+    # lazy: the world changed — only now load the runner, the executor and the prompt
+    from looop.loop.deciding import decide
 
     return decide(b, lambda: _last_world(b))
 
@@ -382,9 +368,7 @@ def _gate_breakers(b: Beat) -> TickOutcome | None:
     if b.dry_run:
         return None
     assert b.runner is not None
-    # lazy: a skip beat ends before the spend policy and its alerts
-    from looop.decide import spend
-    from looop.loop import alerts
+    from looop.decide import spend  # lazy: a skip beat ends before the spend policy
 
     hit = spend.open_breaker(b.ctx, b.k, b.runner)
     if hit is None:
@@ -414,8 +398,6 @@ def _from_the_disk(exc: BaseException) -> bool:
 
 def _crashed(b: Beat, exc: BaseException) -> TickOutcome:
     """A beat that raised: one line for the human and the model, the trace kept for a developer."""
-    import traceback  # lazy: only a crashed beat formats one
-
     ctx, out = b.ctx, b.out
     trace = "".join(traceback.format_exception(exc))
     world = isinstance(exc, OSError) and exc.errno in _THE_DISK

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import resource
+import shlex
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from looop.core.pool import Pool, Run
 from looop.core.proc import Spawner, Tail
 from looop.core.procs import UNCONTAINED, Containment
 from looop.core.sandboxpolicy import OFF, SandboxPolicy
+from looop.core.srt import WORLD
 from looop.hot import store
 from looop.hot.config import Knobs
 from looop.hot.paths import Paths
@@ -30,6 +32,7 @@ from looop.sense.verdicts import (
     is_error_snapshot,
     judge,
 )
+from looop.workers.sandbox import SENSOR_DIR, SandboxError, shell_argvs
 
 GRACE_SECS = 0.3  # how long children left behind by an exited script may hold its pipes
 ERR_KEEP = 64 * 1024  # stderr tail kept in the .err file
@@ -264,9 +267,6 @@ def _confine(
     with `looop sensor write` and unchanged since) runs inside srt under that policy: its
     argv in `pending` becomes srt's. `sandbox` None: the config could not be read, so such a
     sensor does not run at all. Returns the verdicts of those that cannot run."""
-    # lazy: only a data dir with the shell sandbox on (or an unreadable config) pays for this
-    import shlex
-
     confined: list[int] = []
     for i, (_, script, _) in enumerate(pending):
         try:
@@ -287,10 +287,6 @@ def _confine(
         )
         failed = {pending[i][0]: failure_verdict(EXIT_SPAWN, msg, b"", note=True) for i in confined}
     else:
-        # lazy: srt's settings only for a beat with a sensor to sandbox
-        from looop.core.srt import WORLD
-        from looop.workers.sandbox import SENSOR_DIR, SandboxError, shell_argvs
-
         lines = [shlex.join(pending[i][2]) for i in confined]
         try:
             reads = (*WORLD, "sensors")  # the scripts themselves, which the box runs

@@ -7,13 +7,15 @@ kept) and LOOOP_HOME_TOKEN (the worker's token, `lw1.…`). TLS is verified agai
 system's CAs, or the PEM bundle named by LOOOP_HOME_CA. Without a way home the home-bound
 verbs refuse at once, in one line, exit 3, and tell/told stay in the pod.
 
-Import-light (os, sys, json; http.client and ssl only once a verb goes home): workers call
-these verbs often. The retry loop is remote/callhome.py's, the SSH shim's too."""
+http.client and ssl load only once a verb goes home: workers call these verbs often. The
+retry loop is remote/callhome.py's, the SSH shim's too."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from urllib.parse import urlsplit
 
 from looop.remote.callhome import (
     PENDING,
@@ -26,8 +28,7 @@ from looop.remote.callhome import (
     request,
 )
 
-TYPE_CHECKING = False  # a worker's hot verbs: no typing
-
+TYPE_CHECKING = False  # as remote/callhome.py: each worker verb is a process, typing ~5 ms
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
@@ -51,8 +52,6 @@ class Home:
     """Where home is and how to speak TLS to it; ValueError (one line) when it cannot be."""
 
     def __init__(self, url: str, token: str, ca: str | None) -> None:
-        from urllib.parse import urlsplit  # lazy: only a verb going home parses the URL
-
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -134,8 +133,6 @@ def outcome(status: int, data: bytes, url: str) -> dict[str, object] | Refused |
 
 
 def _error_line(data: bytes) -> str:
-    import json  # lazy: only a refusal reads an error
-
     try:
         got = json.loads(data.decode("utf-8", "replace"))
     except ValueError:

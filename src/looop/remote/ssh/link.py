@@ -13,6 +13,7 @@ import os
 import shlex
 import socket
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,7 +147,10 @@ class Link:
         if self.master_up():
             return
         self.start_master()
-        from looop.remote.ssh import relay  # lazy: only a fresh master needs the relay
+        # link is a hot door (`looop shot` of a remote worker): only a fresh master loads the
+        # relay's server
+        # lazy: the relay's server, as said above
+        from looop.remote.ssh import relay
 
         relay.ensure_running(self.relay_socket, self.host.name, self.data, self.bin, self.env)
         try:
@@ -252,7 +256,5 @@ def link(ctx: Ctx, name: str) -> Link:
 
 def link_at(data: Path, host: Host) -> Link:
     """A link for readers without a Ctx (`looop ls` on its fast path): this process's env."""
-    import sys  # lazy: only a reader without a Ctx asks where its looop is
-
     here = os.path.join(os.path.dirname(sys.executable), "looop")
     return Link(data, host, None, here if os.path.exists(here) else "looop")
