@@ -229,7 +229,7 @@ def test_status_loads_neither_typing_nor_the_views(ctx: Ctx, data: Path, cli: Cl
         "import json, sys\n"
         "from looop.hot.main import main\n"
         "try:\n    main(['status', '--json'])\nexcept SystemExit:\n    pass\n"
-        "mods = ('typing', 'looop.loop.views', 'looop.decide.cost.views', 'looop.hot.render')\n"
+        "mods = ('typing', 'looop.loop.views', 'looop.decide.cost.views', 'looop.hot.statustext')\n"
         "sys.stderr.write(json.dumps({m: m in sys.modules for m in mods}))\n"
     )
     p = subprocess.run(
@@ -241,5 +241,5 @@ def test_status_loads_neither_typing_nor_the_views(ctx: Ctx, data: Path, cli: Cl
         "typing": False,
         "looop.loop.views": False,
         "looop.decide.cost.views": False,
-        "looop.hot.render": True,
+        "looop.hot.statustext": True,
     }

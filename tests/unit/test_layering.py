@@ -110,7 +110,7 @@ HOT_DOORS: set[tuple[str, str]] = {
 # TYPE_CHECKING:`, never loaded when it runs): a view's shape, the context a caller passes.
 HOT_TYPES: set[tuple[str, str]] = {
     ("looop.hot.beatlog", "looop.loop.views"),
-    ("looop.hot.render", "looop.loop.views"),
+    ("looop.hot.statustext", "looop.loop.views"),
     ("looop.hot.status", "looop.loop.views"),
     ("looop.hot.status", "looop.decide.cost.views"),
     ("looop.hot.cost.breakers", "looop.decide.cost.views"),

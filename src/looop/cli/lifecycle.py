@@ -22,10 +22,11 @@ from looop.core.webconfig import up_with_pulse
 from looop.demo.run import run_demo
 from looop.hot import store
 from looop.hot.beatclient import stop_beat_host
+from looop.hot.colour import colour_on
 from looop.hot.config import knob_lines
 from looop.hot.errors import LooopError
-from looop.hot.render import colour_on, print_status
 from looop.hot.status import config_trouble, gather_status
+from looop.hot.statustext import print_status
 from looop.hot.tickfast import run_tick
 from looop.loop.daemon import start_detached, stop_all
 from looop.loop.doctor import run_checks, summary

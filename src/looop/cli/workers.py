@@ -18,9 +18,10 @@ from looop.cli.app import make_ctx, process_env
 from looop.cli.params import hidden_alias, seconds
 from looop.cli.steer import JOURNAL_OPT, _steer
 from looop.cli.steerwork import started_ok, words
+from looop.hot.colour import colour_on
 from looop.hot.errors import LooopError
 from looop.hot.fleet import fleet_rows
-from looop.hot.render import colour_on, fleet_json, fleet_table
+from looop.hot.render import fleet_json, fleet_table
 from looop.hot.spent import POLICIES, budgets, clear_over, set_budget
 from looop.hot.workerstart import Start, start_worker_lines
 from looop.remote.engine import host_of

@@ -7,10 +7,8 @@ from __future__ import annotations
 import os
 
 from looop.hot import store, where
-from looop.hot.spent import spent
 from looop.hot.stamps import parse_z
 from looop.hot.wire import list_light
-from looop.hot.workerrows import worker_rows
 
 TYPE_CHECKING = False  # not `from typing`: `ls` and `status` import this on their fast path
 
@@ -96,6 +94,7 @@ def _started_unix(stamp: str) -> float:
 def _with_spend(data: str, rows: list[dict[str, Any]]) -> None:
     """Each worker's spend as the last beat metered it from its CLI's records (loop/workmeter):
     `spend_usd` (None: not metered yet) and `metered` (False: a CLI looop cannot read)."""
+    from looop.hot.spent import spent  # lazy: `status` reads this module and shows no rows
 
     got = spent(data)
     for r in rows:
@@ -117,6 +116,8 @@ def fleet_rows_at(
     click-free fast path and `worker list` through click both answer through this. `env`:
     the environment remote hosts are reached with (a kubeconfig's place; None: this
     process's own)."""
+
+    from looop.hot.workerrows import worker_rows  # lazy: `status` reads this module, no rows
 
     now = clock.now()
     # no screen read here: `ls` shows the needs-input verdict of the last beat's look

@@ -7,11 +7,12 @@ import sys
 
 from looop.hot import where
 from looop.hot.clock import clock_for
+from looop.hot.colour import colour_on
 from looop.hot.config import load_config, resolve_knobs
 from looop.hot.errors import LooopError
 from looop.hot.fleet import fleet_rows_at
 from looop.hot.plain import echo
-from looop.hot.render import colour_on, fleet_json, fleet_table
+from looop.hot.render import fleet_json, fleet_table
 
 TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
 

@@ -7,8 +7,9 @@ import sys
 
 from looop.hot import where
 from looop.hot.clock import clock_for
-from looop.hot.render import colour_on, print_status
+from looop.hot.colour import colour_on
 from looop.hot.status import config_trouble, gather_status_at
+from looop.hot.statustext import print_status
 
 TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
 

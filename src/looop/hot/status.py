@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from looop.hot import homes, jsonsafe, ljson, store, where
+from looop.hot import homes, ljson, store, where
 from looop.hot.beatlog import beat_records, last_beat, next_beat, stamp, tail
 from looop.hot.config import load_config, resolve_knobs
 from looop.hot.cost.glance import spend_glance
@@ -16,7 +16,6 @@ from looop.hot.fleet import fleet_rows as fleet_rows  # moved: the old name keep
 from looop.hot.fleet import fleet_rows_at as fleet_rows_at
 from looop.hot.where import runtime_base
 from looop.hot.wire import count_ids, list_light, lock_held, read_status
-from looop.hot.worldhash import world_hash_at
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -350,6 +349,8 @@ def add_v1_fields(st: StatusView) -> StatusView:
     """The fields v1.0's `looop state --json` has, with v1.0's meaning, on top of ours: the
     live world hash, every snapshot's parsed reading, the pending ask records and the last 20
     journal lines. Only `--json` pays for these reads (plain status stays as light as it was)."""
+    from looop.hot import jsonsafe  # lazy: plain status parses no readings
+    from looop.hot.worldhash import world_hash_at  # lazy: plain status hashes nothing
 
     data = st["data_dir"]
     snaps: dict[str, Any] = {}

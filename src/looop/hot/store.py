@@ -9,7 +9,7 @@ import errno
 import os
 import stat
 
-from looop.hot import jsonsafe, ljson
+from looop.hot import ljson
 from looop.hot.errors import CorruptState
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
@@ -292,6 +292,7 @@ def _all_older(data: bytes, cut: bytes) -> bool:
 
 def read_json(path: AnyPath) -> Any:
     """Parsed JSON, None when missing; CorruptState when present but unreadable."""
+    from looop.hot import jsonsafe  # lazy: hot path: claim and told read no JSON
 
     try:
         raw = read_regular(path)
