@@ -225,7 +225,7 @@ def main() -> None:
     code: Any = 0
     served = False  # a tick or worker start the beat host's child ran: this one only waited
     try:
-        from looop.hot.errors import Served  # lazy: after the bundle is in place
+        from looop.hot.main import Served  # lazy: after the bundle is in place
         from looop.hot.main import main as run
 
         try:

@@ -24,8 +24,3 @@ def bad_config_value(source: str, key: str, expected: str, got: Any) -> LooopErr
     if len(shown) > 60:
         shown = shown[:57] + "..."
     return LooopError(f"config {source}: key '{key}' must be {expected} (got {shown})")
-
-
-class Served(SystemExit):
-    """The verb ran in a child of the beat host; this process only waited for its exit code,
-    so it ends as a light verb does (see hot/boot.py)."""

@@ -10,8 +10,7 @@ from __future__ import annotations
 import sys
 
 from looop.hot.beatclient import beat_remotely
-from looop.hot.clock import clock_for
-from looop.hot.errors import Served
+from looop.hot.main import Served
 
 TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
 
@@ -58,12 +57,13 @@ def parse_fast(argv: list[str]) -> dict[str, str] | None:
     return got
 
 
-def run_fast(parsed: dict[str, str], env: dict[str, str], clock: Clock) -> None:
+def run_fast(parsed: dict[str, str], env: dict[str, str], clock: Clock | None) -> None:
     # lazy: loaded after the argv check, so a mistyped verb never pays for the move
     from looop.cli.ctxbuild import ctx_for
     from looop.cli.steerwork import steer
+    from looop.hot.clock import clock_for
 
-    ctx = ctx_for(env, clock, events_to="stderr")
+    ctx = ctx_for(env, clock_for(env, clock), events_to="stderr")
     obj = {"action": "kill_worker", "id": parsed["id"], "reason": parsed["reason"]}
     sys.stdout.write(steer(ctx, obj, parsed.get("journal")) + "\n")
 
@@ -80,5 +80,5 @@ def serve(
         code = beat_remotely(argv, env)
         if code is not None:
             raise Served(code)
-    run_fast(parsed, env, clock_for(env, clock))
+    run_fast(parsed, env, clock)
     return True

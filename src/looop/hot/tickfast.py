@@ -8,8 +8,7 @@ from __future__ import annotations
 import sys
 
 from looop.hot.beatclient import beat_remotely
-from looop.hot.clock import clock_for
-from looop.hot.errors import Served
+from looop.hot.main import Served
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,15 +26,18 @@ def parse_fast(argv: list[str]) -> bool | None:
     return None
 
 
-def run_tick(env: dict[str, str], clock: Clock, force: bool, caller: int | None = None) -> None:
+def run_tick(
+    env: dict[str, str], clock: Clock | None, force: bool, caller: int | None = None
+) -> None:
     """One foreground beat; SystemExit(1) when it failed or erred. `caller`: the pid named
     as the beat's holder when it is not this process (the beat host's caller)."""
     # lazy: loaded after the argv check, so a mistyped verb never pays for the beat
     from looop.cli.ctxbuild import ctx_for
+    from looop.hot.clock import clock_for
     from looop.loop.tick import tick_once
     from looop.seed import ensure_data_dir
 
-    ctx = ctx_for(env, clock, events_to="stderr")
+    ctx = ctx_for(env, clock_for(env, clock), events_to="stderr")
     ensure_data_dir(ctx.paths)
     try:
         out = tick_once(ctx, force, caller)
@@ -68,5 +70,5 @@ def serve(
         code = beat_remotely(argv, env)
         if code is not None:
             raise Served(code)
-    run_tick(env, clock_for(env, clock), force, caller)
+    run_tick(env, clock, force, caller)
     return True

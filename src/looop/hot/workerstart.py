@@ -12,9 +12,9 @@ import sys
 
 from looop.hot import killfast
 from looop.hot.beatclient import beat_remotely
-from looop.hot.clock import clock_for
 from looop.hot.cost.breakers import start_refused
-from looop.hot.errors import LooopError, Served
+from looop.hot.errors import LooopError
+from looop.hot.main import Served
 
 TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
 
@@ -120,12 +120,13 @@ def parse_fast(argv: list[str]) -> Start | None:
     return start
 
 
-def run_fast(start: Start, env: dict[str, str], clock: Clock) -> None:
+def run_fast(start: Start, env: dict[str, str], clock: Clock | None) -> None:
     # lazy: loaded after the argv check, so a mistyped verb never pays for the move
     from looop.cli.ctxbuild import ctx_for
     from looop.cli.steerwork import started_ok
+    from looop.hot.clock import clock_for
 
-    ctx = ctx_for(env, clock, events_to="stderr")
+    ctx = ctx_for(env, clock_for(env, clock), events_to="stderr")
     sys.stdout.write(start_worker_lines(start, ctx, started_ok))
 
 
@@ -189,5 +190,5 @@ def serve(
         code = beat_remotely(argv, env)
         if code is not None:
             raise Served(code)
-    run_fast(parsed, env, clock_for(env, clock))
+    run_fast(parsed, env, clock)
     return True
