@@ -19,6 +19,8 @@ TYPE_CHECKING = False  # the client runs on every `looop tick`: no typing, no co
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from looop.hot.clock import Clock
+
 IDLE_ENV = "LOOOP_BEAT_HOST_IDLE"
 IDLE_S = 300.0  # the knob's default
 REQUEST_MAX = 4 * 1024 * 1024
@@ -113,6 +115,21 @@ def _private(path: str) -> bool:
 
 
 # -- client side ---------------------------------------------------------------------------
+
+
+class Served(SystemExit):
+    """The verb ran in a child of the beat host; this process only waited for its exit code,
+    so it ends as a light verb does (see hot/boot.py)."""
+
+
+def hand_over(argv: list[str], env: dict[str, str], clock: Clock | None) -> None:
+    """A beat, a kill or a worker start runs in a child of the beat host when one answers (the
+    imports paid once): Served with the child's exit code. Back when no host took it, or when
+    a clock was injected (tests, the host's own child), which always runs it here."""
+    if clock is None:
+        code = beat_remotely(argv, env)
+        if code is not None:
+            raise Served(code)
 
 
 def beat_remotely(argv: list[str], env: dict[str, str], base: str | None = None) -> int | None:

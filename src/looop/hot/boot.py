@@ -225,14 +225,15 @@ def main() -> None:
     code: Any = 0
     served = False  # a tick or worker start the beat host's child ran: this one only waited
     try:
-        from looop.hot.main import Served  # lazy: after the bundle is in place
-        from looop.hot.main import main as run
+        from looop.hot.main import main as run  # lazy: after the bundle is in place
 
         try:
             run()
         except SystemExit as e:
             code = e.code
-            served = isinstance(e, Served)
+            # only a verb that loaded the beat host's client can have been served by it
+            client = sys.modules.get("looop.hot.beatclient")
+            served = client is not None and isinstance(e, client.Served)
     finally:
         light = _light(sys.argv[1:], served)
         if bundle is not None:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from looop.hot.beatclient import beat_remotely
-from looop.hot.main import Served
+from looop.hot.beatclient import hand_over
 
 TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
 
@@ -76,9 +75,6 @@ def serve(
     parsed = parse_fast(argv)
     if parsed is None:
         return False
-    if clock is None:
-        code = beat_remotely(argv, env)
-        if code is not None:
-            raise Served(code)
+    hand_over(argv, env, clock)
     run_fast(parsed, env, clock)
     return True

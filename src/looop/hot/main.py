@@ -14,11 +14,6 @@ if TYPE_CHECKING:
     from looop.hot.clock import Clock
 
 
-class Served(SystemExit):
-    """The verb ran in a child of the beat host; this process only waited for its exit code,
-    so it ends as a light verb does (see hot/boot.py)."""
-
-
 # The fast verbs: each verb's face module, loaded only for its verb. A face's `serve` parses only
 # the plain spellings of its verb and returns False for anything else (--help, odd flags, a
 # mistake it cannot word as click does): click takes those. Both faces call the same work

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from looop.hot.beatclient import beat_remotely
-from looop.hot.main import Served
+from looop.hot.beatclient import hand_over
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -66,9 +65,6 @@ def serve(
     force = parse_fast(argv)
     if force is None:
         return False
-    if clock is None:
-        code = beat_remotely(argv, env)
-        if code is not None:
-            raise Served(code)
+    hand_over(argv, env, clock)
     run_tick(env, clock, force, caller)
     return True

@@ -11,10 +11,9 @@ import os
 import sys
 
 from looop.hot import killfast
-from looop.hot.beatclient import beat_remotely
+from looop.hot.beatclient import hand_over
 from looop.hot.cost.breakers import start_refused
 from looop.hot.errors import LooopError
-from looop.hot.main import Served
 
 TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
 
@@ -186,9 +185,6 @@ def serve(
     parsed = parse_fast(argv)
     if parsed is None:
         return False
-    if clock is None:
-        code = beat_remotely(argv, env)
-        if code is not None:
-            raise Served(code)
+    hand_over(argv, env, clock)
     run_fast(parsed, env, clock)
     return True
