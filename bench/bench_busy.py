@@ -33,8 +33,8 @@ def _time(cmd: list[str], env: dict[str, str]) -> float:
 
 
 def _home(d: Path) -> dict[str, str]:
-    from looop.core.presets import default_config_obj
     from looop.hot.paths import Paths
+    from looop.hot.presets import default_config_obj
     from looop.seed import ensure_data_dir
 
     paths = Paths.at(d / "data")

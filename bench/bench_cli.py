@@ -50,11 +50,11 @@ def _seed(data: Path, now: float) -> None:
     ledger (rows from looop's own writers), so status and ls read what they read for real."""
     import json
 
-    from looop.core.presets import default_config_obj
     from looop.hot.clock import utc_stamp
     from looop.hot.cost.record import append_cost
     from looop.hot.eventlog import record_line
     from looop.hot.paths import Paths
+    from looop.hot.presets import default_config_obj
     from looop.seed import ensure_data_dir
 
     paths = Paths.at(data)

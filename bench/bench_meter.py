@@ -11,7 +11,8 @@ import time
 
 from looop.decide.cost import CostMeter
 from looop.decide.streams import StreamRenderer
-from looop.hot.config import PRESETS, Runner
+from looop.hot.config import Runner
+from looop.hot.presets import PRESETS
 
 TARGET_BYTES = 10 * 1024 * 1024
 ROUNDS = 9

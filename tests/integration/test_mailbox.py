@@ -211,12 +211,12 @@ def test_queued_tells_ride_along_with_an_answer(ctx: Ctx) -> None:
 def test_wait_for_a_human(ctx: Ctx) -> None:
     import json as _json
 
-    from looop.hot import store
+    from looop.hot import locks
 
     r = _looop(ctx, "wait", "--json")
     assert r.returncode == 2 and _json.loads(r.stdout)["changed"] == ["pulse-down"]
     ctx.paths.lock_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = store.try_flock(ctx.paths.lock_file)  # stand in for a running pulse
+    fd = locks.try_flock(ctx.paths.lock_file)  # stand in for a running pulse
     assert fd is not None
     try:
         r = _looop(ctx, "wait", "--timeout", "300ms", LOOOP_WAIT_POLL_MS="20")

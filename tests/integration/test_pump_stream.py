@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from looop.hot import protocol as proto
-from looop.hot.logs import follow
-from looop.sessions.client import screenshot, send, wait
+from looop.sessions.client import follow, screenshot, send, wait
 from looop.sessions.spawner import spawn
 from looop.sessions.state import get_session, socket_path
 from tests.clocks import FixedClock

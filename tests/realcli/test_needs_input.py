@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 import pytest
 
-from looop.hot import needsinput
 from looop.sense import sense
 from looop.sessions.client import expect, kill, screenshot, send_keys
+from looop.workers import needsinput
 from looop.workers.launch import start_worker
 from tests.realcli.harness import Rig, answer_first_run_prompts
 from tests.realcli.model_server import PROBE_MARK

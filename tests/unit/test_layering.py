@@ -87,8 +87,7 @@ ROOMS: dict[str, set[str]] = {
 
 # The hot room imports only the standard library's light modules and itself at load time. It
 # reaches another room only from inside a function or for types, through a door listed here:
-# the verb table handing a verb's heavy work to its room once its argv parsed (those below),
-# or a debt (HOT_DOORS_DEBT) where a light reader still borrows from a heavy room.
+# the verb table handing a verb's heavy work to its room once its argv parsed.
 HOT_DOORS: set[tuple[str, str]] = {
     ("looop.hot.main", "looop.cli.root"),  # every verb but the fast ones: click
     ("looop.hot.main", "looop.cli.failure"),  # an error worded as click words it
@@ -117,19 +116,7 @@ HOT_TYPES: set[tuple[str, str]] = {
     ("looop.hot.cost.glance", "looop.decide.cost.views"),
     ("looop.hot.eventlog", "looop.core.eventnames"),
     ("looop.hot.fleet", "looop.core.context"),
-    ("looop.hot.needsinput", "looop.core.context"),
     ("looop.hot.workerstart", "looop.core.context"),
-}
-# Light readers that still borrow from a heavy room when they run: debt to pay.
-HOT_DOORS_DEBT: set[tuple[str, str]] = {
-    ("looop.hot.config", "looop.core.hookline"),
-    ("looop.hot.config", "looop.core.presets"),
-    ("looop.hot.config", "looop.core.sandboxpolicy"),
-    ("looop.hot.config", "looop.core.screenrules"),
-    ("looop.hot.logs", "looop.sessions.state"),
-    ("looop.hot.needsinput", "looop.core.limits"),
-    ("looop.hot.needsinput", "looop.human.notify"),
-    ("looop.hot.needsinput", "looop.sessions.client"),
 }
 # What a hot module may not import at load time: each costs a light verb milliseconds
 # (tests/unit/cli/test_fast_imports.py measures what the verbs really load).
@@ -339,8 +326,8 @@ def _stmt_imports(node: ast.AST) -> set[str]:
 def test_the_hot_room_reaches_out_only_through_its_doors() -> None:
     runs, hints, at_load = _hot_reaches()
     assert at_load == [], "the hot room imports other rooms only inside a function"
-    assert runs - HOT_DOORS - HOT_DOORS_DEBT == set(), "a new door out of the hot room"
-    assert (HOT_DOORS | HOT_DOORS_DEBT) - runs == set(), "a closed door: take it off the list"
+    assert runs - HOT_DOORS == set(), "a new door out of the hot room"
+    assert HOT_DOORS - runs == set(), "a closed door: take it off the list"
     assert hints == HOT_TYPES, "type-only imports out of the hot room: list them in HOT_TYPES"
 
 

@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from looop.core.sandboxpolicy import SandboxPolicy
 from looop.core.text import one_line
 from looop.hot.errors import LooopError
+from looop.hot.sandboxpolicy import SandboxPolicy
 
 
 class DecisionError(LooopError):

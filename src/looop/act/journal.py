@@ -7,7 +7,7 @@ import unicodedata
 
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
-from looop.hot import store
+from looop.hot import locks, store
 from looop.hot.config import Knobs
 from looop.hot.errors import CorruptState
 
@@ -44,7 +44,7 @@ def append_journal(ctx: Ctx, knobs: Knobs, text: str) -> str:
     path = ctx.paths.journal
     limit = knobs.num("journal_max_bytes")
     try:
-        with store.dir_lock(ctx.paths.state_lock):
+        with locks.dir_lock(ctx.paths.state_lock):
             if limit > 0:
                 try:
                     if path.stat().st_size >= limit:
@@ -61,7 +61,7 @@ def _stamp_goal_activity(ctx: Ctx, goal: str) -> None:
     """Fairness data for the prompt; best effort, since the action already happened."""
     path = ctx.paths.goal_activity
     try:
-        with store.dir_lock(ctx.paths.state_lock):
+        with locks.dir_lock(ctx.paths.state_lock):
             try:
                 current = store.read_json_object(path) or {}
             except CorruptState:

@@ -32,8 +32,8 @@ from looop.act.decision import (
     _not_int,
     _shown,
 )
-from looop.core.sandboxpolicy import SandboxPolicy, parse_sandbox
 from looop.hot import jsonsafe
+from looop.hot.sandboxpolicy import SandboxPolicy, parse_sandbox
 
 _FENCE = re.compile(r"\A```[ \t]*(?:json)?[ \t]*\n(?P<body>.*?)\n?[ \t]*```\Z", re.S | re.I)
 _EXPECTED = ", ".join(ACTION_TAGS)

@@ -9,7 +9,7 @@ from pathlib import Path
 from looop.act.actions import WritePlaybook
 from looop.core.context import Ctx
 from looop.core.text import file_text
-from looop.hot import store
+from looop.hot import locks, store
 from looop.hot.config import Knobs
 
 HISTORY_NAME = re.compile(r"(\d{8}-\d{6})(?:-(\d+))?\.md")
@@ -34,7 +34,7 @@ def _prune_history(hist: Path, keep: int) -> None:
 def write_playbook(ctx: Ctx, knobs: Knobs, a: WritePlaybook) -> None:
     body = file_text(a.body)
     paths = ctx.paths
-    with store.dir_lock(paths.state_lock):
+    with locks.dir_lock(paths.state_lock):
         try:
             old: bytes | None = store.read_regular(paths.playbook)
         except FileNotFoundError:

@@ -20,10 +20,10 @@ from looop.cli.steerwork import body, steer, words
 from looop.cli.steerwork import nonblank as _nonblank
 from looop.core import provenance
 from looop.core.context import Ctx
-from looop.core.sandboxpolicy import SandboxPolicy
 from looop.hot import store
 from looop.hot.errors import LooopError
 from looop.hot.hashing import canonical_json, wake_signal
+from looop.hot.sandboxpolicy import SandboxPolicy
 from looop.sense.sensors import run_user_sensors
 
 JOURNAL_OPT = click.option(

@@ -7,16 +7,10 @@ from dataclasses import dataclass, field
 
 from looop.core.events import Emitter
 from looop.hot.clock import Clock
-from looop.hot.config import (
-    Config,
-    Knobs,
-    default_config_obj,
-    load_config,
-    parse_config,
-    resolve_knobs,
-)
+from looop.hot.config import Config, Knobs, load_config, parse_config, resolve_knobs
 from looop.hot.errors import LooopError
 from looop.hot.paths import Paths
+from looop.hot.presets import default_config_obj
 
 WARNED_MAX = 256  # distinct config warnings a long-lived process remembers
 

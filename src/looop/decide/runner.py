@@ -18,12 +18,13 @@ from typing import IO, BinaryIO
 from looop.core import srt
 from looop.core.context import Ctx
 from looop.core.proc import Kind, classify, drain, end_group, exited, spawn, wait_exit
-from looop.core.sandboxpolicy import SandboxPolicy
+from looop.core.promptfile import substitute_prompt_file
 from looop.decide import tickbox
 from looop.decide.streams import StreamRenderer
 from looop.hot.clock import Clock
-from looop.hot.config import PLACEHOLDER, substitute_prompt_file
 from looop.hot.errors import LooopError
+from looop.hot.presets import PLACEHOLDER
+from looop.hot.sandboxpolicy import SandboxPolicy
 
 MAX_LINE = 1024 * 1024  # one unterminated line is flushed at this size
 TAIL_CHARS = 2048

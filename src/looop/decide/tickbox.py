@@ -11,8 +11,8 @@ from pathlib import Path
 
 from looop.core import sbxhost, srt
 from looop.core.context import Ctx
-from looop.core.sandboxpolicy import SandboxPolicy
 from looop.core.srt import HOME_SECRETS
+from looop.hot.sandboxpolicy import SandboxPolicy
 from looop.hot.where import SANDBOX_SETTINGS
 
 TICK_DIR = "+tick"  # under sandbox/: '+' is in no worker id

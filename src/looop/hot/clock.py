@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 from looop.hot import stamps
@@ -13,8 +12,10 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from datetime import datetime, tzinfo
 
-# datetime loads inside the methods that return one: status formats local time with
-# time.localtime (local_tm) and never needs it.
+    from looop.hot.zones import Calendar
+
+# datetime and zoneinfo load only with zones.py, when a clock is first asked for a datetime or
+# a zone: status formats local time with time.localtime (local_tm) and never needs them.
 
 
 class Clock:
@@ -47,7 +48,7 @@ class Clock:
 class SystemClock(Clock):
     def __init__(self, tz_name: str | None = None) -> None:
         self.tz_name = tz_name  # the TZ the process was given, if any
-        self._zone: tzinfo | None = None
+        self._calendar: Calendar | None = None
 
     def now(self) -> float:
         return time.time()
@@ -56,9 +57,7 @@ class SystemClock(Clock):
         return time.monotonic()
 
     def local(self, ts: float | None = None) -> datetime:
-        from datetime import datetime  # lazy: hot path: see local_tm
-
-        return datetime.fromtimestamp(self.now() if ts is None else ts).astimezone()
+        return self.calendar().local(self.now() if ts is None else ts)
 
     def local_tm(self, ts: float) -> time.struct_time:
         # the second datetime.fromtimestamp would show (it rounds microseconds half to even)
@@ -69,9 +68,16 @@ class SystemClock(Clock):
         return time.strftime("%Y-%m-%d %H:%M ", tm) + offset_text(tm.tm_gmtoff)
 
     def zone(self) -> tzinfo:
-        if self._zone is None:
-            self._zone = system_zone(self.tz_name)
-        return self._zone
+        return self.calendar().zone()
+
+    def calendar(self) -> Calendar:
+        """The datetime half (zones.py), loaded when first asked for."""
+        if self._calendar is None:
+            # lazy: the one door to datetime and zoneinfo (see the top of this module)
+            from looop.hot.zones import Calendar
+
+            self._calendar = Calendar(self.tz_name)
+        return self._calendar
 
 
 def utc_stamp(ts: float) -> str:
@@ -99,61 +105,7 @@ def offset_stamp(d: datetime) -> str:
 
 
 def parse_utc(stamp: str) -> float | None:
-    return stamps.parse_iso_utc(stamp)
-
-
-def load_zone(name: str) -> tzinfo:
-    """An IANA zone by name; ValueError with the reason for anything else."""
-    from datetime import UTC  # lazy: hot path: status reads the clock without datetime
-    from zoneinfo import (  # lazy: hot path: only a named zone needs it
-        ZoneInfo,
-        ZoneInfoNotFoundError,
-    )
-
-    key = name.strip()
-    if key.upper() in ("UTC", "Z"):
-        return UTC
-    try:
-        return ZoneInfo(key)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError(
-            f"unknown time zone '{name}': use an IANA name such as Europe/Berlin, "
-            "America/New_York or UTC"
-        ) from None
-
-
-def zone_name(zone: tzinfo) -> str | None:
-    """The IANA key of a zone, if it has one (fixed offsets have none)."""
-    from datetime import UTC  # lazy: hot path: status reads the clock without datetime
-
-    if zone is UTC:
-        return "UTC"
-    key = getattr(zone, "key", None)
-    return key if isinstance(key, str) else None
-
-
-def system_zone(tz_name: str | None) -> tzinfo:
-    """TZ if it names a zone, else /etc/localtime's zone, else today's fixed local offset."""
-    candidates = []
-    if tz_name:
-        candidates.append(tz_name.lstrip(":"))
-    try:
-        target = os.path.realpath("/etc/localtime")
-        if "zoneinfo/" in target:
-            candidates.append(target.split("zoneinfo/", 1)[1])
-    except OSError:
-        pass
-    for name in candidates:
-        if "zoneinfo/" in name:
-            name = name.split("zoneinfo/", 1)[1]
-        try:
-            return load_zone(name)
-        except ValueError:
-            continue
-    from datetime import UTC, datetime  # lazy: hot path: status reads the clock without datetime
-
-    local = datetime.now().astimezone().tzinfo
-    return local if local is not None else UTC
+    return stamps.parse_utc(stamp)
 
 
 def clock_for(env: Mapping[str, str], clock: Clock | None) -> Clock:

@@ -1,11 +1,14 @@
 """Config: both shapes (named runners, flat), validated with each bad value naming its key,
-plus the shell policy and price rows. Presets live in core/presets, knobs in core/knobs; their
-names are re-exported here for the rooms that import them from config."""
+plus the shell policy and price rows. Knobs live in hot/knobs (re-exported here for the rooms
+that import them from config); the presets in hot/presets, loaded only when there is no config
+file to read; the sandbox setting, needs-input patterns and hook lines are parsed by their own
+modules (sandboxpolicy, screenrules, hookline)."""
 
 from __future__ import annotations
 
 from looop.hot import jsonsafe, store
 from looop.hot.errors import LooopError, bad_config_value
+from looop.hot.hookline import HookLineError, hook_line
 from looop.hot.knobs import (
     KNOBS,
     Knob,
@@ -14,6 +17,8 @@ from looop.hot.knobs import (
     resolve_knobs,
     unknown_key_warnings,
 )
+from looop.hot.sandboxpolicy import OFF, config_sandbox
+from looop.hot.screenrules import parse_patterns
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -23,29 +28,7 @@ if TYPE_CHECKING:
     from re import Pattern
     from typing import Any, Literal
 
-    from looop.core.presets import (
-        DEFAULT_RUNNER,
-        PLACEHOLDER,
-        PRESETS,
-        default_config_obj,
-        substitute_prompt_file,
-    )
-    from looop.core.sandboxpolicy import SandboxPolicy
-else:
-    # The preset names load on first use: `looop status` on a configured data dir never needs
-    # them. __import__, not importlib: importlib is not loaded on status's fast path.
-    _PRESET_NAMES = (
-        "DEFAULT_RUNNER",
-        "PLACEHOLDER",
-        "PRESETS",
-        "default_config_obj",
-        "substitute_prompt_file",
-    )
-
-    def __getattr__(name: str) -> object:
-        if name not in _PRESET_NAMES:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        return getattr(__import__("looop.core.presets", fromlist=(name,)), name)
+    from looop.hot.sandboxpolicy import SandboxPolicy
 
 
 # Plain classes, not dataclasses: `looop status` must start fast (dataclasses imports inspect).
@@ -89,7 +72,7 @@ class Runner:
         self.cost = cost
         self.sandbox = sandbox  # None: the top-level setting decides
         self.resume = resume  # how a worker is started again on its conversation; None: never
-        self.needs_input = needs_input  # core/screenrules: its workers' waiting-screen patterns
+        self.needs_input = needs_input  # hot/screenrules: its workers' waiting-screen patterns
 
     def __repr__(self) -> str:
         return f"Runner({self.name!r}, tick={self.tick!r}, worker={self.worker!r})"
@@ -118,11 +101,7 @@ class ShellPolicy:
     @property
     def sandbox(self) -> SandboxPolicy:
         """run_shell inside srt, or OFF."""
-        if self._sandbox is not None:
-            return self._sandbox
-        from looop.core.sandboxpolicy import OFF  # lazy: hot path: status reads no policy
-
-        return OFF
+        return self._sandbox if self._sandbox is not None else OFF
 
     def __repr__(self) -> str:
         pats = [p.pattern for p in self.deny], [p.pattern for p in self.allow]
@@ -288,18 +267,13 @@ def _check_flap(obj: Mapping[str, Any], source: str) -> None:
 def _needs_input(spec: Mapping[str, Any], source: str, where: str) -> tuple[str, ...]:
     if "needs_input" not in spec:
         return ()
-    from looop.core.screenrules import parse_patterns  # lazy: most configs have none
-
     return parse_patterns(spec["needs_input"], source, where)
 
 
 def _sandbox_key(obj: Mapping[str, Any], source: str, where: str) -> SandboxPolicy | None:
-    """The object's `sandbox` key parsed, None when absent (most configs: the policy module
-    loads only for one that has it)."""
+    """The object's `sandbox` key parsed, None when absent."""
     if "sandbox" not in obj:
         return None
-    from looop.core.sandboxpolicy import config_sandbox  # lazy: hot path (see above)
-
     return config_sandbox(dict(obj), "sandbox", source, where)
 
 
@@ -308,8 +282,6 @@ def _check_extra(obj: Mapping[str, Any], source: str) -> None:
     if n is not None and not isinstance(n, str):
         raise bad_config_value(source, "notification", "a shell command string", n)
     if n is not None and "{{" in n:
-        from looop.core.hookline import HookLineError, hook_line  # lazy: few hooks have one
-
         try:
             hook_line(n)
         except HookLineError as e:
@@ -362,7 +334,7 @@ def _shell_patterns(v: Any, source: str, key: str) -> tuple[Pattern[str], ...]:
         raise bad_config_value(source, f"shell_policy.{key}", "a list of Python regex strings", v)
     if not v:
         return ()
-    import re  # lazy: hot path: only a config with shell patterns compiles them
+    import re  # lazy: re costs status ~6 ms: only a config with shell patterns compiles them
 
     out = []
     for n, p in enumerate(v):
@@ -399,8 +371,8 @@ def load_config(path: Path | str) -> Config:
     try:
         raw = store.read_regular(path, 16 << 20)
     except FileNotFoundError:
-        # lazy: a configured data dir never loads the presets
-        from looop.core.presets import default_config_obj
+        # lazy: the presets, only for a data dir with no config (one with its own never loads them)
+        from looop.hot.presets import default_config_obj
 
         cfg = parse_config(default_config_obj(), str(path))
         return Config(
@@ -424,10 +396,7 @@ def load_config(path: Path | str) -> Config:
 
 
 __all__ = [
-    "DEFAULT_RUNNER",
     "KNOBS",
-    "PLACEHOLDER",
-    "PRESETS",
     "PRICE_FIELDS",
     "SHELL_MODES",
     "Config",
@@ -436,11 +405,9 @@ __all__ = [
     "Knobs",
     "Runner",
     "ShellPolicy",
-    "default_config_obj",
     "knob_lines",
     "load_config",
     "parse_config",
     "resolve_knobs",
-    "substitute_prompt_file",
     "unknown_key_warnings",
 ]

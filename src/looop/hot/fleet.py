@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from looop.hot import store, where
+from looop.hot import locks, store, where
 from looop.hot.stamps import parse_z
 from looop.hot.wire import list_light
 
@@ -38,7 +38,7 @@ def beat_holder_at(data: str) -> tuple[str, str] | None:
     pid file right after taking the lock, so a file left by a killed holder is the older one;
     a holder that has not written yet reads as a pulse with pid ''."""
     lock_dir = where.join(data, ".lock")
-    if not store.flock_held(where.join(lock_dir, "lock")):
+    if not locks.flock_held(where.join(lock_dir, "lock")):
         return None
     tick_file, pid_file = where.join(lock_dir, "tick.pid"), where.join(lock_dir, "pid")
     tick_pid = _text(tick_file).strip()
@@ -122,7 +122,7 @@ def fleet_rows_at(
     now = clock.now()
     # no screen read here: `ls` shows the needs-input verdict of the last beat's look
     # without --all the finished sessions are never shown: not read past their status.json
-    rows = worker_rows(data, list_light(data, not all_sessions), clock, stuck_secs, look=False)
+    rows = worker_rows(data, list_light(data, not all_sessions), clock, stuck_secs)
     if os.path.isdir(where.join(where.join(data, "hosts"), "workers")):
         rows = _with_remote(data, rows, clock, stuck_secs, env)
     if not all_sessions:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from looop.hot import store
+from looop.hot import locks, store
 from looop.hot.errors import CorruptState, LooopError
 
 TYPE_CHECKING = False  # workers call `looop claim` often: keep typing and pathlib off its path
@@ -87,7 +87,7 @@ def claim(claims: AnyPath, name: str, session: str, alive: Alive, now: float) ->
     """(acquired, holder). Idempotent for the owner; a dead or unknown holder is replaced."""
     check_name(name)
     path = os.path.join(claims, f"{name}.json")
-    with store.dir_lock(os.path.join(claims, ".lock")):
+    with locks.dir_lock(os.path.join(claims, ".lock")):
         if os.path.exists(path):
             holder = _holder(path)
             if holder and holder == session:
@@ -109,7 +109,7 @@ def unclaim(claims: AnyPath, name: str, session: str, alive: Alive) -> bool:
     """Release; False when another live session holds it (nothing changed)."""
     check_name(name)
     path = os.path.join(claims, f"{name}.json")
-    with store.dir_lock(os.path.join(claims, ".lock")):
+    with locks.dir_lock(os.path.join(claims, ".lock")):
         if not os.path.exists(path):
             return True
         holder = _holder(path)
@@ -125,7 +125,7 @@ def reap_stale(claims: Path, alive: Alive) -> list[tuple[str, str]]:
     if not claims.is_dir():
         return []
     gone: list[tuple[str, str]] = []
-    with store.dir_lock(claims / ".lock"):
+    with locks.dir_lock(claims / ".lock"):
         for path in sorted(claims.glob("*.json")):
             holder = _holder(str(path))
             if holder and alive(holder):

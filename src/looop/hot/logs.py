@@ -6,12 +6,13 @@ byte's offset, so a follower reads on across it without losing or repeating a by
 Everything here works without the supervisor (a finished or dead session reads the same),
 and every read is bounded: one chunk at a time, a line looked back for at most MAX_TAIL_LINE.
 The session is read light (wire.py, plain strings): `looop log` serves it without click.
+Following a log to its session's end (`log -f`) waits on the session's state: that is
+sessions/client.follow's.
 """
 
 from __future__ import annotations
 
 import re
-import time
 
 from looop.hot import logfiles
 from looop.hot.logfiles import open_view
@@ -20,15 +21,10 @@ from looop.hot.wire import SessionError, get_light
 
 TYPE_CHECKING = False  # `looop log` reads through here on its click-free path: no typing
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from pathlib import Path
-
-    from looop.hot.clock import Clock
     from looop.hot.store import AnyPath
 
 READ_CHUNK = 4 * 1024 * 1024  # one incremental log read
 MAX_TAIL_LINE = 1024 * 1024  # log_tail: longest line it looks back for
-LOG_POLL_S = 0.1
 
 
 def tail_log(sdir: AnyPath, limit: int) -> bytes:
@@ -150,30 +146,3 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
         return re.compile(pattern, re.MULTILINE)  # ^ and $ mean line starts and ends
     except re.error as e:
         raise SessionError(f"invalid pattern `{pattern}`: {e}") from e
-
-
-def follow(
-    root: Path, sid: str, since: int, raw: bool, out: Callable[[str], None], clock: Clock
-) -> int:
-    """`log -f`: print new text until the session is over; returns its wait code."""
-    # lazy: only a follow waits for the end (a Session's wait code); `log` itself stays light
-    from looop.sessions.state import get_session, wait_code
-
-    offset = max(0, since)
-    idle_after_end = 0
-    while True:
-        s = get_session(root, sid)
-        over = not s.alive
-        text, new = read_at(s.dir, offset, raw, final=over)
-        if text:
-            out(text)
-        if new != offset:
-            offset = new
-            idle_after_end = 0
-            continue
-        if over:
-            idle_after_end += 1
-            if idle_after_end >= 2:  # the log is final once the state is; one spare poll
-                code = wait_code(s)
-                return 0 if code is None else code
-        time.sleep(LOG_POLL_S)

@@ -5,6 +5,7 @@ stands is the host's question (core/sameworld.py)."""
 from __future__ import annotations
 
 import _socket  # not `socket`: its enums cost a hot verb ~3 ms
+import resource
 import sys
 
 # The limits a caller's own run would have had and a forked one would take from the host:
@@ -33,8 +34,6 @@ def peer(sock: _socket.socket) -> tuple[int, int]:
 
 def caller_limits() -> dict[str, list[int]]:
     """This process's LIMITS as {name: [soft, hard]}, to hand to a host that forks for it."""
-    import resource  # lazy: only a request to a host reads them (a C module: cheap)
-
     out: dict[str, list[int]] = {}
     for name in LIMITS:
         which = getattr(resource, name, None)

@@ -67,23 +67,13 @@ def parse_z(s: str) -> float | None:
 
 
 def parse_utc(stamp: str) -> float | None:
-    """parse_iso_utc without datetime for the stamps looop writes; anything else is read by
-    parse_iso_utc itself, so both always agree."""
+    """zones.parse_iso_utc without datetime for the stamps looop writes; anything else is read
+    by parse_iso_utc itself, so both always agree."""
     got = parse_z(stamp)
     if got is not None:
         return got
+    # the readers of ledgers and beats (status among them) meet looop's own stamps alone
+    # lazy: the door to datetime: a stamp looop did not write
+    from looop.hot.zones import parse_iso_utc
+
     return parse_iso_utc(stamp)
-
-
-def parse_iso_utc(stamp: str) -> float | None:
-    """Unix seconds of an ISO 8601 stamp with a zone ('Z' or an offset); None for anything else
-    (no zone, not a stamp). `clock.parse_utc` is this."""
-    from datetime import datetime  # lazy: parse_utc reads looop's own stamps without it
-
-    try:
-        d = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except (ValueError, AttributeError):
-        return None
-    if d.tzinfo is None:
-        return None
-    return d.timestamp()

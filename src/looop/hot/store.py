@@ -1,4 +1,4 @@
-"""File primitives: atomic writes, appends, typed fail-closed reads, dir locks.
+"""File primitives: atomic writes, appends, typed fail-closed reads (the locks: locks.py).
 
 Plain os calls on a path or its string, no pathlib and no json package: the hot verbs
 (claim, told, tell, cost report) run on this module alone."""
@@ -9,7 +9,7 @@ import errno
 import os
 import stat
 
-from looop.hot import ljson
+from looop.hot import jsonsafe, ljson
 from looop.hot.errors import CorruptState
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
@@ -30,7 +30,8 @@ def encode(text: str) -> bytes:
         return text.encode("utf-8", "backslashreplace")
 
 
-def _mkdirs(d: str) -> None:
+def mkdirs(d: str) -> None:
+    """Make directory `d` and its parents unless it exists."""
     if d and not os.path.isdir(d):  # the usual case costs one stat, not a caught exception
         os.makedirs(d, exist_ok=True)
 
@@ -50,7 +51,7 @@ def atomic_write(
     removed when its holder ends)."""
     raw = encode(data) if isinstance(data, str) else data
     parent, name = os.path.split(os.fspath(path))
-    _mkdirs(parent)
+    mkdirs(parent)
     tmp = os.path.join(parent, f".{name}.tmp.{os.getpid()}.{os.urandom(3).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644 if mode is None else mode)
     try:
@@ -80,7 +81,7 @@ def create_new(path: AnyPath, data: bytes | str, mode: int = 0o644) -> bool:
     for it ever sees it half written."""
     raw = encode(data) if isinstance(data, str) else data
     parent, name = os.path.split(os.fspath(path))
-    _mkdirs(parent)
+    mkdirs(parent)
     tmp = os.path.join(parent, f".{name}.tmp.{os.getpid()}.{os.urandom(3).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
@@ -104,7 +105,7 @@ def move_aside(src: AnyPath, dst_dir: AnyPath, stem: str, ext: str) -> str:
     name is taken: an archive keeps every earlier copy (`~` is in no id looop makes). A link
     claims the name (it never replaces), then `src` goes; the new path. FileNotFoundError when
     `src` is gone, also when it went meanwhile (another mover got it; our link is undone)."""
-    _mkdirs(os.fspath(dst_dir))
+    mkdirs(os.fspath(dst_dir))
     n = 1
     while True:
         name = os.path.join(dst_dir, f"{stem}{ext}" if n == 1 else f"{stem}~{n}{ext}")
@@ -169,7 +170,7 @@ def append_line(path: AnyPath, line: str) -> None:
     """One os.write on an O_APPEND fd, so concurrent appenders never interleave a line."""
     if not line.endswith("\n"):
         line += "\n"
-    _mkdirs(os.path.dirname(os.fspath(path)))
+    mkdirs(os.path.dirname(os.fspath(path)))
     # non-blocking: a FIFO in the file's place must not hang the writer
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK, 0o644)
@@ -292,8 +293,6 @@ def _all_older(data: bytes, cut: bytes) -> bool:
 
 def read_json(path: AnyPath) -> Any:
     """Parsed JSON, None when missing; CorruptState when present but unreadable."""
-    from looop.hot import jsonsafe  # lazy: hot path: claim and told read no JSON
-
     try:
         raw = read_regular(path)
     except FileNotFoundError:
@@ -398,61 +397,3 @@ class Follower:
         self.offset += len(chunk)
         *done, self.partial = (self.partial + chunk).split(b"\n")
         return [ln for ln in (raw.decode("utf-8", "replace") for raw in done) if ln.strip()]
-
-
-class dir_lock:
-    """A blocking exclusive flock serialising read-modify-write of shared state.
-
-    A class, not @contextlib.contextmanager: contextlib costs the hot verbs ~4 ms to import."""
-
-    def __init__(self, lock_file: AnyPath) -> None:
-        self._path = lock_file
-        self._fd = -1
-
-    def __enter__(self) -> None:
-        _mkdirs(os.path.dirname(os.fspath(self._path)))
-        import fcntl  # lazy: hot path: told and cost report take no lock (a shared library)
-
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self._fd)
-
-
-def try_flock(lock_file: AnyPath) -> int | None:
-    """Take a non-blocking exclusive flock; the fd (hold it) or None when held elsewhere."""
-    import fcntl  # lazy: hot path: told and cost report take no lock
-
-    _mkdirs(os.path.dirname(os.fspath(lock_file)))
-    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
-
-
-def flock_held(lock_file: AnyPath) -> bool:
-    """True when some live process holds the flock (the kernel drops it on death)."""
-    import fcntl  # lazy: hot path: told and cost report take no lock
-
-    try:
-        fd = os.open(lock_file, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    return False

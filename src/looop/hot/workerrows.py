@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from looop.hot.clock import Clock
+    from looop.hot.needsinput import Looker
 
 PULSE = "pulse"
 
@@ -147,13 +148,13 @@ def worker_rows(
     stuck_secs: int,
     trees: dict[str, dict[str, Any]] | None = None,
     custom: dict[str, tuple[str, ...]] | None = None,
-    look: bool = True,
+    look: Looker | None = None,
 ) -> list[dict[str, Any]]:
     """One row per worker (pulse excluded), sorted by id, from sessions as wire.load_light
     gives them (`trees`: the worktree records, when the caller already read them; `custom`:
-    the runners' needs-input patterns; `look` False: no screen is read, needs-input is the
-    last beat's verdict, workers/needsinput). Times are absolute stamps, never ages, so an
-    unchanged fleet renders byte-identically."""
+    the runners' needs-input patterns; `look`: the beat's screen reader, workers/needsinput;
+    None: no screen is read, needs-input is the last beat's verdict). Times are absolute
+    stamps, never ages, so an unchanged fleet renders byte-identically."""
     asking = asks_since(where.join(data, "asks"), where.join(data, "answers"))
     waiting = set(asking)
     tells = pending_tells(where.join(data, "tells"))

@@ -13,10 +13,10 @@ from typing import IO, Any
 from urllib.parse import quote
 
 from looop.core.context import Ctx
-from looop.core.hookline import HookLineError, hook_line
 from looop.core.webconfig import public_url
 from looop.hot.config import Config
 from looop.hot.errors import LooopError
+from looop.hot.hookline import HookLineError, hook_line
 from looop.hot.knobs import env_knob
 
 
@@ -62,7 +62,7 @@ def _watch(
 
 def fire_hook(ctx: Ctx, hook: str, message: str, notify_id: str, timeout_s: float = 30.0) -> None:
     """Start the hook in the background with LOOOP_MESSAGE/LOOOP_ID set; never raises or waits.
-    A placeholder that is not a whole shell word (core/hookline) is refused, never run."""
+    A placeholder that is not a whole shell word (hot/hookline) is refused, never run."""
     try:
         line = hook_line(hook)
         # The environment cannot carry NUL bytes; nothing a human reads needs them.

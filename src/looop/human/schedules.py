@@ -35,8 +35,9 @@ from typing import Any
 from cronsim import CronSim, CronSimError
 
 from looop.hot import store
-from looop.hot.clock import Clock, load_zone, offset_stamp, zone_name
+from looop.hot.clock import Clock, offset_stamp
 from looop.hot.errors import CorruptState, LooopError
+from looop.hot.zones import load_zone, zone_name
 
 MIN_EVERY_S = 60
 # a wall clock behind the monotonic clock by more than this since the last mark stepped back

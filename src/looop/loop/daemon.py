@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from looop.core import sbxhost, srt
 from looop.core.context import Ctx
-from looop.hot import homes, store
+from looop.hot import homes, locks, store
 from looop.hot.clock import utc_stamp_ms
 from looop.hot.errors import CorruptState, LooopError
 from looop.hot.ops import home_sockets, request_at
@@ -92,7 +92,7 @@ def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpR
             "that decides and works), then `looop up`"
         )
     ensure_data_dir(ctx.paths)
-    with store.dir_lock(ctx.paths.lock_dir / "up"):
+    with locks.dir_lock(ctx.paths.lock_dir / "up"):
         refuse_strays(ctx)
         holder = beat_holder(ctx.paths)
         if holder is not None and holder[0] == "tick":
@@ -153,7 +153,7 @@ def _await_ready(ctx: Ctx, resumed: tuple[tuple[str, str | None], ...]) -> UpRes
             break
         pid = str(session.child_pid or "")
         # the new pulse holds the lock and has named itself: never an old pid file's pid
-        if pid and store.flock_held(ctx.paths.lock_file) and pulse_pid(ctx.paths) == pid:
+        if pid and locks.flock_held(ctx.paths.lock_file) and pulse_pid(ctx.paths) == pid:
             return UpResult(True, pid, pulse_log(ctx), resumed)
         if not session.alive:
             break
@@ -357,10 +357,10 @@ def _await_exit(ctx: Ctx, pid: int, secs: float) -> bool:
     try:
         fd = os.pidfd_open(pid)
     except ProcessLookupError:
-        return not store.flock_held(ctx.paths.lock_file)
+        return not locks.flock_held(ctx.paths.lock_file)
     try:
         select.select([fd], [], [], secs)
     finally:
         os.close(fd)
     # the lock dies with the process; a beat in a forked child cannot hold it
-    return not store.flock_held(ctx.paths.lock_file)
+    return not locks.flock_held(ctx.paths.lock_file)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from looop.core.context import Ctx
-from looop.core.sandboxpolicy import SandboxPolicy
 from looop.hot.config import Config, Knobs
 from looop.hot.errors import LooopError
 from looop.hot.leases import reap_stale, session_alive
+from looop.hot.sandboxpolicy import SandboxPolicy
 from looop.hot.stamps import utc_stamp_ms
 from looop.hot.tellbox import sweep_consumed
 from looop.sessions.state import list_sessions, prune_aged, settle_dead

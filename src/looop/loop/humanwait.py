@@ -6,7 +6,7 @@ import select
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.hot import store
+from looop.hot import locks
 from looop.human.mailbox import pending
 from looop.loop.world import read_world
 
@@ -38,7 +38,7 @@ def wait_for_human(
     base = fingerprint(ctx)
     while True:
         asks = pending(ctx.paths.asks, ctx.paths.answers)
-        if not store.flock_held(ctx.paths.lock_file):
+        if not locks.flock_held(ctx.paths.lock_file):
             return 2, ["pulse-down"], asks
         if asks:
             return 0, ["asks"], asks

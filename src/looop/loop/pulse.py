@@ -13,7 +13,7 @@ from types import FrameType
 
 from looop.core import gcpolicy, tempsweep
 from looop.core.context import Ctx
-from looop.hot import homes, store
+from looop.hot import homes, locks, store
 from looop.hot.clock import utc_stamp
 from looop.hot.delays import backoff_delay
 from looop.hot.errors import LooopError
@@ -152,7 +152,7 @@ class Pulse:
         ctx = self.ctx
         gcpolicy.long_lived()  # a pulse beats for weeks: its garbage must be collected
         ensure_data_dir(ctx.paths)  # seeded once, at start: its beats never seed (home_lost)
-        fd = store.try_flock(ctx.paths.lock_file)
+        fd = locks.try_flock(ctx.paths.lock_file)
         if fd is None:
             holder = beat_holder(ctx.paths)
             if holder is not None and holder[0] == "tick":

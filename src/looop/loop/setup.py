@@ -13,12 +13,13 @@ import click
 
 from looop.core.context import Ctx
 from looop.core.endpoints import endpoints
-from looop.core.sandboxpolicy import parse_sandbox, resolve
 from looop.decide.cost import UNMETERED_LIMIT
 from looop.hot import store
-from looop.hot.config import PLACEHOLDER, PRESETS, Config, Knobs, Runner, parse_config
+from looop.hot.config import Config, Knobs, Runner, parse_config
 from looop.hot.cost.breakers import reports_cost
 from looop.hot.errors import LooopError
+from looop.hot.presets import PLACEHOLDER, PRESETS
+from looop.hot.sandboxpolicy import parse_sandbox, resolve
 from looop.seed import SETUP_ASK, ensure_data_dir, seed_setup_ask
 from looop.workers.sandbox import missing
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from looop.act.wal import check_interrupted
 from looop.core.context import Ctx
-from looop.hot import needsinput, store
+from looop.hot import locks, store
 from looop.hot.errors import CorruptState, LooopError
 from looop.hot.fleet import beat_holder_at
 from looop.hot.paths import Paths
@@ -30,6 +30,7 @@ from looop.loop.housekeep import housekeep_sessions, meter_workers
 from looop.loop.world import WorldMemo, read_world
 from looop.seed import ensure_data_dir
 from looop.sense import sense
+from looop.workers import needsinput
 
 Gate = Callable[[Beat], TickOutcome | None]
 
@@ -62,7 +63,7 @@ def tick_once(ctx: Ctx, force: bool, holder: int | None = None) -> TickOutcome:
     names itself in tick.pid so `looop status` can tell it from a pulse. AlreadyRunning when
     a pulse or another tick holds the beat; --force also runs through a backoff. `holder`:
     the pid to name instead of ours (the `looop tick` a beat host's child runs for)."""
-    fd = store.try_flock(ctx.paths.lock_file)
+    fd = locks.try_flock(ctx.paths.lock_file)
     if fd is None:
         raise AlreadyRunning(busy_message(beat_holder_at(os.fspath(ctx.paths.data))))
     pid_file = tick_pid_path(ctx.paths)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.hot import store
+from looop.hot import locks, store
 from looop.hot.errors import CorruptState
 from looop.hot.tellbox import AskError, check_worker
 from looop.remote import hosts as remote
@@ -247,7 +247,7 @@ class Answerer:
             got = stored(d)
             if got is not None:
                 return got
-            fd = store.try_flock(d / "lock")
+            fd = locks.try_flock(d / "lock")
             if fd is None:
                 self._await_other(req, d)  # a run an earlier answerer started still goes
                 continue
@@ -324,13 +324,13 @@ class Answerer:
         ends, ending it when its worker may no longer speak."""
         polls = 0
         every = max(1, int(CHECK_S / POLL_S))
-        while stored(d) is None and store.flock_held(d / "lock"):
+        while stored(d) is None and locks.flock_held(d / "lock"):
             polls += 1
             if polls % every == 0:
                 why = self.allowed(req.worker)
                 if why is not None:
                     pid = _pid(d)
-                    if pid is not None and store.flock_held(d / "lock"):
+                    if pid is not None and locks.flock_held(d / "lock"):
                         _end_group(pid)  # the group lives while the flock is held
                     if stored(d) is None:
                         store_answer(d, refused(why, 3))
@@ -363,7 +363,7 @@ class Answerer:
                     continue
                 except OSError:
                     pass
-                if (w, k) in busy or t - _mtime(d) <= KEEP_S or store.flock_held(d / "lock"):
+                if (w, k) in busy or t - _mtime(d) <= KEEP_S or locks.flock_held(d / "lock"):
                     continue
                 drop.append((w, k))  # never finished, nobody at it for a day: given up
             mine.sort(reverse=True)

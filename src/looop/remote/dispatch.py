@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from looop.core.sandboxpolicy import resolve
+from looop.core.promptfile import substitute_prompt_file
 from looop.hot import store
-from looop.hot.config import substitute_prompt_file
 from looop.hot.errors import LooopError
+from looop.hot.sandboxpolicy import resolve
 from looop.remote import hosts as reg
 from looop.remote import place as placement
 from looop.remote import tokens
@@ -38,8 +38,8 @@ from looop.workers.treerecord import Tree
 
 if TYPE_CHECKING:
     from looop.core.context import Ctx
-    from looop.core.sandboxpolicy import SandboxPolicy
     from looop.hot.config import Config
+    from looop.hot.sandboxpolicy import SandboxPolicy
     from looop.sessions.state import Session
     from looop.workers.started import Started
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from looop.core import provenance
 from looop.hot import store
-from looop.hot.config import default_config_obj
 from looop.hot.errors import LooopError
 from looop.hot.paths import Paths
+from looop.hot.presets import default_config_obj
 
 # Seeded files, relative to the data dir, with their modes.
 _STARTER = (

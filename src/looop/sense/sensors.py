@@ -19,11 +19,11 @@ from looop.core.context import Ctx
 from looop.core.pool import Pool, Run
 from looop.core.proc import Spawner, Tail
 from looop.core.procs import UNCONTAINED, Containment
-from looop.core.sandboxpolicy import OFF, SandboxPolicy
 from looop.core.srt import WORLD
 from looop.hot import store
 from looop.hot.config import Knobs
 from looop.hot.paths import Paths
+from looop.hot.sandboxpolicy import OFF, SandboxPolicy
 from looop.sense.verdicts import (
     EXIT_NOT_EXECUTABLE,
     EXIT_SPAWN,

@@ -13,7 +13,7 @@ import contextlib
 import os
 import select
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,6 @@ from looop.hot.clock import Clock
 from looop.hot.logs import MAX_TAIL_LINE as MAX_TAIL_LINE
 from looop.hot.logs import READ_CHUNK as READ_CHUNK
 from looop.hot.logs import compile_pattern, read_at, tail_log
-from looop.hot.logs import follow as follow
 from looop.hot.logs import log_tail as log_tail
 from looop.hot.logs import read_log as read_log
 
@@ -38,6 +37,7 @@ from looop.sessions.state import (
     wait_code,
 )
 
+LOG_POLL_S = 0.1  # follow: how often a log that stopped growing is looked at again
 REPLAY_READ_MAX = 16 * 1024 * 1024  # dead screenshot: log tail scanned for modes (see screen)
 EXPECT_WINDOW = 1024 * 1024  # expect keeps at most this much text to run the regex over
 POLL_S = 0.05
@@ -227,3 +227,27 @@ def wait_idle(root: Path, sid: str, settle_s: float, timeout_s: float | None, cl
         if deadline is not None and now >= deadline:
             return False
         time.sleep(POLL_S)
+
+
+def follow(
+    root: Path, sid: str, since: int, raw: bool, out: Callable[[str], None], clock: Clock
+) -> int:
+    """`log -f`: print new text until the session is over; returns its wait code."""
+    offset = max(0, since)
+    idle_after_end = 0
+    while True:
+        s = get_session(root, sid)
+        over = not s.alive
+        text, new = read_at(s.dir, offset, raw, final=over)
+        if text:
+            out(text)
+        if new != offset:
+            offset = new
+            idle_after_end = 0
+            continue
+        if over:
+            idle_after_end += 1
+            if idle_after_end >= 2:  # the log is final once the state is; one spare poll
+                code = wait_code(s)
+                return 0 if code is None else code
+        time.sleep(LOG_POLL_S)

@@ -14,8 +14,8 @@ import time
 from typing import TYPE_CHECKING
 
 from looop.hot.ljson import dumps
+from looop.hot.locks import flock_held
 from looop.hot.peers import caller_limits, connect, peer
-from looop.hot.store import flock_held
 from looop.hot.where import runtime_dir
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 
 from looop.core.context import Ctx
-from looop.hot import store
+from looop.hot import locks, store
 from looop.hot.errors import CorruptState, LooopError
 from looop.web.auth import load_or_make_token, runtime_path
 
@@ -70,7 +70,7 @@ def start_web(ctx: Ctx, owned: bool = False) -> WebUp:
     """Start `looop web` detached unless one serves this data dir already (idempotent).
     owned: `up` starts it, so `down` stops it (a `looop web` started apart is never `up`'s)."""
     ctx.paths.lock_dir.mkdir(parents=True, exist_ok=True)
-    with store.dir_lock(ctx.paths.lock_dir / "web-up"):
+    with locks.dir_lock(ctx.paths.lock_dir / "web-up"):
         token = load_or_make_token(ctx.paths)
         rec = running(ctx)
         if rec is not None:

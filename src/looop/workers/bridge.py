@@ -8,14 +8,14 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from looop.hot import store
+from looop.hot import locks
 
 BRIDGE_LOCK = ".bridge.lock"  # held by the live bridge of a satellite data dir
 
 
 def ensure_bridge(root: Path, bin: str, env: dict[str, str]) -> None:
     """Start this satellite's bridge unless one holds its lock (it takes the lock itself)."""
-    if store.flock_held(str(root / BRIDGE_LOCK)):
+    if locks.flock_held(str(root / BRIDGE_LOCK)):
         return
     with open(root / ".bridge.err", "ab") as err:
         subprocess.Popen(

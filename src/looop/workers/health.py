@@ -13,6 +13,7 @@ from looop.hot import workerrows as fleet
 from looop.hot.workerrows import PULSE as PULSE
 from looop.hot.workerrows import age as age
 from looop.sessions.state import Session
+from looop.workers.needsinput import Looker
 
 
 def verify_result(ctx: Ctx, wid: str) -> dict[str, Any] | None:
@@ -48,4 +49,5 @@ def fleet_view(
 
     Times are absolute stamps, never ages, so an unchanged fleet renders byte-identically."""
     rows = [session_fields(s) for s in sessions]
-    return fleet.worker_rows(str(ctx.paths.data), rows, ctx.clock, stuck_secs, trees, custom)
+    data = str(ctx.paths.data)
+    return fleet.worker_rows(data, rows, ctx.clock, stuck_secs, trees, custom, Looker())

@@ -12,18 +12,13 @@ from pathlib import Path
 
 from looop.core import provenance
 from looop.core.context import Ctx
-from looop.core.sandboxpolicy import SandboxPolicy
-from looop.core.sandboxpolicy import resolve as resolve_sandbox
+from looop.core.promptfile import substitute_prompt_file
 from looop.hot import store
-from looop.hot.config import (
-    PLACEHOLDER,
-    Config,
-    Knobs,
-    Runner,
-    removed_placeholder,
-    substitute_prompt_file,
-)
+from looop.hot.config import Config, Knobs, Runner, removed_placeholder
 from looop.hot.errors import LooopError
+from looop.hot.presets import PLACEHOLDER
+from looop.hot.sandboxpolicy import SandboxPolicy
+from looop.hot.sandboxpolicy import resolve as resolve_sandbox
 from looop.hot.where import SANDBOX_SETTINGS
 from looop.sessions.spawner import spawn
 from looop.sessions.state import Session, SessionError, list_sessions, reap

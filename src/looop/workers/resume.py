@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.core.presets import SESSION_ID
+from looop.core.promptfile import substitute_prompt_file
 from looop.hot import jsonsafe, store
-from looop.hot.config import PLACEHOLDER, Config, Knobs, substitute_prompt_file
+from looop.hot.config import Config, Knobs
 from looop.hot.errors import LooopError
+from looop.hot.presets import PLACEHOLDER, SESSION_ID
 from looop.human.mailbox import pending
 from looop.sessions.client import kill
 from looop.sessions.state import Session, SessionError, get_session, list_sessions

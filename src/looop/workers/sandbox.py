@@ -21,7 +21,6 @@ from collections.abc import Mapping
 
 from looop.core import sbxhost, srt
 from looop.core.context import Ctx
-from looop.core.sandboxpolicy import SandboxPolicy
 from looop.core.srt import (
     HOME_SECRETS,
     RUNNER_DOMAINS,
@@ -38,6 +37,7 @@ from looop.core.srt import (
 )
 from looop.hot import store, where
 from looop.hot.knobs import KNOBS
+from looop.hot.sandboxpolicy import SandboxPolicy
 from looop.hot.where import SANDBOX_SETTINGS
 from looop.workers.errors import WorkerError
 from looop.workers.rules import last_rule, replace_rule

@@ -35,7 +35,7 @@ from looop.act.executor import (
     take_decision,
 )
 from looop.core.context import Ctx
-from looop.hot import store
+from looop.hot import locks, store
 from looop.hot.hashing import fnv1a_128
 from looop.human.notify import fire_hook
 from tests.clocks import FixedClock
@@ -387,7 +387,7 @@ def test_unparseable_wal_counts_as_interrupted(ctx: Ctx) -> None:
 
 def test_live_actors_wal_is_left_alone(ctx: Ctx) -> None:
     path = _write_wal(ctx, "cli-1-aaaa.json", {"v": 1, "action": "notify", "fingerprint": "f"})
-    fd = store.try_flock(path)
+    fd = locks.try_flock(path)
     assert fd is not None
     try:
         assert check_interrupted(ctx) == []

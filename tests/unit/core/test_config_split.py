@@ -1,6 +1,7 @@
-"""core/config split by job: the names rooms import from core.config are the very objects of
-core/knobs and core/presets (one knob table, one preset table), and loading the config still
-pulls in neither `typing` nor `dataclasses` (the cold `looop status` budget)."""
+"""hot/config split by job: the knob names rooms import from hot.config are the very objects
+of hot/knobs (one knob table; the one preset table, hot/presets, is imported from there), and
+loading the config still pulls in neither `typing` nor `dataclasses` (the cold `looop status`
+budget)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import presets
 from looop.hot import config, knobs
 from looop.hot.errors import LooopError
 
@@ -25,11 +25,6 @@ from looop.hot.errors import LooopError
         (knobs, "knob_lines"),
         (knobs, "resolve_knobs"),
         (knobs, "unknown_key_warnings"),
-        (presets, "PRESETS"),
-        (presets, "DEFAULT_RUNNER"),
-        (presets, "PLACEHOLDER"),
-        (presets, "default_config_obj"),
-        (presets, "substitute_prompt_file"),
     ],
 )
 def test_config_re_exports_are_the_same_objects(home: object, name: str) -> None:
@@ -85,7 +80,7 @@ def test_a_configured_data_dir_never_loads_the_presets(tmp_path: Path) -> None:
         "from looop.hot.config import load_config, resolve_knobs\n"
         f"cfg = load_config(pathlib.Path({str(cfg)!r}))\n"
         "resolve_knobs(cfg, {}).num('interval')\n"
-        "print(json.dumps([cfg.runner().tick, 'looop.core.presets' in sys.modules]))\n"
+        "print(json.dumps([cfg.runner().tick, 'looop.hot.presets' in sys.modules]))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=20, check=True

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot import store
-from looop.hot.config import load_config, parse_config, resolve_knobs, substitute_prompt_file
+from looop.core.promptfile import substitute_prompt_file
+from looop.hot import locks, store
+from looop.hot.config import load_config, parse_config, resolve_knobs
 from looop.hot.errors import CorruptState, LooopError
 from looop.hot.hashing import canonical_json, fnv1a_128, wake_signal
 from looop.hot.paths import Paths
@@ -80,13 +81,13 @@ def test_tail_lines_reads_backwards(tmp_path: Path) -> None:
 
 def test_flock_probe(tmp_path: Path) -> None:
     lock = tmp_path / ".lock" / "lock"
-    assert not store.flock_held(lock)
-    fd = store.try_flock(lock)
+    assert not locks.flock_held(lock)
+    fd = locks.try_flock(lock)
     assert fd is not None
-    assert store.flock_held(lock)
-    assert store.try_flock(lock) is None
+    assert locks.flock_held(lock)
+    assert locks.try_flock(lock) is None
     os.close(fd)
-    assert not store.flock_held(lock)
+    assert not locks.flock_held(lock)
 
 
 def test_config_both_shapes() -> None:

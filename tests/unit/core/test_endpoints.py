@@ -12,8 +12,8 @@ import pytest
 
 from looop.core import srt
 from looop.core.endpoints import allow_entry, endpoints, goes_direct, listed
-from looop.core.sandboxpolicy import ON, SandboxPolicy
 from looop.decide import tickbox
+from looop.hot.sandboxpolicy import ON, SandboxPolicy
 from looop.workers import sandbox
 
 

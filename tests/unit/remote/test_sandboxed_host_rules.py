@@ -13,8 +13,8 @@ import pytest
 
 from looop.cli.hosts import _sandbox_line
 from looop.core.context import Ctx
-from looop.core.sandboxpolicy import OFF, SandboxPolicy
 from looop.hot.errors import LooopError
+from looop.hot.sandboxpolicy import OFF, SandboxPolicy
 from looop.remote import hosts as reg
 from looop.remote.ssh import boxed
 from looop.workers import resume

@@ -10,9 +10,10 @@ import tomllib
 
 import pytest
 
-from looop.hot.config import PRESETS, parse_config
+from looop.hot.config import parse_config
 from looop.hot.errors import LooopError
 from looop.hot.knobs import unknown_key_warnings
+from looop.hot.presets import PRESETS
 from looop.web.mcpworker import refusal
 from looop.workers.mcpwire import settings, wire
 

@@ -13,7 +13,8 @@ import pytest
 from looop.hot import needsinput
 from looop.hot.config import parse_config
 from looop.hot.errors import LooopError
-from looop.hot.needsinput import Rules, judge, programs_in, to_tell
+from looop.workers import needsinput as looking
+from looop.workers.needsinput import Looker, Rules, judge, programs_in, to_tell
 
 SCREENS = Path(__file__).parent / "screens"
 
@@ -91,7 +92,7 @@ def test_custom_patterns_are_validated_in_one_line_naming_the_key() -> None:
         return parse_config({"runners": {"r": {"worker": "mytool", "needs_input": pats}}}, "c")
 
     good = cfg([r"READY>\s*$"])
-    assert needsinput.custom_patterns(good.runners) == {"r": (r"READY>\s*$",)}  # type: ignore[attr-defined]
+    assert looking.custom_patterns(good.runners) == {"r": (r"READY>\s*$",)}  # type: ignore[attr-defined]
     for bad, key in (
         (["(unclosed"], "runners.r.needs_input[0]"),
         ("READY", "runners.r.needs_input"),
@@ -113,7 +114,7 @@ def test_the_human_is_told_once_per_entry(tmp_path: Path) -> None:
     assert to_tell(data, waiting) == []  # the next beat, a redraw: nothing new
     assert to_tell(data, [{"id": "w1", "health": "busy"}]) == []  # it left the state
     assert [r["id"] for r in to_tell(data, waiting)] == ["w1"]  # entered again: told again
-    (tmp_path / needsinput.TOLD).write_text("{torn")
+    (tmp_path / looking.TOLD).write_text("{torn")
     assert [r["id"] for r in to_tell(data, waiting)] == ["w1"]  # a lost latch: once more
 
 
@@ -142,18 +143,18 @@ def test_a_repainted_screen_keeps_its_verdict_without_a_screen_read(tmp_path: Pa
     with log.open("ab") as f:
         f.write(paint)
     rows = [_row("w1")]
-    needsinput.refine(str(tmp_path), rows, sessions, clock)
+    needsinput.refine(str(tmp_path), rows, sessions, clock, look=Looker())
     assert rows[0]["health"] == "needs-input" and rows[0]["needs_input"] == said
     # the next beat, nothing printed since: still the verdict, from the cache
     rows = [_row("w1")]
-    needsinput.refine(str(tmp_path), rows, sessions, clock)
+    needsinput.refine(str(tmp_path), rows, sessions, clock, look=Looker())
     assert rows[0]["health"] == "needs-input"
     # it printed half a paint (not a repeat of what came before): the screen must be read,
     # and with no supervisor answering, there is no verdict
     with log.open("ab") as f:
         f.write(paint[: len(paint) // 2])
     rows = [_row("w1")]
-    needsinput.refine(str(tmp_path), rows, sessions, clock)
+    needsinput.refine(str(tmp_path), rows, sessions, clock, look=Looker())
     assert rows[0]["health"] == "busy" and rows[0]["needs_input"] is None
 
 
@@ -172,7 +173,7 @@ def test_a_runners_own_patterns_judge_only_the_workers_it_started(
         },
         "c",
     )
-    custom = needsinput.custom_patterns(cfg.runners)  # type: ignore[attr-defined]
+    custom = looking.custom_patterns(cfg.runners)  # type: ignore[attr-defined]
     (tmp_path / "resume").mkdir()
     sessions = {}
     for wid, runner in (("w-slow", "slow"), ("w-fast", "fast"), ("w-none", None)):
@@ -184,9 +185,9 @@ def test_a_runners_own_patterns_judge_only_the_workers_it_started(
             rec = {"v": 1, "id": wid, "runner": runner}
             (tmp_path / "resume" / f"{wid}.json").write_text(json.dumps(rec))
     # one room alone: the supervisors' screens are stood in for
-    monkeypatch.setattr(needsinput, "_screen", lambda data, sid: "working\nREADY> ")
+    monkeypatch.setattr(looking, "_screen", lambda data, sid: "working\nREADY> ")
     rows = [_row(w) for w in sessions]
-    needsinput.refine(str(tmp_path), rows, sessions, SystemClock(), custom)
+    needsinput.refine(str(tmp_path), rows, sessions, SystemClock(), custom, Looker())
     got = {r["id"]: (r["health"], r["needs_input"]) for r in rows}
     assert got == {
         "w-slow": ("needs-input", "custom: READY>"),
@@ -197,5 +198,5 @@ def test_a_runners_own_patterns_judge_only_the_workers_it_started(
     (tmp_path / "resume" / "w-slow.json").write_text("{torn")
     (tmp_path / "sessions" / "w-slow" / "output.log").write_text("READY> again")
     rows = [_row("w-slow")]
-    needsinput.refine(str(tmp_path), rows, sessions, SystemClock(), custom)
+    needsinput.refine(str(tmp_path), rows, sessions, SystemClock(), custom, Looker())
     assert rows[0]["health"] == "busy"

@@ -13,9 +13,9 @@ import pytest
 
 from looop.act.actions import DecisionError, StartWorker, parse_decision
 from looop.core.context import Ctx
-from looop.core.sandboxpolicy import OFF, ON, SandboxPolicy, parse_sandbox, resolve
 from looop.hot.config import parse_config
 from looop.hot.errors import LooopError
+from looop.hot.sandboxpolicy import OFF, ON, SandboxPolicy, parse_sandbox, resolve
 from looop.workers import sandbox
 
 

@@ -7,7 +7,7 @@ import math
 import os
 from datetime import date, datetime, timedelta
 
-from looop.hot import ljson, store
+from looop.hot import ljson, locks, store
 from looop.hot.clock import Clock, parse_utc, utc_stamp
 from looop.hot.cost import totals
 from looop.hot.cost.glance import since_stamp
@@ -151,4 +151,4 @@ def run_cost(paths: Paths, run_id: str) -> float | None:
 
 def spend_lock(paths: Paths) -> AbstractContextManager[None]:
     # Our own lock file, not paths.state_lock: a caller holding that one must not deadlock here.
-    return store.dir_lock(paths.lock_dir / "spend")
+    return locks.dir_lock(paths.lock_dir / "spend")

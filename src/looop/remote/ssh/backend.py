@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.core.sandboxpolicy import SandboxPolicy
 from looop.hot import store
 from looop.hot.clock import Clock
+from looop.hot.sandboxpolicy import SandboxPolicy
 from looop.hot.workerrows import health
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from looop.core import srt
-from looop.core.sandboxpolicy import SandboxPolicy
-from looop.hot import store
+from looop.hot import locks, store
 from looop.hot.errors import LooopError
+from looop.hot.sandboxpolicy import SandboxPolicy
 from looop.hot.store import NotRegular
 from looop.remote.ssh.shim import _once, script
 from looop.sessions.state import SessionError, get_session
@@ -163,7 +163,7 @@ def serve(root: Path, relay: str, idle_exit_s: float = IDLE_EXIT_S) -> int:
     """Until no sandboxed worker of this satellite has lived for IDLE_EXIT_S. One bridge per
     satellite: the flock decides. A request left taken by a bridge that died is taken again
     (the home answers a key once)."""
-    lock = store.try_flock(str(root / BRIDGE_LOCK))
+    lock = locks.try_flock(str(root / BRIDGE_LOCK))
     if lock is None:
         return 0
     busy: dict[tuple[str, str], threading.Thread] = {}

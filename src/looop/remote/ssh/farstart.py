@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.core.presets import substitute_prompt_file
-from looop.core.sandboxpolicy import OFF, SandboxPolicy, parse_sandbox
+from looop.core.promptfile import substitute_prompt_file
 from looop.hot import store
 from looop.hot.errors import LooopError
+from looop.hot.sandboxpolicy import OFF, SandboxPolicy, parse_sandbox
 from looop.remote.repospec import check_branch, check_url, is_host_path
 from looop.remote.ssh import boxed, hostverify
 from looop.remote.ssh.shim import script

@@ -30,7 +30,7 @@ from looop.core.context import Ctx
 from looop.core.pool import Pool, Run
 from looop.core.proc import Kind, Tail, spawn
 from looop.core.procs import Containment
-from looop.hot import store
+from looop.hot import locks, store
 from looop.hot.clock import Clock, SystemClock
 from looop.hot.errors import CorruptState, LooopError
 from looop.hot.where import sandboxed
@@ -83,7 +83,7 @@ def forget(root: Path, sid: str) -> None:
     if not d.is_dir():
         return
     pid = _pid(d)
-    if pid is not None and store.flock_held(d / "lock"):
+    if pid is not None and locks.flock_held(d / "lock"):
         try:
             os.killpg(pid, signal.SIGKILL)  # it leads its own session: the group is its own
         except (ProcessLookupError, PermissionError):
@@ -108,7 +108,7 @@ def _begin(ctx: Ctx, sid: str, cmd: str, timeout_s: float, box: bool = False) ->
     got = stored(d)
     if got is not None:
         return {"state": "done", **got}
-    fd = store.try_flock(d / "lock")
+    fd = locks.try_flock(d / "lock")
     if fd is None:
         return {"state": "running"}  # a run in flight holds it
     try:
@@ -204,7 +204,7 @@ def verify(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
                 got = stored(run_dir(ctx.paths.data, sid))
                 if got is not None:
                     out[sid] = {"state": "done", **got}
-                elif not store.flock_held(run_dir(ctx.paths.data, sid) / "lock"):
+                elif not locks.flock_held(run_dir(ctx.paths.data, sid) / "lock"):
                     out[sid] = _begin(ctx, sid, asked[sid], float(timeout), sid in boxes)
     return {"verify": out}
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from looop.hot import store
+from looop.hot import locks
 from looop.remote import hosts as reg
 from looop.remote.answer import Answerer
 
@@ -61,7 +61,7 @@ def serve_one(ans: Answerer, conn: socket.socket) -> None:
 
 def serve(ctx: Ctx, name: str, path: str) -> int:
     """Until the host is removed from the registry. One relay per host: the flock decides."""
-    lock = store.try_flock(str(ctx.paths.data / "hosts" / f".{name}.relay.lock"))
+    lock = locks.try_flock(str(ctx.paths.data / "hosts" / f".{name}.relay.lock"))
     if lock is None:
         return 0  # another relay serves this host
     try:

@@ -1,12 +1,12 @@
 """Runner presets (the tick and worker command lines per agent CLI) and the prompt-file
-placeholder they use."""
+placeholder they use (core/promptfile.py fills it in). Loaded only for a data dir with no
+config (config.load_config) and by the rooms that start runners."""
 
 from __future__ import annotations
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
-    from pathlib import Path
     from typing import Any
 
 # Runner presets, proven against the real CLIs (tests/realcli). The tick command gets the prompt
@@ -61,13 +61,3 @@ def default_config_obj() -> dict[str, Any]:
         "default": DEFAULT_RUNNER,
         "runners": {k: dict(v) for k, v in PRESETS.items()},
     }
-
-
-def substitute_prompt_file(template: str, prompt_path: Path) -> str:
-    """Replace {{prompt_file}} with a shell-quoted path, without double-quoting a quoted one."""
-    import shlex  # lazy: hot path: only a runner's command line needs it
-
-    q = shlex.quote(str(prompt_path))
-    for quoted in (f'"{PLACEHOLDER}"', f"'{PLACEHOLDER}'"):
-        template = template.replace(quoted, q)
-    return template.replace(PLACEHOLDER, q)

@@ -1,0 +1,257 @@
+"""Needs-input, the beat's side: reading a worker's live screen and judging it, and telling
+the human once per worker that entered the state. hot/needsinput keeps the verdicts (and `ls`
+reads them there without a screen read); the beat hands it a Looker to read the screens whose
+log changed since.
+
+Each CLI's own waiting screens (learnt from the real pinned TUIs) are matched on the plain
+screen text only (never the raw bytes); a runner's own patterns (`runners.<name>.needs_input`,
+hot/screenrules) judge the workers that runner started (its name is in the worker's record,
+workers/resume) and run through `regex` with a time bound."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from looop.hot import store, where
+from looop.hot.errors import CorruptState
+from looop.hot.needsinput import HEALTH
+from looop.hot.wire import SessionError, read_meta
+from looop.human.notify import notify
+from looop.sessions.client import request
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from re import Pattern
+    from typing import Any
+
+    from looop.core.context import Ctx
+    from looop.hot.config import Config
+
+TOLD = ".needs-input-told.json"  # in <data>: workers the human was told about (latch)
+SHOT_TIMEOUT_S = 1.0  # one screenshot request; a supervisor that does not answer: no verdict
+MAX_TEXT = 64 * 1024  # a screen is rows x cols; a huge one is cut to its end
+CUSTOM_TIMEOUT_S = 0.05  # per custom pattern and screen
+CLIS = ("claude", "codex", "opencode", "pi")
+
+# Per CLI (learnt from the real pinned TUIs' screens, tests/unit/workers/screens/; opencode's
+# approval prompt appears with `"permission": {"bash": "ask"}` in its config):
+# `busy` wins over everything (a working CLI still draws its input box), then `needs`,
+# each (kind, pattern). Multiline; matched against the plain screen text.
+_RULES: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
+    "claude": (
+        (r"esc to interrupt",),
+        (
+            ("approval", r"^ *Do you want to [^\n]{1,200}\?\n *❯ ?1\. Yes"),
+            ("approval", r"^ *Esc to cancel · "),
+            ("idle", r"^─{10,}\n❯[^\n]*\n─{10,}$"),
+        ),
+    ),
+    "codex": (
+        (r"esc to interrupt",),
+        (
+            ("approval", r"Would you like to (?:run|make|grant|allow)[^\n]{0,200}\?"),
+            ("approval", r"^ *(?:enter/esc confirm|Press enter to confirm or esc to cancel)"),
+            # once a turn ended (`← for agents · ? for shortcuts`); its start screen shows
+            # the hint alone while the chooser or the brief is still coming: not idle
+            ("idle", r" · \? for shortcuts *$"),
+        ),
+    ),
+    "opencode": (
+        (r"esc (?:to )?interrupt",),
+        (
+            ("approval", r"△ Permission required"),
+            ("approval", r"Allow once +Allow always +Reject"),
+            # once a turn ended its status line shows what it cost (busy adds `esc
+            # interrupt`; while it starts, with the brief not yet sent, neither shows)
+            ("idle", r" · \$[0-9.,]+ +ctrl\+p commands *$"),
+        ),
+    ),
+    "pi": (
+        (r"^ *[\u2800-\u28ff] Working\.\.\.", r"esc to interrupt"),
+        (("idle", r"^─{10,}\n[^\n]*\n─{10,}\n"),),
+    ),
+}
+
+
+class Rules:
+    """Compiled patterns: the built-in ones per CLI and the config's per runner name."""
+
+    __slots__ = ("builtin", "custom")
+
+    def __init__(self, custom: dict[str, tuple[str, ...]] | None = None) -> None:
+        self.builtin: dict[str, tuple[list[Pattern[str]], list[tuple[str, Pattern[str]]]]] = {
+            cli: (
+                [re.compile(p, re.MULTILINE) for p in busy],
+                [(kind, re.compile(p, re.MULTILINE)) for kind, p in needs],
+            )
+            for cli, (busy, needs) in _RULES.items()
+        }
+        self.custom: dict[str, list[Any]] = {}
+        if custom:
+            import regex  # lazy: only runners with their own patterns
+
+            self.custom = {
+                name: [regex.compile(p, regex.MULTILINE) for p in pats]
+                for name, pats in custom.items()
+                if pats
+            }
+
+
+def custom_patterns(runners: Any) -> dict[str, tuple[str, ...]]:
+    """Runner name -> that runner's `needs_input` patterns, from Config.runners. They apply
+    to the workers that runner started (their record, workers/resume, names it)."""
+    return {
+        name: tuple(pats) for name, r in runners.items() if (pats := getattr(r, "needs_input", ()))
+    }
+
+
+def runner_of(data: str, wid: str) -> str | None:
+    """The runner that started the worker, from its record `resume/<id>.json` (written at
+    every start, workers/resume); None without one."""
+    try:
+        rec = store.read_json_object(where.join(where.join(data, "resume"), f"{wid}.json"))
+    except (CorruptState, OSError):
+        return None
+    name = rec.get("runner") if isinstance(rec, dict) and rec.get("id") == wid else None
+    return name if isinstance(name, str) else None
+
+
+def programs_in(cmd: list[str]) -> set[str]:
+    """Every word's base name in a session's argv (`bash -c "claude …"` names claude)."""
+    out: set[str] = set()
+    for arg in cmd:
+        for w in arg.replace('"', " ").replace("'", " ").replace(";", " ").split():
+            out.add(os.path.basename(w))
+    return out
+
+
+def _line(text: str, at: int) -> str:
+    start = text.rfind("\n", 0, at) + 1
+    end = text.find("\n", at)
+    return " ".join(text[start : end if end >= 0 else len(text)].split())[:200]
+
+
+def judge(text: str, progs: set[str], rules: Rules, runner: str | None = None) -> str | None:
+    """`kind: the line` when this plain screen waits for a human, else None. The CLIs named
+    in `progs` are judged by their own patterns (every CLI's when none is named), then the
+    patterns of `runner` (the worker's own runner) when it has any."""
+    text = text[-MAX_TEXT:]
+    clis = [c for c in CLIS if c in progs] or list(CLIS)
+    for cli in clis:
+        busy, needs = rules.builtin[cli]
+        if any(p.search(text) for p in busy):
+            return None
+        for kind, p in needs:
+            m = p.search(text)
+            if m:
+                return f"{kind}: {_line(text, m.start())}"
+    for p in rules.custom.get(runner, ()) if runner is not None else ():
+        try:
+            m = p.search(text, timeout=CUSTOM_TIMEOUT_S)
+        except TimeoutError:
+            continue  # a pattern that backtracks without end: no verdict from it
+        if m:
+            return f"custom: {_line(text, m.start())}"
+    return None
+
+
+def _screen(data: str, sid: str) -> str | None:
+    """The live plain screen from the worker's supervisor, or None when it cannot answer."""
+    try:
+        shot = request(
+            Path(data), sid, "screenshot", timeout_s=SHOT_TIMEOUT_S, format="plain", trim=True
+        )
+    except (SessionError, OSError):
+        return None
+    text = shot.get("text") if isinstance(shot, dict) else None
+    return text if isinstance(text, str) else None
+
+
+def _cmd(sdir: str) -> Any:
+    try:
+        meta = read_meta(sdir)
+    except (CorruptState, OSError):
+        return None
+    return meta.get("cmd") if meta else None
+
+
+class Looker:
+    """What hot/needsinput.refine asks when a worker's log changed: its live screen, and what
+    that screen says (the rules compiled once, on the first screen judged)."""
+
+    __slots__ = ("rules",)
+
+    def __init__(self) -> None:
+        self.rules: Rules | None = None
+
+    def screen(self, data: str, wid: str) -> str | None:
+        return _screen(data, wid)
+
+    def judge(
+        self, data: str, wid: str, sdir: str, text: str, custom: dict[str, tuple[str, ...]] | None
+    ) -> str | None:
+        if self.rules is None:
+            self.rules = Rules(custom)
+        return _judge_screen(data, wid, sdir, text, self.rules)
+
+
+def _judge_screen(data: str, wid: str, sdir: str, text: str, rules: Rules) -> str | None:
+    """What the worker's screen says, read with the rules for the programs it runs."""
+    cmd = _cmd(sdir)
+    progs = programs_in([str(a) for a in cmd]) if isinstance(cmd, list) else set()
+    runner = runner_of(data, wid) if rules.custom else None
+    return judge(text, progs, rules, runner)
+
+
+def to_tell(data: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows that entered needs-input since the human was last told (latched in TOLD until
+    the worker leaves the state, so a redraw or the next beat never tells again)."""
+    path = where.join(data, TOLD)
+    try:
+        told = store.read_json_object(path) or {}
+    except CorruptState:
+        told = {}
+    now_in = {r["id"]: r for r in rows if r.get("health") == HEALTH}
+    new = [r for wid, r in sorted(now_in.items()) if wid not in told]
+    keep = {wid: v for wid, v in told.items() if wid in now_in}
+    for r in new:
+        keep[r["id"]] = r.get("needs_input") or ""
+    if keep != told:
+        try:
+            if keep:
+                store.write_json(path, keep)
+            else:
+                store.remove(path)
+        except OSError:
+            pass  # cannot latch: telling again beats staying silent
+    return new
+
+
+def tell(ctx: Ctx, cfg: Config | None) -> int:
+    """After the beat sensed: notify once per worker that entered needs-input (what its
+    sys-sessions snapshot says), never on a redraw or the next beat; how many were told."""
+    snap = where.join(str(ctx.paths.snapshots), "sys-sessions.json")
+    try:
+        obj = store.read_json_object(snap) or {}
+    except CorruptState:
+        return 0
+    sig, det = obj.get("signal"), obj.get("detail")
+    workers = det.get("workers") if isinstance(det, dict) else None
+    rows: list[dict[str, Any]] = []
+    for e in sig if isinstance(sig, list) else []:
+        if not isinstance(e, dict) or not isinstance(e.get("id"), str):
+            continue
+        d = workers.get(e["id"]) if isinstance(workers, dict) else None
+        said = d.get("needs_input") if isinstance(d, dict) else None
+        rows.append({"id": e["id"], "health": e.get("health"), "needs_input": said})
+    new = to_tell(str(ctx.paths.data), rows)
+    if not new:
+        return 0
+    for r in new:
+        msg = f"worker {r['id']} needs input: {r['needs_input'] or 'its screen waits'}"
+        ctx.events.emit("warn", "worker.needs_input", msg, id=r["id"])
+        ctx.events.record("worker_needs_input", id=r["id"], said=r["needs_input"])
+        notify(ctx, msg, r["id"], HEALTH, cfg)
+    return len(new)
