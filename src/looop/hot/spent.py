@@ -1,12 +1,10 @@
 """Each worker's spend as the pulse's last beat metered it (loop/workmeter.py writes
-`<data>/.worker-meter.json`): what `ls`, sys-sessions and the dashboard show. Core only, so
-every room that shows a worker can read it."""
+`<data>/.worker-meter.json` with loop/meterstate.py): what `ls`, sys-sessions and the
+dashboard show. In the hot room, so every room that shows a worker can read it."""
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 
 from looop.hot import ljson, store
 
@@ -23,7 +21,7 @@ if TYPE_CHECKING:
 STATE = ".worker-meter.json"
 STATES = (STATE, ".worker-meter.1.json")
 VERSION = 1
-_MAGIC = b"looop-meter"
+MAGIC = b"looop-meter"
 
 
 def _slot(path: str) -> tuple[int, bytes] | None:
@@ -34,14 +32,14 @@ def _slot(path: str) -> tuple[int, bytes] | None:
         return None
     head, nl, body = raw.partition(b"\n")
     parts = head.split(b" ")
-    if not nl or len(parts) != 4 or parts[0] != _MAGIC:
+    if not nl or len(parts) != 4 or parts[0] != MAGIC:
         return None
     try:
         seq, size, crc = int(parts[1]), int(parts[2]), int(parts[3])
     except ValueError:
         return None
     # `ls` of a home with no metered worker never maps zlib and libz (two shared libraries)
-    import zlib  # lazy: only a slot that is there checks its CRC
+    import zlib  # lazy: the door to zlib: only a slot that is there checks its CRC
 
     if len(body) != size or zlib.crc32(body) != crc:
         return None
@@ -70,36 +68,6 @@ def read_state(data: str) -> dict[str, Any]:
             obj["seq"] = seq
             return obj
     return {"v": VERSION, "workers": {}, "seq": max((s for s, _ in got), default=0)}
-
-
-def write_state(data: str, state: dict[str, Any]) -> None:
-    """The next write of the state, into the slot the last one did not use (not fsynced: a
-    state lost in a crash is rebuilt against the ledger)."""
-    import zlib  # lazy: as above
-
-    seq = int(state.get("seq", 0)) + 1
-    state["seq"] = seq
-    body = store.dumps_state(state).encode("utf-8") + b"\n"
-    raw = b"%s %d %d %d\n" % (_MAGIC, seq, len(body), zlib.crc32(body)) + body
-    path = os.path.join(data, STATES[seq % 2])
-    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
-    try:
-        fd = os.open(path, flags, 0o644)
-    except OSError as e:
-        if e.errno not in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
-            raise
-        store.remove(path)  # a symlink or FIFO in its place: ours to replace
-        fd = os.open(path, flags, 0o644)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, f"{path} is not a regular file")
-        view = memoryview(raw)
-        off = 0
-        while off < len(raw):
-            off += os.pwrite(fd, view[off:], off)
-        os.ftruncate(fd, len(raw))
-    finally:
-        os.close(fd)
 
 
 class Spend:

@@ -46,7 +46,6 @@ from looop.hot.spent import (
     mark_over,
     over_budget,
     read_state,
-    write_state,
 )
 from looop.hot.stamps import utc_stamp
 from looop.human.notify import notify
@@ -64,6 +63,7 @@ from looop.loop.clirecords import (
     pricer,
     to_micros,
 )
+from looop.loop.meterstate import write_state
 from looop.sessions.client import kill
 from looop.sessions.state import SessionError, get_session
 from looop.workers import resume, startrecord
