@@ -427,7 +427,8 @@ def unknown_key_warnings(cfg: ConfigLike) -> list[str]:
     out: list[str] = []
 
     def near(key: str, choices: list[str]) -> str:
-        import difflib  # lazy: only a config with an unknown key pays for it (ls checks each)
+        # status and ls check every config they read; difflib brings collections and heapq
+        import difflib  # lazy: the door to difflib: only a config with an unknown key pays
 
         close = difflib.get_close_matches(key, choices, n=1, cutoff=0.6)
         return f" — did you mean '{close[0]}'?" if close else ""

@@ -89,7 +89,8 @@ def limited_until(sdir: str, clock: Clock) -> str | None:
         return None
     if b"limit" not in raw.lower():
         return None  # the usual case: no parser loaded at all
-    # lazy: the door to the limit parser (re, datetime), for a tail that names a limit: `ls`
+    # `ls` reads every live worker's tail here; the parser brings re and datetime
+    # lazy: the door to the limit parser, for a tail that names a limit
     from looop.hot.limits import said_until
 
     return said_until(raw, clock)

@@ -13,21 +13,17 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from re import Pattern
+from typing import Any
 
+from looop.core.context import Ctx
 from looop.hot import store, where
+from looop.hot.config import Config
 from looop.hot.errors import CorruptState
 from looop.hot.needsinput import HEALTH
 from looop.hot.wire import SessionError, read_meta
 from looop.human.notify import notify
 from looop.sessions.client import request
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from re import Pattern
-    from typing import Any
-
-    from looop.core.context import Ctx
-    from looop.hot.config import Config
 
 TOLD = ".needs-input-told.json"  # in <data>: workers the human was told about (latch)
 SHOT_TIMEOUT_S = 1.0  # one screenshot request; a supervisor that does not answer: no verdict
