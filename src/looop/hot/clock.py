@@ -12,10 +12,9 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from datetime import datetime, tzinfo
 
-    from looop.hot.zones import Calendar
-
-# datetime and zoneinfo load only with zones.py, when a clock is first asked for a datetime or
-# a zone: status formats local time with time.localtime (local_tm) and never needs them.
+# datetime loads only with localtime.py and zoneinfo with zones.py, when a clock is first asked
+# for a datetime or a zone: status formats local time with time.localtime (local_tm) and a
+# skip beat asks for no zone.
 
 
 class Clock:
@@ -48,7 +47,7 @@ class Clock:
 class SystemClock(Clock):
     def __init__(self, tz_name: str | None = None) -> None:
         self.tz_name = tz_name  # the TZ the process was given, if any
-        self._calendar: Calendar | None = None
+        self._zone: tzinfo | None = None
 
     def now(self) -> float:
         return time.time()
@@ -57,7 +56,9 @@ class SystemClock(Clock):
         return time.monotonic()
 
     def local(self, ts: float | None = None) -> datetime:
-        return self.calendar().local(self.now() if ts is None else ts)
+        from looop.hot.localtime import local_datetime  # lazy: the door to datetime
+
+        return local_datetime(self.now() if ts is None else ts)
 
     def local_tm(self, ts: float) -> time.struct_time:
         # the second datetime.fromtimestamp would show (it rounds microseconds half to even)
@@ -68,16 +69,11 @@ class SystemClock(Clock):
         return time.strftime("%Y-%m-%d %H:%M ", tm) + offset_text(tm.tm_gmtoff)
 
     def zone(self) -> tzinfo:
-        return self.calendar().zone()
+        if self._zone is None:
+            from looop.hot.zones import system_zone  # lazy: the door to zoneinfo
 
-    def calendar(self) -> Calendar:
-        """The datetime half (zones.py), loaded when first asked for."""
-        if self._calendar is None:
-            # lazy: the one door to datetime and zoneinfo (see the top of this module)
-            from looop.hot.zones import Calendar
-
-            self._calendar = Calendar(self.tz_name)
-        return self._calendar
+            self._zone = system_zone(self.tz_name)
+        return self._zone
 
 
 def utc_stamp(ts: float) -> str:

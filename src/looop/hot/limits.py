@@ -19,13 +19,6 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, tzinfo
 
-from looop.hot.textsafe import screen_text
-from looop.hot.zones import load_zone
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from looop.hot.clock import Clock
-
 MAX_AHEAD_S = 8 * 86400  # the longest window the CLIs report is a week
 MINUTE = 60  # a clock time is said to the minute: wait out the whole minute
 SCAN_CHARS = 16384  # only the end of a long output is read: the limit is the last word
@@ -84,6 +77,8 @@ def _epoch(digits: str) -> float:
 def _clock_time(m: re.Match[str], now: float, local: tzinfo) -> float | None:
     zone = local
     if m.group("tz"):
+        from looop.hot.zones import load_zone  # lazy: zoneinfo, for a message naming its zone
+
         try:
             zone = load_zone(m.group("tz"))
         except ValueError:
@@ -153,13 +148,3 @@ def _reset_after(text: str, at: int, now: float, local: tzinfo) -> tuple[float |
     if m:
         return _clock_time(m, now, local), True
     return None, False
-
-
-def said_until(raw: bytes, clock: Clock) -> str | None:
-    """HH:MM (local) of the reset a worker's raw output tail ends on, else None: `ls` and the
-    beat's needs-input (hot/needsinput.limited_until) show it as `limited until HH:MM`."""
-    lim = find_limit(screen_text(raw), clock.now(), clock.zone())
-    if lim is None:
-        return None
-    tm = clock.local_tm(lim.said_at)
-    return f"{tm.tm_hour:02d}:{tm.tm_min:02d}"

@@ -89,9 +89,10 @@ def limited_until(sdir: str, clock: Clock) -> str | None:
         return None
     if b"limit" not in raw.lower():
         return None  # the usual case: no parser loaded at all
-    # `ls` reads every live worker's tail here; the parser brings re and datetime
-    # lazy: the door to the limit parser, for a tail that names a limit
-    from looop.hot.limits import said_until
+    # `ls` and every beat read each live worker's tail here; the parser and the terminal
+    # filter it reads through bring re, datetime and their compiled patterns
+    # lazy: the door to worklimit.py, for a tail that names a limit
+    from looop.hot.worklimit import said_until
 
     return said_until(raw, clock)
 

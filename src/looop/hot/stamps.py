@@ -67,13 +67,13 @@ def parse_z(s: str) -> float | None:
 
 
 def parse_utc(stamp: str) -> float | None:
-    """zones.parse_iso_utc without datetime for the stamps looop writes; anything else is read
+    """localtime.parse_iso_utc without datetime for the stamps looop writes; anything else is read
     by parse_iso_utc itself, so both always agree."""
     got = parse_z(stamp)
     if got is not None:
         return got
     # the readers of ledgers and beats (status among them) meet looop's own stamps alone
     # lazy: the door to datetime: a stamp looop did not write
-    from looop.hot.zones import parse_iso_utc
+    from looop.hot.localtime import parse_iso_utc
 
     return parse_iso_utc(stamp)

@@ -1,34 +1,14 @@
-"""The calendar half of the clock: datetimes, IANA zones and ISO stamps of any spelling.
+"""IANA time zones: the local one (SystemClock.zone), one named by a schedule or by an agent
+CLI's usage-limit message, and a zone's name.
 
-Apart from clock.py and stamps.py so that `datetime` and `zoneinfo` load only in a process
-that asks for a datetime or a zone: `status`, `ls` and the ledger's readers tell the time
-with time.localtime and read looop's own stamps without them."""
+Apart from clock.py because `zoneinfo` (with sysconfig, ~2.5 ms) loads only in a process
+that asks for a zone: status, ls and a skip beat never do (localtime.py has the datetimes)."""
 
 from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-
-class Calendar:
-    """SystemClock's datetimes and zone (clock.py): the local zone as the process was given
-    it (TZ, else /etc/localtime), found once."""
-
-    __slots__ = ("_zone", "tz_name")
-
-    def __init__(self, tz_name: str | None) -> None:
-        self.tz_name = tz_name
-        self._zone: tzinfo | None = None
-
-    def local(self, ts: float) -> datetime:
-        """An aware datetime in the local zone."""
-        return datetime.fromtimestamp(ts).astimezone()
-
-    def zone(self) -> tzinfo:
-        if self._zone is None:
-            self._zone = system_zone(self.tz_name)
-        return self._zone
 
 
 def load_zone(name: str) -> tzinfo:
@@ -73,15 +53,3 @@ def system_zone(tz_name: str | None) -> tzinfo:
             continue
     local = datetime.now().astimezone().tzinfo
     return local if local is not None else UTC
-
-
-def parse_iso_utc(stamp: str) -> float | None:
-    """Unix seconds of an ISO 8601 stamp with a zone ('Z' or an offset); None for anything else
-    (no zone, not a stamp). stamps.parse_utc reads looop's own stamps the same without it."""
-    try:
-        d = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except (ValueError, AttributeError):
-        return None
-    if d.tzinfo is None:
-        return None
-    return d.timestamp()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from re import Pattern
 from typing import Any
 
@@ -23,7 +22,6 @@ from looop.hot.errors import CorruptState
 from looop.hot.needsinput import HEALTH
 from looop.hot.wire import SessionError, read_meta
 from looop.human.notify import notify
-from looop.sessions.client import request
 
 TOLD = ".needs-input-told.json"  # in <data>: workers the human was told about (latch)
 SHOT_TIMEOUT_S = 1.0  # one screenshot request; a supervisor that does not answer: no verdict
@@ -155,10 +153,11 @@ def judge(text: str, progs: set[str], rules: Rules, runner: str | None = None) -
 
 def _screen(data: str, sid: str) -> str | None:
     """The live plain screen from the worker's supervisor, or None when it cannot answer."""
+    # a skip beat whose workers printed nothing since reads no screen and talks to no one
+    from looop.hot.ops import request  # lazy: the door to the supervisors' wire (ops, _socket)
+
     try:
-        shot = request(
-            Path(data), sid, "screenshot", timeout_s=SHOT_TIMEOUT_S, format="plain", trim=True
-        )
+        shot = request(data, sid, "screenshot", timeout_s=SHOT_TIMEOUT_S, format="plain", trim=True)
     except (SessionError, OSError):
         return None
     text = shot.get("text") if isinstance(shot, dict) else None
