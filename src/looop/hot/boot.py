@@ -222,20 +222,19 @@ def main() -> None:
     # sets Python's own thresholds back (core/gcpolicy.py).
     gc.set_threshold(GC_THRESHOLD)
     bundle = install(os.environ)
+    import looop.hot.main as table  # lazy: the verb table, once the bundle (which serves it) is in
+
     code: Any = 0
     served = False  # a tick or worker start the beat host's child ran: this one only waited
     try:
-        from looop.hot.main import main as run  # lazy: after the bundle is in place
-
-        try:
-            run()
-        except SystemExit as e:
-            code = e.code
-            # only a verb that loaded the beat host's client can have been served by it
-            client = sys.modules.get("looop.hot.beatclient")
-            served = client is not None and isinstance(e, client.Served)
+        table.main()
+    except SystemExit as e:
+        code = e.code
+        # only a verb that loaded the beat host's client can have been served by it
+        client = sys.modules.get("looop.hot.beatclient")
+        served = client is not None and isinstance(e, client.Served)
     finally:
-        light = _light(sys.argv[1:], served)
+        light = _light(sys.argv[1:], table.SHORT_VERBS, served)
         if bundle is not None:
             sys.meta_path.remove(bundle)
             # only a light verb's modules: a beat's or a worker start's would make every
@@ -247,15 +246,13 @@ def main() -> None:
     raise SystemExit(code)
 
 
-def _light(args: list[str], served: bool = False) -> bool:
-    """A short verb served without click (or one a child of the beat host ran), with no
-    other thread and no exit hook: nothing the interpreter's teardown would still do that
-    anyone could notice."""
-    from looop.hot.main import SHORT_VERBS  # lazy: loaded by main() already, from the bundle
-
+def _light(args: list[str], short_verbs: frozenset[str], served: bool = False) -> bool:
+    """A short verb (hot/main.py's SHORT_VERBS) served without click (or one a child of the
+    beat host ran), with no other thread and no exit hook: nothing the interpreter's
+    teardown would still do that anyone could notice."""
     if args[:1] == ["_"]:
         args = args[1:]
-    short = served or (bool(args) and args[0] in SHORT_VERBS)
+    short = served or (bool(args) and args[0] in short_verbs)
     if not short or "click" in sys.modules:
         return False
     threading = sys.modules.get("threading")
