@@ -116,11 +116,11 @@ class Bundle:
         exec(code, module.__dict__)
 
     def get_resource_reader(self, fullname: str) -> Any:
-        """A package's data files (importlib.resources), read beside its source as Python's
-        own file loader reads them."""
-        from importlib.readers import FileReader  # lazy: only a reader of package data
-
-        return FileReader(_Located(self.source_of(fullname, self.index[fullname][0])))  # type: ignore[arg-type]
+        """A package's data files (importlib.resources): Python's own file loader's reader,
+        beside the source, as when the package is imported the usual way (that loader loads
+        importlib's readers itself, only for a reader of package data)."""
+        source = self.source_of(fullname, self.index[fullname][0])
+        return _external.SourceFileLoader(fullname, source).get_resource_reader(fullname)
 
     def save_if_needed(self, modules: dict[str, ModuleType]) -> bool:
         """Write a fresh bundle when this process imported modules the bundle lacked; True
@@ -185,15 +185,6 @@ class Bundle:
             except OSError:
                 pass
             raise
-
-
-class _Located:
-    """What importlib's FileReader asks of a loader: the path of the module's source."""
-
-    __slots__ = ("path",)
-
-    def __init__(self, path: str) -> None:
-        self.path = path
 
 
 def _head() -> tuple[int, bytes, int]:
