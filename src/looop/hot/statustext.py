@@ -8,6 +8,7 @@ import sys
 from looop.hot.beatlog import relative
 from looop.hot.colour import paint
 from looop.hot.status import status_json
+from looop.hot.statusjson import add_v1_fields
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -66,9 +67,6 @@ def print_status(st: StatusView, as_json: bool, colour: bool = False) -> None:
     w = sys.stdout.write
 
     if as_json:
-        # lazy: `--json`'s door: plain status parses no readings and hashes nothing
-        from looop.hot.statusjson import add_v1_fields
-
         w(status_json(add_v1_fields(st)) + "\n")
         return
     _write_pulse(st, colour, w)
