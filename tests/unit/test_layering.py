@@ -92,18 +92,11 @@ ROOMS: dict[str, set[str]] = {
 HOT_DOORS: set[tuple[str, str]] = {
     ("looop.hot.main", "looop.cli.root"),  # every verb but the fast ones: click
     ("looop.hot.main", "looop.cli.failure"),  # an error worded as click words it
-    ("looop.hot.tickfast", "looop.cli.ctxbuild"),  # a beat run here (no beat host)
-    ("looop.hot.tickfast", "looop.loop.tick"),
-    ("looop.hot.tickfast", "looop.seed"),
-    ("looop.hot.killfast", "looop.cli.ctxbuild"),  # a kill run here (no beat host)
-    ("looop.hot.killfast", "looop.cli.steerwork"),
-    ("looop.hot.workerstart", "looop.cli.ctxbuild"),  # a start run here (no beat host)
-    ("looop.hot.workerstart", "looop.cli.steerwork"),
+    ("looop.hot.tickfast", "looop.cli.tickwork"),  # a beat run here (no beat host)
+    ("looop.hot.killfast", "looop.cli.steermove"),  # a kill run here (no beat host)
+    ("looop.hot.workerstart", "looop.cli.startwork"),  # a start run here (no beat host)
     ("looop.hot.beatclient", "looop.sessions.hostclient"),  # no beat host yet: start one
-    ("looop.hot.beatclient", "looop.sessions.state"),
-    ("looop.hot.drive", "looop.remote"),  # a worker on an SSH host: its link
-    ("looop.hot.drive", "looop.remote.hosts"),
-    ("looop.hot.drive", "looop.remote.ssh.link"),
+    ("looop.hot.drive", "looop.remote.ssh.passthrough"),  # a worker on an SSH host: the verb there
     ("looop.hot.fleet", "looop.remote.engine"),  # `ls` of a home with remote workers
 }
 # Names a hot module takes from another room for its type hints alone (under `if
@@ -113,12 +106,13 @@ HOT_TYPES: set[tuple[str, str]] = {
     ("looop.hot.statustext", "looop.loop.views"),
     ("looop.hot.status", "looop.loop.views"),
     ("looop.hot.status", "looop.decide.cost.views"),
+    ("looop.hot.statusjson", "looop.loop.views"),
+    ("looop.hot.spendfull", "looop.decide.cost.views"),
     ("looop.hot.cost.breakers", "looop.decide.cost.views"),
     ("looop.hot.cost.glance", "looop.decide.cost.views"),
     ("looop.hot.eventlog", "looop.core.eventnames"),
     ("looop.hot.fleet", "looop.core.context"),
     ("looop.hot.needsinput", "looop.core.context"),
-    ("looop.hot.workerstart", "looop.core.context"),
 }
 # Light readers that still borrow from a heavy room when they run: debt to pay.
 HOT_DOORS_DEBT: set[tuple[str, str]] = {
