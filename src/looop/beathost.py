@@ -57,7 +57,7 @@ from looop.hot.beatclient import stop_beat_hosts as stop_beat_hosts
 from looop.hot.clock import SystemClock
 from looop.hot.main import main
 from looop.hot.peers import LIMITS, peer
-from looop.sessions.hostclient import host_options
+from looop.sessions.hostnames import host_options
 from looop.sessions.preloaded import (
     apply_limits,
     become_host,
