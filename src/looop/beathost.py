@@ -58,7 +58,7 @@ from looop.hot.clock import SystemClock
 from looop.hot.main import main
 from looop.hot.peers import LIMITS, peer
 from looop.hot.where import runtime_base, runtime_dir
-from looop.sessions.hostclient import host_options, lock_holder
+from looop.sessions.hostnames import host_options, lock_holder
 from looop.sessions.preloaded import (
     apply_limits,
     become_host,

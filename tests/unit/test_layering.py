@@ -150,8 +150,6 @@ PRIVATE_DEBT: set[tuple[str, str]] = {
     ("looop.act.parse", "looop.act.decision"),
     ("looop.cli.schedule", "looop.cli.steer"),
     ("looop.cli.workers", "looop.cli.steer"),
-    ("looop.sessions.control", "looop.sessions.pump"),
-    ("looop.sessions.supervisor", "looop.sessions.pump"),
     ("looop.remote.ssh.boxed", "looop.remote.ssh.shim"),
 }
 
