@@ -37,6 +37,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Mapping
 
 from looop.core.sameworld import same_world
 from looop.hot import killfast, workerstart
@@ -45,7 +46,6 @@ from looop.hot.beatclient import IDLE_ENV as IDLE_ENV
 from looop.hot.beatclient import IDLE_S as IDLE_S
 from looop.hot.beatclient import INT_BYTES, PACKAGE
 from looop.hot.beatclient import REQUEST_MAX as REQUEST_MAX
-from looop.hot.beatclient import beat_host_pid as beat_host_pid
 from looop.hot.beatclient import beat_key as beat_key
 from looop.hot.beatclient import beat_remotely as beat_remotely
 from looop.hot.beatclient import beat_socket as beat_socket
@@ -57,7 +57,8 @@ from looop.hot.beatclient import stop_beat_hosts as stop_beat_hosts
 from looop.hot.clock import SystemClock
 from looop.hot.main import main
 from looop.hot.peers import LIMITS, peer
-from looop.sessions.hostclient import host_options
+from looop.hot.where import runtime_base, runtime_dir
+from looop.sessions.hostnames import host_options, lock_holder
 from looop.sessions.preloaded import (
     apply_limits,
     become_host,
@@ -74,6 +75,7 @@ PRELOAD = (
     "looop.cli.failure",
     "looop.hot.tickfast",
     "looop.cli.ctxbuild",
+    "looop.cli.tickwork",
     "looop.loop.tick",
     "looop.act.wal",
     "looop.seed",
@@ -84,7 +86,8 @@ PRELOAD = (
     "looop.hot.killfast",  # and `looop kill`, the same move machinery and the session client
     "looop.sessions.client",
     "looop.hot.logs",
-    "looop.cli.steerwork",
+    "looop.cli.steermove",
+    "looop.cli.startwork",
     "looop.act.actions",
     "looop.act.executor",
     "looop.workers.launch",
@@ -413,6 +416,13 @@ def _watch_caller(conn: socket.socket) -> None:
     fcntl.fcntl(fd, fcntl.F_SETOWN, os.getpid())
     fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_ASYNC)
     hung_up(signal.SIGIO, None)  # it may have gone before the signal was armed
+
+
+def beat_host_pid(env: Mapping[str, str], base: str | None = None, cwd: str = "/") -> int | None:
+    """The pid of this build's live beat host for the data dir of `env` (the holder of its
+    lock), or None: tests and status readers ask, never a verb's caller."""
+    hdir = runtime_dir(base or runtime_base(env))
+    return lock_holder(os.path.join(hdir, f"beat-{beat_key(env, cwd=cwd)}.lock"))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -116,6 +117,21 @@ def _run_wide_lock(factory: pytest.TempPathFactory, name: str) -> Iterator[Path]
         yield shared / name
 
 
+def run_srt() -> dict[str, str]:
+    """The run's own srt (tests/sandbox/install.py's cache) for `host install` to copy to the
+    hosts: a machine with no global srt still gets sandboxed workers on its lab hosts, as a
+    user's `host install` copies theirs. Where it cannot be had, said once; the hosts' sandboxed
+    tests then fail naming the missing srt."""
+    from tests.realcli.install import InstallError
+    from tests.sandbox.install import install as install_srt
+
+    try:
+        return {"LOOOP_SRT": str(install_srt())}
+    except InstallError as e:
+        print(f"\nhosts lab: no srt to copy to the hosts ({e}); sandboxed host tests will fail")
+        return {}
+
+
 @pytest.fixture(scope="package")
 def home(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
     """A home data dir with the lab's three hosts registered and looop installed on each.
@@ -131,9 +147,14 @@ def home(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
         add = looop(data, "host", "add", h.name, h.url, "--ssh-config", str(lab.ssh_config))
         assert add.returncode == 0, add.stderr
 
+    srt = run_srt()
+
     def install(names: list[str]) -> None:
+        def one(n: str) -> subprocess.CompletedProcess[str]:
+            return looop(data, "host", "install", n, timeout=300, env=srt)
+
         with ThreadPoolExecutor(len(names)) as pool:
-            done = list(pool.map(lambda n: looop(data, "host", "install", n, timeout=300), names))
+            done = list(pool.map(one, names))
         assert all(r.returncode == 0 for r in done), [r.stderr for r in done]
 
     wheels = data / "hosts" / ".wheels"

@@ -207,8 +207,7 @@ def test_log_follow_tail_counts_a_tuis_redraws_as_lines(
         "x",
         "--command",
         f"{redraw}; sleep 60 # {{{{prompt_file}}}}",
-        "--sandbox",
-        "off",
+        "--no-sandbox",
     )
     assert started.returncode == 0, started.stderr
     wait_until(lambda: "step 40" in looop(env, "log", "tui").stdout, 20, "the redraws logged")
@@ -238,8 +237,7 @@ def test_log_shows_no_blank_line_after_a_shells_command(
         "x",
         "--command",
         shell + " # {{prompt_file}}",
-        "--sandbox",
-        "off",
+        "--no-sandbox",
     )
     assert started.returncode == 0, started.stderr
     wait_until(lambda: "$" in looop(env, "log", "sh").stdout, 20, "the prompt")

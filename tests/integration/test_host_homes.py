@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from looop.sessions import hostclient
+from looop.sessions import hostclient, hostnames
 from looop.sessions.client import kill
 from looop.sessions.spawner import spawn
 from looop.sessions.state import get_session, list_sessions
@@ -105,7 +105,7 @@ def test_a_host_refuses_a_supervisor_for_another_home(
     link.symlink_to(b)
     root = {"other dir": [str(b)], "no root": [], "root through a symlink elsewhere": [str(link)]}
     args = ["--id", "x1", *(["--root", *root[how]] if root[how] else []), "--", "true"]
-    sock = hostclient.host_socket(hostclient.home_key(str(a)), RUN_BASE)
+    sock = hostnames.host_socket(hostnames.home_key(str(a)), RUN_BASE)
     reply = _ask(sock, {"args": args, "cwd": "/", "env": {"PATH": "/bin"}, "err": None})
     assert reply.startswith(b"unavailable"), reply
     assert not (b / "sessions" / "x1").exists()
@@ -207,7 +207,7 @@ def _dead_pid() -> int:
 def test_a_starting_host_sweeps_what_dead_hosts_left(tmp_path: Path) -> None:
     # short: a unix socket's path must stay under ~100 bytes (xdist deepens tmp_path)
     base = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
-    hdir = Path(hostclient.host_dir(str(base)))
+    hdir = Path(hostnames.host_dir(str(base)))
     hdir.mkdir(mode=0o700)
     dead = _dead_pid()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -232,7 +232,7 @@ def test_a_starting_host_sweeps_what_dead_hosts_left(tmp_path: Path) -> None:
         env = dict(_env(tmp_path), LOOOP_RUNTIME_DIR=str(base))
         spawn(home, "s1", ["sleep", "60"], cwd=home, env=env)
         left = sorted(p.name for p in hdir.iterdir())
-        key = hostclient.home_key(str(home))
+        key = hostnames.home_key(str(home))
         assert left == sorted(
             [
                 "0123456789abcdef",
@@ -290,7 +290,7 @@ def test_a_host_lives_while_its_home_has_a_live_session_then_goes(
     assert not until(lambda: process_ended(ha), 3.0)
     kill(a, "w")
     assert until(lambda: process_ended(ha), 15)
-    assert not os.path.exists(hostclient.host_socket(hostclient.home_key(str(a)), RUN_BASE))
+    assert not os.path.exists(hostnames.host_socket(hostnames.home_key(str(a)), RUN_BASE))
 
 
 NOOP = 'printf \'%s\' \'{"action":"noop","journal":"t"}\' > .decision.json'
@@ -369,7 +369,7 @@ def test_a_host_launches_nothing_but_a_host(
     spawn(a, "wa", ["sleep", "60"], cwd=a, env=_env(tmp_path))
     mark = tmp_path / "ran"
     cmd = [part.format(mark=mark) for part in launch]
-    pad = hostclient.host_socket(hostclient.home_key(str(a)), RUN_BASE)
+    pad = hostnames.host_socket(hostnames.home_key(str(a)), RUN_BASE)
     req = {"launch": cmd, "env": {"PATH": "/bin"}, "err": str(tmp_path / "e")}
     assert _ask(pad, req).startswith(b"err "), cmd
     assert not mark.exists()
@@ -382,8 +382,8 @@ def test_a_caller_in_another_mount_namespace_gets_no_launch(
     spawn(a, "wa", ["sleep", "60"], cwd=a, env=_env(tmp_path))
     if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
         pytest.skip("unshare -m is not permitted here")
-    pad = hostclient.host_socket(hostclient.home_key(str(a)), RUN_BASE)
-    key = hostclient.home_key(str(b))
+    pad = hostnames.host_socket(hostnames.home_key(str(a)), RUN_BASE)
+    key = hostnames.home_key(str(b))
     cmd = [sys.executable, "-m", "looop.sessions.host", "--key", key, "--base", RUN_BASE]
     req = {"launch": [*cmd, "--home", str(b)], "env": _env(tmp_path), "err": str(tmp_path / "e")}
     code = (

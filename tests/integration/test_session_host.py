@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from looop.hot.wire import fnv1a_64
-from looop.sessions import hostclient
+from looop.sessions import hostclient, hostnames
 from looop.sessions.client import expect, kill, wait
 from looop.sessions.spawner import spawn
 from looop.sessions.state import SessionError, get_session, list_sessions
@@ -173,7 +173,7 @@ def test_many_first_spawns_at_once_share_one_host(short: Path, env: dict[str, st
         assert until(lambda: len(hosts()) == 1, 20), [p.pid for p in hosts()]
         assert hostclient.stop_host(str(base), key=key)
         wait_until(
-            lambda: not os.path.exists(hostclient.host_socket(key, str(base))), what="host gone"
+            lambda: not os.path.exists(hostnames.host_socket(key, str(base))), what="host gone"
         )
     finally:
         for p in hosts():
@@ -185,7 +185,7 @@ def test_an_idle_host_exits_and_removes_its_socket(short: Path, env: dict[str, s
     base = str(short)
     key = "idle" + os.urandom(4).hex()
     hostclient._start_host(key, 0.3, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base, base)
-    path = hostclient.host_socket(key, base)
+    path = hostnames.host_socket(key, base)
     assert os.path.exists(path)
     wait_until(lambda: not os.path.exists(path), timeout=20, what="idle host exit")
 
@@ -194,7 +194,7 @@ def test_hostile_requests_leave_the_host_serving(short: Path, env: dict[str, str
     base = str(short)
     key = "bad" + os.urandom(4).hex()
     hostclient._start_host(key, 20, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base, base)
-    path = hostclient.host_socket(key, base)
+    path = hostnames.host_socket(key, base)
 
     def ask(body: bytes) -> bytes:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -228,9 +228,9 @@ def test_hostile_requests_leave_the_host_serving(short: Path, env: dict[str, str
 def test_a_stale_socket_file_is_replaced(short: Path, env: dict[str, str]) -> None:
     base = str(short)
     key = "stale" + os.urandom(4).hex()
-    hdir = hostclient.host_dir(base)
+    hdir = hostnames.host_dir(base)
     os.makedirs(hdir, mode=0o700, exist_ok=True)
-    path = hostclient.host_socket(key, base)
+    path = hostnames.host_socket(key, base)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
         dead.bind(path)  # bound, never listening: a crashed host's leftover
     hostclient._start_host(key, 20, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base, base)
@@ -242,7 +242,7 @@ def test_a_stale_socket_file_is_replaced(short: Path, env: dict[str, str]) -> No
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="handing a dir to another user needs root")
 def test_no_env_goes_to_a_socket_dir_another_user_owns(tmp_path: Path) -> None:
-    hdir = hostclient.host_dir(str(tmp_path))
+    hdir = hostnames.host_dir(str(tmp_path))
     os.mkdir(hdir, 0o700)
     os.chown(hdir, 65534, 65534)
     with pytest.raises(SessionError, match="belongs to another user"):
@@ -257,8 +257,8 @@ def test_no_env_goes_to_a_socket_dir_another_user_owns(tmp_path: Path) -> None:
 
 
 def test_a_host_key_names_the_interpreter() -> None:
-    assert hostclient.host_key("/usr/bin/python3") != hostclient.host_key("/opt/other/python3")
-    assert hostclient.host_key() == hostclient.host_key()
+    assert hostnames.host_key("/usr/bin/python3") != hostnames.host_key("/opt/other/python3")
+    assert hostnames.host_key() == hostnames.host_key()
 
 
 def test_the_worker_exits_normally_through_the_host(root: Path, env: dict[str, str]) -> None:
@@ -312,7 +312,7 @@ def test_down_leaves_no_session_host_behind(cli: Cli, data: Path) -> None:
     code, _, err = cli("down")
     assert code == 0, err
     wait_until(lambda: _host_pid(data) is None, what="the session host to exit")
-    assert not os.path.exists(hostclient.host_socket(hostclient.home_key(str(data)), RUN_BASE))
+    assert not os.path.exists(hostnames.host_socket(hostnames.home_key(str(data)), RUN_BASE))
 
 
 def test_a_spawn_right_after_the_host_was_told_to_stop_still_starts(

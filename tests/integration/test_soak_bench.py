@@ -24,9 +24,21 @@ pytestmark = [
 ]
 
 
+@pytest.fixture
+def faketime() -> None:
+    """The clock fault steps every process of the home under Debian's libfaketime: the run
+    installs it as it installs its other real parts (tests/realcli/install.py)."""
+    from tests.realcli.install import apt_install
+
+    if not soak.FAKETIME_LIB.is_file():
+        apt_install(["libfaketime"], needed=lambda: not soak.FAKETIME_LIB.is_file())
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_a_short_soak_injects_every_fault_and_passes_every_check(tmp_path: Path) -> None:
+def test_a_short_soak_injects_every_fault_and_passes_every_check(
+    tmp_path: Path, faketime: None
+) -> None:
     report = tmp_path / "SOAK.md"
     env = {**os.environ, "SOAK_MINUTES": "1.5", "SOAK_REPORT": str(report)}
     env = {k: v for k, v in env.items() if not k.startswith("LOOOP_")}

@@ -296,8 +296,9 @@ def test_a_tick_ends_light_only_when_the_beat_host_ran_it() -> None:
     # one has pytest's threads and exit hooks)
     code = (
         "from looop.hot import boot\n"
+        "from looop.hot.main import SHORT_VERBS\n"
         "for args in (['tick'], ['worker', 'start', 'w1', 'go']):\n"
-        "    print(boot._light(args, served=True), boot._light(args))\n"
+        "    print(boot._light(args, SHORT_VERBS, served=True), boot._light(args, SHORT_VERBS))\n"
     )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.stdout.split() == ["True", "False", "True", "False"], p.stderr

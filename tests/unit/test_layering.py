@@ -91,18 +91,11 @@ ROOMS: dict[str, set[str]] = {
 HOT_DOORS: set[tuple[str, str]] = {
     ("looop.hot.main", "looop.cli.root"),  # every verb but the fast ones: click
     ("looop.hot.main", "looop.cli.failure"),  # an error worded as click words it
-    ("looop.hot.tickfast", "looop.cli.ctxbuild"),  # a beat run here (no beat host)
-    ("looop.hot.tickfast", "looop.loop.tick"),
-    ("looop.hot.tickfast", "looop.seed"),
-    ("looop.hot.killfast", "looop.cli.ctxbuild"),  # a kill run here (no beat host)
-    ("looop.hot.killfast", "looop.cli.steerwork"),
-    ("looop.hot.workerstart", "looop.cli.ctxbuild"),  # a start run here (no beat host)
-    ("looop.hot.workerstart", "looop.cli.steerwork"),
+    ("looop.hot.tickfast", "looop.cli.tickwork"),  # a beat run here (no beat host)
+    ("looop.hot.killfast", "looop.cli.steermove"),  # a kill run here (no beat host)
+    ("looop.hot.workerstart", "looop.cli.startwork"),  # a start run here (no beat host)
     ("looop.hot.beatclient", "looop.sessions.hostclient"),  # no beat host yet: start one
-    ("looop.hot.beatclient", "looop.sessions.state"),
-    ("looop.hot.drive", "looop.remote"),  # a worker on an SSH host: its link
-    ("looop.hot.drive", "looop.remote.hosts"),
-    ("looop.hot.drive", "looop.remote.ssh.link"),
+    ("looop.hot.drive", "looop.remote.ssh.passthrough"),  # a worker on an SSH host: the verb there
     ("looop.hot.fleet", "looop.remote.engine"),  # `ls` of a home with remote workers
 }
 # Names a hot module takes from another room for its type hints alone (under `if
@@ -112,11 +105,12 @@ HOT_TYPES: set[tuple[str, str]] = {
     ("looop.hot.statustext", "looop.loop.views"),
     ("looop.hot.status", "looop.loop.views"),
     ("looop.hot.status", "looop.decide.cost.views"),
+    ("looop.hot.statusjson", "looop.loop.views"),
+    ("looop.hot.spendfull", "looop.decide.cost.views"),
     ("looop.hot.cost.breakers", "looop.decide.cost.views"),
     ("looop.hot.cost.glance", "looop.decide.cost.views"),
     ("looop.hot.eventlog", "looop.core.eventnames"),
     ("looop.hot.fleet", "looop.core.context"),
-    ("looop.hot.workerstart", "looop.core.context"),
 }
 # What a hot module may not import at load time: each costs a light verb milliseconds
 # (tests/unit/cli/test_fast_imports.py measures what the verbs really load).
@@ -143,8 +137,6 @@ PRIVATE_DEBT: set[tuple[str, str]] = {
     ("looop.act.parse", "looop.act.decision"),
     ("looop.cli.schedule", "looop.cli.steer"),
     ("looop.cli.workers", "looop.cli.steer"),
-    ("looop.sessions.control", "looop.sessions.pump"),
-    ("looop.sessions.supervisor", "looop.sessions.pump"),
     ("looop.remote.ssh.boxed", "looop.remote.ssh.shim"),
 }
 

@@ -3,6 +3,7 @@ without click: the click verbs and the click-free `tick` share it."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -18,11 +19,29 @@ def looop_bin() -> str:
     here = Path(sys.executable).parent / "looop"
     if here.exists():
         return str(here)
-    # Only a looop run from outside its venv looks on PATH.
-    # lazy: 4-8 ms that every verb through click and each satellite call would pay
-    import shutil
+    return _on_path("looop") or "looop"  # a looop run from outside its venv
 
-    return shutil.which("looop") or "looop"
+
+def _on_path(name: str) -> str | None:
+    """shutil.which(name) for a bare name on POSIX, without shutil (bz2, lzma, fnmatch: 4-8 ms
+    that every verb through click and each satellite call would pay)."""
+    path = os.environ.get("PATH")
+    if path is None:
+        try:
+            path = os.confstr("CS_PATH")
+        except (AttributeError, ValueError):
+            path = os.defpath
+    if not path:
+        return None
+    seen: set[str] = set()
+    for d in path.split(os.pathsep):
+        if d in seen:
+            continue
+        seen.add(d)
+        full = os.path.join(d, name)
+        if os.path.exists(full) and os.access(full, os.X_OK) and not os.path.isdir(full):
+            return full
+    return None
 
 
 def ctx_for(env: dict[str, str], clock: Clock, events_to: str | None = "stderr") -> Ctx:

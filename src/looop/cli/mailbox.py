@@ -15,7 +15,8 @@ from looop.core.context import Ctx
 from looop.hot.errors import LooopError
 from looop.hot.reqkey import request_key
 from looop.hot.tellbox import id_number
-from looop.hot.tells import run_tell, run_told
+from looop.hot.tells import run_told
+from looop.hot.tellsend import run_tell
 from looop.human.mailbox import (
     answer,
     await_answer,

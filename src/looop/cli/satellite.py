@@ -1,6 +1,7 @@
 """`looop satellite KEY OP` (hidden): what the home runs on an SSH host, JSON in and out, one
-process per remote verb (remote/ssh/satellite.py holds the ops). Its own module, so that process
-loads only what an op needs, not the host verbs' SSH and Kubernetes machinery."""
+process per remote verb (remote/ssh/satellite.py holds the ops, farverbs.py the start ones).
+Its own module, so that process loads only what its op needs, not the host verbs' SSH and
+Kubernetes machinery."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import click
 from looop import __version__
 from looop.cli.app import process_clock, process_env
 from looop.cli.ctxbuild import ctx_for
-from looop.remote.ssh.satellite import RELAY, handle, satellite_dir
+from looop.remote.ssh.satellite import RELAY, START_VERBS, handle, satellite_dir
 
 
 @click.command(
@@ -45,5 +46,12 @@ def satellite_cmd(key: str, op: str, args: tuple[str, ...]) -> None:
         req = json.loads(raw or "{}")
     except ValueError:
         req = None
-    out = handle(ctx, op, req if isinstance(req, dict) else {}, __version__)
+    body = req if isinstance(req, dict) else {}
+    if op in START_VERBS:
+        # lazy: a start's machinery (git, worktrees, srt) for these verbs' processes only
+        from looop.remote.ssh.farverbs import start_verb
+
+        out = handle(ctx, op, body, __version__, start_verb)
+    else:
+        out = handle(ctx, op, body, __version__)
     sys.stdout.write(json.dumps(out) + "\n")

@@ -20,7 +20,8 @@ from looop.hot.clock import utc_stamp_ms
 from looop.hot.drive import log_text, shot_text
 from looop.hot.errors import LooopError
 from looop.hot.logs import compile_pattern, log_end, pick_lines
-from looop.hot.status import add_v1_fields, gather_status
+from looop.hot.status import gather_status
+from looop.hot.statusjson import add_v1_fields
 from looop.hot.statustext import print_status
 from looop.loop.humanwait import wait_for_human
 from looop.remote.kube.hosted import HostedKube

@@ -15,8 +15,9 @@ from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.commands import WRITE_ALIAS
 from looop.cli.params import hidden_alias
+from looop.cli.steermove import steer
 from looop.cli.steerwork import MAX_BODY_BYTES as MAX_BODY_BYTES
-from looop.cli.steerwork import body, steer, words
+from looop.cli.steerwork import body, words
 from looop.cli.steerwork import nonblank as _nonblank
 from looop.core import provenance
 from looop.core.context import Ctx
@@ -41,7 +42,7 @@ def _steer(
     allow_dangerous: bool = False,
     check: Callable[[Ctx], None] | None = None,
 ) -> None:
-    """Run one decision as the human (see steerwork.steer) and say so."""
+    """Run one decision as the human (see steermove.steer) and say so."""
     click.echo(steer(make_ctx(), obj, journal, allow_dangerous=allow_dangerous, check=check))
 
 

@@ -55,8 +55,7 @@ def web_cmd(
         click.echo(link(ctx))
         return
     # lazy: starlette and uvicorn load only for this verb (`looop --help` loads this module)
-    from looop.web.door import Limits
-    from looop.web.server import Options, serve
+    from looop.web import door, server
 
     try:
         web = web_settings(ctx.config().raw)
@@ -64,16 +63,16 @@ def web_cmd(
         click.echo(f"looop web: {e} — serving without the config's web settings", err=True)
         web = {}
     ensure_data_dir(ctx.paths)
-    opt = Options(
+    opt = server.Options(
         host=host or str(web.get("host") or "127.0.0.1"),
         port=port if port is not None else _config_port(web),
         tls_cert=tls_cert,
         tls_key=tls_key,
         new_token=new_token,
         public_url=web.get("url"),
-        limits=Limits(*door_limits(web)),
+        limits=door.Limits(*door_limits(web)),
     )
-    raise SystemExit(serve(ctx, opt, sys.stdout, sys.stderr))
+    raise SystemExit(server.serve(ctx, opt, sys.stdout, sys.stderr))
 
 
 def _config_port(web: dict[str, object]) -> int:

@@ -16,14 +16,15 @@ from looop.act.decision import MAX_BUDGET_USD
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx, process_env
 from looop.cli.params import hidden_alias, seconds
+from looop.cli.startwork import start_worker_lines, started_ok
 from looop.cli.steer import JOURNAL_OPT, _steer
-from looop.cli.steerwork import started_ok, words
+from looop.cli.steerwork import words
 from looop.hot.colour import colour_on
 from looop.hot.errors import LooopError
 from looop.hot.fleet import fleet_rows
 from looop.hot.render import fleet_json, fleet_table
 from looop.hot.spent import POLICIES, budgets, clear_over, set_budget
-from looop.hot.workerstart import Start, start_worker_lines
+from looop.hot.startargs import Start
 from looop.remote.engine import host_of
 from looop.remote.hosts import KubeHost
 from looop.remote.ssh.backend import forward

@@ -9,12 +9,13 @@ Which kind, in order: cgroup v2 with `cgroup.kill` (pure v2 at /sys/fs/cgroup, o
 None and the caller falls back to its subreaper sweep. Groups live in a `looop` folder under
 the cgroup of whoever makes them, or beside the group it already sits in when that is
 looop's own (a worker that starts a worker, the pulse's sensors), so a kill of one never
-reaches another. Only `os`: the supervisor's start-up imports this.
+reaches another. Only `os` (and `select`, a C module): the supervisor's start-up imports this.
 """
 
 from __future__ import annotations
 
 import os
+import select
 
 # `_signal`, not `signal`: its enums cost the caller of a `looop kill` (core.peers loads
 # this) half a bare interpreter's start
@@ -270,6 +271,4 @@ def end(group: Group, rounds: int = 400) -> int:
 
 
 def _pause(secs: float) -> None:
-    import select  # lazy: only a dead supervisor's leftovers wait here
-
     select.select([], [], [], secs)

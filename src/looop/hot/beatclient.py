@@ -6,6 +6,7 @@ stopping that host. Runs on every such verb: standard library's light modules on
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # not `signal` (its enums); loaded at startup
 import _socket
 import os
 import sys
@@ -232,9 +233,6 @@ class _Lines:
 
 def _forward_signals(pid: int) -> list[int]:
     """Ctrl-C (and TERM, HUP) meant for this beat go to the child that runs it."""
-    # lazy: a served tick only; `_signal`, not `signal`: its enums cost a start ~1 ms
-    import _signal  # type: ignore[import-not-found]
-
     got: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
@@ -251,16 +249,15 @@ def _forward_signals(pid: int) -> list[int]:
 
 def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str, cwd: str) -> None:
     """Start a host in the background (its first request is the next beat); never fails."""
-    # lazy: only a beat that found no host pays for these
+    # lazy: the host's door: only a beat that found no host pays for starting one
     from looop.sessions.hostclient import HostUnavailable, start_host_process
-    from looop.sessions.state import SessionError
 
     cmd = [sys.executable, "-m", "looop.beathost", "--key", key, "--base", base]
     cmd += ["--cwd", cwd, "--idle-s", f"{idle_s:g}"]
     err = os.path.join(runtime_dir(base), f"beat-{key}.err")
     try:
         start_host_process(cmd, env, err, wait=False)
-    except (OSError, SessionError, HostUnavailable):
+    except (OSError, LooopError, HostUnavailable):  # LooopError: a SessionError among them
         pass
 
 
@@ -294,12 +291,3 @@ def _stop(path: str) -> bool:
     finally:
         sock.close()
     return True
-
-
-def beat_host_pid(env: Mapping[str, str], base: str | None = None, cwd: str = "/") -> int | None:
-    """The pid of this build's live beat host for the data dir of `env` (the holder of its
-    lock), or None."""
-    from looop.sessions.hostclient import lock_holder  # lazy: only tests and status readers ask
-
-    hdir = runtime_dir(base or runtime_base(env))
-    return lock_holder(os.path.join(hdir, f"beat-{beat_key(env, cwd=cwd)}.lock"))

@@ -116,11 +116,11 @@ class Bundle:
         exec(code, module.__dict__)
 
     def get_resource_reader(self, fullname: str) -> Any:
-        """A package's data files (importlib.resources), read beside its source as Python's
-        own file loader reads them."""
-        from importlib.readers import FileReader  # lazy: only a reader of package data
-
-        return FileReader(_Located(self.source_of(fullname, self.index[fullname][0])))  # type: ignore[arg-type]
+        """A package's data files (importlib.resources): Python's own file loader's reader,
+        beside the source, as when the package is imported the usual way (that loader loads
+        importlib's readers itself, only for a reader of package data)."""
+        source = self.source_of(fullname, self.index[fullname][0])
+        return _external.SourceFileLoader(fullname, source).get_resource_reader(fullname)
 
     def save_if_needed(self, modules: dict[str, ModuleType]) -> bool:
         """Write a fresh bundle when this process imported modules the bundle lacked; True
@@ -187,15 +187,6 @@ class Bundle:
             raise
 
 
-class _Located:
-    """What importlib's FileReader asks of a loader: the path of the module's source."""
-
-    __slots__ = ("path",)
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-
 def _head() -> tuple[int, bytes, int]:
     """What a bundle must match to be read: its format, the interpreter's bytecode magic
     number and the optimisation level its code was compiled at."""
@@ -222,20 +213,19 @@ def main() -> None:
     # sets Python's own thresholds back (core/gcpolicy.py).
     gc.set_threshold(GC_THRESHOLD)
     bundle = install(os.environ)
+    import looop.hot.main as table  # lazy: the verb table, once the bundle (which serves it) is in
+
     code: Any = 0
     served = False  # a tick or worker start the beat host's child ran: this one only waited
     try:
-        from looop.hot.main import main as run  # lazy: after the bundle is in place
-
-        try:
-            run()
-        except SystemExit as e:
-            code = e.code
-            # only a verb that loaded the beat host's client can have been served by it
-            client = sys.modules.get("looop.hot.beatclient")
-            served = client is not None and isinstance(e, client.Served)
+        table.main()
+    except SystemExit as e:
+        code = e.code
+        # only a verb that loaded the beat host's client can have been served by it
+        client = sys.modules.get("looop.hot.beatclient")
+        served = client is not None and isinstance(e, client.Served)
     finally:
-        light = _light(sys.argv[1:], served)
+        light = _light(sys.argv[1:], table.SHORT_VERBS, served)
         if bundle is not None:
             sys.meta_path.remove(bundle)
             # only a light verb's modules: a beat's or a worker start's would make every
@@ -247,15 +237,13 @@ def main() -> None:
     raise SystemExit(code)
 
 
-def _light(args: list[str], served: bool = False) -> bool:
-    """A short verb served without click (or one a child of the beat host ran), with no
-    other thread and no exit hook: nothing the interpreter's teardown would still do that
-    anyone could notice."""
-    from looop.hot.main import SHORT_VERBS  # lazy: loaded by main() already, from the bundle
-
+def _light(args: list[str], short_verbs: frozenset[str], served: bool = False) -> bool:
+    """A short verb (hot/main.py's SHORT_VERBS) served without click (or one a child of the
+    beat host ran), with no other thread and no exit hook: nothing the interpreter's
+    teardown would still do that anyone could notice."""
     if args[:1] == ["_"]:
         args = args[1:]
-    short = served or (bool(args) and args[0] in SHORT_VERBS)
+    short = served or (bool(args) and args[0] in short_verbs)
     if not short or "click" in sys.modules:
         return False
     threading = sys.modules.get("threading")

@@ -8,6 +8,7 @@ import sys
 from looop.hot import where
 from looop.hot.clock import now_of
 from looop.hot.leases import claim, session_alive, unclaim
+from looop.hot.tellbox import AskError, check_worker
 
 TYPE_CHECKING = False  # workers call `looop claim` often: keep typing (and pathlib) off its path
 
@@ -30,9 +31,6 @@ def run_lease(verb: str, name: str, session: str | None, env: Mapping[str, str],
         )
         return 1
     if holder:
-        # lazy: hot path: only a claim made for a session checks the session's id
-        from looop.hot.tellbox import AskError, check_worker
-
         try:
             check_worker(holder, "--session" if session is not None else "LOOOP_SESSION_ID")
         except AskError as e:

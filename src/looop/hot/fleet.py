@@ -1,14 +1,18 @@
-"""The fleet as `looop ls` and `worker list` show it: the pulse (who holds the beat lock) and
-the workers with health, ages and state. Light (plain-string paths, no typing or datetime):
-`ls` runs on the click-free fast path, and `status` reads the beat lock's holder from here."""
+"""The fleet as `looop ls` and `worker list` show it: the pulse (who holds the beat lock:
+hot/beatholder.py) and the workers with health, ages and state. Light (plain-string paths, no
+typing or datetime): `ls` runs on the click-free fast path. The workers on other hosts are
+the remote wing's (remote/engine.py), asked only when the home has some."""
 
 from __future__ import annotations
 
 import os
 
-from looop.hot import locks, store, where
-from looop.hot.stamps import parse_z
+from looop.hot import where
+from looop.hot.beatholder import beat_holder_at
+from looop.hot.spent import spent
+from looop.hot.stamps import parse_utc
 from looop.hot.wire import list_light
+from looop.hot.workerrows import worker_rows
 
 TYPE_CHECKING = False  # not `from typing`: `ls` and `status` import this on their fast path
 
@@ -17,34 +21,6 @@ if TYPE_CHECKING:
 
     from looop.core.context import Ctx
     from looop.hot.clock import Clock
-
-
-def _text(path: str) -> str:
-    try:
-        return store.read_text(path) or ""
-    except OSError:
-        return ""
-
-
-def _mtime(path: str) -> float:
-    try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return -1.0
-
-
-def beat_holder_at(data: str) -> tuple[str, str] | None:
-    """Who holds the beat lock: ("pulse", pid), ("tick", pid) or None. Each holder writes its
-    pid file right after taking the lock, so a file left by a killed holder is the older one;
-    a holder that has not written yet reads as a pulse with pid ''."""
-    lock_dir = where.join(data, ".lock")
-    if not locks.flock_held(where.join(lock_dir, "lock")):
-        return None
-    tick_file, pid_file = where.join(lock_dir, "tick.pid"), where.join(lock_dir, "pid")
-    tick_pid = _text(tick_file).strip()
-    if tick_pid and _mtime(tick_file) >= _mtime(pid_file):
-        return "tick", tick_pid
-    return "pulse", _text(pid_file).strip()
 
 
 def fleet_rows(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
@@ -63,14 +39,10 @@ def _with_remote(
 ) -> list[dict[str, Any]]:
     """The workers on other hosts too, each host asked once (remote/engine.py: SSH hosts and
     Kubernetes namespaces)."""
-    # lazy: only a fleet with hosts asks them
-    from pathlib import Path
+    # lazy: the remote wing's door (~85-210 ms): only a fleet with hosts asks them
+    from looop.remote.engine import remote_rows_at
 
-    from looop.hot.workerrows import waiting_workers
-    from looop.remote.engine import remote_rows
-
-    waiting = waiting_workers(where.join(data, "asks"), where.join(data, "answers"))
-    far = remote_rows(Path(data), clock, stuck_secs, waiting, env)
+    far = remote_rows_at(data, clock, stuck_secs, env)
     return sorted(rows + far, key=lambda r: str(r["id"]))
 
 
@@ -82,20 +54,9 @@ def far_rows(ctx: Ctx) -> list[dict[str, Any]]:
     return _with_remote(data, [], ctx.clock, stuck, dict(ctx.env))
 
 
-def _started_unix(stamp: str) -> float:
-    got = parse_z(stamp)
-    if got is not None:
-        return got
-    from datetime import datetime  # lazy: only a start stamp looop did not write needs it
-
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-
-
 def _with_spend(data: str, rows: list[dict[str, Any]]) -> None:
     """Each worker's spend as the last beat metered it from its CLI's records (loop/workmeter):
     `spend_usd` (None: not metered yet) and `metered` (False: a CLI looop cannot read)."""
-    from looop.hot.spent import spent  # lazy: `status` reads this module and shows no rows
-
     got = spent(data)
     for r in rows:
         s = got.get(str(r["id"]))
@@ -117,8 +78,6 @@ def fleet_rows_at(
     the environment remote hosts are reached with (a kubeconfig's place; None: this
     process's own)."""
 
-    from looop.hot.workerrows import worker_rows  # lazy: `status` reads this module, no rows
-
     now = clock.now()
     # no screen read here: `ls` shows the needs-input verdict of the last beat's look
     # without --all the finished sessions are never shown: not read past their status.json
@@ -130,7 +89,7 @@ def fleet_rows_at(
     for r in rows:
         if not r["alive"] and r["state"] in ("starting", "running"):
             r["state"] = "dead"  # its supervisor died: the file says running, the lock says not
-        started = _started_unix(r["started_at"]) if r.get("started_at") else None
+        started = parse_utc(r["started_at"]) if r.get("started_at") else None
         r["up_s"] = now - started if started else None
         r["uptime_s"] = r["up_s"]  # v1.0's name (sys-sessions), the same value
         r["idle_s"] = now - r["last_output_unix"] if r.get("last_output_unix") else None

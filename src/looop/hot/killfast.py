@@ -2,12 +2,10 @@
 
 Like `worker start` (hot/workerstart.py) the move runs in a child of the beat host when one
 answers, so the imports of the executor are paid once, not on every kill; the click verb
-(cli/workers.py) and this face run the same decision through `steerwork.steer` and print the
+(cli/workers.py) and this face run the same decision through `steermove.steer` and print the
 same line. Anything unusual (--help, an unknown or repeated option) is left to click."""
 
 from __future__ import annotations
-
-import sys
 
 from looop.hot.beatclient import hand_over
 
@@ -57,14 +55,10 @@ def parse_fast(argv: list[str]) -> dict[str, str] | None:
 
 
 def run_fast(parsed: dict[str, str], env: dict[str, str], clock: Clock | None) -> None:
-    # lazy: loaded after the argv check, so a mistyped verb never pays for the move
-    from looop.cli.ctxbuild import ctx_for
-    from looop.cli.steerwork import steer
-    from looop.hot.clock import clock_for
+    # lazy: the move's door, passed once the argv is a kill's and no beat host took it
+    from looop.cli.steermove import kill_here
 
-    ctx = ctx_for(env, clock_for(env, clock), events_to="stderr")
-    obj = {"action": "kill_worker", "id": parsed["id"], "reason": parsed["reason"]}
-    sys.stdout.write(steer(ctx, obj, parsed.get("journal")) + "\n")
+    kill_here(parsed, env, clock)
 
 
 def serve(

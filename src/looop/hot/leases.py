@@ -9,6 +9,7 @@ import os
 
 from looop.hot import locks, store
 from looop.hot.errors import CorruptState, LooopError
+from looop.hot.wire import live
 
 TYPE_CHECKING = False  # workers call `looop claim` often: keep typing and pathlib off its path
 
@@ -41,9 +42,6 @@ def session_alive(data: AnyPath) -> Alive:
     root = os.fspath(data)
 
     def alive(sid: str) -> bool:
-        # lazy: hot path: a claim with no holder session never reads sessions
-        from looop.hot.wire import live
-
         try:
             if live(root, sid):
                 return True
@@ -61,9 +59,6 @@ def remote_alive(root: str, sid: str) -> bool:
     path = os.path.join(root, "hosts", "workers", f"{sid}.json")
     if not os.path.exists(path):
         return False
-    from looop.hot import store  # lazy: hot path: only a remote holder reads its record
-    from looop.hot.errors import CorruptState
-
     try:
         rec = store.read_json_object(path)
     except CorruptState:

@@ -11,6 +11,8 @@ from looop.hot.termstream import SafeStream
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
+    from typing import NoReturn
+
     from looop.hot.clock import Clock
 
 
@@ -28,15 +30,15 @@ _FACES = {
     "claim": "looop.hot.claims",
     "unclaim": "looop.hot.claims",
     "told": "looop.hot.tells",
-    "tell": "looop.hot.tells",
+    "tell": "looop.hot.tellsend",
     "cost": "looop.hot.costrow",
-    "shot": "looop.hot.drive",
-    "screenshot": "looop.hot.drive",
-    "ss": "looop.hot.drive",
-    "send": "looop.hot.drive",
-    "key": "looop.hot.drive",
-    "log": "looop.hot.drive",
-    "logs": "looop.hot.drive",
+    "shot": "looop.hot.drivelive",
+    "screenshot": "looop.hot.drivelive",
+    "ss": "looop.hot.drivelive",
+    "send": "looop.hot.drivelive",
+    "key": "looop.hot.drivelive",
+    "log": "looop.hot.drivelog",
+    "logs": "looop.hot.drivelog",
     "tick": "looop.hot.tickfast",
     "worker": "looop.hot.workerstart",
     "w": "looop.hot.workerstart",
@@ -72,25 +74,31 @@ def _fast(
     return served
 
 
-def _check_utf8(args: list[str]) -> None:
+def _failed(why: str | Exception, env: dict[str, str]) -> NoReturn:
+    """A refused argument (`why` its words) or a verb's exception, worded as click words it."""
+    from looop.cli.failure import fail, fail_for  # lazy: the failure's door: only it pays
+
+    if isinstance(why, str):
+        fail(why)
+    fail_for(why, env)
+
+
+def _check_utf8(args: list[str], env: dict[str, str]) -> None:
     """Arguments are text: a byte that is not UTF-8 (decoded by Python as a lone surrogate)
     would be journaled mangled and hashed differently from what ran, so it is refused."""
     for i, arg in enumerate(args, 1):
         if "\0" in arg:  # no exec'd argv holds one; a path with it would crash a verb
-            from looop.cli.failure import fail  # lazy: only a bad argument pays for it
-
-            fail(f"argument {i} holds a NUL byte; pass text without it")
+            _failed(f"argument {i} holds a NUL byte; pass text without it", env)
         if arg.isascii():
             continue
         try:
             arg.encode("utf-8")
         except UnicodeEncodeError:
             shown = arg.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
-            from looop.cli.failure import fail  # lazy: only a bad argument pays for it
-
-            fail(
+            _failed(
                 f"argument {i} is not valid UTF-8: '{shown[:60]}'; pass UTF-8 text — inside a "
-                "shell command, write such bytes as printf escapes (printf '\\xff')"
+                "shell command, write such bytes as printf escapes (printf '\\xff')",
+                env,
             )
 
 
@@ -135,7 +143,7 @@ def main(
                 reconfigure(errors="backslashreplace")
             except (ValueError, OSError):
                 pass
-    _check_utf8(args)
+    _check_utf8(args, env)
     try:
         if _raw_output(args):
             _dispatch(args, env, clock)
@@ -168,7 +176,7 @@ def _dispatch(
     try:
         if _fast(args, env, clock, caller):
             return
-        from looop.cli.root import run_click  # lazy: hot path: the fast verbs never load click
+        from looop.cli.root import run_click  # lazy: the verb table's click door (not fast verbs)
 
         run_click(args, env, clock)
     except BrokenPipeError:
@@ -179,6 +187,4 @@ def _dispatch(
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     except Exception as e:
-        from looop.cli.failure import fail_for  # lazy: hot path: only a failure pays for it
-
-        fail_for(e, env)
+        _failed(e, env)

@@ -6,14 +6,12 @@ from __future__ import annotations
 import os
 
 from looop.hot import homes, ljson, store, where
+from looop.hot.beatholder import beat_holder_at
 from looop.hot.beatlog import beat_records, last_beat, next_beat, stamp, tail
 from looop.hot.config import load_config, resolve_knobs
 from looop.hot.cost.glance import spend_glance
 from looop.hot.delays import backoff_delay, failed_at, limit_in_force
 from looop.hot.errors import CorruptState, LooopError
-from looop.hot.fleet import beat_holder_at
-from looop.hot.fleet import fleet_rows as fleet_rows  # moved: the old name keeps working
-from looop.hot.fleet import fleet_rows_at as fleet_rows_at
 from looop.hot.where import runtime_base
 from looop.hot.wire import count_ids, list_light, lock_held, read_status
 
@@ -125,13 +123,10 @@ def _spend(
         got = spend_glance(data, clock, knobs, runner)
         if got is not None:
             return got
-        # lazy: the full breakers answer (and repair) what the glance does not
-        from pathlib import Path
+        # lazy: the full breakers' door: they answer (and repair) what the glance declines
+        from looop.hot.spendfull import spend_status_at
 
-        from looop.hot.cost.breakers import spend_status
-        from looop.hot.paths import Paths
-
-        return spend_status(Paths(Path(data), Path(config)), clock, knobs, runner)
+        return spend_status_at(data, config, clock, knobs, runner)
     except CorruptState as e:
         return {"error": str(e)}
 
@@ -185,7 +180,7 @@ def _asks(data: str) -> list[str]:
     return [str(x) for x in sig] if isinstance(sig, list) else []
 
 
-def _stem(name: str) -> str:
+def file_stem(name: str) -> str:
     """PurePath(name).stem."""
     i = name.rfind(".")
     return name[:i] if 0 < i < len(name) - 1 else name
@@ -200,7 +195,7 @@ def _goals(data: str) -> list[str]:
         names = os.listdir(d)
     except OSError:
         return []
-    return sorted(_stem(n) for n in names if n.endswith(".md"))
+    return sorted(file_stem(n) for n in names if n.endswith(".md"))
 
 
 def pulse_pid(paths: Paths) -> str:
@@ -214,7 +209,7 @@ def tick_pid_file(paths: Paths) -> Path:
 
 
 def beat_holder(paths: Paths) -> tuple[str, str] | None:
-    """Who holds the beat lock: ("pulse", pid), ("tick", pid) or None (hot/fleet.py)."""
+    """Who holds the beat lock: ("pulse", pid), ("tick", pid) or None (hot/beatholder.py)."""
     return beat_holder_at(os.fspath(paths.data))
 
 
@@ -342,35 +337,7 @@ def _strays(data: str, env: Mapping[str, str]) -> list[str]:
         return []
 
 
-V1_JOURNAL_LINES = 20  # v1.0's `state --json` journal_tail length
-
-
-def add_v1_fields(st: StatusView) -> StatusView:
-    """The fields v1.0's `looop state --json` has, with v1.0's meaning, on top of ours: the
-    live world hash, every snapshot's parsed reading, the pending ask records and the last 20
-    journal lines. Only `--json` pays for these reads (plain status stays as light as it was)."""
-    from looop.hot import jsonsafe  # lazy: plain status parses no readings
-    from looop.hot.worldhash import world_hash_at  # lazy: plain status hashes nothing
-
-    data = st["data_dir"]
-    snaps: dict[str, Any] = {}
-    for name, path in _json_files(_at(data, "snapshots")):
-        try:
-            snaps[_stem(name)] = jsonsafe.loads(store.read_text(path) or "")
-        except (OSError, ValueError):
-            continue  # unreadable or not JSON (or NaN, which JSON cannot carry): left out
-    asks = pending_asks(data)
-    return {
-        **st,
-        "world_hash": world_hash_at(data),
-        "snapshots": snaps,
-        "asks": asks,
-        "ask_ids": [str(a.get("id")) for a in asks],
-        "journal_tail": tail(_at(data, "journal.md"), V1_JOURNAL_LINES),
-    }
-
-
-def _json_files(d: str) -> list[tuple[str, str]]:
+def json_files(d: str) -> list[tuple[str, str]]:
     """(name, path) of the regular `*.json` files in `d`, sorted by name."""
     try:
         names = sorted(n for n in os.listdir(d) if n.endswith(".json"))
@@ -384,13 +351,13 @@ def pending_asks(data: str) -> list[dict[str, Any]]:
     records with no answer yet, by file name."""
     asks, answers = _at(data, "asks"), _at(data, "answers")
     out: list[dict[str, Any]] = []
-    for name, path in _json_files(asks):
+    for name, path in json_files(asks):
         if os.path.exists(where.join(answers, name)):
             continue
         try:
             rec = store.read_json_object(path)
         except CorruptState:
-            rec = {"id": _stem(name), "worker": "?", "prompt": "(unreadable ask record)"}
+            rec = {"id": file_stem(name), "worker": "?", "prompt": "(unreadable ask record)"}
         if rec:
             out.append(rec)
     return out

@@ -7,7 +7,8 @@ import sys
 
 from looop.hot.beatlog import relative
 from looop.hot.colour import paint
-from looop.hot.status import add_v1_fields, status_json
+from looop.hot.status import status_json
+from looop.hot.statusjson import add_v1_fields
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 

@@ -224,7 +224,13 @@ def read_regular(path: AnyPath, limit: int | None = None, *, follow: bool = True
     with open_regular(path, follow=follow) as f:
         if limit is None:
             return f.read()
-        return f.read(limit + 1)
+        # read(n) allocates n bytes up front: a 16 MB limit on a 300-byte file cost a 16 MB
+        # buffer per read, and glibc then kept heap it had grown for it (the pulse's RSS stepped)
+        want = min(limit + 1, os.fstat(f.fileno()).st_size + 1)
+        got = f.read(want)
+        if len(got) < want or want == limit + 1:
+            return got
+        return got + f.read(limit + 1 - want)  # it grew since the fstat
 
 
 def read_text(path: AnyPath) -> str | None:

@@ -30,30 +30,14 @@ def run_tick(
 ) -> None:
     """One foreground beat; SystemExit(1) when it failed or erred. `caller`: the pid named
     as the beat's holder when it is not this process (the beat host's caller)."""
-    # lazy: loaded after the argv check, so a mistyped verb never pays for the beat
-    from looop.cli.ctxbuild import ctx_for
-    from looop.hot.clock import clock_for
-    from looop.loop.tick import tick_once
-    from looop.seed import ensure_data_dir
+    # lazy: the beat's door, passed once the argv is a beat's: a mistyped verb never pays
+    from looop.cli.tickwork import beat_here
 
-    ctx = ctx_for(env, clock_for(env, clock), events_to="stderr")
-    ensure_data_dir(ctx.paths)
-    try:
-        out = tick_once(ctx, force, caller)
-    finally:
-        _deliver_notifications()
-    if out.status in ("failed", "error"):
+    status = beat_here(env, clock, force, caller)
+    if status in ("failed", "error"):
         raise SystemExit(1)
-    if out.status == "backoff":
+    if status == "backoff":
         sys.stderr.write(BACKOFF_HINT)
-
-
-def _deliver_notifications() -> None:
-    """A beat's notifications reach their endpoints before `looop tick` ends (bounded), also
-    when the beat host's child ends it with os._exit, which skips atexit."""
-    notify = sys.modules.get("looop.human.notify")  # loaded only when the beat notified
-    if notify is not None:
-        notify.drain()
 
 
 def serve(

@@ -16,8 +16,8 @@ from pathlib import Path
 from looop.act.wal import check_interrupted
 from looop.core.context import Ctx
 from looop.hot import locks, store
+from looop.hot.beatholder import beat_holder_at
 from looop.hot.errors import CorruptState, LooopError
-from looop.hot.fleet import beat_holder_at
 from looop.hot.paths import Paths
 from looop.loop import alerts, coalesce, flap, guards, limited
 

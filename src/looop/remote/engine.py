@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from looop.core.context import Ctx
+from looop.hot import where
 from looop.hot.clock import Clock
 from looop.hot.errors import LooopError
-from looop.hot.workerrows import health, verify_result
+from looop.hot.workerrows import health, verify_result, waiting_workers
 from looop.remote import hosts as reg
 from looop.remote.hosts import AnyHost, HostError, KubeHost
 from looop.remote.kube.hosted import HostedKube
@@ -139,6 +140,15 @@ def remote_rows(
             r["verify"] = "pass" if v.get("pass") else "fail"
             r["verify_output"] = v.get("output")
     return rows
+
+
+def remote_rows_at(
+    data: str, clock: Clock, stuck_secs: int, env: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """remote_rows for the hot room's fleet (hot/fleet.py, `looop ls`): the data dir as a
+    string, the workers waiting on an ask read here."""
+    waiting = waiting_workers(where.join(data, "asks"), where.join(data, "answers"))
+    return remote_rows(Path(data), clock, stuck_secs, waiting, env)
 
 
 def kill_all(ctx: Ctx) -> tuple[list[str], list[str]]:

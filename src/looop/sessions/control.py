@@ -18,7 +18,7 @@ from looop.hot import protocol as proto
 from looop.hot.wire import ensure_socket_file
 from looop.sessions.evloop import within
 from looop.sessions.lifecycle import OpError
-from looop.sessions.pump import AttachClient, _trace, log
+from looop.sessions.pump import AttachClient, log, log_failure
 
 if TYPE_CHECKING:
     from looop.sessions.evloop import Future, Loop, Task
@@ -353,7 +353,7 @@ class Control:
         except OpError as e:
             return proto.error(str(e))
         except Exception as e:
-            log(f"op {op} failed\n{_trace()}")
+            log_failure(f"op {op} failed")
             return proto.error(f"internal error in `{op}`: {e}")
 
     async def dispatch(self, op: str, req: dict[str, Any]) -> Any:

@@ -265,11 +265,11 @@ class Loop:
 
 
 def _report(what: str, e: BaseException) -> None:
+    """A line and `e`'s traceback on stderr, by the interpreter's C printer
+    (`sys.__excepthook__`): `traceback` and its tokenize never load in a supervisor."""
     try:
-        import traceback  # lazy: tokenize in each supervisor (bench: memory per idle worker)
-
-        text = "".join(traceback.format_exception(e))
-        sys.stderr.write(f"looop-supervisor[{os.getpid()}]: {what}\n{text}")
+        sys.stderr.write(f"looop-supervisor[{os.getpid()}]: {what}\n")
+        sys.__excepthook__(type(e), e, e.__traceback__)
         sys.stderr.flush()
     except (OSError, ValueError):
         pass

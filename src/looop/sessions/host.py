@@ -13,7 +13,7 @@ none does and it had no request for min(`--idle-s`, 10) seconds; a spawn that fi
 starts one (or, if it cannot, starts the supervisor directly).
 
 A host serves one home: its socket is named by the build and the data dir (see
-`hostclient.home_key`), it refuses a supervisor for any other data dir, and its environment is
+`hostnames.home_key`), it refuses a supervisor for any other data dir, and its environment is
 the one its home's first spawn gave it, so nothing of one home's environment reaches another's
 supervisors.
 
@@ -28,8 +28,9 @@ connection: the supervisor's own readiness line (`ok PID` / `err …`), or the h
 when it could not fork (`unavailable …`: start it directly). `key` names the interpreter, the
 code and the home, so a host never serves a session with code older than the caller's.
 
-This module is the host process, the only one that loads the supervisor. The client side (the
-names, `request`, starting and stopping a host) is `hostclient`; what the beat host does alike
+This module is the host process, the only one that loads the supervisor. The names both sides
+share are `hostnames`; the client side (`request`, starting and stopping a host) is
+`hostclient`, which this process never loads; what the beat host does alike
 (its start, lock, socket, name and the caller's limits) is `preloaded`.
 """
 
@@ -48,7 +49,7 @@ from looop.core.sameworld import same_world
 from looop.hot.ljson import loads
 from looop.hot.peers import peer
 from looop.hot.wire import lock_held, socket_file
-from looop.sessions.hostclient import HOST_IDLE_S, home_id, host_dir, host_options, host_socket
+from looop.sessions.hostnames import HOST_IDLE_S, home_id, host_dir, host_options, host_socket
 from looop.sessions.preloaded import (
     apply_limits,
     become_host,

@@ -1,7 +1,8 @@
-"""The session host's client side: the names of a home's host (its build key, socket and
-lock), a supervisor start handed to that host (`request`), a host started, found, asked to
-launch another, or asked to stop. The host process itself is `looop.sessions.host`; what it
-shares with the beat host is `looop.sessions.preloaded`.
+"""The session host's client side: a supervisor start handed to a home's host (`request`), a
+host started, found, asked to launch another, or asked to stop. The host process itself is
+`looop.sessions.host` and never imports this module (it starts processes: subprocess and
+pathlib load here); the names both sides share are `hostnames`, what it shares with the beat
+host is `looop.sessions.preloaded`.
 """
 
 from __future__ import annotations
@@ -9,78 +10,33 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from looop.hot.ljson import dumps
-from looop.hot.locks import flock_held
 from looop.hot.peers import caller_limits, connect, peer
-from looop.hot.where import runtime_dir
+from looop.sessions.hostnames import (
+    HOST_IDLE_S,
+    home_key,
+    host_dir,
+    host_options,
+    host_socket,
+    lock_holder,
+)
+from looop.sessions.state import ensure_private_dir
 
 if TYPE_CHECKING:
     import _socket
-    import subprocess
     from collections.abc import Mapping, Sequence
 
-HOST_IDLE_S = 300.0  # the knob's default: see host.HOMELESS_IDLE_S
 START_TIMEOUT_S = 10.0
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class HostUnavailable(Exception):
     """No host could take the request before anything was started: spawn directly."""
-
-
-# -- naming --------------------------------------------------------------------------------
-
-
-def _fnv(data: bytes) -> str:
-    h = 0xCBF29CE484222325
-    for b in data:
-        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return f"{h:016x}"
-
-
-def host_key(executable: str = sys.executable) -> str:
-    """Interpreter + every module file the host preloads (path, size, mtime): an edited or
-    upgraded looop gets a new host; the old one idles out."""
-    parts = [executable, _PACKAGE]
-    with contextlib.suppress(OSError):
-        st = os.stat(os.path.join(_PACKAGE, "__init__.py"))  # the version lives there
-        parts.append(f"__init__.py:{st.st_size}:{st.st_mtime_ns}")
-    for room in ("sessions", "core"):
-        d = os.path.join(_PACKAGE, room)
-        with contextlib.suppress(OSError):
-            for name in sorted(os.listdir(d)):
-                if name.endswith(".py"):
-                    st = os.stat(os.path.join(d, name))
-                    parts.append(f"{room}/{name}:{st.st_size}:{st.st_mtime_ns}")
-    return _fnv("\n".join(parts).encode())[:12]
-
-
-def home_id(root: str) -> str:
-    """A data dir's identity: its real path and inode (one removed and made again under the
-    same name is another home, and so is a symlink's target moved)."""
-    real = os.path.realpath(root)
-    try:
-        st = os.stat(real)
-    except OSError:
-        return real
-    return f"{real}\0{st.st_dev}:{st.st_ino}"
-
-
-def home_key(root: str, build: str | None = None) -> str:
-    """The socket name of the host serving the data dir `root` for this build."""
-    return _fnv(f"{build or host_key()}\n{home_id(root)}".encode())
-
-
-def host_dir(base: str = "/tmp") -> str:
-    return runtime_dir(base)
-
-
-def host_socket(key: str, base: str = "/tmp") -> str:
-    return os.path.join(host_dir(base), f"host-{key}.sock")
 
 
 # -- client side ---------------------------------------------------------------------------
@@ -99,10 +55,6 @@ def request(
     """Hand a supervisor start to the host of the data dir `home` (starting one when none
     answers); returns the connection the supervisor's readiness line will arrive on.
     HostUnavailable when no host took the request (nothing was started)."""
-    from pathlib import Path  # lazy: not in the session host (bench: memory per idle worker)
-
-    from looop.sessions.state import ensure_private_dir
-
     key = home_key(home)
     ensure_private_dir(Path(host_dir(base)))  # never hand an env to another user's socket
     path = host_socket(key, base)
@@ -156,12 +108,6 @@ def start_host_process(
     inside, pad = enclosing_host()
     if inside:
         return pad is not None and _launch_via(pad, cmd, env, err_path, wait)
-    # lazy: pathlib and subprocess stay out of the session host (bench: memory per idle worker)
-    import subprocess
-    from pathlib import Path
-
-    from looop.sessions.state import ensure_private_dir
-
     ensure_private_dir(Path(os.path.dirname(err_path)))
     r, w = os.pipe()
     try:
@@ -262,8 +208,6 @@ def start_detached(
 ) -> subprocess.Popen[bytes]:
     """A daemon-to-be (it forks once more and its intermediate exits): own session, no
     stdin/stdout, stderr to `err`, only `ready_w` inherited. OSError when it cannot start."""
-    import subprocess  # lazy: not in the session host (bench: memory per idle worker)
-
     return subprocess.Popen(
         cmd,
         stdin=subprocess.DEVNULL,
@@ -286,18 +230,6 @@ def _key_of(home: str | None, key: str | None) -> str:
 def host_pid(base: str = "/tmp", home: str | None = None, *, key: str | None = None) -> int | None:
     """The pid of the live host of the data dir `home` (or of `key`) for this build, or None."""
     return lock_holder(os.path.join(host_dir(base), f"host-{_key_of(home, key)}.lock"))
-
-
-def lock_holder(path: str) -> int | None:
-    """The pid a preloaded host wrote in its lock file while it holds the lock, or None."""
-    if not flock_held(path):
-        return None
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(32).strip()
-    except OSError:
-        return None
-    return int(raw) if raw.isdigit() else None
 
 
 def stop_hosts(base: str = "/tmp") -> int:
@@ -325,12 +257,3 @@ def stop_host(base: str = "/tmp", home: str | None = None, *, key: str | None = 
     finally:
         sock.close()
     return True
-
-
-def host_options(argv: list[str]) -> dict[str, str]:
-    """A preloaded host's `--name value` options, as its command line gives them."""
-    opts: dict[str, str] = {}
-    for i in range(0, len(argv) - 1, 2):
-        if argv[i].startswith("--"):
-            opts[argv[i]] = argv[i + 1]
-    return opts

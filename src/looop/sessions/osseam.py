@@ -13,7 +13,6 @@ import fcntl
 import os
 import signal
 import struct
-import sys
 import termios
 from typing import TYPE_CHECKING, Protocol
 
@@ -46,6 +45,12 @@ _RESET_SIGNALS = [
     if hasattr(signal, s)
 ]
 PR_SET_CHILD_SUBREAPER = 36
+
+# posix_spawn opening the PTY in the child: wherever looop runs (Linux, macOS). Popen, and
+# subprocess in every forked supervisor's pages, only on a platform without it.
+_SPAWN_LIGHT = hasattr(os, "posix_spawn") and hasattr(os, "POSIX_SPAWN_OPEN")
+if not _SPAWN_LIGHT:
+    import subprocess
 
 
 def _prctl() -> Callable[..., int]:
@@ -255,8 +260,6 @@ class HostOS:
             env = self.env  # read only: posix_spawn and Popen copy it
             pid = self._spawn_light(argv, slave, env)
             if pid is None:
-                import subprocess  # lazy: not in the session host (bench: memory per idle worker)
-
                 proc = subprocess.Popen(
                     argv,
                     stdin=slave,
@@ -274,8 +277,7 @@ class HostOS:
             raise
         except BaseException as e:
             os.close(master)
-            sub = sys.modules.get("subprocess")
-            if sub is not None and isinstance(e, sub.SubprocessError):
+            if not _SPAWN_LIGHT and isinstance(e, subprocess.SubprocessError):
                 raise OSError(str(e)) from e  # the seam speaks OSError only
             raise
         finally:
@@ -289,7 +291,7 @@ class HostOS:
         controlling terminal is the PTY (the session leader opens the slave by name, so it
         becomes its terminal), default signals, an empty mask. Every descriptor of ours is
         close-on-exec, as Python makes them. None where the platform lacks it (Popen then)."""
-        if not hasattr(os, "posix_spawn") or not hasattr(os, "POSIX_SPAWN_OPEN"):
+        if not _SPAWN_LIGHT:
             return None
         path = os.ttyname(slave)
         program = argv[0]

@@ -13,7 +13,7 @@ import resource
 
 from looop.core import cgroup
 from looop.hot.peers import LIMITS
-from looop.sessions.hostclient import host_dir, host_options
+from looop.sessions.hostnames import host_dir, host_options
 
 
 def become_host(

@@ -66,10 +66,19 @@ def log(msg: str) -> None:
         pass
 
 
-def _trace() -> str:
-    import traceback  # lazy: tokenize in each supervisor (bench: memory per idle worker)
-
-    return traceback.format_exc()
+def log_failure(msg: str) -> None:
+    """`log(msg)`, then the exception being handled as the interpreter prints an uncaught one:
+    with its C printer (`sys.__excepthook__`), so a supervisor that fails loads no
+    `traceback` (and its tokenize)."""
+    log(msg)
+    e = sys.exception()
+    if e is None:
+        return
+    try:
+        sys.__excepthook__(type(e), e, e.__traceback__)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 class AttachClient:
@@ -319,7 +328,7 @@ class Pump:
         return emu
 
     def screen_failed(self) -> None:
-        log("screen emulation failed; starting a fresh screen\n" + _trace())
+        log_failure("screen emulation failed; starting a fresh screen")
         self.emu = None
 
     def new_screen(self) -> None:

@@ -15,8 +15,9 @@ from pathlib import Path
 from looop.hot.errors import CorruptState
 from looop.hot.logfiles import MAX_BYTES, MAX_FILES
 from looop.hot.where import runtime_base
-from looop.sessions.hostclient import HOST_IDLE_S, HostUnavailable, read_line, start_detached
+from looop.sessions.hostclient import HostUnavailable, read_line, start_detached
 from looop.sessions.hostclient import request as host_request
+from looop.sessions.hostnames import HOST_IDLE_S
 from looop.sessions.state import (
     SUPERVISOR_ERR,
     Session,

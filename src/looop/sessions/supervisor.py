@@ -33,7 +33,7 @@ from looop.sessions.control import MAX_SIZE, Control
 from looop.sessions.evloop import Loop
 from looop.sessions.lifecycle import Lifecycle
 from looop.sessions.osseam import HostOS, name_self, set_subreaper
-from looop.sessions.pump import Pump, _trace, log
+from looop.sessions.pump import Pump, log, log_failure
 from looop.sessions.states import SessionState, StatusBook
 
 IDLE_CHECK_S = 0.5
@@ -359,7 +359,7 @@ class Supervisor:
             loop.run_until(task)
             return int(task.result())
         except BaseException as e:
-            log("supervisor crashed\n" + _trace())
+            log_failure("supervisor crashed")
             if self.book.live:
                 self.book.change_state(
                     SessionState.EXITED, child_pid=None, error=f"supervisor crashed: {e}"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from looop.remote.callhome import PENDING, Pending, Refused, call, request
-from looop.remote.kube import podrun, shim
+from looop.remote.kube import gohome, podrun
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.process]  # real processes
 
@@ -110,7 +110,7 @@ def test_the_request_carries_stdin_only_for_a_dash() -> None:
     ],
 )
 def test_what_each_http_answer_means(status: int, body: bytes, want: object) -> None:
-    got = shim.outcome(status, body, "https://home.example")
+    got = gohome.outcome(status, body, "https://home.example")
     if isinstance(want, tuple):
         assert isinstance(got, Refused) and want[0] in got.line and got.code == want[1]
     else:

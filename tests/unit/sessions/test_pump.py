@@ -213,6 +213,26 @@ def test_the_supervisor_loads_no_asyncio_threading_or_selectors() -> None:
     assert out.stdout.strip() == "[]", out.stdout
 
 
+@pytest.mark.process
+def test_the_session_host_and_a_failure_report_load_no_subprocess_pathlib_or_traceback() -> None:
+    """The session host imports the names it shares with its clients (hostnames), never
+    hostclient, which starts processes; a supervisor's failure is printed by the interpreter's
+    C printer, so `traceback` (and its tokenize) never loads in one."""
+    code = (
+        "import sys, looop.sessions.host\n"
+        "from looop.sessions.pump import log_failure\n"
+        "try:\n    1 / 0\nexcept ZeroDivisionError:\n    log_failure('boom')\n"
+        "print(sorted(m for m in ('subprocess', 'pathlib', 'traceback', 'tokenize', "
+        "'looop.sessions.hostclient') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=20
+    )
+    assert out.stdout.strip() == "[]", out.stdout
+    assert "boom\nTraceback (most recent call last):" in out.stderr, out.stderr
+    assert "ZeroDivisionError: division by zero" in out.stderr, out.stderr
+
+
 # -- the log writer thread -------------------------------------------------------------------
 
 

@@ -14,6 +14,8 @@ import shlex
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,15 +93,7 @@ class Link:
 
     def master_up(self) -> bool:
         """The master answers on its control socket (no ssh process spawned to ask)."""
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.settimeout(1.0)
-            s.connect(self.control)
-            return True
-        except OSError:
-            return False
-        finally:
-            s.close()
+        return _answers(self.control)
 
     def start_master(self) -> None:
         """One connection for every verb to this host, kept until `host rm`/`down` (or the
@@ -147,12 +141,7 @@ class Link:
         if self.master_up():
             return
         self.start_master()
-        # link is a hot door (`looop shot` of a remote worker): only a fresh master loads the
-        # relay's server
-        # lazy: the relay's server, as said above
-        from looop.remote.ssh import relay
-
-        relay.ensure_running(self.relay_socket, self.host.name, self.data, self.bin, self.env)
+        start_relay(self.relay_socket, self.host.name, self.data, self.bin, self.env)
         try:
             hello = self.call("hello", {"fresh": True})
         except Unreachable:
@@ -243,6 +232,48 @@ class Link:
         if done.returncode == 255:
             raise Unreachable(f"host {self.host.name} does not answer (the link dropped)")
         return done.returncode
+
+
+def _answers(path: str) -> bool:
+    """Something listens on the unix socket `path`."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(1.0)
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def start_relay(
+    path: str, host: str, data: Path, looop_bin: str, env: Mapping[str, str] | None
+) -> None:
+    """Start this host's relay (`looop host relay`, listening on `path`) when none answers,
+    and wait until it does. `env`: the home's own (None: this process's): it runs verbs. The
+    relay is a process of its own (relay.py): a verb here never loads its server."""
+    if _answers(path):
+        return
+    run_env = dict(os.environ if env is None else env)
+    run_env["LOOOP_DATA_DIR"] = str(data)
+    errlog = data / "hosts" / f".{host}.relay.err"
+    with open(errlog, "ab") as err:
+        subprocess.Popen(
+            [looop_bin, "host", "relay", host, path],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+            env=run_env,
+            cwd=str(data),
+        )
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        if _answers(path):
+            return
+        time.sleep(0.05)
+    sys.stderr.write(f"looop: the relay for host {host} did not start (see {errlog})\n")
 
 
 def _last_line(text: str) -> str:

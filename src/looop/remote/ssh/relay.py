@@ -4,19 +4,15 @@ the host's SSH master forwards to the satellite (`ssh -O forward -R remote.sock:
 A request is one JSON object (a remote worker's verb: ask, claim, unclaim, tell, told, cost),
 answered by remote/answer.py: run as the home's own `looop` verb against the home data dir,
 as that worker, once per key even across a restart of this relay. Only workers the home
-started on THIS host may speak here."""
+started on THIS host may speak here. A process of its own (`looop host relay`), started by
+the link (link.start_relay): a verb over the link never loads this server."""
 
 from __future__ import annotations
 
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from looop.hot import locks
@@ -91,43 +87,3 @@ def serve(ctx: Ctx, name: str, path: str) -> int:
     except OSError:
         pass
     return 0
-
-
-def accepting(path: str) -> bool:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.settimeout(1.0)
-        s.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def ensure_running(
-    path: str, host: str, data: Path, looop_bin: str, env: Mapping[str, str] | None
-) -> None:
-    """Start this host's relay (`looop host relay`, listening on `path`) when none answers,
-    and wait until it does. `env`: the home's own (None: this process's): it runs verbs."""
-    if accepting(path):
-        return
-    run_env = dict(os.environ if env is None else env)
-    run_env["LOOOP_DATA_DIR"] = str(data)
-    errlog = data / "hosts" / f".{host}.relay.err"
-    with open(errlog, "ab") as err:
-        subprocess.Popen(
-            [looop_bin, "host", "relay", host, path],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            start_new_session=True,
-            env=run_env,
-            cwd=str(data),
-        )
-    end = time.monotonic() + 10
-    while time.monotonic() < end:
-        if accepting(path):
-            return
-        time.sleep(0.05)
-    sys.stderr.write(f"looop: the relay for host {host} did not start (see {errlog})\n")

@@ -6,15 +6,11 @@ output. Versioned: a request of another protocol is refused in one line."""
 
 from __future__ import annotations
 
-import os
 import re
-import sys
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from looop.core.context import Ctx
-from looop.hot import store
 from looop.hot.errors import LooopError
 from looop.hot.logs import read_log
 from looop.hot.workerrows import last_output
@@ -33,6 +29,14 @@ KEY_RE = re.compile(r"[0-9a-f]{16}")
 RELAY = "relay.sock"
 # What a remote worker's own `looop` sends home (remote/ssh/shim.py), the rest runs here.
 RELAYED = ("ask", "claim", "unclaim", "tell", "told", "cost")
+# A start's machinery (git, worktrees, srt: ~25-50 ms measured) serves these three
+# (farverbs.py): `ls` and the other per-verb satellites load none of it.
+START_VERBS = ("hello", "spawn", "verify")
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    Verbs = Callable[[Ctx, Path, str, dict[str, Any], str], dict[str, Any]]
 
 
 def satellite_dir(env: dict[str, str], key: str) -> Path:
@@ -44,7 +48,7 @@ def satellite_dir(env: dict[str, str], key: str) -> Path:
     return Path(home) / SATELLITES / key
 
 
-def _row(s: Session) -> dict[str, Any]:
+def worker_row(s: Session) -> dict[str, Any]:
     return {
         "id": s.id,
         "state": s.state,
@@ -58,17 +62,21 @@ def _row(s: Session) -> dict[str, Any]:
     }
 
 
-def handle(ctx: Ctx, op: str, req: dict[str, Any], version: str) -> dict[str, Any]:
+def handle(
+    ctx: Ctx, op: str, req: dict[str, Any], version: str, verbs: Verbs | None = None
+) -> dict[str, Any]:
+    """One verb's answer; `verbs` serves it (farverbs.start_verb for START_VERBS, which the
+    satellite process of such a verb loads), else this module's own."""
     if req.get("v") != PROTOCOL:
         return {"error": f"this host's looop {version} speaks satellite protocol {PROTOCOL}"}
     root = ctx.paths.data
     try:
-        return _handle(ctx, root, op, req, version)
+        return (verbs or _handle)(ctx, root, op, req, version)
     except (SessionError, LooopError) as e:
         return {"error": str(e)}
 
 
-def _sid(req: dict[str, Any]) -> str:
+def worker_id(req: dict[str, Any]) -> str:
     sid = req.get("id")
     if not isinstance(sid, str):
         raise LooopError("the request names no worker id")
@@ -76,35 +84,9 @@ def _sid(req: dict[str, Any]) -> str:
 
 
 def _handle(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str) -> dict[str, Any]:
-    if op in ("hello", "spawn", "verify"):
-        # A start's machinery (git, worktrees, srt: ~25-50 ms measured) only for these three:
-        # `ls` and the other per-verb satellites load none of it.
-        # lazy: a start's machinery, as said above
-        from looop.remote.ssh import farstart, hostverify
-    if op == "hello":
-        relay = root / RELAY
-        if req.get("fresh"):
-            store.remove(relay)  # a dead master's forward: a fresh one binds it again
-        root.mkdir(parents=True, exist_ok=True)
-        farstart.refresh_shims(root, ctx.env.get("HOME", ""))
-        return {
-            "version": version,
-            "protocol": PROTOCOL,
-            "dir": str(root),
-            "relay": str(relay),
-            "python": sys.version.split()[0],
-            "uid": os.geteuid(),
-            "sandbox_missing": farstart.sandbox_missing(ctx),
-        }
     if op == "ls":
-        return {"workers": [_row(s) for s in list_sessions(root)]}
-    if op == "spawn":
-        sid = _sid(req)
-        s, tree = farstart.spawn(ctx, root, sid, req, root / RELAY)
-        return {"row": _row(s), "tree": asdict(tree) if tree is not None else None}
-    if op == "verify":
-        return hostverify.verify(ctx, req)
-    sid = _sid(req)
+        return {"workers": [worker_row(s) for s in list_sessions(root)]}
+    sid = worker_id(req)
     if op == "reach":
         try:
             s = get_session(root, sid)

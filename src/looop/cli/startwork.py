@@ -1,0 +1,146 @@
+"""`looop worker start`'s move and its check, without click: the two lines it prints, the
+daily budget's refusal, and whether the worker's command could run at all. The click verb
+(cli/workers.py) and the click-free face (hot/workerstart.py, through `start_here` once no
+beat host took the start) run the same decision, so both say, exit and write alike
+(tests/unit/cli/test_worker_start_parity.py)."""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+from collections.abc import Callable
+
+from looop.cli.ctxbuild import ctx_for
+from looop.cli.steermove import steer
+from looop.cli.steerwork import body
+from looop.core.context import Ctx
+from looop.hot import store, where
+from looop.hot.clock import Clock, clock_for
+from looop.hot.cost.breakers import start_refused
+from looop.hot.errors import LooopError
+from looop.hot.startargs import Start
+from looop.sessions.state import LOG, Session, get_session
+from looop.workers import sandboxtty
+from looop.workers.launch import normalise_target
+
+START_SETTLE_S = 1.0  # long enough for a shell to fail to find or exec its command
+SETTLE_POLL_S = 0.005
+SANDBOX_POLL_S = 0.02  # srt takes a second or more to start its box: no need to spin
+
+
+def start_here(start: Start, env: dict[str, str], clock: Clock | None) -> None:
+    """`looop worker start` parsed by the click-free face, run in this process: the Ctx built,
+    the move run and checked, its two lines printed."""
+    ctx = ctx_for(env, clock_for(env, clock), events_to="stderr")
+    sys.stdout.write(start_worker_lines(start, ctx, started_ok))
+
+
+def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]) -> str:
+    """The move and its two lines (shared with the click verb)."""
+    refuse_over_fleet_budget(ctx, start)
+
+    obj: dict[str, object] = {
+        "action": "start_worker",
+        "id": start.worker_id,
+        "prompt": body(start.prompt, "worker prompt"),
+    }
+    for k in ("runner", "command", "verify", "sandbox", "branch", "host"):
+        v = getattr(start, k)
+        if v is not None:
+            obj[k] = v
+    if start.resume:
+        obj["resume"] = True
+    if start.budget is not None:  # set before the start, undone if it is refused; journaled
+        obj["budget_usd"], obj["on_budget"] = start.budget, start.on_budget
+    if start.repo is not None:
+        # relative to where the human stands; ~ the shell expands, or the worker start does;
+        # a URL (a host clones it: https://…, git@host:path) is no path, nor is any repo on a
+        # host named (a path there is the host's: a relative one is refused, not made ours)
+        first = start.repo.split("/", 1)[0]
+        keep = not start.repo or start.repo.startswith("~") or "://" in start.repo or ":" in first
+        keep = keep or start.host not in (None, "local")
+        obj["repo"] = start.repo if keep else os.path.abspath(start.repo)
+    wid = start.worker_id
+    done = steer(ctx, obj, start.journal, check=lambda c: check(c, wid))
+    return f"{done}\n  watch: looop shot {wid} · looop log {wid} -f · looop attach {wid}\n"
+
+
+def refuse_over_fleet_budget(ctx: Ctx, start: Start) -> None:
+    """The daily budget's refusal of a new worker (decide/cost/breakers.start_refused)."""
+
+    def line() -> str | None:
+        if start.command is not None:
+            return start.command
+        r = ctx.config().runner(start.runner)
+        return r.worker if r is not None else None
+
+    why = start_refused(ctx.knobs(), ctx.paths, ctx.clock, start.worker_id, line)
+    if why is not None:
+        raise LooopError(why)
+
+
+def started_ok(ctx: Ctx, worker_id: str) -> None:
+    """A command that cannot run dies at once (127 not found, 126 not executable); refuse
+    success if so. A worker run as its own argv was exec'd by the supervisor already (a
+    failed exec fails the start itself); a `bash -c` line is waited on until bash has exec'd
+    another program, or it ended, or START_SETTLE_S passed (a line that stays a shell); a
+    sandboxed one until the pty relay inside says the same (workers/sandboxtty.py)."""
+    wid = normalise_target(worker_id)
+    if (ctx.paths.data / "hosts" / "workers" / f"{wid}.json").exists():
+        return  # started on an SSH host: the host said so (remote/ssh)
+    if where.sandboxed(str(ctx.paths.data), wid):
+        ended = _sandboxed_ended_at_once(ctx, wid)
+    elif get_session(ctx.paths.data, wid).cmd[:2] != ["bash", "-c"]:
+        return
+    else:
+        ended = _ended_at_once(ctx, wid)
+    if ended is None or not ended.exit_code:  # ran, exited 0, or ended by a signal
+        return
+    code = ended.exit_code
+    tail = [ln.replace("\r", "").strip() for ln in store.tail_lines(ended.dir / LOG, 3)]
+    tail = [ln for ln in tail if ln]
+    why = f": {tail[-1][:200]}" if tail else ""
+    hint = (
+        " — is the agent CLI installed and on PATH? (`looop init` picks another runner)"
+        if code in (126, 127)
+        else f" — see `looop log {wid}`"
+    )
+    raise LooopError(f"worker {wid} exited at once with code {code}{why}{hint}")
+
+
+def _ended_at_once(ctx: Ctx, wid: str) -> Session | None:
+    """The worker's session if it ended before bash became another program (None once bash
+    exec'd its program, or after START_SETTLE_S: a line that stays a shell)."""
+
+    deadline = ctx.clock.monotonic() + START_SETTLE_S
+    while ctx.clock.monotonic() < deadline:
+        session = get_session(ctx.paths.data, wid)
+        if not session.alive:
+            return session
+        now = _exe(session.child_pid)
+        if now is not None and os.path.basename(now) != "bash":
+            return None  # bash found its program and became it
+        select.select([], [], [], SETTLE_POLL_S)
+    return None
+
+
+def _sandboxed_ended_at_once(ctx: Ctx, wid: str) -> Session | None:
+    """The sandboxed worker's session if it ended before its relay saw it run its program."""
+
+    def alive() -> bool:
+        return get_session(ctx.paths.data, wid).alive
+
+    if sandboxtty.started(ctx, wid, alive, SANDBOX_POLL_S):
+        return None
+    return get_session(ctx.paths.data, wid)
+
+
+def _exe(pid: int | None) -> str | None:
+    """The program a process runs now (None when it is gone or unreadable)."""
+    if not pid:
+        return None
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None

@@ -1,0 +1,76 @@
+"""One decision run as the human: the move behind the steering verbs (cli/steer.py), `looop
+kill` and `worker start` (cli/startwork.py), with the executor loaded at the top. Only what
+moves imports this module: the click-free `kill` face reaches it through `kill_here` once no
+beat host took the kill."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from looop.act.actions import decision_from_obj
+from looop.act.executor import execute
+from looop.cli.ctxbuild import ctx_for
+from looop.core.context import Ctx
+from looop.hot import store
+from looop.hot.clock import Clock, clock_for
+from looop.hot.errors import LooopError
+from looop.seed import ensure_data_dir
+
+
+def steer(
+    ctx: Ctx,
+    obj: dict[str, Any],
+    journal: str | None,
+    *,
+    allow_dangerous: bool = False,
+    check: Callable[[Ctx], None] | None = None,
+) -> str:
+    """Run one decision as the human; the success line to print. `check` may still refuse
+    success (LooopError) after the move ran, before the line is printed."""
+    ensure_data_dir(ctx.paths)
+    if journal is not None:
+        obj["journal"] = journal
+    decision = decision_from_obj(obj)
+    before = _stamp(ctx.paths.last_shell)
+    try:
+        done = execute(ctx, ctx.knobs(), decision, actor="cli", allow_dangerous=allow_dangerous)
+    finally:
+        # only this command's output: a refused one must not replay the previous command's
+        if obj["action"] == "run_shell" and _stamp(ctx.paths.last_shell) != before:
+            _show_shell_output(ctx.paths.last_shell)
+    if check is not None:
+        check(ctx)
+    return f"✓ {done.kind} · {done.journal}"
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+def _show_shell_output(path: Path) -> None:
+    try:
+        rec = store.read_json_object(path) or {}
+    except LooopError:
+        return
+    out, err = str(rec.get("stdout") or ""), str(rec.get("stderr") or "")
+    if out:
+        sys.stdout.write(out.rstrip("\n") + "\n")
+        sys.stdout.flush()
+    if err:
+        sys.stderr.write(err.rstrip("\n") + "\n")
+        sys.stderr.flush()
+
+
+def kill_here(parsed: dict[str, str], env: dict[str, str], clock: Clock | None) -> None:
+    """`looop kill ID` parsed by the click-free face (hot/killfast.py), run in this process:
+    the Ctx built, the move run, its line printed."""
+    ctx = ctx_for(env, clock_for(env, clock), events_to="stderr")
+    obj = {"action": "kill_worker", "id": parsed["id"], "reason": parsed["reason"]}
+    sys.stdout.write(steer(ctx, obj, parsed.get("journal")) + "\n")

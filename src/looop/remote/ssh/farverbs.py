@@ -1,0 +1,45 @@
+"""The satellite's start verbs (`hello`, `spawn`, `verify`): what a start on an SSH host
+needs (farstart's checkout, sandbox and session; hostverify's check), imported at the top.
+
+Only the satellite process of one of these verbs loads this module (cli/satellite.py picks it
+by the verb); `ls`, `screen`, `send` and the rest answer from satellite.py without it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from looop.core.context import Ctx
+from looop.hot import store
+from looop.hot.errors import LooopError
+from looop.remote.ssh import farstart, hostverify
+from looop.remote.ssh.link import PROTOCOL
+from looop.remote.ssh.satellite import RELAY, worker_id, worker_row
+
+
+def start_verb(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str) -> dict[str, Any]:
+    if op == "hello":
+        relay = root / RELAY
+        if req.get("fresh"):
+            store.remove(relay)  # a dead master's forward: a fresh one binds it again
+        root.mkdir(parents=True, exist_ok=True)
+        farstart.refresh_shims(root, ctx.env.get("HOME", ""))
+        return {
+            "version": version,
+            "protocol": PROTOCOL,
+            "dir": str(root),
+            "relay": str(relay),
+            "python": sys.version.split()[0],
+            "uid": os.geteuid(),
+            "sandbox_missing": farstart.sandbox_missing(ctx),
+        }
+    if op == "spawn":
+        sid = worker_id(req)
+        s, tree = farstart.spawn(ctx, root, sid, req, root / RELAY)
+        return {"row": worker_row(s), "tree": asdict(tree) if tree is not None else None}
+    if op == "verify":
+        return hostverify.verify(ctx, req)
+    raise LooopError(f"unknown satellite verb {op!r}")

@@ -1,0 +1,88 @@
+"""The names of a home's session host, shared by the host process and its clients: its build
+key, the home's identity, its socket in the runtime dir and a preloaded host's options.
+
+Only `os` and the runtime dir: the host process (host.py, preloaded.py) imports this, never
+`hostclient`, which starts hosts and runs subprocesses (pathlib and subprocess would cost
+every forked supervisor their pages).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+from looop.hot.locks import flock_held
+from looop.hot.where import runtime_dir
+
+HOST_IDLE_S = 300.0  # the knob's default: see host.HOMELESS_IDLE_S
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _fnv(data: bytes) -> str:
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+def host_key(executable: str = sys.executable) -> str:
+    """Interpreter + every module file the host preloads (path, size, mtime): an edited or
+    upgraded looop gets a new host; the old one idles out."""
+    parts = [executable, _PACKAGE]
+    with contextlib.suppress(OSError):
+        st = os.stat(os.path.join(_PACKAGE, "__init__.py"))  # the version lives there
+        parts.append(f"__init__.py:{st.st_size}:{st.st_mtime_ns}")
+    for room in ("sessions", "core"):
+        d = os.path.join(_PACKAGE, room)
+        with contextlib.suppress(OSError):
+            for name in sorted(os.listdir(d)):
+                if name.endswith(".py"):
+                    st = os.stat(os.path.join(d, name))
+                    parts.append(f"{room}/{name}:{st.st_size}:{st.st_mtime_ns}")
+    return _fnv("\n".join(parts).encode())[:12]
+
+
+def home_id(root: str) -> str:
+    """A data dir's identity: its real path and inode (one removed and made again under the
+    same name is another home, and so is a symlink's target moved)."""
+    real = os.path.realpath(root)
+    try:
+        st = os.stat(real)
+    except OSError:
+        return real
+    return f"{real}\0{st.st_dev}:{st.st_ino}"
+
+
+def home_key(root: str, build: str | None = None) -> str:
+    """The socket name of the host serving the data dir `root` for this build."""
+    return _fnv(f"{build or host_key()}\n{home_id(root)}".encode())
+
+
+def host_dir(base: str = "/tmp") -> str:
+    return runtime_dir(base)
+
+
+def host_socket(key: str, base: str = "/tmp") -> str:
+    return os.path.join(host_dir(base), f"host-{key}.sock")
+
+
+def host_options(argv: list[str]) -> dict[str, str]:
+    """A preloaded host's `--name value` options, as its command line gives them."""
+    opts: dict[str, str] = {}
+    for i in range(0, len(argv) - 1, 2):
+        if argv[i].startswith("--"):
+            opts[argv[i]] = argv[i + 1]
+    return opts
+
+
+def lock_holder(path: str) -> int | None:
+    """The pid a preloaded host wrote in its lock file while it holds the lock, or None."""
+    if not flock_held(path):
+        return None
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(32).strip()
+    except OSError:
+        return None
+    return int(raw) if raw.isdigit() else None
