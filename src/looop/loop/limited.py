@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 
 def limit_path(paths: Paths) -> str:
+    """Where the wait is kept (loop/limithit.py writes it, every beat reads it)."""
     return str(paths.state(FILE))
 
 
