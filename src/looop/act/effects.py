@@ -378,10 +378,10 @@ def _remote_wing() -> tuple[Away, Callable[[Ctx, str], Backend | None]]:
     """The remote room as a move reaches it, its caller having decided with one stat that
     hosts are registered: where a start goes (remote/dispatch) and a running worker's far
     backend (remote/engine). A fleet without hosts never loads it."""
-    # lazy: the one door to the SSH and Kubernetes rooms (~85-210 ms), for hosts only
-    from looop.remote import dispatch, engine
+    # lazy: the remote wing (the SSH and Kubernetes rooms, ~85-210 ms), for hosts only
+    from looop.remote import wing
 
-    return dispatch, engine.remote_of
+    return wing.dispatch, wing.remote_of
 
 
 def _sessions_call(what: str, fn: Callable[[], object]) -> None:

@@ -31,8 +31,8 @@ class FleetWork:
         sandbox = _shell_sandbox(ctx, cfg)
         far: RunFar | None = None
         if (ctx.paths.data / "hosts" / "workers").is_dir():
-            # lazy: the SSH and Kubernetes rooms (~85-210 ms), for remote workers only
-            from looop.remote.verify import run_far
+            # lazy: the remote wing (SSH and Kubernetes, ~85-210 ms), for remote workers only
+            from looop.remote.wing import run_far
 
             far = run_far
         run_pending_verifies(ctx, knobs, sessions, run_shell, sandbox, far)
