@@ -323,11 +323,7 @@ def _where(ctx: Ctx, knobs: Knobs, a: StartWorker) -> tuple[str | None, Away | N
     host = "local" if why is not None and hosts else host  # not placed on a host
     if host is None and not hosts:
         return None, None
-    # A fleet without hosts never loads the SSH and Kubernetes rooms (~85-210 ms measured).
-    # lazy: those rooms; one stat above decides
-    from looop.remote import dispatch
-
-    return host, dispatch
+    return host, _remote_wing()[0]
 
 
 def _hold_to_budget(ctx: Ctx, a: StartWorker) -> Callable[[], None]:
@@ -375,9 +371,17 @@ def _remote(ctx: Ctx, wid: str) -> Backend | None:
     # a kill of a worker here (most of them) must not pay
     if not remote_record(ctx.paths.data, wid).exists():
         return None
-    from looop.remote.engine import remote_of  # lazy: as dispatch in _where (one stat first)
+    return _remote_wing()[1](ctx, wid)
 
-    return remote_of(ctx, wid)
+
+def _remote_wing() -> tuple[Away, Callable[[Ctx, str], Backend | None]]:
+    """The remote room as a move reaches it, its caller having decided with one stat that
+    hosts are registered: where a start goes (remote/dispatch) and a running worker's far
+    backend (remote/engine). A fleet without hosts never loads it."""
+    # lazy: the remote wing (the SSH and Kubernetes rooms, ~85-210 ms), for hosts only
+    from looop.remote import wing
+
+    return wing.dispatch, wing.remote_of
 
 
 def _sessions_call(what: str, fn: Callable[[], object]) -> None:

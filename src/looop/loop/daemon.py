@@ -216,8 +216,8 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
         except SessionError:
             pass  # it finished on its own meanwhile
     if os.path.isdir(ctx.paths.data / "hosts" / "workers"):
-        # lazy: the SSH and Kubernetes rooms (~85-210 ms measured), for a fleet with hosts only
-        from looop.remote.engine import kill_all
+        # lazy: the remote wing (the SSH and Kubernetes rooms, ~85-210 ms), for remote workers only
+        from looop.remote.wing import kill_all
 
         far, failed = kill_all(ctx)
         res.workers += far

@@ -1,6 +1,7 @@
-"""A beat past every gate (loop/tick.py): the prompt, one metered runner call, then the move
-parsed and executed, or the failure counted. Loaded only when the world changed, so a skip
-beat never pays for the runner, the executor or the prompt this imports."""
+"""A beat past every gate (loop/tick.py): the spend breakers, the prompt, one metered runner
+call, then the move parsed and executed and settled, or the failure counted. tick.py's one
+door, loaded only when the world changed, so a skip beat never pays for the spend policy, the
+runner, the executor, the prompt or settling this imports."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from looop.decide.prompt import PromptExtras, build_prompt
 from looop.decide.runner import RunResult
 from looop.hot import store
 from looop.hot.errors import LooopError
-from looop.loop import flap, guards, limited, settle
+from looop.loop import alerts, flap, guards, limited, limithit, settle
 from looop.loop.asks import asks_section
 from looop.loop.beat import Beat, TickOutcome
 from looop.loop.runs import new_run_id, prune_runs
@@ -24,9 +25,13 @@ LastWorld = Callable[[], dict[str, str] | None]  # the world the decider last sa
 
 
 def decide(b: Beat, last_world: LastWorld) -> TickOutcome:
-    """Prompt, one metered runner call, then commit the move or count the failure."""
+    """The spend breakers, the prompt, one metered runner call, then commit the move or count
+    the failure."""
     ctx, out, runner = b.ctx, b.out, b.runner
     assert runner is not None and b.cfg is not None
+    stopped = _breakers(b)
+    if stopped is not None:
+        return stopped
     if _write_prompt(b, last_world):
         return out  # a dry run stops at the prompt
     assert out.run_id is not None and out.prompt_path is not None
@@ -50,14 +55,30 @@ def decide(b: Beat, last_world: LastWorld) -> TickOutcome:
     else:
         assert code is not None and error is not None
         if limit is None:  # the retry check, when it ran, already read this output
-            limit = limited.find(b, result.tail + "\n" + (result.error or ""))
+            limit = limithit.find(b, result.tail + "\n" + (result.error or ""))
         if limit is not None:  # a usage window: wait for its reset, count no failure
-            out.status, out.error = "limited", limited.record(b, limit, runner.name)
+            out.status, out.error = "limited", limithit.record(b, limit, runner.name)
         else:
             settle.count_failure(b, code, error, int(result.secs))
     settle.write_result(ctx, run_dir, runner.name, result, out, code)
     prune_runs(ctx, b.k.num("runs_keep"))
     return out
+
+
+def _breakers(b: Beat) -> TickOutcome | None:
+    """Spend breakers (decide/spend), the beat's last gate: an open one is a pulse line, a
+    record, one alert."""
+    if b.dry_run:
+        return None
+    assert b.runner is not None
+    hit = spend.open_breaker(b.ctx, b.k, b.runner)
+    if hit is None:
+        alerts.clear_alerts(b.ctx)  # past every breaker: a later opening is news again
+        return None
+    b.ctx.events.emit("warn", hit.event, hit.message, **hit.fields)
+    b.ctx.events.record(hit.record, **hit.fields)
+    alerts.raise_alert(b.ctx, hit.alert_key, hit.alert, b.cfg)
+    return b.stop(hit.status, hit.error)
 
 
 def _extras(b: Beat, last_world: LastWorld) -> PromptExtras:

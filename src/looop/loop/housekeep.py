@@ -7,32 +7,24 @@ from typing import TYPE_CHECKING
 
 from looop.core.context import Ctx
 from looop.hot.config import Config, Knobs
-from looop.hot.errors import LooopError
 from looop.hot.leases import reap_stale, session_alive
 from looop.hot.sandboxpolicy import SandboxPolicy
 from looop.hot.stamps import utc_stamp_ms
 from looop.hot.tellbox import sweep_consumed
-from looop.sessions.state import list_sessions, prune_aged, settle_dead
-from looop.workers.sandbox import WorkerBox
+from looop.sessions.state import prune_aged, settle_dead
 
 if TYPE_CHECKING:
-    from looop.act.shell import ShellResult
+    from looop.loop.fleetwork import FleetWork
 
 
-def _run_shell(
-    ctx: Ctx, cmd: str, timeout_s: float, sandbox: SandboxPolicy | WorkerBox | None = None
-) -> ShellResult:
-    from looop.act.shell import run_shell  # lazy: a skip beat runs no verify command
+def _fleet(ctx: Ctx) -> FleetWork:
+    """housekeep's one door, for a beat that has workers or verify work: the shell runner,
+    the worker machinery and the spend meter (loop/fleetwork.py)."""
+    # A data dir that never started a worker and holds no verify command never loads it.
+    # lazy: the worker machinery, for a data dir with workers or verify commands only
+    from looop.loop.fleetwork import FleetWork
 
-    return run_shell(ctx, cmd, timeout_s, sandbox)
-
-
-def _shell_sandbox(ctx: Ctx, cfg: Config | None) -> SandboxPolicy | None:
-    """shell_policy's sandbox, which a decision's verify runs under; None: no config to say."""
-    try:
-        return (cfg if cfg is not None else ctx.config()).shell_policy.sandbox
-    except LooopError:
-        return None
+    return FleetWork(ctx)
 
 
 def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> None:
@@ -40,19 +32,8 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> Non
     (`cfg`: the beat's config; None reads the file, an unreadable one runs no decision's
     verify)."""
     try:
-        # before any reaping; the beat hands verify its shell runner and the far one (workers
-        # sit below act and remote)
-        if ctx.paths.verify.is_dir():
-            # lazy: the worker machinery, for a data dir with verify commands only
-            from looop.remote.verify import run_far
-            from looop.workers.verify import RunFar, run_pending_verifies
-
-            sessions = list_sessions(ctx.paths.data)
-            sandbox = _shell_sandbox(ctx, cfg)
-            far: RunFar | None = None
-            if (ctx.paths.data / "hosts" / "workers").is_dir():
-                far = run_far
-            run_pending_verifies(ctx, knobs, sessions, _run_shell, sandbox, far)
+        if ctx.paths.verify.is_dir():  # before any reaping
+            _fleet(ctx).verify(knobs, cfg)
         for sid in settle_dead(ctx.paths.data, utc_stamp_ms(ctx.clock.now())):
             ctx.events.emit(
                 "warn",
@@ -76,9 +57,7 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> Non
         if swept:
             ctx.events.record("tells_swept", ids=swept)
         for sid in prune_aged(ctx.paths.data, float(knobs.num("session_ttl")), ctx.clock.now()):
-            from looop.workers.launch import end_generation  # lazy: only a reaped corpse needs it
-
-            end_generation(ctx, sid)
+            _fleet(ctx).end(sid)
             ctx.events.record("session_reaped", id=sid)
     except OSError as e:
         ctx.events.emit("warn", "fleet.degraded", f"could not tend sessions: {e}")
@@ -89,9 +68,7 @@ def meter_workers(ctx: Ctx, cfg: Config | None, knobs: Knobs | None = None) -> N
     (loop/workmeter.py); a data dir that never started a worker pays one stat."""
     if not (ctx.paths.data / "resume").is_dir():
         return
-    from looop.loop.workmeter import meter_beat  # lazy: only a data dir with workers
-
     try:
-        meter_beat(ctx, cfg, knobs)
+        _fleet(ctx).meter(cfg, knobs)
     except OSError as e:  # the ledger unwritable: said, and the beat goes on
         ctx.events.emit("warn", "worker.meter", f"worker spend not metered this beat: {e}")

@@ -1,5 +1,5 @@
 """How a beat ends after the runner: a move commits the world it was decided on; a failure
-(or a crash) counts toward the backoff and is kept for the next prompt."""
+counts toward the backoff and is kept for the next prompt (a crash: loop/crashed.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from looop.decide.runner import RunResult
 from looop.hot import store
 from looop.hot.errors import LooopError
 from looop.loop import alerts, flap, guards, limited
-from looop.loop.beat import SHELL_FOLLOW_UP_SECS, Beat, TickOutcome, resolve_config
+from looop.loop.beat import SHELL_FOLLOW_UP_SECS, Beat, TickOutcome
 
 
 def commit_move(b: Beat, executed: Executed, secs: int, metered: float | None) -> None:
@@ -91,37 +91,6 @@ def count_failure(b: Beat, code: FailCode, error: str, secs: int) -> None:
     ev.record("tick_failed", run_id=run_id, code=code, reason=error, fails=fails)
     alerts.failure_streak(ctx, fails, b.k.num("notify_failure_streak"), error, replay, b.cfg)
     out.status, out.error = "failed", error
-
-
-def record_crash(b: Beat, error: str) -> None:
-    """A crashed beat counts as a failure: backoff, LAST FAILURE, the streak alert, result."""
-    ctx, out, world = b.ctx, b.out, b.out.world
-    # a crash before the config was resolved (seeding) resolves it now, for the alert knob
-    knobs = b.knobs if b.knobs is not None else resolve_config(ctx)[2]
-    now = ctx.clock.now()
-    fails = guards.record_failure(
-        ctx.paths,
-        now,
-        world.hash if world else "",
-        world.policy_hash if world else "",
-        ctx.clock.monotonic(),
-    )
-    guards.write_last_failure(ctx.paths, now, out.run_id or "", "tick.crash", error, fails)
-    replay = ctx.paths.rel(ctx.paths.run_dir(out.run_id)) if out.run_id else "no run"
-    alerts.failure_streak(ctx, fails, knobs.num("notify_failure_streak"), error, replay, b.cfg)
-    ctx.events.record("tick_failed", run_id=out.run_id, code="tick.crash", reason=error)
-    if out.run_id is not None:
-        store.write_json(
-            ctx.paths.run_dir(out.run_id) / "result.json",
-            {
-                "v": 1,
-                "run_id": out.run_id,
-                "status": "failed",
-                "code": "tick.crash",
-                "error": error,
-                "ts": int(now),
-            },
-        )
 
 
 def note_recovery(b: Beat, now: float) -> None:

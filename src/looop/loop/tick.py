@@ -1,15 +1,12 @@
 """One beat: sense -> hash -> gate -> prompt -> runner -> one decision -> journal -> commit.
 
 Each gate is a small function that ends the beat (returns its outcome) or lets it go on
-(None); past every gate, one decide (`deciding`). What a beat carries is `beat.Beat`; how it
-ends after the runner is `settle`; spend policy is `decide/spend`."""
+(None); past every gate, one decide (`deciding`: the spend breakers, the runner, `settle`),
+loaded only then. What a beat carries is `beat.Beat`; a beat that raised is `crashed`'s."""
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,11 +16,12 @@ from looop.hot import locks, store
 from looop.hot.beatholder import beat_holder_at
 from looop.hot.errors import CorruptState, LooopError
 from looop.hot.paths import Paths
-from looop.loop import alerts, coalesce, flap, guards, limited
+from looop.loop import coalesce, flap, guards, limited
 
 # TickOutcome and the dry-run pieces are re-exported: the pulse, cli and tests import them here
 from looop.loop.beat import Beat, resolve_config
 from looop.loop.beat import TickOutcome as TickOutcome
+from looop.loop.crashed import crashed
 from looop.loop.dryrun import DryRunPaths as DryRunPaths
 from looop.loop.dryrun import dry_run_ctx as dry_run_ctx
 from looop.loop.housekeep import housekeep_sessions, meter_workers
@@ -124,14 +122,14 @@ def tick(
     except LooopError as e:
         if not beat.out.decided:
             raise  # before the runner: the caller shows the one line (bad config, data dir)
-        return _crashed(beat, e)
+        return crashed(beat, e)
     except Exception as e:
-        return _crashed(beat, e)
+        return crashed(beat, e)
 
 
 def _beat(b: Beat) -> TickOutcome:
     """Resolve the config, tend the house, then each gate in order: the first to answer ends
-    the beat; past them all, one decide."""
+    the beat; past them all, one decide (its spend breakers first)."""
     ctx = b.ctx
     if not b.dry_run:
         ensure_data_dir(ctx.paths, seed=b.seed)  # seeds a missing config: read it after this
@@ -151,13 +149,14 @@ def _beat(b: Beat) -> TickOutcome:
         _gate_limited,
         _gate_backoff,
         _gate_runner,
-        _gate_breakers,
     )
     for gate in gates:
         done = gate(b)
         if done is not None:
             return done
-    # lazy: the world changed — only now load the runner, the executor and the prompt
+    # The beat's one door: the world changed, so only now the spend policy, the runner, the
+    # executor, the prompt and settling load.
+    # lazy: a skip beat never pays for the decide machinery
     from looop.loop.deciding import decide
 
     return decide(b, lambda: _last_world(b))
@@ -362,75 +361,6 @@ def _gate_runner(b: Beat) -> TickOutcome | None:
         return b.stop("error", msg)
     b.runner = runner
     return None
-
-
-def _gate_breakers(b: Beat) -> TickOutcome | None:
-    """Spend breakers (decide/spend): an open one is a pulse line, a record, one alert."""
-    if b.dry_run:
-        return None
-    assert b.runner is not None
-    from looop.decide import spend  # lazy: a skip beat ends before the spend policy
-
-    hit = spend.open_breaker(b.ctx, b.k, b.runner)
-    if hit is None:
-        alerts.clear_alerts(b.ctx)  # past every breaker: a later opening is news again
-        return None
-    b.ctx.events.emit("warn", hit.event, hit.message, **hit.fields)
-    b.ctx.events.record(hit.record, **hit.fields)
-    alerts.raise_alert(b.ctx, hit.alert_key, hit.alert, b.cfg)
-    return b.stop(hit.status, hit.error)
-
-
-# errors of the disk, not of the code: a failed beat that says so, never a crash with a trace
-_THE_DISK = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
-
-
-def _from_the_disk(exc: BaseException) -> bool:
-    """Whether an error was caused (at any depth) by one of the disk's errors."""
-    seen: BaseException | None = exc.__cause__ or exc.__context__
-    for _ in range(8):
-        if seen is None:
-            return False
-        if isinstance(seen, OSError) and seen.errno in _THE_DISK:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _crashed(b: Beat, exc: BaseException) -> TickOutcome:
-    """A beat that raised: one line for the human and the model, the trace kept for a developer."""
-    ctx, out = b.ctx, b.out
-    trace = "".join(traceback.format_exception(exc))
-    world = isinstance(exc, OSError) and exc.errno in _THE_DISK
-    if isinstance(exc, LooopError):  # a refusal after the runner ran: its one line says it all
-        error = f"beat failed: {' '.join(str(exc).split())}"[:500]
-        if _from_the_disk(exc):
-            trace = ""  # e.g. a move carried out whose record hit a full disk
-    elif world:  # a full, read-only or failing disk: the world's fault, no trace to keep
-        assert isinstance(exc, OSError)
-        where = f" writing {exc.filename}" if exc.filename else ""
-        error = f"beat failed: {exc.strerror or exc}{where}"[:500]
-        trace = ""
-    else:
-        error = f"beat crashed: {type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
-    out.status, out.error = ("error" if b.dry_run else "failed"), error
-    if out.run_id is not None and trace:
-        with contextlib.suppress(OSError):
-            store.atomic_write(ctx.paths.run_dir(out.run_id) / "crash.txt", trace)
-    ctx.events.emit("error", "tick.crash", error, run_id=out.run_id)
-    # the same event either way (status and the dashboard end the beat on it); a disk's
-    # error carries no trace
-    extra = {"trace": trace[-4000:]} if trace else {}
-    ctx.events.record("tick_crash", error=error, run_id=out.run_id, **extra)
-    if b.dry_run:
-        return out
-    try:
-        from looop.loop import settle  # lazy: only a beat past the gates settles
-
-        settle.record_crash(b, error)
-    except Exception as e:  # e.g. a full disk: the beat still ends, and says so
-        ctx.events.emit("error", "tick.crash", f"could not record the failed beat: {e}")
-    return out
 
 
 def _last_world(b: Beat) -> dict[str, str] | None:

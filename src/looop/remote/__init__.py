@@ -4,4 +4,5 @@ placement (`place.py`), where a start goes (`dispatch.py`), each remote worker's
 (`engine.py`), sys-sessions with hosts (`probe.py`), the home's answer to a worker's contract
 verb (`answer.py`) and the worker side's call home (`callhome.py`), per-worker tokens
 (`tokens.py`), the repo URL rules (`repospec.py`) and a remote worker's verify brought home
-(`verify.py`). Local worker lifecycle stays in `workers/`, which never imports this room."""
+(`verify.py`); `wing.py` is the one entry the beat's rooms reach them through. Local worker
+lifecycle stays in `workers/`, which never imports this room."""

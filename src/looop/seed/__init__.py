@@ -12,6 +12,8 @@ from looop.hot.errors import LooopError
 from looop.hot.paths import Paths
 from looop.hot.presets import default_config_obj
 
+_HERE = Path(os.path.abspath(__file__)).parent  # looop/seed/, found as hot/boot.py finds looop
+
 # Seeded files, relative to the data dir, with their modes.
 _STARTER = (
     ("PLAYBOOK.md", "PLAYBOOK.md", 0o644),
@@ -29,15 +31,10 @@ def seed_text(name: str) -> str:
 
 def package_text(*parts: str) -> str:
     """A file of this package, by its path's parts under looop/seed/."""
-    # A beat run in its own process (no beat host) loads this module but, on a seeded data dir,
-    # reads no package file.
-    # lazy: ~15 ms (zipfile, lzma, bz2) that such a beat would pay for nothing
-    from importlib import resources
-
-    file = resources.files("looop.seed")
-    for part in parts:
-        file = file / part
-    return file.read_text(encoding="utf-8")
+    # Read beside this module's source: looop is always installed from a directory, never a
+    # zip (hot/boot.py finds the package the same way), so importlib.resources (~15 ms of
+    # zipfile, lzma, bz2) would buy nothing.
+    return _HERE.joinpath(*parts).read_text(encoding="utf-8")
 
 
 # What readers may create before anything is seeded (`looop status` takes a lock in .lock/,

@@ -92,8 +92,8 @@ def probe_sessions(
     rows = fleet_view(ctx, list_sessions(ctx.paths.data), stuck, trees, custom)
     hosts: list[dict[str, Any]] | None = None
     if (ctx.paths.data / "hosts").is_dir():
-        # lazy: the SSH and Kubernetes rooms (~85-210 ms measured), for a fleet with hosts only
-        from looop.remote.probe import with_hosts
+        # lazy: the remote wing (the SSH and Kubernetes rooms, ~85-210 ms), for hosts only
+        from looop.remote.wing import with_hosts
 
         rows, hosts = with_hosts(ctx, rows, stuck, knobs)
     now = ctx.clock.now()

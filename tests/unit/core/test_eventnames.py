@@ -19,8 +19,8 @@ SRC = Path(eventnames.__file__).resolve().parents[1]
 
 # Calls whose name is chosen at run time, each typed by the catalogue (see the annotations test).
 DYNAMIC = {
-    ("loop/tick.py", "emit", "hit.event"),
-    ("loop/tick.py", "record", "hit.record"),
+    ("loop/deciding.py", "emit", "hit.event"),
+    ("loop/deciding.py", "record", "hit.record"),
     ("loop/settle.py", "emit", "code"),
 }
 

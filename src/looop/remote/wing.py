@@ -1,0 +1,12 @@
+"""The remote wing as the beat, its moves and `down` reach it: one entry, so each caller below
+(act/effects, sense/probes, loop/fleetwork, loop/daemon) has one door into the SSH and
+Kubernetes rooms (~85-210 ms), taken only after its own stat found hosts registered. A fleet
+without hosts never loads this; one with hosts loads it whole (~1 ms more than one part)."""
+
+from __future__ import annotations
+
+from looop.remote import dispatch as dispatch
+from looop.remote.engine import kill_all as kill_all
+from looop.remote.engine import remote_of as remote_of
+from looop.remote.probe import with_hosts as with_hosts
+from looop.remote.verify import run_far as run_far
