@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from looop.act.shell import run_shell
 from looop.core.context import Ctx
-from looop.core.sandboxpolicy import SandboxPolicy
 from looop.hot.config import Config, Knobs
 from looop.hot.errors import LooopError
+from looop.hot.sandboxpolicy import SandboxPolicy
 from looop.loop.workmeter import meter_beat
 from looop.sessions.state import list_sessions
 from looop.workers.launch import end_generation

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 from looop.core.context import Ctx
 from looop.hot.config import Config, Knobs
 from looop.hot.leases import reap_stale, session_alive
-from looop.hot.sandboxpolicy import SandboxPolicy
 from looop.hot.stamps import utc_stamp_ms
 from looop.hot.tellbox import sweep_consumed
 from looop.sessions.state import prune_aged, settle_dead
