@@ -77,7 +77,8 @@ def _epoch(digits: str) -> float:
 def _clock_time(m: re.Match[str], now: float, local: tzinfo) -> float | None:
     zone = local
     if m.group("tz"):
-        from looop.hot.zones import load_zone  # lazy: zoneinfo, for a message naming its zone
+        # the decide path and the beat host import this module; few messages name a zone
+        from looop.hot.zones import load_zone  # lazy: the door to zoneinfo (with sysconfig)
 
         try:
             zone = load_zone(m.group("tz"))
