@@ -1,6 +1,6 @@
 """A worker that waits for a human on its own screen: at its CLI's permission/approval prompt,
 or idle at its input box with its turn done. Neither busy nor stuck: health `needs-input`.
-Also a worker at its provider's usage limit (`limited until HH:MM`, hot/limits).
+Also a worker at its provider's usage limit (`limited until HH:MM`, hot/worklimit).
 
 Cheap by construction: a worker's screen is read (one `screenshot` request to its
 supervisor, bounded in time) only when its output.log changed since the last look; the
@@ -8,7 +8,7 @@ verdict is kept in `.needs-input.json` keyed by the log's size and mtime, so an 
 costs one stat per worker per beat and never wakes a supervisor's screen emulator; a log that
 grew by a repeat of the bytes just before it (the same screen redrawn) keeps its verdict for
 one small read. Reading and judging a screen, and telling the human, is the beat's work
-(workers/needsinput, which hands refine a Looker); this half keeps the verdicts.
+(workers/needsinput: the beat hands refine its Looker); this half keeps the verdicts.
 
 Light at import (no pathlib, typing or re at module level): `looop ls` reaches it through
 hot/fleet on its fast path and reads the last beat's verdicts."""
