@@ -36,11 +36,9 @@ def parse_patterns(v: Any, source: str, where: str) -> tuple[str, ...]:
                 f"a non-empty regular expression of at most {MAX_CHARS} characters",
                 p,
             )
-        import regex  # lazy: only a config with patterns compiles them
-
         try:
-            regex.compile(p, regex.MULTILINE)
-        except (regex.error, ValueError, OverflowError, RecursionError) as e:
+            compiled(p)
+        except (ValueError, OverflowError, RecursionError) as e:
             why = " ".join(str(e).split())[:120]
             raise LooopError(
                 f"config {source}: key '{key}[{i}]' is not a valid regular expression ({why}) "
@@ -48,3 +46,14 @@ def parse_patterns(v: Any, source: str, where: str) -> tuple[str, ...]:
             ) from None
         out.append(p)
     return tuple(out)
+
+
+def compiled(pattern: str) -> Any:
+    """The pattern compiled by `regex` (searched with a time bound by workers/needsinput);
+    ValueError with regex's words when it is not one."""
+    import regex  # lazy: the door to `regex`: only a config with patterns compiles them
+
+    try:
+        return regex.compile(pattern, regex.MULTILINE)
+    except regex.error as e:
+        raise ValueError(str(e)) from None

@@ -114,11 +114,16 @@ def screenshot(root: Path, sid: str, fmt: str = "plain", trim: bool = True) -> d
     shot = ops.live_screenshot(str(root), sid, fmt, trim)
     if shot is not None:
         return shot
+    s = get_session(root, sid)
+    return replayed(tail_log(s.dir, REPLAY_READ_MAX), s.cols, s.rows, fmt, trim)
+
+
+def replayed(data: bytes, cols: int, rows: int, fmt: str, trim: bool) -> dict[str, Any]:
+    """The screen a log's tail draws, as a screenshot of a session that is not live."""
     # lazy: the emulator (pyte, wcwidth) loads only to replay a log, never for a live screen
     from looop.sessions.screen import render, replay
 
-    s = get_session(root, sid)
-    shot = render(replay(tail_log(s.dir, REPLAY_READ_MAX), s.cols, s.rows), fmt, trim)
+    shot = render(replay(data, cols, rows), fmt, trim)
     shot["screen_seq"] = None
     return shot
 

@@ -16,10 +16,11 @@ from re import Pattern
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.hot import store, where
+from looop.hot import screenrules, store, where
 from looop.hot.config import Config
 from looop.hot.errors import CorruptState
 from looop.hot.needsinput import HEALTH
+from looop.hot.ops import request
 from looop.hot.wire import SessionError, read_meta
 from looop.human.notify import notify
 
@@ -84,10 +85,8 @@ class Rules:
         }
         self.custom: dict[str, list[Any]] = {}
         if custom:
-            import regex  # lazy: only runners with their own patterns
-
             self.custom = {
-                name: [regex.compile(p, regex.MULTILINE) for p in pats]
+                name: [screenrules.compiled(p) for p in pats]
                 for name, pats in custom.items()
                 if pats
             }
@@ -153,9 +152,6 @@ def judge(text: str, progs: set[str], rules: Rules, runner: str | None = None) -
 
 def _screen(data: str, sid: str) -> str | None:
     """The live plain screen from the worker's supervisor, or None when it cannot answer."""
-    # a skip beat whose workers printed nothing since reads no screen and talks to no one
-    from looop.hot.ops import request  # lazy: the door to the supervisors' wire (ops, _socket)
-
     try:
         shot = request(data, sid, "screenshot", timeout_s=SHOT_TIMEOUT_S, format="plain", trim=True)
     except (SessionError, OSError):

@@ -174,14 +174,13 @@ def _tree_check(
     nested in it (both readings at once: check.py's), so the two modules do not import each
     other."""
     # lazy: heavy (tree-sitter) and optional at run time: check.py falls back to the scanner
-    import tree_sitter_bash
-    from tree_sitter import Language, Parser
+    from looop.act.shellguard.grammar import bash_parser
 
     # ASCII only: tree-sitter-bash 0.25 can crash the process on some non-ASCII input
     # (tree-sitter-bash#337). No shell syntax is non-ASCII, so each such character becomes
     # one letter; the scanner still reads the original text.
     ascii_text = _NON_ASCII.sub("x", text)
-    tree = Parser(Language(tree_sitter_bash.language())).parse(ascii_text.encode("ascii"))
+    tree = bash_parser().parse(ascii_text.encode("ascii"))
     host_of: dict[int, str | None] = {}
     order: list[tuple[Node, _Cmd | None]] = []
     # (node, host of the substitution it sits in, redirects from outside that reach it)

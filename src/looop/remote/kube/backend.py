@@ -31,6 +31,7 @@ from typing import Any
 
 from looop.hot.clock import Clock, utc_stamp
 from looop.hot.keys import encode_keys
+from looop.hot.protocol import SHOT_FORMATS
 from looop.hot.textsafe import decode, safe_text, strip_ansi
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.cluster import (
@@ -44,6 +45,7 @@ from looop.remote.kube.cluster import (
     one_line,
 )
 from looop.remote.kube.target import KubeTarget, parse_target
+from looop.sessions.client import replayed
 from looop.sessions.state import Session, SessionError
 from looop.workers.backend import Reach, StartSpec
 
@@ -320,16 +322,10 @@ class KubeBackend(KubeCluster):
         return text, since + used
 
     def screen(self, sid: str, fmt: str = "plain", trim: bool = True) -> dict[str, Any]:
-        # lazy: the emulator (pyte) loads only for a screenshot
-        from looop.sessions.screen import FORMATS, render, replay
-
-        if fmt not in FORMATS:
+        if fmt not in SHOT_FORMATS:
             raise SessionError(f"unknown screenshot format `{fmt}`: use plain, ansi or json")
         cols, rows = self._size(sid)
-        data = self._log_bytes(sid)[-REPLAY_READ_MAX:]
-        shot = render(replay(data, cols, rows), fmt, trim)
-        shot["screen_seq"] = None
-        return shot
+        return replayed(self._log_bytes(sid)[-REPLAY_READ_MAX:], cols, rows, fmt, trim)
 
     def _typed(self, sid: str, data: bytes, newline: bool) -> dict[str, Any]:
         mf.WorkerShape(sid, ["x"], image=self.image, home=str(self.home))  # the id, checked
