@@ -10,13 +10,15 @@ module-level and function-level imports alike:
   listed, so a new one fails and a broken one must leave the list.
 - HOT: the fast verbs' room loads only light standard modules and itself; it reaches other
   rooms only through the doors listed.
+- LAZY: every load made inside a function, listed (an extra, a verb table, a door a process
+  takes at run time); everything else imports at the top.
 
 Each `*_DEBT` set names what breaks a rule today: debt to pay, never precedent to follow."""
 
 from __future__ import annotations
 
 import ast
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from tests import sourcetree
@@ -118,6 +120,62 @@ HOT_HEAVY = frozenset(
     {"typing", "dataclasses", "json", "enum", "subprocess", "socket", "inspect", "functools"}
     | {"importlib", "logging", "asyncio", "click", "pyte", "wcwidth", "tomllib", "argparse"}
 )
+
+# Every load made inside a function: the house's whole laziness, one row per load (its `# lazy:`
+# comment says why: tests/unit/test_imports.py). Everything else imports at the top. A new row
+# fails until it is listed here; a row no longer made fails until it leaves.
+LAZY: list[tuple[str, str]] = [
+    # optional or heavy extras: only the verb or the config that uses one pays for it
+    ("looop.act.shellguard.parsed", "looop.act.shellguard.grammar"),  # tree-sitter
+    ("looop.cli.mcpcmd", "looop.web.mcpserver"),  # the MCP SDK
+    ("looop.web.app", "looop.web.mcpserver"),
+    ("looop.cli.watch", "looop.tui.app"),  # textual
+    ("looop.cli.web", "looop.web"),  # starlette, uvicorn
+    ("looop.human.notify", "apprise"),
+    ("looop.hot.screenrules", "regex"),  # a runner's own needs-input patterns
+    ("looop.sessions.client", "looop.sessions.screen"),  # pyte: a log replayed
+    ("looop.remote.kube.cluster", "by name: kubernetes"),  # a missing client is one line
+    ("looop.remote.kube.shim", "looop.remote.kube.gohome"),  # ssl, http.client in a pod
+    # the verb tables: a process loads the verb it runs
+    ("looop.hot.boot", "looop.hot.main"),
+    ("looop.hot.main", "by name: ?"),  # the fast verb's face
+    ("looop.hot.main", "looop.cli.root"),  # every other verb: click
+    ("looop.hot.main", "looop.cli.failure"),
+    ("looop.cli.root", "by name: ?"),  # click's verbs, each loaded when run
+    ("looop.cli.root", "looop.cli.foreground"),  # a bare `looop`: the pulse
+    ("looop.cli.satellite", "looop.remote.ssh.boxed"),  # a host's bridge
+    ("looop.cli.satellite", "looop.remote.ssh.farverbs"),  # a host's start verbs
+    ("looop.beathost", "by name: ?"),  # the beat host's preload, before its first fork
+    # a fast verb's one door out of the hot room, once its argv parsed
+    ("looop.hot.tickfast", "looop.cli.tickwork"),
+    ("looop.hot.killfast", "looop.cli.steermove"),
+    ("looop.hot.workerstart", "looop.cli.startwork"),
+    ("looop.hot.beatclient", "looop.sessions.hostclient"),  # no beat host yet: start one
+    ("looop.hot.drive", "looop.remote.ssh.passthrough"),  # a worker on an SSH host
+    ("looop.hot.fleet", "looop.remote.engine"),  # `ls` of a home with remote workers
+    ("looop.hot.status", "looop.hot.spendfull"),  # breakers the glance cannot answer
+    # a light reader's rare path (each costs a fast verb 0.3-6 ms it rarely needs)
+    ("looop.hot.clock", "looop.hot.localtime"),  # datetime: a local time asked for
+    ("looop.hot.stamps", "looop.hot.localtime"),  # a stamp looop did not write
+    ("looop.hot.clock", "looop.hot.zones"),  # zoneinfo: a named zone
+    ("looop.hot.config", "re"),  # shell patterns in the config
+    ("looop.hot.config", "looop.hot.presets"),  # no config yet: the presets
+    ("looop.hot.knobs", "difflib"),  # an unknown key's nearest name
+    ("looop.hot.ljson", "json"),  # text the light parser refuses
+    ("looop.hot.needsinput", "looop.hot.worklimit"),  # a screen naming a usage limit
+    ("looop.hot.ops", "binascii"),  # long binary input (a key is a few bytes)
+    ("looop.hot.spent", "zlib"),  # a metered worker's slot
+    # what a beat decides at run time
+    ("looop.loop.tick", "looop.loop.deciding"),  # the world changed
+    ("looop.loop.housekeep", "looop.loop.fleetwork"),  # workers or verify work to tend
+    ("looop.sense.probes", "looop.human"),  # schedules exist: cron
+    ("looop.sense.probes", "looop.remote.wing"),  # hosts exist: the SSH and Kubernetes rooms
+    ("looop.act.effects", "looop.remote"),
+    ("looop.loop.fleetwork", "looop.remote.wing"),
+    ("looop.loop.daemon", "looop.remote.wing"),
+]
+# Import statements inside functions: the rows above but those loaded by name.
+LAZY_MAX = 40
 
 # Parts of one room that never import each other, either way (a package and its modules).
 INDEPENDENT: list[tuple[str, str]] = [
@@ -376,6 +434,59 @@ def test_the_only_circles_are_the_listed_ones() -> None:
     found = _circles(_graph(top_level_only=False))
     assert found - CIRCLES_DEBT == set(), "a new import circle: break it, do not hide it"
     assert CIRCLES_DEBT - found == set(), "a broken circle: take it off CIRCLES_DEBT"
+
+
+# ---- laziness -----------------------------------------------------------------------------------
+
+
+def _type_only(node: ast.If) -> bool:
+    return "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _loads(node: ast.AST) -> str | None:
+    """What an import statement loads (its first module), or `by name: ...` for
+    `__import__(...)` and `importlib.import_module(...)` (`?`: a name known at run time only);
+    None when `node` loads nothing."""
+    if isinstance(node, ast.Import):
+        return node.names[0].name
+    if isinstance(node, ast.ImportFrom):
+        return "." * node.level + (node.module or "")
+    if isinstance(node, ast.Call):
+        f = ast.unparse(node.func)
+        if f in ("__import__", "importlib.import_module") and node.args:
+            arg = node.args[0]
+            return f"by name: {arg.value if isinstance(arg, ast.Constant) else '?'}"
+    return None
+
+
+def _lazy_loads() -> list[tuple[str, str]]:
+    """(module, what it loads) for every load made inside a function, `if TYPE_CHECKING:`
+    blocks aside: statements and calls alike, one row each."""
+    found: list[tuple[str, str]] = []
+
+    def visit(name: str, node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _type_only(child):
+                continue
+            loads = _loads(child) if in_function else None
+            if loads is not None:
+                found.append((name, loads))
+            inner = in_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
+            visit(name, child, inner)
+
+    for name, path in _modules().items():
+        visit(name, sourcetree.tree(path), False)
+    return sorted(found)
+
+
+def test_every_lazy_load_is_listed_and_they_stay_few() -> None:
+    found, listed = Counter(_lazy_loads()), Counter(LAZY)
+    new = sorted((found - listed).elements())
+    assert new == [], "a new function-level import: put it at the top, or list it in LAZY"
+    gone = sorted((listed - found).elements())
+    assert gone == [], "no longer made: take it off LAZY"
+    statements = [row for row in LAZY if not row[1].startswith("by name: ")]
+    assert len(statements) <= LAZY_MAX, f"{len(statements)} lazy imports: at most {LAZY_MAX}"
 
 
 def test_the_architecture_doc_points_here_and_copies_nothing() -> None:

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 from looop.core.context import Ctx
 from looop.core.eventnames import PulseName, RecordName
 from looop.decide import cost
-from looop.decide.limits import find_limit
 from looop.decide.runner import RunResult, run_runner
 from looop.hot.config import Config, Knobs, Runner
+from looop.hot.limits import find_limit
 from looop.hot.sandboxpolicy import resolve
 
 if TYPE_CHECKING:
-    from looop.decide.limits import Limit
+    from looop.hot.limits import Limit
     from looop.hot.sandboxpolicy import SandboxPolicy
 
 

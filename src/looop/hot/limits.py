@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, tzinfo
 
+from looop.hot.zones import load_zone
+
 MAX_AHEAD_S = 8 * 86400  # the longest window the CLIs report is a week
 MINUTE = 60  # a clock time is said to the minute: wait out the whole minute
 SCAN_CHARS = 16384  # only the end of a long output is read: the limit is the last word
@@ -77,9 +79,6 @@ def _epoch(digits: str) -> float:
 def _clock_time(m: re.Match[str], now: float, local: tzinfo) -> float | None:
     zone = local
     if m.group("tz"):
-        # the decide path and the beat host import this module; few messages name a zone
-        from looop.hot.zones import load_zone  # lazy: the door to zoneinfo (with sysconfig)
-
         try:
             zone = load_zone(m.group("tz"))
         except ValueError:

@@ -1,7 +1,7 @@
 """A runner at its provider's usage limit: wait for the reset, never retry blindly.
 
 When a decide fails and the runner's output names a usage window with a reset time
-(decide/limits), the beat records `.provider-limit.json` and a one-shot schedule
+(hot/limits), the beat records `.provider-limit.json` and a one-shot schedule
 `provider-limit` at the reset, the durable wake the user sees in `looop schedule ls` and may
 drop (which lifts the wait: the next changed world calls the runner again). No failure is
 counted, so no backoff grows meanwhile; the human is notified once. Beats before the reset

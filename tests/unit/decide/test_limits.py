@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from looop.decide.limits import MAX_AHEAD_S, find_limit
+from looop.hot.limits import MAX_AHEAD_S, find_limit
 from looop.hot.textsafe import screen_text
 
 # 2026-11-23 06:40 UTC, a Monday
