@@ -142,11 +142,9 @@ def test_log_follow_sees_output_while_a_burst_still_runs(root: Path, env: dict[s
     # means.
 
 
-@pytest.mark.timeout(60)
-def test_an_attached_client_receives_the_whole_burst_then_the_exit(
-    root: Path, env: dict[str, str]
-) -> None:
-    """A client attached before a burst gets every byte the log gets, in order, then EXIT."""
+def _watched(root: Path, env: dict[str, str], read: int, pause: float) -> bytes:
+    """Attach to a session that bursts ATTACH_BURST bytes once the client is in place; read
+    `read` bytes at a time, `pause` seconds apart, until EXIT: the output frames' bytes."""
     cmd = f"read x; {PY} {FIX / 'printer.py'} {ATTACH_BURST}"
     spawn(root, "watched", ["sh", "-c", cmd], cwd=root, env=env)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -160,8 +158,9 @@ def test_an_attached_client_receives_the_whole_burst_then_the_exit(
         buf = b""
         end: tuple[int, bytes] | None = None
         while end is None:
-            chunk = sock.recv(1 << 20)
-            assert chunk, "the connection ended before EXIT"
+            time.sleep(pause)  # the reader's own pace (a slow watcher), not a wait for an event
+            chunk = sock.recv(read)
+            assert chunk, f"the connection ended before EXIT ({len(output)} bytes in)"
             buf += chunk
             while len(buf) >= proto.HEADER.size:
                 tag, n = proto.HEADER.unpack(buf[: proto.HEADER.size])
@@ -179,6 +178,25 @@ def test_an_attached_client_receives_the_whole_burst_then_the_exit(
                 else:
                     assert tag != proto.DETACHED, "dropped as a slow reader under the queue cap"
     assert proto.parse_exit(end[1]) == (False, 0)
+    return bytes(output)
+
+
+@pytest.mark.timeout(60)
+def test_an_attached_client_receives_the_whole_burst_then_the_exit(
+    root: Path, env: dict[str, str]
+) -> None:
+    """A client attached before a burst gets every byte the log gets, in order, then EXIT."""
+    output = _watched(root, env, 1 << 20, 0.0)
     logged = _log(root, "watched")
     assert logged.endswith(_printed(ATTACH_BURST))
-    assert bytes(output) == logged  # the echo of the line sent, then the burst: all of it
+    assert output == logged  # the echo of the line sent, then the burst: all of it
+
+
+@pytest.mark.timeout(90)
+def test_a_slow_watcher_still_gets_the_end_of_the_output_and_the_exit(
+    root: Path, env: dict[str, str]
+) -> None:
+    """The session ends while a watcher that reads steadily but slowly (about 6 s for the
+    burst, three times the grace a stalled one gets) is still behind: it is waited for."""
+    output = _watched(root, env, 32 * 1024, 0.1)
+    assert output == _log(root, "watched") and output.endswith(_printed(ATTACH_BURST))

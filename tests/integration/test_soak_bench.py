@@ -26,12 +26,12 @@ pytestmark = [
 
 @pytest.fixture
 def faketime() -> None:
-    """The clock fault steps every process of the home under Debian's libfaketime: the run
-    installs it as it installs its other real parts (tests/realcli/install.py)."""
-    from tests.realcli.install import apt_install
+    """The clock fault steps every process of the home under Debian's libfaketime (its
+    `faketime` holds the shared clock; a C compiler builds the soak's sleep shim): the run
+    installs them as it installs its other real parts (tests/realcli/install.py)."""
+    from tests.realcli.install import install_debian
 
-    if not soak.FAKETIME_LIB.is_file():
-        apt_install(["libfaketime"], needed=lambda: not soak.FAKETIME_LIB.is_file())
+    install_debian({"faketime": "faketime", "cc": "gcc"})
 
 
 @pytest.mark.slow

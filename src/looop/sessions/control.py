@@ -18,7 +18,7 @@ from looop.hot import protocol as proto
 from looop.hot.wire import ensure_socket_file
 from looop.sessions.evloop import within
 from looop.sessions.lifecycle import OpError
-from looop.sessions.pump import AttachClient, log, log_failure
+from looop.sessions.pump import AttachClient, delivered, log, log_failure
 
 if TYPE_CHECKING:
     from looop.sessions.evloop import Future, Loop, Task
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 REQUEST_READ_S = 10.0
 REPLY_WRITE_S = 10.0
-CLIENT_GRACE_S = 2.0  # attached clients get this long to take their EXIT frame
+CLIENT_GRACE_S = 2.0  # attached clients get this long to take their EXIT frame (see delivered)
 MAX_SIZE = 1000  # cols/rows beyond this are clamped (pyte cost grows with the grid)
 FORMATS = proto.SHOT_FORMATS
 READ_CHUNK = 65536
@@ -59,6 +59,7 @@ class Conn:
         self.lost = False  # a write failed: the peer is gone
         self._rwait: Future | None = None
         self._dwait: Future | None = None
+        self._dlow = LOW_WATER  # what `drain` waits for the unsent bytes to fall to
 
     # ---- reading
     def _readable(self) -> None:
@@ -152,7 +153,7 @@ class Conn:
                 return
             del out[:n]
         f = self._dwait
-        if f is not None and len(out) <= LOW_WATER and not f.done():
+        if f is not None and len(out) <= self._dlow and not f.done():
             f.set_result(None)
         if not out:
             self.loop.remove_writer(self.fd)
@@ -164,12 +165,14 @@ class Conn:
         self.out.clear()
         self._close_now()
 
-    async def drain(self, timeout: float | None = None) -> None:
-        """Wait until the unsent bytes are few; Closed when the peer is gone."""
+    async def drain(self, timeout: float | None = None, everything: bool = False) -> None:
+        """Wait until the unsent bytes are few (none: `everything`); Closed when the peer is
+        gone."""
         if self.lost:
             raise Closed("connection lost")
-        if len(self.out) <= HIGH_WATER:
+        if len(self.out) <= (0 if everything else HIGH_WATER):
             return
+        self._dlow = 0 if everything else LOW_WATER
         f = self._dwait = self.loop.future()
         try:
             if timeout is None:
@@ -304,11 +307,10 @@ class Control:
 
     async def farewell(self, end: bytes) -> None:
         """The session ended: EXIT frames to clients, then let every connection end."""
-        for c in tuple(self.pump.clients):
+        clients = tuple(self.pump.clients)
+        for c in clients:
             c.finish(end)
-        tasks = [c.task for c in self.pump.clients if c.task is not None and not c.task.done()]
-        if tasks:
-            await within(self.loop, tasks, CLIENT_GRACE_S)
+        await delivered(self.loop, clients)
         for w in tuple(self.attached):  # includes clients dropped for not reading
             w.abort()
         pending = [t for t in self.requests if not t.done()]
@@ -461,7 +463,7 @@ class Control:
                 client.task.cancel()
             if client.task is not None and not client.task.done():
                 # the writer still owes this client its EXIT frame: the writer closes it
-                await within(self.loop, client.task, CLIENT_GRACE_S)
+                await delivered(self.loop, (client,))
 
     async def client_writer(self, c: AttachClient) -> None:
         w = c.writer
@@ -480,7 +482,7 @@ class Control:
                     continue
                 if c.end is not None:
                     w.write(c.end)
-                    await w.drain()
+                    await w.drain(everything=True)  # done once the peer has all of it
                     break
                 c.wake.clear()
                 await c.wake.wait()

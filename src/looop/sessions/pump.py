@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from looop.hot import logfiles
 from looop.hot import protocol as proto
-from looop.sessions.evloop import Event
+from looop.sessions.evloop import Event, Loop, within
 from looop.sessions.logwriter import LogWriter, write_all
 from looop.sessions.screen import Emulator
 
@@ -36,12 +36,13 @@ if TYPE_CHECKING:
         """Where an attached client's frames go (control.Conn, one accepted connection)."""
 
         loop: Loop
+        out: bytearray  # written, not yet taken by the peer
 
         def write(self, data: bytes) -> None: ...
 
         def close(self) -> None: ...
 
-        async def drain(self, timeout: float | None = None) -> None: ...
+        async def drain(self, timeout: float | None = None, everything: bool = False) -> None: ...
 else:
     from _collections import deque  # not `collections`: the package imports far more
 
@@ -119,6 +120,28 @@ class AttachClient:
             self.task.cancel()
         self.writer.write(proto.frame(proto.DETACHED))
         self.writer.close()
+
+
+STILL_S = 2.0  # at a session's end, an attached client that takes nothing this long is left
+DELIVER_MAX_S = 30.0  # however steadily it reads, the end waits no longer for it
+
+
+async def delivered(loop: Loop, clients: tuple[AttachClient, ...]) -> None:
+    """Until each client has what it is owed (its output, then EXIT): one still taking its
+    queue gets more time, up to DELIVER_MAX_S; one that took nothing for STILL_S is left. A
+    loaded machine slows a watcher; it does not lose it the end of the output."""
+    deadline = loop.time() + DELIVER_MAX_S
+    owed = sum(c.queued + len(c.writer.out) for c in clients)
+    while True:
+        going = [c for c in clients if c.task is not None and not c.task.done()]
+        wait = min(STILL_S, deadline - loop.time())
+        if not going or wait <= 0:
+            return
+        await within(loop, [c.task for c in going if c.task is not None], wait)
+        left = sum(c.queued + len(c.writer.out) for c in going)
+        if left >= owed:
+            return
+        owed = left
 
 
 class Pump:
