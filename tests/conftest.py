@@ -195,6 +195,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(chain))
         if not any(item.get_closest_marker(t) for t in TIERS):
             item.add_marker(_FOLDER_TIER.get(folder, "process"))
+    # the longest first (the soak, then the SSH lab's two chains): xdist hands tests out in
+    # this order, and a three-minute test started last is a three-minute tail on the run
+    items.sort(key=_start_order)
+
+
+def _start_order(item: pytest.Item) -> int:
+    if item.get_closest_marker("slow") is not None:
+        return 0
+    return 1 if item.get_closest_marker("xdist_group") is not None else 2
 
 
 class UnitTierBreach(BaseException):

@@ -81,6 +81,7 @@ PRELOAD = (
     "looop.seed",
     "ctypes",
     "datetime",
+    "looop.hot.localtime",  # a move's events word their local time: else each child loads it
     # what `looop worker start` runs: the move, the executor, the worker's launch and spawn
     "looop.hot.workerstart",
     "looop.hot.killfast",  # and `looop kill`, the same move machinery and the session client

@@ -7,7 +7,8 @@ modules (sandboxpolicy, screenrules, hookline)."""
 from __future__ import annotations
 
 from looop.hot import jsonsafe, store
-from looop.hot.errors import LooopError, bad_config_value
+from looop.hot.badconfig import bad_config_value
+from looop.hot.errors import LooopError
 from looop.hot.hookline import HookLineError, hook_line
 from looop.hot.knobs import (
     KNOBS,

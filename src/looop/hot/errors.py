@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-from looop.hot import ljson
-
-TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
-
-if TYPE_CHECKING:
-    from typing import Any
-
 
 class LooopError(Exception):
     """A problem the user can fix; the message names what is wrong and what to do."""
@@ -16,11 +9,3 @@ class LooopError(Exception):
 
 class CorruptState(LooopError):
     """A guard-state file exists but cannot be read; callers fail closed."""
-
-
-def bad_config_value(source: str, key: str, expected: str, got: Any) -> LooopError:
-    """A config value of the wrong shape: names the file, the key and what it must be."""
-    shown = ljson.dumps(got, ensure_ascii=False)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return LooopError(f"config {source}: key '{key}' must be {expected} (got {shown})")

@@ -3,7 +3,7 @@ precedence env > config > default."""
 
 from __future__ import annotations
 
-from looop.hot.errors import bad_config_value
+from looop.hot.badconfig import bad_config_value
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
