@@ -273,7 +273,9 @@ def test_kill_escalates_to_the_whole_group_and_confirms(
     holdout = int(re.findall(r"child (\d+)", log_tail(root, "grp", None))[0])
     assert psutil.pid_exists(holdout)
     r = kill(root, "grp")
-    assert r["killed"] is True and r["escalated"] is True and r["confirmed"] is True
+    # unconfirmed: `survivors` says whether the sweep or the group's wait gave up (a rare
+    # failure under a loaded first run; its dict is kept for the next look)
+    assert r["killed"] is True and r["escalated"] is True and r["confirmed"] is True, r
     assert r["state"] == "killed"  # the leader exited 0, but the group had to be SIGKILLed
     assert not psutil.pid_exists(holdout)
     s = get_session(root, "grp")
