@@ -225,7 +225,7 @@ def read_regular(path: AnyPath, limit: int | None = None, *, follow: bool = True
         if limit is None:
             return f.read()
         # read(n) allocates n bytes up front: a 16 MB limit on a 300-byte file cost a 16 MB
-        # buffer per read, and glibc then kept heap it had grown for it (the pulse's RSS stepped)
+        # buffer (and its mmap) per read, in every state read of every beat and verb
         want = min(limit + 1, os.fstat(f.fileno()).st_size + 1)
         got = f.read(want)
         if len(got) < want or want == limit + 1:
