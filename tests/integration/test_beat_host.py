@@ -355,6 +355,26 @@ def test_the_host_knows_when_its_code_changed(tmp_path: Path) -> None:
     assert not beathost._fresh(files)
 
 
+def test_the_host_watches_every_looop_file_it_preloaded() -> None:
+    """An edit to any room the host loaded (the beat's loop/, the executor's act/, not only
+    the hot room) makes it stale, so a beat never runs older code than its caller's."""
+    probe = (
+        "import json, sys\n"
+        "from looop import beathost\n"
+        "watched = beathost._preload()\n"
+        "loaded = [m.__file__ for n, m in list(sys.modules.items())"
+        " if n.split('.')[0] == 'looop' and getattr(m, '__file__', None)]\n"
+        "print(json.dumps([sorted(watched), sorted(loaded)]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    watched, loaded = json.loads(out.stdout)
+    assert sorted(loaded) == watched
+    rooms = {Path(f).parent.name for f in watched}
+    assert {"loop", "act", "hot", "sessions", "looop"} <= rooms
+
+
 def test_a_caller_in_another_mount_namespace_beats_in_place(
     data: Path, env: dict[str, str], tmp_path: Path
 ) -> None:

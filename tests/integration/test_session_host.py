@@ -71,6 +71,21 @@ def _host_pid(home: Path) -> int | None:
     return hostclient.host_pid(RUN_BASE, str(home))
 
 
+def test_an_edit_to_any_room_the_host_loads_is_a_new_build() -> None:
+    """The host's key covers every room it imports: a client built from edited code never
+    talks to a host still running the old."""
+    probe = (
+        "import sys, looop.sessions.host\n"
+        "print(' '.join(sorted({n.split('.')[1] for n in sys.modules"
+        " if n.startswith('looop.') and n.count('.') >= 1})))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded = set(out.stdout.split())
+    assert loaded and loaded <= set(hostnames.HOST_ROOMS), loaded
+
+
 def test_a_session_is_forked_by_the_host_yet_stands_alone(root: Path, env: dict[str, str]) -> None:
     spawn(root, "h1", ["sleep", "60"], cwd=root, env=env)
     sup = _supervisor(root, "h1")

@@ -28,7 +28,8 @@ REQUEST_MAX = 4 * 1024 * 1024
 FDS = 3  # the caller's stdin, stdout and stderr
 INT_BYTES = 4  # bytes of a C int (an fd in SCM_RIGHTS)
 _SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
-PACKAGE = os.path.dirname(os.path.abspath(__file__))  # the looop package this host runs
+# the looop package this host runs (hot/ is one room of it: every room is preloaded code)
+PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _INTERPRETER_ENV = (
     "LANG",
     "LC_ALL",

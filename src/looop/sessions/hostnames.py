@@ -16,6 +16,8 @@ from looop.hot.locks import flock_held
 from looop.hot.where import runtime_dir
 
 HOST_IDLE_S = 300.0  # the knob's default: see host.HOMELESS_IDLE_S
+# the rooms whose modules the session host loads: an edit to any of them is a new build
+HOST_ROOMS = ("sessions", "core", "hot")
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -33,7 +35,7 @@ def host_key(executable: str = sys.executable) -> str:
     with contextlib.suppress(OSError):
         st = os.stat(os.path.join(_PACKAGE, "__init__.py"))  # the version lives there
         parts.append(f"__init__.py:{st.st_size}:{st.st_mtime_ns}")
-    for room in ("sessions", "core"):
+    for room in HOST_ROOMS:
         d = os.path.join(_PACKAGE, room)
         with contextlib.suppress(OSError):
             for name in sorted(os.listdir(d)):
