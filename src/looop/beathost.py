@@ -4,10 +4,12 @@ forks `looop tick`s (and `looop worker start`s).
 A beat from the CLI pays for an interpreter start and for importing sensing, hashing, the
 event log and the data dir's readers: more than the beat itself when the world did not
 change. The beat host pays the imports once: it preloads what a skip beat runs, freezes the
-heap (`gc.freeze`) and forks a child per `looop tick`. The child runs exactly what the CLI
-runs (`cli.main.main` with the caller's argv and env), in the caller's cwd, with the caller's
-stdin, stdout and stderr (passed over the socket), umask, limits and nice value; the caller
-waits for its exit code, forwards SIGINT/SIGTERM/SIGHUP to it and exits with that code.
+heap (`gc.freeze`) and keeps one fork of itself, the spare, waiting on its socket: the spare
+takes the next `looop tick` and becomes its beat while the host forks the next spare, so no
+caller waits for a fork. The beat runs exactly what the CLI runs (`cli.main.main` with the
+caller's argv and env), in the caller's cwd, with the caller's stdin, stdout and stderr
+(passed over the socket), umask, limits and nice value; the caller waits for its exit code,
+forwards SIGINT/SIGTERM/SIGHUP to it and exits with that code.
 
 Nothing depends on the host. When none answers, `looop tick` starts one in the background and
 runs its beat in its own process as before; the host exits after `LOOOP_BEAT_HOST_IDLE`
@@ -39,7 +41,7 @@ import sys
 import time
 from collections.abc import Mapping
 
-from looop.core.sameworld import same_world
+from looop.core.sameworld import Here, same_world
 from looop.hot import killfast, workerstart
 from looop.hot.beatclient import FDS as FDS
 from looop.hot.beatclient import IDLE_ENV as IDLE_ENV
@@ -58,6 +60,7 @@ from looop.hot.clock import SystemClock
 from looop.hot.main import main
 from looop.hot.peers import LIMITS, peer
 from looop.hot.where import runtime_base, runtime_dir
+from looop.sessions.codewatch import CodeWatch
 from looop.sessions.hostnames import host_options, lock_holder
 from looop.sessions.preloaded import (
     apply_limits,
@@ -67,6 +70,14 @@ from looop.sessions.preloaded import (
     name_process,
     say,
     unlisten,
+)
+from looop.sessions.spares import (
+    OVER,
+    TAKEN,
+    die_with_parent,
+    keep_a_spare,
+    libc_prctl,
+    outlive_parent,
 )
 
 # What a skip beat runs: loaded once in the host, shared copy-on-write by every child.
@@ -79,7 +90,6 @@ PRELOAD = (
     "looop.loop.tick",
     "looop.act.wal",
     "looop.seed",
-    "ctypes",
     "datetime",
     "looop.hot.localtime",  # a move's events word their local time: else each child loads it
     # what `looop worker start` runs: the move, the executor, the worker's launch and spawn
@@ -180,20 +190,9 @@ def _preload() -> dict[str, tuple[int, int]]:
     return files
 
 
-def _fresh(files: dict[str, tuple[int, int]]) -> bool:
-    """Every preloaded file is still the one loaded (else the host is stale and goes)."""
-    for f, (size, mtime) in files.items():
-        try:
-            st = os.stat(f)
-        except OSError:
-            return False
-        if st.st_size != size or st.st_mtime_ns != mtime:
-            return False
-    return True
-
-
 def serve(argv: list[str]) -> int:
-    """The host process: preload, bind, say ready, fork a beat per request until idle."""
+    """The host process: preload, bind, say ready, then keep one spare fork waiting on the
+    socket (see `_keep_a_spare`) until idle, stopped or stale."""
 
     started = become_host(argv, "beat-{key}.lock", IDLE_S, "another beat host is serving")
     if started is None:
@@ -202,15 +201,14 @@ def serve(argv: list[str]) -> int:
 
     opts = host_options(argv)
     # the home as its first caller named it; "" (no data dir) serves nobody
-    home = home_of(os.environ, opts.get("--cwd", "/"))
+    host = _Host(lock_fd, home_of(os.environ, opts.get("--cwd", "/")))
 
-    # the kernel reaps each beat the host forks: no intermediate process, no zombie
+    # the kernel reaps every spare and beat the host forks: no intermediate, no zombie
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    files = _preload()
+    host.watch = CodeWatch(_preload())
     name_process("looop-beat")
     path = beat_socket(key, base)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    ino = listen_at(listener, path)
+    ino = listen_at(host.listener, path)
     gc.collect()
     gc.freeze()
     say(ready_fd, f"ok {os.getpid()}")
@@ -218,25 +216,61 @@ def serve(argv: list[str]) -> int:
     for fd in (0, 1):
         os.dup2(devnull, fd)
     os.close(devnull)
-    listener.settimeout(idle_s)
+    host.listener.settimeout(idle_s)
     try:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                return 0
-            except OSError as e:  # out of descriptors or memory: say so, keep serving
-                sys.stderr.write(f"looop beat host: accept failed: {e}\n")
-                continue
-            with conn:
-                try:
-                    if _serve_one(conn, listener, lock_fd, files, home):
-                        return 0
-                except Exception as e:  # one bad request never ends the host
-                    sys.stderr.write(f"looop beat host: request failed: {e!r}\n")
+        return keep_a_spare(host.notes_r, lambda: _spare(host), host.listener.fileno())
     finally:
         unlisten(path, ino)
-        listener.close()
+        host.listener.close()
+
+
+class _Host:
+    """What the host made before its first fork, shared by every spare."""
+
+    def __init__(self, lock_fd: int, home: str) -> None:
+        self.lock_fd = lock_fd
+        self.home = home
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.watch = CodeWatch({}, use_inotify=False)
+        self.here = Here()  # the host's own world, read once
+        self.prctl = libc_prctl()
+        self.pid = os.getpid()
+        self.notes_r, self.notes_w = os.pipe()  # a spare's word to the host, one byte
+
+
+def _spare(host: _Host) -> None:
+    """Wait for a request; run it (this process becomes the beat) or refuse it and wait
+    again. Says OVER when idle for the host's idle time, stopped or stale."""
+    os.close(host.notes_r)
+    os.close(host.lock_fd)
+    if not die_with_parent(host.prctl, host.pid):
+        return
+    name_process("looop-spare")
+    _warm(host)
+    while True:
+        try:
+            conn, _ = host.listener.accept()
+        except TimeoutError:
+            os.write(host.notes_w, OVER)
+            return
+        except OSError as e:  # out of descriptors or memory: say so, keep serving
+            sys.stderr.write(f"looop beat host: accept failed: {e}\n")
+            continue
+        try:
+            taken = _take(conn, host)
+        except Exception as e:  # one bad request never ends the host
+            sys.stderr.write(f"looop beat host: request failed: {e!r}\n")
+            taken = None
+        if isinstance(taken, tuple):
+            os.write(host.notes_w, TAKEN)  # the host forks the next spare meanwhile
+            os.close(host.notes_w)
+            host.listener.close()
+            outlive_parent(host.prctl)  # a beat outlives a host that goes
+            _child(conn, *taken)
+        conn.close()
+        if taken == OVER:
+            os.write(host.notes_w, OVER)
+            return
 
 
 def _read_request(conn: socket.socket) -> tuple[bytes, list[int]]:
@@ -273,60 +307,55 @@ def _reply(conn: socket.socket, line: bytes) -> None:
         pass  # the caller went away: it runs nothing either way
 
 
-def _serve_one(
-    conn: socket.socket,
-    listener: socket.socket,
-    lock_fd: int,
-    files: dict[str, tuple[int, int]],
-    home: str,
-) -> bool:
-    """One request; True when the host should stop (asked to, or its code went stale)."""
+def _warm(host: _Host) -> None:
+    """Run, before any caller waits, what each request runs first. A fork shares the host's
+    pages until it writes one (a reference count is a write), so the first run of any code
+    pays for copying its pages: the spare pays them while it waits."""
+    same_world(os.getpid(), host.here)
+    home_of(os.environ, "/")
+    decode_request(b"argv=kill\0argv=w\0cwd=/\0umask=18\0nice=0\0env=A=b\0\0")
+    decode_request(b"argv=tick\0cwd=/\0\0")
+    _stdio(os.devnull)
+
+
+def _take(conn: socket.socket, host: _Host) -> tuple[Request, list[int], int] | bytes | None:
+    """One request checked: (request, its fds, caller) to run; OVER when the host should
+    end (asked to, or its code went stale); None once refused with a reason."""
 
     fds: list[int] = []
     try:
         caller, uid = peer(conn)
         if uid != os.geteuid():
-            return False
+            return None
         raw, fds = _read_request(conn)
         req = decode_request(raw) if len(raw) <= REQUEST_MAX else None
         if req is None:
             _reply(conn, b"unavailable malformed request\n")
-            return False
+            return None
         if req.stop:
             _reply(conn, b"ok stopping\n")
-            return True
+            return OVER
         if len(fds) != FDS:
             _reply(conn, b"unavailable no stdio came with the request\n")
-            return False
-        if not same_world(caller):
+            return None
+        if not same_world(caller, host.here):
             _reply(conn, b"unavailable the caller sees another filesystem or namespace\n")
-            return False
-        if not home or home_of(req.env, req.cwd) != home:  # another home's: it runs there
+            return None
+        if not host.home or home_of(req.env, req.cwd) != host.home:  # another home's
             _reply(conn, b"unavailable this beat host serves another data dir\n")
-            return False
-        if not _fresh(files):
+            return None
+        if not host.watch.fresh():
             _reply(conn, b"stale\n")
-            return True
-        try:
-            pid = os.fork()
-        except OSError:
-            _reply(conn, b"unavailable cannot fork\n")
-            return False
-        if pid == 0:
-            try:
-                listener.close()
-                os.close(lock_fd)
-                _child(conn, req, fds, caller)
-            finally:
-                os._exit(0)
+            return OVER
+        taken, fds = fds, []  # the beat owns them now
+        return req, taken, caller
     finally:
-        _close_all(fds)  # the child has its own copies: a caller's pipe must see its EOF
-    return False
+        _close_all(fds)  # refused: a caller's pipe must see its EOF
 
 
 def _child(conn: socket.socket, req: Request, fds: list[int], caller: int) -> None:
-    """The forked beat, in a session of its own; the kernel reaps it (SIGCHLD ignored in
-    the host), so nothing waits for it there."""
+    """The spare become the beat, in a session of its own; the kernel reaps it (SIGCHLD
+    ignored in the host), so nothing waits for it there."""
 
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # its sensors and runner are waited for
     os.setsid()
@@ -370,17 +399,7 @@ def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    # Fresh stdio on the caller's fds, buffered as an interpreter started there would be.
-    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
-    sys.stdout = io.TextIOWrapper(
-        io.FileIO(1, "w", closefd=False), encoding="utf-8", line_buffering=os.isatty(1)
-    )
-    sys.stderr = io.TextIOWrapper(
-        io.FileIO(2, "w", closefd=False),
-        encoding="utf-8",
-        errors="backslashreplace",
-        line_buffering=True,
-    )
+    sys.stdin, sys.stdout, sys.stderr = _stdio()
     name_process({"tick": "looop-tick", "kill": "looop-kill"}.get(req.argv[0], "looop-start"))
     _reply(conn, f"pid {os.getpid()}\n".encode())
     _watch_caller(conn)
@@ -394,6 +413,31 @@ def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int
         sys.stderr.write(f"{e.code}\n")
         return 1
     return 0
+
+
+def _stdio(path: str | None = None) -> tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper]:
+    """Fresh stdio on the caller's fds 0-2, buffered as an interpreter started there would be
+    (or, for `_warm`, three on `path`, thrown away)."""
+    fds = [os.open(path, os.O_RDWR)] * 3 if path else [0, 1, 2]
+    try:
+        got = (
+            io.TextIOWrapper(io.FileIO(fds[0], "r", closefd=False), encoding="utf-8"),
+            io.TextIOWrapper(
+                io.FileIO(fds[1], "w", closefd=False),
+                encoding="utf-8",
+                line_buffering=os.isatty(fds[1]),
+            ),
+            io.TextIOWrapper(
+                io.FileIO(fds[2], "w", closefd=False),
+                encoding="utf-8",
+                errors="backslashreplace",
+                line_buffering=True,
+            ),
+        )
+    finally:
+        if path:
+            os.close(fds[0])
+    return got
 
 
 def _watch_caller(conn: socket.socket) -> None:

@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from looop import beathost
+from looop.sessions.codewatch import CodeWatch
 from tests.helpers import clean_env, process_ended, wait_until
 
 pytestmark = pytest.mark.timeout(90)
@@ -122,8 +123,18 @@ def test_a_tick_is_served_by_the_host_as_if_it_ran_in_place(
 
     assert words(served.stderr) == words(here.stderr)
     assert beathost.beat_host_pid(env) == host  # one host served them all
-    # the kernel reaped the beats it forked: no zombie waits on the host
-    wait_until(lambda: not psutil.Process(host).children(), timeout=30)
+    # the kernel reaped the beats it forked: no zombie waits on the host, only its spare
+    wait_until(lambda: names(psutil.Process(host).children()) == ["looop-spare"], timeout=30)
+
+
+def names(procs: list[psutil.Process]) -> list[str]:
+    out = []
+    for p in procs:
+        try:
+            out.append(p.name() if p.status() != psutil.STATUS_ZOMBIE else "zombie")
+        except psutil.NoSuchProcess:
+            continue
+    return out
 
 
 def test_a_failing_beat_exits_with_the_same_code_through_the_host(
@@ -170,6 +181,71 @@ def test_ctrl_c_reaches_the_beat_and_a_killed_caller_ends_it(
             proc.wait()
             if proc.stderr is not None:
                 proc.stderr.close()
+
+
+def spare_of(host: int) -> int:
+    """The pid of the host's spare (its one child waiting for the next request)."""
+    spares: list[int] = []
+
+    def found() -> bool:
+        spares[:] = [
+            c.pid for c in psutil.Process(host).children() if names([c]) == ["looop-spare"]
+        ]
+        return len(spares) == 1
+
+    wait_until(found, timeout=30)
+    return spares[0]
+
+
+def test_a_spare_that_dies_is_replaced_and_one_never_outlives_its_host(
+    data: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    host = warm(env, tmp_path)
+    first = spare_of(host)
+    os.kill(first, signal.SIGKILL)  # OOM-killed, a stray kill: the host forks another
+    wait_until(lambda: process_ended(first), timeout=30)
+    second = spare_of(host)
+    assert second != first
+    served = tick(env, tmp_path)
+    assert served.returncode == 0, served.stderr
+    assert who(tmp_path)[0] == "looop-tick"  # the same host served it
+    assert beathost.beat_host_pid(env) == host
+    spare = spare_of(host)
+    os.kill(host, signal.SIGKILL)  # the host dies hard: its spare goes with it
+    wait_until(lambda: process_ended(spare), timeout=30)
+    after = tick(env, tmp_path)  # nobody listens: the beat runs in place, as without a host
+    assert after.returncode == 0, after.stderr
+    assert who(tmp_path)[0] != "looop-tick"
+    # … and started a new host for the next beat
+    wait_until(lambda: beathost.beat_host_pid(env) not in (None, host), timeout=30)
+
+
+def test_a_served_beat_finishes_when_its_host_goes(
+    data: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    host = warm(env, tmp_path)
+    slow = data / "sensors" / "slow.sh"
+    started, go = tmp_path / "started", tmp_path / "go"
+    slow.write_text(
+        f"#!/bin/sh\necho $PPID > {started}\n"
+        f"while [ ! -e {go} ]; do sleep 0.05; done\necho '{{}}'\n"
+    )
+    slow.chmod(0o755)
+    proc = subprocess.Popen(
+        [LOOOP, "tick"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        wait_until(lambda: started.exists() and started.read_text().strip() != "", timeout=30)
+        assert psutil.Process(int(started.read_text())).name() == "looop-tick"
+        os.kill(host, signal.SIGKILL)
+        wait_until(lambda: process_ended(host), timeout=30)
+        go.touch()
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert b"sensors ok" in err and b"noop" in err  # the beat ran to its end
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_bad_requests_never_end_the_host(data: Path, env: dict[str, str], tmp_path: Path) -> None:
@@ -343,16 +419,23 @@ def test_an_idle_host_goes_and_looop_down_stops_one(
     assert beathost.beat_host_pid(env) is None
 
 
-def test_the_host_knows_when_its_code_changed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("inotify", [True, False], ids=["inotify", "stat"])
+def test_the_host_knows_when_its_code_changed(tmp_path: Path, inotify: bool) -> None:
     f = tmp_path / "mod.py"
     f.write_text("x = 1\n")
     st = f.stat()
     files = {str(f): (st.st_size, st.st_mtime_ns)}
-    assert beathost._fresh(files)
+    watch = CodeWatch(files, use_inotify=inotify)
+    assert (watch.fd >= 0) == inotify
+    (tmp_path / ".mod.py.swp").write_text("an editor's")  # a neighbour: not code it runs
+    assert watch.fresh()
     f.write_text("x = 22\n")
-    assert not beathost._fresh(files)
+    assert not watch.fresh()
+    assert not watch.fresh()  # and stays stale
+    gone = CodeWatch(files, use_inotify=inotify)  # changed before the watch began
+    assert not gone.fresh()
     f.unlink()
-    assert not beathost._fresh(files)
+    assert not CodeWatch(files, use_inotify=inotify).fresh()
 
 
 def test_the_host_watches_every_looop_file_it_preloaded() -> None:

@@ -32,38 +32,53 @@ _STATUS_KEYS = (
 
 
 def _status(pid: int | str) -> list[str]:
-    with open(f"/proc/{pid}/status", encoding="utf-8", errors="replace") as f:
-        return [line.rstrip() for line in f if line.startswith(_STATUS_KEYS)]
+    with open(f"/proc/{pid}/status", "rb") as f:
+        text = f.read().decode("utf-8", "replace")
+    return [line.rstrip() for line in text.splitlines() if line.startswith(_STATUS_KEYS)]
 
 
 def _read(path: str) -> str | None:
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
     except FileNotFoundError:
         return None  # not on this kernel (an LSM without attr/current, no time namespace)
 
 
-def same_world(pid: int) -> bool:
+class Here:
+    """This process's own side of the comparison, read once: a host's namespaces, root,
+    cgroup, label and powers do not change while it serves, and each request then reads only
+    its caller's (half the /proc reads on a kill's path)."""
+
+    def __init__(self) -> None:
+        self.ns = [_link(f"/proc/self/ns/{ns}") for ns in NAMESPACES]
+        st = os.stat("/")
+        self.root = (st.st_dev, st.st_ino)
+        self.cgroup = _read("/proc/self/cgroup")
+        self.label = _label("self")
+        self.status = _status("self")
+
+
+def same_world(pid: int, here: Here | None = None) -> bool:
     """`pid` (a peer from SO_PEERCRED) sees and may do exactly what this process may: same
     namespaces, root, cgroup, credentials, capabilities, seccomp and no_new_privs, LSM label.
     False on any doubt (it has gone, /proc hides it, a pid outside our pid namespace)."""
     if pid <= 0:
         return False
     try:
-        for ns in NAMESPACES:
-            theirs = _link(f"/proc/{pid}/ns/{ns}")
-            if theirs != _link(f"/proc/self/ns/{ns}"):
+        own = here if here is not None else Here()
+        for ns, mine in zip(NAMESPACES, own.ns, strict=True):
+            if _link(f"/proc/{pid}/ns/{ns}") != mine:
                 return False
-        there, here = os.stat(f"/proc/{pid}/root"), os.stat("/")
-        if (there.st_dev, there.st_ino) != (here.st_dev, here.st_ino):
+        there = os.stat(f"/proc/{pid}/root")
+        if (there.st_dev, there.st_ino) != own.root:
             return False
         # a run group of looop's own (the pulse's, a worker's) sets no limit: same world
-        if not cgroup.in_own_run(_read(f"/proc/{pid}/cgroup"), _read("/proc/self/cgroup")):
+        if not cgroup.in_own_run(_read(f"/proc/{pid}/cgroup"), own.cgroup):
             return False
-        if _label(pid) != _label("self"):
+        if _label(pid) != own.label:
             return False
-        return _status(pid) == _status("self")
+        return _status(pid) == own.status
     except OSError:
         return False
 

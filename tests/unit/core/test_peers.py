@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from looop.core.sameworld import same_world
+from looop.core.sameworld import Here, same_world
 
 pytestmark = [pytest.mark.timeout(30), pytest.mark.process]  # real processes
 
@@ -37,8 +37,10 @@ def running(argv: list[str]) -> Iterator[int]:
 
 def test_this_process_and_a_plain_child_are_the_same_world() -> None:
     assert same_world(os.getpid())
+    here = Here()  # a host's own side, read once before it serves
     with running([]) as pid:
         assert same_world(pid)
+        assert same_world(pid, here)
 
 
 def test_no_pid_or_a_gone_one_is_never_the_same_world() -> None:
@@ -65,5 +67,7 @@ def test_a_peer_with_other_namespaces_or_powers_is_not(argv: list[str], what: st
     probe = subprocess.run([*argv, "true"], capture_output=True, check=False)
     if probe.returncode != 0:
         pytest.skip(f"{' '.join(argv)} is not permitted here: {probe.stderr.decode().strip()}")
+    here = Here()
     with running(argv) as pid:
         assert not same_world(pid), what
+        assert not same_world(pid, here), what
