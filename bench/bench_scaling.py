@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_busy as busy
 import bench_sensors as sensors
 
-ROUNDS = 9
+ROUNDS = 15  # as bench_busy: nine left a row's median to one noisy moment
 SENSORS = (10, 100, 1000)
 FLEET = (1, 10, 100)
 BEATS = 1000

@@ -19,7 +19,8 @@ def _temp_owner(name: str) -> int | None:
     return int(pid)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """The process exists (also when it is someone else's)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -48,7 +49,7 @@ def sweep_temps(dirs: Iterable[Path], now: float, max_age: float = 3600.0) -> li
                 st = entry.stat(follow_symlinks=False)
                 if not entry.is_file(follow_symlinks=False):
                     continue
-                if _alive(pid) and now - st.st_mtime < max_age:
+                if pid_alive(pid) and now - st.st_mtime < max_age:
                     continue
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 
 from looop.core.proc import open_pidfd
+from looop.core.tempsweep import pid_alive
 
 TAKEN = b"t"  # the spare took a request to run: fork the next
 OVER = b"o"  # idle, stopped or stale: the host ends
@@ -67,7 +68,7 @@ def _await_note(notes: int, pid: int, pidfd: int | None) -> bytes:
         ready, _, _ = select.select(watched, [], [], 1.0 if pidfd is None else None)
         if notes in ready:
             return os.read(notes, 1)
-        if pidfd in ready or (pidfd is None and not _running(pid)):
+        if pidfd in ready or (pidfd is None and not pid_alive(pid)):
             ready, _, _ = select.select([notes], [], [], 0)  # a last word, then death
             return os.read(notes, 1) if ready else b""
 
@@ -77,16 +78,6 @@ def _settle(listener: int, taken: int | None) -> None:
     SETTLE_S passed: a fork beside a starting request slows it (both copy the same pages)."""
     watched = [listener] if taken is None else [listener, taken]
     select.select(watched, [], [], SETTLE_S)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        pass
-    return True
 
 
 def libc_prctl() -> Prctl:
