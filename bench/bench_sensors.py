@@ -268,6 +268,7 @@ def run() -> list[dict[str, object]]:
         for count, rounds in PULSE_ROUNDS.items():
             pdata = _data(root / f"pulse{count}", count)
             _skip_world(pdata)
+            stop_beat_host(_env(pdata))  # the ticks that settled its world started one
             pulse = Pulse(_pulse_ctx(pdata, sink))
             pscratch = root / f"pulse{count}-bash"
             pscratch.mkdir()
