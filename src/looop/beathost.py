@@ -41,6 +41,7 @@ import sys
 import time
 from collections.abc import Mapping
 
+from looop.core.procs import libc_prctl
 from looop.core.sameworld import Here, same_world
 from looop.hot import killfast, workerstart
 from looop.hot.beatclient import FDS as FDS
@@ -76,7 +77,6 @@ from looop.sessions.spares import (
     TAKEN,
     die_with_parent,
     keep_a_spare,
-    libc_prctl,
     outlive_parent,
 )
 
@@ -192,7 +192,7 @@ def _preload() -> dict[str, tuple[int, int]]:
 
 def serve(argv: list[str]) -> int:
     """The host process: preload, bind, say ready, then keep one spare fork waiting on the
-    socket (see `_keep_a_spare`) until idle, stopped or stale."""
+    socket (`sessions/spares.keep_a_spare`) until idle, stopped or stale."""
 
     started = become_host(argv, "beat-{key}.lock", IDLE_S, "another beat host is serving")
     if started is None:
@@ -201,11 +201,11 @@ def serve(argv: list[str]) -> int:
 
     opts = host_options(argv)
     # the home as its first caller named it; "" (no data dir) serves nobody
-    host = _Host(lock_fd, home_of(os.environ, opts.get("--cwd", "/")))
+    home = home_of(os.environ, opts.get("--cwd", "/"))
 
     # the kernel reaps every spare and beat the host forks: no intermediate, no zombie
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    host.watch = CodeWatch(_preload())
+    host = _Host(lock_fd, home, CodeWatch(_preload()))
     name_process("looop-beat")
     path = beat_socket(key, base)
     ino = listen_at(host.listener, path)
@@ -227,11 +227,11 @@ def serve(argv: list[str]) -> int:
 class _Host:
     """What the host made before its first fork, shared by every spare."""
 
-    def __init__(self, lock_fd: int, home: str) -> None:
+    def __init__(self, lock_fd: int, home: str, watch: CodeWatch) -> None:
         self.lock_fd = lock_fd
         self.home = home
+        self.watch = watch
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.watch = CodeWatch({}, use_inotify=False)
         self.here = Here()  # the host's own world, read once
         self.prctl = libc_prctl()
         self.pid = os.getpid()
@@ -315,7 +315,7 @@ def _warm(host: _Host) -> None:
     home_of(os.environ, "/")
     decode_request(b"argv=kill\0argv=w\0cwd=/\0umask=18\0nice=0\0env=A=b\0\0")
     decode_request(b"argv=tick\0cwd=/\0\0")
-    _stdio(os.devnull)
+    _stdio()  # on the spare's own fds 0-2, thrown away unwritten
 
 
 def _take(conn: socket.socket, host: _Host) -> tuple[Request, list[int], int] | bytes | None:
@@ -415,29 +415,21 @@ def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int
     return 0
 
 
-def _stdio(path: str | None = None) -> tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper]:
-    """Fresh stdio on the caller's fds 0-2, buffered as an interpreter started there would be
-    (or, for `_warm`, three on `path`, thrown away)."""
-    fds = [os.open(path, os.O_RDWR)] * 3 if path else [0, 1, 2]
-    try:
-        got = (
-            io.TextIOWrapper(io.FileIO(fds[0], "r", closefd=False), encoding="utf-8"),
-            io.TextIOWrapper(
-                io.FileIO(fds[1], "w", closefd=False),
-                encoding="utf-8",
-                line_buffering=os.isatty(fds[1]),
-            ),
-            io.TextIOWrapper(
-                io.FileIO(fds[2], "w", closefd=False),
-                encoding="utf-8",
-                errors="backslashreplace",
-                line_buffering=True,
-            ),
-        )
-    finally:
-        if path:
-            os.close(fds[0])
-    return got
+def _stdio() -> tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper]:
+    """Fresh stdio on fds 0-2 (the caller's, once dup'ed there), buffered as an interpreter
+    started there would be."""
+    return (
+        io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8"),
+        io.TextIOWrapper(
+            io.FileIO(1, "w", closefd=False), encoding="utf-8", line_buffering=os.isatty(1)
+        ),
+        io.TextIOWrapper(
+            io.FileIO(2, "w", closefd=False),
+            encoding="utf-8",
+            errors="backslashreplace",
+            line_buffering=True,
+        ),
+    )
 
 
 def _watch_caller(conn: socket.socket) -> None:

@@ -48,17 +48,21 @@ UNCONTAINED = (
 
 
 @functools.cache
-def _libc_prctl() -> Callable[..., int]:
+def libc_prctl() -> Callable[..., int]:
     """libc's prctl, resolved once per process: a CDLL made per call builds a new ctypes
-    function type each time, cyclic garbage that grew a long-lived pulse three times a beat."""
-    prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    function type each time, cyclic garbage that grew a long-lived pulse three times a beat.
+    Where there is none, a stand-in that fails as prctl does (-1)."""
+    try:
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return lambda *_a: -1
     return prctl
 
 
 def _prctl(option: int, arg: int) -> int | None:
     """prctl(2) through libc, or None where it does not exist or fails."""
     try:
-        prctl = _libc_prctl()
+        prctl = libc_prctl()
         if option == PR_GET_CHILD_SUBREAPER:
             flag = ctypes.c_int(0)
             if prctl(option, ctypes.byref(flag), 0, 0, 0) != 0:

@@ -45,7 +45,7 @@ import time
 from types import ModuleType
 
 import looop.sessions.supervisor as supervisor
-from looop.core.sameworld import same_world
+from looop.core.sameworld import Here, same_world
 from looop.hot.ljson import loads
 from looop.hot.peers import peer
 from looop.hot.wire import lock_held, socket_file
@@ -137,6 +137,7 @@ def serve(argv: list[str]) -> int:
     home = host_options(argv).get("--home", "")
     own = home_id(home) if home.startswith("/") else ""  # no home: serve no supervisor
     name_process("looop-host")
+    here = Here()  # the host's own world, read once: each request reads its caller's
     path = host_socket(key, base)
     # `_socket`, as the client: the forked supervisor never runs socket.py's wrappers
     listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
@@ -168,7 +169,7 @@ def serve(argv: list[str]) -> int:
                 continue
             last = time.monotonic()
             try:
-                if _serve_one(conn, listener, lock_fd, supervisor, kept, own):
+                if _serve_one(conn, listener, lock_fd, supervisor, kept, own, here):
                     return 0
             except Exception as e:  # one bad request never ends the host
                 sys.stderr.write(f"looop session host: request failed: {e!r}\n")
@@ -210,6 +211,7 @@ def _serve_one(
     supervisor: ModuleType,
     kept: list[object],
     own: str,
+    here: Here,
 ) -> bool:
     """One request; True when it asked the host to stop."""
     try:
@@ -224,7 +226,7 @@ def _serve_one(
     if req.get("stop") is True:
         _answer(conn, b"ok stopping\n")
         return True
-    refused = _refusal(req, caller, own)
+    refused = _refusal(req, caller, own, here)
     if refused is not None:
         _answer(conn, refused)
     elif "launch" in req:
@@ -239,12 +241,12 @@ def _answer(conn: _socket.socket, line: bytes) -> None:
         conn.sendall(line)
 
 
-def _refusal(req: dict[str, object], caller: int, own: str) -> bytes | None:
+def _refusal(req: dict[str, object], caller: int, own: str, here: Here) -> bytes | None:
     """The line a request is refused with, or None when it is served."""
     launch = "launch" in req
     if not (_well_launch(req) if launch else _well_formed(req)):
         return b"err the session host got a malformed request\n"
-    if not same_world(caller):  # a sandboxed or containered caller: never lift its limits
+    if not same_world(caller, here):  # a sandboxed or containered caller: never lift its limits
         return b"unavailable the caller sees another filesystem or namespace\n"
     if launch:
         return None

@@ -9,7 +9,6 @@ A spare never outlives its host (PR_SET_PDEATHSIG); what it became does.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import select
 import signal
@@ -78,15 +77,6 @@ def _settle(listener: int, taken: int | None) -> None:
     SETTLE_S passed: a fork beside a starting request slows it (both copy the same pages)."""
     watched = [listener] if taken is None else [listener, taken]
     select.select(watched, [], [], SETTLE_S)
-
-
-def libc_prctl() -> Prctl:
-    """libc's prctl, resolved in the host before it forks (no ctypes work in a spare)."""
-    try:
-        prctl: Prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return lambda *_a: -1
-    return prctl
 
 
 def die_with_parent(prctl: Prctl, parent: int) -> bool:
