@@ -107,8 +107,10 @@ def _beats(root: Path) -> list[dict[str, object]]:
                 took = _timed(fn)
                 if r:  # the first round warms the page cache and the beat host
                     sink.append(took)
+    from looop.beathost import stop_beat_host
+
     for data in homes:  # each size's ticks were served by a beat host of its own
-        sensors.stop_beat_host(sensors._env(data))
+        stop_beat_host(sensors._env(data))
     rows = _curve("skip beat vs sensors", "sensor", SENSORS, ours, base[SENSORS[-1]])
     for row, n in zip(rows, SENSORS, strict=True):  # each size against bash on the same scripts
         b = statistics.median(base[n])
