@@ -91,3 +91,21 @@ def by_argv(tag: str) -> list[int]:
         if any(a.startswith(want) for a in argv) and _state(int(entry)) not in (None, "Z", "X"):
             found.append(int(entry))
     return found
+
+
+def cgroups_here() -> bool:
+    """Whether this process can make a cgroup (root, or a delegated subtree)."""
+    from looop.core import cgroup  # lazy: most users of this module need none
+
+    g = cgroup.make(f"probe-{os.getpid()}-{os.urandom(3).hex()}")
+    if g is not None:
+        g.remove()
+    return g is not None
+
+
+def cgroup_of(pid: int) -> str:
+    """A process's v2 (or else v1 freezer) cgroup path, from /proc/<pid>/cgroup."""
+    from looop.core import cgroup
+
+    v2, v1 = cgroup.own_paths(Path(f"/proc/{pid}/cgroup").read_text())
+    return v2 or v1 or ""

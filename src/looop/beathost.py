@@ -41,6 +41,7 @@ import sys
 import time
 from collections.abc import Mapping
 
+from looop.core.cgroup import Pen
 from looop.core.procs import libc_prctl
 from looop.core.sameworld import Here, same_world
 from looop.hot import killfast, workerstart
@@ -247,10 +248,13 @@ def _spare(host: _Host) -> None:
         return
     name_process("looop-spare")
     _warm(host)
+    pen = Pen()  # a beat's sensors are born in it, with no move then (core/cgroup.py)
+    pen.enter()
     while True:
         try:
             conn, _ = host.listener.accept()
         except TimeoutError:
+            pen.close()
             os.write(host.notes_w, OVER)
             return
         except OSError as e:  # out of descriptors or memory: say so, keep serving
@@ -266,9 +270,10 @@ def _spare(host: _Host) -> None:
             os.close(host.notes_w)
             host.listener.close()
             outlive_parent(host.prctl)  # a beat outlives a host that goes
-            _child(conn, *taken)
+            _child(conn, *taken, pen)
         conn.close()
         if taken == OVER:
+            pen.close()
             os.write(host.notes_w, OVER)
             return
 
@@ -353,9 +358,10 @@ def _take(conn: socket.socket, host: _Host) -> tuple[Request, list[int], int] | 
         _close_all(fds)  # refused: a caller's pipe must see its EOF
 
 
-def _child(conn: socket.socket, req: Request, fds: list[int], caller: int) -> None:
+def _child(conn: socket.socket, req: Request, fds: list[int], caller: int, pen: Pen) -> None:
     """The spare become the beat, in a session of its own; the kernel reaps it (SIGCHLD
-    ignored in the host), so nothing waits for it there."""
+    ignored in the host), so nothing waits for it there. Its pen goes once its caller has
+    the exit code: leaving it is a move, which the caller need not wait for."""
 
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # its sensors and runner are waited for
     os.setsid()
@@ -375,7 +381,10 @@ def _child(conn: socket.socket, req: Request, fds: list[int], caller: int) -> No
                 pass
         if code is not None:
             _reply(conn, f"exit {code}\n".encode())
-        os._exit(0)
+        try:
+            pen.close()
+        finally:
+            os._exit(0)
 
 
 def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int | None:

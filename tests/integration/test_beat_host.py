@@ -17,8 +17,10 @@ import psutil
 import pytest
 
 from looop import beathost
+from looop.core import cgroup
 from looop.sessions.codewatch import CodeWatch
 from tests.helpers import clean_env, process_ended, wait_until
+from tests.procwatch import cgroup_of, cgroups_here
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -135,6 +137,41 @@ def names(procs: list[psutil.Process]) -> list[str]:
         except psutil.NoSuchProcess:
             continue
     return out
+
+
+PEN_SENSOR = (
+    "#!/bin/sh\n"
+    '(grep "^0::" /proc/self/cgroup || grep freezer /proc/self/cgroup) | head -n 1 | '
+    'cut -d: -f3 > "$WHO_FILE.cg"\n'
+    # a background job is no group leader: setsid (and env) exec in place, so $! is the sleep
+    'env -i setsid sleep 600 </dev/null >/dev/null 2>&1 & echo $! > "$WHO_FILE.left"\n'
+    "echo '{\"signal\":{}}'\n"
+)
+
+
+@pytest.mark.skipif(not cgroups_here(), reason="no cgroup can be made here")
+def test_a_served_beats_sensors_are_born_in_the_pen_its_spare_waited_in(
+    data: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The spare waits in a pen of its own (core/cgroup.Pen): the beat it becomes moves no
+    process for its sensors; what they leave still dies, and no pen outlives its beat."""
+    warm(env, tmp_path)
+    spare = next(p for p in psutil.Process(beathost.beat_host_pid(env)).children())
+    assert psutil.Process(spare.pid).name() == "looop-spare"
+    assert cgroup_of(spare.pid).rpartition("/")[2] == f"{cgroup.PEN}.{spare.pid}"
+    script = data / "sensors" / "pen.sh"
+    script.write_text(PEN_SENSOR)
+    script.chmod(0o755)
+    served = tick(env, tmp_path)
+    assert served.returncode == 0, served.stderr
+    beat = int(who(tmp_path)[3])
+    assert beat == spare.pid  # the spare became the beat …
+    born = (tmp_path / "who.cg").read_text().strip()
+    assert born.rpartition("/")[2] == f"{cgroup.PEN}.{beat}"  # … and its sensors were born there
+    assert process_ended(int((tmp_path / "who.left").read_text())), "it outlived its beat"
+    mounts = ("/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/freezer")
+    gone = lambda: not any(os.path.exists(m + born) for m in mounts)  # noqa: E731
+    wait_until(gone, timeout=10, what="the beat's pen removed once it ended")
 
 
 def test_a_failing_beat_exits_with_the_same_code_through_the_host(

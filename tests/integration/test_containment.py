@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from looop.core.cgroup import Pen
 from looop.core.context import Ctx
 from looop.loop.tick import tick
 from looop.sessions.client import expect, send
@@ -32,10 +33,12 @@ def _escapees(tag: str) -> str:
     )
 
 
+@pytest.mark.parametrize("beat", ["tick", "pulse"])
 def test_a_worker_survives_beats_whose_sensors_and_shell_leave_escapees(
-    ctx: Ctx, zombies: Zombies
+    ctx: Ctx, zombies: Zombies, beat: str
 ) -> None:
-    ctx = replace(ctx, clock=FixedClock(t=time.time()))
+    """`pulse`: the beats keep their sensors' pen, as the pulse's do (core/cgroup.Pen)."""
+    ctx = replace(ctx, clock=FixedClock(t=time.time()), pen=Pen() if beat == "pulse" else None)
     data = ctx.paths.data
     tag = str(data)
     ctx.paths.sensors.mkdir(parents=True, exist_ok=True)
@@ -80,5 +83,7 @@ def test_a_worker_survives_beats_whose_sensors_and_shell_leave_escapees(
         )
         assert code == 0
     finally:
+        if ctx.pen is not None:
+            ctx.pen.close()
         stop_sessions(data)
         kill_all(tagged("ESCAPE_TAG", tag))

@@ -13,9 +13,11 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from looop.core import cgroup
 from looop.core.context import Ctx
 from looop.sessions.state import get_session, list_sessions
-from tests.helpers import outside_env, wire
+from tests.helpers import outside_env, until, wire
+from tests.procwatch import cgroup_of, cgroups_here
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -24,7 +26,7 @@ SLEEPER = "sleep 600; : {{prompt_file}}"
 
 def _env(ctx: Ctx, **extra: str) -> dict[str, str]:
     env = outside_env()
-    env.update(LOOOP_DATA_DIR=str(ctx.paths.data), LOOOP_INTERVAL="3600", **extra)
+    env.update({"LOOOP_DATA_DIR": str(ctx.paths.data), "LOOOP_INTERVAL": "3600", **extra})
     return env
 
 
@@ -355,3 +357,66 @@ def test_ctrl_c_on_a_viewer_detaches_and_leaves_the_pulse_and_workers_running(ct
     finally:
         r = _looop(ctx, "down")
     assert r.returncode == 0 and "w3" in r.stdout, r.stdout + r.stderr
+
+
+PEN_MOUNTS = ("/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/freezer")
+
+
+@pytest.mark.skipif(not cgroups_here(), reason="no cgroup can be made here")
+def test_the_pulse_keeps_its_sensors_pen_inside_its_session(ctx: Ctx) -> None:
+    """The pulse sits in its sensors' cgroup (its pen) between beats, inside its session's
+    group: the session host still starts its workers, what a sensor leaves behind still dies,
+    and `down` leaves no pen behind."""
+    leak, leaked = ctx.paths.data.parent / "leak", ctx.paths.data.parent / "leaked.pid"
+    ctx.paths.sensors.mkdir(parents=True, exist_ok=True)
+    sensor = ctx.paths.sensor("steady")
+    # the same reading every beat (skip beats); an env -i setsid escapee when told to
+    sensor.write_text(
+        "#!/bin/sh\n"
+        # a background job is no group leader: setsid (and env) exec in place: $! is the sleep
+        f"if rm {leak} 2>/dev/null; then env -i setsid sleep 600 </dev/null >/dev/null 2>&1 & "
+        f"echo $! > {leaked}; fi\n"
+        'echo \'{"signal":{"ok":true}}\'\n'
+    )
+    sensor.chmod(0o755)
+    wire(
+        ctx,
+        [
+            {"decision": {"action": "start_worker", "id": "w1", "prompt": "work"}},
+            {"decision": {"action": "noop"}},
+        ],
+        worker=SLEEPER,
+    )
+    env = _env(ctx, LOOOP_INTERVAL="1", LOOOP_RUNTIME_DIR=os.environ["LOOOP_RUNTIME_DIR"])
+    r = _looop_env(ctx, env, "up")
+    pens: list[str] = []
+    try:
+        assert r.returncode == 0 and "pulse started" in r.stdout, r.stderr
+        pulse = get_session(ctx.paths.data, "pulse")
+        assert pulse.child_pid is not None and pulse.supervisor_pid is not None
+        r = _looop_env(ctx, env, "expect", "pulse", "start-worker|worker ·", "--timeout", "30s")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert get_session(ctx.paths.data, "w1").alive  # the host took the pulse's request
+        pen = f"{cgroup.PEN}.{pulse.child_pid}"
+        # a skip beat later it sits in its pen, right inside the session's own group
+        assert until(lambda: os.path.basename(cgroup_of(pulse.child_pid)) == pen, 30)
+        where = cgroup_of(pulse.child_pid)
+        session = cgroup.home_of(where)
+        assert os.path.dirname(session) == cgroup.folder_for(cgroup_of(pulse.supervisor_pid))
+        pens = [m + where for m in PEN_MOUNTS if os.path.isdir(m + where)]
+        assert len(pens) == 1, where
+        # a sensor leaves an escapee: it dies with its beat, and the next beat pens the pulse
+        leak.touch()
+        assert until(lambda: leaked.exists() and leaked.read_text().strip().isdigit(), 30)
+        escapee = int(leaked.read_text())
+        assert until(lambda: not _alive(escapee), 10), "the sensor's escapee outlived its beat"
+        assert until(lambda: cgroup_of(pulse.child_pid) == where, 30)
+    finally:
+        r = _looop_env(ctx, env, "down")
+    assert r.returncode == 0, r.stderr
+    assert not any(s.alive for s in list_sessions(ctx.paths.data))
+    assert pens and not os.path.exists(pens[0]), "the pulse's pen outlived it"
+
+
+def _alive(pid: int) -> bool:
+    return os.path.exists(f"/proc/{pid}") and not _zombie(pid)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 from looop.cli.ctxbuild import ctx_for
+from looop.core.cgroup import Pen
 from looop.hot.clock import Clock, clock_for
 from looop.loop.tick import tick_once
 from looop.seed import ensure_data_dir
@@ -17,6 +18,7 @@ def beat_here(env: dict[str, str], clock: Clock | None, force: bool, caller: int
     """One foreground beat; its outcome's status. `caller`: the pid named as the beat's
     holder when it is not this process (the beat host's caller)."""
     ctx = ctx_for(env, clock_for(env, clock), events_to="stderr")
+    ctx.pen = Pen.adopt()  # the pen a beat host's spare waited in: sensors born with no move
     ensure_data_dir(ctx.paths)
     try:
         out = tick_once(ctx, force, caller)

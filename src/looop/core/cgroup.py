@@ -10,12 +10,18 @@ None and the caller falls back to its subreaper sweep. Groups live in a `looop` 
 the cgroup of whoever makes them, or beside the group it already sits in when that is
 looop's own (a worker that starts a worker, the pulse's sensors), so a kill of one never
 reaches another. Only `os` (and `select`, a C module): the supervisor's start-up imports this.
+
+A long-lived beat (the pulse) keeps its sensors' group between beats as its `Pen`, nested in
+its own cgroup, and sits in it: moving a process costs the kernel a grace period (about 6 ms
+on a quiet machine), twice a beat otherwise. It leaves the pen just before it spawns anything
+else (an audit hook sees every spawn), and ends it only when a sensor left something in it.
 """
 
 from __future__ import annotations
 
 import os
 import select
+import sys
 
 # `_signal`, not `signal`: its enums cost the caller of a `looop kill` (core.peers loads
 # this) half a bare interpreter's start
@@ -23,7 +29,22 @@ from _signal import SIGKILL  # type: ignore[import-not-found]
 
 BASE = "/sys/fs/cgroup"
 FOLDER = "looop"
+MARK = "LOOOP_CONTAIN"  # every run's marker (core/procs): f"{pid}.{random}.{n}"
+PEN = "looop-pen"  # a pen's folder: f"{PEN}.{pid}", right under its owner's own cgroup
 V2, V1 = "cgroup2", "cgroup1"
+# the audit events of every way Python starts a process
+SPAWNS = frozenset(
+    [
+        "subprocess.Popen",
+        "os.posix_spawn",
+        "os.posix_spawnp",
+        "os.fork",
+        "os.forkpty",
+        "os.system",
+        "os.exec",
+        "os.spawn",
+    ]
+)
 
 
 def _read(path: str) -> str | None:
@@ -70,9 +91,16 @@ def own_paths(proc_cgroup: str | None) -> tuple[str | None, str | None]:
     return v2, v1
 
 
+def home_of(own: str) -> str:
+    """Where a process lives for every purpose but its sensors: its pen's parent, if it sits
+    in its pen."""
+    head, _, last = own.rstrip("/").rpartition("/")
+    return (head or "/") if last.startswith(PEN + ".") else own
+
+
 def folder_for(own: str) -> str:
     """Where new groups go: the `looop` folder already above `own`, else one under it."""
-    parts = [p for p in own.split("/") if p]
+    parts = [p for p in home_of(own).split("/") if p]
     if FOLDER in parts:
         parts = parts[: parts.index(FOLDER) + 1]
     else:
@@ -101,9 +129,26 @@ class Group:
     def add(self, pid: int) -> bool:
         return _write(self.procs, str(pid))
 
+    def tree(self) -> list[str]:
+        """This group's folder and every group below it (a pen in a session's group), parents
+        first."""
+        out, i = [self.path], 0
+        while i < len(out):
+            try:
+                with os.scandir(out[i]) as it:
+                    out.extend(e.path for e in it if e.is_dir(follow_symlinks=False))
+            except OSError:
+                pass
+            i += 1
+        return out
+
     def pids(self) -> list[int]:
-        text = _read(self.procs)
-        return [int(p) for p in (text or "").split() if p.isdigit()]
+        """Every member, of this group and of the groups below it."""
+        out: list[int] = []
+        for folder in self.tree():
+            text = _read(os.path.join(folder, "cgroup.procs"))
+            out.extend(int(p) for p in (text or "").split() if p.isdigit())
+        return out
 
     def live(self) -> list[int]:
         """Members that have not exited yet (a zombie waits only for its parent)."""
@@ -129,11 +174,13 @@ class Group:
             _write(state, "THAWED")  # a frozen task dies of its SIGKILL only once thawed
 
     def remove(self) -> bool:
-        try:
-            os.rmdir(self.path)
-            return True
-        except OSError:
-            return False
+        """Remove the group, the groups below it first."""
+        for folder in reversed(self.tree()):
+            try:
+                os.rmdir(folder)
+            except OSError:
+                return False
+        return True
 
 
 def _mounts(base: str) -> list[tuple[str, str]]:
@@ -149,6 +196,10 @@ def _mounts(base: str) -> list[tuple[str, str]]:
     return out
 
 
+def _under(mnt: str, path: str) -> str:
+    return mnt + path.rstrip("/") if path != "/" else mnt
+
+
 def make(name: str, base: str = BASE, self_cgroup: str | None = None) -> Group | None:
     """A fresh group `name` for this process's runs, or None where none can be made (no
     cgroupfs, no permission, v2 without cgroup.kill). `self_cgroup`: /proc/self/cgroup's
@@ -161,7 +212,7 @@ def make(name: str, base: str = BASE, self_cgroup: str | None = None) -> Group |
         own = v2 if kind == V2 else v1
         if own is None:
             continue
-        home = mnt + own.rstrip("/") if own != "/" else mnt
+        home = _under(mnt, home_of(own))
         folder = mnt + folder_for(own)
         path = os.path.join(folder, name)
         try:
@@ -181,6 +232,143 @@ def make(name: str, base: str = BASE, self_cgroup: str | None = None) -> Group |
     return None
 
 
+class Pen:
+    """The sensors' group a beat keeps and sits in (see the module's doc): `enter` before its
+    sensors' spawns, `others` once they ended, `close` at the end of its process. Whatever else
+    the process spawns (no marker of its own runs in its environment) is born at home: the
+    audit hook takes the process out of its pen first. Where no group can be made it is
+    `broken` and the caller makes its own groups, as without one."""
+
+    def __init__(self, base: str = BASE) -> None:
+        self.base = base
+        self.group: Group | None = None
+        self.mnt = ""
+        self.broken = False
+        self.hooked = False
+        self.mark = f"{os.getpid()}."  # how this process's runs' markers begin (core/procs)
+
+    @classmethod
+    def adopt(cls, base: str = BASE) -> Pen | None:
+        """The pen this process sits in already (a beat host's spare entered it while it
+        waited for a request), or None."""
+        own = _read("/proc/self/cgroup")
+        v2, v1 = own_paths(own)
+        for kind, mnt in _mounts(base):
+            mine = v2 if kind == V2 else v1
+            if mine is not None and mine.rpartition("/")[2] == f"{PEN}.{os.getpid()}":
+                pen = cls(base)
+                pen.group, pen.mnt = Group(kind, _under(mnt, mine), _under(mnt, home_of(mine))), mnt
+                pen.hook()
+                return pen
+        return None
+
+    def enter(self) -> Group | None:
+        """This process in the pen (made, or moved into, only when it is not already)."""
+        if self.broken:
+            return None
+        own = _read("/proc/self/cgroup")
+        if self._inside(own):
+            return self.group
+        if self.group is None or not self.group.enter():  # made, or removed by another
+            self.group = self._make(own)
+            if self.group is None or not self.group.enter():
+                self.broken = True
+                return None
+        self.hook()
+        return self.group
+
+    def hook(self) -> None:
+        if not self.hooked:
+            self.hooked = True
+            sys.addaudithook(self._audit)
+
+    def _make(self, own: str | None) -> Group | None:
+        v2, v1 = own_paths(own)
+        for kind, mnt in _mounts(self.base):
+            mine = v2 if kind == V2 else v1
+            if mine is None:
+                continue
+            home = _under(mnt, home_of(mine))
+            path = f"{home}/{PEN}.{os.getpid()}"
+            _sweep_dead(home, PEN + ".")  # once a pen: a pulse, a beat host's spare
+            _sweep_dead(mnt + folder_for(mine), "run-")
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                pass
+            except OSError:
+                continue
+            group = Group(kind, path, home)
+            if os.path.exists(os.path.join(path, "cgroup.kill" if kind == V2 else "freezer.state")):
+                self.mnt = mnt
+                return group
+            group.remove()
+        return None
+
+    def _inside(self, own: str | None) -> bool:
+        if self.group is None or own is None:
+            return False
+        v2, v1 = own_paths(own)
+        mine = v2 if self.group.kind == V2 else v1
+        return mine is not None and self.group.path == _under(self.mnt, mine)
+
+    def others(self) -> list[int]:
+        """Live members but this process: what its runs left."""
+        if self.group is None:
+            return []
+        me = os.getpid()
+        return [p for p in self.group.live() if p != me]
+
+    def leave(self) -> None:
+        """Home, if this process sits in the pen."""
+        if self.group is not None and self._inside(_read("/proc/self/cgroup")):
+            self.group.leave()
+
+    def drop(self) -> Group | None:
+        """Out of the pen for good (a run left something in it): the group, for the caller
+        to kill and remove; the next `enter` makes a new one."""
+        self.leave()
+        group, self.group = self.group, None
+        return group
+
+    def close(self) -> None:
+        """The end of its process: out, and the (empty) pen removed."""
+        group = self.drop()
+        if group is not None and not group.live():
+            group.remove()
+
+    def _audit(self, event: str, args: tuple[object, ...]) -> None:
+        if event in SPAWNS and self.group is not None and not self._ours(event, args):
+            self.leave()  # whatever this spawns is born at home, not among the sensors
+
+    def _ours(self, event: str, args: tuple[object, ...]) -> bool:
+        """Whether the spawn is one of this process's runs (its marker in the environment)."""
+        where = 3 if event in ("subprocess.Popen", "os.spawn") else 2
+        env = args[where] if len(args) > where and event != "os.system" else None
+        try:
+            mark = getattr(env, "get", lambda _k: None)(MARK)
+        except Exception:  # an odd mapping: not ours, so out first
+            return False
+        return isinstance(mark, str) and mark.startswith(self.mark)
+
+
+def _sweep_dead(folder: str, head: str) -> None:
+    """Remove the empty groups named `head` + "<pid>." … of processes that are gone: a pen
+    or a run group whose process was SIGKILLed inside it (nobody else removes those)."""
+    try:
+        with os.scandir(folder) as it:
+            names = [e.name for e in it if e.name.startswith(head)]
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(head) :].partition(".")[0]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            try:
+                os.rmdir(os.path.join(folder, name))
+            except OSError:
+                pass  # not empty: what is in it is still alive
+
+
 def escape(base: str = BASE, self_cgroup: str | None = None) -> None:
     """Leave a run's group for the `looop` folder above it: a supervisor or session host that
     a worker (or the pulse) started must not die when that worker's group is killed."""
@@ -191,7 +379,7 @@ def escape(base: str = BASE, self_cgroup: str | None = None) -> None:
         own = v2 if kind == V2 else v1
         if own is None:
             continue
-        parts = [p for p in own.split("/") if p]
+        parts = [p for p in home_of(own).split("/") if p]
         if FOLDER in parts[:-1]:
             _write(mnt + folder_for(own) + "/cgroup.procs", "0")
 
@@ -233,6 +421,12 @@ def in_own_run(caller: str | None, own: str | None, base: str = BASE) -> bool:
         mnt = mounts.get(kind) if kind is not None else None
         if kind is None or mine_path is None or mine_path != opath or mnt is None:
             return False
+        if home_of(path) != path:  # the caller sits in its pen: judged where it lives
+            if kind == V2 and not _unlimited(mnt + path):
+                return False
+            path = home_of(path)
+            if path == opath:
+                continue
         folder = folder_for(mine_path)
         parent, _, name = path.rpartition("/")
         if parent != folder or not name or name in (".", ".."):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from looop.core.cgroup import Pen
 from looop.core.events import Emitter
 from looop.hot.clock import Clock
 from looop.hot.config import Config, Knobs, load_config, parse_config, resolve_knobs
@@ -23,6 +24,7 @@ class Ctx:
     events: Emitter
     bin: str = "looop"
     warned: set[str] = field(default_factory=set)
+    pen: Pen | None = None  # a long-lived beat's sensors' cgroup, kept between beats (the pulse)
 
     def config(self) -> Config:
         """Read fresh on every use: a human edit takes effect on the next beat."""

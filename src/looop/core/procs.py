@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator, Mapping
 from looop.core import cgroup
 from looop.hot.clock import Clock
 
-MARK = "LOOOP_CONTAIN"
+MARK = cgroup.MARK
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
 SWEEP_ROUNDS = 64  # each round kills one generation; a fork bomb cannot keep us forever
@@ -160,8 +160,9 @@ def _owner(pid: int, tokens: list[str]) -> str:
 class Containment:
     """One window of containment: open it, mark runs, sweep as they end, close it."""
 
-    def __init__(self, clock: Clock, shared: bool = False) -> None:
+    def __init__(self, clock: Clock, shared: bool = False, pen: cgroup.Pen | None = None) -> None:
         self.clock = clock
+        self.pen = pen if shared else None  # shared: the pen, when the caller keeps one
         # shared: one cgroup for every run of the window (a beat's sensors), killed once all
         # of them ended — one group and two moves per batch of spawns, not per run
         self.shared = shared
@@ -199,6 +200,10 @@ class Containment:
         """Just before the run's spawn: into a cgroup of its own (the window's one, when
         shared), so it is born there."""
         if not self.cgroups:
+            return
+        pen = self.pen.enter() if self.pen is not None else None
+        if pen is not None:  # it stays there: what it spawns next, not a run, leaves first
+            self.groups[token] = pen
             return
         group = next(iter(self.groups.values()), None) if self.shared else None
         if group is None:
@@ -276,6 +281,12 @@ class Containment:
         for group, tokens in runs.values():
             if group is self.inside or any(t in self.live for t in tokens):
                 continue
+            if self.pen is not None and group is self.pen.group:
+                if not self.pen.others():
+                    for token in tokens:
+                        del self.groups[token]
+                    continue
+                self.pen.drop()  # something was left: out, and the group ends as any other
             left = group.live()
             for pid in left:
                 killed[pid] = tokens[0] if len(tokens) == 1 else _owner(pid, tokens)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from looop.core import gcpolicy, tempsweep
+from looop.core.cgroup import Pen
 from looop.core.context import Ctx
 from looop.hot import homes, locks, store
 from looop.hot.clock import utc_stamp
@@ -185,12 +186,15 @@ class Pulse:
             )
             stops = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # HUP: the supervisor's kill
             old = {s: signal.signal(s, self._on_signal) for s in stops}
+            ctx.pen = Pen()  # its sensors' cgroup, kept from beat to beat (core/cgroup.py)
             try:
                 if ready is not None:
                     ready()
                 self.heart.ready()
                 return self._loop()
             finally:
+                ctx.pen.close()
+                ctx.pen = None
                 for s, h in old.items():
                     signal.signal(s, h)
         finally:

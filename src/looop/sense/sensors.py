@@ -417,7 +417,7 @@ def _spawn_all(rnd: _Round) -> None:
     """Start what waits as slots allow and collect what ended, until all have ended."""
     ctx = rnd.ctx
     pool = Pool(ctx.clock, GRACE_SECS)
-    contain = Containment(ctx.clock, shared=True)  # one cgroup a beat: see core/procs.py
+    contain = Containment(ctx.clock, shared=True, pen=ctx.pen)  # one cgroup a beat (a pen)
     spawner = Spawner()
     with contain:
         if not contain.active and UNCONTAINED not in ctx.warned:

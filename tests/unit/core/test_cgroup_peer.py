@@ -91,3 +91,31 @@ def test_a_v1_freezer_run_group_is_the_same_world(tmp_path: Path) -> None:
     host = "2:freezer:/\n1:memory:/\n"
     assert in_own_run("2:freezer:/looop/x-w1\n1:memory:/\n", host, str(tmp_path))
     assert not in_own_run("2:freezer:/other\n1:memory:/\n", host, str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("path", "host", "same"),
+    [
+        # the pulse in its pen, inside its session's group: judged where it lives
+        ("/looop/0123abcd-pulse/looop-pen.42", HOST, True),
+        # a pulse run from a shell, beside the host, in its pen right under that cgroup
+        ("/looop-pen.42", HOST, True),
+        ("/a/looop-pen.42", "1:memory:/\n0::/a\n", True),
+        # a pen below anything else is that thing's
+        ("/other/looop-pen.42", HOST, False),
+        ("/looop/x-w1/deeper/looop-pen.42", HOST, False),
+        ("/looop/looop-pen.42", HOST, False),  # the folder is no run
+    ],
+)
+def test_a_caller_in_its_pen_is_judged_where_it_lives(
+    tmp_path: Path, path: str, host: str, same: bool
+) -> None:
+    base = _mount(tmp_path, path, "/a/looop")
+    assert in_own_run(_caller(path), host, base) is same
+
+
+def test_a_pen_with_a_limit_set_is_not_the_same_world(tmp_path: Path) -> None:
+    path = "/looop/0123abcd-pulse/looop-pen.42"
+    base = _mount(tmp_path, path)
+    (tmp_path / path.lstrip("/") / "pids.max").write_text("64\n")
+    assert not in_own_run(_caller(path), HOST, base)

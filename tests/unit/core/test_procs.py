@@ -18,6 +18,7 @@ from tests.procwatch import (
     FIXTURES,
     Zombies,
     by_argv,
+    cgroups_here,
     children,
     describe,
     kill_all,
@@ -145,15 +146,8 @@ def test_a_descendant_that_clears_its_environment_is_known_by_its_session(
         kill_all(tagged("PROCS_TEST", tag))
 
 
-def _cgroups_here() -> bool:
-    g = cgroup.make(f"probe-{os.getpid()}-{os.urandom(3).hex()}")
-    if g is not None:
-        g.remove()
-    return g is not None
-
-
 @pytest.mark.timeout(30)
-@pytest.mark.skipif(not _cgroups_here(), reason="no cgroup can be made here")
+@pytest.mark.skipif(not cgroups_here(), reason="no cgroup can be made here")
 @pytest.mark.parametrize("how", ["popen", "posix_spawn"])
 def test_env_i_setsid_dies_with_its_run_in_the_runs_cgroup(
     env: dict[str, str],
@@ -191,7 +185,7 @@ def test_env_i_setsid_dies_with_its_run_in_the_runs_cgroup(
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.skipif(not _cgroups_here(), reason="no cgroup can be made here")
+@pytest.mark.skipif(not cgroups_here(), reason="no cgroup can be made here")
 def test_a_shared_group_holds_every_run_of_a_beat_and_ends_with_the_last(
     env: dict[str, str],
     tmp_path: Path,
