@@ -250,7 +250,8 @@ class Pen:
     @classmethod
     def adopt(cls, base: str = BASE) -> Pen | None:
         """The pen this process sits in already (a beat host's spare entered it while it
-        waited for a request), or None."""
+        waited for a request), or None. The Pen that made it hooks this process's spawns
+        already (and an exec leaves it first): a second hook would only cost each event."""
         own = _read("/proc/self/cgroup")
         v2, v1 = own_paths(own)
         for kind, mnt in _mounts(base):
@@ -258,7 +259,7 @@ class Pen:
             if mine is not None and mine.rpartition("/")[2] == f"{PEN}.{os.getpid()}":
                 pen = cls(base)
                 pen.group, pen.mnt = Group(kind, _under(mnt, mine), _under(mnt, home_of(mine))), mnt
-                pen.hook()
+                pen.hooked = True
                 return pen
         return None
 

@@ -163,6 +163,7 @@ class Containment:
     def __init__(self, clock: Clock, shared: bool = False, pen: cgroup.Pen | None = None) -> None:
         self.clock = clock
         self.pen = pen if shared else None  # shared: the pen, when the caller keeps one
+        self.penned = False  # this process entered the pen for this window's runs
         # shared: one cgroup for every run of the window (a beat's sensors), killed once all
         # of them ended — one group and two moves per batch of spawns, not per run
         self.shared = shared
@@ -201,10 +202,12 @@ class Containment:
         shared), so it is born there."""
         if not self.cgroups:
             return
-        pen = self.pen.enter() if self.pen is not None else None
-        if pen is not None:  # it stays there: what it spawns next, not a run, leaves first
-            self.groups[token] = pen
-            return
+        if self.pen is not None:  # in it it stays: what it spawns next, not a run, leaves first
+            pen = self.pen.group if self.penned else self.pen.enter()
+            self.penned = pen is not None  # only runs are spawned until the window ends
+            if pen is not None:
+                self.groups[token] = pen
+                return
         group = next(iter(self.groups.values()), None) if self.shared else None
         if group is None:
             if self.self_cgroup is None:
@@ -287,6 +290,7 @@ class Containment:
                         del self.groups[token]
                     continue
                 self.pen.drop()  # something was left: out, and the group ends as any other
+                self.penned = False
             left = group.live()
             for pid in left:
                 killed[pid] = tokens[0] if len(tokens) == 1 else _owner(pid, tokens)

@@ -519,6 +519,8 @@ def test_overrunning_hook_is_killed_and_reported(ctx: Ctx) -> None:
     assert wait_for(lambda: seen(ctx, "notify.failed"))
     assert "timed out" in seen(ctx, "notify.failed")[0]["msg"]
     assert wait_for(lambda: not alive(int(pidfile.read_text())))
+    # the watcher thread says it, then records it: the record may come a moment later
+    assert wait_for(lambda: records(ctx, "notify_failed"))
     assert records(ctx, "notify_failed")[0]["id"] == "w1"
 
 
