@@ -25,6 +25,7 @@ from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
 from looop.workers.resume import read_record
 from tests.realcli.harness import Rig, answer_first_run_prompts
+from tests.realcli.meter import Meter, worker_rows
 from tests.realcli.test_resume import NOTE, _await, _reboot, _screen
 from tests.realcli.test_workers_tui import _looop
 
@@ -105,6 +106,8 @@ def test_resumed_worker_sends_its_earlier_turns(
     answer_first_run_prompts(rig)
     ctx, root, sid = rig.ctx, rig.ctx.paths.data, f"r-{cli}"
     start_worker(ctx, ctx.knobs(), sid, "Greet the fleet. ECHO:brief42", resume=True)
+    # opencode's spend is metered here, across the same resume (test_spend walks the others)
+    meter = Meter(rig, sid) if cli == "opencode" else None
     try:
         code, _, _ = expect(root, sid, "ANSWER:brief42", screen=True, timeout_s=90, clock=ctx.clock)
         assert code == 0, _screen(root, sid)
@@ -120,6 +123,9 @@ def test_resumed_worker_sends_its_earlier_turns(
 
         _await(saved, 30, f"{cli} to save its conversation")
         (conv,) = named
+        # metered once it is known (a tick's decider, opencode too, makes conversations)
+        first = meter.settles(0, "opencode's first run metered") if meter else 0.0
+        n1 = meter.turns() if meter else 0
         ask = new_ask(ctx.paths.asks, ctx.paths.answers, sid, "ship it?", None, [], time.time())
         _reboot(root, sid)
         if reboot:
@@ -164,6 +170,12 @@ def test_resumed_worker_sends_its_earlier_turns(
         # (and `looop up`'s pulse may have added tick conversations beside it)
         assert conv in _named(rig)
         _await(lambda: _holds(rig, conv, NOTE), 30, f"{cli} to save the note under {conv}")
+        if meter is not None:  # the resumed run adds only itself, and so does a later turn
+            mid = meter.settles(n1, "the resumed opencode's first turn metered")
+            assert first > 0 and mid > first
+            rows = worker_rows(rig, sid)
+            assert rows and all(r["runner"] == rig.ctx.config().default for r in rows)
+            meter.another_turn(mid)
     finally:
         if verb == "up":
             _looop(rig, "down", "--keep-workers")

@@ -12,53 +12,16 @@ from collections.abc import Callable
 
 import pytest
 
-from looop.hot.cost.prices import lookup_price, price_table, price_tokens
-from looop.sessions.client import expect, kill, send, send_keys
+from looop.sessions.client import expect, kill
 from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
 from tests.realcli.harness import Rig, answer_first_run_prompts
+from tests.realcli.meter import Meter, evidence, expected, worker_rows
 from tests.realcli.test_resume import _await, _reboot, _screen
 from tests.realcli.test_resume_named import _kill_left_behind
 from tests.realcli.test_workers_tui import _looop
 
 RigFor = Callable[[str], Rig]
-# what the harness's opencode config charges per 1M tokens for its scripted model
-OPENCODE_RATES = {"input": 3.0, "output": 15.0}
-
-
-def _worker_rows(rig: Rig, sid: str) -> list[dict[str, object]]:
-    p = rig.ctx.paths.cost_ledger
-    if not p.exists():
-        return []
-    rows = [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r.get("kind") == "worker" and r.get("id") == sid]
-
-
-def _expected(rig: Rig, marker: str) -> tuple[float, set[str]]:
-    """The server's usage of the conversation's turns (those carrying the brief) priced."""
-    table = price_table()
-    usd = 0.0
-    models = set()
-    for model, in_tok, out_tok, body in list(rig.server.usage):
-        if marker not in body:
-            continue  # a side request: no turn of the conversation
-        if rig.cli == "opencode" and '"tools"' not in body:
-            continue  # its title request quotes the brief, and opencode keeps no cost of it
-        models.add(model)
-        row = OPENCODE_RATES if rig.cli == "opencode" else lookup_price(table, model)[1]
-        usd += price_tokens(row, in_tok, 0, 0, out_tok)
-    return usd, models
-
-
-def _evidence(rig: Rig) -> str:
-    """What the CLI wrote and what the meter made of it (a failure's message)."""
-    sp = rig.ctx.paths.data / ".worker-meter.json"
-    state = sp.read_text(errors="replace")[:2000] if sp.exists() else "(none)"
-    recs = [p.read_text()[:600] for p in (rig.ctx.paths.data / "resume").glob("*.json")]
-    state += f"; records {recs}"
-    names = sorted(str(p.relative_to(rig.home)) for p in rig.home.rglob("*") if p.is_file())
-    names = [n for n in names if "sessions" in n or "storage" in n or ".db" in n][:60]
-    return f"state {state}; files {names}; usage {[u[:3] for u in rig.server.usage]}"
 
 
 @pytest.mark.timeout(300)
@@ -101,70 +64,38 @@ def test_a_worker_at_its_budget_is_paused_until_a_human_lets_it_go_on(rig_for: R
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("cli", ["claude", "codex", "pi", "opencode"])
+# opencode: test_resume_named walks the same reboot and resume, and meters it (a start of its
+# TUI costs ten seconds of CPU)
+@pytest.mark.parametrize("cli", ["claude", "codex", "pi"])
 def test_a_resumed_worker_is_metered_for_both_runs_once(rig_for: RigFor, cli: str) -> None:
     """A worker spends, its machine "reboots" (supervisor and agent SIGKILLed), `looop
     restart` resumes it on the same conversation and it spends again, two turns: the metered
     spend is what the server reported for every turn, priced — a later turn of the same run
     adds only itself, and the resumed CLI's record (the same file appended, or its totals
     counted again from zero) adds only the second run. (One worker walks all of it: a start
-    of a real TUI costs seconds of CPU, opencode's half a minute.)"""
+    of a real TUI costs seconds of CPU.)"""
     rig = rig_for(cli)
     answer_first_run_prompts(rig)
     ctx, root, sid = rig.ctx, rig.ctx.paths.data, f"mr-{cli}"
     start_worker(ctx, ctx.knobs(), sid, "Greet the fleet. ECHO:brief42", resume=True)
-
-    def metered() -> float:
-        done = _looop(rig, "tick")
-        assert done.returncode == 0, done.stderr
-        return sum(float(str(r["cost_usd"])) for r in _worker_rows(rig, sid))
-
-    def turns() -> int:
-        """The conversation's turns the server answered (each carries the brief)."""
-        return sum(1 for u in list(rig.server.usage) if "ECHO:brief42" in u[3])
-
-    def settles(after: int, what: str) -> float:
-        """Once the server answered more than `after` turns, the beat meters what they
-        cost: returned. Waiting on the meter is also how the test knows the turn is over."""
-
-        def done() -> bool:
-            return turns() > after and abs(metered() - _expected(rig, "ECHO:brief42")[0]) < 1e-5
-
-        try:
-            _await(done, 90, what)
-        except AssertionError as e:
-            want = _expected(rig, "ECHO:brief42")[0]
-            raise AssertionError(
-                f"{e}: want {want:.6f}, metered {metered():.6f}; {_evidence(rig)}"
-            ) from None
-        return _expected(rig, "ECHO:brief42")[0]
-
+    meter = Meter(rig, sid)
     try:
         code, _, _ = expect(root, sid, "ANSWER:brief42", screen=True, timeout_s=90, clock=ctx.clock)
         assert code == 0, _screen(root, sid)
-        first = settles(0, f"{cli}'s first run metered")
+        first = meter.settles(0, f"{cli}'s first run metered")
         assert first > 0
-        rows = _worker_rows(rig, sid)
+        rows = worker_rows(rig, sid)
         assert rows and all(r["runner"] == rig.ctx.config().default for r in rows)
-        n1 = turns()
+        n1 = meter.turns()
         _reboot(root, sid)
         _kill_left_behind(rig.home)  # a reboot ends the CLI's daemons too (codex's)
         done = _looop(rig, "restart", sid)
         assert done.returncode == 0, done.stderr
         assert f"resumed {sid}" in done.stdout, done.stdout
         # the resumed run's first turn (the note) metered: it is over, the TUI waits again
-        mid = settles(n1, f"the resumed {cli}'s first turn metered")
+        mid = meter.settles(n1, f"the resumed {cli}'s first turn metered")
         assert mid > first
-        n2 = turns()
-        send(root, sid, "And again. ECHO:more7", newline=False)
-        expect(root, sid, "ECHO:more7", screen=True, timeout_s=60, clock=ctx.clock)
-        send_keys(root, sid, ["Enter"])
-        code, _, _ = expect(root, sid, "ANSWER:more7", screen=True, timeout_s=90, clock=ctx.clock)
-        assert code == 0, _screen(root, sid)
-        both = settles(n2, f"{cli}'s two runs metered")
-        assert both > mid
-        # further beats add nothing: no turn of either run is counted twice
-        assert abs(metered() - both) < 1e-5
+        both = meter.another_turn(mid)
         # `looop cost --by worker` shows it; a worker's own report is not counted again
         done = _looop(rig, "cost", "report", "session", sid, rig.ctx.config().default, "9.99")
         assert done.returncode == 0, done.stderr
@@ -292,18 +223,18 @@ def test_a_sandboxed_worker_is_metered_from_the_record_it_writes_in_the_box(
         assert cmd[1:3] == ["-m", "looop.core.sbxrun"], cmd[:7]  # inside the box
         code, _, _ = expect(root, sid, "ANSWER:brief42", screen=True, timeout_s=90, clock=ctx.clock)
         assert code == 0, _screen(root, sid)
-        want, _ = _expected(rig, "ECHO:brief42")
+        want, _ = expected(rig, "ECHO:brief42")
         assert want > 0
 
         def metered() -> float:
             done = _looop(rig, "tick")
             assert done.returncode == 0, done.stderr
-            return sum(float(str(r["cost_usd"])) for r in _worker_rows(rig, sid))
+            return sum(float(str(r["cost_usd"])) for r in worker_rows(rig, sid))
 
         try:
             _await(lambda: abs(metered() - want) < 1e-5, 60, f"the boxed {cli}'s spend metered")
         except AssertionError as e:
-            raise AssertionError(f"{e}: metered {metered()}; {_evidence(rig)}") from None
+            raise AssertionError(f"{e}: metered {metered()}; {evidence(rig)}") from None
         rows = json.loads(_looop(rig, "ls", "--json").stdout)
         row = next(r for r in rows if r["id"] == sid)
         assert abs(row["spend_usd"] - want) < 1e-5
