@@ -158,7 +158,8 @@ def test_a_served_beats_sensors_are_born_in_the_pen_its_spare_waited_in(
     warm(env, tmp_path)
     spare = next(p for p in psutil.Process(beathost.beat_host_pid(env)).children())
     assert psutil.Process(spare.pid).name() == "looop-spare"
-    assert cgroup_of(spare.pid).rpartition("/")[2] == f"{cgroup.PEN}.{spare.pid}"
+    penned = lambda: cgroup_of(spare.pid).rpartition("/")[2] == f"{cgroup.PEN}.{spare.pid}"  # noqa: E731
+    wait_until(penned, timeout=10, what="the spare in its pen (it moves there once forked)")
     script = data / "sensors" / "pen.sh"
     script.write_text(PEN_SENSOR)
     script.chmod(0o755)

@@ -280,6 +280,8 @@ def _settled_threads(want: int) -> int:
     return _threads()
 
 
+@pytest.mark.process  # a real thread on real time: its end is seen a moment after it says so
+@pytest.mark.timeout(30)
 def test_the_writer_thread_ends_once_output_is_quiet(
     loop: ev.Loop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
