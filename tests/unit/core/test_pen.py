@@ -218,3 +218,16 @@ def test_adopt_finds_the_pen_this_process_sits_in_and_only_that(
     assert found.group is not None and _own().endswith(f"/{cgroup.PEN}.{os.getpid()}")
     pen.leave()
     assert cgroup.Pen.adopt() is None  # not in it any more
+
+
+@needs_cgroups
+def test_a_pen_removed_while_the_process_was_out_is_made_again(pen: cgroup.Pen) -> None:
+    """A pen is only a folder: someone may remove it while its process is home (a sweep, a
+    human); the next window makes it again instead of giving up on cgroups."""
+    first = pen.enter()
+    assert first is not None
+    pen.leave()
+    os.rmdir(first.path)
+    again = pen.enter()
+    assert again is not None and not pen.broken and os.path.isdir(again.path)
+    assert _own().endswith(f"/{cgroup.PEN}.{os.getpid()}")
