@@ -200,6 +200,24 @@ def _under(mnt: str, path: str) -> str:
     return mnt + path.rstrip("/") if path != "/" else mnt
 
 
+def _places(proc_cgroup: str | None, base: str) -> list[tuple[str, str, str]]:
+    """(kind, mount point, the process's path there) for each mount it has a path on, best
+    first; `proc_cgroup` is its /proc/<pid>/cgroup text."""
+    v2, v1 = own_paths(proc_cgroup)
+    out = []
+    for kind, mnt in _mounts(base):
+        own = v2 if kind == V2 else v1
+        if own is not None:
+            out.append((kind, mnt, own))
+    return out
+
+
+def _killable(group: Group) -> bool:
+    """Whether the kernel lets us kill the group whole: cgroup.kill (v2), or freeze (v1)."""
+    needs = "cgroup.kill" if group.kind == V2 else "freezer.state"
+    return os.path.exists(os.path.join(group.path, needs))
+
+
 def make(name: str, base: str = BASE, self_cgroup: str | None = None) -> Group | None:
     """A fresh group `name` for this process's runs, or None where none can be made (no
     cgroupfs, no permission, v2 without cgroup.kill). `self_cgroup`: /proc/self/cgroup's
@@ -207,11 +225,7 @@ def make(name: str, base: str = BASE, self_cgroup: str | None = None) -> Group |
     caller kills what is in it only once it knows no live run owns it."""
     if self_cgroup is None:
         self_cgroup = _read("/proc/self/cgroup")
-    v2, v1 = own_paths(self_cgroup)
-    for kind, mnt in _mounts(base):
-        own = v2 if kind == V2 else v1
-        if own is None:
-            continue
+    for kind, mnt, own in _places(self_cgroup, base):
         home = _under(mnt, home_of(own))
         folder = mnt + folder_for(own)
         path = os.path.join(folder, name)
@@ -225,8 +239,7 @@ def make(name: str, base: str = BASE, self_cgroup: str | None = None) -> Group |
             continue
         group = Group(kind, path, home)
         group.existed = existed
-        needs = "cgroup.kill" if kind == V2 else "freezer.state"
-        if os.path.exists(os.path.join(path, needs)):
+        if _killable(group):
             return group
         group.remove()
     return None
@@ -252,11 +265,8 @@ class Pen:
         """The pen this process sits in already (a beat host's spare entered it while it
         waited for a request), or None. The Pen that made it hooks this process's spawns
         already (and an exec leaves it first): a second hook would only cost each event."""
-        own = _read("/proc/self/cgroup")
-        v2, v1 = own_paths(own)
-        for kind, mnt in _mounts(base):
-            mine = v2 if kind == V2 else v1
-            if mine is not None and mine.rpartition("/")[2] == f"{PEN}.{os.getpid()}":
+        for kind, mnt, mine in _places(_read("/proc/self/cgroup"), base):
+            if mine.rpartition("/")[2] == f"{PEN}.{os.getpid()}":
                 pen = cls(base)
                 pen.group, pen.mnt = Group(kind, _under(mnt, mine), _under(mnt, home_of(mine))), mnt
                 pen.hooked = True
@@ -284,11 +294,7 @@ class Pen:
             sys.addaudithook(self._audit)
 
     def _make(self, own: str | None) -> Group | None:
-        v2, v1 = own_paths(own)
-        for kind, mnt in _mounts(self.base):
-            mine = v2 if kind == V2 else v1
-            if mine is None:
-                continue
+        for kind, mnt, mine in _places(own, self.base):
             home = _under(mnt, home_of(mine))
             path = f"{home}/{PEN}.{os.getpid()}"
             _sweep_dead(home, PEN + ".")  # once a pen: a pulse, a beat host's spare
@@ -300,7 +306,7 @@ class Pen:
             except OSError:
                 continue
             group = Group(kind, path, home)
-            if os.path.exists(os.path.join(path, "cgroup.kill" if kind == V2 else "freezer.state")):
+            if _killable(group):
                 self.mnt = mnt
                 return group
             group.remove()
@@ -333,9 +339,9 @@ class Pen:
         return group
 
     def close(self) -> None:
-        """The end of its process: out, and the (empty) pen removed."""
+        """The end of its process: out, and the pen removed (unless something lives in it)."""
         group = self.drop()
-        if group is not None and not group.live():
+        if group is not None:
             group.remove()
 
     def _audit(self, event: str, args: tuple[object, ...]) -> None:
@@ -375,11 +381,7 @@ def escape(base: str = BASE, self_cgroup: str | None = None) -> None:
     a worker (or the pulse) started must not die when that worker's group is killed."""
     if self_cgroup is None:
         self_cgroup = _read("/proc/self/cgroup")
-    v2, v1 = own_paths(self_cgroup)
-    for kind, mnt in _mounts(base):
-        own = v2 if kind == V2 else v1
-        if own is None:
-            continue
+    for _kind, mnt, own in _places(self_cgroup, base):
         parts = [p for p in home_of(own).split("/") if p]
         if FOLDER in parts[:-1]:
             _write(mnt + folder_for(own) + "/cgroup.procs", "0")
