@@ -45,7 +45,11 @@ def test_a_worker_at_its_budget_is_paused_until_a_human_lets_it_go_on(rig_for: R
             assert _looop(rig, "tick").returncode == 0
             return psutil.Process(pid).status() == psutil.STATUS_STOPPED
 
-        _await(paused, 60, "the worker over its budget to be paused")
+        try:
+            _await(paused, 60, "the worker over its budget to be paused")
+        except AssertionError as e:  # what the beat metered, and what the CLI wrote
+            row = json.loads(_looop(rig, "ls", "--json").stdout)
+            raise AssertionError(f"{e}; ls {row}; {evidence(rig)}") from None
         rows = json.loads(_looop(rig, "ls", "--json").stdout)
         row = next(r for r in rows if r["id"] == sid)
         assert row["health"] == "over budget" and row["spend_usd"] >= 0.001
