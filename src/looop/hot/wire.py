@@ -234,10 +234,11 @@ def list_light(data: str, live_only: bool = False) -> list[dict[str, Any]]:
     except FileNotFoundError:
         return []
     out = []
+    prefix = base + os.sep  # not os.path.join: `status` passes here once per session kept
     for name in names:
         if not valid_id(name):
             continue
-        sdir = os.path.join(base, name)
+        sdir = prefix + name
         if live_only and not _may_live(sdir):
             continue
         try:
@@ -262,8 +263,11 @@ def count_ids(data: str, skip: str = "") -> int:
 def _may_live(sdir: str) -> bool:
     """False only for a session whose status.json says it ended (a final state never comes
     back); anything else (starting, running, unreadable) is read in full."""
-    if os.path.exists(os.path.join(sdir, ENDED)):
+    try:
+        os.stat(sdir + os.sep + ENDED)
         return False  # written after the final status (a new run of the id starts a new dir)
+    except OSError:
+        pass
     try:
         status = read_status(sdir)
     except OSError:
