@@ -182,7 +182,8 @@ def _gate_sense(b: Beat) -> TickOutcome | None:
         ev.emit("error", "tick.error", msg, unrecorded=[r.name for r in stale])
         ev.record("tick_unrecorded", sensors=[r.name for r in stale])
         return b.stop("error", msg)
-    b.out.world = read_world(ctx.paths, b.memo)
+    known = {f"{r.name}.json": r.body for r in readings if r.body is not None}
+    b.out.world = read_world(ctx.paths, b.memo, known)
     if not b.dry_run:
         needsinput.tell(ctx, b.cfg)  # once per worker entering needs-input
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,9 +78,13 @@ class WorldMemo:
         self.world: World | None = None
 
 
-def read_world(paths: Paths, memo: WorldMemo | None = None) -> World:
+def read_world(
+    paths: Paths, memo: WorldMemo | None = None, known: Mapping[str, bytes] | None = None
+) -> World:
     """Hash PLAYBOOK + goals (raw) and every snapshot's wake signal, in the exact core §9 layout.
-    With `memo`, the same bytes as last time give last time's World (the same object)."""
+    With `memo`, the same bytes as last time give last time's World (the same object).
+    `known`: snapshot file name -> the bytes this beat just wrote or found there (under the
+    beat's lock nothing else writes them), taken instead of reading the file again."""
     policy: Policy = []
     for f in _policy_files(paths):
         if not f.is_file():
@@ -92,10 +97,12 @@ def read_world(paths: Paths, memo: WorldMemo | None = None) -> World:
         policy.append((paths.rel(f), key, raw))
     snaps: Snaps = []
     for name, path in _snapshots(paths):
-        try:
-            raw = _read(path)
-        except OSError:
-            raw = None
+        raw = known.get(name) if known else None
+        if raw is None:
+            try:
+                raw = _read(path)
+            except OSError:
+                raw = None
         snaps.append((name, raw))
     if memo is None:
         return _world(policy, snaps)

@@ -217,5 +217,8 @@ def run_probes(ctx: Ctx, probes: Mapping[str, Probe]) -> list[Reading]:
         except OSError as e:
             error, unrecorded = f"cannot write snapshots/{name}.json: {e.strerror or e}", True
         secs = round(max(0.0, ctx.clock.monotonic() - started), 3)
-        readings.append(Reading(name, error is None, secs, error=error, unrecorded=unrecorded))
+        kept = None if unrecorded else body
+        readings.append(
+            Reading(name, error is None, secs, error=error, unrecorded=unrecorded, body=kept)
+        )
     return readings

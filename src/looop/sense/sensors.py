@@ -55,6 +55,9 @@ class Reading:
     cached: bool = False  # kept from an earlier beat by `# looop:interval=N`
     error: str | None = None  # one-line reason when not ok
     unrecorded: bool = False  # the snapshot could not be written: the world on disk is stale
+    # the snapshot's bytes as this beat left them in place (None: not known, read the file):
+    # the beat's world read takes them instead of reading every snapshot a second time
+    body: bytes | None = field(default=None, repr=False)
 
 
 def sensor_scripts(paths: Paths) -> list[Path]:
@@ -155,7 +158,7 @@ def _publish(
             store.remove(snaps / f"{name}.err")
     except OSError:
         pass  # the stderr tail is a courtesy; the snapshot itself is in place
-    return Reading(name, verdict.ok, secs, error=verdict.error)
+    return Reading(name, verdict.ok, secs, error=verdict.error, body=verdict.body)
 
 
 def _err_files(paths: Paths) -> set[str] | None:

@@ -634,3 +634,26 @@ def test_pruning_removes_only_our_orphaned_files(paths: Paths) -> None:
         "sensor-x.json.bak",
         "sys-old.err",
     ]
+
+
+@pytest.mark.timeout(20)
+def test_the_beats_world_from_its_readings_is_the_world_on_disk(ctx: Ctx, paths: Paths) -> None:
+    """A beat hashes the snapshots its readings just left in place without reading them back:
+    that world must be the one a fresh read of the data dir gives (what `state --json` and the
+    next beat see), for a changed, an unchanged, a failing, an interval and a non-JSON sensor."""
+    from looop.loop.world import read_world
+
+    add_sensor(paths, "same", 'echo \'{"signal": {"n": 1}}\'\n')
+    moves = add_sensor(paths, "moves", 'echo \'{"signal": {"n": 1}}\'\n')
+    add_sensor(paths, "bad", "echo half; exit 3\n")
+    add_sensor(paths, "raw", "echo not json\n")
+    add_sensor(paths, "slow", '# looop:interval=3600\necho \'{"signal": {"at": 1}}\'\n')
+    for step in range(2):
+        readings = sense(ctx, ctx.knobs())
+        known = {f"{r.name}.json": r.body for r in readings if r.body is not None}
+        assert "sensor-same.json" in known and "sys-goals.json" in known
+        assert read_world(paths, known=known) == read_world(paths), step
+        for name, body in known.items():
+            assert (paths.snapshots / name).read_bytes() == body, name
+        moves.write_text('#!/bin/sh\necho \'{"signal": {"n": 2}}\'\n')
+    assert read_world(paths).items["snap:sensor-moves"] == '{"n":2}'
