@@ -13,7 +13,7 @@ from looop.hot.cost.glance import spend_glance
 from looop.hot.delays import backoff_delay, failed_at, limit_in_force
 from looop.hot.errors import CorruptState, LooopError
 from looop.hot.where import runtime_base
-from looop.hot.wire import count_ids, list_light, lock_held, read_status
+from looop.hot.wire import list_light, lock_held, read_status, session_ids
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -135,14 +135,15 @@ def _workers(data: str, all_workers: bool) -> tuple[list[WorkerView], int]:
     """The workers (the live ones alone unless `all_workers`: a finished session is then
     passed at one stat) and how many have finished."""
     try:
-        sessions = list_light(data, not all_workers)
+        ids = session_ids(data)  # one listing: the live ones read, the rest counted
+        sessions = list_light(data, not all_workers, ids)
     except OSError as e:
         return [{"error": f"cannot list sessions: {e.strerror}"}], 0
     workers = [s for s in sessions if s["id"] != "pulse"]
     if all_workers:
         finished = sum(1 for s in workers if not s["alive"])
     else:  # every dir not listed as live
-        finished = count_ids(data, skip="pulse") - len(workers)
+        finished = sum(1 for i in ids if i != "pulse") - len(workers)
     views: list[WorkerView] = [
         {
             "id": s["id"],

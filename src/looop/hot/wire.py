@@ -223,21 +223,26 @@ def get_light(data: str, sid: str) -> dict[str, Any]:
     return s
 
 
-def list_light(data: str, live_only: bool = False) -> list[dict[str, Any]]:
+def session_ids(data: str) -> list[str]:
+    """The ids of the session dirs there are, live or not, from one listing ([] when there is
+    no sessions dir yet; OSError when it cannot be listed)."""
+    try:
+        return [name for name in os.listdir(os.path.join(data, "sessions")) if valid_id(name)]
+    except FileNotFoundError:
+        return []
+
+
+def list_light(
+    data: str, live_only: bool = False, ids: list[str] | None = None
+) -> list[dict[str, Any]]:
     """state.list_sessions as load_light dicts: newest last_change first, a session dir whose
     files cannot be read skipped. OSError when the sessions dir itself cannot be listed.
     `live_only`: the live sessions alone, a finished one passed over after one read (its
-    status.json), so finished sessions kept for days cost `ls` next to nothing."""
-    base = os.path.join(data, "sessions")
-    try:
-        names = os.listdir(base)
-    except FileNotFoundError:
-        return []
+    status.json), so finished sessions kept for days cost `ls` next to nothing. `ids`: the
+    caller's session_ids, when it listed them already."""
     out = []
-    prefix = base + os.sep  # not os.path.join: `status` passes here once per session kept
-    for name in names:
-        if not valid_id(name):
-            continue
+    prefix = os.path.join(data, "sessions", "")  # joined once: `status` passes every id kept
+    for name in session_ids(data) if ids is None else ids:
         sdir = prefix + name
         if live_only and not _may_live(sdir):
             continue
@@ -249,15 +254,6 @@ def list_light(data: str, live_only: bool = False) -> list[dict[str, Any]]:
             out.append(s)
     out.sort(key=lambda s: s["last_change"], reverse=True)
     return out
-
-
-def count_ids(data: str, skip: str = "") -> int:
-    """How many session dirs there are (live or not, `skip` left out), from one listing."""
-    try:
-        names = os.listdir(os.path.join(data, "sessions"))
-        return sum(1 for name in names if name != skip and valid_id(name))
-    except OSError:
-        return 0
 
 
 def _may_live(sdir: str) -> bool:
