@@ -147,10 +147,12 @@ def _stop_strays(tmp: str) -> None:
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     """`-n auto`: two workers per core. Most of the suite waits on processes, PTYs, sockets and
     real CLIs rather than on a core, so one worker per core leaves half the machine idle.
+    The unit tier alone (`make check`) never waits: one worker per core there.
     PYTEST_XDIST_AUTO_NUM_WORKERS still decides when it is set."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None  # xdist's own hook reads it
-    return 2 * len(os.sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0))
+    return cores if config.option.markexpr == "unit" else 2 * cores
 
 
 # -- tiers ---------------------------------------------------------------------------------

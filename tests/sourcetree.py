@@ -18,3 +18,10 @@ def text(path: Path) -> str:
 def tree(path: Path) -> ast.Module:
     """The module's syntax tree: shared, so a caller reads it and never changes it."""
     return ast.parse(text(path))
+
+
+@functools.cache
+def nodes(path: Path) -> tuple[ast.AST, ...]:
+    """Every node of the module's tree in ast.walk's order, walked once per run: the house-wide
+    tests walk each module several times, and the walk, not the parse, took most of their time."""
+    return tuple(ast.walk(tree(path)))

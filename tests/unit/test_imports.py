@@ -13,6 +13,8 @@ import io
 import tokenize
 from pathlib import Path
 
+from tests import sourcetree
+
 SRC = Path(__file__).resolve().parents[2] / "src" / "looop"
 MARK = "# lazy:"
 
@@ -53,9 +55,10 @@ def _block_heads(body: list[ast.stmt]) -> dict[int, ast.stmt]:
     return heads
 
 
-def unreasoned(text: str) -> list[int]:
-    """Line numbers of function-level imports in `text` that give no `# lazy:` reason."""
-    tree = ast.parse(text)
+def unreasoned(text: str, tree: ast.Module | None = None) -> list[int]:
+    """Line numbers of function-level imports in `text` (parsed as `tree` when given) that give
+    no `# lazy:` reason."""
+    tree = tree or ast.parse(text)
     lines = text.splitlines()
     comments = _comments(text)
     bad: list[int] = []
@@ -82,7 +85,7 @@ def unreasoned(text: str) -> list[int]:
 def test_every_function_level_import_in_src_says_why_it_is_lazy() -> None:
     found = []
     for path in sorted(SRC.rglob("*.py")):
-        for line in unreasoned(path.read_text()):
+        for line in unreasoned(sourcetree.text(path), sourcetree.tree(path)):
             found.append(f"{path.relative_to(SRC.parent)}:{line}")
     assert found == [], "move these to the top of the module, or give a `# lazy: <reason>`"
 

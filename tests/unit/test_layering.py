@@ -18,6 +18,7 @@ Each `*_DEBT` set names what breaks a rule today: debt to pay, never precedent t
 from __future__ import annotations
 
 import ast
+import functools
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -218,10 +219,11 @@ def _modules() -> dict[str, Path]:
     return out
 
 
-def _names(path: Path, top_level_only: bool) -> list[tuple[str, str | None]]:
+@functools.cache  # ~1,700 calls a run over 340 modules
+def _names(path: Path, top_level_only: bool) -> tuple[tuple[str, str | None], ...]:
     """(module, name) for each `from looop.m import name`; (module, None) for `import looop.m`."""
     tree = sourcetree.tree(path)
-    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    nodes = tree.body if top_level_only else sourcetree.nodes(path)
     found: list[tuple[str, str | None]] = []
     for node in nodes:
         if isinstance(node, ast.Import):
@@ -232,7 +234,7 @@ def _names(path: Path, top_level_only: bool) -> list[tuple[str, str | None]]:
             and (node.module or "").startswith("looop")
         ):
             found += [(node.module or "", a.name) for a in node.names]
-    return found
+    return tuple(found)
 
 
 def _imports(path: Path, top_level_only: bool) -> set[str]:
@@ -346,7 +348,7 @@ def _hot_reaches() -> tuple[set[tuple[str, str]], set[tuple[str, str]], list[str
             continue
         top = _imports(path, top_level_only=True)
         types = _for_types(path)
-        inside = {t for n in ast.walk(sourcetree.tree(path)) for t in _stmt_imports(n)}
+        inside = {t for n in sourcetree.nodes(path) for t in _stmt_imports(n)}
         for target in _imports(path, top_level_only=False):
             if target not in modules or _room(target) == "hot" or target == "looop":
                 continue

@@ -30,7 +30,7 @@ def test_no_new_function_over_the_bar() -> None:
     long: set[str] = set()
     for path in _modules():
         module = path.relative_to(SRC).with_suffix("").as_posix()
-        for node in ast.walk(sourcetree.tree(path)):
+        for node in sourcetree.nodes(path):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 size = (node.end_lineno or node.lineno) - node.lineno + 1
                 if size > MAX_FUNCTION:

@@ -5,6 +5,7 @@ few names chosen at run time are typed by it (so mypy holds them to it)."""
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 from pathlib import Path
 from typing import get_args
@@ -25,12 +26,13 @@ DYNAMIC = {
 }
 
 
-def _calls() -> list[tuple[str, str, ast.expr]]:
+@functools.cache  # four tests read the same scan
+def _calls() -> tuple[tuple[str, str, ast.expr], ...]:
     """(file, emit|record, name argument) for every event call in src/."""
     out = []
     for path in sorted(SRC.rglob("*.py")):
         rel = path.relative_to(SRC).as_posix()
-        for node in ast.walk(sourcetree.tree(path)):
+        for node in sourcetree.nodes(path):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
             kind = node.func.attr
@@ -42,14 +44,13 @@ def _calls() -> list[tuple[str, str, ast.expr]]:
             pos = 1 if kind == "emit" else 0
             assert len(node.args) > pos, f"{rel}:{node.lineno} {kind} without a name"
             out.append((rel, kind, node.args[pos]))
-    return out
+    return tuple(out)
 
 
 def _breaker_literals() -> tuple[set[str], set[str]]:
     """The event and record names the spend breakers are built with."""
-    tree = sourcetree.tree(SRC / "decide/spend.py")
     events, records = set(), set()
-    for node in ast.walk(tree):
+    for node in sourcetree.nodes(SRC / "decide/spend.py"):
         if isinstance(node, ast.Call) and ast.unparse(node.func) == "Breaker":
             for i, field in ((2, events), (4, records)):
                 arg = node.args[i]
