@@ -112,7 +112,7 @@ def run() -> list[dict[str, object]]:
                 "ok": statistics.median(sb) <= START_MS / 1000,
                 "note": (
                     f"sandbox start: baseline = the same `looop worker start --no-sandbox`, "
-                    f"{ROUNDS} interleaved pairs; the sandboxed verb waits until the pty relay "
+                    f"{ROUNDS} interleaved pairs; the sandboxed verb waits until the waiter "
                     "inside says the worker runs its program (the home's sandbox host wraps "
                     "its line, bubblewrap and srt's relays start); the home's first sandboxed "
                     f"start, which also starts that host, took {first * 1000:.0f} ms (not in the "

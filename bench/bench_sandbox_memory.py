@@ -1,10 +1,10 @@
 """What the sandbox costs an idle fleet: FLEET sandboxed workers started by the CLI, the PSS of
 every process each adds (its supervisor and everything under it but the agent itself —
-bubblewrap, srt's relays inside the box, the shells between, the pty relay) plus the process
-the sandbox shares across workers, counted once (the home's sandbox host: srt's filtering proxy
-and its bridge, core/sbxhost.py), against the same fleet started --no-sandbox in the same run,
-ROUNDS times. And how long a sandboxed worker's command waits after `looop worker start` has
-returned."""
+bubblewrap, srt's relays inside the box, the shells between, the waiter that holds its
+terminal) plus the process the sandbox shares across workers, counted once (the home's
+sandbox host: srt's filtering proxy and its bridge, core/sbxhost.py), against the same fleet
+started --no-sandbox in the same run, ROUNDS times. And how long a sandboxed worker's command
+waits after `looop worker start` has returned."""
 
 from __future__ import annotations
 
@@ -183,7 +183,7 @@ def run() -> list[dict[str, object]]:
             "ok": max(after) * 1000 <= TARGET_AFTER_MS,
             "note": (
                 f"sandbox after-start: {ROUNDS * FLEET} starts, from the CLI's return until the "
-                "worker's command has touched a file (the verb returns once the pty relay "
+                "worker's command has touched a file (the verb returns once the waiter "
                 "inside says the worker runs its program)"
             ),
         },

@@ -1,13 +1,17 @@
-"""The sandbox's pty relay (workers/ptyrelay.py) on real PTYs, outside srt: the worker gets a
-terminal of its own (^C typed on looop's side interrupts its foreground job, the shell lives
-on), the relay ends as the worker ended (its code, 128+N and a `signal N` note for a signal,
-127 and one line for a program it cannot run) and gives looop's PTY its modes back."""
+"""What runs first inside a sandboxed worker's box, on real PTYs, outside srt: the perl waiter
+(workers/boxwait.pl) and the pty relay (workers/ptyrelay.py) where perl cannot serve. The worker
+has a controlling terminal (^C typed on looop's side interrupts its foreground job, the shell
+lives on), and each ends as the worker ended (its code, 128+N and a `signal N` note for a
+signal, 127 and one line for a program it cannot run); the relay gives looop's PTY its modes
+back."""
 
 from __future__ import annotations
 
 import os
 import pty
 import select
+import shlex
+import shutil
 import signal
 import sys
 import termios
@@ -17,18 +21,42 @@ from pathlib import Path
 import pytest
 
 from looop.workers.ptyrelay import raw
-from looop.workers.sandboxtty import RELAY
+from looop.workers.sandboxtty import RELAY, SETSID_NR, waiter_line
 
 pytestmark = pytest.mark.timeout(60)
 
 
-class Outer:
-    """looop's side: a PTY whose slave is the relay's stdio."""
+PERL = shutil.which("perl")
+BOTH = pytest.mark.parametrize(
+    "box",
+    [
+        pytest.param(
+            "waiter",
+            marks=pytest.mark.skipif(
+                PERL is None or os.uname().machine not in SETSID_NR, reason="no perl waiter here"
+            ),
+        ),
+        "relay",
+    ],
+)
 
-    def __init__(self, note: Path, *argv: str) -> None:
+
+def _line(box: str, note: Path, argv: tuple[str, ...]) -> str:
+    if box == "relay":
+        return shlex.join([sys.executable, "-I", "-S", RELAY, str(note), "--", *argv])
+    assert PERL is not None
+    line = waiter_line(str(note), list(argv), PERL, SETSID_NR[os.uname().machine], False)
+    return line.removeprefix("exec ")
+
+
+class Outer:
+    """looop's side: a PTY whose slave is the box program's stdio."""
+
+    def __init__(self, note: Path, *argv: str, box: str = "relay") -> None:
+        words = shlex.split(_line(box, note, argv))
         self.pid, self.fd = pty.fork()
-        if self.pid == 0:  # the child: the relay, as srt would exec it
-            os.execv(sys.executable, [sys.executable, "-I", "-S", RELAY, str(note), "--", *argv])
+        if self.pid == 0:  # the child: the box's first program, as srt would exec it
+            os.execv(words[0], words)
         self.out = b""
 
     def see(self, marker: bytes, timeout: float = 15) -> None:
@@ -83,24 +111,27 @@ def test_ctrl_c_reaches_the_foreground_job_and_the_shell_lives_on(tmp_path: Path
     assert termios.tcgetattr(term.fd)[3] & termios.ISIG  # its modes back
 
 
-def test_a_signal_death_is_128_plus_n_and_said_in_the_note(tmp_path: Path) -> None:
+@BOTH
+def test_a_signal_death_is_128_plus_n_and_said_in_the_note(tmp_path: Path, box: str) -> None:
     note = tmp_path / "note"
-    term = Outer(note, "bash", "-c", "sleep 0.2; kill -TERM $$")
+    term = Outer(note, "bash", "-c", "sleep 0.2; kill -TERM $$", box=box)
     assert term.end() == 128 + signal.SIGTERM
     assert note.read_text() == f"signal {int(signal.SIGTERM)}\n"
 
 
-def test_a_program_it_cannot_run_is_127_and_one_line(tmp_path: Path) -> None:
+@BOTH
+def test_a_program_it_cannot_run_is_127_and_one_line(tmp_path: Path, box: str) -> None:
     note = tmp_path / "note"
-    term = Outer(note, str(tmp_path / "no-such-program"), "x")
+    term = Outer(note, str(tmp_path / "no-such-program"), "x", box=box)
     assert term.end() == 127
     assert b"looop: cannot run" in term.out and b"No such file or directory" in term.out
     assert note.read_text() == "exit 127\n"
 
 
-def test_a_bash_line_is_run_once_it_became_its_program(tmp_path: Path) -> None:
+@BOTH
+def test_a_bash_line_is_run_once_it_became_its_program(tmp_path: Path, box: str) -> None:
     note = tmp_path / "note"
-    term = Outer(note, "bash", "-c", "exec sleep 5")
+    term = Outer(note, "bash", "-c", "exec sleep 5", box=box)
     deadline = time.monotonic() + 0.8  # before START_S: seen as the program, not by the clock
     while not (note.exists() and note.read_text() == "run\n"):
         assert time.monotonic() < deadline, "no `run` note"
@@ -119,3 +150,20 @@ def test_raw_mode_passes_every_byte() -> None:
     finally:
         os.close(mine)
         os.close(theirs)
+
+
+@pytest.mark.skipif(PERL is None or os.uname().machine not in SETSID_NR, reason="no perl here")
+def test_the_waiter_gives_the_worker_looops_pty_with_job_control(tmp_path: Path) -> None:
+    note = tmp_path / "note"
+    term = Outer(note, "bash", "--norc", "--noprofile", "-i", box="waiter")
+    term.type(b"echo ready-$((40+2)) jc-${-//[^m]/}\r")
+    term.see(b"ready-42 jc-m")
+    assert note.read_text() == "run\n"
+    term.type(b"sh -c 'echo st\"\"arted; exec sleep 100'\r")
+    term.see(b"started")
+    term.type(b"\x03")  # looop's PTY stays cooked: the line discipline signals the job
+    term.type(b"echo after-$?\r")
+    term.see(b"after-130")
+    term.type(b"exit 3\r")
+    assert term.end() == 3
+    assert note.read_text() == "exit 3\n"

@@ -6,16 +6,21 @@ a program that is not there fails `worker start` with the same line as unsandbox
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
+import select
 import shlex
+import subprocess
+import termios
 from pathlib import Path
 
 import pytest
 
 from looop.hot.clock import SystemClock
 from looop.sessions.client import expect, resize
-from tests.sandbox.test_sandboxed_worker import Box
+from tests.sandbox.test_sandboxed_worker import LOOOP, Box
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -86,8 +91,12 @@ LOOP = (
 )
 
 
-def _shell(tmp_path: Path, srt: Path) -> Term:
+def _shell(tmp_path: Path, srt: Path, waiter: str = "") -> Term:
+    """A sandboxed interactive bash; `waiter` "relay": under the pty relay (where the perl
+    waiter cannot run)."""
     term = Term(tmp_path, srt)
+    if waiter:
+        term.env["LOOOP_BOX_WAITER"] = waiter
     done = term.looop(
         "worker", "start", WID, "go", "--command", "bash --norc # {{prompt_file}}", "--sandbox"
     )
@@ -97,15 +106,18 @@ def _shell(tmp_path: Path, srt: Path) -> Term:
     return term
 
 
+@pytest.mark.parametrize("waiter", ["", "relay"], ids=["waiter", "relay"])
 def test_ctrl_c_interrupts_the_foreground_job_and_the_shell_lives_on(
-    tmp_path: Path, srt: Path
+    tmp_path: Path, srt: Path, waiter: str
 ) -> None:
-    term = _shell(tmp_path, srt)
+    term = _shell(tmp_path, srt, waiter)
     try:
-        # a terminal of its own: job control on, not the /dev/console bubblewrap binds
+        # its controlling terminal: job control on. Under the waiter it is looop's PTY, which
+        # bubblewrap binds as /dev/console; the relay's is a pty of the box's own
         term.typed('echo "tty=$(tty) jc=${-//[^m]/}"')
         got = term.see(r"tty=/\S* jc=\w*")
-        assert "tty=/dev/pts/" in got and got.endswith("jc=m"), got
+        named = "/dev/pts/" if waiter == "relay" else "/dev/console"
+        assert f"tty={named}" in got and got.endswith("jc=m"), got
         # `looop key W C-c` interrupts sleep (once it runs: a ^C typed ahead would end the
         # shell's own line); the next command runs in the same shell
         term.typed("sh -c 'echo st\"\"arted; exec sleep 100'")
@@ -193,8 +205,10 @@ print("inject-" + "done")
 """
 
 
-def test_tiocsti_from_inside_never_reaches_looops_pty(tmp_path: Path, srt: Path) -> None:
-    term = _shell(tmp_path, srt)
+def test_tiocsti_from_inside_never_reaches_looops_pty_under_the_relay(
+    tmp_path: Path, srt: Path
+) -> None:
+    term = _shell(tmp_path, srt, "relay")
     try:
         script = tmp_path / "home" / "inject.py"
         script.write_text(INJECT)
@@ -217,6 +231,66 @@ def test_tiocsti_from_inside_never_reaches_looops_pty(tmp_path: Path, srt: Path)
         assert "STI-42" not in log, log[-1500:]
     finally:
         term.looop("kill", WID)
+
+
+def test_a_push_from_inside_stays_in_the_box_and_never_reaches_the_humans_terminal(
+    tmp_path: Path, srt: Path
+) -> None:
+    """Under the waiter the worker's terminal is looop's PTY, its controlling terminal inside,
+    so TIOCSTI into it works as on any terminal one owns (this kernel keeps legacy_tiocsti):
+    the pushed line runs in the worker's own shell, no other session inside can take the
+    terminal, and the terminal the human started the worker from, the one `--new-session`
+    guards, never gets a byte: nothing of it is inside."""
+    term = Term(tmp_path, srt)
+    human, human_tty = os.openpty()
+    try:
+        shell = "bash --norc # {{prompt_file}}"
+        started = subprocess.run(
+            [LOOOP, "worker", "start", WID, "go", "--command", shell, "--sandbox"],
+            stdin=human_tty,
+            stdout=human_tty,
+            stderr=human_tty,
+            env=term.env,
+            cwd=term.home,
+            start_new_session=True,
+            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),  # the human's terminal
+            timeout=60,
+            check=False,
+        )
+        assert started.returncode == 0, _drain(human)
+        term.typed("echo ready-$((40+2))")
+        term.see("ready-42")
+        script = tmp_path / "home" / "inject.py"
+        script.write_text(INJECT)
+        # every terminal the box can name: its own, /dev/console and the waiter's stdin
+        term.typed(f"python3 {script} 1")
+        term.see("inject-done", timeout=30)
+        log = term.log()
+        assert "sti /dev/tty=pushed" in log, log[-1500:]
+        term.see("INNER-42")  # the pushed line ran in the worker's own shell …
+        term.typed("echo round-$((1+1))-done")
+        term.see("round-2-done")
+        assert "ctty /dev/tty=taken" not in log and "ctty /dev/console=taken" not in log, log
+        # … and the human's terminal saw the start's own lines and nothing else
+        seen = _drain(human)
+        assert "worker" in seen and "42" not in seen and "echo" not in seen, seen
+    finally:
+        os.close(human_tty)
+        os.close(human)
+        term.looop("kill", WID)
+
+
+def _drain(fd: int) -> str:
+    out = b""
+    while select.select([fd], [], [], 0.2)[0]:
+        try:
+            got = os.read(fd, 65536)
+        except OSError:
+            break
+        if not got:
+            break
+        out += got
+    return out.decode(errors="replace")
 
 
 @pytest.mark.parametrize(

@@ -85,7 +85,7 @@ def started_ok(ctx: Ctx, worker_id: str) -> None:
     success if so. A worker run as its own argv was exec'd by the supervisor already (a
     failed exec fails the start itself); a `bash -c` line is waited on until bash has exec'd
     another program, or it ended, or START_SETTLE_S passed (a line that stays a shell); a
-    sandboxed one until the pty relay inside says the same (workers/sandboxtty.py)."""
+    sandboxed one until its waiter (or pty relay) inside says the same (workers/sandboxtty.py)."""
     wid = normalise_target(worker_id)
     if (ctx.paths.data / "hosts" / "workers" / f"{wid}.json").exists():
         return  # started on an SSH host: the host said so (remote/ssh)
@@ -126,7 +126,7 @@ def _ended_at_once(ctx: Ctx, wid: str) -> Session | None:
 
 
 def _sandboxed_ended_at_once(ctx: Ctx, wid: str) -> Session | None:
-    """The sandboxed worker's session if it ended before its relay saw it run its program."""
+    """The sandboxed worker's session if it ended before its note said it runs its program."""
 
     def alive() -> bool:
         return get_session(ctx.paths.data, wid).alive

@@ -47,7 +47,7 @@ class Child:
 
 
 def signal_in_note(path: str, code: int | None) -> int | None:
-    """N when the child's end note (a file its program writes: the sandbox's pty relay)
+    """N when the child's end note (a file its program writes: the sandbox's waiter or pty relay)
     says `signal N` and its exit code is the 128+N a wrapper turns that signal into; else
     None. The note is the child's own: read without following a link or blocking, and
     believed only where the code agrees (a child that lies could have died so anyway)."""

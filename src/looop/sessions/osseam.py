@@ -120,6 +120,15 @@ def _child_setup() -> None:
     """In the child between fork and exec: take the PTY as controlling terminal, default
     signal dispositions, empty mask (Popen already did setsid and the stdio dup2s)."""
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    _child_signals()
+
+
+def _child_setup_no_ctty() -> None:
+    """The same without the controlling terminal (RealOS.ctty False)."""
+    _child_signals()
+
+
+def _child_signals() -> None:
     for name in _RESET_SIGNALS:
         signal.signal(getattr(signal, name), signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
@@ -205,6 +214,10 @@ class HostOS:
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.group: cgroup.Group | None = None  # None: the subreaper sweep alone contains …
         self.sweeping = False  # … once `contain` ran (a host's rehearsal never does)
+        # False: the child opens the PTY as nobody's controlling terminal, for a waiter inside
+        # a sandbox to take (workers/boxwait.pl): a session on the host holding it would
+        # keep it from the box
+        self.ctty = True
 
     def contain(self, name: str) -> str:
         """Leave a run's group this process was born in, then make the session's own: what
@@ -258,7 +271,7 @@ class HostOS:
         try:
             fcntl.ioctl(slave, termios.TIOCSWINSZ, winsize(cols, rows))
             env = self.env  # read only: posix_spawn and Popen copy it
-            pid = self._spawn_light(argv, slave, env)
+            pid = self._spawn_light(argv, slave, env, self.ctty)
             if pid is None:
                 proc = subprocess.Popen(
                     argv,
@@ -267,7 +280,7 @@ class HostOS:
                     stderr=slave,
                     env=env,
                     start_new_session=True,
-                    preexec_fn=_child_setup,
+                    preexec_fn=_child_setup if self.ctty else _child_setup_no_ctty,
                     close_fds=True,
                 )
                 self.procs[proc.pid] = proc
@@ -286,11 +299,14 @@ class HostOS:
         return pid, master
 
     @staticmethod
-    def _spawn_light(argv: list[str], slave: int, env: dict[str, str]) -> int | None:
+    def _spawn_light(
+        argv: list[str], slave: int, env: dict[str, str], ctty: bool = True
+    ) -> int | None:
         """posix_spawn (vfork, no Python between fork and exec): a new session whose
         controlling terminal is the PTY (the session leader opens the slave by name, so it
-        becomes its terminal), default signals, an empty mask. Every descriptor of ours is
-        close-on-exec, as Python makes them. None where the platform lacks it (Popen then)."""
+        becomes its terminal; with O_NOCTTY when `ctty` is False), default signals, an empty
+        mask. Every descriptor of ours is close-on-exec, as Python makes them. None where the
+        platform lacks it (Popen then)."""
         if not _SPAWN_LIGHT:
             return None
         path = os.ttyname(slave)
@@ -305,7 +321,7 @@ class HostOS:
             argv,
             env,
             file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, path, os.O_RDWR, 0),
+                (os.POSIX_SPAWN_OPEN, 0, path, os.O_RDWR | (0 if ctty else os.O_NOCTTY), 0),
                 (os.POSIX_SPAWN_DUP2, 0, 1),
                 (os.POSIX_SPAWN_DUP2, 0, 2),
             ],

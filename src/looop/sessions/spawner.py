@@ -44,6 +44,7 @@ def _supervisor_cmd(
     watchdog: tuple[str, float] | None = None,
     final_exit: int | None = None,
     end_note: str | None = None,
+    box_tty: bool = False,
 ) -> list[str]:
     """The supervisor's argv up to `--ready-fd` (the spawner adds that and the command)."""
     cmd = [
@@ -71,6 +72,8 @@ def _supervisor_cmd(
         cmd += ["--watchdog-file", os.path.abspath(watchdog[0]), "--watchdog-ms", _ms(watchdog[1])]
     if end_note:
         cmd += ["--end-note", end_note]
+    if box_tty:
+        cmd += ["--box-tty", "1"]
     return cmd
 
 
@@ -94,6 +97,7 @@ def spawn(
     watchdog: tuple[str, float] | None = None,
     final_exit: int | None = None,
     end_note: str | None = None,
+    box_tty: bool = False,
 ) -> Session:
     """Start `argv` in a new detached session; returns once its supervisor says it is ready.
 
@@ -106,7 +110,8 @@ def spawn(
     text promises plus the grace is ended as failed (so it restarts too); `final_exit`: the
     exit code that means "stop for good" (systemd's RestartPreventExitStatus), never
     restarted; `end_note`: a file where the child may say which signal ended it behind a
-    wrapper that reports only a code (child.signal_in_note)."""
+    wrapper that reports only a code (child.signal_in_note); `box_tty`: the PTY is nobody's
+    controlling terminal on the host, for the child to take inside its sandbox."""
     sdir = _clear_for_start(root, sid, argv, size, log_cap)
     cols, rows = size
     cmd = _supervisor_cmd(
@@ -121,6 +126,7 @@ def spawn(
         watchdog,
         final_exit,
         end_note,
+        box_tty,
     )
     line: bytes | None = None
     via_host = False

@@ -54,6 +54,7 @@ class Args:
         self.idle_timeout_s: float | None = None
         self.ready_fd: int | None = None
         self.end_note: str | None = None  # the child's end note (Lifecycle.end_note)
+        self.box_tty = False  # the child takes the PTY itself, inside its box (RealOS.ctty)
         self.log_max = logfiles.MAX_BYTES  # output.log rotates at this size …
         self.log_files = logfiles.MAX_FILES  # … into at most this many files
         self.restart: tuple[float, float] | None = None  # on failure: (first delay, cap)
@@ -78,6 +79,7 @@ _KNOWN = (
     "--watchdog-file",
     "--watchdog-ms",
     "--end-note",
+    "--box-tty",
 )
 
 
@@ -135,6 +137,7 @@ def parse_args(argv: list[str]) -> Args:
     if v.isdigit() and int(v) > 0 and opts.get("--watchdog-file", "").startswith("/"):
         args.watchdog_file, args.watchdog_s = opts["--watchdog-file"], int(v) / 1000.0
     args.end_note = opts.get("--end-note") or None
+    args.box_tty = opts.get("--box-tty") == "1"
     fd = opts.get("--ready-fd", "")
     if fd.isdigit():
         args.ready_fd = int(fd)
@@ -304,6 +307,7 @@ class Supervisor:
         )
         control = self.control = Control(loop, self.sid, self.root, self.book, pump)
         host = self.host_os
+        host.ctty = not a.box_tty
         life = Lifecycle(self.sid, self.argv, self.book, pump, host, loop, control.farewell)
         self.life = control.life = life
         life.restart_policy = a.restart

@@ -417,16 +417,14 @@ def spawn_line(
             raise SandboxSetupError("srt was not looked up before the start")
         end_note = sandboxtty.note_path(ctx, wid)
         try:
-            # inside, the same argv as unsandboxed, on a terminal of its own (the pty relay)
-            relayed = sandboxtty.relay_line(end_note, worker_argv(line, env.get("PATH")))
-            argv, env = sbx.prepare(
-                ctx, wid, runner, policy, relayed, env, cfg.raw, tree, prog=prog
-            )
+            # inside, the same argv as unsandboxed, with looop's PTY as its terminal there
+            boxed, box_tty = sandboxtty.box_line(end_note, worker_argv(line, env.get("PATH")), env)
+            argv, env = sbx.prepare(ctx, wid, runner, policy, boxed, env, cfg.raw, tree, prog=prog)
         except (OSError, LooopError) as e:  # LooopError: an endpoint it would refuse
             raise SandboxSetupError(str(e)) from e
     else:
         argv = worker_argv(line, env.get("PATH"))
-        end_note = None
+        end_note, box_tty = None, False
     return spawn(
         ctx.paths.data,
         wid,
@@ -437,6 +435,7 @@ def spawn_line(
         host_idle_s=knobs.real("session_host_idle"),
         log_cap=knobs.log_cap(),
         end_note=end_note,
+        box_tty=box_tty,
     )
 
 

@@ -1,8 +1,12 @@
-"""A sandboxed worker's terminal: its line runs under the pty relay (workers/ptyrelay.py)
-inside srt, so it has a controlling terminal of its own there (job control, ^C to its
-foreground job, resizes) while looop's PTY stays no one's controlling terminal inside.
+"""A sandboxed worker's terminal. Its line runs under a waiter inside srt
+(workers/boxwait.pl, in perl-base): looop's PTY, opened as nobody's controlling terminal on
+the host, becomes the controlling terminal of the worker's session in the box (job control,
+^C to its foreground job, resizes as SIGWINCH), and nothing outside the box reads its input.
+Where perl or this machine's setsid number is missing, or LOOOP_BOX_WAITER=relay, the pty
+relay (workers/ptyrelay.py, looop's own Python) gives the worker a pty of its own inside
+instead, at ~4 MB a worker against ~1.
 
-The relay's note (`sandbox/<id>/tmp/.looop-pty`, written from inside) says when the worker
+The note either writes (`sandbox/<id>/tmp/.looop-pty`, from inside) says when the worker
 runs its program and how it ended: `worker start` waits for the first (so a program that is
 not there fails the verb as it does unsandboxed), the supervisor reads the second (a signal
 is recorded as that signal, never as srt's code)."""
@@ -13,14 +17,50 @@ import os
 import select
 import shlex
 import sys
+import termios
 
 from looop.core.context import Ctx
 from looop.hot import store
 from looop.hot.store import NotRegular
 
 NOTE = ".looop-pty"  # in the worker's TMPDIR, the one folder of its own it writes
-RELAY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ptyrelay.py")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+RELAY = os.path.join(_HERE, "ptyrelay.py")
+WAITER = os.path.join(_HERE, "boxwait.pl")
+# setsid(2)'s number, which perl-base can call only by number (its POSIX module is ~1.7 MB)
+SETSID_NR = {"x86_64": 112, "aarch64": 157}
 START_WAIT_S = 30.0  # srt itself takes ~1 s to start a box; far longer on a loaded machine
+
+
+def box_line(note: str, argv: list[str], env: dict[str, str]) -> tuple[str, bool]:
+    """(the shell line srt runs, whether it takes looop's PTY as its terminal inside): the
+    waiter where it can run, else the relay."""
+    perl = _which("perl", env.get("PATH", ""))
+    nr = SETSID_NR.get(os.uname().machine)
+    if env.get("LOOOP_BOX_WAITER") != "relay" and perl and nr and os.path.isfile(WAITER):
+        return waiter_line(note, argv, perl, nr, "PERL_BADLANG" not in env), True
+    return relay_line(note, argv), False
+
+
+def waiter_line(
+    note: str, argv: list[str], perl: str, setsid_nr: int, quiet_locale: bool = True
+) -> str:
+    """The waiter, exec'd, with the worker's argv after `--` (see workers/boxwait.pl).
+    `quiet_locale`: PERL_BADLANG=0, else a LANG this machine lacks would have perl warn on the
+    worker's screen at every start (the worker keeps it: it only quiets perl)."""
+    store.remove(note)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+    words = [perl, WAITER, str(setsid_nr), str(termios.TIOCSCTTY), str(flags), note]
+    quiet = "PERL_BADLANG=0 " if quiet_locale else ""
+    return f"{quiet}exec " + shlex.join([*words, "--", *argv])
+
+
+def _which(name: str, path: str) -> str | None:
+    for d in path.split(os.pathsep) if path else ():
+        full = os.path.join(d, name)
+        if d and os.access(full, os.X_OK) and not os.path.isdir(full):
+            return full
+    return None
 
 
 def note_path(ctx: Ctx, wid: str) -> str:
