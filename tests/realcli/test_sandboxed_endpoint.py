@@ -9,6 +9,7 @@ one line naming the endpoint, where it was set and the config key that allows it
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -49,6 +50,30 @@ def test_a_real_cli_reaches_its_configured_local_endpoint_from_the_sandbox(
     assert f"127.0.0.1:{rig.server.port}" in settings  # allowed by itself, not by the config
     goal = rig.ctx.paths.goals / "local.md"
     assert goal.read_text() == "goal: through the local endpoint\n"
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.skipif(os.geteuid() != 0, reason="claude refuses its bypass flag only to root")
+def test_a_real_claude_decides_sandboxed_as_root_without_is_sandbox_in_the_pulses_env(
+    rig_for: RigFor,
+) -> None:
+    """As root, claude takes --dangerously-skip-permissions (its preset's flag) only when told
+    it runs in a sandbox: inside srt looop tells it so, so a root user's pulse needs nothing
+    set (every sandboxed claude decide failed before: "cannot be used with root/sudo")."""
+    from looop.loop.tick import tick  # lazy: the beat's machinery, for this test only
+
+    rig = _sandbox_on(rig_for("claude"))
+    env = {k: v for k, v in rig.ctx.env.items() if k != "IS_SANDBOX"}
+    rig = replace(rig, ctx=replace(rig.ctx, env=env))
+    rig.server.decision = {
+        "action": "write_goal",
+        "id": "root",
+        "body": "goal: decided as root in the box",
+        "journal": "decided as root",
+    }
+    out = tick(rig.ctx)
+    assert out.status == "decided", (out.error, rig.raw[-20:])
+    assert (rig.ctx.paths.goals / "root.md").read_text() == "goal: decided as root in the box\n"
 
 
 @pytest.mark.timeout(120)

@@ -317,10 +317,13 @@ def conf(
 
 def _inner(line: str, tmp: str, domains: list[str]) -> str:
     """The line srt runs: TMPDIR set inside, not for srt (srt binds its proxy's unix sockets
-    in TMPDIR, and a socket path over 107 bytes cannot be bound); no_proxy cleared when a
-    loopback or private address is allowlisted (srt's no_proxy sends those straight to the
-    sandbox's own, empty network; the host's are reached only through the proxy)."""
-    pre = [f"export TMPDIR={shlex.quote(tmp)}"]
+    in TMPDIR, and a socket path over 107 bytes cannot be bound); IS_SANDBOX=1, which is true
+    there and is what claude asks of a root user before it takes
+    --dangerously-skip-permissions (its presets' flag: as root, every sandboxed claude decide
+    and worker failed without it); no_proxy cleared when a loopback or private address is
+    allowlisted (srt's no_proxy sends those straight to the sandbox's own, empty network; the
+    host's are reached only through the proxy)."""
+    pre = [f"export TMPDIR={shlex.quote(tmp)}", "export IS_SANDBOX=1"]
     if any(goes_direct(d) for d in domains):
         pre.append("unset no_proxy NO_PROXY")
     return "; ".join([*pre, line])

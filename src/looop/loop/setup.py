@@ -32,8 +32,9 @@ def preset_notes(runner: str, env: dict[str, str] | Any) -> list[str]:
     if runner == "claude":
         if os.geteuid() == 0 and env.get("IS_SANDBOX") != "1":
             notes.append(
-                "note: claude refuses --dangerously-skip-permissions as root unless "
-                "IS_SANDBOX=1 is set in the pulse's environment"
+                "note: claude refuses --dangerously-skip-permissions as root unless it runs "
+                "sandboxed (looop tells it so inside srt) or IS_SANDBOX=1 is set in the pulse's "
+                "environment"
             )
         notes.append(
             "note: a claude worker waits at claude's first-run prompts (trust this folder, "
