@@ -12,6 +12,7 @@ import os
 import re
 import select
 import shlex
+import shutil
 import subprocess
 import termios
 from pathlib import Path
@@ -97,6 +98,8 @@ def _shell(tmp_path: Path, srt: Path, waiter: str = "") -> Term:
     term = Term(tmp_path, srt)
     if waiter:
         term.env["LOOOP_BOX_WAITER"] = waiter
+    elif shutil.which("perl", path=term.env["PATH"]) is None:
+        pytest.skip("no perl here: every box starts the relay")
     done = term.looop(
         "worker", "start", WID, "go", "--command", "bash --norc # {{prompt_file}}", "--sandbox"
     )
