@@ -35,21 +35,10 @@ def _sandbox_on(rig: Rig) -> Rig:
 def test_a_real_cli_reaches_its_configured_local_endpoint_from_the_sandbox(
     rig_for: RigFor, cli: str
 ) -> None:
-    from looop.loop.tick import tick  # lazy: the beat's machinery, for this test only
-
     rig = _sandbox_on(rig_for(cli))
-    rig.server.decision = {
-        "action": "write_goal",
-        "id": "local",
-        "body": "goal: through the local endpoint",
-        "journal": "decided through the local endpoint",
-    }
-    out = tick(rig.ctx)
-    assert out.status == "decided", (out.error, rig.raw[-20:])
+    _decides_a_goal(rig, "local", "goal: through the local endpoint")
     settings = (rig.ctx.paths.data / "sandbox" / "+tick" / "srt.json").read_text()
     assert f"127.0.0.1:{rig.server.port}" in settings  # allowed by itself, not by the config
-    goal = rig.ctx.paths.goals / "local.md"
-    assert goal.read_text() == "goal: through the local endpoint\n"
 
 
 @pytest.mark.timeout(180)
@@ -60,20 +49,19 @@ def test_a_real_claude_decides_sandboxed_as_root_without_is_sandbox_in_the_pulse
     """As root, claude takes --dangerously-skip-permissions (its preset's flag) only when told
     it runs in a sandbox: inside srt looop tells it so, so a root user's pulse needs nothing
     set (every sandboxed claude decide failed before: "cannot be used with root/sudo")."""
-    from looop.loop.tick import tick  # lazy: the beat's machinery, for this test only
-
     rig = _sandbox_on(rig_for("claude"))
     env = {k: v for k, v in rig.ctx.env.items() if k != "IS_SANDBOX"}
-    rig = replace(rig, ctx=replace(rig.ctx, env=env))
-    rig.server.decision = {
-        "action": "write_goal",
-        "id": "root",
-        "body": "goal: decided as root in the box",
-        "journal": "decided as root",
-    }
+    _decides_a_goal(replace(rig, ctx=replace(rig.ctx, env=env)), "root", "goal: as root, boxed")
+
+
+def _decides_a_goal(rig: Rig, gid: str, body: str) -> None:
+    """A sandboxed beat of the rig's real CLI decides the scripted write_goal, and it lands."""
+    from looop.loop.tick import tick  # lazy: the beat's machinery, for these tests only
+
+    rig.server.decision = {"action": "write_goal", "id": gid, "body": body, "journal": gid}
     out = tick(rig.ctx)
     assert out.status == "decided", (out.error, rig.raw[-20:])
-    assert (rig.ctx.paths.goals / "root.md").read_text() == "goal: decided as root in the box\n"
+    assert (rig.ctx.paths.goals / f"{gid}.md").read_text() == body + "\n"
 
 
 @pytest.mark.timeout(120)
