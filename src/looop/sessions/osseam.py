@@ -123,12 +123,9 @@ def _child_setup() -> None:
     _child_signals()
 
 
-def _child_setup_no_ctty() -> None:
-    """The same without the controlling terminal (RealOS.ctty False)."""
-    _child_signals()
-
-
 def _child_signals() -> None:
+    """Default signal dispositions and an empty mask (the whole setup when HostOS.ctty is
+    False: the PTY stays nobody's controlling terminal)."""
     for name in _RESET_SIGNALS:
         signal.signal(getattr(signal, name), signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
@@ -280,7 +277,7 @@ class HostOS:
                     stderr=slave,
                     env=env,
                     start_new_session=True,
-                    preexec_fn=_child_setup if self.ctty else _child_setup_no_ctty,
+                    preexec_fn=_child_setup if self.ctty else _child_signals,
                     close_fds=True,
                 )
                 self.procs[proc.pid] = proc

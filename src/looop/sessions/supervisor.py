@@ -54,7 +54,7 @@ class Args:
         self.idle_timeout_s: float | None = None
         self.ready_fd: int | None = None
         self.end_note: str | None = None  # the child's end note (Lifecycle.end_note)
-        self.box_tty = False  # the child takes the PTY itself, inside its box (RealOS.ctty)
+        self.box_tty = False  # the child takes the PTY itself, inside its box (HostOS.ctty)
         self.log_max = logfiles.MAX_BYTES  # output.log rotates at this size …
         self.log_files = logfiles.MAX_FILES  # … into at most this many files
         self.restart: tuple[float, float] | None = None  # on failure: (first delay, cap)

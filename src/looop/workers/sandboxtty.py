@@ -6,7 +6,7 @@ Where perl or this machine's setsid number is missing, or LOOOP_BOX_WAITER=relay
 relay (workers/ptyrelay.py, looop's own Python) gives the worker a pty of its own inside
 instead, at ~4 MB a worker against ~1.
 
-The note either writes (`sandbox/<id>/tmp/.looop-pty`, from inside) says when the worker
+The note each writes (`sandbox/<id>/tmp/.looop-pty`, from inside) says when the worker
 runs its program and how it ended: `worker start` waits for the first (so a program that is
 not there fails the verb as it does unsandboxed), the supervisor reads the second (a signal
 is recorded as that signal, never as srt's code)."""
@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import select
 import shlex
+import shutil
 import sys
 import termios
 
@@ -35,7 +36,7 @@ START_WAIT_S = 30.0  # srt itself takes ~1 s to start a box; far longer on a loa
 def box_line(note: str, argv: list[str], env: dict[str, str]) -> tuple[str, bool]:
     """(the shell line srt runs, whether it takes looop's PTY as its terminal inside): the
     waiter where it can run, else the relay."""
-    perl = _which("perl", env.get("PATH", ""))
+    perl = shutil.which("perl", path=env.get("PATH", ""))  # "" finds nothing
     nr = SETSID_NR.get(os.uname().machine)
     if env.get("LOOOP_BOX_WAITER") != "relay" and perl and nr and os.path.isfile(WAITER):
         return waiter_line(note, argv, perl, nr, "PERL_BADLANG" not in env), True
@@ -53,14 +54,6 @@ def waiter_line(
     words = [perl, WAITER, str(setsid_nr), str(termios.TIOCSCTTY), str(flags), note]
     quiet = "PERL_BADLANG=0 " if quiet_locale else ""
     return f"{quiet}exec " + shlex.join([*words, "--", *argv])
-
-
-def _which(name: str, path: str) -> str | None:
-    for d in path.split(os.pathsep) if path else ():
-        full = os.path.join(d, name)
-        if d and os.access(full, os.X_OK) and not os.path.isdir(full):
-            return full
-    return None
 
 
 def note_path(ctx: Ctx, wid: str) -> str:
