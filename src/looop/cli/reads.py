@@ -1,0 +1,201 @@
+"""The read verbs: status, journal, runs, help, version. A module of their own, apart from the
+pulse's lifecycle verbs, so `looop journal` and `looop runs` load what reading needs and not
+the pulse, the demo, doctor and the web daemon (about 150 of looop's modules) to print a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import sys
+from pathlib import Path
+
+import click
+
+from looop import __version__
+from looop.act.journal import journal_row
+from looop.cli.app import make_ctx
+from looop.cli.commands import ALIASES
+from looop.cli.params import count
+from looop.cli.root import cli, did_you_mean
+from looop.hot import store
+from looop.hot.colour import colour_on
+from looop.hot.config import knob_lines
+from looop.hot.errors import LooopError
+from looop.hot.status import config_trouble, gather_status
+from looop.hot.statustext import print_status
+from looop.loop.runs import list_runs, show_run
+from looop.seed import package_text
+
+
+@click.command("version", help="Print the version.")
+def version_cmd() -> None:
+    click.echo(f"looop {__version__}")
+
+
+@click.command(
+    "status",
+    help="Pulse, last beat, failures and goals at a glance (pure read). Exits 1 when the "
+    "config cannot be used or holds a key looop does not read (a typo), after printing it all.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print it as one JSON object (docs/schema/state.schema.json).",
+)
+def status_cmd(as_json: bool) -> None:
+    ctx = make_ctx(events_to=None)
+    st = gather_status(ctx.paths, ctx.env, ctx.clock, all_workers=as_json)
+    print_status(st, as_json, colour_on(not as_json and sys.stdout.isatty(), ctx.env))
+    if config_trouble(st):
+        raise SystemExit(1)
+
+
+@click.command(
+    "help",
+    help="Print the manual (through $PAGER or less on a terminal), or the help of one verb "
+    "(`looop help worker start`).",
+    # v1.0's `help` takes no options: `help --json` is still a request for help
+    context_settings={"ignore_unknown_options": True},
+)
+@click.argument("topic", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def help_cmd(ctx: click.Context, topic: tuple[str, ...]) -> None:
+    words = [w for w in topic if not w.startswith("-")]
+    if words:
+        click.echo(_verb_help(ctx, _topic_words(words)))
+        return
+
+    c = make_ctx(events_to=None)
+
+    manual = package_text("manual.md").rstrip().replace("{{knobs}}", "\n".join(knob_lines()))
+    text = f"{manual}\n\nPATHS\n  config    {c.paths.config}\n  data dir  {c.paths.data}"
+    if sys.stdout.isatty():
+        click.echo_via_pager(text)  # 700 lines: $PAGER (else less) on a terminal, as git does
+    else:
+        click.echo(text)
+
+
+def _topic_words(words: list[str]) -> list[str]:
+    """`worker-start` and `worker_start` name `worker start`, as a topic does in v1.0's manual;
+    a verb whose own name has a dash (`wait-idle`) stays whole."""
+    if len(words) == 1 and cli.get_command(click.Context(cli), words[0]) is None:
+        split = [w for w in words[0].replace("_", "-").split("-") if w]
+        if len(split) > 1:
+            return split
+    return words
+
+
+def _verb_help(ctx: click.Context, words: list[str]) -> str:
+    """The --help text of `looop WORD…`, walking groups one word at a time."""
+    cmd: click.Command = cli
+    sub = click.Context(cli, info_name="looop")
+    for n, word in enumerate(words):
+        where = " ".join(["looop", *words[:n]])
+        if not isinstance(cmd, click.Group):
+            raise LooopError(f"`{where}` has no subcommands — `looop help {' '.join(words[:n])}`")
+        found = cmd.get_command(sub, word)
+        if found is None:
+            choices = [c for c in cmd.list_commands(sub) if n or c not in ALIASES]
+            hint = did_you_mean(word, choices)
+            if n == 0:
+                raise LooopError(
+                    f"no verb '{word}'{hint} (`looop --help` lists them; `looop help`: the manual)"
+                )
+            raise LooopError(f"`{where}` has no '{word}'{hint} (`{where} --help` lists them)")
+        cmd = found
+        sub = click.Context(cmd, info_name=word, parent=sub)
+    return cmd.get_help(sub)
+
+
+@click.command("journal", help="Print the journal (one line per executed move).")
+@click.option("-n", "--tail", "tail", type=count(), default=None, help="Only the last N lines.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until Ctrl-C.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line (NDJSON).")
+def journal_cmd(tail: int | None, follow: bool, as_json: bool) -> None:
+    ctx = make_ctx(events_to=None)
+    p = ctx.paths.journal
+    start: tuple[tuple[int, int], int] | None = None
+    if follow:
+        # one read fixes where following starts: a line appended meanwhile is not lost
+        raw, start = _read_from(p)
+        lines = [ln for ln in raw.decode("utf-8", "replace").splitlines() if ln.strip()]
+        if tail is not None:
+            lines = lines[-tail:] if tail else []
+    elif tail is not None:
+        lines = store.tail_lines(p, tail)
+    else:
+        text = store.read_text(p)
+        lines = [ln for ln in (text or "").splitlines() if ln.strip()]
+    if not lines and not follow:
+        if as_json:
+            return  # an empty stream, not prose a parser would choke on
+        click.echo(f"no journal yet ({p}).")
+        return
+    for ln in lines:
+        click.echo(_journal_json(ln) if as_json else ln)
+    if follow:
+        try:
+            _follow_journal(p, as_json, start)
+        except KeyboardInterrupt:
+            return  # Ctrl-C is how a follow ends: exit 0, no traceback
+
+
+def _read_from(p: Path) -> tuple[bytes, tuple[tuple[int, int], int] | None]:
+    """The journal's whole lines and ((dev, inode), offset after them); (b"", None) when
+    absent."""
+    try:
+        with store.open_regular(p) as f:
+            raw = f.read()
+            st = os.fstat(f.fileno())
+    except FileNotFoundError:
+        return b"", None
+    whole = raw[: raw.rfind(b"\n") + 1]  # a half-written last line is printed once complete
+    return whole, ((st.st_dev, st.st_ino), len(whole))
+
+
+def _journal_json(line: str) -> str:
+    return json.dumps(journal_row(line), ensure_ascii=False)
+
+
+def _follow_journal(
+    p: Path, as_json: bool, start: tuple[tuple[int, int], int] | None, poll_s: float = 0.5
+) -> None:
+    """tail -f from `start`: print appended lines; a rotated journal is read from its start."""
+    follower = store.Follower(p, start)
+    while True:
+        select.select([], [], [], poll_s)  # a journal has no change signal to block on
+        for ln in follower.lines():
+            click.echo(_journal_json(ln) if as_json else ln)
+
+
+@click.command("runs", help="List recent decide runs, or `runs show ID` for one.")
+@click.argument("show", required=False, type=click.Choice(["show"]))
+@click.argument("run_id", required=False)
+@click.option("-n", "limit", type=count(1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def runs_cmd(show: str | None, run_id: str | None, limit: int, as_json: bool) -> None:
+    ctx = make_ctx(events_to=None)
+    if show:
+        if not run_id:
+            raise LooopError("`looop runs show` needs a run id — `looop runs` lists them")
+        info = show_run(ctx, run_id)
+        if as_json:
+            click.echo(json.dumps(info, indent=2, sort_keys=True))
+            return
+        click.echo(f"run {info['run_id']}  {info['status']}  {info.get('summary') or ''}".rstrip())
+        click.echo(f"prompt:  {info['prompt']}")
+        click.echo(f"output:  {info['output']}")
+        click.echo("")
+        click.echo(info["output_text"].rstrip() or "(no output)")
+        return
+    rows = list_runs(ctx, limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, sort_keys=True))
+        return
+    if not rows:
+        click.echo("no runs yet")
+        return
+    for r in rows:
+        click.echo(f"{r['run_id']:<26} {r['status']:<9} {r.get('summary') or ''}".rstrip())
