@@ -8,7 +8,7 @@ like an option) is left to click."""
 
 from __future__ import annotations
 
-from looop.hot import killfast
+from looop.hot import killfast, showfleet
 from looop.hot.beatclient import hand_over
 from looop.hot.startargs import Start as Start
 from looop.hot.startargs import parse_fast as parse_fast
@@ -29,10 +29,12 @@ def run_fast(start: Start, env: dict[str, str], clock: Clock | None) -> None:
 def serve(
     argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
 ) -> bool:
-    """`worker start …` (and `worker kill`, killfast's): in a child of the beat host when one
-    answers, as a tick, so the imports are paid once."""
+    """`worker start …` (and `worker kill`, killfast's; `worker list`, `ls`'s face): in a child
+    of the beat host when one answers, as a tick, so the imports are paid once."""
     if argv[1:2] == ["kill"]:
         return killfast.serve(argv, env, clock, caller)
+    if argv[1:2] in (["list"], ["ls"]):
+        return showfleet.serve(argv[1:], env, clock, caller)
     parsed = parse_fast(argv)
     if parsed is None:
         return False

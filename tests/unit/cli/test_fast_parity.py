@@ -86,6 +86,11 @@ CASES: list[tuple[list[str], dict[str, str]]] = [
     (["ls", "-x"], {}),
     (["ls", "w1"], {}),
     (["ls", "--help"], {}),
+    (["worker", "list"], {}),
+    (["worker", "list", "-a", "--json"], {}),
+    (["worker", "ls", "--all"], {}),
+    (["w", "list", "-a"], {}),
+    (["worker", "list", "w1"], {}),
     (["status"], {"LOOOP_DATA_DIR": "", "HOME": ""}),
     (["ls"], {"LOOOP_DATA_DIR": "", "HOME": ""}),
     (["told", "w1"], {"LOOOP_DATA_DIR": "", "HOME": ""}),
@@ -320,6 +325,9 @@ def test_status_and_ls_are_served_click_free(
     out = capsys.readouterr().out
     assert "workers:   1 live, 1 finished" in out
     assert [line.split()[0] for line in out.splitlines()[-3:]] == ["pulse", "done", "w1"]
+    # `worker list` is `ls` by its first name: the same face, the same table
+    assert _fast(["worker", "list", "-a"], env, FixedClock())
+    assert capsys.readouterr().out.splitlines()[-3:] == out.splitlines()[-3:]
     (world / "config.json").write_text('{"bogus_key": 1}')
     assert not _fast(["ls"], env, FixedClock())
     # status prints it all, the unknown key among it, and exits 1 (the config is wrong)
