@@ -144,6 +144,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.hot.main", "looop.cli.failure"),
     ("looop.cli.root", "by name: ?"),  # click's verbs, each loaded when run
     ("looop.cli.root", "looop.cli.foreground"),  # a bare `looop`: the pulse
+    ("looop.cli.steer", "looop.cli.steermove"),  # a move: `goal list` & co. never pass it
     ("looop.cli.satellite", "looop.remote.ssh.boxed"),  # a host's bridge
     ("looop.cli.satellite", "looop.remote.ssh.farverbs"),  # a host's start verbs
     ("looop.beathost", "by name: ?"),  # the beat host's preload, before its first fork

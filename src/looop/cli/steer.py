@@ -15,7 +15,6 @@ from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.commands import WRITE_ALIAS
 from looop.cli.params import hidden_alias
-from looop.cli.steermove import steer
 from looop.cli.steerwork import MAX_BODY_BYTES as MAX_BODY_BYTES
 from looop.cli.steerwork import body, words
 from looop.cli.steerwork import nonblank as _nonblank
@@ -43,6 +42,9 @@ def _steer(
     check: Callable[[Ctx], None] | None = None,
 ) -> None:
     """Run one decision as the human (see steermove.steer) and say so."""
+    # The executor (~150 modules): `goal list`, `sensor list` and the other reads never pass here.
+    from looop.cli.steermove import steer  # lazy: a move's door
+
     click.echo(steer(make_ctx(), obj, journal, allow_dangerous=allow_dangerous, check=check))
 
 
