@@ -1,10 +1,11 @@
 """What the sandbox costs an idle fleet: FLEET sandboxed workers started by the CLI, the PSS of
 every process each adds (its supervisor and everything under it but the agent itself —
 bubblewrap, srt's relays inside the box, the shells between, the waiter that holds its
-terminal) plus the process the sandbox shares across workers, counted once (the home's
-sandbox host: srt's filtering proxy and its bridge, core/sbxhost.py), against the same fleet
-started --no-sandbox in the same run, ROUNDS times. And how long a sandboxed worker's command
-waits after `looop worker start` has returned."""
+terminal) plus the processes the sandbox shares across workers, counted once (the home's
+network filter, core/netproxy.py, and its sandbox host, core/sbxhost.py, if it still runs: it
+wraps boxes and exits once none was wrapped for its idle time, which the fleet is given to
+pass), against the same fleet started --no-sandbox in the same run, ROUNDS times. And how long
+a sandboxed worker's command waits after `looop worker start` has returned."""
 
 from __future__ import annotations
 
@@ -57,15 +58,40 @@ def _added(data: Path, wid: str) -> dict[str, int]:
     return out
 
 
+def _home_procs(data: Path) -> list[object]:
+    """The home's shared sandbox processes: its sandbox host (node) and its network filter,
+    each running in the data dir."""
+    import psutil
+
+    out = []
+    for p in psutil.process_iter(["name", "cmdline"]):
+        try:
+            host = p.info["name"] == "looop-sbxhost"
+            net = "looop.core.netproxy" in (p.info["cmdline"] or [])
+            if (host or net) and p.cwd() == str(data) and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.Error:
+            continue
+    return out
+
+
+def _host_gone(data: Path, deadline: float) -> None:
+    """Wait out the sandbox host's idle time: an idle fleet has no wrapper beside it."""
+    while any(getattr(p, "name", lambda: "")() == "looop-sbxhost" for p in _home_procs(data)):
+        if time.perf_counter() > deadline:
+            raise RuntimeError("the sandbox host never went idle")
+        time.sleep(0.5)  # polled: the host tells no one it exits
+
+
 def _shared(data: Path) -> int:
-    """PSS (kB) of the home's sandbox host and what it started (srt's bridge): once."""
+    """PSS (kB) of the home's shared sandbox processes and what they started: once."""
     import psutil
 
     total = 0
-    for p in psutil.process_iter(["name"]):
+    for p in _home_procs(data):
+        assert isinstance(p, psutil.Process)
         try:
-            if p.info["name"] == "looop-sbxhost" and p.cwd() == str(data):
-                total += _pss_kb(p.pid) + sum(_pss_kb(c.pid) for c in p.children(True))
+            total += _pss_kb(p.pid) + sum(_pss_kb(c.pid) for c in p.children(True))
         except psutil.Error:
             continue
     return total
@@ -96,6 +122,8 @@ def _fleet(
             time.sleep(0.002)
         after.append(time.perf_counter() - returned)
     time.sleep(2)  # idle: each has settled after its start
+    if flag == "--sandbox":
+        _host_gone(data, time.perf_counter() + 90)
     names: dict[str, int] = {}
     for wid in wids:
         for name, kb in _added(data, wid).items():
@@ -167,8 +195,8 @@ def run() -> list[dict[str, object]]:
             "note": (
                 f"sandbox memory: {ROUNDS} rounds, each the same {FLEET} workers --no-sandbox "
                 f"then --sandbox, same run; counted: every process a sandboxed worker adds but "
-                f"its agent, and the home's one sandbox host (srt's filtering proxy and bridge, "
-                f"shared by every box) once: {statistics.median(shared):.1f} MB "
+                f"its agent, and what the home shares across boxes (its network filter; its "
+                f"sandbox host had exited idle) once: {statistics.median(shared):.1f} MB "
                 f"(min/max {min(shared):.1f}/{max(shared):.1f}); per worker, MB by process "
                 f"(median round): {parts}; baseline = the unsandboxed fleet (its supervisors)"
             ),

@@ -1,21 +1,21 @@
 """looop's network rules (core/netrules.py) against srt's own filtering proxy: the same allow
 list, the same destinations — spelled as an attacker would spell them (inet_aton shorthands,
 IPv4 inside IPv6, case, trailing dots, near-miss domains, other ports) — and the same verdict
-from both. srt's proxy is the real one, in this home's sandbox host (core/sbxhost.py): each
-destination is asked of it as a box asks it, a CONNECT with the box's credentials."""
+from both. srt's proxy is the real one (srt's library in node, the list under test its own):
+each destination is asked of it as a box asks it, a CONNECT with its credentials."""
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
-import shlex
 import shutil
 import socket
+import subprocess
 import tempfile
 import threading
-import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -59,32 +59,51 @@ def listener() -> Iterator[Listener]:
     got.close()
 
 
+# srt's library with `allowed` as its own list, its proxy up: prints "PORT TOKEN", then waits
+# for its stdin to close.
+SRT_PROXY = """
+const { SandboxManager } = await import(process.argv[1]);
+await SandboxManager.initialize({
+  network: { allowedDomains: JSON.parse(process.argv[2]), deniedDomains: [] },
+  filesystem: { denyRead: [], allowWrite: [], denyWrite: [] },
+});
+process.stdout.write(`${SandboxManager.getProxyPort()} ${SandboxManager.getProxyAuthToken()}\\n`);
+process.stdin.on('end', async () => { await SandboxManager.reset(); process.exit(0); });
+process.stdin.resume();
+"""
+
+
 @pytest.fixture
-def home(tmp_path: Path, srt: Path) -> Iterator[sbxhost.Home]:
-    """A home whose sandbox host this test starts and stops (a short runtime dir: the host's
-    socket path must fit a unix socket's)."""
-    base = tempfile.mkdtemp(prefix="nr-", dir="/tmp")
-    env = {**os.environ, "PATH": f"{srt.parent}:{os.environ.get('PATH', '')}"}
-    got = sbxhost.Home(base, str(tmp_path), env)
-    yield got
-    sbxhost.stop(base, str(tmp_path), sbxhost.library(str(srt)))
-    shutil.rmtree(base, ignore_errors=True)
-
-
-def _proxy(home: sbxhost.Home, srt: Path, allowed: list[str]) -> tuple[int, str]:
-    """srt's proxy port and the Proxy-Authorization of a box wrapped with `allowed`."""
+def srt_proxy(tmp_path: Path, srt: Path) -> Iterator[Callable[[list[str]], tuple[int, str]]]:
+    """Starts srt's own proxy (node, srt's library) with an allow list: its port and the
+    Proxy-Authorization a client of it sends."""
     lib = sbxhost.library(str(srt))
     assert lib is not None, "srt's library is not beside the pinned srt"
-    settings = {
-        "network": {"allowedDomains": allowed, "deniedDomains": []},
-        "filesystem": {"denyRead": [], "allowWrite": [], "denyWrite": []},
-    }
-    line = shlex.split(sbxhost.wrap(home, lib, settings, "true"))
-    port = int(line[line.index("CLAUDE_CODE_HOST_HTTP_PROXY_PORT") + 1])
-    url = urllib.parse.urlsplit(line[line.index("HTTP_PROXY") + 1])
-    user = urllib.parse.unquote(url.username or "")
-    cred = base64.b64encode(f"{user}:{url.password}".encode()).decode()
-    return port, f"Basic {cred}"
+    node = shutil.which("node")
+    assert node is not None, "node is not on PATH (srt needs it)"
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(allowed: list[str]) -> tuple[int, str]:
+        tmp = tempfile.mkdtemp(prefix="nr-", dir="/tmp")  # srt's bridge socket: a short path
+        proc = subprocess.Popen(
+            [node, "--input-type=module", "-e", SRT_PROXY, lib, json.dumps(allowed)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            env={**os.environ, "TMPDIR": tmp},
+        )
+        procs.append(proc)
+        assert proc.stdout is not None
+        port, token = proc.stdout.readline().split()
+        cred = base64.b64encode(f"srt:{token}".encode()).decode()
+        return int(port), f"Basic {cred}"
+
+    yield start
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(30)
 
 
 def _srt_says(port: int, auth: str, target: str) -> str:
@@ -131,11 +150,11 @@ def _is_ip(host: str) -> bool:
 
 
 def test_every_spelling_of_a_destination_gets_srts_verdict(
-    home: sbxhost.Home, srt: Path, listener: Listener
+    srt_proxy: Callable[[list[str]], tuple[int, str]], listener: Listener
 ) -> None:
     p = listener.port
     allowed = ["example.com", "*.example.org", f"127.0.0.1:{p}", f"[::1]:{p}", "localhost"]
-    port, auth = _proxy(home, srt, allowed)
+    port, auth = srt_proxy(allowed)
     targets = [
         # the loopback literal, every way a URL parser or inet_aton reads it
         f"127.0.0.1:{p}",

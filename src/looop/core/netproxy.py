@@ -16,19 +16,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import ipaddress
-import json
 import os
 import re
 import select
+import signal
 import socket
+import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import NamedTuple
 
 from looop.core import netrules
+from looop.core.netboxes import Boxes
 
 HEAD_MAX = 64 * 1024  # an HTTP request head, or a SOCKS greeting, longer than this is refused
 DIAL_TIMEOUT_S = 30.0
@@ -47,43 +49,19 @@ class Box(NamedTuple):
     lists: netrules.Lists
 
 
-class Boxes:
-    """The registered boxes, one file each under `root` (a private dir), named by a hash of
-    the box's proxy user: the filter reads a box's record when one of its connections comes,
-    so a box registered after the filter started is known at once."""
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-
-    def _path(self, user: str) -> str:
-        return os.path.join(self.root, hashlib.sha256(user.encode()).hexdigest() + ".json")
-
-    def add(self, user: str, token: str, allowed: list[str], denied: list[str]) -> None:
-        netrules.parse_lists(allowed, denied)  # a list srt would refuse is refused here too
-        os.makedirs(self.root, mode=0o700, exist_ok=True)
-        path = self._path(user)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"token": token, "allowed": allowed, "denied": denied}, f)
-        os.replace(tmp, path)
-
-    def remove(self, user: str) -> None:
-        try:
-            os.unlink(self._path(user))
-        except FileNotFoundError:
-            pass
-
-    def get(self, user: str, token: str) -> Box | None:
-        try:
-            with open(self._path(user), encoding="utf-8") as f:
-                rec = json.load(f)
-            lists = netrules.parse_lists(rec["allowed"], rec["denied"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        if not isinstance(rec.get("token"), str) or not hmac.compare_digest(rec["token"], token):
-            return None
-        return Box(rec["token"], lists)
+def find_box(boxes: Boxes, user: str, token: str) -> Box | None:
+    """The registered box these credentials name, None for any other pair."""
+    rec = boxes.record(user)
+    if rec is None:
+        return None
+    try:
+        lists = netrules.parse_lists(rec["allowed"], rec["denied"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    held = rec.get("token")
+    if not isinstance(held, str) or not hmac.compare_digest(held, token):
+        return None
+    return Box(held, lists)
 
 
 Resolve = Callable[[str, int], list[str]]
@@ -138,18 +116,42 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def serve(listener: socket.socket, boxes: Boxes, stop: threading.Event | None = None) -> None:
-    """Accept on `listener` until it is closed (or `stop` is set): a thread per connection."""
-    while stop is None or not stop.is_set():
+class Busy:
+    """How many connections are open, and when the last one ended (the filter's idleness)."""
+
+    def __init__(self, now: float) -> None:
+        self.lock = threading.Lock()
+        self.open = 0
+        self.last = now
+
+
+def serve(listener: socket.socket, boxes: Boxes, busy: Busy | None = None) -> None:
+    """Accept on `listener` until it is closed: a thread per connection."""
+    while True:
         try:
             conn, _ = listener.accept()
         except OSError:
             return
-        threading.Thread(target=handle, args=(conn, boxes), daemon=True).start()
+        threading.Thread(target=handle, args=(conn, boxes, _resolve, busy), daemon=True).start()
 
 
-def handle(conn: socket.socket, boxes: Boxes, resolve: Resolve = _resolve) -> None:
+def handle(
+    conn: socket.socket, boxes: Boxes, resolve: Resolve = _resolve, busy: Busy | None = None
+) -> None:
     """One client connection, start to end."""
+    if busy is not None:
+        with busy.lock:
+            busy.open += 1
+    try:
+        _handle(conn, boxes, resolve)
+    finally:
+        if busy is not None:
+            with busy.lock:
+                busy.open -= 1
+                busy.last = time.monotonic()
+
+
+def _handle(conn: socket.socket, boxes: Boxes, resolve: Resolve) -> None:
     conn.settimeout(IDLE_HANDSHAKE_S)
     try:
         first = conn.recv(1, socket.MSG_PEEK)
@@ -253,7 +255,7 @@ def _http(
     method, target, version = parts
     headers = [(n.strip(), v.strip()) for n, _, v in (h.partition(":") for h in lines[1:])]
     cred = _credentials(headers)
-    box = boxes.get(*cred) if cred is not None else None
+    box = find_box(boxes, *cred) if cred is not None else None
     if box is None:
         _answer(
             conn, "407 Proxy Authentication Required", 'Proxy-Authenticate: Basic realm="srt"\r\n'
@@ -332,7 +334,7 @@ def _socks(conn: socket.socket, boxes: Boxes, resolve: Resolve) -> socket.socket
     (plen,) = _exactly(conn, 1)
     token = _exactly(conn, plen)
     try:
-        box = boxes.get(user.decode(), token.decode()) if ver == 1 else None
+        box = find_box(boxes, user.decode(), token.decode()) if ver == 1 else None
     except UnicodeDecodeError:
         box = None
     if box is None:
@@ -368,3 +370,71 @@ def _socks(conn: socket.socket, boxes: Boxes, resolve: Resolve) -> socket.socket
 
 def _socks_reply(code: int) -> bytes:
     return bytes([5, code, 0, 1, 0, 0, 0, 0, 0, 0])
+
+
+# ---- the home's filter process ------------------------------------------------------------
+
+SWEEP_S = 5.0
+GRACE_S = 60.0
+
+
+def _command_lines(proc: str = "/proc") -> list[str]:
+    out = []
+    for pid in os.listdir(proc):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"{proc}/{pid}/cmdline", "rb") as f:
+                out.append(f.read().decode("latin-1"))
+        except OSError:
+            continue
+    return out
+
+
+def main(argv: list[str]) -> int:
+    """`python -m looop.core.netproxy SOCKET BOXES IDLE_S [--ready-fd N]`, run in the home's
+    data dir: serve until no box is left and no connection came for IDLE_S, or the data dir
+    is removed, or TERM."""
+    ready = -1
+    if len(argv) == 5 and argv[3] == "--ready-fd":
+        ready = int(argv[4])
+        argv = argv[:3]
+    if len(argv) != 3:
+        sys.stderr.write("usage: python -m looop.core.netproxy SOCKET BOXES IDLE_S\n")
+        return 2
+    path, root, idle_arg = argv
+    idle_s = max(1.0, float(idle_arg))
+    boxes = Boxes(root)
+    busy = Busy(time.monotonic())
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    listener.bind(path)
+    listener.listen(128)
+    threading.Thread(target=serve, args=(listener, boxes, busy), daemon=True).start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if ready >= 0:
+        os.write(ready, b"ok\n")
+        os.close(ready)
+    while not stop.wait(SWEEP_S):
+        if os.stat(".").st_nlink == 0:
+            break  # its home (the data dir it runs in) is gone: no box of it starts again
+        left = boxes.sweep(_command_lines(), time.time(), GRACE_S)
+        with busy.lock:
+            quiet = busy.open == 0 and time.monotonic() - busy.last > idle_s
+        if left == 0 and quiet:
+            break
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    listener.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

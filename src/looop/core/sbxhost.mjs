@@ -1,17 +1,18 @@
-// The sandbox host of one home (core/sbxhost.py starts it): srt's library loaded once, its
-// filtering proxy and its one bridge shared by every sandboxed thing of the home, and the
-// place each of them has its command wrapped in bubblewrap — then the host is done with it:
-// no srt process stays beside a sandboxed worker.
+// The sandbox host of one home (core/sbxhost.py starts it): srt's library loaded once, the
+// place each sandboxed command of the home is wrapped in bubblewrap — then the host is done
+// with it: no srt (node) process stays beside a sandboxed worker, and the host itself exits
+// once no wrap came for IDLE_S.
 //
-// Each wrap registers the settings' allowedDomains as srt's per-command allow list under a
-// fresh 128-bit id (srt puts it in the proxy URL's user name inside that sandbox only); the
-// host's own list is empty, so a connection is let through only to the domains of the box
-// it comes from.
+// The box's network goes to looop's own filter (core/netproxy.py), one per home: the wrapped
+// line binds the filter's socket where srt's bridge would be, and the answer carries the
+// credentials srt put in the box's proxy URL (a fresh 128-bit id per wrap as its user name),
+// by which the filter knows the box and its allow list.
 //
 //   node sbxhost.mjs LIB SOCKET CWD IDLE_S --ready-fd N
 // LIB: srt's dist/index.js; SOCKET: where to serve (a private dir); CWD: the home's data dir,
 // where srt would have started. Writes "ok" on fd N once it serves. Wire: one JSON line
-// {"command", "settings"} -> {"command": wrapped} or {"error"}; {"stop": true} ends it.
+// {"command", "settings", "filter"} -> {"command", "user", "token", "mark"} or {"error"};
+// {"stop": true} ends it.
 import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, writeFileSync, writeSync, readFileSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
@@ -73,16 +74,20 @@ async function wrap(req) {
     return { error: `srt refused the settings: ${issue?.path?.join('.') || '(top)'}: ${issue?.message}` };
   }
   if (typeof req.command !== 'string') return { error: 'no command to wrap' };
+  if (typeof req.filter !== 'string' || !/^\/[A-Za-z0-9._\/-]+$/.test(req.filter))
+    return { error: "no filter socket (looop's filter) to point the box at" };
   const id = randomBytes(16).toString('base64url');
-  SandboxManager.registerCommandNetworkLists(id, {
-    allowedDomains: parsed.data.network.allowedDomains,
-  });
-  // how the id shows in the box's command line (srt's proxy user name: base64 of it)
-  ids.set(id, { mark: Buffer.from(id).toString('base64').replace(/=+$/, ''), at: Date.now() });
-  const command = await SandboxManager.wrapWithSandbox(req.command, undefined, parsed.data, undefined, {
+  let command = await SandboxManager.wrapWithSandbox(req.command, undefined, parsed.data, undefined, {
     commandId: id,
   });
-  return { command };
+  // The box reaches looop's filter, not this host's proxy: bubblewrap binds the filter's
+  // socket where srt's bridge would have been, and its relays connect there.
+  if (!command.includes(bridge)) return { error: "srt's line does not name its bridge" };
+  command = command.split(bridge).join(req.filter);
+  // The box's credentials, as srt put them in its proxy URL: the filter knows it by them.
+  const m = /--setenv HTTP_PROXY '?http:\/\/([^:@'\s]+):([0-9a-f]+)@/.exec(command);
+  if (!m) return { error: "srt's line carries no proxy credentials" };
+  return { command, user: decodeURIComponent(m[1]), token: m[2], mark: m[1] };
 }
 
 const server = createServer(conn => {
@@ -126,41 +131,13 @@ const server = createServer(conn => {
   });
 });
 
-// In use while a process names the bridge (bubblewrap binds it, the box's relays connect to
-// it): the kernel's process table says so, not a count that a killed worker would leave wrong.
-// A box's id goes once no process carries it (after a grace for the caller to run the line):
-// an id a box let out (its proxy URL printed into a shared report) ends with the box.
-const ids = new Map();
-const GRACE_MS = 60000;
-
-function boxLines() {
-  const out = [];
-  for (const pid of readdirSync('/proc')) {
-    if (pid.charCodeAt(0) > 57) continue;
-    try {
-      const line = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
-      // but the bridge itself, which listens there
-      if (line.includes(bridge) && !line.includes(`UNIX-LISTEN:${bridge}`)) out.push(line);
-    } catch {}
-  }
-  return out;
-}
-
+// Boxes need nothing of this host once wrapped (looop's filter serves them): it exits once no
+// wrap came for IDLE_S, and a later wrap starts another.
 setInterval(() => {
-  // srt's bridge gone (its socat died): every box lost its network; a new host starts anew
-  if (!existsSync(bridge)) return void finish(1);
   // its home is gone (the data dir removed): no box of it can be started again
   if (!existsSync(cwd)) return void finish(0);
-  const lines = boxLines();
-  const now = Date.now();
-  for (const [id, { mark, at }] of ids) {
-    if (now - at > GRACE_MS && !lines.some(l => l.includes(mark))) {
-      SandboxManager.unregisterCommandNetworkLists(id);
-      ids.delete(id);
-    }
-  }
-  if (now - last > idleMs && lines.length === 0) void finish(0);
-}, 5000).unref();
+  if (Date.now() - last > idleMs) void finish(0);
+}, 1000).unref();
 process.once('SIGTERM', () => void finish(0));
 process.once('SIGINT', () => void finish(0));
 

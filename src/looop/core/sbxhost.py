@@ -1,19 +1,20 @@
 """The sandbox host: one per home (data dir), shared by every sandboxed worker, run_shell, a
-verify and the decider. It loads srt's library once (sbxhost.mjs) and holds srt's filtering
-proxy and its one bridge; each sandboxed command is wrapped there into its bubblewrap line,
-which looop then runs itself — no srt (node) process stays beside a sandboxed worker.
+verify and the decider. It loads srt's library once (sbxhost.mjs), and each sandboxed command
+is wrapped there into its bubblewrap line, which looop then runs itself — no srt (node)
+process stays beside a sandboxed worker, and the host exits once it wrapped nothing for IDLE_S.
 
-Each box's domain list still holds on its own: the host registers it as srt's per-command
-allow list under a fresh 128-bit id that only that box's proxy settings carry (the host's own
-list is empty, so a box presenting no id, or a wrong one, reaches nothing). Chosen over a
-listener per box because srt binds its one bridge into every box and has no way to take a
-socket per box; the id is srt's own mechanism for exactly this.
+The box's network goes to the home's own filter (core/netproxy.py, srt's rules in looop's
+code), which this module starts on demand beside the host: the host points the wrapped line's
+bridge at the filter's socket and answers with the credentials srt wrote into the box's proxy
+URL (a fresh 128-bit id as the user), and the box is registered under them with its lists
+(core/netboxes.py) before the line is returned. A box presenting no credentials, or another
+box's, reaches nothing.
 
-Found by its socket in the runtime dir (`sbx-<key>.sock`, key = the home and the srt it
-loads); started on demand under a lock (`sbx-<key>.lock`); a host that died — or whose
-bridge died, which it checks itself — is started again by the next wrap. It exits once no
-process has used its bridge for IDLE_S, and `looop down` stops it. Where srt's library is not
-beside the srt found (a wrapper script), each command runs under srt itself, as before."""
+Found by their sockets in the runtime dir (`sbx-<key>.sock`, key = the home and the srt it
+loads; `net-<key>.sock`, key = the home); each started on demand under a lock; a host or
+filter that died is started again by the next wrap. `looop down` stops both. Where srt's
+library is not beside the srt found (a wrapper script), each command runs under srt itself,
+with srt's own proxy, as before."""
 
 from __future__ import annotations
 
@@ -22,9 +23,12 @@ import fcntl
 import os
 import select
 import shutil
+import signal
+import sys
 from typing import TYPE_CHECKING
 
 from looop.core import cgroup
+from looop.core.netboxes import Boxes
 from looop.hot import ljson
 from looop.hot.errors import LooopError
 from looop.hot.hashing import fnv1a_128
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sbxhost.mjs")
 IDLE_S = 30
+FILTER_IDLE_S = 30  # the filter: no box left and no connection for this long
 # The host's heap kept small: a young generation of 1 MB and no optimizing compiler (it
 # wraps a few lines a minute and pipes bytes natively): ~27 MB PSS instead of ~45.
 NODE_FLAGS = ("--max-semi-space-size=1", "--lite-mode")
@@ -91,9 +96,13 @@ def _checked(home: Home, lib: str) -> str:
 
 def wrap(home: Home, lib: str, settings: dict[str, object], command: str) -> str:
     """The shell line that runs `command` inside srt's sandbox under `settings`, wrapped by
-    this home's host (started when none serves). Raises HostError, one line."""
+    this home's host (started when none serves), its network pointed at the home's filter
+    (core/netproxy.py), where the box is registered with its lists before this returns.
+    Raises HostError, one line."""
     sock = _checked(home, lib)
-    req = ljson.dumps({"command": command, "settings": settings}) + "\n"
+    net = filter_socket(home)
+    ensure_filter(home)
+    req = ljson.dumps({"command": command, "settings": settings, "filter": net}) + "\n"
     try:
         reply = _ask(sock, req)
     except OSError:
@@ -102,18 +111,85 @@ def wrap(home: Home, lib: str, settings: dict[str, object], command: str) -> str
             reply = _ask(sock, req)
         except OSError as e:
             raise HostError(f"the sandbox host ({sock}) does not answer: {e}") from None
-    if "command" not in reply or not isinstance(reply["command"], str):
+    wrapped, user, token, mark = (reply.get(k) for k in ("command", "user", "token", "mark"))
+    if not all(isinstance(v, str) for v in (wrapped, user, token, mark)):
         raise HostError(f"the sandbox host could not wrap the command: {reply.get('error')}")
-    return reply["command"]
+    assert isinstance(wrapped, str) and isinstance(user, str)
+    assert isinstance(token, str) and isinstance(mark, str)
+    allowed, denied = _lists(settings)
+    try:
+        Boxes(_boxes_dir(net)).add(user, token, allowed, denied, mark)
+    except OSError as e:
+        raise HostError(f"the sandbox's filter cannot take the box: {e}") from None
+    ensure_filter(home)  # one that went idle meanwhile is back before the box runs
+    return wrapped
+
+
+def _lists(settings: dict[str, object]) -> tuple[list[str], list[str]]:
+    net = settings.get("network")
+    got = net if isinstance(net, dict) else {}
+    allowed, denied = got.get("allowedDomains", []), got.get("deniedDomains", [])
+    return [str(d) for d in allowed or []], [str(d) for d in denied or []]
 
 
 def ensure(home: Home, lib: str) -> None:
-    """The home's host serves (started now when none does). Raises HostError, one line."""
+    """The home's host and filter serve (started now when none does). Raises HostError."""
     sock = _checked(home, lib)
     try:
         _ask(sock, '{"ping": true}\n')
     except OSError:
         _start(home, lib, sock)
+    ensure_filter(home)
+
+
+def filter_socket(home: Home) -> str:
+    """Where the home's filter serves: in the runtime dir, keyed by the home alone (boxes of
+    any srt the home uses share it)."""
+    sock = os.path.join(runtime_dir(home.base), f"net-{key(home.data, '')}.sock")
+    if len(os.fsencode(sock)) > SUN_PATH_MAX:
+        raise HostError(
+            f"the sandbox filter's socket {sock} is longer than a unix socket path may be: "
+            "set LOOOP_RUNTIME_DIR to a shorter absolute path"
+        )
+    return sock
+
+
+def _boxes_dir(net: str) -> str:
+    return net[: -len(".sock")] + ".boxes"
+
+
+def _alive(sock: str) -> bool:
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        s.settimeout(5)
+        s.connect(sock)
+    except OSError:
+        return False
+    finally:
+        s.close()
+    return True
+
+
+def ensure_filter(home: Home) -> None:
+    """The home's filter serves: started now (under its lock) when nothing listens."""
+    net = filter_socket(home)
+    if _alive(net):
+        return
+    os.makedirs(os.path.dirname(net), mode=0o700, exist_ok=True)
+    stem = net[: -len(".sock")]
+    lock = os.open(stem + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _alive(net):
+            return  # another caller started it while we waited
+        argv = [sys.executable, "-m", "looop.core.netproxy", net, _boxes_dir(net)]
+        argv.append(str(FILTER_IDLE_S))
+        # in the home's data dir, as the host: it ends with its home, and its argv names no
+        # home (a worker's leftovers are found by their argv naming its data dir)
+        what = "the sandbox's network filter"
+        _spawn_detached(argv, home.env, stem + ".err", what, os.path.abspath(home.data))
+    finally:
+        os.close(lock)
 
 
 def as_exec(wrapped: str) -> str:
@@ -145,10 +221,7 @@ def _ask(sock: str, line: str) -> dict[str, object]:
 
 
 def _start(home: Home, lib: str, sock: str) -> None:
-    """Start this home's host unless another caller did meanwhile (under the start lock),
-    detached like the session host: its own session, adopted by init (or by a run's
-    supervisor, whose sweep spares it by its name `looop-sbxhost`), out of any run's cgroup,
-    so no session's end takes the filter of every other box with it."""
+    """Start this home's host unless another caller did meanwhile (under the start lock)."""
     node = shutil.which("node", path=home.env.get("PATH", ""))
     if node is None:
         raise HostError("the sandbox host cannot start: node is not on PATH")
@@ -162,38 +235,48 @@ def _start(home: Home, lib: str, sock: str) -> None:
             return  # another caller started it while we waited
         except OSError:
             pass
-        r, w = os.pipe()
         argv = [node, *NODE_FLAGS, SCRIPT, lib, sock, os.path.abspath(home.data), str(IDLE_S)]
-        argv += ["--ready-fd", str(w)]
-        err = os.open(stem + ".err", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child execs or exits
-            try:
-                os.close(r)
-                os.setsid()
-                if os.fork() > 0:
-                    os._exit(0)
-                cgroup.escape()
-                null = os.open(os.devnull, os.O_RDWR)
-                os.dup2(null, 0)
-                os.dup2(null, 1)
-                os.dup2(err, 2)
-                os.set_inheritable(w, True)
-                os.chdir("/")
-                os.execve(node, argv, home.env)
-            finally:
-                os._exit(127)
-        os.close(w)
-        os.close(err)
-        os.waitpid(pid, 0)
-        try:
-            ready = _line(r, START_TIMEOUT_S)
-        finally:
-            os.close(r)
-        if ready != b"ok":
-            raise HostError(f"the sandbox host did not start (its errors: {stem}.err)")
+        _spawn_detached(argv, home.env, stem + ".err", "the sandbox host")
     finally:
         os.close(lock)
+
+
+def _spawn_detached(
+    argv: list[str], env: dict[str, str], err_path: str, what: str, cwd: str = "/"
+) -> None:
+    """Run `argv --ready-fd N` detached like the session host — its own session, adopted by
+    init (or by a run's supervisor, whose sweep spares it by its name), out of any run's
+    cgroup, so no session's end takes every other box's filter with it — and wait for its
+    "ok". Raises HostError naming `what` and its errors' file."""
+    r, w = os.pipe()
+    argv = [*argv, "--ready-fd", str(w)]
+    err = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child execs or exits
+        try:
+            os.close(r)
+            os.setsid()
+            if os.fork() > 0:
+                os._exit(0)
+            cgroup.escape()
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, 0)
+            os.dup2(null, 1)
+            os.dup2(err, 2)
+            os.set_inheritable(w, True)
+            os.chdir(cwd)
+            os.execve(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    os.close(w)
+    os.close(err)
+    os.waitpid(pid, 0)
+    try:
+        ready = _line(r, START_TIMEOUT_S)
+    finally:
+        os.close(r)
+    if ready != b"ok":
+        raise HostError(f"{what} did not start (its errors: {err_path})")
 
 
 def _line(fd: int, timeout_s: float) -> bytes:
@@ -210,7 +293,9 @@ def _line(fd: int, timeout_s: float) -> bytes:
 
 
 def stop(base: str, data: str, lib: str | None) -> bool:
-    """Ask the home's host to exit (`looop down`); True when one answered."""
+    """Ask the home's host to exit, and end its filter (`looop down`: no box of the home is
+    left to filter); True when a host answered."""
+    _stop_filter(filter_socket(Home(base, data, {})))
     if lib is None:
         return False
     try:
@@ -218,3 +303,20 @@ def stop(base: str, data: str, lib: str | None) -> bool:
     except OSError:
         return False
     return True
+
+
+def _stop_filter(net: str) -> None:
+    """TERM to the process serving `net` (found by its argv: the socket is the boxes' and takes
+    no orders), and its boxes' records go."""
+    want = f"looop.core.netproxy\0{net}\0".encode()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if want not in f.read():
+                    continue
+            os.kill(int(pid), signal.SIGTERM)
+        except (OSError, ValueError):
+            continue
+    shutil.rmtree(_boxes_dir(net), ignore_errors=True)

@@ -164,13 +164,13 @@ def srt_program(env: dict[str, str]) -> str | None:
     return shutil.which("srt", path=env.get("PATH", ""))
 
 
-# What srt's proxy answers a host off the allowlist with (its 403's body).
+# What the sandbox's filter (looop's, or srt's own proxy) answers a host off the allowlist with.
 DENIED_MARK = "blocked by network allowlist"
 DOMAINS_KEY = '"sandbox": {"domains": [...]}'
 
 
 def explain_denied(failure: str, output: str, who: str) -> str:
-    """A failed run's one line, with what allows the host when srt's proxy refused one."""
+    """A failed run's one line, with what allows the host when the sandbox's filter refused one."""
     if DENIED_MARK not in failure and DENIED_MARK not in output:
         return failure
     return (

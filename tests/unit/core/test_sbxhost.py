@@ -83,6 +83,16 @@ def _serve_once(path: str, reply: bytes) -> threading.Thread:
     return t
 
 
+def _filter_up(home: sbxhost.Home) -> socket.socket:
+    """A listening socket where the home's filter serves: up, as far as the wrap can tell."""
+    path = sbxhost.filter_socket(home)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.listen(8)
+    return s
+
+
 def test_a_box_runs_as_a_launcher_that_wraps_at_each_run(tmp_path: Path, short_base: str) -> None:
     """The stored argv wraps again at each (re)start, as `srt -s SETTINGS -c LINE` did; the
     host is asked to be up when the argv is built."""
@@ -94,7 +104,8 @@ def test_a_box_runs_as_a_launcher_that_wraps_at_each_run(tmp_path: Path, short_b
     os.makedirs(os.path.dirname(sock))
     t = _serve_once(sock, b'{"pong": true}\n')
     path = str(tmp_path / "s.json")
-    got = srt.argv(str(prog), path, srt.conf([], [], [], [], None), "x", "/t", home)
+    with _filter_up(home):
+        got = srt.argv(str(prog), path, srt.conf([], [], [], [], None), "x", "/t", home)
     t.join(5)
     assert got[:7] == [sys.executable, "-m", "looop.core.sbxrun", lib, home.base, home.data, path]
     assert got[7].endswith("; x") and "TMPDIR=/t" in got[7]
@@ -124,7 +135,10 @@ def test_a_refusal_from_the_host_is_one_line(tmp_path: Path, short_base: str) ->
     sock = sbxhost.socket_path(home.base, home.data, lib)
     os.makedirs(os.path.dirname(sock))
     t = _serve_once(sock, b'{"error": "srt refused the settings: bad path"}\n')
-    with pytest.raises(sbxhost.HostError, match="srt refused the settings: bad path"):
+    with (
+        _filter_up(home),
+        pytest.raises(sbxhost.HostError, match="srt refused the settings: bad path"),
+    ):
         sbxhost.wrap(home, lib, srt.conf([], [], [], [], None), "x")
     t.join(5)
 

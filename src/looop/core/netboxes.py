@@ -1,0 +1,81 @@
+"""The boxes looop's network filter (core/netproxy.py) serves: one file each, written by the
+sandbox host's caller when it wraps a box (core/sbxhost.py) and read by the filter when one of
+the box's connections comes, so a box registered after the filter started is known at once,
+and a filter started anew knows every box still running. Light: a box's launcher imports it
+on every start."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from looop.hot import ljson
+from looop.hot.hashing import fnv1a_128
+
+
+class Boxes:
+    """The registered boxes under `root` (a private dir), each named by a hash of its proxy
+    user."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def _path(self, user: str) -> str:
+        # a name, not a secret: the folder is private and the user a random 128-bit id
+        return os.path.join(self.root, fnv1a_128(user.encode("utf-8", "surrogateescape")) + ".json")
+
+    def add(
+        self, user: str, token: str, allowed: list[str], denied: list[str], mark: str = ""
+    ) -> None:
+        """Register a box (its lists as srt checked them); `mark`: how its credentials show in
+        its processes' command lines (bubblewrap's --setenv), by which `sweep` tells a box
+        that ended."""
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        path = self._path(user)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        rec = {"token": token, "allowed": allowed, "denied": denied, "mark": mark or user}
+        with os.fdopen(fd, "w") as f:
+            f.write(ljson.dumps(rec))
+        os.replace(tmp, path)
+
+    def record(self, user: str) -> dict[str, Any] | None:
+        try:
+            with open(self._path(user), encoding="utf-8") as f:
+                rec = ljson.loads(f.read())
+        except (OSError, ValueError):
+            return None
+        return rec if isinstance(rec, dict) else None
+
+    def remove(self, user: str) -> None:
+        try:
+            os.unlink(self._path(user))
+        except FileNotFoundError:
+            pass
+
+    def sweep(self, lines: list[str], now: float, grace_s: float) -> int:
+        """Forget the boxes no process names any more (`lines`: every command line), once
+        older than `grace_s` (the caller runs the line it was wrapped into after the wrap):
+        an ended box's credentials open nothing, even where they were printed. The number of
+        boxes left."""
+        left = 0
+        try:
+            names = [n for n in os.listdir(self.root) if n.endswith(".json")]
+        except FileNotFoundError:
+            return 0
+        for name in names:
+            path = os.path.join(self.root, name)
+            try:
+                with open(path, encoding="utf-8") as f:
+                    mark = str(ljson.loads(f.read()).get("mark") or "")
+                young = now - os.stat(path).st_mtime < grace_s
+            except (OSError, ValueError, AttributeError):
+                continue
+            if young or (mark and any(mark in line for line in lines)):
+                left += 1
+                continue
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        return left

@@ -1,0 +1,48 @@
+"""The filter's box records (core/netboxes.py): a box's credentials open nothing once no
+process carries them any more, but a box just wrapped (its line not yet run) is kept."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from looop.core.netboxes import Boxes
+
+pytestmark = pytest.mark.unit
+
+
+def test_a_box_no_process_names_is_forgotten_after_the_grace(tmp_path: Path) -> None:
+    boxes = Boxes(str(tmp_path / "boxes"))
+    boxes.add("srt.live", "t1", ["a.example.com"], [], "srt.live%3D")
+    boxes.add("srt.gone", "t2", ["b.example.com"], [], "srt.gone%3D")
+    boxes.add("srt.new", "t3", ["c.example.com"], [], "srt.new%3D")
+    now = os.stat(boxes._path("srt.new")).st_mtime
+    for user in ("srt.live", "srt.gone"):  # wrapped an hour ago
+        os.utime(boxes._path(user), (now - 3600, now - 3600))
+    lines = ["bwrap --setenv HTTP_PROXY http://srt.live%3D:t1@localhost:3128 -- bash"]
+    assert boxes.sweep(lines, now, grace_s=60) == 2
+    assert boxes.record("srt.live") is not None  # its bubblewrap still runs
+    assert boxes.record("srt.gone") is None  # nothing names it: gone
+    assert boxes.record("srt.new") is not None  # just wrapped: its line may not run yet
+    assert boxes.sweep([], now + 3600, grace_s=60) == 0  # later, with nothing running
+
+
+def test_a_record_holds_what_the_filter_needs_and_nothing_lost_on_rewrite(tmp_path: Path) -> None:
+    boxes = Boxes(str(tmp_path / "b"))
+    boxes.add("u", "tok", ["x.example.com:443"], ["y.example.com"])
+    assert boxes.record("u") == {
+        "token": "tok",
+        "allowed": ["x.example.com:443"],
+        "denied": ["y.example.com"],
+        "mark": "u",
+    }
+    boxes.add("u", "tok2", [], [])
+    rec = boxes.record("u")
+    assert rec is not None and rec["token"] == "tok2"
+    assert [n for n in os.listdir(tmp_path / "b") if n.endswith(".tmp")] == []
+    assert oct(os.stat(tmp_path / "b").st_mode & 0o777) == "0o700"
+    boxes.remove("u")
+    boxes.remove("u")  # twice: no error
+    assert boxes.record("u") is None
