@@ -206,3 +206,45 @@ def test_an_allowed_name_pointed_at_a_forbidden_address_reaches_nothing(
     for address in ("169.254.169.254", "127.0.0.1", "::1"):
         with pytest.raises(netproxy.Refused, match="resolved to"):
             netproxy.dial(box, "api.example.com", 443, lambda h, p, a=address: [a], lambda: [])
+
+
+def test_connections_past_the_bound_are_closed_and_the_rest_still_served(tmp_path: Path) -> None:
+    up = Upstream(b"ok")
+    boxes = netproxy.Boxes(str(tmp_path / "boxes"))
+    boxes.add("u", "t", [f"127.0.0.1:{up.port}"], [])
+    path = str(tmp_path / "n.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(16)
+    threading.Thread(target=netproxy.serve, args=(listener, boxes, None, 2), daemon=True).start()
+    held = []
+    for _ in range(2):  # two idle clients take both slots (they say nothing)
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect(path)
+        held.append(c)
+    extra = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    extra.settimeout(10)
+    extra.connect(path)
+    assert extra.recv(10) == b""  # closed at once, not left hanging
+    held.pop().close()  # a slot comes free: served again
+    got = b""
+    for _ in range(200):
+        proxy = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        proxy.settimeout(10)
+        try:
+            proxy.connect(path)
+            line = f"CONNECT 127.0.0.1:{up.port} HTTP/1.1\r\n{_auth('u', 't')}\r\n\r\n"
+            proxy.sendall(line.encode())
+            got = proxy.recv(100)
+        except OSError:
+            got = b""
+        proxy.close()
+        if got:
+            break
+        # the freed slot comes back once its handler has seen the hang-up: nothing signals it
+        threading.Event().wait(0.01)
+    assert got.startswith(b"HTTP/1.1 200")
+    for c in held:
+        c.close()
+    listener.close()
+    up.sock.close()

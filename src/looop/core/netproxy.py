@@ -36,6 +36,7 @@ HEAD_MAX = 64 * 1024  # an HTTP request head, or a SOCKS greeting, longer than t
 DIAL_TIMEOUT_S = 30.0
 IDLE_HANDSHAKE_S = 60.0  # a client that says nothing for this long is hung up on
 CHUNK = 65536
+MAX_OPEN = 1024  # connections served at once, every box of the home together
 DENIED_BODY = b"Connection blocked by network allowlist"
 _CONNECT_TARGET = re.compile(r"\[([^\]]+)\]:(\d+)|([^:]+):(\d+)")
 _ABSOLUTE = re.compile(r"http://(\[[^\]]*\]|[^/?#:@\[\]]*)(?::(\d+))?([/?][^ ]*)?", re.I)
@@ -125,14 +126,29 @@ class Busy:
         self.last = now
 
 
-def serve(listener: socket.socket, boxes: Boxes, busy: Busy | None = None) -> None:
-    """Accept on `listener` until it is closed: a thread per connection."""
+def serve(
+    listener: socket.socket, boxes: Boxes, busy: Busy | None = None, most: int = MAX_OPEN
+) -> None:
+    """Accept on `listener` until it is closed: a thread per connection, at most `most` at
+    once (one box opening thousands must not starve the home's other boxes of threads: past
+    the bound a connection is closed at once, as a full backlog would refuse it)."""
+    slots = threading.BoundedSemaphore(most)
+
+    def run(conn: socket.socket) -> None:
+        try:
+            handle(conn, boxes, _resolve, busy)
+        finally:
+            slots.release()
+
     while True:
         try:
             conn, _ = listener.accept()
         except OSError:
             return
-        threading.Thread(target=handle, args=(conn, boxes, _resolve, busy), daemon=True).start()
+        if not slots.acquire(blocking=False):
+            conn.close()
+            continue
+        threading.Thread(target=run, args=(conn,), daemon=True).start()
 
 
 def handle(
