@@ -1,6 +1,7 @@
-"""One network filter per home (core/sbxhost.py): sandboxed workers with different domain lists
-share it, yet each reaches only its own domains; no srt process stays beside a worker; and a
-filter that died is noticed and started again by the next sandboxed start."""
+"""One network filter per home (core/netproxy.py, started by core/sbxhost.py): sandboxed workers
+with different domain lists share it, yet each reaches only its own domains; no srt process
+stays beside a worker, and the sandbox host (srt's node, which only wraps) can go while boxes
+keep their network; a filter that died is started again by the next sandboxed start."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -21,6 +23,16 @@ pytestmark = pytest.mark.timeout(180)
 PROBE = r"""
 r="$LOOOP_WORKSPACE/results"
 c() { k=$1; shift; out=$(curl -s -m 10 "$@" 2>/dev/null); echo "$k=${out:-none}" >> "$r"; }
+c a "http://127.0.0.1:$A/"
+c b "http://127.0.0.1:$B/"
+echo done=1 >> "$r"
+exec sleep 600
+"""
+# Probes once it is told to (a file in its workspace), then again at each new `go`.
+LATER = r"""
+r="$LOOOP_WORKSPACE/results"; g="$LOOOP_WORKSPACE/go"
+c() { k=$1; shift; out=$(curl -s -m 10 "$@" 2>/dev/null); echo "$k=${out:-none}" >> "$r"; }
+while [ ! -e "$g" ]; do sleep 0.05; done
 c a "http://127.0.0.1:$A/"
 c b "http://127.0.0.1:$B/"
 echo done=1 >> "$r"
@@ -52,11 +64,21 @@ def _results(box: Box, wid: str) -> dict[str, str]:
 
 
 def _hosts(box: Box) -> list[psutil.Process]:
-    """This home's sandbox hosts: named looop-sbxhost, running in its data dir."""
+    """This home's sandbox hosts (srt's node, which wraps): named looop-sbxhost, in its data
+    dir."""
+    return _home_procs(box, lambda p: p.info["name"] == "looop-sbxhost")
+
+
+def _filters(box: Box) -> list[psutil.Process]:
+    """This home's network filters: `python -m looop.core.netproxy`, in its data dir."""
+    return _home_procs(box, lambda p: "looop.core.netproxy" in (p.info["cmdline"] or []))
+
+
+def _home_procs(box: Box, which: Callable[[psutil.Process], bool]) -> list[psutil.Process]:
     out = []
-    for p in psutil.process_iter(["name"]):
+    for p in psutil.process_iter(["name", "cmdline"]):
         try:
-            ours = p.info["name"] == "looop-sbxhost" and p.status() != psutil.STATUS_ZOMBIE
+            ours = which(p) and p.status() != psutil.STATUS_ZOMBIE
             if ours and p.cwd() == str(box.data):
                 out.append(p)
         except psutil.Error:
@@ -87,7 +109,8 @@ def test_two_workers_share_one_filter_and_each_reaches_only_its_own_domains(
         assert ra["a"] == "from-a" and rb["b"] == "from-b"
         assert ra["b"] != "from-b" and rb["a"] != "from-a"  # each refused the other's domain
         assert a.hits == 1 and b.hits == 1
-        assert len(_hosts(box)) == 1  # one filter for the home, shared
+        assert len(_filters(box)) == 1  # one filter for the home, shared
+        assert len(_hosts(box)) <= 1  # and at most one wrapper, until it goes idle
         assert _srt_beside(box) == []  # no srt process per worker
     finally:
         box.looop("down")
@@ -95,9 +118,27 @@ def test_two_workers_share_one_filter_and_each_reaches_only_its_own_domains(
         b.close()
 
 
-def _bridges(host: psutil.Process) -> list[psutil.Process]:
-    """srt's bridge (socat) that this host started."""
-    return [c for c in host.children() if c.name() == "socat"]
+def test_running_boxes_keep_their_network_when_the_sandbox_host_goes(
+    tmp_path: Path, srt: Path
+) -> None:
+    """The wrapper is needed only to wrap: with it gone (idle, or killed here), a box already
+    running still reaches its own domain through the filter, and still only that."""
+    a, b = Server("from-a"), Server("from-b")
+    box = _box(tmp_path, srt, a, b)
+    try:
+        box.start("wa", LATER, "--runner", "ra")
+        for host in _hosts(box):
+            os.kill(host.pid, signal.SIGKILL)
+            host.wait(10)
+        assert _hosts(box) == []
+        (box.data / "sandbox" / "wa" / "work" / "go").touch()
+        got = _results(box, "wa")
+        assert got["a"] == "from-a" and got["b"] != "from-b"
+        assert a.hits == 1 and b.hits == 0
+    finally:
+        box.looop("down")
+        a.close()
+        b.close()
 
 
 def test_a_filter_that_died_is_started_again_by_the_next_start(tmp_path: Path, srt: Path) -> None:
@@ -106,19 +147,14 @@ def test_a_filter_that_died_is_started_again_by_the_next_start(tmp_path: Path, s
     try:
         box.start("wa", PROBE, "--runner", "ra")
         assert _results(box, "wa")["a"] == "from-a"
-        [host] = _hosts(box)
-        [old_bridge] = _bridges(host)
-        os.kill(host.pid, signal.SIGKILL)
-        host.wait(10)
+        [old] = _filters(box)
+        os.kill(old.pid, signal.SIGKILL)
+        old.wait(10)
         box.start("wa2", PROBE, "--runner", "ra")
         got = _results(box, "wa2")
         assert got["a"] == "from-a" and got["b"] != "from-b"
-        [again] = _hosts(box)
-        assert again.pid != host.pid
-        assert len(_bridges(again)) == 1
-        # the dead host's bridge is gone with it: one bridge for the home, never two
-        old_bridge.wait(10)
-        assert not old_bridge.is_running() or old_bridge.status() == psutil.STATUS_ZOMBIE
+        [again] = _filters(box)
+        assert again.pid != old.pid
     finally:
         box.looop("down")
         a.close()
@@ -128,16 +164,16 @@ def test_a_filter_that_died_is_started_again_by_the_next_start(tmp_path: Path, s
 def test_a_worker_restarted_after_its_filter_died_gets_the_new_one(
     tmp_path: Path, srt: Path
 ) -> None:
-    """Its session keeps the launcher, not a bubblewrap line naming a bridge that is gone: the
-    restart wraps again under the host alive now."""
+    """Its session keeps the launcher, not a bubblewrap line bound to a socket that is gone:
+    the restart wraps again and binds the filter alive now."""
     a, b = Server("from-a"), Server("from-b")
     box = _box(tmp_path, srt, a, b)
     try:
         box.start("wa", PROBE, "--runner", "ra")
         assert _results(box, "wa")["a"] == "from-a"
-        [host] = _hosts(box)
-        os.kill(host.pid, signal.SIGKILL)
-        host.wait(10)
+        [old] = _filters(box)
+        os.kill(old.pid, signal.SIGKILL)
+        old.wait(10)
         (box.data / "sandbox" / "wa" / "work" / "results").unlink()
         done = box.looop("restart", "wa")
         assert done.returncode == 0, done.stderr
@@ -150,17 +186,18 @@ def test_a_worker_restarted_after_its_filter_died_gets_the_new_one(
         b.close()
 
 
-def test_down_stops_the_homes_filter(tmp_path: Path, srt: Path) -> None:
+def test_down_stops_the_homes_filter_and_host(tmp_path: Path, srt: Path) -> None:
     a, b = Server("from-a"), Server("from-b")
     box = _box(tmp_path, srt, a, b)
     try:
         box.start("wa", PROBE, "--runner", "ra")
         _results(box, "wa")
-        [host] = _hosts(box)
+        procs = _hosts(box) + _filters(box)
+        assert _filters(box)
         done = box.looop("down")
         assert done.returncode == 0, done.stderr
-        host.wait(15)
-        assert _hosts(box) == []
+        psutil.wait_procs(procs, timeout=15)
+        assert _hosts(box) == [] and _filters(box) == []
     finally:
         a.close()
         b.close()
