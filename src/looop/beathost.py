@@ -61,6 +61,7 @@ from looop.hot.beatclient import stop_beat_hosts as stop_beat_hosts
 from looop.hot.clock import SystemClock
 from looop.hot.main import main
 from looop.hot.peers import LIMITS, peer
+from looop.hot.procname import name_self
 from looop.hot.where import runtime_base, runtime_dir
 from looop.sessions.codewatch import CodeWatch
 from looop.sessions.hostnames import host_options, lock_holder
@@ -69,7 +70,6 @@ from looop.sessions.preloaded import (
     become_host,
     limit_plan,
     listen_at,
-    name_process,
     say,
     unlisten,
 )
@@ -207,7 +207,7 @@ def serve(argv: list[str]) -> int:
     # the kernel reaps every spare and beat the host forks: no intermediate, no zombie
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     host = _Host(lock_fd, home, CodeWatch(_preload()))
-    name_process("looop-beat")
+    name_self("looop-beat")
     path = beat_socket(key, base)
     ino = listen_at(host.listener, path)
     gc.collect()
@@ -246,7 +246,7 @@ def _spare(host: _Host) -> None:
     os.close(host.lock_fd)
     if not die_with_parent(host.prctl, host.pid):
         return
-    name_process("looop-spare")
+    name_self("looop-spare")
     _warm(host)
     pen = Pen()  # a beat's sensors are born in it, with no move then (core/cgroup.py)
     pen.enter()
@@ -409,7 +409,7 @@ def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.stdin, sys.stdout, sys.stderr = _stdio()
-    name_process({"tick": "looop-tick", "kill": "looop-kill"}.get(req.argv[0], "looop-start"))
+    name_self({"tick": "looop-tick", "kill": "looop-kill"}.get(req.argv[0], "looop-start"))
     _reply(conn, f"pid {os.getpid()}\n".encode())
     _watch_caller(conn)
 

@@ -141,6 +141,39 @@ def test_running_boxes_keep_their_network_when_the_sandbox_host_goes(
         b.close()
 
 
+def test_the_filter_outlives_the_worker_whose_run_began_it(tmp_path: Path, srt: Path) -> None:
+    """A restart wraps again inside the worker's run: with no filter alive then, that run's
+    launcher starts it, and the worker's supervisor adopts it and sweeps the run's leftovers
+    when the worker ends — the filter is looop's own (named looop-netfilter), spared, and the
+    other boxes keep their network."""
+    a, b = Server("from-a"), Server("from-b")
+    box = _box(tmp_path, srt, a, b)
+    try:
+        box.start("wa", PROBE, "--runner", "ra")
+        assert _results(box, "wa")["a"] == "from-a"
+        [old] = _filters(box)
+        os.kill(old.pid, signal.SIGKILL)
+        old.wait(10)
+        (box.data / "sandbox" / "wa" / "work" / "results").unlink()
+        done = box.looop("restart", "wa")
+        assert done.returncode == 0, done.stderr
+        assert _results(box, "wa")["a"] == "from-a"
+        [first] = _filters(box)
+        assert first.ppid() != 1 or os.getpid() == 1  # adopted by wa's supervisor
+        box.start("wb", LATER, "--runner", "rb")
+        done = box.looop("kill", "wa")
+        assert done.returncode == 0, done.stderr
+        assert box.wait("wa") != 124
+        (box.data / "sandbox" / "wb" / "work" / "go").touch()
+        got = _results(box, "wb")
+        assert got["b"] == "from-b" and got["a"] != "from-a"
+        assert [p.pid for p in _filters(box)] == [first.pid]  # the same filter, never swept
+    finally:
+        box.looop("down")
+        a.close()
+        b.close()
+
+
 def test_a_filter_that_died_is_started_again_by_the_next_start(tmp_path: Path, srt: Path) -> None:
     a, b = Server("from-a"), Server("from-b")
     box = _box(tmp_path, srt, a, b)

@@ -31,6 +31,7 @@ from typing import NamedTuple
 
 from looop.core import netrules
 from looop.core.netboxes import Boxes
+from looop.hot.procname import name_self
 
 HEAD_MAX = 64 * 1024  # an HTTP request head, or a SOCKS greeting, longer than this is refused
 DIAL_TIMEOUT_S = 30.0
@@ -419,6 +420,9 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("usage: python -m looop.core.netproxy SOCKET BOXES IDLE_S\n")
         return 2
     path, root, idle_arg = argv
+    # looop's own: the sweep of a run's supervisor that adopts it (it was started from a box's
+    # launcher) spares it by this name, as it spares the hosts
+    name_self("looop-netfilter")
     idle_s = max(1.0, float(idle_arg))
     boxes = Boxes(root)
     busy = Busy(time.monotonic())

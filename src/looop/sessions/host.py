@@ -48,6 +48,7 @@ import looop.sessions.supervisor as supervisor
 from looop.core.sameworld import Here, same_world
 from looop.hot.ljson import loads
 from looop.hot.peers import peer
+from looop.hot.procname import name_self
 from looop.hot.wire import lock_held, socket_file
 from looop.sessions.hostnames import HOST_IDLE_S, home_id, host_dir, host_options, host_socket
 from looop.sessions.preloaded import (
@@ -55,7 +56,6 @@ from looop.sessions.preloaded import (
     become_host,
     limit_plan,
     listen_at,
-    name_process,
     remove_tree,
     say,
     unlisten,
@@ -136,7 +136,7 @@ def serve(argv: list[str]) -> int:
     key, base, idle_s, ready_fd, lock_fd = started
     home = host_options(argv).get("--home", "")
     own = home_id(home) if home.startswith("/") else ""  # no home: serve no supervisor
-    name_process("looop-host")
+    name_self("looop-host")
     here = Here()  # the host's own world, read once: each request reads its caller's
     path = host_socket(key, base)
     # `_socket`, as the client: the forked supervisor never runs socket.py's wrappers
@@ -402,7 +402,7 @@ def _child(
         os.umask(umask & 0o777)
     apply_limits(*plan)
     sid = args[args.index("--id") + 1] if "--id" in args[:-1] else "?"
-    name_process(f"looop:{sid}")
+    name_self(f"looop:{sid}")
     if not supervisor.detach(fd):
         return 1
     return int(supervisor.start(prepared))

@@ -159,25 +159,11 @@ def _children() -> list[int]:
     return pids
 
 
-# What looop's own long-lived processes call themselves (`name_self`): a supervisor
-# `looop:<id>`, a host `looop-host`, `looop-beat` (and its `looop-tick`/`looop-start`). A bare
-# `looop` is the CLI a run may have left behind: a leftover like any other.
+# What looop's own long-lived processes call themselves (hot/procname.py): a supervisor
+# `looop:<id>`, a host `looop-host`, `looop-beat` (and its `looop-tick`/`looop-start`), the
+# sandbox's network filter `looop-netfilter`. A bare `looop` is the CLI a run may have left
+# behind: a leftover like any other.
 OWN_NAMES = (b"looop:", b"looop-")
-
-
-def name_self(title: str) -> None:
-    """Set what `ps -o comm` shows (15 bytes): the sweep of a subreaper that adopts this
-    process tells it from a run's leftovers by this name."""
-    try:
-        fd = os.open("/proc/self/comm", os.O_WRONLY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.write(fd, title.encode("utf-8", "replace")[:15])
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _alive_not_looop(pid: int) -> bool:

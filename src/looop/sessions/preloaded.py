@@ -122,20 +122,6 @@ def remove_tree(path: str) -> None:
         os.rmdir(path)
 
 
-def name_process(title: str) -> None:
-    """What `ps -o comm` and `top` show for this process (15 bytes at most)."""
-    try:
-        fd = os.open("/proc/self/comm", os.O_WRONLY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.write(fd, title[:15].encode("utf-8", "replace")[:15])
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def limit_plan(limits: object, nice: object) -> tuple[list[tuple[int, int, int]], int | None]:
     """In the host, before the fork: which of the caller's limits (and nice value) differ
     from the host's own, so the forked supervisor only sets those (lowering is always

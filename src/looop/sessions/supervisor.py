@@ -27,12 +27,13 @@ import time
 
 from looop.hot import logfiles, store
 from looop.hot.clock import utc_stamp_ms
+from looop.hot.procname import name_self
 from looop.hot.wire import ENDED, LOCK, META, STATUS, SessionError, check_id, fnv1a_64
 from looop.sessions.child import Child
 from looop.sessions.control import MAX_SIZE, Control
 from looop.sessions.evloop import Loop
 from looop.sessions.lifecycle import Lifecycle
-from looop.sessions.osseam import HostOS, name_self, set_subreaper
+from looop.sessions.osseam import HostOS, set_subreaper
 from looop.sessions.pump import Pump, log, log_failure
 from looop.sessions.states import SessionState, StatusBook
 
