@@ -52,6 +52,7 @@ await SandboxManager.initialize({
 const bridge = SandboxManager.getLinuxHttpSocketPath();
 let last = Date.now();
 let queue = Promise.resolve();
+let inflight = 0;
 
 async function finish(code) {
   try {
@@ -118,6 +119,7 @@ const server = createServer(conn => {
       return;
     }
     // one wrap at a time: srt's wrap reads one configuration and one working directory
+    inflight++;
     queue = queue.then(async () => {
       let out;
       try {
@@ -126,6 +128,7 @@ const server = createServer(conn => {
         out = { error: String(e?.message ?? e) };
       }
       last = Date.now();
+      inflight--;
       conn.end(JSON.stringify(out) + '\n');
     });
   });
@@ -136,7 +139,8 @@ const server = createServer(conn => {
 setInterval(() => {
   // its home is gone (the data dir removed): no box of it can be started again
   if (!existsSync(cwd)) return void finish(0);
-  if (Date.now() - last > idleMs) void finish(0);
+  // never while a wrap waits or runs (srt walks big trees for a while)
+  if (inflight === 0 && Date.now() - last > idleMs) void finish(0);
 }, 1000).unref();
 process.once('SIGTERM', () => void finish(0));
 process.once('SIGINT', () => void finish(0));
