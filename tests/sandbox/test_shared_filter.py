@@ -118,6 +118,11 @@ def test_two_workers_share_one_filter_and_each_reaches_only_its_own_domains(
         b.close()
 
 
+def _bridges(host: psutil.Process) -> list[psutil.Process]:
+    """srt's bridge (socat) that this host started."""
+    return [c for c in host.children() if c.name() == "socat"]
+
+
 def test_running_boxes_keep_their_network_when_the_sandbox_host_goes(
     tmp_path: Path, srt: Path
 ) -> None:
@@ -128,8 +133,11 @@ def test_running_boxes_keep_their_network_when_the_sandbox_host_goes(
     try:
         box.start("wa", LATER, "--runner", "ra")
         for host in _hosts(box):
+            bridges = _bridges(host)
             os.kill(host.pid, signal.SIGKILL)
             host.wait(10)
+            for bridge in bridges:  # srt's socat, which a host killed outright leaves behind
+                bridge.kill()
         assert _hosts(box) == []
         (box.data / "sandbox" / "wa" / "work" / "go").touch()
         got = _results(box, "wa")

@@ -85,10 +85,28 @@ async function wrap(req) {
   // socket where srt's bridge would have been, and its relays connect there.
   if (!command.includes(bridge)) return { error: "srt's line does not name its bridge" };
   command = command.split(bridge).join(req.filter);
+  command = execLast(command);
   // The box's credentials, as srt put them in its proxy URL: the filter knows it by them.
   const m = /--setenv HTTP_PROXY '?http:\/\/([^:@'\s]+):([0-9a-f]+)@/.exec(command);
   if (!m) return { error: "srt's line carries no proxy credentials" };
   return { command, user: decodeURIComponent(m[1]), token: m[2], mark: m[1] };
+}
+
+// srt's script inside the box starts its relays, waits for them to listen, then runs the
+// command under its seccomp helper as a child and stays, a shell per box, only to pass the
+// status on: `exec` puts the helper in its place (the status is the helper's, and the relays
+// end with the box's PID namespace). Only where the script is exactly srt's, once.
+const RELAYS_READY =
+  'unset _srt_since _srt_now _srt_up _srt_counts _srt_kind _srt_skip _srt_inuse _srt_http _srt_socks\n';
+function execLast(command) {
+  const at = command.indexOf(RELAYS_READY);
+  if (at < 0 || command.indexOf(RELAYS_READY, at + 1) >= 0) return command;
+  const from = at + RELAYS_READY.length;
+  const m = /^((?:[A-Z_][A-Z0-9_]*=[A-Za-z0-9_.@+\/-]* )*)\/[A-Za-z0-9_.@+\/-]*\/apply-seccomp /.exec(
+    command.slice(from),
+  );
+  if (!m) return command;
+  return command.slice(0, from) + m[1] + 'exec ' + command.slice(from + m[1].length);
 }
 
 const server = createServer(conn => {
