@@ -274,11 +274,20 @@ def test_ask_is_answered_inside_the_sandbox(tmp_path: Path, srt: Path) -> None:
     assert "config" not in log  # the knobs-only config reads cleanly: no warning inside
 
 
+def _box_tree(box: Box, wid: str) -> list[psutil.Process]:
+    meta = json.loads((box.data / "sessions" / wid / "meta.json").read_text())
+    return psutil.Process(int(meta["supervisor_pid"])).children(recursive=True)
+
+
 def test_killing_a_sandboxed_worker_leaves_nothing_behind(tmp_path: Path, srt: Path) -> None:
     box = Box(tmp_path, srt, "on")
     box.start("w1", 'echo up > "$LOOOP_WORKSPACE/results"\nexec sleep 600\n')
     settings = box.data / "sandbox" / "w1" / "srt.json"
     assert settings.is_file()
+    # no shell of srt's stays beside the box to pass its status on: its seccomp helper is the
+    # box's first process under bubblewrap (the relays' own shells aside)
+    helpers = [p for p in _box_tree(box, "w1") if p.name() == "apply-seccomp"]
+    assert helpers and not [h for h in helpers if h.parent().name() == "bash"]
     done = box.looop("kill", "w1")
     assert done.returncode == 0, done.stderr
     assert box.wait("w1") != 124
