@@ -130,7 +130,7 @@ def _we_say(lists: netrules.Lists, target: str) -> str:
     if netrules.verdict(lists, host, port) is not None:
         return "refused"
     canon = netrules.canonical_host(host) or host
-    if ":" in canon or netrules.canonical_host(canon) != canon or _is_ip(canon):
+    if ":" in canon or netrules.canonical_host(canon) != canon or netrules.is_ip(canon):
         return "passed"  # an IP literal: the lists were the whole judgement
     try:
         infos = socket.getaddrinfo(canon, port, type=socket.SOCK_STREAM)
@@ -139,14 +139,6 @@ def _we_say(lists: netrules.Lists, target: str) -> str:
     local = netrules.local_addresses()
     kept = [i for i in infos if netrules.vet(lists, canon, port, str(i[4][0]), local) is None]
     return "passed" if kept else "refused"
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
-    except OSError:
-        return False
-    return True
 
 
 def test_every_spelling_of_a_destination_gets_srts_verdict(

@@ -9,8 +9,9 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import psutil
 import pytest
@@ -97,25 +98,34 @@ def _srt_beside(box: Box) -> list[str]:
     return out
 
 
-def test_two_workers_share_one_filter_and_each_reaches_only_its_own_domains(
-    tmp_path: Path, srt: Path
-) -> None:
+class Lab(NamedTuple):
+    box: Box
+    a: Server
+    b: Server
+
+
+@pytest.fixture
+def lab(tmp_path: Path, srt: Path) -> Iterator[Lab]:
+    """A home whose runners ra and rb each allow one of two servers; down at the end."""
     a, b = Server("from-a"), Server("from-b")
     box = _box(tmp_path, srt, a, b)
-    try:
-        box.start("wa", PROBE, "--runner", "ra")
-        box.start("wb", PROBE, "--runner", "rb")
-        ra, rb = _results(box, "wa"), _results(box, "wb")
-        assert ra["a"] == "from-a" and rb["b"] == "from-b"
-        assert ra["b"] != "from-b" and rb["a"] != "from-a"  # each refused the other's domain
-        assert a.hits == 1 and b.hits == 1
-        assert len(_filters(box)) == 1  # one filter for the home, shared
-        assert len(_hosts(box)) <= 1  # and at most one wrapper, until it goes idle
-        assert _srt_beside(box) == []  # no srt process per worker
-    finally:
-        box.looop("down")
-        a.close()
-        b.close()
+    yield Lab(box, a, b)
+    box.looop("down")
+    a.close()
+    b.close()
+
+
+def test_two_workers_share_one_filter_and_each_reaches_only_its_own_domains(lab: Lab) -> None:
+    box, a, b = lab
+    box.start("wa", PROBE, "--runner", "ra")
+    box.start("wb", PROBE, "--runner", "rb")
+    ra, rb = _results(box, "wa"), _results(box, "wb")
+    assert ra["a"] == "from-a" and rb["b"] == "from-b"
+    assert ra["b"] != "from-b" and rb["a"] != "from-a"  # each refused the other's domain
+    assert a.hits == 1 and b.hits == 1
+    assert len(_filters(box)) == 1  # one filter for the home, shared
+    assert len(_hosts(box)) <= 1  # and at most one wrapper, until it goes idle
+    assert _srt_beside(box) == []  # no srt process per worker
 
 
 def _bridges(host: psutil.Process) -> list[psutil.Process]:
@@ -123,98 +133,73 @@ def _bridges(host: psutil.Process) -> list[psutil.Process]:
     return [c for c in host.children() if c.name() == "socat"]
 
 
-def test_running_boxes_keep_their_network_when_the_sandbox_host_goes(
-    tmp_path: Path, srt: Path
-) -> None:
+def test_running_boxes_keep_their_network_when_the_sandbox_host_goes(lab: Lab) -> None:
     """The wrapper is needed only to wrap: with it gone (idle, or killed here), a box already
     running still reaches its own domain through the filter, and still only that."""
-    a, b = Server("from-a"), Server("from-b")
-    box = _box(tmp_path, srt, a, b)
-    try:
-        box.start("wa", LATER, "--runner", "ra")
-        for host in _hosts(box):
-            bridges = _bridges(host)
-            os.kill(host.pid, signal.SIGKILL)
-            host.wait(10)
-            for bridge in bridges:  # srt's socat, which a host killed outright leaves behind
-                bridge.kill()
-        assert _hosts(box) == []
-        (box.data / "sandbox" / "wa" / "work" / "go").touch()
-        got = _results(box, "wa")
-        assert got["a"] == "from-a" and got["b"] != "from-b"
-        assert a.hits == 1 and b.hits == 0
-    finally:
-        box.looop("down")
-        a.close()
-        b.close()
+    box, a, b = lab
+    box.start("wa", LATER, "--runner", "ra")
+    for host in _hosts(box):
+        bridges = _bridges(host)
+        os.kill(host.pid, signal.SIGKILL)
+        host.wait(10)
+        for bridge in bridges:  # srt's socat, which a host killed outright leaves behind
+            bridge.kill()
+    assert _hosts(box) == []
+    (box.data / "sandbox" / "wa" / "work" / "go").touch()
+    got = _results(box, "wa")
+    assert got["a"] == "from-a" and got["b"] != "from-b"
+    assert a.hits == 1 and b.hits == 0
 
 
-def test_the_filter_outlives_the_worker_whose_run_began_it(tmp_path: Path, srt: Path) -> None:
+def test_the_filter_outlives_the_worker_whose_run_began_it(lab: Lab) -> None:
     """A worker restarted after its filter died gets a new one: the restart wraps again inside
     the worker's run, whose launcher starts the filter; the worker's supervisor adopts it and
     sweeps the run's leftovers when the worker ends — the filter is looop's own (named
     looop-netfilter), spared, and the other boxes keep their network."""
-    a, b = Server("from-a"), Server("from-b")
-    box = _box(tmp_path, srt, a, b)
-    try:
-        box.start("wa", PROBE, "--runner", "ra")
-        assert _results(box, "wa")["a"] == "from-a"
-        [old] = _filters(box)
-        os.kill(old.pid, signal.SIGKILL)
-        old.wait(10)
-        (box.data / "sandbox" / "wa" / "work" / "results").unlink()
-        done = box.looop("restart", "wa")  # its session keeps the launcher: it wraps anew,
-        assert done.returncode == 0, done.stderr  # bound to the filter alive now
-        got = _results(box, "wa")
-        assert got["a"] == "from-a" and got["b"] != "from-b"
-        [first] = _filters(box)
-        assert first.ppid() != 1 or os.getpid() == 1  # adopted by wa's supervisor
-        box.start("wb", LATER, "--runner", "rb")
-        done = box.looop("kill", "wa")
-        assert done.returncode == 0, done.stderr
-        assert box.wait("wa") != 124
-        (box.data / "sandbox" / "wb" / "work" / "go").touch()
-        got = _results(box, "wb")
-        assert got["b"] == "from-b" and got["a"] != "from-a"
-        assert [p.pid for p in _filters(box)] == [first.pid]  # the same filter, never swept
-    finally:
-        box.looop("down")
-        a.close()
-        b.close()
+    box = lab.box
+    box.start("wa", PROBE, "--runner", "ra")
+    assert _results(box, "wa")["a"] == "from-a"
+    [old] = _filters(box)
+    os.kill(old.pid, signal.SIGKILL)
+    old.wait(10)
+    (box.data / "sandbox" / "wa" / "work" / "results").unlink()
+    done = box.looop("restart", "wa")  # its session keeps the launcher: it wraps anew,
+    assert done.returncode == 0, done.stderr  # bound to the filter alive now
+    got = _results(box, "wa")
+    assert got["a"] == "from-a" and got["b"] != "from-b"
+    [first] = _filters(box)
+    assert first.ppid() != 1 or os.getpid() == 1  # adopted by wa's supervisor
+    box.start("wb", LATER, "--runner", "rb")
+    done = box.looop("kill", "wa")
+    assert done.returncode == 0, done.stderr
+    assert box.wait("wa") != 124
+    (box.data / "sandbox" / "wb" / "work" / "go").touch()
+    got = _results(box, "wb")
+    assert got["b"] == "from-b" and got["a"] != "from-a"
+    assert [p.pid for p in _filters(box)] == [first.pid]  # the same filter, never swept
 
 
-def test_a_filter_that_died_is_started_again_by_the_next_start(tmp_path: Path, srt: Path) -> None:
-    a, b = Server("from-a"), Server("from-b")
-    box = _box(tmp_path, srt, a, b)
-    try:
-        box.start("wa", PROBE, "--runner", "ra")
-        assert _results(box, "wa")["a"] == "from-a"
-        [old] = _filters(box)
-        os.kill(old.pid, signal.SIGKILL)
-        old.wait(10)
-        box.start("wa2", PROBE, "--runner", "ra")
-        got = _results(box, "wa2")
-        assert got["a"] == "from-a" and got["b"] != "from-b"
-        [again] = _filters(box)
-        assert again.pid != old.pid
-    finally:
-        box.looop("down")
-        a.close()
-        b.close()
+def test_a_filter_that_died_is_started_again_by_the_next_start(lab: Lab) -> None:
+    box = lab.box
+    box.start("wa", PROBE, "--runner", "ra")
+    assert _results(box, "wa")["a"] == "from-a"
+    [old] = _filters(box)
+    os.kill(old.pid, signal.SIGKILL)
+    old.wait(10)
+    box.start("wa2", PROBE, "--runner", "ra")
+    got = _results(box, "wa2")
+    assert got["a"] == "from-a" and got["b"] != "from-b"
+    [again] = _filters(box)
+    assert again.pid != old.pid
 
 
-def test_down_stops_the_homes_filter_and_host(tmp_path: Path, srt: Path) -> None:
-    a, b = Server("from-a"), Server("from-b")
-    box = _box(tmp_path, srt, a, b)
-    try:
-        box.start("wa", PROBE, "--runner", "ra")
-        _results(box, "wa")
-        procs = _hosts(box) + _filters(box)
-        assert _filters(box)
-        done = box.looop("down")
-        assert done.returncode == 0, done.stderr
-        psutil.wait_procs(procs, timeout=15)
-        assert _hosts(box) == [] and _filters(box) == []
-    finally:
-        a.close()
-        b.close()
+def test_down_stops_the_homes_filter_and_host(lab: Lab) -> None:
+    box = lab.box
+    box.start("wa", PROBE, "--runner", "ra")
+    _results(box, "wa")
+    procs = _hosts(box) + _filters(box)
+    assert _filters(box)
+    done = box.looop("down")
+    assert done.returncode == 0, done.stderr
+    psutil.wait_procs(procs, timeout=15)
+    assert _hosts(box) == [] and _filters(box) == []

@@ -79,3 +79,17 @@ class Boxes:
             except FileNotFoundError:
                 pass
         return left
+
+
+def command_lines(proc: str = "/proc") -> dict[int, bytes]:
+    """Every process's command line (NUL-separated, as the kernel keeps it), by pid."""
+    out: dict[int, bytes] = {}
+    for pid in os.listdir(proc):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"{proc}/{pid}/cmdline", "rb") as f:
+                out[int(pid)] = f.read()
+        except OSError:
+            continue
+    return out

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import ipaddress
 import os
 import re
 import select
@@ -30,7 +29,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from looop.core import netrules
-from looop.core.netboxes import Boxes
+from looop.core.netboxes import Boxes, command_lines
 from looop.hot.procname import name_self
 
 HEAD_MAX = 64 * 1024  # an HTTP request head, or a SOCKS greeting, longer than this is refused
@@ -91,7 +90,7 @@ def dial(
     if why is not None:
         raise Refused(why)
     canon = netrules.canonical_host(host) or host
-    if _is_ip(canon):
+    if netrules.is_ip(canon):
         addresses = [canon]
     else:
         addresses = resolve(canon, port)
@@ -108,14 +107,6 @@ def dial(
         except OSError as e:
             last = e
     raise last
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 class Busy:
@@ -395,19 +386,6 @@ SWEEP_S = 5.0
 GRACE_S = 60.0
 
 
-def _command_lines(proc: str = "/proc") -> list[str]:
-    out = []
-    for pid in os.listdir(proc):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"{proc}/{pid}/cmdline", "rb") as f:
-                out.append(f.read().decode("latin-1"))
-        except OSError:
-            continue
-    return out
-
-
 def main(argv: list[str]) -> int:
     """`python -m looop.core.netproxy SOCKET BOXES IDLE_S [--ready-fd N]`, run in the home's
     data dir: serve until no box is left and no connection came for IDLE_S, or the data dir
@@ -443,7 +421,8 @@ def main(argv: list[str]) -> int:
     while not stop.wait(SWEEP_S):
         if os.stat(".").st_nlink == 0:
             break  # its home (the data dir it runs in) is gone: no box of it starts again
-        left = boxes.sweep(_command_lines(), time.time(), GRACE_S)
+        lines = [line.decode("latin-1") for line in command_lines().values()]
+        left = boxes.sweep(lines, time.time(), GRACE_S)
         with busy.lock:
             quiet = busy.open == 0 and time.monotonic() - busy.last > idle_s
         if left == 0 and quiet:

@@ -88,6 +88,11 @@ def _ip(text: str) -> IPAddress | None:
         return None
 
 
+def is_ip(host: str) -> bool:
+    """An IP literal (IPv4 dotted quad or IPv6, unbracketed), as a canonical host is spelled."""
+    return _ip(host) is not None
+
+
 def _drop_zone(host: str) -> str:
     return host.split("%", 1)[0]
 

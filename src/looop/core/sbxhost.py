@@ -28,7 +28,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from looop.core import cgroup
-from looop.core.netboxes import Boxes
+from looop.core.netboxes import Boxes, command_lines
 from looop.hot import ljson
 from looop.hot.errors import LooopError
 from looop.hot.hashing import fnv1a_128
@@ -309,14 +309,10 @@ def _stop_filter(net: str) -> None:
     """TERM to the process serving `net` (found by its argv: the socket is the boxes' and takes
     no orders), and its boxes' records go."""
     want = f"looop.core.netproxy\0{net}\0".encode()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if want not in f.read():
-                    continue
-            os.kill(int(pid), signal.SIGTERM)
-        except (OSError, ValueError):
-            continue
+    for pid, line in command_lines().items():
+        if want in line:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                continue
     shutil.rmtree(_boxes_dir(net), ignore_errors=True)
