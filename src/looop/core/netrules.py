@@ -234,7 +234,8 @@ def canonical_host(host: str) -> str | None:
     for label in low.split("."):
         if label.startswith("xn--") and not _punycode_ok(label[4:]):
             return None
-    return low[:-1] if low.endswith(".") else low
+    low = low.removesuffix(".")
+    return low or None  # `.` alone names no host
 
 
 def _punycode_ok(text: str) -> bool:
