@@ -1,11 +1,12 @@
 """What the sandbox costs an idle fleet: FLEET sandboxed workers started by the CLI, the PSS of
 every process each adds (its supervisor and everything under it but the agent itself —
-bubblewrap, srt's relays inside the box, the shells between, the waiter that holds its
-terminal) plus the processes the sandbox shares across workers, counted once (the home's
-network filter, core/netproxy.py, and its sandbox host, core/sbxhost.py, if it still runs: it
-wraps boxes and exits once none was wrapped for its idle time, which the fleet is given to
-pass), against the same fleet started --no-sandbox in the same run, ROUNDS times. And how long
-a sandboxed worker's command waits after `looop worker start` has returned."""
+bubblewrap, srt's seccomp helper, the waiter that holds its terminal, and srt's relays where a
+box could not hand its ports to the filter) plus the processes the sandbox shares across
+workers, counted once (the home's network filter, core/netfilter.py, and its sandbox host,
+core/sbxhost.py, if it still runs: it wraps boxes and exits once none was wrapped for its idle
+time, which the fleet is given to pass), against the same fleet started --no-sandbox in the
+same run, ROUNDS times. And how long a sandboxed worker's command waits after `looop worker
+start` has returned."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def _home_procs(data: Path) -> list[object]:
     for p in psutil.process_iter(["name", "cmdline"]):
         try:
             host = p.info["name"] == "looop-sbxhost"
-            net = "looop.core.netproxy" in (p.info["cmdline"] or [])
+            net = "looop.core.netfilter" in (p.info["cmdline"] or [])
             if (host or net) and p.cwd() == str(data) and p.status() != psutil.STATUS_ZOMBIE:
                 out.append(p)
         except psutil.Error:

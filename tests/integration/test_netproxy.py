@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import netproxy
+from looop.core import netfilter, netproxy
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -58,7 +58,7 @@ class Proxy:
         self.listener.bind(self.path)
         self.listener.listen(16)
         threading.Thread(
-            target=netproxy.serve, args=(self.listener, self.boxes), daemon=True
+            target=netfilter.serve, args=(self.listener, self.boxes), daemon=True
         ).start()
 
     def client(self) -> socket.socket:
@@ -216,7 +216,7 @@ def test_connections_past_the_bound_are_closed_and_the_rest_still_served(tmp_pat
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(16)
-    threading.Thread(target=netproxy.serve, args=(listener, boxes, None, 2), daemon=True).start()
+    threading.Thread(target=netfilter.serve, args=(listener, boxes, None, 2), daemon=True).start()
     held = []
     for _ in range(2):  # two idle clients take both slots (they say nothing)
         c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

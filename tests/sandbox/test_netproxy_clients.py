@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import netproxy
+from looop.core import netfilter, netproxy
 from tests.integration.test_netproxy import Upstream
 
 pytestmark = pytest.mark.timeout(90)
@@ -57,7 +57,7 @@ def rig(tmp_path: Path, srt: Path) -> Iterator[tuple[Relay, Upstream, Upstream]]
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(tmp_path / "net.sock"))
     listener.listen(16)
-    threading.Thread(target=netproxy.serve, args=(listener, boxes), daemon=True).start()
+    threading.Thread(target=netfilter.serve, args=(listener, boxes), daemon=True).start()
     relay = Relay(str(tmp_path / "net.sock"))
     yield relay, a, b
     relay.close()

@@ -285,9 +285,12 @@ def test_killing_a_sandboxed_worker_leaves_nothing_behind(tmp_path: Path, srt: P
     settings = box.data / "sandbox" / "w1" / "srt.json"
     assert settings.is_file()
     # no shell of srt's stays beside the box to pass its status on: its seccomp helper is the
-    # box's first process under bubblewrap (the relays' own shells aside)
-    helpers = [p for p in _box_tree(box, "w1") if p.name() == "apply-seccomp"]
+    # box's first process under bubblewrap
+    tree = _box_tree(box, "w1")
+    helpers = [p for p in tree if p.name() == "apply-seccomp"]
     assert helpers and not [h for h in helpers if h.parent().name() == "bash"]
+    # nor a relay: the box handed its proxy ports to the home's filter, which serves them
+    assert {"socat", "bash"} & {p.name() for p in tree} == set()
     done = box.looop("kill", "w1")
     assert done.returncode == 0, done.stderr
     assert box.wait("w1") != 124

@@ -1,4 +1,4 @@
-"""One network filter per home (core/netproxy.py, started by core/sbxhost.py): sandboxed workers
+"""One network filter per home (core/netfilter.py, started by core/sbxhost.py): sandboxed workers
 with different domain lists share it, yet each reaches only its own domains; no srt process
 stays beside a worker, and the sandbox host (srt's node, which only wraps) can go while boxes
 keep their network; a filter that died is started again by the next sandboxed start."""
@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +17,9 @@ from typing import NamedTuple
 import psutil
 import pytest
 
+from looop.core import sbxhost
 from looop.hot.clock import SystemClock
+from looop.hot.where import runtime_base
 from tests.sandbox.test_sandboxed_worker import Box, Server
 
 pytestmark = pytest.mark.timeout(180)
@@ -71,8 +74,8 @@ def _hosts(box: Box) -> list[psutil.Process]:
 
 
 def _filters(box: Box) -> list[psutil.Process]:
-    """This home's network filters: `python -m looop.core.netproxy`, in its data dir."""
-    return _home_procs(box, lambda p: "looop.core.netproxy" in (p.info["cmdline"] or []))
+    """This home's network filters: `python -m looop.core.netfilter`, in its data dir."""
+    return _home_procs(box, lambda p: "looop.core.netfilter" in (p.info["cmdline"] or []))
 
 
 def _home_procs(box: Box, which: Callable[[psutil.Process], bool]) -> list[psutil.Process]:
@@ -126,6 +129,60 @@ def test_two_workers_share_one_filter_and_each_reaches_only_its_own_domains(lab:
     assert len(_filters(box)) == 1  # one filter for the home, shared
     assert len(_hosts(box)) <= 1  # and at most one wrapper, until it goes idle
     assert _srt_beside(box) == []  # no srt process per worker
+    assert _relays(box) == []  # nor a relay: each box handed its ports to the filter
+
+
+def _relays(box: Box) -> list[str]:
+    """srt's relays (socat) from a box's proxy ports to this home's filter."""
+    net = sbxhost.filter_socket(_home(box))
+    out = []
+    for p in psutil.process_iter(["name", "cmdline"]):
+        line = " ".join(p.info["cmdline"] or [])
+        if p.info["name"] == "socat" and f"UNIX-CONNECT:{net}" in line:
+            out.append(line)
+    return out
+
+
+def _home(box: Box) -> sbxhost.Home:
+    return sbxhost.Home(runtime_base(box.env), str(box.data), box.env)
+
+
+def test_a_box_that_cannot_hand_its_ports_over_gets_srts_relays(
+    lab: Lab, srt: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the hand-over fails (here a netjoin that always fails), srt's own relays start in
+    the box, as before looop's hand-over: its network still goes through the home's filter,
+    to its own domain only."""
+    box, a, b = lab
+    box.start("wa", PROBE, "--runner", "ra")  # a box of ra, for its settings
+    assert _results(box, "wa")["a"] == "from-a"
+    settings = json.loads((box.data / "sandbox" / "wa" / "srt.json").read_text())
+    failing = tmp_path / "netjoin.py"
+    failing.write_text("raise SystemExit(1)\n")
+    monkeypatch.setattr(sbxhost, "NETJOIN", str(failing))
+    lib = sbxhost.library(str(srt))
+    assert lib is not None
+    get = "curl -s -m 10 --noproxy '' http://127.0.0.1:{}/"
+    line = f"echo a=$({get.format(a.port)}); echo b=$({get.format(b.port)}); echo done; sleep 60"
+    wrapped = sbxhost.wrap(_home(box), lib, settings, line)
+    run = subprocess.Popen(
+        ["/bin/sh", "-c", sbxhost.as_exec(wrapped)],
+        env=box.env,
+        cwd=box.home,
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert run.stdout is not None
+        said = [run.stdout.readline().strip() for _ in range(3)]
+        assert said[2] == "done", said
+        assert len(_relays(box)) == 2  # srt's two, HTTP and SOCKS, while the box runs
+    finally:
+        run.kill()
+        run.wait(10)
+    assert said[0] == "a=from-a" and said[1] != "b=from-b"
+    assert b.hits == 0
 
 
 def _bridges(host: psutil.Process) -> list[psutil.Process]:

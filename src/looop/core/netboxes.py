@@ -1,4 +1,4 @@
-"""The boxes looop's network filter (core/netproxy.py) serves: one file each, written by the
+"""The boxes looop's network filter (core/netfilter.py) serves: one file each, written by the
 sandbox host's caller when it wraps a box (core/sbxhost.py) and read by the filter when one of
 the box's connections comes, so a box registered after the filter started is known at once,
 and a filter started anew knows every box still running. Light: a box's launcher imports it

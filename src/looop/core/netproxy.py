@@ -17,26 +17,22 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import os
 import re
 import select
-import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import NamedTuple
 
 from looop.core import netrules
-from looop.core.netboxes import Boxes, command_lines
-from looop.hot.procname import name_self
+from looop.core.netboxes import Boxes
 
 HEAD_MAX = 64 * 1024  # an HTTP request head, or a SOCKS greeting, longer than this is refused
 DIAL_TIMEOUT_S = 30.0
 IDLE_HANDSHAKE_S = 60.0  # a client that says nothing for this long is hung up on
 CHUNK = 65536
-MAX_OPEN = 1024  # connections served at once, every box of the home together
+HELLO = b"\x00"  # a box handing over its ports (core/netjoin.py), not a client
 DENIED_BODY = b"Connection blocked by network allowlist"
 _CONNECT_TARGET = re.compile(r"\[([^\]]+)\]:(\d+)|([^:]+):(\d+)")
 _ABSOLUTE = re.compile(r"http://(\[[^\]]*\]|[^/?#:@\[\]]*)(?::(\d+))?([/?][^ ]*)?", re.I)
@@ -118,40 +114,20 @@ class Busy:
         self.last = now
 
 
-def serve(
-    listener: socket.socket, boxes: Boxes, busy: Busy | None = None, most: int = MAX_OPEN
-) -> None:
-    """Accept on `listener` until it is closed: a thread per connection, at most `most` at
-    once (one box opening thousands must not starve the home's other boxes of threads: past
-    the bound a connection is closed at once, as a full backlog would refuse it)."""
-    slots = threading.BoundedSemaphore(most)
-
-    def run(conn: socket.socket) -> None:
-        try:
-            handle(conn, boxes, _resolve, busy)
-        finally:
-            slots.release()
-
-    while True:
-        try:
-            conn, _ = listener.accept()
-        except OSError:
-            return
-        if not slots.acquire(blocking=False):
-            conn.close()
-            continue
-        threading.Thread(target=run, args=(conn,), daemon=True).start()
-
-
 def handle(
-    conn: socket.socket, boxes: Boxes, resolve: Resolve = _resolve, busy: Busy | None = None
+    conn: socket.socket,
+    boxes: Boxes,
+    resolve: Resolve = _resolve,
+    busy: Busy | None = None,
+    hello: Callable[[socket.socket], str] | None = None,
 ) -> None:
-    """One client connection, start to end."""
+    """One client connection, start to end; `hello` answers a box handing over its ports
+    (core/netfilter.py), on the filter's own socket only."""
     if busy is not None:
         with busy.lock:
             busy.open += 1
     try:
-        _handle(conn, boxes, resolve)
+        _handle(conn, boxes, resolve, hello)
     finally:
         if busy is not None:
             with busy.lock:
@@ -159,11 +135,19 @@ def handle(
                 busy.last = time.monotonic()
 
 
-def _handle(conn: socket.socket, boxes: Boxes, resolve: Resolve) -> None:
+def _handle(
+    conn: socket.socket,
+    boxes: Boxes,
+    resolve: Resolve,
+    hello: Callable[[socket.socket], str] | None,
+) -> None:
     conn.settimeout(IDLE_HANDSHAKE_S)
     try:
         first = conn.recv(1, socket.MSG_PEEK)
         if not first:
+            return
+        if first == HELLO and conn.family == socket.AF_UNIX and hello is not None:
+            conn.sendall(hello(conn).encode() + b"\n")
             return
         if first == b"\x05":
             upstream = _socks(conn, boxes, resolve)
@@ -378,62 +362,3 @@ def _socks(conn: socket.socket, boxes: Boxes, resolve: Resolve) -> socket.socket
 
 def _socks_reply(code: int) -> bytes:
     return bytes([5, code, 0, 1, 0, 0, 0, 0, 0, 0])
-
-
-# ---- the home's filter process ------------------------------------------------------------
-
-SWEEP_S = 5.0
-GRACE_S = 60.0
-
-
-def main(argv: list[str]) -> int:
-    """`python -m looop.core.netproxy SOCKET BOXES IDLE_S [--ready-fd N]`, run in the home's
-    data dir: serve until no box is left and no connection came for IDLE_S, or the data dir
-    is removed, or TERM."""
-    ready = -1
-    if len(argv) == 5 and argv[3] == "--ready-fd":
-        ready = int(argv[4])
-        argv = argv[:3]
-    if len(argv) != 3:
-        sys.stderr.write("usage: python -m looop.core.netproxy SOCKET BOXES IDLE_S\n")
-        return 2
-    path, root, idle_arg = argv
-    # looop's own: the sweep of a run's supervisor that adopts it (it was started from a box's
-    # launcher) spares it by this name, as it spares the hosts
-    name_self("looop-netfilter")
-    idle_s = max(1.0, float(idle_arg))
-    boxes = Boxes(root)
-    busy = Busy(time.monotonic())
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    listener.bind(path)
-    listener.listen(128)
-    threading.Thread(target=serve, args=(listener, boxes, busy), daemon=True).start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    if ready >= 0:
-        os.write(ready, b"ok\n")
-        os.close(ready)
-    while not stop.wait(SWEEP_S):
-        if os.stat(".").st_nlink == 0:
-            break  # its home (the data dir it runs in) is gone: no box of it starts again
-        lines = [line.decode("latin-1") for line in command_lines().values()]
-        left = boxes.sweep(lines, time.time(), GRACE_S)
-        with busy.lock:
-            quiet = busy.open == 0 and time.monotonic() - busy.last > idle_s
-        if left == 0 and quiet:
-            break
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    listener.close()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -3,7 +3,7 @@
 // with it: no srt (node) process stays beside a sandboxed worker, and the host itself exits
 // once no wrap came for IDLE_S.
 //
-// The box's network goes to looop's own filter (core/netproxy.py), one per home: the wrapped
+// The box's network goes to looop's own filter (core/netfilter.py), one per home: the wrapped
 // line binds the filter's socket where srt's bridge would be, and the answer carries the
 // credentials srt put in the box's proxy URL (a fresh 128-bit id per wrap as its user name),
 // by which the filter knows the box and its allow list.
@@ -11,7 +11,8 @@
 //   node sbxhost.mjs LIB SOCKET CWD IDLE_S --ready-fd N
 // LIB: srt's dist/index.js; SOCKET: where to serve (a private dir); CWD: the home's data dir,
 // where srt would have started. Writes "ok" on fd N once it serves. Wire: one JSON line
-// {"command", "settings", "filter"} -> {"command", "user", "token", "mark"} or {"error"};
+// {"command", "settings", "filter", "join"} -> {"command", "user", "token", "mark"} or
+// {"error"} ("join": [looop's interpreter, its netjoin.py], optional);
 // {"stop": true} ends it.
 import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -89,7 +90,31 @@ async function wrap(req) {
   // The box's credentials, as srt put them in its proxy URL: the filter knows it by them.
   const m = /--setenv HTTP_PROXY '?http:\/\/([^:@'\s]+):([0-9a-f]+)@/.exec(command);
   if (!m) return { error: "srt's line carries no proxy credentials" };
-  return { command, user: decodeURIComponent(m[1]), token: m[2], mark: m[1] };
+  const user = decodeURIComponent(m[1]);
+  command = joinFirst(command, req.join, req.filter, user, m[2]);
+  return { command, user, token: m[2], mark: m[1] };
+}
+
+// srt's script starts a relay (socat, and a shell around it) per proxy port in the box, which
+// then stay as long as the box. Where looop's interpreter and its netjoin are given, the box
+// first hands its listening ports to the filter (core/netjoin.py) and no relay starts; srt's
+// relays start only where that fails. Only where the script is exactly srt's: both relay
+// lines, then the line that ends their wait, once.
+const RELAY = /\{ socat TCP6-LISTEN:(\d+),ipv6only=0,fork,reuseaddr,backlog=4096 UNIX-CONNECT:/g;
+const SAFE_PATH = /^\/[A-Za-z0-9._\/-]+$/;
+function joinFirst(command, join, filter, user, token) {
+  if (!Array.isArray(join) || join.length !== 2 || !join.every(p => typeof p === 'string' && SAFE_PATH.test(p)))
+    return command;
+  if (!/^[A-Za-z0-9+\/=._-]+$/.test(user) || !/^[0-9a-f]+$/.test(token)) return command;
+  const relays = [...command.matchAll(RELAY)];
+  const end = command.indexOf(RELAYS_READY);
+  if (relays.length !== 2 || end < 0 || command.indexOf(RELAYS_READY, end + 1) >= 0) return command;
+  const start = relays[0].index;
+  if (end < relays[1].index) return command;
+  const stop = end + RELAYS_READY.length;
+  const ports = relays.map(r => r[1]).join(' ');
+  const first = `if ! ${join[0]} -I -S ${join[1]} ${filter} ${user} ${token} ${ports} </dev/null >/dev/null 2>&1; then\n`;
+  return command.slice(0, start) + first + command.slice(start, stop) + 'fi\n' + command.slice(stop);
 }
 
 // srt's script inside the box starts its relays, waits for them to listen, then runs the

@@ -3,12 +3,13 @@ verify and the decider. It loads srt's library once (sbxhost.mjs), and each sand
 is wrapped there into its bubblewrap line, which looop then runs itself — no srt (node)
 process stays beside a sandboxed worker, and the host exits once it wrapped nothing for IDLE_S.
 
-The box's network goes to the home's own filter (core/netproxy.py, srt's rules in looop's
+The box's network goes to the home's own filter (core/netfilter.py, srt's rules in looop's
 code), which this module starts on demand beside the host: the host points the wrapped line's
 bridge at the filter's socket and answers with the credentials srt wrote into the box's proxy
 URL (a fresh 128-bit id as the user), and the box is registered under them with its lists
 (core/netboxes.py) before the line is returned. A box presenting no credentials, or another
-box's, reaches nothing.
+box's, reaches nothing. The box's first step hands its proxy ports to the filter
+(core/netjoin.py), which accepts on them itself: no relay process stays in the box.
 
 Found by their sockets in the runtime dir (`sbx-<key>.sock`, key = the home and the srt it
 loads; `net-<key>.sock`, key = the home); each started on demand under a lock; a host or
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from looop.core.context import Ctx
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sbxhost.mjs")
+# run in each box first, by this interpreter: hands the box's proxy ports to the filter
+NETJOIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "netjoin.py")
 IDLE_S = 30
 FILTER_IDLE_S = 30  # the filter: no box left and no connection for this long
 # The host's heap kept small: a young generation of 1 MB and no optimizing compiler (it
@@ -97,12 +100,15 @@ def _checked(home: Home, lib: str) -> str:
 def wrap(home: Home, lib: str, settings: dict[str, object], command: str) -> str:
     """The shell line that runs `command` inside srt's sandbox under `settings`, wrapped by
     this home's host (started when none serves), its network pointed at the home's filter
-    (core/netproxy.py), where the box is registered with its lists before this returns.
+    (core/netfilter.py), where the box is registered with its lists before this returns.
     Raises HostError, one line."""
     sock = _checked(home, lib)
     net = filter_socket(home)
     ensure_filter(home)
-    req = ljson.dumps({"command": command, "settings": settings, "filter": net}) + "\n"
+    ask = {"command": command, "settings": settings, "filter": net}
+    if sys.executable and os.path.isfile(NETJOIN):
+        ask["join"] = [sys.executable, NETJOIN]
+    req = ljson.dumps(ask) + "\n"
     try:
         reply = _ask(sock, req)
     except OSError:
@@ -182,7 +188,7 @@ def ensure_filter(home: Home) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _alive(net):
             return  # another caller started it while we waited
-        argv = [sys.executable, "-m", "looop.core.netproxy", net, _boxes_dir(net)]
+        argv = [sys.executable, "-m", "looop.core.netfilter", net, _boxes_dir(net)]
         argv.append(str(FILTER_IDLE_S))
         # in the home's data dir, as the host: it ends with its home, and its argv names no
         # home (a worker's leftovers are found by their argv naming its data dir)
@@ -308,7 +314,7 @@ def stop(base: str, data: str, lib: str | None) -> bool:
 def _stop_filter(net: str) -> None:
     """TERM to the process serving `net` (found by its argv: the socket is the boxes' and takes
     no orders), and its boxes' records go."""
-    want = f"looop.core.netproxy\0{net}\0".encode()
+    want = f"looop.core.netfilter\0{net}\0".encode()
     for pid, line in command_lines().items():
         if want in line:
             try:

@@ -1,0 +1,225 @@
+"""The home's network filter process (`python -m looop.core.netfilter`): looop's filtering proxy
+(core/netproxy.py) served on the home's unix socket, and on every box's own proxy ports, which
+each box hands over as its first step (core/netjoin.py) so that no relay stays in the box. It
+forgets the boxes that ended (their records, and their ports with them) and exits once none is
+left and no connection came for its idle time, or its home is removed."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+
+from looop.core.netboxes import Boxes, command_lines
+from looop.core.netproxy import Busy, find_box, handle
+from looop.hot.procname import name_self
+
+MAX_OPEN = 1024  # connections served at once, every box of the home together
+MAX_JOIN_PORTS = 4  # a box hands over its HTTP and SOCKS ports
+SWEEP_S = 5.0
+GRACE_S = 60.0
+
+
+class Ports:
+    """The boxes' own proxy ports, listening in each box's network and handed over by the box
+    (core/netjoin.py): the filter accepts on them itself, so no relay stays in a box. Changed
+    from any thread; the accepting thread applies the changes."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.held: dict[str, list[socket.socket]] = {}
+        self.todo: list[tuple[bool, socket.socket]] = []  # (accept on it, the socket)
+        self.wake_r, self.wake_w = socket.socketpair()
+        self.wake_w.setblocking(False)
+
+    def hold(self, user: str, socks: list[socket.socket]) -> None:
+        with self.lock:
+            old = self.held.pop(user, [])
+            self.held[user] = socks
+            self.todo += [(False, s) for s in old] + [(True, s) for s in socks]
+        self._wake()
+
+    def drop(self, user: str) -> None:
+        with self.lock:
+            self.todo += [(False, s) for s in self.held.pop(user, [])]
+        self._wake()
+
+    def users(self) -> list[str]:
+        with self.lock:
+            return list(self.held)
+
+    def _wake(self) -> None:
+        try:
+            self.wake_w.send(b"x")
+        except BlockingIOError:
+            pass  # a wake-up is pending already
+
+    def changes(self) -> list[tuple[bool, socket.socket]]:
+        with self.lock:
+            todo, self.todo = self.todo, []
+        return todo
+
+
+def serve(
+    listener: socket.socket,
+    boxes: Boxes,
+    busy: Busy | None = None,
+    most: int = MAX_OPEN,
+    ports: Ports | None = None,
+) -> None:
+    """Accept on `listener` (and on the boxes' ports) until it is closed: a thread per
+    connection, at most `most` at once (one box opening thousands must not starve the home's
+    other boxes of threads: past the bound a connection is closed at once, as a full backlog
+    would refuse it)."""
+    slots = threading.BoundedSemaphore(most)
+    ports = ports or Ports()
+    listener.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ)
+    sel.register(ports.wake_r, selectors.EVENT_READ)
+
+    def run(conn: socket.socket) -> None:
+        try:
+            handle(conn, boxes, busy=busy, hello=lambda c: join(c, boxes, ports))
+        finally:
+            slots.release()
+
+    while True:
+        for key, _ in sel.select():
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)
+            if sock is ports.wake_r:
+                sock.recv(4096)
+                for add, port in ports.changes():
+                    if add:
+                        port.setblocking(False)
+                        sel.register(port, selectors.EVENT_READ)
+                    else:
+                        try:
+                            sel.unregister(port)
+                        except (KeyError, ValueError):
+                            pass  # never accepted on (held and dropped at once), or broke
+                        port.close()
+                continue
+            if sock.fileno() < 0 and sock is not listener:
+                continue  # a box's port closed by a change applied in this same round
+            try:
+                conn, _ = sock.accept()
+            except BlockingIOError:
+                continue  # the client went before we took it
+            except OSError:
+                if sock is listener:
+                    return
+                sel.unregister(sock)  # a box's port that broke: its connections fail alone
+                continue
+            if not slots.acquire(blocking=False):
+                conn.close()
+                continue
+            threading.Thread(target=run, args=(conn,), daemon=True).start()
+
+
+def join(conn: socket.socket, boxes: Boxes, ports: Ports) -> str:
+    """A box handing over its listening ports (core/netjoin.py): "ok" once they are held, else
+    why not. Only sockets that listen for TCP, on the ports named, from a registered box."""
+    conn.recv(1)  # the HELLO
+    data, socks = b"", []
+    try:
+        while b"\n" not in data and len(data) <= 1024:
+            got, fds, _, _ = socket.recv_fds(conn, 1024, MAX_JOIN_PORTS + 1)
+            for fd in fds:
+                try:
+                    socks.append(socket.socket(fileno=fd))
+                except OSError:
+                    os.close(fd)  # not a socket: refused below, as a count that differs
+            if not got:
+                break
+            data += got
+        words = data.decode("utf-8", "replace").split()
+        why = _join_refusal(words, socks, boxes)
+        if why is None:
+            ports.hold(words[0], socks)
+            socks = []
+            return "ok"
+        return why
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _join_refusal(words: list[str], socks: list[socket.socket], boxes: Boxes) -> str | None:
+    if len(words) < 3 or not all(w.isdigit() for w in words[2:]):
+        return "not a box's ports: USER TOKEN PORT... with the listening sockets"
+    if find_box(boxes, words[0], words[1]) is None:
+        return "no such box"
+    if len(words) - 2 != len(socks) or len(socks) > MAX_JOIN_PORTS:
+        return f"{len(words) - 2} ports named, {len(socks)} sockets given"
+    for word, s in zip(words[2:], socks, strict=True):
+        listens = s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        if s.family not in (socket.AF_INET, socket.AF_INET6) or s.type != socket.SOCK_STREAM:
+            return f"port {word}: not a TCP socket"
+        if not listens or s.getsockname()[1] != int(word):
+            return f"port {word}: not a socket listening on it"
+    return None
+
+
+def main(argv: list[str]) -> int:
+    """`python -m looop.core.netfilter SOCKET BOXES IDLE_S [--ready-fd N]`, run in the home's
+    data dir: serve until no box is left and no connection came for IDLE_S, or the data dir
+    is removed, or TERM."""
+    ready = -1
+    if len(argv) == 5 and argv[3] == "--ready-fd":
+        ready = int(argv[4])
+        argv = argv[:3]
+    if len(argv) != 3:
+        sys.stderr.write("usage: python -m looop.core.netfilter SOCKET BOXES IDLE_S\n")
+        return 2
+    path, root, idle_arg = argv
+    # looop's own: the sweep of a run's supervisor that adopts it (it was started from a box's
+    # launcher) spares it by this name, as it spares the hosts
+    name_self("looop-netfilter")
+    idle_s = max(1.0, float(idle_arg))
+    boxes = Boxes(root)
+    busy = Busy(time.monotonic())
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    listener.bind(path)
+    listener.listen(128)
+    ports = Ports()
+    threading.Thread(
+        target=serve, args=(listener, boxes, busy, MAX_OPEN, ports), daemon=True
+    ).start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if ready >= 0:
+        os.write(ready, b"ok\n")
+        os.close(ready)
+    while not stop.wait(SWEEP_S):
+        if os.stat(".").st_nlink == 0:
+            break  # its home (the data dir it runs in) is gone: no box of it starts again
+        lines = [line.decode("latin-1") for line in command_lines().values()]
+        left = boxes.sweep(lines, time.time(), GRACE_S)
+        for user in ports.users():
+            if boxes.record(user) is None:
+                ports.drop(user)  # its box ended: its network goes with it
+        with busy.lock:
+            quiet = busy.open == 0 and time.monotonic() - busy.last > idle_s
+        if left == 0 and quiet:
+            break
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    listener.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
