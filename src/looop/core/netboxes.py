@@ -31,13 +31,42 @@ class Boxes:
         its processes' command lines (bubblewrap's --setenv), by which `sweep` tells a box
         that ended."""
         os.makedirs(self.root, mode=0o700, exist_ok=True)
-        path = self._path(user)
+        rec = {"token": token, "allowed": allowed, "denied": denied, "mark": mark or user}
+        self._write(self._path(user), rec)
+
+    @staticmethod
+    def _write(path: str, rec: dict[str, Any]) -> None:
         tmp = f"{path}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        rec = {"token": token, "allowed": allowed, "denied": denied, "mark": mark or user}
         with os.fdopen(fd, "w") as f:
             f.write(ljson.dumps(rec))
         os.replace(tmp, path)
+
+    def joined(self, user: str, ports: list[int]) -> None:
+        """Note on the box's record that it handed these ports to the filter, so that a filter
+        started anew can listen on them again (core/netfilter.py)."""
+        rec = self.record(user)
+        if rec is None:
+            return
+        rec.update(user=user, ports=ports)
+        self._write(self._path(user), rec)
+
+    def joins(self) -> list[dict[str, Any]]:
+        """The records of the boxes that handed ports over (each with its user and ports)."""
+        out = []
+        try:
+            names = sorted(n for n in os.listdir(self.root) if n.endswith(".json"))
+        except FileNotFoundError:
+            return []
+        for name in names:
+            try:
+                with open(os.path.join(self.root, name), encoding="utf-8") as f:
+                    rec = ljson.loads(f.read())
+            except (OSError, ValueError):
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("user"), str) and rec.get("ports"):
+                out.append(rec)
+        return out
 
     def record(self, user: str) -> dict[str, Any] | None:
         try:

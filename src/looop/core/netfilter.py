@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 
+from looop.core import netns
 from looop.core.netboxes import Boxes, command_lines
 from looop.core.netproxy import Busy, find_box, handle
 from looop.hot.procname import name_self
@@ -48,6 +49,10 @@ class Ports:
             self.todo += [(False, s) for s in self.held.pop(user, [])]
         self._wake()
 
+    def holding(self) -> list[socket.socket]:
+        with self.lock:
+            return [s for socks in self.held.values() for s in socks]
+
     def users(self) -> list[str]:
         with self.lock:
             return list(self.held)
@@ -81,6 +86,7 @@ def serve(
     sel = selectors.DefaultSelector()
     sel.register(listener, selectors.EVENT_READ)
     sel.register(ports.wake_r, selectors.EVENT_READ)
+    _watch(sel, [(True, p) for p in ports.holding()])  # a serve started anew after a fault
 
     def run(conn: socket.socket) -> None:
         try:
@@ -94,16 +100,7 @@ def serve(
             assert isinstance(sock, socket.socket)
             if sock is ports.wake_r:
                 sock.recv(4096)
-                for add, port in ports.changes():
-                    if add:
-                        port.setblocking(False)
-                        sel.register(port, selectors.EVENT_READ)
-                    else:
-                        try:
-                            sel.unregister(port)
-                        except (KeyError, ValueError):
-                            pass  # never accepted on (held and dropped at once), or broke
-                        port.close()
+                _watch(sel, ports.changes())
                 continue
             if sock.fileno() < 0 and sock is not listener:
                 continue  # a box's port closed by a change applied in this same round
@@ -120,6 +117,22 @@ def serve(
                 conn.close()
                 continue
             threading.Thread(target=run, args=(conn,), daemon=True).start()
+
+
+def _watch(sel: selectors.BaseSelector, changes: list[tuple[bool, socket.socket]]) -> None:
+    """Accept on the ports added, no longer on those dropped (closed here)."""
+    registered = {k.fileobj for k in sel.get_map().values()}
+    for add, port in changes:
+        if add and port.fileno() >= 0 and port not in registered:
+            port.setblocking(False)
+            sel.register(port, selectors.EVENT_READ)
+            registered.add(port)
+        elif not add:
+            try:
+                sel.unregister(port)
+            except (KeyError, ValueError):
+                pass  # never accepted on (held and dropped at once), or broke
+            port.close()
 
 
 def join(conn: socket.socket, boxes: Boxes, ports: Ports) -> str:
@@ -143,6 +156,7 @@ def join(conn: socket.socket, boxes: Boxes, ports: Ports) -> str:
         if why is None:
             ports.hold(words[0], socks)
             socks = []
+            boxes.joined(words[0], [int(w) for w in words[2:]])
             return "ok"
         return why
     finally:
@@ -164,6 +178,27 @@ def _join_refusal(words: list[str], socks: list[socket.socket], boxes: Boxes) ->
         if not listens or s.getsockname()[1] != int(word):
             return f"port {word}: not a socket listening on it"
     return None
+
+
+def reclaim(boxes: Boxes, ports: Ports, lines: dict[int, bytes]) -> int:
+    """Listen again on the ports of every box still running that handed its ports to a filter
+    before this one (which died: they closed with it); the number taken back. A box that
+    cannot be entered stays without network until it is started again."""
+    ours, taken = netns.own_net(), 0
+    for rec in boxes.joins():
+        user, mark, want = rec["user"], str(rec.get("mark") or ""), rec["ports"]
+        if user in ports.users() or not isinstance(want, list):
+            continue
+        pid = netns.box_pid(mark, lines, ours) if mark else None
+        if pid is None or not all(isinstance(p, int) and 0 < p < 65536 for p in want):
+            continue
+        try:
+            ports.hold(user, netns.listen_in(pid, want))
+        except OSError as e:
+            sys.stderr.write(f"looop-netfilter: box {mark[:12]}…: {e}\n")
+            continue
+        taken += 1
+    return taken
 
 
 def main(argv: list[str]) -> int:
@@ -192,9 +227,10 @@ def main(argv: list[str]) -> int:
     listener.bind(path)
     listener.listen(128)
     ports = Ports()
-    threading.Thread(
-        target=serve, args=(listener, boxes, busy, MAX_OPEN, ports), daemon=True
-    ).start()
+    reclaim(boxes, ports, command_lines())  # before any thread: it forks
+    args = (listener, boxes, busy, MAX_OPEN, ports)
+    server = threading.Thread(target=serve, args=args, daemon=True)
+    server.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -204,6 +240,9 @@ def main(argv: list[str]) -> int:
     while not stop.wait(SWEEP_S):
         if os.stat(".").st_nlink == 0:
             break  # its home (the data dir it runs in) is gone: no box of it starts again
+        if not server.is_alive():  # a fault of ours: the boxes keep their ports, served anew
+            server = threading.Thread(target=serve, args=args, daemon=True)
+            server.start()
         lines = [line.decode("latin-1") for line in command_lines().values()]
         left = boxes.sweep(lines, time.time(), GRACE_S)
         for user in ports.users():

@@ -46,3 +46,21 @@ def test_a_record_holds_what_the_filter_needs_and_nothing_lost_on_rewrite(tmp_pa
     boxes.remove("u")
     boxes.remove("u")  # twice: no error
     assert boxes.record("u") is None
+
+
+def test_the_ports_a_box_handed_over_are_kept_for_a_filter_started_anew(tmp_path: Path) -> None:
+    boxes = Boxes(str(tmp_path / "boxes"))
+    boxes.add("srt.a", "t1", ["a.example.com"], [], "srt.a%3D")
+    boxes.add("srt.b", "t2", ["b.example.com"], [], "srt.b%3D")
+    assert boxes.joins() == []  # none handed its ports over yet
+    boxes.joined("srt.a", [3128, 1080])
+    boxes.joined("srt.nobody", [3128])  # no such box: nothing is made up for it
+    [rec] = boxes.joins()
+    assert (rec["user"], rec["ports"], rec["mark"]) == ("srt.a", [3128, 1080], "srt.a%3D")
+    assert boxes.record("srt.a") == {**rec}  # the rest of its record as it was
+    assert rec["token"] == "t1" and rec["allowed"] == ["a.example.com"]
+    assert sorted(os.listdir(tmp_path / "boxes")) == sorted(
+        os.path.basename(boxes._path(u)) for u in ("srt.a", "srt.b")
+    )  # written in place, no temporary left
+    boxes.remove("srt.a")
+    assert boxes.joins() == []
