@@ -1,10 +1,10 @@
 """What the sandbox costs a worker's start: `looop worker start --sandbox` against the same
 command with `--no-sandbox`, whole commands as a user types them, interleaved pair by pair;
 the sandboxed start waits until the worker runs its program inside (the home's sandbox host
-wraps its line, then bubblewrap and srt's relays start), so a missing program fails the verb
-as unsandboxed;
-and, beside it, how long after the verb returns the worker's own command has run. And what `--repo`
-(a worker's own git worktree) costs against making the worktree by hand."""
+wraps its line, then bubblewrap starts and the box hands its proxy ports to the home's
+filter), so a missing program fails the verb as unsandboxed; and, beside it, how long after the
+verb returns the worker's own command has run. And what `--repo` (a worker's own git worktree)
+costs against making the worktree by hand."""
 
 from __future__ import annotations
 
@@ -114,7 +114,8 @@ def run() -> list[dict[str, object]]:
                     f"sandbox start: baseline = the same `looop worker start --no-sandbox`, "
                     f"{ROUNDS} interleaved pairs; the sandboxed verb waits until the waiter "
                     "inside says the worker runs its program (the home's sandbox host wraps "
-                    "its line, bubblewrap and srt's relays start); the home's first sandboxed "
+                    "its line, bubblewrap starts, the box hands its ports to the filter); the "
+                    "home's first sandboxed "
                     f"start, which also starts that host, took {first * 1000:.0f} ms (not in the "
                     "rounds); added per pair min/median/max "
                     f"{min(added) * 1000:.0f}/{statistics.median(added) * 1000:.0f}/"
