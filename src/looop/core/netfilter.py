@@ -156,7 +156,10 @@ def join(conn: socket.socket, boxes: Boxes, ports: Ports) -> str:
         if why is None:
             ports.hold(words[0], socks)
             socks = []
-            boxes.joined(words[0], [int(w) for w in words[2:]])
+            try:
+                boxes.joined(words[0], [int(w) for w in words[2:]])
+            except OSError as e:  # served all the same; only a filter started anew loses them
+                sys.stderr.write(f"looop-netfilter: cannot note a box's ports: {e}\n")
             return "ok"
         return why
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
+import signal
 import socket
 
 from looop.core.netjoin import listen
@@ -53,6 +54,9 @@ def listen_in(pid: int, ports: list[int]) -> list[socket.socket]:
         here.settimeout(CHILD_TIMEOUT_S)
         try:
             msg, fds, _, _ = socket.recv_fds(here, 512, len(ports))
+        except OSError:
+            os.kill(child, signal.SIGKILL)  # it said nothing in time: it ends here
+            raise
         finally:
             os.waitpid(child, 0)
     socks = [socket.socket(fileno=fd) for fd in fds]
