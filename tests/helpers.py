@@ -7,7 +7,9 @@ import json
 import os
 import select
 import shlex
+import socket
 import sys
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -254,3 +256,16 @@ def examples(n: int) -> int:
 
     small = settings.default.max_examples
     return n if small >= 100 else max(small, n // 10)
+
+
+def stop_serving(sock: socket.socket, thread: threading.Thread) -> None:
+    """End a listening socket that `thread` accepts on, blocking: shut down first (its accept
+    fails at once), wait for the thread, then close. A socket closed under a thread about to
+    accept on it lets that thread accept on whatever socket takes the freed descriptor number
+    next: another test's server, whose client then gets this one's answer."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # never listened, or already shut
+    thread.join(10)
+    sock.close()

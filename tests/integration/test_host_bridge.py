@@ -19,6 +19,7 @@ import pytest
 from looop.remote.callhome import PENDING
 from looop.remote.ssh import boxed
 from looop.remote.ssh.shim import _dropped
+from tests.helpers import stop_serving
 
 pytestmark = [
     pytest.mark.process,
@@ -36,7 +37,8 @@ class Home:
         self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.srv.bind(path)
         self.srv.listen(8)
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
 
     def _serve(self) -> None:
         while True:
@@ -57,7 +59,7 @@ class Home:
             conn.close()
 
     def close(self) -> None:
-        self.srv.close()
+        stop_serving(self.srv, self.thread)
 
 
 @pytest.fixture

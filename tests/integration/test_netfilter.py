@@ -8,42 +8,22 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from looop.core import netfilter, netjoin
-from looop.core.netboxes import Boxes
+from looop.core import netjoin
 from looop.hot.clock import SystemClock
-from tests.integration.test_netproxy import Upstream, _all, _auth
+from tests.integration.test_netproxy import Proxy, Upstream, _all, _auth, two_boxes
 
 pytestmark = pytest.mark.timeout(60)
 
 
-class Filter:
-    def __init__(self, tmp_path: Path) -> None:
-        self.path = str(tmp_path / "net.sock")
-        self.boxes = Boxes(str(tmp_path / "boxes"))
-        self.ports = netfilter.Ports()
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(self.path)
-        self.listener.listen(16)
-        args = (self.listener, self.boxes, None, 64, self.ports)
-        threading.Thread(target=netfilter.serve, args=args, daemon=True).start()
-
-
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[tuple[Filter, Upstream, Upstream]]:
-    a, b = Upstream(b"from-a"), Upstream(b"from-b")
-    f = Filter(tmp_path)
-    f.boxes.add("srt.box-a", "tok-a", [f"127.0.0.1:{a.port}"], [])
-    f.boxes.add("srt.box-b", "tok-b", [f"127.0.0.1:{b.port}"], [])
-    yield f, a, b
-    f.listener.close()
-    a.sock.close()
-    b.sock.close()
+def lab(tmp_path: Path) -> Iterator[tuple[Proxy, Upstream, Upstream]]:
+    with two_boxes(tmp_path) as got:
+        yield got
 
 
 def _free_ports(n: int) -> list[int]:
@@ -98,7 +78,7 @@ def _hand(path: str, line: bytes, fds: list[int]) -> str:
 
 
 def test_the_filter_serves_a_box_on_the_ports_it_handed_over(
-    lab: tuple[Filter, Upstream, Upstream],
+    lab: tuple[Proxy, Upstream, Upstream],
 ) -> None:
     f, a, b = lab
     http, socks = _free_ports(2)
@@ -118,7 +98,7 @@ def test_the_filter_serves_a_box_on_the_ports_it_handed_over(
         assert _all(s).startswith(b"HTTP/1.1 400")
 
 
-def test_a_dropped_box_s_ports_stop_answering(lab: tuple[Filter, Upstream, Upstream]) -> None:
+def test_a_dropped_box_s_ports_stop_answering(lab: tuple[Proxy, Upstream, Upstream]) -> None:
     f, a, _ = lab
     clock = SystemClock()
     for _ in range(20):  # connections arriving as the box is dropped, round after round
@@ -141,7 +121,7 @@ def test_a_dropped_box_s_ports_stop_answering(lab: tuple[Filter, Upstream, Upstr
 
 
 def test_a_hand_over_is_refused_unless_a_box_hands_its_listening_ports(
-    lab: tuple[Filter, Upstream, Upstream],
+    lab: tuple[Proxy, Upstream, Upstream],
 ) -> None:
     f, _, _ = lab
     (port,) = _free_ports(1)

@@ -10,11 +10,13 @@ import socket
 import struct
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from looop.core import netfilter, netproxy
+from tests.helpers import stop_serving
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -27,7 +29,11 @@ class Upstream:
         self.port = self.sock.getsockname()[1]
         self.answer = answer
         self.got: list[bytes] = []
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        stop_serving(self.sock, self.thread)
 
     def _serve(self) -> None:
         while True:
@@ -57,9 +63,16 @@ class Proxy:
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(self.path)
         self.listener.listen(16)
-        threading.Thread(
-            target=netfilter.serve, args=(self.listener, self.boxes), daemon=True
-        ).start()
+        self.ports = netfilter.Ports()  # the boxes' own ports (tests/integration/test_netfilter.py)
+        args = (self.listener, self.boxes, None, netfilter.MAX_OPEN, self.ports)
+        self.thread = threading.Thread(target=netfilter.serve, args=args, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        """Its serving thread ends before its socket goes (see tests/helpers.stop_serving)."""
+        self.ports.close()
+        self.thread.join(10)
+        self.listener.close()
 
     def client(self) -> socket.socket:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -68,16 +81,25 @@ class Proxy:
         return s
 
 
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[tuple[Proxy, Upstream, Upstream]]:
+@contextmanager
+def two_boxes(tmp_path: Path) -> Iterator[tuple[Proxy, Upstream, Upstream]]:
+    """A filter on its socket, two upstreams, box a allowed the first, box b the second."""
     a, b = Upstream(b"from-a"), Upstream(b"from-b")
     proxy = Proxy(tmp_path)
     proxy.boxes.add("srt.box-a", "tok-a", [f"127.0.0.1:{a.port}"], [])
     proxy.boxes.add("srt.box-b", "tok-b", [f"localhost:{b.port}"], [])
-    yield proxy, a, b
-    proxy.listener.close()
-    a.sock.close()
-    b.sock.close()
+    try:
+        yield proxy, a, b
+    finally:
+        proxy.close()
+        a.close()
+        b.close()
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[tuple[Proxy, Upstream, Upstream]]:
+    with two_boxes(tmp_path) as got:
+        yield got
 
 
 def _auth(user: str, token: str) -> str:
@@ -216,7 +238,9 @@ def test_connections_past_the_bound_are_closed_and_the_rest_still_served(tmp_pat
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(16)
-    threading.Thread(target=netfilter.serve, args=(listener, boxes, None, 2), daemon=True).start()
+    ports = netfilter.Ports()
+    server = threading.Thread(target=netfilter.serve, args=(listener, boxes, None, 2, ports))
+    server.start()
     held = []
     for _ in range(2):  # two idle clients take both slots (they say nothing)
         c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -246,5 +270,7 @@ def test_connections_past_the_bound_are_closed_and_the_rest_still_served(tmp_pat
     assert got.startswith(b"HTTP/1.1 200")
     for c in held:
         c.close()
+    ports.close()
+    server.join(10)
     listener.close()
-    up.sock.close()
+    up.close()

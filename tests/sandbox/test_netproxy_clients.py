@@ -57,11 +57,17 @@ def rig(tmp_path: Path, srt: Path) -> Iterator[tuple[Relay, Upstream, Upstream]]
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(tmp_path / "net.sock"))
     listener.listen(16)
-    threading.Thread(target=netfilter.serve, args=(listener, boxes), daemon=True).start()
+    ports = netfilter.Ports()
+    server = threading.Thread(target=netfilter.serve, args=(listener, boxes, None, 64, ports))
+    server.start()
     relay = Relay(str(tmp_path / "net.sock"))
     yield relay, a, b
     relay.close()
+    ports.close()
+    server.join(10)
     listener.close()
+    a.close()
+    b.close()
 
 
 def _curl(url: str, proxy: str, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from looop.core import netrules, sbxhost
+from tests.helpers import stop_serving
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -36,8 +37,11 @@ class Listener:
             self.socks.append(socket.create_server(("::1", self.port), family=socket.AF_INET6))
         except OSError:
             pass  # no IPv6 loopback here: the [::1] rows then pass by rule and fail to dial
-        for s in self.socks:
-            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+        self.threads = [
+            threading.Thread(target=self._serve, args=(s,), daemon=True) for s in self.socks
+        ]
+        for t in self.threads:
+            t.start()
 
     def _serve(self, s: socket.socket) -> None:
         while True:
@@ -48,8 +52,8 @@ class Listener:
             conn.close()
 
     def close(self) -> None:
-        for s in self.socks:
-            s.close()
+        for s, t in zip(self.socks, self.threads, strict=True):
+            stop_serving(s, t)
 
 
 @pytest.fixture

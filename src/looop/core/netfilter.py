@@ -36,6 +36,7 @@ class Ports:
         self.todo: list[tuple[bool, socket.socket]] = []  # (accept on it, the socket)
         self.wake_r, self.wake_w = socket.socketpair()
         self.wake_w.setblocking(False)
+        self.closed = False
 
     def hold(self, user: str, socks: list[socket.socket]) -> None:
         with self.lock:
@@ -47,6 +48,14 @@ class Ports:
     def drop(self, user: str) -> None:
         with self.lock:
             self.todo += [(False, s) for s in self.held.pop(user, [])]
+        self._wake()
+
+    def close(self) -> None:
+        """Have `serve` return (and close the ports it holds): a listener is never closed
+        under the thread accepting on it, which could then accept on whatever socket takes
+        the freed descriptor number next."""
+        with self.lock:
+            self.closed = True
         self._wake()
 
     def holding(self) -> list[socket.socket]:
@@ -101,6 +110,9 @@ def serve(
             if sock is ports.wake_r:
                 sock.recv(4096)
                 _watch(sel, ports.changes())
+                if ports.closed:
+                    _watch(sel, [(False, p) for p in ports.holding()])
+                    return
                 continue
             if sock.fileno() < 0 and sock is not listener:
                 continue  # a box's port closed by a change applied in this same round
@@ -259,6 +271,8 @@ def main(argv: list[str]) -> int:
         os.unlink(path)
     except FileNotFoundError:
         pass
+    ports.close()
+    server.join(5)
     listener.close()
     return 0
 
