@@ -53,28 +53,18 @@ class Boxes:
 
     def joins(self) -> list[dict[str, Any]]:
         """The records of the boxes that handed ports over (each with its user and ports)."""
-        out = []
+        recs = [_load(path) for path in self._paths()]
+        return [r for r in recs if r and isinstance(r.get("user"), str) and r.get("ports")]
+
+    def record(self, user: str) -> dict[str, Any] | None:
+        return _load(self._path(user))
+
+    def _paths(self) -> list[str]:
         try:
             names = sorted(n for n in os.listdir(self.root) if n.endswith(".json"))
         except FileNotFoundError:
             return []
-        for name in names:
-            try:
-                with open(os.path.join(self.root, name), encoding="utf-8") as f:
-                    rec = ljson.loads(f.read())
-            except (OSError, ValueError):
-                continue
-            if isinstance(rec, dict) and isinstance(rec.get("user"), str) and rec.get("ports"):
-                out.append(rec)
-        return out
-
-    def record(self, user: str) -> dict[str, Any] | None:
-        try:
-            with open(self._path(user), encoding="utf-8") as f:
-                rec = ljson.loads(f.read())
-        except (OSError, ValueError):
-            return None
-        return rec if isinstance(rec, dict) else None
+        return [os.path.join(self.root, n) for n in names]
 
     def remove(self, user: str) -> None:
         try:
@@ -88,18 +78,15 @@ class Boxes:
         an ended box's credentials open nothing, even where they were printed. The number of
         boxes left."""
         left = 0
-        try:
-            names = [n for n in os.listdir(self.root) if n.endswith(".json")]
-        except FileNotFoundError:
-            return 0
-        for name in names:
-            path = os.path.join(self.root, name)
+        for path in self._paths():
+            rec = _load(path)
             try:
-                with open(path, encoding="utf-8") as f:
-                    mark = str(ljson.loads(f.read()).get("mark") or "")
                 young = now - os.stat(path).st_mtime < grace_s
-            except (OSError, ValueError, AttributeError):
+            except OSError:
                 continue
+            if rec is None:
+                continue
+            mark = str(rec.get("mark") or "")
             if young or (mark and any(mark in line for line in lines)):
                 left += 1
                 continue
@@ -108,6 +95,16 @@ class Boxes:
             except FileNotFoundError:
                 pass
         return left
+
+
+def _load(path: str) -> dict[str, Any] | None:
+    """One box's record, None where it is gone, unreadable or not an object."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            rec = ljson.loads(f.read())
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) else None
 
 
 def command_lines(proc: str = "/proc") -> dict[int, bytes]:
