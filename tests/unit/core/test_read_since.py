@@ -42,19 +42,35 @@ def _history(ledger: Path, end: float, days: int = 40, every: float = 600.0) -> 
         i += 1
 
 
-def _full_read_today(ledger: Path, clock: Clock) -> float:
+class _FullRead:
     """Today's spend as a reader of the whole ledger sums it, row by row (in whole micro-USD,
-    the ledger's grain, so the sum is exact in any order)."""
-    import json
+    the ledger's grain, so the sum is exact in any order). The rows are read once and summed by
+    local date once for each zone: 12 clocks over 37,000 rows cost seconds otherwise."""
 
-    today = clock.local(clock.now()).date()
-    amounts = []
-    for line in ledger.read_text().splitlines():
-        row = json.loads(line)
-        when = parse_utc(row["ts"])
-        if when is not None and clock.local(when).date() == today:
-            amounts.append(round(row["cost_usd"] * 1_000_000))
-    return sum(amounts) / 1_000_000
+    def __init__(self, ledger: Path) -> None:
+        import json
+
+        self.rows: list[tuple[float, int]] = []
+        for line in ledger.read_text().splitlines():
+            row = json.loads(line)
+            when = parse_utc(row["ts"])
+            if when is not None:
+                self.rows.append((when, round(row["cost_usd"] * 1_000_000)))
+        self.days: dict[str, dict[object, int]] = {}
+
+    def today(self, clock: Clock) -> float:
+        zone = str(clock.zone())
+        if zone not in self.days:
+            days: dict[object, int] = {}
+            for when, micro in self.rows:
+                day = clock.local(when).date()
+                days[day] = days.get(day, 0) + micro
+            self.days[zone] = days
+        return self.days[zone].get(clock.local(clock.now()).date(), 0) / 1_000_000
+
+
+def _full_read_today(ledger: Path, clock: Clock) -> float:
+    return _FullRead(ledger).today(clock)
 
 
 def test_read_since_reads_the_tail_from_a_line_start_and_no_further_than_needed(
@@ -90,10 +106,12 @@ def test_read_since_reads_everything_it_cannot_date(tmp_path: Path) -> None:
 )
 def test_today_from_the_tail_is_today_from_the_whole_ledger(tmp_path: Path, every: float) -> None:
     ledger = tmp_path / "cost.jsonl"
-    _history(ledger, NOW + DAY, days=40 if every > 60 else 3, every=every)
+    # at 7 s, two days: from before the earliest local today (UTC-11 at NOW) to the last row
+    _history(ledger, NOW + DAY, days=40 if every > 60 else 2, every=every)
     knobs = resolve_knobs(load_config(tmp_path / "none.json"), {})
+    full = _FullRead(ledger)
     for clock in _clocks():
-        want = _full_read_today(ledger, clock)
+        want = full.today(clock)
         assert want > 0
         assert spent_on_day(Paths.at(tmp_path), clock) == want
         got = glance.spend_glance(str(tmp_path), clock, knobs, None)

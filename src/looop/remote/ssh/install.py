@@ -119,11 +119,12 @@ def install(
     )
     _remote(
         lk,
-        'set -e; s="$HOME/$1"; v="$HOME/$2"; [ -x "$v/bin/python" ] || python3 -m venv "$v"; '
-        '"$v/bin/python" -m pip install --quiet --no-index --find-links "$s" '
-        '--force-reinstall --no-deps "$s/$3"; '
-        '"$v/bin/python" -m pip install --quiet --no-index --find-links "$s" "$s/$3"; '
-        'rm -rf "$s"; "$v/bin/looop" version',
+        # a new venv takes everything in one pip run; an old one first has looop itself
+        # replaced (the same version rebuilt is not an upgrade), then what it now needs
+        'set -e; s="$HOME/$1"; v="$HOME/$2"; '
+        'p() { "$v/bin/python" -m pip install --quiet --no-index --find-links "$s" "$@"; }; '
+        'if [ -x "$v/bin/python" ]; then p --force-reinstall --no-deps "$s/$3"; '
+        'else python3 -m venv "$v"; fi; p "$s/$3"; rm -rf "$s"; "$v/bin/looop" version',
         [STAGE, VENV, own.name],
     )
     said = sandbox_parts(lk, srt_path)
