@@ -49,7 +49,7 @@ def wheels(data: Path, pyver: str, wheel: Path | None, build: Build) -> Path:
     """A folder holding looop's wheel and its dependencies' for Python `pyver` (cached)."""
     out = data / "hosts" / ".wheels" / f"{build.version}-py{pyver}"
     own = sorted(out.glob("looop-*.whl")) if out.is_dir() else []
-    if own and wheel is None and (out / ".complete").exists():
+    if own and wheel is None and (out / ".complete").exists() and pip_wheel(out) is not None:
         return out
     out.mkdir(parents=True, exist_ok=True)
     if wheel is None:
@@ -68,11 +68,18 @@ def wheels(data: Path, pyver: str, wheel: Path | None, build: Build) -> Path:
     target = ["--python-version", pyver, "--only-binary=:all:"]
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
     _pip(
-        ["download", "-d", str(out), *(target if pyver != here else []), str(own[-1])],
+        ["download", "-d", str(out), *(target if pyver != here else []), str(own[-1]), "pip"],
         "fetch the wheels of looop's dependencies (the home's pip index must reach them)",
     )
     (out / ".complete").write_text("ok\n")
     return out
+
+
+def pip_wheel(folder: Path) -> Path | None:
+    """pip's own wheel among the host's: the host runs pip from it, so its venv is made
+    without pip (ensurepip costs about 6 s of CPU a host) and none is left in it."""
+    found = sorted(folder.glob("pip-*.whl"))
+    return found[-1] if found else None
 
 
 def _tar(folder: Path) -> bytes:
@@ -104,13 +111,16 @@ def install(
     pyver = _remote(
         lk,
         'command -v python3 >/dev/null || { echo "no python3 on this host" >&2; exit 1; }; '
-        "python3 -c \"import sys, venv, ensurepip; print(*sys.version_info[:2], sep='.')\"",
+        "python3 -c \"import sys, venv; print(*sys.version_info[:2], sep='.')\"",
         [],
     ).strip()
     if not pyver.startswith("3.") or int(pyver.split(".")[1]) < 11:
         raise HostError(f"host {lk.host.name} has Python {pyver}; looop needs 3.11 or newer")
     folder = wheels(lk.data, pyver, wheel, build)
     own = (sorted(folder.glob("looop-*.whl")) if wheel is None else [wheel])[-1]
+    pip = pip_wheel(folder)
+    if pip is None:
+        raise HostError(f"no pip wheel in {folder}: remove that folder and install again")
     _remote(
         lk,
         'set -e; s="$HOME/$1"; rm -rf "$s"; mkdir -p "$s"; tar -C "$s" -xf -',
@@ -119,13 +129,15 @@ def install(
     )
     _remote(
         lk,
-        # a new venv takes everything in one pip run; an old one first has looop itself
-        # replaced (the same version rebuilt is not an upgrade), then what it now needs
-        'set -e; s="$HOME/$1"; v="$HOME/$2"; '
-        'p() { "$v/bin/python" -m pip install --quiet --no-index --find-links "$s" "$@"; }; '
+        # pip runs from its wheel under the venv's python (so it installs there): the venv
+        # needs no pip of its own. A new venv takes everything in one pip run; an old one first
+        # has looop itself replaced (the same version rebuilt is not an upgrade)
+        'set -e; s="$HOME/$1"; v="$HOME/$2"; p() { "$v/bin/python" "$s/$4/pip" install '
+        '--quiet --disable-pip-version-check --no-index --find-links "$s" "$@"; }; '
         'if [ -x "$v/bin/python" ]; then p --force-reinstall --no-deps "$s/$3"; '
-        'else python3 -m venv "$v"; fi; p "$s/$3"; rm -rf "$s"; "$v/bin/looop" version',
-        [STAGE, VENV, own.name],
+        'else python3 -m venv --without-pip "$v"; fi; p "$s/$3"; rm -rf "$s"; '
+        '"$v/bin/looop" version',
+        [STAGE, VENV, own.name, pip.name],
     )
     said = sandbox_parts(lk, srt_path)
     lk.stop_master()  # the next verb connects afresh and opens the contract channel
