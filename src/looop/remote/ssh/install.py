@@ -132,7 +132,7 @@ def install(
         # pip runs from its wheel under the venv's python (so it installs there): the venv
         # needs no pip of its own. A new venv takes everything in one pip run; an old one first
         # has looop itself replaced (the same version rebuilt is not an upgrade)
-        'set -e; s="$HOME/$1"; v="$HOME/$2"; p() { "$v/bin/python" "$s/$4/pip" install '
+        'set -e; s="$HOME/$1"; v="$HOME/$2"; w="$s/$4/pip"; p() { "$v/bin/python" "$w" install '
         '--quiet --disable-pip-version-check --no-index --find-links "$s" "$@"; }; '
         'if [ -x "$v/bin/python" ]; then p --force-reinstall --no-deps "$s/$3"; '
         'else python3 -m venv --without-pip "$v"; fi; p "$s/$3"; rm -rf "$s"; '
