@@ -138,11 +138,22 @@ def home(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
     The run's first install builds and fetches the wheels; the other installs reuse them:
     the other two hosts of its lab at once, and the other chain's lab from a copy (the same
     source tree, so the same wheels), all three hosts together."""
+    from tests.hosts.util import looop
+
+    data = tmp_path_factory.mktemp("home") / "data"
+    try:
+        yield _installed(data, lab, tmp_path_factory)
+    finally:  # a failed add or install too: its relays and masters are not left running
+        looop(data, "down", timeout=60)
+        for h in lab.hosts:
+            looop(data, "host", "rm", h.name, "--force", timeout=30)
+
+
+def _installed(data: Path, lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Home:
     from concurrent.futures import ThreadPoolExecutor
 
     from tests.hosts.util import looop
 
-    data = tmp_path_factory.mktemp("home") / "data"
     for h in lab.hosts:
         add = looop(data, "host", "add", h.name, h.url, "--ssh-config", str(lab.ssh_config))
         assert add.returncode == 0, add.stderr
@@ -166,10 +177,7 @@ def home(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
             install(["h1"])
             shutil.copytree(wheels, built)
     install([h.name for h in lab.hosts if copied or h.name != "h1"])
-    yield Home(data, lab)
-    looop(data, "down", timeout=60)
-    for h in lab.hosts:
-        looop(data, "host", "rm", h.name, "--force", timeout=30)
+    return Home(data, lab)
 
 
 @pytest.fixture(autouse=True)
