@@ -60,7 +60,18 @@ def unreasoned(text: str, tree: ast.Module | None = None) -> list[int]:
     no `# lazy:` reason."""
     tree = tree or ast.parse(text)
     lines = text.splitlines()
-    comments = _comments(text)
+    # tokenized only for a module that has a function-level import: most have none, and
+    # tokenizing all of src was most of this test's 3.5 s
+    comments: dict[int, str] = {}
+    read = False
+
+    def reasoned(head: ast.stmt) -> bool:
+        nonlocal read
+        if not read:
+            comments.update(_comments(text))
+            read = True
+        return _reasoned(head, lines, comments)
+
     bad: list[int] = []
 
     def visit(node: ast.AST, in_function: bool) -> None:
@@ -72,7 +83,7 @@ def unreasoned(text: str, tree: ast.Module | None = None) -> list[int]:
             heads = _block_heads(stmts)
             for stmt in stmts:
                 head = heads.get(id(stmt))
-                if in_function and head is not None and not _reasoned(head, lines, comments):
+                if in_function and head is not None and not reasoned(head):
                     bad.append(stmt.lineno)
             for child in value:
                 if isinstance(child, ast.AST):
