@@ -258,14 +258,20 @@ def examples(n: int) -> int:
     return n if small >= 100 else max(small, n // 10)
 
 
-def stop_serving(sock: socket.socket, thread: threading.Thread) -> None:
+def stop_serving(
+    sock: socket.socket, thread: threading.Thread, stop: Callable[[], None] | None = None
+) -> None:
     """End a listening socket that `thread` accepts on, blocking: shut down first (its accept
-    fails at once), wait for the thread, then close. A socket closed under a thread about to
-    accept on it lets that thread accept on whatever socket takes the freed descriptor number
-    next: another test's server, whose client then gets this one's answer."""
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # never listened, or already shut
+    fails at once), or call `stop` (a filter's Ports.close: its selector returns), wait for the
+    thread, then close. A socket closed under a thread about to accept on it lets that thread
+    accept on whatever socket takes the freed descriptor number next: another test's server,
+    whose client then gets this one's answer."""
+    if stop is not None:
+        stop()
+    else:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # never listened, or already shut
     thread.join(10)
     sock.close()

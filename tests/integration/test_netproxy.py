@@ -69,10 +69,7 @@ class Proxy:
         self.thread.start()
 
     def close(self) -> None:
-        """Its serving thread ends before its socket goes (see tests/helpers.stop_serving)."""
-        self.ports.close()
-        self.thread.join(10)
-        self.listener.close()
+        stop_serving(self.listener, self.thread, self.ports.close)
 
     def client(self) -> socket.socket:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -270,7 +267,5 @@ def test_connections_past_the_bound_are_closed_and_the_rest_still_served(tmp_pat
     assert got.startswith(b"HTTP/1.1 200")
     for c in held:
         c.close()
-    ports.close()
-    server.join(10)
-    listener.close()
+    stop_serving(listener, server, ports.close)
     up.close()

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from looop.core import netfilter, netproxy
+from tests.helpers import stop_serving
 from tests.integration.test_netproxy import Upstream
 
 pytestmark = pytest.mark.timeout(90)
@@ -63,9 +64,7 @@ def rig(tmp_path: Path, srt: Path) -> Iterator[tuple[Relay, Upstream, Upstream]]
     relay = Relay(str(tmp_path / "net.sock"))
     yield relay, a, b
     relay.close()
-    ports.close()
-    server.join(10)
-    listener.close()
+    stop_serving(listener, server, ports.close)
     a.close()
     b.close()
 

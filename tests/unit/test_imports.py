@@ -62,14 +62,12 @@ def unreasoned(text: str, tree: ast.Module | None = None) -> list[int]:
     lines = text.splitlines()
     # tokenized only for a module that has a function-level import: most have none, and
     # tokenizing all of src was most of this test's 3.5 s
-    comments: dict[int, str] = {}
-    read = False
+    comments: dict[int, str] | None = None
 
     def reasoned(head: ast.stmt) -> bool:
-        nonlocal read
-        if not read:
-            comments.update(_comments(text))
-            read = True
+        nonlocal comments
+        if comments is None:
+            comments = _comments(text)
         return _reasoned(head, lines, comments)
 
     bad: list[int] = []

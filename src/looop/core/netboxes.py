@@ -80,11 +80,11 @@ class Boxes:
         left = 0
         for path in self._paths():
             rec = _load(path)
+            if rec is None:
+                continue
             try:
                 young = now - os.stat(path).st_mtime < grace_s
             except OSError:
-                continue
-            if rec is None:
                 continue
             mark = str(rec.get("mark") or "")
             if young or (mark and any(mark in line for line in lines)):
