@@ -156,8 +156,18 @@ def test_a_served_beats_sensors_are_born_in_the_pen_its_spare_waited_in(
     """The spare waits in a pen of its own (core/cgroup.Pen): the beat it becomes moves no
     process for its sensors; what they leave still dies, and no pen outlives its beat."""
     warm(env, tmp_path)
-    spare = next(p for p in psutil.Process(beathost.beat_host_pid(env)).children())
-    assert psutil.Process(spare.pid).name() == "looop-spare"
+    host = psutil.Process(beathost.beat_host_pid(env))
+    spares: list[psutil.Process] = []
+
+    def forked() -> bool:  # the warm beat used the spare: the host forks the next one after
+        try:
+            spares[:] = [p for p in host.children() if p.name() == "looop-spare"]
+        except psutil.NoSuchProcess:  # a child that ended between the listing and its name
+            return False
+        return bool(spares)
+
+    wait_until(forked, timeout=10, what="the beat host's next spare")
+    (spare,) = spares
     penned = lambda: cgroup_of(spare.pid).rpartition("/")[2] == f"{cgroup.PEN}.{spare.pid}"  # noqa: E731
     wait_until(penned, timeout=10, what="the spare in its pen (it moves there once forked)")
     script = data / "sensors" / "pen.sh"
