@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from looop.hot.paths import Paths
+
 ROUNDS = 11
 START_MS = 1000  # the sandboxed verb, the box's start included
 AFTER_MS = 250  # the worker's command after the verb returned
@@ -81,7 +83,7 @@ def run() -> list[dict[str, object]]:
         subprocess.run([looop_bin, "kill", "warm"], env=env, capture_output=True)
         # the home's first sandboxed start also starts its sandbox host (once per home)
         first, _ = _start(
-            looop_bin, "swarm", "--sandbox", data / "sandbox" / "swarm" / "work" / "ran", env
+            looop_bin, "swarm", "--sandbox", Paths.at(data).rooms / "swarm" / "work" / "ran", env
         )
         subprocess.run([looop_bin, "kill", "swarm"], env=env, capture_output=True)
         walls: dict[str, list[float]] = {"--sandbox": [], "--no-sandbox": []}
@@ -92,7 +94,7 @@ def run() -> list[dict[str, object]]:
             for flag in order:
                 wid = f"{'s' if flag == '--sandbox' else 'p'}{i}"
                 # the sandboxed worker can write only its workspace: its mark goes there
-                mark = data / "sandbox" / wid / "work" / "ran"
+                mark = Paths.at(data).rooms / wid / "work" / "ran"
                 wall, up = _start(
                     looop_bin, wid, flag, mark if flag == "--sandbox" else Path(d) / wid, env
                 )

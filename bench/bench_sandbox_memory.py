@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from looop.hot.paths import Paths
+
 FLEET = 10
 ROUNDS = 3
 TARGET_MB = 60
@@ -106,7 +108,7 @@ def _fleet(
     after: list[float] = []
     wids = [f"{'s' if flag == '--sandbox' else 'p'}{i}" for i in range(FLEET)]
     for wid in wids:
-        mark = data / "sandbox" / wid / "work" / "ran" if flag == "--sandbox" else data / wid
+        mark = Paths.at(data).rooms / wid / "work" / "ran" if flag == "--sandbox" else data / wid
         mark.unlink(missing_ok=True)
         cmd = f"touch {mark}; exec {AGENT} 600 # {{{{prompt_file}}}}"
         subprocess.run(

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from looop.hot.paths import Paths
 from looop.remote.ssh.boxed import SRT_DIR
 from looop.remote.ssh.install import srt_package
 from tests.hosts.conftest import LAB_NET, Home, Host, Lab, Place, run_srt
@@ -196,7 +197,7 @@ def test_a_sandboxed_worker_on_a_host_holds_every_wall_and_calls_home(
         assert any(a.startswith("bwrap") for a in ps.stdout.splitlines()), ps.stdout
         assert looop(data, "answer", str(asks[0]["id"]), "yes").returncode == 0
         _wait_gone(data, "w1")
-        got = _results(sat / "sandbox" / "w1" / "work" / "results")
+        got = _results(Paths.at(sat).rooms / "w1" / "work" / "results")
         assert got.pop("end") == "", got
         # what the contract needs works from inside, and its verbs landed at home
         for key in ("workspace", "tmpdir", "report", "claim", "told", "cost", "runner_state"):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from looop.hot.paths import Paths
 from looop.hot.sandboxpolicy import SandboxPolicy
 from looop.sessions.client import expect, kill, screenshot, send_keys
 from looop.sessions.state import get_session
@@ -82,7 +83,7 @@ def test_a_real_cli_in_the_sandbox_cannot_read_a_key_nor_reach_another_server(
             root, "w1", r"ANSWER:brief43", screen=True, timeout_s=90, clock=ctx.clock
         )
         assert code == 0, _screen(root, "w1")
-        got = (root / "sandbox" / "w1" / "work" / "probe").read_text()
+        got = (Paths.at(root).rooms / "w1" / "work" / "probe").read_text()
         assert "probed" in got, got  # the shell tool ran, inside the sandbox
         assert SECRET not in got
         assert "other-server-reached" not in got and other.hits == 0

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from looop.hot.paths import Paths
 from tests.sandbox.test_sandboxed_worker import Box
 from tests.sandbox.test_sandboxed_worktree import git
 
@@ -90,7 +91,7 @@ def test_every_command_of_a_sandboxed_brief_works_inside(
     )
     assert "BRIEF-RAN" in box.looop("log", "w1").stdout
     if not with_repo:  # the clone the brief asks for is in the workspace, with the history
-        clone = box.data / "sandbox" / "w1" / "work" / "clone"
+        clone = Paths.at(box.data).rooms / "w1" / "work" / "clone"
         assert git(clone, "log", "--oneline").strip().endswith("s")
         # and srt, started in the data dir, left no placeholder in the workspace
         assert sorted(p.name for p in clone.parent.iterdir()) == ["clone"]

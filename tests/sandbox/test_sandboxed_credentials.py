@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from looop.hot.paths import Paths
 from tests.helpers import clean_env, wait_until
 from tests.sandbox.test_sandboxed_tick import _data, _tick
 from tests.sandbox.test_sandboxed_worker import SECRET, Box
@@ -135,7 +136,7 @@ def test_a_sandboxed_worker_reads_no_credential_or_state_and_keeps_its_contract(
     )
     (box.data / "prompts").mkdir(exist_ok=True)
     box.start("w1", script)
-    fifo = box.data / "sandbox" / "w1" / "work" / "go"
+    fifo = Paths.at(box.data).rooms / "w1" / "work" / "go"
     wait_until(fifo.exists, 60, "the worker's fifo")
     plant(box.data, LATE)
     told = box.looop("tell", "w1", "steer me")
@@ -143,7 +144,7 @@ def test_a_sandboxed_worker_reads_no_credential_or_state_and_keeps_its_contract(
     with open(fifo, "w") as f:  # the worker reads on only now
         f.write("go\n")
     assert box.wait("w1") == 0, box.looop("log", "w1").stdout
-    got = results(box.data / "sandbox" / "w1" / "work" / "results")
+    got = results(Paths.at(box.data).rooms / "w1" / "work" / "results")
     assert got.pop("end") == "1", box.looop("log", "w1").stdout
     contract = ("claim", "unclaim", "told", "tell", "cost", "report", "brief", "playbook")
     for key in (*contract, "own_log"):

@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from looop.hot.clock import SystemClock
+from looop.hot.paths import Paths
 from looop.sessions.client import wait
 from tests.helpers import clean_env
 from tests.sandbox.test_sandboxed_worker import LOOOP, SECRET, Server, servers
@@ -110,9 +111,9 @@ def test_a_humans_verify_of_a_sandboxed_worker_runs_in_that_workers_sandbox(
     tmp_path: Path, srt: Path
 ) -> None:
     box = Home(tmp_path, srt)
-    box.start("w1", "make -C sandbox/w1/work")
-    box.start("w2", "cd sandbox/w2/work && sh ./check.sh")
-    box.start("w3", "make -C sandbox/w3/work test")
+    box.start("w1", "make -C ../data.work/rooms/w1/work")
+    box.start("w2", "cd ../data.work/rooms/w2/work && sh ./check.sh")
+    box.start("w3", "make -C ../data.work/rooms/w3/work test")
     done = box.looop("tick", "--force")  # the beat after their end runs the verifies
     assert done.returncode == 0, done.stdout + done.stderr
     assert box.escaped() == []
@@ -123,14 +124,14 @@ def test_a_humans_verify_of_a_sandboxed_worker_runs_in_that_workers_sandbox(
     tests = box.result("w3")
     assert tests["pass"] is True, tests  # the worker's own tests still run, and build
     assert "tests-pass" in str(tests["output"])
-    assert (box.data / "sandbox" / "w3" / "work" / "build.out").read_text() == "built\n"
+    assert (Paths.at(box.data).rooms / "w3" / "work" / "build.out").read_text() == "built\n"
 
 
 def test_a_sandboxed_workers_verify_never_runs_outside_when_srt_cannot(
     tmp_path: Path, srt: Path
 ) -> None:
     box = Home(tmp_path, srt)
-    box.start("w1", "cd sandbox/w1/work && sh ./check.sh")
+    box.start("w1", "cd ../data.work/rooms/w1/work && sh ./check.sh")
     gone = {**box.env, "LOOOP_SRT": str(tmp_path / "no-srt")}
     box.looop("tick", "--force", env=gone)
     assert box.escaped() == []

@@ -2,7 +2,8 @@
 every wall — writes outside its workspace, a planted ~/.ssh key, looop's config and journal,
 another worker's files, a loopback server that is not allowlisted — and the escapes around
 them (a symlink out, /proc/self/root, a hard link, IP spellings of a denied host), while the
-contract verbs (`ask`, `claim`, `told`, `cost report`) still work from inside."""
+contract verbs (`ask`, `claim`, `told`, `cost report`, `flag`) still work from inside — through
+the box's door, since the box writes nothing of the data dir — each held to its own worker."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import psutil
 import pytest
 
 from looop.hot.clock import SystemClock
+from looop.hot.paths import Paths
 from looop.sessions.client import wait
 from tests.helpers import clean_env
 
@@ -112,9 +114,12 @@ class Box:
     def wait(self, wid: str) -> int:
         return wait(self.data, wid, 60, SystemClock())
 
+    def room(self, wid: str) -> Path:
+        return Paths.at(self.data).rooms / wid
+
     def results(self, wid: str) -> dict[str, str]:
         """KEY=VALUE lines the script wrote to its workspace."""
-        path = self.data / "sandbox" / wid / "work" / "results"
+        path = self.room(wid) / "work" / "results"
         out: dict[str, str] = {}
         for line in path.read_text().splitlines():
             k, _, v = line.partition("=")
@@ -163,6 +168,17 @@ t runner_hooks sh -c 'echo "{\"hooks\": 1}" > "$HOME/.claude/settings.json"'
 t claim "$LOOOP_BIN" claim build-lock
 t told "$LOOOP_BIN" told w1
 t cost "$LOOOP_BIN" cost report session w1 claude 0.25
+t flag "$LOOOP_BIN" flag w1 needs a key
+t claim_other "$LOOOP_BIN" claim other-lock --session other
+t flag_other "$LOOOP_BIN" flag other forged
+t told_other "$LOOOP_BIN" told other
+t kill_other "$LOOOP_BIN" kill other
+t data_claims sh -c 'mkdir -p "$D/claims" && echo forged > "$D/claims/forged.json"'
+t data_tells sh -c 'mkdir -p "$D/tells/consumed" && echo forged > "$D/tells/consumed/f.json"'
+t data_events sh -c 'echo forged >> "$D/events.jsonl"'
+t data_cost sh -c 'echo forged >> "$D/cost.jsonl"'
+t data_reports sh -c 'mkdir -p "$D/reports" && echo forged > "$D/reports/forged.md"'
+t data_lock sh -c 'mkdir -p "$D/claims" && exec 9>"$D/claims/.lock" && flock -n 9'
 """
 
 NET = r"""
@@ -211,16 +227,27 @@ def test_a_sandboxed_worker_cannot_cross_any_wall_and_the_contract_still_works(
     got = box.results("w1")
     assert got.pop("end") == ""
 
-    # what the contract needs works from inside
-    for key in ("workspace", "tmpdir", "report", "claim", "told", "cost", "runner_state"):
+    # what the contract needs works from inside: its room, and its verbs through the door
+    for key in ("workspace", "tmpdir", "report", "claim", "told", "cost", "runner_state", "flag"):
         assert got.pop(key) == "ok", key
-    assert (box.data / "reports" / "w1.md").read_text() == "done\n"
+    assert (box.room("w1") / "reports" / "w1.md").read_text() == "done\n"
     assert json.loads((box.data / "claims" / "build-lock.json").read_text())["session"] == "w1"
     assert "w1" in (box.data / "cost.jsonl").read_text()
+    assert (box.data / "sessions" / "w1" / "note").read_text() == "needs a key"
+    # the door holds each verb to the box's own worker, whatever the arguments say
+    assert not (box.data / "claims" / "other-lock.json").exists()
+    assert not (box.data / "sessions" / "other" / "note").exists()
     # the data dir is an empty scratch folder inside, so these writes land there (or on
-    # /dev/null, for a hidden file) and never on the disk: the files below stay as they were
+    # /dev/null, for a hidden file) and never on the disk: nothing of the data dir is the
+    # box's to write, not even the contract's folders and ledgers
     for key in ("config_write", "journal_write", "other_log_write", "other_brief_write"):
         got.pop(key)
+    for key in [k for k in got if k.startswith("data_")]:
+        got.pop(key)
+    forged = subprocess.run(
+        ["grep", "-rl", "forged", str(box.data)], capture_output=True, text=True, check=False
+    )
+    assert forged.stdout == "", forged.stdout
     # and nothing else: every wall held, every escape failed
     walls = {k: v for k, v in got.items() if not k.startswith("net_")}
     assert walls == dict.fromkeys(walls, "no")
@@ -250,7 +277,7 @@ def test_a_sandboxed_worker_cannot_cross_any_wall_and_the_contract_still_works(
     assert "SANDBOX" in table
     status = json.loads(box.looop("status", "--json").stdout)
     assert {w["id"]: w["sandboxed"] for w in status["workers"]} == {"w1": True, "other": False}
-    box.looop("kill", "other")
+    assert box.looop("kill", "other").returncode == 0  # alive: the box's kill never reached it
 
 
 def test_ask_is_answered_inside_the_sandbox(tmp_path: Path, srt: Path) -> None:
@@ -360,7 +387,7 @@ def test_another_workers_log_stays_hidden_across_its_rotations(tmp_path: Path, s
     other = box.looop("worker", "start", "other", "x", "--command", command, "--no-sandbox")
     assert other.returncode == 0, other.stderr
     box.start("w1", LOOKER)
-    work = box.data / "sandbox" / "w1" / "work"
+    work = Paths.at(box.data).rooms / "w1" / "work"
     assert until(lambda: (work / "up").exists(), 30)  # its sandbox is set up: now rotate
     go.write_text("")
     assert until(lambda: "ROTATED-SECRET-after" in log_tail(box.data, "other", 5), 30)

@@ -19,6 +19,7 @@ import pytest
 
 from looop.core import sbxhost
 from looop.hot.clock import SystemClock
+from looop.hot.paths import Paths
 from looop.hot.where import runtime_base
 from tests.sandbox.test_sandboxed_worker import Box, Server
 
@@ -60,7 +61,7 @@ def _box(tmp_path: Path, srt: Path, a: Server, b: Server) -> Box:
 def _results(box: Box, wid: str) -> dict[str, str]:
     clock = SystemClock()
     deadline = clock.monotonic() + 60
-    path = box.data / "sandbox" / wid / "work" / "results"
+    path = Paths.at(box.data).rooms / wid / "work" / "results"
     while "done=1" not in (path.read_text() if path.exists() else ""):
         assert clock.monotonic() < deadline, f"{wid} never finished its probes"
         time.sleep(0.05)  # polled: nothing outside the box is told when a probe ends
@@ -202,7 +203,7 @@ def test_running_boxes_keep_their_network_when_the_sandbox_host_goes(lab: Lab) -
         for bridge in bridges:  # srt's socat, which a host killed outright leaves behind
             bridge.kill()
     assert _hosts(box) == []
-    (box.data / "sandbox" / "wa" / "work" / "go").touch()
+    (Paths.at(box.data).rooms / "wa" / "work" / "go").touch()
     got = _results(box, "wa")
     assert got["a"] == "from-a" and got["b"] != "from-b"
     assert a.hits == 1 and b.hits == 0
@@ -219,7 +220,7 @@ def test_the_filter_outlives_the_worker_whose_run_began_it(lab: Lab) -> None:
     [old] = _filters(box)
     os.kill(old.pid, signal.SIGKILL)
     old.wait(10)
-    (box.data / "sandbox" / "wa" / "work" / "results").unlink()
+    (Paths.at(box.data).rooms / "wa" / "work" / "results").unlink()
     done = box.looop("restart", "wa")  # its session keeps the launcher: it wraps anew,
     assert done.returncode == 0, done.stderr  # bound to the filter alive now
     got = _results(box, "wa")
@@ -230,7 +231,7 @@ def test_the_filter_outlives_the_worker_whose_run_began_it(lab: Lab) -> None:
     done = box.looop("kill", "wa")
     assert done.returncode == 0, done.stderr
     assert box.wait("wa") != 124
-    (box.data / "sandbox" / "wb" / "work" / "go").touch()
+    (Paths.at(box.data).rooms / "wb" / "work" / "go").touch()
     got = _results(box, "wb")
     assert got["b"] == "from-b" and got["a"] != "from-a"
     assert [p.pid for p in _filters(box)] == [first.pid]  # the same filter, never swept
@@ -250,7 +251,7 @@ def test_a_filter_that_died_is_started_again_by_the_next_start(lab: Lab) -> None
     assert got["a"] == "from-a" and got["b"] != "from-b"
     [again] = _filters(box)
     assert again.pid != old.pid
-    (box.data / "sandbox" / "wa" / "work" / "go").touch()
+    (Paths.at(box.data).rooms / "wa" / "work" / "go").touch()
     got = _results(box, "wa")
     assert got["a"] == "from-a" and got["b"] != "from-b"
     assert a.hits == 2 and lab.b.hits == 0

@@ -86,7 +86,7 @@ def _the_ask(
     """The id of the ask to wait on: the one named by --wait, the one this request already
     asked, or a new one (recorded and notified)."""
     p = ctx.paths
-    # set by the home for a worker away from home (remote/answer.py): one ask per request
+    # set by the home for a worker away from home (core/contract.py): one ask per request
     key = request_key(ctx.env)[0]
     earlier = keyed_ask(p.asks, who, key) if key and wait_id is None else None
     if wait_id is not None:

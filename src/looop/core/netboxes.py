@@ -25,13 +25,23 @@ class Boxes:
         return os.path.join(self.root, fnv1a_128(user.encode("utf-8", "surrogateescape")) + ".json")
 
     def add(
-        self, user: str, token: str, allowed: list[str], denied: list[str], mark: str = ""
+        self,
+        user: str,
+        token: str,
+        allowed: list[str],
+        denied: list[str],
+        mark: str = "",
+        worker: str = "",
     ) -> None:
         """Register a box (its lists as srt checked them); `mark`: how its credentials show in
         its processes' command lines (bubblewrap's --setenv), by which `sweep` tells a box
-        that ended."""
+        that ended; `worker`: the worker whose box it is, the one its contract door speaks
+        for (none for a beat's, a run_shell's or a verify's box: they have no door)."""
         os.makedirs(self.root, mode=0o700, exist_ok=True)
-        rec = {"token": token, "allowed": allowed, "denied": denied, "mark": mark or user}
+        rec: dict[str, Any] = {"token": token, "allowed": allowed, "denied": denied}
+        rec["mark"] = mark or user
+        if worker:
+            rec["worker"] = worker
         self._write(self._path(user), rec)
 
     @staticmethod
@@ -65,6 +75,10 @@ class Boxes:
         except FileNotFoundError:
             return []
         return [os.path.join(self.root, n) for n in names]
+
+    def speaking(self, worker: str) -> bool:
+        """Whether a box of `worker` is still registered (its door open)."""
+        return any(rec.get("worker") == worker for rec in map(_load, self._paths()) if rec)
 
     def remove(self, user: str) -> None:
         try:

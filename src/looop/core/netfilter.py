@@ -15,8 +15,9 @@ import threading
 import time
 
 from looop.core import netns
+from looop.core.door import home_door
 from looop.core.netboxes import Boxes, command_lines
-from looop.core.netproxy import Busy, find_box, handle
+from looop.core.netproxy import Busy, Door, find_box, handle
 from looop.hot.procname import name_self
 
 MAX_OPEN = 1024  # connections served at once, every box of the home together
@@ -84,6 +85,7 @@ def serve(
     busy: Busy | None = None,
     most: int = MAX_OPEN,
     ports: Ports | None = None,
+    door: Door | None = None,
 ) -> None:
     """Accept on `listener` (and on the boxes' ports) until it is closed: a thread per
     connection, at most `most` at once (one box opening thousands must not starve the home's
@@ -99,7 +101,7 @@ def serve(
 
     def run(conn: socket.socket) -> None:
         try:
-            handle(conn, boxes, busy=busy, hello=lambda c: join(c, boxes, ports))
+            handle(conn, boxes, busy=busy, hello=lambda c: join(c, boxes, ports), door=door)
         finally:
             slots.release()
 
@@ -216,6 +218,22 @@ def reclaim(boxes: Boxes, ports: Ports, lines: dict[int, bytes]) -> int:
     return taken
 
 
+class HomeDoor:
+    """The door of this home's sandboxed workers (core/door.py), opened on
+    the first knock."""
+
+    def __init__(self, data: str, env: dict[str, str], boxes: Boxes) -> None:
+        self.data, self.env, self.boxes = data, env, boxes
+        self.lock = threading.Lock()
+        self.door: Door | None = None
+
+    def __call__(self, worker: str, body: bytes) -> tuple[int, bytes]:
+        with self.lock:
+            if self.door is None:
+                self.door = home_door(self.data, self.env, self.boxes.speaking)
+        return self.door(worker, body)
+
+
 def main(argv: list[str]) -> int:
     """`python -m looop.core.netfilter SOCKET BOXES IDLE_S [--ready-fd N]`, run in the home's
     data dir: serve until no box is left and no connection came for IDLE_S, or the data dir
@@ -243,7 +261,8 @@ def main(argv: list[str]) -> int:
     listener.listen(128)
     ports = Ports()
     reclaim(boxes, ports, command_lines())  # before any thread: it forks
-    args = (listener, boxes, busy, MAX_OPEN, ports)
+    door = HomeDoor(os.getcwd(), dict(os.environ), boxes)
+    args = (listener, boxes, busy, MAX_OPEN, ports, door)
     server = threading.Thread(target=serve, args=args, daemon=True)
     server.start()
     stop = threading.Event()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import json
 import re
 import select
 import socket
@@ -32,6 +33,10 @@ HEAD_MAX = 64 * 1024  # an HTTP request head, or a SOCKS greeting, longer than t
 DIAL_TIMEOUT_S = 30.0
 IDLE_HANDSHAKE_S = 60.0  # a client that says nothing for this long is hung up on
 CHUNK = 65536
+DOOR_HOST = "looop.door"  # a box's contract requests go here; the filter answers them itself
+DOOR_MAX = 2 << 20  # a request's body (the contract's own caps are smaller)
+JSON = "Content-Type: application/json\r\n"
+_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 403: "Forbidden", 413: "Too Large"}
 HELLO = b"\x00"  # a box handing over its ports (core/netjoin.py), not a client
 DENIED_BODY = b"Connection blocked by network allowlist"
 _CONNECT_TARGET = re.compile(r"\[([^\]]+)\]:(\d+)|([^:]+):(\d+)")
@@ -44,6 +49,7 @@ _HOP = frozenset(
 class Box(NamedTuple):
     token: str
     lists: netrules.Lists
+    worker: str  # whose contract door the box may knock on ("": none)
 
 
 def find_box(boxes: Boxes, user: str, token: str) -> Box | None:
@@ -58,10 +64,14 @@ def find_box(boxes: Boxes, user: str, token: str) -> Box | None:
     held = rec.get("token")
     if not isinstance(held, str) or not hmac.compare_digest(held, token):
         return None
-    return Box(held, lists)
+    worker = rec.get("worker")
+    return Box(held, lists, worker if isinstance(worker, str) else "")
 
 
 Resolve = Callable[[str, int], list[str]]
+# A worker's contract request through its box's door: (the worker the box is registered
+# for, the request's body) -> (HTTP status, JSON body). Served outside the box.
+Door = Callable[[str, bytes], tuple[int, bytes]]
 
 
 def _resolve(host: str, port: int) -> list[str]:
@@ -83,6 +93,8 @@ def dial(
     """A connection to host:port for `box`, by its lists and the resolved-address guard.
     Raises Refused (the rules say no) or OSError (the rules said yes; the network did not)."""
     why = netrules.verdict(box.lists, host, port)
+    if host.lower().rstrip(".") == DOOR_HOST:
+        why = "the door is answered by the filter itself, over plain HTTP"
     if why is not None:
         raise Refused(why)
     canon = netrules.canonical_host(host) or host
@@ -120,14 +132,16 @@ def handle(
     resolve: Resolve = _resolve,
     busy: Busy | None = None,
     hello: Callable[[socket.socket], str] | None = None,
+    door: Door | None = None,
 ) -> None:
     """One client connection, start to end; `hello` answers a box handing over its ports
-    (core/netfilter.py), on the filter's own socket only."""
+    (core/netfilter.py), on the filter's own socket only; `door` answers a worker's contract
+    request sent to DOOR_HOST."""
     if busy is not None:
         with busy.lock:
             busy.open += 1
     try:
-        _handle(conn, boxes, resolve, hello)
+        _handle(conn, boxes, resolve, hello, door)
     finally:
         if busy is not None:
             with busy.lock:
@@ -140,6 +154,7 @@ def _handle(
     boxes: Boxes,
     resolve: Resolve,
     hello: Callable[[socket.socket], str] | None,
+    door: Door | None = None,
 ) -> None:
     conn.settimeout(IDLE_HANDSHAKE_S)
     try:
@@ -153,7 +168,7 @@ def _handle(
             upstream = _socks(conn, boxes, resolve)
             buffered = b""
         else:
-            upstream, buffered = _http(conn, boxes, resolve)
+            upstream, buffered = _http(conn, boxes, resolve, door)
         if upstream is None:
             return
         with upstream:
@@ -232,7 +247,7 @@ def _credentials(headers: list[tuple[str, str]]) -> tuple[str, str] | None:
 
 
 def _http(
-    conn: socket.socket, boxes: Boxes, resolve: Resolve
+    conn: socket.socket, boxes: Boxes, resolve: Resolve, door: Door | None = None
 ) -> tuple[socket.socket | None, bytes]:
     got = _read_head(conn)
     if got is None:
@@ -261,6 +276,9 @@ def _http(
         host, port_text = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         if m.group(1):
             host = f"[{host}]"
+        if host.lower().rstrip(".") == DOOR_HOST:
+            _deny(conn)  # the door speaks plain HTTP to its own filter, never a tunnel
+            return None, b""
         upstream = _open(conn, box, host, int(port_text), resolve)
         if upstream is not None:
             conn.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
@@ -270,6 +288,9 @@ def _http(
         _answer(conn, "400 Bad Request")  # an origin-form or https:// target: not a proxy's
         return None, b""
     host, port = m.group(1), int(m.group(2) or 80)
+    if host.lower().rstrip(".") == DOOR_HOST:
+        _knock(conn, box, method, headers, rest, door)
+        return None, b""
     spelled = {v.lower() for n, v in headers if n.lower() == "host"}
     want = {host.lower(), f"{host}:{port}".lower()} if port != 80 else {host.lower(), f"{host}:80"}
     if len(spelled) > 1 or (spelled and not spelled <= want):
@@ -284,6 +305,46 @@ def _http(
     origin = f"{method} {m.group(3) or '/'} {version}"
     out = "\r\n".join([origin, *kept, "Connection: close", "", ""]).encode("latin-1")
     return upstream, out + rest
+
+
+def _knock(
+    conn: socket.socket,
+    box: Box,
+    method: str,
+    headers: list[tuple[str, str]],
+    rest: bytes,
+    door: Door | None,
+) -> None:
+    """A worker's contract request at its box's door: its body read whole (bounded), then
+    answered by `door` as the worker the box is registered for — who the box is, never what
+    the request says."""
+    if door is None or not box.worker:
+        _answer(conn, "403 Forbidden", JSON, _error("this box has no door to looop"))
+        return
+    if method != "POST":
+        _answer(conn, "405 Method Not Allowed", JSON, _error("the door takes POST only"))
+        return
+    lengths = [v for n, v in headers if n.lower() == "content-length"]
+    if len(lengths) != 1 or not lengths[0].isdecimal():
+        _answer(conn, "411 Length Required", JSON, _error("one Content-Length, please"))
+        return
+    size = int(lengths[0])
+    if size > DOOR_MAX:
+        _answer(conn, "413 Content Too Large", JSON, _error(f"over {DOOR_MAX >> 10} KiB"))
+        return
+    body = rest[:size]
+    while len(body) < size:
+        got = conn.recv(min(CHUNK, size - len(body)))
+        if not got:
+            return
+        body += got
+    conn.settimeout(None)  # an ask may wait for its answer as long as the door holds it
+    status, reply = door(box.worker, body)
+    _answer(conn, f"{status} {_REASONS.get(status, 'Answer')}", JSON, reply)
+
+
+def _error(line: str) -> bytes:
+    return json.dumps({"error": line}).encode()
 
 
 def _open(

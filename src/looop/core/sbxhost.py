@@ -97,10 +97,11 @@ def _checked(home: Home, lib: str) -> str:
     return sock
 
 
-def wrap(home: Home, lib: str, settings: dict[str, object], command: str) -> str:
+def wrap(home: Home, lib: str, settings: dict[str, object], command: str, door: str = "") -> str:
     """The shell line that runs `command` inside srt's sandbox under `settings`, wrapped by
     this home's host (started when none serves), its network pointed at the home's filter
-    (core/netfilter.py), where the box is registered with its lists before this returns.
+    (core/netfilter.py), where the box is registered with its lists before this returns —
+    and, for a worker's box, as that worker's (`door`: the contract door it may knock on).
     Raises HostError, one line."""
     sock = _checked(home, lib)
     net = filter_socket(home)
@@ -124,7 +125,7 @@ def wrap(home: Home, lib: str, settings: dict[str, object], command: str) -> str
     assert isinstance(token, str) and isinstance(mark, str)
     allowed, denied = _lists(settings)
     try:
-        Boxes(_boxes_dir(net)).add(user, token, allowed, denied, mark)
+        Boxes(_boxes_dir(net)).add(user, token, allowed, denied, mark, door)
     except OSError as e:
         raise HostError(f"the sandbox's filter cannot take the box: {e}") from None
     ensure_filter(home)  # one that went idle meanwhile is back before the box runs

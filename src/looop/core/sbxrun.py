@@ -1,8 +1,9 @@
 """A box's command line, as its session stores it: `python -m looop.core.sbxrun LIB BASE DATA
-SETTINGS LINE` asks the home's sandbox host (core/sbxhost.py) to wrap LINE under the settings
-file, then becomes bubblewrap's line (exec: nothing of it stays). The wrap happens at each run,
-as `srt -s SETTINGS -c LINE` did, so a restarted session gets the host and bridge alive now —
-a stored bubblewrap line would name a bridge that died with an idle host."""
+SETTINGS LINE [WORKER]` asks the home's sandbox host (core/sbxhost.py) to wrap LINE under the
+settings file (a worker's box registered as WORKER's, for its door), then becomes
+bubblewrap's line (exec: nothing of it stays). The wrap happens at each run, as `srt -s
+SETTINGS -c LINE` did, so a restarted session gets the host and bridge alive now — a stored
+bubblewrap line would name a bridge that died with an idle host."""
 
 from __future__ import annotations
 
@@ -14,14 +15,18 @@ from looop.hot import ljson
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 5:
-        sys.stderr.write("usage: python -m looop.core.sbxrun LIB BASE DATA SETTINGS LINE\n")
+    if len(argv) not in (5, 6):
+        sys.stderr.write(
+            "usage: python -m looop.core.sbxrun LIB BASE DATA SETTINGS LINE [WORKER]\n"
+        )
         return 2
-    lib, base, data, path, line = argv
+    lib, base, data, path, line = argv[:5]
+    door = argv[5] if len(argv) == 6 else ""  # a worker's box: the door it may knock on
     try:
         with open(path, encoding="utf-8") as f:
             settings = ljson.loads(f.read())
-        wrapped = sbxhost.wrap(sbxhost.Home(base, data, dict(os.environ)), lib, settings, line)
+        home = sbxhost.Home(base, data, dict(os.environ))
+        wrapped = sbxhost.wrap(home, lib, settings, line, door)
     except (OSError, ValueError, sbxhost.HostError) as e:
         sys.stderr.write(f"looop: the sandbox cannot be set up: {e}\n")
         return 1

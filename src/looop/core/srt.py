@@ -254,10 +254,11 @@ def argv(
     line: str,
     tmp: str,
     home: Home | None = None,
+    door: str = "",
 ) -> list[str]:
     """Write srt's `settings` (from conf) at `path`; the argv that runs `line` under them
-    with `tmp` as its TMPDIR."""
-    return argvs(srt, path, settings, [line], tmp, home)[0]
+    with `tmp` as its TMPDIR (`door`: the worker whose box it is; see argvs)."""
+    return argvs(srt, path, settings, [line], tmp, home, door)[0]
 
 
 def argvs(
@@ -267,12 +268,14 @@ def argvs(
     lines: list[str],
     tmp: str,
     home: Home | None = None,
+    door: str = "",
 ) -> list[list[str]]:
     """argv for each of `lines`, the settings written once (a beat's sandboxed sensors).
     With the `home`, each line is wrapped by that home's sandbox host (core/sbxhost.py) and
     runs as bubblewrap's own line, no srt process beside it; without one, or where srt's
     library is not beside `srt`, under `srt -s SETTINGS -c LINE`. Raises SandboxError when
-    the host cannot wrap it."""
+    the host cannot wrap it. `door`: the worker whose box each line is, registered as such
+    with the home's filter, which then answers its contract verbs (core/contract.py)."""
     domains = _save(path, settings)
     inner = [_inner(line, tmp, domains) for line in lines]
     lib = sbxhost.library(srt) if home is not None else None
@@ -283,7 +286,7 @@ def argvs(
     except sbxhost.HostError as e:
         raise SandboxError(f"the sandbox cannot be set up: {e}") from None
     run = [sys.executable, "-m", "looop.core.sbxrun", lib, home.base, home.data, path]
-    return [[*run, line] for line in inner]
+    return [[*run, line, door] if door else [*run, line] for line in inner]
 
 
 def conf(

@@ -6,6 +6,7 @@ import os
 import sys
 
 from looop import __version__
+from looop.hot.contractverbs import BOX_VERBS
 from looop.hot.termstream import SafeStream
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
@@ -44,6 +45,8 @@ _FACES = {
     "w": "looop.hot.workerstart",
     "kill": "looop.hot.killfast",
 }
+DOOR_FACE = "looop.remote.boxdoor"
+
 # The fast verbs that end within moments once served (a beat and a worker start do not): the
 # console entry (hot/boot.py) ends their process without the interpreter's teardown.
 SHORT_VERBS = frozenset(_FACES) - {"tick", "worker", "w"}
@@ -67,6 +70,8 @@ def _fast(
     if caller is not None and argv[:1] != ["tick"]:
         caller = None  # only a beat names its holder
     name = _FACES.get(argv[0]) if argv else None
+    if argv and argv[0] in BOX_VERBS and env.get("LOOOP_DOOR"):
+        name = DOOR_FACE  # a sandboxed worker: its contract verbs go through its box's door
     if name is None:
         return False
     face = __import__(name, fromlist=("serve",))  # lazy: the verb table: a verb loads its face

@@ -94,9 +94,20 @@ class Paths:
 
     @property
     def sandbox(self) -> Path:
-        """One folder per sandboxed worker (sandbox/<id>: srt.json, work/, tmp/), +tick's
-        and +run_shell's."""
+        """One folder per sandboxed worker (sandbox/<id>: srt.json, its knobs; what it writes is
+        in its room, `rooms`), +tick's and +run_shell's."""
         return self.data / where.SANDBOX
+
+    @property
+    def work(self) -> Path:
+        """What sandboxed boxes write, beside the data dir and never in it (`<data>.work`): a
+        box never writes the data dir, so nothing the pulse reads is a box's making."""
+        return self.data.parent / f"{self.data.name}.work"
+
+    @property
+    def rooms(self) -> Path:
+        """One folder per sandboxed worker's box (rooms/<id>: work/, tmp/, reports/)."""
+        return self.work / "rooms"
 
     @property
     def sessions(self) -> Path:

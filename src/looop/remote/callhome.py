@@ -3,7 +3,7 @@ key chosen once) sent home again and again until the home answers, whatever carr
 SSH relay's unix socket, remote/ssh/shim.py; the web API over HTTPS, remote/kube/shim.py).
 
 A worker calls these verbs often. The key is kept across
-retries, so the home runs the verb once however often the link drops (remote/answer.py)."""
+retries, so the home runs the verb once however often the link drops (core/contract.py)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import TextIO
 
-# The verbs the home answers for a worker away from home; every other verb runs where it is.
-RELAYED = frozenset({"ask", "claim", "unclaim", "tell", "told", "cost"})
 RETRY_S = 1.0
 GIVE_UP_S = 120.0  # every verb but ask: a home gone this long is said, not waited on forever
 EX_TEMPFAIL = 75  # the home did not answer in time: try again later
@@ -109,3 +107,30 @@ def call(
             err.flush()
             said = True
         sleep(RETRY_S)
+
+
+def outcome(status: int, data: bytes, url: str) -> dict[str, object] | Refused | Pending | None:
+    """What one HTTP answer means for the retry loop."""
+    if status == 200:
+        return answer_of(data)  # None when it does not read as one: ask again
+    if status == 202:
+        return PENDING
+    if status >= 500 or status == 429:
+        return None
+    why = _error_line(data) or f"HTTP {status}"
+    if status in (400, 405, 411, 413):
+        return Refused(f"the home refused the request: {why}", 2)
+    if status in (401, 403):
+        return Refused(f"the home refused this worker: {why}", 3)
+    if status == 404:
+        return Refused(f"the home at {url} serves no contract (its looop is older?): {why}", 3)
+    return Refused(f"the home answered HTTP {status}: {why}", 3)
+
+
+def _error_line(data: bytes) -> str:
+    try:
+        got = json.loads(data.decode("utf-8", "replace"))
+    except ValueError:
+        return ""
+    err = got.get("error") if isinstance(got, dict) else None
+    return " ".join(err.split())[:300] if isinstance(err, str) else ""

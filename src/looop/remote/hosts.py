@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -411,3 +412,19 @@ def mark_over(data: Path, wid: str, exit_code: int | None) -> None:
         rec["over"] = True
         rec["exit_code"] = exit_code
         store.write_json(record_file(data, wid), rec)
+
+
+def remote_worker(data: Path) -> Callable[[str], str | None]:
+    """Who may speak over the web API (core/contract.py's `allowed`): a worker the home
+    started away from home (its record in hosts/workers/, written by the SSH and Kubernetes
+    engines) that is not over."""
+
+    def allowed(worker: str) -> str | None:
+        rec = record(data, worker)
+        if rec is None:
+            return f"{worker} is no worker this home started away from home"
+        if rec.get("over"):
+            return f"worker {worker} is over: its contract is closed"
+        return None
+
+    return allowed

@@ -23,11 +23,12 @@ from starlette.staticfiles import StaticFiles
 
 from looop import __version__
 from looop.core.context import Ctx
+from looop.core.contract import Answerer, Refusal, Run
 from looop.core.webconfig import mcp_over_http
 from looop.hot import jsonsafe
 from looop.hot.errors import LooopError
 from looop.remote import tokens
-from looop.remote.answer import Answerer, Refusal, Run, remote_worker
+from looop.remote.hosts import remote_worker
 from looop.web import actions, metrics, reads
 from looop.web.auth import Guard
 from looop.web.cache import Changes, Kept, Key, key_of, state_inputs
@@ -160,7 +161,7 @@ def _open_site(ctx: Ctx, contract_wait_s: float) -> Site:
     return Site(
         ctx=ctx,
         hub=Hub(ctx),
-        answerer=Answerer(ctx, remote_worker(ctx), self_only=True),
+        answerer=Answerer(ctx, remote_worker(ctx.paths.data), self_only=True),
         changes=Changes.open(ctx.paths, ctx.env),
         contract_wait_s=contract_wait_s,
     )

@@ -6,7 +6,7 @@ It speaks only as the worker in its LOOOP_SESSION_ID, and each tool runs the sam
 shell contract runs, through the same "$LOOOP_BIN": on this machine that is looop itself; in a
 sandbox, the same looop under the same walls; away from home, the relay or the per-worker
 token's call home. So the rules are those of the shell contract, and an argument naming
-another worker is refused here by the per-worker token's own rule (remote/answer.as_self)
+another worker is refused here by the per-worker token's own rule (core/contract.as_self)
 before anything runs.
 
 It speaks MCP's stdio transport itself (newline-delimited JSON-RPC, the initialize
@@ -25,9 +25,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, BinaryIO
 
 from looop import __version__
+from looop.core.contract import as_self
 from looop.hot.errors import LooopError
 from looop.hot.tellbox import AskError, check_worker
-from looop.remote.answer import as_self
 
 NAME = "looop"  # the tools show as mcp__looop__claim and the like
 MAX_OUTPUT = 64 << 10  # characters of a verb's answer handed back

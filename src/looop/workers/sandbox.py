@@ -30,7 +30,6 @@ from looop.core.srt import (
     WORKER_OFF,
     SandboxError,
     is_loopback,
-    listdir,
     missing,
     require,
     srt_program,
@@ -81,6 +80,11 @@ def folder(ctx: Ctx, wid: str) -> str:
     return os.path.join(str(ctx.paths.sandbox), wid)
 
 
+def room(ctx: Ctx, wid: str) -> str:
+    """What the worker's box writes (work/, tmp/, reports/): outside the data dir."""
+    return os.path.join(str(ctx.paths.rooms), wid)
+
+
 def forget(ctx: Ctx, wid: str) -> None:
     """A new start of this id: the last run's settings no longer say anything."""
     store.remove(os.path.join(folder(ctx, wid), SETTINGS))
@@ -100,27 +104,15 @@ def settings(
     with its `env`, the model endpoint that env points its runner at (core/endpoints.py)."""
     data = str(ctx.paths.data)
     p = ctx.paths
-    mine = folder(ctx, wid)
+    mine = room(ctx, wid)
     parts = srt.runner_parts(runner, home, env)
-    write = [
-        os.path.join(mine, "work"),
-        os.path.join(mine, "tmp"),
-        str(p.reports),
-        str(p.claims),
-        str(p.asks),
-        str(p.tells),
-        str(p.events),
-        str(p.cost_ledger),
-        *parts.state,
-        *policy.write,
-    ]
-    # The data dir is denied whole; back in come only what the contract reads (the writes
-    # above come back writable): its brief and knobs, the PLAYBOOK (it may name a lease), the
-    # answers to its asks, and the sessions and remote-worker records a lease's holder is
-    # known alive by (a claim must never take a live worker's lease).
+    # Nothing of the data dir: what the worker changes of looop's state goes through its
+    # box's door (core/contract.py), which writes it outside the box.
+    write = [*(os.path.join(mine, d) for d in ROOM), *parts.state, *policy.write]
+    # The data dir is denied whole; back in come only what the worker reads: its brief and
+    # knobs, and the PLAYBOOK (it may name a lease).
     walls, allow = _data_walls(data, wid)
     deny = [*HOME_SECRETS, *walls, str(p.config), *policy.deny_read]
-    deny.extend(_other_terminals(data, str(p.sessions), wid))
     locked = list(parts.locked)
     if tree is not None:
         git_write, git_locked = sandbox_write(tree)
@@ -139,28 +131,11 @@ def _data_walls(data: str, wid: str) -> tuple[list[str], list[str]]:
             os.path.join("prompts", f"{wid}.md"),
             os.path.join(where.SANDBOX, wid, "config.json"),
             "PLAYBOOK.md",
-            "answers",
-            "sessions",
-            os.path.join("hosts", "workers"),
         ],
     )
 
 
-def _other_terminals(data: str, sessions: str, wid: str) -> list[str]:
-    """Within sessions/: other workers' terminals and supervisor errors, as they are now (srt
-    hides only what exists)."""
-    deny: list[str] = []
-    for name in listdir(sessions):
-        if name != wid:
-            sdir = os.path.join(data, "sessions", name)
-            deny.append(os.path.join(sdir, "supervisor.err"))
-            # its folder of log files, so what rotation renames or begins there stays hidden
-            # (hot/logfiles.py); a session made before the folder has a plain file
-            if os.path.isdir(os.path.join(sdir, "log")):
-                deny.append(os.path.join(sdir, "log"))
-            else:
-                deny.append(os.path.join(sdir, "output.log"))
-    return deny
+ROOM = ("work", "tmp", "reports")  # a box's room: its workspace, TMPDIR and deliverables
 
 
 SHELL_DIR = "+run_shell"  # under sandbox/: '+' is in no worker id
@@ -229,43 +204,33 @@ def prepare(
     file."""
     home = env.get("HOME")
     mine = folder(ctx, wid)
+    box = room(ctx, wid)
     _make_room(ctx, wid, runner, home)
     conf = settings(ctx, wid, runner, policy, home, tree, env)
     if tree is not None:
         # srt starts in the data dir, which it cannot write: the empty files it would mount
         # over the shell and tool settings missing where it starts never land in the worktree
         line = f"cd -- {shlex.quote(tree.path)} || exit 1; {line}"
-    tmp = os.path.join(mine, "tmp")
-    argv = srt.argv(prog, os.path.join(mine, SETTINGS), conf, line, tmp, sbxhost.home_of(ctx))
+    tmp = os.path.join(box, "tmp")
+    settings_at = os.path.join(mine, SETTINGS)
+    argv = srt.argv(prog, settings_at, conf, line, tmp, sbxhost.home_of(ctx), door=wid)
     child = dict(env)
     child["LOOOP_CONFIG"] = _knobs_only_config(raw_config, mine)
-    child["LOOOP_WORKSPACE"] = tree.path if tree is not None else os.path.join(mine, "work")
+    child["LOOOP_HOME_CONFIG"] = str(ctx.paths.config)  # the door's, outside (hidden inside)
+    child["LOOOP_DOOR"] = "1"  # its contract verbs knock on the door (remote/boxdoor.py)
+    child["LOOOP_REPORTS_DIR"] = os.path.join(box, "reports")
+    child["LOOOP_WORKSPACE"] = tree.path if tree is not None else os.path.join(box, "work")
     if tree is not None:
         _git_quiet(child)
     return argv, child
 
 
 def _make_room(ctx: Ctx, wid: str, runner: str, home: str | None) -> None:
-    """srt binds only what exists: every writable folder is made now, so a first `ask` or a
-    first report can be written from inside."""
-    mine = folder(ctx, wid)
-    p = ctx.paths
-    for d in (
-        os.path.join(mine, "work"),
-        os.path.join(mine, "tmp"),
-        str(p.reports),
-        str(p.claims),
-        str(p.asks),
-        os.path.join(str(p.asks), "archive"),
-        str(p.answers),
-        str(p.tells),
-        os.path.join(str(p.tells), "consumed"),
-        os.path.join(str(p.data), "hosts", "workers"),
-    ):
-        os.makedirs(d, exist_ok=True)
-    for f in (str(p.events), str(p.cost_ledger)):
-        with open(f, "a", encoding="utf-8"):
-            pass
+    """srt binds only what exists: every writable folder is made now, so a first report can
+    be written from inside."""
+    os.makedirs(folder(ctx, wid), exist_ok=True)
+    for d in ROOM:
+        os.makedirs(os.path.join(room(ctx, wid), d), mode=0o700, exist_ok=True)
     srt.make_state(runner, home)
 
 
@@ -341,7 +306,7 @@ def verify_argv(
         _make_room(ctx, wid, rec.runner, home)
         conf = settings(ctx, wid, rec.runner, rec.sandbox, home, tree, env)
         path = os.path.join(mine, VERIFY_SETTINGS)
-        tmp = os.path.join(mine, "tmp")
+        tmp = os.path.join(room(ctx, wid), "tmp")
         argv = srt.argv(prog, path, conf, cmd, tmp, sbxhost.home_of(ctx))
     except OSError as e:  # e.g. a folder the worker swapped for a dangling symlink
         raise SandboxError(f"{who} cannot set up the worker's sandbox: {e}") from None
@@ -362,17 +327,25 @@ def with_note(contract: str, wid: str) -> str:
     """The contract as it reads inside srt: only what works there (the supervisor's socket,
     the repos and /tmp are out of reach), with the walls as its last rule."""
     contract = replace_rule(contract, "**Need a human", _ASK.replace("__ID__", wid))
-    contract = contract.replace("your own worktree.", 'your workspace ("$LOOOP_WORKSPACE").')
+    contract = replace_rule(contract, "**Files**", _FILES.replace("__ID__", wid))
     contract = replace_rule(contract, "**Code work**", _CODE)
-    contract = replace_rule(contract, "**When you are completely done**", _DONE)
+    contract = replace_rule(
+        contract, "**When you are completely done**", _DONE.replace("__ID__", wid)
+    )
     return last_rule(contract, _NOTE)
 
 
-# the flag fallback is gone: `flag` writes the session's record, which is read-only inside
 _ASK = (
     "**Need a human decision, information or approval?** Do not guess. Ask and wait:\n"
     '  `answer=$("$LOOOP_BIN" ask __ID__ --prompt "<one clear question>" --options "yes,no")`\n'
-    "  The command blocks until a human answers and prints only the answer."
+    "  The command blocks until a human answers and prints only the answer. If `ask` fails, "
+    '`"$LOOOP_BIN" flag __ID__ "<what you need>"` and wait at your terminal.'
+)
+_FILES = (
+    "**Files**: the data dir (your starting directory) belongs to the pulse and is read-only "
+    'here. Write deliverables to "$LOOOP_REPORTS_DIR" (mention their paths in your asks) and '
+    'your work to "$LOOOP_WORKSPACE". Never edit PLAYBOOK.md, goals/ or sensors/; propose '
+    'changes in "$LOOOP_REPORTS_DIR/__ID__.md" and ask.'
 )
 _CODE = (
     "**Code work**: repos outside are read-only here. Clone the one you work on into your "
@@ -381,16 +354,16 @@ _CODE = (
 )
 _DONE = (
     "**When you are completely done** (nothing pending, nothing waiting on a human), end your "
-    "own session by exiting your CLI (looop's kill cannot reach it from inside the sandbox). "
-    "Never end it mid-task or while waiting."
+    'own session: `"$LOOOP_BIN" kill __ID__`. Never end it mid-task or while waiting.'
 )
 _NOTE = (
-    '**Sandbox**: you run inside a sandbox. Write your work in "$LOOOP_WORKSPACE" and '
-    'scratch files in "$TMPDIR"; deliverables still go to `reports/`. Everything else '
-    "is read-only or hidden (in the data dir, what you write outside `reports/` and the "
-    "contract's folders is not kept), and the network reaches only your model API and the "
-    'domains the human allowed. A write that fails with "Read-only file system" or a 403 from '
-    "the proxy is the sandbox: ask for access instead of working around it."
+    '**Sandbox**: you run inside a sandbox. Write your work in "$LOOOP_WORKSPACE", '
+    'scratch files in "$TMPDIR" and deliverables in "$LOOOP_REPORTS_DIR" (name their paths '
+    "in your asks). Everything else is read-only or hidden: the data dir belongs to looop, "
+    'and the `"$LOOOP_BIN"` verbs above are how you reach it. The network reaches only your '
+    'model API and the domains the human allowed. A write that fails with "Read-only file '
+    'system" or a 403 from the proxy is the sandbox: ask for access instead of working '
+    "around it."
 )
 
 

@@ -57,7 +57,7 @@ def waiter_line(
 
 
 def note_path(ctx: Ctx, wid: str) -> str:
-    return os.path.join(str(ctx.paths.sandbox), wid, "tmp", NOTE)
+    return os.path.join(str(ctx.paths.rooms), wid, "tmp", NOTE)
 
 
 def relay_line(note: str, argv: list[str], python: str | None = None) -> str:

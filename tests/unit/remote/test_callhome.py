@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from looop.remote import callhome
 from looop.remote.callhome import PENDING, Pending, Refused, call, request
-from looop.remote.kube import gohome, podrun
+from looop.remote.kube import podrun
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.process]  # real processes
 
@@ -110,7 +111,7 @@ def test_the_request_carries_stdin_only_for_a_dash() -> None:
     ],
 )
 def test_what_each_http_answer_means(status: int, body: bytes, want: object) -> None:
-    got = gohome.outcome(status, body, "https://home.example")
+    got = callhome.outcome(status, body, "https://home.example")
     if isinstance(want, tuple):
         assert isinstance(got, Refused) and want[0] in got.line and got.code == want[1]
     else:

@@ -99,7 +99,7 @@ def test_the_most_specific_setting_decides_and_on_keeps_the_configs_additions() 
     assert resolve(own, None, extra) == own
 
 
-def test_settings_deny_secrets_and_other_workers_and_allow_the_contract(ctx: Ctx) -> None:
+def test_settings_deny_secrets_and_the_data_dir_and_write_only_the_room(ctx: Ctx) -> None:
     home = str(ctx.paths.data.parent)
     (ctx.paths.sessions / "other").mkdir(parents=True)
     (ctx.paths.sessions / "w1").mkdir(parents=True)
@@ -112,28 +112,21 @@ def test_settings_deny_secrets_and_other_workers_and_allow_the_contract(ctx: Ctx
     fs, net = conf["filesystem"], conf["network"]
     data = str(ctx.paths.data)
     assert f"{home}/.ssh" in fs["denyRead"] and f"{home}/.aws" in fs["denyRead"]
-    # the data dir is denied whole, and only what the contract reads comes back
+    # the data dir is denied whole, and only what the worker reads comes back: its brief, its
+    # knobs and the PLAYBOOK (others' terminals, asks, answers and sessions stay hidden)
     assert data in fs["denyRead"] and str(ctx.paths.config) in fs["denyRead"]
     assert sorted(fs["allowRead"]) == sorted(
-        [
-            f"{data}/prompts/w1.md",
-            f"{data}/sandbox/w1/config.json",
-            f"{data}/PLAYBOOK.md",
-            f"{data}/answers",
-            f"{data}/sessions",
-            f"{data}/hosts/workers",
-        ]
+        [f"{data}/prompts/w1.md", f"{data}/sandbox/w1/config.json", f"{data}/PLAYBOOK.md"]
     )
     for name in ("web-token", "worker-token-key", "web.log"):  # nothing lets a credential back
         cred = f"{data}/.lock/{name}"
         assert not any(cred.startswith(a) for a in fs["allowRead"] + fs["allowWrite"])
-    # inside the sessions it may read: others' terminals and supervisor errors stay hidden
-    assert f"{data}/sessions/other/output.log" in fs["denyRead"]
-    assert f"{data}/sessions/other/supervisor.err" in fs["denyRead"]
-    assert not any("/w1" in p for p in fs["denyRead"])  # its own stay
-    assert f"{data}/sandbox/w1/work" in fs["allowWrite"] and f"{home}/src" in fs["allowWrite"]
-    assert f"{home}/.claude" in fs["allowWrite"]
-    assert data not in fs["allowWrite"] and str(ctx.paths.config) not in fs["allowWrite"]
+    # one door: nothing it may write is in the data dir (its room is beside it)
+    assert not [w for w in fs["allowWrite"] if w == data or w.startswith(data + "/")]
+    room = f"{ctx.paths.work}/rooms/w1"
+    assert {f"{room}/work", f"{room}/tmp", f"{room}/reports"} <= set(fs["allowWrite"])
+    assert f"{home}/src" in fs["allowWrite"] and f"{home}/.claude" in fs["allowWrite"]
+    assert str(ctx.paths.config) not in fs["allowWrite"]
     assert net["allowedDomains"] == ["api.anthropic.com", "statsig.anthropic.com", "127.0.0.1:9"]
     conf = sandbox.settings(ctx, "w1", "my-own-cli", ON, home)
     assert conf["network"]["allowedDomains"] == []  # a custom runner: only the user's list
@@ -151,16 +144,20 @@ def test_with_note_adds_the_walls_as_the_contracts_last_rule() -> None:
 
 
 def test_the_sandboxed_brief_offers_nothing_that_fails_inside() -> None:
-    """Its own kill (the supervisor's socket), a worktree in /tmp (read-only) and the flag
-    (the session's record is read-only) are what the plain brief says and the sandbox
-    refuses: the sandboxed one says what works instead, once, and keeps every other rule."""
+    """A worktree in /tmp (read-only) and writes to reports/ in the data dir (read-only) are
+    what the plain brief says and the sandbox refuses: the sandboxed one says what works
+    instead — its room, and the verbs that reach looop through its door (ask, flag, its own
+    kill) — and keeps every other rule."""
     from looop.workers.launch import contract_text
 
     plain = contract_text("w1", "claude")
     noted = sandbox.with_note(plain, "w1")
-    for gone in ('"$LOOOP_BIN" kill', "worktree add", '"$LOOOP_BIN" flag', "unflag"):
+    for gone in ("worktree add", "`reports/` (deliverables", "`claims/` (via claim)"):
         assert gone in plain and gone not in noted
-    assert "exiting your CLI" in noted and 'git clone <repo> "$LOOOP_WORKSPACE/<dir>"' in noted
+    for kept in ('"$LOOOP_BIN" kill w1', '"$LOOOP_BIN" flag w1', '"$LOOOP_BIN" claim'):
+        assert kept in noted
+    assert '"$LOOOP_REPORTS_DIR"' in noted
+    assert 'git clone <repo> "$LOOOP_WORKSPACE/<dir>"' in noted
     heads = [line.split("**")[1] for line in plain.splitlines() if line.startswith("- **")]
     assert [line.split("**")[1] for line in noted.splitlines() if line.startswith("- **")] == [
         *heads,

@@ -182,9 +182,9 @@ def test_the_verify_box_is_the_workers_own_settings(ctx: Ctx, tmp_path: Path) ->
     worker = json.loads((mine / SANDBOX_SETTINGS).read_text())
     box = json.loads((mine / sandbox.VERIFY_SETTINGS).read_text())
     assert box == worker  # the same walls, network and writable workspace
-    assert f"{ctx.paths.data}/sandbox/w1/work" in box["filesystem"]["allowWrite"]
+    assert f"{ctx.paths.rooms}/w1/work" in box["filesystem"]["allowWrite"]
     assert argv[:3] == [prog, "-s", str(mine / sandbox.VERIFY_SETTINGS)]
-    assert argv[4].endswith("; make test") and f"TMPDIR={mine}/tmp" in argv[4]
+    assert argv[4].endswith("; make test") and f"TMPDIR={ctx.paths.rooms}/w1/tmp" in argv[4]
 
 
 @pytest.mark.parametrize("case", ["gone", "off", "unreadable", "worktree-gone"])
@@ -215,9 +215,9 @@ def test_a_folder_the_worker_swapped_for_a_symlink_fails_the_verify_not_the_beat
     ran_sandboxed(ctx, "w1", settings=False)
     if sandbox.missing(env):
         pytest.skip(f"srt's helpers are not installed here: {sandbox.missing(env)}")
-    archive = ctx.paths.asks / "archive"  # asks/ is the worker's to write
-    archive.rmdir()
-    archive.symlink_to(tmp_path / "nowhere" / "x")
+    reports = ctx.paths.rooms / "w1" / "reports"  # its room is the worker's to write
+    reports.rmdir()
+    reports.symlink_to(tmp_path / "nowhere" / "x")
     with pytest.raises(SandboxError) as e:
         sandbox.verify_argv(ctx, WorkerBox("w1"), "make test", dict(env))
     assert "\n" not in str(e.value) and "cannot set up the worker's sandbox" in str(e.value)

@@ -7,12 +7,11 @@ a verb goes home. The retry loop is remote/callhome.py's, the SSH shim's too."""
 from __future__ import annotations
 
 import http.client
-import json
 import ssl
 import sys
 from urllib.parse import urlsplit
 
-from looop.remote.callhome import PENDING, Pending, Refused, answer_of, call, new_key, request
+from looop.remote.callhome import Pending, Refused, call, new_key, outcome, request
 
 TYPE_CHECKING = False  # as remote/callhome.py: each worker verb is a process, typing ~5 ms
 if TYPE_CHECKING:
@@ -83,33 +82,6 @@ class Home:
         finally:
             conn.close()
         return outcome(status, data, self.url)
-
-
-def outcome(status: int, data: bytes, url: str) -> dict[str, object] | Refused | Pending | None:
-    """What one HTTP answer means for the retry loop."""
-    if status == 200:
-        return answer_of(data)  # None when it does not read as one: ask again
-    if status == 202:
-        return PENDING
-    if status >= 500 or status == 429:
-        return None
-    why = _error_line(data) or f"HTTP {status}"
-    if status in (400, 413):
-        return Refused(f"the home refused the request: {why}", 2)
-    if status in (401, 403):
-        return Refused(f"the home refused this worker: {why}", 3)
-    if status == 404:
-        return Refused(f"the home at {url} serves no contract (its looop is older?): {why}", 3)
-    return Refused(f"the home answered HTTP {status}: {why}", 3)
-
-
-def _error_line(data: bytes) -> str:
-    try:
-        got = json.loads(data.decode("utf-8", "replace"))
-    except ValueError:
-        return ""
-    err = got.get("error") if isinstance(got, dict) else None
-    return " ".join(err.split())[:300] if isinstance(err, str) else ""
 
 
 def go_home(argv: list[str], env: Mapping[str, str]) -> int:

@@ -5,7 +5,7 @@ runs here.
 
 Import-light (os, sys, socket, json): workers call these verbs often. Each request carries a
 key chosen here and kept across retries, so a link that drops mid-verb is retried until the
-home answers, and the home runs it once (remote/callhome.py, remote/answer.py)."""
+home answers, and the home runs it once (remote/callhome.py, core/contract.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import socket
 import sys
 import time
 
+from looop.hot.contractverbs import RELAYED
 from looop.remote.callhome import PENDING, Pending, answer_of, call, new_key, request
-from looop.remote.callhome import RELAYED as RELAYED
 
 
 def _once(path: str, req: bytes) -> dict[str, object] | None:

@@ -1,7 +1,8 @@
-"""The home's answer to a worker away from home: one request (protocol 1: a contract verb, its
+"""The home's side of the worker contract: one request (protocol 1: a contract verb, its
 arguments, the worker, a key) checked, then run as the home's own `looop` verb against the
-home data dir as that worker (LOOOP_SESSION_ID). The SSH relay (remote/ssh/relay.py) and the
-web API's POST /api/v1/contract (web/app.py) both answer through this.
+home data dir as that worker (LOOOP_SESSION_ID). A worker away from home reaches it over the
+SSH relay (remote/ssh/relay.py) or the web API's POST /api/v1/contract (web/app.py); a
+sandboxed worker at home through its box's door (core/door.py).
 
 Once-only by key, across restarts of the answering process. Each request has an entry under
 `<data>/.contract/<worker>/<key>/`: `req.json` (what and how often started), `in`, and the
@@ -35,10 +36,9 @@ from typing import Any
 
 from looop.core.context import Ctx
 from looop.hot import locks, store
+from looop.hot.contractverbs import RELAYED, SELF_NAMED
 from looop.hot.errors import CorruptState
 from looop.hot.tellbox import AskError, check_worker
-from looop.remote import hosts as remote
-from looop.remote.callhome import RELAYED
 
 STATE_DIR = ".contract"
 KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -64,21 +64,6 @@ WRAP = (
 ASK_VALUED = frozenset({"--prompt", "-p", "--ref", "--options", "--wait"})
 
 Allowed = Callable[[str], str | None]  # worker -> why it may not speak (None: it may)
-
-
-def remote_worker(ctx: Ctx) -> Allowed:
-    """Who may speak over the web API: a worker the home started away from home (its record
-    in hosts/workers/, written by the SSH and Kubernetes engines) that is not over."""
-
-    def allowed(worker: str) -> str | None:
-        rec = remote.record(ctx.paths.data, worker)
-        if rec is None:
-            return f"{worker} is no worker this home started away from home"
-        if rec.get("over"):
-            return f"worker {worker} is over: its contract is closed"
-        return None
-
-    return allowed
 
 
 class Refusal(Exception):
@@ -147,10 +132,13 @@ class Answerer:
     arguments too (a worker token speaks for one worker: no `told OTHER`, no `claim
     --session OTHER`, no reading the home's spend)."""
 
-    def __init__(self, ctx: Ctx, allowed: Allowed, *, self_only: bool) -> None:
+    def __init__(
+        self, ctx: Ctx, allowed: Allowed, *, self_only: bool, verbs: frozenset[str] = RELAYED
+    ) -> None:
         self.ctx = ctx
         self.allowed = allowed
         self.self_only = self_only
+        self.verbs = verbs
         self.root = ctx.paths.data / STATE_DIR
         self.runs: dict[tuple[str, str], Run] = {}
         self.lock = threading.Lock()
@@ -169,11 +157,11 @@ class Answerer:
             raise Refusal(413, f"the arguments are over {MAX_ARGS} or {MAX_ARGV >> 10} KiB")
         if any("\x00" in a for a in argv):
             raise Refusal(400, "an argument holds a NUL byte")
-        if argv[0] not in RELAYED:
+        if argv[0] not in self.verbs:
             raise Refusal(
                 400,
                 f"`{_shown(argv[0])}` is not a contract verb the home answers "
-                f"({', '.join(sorted(RELAYED))})",
+                f"({', '.join(sorted(self.verbs))})",
             )
         if not isinstance(key, str) or not MIN_KEY <= len(key) <= MAX_KEY or set(key) - KEY_CHARS:
             raise Refusal(400, f"a request needs its key: {MIN_KEY}-{MAX_KEY} of [A-Za-z0-9_-]")
@@ -288,6 +276,7 @@ class Answerer:
             "LOOOP_REQUEST_KEY": req.key,
         }
         env.pop("LOOOP_REQUEST_RETRY", None)
+        env.pop("LOOOP_DOOR", None)  # the verb runs here, against the data dir itself
         if starts:
             env["LOOOP_REQUEST_RETRY"] = "1"  # cut before: the verb looks for its first run
         proc = subprocess.Popen(
@@ -456,6 +445,11 @@ def as_self(argv: list[str], worker: str) -> str | None:
         for name in _bare(rest, ASK_VALUED if verb == "ask" else frozenset()):
             if name != worker:
                 return f"worker {worker} may {verb} only as itself, not as {_shown(name)!r}"
+    if verb in SELF_NAMED:
+        named = _bare(rest, frozenset())[:1]
+        if named != [worker]:
+            who = _shown(named[0]) if named else "no one"
+            return f"worker {worker} may {verb} only itself, not {who!r}"
     if verb in ("claim", "unclaim"):
         for i, a in enumerate(rest):
             held = None

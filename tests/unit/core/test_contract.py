@@ -1,4 +1,4 @@
-"""The home's contract answerer (remote/answer.py): a request is checked, run as its worker
+"""The home's contract answerer (core/contract.py): a request is checked, run as its worker
 against the home data dir, and answered once per key — also by a new answerer on the same
 data dir (the answering process restarted), and also when the run itself was cut."""
 
@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
+from looop.core import contract as ans
 from looop.core.context import Ctx
+from looop.core.contract import Answerer, Refusal
 from looop.human.mailbox import answer, pending
-from looop.remote import answer as ans
 from looop.remote import hosts
-from looop.remote.answer import Answerer, Refusal, remote_worker
+from looop.remote.hosts import remote_worker
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.process]  # real processes
 
@@ -36,7 +37,7 @@ def home(ctx: Ctx) -> Ctx:
 
 
 def _answerer(home: Ctx) -> Answerer:
-    return Answerer(home, remote_worker(home), self_only=True)
+    return Answerer(home, remote_worker(home.paths.data), self_only=True)
 
 
 def _req(*argv: str, key: str = KEY, worker: str = "pw1", **more: Any) -> dict[str, Any]:
@@ -213,7 +214,7 @@ def test_a_worker_token_speaks_only_as_its_worker(home: Ctx, argv: list[str], ok
             a.check(_req(*argv))
         assert no.value.status == 403
     # the SSH relay's own machines are trusted with the rest (tests/hosts/test_contract.py)
-    assert Answerer(home, remote_worker(home), self_only=False).check(_req(*argv))
+    assert Answerer(home, remote_worker(home.paths.data), self_only=False).check(_req(*argv))
 
 
 # --- bad requests ------------------------------------------------------------------------
@@ -262,7 +263,7 @@ def test_stdin_and_the_worker_reach_the_verb(home: Ctx, tmp_path: Path) -> None:
         '#!/bin/sh\necho "argv=$* sid=$LOOOP_SESSION_ID data=$LOOOP_DATA_DIR"; cat; exit 7\n'
     )
     fake.chmod(0o755)
-    a = Answerer(replace(home, bin=str(fake)), remote_worker(home), self_only=True)
+    a = Answerer(replace(home, bin=str(fake)), remote_worker(home.paths.data), self_only=True)
     got = a.run(_req("tell", "hw1", "-", stdin="from stdin\n"))
     assert got == {
         "out": f"argv=tell hw1 - sid=pw1 data={home.paths.data}\nfrom stdin\n",

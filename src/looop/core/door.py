@@ -1,0 +1,85 @@
+"""The door of a home's sandboxed workers: a box writes nothing of the data dir, so every
+contract verb it speaks (BOX_VERBS) comes here as one request through the box's own proxy,
+served by the home's network filter (core/netfilter.py) outside every box. The box is known
+by the proxy credentials it came in with (core/netproxy.py), never by what the request says;
+each argument is held to that worker, and the verb runs as the home's own `looop` against the
+data dir, once per key (core/contract.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from looop.core.context import Ctx
+from looop.core.contract import Answerer, Refusal
+from looop.core.events import Emitter
+from looop.hot.clock import SystemClock
+from looop.hot.contractverbs import BOX_VERBS
+from looop.hot.paths import Paths
+
+DOOR_WAIT_S = 25.0  # a door call waits this long for its run, then answers 202 (ask again)
+
+
+def box_door(
+    ctx: Ctx, speaking: Callable[[str], bool], wait_s: float = DOOR_WAIT_S
+) -> Callable[[str, bytes], tuple[int, bytes]]:
+    """The door of the home's sandboxed workers (core/netproxy.py's `Door`): a request's body
+    answered as `worker`, the worker whose box it came from, while that box still runs
+    (`speaking`). The request may name its worker only as that one; every argument is held
+    to it (self_only), and the verbs are the box's (BOX_VERBS)."""
+
+    def allowed(worker: str) -> str | None:
+        return None if speaking(worker) else f"worker {worker}'s box has ended: its door is shut"
+
+    answerer = Answerer(ctx, allowed, self_only=True, verbs=BOX_VERBS)
+
+    def door(worker: str, body: bytes) -> tuple[int, bytes]:
+        try:
+            raw = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return 400, _said("the door takes one JSON object (contract protocol 1)")
+        if isinstance(raw, dict):
+            named = raw.get("worker")
+            if named not in (None, "", worker):
+                return 403, _said(f"this box speaks for worker {worker} only")
+            raw["worker"] = worker
+        try:
+            req = answerer.check(raw)
+        except Refusal as e:
+            return e.status, _said(e.message)
+        run = answerer.start(req)
+        if not run.done.wait(wait_s):
+            return 202, b'{"pending": true}'
+        return 200, json.dumps(run.answer).encode()
+
+    return door
+
+
+def home_door(
+    data: str, env: Mapping[str, str], speaking: Callable[[str], bool]
+) -> Callable[[str, bytes], tuple[int, bytes]]:
+    """`box_door` for the home in `data`, on the home's environment (`home_env`)."""
+    home = home_env(env)
+    clock = SystemClock()
+    paths = Paths.resolve(home, Path(data))
+    events = Emitter(clock=clock, events_path=None)
+    return box_door(Ctx(paths, clock, home, events, home.get("LOOOP_BIN", "looop")), speaking)
+
+
+# what a worker's environment holds that the home's does not
+WORKER_ONLY = frozenset({"LOOOP_DOOR", "LOOOP_SESSION_ID", "LOOOP_HOME_CONFIG", "LOOOP_WORKSPACE"})
+
+
+def home_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The home's own environment from whichever process started the filter: a box's launcher
+    passes its worker's, whose config is the knobs-only copy (LOOOP_HOME_CONFIG names the
+    real one) and whose verbs would knock on the door again."""
+    home = {k: v for k, v in env.items() if k not in WORKER_ONLY}
+    if env.get("LOOOP_HOME_CONFIG"):
+        home["LOOOP_CONFIG"] = env["LOOOP_HOME_CONFIG"]
+    return home
+
+
+def _said(line: str) -> bytes:
+    return json.dumps({"error": line}).encode()
