@@ -203,7 +203,7 @@ def test_a_sandboxed_worker_on_a_host_holds_every_wall_and_calls_home(
         for key in ("workspace", "tmpdir", "report", "claim", "told", "cost", "runner_state"):
             assert got.pop(key) == "ok", (key, looop(data, "log", "w1").stdout)
         assert got.pop("answer") == "yes"
-        assert (sat / "reports" / "w1.md").read_text() == "done\n"
+        assert (Paths.at(sat).rooms / "w1" / "reports" / "w1.md").read_text() == "done\n"
         claim = json.loads((data / "claims" / "build-lock.json").read_text())
         assert claim["session"] == "w1"
         assert "w1" in (data / "cost.jsonl").read_text()

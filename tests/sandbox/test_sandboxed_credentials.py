@@ -147,13 +147,14 @@ def test_a_sandboxed_worker_reads_no_credential_or_state_and_keeps_its_contract(
     got = results(Paths.at(box.data).rooms / "w1" / "work" / "results")
     assert got.pop("end") == "1", box.looop("log", "w1").stdout
     contract = ("claim", "unclaim", "told", "tell", "cost", "report", "brief", "playbook")
-    for key in (*contract, "own_log"):
+    for key in contract:  # through the door, or its room and what it reads
         assert got.pop(key) == "ok", (key, box.looop("log", "w1").stdout)
+    assert got.pop("own_log") == "no"  # sessions/ is looop's: hidden, its own too
     assert got.pop("claim_held") == "no"  # held by a live session: refused from inside
     assert got == dict.fromkeys(got, "no"), {k: v for k, v in got.items() if v != "no"}
     assert json.loads((box.data / "claims" / "held-lock.json").read_text())["session"] == "holder"
     assert not (box.data / "claims" / "build-lock.json").exists()
-    assert (box.data / "reports" / "w1.md").read_text() == "done\n"
+    assert (Paths.at(box.data).rooms / "w1" / "reports" / "w1.md").read_text() == "done\n"
     assert "w1" in (box.data / "cost.jsonl").read_text()
     assert "from w1" in box.looop("told", "holder").stdout
     box.looop("kill", "holder")

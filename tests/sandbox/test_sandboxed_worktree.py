@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from looop.hot.paths import Paths
 from tests.sandbox.test_sandboxed_worker import Box
 
 pytestmark = pytest.mark.timeout(120)
@@ -56,7 +57,9 @@ echo end >> "$r"
 
 def results(box: Box, wid: str) -> dict[str, str]:
     out: dict[str, str] = {}
-    for line in (box.data / "reports" / f"results-{wid}").read_text().splitlines():
+    for line in (
+        (Paths.at(box.data).rooms / wid / "reports" / f"results-{wid}").read_text().splitlines()
+    ):
         k, _, v = line.partition("=")
         out[k] = v
     return out
@@ -163,7 +166,9 @@ def test_git_on_the_host_never_runs_what_a_worker_planted_in_its_git_dirs(
     mark = tmp_path / "planted-command-ran"
     box.start("w1", TAMPER, "--repo", str(main))
     assert box.wait("w1") == 0, box.looop("log", "w1").stdout
-    assert (box.data / "reports" / "tampered-w1").read_text() == "refused\n"  # locked inside
+    assert (
+        Paths.at(box.data).rooms / "w1" / "reports" / "tampered-w1"
+    ).read_text() == "refused\n"  # locked inside
     tree = box.data / "worktrees" / "w1"
     # planted anyway (as if through some other hole): a git dir whose config runs a command
     evil = tmp_path / "evil"
@@ -306,7 +311,8 @@ def test_srts_placeholders_never_land_in_a_sandboxed_workers_worktree(
 
 def results_named(box: Box, name: str) -> dict[str, str]:
     out: dict[str, str] = {}
-    for line in (box.data / "reports" / name).read_text().splitlines():
+    (found,) = Paths.at(box.data).rooms.glob(f"*/reports/{name}")  # its worker's room
+    for line in found.read_text().splitlines():
         k, _, v = line.partition("=")
         out[k] = v
     return out
