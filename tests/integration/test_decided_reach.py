@@ -51,7 +51,8 @@ def hctx(tmp_path: Path, ctx: Ctx) -> Any:
 
 def _shell(c: Ctx, sid: str, steerable: bool = False) -> Path:
     """A human starts an unsandboxed shell; its working directory is the data dir."""
-    start_worker(c, c.knobs(), sid, "a shell", sandbox=OFF, steerable=steerable)
+    opt_in = {"steerable": True} if steerable else {}
+    start_worker(c, c.knobs(), sid, "a shell", sandbox=OFF, **opt_in)
     assert expect(c.paths.data, sid, r"ready\$", timeout_s=20, clock=c.clock)[0] == 0
     return c.paths.data
 
@@ -112,14 +113,6 @@ def test_a_human_opt_in_lets_decisions_steer_and_the_tripwire_reads_the_text(
     ))  # fmt: skip
     wait_until(lambda: (cwd / "steered").exists(), 20, "the decision's line")
     home = Path(hctx.env["HOME"])
-    for text in (
-        "rm -rf ~",
-        "cd /tmp\rrm -rf ~",  # a second line, after an Enter of its own
-        "!rm -rf ~",  # an agent CLI's shell mode
-        "echo ok; rm -rf $HOME",
-    ):
-        why = _decide(hctx, {"action": "steer_session", "id": "sh", "input": text})
-        assert why.startswith("steer_session input refused by the shell tripwire"), why
     for text, needle in (
         ("rm -rf ~x\x7f", "control character"),  # the DEL would edit `~x` into `~`
         ("touch a\x1b[Arm", "control character"),
@@ -139,6 +132,25 @@ def test_a_human_opt_in_lets_decisions_steer_and_the_tripwire_reads_the_text(
     ))  # fmt: skip
     _synced(hctx, "sh", "end")
     assert (home / "canary").read_text() == "still here\n"
+
+
+def test_the_tripwire_reads_what_a_decision_types(hctx: Ctx) -> None:
+    wire(hctx, [], worker=SHELL)  # no sandbox anywhere: the decider may type into it
+    _shell(hctx, "sh")
+    home = Path(hctx.env["HOME"])
+    for text in (
+        "rm -rf ~",
+        "cd /tmp\rrm -rf ~",  # a second line, after an Enter of its own
+        "!rm -rf ~",  # an agent CLI's shell mode
+        "echo ok; rm -rf $HOME",
+    ):
+        why = _decide(hctx, {"action": "steer_session", "id": "sh", "input": text})
+        assert why.startswith("steer_session input refused by the shell tripwire"), why
+    _synced(hctx, "sh", "end")
+    assert (home / "canary").read_text() == "still here\n"
+    # run_shell refuses the same text the same way
+    why = _decide(hctx, {"action": "run_shell", "cmd": "rm -rf ~"})
+    assert why.startswith("run_shell refused by the shell tripwire")
 
 
 def test_steerable_is_a_humans_word_never_a_decisions(hctx: Ctx) -> None:

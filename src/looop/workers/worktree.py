@@ -336,9 +336,10 @@ def release(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
     if tree.clone:
         _release_clone(ctx, tree, clean is not None)
         return
+    tip = _let_go(ctx, tree)  # before git removes the checkout's admin folder (its HEAD log)
     if not os.path.lexists(tree.path):
         git_in(ctx.env, tree.repo, "worktree", "prune")
-        save(ctx, replace(tree, removed=True, tip=_let_go(ctx, tree)))
+        save(ctx, replace(tree, removed=True, tip=tip))
         return
     dirty = False if clean is not None else is_dirty(ctx.env, tree)
     if dirty is not False:
@@ -365,7 +366,7 @@ def release(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
             session=wid,
         )
         return
-    save(ctx, replace(tree, removed=True, tip=_let_go(ctx, tree)))
+    save(ctx, replace(tree, removed=True, tip=tip))
     ctx.events.record("worktree_removed", id=wid, path=tree.path, branch=tree.branch)
 
 
