@@ -156,6 +156,7 @@ class StartWorker:
     host: str | None = None  # an SSH host (looop host add) or "local"; None: placed
     budget_usd: float | None = None  # its spend ceiling, metered each beat (hot/spent.py)
     on_budget: str = "pause"  # at it: "pause" (SIGSTOP) or "stop" (worktree kept)
+    steerable: bool = False  # a human's opt-in to decisions steering it (act/reach.py)
 
     def __post_init__(self) -> None:
         _set(self, "id", worker_target(self.id))

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from looop.act import shellguard
+from looop.act import reach, shellguard
 from looop.act.actions import (
     ArchiveGoal,
     DropSchedule,
@@ -298,6 +298,7 @@ def _start_worker(
             resume=a.resume,
             host=host,
             away=away,
+            steerable=a.steerable,
         )
     except BaseException:
         restore()  # a refused start leaves a live namesake's budget as it was
@@ -428,9 +429,17 @@ def _kill_worker(ctx: Ctx, knobs: Knobs, a: KillWorker) -> str | None:
     return None
 
 
-def _steer_session(ctx: Ctx, knobs: Knobs, a: SteerSession) -> None:
+def _steer_session(
+    ctx: Ctx, knobs: Knobs, a: SteerSession, actor: str = "cli", cfg: Config | None = None
+) -> None:
     wid = normalise_target(a.id)
     far = _remote(ctx, wid)
+    if actor == "pulse":  # a decision reaches no further than the decider (act/reach.py)
+        got = reach.check_reach(ctx, cfg, "steer_session", wid, far is not None)
+        for text in reach.typed_text("steer_session", a.input):
+            cwd = got.cwd if got is not None else None
+            _shell_guard(ctx, knobs, text, actor, False, "steer_session input", cfg, cwd)
+        reach.check_recall("steer_session", a.input, got)
     # text then CR: raw-mode agent TUIs submit on Enter, and line-mode programs get CR as NL
     if far is not None:
         _sessions_call("steer_session", lambda: far.send(wid, a.input + "\r", False))
@@ -438,18 +447,27 @@ def _steer_session(ctx: Ctx, knobs: Knobs, a: SteerSession) -> None:
     _sessions_call("steer_session", lambda: send(ctx.paths.data, wid, a.input + "\r", False))
 
 
-def _send_key(ctx: Ctx, knobs: Knobs, a: SendKey) -> None:
+def _send_key(
+    ctx: Ctx, knobs: Knobs, a: SendKey, actor: str = "cli", cfg: Config | None = None
+) -> None:
     wid = normalise_target(a.id)
     far = _remote(ctx, wid)
+    if actor == "pulse":
+        got = reach.check_reach(ctx, cfg, "send_key", wid, far is not None)
+        reach.check_keys("send_key", wid, a.keys, got)
     if far is not None:
         _sessions_call("send_key", lambda: far.key(wid, list(a.keys)))
         return
     _sessions_call("send_key", lambda: send_keys(ctx.paths.data, wid, list(a.keys)))
 
 
-def _restart_session(ctx: Ctx, knobs: Knobs, a: RestartSession) -> None:
+def _restart_session(
+    ctx: Ctx, knobs: Knobs, a: RestartSession, actor: str = "cli", cfg: Config | None = None
+) -> None:
     wid = normalise_target(a.id)
     far = _remote(ctx, wid)
+    if actor == "pulse":
+        reach.check_reach(ctx, cfg, "restart_session", wid, far is not None)
     if far is not None:  # where it runs: an SSH host restarts it there, a Job refuses
         _sessions_call("restart_session", lambda: far.restart(wid))
         return

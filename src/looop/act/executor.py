@@ -144,11 +144,11 @@ def _perform(
         case KillWorker():
             return _kill_worker(ctx, knobs, action)
         case SteerSession():
-            _steer_session(ctx, knobs, action)
+            _steer_session(ctx, knobs, action, actor, cfg)
         case SendKey():
-            _send_key(ctx, knobs, action)
+            _send_key(ctx, knobs, action, actor, cfg)
         case RestartSession():
-            _restart_session(ctx, knobs, action)
+            _restart_session(ctx, knobs, action, actor, cfg)
         case WriteSchedule():
             _write_schedule(ctx, action)
         case DropSchedule():

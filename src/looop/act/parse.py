@@ -162,6 +162,7 @@ def _build(tag: str, o: dict[str, Any]) -> Action:
                 host=opt(tag, o, "host"),
                 budget_usd=_opt_usd(tag, o, "budget_usd"),
                 on_budget=_opt_policy(tag, o),
+                steerable=_opt_bool(tag, o, "steerable"),
             )
         case "kill_worker":
             return KillWorker(id=s(tag, o, "id"), reason=opt(tag, o, "reason") or "")

@@ -51,6 +51,8 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
             obj[k] = v
     if start.resume:
         obj["resume"] = True
+    if start.steerable:
+        obj["steerable"] = True
     if start.budget is not None:  # set before the start, undone if it is refused; journaled
         obj["budget_usd"], obj["on_budget"] = start.budget, start.on_budget
     if start.repo is not None:

@@ -79,6 +79,13 @@ def worker_group() -> None:
     "its agent conversation.",
 )
 @click.option(
+    "--steerable",
+    is_flag=True,
+    default=False,
+    help="Let decisions type into it, send it keys and restart it though it runs with fewer "
+    "walls than the decider (unsandboxed while the decider is sandboxed).",
+)
+@click.option(
     "--host",
     default=None,
     metavar="NAME",
@@ -110,6 +117,7 @@ def worker_start(
     repo: str | None,
     branch: str | None,
     resume: bool,
+    steerable: bool,
     host: str | None,
     budget: float | None,
     on_budget: str,
@@ -128,6 +136,7 @@ def worker_start(
     start.runner, start.command, start.verify = runner, command, verify
     start.sandbox = None if sandbox is None else ("on" if sandbox else "off")
     start.repo, start.branch, start.resume, start.host = repo, branch, resume, host
+    start.steerable = steerable
     click.echo(start_worker_lines(start, ctx, started_ok), nl=False)
 
 

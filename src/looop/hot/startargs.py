@@ -17,6 +17,7 @@ _OPTS = {
 # flag -> the `sandbox` field it sets
 _FLAGS = {"--sandbox": "on", "--no-sandbox": "off"}
 RESUME_FLAG = "--resume"  # `looop up` starts it again on its conversation after a crash
+STEERABLE_FLAG = "--steerable"  # decisions may steer it though it is less contained
 
 
 class Start:
@@ -32,6 +33,7 @@ class Start:
         "resume",
         "runner",
         "sandbox",
+        "steerable",
         "verify",
         "worker_id",
     )
@@ -47,6 +49,7 @@ class Start:
         self.repo: str | None = None  # run it in its own git worktree of this repo
         self.branch: str | None = None
         self.resume = False
+        self.steerable = False  # a human lets decisions steer it (act/reach.py)
         self.host: str | None = None  # an SSH host's name (looop host add), or local
         self.budget: float | None = None  # its spend ceiling (USD); click's --budget only
         self.on_budget = "pause"
@@ -54,7 +57,8 @@ class Start:
 
 def parse_fast(argv: list[str]) -> Start | None:
     """`worker start ID [PROMPT] [--runner R] [--command C] [--verify V] [-j J]
-    [--sandbox | --no-sandbox] [--repo PATH] [--branch NAME] [--resume] [--host NAME]`, options in
+    [--sandbox | --no-sandbox] [--repo PATH] [--branch NAME] [--resume] [--steerable]
+    [--host NAME]`, options in
     any order, `--opt=value` too; None sends everything else to click."""
     if len(argv) < 2 or argv[0] not in ("worker", "w") or argv[1] != "start":
         return None
@@ -71,6 +75,10 @@ def parse_fast(argv: list[str]) -> Start | None:
             if start.resume:
                 return None
             start.resume = True
+        elif tok == STEERABLE_FLAG:
+            if start.steerable:
+                return None
+            start.steerable = True
         elif tok in _FLAGS:
             if "sandbox" in seen:
                 return None  # both flags, or one twice: click words it

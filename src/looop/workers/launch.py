@@ -152,6 +152,7 @@ def start_worker(
     resume: bool = False,
     host: str | None = None,
     away: Away | None = None,
+    steerable: bool = False,
 ) -> Started:
     """cfg: the beat's config when a decision starts the worker (None reads the file);
     sandbox: this worker's own setting (None: the runner's, else the config's); decided: the
@@ -160,14 +161,16 @@ def start_worker(
     `looop up` starts it again on its conversation if its session dies without an end;
     host: a registered host's name (SSH or Kubernetes), "local" for this machine, None:
     placed by remote/place.py's rule when hosts are registered (here otherwise); away: the
-    way to hosts (remote/dispatch.py), needed once hosts are registered.
+    way to hosts (remote/dispatch.py), needed once hosts are registered; steerable: a
+    human's opt-in to decisions steering it though it is less contained than the decider
+    (act/reach.py), recorded with its start; never a decision's own.
 
     The steps: validate the request, place it (a host, or here), prepare what a start here
     needs while nothing has changed, then commit (brief, verify, worktree, spawn)."""
     req = _validated(
         ctx, knobs, worker_id, prompt, runner, command, verify,
         cfg if cfg is not None else ctx.config(), sandbox,
-        decided, repo, branch, resume,
+        decided, repo, branch, resume, steerable,
     )  # fmt: skip
     live = live_workers(ctx)
     _decided_policy(req.wid, req.r.name, sandbox, req.r.sandbox, req.cfg, decided)  # a host too
@@ -196,14 +199,20 @@ class _Request:
     repo: str | None
     branch: str | None
     resume: bool
+    steerable: bool
 
 
 def _validated(
     ctx: Ctx, knobs: Knobs, worker_id: str, prompt: str, runner: str | None, command: str | None,
     verify: str | None, cfg: Config, sandbox: SandboxPolicy | None, decided: bool,
-    repo: str | None, branch: str | None, resume: bool,
+    repo: str | None, branch: str | None, resume: bool, steerable: bool,
 ) -> _Request:  # fmt: skip
     wid = normalise_target(worker_id)
+    if steerable and decided:
+        raise WorkerError(
+            f"worker {wid}: only a human lets decisions steer a worker (`looop worker start "
+            "--steerable`) — leave 'steerable' out of the decision"
+        )
     if branch is not None and repo is None:
         raise WorkerError(f"worker {wid}: a branch needs a repo (--repo PATH or URL)")
     if not prompt.strip():
@@ -225,7 +234,7 @@ def _validated(
         )
     return _Request(
         ctx, knobs, wid, prompt, r, template, command is not None, verify, cfg, sandbox,
-        decided, repo, branch, resume,
+        decided, repo, branch, resume, steerable,
     )  # fmt: skip
 
 
@@ -236,10 +245,11 @@ def _start_away(q: _Request, host: str | None, away: Away | None, live: int) -> 
     where = away.place(q.ctx, q.wid, host, live, q.knobs.num("max_workers"), q.repo)
     if where is None:
         return None
-    if q.resume:
-        raise WorkerError(
-            f"worker {q.wid}: --resume covers workers on this machine only, not on {where}"
-        )
+    for flag, asked in (("--resume", q.resume), ("--steerable", q.steerable)):
+        if asked:
+            raise WorkerError(
+                f"worker {q.wid}: {flag} covers workers on this machine only, not on {where}"
+            )
     # a worker line that gives the agent its conversation id gets one there too, and the
     # host records it with the runner's resume template (`looop restart` there)
     line_there, conv, find = plan_start(q.template, q.r.resume)
@@ -288,7 +298,7 @@ def _prepare_here(q: _Request, live: list[Session]) -> _Here:
     if q.repo is not None or os.path.lexists(q.ctx.paths.worktrees / q.wid):
         clean = wt.leftover(q.ctx, q.wid)
         if q.repo is not None:
-            plan = wt.plan(q.ctx, q.wid, q.repo, q.branch)
+            plan = wt.plan(q.ctx, q.wid, q.repo, q.branch, q.decided)
     # a bad "mcp" config is said before anything changes
     return _Here(policy, env, prog, plan, clean, mcp_tools_on(q.cfg))
 
@@ -315,8 +325,9 @@ def _commit_here(q: _Request, h: _Here) -> Started:
     cwd = tree.path if tree is not None else str(ctx.paths.data)
     word = "resume" if q.resume else "never"
     note_start(
-        ctx, wid, q.r.name, q.r.resume, conv, find, cwd, h.policy, word, h.env, tree is not None
-    )
+        ctx, wid, q.r.name, q.r.resume, conv, find, cwd, h.policy, word, h.env, tree is not None,
+        steerable=q.steerable,
+    )  # fmt: skip
     branch = {"branch": tree.branch} if tree is not None else {}
     ctx.events.record("worker_started", id=wid, runner=q.r.name, sandbox=h.policy.on, **branch)
     return Started(session, q.r.name, str(prompt_path))

@@ -43,6 +43,7 @@ class Record:
     repo: bool = False  # it runs in its own worktree (worktrees/<id>.json)
     # what a start on an SSH host adds to a worker's env (its way home: remote/ssh/satellite)
     env: dict[str, str] | None = None
+    steerable: bool = False  # a human let decisions steer it (`worker start --steerable`)
 
 
 def record_path(ctx: Ctx, wid: str) -> Path:
@@ -109,6 +110,7 @@ def write_record(ctx: Ctx, rec: Record) -> None:
             "find": rec.find,
             "home": rec.home,
             "repo": rec.repo,
+            "steerable": rec.steerable,
             **({"env": rec.env} if rec.env else {}),
         },
     )
@@ -127,16 +129,19 @@ def note_start(
     env: dict[str, str],
     repo: bool,
     away: dict[str, str] | None = None,
+    steerable: bool = False,
 ) -> None:
     """The record of a worker that just started. A record that cannot be written leaves the
     worker running and says it cannot be resumed (the start itself succeeded). `away`: what
-    a host's satellite adds to the worker's env (a resume there adds it again)."""
+    a host's satellite adds to the worker's env (a resume there adds it again); `steerable`:
+    a human's opt-in to decisions steering it (act/reach.py; no record: not opted in)."""
     home = None
     if find == "codex":
         home = env.get("CODEX_HOME") or os.path.join(env.get("HOME", "/nonexistent"), ".codex")
     rec = Record(
-        wid, runner, resume, conv, cwd, sandbox, policy, ctx.clock.now(), find, home, repo, away
-    )
+        wid, runner, resume, conv, cwd, sandbox, policy, ctx.clock.now(), find, home, repo, away,
+        steerable,
+    )  # fmt: skip
     try:
         write_record(ctx, rec)
     except OSError as e:
@@ -215,6 +220,9 @@ def _record(obj: dict[str, Any], wid: str, path: Path) -> Record:
     runner = text("runner")
     assert runner is not None
     env = _env_field(obj.get("env"), wid, path)
+    steerable = obj.get("steerable", False)
+    if not isinstance(steerable, bool):
+        raise _bad(wid, path, "field 'steerable' must be true or false")
     return Record(
         wid=wid,
         runner=runner,
@@ -228,6 +236,7 @@ def _record(obj: dict[str, Any], wid: str, path: Path) -> Record:
         home=text("home", True),
         repo=repo,
         env=env,
+        steerable=steerable,
     )
 
 

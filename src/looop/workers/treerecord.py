@@ -5,6 +5,7 @@ between still leaves a record; read back fail-closed (an unreadable one is no re
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,11 +32,50 @@ class Tree:
     created: bool = False  # this start made the branch (it was not there before)
     removed: bool = False  # the worktree is gone; the branch and this record stay
     origin: str = ""  # a clone's URL ("": a worktree of the repo at `repo`)
+    owned: bool = False  # looop made this branch for this worker (at this start or before)
+    tip: str = ""  # the branch's tip when looop last let go of it ("": held, or never)
 
     @property
     def clone(self) -> bool:
         """A clone of its own (repo, common and gitdir all inside `path`), not a worktree."""
         return bool(self.origin)
+
+    @property
+    def ours(self) -> bool:
+        """Its branch is one looop made for this worker (a record from before `owned`
+        was kept says so by `created`)."""
+        return self.owned or self.created
+
+
+_HEAD_LOG_TAIL = 4096  # the last entry is all that is read
+
+
+def held_tip(tree: Tree) -> str:
+    """The commit the worker's own checkout last moved its HEAD to: the newest entry of its
+    admin folder's HEAD log (which only that checkout writes), else the branch's base."""
+    try:
+        with open(os.path.join(tree.gitdir, "logs", "HEAD"), "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - _HEAD_LOG_TAIL))
+            tail = f.read().decode("utf-8", "replace")
+    except OSError:
+        return tree.base
+    lines = [ln for ln in tail.splitlines() if ln.strip()]
+    words = lines[-1].split() if lines else []
+    return words[1] if len(words) > 1 else tree.base
+
+
+def is_ours(tree: Tree | None, common: str, branch: str, tip: str) -> bool:
+    """`branch`, standing at `tip`, is the one looop left for this worker: made for it, and
+    where its last checkout left it (or still holds it) — not planted, nor moved by anyone
+    else since."""
+    if tree is None or tree.clone or not tree.ours or tree.branch != branch:
+        return False
+    if os.path.normpath(tree.common) != os.path.normpath(common):
+        return False
+    if tree.removed:
+        return bool(tree.tip) and tree.tip == tip
+    return held_tip(tree) == tip
 
 
 def root(ctx: Ctx) -> Path:

@@ -35,7 +35,16 @@ from looop.workers.treegit import (
     read_gitdir,
     why_failed,
 )
-from looop.workers.treerecord import Tree, WorktreeError, load, record_file, root, save
+from looop.workers.treerecord import (
+    Tree,
+    WorktreeError,
+    held_tip,
+    is_ours,
+    load,
+    record_file,
+    root,
+    save,
+)
 from looop.workers.treework import holds_work, is_dirty
 
 CLONE_TIMEOUT_S = 600.0  # a whole clone over the network
@@ -49,6 +58,7 @@ class Plan:
     branch: str
     exists: bool  # check out this existing branch rather than make it
     base: str  # the commit the worktree starts from (the branch's tip, else HEAD)
+    ours: bool = False  # that existing branch is the one looop left for this worker
 
 
 def tree_path(ctx: Ctx, wid: str) -> str:
@@ -99,8 +109,10 @@ def checked_out(env: Mapping[str, str], repo: str) -> dict[str, str]:
     return out
 
 
-def plan(ctx: Ctx, wid: str, repo: str, branch: str | None) -> Plan:
-    """Check everything a worktree needs without changing anything; one line when it cannot."""
+def plan(ctx: Ctx, wid: str, repo: str, branch: str | None, decided: bool = False) -> Plan:
+    """Check everything a worktree needs without changing anything; one line when it cannot.
+    `decided`: a decision's start, which may put the worker on no existing branch but the
+    one looop left for it."""
     env = ctx.env
     where = _resolve_repo(repo, env)
     if not os.path.exists(where):
@@ -130,6 +142,7 @@ def plan(ctx: Ctx, wid: str, repo: str, branch: str | None) -> Plan:
             f"repo {top_dir} has no commits yet, so there is nothing to branch from — "
             f"commit once first (git -C {_q(top_dir)} commit --allow-empty -m start)"
         )
+    ours = False
     if exists:
         busy = checked_out(env, top_dir).get(name)
         mine = tree_path(ctx, wid)
@@ -138,7 +151,29 @@ def plan(ctx: Ctx, wid: str, repo: str, branch: str | None) -> Plan:
                 f"branch '{name}' is checked out at {busy} — give the worker another "
                 "--branch, or switch that checkout to another branch first"
             )
-    return Plan(wid, top_dir, common, name, exists, head.stdout.strip())
+        ours = is_ours(load(ctx, wid), common, name, head.stdout.strip())
+        if not ours:
+            _refuse_foreign(wid, top_dir, name, decided)
+    return Plan(wid, top_dir, common, name, exists, head.stdout.strip(), ours)
+
+
+def _refuse_foreign(wid: str, repo: str, name: str, decided: bool) -> None:
+    """A branch looop did not leave for this worker is never taken over silently: its
+    default `looop/<id>` made or moved by someone else (a box could plant one), or any
+    existing branch a decision names. A human may name an existing branch of theirs."""
+    if name == default_branch(wid):
+        raise WorktreeError(
+            f"worker {wid}: branch '{name}' in {repo} is not where looop left it for this "
+            f"worker (made or moved by someone else) — look at it (git -C {_q(repo)} log "
+            f"{name}), then rename it (git -C {_q(repo)} branch -m {name} NEW) or give the "
+            "worker another --branch"
+        )
+    if decided:
+        raise WorktreeError(
+            f"worker {wid}: branch '{name}' already exists in {repo} and looop did not make "
+            f"it for this worker, so a decision may not put a worker on it — name a new "
+            f"branch, or leave 'branch' out ({default_branch(wid)})"
+        )
 
 
 def _q(path: str) -> str:
@@ -182,7 +217,11 @@ def create(ctx: Ctx, p: Plan) -> Tree:
     os.makedirs(root(ctx), exist_ok=True)
     base = p.base
     guess = os.path.join(p.common, "worktrees", p.wid)
-    tree = Tree(p.wid, p.repo, p.branch, base, path, p.common, guess, created=not p.exists)
+    owned = p.ours or not p.exists
+    tree = Tree(
+        p.wid, p.repo, p.branch, base, path, p.common, guess, created=not p.exists, owned=owned
+    )
+    before = load(ctx, p.wid)  # kept if git fails: it says whose branch is whose
     save(ctx, tree)
     # the checkout may be a branch a worker wrote: its `.gitattributes` may name any filter
     # the user's config defines, so none runs (nor a hook)
@@ -193,7 +232,10 @@ def create(ctx: Ctx, p: Plan) -> Tree:
         done = git_in(env, p.repo, "worktree", "add", "-b", p.branch, path, base, drivers=drivers)
     gitdir = read_gitdir(path) if done.returncode == 0 else None
     if gitdir is None:
-        store.remove(record_file(ctx, p.wid))
+        if before is not None:
+            save(ctx, before)
+        else:
+            store.remove(record_file(ctx, p.wid))
         raise WorktreeError(f"worker {p.wid}: git worktree add failed: {why_failed(done)}")
     tree = replace(tree, gitdir=gitdir)  # git names the folder (w1, or w11 when w1 is taken)
     save(ctx, tree)
@@ -267,13 +309,21 @@ def undo(ctx: Ctx, tree: Tree) -> None:
         store.remove(record_file(ctx, tree.wid))
         return
     git_in(env, tree.repo, "worktree", "remove", "--force", tree.path)
-    if tree.created:
-        tip = git_in(
-            env, tree.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{tree.branch}"
-        )
-        if tip.stdout.strip() == tree.base:  # nothing was committed on it
-            git_in(env, tree.repo, "branch", "-D", tree.branch)
+    tip = branch_tip(ctx, tree)
+    if tree.created and tip == tree.base:  # nothing was committed on it
+        git_in(env, tree.repo, "branch", "-D", tree.branch)
+    elif tree.ours:  # its own branch from an earlier start: still its own
+        save(ctx, replace(tree, removed=True, tip=tip))
+        return
     store.remove(record_file(ctx, tree.wid))
+
+
+def branch_tip(ctx: Ctx, tree: Tree) -> str:
+    """The commit the worker's branch stands on now ("" when it is gone)."""
+    got = git_in(
+        ctx.env, tree.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{tree.branch}"
+    )
+    return got.stdout.strip() if got.returncode == 0 else ""
 
 
 def release(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
@@ -286,9 +336,10 @@ def release(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
     if tree.clone:
         _release_clone(ctx, tree, clean is not None)
         return
+    tip = _let_go(ctx, tree)  # before git removes the checkout's admin folder (its HEAD log)
     if not os.path.lexists(tree.path):
         git_in(ctx.env, tree.repo, "worktree", "prune")
-        save(ctx, replace(tree, removed=True))
+        save(ctx, replace(tree, removed=True, tip=tip))
         return
     dirty = False if clean is not None else is_dirty(ctx.env, tree)
     if dirty is not False:
@@ -315,8 +366,18 @@ def release(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
             session=wid,
         )
         return
-    save(ctx, replace(tree, removed=True))
+    save(ctx, replace(tree, removed=True, tip=tip))
     ctx.events.record("worktree_removed", id=wid, path=tree.path, branch=tree.branch)
+
+
+def _let_go(ctx: Ctx, tree: Tree) -> str:
+    """The tip recorded as the worker's checkout goes: where its next start must find its
+    own branch. Only for a branch looop made for it; the checkout that was the branch's
+    sole writer is read (its HEAD log), so nothing moved it meanwhile unseen."""
+    if not tree.ours:
+        return ""
+    tip = branch_tip(ctx, tree)
+    return tip if tip == held_tip(tree) else ""
 
 
 def _release_clone(ctx: Ctx, tree: Tree, clean: bool) -> None:

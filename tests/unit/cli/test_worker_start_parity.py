@@ -68,6 +68,8 @@ CASES: list[list[str]] = [
     ["worker", "start", "w1", "--repo", "/a", "--repo", "/b", "go"],
     ["worker", "start", "w1", "--resume", "--command", S600, "go"],
     ["worker", "start", "w1", "--resume", "--resume", "--command", S600, "go"],
+    ["worker", "start", "w1", "--steerable", "--command", S600, "go"],
+    ["worker", "start", "w1", "--steerable", "--steerable", "--command", S600, "go"],
     # a command with no {{prompt_file}} would drop the brief: both faces refuse it alike
     ["worker", "start", "w1", "--command", "sleep 600", "go"],
     ["worker", "start", "w1", "--command", "agent {{model}} {{prompt_file}}", "go"],
@@ -186,3 +188,16 @@ def test_the_fast_parser_never_raises_and_never_guesses() -> None:
             assert "--help" not in tail and "-h" not in tail and "--" not in tail
 
     check()
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_steerable_is_kept_in_the_start_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fast: bool
+) -> None:
+    argv = ["worker", "start", "w1", "--steerable", "--command", S600, "go"]
+    code, _, err, files, _ = _run(tmp_path, capsys, monkeypatch, argv, fast=fast)
+    assert code == 0, err
+    assert '"steerable":true' in files["resume/w1.json"]
+    code, _, err, files, _ = _run(tmp_path, capsys, monkeypatch, argv[:3] + argv[4:], fast=fast)
+    assert code == 0, err
+    assert '"steerable":false' in files["resume/w1.json"]
