@@ -33,7 +33,7 @@ def test_a_clone_config_the_worker_wrote_runs_nothing_on_the_host(ctx: Ctx, tmp_
     (origin / "README").write_text("hello\n")
     git(origin, "add", "README")
     git(origin, "-c", "user.name=T", "-c", "user.email=t@t", "commit", "-qm", "start")
-    path = ctx.paths.worktrees / "w1"
+    path = ctx.paths.checkouts / "w1"
     path.parent.mkdir(parents=True)
     git(tmp_path, "clone", "-q", str(origin), str(path))
     base = git(path, "rev-parse", "HEAD").strip()

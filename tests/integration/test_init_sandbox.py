@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from looop.cli.ctxbuild import ctx_for
+from looop.hot.paths import Paths
 from tests.clocks import FixedClock
 from tests.helpers import Cli, clean_env
 
@@ -159,7 +160,7 @@ def test_a_worker_start_where_the_sandbox_cannot_run_fails_with_one_line(
     assert "worker w1 cannot run sandboxed: missing srt (npm install -g" in lines[0]
     assert "bwrap (apt-get install bubblewrap)" in lines[0] and "--no-sandbox" in lines[0]
     assert not (data / "sessions" / "w1").exists()
-    assert not (data / "worktrees" / "w1").exists()
+    assert not (Paths.at(data).checkouts / "w1").exists()
     branches = subprocess.run(
         ["git", "-C", str(repo), "branch", "--list"], capture_output=True, text=True, timeout=30
     ).stdout

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from looop.hot.paths import Paths
+
 LOOOP = Path(sys.executable).parent / "looop"
 KEY = "0123456789abcdef"
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@x"]
@@ -146,7 +148,7 @@ def test_bad_checkouts_are_one_line_and_leave_nothing(env: dict[str, str], tmp_p
         err = str(got.get("error"))
         assert said in err and "\n" not in err, (more, err)
     sat = Path(env["HOME"]) / ".local/share/looop/satellite" / KEY
-    assert not (sat / "sessions" / "x1").exists() and not (sat / "worktrees" / "x1").exists()
+    assert not (sat / "sessions" / "x1").exists() and not (Paths.at(sat).checkouts / "x1").exists()
 
 
 @pytest.mark.timeout(120)
@@ -179,7 +181,7 @@ def test_a_start_whose_asker_went_away_during_the_clone_starts_nothing(
     proc.stdin.close()
     proc.wait(60)
     sat = Path(env["HOME"]) / ".local/share/looop/satellite" / KEY
-    assert not (sat / "worktrees" / "g1").exists()
+    assert not (Paths.at(sat).checkouts / "g1").exists()
     assert not (sat / "worktrees" / "g1.json").exists()
     status = sat / "sessions" / "g1"
     assert not status.exists(), list(status.iterdir()) if status.exists() else None

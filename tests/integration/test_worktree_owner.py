@@ -86,7 +86,7 @@ def test_a_decision_may_not_put_a_worker_on_a_humans_branch(wctx: Ctx, repo: Pat
     )
     assert "branch 'feature'" in why
     assert _state(repo, "feature") == before
-    assert "worktrees/w1" not in git(repo, "worktree", "list")
+    assert "checkouts/w1" not in git(repo, "worktree", "list")
     # a new branch of the decision's naming is made as ever, off the repo's HEAD
     _decide(wctx, id="w1", repo=str(repo), branch="looop-new")
     assert wait(wctx.paths.data, "w1", 30, wctx.clock) == 0

@@ -90,7 +90,7 @@ def run_worker(c: Ctx, tmp: Path, wid: str, repo: Path, tail: str = DIRTY, **kw:
     )
     code = wait(c.paths.data, wid, 30, c.clock)
     assert code == 0, (c.paths.sessions / wid / "output.log").read_text()
-    return c.paths.data / "worktrees" / wid
+    return c.paths.checkouts / wid
 
 
 def where(c: Ctx, wid: str) -> list[str]:
@@ -140,7 +140,7 @@ def test_worker_diff_shows_commits_edits_and_new_files(
     assert "Traceback" not in done.stderr
     # once reaped (the worktree kept: it is dirty) and committed and reaped again, the diff
     # comes from the branch
-    tree = wctx.paths.data / "worktrees" / "w1"
+    tree = wctx.paths.checkouts / "w1"
     git(tree, "add", "-A")
     git(tree, "commit", "-qm", "rest")
     prune_aged(wctx.paths.data, 0, wctx.clock.now())
@@ -159,7 +159,7 @@ def test_a_clean_worktree_goes_with_its_session_and_its_branch_stays(
     end_generation(wctx, "w1")  # what the pulse's reaping does next
     assert not tree.exists()
     assert "worker change" in git(repo, "log", "--oneline", "looop/w1")  # the branch stays
-    assert "worktrees/w1" not in git(repo, "worktree", "list")  # its checkout, by path
+    assert "checkouts/w1" not in git(repo, "worktree", "list")  # its checkout, by path
     names = [name for name, _ in wctx.events.seen]  # type: ignore[attr-defined]
     assert "worktree.kept" not in names
 
@@ -239,7 +239,7 @@ def test_bad_inputs_are_refused_with_one_line_and_change_nothing(
     elif case == "branch-alone":
         target, branch = None, "feature"
     elif case == "in-the-way":
-        (wctx.paths.data / "worktrees" / "w1").mkdir(parents=True)
+        (wctx.paths.checkouts / "w1").mkdir(parents=True)
     with pytest.raises(LooopError) as e:
         start_worker(
             wctx,
@@ -253,7 +253,7 @@ def test_bad_inputs_are_refused_with_one_line_and_change_nothing(
     assert expect in str(e.value) and "\n" not in str(e.value)
     assert list_sessions(wctx.paths.data) == []  # nothing started
     assert git(repo, "branch", "--list", "looop/*") == ""  # no branch made
-    assert "worktrees/w1" not in git(repo, "worktree", "list")  # its checkout, by path
+    assert "checkouts/w1" not in git(repo, "worktree", "list")  # its checkout, by path
 
 
 def test_sys_sessions_shows_branch_and_uncommitted_work(
@@ -311,7 +311,7 @@ def test_the_cli_takes_a_relative_repo_and_a_branch(
         cli = Cli(capsys, mp, data, env, FixedClock(t=time.time()))
         code, _, err = cli("worker", "start", "w1", "go", "--repo", "my repo", "--branch", "x/y")
         assert code == 0, err
-        assert (data / "worktrees" / "w1" / "README").is_file()
+        assert (Paths.at(data).checkouts / "w1" / "README").is_file()
         assert "x/y" in git(repo, "worktree", "list")
         code, _, err = cli("worker", "start", "w2", "go", "--repo", "nowhere")
         assert code != 0 and "does not exist" in err and str(tmp_path / "nowhere") in err

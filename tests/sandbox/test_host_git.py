@@ -80,7 +80,7 @@ def test_a_gitlink_to_a_nested_repo_with_an_fsmonitor_never_runs_on_the_host(
     box.start("w1", GITLINK, "--repo", str(main))
     assert box.wait("w1") == 0, box.looop("log", "w1").stdout
     assert (Paths.at(box.data).rooms / "w1" / "reports" / "planted-w1").read_text() == "planted\n"
-    tree = box.data / "worktrees" / "w1"
+    tree = Paths.at(box.data).checkouts / "w1"
     assert not mark.exists()  # inside, the command could not write it
 
     # the trap is live: git run the usual way in that worktree springs it
@@ -164,7 +164,7 @@ def test_drivers_the_users_config_defines_and_its_git_variables_never_run_on_wor
     box.start("w1", ATTRIBUTES, "--repo", str(main))
     assert box.wait("w1") == 0, box.looop("log", "w1").stdout
     assert (Paths.at(box.data).rooms / "w1" / "reports" / "planted-w1").read_text() == "planted\n"
-    tree = box.data / "worktrees" / "w1"
+    tree = Paths.at(box.data).checkouts / "w1"
     for stale in marks.iterdir():  # what the worker's own git ran inside (or the start)
         stale.unlink()
 
@@ -209,7 +209,7 @@ def test_removing_a_worktree_never_follows_a_symlink_out_of_it(tmp_path: Path, s
     box.start("w1", LINKS, "--repo", str(main))
     assert box.wait("w1") == 0, box.looop("log", "w1").stdout
     assert (Paths.at(box.data).rooms / "w1" / "reports" / "planted-w1").read_text() == "planted\n"
-    tree = box.data / "worktrees" / "w1"
+    tree = Paths.at(box.data).checkouts / "w1"
     assert (tree / "out-dir").is_symlink()
 
     host_side(box, "w1")

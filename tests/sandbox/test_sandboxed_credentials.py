@@ -171,7 +171,7 @@ def test_a_sandboxed_run_shell_reads_no_credential_or_state(tmp_path: Path, srt:
             assert done.returncode != 0, (path, done.stdout, done.stderr)
     ok = box.looop("run", "--", "sh", "-c", 'echo made > "$LOOOP_REPORTS_DIR/r.md"')
     assert ok.returncode == 0, ok.stderr
-    assert (box.data / "reports" / "r.md").read_text() == "made\n"
+    assert (Paths.at(box.data).rooms / "+run_shell" / "reports" / "r.md").read_text() == "made\n"
 
 
 DECIDER = r"""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from looop.hot.paths import Paths
 from tests.sandbox.test_sandboxed_worker import Box, Server
 
 pytestmark = pytest.mark.timeout(120)
@@ -29,7 +30,9 @@ def test_run_shell_inside_the_sandbox_holds_every_wall(tmp_path: Path, srt: Path
         box = _box(tmp_path, srt, {"domains": [f"127.0.0.1:{allowed.port}"]})
         ok = box.looop("run", "--", "sh", "-c", 'echo made > "$LOOOP_REPORTS_DIR/r.md"')
         assert ok.returncode == 0, ok.stderr
-        assert (box.data / "reports" / "r.md").read_text() == "made\n"
+        assert (
+            Paths.at(box.data).rooms / "+run_shell" / "reports" / "r.md"
+        ).read_text() == "made\n"
         for cmd in (
             'echo pwned > "$HOME/outside.txt"',
             'grep -q SECRET "$HOME/.ssh/id_ed25519"',

@@ -168,9 +168,12 @@ def test_a_repo_workers_verify_runs_in_its_worktrees_box(tmp_path: Path, srt: Pa
     hook = repo / ".git" / "hooks" / "post-checkout"
     plant = f'; echo "touch $(HOME)/pwned-hook" > {hook}; chmod +x {hook}'
     box.start(
-        "w1", "make -C worktrees/w1" + plant.replace("$(HOME)", str(box.home)), "--repo", str(repo)
+        "w1",
+        "make -C ../data.work/checkouts/w1" + plant.replace("$(HOME)", str(box.home)),
+        "--repo",
+        str(repo),
     )
-    box.start("w2", "make -C worktrees/w2 test", "--repo", str(repo))
+    box.start("w2", "make -C ../data.work/checkouts/w2 test", "--repo", str(repo))
     done = box.looop("tick", "--force")
     assert done.returncode == 0, done.stdout + done.stderr
     assert box.escaped() == [] and not hook.exists()
@@ -178,7 +181,7 @@ def test_a_repo_workers_verify_runs_in_its_worktrees_box(tmp_path: Path, srt: Pa
     assert hostile["pass"] is False and SECRET not in str(hostile["output"])
     tests = box.result("w2")
     assert tests["pass"] is True, tests
-    assert (box.data / "worktrees" / "w2" / "build.out").read_text() == "built\n"
+    assert (Paths.at(box.data).checkouts / "w2" / "build.out").read_text() == "built\n"
 
 
 def test_the_verify_reaches_the_workers_domains_and_no_other(

@@ -121,7 +121,7 @@ def test_a_sandboxed_worker_commits_in_its_worktree_and_touches_nothing_else(
     assert not (main / ".git" / "hooks" / "post-commit").exists()
     assert sorted((main / ".git" / "objects" / "pack").iterdir()) == packs
     assert not (main / ".git" / "objects" / "info" / "alternates").exists()
-    assert "forged" not in (box.data / "worktrees" / "other" / "README").read_text()
+    assert "forged" not in (Paths.at(box.data).checkouts / "other" / "README").read_text()
     # `worker diff` shows what it did
     diff = box.looop("worker", "diff", "w1")
     assert diff.returncode == 0 and "+inside" in diff.stdout and "+two" in diff.stdout
@@ -169,7 +169,7 @@ def test_git_on_the_host_never_runs_what_a_worker_planted_in_its_git_dirs(
     assert (
         Paths.at(box.data).rooms / "w1" / "reports" / "tampered-w1"
     ).read_text() == "refused\n"  # locked inside
-    tree = box.data / "worktrees" / "w1"
+    tree = Paths.at(box.data).checkouts / "w1"
     # planted anyway (as if through some other hole): a git dir whose config runs a command
     evil = tmp_path / "evil"
     git(tmp_path, "init", "-q", "--bare", str(evil))
@@ -268,7 +268,7 @@ def test_srts_placeholders_never_land_in_a_sandboxed_workers_worktree(
     clock = SystemClock()
     code, _, _ = expect(box.data, "w1", "LIVE-AND-WAITING", timeout_s=60, clock=clock)
     assert code == 0, box.looop("log", "w1").stdout
-    tree = box.data / "worktrees" / "w1"
+    tree = Paths.at(box.data).checkouts / "w1"
     got = results_named(box, "live-w1")
     assert got.pop("ready") == ""
     assert got.pop("cwd_is_worktree") == "ok"

@@ -45,6 +45,7 @@ from looop.workers.backend import Backend
 from looop.workers.launch import WorkerError, normalise_target, start_worker
 from looop.workers.resume import restart_worker
 from looop.workers.started import Away
+from looop.workers.worktree import tree_path
 
 
 def _write_goal(ctx: Ctx, a: WriteGoal) -> None:
@@ -268,7 +269,7 @@ def _start_worker(
     repo, home = a.repo or "", ctx.env.get("HOME", "")
     repo = home + repo[1:] if repo.startswith("~/") and home else repo
     local = (repo,) if repo.startswith("/") and a.host in (None, "local") else ()
-    tree = str(ctx.paths.worktrees / a.id) if local else None
+    tree = tree_path(ctx, a.id) if local else None
     for what, text, cwd in (
         ("start_worker command", a.command, tree),
         ("start_worker verify", a.verify, None),

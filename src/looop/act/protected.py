@@ -29,7 +29,7 @@ def _checkout() -> list[str]:
 
 
 def _repos(ctx: Ctx) -> list[str]:
-    """The main repos of workers' worktrees (a clone lives inside the data dir already)."""
+    """The main repos of workers' worktrees (a clone lives in the checkouts, guarded whole)."""
     out: list[str] = []
     try:
         records = sorted(ctx.paths.worktrees.glob("*.json"))[:_MAX_RECORDS]
@@ -106,6 +106,7 @@ def guard_for(ctx: Ctx, cwd: str | None = None, repos: Iterable[str] = ()) -> Gu
     if home is not None and home.startswith("/"):
         wanted.append((home, "your home"))
     wanted.append((data, "the data dir"))
+    wanted.append((str(ctx.paths.work), "the workers' checkouts and rooms"))
     wanted += [(p, "the looop checkout") for p in _checkout()]
     wanted += [(r, "a worker's repo") for r in [*_repos(ctx), *repos] if r.startswith("/")]
     targets: dict[str, str] = {}

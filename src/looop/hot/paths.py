@@ -89,7 +89,8 @@ class Paths:
 
     @property
     def worktrees(self) -> Path:
-        """Repo workers' git worktrees (worktrees/<id>) and their records (<id>.json)."""
+        """Repo workers' checkout records (worktrees/<id>.json; the checkouts are in
+        `checkouts`, and worktrees/<id> of a home made before that)."""
         return self.data / where.WORKTREES
 
     @property
@@ -103,6 +104,12 @@ class Paths:
         """What sandboxed boxes write, beside the data dir and never in it (`<data>.work`): a
         box never writes the data dir, so nothing the pulse reads is a box's making."""
         return self.data.parent / f"{self.data.name}.work"
+
+    @property
+    def checkouts(self) -> Path:
+        """Repo workers' git worktrees and clones (checkouts/<id>), beside the data dir: a box
+        writes its checkout, never the data dir (their records stay in `worktrees`)."""
+        return self.work / "checkouts"
 
     @property
     def rooms(self) -> Path:

@@ -4,7 +4,6 @@ it (act/effects.py hands this module): workers sit below the remote room."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -221,7 +220,7 @@ def _start_on_host(
 def _end_last_here(ctx: Ctx, wid: str) -> None:
     """The last worker of this id, ended as a local start ends it (its corpse, its checkout)."""
 
-    clean = wt.leftover(ctx, wid) if os.path.lexists(ctx.paths.worktrees / wid) else None
+    clean = wt.leftover(ctx, wid) if wt.left_behind(ctx, wid) else None
     reap(ctx.paths.data, wid)  # a local corpse of this id: one row per id in `ls`
     end_generation(ctx, wid, clean)
 

@@ -295,7 +295,7 @@ def _prepare_here(q: _Request, live: list[Session]) -> _Here:
     if policy.on:
         prog = sbx.require(env, f"worker {q.wid}")  # before anything changes; prepare uses it
     plan, clean = None, None
-    if q.repo is not None or os.path.lexists(q.ctx.paths.worktrees / q.wid):
+    if q.repo is not None or wt.left_behind(q.ctx, q.wid):
         clean = wt.leftover(q.ctx, q.wid)
         if q.repo is not None:
             plan = wt.plan(q.ctx, q.wid, q.repo, q.branch, q.decided)

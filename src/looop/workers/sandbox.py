@@ -162,19 +162,22 @@ def shell_argvs(
     reads: tuple[str, ...] = srt.WORLD,
 ) -> list[list[str]]:
     """One argv per line under run_shell's policy, its settings written once (`where`: its
-    folder under sandbox/, a beat's sensors have their own; `reads`: what of the data dir
-    comes back readable — a sensor must read its own script)."""
+    folder under sandbox/ and its room, a beat's sensors have their own; `reads`: what of the
+    data dir comes back readable — a sensor must read its own script). It writes nothing of
+    the data dir: its TMPDIR and its reports ($LOOOP_REPORTS_DIR) are in its room."""
     prog = require(env, who, off=SHELL_OFF)
     home = env.get("HOME")
     mine = os.path.join(str(ctx.paths.sandbox), where)
-    tmp = os.path.join(mine, "tmp")
-    os.makedirs(tmp, exist_ok=True)
-    os.makedirs(str(ctx.paths.reports), exist_ok=True)
-    write = [tmp, str(ctx.paths.reports), *policy.write]
+    tmp, reports = (os.path.join(room(ctx, where), d) for d in ("tmp", "reports"))
+    for d in (mine, tmp, reports):
+        os.makedirs(d, mode=0o700, exist_ok=True)
+    write = [tmp, reports, *policy.write]
     walls, allow = srt.data_walls(str(ctx.paths.data), list(reads))
     deny = [*HOME_SECRETS, *walls, str(ctx.paths.config), *policy.deny_read]
     conf = srt.conf(write, deny, allow, list(policy.domains), home)
-    return srt.argvs(prog, os.path.join(mine, SETTINGS), conf, cmds, tmp, sbxhost.home_of(ctx))
+    said = f"export LOOOP_REPORTS_DIR={shlex.quote(reports)}; "  # not the data dir's: read-only
+    lines = [said + cmd for cmd in cmds]
+    return srt.argvs(prog, os.path.join(mine, SETTINGS), conf, lines, tmp, sbxhost.home_of(ctx))
 
 
 def _knobs_only_config(raw: Mapping[str, object], mine: str) -> str:

@@ -1,4 +1,4 @@
-"""A worker in its own `git worktree`: DATA/worktrees/<id> on its own branch (default
+"""A worker in its own `git worktree`: <data>.work/checkouts/<id> on its own branch (default
 `looop/<id>`), made when the worker starts and removed when its session is reaped — its branch
 kept, and a dirty worktree (uncommitted changes or untracked files) never removed: it stays,
 and the event says where it is and how to remove it.
@@ -62,7 +62,13 @@ class Plan:
 
 
 def tree_path(ctx: Ctx, wid: str) -> str:
-    return str(root(ctx) / wid)
+    """Where a new checkout of the worker goes: beside the data dir, never in it."""
+    return str(ctx.paths.checkouts / wid)
+
+
+def left_behind(ctx: Ctx, wid: str) -> bool:
+    """A checkout of this id may be left (here, or where a home of before kept them)."""
+    return any(os.path.lexists(p) for p in (tree_path(ctx, wid), root(ctx) / wid))
 
 
 def default_branch(wid: str) -> str:
@@ -211,10 +217,11 @@ def leftover(ctx: Ctx, wid: str) -> Tree | None:
 
 
 def create(ctx: Ctx, p: Plan) -> Tree:
-    """`git worktree add` at DATA/worktrees/<id>; the record is written first."""
+    """`git worktree add` at <data>.work/checkouts/<id>; the record is written first."""
     env = ctx.env
     path = tree_path(ctx, p.wid)
     os.makedirs(root(ctx), exist_ok=True)
+    os.makedirs(ctx.paths.checkouts, exist_ok=True)
     base = p.base
     guess = os.path.join(p.common, "worktrees", p.wid)
     owned = p.ours or not p.exists
@@ -259,17 +266,18 @@ def plan_clone(ctx: Ctx, wid: str, url: str, branch: str | None) -> ClonePlan:
 
 
 def clone(ctx: Ctx, p: ClonePlan) -> Tree:
-    """`git clone` of the URL at DATA/worktrees/<id>, then the worker's branch checked out:
+    """`git clone` of the URL at <data>.work/checkouts/<id>, then the worker's branch checked out:
     the remote's branch of that name when it has one, else a new one from its default
     branch. The record is written first; a failure takes back everything it made."""
     env = ctx.env
     path = tree_path(ctx, p.wid)
     os.makedirs(root(ctx), exist_ok=True)
+    os.makedirs(ctx.paths.checkouts, exist_ok=True)
     git = os.path.join(path, ".git")
     tree = Tree(p.wid, path, p.branch, "", path, git, git, created=True, origin=p.url)
     save(ctx, tree)
     try:
-        here = str(root(ctx))
+        here = str(ctx.paths.checkouts)
         drivers = neutralised(config_names(git_env(env), here, GIT_TIMEOUT_S))  # as create's
         done = git_in(
             env, here, "clone", "-q", "--", p.url, path, timeout=CLONE_TIMEOUT_S, drivers=drivers

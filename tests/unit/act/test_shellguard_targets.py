@@ -377,7 +377,7 @@ def test_a_worker_line_and_verify_are_guarded_where_they_run(
     home_ctx = with_env(ctx, HOME=str(world["home"]))
     repo = world["tmp"] / "fresh-repo"  # no record yet: the start names it
     cases = [
-        (StartWorker(id="w9", prompt="p", command="rm -rf ../..", repo=str(repo)), "data dir"),
+        (StartWorker(id="w9", prompt="p", command="rm -rf ../..", repo=str(repo)), "checkouts"),
         (StartWorker(id="w9", prompt="p", command=f"rm -rf {repo}", repo=str(repo)), "repo"),
         (StartWorker(id="w9", prompt="p", command="true", verify="rm -rf ."), "data dir"),
         (StartWorker(id="w9", prompt="p", command="chmod -R 700 ~"), "your home"),
@@ -386,4 +386,4 @@ def test_a_worker_line_and_verify_are_guarded_where_they_run(
         with pytest.raises(ExecError) as e:
             _start_worker(home_ctx, home_ctx.knobs(), a, "pulse")
         assert "tripwire" in str(e.value) and needle in str(e.value), (a, e.value)
-    assert not (ctx.paths.worktrees / "w9").exists() and not (ctx.paths.sessions / "w9").exists()
+    assert not (ctx.paths.checkouts / "w9").exists() and not (ctx.paths.sessions / "w9").exists()
