@@ -139,3 +139,13 @@ def frozen(group: cgroup.Group) -> bool:
         return (_read(os.path.join(group.path, "cgroup.freeze")) or "").strip() == "1"
     state = (_read(os.path.join(group.path, "freezer.state")) or "").strip()
     return state in ("FROZEN", "FREEZING")
+
+
+def enforceable(pids: int, memory: int, base: str = cgroup.BASE) -> list[str]:
+    """The bounds no cgroup could hold here, from a probe group made and removed at once."""
+    group = cgroup.make(f"probe-{os.getpid()}", base)
+    try:
+        return bound(group, f"probe-{os.getpid()}", pids, memory, base)
+    finally:
+        if group is not None:
+            group.remove()
