@@ -275,3 +275,26 @@ def stop_serving(
             pass  # never listened, or already shut
     thread.join(10)
     sock.close()
+
+
+def held(pid: int) -> bool:
+    """Whether process `pid` is paused: stopped by a signal, or its cgroup frozen (v2's
+    cgroup.events, v1's freezer.state), which /proc shows as sleeping."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except (OSError, IndexError):
+        return False
+    if state in ("T", "t"):
+        return True
+    for line in lines:
+        _n, names, path = line.split(":", 2)
+        for base in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup") if names == "" else ():
+            events = Path(base + path.rstrip("/"), "cgroup.events")
+            if events.exists() and "frozen 1" in events.read_text():
+                return True
+        if "freezer" in names.split(","):
+            f = Path("/sys/fs/cgroup/freezer" + path.rstrip("/"), "freezer.state")
+            if f.exists() and f.read_text().strip() in ("FROZEN", "FREEZING"):
+                return True
+    return False

@@ -9,7 +9,6 @@ import json
 import sys
 from pathlib import Path
 
-import psutil
 import pytest
 
 from looop.core.context import Ctx
@@ -19,7 +18,7 @@ from looop.sessions.client import kill
 from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
 from tests.clocks import FixedClock
-from tests.helpers import kill_sessions, outside_env, wait_until, wire
+from tests.helpers import held, kill_sessions, outside_env, wait_until, wire
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -45,7 +44,7 @@ def spend(ctx: Ctx, wid: str, usd: float) -> None:
 
 
 def stopped(pid: int) -> bool:
-    return psutil.Process(pid).status() == psutil.STATUS_STOPPED
+    return held(pid)  # all it runs: its cgroup frozen (or every process stopped)
 
 
 def _ls(ctx: Ctx) -> dict[str, dict[str, object]]:

@@ -13,8 +13,10 @@ from collections.abc import Callable
 import pytest
 
 from looop.sessions.client import expect, kill
+from looop.sessions.hold import go_on
 from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
+from tests.helpers import held
 from tests.realcli.harness import Rig, answer_first_run_prompts
 from tests.realcli.meter import Meter, evidence, expected, worker_rows
 from tests.realcli.test_resume import _await, _reboot, _screen
@@ -26,8 +28,6 @@ RigFor = Callable[[str], Rig]
 
 @pytest.mark.timeout(300)
 def test_a_worker_at_its_budget_is_paused_until_a_human_lets_it_go_on(rig_for: RigFor) -> None:
-    import psutil
-
     rig = rig_for("claude")
     answer_first_run_prompts(rig)
     root, sid = rig.ctx.paths.data, "m-budget"
@@ -43,7 +43,7 @@ def test_a_worker_at_its_budget_is_paused_until_a_human_lets_it_go_on(rig_for: R
 
         def paused() -> bool:
             assert _looop(rig, "tick").returncode == 0
-            return psutil.Process(pid).status() == psutil.STATUS_STOPPED
+            return held(pid)
 
         try:
             _await(paused, 60, "the worker over its budget to be paused")
@@ -59,7 +59,7 @@ def test_a_worker_at_its_budget_is_paused_until_a_human_lets_it_go_on(rig_for: R
         assert said == 1
         done = _looop(rig, "worker", "continue", sid, "--budget", "100")
         assert done.returncode == 0, done.stderr
-        assert psutil.Process(pid).status() != psutil.STATUS_STOPPED
+        assert not held(pid)
         rows = json.loads(_looop(rig, "ls", "--json").stdout)
         assert next(r for r in rows if r["id"] == sid)["health"] != "over budget"
     finally:
@@ -158,8 +158,7 @@ def test_a_budget_given_through_the_api_or_mcp_holds_the_worker(
 ) -> None:
     """budget_usd through the HTTP API and MCP's start_worker: the beat meters the real
     claude's record and holds the worker at it, by the policy given (pause: its process
-    group stopped; stop: the worker killed), as `worker start --budget` does."""
-    import psutil
+    paused whole; stop: the worker killed), as `worker start --budget` does."""
 
     rig = rig_for("claude")
     answer_first_run_prompts(rig)
@@ -174,13 +173,13 @@ def test_a_budget_given_through_the_api_or_mcp_holds_the_worker(
         pid = get_session(root, sid).child_pid
         assert pid is not None
 
-        def held() -> bool:
+        def at_budget() -> bool:
             assert _looop(rig, "tick").returncode == 0
             if policy == "stop":
                 return not get_session(root, sid).alive
-            return bool(psutil.Process(pid).status() == psutil.STATUS_STOPPED)
+            return held(pid)
 
-        _await(held, 60, f"the worker over its budget to be {policy}ped")
+        _await(at_budget, 60, f"the worker over its budget to be {policy}ped")
         rows = json.loads(_looop(rig, "ls", "--all", "--json").stdout)
         row = next(r for r in rows if r["id"] == sid)
         assert row["spend_usd"] >= 0.001
@@ -195,7 +194,7 @@ def test_a_budget_given_through_the_api_or_mcp_holds_the_worker(
         )
     finally:
         if get_session(root, sid).alive:
-            psutil.Process(get_session(root, sid).child_pid or 0).resume()
+            go_on(root, sid)
             kill(root, sid)
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -28,6 +26,7 @@ from looop.hot.startargs import Start
 from looop.remote.engine import host_of
 from looop.remote.hosts import KubeHost
 from looop.remote.ssh.backend import forward
+from looop.sessions import hold
 from looop.sessions.state import SessionError, get_session
 from looop.workers import treework
 from looop.workers.launch import normalise_target
@@ -104,7 +103,7 @@ def worker_group() -> None:
     type=click.Choice(POLICIES),
     default="pause",
     show_default=True,
-    help="At the budget: pause it (SIGSTOP; `looop worker continue`) or stop it (worktree kept).",
+    help="At the budget: pause all it runs (`looop worker continue`) or stop it (worktree kept).",
 )
 @JOURNAL_OPT
 def worker_start(
@@ -142,7 +141,7 @@ def worker_start(
 
 @worker_group.command(
     "continue",
-    help="Let worker ID go on after it reached its budget: resumes a paused one (SIGCONT); "
+    help="Let worker ID go on after it reached its budget: resumes a paused one, all it runs; "
     "--budget sets a new ceiling, else its budget is lifted.",
 )
 @click.argument("worker_id", shell_complete=idcomplete.workers)
@@ -164,8 +163,8 @@ def worker_continue(worker_id: str, budget: float | None) -> None:
         s = get_session(ctx.paths.data, wid)
     except SessionError as e:
         raise LooopError(f"worker {wid}: {e}") from e
-    if s.alive and s.child_pid:
-        os.killpg(s.child_pid, signal.SIGCONT)
+    if s.alive:
+        hold.go_on(ctx.paths.data, wid)  # all it runs, its box's inside too
     ceiling = f"budget ${budget:.2f}" if budget is not None else "no budget"
     click.echo(f"worker {wid} goes on ({ceiling})" + ("" if was else "; it was not paused"))
 

@@ -116,15 +116,20 @@ class Group:
         self.path = path
         self.home = home
         self.existed = False  # found, not made: a dead run's leftovers may be in it
+        self.bounds: list[Group] = []  # v1 groups holding its pids and memory bounds (core/limits)
         # joined once, where it is made (the session host, before it forks)
         self.procs = os.path.join(path, "cgroup.procs")
 
     def enter(self) -> bool:
         """Move this process in (what it forks next is born inside); `leave` after."""
+        for b in self.bounds:
+            b.enter()
         return _write(self.procs, "0")
 
     def leave(self) -> None:
         _write(os.path.join(self.home, "cgroup.procs"), "0")
+        for b in self.bounds:
+            b.leave()
 
     def add(self, pid: int) -> bool:
         return _write(self.procs, str(pid))
@@ -174,8 +179,8 @@ class Group:
             _write(state, "THAWED")  # a frozen task dies of its SIGKILL only once thawed
 
     def remove(self) -> bool:
-        """Remove the group, the groups below it first."""
-        for folder in reversed(self.tree()):
+        """Remove the group, the groups below it first (and its bounds' groups)."""
+        for folder in reversed([*self.tree(), *(b.path for b in self.bounds)]):
             try:
                 os.rmdir(folder)
             except OSError:
@@ -385,6 +390,10 @@ def escape(base: str = BASE, self_cgroup: str | None = None) -> None:
         parts = [p for p in home_of(own).split("/") if p]
         if FOLDER in parts[:-1]:
             _write(mnt + folder_for(own) + "/cgroup.procs", "0")
+    for line in (self_cgroup or "").splitlines():  # a worker's bounds too (core/limits)
+        _n, names, own = [*line.split(":", 2), "", ""][:3]
+        if names in ("pids", "memory") and FOLDER in own.split("/")[:-1]:
+            _write(f"{base}/{names}{folder_for(own)}/cgroup.procs", "0")
 
 
 # v2 limits a group may carry; a run group looop made has none of them set

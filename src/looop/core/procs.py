@@ -335,3 +335,48 @@ class Containment:
             if self.active and not self.was_on:
                 _prctl(PR_SET_CHILD_SUBREAPER, 0)
             self.active = False
+
+
+def _children_of(pid: int) -> list[int]:
+    """A process's direct children (every thread's), from /proc/<pid>/task/*/children."""
+    out: list[int] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                out.extend(int(p) for p in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def tree(pid: int, most: int = 4096) -> list[int]:
+    """`pid` and every descendant, parents before their children (at most `most`)."""
+    out, seen, i = [pid], {pid}, 0
+    while i < len(out) and len(out) < most:
+        for child in _children_of(out[i]):
+            if child not in seen:
+                seen.add(child)
+                out.append(child)
+        i += 1
+    return out[:most]
+
+
+def signal_tree(pid: int, sig: int, rounds: int = 8) -> int:
+    """Send `sig` to `pid` and every process below it, whatever group or session each leads
+    (a sandbox's agent runs in bubblewrap's new session): children first, so none is left
+    running to notice its parent stop; again while new ones appear (a fork caught mid-way).
+    How many were signalled."""
+    done: set[int] = set()
+    for _ in range(rounds):
+        todo = [p for p in reversed(tree(pid)) if p not in done]
+        if not todo:
+            break
+        for p in todo:
+            with contextlib.suppress(OSError):
+                os.kill(p, sig)
+            done.add(p)
+    return len(done)

@@ -117,6 +117,11 @@ _WEEK = 7 * _DAY
 _DECADE = 3660 * _DAY
 _COUNT = 1_000_000
 _BYTES = 1 << 40
+_BOUNDS = (  # a worker's bounds (core/limits, loop/diskcheck); 0 turns one off
+    ("pids", 512, _COUNT, "processes a worker may run at once"),
+    ("memory", 4 << 30, _BYTES, "memory a worker may use (bytes)"),
+    ("disk", 2 << 30, _BYTES, "bytes a worker may keep in its own folders"),
+)
 
 
 KNOBS: dict[str, Knob] = {
@@ -313,11 +318,9 @@ KNOBS: dict[str, Knob] = {
                 "then exits after this long unused (s, at most 10); 0: no host"
             ),
         ),
-        # A worker's log: rotated at this size into at most this many files (a reused id's
-        # earlier logs counted), so one chatty worker cannot fill the data filesystem. The
-        # kubelet's 10 MiB x 5 suits line logs; an agent's TUI repaints all the time, so a
-        # file is bigger (16 MiB, the window a dead screenshot replays) and 4 files keep the
-        # 3 earlier runs a reused id always kept: at most 64 MiB a session.
+        # A worker's log rotates at this size into at most this many files (a reused id's
+        # earlier logs counted), so a chatty worker cannot fill the disk: 16 MiB (the window a
+        # dead screenshot replays; a TUI repaints all the time) x 4, at most 64 MiB a session.
         _k(
             "session_log_max_bytes",
             16 << 20,
@@ -339,6 +342,7 @@ KNOBS: dict[str, Knob] = {
             maximum=_DAY,
             describe="`looop tick`'s preloaded beat host exits after this long unused (s); 0: none",
         ),
+        *(_k(f"worker_max_{n}", v, config=True, maximum=m, describe=d) for n, v, m, d in _BOUNDS),
     ]
 }
 

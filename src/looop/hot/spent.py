@@ -170,6 +170,17 @@ def mark_over(
     store.write_json(_budget_path(data, wid, "over"), obj)
 
 
+def over_limit(data: str, wid: str) -> str | None:
+    """The bound a worker's over mark says it passed ("disk": loop/diskcheck), None for its
+    spend budget."""
+    try:
+        obj = ljson.loads(store.read_regular(_budget_path(data, wid, "over"), 4096).decode())
+    except (OSError, ValueError, RecursionError, UnicodeDecodeError):
+        return None
+    why = obj.get("limit") if isinstance(obj, dict) else None
+    return why if why in ("disk",) else None
+
+
 def held_for_day(data: str, wid: str) -> str | None:
     """The day a worker's over mark holds it for the daily budget (None: its own budget)."""
     try:

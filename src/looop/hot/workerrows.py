@@ -10,7 +10,7 @@ import os
 
 from looop.hot import needsinput, store, where
 from looop.hot.errors import CorruptState
-from looop.hot.spent import over_budget
+from looop.hot.spent import over_budget, over_limit
 from looop.hot.where import SANDBOX_SETTINGS as SANDBOX_SETTINGS
 from looop.hot.where import sandboxed as sandboxed
 
@@ -183,6 +183,7 @@ def worker_rows(
                 "label": s["label"],
                 "sandboxed": sandboxed(data, s["id"]),
                 "contain": s.get("contain"),
+                "limit": s.get("limit"),
                 "branch": branch.get(s["id"]),
                 "needs_input": None,
             }
@@ -192,7 +193,10 @@ def worker_rows(
     over = over_budget(data) if rows else set()
     for r in rows:
         if r["alive"] and r["id"] in over:  # paused (or stopping) at its spend budget
-            r["health"] = OVER_BUDGET
+            why = over_limit(data, r["id"])  # or at a bound: loop/diskcheck
+            r["health"] = OVER_BUDGET if why is None else f"over {why} limit"
+        elif r["state"] == "killed" and r.get("limit"):  # the kernel's: sessions/supervisor
+            r["health"] = f"hit its {r['limit']} limit"
     return rows
 
 

@@ -9,10 +9,12 @@ import contextlib
 import errno
 import traceback
 
+from looop.core.context import Ctx
 from looop.hot import store
 from looop.hot.errors import LooopError
 from looop.loop import alerts, guards
 from looop.loop.beat import Beat, TickOutcome, resolve_config
+from looop.loop.diskcheck import fullest
 
 # errors of the disk, not of the code: a failed beat that says so, never a crash with a trace
 _THE_DISK = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
@@ -30,6 +32,14 @@ def _from_the_disk(exc: BaseException) -> bool:
     return False
 
 
+def _fullest(ctx: Ctx, exc: OSError) -> str:
+    """On a full disk, the worker keeping the most in its folders (loop/diskcheck)."""
+    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return ""
+    who = fullest(ctx)
+    return f" — {who}" if who else ""
+
+
 def crashed(b: Beat, exc: BaseException) -> TickOutcome:
     """A beat that raised: one line for the human and the model, the trace kept for a developer."""
     ctx, out = b.ctx, b.out
@@ -42,7 +52,7 @@ def crashed(b: Beat, exc: BaseException) -> TickOutcome:
     elif world:  # a full, read-only or failing disk: the world's fault, no trace to keep
         assert isinstance(exc, OSError)
         where = f" writing {exc.filename}" if exc.filename else ""
-        error = f"beat failed: {exc.strerror or exc}{where}"[:500]
+        error = f"beat failed: {exc.strerror or exc}{where}{_fullest(ctx, exc)}"[:500]
         trace = ""
     else:
         error = f"beat crashed: {type(exc).__name__}: {' '.join(str(exc).split())}"[:500]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
+from looop.core import limits
 from looop.core.context import Ctx
 from looop.decide.cost import UNMETERED_LIMIT
 from looop.hot import store
@@ -252,6 +253,23 @@ def check_budget(cfg: Config, knobs: Knobs) -> Check:
     )
 
 
+def check_bounds(knobs: Knobs) -> Check:
+    """The per-worker bounds the kernel holds (core/limits), said once where it cannot."""
+    pids, memory = knobs.num("worker_max_pids"), knobs.num("worker_max_memory")
+    missed = limits.enforceable(pids, memory)
+    if not missed:
+        return Check(
+            "bounds", "ok", f"each worker: {pids or 'any'} processes, {memory >> 20 or 'any'} MiB"
+        )
+    return Check(
+        "bounds",
+        "warn",
+        f"worker {' and '.join(missed)} bounds are not enforced here (no cgroup can be made): "
+        "a fork flood or a memory hog in a worker can starve the machine",
+        "run looop as root, or delegate it a cgroup subtree (systemd Delegate=yes)",
+    )
+
+
 def check_endpoint(
     ctx: Ctx, cfg: Config, connect: Callable[[str, int, float], None] | None = None
 ) -> Check:
@@ -347,6 +365,7 @@ def run_checks(
         out.append(check_sandbox(ctx, cfg))
         if first.level != "fail":
             out.append(check_budget(cfg, ctx.knobs(cfg)))
+            out.append(check_bounds(ctx.knobs(cfg)))
         out.append(check_endpoint(ctx, cfg))
     hosts = check_hosts(ctx)
     if hosts is not None:

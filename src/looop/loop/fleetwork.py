@@ -11,6 +11,7 @@ from looop.core.context import Ctx
 from looop.hot.config import Config, Knobs
 from looop.hot.errors import LooopError
 from looop.hot.sandboxpolicy import SandboxPolicy
+from looop.loop import diskcheck
 from looop.loop.workmeter import meter_beat
 from looop.sessions.state import list_sessions
 from looop.workers.launch import end_generation
@@ -44,6 +45,7 @@ class FleetWork:
     def meter(self, cfg: Config | None, knobs: Knobs | None) -> None:
         """Each worker's spend read from its agent CLI's own records (loop/workmeter.py)."""
         meter_beat(self.ctx, cfg, knobs)
+        diskcheck.check(self.ctx, knobs if knobs is not None else self.ctx.knobs())
 
 
 def _shell_sandbox(ctx: Ctx, cfg: Config | None) -> SandboxPolicy | None:

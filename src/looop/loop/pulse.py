@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import math
 import os
 import signal
@@ -22,6 +24,7 @@ from looop.hot.status import beat_holder
 from looop.hot.where import runtime_base
 from looop.human.schedules import next_due
 from looop.loop import guards
+from looop.loop.diskcheck import fullest
 from looop.loop.heal import Heartbeat, beat_budget
 from looop.loop.memtrace import MemTrace
 from looop.loop.tick import AlreadyRunning as AlreadyRunning
@@ -225,6 +228,10 @@ class Pulse:
         (the only place left), backed off in memory, never the pulse's end."""
         self.io_failures += 1
         why = f"{type(e).__name__}: {e}"
+        if self.io_failures == 1 and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            with contextlib.suppress(OSError):  # said once a streak: who fills it
+                who = fullest(self.ctx)
+                why += f" — {who}" if who else ""
         self.ctx.events.emit("error", "tick.failed", f"beat failed on the data dir: {why}")
         return TickOutcome(status="error", error=why)
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import signal
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -64,6 +63,7 @@ from looop.loop.clirecords import (
     to_micros,
 )
 from looop.loop.meterstate import write_state
+from looop.sessions import hold
 from looop.sessions.client import kill
 from looop.sessions.state import SessionError, get_session
 from looop.workers import resume, startrecord
@@ -367,7 +367,7 @@ def _tally_day(ctx: Ctx, state: dict[str, Any], own: list[int], out: list[float]
 
 
 def _hold(ctx: Ctx, wid: str, policy: str) -> bool:
-    """Pause (SIGSTOP of its process group: the agent and what it runs) or stop (killed,
+    """Pause (sessions/hold: everything it runs, frozen) or stop (killed,
     its worktree kept) a live worker; whether it was live and so held."""
 
     try:
@@ -381,11 +381,8 @@ def _hold(ctx: Ctx, wid: str, policy: str) -> bool:
             kill(ctx.paths.data, wid)
         except SessionError:
             return False
-    elif sess.child_pid:
-        try:
-            os.killpg(sess.child_pid, signal.SIGSTOP)
-        except OSError:
-            return False
+    elif not hold.pause(ctx.paths.data, wid):
+        return False
     return True
 
 
@@ -393,7 +390,7 @@ def enforce(
     ctx: Ctx, cfg: Config | None, got: dict[str, Spend], limits: dict[str, tuple[float, str]]
 ) -> list[str]:
     """Each worker whose metered spend reached its budget, once: its process group stopped
-    (pause: SIGSTOP, `looop worker continue` resumes it) or the worker killed with its
+    (pause: frozen whole, `looop worker continue` resumes it) or the worker killed with its
     worktree kept (stop); an event, a journal line and a notification. The ones acted on."""
     data = os.fspath(ctx.paths.data)
     over = over_budget(data)
@@ -423,7 +420,7 @@ def hold_to_day(
     """The daily budget `cap` (max_daily_usd: decides and workers) reached by today's
     `spent`: every running worker is held by its own policy (pause unless its budget says
     stop), said once in one line and one notification. A worker so held goes on by itself
-    (SIGCONT) once the local day is over or the fleet is under the budget again (raised);
+    (thawed) once the local day is over or the fleet is under the budget again (raised);
     `looop worker continue` lets one go on for the rest of the day. The workers newly held."""
     data = os.fspath(ctx.paths.data)
     held = {w: d for w in over_budget(data) if (d := held_for_day(data, w)) is not None}
@@ -465,7 +462,7 @@ def hold_to_day(
 
 
 def _go_on(ctx: Ctx, wid: str, why: str) -> None:
-    """Let a worker the daily budget held go on: SIGCONT to its group, its mark gone."""
+    """Let a worker the daily budget held go on (sessions/hold), its mark gone."""
 
     data = os.fspath(ctx.paths.data)
     store.remove(os.path.join(data, "budgets", f"{wid}.over"))
@@ -473,11 +470,7 @@ def _go_on(ctx: Ctx, wid: str, why: str) -> None:
         sess = get_session(ctx.paths.data, wid)
     except SessionError:
         return
-    if not sess.alive or not sess.child_pid:
-        return
-    try:
-        os.killpg(sess.child_pid, signal.SIGCONT)
-    except OSError:
+    if not sess.alive or not hold.go_on(ctx.paths.data, wid):
         return
     ctx.events.emit("info", "worker.goes_on", f"worker {wid} goes on: {why}", id=wid)
     ctx.events.record("worker_goes_on", id=wid, why=why)

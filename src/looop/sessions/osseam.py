@@ -16,7 +16,7 @@ import struct
 import termios
 from typing import TYPE_CHECKING, Protocol
 
-from looop.core import cgroup
+from looop.core import cgroup, limits
 from looop.sessions.ptyreader import PtyReader
 
 if TYPE_CHECKING:
@@ -197,19 +197,29 @@ class HostOS:
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.group: cgroup.Group | None = None  # None: the subreaper sweep alone contains …
         self.sweeping = False  # … once `contain` ran (a host's rehearsal never does)
+        self.unbounded: list[str] = []  # the bounds asked for that no cgroup holds
+        self.oom_before = 0  # the memory group's OOM kills before the run (a reused group's)
         # False: the child opens the PTY as nobody's controlling terminal, for a waiter inside
         # a sandbox to take (workers/boxwait.pl): a session on the host holding it would
         # keep it from the box
         self.ctty = True
 
-    def contain(self, name: str) -> str:
-        """Leave a run's group this process was born in, then make the session's own: what
-        contains its runs, `cgroup` or `sweep` (orphans adopted by this subreaper)."""
+    def contain(self, name: str, pids: int = 0, memory: int = 0) -> str:
+        """Leave a run's group this process was born in, then make the session's own, bounded
+        to `pids` processes and `memory` bytes (0: none; `unbounded` names what no cgroup
+        holds): what contains its runs, `cgroup` or `sweep` (orphans adopted by this
+        subreaper)."""
         cgroup.escape()
         # LOOOP_NO_CGROUP=1 (the caller's env): the sweep alone, as where none can be made
         self.group = None if self.env.get("LOOOP_NO_CGROUP") == "1" else cgroup.make(name)
         self.sweeping = True
+        self.unbounded = limits.bound(self.group, name, pids, memory)
+        self.oom_before = limits.oom_kills(self.group) if self.group is not None else 0
         return "cgroup" if self.group is not None else "sweep"
+
+    def oom_killed(self) -> bool:
+        """Whether the kernel killed one of the run's processes for its memory bound."""
+        return self.group is not None and limits.oom_kills(self.group) > self.oom_before
 
     def clear_leftovers(self) -> None:
         """Kill what a dead run of the same session left in its group (the lock is ours)."""

@@ -45,6 +45,7 @@ def _supervisor_cmd(
     final_exit: int | None = None,
     end_note: str | None = None,
     box_tty: bool = False,
+    bounds: tuple[int, int] | None = None,
 ) -> list[str]:
     """The supervisor's argv up to `--ready-fd` (the spawner adds that and the command)."""
     cmd = [
@@ -74,6 +75,8 @@ def _supervisor_cmd(
         cmd += ["--end-note", end_note]
     if box_tty:
         cmd += ["--box-tty", "1"]
+    if bounds is not None:
+        cmd += ["--max-pids", str(bounds[0]), "--max-memory-bytes", str(bounds[1])]
     return cmd
 
 
@@ -98,20 +101,20 @@ def spawn(
     final_exit: int | None = None,
     end_note: str | None = None,
     box_tty: bool = False,
+    bounds: tuple[int, int] | None = None,
 ) -> Session:
     """Start `argv` in a new detached session; returns once its supervisor says it is ready.
 
     host_idle_s > 0: the session host forks the supervisor (started on demand, exits after
     that long unused); 0: the supervisor starts as its own interpreter. `log_cap`: output.log
-    rotates at max bytes into at most max files, the earlier runs' logs counted (logfiles.py);
-    None: the sessions room's defaults. `restart` (first delay, cap): a run that fails (exit
-    code != 0, or a signal no kill op sent) starts again after a delay that doubles up to the
-    cap; `watchdog` (file, grace): a run whose file was not touched within the seconds its
-    text promises plus the grace is ended as failed (so it restarts too); `final_exit`: the
-    exit code that means "stop for good" (systemd's RestartPreventExitStatus), never
-    restarted; `end_note`: a file where the child may say which signal ended it behind a
-    wrapper that reports only a code (child.signal_in_note); `box_tty`: the PTY is nobody's
-    controlling terminal on the host, for the child to take inside its sandbox."""
+    rotates at max bytes into at most max files, earlier runs' logs counted (None: defaults).
+    `restart` (first delay, cap): a run that fails (exit code != 0, or a signal no kill op
+    sent) starts again after a delay that doubles up to the cap; `watchdog` (file, grace): a
+    run whose file was not touched within the seconds its text promises plus the grace is
+    ended as failed (so it restarts too); `final_exit`: the code never restarted (systemd's
+    RestartPreventExitStatus); `end_note`: where the child may say which signal ended it
+    (child.signal_in_note); `box_tty`: the PTY is nobody's controlling terminal, for the
+    child to take in its box; `bounds`: (processes, memory bytes), 0: none (core/limits)."""
     sdir = _clear_for_start(root, sid, argv, size, log_cap)
     cols, rows = size
     cmd = _supervisor_cmd(
@@ -127,6 +130,7 @@ def spawn(
         final_exit,
         end_note,
         box_tty,
+        bounds,
     )
     line: bytes | None = None
     via_host = False

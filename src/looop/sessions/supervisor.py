@@ -62,6 +62,8 @@ class Args:
         self.final_exit: int | None = None  # the exit code that is never restarted
         self.watchdog_file = ""  # the child touches it; its text: seconds until the next touch
         self.watchdog_s: float | None = None  # grace past that promise before a restart
+        self.max_pids = 0  # the run's bounds (core/limits), 0: none
+        self.max_memory = 0  # bytes
         self.cmd: list[str] = cmd if cmd is not None else []
 
 
@@ -81,6 +83,8 @@ _KNOWN = (
     "--watchdog-ms",
     "--end-note",
     "--box-tty",
+    "--max-pids",
+    "--max-memory-bytes",
 )
 
 
@@ -139,10 +143,18 @@ def parse_args(argv: list[str]) -> Args:
         args.watchdog_file, args.watchdog_s = opts["--watchdog-file"], int(v) / 1000.0
     args.end_note = opts.get("--end-note") or None
     args.box_tty = opts.get("--box-tty") == "1"
+    _bounds(args, opts)
     fd = opts.get("--ready-fd", "")
     if fd.isdigit():
         args.ready_fd = int(fd)
     return args
+
+
+def _bounds(args: Args, opts: dict[str, str]) -> None:
+    """The run's bounds (core/limits): processes and memory bytes."""
+    for key, attr in (("--max-pids", "max_pids"), ("--max-memory-bytes", "max_memory")):
+        if opts.get(key, "").isdigit():
+            setattr(args, attr, int(opts[key]))
 
 
 # -- small helpers -----------------------------------------------------------------------
@@ -190,6 +202,10 @@ class Supervisor:
         self.locked = False
 
     def _write_status(self, status: dict[str, object]) -> None:
+        if status.get("state") in ("exited", "killed") and self.host_os.oom_killed():
+            mib = self.args.max_memory >> 20
+            status["limit"] = "memory"  # ls and status name it (hot/wire.label)
+            status["error"] = f"hit its memory limit ({mib} MiB): the kernel killed it"
         try:
             store.write_json(os.path.join(self.sdir, STATUS), status)
         except OSError as e:
@@ -244,6 +260,8 @@ class Supervisor:
         group = self.host_os.group
         if group is not None:
             meta["cgroup"] = group.path  # so a dead supervisor's leftovers can still be killed
+        if self.host_os.unbounded:  # asked for, but no cgroup holds it here
+            meta["unbounded"] = self.host_os.unbounded
         store.write_json(os.path.join(self.sdir, META), meta)
 
     # ---- timers and signals
@@ -417,7 +435,8 @@ def prepare(argv: list[str], env: dict[str, str]) -> Supervisor:
     sup = Supervisor(parse_args(argv), env)
     if sup.sid and sup.root:  # the data dir in the name: ids repeat across data dirs
         name = f"{fnv1a_64(os.path.abspath(sup.root).encode())}-{sup.sid}"
-        sup.contain = sup.host_os.contain(name)
+        a = sup.args
+        sup.contain = sup.host_os.contain(name, a.max_pids, a.max_memory)
     return sup
 
 

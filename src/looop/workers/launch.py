@@ -447,6 +447,7 @@ def spawn_line(
         log_cap=knobs.log_cap(),
         end_note=end_note,
         box_tty=box_tty,
+        bounds=(knobs.num("worker_max_pids"), knobs.num("worker_max_memory")),
     )
 
 

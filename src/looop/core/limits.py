@@ -1,0 +1,151 @@
+"""A worker's bounds the kernel keeps (how many processes, how much memory) and a worker paused
+whole.
+
+A worker's run group (core/cgroup) is where it is killed whole; the bounds live beside it:
+on cgroup v1 in groups of the same name in the `pids` and `memory` hierarchies, which the
+supervisor enters with the run group for the spawn, so the child is born inside all of them;
+on cgroup v2 in the run group itself, where its parent has the controllers enabled. A bound
+no hierarchy can hold is named, so the caller says once that it is not enforced.
+
+A worker is paused whole by freezing its run group (cgroup.freeze on v2, freezer.state on
+v1): every process in it stops, however it left its process group or session (a sandbox's
+inner agent runs in bubblewrap's new session, which a SIGSTOP of the group never reached).
+Only `os`: the supervisor's start-up imports this.
+"""
+
+from __future__ import annotations
+
+import os
+
+from looop.core import cgroup
+
+PIDS, MEMORY = "pids", "memory"
+# v1 files: the limit, and where the kernel counts its OOM kills
+_V1 = {PIDS: ("pids.max", ""), MEMORY: ("memory.limit_in_bytes", "memory.oom_control")}
+_V2 = {PIDS: ("pids.max", ""), MEMORY: ("memory.max", "memory.events")}
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            return f.read(65536)
+    except OSError:
+        return None
+
+
+def _write(path: str, text: str) -> bool:
+    try:
+        with open(path, "w", encoding="ascii") as f:
+            f.write(text)
+        return True
+    except OSError:
+        return False
+
+
+def _v1_place(controller: str, proc_cgroup: str, base: str) -> tuple[str, str] | None:
+    """(mount point, this process's path there) of a v1 hierarchy holding `controller`."""
+    for line in proc_cgroup.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3 or controller not in parts[1].split(","):
+            continue
+        mnt = os.path.join(base, parts[1])
+        if os.path.exists(os.path.join(mnt, "cgroup.procs")):
+            return mnt, parts[2]
+    return None
+
+
+def _v1_group(name: str, controller: str, proc_cgroup: str, base: str) -> cgroup.Group | None:
+    """A group `name` in the v1 hierarchy of `controller`, in the `looop` folder there (a
+    supervisor left any worker's bounds first: cgroup.escape)."""
+    place = _v1_place(controller, proc_cgroup, base)
+    if place is None:
+        return None
+    mnt, own = place
+    folder = mnt + cgroup.folder_for(own)
+    path = os.path.join(folder, name)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        os.mkdir(path)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    home = mnt + own.rstrip("/") if own != "/" else mnt
+    return cgroup.Group(cgroup.V1, path, home)
+
+
+def bound(
+    group: cgroup.Group | None,
+    name: str,
+    pids: int,
+    memory: int,
+    base: str = cgroup.BASE,
+    proc_cgroup: str | None = None,
+) -> list[str]:
+    """Bound the run group `group` (made for the worker `name`) to `pids` processes and
+    `memory` bytes (0: no bound); the ones no cgroup could hold ([] when all are kept)."""
+    if proc_cgroup is None:
+        proc_cgroup = _read("/proc/self/cgroup") or ""
+    want = [(c, n) for c, n in ((PIDS, pids), (MEMORY, memory)) if n > 0]
+    if group is None:
+        return [c for c, _ in want]
+    missed = []
+    for controller, n in want:
+        if group.kind == cgroup.V2 and _write(os.path.join(group.path, _V2[controller][0]), str(n)):
+            continue
+        extra = _v1_group(name, controller, proc_cgroup, base)
+        if extra is None or not _limit_v1(extra.path, controller, n):
+            if extra is not None:
+                extra.remove()
+            missed.append(controller)
+            continue
+        group.bounds.append(extra)
+    return missed
+
+
+def _limit_v1(path: str, controller: str, n: int) -> bool:
+    if not _write(os.path.join(path, _V1[controller][0]), str(n)):
+        return False
+    if controller == MEMORY:  # where swap is counted, it is bounded too (never below the limit)
+        _write(os.path.join(path, "memory.memsw.limit_in_bytes"), str(n))
+    return True
+
+
+def oom_kills(group: cgroup.Group) -> int:
+    """How many processes the kernel killed for the memory bound (v2: the run group's own
+    memory.events; v1: its memory group's oom_control)."""
+    total = 0
+    files = [os.path.join(group.path, _V2[MEMORY][1])] if group.kind == cgroup.V2 else []
+    files += [os.path.join(b.path, _V1[MEMORY][1]) for b in group.bounds]
+    for path in files:
+        for line in (_read(path) or "").splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill" and value.strip().isdigit():
+                total += int(value)
+    return total
+
+
+def freeze(group: cgroup.Group, on: bool) -> bool:
+    """Freeze (`on`) or thaw every process of the group, whichever way it was started; False
+    where the group cannot be frozen (the caller signals the process tree instead)."""
+    if group.kind == cgroup.V2:
+        return _write(os.path.join(group.path, "cgroup.freeze"), "1" if on else "0")
+    return _write(os.path.join(group.path, "freezer.state"), "FROZEN" if on else "THAWED")
+
+
+def frozen(group: cgroup.Group) -> bool:
+    """Whether the group is frozen (or freezing) now."""
+    if group.kind == cgroup.V2:
+        return (_read(os.path.join(group.path, "cgroup.freeze")) or "").strip() == "1"
+    state = (_read(os.path.join(group.path, "freezer.state")) or "").strip()
+    return state in ("FROZEN", "FREEZING")
+
+
+def enforceable(pids: int, memory: int, base: str = cgroup.BASE) -> list[str]:
+    """The bounds no cgroup could hold here, from a probe group made and removed at once."""
+    group = cgroup.make(f"probe-{os.getpid()}", base)
+    try:
+        return bound(group, f"probe-{os.getpid()}", pids, memory, base)
+    finally:
+        if group is not None:
+            group.remove()
