@@ -17,7 +17,7 @@ from looop.core import sbxhost
 from looop.core.endpoints import Endpoint, endpoints, goes_direct, listed
 from looop.core.endpoints import is_loopback as is_loopback  # its old home: other rooms
 from looop.core.sbxhost import Home
-from looop.hot import store
+from looop.hot import mounts, store
 from looop.hot.errors import LooopError
 
 # The model API each preset's CLI talks to; a custom runner gets only the user's list.
@@ -297,7 +297,8 @@ def conf(
     home: str | None,
     locked: list[str] | None = None,
 ) -> dict[str, object]:
-    """srt's settings file: paths with ~ expanded and symlinks resolved, no repeats."""
+    """srt's settings file: paths with ~ expanded and symlinks resolved, no repeats; what is
+    denied, denied under every spelling a bind mount gives it (hot/mounts.py)."""
 
     def paths(items: list[str]) -> list[str]:
         out = []
@@ -307,10 +308,12 @@ def conf(
                 out.append(_realish(got))
         return list(dict.fromkeys(out))
 
+    hidden = paths(deny)
     return {
         "network": {"allowedDomains": list(dict.fromkeys(domains)), "deniedDomains": []},
         "filesystem": {
-            "denyRead": paths(deny),
+            # a bind mount shows a hidden folder under a second path: hidden there too
+            "denyRead": list(dict.fromkeys([*hidden, *mounts.aliases(hidden)])),
             "allowRead": paths(allow_read),
             "allowWrite": paths(write),
             "denyWrite": paths(locked or []),

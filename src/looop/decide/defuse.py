@@ -11,33 +11,53 @@ import unicodedata
 # (\v, \f, NEL, U+2028, …) starts a line. What a reader does not see is looked through before
 # and between the marks: controls (ESC and its terminal sequences, C1), format characters
 # (zero-width, BOM, bidi), combining marks, blanks, blank letters (Hangul fillers, braille
-# blank). The marks' look-alikes count as marks: NFKC folds the compatibility forms (fullwidth
-# ＝, ⩶ as ===); _LOOKALIKE the rest. The printed text keeps its own characters.
+# blank). What could look like a mark counts as one, by its Unicode properties rather than a
+# list: NFKC folds the compatibility forms (fullwidth ＝, ⩶ as ===); any other non-ASCII
+# dash (Pd), modifier symbol or letter (Sk, Lm: ˭ ˗ ˉ ー), visible space (Zs: the Ogham
+# space mark) or character named as a line (HORIZONTAL, HYPHEN, EQUALS, BOX DRAWINGS, …) may
+# be either mark; _CONFUSABLE the few no property names (一, ㅡ, 〓). The printed text keeps
+# its own characters.
 LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 # Cn/Co/Cs: unassigned, private-use and surrogate code points show as nothing or a box.
-_UNSEEN = frozenset({"Cc", "Cf", "Cn", "Co", "Cs", "Mn", "Me", "Zs", "Zl", "Zp"})
+_UNSEEN = frozenset({"Cc", "Cf", "Cn", "Co", "Cs", "Mn", "Me", "Zl", "Zp"})
 _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
-_LOOKALIKE = dict.fromkeys(
-    "\u2550\ua78a\u2e40\u1400\u30a0\u2261\u2263\u2e17\u2017\ua4ff\U0001f7f0\u268c\u2630\u3013", "="
-) | dict.fromkeys(
-    "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\u02d7\u02c9\u00af\u203e\uffe3"
-    "\u2796\u2500\u2501\u2504\u2505\u2508\u2509\u254c\u254d\u2574\u2576\u2578\u257a"
-    "\u257c\u257e\u23af\u23ba\u23bb\u23bc\u23bd\u2e3a\u2e3b\ufe58\u30fc\u4e00\u3161"
-    "\u1173\u1806\u1428",
-    "-",
-)
+_MARKISH = frozenset({"Pd", "Sk", "Lm", "Zs"})
+_MARK_WORDS = (
+    "HYPHEN", "DASH", "MINUS", "EQUAL", "IDENTICAL", "EQUIVALENT", "HORIZONTAL", "MACRON",
+    "OVERLINE", "LOW LINE", "TRIGRAM", "DIGRAM", "BOX DRAWINGS",
+)  # fmt: skip
+_EITHER = "*"  # a look-alike that may pass for either mark
+_CONFUSABLE = dict.fromkeys("\ua4ff\u3013", "=") | dict.fromkeys("\u4e00\u3161\u1173", "-")
 BREAKS = re.compile(f"[{LINE_BREAKS}]+")
 
 
 def _unseen(c: str) -> bool:
-    return c in _BLANK_LETTERS or unicodedata.category(c) in _UNSEEN
+    if c == " " or c in _BLANK_LETTERS:
+        return True
+    cat = unicodedata.category(c)
+    # a space that is a plain space to NFKC shows as one; the Ogham space mark shows a line
+    return cat in _UNSEEN or (cat == "Zs" and unicodedata.normalize("NFKC", c) == " ")
 
 
-def _fold(c: str) -> str:
-    """A visible character as a mark reads: "=" / "-" for the marks and their look-alikes."""
-    if c in _LOOKALIKE:
-        return _LOOKALIKE[c]
-    return "".join(_LOOKALIKE.get(k, k) for k in unicodedata.normalize("NFKC", c) if not _unseen(k))
+def _fold(c: str, normalise: bool = True) -> str:
+    """A visible character as a mark reads: "=" / "-" for the marks and what folds to them,
+    _EITHER for a look-alike of either, else the character itself."""
+    if c.isascii():
+        return c
+    if c in _CONFUSABLE:
+        return _CONFUSABLE[c]
+    folded = [k for k in unicodedata.normalize("NFKC", c) if not _unseen(k)]
+    if normalise and folded and folded != [c]:
+        return "".join(_fold(k, normalise=False) for k in folded)
+    if unicodedata.category(c) in _MARKISH:
+        return _EITHER
+    name = unicodedata.name(c, "")
+    return _EITHER if any(w in name for w in _MARK_WORDS) else c
+
+
+def _marks(head: str) -> bool:
+    """Three visible characters that could read as === or as ---."""
+    return set(head) <= {"=", "-", _EITHER} and len(set(head) - {_EITHER}) <= 1
 
 
 def _sequence_end(line: str, i: int) -> int:
@@ -77,7 +97,7 @@ def _marks_at(line: str, sequences: bool) -> int:
             if first < 0:
                 first = i
             head += _fold(c)
-            if head and (head[0] not in "=-" or head.strip(head[0])):
+            if not _marks(head[:3]):
                 return -1
         i += 1
     return first if len(head) >= 3 else -1

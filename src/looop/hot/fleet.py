@@ -89,7 +89,7 @@ def fleet_rows_at(
     for r in rows:
         if not r["alive"] and r["state"] in ("starting", "running"):
             r["state"] = "dead"  # its supervisor died: the file says running, the lock says not
-        started = parse_utc(r["started_at"]) if r.get("started_at") else None
+        started = parse_utc(r["started_at"]) if isinstance(r.get("started_at"), str) else None
         r["up_s"] = now - started if started else None
         r["uptime_s"] = r["up_s"]  # v1.0's name (sys-sessions), the same value
         r["idle_s"] = now - r["last_output_unix"] if r.get("last_output_unix") else None

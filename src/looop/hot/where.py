@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from looop.hot import mounts
 from looop.hot.errors import LooopError
 
 TYPE_CHECKING = False  # imported on the hot path: no `typing`
@@ -50,7 +51,9 @@ def resolve(env: Mapping[str, str], cwd: str) -> tuple[str, str]:
     """(data dir, config file): $LOOOP_DATA_DIR, else ${XDG_STATE_HOME:-~/.local/state}/looop;
     $LOOOP_CONFIG, else config.json in the data dir; relative ones taken from cwd. A data dir
     with no config.json yet reads the seed era's `${XDG_CONFIG_HOME:-~/.config}/looop.json` or
-    v1.0's `~/.config/looop/config.json` when one is there (`status` names the file)."""
+    v1.0's `~/.config/looop/config.json` when one is there (`status` names the file).
+    Both by their one spelling (mounts.canonical): a symlink or a bind mount to a home is
+    that home, for its locks, its runtime keys and its sandbox's walls."""
     raw = _nonempty(env, "LOOOP_DATA_DIR")
     if raw is None:
         state = _nonempty(env, "XDG_STATE_HOME")
@@ -60,9 +63,9 @@ def resolve(env: Mapping[str, str], cwd: str) -> tuple[str, str]:
                 raise LooopError("HOME is not set: set LOOOP_DATA_DIR to choose a data dir")
             state = join(norm(home), ".local/state")
         raw = join(norm(state), "looop")
-    data = _absolute(raw, cwd)
+    data = mounts.canonical(_absolute(raw, cwd))
     cfg = _nonempty(env, "LOOOP_CONFIG")
-    config = _absolute(cfg, cwd) if cfg else join(data, "config.json")
+    config = mounts.canonical(_absolute(cfg, cwd)) if cfg else join(data, "config.json")
     if not cfg and not os.path.exists(config):
         config = _earlier_config(env) or config
     return data, config

@@ -200,10 +200,13 @@ def worker_rows(
     return rows
 
 
+AGE_MAX_S = 1000 * 366 * 86400.0  # an age past a millennium is no real one
+
+
 def age(seconds: float | None) -> str:
     """Compact idle/uptime for tables: 45s, 12m, 3h, 2d (— when unknown)."""
-    if seconds is None:
-        return "—"
+    if seconds is None or not -AGE_MAX_S < seconds < AGE_MAX_S:
+        return "—"  # NaN, an infinity or past any real age: none to show
     s = int(max(0.0, seconds))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if s >= size:

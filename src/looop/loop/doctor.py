@@ -24,6 +24,7 @@ from looop.hot.config import Config, Knobs, Runner
 from looop.hot.cost.breakers import reports_cost
 from looop.hot.errors import LooopError
 from looop.hot.knobs import resolve_knobs, unknown_key_warnings
+from looop.loop.homeguard import problem
 from looop.loop.service import default_name, render
 from looop.remote.hosts import hosts_dir, names
 from looop.workers.sandbox import missing
@@ -201,6 +202,14 @@ def check_data_dir(ctx: Ctx) -> Check:
     return Check("data dir", "ok", f"{data} is writable")
 
 
+def check_home(ctx: Ctx) -> Check:
+    """Only this user (and root) can write the data dir, the config and the folders above."""
+    said = problem(ctx.paths)
+    if said is not None:
+        return Check("owner", "fail", *said)
+    return Check("owner", "ok", "only you can write the data dir and the config")
+
+
 def check_sandbox(ctx: Ctx, cfg: Config) -> Check:
     """srt and what it needs (bubblewrap, socat, ripgrep...), when the sandbox is on."""
     if cfg.sandbox is None or not cfg.sandbox.on:
@@ -361,6 +370,7 @@ def run_checks(
         if login is not None:
             out.append(login)
     out.append(check_data_dir(ctx))
+    out.append(check_home(ctx))
     if cfg is not None:
         out.append(check_sandbox(ctx, cfg))
         if first.level != "fail":

@@ -26,6 +26,7 @@ from looop.human.schedules import next_due
 from looop.loop import guards
 from looop.loop.diskcheck import fullest
 from looop.loop.heal import Heartbeat, beat_budget
+from looop.loop.homeguard import refuse_unsafe
 from looop.loop.memtrace import MemTrace
 from looop.loop.tick import AlreadyRunning as AlreadyRunning
 from looop.loop.tick import TickOutcome, tick
@@ -156,6 +157,7 @@ class Pulse:
         ctx = self.ctx
         gcpolicy.long_lived()  # a pulse beats for weeks: its garbage must be collected
         ensure_data_dir(ctx.paths)  # seeded once, at start: its beats never seed (home_lost)
+        refuse_unsafe(ctx.paths)  # another user's .decision.json would run as the owner
         fd = locks.try_flock(ctx.paths.lock_file)
         if fd is None:
             holder = beat_holder(ctx.paths)

@@ -20,6 +20,7 @@ from looop.hot.cost.breakers import reports_cost
 from looop.hot.errors import LooopError
 from looop.hot.presets import PLACEHOLDER, PRESETS
 from looop.hot.sandboxpolicy import parse_sandbox, resolve
+from looop.loop.homeguard import refuse_unsafe
 from looop.seed import SETUP_ASK, ensure_data_dir, seed_setup_ask
 from looop.workers.sandbox import missing
 
@@ -98,6 +99,7 @@ def init_config(
     """Ask (interactively) and validate everything first, then create the data dir and write
     the config: a refused or cancelled init leaves nothing behind. sandbox: --sandbox /
     --no-sandbox (None keeps what the config says)."""
+    refuse_unsafe(ctx.paths)  # another user's writes would run as you: fixed first
     req = _read_request(ctx, tick, worker, sandbox)
     if not _choose(req, runner, force, interactive):
         return ["kept the existing config"]

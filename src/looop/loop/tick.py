@@ -24,6 +24,7 @@ from looop.loop.beat import TickOutcome as TickOutcome
 from looop.loop.crashed import crashed
 from looop.loop.dryrun import DryRunPaths as DryRunPaths
 from looop.loop.dryrun import dry_run_ctx as dry_run_ctx
+from looop.loop.homeguard import refuse_unsafe
 from looop.loop.housekeep import housekeep_sessions, meter_workers
 from looop.loop.world import WorldMemo, read_world
 from looop.seed import ensure_data_dir
@@ -61,6 +62,7 @@ def tick_once(ctx: Ctx, force: bool, holder: int | None = None) -> TickOutcome:
     names itself in tick.pid so `looop status` can tell it from a pulse. AlreadyRunning when
     a pulse or another tick holds the beat; --force also runs through a backoff. `holder`:
     the pid to name instead of ours (the `looop tick` a beat host's child runs for)."""
+    refuse_unsafe(ctx.paths)  # another user's .decision.json would run as the owner
     fd = locks.try_flock(ctx.paths.lock_file)
     if fd is None:
         raise AlreadyRunning(busy_message(beat_holder_at(os.fspath(ctx.paths.data))))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from looop.hot import store
+from looop.hot import store, untrusted
 from looop.hot.errors import CorruptState, LooopError
 from looop.hot.wire import fnv1a_64
 from looop.remote.kube import manifests as mf
@@ -406,11 +406,13 @@ def records(data: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def mark_over(data: Path, wid: str, exit_code: int | None) -> None:
+def mark_over(data: Path, wid: str, exit_code: object) -> None:
+    """The worker is over; `exit_code` as its host said it (outside input: kept when it is
+    an exit status, else unknown)."""
     rec = record(data, wid)
     if rec is not None and not rec.get("over"):
         rec["over"] = True
-        rec["exit_code"] = exit_code
+        rec["exit_code"] = untrusted.exit_code(exit_code)
         store.write_json(record_file(data, wid), rec)
 
 

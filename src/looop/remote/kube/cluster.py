@@ -13,11 +13,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from looop.hot import untrusted
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.target import KubeTarget
 from looop.sessions.state import SessionError
 
 INSTALL_HINT = "the kubernetes backend needs the official client: pip install 'looop[k8s]'"
+SIZE_MAX = 10_000  # a terminal's columns or rows
 API_TIMEOUT_S = 15.0  # one API call; a cluster slower than this reads as unreachable
 EXEC_TIMEOUT_S = 30.0
 
@@ -134,8 +136,11 @@ class KubeCluster:
         if job is not None:
             spelled = (job.metadata.annotations or {}).get(mf.SIZE_ANNOTATION, "")
         cols, _, rows = spelled.partition("x")
-        if cols.isdigit() and rows.isdigit():
-            return int(cols), int(rows)
+        # the Job's annotation is outside input: a real size only ('²' is a digit to isdigit)
+        if all(len(n) <= 5 and n.isascii() and n.isdigit() for n in (cols, rows)):
+            c, r = untrusted.count(int(cols), SIZE_MAX), untrusted.count(int(rows), SIZE_MAX)
+            if c and r:
+                return c, r
         return 80, 24
 
     def _exec(self, sid: str, command: Sequence[str]) -> str:
@@ -201,7 +206,8 @@ def exit_code_of(job: Any, pod: Any) -> int:
         return 124  # the stuck backstop: what the container said when killed is moot
     for cs in (pod.status.container_statuses or ()) if pod is not None and pod.status else ():
         if cs.name == mf.CONTAINER and cs.state is not None and cs.state.terminated is not None:
-            return int(cs.state.terminated.exit_code)
+            code = untrusted.exit_code(cs.state.terminated.exit_code)  # the pod's word: bounded
+            return 137 if code is None else code
     return 137
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.hot import store
+from looop.hot import store, untrusted
 from looop.hot.clock import Clock
 from looop.hot.sandboxpolicy import SandboxPolicy
 from looop.hot.workerrows import health
@@ -165,7 +165,7 @@ class SshBackend:
         except Unreachable:
             return "unreachable"
         if got.get("reach") == "over":
-            reg.mark_over(self.ctx.paths.data, sid, got.get("exit_code"))
+            reg.mark_over(self.ctx.paths.data, sid, untrusted.exit_code(got.get("exit_code")))
             return "over"
         return "alive"
 
@@ -174,7 +174,11 @@ class SshBackend:
 
     def log(self, sid: str, since: int = 0, raw: bool = False) -> tuple[str, int]:
         got = self._call("log", sid, since=since, raw=raw)
-        return str(got.get("text", "")), int(got.get("offset", 0))
+        text = got.get("text", "")
+        offset = untrusted.count(got.get("offset", 0), untrusted.OFFSET_MAX)
+        if not isinstance(text, str) or offset is None:
+            raise SessionError(f"host {self.host} answered a log read with a bad offset: retry")
+        return text, offset
 
     def send(self, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
         t = text.decode(errors="replace") if isinstance(text, bytes) else text
@@ -185,7 +189,8 @@ class SshBackend:
 
     def wait(self, sid: str, timeout_s: float | None) -> int:
         got = self._call("wait", sid, timeout=timeout_s)
-        return int(got.get("code", 1))
+        code = untrusted.exit_code(got.get("code", 1))
+        return 1 if code is None else code
 
     def kill(self, sid: str) -> dict[str, Any]:
         got = self._call("kill", sid)
@@ -197,8 +202,7 @@ class SshBackend:
 
     def exit_status(self, sid: str) -> int | None:
         got = self._call("reach", sid)
-        code = got.get("exit_code")
-        return code if isinstance(code, int) else None
+        return untrusted.exit_code(got.get("exit_code"))
 
 
 def _ls(lk: Link) -> list[dict[str, Any]] | None:
@@ -268,17 +272,17 @@ def remote_rows(
             rec = reg.record(data, wid) or rec
             out.append(base_row(wid, host, rec, "exited", False, rec.get("exit_code"), None))
             continue
-        last = row.get("last_output_unix")
-        alive = bool(row.get("alive"))
-        state = health(
-            wid, alive, waiting, now, stuck_secs, last if isinstance(last, float) else None
-        )
-        r = base_row(wid, host, rec, str(row.get("state")), alive, row.get("exit_code"), last)
+        # the host's answer is outside input: a number past any real one reads as unknown
+        last = untrusted.moment(row.get("last_output_unix"), now)
+        alive = row.get("alive") is True
+        state = health(wid, alive, waiting, now, stuck_secs, last)
+        said = untrusted.words(row.get("state")) or "unknown"
+        r = base_row(wid, host, rec, said, alive, untrusted.exit_code(row.get("exit_code")), last)
         r["health"] = state
-        r["note"] = row.get("note") if alive else None
-        r["label"] = row.get("label")
-        r["started_at"] = row.get("started_at")
-        r["last_output_at"] = clock.offset_stamp_at(last) if isinstance(last, float) else None
+        r["note"] = untrusted.words(row.get("note")) if alive else None
+        r["label"] = untrusted.words(row.get("label")) or said
+        r["started_at"] = untrusted.stamp(row.get("started_at"), now) or rec.get("started_at")
+        r["last_output_at"] = clock.offset_stamp_at(last) if last is not None else None
         out.append(r)
     return out
 
