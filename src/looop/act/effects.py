@@ -232,6 +232,8 @@ def _run_shell(
     cfg: Config | None = None,
 ) -> None:
     _shell_guard(ctx, knobs, a.cmd, actor, allow_dangerous, cfg=cfg)
+    if actor == "pulse":  # a human's `looop run` is theirs to run as written
+        _decided_line(ctx, a.cmd, cfg, "run_shell", "run_shell")
     timeout = knobs.num("shell_timeout_secs")
     fingerprint = fnv1a_128(store.encode(f"run_shell\n{a.cmd}"))
     with _wal(ctx, actor, "shell", fingerprint, summary_of(a)):
@@ -278,7 +280,7 @@ def _start_worker(
             _shell_guard(ctx, knobs, text, actor, allow_dangerous, what, cfg, cwd, local)
     unread = False
     if actor == "pulse" and a.verify is not None and a.verify.strip():
-        unread = _decided_verify(ctx, a.verify, cfg)
+        unread = _decided_line(ctx, a.verify, cfg, "start_worker verify", "start_worker")
 
     host, away = _where(ctx, knobs, a)
     restore = _hold_to_budget(ctx, a)
@@ -341,22 +343,22 @@ def _hold_to_budget(ctx: Ctx, a: StartWorker) -> Callable[[], None]:
     return lambda: set_budget(data, a.id, was[0], was[1])
 
 
-def _decided_verify(ctx: Ctx, verify: str, cfg: Config | None) -> bool:
-    """A decision's verify runs under shell_policy's sandbox (workers/verify.py); code in it
-    the tripwire cannot read (`python3 -c …`) is refused when that sandbox is off. True: it
-    is such code (allowed, sandboxed)."""
-    why = shellguard.unreadable_line(verify)
+def _decided_line(ctx: Ctx, text: str, cfg: Config | None, what: str, action: str) -> bool:
+    """A decision's verify or run_shell runs under shell_policy's sandbox when it is on; code
+    in it the tripwire cannot read (`python3 -c …`, awk's system(), `perl -x`) is refused
+    when that sandbox is off. True: it is such code (allowed, sandboxed)."""
+    why = shellguard.unreadable_line(text)
     if why is None:
         return False
     try:
         sandboxed = (cfg if cfg is not None else ctx.config()).shell_policy.sandbox.on
     except LooopError as e:
-        raise ExecError(f"start_worker not run: {e}") from e
+        raise ExecError(f"{action} not run: {e}") from e
     if not sandboxed:
         raise ExecError(
-            f"start_worker verify refused: the tripwire cannot read it ({why}) and "
+            f"{what} refused: the tripwire cannot read it ({why}) and "
             "shell_policy's sandbox is off, so it would run unread and unsandboxed — write "
-            "the check in bash, or ask a human to turn the sandbox on"
+            "it in bash, or ask a human to turn the sandbox on"
         )
     return True
 

@@ -1,12 +1,15 @@
 """The tripwire's protected targets for one check, read from the world once: the home, the
 data dir, the looop checkout, the repos workers were started on (`worktrees/*.json`), and the
-symlink resolution a path needs — the I/O the pure shellguard leaves to its caller."""
+symlink resolution and glob expansion a path needs — the I/O the pure shellguard leaves to
+its caller."""
 
 from __future__ import annotations
 
 import os
 import posixpath
+import re
 from collections.abc import Iterable
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from looop.act.shellguard import Guard
@@ -16,6 +19,8 @@ from looop.hot.errors import LooopError
 
 _MAX_LINKS = 40  # as the kernel: a longer chain (or a loop) stops resolving
 _MAX_RECORDS = 4096  # worktree records read for their repo: a bound, not a count we expect
+_MAX_GLOB = 4096  # folder entries one glob may look at; a glob needing more is refused
+_GLOB = re.compile(r"[*?[]")
 
 
 def _checkout() -> list[str]:
@@ -89,6 +94,34 @@ def resolve(path: str, follow: bool) -> str:
     return out.lower()
 
 
+def glob_paths(pattern: str) -> list[str] | None:
+    """What an absolute, lower-cased glob matches on disk now, lower-cased — names in any
+    case (the words were lower-cased) and dotfiles too, so a superset of bash's; None when it
+    would look at more than _MAX_GLOB entries. Never raises."""
+    found = ["/"]
+    seen = 0
+    for seg in pattern.split("/"):
+        if not seg:
+            continue
+        if not _GLOB.search(seg):
+            found = [posixpath.join(base, _entry(base, seg)) for base in found]
+            continue
+        nxt: list[str] = []
+        for base in found:
+            try:
+                names = os.listdir(base)
+            except OSError:
+                continue
+            seen += len(names)
+            if seen > _MAX_GLOB:
+                return None
+            nxt += [posixpath.join(base, n) for n in names if fnmatchcase(n.lower(), seg)]
+            if seg.startswith("."):  # only a glob starting with a dot takes `.` and `..`
+                nxt += [posixpath.join(base, d) for d in (".", "..") if fnmatchcase(d, seg)]
+        found = nxt
+    return [p.lower() for p in found if os.path.lexists(p)]
+
+
 def _forms(path: str) -> Iterable[str]:
     """A target as spelled (normalised) and as it really is (symlinks resolved)."""
     plain = posixpath.normpath(path).lower()
@@ -119,5 +152,6 @@ def guard_for(ctx: Ctx, cwd: str | None = None, repos: Iterable[str] = ()) -> Gu
         cwd=where.lower(),
         names=tuple((k, v.lower()) for k, v in names.items()),
         resolve=resolve,
+        glob=glob_paths,
         spellings=tuple(dict.fromkeys(f for p, _ in wanted for f in (p, os.path.realpath(p)))),
     )

@@ -154,3 +154,31 @@ def test_an_unreadable_sensor_allowed_sandboxed_is_marked_until_replaced(ctx: Ct
     run(ctx, sensor("py", PY))
     run(ctx, sensor("py", PY), actor="cli")  # a human's own python sensor: as configured
     assert not marker.exists() and who(ctx, "py") == "human"
+
+
+AWK = "#!/bin/sh\nawk 'BEGIN { system(\"touch marker\") }'\necho '{}'\n"
+POLYGLOT = '#!/bin/sh\nexec perl -x "$0" "$@"\n#!perl\nsystem("touch marker");\n__END__\n'
+
+
+@pytest.mark.parametrize("script", [AWK, POLYGLOT], ids=["awk-system", "perl-x-polyglot"])
+def test_a_decisions_sensor_in_disguise_needs_the_sandbox(ctx: Ctx, script: str) -> None:
+    config(ctx, "off")
+    with pytest.raises(ExecError, match=r"cannot read sensors/d\.sh .*shell_policy's sandbox"):
+        run(ctx, sensor("d", script))
+    assert not ctx.paths.sensor("d").exists()
+    config(ctx, "on")
+    run(ctx, sensor("d", script))  # allowed sandboxed, and marked so it never runs bare
+    assert provenance.is_unread(ctx.paths, provenance.SENSOR, "d", script.encode())
+
+
+def test_a_decisions_run_shell_with_code_it_cannot_read_needs_the_sandbox(ctx: Ctx) -> None:
+    config(ctx, "off")
+    for cmd in (
+        "awk 'BEGIN { system(\"touch marker\") }'",
+        "python3 -c 'import os'",
+        "sed 's/.*/touch marker/e' reports/x",
+        "x=touch; $x marker",
+    ):
+        with pytest.raises(ExecError, match=r"^run_shell refused: the tripwire cannot read it"):
+            run(ctx, {"action": "run_shell", "cmd": cmd})
+    assert not ctx.paths.last_shell.exists() and not (ctx.paths.data / "marker").exists()

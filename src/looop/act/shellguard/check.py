@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from looop.act.shellguard.command import _base, _Cmd, _unwrap
+from dataclasses import replace
+
+from looop.act.shellguard.command import _base, _Cmd, _unwrap, fed_commands
 from looop.act.shellguard.parsed import _tree_check
 from looop.act.shellguard.rules import (
     _PIPE_RULES,
@@ -33,6 +35,8 @@ def _command_rule(c: _Cmd, depth: int, guard: Guard = NO_GUARD) -> str | None:
     name, args, shown = _base(c.words[at]), c.words[at + 1 :], _show(c.words[at:])
     if (why := _rule(name, args, shown, c.cwd, guard)) is not None:
         return why
+    if (why := _fed_rule(c, depth, guard)) is not None:
+        return why
     if name in _DOWNLOADERS and c.host is not None:
         if c.host == "$":
             return f"a download run as a command: `$({shown})`"
@@ -45,6 +49,23 @@ def _command_rule(c: _Cmd, depth: int, guard: Guard = NO_GUARD) -> str | None:
     for script in _scripts(name, args, c):
         if (why := _check(script, depth + 1, inner)) is not None:
             return why
+    return None
+
+
+def _fed_rule(c: _Cmd, depth: int, guard: Guard) -> str | None:
+    """What xargs (or parallel) runs, judged with what it reads from its input as one more
+    operand (`{}`), in each reading its lower-cased options allow: `xargs rm -rf` may reach
+    any path, `xargs rm -f` no folder."""
+    readings = fed_commands(c.words)
+    if readings and depth >= _MAX_DEPTH:
+        return f"xargs nested over {_MAX_DEPTH} levels deep: too deep to check"
+    fed = replace(guard.at(c.cwd), fed=True)
+    for sub in readings:
+        if why := _command_rule(_Cmd(host=c.host, words=[*sub, "{}"], cwd=c.cwd), depth + 1, fed):
+            return why
+        runner = map(_base, c.words[: len(c.words) - len(sub)])
+        if "parallel" in runner and (why := _check(" ".join([*sub, "{}"]), depth + 1, fed)):
+            return why  # parallel hands its words to a shell
     return None
 
 

@@ -77,7 +77,7 @@ def _aimed(word: str, cwd: str | None, guard: Guard, follow: bool = False) -> st
     for alt in braces(word):
         if (at := _critical(alt, cwd)) is not None:
             return at if alt == word else f"{word}: {at}"
-    return None
+    return protected(word, cwd, guard, follow, systems=True)
 
 
 def _split_opts(args: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -112,9 +112,12 @@ def _find_starts(
         follow |= args[i] in ("-h", "-l")
         i += 2 if args[i] == "-d" else 1
     aimed: str | None = None
+    first = i
     while i < len(args) and not args[i].startswith("-") and args[i] not in ("(", "!", ","):
         aimed = aimed or _aimed(args[i], cwd, guard, follow)
         i += 1
+    if i == first:  # no start path: find starts at `.`
+        aimed = _aimed(".", cwd, guard, follow)
     return aimed, i
 
 

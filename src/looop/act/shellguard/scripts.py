@@ -1,18 +1,21 @@
 """What the tripwire cannot read: a script whose #! names anything but a plain shell (python,
 node, perl, zsh, an interpreter outside the system folders, `env -S` spellings it cannot
-follow), and code handed inline to another language inside shell text (`python3 -c`, `node
--e`, `perl -e`, a here-document fed to an interpreter). The tripwire reads bash only; the
-executor asks here first, and a decision's sensor or verify that cannot be read is refused
-unless it will run sandboxed. Pure, never raises (an unreadable text is a reason)."""
+follow), code handed to another language inside shell text (`python3 -c`, `node -e`, a
+here-document fed to an interpreter, a `perl -x "$0"` polyglot, awk's `system()`, sed's `e`:
+foreign.py), and shell built at run time (`$x -rf ~`, `eval "$y"`, `. <(…)`). The tripwire
+reads bash only; the executor asks here first, and a decision's sensor, verify or run_shell
+that cannot be read is refused unless it will run sandboxed. Pure, never raises (an
+unreadable text is a reason)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from looop.act.shellguard.command import _base, _unwrap
-from looop.act.shellguard.rules import _find, _reads_code, _scripts
+from looop.act.shellguard.foreign import foreign_code, run_time_path
+from looop.act.shellguard.rules import _find, _scripts
 from looop.act.shellguard.scanner import _commands, tokenise
-from looop.act.shellguard.tables import _INTERPRETERS, _MAX_DEPTH, MAX_CHARS
+from looop.act.shellguard.tables import _MAX_DEPTH, _SOURCES, MAX_CHARS
 
 # Shells whose language is the one the tripwire parses (zsh, fish and csh are not: zsh's
 # glob qualifiers alone run code).
@@ -22,24 +25,6 @@ READABLE = frozenset(
 # Where a #! interpreter may live: a folder nothing looop starts can write to.
 SYSTEM_DIRS = ("/bin/", "/usr/bin/", "/usr/local/bin/", "/sbin/", "/usr/sbin/")
 _MULTICALL = ("busybox", "toybox")
-# The flags that hand an interpreter its program as an argument, by family, and the options
-# that take a value of their own (the value is not the script operand). Lower case: the
-# scanner folds words to it.
-_INLINE: tuple[tuple[tuple[str, ...], str, tuple[str, ...], frozenset[str]], ...] = (
-    (("python", "pypy"), "c", (), frozenset({"-w", "-x"})),
-    (
-        ("node", "nodejs", "deno", "bun"),
-        "ep",
-        ("--eval", "--print"),
-        frozenset({"-r", "--require", "--import", "--loader", "--conditions"}),
-    ),
-    (("perl",), "e", (), frozenset()),
-    (("ruby",), "e", (), frozenset({"-r", "-c"})),
-    (("php",), "r", (), frozenset({"-c", "-d", "-z"})),
-    (("lua", "luajit"), "e", (), frozenset({"-l"})),
-    (("osascript",), "e", (), frozenset({"-l"})),
-    (("pwsh", "powershell"), "c", ("-command", "-encodedcommand", "-ec"), frozenset()),
-)
 
 
 def unreadable_script(script: str) -> str | None:
@@ -69,6 +54,10 @@ def _walk(cmd: str, depth: int) -> str | None:
     if depth > _MAX_DEPTH:
         return f"shell code nested over {_MAX_DEPTH} levels deep"
     for c in _commands(tokenise(cmd)):
+        if c.host == "$":  # `$(echo rm) -rf ~`: its output is the command
+            return "a command named at run time (`$(…)`), which the tripwire does not read"
+        if (why := _env_string(c.words)) is not None:
+            return why
         at, nested = _unwrap(c.words)
         for script in nested:
             if (why := _walk(script, depth + 1)) is not None:
@@ -76,7 +65,7 @@ def _walk(cmd: str, depth: int) -> str | None:
         if at is None:
             continue
         name, args = _base(c.words[at]), c.words[at + 1 :]
-        if (why := _foreign_code(name, args)) is not None:
+        if (why := _foreign_code(name, args) or _run_time(c.words[at], name, args)) is not None:
             return why
         if name == "find":  # what -exec/-execdir/-ok run
             for sub in _find(args, c.cwd)[1]:
@@ -89,36 +78,32 @@ def _walk(cmd: str, depth: int) -> str | None:
 
 
 def _foreign_code(name: str, args: Sequence[str]) -> str | None:
-    """`python3 -c CODE`, `node -e CODE`, `perl -ne CODE`, an interpreter reading its program
-    from stdin (a here-document, a pipe): code in a language the tripwire does not read."""
+    """Code in another language (foreign.py), through a multicall binary too."""
     if name in _MULTICALL and args and not args[0].startswith("-"):
         return _foreign_code(_base(args[0]), args[1:])
-    if name in ("zsh", "fish", "csh", "tcsh") and any(a.startswith("-") for a in args):
-        return f"`{name}` code, which the tripwire does not read"
-    if not _INTERPRETERS.fullmatch(name):
-        return None
-    shown = "`" + " ".join([name, *args[:1]]) + "`"
-    for prefixes, letters, longs, valued in _INLINE:
-        if not name.startswith(prefixes):
-            continue
-        skip = False
-        if name.startswith(("deno", "bun")) and args[:1] == ["eval"]:
-            return f"{shown}: inline {name} code, which the tripwire does not read"
-        for a in (w.lower() for w in args):
-            if skip:
-                skip = False
-                continue
-            if a in valued:
-                skip = True  # `-W ignore`: the value, not the script
-                continue
-            if longs and a.startswith(longs):
-                return f"{shown}: inline {name} code, which the tripwire does not read"
-            if a.startswith("-") and not a.startswith("--") and any(ch in letters for ch in a[1:]):
-                return f"{shown}: inline {name} code, which the tripwire does not read"
-            if not a.startswith("-") or a == "-":
-                break  # its script operand: what follows is the script's own arguments
-    if _reads_code(name, args):
-        return f"`{name}` reading its program from stdin, which the tripwire does not read"
+    return foreign_code(name, args)
+
+
+def _run_time(word: str, name: str, args: Sequence[str]) -> str | None:
+    """Shell built at run time: a command named by a variable or substitution (`$x -rf ~`),
+    eval of one, a script sourced from a substitution, stdin or a descriptor."""
+    if any(ch in word for ch in "$`"):
+        return f"`{word}`: a command named at run time, which the tripwire does not read"
+    if name == "eval" and any(ch in a for a in args for ch in "$`"):
+        return "`eval` of text built at run time, which the tripwire does not read"
+    if name in _SOURCES and (not args or run_time_path(args[0])):  # `. <(…)` reads as `. < (…)`
+        return f"`{name}` of shell built at run time, which the tripwire does not read"
+    return None
+
+
+def _env_string(words: Sequence[str]) -> str | None:
+    """`env -S` with `${…}`: env fills it in by its own rules, after the tripwire read it."""
+    for k, w in enumerate(words[:-1]):
+        if _base(w) == "env" and any(
+            a.startswith(("-s", "--split-string")) and "${" in " ".join(words[k + 1 :])
+            for a in words[k + 1 :]
+        ):
+            return "`env -S` filling in `${…}` by its own rules, which the tripwire does not read"
     return None
 
 

@@ -102,8 +102,10 @@ _WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
 _GIT_TAKES = frozenset({"-c", "--git-dir", "--work-tree", "--namespace", "--config-env"})
 
 _ASSIGNMENT = re.compile(r"[a-z_][a-z0-9_]*\+?=.*", re.S)
-# ~, ~user, $HOME, ${HOME}, ${HOME:?…}; then only slashes, dots and globs
-_HOME = re.compile(r"(?:~[a-z0-9_.-]*|\$home|\$\{home(?::?[-?=+][^}]*)?\})(?:/[/.*]*)?")
+# ~, ~user, ~-, $HOME, ${HOME}, ${HOME…} (any operator), $OLDPWD; then only slashes, dots, globs
+_HOME = re.compile(
+    r"(?:~[a-z0-9_.-]*|\$home|\$\{home(?:[^a-z0-9_}][^}]*)?\}|\$oldpwd|\$\{oldpwd\})(?:/[/.*]*)?"
+)
 _MAX_DEPTH = 4  # `bash -c "sh -c '…'"` nesting we still look into; deeper is refused
 _SHOW_CHARS = 80
 

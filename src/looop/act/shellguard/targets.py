@@ -15,16 +15,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 
+from looop.act.shellguard.expand import Unsure, expand_word, magic
 from looop.act.shellguard.tables import _HOME_ROOTS, _SYSTEM_DIRS
 
-# $name, ${name}, ${name:?…}, ${name:-…}, ${name=…} (set, its value stands), ${name%…},
-# ${name%%…}, ${name#…}, ${name##…} (its value trimmed)
-_VAR = re.compile(r"\$(?:\{([a-z_][a-z0-9_]*)(?:(:?[-?=]|%%?|##?)([^}]*))?\}|([a-z_][a-z0-9_]*))")
 _BRACE = re.compile(r"(?<!\$)\{([^{}]*,[^{}]*)\}")  # {a,b}: not ${…}
 _MAX_BRACES = 64  # alternatives a word is read as; the rest is read as written
-_CWD_LINKS = ("/proc/self/cwd", "/proc/thread-self/cwd")  # ours would be the wrong process's
 _GLOB = re.compile(r"[*?[]")
 _WILD = frozenset("*?.")
+_ANY_PID = re.compile(r"^/proc/[^/]*[$`][^/]*/")
+_SYSTEM_SEGS = [[s for s in p.split("/") if s] for p in sorted(_SYSTEM_DIRS)]
 
 
 @dataclass(frozen=True)
@@ -41,6 +40,11 @@ class Guard:
     resolve: Callable[[str, bool], str] | None = None
     # the targets as the world spells them: a refusal names them in their own case
     spellings: tuple[str, ...] = ()
+    # an absolute lower-cased glob -> the paths it matches on disk now, lower-cased (None:
+    # more than can be checked); None: globs are read lexically only
+    glob: Callable[[str], list[str] | None] | None = None
+    # the positional parameters (and `{}`) are what xargs feeds the text
+    fed: bool = False
 
     def at(self, cwd: str | None) -> Guard:
         """The same guard for text run in `cwd` (None: a place the text does not tell)."""
@@ -65,57 +69,29 @@ def braces(word: str) -> list[str]:
     return done + todo
 
 
-def _trim(value: str, op: str, pattern: str) -> str:
-    """${name%pat}, %%, #, ##: the shortest / longest suffix / prefix matching removed."""
-    cuts = range(len(value) + 1)
-    if op.startswith("%"):
-        for k in reversed(cuts) if op == "%" else cuts:
-            if fnmatchcase(value[k:], pattern):
-                return value[:k]
-    else:
-        for k in cuts if op == "#" else reversed(cuts):
-            if fnmatchcase(value[:k], pattern):
-                return value[k:]
-    return value
-
-
-def _expand_one(word: str, names: dict[str, str]) -> str | None:
-    if word == "~" or word.startswith("~/"):
-        home = names.get("home")
-        if home is None:
-            return None
-        word = home + word[1:]
-    elif word.startswith("~"):
-        return None  # ~user: the system check reads it as spelled
-    unknown = False
-
-    def value(m: re.Match[str]) -> str:
-        nonlocal unknown
-        got = names.get(m.group(1) or m.group(4))
-        if got is None:
-            unknown = True
-            return m.group(0)
-        op = m.group(2) or ""
-        return _trim(got, op, m.group(3)) if op[:1] in ("%", "#") else got
-
-    word = _VAR.sub(value, word)
-    return None if unknown or "$" in word or "`" in word else word
-
-
 def expand(word: str, cwd: str | None, guard: Guard) -> str | None:
-    """`word` as an absolute path (~ and known variables expanded, joined to `cwd` when
-    relative), not yet normalised; None when the text alone cannot tell where it points."""
+    """`word` as an absolute path (~, known variables and /proc's magic links expanded,
+    joined to `cwd` when relative), `..` not yet folded; None when the text alone cannot
+    tell where it points. Raises Unsure for a spelling it cannot evaluate on a known name."""
     names = dict(guard.names)
-    for link in _CWD_LINKS:
-        if cwd is not None and (word == link or word.startswith(link + "/")):
-            word = cwd + word[len(link) :]
-    path = _expand_one(word, names)
-    if path is None or path.startswith("/"):
-        return path
-    base = None if cwd is None else _expand_one(cwd, names)
-    if base is None or not base.startswith("/"):
+    word = _ANY_PID.sub("/proc/*/", word)  # every process's root is /: whichever it names
+    try:
+        here = None if cwd is None else expand_word(cwd, names)
+    except Unsure:  # `cd ~-`: somewhere the text does not tell, like `cd -`
+        here = None
+    if here is not None and here.startswith("/"):
+        names["pwd"] = here  # $PWD after the text's own `cd`s
+    else:
+        here = None
+        names.pop("pwd", None)
+    path = expand_word(word, names, guard.fed)
+    if path is None:
         return None
-    return f"{base.rstrip('/')}/{path}"
+    if not path.startswith("/"):
+        if here is None:
+            return None
+        path = f"{here.rstrip('/')}/{path}"
+    return magic(path, here)
 
 
 def segments(path: str) -> list[str]:
@@ -136,9 +112,16 @@ def _every_entry(seg: str) -> bool:
 
 
 def system(segs: Sequence[str]) -> bool:
-    """/, a system folder, or a home under /home (or macOS's /Users)."""
+    """/, a system folder, or a home under /home (or macOS's /Users); a glob counts when
+    it may name one (`/u*`, `/h?me/*`)."""
     path = "/" + "/".join(segs)
-    return path in _SYSTEM_DIRS or (len(segs) == 2 and f"/{segs[0]}" in _HOME_ROOTS)
+    if path in _SYSTEM_DIRS or (len(segs) == 2 and f"/{segs[0]}" in _HOME_ROOTS):
+        return True
+    if not any(_GLOB.search(s) for s in segs):
+        return False
+    if len(segs) == 2 and any(_same(segs[0], root[1:]) for root in _HOME_ROOTS):
+        return True
+    return any(len(t) == len(segs) and all(map(_same, segs, t)) for t in _SYSTEM_SEGS)
 
 
 def _same(seg: str, target: str) -> bool:
@@ -156,31 +139,67 @@ def _against(segs: Sequence[str], guard: Guard) -> str | None:
     return None
 
 
-def protected(word: str, cwd: str | None, guard: Guard, follow: bool) -> str | None:
-    """What `word` destroys among the guard's targets (or, through a symlink, the system
-    folders), said for a refusal; None when it stays clear of them. `follow`: the tool
-    follows a symlink named last (chmod -R does, rm and mv do not — `x/` always does)."""
+def protected(
+    word: str, cwd: str | None, guard: Guard, follow: bool, systems: bool = False
+) -> str | None:
+    """What `word` destroys among the guard's targets (or, through a symlink or a glob, the
+    system folders), said for a refusal; None when it stays clear of them. `follow`: the tool
+    follows a symlink named last (chmod -R does, rm and mv do not — `x/` always does).
+    `systems`: only whether it is a system folder once expanded (`${HOME%/*}`, /proc/1/root)."""
     for alt in braces(word):
-        if (hit := _protected(alt, cwd, guard, follow)) is not None:
+        if (hit := _protected(alt, cwd, guard, follow, systems)) is not None:
             return hit if alt == word else f"{word}: {hit}"
     return None
 
 
-def _protected(word: str, cwd: str | None, guard: Guard, follow: bool) -> str | None:
-    raw = expand(word, cwd, guard)
+def _protected(word: str, cwd: str | None, guard: Guard, follow: bool, systems: bool) -> str | None:
+    try:
+        raw = expand(word, cwd, guard)
+    except Unsure as e:
+        return f"{word} ({e})"
     if raw is None:
         return None
     segs = segments(raw)
     last = raw.rstrip("/").rsplit("/", 1)[-1]
+    each: list[str] = []  # `dir/*/`: every entry, a symlink among them followed
     if segs and _every_entry(last):  # `~/*` empties the folder: aimed at the folder
+        each = segs if raw.endswith("/") else []
         segs, raw, follow = segs[:-1], raw.rstrip("/")[: -len(last)], True
     if (hit := _against(segs, guard)) is not None:
         return f"{word} ({hit})"
-    if guard.resolve is None or any(_GLOB.search(s) for s in segs):
+    if systems:
+        return f"{word} (a system folder, /{'/'.join(segs)})" if system(segs) else None
+    if any(_GLOB.search(s) for s in segs):
+        hit = _globbed(word, segs, "/" if raw.endswith("/") else "", guard, follow)
+    else:
+        hit = _through(word, raw, guard, follow)
+    return hit if hit is not None or not each else _globbed(word, each, "/", guard, True)
+
+
+def _globbed(word: str, segs: Sequence[str], tail: str, guard: Guard, follow: bool) -> str | None:
+    """What a glob destroys, expanded against the disk as bash will (None: read lexically)."""
+    if guard.glob is None:
+        return None
+    found = guard.glob("/" + "/".join(segs))
+    if found is None:
+        return f"{word} (a glob over more paths than the tripwire checks)"
+    for path in found:
+        msegs = segments(path)
+        hit = _against(msegs, guard) or ("a system folder" if system(msegs) else None)
+        if hit is not None:
+            return f"{word} (the glob takes {path}: {hit})"
+        if (hit := _through(word, path + tail, guard, follow)) is not None:
+            return hit
+    return None
+
+
+def _through(word: str, raw: str, guard: Guard, follow: bool) -> str | None:
+    """What `raw` destroys through a symlink on its way, resolved on disk."""
+    if guard.resolve is None:
         return None
     real = guard.resolve(raw, follow or raw.endswith("/"))
     rsegs = segments(real)
-    if rsegs == segs:
+    if rsegs == segments(raw):
         return None  # no symlink on the way: the spelling said it all
     if (hit := _against(rsegs, guard)) is None and system(rsegs):
         hit = "a system folder"

@@ -1,0 +1,319 @@
+"""Code in another language inside shell text, as the tripwire decides whether it can read
+it: an interpreter's inline program (`python3 -c`, `perl -e`), one read from stdin or a
+here-document, a polyglot (`perl -x "$0"`, a script named at run time), awk that runs
+commands (`system()`, pipes, `@load`), sed's `e`, and languages it does not read at all
+(expect, gdb, vim, …). Plain awk (`awk '{print $1}'`) and a script file on disk
+(`python3 check.py`) count as read: the first has no way to run a command, the second is a
+documented gap (a script on disk). Words arrive lower-cased. Pure; a reason or None."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from looop.act.shellguard.tables import _INTERPRETERS, _STDIN
+
+# The flags that hand an interpreter its program as an argument, by family, and the options
+# that take a value of their own (the value is not the script operand).
+_INLINE: tuple[tuple[tuple[str, ...], str, tuple[str, ...], frozenset[str]], ...] = (
+    (("python", "pypy"), "ci", (), frozenset({"-w"})),
+    (
+        ("node", "nodejs", "deno", "bun"),
+        "epi",
+        ("--eval", "--print", "--interactive"),
+        frozenset({"-r", "--require", "--import", "--loader", "--conditions"}),
+    ),
+    (("perl",), "e", (), frozenset()),
+    (("ruby",), "e", (), frozenset({"-r", "-c"})),
+    (("php",), "rbea", (), frozenset({"-c", "-d", "-z"})),
+    (("lua", "luajit"), "ei", (), frozenset({"-l"})),
+    (("osascript",), "e", (), frozenset({"-l"})),
+    (("pwsh", "powershell"), "c", ("-command", "-encodedcommand", "-ec"), frozenset()),
+)
+# -x: perl and ruby skip to the script's own `#!…perl` line, python skips its first line —
+# what a shell-and-perl polyglot sensor (`exec perl -x "$0"`) runs on
+_POLYGLOT = ("perl", "ruby", "python", "pypy")
+_VERSION = frozenset({"--version", "--help", "-h"})
+_AWKS = frozenset({"awk", "gawk", "mawk", "nawk", "original-awk", "onetrue-awk", "goawk"})
+_SEDS = frozenset({"sed", "gsed"})
+# Languages the tripwire does not read in any form it can judge: any use but a version.
+_OTHER = frozenset(
+    {"expect", "wish", "rscript", "r", "julia", "guile", "racket", "sbcl", "clisp", "ecl"}
+    | {"ghci", "runghc", "runhaskell", "swift", "jshell", "groovy", "scala", "kotlin"}
+    | {"elixir", "iex", "erl", "escript", "gdb", "lldb", "vim", "nvim", "vi", "ex", "view"}
+    | {"emacs", "ed", "red", "dc", "m4", "gnuplot", "octave", "npx", "bunx", "pnpx"}
+)
+_DEV_OK = re.compile(r"/dev/(?:stdout|stderr|stdin|null|fd/[0-9]+)")
+_AWK_WORDS = frozenset({"print", "printf", "return", "in", "getline", "case", "do", "else"})
+
+
+def foreign_code(name: str, args: Sequence[str]) -> str | None:
+    """Why `name args` runs code the tripwire does not read, or None."""
+    if name in _AWKS:
+        return _awk(name, args)
+    if name in _SEDS:
+        return _sed(args)
+    if name in _OTHER and not (args and all(a in _VERSION for a in args)):
+        return f"`{name}`: code in a language the tripwire does not read"
+    if name in ("zsh", "fish", "csh", "tcsh") and (
+        any(a.startswith("-") for a in args) or not args
+    ):
+        return f"`{name}` code, which the tripwire does not read"
+    if not _INTERPRETERS.fullmatch(name):
+        return None
+    return _interpreter(name, args)
+
+
+def run_time_path(path: str) -> bool:
+    """A script operand that is not a file on disk the text names: stdin, a descriptor, a
+    substitution or variable (`"$0"`: the sensor itself, as a polyglot), a URL."""
+    return (
+        path in ("-", "/dev/stdin")
+        or path.startswith(("/dev/fd/", "/proc/"))
+        or any(ch in path for ch in "$`<>(")
+        or "://" in path
+    )
+
+
+def _interpreter(name: str, args: Sequence[str]) -> str | None:
+    shown = "`" + " ".join([name, *args[:1]]) + "`"
+    inline = f"{shown}: inline {name} code, which the tripwire does not read"
+    if args and all(a in _VERSION for a in args):
+        return None
+    if name.startswith(("perl", "node", "php")) and args == ["-v"]:
+        return None
+    if name.startswith(("deno", "bun")) and (
+        args[:1] in (["eval"], ["repl"]) or any("://" in a or a == "-" for a in args)
+    ):
+        return inline
+    family = next((f for f in _INLINE if name.startswith(f[0])), None)
+    letters, longs, valued = ("", (), frozenset[str]()) if family is None else family[1:]
+    skip = False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a in valued:
+            skip = True  # `-W ignore`: the value, not the script
+            continue
+        if longs and a.startswith(longs):
+            return inline
+        if a.startswith("-") and not a.startswith("--") and len(a) > 1:
+            if any(ch in letters for ch in a[1:]):
+                return inline
+            if "x" in a[1:] and name.startswith(_POLYGLOT):
+                return f"{shown}: `-x` runs code from inside another file (a polyglot)"
+            if (
+                name.startswith("perl")
+                and a.startswith("-m")
+                and not re.fullmatch(r"-m[\w:=,-]*", a)
+            ):
+                return inline  # -M'strict; system …': code in a module's name
+            if name.startswith(("python", "pypy")) and a.startswith("-m"):
+                return None  # a module on disk
+            continue
+        if a.startswith("--"):
+            continue
+        if a in _STDIN or a.startswith(("/dev/fd/", "/proc/self/fd/")):
+            break
+        if run_time_path(a):
+            return f"{shown}: a program named at run time, which the tripwire does not read"
+        return None  # a script on disk: its own arguments follow
+    return f"`{name}` reading its program from stdin, which the tripwire does not read"
+
+
+_AWK_FILES = ("-f", "--file", "-i", "--include", "--exec")
+_AWK_CODE = ("-e", "--source")
+_AWK_VALUED = (*_AWK_FILES, *_AWK_CODE, "-l", "--load", "-v", "--assign", "-w")
+
+
+def _awk(name: str, args: Sequence[str]) -> str | None:
+    """awk reads as shell only when its program cannot run a command. Lower-cased, -F and
+    -f read alike: a value may be a program file or a separator, and the first operand is
+    judged as a program either way."""
+    programs: list[str] = []
+    files: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            i += 1
+            break
+        if not a.startswith("-") or a == "-":
+            break
+        i += 1
+        key, eq, value = a.partition("=") if a.startswith("--") else (a[:2], "", a[2:])
+        if not (eq or value) and key in _AWK_VALUED and i < len(args):
+            value, i = args[i], i + 1
+        if key in ("-l", "--load"):
+            return f"`{name} {a}`: a native extension it loads, which the tripwire does not read"
+        if key == "-w" and value.startswith("e"):
+            return f"`{name} -W {value}`: a program file the tripwire does not read"
+        if key in _AWK_FILES:
+            files.append(value)
+        elif key in _AWK_CODE:
+            programs.append(value)  # also -E FILE, lower-cased: read as a program, harmless
+    if i < len(args):
+        programs.append(args[i])
+    for f in files:
+        if run_time_path(f):
+            return f"`{name} -f {f}`: a program named at run time, which the tripwire does not read"
+    for p in programs:
+        if (why := _awk_code(p)) is not None:
+            return f"`{name}` {why}, which the tripwire does not read"
+    return None
+
+
+def _awk_code(prog: str) -> str | None:
+    """What in an awk program runs a command (system, a pipe, @load or an indirect call,
+    gawk's network files, a disk device), or None. Strings, regexes and comments skipped."""
+    i, n = 0, len(prog)
+    operand = False  # the last token ended an operand: a `/` divides, not a regex
+    while i < n:
+        ch = prog[i]
+        if ch in " \t\r" or (ch == "\\" and prog[i + 1 : i + 2] == "\n"):
+            i += 1 if ch != "\\" else 2  # blanks keep what came before
+        elif ch == "#":
+            j = prog.find("\n", i)
+            i = n if j < 0 else j
+        elif ch == '"' or (ch == "/" and not operand):
+            j = i + 1
+            in_class = False
+            while j < n and (prog[j] != ch or in_class):
+                if prog[j] == "\\":
+                    j += 1
+                elif ch == "/" and prog[j] in "[]":
+                    in_class = prog[j] == "["
+                elif prog[j] == "\n":
+                    return "with a string or regex it cannot end"
+                j += 1
+            if j >= n:
+                return "with a string or regex it cannot end"
+            text = prog[i + 1 : j]
+            if ch == '"' and (
+                "/inet" in text or (text.startswith("/dev/") and not _DEV_OK.fullmatch(text))
+            ):
+                return f'writing to "{text}"'
+            i, operand = j + 1, True
+        elif ch.isalpha() or ch == "_":
+            m = re.match(r"[a-z_][a-z0-9_]*", prog[i:])
+            word = m.group() if m else ch
+            if word == "system":
+                return "running a command (system())"
+            i, operand = i + len(word), word not in _AWK_WORDS
+        elif ch == "|":
+            if prog[i + 1 : i + 2] != "|":
+                return "piping to or from a command"
+            i, operand = i + 2, False
+        elif ch == "@":
+            return "with an @ directive or indirect call"
+        else:
+            operand = ch.isdigit() or ch in ")]"
+            i += 1
+    return None
+
+
+_SED_SIMPLE = frozenset("=dghlnpqxzfv")  # lower-cased: D, G, H, N, P, Q, F, L too
+_SED_TO_EOL = frozenset("rwaic")
+_SED_LABELS = frozenset("bt:")
+
+
+def _sed(args: Sequence[str]) -> str | None:
+    """sed reads as shell unless its script can run a command (`e`, `s///e`)."""
+    scripts: list[str] = []
+    files: list[str] = []
+    i, sandbox = 0, False
+    while i < len(args):
+        a = args[i]
+        i += 1
+        value = args[i] if i < len(args) else ""
+        if a in ("-e", "--expression") and value and not value.startswith("-"):
+            scripts.append(value)  # `-e -…`: -E, lower-cased, then an option
+            i += 1
+        elif a in ("-f", "--file") and value:
+            files.append(value)
+            i += 1
+        elif a in ("-l", "--line-length"):
+            i += 1
+        elif a.startswith(("--expression=", "--file=")):
+            (scripts if a.startswith("--e") else files).append(a.partition("=")[2])
+        elif a.startswith("-e") and len(a) > 2:
+            scripts.append(a[2:])
+        elif a.startswith("-f") and len(a) > 2:
+            files.append(a[2:])
+        elif a == "--sandbox":
+            sandbox = True
+        elif not a.startswith("-") or a == "-":
+            if not scripts and not files:
+                scripts.append(a)
+            break
+    if sandbox:
+        return None  # GNU sed refuses e, r and w under --sandbox
+    for f in files:
+        if run_time_path(f):
+            return f"`sed -f {f}`: a script named at run time, which the tripwire does not read"
+    for s in scripts:
+        if (why := _sed_code(s)) is not None:
+            return f"`sed` {why}, which the tripwire does not read"
+    return None
+
+
+def _sed_code(script: str) -> str | None:
+    """Whether a sed script runs a command (`e`, an `s` with the e flag); a script it cannot
+    follow counts as one."""
+    i, n = 0, len(script)
+
+    def delimited(k: int, parts: int) -> int:
+        d = script[k]
+        k += 1
+        for _ in range(parts):
+            while k < n and script[k] != d:
+                k += 2 if script[k] == "\\" else 1
+            if k >= n:
+                return -1
+            k += 1
+        return k
+
+    while i < n:
+        ch = script[i]
+        if ch in " \t\n;{}!,0123456789$+~":
+            i += 1
+        elif ch == "#":
+            j = script.find("\n", i)
+            i = n if j < 0 else j
+        elif ch == "/" or ch == "\\":
+            j = delimited(i + (ch == "\\"), 1)
+            if j < 0:
+                return "with a script it cannot follow"
+            i = j
+            while i < n and script[i] in "im":
+                i += 1  # an address's flags, lower-cased
+        elif ch in "sy":
+            j = delimited(i + 1, 2)
+            if j < 0:
+                return "with a script it cannot follow"
+            k = j
+            while k < n and script[k] not in ";\n}":
+                if script[k] == "w":  # a file name to the end of the line
+                    k = n if script.find("\n", k) < 0 else script.find("\n", k)
+                    break
+                if ch == "s" and script[k] == "e":
+                    return "running a command (s///e)"
+                k += 1
+            i = k
+        elif ch == "e":
+            return "running a command (e)"
+        elif ch in _SED_LABELS:
+            j, semi = script.find("\n", i), script.find(";", i)
+            j = semi if semi >= 0 and (semi < j or j < 0) else j
+            i = n if j < 0 else j
+        elif ch in _SED_TO_EOL:
+            j = script.find("\n", i)
+            while j > 0 and script[j - 1] == "\\":  # `a\`: the text goes on
+                j = script.find("\n", j + 1)
+            i = n if j < 0 else j
+        elif ch in _SED_SIMPLE:
+            i += 1
+        else:
+            return "with a script it cannot follow"
+    return None
