@@ -1,6 +1,8 @@
-"""The folders a worker may fill: its box's workspace and TMPDIR, its worktree, and its own
-entries in the shared reports/ (`reports/<id>.md`, `reports/<id>/`). One function, so the disk
-bound (loop/diskcheck.py) measures what a box may write wherever those folders move."""
+"""The folders a worker may fill: its room (workspace, TMPDIR and reports, beside the data
+dir), its checkout, and — an unsandboxed worker, or a home of before — its own entries in the
+data dir's shared reports/ (`reports/<id>.md`, `reports/<id>/`) and a checkout kept under
+worktrees/. One function, so the disk bound (loop/diskcheck.py) measures what a worker may
+write wherever those folders are."""
 
 from __future__ import annotations
 
@@ -18,10 +20,12 @@ class Writable(NamedTuple):
 
 
 def writable(paths: Paths, wid: str) -> list[Writable]:
-    box = paths.sandbox / wid
+    room = paths.rooms / wid
     return [
-        Writable(str(box / "work"), ""),
-        Writable(str(box / "tmp"), ""),
+        Writable(str(room / "work"), ""),
+        Writable(str(room / "tmp"), ""),
+        Writable(str(room / "reports"), ""),
+        Writable(str(paths.checkouts / wid), ""),
         Writable(str(paths.worktrees / wid), ""),
         Writable(str(paths.reports), wid),
     ]
