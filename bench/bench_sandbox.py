@@ -143,7 +143,80 @@ def run() -> list[dict[str, object]]:
             }
         )
         rows.append(_worktree_row(looop_bin, env, Path(d)))
+        rows.append(_door_row(looop_bin, env, Path(d)))
     return rows
+
+
+DOOR_ROUNDS = 21
+DOOR_RATIO = 3.0
+# A worker's own contract verb, timed where it runs: N claims, each a whole `$LOOOP_BIN claim`
+CLAIMS = r"""
+out=$1; n=$2
+for i in $(seq 1 "$n"); do
+  a=$(date +%s%N); "$LOOOP_BIN" claim "bench-$i" >/dev/null; b=$(date +%s%N)
+  echo $((b - a)) >> "$out/times"
+done
+touch "$out/end"
+exec sleep 600
+"""
+
+
+def _claims(looop: str, wid: str, flag: str, out: str, env: dict[str, str], d: Path) -> list[float]:
+    """The seconds each of a worker's claims took, as the worker timed them."""
+    script = d / "claims.sh"
+    script.write_text(CLAIMS)
+    line = f'bash {script} "{out}" {DOOR_ROUNDS} # {{{{prompt_file}}}}'
+    subprocess.run(
+        [looop, "worker", "start", wid, "--command", line, flag, "go"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
+    folder = Path(
+        out.replace(
+            "$LOOOP_WORKSPACE", str(Paths.at(Path(env["LOOOP_DATA_DIR"])).rooms / wid / "work")
+        )
+    )
+    deadline = time.monotonic() + 120
+    while not (folder / "end").exists():  # polled: the box tells nothing outside when done
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"worker {wid} never finished its claims")
+        time.sleep(0.05)
+    subprocess.run([looop, "kill", wid], env=env, capture_output=True)
+    return [int(t) / 1e9 for t in (folder / "times").read_text().split()]
+
+
+def _door_row(looop: str, env: dict[str, str], d: Path) -> dict[str, object]:
+    """A sandboxed worker's `claim` through its box's door against the same claim written
+    directly by an unsandboxed worker, each timed inside its worker, two batches each in
+    alternating order."""
+    door: list[float] = []
+    direct: list[float] = []
+    for i in range(4):
+        if i % 2 == (0 if i < 2 else 1):
+            door += _claims(looop, f"dc{i}", "--sandbox", "$LOOOP_WORKSPACE", env, d)
+        else:
+            mine = d / f"direct{i}"
+            mine.mkdir()
+            direct += _claims(looop, f"pc{i}", "--no-sandbox", str(mine), env, d)
+    ratio = statistics.median(door) / statistics.median(direct)
+    return {
+        "name": 'a sandboxed worker\'s contract verb through its door ("$LOOOP_BIN" claim)',
+        **_spread(door),
+        "unit": "ms",
+        "baseline": round(statistics.median(direct) * 1000, 1),
+        "ratio": round(ratio, 2),
+        "target": f"ratio <= {DOOR_RATIO}",
+        "ok": ratio <= DOOR_RATIO,
+        "note": (
+            "door: each claim timed inside its worker (date +%s%N around the whole verb), "
+            f"{DOOR_ROUNDS} per worker, two sandboxed and two unsandboxed workers in "
+            "alternating order; baseline = the same claim of an unsandboxed worker, which "
+            "writes claims/ itself. Through the door the verb is the box's looop start, one "
+            "POST through the box's proxy to the home's filter, and the home's own `looop "
+            "claim` run outside the box"
+        ),
+    }
 
 
 REPO_ADDED_MS = 100
