@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,3 +123,49 @@ def test_cli_claim_uses_session_env_and_one_line_errors(ctx: Ctx, live: list[int
     assert r.returncode == 0 and "lease" in r.stdout
     assert looop("unclaim", "db").returncode == 0
     assert not (ctx.paths.claims / "db.json").exists()
+
+
+def _box_holds(lock: Path) -> subprocess.Popen[str]:
+    """Another process (a worker's box) that takes claims/.lock and keeps it."""
+    code = (
+        "import fcntl, os, sys\n"
+        f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "print('held', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    box = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert box.stdout is not None and box.stdout.readline() == "held\n"
+    return box
+
+
+def test_a_box_holding_the_claims_lock_blocks_no_claim_and_no_beat(
+    ctx: Ctx, live: list[int]
+) -> None:
+    ctx.paths.claims.mkdir()
+    claim(ctx.paths.claims, "stale", "gone-worker", session_alive(ctx.paths.data), 1.0)
+    box = _box_holds(ctx.paths.claims / ".lock")
+    try:
+        env = outside_env()
+        env.update(LOOOP_DATA_DIR=str(ctx.paths.data), LOOOP_SESSION_ID="w7")
+        started = time.monotonic()
+        r = subprocess.run(
+            [sys.executable, "-m", "looop", "claim", "db"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,  # on a lock waited on without bound this is where it hung
+        )
+        assert r.returncode == 0 and r.stdout == "claimed db\n", r.stderr
+        assert time.monotonic() - started < 10
+        wire(ctx, [{"decision": {"action": "noop"}}])
+        started = time.monotonic()
+        done = threading.Thread(target=tick, args=(ctx,), daemon=True)
+        done.start()
+        done.join(timeout=60)
+        assert not done.is_alive(), "the beat waited on the box's lock"
+        assert not (ctx.paths.claims / "stale.json").exists()  # reaped all the same
+    finally:
+        box.communicate("", timeout=10)

@@ -48,11 +48,17 @@ class Ctx:
         return resolve_knobs(builtin, self.env, self.warn_once)
 
     def warn_once(self, msg: str) -> None:
-        if msg not in self.warned:
-            if len(self.warned) >= WARNED_MAX:  # a pulse edited for weeks: said again, not kept
-                self.warned.clear()
-            self.warned.add(msg)
+        if self.first_time(msg):
             self.events.emit("warn", "config.warn", msg)
+
+    def first_time(self, msg: str) -> bool:
+        """Whether this process has not said `msg` yet (it is then counted as said)."""
+        if msg in self.warned:
+            return False
+        if len(self.warned) >= WARNED_MAX:  # a pulse edited for weeks: said again, not kept
+            self.warned.clear()
+        self.warned.add(msg)
+        return True
 
     def child_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """What sensors, runners, shells and workers inherit: our env plus the LOOOP_* paths."""

@@ -64,6 +64,7 @@ PulseName = Literal[
     "session.dead",
     "worktree.kept",
     "fleet.degraded",
+    "box.refused",
     "notify.failed",
 ]
 
@@ -180,6 +181,8 @@ PULSE: dict[PulseName, str] = {
     "session.dead": "a session's supervisor died without recording an end; it is marked killed",
     "worktree.kept": "a reaped worker's git worktree was kept (uncommitted work), and where",
     "fleet.degraded": "the sessions could not be tended this beat",
+    "box.refused": "what a worker's box can write was refused or read in part (a symlink, a "
+    "bound), said once",
     "notify.failed": "a notification could not be sent",
 }
 

@@ -80,7 +80,7 @@ def tail(p: str, n: int, chunk: int = 65536) -> list[str]:
     """A file's last n lines; one line saying why when it cannot be read (status never fails
     on one)."""
     try:
-        return store.tail_lines(p, n, chunk)
+        return store.tail_lines(p, n, chunk, follow=False)  # a box can write events.jsonl
     except OSError as e:
         return [f"({os.path.basename(p)} cannot be read: {e.strerror})"]
 
@@ -189,7 +189,11 @@ PAUSE_SCAN_LINES = 2000  # events.jsonl lines read back for the pulse's last sto
 def paused_at(events: str) -> bool:
     """Whether the pulse's last stop was a pause (`down --keep-workers`, the page's or watch's
     Pause) with no start since: the faces say "paused", not "stopped"."""
-    for line in reversed(store.tail_lines(events, PAUSE_SCAN_LINES)):
+    try:
+        lines = store.tail_lines(events, PAUSE_SCAN_LINES, follow=False)
+    except OSError:
+        return False  # unreadable (or not a file): no pause said
+    for line in reversed(lines):
         if '"down"' not in line and '"pulse_start"' not in line:
             continue  # most lines are neither: not parsed
         try:

@@ -1,13 +1,16 @@
 """Leases (claims): an atomic, liveness-aware test-and-set on claims/<name>.json.
 
-Writers are serialised by an flock on claims/.lock, so test-and-set, idempotent re-claims and
-reaping never race; a holder is live while its session is alive (the supervisor's flock)."""
+Writers are serialised by locks.folder_lock (the data dir's .lock/claims, and claims/.lock for
+a box's own `looop claim`, waited for a bounded time), so test-and-set, idempotent re-claims
+and reaping never race; a holder is live while its session is alive (the supervisor's flock).
+claims/ is a folder a box can write: read through boxfolder (no symlink followed, bounded)."""
 
 from __future__ import annotations
 
 import os
 
 from looop.hot import locks, store
+from looop.hot.boxfolder import Folder
 from looop.hot.errors import CorruptState, LooopError
 from looop.hot.wire import live
 
@@ -15,7 +18,6 @@ TYPE_CHECKING = False  # workers call `looop claim` often: keep typing and pathl
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
     from typing import Any
 
     from looop.hot.store import AnyPath
@@ -66,10 +68,10 @@ def remote_alive(root: str, sid: str) -> bool:
     return rec is not None and not rec.get("over")
 
 
-def _holder(path: str) -> str | None:
+def _holder(claims: Folder, name: str) -> str | None:
     """The holder's session id; None when the record is unreadable (reclaimable)."""
     try:
-        rec = store.read_json_object(path)
+        rec = claims.read_object(name)
     except CorruptState:
         return None
     if rec is None:
@@ -78,13 +80,27 @@ def _holder(path: str) -> str | None:
     return s if isinstance(s, str) else None
 
 
+def lease_lock(claims: AnyPath) -> locks.folder_lock:
+    """The claims' lock: private in the data dir's .lock/, and claims/.lock for the boxes."""
+    root = os.path.dirname(os.path.abspath(claims))
+    return locks.folder_lock(os.path.join(root, ".lock", "claims"), os.path.join(claims, ".lock"))
+
+
+def _opened(claims: AnyPath) -> Folder:
+    """claims/ opened for a lease; a symlink (or a file) in its place is refused, said."""
+    d = Folder(claims)
+    if d.refused is not None:
+        raise LeaseError(f"{d.refused} — remove it and claim again")
+    return d
+
+
 def claim(claims: AnyPath, name: str, session: str, alive: Alive, now: float) -> tuple[bool, str]:
     """(acquired, holder). Idempotent for the owner; a dead or unknown holder is replaced."""
     check_name(name)
-    path = os.path.join(claims, f"{name}.json")
-    with locks.dir_lock(os.path.join(claims, ".lock")):
-        if os.path.exists(path):
-            holder = _holder(path)
+    file = f"{name}.json"
+    with _opened(claims) as d, lease_lock(claims):
+        if d.has(file):
+            holder = _holder(d, file)
             if holder and holder == session:
                 return True, holder
             if holder and alive(holder):
@@ -96,35 +112,37 @@ def claim(claims: AnyPath, name: str, session: str, alive: Alive, now: float) ->
             "ts": int(now),
             "nonce": os.urandom(4).hex(),
         }
-        store.write_json(path, rec)
+        store.write_json(os.path.join(claims, file), rec)
         return True, session
 
 
 def unclaim(claims: AnyPath, name: str, session: str, alive: Alive) -> bool:
     """Release; False when another live session holds it (nothing changed)."""
     check_name(name)
-    path = os.path.join(claims, f"{name}.json")
-    with locks.dir_lock(os.path.join(claims, ".lock")):
-        if not os.path.exists(path):
+    file = f"{name}.json"
+    with _opened(claims) as d, lease_lock(claims):
+        if not d.has(file):
             return True
-        holder = _holder(path)
+        holder = _holder(d, file)
         if holder and holder != session and alive(holder):
             return False
-        store.remove(path)
+        d.unlink(file)
         return True
 
 
-def reap_stale(claims: Path, alive: Alive) -> list[tuple[str, str]]:
+def reap_stale(claims: AnyPath, alive: Alive) -> list[tuple[str, str]]:
     """Remove leases whose holder is gone, re-checking each under the lock (a worker that
-    claims during the sweep keeps its fresh lease). Returns (claim file, holder) pairs."""
-    if not claims.is_dir():
+    claims during the sweep keeps its fresh lease). Returns (claim file, holder) pairs; at most
+    boxfolder.FOLDER_MAX entries are looked at a beat. A claims/ that is a symlink raises
+    LeaseError (said, never followed)."""
+    if not os.path.lexists(claims):
         return []
     gone: list[tuple[str, str]] = []
-    with locks.dir_lock(claims / ".lock"):
-        for path in sorted(claims.glob("*.json")):
-            holder = _holder(str(path))
+    with _opened(claims) as d, lease_lock(claims):
+        for file in d.names(".json"):
+            holder = _holder(d, file)
             if holder and alive(holder):
                 continue
-            store.remove(path)
-            gone.append((path.name, holder or ""))
+            d.unlink(file)
+            gone.append((file, holder or ""))
     return gone

@@ -8,6 +8,7 @@ import os
 from looop.hot import homes, ljson, store, where
 from looop.hot.beatholder import beat_holder_at
 from looop.hot.beatlog import beat_records, last_beat, next_beat, stamp, tail
+from looop.hot.boxfolder import Folder
 from looop.hot.config import load_config, resolve_knobs
 from looop.hot.cost.glance import spend_glance
 from looop.hot.delays import backoff_delay, failed_at, limit_in_force
@@ -350,17 +351,17 @@ def json_files(d: str) -> list[tuple[str, str]]:
 def pending_asks(data: str) -> list[dict[str, Any]]:
     """human.mailbox.pending over plain strings (the fast path loads no pathlib): the ask
     records with no answer yet, by file name."""
-    asks, answers = _at(data, "asks"), _at(data, "answers")
     out: list[dict[str, Any]] = []
-    for name, path in json_files(asks):
-        if os.path.exists(where.join(answers, name)):
-            continue
-        try:
-            rec = store.read_json_object(path)
-        except CorruptState:
-            rec = {"id": file_stem(name), "worker": "?", "prompt": "(unreadable ask record)"}
-        if rec:
-            out.append(rec)
+    with Folder(_at(data, "asks")) as asks, Folder(_at(data, "answers")) as answers:
+        for name in asks.names(".json"):
+            if answers.has(name):
+                continue
+            try:
+                rec = asks.read_object(name)
+            except CorruptState:
+                rec = {"id": file_stem(name), "worker": "?", "prompt": "(unreadable ask record)"}
+            if rec:
+                out.append(rec)
     return out
 
 

@@ -166,6 +166,9 @@ def write_json(path: AnyPath, obj: Any, *, durable: bool = True) -> None:
     atomic_write(path, dumps_state(obj) + "\n", durable=durable)
 
 
+_APPEND_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | os.O_NOFOLLOW
+
+
 def append_line(path: AnyPath, line: str) -> None:
     """One os.write on an O_APPEND fd, so concurrent appenders never interleave a line."""
     if not line.endswith("\n"):
@@ -173,10 +176,12 @@ def append_line(path: AnyPath, line: str) -> None:
     mkdirs(os.path.dirname(os.fspath(path)))
     # non-blocking: a FIFO in the file's place must not hang the writer
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK, 0o644)
+        fd = os.open(path, _APPEND_FLAGS, 0o644)
     except OSError as e:
         if e.errno == errno.ENXIO:  # a FIFO with no reader
             raise NotRegular(errno.ENXIO, "not a regular file", str(path)) from None
+        if e.errno == errno.ELOOP:  # never written through: a box may have put it there
+            raise NotRegular(errno.ELOOP, "a symlink, not a file", str(path)) from None
         raise
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -250,7 +255,10 @@ def _canonical(ts: bytes) -> bool:
     return ts[4] == ts[7] == 45 and ts[10] == 84 and ts[13] == ts[16] == 58 and ts[19] == 90
 
 
-def read_since(path: AnyPath, stamp: str, chunk: int = 16384) -> str | None:
+SINCE_MAX = 16 * 1024 * 1024  # the most bytes of a ledger's tail read_since reads
+
+
+def read_since(path: AnyPath, stamp: str, chunk: int = 16384, limit: int = SINCE_MAX) -> str | None:
     """The tail of an append-only JSON-lines file whose rows carry their UTC `ts` in time
     order (the cost ledger), lossily decoded, from a line start; None when missing.
 
@@ -258,25 +266,32 @@ def read_since(path: AnyPath, stamp: str, chunk: int = 16384) -> str | None:
     stamps (in looop's own spelling) that are all older than `stamp`: a reader of today's
     rows then costs the size of the last days, not the file's whole history. Rows older than
     that chunk are not looked at, so a row stamped later can only be missed behind a chunk of
-    older ones (the clock set back by days); lines with no such stamp never stop it."""
+    older ones (the clock set back by days); lines with no such stamp never stop it. Never
+    more than `limit` bytes are read, and a line over LINE_MAX is left out (a box can write
+    the ledger: one endless line must not cost a reader the file)."""
     try:
-        f = open_regular(path)
+        f = open_regular(path, follow=False)
     except FileNotFoundError:
         return None
     cut = stamp.encode("ascii")
     with f:
         pos = f.seek(0, os.SEEK_END)
         parts: list[bytes] = []
-        while pos > 0:
-            step = min(chunk, pos)
-            pos -= step
+        while pos > 0 and limit > 0:
+            step = min(chunk, pos, limit)
+            pos, limit = pos - step, limit - step
             f.seek(pos)
             data = f.read(step)
             parts.append(data)
             if pos and _all_older(data, cut):
                 parts[-1] = data[data.find(b"\n") + 1 :]
+                pos = 0
                 break
-    return b"".join(reversed(parts)).decode("utf-8", "replace")
+    lines = b"".join(reversed(parts)).split(b"\n")
+    if pos > 0:
+        lines[0] = b""  # cut by the limit: part of a line
+    kept = [ln for ln in lines if len(ln) <= LINE_MAX]
+    return b"\n".join(kept).decode("utf-8", "replace")
 
 
 def _all_older(data: bytes, cut: bytes) -> bool:
@@ -329,27 +344,44 @@ def remove(path: AnyPath) -> bool:
         return False
 
 
-def tail_lines(path: AnyPath, n: int, chunk: int = 65536) -> list[str]:
-    """The last n non-blank lines, reading backwards so big journals stay cheap."""
+TAIL_MAX = 4 * 1024 * 1024  # the most bytes a tail reads back (a box can write the ledgers)
+LINE_MAX = 256 * 1024  # a longer line is skipped, with a note in its place
+
+
+LONG_LINE_NOTE = f"(a line over {LINE_MAX} bytes skipped)"
+
+
+def tail_lines(
+    path: AnyPath, n: int, chunk: int = 65536, *, limit: int = TAIL_MAX, follow: bool = True
+) -> list[str]:
+    """The last n non-blank lines, read backwards a chunk at a time: linear in what it reads,
+    and never more than `limit` bytes (a line longer than LINE_MAX becomes LONG_LINE_NOTE)."""
     if n <= 0:
         return []
     try:
-        f = open_regular(path)
+        f = open_regular(path, follow=follow)
     except FileNotFoundError:
         return []
+    parts: list[bytes] = []
     with f:
-        f.seek(0, os.SEEK_END)
-        pos = f.tell()
-        buf = b""
-        while pos > 0:
-            step = min(chunk, pos)
-            pos -= step
+        pos = f.seek(0, os.SEEK_END)
+        newlines = 0
+        while pos > 0 and newlines <= n + 1 and limit > 0:
+            step = min(chunk, pos, limit)
+            pos, limit = pos - step, limit - step
             f.seek(pos)
-            buf = f.read(step) + buf
-            if buf.count(b"\n") > n + 1:
-                break
-    lines = [ln for ln in buf.decode("utf-8", "replace").splitlines() if ln.strip()]
+            data = f.read(step)
+            parts.append(data)
+            newlines += data.count(b"\n")
+    raw = b"".join(reversed(parts)).split(b"\n")
+    if pos > 0 and len(raw[0]) <= LINE_MAX:
+        raw[0] = b""  # the first piece began before what was read: part of a line
+    lines = [_line(r) for r in raw if r.strip()]
     return lines[-n:]
+
+
+def _line(raw: bytes) -> str:
+    return LONG_LINE_NOTE if len(raw) > LINE_MAX else raw.decode("utf-8", "replace")
 
 
 class Follower:
@@ -401,5 +433,11 @@ class Follower:
         except OSError:
             return []
         self.offset += len(chunk)
-        *done, self.partial = (self.partial + chunk).split(b"\n")
-        return [ln for ln in (raw.decode("utf-8", "replace") for raw in done) if ln.strip()]
+        *done, rest = chunk.split(b"\n")
+        if done:
+            done[0], self.partial = self.partial + done[0], b""
+        if len(self.partial) + len(rest) > LINE_MAX:  # a line with no end (a box can write)
+            self.partial = b"x" * (LINE_MAX + 1)  # said once it ends; never grown further
+        else:
+            self.partial += rest
+        return [_line(raw) for raw in done if raw.strip()]

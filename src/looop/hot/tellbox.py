@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 
 from looop.hot import store
+from looop.hot.boxfolder import Folder
 from looop.hot.errors import CorruptState, LooopError
 
 TYPE_CHECKING = False  # workers call `looop told` often: no typing
@@ -44,20 +47,16 @@ def id_number(name: str, worker: str) -> int:
     return int(n) if dash and n.isdecimal() and head == worker else 0
 
 
-def _stems(d: AnyPath, worker: str) -> list[str]:
-    """Stems of d's `<worker>-*.json` entries (as Path.glob lists them; none when d is no dir)."""
-    if not os.path.isdir(d):
-        return []
-    try:
-        names = os.listdir(d)
-    except PermissionError:
-        return []
+def _stems(d: Folder, worker: str) -> list[str]:
+    """Stems of d's `<worker>-*.json` files (a bounded listing: boxfolder.FOLDER_MAX)."""
     pre = f"{worker}-"
-    return [
-        n[:-5]
-        for n in names
-        if n.startswith(pre) and n.endswith(".json") and len(n) >= len(pre) + 5
-    ]
+    return [n[:-5] for n in d.names(".json") if n.startswith(pre) and len(n) >= len(pre) + 5]
+
+
+def _refuse(d: Folder) -> None:
+    """A folder a box made a symlink (or a file) is never followed: said, as an error."""
+    if d.refused is not None:
+        raise store.NotRegular(errno.ELOOP, d.refused, d.path)
 
 
 def new_tell(tells: AnyPath, worker: str, msg: str, now: float, key: str | None = None) -> str:
@@ -67,9 +66,12 @@ def new_tell(tells: AnyPath, worker: str, msg: str, now: float, key: str | None 
     if not msg.strip():
         raise AskError("a tell needs a message")
     os.makedirs(tells, exist_ok=True)
+    with Folder(tells) as box, box.sub("consumed") as done:
+        _refuse(box)
+        seen = [*_stems(box, worker), *_stems(done, worker)]
+    n = max((id_number(s, worker) for s in seen), default=0)
     for _ in range(50):
-        seen = [*_stems(tells, worker), *_stems(os.path.join(tells, "consumed"), worker)]
-        n = max((id_number(s, worker) for s in seen), default=0) + 1
+        n += 1  # taken meanwhile (or beyond the listing's bound): the next one
         tid = f"{worker}-{n}"
         rec = {"v": 1, "id": tid, "worker": worker, "msg": msg, "ts": int(now)}
         if key is not None:
@@ -84,75 +86,81 @@ def new_tell(tells: AnyPath, worker: str, msg: str, now: float, key: str | None 
 def keyed_tell(tells: AnyPath, worker: str, key: str) -> str | None:
     """The id of the tell to `worker` queued by request `key` (pending or read), if any."""
     check_worker(worker)
-    for d in (tells, os.path.join(tells, "consumed")):
-        for stem in _stems(d, worker):
-            try:
-                rec = store.read_json(os.path.join(d, f"{stem}.json"))
-            except CorruptState:
-                continue
-            if isinstance(rec, dict) and rec.get("key") == key:
-                return stem
+    with Folder(tells) as box, box.sub("consumed") as done:
+        for d in (box, done):
+            for stem in _stems(d, worker):
+                try:
+                    rec = d.read_json(f"{stem}.json")
+                except CorruptState:
+                    continue
+                if isinstance(rec, dict) and rec.get("key") == key:
+                    return stem
     return None
 
 
 def take_tells(tells: AnyPath, worker: str) -> list[str]:
     """Claim every pending tell for `worker` by renaming it into consumed/: a tell is
-    delivered at most once even when two readers race."""
+    delivered at most once even when two readers race. Every name is relative to the folders'
+    fds: a consumed/ a box made a symlink is refused (store.NotRegular), never moved into."""
     check_worker(worker)
-    if not os.path.isdir(tells):
-        return []
-    done = os.path.join(tells, "consumed")
-    try:
-        os.mkdir(done)
-    except FileExistsError:
-        if not os.path.isdir(done):
-            raise  # as Path.mkdir(exist_ok=True) does: a file stands where the dir goes
-    pending = sorted(_stems(tells, worker), key=lambda stem: id_number(stem, worker))
-    out = []
-    for stem in pending:
-        if id_number(stem, worker) == 0:
-            continue
-        name = f"{stem}.json"
+    with Folder(tells) as box:
+        _refuse(box)
+        if box.fd < 0:
+            return []
         try:
-            os.rename(os.path.join(tells, name), os.path.join(done, name))
-        except FileNotFoundError:
-            continue  # another reader took it
-        try:
-            os.utime(os.path.join(done, name))  # its mtime now says when it was read (the sweep)
-        except OSError:
+            os.mkdir("consumed", dir_fd=box.fd)
+        except FileExistsError:
             pass
-        try:
-            rec = store.read_json(os.path.join(done, name))
-            msg = rec.get("msg") if isinstance(rec, dict) else None
-        except CorruptState:
-            msg = None
-        out.append(msg if isinstance(msg, str) else "(an unreadable tell)")
-    return out
+        with box.sub("consumed") as done:
+            _refuse(done)
+            pending = sorted(_stems(box, worker), key=lambda stem: id_number(stem, worker))
+            taken = [_take(box, done, f"{s}.json") for s in pending if id_number(s, worker)]
+    return [msg for msg in taken if msg is not None]
+
+
+def _take(box: Folder, done: Folder, name: str) -> str | None:
+    """One tell moved into consumed/ and read there; None when another reader took it."""
+    try:
+        os.rename(name, name, src_dir_fd=box.fd, dst_dir_fd=done.fd)
+    except FileNotFoundError:
+        return None  # another reader took it
+    try:  # its mtime now says when it was read (the sweep)
+        os.utime(name, dir_fd=done.fd, follow_symlinks=False)
+    except OSError:
+        pass
+    try:
+        rec = done.read_json(name)
+        msg = rec.get("msg") if isinstance(rec, dict) else None
+    except CorruptState:
+        msg = None
+    return msg if isinstance(msg, str) else "(an unreadable tell)"
 
 
 def sweep_consumed(tells: AnyPath, keep_s: float, now: float) -> list[str]:
     """Delete tells read more than `keep_s` ago from tells/consumed/ (their mtime is when they
     were read), keeping each worker's newest, so a worker's tell ids never start over. The
-    ids removed."""
-    done = os.path.join(tells, "consumed")
-    try:
-        names = [n for n in os.listdir(done) if n.endswith(".json")]
-    except OSError:
-        return []
-    newest: dict[str, tuple[int, str]] = {}
-    for n in names:
-        head, _, num = n[:-5].rpartition("-")
-        if head and num.isdecimal() and int(num) >= newest.get(head, (-1, ""))[0]:
-            newest[head] = (int(num), n)
-    keep = {n for _, n in newest.values()}
-    out = []
-    for n in sorted(names):
-        path = os.path.join(done, n)
-        try:
-            if n in keep or now - os.stat(path).st_mtime < keep_s:
+    ids removed. Only regular files, named relative to the folder's fd: a consumed/ a box made
+    a symlink is refused (store.NotRegular) and nothing it points at is touched."""
+    with Folder(tells) as box, box.sub("consumed") as done:
+        _refuse(box)
+        _refuse(done)
+        names = done.names(".json")
+        newest: dict[str, tuple[int, str]] = {}
+        for n in names:
+            head, _, num = n[:-5].rpartition("-")
+            if head and num.isdecimal() and int(num) >= newest.get(head, (-1, ""))[0]:
+                newest[head] = (int(num), n)
+        keep = {n for _, n in newest.values()}
+        out = []
+        for n in names:
+            st = done.lstat(n)
+            if n in keep or st is None or not stat.S_ISREG(st.st_mode):
                 continue
-            os.unlink(path)
-        except OSError:
-            continue  # gone already, or not ours to remove: the next beat tries again
-        out.append(n[:-5])
+            if now - st.st_mtime < keep_s:
+                continue
+            try:
+                done.unlink(n)
+            except OSError:
+                continue  # not ours to remove: the next beat tries again
+            out.append(n[:-5])
     return out

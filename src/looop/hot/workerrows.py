@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from looop.hot import needsinput, store, where
+from looop.hot.boxfolder import Folder
 from looop.hot.errors import CorruptState
 from looop.hot.spent import over_budget, over_limit
 from looop.hot.where import SANDBOX_SETTINGS as SANDBOX_SETTINGS
@@ -40,34 +41,32 @@ def waiting_workers(asks: str, answers: str) -> set[str]:
 
 
 def asks_since(asks: str, answers: str) -> dict[str, float | None]:
-    """Worker -> when its oldest unanswered ask was made (None when no record says)."""
-    if not os.path.isdir(asks):
-        return {}
+    """Worker -> when its oldest unanswered ask was made (None when no record says); a
+    bounded listing that follows no symlink (boxfolder: asks/ is a folder a box can write)."""
     out: dict[str, float | None] = {}
-    for name in sorted(n for n in os.listdir(asks) if n.endswith(".json")):
-        if os.path.exists(where.join(answers, name)):
-            continue
-        try:
-            rec = store.read_json_object(where.join(asks, name))
-        except CorruptState:
-            rec = {"id": _stem(name), "worker": "?"}
-        worker = rec.get("worker") if rec else None
-        if not isinstance(worker, str):
-            continue
-        ts = rec.get("ts") if rec else None
-        when = float(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else None
-        before = out.get(worker)
-        if worker not in out or (when is not None and (before is None or when < before)):
-            out[worker] = when
+    with Folder(asks) as a, Folder(answers) as b:
+        for name in a.names(".json"):
+            if b.has(name):
+                continue
+            try:
+                rec = a.read_object(name)
+            except CorruptState:
+                rec = {"id": _stem(name), "worker": "?"}
+            worker = rec.get("worker") if rec else None
+            if not isinstance(worker, str):
+                continue
+            ts = rec.get("ts") if rec else None
+            when = float(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else None
+            before = out.get(worker)
+            if worker not in out or (when is not None and (before is None or when < before)):
+                out[worker] = when
     return out
 
 
 def pending_tells(tells: str) -> dict[str, int]:
     """Worker -> how many tells wait for it in tells/ (`<worker>-<n>.json`, not yet told)."""
-    try:
-        names = os.listdir(tells)
-    except OSError:
-        return {}
+    with Folder(tells) as d:
+        names = d.names(".json")
     out: dict[str, int] = {}
     for n in names:
         if not n.endswith(".json"):

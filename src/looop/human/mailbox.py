@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from looop.hot import store
+from looop.hot.boxfolder import Folder
 from looop.hot.clock import Clock
 from looop.hot.errors import CorruptState
 from looop.hot.tellbox import AskError as AskError
@@ -49,14 +50,9 @@ def new_ask(
     if not prompt.strip():
         raise AskError("an ask needs --prompt: the one question the human should answer")
     asks.mkdir(parents=True, exist_ok=True)
+    n = max((id_number(s, worker) for s in _ids(asks, answers, worker)), default=0)
     for _ in range(50):
-        seen = [
-            p.stem
-            for d in (asks, asks / "archive", answers)
-            if d.is_dir()
-            for p in d.glob(f"{worker}-*.json")
-        ]
-        n = max((id_number(s, worker) for s in seen), default=0) + 1
+        n += 1  # taken meanwhile (or beyond a listing's bound): the next one
         ask_id = f"{worker}-{n}"
         rec = {
             "v": 1,
@@ -76,42 +72,52 @@ def new_ask(
     raise AskError("could not create an ask id after 50 tries (contention in asks/)")
 
 
+def _ids(asks: Path, answers: Path, worker: str) -> list[str]:
+    """The ids of `worker`'s asks, pending, archived and answered (bounded listings)."""
+    pre = f"{worker}-"
+    with Folder(asks) as a, a.sub("archive") as kept, Folder(answers) as b:
+        return [n[:-5] for d in (a, kept, b) for n in d.names(".json") if n.startswith(pre)]
+
+
 def keyed_ask(asks: Path, worker: str, key: str) -> str | None:
     """The id of `worker`'s ask made for request `key` (pending or archived), if any: a
     request the home runs again after a cut waits on that ask instead of asking twice."""
     check_worker(worker)
-    for d in (asks, asks / "archive"):
-        stems = sorted(
-            (p.stem for p in d.glob(f"{worker}-*.json")) if d.is_dir() else (),
-            key=lambda s: id_number(s, worker),
-            reverse=True,
-        )
-        for stem in stems:
-            if id_number(stem, worker) == 0:
-                continue
-            try:
-                rec = store.read_json_object(d / f"{stem}.json")
-            except CorruptState:
-                continue
-            if rec is not None and rec.get("key") == key:
-                return stem
+    pre = f"{worker}-"
+    with Folder(asks) as a, a.sub("archive") as kept:
+        for d in (a, kept):
+            stems = [n[:-5] for n in d.names(".json") if n.startswith(pre)]
+            for stem in sorted(stems, key=lambda s: id_number(s, worker), reverse=True):
+                if id_number(stem, worker) == 0:
+                    continue
+                try:
+                    rec = d.read_object(f"{stem}.json")
+                except CorruptState:
+                    continue
+                if rec is not None and rec.get("key") == key:
+                    return stem
     return None
 
 
 def pending(asks: Path, answers: Path) -> list[dict[str, Any]]:
+    return pending_read(asks, answers)[0]
+
+
+def pending_read(asks: Path, answers: Path) -> tuple[list[dict[str, Any]], str | None]:
+    """The asks with no answer yet, by file name, and what the listing left out or refused
+    (asks/ is a folder a box can write: bounded, no symlink followed; boxfolder)."""
     out: list[dict[str, Any]] = []
-    if not asks.is_dir():
-        return out
-    for p in sorted(asks.glob("*.json")):
-        if (answers / p.name).exists():
-            continue
-        try:
-            rec = store.read_json_object(p)
-        except CorruptState:
-            rec = {"id": p.stem, "worker": "?", "prompt": "(unreadable ask record)"}
-        if rec:
-            out.append(rec)
-    return out
+    with Folder(asks) as a, Folder(answers) as b:
+        for name in a.names(".json"):
+            if b.has(name):
+                continue
+            try:
+                rec = a.read_object(name)
+            except CorruptState:
+                rec = {"id": name[:-5], "worker": "?", "prompt": "(unreadable ask record)"}
+            if rec:
+                out.append(rec)
+        return out, a.note("asks")
 
 
 def answer(
@@ -154,7 +160,8 @@ def _one_of_options(ask_path: Path, ask_id: str, text: str) -> str:
     """An ask made with --options takes one of them (any case; stored as the option is
     spelled). An unreadable ask record has no options to hold the answer to."""
     try:
-        rec = store.read_json_object(ask_path) or {}
+        with Folder(ask_path.parent) as d:
+            rec = d.read_object(ask_path.name) or {}
     except CorruptState:
         return text
     opts = rec.get("options")
@@ -181,7 +188,8 @@ def read_answer(asks: Path, answers: Path, ask_id: str) -> str | None:
             raise AskError(f"ask '{ask_id}' disappeared before it was answered")
         return None
     try:
-        rec = store.read_json(path)
+        with Folder(answers) as d:
+            rec = d.read_json(path.name)
     except CorruptState as e:
         raise AskError(f"the answer to '{ask_id}' is unreadable ({e}); ask again") from None
     text = rec.get("answer") if isinstance(rec, dict) else None
@@ -193,10 +201,16 @@ def read_answer(asks: Path, answers: Path, ask_id: str) -> str | None:
 def archive(asks: Path, ask_id: str) -> None:
     """An answered ask leaves the pending list (kept in asks/archive/ for the record)."""
     (asks / "archive").mkdir(parents=True, exist_ok=True)
-    try:
-        os.replace(asks / f"{ask_id}.json", asks / "archive" / f"{ask_id}.json")
-    except FileNotFoundError:
-        pass
+    name = f"{ask_id}.json"
+    with Folder(asks) as a, a.sub("archive") as kept:
+        if kept.refused is not None:  # never moved into what a box's symlink points at
+            raise AskError(f"{kept.refused} — remove it")
+        if a.fd < 0 or kept.fd < 0:
+            return
+        try:
+            os.replace(name, name, src_dir_fd=a.fd, dst_dir_fd=kept.fd)
+        except FileNotFoundError:
+            pass
 
 
 def await_answer(

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 from looop.core.context import Ctx
 from looop.hot.config import Config, Knobs
-from looop.hot.leases import reap_stale, session_alive
+from looop.hot.leases import LeaseError, reap_stale, session_alive
 from looop.hot.stamps import utc_stamp_ms
+from looop.hot.store import NotRegular
 from looop.hot.tellbox import sweep_consumed
 from looop.sessions.state import prune_aged, settle_dead
 
@@ -42,19 +43,8 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> Non
                 session=sid,
             )
             ctx.events.record("session_dead", id=sid)
-        for claim_file, holder in reap_stale(ctx.paths.claims, session_alive(ctx.paths.data)):
-            ctx.events.emit(
-                "info",
-                "claim.reaped",
-                f"released {claim_file}: holder '{holder or '?'}' is gone",
-                claim=claim_file,
-                session=holder,
-            )
-            ctx.events.record("claim_reaped", claim=claim_file, session=holder)
-        keep = float(knobs.num("tells_consumed_keep_secs"))
-        swept = sweep_consumed(ctx.paths.tells, keep, ctx.clock.now())
-        if swept:
-            ctx.events.record("tells_swept", ids=swept)
+        _reap_claims(ctx)
+        _sweep_tells(ctx, float(knobs.num("tells_consumed_keep_secs")))
         for sid in prune_aged(ctx.paths.data, float(knobs.num("session_ttl")), ctx.clock.now()):
             _fleet(ctx).end(sid)
             ctx.events.record("session_reaped", id=sid)
@@ -71,3 +61,36 @@ def meter_workers(ctx: Ctx, cfg: Config | None, knobs: Knobs | None = None) -> N
         _fleet(ctx).meter(cfg, knobs)
     except OSError as e:  # the ledger unwritable: said, and the beat goes on
         ctx.events.emit("warn", "worker.meter", f"worker spend not metered this beat: {e}")
+
+
+def _reap_claims(ctx: Ctx) -> None:
+    """Leases whose holder is gone released; a claims/ a box made a symlink is said once."""
+    try:
+        gone = reap_stale(ctx.paths.claims, session_alive(ctx.paths.data))
+    except LeaseError as e:
+        if ctx.first_time(str(e)):
+            ctx.events.emit("warn", "box.refused", str(e))
+        return
+    for claim_file, holder in gone:
+        ctx.events.emit(
+            "info",
+            "claim.reaped",
+            f"released {claim_file}: holder '{holder or '?'}' is gone",
+            claim=claim_file,
+            session=holder,
+        )
+        ctx.events.record("claim_reaped", claim=claim_file, session=holder)
+
+
+def _sweep_tells(ctx: Ctx, keep: float) -> None:
+    """Tells read long ago deleted; a tells/consumed a box made a symlink is said once (what
+    it points at is never touched)."""
+    try:
+        swept = sweep_consumed(ctx.paths.tells, keep, ctx.clock.now())
+    except NotRegular as e:
+        msg = f"{e.strerror} — remove it; old tells are not swept meanwhile"
+        if ctx.first_time(msg):
+            ctx.events.emit("warn", "box.refused", msg)
+        return
+    if swept:
+        ctx.events.record("tells_swept", ids=swept)

@@ -10,13 +10,14 @@ from typing import Any
 
 from looop.core.context import Ctx
 from looop.hot import store
+from looop.hot.boxfolder import Folder
 from looop.hot.clock import offset_stamp
 from looop.hot.config import Knobs
 from looop.hot.errors import CorruptState
 from looop.hot.spent import spent
 from looop.hot.stamps import parse_utc
 from looop.hot.workerrows import tree_records
-from looop.human.mailbox import pending
+from looop.human.mailbox import pending_read
 from looop.sense.sensors import Reading
 from looop.sessions.state import list_sessions
 from looop.workers.health import fleet_view
@@ -37,15 +38,26 @@ def _listing(folder: Path, suffix: str) -> list[Path]:
 
 
 def probe_claims(ctx: Ctx) -> Any:
-    """Live leases; a claim being written (or garbled) shows as null, never hides."""
+    """Live leases; a claim being written (or garbled) shows as null, never hides. claims/ is
+    a folder a box can write: a bounded listing that follows no symlink (boxfolder)."""
     items: list[dict[str, Any]] = []
-    for p in _listing(ctx.paths.claims, ".json"):
-        try:
-            claim = store.read_json(p)
-        except CorruptState:
-            claim = None
-        items.append({"claim": claim, "name": p.stem})
-    return {"signal": items}
+    with Folder(ctx.paths.claims) as d:
+        for name in d.names(".json"):
+            try:
+                claim = d.read_json(name)
+            except CorruptState:
+                claim = None
+            items.append({"claim": claim, "name": name[:-5]})
+        return _noted(ctx, {"signal": items}, d.note("claims"))
+
+
+def _noted(ctx: Ctx, reading: dict[str, Any], note: str | None) -> dict[str, Any]:
+    """A reading that says what its listing left out, in its detail and once to the human."""
+    if note is not None:
+        reading.setdefault("detail", {})["note"] = note
+        if ctx.first_time(note):
+            ctx.events.emit("warn", "box.refused", note)
+    return reading
 
 
 def _last_acted(ctx: Ctx) -> dict[str, int]:
@@ -161,8 +173,9 @@ def _add_trees(
 
 def probe_asks(ctx: Ctx) -> Any:
     """Pending ask ids: a new question wakes the loop once; the text stays out of the hash."""
-    rows = pending(ctx.paths.asks, ctx.paths.answers)
-    return {"detail": {"count": len(rows)}, "signal": sorted(str(r.get("id")) for r in rows)}
+    rows, note = pending_read(ctx.paths.asks, ctx.paths.answers)
+    reading = {"detail": {"count": len(rows)}, "signal": sorted(str(r.get("id")) for r in rows)}
+    return _noted(ctx, reading, note)
 
 
 def probe_schedules(ctx: Ctx) -> Any:

@@ -37,6 +37,7 @@ VERSION = 1
 QUARTER = 900
 KEEP_S = 2 * 86400 + 4 * 3600  # behind the writer's now: yesterday and today in any zone
 DAY_REACH_S = 28 * 3600  # today's quarters all start within this of now (a 25 h DST day)
+_LEDGER_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW
 MAX_TAIL = 256 << 10  # a reader folds at most this much past the offset; more: it scans
 # Writers fold and rewrite the file once the ledger grows past each multiple of this (about
 # 40 rows), not on every row: a rename costs ms on some filesystems and `cost report` is a
@@ -141,7 +142,7 @@ def refresh(data: str, now: float) -> None:
     its row; any failure leaves the file as it was (readers fold or scan, as they must)."""
     path = os.path.join(data, TOTALS)
     try:
-        fd = os.open(os.path.join(data, LEDGER), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(os.path.join(data, LEDGER), _LEDGER_FLAGS)
     except OSError:
         return
     try:
@@ -157,6 +158,8 @@ def refresh(data: str, now: float) -> None:
         else:
             quarters, start = old["q"], old["end"]
             since = max(since, old["since"])  # rows it left out stay out
+        if st.st_size - start > store.SINCE_MAX:
+            return  # a box can append: past the bound the readers scan the tail (bounded)
         end = start + fold(_read(fd, start, st.st_size), quarters, since)
     except OSError:
         return
@@ -179,7 +182,7 @@ def today(data: str, clock: Clock) -> dict[str, int] | None:
     if t is None:
         return None
     try:
-        fd = os.open(os.path.join(data, LEDGER), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(os.path.join(data, LEDGER), _LEDGER_FLAGS)
     except OSError:
         return None
     try:
