@@ -138,3 +138,53 @@ def test_a_run_shell_that_fills_the_disk_is_reported_as_having_run(tmp_path: Pat
         assert "shell ran and was journaled" in said, out
         assert "do not repeat" in said
     assert _leftovers(data) == []
+
+
+def test_a_full_disk_names_the_worker_that_filled_it(tmp_path: Path) -> None:
+    """A live worker writes until the data dir's disk is full: the next beat fails in one line
+    naming that worker and where its bytes are, and nothing is half-written."""
+    if not _can_mount(tmp_path):
+        pytest.skip("cannot make a private tmpfs mount here")
+    mnt, out, template = tmp_path / "mnt", tmp_path / "out", tmp_path / "template"
+    for d in (mnt, out, template / "sensors", template / "inbox"):
+        d.mkdir(parents=True)
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps([{"decision": {"action": "noop", "reason": "x"}}] * 3))
+    runner = f"{sys.executable} -m looop.demo.runner --script {script}"
+    cfg = {"default": "s", "runners": {"s": {"tick": runner, "worker": "cat"}}, "max_daily_usd": 0}
+    (template / "config.json").write_text(json.dumps(cfg))
+    sensor = template / "sensors" / "inbox.sh"
+    sensor.write_text('#!/bin/sh\nprintf \'{"signal":{"n":%s}}\\n\' "$(ls inbox | wc -l)"\n')
+    sensor.chmod(0o755)
+    q, data = shlex.quote, mnt / "data"
+    looop = f"{q(sys.executable)} -m looop"
+    fill = 'dd if=/dev/zero of="$LOOOP_REPORTS_DIR/w1.bin" bs=1k count=8192 2>/dev/null'
+    command = q(f"{fill}; exec sleep 600 # {{{{prompt_file}}}}")
+    body = f"""
+set -e
+mount -t tmpfs -o size=2m tmpfs {q(str(mnt))}
+cp -a {q(str(template))} {q(str(data))}
+export LOOOP_DATA_DIR={q(str(data))} LOOOP_LOG_FORMAT=json LOOOP_COLOR=0
+{looop} tick > {q(str(out / "first"))} 2>&1
+{looop} worker start w1 fill --command {command} --no-sandbox > /dev/null
+n=0
+while [ "$(df -k --output=avail {q(str(mnt))} | tail -1)" -gt 4 ]; do
+  n=$((n + 1)); [ "$n" -lt 600 ] || exit 3  # the worker never filled it
+  sleep 0.05
+done
+set +e
+touch {q(str(data / "inbox" / "new"))}
+{looop} tick > {q(str(out / "stdout"))} 2> {q(str(out / "stderr"))}
+echo $? > {q(str(out / "rc"))}
+{looop} kill w1 > /dev/null 2>&1
+rm -f {q(str(data / "reports" / "w1.bin"))}
+"""
+    r = subprocess.run(["unshare", "-m", "sh", "-c", body], capture_output=True, timeout=100)
+    assert r.returncode == 0, r.stderr.decode() + (out / "first").read_text()
+    said = (out / "stdout").read_text() + (out / "stderr").read_text()
+    assert int((out / "rc").read_text()) == 1, said
+    errors = [json.loads(ln) for ln in said.splitlines() if '"tick.error"' in ln]
+    assert len(errors) == 1, said
+    msg = errors[0]["msg"]
+    assert "No space left on device" in msg and "\n" not in msg
+    assert "worker w1 keeps the most" in msg and "reports/w1*" in msg, msg

@@ -1,5 +1,6 @@
 """The tick runner inside the sandbox (the real srt and bubblewrap), under its runner's
-`sandbox` setting: the decide call writes its decision and its run dir and nothing else, reads
+`sandbox` setting: the decide call writes its decision and its room's TMPDIR and nothing of
+the data dir else (its run dir is read-only: its prompt), reads
 no secret, reaches only the allowlisted server; where srt cannot run, the beat fails with one
 line naming what is missing and the runner never runs."""
 
@@ -11,20 +12,22 @@ from pathlib import Path
 
 import pytest
 
+from looop.hot.paths import Paths
 from tests.helpers import clean_env
 from tests.sandbox.test_sandboxed_worker import LOOOP, SECRET, Server, servers  # noqa: F401
 
 pytestmark = pytest.mark.timeout(120)
 
-# The decider: tries the walls (results in its run dir, the one folder it may write), then
+# The decider: tries the walls (results in its TMPDIR, the one folder it may write), then
 # answers as an agent CLI does, in place.
 PROBE = r"""
 run=$(dirname "$1")
-r="$run/results"
+r="$TMPDIR/results"
 t() {
   k=$1; shift
   if "$@" >/dev/null 2>&1; then echo "$k=ok" >> "$r"; else echo "$k=no" >> "$r"; fi
 }
+t prompt_read test -s "$1"
 D="$LOOOP_DATA_DIR"
 t run_dir sh -c 'echo mine > "$0/scratch"' "$run"
 t tmpdir sh -c 'echo mine > "$TMPDIR/f"'
@@ -83,9 +86,11 @@ def test_the_decide_call_runs_inside_the_sandbox(
     assert done.returncode == 0, done.stdout + done.stderr
     assert (data / "sandbox" / "+tick" / "srt.json").is_file()  # it ran under srt
     assert "decided inside" in (data / "journal.md").read_text()  # its decision was acted on
-    [run] = [p for p in (data / "runs").iterdir() if (p / "results").is_file()]
-    got = dict(ln.split("=", 1) for ln in (run / "results").read_text().splitlines())
-    assert got.pop("run_dir") == "ok" and got.pop("tmpdir") == "ok"
+    results = Paths.at(data).rooms / "+tick" / "tmp" / "results"
+    got = dict(ln.split("=", 1) for ln in results.read_text().splitlines())
+    assert got.pop("prompt_read") == "ok" and got.pop("tmpdir") == "ok"
+    [run] = [p for p in (data / "runs").iterdir() if (p / "prompt.md").is_file()]
+    assert not (run / "scratch").exists()  # its run dir is looop's: read-only inside
     assert got.pop("net_allowed") == "allowed-ok"
     assert got.pop("net_denied") != "denied-reached" and denied.hits == 0
     # the data dir is an empty scratch folder inside (the playbook is read-only in it): what

@@ -1,8 +1,10 @@
 """The tick runner inside srt, under its runner's `sandbox` setting (the one its workers get):
-the decider's CLI writes only its run dir, the one `.decision.json` it answers in, its own
-TMPDIR and its CLI's state (~/.claude, …); it cannot read the secrets under $HOME nor looop's
-config; the network reaches only its runner's model API domains (with the endpoint its env or
-CLI config points it at) plus the policy's list."""
+the decider's CLI writes only the one `.decision.json` it answers in (a file bound in place: a
+regular file, read as one), its own TMPDIR in its room beside the data dir and its CLI's state
+(~/.claude, …); it reads its run dir (its prompt) but writes nothing else of the data dir; it
+cannot read the secrets under $HOME nor looop's config; the network reaches only its runner's
+model API domains (with the endpoint its env or CLI config points it at) plus the policy's
+list."""
 
 from __future__ import annotations
 
@@ -27,12 +29,14 @@ def tick_argv(
     prog = srt.require(env, f"the tick runner '{runner}'", off=TICK_OFF)
     home = env.get("HOME")
     mine = os.path.join(str(ctx.paths.sandbox), TICK_DIR)
-    tmp = os.path.join(mine, "tmp")
-    os.makedirs(tmp, exist_ok=True)
+    tmp = os.path.join(str(ctx.paths.rooms), TICK_DIR, "tmp")
+    for d in (mine, tmp):
+        os.makedirs(d, mode=0o700, exist_ok=True)
     srt.make_state(runner, home)
     parts = srt.runner_parts(runner, home, env)
-    write = [str(run_dir), str(ctx.paths.decision), tmp, *parts.state, *policy.write]
-    walls, allow = srt.data_walls(str(ctx.paths.data), list(srt.WORLD))
+    write = [str(ctx.paths.decision), tmp, *parts.state, *policy.write]
+    run = os.path.relpath(run_dir, ctx.paths.data)
+    walls, allow = srt.data_walls(str(ctx.paths.data), [*srt.WORLD, run])
     deny = [*HOME_SECRETS, *walls, str(ctx.paths.config), *policy.deny_read]
     domains = [*parts.domains, *policy.domains]
     srt.check_endpoints(parts, domains, f"the tick runner '{runner}'")

@@ -6,6 +6,7 @@ loaded only then. What a beat carries is `beat.Beat`; a beat that raised is `cra
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from looop.loop import coalesce, flap, guards, limited
 from looop.loop.beat import Beat, resolve_config
 from looop.loop.beat import TickOutcome as TickOutcome
 from looop.loop.crashed import crashed
+from looop.loop.diskcheck import fullest
 from looop.loop.dryrun import DryRunPaths as DryRunPaths
 from looop.loop.dryrun import dry_run_ctx as dry_run_ctx
 from looop.loop.homeguard import refuse_unsafe
@@ -164,6 +166,9 @@ def _beat(b: Beat) -> TickOutcome:
     return decide(b, lambda: _last_world(b))
 
 
+FULL = os.strerror(errno.ENOSPC)  # how a reading says its snapshot hit a full disk
+
+
 def _gate_sense(b: Beat) -> TickOutcome | None:
     """Sense; a reading that could not be written ends the beat (never decide on a stale world)."""
     ctx, ev = b.ctx, b.ctx.events
@@ -176,10 +181,13 @@ def _gate_sense(b: Beat) -> TickOutcome | None:
     if stale:
         # An unwritten snapshot leaves the last beat's reading on disk: deciding (or skipping)
         # on that would act on a world that is no longer true.
+        full = any(FULL in (r.error or "") for r in stale)
+        who = fullest(ctx) if full else ""  # a full disk: who filled it
         msg = (
             f"cannot record the world ({stale[0].error}"
             + (f"; {len(stale) - 1} more" if len(stale) > 1 else "")
             + ") — free space or fix permissions in the data dir; no decision on a stale world"
+            + (f" ({who})" if who else "")
         )
         ev.emit("error", "tick.error", msg, unrecorded=[r.name for r in stale])
         ev.record("tick_unrecorded", sensors=[r.name for r in stale])
