@@ -14,6 +14,7 @@ import pytest
 from looop.cli.hosts import _sandbox_line
 from looop.core.context import Ctx
 from looop.hot.errors import LooopError
+from looop.hot.paths import Paths
 from looop.hot.sandboxpolicy import OFF, SandboxPolicy
 from looop.remote import hosts as reg
 from looop.remote.ssh import boxed
@@ -43,7 +44,7 @@ def test_the_hosts_policy_adds_its_drop_box_and_hides_every_satellite(tmp_path: 
     root = tmp_path / ".local/share/looop/satellite/0123456789abcdef"
     mine = SandboxPolicy(True, write=("~/out",), deny_read=("~/x",), domains=("a.example",))
     got = boxed.host_policy(mine, root, "w1", str(tmp_path))
-    assert got.write == ("~/out", str(root / "sandbox" / "w1" / "callhome"))
+    assert got.write == ("~/out", str(Paths.at(root).rooms / "w1" / "callhome"))
     assert got.deny_read == ("~/x", str(tmp_path / ".local/share/looop/satellite"))
     assert got.domains == ("a.example",) and got.on
 

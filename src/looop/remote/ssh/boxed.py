@@ -4,8 +4,9 @@ looop against its satellite data dir (workers/sandbox.py), and its way home from
 Inside srt a process may not make a unix socket (srt's seccomp filter), so the relay socket a
 remote worker's `looop` speaks to is out of reach. A sandboxed worker's contract verbs go
 through a drop box instead: its `looop` (remote/ssh/shim.py) writes the request into a folder
-of its own (`sandbox/<id>/callhome/KEY.req`, the one extra folder it writes), and this host's
-bridge — one process per satellite, outside every box — takes it (`KEY.taken`), sends it home
+of its own (`<satellite>.work/rooms/<id>/callhome/KEY.req`, in its room beside the satellite:
+no box writes a data dir), and this host's bridge — one process per satellite, outside every
+box — takes it (`KEY.taken`), sends it home
 over the relay socket as that worker (the folder says who: never the request) and puts the
 answer beside it (`KEY.ans`). The key is kept across retries, so the home runs a verb once
 however often the link drops."""
@@ -22,6 +23,7 @@ from pathlib import Path
 from looop.core import srt
 from looop.hot import locks, store
 from looop.hot.errors import LooopError
+from looop.hot.paths import Paths
 from looop.hot.sandboxpolicy import SandboxPolicy
 from looop.hot.store import NotRegular
 from looop.remote.ssh.shim import _once, script
@@ -76,7 +78,8 @@ def require(env: dict[str, str], sid: str, host: str) -> str:
 
 
 def callhome_dir(root: Path, sid: str) -> Path:
-    return root / "sandbox" / sid / CALLHOME
+    """The worker's drop box: in its room beside the satellite, never in its data dir."""
+    return Paths.at(root).rooms / sid / CALLHOME
 
 
 def host_policy(policy: SandboxPolicy, root: Path, sid: str, home: str) -> SandboxPolicy:
@@ -106,7 +109,7 @@ def shim(python: str, home: str) -> str:
 def _boxes(root: Path) -> list[tuple[str, Path]]:
     out = []
     try:
-        names = os.listdir(root / "sandbox")
+        names = os.listdir(Paths.at(root).rooms)
     except OSError:
         return []
     for sid in names:
