@@ -298,3 +298,15 @@ def held(pid: int) -> bool:
             if f.exists() and f.read_text().strip() in ("FROZEN", "FREEZING"):
                 return True
     return False
+
+
+def listens(address: str) -> bool:
+    """Whether something listens on a unix socket address (a path, or an abstract `\\0name`
+    as the preloaded hosts use: hot/anchors.py)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(5)
+        try:
+            s.connect(address)
+        except OSError:
+            return False
+    return True

@@ -19,7 +19,8 @@ beat never runs older code than the caller's. A host serves the data dir it was 
 (the caller's env and cwd resolve to it; any other is `unavailable`), and is started like the
 session host: never under a session's supervisor (`hostclient.start_host_process`).
 
-Wire: the client connects to `/tmp/looop-<uid>/beat-<key>.sock` (a private dir) and sends
+Wire: the client connects to the abstract name `@looop-<uid>-<runtime dir's hash>-beat-<key>`
+(hot/anchors.py; each side checks the other's uid) and sends
 NUL-terminated `name=value` fields (`argv=` per argument, `cwd=`, `umask=`, `nice=`,
 `limit=NAME:soft:hard`, `env=K=V` per variable; none may hold a NUL, as in exec's own argv and
 environ) ended by an empty field, with its fds 0, 1, 2 attached (SCM_RIGHTS). The host
@@ -62,7 +63,7 @@ from looop.hot.clock import SystemClock
 from looop.hot.main import main
 from looop.hot.peers import LIMITS, peer
 from looop.hot.procname import name_self
-from looop.hot.where import runtime_base, runtime_dir
+from looop.hot.where import runtime_base
 from looop.sessions.codewatch import CodeWatch
 from looop.sessions.hostnames import host_options, lock_holder
 from looop.sessions.preloaded import (
@@ -466,9 +467,8 @@ def _watch_caller(conn: socket.socket) -> None:
 
 def beat_host_pid(env: Mapping[str, str], base: str | None = None, cwd: str = "/") -> int | None:
     """The pid of this build's live beat host for the data dir of `env` (the holder of its
-    lock), or None: tests and status readers ask, never a verb's caller."""
-    hdir = runtime_dir(base or runtime_base(env))
-    return lock_holder(os.path.join(hdir, f"beat-{beat_key(env, cwd=cwd)}.lock"))
+    socket), or None: tests and status readers ask, never a verb's caller."""
+    return lock_holder(beat_socket(beat_key(env, cwd=cwd), base or runtime_base(env)))
 
 
 if __name__ == "__main__":

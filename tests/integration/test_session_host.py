@@ -23,7 +23,7 @@ from looop.sessions.client import expect, kill, wait
 from looop.sessions.spawner import spawn
 from looop.sessions.state import SessionError, get_session, list_sessions
 from tests.clocks import FixedClock
-from tests.helpers import Cli, process_ended, until, wait_until
+from tests.helpers import Cli, listens, process_ended, until, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -187,22 +187,21 @@ def test_many_first_spawns_at_once_share_one_host(short: Path, env: dict[str, st
         # the losers of the lock race say so and exit; one host is left serving
         assert until(lambda: len(hosts()) == 1, 20), [p.pid for p in hosts()]
         assert hostclient.stop_host(str(base), key=key)
-        wait_until(
-            lambda: not os.path.exists(hostnames.host_socket(key, str(base))), what="host gone"
-        )
+        wait_until(lambda: not listens(hostnames.host_socket(key, str(base))), what="host gone")
     finally:
         for p in hosts():
             with contextlib.suppress(psutil.Error):
                 p.kill()
 
 
-def test_an_idle_host_exits_and_removes_its_socket(short: Path, env: dict[str, str]) -> None:
+def test_an_idle_host_exits_and_frees_its_name(short: Path, env: dict[str, str]) -> None:
     base = str(short)
     key = "idle" + os.urandom(4).hex()
     hostclient._start_host(key, 0.3, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base, base)
-    path = hostnames.host_socket(key, base)
-    assert os.path.exists(path)
-    wait_until(lambda: not os.path.exists(path), timeout=20, what="idle host exit")
+    pid = hostclient.host_pid(base, key=key)  # one look: each connection is a use
+    assert pid is not None
+    wait_until(lambda: process_ended(pid), timeout=20, what="idle host exit")
+    assert not listens(hostnames.host_socket(key, base))
 
 
 def test_hostile_requests_leave_the_host_serving(short: Path, env: dict[str, str]) -> None:
@@ -235,17 +234,17 @@ def test_hostile_requests_leave_the_host_serving(short: Path, env: dict[str, str
         assert ask(json.dumps(bad_env).encode() + b"\n").startswith(b"err ")
         # still answering: a stop request gets its reply
         assert hostclient.stop_host(base, key=key)
-        assert until(lambda: not os.path.exists(path), 20)
+        assert until(lambda: not listens(path), 20)
     finally:
         hostclient.stop_host(base, key=key)
 
 
-def test_a_stale_socket_file_is_replaced(short: Path, env: dict[str, str]) -> None:
+def test_a_stale_socket_file_is_no_obstacle(short: Path, env: dict[str, str]) -> None:
     base = str(short)
     key = "stale" + os.urandom(4).hex()
     hdir = hostnames.host_dir(base)
     os.makedirs(hdir, mode=0o700, exist_ok=True)
-    path = hostnames.host_socket(key, base)
+    path = os.path.join(hdir, f"host-{key}.sock")  # where an older build's host listened
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
         dead.bind(path)  # bound, never listening: a crashed host's leftover
     hostclient._start_host(key, 20, dict(env, PYTHONPATH=os.pathsep.join(sys.path)), base, base)
@@ -327,7 +326,7 @@ def test_down_leaves_no_session_host_behind(cli: Cli, data: Path) -> None:
     code, _, err = cli("down")
     assert code == 0, err
     wait_until(lambda: _host_pid(data) is None, what="the session host to exit")
-    assert not os.path.exists(hostnames.host_socket(hostnames.home_key(str(data)), RUN_BASE))
+    assert not listens(hostnames.host_socket(hostnames.home_key(str(data)), RUN_BASE))
 
 
 def test_a_spawn_right_after_the_host_was_told_to_stop_still_starts(

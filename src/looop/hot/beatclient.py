@@ -1,5 +1,6 @@
 """The beat host's callers: a `looop tick`, `kill` or `worker start` handed to the home's
-preloaded beat host (beathost.py) over its private socket — its key and socket, the request,
+preloaded beat host (beathost.py) over its socket (an abstract name: anchors.py) — its key and
+socket, the request,
 the conversation (fds passed, signals forwarded, the exit code returned) — and starting or
 stopping that host. Runs on every such verb: standard library's light modules only.
 """
@@ -11,6 +12,7 @@ import _socket
 import os
 import sys
 
+from looop.hot.anchors import anchor, listening
 from looop.hot.errors import LooopError
 from looop.hot.peers import caller_limits, connect, peer
 from looop.hot.where import resolve, runtime_base, runtime_dir
@@ -87,7 +89,8 @@ def _fnv48(raw: bytes) -> str:
 
 
 def beat_socket(key: str, base: str = "/tmp") -> str:
-    return os.path.join(runtime_dir(base), f"beat-{key}.sock")
+    """Where the beat host of `key` listens: an abstract name no tmp cleaner can remove."""
+    return anchor(base, f"beat-{key}")
 
 
 def idle_secs(env: Mapping[str, str]) -> float | None:
@@ -101,19 +104,6 @@ def idle_secs(env: Mapping[str, str]) -> float | None:
     except ValueError:
         return None
     return v if 0 <= v <= 86_400 else None
-
-
-def _private(path: str) -> bool:
-    """Our own 0700 directory, not a symlink: safe to hand an environment to its sockets."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return False
-    return (
-        (st.st_mode & 0o170000) == 0o040000
-        and st.st_uid == os.geteuid()
-        and not (st.st_mode & 0o077)
-    )
 
 
 # -- client side ---------------------------------------------------------------------------
@@ -150,7 +140,7 @@ def beat_remotely(argv: list[str], env: dict[str, str], base: str | None = None)
     except OSError:
         return None  # a cwd that is gone: the beat in place says what is wrong
     key = beat_key(env, cwd=cwd)
-    sock = connect(beat_socket(key, base)) if _private(runtime_dir(base)) else None
+    sock = connect(beat_socket(key, base))  # whose it is, `peer` says before anything is sent
     if sock is None:
         _start_host(key, idle, env, base, cwd)  # for the next beat; this one runs here
         return None
@@ -263,14 +253,9 @@ def _start_host(key: str, idle_s: float, env: Mapping[str, str], base: str, cwd:
 
 
 def stop_beat_hosts(base: str) -> int:
-    """Ask every beat host under the runtime dir to exit, whatever its build or home (a test
+    """Ask every beat host of the runtime dir to exit, whatever its build or home (a test
     run's end); how many answered."""
-    try:
-        names = os.listdir(runtime_dir(base))
-    except OSError:
-        return 0
-    keys = [n[5:-5] for n in names if n.startswith("beat-") and n.endswith(".sock")]
-    return sum(_stop(beat_socket(k, base)) for k in keys)
+    return sum(_stop(a) for a in listening(base, "beat-"))
 
 
 def stop_beat_host(env: Mapping[str, str], base: str | None = None, cwd: str = "/") -> bool:
@@ -284,6 +269,8 @@ def _stop(path: str) -> bool:
     if sock is None:
         return False
     try:
+        if peer(sock)[1] != os.geteuid():
+            return False  # another user's name: not ours to stop
         sock.settimeout(2.0)
         sock.sendall(b"stop\0\0")
         sock.recv(64)

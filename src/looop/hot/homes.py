@@ -54,10 +54,16 @@ def register(base: str, data: str, record: dict[str, Any]) -> tuple[int, str]:
     """Enter this process in its home's registry; (fd to hold, file). The file is locked
     before it takes its name, so a reader never sees an entry its owner does not hold."""
     folder = home_dir(base, data)
-    _private_dirs(folder)
     name = where.join(folder, f"pulse-{os.getpid()}.json")
     tmp = where.join(folder, f".pulse-{os.getpid()}.{os.urandom(3).hex()}.tmp")
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    for tries_left in (1, 0):  # a `down` of the home may remove the empty folder meanwhile
+        _private_dirs(folder)
+        try:
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            break
+        except FileNotFoundError:
+            if not tries_left:
+                raise
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         body = {"pid": os.getpid(), "data": os.path.abspath(data), **record}
@@ -71,6 +77,15 @@ def register(base: str, data: str, record: dict[str, Any]) -> tuple[int, str]:
             pass
         raise
     return fd, name
+
+
+def sweep(base: str, data: str) -> None:
+    """The home's registry folder, once no pulse is in it (`looop down`'s last step)."""
+    live(base, data)  # a dead pulse's entry goes first
+    try:
+        os.rmdir(home_dir(base, data))
+    except OSError:
+        pass  # a live pulse's entry is in it, or it is gone already
 
 
 def unregister(fd: int, name: str) -> None:

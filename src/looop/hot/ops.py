@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-CONNECT_TRIES = 25  # x CONNECT_PAUSE_S: ~1 s for a supervisor that is still binding
+# x CONNECT_PAUSE_S: ~2 s for a supervisor that is still binding, or binding again after
+# its socket was removed (it looks every supervisor.SOCKET_CHECK_S)
+CONNECT_TRIES = 50
 CONNECT_PAUSE_S = 0.04
 OP_TIMEOUT_S = {"kill": 20.0, "restart": 20.0, "screenshot": 15.0}
 DEFAULT_OP_TIMEOUT_S = 10.0
@@ -195,3 +197,47 @@ def request_at(path: str, op: str, timeout_s: float) -> Any:
     if not isinstance(reply, dict) or not reply.get("ok"):
         return None
     return reply.get("data") or {}
+
+
+def sweep_home_sockets(data: str) -> int:
+    """Remove this home's control sockets that nobody listens on (a SIGKILLed supervisor's),
+    then their folder once it is empty: run by `looop down` and by the home's session host as
+    it starts. A live supervisor whose name is taken by mistake binds it again (it looks
+    every supervisor.SOCKET_CHECK_S). How many were removed."""
+    removed = 0
+    for path in home_sockets(data):
+        if _dead_socket(path):
+            try:
+                os.unlink(path)
+                removed += 1
+            except OSError:
+                pass
+    try:
+        os.rmdir(os.path.dirname(socket_file(data, "x")))  # refused while anything is in it
+    except OSError:
+        pass
+    return removed
+
+
+def _dead_socket(path: str) -> bool:
+    """A socket file whose connect is refused: bound by a process that is gone."""
+    try:
+        before = os.lstat(path)
+    except OSError:
+        return False
+    if (before.st_mode & 0o170000) != 0o140000:  # not a socket: not ours to judge
+        return False
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        sock.connect(path)
+    except ConnectionRefusedError:
+        try:
+            return os.lstat(path).st_ino == before.st_ino
+        except OSError:
+            return False
+    except OSError:
+        return False  # busy (a full backlog) or anything else: leave it
+    finally:
+        sock.close()
+    return False

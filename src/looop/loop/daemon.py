@@ -15,7 +15,7 @@ from looop.core.context import Ctx
 from looop.hot import homes, locks, store
 from looop.hot.clock import utc_stamp_ms
 from looop.hot.errors import CorruptState, LooopError
-from looop.hot.ops import home_sockets, request_at
+from looop.hot.ops import home_sockets, request_at, sweep_home_sockets
 from looop.hot.status import beat_holder, pulse_pid
 from looop.hot.where import runtime_base
 from looop.hot.wire import socket_file
@@ -228,8 +228,17 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
     # next start brings one up again); other data dirs' hosts are theirs.
     stop_host(runtime_base(ctx.env), str(ctx.paths.data))
     _stop_sandbox_host(ctx)
+    _sweep_runtime(ctx)
     ctx.events.record("down", pulse=res.was_running, workers=res.workers, survivors=res.survivors)
     return res
+
+
+def _sweep_runtime(ctx: Ctx) -> None:
+    """What the home's stopped processes left in the runtime dir: control sockets nobody
+    listens on, and the home's folders there once empty."""
+    data = str(ctx.paths.data)
+    sweep_home_sockets(data)
+    homes.sweep(runtime_base(ctx.env), data)
 
 
 def _stop_sandbox_host(ctx: Ctx) -> None:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from looop.hot import ljson
 from looop.hot import protocol as proto
-from looop.hot.wire import ensure_socket_file
+from looop.hot.wire import SessionError
+from looop.sessions.controlsock import bind_at, gone
 from looop.sessions.evloop import within
 from looop.sessions.lifecycle import OpError
 from looop.sessions.pump import AttachClient, delivered, log, log_failure
@@ -247,24 +248,24 @@ class Control:
 
     # ---- the socket
     def bind(self) -> None:
-        path = ensure_socket_file(self.root, self.sid)
-        try:
-            os.unlink(path)  # a stale socket of a crashed run
-        except FileNotFoundError:
-            pass
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        try:
-            sock.setblocking(False)
-            sock.bind(path)
-            sock.listen(128)
-            os.chmod(path, 0o600)
-            self.sock_ino = os.stat(path).st_ino
-        except BaseException:
-            sock.close()
-            raise
+        sock, self.sock_path, self.sock_ino = bind_at(self.root, self.sid)
         self.listener = sock
-        self.sock_path = path
         self.loop.add_reader(sock.fileno(), self._accept)
+
+    def rebind_if_gone(self) -> bool:
+        """Bind again when the socket's name is gone (see controlsock); True when it did."""
+        old = self.listener
+        if old is None or not gone(self.sock_path):
+            return False
+        try:
+            self.bind()
+        except (OSError, SessionError) as e:
+            log(f"cannot bind the control socket again: {e}")
+            return False  # the old one still serves whoever holds a connection
+        self.loop.remove_reader(old.fileno())
+        old.close()
+        log("the control socket was gone: bound again")
+        return True
 
     def _accept(self) -> None:
         sock = self.listener

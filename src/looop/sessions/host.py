@@ -22,7 +22,8 @@ every supervisor the host forks). A spawn from inside a worker asks the host tha
 worker's supervisor to start the new host (`launch`), so it hangs off init like the first;
 with no such host it starts its supervisor directly.
 
-Wire: the client connects to `/tmp/looop-<uid>/host-<key>.sock` (a private dir), sends one
+Wire: the client connects to the abstract name `@looop-<uid>-<runtime dir's hash>-host-<key>`
+(hot/anchors.py: no file a tmp cleaner could take; each side checks the other's uid), sends one
 JSON line {"args", "cwd", "env", "umask", "err"} and reads one line back on the same
 connection: the supervisor's own readiness line (`ok PID` / `err …`), or the host's `err …`
 when it could not fork (`unavailable …`: start it directly). `key` names the interpreter, the
@@ -47,6 +48,7 @@ from types import ModuleType
 import looop.sessions.supervisor as supervisor
 from looop.core.sameworld import Here, same_world
 from looop.hot.ljson import loads
+from looop.hot.ops import sweep_home_sockets
 from looop.hot.peers import peer
 from looop.hot.procname import name_self
 from looop.hot.wire import lock_held, socket_file
@@ -136,6 +138,8 @@ def serve(argv: list[str]) -> int:
     key, base, idle_s, ready_fd, lock_fd = started
     home = host_options(argv).get("--home", "")
     own = home_id(home) if home.startswith("/") else ""  # no home: serve no supervisor
+    if own:
+        sweep_home_sockets(home)  # what its killed supervisors left
     name_self("looop-host")
     here = Here()  # the host's own world, read once: each request reads its caller's
     path = host_socket(key, base)

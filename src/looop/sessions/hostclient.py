@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from looop.hot.anchors import listening, shown
 from looop.hot.ljson import dumps
 from looop.hot.peers import caller_limits, connect, peer
 from looop.sessions.hostnames import (
@@ -63,10 +64,10 @@ def request(
         _start_host(key, idle_s, env, base, home)
         sock = connect(path)
         if sock is None:
-            raise HostUnavailable(f"the session host did not answer on {path}")
+            raise HostUnavailable(f"the session host did not answer on {shown(path)}")
     if peer(sock)[1] != os.geteuid():
         sock.close()
-        raise HostUnavailable(f"{path} is served by another user")
+        raise HostUnavailable(f"{shown(path)} is served by another user")
     umask = os.umask(0o022)
     os.umask(umask)
     body = dumps(
@@ -229,27 +230,28 @@ def _key_of(home: str | None, key: str | None) -> str:
 
 def host_pid(base: str = "/tmp", home: str | None = None, *, key: str | None = None) -> int | None:
     """The pid of the live host of the data dir `home` (or of `key`) for this build, or None."""
-    return lock_holder(os.path.join(host_dir(base), f"host-{_key_of(home, key)}.lock"))
+    return lock_holder(host_socket(_key_of(home, key), base))
 
 
 def stop_hosts(base: str = "/tmp") -> int:
-    """Ask every session host under the runtime dir to exit, whatever its build or home (a
+    """Ask every session host of the runtime dir to exit, whatever its build or home (a
     test run's end); how many answered."""
-    try:
-        names = os.listdir(host_dir(base))
-    except OSError:
-        return 0
-    keys = [n[5:-5] for n in names if n.startswith("host-") and n.endswith(".sock")]
-    return sum(stop_host(base, key=k) for k in keys)
+    return sum(_stop_at(a) for a in listening(base, "host-"))
 
 
 def stop_host(base: str = "/tmp", home: str | None = None, *, key: str | None = None) -> bool:
     """Ask the host of the data dir `home` (or of `key`) for this build to exit (tests,
     `looop down`); True when one answered."""
-    sock = connect(host_socket(_key_of(home, key), base))
+    return _stop_at(host_socket(_key_of(home, key), base))
+
+
+def _stop_at(address: str) -> bool:
+    sock = connect(address)
     if sock is None:
         return False
     try:
+        if peer(sock)[1] != os.geteuid():
+            return False  # another user's name: not ours to stop
         sock.settimeout(2.0)
         with contextlib.suppress(OSError):
             sock.sendall(b'{"stop": true}\n')

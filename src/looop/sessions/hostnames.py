@@ -1,5 +1,6 @@
 """The names of a home's session host, shared by the host process and its clients: its build
-key, the home's identity, its socket in the runtime dir and a preloaded host's options.
+key, the home's identity, its socket (an abstract name: hot/anchors.py) and a preloaded
+host's options.
 
 Only `os` and the runtime dir: the host process (host.py, preloaded.py) imports this, never
 `hostclient`, which starts hosts and runs subprocesses (pathlib and subprocess would cost
@@ -12,7 +13,7 @@ import contextlib
 import os
 import sys
 
-from looop.hot.locks import flock_held
+from looop.hot.anchors import anchor, holder
 from looop.hot.where import runtime_dir
 
 HOST_IDLE_S = 300.0  # the knob's default: see host.HOMELESS_IDLE_S
@@ -62,11 +63,13 @@ def home_key(root: str, build: str | None = None) -> str:
 
 
 def host_dir(base: str = "/tmp") -> str:
+    """The runtime dir: the hosts' error files, and what hosts of older builds left there."""
     return runtime_dir(base)
 
 
 def host_socket(key: str, base: str = "/tmp") -> str:
-    return os.path.join(host_dir(base), f"host-{key}.sock")
+    """Where the host of `key` listens: an abstract name no tmp cleaner can remove."""
+    return anchor(base, f"host-{key}")
 
 
 def host_options(argv: list[str]) -> dict[str, str]:
@@ -78,13 +81,6 @@ def host_options(argv: list[str]) -> dict[str, str]:
     return opts
 
 
-def lock_holder(path: str) -> int | None:
-    """The pid a preloaded host wrote in its lock file while it holds the lock, or None."""
-    if not flock_held(path):
-        return None
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(32).strip()
-    except OSError:
-        return None
-    return int(raw) if raw.isdigit() else None
+def lock_holder(address: str) -> int | None:
+    """The pid of the preloaded host listening on `address` (this user's), or None."""
+    return holder(address)

@@ -143,7 +143,7 @@ def _which(name: str, path: str) -> str | None:
     return None
 
 
-def _children() -> list[int]:
+def own_children() -> list[int]:
     """This process's direct children, every thread's."""
     pids: list[int] = []
     try:
@@ -166,7 +166,7 @@ def _children() -> list[int]:
 OWN_NAMES = (b"looop:", b"looop-")
 
 
-def _alive_not_looop(pid: int) -> bool:
+def alive_not_looop(pid: int) -> bool:
     """Alive (not a zombie) and not looop's own: a session host or a supervisor that a
     worker started and that this supervisor adopted is another session, never a leftover."""
     try:
@@ -233,7 +233,7 @@ class HostOS:
     def contained(self, spare: set[int]) -> list[int]:
         if not self.sweeping:
             return []
-        left = {p for p in _children() if p not in spare and _alive_not_looop(p)}
+        left = {p for p in own_children() if p not in spare and alive_not_looop(p)}
         if self.group is not None:
             left.update(p for p in self.group.live() if p not in spare)
         return sorted(left)

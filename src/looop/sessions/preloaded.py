@@ -1,6 +1,9 @@
 """What a preloaded host does to start and to stay, the session host's and the beat host's
-alike: its options, a session of its own, its lock, its listening socket, its name in `ps`,
+alike: its options, a session of its own, its guard, its listening socket, its name in `ps`,
 the caller's limits applied to what it forks, and the sweep of what gone hosts left behind.
+
+The guard and the socket are abstract names (hot/anchors.py), never files: with the runtime
+dir emptied under it a host still answers, and no second host of its key can start.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import os
 import resource
 
 from looop.core import cgroup
+from looop.hot.anchors import anchor, hold
 from looop.hot.peers import LIMITS
 from looop.sessions.hostnames import host_dir, host_options
 
@@ -21,8 +25,9 @@ def become_host(
 ) -> tuple[str, str, float, int | None, int] | None:
     """A preloaded host's start, the session host's and the beat host's alike: its options
     (--key, --base, --idle-s, --ready-fd), a session of its own, a second fork so that init
-    adopts it, and its lock (`lock_name` formatted with the key) held. (key, base, idle_s,
-    ready_fd, lock_fd), or None once it said `taken`: another host of that key holds it."""
+    adopts it, and its guard (`lock_name` formatted with the key: an abstract name) held.
+    (key, base, idle_s, ready_fd, lock_fd), or None once it said `taken`: another host of that
+    key holds it."""
     opts = host_options(argv)
     key, base = opts.get("--key", ""), opts.get("--base", "/tmp")
     idle_s = float(opts.get("--idle-s", str(idle_default)))
@@ -32,22 +37,23 @@ def become_host(
     if os.fork() > 0:  # the starter waits for this intermediate; the host is adopted by init
         os._exit(0)
     cgroup.escape()  # started from a worker's run (the pulse's): never killed with that run
-    lock_fd = hold_lock(os.path.join(host_dir(base), lock_name.format(key=key)))
+    lock_fd = hold(anchor(base, lock_name.format(key=key)))
     if lock_fd is None:
         say(ready_fd, f"ok {taken}")
         return None
-    sweep(host_dir(base))
+    sweep(host_dir(base), base)
     return key, base, idle_s, ready_fd, lock_fd
 
 
 _HOST_FILES = (".sock", ".lock", ".err")
 
 
-def sweep(hdir: str) -> None:
+def sweep(hdir: str, base: str) -> None:
     """What hosts that are gone left in the runtime dir (old builds that idled out, homes
-    removed, crashes): a socket and lock whose lock nobody holds, with an empty error file; a
-    half-bound socket name or a rehearsal dir whose process is dead. A host whose lock is held
-    is never touched: the sweeper takes that very lock before it removes anything."""
+    removed, crashes): an empty error file whose host's guard nobody holds; an older build's
+    socket and lock whose lock nobody holds; a half-bound socket name or a rehearsal dir whose
+    process is dead. A live host's is never touched: the sweeper takes that very guard (or
+    lock) before it removes anything."""
     try:
         names = os.listdir(hdir)
     except OSError:
@@ -67,7 +73,13 @@ def sweep(hdir: str) -> None:
             with contextlib.suppress(OSError):  # listen_at's temporary name, its binder dead
                 os.unlink(path)
     for stem in stems:
-        _sweep_host(os.path.join(hdir, stem))
+        guard = hold(anchor(base, f"{stem}.lock"))
+        if guard is None:
+            continue  # a live host's (this one's own among them)
+        try:
+            _sweep_host(os.path.join(hdir, stem))
+        finally:
+            os.close(guard)
 
 
 def _sweep_host(stem: str) -> None:
@@ -164,32 +176,14 @@ def say(fd: int | None, line: str) -> None:
         os.close(fd)
 
 
-def hold_lock(path: str) -> int | None:
-    """A preloaded host's lock, with its pid written at once (never a predecessor's); None
-    when another host of the same key holds it."""
-    for _ in range(5):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        try:
-            if os.stat(path).st_ino == os.fstat(fd).st_ino:
-                break
-        except FileNotFoundError:
-            pass
-        os.close(fd)  # a sweeper removed the name between our open and flock: again
-    else:
-        return None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())  # lock_holder() reads it
-    return fd
-
-
 def listen_at(sock: _socket.socket, path: str) -> int:
     """Bind and listen under a temporary name, then rename onto `path`: a client sees a
-    listening socket or none. The inode, for `unlisten`."""
+    listening socket or none. The inode, for `unlisten`. An abstract name (`\\0…`) is bound
+    as it is: only the guard's holder binds it, and it goes with the socket (0)."""
+    if path.startswith("\0"):
+        sock.bind(path)
+        sock.listen(64)
+        return 0
     tmp = f"{path}.{os.getpid()}"
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)
@@ -201,6 +195,8 @@ def listen_at(sock: _socket.socket, path: str) -> int:
 
 def unlisten(path: str, ino: int) -> None:
     """Remove our socket's name, not a successor's that took it meanwhile."""
+    if path.startswith("\0"):
+        return  # an abstract name is freed as its socket closes
     with contextlib.suppress(OSError):
         if os.stat(path).st_ino == ino:
             os.unlink(path)

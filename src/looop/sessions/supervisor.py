@@ -32,12 +32,14 @@ from looop.hot.wire import ENDED, LOCK, META, STATUS, SessionError, check_id, fn
 from looop.sessions.child import Child
 from looop.sessions.control import MAX_SIZE, Control
 from looop.sessions.evloop import Loop
+from looop.sessions.keeper import keep
 from looop.sessions.lifecycle import Lifecycle
 from looop.sessions.osseam import HostOS, set_subreaper
 from looop.sessions.pump import Pump, log, log_failure
 from looop.sessions.states import SessionState, StatusBook
 
 IDLE_CHECK_S = 0.5
+SOCKET_CHECK_S = 0.5  # how soon a control socket removed under a live session is back
 
 
 # -- argv --------------------------------------------------------------------------------
@@ -309,6 +311,14 @@ class Supervisor:
         quiet = now - since
         return quiet if quiet > promise + grace else None
 
+    def socket_check(self) -> None:
+        """The control socket's name is still there, or bound again (a wiped runtime dir)."""
+        life, control = self.life, self.control
+        if life is None or control is None or life.finishing:
+            return
+        control.rebind_if_gone()
+        life.loop.call_later(SOCKET_CHECK_S, self.socket_check)
+
     def arm_timers(self, loop: Loop, life: Lifecycle) -> None:
         if self.args.timeout_s is not None:
             t = self.args.timeout_s
@@ -317,6 +327,7 @@ class Supervisor:
             loop.call_later(min(IDLE_CHECK_S, self.args.idle_timeout_s), self.idle_check)
         if self.args.watchdog_s is not None:
             loop.call_later(min(IDLE_CHECK_S, self.args.watchdog_s), self.watchdog_check)
+        loop.call_later(SOCKET_CHECK_S, self.socket_check)
 
     # ---- main
     async def main(self, loop: Loop, log_fd: int) -> int:
@@ -366,7 +377,7 @@ class Supervisor:
         except SessionError as e:
             self.ready(f"err {e}")
             return 2
-        if not self.take_lock():
+        if self.lock_fd < 0 and not self.take_lock():  # a keeper took it for both of us
             self.ready(f"err session `{self.sid}` is already running")
             return 1
         self.locked = True
@@ -463,8 +474,13 @@ def detach(ready_fd: int | None) -> bool:
 
 
 def start(sup: Supervisor) -> int:
-    """In the detached supervisor: run the session."""
+    """In the detached supervisor: run the session — under a keeper where no cgroup
+    contains its runs (keeper.py)."""
     detach_stdio()
+    if sup.contain == "sweep" and sup.subreaper:
+        code = keep(sup)
+        if code is not None:  # the keeper's: its supervisor and all it left are gone
+            return code
     return sup.run()
 
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from looop.sessions.osseam import _alive_not_looop
+from looop.sessions.osseam import alive_not_looop
 
 pytestmark = [pytest.mark.timeout(30), pytest.mark.process]  # real processes
 
@@ -38,7 +38,7 @@ def test_only_looops_own_names_are_spared(name: str, leftover: bool) -> None:
         assert proc.stdout is not None and proc.stdout.readline() == b"ok\n"
         with open(f"/proc/{proc.pid}/comm") as f:
             assert f.read().strip() == name[:15]
-        assert _alive_not_looop(proc.pid) is leftover
+        assert alive_not_looop(proc.pid) is leftover
     finally:
         proc.communicate(timeout=10)
-    assert not _alive_not_looop(proc.pid)  # gone: nothing to sweep
+    assert not alive_not_looop(proc.pid)  # gone: nothing to sweep

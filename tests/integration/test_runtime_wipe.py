@@ -1,0 +1,161 @@
+"""A home's runtime state can be rebuilt: the runtime dir emptied under a live home (a tmp
+cleaner, a hand `rm -rf`) strands nothing. Every worker still answers `shot`, `send` and
+`kill`, a new start brings up no second session host or beat host for the home, `down` exits
+0 with nothing of the home left running, and dead sockets and empty folders are swept.
+
+The wipe is what a cleaner of /tmp removes for this home: the run's runtime dir (its
+hosts' files) and the home's folder of control sockets (under /tmp/looop-<uid>, shared with
+every other home of this user, which the test leaves alone)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from looop.core.context import Ctx
+from looop.hot.where import runtime_dir
+from looop.hot.wire import socket_file
+from looop.sessions.state import get_session
+from tests.helpers import clean_env, kill_sessions, process_ended, wait_until, wire
+from tests.procwatch import by_argv, describe, kill_all
+
+pytestmark = [pytest.mark.timeout(180), pytest.mark.process]
+
+
+def _looop(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "looop", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def _procs() -> list[tuple[int, str, list[bytes], bytes]]:
+    """(pid, comm, argv, environ) of every live process other than this one."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            comm = Path(f"/proc/{entry}/comm").read_text().strip()
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            env = Path(f"/proc/{entry}/environ").read_bytes()
+            state = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state not in (b"Z", b"X"):
+            out.append((int(entry), comm, argv, env))
+    return out
+
+
+def _hosts(data: Path, comm: str) -> list[int]:
+    """Live preloaded hosts of this home named `comm` (`looop-host`, `looop-beat`), as ps
+    shows them: by name, and by the data dir in their command line or environment."""
+    mark = str(data).encode()
+    return [
+        pid
+        for pid, name, argv, env in _procs()
+        if name == comm and (mark in argv or f"LOOOP_DATA_DIR={data}\0".encode() in env)
+    ]
+
+
+def _home_left(data: Path, tag: str) -> list[int]:
+    """Every process of this home still running: hosts, spares, supervisors, workers."""
+    mark, dmark = str(data).encode(), f"LOOOP_DATA_DIR={data}\0".encode()
+    return sorted(
+        {
+            pid
+            for pid, name, argv, env in _procs()
+            if name.startswith("looop") and (mark in b" ".join(argv) or dmark in env)
+        }
+        | set(by_argv(tag))
+    )
+
+
+def _wipe(data: Path) -> None:
+    """What a tmp cleaner takes: the runtime dir, and the home's control sockets."""
+    shutil.rmtree(runtime_dir(os.environ["LOOOP_RUNTIME_DIR"]))
+    shutil.rmtree(os.path.dirname(socket_file(str(data), "x")))
+
+
+@pytest.fixture
+def home(ctx: Ctx) -> object:
+    wire(ctx, [])
+    tag = f"wiped{os.getpid()}x{os.urandom(3).hex()}"
+    yield tag
+    kill_sessions(ctx.paths.data)
+    kill_all(by_argv(tag))
+    kill_all(_home_left(ctx.paths.data, tag))
+
+
+def _start(env: dict[str, str], wid: str, tag: str) -> None:
+    echo = Path(env["HOME"]) / "echo.py"
+    echo.write_text(
+        "import sys\nfor line in sys.stdin:\n    print('got:' + line, end='', flush=True)\n"
+    )
+    cmd = f"{sys.executable} {echo} {tag}-{wid} # {{{{prompt_file}}}}"
+    r = _looop(env, "worker", "start", wid, "work", "--command", cmd)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_a_wiped_runtime_dir_strands_no_worker_and_starts_no_second_host(
+    ctx: Ctx, home: str
+) -> None:
+    data, tag = ctx.paths.data, home
+    env = clean_env(data.parent, data)
+    for wid in ("w1", "w2"):
+        _start(env, wid, tag)
+    # a verb after the first start finds the beat host that start brought up in the background
+    wait_until(lambda: len(_hosts(data, "looop-beat")) == 1, 20, "the home's beat host")
+    assert len(_hosts(data, "looop-host")) == 1
+    hosts_before = _hosts(data, "looop-host") + _hosts(data, "looop-beat")
+
+    _wipe(data)
+
+    r = _looop(env, "send", "w1", "after the wipe")
+    assert r.returncode == 0, r.stdout + r.stderr
+    wait_until(lambda: "got:after the wipe" in _looop(env, "shot", "w1").stdout, 20, "w1 echoing")
+    r = _looop(env, "shot", "w2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    _start(env, "w3", tag)  # a new start: served by the home's hosts, not by new ones
+    r = _looop(env, "kill", "w2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not get_session(data, "w2").alive
+    assert by_argv(f"{tag}-w2") == [], describe(by_argv(f"{tag}-w2"))
+    # whatever the starts and the kill brought up has had its chance to come up by now: a
+    # tick asks the beat host, and starts one in the background when none answers
+    _looop(env, "kill", "w3")
+    wait_until(lambda: _looop(env, "shot", "w1").returncode == 0, 10, "w1 answering")
+    got = sorted(_hosts(data, "looop-host") + _hosts(data, "looop-beat"))
+    assert got == sorted(hosts_before), f"hosts of the home: {describe(got)}"
+
+    r = _looop(env, "down")
+    assert r.returncode == 0, r.stdout + r.stderr
+    wait_until(lambda: _home_left(data, tag) == [], 15, "nothing of the home running")
+
+
+def test_a_second_wipe_and_a_sigkilled_supervisor_leave_no_dead_socket_or_empty_dir(
+    ctx: Ctx, home: str
+) -> None:
+    data, tag = ctx.paths.data, home
+    env = clean_env(data.parent, data)
+    for wid in ("w1", "w2"):
+        _start(env, wid, tag)
+    _wipe(data)
+    folder = os.path.dirname(socket_file(str(data), "w1"))
+    # each supervisor binds its socket again, in a folder made again
+    wait_until(lambda: os.path.exists(socket_file(str(data), "w1")), 10, "w1's socket back")
+    wait_until(lambda: os.path.exists(socket_file(str(data), "w2")), 10, "w2's socket back")
+    sup = get_session(data, "w1").supervisor_pid
+    assert sup is not None
+    os.kill(sup, signal.SIGKILL)  # leaves its socket behind, bound by nobody
+    wait_until(lambda: process_ended(sup), 10, "the supervisor's death")
+    assert os.path.exists(socket_file(str(data), "w1"))
+    r = _looop(env, "down")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not os.path.exists(socket_file(str(data), "w1")), "a dead socket was left"
+    assert not os.path.exists(folder), f"an empty folder was left: {os.listdir(folder)}"
