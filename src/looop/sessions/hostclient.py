@@ -57,7 +57,7 @@ def request(
     answers); returns the connection the supervisor's readiness line will arrive on.
     HostUnavailable when no host took the request (nothing was started)."""
     key = home_key(home)
-    ensure_private_dir(Path(host_dir(base)))  # never hand an env to another user's socket
+    ensure_private_dir(Path(host_dir(base)))  # its error file goes there: ours, 0700
     path = host_socket(key, base)
     sock = connect(path)
     if sock is None:
