@@ -9,116 +9,27 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
-import shutil
 import signal
-import subprocess
-import sys
-import sysconfig
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-import looop
 from looop.sessions.state import get_session
 from tests.helpers import process_ended, until, wait_until
+from tests.nonroot import As
+from tests.nonroot import nonroot as as_nonroot
 from tests.procwatch import FIXTURES, by_argv, describe, kill_all
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.process]
 
-USER = "looopkeep"
 LEFT = 5  # the agent itself, app-server, double fork, env -i, nohup
-SRC = str(Path(looop.__file__).resolve().parents[1])
-
-
-class As:
-    """looop run as a user who is not root, on a data dir of their own."""
-
-    def __init__(self, uid: int, gid: int, python: str, home: Path) -> None:
-        self.uid, self.gid, self.python, self.home = uid, gid, python, home
-        self.data = home / "data"
-        self.env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": str(home),
-            "LANG": "C.UTF-8",
-            "IS_SANDBOX": "1",
-            "LOOOP_DATA_DIR": str(self.data),
-            "LOOOP_RUNTIME_DIR": str(home / "rt"),
-            "PYTHONPATH": os.pathsep.join([SRC, sysconfig.get_paths()["purelib"]]),
-        }
-
-    def argv(self, *cmd: str) -> list[str]:
-        ids = [f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups"]
-        return ["setpriv", *ids, "--", *cmd]
-
-    def looop(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.argv(self.python, "-m", "looop", *args),
-            env=self.env,
-            cwd=self.home,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-
-def _user() -> tuple[int, int]:
-    try:
-        pw = pwd.getpwnam(USER)
-    except KeyError:
-        made = subprocess.run(
-            ["useradd", "-M", "-s", "/usr/sbin/nologin", USER], capture_output=True, timeout=30
-        )
-        if made.returncode not in (0, 9):  # 9: made meanwhile by a neighbour test
-            pytest.skip(f"useradd failed: {made.stderr.decode().strip()}")
-        pw = pwd.getpwnam(USER)
-    return pw.pw_uid, pw.pw_gid
 
 
 @pytest.fixture
 def nonroot() -> Iterator[As]:
-    if os.geteuid() != 0 or shutil.which("useradd") is None or shutil.which("setpriv") is None:
-        pytest.skip("making a user who is not root needs root, useradd and setpriv")
-    uid, gid = _user()
-    home = Path(tempfile.mkdtemp(prefix="looop-nr-", dir="/tmp"))
-    os.chown(home, uid, gid)
-    who = None
-    for python in (sys.executable, "/usr/bin/python3", "/usr/local/bin/python3"):
-        who = As(uid, gid, python, home)
-        probe = subprocess.run(  # from a shell: what the user's own processes can start
-            who.argv("/bin/sh", "-c", f"exec {python} -c 'import looop.cli.root, pyte'"),
-            env=who.env,
-            cwd=home,
-            capture_output=True,
-            timeout=60,
-        )
-        if probe.returncode == 0:
-            break
-    else:
-        shutil.rmtree(home, ignore_errors=True)
-        pytest.skip("no Python the user can run imports looop and its dependencies")
-    config = {"default": "x", "runners": {"x": {"tick": "true", "worker": "cat {{prompt_file}}"}}}
-    assert who.looop("init", "--no-sandbox").returncode == 0
-    (who.data / "config.json").write_text(json.dumps({**config, "max_daily_usd": 0}))
-    yield who
-    who.looop("down")
-    kill_all(_pids_of(uid))
-    shutil.rmtree(home, ignore_errors=True)
-
-
-def _pids_of(uid: int) -> list[int]:
-    """Every process of the test's user (only this test runs as them)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    out.append(int(entry))
-            except OSError:
-                continue
-    return out
+    with as_nonroot() as who:
+        yield who
 
 
 def _ignores_hup(pid: int) -> bool:

@@ -19,10 +19,15 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
+from looop.hot.anchors import shown
 from looop.hot.where import runtime_dir
 from looop.hot.wire import socket_file
+from looop.sessions.hostclient import stop_host
+from looop.sessions.hostnames import home_key, host_socket
+from looop.sessions.spawner import spawn
 from looop.sessions.state import get_session
 from tests.helpers import clean_env, kill_sessions, process_ended, wait_until, wire
+from tests.nonroot import nonroot as as_nonroot
 from tests.procwatch import by_argv, describe, kill_all
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.process]
@@ -159,3 +164,52 @@ def test_a_second_wipe_and_a_sigkilled_supervisor_leave_no_dead_socket_or_empty_
     assert r.returncode == 0, r.stdout + r.stderr
     assert not os.path.exists(socket_file(str(data), "w1")), "a dead socket was left"
     assert not os.path.exists(folder), f"an empty folder was left: {os.listdir(folder)}"
+
+
+SQUAT = """
+import socket, sys
+a = "\\0" + sys.argv[1][1:]
+s = socket.socket(socket.AF_UNIX); s.bind(a); s.listen(8); s.settimeout(30)
+print("listening", flush=True)
+got = b""
+try:
+    while True:
+        c, _ = s.accept(); c.settimeout(5)
+        try:
+            while chunk := c.recv(65536):
+                got += chunk
+        except OSError:
+            pass
+        c.close()
+        open(sys.argv[2], "wb").write(got)
+except OSError:
+    pass
+"""
+
+
+def test_another_user_on_a_hosts_name_gets_no_environment_and_stops_no_start(
+    ctx: Ctx, tmp_path: Path
+) -> None:
+    """Abstract names have no permissions: another local user can take a host's name first.
+    The caller checks who listens before it says a word, and starts its supervisor itself."""
+    with as_nonroot() as mallory:
+        base = os.environ["LOOOP_RUNTIME_DIR"]
+        name = host_socket(home_key(str(ctx.paths.data)), base)
+        heard = mallory.home / "heard"
+        squat = subprocess.Popen(
+            mallory.argv(mallory.python, "-c", SQUAT, shown(name), str(heard)),
+            stdout=subprocess.PIPE,
+            env=mallory.env,
+        )
+        try:
+            assert squat.stdout is not None and squat.stdout.readline() == b"listening\n"
+            env = {**clean_env(tmp_path, ctx.paths.data), "SECRET": "not-for-mallory"}
+            spawn(ctx.paths.data, "s1", ["sleep", "60"], cwd=tmp_path, env=env)
+            assert get_session(ctx.paths.data, "s1").alive
+            stop_host(base, str(ctx.paths.data))  # `down`'s stop says nothing to it either
+            wait_until(heard.exists, 10, "the squatter's connections over")
+            assert b"SECRET" not in heard.read_bytes() and heard.read_bytes() == b""
+        finally:
+            squat.kill()
+            squat.wait(10)
+            kill_sessions(ctx.paths.data)
