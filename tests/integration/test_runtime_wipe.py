@@ -213,3 +213,44 @@ def test_another_user_on_a_hosts_name_gets_no_environment_and_stops_no_start(
             squat.kill()
             squat.wait(10)
             kill_sessions(ctx.paths.data)
+
+
+def test_rm_rf_of_a_users_whole_runtime_dir_strands_nothing(tmp_path: Path) -> None:
+    """The report's own steps, as a user who is not root (whose /tmp/looop-<uid> no other
+    test shares): two workers, `rm -rf /tmp/looop-<uid>`, then every verb, a new start and
+    `down`."""
+    with as_nonroot() as who:
+        who.env.pop("LOOOP_RUNTIME_DIR")  # the default: /tmp/looop-<uid> holds it all
+        tag = f"rmrf{os.getpid()}x{os.urandom(3).hex()}"
+        echo = who.home / "echo.py"
+        echo.write_text(
+            "import sys\nfor line in sys.stdin:\n    print('got:' + line, end='', flush=True)\n"
+        )
+
+        def start(wid: str) -> None:
+            cmd = f"{who.python} {echo} {tag}-{wid} # {{{{prompt_file}}}}"
+            r = who.looop("worker", "start", wid, "work", "--command", cmd)
+            assert r.returncode == 0, r.stdout + r.stderr
+
+        try:
+            start("w1")
+            start("w2")
+            wait_until(lambda: len(_hosts(who.data, "looop-beat")) == 1, 20, "the beat host")
+            before = sorted(_hosts(who.data, "looop-host") + _hosts(who.data, "looop-beat"))
+            assert len(before) == 2, describe(before)
+            shutil.rmtree(f"/tmp/looop-{who.uid}")
+            r = who.looop("send", "w1", "after rm")
+            assert r.returncode == 0, r.stdout + r.stderr
+            shot = lambda: who.looop("shot", "w1").stdout  # noqa: E731
+            wait_until(lambda: "got:after rm" in shot(), 20, "w1 echoing after the wipe")
+            start("w3")
+            r = who.looop("kill", "w2")
+            assert r.returncode == 0, r.stdout + r.stderr
+            assert by_argv(f"{tag}-w2") == [], describe(by_argv(f"{tag}-w2"))
+            after = sorted(_hosts(who.data, "looop-host") + _hosts(who.data, "looop-beat"))
+            assert after == before, f"hosts of the home: {describe(after)}"
+            r = who.looop("down")
+            assert r.returncode == 0, r.stdout + r.stderr
+            wait_until(lambda: _home_left(who.data, tag) == [], 15, "nothing of the home left")
+        finally:
+            kill_all(by_argv(tag))
