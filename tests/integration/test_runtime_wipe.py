@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -254,3 +255,28 @@ def test_rm_rf_of_a_users_whole_runtime_dir_strands_nothing(tmp_path: Path) -> N
             wait_until(lambda: _home_left(who.data, tag) == [], 15, "nothing of the home left")
         finally:
             kill_all(by_argv(tag))
+
+
+def test_a_starting_host_sweeps_what_removed_homes_left_long_ago(ctx: Ctx, tmp_path: Path) -> None:
+    """Data dirs removed without a `down` (a test run's, an `rm -rf` of a home) leave their
+    socket folders: the next host to start removes the dead sockets and empty folders that
+    are old, and leaves a fresh one (a supervisor of an older build may be binding there)."""
+    top = Path(os.path.dirname(os.path.dirname(socket_file("/", "x"))))
+    top.mkdir(mode=0o700, exist_ok=True)
+    long_ago = 1_000_000_000.0  # 2001
+    old_dead, old_empty, fresh = (top / os.urandom(8).hex() for _ in range(3))
+    for folder in (old_dead, fresh):
+        folder.mkdir(mode=0o700)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.bind(str(folder / "0123456789abcdef.sock"))  # closed: refused, a dead one's
+    old_empty.mkdir(mode=0o700)
+    for p in (old_dead / "0123456789abcdef.sock", old_dead, old_empty):
+        os.utime(p, (long_ago, long_ago))
+    try:
+        env = clean_env(tmp_path, ctx.paths.data)
+        spawn(ctx.paths.data, "s1", ["sleep", "60"], cwd=tmp_path, env=env)  # a host starts
+        assert not old_dead.exists() and not old_empty.exists()
+        assert (fresh / "0123456789abcdef.sock").exists()
+    finally:
+        kill_sessions(ctx.paths.data)
+        shutil.rmtree(fresh, ignore_errors=True)

@@ -199,24 +199,70 @@ def request_at(path: str, op: str, timeout_s: float) -> Any:
     return reply.get("data") or {}
 
 
+# A socket or folder of another home is swept only once this old: a supervisor of an older
+# build binding there right now would get no second try (this build's binds again)
+OTHERS_OLD_S = 600.0
+
+
 def sweep_home_sockets(data: str) -> int:
     """Remove this home's control sockets that nobody listens on (a SIGKILLed supervisor's),
     then their folder once it is empty: run by `looop down` and by the home's session host as
     it starts. A live supervisor whose name is taken by mistake binds it again (it looks
     every supervisor.SOCKET_CHECK_S). How many were removed."""
+    return _sweep_folder(os.path.dirname(socket_file(data, "x")), None)
+
+
+def sweep_all_sockets(now: float) -> int:
+    """The same for every home of this user (data dirs removed without a `down`, a test
+    run's), their sockets and folders older than OTHERS_OLD_S at wall time `now`: run by a
+    session host as it starts. How many sockets were removed."""
+    top = os.path.dirname(os.path.dirname(socket_file("/", "x")))
+    try:
+        names = os.listdir(top)
+    except OSError:
+        return 0
+    hexdigits = "0123456789abcdef"
+    return sum(
+        _sweep_folder(os.path.join(top, n), now - OTHERS_OLD_S)
+        for n in names
+        if len(n) == 16 and all(c in hexdigits for c in n)
+    )
+
+
+def _sweep_folder(folder: str, older_than: float | None) -> int:
+    """Dead sockets in `folder` (none newer than `older_than`, when given), then the folder
+    if that left it empty."""
     removed = 0
-    for path in home_sockets(data):
+    folder_old = _old(folder, older_than)  # before removing a socket makes it new
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    for n in names:
+        path = os.path.join(folder, n)
+        if not n.endswith(".sock") or not _old(path, older_than):
+            continue
         if _dead_socket(path):
             try:
                 os.unlink(path)
                 removed += 1
             except OSError:
                 pass
-    try:
-        os.rmdir(os.path.dirname(socket_file(data, "x")))  # refused while anything is in it
-    except OSError:
-        pass
+    if folder_old:
+        try:
+            os.rmdir(folder)  # refused while anything is in it
+        except OSError:
+            pass
     return removed
+
+
+def _old(path: str, older_than: float | None) -> bool:
+    if older_than is None:
+        return True
+    try:
+        return os.lstat(path).st_mtime <= older_than
+    except OSError:
+        return False
 
 
 def _dead_socket(path: str) -> bool:

@@ -48,7 +48,7 @@ from types import ModuleType
 import looop.sessions.supervisor as supervisor
 from looop.core.sameworld import Here, same_world
 from looop.hot.ljson import loads
-from looop.hot.ops import sweep_home_sockets
+from looop.hot.ops import sweep_all_sockets, sweep_home_sockets
 from looop.hot.peers import peer
 from looop.hot.procname import name_self
 from looop.hot.wire import lock_held, socket_file
@@ -140,6 +140,7 @@ def serve(argv: list[str]) -> int:
     own = home_id(home) if home.startswith("/") else ""  # no home: serve no supervisor
     if own:
         sweep_home_sockets(home)  # what its killed supervisors left
+    sweep_all_sockets(time.time())  # what removed homes left, long ago
     name_self("looop-host")
     here = Here()  # the host's own world, read once: each request reads its caller's
     path = host_socket(key, base)
