@@ -305,11 +305,33 @@ def stop(base: str, data: str, lib: str | None) -> bool:
     _stop_filter(filter_socket(Home(base, data, {})))
     if lib is None:
         return False
+    sock = socket_path(base, data, lib)
     try:
-        _ask(socket_path(base, data, lib), '{"stop": true}\n')
+        _ask(sock, '{"stop": true}\n')
+    except OSError:
+        return _term_by_argv(f"{SCRIPT}\0{lib}\0{sock}\0".encode())
+    return True
+
+
+def _ours(pid: int) -> bool:
+    try:
+        return os.stat(f"/proc/{pid}").st_uid == os.geteuid()
     except OSError:
         return False
-    return True
+
+
+def _term_by_argv(want: bytes) -> bool:
+    """TERM to a host whose socket no longer answers (the runtime dir was emptied under it),
+    found by its command line; True when there was one."""
+    found = False
+    for pid, line in command_lines().items():
+        if want in line and _ours(pid):
+            try:
+                os.kill(pid, signal.SIGTERM)
+                found = True
+            except OSError:
+                continue
+    return found
 
 
 def _stop_filter(net: str) -> None:
