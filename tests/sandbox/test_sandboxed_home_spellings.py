@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from looop.hot.paths import Paths
 from tests.helpers import clean_env
 from tests.sandbox.test_sandboxed_credentials import PROBE_HEAD, plant, reads, results
 from tests.sandbox.test_sandboxed_worker import Box
@@ -58,7 +59,7 @@ def test_a_bind_mounted_data_dir_hides_its_secrets_under_both_spellings(
         (box.data / "prompts").mkdir(exist_ok=True)
         box.start("w1", script)
         assert box.wait("w1") == 0, box.looop("log", "w1").stdout
-        got = results(box.data / "sandbox" / "w1" / "work" / "results")
+        got = results(Paths.at(box.data).rooms / "w1" / "work" / "results")
         assert got.pop("end") == "1" and got.pop("brief") == "ok", got
         assert got == dict.fromkeys(got, "no"), {k: v for k, v in got.items() if v != "no"}
 
@@ -81,6 +82,6 @@ def test_a_bind_of_a_folder_above_the_data_dir_shows_none_of_its_secrets(
         (box.data / "prompts").mkdir(exist_ok=True)
         box.start("w1", script)
         assert box.wait("w1") == 0, box.looop("log", "w1").stdout
-        got = results(box.data / "sandbox" / "w1" / "work" / "results")
+        got = results(Paths.at(box.data).rooms / "w1" / "work" / "results")
         assert got.pop("end") == "1", got
         assert got == dict.fromkeys(got, "no"), {k: v for k, v in got.items() if v != "no"}
