@@ -8,7 +8,7 @@ import os
 from looop.hot import homes, ljson, store, where
 from looop.hot.beatholder import beat_holder_at
 from looop.hot.beatlog import beat_records, last_beat, next_beat, stamp, tail
-from looop.hot.boxfolder import Folder
+from looop.hot.boxfolder import Folder, unanswered
 from looop.hot.config import load_config, resolve_knobs
 from looop.hot.cost.glance import spend_glance
 from looop.hot.delays import backoff_delay, failed_at, limit_in_force
@@ -351,18 +351,8 @@ def json_files(d: str) -> list[tuple[str, str]]:
 def pending_asks(data: str) -> list[dict[str, Any]]:
     """human.mailbox.pending over plain strings (the fast path loads no pathlib): the ask
     records with no answer yet, by file name."""
-    out: list[dict[str, Any]] = []
     with Folder(_at(data, "asks")) as asks, Folder(_at(data, "answers")) as answers:
-        for name in asks.names(".json"):
-            if answers.has(name):
-                continue
-            try:
-                rec = asks.read_object(name)
-            except CorruptState:
-                rec = {"id": file_stem(name), "worker": "?", "prompt": "(unreadable ask record)"}
-            if rec:
-                out.append(rec)
-    return out
+        return unanswered(asks, answers)
 
 
 def status_json(st: StatusView) -> str:
