@@ -137,7 +137,7 @@ def _spawn_pulse(ctx: Ctx, json_log: bool, color: bool) -> None:
             # restartPolicy: on failure, with a doubling, capped delay
             restart=(knobs.real("pulse_restart_secs"), knobs.real("pulse_restart_max_secs")),
             final_exit=HOME_LOST_EXIT,  # a lost data dir is not a crash: never restarted
-            watchdog=(str(heartbeat_path(ctx.paths)), watchdog) if watchdog > 0 else None,
+            watchdog=(str(heartbeat_path(ctx)), watchdog) if watchdog > 0 else None,
         )
     except SessionError as e:
         raise LooopError(f"the pulse did not start: {e}") from e
