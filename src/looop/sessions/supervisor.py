@@ -65,6 +65,8 @@ class Args:
         self.watchdog_s: float | None = None  # grace past that promise before a restart
         self.max_pids = 0  # the run's bounds (core/limits), 0: none
         self.max_memory = 0  # bytes
+        self.restarts = 0  # restarts counted before this supervisor (a lost one's, carried)
+        self.last_cause: str | None = None  # … and why the last of them happened
         self.cmd: list[str] = cmd if cmd is not None else []
 
 
@@ -86,6 +88,8 @@ _KNOWN = (
     "--box-tty",
     "--max-pids",
     "--max-memory-bytes",
+    "--restarts",
+    "--last-cause",
 )
 
 
@@ -153,9 +157,15 @@ def parse_args(argv: list[str]) -> Args:
 
 def _bounds(args: Args, opts: dict[str, str]) -> None:
     """The run's bounds (core/limits): processes and memory bytes."""
-    for key, attr in (("--max-pids", "max_pids"), ("--max-memory-bytes", "max_memory")):
+    for key, attr in (
+        ("--max-pids", "max_pids"),
+        ("--max-memory-bytes", "max_memory"),
+        ("--restarts", "restarts"),
+    ):
         if opts.get(key, "").isdigit():
             setattr(args, attr, int(opts[key]))
+    cause = opts.get("--last-cause", "")
+    args.last_cause = "".join(c for c in cause if c.isprintable())[:300] or None
 
 
 # -- small helpers -----------------------------------------------------------------------
@@ -321,6 +331,9 @@ class Supervisor:
         life = Lifecycle(self.sid, self.argv, self.book, pump, host, loop, control.farewell)
         self.life = control.life = life
         life.restart_policy = a.restart
+        if a.restarts:  # carried from a supervisor that was lost: `status` names its cause
+            life.restarts = a.restarts
+            self.book.update(restarts=a.restarts, last_cause=a.last_cause)
         life.final_exit = a.final_exit
         life.end_note = a.end_note
         loop.add_signal_handler(signal.SIGCHLD, life.reap)
