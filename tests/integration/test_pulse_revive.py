@@ -138,9 +138,7 @@ def test_a_pulse_stopped_by_a_stray_sigterm_is_restarted_but_down_stops_it_for_g
     assert status["exit_code"] == 0, status  # `down`'s stop is a clean one
 
 
-def test_status_reports_a_revival_that_cannot_start_and_backs_off(
-    ctx: Ctx, tmp_path: Path
-) -> None:
+def test_status_reports_a_revival_that_cannot_start_and_backs_off(ctx: Ctx, tmp_path: Path) -> None:
     wire(ctx, [{"decision": {"action": "noop"}}])
     env = _env(ctx)
     r = _run(env, "up")
