@@ -128,7 +128,7 @@ def revive(data: str, config: str, env: Mapping[str, str], clock: Clock) -> str 
     tried, streak = rec.get("tried_boot"), rec.get("streak")
     streak = streak if isinstance(streak, int) and streak >= 0 else 0
     if isinstance(tried, (int, float)) and tried <= now:
-        if now - tried < min(CAP_S, FIRST_S * (2 ** min(streak, 30))):
+        if now - tried < min(CAP_S, FIRST_S * (2 ** min(max(streak - 1, 0), 30))):
             return cause  # backing off: a later verb tries again
         if now - tried >= STREAK_RESET_S:
             streak = 0
