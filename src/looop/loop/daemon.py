@@ -224,9 +224,7 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
     keep_workers), then audit. First of all the pulse is no longer wanted: nothing brings it
     back (hot/revive.py), and a revival that had `up`'s lock has finished starting it."""
     res = DownResult()
-    if ctx.paths.lock_dir.is_dir():  # never made here: a `down` of a home never up seeds nothing
-        with locks.dir_lock(ctx.paths.lock_dir / "up"):
-            revive.unwant(str(ctx.paths.data))
+    _unwant(ctx)
     holder = beat_holder(ctx.paths)
     if holder is not None and holder[0] == "tick":
         res.tick_pid = holder[1]  # a human's one beat: it ends on its own
@@ -267,6 +265,18 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
     _stop_sandbox_host(ctx)
     ctx.events.record("down", pulse=res.was_running, workers=res.workers, survivors=res.survivors)
     return res
+
+
+def _unwant(ctx: Ctx) -> None:
+    """The pulse is no longer wanted up, under `up`'s lock (a revival holding it finishes
+    first, and the stop that follows finds its pulse)."""
+    if not ctx.paths.lock_dir.is_dir():  # never made here: a `down` of a home never up
+        return
+    try:
+        with locks.dir_lock(ctx.paths.lock_dir / "up"):
+            revive.unwant(str(ctx.paths.data))
+    except OSError:  # a read-only data dir: no lock to take, and no revival could write
+        revive.unwant(str(ctx.paths.data))
 
 
 def _stop_sandbox_host(ctx: Ctx) -> None:
