@@ -90,6 +90,17 @@ class Heartbeat:
 
     def stopping(self) -> None:
         self.notify("STOPPING=1")
+        self.end()
+
+    def end(self) -> None:
+        """A stopped pulse leaves no heartbeat behind in the runtime dir (only its own)."""
+        try:
+            with open(self.path, "rb") as f:
+                words = f.read(128).split()
+            if len(words) > 1 and words[1] == str(os.getpid()).encode():
+                os.unlink(self.path)
+        except OSError:
+            pass
 
     def notify(self, message: str) -> bool:
         return sd_notify(self.notify_socket, message)
