@@ -85,6 +85,7 @@ def test_status_sees_running_pulse(ctx: Ctx, pulse: subprocess.Popen[bytes]) -> 
         "restarts": 0,
         "last_cause": None,
         "restarting": False,
+        "revived": False,
         "strays": [],
     }
     assert st["last_tick"]["hash"]

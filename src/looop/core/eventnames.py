@@ -15,6 +15,7 @@ PulseName = Literal[
     "pulse.stopping",
     "pulse.stop",
     "pulse.home_lost",
+    "pulse.heartbeat",
     "sleep",
     "cadence",
     "schedule.error",
@@ -132,6 +133,8 @@ PULSE: dict[PulseName, str] = {
     "pulse.stopping": "a signal arrived: the pulse finishes this beat, then stops",
     "pulse.stop": "the pulse stopped, after how many beats",
     "pulse.home_lost": "the data dir was removed or replaced under the pulse: it stops",
+    "pulse.heartbeat": "the pulse cannot write its heartbeat (why, when the watchdog acts), "
+    "or can again",
     "sleep": "the pulse sleeps until its next beat, and why that long",
     "cadence": "the decider asked for its own time to the next beat",
     "schedule.error": "the schedules could not be read",
