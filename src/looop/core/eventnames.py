@@ -48,6 +48,7 @@ PulseName = Literal[
     "tick.error",
     "tick.crash",
     "tick.interrupted",
+    "tick.interrupted_unjournaled",
     "shell.uncontained",
     "shell.output_lost",
     "shell.tripwire_bypassed",
@@ -165,6 +166,8 @@ PULSE: dict[PulseName, str] = {
     "tick.error": "the beat could not run (config, runner, guard state, unrecorded sensors)",
     "tick.crash": "the beat crashed",
     "tick.interrupted": "an earlier beat died mid-move; the move is not retried",
+    "tick.interrupted_unjournaled": "a move that died mid-way could not be journaled yet; "
+    "tried again next beat",
     "shell.uncontained": "run_shell runs without the process-group guard on this system",
     "shell.output_lost": "run_shell's output could not be saved",
     "shell.tripwire_bypassed": "a shell tripwire was bypassed, and by what",
