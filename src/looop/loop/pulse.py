@@ -349,8 +349,9 @@ class Pulse:
         )
         # durable, so `looop status` can say when the next beat comes
         until = utc_stamp(ctx.clock.now() + secs)
+        mono = round(ctx.clock.monotonic() + secs, 3)  # true past a wall clock step
         try:
-            ctx.events.record("pulse_sleep", secs=secs, reason=reason, until=until)
+            ctx.events.record("pulse_sleep", secs=secs, reason=reason, until=until, until_mono=mono)
         except OSError:
             pass  # counted already when the beat failed; the pulse sleeps all the same
 
