@@ -153,7 +153,8 @@ DOOR_RATIO = 3.0
 CLAIMS = r"""
 out=$1; n=$2
 for i in $(seq 1 "$n"); do
-  a=$(date +%s%N); "$LOOOP_BIN" claim "bench-$i" >/dev/null; b=$(date +%s%N)
+  a=$(date +%s%N); "$LOOOP_BIN" claim "bench-$i" >/dev/null || touch "$out/failed"
+  b=$(date +%s%N)
   echo $((b - a)) >> "$out/times"
 done
 touch "$out/end"
@@ -183,6 +184,8 @@ def _claims(looop: str, wid: str, flag: str, out: str, env: dict[str, str], d: P
             raise RuntimeError(f"worker {wid} never finished its claims")
         time.sleep(0.05)
     subprocess.run([looop, "kill", wid], env=env, capture_output=True)
+    if (folder / "failed").exists():  # a verb that failed fast would time nothing real
+        raise RuntimeError(f"worker {wid}: a claim failed ({flag})")
     return [int(t) / 1e9 for t in (folder / "times").read_text().split()]
 
 

@@ -13,7 +13,9 @@ pulse SIGKILLed (it must come back by itself: no `up`), a power loss (SIGKILL of
 process of the home, then `up`), a worker's supervisor SIGKILLed (its worker's processes die
 with it), a worker whose child escapes with setsid (it dies with the worker), state files
 corrupted, the guard file corrupted, the clock stepped back an hour, the data dir read-only
-for a while (a failed beat, not a crash), a runner that hangs, the disk full.
+(failed beats, not a crash), a runner that hangs, the disk full, the clock stepped forward an
+hour; the last three are long faults (3 minutes in an hour's run, scaled down for a shorter
+one) the same pulse must ride out.
 
 Every SAMPLE_S the driver samples the RSS of the pulse, the supervisors, the hosts and the
 web, the pulse's fds, the home's processes, zombies, hosts and sockets, the web's answer, the
@@ -22,7 +24,9 @@ the invariants — no traceback in the data dir or the hosts' own logs, no move 
 doubled, every fault injected and recovered within its bound, every file under its cap, one
 session host, every live session with its supervisor, memory flat per process (a least
 squares slope over the plateau), nothing left running and no dead socket after `looop down`
-— prints the tables, writes them to docs/SOAK.md and exits 1 when an invariant broke.
+— prints the tables, writes them to docs/SOAK.md and exits 1 when an invariant broke. Moves
+are followed as the journal and events grow (soak_follow.py), memory is sampled through the
+faults too, and every check has a deliberate break that fails it (HOW_CHECKED).
 """
 
 from __future__ import annotations
@@ -41,10 +45,12 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
+from soak_follow import Follow
 from soak_memory import classify, rss_kb, slope_per_hour
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,7 +65,11 @@ RUNS_KEEP = 12
 TMPFS_MB = 48
 STEADY_WORKERS = 3  # idle workers that live the whole run: their supervisors' memory is fitted
 CLOCK_STEP_S = 3600
-READ_ONLY_S = 3 * BEAT_S
+# The long faults (the disk full, the data dir read-only, the clock an hour ahead) last 3
+# minutes in a run of an hour or more, a twentieth of a shorter run, never under 3 beats:
+# long enough for a pulse's watchdog (pulse_watchdog_secs, 120 s) to judge it.
+LONG_FAULT_S = 180.0
+ZOMBIES_AT_ONCE = 2  # a child that just ended is a zombie until its parent's next wait
 # Memory: a least squares slope per process over each half of its plateau (after WARMUP_S of
 # its life), for every process that lived at least PLATEAU_SHARE of the run; judged on the
 # flatter half (a leak grows in both), against MEM_KB_H plus MEM_NOISE_KB spread over a half.
@@ -67,8 +77,9 @@ MEM_KB_H = 2048.0
 MEM_NOISE_KB = 256.0
 WARMUP_S = 300.0
 PLATEAU_SHARE = 0.4
-# Memory is judged on runs this long or longer: in a shorter one a supervisor's screen and
-# log are still filling (warm-up, not growth). `make soak` (30 min) judges it.
+# Memory is judged in every run. In one shorter than this a supervisor's screen and log are
+# still filling (warm-up, not growth): its noise allowance grows as the run shrinks
+# (MEM_NOISE_KB × MEM_MIN_RUN_S / run), still far below a leak of a MB a beat.
 MEM_MIN_RUN_S = 20 * 60
 # Each fault and how long the loop may take to be whole again after it.
 RECOVERY_S = {
@@ -79,6 +90,7 @@ RECOVERY_S = {
     "state files corrupted": 6 * BEAT_S,
     "guard file corrupted, fixed as told": 6 * BEAT_S,
     "clock stepped back an hour": 6 * BEAT_S,
+    "clock stepped forward an hour": 6 * BEAT_S,
     "data dir read-only for a while": 6 * BEAT_S,
     "runner hangs": TICK_TIMEOUT_S + 60,
     "disk full": 60,
@@ -121,6 +133,25 @@ def _moves(k: int) -> dict[str, object]:
     if kind == 7:
         return {"action": "archive_goal", "id": f"g{k - 3}", "journal": tag}
     return {"action": "noop", "reason": "soak", "journal": tag}
+
+
+_STEP = re.compile(r"soak step (\d+)\b")
+
+
+@dataclass
+class MemPoint:
+    """The RSS of the home's looop processes at `t`: taken with every sample and every
+    SAMPLE_S while a fault runs (a leak under a fault is a leak too)."""
+
+    t: float
+    rss: dict[str, int]  # "role:pid" -> kB
+
+
+class HasRss(Protocol):
+    @property
+    def t(self) -> float: ...
+    @property
+    def rss(self) -> dict[str, int]: ...
 
 
 @dataclass
@@ -167,10 +198,63 @@ class Soak:
     samples: list[Sample] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     t0: float = 0.0
+    minutes: float = 1.0
     answered: int = 0
     steady_gen: int = 0
     in_fault: bool = False
     kill: Callable[[int, int], None] = os.kill  # a test swaps it to prove a check can fail
+    # every move of the whole run, read as the journal and the events grow (soak_follow.py)
+    journaled: list[int] = field(default_factory=list)
+    decided: list[int] = field(default_factory=list)
+    follows: list[Follow] = field(default_factory=list)
+    mem: list[MemPoint] = field(default_factory=list)
+
+    def follow(self) -> None:
+        """Read what the journal and the events gained since the last look."""
+        if not self.follows:
+            self.follows = [
+                Follow(self.data / "journal.md", self._journal_line),
+                Follow(self.data / "events.jsonl", self._event_line),
+            ]
+        for f in self.follows:
+            with contextlib.suppress(OSError):
+                f.poll()
+
+    def _journal_line(self, line: str) -> None:
+        self.journaled += [int(m) for m in _STEP.findall(line)]
+
+    def _event_line(self, line: str) -> None:
+        if '"decided"' not in line:
+            return
+        with contextlib.suppress(ValueError):
+            obj = json.loads(line)
+            m = _STEP.search(str(obj.get("journal", ""))) if isinstance(obj, dict) else None
+            if m and obj.get("event") == "decided":
+                self.decided.append(int(m.group(1)))
+
+    def wait(self, secs: float) -> None:
+        """Let `secs` pass, reading the journal and events as they grow meanwhile (and the
+        memory, every SAMPLE_S)."""
+        end = time.monotonic() + secs
+        while (left := end - time.monotonic()) > 0:
+            self.follow()
+            if (
+                self.t0
+                and time.monotonic() - self.t0 - (self.mem[-1].t if self.mem else 0) >= SAMPLE_S
+            ):
+                self.memory()
+            time.sleep(min(1.0, left))
+
+    def memory(self) -> dict[str, int]:
+        roles = self.roles()
+        rss = {
+            f"{role}:{p}": kb
+            for role in ("pulse", "supervisor", "host", "beathost", "web")
+            for p in roles.get(role, [])
+            if (kb := rss_kb(p))
+        }
+        self.mem.append(MemPoint(time.monotonic() - self.t0, rss))
+        return rss
 
     def answer_asks(self) -> None:
         """A human answering what the workers ask, as they come."""
@@ -180,6 +264,9 @@ class Soak:
                 live = isinstance(ask, dict) and str(ask.get("status", "")).upper() == "LIVE"
                 if live and self.looop("answer", str(ask.get("id")), "yes").returncode == 0:
                     self.answered += 1
+
+    def long_fault_s(self) -> float:
+        return min(LONG_FAULT_S, max(3.0 * BEAT_S, self.minutes * 60 / 20))
 
     # ---- the CLI
     def looop(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -264,17 +351,14 @@ class Soak:
 
     # ---- sampling
     def sample(self) -> Sample:
+        self.follow()
         pid = self.pulse_pid()
         fds = 0
         if pid:
             with contextlib.suppress(OSError):
                 fds = len(os.listdir(f"/proc/{pid}/fd"))
+        rss = self.memory()
         roles = self.roles()
-        rss = {
-            f"{role}:{p}": rss_kb(p)
-            for role in ("pulse", "supervisor", "host", "beathost", "web")
-            for p in roles.get(role, [])
-        }
         procs, zombies = _home_processes(self.data)
         t = time.monotonic()
         self.looop("status")
@@ -284,7 +368,7 @@ class Soak:
         return Sample(
             t=time.monotonic() - self.t0,
             pulse_pid=pid,
-            rss={k: v for k, v in rss.items() if v},
+            rss=rss,
             fds=fds,
             procs=procs,
             zombies=zombies,
@@ -308,7 +392,7 @@ class Soak:
             if ok():
                 fault.recovered_s = round(time.monotonic() - start, 1)
                 return
-            time.sleep(1.0)
+            self.wait(1.0)
         fault.note = fault.note or "never recovered"
 
     def next_decide(self) -> Callable[[], bool]:
@@ -404,16 +488,23 @@ def _home_processes(data: Path) -> tuple[int, int]:
             continue
         pid = int(d)
         try:
-            stat = Path(f"/proc/{d}/stat").read_text()
+            rest = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        states[pid], parents[pid] = rest[0], int(rest[1])
+        try:
             env = Path(f"/proc/{d}/environ").read_bytes()
         except OSError:
-            continue
-        rest = stat.rsplit(")", 1)[1].split()
-        states[pid], parents[pid] = rest[0], int(rest[1])
+            continue  # a zombie's environment cannot be read: it is judged by its parent
         if f"LOOOP_DATA_DIR={data}".encode() in env:
             mine.add(pid)
-    zombies = sum(1 for p, s in states.items() if s == "Z" and parents.get(p) in mine)
-    return len(mine), zombies
+    return len(mine), len(home_zombies(states, parents, mine))
+
+
+def home_zombies(states: dict[int, str], parents: dict[int, int], mine: set[int]) -> list[int]:
+    """The zombies a process of the home has not reaped: state Z, its parent one of the home's
+    (a zombie's own environment cannot be read, so it never names the home itself)."""
+    return sorted(p for p, st in states.items() if st == "Z" and parents.get(p) in mine)
 
 
 def _sockets(runtime: Path) -> tuple[int, int]:
@@ -540,6 +631,7 @@ def setup(minutes: float) -> Soak:
         faketime=faketime,
         holder=holder[0] if holder else None,
         web_port=port,
+        minutes=minutes,
     )
 
 
@@ -820,7 +912,7 @@ def fault_clock(s: Soak) -> Fault:
         return f
     before = s.home_clock()
     s.set_clock(-CLOCK_STEP_S)
-    time.sleep(1.5)  # libfaketime re-reads the offset each second
+    s.wait(1.5)  # libfaketime re-reads the offset each second
     after = s.home_clock()
     if before is None or after is None or not (after < before - CLOCK_STEP_S + 60):
         f.note = f"the home's clock did not step: {before} -> {after}"
@@ -835,7 +927,7 @@ def fault_clock(s: Soak) -> Fault:
 
 
 def fault_read_only(s: Soak) -> Fault:
-    """The data dir read-only for READ_ONLY_S (a remount, a failing disk): failed beats,
+    """The data dir read-only for a long fault (a remount, a failing disk): failed beats,
     never a crash or a restart; the loop decides again once it is writable."""
     f = Fault("data dir read-only for a while", time.monotonic() - s.t0)
     if not s.tmpfs:
@@ -855,9 +947,9 @@ def fault_read_only(s: Soak) -> Fault:
             f.note = f"a write failed, but not read-only: {e}"
             return f
     finally:
-        time.sleep(READ_ONLY_S)
+        s.wait(s.long_fault_s())
         _read_only(s.data, False)
-    f.verified = f"writes failed with EROFS for {READ_ONLY_S} s"
+    f.verified = f"writes failed with EROFS for {s.long_fault_s():.0f} s"
     s.recover(f, s.next_decide())
     after = s.pulse_status().get("restarts")
     if s.pulse_pid() != pid or after != before:
@@ -916,13 +1008,54 @@ def fault_disk(s: Soak) -> Fault:
         filler.unlink(missing_ok=True)
         f.note = f"the disk never filled: {full}"
         return f
-    f.verified = f"ENOSPC after {_size(filler) >> 20} MB"
-    time.sleep(2 * BEAT_S)
+    f.verified = f"ENOSPC after {_size(filler) >> 20} MB, held {s.long_fault_s():.0f} s"
+    before = s.pulse_status().get("restarts")
+    s.wait(s.long_fault_s())
     filler.unlink(missing_ok=True)
     s.recover(f, s.next_decide())
-    if s.pulse_pid() != pid:
-        f.note = f"the pulse restarted (pid {pid} -> {s.pulse_pid()})"
+    _stayed_up(s, f, pid, before)
+    return f
+
+
+def _stayed_up(s: Soak, f: Fault, pid: int | None, restarts: object) -> None:
+    """A fault the pulse must ride out: the same pulse runs after it, never restarted (nor
+    stopped by its watchdog)."""
+    st = s.pulse_status()
+    if s.pulse_pid() != pid or st.get("restarts") != restarts or not st.get("running"):
+        f.note = (
+            f"the pulse did not stay up (pid {pid} -> {s.pulse_pid()}, restarts {restarts} -> "
+            f"{st.get('restarts')}, running {st.get('running')}: {st.get('last_cause')})"
+        )
         f.recovered_s = None
+
+
+def fault_clock_forward(s: Soak) -> Fault:
+    """The wall clock of every process of the home steps forward an hour (a resume from
+    suspend, a restored VM) and stays there for a long fault: the same pulse beats on and
+    decides (no watchdog judges it by the wall clock); then the clock steps back."""
+    f = Fault("clock stepped forward an hour", time.monotonic() - s.t0)
+    if s.faketime is None:
+        f.note = f"skipped: no libfaketime ({FAKETIME_LIB}; apt install libfaketime)"
+        return f
+    pid, restarts = s.pulse_pid(), s.pulse_status().get("restarts")
+    before = s.home_clock()
+    s.set_clock(CLOCK_STEP_S)
+    s.wait(1.5)  # libfaketime re-reads the offset each second
+    after = s.home_clock()
+    try:
+        if before is None or after is None or not (after > before + CLOCK_STEP_S - 60):
+            f.note = f"the home's clock did not step: {before} -> {after}"
+            return f
+        f.verified = (
+            f"the home's clock went {int(after - before)} s forward, held {s.long_fault_s():.0f} s"
+        )
+        beats = s.beats_logged()
+        decided = s.next_decide()
+        s.recover(f, lambda: s.beats_logged() >= beats + 2 and decided())
+        s.wait(max(0.0, s.long_fault_s() - (f.recovered_s or 0.0)))
+        _stayed_up(s, f, pid, restarts)
+    finally:
+        s.set_clock(0)
     return f
 
 
@@ -938,7 +1071,9 @@ FAULTS = (
     (0.56, fault_clock),
     (0.64, fault_read_only),
     (0.72, fault_hang),
-    (0.82, fault_disk),
+    (0.80, fault_disk),
+    # last: what the home stamps while an hour ahead reads as later than anything after
+    (0.90, fault_clock_forward),
 )
 
 
@@ -962,14 +1097,6 @@ def _tracebacks(root: Path) -> list[str]:
                 errs = [m.group(0) for m in _ERROR_LINE.finditer(tail)][-1:] or [""]
                 hits.append(f"{p.relative_to(root)}: {errs[0][:200]}")
     return hits
-
-
-def _journal_markers(data: Path) -> list[int]:
-    out: list[int] = []
-    for f in (data / "journal.md.1", data / "journal.md"):
-        with contextlib.suppress(OSError):
-            out += [int(m) for m in re.findall(r"soak step (\d+)\b", f.read_text())]
-    return out
 
 
 def move_accounting(journal: list[int], decided: list[int]) -> tuple[list[int], list[int]]:
@@ -1002,7 +1129,7 @@ class Fit:
         return self.steady_kb_h <= self.bound_kb_h
 
 
-def memory_fits(samples: list[Sample], run_s: float) -> list[Fit]:
+def memory_fits(samples: Sequence[HasRss], run_s: float) -> list[Fit]:
     """A least squares slope for every process that lived PLATEAU_SHARE of the run, over its
     samples after WARMUP_S of its life (or a quarter of the run, when shorter)."""
     series: dict[str, list[tuple[float, int]]] = {}
@@ -1026,11 +1153,12 @@ def memory_fits(samples: list[Sample], run_s: float) -> list[Fit]:
             slope_per_hour(xs[half:], ys[half:]),
         ]
         hours = max(span, 1.0) / 3600 / 2  # the bound for one half's span
+        noise = MEM_NOISE_KB * max(1.0, MEM_MIN_RUN_S / max(run_s, 1.0))
         fits.append(
             Fit(
                 name,
                 slope_per_hour(xs, ys),
-                MEM_KB_H + MEM_NOISE_KB / hours,
+                MEM_KB_H + noise / hours,
                 min(kb for _, kb in plateau),
                 max(kb for _, kb in plateau),
                 len(plateau),
@@ -1041,95 +1169,49 @@ def memory_fits(samples: list[Sample], run_s: float) -> list[Fit]:
     return fits
 
 
-def check(s: Soak, after_down: dict[str, object]) -> list[tuple[str, bool, str]]:
-    out: list[tuple[str, bool, str]] = []
-    tb = _tracebacks(s.data)
-    out.append(("no traceback in the data dir", not tb, ", ".join(tb[:5]) or "none"))
-    tb = _tracebacks(s.runtime)
-    out.append(("no traceback in the hosts' own logs", not tb, ", ".join(tb[:5]) or "none"))
-    journal = _journal_markers(s.data)
-    decided = [
-        int(m.group(1))
-        for r in s.records("decided")
-        if (m := re.search(r"soak step (\d+)\b", str(r.get("journal", ""))))
+Row = tuple[str, bool, str]
+
+
+def caps(samples: list[Sample]) -> list[Row]:
+    """Every file under its cap in every sample (a cap broken mid-run and healed by the end
+    is still broken)."""
+    out: list[Row] = []
+    sizes: list[tuple[str, int, int, Callable[[Sample], int]]] = [
+        ("events.jsonl", EVENTS_CAP, 4096, lambda x: x.events_b),
+        ("journal.md", JOURNAL_CAP, 4096, lambda x: x.journal_b),
+        ("runs/", RUNS_KEEP, 2, lambda x: x.runs),
     ]
-    doubled, lost = move_accounting(journal, decided)
-    out.append(
-        (
-            "no move journaled twice",
-            not doubled,
-            f"doubled: {doubled[:10]}" if doubled else f"{len(journal)} lines",
+    for name, cap, slack, get in sizes:
+        worst = max(samples, key=get)
+        over = sum(1 for x in samples if get(x) > cap + slack)
+        out.append(
+            (
+                f"{name} under its cap in every sample",
+                over == 0,
+                f"max {get(worst)} at {worst.t:.0f} s (cap {cap}); "
+                f"{over} of {len(samples)} samples over",
+            )
         )
+    return out
+
+
+def zombie_check(samples: list[Sample]) -> Row:
+    """A zombie is reaped within a sample or two: more than ZOMBIES_AT_ONCE at once in the
+    second half, or any at the end, is one nobody reaps."""
+    late = samples[len(samples) // 2 :]
+    most = max(x.zombies for x in late)
+    return (
+        "no zombie lingers",
+        late[-1].zombies == 0 and most <= ZOMBIES_AT_ONCE,
+        f"max {most} in the 2nd half, {late[-1].zombies} at the end "
+        f"(max {max(x.zombies for x in samples)} over the run)",
     )
-    out.append(
-        (
-            "no executed move missing from the journal",
-            not lost and len(decided) > 0,
-            f"lost: {lost[:10]}" if lost else f"{len(decided)} decided in the kept events",
-        )
-    )
-    for f in s.faults:
-        limit = RECOVERY_S[f.name]
-        ok = bool(f.verified) and f.recovered_s is not None and f.recovered_s <= limit
-        detail = f"{f.recovered_s} s; {f.verified or 'NOT INJECTED'}; {f.note}".strip("; ")
-        out.append((f"fault: {f.name} (<= {limit} s)", ok, detail))
-    ran = {f.name for f in s.faults}
-    missing = [name for name in RECOVERY_S if name not in ran]
-    out.append(("every fault ran", not missing, ", ".join(missing) or f"{len(ran)} faults"))
-    last = s.samples[-1]
-    out.append(
-        (
-            "events.jsonl under its cap",
-            last.events_b <= EVENTS_CAP + 4096,
-            f"{last.events_b} B (cap {EVENTS_CAP})",
-        )
-    )
-    out.append(
-        (
-            "journal.md under its cap",
-            last.journal_b <= JOURNAL_CAP + 4096,
-            f"{last.journal_b} B (cap {JOURNAL_CAP})",
-        )
-    )
-    out.append(
-        (
-            "runs/ under its cap",
-            max(x.runs for x in s.samples) <= RUNS_KEEP + 2,
-            f"max {max(x.runs for x in s.samples)} (keep {RUNS_KEEP})",
-        )
-    )
-    late = s.samples[len(s.samples) // 2 :]
-    out.append(
-        (
-            "no zombie lingers",
-            late[-1].zombies == 0 and max(x.zombies for x in late) <= 2,
-            f"max {max(x.zombies for x in late)} in the 2nd half, {late[-1].zombies} at the end",
-        )
-    )
-    calm = [x for x in s.samples if not x.in_fault] or s.samples
-    mid = calm[len(calm) // 3 : 2 * len(calm) // 3] or calm
-    end = calm[2 * len(calm) // 3 :] or calm
-    out.append(
-        (
-            "pulse fds flat (last third vs middle third)",
-            max(x.fds for x in end) <= max(x.fds for x in mid) + 4,
-            f"{max(x.fds for x in mid)} -> {max(x.fds for x in end)}",
-        )
-    )
-    fits = memory_fits(s.samples, s.samples[-1].t)
-    judged = s.samples[-1].t >= MEM_MIN_RUN_S
+
+
+def memory_checks(fits: list[Fit]) -> list[Row]:
+    out: list[Row] = []
     for role in ("pulse", "supervisor", "host", "web"):
         mine = [x for x in fits if x.name.startswith(role + ":")]
-        if not judged:
-            out.append(
-                (
-                    f"{role} memory flat (not judged)",
-                    True,
-                    f"a {s.samples[-1].t / 60:.0f} min run is too short to tell growth from "
-                    f"warm-up: judged from {MEM_MIN_RUN_S // 60} min (the fits are above)",
-                )
-            )
-            continue
         worst = max(mine, key=lambda x: x.steady_kb_h - x.bound_kb_h, default=None)
         if worst is None:
             out.append((f"{role} memory flat", False, "no process lived long enough to fit"))
@@ -1143,6 +1225,57 @@ def check(s: Soak, after_down: dict[str, object]) -> list[tuple[str, bool, str]]
                 f"over all {worst.span_s / 60:.0f} min), {worst.lo}..{worst.hi} kB",
             )
         )
+    return out
+
+
+def check(s: Soak, after_down: dict[str, object]) -> list[Row]:
+    out: list[tuple[str, bool, str]] = []
+    tb = _tracebacks(s.data)
+    out.append(("no traceback in the data dir", not tb, ", ".join(tb[:5]) or "none"))
+    tb = _tracebacks(s.runtime)
+    out.append(("no traceback in the hosts' own logs", not tb, ", ".join(tb[:5]) or "none"))
+    s.follow()
+    journal, decided = s.journaled, s.decided
+    doubled, lost = move_accounting(journal, decided)
+    files = "+".join(str(f.files) for f in s.follows)
+    out.append(
+        (
+            "no move journaled twice (the whole run)",
+            not doubled,
+            f"doubled: {doubled[:10]}"
+            if doubled
+            else f"{len(journal)} moves journaled, read as written ({files} files)",
+        )
+    )
+    out.append(
+        (
+            "no executed move missing from the journal (the whole run)",
+            not lost and len(decided) > 0,
+            f"lost: {lost[:10]}" if lost else f"{len(decided)} decided",
+        )
+    )
+    for f in s.faults:
+        limit = RECOVERY_S[f.name]
+        ok = bool(f.verified) and f.recovered_s is not None and f.recovered_s <= limit
+        detail = f"{f.recovered_s} s; {f.verified or 'NOT INJECTED'}; {f.note}".strip("; ")
+        out.append((f"fault: {f.name} (<= {limit} s)", ok, detail))
+    ran = {f.name for f in s.faults}
+    missing = [name for name in RECOVERY_S if name not in ran]
+    out.append(("every fault ran", not missing, ", ".join(missing) or f"{len(ran)} faults"))
+    last = s.samples[-1]
+    out += caps(s.samples)
+    out.append(zombie_check(s.samples))
+    calm = [x for x in s.samples if not x.in_fault] or s.samples
+    mid = calm[len(calm) // 3 : 2 * len(calm) // 3] or calm
+    end = calm[2 * len(calm) // 3 :] or calm
+    out.append(
+        (
+            "pulse fds flat (last third vs middle third)",
+            max(x.fds for x in end) <= max(x.fds for x in mid) + 4,
+            f"{max(x.fds for x in mid)} -> {max(x.fds for x in end)}",
+        )
+    )
+    out += memory_checks(memory_fits(s.mem, s.samples[-1].t))
     out.append(
         (
             "one session host at a time",
@@ -1244,6 +1377,30 @@ def _cmd(pid: int) -> str:
     return "?"
 
 
+# What the checks do and the deliberate break that proves each can fail: part of every report.
+HOW_CHECKED = """## How the checks can fail
+
+- **No move journaled twice / none missing** (the whole run): the driver follows journal.md and
+  events.jsonl as they grow (bench/soak_follow.py holds each file open through its rotation to
+  `.1`, and reads a `.1` it never held whole), so a move doubled at minute 1 of an hour is seen
+  though the capped journal dropped it long before the end. Break: a move replayed early
+  (tests/integration/test_soak_breaks.py; tests/unit/test_soak_accounting.py replays one and
+  rotates it out of the kept files).
+- **No zombie lingers**: a zombie is counted by its state (Z in /proc/PID/stat) and its parent
+  being one of the home's processes (a zombie's own environment cannot be read, so the old
+  check never counted one); more than 2 at once in the second half, or any at the end, fails.
+  Break: a worker leaving a zombie every beat (tests/fixtures/zombie_maker.py).
+- **Memory flat**, judged in every run: RSS of the pulse, supervisors, hosts and web sampled
+  every 5 s, faults included; the noise allowance grows as the run shortens (below 20 min).
+  Break: `LOOOP_SOAK_LEAK_KB=1024`, a pulse keeping a MB more every beat.
+- **Caps** (events.jsonl, journal.md, runs/) are checked on every sample, not the last only
+  (tests/unit/test_soak_accounting.py: a cap broken mid-run fails).
+- **Long faults**: the disk full, the data dir read-only and the clock an hour ahead each last
+  3 minutes in an hour's run (a twentieth of a shorter one, at least 3 beats): the same pulse
+  must ride each out (no restart, no watchdog stop) and decide again after.
+"""
+
+
 def report(s: Soak, minutes: float, checks: list[tuple[str, bool, str]]) -> str:
     second = s.samples[len(s.samples) // 2 :]
     sx = [x.t for x in second]
@@ -1262,7 +1419,7 @@ def report(s: Soak, minutes: float, checks: list[tuple[str, bool, str]]) -> str:
         if s.tmpfs
         else "the disk (no tmpfs could be mounted: the disk-full and read-only faults fail)"
     )
-    fits = memory_fits(s.samples, s.samples[-1].t)
+    fits = memory_fits(s.mem, s.samples[-1].t)
     lines = [
         "# Soak",
         "",
@@ -1292,7 +1449,11 @@ def report(s: Soak, minutes: float, checks: list[tuple[str, bool, str]]) -> str:
         f"{min(WARMUP_S, s.samples[-1].t / 4) / 60:.0f} min of its life, for every process "
         f"that lived {PLATEAU_SHARE:.0%} of the run, and over each half of them; judged on the "
         f"flatter half (a leak grows in both, a one-time step in one); bound "
-        f"{MEM_KB_H:.0f} kB/h plus {MEM_NOISE_KB:.0f} kB over a half.",
+        f"{MEM_KB_H:.0f} kB/h plus "
+        f"{MEM_NOISE_KB * max(1.0, MEM_MIN_RUN_S / max(s.samples[-1].t, 1.0)):.0f} kB over a "
+        f"half ({MEM_NOISE_KB:.0f} kB in a run of {MEM_MIN_RUN_S // 60} min or more, more in "
+        "a shorter one: warm-up weighs more). Sampled every "
+        f"{SAMPLE_S:.0f} s, faults included.",
         "",
         "| process | slope (kB/h) | flatter half (kB/h) | bound (kB/h) | min (kB) | max (kB) "
         "| samples | plateau (min) |",
@@ -1316,6 +1477,7 @@ def report(s: Soak, minutes: float, checks: list[tuple[str, bool, str]]) -> str:
         "|---|---|---|",
         *(f"| {name} | {'yes' if ok else 'NO'} | {detail} |" for name, ok, detail in checks),
         "",
+        HOW_CHECKED,
     ]
     return "\n".join(lines)
 
@@ -1351,6 +1513,46 @@ def teardown(s: Soak, downed: bool = False) -> None:
         subprocess.run(["umount", "-l", str(s.data)], check=False)
 
 
+Inject = Callable[[Soak], Fault]
+
+
+def drive(
+    s: Soak,
+    minutes: float,
+    faults: tuple[tuple[float, Inject], ...],
+    beat: Callable[[], None] = lambda: None,
+) -> None:
+    """Sample the home for `minutes`, injecting each fault at its share of the run (a fault
+    due is injected even past the end). `beat`: run before each sample (a test's break)."""
+    s.t0 = time.monotonic()
+    end = s.t0 + minutes * 60
+    pending = list(faults)
+    while time.monotonic() < end or pending:
+        beat()
+        s.answer_asks()
+        s.samples.append(s.sample())
+        s.samples[-1].answered = s.answered
+        if pending and time.monotonic() - s.t0 >= pending[0][0] * minutes * 60:
+            _, inject = pending.pop(0)
+            s.in_fault = True
+            try:
+                fault = inject(s)
+            finally:
+                s.in_fault = False
+            s.faults.append(fault)
+            print(
+                f"soak: {fault.name}: recovered after {fault.recovered_s} s "
+                f"({fault.verified or 'NOT INJECTED'}) {fault.note}",
+                flush=True,
+            )
+            # the next sample waits a beat: what the fault left settles first
+            s.wait(min(SAMPLE_S, BEAT_S))
+        else:
+            s.wait(SAMPLE_S)
+    s.samples.append(s.sample())
+    s.samples[-1].answered = s.answered
+
+
 def run(minutes: float, write: Path | None) -> tuple[bool, str]:
     """One soak of `minutes`: (every invariant held, the report)."""
     s = setup(minutes)
@@ -1364,32 +1566,7 @@ def run(minutes: float, write: Path | None) -> tuple[bool, str]:
             print(f"soak: looop up failed: {up.stderr.strip()}", file=sys.stderr)
             return False, ""
         s.start_steady()
-        s.t0 = time.monotonic()
-        end = s.t0 + minutes * 60
-        pending = list(FAULTS)
-        while time.monotonic() < end or pending:
-            s.answer_asks()
-            s.samples.append(s.sample())
-            s.samples[-1].answered = s.answered
-            if pending and time.monotonic() - s.t0 >= pending[0][0] * minutes * 60:
-                _, inject = pending.pop(0)
-                s.in_fault = True
-                try:
-                    fault = inject(s)
-                finally:
-                    s.in_fault = False
-                s.faults.append(fault)
-                print(
-                    f"soak: {fault.name}: recovered after {fault.recovered_s} s "
-                    f"({fault.verified or 'NOT INJECTED'}) {fault.note}",
-                    flush=True,
-                )
-                # the next sample waits a beat: what the fault left settles first
-                time.sleep(min(SAMPLE_S, BEAT_S))
-            else:
-                time.sleep(SAMPLE_S)
-        s.samples.append(s.sample())
-        s.samples[-1].answered = s.answered
+        drive(s, minutes, FAULTS)
         state = after_down(s, end_state(s))
         downed = True
         checks = check(s, state)

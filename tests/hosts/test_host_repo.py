@@ -104,7 +104,7 @@ def test_a_path_repo_on_the_host_gets_a_worktree_on_its_own_branch(home: Home) -
     where = next(w for w in log.split() if w.startswith("at="))[3:]
     # its checkout is on the host, in this home's satellite there, on its own branch
     assert where.startswith(str(h1.home / ".local/share/looop/satellite")), log
-    assert where.endswith("/worktrees/hr1") and "on=feat/hr1" in log, log
+    assert where.endswith(".work/checkouts/hr1") and "on=feat/hr1" in log, log
     # the commit is on that branch of the host's repository; the main checkout is untouched
     assert _git("-C", str(repo), "log", "-1", "--format=%s", "feat/hr1").strip() == "made-by-worker"
     assert _git("-C", str(repo), "branch", "--show-current").strip() == "main"
@@ -154,7 +154,7 @@ def test_a_url_is_cloned_on_the_host_on_the_workers_branch(home: Home, served: s
     log = looop(d, "log", "hc1").stdout
     # no --branch: a branch of its own, looop/<id>, from the remote's default branch
     assert "on=looop/hc1" in log and "tip=two" in log, log
-    assert "/worktrees/hc1" in log
+    assert ".work/checkouts/hc1" in log
     assert _row(d, "hc1")["branch"] == "looop/hc1"
     assert "**Your clone**" in (d / "prompts" / "hc1.md").read_text()
     # --branch naming a branch the remote has: that branch, tracking it
@@ -203,4 +203,4 @@ def test_bad_repo_inputs_are_refused_in_one_line_and_nothing_starts(
     assert not [r for r in rows if str(r["id"]).startswith("bad")], rows
     sat = list((h1.home / ".local/share/looop/satellite").glob("*/sessions/bad*"))
     assert not sat, sat  # nothing started on the host either
-    assert not list((h1.home / ".local/share/looop/satellite").glob("*/worktrees/bad*"))
+    assert not list((h1.home / ".local/share/looop/satellite").glob("*.work/checkouts/bad*"))

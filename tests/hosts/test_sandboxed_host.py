@@ -207,9 +207,15 @@ def test_a_sandboxed_worker_on_a_host_holds_every_wall_and_calls_home(
         claim = json.loads((data / "claims" / "build-lock.json").read_text())
         assert claim["session"] == "w1"
         assert "w1" in (data / "cost.jsonl").read_text()
+        assert got.pop("flag") == "ok"  # through the host's own door, on its session
         # the data dir is an empty scratch folder inside: these land there, never on disk
         for key in ("config_write", "journal_write", "other_log_write", "other_brief_write"):
             got.pop(key)
+        for key in [k for k in got if k.startswith("data_")]:
+            got.pop(key)
+        forged = subprocess.run(["grep", "-rl", "forged", str(sat)], capture_output=True, text=True)
+        assert forged.stdout == "", forged.stdout
+        assert not (data / "claims" / "other-lock.json").exists()  # each speaks for itself
         # and nothing else: every wall held, every escape failed
         walls = {k: v for k, v in got.items() if not k.startswith("net_")}
         assert walls == dict.fromkeys(walls, "no"), walls

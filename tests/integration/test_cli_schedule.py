@@ -117,3 +117,24 @@ def test_status_shows_schedules_as_the_last_beat_saw_them(data: Path, cli: Cli) 
     _, out, _ = cli("status", "--json")
     st = json.loads(out)
     assert st["schedules"]["due"] == ["past"] and st["asks"] == []
+
+
+def test_list_tells_the_truth_after_the_wall_clock_steps_back(
+    data: Path, cli: Cli, clock: FixedClock
+) -> None:
+    """The pulse fires an `every` on the monotonic clock past a backward step (its marks);
+    `schedule list` reads the same marks, so it says when it really fires next."""
+    from looop.hot.paths import Paths
+    from looop.human import schedules
+
+    assert cli("schedule", "write", "poll", "--every", "60")[0] == 0
+    paths = Paths.at(data)
+    clock.advance(130)  # two periods fired: the beat's probe marks them
+    schedules.probe(paths.schedules, clock, paths.schedule_marks)
+    clock.t -= 3600  # the wall clock steps back an hour; the monotonic one runs on
+    _, out, _ = cli("schedule", "list")
+    line = next(ln for ln in out.splitlines() if ln.startswith("poll"))
+    assert "next in 50s" in line or "next in 49s" in line, line
+    _, out, _ = cli("schedule", "list", "--json")
+    (row,) = json.loads(out)
+    assert 0 < row["next_due_unix"] - clock.now() <= 50

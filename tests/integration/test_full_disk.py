@@ -27,17 +27,11 @@ def _can_mount(tmp: Path) -> bool:
     return r.returncode == 0
 
 
-def _scenario(tmp: Path, steps: list[dict[str, object]], leave_kib: int) -> dict[str, object]:
-    """Beat once with room, fill the disk to `leave_kib` free, beat again; copy everything out."""
-    if not _can_mount(tmp):
-        pytest.skip("cannot make a private tmpfs mount here")
-    mnt, out = tmp / "mnt", tmp / "out"
-    mnt.mkdir()
-    out.mkdir()
+def _template(tmp: Path, steps: list[dict[str, object]]) -> Path:
+    """A data dir prepared on the real disk (copied onto the tmpfs once mounted): a scripted
+    decider taking `steps`, a sensor counting inbox/."""
     script = tmp / "script.json"
-    first = [{"decision": {"action": "noop", "reason": "settled"}}]
-    script.write_text(json.dumps(first + steps))
-    # the data dir is prepared on the real disk and copied onto the tmpfs once mounted
+    script.write_text(json.dumps(steps))
     template = tmp / "template"
     (template / "sensors").mkdir(parents=True)
     (template / "inbox").mkdir()
@@ -47,6 +41,18 @@ def _scenario(tmp: Path, steps: list[dict[str, object]], leave_kib: int) -> dict
     sensor = template / "sensors" / "inbox.sh"
     sensor.write_text('#!/bin/sh\nprintf \'{"signal":{"n":%s}}\\n\' "$(ls inbox | wc -l)"\n')
     sensor.chmod(0o755)
+    return template
+
+
+def _scenario(tmp: Path, steps: list[dict[str, object]], leave_kib: int) -> dict[str, object]:
+    """Beat once with room, fill the disk to `leave_kib` free, beat again; copy everything out."""
+    if not _can_mount(tmp):
+        pytest.skip("cannot make a private tmpfs mount here")
+    mnt, out = tmp / "mnt", tmp / "out"
+    mnt.mkdir()
+    out.mkdir()
+    first = [{"decision": {"action": "noop", "reason": "settled"}}]
+    template = _template(tmp, first + steps)
     data = mnt / "data"
     looop = f"{shlex.quote(sys.executable)} -m looop"
     q = shlex.quote
@@ -145,17 +151,10 @@ def test_a_full_disk_names_the_worker_that_filled_it(tmp_path: Path) -> None:
     naming that worker and where its bytes are, and nothing is half-written."""
     if not _can_mount(tmp_path):
         pytest.skip("cannot make a private tmpfs mount here")
-    mnt, out, template = tmp_path / "mnt", tmp_path / "out", tmp_path / "template"
-    for d in (mnt, out, template / "sensors", template / "inbox"):
-        d.mkdir(parents=True)
-    script = tmp_path / "script.json"
-    script.write_text(json.dumps([{"decision": {"action": "noop", "reason": "x"}}] * 3))
-    runner = f"{sys.executable} -m looop.demo.runner --script {script}"
-    cfg = {"default": "s", "runners": {"s": {"tick": runner, "worker": "cat"}}, "max_daily_usd": 0}
-    (template / "config.json").write_text(json.dumps(cfg))
-    sensor = template / "sensors" / "inbox.sh"
-    sensor.write_text('#!/bin/sh\nprintf \'{"signal":{"n":%s}}\\n\' "$(ls inbox | wc -l)"\n')
-    sensor.chmod(0o755)
+    mnt, out = tmp_path / "mnt", tmp_path / "out"
+    for d in (mnt, out):
+        d.mkdir()
+    template = _template(tmp_path, [{"decision": {"action": "noop", "reason": "x"}}] * 3)
     q, data = shlex.quote, mnt / "data"
     looop = f"{q(sys.executable)} -m looop"
     fill = 'dd if=/dev/zero of="$LOOOP_REPORTS_DIR/w1.bin" bs=1k count=8192 2>/dev/null'

@@ -221,7 +221,7 @@ def test_socks5_clients_get_the_same_verdicts(lab: tuple[Proxy, Upstream, Upstre
 def test_an_allowed_name_pointed_at_a_forbidden_address_reaches_nothing(
     tmp_path: Path,
 ) -> None:
-    box = netproxy.Box("t", netproxy.netrules.parse_lists(["api.example.com"]))
+    box = netproxy.Box("t", netproxy.netrules.parse_lists(["api.example.com"]), "")
     for address in ("169.254.169.254", "127.0.0.1", "::1"):
         with pytest.raises(netproxy.Refused, match="resolved to"):
             netproxy.dial(box, "api.example.com", 443, lambda h, p, a=address: [a], lambda: [])

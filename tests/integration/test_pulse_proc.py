@@ -85,6 +85,7 @@ def test_status_sees_running_pulse(ctx: Ctx, pulse: subprocess.Popen[bytes]) -> 
         "restarts": 0,
         "last_cause": None,
         "restarting": False,
+        "revived": False,
         "strays": [],
     }
     assert st["last_tick"]["hash"]
@@ -160,6 +161,10 @@ def test_sigkill_mid_run_shell_is_reported_not_rerun(ctx: Ctx, tmp_path: Path) -
     assert marker.read_text() == "once\n"  # not re-run
     r2 = subprocess.run(_looop("tick"), env=_env(ctx), capture_output=True, timeout=60)
     assert b"tick.interrupted" not in r2.stderr  # reported once
+    # and the durable record has its line, once: the move that died mid-way is journaled
+    journal = ctx.paths.journal.read_text().splitlines()
+    lines = [ln for ln in journal if "interrupted · run-shell" in ln]
+    assert len(lines) == 1 and "NOT re-run" in lines[0], journal
 
 
 def test_read_only_data_dir_is_one_clear_line(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from looop.hot.paths import Paths
 from tests.helpers import clean_env
 from tests.sandbox.test_sandboxed_credentials import PROBE_HEAD, plant, reads, results
 from tests.sandbox.test_sandboxed_worker import Box
@@ -26,7 +27,7 @@ def bound(src: Path, dst: Path) -> Iterator[Path]:
     """`mount --bind src dst` for the test's life; skipped cleanly where it cannot be made."""
     if os.geteuid() != 0:
         pytest.skip("a bind mount needs root")
-    dst.mkdir()
+    dst.mkdir(exist_ok=True)
     made = subprocess.run(
         ["mount", "--bind", str(src), str(dst)], capture_output=True, text=True, timeout=30
     )
@@ -36,6 +37,7 @@ def bound(src: Path, dst: Path) -> Iterator[Path]:
         yield dst
     finally:
         subprocess.run(["umount", "-l", str(dst)], capture_output=True, timeout=30, check=False)
+        dst.rmdir()
 
 
 @pytest.mark.parametrize("given", ["data dir", "bind"])
@@ -57,6 +59,29 @@ def test_a_bind_mounted_data_dir_hides_its_secrets_under_both_spellings(
         (box.data / "prompts").mkdir(exist_ok=True)
         box.start("w1", script)
         assert box.wait("w1") == 0, box.looop("log", "w1").stdout
-        got = results(box.data / "sandbox" / "w1" / "work" / "results")
+        got = results(Paths.at(box.data).rooms / "w1" / "work" / "results")
         assert got.pop("end") == "1" and got.pop("brief") == "ok", got
+        assert got == dict.fromkeys(got, "no"), {k: v for k, v in got.items() if v != "no"}
+
+
+def test_a_bind_of_a_folder_above_the_data_dir_shows_none_of_its_secrets(
+    tmp_path: Path, srt: Path
+) -> None:
+    box = Box(tmp_path, srt, "on")
+    plant(box.data, SECRETS)
+    outer = tmp_path.parent / f"{tmp_path.name}-above"  # the test's whole folder, again
+    with bound(tmp_path, outer) as bind:
+        data = bind / "data"
+        ssh = bind / "home" / ".ssh" / "id_ed25519"
+        script = (
+            PROBE_HEAD
+            + reads(SECRETS, f'"{data}"', "above")
+            + f't ssh grep -q SECRET "{ssh}"\n'
+            + 'echo end=1 >> "$r"\n'
+        )
+        (box.data / "prompts").mkdir(exist_ok=True)
+        box.start("w1", script)
+        assert box.wait("w1") == 0, box.looop("log", "w1").stdout
+        got = results(Paths.at(box.data).rooms / "w1" / "work" / "results")
+        assert got.pop("end") == "1", got
         assert got == dict.fromkeys(got, "no"), {k: v for k, v in got.items() if v != "no"}

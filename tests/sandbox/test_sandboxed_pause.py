@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from looop.hot.paths import Paths
 from looop.sessions.hold import pause
 from tests.helpers import until, wait_until
 from tests.sandbox.test_sandboxed_worker import Box
@@ -34,7 +35,7 @@ def test_a_paused_sandboxed_worker_stops_counting_and_goes_on_at_continue(
     tmp_path: Path, srt: Path
 ) -> None:
     box = Box(tmp_path, srt, "on")
-    count = box.data / "sandbox" / "w1" / "work" / "count"
+    count = Paths.at(box.data).rooms / "w1" / "work" / "count"
     box.start("w1", COUNTER)
     try:
         wait_until(lambda: _count(count) > 0, 60, "the boxed counter to count")

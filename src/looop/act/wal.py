@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from looop.act.journal import append_journal
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.core.text import one_line
 from looop.hot import store
+from looop.hot.config import Knobs
 
 
 def _wal_dir(ctx: Ctx) -> Path:
@@ -69,8 +72,11 @@ def _wal(ctx: Ctx, actor: str, kind: str, fingerprint: str, summary: str) -> Ite
         os.close(fd)
 
 
-def _take_if_dead(path: Path) -> bytes | None:
-    """The record's bytes if no live process holds its lock (and remove it); None otherwise."""
+def _take_if_dead(path: Path, keep: Callable[[bytes], bool] | None = None) -> bytes | None:
+    """The record's bytes if no live process holds its lock (and remove it); None otherwise.
+    `keep(raw)`, run while the lock is held and before removal, says whether the record is
+    now kept (whatever it writes is done before the record goes, so a crash between only
+    repeats it)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -88,8 +94,11 @@ def _take_if_dead(path: Path) -> bytes | None:
         chunks = []
         while chunk := os.read(fd, 65536):
             chunks.append(chunk)
+        raw = b"".join(chunks)
+        if keep is not None and keep(raw):
+            return None
         path.unlink()
-        return b"".join(chunks)
+        return raw
     except OSError:
         return None  # not a record we can read or remove (a directory, a permission problem)
     finally:
@@ -113,8 +122,30 @@ def _describe(raw: bytes) -> dict[str, Any]:
     }
 
 
-def check_interrupted(ctx: Ctx) -> list[dict[str, Any]]:
-    """Report (once) and remove intent records whose actor died mid side effect; never retry."""
+_JOURNAL_LOOK_BACK = 200  # lines of journal.md searched for a record's line already written
+
+
+def _journal_line(rec: dict[str, Any], name: str) -> str:
+    """The journal's line for a move that died mid-way; it names its record, so a crash
+    between writing it and removing the record never writes it twice."""
+    what = rec["summary"] or rec["action"]
+    return (
+        f"interrupted · {what} — died mid-way (pid {rec.get('pid') or '?'}), NOT re-run; "
+        f"check it did not half-run [{name.removesuffix('.json')}]"
+    )
+
+
+def _journal_once(ctx: Ctx, knobs: Knobs, line: str) -> None:
+    tag = line[line.rindex("[") :]
+    if any(row.endswith(tag) for row in store.tail_lines(ctx.paths.journal, _JOURNAL_LOOK_BACK)):
+        return
+    append_journal(ctx, knobs, line)
+
+
+def check_interrupted(ctx: Ctx, knobs: Knobs | None = None) -> list[dict[str, Any]]:
+    """Report (once: an event and a journal line) and remove intent records whose actor died
+    mid side effect; never retry. A record whose line cannot be journaled (a full disk) is
+    kept for the next beat, said as a warning."""
     wal_dir = _wal_dir(ctx)
     try:
         names = sorted(os.listdir(wal_dir))
@@ -131,8 +162,9 @@ def check_interrupted(ctx: Ctx) -> list[dict[str, Any]]:
     legacy = ctx.paths.wal  # the reference's single `.action-wal.json`
     if legacy.exists():
         candidates.append((legacy, "pulse"))
+    use = knobs if knobs is not None else ctx.knobs()
     for path, actor in candidates:
-        raw = _take_if_dead(path)
+        raw = _take_if_dead(path, functools.partial(_unjournaled, ctx, use, name=path.name))
         if raw is None:
             continue
         rec = _describe(raw)
@@ -150,3 +182,18 @@ def check_interrupted(ctx: Ctx) -> list[dict[str, Any]]:
         ctx.events.record("tick_interrupted", action=rec["action"], fingerprint=rec["fingerprint"])
         found.append(rec)
     return found
+
+
+def _unjournaled(ctx: Ctx, knobs: Knobs, raw: bytes, *, name: str) -> bool:
+    """Journal the dead record's line; True (keep the record) when that cannot be done."""
+    try:
+        _journal_once(ctx, knobs, _journal_line(_describe(raw), name))
+    except (ExecError, OSError) as e:
+        ctx.events.emit(
+            "warn",
+            "tick.interrupted_unjournaled",
+            f"a move that died mid-way ({name}) could not be journaled ({e}); "
+            "its record is kept and tried again next beat",
+        )
+        return True
+    return False

@@ -67,6 +67,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "playbook history": ("looop playbook history",),
     "playbook write": ("looop playbook write - < PLAYBOOK.md",),
     "prune": ("looop prune --dry-run", "looop prune"),
+    "worktrees": ("looop worktrees", "looop worktrees --json"),
     "pulse": ("looop pulse  # in the foreground: for systemd, a container or debugging",),
     "resize": ("looop resize fix-ci 120x40",),
     "restart": ("looop restart fix-ci",),

@@ -17,7 +17,7 @@ from looop.demo.run import run_demo
 from looop.hot.beatclient import stop_beat_host
 from looop.hot.errors import LooopError
 from looop.hot.tickfast import run_tick
-from looop.loop.daemon import start_detached, stop_all
+from looop.loop.daemon import revive_pulse, start_detached, stop_all
 from looop.loop.doctor import run_checks, summary
 from looop.loop.memtrace import from_env
 from looop.loop.pulse import HOME_LOST_EXIT, Pulse
@@ -155,8 +155,12 @@ def _dry_run_tick() -> None:
     default=None,
     help="Also serve the dashboard beside it (default: the config's web.up).",
 )
-def up_cmd(json_log: bool, web: bool | None) -> None:
+@click.option("--revive", is_flag=True, hidden=True)  # hot/revive.py starts it, detached
+def up_cmd(json_log: bool, web: bool | None, revive: bool) -> None:
     ctx = make_ctx()
+    if revive:
+        revive_pulse(ctx)
+        return
     res = start_detached(ctx, json_log)
     for wid, why in res.resumed:
         if why is None:

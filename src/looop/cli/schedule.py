@@ -108,8 +108,11 @@ def schedule_list(as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
     now = ctx.clock.now()
     rows = []
+    # what each has fired (the beat's marks): after a wall clock step the next due is where
+    # the pulse fires it, not where the stepped clock alone would put it
+    marks = schedules.load_marks(ctx.paths.schedule_marks)
     for name, rec, why in schedules.load_all(ctx.paths.schedules):
-        r = schedules.reading(name, rec, why, ctx.clock)
+        r = schedules.reading(name, rec, why, ctx.clock, marks.get(name))
         rows.append(
             {
                 "name": name,

@@ -21,7 +21,7 @@ from looop.remote.ssh.backend import forward
 from looop.sessions.attach import attach, utf8_locale
 from looop.sessions.client import detach, resize, restart, send, send_keys
 from looop.sessions.durations import parse_duration, parse_size
-from looop.sessions.state import flag, list_sessions, prune_aged, unflag, validate_id
+from looop.sessions.state import KEPT, flag, list_sessions, prune_aged, unflag, validate_id
 from looop.workers.launch import end_generation, normalise_target, strip_legacy_prefix
 from looop.workers.resume import restart_worker
 
@@ -209,12 +209,16 @@ def detach_cmd(sid: str, as_json: bool) -> None:
     _emit(detach(ctx.paths.data, target_sid(sid, True)), as_json, f"detached clients of {sid}")
 
 
-@click.command("prune", help="Remove every finished session now (transcripts included).")
+@click.command(
+    "prune",
+    help="Remove every finished worker session now (transcripts included); a stopped "
+    "pulse's log is kept: it says why it stopped.",
+)
 @click.option("--dry-run", is_flag=True)
 def prune_cmd(dry_run: bool) -> None:
     ctx = make_ctx(events_to=None)
     if dry_run:
-        dead = [s.id for s in list_sessions(ctx.paths.data) if not s.alive]
+        dead = [s.id for s in list_sessions(ctx.paths.data) if not s.alive and s.id not in KEPT]
         click.echo("would remove: " + (", ".join(dead) or "nothing"))
         return
     gone = prune_aged(ctx.paths.data, 0, ctx.clock.now())

@@ -15,6 +15,7 @@ PulseName = Literal[
     "pulse.stopping",
     "pulse.stop",
     "pulse.home_lost",
+    "pulse.heartbeat",
     "sleep",
     "cadence",
     "schedule.error",
@@ -48,6 +49,7 @@ PulseName = Literal[
     "tick.error",
     "tick.crash",
     "tick.interrupted",
+    "tick.interrupted_unjournaled",
     "shell.uncontained",
     "shell.output_lost",
     "shell.tripwire_bypassed",
@@ -63,6 +65,8 @@ PulseName = Literal[
     "claim.reaped",
     "session.dead",
     "worktree.kept",
+    "worktree.expiring",
+    "worktree.expired",
     "fleet.degraded",
     "box.refused",
     "notify.failed",
@@ -114,6 +118,7 @@ RecordName = Literal[
     "session_reaped",
     "worktree_removed",
     "worktree_kept",
+    "worktree_expired",
     "ask",
     "answer",
     "tell",
@@ -132,6 +137,8 @@ PULSE: dict[PulseName, str] = {
     "pulse.stopping": "a signal arrived: the pulse finishes this beat, then stops",
     "pulse.stop": "the pulse stopped, after how many beats",
     "pulse.home_lost": "the data dir was removed or replaced under the pulse: it stops",
+    "pulse.heartbeat": "the pulse cannot write its heartbeat (why, when the watchdog acts), "
+    "or can again",
     "sleep": "the pulse sleeps until its next beat, and why that long",
     "cadence": "the decider asked for its own time to the next beat",
     "schedule.error": "the schedules could not be read",
@@ -165,6 +172,8 @@ PULSE: dict[PulseName, str] = {
     "tick.error": "the beat could not run (config, runner, guard state, unrecorded sensors)",
     "tick.crash": "the beat crashed",
     "tick.interrupted": "an earlier beat died mid-move; the move is not retried",
+    "tick.interrupted_unjournaled": "a move that died mid-way could not be journaled yet; "
+    "tried again next beat",
     "shell.uncontained": "run_shell runs without the process-group guard on this system",
     "shell.output_lost": "run_shell's output could not be saved",
     "shell.tripwire_bypassed": "a shell tripwire was bypassed, and by what",
@@ -180,6 +189,10 @@ PULSE: dict[PulseName, str] = {
     "claim.reaped": "a claim whose holder is gone was released",
     "session.dead": "a session's supervisor died without recording an end; it is marked killed",
     "worktree.kept": "a reaped worker's git worktree was kept (uncommitted work), and where",
+    "worktree.expiring": "a kept dirty worktree goes in 2 days (worktree_keep_days), and how to "
+    "keep its work",
+    "worktree.expired": "a kept dirty worktree was removed after worktree_keep_days; where its "
+    "work was saved as a patch",
     "fleet.degraded": "the sessions could not be tended this beat",
     "box.refused": "what a worker's box can write was refused or read in part (a symlink, a "
     "bound), said once",
@@ -232,6 +245,8 @@ RECORDS: dict[RecordName, str] = {
     "session_reaped": "an ended session older than session_ttl was removed",
     "worktree_removed": "a reaped worker's git worktree was removed (its branch kept)",
     "worktree_kept": "a reaped worker's git worktree holds uncommitted work and was kept",
+    "worktree_expired": "a kept dirty worktree was removed after worktree_keep_days, its work "
+    "saved as a patch",
     "ask": "a worker asked the human",
     "answer": "the human answered an ask",
     "tell": "the human told a worker something",

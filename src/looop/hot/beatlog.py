@@ -179,8 +179,23 @@ def next_beat(records: list[dict[str, Any]], clock: Clock, running: bool) -> Nex
             ts = _parse_ts(r.get("until"))
             if ts is None:
                 return None
+            ts = _on_the_monotonic_clock(r, clock, ts)
             return {**stamp(clock, ts), "reason": str(r.get("reason") or "")}
     return None
+
+
+def _on_the_monotonic_clock(r: dict[str, Any], clock: Clock, until: float) -> float:
+    """The next beat on today's wall clock: the pulse sleeps on the monotonic clock, so after
+    a wall clock step its `until` is off by the step and `until_mono` (where it wakes on the
+    monotonic clock) tells the truth. A mark from another boot (further off than the sleep
+    itself) is not trusted: the wall clock's `until` stands."""
+    mono, secs = r.get("until_mono"), r.get("secs")
+    if not isinstance(mono, int | float) or not isinstance(secs, int | float):
+        return until
+    left = float(mono) - clock.monotonic()
+    if left > float(secs) + 1:
+        return until
+    return clock.now() + left
 
 
 PAUSE_SCAN_LINES = 2000  # events.jsonl lines read back for the pulse's last stop or start

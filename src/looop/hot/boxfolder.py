@@ -174,3 +174,23 @@ def _kind(path: str) -> str:
     except OSError:
         return "gone"
     return "a symlink" if stat.S_ISLNK(mode) else "a file, not a folder"
+
+
+UNREADABLE_ASK = "(unreadable ask record)"
+
+
+def unanswered(asks: Folder, answers: Folder) -> list[dict[str, Any]]:
+    """The ask records in `asks` with no answer in `answers`, by file name (a bounded listing:
+    `asks.more` says what it left out); an unreadable one stands as such, never hides its
+    ask."""
+    out: list[dict[str, Any]] = []
+    for name in asks.names(".json"):
+        if answers.has(name):
+            continue
+        try:
+            rec = asks.read_object(name)
+        except CorruptState:
+            rec = {"id": name[: -len(".json")], "worker": "?", "prompt": UNREADABLE_ASK}
+        if rec:
+            out.append(rec)
+    return out

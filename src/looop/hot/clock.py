@@ -27,6 +27,11 @@ class Clock:
     def monotonic(self) -> float:
         raise NotImplementedError
 
+    def boottime(self) -> float:
+        """Seconds since boot, suspend included, the same in every process (CLOCK_BOOTTIME):
+        for a "how long since" one process writes down and another judges."""
+        return self.monotonic()
+
     def local(self, ts: float | None = None) -> datetime:
         """An aware datetime in the local zone (ts defaults to now)."""
         raise NotImplementedError
@@ -55,6 +60,9 @@ class SystemClock(Clock):
     def monotonic(self) -> float:
         return time.monotonic()
 
+    def boottime(self) -> float:
+        return boottime()
+
     def local(self, ts: float | None = None) -> datetime:
         from looop.hot.localtime import local_datetime  # lazy: the door to datetime
 
@@ -74,6 +82,14 @@ class SystemClock(Clock):
 
             self._zone = system_zone(self.tz_name)
         return self._zone
+
+
+def boottime() -> float:
+    """CLOCK_BOOTTIME where there is one (Linux), else the monotonic clock."""
+    clock_id = getattr(time, "CLOCK_BOOTTIME", None)
+    if clock_id is None:
+        return time.monotonic()
+    return time.clock_gettime(clock_id)
 
 
 def utc_stamp(ts: float) -> str:

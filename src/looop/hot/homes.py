@@ -38,6 +38,13 @@ def home_dir(base: str, data: str) -> str:
     return where.join(where.join(where.runtime_dir(base), HOMES), key)
 
 
+def home_folder(base: str, data: str) -> str:
+    """The home's registry folder, made (0700, ours) when it is not there."""
+    folder = home_dir(base, data)
+    _private_dirs(folder)
+    return folder
+
+
 def _private_dirs(path: str) -> None:
     """The runtime dir and each folder below it: 0700, ours (another user's is refused)."""
     parts = [path, os.path.dirname(path), os.path.dirname(os.path.dirname(path))]

@@ -1,5 +1,4 @@
-"""The knob table: every tunable with its env name, config key, default and bounds, and the
-precedence env > config > default."""
+"""Every tunable: its env name, config key, default and bounds; env > config > default."""
 
 from __future__ import annotations
 
@@ -153,6 +152,7 @@ KNOBS: dict[str, Knob] = {
             describe="cap on the AI's nudge (s)",
         ),
         _k("session_ttl", 259200, config=True, maximum=_DECADE, describe="corpse retention (s)"),
+        _k("worktree_keep_days", 14, config=True, minimum=3, maximum=3660, describe="kept (days)"),
         _k(
             "max_daily_usd",
             10.0,

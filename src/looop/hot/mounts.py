@@ -94,20 +94,21 @@ def aliases(paths: list[str], proc: str = MOUNTINFO) -> list[str]:
 def canonical(path: str, proc: str = MOUNTINFO) -> str:
     """One spelling of the folder at `path` whichever way it is reached: symlinks resolved,
     and among the bind mounts that show it, the spelling through the mount of the widest
-    root (the original, not a bind of a part), then the first by name. A spelling is taken
-    only when it is the same inode; a path not there yet is only resolved."""
+    root (the original, not a bind of a part), then the one mounted first (a later bind of
+    the same root, e.g. of / elsewhere, is not the original). A spelling is taken only when
+    it is the same inode; a path not there yet is only resolved."""
     real = os.path.realpath(path)
     try:
         st = os.stat(real)
     except OSError:
         return real
     whole, _ = spellings(real, read(proc))
-    best = (1 << 30, real)
-    for root, spelled in whole:
-        key = (len(root), spelled)
+    best: tuple[int, int, str] = (1 << 30, 0, real)
+    for i, (root, spelled) in enumerate(whole):
+        key = (len(root), i, spelled)
         if key < best and _same(spelled, st):
             best = key
-    return best[1]
+    return best[2]
 
 
 def _same(path: str, st: os.stat_result) -> bool:

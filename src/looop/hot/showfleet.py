@@ -13,6 +13,7 @@ from looop.hot.errors import LooopError
 from looop.hot.fleet import fleet_rows_at
 from looop.hot.plain import echo
 from looop.hot.render import fleet_json, fleet_table
+from looop.hot.revive import revive
 
 TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
 
@@ -34,9 +35,11 @@ def serve(
         return False  # click's face says it (a broken config warns, then the defaults stand)
     if warned:
         return False  # ... and so are the config warnings, written as events
+    now = clock_for(env, clock)
+    revive(data, config, env, now)  # a pulse wanted up and lost: started again (hot/revive)
     rows = fleet_rows_at(
         data,
-        clock_for(env, clock),
+        now,
         knobs.num("worker_stuck_secs"),
         bool(flags & {"-a", "--all"}),
         env,

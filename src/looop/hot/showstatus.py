@@ -8,6 +8,7 @@ import sys
 from looop.hot import where
 from looop.hot.clock import clock_for
 from looop.hot.colour import colour_on
+from looop.hot.revive import revive
 from looop.hot.status import config_trouble, gather_status_at
 from looop.hot.statustext import print_status
 
@@ -24,7 +25,9 @@ def serve(
         return False
     data, config = where.resolve(env, os.getcwd())
     as_json = "--json" in argv  # the JSON lists every worker; the text counts the finished
-    st = gather_status_at(data, config, env, clock_for(env, clock), all_workers=as_json)
+    clock = clock_for(env, clock)
+    revive(data, config, env, clock)  # a pulse wanted up and lost: started again (hot/revive)
+    st = gather_status_at(data, config, env, clock, all_workers=as_json)
     print_status(st, as_json, colour_on(not as_json and sys.stdout.isatty(), env))
     if config_trouble(st):
         raise SystemExit(1)  # the whole status printed; scripts see the config is wrong

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 
-from looop.hot import homes, ljson, store, where
+from looop.hot import homes, ljson, revive, store, where
 from looop.hot.beatholder import beat_holder_at
 from looop.hot.beatlog import beat_records, last_beat, next_beat, stamp, tail
-from looop.hot.boxfolder import Folder
+from looop.hot.boxfolder import Folder, unanswered
 from looop.hot.config import load_config, resolve_knobs
 from looop.hot.cost.glance import spend_glance
 from looop.hot.delays import backoff_delay, failed_at, limit_in_force
@@ -96,16 +96,24 @@ def _limited(data: str, clock: Clock) -> LimitedView | None:
 
 def _healing(data: str) -> dict[str, Any]:
     """The pulse session's restart record: how often its supervisor restarted it, why it
-    last ended, and whether it is waiting to start it again right now."""
+    last ended, and whether it is waiting to start it again right now — or, its supervisor
+    lost while the pulse is wanted up, that cause and the revival (hot/revive.py)."""
     sdir = where.join(_at(data, "sessions"), "pulse")
     st = read_status(sdir) or {}
     n = st.get("restarts")
+    n = n if isinstance(n, int) and not isinstance(n, bool) else 0
     cause = st.get("last_cause")
     waiting = st.get("state") == "running" and st.get("child_pid") is None
+    lost = revive.pending(data)
+    if lost is not None:  # the latest cause is the loss, not an earlier, healed restart's
+        error = (revive.read_wanted(data) or {}).get("error")
+        said = f"; it could not start again: {error}" if isinstance(error, str) else ""
+        return {"restarts": n + 1, "last_cause": lost + said, "restarting": True, "revived": True}
     return {
-        "restarts": n if isinstance(n, int) and not isinstance(n, bool) else 0,
+        "restarts": n,
         "last_cause": cause if isinstance(cause, str) else None,
         "restarting": waiting and st.get("restart_in_s") is not None and lock_held(sdir),
+        "revived": False,
     }
 
 
@@ -258,6 +266,7 @@ def gather_status_at(
             "restarts": healing["restarts"],
             "last_cause": healing["last_cause"],
             "restarting": healing["restarting"],
+            "revived": healing["revived"],
             "strays": _strays(data, env),
         },
         "pulse_alive": running,
@@ -351,18 +360,8 @@ def json_files(d: str) -> list[tuple[str, str]]:
 def pending_asks(data: str) -> list[dict[str, Any]]:
     """human.mailbox.pending over plain strings (the fast path loads no pathlib): the ask
     records with no answer yet, by file name."""
-    out: list[dict[str, Any]] = []
     with Folder(_at(data, "asks")) as asks, Folder(_at(data, "answers")) as answers:
-        for name in asks.names(".json"):
-            if answers.has(name):
-                continue
-            try:
-                rec = asks.read_object(name)
-            except CorruptState:
-                rec = {"id": file_stem(name), "worker": "?", "prompt": "(unreadable ask record)"}
-            if rec:
-                out.append(rec)
-    return out
+        return unanswered(asks, answers)
 
 
 def status_json(st: StatusView) -> str:

@@ -35,6 +35,8 @@ def _pulse_line(st: StatusView) -> str:
     if pulse.get("restarts"):
         n = pulse["restarts"]
         healed = f" · restarts={n}, last cause: {pulse.get('last_cause') or '?'}"
+    if pulse.get("revived"):
+        return f"restarting (its supervisor was lost; looop starts it again){healed}"
     if pulse.get("restarting"):
         return f"restarting (crashed; its supervisor starts it again){healed}"
     if not pulse["running"]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from looop.hot import needsinput, store, where
-from looop.hot.boxfolder import Folder
+from looop.hot.boxfolder import Folder, unanswered
 from looop.hot.errors import CorruptState
 from looop.hot.spent import over_budget, over_limit
 from looop.hot.where import SANDBOX_SETTINGS as SANDBOX_SETTINGS
@@ -45,21 +45,15 @@ def asks_since(asks: str, answers: str) -> dict[str, float | None]:
     bounded listing that follows no symlink (boxfolder: asks/ is a folder a box can write)."""
     out: dict[str, float | None] = {}
     with Folder(asks) as a, Folder(answers) as b:
-        for name in a.names(".json"):
-            if b.has(name):
-                continue
-            try:
-                rec = a.read_object(name)
-            except CorruptState:
-                rec = {"id": _stem(name), "worker": "?"}
-            worker = rec.get("worker") if rec else None
-            if not isinstance(worker, str):
-                continue
-            ts = rec.get("ts") if rec else None
-            when = float(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else None
-            before = out.get(worker)
-            if worker not in out or (when is not None and (before is None or when < before)):
-                out[worker] = when
+        recs = unanswered(a, b)
+    for rec in recs:
+        worker, ts = rec.get("worker"), rec.get("ts")
+        if not isinstance(worker, str):
+            continue
+        when = float(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else None
+        before = out.get(worker)
+        if worker not in out or (when is not None and (before is None or when < before)):
+            out[worker] = when
     return out
 
 

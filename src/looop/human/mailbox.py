@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from looop.hot import store
-from looop.hot.boxfolder import Folder
+from looop.hot.boxfolder import Folder, unanswered
 from looop.hot.clock import Clock
 from looop.hot.errors import CorruptState
 from looop.hot.tellbox import AskError as AskError
@@ -106,18 +106,8 @@ def pending(asks: Path, answers: Path) -> list[dict[str, Any]]:
 def pending_read(asks: Path, answers: Path) -> tuple[list[dict[str, Any]], str | None]:
     """The asks with no answer yet, by file name, and what the listing left out or refused
     (asks/ is a folder a box can write: bounded, no symlink followed; boxfolder)."""
-    out: list[dict[str, Any]] = []
     with Folder(asks) as a, Folder(answers) as b:
-        for name in a.names(".json"):
-            if b.has(name):
-                continue
-            try:
-                rec = a.read_object(name)
-            except CorruptState:
-                rec = {"id": name[:-5], "worker": "?", "prompt": "(unreadable ask record)"}
-            if rec:
-                out.append(rec)
-        return out, a.note("asks")
+        return unanswered(a, b), a.note("asks")
 
 
 def answer(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from looop.core import sbxhost, srt
 from looop.core.context import Ctx
-from looop.hot import homes, locks, store
+from looop.hot import homes, locks, revive, store
 from looop.hot.clock import utc_stamp_ms
 from looop.hot.errors import CorruptState, LooopError
 from looop.hot.ops import home_sockets, request_at, sweep_home_sockets
@@ -83,8 +83,13 @@ def refuse_strays(ctx: Ctx) -> None:
         )
 
 
-def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpResult:
-    """Start the pulse session unless a pulse holds the lock; two concurrent calls start one."""
+def start_detached(
+    ctx: Ctx, json_log: bool = False, color: bool = False, revival: bool = False
+) -> UpResult:
+    """Start the pulse session unless a pulse holds the lock; two concurrent calls start one.
+    From then on the pulse is wanted up (hot/revive.py) until `down`. `revival`: `up --revive`,
+    which a verb started on finding the pulse wanted and lost: it starts the pulse only if
+    that still holds once it has `up`'s lock, with the lost supervisor's count and cause."""
     refuse_strays(ctx)  # before seeding: a refused `up` writes nothing
     if not ctx.paths.config.exists():  # as v1.0: starting never picks a runner for you
         raise LooopError(
@@ -93,6 +98,10 @@ def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpR
         )
     ensure_data_dir(ctx.paths)
     with locks.dir_lock(ctx.paths.lock_dir / "up"):
+        data = str(ctx.paths.data)
+        wanted = revive.read_wanted(data)
+        if revival and (wanted is None or revive.pending(data) is None):
+            return UpResult(False, "", pulse_log(ctx))  # a `down`, or another revival, came first
         refuse_strays(ctx)
         holder = beat_holder(ctx.paths)
         if holder is not None and holder[0] == "tick":
@@ -107,14 +116,37 @@ def start_detached(ctx: Ctx, json_log: bool = False, color: bool = False) -> UpR
             preflight(ctx)
         # before the pulse's first beat, which would call their asks STRANDED
         resumed = _resume_workers(ctx)
+        if not revival:
+            revive.want(data, ctx.clock, json_log)
+        elif wanted is not None:
+            json_log = wanted.get("json_log") is True
         if holder is not None:
             # attaching to a running pulse needs no runner on this shell's PATH
             return UpResult(False, holder[1], pulse_log(ctx), resumed)
-        _spawn_pulse(ctx, json_log, color)
+        _spawn_pulse(ctx, json_log, color, _history(wanted) if revival else None)
         return _await_ready(ctx, resumed)
 
 
-def _spawn_pulse(ctx: Ctx, json_log: bool, color: bool) -> None:
+def revive_pulse(ctx: Ctx) -> None:
+    """`looop up --revive`: start the lost pulse again; why it could not goes in the record."""
+    try:
+        start_detached(ctx, revival=True)
+    except LooopError as e:
+        revive.failed(str(ctx.paths.data), str(e))
+
+
+def _history(wanted: dict[str, object] | None) -> tuple[int, str] | None:
+    """What a revival carries into the new session: the restart count and the cause."""
+    rec = wanted or {}
+    n, cause = rec.get("restarts"), rec.get("cause")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1 or not isinstance(cause, str):
+        return None
+    return n, cause
+
+
+def _spawn_pulse(
+    ctx: Ctx, json_log: bool, color: bool, history: tuple[int, str] | None = None
+) -> None:
     """The pulse's session, supervised: restarted on a crash, watched by its heartbeat."""
     env = ctx.child_env(
         {
@@ -137,7 +169,8 @@ def _spawn_pulse(ctx: Ctx, json_log: bool, color: bool) -> None:
             # restartPolicy: on failure, with a doubling, capped delay
             restart=(knobs.real("pulse_restart_secs"), knobs.real("pulse_restart_max_secs")),
             final_exit=HOME_LOST_EXIT,  # a lost data dir is not a crash: never restarted
-            watchdog=(str(heartbeat_path(ctx.paths)), watchdog) if watchdog > 0 else None,
+            watchdog=(str(heartbeat_path(ctx)), watchdog) if watchdog > 0 else None,
+            history=history,
         )
     except SessionError as e:
         raise LooopError(f"the pulse did not start: {e}") from e
@@ -188,8 +221,10 @@ class DownResult:
 
 def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> DownResult:
     """Pulse first (so it cannot start a worker during the sweep), then every worker (unless
-    keep_workers), then audit."""
+    keep_workers), then audit. First of all the pulse is no longer wanted: nothing brings it
+    back (hot/revive.py), and a revival that had `up`'s lock has finished starting it."""
     res = DownResult()
+    _unwant(ctx)
     holder = beat_holder(ctx.paths)
     if holder is not None and holder[0] == "tick":
         res.tick_pid = holder[1]  # a human's one beat: it ends on its own
@@ -239,6 +274,18 @@ def _sweep_runtime(ctx: Ctx) -> None:
     data = str(ctx.paths.data)
     sweep_home_sockets(data)
     homes.sweep(runtime_base(ctx.env), data)
+
+
+def _unwant(ctx: Ctx) -> None:
+    """The pulse is no longer wanted up, under `up`'s lock (a revival holding it finishes
+    first, and the stop that follows finds its pulse)."""
+    if not ctx.paths.lock_dir.is_dir():  # never made here: a `down` of a home never up
+        return
+    try:
+        with locks.dir_lock(ctx.paths.lock_dir / "up"):
+            revive.unwant(str(ctx.paths.data))
+    except OSError:  # a read-only data dir: no lock to take, and no revival could write
+        revive.unwant(str(ctx.paths.data))
 
 
 def _stop_sandbox_host(ctx: Ctx) -> None:

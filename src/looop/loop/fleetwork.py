@@ -14,6 +14,7 @@ from looop.hot.sandboxpolicy import SandboxPolicy
 from looop.loop import diskcheck
 from looop.loop.workmeter import meter_beat
 from looop.sessions.state import list_sessions
+from looop.workers.kepttrees import expire_kept
 from looop.workers.launch import end_generation
 from looop.workers.verify import RunFar, run_pending_verifies
 
@@ -37,6 +38,10 @@ class FleetWork:
 
             far = run_far
         run_pending_verifies(ctx, knobs, sessions, run_shell, sandbox, far)
+
+    def expire_kept(self, knobs: Knobs) -> None:
+        """Kept dirty worktrees past worktree_keep_days: warned, their work saved, removed."""
+        expire_kept(self.ctx, knobs)
 
     def end(self, sid: str) -> None:
         """A worker's corpse aged out: its id may be reused, with nothing of this generation."""

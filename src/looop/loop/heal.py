@@ -1,11 +1,16 @@
 """The pulse's signs of life, for whoever restarts it when it stops making progress.
 
 `Heartbeat.promise(secs)` says "alive now, the next sign comes within secs" twice over: as
-`.lock/heartbeat` (its text the promise, its mtime the moment), which the pulse session's
-supervisor watches (sessions/supervisor.py `--watchdog-file`), and, under a systemd unit, as
-sd_notify `WATCHDOG_USEC` + `WATCHDOG=1` over `$NOTIFY_SOCKET` (the datagram protocol of
-sd_notify(3), a few lines with no library). A sign that cannot be written (a read-only data
-dir) is skipped: the watchdog then restarts a pulse that cannot work anyway.
+the home's `heartbeat` file in the runtime dir (`<runtime>/looop-<uid>/homes/<key>/`, its text
+the promise, the pid and a count that changes every time), which the pulse session's
+supervisor watches (sessions/heartwatch.py: it notes on its own clock when the text changed,
+never a file time), and, under a systemd unit, as sd_notify `WATCHDOG_USEC` + `WATCHDOG=1`
+over `$NOTIFY_SOCKET` (the datagram protocol of sd_notify(3), a few lines with no library).
+The heartbeat lives in the runtime dir, not the data dir: it is a fact about a live process
+(nothing to keep across a reboot), and a full or read-only data dir must not read as a hung
+pulse — the pulse backs off and says so on its log (pulse.py `_io_failed`), and beats again
+once the disk has room. A sign that cannot be written all the same (the runtime dir full or
+wiped) is said once, with when the watchdog will act; the dir is made again on the next try.
 """
 
 from __future__ import annotations
@@ -15,16 +20,17 @@ import socket
 from pathlib import Path
 
 from looop.core.context import Ctx
-from looop.hot import store
+from looop.hot import homes, store
 from looop.hot.knobs import Knobs
-from looop.hot.paths import Paths
+from looop.hot.where import runtime_base
 
 SLACK_SECS = 60  # beyond a beat's own deadlines: sensing, prompt, settling
 SENSORS_UNBOUNDED_SECS = 3600  # sensors without a timeout: a generous bound all the same
 
 
-def heartbeat_path(paths: Paths) -> Path:
-    return paths.lock_dir / "heartbeat"
+def heartbeat_path(ctx: Ctx) -> Path:
+    """The home's heartbeat, in the runtime dir beside its pulse registry (hot/homes.py)."""
+    return Path(homes.home_dir(runtime_base(ctx.env), str(ctx.paths.data))) / "heartbeat"
 
 
 def beat_budget(knobs: Knobs) -> float:
@@ -39,24 +45,62 @@ def beat_budget(knobs: Knobs) -> float:
 
 class Heartbeat:
     def __init__(self, ctx: Ctx) -> None:
-        self.path = heartbeat_path(ctx.paths)
+        self.ctx = ctx
+        self.path = heartbeat_path(ctx)
         self.notify_socket = ctx.env.get("NOTIFY_SOCKET", "")
         self.grace = ctx.knobs().real("pulse_watchdog_secs")
+        self.count = 0  # signs given: each text differs from the one before
+        self.failing: str | None = None  # why the last sign could not be written
 
     def promise(self, secs: float) -> None:
+        self.count += 1
         try:
-            store.atomic_write(self.path, f"{secs:.3f}\n", durable=False)
-        except OSError:
-            pass  # the supervisor's watchdog decides what a silent pulse means
+            self._write(f"{secs:.3f} {os.getpid()} {self.count}\n")
+        except OSError as e:
+            self._cannot(secs, e)
+        else:
+            if self.failing is not None:
+                self.failing = None
+                self.ctx.events.emit("ok", "pulse.heartbeat", "the heartbeat is written again")
         if self.grace > 0:
             usec = int((secs + self.grace) * 1_000_000)
             self.notify(f"WATCHDOG_USEC={usec}\nWATCHDOG=1")
+
+    def _write(self, text: str) -> None:
+        try:
+            store.atomic_write(self.path, text, durable=False)
+        except FileNotFoundError:  # the runtime dir was wiped under the pulse: made again
+            homes.home_folder(runtime_base(self.ctx.env), str(self.ctx.paths.data))
+            store.atomic_write(self.path, text, durable=False)
+
+    def _cannot(self, secs: float, e: OSError) -> None:
+        """Said once a streak: the watchdog restarts a pulse whose signs stop."""
+        first = self.failing is None
+        self.failing = f"{type(e).__name__}: {e}"
+        if first and self.grace > 0:
+            self.ctx.events.emit(
+                "warn",
+                "pulse.heartbeat",
+                f"cannot write the heartbeat ({self.failing}): the watchdog restarts this "
+                f"pulse in {secs + self.grace:.0f}s unless it can again",
+            )
 
     def ready(self) -> None:
         self.notify(f"READY=1\nMAINPID={os.getpid()}")
 
     def stopping(self) -> None:
         self.notify("STOPPING=1")
+        self.end()
+
+    def end(self) -> None:
+        """A stopped pulse leaves no heartbeat behind in the runtime dir (only its own)."""
+        try:
+            with open(self.path, "rb") as f:
+                words = f.read(128).split()
+            if len(words) > 1 and words[1] == str(os.getpid()).encode():
+                os.unlink(self.path)
+        except OSError:
+            pass
 
     def notify(self, message: str) -> bool:
         return sd_notify(self.notify_socket, message)

@@ -48,6 +48,8 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> Non
         for sid in prune_aged(ctx.paths.data, float(knobs.num("session_ttl")), ctx.clock.now()):
             _fleet(ctx).end(sid)
             ctx.events.record("session_reaped", id=sid)
+        if ctx.paths.worktrees.is_dir():  # a reaped worker's dirty worktree: warned, saved, gone
+            _fleet(ctx).expire_kept(knobs)
     except OSError as e:
         ctx.events.emit("warn", "fleet.degraded", f"could not tend sessions: {e}")
 

@@ -16,7 +16,7 @@ from types import FrameType
 from looop.core import gcpolicy, tempsweep
 from looop.core.cgroup import Pen
 from looop.core.context import Ctx
-from looop.hot import homes, locks, store
+from looop.hot import homes, locks, revive, store
 from looop.hot.clock import utc_stamp
 from looop.hot.delays import backoff_delay
 from looop.hot.errors import LooopError
@@ -37,7 +37,8 @@ from looop.seed import ensure_data_dir
 
 NUDGE_MIN_SECS = 5
 SWEEP_SECS = 600
-HOME_LOST_EXIT = 3  # the data dir was removed or replaced under the pulse: not a crash
+HOME_LOST_EXIT = revive.HOME_LOST_EXIT  # the data dir was removed or replaced: not a crash
+UNWANTED_STOP_EXIT = 75  # stopped by a signal no `down` sent: a failure, so it restarts
 
 
 def _why(reason: str) -> str:
@@ -64,6 +65,7 @@ class Pulse:
     home_id: tuple[list[int] | None, list[int] | None] = (None, None)
     memtrace: MemTrace | None = None  # LOOOP_TRACEMALLOC: allocations dumped every N beats
     unsaid: str | None = None  # a stop signal's line its handler could not write (see below)
+    stopped_by: str | None = None  # the signal that stopped it
 
     def __post_init__(self) -> None:
         self.heart = Heartbeat(self.ctx)
@@ -144,7 +146,8 @@ class Pulse:
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if not self.stop.is_set():
-            said = f"{signal.Signals(signum).name}: finishing this beat, then stopping"
+            self.stopped_by = signal.Signals(signum).name
+            said = f"{self.stopped_by}: finishing this beat, then stopping"
             try:
                 self.ctx.events.emit("info", "pulse.stopping", said)
             except RuntimeError:
@@ -286,7 +289,21 @@ class Pulse:
             slept = secs
         self.heart.stopping()
         self._say_stop()
-        return 0
+        return self._exit_code()
+
+    def _exit_code(self) -> int:
+        """0 for a human's stop (`down` says the pulse is no longer wanted before it signals);
+        a signal while `up` still wants it (a stray kill, its watchdog, its terminal hung up)
+        is a failure its supervisor restarts."""
+        if self.stopped_by is None or revive.read_wanted(str(self.ctx.paths.data)) is None:
+            return 0
+        self.ctx.events.emit(
+            "warn",
+            "pulse.stop",
+            f"{self.stopped_by} stopped this pulse, but `looop up` still wants it running: it is "
+            "started again — `looop down` stops it for good",
+        )
+        return UNWANTED_STOP_EXIT
 
     def _say_start(self) -> None:
         ctx = self.ctx
@@ -332,8 +349,9 @@ class Pulse:
         )
         # durable, so `looop status` can say when the next beat comes
         until = utc_stamp(ctx.clock.now() + secs)
+        mono = round(ctx.clock.monotonic() + secs, 3)  # true past a wall clock step
         try:
-            ctx.events.record("pulse_sleep", secs=secs, reason=reason, until=until)
+            ctx.events.record("pulse_sleep", secs=secs, reason=reason, until=until, until_mono=mono)
         except OSError:
             pass  # counted already when the beat failed; the pulse sleeps all the same
 

@@ -142,7 +142,7 @@ def _beat(b: Beat) -> TickOutcome:
     b.out.knobs = b.knobs
     if not b.dry_run:
         # housekeeping: a side effect interrupted by a crash is reported once, never re-run
-        check_interrupted(ctx)
+        check_interrupted(ctx, b.knobs)
         housekeep_sessions(ctx, b.knobs, b.cfg)
         meter_workers(ctx, b.cfg, b.knobs)
     gates: tuple[Gate, ...] = (

@@ -32,6 +32,8 @@ class PulseView(TypedDict):
     restarts: int  # automatic restarts of the pulse since `up` (its session's supervisor)
     last_cause: str | None  # why it last ended: exit code or signal, and its last line
     restarting: bool  # crashed, and its supervisor waits out the delay before the next run
+    # … or its supervisor is lost while `up` wants it: a looop verb starts it again (hot/revive)
+    revived: bool
     strays: list[str]  # pids of this home's pulses on a data dir removed or replaced under them
 
 

@@ -4,16 +4,16 @@ to `looop.door` through the box's own proxy URL, answered by the home's network 
 the box (core/netfilter.py, core/contract.py) as the worker the box was registered for. The box
 writes nothing of the data dir: every change to looop's state is made by the door.
 
-Loaded only for a box's contract verb (hot/main.py's face for it). The retry loop and the
+Loaded only for a box's contract verb (hot/main.py's face for it), on the lightest modules: a
+verb is a process each time. The retry loop and the
 request are those of every way home (remote/callhome.py): the key is kept across retries, so a
 verb runs once however often the knock is cut."""
 
 from __future__ import annotations
 
-import base64
-import http.client
+import _socket  # not `socket`, nor http.client: their imports cost a verb ~30 ms
+import binascii
 import sys
-from urllib.parse import unquote, urlsplit
 
 from looop.hot.contractverbs import BOX_VERBS
 from looop.remote.callhome import Pending, Refused, call, new_key, outcome, request
@@ -28,43 +28,89 @@ URL = "http://looop.door/api/v1/contract"
 WHERE = "the sandbox's door"
 TIMEOUT_S = 60.0  # the door holds a call up to ~25 s before it answers 202
 MAX_ANSWER = 4 << 20
+NO_PROXY = (
+    "this box has no proxy to reach looop's door (HTTP_PROXY with credentials): raise a flag "
+    "by writing to your terminal and wait for a human"
+)
 
 
 class Proxy:
     """The box's proxy and the credentials it knows the box by; ValueError (one line) when the
-    box has none (srt sets HTTP_PROXY in every box)."""
+    box has none (srt sets HTTP_PROXY, `http://USER:TOKEN@HOST:PORT`, in every box)."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
         url = env.get("HTTP_PROXY") or env.get("http_proxy") or ""
-        try:
-            parts = urlsplit(url)
-            port = parts.port or 80
-        except ValueError:
-            port = 0
-            parts = urlsplit("")
-        if parts.scheme != "http" or not parts.hostname or not parts.username or not port:
-            raise ValueError(
-                "this box has no proxy to reach looop's door (HTTP_PROXY with credentials): "
-                "raise a flag by writing to your terminal and wait for a human"
-            )
-        self.host, self.port = parts.hostname, port
-        cred = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-        self.auth = "Basic " + base64.b64encode(cred.encode()).decode()
+        scheme, _, rest = url.partition("://")
+        cred, at, place = rest.partition("/")[0].rpartition("@")
+        host, _, port = place.rpartition(":")
+        if scheme.lower() != "http" or not at or ":" not in cred or not host or not port.isdigit():
+            raise ValueError(NO_PROXY)
+        self.host, self.port = host.strip("[]"), int(port)
+        user, _, token = cred.partition(":")
+        plain = f"{_unquoted(user)}:{_unquoted(token)}".encode()
+        self.auth = "Basic " + binascii.b2a_base64(plain, newline=False).decode()
 
     def post(self, body: bytes) -> dict[str, object] | Refused | Pending | None:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=TIMEOUT_S)
+        head = (
+            f"POST {URL} HTTP/1.1\r\nHost: looop.door\r\nProxy-Authorization: {self.auth}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n"
+        )
         try:
-            headers = {"Proxy-Authorization": self.auth, "Content-Type": "application/json"}
-            conn.request("POST", URL, body=body, headers=headers)
-            resp = conn.getresponse()
-            status, data = resp.status, resp.read(MAX_ANSWER)
-        except (OSError, http.client.HTTPException):
+            raw = self._exchange(head.encode() + body)
+        except OSError:
             return None  # the filter is restarting: the same key again
-        finally:
-            conn.close()
+        status, data = _parsed(raw)
         if status == 407:
             return Refused("the sandbox's filter does not know this box (restart the worker)", 3)
-        return outcome(status, data, WHERE)
+        return None if status is None else outcome(status, data, WHERE)
+
+    def _exchange(self, request: bytes) -> bytes:
+        family = _socket.AF_INET6 if ":" in self.host else _socket.AF_INET
+        s = _socket.socket(family, _socket.SOCK_STREAM)
+        try:
+            s.settimeout(TIMEOUT_S)
+            s.connect((self.host if self.host != "localhost" else "127.0.0.1", self.port))
+            s.sendall(request)
+            got, size = [], 0
+            while size <= MAX_ANSWER:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got.append(chunk)
+                size += len(chunk)
+            return b"".join(got)
+        finally:
+            s.close()
+
+
+def _unquoted(text: str) -> str:
+    """A URL's %XX escapes decoded (srt's user name holds base64's `=` as %3D)."""
+    parts = text.split("%")
+    out = [parts[0]]
+    for part in parts[1:]:
+        code = part[:2]
+        if len(code) == 2 and all(c in "0123456789abcdefABCDEF" for c in code):
+            out.append(chr(int(code, 16)) + part[2:])
+        else:
+            out.append("%" + part)
+    return "".join(out)
+
+
+def _parsed(raw: bytes) -> tuple[int | None, bytes]:
+    """(status, body) of an HTTP/1.1 answer read to its end; no status when it was cut."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    words = head.split(b"\r\n", 1)[0].split()
+    if not sep or len(words) < 2 or not words[1].isdigit():
+        return None, b""
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length" and value.strip().isdigit():
+            want = int(value.strip())
+            if len(body) < want:
+                return None, b""  # cut mid-answer: ask again with the same key
+            body = body[:want]
+    return int(words[1]), body
 
 
 def serve(argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None) -> bool:

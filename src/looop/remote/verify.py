@@ -6,6 +6,7 @@ keeps its result until the home fetches it into the same verify/<id>.json a work
 from __future__ import annotations
 
 from looop.core.context import Ctx
+from looop.hot import untrusted
 from looop.hot.sandboxpolicy import SandboxPolicy
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
@@ -99,7 +100,7 @@ def _verify_on(
             wid,
             cmd,
             bool(st.get("pass")),
-            code if isinstance(code, int) else None,
+            untrusted.exit_code(code),
             bool(st.get("timed_out")),
             str(st.get("output") or "")[-2000:],
             host,

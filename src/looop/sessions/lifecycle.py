@@ -188,8 +188,12 @@ class Lifecycle:
         await child.exited
         if self.restarting or child is not self.child or self.finishing:
             return
-        failed = child.signaled or child.escalated or child.code != 0
-        final = not child.signaled and not child.escalated and child.code == self.final_exit
+        # the watchdog's kill is a failure whatever the run exits with (a pulse ends its
+        # beat on SIGHUP and exits 0): like systemd's watchdog timeout, it restarts
+        judged = self.cause is not None
+        failed = judged or child.signaled or child.escalated or child.code != 0
+        final = not judged and not child.signaled and not child.escalated
+        final = final and child.code == self.final_exit
         if self.restart_policy is not None and failed and not final and not self.stopping.is_set():
             await self.respawn(child)
             return

@@ -43,9 +43,6 @@ def _supervisor_cmd(
     restart: tuple[float, float] | None = None,
     watchdog: tuple[str, float] | None = None,
     final_exit: int | None = None,
-    end_note: str | None = None,
-    box_tty: bool = False,
-    bounds: tuple[int, int] | None = None,
 ) -> list[str]:
     """The supervisor's argv up to `--ready-fd` (the spawner adds that and the command)."""
     cmd = [
@@ -71,12 +68,25 @@ def _supervisor_cmd(
             cmd += ["--final-exit", str(final_exit)]
     if watchdog is not None:
         cmd += ["--watchdog-file", os.path.abspath(watchdog[0]), "--watchdog-ms", _ms(watchdog[1])]
+    return cmd
+
+
+def _more_args(
+    end_note: str | None,
+    box_tty: bool,
+    bounds: tuple[int, int] | None,
+    history: tuple[int, str] | None,
+) -> list[str]:
+    """The rest of the supervisor's flags: the child's end note, its box, bounds, history."""
+    cmd: list[str] = []
     if end_note:
         cmd += ["--end-note", end_note]
     if box_tty:
         cmd += ["--box-tty", "1"]
     if bounds is not None:
         cmd += ["--max-pids", str(bounds[0]), "--max-memory-bytes", str(bounds[1])]
+    if history is not None:  # a session started again after its supervisor was lost
+        cmd += ["--restarts", str(history[0]), "--last-cause", history[1].replace("\n", " ")]
     return cmd
 
 
@@ -102,6 +112,7 @@ def spawn(
     end_note: str | None = None,
     box_tty: bool = False,
     bounds: tuple[int, int] | None = None,
+    history: tuple[int, str] | None = None,
 ) -> Session:
     """Start `argv` in a new detached session; returns once its supervisor says it is ready.
 
@@ -114,24 +125,13 @@ def spawn(
     ended as failed (so it restarts too); `final_exit`: the code never restarted (systemd's
     RestartPreventExitStatus); `end_note`: where the child may say which signal ended it
     (child.signal_in_note); `box_tty`: the PTY is nobody's controlling terminal, for the
-    child to take in its box; `bounds`: (processes, memory bytes), 0: none (core/limits)."""
+    child to take in its box; `bounds`: (processes, memory bytes), 0: none (core/limits);
+    `history` (restarts, last cause): what the session's lost supervisor had counted."""
     sdir = _clear_for_start(root, sid, argv, size, log_cap)
     cols, rows = size
-    cmd = _supervisor_cmd(
-        root,
-        sid,
-        cols,
-        rows,
-        timeout_s,
-        idle_timeout_s,
-        log_cap,
-        restart,
-        watchdog,
-        final_exit,
-        end_note,
-        box_tty,
-        bounds,
-    )
+    timers = (timeout_s, idle_timeout_s)
+    cmd = _supervisor_cmd(root, sid, cols, rows, *timers, log_cap, restart, watchdog, final_exit)
+    cmd += _more_args(end_note, box_tty, bounds, history)
     line: bytes | None = None
     via_host = False
     if host_idle_s > 0:

@@ -403,8 +403,14 @@ def _remove_dir(sdir: Path) -> bool:
     return True
 
 
-def prune_aged(root: Path, max_age_s: float, now: float) -> list[str]:
-    """Remove corpses whose dir is at least `max_age_s` old (0 = every corpse); their ids."""
+# The pulse's session is never pruned: a stopped pulse's log is the only record of why it
+# stopped. The next `up` clears it for its new run, keeping the old log as output.log.1 (reuse).
+KEPT = frozenset({"pulse"})
+
+
+def prune_aged(root: Path, max_age_s: float, now: float, keep: frozenset[str] = KEPT) -> list[str]:
+    """Remove corpses whose dir is at least `max_age_s` old (0 = every corpse) but those in
+    `keep`; their ids."""
     base = sessions_dir(root)
     try:
         names = sorted(os.listdir(base))
@@ -412,7 +418,7 @@ def prune_aged(root: Path, max_age_s: float, now: float) -> list[str]:
         return []
     removed: list[str] = []
     for name in names:
-        if not _ID.fullmatch(name) or name in (".", ".."):
+        if not _ID.fullmatch(name) or name in (".", "..") or name in keep:
             continue
         sdir = base / name
         if not _is_corpse(sdir):

@@ -32,6 +32,7 @@ from looop.hot.wire import ENDED, LOCK, META, STATUS, SessionError, check_id, fn
 from looop.sessions.child import Child
 from looop.sessions.control import MAX_SIZE, Control
 from looop.sessions.evloop import Loop
+from looop.sessions.heartwatch import HeartWatch
 from looop.sessions.keeper import keep
 from looop.sessions.lifecycle import Lifecycle
 from looop.sessions.osseam import HostOS, set_subreaper
@@ -62,10 +63,12 @@ class Args:
         self.log_files = logfiles.MAX_FILES  # … into at most this many files
         self.restart: tuple[float, float] | None = None  # on failure: (first delay, cap)
         self.final_exit: int | None = None  # the exit code that is never restarted
-        self.watchdog_file = ""  # the child touches it; its text: seconds until the next touch
+        self.watchdog_file = ""  # the child rewrites it: seconds until the next, then its own words
         self.watchdog_s: float | None = None  # grace past that promise before a restart
         self.max_pids = 0  # the run's bounds (core/limits), 0: none
         self.max_memory = 0  # bytes
+        self.restarts = 0  # restarts counted before this supervisor (a lost one's, carried)
+        self.last_cause: str | None = None  # … and why the last of them happened
         self.cmd: list[str] = cmd if cmd is not None else []
 
 
@@ -87,6 +90,8 @@ _KNOWN = (
     "--box-tty",
     "--max-pids",
     "--max-memory-bytes",
+    "--restarts",
+    "--last-cause",
 )
 
 
@@ -154,9 +159,15 @@ def parse_args(argv: list[str]) -> Args:
 
 def _bounds(args: Args, opts: dict[str, str]) -> None:
     """The run's bounds (core/limits): processes and memory bytes."""
-    for key, attr in (("--max-pids", "max_pids"), ("--max-memory-bytes", "max_memory")):
+    for key, attr in (
+        ("--max-pids", "max_pids"),
+        ("--max-memory-bytes", "max_memory"),
+        ("--restarts", "restarts"),
+    ):
         if opts.get(key, "").isdigit():
             setattr(args, attr, int(opts[key]))
+    cause = opts.get("--last-cause", "")
+    args.last_cause = "".join(c for c in cause if c.isprintable())[:300] or None
 
 
 # -- small helpers -----------------------------------------------------------------------
@@ -202,6 +213,8 @@ class Supervisor:
         self.subreaper = True  # False only for the session host's rehearsal (see host._warm)
         self.contain = "none"  # what kills what a run leaves behind: cgroup or sweep
         self.locked = False
+        self.watch: HeartWatch | None = None  # the run's heartbeat, when it has a watchdog
+        self.watched: Child | None = None  # the run it judges
 
     def _write_status(self, status: dict[str, object]) -> None:
         if status.get("state") in ("exited", "killed") and self.host_os.oom_killed():
@@ -284,32 +297,18 @@ class Supervisor:
 
     def watchdog_check(self) -> None:
         """Restart a run whose heartbeat is older than its own promise plus the grace."""
-        grace, life = self.args.watchdog_s, self.life
-        if grace is None or life is None or life.finishing:
+        watch, life = self.watch, self.life
+        if watch is None or life is None or life.finishing:
             return
         child = life.child
+        if child is not None and child is not self.watched:  # a new run: judged from its start
+            self.watched = child
+            watch.begin()
         if child is not None and not child.done and not life.restarting:
-            late = self.heartbeat_late(life, grace)
+            late = watch.late()
             if late is not None:
                 life.watchdog_kill(f"watchdog: no heartbeat for {late:.0f}s")
-        life.loop.call_later(min(IDLE_CHECK_S, grace), self.watchdog_check)
-
-    def heartbeat_late(self, life: Lifecycle, grace: float) -> float | None:
-        """Seconds since the last sign of life, when past promise + grace; else None."""
-        now = time.time()
-        # a run is judged from its own start: the heartbeat of the run before does not count
-        since = now - (life.loop.time() - life.started_at)
-        promise = 0.0
-        try:
-            st = os.stat(self.args.watchdog_file)
-            if st.st_mtime > since:
-                since = st.st_mtime
-                with open(self.args.watchdog_file, "rb") as f:
-                    promise = max(0.0, min(float(f.read(32) or b"0"), 7 * 86400.0))
-        except (OSError, ValueError):
-            pass
-        quiet = now - since
-        return quiet if quiet > promise + grace else None
+        life.loop.call_later(min(IDLE_CHECK_S, watch.grace), self.watchdog_check)
 
     def socket_check(self) -> None:
         """The control socket's name is still there, or bound again (a wiped runtime dir)."""
@@ -326,7 +325,9 @@ class Supervisor:
         if self.args.idle_timeout_s is not None:
             loop.call_later(min(IDLE_CHECK_S, self.args.idle_timeout_s), self.idle_check)
         if self.args.watchdog_s is not None:
-            loop.call_later(min(IDLE_CHECK_S, self.args.watchdog_s), self.watchdog_check)
+            # CLOCK_MONOTONIC stops while the machine sleeps: a resume is no silence
+            self.watch = HeartWatch(self.args.watchdog_file, self.args.watchdog_s, time.monotonic)
+            self.watchdog_check()
         loop.call_later(SOCKET_CHECK_S, self.socket_check)
 
     # ---- main
@@ -341,6 +342,9 @@ class Supervisor:
         life = Lifecycle(self.sid, self.argv, self.book, pump, host, loop, control.farewell)
         self.life = control.life = life
         life.restart_policy = a.restart
+        if a.restarts:  # carried from a supervisor that was lost: `status` names its cause
+            life.restarts = a.restarts
+            self.book.update(restarts=a.restarts, last_cause=a.last_cause)
         life.final_exit = a.final_exit
         life.end_note = a.end_note
         loop.add_signal_handler(signal.SIGCHLD, life.reap)

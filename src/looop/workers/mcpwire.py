@@ -51,6 +51,10 @@ PASSED = (
     "LOOOP_REAL_BIN",
     "LOOOP_RELAY_SOCK",
     "LOOOP_CALLHOME_DIR",
+    # in a sandbox, its verbs' door: the box's proxy URL (with the credentials it is known by)
+    "LOOOP_DOOR",
+    "HTTP_PROXY",
+    "http_proxy",
 )
 
 

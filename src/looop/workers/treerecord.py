@@ -34,6 +34,8 @@ class Tree:
     origin: str = ""  # a clone's URL ("": a worktree of the repo at `repo`)
     owned: bool = False  # looop made this branch for this worker (at this start or before)
     tip: str = ""  # the branch's tip when looop last let go of it ("": held, or never)
+    kept_at: int = 0  # when its reaped worker's session left it dirty (0: never kept)
+    warned: bool = False  # its expiry was said (worktree.expiring)
 
     @property
     def clone(self) -> bool:

@@ -361,6 +361,8 @@ def release(ctx: Ctx, wid: str, clean: Tree | None = None) -> None:
             session=wid,
         )
         ctx.events.record("worktree_kept", id=wid, path=tree.path, branch=tree.branch)
+        if not tree.kept_at:  # its expiry counts from here (`looop worktrees`)
+            save(ctx, replace(tree, kept_at=int(ctx.clock.now())))
         return
     # --force: clean is already known (read above with the git dirs from our record); a plain
     # remove would run its own `git status` through the admin folder's `commondir`, which the

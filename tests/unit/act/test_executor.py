@@ -375,6 +375,43 @@ def test_dead_actors_wal_is_reported_once_then_gone(ctx: Ctx) -> None:
     assert wal_files(ctx) == []
     assert check_interrupted(ctx) == []
     assert len(seen(ctx, "tick.interrupted")) == 1
+    # the durable record has the move that died mid-way, once
+    assert journal_lines(ctx) == [
+        f"- {STAMP} interrupted · shell — died mid-way (pid 4242), NOT re-run; "
+        "check it did not half-run [pulse-4242-abcd]"
+    ]
+
+
+def test_dead_actors_line_is_not_journaled_twice_after_a_crash_between(ctx: Ctx) -> None:
+    """A crash after the journal line but before the record went: the next check finds the
+    record again and reports it, but its line is already there."""
+    rec = {"v": 1, "action": "shell", "fingerprint": "f", "pid": 7, "summary": "run-shell · x"}
+    _write_wal(ctx, "pulse-7-beef.json", rec)
+    line = (
+        "interrupted · run-shell · x — died mid-way (pid 7), NOT re-run; "
+        "check it did not half-run [pulse-7-beef]"
+    )
+    ctx.paths.journal.write_text(f"- {STAMP} {line}\n- {STAMP} later move\n")
+    assert [r["action"] for r in check_interrupted(ctx)] == ["shell"]
+    assert journal_lines(ctx) == [f"- {STAMP} {line}", f"- {STAMP} later move"]
+    assert wal_files(ctx) == []
+
+
+def test_dead_actors_record_is_kept_while_its_line_cannot_be_journaled(ctx: Ctx) -> None:
+    rec = {"v": 1, "action": "notify", "fingerprint": "f", "pid": 9, "summary": "notify · hi"}
+    _write_wal(ctx, "cli-9-cafe.json", rec)
+    ctx.paths.journal.mkdir()  # journal.md cannot be appended to
+    assert check_interrupted(ctx) == []
+    assert wal_files(ctx) == ["cli-9-cafe.json"]
+    assert seen(ctx, "tick.interrupted") == []
+    (warn,) = seen(ctx, "tick.interrupted_unjournaled")
+    assert "cli-9-cafe.json" in warn["msg"] and "tried again next beat" in warn["msg"]
+    ctx.paths.journal.rmdir()
+    assert [r["action"] for r in check_interrupted(ctx)] == ["notify"]
+    assert [ln.split(" ", 3)[3][:27] for ln in journal_lines(ctx)] == [
+        "interrupted · notify · hi —"
+    ]
+    assert wal_files(ctx) == []
 
 
 def test_unparseable_wal_counts_as_interrupted(ctx: Ctx) -> None:

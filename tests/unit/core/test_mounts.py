@@ -100,3 +100,16 @@ def test_the_spelling_of_the_original_mount_wins_over_a_binds(tmp_path: Path) ->
         f"42 27 254:0 /elsewhere{data} /gone/path rw - ext4 /dev/vda rw\n"
     )
     assert mounts.canonical(str(data), str(table)) == str(data)
+
+
+def test_a_later_bind_of_the_whole_disk_does_not_take_the_name(tmp_path: Path) -> None:
+    # / bound again at a path that sorts first: the original mount keeps the name
+    data = tmp_path / "data"
+    data.mkdir()
+    (tmp_path / "aaa").symlink_to("/")  # stands in for the bind: the same inodes below
+    table = tmp_path / "mountinfo"
+    table.write_text(
+        f"27 1 254:0 / / rw - ext4 /dev/vda rw\n"
+        f"42 27 254:0 / {tmp_path / 'aaa'} rw - ext4 /dev/vda rw\n"
+    )
+    assert mounts.canonical(str(data), str(table)) == str(data)

@@ -80,9 +80,18 @@ def test_failed_beats_on_the_data_dir_back_off_doubling_and_capped(
 def test_each_beat_promises_a_heartbeat_the_watchdog_reads(
     ctx: Ctx, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _run(ctx, monkeypatch, [TickOutcome(status="skip")], 1)
-    promise = float(heartbeat_path(ctx.paths).read_text())
-    assert promise >= ctx.knobs().num("tick_timeout_secs")  # a beat may run the runner
+    seen: list[str] = []
+    real_promise = pulse_mod.Heartbeat.promise
+
+    def promise(heart: Any, secs: float) -> None:
+        real_promise(heart, secs)
+        seen.append(heartbeat_path(ctx).read_text())
+
+    monkeypatch.setattr(pulse_mod.Heartbeat, "promise", promise)
+    _run(ctx, monkeypatch, [TickOutcome(status="skip"), TickOutcome(status="skip")], 2)
+    assert float(seen[0].split()[0]) >= ctx.knobs().num("tick_timeout_secs")  # the runner's
+    assert len(set(seen)) == len(seen) == 2  # each sign differs: the watchdog sees it change
+    assert not heartbeat_path(ctx).exists()  # a stopped pulse leaves none behind
 
 
 def test_sd_notify_sends_one_datagram_and_refuses_what_is_no_socket(tmp_path: Any) -> None:
@@ -133,3 +142,25 @@ def test_a_stop_signal_mid_write_stops_the_pulse_and_is_said_once_the_stream_is_
     assert said.index("SIGTERM: finishing this beat, then stopping") < said.index("stopped")
     p._say_stop()  # said once, not again
     assert "".join(stream.lines).count("SIGTERM") == 1
+
+
+def test_a_heartbeat_that_cannot_be_written_is_said_once_and_again_when_it_can(
+    ctx: Ctx,
+) -> None:
+    from looop.loop.heal import Heartbeat
+
+    heart = Heartbeat(ctx)
+    heart.promise(5)
+    path = heartbeat_path(ctx)
+    path.unlink()
+    path.mkdir()  # nothing can be renamed onto it: every write fails
+    heart.promise(5)
+    heart.promise(5)
+    said = [f["msg"] for name, f in ctx.events.seen if name == "pulse.heartbeat"]
+    assert len(said) == 1 and "cannot write the heartbeat" in said[0], said
+    assert f"restarts this pulse in {5 + heart.grace:.0f}s" in said[0]
+    path.rmdir()
+    heart.promise(5)
+    said = [f["msg"] for name, f in ctx.events.seen if name == "pulse.heartbeat"]
+    assert said[1:] == ["the heartbeat is written again"]
+    assert path.read_text().split()[2] == "4"  # its fourth sign, written

@@ -162,3 +162,20 @@ def test_a_bad_way_home_is_one_line(tmp_path: Path, url: str, ca: str, says: str
         env["LOOOP_HOME_CA"] = ca
     r = _pod(shim, "told", **env)
     assert r.returncode == 3 and says in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_a_boxs_proxy_url_is_read_as_srt_writes_it() -> None:
+    """srt's user name is base64 with its `=` escaped: the door's credentials are the decoded
+    ones, as the filter compares them (a wrong decoding is a 407 for every verb)."""
+    import binascii
+
+    from looop.remote.boxdoor import Proxy
+
+    url = "http://srt.aEN3Wm9nLWJISnl1TzVOLVZYOTg4Zw%3D%3D:a6525e87538b@localhost:3128"
+    p = Proxy({"HTTP_PROXY": url})
+    assert (p.host, p.port) == ("localhost", 3128)
+    sent = binascii.a2b_base64(p.auth.removeprefix("Basic ")).decode()
+    assert sent == "srt.aEN3Wm9nLWJISnl1TzVOLVZYOTg4Zw==:a6525e87538b"
+    for bad in ("", "socks5://u:t@h:1", "http://h:1", "http://u:t@h", "http://u:t@h:port"):
+        with pytest.raises(ValueError, match="no proxy to reach looop's door"):
+            Proxy({"HTTP_PROXY": bad})

@@ -16,6 +16,8 @@ from looop.hot.fleet import fleet_rows_at
 from looop.hot.render import fleet_json, fleet_table
 from looop.remote import hosts as reg
 from looop.remote.ssh import link
+from looop.remote.ssh.backend import SshBackend
+from looop.sessions.state import SessionError
 
 CRAFTED: list[Any] = [1e308, -1e308, "NaN", "Infinity", "-Infinity", -1, 10**200, "soon", None]
 
@@ -82,3 +84,29 @@ def test_a_real_last_output_is_kept(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -
     [row] = [r for r in fleet_rows_at(str(data), ctx.clock, 600, True) if r["id"] == "w1"]
     assert row["last_output_unix"] == ctx.clock.now() - 60.0
     assert row["idle_s"] == pytest.approx(60.0)
+
+
+def _host_says(monkeypatch: pytest.MonkeyPatch, answer: dict[str, Any]) -> None:
+    monkeypatch.setattr(link, "_answers", lambda _path: True)
+    body = json.dumps(answer).replace('"NaN"', "NaN").replace('"Infinity"', "Infinity").encode()
+    monkeypatch.setattr(
+        link.subprocess, "run", lambda argv, **_: subprocess.CompletedProcess(argv, 0, body, b"")
+    )
+
+
+@pytest.mark.parametrize("value", CRAFTED, ids=lambda v: repr(v)[:12])
+def test_a_crafted_exit_code_or_log_offset_is_unknown_not_a_crash(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch, value: Any
+) -> None:
+    reg.add(ctx.paths.data, "h1", "ssh://u@h1.example", 1)
+    reg.write_record(ctx.paths.data, "w1", "h1", started_at=None)
+    b = SshBackend(ctx, "h1")
+    _host_says(monkeypatch, {"code": value, "exit_code": value, "reach": "over"})
+    assert b.wait("w1", 1.0) == (-1 if value == -1 else 1)  # unknown: a failure
+    assert b.exit_status("w1") == (-1 if value == -1 else None)
+    assert b.reach("w1") == "over"
+    rec = reg.record(ctx.paths.data, "w1")
+    assert rec is not None and rec["exit_code"] == (-1 if value == -1 else None)
+    _host_says(monkeypatch, {"text": "hi", "offset": value})
+    with pytest.raises(SessionError, match="bad offset"):
+        b.log("w1")

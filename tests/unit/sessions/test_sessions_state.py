@@ -222,6 +222,20 @@ def test_prune_removes_only_aged_corpses(root: Path, held: list[int]) -> None:
     assert sorted(os.listdir(root / "sessions")) == ["bad", "live"]
 
 
+def test_prune_keeps_a_stopped_pulses_log(root: Path) -> None:
+    """A stopped pulse's log is the only record of why it stopped: never pruned."""
+    now = 1_900_000_000.0
+    pulse = _make(root, "pulse", "exited", exit_code=1)
+    (pulse / "output.log").write_text("pulse: the disk is full\n")
+    _make(root, "w1", "exited", exit_code=0)
+    for sid in ("pulse", "w1"):
+        _age(root / "sessions" / sid, now, 10 * 86400)
+    assert prune_aged(root, 3 * 86400, now) == ["w1"]
+    assert prune_aged(root, 0, now) == []
+    assert (pulse / "output.log").read_text() == "pulse: the disk is full\n"
+    assert prune_aged(root, 0, now, keep=frozenset()) == ["pulse"]  # only when asked
+
+
 def test_reap_removes_one_corpse_and_refuses_live_ones(root: Path, held: list[int]) -> None:
     _make(root, "a", "exited", exit_code=0)
     _make(root, "b", "exited", exit_code=0)

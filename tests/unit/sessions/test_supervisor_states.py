@@ -43,11 +43,12 @@ class FakeReader:
 
 
 class FakeProc:
-    def __init__(self, pid: int, ignores_hup: bool) -> None:
+    def __init__(self, pid: int, ignores_hup: bool, hup_exits: int | None = None) -> None:
         self.pid = pid
         self.alive = True
         self.group_alive = True
         self.ignores_hup = ignores_hup
+        self.hup_exits = hup_exits  # catches SIGHUP and exits with this code (the pulse: 0)
 
 
 class FakeOS:
@@ -65,6 +66,7 @@ class FakeOS:
         self.resized: list[tuple[int, int, int]] = []
         self.spawn_error: BaseException | None = None
         self.ignores_hup = False
+        self.hup_exits: int | None = None
         self.leftovers: set[int] = set()  # what a run started that detached (setsid, …)
         self.unkillable: set[int] = set()  # of those, what SIGKILL cannot end (D state)
         self.sweeps = 0
@@ -74,7 +76,7 @@ class FakeOS:
             raise self.spawn_error
         self.next_pid += 1
         pid = self.next_pid
-        self.procs[pid] = FakeProc(pid, self.ignores_hup)
+        self.procs[pid] = FakeProc(pid, self.ignores_hup, self.hup_exits)
         return pid, pid + 50000  # a master fd number nothing ever writes to
 
     def end(self, pid: int, code: int | None = None, sig: int | None = None) -> None:
@@ -103,6 +105,9 @@ class FakeOS:
         self.signals.append((pgid, sig))
         p = self.procs.get(pgid)
         if p is None or not p.alive or (sig == signal.SIGHUP and p.ignores_hup):
+            return
+        if sig == signal.SIGHUP and p.hup_exits is not None:
+            self.end(pgid, code=p.hup_exits)
             return
         self.end(pgid, sig=sig)
 
@@ -527,5 +532,34 @@ def test_the_watchdog_ends_a_run_as_failed_and_it_restarts_with_that_cause() -> 
         assert r.os.signals[0] == (child.pid, signal.SIGHUP)
         assert r.book.status["last_cause"] == "watchdog: no heartbeat for 9s"
         assert r.book.status["restarts"] == 1
+
+    run(t)
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_a_watchdog_kill_the_run_answers_with_a_clean_exit_still_restarts(code: int) -> None:
+    """The pulse ends its beat on SIGHUP and exits 0 (or with its final code): the watchdog's
+    kill is a failure all the same, so the session restarts rather than stopping for good."""
+
+    async def t(r: Rig) -> None:
+        r.life.restart_policy = (0.01, 0.01)
+        r.life.final_exit = 3
+        r.os.hup_exits = code
+        child = r.start()
+        r.life.watchdog_kill("watchdog: no heartbeat for 130s")
+        assert await ev.within(r.loop, r.loop.task(_until_pid_changes(r, child.pid)), 5)
+        assert r.book.state is S.RUNNING and r.book.status["restarts"] == 1
+        assert r.book.status["last_cause"] == "watchdog: no heartbeat for 130s"
+
+    run(t)
+
+
+def test_a_clean_exit_the_watchdog_did_not_cause_still_ends_the_session() -> None:
+    async def t(r: Rig) -> None:
+        r.life.restart_policy = (0.01, 0.01)
+        child = r.start()
+        r.os.end(child.pid, code=0)
+        await r.ended()
+        assert r.book.status["state"] == "exited" and len(r.os.procs) == 1
 
     run(t)

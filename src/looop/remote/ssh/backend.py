@@ -76,7 +76,7 @@ def start_remote(
         more = {"repo": repo, "branch": tree.get("branch"), "workspace": tree.get("path")}
     if boxed:
         more["sandboxed"] = True
-    started = row.get("started_at")
+    started = untrusted.stamp(row.get("started_at"), ctx.clock.now())  # the host's word
     reg.write_record(
         ctx.paths.data, wid, host, started_at=started, runner=runner, over=False, **more
     )
@@ -121,11 +121,11 @@ def as_session(data: Path, host: str, row: dict[str, Any]) -> Session:
         cmd=[],
         state=str(row.get("state", "running")),
         alive=bool(row.get("alive")),
-        exit_code=row.get("exit_code"),
+        exit_code=untrusted.exit_code(row.get("exit_code")),
         signaled=False,
-        started_at=str(row.get("started_at") or ""),
-        last_change=str(row.get("last_change") or ""),
-        note=row.get("note"),
+        started_at=untrusted.words(row.get("started_at"), 40) or "",
+        last_change=untrusted.words(row.get("last_change"), 40) or "",
+        note=untrusted.words(row.get("note")),
         child_pid=None,
         cols=0,
         rows=0,

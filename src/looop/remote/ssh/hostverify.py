@@ -158,7 +158,7 @@ def _in_box(
     if tree is not None and not tree.removed:
         where = Path(tree.path)
     else:
-        where = Path(sbx.folder(ctx, sid)) / "work"
+        where = Path(sbx.room(ctx, sid)) / "work"
     env["LOOOP_WORKSPACE"] = str(where)
     line = f"cd -- {shlex.quote(str(where))} || exit 1; {cmd}"
     argv, child = sbx.verify_argv(ctx, sbx.WorkerBox(sid), line, boxed.srt_env(env))

@@ -26,14 +26,16 @@ MAX_REQUEST = 1 << 20
 
 
 def answerer(ctx: Ctx, name: str) -> Answerer:
-    """The contract as host `name`'s relay answers it: its own workers only."""
+    """The contract as host `name`'s relay answers it: its own workers only, each for itself
+    alone (no `told OTHER`, no `claim --session OTHER`: a worker, boxed or not, is no
+    other worker's voice)."""
 
     def allowed(worker: str) -> str | None:
         if reg.host_of(ctx.paths.data, worker) != name:
             return f"{worker!r} is no worker the home started on host {name}"
         return None
 
-    return Answerer(ctx, allowed, self_only=False)
+    return Answerer(ctx, allowed, self_only=True)
 
 
 def serve_one(ans: Answerer, conn: socket.socket) -> None:

@@ -1,0 +1,64 @@
+"""The watchdog's view of a run's heartbeat: how long since it last changed.
+
+The run rewrites its heartbeat file with a new text each time (its promise in seconds, its
+pid and a count); the supervisor notes on its own clock when it last saw the text change.
+No file time and no wall clock: a clock step cannot age a heartbeat, and a file written by a
+run that cannot keep its clock right still counts. The clock given is one that stops while
+the machine sleeps (CLOCK_MONOTONIC on Linux): a pulse frozen with the machine was not
+silent, so a resume never reads as a missed heartbeat.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+MAX_PROMISE_S = 7 * 86400.0
+SIGN_BYTES = 128  # a heartbeat's text is one short line
+
+
+class HeartWatch:
+    """Judges one session's runs: `begin` at each run's start, `late` on every check."""
+
+    def __init__(self, path: str, grace: float, clock: Callable[[], float]) -> None:
+        self.path = path
+        self.grace = grace
+        self.clock = clock
+        self.sign: bytes | None = None  # the text last seen
+        self.seen_at = clock()  # when it last changed (or the run began)
+        self.promise = 0.0  # seconds the run said its next sign may take
+
+    def read(self) -> bytes | None:
+        try:
+            with open(self.path, "rb") as f:
+                return f.read(SIGN_BYTES)
+        except OSError:
+            return None  # not there (yet, or its dir was wiped): no sign, no harm
+
+    def begin(self) -> None:
+        """A new run: the run before's last sign is not this one's; it owes its first soon."""
+        self.sign, self.seen_at, self.promise = self.read(), self.clock(), 0.0
+
+    def late(self) -> float | None:
+        """Seconds since the last sign of life, when past its promise plus the grace."""
+        now = self.clock()
+        sign = self.read()
+        if sign is not None and sign != self.sign:
+            self.sign, self.seen_at = sign, now
+            self.promise = _promise(sign)
+        quiet = now - self.seen_at
+        return quiet if quiet > self.promise + self.grace else None
+
+
+def _promise(sign: bytes) -> float:
+    """The first word of the sign: seconds until the next (0 when unreadable)."""
+    word = sign.split(None, 1)[0] if sign.strip() else b"0"
+    try:
+        value = float(word)
+    except ValueError:
+        return 0.0
+    if value != value:  # NaN
+        return 0.0
+    return max(0.0, min(value, MAX_PROMISE_S))
