@@ -8,6 +8,7 @@ import os
 import select
 import shlex
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -310,3 +311,16 @@ def listens(address: str) -> bool:
         except OSError:
             return False
     return True
+
+
+def can_mount_privately(tmp: Path) -> bool:
+    """Whether a private mount namespace with its own tmpfs can be made here (root, or a user
+    namespace): the full-disk tests' data dirs live on one."""
+    target = tmp / "mount-probe"
+    target.mkdir()
+    r = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {target}"],
+        capture_output=True,
+        timeout=30,
+    )
+    return r.returncode == 0

@@ -13,18 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import can_mount_privately
+
 pytestmark = pytest.mark.timeout(120)
-
-
-def _can_mount(tmp: Path) -> bool:
-    target = tmp / "probe"
-    target.mkdir()
-    r = subprocess.run(
-        ["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {target}"],
-        capture_output=True,
-        timeout=30,
-    )
-    return r.returncode == 0
 
 
 def _template(tmp: Path, steps: list[dict[str, object]]) -> Path:
@@ -46,7 +37,7 @@ def _template(tmp: Path, steps: list[dict[str, object]]) -> Path:
 
 def _scenario(tmp: Path, steps: list[dict[str, object]], leave_kib: int) -> dict[str, object]:
     """Beat once with room, fill the disk to `leave_kib` free, beat again; copy everything out."""
-    if not _can_mount(tmp):
+    if not can_mount_privately(tmp):
         pytest.skip("cannot make a private tmpfs mount here")
     mnt, out = tmp / "mnt", tmp / "out"
     mnt.mkdir()
@@ -149,7 +140,7 @@ def test_a_run_shell_that_fills_the_disk_is_reported_as_having_run(tmp_path: Pat
 def test_a_full_disk_names_the_worker_that_filled_it(tmp_path: Path) -> None:
     """A live worker writes until the data dir's disk is full: the next beat fails in one line
     naming that worker and where its bytes are, and nothing is half-written."""
-    if not _can_mount(tmp_path):
+    if not can_mount_privately(tmp_path):
         pytest.skip("cannot make a private tmpfs mount here")
     mnt, out = tmp_path / "mnt", tmp_path / "out"
     for d in (mnt, out):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import outside_env
+from tests.helpers import can_mount_privately, outside_env
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -88,21 +88,10 @@ finally:
 """
 
 
-def _can_mount(tmp: Path) -> bool:
-    target = tmp / "probe"
-    target.mkdir()
-    r = subprocess.run(
-        ["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {target}"],
-        capture_output=True,
-        timeout=30,
-    )
-    return r.returncode == 0
-
-
 def test_a_full_data_dir_neither_stops_nor_restarts_the_pulse_and_it_recovers(
     tmp_path: Path,
 ) -> None:
-    if not _can_mount(tmp_path):
+    if not can_mount_privately(tmp_path):
         pytest.skip("cannot make a private tmpfs mount here")
     mnt, out, template = tmp_path / "mnt", tmp_path / "out", tmp_path / "template"
     for d in (mnt, out, template / "sensors", template / "inbox"):
