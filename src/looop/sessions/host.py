@@ -69,7 +69,7 @@ from looop.sessions.screen import replay
 # min(idle, this) unused: a test run's many homes leave no hosts lingering.
 HOMELESS_IDLE_S = 10.0
 REQUEST_MAX = 4 * 1024 * 1024
-KEEP_PREPARED = 256  # requests whose objects the host keeps (see _serve_one)
+KEEP_PREPARED = 256  # requests whose objects the host keeps at most (see _fork_supervisor)
 
 
 def _warm(base: str, rounds: int = 10) -> None:
@@ -150,7 +150,7 @@ def serve(argv: list[str]) -> int:
     _warm(base)
     gc.collect()
     fillers = _fill_pools()
-    kept: list[object] = []
+    kept: list[tuple[str, object]] = []
     gc.freeze()
     say(ready_fd, f"ok {os.getpid()}")
     supervisor.detach_stdio()
@@ -214,7 +214,7 @@ def _serve_one(
     listener: _socket.socket,
     lock_fd: int,
     supervisor: ModuleType,
-    kept: list[object],
+    kept: list[tuple[str, object]],
     own: str,
     here: Here,
 ) -> bool:
@@ -268,7 +268,7 @@ def _fork_supervisor(
     listener: _socket.socket,
     lock_fd: int,
     supervisor: ModuleType,
-    kept: list[object],
+    kept: list[tuple[str, object]],
 ) -> None:
     """A session's supervisor, forked from this preloaded host."""
     # Everything that needs no process of its own is done here, before the fork: what the
@@ -281,8 +281,11 @@ def _fork_supervisor(
         return
     prepared = supervisor.prepare(_with_ready(args, conn.fileno()), env)
     plan = limit_plan(req.get("limits"), req.get("nice"))
-    # Kept (bounded): freeing them now would write the very pages the supervisor shares.
-    kept.append((req, prepared, plan))
+    # Kept while their session lives: freeing them now would write the very pages its
+    # supervisor shares. An ended session's are let go, so a host starting and ending
+    # workers for weeks stays flat (~19 kB a start was kept before).
+    _let_go_ended(kept)
+    kept.append((str(prepared.sdir), (req, prepared, plan)))
     del kept[:-KEEP_PREPARED]
     try:
         pid = os.fork()
@@ -299,6 +302,12 @@ def _fork_supervisor(
             os._exit(code)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)  # the intermediate exits as soon as the supervisor is forked
+
+
+def _let_go_ended(kept: list[tuple[str, object]]) -> None:
+    """Drop what the host kept for sessions (by folder) whose supervisor no longer holds
+    their lock: an ended session shares no pages worth keeping."""
+    kept[:] = [k for k in kept if lock_held(k[0])]
 
 
 def _root_of(args: list[str]) -> str:
