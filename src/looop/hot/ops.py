@@ -22,9 +22,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-# x CONNECT_PAUSE_S: ~2 s for a supervisor that is still binding, or binding again after
+# x CONNECT_PAUSE_S: ~4 s for a supervisor that is still binding, or binding again after
 # its socket was removed (it looks every supervisor.SOCKET_CHECK_S)
-CONNECT_TRIES = 50
+CONNECT_TRIES = 100
 CONNECT_PAUSE_S = 0.04
 OP_TIMEOUT_S = {"kill": 20.0, "restart": 20.0, "screenshot": 15.0}
 DEFAULT_OP_TIMEOUT_S = 10.0

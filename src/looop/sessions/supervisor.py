@@ -40,7 +40,8 @@ from looop.sessions.pump import Pump, log, log_failure
 from looop.sessions.states import SessionState, StatusBook
 
 IDLE_CHECK_S = 0.5
-SOCKET_CHECK_S = 0.5  # how soon a control socket removed under a live session is back
+SOCKET_CHECK_S = 2.0  # how soon a control socket removed under a live session is back (an idle
+# supervisor wakes for it: seldom, so a fleet at rest stays at rest)
 
 
 # -- argv --------------------------------------------------------------------------------
