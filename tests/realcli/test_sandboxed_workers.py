@@ -14,7 +14,7 @@ import pytest
 from looop.hot.errors import LooopError
 from looop.hot.paths import Paths
 from looop.hot.sandboxpolicy import SandboxPolicy
-from looop.sessions.client import expect, kill, screenshot, send_keys
+from looop.sessions.client import expect, kill, screenshot, send, send_keys
 from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
 from tests.realcli.harness import Rig, answer_first_run_prompts
@@ -166,8 +166,8 @@ def test_a_returning_users_sandboxed_claude_starts_its_task_with_nothing_to_answ
     rig_for: RigFor,
 ) -> None:
     """No trust for the worker's folder in ~/.claude.json, no key pressed: the real claude in
-    the box reaches the model with its brief (claude's own sandboxed-session trust), the trust
-    and key prompts never drawn, and the user's file not rewritten by looop."""
+    the box reaches the model with its brief (claude's own sandboxed-session trust), the trust,
+    key and fullscreen-renderer prompts never drawn, and the user's file not rewritten."""
     rig = rig_for("claude")
     srt = install()
     _returning_user_without_trust(rig)
@@ -182,8 +182,17 @@ def test_a_returning_users_sandboxed_claude_starts_its_task_with_nothing_to_answ
         )
         assert code == 0, _screen(root, "w1")
         assert any("brief44" in call.text() for call in rig.server.model_calls())
+        # the next line reaches claude's prompt: no dialog (the fullscreen offer) took the keys
+        send(root, "w1", "And again. ECHO:brief45", newline=False)
+        code, _, _ = expect(root, "w1", r"again\. ECHO", screen=True, timeout_s=20, clock=ctx.clock)
+        assert code == 0, _screen(root, "w1")  # typed at claude's prompt, not into a dialog
+        send_keys(root, "w1", ["Enter"])
+        code, _, _ = expect(
+            root, "w1", r"ANSWER:brief45", screen=True, timeout_s=60, clock=ctx.clock
+        )
+        assert code == 0, _screen(root, "w1")
         drawn = (root / "sessions" / "w1" / "output.log").read_bytes().decode("utf-8", "replace")
-        for prompt in ("trust this folder", "use this API key"):
+        for prompt in ("trust this folder", "use this API key", "fullscreen renderer"):
             assert prompt not in drawn, _screen(root, "w1")
         assert (
             json.loads((rig.home / ".claude.json").read_text())["projects"]

@@ -17,9 +17,13 @@ PRESETS: dict[str, dict[str, str]] = {
         "tick": "claude -p --output-format stream-json --verbose "
         "--dangerously-skip-permissions --model sonnet",
         # the worker is given its conversation id, so looop can resume it (workers/resume.py)
+        # tui pinned to claude's classic renderer: no "try the fullscreen renderer?" dialog
+        # takes a worker's keys (a sandboxed one's answer there would never persist)
         "worker": "claude --dangerously-skip-permissions --model opus --session-id {{session_id}} "
+        '--settings \'{"tui":"default"}\' '
         '"$(cat {{prompt_file}})"',
         "resume": "claude --dangerously-skip-permissions --model opus --resume {{session_id}} "
+        '--settings \'{"tui":"default"}\' '
         '"$(cat {{prompt_file}})"',
     },
     "codex": {
