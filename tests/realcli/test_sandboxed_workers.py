@@ -1,4 +1,4 @@
-"""The real claude and pi TUIs as sandboxed workers (the real srt and bubblewrap) against the
+"""The real claude, pi and codex TUIs as sandboxed workers (the real srt and bubblewrap) against the
 local scripted model server, allowlisted: each does its job — the brief answered on screen —
 while its sandbox stands: its own shell tool reads no planted key and reaches no other server."""
 
@@ -30,7 +30,7 @@ def _screen(root: Path, sid: str) -> str:
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("cli", ["claude", "pi"])
+@pytest.mark.parametrize("cli", ["claude", "pi", "codex"])
 def test_a_real_cli_does_its_job_inside_the_sandbox(rig_for: RigFor, cli: str) -> None:
     rig = rig_for(cli)
     srt = install()

@@ -30,9 +30,13 @@ PRESETS: dict[str, dict[str, str]] = {
         # `-` reads the prompt from stdin
         "tick": "codex exec --json --skip-git-repo-check "
         "--dangerously-bypass-approvals-and-sandbox -",
-        "worker": 'codex --dangerously-bypass-approvals-and-sandbox "$(cat {{prompt_file}})"',
+        # --no-daemon: inside a sandbox codex's background app-server fails at start ("failed
+        # to record pid-managed app-server process"); in-process it runs in and out of one
+        "worker": "codex --no-daemon --dangerously-bypass-approvals-and-sandbox "
+        '"$(cat {{prompt_file}})"',
         # codex names its conversation itself: looop finds it in $CODEX_HOME/sessions
-        "resume": "codex resume --dangerously-bypass-approvals-and-sandbox {{session_id}} "
+        "resume": "codex resume --no-daemon --dangerously-bypass-approvals-and-sandbox "
+        "{{session_id}} "
         '"$(cat {{prompt_file}})"',
     },
     "opencode": {
