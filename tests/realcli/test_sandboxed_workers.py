@@ -1,4 +1,4 @@
-"""The real claude and pi TUIs as sandboxed workers (the real srt and bubblewrap) against the
+"""The real claude, pi and codex TUIs as sandboxed workers (the real srt and bubblewrap) against the
 local scripted model server, allowlisted: each does its job — the brief answered on screen —
 while its sandbox stands: its own shell tool reads no planted key and reaches no other server."""
 
@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from looop.hot.errors import LooopError
 from looop.hot.paths import Paths
 from looop.hot.sandboxpolicy import SandboxPolicy
-from looop.sessions.client import expect, kill, screenshot, send_keys
+from looop.sessions.client import expect, kill, screenshot, send, send_keys
 from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
 from tests.realcli.harness import Rig, answer_first_run_prompts
@@ -29,7 +30,7 @@ def _screen(root: Path, sid: str) -> str:
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("cli", ["claude", "pi"])
+@pytest.mark.parametrize("cli", ["claude", "pi", "codex"])
 def test_a_real_cli_does_its_job_inside_the_sandbox(rig_for: RigFor, cli: str) -> None:
     rig = rig_for(cli)
     srt = install()
@@ -148,3 +149,68 @@ def test_the_real_claude_tui_takes_ctrl_c_inside_the_sandbox(rig_for: RigFor) ->
         assert get_session(root, "w1").alive
     finally:
         kill(root, "w1")
+
+
+def _returning_user_without_trust(rig: Rig) -> None:
+    """~/.claude.json as a user who has run claude (onboarded, the key approved) has it, with
+    trust for their own project only: never for the worker's folder."""
+    answer_first_run_prompts(rig)
+    path = rig.home / ".claude.json"
+    state = json.loads(path.read_text())
+    state["projects"] = {str(rig.home / "my-project"): {"hasTrustDialogAccepted": True}}
+    path.write_text(json.dumps(state, indent=2) + "\n")
+
+
+@pytest.mark.timeout(180)
+def test_a_returning_users_sandboxed_claude_starts_its_task_with_nothing_to_answer(
+    rig_for: RigFor,
+) -> None:
+    """No trust for the worker's folder in ~/.claude.json, no key pressed: the real claude in
+    the box reaches the model with its brief (claude's own sandboxed-session trust), the trust,
+    key and fullscreen-renderer prompts never drawn, and the user's file not rewritten."""
+    rig = rig_for("claude")
+    srt = install()
+    _returning_user_without_trust(rig)
+    before = (rig.home / ".claude.json").read_text()
+    ctx = replace(rig.ctx, env={**rig.ctx.env, "LOOOP_SRT": str(srt)})
+    root = ctx.paths.data
+    policy = SandboxPolicy(True, domains=(f"127.0.0.1:{rig.server.port}",))
+    start_worker(ctx, ctx.knobs(), "w1", "Greet the fleet. ECHO:brief44", sandbox=policy)
+    try:
+        code, _, _ = expect(
+            root, "w1", r"ANSWER:brief44", screen=True, timeout_s=90, clock=ctx.clock
+        )
+        assert code == 0, _screen(root, "w1")
+        assert any("brief44" in call.text() for call in rig.server.model_calls())
+        # the next line reaches claude's prompt: no dialog (the fullscreen offer) took the keys
+        send(root, "w1", "And again. ECHO:brief45", newline=False)
+        code, _, _ = expect(root, "w1", r"again\. ECHO", screen=True, timeout_s=20, clock=ctx.clock)
+        assert code == 0, _screen(root, "w1")  # typed at claude's prompt, not into a dialog
+        send_keys(root, "w1", ["Enter"])
+        code, _, _ = expect(
+            root, "w1", r"ANSWER:brief45", screen=True, timeout_s=60, clock=ctx.clock
+        )
+        assert code == 0, _screen(root, "w1")
+        drawn = (root / "sessions" / "w1" / "output.log").read_bytes().decode("utf-8", "replace")
+        for prompt in ("trust this folder", "use this API key", "fullscreen renderer"):
+            assert prompt not in drawn, _screen(root, "w1")
+        assert (
+            json.loads((rig.home / ".claude.json").read_text())["projects"]
+            == json.loads(before)["projects"]
+        )  # trust for the worker's folder was never planted in the user's file
+    finally:
+        kill(root, "w1")
+
+
+@pytest.mark.timeout(60)
+def test_a_sandboxed_claude_for_a_user_whose_claude_never_ran_says_what_to_run_once(
+    rig_for: RigFor,
+) -> None:
+    rig = rig_for("claude")
+    srt = install()
+    ctx = replace(rig.ctx, env={**rig.ctx.env, "LOOOP_SRT": str(srt)})
+    policy = SandboxPolicy(True, domains=(f"127.0.0.1:{rig.server.port}",))
+    with pytest.raises(LooopError) as e:
+        start_worker(ctx, ctx.knobs(), "w1", "Greet the fleet.", sandbox=policy)
+    assert "run `claude` once outside looop" in str(e.value) and "\n" not in str(e.value)
+    assert not (ctx.paths.data / "sessions" / "w1" / "output.log").exists()

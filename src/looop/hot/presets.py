@@ -17,18 +17,26 @@ PRESETS: dict[str, dict[str, str]] = {
         "tick": "claude -p --output-format stream-json --verbose "
         "--dangerously-skip-permissions --model sonnet",
         # the worker is given its conversation id, so looop can resume it (workers/resume.py)
+        # tui pinned to claude's classic renderer: no "try the fullscreen renderer?" dialog
+        # takes a worker's keys (a sandboxed one's answer there would never persist)
         "worker": "claude --dangerously-skip-permissions --model opus --session-id {{session_id}} "
+        '--settings \'{"tui":"default"}\' '
         '"$(cat {{prompt_file}})"',
         "resume": "claude --dangerously-skip-permissions --model opus --resume {{session_id}} "
+        '--settings \'{"tui":"default"}\' '
         '"$(cat {{prompt_file}})"',
     },
     "codex": {
         # `-` reads the prompt from stdin
         "tick": "codex exec --json --skip-git-repo-check "
         "--dangerously-bypass-approvals-and-sandbox -",
-        "worker": 'codex --dangerously-bypass-approvals-and-sandbox "$(cat {{prompt_file}})"',
+        # --no-daemon: inside a sandbox codex's background app-server fails at start ("failed
+        # to record pid-managed app-server process"); in-process it runs in and out of one
+        "worker": "codex --no-daemon --dangerously-bypass-approvals-and-sandbox "
+        '"$(cat {{prompt_file}})"',
         # codex names its conversation itself: looop finds it in $CODEX_HOME/sessions
-        "resume": "codex resume --dangerously-bypass-approvals-and-sandbox {{session_id}} "
+        "resume": "codex resume --no-daemon --dangerously-bypass-approvals-and-sandbox "
+        "{{session_id}} "
         '"$(cat {{prompt_file}})"',
     },
     "opencode": {

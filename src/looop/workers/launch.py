@@ -23,8 +23,8 @@ from looop.hot.where import SANDBOX_SETTINGS
 from looop.sessions.spawner import spawn
 from looop.sessions.state import Session, SessionError, list_sessions, reap
 from looop.sessions.state import validate_id as validate_session_id
+from looop.workers import firstrun, sandboxtty
 from looop.workers import sandbox as sbx
-from looop.workers import sandboxtty
 from looop.workers import worktree as wt
 from looop.workers.errors import WorkerError as WorkerError
 from looop.workers.mcpwire import settings, wire
@@ -430,6 +430,7 @@ def spawn_line(
         try:
             # inside, the same argv as unsandboxed, with looop's PTY as its terminal there
             boxed, box_tty = sandboxtty.box_line(end_note, worker_argv(line, env.get("PATH")), env)
+            env = {**env, **firstrun.box_env(line, env)}  # what its CLI would ask, answered
             argv, env = sbx.prepare(ctx, wid, runner, policy, boxed, env, cfg.raw, tree, prog=prog)
         except (OSError, LooopError) as e:  # LooopError: an endpoint it would refuse
             raise SandboxSetupError(str(e)) from e

@@ -1,0 +1,100 @@
+"""A sandboxed claude worker asks nothing on its first screen (workers/firstrun.py): trust is
+claude's own sandboxed-session trust, the user's ~/.claude.json is read, never written, and a
+user who has not answered claude's questions outside gets one line saying what to run once."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from looop.core.srt import SandboxError
+from looop.workers import firstrun
+
+LINE = "claude --dangerously-skip-permissions --model opus 'Greet the fleet.'"
+KEY = "sk-ant-test-0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def returning(home: Path, **extra: object) -> Path:
+    """~/.claude.json as a user who has run claude with KEY has it (other keys included)."""
+    state: dict[str, object] = {
+        "hasCompletedOnboarding": True,
+        "numStartups": 41,
+        "customApiKeyResponses": {"approved": [KEY[-20:]], "rejected": []},
+        "projects": {"/home/me/src": {"hasTrustDialogAccepted": True}},
+        **extra,
+    }
+    path = home / ".claude.json"
+    path.write_text(json.dumps(state))
+    path.chmod(0o600)
+    return path
+
+
+def test_a_returning_user_gets_claudes_sandboxed_trust_and_their_file_is_untouched(
+    tmp_path: Path,
+) -> None:
+    path = returning(tmp_path)
+    before = path.read_bytes()
+    got = firstrun.box_env(LINE, {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": KEY})
+    assert got == {"CLAUDE_CODE_SANDBOXED": "1"}
+    assert path.read_bytes() == before  # no trust planted for a folder the box writes
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert os.listdir(tmp_path) == [".claude.json"]  # nothing beside it either
+
+
+def test_a_user_logged_in_without_a_key_needs_only_onboarding(tmp_path: Path) -> None:
+    (tmp_path / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True}))
+    assert firstrun.box_env(LINE, {"HOME": str(tmp_path)}) == firstrun.SANDBOXED
+
+
+@pytest.mark.parametrize("state", [None, "{not json", "[]", '{"hasCompletedOnboarding": false}'])
+def test_a_user_whose_claude_never_ran_is_told_what_to_run_once(
+    tmp_path: Path, state: str | None
+) -> None:
+    if state is not None:
+        (tmp_path / ".claude.json").write_text(state)
+    with pytest.raises(SandboxError) as e:
+        firstrun.box_env(LINE, {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": KEY})
+    msg = str(e.value)
+    assert "\n" not in msg and "run `claude` once outside looop" in msg
+    assert str(tmp_path / ".claude.json") in msg
+
+
+def test_a_key_claude_never_approved_is_not_approved_on_the_users_behalf(tmp_path: Path) -> None:
+    path = returning(tmp_path)
+    before = path.read_bytes()
+    other = "sk-ant-another-key-zyxwvutsrqponmlkjihgfedcba"
+    with pytest.raises(SandboxError, match="has not approved this ANTHROPIC_API_KEY"):
+        firstrun.box_env(LINE, {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": other})
+    assert path.read_bytes() == before
+
+
+def test_a_rejected_key_says_it_was_rejected(tmp_path: Path) -> None:
+    returning(tmp_path, customApiKeyResponses={"approved": [], "rejected": [KEY[-20:]]})
+    with pytest.raises(SandboxError, match="told not to use this ANTHROPIC_API_KEY"):
+        firstrun.box_env(LINE, {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": KEY})
+
+
+def test_claude_config_dir_is_where_claude_keeps_its_answers(tmp_path: Path) -> None:
+    conf = tmp_path / "elsewhere"
+    conf.mkdir()
+    returning(conf)
+    env = {"HOME": str(tmp_path), "CLAUDE_CONFIG_DIR": str(conf), "ANTHROPIC_API_KEY": KEY}
+    assert firstrun.box_env(LINE, env) == firstrun.SANDBOXED
+    with pytest.raises(SandboxError):
+        firstrun.box_env(LINE, {**env, "CLAUDE_CONFIG_DIR": str(tmp_path)})
+
+
+@pytest.mark.parametrize(
+    "line", ["pi -p hi", "codex exec hi", "opencode run hi", "sh -c claude", "claudex go", "'"]
+)
+def test_a_line_that_does_not_run_claude_needs_no_answers(tmp_path: Path, line: str) -> None:
+    assert firstrun.box_env(line, {"HOME": str(tmp_path)}) == {}
+
+
+@pytest.mark.parametrize("line", ["/usr/local/bin/claude go", "env A=1 claude go", "X=1 claude"])
+def test_claude_by_any_spelling_of_its_line_is_checked(tmp_path: Path, line: str) -> None:
+    with pytest.raises(SandboxError, match="run `claude` once"):
+        firstrun.box_env(line, {"HOME": str(tmp_path)})
