@@ -72,6 +72,11 @@ def test_a_sandboxed_host_workers_claude_claims_through_the_worker_server(
     data = _second_home(tmp_path, home.lab, [h1], {"domains": ["127.0.0.1:9"]}, runners=runners)
     config = data / "config.json"
     config.write_text(json.dumps({**json.loads(config.read_text()), "mcp": {"worker_tools": True}}))
+    # the host's user has run claude before (a sandboxed claude start needs that: first-run
+    # answers given inside a box never persist)
+    state = h1.home / ".claude.json"
+    state.write_text(json.dumps({"hasCompletedOnboarding": True}) + "\n")
+    shutil.chown(state, h1.user, h1.user)
     try:
         start = looop(data, "worker", "start", "mb1", "x", "--host", "h1")
         assert start.returncode == 0, start.stderr
@@ -88,3 +93,4 @@ def test_a_sandboxed_host_workers_claude_claims_through_the_worker_server(
         looop(data, "down", timeout=60)
         looop(data, "host", "rm", "h1", "--force", timeout=30)
         shutil.rmtree(where, ignore_errors=True)
+        state.unlink(missing_ok=True)
