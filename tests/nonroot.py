@@ -92,22 +92,31 @@ def nonroot() -> Iterator[As]:
         shutil.rmtree(home, ignore_errors=True)
         pytest.skip("no Python the user can run imports looop and its dependencies")
     config = {"default": "x", "runners": {"x": {"tick": "true", "worker": "cat {{prompt_file}}"}}}
-    assert who.looop("init", "--no-sandbox").returncode == 0
+    made = who.looop("init", "--no-sandbox")
+    assert made.returncode == 0, made.stdout + made.stderr
     (who.data / "config.json").write_text(json.dumps({**config, "max_daily_usd": 0}))
     yield who
     who.looop("down")
-    kill_all(_pids_of(uid))
+    kill_all(_pids_of(uid, home))
     shutil.rmtree(home, ignore_errors=True)
 
 
-def _pids_of(uid: int) -> list[int]:
-    """Every process of the test's user (only this test runs as them)."""
+def _pids_of(uid: int, home: Path) -> list[int]:
+    """The test user's processes of this test's home: tests running beside it on other
+    workers are the same user, and their processes are theirs to end (found by the HOME every
+    process the test started, and all below them, inherits, or the folder they work in)."""
+    mark = b"\0HOME=" + str(home).encode() + b"\0"
     out = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    out.append(int(entry))
+                if os.stat(f"/proc/{entry}").st_uid != uid:
+                    continue
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    env = b"\0" + f.read()
+                cwd = os.readlink(f"/proc/{entry}/cwd")
             except OSError:
                 continue
+            if mark in env or cwd == str(home) or cwd.startswith(f"{home}/"):
+                out.append(int(entry))  # an `env -i` child still works where it was started
     return out
