@@ -14,7 +14,7 @@ import errno
 import os
 import stat
 
-from looop.hot import jsonsafe, store
+from looop.hot import store
 from looop.hot.errors import CorruptState
 
 TYPE_CHECKING = False  # the hot verbs (claim, told, tell) import this: no typing
@@ -139,10 +139,7 @@ class Folder:
             return None
         except OSError as e:
             raise CorruptState(f"cannot read {where}: {e.strerror}; delete it to reset") from e
-        try:
-            return jsonsafe.loads(raw.decode("utf-8"), max_int_digits=4000)
-        except ValueError as e:
-            raise CorruptState(f"{where} is not valid JSON ({e}); delete it to reset") from e
+        return store.json_of(raw, where)
 
     def read_object(self, name: str) -> dict[str, Any] | None:
         v = self.read_json(name)

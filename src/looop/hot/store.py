@@ -320,10 +320,15 @@ def read_json(path: AnyPath) -> Any:
         return None
     except OSError as e:
         raise CorruptState(f"cannot read {path}: {e.strerror}; delete it to reset") from e
+    return json_of(raw, path)
+
+
+def json_of(raw: bytes, where: AnyPath) -> Any:
+    """A state file's bytes parsed (strict JSON); CorruptState naming `where` when not JSON."""
     try:
         return jsonsafe.loads(raw.decode("utf-8"), max_int_digits=4000)
     except ValueError as e:
-        raise CorruptState(f"{path} is not valid JSON ({e}); delete it to reset") from e
+        raise CorruptState(f"{where} is not valid JSON ({e}); delete it to reset") from e
 
 
 def read_json_object(path: AnyPath) -> dict[str, Any] | None:
