@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from looop.core.context import Ctx
 from looop.core.door import box_door, home_env
@@ -60,3 +62,25 @@ def test_the_homes_environment_is_taken_back_from_a_workers() -> None:
         "PATH": "/bin",
     }
     assert home_env(worker) == {"LOOOP_CONFIG": "/d/config.json", "PATH": "/bin"}
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # nothing it writes
+@given(st.binary(max_size=512))
+def test_any_bytes_at_the_door_get_a_refusal_in_one_line(ctx: Ctx, body: bytes) -> None:
+    door = box_door(ctx, lambda w: w == "w1")
+    status, answer = door("w1", body)
+    assert status in (400, 403, 413)
+    line = json.loads(answer)["error"]
+    assert isinstance(line, str) and "\n" not in line
+
+
+@given(st.text(max_size=200))
+def test_any_proxy_url_is_a_proxy_or_one_line(url: str) -> None:
+    from looop.remote.boxdoor import Proxy
+
+    try:
+        p = Proxy({"HTTP_PROXY": url})
+    except ValueError as e:
+        assert "no proxy to reach looop's door" in str(e)
+    else:
+        assert p.host and p.port >= 0 and p.auth.startswith("Basic ")
