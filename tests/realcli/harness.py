@@ -28,6 +28,8 @@ CLIS = ("claude", "codex", "pi", "opencode")
 TEST_KEY = "sk-looop-realcli-test-key"
 CODEX_MODEL = "gpt-5.5"  # a model codex 0.169 has metadata for (else it warns on every run)
 OPENCODE_MODEL = "scripted-model"
+# opencode 1.18.33 writes this .gitignore into its config dir on its first start
+OPENCODE_GITIGNORE = ("node_modules", "package.json", "package-lock.json", "bun.lock", ".gitignore")
 STREAMS = Path(__file__).resolve().parent / "streams"
 RECORD_ENV = "LOOOP_REALCLI_RECORD"  # =1 re-records every stream even if one is on disk
 
@@ -172,6 +174,9 @@ def _opencode_sdk(home: Path, sdk: Path) -> None:
     conf = home / ".config" / "opencode"
     for name in ("package.json", "package-lock.json"):
         shutil.copyfile(sdk / name, conf / name)
+    # what its first start writes there when missing (a sandboxed start cannot: the folder is
+    # read-only in the box, and opencode stops with "Unexpected server error")
+    (conf / ".gitignore").write_text("\n".join(OPENCODE_GITIGNORE) + "\n")
     link = conf / "node_modules"
     if not link.is_symlink():
         link.symlink_to(sdk / "node_modules", target_is_directory=True)

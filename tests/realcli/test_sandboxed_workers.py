@@ -30,7 +30,7 @@ def _screen(root: Path, sid: str) -> str:
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("cli", ["claude", "pi", "codex"])
+@pytest.mark.parametrize("cli", ["claude", "pi", "codex", "opencode"])
 def test_a_real_cli_does_its_job_inside_the_sandbox(rig_for: RigFor, cli: str) -> None:
     rig = rig_for(cli)
     srt = install()
