@@ -27,37 +27,57 @@ RUNNER_DOMAINS: dict[str, tuple[str, ...]] = {
     "pi": ("api.anthropic.com",),
     "opencode": ("api.anthropic.com", "api.openai.com", "opencode.ai", "models.dev"),
 }
-# What each preset's CLI writes under $HOME (session files, settings, caches).
+# What each preset's CLI writes under $HOME in a session (its conversations, logs, caches of its
+# own): the only part of its state a box may write. The rest (RUNNER_CONFIG) is read-only there.
 RUNNER_STATE: dict[str, tuple[str, ...]] = {
-    "claude": ("~/.claude", "~/.claude.json", "~/.cache/claude"),
+    "claude": (
+        "~/.claude/projects",
+        "~/.claude/sessions",
+        "~/.claude/todos",
+        "~/.claude/shell-snapshots",
+        "~/.claude/statsig",
+        "~/.claude/session-env",
+        "~/.claude/file-history",
+        "~/.claude/plans",
+        "~/.claude/debug",
+        "~/.claude/paste-cache",
+        "~/.cache/claude",
+    ),
+    # codex keeps its databases (and their journals, made as it runs) at its folder's top: the
+    # folder stays writable, what it runs or obeys locked (RUNNER_LOCKED)
+    "codex": ("~/.codex",),
+    "pi": ("~/.pi/agent/sessions",),
+    "opencode": ("~/.local/share/opencode", "~/.local/state/opencode"),
+}
+# What each preset's CLI reads and the user's own CLI outside reads too (its settings, answers,
+# credentials, plugins, the code it runs): read-only in a box, so nothing a box writes there
+# runs, or is believed, when the user next starts the CLI.
+RUNNER_CONFIG: dict[str, tuple[str, ...]] = {
+    "claude": ("~/.claude.json", "~/.claude"),
     "codex": ("~/.codex",),
     "pi": ("~/.pi",),
-    "opencode": (
-        "~/.local/share/opencode",
-        "~/.config/opencode",
-        "~/.cache/opencode",
-        "~/.local/state/opencode",
-    ),
+    "opencode": ("~/.config/opencode", "~/.cache/opencode"),
 }
-# The runner CLI's own settings that run code when the CLI starts (hooks, plugins, commands,
-# MCP servers): read-only inside, so a worker cannot plant what runs when you next use the CLI
-# outside the sandbox. Only what exists is locked: srt marks an absent path with a placeholder
-# file on the host, which a killed srt would leave behind.
+# Inside a folder of its state the box may write, what the CLI runs or obeys when it starts
+# (settings, hooks, rules, skills, its own helper binaries): read-only inside. Folders are made
+# when missing (empty, harmless), so a box cannot plant them; a missing file is not (srt would
+# leave a placeholder file on the host, which the CLI could not parse).
 RUNNER_LOCKED: dict[str, tuple[str, ...]] = {
-    "claude": (
-        "~/.claude/settings.json",
-        "~/.claude/settings.local.json",
-        "~/.claude/hooks",
-        "~/.claude/plugins",
-        "~/.claude/commands",
-        "~/.claude/agents",
-        "~/.claude/skills",
-        "~/.claude/CLAUDE.md",
+    "codex": (
+        "~/.codex/config.toml",
+        "~/.codex/AGENTS.md",
+        "~/.codex/AGENTS.override.md",
+        "~/.codex/hooks.json",
+        "~/.codex/auth.json",
+        "~/.codex/rules/",
+        "~/.codex/prompts/",
+        "~/.codex/skills/",
+        "~/.codex/packages/",
     ),
-    "codex": ("~/.codex/config.toml", "~/.codex/AGENTS.md"),
-    "pi": ("~/.pi/agent/settings.json", "~/.pi/agent/extensions", "~/.pi/agent/AGENTS.md"),
-    "opencode": ("~/.config/opencode",),
 }
+# Folders a CLI makes at its start inside its read-only config when missing: made before the
+# box starts (empty), or it stops on the read-only file system.
+RUNNER_MADE: dict[str, tuple[str, ...]] = {"opencode": ("~/.cache/opencode/bin",)}
 # Secrets and other tools' settings under $HOME that no worker reads.
 HOME_SECRETS = (
     "~/.ssh",
@@ -219,10 +239,12 @@ def check_endpoints(parts: RunnerParts, domains: list[str], who: str) -> None:
 
 
 def make_state(runner: str, home: str | None) -> None:
-    """srt binds only what exists: the runner CLI's state folders are made now."""
-    for item in RUNNER_STATE.get(runner, ()):
-        got = expand(item, home)
-        if got is not None and not item.endswith(".json"):
+    """srt binds only what exists: the runner CLI's state folders, the folders it makes at its
+    start and those of its locked ones (a trailing /) are made now."""
+    locked = [d for d in RUNNER_LOCKED.get(runner, ()) if d.endswith("/")]
+    for item in (*RUNNER_STATE.get(runner, ()), *RUNNER_MADE.get(runner, ()), *locked):
+        got = expand(item.rstrip("/"), home)
+        if got is not None:
             os.makedirs(got, exist_ok=True)
 
 
@@ -233,14 +255,15 @@ def runner_parts(
     `home`) name the endpoint it is pointed at; that host:port is allowed with the rest."""
     found = endpoints(runner, env or {}, home)
     state = list(RUNNER_STATE.get(runner, ()))
+    config = RUNNER_CONFIG.get(runner, ())
     locked = [
         got
         for item in RUNNER_LOCKED.get(runner, ())
-        if (got := expand(item, home)) is not None and os.path.lexists(got)
+        if (got := expand(item.rstrip("/"), home)) is not None and os.path.lexists(got)
     ]
     return RunnerParts(
         state=state,
-        allow_read=[s for s in state if s.startswith("~/.config/")],
+        allow_read=[s for s in (*state, *config) if s.startswith("~/.config/")],
         locked=locked,
         domains=[*RUNNER_DOMAINS.get(runner, ()), *(e.entry for e in found if e.auto)],
         endpoints=found,

@@ -125,7 +125,9 @@ def test_settings_deny_secrets_and_the_data_dir_and_write_only_the_room(ctx: Ctx
     assert not [w for w in fs["allowWrite"] if w == data or w.startswith(data + "/")]
     room = f"{ctx.paths.work}/rooms/w1"
     assert {f"{room}/work", f"{room}/tmp", f"{room}/reports"} <= set(fs["allowWrite"])
-    assert f"{home}/src" in fs["allowWrite"] and f"{home}/.claude" in fs["allowWrite"]
+    assert f"{home}/src" in fs["allowWrite"] and f"{home}/.claude/projects" in fs["allowWrite"]
+    # the user's claude settings and answers stay read-only: only its session folders are written
+    assert not {f"{home}/.claude", f"{home}/.claude.json"} & set(fs["allowWrite"])
     assert str(ctx.paths.config) not in fs["allowWrite"]
     assert net["allowedDomains"] == ["api.anthropic.com", "statsig.anthropic.com", "127.0.0.1:9"]
     conf = sandbox.settings(ctx, "w1", "my-own-cli", ON, home)
@@ -233,14 +235,47 @@ def test_run_shell_sandbox_lives_in_shell_policy_with_one_line_errors() -> None:
 
 
 def test_the_runners_own_code_running_settings_are_locked_where_they_exist(ctx: Ctx) -> None:
+    """codex's folder is writable (its databases live there): what it runs or obeys is
+    locked — a file where it exists (no placeholder left on the host), a folder always."""
     home = ctx.paths.data.parent
-    conf: Any = sandbox.settings(ctx, "w1", "claude", ON, str(home))
-    assert conf["filesystem"]["denyWrite"] == []  # absent: no placeholder left on the host
-    (home / ".claude").mkdir()
-    (home / ".claude" / "settings.json").write_text("{}")
-    conf = sandbox.settings(ctx, "w1", "claude", ON, str(home))
-    assert conf["filesystem"]["denyWrite"] == [str(home / ".claude" / "settings.json")]
-    assert str(home / ".claude") in conf["filesystem"]["allowWrite"]
+    codex = home / ".codex"
+    conf: Any = sandbox.settings(ctx, "w1", "codex", ON, str(home))
+    assert str(codex) in conf["filesystem"]["allowWrite"]
+    assert str(codex / "config.toml") not in conf["filesystem"]["denyWrite"]
+    codex.mkdir()
+    (codex / "config.toml").write_text("")
+    sandbox._make_room(ctx, "w1", "codex", str(home))
+    conf = sandbox.settings(ctx, "w1", "codex", ON, str(home))
+    locked = set(conf["filesystem"]["denyWrite"])
+    assert str(codex / "config.toml") in locked
+    for name in ("rules", "prompts", "skills", "packages"):
+        assert (codex / name).is_dir() and str(codex / name) in locked, name
+    assert not (codex / "hooks.json").exists()  # a missing file is never made
+
+
+def test_the_users_cli_config_is_read_only_in_its_box_for_every_preset(ctx: Ctx) -> None:
+    """No preset's box writes the CLI's settings, answers or credentials the user's own CLI
+    reads outside: each is outside allowWrite, or locked inside it."""
+    home = ctx.paths.data.parent
+    config = {
+        "claude": ("~/.claude.json", "~/.claude/settings.json", "~/.claude/hooks"),
+        "codex": ("~/.codex/config.toml", "~/.codex/rules"),
+        "pi": ("~/.pi/agent/settings.json", "~/.pi/agent/models.json", "~/.pi/agent/auth.json"),
+        "opencode": ("~/.config/opencode/opencode.json", "~/.cache/opencode/node_modules"),
+    }
+    for runner, items in config.items():
+        for item in items:
+            path = home / item[2:]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                path.write_text("{}")
+        conf: Any = sandbox.settings(ctx, "w1", runner, ON, str(home))
+        fs = conf["filesystem"]
+        for item in items:
+            path = str(home / item[2:])
+            writable = [w for w in fs["allowWrite"] if path == w or path.startswith(w + "/")]
+            locked = [d for d in fs["denyWrite"] if path == d or path.startswith(d + "/")]
+            assert not writable or locked, (runner, item)
 
 
 @pytest.mark.timeout(30)
