@@ -1,23 +1,26 @@
-"""The real claude, pi and codex TUIs as sandboxed workers (the real srt and bubblewrap) against the
-local scripted model server, allowlisted: each does its job — the brief answered on screen —
-while its sandbox stands: its own shell tool reads no planted key and reaches no other server."""
+"""The real claude, pi, codex and opencode TUIs as sandboxed workers (the real srt and
+bubblewrap) against the local scripted model server, allowlisted: each does its job — the brief
+answered on screen — while its sandbox stands: its own shell tool reads no planted key and
+reaches no other server, and the files the user's own CLI reads outside stay as they were."""
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from looop.core.srt import RUNNER_CONFIG, RUNNER_STATE
 from looop.hot.errors import LooopError
 from looop.hot.paths import Paths
 from looop.hot.sandboxpolicy import SandboxPolicy
 from looop.sessions.client import expect, kill, screenshot, send, send_keys
 from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
-from tests.realcli.harness import Rig, answer_first_run_prompts
+from tests.realcli.harness import CLIS, Rig, answer_first_run_prompts
 from tests.realcli.model_server import PROBE_MARK
 from tests.sandbox.install import install
 from tests.sandbox.test_sandboxed_worker import SECRET, Server
@@ -29,12 +32,36 @@ def _screen(root: Path, sid: str) -> str:
     return str(screenshot(root, sid, "plain", trim=True).get("text", ""))
 
 
+def _users_files(rig: Rig) -> dict[str, bytes]:
+    """Every file of the CLI's own config the user's CLI reads outside (RUNNER_CONFIG), but
+    its session folders (RUNNER_STATE, written in a session) and codex's databases: by path."""
+    home = str(rig.home)
+    state = [os.path.join(home, s[2:]) for s in RUNNER_STATE[rig.cli]]
+    out: dict[str, bytes] = {}
+    for item in RUNNER_CONFIG[rig.cli]:
+        top = os.path.join(home, item[2:])
+        paths = [top] if os.path.isfile(top) else []
+        for d, dirs, files in os.walk(top):
+            dirs[:] = [x for x in dirs if x != "node_modules"]
+            paths.extend(os.path.join(d, f) for f in files)
+        for path in paths:
+            locked = rig.cli == "codex" and path.endswith((".toml", ".md", ".json"))
+            if locked or not any(path == s or path.startswith(s + "/") for s in state):
+                out[path] = Path(path).read_bytes()
+    return out
+
+
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("cli", ["claude", "pi", "codex", "opencode"])
+@pytest.mark.parametrize("cli", CLIS)
 def test_a_real_cli_does_its_job_inside_the_sandbox(rig_for: RigFor, cli: str) -> None:
+    """Each preset's real CLI, set up as a returning user has it, starts its task in the box
+    with no key pressed (its brief is its first model call's), and leaves the files the user's
+    own CLI reads outside as they were."""
     rig = rig_for(cli)
     srt = install()
     answer_first_run_prompts(rig)
+    before = _users_files(rig)
+    assert before  # the CLI's config is there to keep
     ctx = replace(rig.ctx, env={**rig.ctx.env, "LOOOP_SRT": str(srt)})
     root = ctx.paths.data
     port = rig.server.port
@@ -49,8 +76,10 @@ def test_a_real_cli_does_its_job_inside_the_sandbox(rig_for: RigFor, cli: str) -
     ), cmd[:7]
     code, _, _ = expect(root, "w1", r"ANSWER:brief42", screen=True, timeout_s=90, clock=ctx.clock)
     assert code == 0, _screen(root, "w1")
+    assert "brief42" in next(c for c in rig.server.model_calls() if "ECHO:" in c.text()).text()
     kill(root, "w1")
     assert not get_session(root, "w1").alive
+    assert _users_files(rig) == before
 
 
 @pytest.mark.timeout(180)
@@ -213,4 +242,19 @@ def test_a_sandboxed_claude_for_a_user_whose_claude_never_ran_says_what_to_run_o
     with pytest.raises(LooopError) as e:
         start_worker(ctx, ctx.knobs(), "w1", "Greet the fleet.", sandbox=policy)
     assert "run `claude` once outside looop" in str(e.value) and "\n" not in str(e.value)
+    assert not (ctx.paths.data / "sessions" / "w1" / "output.log").exists()
+
+
+@pytest.mark.timeout(60)
+def test_a_sandboxed_opencode_for_a_user_whose_opencode_never_ran_says_what_to_run_once(
+    rig_for: RigFor,
+) -> None:
+    rig = rig_for("opencode")
+    srt = install()
+    (rig.home / ".config" / "opencode" / ".gitignore").unlink()  # as before its first start
+    ctx = replace(rig.ctx, env={**rig.ctx.env, "LOOOP_SRT": str(srt)})
+    policy = SandboxPolicy(True, domains=(f"127.0.0.1:{rig.server.port}",))
+    with pytest.raises(LooopError) as e:
+        start_worker(ctx, ctx.knobs(), "w1", "Greet the fleet.", sandbox=policy)
+    assert "run `opencode` once outside looop" in str(e.value) and "\n" not in str(e.value)
     assert not (ctx.paths.data / "sessions" / "w1" / "output.log").exists()

@@ -10,8 +10,11 @@ would be trusted by the user's own claude outside afterwards. Onboarding and the
 user's answers: looop only reads that they were given (outside, by running `claude` once)
 and, where not, refuses the start with one line saying so, never a worker stuck on a prompt.
 
-codex, pi and opencode ask nothing in the box that an earlier run outside has not answered
-(codex's model offer is noted in its config.toml by either answer)."""
+opencode asks nothing, but on its first start writes a .gitignore into its config folder, which
+is read-only in the box (a box never changes what the user's own CLI reads): without it,
+opencode stops with "Unexpected server error", so the start is refused with one line saying to
+run `opencode` once outside. codex and pi ask nothing in the box that an earlier run outside has
+not answered (codex's model offer is noted in its config.toml by either answer)."""
 
 from __future__ import annotations
 
@@ -49,8 +52,12 @@ def program(line: str) -> str:
 def box_env(line: str, env: Mapping[str, str]) -> dict[str, str]:
     """The variables a sandboxed worker running `line` starts with so its CLI asks nothing;
     raises SandboxError (one line: what to run once) when the line runs claude and the user
-    has not answered claude's own questions outside. Another program gets nothing."""
-    if program(line) != "claude":
+    has not answered claude's own questions outside, or opencode has never run outside.
+    Another program gets nothing."""
+    name = program(line)
+    if name == "opencode":
+        _check_opencode(env)
+    if name != "claude":
         return {}
     path = claude_state_path(env)
     state = _read(path) if path is not None else None
@@ -63,6 +70,24 @@ def box_env(line: str, env: Mapping[str, str]) -> dict[str, str]:
     if key:
         _check_key(state, key, path or "")
     return dict(SANDBOXED)
+
+
+def opencode_config_dir(env: Mapping[str, str]) -> str | None:
+    """opencode's config folder: $XDG_CONFIG_HOME/opencode, else ~/.config/opencode."""
+    base = env.get("XDG_CONFIG_HOME") or (
+        os.path.join(env["HOME"], ".config") if env.get("HOME") else None
+    )
+    return os.path.join(base, "opencode") if base else None
+
+
+def _check_opencode(env: Mapping[str, str]) -> None:
+    where = opencode_config_dir(env)
+    if where is None or not os.path.isfile(os.path.join(where, ".gitignore")):
+        raise SandboxError(
+            f"opencode has not been set up for this user ({where or 'no HOME'} lacks the "
+            ".gitignore its first start writes, and the sandbox keeps that folder read-only): "
+            "run `opencode` once outside looop, then start the worker again"
+        )
 
 
 def _check_key(state: Mapping[str, object], key: str, path: str) -> None:

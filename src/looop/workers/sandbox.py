@@ -5,7 +5,8 @@ under them into bubblewrap's, which runs in the worker's session with nothing of
 
 Default policy: the worker writes only its own folders (`sandbox/<id>/work`, its workspace, and
 `sandbox/<id>/tmp`, its TMPDIR), the contract's paths (reports/, claims/, asks/, tells/, the
-event and cost ledgers) and its runner CLI's own state (~/.claude, ~/.codex, …); it cannot read
+event and cost ledgers) and its runner CLI's session folders (core/srt.py RUNNER_STATE; what the
+user's own CLI reads outside stays read-only: RUNNER_CONFIG, RUNNER_LOCKED); it cannot read
 ~/.ssh, ~/.aws, ~/.gnupg, ~/.config (but its runner's own folder there) or looop's config, and
 of the data dir it reads only what the contract needs (default deny: srt.data_walls), never
 looop's credentials (.lock/), state, journal, runs or other workers' output and briefs; network

@@ -88,7 +88,7 @@ def test_claude_config_dir_is_where_claude_keeps_its_answers(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(
-    "line", ["pi -p hi", "codex exec hi", "opencode run hi", "sh -c claude", "claudex go", "'"]
+    "line", ["pi -p hi", "codex exec hi", "sh -c claude", "sh -c opencode", "claudex go", "'"]
 )
 def test_a_line_that_does_not_run_claude_needs_no_answers(tmp_path: Path, line: str) -> None:
     assert firstrun.box_env(line, {"HOME": str(tmp_path)}) == {}
@@ -98,3 +98,30 @@ def test_a_line_that_does_not_run_claude_needs_no_answers(tmp_path: Path, line: 
 def test_claude_by_any_spelling_of_its_line_is_checked(tmp_path: Path, line: str) -> None:
     with pytest.raises(SandboxError, match="run `claude` once"):
         firstrun.box_env(line, {"HOME": str(tmp_path)})
+
+
+def test_opencode_that_ran_once_outside_starts_with_nothing_asked(tmp_path: Path) -> None:
+    conf = tmp_path / ".config" / "opencode"
+    conf.mkdir(parents=True)
+    (conf / ".gitignore").write_text("node_modules\n")
+    assert firstrun.box_env("opencode --prompt hi", {"HOME": str(tmp_path)}) == {}
+    assert sorted(os.listdir(conf)) == [".gitignore"]  # nothing written for it
+
+
+@pytest.mark.parametrize("env_of", ["home", "xdg"])
+def test_opencode_that_never_ran_is_told_what_to_run_once(tmp_path: Path, env_of: str) -> None:
+    """Its first start writes a .gitignore into its config folder, read-only in the box: one
+    line, not a worker stopped at "Unexpected server error"; $XDG_CONFIG_HOME is where it
+    looks when set."""
+    (tmp_path / ".config" / "opencode").mkdir(parents=True)
+    (tmp_path / ".config" / "opencode" / ".gitignore").write_text("node_modules\n")
+    env = {"HOME": str(tmp_path)}
+    if env_of == "xdg":
+        env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")  # the folder there never ran
+    else:
+        (tmp_path / ".config" / "opencode" / ".gitignore").unlink()
+    with pytest.raises(SandboxError) as e:
+        firstrun.box_env("env A=1 opencode --prompt hi", env)
+    msg = str(e.value)
+    assert "run `opencode` once outside looop" in msg and "\n" not in msg
+    assert "opencode" in msg.split("(")[1]  # names the folder it looked in
