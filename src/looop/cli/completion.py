@@ -36,7 +36,7 @@ def completion_cmd(shell: str | None) -> None:
 def config_cmd(shell: str | None) -> None:
     if shell is None:  # someone after the config file, not a completion script
         raise LooopError(
-            "`looop config SHELL` is the old spelling of `looop completion SHELL`; the config "
-            "file is described by `looop help config` (`looop status` names its path)"
+            "`looop config zsh|bash|fish` is the old spelling of `looop completion zsh`; the "
+            "config file is described by `looop help config` (`looop status` names its path)"
         )
     _print_script(shell)
