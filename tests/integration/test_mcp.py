@@ -20,7 +20,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from looop.core.context import Ctx
 from looop.hot import store
 from looop.hot.spent import budgets
-from looop.human.mailbox import new_ask
+from looop.human.mailbox import answer, new_ask
 from looop.sessions.client import kill, wait
 from looop.sessions.spawner import spawn
 from looop.sessions.state import SessionError, get_session
@@ -119,6 +119,25 @@ def test_lists_its_tools_and_resources_and_reads_state_goals_and_asks(ctx: Ctx) 
         listed = await s.call_tool("list_asks", {})
         assert not listed.is_error
         assert [a["id"] for a in listed.structured_content["result"]] == [ask["id"]]
+
+    drive(ctx, body)
+
+
+def test_state_is_current_a_new_ask_shows_and_an_answered_one_goes_with_no_beat(
+    ctx: Ctx,
+) -> None:
+    p = ctx.paths
+
+    async def read(s: ClientSession, uri: str) -> Any:
+        return json.loads((await s.read_resource(uri)).contents[0].text)
+
+    async def body(s: ClientSession) -> None:
+        assert (await read(s, "looop://state"))["asks"] == []
+        ask = new_ask(p.asks, p.answers, "w1", "merge it?", None, [], ctx.clock.now())
+        assert (await read(s, "looop://state"))["asks"] == [ask["id"]]
+        answer(p.asks, p.answers, ask["id"], "yes", ctx.clock.now())
+        assert (await read(s, "looop://state"))["asks"] == []
+        assert await read(s, "looop://asks") == []  # the two resources agree
 
     drive(ctx, body)
 

@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 
 from looop.core.context import Ctx
 from looop.hot import store
+from looop.human.mailbox import answer, new_ask
 from looop.sessions.client import kill, wait
 from looop.web import cache
 from tests.clocks import FixedClock
@@ -62,9 +63,19 @@ def _backoff(ctx: Ctx) -> None:
     store.write_json(ctx.paths.backoff, {"fails": 2, "ts": ctx.clock.now()})
 
 
-def _asks(ctx: Ctx) -> None:
+def _schedules(ctx: Ctx) -> None:
     ctx.paths.snapshots.mkdir(exist_ok=True)
-    store.write_json(ctx.paths.snapshots / "sys-asks.json", {"signal": ["a-1"]})
+    store.write_json(ctx.paths.snapshots / "sys-schedules.json", {"signal": {"s1": "due"}})
+
+
+def _new_ask(ctx: Ctx) -> None:
+    p = ctx.paths
+    new_ask(p.asks, p.answers, "w1", "merge it?", None, [], ctx.clock.now())
+
+
+def _answered(ctx: Ctx) -> None:
+    p = ctx.paths
+    answer(p.asks, p.answers, "w1-1", "yes", ctx.clock.now())
 
 
 def _config(ctx: Ctx) -> None:
@@ -76,9 +87,17 @@ CHANGES: dict[str, tuple[Callable[[Ctx], None], Callable[[dict[str, Any]], bool]
     "a goal written": (_goal, lambda st: "g7" in st["goals"]),
     "a journal line appended": (_journal, lambda st: "must show" in "".join(st["journal_tail"])),
     "the backoff written (by rename)": (_backoff, lambda st: st["failing_streak"] == 2),
-    "a snapshot status reads": (_asks, lambda st: st["asks"] == ["a-1"]),
+    "a snapshot status reads": (_schedules, lambda st: st["schedules"]["due"] == ["s1"]),
+    "a new ask (no beat since)": (_new_ask, lambda st: st["asks"] == ["w1-1"]),
     "the config edited": (_config, lambda st: st["runner"] == "r2"),
 }
+
+
+def test_an_answer_shows_on_the_next_read(watched: str, authed: TestClient, ctx: Ctx) -> None:
+    _new_ask(ctx)
+    assert authed.get("/api/v1/state").json()["asks"] == ["w1-1"]
+    _answered(ctx)  # the clock stands still and no beat runs: the answer alone tells
+    assert authed.get("/api/v1/state").json()["asks"] == []
 
 
 @pytest.mark.parametrize("change", list(CHANGES))

@@ -34,4 +34,9 @@ def completion_cmd(shell: str | None) -> None:
 @click.command("config", hidden=True, help="The old spelling of `looop completion`.")
 @click.argument("shell", required=False, type=click.Choice(SHELLS))
 def config_cmd(shell: str | None) -> None:
+    if shell is None:  # someone after the config file, not a completion script
+        raise LooopError(
+            "`looop config zsh|bash|fish` is the old spelling of `looop completion zsh`; the "
+            "config file is described by `looop help config` (`looop status` names its path)"
+        )
     _print_script(shell)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,14 +19,14 @@ from looop.demo.run import run_demo
 from looop.hot.beatclient import stop_beat_host
 from looop.hot.errors import LooopError
 from looop.hot.tickfast import run_tick
-from looop.loop.daemon import revive_pulse, start_detached, stop_all
+from looop.loop.daemon import UpResult, revive_pulse, start_detached, stop_all
 from looop.loop.doctor import run_checks, summary
 from looop.loop.memtrace import from_env
 from looop.loop.pulse import HOME_LOST_EXIT, Pulse
 from looop.loop.setup import InitCancelled, init_config
 from looop.loop.tick import dry_run_ctx, tick
 from looop.seed import ensure_data_dir
-from looop.web.daemon import running, start_web, stop_web
+from looop.web.daemon import WebUp, running, start_web, stop_web
 from looop.workers.launch import live_workers
 
 
@@ -149,7 +151,12 @@ def _dry_run_tick() -> None:
 
 
 @click.command("up", help="Start the pulse in the background (idempotent).")
-@click.option("--json", "json_log", is_flag=True, help="The pulse logs NDJSON events.")
+@click.option(
+    "--json",
+    "json_log",
+    is_flag=True,
+    help="Print what it did as one JSON object; the pulse logs NDJSON events.",
+)
 @click.option(
     "--web/--no-web",
     default=None,
@@ -162,23 +169,47 @@ def up_cmd(json_log: bool, web: bool | None, revive: bool) -> None:
         revive_pulse(ctx)
         return
     res = start_detached(ctx, json_log)
+    state = "started" if res.started else "restarting" if res.restarting else "running"
     for wid, why in res.resumed:
-        if why is None:
-            click.echo(f"resumed worker {wid} on its conversation · looop shot {wid}")
-        else:
+        if why is not None:
             click.echo(f"looop: {why}", err=True)
-    if res.started:
-        click.echo(f"pulse started (pid {res.pid}) · follow it: looop log pulse -f")
-    elif res.restarting:
-        click.echo(f"pulse is restarting ({res.restarting}) · follow it: looop log pulse -f")
-    else:
-        click.echo(f"pulse already running (pid {res.pid}) · follow it: looop log pulse -f")
+        elif not json_log:
+            click.echo(f"resumed worker {wid} on its conversation · looop shot {wid}")
+    if not json_log:
+        said = {
+            "started": f"pulse started (pid {res.pid})",
+            "restarting": f"pulse is restarting ({res.restarting})",
+            "running": f"pulse already running (pid {res.pid})",
+        }
+        click.echo(f"{said[state]} · follow it: looop log pulse -f")
     if web is None:
         web = _web_up_in_config(ctx)
-    if web:
-        up = start_web(ctx, owned=True)
-        state = "started" if up.started else "already running"
-        click.echo(f"web {state} (pid {up.pid}) · {up.url}")
+    served = start_web(ctx, owned=True) if web else None
+    if json_log:  # a script's `looop up --json`: the whole of stdout is one object
+        click.echo(json.dumps(_up_record(res, state, served), sort_keys=True))
+    elif served is not None:
+        up = "started" if served.started else "already running"
+        click.echo(f"web {up} (pid {served.pid}) · {served.url}")
+
+
+def _up_record(res: UpResult, state: str, served: WebUp | None) -> dict[str, Any]:
+    """`up --json`: the pulse (started, running or restarting, and why), the workers resumed
+    on their conversations (or why not) and the web server, if asked for."""
+    pulse: dict[str, Any] = {"state": state, "pid": int(res.pid) if res.pid.isdigit() else None}
+    if res.restarting:
+        pulse["restarting"] = res.restarting
+    return {
+        "pulse": pulse,
+        "log": res.log,
+        "resumed": [{"id": wid, "error": why} for wid, why in res.resumed],
+        "web": None
+        if served is None
+        else {
+            "state": "started" if served.started else "running",
+            "pid": served.pid,
+            "url": served.url,
+        },
+    }
 
 
 def _web_up_in_config(ctx: Ctx) -> bool:

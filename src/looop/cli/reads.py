@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import sys
 from pathlib import Path
@@ -54,8 +55,8 @@ def status_cmd(as_json: bool) -> None:
 
 @click.command(
     "help",
-    help="Print the manual (through $PAGER or less on a terminal), or the help of one verb "
-    "(`looop help worker start`).",
+    help="Print the manual (through $PAGER or less on a terminal), one section of it "
+    "(`looop help sandbox`), or the help of one verb (`looop help worker start`).",
     # v1.0's `help` takes no options: `help --json` is still a request for help
     context_settings={"ignore_unknown_options": True},
 )
@@ -64,17 +65,55 @@ def status_cmd(as_json: bool) -> None:
 def help_cmd(ctx: click.Context, topic: tuple[str, ...]) -> None:
     words = [w for w in topic if not w.startswith("-")]
     if words:
-        click.echo(_verb_help(ctx, _topic_words(words)))
+        click.echo(_topic_help(words))
         return
 
-    c = make_ctx(events_to=None)
-
-    manual = package_text("manual.md").rstrip().replace("{{knobs}}", "\n".join(knob_lines()))
-    text = f"{manual}\n\nPATHS\n  config    {c.paths.config}\n  data dir  {c.paths.data}"
+    text = _manual()
     if sys.stdout.isatty():
         click.echo_via_pager(text)  # 700 lines: $PAGER (else less) on a terminal, as git does
     else:
         click.echo(text)
+
+
+def _manual() -> str:
+    """The manual as `looop help` prints it: the knobs' table filled in, this home's paths."""
+    text = package_text("manual.md").rstrip().replace("{{knobs}}", "\n".join(knob_lines()))
+    c = make_ctx(events_to=None)
+    return f"{text}\n\nPATHS\n  config    {c.paths.config}\n  data dir  {c.paths.data}"
+
+
+# a section's heading: capital words at the start of a line (`SPEND CONTROL`, `CONFIG  (…`)
+HEADING = re.compile(r"([A-Z][A-Z]+(?: [A-Z]+)*)(?=\s|$)")
+
+
+def manual_sections(text: str) -> dict[str, str]:
+    """The manual's sections by name, each from its heading to the next heading."""
+    out: dict[str, str] = {}
+    name: str | None = None
+    lines: list[str] = []
+    for line in [*text.splitlines(), "END"]:
+        m = HEADING.match(line)
+        if m is None:
+            lines.append(line)
+            continue
+        if name is not None:
+            out[name] = "\n".join(lines).rstrip()
+        name, lines = m.group(1), [line]
+    return out
+
+
+def _topic_help(words: list[str]) -> str:
+    """A section of the manual named in any case (`sandbox`, `spend control`, `exit-codes`),
+    with the verb's options after it when a verb has that name (`asks`); else a verb's help."""
+    sections = manual_sections(_manual())
+    name = " ".join(" ".join(words).replace("-", " ").replace("_", " ").split()).upper()
+    section = sections.get(name)
+    if section is None:
+        return _verb_help(_topic_words(words), list(sections))
+    verb = cli.get_command(click.Context(cli), name.lower()) if len(words) == 1 else None
+    if verb is None or verb.hidden:  # `config`: the section, never completion's old spelling
+        return section
+    return f"{section}\n\n{_verb_help([name.lower()], list(sections))}"
 
 
 def _topic_words(words: list[str]) -> list[str]:
@@ -87,7 +126,7 @@ def _topic_words(words: list[str]) -> list[str]:
     return words
 
 
-def _verb_help(ctx: click.Context, words: list[str]) -> str:
+def _verb_help(words: list[str], topics: list[str]) -> str:
     """The --help text of `looop WORD…`, walking groups one word at a time."""
     cmd: click.Command = cli
     sub = click.Context(cli, info_name="looop")
@@ -98,11 +137,13 @@ def _verb_help(ctx: click.Context, words: list[str]) -> str:
         found = cmd.get_command(sub, word)
         if found is None:
             choices = [c for c in cmd.list_commands(sub) if n or c not in ALIASES]
-            hint = did_you_mean(word, choices)
             if n == 0:
+                hint = did_you_mean(word, choices + [t.lower() for t in topics])
                 raise LooopError(
-                    f"no verb '{word}'{hint} (`looop --help` lists them; `looop help`: the manual)"
+                    f"no topic or verb '{word}' in `looop help`{hint} (topics: "
+                    f"{', '.join(topics)}; verbs: `looop --help`)"
                 )
+            hint = did_you_mean(word, choices)
             raise LooopError(f"`{where}` has no '{word}'{hint} (`{where} --help` lists them)")
         cmd = found
         sub = click.Context(cmd, info_name=word, parent=sub)

@@ -115,7 +115,7 @@ Start here:
   looop status          pulse, last beat, failures at a glance
   looop tick --dry-run  print the prompt the next decision would get
   looop demo            an offline demo in a throwaway data dir
-  looop help            the full manual
+  looop help [TOPIC]    the full manual, or one section (sandbox, config, decisions)
 """
 
 

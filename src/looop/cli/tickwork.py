@@ -10,6 +10,7 @@ import sys
 from looop.cli.ctxbuild import ctx_for
 from looop.core.cgroup import Pen
 from looop.hot.clock import Clock, clock_for
+from looop.hot.errors import LooopError
 from looop.loop.tick import tick_once
 from looop.seed import ensure_data_dir
 
@@ -24,6 +25,13 @@ def beat_here(env: dict[str, str], clock: Clock | None, force: bool, caller: int
         out = tick_once(ctx, force, caller)
     finally:
         _deliver_notifications()
+    if out.status in ("failed", "error"):
+        return out.status
+    try:  # a skip never reaches the beat's config gate: a script must still learn of it
+        ctx.config()
+    except LooopError as e:
+        sys.stderr.write(f"looop: {' '.join(str(e).split())} — no beat can decide until then\n")
+        return "error"
     return out.status
 
 

@@ -7,7 +7,7 @@ import os
 
 from looop.hot import homes, ljson, revive, store, where
 from looop.hot.beatholder import beat_holder_at
-from looop.hot.beatlog import beat_records, last_beat, next_beat, stamp, tail
+from looop.hot.beatlog import beat_records, last_beat, next_beat, paused_at, stamp, tail
 from looop.hot.boxfolder import Folder, unanswered
 from looop.hot.config import load_config, resolve_knobs
 from looop.hot.cost.glance import spend_glance
@@ -185,9 +185,9 @@ def _schedules(data: str) -> SchedulesView:
 
 
 def _asks(data: str) -> list[str]:
-    snap = _from_snapshot(data, "sys-asks") or {}
-    sig = snap.get("signal")
-    return [str(x) for x in sig] if isinstance(sig, list) else []
+    """The asks with no answer as they are now (the reader `looop asks` and the web's /asks
+    use), never the last beat's snapshot: an answer, or a new ask, shows at once."""
+    return sorted(str(a.get("id")) for a in pending_asks(data))
 
 
 def file_stem(name: str) -> str:
@@ -270,6 +270,7 @@ def gather_status_at(
             "strays": _strays(data, env),
         },
         "pulse_alive": running,
+        "paused": not running and paused_at(_at(data, "events.jsonl")),
         "health": health,
         "failing_streak": streak,
         "tick": {"pid": holder[1]} if holder is not None and not running else None,

@@ -29,8 +29,9 @@ def _rel(st: StatusView, stamp: Stamp | None) -> str:
 def _pulse_line(st: StatusView) -> str:
     pulse = st["pulse"]
     tick = st["tick"]
+    stopped = "paused (workers keep running; `looop up` resumes)" if st["paused"] else "stopped"
     if tick:
-        return f"stopped · a foreground `looop tick` holds the beat (pid {tick['pid']})"
+        return f"{stopped} · a foreground `looop tick` holds the beat (pid {tick['pid']})"
     healed = ""
     if pulse.get("restarts"):
         n = pulse["restarts"]
@@ -40,7 +41,7 @@ def _pulse_line(st: StatusView) -> str:
     if pulse.get("restarting"):
         return f"restarting (crashed; its supervisor starts it again){healed}"
     if not pulse["running"]:
-        return "stopped" + healed
+        return stopped + healed
     line = f"running (pid {pulse['pid'] or '?'}){healed}"
     if st.get("failing_streak"):
         n = st["failing_streak"]

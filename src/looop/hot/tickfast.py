@@ -13,6 +13,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from looop.hot.clock import Clock
 
+# the beat did not do its work: it failed, erred (a broken config too), or a spend breaker held
+# the decide (its line is on stderr); a forced beat that met a usage limit did not decide either
+FAILED = ("failed", "error", "budget", "capped")
 BACKOFF_HINT = "looop: backing off after failed beats — `looop tick --force` runs now\n"
 
 
@@ -34,7 +37,7 @@ def run_tick(
     from looop.cli.tickwork import beat_here
 
     status = beat_here(env, clock, force, caller)
-    if status in ("failed", "error"):
+    if status in FAILED or (force and status == "limited"):
         raise SystemExit(1)
     if status == "backoff":
         sys.stderr.write(BACKOFF_HINT)

@@ -6,6 +6,8 @@ import json
 import os
 import shlex
 import shutil
+import stat
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +87,8 @@ class InitRequest:
     name: str = ""
     gone: list[str] | None = None  # what srt lacks here: asked once, when first needed
     defaulted: bool = False  # the sandbox setting chosen for the user (no flag, no answer)
+    unreadable: str | None = None  # why the config found is no config ("not valid JSON")
+    kept: str | None = None  # where that config was set aside before the new one was written
 
 
 def init_config(
@@ -116,14 +120,18 @@ def _read_request(
     ctx: Ctx, tick: str | None, worker: str | None, sandbox: bool | None
 ) -> InitRequest:
     existing: dict[str, Any] = {}
+    unreadable = None
     raw = store.read_text(ctx.paths.config)
     if raw is not None:
         try:
             obj = json.loads(raw)
             existing = obj if isinstance(obj, dict) else {}
+            unreadable = None if isinstance(obj, dict) else "not a JSON object"
         except json.JSONDecodeError:
-            existing = {}
-    return InitRequest(ctx, raw, existing, tick, worker, sandbox)
+            unreadable = "not valid JSON"
+    req = InitRequest(ctx, raw, existing, tick, worker, sandbox)
+    req.unreadable = unreadable
+    return req
 
 
 def _choose(req: InitRequest, runner: str | None, force: bool, interactive: bool) -> bool:
@@ -180,13 +188,36 @@ def _write(req: InitRequest, new: dict[str, Any]) -> bool:
     ctx, cfg_path = req.ctx, req.ctx.paths.config
     ensure_data_dir(ctx.paths)
     cfg_path.parent.mkdir(parents=True, exist_ok=True)
+    if req.unreadable is not None:
+        req.kept = _keep_aside(req)
     store.atomic_write(cfg_path, json.dumps(new, indent=2, ensure_ascii=False) + "\n")
     return seed_setup_ask(ctx.paths, ctx.clock.now())
 
 
+def _keep_aside(req: InitRequest) -> str:
+    """A config init cannot read is the user's work all the same: copied whole, as private as
+    it was, to `config.json.bak-YYYYmmdd-HHMMSS` (a name of its own) before it is replaced."""
+    cfg, clock = req.ctx.paths.config, req.ctx.clock
+    try:
+        raw = cfg.read_bytes()
+        mode = stat.S_IMODE(cfg.stat().st_mode)
+    except OSError as e:
+        raise LooopError(
+            f"cannot keep {cfg} before replacing it ({e.strerror}) — "
+            "move it aside yourself, then run `looop init` again"
+        ) from None
+    stamp = time.strftime("%Y%m%d-%H%M%S", clock.local_tm(clock.now()))
+    for n in range(100):
+        bak = cfg.with_name(f"{cfg.name}.bak-{stamp}" + (f"-{n}" if n else ""))
+        if store.create_new(bak, raw, mode):
+            return str(bak)
+    raise LooopError(f"cannot keep {cfg}: 100 copies from this second already — move them")
+
+
 def _report(req: InitRequest, cfg: Config, asked: bool) -> list[str]:
     ctx, name, tick, worker = req.ctx, req.name, req.tick, req.worker
-    lines = [
+    lines = [f"kept the old config ({req.unreadable}) as {req.kept}"] if req.kept else []
+    lines += [
         f"wrote {ctx.paths.config} (runner: {name})",
         f"  tick:   {tick}",
         f"  worker: {worker}",

@@ -90,6 +90,7 @@ class StatusView(TypedDict):
     now: Stamp
     pulse: PulseView
     pulse_alive: bool  # v1.0's name for pulse.running
+    paused: bool  # stopped by a pause (workers kept), no start since: every face says so
     health: str  # stopped | restarting | tick | failing | ok
     failing_streak: int
     tick: TickHolder | None
@@ -105,7 +106,7 @@ class StatusView(TypedDict):
     workers: list[WorkerView]
     workers_finished: int  # counted even where `workers` lists the live ones alone
     spend: SpendStatus | SpendError | None  # None when the config is broken
-    asks: list[Any]  # ask ids (what the pulse last sensed); with --json v1.0's ask records
+    asks: list[Any]  # the unanswered ask ids as they are now; with --json v1.0's ask records
     schedules: SchedulesView
     # v1.0's `state --json` fields, filled by status.add_v1_fields for --json only
     world_hash: NotRequired[str]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from looop.core.context import Ctx
-from looop.hot.beatlog import paused_at
 from looop.hot.errors import LooopError
 from looop.hot.status import gather_status
 from looop.hot.workerrows import age
@@ -32,9 +31,7 @@ def status_left(ctx: Ctx, acting: str | None) -> str:
         asks = 0
     ask_part = f"{asks} ask{'s' if asks != 1 else ''}"
     if st is not None:
-        stopped = not st["pulse"]["running"]
-        pause = stopped and paused_at(str(paths.events))
-        parts.append(pulse_part(st, ctx.clock.now(), pause))
+        parts.append(pulse_part(st, ctx.clock.now(), st["paused"]))
         sp = st["spend"]
         spend = sp if sp and "error" not in sp else None
         if spend is not None:  # an open breaker stops every AI call: said next to the pulse

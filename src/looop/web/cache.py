@@ -52,6 +52,8 @@ def state_inputs(paths: Paths, env: Mapping[str, str]) -> list[str]:
         os.path.join(data, "goals"),
         os.path.join(data, "schedules"),
         os.path.join(data, "sandbox"),
+        os.path.join(data, "asks"),  # read as they are now: a record linked in whole
+        os.path.join(data, "answers"),
     ]
     try:
         names = os.listdir(os.path.join(data, "sessions"))
@@ -95,7 +97,7 @@ ANY = None  # a folder whose every entry counts
 # what `looop status` reads in the folders that also hold busier files (a worker's log)
 SESSION_FILES = frozenset({"status.json", "note", "meta.json"})
 LOCK_FILES = frozenset({"pid", "tick.pid", "lock"})
-SNAPSHOT_FILES = frozenset({"sys-asks.json", "sys-schedules.json"})
+SNAPSHOT_FILES = frozenset({"sys-schedules.json"})
 
 
 class Changes:
@@ -141,6 +143,8 @@ class Changes:
             (os.path.join(data, "goals"), ANY),
             (os.path.join(data, "schedules"), ANY),
             (os.path.join(data, "sandbox"), ANY),
+            (os.path.join(data, "asks"), ANY),
+            (os.path.join(data, "answers"), ANY),
         ]
         for sub, names in (("sessions", SESSION_FILES), ("sandbox", frozenset({"srt.json"}))):
             base = os.path.join(data, sub)

@@ -14,7 +14,7 @@ from looop.act.journal import journal_row
 from looop.core.context import Ctx
 from looop.decide.cost.report import DAY_SPLIT, cost_reports
 from looop.hot import store
-from looop.hot.beatlog import BEAT_ENDS, beat_detail, ends_beat, paused_at
+from looop.hot.beatlog import BEAT_ENDS, beat_detail, ends_beat
 from looop.hot.errors import LooopError
 from looop.hot.fleet import fleet_rows
 from looop.hot.status import gather_status
@@ -47,15 +47,7 @@ def _clamp(n: int, top: int) -> int:
 def state(ctx: Ctx, all_workers: bool = False) -> dict[str, Any]:
     """`looop status --json`: pulse, last beat and how it ended, next beat, breakers, spend;
     its workers the live ones only unless `all_workers` (finished ones pile up over days)."""
-    st = gather_status(ctx.paths, ctx.env, ctx.clock, all_workers)
-    out: dict[str, Any] = dict(st)
-    out["paused"] = not st["pulse"]["running"] and paused(ctx)
-    return out
-
-
-def paused(ctx: Ctx) -> bool:
-    """The header says "paused", not "stopped" (loop/beatlog.paused_at)."""
-    return paused_at(str(ctx.paths.events))
+    return dict(gather_status(ctx.paths, ctx.env, ctx.clock, all_workers))
 
 
 MAX_GOAL = 16 << 10  # a goal's text shown whole below this
