@@ -9,9 +9,11 @@ holds afterwards."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,6 +133,26 @@ def test_no_one_outside_the_worker_speaks_for_it(
     body = json.dumps({"v": 1, "key": "k" * 12, "worker": "w1", "argv": ["told"]}).encode()
     got = HostDoor(door).post(body)  # this test's process is under no worker's supervisor
     assert isinstance(got, Refused) and got.code == 3 and "not one of worker w1's" in got.line
+    # what is not one request is refused in one line, and the door still answers after it
+    for junk in (b"\xff\xfe", b"[" * 100_000, b"x" * (600 << 10), b'{"v": 1}'):
+        said = _exchange(door, junk + b"\n")
+        status, _, line = said.partition(b" ")
+        assert status in (b"400", b"403", b"413") and said.count(b"\n") == 1, said[:200]
+        assert json.loads(line)["error"]
+    again = HostDoor(door).post(body)
+    assert isinstance(again, Refused) and "not one of worker w1's" in again.line
+
+
+def _exchange(door: str, raw: bytes) -> bytes:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect("\0" + door[1:])
+        with contextlib.suppress(OSError):  # the door may close before reading it all
+            s.sendall(raw)
+        got = b""
+        while chunk := s.recv(65536):
+            got += chunk
+        return got
 
 
 def test_with_the_host_gone_a_verb_says_so_and_writes_nothing(

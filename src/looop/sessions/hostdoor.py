@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     Home = tuple[str, dict[str, str], tuple[str, ...]]  # data dir, environment, `looop` argv
 
 REQUEST_MAX = 512 << 10  # the arguments and stdin (64 KiB each) as JSON, with room to spare
+DRAIN_MAX = 8 << 20  # what an oversized request's rest is read of, at most, before the close
+TOO_BIG = object()
 READ_S = 2.0  # a caller says its request at once: the host serves starts in the same loop
 HOLD_S = 25.0  # a held call is answered 202 after this long (the caller asks again)
 CHECK_S = 5.0  # how often a held run asks whether its worker still lives
@@ -190,9 +192,14 @@ class HostDoor:
     def _call(self, conn: _socket.socket) -> bool:
         """Answer one call; True when it is held (waits on a run)."""
         pid, uid = peer(conn)
-        if uid != os.geteuid() or pid <= 0:
+        if uid != os.geteuid() or pid <= 0:  # another user's, or from a namespace we cannot see
+            _say(conn, 403, {"error": "this door answers its own home's workers only"})
             return False
         raw = _read(conn)
+        if raw is TOO_BIG:
+            _say(conn, 413, {"error": f"a request is one line of at most {REQUEST_MAX >> 10} KiB"})
+            _drain(conn)  # read what it still sends, so it reads the answer rather than a reset
+            return False
         if raw is None:
             _say(conn, 400, {"error": "the door takes one JSON line (contract protocol 1)"})
             return False
@@ -280,10 +287,19 @@ def _read(conn: _socket.socket) -> Any:
                 break
             buf += chunk
             if len(buf) > REQUEST_MAX:
-                return None
+                return TOO_BIG
         return loads(bytes(buf).split(b"\n", 1)[0].decode("utf-8"))
     except (OSError, ValueError, RecursionError):
         return None
+
+
+def _drain(conn: _socket.socket) -> None:
+    left = DRAIN_MAX
+    try:
+        while left > 0 and (chunk := conn.recv(65536)):
+            left -= len(chunk)
+    except OSError:
+        pass
 
 
 def _say(conn: _socket.socket, status: int, body: dict[str, Any]) -> None:
