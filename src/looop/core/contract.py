@@ -1,6 +1,7 @@
 """The home's side of the worker contract: one request (protocol 1: a contract verb, its
-arguments, the worker, a key) checked, then run as the home's own `looop` verb against the
-home data dir as that worker (LOOOP_SESSION_ID). A worker away from home reaches it over the
+arguments, the worker, a key) checked, then answered as that worker (LOOOP_SESSION_ID): a
+plain verb in this process (core/answering.py), the rest as a run of the home's own `looop`
+against the home data dir. A worker away from home reaches it over the
 SSH relay (remote/ssh/relay.py) or the web API's POST /api/v1/contract (web/app.py); a
 sandboxed worker at home through its box's door (core/door.py).
 

@@ -29,6 +29,10 @@ connection: the supervisor's own readiness line (`ok PID` / `err …`), or the h
 when it could not fork (`unavailable …`: start it directly). `key` names the interpreter, the
 code and the home, so a host never serves a session with code older than the caller's.
 
+The host also serves its home's contract door for the workers it started (LOOOP_DOOR, on
+the abstract name `door-<key>`): their contract verbs, answered in this one thread between
+requests (sessions/hostdoor.py).
+
 This module is the host process, the only one that loads the supervisor. The names both sides
 share are `hostnames`; the client side (`request`, starting and stopping a host) is
 `hostclient`, which this process never loads; what the beat host does alike
