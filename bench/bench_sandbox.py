@@ -143,30 +143,38 @@ def run() -> list[dict[str, object]]:
             }
         )
         rows.append(_worktree_row(looop_bin, env, Path(d)))
-        rows.append(_door_row(looop_bin, env, Path(d)))
+        rows += _door_rows(looop_bin, env, Path(d))
     return rows
 
 
 DOOR_ROUNDS = 21
 DOOR_RATIO = 3.0
-# A worker's own contract verb, timed where it runs: N claims, each a whole `$LOOOP_BIN claim`
+LOCAL_DOOR_RATIO = 1.5
+# A worker's own contract verb, timed where it runs: N rounds, each a whole `python -c pass`
+# and a whole `$LOOOP_BIN claim` ("direct": the worker writes claims/ itself, its door unset)
 CLAIMS = r"""
-out=$1; n=$2
+out=$1; n=$2; py=$3
+[ "$4" = direct ] && unset LOOOP_DOOR
 for i in $(seq 1 "$n"); do
-  a=$(date +%s%N); "$LOOOP_BIN" claim "bench-$i" >/dev/null || touch "$out/failed"
-  b=$(date +%s%N)
-  echo $((b - a)) >> "$out/times"
+  a=$(date +%s%N); "$py" -c pass; b=$(date +%s%N)
+  "$LOOOP_BIN" claim "bench-$i" >/dev/null || touch "$out/failed"
+  c=$(date +%s%N)
+  echo $((b - a)) >> "$out/passes"
+  echo $((c - b)) >> "$out/times"
 done
 touch "$out/end"
 exec sleep 600
 """
 
 
-def _claims(looop: str, wid: str, flag: str, out: str, env: dict[str, str], d: Path) -> list[float]:
-    """The seconds each of a worker's claims took, as the worker timed them."""
+def _claims(
+    looop: str, wid: str, flag: str, out: str, env: dict[str, str], d: Path, mode: str = "door"
+) -> tuple[list[float], list[float]]:
+    """The seconds each of a worker's claims took, and each `python -c pass` beside them, as
+    the worker timed them."""
     script = d / "claims.sh"
     script.write_text(CLAIMS)
-    line = f'bash {script} "{out}" {DOOR_ROUNDS} # {{{{prompt_file}}}}'
+    line = f'bash {script} "{out}" {DOOR_ROUNDS} {sys.executable} {mode} # {{{{prompt_file}}}}'
     subprocess.run(
         [looop, "worker", "start", wid, "--command", line, flag, "go"],
         env=env,
@@ -186,40 +194,69 @@ def _claims(looop: str, wid: str, flag: str, out: str, env: dict[str, str], d: P
     subprocess.run([looop, "kill", wid], env=env, capture_output=True)
     if (folder / "failed").exists():  # a verb that failed fast would time nothing real
         raise RuntimeError(f"worker {wid}: a claim failed ({flag})")
-    return [int(t) / 1e9 for t in (folder / "times").read_text().split()]
+    times = [int(t) / 1e9 for t in (folder / "times").read_text().split()]
+    return times, [int(t) / 1e9 for t in (folder / "passes").read_text().split()]
 
 
-def _door_row(looop: str, env: dict[str, str], d: Path) -> dict[str, object]:
-    """A sandboxed worker's `claim` through its box's door against the same claim written
-    directly by an unsandboxed worker, each timed inside its worker, two batches each in
-    alternating order."""
-    door: list[float] = []
-    direct: list[float] = []
-    for i in range(4):
-        if i % 2 == (0 if i < 2 else 1):
-            door += _claims(looop, f"dc{i}", "--sandbox", "$LOOOP_WORKSPACE", env, d)
-        else:
-            mine = d / f"direct{i}"
-            mine.mkdir()
-            direct += _claims(looop, f"pc{i}", "--no-sandbox", str(mine), env, d)
-    ratio = statistics.median(door) / statistics.median(direct)
-    return {
-        "name": 'a sandboxed worker\'s contract verb through its door ("$LOOOP_BIN" claim)',
-        **_spread(door),
-        "unit": "ms",
-        "baseline": round(statistics.median(direct) * 1000, 1),
-        "ratio": round(ratio, 2),
-        "target": f"ratio <= {DOOR_RATIO}",
-        "ok": ratio <= DOOR_RATIO,
-        "note": (
-            "door: each claim timed inside its worker (date +%s%N around the whole verb), "
-            f"{DOOR_ROUNDS} per worker, two sandboxed and two unsandboxed workers in "
-            "alternating order; baseline = the same claim of an unsandboxed worker, which "
-            "writes claims/ itself. Through the door the verb is the box's looop start, one "
-            "POST through the box's proxy to the home's filter, and the home's own `looop "
-            "claim` run outside the box"
-        ),
-    }
+def _door_rows(looop: str, env: dict[str, str], d: Path) -> list[dict[str, object]]:
+    """A worker's `claim` through its door — a sandboxed one's (its box's door) against the
+    same claim written directly; an unsandboxed one's (the session host's door) against
+    `python -c pass` — each timed inside its worker, the three kinds in rotating order."""
+    kinds = [
+        ("box", "--sandbox", "door"),
+        ("direct", "--no-sandbox", "direct"),
+        ("local", "--no-sandbox", "door"),
+    ]
+    got: dict[str, list[float]] = {"box": [], "direct": [], "local": [], "pass": []}
+    for i in range(3):
+        for kind, flag, mode in kinds[i:] + kinds[:i]:
+            out = "$LOOOP_WORKSPACE"
+            if flag == "--no-sandbox":
+                mine = d / f"{kind}{i}"
+                mine.mkdir()
+                out = str(mine)
+            times, passes = _claims(looop, f"{kind[0]}c{i}", flag, out, env, d, mode)
+            got[kind] += times
+            if kind == "local":
+                got["pass"] += passes
+    box, direct, local, bare = (
+        statistics.median(got[k]) for k in ("box", "direct", "local", "pass")
+    )
+    return [
+        {
+            "name": 'a sandboxed worker\'s contract verb through its door ("$LOOOP_BIN" claim)',
+            **_spread(got["box"]),
+            "unit": "ms",
+            "baseline": round(direct * 1000, 1),
+            "ratio": round(box / direct, 2),
+            "target": f"ratio <= {DOOR_RATIO}",
+            "ok": box / direct <= DOOR_RATIO,
+            "note": (
+                "door: each claim timed inside its worker (date +%s%N around the whole verb), "
+                f"{DOOR_ROUNDS} per worker, three workers of each kind in rotating order; "
+                "baseline = the same claim of an unsandboxed worker writing claims/ itself "
+                "(its door unset). Through the box's door the verb is the box's looop start, "
+                "one POST through the box's proxy to the home's filter, which answers it in "
+                "its own process (core/answering.py)"
+            ),
+        },
+        {
+            "name": 'an unsandboxed worker\'s contract verb through its door ("$LOOOP_BIN" claim)',
+            **_spread(got["local"]),
+            "unit": "ms",
+            "baseline": round(bare * 1000, 1),
+            "ratio": round(local / bare, 2),
+            "target": f"ratio <= {LOCAL_DOOR_RATIO} (python -c pass)",
+            "ok": local / bare <= LOCAL_DOOR_RATIO,
+            "note": (
+                "local door: each claim timed inside its worker as above, each beside a "
+                "`python -c pass` of the same interpreter (the baseline, timed in the same "
+                "workers); the verb is looop's start and one JSON line to the home's session "
+                "host, which answers it in its own process (sessions/hostdoor.py); the same "
+                f"claim written directly took {direct * 1000:.1f} ms (median)"
+            ),
+        },
+    ]
 
 
 REPO_ADDED_MS = 100

@@ -1,6 +1,7 @@
 """The home's side of the worker contract: one request (protocol 1: a contract verb, its
-arguments, the worker, a key) checked, then run as the home's own `looop` verb against the
-home data dir as that worker (LOOOP_SESSION_ID). A worker away from home reaches it over the
+arguments, the worker, a key) checked, then answered as that worker (LOOOP_SESSION_ID): a
+plain verb in this process (core/answering.py), the rest as a run of the home's own `looop`
+against the home data dir. A worker away from home reaches it over the
 SSH relay (remote/ssh/relay.py) or the web API's POST /api/v1/contract (web/app.py); a
 sandboxed worker at home through its box's door (core/door.py).
 
@@ -26,67 +27,41 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from looop.core.answering import (
+    MAX_STARTS,
+    STATE_DIR,
+    Refusal,
+    Request,
+    answer_here,
+    as_self,
+    check,
+    ended,
+    refused,
+    spawn_run,
+    starts_of,
+    store_answer,
+    stored,
+)
 from looop.core.context import Ctx
 from looop.hot import locks, store
-from looop.hot.contractverbs import RELAYED, SELF_NAMED
-from looop.hot.errors import CorruptState
-from looop.hot.tellbox import AskError, check_worker
+from looop.hot.contractverbs import RELAYED
 
-STATE_DIR = ".contract"
-KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-MIN_KEY, MAX_KEY = 8, 64
-MAX_ARGS = 256
-MAX_ARGV = 64 << 10  # bytes over all arguments
-MAX_STDIN = 64 << 10
-MAX_OUTPUT = 1 << 20  # bytes of a run's out and err sent back (each)
+__all__ = ["Answerer", "Refusal", "Request", "Run", "as_self", "refused", "stored"]
+
 KEEP_S = 86400.0
 KEEP_PER_WORKER = 64
 KEEP_DONE = 4096
 PRUNE_EVERY = 16  # finished runs between prunes
-MAX_STARTS = 3  # a run cut this often is answered with an error, not started again
-POLL_S = 0.25  # waiting on a run another process started
+POLL_S = 0.25  # waiting on a run
 CHECK_S = 5.0  # how often a waiting run asks whether its worker may still speak
-SH = "/bin/sh"
-# The run: the verb with its stdin and output in files, then its exit code written whole.
-WRAP = (
-    'd=$1 i=$2; shift 2; "$@" <"$i" >"$d/out" 2>"$d/err"; c=$?; '
-    'printf "%s\\n" "$c" >"$d/code.tmp" && mv -f "$d/code.tmp" "$d/code"'
-)
-# ask and told name a worker by a bare argument; these options of ask take a value
-ASK_VALUED = frozenset({"--prompt", "-p", "--ref", "--options", "--wait"})
 
 Allowed = Callable[[str], str | None]  # worker -> why it may not speak (None: it may)
-
-
-class Refusal(Exception):
-    """A request the home will not run: a status (400 bad, 403 not allowed, 413 too big)
-    and one line."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = " ".join(message.split())
-
-
-@dataclass(frozen=True)
-class Request:
-    worker: str
-    key: str
-    argv: tuple[str, ...]
-    stdin: str | None
-
-
-def refused(line: str, code: int = 2) -> dict[str, Any]:
-    """A refusal as an answer (the relay's shape): the worker prints it and exits `code`."""
-    return {"out": "", "err": f"looop: {' '.join(line.split())}\n", "code": code}
 
 
 class Run:
@@ -148,41 +123,7 @@ class Answerer:
 
     def check(self, raw: Any) -> Request:
         """The request, or Refusal naming what is wrong with it."""
-        if not isinstance(raw, dict) or raw.get("v") != 1:
-            raise Refusal(400, "the home answers contract protocol 1 (a JSON object with v: 1)")
-        argv, worker, key, stdin = (raw.get(k) for k in ("argv", "worker", "key", "stdin"))
-        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-            raise Refusal(400, "no verb: argv must be a non-empty list of strings")
-        if len(argv) > MAX_ARGS or sum(len(store.encode(a)) for a in argv) > MAX_ARGV:
-            raise Refusal(413, f"the arguments are over {MAX_ARGS} or {MAX_ARGV >> 10} KiB")
-        if any("\x00" in a for a in argv):
-            raise Refusal(400, "an argument holds a NUL byte")
-        if argv[0] not in self.verbs:
-            raise Refusal(
-                400,
-                f"`{_shown(argv[0])}` is not a contract verb the home answers "
-                f"({', '.join(sorted(self.verbs))})",
-            )
-        if not isinstance(key, str) or not MIN_KEY <= len(key) <= MAX_KEY or set(key) - KEY_CHARS:
-            raise Refusal(400, f"a request needs its key: {MIN_KEY}-{MAX_KEY} of [A-Za-z0-9_-]")
-        if stdin is not None and (
-            not isinstance(stdin, str) or len(store.encode(stdin)) > MAX_STDIN or "\x00" in stdin
-        ):
-            raise Refusal(413, f"stdin must be text of at most {MAX_STDIN >> 10} KiB")
-        if not isinstance(worker, str):
-            raise Refusal(400, "the request names no worker")
-        try:
-            check_worker(worker)
-        except AskError as e:
-            raise Refusal(400, str(e)) from None
-        why = self.allowed(worker)
-        if why is not None:
-            raise Refusal(403, why)
-        if self.self_only:
-            bad = as_self(argv, worker)
-            if bad is not None:
-                raise Refusal(403, bad)
-        return Request(worker, key, tuple(argv), stdin)
+        return check(raw, self.verbs, self.allowed, self.self_only)
 
     # -- answering --------------------------------------------------------------------------
 
@@ -228,9 +169,12 @@ class Answerer:
             self.prune()
 
     def _settle(self, req: Request) -> dict[str, Any]:
+        p = self.ctx.paths
+        env = {**self.ctx.env, "LOOOP_CONFIG": str(p.config)}
+        here = answer_here(req, str(p.data), env, self.ctx.clock.now())
+        if isinstance(here, dict):
+            return here  # a plain verb, answered in this process (core/answering.py)
         d = self.entry(req)
-        d.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.root, 0o700)
         while True:
             got = stored(d)
             if got is not None:
@@ -246,66 +190,37 @@ class Answerer:
                 why = self.allowed(req.worker)
                 if why is not None:
                     return refused(why, 3)  # over meanwhile: nothing started, nothing stored
-                meta = _meta(d)
-                starts = meta.get("starts", 0) if isinstance(meta.get("starts"), int) else 0
+                starts = starts_of(str(d))
                 if starts >= MAX_STARTS:
-                    return store_answer(
-                        d,
-                        refused(f"the home's run of `{req.argv[0]}` was cut {starts} times", 75),
-                    )
-                proc = self._spawn(req, d, fd, starts)
+                    cut = refused(f"the home's run of `{req.argv[0]}` was cut {starts} times", 75)
+                    return store_answer(str(d), cut)
+                pid = spawn_run(
+                    req,
+                    str(d),
+                    fd,
+                    starts,
+                    (str(p.data), env, (self.ctx.bin,)),
+                    self.ctx.clock.now(),
+                )
             finally:
                 os.close(fd)  # the run holds the flock on: it outlives us
-            self._watch(req, d, proc)
+            self._watch(req, d, pid)
 
-    def _spawn(self, req: Request, d: Path, fd: int, starts: int) -> subprocess.Popen[bytes]:
-        p = self.ctx.paths
-        store.write_json(
-            d / "req.json",
-            {"v": 1, "argv": list(req.argv), "starts": starts + 1, "ts": int(self.ctx.clock.now())},
-        )
-        infile = os.devnull
-        if req.stdin is not None:
-            infile = str(d / "in")
-            store.atomic_write(infile, req.stdin, 0o600)
-        env = {
-            **self.ctx.env,
-            "LOOOP_DATA_DIR": str(p.data),
-            "LOOOP_CONFIG": str(p.config),
-            "LOOOP_SESSION_ID": req.worker,
-            "LOOOP_REQUEST_KEY": req.key,
-        }
-        env.pop("LOOOP_REQUEST_RETRY", None)
-        env.pop("LOOOP_DOOR", None)  # the verb runs here, against the data dir itself
-        if starts:
-            env["LOOOP_REQUEST_RETRY"] = "1"  # cut before: the verb looks for its first run
-        proc = subprocess.Popen(
-            [SH, "-c", WRAP, "sh", str(d), infile, self.ctx.bin, *req.argv],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            cwd=str(p.data),
-            pass_fds=(fd,),
-            start_new_session=True,  # a Ctrl-C or restart of the answerer never cuts it
-        )
-        store.atomic_write(d / "pid", f"{proc.pid}\n", durable=False)
-        return proc
-
-    def _watch(self, req: Request, d: Path, proc: subprocess.Popen[bytes]) -> None:
+    def _watch(self, req: Request, d: Path, pid: int) -> None:
         """Until the run ends; a worker that may no longer speak (over) has it ended."""
-        while True:
-            try:
-                proc.wait(CHECK_S)
-                return
-            except subprocess.TimeoutExpired:
-                pass
+        polls = 0
+        every = max(1, int(CHECK_S / POLL_S))
+        while not ended(pid):
+            time.sleep(POLL_S)
+            polls += 1
+            if polls % every:
+                continue
             why = self.allowed(req.worker)
             if why is not None:
-                _end_group(proc.pid)
-                proc.wait()
+                _end_group(pid)
+                os.waitpid(pid, 0)
                 if stored(d) is None:
-                    store_answer(d, refused(why, 3))
+                    store_answer(str(d), refused(why, 3))
                 return
 
     def _await_other(self, req: Request, d: Path) -> None:
@@ -370,40 +285,6 @@ class Answerer:
         return sorted(f"{w}/{k}" for w, k in drop)
 
 
-def stored(d: Path) -> dict[str, Any] | None:
-    """The answer on file for an entry; None while it has none."""
-    try:
-        raw = (store.read_text(d / "code") or "").strip()
-    except OSError:
-        return None
-    if not raw.lstrip("-").isdecimal():
-        return None
-    return {"out": _text(d / "out"), "err": _text(d / "err"), "code": int(raw)}
-
-
-def store_answer(d: Path, answer: dict[str, Any]) -> dict[str, Any]:
-    """Put an answer the home made itself (a refusal) on file as a run's would be."""
-    store.atomic_write(d / "out", str(answer.get("out", "")))
-    store.atomic_write(d / "err", str(answer.get("err", "")))
-    store.atomic_write(d / "code", f"{answer.get('code', 1)}\n")
-    return answer
-
-
-def _text(p: Path) -> str:
-    try:
-        with open(p, "rb") as f:
-            return f.read(MAX_OUTPUT).decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
-def _meta(d: Path) -> dict[str, Any]:
-    try:
-        return store.read_json_object(d / "req.json") or {}
-    except CorruptState:
-        return {}
-
-
 def _pid(d: Path) -> int | None:
     try:
         raw = (store.read_text(d / "pid") or "").strip()
@@ -426,53 +307,3 @@ def _end_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGTERM)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def _shown(text: str) -> str:
-    out = "".join(c if c.isprintable() else "?" for c in text)
-    return out if len(out) <= 40 else out[:37] + "..."
-
-
-def as_self(argv: list[str], worker: str) -> str | None:
-    """Why these arguments speak for someone other than `worker` (None: they do not)."""
-    verb, rest = argv[0], argv[1:]
-    if verb == "cost" and rest[:1] != ["report"]:
-        return (
-            "a worker reports its cost here (`cost report KIND ID RUNNER USD`); the home's "
-            "spend is for the human to read"
-        )
-    if verb in ("ask", "told"):
-        for name in _bare(rest, ASK_VALUED if verb == "ask" else frozenset()):
-            if name != worker:
-                return f"worker {worker} may {verb} only as itself, not as {_shown(name)!r}"
-    if verb in SELF_NAMED:
-        named = _bare(rest, frozenset())[:1]
-        if named != [worker]:
-            who = _shown(named[0]) if named else "no one"
-            return f"worker {worker} may {verb} only itself, not {who!r}"
-    if verb in ("claim", "unclaim"):
-        for i, a in enumerate(rest):
-            held = None
-            if a == "--session":
-                held = rest[i + 1] if i + 1 < len(rest) else ""
-            elif a.startswith("--session="):
-                held = a.partition("=")[2]
-            if held is not None and held != worker:
-                return f"worker {worker} may {verb} only for itself, not for {_shown(held)!r}"
-    return None
-
-
-def _bare(args: list[str], valued: frozenset[str]) -> list[str]:
-    """The bare (non-option) arguments, as click would read them."""
-    out: list[str] = []
-    skip = False
-    for i, a in enumerate(args):
-        if skip:
-            skip = False
-        elif a == "--":
-            return out + args[i + 1 :]
-        elif a in valued:
-            skip = True
-        elif not a.startswith("-") or a == "-":
-            out.append(a)
-    return out

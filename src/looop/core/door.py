@@ -2,8 +2,10 @@
 contract verb it speaks (BOX_VERBS) comes here as one request through the box's own proxy,
 served by the home's network filter (core/netfilter.py) outside every box. The box is known
 by the proxy credentials it came in with (core/netproxy.py), never by what the request says;
-each argument is held to that worker, and the verb runs as the home's own `looop` against the
-data dir, once per key (core/contract.py)."""
+each argument is held to that worker, and the verb is answered once per key: a plain one in
+the filter's own process, the rest as a run of the home's own `looop` (core/answering.py,
+core/contract.py). An unsandboxed worker's door is its session host's (sessions/hostdoor.py),
+answering through the same module."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from looop.core.answering import WORKER_ONLY as WORKER_ONLY
+from looop.core.answering import home_env
 from looop.core.context import Ctx
 from looop.core.contract import Answerer, Refusal
 from looop.core.events import Emitter
@@ -65,20 +69,6 @@ def home_door(
     paths = Paths.resolve(home, Path(data))
     events = Emitter(clock=clock, events_path=None)
     return box_door(Ctx(paths, clock, home, events, home.get("LOOOP_BIN", "looop")), speaking)
-
-
-# what a worker's environment holds that the home's does not
-WORKER_ONLY = frozenset({"LOOOP_DOOR", "LOOOP_SESSION_ID", "LOOOP_HOME_CONFIG", "LOOOP_WORKSPACE"})
-
-
-def home_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The home's own environment from whichever process started the filter: a box's launcher
-    passes its worker's, whose config is the knobs-only copy (LOOOP_HOME_CONFIG names the
-    real one) and whose verbs would knock on the door again."""
-    home = {k: v for k, v in env.items() if k not in WORKER_ONLY}
-    if env.get("LOOOP_HOME_CONFIG"):
-        home["LOOOP_CONFIG"] = env["LOOOP_HOME_CONFIG"]
-    return home
 
 
 def _said(line: str) -> bytes:

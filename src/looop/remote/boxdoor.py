@@ -1,8 +1,13 @@
-"""`$LOOOP_BIN` inside a sandboxed worker's box: its contract verbs (BOX_VERBS: ask, claim,
-unclaim, tell, told, cost, flag, unflag, kill) knock on the box's door — one plain HTTP POST
-to `looop.door` through the box's own proxy URL, answered by the home's network filter outside
-the box (core/netfilter.py, core/contract.py) as the worker the box was registered for. The box
-writes nothing of the data dir: every change to looop's state is made by the door.
+"""A local worker's contract verbs (BOX_VERBS: ask, claim, unclaim, tell, told, cost, flag,
+unflag, kill) knock on its home's door; the worker writes nothing of the data dir itself.
+
+- Inside a sandboxed worker's box (LOOOP_DOOR=1): one plain HTTP POST to `looop.door` through
+  the box's own proxy URL, answered by the home's network filter outside the box
+  (core/netfilter.py, core/door.py) as the worker the box was registered for.
+- An unsandboxed worker (LOOOP_DOOR=@name): one JSON line on the abstract unix name of its
+  home's session host (sessions/hostdoor.py), which knows it by its process's parents.
+
+Both answer through core/answering.py, as the SSH relay and the web API do.
 
 Loaded only for a box's contract verb (hot/main.py's face for it), on the lightest modules: a
 verb is a process each time. The retry loop and the
@@ -26,8 +31,14 @@ if TYPE_CHECKING:
 
 URL = "http://looop.door/api/v1/contract"
 WHERE = "the sandbox's door"
+WHERE_HOST = "the session host's door"
 TIMEOUT_S = 60.0  # the door holds a call up to ~25 s before it answers 202
 MAX_ANSWER = 4 << 20
+NO_HOST = (
+    "looop's door for this worker (its home's session host) does not answer: nothing was done; "
+    "the session host may have been stopped: raise a flag by writing to your terminal and "
+    "wait for a human (a restarted worker gets a new door)"
+)
 NO_PROXY = (
     "this box has no proxy to reach looop's door (HTTP_PROXY with credentials): raise a flag "
     "by writing to your terminal and wait for a human"
@@ -72,14 +83,7 @@ class Proxy:
             s.settimeout(TIMEOUT_S)
             s.connect((self.host if self.host != "localhost" else "127.0.0.1", self.port))
             s.sendall(request)
-            got, size = [], 0
-            while size <= MAX_ANSWER:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                got.append(chunk)
-                size += len(chunk)
-            return b"".join(got)
+            return _all(s)
         finally:
             s.close()
 
@@ -122,15 +126,59 @@ def serve(argv: list[str], env: dict[str, str], clock: Clock | None, caller: int
     raise SystemExit(code)
 
 
+class HostDoor:
+    """The door of an unsandboxed worker: its home's session host, at the abstract unix name
+    LOOOP_DOOR gives (`@name`). The host knows the caller by the kernel, not by this request."""
+
+    def __init__(self, named: str) -> None:
+        self.address = "\0" + named[1:]
+
+    def post(self, body: bytes) -> dict[str, object] | Refused | Pending | None:
+        s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            s.settimeout(TIMEOUT_S)
+            try:
+                s.connect(self.address)
+            except (ConnectionRefusedError, FileNotFoundError):
+                return Refused(NO_HOST, 3)  # no host: never a write of our own instead
+            s.sendall(body + b"\n")
+            raw = _all(s)
+        except OSError:
+            return None  # cut: the same key again
+        finally:
+            s.close()
+        line, nl, _ = raw.partition(b"\n")
+        status, _, data = line.partition(b" ")
+        if not nl or not status.isdigit():
+            return None
+        return outcome(int(status), data, WHERE_HOST)
+
+
+def _all(s: _socket.socket) -> bytes:
+    got, size = [], 0
+    while size <= MAX_ANSWER:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        got.append(chunk)
+        size += len(chunk)
+    return b"".join(got)
+
+
 def knock(argv: list[str], env: Mapping[str, str]) -> int | None:
     """Run a contract verb through the door: its exit code; None for any other verb (it runs
     here, as usual)."""
     if not argv or argv[0] not in BOX_VERBS:
         return None
-    try:
-        proxy = Proxy(env)
-    except ValueError as e:
-        sys.stderr.write(f"looop: {e}\n")
-        return 3
+    named = env.get("LOOOP_DOOR", "")
+    door: Proxy | HostDoor
+    if named.startswith("@") and len(named) > 1:
+        door, where = HostDoor(named), WHERE_HOST
+    else:
+        try:
+            door, where = Proxy(env), WHERE
+        except ValueError as e:
+            sys.stderr.write(f"looop: {e}\n")
+            return 3
     body = request(argv, env.get("LOOOP_SESSION_ID", ""), new_key(), sys.stdin)
-    return call(argv, lambda: proxy.post(body), WHERE)
+    return call(argv, lambda: door.post(body), where)

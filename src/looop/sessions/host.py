@@ -29,6 +29,10 @@ connection: the supervisor's own readiness line (`ok PID` / `err …`), or the h
 when it could not fork (`unavailable …`: start it directly). `key` names the interpreter, the
 code and the home, so a host never serves a session with code older than the caller's.
 
+The host also serves its home's contract door for the workers it started (LOOOP_DOOR, on
+the abstract name `door-<key>`): their contract verbs, answered in this one thread between
+requests (sessions/hostdoor.py).
+
 This module is the host process, the only one that loads the supervisor. The names both sides
 share are `hostnames`; the client side (`request`, starting and stopping a host) is
 `hostclient`, which this process never loads; what the beat host does alike
@@ -37,21 +41,24 @@ share are `hostnames`; the client side (`request`, starting and stopping a host)
 
 from __future__ import annotations
 
-import _socket  # not `socket`, as the client: see serve
+import _socket  # not `socket`: the forked supervisor never runs socket.py's wrappers
 import contextlib
 import gc
 import os
+import select
 import sys
 import time
 from types import ModuleType
 
 import looop.sessions.supervisor as supervisor
+from looop.core.answering import home_env
 from looop.core.sameworld import Here, same_world
 from looop.hot.ljson import loads
 from looop.hot.ops import sweep_all_sockets, sweep_home_sockets
 from looop.hot.peers import peer
 from looop.hot.procname import name_self
 from looop.hot.wire import lock_held, socket_file
+from looop.sessions.hostdoor import HostDoor, door_address
 from looop.sessions.hostnames import HOST_IDLE_S, home_id, host_dir, host_options, host_socket
 from looop.sessions.preloaded import (
     apply_limits,
@@ -144,9 +151,9 @@ def serve(argv: list[str]) -> int:
     name_self("looop-host")
     here = Here()  # the host's own world, read once: each request reads its caller's
     path = host_socket(key, base)
-    # `_socket`, as the client: the forked supervisor never runs socket.py's wrappers
     listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     ino = listen_at(listener, path)
+    door = _open_door(base, key, home) if own else None
     _warm(base)
     gc.collect()
     fillers = _fill_pools()
@@ -155,26 +162,27 @@ def serve(argv: list[str]) -> int:
     say(ready_fd, f"ok {os.getpid()}")
     supervisor.detach_stdio()
     homeless = min(idle_s, HOMELESS_IDLE_S)
-    listener.settimeout(homeless)
     del fillers[:0]  # (kept alive to the end of serve: see _fill_pools)
     last = time.monotonic()
+    waiting = _waiting(listener, door)
     try:
         while True:
-            try:
-                conn = _socket.socket(fileno=listener._accept()[0])  # type: ignore[attr-defined]
-            except TimeoutError:
+            if not _next(waiting, listener, door, homeless):
                 # with a live session at home a start from inside it needs us (a host started
                 # there is launched from here): stay; with none, go once unused that long
-                if time.monotonic() - last >= homeless and not _home_live(home):
+                idle = door is None or not (door.held or door.runs)
+                if idle and time.monotonic() - last >= homeless and not _home_live(home):
                     return 0
                 continue
+            try:
+                conn = _socket.socket(fileno=listener._accept()[0])  # type: ignore[attr-defined]
             except OSError as e:  # out of descriptors or memory: say so, keep serving
                 sys.stderr.write(f"looop session host: accept failed: {e}\n")
                 time.sleep(0.05)
                 continue
             last = time.monotonic()
             try:
-                if _serve_one(conn, listener, lock_fd, supervisor, kept, own, here):
+                if _serve_one(conn, (listener, door), lock_fd, supervisor, kept, own, here):
                     return 0
             except Exception as e:  # one bad request never ends the host
                 sys.stderr.write(f"looop session host: request failed: {e!r}\n")
@@ -184,6 +192,48 @@ def serve(argv: list[str]) -> int:
         # the name first, so a new client starts a new host rather than queueing here
         unlisten(path, ino)
         listener.close()
+        if door is not None:
+            door.close()
+
+
+def _waiting(listener: _socket.socket, door: HostDoor | None) -> select.poll:
+    waiting = select.poll()
+    waiting.register(listener.fileno(), select.POLLIN)
+    if door is not None:
+        waiting.register(door.listener.fileno(), select.POLLIN)
+    return waiting
+
+
+def _next(
+    waiting: select.poll, listener: _socket.socket, door: HostDoor | None, homeless: float
+) -> bool:
+    """Wait for the next request to the host, serving its door's calls meanwhile: True when
+    one waits on `listener`, False when `homeless` (or a door's tick) passed first."""
+    wait = door.timeout(homeless) if door is not None else homeless
+    ready = {fd for fd, _ in waiting.poll(wait * 1000)}
+    if door is not None:
+        if door.listener.fileno() in ready:
+            door.serve_one()
+        door.tick()
+    return listener.fileno() in ready
+
+
+def _open_door(base: str, key: str, home: str) -> HostDoor | None:
+    """The contract door of the home's local workers (sessions/hostdoor.py); None, said,
+    when its name is taken (a host of this key serving it already exits soon)."""
+    looop = (sys.executable, "-m", "looop")  # this build's, whatever LOOOP_BIN names
+    try:
+        return HostDoor(door_address(base, key), (home, home_env(os.environ), looop), time.time)
+    except OSError as e:
+        sys.stderr.write(f"looop session host: no door for its workers: {e}\n")
+        return None
+
+
+def _let_go(held: tuple[_socket.socket, HostDoor | None]) -> None:
+    """In a forked child: close the host's listeners, whose names must die with the host."""
+    held[0].close()
+    if held[1] is not None:
+        held[1].close()
 
 
 def _home_live(home: str) -> bool:
@@ -211,7 +261,7 @@ def _read_request(conn: _socket.socket) -> dict[str, object] | None:
 
 def _serve_one(
     conn: _socket.socket,
-    listener: _socket.socket,
+    held: tuple[_socket.socket, HostDoor | None],
     lock_fd: int,
     supervisor: ModuleType,
     kept: list[tuple[str, object]],
@@ -235,9 +285,9 @@ def _serve_one(
     if refused is not None:
         _answer(conn, refused)
     elif "launch" in req:
-        _launch(conn, req, listener, lock_fd)
+        _launch(conn, req, held, lock_fd)
     else:
-        _fork_supervisor(conn, req, listener, lock_fd, supervisor, kept)
+        _fork_supervisor(conn, req, held, lock_fd, supervisor, kept)
     return False
 
 
@@ -265,7 +315,7 @@ def _refusal(req: dict[str, object], caller: int, own: str, here: Here) -> bytes
 def _fork_supervisor(
     conn: _socket.socket,
     req: dict[str, object],
-    listener: _socket.socket,
+    held: tuple[_socket.socket, HostDoor | None],
     lock_fd: int,
     supervisor: ModuleType,
     kept: list[tuple[str, object]],
@@ -279,6 +329,17 @@ def _fork_supervisor(
         why = "Not a directory" if os.path.exists(cwd) else "No such file or directory"
         _answer(conn, f"err-cwd {why}\n".encode())
         return
+    door = held[1]
+    sid = args[args.index("--id") + 1] if "--id" in args[:-1] else ""
+    # a worker's session: its contract verbs knock on this home's door (sessions/hostdoor.py);
+    # a sandboxed worker's box has its own (LOOOP_DOOR=1)
+    if (
+        door is not None
+        and sid
+        and env.get("LOOOP_SESSION_ID") == sid
+        and not env.get("LOOOP_DOOR")
+    ):
+        env["LOOOP_DOOR"] = door.named()
     prepared = supervisor.prepare(_with_ready(args, conn.fileno()), env)
     plan = limit_plan(req.get("limits"), req.get("nice"))
     # Kept while their session lives: freeing them now would write the very pages its
@@ -295,7 +356,7 @@ def _fork_supervisor(
     if pid == 0:
         code = 1
         try:
-            listener.close()
+            _let_go(held)
             os.close(lock_fd)
             code = _child(conn, req, supervisor, prepared, plan)
         finally:
@@ -336,7 +397,10 @@ def _well_launch(req: dict[str, object]) -> bool:
 
 
 def _launch(
-    conn: _socket.socket, req: dict[str, object], listener: _socket.socket, lock_fd: int
+    conn: _socket.socket,
+    req: dict[str, object],
+    held: tuple[_socket.socket, HostDoor | None],
+    lock_fd: int,
 ) -> None:
     """Start a host for a caller under a session's supervisor: our child's child, adopted by
     whatever adopted us (init), never by that supervisor. Its readiness line goes straight to
@@ -351,7 +415,7 @@ def _launch(
         return
     if pid == 0:
         try:
-            listener.close()
+            _let_go(held)
             os.close(lock_fd)
             os.setsid()
             if os.fork() > 0:
