@@ -16,6 +16,7 @@ from typing import Any, Self
 
 import pytest
 
+from looop import seed
 from looop.act import moves
 from looop.act.actions import (
     ACTION_TAGS,
@@ -142,6 +143,12 @@ def test_the_prompt_teaches_every_tag_of_the_table_in_its_order() -> None:
     for a in ACTIONS:  # each teaching ends with an example the parser takes as that action
         example = a.teach.splitlines()[-1].strip()
         assert type(parse_decision(example.encode()).action) is a, a.tag
+
+
+def test_the_manual_lists_every_action_of_the_table() -> None:
+    manual = (Path(seed.__file__).parent / "manual.md").read_text("utf-8")
+    listed = re.findall(r"^  ([a-z_]+)\{", manual, re.M)
+    assert sorted(t for t in listed if t in ACTION_TAGS) == sorted(ACTION_TAGS)
 
 
 def test_every_tag_parses_to_its_class_through_the_table() -> None:
