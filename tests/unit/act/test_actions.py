@@ -217,6 +217,10 @@ def test_unknown_action_names_it(tag: Any) -> None:
          "send_key: field 'keys' must be a non-empty list of strings"),
         ({"action": "send_key", "id": "w", "keys": ["Enter", 3]},
          "send_key: field 'keys' must be a non-empty list of strings"),
+        # two bad fields: the one read first is named, as the fields are listed
+        ({"action": "send_key", "id": 5, "keys": "Enter"}, "send_key: field 'id' must be a string"),
+        ({"action": "start_worker", "prompt": "p", "on_budget": 1},
+         "start_worker: field 'id' must be a string"),
         ({"action": "send_notification"}, "send_notification: field 'message' must be a string"),
         ({"action": "write_schedule", "name": "s"},
          "write_schedule: give exactly one of 'in_s', 'every_s' or 'cron'"),

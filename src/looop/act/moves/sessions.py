@@ -95,10 +95,11 @@ class SendKey(Action):
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Self:
+        wid = req_str(cls.tag, obj, "id")  # the fields in the order a refusal names them
         v = obj.get("keys")
         if not isinstance(v, list) or not v or not all(isinstance(k, str) and k for k in v):
             raise bad_field(cls.tag, "keys", "a non-empty list of strings")
-        return cls(id=req_str(cls.tag, obj, "id"), keys=tuple(v))
+        return cls(id=wid, keys=tuple(v))
 
     def summary(self) -> str:
         return f"key {self.id} · {one_line(' '.join(self.keys))}"

@@ -105,7 +105,6 @@ class StartWorker(Action):
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Self:
         tag, s, opt = cls.tag, req_str, opt_str
-        policy = opt(tag, obj, "on_budget")
         return cls(
             id=s(tag, obj, "id"),
             prompt=s(tag, obj, "prompt"),
@@ -118,8 +117,7 @@ class StartWorker(Action):
             resume=opt_bool(tag, obj, "resume"),
             host=opt(tag, obj, "host"),
             budget_usd=opt_usd(tag, obj, "budget_usd"),
-            # "" is a policy the action refuses, not the default
-            on_budget="pause" if policy is None else policy,
+            on_budget=_policy(opt(tag, obj, "on_budget")),
             steerable=opt_bool(tag, obj, "steerable"),
         )
 
@@ -211,6 +209,10 @@ class StartWorker(Action):
         if was is None:
             return lambda: set_budget(data, wid, None)
         return lambda: set_budget(data, wid, was[0], was[1])
+
+
+def _policy(given: str | None) -> str:
+    return "pause" if given is None else given  # "" is a policy the action refuses, not the default
 
 
 @dataclass(frozen=True)
