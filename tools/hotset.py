@@ -30,8 +30,7 @@ sys.path.insert(0, str(ROOT))
 from tests.unit.cli.test_fast_imports import VERBS  # noqa: E402  (the guard's own list)
 
 # The hook each process of a run loads: every import of a looop module is appended to a file
-# named for the process, so nothing depends on how the process ends. The console's bundle
-# (looop.hot.boot) is off in the run: it would serve modules before the recorder sees them.
+# named for the process, so nothing depends on how the process ends.
 HOOK = """
 import os, sys
 _out = os.environ.get("HOTSET_OUT")
@@ -152,7 +151,6 @@ def measure() -> dict[str, set[str]]:
             "LOOOP_DATA_DIR": str(data),
             "PYTHONPATH": str(hook),
             "HOTSET_OUT": str(out),
-            "LOOOP_NO_BUNDLE": "1",
         }
         # the session host these start serves every session of the run, and records too
         host_env = {**os.environ, **env, "HOTSET_LABEL": "session host"}

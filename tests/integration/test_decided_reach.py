@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from looop.act.decision import Decision, DecisionError, SendKey, SteerSession
+from looop.act.actions import Decision, DecisionError, SendKey, SteerSession
 from looop.act.executor import ExecError, execute
 from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx

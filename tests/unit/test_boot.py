@@ -1,17 +1,13 @@
-"""The console entry (looop.hot.boot): the module bundle serves exactly what the sources say, and
-a light verb's fast exit keeps its output and exit code."""
+"""The console entry (looop.hot.boot): a light verb's fast exit keeps its output and exit code,
+and every other verb answers as through the plain entry."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from itertools import pairwise
-from marshal import dumps, loads
 from pathlib import Path
 
 import pytest
@@ -20,175 +16,6 @@ from looop.hot import boot
 from tests.helpers import outside_env
 
 pytestmark = pytest.mark.process  # real processes: not make check's tier
-
-PKG = "bootpkg"
-
-
-@pytest.fixture
-def pkg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A small package on sys.path (a package, a submodule, a subpackage), forgotten after.
-    CPython's own .pyc files stay out of it: they date a source by whole seconds and size, so
-    a same-second same-size edit is stale in *them* — what is under test is the bundle."""
-    monkeypatch.setattr(sys, "dont_write_bytecode", True)
-    root = tmp_path / PKG
-    (root / "sub").mkdir(parents=True)
-    (root / "__init__.py").write_text("")
-    (root / "a.py").write_text("VALUE = 'first'\n")
-    (root / "sub" / "__init__.py").write_text("from bootpkg.sub import b\n")
-    (root / "sub" / "b.py").write_text("def twice(x):\n    return 2 * x\n")
-    (root / "sub" / "data.txt").write_text("package data\n")
-    sys.path.insert(0, str(tmp_path))
-    try:
-        yield root
-    finally:
-        sys.path.remove(str(tmp_path))
-        _forget()
-
-
-def _forget() -> None:
-    for name in [n for n in sys.modules if n == PKG or n.startswith(PKG + ".")]:
-        del sys.modules[name]
-    importlib.invalidate_caches()
-
-
-def _mods() -> dict[str, object]:
-    """The package's modules as a light process holds them (the suite's own process has
-    loaded click and the rest long ago)."""
-    return {n: m for n, m in sys.modules.items() if n == PKG or n.startswith(PKG + ".")}
-
-
-def _import_with(bundle: boot.Bundle) -> tuple[str, int]:
-    """A fresh import of the package's modules through `bundle`: (a.VALUE, sub.b.twice(21))."""
-    _forget()
-    sys.meta_path.insert(0, bundle)
-    try:
-        a = importlib.import_module(f"{PKG}.a")
-        b = importlib.import_module(f"{PKG}.sub.b")
-        return a.VALUE, b.twice(21)
-    finally:
-        sys.meta_path.remove(bundle)
-
-
-def _built(root: Path) -> boot.Bundle:
-    """A bundle file for the package, written as a light verb writes it on its way out."""
-    path = str(root / "__pycache__" / "hot.bundle")
-    first = boot.Bundle(PKG, str(root), path)
-    _import_with(first)
-    assert first.stale  # nothing was bundled yet
-    assert first.save_if_needed(_mods())
-    return boot.Bundle(PKG, str(root), path)
-
-
-def test_a_bundle_serves_every_module_it_holds(pkg: Path) -> None:
-    bundle = _built(pkg)
-    assert _import_with(bundle) == ("first", 42)
-    assert bundle.served == {f"{PKG}.a", f"{PKG}.sub", f"{PKG}.sub.b"}
-    assert not bundle.stale
-    mod = sys.modules[f"{PKG}.sub"]
-    assert mod.__file__ == str(pkg / "sub" / "__init__.py")
-    assert mod.__path__ == [str(pkg / "sub")]
-    # its data files read as they do beside a package imported the usual way
-    from importlib import resources
-
-    assert (resources.files(f"{PKG}.sub") / "data.txt").read_text() == "package data\n"
-
-
-def test_a_changed_source_is_imported_from_the_source_not_the_bundle(pkg: Path) -> None:
-    bundle = _built(pkg)
-    (pkg / "a.py").write_text("VALUE = 'second'\n")  # a new size
-    os.utime(pkg / "sub" / "b.py", ns=(0, 10**9))  # same bytes, another mtime
-    (pkg / "sub" / "b.py").write_text("def twice(x):\n    return 3 * x\n")
-    assert _import_with(bundle) == ("second", 63)
-    assert bundle.served == {f"{PKG}.sub"}
-    assert bundle.stale
-    # the next light run writes a bundle that serves the new code
-    assert bundle.save_if_needed(_mods())
-    again = boot.Bundle(PKG, str(pkg), bundle.path)
-    assert _import_with(again) == ("second", 63)
-    assert f"{PKG}.a" in again.served
-
-
-def test_a_same_size_edit_within_the_same_second_is_still_seen(pkg: Path) -> None:
-    bundle = _built(pkg)
-    st = os.stat(pkg / "a.py")
-    (pkg / "a.py").write_text("VALUE = 'fresh'\n")  # as long as 'first'
-    os.utime(pkg / "a.py", ns=(st.st_atime_ns, st.st_mtime_ns + 1))
-    assert _import_with(bundle)[0] == "fresh"
-
-
-def test_a_removed_source_is_not_served_from_the_bundle(pkg: Path) -> None:
-    bundle = _built(pkg)
-    (pkg / "a.py").unlink()
-    _forget()
-    sys.meta_path.insert(0, bundle)
-    try:
-        with pytest.raises(ModuleNotFoundError):
-            importlib.import_module(f"{PKG}.a")
-    finally:
-        sys.meta_path.remove(bundle)
-
-
-@pytest.mark.parametrize(
-    "content",
-    [b"", b"not marshal at all", dumps(("other", {})), dumps(((99, b"xxxx", 0), {}))],
-    ids=["empty", "garbage", "wrong-shape", "other-interpreter"],
-)
-def test_an_unreadable_or_foreign_bundle_is_ignored_and_replaced(pkg: Path, content: bytes) -> None:
-    path = pkg / "__pycache__" / "hot.bundle"
-    path.parent.mkdir()
-    path.write_bytes(content)
-    bundle = boot.Bundle(PKG, str(pkg), str(path))
-    assert _import_with(bundle) == ("first", 42)
-    assert bundle.served == set()
-    assert bundle.save_if_needed(_mods())
-    head, entries = loads(path.read_bytes())
-    assert head == boot._head()
-    assert set(entries) == {f"{PKG}.a", f"{PKG}.sub", f"{PKG}.sub.b"}
-
-
-def test_the_file_is_an_index_then_the_code_each_module_reads_in_place(pkg: Path) -> None:
-    """A light verb reads one buffer and unmarshals the code of the modules it imports from it:
-    the index says where each module's code lies, counted back from the end of the file."""
-    bundle = _built(pkg)
-    raw = (pkg / "__pycache__" / "hot.bundle").read_bytes()
-    head, index = loads(raw)  # marshal reads the index and leaves the code after it
-    assert head == boot._head()
-    spans = []
-    for name, (_pkg, _mtime, _size, back, length) in index.items():
-        start = len(raw) - back
-        code = loads(raw[start : start + length])
-        assert code.co_filename == bundle.source_of(name, _pkg)
-        spans.append((start, start + length))
-    spans.sort()
-    assert spans[-1][1] == len(raw)  # the code fills the file's tail, no span over another
-    assert all(a[1] == b[0] for a, b in pairwise(spans))
-    assert _import_with(bundle) == ("first", 42)
-    assert not bundle.stale
-
-
-def test_a_heavy_process_writes_no_bundle(pkg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = pkg / "__pycache__" / "hot.bundle"
-    bundle = boot.Bundle(PKG, str(pkg), str(path))
-    _import_with(bundle)
-    assert not bundle.save_if_needed({**_mods(), "click": sys})
-    monkeypatch.setattr(boot, "MAX_MODULES", 2)
-    assert not bundle.save_if_needed(_mods())
-    assert not path.exists()
-
-
-def test_a_read_only_place_costs_nothing_but_the_bundle(pkg: Path) -> None:
-    if os.geteuid() == 0:
-        path = pkg / "not-a-dir" / "hot.bundle"
-        (pkg / "not-a-dir").write_text("")  # even root cannot make a dir where a file is
-    else:
-        pkg.chmod(0o555)
-        path = pkg / "__pycache__" / "hot.bundle"
-    try:
-        bundle = boot.Bundle(PKG, str(pkg), str(path))
-        assert _import_with(bundle) == ("first", 42)
-        assert not bundle.save_if_needed(_mods())
-    finally:
-        pkg.chmod(0o755)
 
 
 def test_the_entry_loads_nothing_but_builtins_at_first() -> None:
@@ -240,8 +67,10 @@ def _run(entry: str, args: list[str], env: dict[str, str]) -> tuple[int, str, st
 @pytest.mark.timeout(240)
 def test_the_console_entry_answers_as_the_plain_entry_does(tmp_path: Path) -> None:
     env = outside_env()
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # let it write its bundle, as a user's does
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as a user's runs: with bytecode
     env.update(LOOOP_DATA_DIR=str(tmp_path / "data"), HOME=str(tmp_path), TZ="UTC")
+    cache = Path(boot.__file__).parents[1] / "__pycache__"
+    before = {p.name for p in cache.iterdir()} if cache.is_dir() else set()
     for args in CASES:
         plain = _run("looop.hot.main", args, env)
         ours = _run("looop.hot.boot", args, env)
@@ -254,10 +83,9 @@ def test_the_console_entry_answers_as_the_plain_entry_does(tmp_path: Path) -> No
             assert _no_time(ours[1], args) == _no_time(plain[1], args)
         if args[0] in ("tell", "cost"):  # the failures fail through both entries
             assert ours[0] == 1 and ours[2].startswith("looop: "), ours
-    root = os.path.dirname(os.path.dirname(boot.__file__))
-    if os.access(root, os.W_OK):  # the light verbs left their bundle for the next ones
-        _, entries = loads(Path(boot.bundle_path(root)).read_bytes())
-        assert {"looop.hot.main", "looop.hot.status", "looop.hot.config"} <= set(entries)
+    # the entry writes nothing into the install beside Python's own .pyc files
+    after = {p.name for p in cache.iterdir()} if cache.is_dir() else set()
+    assert {n for n in after - before if not n.endswith(".pyc")} == set()
 
 
 def _no_time(out: str, args: list[str]) -> object:

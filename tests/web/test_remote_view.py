@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from looop.act import effects
+from looop.act.moves import far as far_mod
 from looop.core.context import Ctx
 from looop.remote import engine as remote_mod
 from looop.sessions.client import kill, wait
@@ -42,7 +42,7 @@ def far(ctx: Ctx, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[F
     host = FarHost(root)
     monkeypatch.setattr(remote_mod, "remote_of", lambda c, wid: host if wid == FAR else None)
     # a move looks for the remote record with one stat before it asks remote_of
-    monkeypatch.setattr(effects, "_remote", lambda c, wid: host if wid == FAR else None)
+    monkeypatch.setattr(far_mod, "remote", lambda c, wid: host if wid == FAR else None)
     try:
         yield host
     finally:

@@ -1,51 +1,42 @@
 """Typed decisions: the one move a runner may ask for, parsed and validated before anything runs.
 
-The action dataclasses and their names live in decision.py, the parsing in parse.py; this is
-the one place other rooms import them from.
+What an action is, is act/decision.py; each action's declaration is in act/moves/, the table
+of them all act/actiontable.py, the parsing act/parse.py. This is the one place other rooms
+import them from.
 """
 
 from __future__ import annotations
 
+from looop.act.actiontable import ACTION_TAGS, ACTIONS, taught
 from looop.act.decision import (
-    ACTION_TAGS,
-    EVERY_S_BOUNDS,
-    IN_S_BOUNDS,
-    MAX_KEYS,
+    MAX_BUDGET_USD,
     Action,
-    ArchiveGoal,
     Decision,
     DecisionError,
-    DropSchedule,
-    KillWorker,
-    Noop,
-    RemoveSensor,
-    RestartSession,
-    RunShell,
-    SendKey,
-    SendNotification,
-    StartWorker,
-    SteerSession,
-    WriteGoal,
-    WritePlaybook,
-    WriteSchedule,
-    WriteSensor,
+    Mover,
     check_id,
-    goal_of,
-    kind_of,
-    summary_of,
-    tag_of,
     worker_target,
 )
-from looop.act.parse import (
-    MAX_DEPTH,
-    decision_from_obj,
-    parse_decision,
+from looop.act.moves.files import ArchiveGoal, RemoveSensor, WriteGoal, WritePlaybook, WriteSensor
+from looop.act.moves.notes import (
+    EVERY_S_BOUNDS,
+    IN_S_BOUNDS,
+    DropSchedule,
+    Noop,
+    SendNotification,
+    WriteSchedule,
 )
+from looop.act.moves.runshell import RunShell
+from looop.act.moves.sessions import MAX_KEYS, RestartSession, SendKey, SteerSession
+from looop.act.moves.workers import KillWorker, StartWorker
+from looop.act.parse import MAX_DEPTH, decision_from_obj, parse_decision
 
 __all__ = [
+    "ACTIONS",
     "ACTION_TAGS",
     "EVERY_S_BOUNDS",
     "IN_S_BOUNDS",
+    "MAX_BUDGET_USD",
     "MAX_DEPTH",
     "MAX_KEYS",
     "Action",
@@ -54,6 +45,7 @@ __all__ = [
     "DecisionError",
     "DropSchedule",
     "KillWorker",
+    "Mover",
     "Noop",
     "RemoveSensor",
     "RestartSession",
@@ -68,10 +60,7 @@ __all__ = [
     "WriteSensor",
     "check_id",
     "decision_from_obj",
-    "goal_of",
-    "kind_of",
     "parse_decision",
-    "summary_of",
-    "tag_of",
+    "taught",
     "worker_target",
 ]

@@ -10,58 +10,20 @@ import os
 import shutil
 from pathlib import Path
 
-from looop.act.actions import (
-    Action,
-    ArchiveGoal,
-    Decision,
-    DropSchedule,
-    KillWorker,
-    Noop,
-    RemoveSensor,
-    RestartSession,
-    RunShell,
-    SendKey,
-    SendNotification,
-    StartWorker,
-    SteerSession,
-    WriteGoal,
-    WritePlaybook,
-    WriteSchedule,
-    WriteSensor,
-    goal_of,
-    kind_of,
-    summary_of,
-    tag_of,
-)
-from looop.act.effects import (
-    _archive_goal,
-    _drop_schedule,
-    _kill_worker,
-    _remove_sensor,
-    _restart_session,
-    _run_shell,
-    _send_key,
-    _send_notification,
-    _start_worker,
-    _steer_session,
-    _write_goal,
-    _write_schedule,
-    _write_sensor,
-)
+from looop.act.decision import Action, Decision, Mover
 from looop.act.journal import (
     JOURNAL_MAX_CHARS,
-    _stamp_goal_activity,
     append_journal,
     sanitise_journal,
+    stamp_goal_activity,
 )
 from looop.act.outcome import ExecError, Executed
-from looop.act.playbook import write_playbook
 from looop.act.wal import check_interrupted
 from looop.core.context import Ctx
 from looop.hot import store
 from looop.hot.config import Config, Knobs
 
-# What other rooms import from here; the parts live in outcome, wal, journal and effects.
+# What other rooms import from here; the parts live in outcome, wal, journal and the actions.
 __all__ = [
     "JOURNAL_MAX_CHARS",
     "ExecError",
@@ -113,49 +75,6 @@ def discard_decision(path: Path) -> bool:
     return not os.path.lexists(path)
 
 
-def _perform(
-    ctx: Ctx,
-    knobs: Knobs,
-    action: Action,
-    actor: str,
-    allow_dangerous: bool = False,
-    cfg: Config | None = None,
-) -> str | None:
-    """Do the move; what it found when its goal state already held (journaled with it)."""
-    match action:
-        case Noop():
-            pass
-        case RunShell():
-            _run_shell(ctx, knobs, action, actor, allow_dangerous, cfg)
-        case WriteGoal():
-            _write_goal(ctx, action)
-        case ArchiveGoal():
-            return _archive_goal(ctx, action)
-        case WriteSensor():
-            _write_sensor(ctx, knobs, action, actor, allow_dangerous, cfg)
-        case RemoveSensor():
-            return _remove_sensor(ctx, action)
-        case WritePlaybook():
-            write_playbook(ctx, knobs, action)
-        case SendNotification():
-            _send_notification(ctx, action, actor, cfg)
-        case StartWorker():
-            _start_worker(ctx, knobs, action, actor, allow_dangerous, cfg)
-        case KillWorker():
-            return _kill_worker(ctx, knobs, action)
-        case SteerSession():
-            _steer_session(ctx, knobs, action, actor, cfg)
-        case SendKey():
-            _send_key(ctx, knobs, action, actor, cfg)
-        case RestartSession():
-            _restart_session(ctx, knobs, action, actor, cfg)
-        case WriteSchedule():
-            _write_schedule(ctx, action)
-        case DropSchedule():
-            _drop_schedule(ctx, action)
-    return None
-
-
 def _os_error(ctx: Ctx, e: OSError) -> str:
     why = e.strerror or str(e)
     if e.filename:
@@ -178,15 +97,16 @@ def execute(
     only a human's `looop run --allow-dangerous` sets it, never a decision. cfg: the beat's
     config, so the move runs under the config the beat read (None reads the file now).
     """
-    action = decision.action
-    kind, summary = kind_of(action), summary_of(action)
+    action: Action = decision.action
+    kind, summary = action.kind, action.summary()
     try:
-        found = _perform(ctx, knobs, action, actor, allow_dangerous, cfg)
+        # the move itself; only once it returned is anything stamped or journaled
+        found = action.perform(Mover(ctx, knobs, actor, allow_dangerous, cfg))
     except OSError as e:
-        raise ExecError(f"{tag_of(action)}: {_os_error(ctx, e)}") from e
-    goal = goal_of(action)
+        raise ExecError(f"{action.tag}: {_os_error(ctx, e)}") from e
+    goal = action.goal()
     if goal is not None:
-        _stamp_goal_activity(ctx, goal)
+        stamp_goal_activity(ctx, goal)
     text = sanitise_journal(decision.journal or "") or summary
     if found:
         summary = f"{summary} ({found})"

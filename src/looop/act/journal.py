@@ -57,7 +57,7 @@ def append_journal(ctx: Ctx, knobs: Knobs, text: str) -> str:
     return line_text
 
 
-def _stamp_goal_activity(ctx: Ctx, goal: str) -> None:
+def stamp_goal_activity(ctx: Ctx, goal: str) -> None:
     """Fairness data for the prompt; best effort, since the action already happened."""
     path = ctx.paths.goal_activity
     try:

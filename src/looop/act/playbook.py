@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from looop.act.actions import WritePlaybook
 from looop.core.context import Ctx
 from looop.core.text import file_text
 from looop.hot import locks, store
@@ -31,8 +30,8 @@ def _prune_history(hist: Path, keep: int) -> None:
         store.remove(p)
 
 
-def write_playbook(ctx: Ctx, knobs: Knobs, a: WritePlaybook) -> None:
-    body = file_text(a.body)
+def write_playbook(ctx: Ctx, knobs: Knobs, text: str) -> None:
+    body = file_text(text)
     paths = ctx.paths
     with locks.dir_lock(paths.state_lock):
         try:

@@ -26,7 +26,7 @@ def _wal_dir(ctx: Ctx) -> Path:
 
 
 @contextlib.contextmanager
-def _wal(ctx: Ctx, actor: str, kind: str, fingerprint: str, summary: str) -> Iterator[None]:
+def intent(ctx: Ctx, actor: str, kind: str, fingerprint: str, summary: str) -> Iterator[None]:
     """Hold a locked intent record for the whole side effect; the flock proves we are alive.
 
     The record is written and locked under a dot-name, then renamed into place, so a checker

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from looop.act.actions import check_id
+from looop.act.decision import check_id
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.commands import WRITE_ALIAS

@@ -3,12 +3,14 @@
 Two channels (core/events.py): a pulse event is one line of the pulse's output
 (`ctx.events.emit(level, NAME, ...)`; the `event` field of `--json` lines), a record is one
 durable line in events.jsonl (`ctx.events.record(NAME, ...)`). The Literal types make mypy
-hold every call to the catalogue; tests/unit/core/test_eventnames.py checks the meanings cover the
-types and that src/ uses every name and no other."""
+hold every call to the catalogue, and the import stops when a name lacks its meaning or a
+meaning its name (`check_whole`); tests/unit/core/test_eventnames.py checks that src/ uses every
+name and no other."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Collection
+from typing import Literal, get_args
 
 PulseName = Literal[
     "pulse.start",
@@ -257,3 +259,18 @@ RECORDS: dict[RecordName, str] = {
     "notify_delivered": "apprise delivered a notification",
     "notify_failed": "a notification could not be sent (or the process ended before it was)",
 }
+
+
+def check_whole(names: tuple[str, ...], meanings: Collection[str], channel: str) -> None:
+    """A name without its meaning, a meaning without its name, or a name twice stops the
+    import: the Literal every call is typed by and the meanings are one catalogue."""
+    odd = sorted(set(names) ^ set(meanings))
+    if odd or len(set(names)) != len(names):
+        raise TypeError(
+            f"core/eventnames.py: the {channel} names and their meanings differ "
+            f"({', '.join(odd) or 'a name listed twice'}): give each name one meaning"
+        )
+
+
+check_whole(get_args(PulseName), PULSE, "pulse")
+check_whole(get_args(RecordName), RECORDS, "record")

@@ -65,6 +65,7 @@ def _text(v: Any) -> str:
 
 @dataclass
 class PromptExtras:
+    actions: str  # the reference of every action the decider may take (act/actiontable)
     changes: list[str] = field(default_factory=list)  # WHAT CHANGED lines, already formatted
     last_failure: dict[str, Any] | None = None  # {"run_id","code","error","fails","ts"}
     last_shell: dict[str, Any] | None = (
@@ -253,7 +254,7 @@ def render_prompt(inputs: PromptInputs, knobs: Knobs, extras: PromptExtras) -> B
     """The prompt from values alone (no file is read here)."""
     notes: dict[str, str] = {}
     head: list[Part] = [
-        instructions(knobs.num("max_next_interval")) + "\n",
+        instructions(knobs.num("max_next_interval"), extras.actions) + "\n",
         f"\n{CONSTITUTION_HEADER}\n",
         inputs.constitution.rstrip("\n") + "\n",
     ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from looop.act.actions import DecisionError, kind_of, parse_decision
+from looop.act.actions import DecisionError, parse_decision, taught
 from looop.act.executor import ExecError, Executed, discard_decision, execute, take_decision
 from looop.core.eventnames import FailCode
 from looop.decide import spend
@@ -93,6 +93,7 @@ def _extras(b: Beat, last_world: LastWorld) -> PromptExtras:
             *changes,
         ]
     return PromptExtras(
+        actions=taught(),
         changes=changes,
         last_failure=guards.read_last_failure(ctx.paths),
         last_shell=guards.read_last_shell(ctx.paths),
@@ -160,5 +161,5 @@ def _consume(b: Beat, result: RunResult) -> tuple[FailCode | None, str | None, E
     try:
         executed = execute(ctx, b.k, decision, cfg=b.cfg)
     except (ExecError, LooopError) as e:
-        return "tick.failed", f"{kind_of(decision.action)} failed: {e}", None
+        return "tick.failed", f"{decision.action.kind} failed: {e}", None
     return None, None, executed

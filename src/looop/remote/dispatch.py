@@ -1,6 +1,6 @@
 """Where a worker start goes once hosts are registered: the home, an SSH host's satellite, or
 a Kubernetes host's Job. workers/launch.py asks here through the `Away` its caller hands
-it (act/effects.py hands this module): workers sit below the remote room."""
+it (act/moves/workers.py hands this module): workers sit below the remote room."""
 
 from __future__ import annotations
 

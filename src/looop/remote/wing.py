@@ -1,5 +1,5 @@
 """The remote wing as the beat, its moves and `down` reach it: one entry, so each caller below
-(act/effects, sense/probes, loop/fleetwork, loop/daemon) has one door into the SSH and
+(act/moves/far, sense/probes, loop/fleetwork, loop/daemon) has one door into the SSH and
 Kubernetes rooms (~85-210 ms), taken only after its own stat found hosts registered. A fleet
 without hosts never loads this; one with hosts loads it whole (~1 ms more than one part)."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from looop.act.actions import decision_from_obj
-from looop.act.decision import Decision, DecisionError, summary_of
+from looop.act.decision import Decision, DecisionError
 from looop.act.executor import execute
 from looop.act.journal import append_journal
 from looop.act.outcome import ExecError
@@ -68,7 +68,7 @@ def _steer(
     try:
         parsed = decision_from_obj(obj)
         # the journal line names the move as the executor summarises it
-        journal = f"{actor}: {said or summary_of(parsed.action)}"
+        journal = f"{actor}: {said or parsed.action.summary()}"
         decision = Decision(parsed.action, journal, parsed.next_interval_s)
     except (DecisionError, LooopError) as e:
         raise WebError(400, str(e)) from None

@@ -25,10 +25,7 @@ from looop.act.actions import (
     WriteSensor,
     check_id,
     decision_from_obj,
-    goal_of,
-    kind_of,
     parse_decision,
-    summary_of,
 )
 
 
@@ -39,9 +36,9 @@ def parse(obj: Any) -> Decision:
 def test_noop_with_journal_and_no_nudge() -> None:
     d = parse({"action": "noop", "reason": "all quiet", "journal": "nothing to do"})
     assert d == Decision(Noop(reason="all quiet"), journal="nothing to do", next_interval_s=None)
-    assert kind_of(d.action) == "noop"
-    assert summary_of(d.action) == "noop · all quiet"
-    assert summary_of(Noop()) == "noop"
+    assert d.action.kind == "noop"
+    assert d.action.summary() == "noop · all quiet"
+    assert Noop().summary() == "noop"
 
 
 def test_start_worker_lifts_metadata() -> None:
@@ -61,15 +58,15 @@ def test_start_worker_lifts_metadata() -> None:
     )
     assert d.journal == "delegating"
     assert d.next_interval_s == 15
-    assert summary_of(d.action) == "start-worker triage"
+    assert d.action.summary() == "start-worker triage"
 
 
 def test_run_shell_escape_hatch() -> None:
     d = parse({"action": "run_shell", "cmd": "git status", "reason": "check tree"})
     assert d.action == RunShell(cmd="git status", reason="check tree")
-    assert kind_of(d.action) == "shell"
-    assert summary_of(d.action) == "run-shell · check tree"
-    assert summary_of(RunShell(cmd="ls\n-la")) == "run-shell · ls -la"
+    assert d.action.kind == "shell"
+    assert d.action.summary() == "run-shell · check tree"
+    assert RunShell(cmd="ls\n-la").summary() == "run-shell · ls -la"
 
 
 @pytest.mark.parametrize(
@@ -108,8 +105,8 @@ def test_run_shell_escape_hatch() -> None:
 def test_every_other_variant(obj: dict[str, Any], want: Any, kind: str, summary: str) -> None:
     d = parse(obj)
     assert d.action == want
-    assert kind_of(d.action) == kind
-    assert summary_of(d.action) == summary
+    assert d.action.kind == kind
+    assert d.action.summary() == summary
 
 
 def test_every_tag_is_parseable_and_has_a_distinct_kind() -> None:
@@ -220,6 +217,10 @@ def test_unknown_action_names_it(tag: Any) -> None:
          "send_key: field 'keys' must be a non-empty list of strings"),
         ({"action": "send_key", "id": "w", "keys": ["Enter", 3]},
          "send_key: field 'keys' must be a non-empty list of strings"),
+        # two bad fields: the one read first is named, as the fields are listed
+        ({"action": "send_key", "id": 5, "keys": "Enter"}, "send_key: field 'id' must be a string"),
+        ({"action": "start_worker", "prompt": "p", "on_budget": 1},
+         "start_worker: field 'id' must be a string"),
         ({"action": "send_notification"}, "send_notification: field 'message' must be a string"),
         ({"action": "write_schedule", "name": "s"},
          "write_schedule: give exactly one of 'in_s', 'every_s' or 'cron'"),
@@ -319,14 +320,14 @@ def test_start_worker_refuses_pulse() -> None:
 
 
 def test_goal_of_maps_only_targeting_actions() -> None:
-    assert goal_of(StartWorker("ship", "p")) == "ship"
-    assert goal_of(WriteGoal("ship", "b")) == "ship"
-    assert goal_of(ArchiveGoal("ship")) == "ship"
-    assert goal_of(SteerSession("looop-triage", "x")) == "triage"
-    assert goal_of(SendKey("looop-triage", ("Enter",))) == "triage"
-    assert goal_of(Noop()) is None
-    assert goal_of(SendNotification("hi", "ship")) is None
-    assert goal_of(RunShell("ls")) is None
+    assert StartWorker("ship", "p").goal() == "ship"
+    assert WriteGoal("ship", "b").goal() == "ship"
+    assert ArchiveGoal("ship").goal() == "ship"
+    assert SteerSession("looop-triage", "x").goal() == "triage"
+    assert SendKey("looop-triage", ("Enter",)).goal() == "triage"
+    assert Noop().goal() is None
+    assert SendNotification("hi", "ship").goal() is None
+    assert RunShell("ls").goal() is None
 
 
 def test_decision_from_obj_is_the_same_validator() -> None:

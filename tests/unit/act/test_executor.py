@@ -600,7 +600,7 @@ def test_a_remote_worker_whose_host_does_not_answer_is_a_failed_move(
     ctx: Ctx, obj: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a failed move in one line (the beat goes on), not an error that escapes the executor
-    from looop.act.effects import remote_record
+    from looop.act.moves.far import remote_record
     from looop.remote import wing
     from tests.farhost import FarHost
 

@@ -371,7 +371,7 @@ def test_a_worker_line_and_verify_are_guarded_where_they_run(
     ctx: Ctx, world: dict[str, Path]
 ) -> None:
     from looop.act.actions import StartWorker
-    from looop.act.effects import _start_worker
+    from looop.act.decision import Mover
     from looop.act.outcome import ExecError
 
     home_ctx = with_env(ctx, HOME=str(world["home"]))
@@ -384,6 +384,6 @@ def test_a_worker_line_and_verify_are_guarded_where_they_run(
     ]
     for a, needle in cases:
         with pytest.raises(ExecError) as e:
-            _start_worker(home_ctx, home_ctx.knobs(), a, "pulse")
+            a.perform(Mover(home_ctx, home_ctx.knobs(), "pulse"))
         assert "tripwire" in str(e.value) and needle in str(e.value), (a, e.value)
     assert not (ctx.paths.checkouts / "w9").exists() and not (ctx.paths.sessions / "w9").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from looop.act.decision import DecisionError, StartWorker
+from looop.act.actions import DecisionError, StartWorker
 from looop.act.parse import parse_decision
 from looop.core.context import Ctx
 
@@ -64,10 +64,9 @@ def test_a_verb_building_the_action_gets_the_same_guard() -> None:
 
 
 def test_the_journal_line_keeps_the_budget_and_its_policy() -> None:
-    from looop.act.decision import summary_of
 
     def said(extra: str) -> str:
-        return summary_of(parse_decision(_start(extra)).action)
+        return parse_decision(_start(extra)).action.summary()
 
     assert (
         said(',"budget_usd":2.5,"on_budget":"stop"') == "start-worker w1 · budget $2.50, stop at it"
@@ -91,23 +90,23 @@ def test_a_worker_to_be_metered_is_placed_on_this_machine(
     """Its budget, or refuse_unmetered under a daily budget: the meter reads CLI records on
     this machine only, so with hosts registered such a start is placed here; a host named
     is refused in one line."""
-    from looop.act.effects import _where
+    from looop.act.decision import Mover
     from looop.act.outcome import ExecError
     from looop.hot.config import parse_config, resolve_knobs
 
     knobs = resolve_knobs(parse_config({}, "<test>"), env)
     a = parse_decision(_start(extra)).action
     assert isinstance(a, StartWorker)
-    assert _where(ctx, knobs, a) == (None, None)  # no hosts: nothing to place
+    assert a._where(Mover(ctx, knobs, "pulse")) == (None, None)  # no hosts: nothing to place
     (ctx.paths.data / "hosts").mkdir()
-    host, away = _where(ctx, knobs, a)
+    host, away = a._where(Mover(ctx, knobs, "pulse"))
     assert away is not None and host == ("local" if pinned else None)
     named = parse_decision(_start(extra + ',"host":"h1"')).action
     assert isinstance(named, StartWorker)
     if not pinned:
-        assert _where(ctx, knobs, named)[0] == "h1"
+        assert named._where(Mover(ctx, knobs, "pulse"))[0] == "h1"
         return
     with pytest.raises(ExecError) as e:
-        _where(ctx, knobs, named)
+        named._where(Mover(ctx, knobs, "pulse"))
     msg = str(e.value)
     assert "needs its spend metered" in msg and "--host local" in msg and "\n" not in msg

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.act.effects import remote_record
+from looop.act.moves.far import remote_record
 from looop.hot.killfast import parse_fast
 from looop.remote.hosts import record_file
 from looop.sessions.spawner import spawn

@@ -10,6 +10,8 @@ import inspect
 from pathlib import Path
 from typing import get_args
 
+import pytest
+
 from looop.core import eventnames
 from looop.core.events import Emitter
 from looop.decide.spend import Breaker
@@ -69,6 +71,20 @@ def test_every_name_has_one_line_meaning_and_no_meaning_lacks_a_name() -> None:
         for name, meaning in meanings.items():
             assert meaning.strip() and "\n" not in meaning, name
     assert set(get_args(eventnames.FailCode)) <= set(get_args(eventnames.PulseName))
+
+
+def test_a_name_without_its_meaning_stops_the_import() -> None:
+    names = (*get_args(eventnames.RecordName), "worker_paused")
+    with pytest.raises(
+        TypeError, match=r"record names and their meanings differ \(worker_paused\)"
+    ):
+        eventnames.check_whole(names, dict(eventnames.RECORDS), "record")
+    meanings = {**eventnames.PULSE, "pulse.nap": "the pulse naps"}
+    with pytest.raises(TypeError, match=r"\(pulse.nap\)"):
+        eventnames.check_whole(get_args(eventnames.PulseName), meanings, "pulse")
+    twice = (*get_args(eventnames.PulseName), "sleep")
+    with pytest.raises(TypeError, match="a name listed twice"):
+        eventnames.check_whole(twice, dict(eventnames.PULSE), "pulse")
 
 
 def test_every_literal_name_at_a_call_is_in_the_catalogue() -> None:

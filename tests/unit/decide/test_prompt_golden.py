@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from looop.act.actiontable import taught
 from looop.core.context import Ctx
 from looop.decide.prompt import PromptExtras, build_prompt, render_prompt
 from looop.decide.promptinputs import PromptInputs, constitution
@@ -36,6 +37,7 @@ def _world(ctx: Ctx, clock: FixedClock) -> PromptExtras:
 
 def _extras(clock: FixedClock) -> PromptExtras:
     return PromptExtras(
+        actions=taught(),
         changes=["~ snap:sensor-ci signal: red → green", "+ goal:docs"],
         last_failure={
             "run_id": "tick-1",

@@ -1,0 +1,47 @@
+"""Where a worker a move names runs: here, or on a host away (SSH or Kubernetes), and a
+session's failure as the move's one line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from looop.act.outcome import ExecError
+from looop.core.context import Ctx
+from looop.hot.errors import LooopError
+from looop.workers.backend import Backend
+from looop.workers.started import Away
+
+
+def remote_record(data: Path, wid: str) -> Path:
+    """Where the home keeps a remote worker's record (remote/hosts.py record_file)."""
+    return data / "hosts" / "workers" / f"{wid}.json"
+
+
+def remote(ctx: Ctx, wid: str) -> Backend | None:
+    """The backend of a worker running on another host — SSH or Kubernetes (None: it runs
+    here)."""
+    # one stat first: remote.engine loads the SSH and Kubernetes rooms (~0.1-0.3 s), which
+    # a kill of a worker here (most of them) must not pay
+    if not remote_record(ctx.paths.data, wid).exists():
+        return None
+    return remote_wing()[1](ctx, wid)
+
+
+def remote_wing() -> tuple[Away, Callable[[Ctx, str], Backend | None]]:
+    """The remote room as a move reaches it, its caller having decided with one stat that
+    hosts are registered: where a start goes (remote/dispatch) and a running worker's far
+    backend (remote/engine). A fleet without hosts never loads it."""
+    # lazy: the remote wing (the SSH and Kubernetes rooms, ~85-210 ms), for hosts only
+    from looop.remote import wing
+
+    return wing.dispatch, wing.remote_of
+
+
+def sessions_call(what: str, fn: Callable[[], object]) -> None:
+    """Session errors (finished, gone, unknown id) become this action's failure, and so does
+    a remote worker's host that does not answer (a failed move, never a crashed beat)."""
+    try:
+        fn()
+    except LooopError as e:
+        raise ExecError(f"{what}: {e}") from e

@@ -1,0 +1,235 @@
+"""The moves that write the loop's own files: goals, PLAYBOOK.md and sensors (a sensor's
+script passes the shell gate, and who wrote it is kept: core/provenance)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Self
+
+from looop.act import shellguard
+from looop.act.decision import Action, DecisionError, Mover, check_id, req_str
+from looop.act.outcome import ExecError
+from looop.act.playbook import write_playbook
+from looop.act.shellgate import shell_guard
+from looop.core import provenance
+from looop.core.text import file_text
+from looop.hot import store
+from looop.hot.errors import LooopError
+
+
+@dataclass(frozen=True)
+class WriteGoal(Action):
+    tag = "write_goal"
+    kind = "goal"
+    teach = r"""write_goal{id,body} - create or replace goals/<id>.md. A goal says what should be true; it is
+never executed.
+  {"action":"write_goal","id":"release-2-1","body":"goal: 2.1 is tagged\n\n- CI green"}"""  # noqa: E501
+
+    id: str
+    body: str
+
+    def __post_init__(self) -> None:
+        check_id("goal", self.id)
+        # An empty goal would sit in the prompt saying nothing; archive_goal removes one.
+        if not self.body.strip():
+            raise DecisionError(
+                "write_goal: field 'body' must be a non-empty string (archive_goal removes a goal)"
+            )
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        return cls(id=req_str(cls.tag, obj, "id"), body=req_str(cls.tag, obj, "body"))
+
+    def summary(self) -> str:
+        return f"write-goal {self.id}"
+
+    def goal(self) -> str | None:
+        return self.id
+
+    def perform(self, by: Mover) -> str | None:
+        body = self.body if self.body.endswith("\n") else self.body + "\n"
+        store.atomic_write(by.ctx.paths.goal(self.id), body)
+        return None
+
+
+@dataclass(frozen=True)
+class ArchiveGoal(Action):
+    tag = "archive_goal"
+    kind = "archive"
+    teach = r"""archive_goal{id} - the goal is met or dropped; looop moves it to goals/archive/.
+  {"action":"archive_goal","id":"release-2-1"}"""
+
+    id: str
+
+    def __post_init__(self) -> None:
+        check_id("goal", self.id)
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        return cls(id=req_str(cls.tag, obj, "id"))
+
+    def summary(self) -> str:
+        return f"archive-goal {self.id}"
+
+    def goal(self) -> str | None:
+        return self.id
+
+    def perform(self, by: Mover) -> str | None:
+        """An already archived goal is a success that says so; a goal never seen is an error."""
+        paths = by.ctx.paths
+        src = paths.goal(self.id)
+        dst = paths.goals_archive / f"{self.id}.md"
+        if not src.is_file():
+            if dst.is_file():
+                return f"{paths.rel(dst)} was already archived"
+            raise ExecError(f"archive_goal: {paths.rel(src)} does not exist (nothing to archive)")
+        try:
+            # an id archived before keeps its earlier body: goals/archive/ID~2.md, ID~3.md…
+            store.move_aside(src, dst.parent, self.id, ".md")
+        except FileNotFoundError:
+            if dst.is_file():  # archived meanwhile (a human's `looop goal archive`)
+                return f"{paths.rel(dst)} was already archived"
+            raise ExecError(
+                f"archive_goal: {paths.rel(src)} does not exist (nothing to archive)"
+            ) from None
+        return None
+
+
+@dataclass(frozen=True)
+class WriteSensor(Action):
+    tag = "write_sensor"
+    kind = "sensor"
+    teach = r"""write_sensor{name,script} - create or replace sensors/<name>.sh, a read-only check run every
+beat.
+  {"action":"write_sensor","name":"prs","script":"#!/bin/sh\ngh pr list --json number | jq -c '{signal:{open:length},detail:{}}'"}"""  # noqa: E501
+
+    name: str
+    script: str
+
+    def __post_init__(self) -> None:
+        check_id("sensor", self.name)
+        # An empty script is a sensor that fails every beat; remove_sensor removes one.
+        if not self.script.strip():
+            raise DecisionError(
+                "write_sensor: field 'script' must be a non-empty string "
+                "(remove_sensor removes a sensor)"
+            )
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        return cls(name=req_str(cls.tag, obj, "name"), script=req_str(cls.tag, obj, "script"))
+
+    def summary(self) -> str:
+        return f"write-sensor {self.name}"
+
+    def perform(self, by: Mover) -> str | None:
+        # A sensor runs on every beat; a shell one passes the tripwire like run_shell. Who
+        # wrote it is recorded (core/provenance): a decision's runs under shell_policy's sandbox.
+        paths = by.ctx.paths
+        path = paths.sensor(self.name)
+        unread = self._unread(by) if by.decided else False
+        if shellguard.foreign_interpreter(self.script) is None:
+            shell_guard(by, self.script, "write_sensor")
+        body = file_text(self.script)
+        # first: the old file is no longer a human's (nor unread) while it is replaced
+        provenance.forget(paths, provenance.SENSOR, self.name)
+        if unread:  # before the file: it never exists unmarked
+            provenance.mark_unread(paths, provenance.SENSOR, self.name, store.encode(body))
+        store.atomic_write(path, body, mode=0o755)
+        who = provenance.DECISION if by.decided else provenance.HUMAN
+        provenance.write(paths, provenance.SENSOR, self.name, store.encode(body), who)
+        return None
+
+    def _unread(self, by: Mover) -> bool:
+        """A decision may not replace a human's sensor, and may write one the tripwire cannot
+        read (python, node, …) only when it will run sandboxed. True: it is such a one."""
+        paths = by.ctx.paths
+        path = paths.sensor(self.name)
+        rel = paths.rel(path)
+        try:
+            old: bytes | None = store.read_regular(path)
+        except OSError:
+            old = None
+        if old is not None and provenance.by_human(paths, provenance.SENSOR, self.name, old):
+            raise ExecError(
+                f"write_sensor: {rel} was written by a human (`looop sensor write`) and a "
+                "decision may not replace it — write a sensor of another name, or ask the human"
+            )
+        why = shellguard.unreadable_script(file_text(self.script))  # as it lands on disk
+        if why is None:
+            return False
+        try:
+            sandboxed = by.config().shell_policy.sandbox.on
+        except LooopError as e:
+            raise ExecError(f"write_sensor not run: {e}") from e
+        if not sandboxed:
+            raise ExecError(
+                f"write_sensor refused: the tripwire cannot read {rel} ({why}) and "
+                "shell_policy's sandbox is off, so it would run unread and unsandboxed every "
+                "beat — write it in bash, or ask a human to write it or to turn the sandbox on"
+            )
+        return True
+
+
+@dataclass(frozen=True)
+class RemoveSensor(Action):
+    tag = "remove_sensor"
+    kind = "remove-sensor"
+    teach = r"""remove_sensor{name} - delete sensors/<name>.sh once it no longer tells you anything.
+  {"action":"remove_sensor","name":"prs"}"""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        check_id("sensor", self.name)
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        return cls(name=req_str(cls.tag, obj, "name"))
+
+    def summary(self) -> str:
+        return f"remove-sensor {self.name}"
+
+    def perform(self, by: Mover) -> str | None:
+        """Moves are level-triggered: a sensor already gone is a success that says so."""
+        paths = by.ctx.paths
+        path = paths.sensor(self.name)
+        gone = f"{paths.rel(path)} was already gone"
+        if not path.exists() and not path.is_symlink():
+            return gone
+        if not path.is_file():
+            raise ExecError(f"remove_sensor: {paths.rel(path)} is not a file; remove it by hand")
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return gone
+        finally:
+            provenance.forget(paths, provenance.SENSOR, self.name)
+        return None
+
+
+@dataclass(frozen=True)
+class WritePlaybook(Action):
+    tag = "write_playbook"
+    kind = "playbook"
+    teach = r"""write_playbook{body} - replace PLAYBOOK.md (priorities, guardrails). Deliberate and rare; it
+must keep the CONSTITUTION.
+  {"action":"write_playbook","body":"# PLAYBOOK\n\n1. Releases before refactors.\n"}"""  # noqa: E501
+
+    body: str
+
+    def __post_init__(self) -> None:
+        # An empty PLAYBOOK would silently erase the loop's instructions.
+        if not self.body.strip():
+            raise DecisionError("write_playbook: field 'body' must be a non-empty string")
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        return cls(body=req_str(cls.tag, obj, "body"))
+
+    def summary(self) -> str:
+        return "write-playbook"
+
+    def perform(self, by: Mover) -> str | None:
+        write_playbook(by.ctx, by.knobs, self.body)
+        return None

@@ -1,0 +1,174 @@
+"""The moves that only say something: noop, a notification to the human, and the schedules
+that wake the loop later."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Self
+
+from looop.act.decision import (
+    Action,
+    DecisionError,
+    Mover,
+    check_id,
+    not_int,
+    opt_int,
+    opt_str,
+    req_str,
+)
+from looop.act.outcome import ExecError
+from looop.act.wal import intent
+from looop.core.text import one_line
+from looop.hot import store
+from looop.hot.hashing import fnv1a_128
+from looop.human import schedules
+from looop.human.notify import notify
+
+
+@dataclass(frozen=True)
+class Noop(Action):
+    tag = "noop"
+    kind = "noop"
+    teach = r"""noop{reason} - nothing needs a move now.
+  {"action":"noop","reason":"PR #42 is still in review"}"""
+
+    reason: str = ""
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        return cls(reason=opt_str(cls.tag, obj, "reason") or "")
+
+    def summary(self) -> str:
+        return f"noop · {one_line(self.reason)}" if self.reason.strip() else "noop"
+
+    def perform(self, by: Mover) -> str | None:
+        return None
+
+
+@dataclass(frozen=True)
+class SendNotification(Action):
+    tag = "send_notification"
+    kind = "notify"
+    teach = r"""send_notification{message,id?} - tell the human something needs them (you are blocked on
+them, or a worker waits for them). Once per matter; there is no reply channel.
+  {"action":"send_notification","message":"release-2-1 waits for your go","id":"release-2-1"}"""  # noqa: E501
+
+    message: str
+    id: str = ""
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        return cls(message=req_str(cls.tag, obj, "message"), id=opt_str(cls.tag, obj, "id") or "")
+
+    def summary(self) -> str:
+        return f"notify · {one_line(self.message)}"
+
+    def perform(self, by: Mover) -> str | None:
+        message = self.message.strip()
+        if not message:
+            raise ExecError("send_notification: empty message; say what the human should know")
+        fingerprint = fnv1a_128(store.encode(f"send_notification\n{self.message}\n{self.id}"))
+        with intent(by.ctx, by.actor, "notify", fingerprint, self.summary()):
+            notify(by.ctx, message, self.id, "notification", by.cfg)
+        return None
+
+
+# A one-shot at most ten years out, a period from a minute to a (leap) year.
+IN_S_BOUNDS = (1, 10 * 366 * 86400)
+EVERY_S_BOUNDS = (60, 366 * 86400)
+
+
+@dataclass(frozen=True)
+class WriteSchedule(Action):
+    tag = "write_schedule"
+    kind = "schedule"
+    teach = r"""write_schedule{name, in_s|every_s|cron, tz?, note} - wake the loop later: in_s once, every_s
+(>= 60) or a cron line (with optional tz) repeatedly. A due schedule shows in sys-schedules.
+  {"action":"write_schedule","name":"digest","cron":"0 9 * * MON","tz":"Europe/Berlin","note":"write the weekly digest"}"""  # noqa: E501
+
+    name: str
+    in_s: int | None = None
+    every_s: int | None = None
+    cron: str | None = None
+    tz: str | None = None
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        check_id("schedule", self.name)
+        given = [f for f in ("in_s", "every_s", "cron") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise DecisionError(
+                "write_schedule: give exactly one of 'in_s', 'every_s' or 'cron' "
+                f"(got {', '.join(given) or 'none'})"
+            )
+        for name, (low, high) in (("in_s", IN_S_BOUNDS), ("every_s", EVERY_S_BOUNDS)):
+            v = getattr(self, name)
+            if v is not None and (not_int(v) or not low <= v <= high):
+                raise DecisionError(
+                    f"write_schedule: field '{name}' must be an integer from {low} to {high}"
+                )
+        if self.cron is not None and not self.cron.strip():
+            raise DecisionError("write_schedule: field 'cron' must be a non-empty string")
+        for name, text, most in (("cron", self.cron, 200), ("tz", self.tz, 64)):
+            if text is not None and len(text) > most:
+                raise DecisionError(f"write_schedule: field '{name}' is over {most} characters")
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        tag = cls.tag
+        return cls(
+            name=req_str(tag, obj, "name"),
+            in_s=opt_int(tag, obj, "in_s", IN_S_BOUNDS),
+            every_s=opt_int(tag, obj, "every_s", EVERY_S_BOUNDS),
+            cron=opt_str(tag, obj, "cron"),
+            tz=opt_str(tag, obj, "tz"),
+            note=opt_str(tag, obj, "note") or "",
+        )
+
+    def summary(self) -> str:
+        if self.in_s is not None:
+            when = f"in {self.in_s}s"
+        elif self.every_s is not None:
+            when = f"every {self.every_s}s"
+        else:
+            when = f"cron '{one_line(self.cron or '')}'" + (f" {self.tz}" if self.tz else "")
+        return f"write-schedule {self.name} · {when}"
+
+    def perform(self, by: Mover) -> str | None:
+        try:
+            rec = schedules.build(
+                by.ctx.clock,
+                in_s=self.in_s,
+                every_s=self.every_s,
+                cron=self.cron,
+                tz=self.tz,
+                note=self.note,
+            )
+        except schedules.ScheduleError as e:
+            raise ExecError(f"write_schedule '{self.name}': {e}") from e
+        schedules.write(by.ctx.paths.schedules, self.name, rec)
+        return None
+
+
+@dataclass(frozen=True)
+class DropSchedule(Action):
+    tag = "drop_schedule"
+    kind = "drop-schedule"
+    teach = r"""drop_schedule{name} - remove a schedule, e.g. once its one-shot wake was handled.
+  {"action":"drop_schedule","name":"digest"}"""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        check_id("schedule", self.name)
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        return cls(name=req_str(cls.tag, obj, "name"))
+
+    def summary(self) -> str:
+        return f"drop-schedule {self.name}"
+
+    def perform(self, by: Mover) -> str | None:
+        schedules.drop(by.ctx.paths.schedules, self.name)  # idempotent, as the reference
+        return None

@@ -1,0 +1,162 @@
+"""The moves that drive a running worker: steer_session (a line typed in), send_key and
+restart_session. A decision reaches no further than the decider may (act/reach.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Self
+
+from looop.act import reach
+from looop.act.decision import (
+    Action,
+    DecisionError,
+    Mover,
+    bad_field,
+    req_str,
+    set_field,
+    strip_worker_prefix,
+    worker_target,
+)
+from looop.act.moves import far
+from looop.act.outcome import ExecError
+from looop.act.shellgate import shell_guard
+from looop.core.text import one_line
+from looop.sessions.client import restart, send, send_keys
+from looop.workers.launch import WorkerError, normalise_target
+from looop.workers.resume import restart_worker
+
+MAX_KEYS = 64
+
+
+@dataclass(frozen=True)
+class SteerSession(Action):
+    tag = "steer_session"
+    kind = "steer"
+    teach = r"""steer_session{id,input} - type one line into a running worker to nudge or redirect it. Never
+use it to answer a question meant for the human.
+  {"action":"steer_session","id":"release-2-1","input":"Run the tests before pushing."}"""  # noqa: E501
+
+    id: str
+    input: str
+
+    def __post_init__(self) -> None:
+        set_field(self, "id", worker_target(self.id))
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        return cls(id=req_str(cls.tag, obj, "id"), input=req_str(cls.tag, obj, "input"))
+
+    def summary(self) -> str:
+        return f"steer {self.id}"
+
+    def goal(self) -> str | None:
+        return strip_worker_prefix(self.id)
+
+    def perform(self, by: Mover) -> str | None:
+        ctx = by.ctx
+        wid = normalise_target(self.id)
+        away = far.remote(ctx, wid)
+        if by.decided:  # a decision reaches no further than the decider (act/reach.py)
+            got = reach.check_reach(ctx, by.cfg, "steer_session", wid, away is not None)
+            for text in reach.typed_text("steer_session", self.input):
+                cwd = got.cwd if got is not None else None
+                shell_guard(by, text, "steer_session input", cwd, waived=False)
+            reach.check_recall("steer_session", self.input, got)
+        # text then CR: raw-mode agent TUIs submit on Enter, and line-mode programs get CR as NL
+        line = self.input + "\r"
+        if away is not None:
+            far.sessions_call("steer_session", lambda: away.send(wid, line, False))
+        else:
+            far.sessions_call("steer_session", lambda: send(ctx.paths.data, wid, line, False))
+        return None
+
+
+@dataclass(frozen=True)
+class SendKey(Action):
+    tag = "send_key"
+    kind = "key"
+    teach = r"""send_key{id,keys} - named keys into a worker.
+  {"action":"send_key","id":"release-2-1","keys":["C-c"]}"""
+
+    id: str
+    keys: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        set_field(self, "id", worker_target(self.id))
+        keys = tuple(self.keys)
+        if not keys or not all(isinstance(k, str) and k for k in keys):
+            raise DecisionError("send_key: field 'keys' must be a non-empty list of strings")
+        if len(keys) > MAX_KEYS or any(len(k) > 64 for k in keys):
+            raise DecisionError(
+                f"send_key: field 'keys' takes at most {MAX_KEYS} key names of up to 64 chars; "
+                "type text with steer_session"
+            )
+        set_field(self, "keys", keys)
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        wid = req_str(cls.tag, obj, "id")  # the fields in the order a refusal names them
+        v = obj.get("keys")
+        if not isinstance(v, list) or not v or not all(isinstance(k, str) and k for k in v):
+            raise bad_field(cls.tag, "keys", "a non-empty list of strings")
+        return cls(id=wid, keys=tuple(v))
+
+    def summary(self) -> str:
+        return f"key {self.id} · {one_line(' '.join(self.keys))}"
+
+    def goal(self) -> str | None:
+        return strip_worker_prefix(self.id)
+
+    def perform(self, by: Mover) -> str | None:
+        ctx = by.ctx
+        wid = normalise_target(self.id)
+        away = far.remote(ctx, wid)
+        if by.decided:
+            got = reach.check_reach(ctx, by.cfg, "send_key", wid, away is not None)
+            reach.check_keys("send_key", wid, self.keys, got)
+        keys = list(self.keys)
+        if away is not None:
+            far.sessions_call("send_key", lambda: away.key(wid, keys))
+        else:
+            far.sessions_call("send_key", lambda: send_keys(ctx.paths.data, wid, keys))
+        return None
+
+
+@dataclass(frozen=True)
+class RestartSession(Action):
+    tag = "restart_session"
+    kind = "restart"
+    teach = r"""restart_session{id} - restart a worker's command (a resumable one on its own conversation).
+  {"action":"restart_session","id":"release-2-1"}"""  # noqa: E501
+
+    id: str
+
+    def __post_init__(self) -> None:
+        set_field(self, "id", worker_target(self.id))
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        return cls(id=req_str(cls.tag, obj, "id"))
+
+    def summary(self) -> str:
+        return f"restart {self.id}"
+
+    def goal(self) -> str | None:
+        return strip_worker_prefix(self.id)
+
+    def perform(self, by: Mover) -> str | None:
+        ctx = by.ctx
+        wid = normalise_target(self.id)
+        away = far.remote(ctx, wid)
+        if by.decided:
+            reach.check_reach(ctx, by.cfg, "restart_session", wid, away is not None)
+        if away is not None:  # where it runs: an SSH host restarts it there, a Job refuses
+            far.sessions_call("restart_session", lambda: away.restart(wid))
+            return None
+        try:
+            if restart_worker(ctx, by.knobs, wid) is not None:
+                return None  # started again on its agent conversation
+        except WorkerError as e:
+            raise ExecError(f"restart_session: {e}") from e
+        far.sessions_call("restart_session", lambda: restart(ctx.paths.data, wid))
+        return None

@@ -1,0 +1,278 @@
+"""The moves that start and stop a worker: start_worker (its launch line and verify check pass
+the shell gate; placed here or on a host; held to its budget) and kill_worker."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Self
+
+from looop.act.decision import (
+    MAX_BUDGET_USD,
+    Action,
+    DecisionError,
+    Mover,
+    opt_bool,
+    opt_sandbox,
+    opt_str,
+    opt_usd,
+    req_str,
+    set_field,
+    shown,
+    strip_worker_prefix,
+    worker_target,
+)
+from looop.act.moves import far
+from looop.act.outcome import ExecError
+from looop.act.shellgate import decided_line, shell_guard
+from looop.core import provenance
+from looop.core.text import one_line
+from looop.hot import store
+from looop.hot.clock import utc_stamp_ms
+from looop.hot.errors import LooopError
+from looop.hot.sandboxpolicy import SandboxPolicy
+from looop.hot.spent import budgets, set_budget
+from looop.sessions.client import kill
+from looop.sessions.state import SessionError, get_session, mark_dead, session_dir
+from looop.workers.launch import normalise_target, start_worker
+from looop.workers.started import Away
+from looop.workers.worktree import tree_path
+
+ON_BUDGET = ("pause", "stop")  # hot/spent.py POLICIES (not imported: act stays light)
+
+_START_TEACH = r"""start_worker{id,prompt,runner?,command?,verify?,repo?,branch?,resume?,host?,budget_usd?,on_budget?}
+- start a worker session for hands-on work. id = the goal it serves; prompt = a complete,
+self-contained brief; runner picks a configured runner; command replaces the launch line;
+verify = one read-only shell check looop runs once after the worker exits. repo = an absolute
+path: the worker starts in its own git worktree of it, on branch looop/<id> (or branch);
+without repo it starts in the data dir. resume = true: if it crashes, `looop up` starts it
+again on its own conversation. host = a registered SSH host's name (each place's load is in
+sys-sessions) or "local"; without it the place with the most room left takes it. budget_usd =
+its spend ceiling in USD, metered from its CLI's records; at it the worker is paused (on_budget
+"pause", the default) or stopped ("stop").
+  {"action":"start_worker","id":"release-2-1","prompt":"Prepare release 2.1 in ~/src/app; ask before tagging.","verify":"test -f reports/release-2-1.md"}"""  # noqa: E501
+
+
+@dataclass(frozen=True)
+class StartWorker(Action):
+    tag = "start_worker"
+    kind = "worker"
+    teach = _START_TEACH
+
+    id: str
+    prompt: str
+    runner: str | None = None
+    command: str | None = None
+    verify: str | None = None
+    sandbox: SandboxPolicy | None = None  # None: the config decides
+    repo: str | None = None  # run it in its own git worktree of this repo
+    branch: str | None = None  # that worktree's branch (default looop/<id>)
+    resume: bool = False  # `looop up` starts it again on its conversation after a crash
+    host: str | None = None  # an SSH host (looop host add) or "local"; None: placed
+    budget_usd: float | None = None  # its spend ceiling, metered each beat (hot/spent.py)
+    on_budget: str = "pause"  # at it: "pause" (SIGSTOP) or "stop" (worktree kept)
+    steerable: bool = False  # a human's opt-in to decisions steering it (act/reach.py)
+
+    def __post_init__(self) -> None:
+        set_field(self, "id", worker_target(self.id))
+        if not self.prompt.strip():
+            raise DecisionError("start_worker: field 'prompt' must be a non-empty string")
+        b = self.budget_usd
+        if b is not None and not (
+            isinstance(b, int | float) and not isinstance(b, bool) and 0 < b <= MAX_BUDGET_USD
+        ):  # NaN fails the range too
+            raise DecisionError(
+                f"start_worker: field 'budget_usd' must be a number of USD above 0 and at most "
+                f"{MAX_BUDGET_USD:g}, got {shown(b)}"
+            )
+        if b is not None:
+            set_field(self, "budget_usd", float(b))
+        if self.on_budget not in ON_BUDGET:
+            raise DecisionError(
+                f'start_worker: field \'on_budget\' must be "pause" or "stop", '
+                f"got {shown(self.on_budget)}"
+            )
+        if self.repo is not None and not self.repo.strip():
+            raise DecisionError("start_worker: field 'repo' must be the path of a git repository")
+        if self.branch is not None and self.repo is None:
+            raise DecisionError("start_worker: field 'branch' needs 'repo' (the repository)")
+        if self.branch is not None and not self.branch.strip():
+            raise DecisionError("start_worker: field 'branch' must be a branch name")
+        if self.host is not None and not self.host.strip():
+            raise DecisionError("start_worker: field 'host' must name a host (looop host ls)")
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        tag, s, opt = cls.tag, req_str, opt_str
+        return cls(
+            id=s(tag, obj, "id"),
+            prompt=s(tag, obj, "prompt"),
+            runner=opt(tag, obj, "runner"),
+            command=opt(tag, obj, "command"),
+            verify=opt(tag, obj, "verify"),
+            sandbox=opt_sandbox(tag, obj),
+            repo=opt(tag, obj, "repo"),
+            branch=opt(tag, obj, "branch"),
+            resume=opt_bool(tag, obj, "resume"),
+            host=opt(tag, obj, "host"),
+            budget_usd=opt_usd(tag, obj, "budget_usd"),
+            on_budget=_policy(opt(tag, obj, "on_budget")),
+            steerable=opt_bool(tag, obj, "steerable"),
+        )
+
+    def summary(self) -> str:
+        b = self.budget_usd
+        if b is None:
+            return f"start-worker {self.id}"
+        shown_usd = f"{b:.2f}" if round(b, 2) == b else f"{b:g}"  # a cent's fraction kept
+        return f"start-worker {self.id} · budget ${shown_usd}, {self.on_budget} at it"
+
+    def goal(self) -> str | None:
+        return strip_worker_prefix(self.id)
+
+    def perform(self, by: Mover) -> str | None:
+        # The worker's launch line and its verify check are shell too: same policy as
+        # run_shell. The line runs in the worker's worktree when it has a repo (verify: in
+        # the data dir).
+        ctx = by.ctx
+        repo, home = self.repo or "", ctx.env.get("HOME", "")
+        repo = home + repo[1:] if repo.startswith("~/") and home else repo
+        local = (repo,) if repo.startswith("/") and self.host in (None, "local") else ()
+        tree = tree_path(ctx, self.id) if local else None
+        for what, text, cwd in (
+            ("start_worker command", self.command, tree),
+            ("start_worker verify", self.verify, None),
+        ):
+            if text is not None and text.strip():
+                shell_guard(by, text, what, cwd, local)
+        unread = False
+        if by.decided and self.verify is not None and self.verify.strip():
+            unread = decided_line(by, self.verify, "start_worker verify", "start_worker")
+        host, away = self._where(by)
+        restore = self._hold_to_budget(by)
+        try:
+            start_worker(
+                ctx,
+                by.knobs,
+                self.id,
+                self.prompt,
+                runner=self.runner,
+                command=self.command,
+                verify=self.verify,
+                cfg=by.cfg,
+                sandbox=self.sandbox,
+                decided=by.decided,
+                repo=self.repo,
+                branch=self.branch,
+                resume=self.resume,
+                host=host,
+                away=away,
+                steerable=self.steerable,
+            )
+        except BaseException:
+            restore()  # a refused start leaves a live namesake's budget as it was
+            raise
+        if unread and self.verify is not None:  # after: a start forgets the last worker's records
+            cmd = store.encode(self.verify.strip())
+            provenance.mark_unread(ctx.paths, provenance.VERIFY, self.id, cmd)
+        return None
+
+    def _where(self, by: Mover) -> tuple[str | None, Away | None]:
+        """The host named and the way there. A worker to be metered (its budget;
+        refuse_unmetered under a daily budget) stays here, where the meter reads its CLI's
+        records."""
+        cap = by.knobs.real("max_daily_usd")  # cost.breakers.daily_budget's rule (act is below)
+        fail_closed = by.knobs.values.get("refuse_unmetered") and math.isfinite(cap) and cap > 0
+        metered = self.budget_usd is not None
+        why = "its budget" if metered else "refuse_unmetered" if fail_closed else None
+        host, hosts = self.host, (by.ctx.paths.data / "hosts").is_dir()
+        if why is not None and host not in (None, "local"):
+            msg = f"worker {self.id}: {why} needs its spend metered, and looop meters workers here"
+            raise ExecError(
+                f"{msg} only: on host {host} its CLI's records stay there (it would show "
+                "unmetered) — start it with --host local, or without a host"
+            )
+        host = "local" if why is not None and hosts else host  # not placed on a host
+        if host is None and not hosts:
+            return None, None
+        return host, far.remote_wing()[0]
+
+    def _hold_to_budget(self, by: Mover) -> Callable[[], None]:
+        """budget_usd set before the start, as `worker start --budget` does (its first beat
+        already holds it to it); what undoes that if the start is refused."""
+        if self.budget_usd is None:
+            return lambda: None
+        data, wid = str(by.ctx.paths.data), self.id
+        was = budgets(data).get(wid)
+        set_budget(data, wid, self.budget_usd, self.on_budget)
+        if was is None:
+            return lambda: set_budget(data, wid, None)
+        return lambda: set_budget(data, wid, was[0], was[1])
+
+
+def _policy(given: str | None) -> str:
+    return "pause" if given is None else given  # "" is a policy the action refuses, not the default
+
+
+@dataclass(frozen=True)
+class KillWorker(Action):
+    tag = "kill_worker"
+    kind = "kill"
+    teach = r"""kill_worker{id,reason} - stop a worker whose health is stuck (never one waiting on an ask);
+come back with next_interval_s.
+  {"action":"kill_worker","id":"release-2-1","reason":"no output for 40 minutes"}"""  # noqa: E501
+
+    id: str
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        set_field(self, "id", worker_target(self.id))
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        return cls(id=req_str(cls.tag, obj, "id"), reason=opt_str(cls.tag, obj, "reason") or "")
+
+    def summary(self) -> str:
+        if self.reason.strip():
+            return f"kill-worker {self.id} · {one_line(self.reason)}"
+        return f"kill-worker {self.id}"
+
+    def goal(self) -> str | None:
+        return strip_worker_prefix(self.id)
+
+    def perform(self, by: Mover) -> str | None:
+        """Moves are level-triggered: a worker that is already over (it exited, was killed,
+        or its supervisor died) is a success that journals what was found; an unknown id
+        fails."""
+        ctx = by.ctx
+        wid = normalise_target(self.id)
+        away = far.remote(ctx, wid)
+        if away is not None:
+            try:
+                away.kill(wid)
+            except SessionError as e:
+                if away.reach(wid) == "over":  # level-triggered: an ended worker is a success
+                    return f"worker {wid} was already over ({e})"
+                raise ExecError(f"kill_worker: {e}") from e
+            except LooopError as e:  # its host does not answer: a failed move, not a crash
+                raise ExecError(f"kill_worker: {e}") from e
+            return None
+        try:
+            left = kill(ctx.paths.data, wid).get("survivors")
+        except SessionError as e:
+            try:
+                s = get_session(ctx.paths.data, wid)
+            except SessionError:
+                raise ExecError(f"kill_worker: {e}") from e
+            if s.alive:
+                raise ExecError(f"kill_worker: {e}") from e
+            if s.supervisor_died:
+                mark_dead(session_dir(ctx.paths.data, wid), utc_stamp_ms(ctx.clock.now()))
+                return f"worker {wid} was already dead (its supervisor had died)"
+            if s.state == "killed":
+                return f"worker {wid} had already been killed"
+            return f"worker {wid} had already exited (code {s.exit_code})"
+        if left:  # honest: killed, yet something it started outlived SIGKILL
+            raise ExecError(f"kill_worker: {wid} was killed but {left} of its processes survived")
+        return None
