@@ -81,8 +81,8 @@ def _real_parts() -> list[str]:
     return [
         f"real parts: srt + bubblewrap, socat, ripgrep (npm ~20 MB, apt) in {srt_cache()}: "
         f"{state(srt_cache())}",
-        f"real parts: claude, codex, pi, opencode + its SDK (npm ~1.3 GB, a few minutes) in "
-        f"{cli_cache()}: {state(cli_cache())}",
+        f"real parts: claude, codex, pi, opencode + its SDK (npm ~1.4 GB, a few minutes, "
+        f"how far it has come said as it goes) in {cli_cache()}: {state(cli_cache())}",
     ]
 
 

@@ -293,3 +293,17 @@ def test_sensor_run_json_is_one_object_per_sensor(data: Path, cli: Cli) -> None:
     assert code == 1  # one sensor failed, as without --json
     assert rows["sensor-a"]["ok"] is True and rows["sensor-a"]["reading"]["signal"] == {"n": 1}
     assert rows["sensor-b"]["ok"] is False
+
+
+def test_playbook_history_lists_versions_of_one_second_newest_first(data: Path, cli: Cli) -> None:
+    """Twelve versions of one second as an earlier looop named them (`-2` … `-12`, which a
+    plain sort puts out of order): `playbook history` lists them newest first all the same."""
+    hist = data / "playbook.d"
+    hist.mkdir(parents=True)
+    stamp = "20250614-100000"
+    for n in range(1, 13):
+        (hist / (f"{stamp}.md" if n == 1 else f"{stamp}-{n}.md")).write_text(f"v{n}\n")
+    code, out, err = cli("playbook", "history", "--json")
+    assert code == 0, err
+    got = [(hist / f"{row['version']}.md").read_text() for row in json.loads(out)]
+    assert got == [f"v{n}\n" for n in range(12, 0, -1)]

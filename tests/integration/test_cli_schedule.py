@@ -138,3 +138,13 @@ def test_list_tells_the_truth_after_the_wall_clock_steps_back(
     _, out, _ = cli("schedule", "list", "--json")
     (row,) = json.loads(out)
     assert 0 < row["next_due_unix"] - clock.now() <= 50
+
+
+def test_an_in_past_ten_years_saturates_instead_of_being_refused(data: Path, cli: Cli) -> None:
+    """v1.0 clamps a far --in to the end of time; here it is ten years, said on stderr."""
+    code, out, err = cli("schedule", "write", "far", "--in", "36500d", "--note", "someday")
+    assert code == 0, err
+    assert "past ten years, so ten years" in err and "write-schedule far" in out
+    code, out, _ = cli("schedule", "list", "--json")
+    row = json.loads(out)[0]
+    assert row["name"] == "far" and row["due"] is False and row["signal"] == "pending"

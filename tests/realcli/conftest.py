@@ -3,6 +3,8 @@ server per test, and a Rig that wires one CLI, the server and a data dir togethe
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -53,9 +55,22 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if reporter is not None:
         reporter.write_line(f"realcli: the pinned agent CLIs in {cache_dir()}")
     try:
-        config.stash[_INSTALLED] = bin_dir(install())
+        config.stash[_INSTALLED] = bin_dir(install(say=_to_terminal(config)))
     except InstallError as e:
         config.stash[_INSTALLED] = e
+
+
+def _to_terminal(config: pytest.Config) -> Callable[[str], None]:
+    """Progress lines on the terminal while the CLIs install (about 1.4 GB, minutes): around
+    pytest's capture, and from an xdist worker too (a worker's stderr is the run's)."""
+    capman = config.pluginmanager.getplugin("capturemanager")
+
+    def say(line: str) -> None:
+        with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+
+    return say
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

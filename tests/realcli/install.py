@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -46,6 +47,17 @@ REPO = Path(__file__).resolve().parents[2]
 CACHE_ROOT = REPO / ".realcli-cache"
 INSTALL_TIMEOUT_S = 900
 _MARKER = ".installed.json"
+# What the pinned CLIs take on disk once installed (measured: node_modules 1.33 GB, the SDK
+# 57 MB), so a progress line can say how far an install has come.
+CLIS_BYTES = 1_330_000_000
+SDK_BYTES = 57_000_000
+PROGRESS_EVERY_S = 15.0
+
+Say = Callable[[str], None]
+
+
+def _quiet(_line: str) -> None:
+    pass
 
 
 class InstallError(RuntimeError):
@@ -127,8 +139,10 @@ def check_binaries(root: Path) -> dict[str, str]:
     return seen
 
 
-def install(pins: dict[str, str] | None = None, log: Path | None = None) -> Path:
-    """The cache directory with every pinned CLI installed and checked (installs at most once)."""
+def install(pins: dict[str, str] | None = None, log: Path | None = None, say: Say = _quiet) -> Path:
+    """The cache directory with every pinned CLI installed and checked (installs at most once).
+    `say` gets a line as the install starts, every PROGRESS_EVERY_S while it runs (how much is
+    on disk of about how much) and when it is done."""
     pins = pins or PINS
     npm = npm_path()
     if npm is None:
@@ -137,12 +151,21 @@ def install(pins: dict[str, str] | None = None, log: Path | None = None) -> Path
     with locked(CACHE_ROOT / f"{root.name}.lock"):
         if not _done(root / _MARKER, pins):
             specs = [f"{pkg}@{ver}" for pkg, ver in sorted(pins.items())]
-            npm_install(npm, root, specs, "looop-realcli-cache", log or root / "npm-install.log")
+            names = ", ".join(f"{name} {ver}" for name, (_pkg, ver) in BINARIES.items())
+            say(
+                f"realcli: installing the agent CLIs ({names}) with npm into {root}: "
+                f"about {_size(CLIS_BYTES + SDK_BYTES)}, a few minutes (once; "
+                "its log: npm-install.log there)"
+            )
+            npm_install(
+                npm, root, specs, "looop-realcli-cache", log or root / "npm-install.log",
+                say=say, expect=CLIS_BYTES,
+            )  # fmt: skip
             versions = check_binaries(root)
             marker = root / _MARKER
             marker.write_text(json.dumps({"pins": pins, "versions": versions}, indent=2) + "\n")
         if "opencode-ai" in pins:
-            _install_opencode_sdk(npm, opencode_sdk_dir(root), pins["opencode-ai"])
+            _install_opencode_sdk(npm, opencode_sdk_dir(root), pins["opencode-ai"], say)
         return root
 
 
@@ -159,44 +182,95 @@ def opencode_sdk_dir(root: Path) -> Path:
     return root / _SDK_DIR
 
 
-def _install_opencode_sdk(npm: str, folder: Path, version: str) -> None:
+def _install_opencode_sdk(npm: str, folder: Path, version: str, say: Say = _quiet) -> None:
     """The SDK as opencode installs it (an exact version, saved in package.json), by npm."""
     want = {OPENCODE_SDK: version}
     if _done(folder / _MARKER, want):
         return
+    say(f"realcli: installing {OPENCODE_SDK} {version} with npm (about {_size(SDK_BYTES)})")
     manifest: dict[str, object] = {"dependencies": want}
-    npm_install(npm, folder, [f"{OPENCODE_SDK}@{version}"], manifest, folder / "npm-install.log")
+    npm_install(
+        npm, folder, [f"{OPENCODE_SDK}@{version}"], manifest, folder / "npm-install.log",
+        say=say, expect=SDK_BYTES,
+    )  # fmt: skip
     if not (folder / "node_modules" / OPENCODE_SDK / "package.json").is_file():
         raise InstallError(f"{OPENCODE_SDK}@{version} is missing from {folder} after npm install")
     (folder / _MARKER).write_text(json.dumps({"pins": want}, indent=2) + "\n")
 
 
 def npm_install(
-    npm: str, root: Path, specs: list[str], name: str | dict[str, object], log: Path
+    npm: str,
+    root: Path,
+    specs: list[str],
+    name: str | dict[str, object],
+    log: Path,
+    say: Say = _quiet,
+    expect: int = 0,
 ) -> None:
     """`npm install` of exact specs into `root` (its own package.json, named `name` or `name`
     itself, keeps npm from walking up into the repo); the output goes to `log`; InstallError
-    when npm fails."""
+    when npm fails. While it runs, `say` hears how much is on disk (of about `expect` bytes)
+    every PROGRESS_EVERY_S, and how long it took at the end."""
     root.mkdir(parents=True, exist_ok=True)
     manifest = {"name": name, "private": True} if isinstance(name, str) else name
     (root / "package.json").write_text(json.dumps(manifest) + "\n")
     cmd = [npm, "install", "--prefix", str(root), "--no-audit", "--no-fund", "--save-exact"]
     cmd += specs
-    try:
-        done = subprocess.run(
-            cmd,
-            cwd=root,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=INSTALL_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as e:
-        raise InstallError(f"npm install took over {INSTALL_TIMEOUT_S}s") from e
-    text = (done.stdout + done.stderr).decode("utf-8", "replace")
-    log.write_text(" ".join(cmd) + "\n" + text)
-    if done.returncode != 0:
-        raise InstallError(f"npm install exited {done.returncode}: {text.strip()[-1500:]}")
+    start = time.monotonic()
+    with log.open("wb") as out:
+        out.write((" ".join(cmd) + "\n").encode())
+        out.flush()
+        proc = subprocess.Popen(cmd, cwd=root, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        code = _wait_saying(proc, root, start, say, expect)
+    text = log.read_bytes().decode("utf-8", "replace").split("\n", 1)[-1]  # npm's own words
+    if code != 0:
+        raise InstallError(f"npm install exited {code}: {text.strip()[-1500:]}")
+    took = _span(time.monotonic() - start)
+    say(f"realcli: npm install done: {_size(disk_bytes(root / 'node_modules'))} in {took}")
+
+
+def _wait_saying(
+    proc: subprocess.Popen[bytes], root: Path, start: float, say: Say, expect: int
+) -> int:
+    """npm's exit code; a progress line each PROGRESS_EVERY_S until then (bounded)."""
+    while True:
+        try:
+            return proc.wait(timeout=PROGRESS_EVERY_S)
+        except subprocess.TimeoutExpired:
+            pass
+        spent = time.monotonic() - start
+        if spent > INSTALL_TIMEOUT_S:
+            proc.kill()
+            proc.wait()
+            raise InstallError(f"npm install took over {INSTALL_TIMEOUT_S}s") from None
+        have = disk_bytes(root / "node_modules")
+        of = f" of about {_size(expect)} ({min(99, 100 * have // expect)}%)" if expect else ""
+        say(f"realcli: npm install: {_size(have)}{of} on disk after {_span(spent)}")
+
+
+def disk_bytes(folder: Path) -> int:
+    """Bytes of the files under `folder`, each counted once (npm hard-links some)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for here, _dirs, files in os.walk(folder):
+        for f in files:
+            try:
+                st = os.lstat(os.path.join(here, f))
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+    return total
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
+
+
+def _span(secs: float) -> str:
+    m, s = divmod(round(secs), 60)
+    return f"{m}m {s:02}s" if m else f"{s}s"
 
 
 def missing_programs(debian: dict[str, str]) -> list[str]:
@@ -281,9 +355,13 @@ def bin_dir(root: Path) -> Path:
     return root / "node_modules" / ".bin"
 
 
+def say_on_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def main() -> int:
     try:
-        root = install()
+        root = install(say=say_on_stderr)
     except InstallError as e:
         print(f"realcli install failed: {e}", file=sys.stderr)
         return 1

@@ -49,3 +49,42 @@ def test_every_different_row_says_why() -> None:
     for n, v1, verdict in _rows():
         if verdict.startswith("**different**") or verdict.startswith("different"):
             assert ":" in verdict and len(verdict.split(":", 1)[1].strip()) > 20, (n, v1)
+
+
+def _verdict(v1_starts: str) -> str:
+    found = [verdict for _, v1, verdict in _rows() if v1.startswith(v1_starts)]
+    assert len(found) == 1, (v1_starts, found)
+    return found[0]
+
+
+V1_LIST_COLUMNS = ("ID", "HEALTH", "STATE", "IDLE", "UP", "ASK", "VERIFY")
+
+
+def test_where_the_behaviour_differs_the_row_says_different() -> None:
+    """Each row below is checked against what the code does, not against itself: where it
+    is not v1.0's (the columns shown, the watch's order, flap damping, the default budget),
+    the row says **different**, with its reason."""
+    from looop.hot.knobs import KNOBS
+    from looop.hot.render import fleet_table
+    from looop.tui.app import COLUMNS
+
+    row = {"id": "w1", "health": "busy", "label": "running", "idle_s": 1, "up_s": 2}
+    wide = {**row, "verify": None, "sandboxed": True, "host": "h", "branch": "b"}
+    head = tuple(fleet_table([wide]).splitlines()[0].split())
+    assert head[: len(V1_LIST_COLUMNS)] == V1_LIST_COLUMNS and head != V1_LIST_COLUMNS
+    assert _verdict("`worker list\\|ls").startswith("**different**")
+
+    assert tuple(label for label, _ in COLUMNS) != V1_LIST_COLUMNS
+    assert _verdict("`watch`'s screen").startswith("**different**")
+
+    assert KNOBS["flap_high"].default > 0  # damping on by default: changes stop waking
+    assert _verdict("`LOOOP_FLAP_STREAK`").startswith("**different**")
+
+    assert KNOBS["max_daily_usd"].default == 10.0  # v1.0 had no spending limit
+    budget = _verdict("the cost ledger and daily budget were removed")
+    assert budget.startswith("**different**") and "$10" in _row_text(budget)
+
+
+def _row_text(verdict: str) -> str:
+    text = (ROOT / "docs" / "COMPAT.md").read_text()
+    return next(line for line in text.splitlines() if line.endswith(verdict + " |"))

@@ -20,12 +20,15 @@ from looop.sessions.durations import parse_duration
 
 
 def _whole_seconds(text: str, flag: str) -> int:
+    """Whole seconds; past ten years saturates there (said on stderr), as v1.0's does."""
     try:
-        secs = parse_duration(text)
+        secs = parse_duration(text, most=schedules.FAR_S)
     except ValueError as e:
         raise LooopError(f"{flag}: {e}") from None
     if secs is None or secs < 1:
         raise LooopError(f"{flag} must be at least 1s (e.g. 90, 10m, 2h, 1d)")
+    if secs >= schedules.FAR_S:
+        click.echo(f"{flag} {text}: past ten years, so ten years", err=True)
     return round(secs)
 
 

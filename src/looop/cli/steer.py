@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from looop.act.outcome import ExecError
+from looop.act.playbook import versions
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.commands import WRITE_ALIAS
@@ -266,8 +267,7 @@ def playbook_write(body: tuple[str, ...], journal: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def playbook_history(as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
-    d = ctx.paths.playbook_history
-    files = sorted(d.glob("*.md"), reverse=True) if d.is_dir() else []
+    files = versions(ctx.paths.playbook_history)[::-1]  # newest first
     if as_json:
         rows = [{"version": f.stem, "path": str(f)} for f in files]
         click.echo(json.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False))

@@ -86,65 +86,76 @@ class BuiltPrompt:
 
 @dataclass
 class _Body:
-    """One inlined body. `keep` chars of `raw` survive; the cut is marked visibly."""
+    """One inlined body. `keep` chars of `raw` survive its cap; the cut is marked visibly."""
 
     label: str
     raw: str
-    tier: int  # order in which the total cap shrinks bodies: 1 first, 2 next, 0 never
-    from_end: bool = False  # keep the newest part (journal) instead of the start
     keep: int = -1
 
     def __post_init__(self) -> None:
         if self.keep < 0:
             self.keep = len(self.raw)
 
-    def render_at(self, keep: int) -> str:
-        cut = len(self.raw) - keep
+    def render(self) -> str:
+        cut = len(self.raw) - self.keep
         if cut <= 0:
             text = escape_body(self.raw)
-        elif self.from_end:
-            text = marker(cut, "earlier chars") + "\n" + escape_body(self.raw[cut:])
         else:
-            head = escape_body(self.raw[:keep]).rstrip("\n")
+            head = escape_body(self.raw[: self.keep]).rstrip("\n")
             text = (head + "\n" if head else "") + marker(cut)
         return text.rstrip("\n") + "\n"
 
+
+@dataclass
+class _Item:
+    """One goal or one sensor reading: over the total cap it is left out whole, never cut."""
+
+    kind: str  # "goal" | "sensor reading", as its marker counts it
+    parts: list[str | _Body]
+    kept: bool = True
+
     def render(self) -> str:
-        return self.render_at(self.keep)
-
-    def size(self) -> int:
-        return len(store.encode(self.render()))
-
-    def shrink_by(self, excess: int) -> None:
-        """Cut at least `excess` bytes (or everything) off the rendered body."""
-        target = self.size() - excess
-        lo, hi = 0, self.keep - 1
-        best = 0
-        while lo <= hi:
-            mid = (lo + hi) // 2
-            if len(store.encode(self.render_at(mid))) <= target:
-                best, lo = mid, mid + 1
-            else:
-                hi = mid - 1
-        self.keep = max(0, min(best, self.keep - 1))
+        return "".join(p if isinstance(p, str) else p.render() for p in self.parts)
 
 
-Part = str | _Body
+@dataclass
+class _Gap:
+    """Where a section says how many of its items the total cap left out (empty if none)."""
+
+    kind: str
+    left_out: int = 0
+    limit: int = 0
+
+    def render(self) -> str:
+        if not self.left_out:
+            return ""
+        n = self.left_out
+        what = f"{self.kind}{'' if n == 1 else 's'} left out to keep the prompt under "
+        return marker(n, f"{what}{self.limit} bytes — {_TIDY[self.kind]}") + "\n"
+
+
+_TIDY = {"goal": "archive or merge goals", "sensor reading": "merge or quiet sensors"}
+
+Part = str | _Body | _Item | _Gap
 
 
 def _render(parts: list[Part]) -> str:
-    return "".join(p if isinstance(p, str) else p.render() for p in parts)
+    return "".join(p if isinstance(p, str) else p.render() for p in parts if _shown(p))
 
 
-def _size(parts: list[Part]) -> int:
-    return len(store.encode(_render(parts)))
+def _shown(p: Part) -> bool:
+    return not isinstance(p, _Item) or p.kept
+
+
+def _size(text: str) -> int:
+    return len(store.encode(text))
 
 
 # ---------------------------------------------------------------- sections
 
 
-def _capped_body(label: str, raw: str, cap: int, tier: int, notes: dict[str, str]) -> _Body:
-    body = _Body(label, raw, tier)
+def _capped_body(label: str, raw: str, cap: int, notes: dict[str, str]) -> _Body:
+    body = _Body(label, raw)
     if len(raw) > cap:
         body.keep = cap
         notes[label] = f"{label} cut at {cap} chars"
@@ -187,7 +198,7 @@ def _journal(lines: tuple[str, ...] | None, notes: dict[str, str]) -> _Body | No
     clipped = [_clip_line(ln, JOURNAL_LINE_CAP) for ln in lines]
     if any(len(_one_line(ln)) > JOURNAL_LINE_CAP for ln in lines):
         notes["journal line"] = f"journal lines cut at {JOURNAL_LINE_CAP} chars"
-    return _Body("recent journal", "\n".join(clipped), tier=1, from_end=True)
+    return _Body("recent journal", "\n".join(clipped))
 
 
 def _changes(lines: list[str], notes: dict[str, str]) -> str:
@@ -195,7 +206,8 @@ def _changes(lines: list[str], notes: dict[str, str]) -> str:
     if any(len(_one_line(_text(ln))) > CHANGE_LINE_CAP for ln in lines[:CHANGE_LINES]):
         notes["what changed line"] = f"WHAT CHANGED lines cut at {CHANGE_LINE_CAP} chars"
     if len(lines) > CHANGE_LINES:
-        shown.append(marker(len(lines) - CHANGE_LINES, "more changes"))
+        left = len(lines) - CHANGE_LINES
+        shown.append(marker(left, "more change" if left == 1 else "more changes"))
         notes["what changed"] = f"WHAT CHANGED cut at {CHANGE_LINES} lines"
     return "\n".join(shown)
 
@@ -280,29 +292,29 @@ def render_prompt(inputs: PromptInputs, knobs: Knobs, extras: PromptExtras) -> B
 def _playbook_section(playbook: str | None, notes: dict[str, str]) -> list[Part]:
     if playbook is None or not playbook.strip():
         return ["\n=== PLAYBOOK ===\n", "(no PLAYBOOK yet)\n"]
-    return ["\n=== PLAYBOOK ===\n", _capped_body("PLAYBOOK", playbook, PLAYBOOK_CAP, 2, notes)]
+    return ["\n=== PLAYBOOK ===\n", _capped_body("PLAYBOOK", playbook, PLAYBOOK_CAP, notes)]
 
 
 def _goals_section(goals: tuple[tuple[str, str], ...], notes: dict[str, str]) -> list[Part]:
     parts: list[Part] = ["\n=== GOALS ===\n"]
     for name, body in goals:
-        parts.append(f"--- {_one_line(name)}\n")
-        parts.append(_capped_body(f"goal {_one_line(name)} body", body, GOAL_CAP, 1, notes))
+        text = _capped_body(f"goal {_one_line(name)} body", body, GOAL_CAP, notes)
+        parts.append(_Item("goal", [f"--- {_one_line(name)}\n", text]))
     if not goals:
         parts.append("(no goals yet)\n")
-    return parts
+    return [*parts, _Gap("goal")]
 
 
 def _readings_section(readings: tuple[tuple[str, str], ...], notes: dict[str, str]) -> list[Part]:
     parts: list[Part] = ["\n=== SENSOR READINGS ===\n"]
     for file_name, text in readings:
         name = _one_line(file_name)
-        parts.append(f"--- {name}\n")
         raw = _without_ages(file_name[:-5], text)
-        parts.append(_capped_body(f"sensor reading {name}", raw, SNAPSHOT_CAP, 1, notes))
+        body = _capped_body(f"sensor reading {name}", raw, SNAPSHOT_CAP, notes)
+        parts.append(_Item("sensor reading", [f"--- {name}\n", body]))
     if not readings:
         parts.append("(no readings)\n")
-    return parts
+    return [*parts, _Gap("sensor reading")]
 
 
 def _reading_ages(name: str, raw: str) -> tuple[str, dict[str, dict[str, Any]]]:
@@ -343,7 +355,7 @@ def _ages_section(readings: tuple[tuple[str, str], ...]) -> list[Part]:
         "\n=== AGES (seconds, as of this beat) ===\n",
         "Ages from sys-sessions (workers) and sys-goals, kept out of SENSOR READINGS because\n"
         "they grow every beat:\n",
-        _Body("AGES", "\n".join(lines) + "\n", tier=2),
+        _Body("AGES", "\n".join(lines) + "\n"),
     ]
 
 
@@ -351,9 +363,9 @@ def _live_sections(inputs: PromptInputs, extras: PromptExtras) -> list[Part]:
     """WORKERS, PENDING ASKS and FAIRNESS, each only when it has something to say."""
     parts: list[Part] = []
     if extras.workers and extras.workers.strip():
-        parts += ["\n=== WORKERS ===\n", _Body("WORKERS", extras.workers, tier=2)]
+        parts += ["\n=== WORKERS ===\n", _Body("WORKERS", extras.workers)]
     if extras.asks and extras.asks.strip():
-        parts += [f"\n=== {ASKS_TITLE} ===\n", _Body("PENDING ASKS", extras.asks, tier=2)]
+        parts += [f"\n=== {ASKS_TITLE} ===\n", _Body("PENDING ASKS", extras.asks)]
     if inputs.goals:
         ids = [name[:-3] for name, _ in inputs.goals]  # the file names end in .md
         parts += ["\n=== FAIRNESS (computed by looop) ===\n", _fairness(inputs, ids)]
@@ -374,13 +386,13 @@ def _volatile_sections(
         parts += [
             "\n=== WHAT CHANGED ===\n",
             "Since the last decision that was carried out:\n",
-            _Body("WHAT CHANGED", _changes(extras.changes, notes), tier=2),
+            _Body("WHAT CHANGED", _changes(extras.changes, notes)),
         ]
     if extras.last_shell:
         parts += [
             "\n=== RUN_SHELL OUTPUT ===\n",
             "The command you ran with run_shell last beat (shown once):\n",
-            _Body("RUN_SHELL OUTPUT", _shell(extras.last_shell, notes), tier=2),
+            _Body("RUN_SHELL OUTPUT", _shell(extras.last_shell, notes)),
         ]
     told = [_one_line(_text(n)) for n in extras.flap_notes if _text(n).strip()]
     if told:
@@ -390,73 +402,55 @@ def _volatile_sections(
             "A sensor whose .signal keeps changing stops waking the loop until it settles; its\n"
             "reading above stays current. A timestamp or counter probably leaked into its signal:\n"
             "fix it with write_sensor (volatile values belong in detail). Since your last move:\n",
-            _Body("FLAPPING SENSORS", "\n".join(f"- {n}" for n in told), tier=2),
+            _Body("FLAPPING SENSORS", "\n".join(f"- {n}" for n in told)),
             f"Damped now: {', '.join(damped) if damped else '(none)'}\n",
         ]
     if extras.provider_limit:
         parts += [
             "\n=== PROVIDER LIMIT ===\n",
-            _Body("PROVIDER LIMIT", extras.provider_limit, tier=2),
+            _Body("PROVIDER LIMIT", extras.provider_limit),
         ]
     if extras.last_failure:
         fail_head, fail_body = _failure(inputs.clock, extras.last_failure, notes)
         parts += [
             f"\n=== {FAILURE_TITLE} ===\n",
             fail_head + "\n",
-            _Body("LAST FAILURE", fail_body, tier=2),
+            _Body("LAST FAILURE", fail_body),
             "Do not emit the same move again unchanged: fix what the error names, choose a\n"
             "different move, or noop with a reason.\n",
         ]
     return parts
 
 
-def _level(sizes: list[int], excess: int) -> int:
-    """The highest size cap that removes at least `excess` bytes from these bodies."""
-    lo, hi = 0, max(sizes)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if sum(max(0, s - mid) for s in sizes) >= excess:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
 def _fit(head: list[Part], parts: list[Part], now: str, limit: int, notes: dict[str, str]) -> str:
-    """Shrink the biggest bodies until the whole prompt fits `limit` bytes; instructions,
-    constitution and NOW are never cut."""
-    every: list[Part] = [*head, *parts, now]
-    bodies = [p for p in parts if isinstance(p, _Body)]
-    excess = _size(every) - limit
-    for tier in (1, 2):
-        while excess > 0:
-            candidates = [b for b in bodies if b.tier == tier and b.keep > 0]
-            if not candidates:
-                break
-            # Level the biggest bodies down together, so no single reading loses everything
-            # while its neighbours stay whole.
-            sizes = [b.size() for b in candidates]
-            level = _level(sizes, excess)
-            for body, size in zip(candidates, sizes, strict=True):
-                if size > level:
-                    body.shrink_by(size - level)
-                    notes[body.label] = (
-                        f"{body.label} cut to {body.keep} chars (total prompt over {limit} bytes)"
-                    )
-            excess = _size(every) - limit
-    fixed = _render(head)
-    middle = _render(parts)
-    if excess <= 0:
-        return fixed + middle + now
-    # Only headers and fixed guidance are left: cut the middle itself.
-    room = limit - len(store.encode(fixed)) - len(store.encode(now))
-    dropped = len(store.encode(middle))
-    cut_mark = "\n" + marker(dropped, "more bytes") + "\n"
-    room -= len(store.encode(cut_mark))
-    kept = store.encode(middle)[: max(0, room)].decode("utf-8", "ignore")
-    dropped -= len(store.encode(kept))
-    notes["total prompt"] = (
-        f"total prompt cut: {dropped} bytes dropped before NOW to fit {limit} bytes"
-        + ("" if room >= 0 else " (instructions, constitution and NOW alone exceed it)")
-    )
-    return fixed + kept + "\n" + marker(dropped, "more bytes") + "\n" + now
+    """Keep the prompt under `limit` bytes (0: no limit) as v1.0 does: the budget is spent in
+    section order, so goals come before sensor readings, and an item that does not fit is
+    left out whole (a marker in its section counts them). Everything else is capped per item
+    and never cut here: the instructions, constitution, PLAYBOOK, asks, journal and NOW."""
+    every = [*head, *parts, now]
+    if limit <= 0 or _size(_render(every)) <= limit:
+        return _render(every)
+    items = [p for p in parts if isinstance(p, _Item)]
+    gaps = [p for p in parts if isinstance(p, _Gap)]
+    for gap in gaps:  # room for each marker at its largest count
+        gap.limit, gap.left_out = limit, sum(1 for i in items if i.kind == gap.kind)
+    for item in items:
+        item.kept = False
+    room = limit - _size(_render(every))
+    for item in items:
+        size = _size(item.render())
+        item.kept = size <= room
+        room -= size if item.kept else 0
+    for gap in gaps:
+        gap.left_out = sum(1 for i in items if i.kind == gap.kind and not i.kept)
+        if gap.left_out:
+            n = gap.left_out
+            what = f"{n} {gap.kind}{'' if n == 1 else 's'}"
+            notes[gap.kind] = f"{what} left out (total prompt over {limit} bytes)"
+    text = _render(every)
+    over = _size(text) - limit
+    if over > 0:
+        notes["total prompt"] = (
+            f"total prompt {over} bytes over its {limit}-byte cap: its fixed sections are never cut"
+        )
+    return text

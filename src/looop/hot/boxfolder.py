@@ -179,10 +179,10 @@ UNREADABLE_ASK = "(unreadable ask record)"
 def unanswered(asks: Folder, answers: Folder) -> list[dict[str, Any]]:
     """The ask records in `asks` with no answer in `answers`, by file name (a bounded listing:
     `asks.more` says what it left out); an unreadable one stands as such, never hides its
-    ask."""
+    ask, and neither does an unreadable answer (the human must see it still waits)."""
     out: list[dict[str, Any]] = []
     for name in asks.names(".json"):
-        if answers.has(name):
+        if answers.has(name) and readable_answer(answers, name):
             continue
         try:
             rec = asks.read_object(name)
@@ -191,3 +191,12 @@ def unanswered(asks: Folder, answers: Folder) -> list[dict[str, Any]]:
         if rec:
             out.append(rec)
     return out
+
+
+def readable_answer(answers: Folder, name: str) -> bool:
+    """Whether `name` is an answer a worker can act on: a JSON object with its text."""
+    try:
+        rec = answers.read_object(name)
+    except CorruptState:
+        return False
+    return rec is not None and isinstance(rec.get("answer"), str)

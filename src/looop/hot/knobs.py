@@ -179,9 +179,8 @@ KNOBS: dict[str, Knob] = {
         _k(
             "prompt_max_bytes",
             262144,
-            minimum=4096,
             maximum=64 << 20,
-            describe="total prompt cap",
+            describe="total prompt cap (bytes): whole goals and readings past it left out, 0 off",
         ),
         _k("noop_ttl", 21600, maximum=_DECADE, describe="re-decide an old noop (s), 0 off"),
         _k("max_decides_per_hour", 120, maximum=_COUNT, describe="hourly decide cap, 0 off"),

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from looop.hot import store
-from looop.hot.boxfolder import Folder, unanswered
+from looop.hot.boxfolder import Folder, readable_answer, unanswered
 from looop.hot.clock import Clock
 from looop.hot.errors import CorruptState
 from looop.hot.tellbox import AskError as AskError
@@ -118,7 +118,7 @@ def answer(
     path = answers / f"{ask_id}.json"
     if not force:
         if path.exists():  # answered already: that, not the answer's spelling, is what is wrong
-            raise _answered(ask_id)
+            raise _answered(ask_id, answers)
         text = _one_of_options(asks / f"{ask_id}.json", ask_id, text)
     answers.mkdir(parents=True, exist_ok=True)
     rec = {"v": 1, "id": ask_id, "answer": text, "ts": int(now)}
@@ -127,10 +127,16 @@ def answer(
         return
     # whole or absent: the asking worker polls for this file and acts on what it reads
     if not store.create_new(path, store.dumps_state(rec) + "\n"):  # answered meanwhile
-        raise _answered(ask_id)
+        raise _answered(ask_id, answers)
 
 
-def _answered(ask_id: str) -> AskAnswered:
+def _answered(ask_id: str, answers: Path) -> AskAnswered:
+    with Folder(answers) as d:
+        if not readable_answer(d, f"{ask_id}.json"):
+            return AskAnswered(
+                f"ask '{ask_id}' has an unreadable answer (answers/{ask_id}.json) — "
+                "add --force to replace it"
+            )
     return AskAnswered(f"ask '{ask_id}' is already answered — add --force to replace it")
 
 

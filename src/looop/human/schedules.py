@@ -40,6 +40,11 @@ from looop.hot.errors import CorruptState, LooopError
 from looop.hot.zones import load_zone, zone_name
 
 MIN_EVERY_S = 60
+# ten years: a one-shot or a period past it saturates here instead of being refused (v1.0
+# clamps to the end of time); the wait stays short of any overflow
+FAR_S = 10 * 366 * 86400
+# the last instant a date can be printed in any zone (year 9999, less a day for the offset)
+_LAST_STAMP = 253402214400.0
 # a wall clock behind the monotonic clock by more than this since the last mark stepped back
 # (less: drift, or a test's frozen wall clock while real time runs)
 STEP_S = 10.0
@@ -111,7 +116,8 @@ def _last_fire(expr: str, zone: tzinfo, upto: float) -> float | None:
 
 
 def _stamp(ts: float, zone: tzinfo) -> str:
-    return offset_stamp(datetime.fromtimestamp(ts, tz=zone))
+    """A time as the reader's stamp; a hand-written one past year 9999 shows as then."""
+    return offset_stamp(datetime.fromtimestamp(max(0.0, min(ts, _LAST_STAMP)), tz=zone))
 
 
 def build(
@@ -137,13 +143,13 @@ def build(
     if in_s is not None:
         if in_s < 1:
             raise ScheduleError("in_s must be at least 1 second")
-        rec["at"] = now + in_s
+        rec["at"] = now + min(in_s, FAR_S)
     elif every_s is not None:
         if every_s < MIN_EVERY_S:
             raise ScheduleError(
                 f"every_s must be >= {MIN_EVERY_S}; for a sooner follow-up use next_interval_s"
             )
-        rec.update(every_s=every_s, anchor=now)
+        rec.update(every_s=min(every_s, FAR_S), anchor=now)
     else:
         assert cron is not None
         expr = " ".join(cron.split())

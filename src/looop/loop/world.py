@@ -134,8 +134,9 @@ def _world(policy: Policy, snaps: Snaps) -> World:
     return World(hash=world_hash, policy_hash=policy_hash, items=items, raw=(policy, snaps))
 
 
-def describe_changes(old: dict[str, str] | None, new: dict[str, str], cap: int = 200) -> list[str]:
-    """Lines for WHAT CHANGED: what woke the loop since the last committed decision."""
+def describe_changes(old: dict[str, str] | None, new: dict[str, str]) -> list[str]:
+    """Lines for WHAT CHANGED: what woke the loop since the last committed decision, every one
+    (the prompt shows the first 200 and counts the rest: one cap, so the count is right)."""
     if old is None:
         return ["(first decision on record: everything below is new)"]
     out: list[str] = []
@@ -151,6 +152,4 @@ def describe_changes(old: dict[str, str] | None, new: dict[str, str], cap: int =
             out.append(f"~ {key} signal: {clip(before, 240)} → {clip(after, 240)}")
         else:
             out.append(f"~ {key} edited (body below)")
-    if len(out) > cap:
-        out = [*out[:cap], f"(… {len(out) - cap} more changes not listed)"]
     return out

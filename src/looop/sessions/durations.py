@@ -14,8 +14,9 @@ MAX_DURATION_S = 3660 * 86400.0
 _DURATION_HINT = "use e.g. 500ms, 30s, 10m, 2h, 1d or bare seconds (0/none/off/never = no limit)"
 
 
-def parse_duration(text: str) -> float | None:
-    """Seconds for `text`; None means no timeout (0, 0s, 0ms, none, off, never, empty)."""
+def parse_duration(text: str, most: float | None = None) -> float | None:
+    """Seconds for `text`; None means no timeout (0, 0s, 0ms, none, off, never, empty).
+    Past ten years it is refused, or, with `most`, saturates at `most`."""
     raw = text.strip().lower()
     if raw in _NO_TIMEOUT:
         return None
@@ -25,6 +26,8 @@ def parse_duration(text: str) -> float | None:
     if m is None:
         raise ValueError(f"invalid duration `{text}`: {_DURATION_HINT}")
     seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
+    if most is not None and not seconds <= most:  # inf too
+        return most
     if not math.isfinite(seconds) or seconds > MAX_DURATION_S:
         # a deadline past this would overflow select() and sleep() long before it mattered
         raise ValueError(

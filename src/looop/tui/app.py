@@ -32,7 +32,7 @@ from looop.hot.fleet import far_rows
 from looop.remote import engine
 from looop.sessions.state import LOG, Session, SessionError, list_sessions
 from looop.tui.feed import SessionFeed, ShotFeed
-from looop.tui.keys import KEYS, KeysApp
+from looop.tui.keys import KEYS, WIDE_KEYS, KeysApp
 from looop.tui.modals import Acts
 from looop.tui.render import FleetRow, default_selection, fleet_rows, row_cells
 from looop.tui.statusline import status_left
@@ -419,6 +419,7 @@ class WatchApp(KeysApp):
     def _status_right(self) -> None:
         if self._is_far(self.selected) and self.far_feed is not None:
             self.query_one("#status-right", Static).update(self._far_status(self.far_feed))
+            self._keys_line()
             return
         s = self.sessions.get(self.selected) if self.selected else None
         feed = self.feed
@@ -431,7 +432,14 @@ class WatchApp(KeysApp):
                 text += " · replaying…"
             elif not self.term.follow:
                 text += " · scrolled (End follows)"
+        self._keys_line()
         self.query_one("#status-right", Static).update(text)
+
+    def _keys_line(self) -> None:
+        """The legend, and where a screen wider than the pane is scrolled to (← →)."""
+        wide = self.term.wide()
+        keys = self.query_one("#keys", Static)
+        keys.update(KEYS if wide is None else WIDE_KEYS.format(where=wide))
 
     def _far_status(self, feed: ShotFeed) -> str:
         row = self.far_rows.get(feed.sid) or {}
@@ -479,4 +487,8 @@ class WatchApp(KeysApp):
 
     def action_scroll_edge(self, end: int) -> None:
         self.term.scroll_edge(bool(end))
+        self._scrolled()
+
+    def action_scroll_cols(self, sign: int) -> None:
+        self.term.scroll_cols(sign)
         self._scrolled()

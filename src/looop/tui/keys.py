@@ -18,10 +18,13 @@ from looop.human.mailbox import pending
 from looop.tui.modals import Acts, Confirm, KeysHelp, Line
 from looop.tui.render import FleetRow
 
-# the legend fits 80 columns; `?` lists every key
+# the legend fits 80 columns; `?` lists every key. While the screen shown is wider than the
+# pane its legend names the keys that scroll it side to side and where it is (f/End are in `?`).
 KEYS = "? keys  a answer  s send  c ^C  k kill  p pause  f follow  Tab all  q quit"
+WIDE_KEYS = "? keys  ← → {where}  a answer  s send  c ^C  k kill  p pause  q quit"
 ALL_KEYS = [
     ("↑ ↓", "select a session (or click its row)"),
+    ("← →", "scroll a screen wider than the pane left / right, half a pane a time"),
     ("Tab", "living sessions / all, finished ones too"),
     ("a", "answer a pending ask (the selected worker's first), confirmed"),
     ("s", "send a line to the selected worker (typed, then Enter)"),
@@ -44,6 +47,7 @@ MAIN_ACTIONS = {
     "scroll_half",
     "scroll_page",
     "scroll_edge",
+    "scroll_cols",
     "answer",
     "send_line",
     "interrupt",
@@ -67,6 +71,8 @@ class KeysApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "select(-1)", "previous", show=False, priority=True),
         Binding("down", "select(1)", "next", show=False, priority=True),
+        Binding("left", "scroll_cols(-1)", show=False, priority=True),
+        Binding("right", "scroll_cols(1)", show=False, priority=True),
         Binding("tab", "toggle_all", "living/all", show=False, priority=True),
         Binding("ctrl+p", "scroll_lines(-1)", show=False, priority=True),
         Binding("ctrl+n", "scroll_lines(1)", show=False, priority=True),

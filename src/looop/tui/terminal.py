@@ -89,6 +89,19 @@ class TerminalView(ScrollView):
         self.scroll_to(y=self.bottom() if end else 0, animate=False, immediate=True)
         self.follow = end
 
+    def scroll_cols(self, sign: int) -> None:
+        """Side to side across a screen wider than the pane, half the pane at a time."""
+        step = max(1, self.scrollable_content_region.width // 2)
+        self.scroll_to(x=self.scroll_x + sign * step, animate=False, immediate=True)
+
+    def wide(self) -> str | None:
+        """`cols 41–120 of 160` while the screen shown is wider than the pane, else None."""
+        feed, width = self.feed, self.scrollable_content_region.width
+        if feed is None or width <= 0 or feed.screen.columns <= width:
+            return None
+        left = int(self.scroll_x)
+        return f"cols {left + 1}–{min(feed.screen.columns, left + width)} of {feed.screen.columns}"
+
     def on_mouse_scroll_up(self) -> None:
         self.follow = False
 

@@ -233,7 +233,7 @@ def test_per_item_caps_on_journal_failure_shell_and_changes(ctx: Ctx) -> None:
     assert len(built.truncated) >= 4
 
 
-def test_total_cap_shrinks_the_biggest_bodies_and_keeps_the_fixed_parts(ctx: Ctx) -> None:
+def test_total_cap_leaves_whole_readings_out_and_keeps_the_fixed_parts(ctx: Ctx) -> None:
     limit = 16384
     ctx = replace(ctx, env={**ctx.env, "LOOOP_PROMPT_MAX_BYTES": str(limit)})
     _goal(ctx.paths, "small", "goal: keep me whole\n")
@@ -245,9 +245,11 @@ def test_total_cap_shrinks_the_biggest_bodies_and_keeps_the_fixed_parts(ctx: Ctx
     assert text.startswith("You are the decider of looop")
     assert "5. write_playbook may refine" in _section(text, CONSTITUTION)
     assert str(ctx.paths.data) in _section(text, "=== NOW ===")
-    assert "goal: keep me whole" in text  # small bodies survive
-    assert "truncated by looop" in _section(text, "=== SENSOR READINGS ===")
-    assert any("sensor reading sensor-dump.json" in n and str(limit) in n for n in built.truncated)
+    assert "goal: keep me whole" in text and "g" * 7000 in text  # goals come first, whole
+    readings = _section(text, "=== SENSOR READINGS ===")
+    assert "sensor-dump" not in readings and "d" * 100 not in text  # left out whole
+    assert "1 sensor reading left out to keep the prompt under 16384 bytes" in readings
+    assert "1 sensor reading left out (total prompt over 16384 bytes)" in built.truncated
     assert _headers(text) == [
         CONSTITUTION,
         "=== PLAYBOOK ===",
@@ -260,7 +262,9 @@ def test_total_cap_shrinks_the_biggest_bodies_and_keeps_the_fixed_parts(ctx: Ctx
     ]
 
 
-def test_total_cap_at_its_minimum_still_keeps_instructions_constitution_and_now(ctx: Ctx) -> None:
+def test_total_cap_below_the_fixed_parts_leaves_every_goal_out_and_cuts_nothing_else(
+    ctx: Ctx,
+) -> None:
     ctx = replace(ctx, env={**ctx.env, "LOOOP_PROMPT_MAX_BYTES": "4096"})
     for i in range(5):
         _goal(ctx.paths, f"g{i}", "x" * 5000)
@@ -269,8 +273,9 @@ def test_total_cap_at_its_minimum_still_keeps_instructions_constitution_and_now(
     assert "5. write_playbook may refine" in built.text
     assert built.text.rstrip().endswith("then stop.")
     assert "=== NOW ===" in built.text
-    assert "x" * 5000 not in built.text
-    assert any("total prompt" in n for n in built.truncated)
+    assert "x" * 10 not in built.text
+    assert "5 goals left out to keep the prompt under 4096 bytes" in built.text
+    assert any("fixed sections are never cut" in n for n in built.truncated)
 
 
 def test_a_goal_cannot_forge_sections(ctx: Ctx) -> None:

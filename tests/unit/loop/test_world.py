@@ -82,10 +82,11 @@ def test_describe_changes_names_what_woke_the_loop(paths: Paths) -> None:
     assert describe_changes(None, {})[0].startswith("(first decision")
 
 
-def test_describe_changes_caps_lines() -> None:
-    new = {f"goal:{i}": "h" for i in range(300)}
-    lines = describe_changes({}, new, cap=200)
-    assert len(lines) == 201 and "100 more" in lines[-1]
+def test_describe_changes_lists_every_change() -> None:
+    """One cap only, the prompt's: it shows 200 and counts the rest (test_prompt_v1)."""
+    new = {f"goal:{i:03}": "h" for i in range(300)}
+    lines = describe_changes({}, new)
+    assert len(lines) == 300 and lines[-1] == "+ goal:299 appeared"
 
 
 def test_a_memo_answers_an_unchanged_read_and_rereads_any_change(paths: Paths) -> None:

@@ -73,9 +73,10 @@ them, or a worker waits for them). Once per matter; there is no reply channel.
         return None
 
 
-# A one-shot at most ten years out, a period from a minute to a (leap) year.
-IN_S_BOUNDS = (1, 10 * 366 * 86400)
-EVERY_S_BOUNDS = (60, 366 * 86400)
+# A one-shot from a second, a period from a minute; past ten years either saturates there
+# (human/schedules.FAR_S), as v1.0's does, rather than being refused.
+IN_S_BOUNDS = (1, 10**18 - 1)
+EVERY_S_BOUNDS = (60, 10**18 - 1)
 
 
 @dataclass(frozen=True)

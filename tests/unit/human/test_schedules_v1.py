@@ -1,0 +1,59 @@
+"""v1.0's schedule cases replayed: a schedule far in the future saturates ("the end of time",
+never due in practice) instead of being refused or overflowing, and a hand-written one past
+any printable date still reads as pending."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from looop.act.actions import decision_from_obj
+from looop.act.executor import execute
+from looop.core.context import Ctx
+from looop.human import schedules
+from looop.human.schedules import build, probe
+from tests.clocks import FixedClock
+
+U64_MAX = 18446744073709551615
+FAR_S = 10 * 366 * 86400  # ten years, where a later schedule saturates
+
+
+def _run(ctx: Ctx, obj: dict[str, Any]) -> str:
+    return execute(ctx, ctx.knobs(), decision_from_obj(obj), actor="cli").journal
+
+
+def test_a_decided_one_shot_past_ten_years_saturates_and_stays_pending(ctx: Ctx) -> None:
+    now = ctx.clock.now()
+    line = _run(ctx, {"action": "write_schedule", "name": "far", "in_s": 10**17})
+    assert "write-schedule far" in line
+    rec = json.loads((ctx.paths.schedules / "far.json").read_text())
+    assert rec["at"] == int(now) + FAR_S
+    assert probe(ctx.paths.schedules, ctx.clock)["signal"]["far"] == "pending"
+
+
+def test_a_decided_period_past_ten_years_saturates(ctx: Ctx) -> None:
+    _run(ctx, {"action": "write_schedule", "name": "rare", "every_s": 20 * 366 * 86400})
+    rec = json.loads((ctx.paths.schedules / "rare.json").read_text())
+    assert rec["every_s"] == FAR_S
+    two_years = 2 * 366 * 86400  # within ten years: kept as given (v1.0 took any period)
+    _run(ctx, {"action": "write_schedule", "name": "biennial", "every_s": two_years})
+    assert json.loads((ctx.paths.schedules / "biennial.json").read_text())["every_s"] == two_years
+
+
+def test_a_huge_in_s_saturates_instead_of_overflowing(tmp_path: Any) -> None:
+    """v1.0's write_with_a_huge_in_s_saturates_instead_of_overflowing."""
+    clock = FixedClock()
+    schedules.write(tmp_path, "far", build(clock, in_s=U64_MAX))
+    assert probe(tmp_path, clock)["signal"]["far"] == "pending"
+
+
+def test_a_hand_written_end_of_time_reads_pending(tmp_path: Any) -> None:
+    clock = FixedClock()
+    (tmp_path / "far.json").write_text(json.dumps({"at": U64_MAX}))
+    (tmp_path / "rare.json").write_text(json.dumps({"every_s": U64_MAX, "anchor": 0}))
+    got = probe(tmp_path, clock)
+    assert got["signal"]["far"] == "pending"
+    assert got["detail"]["far"]["due_at"].startswith("9999-12-")
+    assert got["signal"]["rare"] is not None
+    assert schedules.first_fires({"at": U64_MAX}, clock) == [float(U64_MAX)]
+    assert schedules.fire_stamp({"at": U64_MAX}, clock, float(U64_MAX)).startswith("9999-12-")
