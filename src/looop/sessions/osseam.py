@@ -198,6 +198,7 @@ class HostOS:
         self.group: cgroup.Group | None = None  # None: the subreaper sweep alone contains …
         self.sweeping = False  # … once `contain` ran (a host's rehearsal never does)
         self.unbounded: list[str] = []  # the bounds asked for that no cgroup holds
+        self.nproc = 0  # the process bound RLIMIT_NPROC holds instead, at each spawn
         self.oom_before = 0  # the memory group's OOM kills before the run (a reused group's)
         # False: the child opens the PTY as nobody's controlling terminal, for a waiter inside
         # a sandbox to take (workers/boxwait.pl): a session on the host holding it would
@@ -214,6 +215,9 @@ class HostOS:
         self.group = None if self.env.get("LOOOP_NO_CGROUP") == "1" else cgroup.make(name)
         self.sweeping = True
         self.unbounded = limits.bound(self.group, name, pids, memory)
+        if limits.PIDS in self.unbounded and os.getuid() != 0:  # root passes RLIMIT_NPROC by
+            self.unbounded.remove(limits.PIDS)
+            self.nproc = pids  # set in the supervisor at each spawn, never in this host
         self.oom_before = limits.oom_kills(self.group) if self.group is not None else 0
         return "cgroup" if self.group is not None else "sweep"
 
@@ -253,9 +257,13 @@ class HostOS:
         group = self.group
         if group is not None and not group.enter():
             group = None
+        # counted now (a restart is bounded from what runs then), for the child alone
+        was = limits.nproc_bound(self.nproc) if self.nproc > 0 else None
         try:
             return self._spawn(argv, cols, rows)
         finally:
+            if was is not None:
+                limits.nproc_restore(was)
             if group is not None:
                 group.leave()
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,7 @@ class KubeBackend(KubeCluster):
         cpu: str | None = None,
         memory: str | None = None,
         api_client: Any = None,
+        bounds: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(
             parse_target(target) if isinstance(target, str) else target,
@@ -94,6 +95,7 @@ class KubeBackend(KubeCluster):
         self.secret_env = secret_env
         self.cpu = cpu
         self.memory = memory
+        self.bounds = dict(bounds or {})  # the home's worker bounds (remote/bounds.py)
 
     # -- the Backend interface ---------------------------------------------------------------
 
@@ -139,6 +141,7 @@ class KubeBackend(KubeCluster):
             branch=branch,
             cpu=self.cpu,
             memory=self.memory,
+            bounds=self.bounds,
             deadline_s=self.deadline_s,
             ttl_s=self.ttl_s,
             secret_env=self.secret_env,

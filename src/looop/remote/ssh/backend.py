@@ -18,6 +18,7 @@ from looop.hot import store, untrusted
 from looop.hot.clock import Clock
 from looop.hot.sandboxpolicy import SandboxPolicy
 from looop.hot.workerrows import health
+from looop.remote import bounds
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
 from looop.remote.repospec import is_host_path
@@ -27,6 +28,12 @@ from looop.workers.backend import Reach, StartSpec
 from looop.workers.resume import encode_sandbox
 
 LS_TIMEOUT_S = 10.0
+# a bound a host says its worker is at, as `ls` says it (the local words: hot/workerrows.py)
+LIMIT_HEALTH = {
+    "pids": "at its process limit",
+    "memory": "hit its memory limit",
+    "disk": "over disk limit",
+}
 CLONE_OP_TIMEOUT_S = 660.0  # a start that clones: the host's clone limit and then some
 
 
@@ -52,6 +59,7 @@ def start_remote(
     The worker's session, and its checkout as the host made it (treerecord.Tree's fields)."""
     lk = link(ctx, host)
     req = _spawn_request(wid, line, prompt, runner, size, contract, repo, branch, resume, mcp)
+    req["bounds"] = bounds.sent(ctx.knobs())  # bounded there as here (remote/bounds.py)
     boxed = sandbox is not None and sandbox.on
     if sandbox is not None and sandbox.on:
         req["sandbox"] = encode_sandbox(sandbox)
@@ -76,6 +84,7 @@ def start_remote(
         more = {"repo": repo, "branch": tree.get("branch"), "workspace": tree.get("path")}
     if boxed:
         more["sandboxed"] = True
+    more["bounds"] = req["bounds"]  # what its lines name (remote/ssh/bounded.py)
     started = untrusted.stamp(row.get("started_at"), ctx.clock.now())  # the host's word
     reg.write_record(
         ctx.paths.data, wid, host, started_at=started, runner=runner, over=False, **more
@@ -279,6 +288,9 @@ def remote_rows(
         said = untrusted.words(row.get("state")) or "unknown"
         r = base_row(wid, host, rec, said, alive, untrusted.exit_code(row.get("exit_code")), last)
         r["health"] = state
+        limit = row.get("limit")
+        if limit in LIMIT_HEALTH:  # at a bound there (remote/ssh/farbounds.py)
+            r["limit"], r["health"] = limit, LIMIT_HEALTH[str(limit)]
         r["note"] = untrusted.words(row.get("note")) if alive else None
         r["label"] = untrusted.words(row.get("label")) or said
         r["started_at"] = untrusted.stamp(row.get("started_at"), now) or rec.get("started_at")
