@@ -175,16 +175,21 @@ def _settled(path: Path, before: int) -> bool:
     return a == _count(path) and a >= before
 
 
+@pytest.mark.parametrize(
+    "leaves",
+    [
+        pytest.param("setsid sh -c '{loop}' \"$0.n\" & sleep 300\n", id="its session"),
+        # orphaned at once: its parent ends, the supervisor (a subreaper) adopts it
+        pytest.param("(setsid sh -c '{loop}' \"$0.n\" &); sleep 300\n", id="its parent"),
+    ],
+)
 def test_a_pause_without_a_cgroup_stops_a_process_that_left_the_worker_session(
-    tmp_path: Path,
+    tmp_path: Path, leaves: str
 ) -> None:
     h = Home(tmp_path, LOOOP_NO_CGROUP="1")
     try:
-        h.start(
-            "counter",
-            "setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i > \"$0\"; sleep 0.05; done' "
-            '"$0.n" & sleep 300\n',
-        )
+        loop = 'i=0; while :; do i=$((i+1)); echo $i > "$0"; sleep 0.05; done'
+        h.start("counter", leaves.replace("{loop}", loop))
         counter = h.data.parent / "counter.sh.n"
         wait_until(lambda: _count(counter) > 0, 30, "the counter to count")
         assert pause(h.data, "counter")
