@@ -145,3 +145,42 @@ def test_a_worker_past_the_homes_disk_bound_is_paused_whole_on_its_host(home: Ho
         wait_until(lambda: _count(counter) > stuck, 10, "the counter to go on")
     finally:
         looop(d, "kill", "fd1")
+
+
+HOG = """import time
+x = bytearray(512 << 20)
+x[::4096] = b"1" * len(x[::4096])
+print("hogging", flush=True)
+time.sleep(300)
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_memory_hog_on_a_host_is_killed_at_the_homes_bound_and_named(home: Home) -> None:
+    """The host's user is not root: no cgroup holds memory there, its supervisor samples it."""
+    d = home.data
+    bound = {"LOOOP_WORKER_MAX_MEMORY": str(96 << 20)}
+    try:
+        start = looop(
+            d,
+            "worker",
+            "start",
+            "mh1",
+            "x",
+            "--host",
+            "h2",
+            "--command",
+            _python_line(HOG),
+            env=bound,
+        )
+        assert start.returncode == 0, start.stderr
+        wait_until(lambda: not _row(home, "mh1")["alive"], 60, "the hog to end")
+        row = _row(home, "mh1")
+        assert row["health"] == "hit its memory limit" and row["limit"] == "memory", row
+        tick = looop(d, "tick", timeout=240, env={**NO_BEAT_HOST, **bound})
+        said = [e for e in _events(home, "worker_at_limit") if e.get("id") == "mh1"]
+        assert said and said[0]["host"] == "h2" and said[0]["limit"] == "memory", tick.stderr
+        line = "worker mh1 on host h2 hit its memory limit 96.0 MiB"
+        assert line in tick.stdout + tick.stderr, tick.stdout + tick.stderr
+    finally:
+        looop(d, "kill", "mh1")

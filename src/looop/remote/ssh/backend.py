@@ -17,7 +17,6 @@ from looop.core.context import Ctx
 from looop.hot import store, untrusted
 from looop.hot.clock import Clock
 from looop.hot.sandboxpolicy import SandboxPolicy
-from looop.hot.workerrows import health
 from looop.remote import bounds
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
@@ -274,29 +273,43 @@ def remote_rows(
             row = next((r for r in listing if r.get("id") == wid), None)
             if row is None or not row.get("alive"):
                 reg.mark_over(data, wid, (row or {}).get("exit_code"))
+                _keep_limit(data, wid, row)
         if row is None and not rec.get("over") and host in links and listing is None:
             out.append(base_row(wid, host, rec, "unreachable", True, None, None))
             continue
         if row is None:
             rec = reg.record(data, wid) or rec
-            out.append(base_row(wid, host, rec, "exited", False, rec.get("exit_code"), None))
+            r = base_row(wid, host, rec, "exited", False, rec.get("exit_code"), None)
+            out.append(_at_limit(r, rec.get("limit")))  # ended at a bound there: kept
             continue
         # the host's answer is outside input: a number past any real one reads as unknown
         last = untrusted.moment(row.get("last_output_unix"), now)
         alive = row.get("alive") is True
-        state = health(wid, alive, waiting, now, stuck_secs, last)
         said = untrusted.words(row.get("state")) or "unknown"
         r = base_row(wid, host, rec, said, alive, untrusted.exit_code(row.get("exit_code")), last)
-        r["health"] = state
-        limit = row.get("limit")
-        if limit in LIMIT_HEALTH:  # at a bound there (remote/ssh/farbounds.py)
-            r["limit"], r["health"] = limit, LIMIT_HEALTH[str(limit)]
+        _at_limit(r, row.get("limit"))  # at a bound there (remote/ssh/farbounds.py)
         r["note"] = untrusted.words(row.get("note")) if alive else None
         r["label"] = untrusted.words(row.get("label")) or said
         r["started_at"] = untrusted.stamp(row.get("started_at"), now) or rec.get("started_at")
         r["last_output_at"] = clock.offset_stamp_at(last) if last is not None else None
         out.append(r)
     return out
+
+
+def _at_limit(r: dict[str, Any], limit: Any) -> dict[str, Any]:
+    """The row of a worker at a bound on its host says which, as `ls` says it here."""
+    if limit in LIMIT_HEALTH:
+        r["limit"], r["health"] = limit, LIMIT_HEALTH[str(limit)]
+    return r
+
+
+def _keep_limit(data: Path, wid: str, row: dict[str, Any] | None) -> None:
+    """An ended worker's bound, as its host said it, kept in the home's record: the host is
+    not asked about an ended worker again."""
+    limit = (row or {}).get("limit")
+    rec = reg.record(data, wid)
+    if rec is not None and limit in LIMIT_HEALTH and rec.get("limit") != limit:
+        store.write_json(reg.record_file(data, wid), {**rec, "limit": limit})
 
 
 def base_row(

@@ -81,7 +81,7 @@ def _say(ctx: Ctx, wid: str, host: str, rec: dict[str, Any], row: dict[str, Any]
     if limit == "pids":
         msg = f"{where} is at its {bound}: its next fork fails until some of its processes end"
     else:
-        msg = f"{where} hit its {bound}: the kernel killed it"
+        msg = f"{where} hit its {bound}: it was killed"
     ctx.events.emit("warn", "worker.at_limit", msg, id=wid)
     ctx.events.record("worker_at_limit", id=wid, host=host, limit=limit, max=n)
     return True
