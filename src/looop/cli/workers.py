@@ -164,7 +164,10 @@ def worker_continue(worker_id: str, budget: float | None) -> None:
         # lazy: the remote wing (~85-210 ms), for a home with workers away only
         from looop.remote.wing import bounded
 
-        if bounded.go_on(ctx, wid) is not None:  # on its SSH host: all it runs there
+        far = bounded.go_on(ctx, wid)  # on its SSH host: all it runs there
+        if far is False:
+            raise LooopError(f"worker {wid}: its host did not answer, or it no longer runs there")
+        if far:
             click.echo(f"worker {wid} goes on ({ceiling})" + ("" if was else "; it was not paused"))
             return
     try:

@@ -74,3 +74,24 @@ def test_a_pids_group_says_when_its_run_is_at_the_bound(tmp_path: Path) -> None:
     assert limits._pids_group_full(str(tmp_path / "a")) is True
     _group(tmp_path / "a", {"pids.max": "max\n"})  # unbounded
     assert limits._pids_group_full(str(tmp_path / "a")) is None
+
+
+def _pod(reason: str | None, message: str = "", ended: str | None = None) -> Any:
+    from types import SimpleNamespace as NS
+
+    from looop.remote.kube import manifests as mf
+
+    state = NS(terminated=NS(reason=ended) if ended else None)
+    worker = NS(name=mf.CONTAINER, state=state)
+    return NS(status=NS(reason=reason, message=message, container_statuses=[worker]))
+
+
+def test_a_finished_pod_says_which_bound_it_met() -> None:
+    from looop.remote.kube.cluster import limit_of
+
+    assert limit_of(_pod(None, ended="OOMKilled")) == "memory"
+    evicted = "Pod ephemeral local storage usage exceeds the total limit of containers 2Gi."
+    assert limit_of(_pod("Evicted", evicted)) == "disk"
+    assert limit_of(_pod("Evicted", "The node was low on resource: memory.")) is None
+    assert limit_of(_pod(None, ended="Completed")) is None
+    assert limit_of(None) is None

@@ -42,6 +42,7 @@ from looop.remote.kube.cluster import (
     exit_code_of,
     is_true,
     job_over,
+    limit_of,
     one_line,
 )
 from looop.remote.kube.target import KubeTarget, parse_target
@@ -303,6 +304,7 @@ class KubeBackend(KubeCluster):
                 "alive": not over,
                 "state": "exited" if over else ("running" if phase == "Running" else "starting"),
                 "exit_code": exit_code_of(job, pod) if over else None,
+                "limit": limit_of(pod) if over else None,  # the bound it met, if one
                 "started_at": utc_stamp(stamp.timestamp()) if hasattr(stamp, "timestamp") else None,
             }
         return out

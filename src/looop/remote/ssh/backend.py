@@ -273,14 +273,13 @@ def remote_rows(
             row = next((r for r in listing if r.get("id") == wid), None)
             if row is None or not row.get("alive"):
                 reg.mark_over(data, wid, (row or {}).get("exit_code"))
-                _keep_limit(data, wid, row)
+                keep_limit(data, wid, row)
         if row is None and not rec.get("over") and host in links and listing is None:
             out.append(base_row(wid, host, rec, "unreachable", True, None, None))
             continue
         if row is None:
             rec = reg.record(data, wid) or rec
-            r = base_row(wid, host, rec, "exited", False, rec.get("exit_code"), None)
-            out.append(_at_limit(r, rec.get("limit")))  # ended at a bound there: kept
+            out.append(base_row(wid, host, rec, "exited", False, rec.get("exit_code"), None))
             continue
         # the host's answer is outside input: a number past any real one reads as unknown
         last = untrusted.moment(row.get("last_output_unix"), now)
@@ -303,7 +302,7 @@ def _at_limit(r: dict[str, Any], limit: Any) -> dict[str, Any]:
     return r
 
 
-def _keep_limit(data: Path, wid: str, row: dict[str, Any] | None) -> None:
+def keep_limit(data: Path, wid: str, row: dict[str, Any] | None) -> None:
     """An ended worker's bound, as its host said it, kept in the home's record: the host is
     not asked about an ended worker again."""
     limit = (row or {}).get("limit")
@@ -321,7 +320,7 @@ def base_row(
     exit_code: Any,
     last: Any,
 ) -> dict[str, Any]:
-    return {
+    row = {
         "id": wid,
         "state": state,
         "alive": alive,
@@ -340,6 +339,7 @@ def base_row(
         "branch": rec.get("branch") if isinstance(rec.get("branch"), str) else None,
         "host": host,
     }
+    return _at_limit(row, rec.get("limit"))  # ended at a bound there: the home kept its word
 
 
 def forward(ctx: Ctx, sid: str, argv: list[str], tty: bool = False) -> int | None:

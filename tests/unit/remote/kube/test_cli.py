@@ -9,6 +9,8 @@ Kubernetes host and the home; and each bad input refused in one line with nothin
 from __future__ import annotations
 
 import json
+import os
+import signal
 import stat
 import subprocess
 import sys
@@ -237,6 +239,21 @@ def test_a_kubernetes_host_runs_a_worker_every_verb_reaches(home: Home) -> None:
     assert gone["alive"] is False and gone["host"] == "k1"
     # killing it again is a level-triggered success for the decider
     h.move({"action": "kill_worker", "id": "w1"})
+
+
+def test_a_kubernetes_worker_killed_at_its_memory_limit_is_named_in_ls(home: Home) -> None:
+    h = home
+    _add(h, "k1")
+    h.ok("worker", "start", "wm", "THE BRIEF: say hello", "--host", "k1")
+    pod = h.cluster.running(mf.job_name("wm"))
+    assert pod.proc is not None
+    pod.end_reason = "OOMKilled"  # what the runtime says of a container past limits.memory
+    os.killpg(pod.proc.pid, signal.SIGKILL)
+    assert until(lambda: not h.rows("--all")["wm"]["alive"], 20)
+    row = h.rows("--all")["wm"]
+    assert row["health"] == "hit its memory limit" and row["limit"] == "memory", row
+    again = h.rows("--all")["wm"]  # the cluster is not asked about it again: the home kept it
+    assert again["health"] == "hit its memory limit", again
 
 
 def test_a_kubernetes_worker_is_bounded_by_the_home_knobs(home: Home) -> None:
