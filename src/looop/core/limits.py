@@ -222,15 +222,12 @@ def nproc_full(pid: int) -> bool:
 
 
 def _pids_group_full(folder: str) -> bool | None:
-    """A pids group's word: a fork refused there (pids.events' `max`) or as many tasks as
-    pids.max allows; None where the group holds no process bound."""
+    """A pids group's word: as many tasks in it as pids.max allows, so its next fork fails
+    (not pids.events' count of refused forks: it never goes down once a flood ended); None
+    where the group holds no process bound."""
     most = (_read(os.path.join(folder, "pids.max")) or "").strip()
     if not most.isdigit():
         return None
-    for line in (_read(os.path.join(folder, "pids.events")) or "").splitlines():
-        key, _, value = line.partition(" ")
-        if key == "max" and value.strip().isdigit() and int(value) > 0:
-            return True
     now = (_read(os.path.join(folder, "pids.current")) or "").strip()
     return now.isdigit() and int(now) >= int(most)
 

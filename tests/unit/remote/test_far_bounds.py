@@ -68,10 +68,11 @@ def test_a_pids_group_says_when_its_run_is_at_the_bound(tmp_path: Path) -> None:
     assert limits._pids_group_full(str(tmp_path / "a")) is None  # no pids.max: none held here
     _group(tmp_path / "a", {"pids.max": "50\n", "pids.current": "12\n", "pids.events": "max 0\n"})
     assert limits._pids_group_full(str(tmp_path / "a")) is False
-    _group(tmp_path / "a", {"pids.events": "max 3\n"})  # a fork was refused there
+    _group(tmp_path / "a", {"pids.current": "50\n"})  # its next fork is refused
     assert limits._pids_group_full(str(tmp_path / "a")) is True
-    _group(tmp_path / "a", {"pids.events": "max 0\n", "pids.current": "50\n"})
-    assert limits._pids_group_full(str(tmp_path / "a")) is True
+    # a flood that ended: refused forks counted once say nothing of now
+    _group(tmp_path / "a", {"pids.events": "max 3\n", "pids.current": "7\n"})
+    assert limits._pids_group_full(str(tmp_path / "a")) is False
     _group(tmp_path / "a", {"pids.max": "max\n"})  # unbounded
     assert limits._pids_group_full(str(tmp_path / "a")) is None
 
