@@ -136,6 +136,20 @@ def test_a_memory_hog_is_killed_at_the_bound_and_ls_names_it(home: Home) -> None
     assert row["limit"] == "memory"
 
 
+def test_without_a_cgroup_a_memory_hog_is_sampled_killed_and_named(tmp_path: Path) -> None:
+    """Where no cgroup holds memory (a user who is not root), the supervisor's sample does."""
+    h = Home(tmp_path, LOOOP_NO_CGROUP="1", LOOOP_WORKER_MAX_MEMORY=str(96 << 20))
+    hog = "import time\nx = bytearray(512 << 20)\nx[::4096] = b'1' * len(x[::4096])\n"
+    (tmp_path / "hog.py").write_text(hog + "time.sleep(300)\n")
+    try:
+        h.start("hog", f"exec {sys.executable} {tmp_path / 'hog.py'}\n")
+        wait_until(lambda: h.row("hog")["state"] != "running", 60, "the hog to end")
+        row = h.row("hog")
+        assert row["health"] == "hit its memory limit" and row["limit"] == "memory", row
+    finally:
+        h.looop("kill", "hog")
+
+
 def test_a_worker_filling_its_report_past_the_disk_bound_is_paused_whole_and_named(
     home: Home,
 ) -> None:
@@ -175,16 +189,21 @@ def _settled(path: Path, before: int) -> bool:
     return a == _count(path) and a >= before
 
 
+@pytest.mark.parametrize(
+    "leaves",
+    [
+        pytest.param("setsid sh -c '{loop}' \"$0.n\" & sleep 300\n", id="its session"),
+        # orphaned at once: its parent ends, the supervisor (a subreaper) adopts it
+        pytest.param("(setsid sh -c '{loop}' \"$0.n\" &); sleep 300\n", id="its parent"),
+    ],
+)
 def test_a_pause_without_a_cgroup_stops_a_process_that_left_the_worker_session(
-    tmp_path: Path,
+    tmp_path: Path, leaves: str
 ) -> None:
     h = Home(tmp_path, LOOOP_NO_CGROUP="1")
     try:
-        h.start(
-            "counter",
-            "setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i > \"$0\"; sleep 0.05; done' "
-            '"$0.n" & sleep 300\n',
-        )
+        loop = 'i=0; while :; do i=$((i+1)); echo $i > "$0"; sleep 0.05; done'
+        h.start("counter", leaves.replace("{loop}", loop))
         counter = h.data.parent / "counter.sh.n"
         wait_until(lambda: _count(counter) > 0, 30, "the counter to count")
         assert pause(h.data, "counter")

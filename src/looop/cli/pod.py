@@ -61,6 +61,7 @@ def run_cmd(sid: str, size: str, argv: tuple[str, ...]) -> None:
         out=sys.stdout.buffer,
         stopping=lambda: bool(stop),
         pause=time.sleep,
+        max_pids=ctx.knobs().num("worker_max_pids"),  # the home's, by the Job's env
     )
     sys.exit(code)
 

@@ -159,13 +159,23 @@ def worker_continue(worker_id: str, budget: float | None) -> None:
     policy = budgets(data).get(wid, (0.0, "pause"))[1]
     set_budget(data, wid, budget, policy)
     was = clear_over(data, wid)
+    ceiling = f"budget ${budget:.2f}" if budget is not None else "no budget"
+    if (ctx.paths.data / "hosts" / "workers").is_dir():
+        # lazy: the remote wing (~85-210 ms), for a home with workers away only
+        from looop.remote.wing import bounded
+
+        far = bounded.go_on(ctx, wid)  # on its SSH host: all it runs there
+        if far is False:
+            raise LooopError(f"worker {wid}: its host did not answer, or it no longer runs there")
+        if far:
+            click.echo(f"worker {wid} goes on ({ceiling})" + ("" if was else "; it was not paused"))
+            return
     try:
         s = get_session(ctx.paths.data, wid)
     except SessionError as e:
         raise LooopError(f"worker {wid}: {e}") from e
     if s.alive:
         hold.go_on(ctx.paths.data, wid)  # all it runs, its box's inside too
-    ceiling = f"budget ${budget:.2f}" if budget is not None else "no budget"
     click.echo(f"worker {wid} goes on ({ceiling})" + ("" if was else "; it was not paused"))
 
 

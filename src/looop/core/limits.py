@@ -5,17 +5,21 @@ A worker's run group (core/cgroup) is where it is killed whole; the bounds live 
 on cgroup v1 in groups of the same name in the `pids` and `memory` hierarchies, which the
 supervisor enters with the run group for the spawn, so the child is born inside all of them;
 on cgroup v2 in the run group itself, where its parent has the controllers enabled. A bound
-no hierarchy can hold is named, so the caller says once that it is not enforced.
+no hierarchy can hold is named, so the caller says once that it is not enforced. Where no
+cgroup holds the process bound (a user who is not root: an SSH host's, a pod's), the run is
+born under RLIMIT_NPROC instead (`nproc_bound`): the kernel refuses a fork once its user runs
+what it ran at the start plus the bound (threads count, as in a pids cgroup).
 
 A worker is paused whole by freezing its run group (cgroup.freeze on v2, freezer.state on
 v1): every process in it stops, however it left its process group or session (a sandbox's
 inner agent runs in bubblewrap's new session, which a SIGSTOP of the group never reached).
-Only `os`: the supervisor's start-up imports this.
+Only `os` and `resource`: the supervisor's start-up imports this.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 
 from looop.core import cgroup
 
@@ -142,10 +146,107 @@ def frozen(group: cgroup.Group) -> bool:
 
 
 def enforceable(pids: int, memory: int, base: str = cgroup.BASE) -> list[str]:
-    """The bounds no cgroup could hold here, from a probe group made and removed at once."""
+    """The bounds neither a cgroup nor (processes, for a user not root) RLIMIT_NPROC could
+    hold here, from a probe group made and removed at once."""
     group = cgroup.make(f"probe-{os.getpid()}", base)
     try:
-        return bound(group, f"probe-{os.getpid()}", pids, memory, base)
+        missed = bound(group, f"probe-{os.getpid()}", pids, memory, base)
+        return [m for m in missed if m != PIDS or os.getuid() == 0]
     finally:
         if group is not None:
             group.remove()
+
+
+def user_tasks(uid: int) -> int:
+    """How many tasks (threads) processes of real user `uid` run now, as RLIMIT_NPROC counts
+    them (only those this process can see: a PID namespace hides the rest)."""
+    total = 0
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return 0
+    for pid in pids:
+        real, threads = -1, 1
+        for line in (_read(f"/proc/{pid}/status") or "").splitlines():
+            key, _, value = line.partition(":")
+            words = value.split()
+            if key == "Uid" and words and words[0].isdigit():
+                real = int(words[0])
+            elif key == "Threads" and value.strip().isdigit():
+                threads = int(value)
+        if real == uid:
+            total += threads
+    return total
+
+
+def nproc_bound(pids: int) -> int | None:
+    """Bound what this process spawns next to `pids` more tasks than its user runs now
+    (RLIMIT_NPROC's soft limit, the hard one kept); the soft limit it had, for
+    `nproc_restore` once the spawn is done (this process's own threads are never held by
+    its run's bound). None where it holds nothing (root passes it by)."""
+    uid = os.getuid()
+    if pids <= 0 or uid == 0:
+        return None
+    want = user_tasks(uid) + pids
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
+        if hard != resource.RLIM_INFINITY and hard < want:
+            want = hard  # as near as the host lets it be
+        resource.setrlimit(resource.RLIMIT_NPROC, (want, hard))
+    except (OSError, ValueError):
+        return None
+    return soft
+
+
+def nproc_restore(soft: int) -> None:
+    try:
+        _, hard = resource.getrlimit(resource.RLIMIT_NPROC)
+        resource.setrlimit(resource.RLIMIT_NPROC, (soft, hard))
+    except (OSError, ValueError):
+        pass
+
+
+def nproc_full(pid: int) -> bool:
+    """Whether the run `pid` (born under nproc_bound) is at its process bound now: its user
+    runs as many tasks as its soft RLIMIT_NPROC, so its next fork fails."""
+    soft = None
+    for line in (_read(f"/proc/{pid}/limits") or "").splitlines():
+        if line.startswith("Max processes"):
+            word = line[len("Max processes") :].split()[:1]
+            soft = int(word[0]) if word and word[0].isdigit() else None
+    try:
+        uid = os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return False
+    return soft is not None and user_tasks(uid) >= soft
+
+
+def _pids_group_full(folder: str) -> bool | None:
+    """A pids group's word: as many tasks in it as pids.max allows, so its next fork fails
+    (not pids.events' count of refused forks: it never goes down once a flood ended); None
+    where the group holds no process bound."""
+    most = (_read(os.path.join(folder, "pids.max")) or "").strip()
+    if not most.isdigit():
+        return None
+    now = (_read(os.path.join(folder, "pids.current")) or "").strip()
+    return now.isdigit() and int(now) >= int(most)
+
+
+def pids_full(pid: int, base: str = cgroup.BASE) -> bool:
+    """Whether the run `pid` is at its process bound now, however it is held: the pids group
+    it was born in (v1 or v2), else its RLIMIT_NPROC (nproc_full)."""
+    for line in (_read(f"/proc/{pid}/cgroup") or "").splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3 or parts[2] in ("", "/"):
+            continue
+        if parts[1] == "":  # v2: the unified mount, at the base or beside the v1 ones
+            folders = [base + parts[2], os.path.join(base, "unified") + parts[2]]
+        elif PIDS in parts[1].split(","):
+            folders = [os.path.join(base, parts[1]) + parts[2]]
+        else:
+            continue
+        for folder in folders:
+            said = _pids_group_full(folder)
+            if said is not None:
+                return said
+    return nproc_full(pid)

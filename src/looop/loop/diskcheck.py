@@ -3,10 +3,7 @@ and pauses, whole, a worker that keeps more than worker_max_disk bytes there, na
 folder and the bound (an event, its over mark, `ls` says "over disk limit"). A full data-dir
 disk is laid at the door of the worker that keeps the most (`fullest`).
 
-Measuring never follows a symlink (a box's link to / counts as a link), counts the blocks a
-file holds (a sparse file cannot hide its bytes, nor fake them), and stops once past the
-bound or past MAX_ENTRIES entries a worker, so a box of a million empty files costs a beat a
-bounded walk: such a worker is said once, as not fully measured."""
+How a worker's use is measured (bounded, never following a link): workers/diskuse.py."""
 
 from __future__ import annotations
 
@@ -19,73 +16,8 @@ from looop.hot.spent import BUDGETS, over_budget
 from looop.hot.workerrows import PULSE
 from looop.sessions import hold
 from looop.sessions.state import list_sessions
-from looop.workers.writable import named_for, writable
-
-MAX_ENTRIES = 200_000  # a worker's entries walked in one beat
-
-
-class Use:
-    """What a worker keeps in its writable folders, as far as the walk went."""
-
-    def __init__(self) -> None:
-        self.total = 0
-        self.folders: dict[str, int] = {}
-        self.left = MAX_ENTRIES  # entries the walk may still visit
-
-    @property
-    def cut(self) -> bool:
-        return self.left <= 0
-
-    def biggest(self) -> tuple[str, int]:
-        return max(self.folders.items(), key=lambda kv: kv[1], default=("", 0))
-
-
-def _walk(top: str, mine: str, wid: str, use: Use, limit: int) -> int:
-    """Bytes under `top` (blocks held), no symlink followed, until past `limit` or the
-    entries run out; `mine`: only the top's entries named for the worker count."""
-    total, stack, first = 0, [top], True
-    while stack and use.left > 0 and use.total + total <= limit:
-        try:
-            it = os.scandir(stack.pop())
-        except OSError:
-            first = False
-            continue
-        with it:
-            for entry in it:
-                if first and mine and not named_for(entry.name, wid):
-                    continue
-                use.left -= 1
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
-                except OSError:
-                    continue
-                total += st.st_blocks * 512
-                if use.left <= 0 or use.total + total > limit:
-                    break
-        first = False
-    return total
-
-
-def measure(ctx: Ctx, wid: str, limit: int) -> Use:
-    """Worker `wid`'s bytes in its writable folders, the walk ending once past `limit`."""
-    use = Use()
-    for folder in writable(ctx.paths, wid):
-        if use.total > limit or use.cut:
-            break
-        n = _walk(folder.path, folder.mine, wid, use, limit)
-        if n:
-            use.folders[_shown(ctx, folder.path, folder.mine, wid)] = n
-            use.total += n
-    return use
-
-
-def _shown(ctx: Ctx, path: str, mine: str, wid: str) -> str:
-    """A folder as the line names it: relative to the data dir where it is inside."""
-    rel = os.path.relpath(path, ctx.paths.data)
-    name = path if rel.startswith("..") else rel
-    return os.path.join(name, wid + "*") if mine else name
+from looop.workers.diskuse import MAX_ENTRIES, measure
+from looop.workers.diskuse import size as _size
 
 
 def _live_workers(ctx: Ctx) -> list[str]:
@@ -94,17 +26,23 @@ def _live_workers(ctx: Ctx) -> list[str]:
 
 def check(ctx: Ctx, knobs: Knobs) -> list[str]:
     """Pause every live worker over the disk bound, once (until `worker continue`); the ones
-    paused this beat."""
+    paused this beat, and those on SSH hosts said at a bound there (remote/ssh/bounded)."""
+    away: list[str] = []
+    if (ctx.paths.data / "hosts" / "workers").is_dir():
+        # lazy: the remote wing (~85-210 ms), for a home with workers away only
+        from looop.remote.wing import bounded
+
+        away = bounded.check(ctx, knobs)  # SSH hosts' workers, measured and held there
     limit = knobs.num("worker_max_disk")
     if limit <= 0:
-        return []
+        return away
     data = str(ctx.paths.data)
     over = over_budget(data)
     done = []
     for wid in _live_workers(ctx):
         if wid in over:
             continue
-        use = measure(ctx, wid, limit)
+        use = measure(ctx.paths, wid, limit)
         if use.cut and use.total <= limit:
             _say_cut(ctx, wid)
         if use.total <= limit or not hold.pause(ctx.paths.data, wid):
@@ -119,7 +57,7 @@ def check(ctx: Ctx, knobs: Knobs) -> list[str]:
         ctx.events.emit("warn", "worker.over_disk", msg, id=wid)
         ctx.events.record("worker_over_disk", id=wid, folder=folder, bytes=use.total, max=limit)
         done.append(wid)
-    return done
+    return away + done
 
 
 def _say_cut(ctx: Ctx, wid: str) -> None:
@@ -148,17 +86,10 @@ def fullest(ctx: Ctx, limit: int = 1 << 50) -> str:
     except OSError:
         return ""
     for wid in wids:
-        use = measure(ctx, wid, limit)
+        use = measure(ctx.paths, wid, limit)
         if use.total > best[0]:
             best = (use.total, wid, use.biggest()[0])
     total, wid, folder = best
     if not wid:
         return ""
     return f"worker {wid} keeps the most: {_size(total)} in its folders (most in {folder})"
-
-
-def _size(n: int) -> str:
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"

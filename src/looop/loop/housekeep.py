@@ -56,9 +56,11 @@ def housekeep_sessions(ctx: Ctx, knobs: Knobs, cfg: Config | None = None) -> Non
 
 def meter_workers(ctx: Ctx, cfg: Config | None, knobs: Knobs | None = None) -> None:
     """Each worker's spend read from its agent CLI's own records into the cost ledger
-    (loop/workmeter.py); a data dir that never started a worker pays one stat."""
-    if not (ctx.paths.data / "resume").is_dir():
-        return
+    (loop/workmeter.py) and the disk bound (loop/diskcheck.py); a data dir that never started
+    a worker pays two stats."""
+    data = ctx.paths.data
+    if not (data / "resume").is_dir() and not (data / "hosts" / "workers").is_dir():
+        return  # workers away: their hosts' bounds are asked (loop/diskcheck)
     try:
         _fleet(ctx).meter(cfg, knobs)
     except OSError as e:  # the ledger unwritable: said, and the beat goes on

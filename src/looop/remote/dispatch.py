@@ -11,9 +11,9 @@ from looop.core.promptfile import substitute_prompt_file
 from looop.hot import store
 from looop.hot.errors import LooopError
 from looop.hot.sandboxpolicy import resolve
+from looop.remote import bounds, tokens
 from looop.remote import hosts as reg
 from looop.remote import place as placement
-from looop.remote import tokens
 from looop.remote.hosts import LOCAL, HostError
 from looop.remote.kube import hosted
 from looop.remote.kube import manifests as mf
@@ -288,9 +288,12 @@ def _start_in_job(
     if mcp_tools_on(cfg):
         line = wire(line, env, None)  # the server runs as the pod's own "$LOOOP_BIN"
     argv = plain_words(line) or ["bash", "-c", line]  # the pod's PATH finds the program
+    bounded = bounds.sent(ctx.knobs(cfg))  # its pod's limits, and its session's there
     try:
         url = hosted.way_home(ctx.paths, cfg.raw, wid)
-        hosted.precheck(h, ctx.paths.data, wid, argv, brief, env, WORKER_SIZE, repo, branch, url)
+        hosted.precheck(
+            h, ctx.paths.data, wid, argv, brief, env, WORKER_SIZE, repo, branch, url, bounded
+        )
     except LooopError as e:
         said = str(e)
         raise WorkerError(
@@ -300,5 +303,16 @@ def _start_in_job(
     spec = StartSpec(wid, argv, Path(mf.WORKSPACE), env, WORKER_SIZE)
     token = tokens.mint(ctx.paths, wid)
     return hosted.start_job(
-        ctx.paths.data, ctx.clock, ctx.env, h, spec, brief, runner, repo, branch, url, token
+        ctx.paths.data,
+        ctx.clock,
+        ctx.env,
+        h,
+        spec,
+        brief,
+        runner,
+        repo,
+        branch,
+        url,
+        token,
+        bounded,
     )

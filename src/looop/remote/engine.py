@@ -21,7 +21,7 @@ from looop.hot.workerrows import health, verify_result, waiting_workers
 from looop.remote import hosts as reg
 from looop.remote.hosts import AnyHost, HostError, KubeHost
 from looop.remote.kube.hosted import HostedKube
-from looop.remote.ssh.backend import LS_TIMEOUT_S, SshBackend, base_row
+from looop.remote.ssh.backend import LS_TIMEOUT_S, SshBackend, base_row, keep_limit
 from looop.remote.ssh.backend import remote_rows as ssh_rows
 from looop.sessions.state import SessionError
 from looop.workers.backend import Backend
@@ -111,6 +111,7 @@ def kube_rows(
         if got is None or not got["alive"]:
             code = got["exit_code"] if got is not None else None
             reg.mark_over(data, wid, code)
+            keep_limit(data, wid, got)  # OOMKilled, or evicted past its ephemeral storage
             rec = reg.record(data, wid) or rec
             out.append(base_row(wid, host, rec, "exited", False, rec.get("exit_code"), None))
             continue

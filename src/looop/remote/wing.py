@@ -1,7 +1,8 @@
 """The remote wing as the beat, its moves and `down` reach it: one entry, so each caller below
-(act/moves/far, sense/probes, loop/fleetwork, loop/daemon) has one door into the SSH and
-Kubernetes rooms (~85-210 ms), taken only after its own stat found hosts registered. A fleet
-without hosts never loads this; one with hosts loads it whole (~1 ms more than one part)."""
+(act/moves/far, sense/probes, loop/fleetwork, loop/daemon, loop/diskcheck) has one door into
+the SSH and Kubernetes rooms (~85-210 ms), taken only after its own stat found hosts
+registered. A fleet without hosts never loads this; one with hosts loads it whole (~1 ms more
+than one part)."""
 
 from __future__ import annotations
 
@@ -9,4 +10,5 @@ from looop.remote import dispatch as dispatch
 from looop.remote.engine import kill_all as kill_all
 from looop.remote.engine import remote_of as remote_of
 from looop.remote.probe import with_hosts as with_hosts
+from looop.remote.ssh import bounded as bounded
 from looop.remote.verify import run_far as run_far

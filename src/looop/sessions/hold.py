@@ -5,7 +5,9 @@ Whole means everything its run started, however that left its process group or s
 sandboxed worker's agent runs in bubblewrap's new session, so a SIGSTOP of the worker's group
 stopped only the outer `bwrap` while the agent went on calling its model. The worker's cgroup
 is frozen where it has one (core/limits.freeze); else every process of its tree, found in
-/proc, is sent SIGSTOP, children first (SIGCONT to go on)."""
+/proc, is sent SIGSTOP, children first (SIGCONT to go on) — with what the run orphaned, which
+its supervisor (a subreaper where no cgroup holds the run: an SSH host's user, a pod) adopted:
+a `setsid` daemon of the worker's is stopped too."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pathlib import Path
 from looop.core import cgroup, limits, procs
 from looop.hot.errors import CorruptState
 from looop.hot.wire import read_meta
+from looop.sessions.osseam import alive_not_looop
 from looop.sessions.state import Session, SessionError, get_session
 
 
@@ -40,6 +43,29 @@ def _live(data: Path | str, wid: str) -> Session | None:
     return sess if sess.alive and sess.child_pid else None
 
 
+def _roots(child: int) -> list[int]:
+    """The run and what it orphaned: the other children of its parent, when that parent is
+    its supervisor (named `looop:`; looop's own processes it adopted are spared)."""
+    st = procs.stat_of(child)
+    if st is None:
+        return [child]
+    sup = st[1]
+    try:
+        with open(f"/proc/{sup}/comm", "rb") as f:
+            ours = f.read().startswith(b"looop:")
+    except OSError:
+        ours = False
+    if not ours:
+        return [child]
+    kids = [p for p in procs.tree(sup)[1:] if p != child and _parent(p) == sup]
+    return [child, *(p for p in kids if alive_not_looop(p))]
+
+
+def _parent(pid: int) -> int | None:
+    st = procs.stat_of(pid)
+    return st[1] if st is not None else None
+
+
 def pause(data: Path | str, wid: str) -> bool:
     """Stop every process of live worker `wid` until `go_on`; whether it was live."""
     sess = _live(data, wid)
@@ -47,7 +73,8 @@ def pause(data: Path | str, wid: str) -> bool:
         return False
     group = _group(sess)
     if group is None or not limits.freeze(group, True):
-        procs.signal_tree(sess.child_pid, signal.SIGSTOP)
+        for root in _roots(sess.child_pid):
+            procs.signal_tree(root, signal.SIGSTOP)
     return True
 
 
@@ -60,11 +87,12 @@ def go_on(data: Path | str, wid: str) -> bool:
     if group is not None:
         limits.freeze(group, False)
     # a tree stopped before its group could be frozen (or by an older looop) goes on too
-    for pid in procs.tree(sess.child_pid):
-        try:
-            os.kill(pid, signal.SIGCONT)
-        except OSError:
-            pass
+    for root in _roots(sess.child_pid):
+        for pid in procs.tree(root):
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except OSError:
+                pass
     return True
 
 

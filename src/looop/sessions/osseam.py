@@ -198,6 +198,9 @@ class HostOS:
         self.group: cgroup.Group | None = None  # None: the subreaper sweep alone contains …
         self.sweeping = False  # … once `contain` ran (a host's rehearsal never does)
         self.unbounded: list[str] = []  # the bounds asked for that no cgroup holds
+        self.nproc = 0  # the process bound RLIMIT_NPROC holds instead, at each spawn
+        self.memory_watch = 0  # the memory bound its supervisor samples instead (memkeeper)
+        self.memory_hit = False  # … and ended a run for
         self.oom_before = 0  # the memory group's OOM kills before the run (a reused group's)
         # False: the child opens the PTY as nobody's controlling terminal, for a waiter inside
         # a sandbox to take (workers/boxwait.pl): a session on the host holding it would
@@ -214,11 +217,20 @@ class HostOS:
         self.group = None if self.env.get("LOOOP_NO_CGROUP") == "1" else cgroup.make(name)
         self.sweeping = True
         self.unbounded = limits.bound(self.group, name, pids, memory)
+        if limits.PIDS in self.unbounded and os.getuid() != 0:  # root passes RLIMIT_NPROC by
+            self.unbounded.remove(limits.PIDS)
+            self.nproc = pids  # set in the supervisor at each spawn, never in this host
+        if limits.MEMORY in self.unbounded:  # sampled by the supervisor (sessions/memkeeper)
+            self.unbounded.remove(limits.MEMORY)
+            self.memory_watch = memory
         self.oom_before = limits.oom_kills(self.group) if self.group is not None else 0
         return "cgroup" if self.group is not None else "sweep"
 
     def oom_killed(self) -> bool:
-        """Whether the kernel killed one of the run's processes for its memory bound."""
+        """Whether the kernel (or the supervisor's sample) killed the run for its memory
+        bound."""
+        if self.memory_hit:  # its supervisor's sample, where no cgroup holds it
+            return True
         return self.group is not None and limits.oom_kills(self.group) > self.oom_before
 
     def clear_leftovers(self) -> None:
@@ -253,9 +265,13 @@ class HostOS:
         group = self.group
         if group is not None and not group.enter():
             group = None
+        # counted now (a restart is bounded from what runs then), for the child alone
+        was = limits.nproc_bound(self.nproc) if self.nproc > 0 else None
         try:
             return self._spawn(argv, cols, rows)
         finally:
+            if was is not None:
+                limits.nproc_restore(was)
             if group is not None:
                 group.leave()
 

@@ -29,6 +29,7 @@ from looop.hot import logfiles, store
 from looop.hot.clock import utc_stamp_ms
 from looop.hot.procname import name_self
 from looop.hot.wire import ENDED, LOCK, META, STATUS, SessionError, check_id, fnv1a_64
+from looop.sessions import memkeeper
 from looop.sessions.child import Child
 from looop.sessions.control import MAX_SIZE, Control
 from looop.sessions.evloop import Loop
@@ -221,7 +222,7 @@ class Supervisor:
         if status.get("state") in ("exited", "killed") and self.host_os.oom_killed():
             mib = self.args.max_memory >> 20
             status["limit"] = "memory"  # ls and status name it (hot/wire.label)
-            status["error"] = f"hit its memory limit ({mib} MiB): the kernel killed it"
+            status["error"] = f"hit its memory limit ({mib} MiB): it was killed"
         try:
             store.write_json(os.path.join(self.sdir, STATUS), status)
         except OSError as e:
@@ -330,6 +331,7 @@ class Supervisor:
             self.watch = HeartWatch(self.args.watchdog_file, self.args.watchdog_s, time.monotonic)
             self.watchdog_check()
         loop.call_later(SOCKET_CHECK_S, self.socket_check)
+        memkeeper.arm(loop, life, self.host_os)  # where no cgroup holds its memory bound
 
     # ---- main
     async def main(self, loop: Loop, log_fd: int) -> int:

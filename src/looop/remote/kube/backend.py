@@ -25,7 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from looop.remote.kube.cluster import (
     exit_code_of,
     is_true,
     job_over,
+    limit_of,
     one_line,
 )
 from looop.remote.kube.target import KubeTarget, parse_target
@@ -78,6 +79,7 @@ class KubeBackend(KubeCluster):
         cpu: str | None = None,
         memory: str | None = None,
         api_client: Any = None,
+        bounds: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(
             parse_target(target) if isinstance(target, str) else target,
@@ -94,6 +96,7 @@ class KubeBackend(KubeCluster):
         self.secret_env = secret_env
         self.cpu = cpu
         self.memory = memory
+        self.bounds = dict(bounds or {})  # the home's worker bounds (remote/bounds.py)
 
     # -- the Backend interface ---------------------------------------------------------------
 
@@ -139,6 +142,7 @@ class KubeBackend(KubeCluster):
             branch=branch,
             cpu=self.cpu,
             memory=self.memory,
+            bounds=self.bounds,
             deadline_s=self.deadline_s,
             ttl_s=self.ttl_s,
             secret_env=self.secret_env,
@@ -300,6 +304,7 @@ class KubeBackend(KubeCluster):
                 "alive": not over,
                 "state": "exited" if over else ("running" if phase == "Running" else "starting"),
                 "exit_code": exit_code_of(job, pod) if over else None,
+                "limit": limit_of(pod) if over else None,  # the bound it met, if one
                 "started_at": utc_stamp(stamp.timestamp()) if hasattr(stamp, "timestamp") else None,
             }
         return out

@@ -211,6 +211,21 @@ def exit_code_of(job: Any, pod: Any) -> int:
     return 137
 
 
+def limit_of(pod: Any) -> str | None:
+    """The bound a finished pod met: `memory` (its worker container OOMKilled at its
+    limits.memory), `disk` (evicted past its ephemeral-storage limit), else None."""
+    st = pod.status if pod is not None else None
+    if st is None:
+        return None
+    if st.reason == "Evicted" and "ephemeral" in str(st.message or ""):
+        return "disk"
+    for cs in st.container_statuses or ():
+        ended = cs.state.terminated if cs.state is not None else None
+        if cs.name == mf.CONTAINER and ended is not None and ended.reason == "OOMKilled":
+            return "memory"
+    return None
+
+
 class Unreachable(SessionError):
     """The cluster's API cannot be reached: not an answer about the worker."""
 

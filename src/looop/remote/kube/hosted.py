@@ -51,6 +51,7 @@ class HostedKube(KubeBackend):
         env: Mapping[str, str] | None,
         home_url: str | None = None,
         home_token: str | None = None,
+        bounds: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(
             h.target,
@@ -65,6 +66,7 @@ class HostedKube(KubeBackend):
             secret_env=h.secret_env,
             cpu=h.cpu,
             memory=h.memory,
+            bounds=bounds,
         )
         self.data = data
         self.host = h
@@ -178,6 +180,7 @@ def precheck(
     repo: str | None,
     branch: str | None,
     url: str,
+    bounds: Mapping[str, int] | None = None,
 ) -> None:
     """Every input of the worker's Job checked (one line each) and the client present,
     before the home writes anything."""
@@ -193,6 +196,7 @@ def precheck(
         branch=branch,
         cpu=h.cpu,
         memory=h.memory,
+        bounds=bounds,
         deadline_s=h.deadline_s,
         ttl_s=h.ttl_s,
         secret_env=h.secret_env,
@@ -213,11 +217,12 @@ def start_job(
     branch: str | None,
     url: str,
     token: str,
+    bounds: Mapping[str, int] | None = None,
 ) -> Session:
     """Create the worker's Job. Its record is written first: a worker that speaks its
     contract at once is already the home's to serve. A start that fails puts the record
     back as it was (none, or the last worker of that id)."""
-    b = HostedKube(data, h, clock, env, url, token)
+    b = HostedKube(data, h, clock, env, url, token, bounds)
     wid = spec.sid
     before = reg.record(data, wid)
     reg.write_record(data, wid, h.name, started_at=None, runner=runner, over=False)

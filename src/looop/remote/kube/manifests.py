@@ -16,7 +16,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from looop.hot.errors import LooopError
+from looop.hot.knobs import KNOBS
 from looop.hot.wire import SessionError, check_id
+from looop.remote.bounds import NAMES as BOUND_KNOBS
+from looop.remote.bounds import checked as bounds_checked
 from looop.remote.kube.target import is_dns_label
 from looop.remote.repospec import MAX_URL, check_branch, shown
 from looop.remote.repospec import check_url as check_repo
@@ -116,6 +119,7 @@ class WorkerShape:
 
     __slots__ = (
         "argv",
+        "bounds",
         "branch",
         "brief",
         "cpu",
@@ -152,6 +156,7 @@ class WorkerShape:
         secret_env: str | None = None,
         with_contract: bool = True,
         pull_policy: str = "IfNotPresent",
+        bounds: Mapping[str, int] | None = None,
     ) -> None:
         try:
             self.sid = check_id(sid)
@@ -184,6 +189,7 @@ class WorkerShape:
                 f"image pull policy '{_shown(pull_policy)}' must be Always, IfNotPresent or Never"
             )
         self.pull_policy = pull_policy
+        self.bounds = bounds_checked(bounds or {})
 
     @property
     def name(self) -> str:
@@ -320,6 +326,9 @@ def _job_env(shape: WorkerShape) -> list[dict[str, Any]]:
         {"name": "HOME", "value": f"{WORKSPACE}/.home"},
     ]
     env += [{"name": k, "value": v} for k, v in sorted(shape.env.items())]
+    # the home's bounds: the pod's looop bounds its session by them (its process bound)
+    for word, n in sorted(shape.bounds.items()):
+        env.append({"name": KNOBS[BOUND_KNOBS[word]].env, "value": str(n)})
     if shape.repo is not None:
         env.append({"name": "LOOOP_WORKSPACE", "value": REPO_DIR})
     if shape.with_contract:
@@ -382,10 +391,23 @@ def _container(shape: WorkerShape, mounts: list[dict[str, Any]]) -> dict[str, An
     for key, value in (("cpu", shape.cpu), ("memory", shape.memory)):
         if value is not None:
             resources.setdefault("requests", {})[key] = value
-            resources.setdefault("limits", {})[key] = value
+    resources.update(_limits(shape))
     if resources:
         container["resources"] = resources
     return container
+
+
+def _limits(shape: WorkerShape) -> dict[str, dict[str, str]]:
+    """The container's limits: the host's cpu and memory, else memory from worker_max_memory;
+    ephemeral-storage (its writable layer, logs and the pod's emptyDirs) from worker_max_disk.
+    A limit with no request is requested whole (Kubernetes copies it)."""
+    got = {"cpu": shape.cpu} if shape.cpu is not None else {}
+    memory, disk = shape.bounds["memory"], shape.bounds["disk"]
+    if shape.memory is not None or memory:
+        got["memory"] = shape.memory if shape.memory is not None else str(memory)
+    if disk:
+        got["ephemeral-storage"] = str(disk)
+    return {"limits": got} if got else {}  # empty: no resources said
 
 
 def _pod(shape: WorkerShape) -> dict[str, Any]:
@@ -418,6 +440,7 @@ def _clone(shape: WorkerShape, repo: str) -> dict[str, Any]:
         "env": [{"name": "HOME", "value": f"{WORKSPACE}/.home"}],
         "volumeMounts": [{"name": "workspace", "mountPath": WORKSPACE}],
         "securityContext": _security(),
+        "resources": _limits(shape),  # its memory and disk bounded as the worker's
     }
 
 

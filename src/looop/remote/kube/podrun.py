@@ -65,10 +65,23 @@ def run(
     out: BinaryIO,
     stopping: Callable[[], bool],
     pause: Callable[[float], None],
+    max_pids: int = 0,
 ) -> int:
     """Start the session, follow its log to `out` until it is over and drained; its code.
-    `stopping()` turns true on SIGTERM; `pause(s)` waits between reads (a signal cuts it)."""
-    session = client.spawn(root, sid, list(argv), cwd=cwd, env=env, size=size, host_idle_s=0)
+    `stopping()` turns true on SIGTERM; `pause(s)` waits between reads (a signal cuts it).
+    `max_pids`: the worker's process bound (the pod's worker_max_pids, the home's: its
+    Job's env), held by RLIMIT_NPROC in a pod (core/limits); its memory and disk are the
+    container's limits."""
+    session = client.spawn(
+        root,
+        sid,
+        list(argv),
+        cwd=cwd,
+        env=env,
+        size=size,
+        host_idle_s=0,
+        bounds=(max_pids, 0),
+    )
     offset = 0  # logical: the log rotates in the pod too (hot/logfiles.py)
     killed = False
     while True:

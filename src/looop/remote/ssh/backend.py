@@ -17,7 +17,7 @@ from looop.core.context import Ctx
 from looop.hot import store, untrusted
 from looop.hot.clock import Clock
 from looop.hot.sandboxpolicy import SandboxPolicy
-from looop.hot.workerrows import health
+from looop.remote import bounds
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
 from looop.remote.repospec import is_host_path
@@ -27,6 +27,12 @@ from looop.workers.backend import Reach, StartSpec
 from looop.workers.resume import encode_sandbox
 
 LS_TIMEOUT_S = 10.0
+# a bound a host says its worker is at, as `ls` says it (the local words: hot/workerrows.py)
+LIMIT_HEALTH = {
+    "pids": "at its process limit",
+    "memory": "hit its memory limit",
+    "disk": "over disk limit",
+}
 CLONE_OP_TIMEOUT_S = 660.0  # a start that clones: the host's clone limit and then some
 
 
@@ -52,6 +58,7 @@ def start_remote(
     The worker's session, and its checkout as the host made it (treerecord.Tree's fields)."""
     lk = link(ctx, host)
     req = _spawn_request(wid, line, prompt, runner, size, contract, repo, branch, resume, mcp)
+    req["bounds"] = bounds.sent(ctx.knobs())  # bounded there as here (remote/bounds.py)
     boxed = sandbox is not None and sandbox.on
     if sandbox is not None and sandbox.on:
         req["sandbox"] = encode_sandbox(sandbox)
@@ -76,6 +83,7 @@ def start_remote(
         more = {"repo": repo, "branch": tree.get("branch"), "workspace": tree.get("path")}
     if boxed:
         more["sandboxed"] = True
+    more["bounds"] = req["bounds"]  # what its lines name (remote/ssh/bounded.py)
     started = untrusted.stamp(row.get("started_at"), ctx.clock.now())  # the host's word
     reg.write_record(
         ctx.paths.data, wid, host, started_at=started, runner=runner, over=False, **more
@@ -265,6 +273,7 @@ def remote_rows(
             row = next((r for r in listing if r.get("id") == wid), None)
             if row is None or not row.get("alive"):
                 reg.mark_over(data, wid, (row or {}).get("exit_code"))
+                keep_limit(data, wid, row)
         if row is None and not rec.get("over") and host in links and listing is None:
             out.append(base_row(wid, host, rec, "unreachable", True, None, None))
             continue
@@ -275,16 +284,31 @@ def remote_rows(
         # the host's answer is outside input: a number past any real one reads as unknown
         last = untrusted.moment(row.get("last_output_unix"), now)
         alive = row.get("alive") is True
-        state = health(wid, alive, waiting, now, stuck_secs, last)
         said = untrusted.words(row.get("state")) or "unknown"
         r = base_row(wid, host, rec, said, alive, untrusted.exit_code(row.get("exit_code")), last)
-        r["health"] = state
+        _at_limit(r, row.get("limit"))  # at a bound there (remote/ssh/farbounds.py)
         r["note"] = untrusted.words(row.get("note")) if alive else None
         r["label"] = untrusted.words(row.get("label")) or said
         r["started_at"] = untrusted.stamp(row.get("started_at"), now) or rec.get("started_at")
         r["last_output_at"] = clock.offset_stamp_at(last) if last is not None else None
         out.append(r)
     return out
+
+
+def _at_limit(r: dict[str, Any], limit: Any) -> dict[str, Any]:
+    """The row of a worker at a bound on its host says which, as `ls` says it here."""
+    if limit in LIMIT_HEALTH:
+        r["limit"], r["health"] = limit, LIMIT_HEALTH[str(limit)]
+    return r
+
+
+def keep_limit(data: Path, wid: str, row: dict[str, Any] | None) -> None:
+    """An ended worker's bound, as its host said it, kept in the home's record: the host is
+    not asked about an ended worker again."""
+    limit = (row or {}).get("limit")
+    rec = reg.record(data, wid)
+    if rec is not None and limit in LIMIT_HEALTH and rec.get("limit") != limit:
+        store.write_json(reg.record_file(data, wid), {**rec, "limit": limit})
 
 
 def base_row(
@@ -296,7 +320,7 @@ def base_row(
     exit_code: Any,
     last: Any,
 ) -> dict[str, Any]:
-    return {
+    row = {
         "id": wid,
         "state": state,
         "alive": alive,
@@ -315,6 +339,7 @@ def base_row(
         "branch": rec.get("branch") if isinstance(rec.get("branch"), str) else None,
         "host": host,
     }
+    return _at_limit(row, rec.get("limit"))  # ended at a bound there: the home kept its word
 
 
 def forward(ctx: Ctx, sid: str, argv: list[str], tty: bool = False) -> int | None:

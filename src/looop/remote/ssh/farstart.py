@@ -17,6 +17,7 @@ from looop.core.promptfile import substitute_prompt_file
 from looop.hot import store
 from looop.hot.errors import LooopError
 from looop.hot.sandboxpolicy import OFF, SandboxPolicy, parse_sandbox
+from looop.remote import bounds
 from looop.remote.repospec import check_branch, check_url, is_host_path
 from looop.remote.ssh import boxed, hostverify
 from looop.remote.ssh.shim import script
@@ -106,6 +107,7 @@ def spawn(
             raise LooopError(f"worker {sid} is already running on this host")
     except SessionError:
         pass
+    bounds.taken(req.get("bounds"), sid, ctx.default_knobs())  # a bad one refused here, first
     box = _box(ctx, sid, req)
     clean, plan = _workspace_plan(ctx, sid, repo, branch)
 
@@ -189,6 +191,7 @@ def _start(
     if box is not None:
         return _start_boxed(ctx, root, sid, real_line, env, box, tree, req)
     argv = worker_argv(_wired(req, real_line, env), env["PATH"])
+    knobs = bounds.taken(req.get("bounds"), sid, ctx.knobs())
     s = client.spawn(
         root,
         sid,
@@ -196,8 +199,9 @@ def _start(
         cwd=work,
         env=env,
         size=(int(size[0]), int(size[1])),
-        host_idle_s=ctx.knobs().real("session_host_idle"),
-        log_cap=ctx.knobs().log_cap(),
+        host_idle_s=knobs.real("session_host_idle"),
+        log_cap=knobs.log_cap(),
+        bounds=(knobs.num("worker_max_pids"), knobs.num("worker_max_memory")),
     )
     _note_start(ctx, sid, req, env, str(work), None, tree)
     return s
@@ -292,10 +296,9 @@ def _start_boxed(
     runner = str(env.get("LOOOP_RUNNER", ""))
     cfg = ctx.config()
     line = _wired(req, line, env)
+    knobs = bounds.taken(req.get("bounds"), sid, ctx.knobs(cfg))
     try:
-        s = spawn_line(
-            ctx, ctx.knobs(cfg), sid, runner, line, env, root, policy, cfg, tree, box.prog
-        )
+        s = spawn_line(ctx, knobs, sid, runner, line, env, root, policy, cfg, tree, box.prog)
     except SandboxSetupError as e:
         sbx.forget(ctx, sid)
         raise LooopError(f"worker {sid}: cannot set up its sandbox: {e}") from e

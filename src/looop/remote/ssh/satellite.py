@@ -14,6 +14,7 @@ from looop.core.context import Ctx
 from looop.hot.errors import LooopError
 from looop.hot.logs import read_log
 from looop.hot.workerrows import last_output
+from looop.remote.ssh import farbounds
 from looop.remote.ssh.link import PROTOCOL, SATELLITES
 from looop.sessions import client
 from looop.sessions.state import (
@@ -48,8 +49,9 @@ def satellite_dir(env: dict[str, str], key: str) -> Path:
     return Path(home) / SATELLITES / key
 
 
-def worker_row(s: Session) -> dict[str, Any]:
+def worker_row(root: Path, s: Session) -> dict[str, Any]:
     return {
+        "limit": farbounds.limit_of(root, s),  # a bound it is at (the home names it)
         "id": s.id,
         "state": s.state,
         "alive": s.alive,
@@ -85,8 +87,14 @@ def worker_id(req: dict[str, Any]) -> str:
 
 def _handle(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str) -> dict[str, Any]:
     if op == "ls":
-        return {"workers": [worker_row(s) for s in list_sessions(root)]}
+        return {"workers": [worker_row(root, s) for s in list_sessions(root)]}
+    if op == "bounds":
+        return farbounds.check(ctx, req)
     sid = worker_id(req)
+    if op == "pause":
+        return farbounds.pause(root, sid)
+    if op == "go_on":
+        return farbounds.go_on(root, sid)
     if op == "reach":
         try:
             s = get_session(root, sid)

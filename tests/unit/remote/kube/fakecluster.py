@@ -81,6 +81,7 @@ class Pod:
         self.log.touch()
         self.phase = "Pending"
         self.exit_code: int | None = None
+        self.end_reason = "Completed"  # what the runtime says ended it (a test: OOMKilled)
         self.proc: subprocess.Popen[bytes] | None = None
         self.env: dict[str, str] = {}
         self.cwd = str(self.workspace)
@@ -105,7 +106,7 @@ class Pod:
         elif self.exit_code is None:
             state = {"running": {"startedAt": self.created}}
         else:
-            state = {"terminated": {"exitCode": self.exit_code, "reason": "Completed"}}
+            state = {"terminated": {"exitCode": self.exit_code, "reason": self.end_reason}}
         return {
             "apiVersion": "v1",
             "kind": "Pod",

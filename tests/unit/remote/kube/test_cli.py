@@ -9,6 +9,8 @@ Kubernetes host and the home; and each bad input refused in one line with nothin
 from __future__ import annotations
 
 import json
+import os
+import signal
 import stat
 import subprocess
 import sys
@@ -164,7 +166,8 @@ def test_a_kubernetes_host_runs_a_worker_every_verb_reaches(home: Home) -> None:
     assert rec is not None and rec["host"] == "k1" and not rec["over"]
     job = h.cluster.jobs[("team-a", mf.job_name("w1"))]
     res = job["spec"]["template"]["spec"]["containers"][0]["resources"]
-    assert res["limits"] == {"cpu": "500m", "memory": "1Gi"}
+    # the host's memory wins over worker_max_memory; the disk bound is its ephemeral storage
+    assert res["limits"] == {"cpu": "500m", "memory": "1Gi", "ephemeral-storage": str(2 << 30)}
     assert job["spec"]["activeDeadlineSeconds"] == 600
     row = h.rows()["w1"]
     assert row["alive"] and row["host"] == "k1" and row["health"] == "busy"
@@ -236,6 +239,40 @@ def test_a_kubernetes_host_runs_a_worker_every_verb_reaches(home: Home) -> None:
     assert gone["alive"] is False and gone["host"] == "k1"
     # killing it again is a level-triggered success for the decider
     h.move({"action": "kill_worker", "id": "w1"})
+
+
+def test_a_kubernetes_worker_killed_at_its_memory_limit_is_named_in_ls(home: Home) -> None:
+    h = home
+    _add(h, "k1")
+    h.ok("worker", "start", "wm", "THE BRIEF: say hello", "--host", "k1")
+    pod = h.cluster.running(mf.job_name("wm"))
+    assert pod.proc is not None
+    pod.end_reason = "OOMKilled"  # what the runtime says of a container past limits.memory
+    os.killpg(pod.proc.pid, signal.SIGKILL)
+    assert until(lambda: not h.rows("--all")["wm"]["alive"], 20)
+    row = h.rows("--all")["wm"]
+    assert row["health"] == "hit its memory limit" and row["limit"] == "memory", row
+    again = h.rows("--all")["wm"]  # the cluster is not asked about it again: the home kept it
+    assert again["health"] == "hit its memory limit", again
+
+
+def test_a_kubernetes_worker_is_bounded_by_the_home_knobs(home: Home) -> None:
+    """The home's worker_max_* (env here) reach the Job: memory and disk as the container's
+    limits, the process bound as the pod's own knob (no pod field holds one)."""
+    h = home
+    _add(h, "k1")
+    h.cli.env.update(
+        LOOOP_WORKER_MAX_PIDS="64",
+        LOOOP_WORKER_MAX_MEMORY=str(768 << 20),
+        LOOOP_WORKER_MAX_DISK=str(3 << 30),
+    )
+    h.ok("worker", "start", "wb", "THE BRIEF: say hello", "--host", "k1")
+    job = h.cluster.jobs[("team-a", mf.job_name("wb"))]
+    worker = job["spec"]["template"]["spec"]["containers"][0]
+    want = {"memory": str(768 << 20), "ephemeral-storage": str(3 << 30)}
+    assert worker["resources"] == {"limits": want}
+    env = {e["name"]: e.get("value") for e in worker["env"]}
+    assert env["LOOOP_WORKER_MAX_PIDS"] == "64"
 
 
 def test_wait_and_down_reach_pod_workers(home: Home) -> None:

@@ -44,6 +44,12 @@ SHAPES: dict[str, dict[str, Any]] = {
         "size": (200, 60),
     },
     "longest id": {"sid": "A" * 64, "argv": ["x"], "brief": "x" * m.MAX_BRIEF},
+    "bounded, with a clone": {
+        "sid": "w-bounded",
+        "argv": ["x"],
+        "repo": "https://github.com/example/app.git",
+        "bounds": {"pids": 512, "memory": 4 << 30, "disk": 2 << 30},
+    },
 }
 
 
@@ -160,6 +166,11 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"image": "-x"}, "image"),
     ({"image": "a b"}, "image"),
     ({"pull_policy": "Sometimes"}, "pull policy"),
+    ({"bounds": {"memory": -1}}, "memory bound"),
+    ({"bounds": {"pids": True}}, "pids bound"),
+    ({"bounds": {"disk": 1.5}}, "disk bound"),
+    ({"bounds": {"disk": "2Gi"}}, "disk bound"),
+    ({"bounds": {"memory": 1 << 41}}, "memory bound"),
 ]
 
 
@@ -213,3 +224,28 @@ def test_the_image_recipe_matches_what_the_job_expects() -> None:
     recipe = (Path(__file__).parents[4] / "deploy" / "Dockerfile").read_text()
     assert f"USER {m.POD_UID}" in recipe and f"--uid {m.POD_UID}" in recipe
     assert "/usr/local/bin/looop" in recipe and " git " in recipe
+
+
+def test_the_home_bounds_become_the_pods_limits_and_its_sessions_process_bound() -> None:
+    """worker_max_memory and worker_max_disk are the worker container's memory and
+    ephemeral-storage limits (its clone step's too: never more than the worker may hold);
+    worker_max_pids, which no pod field holds, reaches the pod's looop by its env."""
+    bounds = {"pids": 64, "memory": 512 << 20, "disk": 1 << 30}
+    shape = _shape({"sid": "w1", "argv": ["x"], "repo": "https://ex.com/a", "bounds": bounds})
+    pod = m.job(shape)["spec"]["template"]["spec"]
+    worker, clone = pod["containers"][0], pod["initContainers"][0]
+    limits = {"memory": str(512 << 20), "ephemeral-storage": str(1 << 30)}
+    assert worker["resources"] == {"limits": limits}
+    assert clone["resources"] == {"limits": limits}
+    env = {e["name"]: e.get("value") for e in worker["env"]}
+    assert env["LOOOP_WORKER_MAX_PIDS"] == "64"
+    assert env["LOOOP_WORKER_MAX_MEMORY"] == str(512 << 20)
+
+
+def test_a_hosts_own_memory_wins_and_a_bound_of_0_is_none() -> None:
+    bounds = {"pids": 0, "memory": 512 << 20, "disk": 0}
+    shape = _shape({"sid": "w1", "argv": ["x"], "memory": "1Gi", "bounds": bounds})
+    worker = m.job(shape)["spec"]["template"]["spec"]["containers"][0]
+    assert worker["resources"] == {"requests": {"memory": "1Gi"}, "limits": {"memory": "1Gi"}}
+    none = _shape({"sid": "w1", "argv": ["x"], "bounds": {"pids": 0, "memory": 0, "disk": 0}})
+    assert "resources" not in m.job(none)["spec"]["template"]["spec"]["containers"][0]

@@ -1,0 +1,82 @@
+"""A worker's bounds as its SSH host keeps them (the satellite's `bounds`, `pause`, `go_on`).
+
+Processes and memory are held by the host's kernel from the start (the supervisor's cgroup, or
+RLIMIT_NPROC for a user who is not root: core/limits); what the satellite adds is the disk
+bound (measured here, as the beat measures at home: workers/diskuse) and the word on each:
+which live worker is at its process bound, which ended at its memory bound, which it paused
+for its disk. A worker is paused and let go on whole, on its host (sessions/hold)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from looop.core import limits
+from looop.core.context import Ctx
+from looop.hot import store, untrusted
+from looop.hot.errors import CorruptState
+from looop.sessions import hold
+from looop.sessions.state import Session, list_sessions
+from looop.workers.diskuse import measure
+from looop.workers.writable import Writable
+
+OVER = "budgets"  # a worker paused for its disk: `<id>.over` here, as at home
+
+
+def over_file(root: Path, sid: str) -> Path:
+    return root / OVER / f"{sid}.over"
+
+
+def limit_of(root: Path, s: Session) -> str | None:
+    """The bound a session is at: `memory` (ended by the kernel at it: its supervisor's
+    status says so), `pids` (live, its next fork refused), `disk` (paused for it here)."""
+    if not s.alive:
+        try:
+            said = store.read_json(s.dir / "status.json")
+        except (CorruptState, OSError):
+            return None
+        return "memory" if isinstance(said, dict) and said.get("limit") == "memory" else None
+    if os.path.exists(over_file(root, s.id)):
+        return "disk"
+    if s.child_pid and limits.pids_full(s.child_pid):
+        return "pids"
+    return None
+
+
+def check(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
+    """Each live worker over the disk bound the home sent, paused whole (once, until the
+    home's `go_on`); every worker at a bound now, with what it keeps where for the disk."""
+    root = ctx.paths.data
+    disk = untrusted.count(req.get("disk", 0), 1 << 40) or 0
+    out = []
+    for s in list_sessions(root):
+        row: dict[str, Any] = {"id": s.id}
+        if s.alive and disk > 0 and not os.path.exists(over_file(root, s.id)):
+            use = measure(ctx.paths, s.id, disk, (Writable(str(root / "work" / s.id), ""),))
+            if use.total > disk and hold.pause(root, s.id):
+                mark = {"limit": "disk", "folder": use.biggest()[0], "bytes": use.total}
+                store.write_json(over_file(root, s.id), {**mark, "max": disk})
+        limit = limit_of(root, s)
+        if limit is None:
+            continue
+        row["limit"] = limit
+        if limit == "disk":
+            try:
+                said = store.read_json(over_file(root, s.id))
+            except (CorruptState, OSError):
+                said = None
+            if isinstance(said, dict):
+                row.update({k: said.get(k) for k in ("folder", "bytes", "max")})
+        out.append(row)
+    return {"workers": out}
+
+
+def pause(root: Path, sid: str) -> dict[str, Any]:
+    return {"paused": hold.pause(root, sid)}
+
+
+def go_on(root: Path, sid: str) -> dict[str, Any]:
+    """Let the worker go on, all it runs; its disk mark gone (measured again next beat)."""
+    store.remove(over_file(root, sid))
+    return {"goes_on": hold.go_on(root, sid)}
