@@ -1,13 +1,17 @@
-"""The README's short tour, run as written: every command of its two shell blocks, in order,
-on a fresh HOME, with a stand-in `claude` on PATH (a decider that writes a noop, a worker that
-asks a human through `looop ask`). `looop watch` is full-screen and has its own tests."""
+"""The README's start and its short tour, run as written: every command of their shell blocks,
+in order, on a fresh HOME, with a stand-in `claude` on PATH (a decider that writes a noop, a
+worker that asks a human through `looop ask`). `looop watch` is full-screen and has its own
+tests; `make demo` is `looop demo` in a .venv, run here on this interpreter's looop."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+import urllib.request
+from http.cookiejar import CookieJar
 from pathlib import Path
 
 import pytest
@@ -16,7 +20,8 @@ from tests.helpers import wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
 
 FAKE_CLAUDE = """#!/bin/sh
 # a stand-in for the claude CLI: `-p` decides (reads the prompt, writes one noop), anything
@@ -35,6 +40,35 @@ def _tour_blocks() -> list[str]:
     text = README.read_text()
     tour = text[text.index("## A short tour") :]
     return re.findall(r"```sh\n(.*?)```", tour, re.S)
+
+
+def _start_block() -> list[str]:
+    """The lines of the README's start: the one shell block of its `## Start` section."""
+    text = README.read_text()
+    m = re.search(r"^## Start[^\n]*\n(.*?)(?=^## )", text, re.S | re.M)
+    assert m is not None, "the README lost its start section"
+    blocks = re.findall(r"```sh\n(.*?)```", m.group(1), re.S)
+    assert len(blocks) == 1, "the start is one shell block"
+    return [ln for ln in blocks[0].splitlines() if ln.strip()]
+
+
+def _home(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A fresh HOME and the environment a reader's shell has: the stand-in claude first."""
+    home, fake = tmp_path / "home", tmp_path / "bin"
+    home.mkdir()
+    fake.mkdir()
+    claude = fake / "claude"
+    claude.write_text(FAKE_CLAUDE)
+    claude.chmod(0o755)
+    venv_bin = Path(sys.executable).parent
+    env = {
+        "HOME": str(home),
+        "PATH": f"{fake}:{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "LOOOP_COLOR": "0",
+        "LOOOP_RUNTIME_DIR": os.environ["LOOOP_RUNTIME_DIR"],  # the run's own hosts
+    }
+    return home, env
 
 
 def _run(cmd: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -61,19 +95,7 @@ def _await_ask(env: dict[str, str], cwd: Path, ask_id: str, timeout: float = 30)
 def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:
     blocks = _tour_blocks()
     assert len(blocks) == 2, "the tour has two shell blocks"
-    home, fake = tmp_path / "home", tmp_path / "bin"
-    home.mkdir()
-    fake.mkdir()
-    claude = fake / "claude"
-    claude.write_text(FAKE_CLAUDE)
-    claude.chmod(0o755)
-    venv_bin = Path(sys.executable).parent
-    env = {
-        "HOME": str(home),
-        "PATH": f"{fake}:{venv_bin}:/usr/local/bin:/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "LOOOP_COLOR": "0",
-    }
+    home, env = _home(tmp_path)
     cwd = tmp_path
     try:
         # block 1: `. .venv/bin/activate` is this interpreter's bin on PATH; the rest verbatim
@@ -99,6 +121,50 @@ def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:
         # the worker's `looop ask` returns the human's answer on its stdout
         r = _run("looop expect fix-ci 'human said: yes' --timeout 20", env, cwd)
         assert r.returncode == 0, _run("looop log fix-ci", env, cwd).stdout
+    finally:
+        _run("looop down", env, cwd)
+    crash = home / ".local" / "state" / "looop" / "crash"
+    assert not crash.exists() or not list(crash.iterdir())
+
+
+def _dashboard(url: str) -> str:
+    """The page the printed link opens, as a browser gets it (the token becomes a cookie)."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+    with opener.open(url, timeout=20) as r:
+        assert r.status == 200
+        return str(r.read().decode())
+
+
+def test_the_readme_start_runs_as_written(tmp_path: Path) -> None:
+    lines = _start_block()
+    assert [ln.split()[0] for ln in lines[:2]] == ["make", "."]  # the demo, then its .venv
+    assert "\t$(BIN)/looop demo\n" in (ROOT / "Makefile").read_text()  # make demo = looop demo
+    home, env = _home(tmp_path)
+    cwd = tmp_path
+    try:
+        for line in lines:
+            if line.startswith(". .venv/bin/activate") or line.startswith("looop watch"):
+                continue
+            if line.startswith("make demo"):
+                line = "looop demo --fast --no-keep"
+            r = _run(line, env, cwd)
+            out = r.stdout + r.stderr
+            assert r.returncode == 0, (line, out)
+            assert "Traceback" not in out, line
+            if line.startswith("looop demo"):
+                assert "journal.md — one line per executed move" in out
+            if line.startswith("looop init"):  # a port of its own: the suite runs in parallel
+                config = home / ".local" / "state" / "looop" / "config.json"
+                raw = json.loads(config.read_text())
+                config.write_text(json.dumps({**raw, "web": {"port": 0}}))
+            if line.startswith("looop up --web"):
+                url = next(w for w in r.stdout.split() if "/?token=" in w)
+                assert "pulse started" in r.stdout
+                assert "<title>looop" in _dashboard(url)
+        worker = re.search(r"looop worker start (\S+)", "\n".join(lines))
+        assert worker is not None, "the start starts no worker"
+        listed = _run("looop ls", env, cwd).stdout
+        assert re.search(rf"^{worker.group(1)}\s+\S+\s+running", listed, re.M), listed
     finally:
         _run("looop down", env, cwd)
     crash = home / ".local" / "state" / "looop" / "crash"
