@@ -17,9 +17,11 @@ from pathlib import Path
 import pytest
 
 from looop.core import sbxhost
-from looop.hot.anchors import holder
+from looop.hot.anchors import holder, shown
 from looop.hot.where import runtime_dir
 from tests.helpers import process_ended, wait_until
+from tests.nonroot import nonroot as as_nonroot
+from tests.procwatch import by_argv
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.process]
 
@@ -97,3 +99,54 @@ def test_a_knock_from_another_process_of_the_user_gets_one_word(home: sbxhost.Ho
         s.connect(name)
         s.sendall(b"?")
         assert s.recv(100) == b"ok\n"
+
+
+SQUAT = """
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind("\\0" + sys.argv[1][1:]); s.listen(8); s.settimeout(60)
+print("listening", flush=True)
+got = b""
+try:
+    while True:
+        c, _ = s.accept(); c.settimeout(5)
+        try:
+            while chunk := c.recv(65536):
+                got += chunk
+        except OSError:
+            pass
+        c.close()
+        open(sys.argv[2], "wb").write(got)
+except OSError:
+    pass
+"""
+
+
+def test_another_user_on_the_filters_name_hears_nothing_and_stops_no_box(
+    home: sbxhost.Home,
+) -> None:
+    """Abstract names have no permissions: another local user can take the filter's name
+    first. The filter then serves without it, found by its socket; the squatter is told
+    nothing (a knock is sent only after the peer's uid is checked)."""
+    with as_nonroot() as mallory:
+        name, net = sbxhost.filter_name(home), sbxhost.filter_socket(home)
+        heard = mallory.home / "heard"
+        squat = subprocess.Popen(
+            mallory.argv(mallory.python, "-c", SQUAT, shown(name), str(heard)),
+            stdout=subprocess.PIPE,
+            env=mallory.env,
+        )
+        try:
+            assert squat.stdout is not None and squat.stdout.readline() == b"listening\n"
+            sbxhost.ensure_filter(home)
+            assert _answers(net)
+            err = Path(net[: -len(".sock")] + ".err").read_text()
+            assert "another user holds" in err
+            sbxhost.ensure_filter(home)  # found by its socket: no second filter
+            filters = [p for p in by_argv(net) if not process_ended(p)]
+            assert len(filters) == 1, filters
+            sbxhost.stop(home.base, home.data, None)
+            wait_until(lambda: process_ended(filters[0]), 15, "the filter's end")
+            assert not heard.exists() or heard.read_bytes() == b""
+        finally:
+            squat.kill()
+            squat.wait(10)

@@ -1,8 +1,10 @@
 """The home's network filter process (`python -m looop.core.netfilter`): looop's filtering proxy
-(core/netproxy.py) served on the home's unix socket, and on every box's own proxy ports, which
-each box hands over as its first step (core/netjoin.py) so that no relay stays in the box. It
-forgets the boxes that ended (their records, and their ports with them) and exits once none is
-left and no connection came for its idle time, or its home is removed."""
+(core/netproxy.py) served on the home's unix socket (bound again if the runtime dir is
+emptied: the filter is found, and kept single, by its abstract name), and on every box's own
+proxy ports, which each box hands over as its first step (core/netjoin.py) so that no relay
+stays in the box. It forgets the boxes that ended (their records, and their ports with them)
+and exits once none is left and no connection came for its idle time, or its home is
+removed."""
 
 from __future__ import annotations
 
@@ -344,9 +346,10 @@ class Addresses:
         return "ok"
 
 
-def take_name(name: str) -> socket.socket | None:
-    """The filter's abstract name, listening; None when another filter of this user holds it
-    (that one serves). Another user's squat is said, and the filter serves without it."""
+def take_name(name: str) -> tuple[socket.socket | None, bool]:
+    """The filter's abstract name, listening, and whether another filter of this user holds it
+    (that one serves: this one leaves). Another user's squat is said, and the filter serves
+    without its name (found by its socket, as before names)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     for _ in range(40):
         try:
@@ -356,13 +359,14 @@ def take_name(name: str) -> socket.socket | None:
                 raise
             if holder("\0" + name[1:]) is not None:
                 sock.close()
-                return None
+                return None, True
             time.sleep(0.05)  # bound, not yet listening (it starts), or another user's
             continue
         sock.listen(16)
-        return sock
+        return sock, False
+    sock.close()
     sys.stderr.write(f"looop-netfilter: another user holds {name}; serving without it\n")
-    return sock
+    return None, False
 
 
 def main(argv: list[str]) -> int:
@@ -380,8 +384,8 @@ def main(argv: list[str]) -> int:
     # looop's own: the sweep of a run's supervisor that adopts it (it was started from a box's
     # launcher) spares it by this name, as it spares the hosts
     name_self("looop-netfilter")
-    named = take_name(argv[3]) if len(argv) == 4 else None
-    if len(argv) == 4 and named is None:
+    named, elsewhere = take_name(argv[3]) if len(argv) == 4 else (None, False)
+    if elsewhere:
         _ready(ready)  # another filter of this home serves
         return 0
     ports = Ports()
