@@ -1,8 +1,10 @@
 """The boxes looop's network filter (core/netfilter.py) serves: one file each, written by the
 sandbox host's caller when it wraps a box (core/sbxhost.py) and read by the filter when one of
 the box's connections comes, so a box registered after the filter started is known at once,
-and a filter started anew knows every box still running. Light: a box's launcher imports it
-on every start."""
+and a filter started anew knows every box still running. The filter keeps each record it read
+(`Boxes.kept`): a file that goes (a tmp cleaner emptying the runtime dir) is written back by
+its sweep while the box runs, and a box ends only when no process names it. Light: a box's
+launcher imports it on every start."""
 
 from __future__ import annotations
 
@@ -19,6 +21,9 @@ class Boxes:
 
     def __init__(self, root: str) -> None:
         self.root = root
+        # the records this process read or wrote, by file, with the file's time when last
+        # seen (the filter's own copy: a removed file is not a box that ended)
+        self.kept: dict[str, tuple[dict[str, Any], float]] = {}
 
     def _path(self, user: str) -> str:
         # a name, not a secret: the folder is private and the user a random 128-bit id
@@ -37,20 +42,23 @@ class Boxes:
         its processes' command lines (bubblewrap's --setenv), by which `sweep` tells a box
         that ended; `worker`: the worker whose box it is, the one its contract door speaks
         for (none for a beat's, a run_shell's or a verify's box: they have no door)."""
-        os.makedirs(self.root, mode=0o700, exist_ok=True)
         rec: dict[str, Any] = {"token": token, "allowed": allowed, "denied": denied}
         rec["mark"] = mark or user
         if worker:
             rec["worker"] = worker
-        self._write(self._path(user), rec)
+        self._keep(self._path(user), rec)
 
-    @staticmethod
-    def _write(path: str, rec: dict[str, Any]) -> None:
+    def _keep(self, path: str, rec: dict[str, Any]) -> None:
+        """Write the record (atomically, 0600 in the 0700 folder, made again when gone) and
+        keep it."""
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(ljson.dumps(rec))
         os.replace(tmp, path)
+        since = self.kept[path][1] if path in self.kept else _mtime(path, 0.0)
+        self.kept[path] = (rec, since)
 
     def joined(self, user: str, ports: list[int]) -> None:
         """Note on the box's record that it handed these ports to the filter, so that a filter
@@ -58,8 +66,7 @@ class Boxes:
         rec = self.record(user)
         if rec is None:
             return
-        rec.update(user=user, ports=ports)
-        self._write(self._path(user), rec)
+        self._keep(self._path(user), {**rec, "user": user, "ports": ports})
 
     def joins(self) -> list[dict[str, Any]]:
         """The records of the boxes that handed ports over (each with its user and ports)."""
@@ -67,7 +74,17 @@ class Boxes:
         return [r for r in recs if r and isinstance(r.get("user"), str) and r.get("ports")]
 
     def record(self, user: str) -> dict[str, Any] | None:
-        return _load(self._path(user))
+        """The box's record: the one kept, else its file's (kept from then on)."""
+        return self._record(self._path(user))
+
+    def _record(self, path: str) -> dict[str, Any] | None:
+        got = self.kept.get(path)
+        if got is not None:
+            return got[0]
+        rec = _load(path)
+        if rec is not None:
+            self.kept[path] = (rec, _mtime(path, 0.0))
+        return rec
 
     def _paths(self) -> list[str]:
         try:
@@ -78,37 +95,55 @@ class Boxes:
 
     def speaking(self, worker: str) -> bool:
         """Whether a box of `worker` is still registered (its door open)."""
-        return any(rec.get("worker") == worker for rec in map(_load, self._paths()) if rec)
+        paths = set(self._paths()) | set(self.kept)
+        return any((self._record(p) or {}).get("worker") == worker for p in sorted(paths))
 
     def remove(self, user: str) -> None:
+        path = self._path(user)
+        self.kept.pop(path, None)
         try:
-            os.unlink(self._path(user))
+            os.unlink(path)
         except FileNotFoundError:
             pass
 
     def sweep(self, lines: list[str], now: float, grace_s: float) -> int:
         """Forget the boxes no process names any more (`lines`: every command line), once
         older than `grace_s` (the caller runs the line it was wrapped into after the wrap):
-        an ended box's credentials open nothing, even where they were printed. The number of
+        an ended box's credentials open nothing, even where they were printed. A box still
+        running whose file went (the runtime dir emptied) has it written back. The number of
         boxes left."""
+        on_disk = set(self._paths())
         left = 0
-        for path in self._paths():
-            rec = _load(path)
+        for path in sorted(on_disk | set(self.kept)):
+            rec = self._record(path)
             if rec is None:
                 continue
-            try:
-                young = now - os.stat(path).st_mtime < grace_s
-            except OSError:
-                continue
             mark = str(rec.get("mark") or "")
-            if young or (mark and any(mark in line for line in lines)):
+            since = _mtime(path, self.kept[path][1])  # the file's, while it is there
+            if now - since < grace_s or (mark and any(mark in ln for ln in lines)):
                 left += 1
+                if path not in on_disk:
+                    self._restore(path, rec)
                 continue
+            self.kept.pop(path, None)
             try:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
         return left
+
+    def _restore(self, path: str, rec: dict[str, Any]) -> None:
+        try:
+            self._keep(path, rec)
+        except OSError:
+            pass  # kept here all the same; only a filter started anew would not know it
+
+
+def _mtime(path: str, default: float) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return default
 
 
 def _load(path: str) -> dict[str, Any] | None:

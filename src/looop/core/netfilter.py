@@ -1,23 +1,30 @@
 """The home's network filter process (`python -m looop.core.netfilter`): looop's filtering proxy
-(core/netproxy.py) served on the home's unix socket, and on every box's own proxy ports, which
-each box hands over as its first step (core/netjoin.py) so that no relay stays in the box. It
-forgets the boxes that ended (their records, and their ports with them) and exits once none is
-left and no connection came for its idle time, or its home is removed."""
+(core/netproxy.py) served on the home's unix socket (bound again if the runtime dir is
+emptied: the filter is found, and kept single, by its abstract name), and on every box's own
+proxy ports, which each box hands over as its first step (core/netjoin.py) so that no relay
+stays in the box. It forgets the boxes that ended (their records, and their ports with them)
+and exits once none is left and no connection came for its idle time, or its home is
+removed."""
 
 from __future__ import annotations
 
+import errno
 import os
 import selectors
 import signal
 import socket
+import stat
+import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 from looop.core import netns
 from looop.core.door import home_door
 from looop.core.netboxes import Boxes, command_lines
 from looop.core.netproxy import Busy, Door, find_box, handle
+from looop.hot.anchors import holder
 from looop.hot.procname import name_self
 
 MAX_OPEN = 1024  # connections served at once, every box of the home together
@@ -38,6 +45,14 @@ class Ports:
         self.wake_r, self.wake_w = socket.socketpair()
         self.wake_w.setblocking(False)
         self.closed = False
+        self.own: list[socket.socket] = []  # the filter's socket bound anew (Addresses)
+
+    def listen_also(self, sock: socket.socket) -> None:
+        """Accept on `sock` too, as on the filter's own socket (bound anew after a wipe)."""
+        with self.lock:
+            self.own.append(sock)
+            self.todo.append((True, sock))
+        self._wake()
 
     def hold(self, user: str, socks: list[socket.socket]) -> None:
         with self.lock:
@@ -63,6 +78,11 @@ class Ports:
         with self.lock:
             return [s for socks in self.held.values() for s in socks]
 
+    def accepting(self) -> list[socket.socket]:
+        """What a serve started anew accepts on: the boxes' ports and the filter's own."""
+        with self.lock:
+            return [*self.own, *(s for socks in self.held.values() for s in socks)]
+
     def users(self) -> list[str]:
         with self.lock:
             return list(self.held)
@@ -86,22 +106,25 @@ def serve(
     most: int = MAX_OPEN,
     ports: Ports | None = None,
     door: Door | None = None,
+    name: socket.socket | None = None,
+    knocked: Callable[[], str] | None = None,
 ) -> None:
     """Accept on `listener` (and on the boxes' ports) until it is closed: a thread per
     connection, at most `most` at once (one box opening thousands must not starve the home's
     other boxes of threads: past the bound a connection is closed at once, as a full backlog
-    would refuse it)."""
+    would refuse it). On `name` (the filter's abstract name) only this user's knock is
+    answered: `knocked()` says whether the filter serves on its socket."""
     slots = threading.BoundedSemaphore(most)
     ports = ports or Ports()
-    listener.setblocking(False)
-    sel = selectors.DefaultSelector()
-    sel.register(listener, selectors.EVENT_READ)
-    sel.register(ports.wake_r, selectors.EVENT_READ)
-    _watch(sel, [(True, p) for p in ports.holding()])  # a serve started anew after a fault
+    sel = _selector([listener, ports.wake_r] + ([name] if name is not None else []))
+    _watch(sel, [(True, p) for p in ports.accepting()])  # a serve started anew after a fault
 
-    def run(conn: socket.socket) -> None:
+    def run(conn: socket.socket, knock: bool) -> None:
         try:
-            handle(conn, boxes, busy=busy, hello=lambda c: join(c, boxes, ports), door=door)
+            if knock:
+                answer(conn, knocked or (lambda: "ok"))
+            else:
+                handle(conn, boxes, busy=busy, hello=lambda c: join(c, boxes, ports), door=door)
         finally:
             slots.release()
 
@@ -130,7 +153,33 @@ def serve(
             if not slots.acquire(blocking=False):
                 conn.close()
                 continue
-            threading.Thread(target=run, args=(conn,), daemon=True).start()
+            threading.Thread(target=run, args=(conn, sock is name), daemon=True).start()
+
+
+def _selector(socks: list[socket.socket]) -> selectors.BaseSelector:
+    sel = selectors.DefaultSelector()
+    for sock in socks:
+        sock.setblocking(False)
+        sel.register(sock, selectors.EVENT_READ)
+    return sel
+
+
+KNOCK = b"?"  # on the filter's name: "do you serve on your socket?"
+
+
+def answer(conn: socket.socket, knocked: Callable[[], str]) -> None:
+    """A knock on the filter's name: "ok" once it serves on its socket, else why not; only to
+    this user (an abstract name has no permissions), anything else closed unanswered."""
+    try:
+        conn.settimeout(5)
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _, uid, _ = struct.unpack("3i", creds)
+        if uid == os.geteuid() and conn.recv(1) == KNOCK:
+            conn.sendall(knocked().encode("utf-8", "replace") + b"\n")
+    except OSError:
+        pass
+    finally:
+        conn.close()
 
 
 def _watch(sel: selectors.BaseSelector, changes: list[tuple[bool, socket.socket]]) -> None:
@@ -234,66 +283,161 @@ class HomeDoor:
         return self.door(worker, body)
 
 
+class Addresses:
+    """Where the filter listens. Its name (an abstract unix name: no file, so a tmp cleaner
+    cannot take it) keeps it single and answers this user's knock; its socket (a path: a box
+    binds it in its own network namespace, where no abstract name of ours reaches) is bound
+    again when the runtime dir was emptied under it."""
+
+    def __init__(self, path: str, ports: Ports) -> None:
+        self.path, self.ports = path, ports
+        self.lock = threading.Lock()
+        self.ident: tuple[int, int] | None = None  # (st_dev, st_ino) of the socket we bound
+
+    def bind(self) -> socket.socket:
+        """The socket at `path`, listening (whatever was there before is gone: no filter of
+        this home serves but this one, its name says so)."""
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(self.path)
+        sock.listen(128)
+        st = os.stat(self.path)
+        self.ident = (st.st_dev, st.st_ino)
+        return sock
+
+    def ours(self) -> bool:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self.ident
+
+    def serving(self) -> str:
+        """ "ok" once the filter's socket is there (bound again when it went), else why not."""
+        with self.lock:
+            try:
+                st = os.stat(self.path)
+            except FileNotFoundError:
+                return self._again()
+            except OSError as e:
+                return f"no: {self.path}: {e.strerror}"
+            if (st.st_dev, st.st_ino) == self.ident:
+                return "ok"
+            return f"no: {self.path} is not the filter's socket: remove it"  # nor ours to take
+
+    def _again(self) -> str:
+        folder = os.path.dirname(self.path)
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as e:
+            return f"no: cannot make {folder}: {e.strerror}"
+        st = os.lstat(folder)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            return f"no: {folder} is not a private directory of this user"
+        try:
+            self.ports.listen_also(self.bind())
+        except OSError as e:
+            return f"no: cannot listen on {self.path}: {e.strerror}"
+        return "ok"
+
+
+def take_name(name: str) -> tuple[socket.socket | None, bool]:
+    """The filter's abstract name, listening, and whether another filter of this user holds it
+    (that one serves: this one leaves). Another user's squat is said, and the filter serves
+    without its name (found by its socket, as before names)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    for _ in range(40):
+        try:
+            sock.bind("\0" + name[1:])
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE:
+                raise
+            if holder("\0" + name[1:]) is not None:
+                sock.close()
+                return None, True
+            time.sleep(0.05)  # bound, not yet listening (it starts), or another user's
+            continue
+        sock.listen(16)
+        return sock, False
+    sock.close()
+    sys.stderr.write(f"looop-netfilter: another user holds {name}; serving without it\n")
+    return None, False
+
+
 def main(argv: list[str]) -> int:
-    """`python -m looop.core.netfilter SOCKET BOXES IDLE_S [--ready-fd N]`, run in the home's
-    data dir: serve until no box is left and no connection came for IDLE_S, or the data dir
-    is removed, or TERM."""
+    """`python -m looop.core.netfilter SOCKET BOXES IDLE_S [@NAME] [--ready-fd N]`, run in the
+    home's data dir: serve until no box is left and no connection came for IDLE_S, or the
+    data dir is removed, or TERM. NAME: its abstract name (`@` for the leading NUL)."""
     ready = -1
-    if len(argv) == 5 and argv[3] == "--ready-fd":
-        ready = int(argv[4])
-        argv = argv[:3]
-    if len(argv) != 3:
-        sys.stderr.write("usage: python -m looop.core.netfilter SOCKET BOXES IDLE_S\n")
+    if len(argv) >= 2 and argv[-2] == "--ready-fd":
+        ready = int(argv[-1])
+        argv = argv[:-2]
+    if len(argv) not in (3, 4) or (len(argv) == 4 and not argv[3].startswith("@")):
+        sys.stderr.write("usage: python -m looop.core.netfilter SOCKET BOXES IDLE_S [@NAME]\n")
         return 2
-    path, root, idle_arg = argv
+    path, root, idle_arg = argv[:3]
     # looop's own: the sweep of a run's supervisor that adopts it (it was started from a box's
     # launcher) spares it by this name, as it spares the hosts
     name_self("looop-netfilter")
-    idle_s = max(1.0, float(idle_arg))
-    boxes = Boxes(root)
-    busy = Busy(time.monotonic())
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    listener.bind(path)
-    listener.listen(128)
+    named, elsewhere = take_name(argv[3]) if len(argv) == 4 else (None, False)
+    if elsewhere:
+        _ready(ready)  # another filter of this home serves
+        return 0
     ports = Ports()
+    addresses = Addresses(path, ports)
+    listener = addresses.bind()
+    boxes = Boxes(root)
     reclaim(boxes, ports, command_lines())  # before any thread: it forks
+    busy = Busy(time.monotonic())
     door = HomeDoor(os.getcwd(), dict(os.environ), boxes)
-    args = (listener, boxes, busy, MAX_OPEN, ports, door)
+    args = (listener, boxes, busy, MAX_OPEN, ports, door, named, addresses.serving)
     server = threading.Thread(target=serve, args=args, daemon=True)
     server.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    if ready >= 0:
-        os.write(ready, b"ok\n")
-        os.close(ready)
+    _ready(ready)
     while not stop.wait(SWEEP_S):
         if os.stat(".").st_nlink == 0:
             break  # its home (the data dir it runs in) is gone: no box of it starts again
         if not server.is_alive():  # a fault of ours: the boxes keep their ports, served anew
             server = threading.Thread(target=serve, args=args, daemon=True)
             server.start()
-        lines = [line.decode("latin-1") for line in command_lines().values()]
-        left = boxes.sweep(lines, time.time(), GRACE_S)
-        for user in ports.users():
-            if boxes.record(user) is None:
-                ports.drop(user)  # its box ended: its network goes with it
-        with busy.lock:
-            quiet = busy.open == 0 and time.monotonic() - busy.last > idle_s
-        if left == 0 and quiet:
+        addresses.serving()  # its socket back first, then its boxes' records beside it
+        if _sweep(boxes, ports) == 0 and _quiet(busy, max(1.0, float(idle_arg))):
             break
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+    if addresses.ours():
+        os.unlink(path)  # never another's: a filter started after a wipe may be serving there
     ports.close()
     server.join(5)
     listener.close()
     return 0
+
+
+def _quiet(busy: Busy, idle_s: float) -> bool:
+    with busy.lock:
+        return busy.open == 0 and time.monotonic() - busy.last > idle_s
+
+
+def _ready(fd: int) -> None:
+    if fd >= 0:
+        os.write(fd, b"ok\n")
+        os.close(fd)
+
+
+def _sweep(boxes: Boxes, ports: Ports) -> int:
+    """Forget the boxes that ended, and their ports with them; the number left."""
+    lines = [line.decode("latin-1") for line in command_lines().values()]
+    left = boxes.sweep(lines, time.time(), GRACE_S)
+    for user in ports.users():
+        if boxes.record(user) is None:
+            ports.drop(user)  # its box ended: its network goes with it
+    return left
 
 
 if __name__ == "__main__":

@@ -11,9 +11,12 @@ URL (a fresh 128-bit id as the user), and the box is registered under them with 
 box's, reaches nothing. The box's first step hands its proxy ports to the filter
 (core/netjoin.py), which accepts on them itself: no relay process stays in the box.
 
-Found by their sockets in the runtime dir (`sbx-<key>.sock`, key = the home and the srt it
-loads; `net-<key>.sock`, key = the home); each started on demand under a lock; a host or
-filter that died is started again by the next wrap. `looop down` stops both. Where srt's
+The host is found by its socket in the runtime dir (`sbx-<key>.sock`, key = the home and the
+srt it loads); the filter by its abstract name (`net-<key>`, key = the home: hot/anchors.py),
+which keeps it single and survives an emptied runtime dir, and it serves the boxes on
+`net-<key>.sock` there, bound again when asked after a wipe; its boxes' records are its own
+(core/netboxes.py). Each is started on demand under a lock; a host or filter that died is
+started again by the next wrap. `looop down` stops both. Where srt's
 library is not beside the srt found (a wrapper script), each command runs under srt itself,
 with srt's own proxy, as before."""
 
@@ -31,8 +34,10 @@ from typing import TYPE_CHECKING
 from looop.core import cgroup
 from looop.core.netboxes import Boxes, command_lines
 from looop.hot import ljson
+from looop.hot.anchors import anchor, holder, shown
 from looop.hot.errors import LooopError
 from looop.hot.hashing import fnv1a_128
+from looop.hot.peers import connect, peer
 from looop.hot.where import runtime_base, runtime_dir
 
 if TYPE_CHECKING:
@@ -161,6 +166,36 @@ def filter_socket(home: Home) -> str:
     return sock
 
 
+def filter_name(home: Home) -> str:
+    """The filter's abstract name (hot/anchors.py): no file, so emptying the runtime dir
+    neither hides a running filter nor lets a second one start."""
+    return anchor(home.base, f"net-{key(home.data, '')}")
+
+
+def _knock(name: str) -> str | None:
+    """What this user's filter on `name` says of its socket: "ok" once it serves there (bound
+    again if it went), else why not; None when no filter of ours answers on the name."""
+    s = connect(name)
+    if s is None:
+        return None
+    try:
+        if peer(s)[1] != os.geteuid():
+            return None  # another user's squat: told nothing
+        s.settimeout(START_TIMEOUT_S)
+        s.sendall(b"?")
+        said = b""
+        while not said.endswith(b"\n") and len(said) < 4096:
+            got = s.recv(4096)
+            if not got:
+                break
+            said += got
+    except OSError:
+        return None
+    finally:
+        s.close()
+    return said.decode("utf-8", "replace").strip() or None
+
+
 def _boxes_dir(net: str) -> str:
     return net[: -len(".sock")] + ".boxes"
 
@@ -178,25 +213,40 @@ def _alive(sock: str) -> bool:
 
 
 def ensure_filter(home: Home) -> None:
-    """The home's filter serves: started now (under its lock) when nothing listens."""
-    net = filter_socket(home)
-    if _alive(net):
+    """The home's filter serves on its socket: asked on its name (it binds its socket again
+    if the runtime dir was emptied), started now (under its lock) when none answers.
+    Raises HostError, one line."""
+    net, name = filter_socket(home), filter_name(home)
+    if _serving(name, net):
         return
     os.makedirs(os.path.dirname(net), mode=0o700, exist_ok=True)
     stem = net[: -len(".sock")]
     lock = os.open(stem + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if _alive(net):
+        if _serving(name, net):
             return  # another caller started it while we waited
         argv = [sys.executable, "-m", "looop.core.netfilter", net, _boxes_dir(net)]
-        argv.append(str(FILTER_IDLE_S))
+        argv += [str(FILTER_IDLE_S), shown(name)]
         # in the home's data dir, as the host: it ends with its home, and its argv names no
         # home (a worker's leftovers are found by their argv naming its data dir)
         what = "the sandbox's network filter"
         _spawn_detached(argv, home.env, stem + ".err", what, os.path.abspath(home.data))
+        if not _serving(name, net):  # one that lost the name to another: that one's socket
+            raise HostError(f"{what} does not serve on {net} (its errors: {stem}.err)")
     finally:
         os.close(lock)
+
+
+def _serving(name: str, net: str) -> bool:
+    """Whether the home's filter serves on `net`: said on its name, else (no filter of ours
+    on the name: another user took it) as far as a connect to the socket tells."""
+    said = _knock(name)
+    if said is None:
+        return _alive(net)
+    if said != "ok":
+        raise HostError(f"the sandbox's network filter cannot serve: {said.removeprefix('no: ')}")
+    return True
 
 
 def as_exec(wrapped: str) -> str:
@@ -302,15 +352,44 @@ def _line(fd: int, timeout_s: float) -> bytes:
 def stop(base: str, data: str, lib: str | None) -> bool:
     """Ask the home's host to exit, and end its filter (`looop down`: no box of the home is
     left to filter); True when a host answered."""
-    _stop_filter(filter_socket(Home(base, data, {})))
+    _stop_filter(Home(base, data, {}))
+    _sweep_stem(filter_socket(Home(base, data, {})))
     if lib is None:
         return False
     sock = socket_path(base, data, lib)
     try:
         _ask(sock, '{"stop": true}\n')
+        asked = True
     except OSError:
-        return _term_by_argv(f"{SCRIPT}\0{lib}\0{sock}\0".encode())
-    return True
+        asked = False
+    # and any host of the same socket its answer did not come from: one whose socket was
+    # wiped (the runtime dir emptied) idles out alone, but `down` leaves nothing running
+    termed = _term_by_argv(f"{SCRIPT}\0{lib}\0{sock}\0".encode(), data)
+    _sweep_stem(sock)
+    return asked or termed
+
+
+def _sweep_stem(sock: str) -> None:
+    """What a host or filter of the home killed outright left in the runtime dir: its socket
+    when nothing listens there, its error file when empty (one with errors is kept)."""
+    stem = sock[: -len(".sock")]
+    try:
+        if os.path.getsize(stem + ".err") == 0:
+            os.unlink(stem + ".err")
+    except OSError:
+        pass
+    if os.path.exists(sock) and not _alive(sock):
+        try:
+            os.unlink(sock)
+        except OSError:
+            pass
+
+
+def _cwd(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return None
 
 
 def _ours(pid: int) -> bool:
@@ -320,12 +399,15 @@ def _ours(pid: int) -> bool:
         return False
 
 
-def _term_by_argv(want: bytes) -> bool:
+def _term_by_argv(want: bytes, data: str) -> bool:
     """TERM to a host whose socket no longer answers (the runtime dir was emptied under it),
-    found by its command line; True when there was one."""
-    found = False
+    found by its command line — or, node having written its title over that, by its name
+    and its working directory, the home's data dir; True when there was one."""
+    found, home = False, os.path.realpath(data)
     for pid, line in command_lines().items():
-        if want in line and _ours(pid):
+        if want in line or (line.startswith(b"looop-sbxhost\0") and _cwd(pid) == home):
+            if not _ours(pid):
+                continue
             try:
                 os.kill(pid, signal.SIGTERM)
                 found = True
@@ -334,14 +416,16 @@ def _term_by_argv(want: bytes) -> bool:
     return found
 
 
-def _stop_filter(net: str) -> None:
-    """TERM to the process serving `net` (found by its argv: the socket is the boxes' and takes
-    no orders), and its boxes' records go."""
+def _stop_filter(home: Home) -> None:
+    """TERM to the process serving the home's filter (found by its argv and by its name: the
+    socket is the boxes' and takes no orders), and its boxes' records go."""
+    net = filter_socket(home)
     want = f"looop.core.netfilter\0{net}\0".encode()
-    for pid, line in command_lines().items():
-        if want in line:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except OSError:
-                continue
+    pids = {pid for pid, line in command_lines().items() if want in line and _ours(pid)}
+    named = holder(filter_name(home))
+    for pid in pids | ({named} if named else set()):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            continue
     shutil.rmtree(_boxes_dir(net), ignore_errors=True)

@@ -1,15 +1,18 @@
 """The log writer: output.log written on a thread of its own while a burst lasts (see
-pump.py for when one starts and ends).
+pump.py for when one starts and ends), and the gap of a log that could not be written (the
+disk full) until it could again.
 """
 
 from __future__ import annotations
 
 import _thread  # not `threading`: built in, and all the writer thread needs
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections import deque
+    from collections.abc import Callable
 else:
     from _collections import deque  # not `collections`: the package imports far more
 
@@ -83,3 +86,41 @@ class LogWriter:
         """Write what is queued, then end the thread; returns once it has."""
         self._hand(None)
         self.ended.acquire()
+
+
+# A log that failed (the disk full) is tried again on the first output this long after, then
+# twice as long after each failure, never longer apart than RETRY_MAX_S.
+RETRY_S = 1.0
+RETRY_MAX_S = 30.0
+
+
+class Gap:
+    """Output that output.log lost: since when (wall time, for the note), when to try the log
+    again (monotonic) and how long to wait after that try fails too."""
+
+    def __init__(self, wall: Callable[[], float], monotonic: Callable[[], float]) -> None:
+        self.wall, self.monotonic = wall, monotonic
+        self.since: float | None = None
+        self.retry_at = 0.0
+        self.wait = RETRY_S
+
+    def failed(self) -> None:
+        """The log failed (again): the next try is further off."""
+        if self.since is None:
+            self.since = self.wall()
+        self.retry_at = self.monotonic() + self.wait
+        self.wait = min(self.wait * 2, RETRY_MAX_S)
+
+    def due(self) -> bool:
+        return self.since is not None and self.monotonic() >= self.retry_at
+
+    def closed(self, why: str) -> str:
+        """The log is written again: the one line that says what it lost."""
+        since, self.since, self.wait = self.since, None, RETRY_S
+        t1, t2 = stamp(since if since is not None else self.wall()), stamp(self.wall())
+        return f"output.log lost the output between {t1} and {t2}" + (f" ({why})" if why else "")
+
+
+def stamp(t: float) -> str:
+    """A wall time as the records say it (UTC, to the second)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from looop.hot import logfiles
 from looop.hot import protocol as proto
 from looop.sessions.evloop import Event, Loop, within
-from looop.sessions.logwriter import LogWriter, write_all
+from looop.sessions.logwriter import Gap, LogWriter, write_all
 from looop.sessions.screen import Emulator
 
 if TYPE_CHECKING:
@@ -161,6 +161,8 @@ class Pump:
         self.loop = loop
         self.log_fd = log_fd
         self.log_error: str | None = None
+        self.gap: Gap | None = None  # a log that failed is tried again (keep_gaps)
+        self.on_log_gap: Callable[[str], None] | None = None
         # Rotation (logfiles.py): `log_dir` and `log_max` > 0 turn it on. The cap is kept by
         # counting the bytes written, never a stat per write.
         self.log_dir = log_dir
@@ -200,6 +202,8 @@ class Pump:
     def ingest(self, data: bytes) -> None:
         if self.log_fd >= 0:
             self.append_log(data)
+        elif self.gap is not None and self.gap.since is not None:
+            self.retry_log(data)
         self.seq += 1
         self.received += len(data)
         self.last_output = self.loop.time()
@@ -291,13 +295,61 @@ class Pump:
             writer.flush()  # the disk is slower than the child: hold the child back
 
     def log_failed(self, error: str) -> None:
-        """output.log cannot be written: say so once and stop writing it (the run goes on)."""
+        """output.log cannot be written: say so once and stop writing it (the run goes on);
+        where the log's folder is known, it is tried again on later output (`retry_log`)."""
         if self.log_error is None:
             self.log_error = error
             log(error)
         if self.log_fd >= 0:
             os.close(self.log_fd)
             self.log_fd = -1
+        if self.gap is not None:
+            self.gap.failed()
+
+    def keep_gaps(self, wall: Callable[[], float], noted: Callable[[str], None]) -> None:
+        """Try output.log again after it failed (the disk full), on later output and after a
+        backoff; `noted` gets the line saying what it lost (wall times) once it is written."""
+        if self.log_dir:
+            self.gap = Gap(wall, self.monotonic)
+            self.on_log_gap = noted
+
+    def retry_log(self, data: bytes) -> None:
+        """Output while the log is lost: dropped until the next try is due, then output.log is
+        opened again and `data` written; once that holds, the gap is noted (on_log_gap).
+        Only an open and a write on the loop: a full disk answers at once."""
+        gap = self.gap
+        if gap is None or not gap.due():
+            return
+        try:
+            fd = logfiles.open_log(self.log_dir)
+        except OSError:
+            self.log_failed(self.log_error or "output.log cannot be opened")
+            return
+        self.use_log(fd)
+        self.append_log(data)
+        self.stop_writer()  # a burst's bytes are out (or failed) before the gap is closed
+        if self.log_fd < 0:
+            return  # failed again: the next try is further off
+        note = gap.closed(self.log_error or "")
+        self.log_error = None
+        log(note)
+        if self.on_log_gap is not None:
+            self.on_log_gap(note)
+
+    def use_log(self, fd: int) -> None:
+        """Write to `fd` (output.log opened again): the sizes from what the file holds; a new
+        file (the old one removed meanwhile) starts a new part of this run's log."""
+        st = os.fstat(fd)
+        if self.log_pos and self.log_pos[0][0] == st.st_ino:
+            self.log_size = self.log_pos[0][1] + st.st_size
+        else:
+            self.log_pos = [(st.st_ino, self.log_size), *self.log_pos][: self.log_files]
+            try:
+                logfiles.write_pos(self.log_dir, self.log_pos)
+            except OSError:
+                pass  # readers take output.log alone: its bytes are there all the same
+        self.file_size = st.st_size
+        self.log_fd = fd
 
     def check_writer(self) -> None:
         """End the writer thread once output has been quiet for LOG_IDLE_S."""

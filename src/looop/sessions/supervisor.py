@@ -338,7 +338,8 @@ class Supervisor:
         a = self.args
         pump = self.pump = Pump(
             loop, log_fd, a.cols, a.rows, time.monotonic, self.log_dir, a.log_max, a.log_files
-        )
+        )  # a log lost to a full disk is tried again; the record (log_gap) says what it lost
+        pump.keep_gaps(time.time, lambda note: self.book.update(log_gap=f"{self.sid}: {note}"))
         control = self.control = Control(loop, self.sid, self.root, self.book, pump)
         host = self.host_os
         host.ctty = not a.box_tty

@@ -4,6 +4,7 @@ process carries them any more, but a box just wrapped (its line not yet run) is 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,26 @@ def test_the_ports_a_box_handed_over_are_kept_for_a_filter_started_anew(tmp_path
     )  # written in place, no temporary left
     boxes.remove("srt.a")
     assert boxes.joins() == []
+
+
+def test_a_running_box_outlives_its_folder_and_gets_its_record_back(tmp_path: Path) -> None:
+    """The runtime dir emptied under the filter (a tmp cleaner): the boxes it knows keep their
+    records, written back at its next sweep while a process names them; one nothing names
+    any more is forgotten all the same."""
+    writer, filt = Boxes(str(tmp_path / "boxes")), Boxes(str(tmp_path / "boxes"))
+    writer.add("srt.live", "t1", ["a.example.com"], [], "srt.live%3D", "w1")
+    writer.add("srt.gone", "t2", ["b.example.com"], [], "srt.gone%3D")
+    live = filt.record("srt.live")  # the filter read it when the box's connection came
+    assert live is not None and filt.record("srt.gone") is not None
+    filt.joined("srt.live", [3128])
+    now = os.stat(filt._path("srt.live")).st_mtime
+    shutil.rmtree(tmp_path / "boxes")
+    assert filt.record("srt.live") == {**live, "user": "srt.live", "ports": [3128]}
+    assert filt.speaking("w1")
+    lines = ["bwrap --setenv HTTP_PROXY http://srt.live%3D:t1@localhost:3128 -- bash"]
+    assert filt.sweep(lines, now + 3600, grace_s=60) == 1
+    assert Boxes(str(tmp_path / "boxes")).joins() == [filt.record("srt.live")]  # back on disk
+    assert oct(os.stat(tmp_path / "boxes").st_mode & 0o777) == "0o700"
+    assert filt.record("srt.gone") is None and not os.path.exists(filt._path("srt.gone"))
+    assert filt.sweep([], now + 7200, grace_s=60) == 0
+    assert filt.record("srt.live") is None and not filt.speaking("w1")
