@@ -182,7 +182,21 @@ def precheck(
     """Every input of the worker's Job checked (one line each) and the client present,
     before the home writes anything. `argv` and `env`: its line and environment as the pod
     runs them; `brief`: the prompt file's text."""
-    shape = mf.WorkerShape(
+    shape = worker_shape(h, data, req, argv, env, brief)
+    mf.contract_secret(shape, url, "lw1.checked-shape-only")
+    load_client()
+
+
+def worker_shape(
+    h: KubeHost,
+    data: Path,
+    req: StartRequest,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    brief: str,
+) -> mf.WorkerShape:
+    """The worker's Job as the manifests see it (precheck checks it; HostedKube makes it)."""
+    return mf.WorkerShape(
         req.worker,
         argv,
         image=h.image,
@@ -199,8 +213,6 @@ def precheck(
         ttl_s=h.ttl_s,
         secret_env=h.secret_env,
     )
-    mf.contract_secret(shape, url, "lw1.checked-shape-only")
-    load_client()
 
 
 def start_job(

@@ -46,7 +46,7 @@ def start_remote(
     (treerecord.Tree's fields)."""
     lk = link(ctx, host)
     wid, runner, repo = req.worker, req.runner or "", req.repo
-    spawn = _spawn_request(req, prompt, contract)
+    spawn = spawn_request(req, prompt, contract)
     sandbox = req.policy
     boxed = sandbox is not None and sandbox.on
     if sandbox is not None and sandbox.on:
@@ -80,7 +80,7 @@ def start_remote(
     return as_session(ctx.paths.data, host, row), tree
 
 
-def _spawn_request(req: StartRequest, prompt: str, contract: str | None) -> dict[str, Any]:
+def spawn_request(req: StartRequest, prompt: str, contract: str | None) -> dict[str, Any]:
     """The satellite's `spawn` request: what it needs, and each option only when given."""
     spawn: dict[str, Any] = {
         "id": req.worker,
