@@ -201,6 +201,18 @@ class SshBackend:
         got = self._call("reach", sid)
         return untrusted.exit_code(got.get("exit_code"))
 
+    def pause(self, sid: str) -> bool:
+        """Paused whole on its host, as at home (the satellite's sessions/hold)."""
+        return self._call("pause", sid).get("paused") is True
+
+    def go_on(self, sid: str) -> bool:
+        """All it runs goes on there; its disk bound said again if it still keeps too much."""
+        rec = reg.record(self.ctx.paths.data, sid)
+        if rec is not None and rec.get("said"):
+            told = [x for x in rec.get("said") or [] if x != "disk"]
+            store.write_json(reg.record_file(self.ctx.paths.data, sid), {**rec, "said": told})
+        return self._call("go_on", sid).get("goes_on") is True
+
 
 def _ls(lk: Link) -> list[dict[str, Any]] | None:
     """The host's workers, or None when it does not answer."""
