@@ -11,6 +11,7 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.workers.launch import start_worker
+from looop.workers.started import StartRequest
 from tests.helpers import clean_env, stop_sessions, wire
 
 pytestmark = pytest.mark.timeout(120)
@@ -29,7 +30,11 @@ def _looop(ctx: Ctx, *args: str, timeout: float = 60) -> subprocess.CompletedPro
 @pytest.fixture
 def bash_worker(ctx: Ctx) -> Ctx:
     wire(ctx, [])
-    start_worker(ctx, ctx.knobs(), "sh1", "x", command="PS1='$ ' bash --norc -i # {{prompt_file}}")
+    start_worker(
+        ctx,
+        ctx.knobs(),
+        StartRequest("sh1", "x", command="PS1='$ ' bash --norc -i # {{prompt_file}}"),
+    )
     yield ctx
     stop_sessions(ctx.paths.data)
 

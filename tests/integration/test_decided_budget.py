@@ -17,6 +17,7 @@ from looop.loop.tick import tick
 from looop.sessions.client import kill
 from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
+from looop.workers.started import StartRequest
 from tests.clocks import FixedClock
 from tests.helpers import held, kill_sessions, outside_env, wait_until, wire
 
@@ -132,7 +133,7 @@ def test_the_daily_budget_holds_running_workers_until_the_next_local_day(
     data = str(ctx.paths.data)
     try:
         for wid in ("w1", "w2", "w3"):
-            start_worker(ctx, ctx.knobs(), wid, "work")
+            start_worker(ctx, ctx.knobs(), StartRequest(wid, "work"))
         set_budget(data, "w2", 100, "stop")  # its own policy: stopped, not paused
         pids = {w: get_session(ctx.paths.data, w).child_pid for w in ("w1", "w3")}
         spend(ctx, "w1", 0.7)

@@ -20,6 +20,7 @@ from looop.hot.paths import Paths
 from looop.hot.sandboxpolicy import OFF
 from looop.sessions.client import expect, send, send_keys
 from looop.workers.launch import start_worker
+from looop.workers.started import StartRequest
 from tests.clocks import FixedClock
 from tests.helpers import stop_sessions, wait_until, wire
 
@@ -52,7 +53,7 @@ def hctx(tmp_path: Path, ctx: Ctx) -> Any:
 def _shell(c: Ctx, sid: str, steerable: bool = False) -> Path:
     """A human starts an unsandboxed shell; its working directory is the data dir."""
     opt_in = {"steerable": True} if steerable else {}
-    start_worker(c, c.knobs(), sid, "a shell", sandbox=OFF, **opt_in)
+    start_worker(c, c.knobs(), StartRequest(sid, "a shell", sandbox=OFF, **opt_in))
     assert expect(c.paths.data, sid, r"ready\$", timeout_s=20, clock=c.clock)[0] == 0
     return c.paths.data
 

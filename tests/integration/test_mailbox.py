@@ -15,6 +15,7 @@ from looop.loop.tick import tick
 from looop.sense.probes import probe_sessions
 from looop.sessions.client import expect, kill, wait
 from looop.workers.launch import start_worker
+from looop.workers.started import StartRequest
 from tests.helpers import outside_env, runner_calls, stop_sessions, wait_until, wire
 
 pytestmark = pytest.mark.timeout(90)
@@ -108,10 +109,12 @@ def test_worker_asking_is_live_then_stranded_and_wakes_the_loop(ctx: Ctx) -> Non
         start_worker(
             ctx,
             ctx.knobs(),
-            "asker",
-            "x",
-            command=f"a=$({looop} ask asker --prompt 'Merge PR 7?'); echo got:$a "
-            "# {{prompt_file}}",
+            StartRequest(
+                "asker",
+                "x",
+                command=f"a=$({looop} ask asker --prompt 'Merge PR 7?'); echo got:$a "
+                "# {{prompt_file}}",
+            ),
         )
         _await(lambda: (ctx.paths.asks / "asker-1.json").exists())
         rows = {e["id"]: e for e in probe_sessions(ctx)["signal"]}
@@ -139,9 +142,11 @@ def test_answer_reaches_the_waiting_worker(ctx: Ctx) -> None:
     start_worker(
         ctx,
         ctx.knobs(),
-        "w5",
-        "x",
-        command=f"a=$({looop} ask w5 --prompt 'color?'); echo got:$a # {{{{prompt_file}}}}",
+        StartRequest(
+            "w5",
+            "x",
+            command=f"a=$({looop} ask w5 --prompt 'color?'); echo got:$a # {{{{prompt_file}}}}",
+        ),
     )
     try:
         _await(lambda: (ctx.paths.asks / "w5-1.json").exists())
@@ -157,7 +162,7 @@ def test_tells_are_delivered_at_most_once(ctx: Ctx) -> None:
     from looop.human.mailbox import new_tell, take_tells
 
     wire(ctx, [], worker="sleep 300; : {{prompt_file}}")
-    start_worker(ctx, ctx.knobs(), "t1", "x")
+    start_worker(ctx, ctx.knobs(), StartRequest("t1", "x"))
     try:
         r = _looop(ctx, "tell", "t1", "use", "the", "staging", "db")
         assert r.returncode == 0 and "t1-1" in r.stdout

@@ -15,6 +15,7 @@ import pytest
 from looop.core.context import Ctx
 from looop.hot.errors import LooopError
 from looop.workers.launch import start_worker
+from looop.workers.started import StartRequest
 from tests.helpers import stop_sessions, wait_until, wire
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(60)]
@@ -38,7 +39,7 @@ def _claude_ctx(ctx: Ctx, tmp: Path) -> tuple[Ctx, Path]:
 
 def _argv(ctx: Ctx, out: Path) -> list[str]:
     try:
-        start_worker(ctx, ctx.knobs(), "w1", "Take the deploy lease.")
+        start_worker(ctx, ctx.knobs(), StartRequest("w1", "Take the deploy lease."))
         wait_until(out.exists, timeout=30, what="the stand-in claude ran")
         got: list[str] = json.loads(out.read_text())
         return got
@@ -73,6 +74,6 @@ def test_a_bad_mcp_config_refuses_the_start_before_anything_runs(ctx: Ctx, tmp_p
     c, out = _claude_ctx(ctx, tmp_path)
     wire(c, [], worker=WORKER, mcp={"worker_tools": "no"})
     with pytest.raises(LooopError, match=r"mcp\.worker_tools' must be true or false"):
-        start_worker(c, c.knobs(), "w1", "Take the deploy lease.")
+        start_worker(c, c.knobs(), StartRequest("w1", "Take the deploy lease."))
     assert not out.exists()
     assert not (c.paths.prompts / "w1.md").exists()

@@ -13,6 +13,7 @@ import pytest
 from looop.core.context import Ctx
 from looop.hot.tellbox import take_tells
 from looop.workers.launch import start_worker
+from looop.workers.started import StartRequest
 from tests.helpers import Cli, outside_env, stop_sessions, wire
 
 pytestmark = pytest.mark.timeout(90)
@@ -73,7 +74,7 @@ def _looop(ctx: Ctx, *args: str, **extra: str) -> subprocess.CompletedProcess[st
 
 def test_dash_leading_tells_and_screenshot_plain(ctx: Ctx) -> None:
     wire(ctx, [], worker="bash -c 'echo hello-screen; exec sleep 300' x {{prompt_file}}")
-    start_worker(ctx, ctx.knobs(), "t1", "x")
+    start_worker(ctx, ctx.knobs(), StartRequest("t1", "x"))
     try:
         r = _looop(ctx, "tell", "t1", "--no-verify", "is", "wrong")
         assert r.returncode == 0 and "t1-1" in r.stdout, r.stderr

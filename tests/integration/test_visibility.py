@@ -19,6 +19,7 @@ from looop.human.mailbox import new_ask
 from looop.loop.tick import tick
 from looop.sense.probes import probe_sessions, run_probes
 from looop.workers.launch import start_worker
+from looop.workers.started import StartRequest
 from tests.clocks import FixedClock
 from tests.helpers import outside_env, stop_sessions, wait_until, wire
 
@@ -48,8 +49,8 @@ def _detail(c: Ctx) -> dict[str, dict[str, object]]:
 def test_worker_ages_tells_and_asks_reach_the_reading_ls_and_the_prompt(wctx: Ctx) -> None:
     c = wctx
     try:
-        start_worker(c, c.knobs(), "w1", "Wait.")
-        start_worker(c, c.knobs(), "w2", "Wait.")
+        start_worker(c, c.knobs(), StartRequest("w1", "Wait."))
+        start_worker(c, c.knobs(), StartRequest("w2", "Wait."))
         out = c.paths.data / "sessions" / "w1" / "output.log"
         wait_until(lambda: out.exists() and out.stat().st_size > 0, 20)
         now = c.clock.now()

@@ -19,6 +19,7 @@ import pytest
 from looop.core.context import Ctx
 from looop.sessions.state import get_session, settle_dead
 from looop.workers.launch import start_worker
+from looop.workers.started import StartRequest
 from tests.helpers import clean_env, kill_sessions, process_ended, wait_until, wire
 from tests.procwatch import FIXTURES, by_argv, cgroups_here, describe, kill_all
 
@@ -52,7 +53,7 @@ def _leaky(ctx: Ctx, kind: str, wid: str) -> str:
     tag = f"leak{os.getpid()}x{os.urandom(4).hex()}"
     ctx = replace(ctx, env={**ctx.env, **_env(ctx, kind)})
     agent = f"{FIXTURES / 'leaky_agent.sh'} {tag} {sys.executable} {{{{prompt_file}}}}"
-    start_worker(ctx, ctx.knobs(), wid, "x", command=agent)
+    start_worker(ctx, ctx.knobs(), StartRequest(wid, "x", command=agent))
 
     def in_place() -> bool:  # each one running python and ignoring the hangup already
         pids = by_argv(tag)

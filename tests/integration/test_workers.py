@@ -18,6 +18,7 @@ from looop.sense.probes import probe_sessions
 from looop.sessions.client import expect, kill, wait
 from looop.sessions.state import get_session, list_sessions
 from looop.workers.launch import start_worker
+from looop.workers.started import StartRequest
 from tests.clocks import FixedClock
 from tests.helpers import events, stop_sessions, wait_until, wire, with_env
 
@@ -48,7 +49,7 @@ def _stop_all(c: Ctx) -> None:
 
 def test_start_injects_contract_quotes_paths_and_exports_id(wctx: Ctx) -> None:
     try:
-        st = start_worker(wctx, wctx.knobs(), "triage", "Sort the inbox.")
+        st = start_worker(wctx, wctx.knobs(), StartRequest("triage", "Sort the inbox."))
         prompt = Path(st.prompt_file).read_text()
         assert prompt.startswith("# ⚑ WORKER CONTRACT") and prompt.rstrip().endswith(
             "Sort the inbox."
@@ -69,13 +70,13 @@ def test_start_injects_contract_quotes_paths_and_exports_id(wctx: Ctx) -> None:
 def test_duplicate_live_id_refused_dead_id_reused(wctx: Ctx) -> None:
     k = wctx.knobs()
     try:
-        start_worker(wctx, k, "w1", "one")
+        start_worker(wctx, k, StartRequest("w1", "one"))
         with pytest.raises(LooopError, match="already running"):
-            start_worker(wctx, k, "w1", "two")
+            start_worker(wctx, k, StartRequest("w1", "two"))
         kill(wctx.paths.data, "w1")
         wctx.paths.tells.mkdir(parents=True, exist_ok=True)
         (wctx.paths.tells / "w1-1.json").write_text('{"msg":"stale"}')
-        start_worker(wctx, k, "w1", "three")  # the corpse is reaped, the id reused
+        start_worker(wctx, k, StartRequest("w1", "three"))  # the corpse is reaped, the id reused
         assert not (wctx.paths.tells / "w1-1.json").exists()
         assert "three" in (wctx.paths.prompts / "w1.md").read_text()
     finally:
@@ -85,19 +86,21 @@ def test_duplicate_live_id_refused_dead_id_reused(wctx: Ctx) -> None:
 def test_fleet_cap_and_bad_ids(wctx: Ctx) -> None:
     c = with_env(wctx, LOOOP_MAX_WORKERS="1")
     try:
-        start_worker(c, c.knobs(), "a", "x")
+        start_worker(c, c.knobs(), StartRequest("a", "x"))
         with pytest.raises(LooopError, match="fleet cap"):
-            start_worker(c, c.knobs(), "b", "x")
+            start_worker(c, c.knobs(), StartRequest("b", "x"))
         for bad in ("pulse", "../x", ".hidden", "a b", "x" * 65):
             with pytest.raises(LooopError):
-                start_worker(c, c.knobs(), bad, "x")
+                start_worker(c, c.knobs(), StartRequest(bad, "x"))
     finally:
         _stop_all(c)
 
 
 def test_command_that_cannot_run_reports_and_does_not_hang(wctx: Ctx) -> None:
     st = start_worker(
-        wctx, wctx.knobs(), "broken", "x", command="no-such-agent-binary {{prompt_file}}"
+        wctx,
+        wctx.knobs(),
+        StartRequest("broken", "x", command="no-such-agent-binary {{prompt_file}}"),
     )
     assert wait(wctx.paths.data, st.session.id, 20, wctx.clock) == 127
     assert not get_session(wctx.paths.data, "broken").alive
@@ -146,9 +149,9 @@ def test_driving_the_pulse_or_a_ghost_fails_the_beat(wctx: Ctx) -> None:
 
 def test_killing_a_worker_that_is_already_over_is_a_success(wctx: Ctx) -> None:
     k = wctx.knobs()
-    start_worker(wctx, k, "done", "x", command="true # {{prompt_file}}")
+    start_worker(wctx, k, StartRequest("done", "x", command="true # {{prompt_file}}"))
     assert wait(wctx.paths.data, "done", 20, wctx.clock) == 0
-    start_worker(wctx, k, "orphan", "x", command="sleep 600 # {{prompt_file}}")
+    start_worker(wctx, k, StartRequest("orphan", "x", command="sleep 600 # {{prompt_file}}"))
     sup = get_session(wctx.paths.data, "orphan").supervisor_pid
     assert sup
     os.kill(sup, signal.SIGKILL)  # the supervisor dies without recording an end
@@ -183,10 +186,16 @@ def test_sys_sessions_health_flags_and_verify(wctx: Ctx) -> None:
     k = wctx.knobs()
     try:
         start_worker(
-            wctx, k, "v1", "x", command="echo done; exit 0 # {{prompt_file}}", verify="test -f made"
+            wctx,
+            k,
+            StartRequest(
+                "v1", "x", command="echo done; exit 0 # {{prompt_file}}", verify="test -f made"
+            ),
         )
-        start_worker(wctx, k, "v2", "x", command="touch made; echo ok # {{prompt_file}}")
-        start_worker(wctx, k, "live", "x")
+        start_worker(
+            wctx, k, StartRequest("v2", "x", command="touch made; echo ok # {{prompt_file}}")
+        )
+        start_worker(wctx, k, StartRequest("live", "x"))
         from looop.sessions.state import flag
 
         flag(wctx.paths.data, "live", "need approval")
@@ -212,7 +221,9 @@ def test_sys_sessions_health_flags_and_verify(wctx: Ctx) -> None:
 def test_silent_worker_reads_stuck(wctx: Ctx) -> None:
     c = with_env(wctx, LOOOP_WORKER_STUCK_SECS="60")
     try:
-        start_worker(c, c.knobs(), "quiet", "x", command="sleep 600 # {{prompt_file}}")
+        start_worker(
+            c, c.knobs(), StartRequest("quiet", "x", command="sleep 600 # {{prompt_file}}")
+        )
         by_id = {e["id"]: e for e in probe_sessions(c)["signal"]}
         assert by_id["quiet"]["health"] == "busy"
         assert isinstance(c.clock, FixedClock)
@@ -224,7 +235,7 @@ def test_silent_worker_reads_stuck(wctx: Ctx) -> None:
 
 
 def test_corpses_kept_for_ttl_then_reaped(wctx: Ctx) -> None:
-    start_worker(wctx, wctx.knobs(), "brief", "x", command="true # {{prompt_file}}")
+    start_worker(wctx, wctx.knobs(), StartRequest("brief", "x", command="true # {{prompt_file}}"))
     assert wait(wctx.paths.data, "brief", 20, wctx.clock) == 0
     wire(wctx, [{"decision": {"action": "noop"}}] * 3, worker=ECHO_AGENT)
     tick(wctx)
@@ -237,8 +248,10 @@ def test_corpses_kept_for_ttl_then_reaped(wctx: Ctx) -> None:
 
 def test_worker_command_override_and_runner_choice(wctx: Ctx) -> None:
     with pytest.raises(LooopError, match="no runner"):
-        start_worker(wctx, wctx.knobs(), "x", "p", runner="nope")
-    st = start_worker(wctx, wctx.knobs(), "x", "p", command=f"cat {shlex.quote('{{prompt_file}}')}")
+        start_worker(wctx, wctx.knobs(), StartRequest("x", "p", runner="nope"))
+    st = start_worker(
+        wctx, wctx.knobs(), StartRequest("x", "p", command=f"cat {shlex.quote('{{prompt_file}}')}")
+    )
     assert wait(wctx.paths.data, st.session.id, 20, wctx.clock) == 0
     code, _, _ = expect(wctx.paths.data, "x", "WORKER CONTRACT", timeout_s=5, clock=wctx.clock)
     assert code == 0

@@ -20,6 +20,7 @@ from looop.hot.paths import Paths
 from looop.sessions.client import wait
 from looop.sessions.state import list_sessions, prune_aged
 from looop.workers.launch import end_generation, start_worker
+from looop.workers.started import StartRequest
 from tests.clocks import FixedClock
 from tests.helpers import stop_sessions, wire
 from tests.integration.test_worktrees import git, make_repo
@@ -54,7 +55,9 @@ def _decide(c: Ctx, **fields: object) -> None:
 
 
 def _human(c: Ctx, wid: str, repo: Path, branch: str | None = None) -> None:
-    start_worker(c, c.knobs(), wid, "work", command=COMMIT, repo=str(repo), branch=branch)
+    start_worker(
+        c, c.knobs(), StartRequest(wid, "work", command=COMMIT, repo=str(repo), branch=branch)
+    )
     assert wait(c.paths.data, wid, 30, c.clock) == 0
 
 

@@ -23,6 +23,7 @@ from looop.sense.probes import probe_sessions
 from looop.sessions.client import wait
 from looop.sessions.state import list_sessions, prune_aged
 from looop.workers.launch import end_generation, start_worker
+from looop.workers.started import StartRequest
 from tests.clocks import FixedClock
 from tests.helpers import Cli, clean_env, wire
 
@@ -82,11 +83,9 @@ def run_worker(c: Ctx, tmp: Path, wid: str, repo: Path, tail: str = DIRTY, **kw:
     start_worker(
         c,
         c.knobs(),
-        wid,
-        "work",
-        command=f"bash '{script}' # {{{{prompt_file}}}}",
-        repo=str(repo),
-        **kw,
+        StartRequest(
+            wid, "work", command=f"bash '{script}' # {{{{prompt_file}}}}", repo=str(repo), **kw
+        ),
     )
     code = wait(c.paths.data, wid, 30, c.clock)
     assert code == 0, (c.paths.sessions / wid / "output.log").read_text()
@@ -176,7 +175,9 @@ def test_a_dirty_worktree_is_kept_said_and_blocks_a_restart_of_its_id(
     assert said and str(tree) in said[0] and "worktree remove" in said[0]
     with pytest.raises(LooopError, match="uncommitted work") as e:
         start_worker(
-            wctx, wctx.knobs(), "w1", "again", command="true # {{prompt_file}}", repo=str(repo)
+            wctx,
+            wctx.knobs(),
+            StartRequest("w1", "again", command="true # {{prompt_file}}", repo=str(repo)),
         )
     assert "\n" not in str(e.value)
     # once the human commits it, the id starts again on the same branch, from its tip
@@ -244,11 +245,7 @@ def test_bad_inputs_are_refused_with_one_line_and_change_nothing(
         start_worker(
             wctx,
             wctx.knobs(),
-            "w1",
-            "go",
-            command="true # {{prompt_file}}",
-            repo=target,
-            branch=branch,
+            StartRequest("w1", "go", command="true # {{prompt_file}}", repo=target, branch=branch),
         )
     assert expect in str(e.value) and "\n" not in str(e.value)
     assert list_sessions(wctx.paths.data) == []  # nothing started

@@ -25,6 +25,7 @@ from looop.sessions.client import expect, kill, screenshot, send, send_keys
 from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
 from looop.workers.mcpwire import wire
+from looop.workers.started import StartRequest
 from tests.helpers import until, wait_until
 from tests.realcli.harness import Rig, answer_first_run_prompts, cli_env
 from tests.realcli.model_server import ModelServer
@@ -85,7 +86,9 @@ def test_a_real_codex_worker_claims_a_lease_through_mcp(rig_for: RigFor, boxed: 
     ctx = replace(rig.ctx, env=env, bin=BIN)
     root = ctx.paths.data
     rig.server.tool_call = ("mcp__looop__claim", {"name": "deploy"})
-    start_worker(ctx, ctx.knobs(), "w1", "Greet the fleet. ECHO:ready1", sandbox=policy)
+    start_worker(
+        ctx, ctx.knobs(), StartRequest("w1", "Greet the fleet. ECHO:ready1", sandbox=policy)
+    )
     try:
         code, _, _ = expect(
             root, "w1", r"ANSWER:ready1", screen=True, timeout_s=90, clock=ctx.clock

@@ -19,6 +19,7 @@ from looop.sense import sense
 from looop.sessions.client import expect, kill, screenshot, send_keys
 from looop.workers import needsinput
 from looop.workers.launch import start_worker
+from looop.workers.started import StartRequest
 from tests.realcli.harness import Rig, answer_first_run_prompts
 from tests.realcli.model_server import PROBE_MARK
 
@@ -92,7 +93,9 @@ def test_a_real_tui_waiting_for_a_human_is_needs_input_told_once(rig_for: RigFor
     cfg["notification"] = 'echo "{{id}}" >> told.txt'
     ctx.paths.config.write_text(json.dumps(cfg))
     rig.server.worker_shell = "touch probed.txt"
-    start_worker(ctx, ctx.knobs(), wid, f"{PROBE_MARK} ECHO:n1", command=COMMAND.get(cli))
+    start_worker(
+        ctx, ctx.knobs(), StartRequest(wid, f"{PROBE_MARK} ECHO:n1", command=COMMAND.get(cli))
+    )
     try:
         if cli in ANSWER:  # its approval prompt (codex: its chooser) first
             told = _until(rig, wid, "needs-input", 120)

@@ -20,6 +20,7 @@ from looop.sessions.client import expect, kill, screenshot
 from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
 from looop.workers.resume import read_record
+from looop.workers.started import StartRequest
 from tests.realcli.harness import Rig, answer_first_run_prompts
 from tests.realcli.test_workers_tui import _looop
 
@@ -76,7 +77,7 @@ def test_resumed_worker_sends_its_earlier_turns(rig_for: RigFor, cli: str, verb:
     rig = rig_for(cli)
     answer_first_run_prompts(rig)
     ctx, root, sid = rig.ctx, rig.ctx.paths.data, f"r-{cli}"
-    start_worker(ctx, ctx.knobs(), sid, "Greet the fleet. ECHO:brief42", resume=True)
+    start_worker(ctx, ctx.knobs(), StartRequest(sid, "Greet the fleet. ECHO:brief42", resume=True))
     try:
         code, _, _ = expect(root, sid, "ANSWER:brief42", screen=True, timeout_s=60, clock=ctx.clock)
         assert code == 0, _screen(root, sid)

@@ -26,6 +26,7 @@ from looop.sessions.client import expect, kill
 from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
 from looop.workers.resume import read_record
+from looop.workers.started import StartRequest
 from tests.realcli.harness import Rig, answer_first_run_prompts
 from tests.realcli.meter import Meter, worker_rows
 from tests.realcli.test_resume import NOTE, _await, _reboot, _screen
@@ -123,7 +124,7 @@ def test_resumed_worker_sends_its_earlier_turns(
     rig = rig_for(cli)
     answer_first_run_prompts(rig)
     ctx, root, sid = rig.ctx, rig.ctx.paths.data, f"r-{cli}"
-    start_worker(ctx, ctx.knobs(), sid, "Greet the fleet. ECHO:brief42", resume=True)
+    start_worker(ctx, ctx.knobs(), StartRequest(sid, "Greet the fleet. ECHO:brief42", resume=True))
     # opencode's spend is metered here, across the same resume (test_spend walks the others)
     meter = Meter(rig, sid) if cli == "opencode" else None
     try:

@@ -20,6 +20,7 @@ from looop.hot.sandboxpolicy import SandboxPolicy
 from looop.sessions.client import expect, kill, screenshot, send, send_keys
 from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
+from looop.workers.started import StartRequest
 from tests.realcli.harness import CLIS, Rig, answer_first_run_prompts
 from tests.realcli.model_server import PROBE_MARK
 from tests.sandbox.install import install
@@ -66,7 +67,9 @@ def test_a_real_cli_does_its_job_inside_the_sandbox(rig_for: RigFor, cli: str) -
     root = ctx.paths.data
     port = rig.server.port
     policy = SandboxPolicy(True, domains=(f"127.0.0.1:{port}",))
-    start_worker(ctx, ctx.knobs(), "w1", "Greet the fleet. ECHO:brief42", sandbox=policy)
+    start_worker(
+        ctx, ctx.knobs(), StartRequest("w1", "Greet the fleet. ECHO:brief42", sandbox=policy)
+    )
     assert (root / "sandbox" / "w1" / "srt.json").is_file()
     # the CLI runs inside the box (the launcher becomes bubblewrap's line as the home's host
     # wraps it under the worker's settings), not beside it
@@ -108,7 +111,7 @@ def test_a_real_cli_in_the_sandbox_cannot_read_a_key_nor_reach_another_server(
         root = ctx.paths.data
         policy = SandboxPolicy(True, domains=(f"127.0.0.1:{rig.server.port}",))
         brief = f"{PROBE_MARK} then greet the fleet. ECHO:brief43"
-        start_worker(ctx, ctx.knobs(), "w1", brief, sandbox=policy)
+        start_worker(ctx, ctx.knobs(), StartRequest("w1", brief, sandbox=policy))
         code, _, _ = expect(
             root, "w1", r"ANSWER:brief43", screen=True, timeout_s=90, clock=ctx.clock
         )
@@ -158,7 +161,9 @@ def test_the_real_claude_tui_takes_ctrl_c_inside_the_sandbox(rig_for: RigFor) ->
     ctx = replace(rig.ctx, env={**rig.ctx.env, "LOOOP_SRT": str(srt)})
     root = ctx.paths.data
     policy = SandboxPolicy(True, domains=(f"127.0.0.1:{rig.server.port}",))
-    start_worker(ctx, ctx.knobs(), "w1", "Greet the fleet. ECHO:brief42", sandbox=policy)
+    start_worker(
+        ctx, ctx.knobs(), StartRequest("w1", "Greet the fleet. ECHO:brief42", sandbox=policy)
+    )
     try:
         code, _, _ = expect(
             root, "w1", r"ANSWER:brief42", screen=True, timeout_s=90, clock=ctx.clock
@@ -204,7 +209,9 @@ def test_a_returning_users_sandboxed_claude_starts_its_task_with_nothing_to_answ
     ctx = replace(rig.ctx, env={**rig.ctx.env, "LOOOP_SRT": str(srt)})
     root = ctx.paths.data
     policy = SandboxPolicy(True, domains=(f"127.0.0.1:{rig.server.port}",))
-    start_worker(ctx, ctx.knobs(), "w1", "Greet the fleet. ECHO:brief44", sandbox=policy)
+    start_worker(
+        ctx, ctx.knobs(), StartRequest("w1", "Greet the fleet. ECHO:brief44", sandbox=policy)
+    )
     try:
         code, _, _ = expect(
             root, "w1", r"ANSWER:brief44", screen=True, timeout_s=90, clock=ctx.clock
@@ -240,7 +247,7 @@ def test_a_sandboxed_claude_for_a_user_whose_claude_never_ran_says_what_to_run_o
     ctx = replace(rig.ctx, env={**rig.ctx.env, "LOOOP_SRT": str(srt)})
     policy = SandboxPolicy(True, domains=(f"127.0.0.1:{rig.server.port}",))
     with pytest.raises(LooopError) as e:
-        start_worker(ctx, ctx.knobs(), "w1", "Greet the fleet.", sandbox=policy)
+        start_worker(ctx, ctx.knobs(), StartRequest("w1", "Greet the fleet.", sandbox=policy))
     assert "run `claude` once outside looop" in str(e.value) and "\n" not in str(e.value)
     assert not (ctx.paths.data / "sessions" / "w1" / "output.log").exists()
 
@@ -255,6 +262,6 @@ def test_a_sandboxed_opencode_for_a_user_whose_opencode_never_ran_says_what_to_r
     ctx = replace(rig.ctx, env={**rig.ctx.env, "LOOOP_SRT": str(srt)})
     policy = SandboxPolicy(True, domains=(f"127.0.0.1:{rig.server.port}",))
     with pytest.raises(LooopError) as e:
-        start_worker(ctx, ctx.knobs(), "w1", "Greet the fleet.", sandbox=policy)
+        start_worker(ctx, ctx.knobs(), StartRequest("w1", "Greet the fleet.", sandbox=policy))
     assert "run `opencode` once outside looop" in str(e.value) and "\n" not in str(e.value)
     assert not (ctx.paths.data / "sessions" / "w1" / "output.log").exists()

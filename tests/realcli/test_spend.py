@@ -16,6 +16,7 @@ from looop.sessions.client import expect, kill
 from looop.sessions.hold import go_on
 from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
+from looop.workers.started import StartRequest
 from tests.helpers import held
 from tests.realcli.harness import Rig, answer_first_run_prompts
 from tests.realcli.meter import Meter, evidence, expected, worker_rows
@@ -81,7 +82,7 @@ def test_a_resumed_worker_is_metered_for_both_runs_once(rig_for: RigFor, cli: st
     rig = rig_for(cli)
     answer_first_run_prompts(rig)
     ctx, root, sid = rig.ctx, rig.ctx.paths.data, f"mr-{cli}"
-    start_worker(ctx, ctx.knobs(), sid, "Greet the fleet. ECHO:brief42", resume=True)
+    start_worker(ctx, ctx.knobs(), StartRequest(sid, "Greet the fleet. ECHO:brief42", resume=True))
     meter = Meter(rig, sid)
     try:
         code, _, _ = expect(root, sid, "ANSWER:brief42", screen=True, timeout_s=90, clock=ctx.clock)
@@ -220,7 +221,9 @@ def test_a_sandboxed_worker_is_metered_from_the_record_it_writes_in_the_box(
     rig.ctx = replace(rig.ctx, env={**rig.ctx.env, "LOOOP_SRT": str(install())})
     ctx, root, sid = rig.ctx, rig.ctx.paths.data, f"ms-{cli}"
     policy = SandboxPolicy(True, domains=(f"127.0.0.1:{rig.server.port}",))
-    start_worker(ctx, ctx.knobs(), sid, "Greet the fleet. ECHO:brief42", sandbox=policy)
+    start_worker(
+        ctx, ctx.knobs(), StartRequest(sid, "Greet the fleet. ECHO:brief42", sandbox=policy)
+    )
     try:
         cmd = get_session(root, sid).cmd
         assert cmd[1:3] == ["-m", "looop.core.sbxrun"], cmd[:7]  # inside the box

@@ -16,6 +16,7 @@ import pytest
 from looop.sessions.client import expect, kill, screenshot, send, send_keys
 from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
+from looop.workers.started import StartRequest
 from tests.realcli.harness import Rig, answer_first_run_prompts
 
 RigFor = Callable[[str], Rig]
@@ -51,7 +52,7 @@ def _start(rig: Rig, sid: str) -> None:
     """Start the worker with the preset's worker command; its brief is answered on screen."""
     answer_first_run_prompts(rig)
     ctx, root = rig.ctx, rig.ctx.paths.data
-    start_worker(ctx, ctx.knobs(), sid, "Greet the fleet. ECHO:brief42")
+    start_worker(ctx, ctx.knobs(), StartRequest(sid, "Greet the fleet. ECHO:brief42"))
     code, _, _ = expect(root, sid, r"ANSWER:brief42", screen=True, timeout_s=60, clock=ctx.clock)
     assert code == 0, _screen(root, sid)
 

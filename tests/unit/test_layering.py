@@ -176,7 +176,6 @@ LAZY: list[tuple[str, str]] = [
     ("looop.loop.fleetwork", "looop.remote.wing"),
     ("looop.loop.daemon", "looop.remote.wing"),
     ("looop.loop.diskcheck", "looop.remote.wing"),  # workers away: their hosts' bounds
-    ("looop.cli.workers", "looop.remote.wing"),  # `worker continue` of a worker away
 ]
 # Import statements inside functions: the rows above but those loaded by name.
 LAZY_MAX = 42

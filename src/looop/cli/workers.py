@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from looop.act.decision import MAX_BUDGET_USD
+from looop.act.moves.far import backend_for
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx, process_env
 from looop.cli.params import hidden_alias, seconds
@@ -26,7 +27,6 @@ from looop.hot.startargs import Start
 from looop.remote.engine import host_of
 from looop.remote.hosts import KubeHost
 from looop.remote.ssh.backend import forward
-from looop.sessions import hold
 from looop.sessions.state import SessionError, get_session
 from looop.workers import treework
 from looop.workers.launch import normalise_target
@@ -160,22 +160,17 @@ def worker_continue(worker_id: str, budget: float | None) -> None:
     set_budget(data, wid, budget, policy)
     was = clear_over(data, wid)
     ceiling = f"budget ${budget:.2f}" if budget is not None else "no budget"
-    if (ctx.paths.data / "hosts" / "workers").is_dir():
-        # lazy: the remote wing (~85-210 ms), for a home with workers away only
-        from looop.remote.wing import bounded
-
-        far = bounded.go_on(ctx, wid)  # on its SSH host: all it runs there
-        if far is False:
-            raise LooopError(f"worker {wid}: its host did not answer, or it no longer runs there")
-        if far:
-            click.echo(f"worker {wid} goes on ({ceiling})" + ("" if was else "; it was not paused"))
-            return
     try:
-        s = get_session(ctx.paths.data, wid)
+        way = backend_for(ctx, wid)
+        if way.kind == "local":
+            get_session(ctx.paths.data, wid)  # an id with no session here is said
+        went = way.go_on(wid)  # all it runs (its box's inside too), wherever it runs
     except SessionError as e:
         raise LooopError(f"worker {wid}: {e}") from e
-    if s.alive:
-        hold.go_on(ctx.paths.data, wid)  # all it runs, its box's inside too
+    except LooopError as e:  # its host does not answer
+        raise LooopError(f"worker {wid}: its host did not answer ({e})") from e
+    if not went and way.kind != "local":
+        raise LooopError(f"worker {wid}: it no longer runs on its host")
     click.echo(f"worker {wid} goes on ({ceiling})" + ("" if was else "; it was not paused"))
 
 

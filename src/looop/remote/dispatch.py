@@ -4,13 +4,14 @@ it (act/moves/workers.py hands this module): workers sit below the remote room."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from looop.core.promptfile import substitute_prompt_file
 from looop.hot import store
 from looop.hot.errors import LooopError
-from looop.hot.sandboxpolicy import resolve
+from looop.hot.sandboxpolicy import OFF, resolve
 from looop.remote import bounds, tokens
 from looop.remote import hosts as reg
 from looop.remote import place as placement
@@ -21,7 +22,6 @@ from looop.remote.repospec import RepoError, check_branch, check_url, is_host_pa
 from looop.remote.ssh.backend import SshBackend, start_remote
 from looop.sessions.state import SessionError, get_session, reap
 from looop.workers import worktree as wt
-from looop.workers.backend import StartSpec
 from looop.workers.launch import (
     WORKER_SIZE,
     WorkerError,
@@ -32,7 +32,7 @@ from looop.workers.launch import (
 )
 from looop.workers.mcpwire import wire
 from looop.workers.sandbox import with_note
-from looop.workers.started import Started
+from looop.workers.started import Started, StartRequest
 from looop.workers.treerecord import Tree
 
 if TYPE_CHECKING:
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from looop.hot.config import Config
     from looop.hot.sandboxpolicy import SandboxPolicy
     from looop.sessions.state import Session
-    from looop.workers.started import Started
 
 
 def place(
@@ -74,28 +73,16 @@ def place(
     return host
 
 
-def start_there(
-    ctx: Ctx,
-    host: str,
-    wid: str,
-    template: str,
-    prompt: str,
-    runner: str,
-    repo: str | None,
-    sandbox: SandboxPolicy | None,
-    runner_sandbox: SandboxPolicy | None,
-    cfg: Config,
-    branch: str | None = None,
-    verify: str | None = None,
-    resume: tuple[str | None, str | None, str | None] = (None, None, None),
-) -> Started:
-    """`resume`: the runner's resume template, the conversation id the line gives the agent
-    and which CLI's files name one instead (resume.plan_start), for the host's record."""
+def start_there(ctx: Ctx, host: str, req: StartRequest, cfg: Config) -> Started:
+    """The start launch worked out (its line with {{prompt_file}} still in it, its sandbox
+    resolved, `resumable` for the host's record) on `host`: an SSH host's satellite or a
+    Kubernetes Job, with the home's bounds and MCP setting added here."""
 
     h = reg.lookup(ctx.paths.data, host)
-    verify = verify.strip() if verify is not None and verify.strip() else None
-    _check_place(h, host, wid, repo, branch, verify)
-    policy = resolve(sandbox, runner_sandbox, cfg.sandbox)
+    wid, runner = req.worker, req.runner or ""
+    verify = req.verify.strip() if req.verify is not None and req.verify.strip() else None
+    _check_place(h, host, wid, req.repo, req.branch, verify)
+    policy = req.policy if req.policy is not None else resolve(None, None, cfg.sandbox)
     if policy.on and isinstance(h, reg.KubeHost):
         raise WorkerError(
             f"worker {wid}: the sandbox (srt) runs here or on an SSH host, not in a "
@@ -103,27 +90,17 @@ def start_there(
         )
     _refuse_if_here(ctx, wid)
     contract = contract_text(wid, runner)
-    task = prompt.rstrip("\n") + "\n"
+    task = req.brief.rstrip("\n") + "\n"
     prompt_path = ctx.paths.prompts / f"{wid}.md"
+    # bounded there as here (remote/bounds.py): its pod's limits, its session's on a host
+    bounded = bounds.sent(ctx.knobs(cfg))
+    req = replace(req, verify=verify, policy=policy, host=host, size=WORKER_SIZE, bounds=bounded)
     if isinstance(h, reg.KubeHost):
-        session = _start_in_job(ctx, h, wid, template, contract + task, runner, repo, branch, cfg)
+        session = _start_in_job(ctx, h, replace(req, mcp=mcp_tools_on(cfg)), contract + task, cfg)
         ctx.events.record("worker_started", id=wid, runner=runner, sandbox=False)
     else:
-        session, branch_there = _start_on_host(
-            ctx,
-            host,
-            wid,
-            template,
-            contract,
-            task,
-            runner,
-            repo,
-            branch,
-            verify,
-            policy,
-            resume,
-            mcp_tools_on(cfg),
-        )
+        req = replace(req, mcp=mcp_tools_on(cfg))
+        session, branch_there = _start_on_host(ctx, host, req, contract, task)
         there: dict[str, Any] = {} if branch_there is None else {"branch": branch_there}
         ctx.events.record("worker_started", id=wid, runner=runner, sandbox=policy.on, **there)
     return Started(session, runner, str(prompt_path))
@@ -173,47 +150,25 @@ def check_host_repo(host: str, repo: str | None, branch: str | None) -> None:
 
 
 def _start_on_host(
-    ctx: Ctx,
-    host: str,
-    wid: str,
-    template: str,
-    contract: str,
-    task: str,
-    runner: str,
-    repo: str | None,
-    branch: str | None,
-    verify: str | None,
-    policy: SandboxPolicy,
-    resume: tuple[str | None, str | None, str | None],
-    mcp: bool = False,
+    ctx: Ctx, host: str, req: StartRequest, contract: str, task: str
 ) -> tuple[Session, str | None]:
     """A worker on an SSH host's satellite, in the checkout it makes there when it has a
     repo; its verify kept at home (workers/verify.py runs it there once it is over). The
     last worker of this id ends here first, as a local start ends it (launch.end_generation);
     the session and its branch there."""
 
+    wid = req.worker
+    policy = req.policy if req.policy is not None else OFF
     _end_last_here(ctx, wid)
     contract = _keep_brief(ctx, wid, contract, task, policy)
-    apart = repo is not None  # a checkout's note joins the contract there: sent apart
+    apart = req.repo is not None  # a checkout's note joins the contract there: sent apart
     session, tree = start_remote(
-        ctx,
-        host,
-        wid,
-        template,
-        task if apart else contract + task,
-        runner,
-        WORKER_SIZE,
-        contract=contract if apart else None,
-        repo=repo,
-        branch=branch if apart else None,
-        sandbox=policy,
-        resume=resume,
-        mcp=mcp,
+        ctx, host, req, task if apart else contract + task, contract if apart else None
     )
     if apart:
         _keep_checkout_note(ctx, host, wid, contract, task, tree)
-    if verify is not None:  # after the start: a verify never meets the last worker of this id
-        _keep_verify(ctx, host, wid, verify)
+    if req.verify is not None:  # after the start: a verify never meets the last worker of this id
+        _keep_verify(ctx, host, wid, req.verify)
     return session, (str(tree["branch"]) if tree is not None else None)
 
 
@@ -268,51 +223,27 @@ def _undo_start(ctx: Ctx, host: str, wid: str) -> None:
         pass
 
 
-def _start_in_job(
-    ctx: Ctx,
-    h: reg.KubeHost,
-    wid: str,
-    template: str,
-    brief: str,
-    runner: str,
-    repo: str | None,
-    branch: str | None,
-    cfg: Config,
-) -> Session:
+def _start_in_job(ctx: Ctx, h: reg.KubeHost, req: StartRequest, brief: str, cfg: Config) -> Session:
     """A worker as a Job on a Kubernetes host: its line names the brief where the pod mounts
     it; everything is checked (and the client found) before the home writes anything."""
 
+    wid = req.worker
     pod_brief = f"{mf.PROMPTS_DIR}/{wid}.md"
-    line = substitute_prompt_file(template, Path(pod_brief))
-    env = {"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": runner}
-    if mcp_tools_on(cfg):
+    line = substitute_prompt_file(req.line, Path(pod_brief))
+    env = req.env_additions()
+    if req.mcp:
         line = wire(line, env, None)  # the server runs as the pod's own "$LOOOP_BIN"
     argv = plain_words(line) or ["bash", "-c", line]  # the pod's PATH finds the program
-    bounded = bounds.sent(ctx.knobs(cfg))  # its pod's limits, and its session's there
     try:
         url = hosted.way_home(ctx.paths, cfg.raw, wid)
-        hosted.precheck(
-            h, ctx.paths.data, wid, argv, brief, env, WORKER_SIZE, repo, branch, url, bounded
-        )
+        hosted.precheck(h, ctx.paths.data, req, argv, env, brief, url)
     except LooopError as e:
         said = str(e)
         raise WorkerError(
             said if said.startswith(f"worker {wid}") else f"worker {wid}: {said}"
         ) from None
     store.atomic_write(ctx.paths.prompts / f"{wid}.md", brief)  # the home keeps what it sent
-    spec = StartSpec(wid, argv, Path(mf.WORKSPACE), env, WORKER_SIZE)
     token = tokens.mint(ctx.paths, wid)
     return hosted.start_job(
-        ctx.paths.data,
-        ctx.clock,
-        ctx.env,
-        h,
-        spec,
-        brief,
-        runner,
-        repo,
-        branch,
-        url,
-        token,
-        bounded,
+        ctx.paths.data, ctx.clock, ctx.env, h, req, argv, env, brief, url, token
     )

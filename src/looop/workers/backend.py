@@ -2,9 +2,9 @@
 
 The pulse stays on one machine; a worker's session may run here (the PTY supervisor of
 `sessions/`), on another host over SSH, or in a Kubernetes Job. Every session verb reaches a
-worker through this interface, so `ls`, `shot`, `log`, `send`, `key`, `wait`, `kill` and the
-web view read the same for each. `LocalBackend` is the first engine: a thin face over
-`sessions/client` and `sessions/state`.
+worker through this interface, so `ls`, `shot`, `log`, `send`, `key`, `wait`, `kill`, a
+pause and its going on, and the web view read the same for each. `LocalBackend` is the
+first engine: a thin face over `sessions/client`, `sessions/state` and `sessions/hold`.
 
 `reach` is three-valued on purpose: a host that dropped off the network is not a dead worker
 (`unreachable`), and nothing is reaped or re-run on its account.
@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 
 from looop.hot.clock import Clock
 from looop.hot.logs import read_log
-from looop.sessions import client
+from looop.sessions import client, hold
 from looop.sessions.state import Session, SessionError, get_session, wait_code
 
 Reach = Literal["alive", "over", "unreachable"]
@@ -69,6 +69,15 @@ class Backend(Protocol):
     def restart(self, sid: str) -> dict[str, Any]: ...
 
     def exit_status(self, sid: str) -> int | None: ...
+
+    def pause(self, sid: str) -> bool:
+        """Freeze everything the worker runs until `go_on`; whether it was live. An engine
+        that cannot freeze a worker refuses in one line (SessionError)."""
+        ...
+
+    def go_on(self, sid: str) -> bool:
+        """Let a paused worker go on, all of it; whether it was live."""
+        ...
 
 
 class LocalBackend:
@@ -122,3 +131,9 @@ class LocalBackend:
 
     def exit_status(self, sid: str) -> int | None:
         return wait_code(get_session(self.root, sid))
+
+    def pause(self, sid: str) -> bool:
+        return hold.pause(self.root, sid)  # the whole run, its box's inside too
+
+    def go_on(self, sid: str) -> bool:
+        return hold.go_on(self.root, sid)

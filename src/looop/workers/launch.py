@@ -6,7 +6,7 @@ import os
 import shlex
 import shutil
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -28,13 +28,13 @@ from looop.workers import sandbox as sbx
 from looop.workers import worktree as wt
 from looop.workers.errors import WorkerError as WorkerError
 from looop.workers.mcpwire import settings, wire
-from looop.workers.started import Away, Started
+from looop.workers.started import WORKER_SIZE as WORKER_SIZE
+from looop.workers.started import Away, Started, StartRequest
 from looop.workers.startrecord import note_start, plan_start
 from looop.workers.treerecord import Tree
 from looop.workers.worktree import Plan, release
 
 PULSE = "pulse"
-WORKER_SIZE = (120, 40)  # agent TUIs render better than at 80x24; shots stay readable
 
 
 def contract_text(worker_id: str, runner: str) -> str:
@@ -138,92 +138,66 @@ def check_command(wid: str, command: str, decided: bool = False) -> None:
 def start_worker(
     ctx: Ctx,
     knobs: Knobs,
-    worker_id: str,
-    prompt: str,
+    req: StartRequest,
     *,
-    runner: str | None = None,
-    command: str | None = None,
-    verify: str | None = None,
     cfg: Config | None = None,
-    sandbox: SandboxPolicy | None = None,
-    decided: bool = False,
-    repo: str | None = None,
-    branch: str | None = None,
-    resume: bool = False,
-    host: str | None = None,
     away: Away | None = None,
-    steerable: bool = False,
 ) -> Started:
-    """cfg: the beat's config when a decision starts the worker (None reads the file);
-    sandbox: this worker's own setting (None: the runner's, else the config's); decided: the
-    pulse's own move, which may turn the sandbox on but never loosen what the config set;
-    repo/branch: run it in its own git worktree of `repo` (workers/worktree.py); resume:
-    `looop up` starts it again on its conversation if its session dies without an end;
-    host: a registered host's name (SSH or Kubernetes), "local" for this machine, None:
-    placed by remote/place.py's rule when hosts are registered (here otherwise); away: the
-    way to hosts (remote/dispatch.py), needed once hosts are registered; steerable: a
-    human's opt-in to decisions steering it though it is less contained than the decider
-    (act/reach.py), recorded with its start; never a decision's own.
+    """req: the start as asked (workers/started.py says each field); cfg: the beat's config
+    when a decision starts the worker (None reads the file); away: the way to hosts
+    (remote/dispatch.py), needed once hosts are registered.
 
-    The steps: validate the request, place it (a host, or here), prepare what a start here
-    needs while nothing has changed, then commit (brief, verify, worktree, spawn)."""
-    req = _validated(
-        ctx, knobs, worker_id, prompt, runner, command, verify,
-        cfg if cfg is not None else ctx.config(), sandbox,
-        decided, repo, branch, resume, steerable,
-    )  # fmt: skip
+    The steps, each over the one request: validate it, place it (a host, or here), prepare
+    what a start here needs while nothing has changed, then commit (brief, verify, worktree,
+    spawn)."""
+    q = _validated(ctx, knobs, req, cfg if cfg is not None else ctx.config())
     live = live_workers(ctx)
-    _decided_policy(req.wid, req.r.name, sandbox, req.r.sandbox, req.cfg, decided)  # a host too
-    if host is not None or os.path.isdir(ctx.paths.data / "hosts"):
-        there = _start_away(req, host, away, len(live))
+    q = replace(q, ask=replace(q.ask, policy=_decided_policy(q)))  # a host's too
+    if req.host is not None or os.path.isdir(ctx.paths.data / "hosts"):
+        there = _start_away(q, away, len(live))
         if there is not None:
             return there
-    return _commit_here(req, _prepare_here(req, live))
+    return _commit_here(q, _prepare_here(q, live))
 
 
 @dataclass(frozen=True)
 class _Request:
-    """One worker start as asked, its runner and worker line found and checked."""
+    """One worker start as asked (`ask`: its id normalised, its runner's name and worker line
+    found and checked), with what the start reads it by."""
 
     ctx: Ctx
     knobs: Knobs
-    wid: str
-    prompt: str
-    r: Runner
-    template: str  # the worker line before its brief and conversation id are put in
-    own_command: bool  # the caller's --command, not the runner's line
-    verify: str | None
     cfg: Config
-    sandbox: SandboxPolicy | None
-    decided: bool
-    repo: str | None
-    branch: str | None
-    resume: bool
-    steerable: bool
+    r: Runner
+    own_command: bool  # the caller's --command, not the runner's line
+    ask: StartRequest
+
+    @property
+    def wid(self) -> str:
+        return self.ask.worker
 
 
-def _validated(
-    ctx: Ctx, knobs: Knobs, worker_id: str, prompt: str, runner: str | None, command: str | None,
-    verify: str | None, cfg: Config, sandbox: SandboxPolicy | None, decided: bool,
-    repo: str | None, branch: str | None, resume: bool, steerable: bool,
-) -> _Request:  # fmt: skip
-    wid = normalise_target(worker_id)
-    if steerable and decided:
+def _validated(ctx: Ctx, knobs: Knobs, req: StartRequest, cfg: Config) -> _Request:
+    wid = normalise_target(req.worker)
+    if req.steerable and req.decided:
         raise WorkerError(
             f"worker {wid}: only a human lets decisions steer a worker (`looop worker start "
             "--steerable`) — leave 'steerable' out of the decision"
         )
-    if branch is not None and repo is None:
+    if req.branch is not None and req.repo is None:
         raise WorkerError(f"worker {wid}: a branch needs a repo (--repo PATH or URL)")
-    if not prompt.strip():
+    if not req.brief.strip():
         raise WorkerError(f"worker {wid}: the prompt is empty — give the worker a brief")
-    r = cfg.runner(runner)
+    r = cfg.runner(req.runner)
     if r is None:
         names = ", ".join(sorted(cfg.runners)) or "none"
-        raise WorkerError(f"no runner '{runner or cfg.default}' in {cfg.source} (have: {names})")
+        raise WorkerError(
+            f"no runner '{req.runner or cfg.default}' in {cfg.source} (have: {names})"
+        )
+    command = req.command
     own = command is not None and bool(command.strip())
     if own:
-        check_command(wid, str(command), decided)
+        check_command(wid, str(command), req.decided)
     template = str(command) if own else r.worker
     if not template:
         raise WorkerError(f"runner '{r.name}' has no worker command — run `looop init`")
@@ -232,34 +206,32 @@ def _validated(
             f"runner '{r.name}' worker command lacks {PLACEHOLDER} — the brief "
             "would never reach the worker; fix it with `looop init`"
         )
-    return _Request(
-        ctx, knobs, wid, prompt, r, template, command is not None, verify, cfg, sandbox,
-        decided, repo, branch, resume, steerable,
-    )  # fmt: skip
+    ask = replace(req, worker=wid, runner=r.name, line=template)
+    return _Request(ctx, knobs, cfg, r, command is not None, ask)
 
 
-def _start_away(q: _Request, host: str | None, away: Away | None, live: int) -> Started | None:
+def _start_away(q: _Request, away: Away | None, live: int) -> Started | None:
     """The start on the host it is placed on; None when placement keeps it here."""
     if away is None:  # never a silent start here for a worker meant for a host
         raise WorkerError(f"worker {q.wid}: this start has no way to hosts (none handed in)")
-    where = away.place(q.ctx, q.wid, host, live, q.knobs.num("max_workers"), q.repo)
+    ask = q.ask
+    where = away.place(q.ctx, q.wid, ask.host, live, q.knobs.num("max_workers"), ask.repo)
     if where is None:
         return None
-    for flag, asked in (("--resume", q.resume), ("--steerable", q.steerable)):
+    for flag, asked in (("--resume", ask.resume), ("--steerable", ask.steerable)):
         if asked:
             raise WorkerError(
                 f"worker {q.wid}: {flag} covers workers on this machine only, not on {where}"
             )
     # a worker line that gives the agent its conversation id gets one there too, and the
     # host records it with the runner's resume template (`looop restart` there)
-    line_there, conv, find = plan_start(q.template, q.r.resume)
+    line_there, conv, find = plan_start(ask.line, q.r.resume)
     provenance.forget(q.ctx.paths, provenance.VERIFY, q.wid)  # the last worker's verify
     resumable = (q.r.resume, conv, find) if not q.own_command else (None, None, None)
     there = away.start_there(
-        q.ctx, where, q.wid, line_there, q.prompt, q.r.name, q.repo, q.sandbox, q.r.sandbox,
-        q.cfg, q.branch, q.verify, resumable,
-    )  # fmt: skip
-    _vouch_verify(q.ctx, q.wid, q.verify, q.decided)
+        q.ctx, where, replace(ask, line=line_there, resumable=resumable), q.cfg
+    )
+    _vouch_verify(q.ctx, q.wid, ask.verify, ask.decided)
     return there
 
 
@@ -289,16 +261,17 @@ def _prepare_here(q: _Request, live: list[Session]) -> _Here:
             f"fleet cap reached: {len(live)} live workers (LOOOP_MAX_WORKERS="
             f"{cap}); kill one or raise the cap"
         )
-    policy = _decided_policy(q.wid, q.r.name, q.sandbox, q.r.sandbox, q.cfg, q.decided)
+    policy = q.ask.policy if q.ask.policy is not None else _decided_policy(q)
     env = q.ctx.child_env({"LOOOP_SESSION_ID": q.wid, "LOOOP_RUNNER": q.r.name})
     prog: str | None = None
     if policy.on:
         prog = sbx.require(env, f"worker {q.wid}")  # before anything changes; prepare uses it
     plan, clean = None, None
-    if q.repo is not None or wt.left_behind(q.ctx, q.wid):
+    ask = q.ask
+    if ask.repo is not None or wt.left_behind(q.ctx, q.wid):
         clean = wt.leftover(q.ctx, q.wid)
-        if q.repo is not None:
-            plan = wt.plan(q.ctx, q.wid, q.repo, q.branch, q.decided)
+        if ask.repo is not None:
+            plan = wt.plan(q.ctx, q.wid, ask.repo, ask.branch, ask.decided)
     # a bad "mcp" config is said before anything changes
     return _Here(policy, env, prog, plan, clean, mcp_tools_on(q.cfg))
 
@@ -313,20 +286,21 @@ def _commit_here(q: _Request, h: _Here) -> Started:
     if h.plan is not None:
         tree = wt.create(ctx, h.plan)
         h.env["LOOOP_WORKSPACE"] = tree.path
-    if q.verify is not None and q.verify.strip():
-        store.atomic_write(ctx.paths.verify / f"{wid}.cmd", q.verify.strip() + "\n")
-        _vouch_verify(ctx, wid, q.verify, q.decided)
+    verify = q.ask.verify
+    if verify is not None and verify.strip():
+        store.atomic_write(ctx.paths.verify / f"{wid}.cmd", verify.strip() + "\n")
+        _vouch_verify(ctx, wid, verify, q.ask.decided)
     prompt_path = _write_brief(q, h, tree)
-    template, conv, find = plan_start(q.template, q.r.resume)
+    template, conv, find = plan_start(q.ask.line, q.r.resume)
     line = substitute_prompt_file(template, prompt_path)
     if h.mcp_tools:
         line = with_mcp(ctx, line, h.env)
     session = _spawn_or_undo(q, h, line, tree)
     cwd = tree.path if tree is not None else str(ctx.paths.data)
-    word = "resume" if q.resume else "never"
+    word = "resume" if q.ask.resume else "never"
     note_start(
         ctx, wid, q.r.name, q.r.resume, conv, find, cwd, h.policy, word, h.env, tree is not None,
-        steerable=q.steerable,
+        steerable=q.ask.steerable,
     )  # fmt: skip
     branch = {"branch": tree.branch} if tree is not None else {}
     ctx.events.record("worker_started", id=wid, runner=q.r.name, sandbox=h.policy.on, **branch)
@@ -341,7 +315,7 @@ def _write_brief(q: _Request, h: _Here, tree: Tree | None) -> Path:
     if h.policy.on:
         contract = sbx.with_note(contract, q.wid)
     path = q.ctx.paths.prompts / f"{q.wid}.md"
-    store.atomic_write(path, contract + q.prompt.rstrip("\n") + "\n")
+    store.atomic_write(path, contract + q.ask.brief.rstrip("\n") + "\n")
     return path
 
 
@@ -369,20 +343,13 @@ def _undo_tree(ctx: Ctx, tree: Tree | None) -> None:
         wt.undo(ctx, tree)
 
 
-def _decided_policy(
-    wid: str,
-    runner: str,
-    worker: SandboxPolicy | None,
-    of_runner: SandboxPolicy | None,
-    cfg: Config,
-    decided: bool,
-) -> SandboxPolicy:
+def _decided_policy(q: _Request) -> SandboxPolicy:
     """The worker's sandbox; a decision may turn it on, never loosen what the config set."""
-    policy = resolve_sandbox(worker, of_runner, cfg.sandbox)
-    configured = resolve_sandbox(None, of_runner, cfg.sandbox)
-    if decided and configured.on and policy != configured:
+    policy = resolve_sandbox(q.ask.sandbox, q.r.sandbox, q.cfg.sandbox)
+    configured = resolve_sandbox(None, q.r.sandbox, q.cfg.sandbox)
+    if q.ask.decided and configured.on and policy != configured:
         raise WorkerError(
-            f"worker {wid}: the config runs '{runner}' workers sandboxed and a decision "
+            f"worker {q.wid}: the config runs '{q.r.name}' workers sandboxed and a decision "
             "cannot loosen that — a human can (`looop worker start --no-sandbox`, or the "
             "config's `sandbox`)"
         )

@@ -20,6 +20,7 @@ from looop.remote import hosts as reg
 from looop.remote.ssh import boxed
 from looop.workers import resume
 from looop.workers.launch import WorkerError, start_worker
+from looop.workers.started import StartRequest
 
 
 def test_a_decision_cannot_start_a_worker_unsandboxed_on_a_host(ctx: Ctx) -> None:
@@ -30,12 +31,9 @@ def test_a_decision_cannot_start_a_worker_unsandboxed_on_a_host(ctx: Ctx) -> Non
         start_worker(
             ctx,
             ctx.knobs(),
-            "w1",
-            "go",
-            command="true # {{prompt_file}}",
-            sandbox=OFF,
-            decided=True,
-            host="h1",
+            StartRequest(
+                "w1", "go", command="true # {{prompt_file}}", sandbox=OFF, decided=True, host="h1"
+            ),
         )
     assert reg.record(ctx.paths.data, "w1") is None  # refused before anything crossed
 

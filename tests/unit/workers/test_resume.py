@@ -32,6 +32,7 @@ from looop.workers.resume import (
     to_resume,
     valid_id,
 )
+from looop.workers.started import StartRequest
 from tests.helpers import clean_env, run_cli, stop_sessions
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.process]  # real processes
@@ -57,7 +58,7 @@ def fleet(ctx: Ctx) -> Iterator[Ctx]:
 
 
 def _start(ctx: Ctx, wid: str, runner: str = "fake", resume: bool = True) -> None:
-    start_worker(ctx, ctx.knobs(), wid, "do the thing", runner=runner, resume=resume)
+    start_worker(ctx, ctx.knobs(), StartRequest(wid, "do the thing", runner=runner, resume=resume))
     if runner == "fake":
         code, _, _ = expect(ctx.paths.data, wid, "START ", timeout_s=10, clock=ctx.clock)
         assert code == 0
@@ -429,7 +430,7 @@ def test_a_resume_finds_opencode_id_once_then_keeps_it(
     store.write_json(
         ctx.paths.config, {"default": "opencode", "runners": {"opencode": PRESETS["opencode"]}}
     )
-    start_worker(ctx, ctx.knobs(), "w1", "do the thing", resume=True)
+    start_worker(ctx, ctx.knobs(), StartRequest("w1", "do the thing", resume=True))
     code, _, _ = expect(ctx.paths.data, "w1", "STARTED", timeout_s=10, clock=ctx.clock)
     assert code == 0
     rec = read_record(ctx, "w1")

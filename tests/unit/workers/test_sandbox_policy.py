@@ -284,6 +284,7 @@ def test_a_decision_cannot_loosen_the_configs_sandbox_but_a_human_can(ctx: Ctx) 
     from looop.sessions.client import kill
     from looop.sessions.state import list_sessions
     from looop.workers.launch import WorkerError, start_worker
+    from looop.workers.started import StartRequest
 
     ctx.paths.config.write_text(json.dumps(_cfg(sandbox={"domains": ["example.com"]})))
     knobs = ctx.knobs()
@@ -292,14 +293,14 @@ def test_a_decision_cannot_loosen_the_configs_sandbox_but_a_human_can(ctx: Ctx) 
             start_worker(
                 ctx,
                 knobs,
-                "w1",
-                "go",
-                command="sleep 30 # {{prompt_file}}",
-                sandbox=loose,
-                decided=True,
+                StartRequest(
+                    "w1", "go", command="sleep 30 # {{prompt_file}}", sandbox=loose, decided=True
+                ),
             )
     assert list_sessions(ctx.paths.data) == []  # refused before anything started
-    started = start_worker(ctx, knobs, "w1", "go", command="tail -f {{prompt_file}}", sandbox=OFF)
+    started = start_worker(
+        ctx, knobs, StartRequest("w1", "go", command="tail -f {{prompt_file}}", sandbox=OFF)
+    )
     try:
         assert started.session.cmd[:1] == ["tail"]  # a human may run it unsandboxed
     finally:

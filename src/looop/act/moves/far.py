@@ -1,5 +1,6 @@
-"""Where a worker a move names runs: here, or on a host away (SSH or Kubernetes), and a
-session's failure as the move's one line."""
+"""Where a worker a move names runs: here, or on a host away (SSH or Kubernetes) — one
+lookup (`backend_for`) that every caller reaching a worker asks — and a session's failure
+as the move's one line."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.hot.errors import LooopError
-from looop.workers.backend import Backend
+from looop.hot.knobs import Knobs
+from looop.workers.backend import Backend, LocalBackend
 from looop.workers.started import Away
 
 
@@ -26,6 +28,17 @@ def remote(ctx: Ctx, wid: str) -> Backend | None:
     if not remote_record(ctx.paths.data, wid).exists():
         return None
     return remote_wing()[1](ctx, wid)
+
+
+def backend_for(ctx: Ctx, wid: str, knobs: Knobs | None = None) -> Backend:
+    """The one way to a worker, wherever it runs: its host's backend (SSH or Kubernetes),
+    else this machine's sessions. `knobs`: the caller's, when it has them (a start here
+    reads its session host's idle time from them)."""
+    away = remote(ctx, wid)
+    if away is not None:
+        return away
+    idle = (knobs if knobs is not None else ctx.knobs()).real("session_host_idle")
+    return LocalBackend(ctx.paths.data, ctx.clock, idle)
 
 
 def remote_wing() -> tuple[Away, Callable[[Ctx, str], Backend | None]]:

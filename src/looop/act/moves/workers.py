@@ -36,7 +36,7 @@ from looop.hot.spent import budgets, set_budget
 from looop.sessions.client import kill
 from looop.sessions.state import SessionError, get_session, mark_dead, session_dir
 from looop.workers.launch import normalise_target, start_worker
-from looop.workers.started import Away
+from looop.workers.started import Away, StartRequest
 from looop.workers.worktree import tree_path
 
 ON_BUDGET = ("pause", "stop")  # hot/spent.py POLICIES (not imported: act stays light)
@@ -152,24 +152,7 @@ class StartWorker(Action):
         host, away = self._where(by)
         restore = self._hold_to_budget(by)
         try:
-            start_worker(
-                ctx,
-                by.knobs,
-                self.id,
-                self.prompt,
-                runner=self.runner,
-                command=self.command,
-                verify=self.verify,
-                cfg=by.cfg,
-                sandbox=self.sandbox,
-                decided=by.decided,
-                repo=self.repo,
-                branch=self.branch,
-                resume=self.resume,
-                host=host,
-                away=away,
-                steerable=self.steerable,
-            )
+            start_worker(ctx, by.knobs, self.request(by.decided, host), cfg=by.cfg, away=away)
         except BaseException:
             restore()  # a refused start leaves a live namesake's budget as it was
             raise
@@ -177,6 +160,23 @@ class StartWorker(Action):
             cmd = store.encode(self.verify.strip())
             provenance.mark_unread(ctx.paths, provenance.VERIFY, self.id, cmd)
         return None
+
+    def request(self, decided: bool, host: str | None) -> StartRequest:
+        """The start this move asks for, placed on `host` (None: placed by the rule)."""
+        return StartRequest(
+            worker=self.id,
+            brief=self.prompt,
+            runner=self.runner,
+            command=self.command,
+            verify=self.verify,
+            sandbox=self.sandbox,
+            repo=self.repo,
+            branch=self.branch,
+            resume=self.resume,
+            host=host,
+            steerable=self.steerable,
+            decided=decided,
+        )
 
     def _where(self, by: Mover) -> tuple[str | None, Away | None]:
         """The host named and the way there. A worker to be metered (its budget;

@@ -117,6 +117,18 @@ class KubeBackend(KubeCluster):
         self._make_owned(spec.sid, uid, owned)
         return self._starting(spec.sid, shape)
 
+    def pause(self, sid: str) -> bool:
+        raise SessionError(
+            f"worker {sid} runs in a Kubernetes pod, which looop cannot freeze — "
+            f"`looop kill {sid}` stops it"
+        )
+
+    def go_on(self, sid: str) -> bool:
+        raise SessionError(
+            f"worker {sid} runs in a Kubernetes pod, which looop never pauses: "
+            "it has nothing to go on from"
+        )
+
     def _shape(
         self,
         spec: StartSpec,

@@ -24,6 +24,7 @@ from looop.remote.kube.backend import KubeBackend
 from looop.remote.kube.cluster import Unreachable, load_client
 from looop.sessions.state import Session, SessionError
 from looop.workers.backend import Reach, StartSpec
+from looop.workers.started import StartRequest
 
 
 def kubeconfig_for(h: KubeHost, env: Mapping[str, str] | None) -> str | None:
@@ -172,62 +173,71 @@ def way_home(paths: Paths, raw_config: dict[str, Any], wid: str) -> str:
 def precheck(
     h: KubeHost,
     data: Path,
-    wid: str,
+    req: StartRequest,
     argv: Sequence[str],
-    brief: str,
     env: Mapping[str, str],
-    size: tuple[int, int],
-    repo: str | None,
-    branch: str | None,
+    brief: str,
     url: str,
-    bounds: Mapping[str, int] | None = None,
 ) -> None:
     """Every input of the worker's Job checked (one line each) and the client present,
-    before the home writes anything."""
-    shape = mf.WorkerShape(
-        wid,
+    before the home writes anything. `argv` and `env`: its line and environment as the pod
+    runs them; `brief`: the prompt file's text."""
+    shape = worker_shape(h, data, req, argv, env, brief)
+    mf.contract_secret(shape, url, "lw1.checked-shape-only")
+    load_client()
+
+
+def worker_shape(
+    h: KubeHost,
+    data: Path,
+    req: StartRequest,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    brief: str,
+) -> mf.WorkerShape:
+    """The worker's Job as the manifests see it (precheck checks it; HostedKube makes it)."""
+    return mf.WorkerShape(
+        req.worker,
         argv,
         image=h.image,
         home=str(data),
         brief=brief,
         env=env,
-        size=size,
-        repo=repo,
-        branch=branch,
+        size=req.size,
+        repo=req.repo,
+        branch=req.branch,
         cpu=h.cpu,
         memory=h.memory,
-        bounds=bounds,
+        bounds=req.bounds,
         deadline_s=h.deadline_s,
         ttl_s=h.ttl_s,
         secret_env=h.secret_env,
     )
-    mf.contract_secret(shape, url, "lw1.checked-shape-only")
-    load_client()
 
 
 def start_job(
     data: Path,
     clock: Clock,
-    env: Mapping[str, str],
+    home_env: Mapping[str, str],
     h: KubeHost,
-    spec: StartSpec,
+    req: StartRequest,
+    argv: Sequence[str],
+    env: Mapping[str, str],
     brief: str,
-    runner: str,
-    repo: str | None,
-    branch: str | None,
     url: str,
     token: str,
-    bounds: Mapping[str, int] | None = None,
 ) -> Session:
-    """Create the worker's Job. Its record is written first: a worker that speaks its
-    contract at once is already the home's to serve. A start that fails puts the record
-    back as it was (none, or the last worker of that id)."""
-    b = HostedKube(data, h, clock, env, url, token, bounds)
-    wid = spec.sid
+    """Create the worker's Job (precheck's inputs, and the contract's token). Its record is
+    written first: a worker that speaks its contract at once is already the home's to serve.
+    A start that fails puts the record back as it was (none, or the last worker of that
+    id)."""
+    b = HostedKube(data, h, clock, home_env, url, token, req.bounds)
+    wid, runner = req.worker, req.runner or ""
+    spec = StartSpec(wid, argv, Path(mf.WORKSPACE), env, req.size)
     before = reg.record(data, wid)
     reg.write_record(data, wid, h.name, started_at=None, runner=runner, over=False)
     try:
-        s = b.start(spec, brief=brief, repo=repo, branch=branch)
+        s = b.start(spec, brief=brief, repo=req.repo, branch=req.branch)
     except BaseException as e:
         if before is None:
             store.remove(reg.record_file(data, wid))

@@ -16,7 +16,6 @@ from typing import Any
 from looop.core.context import Ctx
 from looop.hot import store, untrusted
 from looop.hot.clock import Clock
-from looop.hot.sandboxpolicy import SandboxPolicy
 from looop.remote import bounds
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
@@ -25,6 +24,7 @@ from looop.remote.ssh.link import OP_TIMEOUT_S, Link, Unreachable, link, link_at
 from looop.sessions.state import Session, SessionError
 from looop.workers.backend import Reach, StartSpec
 from looop.workers.resume import encode_sandbox
+from looop.workers.started import StartRequest
 
 LS_TIMEOUT_S = 10.0
 # a bound a host says its worker is at, as `ls` says it (the local words: hot/workerrows.py)
@@ -37,39 +37,28 @@ CLONE_OP_TIMEOUT_S = 660.0  # a start that clones: the host's clone limit and th
 
 
 def start_remote(
-    ctx: Ctx,
-    host: str,
-    wid: str,
-    line: str,
-    prompt: str,
-    runner: str,
-    size: tuple[int, int],
-    *,
-    contract: str | None = None,
-    repo: str | None = None,
-    branch: str | None = None,
-    sandbox: SandboxPolicy | None = None,
-    resume: tuple[str | None, str | None, str | None] = (None, None, None),
-    mcp: bool = False,
+    ctx: Ctx, host: str, req: StartRequest, prompt: str, contract: str | None = None
 ) -> tuple[Session, dict[str, Any] | None]:
-    """`line` still holds {{prompt_file}}: the host fills in its own copy of the prompt.
+    """`req.line` still holds {{prompt_file}}: the host fills in its own copy of the prompt.
     `contract`: given apart from `prompt` so the host can add its checkout's note to it;
-    `repo`: a path of a repository on the host (a worktree) or a URL it clones, on `branch`.
-    The worker's session, and its checkout as the host made it (treerecord.Tree's fields)."""
+    `req.repo`: a path of a repository on the host (a worktree) or a URL it clones, on
+    `req.branch`. The worker's session, and its checkout as the host made it
+    (treerecord.Tree's fields)."""
     lk = link(ctx, host)
-    req = _spawn_request(wid, line, prompt, runner, size, contract, repo, branch, resume, mcp)
-    req["bounds"] = bounds.sent(ctx.knobs())  # bounded there as here (remote/bounds.py)
+    wid, runner, repo = req.worker, req.runner or "", req.repo
+    spawn = spawn_request(req, prompt, contract)
+    sandbox = req.policy
     boxed = sandbox is not None and sandbox.on
     if sandbox is not None and sandbox.on:
-        req["sandbox"] = encode_sandbox(sandbox)
-        req["host"] = host  # the host's own refusals name it as the home does
+        spawn["sandbox"] = encode_sandbox(sandbox)
+        spawn["host"] = host  # the host's own refusals name it as the home does
 
     cloning = repo is not None and not is_host_path(repo)
     # known at home before it runs: a worker that asks at once is already the home's to serve
     before = reg.record(ctx.paths.data, wid)
     reg.write_record(ctx.paths.data, wid, host, started_at=None, runner=runner, over=False)
     try:
-        got = lk.call("spawn", req, timeout=CLONE_OP_TIMEOUT_S if cloning else OP_TIMEOUT_S)
+        got = lk.call("spawn", spawn, timeout=CLONE_OP_TIMEOUT_S if cloning else OP_TIMEOUT_S)
     except HostError as e:
         if before is None:  # as it was: no record, or the earlier one
             store.remove(reg.record_file(ctx.paths.data, wid))
@@ -83,7 +72,7 @@ def start_remote(
         more = {"repo": repo, "branch": tree.get("branch"), "workspace": tree.get("path")}
     if boxed:
         more["sandboxed"] = True
-    more["bounds"] = req["bounds"]  # what its lines name (remote/ssh/bounded.py)
+    more["bounds"] = spawn["bounds"]  # what its lines name (remote/ssh/bounded.py)
     started = untrusted.stamp(row.get("started_at"), ctx.clock.now())  # the host's word
     reg.write_record(
         ctx.paths.data, wid, host, started_at=started, runner=runner, over=False, **more
@@ -91,36 +80,30 @@ def start_remote(
     return as_session(ctx.paths.data, host, row), tree
 
 
-def _spawn_request(
-    wid: str,
-    line: str,
-    prompt: str,
-    runner: str,
-    size: tuple[int, int],
-    contract: str | None,
-    repo: str | None,
-    branch: str | None,
-    resume: tuple[str | None, str | None, str | None],
-    mcp: bool,
-) -> dict[str, Any]:
+def spawn_request(req: StartRequest, prompt: str, contract: str | None) -> dict[str, Any]:
     """The satellite's `spawn` request: what it needs, and each option only when given."""
-    env = {"LOOOP_SESSION_ID": wid, "LOOOP_RUNNER": runner}
-    req: dict[str, Any] = {"id": wid, "line": line, "prompt": prompt, "env": env}
-    req["size"] = list(size)
-    if mcp:  # the host wires `looop mcp --worker` into the CLI's MCP config (mcpwire.py)
-        req["mcp"] = True
-    template, conv, find = resume
+    spawn: dict[str, Any] = {
+        "id": req.worker,
+        "line": req.line,
+        "prompt": prompt,
+        "env": req.env_additions(),
+    }
+    spawn["size"] = list(req.size)
+    if req.mcp:  # the host wires `looop mcp --worker` into the CLI's MCP config (mcpwire.py)
+        spawn["mcp"] = True
+    template, conv, find = req.resumable
     for key, value in (
         ("contract", contract),
-        ("repo", repo),
-        ("branch", branch),
+        ("repo", req.repo),
+        ("branch", req.branch),
         ("resume", template),
         ("conversation", conv),
         ("find", find),
     ):
         if value is not None:
-            req[key] = value
-    return req
+            spawn[key] = value
+    spawn["bounds"] = dict(req.bounds)  # bounded there as here (remote/bounds.py)
+    return spawn
 
 
 def as_session(data: Path, host: str, row: dict[str, Any]) -> Session:
@@ -163,9 +146,15 @@ class SshBackend:
 
     def start(self, spec: StartSpec) -> Session:
 
-        line = shlex.join(spec.argv)
-        runner = spec.env.get("LOOOP_RUNNER", "")
-        return start_remote(self.ctx, self.host, spec.sid, line, "", runner, spec.size)[0]
+        req = StartRequest(
+            worker=spec.sid,
+            brief="",
+            runner=spec.env.get("LOOOP_RUNNER", ""),
+            line=shlex.join(spec.argv),
+            bounds=bounds.sent(self.ctx.knobs()),
+            size=spec.size,
+        )
+        return start_remote(self.ctx, self.host, req, "")[0]
 
     def reach(self, sid: str) -> Reach:
         try:
@@ -211,6 +200,18 @@ class SshBackend:
     def exit_status(self, sid: str) -> int | None:
         got = self._call("reach", sid)
         return untrusted.exit_code(got.get("exit_code"))
+
+    def pause(self, sid: str) -> bool:
+        """Paused whole on its host, as at home (the satellite's sessions/hold)."""
+        return self._call("pause", sid).get("paused") is True
+
+    def go_on(self, sid: str) -> bool:
+        """All it runs goes on there; its disk bound said again if it still keeps too much."""
+        rec = reg.record(self.ctx.paths.data, sid)
+        if rec is not None and rec.get("said"):
+            told = [x for x in rec.get("said") or [] if x != "disk"]
+            store.write_json(reg.record_file(self.ctx.paths.data, sid), {**rec, "said": told})
+        return self._call("go_on", sid).get("goes_on") is True
 
 
 def _ls(lk: Link) -> list[dict[str, Any]] | None:

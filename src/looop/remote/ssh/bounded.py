@@ -2,13 +2,12 @@
 is asked once (its satellite's `bounds`: remote/ssh/farbounds.py), and a worker at a bound
 there is said once in a line naming the worker, its host and the bound — at its process
 bound, killed at its memory bound, paused whole for its disk. `worker continue` lets a
-worker paused there go on, all it runs, on its host."""
+worker paused there go on, all it runs, on its host (SshBackend.go_on)."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import os
-from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
@@ -100,30 +99,3 @@ def _over_disk(ctx: Ctx, wid: str, host: str, bound: str, row: dict[str, Any]) -
     )
     ctx.events.emit("warn", "worker.over_disk", msg, id=wid)
     ctx.events.record("worker_over_disk", id=wid, host=host, folder=folder, bytes=used)
-
-
-def go_on(ctx: Ctx, wid: str) -> bool | None:
-    """Let worker `wid` on its SSH host go on, all it runs there (its disk bound said again
-    if it still keeps too much); None when it is no SSH worker of this home."""
-    rec = ssh_records(ctx.paths.data).get(wid)
-    if rec is None:
-        return None
-    told = [x for x in rec.get("said") or [] if x != "disk"]
-    store.write_json(reg.record_file(ctx.paths.data, wid), {**rec, "said": told})
-    try:
-        got = link(ctx, rec["host"]).call("go_on", {"id": wid})
-    except HostError:
-        return False
-    return got.get("goes_on") is True
-
-
-def pause(ctx: Ctx, wid: str) -> bool | None:
-    """Pause worker `wid` whole on its SSH host; None when it is no SSH worker of this home."""
-    rec = ssh_records(Path(ctx.paths.data)).get(wid)
-    if rec is None:
-        return None
-    try:
-        got = link(ctx, rec["host"]).call("pause", {"id": wid})
-    except HostError:
-        return False
-    return got.get("paused") is True

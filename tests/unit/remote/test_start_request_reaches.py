@@ -1,0 +1,167 @@
+"""Every field of a worker start (`StartRequest`) reaches each backend it can go to: a start
+through launch and dispatch, caught where it leaves the home — the SSH satellite's `spawn`
+request, the Kubernetes Job's shape — with each field set to a value of its own. A field
+added to StartRequest without saying where it goes fails here."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from looop.core.context import Ctx
+from looop.hot.sandboxpolicy import SandboxPolicy
+from looop.remote import bounds, dispatch
+from looop.remote import hosts as reg
+from looop.remote.kube import hosted
+from looop.remote.ssh.backend import as_session, spawn_request
+from looop.workers.launch import WorkerError, start_worker
+from looop.workers.started import WORKER_SIZE, StartRequest
+
+# the fields a start on a host refuses in one line (they cover workers on this machine)
+HERE_ONLY = {"resume", "steerable"}
+
+
+def _home(ctx: Ctx) -> None:
+    cfg = {
+        "default": "sh",
+        "runners": {
+            "sh": {"worker": "sh {{prompt_file}}"},
+            "other": {"worker": "x {{prompt_file}}"},
+        },
+        "web": {"url": "https://home.example:8443"},
+        "mcp": {"worker_tools": True},
+        "sandbox": "off",
+    }
+    ctx.paths.config.write_text(json.dumps(cfg))
+    reg.add(ctx.paths.data, "h1", "ssh://u@h1.example", 0)
+    k = reg.kube_host(ctx.paths.data, "k1", "k8s://ctx/ns", image="ghcr.io/example/looop:t")
+    reg.save(ctx.paths.data, k)
+
+
+def _asked(host: str, **kw: Any) -> StartRequest:
+    """A start with every asked field given a value of its own."""
+    return StartRequest(
+        worker="w7",
+        brief="BRIEF-7 do the thing",
+        runner="sh",
+        command="sh CMD-7 {{prompt_file}}",
+        repo="https://example.com/r7.git",
+        branch="b7",
+        host=host,
+        **kw,
+    )
+
+
+def _ssh_start(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    caught: dict[str, Any] = {}
+
+    def start_remote(
+        c: Ctx, host: str, req: StartRequest, prompt: str, contract: str | None = None
+    ) -> Any:
+        caught.update(host=host, spawn=spawn_request(req, prompt, contract), req=req)
+        tree = {"wid": req.worker, "repo": "/r", "branch": "b7", "base": "0", "path": "/t"}
+        tree |= {"common": "/r/.git", "gitdir": "/r/.git/worktrees/w7"}
+        return as_session(c.paths.data, host, {"id": req.worker, "alive": True}), tree
+
+    monkeypatch.setattr(dispatch, "start_remote", start_remote)
+    policy = SandboxPolicy(True, domains=("d7.example",))
+    req = _asked("h1", verify="test -e V7", sandbox=policy)
+    start_worker(ctx, ctx.knobs(), req, away=dispatch)  # type: ignore[arg-type]
+    return caught
+
+
+def test_every_field_of_a_start_reaches_the_ssh_satellite(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _home(ctx)
+    got = _ssh_start(ctx, monkeypatch)
+    spawn, req = got["spawn"], got["req"]
+    knobs = ctx.knobs()
+    reaches = {
+        "worker": spawn["id"] == "w7" and spawn["env"]["LOOOP_SESSION_ID"] == "w7",
+        "brief": "BRIEF-7 do the thing" in spawn["prompt"],
+        "runner": spawn["env"]["LOOOP_RUNNER"] == "sh",
+        "command": "CMD-7" in spawn["line"] and "{{prompt_file}}" in spawn["line"],
+        # kept at home: workers/verify.py runs it once the worker is over
+        "verify": (ctx.paths.verify / "w7.cmd").read_text() == "test -e V7\n",
+        "sandbox": req.policy == SandboxPolicy(True, domains=("d7.example",)),
+        "repo": spawn["repo"] == "https://example.com/r7.git",
+        "branch": spawn["branch"] == "b7",
+        "host": got["host"] == "h1",
+        "decided": req.decided is False,  # a human's start: its sandbox as asked
+        "line": spawn["line"] == "sh CMD-7 {{prompt_file}}",
+        "resumable": spawn.get("resume") is None,  # its own command: no conversation to name
+        "policy": req.policy.on and req.policy.domains == ("d7.example",),
+        "mcp": spawn.get("mcp") is True,
+        "bounds": spawn["bounds"] == bounds.sent(knobs),
+        "size": spawn["size"] == list(WORKER_SIZE),
+    }
+    names = {f.name for f in dataclasses.fields(StartRequest)}
+    assert names - HERE_ONLY == set(reaches), "a field of StartRequest has no check here"
+    assert [k for k, ok in reaches.items() if not ok] == []
+
+
+def test_every_field_of_a_start_reaches_the_kubernetes_job(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("kubernetes")
+    _home(ctx)
+    caught: dict[str, Any] = {}
+
+    def start_job(
+        data: Path,
+        clock: Any,
+        home_env: Any,
+        h: reg.KubeHost,
+        req: StartRequest,
+        argv: list[str],
+        env: dict[str, str],
+        brief: str,
+        url: str,
+        token: str,
+    ) -> Any:
+        caught.update(shape=hosted.worker_shape(h, data, req, argv, env, brief), req=req, url=url)
+        return as_session(data, h.name, {"id": req.worker, "alive": True})
+
+    monkeypatch.setattr(hosted, "start_job", start_job)
+    start_worker(ctx, ctx.knobs(), _asked("k1"), away=dispatch)  # type: ignore[arg-type]
+    shape, req = caught["shape"], caught["req"]
+    reaches = {
+        "worker": shape.sid == "w7" and shape.env["LOOOP_SESSION_ID"] == "w7",
+        "brief": "BRIEF-7 do the thing" in shape.brief,
+        "runner": shape.env["LOOOP_RUNNER"] == "sh",
+        "command": "CMD-7" in " ".join(shape.argv),
+        "repo": shape.repo == "https://example.com/r7.git",
+        "branch": shape.branch == "b7",
+        "host": req.host == "k1" and caught["url"] == "https://home.example:8443",
+        "decided": req.decided is False,
+        # the brief named where the pod mounts it
+        "line": any(a.endswith("/w7.md") for a in shape.argv),
+        "mcp": req.mcp is True,
+        "policy": req.policy is not None and not req.policy.on,
+        "bounds": dict(shape.bounds) == bounds.sent(ctx.knobs()),
+        "size": tuple(shape.size) == WORKER_SIZE,
+    }
+    # a pod is its own wall and runs no verify: each refused in one line (below)
+    refused = {"verify", "sandbox", "resumable"}
+    names = {f.name for f in dataclasses.fields(StartRequest)}
+    assert names - HERE_ONLY - refused == set(reaches), "a field has no check here"
+    assert [k for k, ok in reaches.items() if not ok] == []
+    for kw in ({"verify": "true"}, {"sandbox": SandboxPolicy(True)}):
+        with pytest.raises(WorkerError) as e:
+            start_worker(ctx, ctx.knobs(), _asked("k1", **kw), away=dispatch)  # type: ignore[arg-type]
+        assert "\n" not in str(e.value) and "host k1" in str(e.value)
+
+
+@pytest.mark.parametrize("flag", sorted(HERE_ONLY))
+def test_a_start_on_a_host_refuses_what_covers_this_machine_only(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch, flag: str
+) -> None:
+    _home(ctx)
+    with pytest.raises(WorkerError, match=f"--{flag} covers workers on this machine only"):
+        start_worker(ctx, ctx.knobs(), _asked("h1", **{flag: True}), away=dispatch)  # type: ignore[arg-type]
+    assert reg.record(ctx.paths.data, "w7") is None
