@@ -47,10 +47,14 @@ from types import ModuleType
 
 import looop.sessions.supervisor as supervisor
 from looop.core.sameworld import Here, same_world
+from looop.hot import where
+from looop.hot.clock import SystemClock
+from looop.hot.errors import LooopError
 from looop.hot.ljson import loads
 from looop.hot.ops import sweep_all_sockets, sweep_home_sockets
 from looop.hot.peers import peer
 from looop.hot.procname import name_self
+from looop.hot.revive import Keeper
 from looop.hot.wire import lock_held, socket_file
 from looop.sessions.hostnames import HOST_IDLE_S, home_id, host_dir, host_options, host_socket
 from looop.sessions.preloaded import (
@@ -70,6 +74,7 @@ from looop.sessions.screen import replay
 HOMELESS_IDLE_S = 10.0
 REQUEST_MAX = 4 * 1024 * 1024
 KEEP_PREPARED = 256  # requests whose objects the host keeps at most (see _fork_supervisor)
+REVIVE_EVERY_S = 2.0  # how often the host looks for a wanted pulse that was lost
 
 
 def _warm(base: str, rounds: int = 10) -> None:
@@ -155,11 +160,14 @@ def serve(argv: list[str]) -> int:
     say(ready_fd, f"ok {os.getpid()}")
     supervisor.detach_stdio()
     homeless = min(idle_s, HOMELESS_IDLE_S)
-    listener.settimeout(homeless)
+    keeper = _pulse_keeper(home)
+    listener.settimeout(min(homeless, REVIVE_EVERY_S) if keeper else homeless)
     del fillers[:0]  # (kept alive to the end of serve: see _fill_pools)
     last = time.monotonic()
     try:
         while True:
+            if keeper is not None and keeper.tend():
+                last = time.monotonic()  # the revived pulse's supervisor is forked here next
             try:
                 conn = _socket.socket(fileno=listener._accept()[0])  # type: ignore[attr-defined]
             except TimeoutError:
@@ -184,6 +192,20 @@ def serve(argv: list[str]) -> int:
         # the name first, so a new client starts a new host rather than queueing here
         unlisten(path, ino)
         listener.close()
+
+
+def _pulse_keeper(home: str) -> Keeper | None:
+    """The host outlives the supervisors it forks: when the pulse's dies (an OOM kill, a
+    stray kill -9) while `up` still wants it, the host brings it back (hot/revive.py), with
+    no verb needed. Its environment is its home's (see the module's docstring)."""
+    if not home.startswith("/"):
+        return None
+    env = dict(os.environ)
+    try:
+        _, config = where.resolve({**env, "LOOOP_DATA_DIR": home}, "/")
+    except LooopError:
+        return None
+    return Keeper(home, config, env, SystemClock(), REVIVE_EVERY_S)
 
 
 def _home_live(home: str) -> bool:
