@@ -166,7 +166,7 @@ def serve(argv: list[str]) -> int:
     last = time.monotonic()
     try:
         while True:
-            if keeper is not None and keeper.tend():
+            if keeper is not None and _tended(keeper):
                 last = time.monotonic()  # the revived pulse's supervisor is forked here next
             try:
                 conn = _socket.socket(fileno=listener._accept()[0])  # type: ignore[attr-defined]
@@ -206,6 +206,14 @@ def _pulse_keeper(home: str) -> Keeper | None:
     except LooopError:
         return None
     return Keeper(home, config, env, SystemClock(), REVIVE_EVERY_S)
+
+
+def _tended(keeper: Keeper) -> bool:
+    try:
+        return keeper.tend()
+    except Exception as e:  # a failed look never ends the host: the next one tries again
+        sys.stderr.write(f"looop session host: pulse check failed: {e!r}\n")
+        return False
 
 
 def _home_live(home: str) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 
 from starlette.concurrency import run_in_threadpool
@@ -18,8 +19,10 @@ REVIVE_EVERY_S = 2.0  # how often the server looks for a wanted pulse that was l
 
 async def _keep(keeper: Keeper) -> None:
     while True:
-        with contextlib.suppress(OSError):  # a data dir gone or failing: look again later
+        try:
             await run_in_threadpool(keeper.tend)
+        except Exception as e:  # a failed look never ends the server: the next one tries again
+            sys.stderr.write(f"looop web: pulse check failed: {e!r}\n")
         await asyncio.sleep(keeper.every_s)
 
 
