@@ -179,6 +179,18 @@ def _decides_again(ctx: Ctx, reading: Path, value: int, env: dict[str, str]) -> 
     raise AssertionError(f"no decide within {DECIDE_BOUND}s of a change: {r.stdout[-3000:]}")
 
 
+def _step_clock(offset: Path, secs: int, env: dict[str, str]) -> None:
+    """Every process of the home sees the wall clock `secs` off real time, from now on."""
+    offset.write_text(f"{secs:+d}\n")
+    deadline = time.monotonic() + 10
+    while True:  # what the home's own processes see (`date` under its environment)
+        r = subprocess.run(["date", "+%s"], env=env, capture_output=True, text=True, timeout=10)
+        if abs(float(r.stdout) - time.time() - secs) < 60:
+            return
+        assert time.monotonic() < deadline, f"the home's clock did not step: {r.stdout}"
+        time.sleep(0.1)
+
+
 def test_the_pulse_decides_on_a_change_while_an_hour_ahead_and_after_the_step_back(
     ctx: Ctx, tmp_path: Path, shared_clock: str
 ) -> None:
@@ -199,12 +211,10 @@ def test_the_pulse_decides_on_a_change_while_an_hour_ahead_and_after_the_step_ba
         assert r.returncode == 0, r.stdout + r.stderr
         _decides_again(ctx, reading, 1, env)  # the loop decides on a change at real time
         pid = _pulse(env)["pid"]
-        offset.write_text("+3600\n")  # an hour ahead for every process at once
-        time.sleep(1.5)  # libfaketime re-reads the offset file each second
+        _step_clock(offset, 3600, env)  # an hour ahead for every process at once
         _decides_again(ctx, reading, 2, env)
         _decides_again(ctx, reading, 3, env)  # and again, still an hour ahead
-        offset.write_text("+0\n")  # the fault ends: the clock steps back an hour
-        time.sleep(1.5)
+        _step_clock(offset, 0, env)  # the fault ends: the clock steps back an hour
         _decides_again(ctx, reading, 4, env)
         _decides_again(ctx, reading, 5, env)
         assert _pulse(env)["pid"] == pid  # the same pulse rode out both steps
