@@ -131,6 +131,8 @@ def revive(
     cause = pending(data)
     if cause is None:
         return None
+    if locks.flock_held(where.join(where.join(data, ".lock"), "up")):
+        return cause  # an `up` (or a revival) is starting it now: never a second one
     rec = read_wanted(data) or {}
     now = clock.boottime()
     tried, streak = rec.get("tried_boot"), rec.get("streak")
