@@ -15,7 +15,8 @@ with it), a worker whose child escapes with setsid (it dies with the worker), st
 corrupted, the guard file corrupted, the clock stepped back an hour, the data dir read-only
 (failed beats, not a crash), a runner that hangs, the disk full, the clock stepped forward an
 hour; the last three are long faults (3 minutes in an hour's run, scaled down for a shorter
-one) the same pulse must ride out.
+one) the same pulse must ride out. SOAK_FAULTS picks some of them by key (`fault_<key>`, e.g.
+`SOAK_FAULTS=clock_forward,clock`), each at its share of the run.
 
 Every SAMPLE_S the driver samples the RSS of the pulse, the supervisors, the hosts and the
 web, the pulse's fds, the home's processes, zombies, hosts and sockets, the web's answer, the
@@ -69,6 +70,7 @@ CLOCK_STEP_S = 3600
 # minutes in a run of an hour or more, a twentieth of a shorter run, never under 3 beats:
 # long enough for a pulse's watchdog (pulse_watchdog_secs, 120 s) to judge it.
 LONG_FAULT_S = 180.0
+LOG_CHECK_S = 3.0 * BEAT_S  # at the end, the pulse's log must grow over this long
 ZOMBIES_AT_ONCE = 2  # a child that just ended is a zombie until its parent's next wait
 # Memory: a least squares slope per process over each half of its plateau (after WARMUP_S of
 # its life), for every process that lived at least PLATEAU_SHARE of the run; judged on the
@@ -202,10 +204,12 @@ class Soak:
     answered: int = 0
     steady_gen: int = 0
     in_fault: bool = False
+    planned: int | None = None  # faults this run injects when SOAK_FAULTS picked some
     kill: Callable[[int, int], None] = os.kill  # a test swaps it to prove a check can fail
     # every move of the whole run, read as the journal and the events grow (soak_follow.py)
     journaled: list[int] = field(default_factory=list)
     decided: list[int] = field(default_factory=list)
+    slept: int = 0  # beats the pulse finished (its pulse_sleep records), the whole run
     follows: list[Follow] = field(default_factory=list)
     mem: list[MemPoint] = field(default_factory=list)
 
@@ -224,6 +228,9 @@ class Soak:
         self.journaled += [int(m) for m in _STEP.findall(line)]
 
     def _event_line(self, line: str) -> None:
+        if '"pulse_sleep"' in line:
+            self.slept += 1
+            return
         if '"decided"' not in line:
             return
         with contextlib.suppress(ValueError):
@@ -431,6 +438,12 @@ class Soak:
             return float(r.stdout.strip())
         except ValueError:
             return None
+
+    def beats(self) -> int:
+        """Beats the pulse finished so far (its pulse_sleep records, followed through the
+        events' rotations): what the clock faults count, as the pulse's log can stop."""
+        self.follow()
+        return self.slept
 
     def beats_logged(self) -> int:
         """Beats the pulse's log shows (its `next beat in` lines), over its rotations."""
@@ -905,7 +918,7 @@ def fault_guard(s: Soak) -> Fault:
 def fault_clock(s: Soak) -> Fault:
     """The wall clock of every process of the home steps back an hour: the pulse keeps its
     cadence (its waits run on the monotonic clock) and decides again; then the clock steps
-    forward again."""
+    forward again, and it decides again after that step too."""
     f = Fault("clock stepped back an hour", time.monotonic() - s.t0)
     if s.faketime is None:
         f.note = f"skipped: no libfaketime ({FAKETIME_LIB}; apt install libfaketime)"
@@ -919,11 +932,31 @@ def fault_clock(s: Soak) -> Fault:
         s.set_clock(0)
         return f
     f.verified = f"the home's clock went {int(before - after)} s back"
-    beats = s.beats_logged()
+    beats = s.beats()
     decided = s.next_decide()
-    s.recover(f, lambda: s.beats_logged() >= beats + 2 and decided())
+    s.recover(f, lambda: s.beats() >= beats + 2 and decided())
     s.set_clock(0)
+    _decides_after_return(s, f)
     return f
+
+
+def _decides_after_return(s: Soak, f: Fault) -> None:
+    """A clock fault ends by stepping the clock back to real time: the loop must decide
+    again after that step too (what the home stamped meanwhile is off by the step)."""
+    s.wait(1.5)  # libfaketime re-reads the offset each second
+    if f.recovered_s is None:
+        return
+    back = Fault(f.name, f.at)
+    beats = s.beats()
+    decided = s.next_decide()
+    s.recover(back, lambda: s.beats() >= beats + 2 and decided())
+    if back.recovered_s is None:
+        f.note = (f.note + "; " if f.note else "") + "no decide after the clock came back"
+        f.recovered_s = None
+    else:
+        f.note = (f.note + "; " if f.note else "") + (
+            f"decided {back.recovered_s} s after the clock came back"
+        )
 
 
 def fault_read_only(s: Soak) -> Fault:
@@ -1032,7 +1065,8 @@ def _stayed_up(s: Soak, f: Fault, pid: int | None, restarts: object) -> None:
 def fault_clock_forward(s: Soak) -> Fault:
     """The wall clock of every process of the home steps forward an hour (a resume from
     suspend, a restored VM) and stays there for a long fault: the same pulse beats on and
-    decides (no watchdog judges it by the wall clock); then the clock steps back."""
+    decides (no watchdog judges it by the wall clock); then the clock steps back, and it
+    decides again after that step too."""
     f = Fault("clock stepped forward an hour", time.monotonic() - s.t0)
     if s.faketime is None:
         f.note = f"skipped: no libfaketime ({FAKETIME_LIB}; apt install libfaketime)"
@@ -1049,13 +1083,15 @@ def fault_clock_forward(s: Soak) -> Fault:
         f.verified = (
             f"the home's clock went {int(after - before)} s forward, held {s.long_fault_s():.0f} s"
         )
-        beats = s.beats_logged()
+        beats = s.beats()
         decided = s.next_decide()
-        s.recover(f, lambda: s.beats_logged() >= beats + 2 and decided())
+        s.recover(f, lambda: s.beats() >= beats + 2 and decided())
         s.wait(max(0.0, s.long_fault_s() - (f.recovered_s or 0.0)))
         _stayed_up(s, f, pid, restarts)
     finally:
         s.set_clock(0)
+    if f.verified:
+        _decides_after_return(s, f)
     return f
 
 
@@ -1260,8 +1296,21 @@ def check(s: Soak, after_down: dict[str, object]) -> list[Row]:
         detail = f"{f.recovered_s} s; {f.verified or 'NOT INJECTED'}; {f.note}".strip("; ")
         out.append((f"fault: {f.name} (<= {limit} s)", ok, detail))
     ran = {f.name for f in s.faults}
-    missing = [name for name in RECOVERY_S if name not in ran]
+    if s.planned is not None and s.planned < len(FAULTS):  # SOAK_FAULTS picked: each ran
+        missing = [] if len(ran) >= s.planned else [f"{s.planned - len(ran)} of {s.planned}"]
+    else:
+        missing = [name for name in RECOVERY_S if name not in ran]
     out.append(("every fault ran", not missing, ", ".join(missing) or f"{len(ran)} faults"))
+    logged = after_down.get("pulse_logged", (0, 0))
+    assert isinstance(logged, tuple)
+    out.append(
+        (
+            "the pulse's log records its beats to the end",
+            logged[1] > logged[0],
+            f"{logged[0]} -> {logged[1]} `next beat in` lines over the last "
+            f"{LOG_CHECK_S:.0f} s ({s.beats()} beats in the events over the run)",
+        )
+    )
     last = s.samples[-1]
     out += caps(s.samples)
     out.append(zombie_check(s.samples))
@@ -1341,6 +1390,9 @@ def end_state(s: Soak) -> dict[str, object]:
     """What must hold just before `down`: each live session with its supervisor, and back."""
     from looop.sessions.state import list_sessions
 
+    before = s.beats_logged()
+    s.wait(LOG_CHECK_S)  # the pulse beats meanwhile: its log must say so
+    logged = (before, s.beats_logged())
     sessions = [x for x in list_sessions(s.data) if x.alive]
     sups = set(s.roles().get("supervisor", []))
     claimed = {x.supervisor_pid for x in sessions if x.supervisor_pid}
@@ -1351,6 +1403,7 @@ def end_state(s: Soak) -> dict[str, object]:
         ],
         "supervisors_without_session": sorted(sups - claimed),
         "pulse_running": bool(s.pulse_status().get("running")),
+        "pulse_logged": logged,
     }
 
 
@@ -1397,7 +1450,13 @@ HOW_CHECKED = """## How the checks can fail
   (tests/unit/test_soak_accounting.py: a cap broken mid-run fails).
 - **Long faults**: the disk full, the data dir read-only and the clock an hour ahead each last
   3 minutes in an hour's run (a twentieth of a shorter one, at least 3 beats): the same pulse
-  must ride each out (no restart, no watchdog stop) and decide again after.
+  must ride each out (no restart, no watchdog stop) and decide again after; a clock fault
+  also after the clock steps back to real time. Beats are counted from the pulse_sleep events
+  the driver follows, not the pulse's log (which can stop: next check).
+- **The pulse's log records its beats to the end**: over the last 15 s before `down` the
+  pulse's output.log (with its rotations) gains `next beat in` lines. Break: the disk-full
+  fault when a log write hits the full disk — the session supervisor stops writing a log
+  whose write failed once, for the rest of its life (sessions/pump.py `log_failed`).
 """
 
 
@@ -1553,9 +1612,23 @@ def drive(
     s.samples[-1].answered = s.answered
 
 
-def run(minutes: float, write: Path | None) -> tuple[bool, str]:
+def pick_faults(raw: str) -> tuple[tuple[float, Inject], ...]:
+    """SOAK_FAULTS: a comma list of the faults to inject by their key (`fault_<key>`:
+    clock_forward, disk, ...), each at its share of the run; empty: all of them."""
+    keys = [k.strip() for k in raw.split(",") if k.strip()]
+    known = {fn.__name__.removeprefix("fault_"): (at, fn) for at, fn in FAULTS}
+    wrong = [k for k in keys if k not in known]
+    if wrong:
+        raise ValueError(f"no fault {wrong[0]!r}: pick from {', '.join(known)}")
+    return tuple(known[k] for k in known if k in keys) if keys else FAULTS
+
+
+def run(
+    minutes: float, write: Path | None, faults: tuple[tuple[float, Inject], ...] = FAULTS
+) -> tuple[bool, str]:
     """One soak of `minutes`: (every invariant held, the report)."""
     s = setup(minutes)
+    s.planned = len(faults)
     print(f"soak: {minutes:g} min in {s.root} (tmpfs: {s.tmpfs})", flush=True)
     text = ""
     checks: list[tuple[str, bool, str]] = []
@@ -1566,7 +1639,7 @@ def run(minutes: float, write: Path | None) -> tuple[bool, str]:
             print(f"soak: looop up failed: {up.stderr.strip()}", file=sys.stderr)
             return False, ""
         s.start_steady()
-        drive(s, minutes, FAULTS)
+        drive(s, minutes, faults)
         state = after_down(s, end_state(s))
         downed = True
         checks = check(s, state)
@@ -1594,8 +1667,13 @@ def main() -> int:
     if minutes <= 0:
         print(f"soak: SOAK_MINUTES={raw}: give a positive number of minutes", file=sys.stderr)
         return 2
+    try:
+        faults = pick_faults(os.environ.get("SOAK_FAULTS", ""))
+    except ValueError as e:
+        print(f"soak: SOAK_FAULTS: {e}", file=sys.stderr)
+        return 2
     out = os.environ.get("SOAK_REPORT", str(REPO / "docs" / "SOAK.md"))
-    ok, _ = run(minutes, Path(out) if out else None)
+    ok, _ = run(minutes, Path(out) if out else None, faults)
     return 0 if ok else 1
 
 

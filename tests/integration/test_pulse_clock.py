@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,6 +44,48 @@ def _lib() -> str:
         if os.path.exists(lib):
             return lib
     pytest.skip("libfaketime is not installed (apt-get install faketime)")
+
+
+def _shared_clock() -> tuple[subprocess.Popen[bytes], str]:
+    """libfaketime keeps its state in a semaphore and memory named after the first process
+    that loaded it, and removes them when that process ends (`looop up` ends at once): a
+    later process (the runner) then fails. Debian's `faketime` makes them for its child and
+    keeps them while it lives; the home names them (FAKETIME_SHARED)."""
+    exe = shutil.which("faketime")
+    if exe is None:
+        pytest.skip("faketime is not installed (apt-get install faketime)")
+    proc = subprocess.Popen([exe, "-f", "+0", "sleep", "1000000"], start_new_session=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        for kid in kids.read_text().split() if kids.exists() else []:
+            for var in Path(f"/proc/{kid}/environ").read_bytes().split(b"\0"):
+                if var.startswith(b"FAKETIME_SHARED="):
+                    return proc, var.split(b"=", 1)[1].decode()
+        time.sleep(0.05)
+    _end_shared(proc)
+    raise AssertionError("faketime never started its child")
+
+
+def _end_shared(proc: subprocess.Popen[bytes]) -> None:
+    """Its child ends, so `faketime` removes the shared state and exits."""
+    kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    for kid in kids.read_text().split() if kids.exists() else []:
+        os.kill(int(kid), signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.fixture
+def shared_clock() -> Iterator[str]:
+    proc, names = _shared_clock()
+    try:
+        yield names
+    finally:
+        _end_shared(proc)
 
 
 def _env(ctx: Ctx, tmp: Path, offset: Path) -> dict[str, str]:
@@ -106,6 +151,73 @@ def test_a_forward_clock_step_never_stops_or_restarts_a_live_pulse(
         _holds(env, pid, GRACE + 4)  # past the grace and two heartbeats: the same pulse
         r = _run(env, "log", "pulse")
         assert "watchdog" not in r.stdout and "restarting" not in r.stdout, r.stdout[-2000:]
+    finally:
+        offset.write_text("+0\n")
+        r = _run(env, "down")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+DECIDE_BOUND = 25.0  # s: a 2 s beat, the coalesce window (5 s), a runner start, load
+
+
+def _decided(ctx: Ctx) -> int:
+    """Moves the pulse decided so far (the scripted runner's position)."""
+    pos = ctx.paths.data.parent / "script.json.pos"
+    return int(pos.read_text()) if pos.exists() else 0
+
+
+def _decides_again(ctx: Ctx, reading: Path, value: int, env: dict[str, str]) -> float:
+    """Change the sensor's reading; how long (real time) until the pulse decides on it."""
+    before = _decided(ctx)
+    reading.write_text(f"{value}\n")
+    start = time.monotonic()
+    while time.monotonic() - start < DECIDE_BOUND:
+        if _decided(ctx) > before:
+            return time.monotonic() - start
+        time.sleep(0.2)
+    r = _run(env, "log", "pulse")
+    raise AssertionError(f"no decide within {DECIDE_BOUND}s of a change: {r.stdout[-3000:]}")
+
+
+def _step_clock(offset: Path, secs: int, env: dict[str, str]) -> None:
+    """Every process of the home sees the wall clock `secs` off real time, from now on."""
+    offset.write_text(f"{secs:+d}\n")
+    deadline = time.monotonic() + 10
+    while True:  # what the home's own processes see (`date` under its environment)
+        r = subprocess.run(["date", "+%s"], env=env, capture_output=True, text=True, timeout=10)
+        if abs(float(r.stdout) - time.time() - secs) < 60:
+            return
+        assert time.monotonic() < deadline, f"the home's clock did not step: {r.stdout}"
+        time.sleep(0.1)
+
+
+def test_the_pulse_decides_on_a_change_while_an_hour_ahead_and_after_the_step_back(
+    ctx: Ctx, tmp_path: Path, shared_clock: str
+) -> None:
+    """The soak's forward clock fault: an hour ahead, held, then back to real time. A change
+    of a sensor's reading is decided on within a bound in each regime."""
+    wire(ctx, [{"decision": {"action": "noop"}} for _ in range(200)])
+    reading = tmp_path / "reading"
+    reading.write_text("0\n")
+    sensors = ctx.paths.data / "sensors"
+    sensors.mkdir(parents=True, exist_ok=True)
+    script = sensors / "value.sh"
+    script.write_text(f'#!/bin/sh\necho "{{\\"signal\\":{{\\"v\\":$(cat {reading})}}}}"\n')
+    script.chmod(0o755)
+    offset = tmp_path / "offset"
+    env = _env(ctx, tmp_path, offset) | {"LOOOP_INTERVAL": "2", "FAKETIME_SHARED": shared_clock}
+    r = _run(env, "up")
+    try:
+        assert r.returncode == 0, r.stdout + r.stderr
+        _decides_again(ctx, reading, 1, env)  # the loop decides on a change at real time
+        pid = _pulse(env)["pid"]
+        _step_clock(offset, 3600, env)  # an hour ahead for every process at once
+        _decides_again(ctx, reading, 2, env)
+        _decides_again(ctx, reading, 3, env)  # and again, still an hour ahead
+        _step_clock(offset, 0, env)  # the fault ends: the clock steps back an hour
+        _decides_again(ctx, reading, 4, env)
+        _decides_again(ctx, reading, 5, env)
+        assert _pulse(env)["pid"] == pid  # the same pulse rode out both steps
     finally:
         offset.write_text("+0\n")
         r = _run(env, "down")

@@ -143,3 +143,38 @@ def test_a_short_run_is_judged_and_a_leak_of_a_mb_a_beat_fails_it() -> None:
     assert [f.flat for f in leak] == [False]
     rows = dict((n, ok) for n, ok, _ in soak.memory_checks(leak))
     assert rows["pulse memory flat (least squares, both halves, each of 1)"] is False
+
+
+def test_beats_are_counted_from_the_events_though_the_pulses_log_stopped(
+    tmp_path: Path,
+) -> None:
+    """The 60-minute run's false NO: the clock faults counted `next beat in` lines in the
+    pulse's log, which its supervisor stops writing after one failed write (the disk-full
+    fault before them); the pulse_sleep events it also writes go on, rotation and all."""
+    data = tmp_path / "data"
+    (data / "sessions" / "pulse").mkdir(parents=True)
+    log = data / "sessions" / "pulse" / "output.log"
+    log.write_text("[12:01:49] · next beat in 5s (active)\n")  # then silent: ENOSPC once
+    events = data / "events.jsonl"
+    _append(events, '{"event":"pulse_start"}\n')
+    s = soak.Soak(tmp_path, data, tmp_path, {}, tmp_path / "script.json")
+    before = s.beats()
+    for k in range(7):
+        _append(events, '{"event":"tick_start"}\n{"event":"pulse_sleep","secs":5}\n')
+        if k in (3, 4):
+            _rotate(events)
+        s.beats()  # the driver looks every second or so
+    assert s.beats() == before + 7
+    assert s.beats_logged() == 1  # what the old check waited on: it never grew
+
+
+def test_soak_faults_picks_faults_by_key_in_the_runs_order() -> None:
+    picked = soak.pick_faults("clock_forward, disk")
+    assert [fn.__name__ for _, fn in picked] == ["fault_disk", "fault_clock_forward"]
+    assert soak.pick_faults("") == soak.FAULTS
+    try:
+        soak.pick_faults("clock,forward")
+    except ValueError as e:
+        assert "no fault 'forward'" in str(e) and "clock_forward" in str(e)
+    else:
+        raise AssertionError("an unknown fault key was taken")

@@ -2,13 +2,14 @@
 
 `up` writes `.lock/wanted.json` (the pulse is wanted up) and `down` removes it. The pulse's
 session supervisor restarts a pulse that fails; when that supervisor itself is gone (an OOM
-kill, a stray `kill -9`: its PTY hangs up and the pulse ends its beat and stops), a verb of
-the home that runs next (`status`, `ls`) finds the pulse wanted, no pulse holding the beat
-lock and no supervisor holding the pulse session's lock, and starts `looop up --revive`
-detached: it takes `up`'s lock, looks again and starts the pulse with the cause and the
-restart count carried over, so `status` names the real, latest cause. Revivals back off
-(1 s doubling to a minute) on CLOCK_BOOTTIME, which every process reads alike and which
-counts a suspend: a revival tried before one is long past after it.
+kill, a stray `kill -9`: its PTY hangs up and the pulse ends its beat and stops), the next
+looop of the home to look — a verb (`status`, `ls`), or the long-lived ones on a timer of
+their own (the session host, the web server: `Keeper`) — finds the pulse wanted, no pulse
+holding the beat lock and no supervisor holding the pulse session's lock, and starts
+`looop up --revive` detached: it takes `up`'s lock, looks again and starts the pulse with the
+cause and the restart count carried over, so `status` names the real, latest cause. Revivals
+back off (1 s doubling to a minute) on CLOCK_BOOTTIME, which every process reads alike and
+which counts a suspend: a revival tried before one is long past after it.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 WANTED = "wanted.json"
 PULSE = "pulse"
+REVIVE_EVERY_S = 2.0  # how often a long-lived looop (host, web) looks for a lost pulse
 HOME_LOST_EXIT = 3  # the pulse left a home that is gone on purpose: not brought back
 FIRST_S, CAP_S = 1.0, 60.0  # the revivals' backoff: doubling from the first to the cap
 STREAK_RESET_S = 2 * CAP_S  # a revival this long ago healed: the next starts small again
@@ -117,12 +119,21 @@ def pending(data: str) -> str | None:
     return lost_cause(data)
 
 
-def revive(data: str, config: str, env: Mapping[str, str], clock: Clock) -> str | None:
+def revive(
+    data: str,
+    config: str,
+    env: Mapping[str, str],
+    clock: Clock,
+    started: list[int] | None = None,
+) -> str | None:
     """Start `looop up --revive` when the pulse is wanted and lost, within the backoff; the
-    cause when it is lost (whether or not this call started the revival), else None."""
+    cause when it is lost (whether or not this call started the revival), else None.
+    `started`: a long-lived caller's list, given the revival's pid to reap (`reap`)."""
     cause = pending(data)
     if cause is None:
         return None
+    if locks.flock_held(where.join(where.join(data, ".lock"), "up")):
+        return cause  # an `up` (or a revival) is starting it now: never a second one
     rec = read_wanted(data) or {}
     now = clock.boottime()
     tried, streak = rec.get("tried_boot"), rec.get("streak")
@@ -141,7 +152,9 @@ def revive(data: str, config: str, env: Mapping[str, str], clock: Clock) -> str 
         store.write_json(wanted_file(data), rec, durable=False)
     except OSError:
         return cause  # with no record of the try there would be no backoff either
-    _start(data, config, env)
+    pid = _start(data, config, env)
+    if pid is not None and started is not None:
+        started.append(pid)
     return cause
 
 
@@ -151,7 +164,7 @@ def _restarts(data: str) -> int:
     return n if isinstance(n, int) and not isinstance(n, bool) and n >= 0 else 0
 
 
-def _start(data: str, config: str, env: Mapping[str, str]) -> None:
+def _start(data: str, config: str, env: Mapping[str, str]) -> int | None:
     """`looop up --revive` in its own session, detached: this verb does not wait for it."""
     child = dict(env)
     child.update(LOOOP_DATA_DIR=data, LOOOP_CONFIG=config)
@@ -163,6 +176,43 @@ def _start(data: str, config: str, env: Mapping[str, str]) -> None:
     ]
     argv = [sys.executable, "-m", "looop", "up", "--revive"]
     try:
-        os.posix_spawn(sys.executable, argv, child, file_actions=actions, setsid=True)
+        return os.posix_spawn(sys.executable, argv, child, file_actions=actions, setsid=True)
     except OSError:
-        pass  # no process to be had now: the next verb tries again after the backoff
+        return None  # no process to be had now: the next verb tries again after the backoff
+
+
+def reap(started: list[int]) -> None:
+    """Wait for the revivals of `started` that have ended (a verb exits before its revival
+    does; a host or a web server lives on and must not keep them as zombies)."""
+    for pid in list(started):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid  # reaped by someone else: nothing left to wait for
+        if done:
+            started.remove(pid)
+
+
+class Keeper:
+    """The revival check of a long-lived looop of the home (the session host, the web
+    server): at most once every `every_s` on its monotonic clock, whenever it is asked."""
+
+    def __init__(
+        self, data: str, config: str, env: Mapping[str, str], clock: Clock, every_s: float
+    ) -> None:
+        self.data, self.config, self.env, self.clock = data, config, dict(env), clock
+        self.every_s = every_s
+        self.checked: float | None = None  # the monotonic clock at the last check
+        self.started: list[int] = []  # revivals started and not yet reaped
+
+    def tend(self) -> bool:
+        """Check now if it is time (a wanted pulse lost: revived, within the backoff); True
+        when this check started a revival."""
+        mono = self.clock.monotonic()
+        if self.checked is not None and 0 <= mono - self.checked < self.every_s:
+            return False
+        self.checked = mono
+        reap(self.started)
+        before = len(self.started)
+        revive(self.data, self.config, self.env, self.clock, self.started)
+        return len(self.started) > before

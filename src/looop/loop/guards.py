@@ -174,6 +174,9 @@ def noop_expired(paths: Paths, world_hash: str, now: float, ttl: int) -> bool:
     ts = rec.get("ts") if rec else None
     if not rec or rec.get("hash") != world_hash or not isinstance(ts, int):
         return False
+    if ts > now:  # stamped before the wall clock stepped back: its age counts from now
+        note_noop(paths, now, world_hash)  # restamped, or the TTL would wait out the step
+        return False
     return now - ts >= ttl
 
 

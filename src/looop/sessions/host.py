@@ -45,20 +45,19 @@ import _socket  # not `socket`: the forked supervisor never runs socket.py's wra
 import contextlib
 import gc
 import os
-import select
 import sys
 import time
 from types import ModuleType
 
 import looop.sessions.supervisor as supervisor
-from looop.core.answering import home_env
 from looop.core.sameworld import Here, same_world
 from looop.hot.ljson import loads
 from looop.hot.ops import sweep_all_sockets, sweep_home_sockets
 from looop.hot.peers import peer
 from looop.hot.procname import name_self
 from looop.hot.wire import lock_held, socket_file
-from looop.sessions.hostdoor import HostDoor, door_address
+from looop.sessions.hostdoor import HostDoor
+from looop.sessions.hostduties import Duties, open_door, pulse_keeper
 from looop.sessions.hostnames import HOST_IDLE_S, home_id, host_dir, host_options, host_socket
 from looop.sessions.preloaded import (
     apply_limits,
@@ -153,7 +152,7 @@ def serve(argv: list[str]) -> int:
     path = host_socket(key, base)
     listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     ino = listen_at(listener, path)
-    door = _open_door(base, key, home) if own else None
+    door = open_door(base, key, home) if own else None
     _warm(base)
     gc.collect()
     fillers = _fill_pools()
@@ -162,16 +161,17 @@ def serve(argv: list[str]) -> int:
     say(ready_fd, f"ok {os.getpid()}")
     supervisor.detach_stdio()
     homeless = min(idle_s, HOMELESS_IDLE_S)
+    duties = Duties(listener, door, pulse_keeper(home), homeless)
     del fillers[:0]  # (kept alive to the end of serve: see _fill_pools)
     last = time.monotonic()
-    waiting = _waiting(listener, door)
     try:
         while True:
-            if not _next(waiting, listener, door, homeless):
+            if duties.tend():
+                last = time.monotonic()  # the revived pulse's supervisor is forked here next
+            if not duties.next_request():
                 # with a live session at home a start from inside it needs us (a host started
                 # there is launched from here): stay; with none, go once unused that long
-                idle = door is None or not (door.held or door.runs)
-                if idle and time.monotonic() - last >= homeless and not _home_live(home):
+                if not duties.busy and time.monotonic() - last >= homeless and not _home_live(home):
                     return 0
                 continue
             try:
@@ -192,41 +192,7 @@ def serve(argv: list[str]) -> int:
         # the name first, so a new client starts a new host rather than queueing here
         unlisten(path, ino)
         listener.close()
-        if door is not None:
-            door.close()
-
-
-def _waiting(listener: _socket.socket, door: HostDoor | None) -> select.poll:
-    waiting = select.poll()
-    waiting.register(listener.fileno(), select.POLLIN)
-    if door is not None:
-        waiting.register(door.listener.fileno(), select.POLLIN)
-    return waiting
-
-
-def _next(
-    waiting: select.poll, listener: _socket.socket, door: HostDoor | None, homeless: float
-) -> bool:
-    """Wait for the next request to the host, serving its door's calls meanwhile: True when
-    one waits on `listener`, False when `homeless` (or a door's tick) passed first."""
-    wait = door.timeout(homeless) if door is not None else homeless
-    ready = {fd for fd, _ in waiting.poll(wait * 1000)}
-    if door is not None:
-        if door.listener.fileno() in ready:
-            door.serve_one()
-        door.tick()
-    return listener.fileno() in ready
-
-
-def _open_door(base: str, key: str, home: str) -> HostDoor | None:
-    """The contract door of the home's local workers (sessions/hostdoor.py); None, said,
-    when its name is taken (a host of this key serving it already exits soon)."""
-    looop = (sys.executable, "-m", "looop")  # this build's, whatever LOOOP_BIN names
-    try:
-        return HostDoor(door_address(base, key), (home, home_env(os.environ), looop), time.time)
-    except OSError as e:
-        sys.stderr.write(f"looop session host: no door for its workers: {e}\n")
-        return None
+        duties.close()
 
 
 def _let_go(held: tuple[_socket.socket, HostDoor | None]) -> None:

@@ -35,6 +35,7 @@ from looop.web.cache import Changes, Kept, Key, key_of, state_inputs
 from looop.web.errors import WebError
 from looop.web.events import Hub
 from looop.web.requestguard import WORKER_TOKEN, GuardMiddleware, error_response
+from looop.web.revival import pulse_kept
 from looop.web.streams import NO_STORE, live_events, screen_changes, sse
 
 STATIC = Path(__file__).parent / "static"
@@ -375,7 +376,8 @@ def _assemble(site: Site, states: dict[bool, Kept], guard: Guard, secure: bool) 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
+        async with pulse_kept(ctx):  # a lost pulse `up` wants is brought back (revival.py)
+            yield
         await hub.close()
         if changes is not None:
             changes.close()

@@ -146,3 +146,16 @@ def test_a_revival_that_cannot_start_is_said_by_status(ctx: Ctx, starts: list[st
     line = next(ln for ln in text.splitlines() if ln.startswith("pulse"))
     assert "restarting (its supervisor was lost; looop starts it again)" in line
     assert "could not start again: runner 'x' needs `nope`" in line
+
+
+def test_a_pulse_an_up_is_starting_is_not_lost(ctx: Ctx, starts: list[str]) -> None:
+    """`up` holds its lock until the pulse is ready: a host or web server that looks in that
+    window (its own start, beside the pulse's) must not start a second `up --revive`."""
+    data, config, clock = str(ctx.paths.data), str(ctx.paths.config), Boot()
+    ctx.paths.lock_dir.mkdir(parents=True, exist_ok=True)
+    revive.want(data, ctx.clock)
+    with _held(ctx.paths.lock_dir / "up"):  # up (or a revival) is starting it
+        assert revive.revive(data, config, ctx.env, clock) == "it was not running"
+    assert starts == [] and "tried_boot" not in _wanted(ctx)  # no try, no backoff spent
+    assert revive.pending(data) == "it was not running"  # up died before the pulse started
+    assert revive.revive(data, config, ctx.env, clock) is not None and starts == [data]

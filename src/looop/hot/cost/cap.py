@@ -43,7 +43,18 @@ def _read_decides(paths: Paths, now: float, repair: bool = True) -> tuple[list[f
             store.write_json(paths.decide_ledger, {"attempts": [], "held_until": held_until})
         return [], held_until
     lo, hi = now - DECIDE_WINDOW_S, now + DECIDE_WINDOW_S  # far-future stamps: a clock jump
-    return [t for t in stamps if t is not None and lo < t <= hi], float(held)
+    # A stamp after now was made no later than now (the wall clock stepped back since): it
+    # counts as now, so it leaves the rolling hour an hour from now, not an hour plus the step;
+    # a hold likewise never outlasts its own length.
+    kept = [t for t in stamps if t is not None and lo < t <= hi]
+    held_until = min(float(held), now + DECIDE_HOLD_S)
+    if repair and (any(t > now for t in kept) or held_until < held):
+        kept = [min(t, now) for t in kept]  # restamped, or the next read would wait it again
+        rec: dict[str, Any] = {"attempts": kept}
+        if held_until > now:
+            rec["held_until"] = held_until
+        store.write_json(paths.decide_ledger, rec)
+    return [min(t, now) for t in kept], held_until
 
 
 def _amount_ts(v: Any) -> float | None:
