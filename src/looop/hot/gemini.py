@@ -70,12 +70,13 @@ PRICES: dict[str, dict[str, float]] = {
 }
 
 # ---- the screens where its TUI waits for a human (workers/needsinput.py): busy patterns, then
-# (kind, pattern) pairs, matched on the plain screen text, multiline.
+# (kind, pattern) pairs, matched on the plain screen text, multiline. Learnt from the pinned
+# TUI's screens (tests/unit/workers/screens/gemini-*.txt): its spinner line says `(esc to
+# cancel, 2s)` while the input box is still drawn below it.
 BUSY = (r"\(esc to cancel, ",)
 NEEDS = (
     ("approval", r"Allow execution of[^\n]{0,200}\?"),
     ("approval", r"^[ │]*● 1\. Allow once"),
-    ("approval", r"Apply this change\?"),
     ("idle", r"Type your message or @path/to/file"),
 )
 
