@@ -21,10 +21,12 @@ import looop.decide.spend as spend_module
 from looop.core.context import Ctx
 from looop.decide.runner import RunResult, run_runner
 from looop.hot.presets import PRESETS
-from tests.realcli.install import BINARIES, opencode_sdk_dir
+from tests.realcli.install import BINARIES, GEMINI_VERSION, gemini_dir, opencode_sdk_dir
+from tests.realcli.install import bin_dir as npm_bin
 from tests.realcli.model_server import ModelServer
 
-CLIS = ("claude", "codex", "pi", "opencode")
+CLIS = ("claude", "codex", "pi", "opencode", "gemini")
+VERSIONS = {**{name: ver for name, (_pkg, ver) in BINARIES.items()}, "gemini": GEMINI_VERSION}
 TEST_KEY = "sk-looop-realcli-test-key"
 CODEX_MODEL = "gpt-5.5"  # a model codex 0.169 has metadata for (else it warns on every run)
 OPENCODE_MODEL = "scripted-model"
@@ -44,7 +46,7 @@ def base_env(home: Path, server: ModelServer, bin_dir: Path) -> dict[str, str]:
     server as HTTP(S) proxy, so any attempt to reach the internet is refused and recorded."""
     no_proxy = "127.0.0.1,localhost"
     return {
-        "PATH": f"{bin_dir}:{_node_dir()}:/usr/local/bin:/usr/bin:/bin",
+        "PATH": f"{bin_dir}:{npm_bin(gemini_dir())}:{_node_dir()}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / ".config"),
         "XDG_DATA_HOME": str(home / ".local" / "share"),
@@ -149,11 +151,32 @@ def _opencode(home: Path, server: ModelServer) -> dict[str, str]:
     }
 
 
+def _gemini(home: Path, server: ModelServer) -> dict[str, str]:
+    conf = home / ".gemini"
+    conf.mkdir(parents=True, exist_ok=True)
+    settings = {
+        # with GOOGLE_GEMINI_BASE_URL alone gemini 0.61 picks its "gateway" auth, which
+        # headless mode refuses ("Invalid auth method selected"): an API key, moved
+        "security": {"auth": {"selectedType": "gemini-api-key"}},
+        # else it posts usage to play.googleapis.com and looks for updates
+        "privacy": {"usageStatisticsEnabled": False},
+        # (tests only) one retry: it retries a 5xx 10 times, 5 s to 30 s apart
+        "general": {
+            "enableAutoUpdate": False,
+            "enableAutoUpdateNotification": False,
+            "maxAttempts": 2,
+        },
+    }
+    (conf / "settings.json").write_text(json.dumps(settings, indent=2) + "\n")
+    return {"GOOGLE_GEMINI_BASE_URL": server.url, "GEMINI_API_KEY": TEST_KEY}
+
+
 _CONFIGURE: dict[str, Callable[[Path, ModelServer], dict[str, str]]] = {
     "claude": _claude,
     "codex": _codex,
     "pi": _pi,
     "opencode": _opencode,
+    "gemini": _gemini,
 }
 
 
@@ -233,7 +256,7 @@ class Rig:
             versions: dict[str, Any] = json.loads(versions_path.read_text())
         except (OSError, ValueError):
             versions = {}
-        pinned = BINARIES[self.cli][1]
+        pinned = VERSIONS[self.cli]
         recorded = versions.get(path.name)
         force = os.environ.get(RECORD_ENV) == "1"
         if path.exists() and recorded == pinned and not force:

@@ -37,6 +37,12 @@ BINARIES: dict[str, tuple[str, str]] = {
     "opencode": ("opencode-ai", "1.18.33"),
 }
 
+# Gemini CLI, in a folder of its own (as opencode's SDK): adding it leaves the other pins' cache
+# (1.3 GB) as it is. Its binary is `gemini`; harness.py puts its .bin on every CLI's PATH.
+GEMINI_PKG = "@google/gemini-cli"
+GEMINI_VERSION = "0.61.0"
+GEMINI_BYTES = 100_000_000
+
 # opencode npm-installs its plugin SDK, at its own version, into its config dir on every start
 # until it is there (offline that attempt loads npm's installer and fails: ~0.6 s of CPU a
 # run). A user's opencode that went online once has it: the cache holds that install, once.
@@ -166,7 +172,34 @@ def install(pins: dict[str, str] | None = None, log: Path | None = None, say: Sa
             marker.write_text(json.dumps({"pins": pins, "versions": versions}, indent=2) + "\n")
         if "opencode-ai" in pins:
             _install_opencode_sdk(npm, opencode_sdk_dir(root), pins["opencode-ai"], say)
-        return root
+    with locked(CACHE_ROOT / "gemini.lock"):
+        _install_gemini(npm, gemini_dir(), say)
+    return root
+
+
+def gemini_dir() -> Path:
+    """Where the pinned Gemini CLI is installed (its own npm folder)."""
+    return CACHE_ROOT / f"gemini-cli-{GEMINI_VERSION}"
+
+
+def _install_gemini(npm: str, folder: Path, say: Say = _quiet) -> None:
+    want = {GEMINI_PKG: GEMINI_VERSION}
+    if _done(folder / _MARKER, want):
+        return
+    say(f"realcli: installing {GEMINI_PKG} {GEMINI_VERSION} with npm (about {_size(GEMINI_BYTES)})")
+    npm_install(
+        npm, folder, [f"{GEMINI_PKG}@{GEMINI_VERSION}"], "looop-realcli-gemini",
+        folder / "npm-install.log", say=say, expect=GEMINI_BYTES,
+    )  # fmt: skip
+    exe = bin_dir(folder) / "gemini"
+    done = subprocess.run(
+        [str(exe), "--version"], env=_check_env(folder), stdin=subprocess.DEVNULL,
+        capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    out = (done.stdout + done.stderr).decode("utf-8", "replace").strip()
+    if done.returncode != 0 or GEMINI_VERSION not in out:
+        raise InstallError(f"gemini --version exited {done.returncode}, printed {out[-400:]!r}")
+    (folder / _MARKER).write_text(json.dumps({"pins": want}, indent=2) + "\n")
 
 
 def _done(marker: Path, pins: dict[str, str]) -> bool:

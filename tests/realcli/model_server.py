@@ -1,9 +1,10 @@
 """A scripted model server for the real agent CLIs, on 127.0.0.1 at a random port.
 
 It speaks the Anthropic Messages API (POST /v1/messages, streaming and not, plus
-count_tokens), OpenAI chat completions (POST /v1/chat/completions) and the OpenAI
-Responses API (POST /v1/responses), and plays a scripted decider: a request that carries a
-looop tick prompt gets a call to the CLI's own shell (or write) tool that creates
+count_tokens), OpenAI chat completions (POST /v1/chat/completions), the OpenAI Responses
+API (POST /v1/responses) and the Gemini API (POST /v1beta/models/{model}:generateContent
+and :streamGenerateContent, gemini_wire.py), and plays a scripted decider: a request that
+carries a looop tick prompt gets a call to the CLI's own shell (or write) tool that creates
 .decision.json in the working directory; once the conversation carries that tool's result
 the turn ends with a short text. Every request is recorded for the tests to inspect.
 """
@@ -23,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.realcli import gemini_wire
 
 ECHO = re.compile(r"ECHO:([A-Za-z0-9_-]+)")
 TICK_MARKERS = ("=== CONSTITUTION", ".decision.json")
@@ -44,8 +47,8 @@ USAGE_LIMIT = "usage_limit"  # 429: the account's usage window is spent until li
 SCENARIOS = (DECIDE, HTTP_500, AUTH, NO_DECISION, STREAM_ERROR, USAGE_LIMIT)
 
 # Tool names the CLIs give their shell and file-write tools, most preferred first.
-SHELL_TOOLS = ("Bash", "bash", "shell", "shell_command", "exec_command")
-WRITE_TOOLS = ("Write", "write")
+SHELL_TOOLS = ("Bash", "bash", "shell", "shell_command", "exec_command", "run_shell_command")
+WRITE_TOOLS = ("Write", "write", "write_file")
 
 RETRY_SOON = {"retry-after-ms": "20"}
 
@@ -64,7 +67,11 @@ class Recorded:
         return (
             self.method == "POST"
             and not self.is_outbound
-            and self.path.split("?")[0] in MODEL_PATHS
+            and (
+                self.path.split("?")[0] in MODEL_PATHS
+                or (gemini_wire.route(self.path.split("?")[0]) or ("", ""))[1]
+                in ("generateContent", "streamGenerateContent")
+            )
         )
 
     @property
@@ -110,6 +117,8 @@ def _estimate_tokens(body: Any) -> int:
 
 
 def _tools(api: str, body: dict[str, Any]) -> list[_Tool]:
+    if api == gemini_wire.API:
+        return [_Tool(name, schema) for name, schema in gemini_wire.tools(body)]
     out: list[_Tool] = []
     for t in body.get("tools") or []:
         if not isinstance(t, dict):
@@ -126,6 +135,8 @@ def _tools(api: str, body: dict[str, Any]) -> list[_Tool]:
 
 def _has_tool_result(api: str, body: dict[str, Any]) -> bool:
     """Does the conversation already carry the result of a tool call?"""
+    if api == gemini_wire.API:
+        return gemini_wire.has_tool_result(body)
     if api == "anthropic":
         for m in body.get("messages") or []:
             content = m.get("content") if isinstance(m, dict) else None
@@ -156,6 +167,8 @@ def _text_of(content: Any) -> str:
 
 def last_user_text(api: str, body: dict[str, Any]) -> str:
     """What the human typed last (tool results are not typing)."""
+    if api == gemini_wire.API:
+        return gemini_wire.last_user_text(body)
     items = body.get("input") if api == "responses" else body.get("messages")
     if isinstance(items, str):
         return items
@@ -784,15 +797,44 @@ def _make_handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
             if path.endswith("/messages/count_tokens"):
                 self._json(200, {"input_tokens": _estimate_tokens(body)})
                 return
+            gemini = gemini_wire.route(path)
+            if gemini is not None and gemini[1] == "countTokens":
+                self._json(200, {"totalTokens": _estimate_tokens(body)})
+                return
             api = {
                 "/v1/messages": "anthropic",
                 "/v1/chat/completions": "chat",
                 "/v1/responses": "responses",
             }.get(path)
+            if gemini is not None and gemini[1] in ("generateContent", "streamGenerateContent"):
+                api = gemini_wire.API
             if api is None or not isinstance(body, dict):
                 self._not_found(path)
                 return
             self._model(api, body)
+
+        def _gemini(self, body: dict[str, Any], fail: str | None) -> None:
+            """A Gemini answer: its model is in the path, streaming is the method."""
+            model, method = gemini_wire.route(self.path.split("?")[0]) or ("", "")
+            schema = gemini_wire.wants_json(body)
+            if schema is not None:  # the CLI's own JSON side requests (router, checks)
+                reply = Reply(text=json.dumps(gemini_wire.fill(schema)))
+                fail = None
+            else:
+                reply = server.plan(gemini_wire.API, body)
+            in_tok = _estimate_tokens(body)
+            out_tok = 12 + len(reply.text) // 4 + (40 if reply.tool else 0)
+            if fail is None:
+                with server._lock:
+                    server.usage.append((model, in_tok, out_tok, json.dumps(body)))
+            call = (reply.tool.name, reply.tool.args) if reply.tool else None
+            full = gemini_wire.answer(model, reply.text, call, in_tok, out_tok)
+            if method == "streamGenerateContent":
+                self._stream(gemini_wire.stream(full, fail))
+            elif fail is not None:
+                self._json(400, gemini_wire.error_body(400, fail))
+            else:
+                self._json(200, full)
 
         def _model(self, api: str, body: dict[str, Any]) -> None:
             scenario = server.scenario
@@ -807,12 +849,15 @@ def _make_handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
             if scenario == USAGE_LIMIT:
                 self._json(429, *_usage_limit(api, server.limit_reset))
                 return
-            reply = server.plan(api, body)
             fail = (
                 ERROR_STREAM
                 if scenario == STREAM_ERROR and _is_tick(body) and not _has_tool_result(api, body)
                 else None
             )
+            if api == gemini_wire.API:
+                self._gemini(body, fail)
+                return
+            reply = server.plan(api, body)
             model = str(body.get("model") or "scripted-model")
             in_tok = _estimate_tokens(body)
             out_tok = 12 + len(reply.text) // 4 + (40 if reply.tool else 0)
@@ -853,6 +898,8 @@ def _make_handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
 def _usage_limit(api: str, reset: int) -> tuple[dict[str, Any], dict[str, str]]:
     """A spent usage window, as each provider says it: Anthropic in its unified rate-limit
     headers, OpenAI (what codex reads) as a `usage_limit_reached` error with `resets_at`."""
+    if api == gemini_wire.API:
+        return _error_body(api, "rate_limit_error", ERROR_LIMIT), dict(RETRY_SOON)
     if api == "anthropic":
         headers = {
             "anthropic-ratelimit-unified-status": "rejected",
@@ -874,6 +921,9 @@ def _usage_limit(api: str, reset: int) -> tuple[dict[str, Any], dict[str, str]]:
 
 
 def _error_body(api: str, kind: str, message: str) -> dict[str, Any]:
+    if api == gemini_wire.API:
+        code = {"authentication_error": 401, "rate_limit_error": 429, "api_error": 500}
+        return gemini_wire.error_body(code.get(kind, 400), message)
     if api == "anthropic":
         return {"type": "error", "error": {"type": kind, "message": message}}
     code = "invalid_api_key" if kind == "authentication_error" else kind

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import shlex
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -279,3 +280,82 @@ def test_a_deferred_tool_is_searched_for_then_called_in_its_namespace(srv: Model
     body["input"] = [ask, search, dict(found, tools=[])]
     out = json.loads(_post(srv, "/v1/responses", dict(body, stream=False))[1])["output"]
     assert [i["type"] for i in out] == ["message"]
+
+
+GEMINI = "/v1beta/models/gemini-2.5-pro"
+SHELL = {
+    "functionDeclarations": [
+        {
+            "name": "run_shell_command",
+            "parametersJsonSchema": {
+                "type": "object",
+                "properties": {"command": {"type": "string"}, "description": {"type": "string"}},
+                "required": ["command"],
+            },
+        }
+    ]
+}
+
+
+def _gemini(contents: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"contents": contents, "tools": [SHELL], "generationConfig": {"temperature": 1}}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_gemini_tick_calls_its_shell_then_closes(srv: ModelServer, stream: bool) -> None:
+    path = f"{GEMINI}:streamGenerateContent?alt=sse" if stream else f"{GEMINI}:generateContent"
+    user = {"role": "user", "parts": [{"text": TICK}]}
+    status, text, _ = _post(srv, path, _gemini([user]))
+    assert status == 200
+    chunks = _sse(text) if stream else [json.loads(text)]
+    parts = [p for c in chunks for p in c["candidates"][0]["content"]["parts"]]
+    call = next(p["functionCall"] for p in parts if "functionCall" in p)
+    assert call["name"] == "run_shell_command" and ".decision.json" in call["args"]["command"]
+    assert json.loads(shlex.split(call["args"]["command"])[2]) == DECISION
+    usage = chunks[-1]["usageMetadata"]
+    assert usage["promptTokenCount"] > 0 and usage["candidatesTokenCount"] > 0
+    # with the call's result in the conversation, the turn ends in text
+    model = {"role": "model", "parts": [{"functionCall": call}]}
+    result = {"functionResponse": {"name": call["name"], "response": {"output": ""}}}
+    done = _gemini([user, model, {"role": "user", "parts": [result]}])
+    status, text, _ = _post(srv, path, done)
+    chunks = _sse(text) if stream else [json.loads(text)]
+    said = "".join(
+        p.get("text", "") for c in chunks for p in c["candidates"][0]["content"]["parts"]
+    )
+    assert said == FINAL_TEXT.format(journal=DECISION["journal"])
+    assert len(srv.model_calls()) == 2 and srv.not_found == []
+
+
+def test_gemini_json_side_request_gets_a_value_fitting_its_schema(srv: ModelServer) -> None:
+    schema = {
+        "type": "OBJECT",
+        "properties": {"reasoning": {"type": "STRING"}, "score": {"type": "INTEGER"}},
+    }
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": TICK}]}],
+        "generationConfig": {"responseMimeType": "application/json", "responseJsonSchema": schema},
+    }
+    status, text, _ = _post(srv, f"{GEMINI}:generateContent", body)
+    got = json.loads(json.loads(text)["candidates"][0]["content"]["parts"][0]["text"])
+    assert status == 200 and got == {"reasoning": "ok", "score": 1}
+
+
+@pytest.mark.parametrize(("scenario", "code"), [(AUTH, 401), (HTTP_500, 500)])
+def test_gemini_errors_are_google_rpc_shaped(srv: ModelServer, scenario: str, code: int) -> None:
+    srv.scenario = scenario
+    user = {"role": "user", "parts": [{"text": TICK}]}
+    status, text, _ = _post(srv, f"{GEMINI}:generateContent", _gemini([user]))
+    err = json.loads(text)["error"]
+    assert status == code and err["code"] == code and err["status"] and err["message"]
+
+
+def test_gemini_count_tokens_and_a_broken_stream(srv: ModelServer) -> None:
+    user = {"role": "user", "parts": [{"text": TICK}]}
+    status, text, _ = _post(srv, f"{GEMINI}:countTokens", {"contents": [user]})
+    assert status == 200 and json.loads(text)["totalTokens"] > 0
+    srv.scenario = STREAM_ERROR
+    _, text, _ = _post(srv, f"{GEMINI}:streamGenerateContent?alt=sse", _gemini([user]))
+    chunks = _sse(text)
+    assert chunks[-1]["error"]["message"] == ERROR_STREAM
+    assert not any("functionCall" in json.dumps(c) for c in chunks)

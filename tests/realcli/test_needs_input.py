@@ -1,7 +1,7 @@
-"""The real claude, pi, codex and opencode TUIs as workers: at claude's and opencode's
-approval prompt, at codex's model chooser and at each one's idle input box the sessions probe
-says `needs-input`, the `notification` hook runs once, the next beats do not run it again,
-and answering the prompt takes the worker out of the state.
+"""The real claude, pi, codex, opencode and gemini TUIs as workers: at claude's, opencode's
+and gemini's approval prompt, at codex's model chooser and at each one's idle input box the
+sessions probe says `needs-input`, the `notification` hook runs once, the next beats do not
+run it again, and answering the prompt takes the worker out of the state.
 
 codex 0.169 has no approval prompt reachable offline: `--ask-for-approval` takes only
 on-request (the model must ask for escalation itself) or never, so its waiting screens here
@@ -25,13 +25,24 @@ from tests.realcli.model_server import PROBE_MARK
 
 RigFor = Callable[[str], Rig]
 # claude without the preset's bypass flag, so its own permission prompt shows
-COMMAND = {"claude": 'claude --permission-mode default --model opus "$(cat {{prompt_file}})"'}
+COMMAND = {
+    "claude": 'claude --permission-mode default --model opus "$(cat {{prompt_file}})"',
+    # gemini without the preset's --yolo: it asks before running a shell command
+    "gemini": "gemini --skip-trust --model gemini-2.5-pro "
+    '--prompt-interactive "$(cat {{prompt_file}})"',
+}
 # what answers the first waiting screen (an approval, codex's chooser: `2. Use existing model`)
-ANSWER = {"claude": ["Enter"], "codex": ["Down", "Enter"], "opencode": ["Enter"]}
+ANSWER = {
+    "claude": ["Enter"],
+    "codex": ["Down", "Enter"],
+    "opencode": ["Enter"],
+    "gemini": ["Enter"],
+}
 FIRST = {
     "claude": "approval: Do you want",
     "codex": "approval: enter/esc confirm",
     "opencode": "approval: ┃ △ Permission required",
+    "gemini": "approval: │ Allow execution of",
 }
 
 
@@ -81,7 +92,7 @@ def _until(rig: Rig, wid: str, want: str, timeout_s: float = 60) -> list[str]:
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("cli", ["claude", "pi", "codex", "opencode"])
+@pytest.mark.parametrize("cli", ["claude", "pi", "codex", "opencode", "gemini"])
 def test_a_real_tui_waiting_for_a_human_is_needs_input_told_once(rig_for: RigFor, cli: str) -> None:
     rig = rig_for(cli)
     if cli != "codex":  # codex's first-run model chooser is its waiting screen here

@@ -1,5 +1,5 @@
-"""Whole beats with the REAL claude, codex, pi and opencode CLIs as the tick runner, each run
-with looop's own preset command and pointed at the scripted model server, offline."""
+"""Whole beats with the REAL claude, codex, pi, opencode and gemini CLIs as the tick runner,
+each run with looop's own preset command and pointed at the scripted model server, offline."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ TOOL_LINE = {
     "codex": "  → shell: /bin/bash -lc",
     "pi": "  → bash: printf",
     "opencode": "  → bash: printf",
+    "gemini": "  → run_shell_command: printf",
 }
 # The line that closes a successful run.
 DONE_LINE = {
@@ -43,6 +44,7 @@ DONE_LINE = {
     "codex": "  ✓ turn done · ",
     "pi": "  ✓ done · ",
     "opencode": "  ✓ step done · ",
+    "gemini": "  ✓ done · ",
 }
 
 
@@ -87,7 +89,7 @@ def _events(rig: Rig) -> list[dict[str, Any]]:
 
 
 def _reported_cost(rig: Rig) -> float:
-    """The money (or, for codex, tokens) the CLI itself put in its stream."""
+    """The money (or, for codex and gemini, tokens) the CLI itself put in its stream."""
     evs = _events(rig)
     if rig.cli == "claude":
         return sum(float(e.get("total_cost_usd") or 0) for e in evs if e.get("type") == "result")
@@ -99,6 +101,8 @@ def _reported_cost(rig: Rig) -> float:
         )
     if rig.cli == "opencode":
         return sum(float(e["part"].get("cost") or 0) for e in evs if e.get("type") == "step_finish")
+    if rig.cli == "gemini":
+        return sum(float(e["stats"]["input_tokens"]) for e in evs if e.get("type") == "result")
     return sum(float(e["usage"]["input_tokens"]) for e in evs if e.get("type") == "turn.completed")
 
 
@@ -193,6 +197,11 @@ FAILURES: dict[tuple[str, str], tuple[str, list[str]]] = {
     ("opencode", HTTP_500): ("tick.failed", ["exited 1", "APIError 500"]),
     ("opencode", NO_DECISION): ("tick.no_decision", ["no .decision.json"]),
     ("opencode", STREAM_ERROR): ("tick.failed", ["exited 1", "scripted stream failure"]),
+    ("gemini", AUTH): ("tick.failed", ["exited", "401 UNAUTHENTICATED: invalid x-api-key"]),
+    ("gemini", HTTP_500): ("tick.failed", ["exited", "500 INTERNAL"]),
+    ("gemini", NO_DECISION): ("tick.no_decision", ["no .decision.json"]),
+    # gemini exits 0 when its model's stream breaks; the error is only in its stream
+    ("gemini", STREAM_ERROR): ("tick.no_decision", ["no .decision.json", "without a finish"]),
 }
 
 

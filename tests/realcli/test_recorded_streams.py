@@ -13,8 +13,7 @@ from looop.decide.streams import StreamRenderer
 from looop.hot.config import Runner
 from looop.hot.presets import PRESETS
 from looop.loop.setup import preset_notes
-from tests.realcli.harness import CLIS, STREAMS
-from tests.realcli.install import BINARIES
+from tests.realcli.harness import CLIS, STREAMS, VERSIONS
 from tests.realcli.model_server import FINAL_TEXT, IDLE_TEXT
 
 RECORDED = sorted(STREAMS.glob("*.jsonl"))
@@ -40,7 +39,7 @@ def test_every_cli_and_scenario_is_recorded_at_its_pinned_version() -> None:
             assert f"{cli}-{scenario}.jsonl" in names
     versions = json.loads((STREAMS / "versions.json").read_text())
     for name in names:
-        assert versions[name] == BINARIES[_split(Path(name))[0]][1]
+        assert versions[name] == VERSIONS[_split(Path(name))[0]]
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.stem)
@@ -78,4 +77,5 @@ def test_init_tells_each_preset_what_the_real_cli_needs() -> None:
     assert any("stdin" in n for n in preset_notes("codex", env))
     assert any("model" in n for n in preset_notes("opencode", env))
     assert any("PI_OFFLINE" in n for n in preset_notes("pi", env))
+    assert any("--skip-trust" in n for n in preset_notes("gemini", env))
     assert preset_notes("custom", env) == []

@@ -1,4 +1,4 @@
-"""Resumable workers with the real claude and pi TUIs: a worker does one turn against the
+"""Resumable workers with the real claude, pi and gemini TUIs: a worker does one turn against the
 scripted model, its supervisor and agent are SIGKILLed (what a reboot does to them), then
 `looop restart ID` or `looop up` starts it again on the same conversation: the resumed CLI's
 next request to the model carries the earlier turns, and the worker's stranded ask is LIVE
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from looop.hot import gemini
 from looop.human.mailbox import new_ask
 from looop.loop.asks import tag
 from looop.sessions.client import expect, kill, screenshot
@@ -37,6 +38,9 @@ def _transcript(rig: Rig, conv: str) -> Path | None:
     if rig.cli == "pi":
         p = rig.home / ".pi" / "agent" / "sessions" / "looop" / f"{conv}.jsonl"
         return p if p.is_file() else None
+    if rig.cli == "gemini":
+        got = gemini.session_file(str(rig.home), conv)
+        return Path(got) if got else None
     found = sorted((rig.home / ".claude" / "projects").glob(f"*/{conv}.jsonl"))
     return found[0] if found else None
 
@@ -72,7 +76,21 @@ def _reboot(root: Path, sid: str) -> None:
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize(("cli", "verb"), [("claude", "restart"), ("pi", "up")])
+@pytest.mark.parametrize(
+    ("cli", "verb"),
+    [
+        ("claude", "restart"),
+        ("pi", "up"),
+        # gemini 0.61 sends a resumed TUI's --prompt-interactive before its async history load
+        # (useSessionResume vs the initial-prompt effect): the first resumed request lacks the
+        # earlier turns, which the load then puts back for the turns after it
+        pytest.param(
+            "gemini",
+            "restart",
+            marks=pytest.mark.xfail(strict=True, reason="gemini 0.61 resume races its prompt"),
+        ),
+    ],
+)
 def test_resumed_worker_sends_its_earlier_turns(rig_for: RigFor, cli: str, verb: str) -> None:
     rig = rig_for(cli)
     answer_first_run_prompts(rig)

@@ -1,6 +1,7 @@
 """The real CLIs inside the sandbox (the real srt and bubblewrap), pointed at a local model
-endpoint the way each is configured — claude by ANTHROPIC_BASE_URL, pi and codex by their own
-provider files — with no `domains` in the config: the endpoint is let through by itself
+endpoint the way each is configured — claude by ANTHROPIC_BASE_URL, gemini by
+GOOGLE_GEMINI_BASE_URL, pi and codex by their own provider files — with no `domains` in the
+config: the endpoint is let through by itself
 (opencode's config folder is read-only inside, where opencode 1.x writes a .gitignore at start:
 it does not run sandboxed yet). And a claude whose endpoint the sandbox does not let through
 fails its beat at once (claude retries the proxy's refusal of a TLS tunnel for minutes), its
@@ -31,7 +32,7 @@ def _sandbox_on(rig: Rig) -> Rig:
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("cli", ["claude", "pi", "codex"])
+@pytest.mark.parametrize("cli", ["claude", "pi", "codex", "gemini"])
 def test_a_real_cli_reaches_its_configured_local_endpoint_from_the_sandbox(
     rig_for: RigFor, cli: str
 ) -> None:

@@ -1,4 +1,4 @@
-"""The real claude, pi, codex and opencode TUIs as sandboxed workers (the real srt and
+"""The real claude, pi, codex, opencode and gemini TUIs as sandboxed workers (the real srt and
 bubblewrap) against the local scripted model server, allowlisted: each does its job — the brief
 answered on screen — while its sandbox stands: its own shell tool reads no planted key and
 reaches no other server, and the files the user's own CLI reads outside stay as they were."""
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.srt import RUNNER_CONFIG, RUNNER_STATE
+from looop.core.srt import RUNNER_CONFIG, RUNNER_LOCKED, RUNNER_STATE
 from looop.hot.errors import LooopError
 from looop.hot.paths import Paths
 from looop.hot.sandboxpolicy import SandboxPolicy
@@ -38,6 +38,8 @@ def _users_files(rig: Rig) -> dict[str, bytes]:
     its session folders (RUNNER_STATE, written in a session) and codex's databases: by path."""
     home = str(rig.home)
     state = [os.path.join(home, s[2:]) for s in RUNNER_STATE[rig.cli]]
+    # what stays read-only inside its writable state (a folder's entries end in "/")
+    fixed = [os.path.join(home, s[2:]) for s in RUNNER_LOCKED.get(rig.cli, ())]
     out: dict[str, bytes] = {}
     for item in RUNNER_CONFIG[rig.cli]:
         top = os.path.join(home, item[2:])
@@ -47,6 +49,9 @@ def _users_files(rig: Rig) -> dict[str, bytes]:
             paths.extend(os.path.join(d, f) for f in files)
         for path in paths:
             locked = rig.cli == "codex" and path.endswith((".toml", ".md", ".json"))
+            locked = locked or any(
+                path == f or (f.endswith("/") and path.startswith(f)) for f in fixed
+            )
             if locked or not any(path == s or path.startswith(s + "/") for s in state):
                 out[path] = Path(path).read_bytes()
     return out

@@ -1,4 +1,4 @@
-"""Metered workers with the real four CLIs: a worker does turns against the scripted model,
+"""Metered workers with the real CLIs: a worker does turns against the scripted model,
 and one beat later (`looop tick`) its spend is on the cost ledger as a `worker` row — read
 from the CLI's own record of the conversation, equal to the server's reported usage priced
 with the price table (opencode and pi price it themselves: with the config's rates, and with
@@ -112,6 +112,30 @@ def test_a_resumed_worker_is_metered_for_both_runs_once(rig_for: RigFor, cli: st
         if get_session(root, sid).alive:
             kill(root, sid)
         _kill_left_behind(rig.home)
+
+
+@pytest.mark.timeout(300)
+def test_a_gemini_worker_is_metered_from_its_session_record(rig_for: RigFor) -> None:
+    """gemini reports tokens, never money: each turn of a worker is read from its own session
+    record (~/.gemini/tmp/<project>/chats/) one beat later and priced with the table, equal to
+    the server's usage priced; a later turn adds only itself. (Its resume is not walked here:
+    gemini 0.61 sends a resumed prompt before its history, test_resume.py.)"""
+    rig = rig_for("gemini")
+    ctx, root, sid = rig.ctx, rig.ctx.paths.data, "m-gemini"
+    start_worker(ctx, ctx.knobs(), sid, "Greet the fleet. ECHO:brief42")
+    meter = Meter(rig, sid)
+    try:
+        code, _, _ = expect(root, sid, "ANSWER:brief42", screen=True, timeout_s=90, clock=ctx.clock)
+        assert code == 0, _screen(root, sid)
+        first = meter.settles(0, "gemini's first turn metered")
+        assert first > 0
+        rows = worker_rows(rig, sid)
+        assert rows and all(r["runner"] == "gemini" for r in rows)
+        assert {r.get("model") for r in rows} == {"gemini-2.5-pro"}
+        meter.another_turn(first)
+    finally:
+        if get_session(root, sid).alive:
+            kill(root, sid)
 
 
 def _start_through(rig: Rig, face: str, sid: str, args: dict[str, object]) -> None:

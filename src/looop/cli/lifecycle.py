@@ -23,7 +23,7 @@ from looop.loop.daemon import UpResult, revive_pulse, start_detached, stop_all
 from looop.loop.doctor import run_checks, summary
 from looop.loop.memtrace import from_env
 from looop.loop.pulse import HOME_LOST_EXIT, Pulse
-from looop.loop.setup import InitCancelled, init_config
+from looop.loop.setup import RUNNER_CHOICES, InitCancelled, init_config
 from looop.loop.tick import dry_run_ctx, tick
 from looop.seed import ensure_data_dir
 from looop.web.daemon import WebUp, running, start_web, stop_web
@@ -33,7 +33,7 @@ from looop.workers.launch import live_workers
 @click.command("init", help="Choose the agent CLI that decides and works (writes the config).")
 @click.option(
     "--runner",
-    type=click.Choice(["claude", "codex", "opencode", "pi", "custom"]),
+    type=click.Choice(RUNNER_CHOICES),
     help="Preset to use (default: claude).",
 )
 @click.option("--tick-command", help="Override the one-shot decide command.")

@@ -110,7 +110,7 @@ SHORT_HELP = """A tiny, portable, Kubernetes-shaped control loop for agent-drive
 \b
 Start here:
   looop                 start the pulse and stream it (Ctrl-C stops everything)
-  looop init            choose the agent CLI (claude, codex, opencode, pi, custom)
+  looop init            choose the agent CLI (claude, codex, opencode, pi, gemini, custom)
   looop up | down       start / stop the pulse in the background
   looop status          pulse, last beat, failures at a glance
   looop tick --dry-run  print the prompt the next decision would get

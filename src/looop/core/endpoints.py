@@ -18,8 +18,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from looop.hot import gemini
+
 # The variables the Anthropic and OpenAI SDKs (and so every preset's CLI) take a base URL from.
-ENV_KEYS = ("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL")
+ENV_KEYS = ("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", gemini.BASE_URL_ENV)
 _MAX_FILE = 1 << 20  # a provider file larger than this is not a settings file
 
 

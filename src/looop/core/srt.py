@@ -17,7 +17,7 @@ from looop.core import sbxhost
 from looop.core.endpoints import Endpoint, endpoints, goes_direct, listed
 from looop.core.endpoints import is_loopback as is_loopback  # its old home: other rooms
 from looop.core.sbxhost import Home
-from looop.hot import mounts, store
+from looop.hot import gemini, mounts, store
 from looop.hot.errors import LooopError
 
 # The model API each preset's CLI talks to; a custom runner gets only the user's list.
@@ -26,6 +26,7 @@ RUNNER_DOMAINS: dict[str, tuple[str, ...]] = {
     "codex": ("api.openai.com", "chatgpt.com", "auth.openai.com"),
     "pi": ("api.anthropic.com",),
     "opencode": ("api.anthropic.com", "api.openai.com", "opencode.ai", "models.dev"),
+    gemini.NAME: gemini.DOMAINS,
 }
 # What each preset's CLI writes under $HOME in a session (its conversations, logs, caches of its
 # own): the only part of its state a box may write. The rest (RUNNER_CONFIG) is read-only there.
@@ -48,6 +49,7 @@ RUNNER_STATE: dict[str, tuple[str, ...]] = {
     "codex": ("~/.codex",),
     "pi": ("~/.pi/agent/sessions",),
     "opencode": ("~/.local/share/opencode", "~/.local/state/opencode"),
+    gemini.NAME: gemini.STATE,
 }
 # What each preset's CLI reads and the user's own CLI outside reads too (its settings, answers,
 # credentials, plugins, the code it runs): read-only in a box, so nothing a box writes there
@@ -57,6 +59,7 @@ RUNNER_CONFIG: dict[str, tuple[str, ...]] = {
     "codex": ("~/.codex",),
     "pi": ("~/.pi",),
     "opencode": ("~/.config/opencode", "~/.cache/opencode"),
+    gemini.NAME: gemini.CONFIG,
 }
 # Inside a folder of its state the box may write, what the CLI runs or obeys when it starts
 # (settings, hooks, rules, skills, its own helper binaries): read-only inside. Folders are made
@@ -74,6 +77,7 @@ RUNNER_LOCKED: dict[str, tuple[str, ...]] = {
         "~/.codex/skills/",
         "~/.codex/packages/",
     ),
+    gemini.NAME: gemini.LOCKED,
 }
 # Folders a CLI makes at its start inside its read-only config when missing: made before the
 # box starts (empty), or it stops on the read-only file system.

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from looop.core.text import clip, one_line
+from looop.hot import gemini
 
 _ARG_KEYS = ("command", "file_path", "filePath", "path", "pattern")
 _ARG_MAX = 100
@@ -100,6 +101,8 @@ class StreamRenderer:
         kind = _str(ev.get("type"))
         if kind is None:
             return []
+        if gemini.is_own(ev) or (kind == "error" and "severity" in ev):
+            return self._profile(gemini.event(ev))
         handler = _HANDLERS.get(kind)
         return handler(self, ev) if handler is not None else []
 
@@ -112,6 +115,29 @@ class StreamRenderer:
         if lines:
             self.final_text = text.strip()
         return lines
+
+    def _profile(self, said: tuple[str, str, object] | None) -> list[str]:
+        """A runner profile's reading of its own event (hot/gemini.py) as lines."""
+        if said is None:
+            return []
+        kind, text, detail = said
+        if kind == "said":
+            return self._said(text)
+        if kind == "tool":
+            return [_arrow(text, tool_arg(detail))]
+        if kind == "tool_failed":
+            first = _first_line(text)
+            return [f"  ✗ tool failed: {first}" if first else "  ✗ tool failed"]
+        if kind == "failed":
+            if not text and self.error:
+                return []  # a closing event without a reason: the one before said it
+            return self._fail(text or "turn failed")
+        if kind == "done":
+            self.error = None
+            return [f"  ✓ done · {text}" if text else "  ✓ done"]
+        if kind == "session":
+            return [f"  · session {clip(text, 60)}" if text else "  · session"]
+        return [f"  · {one_line(text, 200)}"] if text else []
 
     # ------------------------------------------------------------ pi --mode json
 

@@ -4,6 +4,8 @@ config (config.load_config) and by the rooms that start runners."""
 
 from __future__ import annotations
 
+from looop.hot import gemini
+
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
@@ -58,6 +60,7 @@ PRESETS: dict[str, dict[str, str]] = {
         "--model claude-opus-4-7 --thinking medium @{{prompt_file}}",
     },
 }
+PRESETS["gemini"] = dict(gemini.PRESET)  # a runner profile in one file (hot/gemini.py)
 DEFAULT_RUNNER = "claude"
 PLACEHOLDER = "{{prompt_file}}"
 SESSION_ID = "{{session_id}}"  # the worker's agent conversation id (workers/resume.py)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from looop.hot import ljson
+from looop.hot import gemini, ljson
 from looop.hot.cost.money import sane_usd
 from looop.hot.cost.prices import lookup_price, price_tokens
 
@@ -192,7 +192,26 @@ def _pi(line: bytes, st: dict[str, Any], price: Price) -> None:
         st["micros"] = st.get("micros", 0) + to_micros(usd)
 
 
-FOLDS = {"claude": _claude, "codex": _codex, "pi": _pi}
+def _gemini(line: bytes, st: dict[str, Any], price: Price) -> None:
+    """Each model message line carries its own tokens (hot/gemini.py reads them); a line
+    written again for the same message replaces the one before."""
+    if b'"tokens"' not in line:
+        return
+    obj = line_object(line)
+    got = gemini.record_usage(obj) if obj is not None else None
+    if got is None:
+        return
+    mid, model, inp, cached, out = got
+    if model:
+        st["model"] = model
+    micros = to_micros(price_tokens(price(st.get("model")), inp - cached, cached, 0, out))
+    if mid and mid == st.get("last_id"):
+        st["micros"] = st.get("micros", 0) - st.get("last_micros", 0)
+    st["last_id"], st["last_micros"] = mid, micros
+    st["micros"] = st.get("micros", 0) + micros
+
+
+FOLDS = {"claude": _claude, "codex": _codex, "pi": _pi, gemini.NAME: _gemini}
 
 
 # -- where each CLI keeps a conversation ---------------------------------------------------------

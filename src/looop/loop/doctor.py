@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from looop.core import limits
 from looop.core.context import Ctx
 from looop.decide.cost import UNMETERED_LIMIT
-from looop.hot import store
+from looop.hot import gemini, store
 from looop.hot.config import Config, Knobs, Runner
 from looop.hot.cost.breakers import reports_cost
 from looop.hot.errors import LooopError
@@ -37,6 +37,7 @@ BASE_URL_ENV = {
     "codex": "OPENAI_BASE_URL",
     "pi": "",
     "opencode": "",
+    gemini.NAME: gemini.BASE_URL_ENV,
 }
 CONNECT_TIMEOUT_S = 2.0
 # Where each preset CLI keeps its login, or the env keys it takes instead (any one will do).
@@ -49,6 +50,7 @@ LOGIN_ENV = {
            "OPENROUTER_API_KEY", "XAI_API_KEY", "MISTRAL_API_KEY"),
     "opencode": ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "GROQ_API_KEY",
                  "OPENROUTER_API_KEY", "XAI_API_KEY"),
+    gemini.NAME: gemini.LOGIN_ENV,
 }  # fmt: skip
 LOGIN_FILES = {
     "claude": (("CLAUDE_CONFIG_DIR", ".credentials.json"), ("", ".claude/.credentials.json")),
@@ -57,12 +59,14 @@ LOGIN_FILES = {
            ("", ".pi/agent/models.json")),
     "opencode": (("XDG_DATA_HOME", "opencode/auth.json"), ("", ".local/share/opencode/auth.json"),
                  ("", ".config/opencode/opencode.json")),
+    gemini.NAME: gemini.LOGIN_FILES,
 }  # fmt: skip
 LOGIN_FIX = {
     "claude": "run `claude` once and /login, or set ANTHROPIC_API_KEY where the pulse starts",
     "codex": "run `codex login`, or set OPENAI_API_KEY where the pulse starts",
     "pi": "run `pi` once and /login, or set a provider's API key where the pulse starts",
     "opencode": "run `opencode auth login`, or set a provider's API key where the pulse starts",
+    gemini.NAME: gemini.LOGIN_FIX,
 }
 
 

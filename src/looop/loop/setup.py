@@ -16,7 +16,7 @@ import click
 from looop.core.context import Ctx
 from looop.core.endpoints import endpoints
 from looop.decide.cost import UNMETERED_LIMIT
-from looop.hot import store
+from looop.hot import gemini, store
 from looop.hot.config import Config, Knobs, Runner, parse_config
 from looop.hot.cost.breakers import reports_cost
 from looop.hot.errors import LooopError
@@ -26,7 +26,7 @@ from looop.loop.homeguard import refuse_unsafe
 from looop.seed import SETUP_ASK, ensure_data_dir, seed_setup_ask
 from looop.workers.sandbox import missing
 
-RUNNER_CHOICES = ["claude", "codex", "opencode", "pi", "custom"]
+RUNNER_CHOICES = ["claude", "codex", "opencode", "pi", gemini.NAME, "custom"]
 
 
 def preset_notes(runner: str, env: dict[str, str] | Any) -> list[str]:
@@ -63,6 +63,8 @@ def preset_notes(runner: str, env: dict[str, str] | Any) -> list[str]:
             "stream. Models are pi's own ids (`pi --list-models`); offline, set PI_OFFLINE=1 "
             "or pi tries to download fd and ripgrep"
         )
+    elif runner == gemini.NAME:
+        notes.append(gemini.NOTE)
     return notes
 
 

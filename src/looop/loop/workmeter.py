@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.hot import ljson, store
+from looop.hot import gemini, ljson, store
 from looop.hot.config import Config, Knobs
 from looop.hot.cost import totals
 from looop.hot.cost.breakers import daily_budget
@@ -118,6 +118,8 @@ def _locate(
         path = codex_file(home or os.path.join(env.get("HOME", "/nonexistent"), ".codex"), conv)
     elif cli == "pi":
         path = pi_file(env, conv)
+    elif cli == gemini.NAME:
+        path = gemini.session_file(env.get("HOME", "/nonexistent"), conv)
     else:
         path = opencode_db(env)
     if path is None:

@@ -16,7 +16,7 @@ from re import Pattern
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.hot import screenrules, store, where
+from looop.hot import gemini, screenrules, store, where
 from looop.hot.config import Config
 from looop.hot.errors import CorruptState
 from looop.hot.needsinput import HEALTH
@@ -28,7 +28,7 @@ TOLD = ".needs-input-told.json"  # in <data>: workers the human was told about (
 SHOT_TIMEOUT_S = 1.0  # one screenshot request; a supervisor that does not answer: no verdict
 MAX_TEXT = 64 * 1024  # a screen is rows x cols; a huge one is cut to its end
 CUSTOM_TIMEOUT_S = 0.05  # per custom pattern and screen
-CLIS = ("claude", "codex", "opencode", "pi")
+CLIS = ("claude", "codex", "opencode", "pi", gemini.NAME)
 
 # Per CLI (learnt from the real pinned TUIs' screens, tests/unit/workers/screens/; opencode's
 # approval prompt appears with `"permission": {"bash": "ask"}` in its config):
@@ -67,6 +67,7 @@ _RULES: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
         (r"^ *[\u2800-\u28ff] Working\.\.\.", r"esc to interrupt"),
         (("idle", r"^─{10,}\n[^\n]*\n─{10,}\n"),),
     ),
+    gemini.NAME: (gemini.BUSY, gemini.NEEDS),
 }
 
 

@@ -1,6 +1,7 @@
 """Needs-input detection over the real TUIs' recorded screens (tests/unit/workers/screens/,
-taken with `looop shot` from the pinned claude, pi, codex and opencode running as workers against
-the scripted model server), the runners' own patterns, and the once-per-entry latch."""
+taken with `looop shot` from the pinned claude, pi, codex, opencode and gemini running as
+workers against the scripted model server), the runners' own patterns, and the
+once-per-entry latch."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ def _screen(name: str) -> str:
         ("codex-idle-after-turn", "codex", "idle"),
         ("opencode-approval", "opencode", "approval"),
         ("opencode-idle", "opencode", "idle"),
+        ("gemini-approval", "gemini", "approval"),
+        ("gemini-idle", "gemini", "idle"),
     ],
 )
 def test_a_waiting_screen_is_needs_input(name: str, cli: str, kind: str) -> None:
@@ -48,7 +51,13 @@ def test_the_approval_prompt_names_its_question() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "cli"), [("claude-busy", "claude"), ("pi-busy", "pi"), ("opencode-busy", "opencode")]
+    ("name", "cli"),
+    [
+        ("claude-busy", "claude"),
+        ("pi-busy", "pi"),
+        ("opencode-busy", "opencode"),
+        ("gemini-busy", "gemini"),
+    ],
 )
 def test_a_busy_spinner_is_not_needs_input(name: str, cli: str) -> None:
     # each still draws its input box below the spinner: busy wins

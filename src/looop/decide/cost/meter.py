@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from looop.hot import gemini
 from looop.hot.config import Runner
 from looop.hot.cost.money import sane_usd
 from looop.hot.cost.prices import command_model, lookup_price, price_table, price_tokens
@@ -183,6 +184,7 @@ class CostMeter:
         self._oc: float | None = None
         self._oc_tok = _Tokens()
         self._oc_priced = False
+        self._gemini: list[tuple[str, int, int, int]] = []
 
     # ---------------------------------------------------------- feeding
 
@@ -237,7 +239,9 @@ class CostMeter:
             if isinstance(msg, dict):
                 self._codex_legacy(ev, msg)
             return
-        if kind == "result":
+        if kind == "result" and gemini.is_own(ev):
+            self._gemini = gemini.run_tokens(ev)  # the whole run's: the last one stands
+        elif kind == "result":
             self._claude_result(ev)
         elif kind == "message_end":
             a = self._pi_message(_dict(ev.get("message")), self._pi_msg_tok)
@@ -363,7 +367,7 @@ class CostMeter:
     @property
     def model(self) -> str | None:
         """The price-table row tokens are priced with (None when nothing was priced)."""
-        if self._codex or self._codex_flat or self._oc_priced:
+        if self._codex or self._codex_flat or self._oc_priced or self._gemini:
             return lookup_price(self._prices, self._price_model())[0]
         return None
 
@@ -401,6 +405,14 @@ class CostMeter:
             return "codex", codex[0], codex[1]
         if self._oc is not None:
             return "opencode", self._oc, self._oc_tok
+        if self._gemini:
+            tok = _Tokens()
+            usd = 0.0
+            for model, inp, cached, out in self._gemini:
+                tok.add(inp - cached, cached, 0, out)
+                row = lookup_price(self._prices, model or self._price_model())[1]
+                usd += price_tokens(row, inp - cached, cached, 0, out)
+            return gemini.NAME, usd, tok
         return None
 
     def total(self) -> float | None:

@@ -4,4 +4,6 @@ path (glance.py) and the breakers name one set."""
 
 from __future__ import annotations
 
-COST_REPORTING = frozenset({"claude", "codex", "pi", "opencode"})
+from looop.hot import gemini
+
+COST_REPORTING = frozenset({"claude", "codex", "pi", "opencode", gemini.NAME})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 
+from looop.hot import gemini
 from looop.hot.config import PRICE_FIELDS
 from looop.hot.cost.money import sane_usd
 
@@ -51,6 +52,7 @@ DEFAULT_PRICES: dict[str, dict[str, float]] = {
     "claude-opus-4-6": {"input": 5.0, "cached_input": 0.5, "cache_write": 6.25, "output": 25.0},
     "claude-opus-4-7": {"input": 5.0, "cached_input": 0.5, "cache_write": 6.25, "output": 25.0},
     "claude-haiku-4-5": {"input": 1.0, "cached_input": 0.1, "cache_write": 1.25, "output": 5.0},
+    **gemini.PRICES,
 }
 
 
