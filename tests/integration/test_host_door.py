@@ -218,8 +218,19 @@ def test_a_workers_ask_waits_at_the_door_for_the_humans_answer(
         f'2>&1; echo "rc=$?" >> {got}.tmp; mv {got}.tmp {got}; sleep 60'
     )
     _start(data, "w1", env, "sh", "-c", line, how=how)
-    wait_until((data / "asks" / "w1-1.json").exists, timeout=60, what="the ask on file")
+    asked = data / "asks" / "w1-1.json"
+    wait_until(lambda: asked.exists() or got.exists(), timeout=60, what="the ask on file")
+    assert asked.exists(), (got.read_text(), _entries(data))
     answer(data / "asks", data / "answers", "w1-1", "yes, ship", 1.0)
     wait_until(got.exists, timeout=60, what="the ask's answer printed by the worker")
     text = got.read_text()
     assert "yes, ship\n" in text and text.endswith("rc=0\n"), text
+
+
+def _entries(data: Path) -> dict[str, str]:
+    """What the door's runs left (said when a test fails)."""
+    return {
+        str(p.relative_to(data)): p.read_text(errors="replace")[:500]
+        for p in (data / ".contract").rglob("*")
+        if p.is_file()
+    }
