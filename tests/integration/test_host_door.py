@@ -23,6 +23,7 @@ import pytest
 from looop.remote.boxdoor import HostDoor
 from looop.remote.callhome import Refused
 from looop.sessions.spawner import spawn
+from looop.sessions.state import get_session
 from tests.helpers import stop_sessions, wait_until
 
 pytestmark = pytest.mark.timeout(90)
@@ -80,8 +81,14 @@ def home(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     stop_sessions(data)
 
 
-def _start(data: Path, wid: str, env: dict[str, str], *cmd: str) -> None:
-    spawn(data, wid, list(cmd), cwd=data, env={**env, "LOOOP_SESSION_ID": wid})
+# "host": the supervisor forked by the session host, which serves the door; "direct": started
+# as its own interpreter (no host), which serves its one worker's door itself (soledoor.py)
+HOW = ("host", "direct")
+
+
+def _start(data: Path, wid: str, env: dict[str, str], *cmd: str, how: str = "host") -> None:
+    idle = 0 if how == "direct" else 60
+    spawn(data, wid, list(cmd), cwd=data, env={**env, "LOOOP_SESSION_ID": wid}, host_idle_s=idle)
 
 
 def _read(path: Path) -> dict[str, object]:
@@ -90,17 +97,20 @@ def _read(path: Path) -> dict[str, object]:
     return got
 
 
+@pytest.mark.parametrize("how", HOW)
 def test_a_workers_verbs_are_written_by_the_host_as_that_worker_only(
-    home: tuple[Path, dict[str, str]], tmp_path: Path
+    home: tuple[Path, dict[str, str]], tmp_path: Path, how: str
 ) -> None:
     data, env = home
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     out = tmp_path / "steps.json"
-    _start(data, "w2", env, "sleep", "60")
-    _start(data, "w1", env, sys.executable, str(script), str(out))
+    _start(data, "w2", env, "sleep", "60", how=how)
+    _start(data, "w1", env, sys.executable, str(script), str(out), how=how)
     steps = _read(out)
     assert str(steps["door"]).startswith("@looop-")
+    supervisor = get_session(data, "w1").supervisor_pid
+    assert (_door_holder(str(steps["door"])) == supervisor) == (how == "direct")
     assert steps["claim"] == [0, "claimed lease-a\n", ""]
     assert steps["tell"][0] == 0 and steps["tell"][1].startswith("queued ")  # type: ignore[index]
     assert steps["told"] == [0, "", ""]
@@ -124,12 +134,16 @@ def test_a_workers_verbs_are_written_by_the_host_as_that_worker_only(
     assert sorted(r["cost_usd"] for r in rows) == [0.25, 0.5]
 
 
+@pytest.mark.parametrize("how", HOW)
 def test_no_one_outside_the_worker_speaks_for_it(
-    home: tuple[Path, dict[str, str]], tmp_path: Path
+    home: tuple[Path, dict[str, str]], tmp_path: Path, how: str
 ) -> None:
     data, env = home
-    _start(data, "w1", env, "sleep", "60")
-    door = _door_of(data, env, tmp_path)
+    if how == "direct":  # w1's own supervisor's door: w1 says it
+        door = _door_of(data, env, tmp_path, "w1", how)
+    else:  # the host's: any worker it forked says it
+        _start(data, "w1", env, "sleep", "60")
+        door = _door_of(data, env, tmp_path, "w9", how)
     body = json.dumps({"v": 1, "key": "k" * 12, "worker": "w1", "argv": ["told"]}).encode()
     got = HostDoor(door).post(body)  # this test's process is under no worker's supervisor
     assert isinstance(got, Refused) and got.code == 3 and "not one of worker w1's" in got.line
@@ -158,37 +172,65 @@ def _exchange(door: str, raw: bytes) -> bytes:
 def test_with_the_host_gone_a_verb_says_so_and_writes_nothing(
     home: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
+    """(A direct supervisor's door goes only with it, and its worker with them.)"""
     data, env = home
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     out = tmp_path / "steps.json"
     _start(data, "w1", env, sys.executable, str(script), str(out))
     door = str(_read(out)["door"])
-    os.kill(_host_pid(door), signal.SIGKILL)  # this test's host: its home is ours
+    os.kill(_door_holder(door), signal.SIGKILL)  # this test's host: its home is ours
     Path(f"{out}.go").write_text("")
     code, _, err = _read(Path(f"{out}.2"))["claim"]  # type: ignore[misc]
     assert code == 3 and "does not answer" in err and err.count("\n") == 1
     assert not (data / "claims" / "lease-d.json").exists()
 
 
-def _door_of(data: Path, env: dict[str, str], tmp_path: Path) -> str:
-    """The door the host gives a worker of this home (LOOOP_DOOR), said by one."""
+def _door_of(data: Path, env: dict[str, str], tmp_path: Path, wid: str, how: str) -> str:
+    """The door worker `wid`, started now, is given (LOOOP_DOOR), said by it."""
     said = tmp_path / "door"
-    _start(
-        data,
-        "w9",
-        env,
-        "sh",
-        "-c",
-        f'printf %s "$LOOOP_DOOR" > {said}.tmp; mv {said}.tmp {said}; sleep 60',
-    )
+    line = f'printf %s "$LOOOP_DOOR" > {said}.tmp; mv {said}.tmp {said}; sleep 60'
+    _start(data, wid, env, "sh", "-c", line, how=how)
     wait_until(said.exists, timeout=30, what="the worker's door")
     return said.read_text()
 
 
-def _host_pid(door: str) -> int:
+def _door_holder(door: str) -> int:
     from looop.hot.anchors import holder
 
     pid = holder("\0" + door[1:])
     assert pid is not None
     return pid
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_a_workers_ask_waits_at_the_door_for_the_humans_answer(
+    home: tuple[Path, dict[str, str]], tmp_path: Path, how: str
+) -> None:
+    """`ask` is a run of the home's `looop` the door holds the call on (past its tick)."""
+    from looop.human.mailbox import answer
+
+    data, env = home
+    got = tmp_path / "got"
+    looop = f"{sys.executable} -m looop"
+    line = (
+        f"LOOOP_DATA_DIR=/nonexistent/looop-data {looop} ask w1 --prompt 'ship?' > {got}.tmp "
+        f'2>&1; echo "rc=$?" >> {got}.tmp; mv {got}.tmp {got}; sleep 60'
+    )
+    _start(data, "w1", env, "sh", "-c", line, how=how)
+    asked = data / "asks" / "w1-1.json"
+    wait_until(lambda: asked.exists() or got.exists(), timeout=60, what="the ask on file")
+    assert asked.exists(), (got.read_text(), _entries(data))
+    answer(data / "asks", data / "answers", "w1-1", "yes, ship", 1.0)
+    wait_until(got.exists, timeout=60, what="the ask's answer printed by the worker")
+    text = got.read_text()
+    assert "yes, ship\n" in text and text.endswith("rc=0\n"), text
+
+
+def _entries(data: Path) -> dict[str, str]:
+    """What the door's runs left (said when a test fails)."""
+    return {
+        str(p.relative_to(data)): p.read_text(errors="replace")[:500]
+        for p in (data / ".contract").rglob("*")
+        if p.is_file()
+    }

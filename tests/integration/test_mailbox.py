@@ -102,6 +102,35 @@ def test_vanished_ask_and_timeout_fail_loudly(ctx: Ctx) -> None:
     assert r.returncode == 1 and "LOOOP_SESSION_ID" in r.stderr
 
 
+def test_an_ask_whose_answer_is_corrupt_keeps_waiting_until_forced(ctx: Ctx) -> None:
+    """A broken answers/<id>.json is no answer: the asking worker says so once and waits on;
+    the human's `answer --force` replaces it and the worker gets that answer."""
+    p = subprocess.Popen(
+        [sys.executable, "-m", "looop", "ask", "w4", "--prompt", "q"],
+        env=_env(ctx),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert p.stderr is not None
+        assert "waiting for an answer to w4-1" in p.stderr.readline()
+        ctx.paths.answers.mkdir(parents=True, exist_ok=True)
+        (ctx.paths.answers / "w4-1.json").write_bytes(b'{"answer": "ye')  # cut mid-write
+        said = p.stderr.readline()  # the ask's own word that it read the file and waits on
+        assert "w4-1" in said and "unreadable: still waiting" in said, said
+        assert p.poll() is None  # not failed: still waiting
+        r = _looop(ctx, "asks", "--json")
+        assert [row["id"] for row in __import__("json").loads(r.stdout)] == ["w4-1"]
+        assert _looop(ctx, "answer", "w4-1", "repaired", "--force").returncode == 0
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0 and out == "repaired\n", err
+    assert "unreadable" not in err  # said once
+
+
 def test_worker_asking_is_live_then_stranded_and_wakes_the_loop(ctx: Ctx) -> None:
     looop = f"{sys.executable} -m looop"
     wire(ctx, [{"decision": {"action": "noop"}}] * 4)

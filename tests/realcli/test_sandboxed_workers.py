@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.srt import RUNNER_CONFIG, RUNNER_LOCKED, RUNNER_STATE
+from looop.core.srt import RUNNER_CONFIG, RUNNER_LOCKED, RUNNER_PLACEHOLDERS, RUNNER_STATE
 from looop.hot.errors import LooopError
 from looop.hot.paths import Paths
 from looop.hot.sandboxpolicy import SandboxPolicy
@@ -66,6 +66,8 @@ def test_a_real_cli_does_its_job_inside_the_sandbox(rig_for: RigFor, cli: str) -
     rig = rig_for(cli)
     srt = install()
     answer_first_run_prompts(rig)
+    if cli == "codex":  # the user's own instructions, which the box's empty override leaves be
+        (rig.home / ".codex" / "AGENTS.md").write_text("Sign off as AGENTSMARK7.\n")
     before = _users_files(rig)
     assert before  # the CLI's config is there to keep
     ctx = replace(rig.ctx, env={**rig.ctx.env, "LOOOP_SRT": str(srt)})
@@ -87,7 +89,17 @@ def test_a_real_cli_does_its_job_inside_the_sandbox(rig_for: RigFor, cli: str) -
     assert "brief42" in next(c for c in rig.server.model_calls() if "ECHO:" in c.text()).text()
     kill(root, "w1")
     assert not get_session(root, "w1").alive
-    assert _users_files(rig) == before
+    # as they were, but the placeholders made where the user had none (RUNNER_PLACEHOLDERS),
+    # which the real CLI took for none: it started, answered, and still read AGENTS.md
+    made = {
+        path: none.encode()
+        for item, none in RUNNER_PLACEHOLDERS.get(cli, ())
+        if (path := os.path.join(str(rig.home), item[2:])) not in before
+    }
+    assert _users_files(rig) == {**before, **made}
+    if cli == "codex":
+        assert made and all(Path(p).exists() for p in made)
+        assert "AGENTSMARK7" in rig.server.model_calls()[0].text()
 
 
 @pytest.mark.timeout(180)

@@ -86,3 +86,31 @@ def test_a_box_cannot_change_what_the_users_own_cli_reads(
         assert (box.home / f).read_text() == "user\n", f
     for f in plants:
         assert not (box.home / f).exists(), f
+
+
+def test_a_codex_box_cannot_create_what_codex_obeys_where_the_user_has_none(
+    tmp_path: Path, srt: Path
+) -> None:
+    """A user with no ~/.codex/config.toml, AGENTS.md, AGENTS.override.md or hooks.json: the
+    box finds each there already (made before it started, holding what codex reads as none)
+    and can neither write nor replace it; outside they hold that still."""
+    from looop.core.srt import RUNNER_PLACEHOLDERS
+
+    names = [item[2:] for item, _ in RUNNER_PLACEHOLDERS["codex"]]
+    box = Box(tmp_path, srt, "on")
+    cfg = json.loads((box.data / "config.json").read_text())
+    cfg["default"] = "codex"
+    cfg["runners"] = {"codex": {"worker": "true {{prompt_file}}"}}
+    (box.data / "config.json").write_text(json.dumps(cfg))
+    assert not any((box.home / n).exists() for n in names)
+    script = (
+        PROBE.replace("__FILES__", " ".join(names))
+        .replace("__PLANTS__", " ".join(f"{n}" for n in names))
+        .replace("__STATE__", ".codex/sessions")
+    )
+    box.start("w1", script)
+    assert box.wait("w1") == 0, box.looop("log", "w1").stdout
+    got = (box.room("w1") / "work" / "results").read_text().splitlines()
+    assert got == ["state=ok", "end"], got
+    for item, none in RUNNER_PLACEHOLDERS["codex"]:
+        assert (box.home / item[2:]).read_text() == none, item

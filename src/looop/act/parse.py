@@ -69,7 +69,9 @@ def parse_decision(raw: bytes, max_bytes: int = 262144) -> Decision:
     if not text:
         raise DecisionError('decision is empty; write one JSON object like {"action": "noop"}')
     try:
-        obj = jsonsafe.loads(text, max_depth=MAX_DEPTH, max_int_digits=_MAX_INT_DIGITS, check=False)
+        obj = jsonsafe.loads(
+            text, max_depth=MAX_DEPTH, max_int_digits=_MAX_INT_DIGITS, check=False, saturate=True
+        )
     except json.JSONDecodeError as e:
         raise DecisionError(
             f"decision is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); "
@@ -83,7 +85,7 @@ def parse_decision(raw: bytes, max_bytes: int = 262144) -> Decision:
             raise DecisionError(f"decision: field '{field}' {e}") from None
         raise DecisionError(f"decision {e}") from None
     _check_values(obj)
-    return decision_from_obj(obj)
+    return decision_from_obj(_held(obj, None))
 
 
 # Valid JSON that Python would choke on later (int() digit limits, inf in arithmetic, text
@@ -91,6 +93,26 @@ def parse_decision(raw: bytes, max_bytes: int = 262144) -> Decision:
 # model learns why.
 MAX_DEPTH = 32
 _MAX_INT_DIGITS = 18  # every integer a decision may carry fits in 64 bits
+# where a longer one is held at the largest (a schedule past ten years saturates there,
+# human/schedules.FAR_S); anywhere else it is refused
+SATURATING = frozenset({"in_s", "every_s"})
+
+
+def _held(obj: Any, key: str | None) -> Any:
+    """`obj` with each too-long integer under a SATURATING key made a plain one at the
+    largest; DecisionError naming the field of any other."""
+    if isinstance(obj, jsonsafe.Saturated):
+        if key in SATURATING:
+            return int(obj)
+        raise DecisionError(
+            f"decision: field '{key or 'top'}' holds an integer of {obj.digits} digits "
+            f"(at most {_MAX_INT_DIGITS}); write a realistic number"
+        )
+    if isinstance(obj, dict):
+        return {k: _held(v, k) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_held(v, key) for v in obj]
+    return obj
 
 
 def _check_values(obj: Any) -> None:

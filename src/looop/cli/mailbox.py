@@ -125,6 +125,7 @@ def _wait_and_print(ctx: Ctx, who: str, ask_id: str) -> None:
         ctx.clock,
         knobs.num("ask_poll_ms") / 1000,
         limit or None,
+        lambda line: sys.stderr.write(f"looop: {line}\n"),
     )
     if got is None:
         sys.stderr.write(f"looop: no answer to {ask_id} within {limit:g}s\n")

@@ -79,6 +79,20 @@ RUNNER_LOCKED: dict[str, tuple[str, ...]] = {
     ),
     gemini.NAME: gemini.LOCKED,
 }
+# Of those files, what the user has none of is made before the box starts, holding what the
+# CLI reads as none, so the box cannot create it either: a name is held inside a box only by a
+# mount on it, whose point must be on the host (srt's own placeholder for a missing one is
+# removed when its wrapper exits, which lets a running box create the name). Not auth.json:
+# codex takes any file there for a login (empty: "failed to deserialize CLI auth", `{}`:
+# "Logged in using ChatGPT"), so a box can still create one where the user has none.
+RUNNER_PLACEHOLDERS: dict[str, tuple[tuple[str, str], ...]] = {
+    "codex": (
+        ("~/.codex/config.toml", ""),
+        ("~/.codex/AGENTS.md", ""),
+        ("~/.codex/AGENTS.override.md", ""),
+        ("~/.codex/hooks.json", "{}\n"),  # empty, codex warns it cannot parse it at each start
+    ),
+}
 # Folders a CLI makes at its start inside its read-only config when missing: made before the
 # box starts (empty), or it stops on the read-only file system.
 RUNNER_MADE: dict[str, tuple[str, ...]] = {"opencode": ("~/.cache/opencode/bin",)}
@@ -244,12 +258,16 @@ def check_endpoints(parts: RunnerParts, domains: list[str], who: str) -> None:
 
 def make_state(runner: str, home: str | None) -> None:
     """srt binds only what exists: the runner CLI's state folders, the folders it makes at its
-    start and those of its locked ones (a trailing /) are made now."""
+    start and those of its locked ones (a trailing /) are made now, and its placeholders."""
     locked = [d for d in RUNNER_LOCKED.get(runner, ()) if d.endswith("/")]
     for item in (*RUNNER_STATE.get(runner, ()), *RUNNER_MADE.get(runner, ()), *locked):
         got = expand(item.rstrip("/"), home)
         if got is not None:
             os.makedirs(got, exist_ok=True)
+    for item, none in RUNNER_PLACEHOLDERS.get(runner, ()):
+        got = expand(item, home)
+        if got is not None and not os.path.lexists(got):
+            store.create_new(got, none, 0o600)  # False: made meanwhile, by the user's CLI
 
 
 def runner_parts(

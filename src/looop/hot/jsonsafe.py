@@ -41,10 +41,21 @@ def _key(key: str) -> str:
     return shown + ("…" if len(key) > KEY_SHOWN else "")
 
 
-def _int_parser(max_digits: int) -> Any:
+class Saturated(int):
+    """An integer past the digits allowed, held at the largest it may be (its sign kept);
+    `digits` says how long it was. Never int() of the whole token: its cost grows with it."""
+
+    digits: int
+
+
+def _int_parser(max_digits: int, saturate: bool = False) -> Any:
     def parse(token: str) -> int:
-        digits = len(token.lstrip("-"))
+        digits = len(token) - token.startswith("-")
         if digits > max_digits:
+            if saturate:
+                held = Saturated(("-" if token.startswith("-") else "") + "9" * max_digits)
+                held.digits = digits
+                return held
             raise UnsafeJSON(
                 f"holds an integer of {digits} digits (at most {max_digits}); "
                 "write a realistic number"
@@ -108,15 +119,18 @@ def loads(
     max_int_digits: int = 60,
     allow_nul: bool = True,
     check: bool = True,
+    saturate: bool = False,
 ) -> Any:
     """json.loads for untrusted text; UnsafeJSON (a ValueError) names what is wrong.
 
     json.JSONDecodeError still comes out for text that is not JSON at all. check=False leaves
-    the string check to the caller (to name the field in its own words)."""
+    the string check to the caller (to name the field in its own words). saturate=True holds
+    an integer past max_int_digits at the largest it may be (a Saturated) rather than
+    refusing it: the caller says where one may stand."""
     try:
         obj = ljson.loads(
             text,
-            parse_int=_int_parser(max_int_digits),
+            parse_int=_int_parser(max_int_digits, saturate),
             parse_float=_float,
             parse_constant=_constant,
         )

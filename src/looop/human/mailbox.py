@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -176,22 +177,25 @@ def _one_of_options(ask_path: Path, ask_id: str, text: str) -> str:
 
 
 def read_answer(asks: Path, answers: Path, ask_id: str) -> str | None:
-    """The answer text, None while unanswered; loud errors when the ask vanished or the
-    answer is corrupt (a worker must never act on a guess)."""
+    """The answer text, None while unanswered. An answer file that is unreadable or holds no
+    text is no answer: refused as data, its ask stays pending (`looop answer ID --force`
+    replaces it) and the worker keeps waiting — it never acts on a guess. AskError when the
+    ask vanished unanswered."""
     path = answers / f"{ask_id}.json"
-    if not path.exists():
-        if not (asks / f"{ask_id}.json").exists():
-            raise AskError(f"ask '{ask_id}' disappeared before it was answered")
-        return None
+    text = _answer_text(answers, path.name) if path.exists() else None
+    if text is None and not (asks / f"{ask_id}.json").exists():
+        raise AskError(f"ask '{ask_id}' disappeared before it was answered")
+    return text
+
+
+def _answer_text(answers: Path, name: str) -> str | None:
     try:
         with Folder(answers) as d:
-            rec = d.read_json(path.name)
-    except CorruptState as e:
-        raise AskError(f"the answer to '{ask_id}' is unreadable ({e}); ask again") from None
+            rec = d.read_json(name)
+    except CorruptState:
+        return None
     text = rec.get("answer") if isinstance(rec, dict) else None
-    if not isinstance(text, str):
-        raise AskError(f"the answer to '{ask_id}' has no text; ask again")
-    return text
+    return text if isinstance(text, str) else None
 
 
 def archive(asks: Path, ask_id: str) -> None:
@@ -218,16 +222,25 @@ def await_answer(
     clock: Clock,
     poll_s: float,
     timeout_s: float | None,
+    said: Callable[[str], object] | None = None,
 ) -> tuple[str, list[str]] | None:
     """Block until the human answers `ask_id`: (answer, queued tells for the worker), the ask
     archived; None when timeout_s passes first. The answer is a file another process writes,
-    so this polls it, every poll_s."""
+    so this polls it, every poll_s. `said` hears, once, that the answer on file is unreadable
+    (the wait goes on)."""
     deadline = clock.monotonic() + timeout_s if timeout_s else None
+    told_broken = False
     while True:
         text = read_answer(asks, answers, ask_id)
         if text is not None:
             archive(asks, ask_id)
             return text, take_tells(tells, worker)  # queued steering rides along
+        if said is not None and not told_broken and (answers / f"{ask_id}.json").exists():
+            told_broken = True
+            said(
+                f"the answer to {ask_id} on file (answers/{ask_id}.json) is unreadable: still "
+                f"waiting; `looop answer {ask_id} --force …` replaces it"
+            )
         if deadline is not None and clock.monotonic() >= deadline:
             return None
         time.sleep(poll_s)

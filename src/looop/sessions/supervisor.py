@@ -19,6 +19,7 @@ replaced while a long session runs): once, in the session host, whose forks shar
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import signal
@@ -38,6 +39,7 @@ from looop.sessions.keeper import keep
 from looop.sessions.lifecycle import Lifecycle
 from looop.sessions.osseam import HostOS, set_subreaper
 from looop.sessions.pump import Pump, log, log_failure
+from looop.sessions.soledoor import SoleDoor, give_door
 from looop.sessions.states import SessionState, StatusBook
 
 IDLE_CHECK_S = 0.5
@@ -217,6 +219,7 @@ class Supervisor:
         self.locked = False
         self.watch: HeartWatch | None = None  # the run's heartbeat, when it has a watchdog
         self.watched: Child | None = None  # the run it judges
+        self.door: SoleDoor | None = None  # its worker's door, started without the host
 
     def _write_status(self, status: dict[str, object]) -> None:
         if status.get("state") in ("exited", "killed") and self.host_os.oom_killed():
@@ -238,14 +241,10 @@ class Supervisor:
         fd, self.ready_fd = self.ready_fd, None
         if fd is None:
             return
-        try:
+        with contextlib.suppress(OSError):
             os.write(fd, (line.replace("\n", " ") + "\n").encode())
-        except OSError:
-            pass
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
 
     # ---- startup
     def take_lock(self) -> bool:
@@ -357,6 +356,8 @@ class Supervisor:
         loop.add_signal_handler(signal.SIGHUP, lambda: None)
         if self.subreaper:
             set_subreaper()
+        if self.door is not None:  # bound here, past the keeper's fork: this process's alone
+            self.door.arm(loop)
         child = life.start()
         if not isinstance(child, Child):
             self.ready(f"err {child}")
@@ -438,6 +439,8 @@ def detach_stdio() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     sup = prepare(sys.argv[1:] if argv is None else argv, dict(os.environ))
+    if not give_door(sup, time.time):  # no host, so no host's door: its worker knocks on ours
+        return 1
     # Named before the detaching fork, so it is never an orphan without it: started from a
     # run (the pulse's, a worker's) it is adopted by that run's supervisor, whose sweep
     # spares looop's own by name (a host-forked supervisor is named by the host).

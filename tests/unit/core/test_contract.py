@@ -77,6 +77,27 @@ def test_a_key_runs_once_and_its_answer_is_kept(home: Ctx) -> None:
     assert other["code"] == 0 and len(_ledger(home)) == 2
 
 
+def test_the_relays_and_web_apis_plain_verbs_are_answered_in_their_process(home: Ctx) -> None:
+    """As at the host's door (core/answering.py): a claim, told or cost report starts no run (its
+    entry has no `pid`); an ask is a run of the home's `looop`."""
+    a = _answerer(home)
+    for key, argv in (
+        ("plain-key-1", ["claim", "lease-x"]),
+        ("plain-key-2", ["told"]),
+        ("plain-key-3", ["cost", "report", "session", "pw1", "claude", "0.1"]),
+    ):
+        got = a.run(_req(*argv, key=key))
+        entry = home.paths.data / ".contract" / "pw1" / key
+        assert got["code"] == 0, got
+        assert (entry / "code").exists() and not (entry / "pid").exists(), argv
+    asked = a.start(a.check(_req("ask", "--prompt", "ok?", key="ask-key-1")))
+    entry = home.paths.data / ".contract" / "pw1" / "ask-key-1"
+    _until(lambda: (entry / "pid").exists(), "the ask's run")
+    _until(lambda: pending(home.paths.asks, home.paths.answers), "the ask on file")
+    answer(home.paths.asks, home.paths.answers, "pw1-1", "yes", home.clock.now())
+    assert asked.done.wait(30) and asked.answer["out"] == "yes\n"
+
+
 def test_a_new_answerer_gives_the_stored_answer_without_running_again(home: Ctx) -> None:
     req = _req("claim", "lease-a")
     first = _answerer(home).run(req)

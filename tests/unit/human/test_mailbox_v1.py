@@ -26,8 +26,8 @@ def test_a_corrupt_answer_keeps_its_ask_pending_until_forced(tmp_path: Path, bro
 
     assert [r["id"] for r in mailbox.pending(asks, answers)] == [aid]
     assert [r["id"] for r in pending_asks(str(tmp_path))] == [aid]  # the fast `status` path
-    with pytest.raises(AskError, match=r"unreadable|no text"):
-        mailbox.read_answer(asks, answers, aid)  # the waiting worker never acts on a guess
+    # refused as data: the waiting worker reads no answer yet, never a guess, and waits on
+    assert mailbox.read_answer(asks, answers, aid) is None
     with pytest.raises(AskAnswered, match=rf"unreadable answer \(answers/{aid}.json\).*--force"):
         mailbox.answer(asks, answers, aid, "yes", 2.0)
 
@@ -43,3 +43,13 @@ def test_a_readable_answer_still_hides_its_ask(tmp_path: Path) -> None:
     assert mailbox.pending(asks, answers) == []
     with pytest.raises(AskAnswered, match="already answered — add --force"):
         mailbox.answer(asks, answers, aid, "no", 3.0)
+
+
+def test_a_corrupt_answer_to_an_ask_gone_is_said_not_waited_on(tmp_path: Path) -> None:
+    asks, answers = tmp_path / "asks", tmp_path / "answers"
+    aid = str(mailbox.new_ask(asks, answers, "w", "ok?", None, [], 1.0)["id"])
+    answers.mkdir()
+    (answers / f"{aid}.json").write_bytes(b"{truncat")
+    (asks / f"{aid}.json").unlink()
+    with pytest.raises(AskError, match="disappeared before it was answered"):
+        mailbox.read_answer(asks, answers, aid)

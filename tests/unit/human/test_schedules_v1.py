@@ -7,8 +7,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from looop.act.actions import decision_from_obj
+from looop.act.decision import DecisionError
 from looop.act.executor import execute
+from looop.act.parse import parse_decision
 from looop.core.context import Ctx
 from looop.human import schedules
 from looop.human.schedules import build, probe
@@ -57,3 +61,26 @@ def test_a_hand_written_end_of_time_reads_pending(tmp_path: Any) -> None:
     assert got["signal"]["rare"] is not None
     assert schedules.first_fires({"at": U64_MAX}, clock) == [float(U64_MAX)]
     assert schedules.fire_stamp({"at": U64_MAX}, clock, float(U64_MAX)).startswith("9999-12-")
+
+
+@pytest.mark.parametrize("field", ["in_s", "every_s"])
+@pytest.mark.parametrize("digits", [19, 20, 4000, 100_000])
+def test_a_decision_with_a_huge_schedule_saturates_rather_than_refused(
+    ctx: Ctx, field: str, digits: int
+) -> None:
+    """v1.0's u64::MAX and beyond, as the decider writes it: held at the end of time."""
+    raw = f'{{"action": "write_schedule", "name": "far", "{field}": {"9" * digits}}}'
+    execute(ctx, ctx.knobs(), parse_decision(raw.encode()), actor="cli")
+    rec = json.loads((ctx.paths.schedules / "far.json").read_text())
+    assert (rec["at"] - int(ctx.clock.now()) if field == "in_s" else rec["every_s"]) == FAR_S
+
+
+def test_a_huge_integer_elsewhere_or_negative_is_still_refused_naming_its_field() -> None:
+    raw = b'{"action": "write_schedule", "name": "far", "in_s": 5, "next_interval_s": 1' + (
+        b"0" * 30 + b"}"
+    )
+    with pytest.raises(DecisionError, match=r"field 'next_interval_s' holds an integer of 31"):
+        parse_decision(raw)
+    neg = b'{"action": "write_schedule", "name": "far", "in_s": -' + b"9" * 40 + b"}"
+    with pytest.raises(DecisionError, match=r"'in_s' must be an integer from 1"):
+        parse_decision(neg)
