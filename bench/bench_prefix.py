@@ -181,7 +181,7 @@ def prompts(keep_order: bool) -> list[str]:
             built = build_prompt(ctx, ctx.knobs(), PromptExtras(actions=taught(), changes=[change]))
             out.append(built.text)
             if keep_order:  # as loop/deciding does after writing the run's prompt.md
-                write_shown(ctx.paths.runs, built.shown)
+                write_shown(ctx.paths.data, built.shown)
             goal = f"g{n % GOALS:02}"
             home.acted[goal] = ctx.clock.now()
             stamp = ctx.clock.local().strftime("%Y-%m-%d %H:%M")

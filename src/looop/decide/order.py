@@ -6,7 +6,7 @@ change since the last prompt keep the order they had there, and the ones that ch
 new) follow them: a decide woken by one sensor repeats everything before that sensor's old
 place, and an item that changes every beat (a timestamp in a detail) settles at the end.
 
-What the last prompt showed is one small file (`ORDER_FILE` in runs/): each item's key and a
+What the last prompt showed is one small file (`ORDER_FILE` in the data dir): each item's key and a
 digest of its text, in the order shown. A missing or unreadable file is an empty record: the
 items then come in their given (name) order, as they did before any prompt."""
 
@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from looop.hot import store
 
-ORDER_FILE = "prompt-order.json"  # in runs/: what the last decide's prompt showed, in order
+ORDER_FILE = ".prompt-order.json"  # in the data dir: what the last decide's prompt showed
 
 T = TypeVar("T")
 Shown = tuple[tuple[str, str], ...]  # (item key, digest of its text), in the order shown
@@ -45,11 +45,11 @@ def by_change(items: Sequence[tuple[str, str, T]], shown: Shown) -> list[tuple[s
     return [item for _, item in sorted(same, key=lambda p: p[0])] + moved
 
 
-def read_shown(runs: Path) -> Shown:
+def read_shown(data: Path) -> Shown:
     """The last prompt's record; empty when there is none or it cannot be read (the cache is
     a saving, never a reason to fail a beat)."""
     try:
-        text = store.read_text(runs / ORDER_FILE)
+        text = store.read_text(data / ORDER_FILE)
         raw = json.loads(text) if text is not None else None
     except (OSError, ValueError):
         return ()
@@ -62,7 +62,6 @@ def read_shown(runs: Path) -> Shown:
     )
 
 
-def write_shown(runs: Path, shown: Shown) -> None:
+def write_shown(data: Path, shown: Shown) -> None:
     """Record what this prompt showed, for the next one to keep its order."""
-    runs.mkdir(parents=True, exist_ok=True)
-    store.atomic_write(runs / ORDER_FILE, json.dumps([list(p) for p in shown]) + "\n")
+    store.atomic_write(data / ORDER_FILE, json.dumps([list(p) for p in shown]) + "\n")

@@ -64,7 +64,7 @@ def gather_inputs(ctx: Ctx) -> PromptInputs:
         readings=tuple((p.name, read_lossy(p) or "") for p in _snapshot_files(paths.snapshots)),
         goal_activity=activity,
         journal=journal,
-        shown=read_shown(paths.runs),
+        shown=read_shown(paths.data),
     )
 
 

@@ -126,7 +126,7 @@ def _write_prompt(b: Beat, last_world: LastWorld) -> bool:
     prompt_path = run_dir / "prompt.md"
     store.atomic_write(prompt_path, built.text)
     try:  # the next prompt keeps this one's order, so the provider's cached prefix holds
-        write_shown(ctx.paths.runs, built.shown)
+        write_shown(ctx.paths.data, built.shown)
     except OSError:
         pass  # a saving only: the next prompt then comes in name order
     out.run_id, out.prompt_path = run_id, prompt_path

@@ -20,7 +20,7 @@ def _reading(ctx: Ctx, name: str, value: dict[str, Any]) -> None:
 def _decide(ctx: Ctx) -> BuiltPrompt:
     """One decide's prompt, its order recorded as loop/deciding records it."""
     built = build_prompt(ctx, ctx.knobs(), PromptExtras(actions=taught()))
-    write_shown(ctx.paths.runs, built.shown)
+    write_shown(ctx.paths.data, built.shown)
     return built
 
 
@@ -87,10 +87,9 @@ def test_each_worker_is_its_own_item_and_its_ages_are_listed_apart(ctx: Ctx) -> 
 def test_a_missing_or_broken_record_is_name_order(ctx: Ctx) -> None:
     for name in ("sensor-b", "sensor-a"):
         _reading(ctx, name, {"signal": {"n": 1}})
-    ctx.paths.runs.mkdir(exist_ok=True)
     for junk in ("not json", '{"a": 1}', '[["k"], 3, ["x", 5]]'):
-        (ctx.paths.runs / ORDER_FILE).write_text(junk)
-        assert read_shown(ctx.paths.runs) == ()
+        (ctx.paths.data / ORDER_FILE).write_text(junk)
+        assert read_shown(ctx.paths.data) == ()
         built = build_prompt(ctx, ctx.knobs(), PromptExtras(actions=taught()))
         assert _order(built.text) == ["sensor-a.json", "sensor-b.json"]
 
