@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.core.readings import AGE_KEYS, split_ages
 from looop.decide.defuse import BREAKS, escape_body
 from looop.decide.instructions import instructions
+from looop.decide.order import Shown, by_change, digest
 from looop.decide.promptinputs import PromptInputs, gather_inputs
+from looop.decide.promptreadings import ages_lines, reading_items
 from looop.hot import store
 from looop.hot.clock import Clock, offset_stamp
 from looop.hot.config import Knobs
@@ -82,6 +82,7 @@ class PromptExtras:
 class BuiltPrompt:
     text: str
     truncated: list[str]  # human notes of what was cut
+    shown: Shown = ()  # each reading's and age's key and digest, in the order shown (order.py)
 
 
 @dataclass
@@ -270,13 +271,15 @@ def render_prompt(inputs: PromptInputs, knobs: Knobs, extras: PromptExtras) -> B
         f"\n{CONSTITUTION_HEADER}\n",
         inputs.constitution.rstrip("\n") + "\n",
     ]
+    shown: list[tuple[str, str]] = []
     parts: list[Part] = [
         *_playbook_section(inputs.playbook, notes),
         *_goals_section(inputs.goals, notes),
-        *_readings_section(inputs.readings, notes),
+        *_readings_section(inputs, notes, shown),
         *_live_sections(inputs, extras),
         *_journal_section(inputs.journal, notes),
         # volatile from here on: nothing above may depend on the clock or on one beat's events
+        *_ages_section(inputs, shown),
         *_volatile_sections(inputs, extras, notes),
     ]
     now = (
@@ -286,7 +289,7 @@ def render_prompt(inputs: PromptInputs, knobs: Knobs, extras: PromptExtras) -> B
         "Write the one decision to .decision.json now, then stop.\n"
     )
     text = _fit(head, parts, now, knobs.num("prompt_max_bytes"), notes)
-    return BuiltPrompt(text=text, truncated=list(notes.values()))
+    return BuiltPrompt(text=text, truncated=list(notes.values()), shown=tuple(shown))
 
 
 def _playbook_section(playbook: str | None, notes: dict[str, str]) -> list[Part]:
@@ -305,57 +308,41 @@ def _goals_section(goals: tuple[tuple[str, str], ...], notes: dict[str, str]) ->
     return [*parts, _Gap("goal")]
 
 
-def _readings_section(readings: tuple[tuple[str, str], ...], notes: dict[str, str]) -> list[Part]:
+def _readings_section(
+    inputs: PromptInputs, notes: dict[str, str], shown: list[tuple[str, str]]
+) -> list[Part]:
+    """Each reading (sys-sessions and sys-goals: each worker and goal) as one item, the ones
+    unchanged since the last prompt first in its order, the ones that changed last."""
     parts: list[Part] = ["\n=== SENSOR READINGS ===\n"]
-    for file_name, text in readings:
-        name = _one_line(file_name)
-        raw = _without_ages(file_name[:-5], text)
-        body = _capped_body(f"sensor reading {name}", raw, SNAPSHOT_CAP, notes)
+    readings = inputs.readings
+    items = [
+        (f"reading:{label}", text, label)
+        for file_name, raw in readings
+        for label, text in reading_items(file_name, raw)
+    ]
+    for key, text, label in by_change(items, inputs.shown):
+        shown.append((key, digest(text)))
+        name = _one_line(label)
+        body = _capped_body(f"sensor reading {name}", text, SNAPSHOT_CAP, notes)
         parts.append(_Item("sensor reading", [f"--- {name}\n", body]))
     if not readings:
         parts.append("(no readings)\n")
     return [*parts, _Gap("sensor reading")]
 
 
-def _reading_ages(name: str, raw: str) -> tuple[str, dict[str, dict[str, Any]]]:
-    """A system reading's text without its ages (in the probe's own encoding), and the ages."""
-    if name not in AGE_KEYS:
-        return raw, {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return raw, {}
-    kept, ages = split_ages(name, value)
-    if not ages:
-        return raw, {}
-    text = json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return text + "\n", ages
-
-
-def _without_ages(name: str, raw: str) -> str:
-    return _reading_ages(name, raw)[0]
-
-
-def _ages_section(readings: tuple[tuple[str, str], ...]) -> list[Part]:
+def _ages_section(inputs: PromptInputs, shown: list[tuple[str, str]]) -> list[Part]:
     """The ages sys-sessions and sys-goals carry, as of this beat: volatile, so listed here at
-    the end and not in SENSOR READINGS (whose bytes then stay the same while nothing changed)."""
-    lines: list[str] = []
-    held = dict(readings)
-    for name, label in (("sys-sessions", "worker"), ("sys-goals", "goal")):
-        raw = held.get(f"{name}.json")
-        if not raw:
-            continue
-        for item, ages in sorted(_reading_ages(name, raw)[1].items()):
-            shown = " ".join(f"{k}={v}" for k, v in sorted(ages.items()) if v is not None)
-            if shown:
-                lines.append(f"- {label} {_one_line(item)}: {shown}")
+    the end and not in SENSOR READINGS; the lines that did not move keep their order."""
+    lines = [(key, _one_line(line), None) for key, line in ages_lines(inputs.readings)]
     if not lines:
         return []
+    ordered = by_change([(f"age:{k}", t, p) for k, t, p in lines], inputs.shown)
+    shown += [(k, digest(t)) for k, t, _ in ordered]
     return [
         "\n=== AGES (seconds, as of this beat) ===\n",
         "Ages from sys-sessions (workers) and sys-goals, kept out of SENSOR READINGS because\n"
         "they grow every beat:\n",
-        _Body("AGES", "\n".join(lines) + "\n"),
+        _Body("AGES", "\n".join(t for _, t, _ in ordered) + "\n"),
     ]
 
 
@@ -381,7 +368,7 @@ def _volatile_sections(
     inputs: PromptInputs, extras: PromptExtras, notes: dict[str, str]
 ) -> list[Part]:
     """What one beat brings: changes, the last run_shell, flapping sensors, the last failure."""
-    parts: list[Part] = [*_ages_section(inputs.readings)]
+    parts: list[Part] = []
     if extras.changes:
         parts += [
             "\n=== WHAT CHANGED ===\n",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
+from looop.decide.order import Shown, read_shown
 from looop.hot import store
 from looop.hot.clock import Clock
 from looop.hot.errors import CorruptState
@@ -28,6 +29,7 @@ class PromptInputs:
     readings: tuple[tuple[str, str], ...] = ()  # (snapshot file name, text), by name
     goal_activity: Mapping[str, Any] = field(default_factory=dict)  # goal id -> last acted
     journal: tuple[str, ...] | None = None  # its last lines; None: no journal to read
+    shown: Shown = ()  # what the last decide's prompt showed, in order (decide/order.py)
 
 
 def read_lossy(path: Path) -> str | None:
@@ -62,6 +64,7 @@ def gather_inputs(ctx: Ctx) -> PromptInputs:
         readings=tuple((p.name, read_lossy(p) or "") for p in _snapshot_files(paths.snapshots)),
         goal_activity=activity,
         journal=journal,
+        shown=read_shown(paths.data),
     )
 
 

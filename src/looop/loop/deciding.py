@@ -11,6 +11,7 @@ from looop.act.actions import DecisionError, parse_decision, taught
 from looop.act.executor import ExecError, Executed, discard_decision, execute, take_decision
 from looop.core.eventnames import FailCode
 from looop.decide import spend
+from looop.decide.order import write_shown
 from looop.decide.prompt import PromptExtras, build_prompt
 from looop.decide.runner import RunResult
 from looop.hot import store
@@ -124,6 +125,10 @@ def _write_prompt(b: Beat, last_world: LastWorld) -> bool:
     run_dir.mkdir(parents=True, exist_ok=True)
     prompt_path = run_dir / "prompt.md"
     store.atomic_write(prompt_path, built.text)
+    try:  # the next prompt keeps this one's order, so the provider's cached prefix holds
+        write_shown(ctx.paths.data, built.shown)
+    except OSError:
+        pass  # a saving only: the next prompt then comes in name order
     out.run_id, out.prompt_path = run_id, prompt_path
     if built.truncated:
         ev.record("prompt_oversize", run_id=run_id, cuts=built.truncated)

@@ -1,0 +1,250 @@
+"""How much of each decide's prompt repeats the previous one from the start (what a provider's
+prompt cache bills at about a tenth), over a realistic home: the starter PLAYBOOK, 10 goals,
+20 sensors (6 with a timestamp and a counter in their detail, as the instructions tell sensor
+authors to do), 30 workers (10 of them busy: output, spend and edits move every beat), a
+pending ask, and 50 decides each woken by one change (a sensor's signal, every fifth one a
+worker's state), 90 s apart, each journaling a line and acting on a goal.
+
+The prompts are built as a beat builds them (decide.prompt.build_prompt over the data dir,
+the order record written as loop/deciding writes it); the readings are written in the shape
+the sensors and probes write them. Baseline: the same trace with no order record kept (every
+prompt in name order)."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import random
+import statistics
+import tempfile
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+from looop.act.actiontable import taught
+from looop.core.context import Ctx
+from looop.core.events import Emitter
+from looop.decide.order import write_shown
+from looop.decide.prompt import PromptExtras, build_prompt
+from looop.hot.clock import Clock
+from looop.hot.paths import Paths
+from looop.seed import ensure_data_dir
+
+DECIDES = 50
+SENSORS, STAMPED, GOALS, WORKERS, BUSY = 20, 6, 10, 30, 10
+SHARE_TARGET, UNCACHED_TARGET = 0.95, 0.20
+T0 = 1_750_000_000.0
+
+
+class _Clock(Clock):
+    def __init__(self) -> None:
+        self.t = T0
+
+    def now(self) -> float:
+        return self.t
+
+    def monotonic(self) -> float:
+        return self.t - T0
+
+    def local(self, ts: float | None = None) -> datetime:
+        return datetime.fromtimestamp(self.t if ts is None else ts, tz=UTC)
+
+    def zone(self) -> tzinfo:
+        return UTC
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+class Home:
+    """The realistic home's moving parts, written to its snapshots/ each beat."""
+
+    def __init__(self, paths: Paths, clock: _Clock) -> None:
+        self.paths, self.clock = paths, clock
+        self.opened = {i: i % 4 for i in range(SENSORS)}
+        self.runs = dict.fromkeys(range(STAMPED), 0)
+        self.states = {w: "running" for w in range(WORKERS)}
+        self.spend = {w: round(0.05 * w, 4) for w in range(WORKERS)}
+        self.acted: dict[str, float] = {}
+
+    def sensor(self, i: int) -> dict[str, Any]:
+        detail: dict[str, Any] = {
+            "source": f"https://ci.example.com/pipelines/project-{i}",
+            "summary": f"pipeline {i}: build, test and lint jobs; {i % 4} open review threads",
+        }
+        if i < STAMPED:
+            detail["checked_at"] = _iso(self.clock.now())
+            detail["runs"] = self.runs[i]
+        return {"signal": {"state": "ok", "open": self.opened[i]}, "detail": detail}
+
+    def worker(self, w: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        now, started = self.clock.now(), T0 - 3600 - 60 * w
+        alive = self.states[w] == "running"
+        busy = alive and w < BUSY
+        last = now - 5 if busy else started + 600
+        signal = {"id": f"w{w:02}", "state": self.states[w], "exit_code": None, "health": "ok"}
+        detail = {
+            "started_at": _iso(started),
+            "last_output_at": _iso(last),
+            "idle_s": int(now - last) if alive else None,
+            "uptime_s": int(now - started) if alive else None,
+            "ask_age_s": None,
+            "pending_tells": 0,
+            "spend_usd": self.spend[w],
+            "branch": f"looop/w{w:02}",
+            "uncommitted": (int(now) // 90) % 7 if busy else 0,
+        }
+        return signal, detail
+
+    def write(self) -> None:
+        snaps, now = self.paths.snapshots, self.clock.now()
+        for i in range(SENSORS):
+            (snaps / f"sensor-s{i:02}.json").write_text(_dump(self.sensor(i)))
+        rows = [self.worker(w) for w in range(WORKERS)]
+        sessions = {
+            "signal": [s for s, _ in rows],
+            "detail": {"count": WORKERS, "workers": {s["id"]: d for s, d in rows}},
+        }
+        (snaps / "sys-sessions.json").write_text(_dump(sessions))
+        goals = {}
+        for g in range(GOALS):
+            last = self.acted.get(f"g{g:02}")
+            goals[f"g{g:02}"] = {
+                "last_acted": _iso(last) if last else None,
+                "last_acted_unix": int(last) if last else None,
+                "age_s": int(now - last) if last else None,
+            }
+        (snaps / "sys-goals.json").write_text(_dump({"detail": {"goals": goals}, "signal": {}}))
+        (snaps / "sys-asks.json").write_text(_dump({"detail": {"count": 1}, "signal": ["a-1"]}))
+        (snaps / "sys-claims.json").write_text(_dump({"detail": {}, "signal": {}}))
+        (snaps / "sys-schedules.json").write_text(_dump({"detail": {}, "signal": {}}))
+        self.paths.goal_activity.write_text(json.dumps(self.acted))
+
+    def beat(self, n: int, rng: random.Random) -> str:
+        """Time passes, the volatile parts move, and one change wakes the loop: its line."""
+        self.clock.t += 90
+        for i in self.runs:
+            self.runs[i] += 1
+        for w in range(BUSY):
+            if self.states[w] == "running":
+                self.spend[w] = round(self.spend[w] + 0.013 * (w + 1), 4)
+        if n % 5 == 4:
+            w = n // 5 % WORKERS
+            self.states[w] = "exited" if self.states[w] == "running" else "running"
+            return f"~ snap:sys-sessions signal: w{w:02} {self.states[w]}"
+        i = rng.randrange(SENSORS)
+        self.opened[i] += 1
+        return f"~ snap:sensor-s{i:02} signal: open → {self.opened[i]}"
+
+
+def _goal_body(g: int) -> str:
+    return (
+        f"# goal g{g:02}\n"
+        + (
+            f"Keep project {g} moving: review the open pull requests, keep CI green, answer the\n"
+            "maintainers' questions within a day and write down what was decided and why.\n"
+            "Done when: the release checklist is empty and the changelog names every change.\n"
+        )
+        * 2
+    )
+
+
+def _home(data: Path) -> tuple[Ctx, Home]:
+    paths = Paths.at(data)
+    ensure_data_dir(paths)  # the real starter PLAYBOOK (and its two goals, replaced below)
+    for p in paths.goals.glob("*.md"):
+        p.unlink()
+    for g in range(GOALS):
+        paths.goal(f"g{g:02}").write_text(_goal_body(g))
+    paths.snapshots.mkdir(exist_ok=True)
+    clock = _Clock()
+    events = Emitter(clock=clock, events_path=paths.events, stream=io.StringIO())
+    ctx = Ctx(paths=paths, clock=clock, env={"PATH": "/usr/bin:/bin"}, events=events)
+    return ctx, Home(paths, clock)
+
+
+def prompts(keep_order: bool) -> list[str]:
+    """Every decide's prompt over the trace, in order (the first on a fresh record)."""
+    rng = random.Random(54)
+    out: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="looop-prefix-") as d:
+        ctx, home = _home(Path(d) / "data")
+        change = "+ goal:g00 appeared"
+        for n in range(DECIDES + 1):
+            home.write()
+            built = build_prompt(ctx, ctx.knobs(), PromptExtras(actions=taught(), changes=[change]))
+            out.append(built.text)
+            if keep_order:  # as loop/deciding does after writing the run's prompt.md
+                write_shown(ctx.paths.data, built.shown)
+            goal = f"g{n % GOALS:02}"
+            home.acted[goal] = ctx.clock.now()
+            stamp = ctx.clock.local().strftime("%Y-%m-%d %H:%M")
+            with ctx.paths.journal.open("a") as f:
+                f.write(f"- {stamp} noop on {goal}: checked {change[2:40]}, nothing to start\n")
+            change = home.beat(n, rng)
+    return out
+
+
+def shared(a: str, b: str) -> int:
+    """The bytes of `b` that repeat `a` from the start."""
+    x, y = a.encode(), b.encode()
+    n = 0
+    while n < min(len(x), len(y)) and x[n] == y[n]:
+        n += 1
+    return n
+
+
+def figures(keep_order: bool) -> tuple[list[float], list[float], int]:
+    """(share of each prompt repeated, share of each prompt uncached, median prompt bytes)."""
+    got = prompts(keep_order)
+    pairs = list(itertools.pairwise(got))
+    sizes = [len(b.encode()) for _, b in pairs]
+    shares = [shared(a, b) / s for (a, b), s in zip(pairs, sizes, strict=True)]
+    return shares, [1 - s for s in shares], int(statistics.median(sizes))
+
+
+def run() -> list[dict[str, object]]:
+    shares, uncached, size = figures(True)
+    base_shares, base_uncached, _ = figures(False)
+    med, base = statistics.median(shares), statistics.median(base_shares)
+    home = (
+        f"prefix-home: {DECIDES} decides over a home of {SENSORS} sensors ({STAMPED} with a "
+        f"timestamp in detail), {GOALS} goals, {WORKERS} workers ({BUSY} busy), median prompt "
+        f"{size} B; baseline = the same trace with no order record (every prompt in name order)"
+    )
+    return [
+        {
+            "name": "shared prefix of consecutive prompts, realistic home (median)",
+            "value": med * 100,
+            "min": min(shares) * 100,
+            "max": max(shares) * 100,
+            "unit": "%",
+            "baseline": base * 100,
+            "ratio": med / base if base else None,
+            "target": f">= {SHARE_TARGET * 100:.0f} %",
+            "ok": med >= SHARE_TARGET,
+            "note": home,
+        },
+        {
+            "name": "a decide's uncached bytes, realistic home (worst of 50)",
+            "value": max(uncached) * 100,
+            "min": min(uncached) * 100,
+            "max": max(uncached) * 100,
+            "unit": "% of prompt",
+            "baseline": max(base_uncached) * 100,
+            "ratio": None,
+            "target": f"< {UNCACHED_TARGET * 100:.0f} %",
+            "ok": max(uncached) < UNCACHED_TARGET,
+        },
+    ]
+
+
+if __name__ == "__main__":
+    for r in run():
+        print(r)

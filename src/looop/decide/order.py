@@ -1,0 +1,67 @@
+"""The order of a prompt's items by how recently each changed, oldest change first.
+
+A provider bills a prompt's cached prefix at about a tenth, and the cache holds only up to the
+first byte that differs from the previous prompt. So within a section the items that did not
+change since the last prompt keep the order they had there, and the ones that changed (or are
+new) follow them: a decide woken by one sensor repeats everything before that sensor's old
+place, and an item that changes every beat (a timestamp in a detail) settles at the end.
+
+What the last prompt showed is one small file (`ORDER_FILE` in the data dir): each item's key and a
+digest of its text, in the order shown. A missing or unreadable file is an empty record: the
+items then come in their given (name) order, as they did before any prompt."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from looop.hot import store
+
+ORDER_FILE = ".prompt-order.json"  # in the data dir: what the last decide's prompt showed
+
+T = TypeVar("T")
+Shown = tuple[tuple[str, str], ...]  # (item key, digest of its text), in the order shown
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(store.encode(text)).hexdigest()[:16]
+
+
+def by_change(items: Sequence[tuple[str, str, T]], shown: Shown) -> list[tuple[str, str, T]]:
+    """`items` as (key, text, payload), given in name order: the unchanged ones first in the
+    order the last prompt showed them, then the changed or new ones in the given order."""
+    place = {key: (i, d) for i, (key, d) in enumerate(shown)}
+    same: list[tuple[int, tuple[str, str, T]]] = []
+    moved: list[tuple[str, str, T]] = []
+    for item in items:
+        was = place.get(item[0])
+        if was is not None and was[1] == digest(item[1]):
+            same.append((was[0], item))
+        else:
+            moved.append(item)
+    return [item for _, item in sorted(same, key=lambda p: p[0])] + moved
+
+
+def read_shown(data: Path) -> Shown:
+    """The last prompt's record; empty when there is none or it cannot be read (the cache is
+    a saving, never a reason to fail a beat)."""
+    try:
+        text = store.read_text(data / ORDER_FILE)
+        raw = json.loads(text) if text is not None else None
+    except (OSError, ValueError):
+        return ()
+    if not isinstance(raw, list):
+        return ()
+    return tuple(
+        (p[0], p[1])
+        for p in raw
+        if isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) for s in p)
+    )
+
+
+def write_shown(data: Path, shown: Shown) -> None:
+    """Record what this prompt showed, for the next one to keep its order."""
+    store.atomic_write(data / ORDER_FILE, json.dumps([list(p) for p in shown]) + "\n")

@@ -1,0 +1,100 @@
+"""The prompt orders its readings by how recently each changed, so consecutive decides share
+the longest prefix a provider's cache can bill at a tenth (issue 54)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from looop.act.actiontable import taught
+from looop.core.context import Ctx
+from looop.decide.order import ORDER_FILE, by_change, digest, read_shown, write_shown
+from looop.decide.prompt import BuiltPrompt, PromptExtras, build_prompt
+
+
+def _reading(ctx: Ctx, name: str, value: dict[str, Any]) -> None:
+    ctx.paths.snapshots.mkdir(exist_ok=True)
+    (ctx.paths.snapshots / f"{name}.json").write_text(json.dumps(value) + "\n")
+
+
+def _decide(ctx: Ctx) -> BuiltPrompt:
+    """One decide's prompt, its order recorded as loop/deciding records it."""
+    built = build_prompt(ctx, ctx.knobs(), PromptExtras(actions=taught()))
+    write_shown(ctx.paths.data, built.shown)
+    return built
+
+
+def _order(text: str) -> list[str]:
+    return [ln[4:] for ln in text.splitlines() if ln.startswith("--- sensor-")]
+
+
+def _shared(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def test_a_reading_that_changed_moves_last_and_the_rest_keep_their_order(ctx: Ctx) -> None:
+    for name in ("sensor-a", "sensor-b", "sensor-c", "sensor-d"):
+        _reading(ctx, name, {"signal": {"n": 1}})
+    first = _decide(ctx).text
+    assert _order(first) == ["sensor-a.json", "sensor-b.json", "sensor-c.json", "sensor-d.json"]
+    _reading(ctx, "sensor-b", {"signal": {"n": 2}})
+    second = _decide(ctx).text
+    assert _order(second) == ["sensor-a.json", "sensor-c.json", "sensor-d.json", "sensor-b.json"]
+    # the decide woken by sensor-b repeats everything before sensor-b's old place
+    assert _shared(first, second) >= first.index("--- sensor-b.json")
+    _reading(ctx, "sensor-a", {"signal": {"n": 2}})
+    third = _decide(ctx).text
+    assert _order(third) == ["sensor-c.json", "sensor-d.json", "sensor-b.json", "sensor-a.json"]
+
+
+def test_a_timestamp_in_a_detail_settles_at_the_end(ctx: Ctx) -> None:
+    """A sensor whose detail moves every beat stops breaking the prefix of the steady ones."""
+    _reading(ctx, "sensor-a-clock", {"signal": {}, "detail": {"at": "10:00:00"}})
+    for name in ("sensor-b", "sensor-c"):
+        _reading(ctx, name, {"signal": {"ok": True}, "detail": {"note": "steady " * 50}})
+    first = _decide(ctx).text
+    _reading(ctx, "sensor-a-clock", {"signal": {}, "detail": {"at": "10:01:30"}})
+    second = _decide(ctx).text
+    assert _order(second)[-1] == "sensor-a-clock.json"
+    _reading(ctx, "sensor-a-clock", {"signal": {}, "detail": {"at": "10:03:00"}})
+    third = _decide(ctx).text
+    assert _shared(second, third) >= third.index("--- sensor-a-clock.json")
+    assert _shared(second, third) > _shared(first, second)
+
+
+def test_each_worker_is_its_own_item_and_its_ages_are_listed_apart(ctx: Ctx) -> None:
+    workers = {
+        f"w{i}": {"idle_s": 10 * i, "uptime_s": 100, "pending_tells": 0, "branch": f"b{i}"}
+        for i in range(3)
+    }
+    signal = [{"id": f"w{i}", "state": "running", "exit_code": None} for i in range(3)]
+    _reading(ctx, "sys-sessions", {"signal": signal, "detail": {"count": 3, "workers": workers}})
+    text = _decide(ctx).text
+    readings = text[text.index("=== SENSOR READINGS") : text.index("=== RECENT JOURNAL")]
+    assert "--- sys-sessions.json worker w1\n" in readings
+    one = readings.split("--- sys-sessions.json worker w1\n")[1].splitlines()[0]
+    assert json.loads(one) == {
+        "signal": {"id": "w1", "state": "running", "exit_code": None},
+        "detail": {"pending_tells": 0, "branch": "b1"},
+    }
+    assert "idle_s" not in readings
+    assert "- worker w2: idle_s=20 uptime_s=100" in text[text.index("=== AGES") :]
+
+
+def test_a_missing_or_broken_record_is_name_order(ctx: Ctx) -> None:
+    for name in ("sensor-b", "sensor-a"):
+        _reading(ctx, name, {"signal": {"n": 1}})
+    for junk in ("not json", '{"a": 1}', '[["k"], 3, ["x", 5]]'):
+        (ctx.paths.data / ORDER_FILE).write_text(junk)
+        assert read_shown(ctx.paths.data) == ()
+        built = build_prompt(ctx, ctx.knobs(), PromptExtras(actions=taught()))
+        assert _order(built.text) == ["sensor-a.json", "sensor-b.json"]
+
+
+def test_by_change_keeps_unchanged_in_shown_order_then_changed_in_given_order() -> None:
+    items = [("a", "1", 0), ("b", "2", 1), ("c", "3", 2), ("d", "4", 3)]
+    shown = tuple((k, digest(t)) for k, t in [("c", "3"), ("a", "1"), ("b", "old")])
+    assert [k for k, _, _ in by_change(items, shown)] == ["c", "a", "b", "d"]
