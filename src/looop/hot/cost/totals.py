@@ -8,9 +8,10 @@ rename), every few KB of rows. No lock: each file is true for the bytes it names
 writers racing only leave the later reader a few lines to fold itself. A reader trusts it
 only for the same ledger, no shorter than the offset; the lines past it (a writer that crashed
 between its row and the totals, or one that never writes them) it folds in memory. Missing,
-corrupt, stale or a zone whose days do not start on a quarter hour: the reader says None and
-its caller reads the ledger as before; the pulse's budget check (or the next writer) rebuilds
-the file from the ledger.
+corrupt, stale or a zone whose days do not start on a quarter hour: today() says None and
+its caller (any reader, budget or none) rebuilds the file once with refresh() and writes it,
+scanning the ledger only where that cannot help. When rotate.py moved the ledger to
+`cost/YYYY-MM.jsonl`, both follow the old file there by its identity and finish its tail.
 
 Quarter hours, not days: a local day is a run of whole quarter hours in every zone in use,
 so one file answers any zone, DST days included.
