@@ -372,6 +372,30 @@ def test_cost_by_worker_runner_and_day(authed: TestClient, ctx: Ctx) -> None:
     assert sum(d["usd"] for d in daily) == 2.75
 
 
+def test_a_cost_read_again_is_kept_until_the_ledger_moves(
+    authed: TestClient, ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dashboard reads /cost on every redraw: built once per change of the ledger."""
+    from looop.hot.cost.record import append_cost
+    from looop.web import reads
+
+    builds: list[int] = []
+    real = reads.cost
+
+    def counted(c: Ctx, days: int) -> dict[str, object]:
+        builds.append(days)
+        return real(c, days)
+
+    monkeypatch.setattr(reads, "cost", counted)
+    now = ctx.clock.now()
+    append_cost(ctx.paths.cost_ledger, now, "session", "w1", "claude", 0.5)
+    first = [authed.get("/api/v1/cost?days=14").json() for _ in range(5)]
+    assert first[0]["today"] == 0.5 and all(f == first[0] for f in first)
+    assert len(builds) <= 2  # once, and once more if that read wrote the day totals
+    append_cost(ctx.paths.cost_ledger, now, "session", "w1", "claude", 0.25)
+    assert authed.get("/api/v1/cost?days=14").json()["today"] == 0.75
+
+
 def test_a_run_with_its_output_and_no_server_paths(authed: TestClient, ctx: Ctx) -> None:
     d = ctx.paths.run_dir("tick-20260621-100000")
     d.mkdir(parents=True)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 
 import click
@@ -13,7 +14,8 @@ from looop.decide import cost
 from looop.decide.cost.report import CostReport
 from looop.hot import store
 from looop.hot.clock import Clock
-from looop.hot.cost.ledger import ledger_text, local_day, parsed_rows
+from looop.hot.cost.days import day_totals
+from looop.hot.cost.ledger import local_day
 from looop.hot.costrow import USAGE, report_cost
 from looop.hot.errors import LooopError
 from looop.hot.paths import Paths
@@ -63,10 +65,10 @@ def uncosted_decides(paths: Paths, clock: Clock, rep: CostReport) -> int:
     except OSError:
         return 0
     try:
-        rows, _ = parsed_rows(ledger_text(paths))
+        got = day_totals(os.fspath(paths.data), clock)
+        costed, before = got.ticks, got.ticks_before
     except LooopError:
-        rows = []
-    costed = {r.get("id") for r in rows if r.get("kind") == "tick"}
+        costed, before = {}, 0
     start = date.fromisoformat(rep["from"]) if rep["from"] else None
     today = date.fromisoformat(rep["to"])
     n = 0
@@ -80,6 +82,8 @@ def uncosted_decides(paths: Paths, clock: Clock, rep: CostReport) -> int:
         ts = res.get("ts") if res else None
         if not isinstance(ts, int | float) or isinstance(ts, bool):
             continue  # still running, or not a decide's record
+        if ts <= before:
+            continue  # older than the costed decides the totals keep: not said unknown
         day = local_day(clock, float(ts))
         if start is None or start <= day <= today:
             n += 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -31,7 +32,7 @@ from looop.remote import tokens
 from looop.remote.hosts import remote_worker
 from looop.web import actions, metrics, reads
 from looop.web.auth import Guard
-from looop.web.cache import Changes, Kept, Key, key_of, state_inputs
+from looop.web.cache import Changes, Kept, Key, key_of, stat_of, state_inputs
 from looop.web.errors import WebError
 from looop.web.events import Hub
 from looop.web.requestguard import WORKER_TOKEN, GuardMiddleware, error_response
@@ -187,6 +188,29 @@ def _kept_states(site: Site) -> dict[bool, Kept]:
     return {False: kept_state(False), True: kept_state(True)}
 
 
+def _kept_costs(site: Site) -> Callable[[int], Awaitable[bytes]]:
+    """The dashboard reads /cost on every redraw: built again only when the ledger, its day
+    totals or the local date moved (a stat of three files), not once per request."""
+    ctx = site.ctx
+    data = str(ctx.paths.data)
+    inputs = [os.path.join(data, n) for n in ("cost.jsonl", "cost", ".cost-days.json")]
+    kept: dict[int, Kept] = {}
+
+    def get(days: int) -> Awaitable[bytes]:
+        if days not in kept:
+            if len(kept) >= 16:
+                kept.clear()  # a client walking every ?days= keeps no more than a few
+
+            def key() -> Key:
+                day = ctx.clock.local_tm(ctx.clock.now())[:3]
+                return (day, *(stat_of(p) for p in inputs))
+
+            kept[days] = Kept(key, lambda: json_bytes(reads.cost(ctx, days)))
+        return kept[days].get()
+
+    return get
+
+
 def _sid(request: Request) -> str:
     return str(request.path_params["sid"])
 
@@ -246,9 +270,12 @@ def _history_reads(site: Site) -> None:
     async def run(request: Request) -> Response:
         return JSONResponse(await call(reads.run, str(request.path_params["rid"])))
 
+    costs = _kept_costs(site)
+
     @api("GET", "/cost", "Spend today by worker and runner, and per day; ?days=N (14).")
     async def cost(request: Request) -> Response:
-        return JSONResponse(await call(reads.cost, _int(request, "days", 14)))
+        body = await costs(_int(request, "days", 14))
+        return Response(body, media_type="application/json")
 
     @api("GET", "/asks", "Pending asks, LIVE or STRANDED (`looop asks --json`).")
     async def asks(request: Request) -> Response:

@@ -39,7 +39,7 @@ from looop.core.context import Ctx
 from looop.hot import ljson, store
 from looop.hot.beatlog import BEAT_ENDS, ends_beat
 from looop.hot.config import load_config
-from looop.hot.cost.ledger import ledger_text, parsed_rows
+from looop.hot.cost.days import day_totals
 from looop.hot.errors import LooopError
 from looop.hot.stamps import parse_utc
 from looop.hot.status import gather_status, pending_asks
@@ -274,19 +274,20 @@ class LoopCollector:
     def _spend(self) -> Metric:
         """cost.jsonl summed by its rows' source (`source`, else `kind`: tick, worker)."""
 
-        by: dict[str, float] = {}
+        by: dict[str, int] = {}
         try:
-            rows, _ = parsed_rows(ledger_text(self.ctx.paths))
+            days = day_totals(os.fspath(self.ctx.paths.data), self.ctx.clock).days
         except LooopError:
-            rows = []
-        for r in rows:
-            src = r.get("source") or r.get("kind") or "unknown"
-            by[str(src)] = by.get(str(src), 0.0) + float(r["cost_usd"])
+            days = {}
+        for cells in days.values():  # the day totals: a scrape never re-reads the ledger
+            for (kind, _, _, _, source), (micros, _) in cells.items():
+                src = source or kind or "unknown"
+                by[src] = by.get(src, 0) + micros
         m = CounterMetricFamily(
             "looop_spend_usd", "Spend on the cost ledger, by source.", labels=["source"]
         )
         for src, usd in sorted(by.items()):
-            m.add_metric([src], round(usd, 6))
+            m.add_metric([src], round(usd / 1_000_000, 6))
         return m
 
     def _asks(self) -> Iterator[Metric]:

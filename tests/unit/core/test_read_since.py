@@ -76,7 +76,7 @@ def _full_read_today(ledger: Path, clock: Clock) -> float:
 def test_read_since_reads_the_tail_from_a_line_start_and_no_further_than_needed(
     tmp_path: Path,
 ) -> None:
-    ledger = tmp_path / "cost.jsonl"
+    ledger = tmp_path / "rows.jsonl"  # looop's rows in one file: cost.jsonl moves each month
     _history(ledger, NOW)
     cut = utc_stamp(NOW - 1.5 * DAY)
     text = read_since(ledger, cut)

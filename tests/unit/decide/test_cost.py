@@ -14,7 +14,9 @@ from looop.cli.cost import render_report
 from looop.decide import cost
 from looop.decide.cost import CostMeter
 from looop.decide.cost import report as report_module
+from looop.hot.clock import Clock
 from looop.hot.config import CostSpec, Runner, parse_config, resolve_knobs
+from looop.hot.cost.days import Days
 from looop.hot.errors import LooopError
 from looop.hot.paths import Paths
 from looop.hot.presets import PRESETS
@@ -607,20 +609,20 @@ def test_cost_report_spans_and_groupings(paths: Paths) -> None:
     assert "1 corrupt ledger line skipped" in text
 
 
-def test_cost_reports_reads_the_ledger_once_for_many_groupings(
+def test_cost_reports_read_the_day_totals_once_for_many_groupings(
     paths: Paths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = _report_fixture(paths)
     asks = [(span, by) for span in cost.SPANS for by in cost.GROUPINGS]
     one_by_one = [cost.cost_report(paths, clock, span, by) for span, by in asks]
-    reads: list[Paths] = []
-    real = report_module.ledger_text
+    reads: list[str] = []
+    real = report_module.day_totals
 
-    def counted(p: Paths, since: str | None = None) -> str | None:
-        reads.append(p)
-        return real(p, since)
+    def counted(data: str, c: Clock) -> Days:
+        reads.append(data)
+        return real(data, c)
 
-    monkeypatch.setattr(report_module, "ledger_text", counted)
+    monkeypatch.setattr(report_module, "day_totals", counted)
     assert cost.cost_reports(paths, clock, asks) == one_by_one
     assert len(reads) == 1
     with pytest.raises(LooopError, match="span"):

@@ -3,12 +3,12 @@ renders it; `--json` prints it as is."""
 
 from __future__ import annotations
 
-import math
+import os
 from datetime import date, timedelta
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from looop.hot.clock import Clock
-from looop.hot.cost.ledger import ledger_text, local_day, parsed_rows
+from looop.hot.cost.days import Days, Source, day_totals
 from looop.hot.errors import LooopError
 from looop.hot.paths import Paths
 
@@ -43,21 +43,17 @@ CostReport = TypedDict(
 )
 
 
-def _key(row: dict[str, Any], by: str, day: date) -> str:
+def _key(src: Source, by: str, day: str) -> str:
+    kind, wid, runner, model, _ = src
     if by == "day":
-        return day.isoformat()
+        return day
     if by == DAY_SPLIT:
-        return f"{day.isoformat()} {'decides' if row.get('kind') == 'tick' else 'workers'}"
+        return f"{day} {'decides' if kind == 'tick' else 'workers'}"
     if by == "worker":
-        if row.get("kind") == "tick":
-            return "(ticks)"
-        v = row.get("id")
-    elif by == "model":
-        v = row.get("model")  # metered workers' rows name it; a tick or a report does not
-        return v if isinstance(v, str) and v else "(unknown)"
-    else:
-        v = row.get(by)
-    return v if isinstance(v, str) and v else "?"
+        return "(ticks)" if kind == "tick" else wid or "?"
+    if by == "model":
+        return model or "(unknown)"  # metered workers' rows name it; a tick or a report does not
+    return (runner if by == "runner" else kind) or "?"
 
 
 def _check(span: str, by: str) -> None:
@@ -74,45 +70,41 @@ def cost_report(paths: Paths, clock: Clock, span: str = "today", by: str = "kind
 
 
 def cost_reports(paths: Paths, clock: Clock, asks: list[tuple[str, str]]) -> list[CostReport]:
-    """One cost_report per (span, by), the ledger read and parsed once for them all."""
+    """One cost_report per (span, by), from the day totals (hot/cost/days.py): what the span
+    holds, not every row the ledger ever got."""
     for span, by in asks:
         _check(span, by)
     today = clock.local().date()
-    text = ledger_text(paths)
-    rows, bad = parsed_rows(text)
-    dated = [(row, local_day(clock, row["_t"])) for row in rows]
-    return [_group(paths, dated, bad, text is not None, today, span, by) for span, by in asks]
+    d = day_totals(os.fspath(paths.data), clock)
+    return [_group(paths, d, today, span, by) for span, by in asks]
 
 
-def _group(
-    paths: Paths,
-    dated: list[tuple[dict[str, Any], date]],
-    bad: int,
-    exists: bool,
-    today: date,
-    span: str,
-    by: str,
-) -> CostReport:
+def _group(paths: Paths, d: Days, today: date, span: str, by: str) -> CostReport:
     start: date | None = {"today": today, "week": today - timedelta(days=6), "all": None}[span]
-    groups: dict[str, list[float]] = {}
-    amounts: list[float] = []
-    for row, day in dated:
-        if start is not None and not start <= day <= today:
-            continue
-        amounts.append(row["cost_usd"])
-        groups.setdefault(_key(row, by, day), []).append(row["cost_usd"])
+    lo, hi = (start.isoformat() if start else ""), today.isoformat()
+    groups: dict[str, list[int]] = {}
+    usd = calls = 0
+    for day, cells in d.days.items():
+        if start is not None and not lo <= day <= hi:
+            continue  # `all` keeps a row stamped ahead of the clock, as it always did
+        for src, (micros, n) in cells.items():
+            usd += micros
+            calls += n
+            g = groups.setdefault(_key(src, by, day), [0, 0])
+            g[0] += micros
+            g[1] += n
     return {
         "span": span,
         "by": by,
         "from": start.isoformat() if start is not None else None,
-        "to": today.isoformat(),
-        "total": round(math.fsum(amounts), 6),
-        "calls": len(amounts),
+        "to": hi,
+        "total": round(usd / 1_000_000, 6),
+        "calls": calls,
         "groups": [
-            {"key": k, "usd": round(math.fsum(v), 6), "calls": len(v)}
+            {"key": k, "usd": round(v[0] / 1_000_000, 6), "calls": v[1]}
             for k, v in sorted(groups.items())
         ],
-        "corrupt_lines": bad,
+        "corrupt_lines": d.bad,
         "ledger": str(paths.cost_ledger),
-        "exists": exists,
+        "exists": d.exists,
     }

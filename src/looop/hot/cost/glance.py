@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from looop.hot import ljson, stamps, store
-from looop.hot.cost import totals
+from looop.hot.cost import rotate, totals
 from looop.hot.cost.clis import COST_REPORTING
 from looop.hot.cost.money import finite, sane_usd, usd
 from looop.hot.cost.totals import micros
@@ -82,14 +82,18 @@ def since_stamp(t: float) -> str:
 
 def _spent_today(data: str, clock: Clock) -> float:
     """ledger.spent_on_day for today: rows whose ts falls on the local calendar day. From the
-    running totals when they can say (constant time), else from the ledger's recent rows."""
+    running totals when they can say (constant time); stale, they are rebuilt once and written,
+    budget or none; else from the ledger's recent rows."""
     got = totals.spent_today(data, clock)
+    if got is None:
+        totals.refresh(data, clock.now())
+        got = totals.spent_today(data, clock)
     if got is not None:
         return got
     path = os.path.join(data, "cost.jsonl")
     now = clock.now()
     try:
-        text = store.read_since(path, since_stamp(now))
+        text = rotate.recent_text(data, since_stamp(now))
     except OSError as e:
         raise CorruptState(f"cannot read {path}: {e.strerror}; fix its permissions") from e
     if not text:

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 
 from looop.hot import ljson, locks, store
 from looop.hot.clock import Clock, parse_utc, utc_stamp
-from looop.hot.cost import totals
+from looop.hot.cost import rotate, totals
 from looop.hot.cost.glance import since_stamp
 from looop.hot.cost.money import sane_usd
 from looop.hot.cost.record import append_cost
@@ -30,16 +30,22 @@ def record_cost(paths: Paths, now: float, kind: str, id: str, runner: str, usd: 
 
 
 def ledger_text(paths: Paths, since: str | None = None) -> str | None:
-    """The ledger, lossily decoded; None when missing. Unreadable (not corrupt) -> CorruptState.
-    since: a UTC stamp; only the tail back to rows older than it (store.read_since)."""
+    """The ledger, lossily decoded, its archived months (rotate.py) first; None when there is
+    none. Unreadable (not corrupt) -> CorruptState. since: a UTC stamp; only the tail back to
+    rows older than it (store.read_since), an archive's too when the ledger starts later.
+    Whole, it costs every row ever written: the spend views read days.day_totals instead."""
+    data = os.fspath(paths.data)
     try:
         if since is not None:
-            return store.read_since(paths.cost_ledger, since)
-        return store.read_text(paths.cost_ledger)
+            return rotate.recent_text(data, since)
+        files = [*rotate.archives(data), os.fspath(paths.cost_ledger)]
+        parts = [store.read_text(p) for p in files]
     except OSError as e:
         raise CorruptState(
-            f"cannot read {paths.cost_ledger}: {e.strerror}; fix its permissions"
+            f"cannot read {e.filename or paths.cost_ledger}: {e.strerror}; fix its permissions"
         ) from e
+    got = [t if t.endswith("\n") or not t else t + "\n" for t in parts if t is not None]
+    return "".join(got) if got else None
 
 
 def ledger_row(line: str) -> dict[str, Any] | None:
@@ -104,17 +110,16 @@ def spent_on_day(
 ) -> float:
     """USD of every ledger row (ticks and worker reports) whose UTC ts falls on the LOCAL
     calendar day (today by default): the budget resets at local midnight and survives restarts.
-    Today's comes from the running totals when they can say; `repair` (the pulse, a writer)
-    rebuilds them when they could not."""
+    Today's comes from the running totals; a reader that finds them stale rebuilds them
+    once and writes them, budget or none (`repair`: the pulse's spelling of the same)."""
     if day is None:
         got = totals.spent_today(os.fspath(paths.data), clock)
         if got is not None:
             return got
-        if repair:
-            totals.refresh(os.fspath(paths.data), clock.now())
-            got = totals.spent_today(os.fspath(paths.data), clock)
-            if got is not None:
-                return got
+        totals.refresh(os.fspath(paths.data), clock.now())
+        got = totals.spent_today(os.fspath(paths.data), clock)
+        if got is not None:
+            return got
     target = day if day is not None else clock.local().date()
     lo, hi = _day_bounds(clock, target)
     # today's reader stops where status's does (glance.since_stamp of now), so both agree

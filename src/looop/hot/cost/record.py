@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from looop.hot import store
-from looop.hot.cost import totals
+from looop.hot.cost import rotate, totals
 from looop.hot.cost.money import sane_usd
 from looop.hot.stamps import utc_stamp
 
@@ -33,14 +33,23 @@ def append_cost(
     amount = round(amount, 6)
     if amount <= 0:
         return False
-    row = {"cost_usd": amount, "id": id, "kind": kind, "runner": runner, "ts": utc_stamp(now)}
+    stamp = utc_stamp(now)
+    row = {"cost_usd": amount, "id": id, "kind": kind, "runner": runner, "ts": stamp}
     if key is not None:
         row["key"] = key
     line = store.dumps_state(row) + "\n"
+    _rotate(ledger, stamp)
     store.append_line(ledger, line)
     # the running totals (hot/cost/totals.py): today's spend stays O(1) to read
     totals.after_append(os.path.dirname(os.fspath(ledger)), len(store.encode(line)), now)
     return True
+
+
+def _rotate(ledger: AnyPath, stamp: str) -> None:
+    """A new month's first row starts a new file (rotate.py)."""
+    path = os.fspath(ledger)
+    if os.path.basename(path) == rotate.LEDGER:
+        rotate.rotate_if_due(os.path.dirname(path), stamp)
 
 
 METER_FLUSH = 64 << 10
@@ -73,6 +82,7 @@ def append_costs(
     if not lines:
         return 0
     text = "".join(lines)
+    _rotate(ledger, stamp)
     store.append_line(ledger, text)
     # a fleet's rows every beat: the totals are refreshed every METER_FLUSH bytes, not every
     # 8 KB (a reader folds up to totals.MAX_TAIL past them in memory)
@@ -86,7 +96,11 @@ def append_costs(
 def keyed_row(ledger: AnyPath, key: str, since: float) -> bool:
     """Whether a row of request `key` is on the ledger among the rows since `since` (a key
     is [A-Za-z0-9_-]: its spelling in a row is exact)."""
-    text = store.read_since(ledger, utc_stamp(since)) or ""
+    path = os.fspath(ledger)
+    if os.path.basename(path) == rotate.LEDGER:  # the month's first rows may be archived
+        text = rotate.recent_text(os.path.dirname(path), utc_stamp(since)) or ""
+    else:
+        text = store.read_since(ledger, utc_stamp(since)) or ""
     return f'"key":"{key}"' in text
 
 

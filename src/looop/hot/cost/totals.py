@@ -8,9 +8,10 @@ rename), every few KB of rows. No lock: each file is true for the bytes it names
 writers racing only leave the later reader a few lines to fold itself. A reader trusts it
 only for the same ledger, no shorter than the offset; the lines past it (a writer that crashed
 between its row and the totals, or one that never writes them) it folds in memory. Missing,
-corrupt, stale or a zone whose days do not start on a quarter hour: the reader says None and
-its caller reads the ledger as before; the pulse's budget check (or the next writer) rebuilds
-the file from the ledger.
+corrupt, stale or a zone whose days do not start on a quarter hour: today() says None and
+its caller (any reader, budget or none) rebuilds the file once with refresh() and writes it,
+scanning the ledger only where that cannot help. When rotate.py moved the ledger to
+`cost/YYYY-MM.jsonl`, both follow the old file there by its identity and finish its tail.
 
 Quarter hours, not days: a local day is a run of whole quarter hours in every zone in use,
 so one file answers any zone, DST days included.
@@ -22,6 +23,7 @@ import os
 import stat
 
 from looop.hot import ljson, stamps, store
+from looop.hot.cost import rotate
 from looop.hot.cost.money import sane_usd
 
 TYPE_CHECKING = False  # status and `cost report` load this on their fast paths: no typing
@@ -125,6 +127,35 @@ def _read(fd: int, start: int, size: int) -> bytes:
     return b"".join(parts)
 
 
+def _moved(data: str, t: dict[str, Any], limit: int) -> bytes | None:
+    """The bytes past the totals' offset in the file they cover, now archived (rotate.py moved
+    the ledger since they were written); None when it is not there or holds over `limit`."""
+    path = rotate.find_inode(data, t["ledger"])
+    if path is None:
+        return None
+    try:
+        fd = os.open(path, _LEDGER_FLAGS)
+    except OSError:
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        if not 0 <= size - t["end"] <= limit:
+            return None
+        return _read(fd, t["end"], size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _archived_since(data: str, since: int) -> bytes:
+    """The newest archive's rows back to `since`: a rebuild just after a move (rotate.py)
+    still counts today's rows that left with last month's file."""
+    olds = rotate.archives(data)
+    text = store.read_since(olds[-1], stamps.utc_stamp(since)) if olds else None
+    return store.encode(text or "")
+
+
 def after_append(data: str, wrote: int, now: float, every: int = FLUSH_BYTES) -> None:
     """A writer's part after appending `wrote` bytes: refresh the totals when the ledger
     crossed a multiple of `every` bytes or there are none yet."""
@@ -152,9 +183,15 @@ def refresh(data: str, now: float) -> None:
         ident = [st.st_dev, st.st_ino]
         since = int((now - KEEP_S) // QUARTER) * QUARTER
         old = _load(path)
-        if old is None or old["ledger"] != ident or old["end"] > st.st_size:
-            quarters: dict[str, dict[str, int]] = {}
+        moved = None if old is None or old["ledger"] == ident else _moved(data, old, 1 << 62)
+        if moved is not None and old is not None:  # the ledger was rotated: finish the old one
+            quarters, start = old["q"], 0
+            since = max(since, old["since"])
+            fold(moved, quarters, since)
+        elif old is None or old["ledger"] != ident or old["end"] > st.st_size:
+            quarters = {}
             start = 0
+            fold(_archived_since(data, since), quarters, since)
         else:
             quarters, start = old["q"], old["end"]
             since = max(since, old["since"])  # rows it left out stay out
@@ -187,12 +224,17 @@ def today(data: str, clock: Clock) -> dict[str, int] | None:
         return None
     try:
         st = os.fstat(fd)
-        if [st.st_dev, st.st_ino] != t["ledger"] or t["end"] > st.st_size:
-            return None
-        if st.st_size - t["end"] > MAX_TAIL:
-            return None
         quarters: dict[str, dict[str, int]] = t["q"]
-        fold(_read(fd, t["end"], st.st_size), quarters, t["since"])
+        start = t["end"]
+        if [st.st_dev, st.st_ino] != t["ledger"]:
+            moved = _moved(data, t, MAX_TAIL)  # rotated since: the old file's tail, then ours
+            if moved is None:
+                return None
+            fold(moved, quarters, t["since"])
+            start = 0
+        if start > st.st_size or st.st_size - start > MAX_TAIL:
+            return None
+        fold(_read(fd, start, st.st_size), quarters, t["since"])
     except OSError:
         return None
     finally:
