@@ -14,7 +14,11 @@ opencode asks nothing, but on its first start writes a .gitignore into its confi
 is read-only in the box (a box never changes what the user's own CLI reads): without it,
 opencode stops with "Unexpected server error", so the start is refused with one line saying to
 run `opencode` once outside. codex and pi ask nothing in the box that an earlier run outside has
-not answered (codex's model offer is noted in its config.toml by either answer)."""
+not answered (codex's model offer is noted in its config.toml by either answer).
+
+gemini asks how to log in until its settings.json names a way (security.auth.selectedType),
+and its answer would be written to that file, read-only in the box: the start is refused with
+one line saying to run `gemini` once outside."""
 
 from __future__ import annotations
 
@@ -57,6 +61,8 @@ def box_env(line: str, env: Mapping[str, str]) -> dict[str, str]:
     name = program(line)
     if name == "opencode":
         _check_opencode(env)
+    if name == "gemini":
+        _check_gemini(env)
     if name != "claude":
         return {}
     path = claude_state_path(env)
@@ -87,6 +93,28 @@ def _check_opencode(env: Mapping[str, str]) -> None:
             f"opencode has not been set up for this user ({where or 'no HOME'} lacks the "
             ".gitignore its first start writes, and the sandbox keeps that folder read-only): "
             "run `opencode` once outside looop, then start the worker again"
+        )
+
+
+def gemini_settings_path(env: Mapping[str, str]) -> str | None:
+    """gemini's settings: $GEMINI_CLI_HOME (its stand-in for the home) or ~, then .gemini/."""
+    base = env.get("GEMINI_CLI_HOME") or env.get("HOME")
+    return os.path.join(base, ".gemini", "settings.json") if base else None
+
+
+def _check_gemini(env: Mapping[str, str]) -> None:
+    path = gemini_settings_path(env)
+    settings = _read(path) if path is not None else None
+    security = settings.get("security") if settings is not None else None
+    auth = security.get("auth") if isinstance(security, dict) else None
+    chosen = auth.get("selectedType") if isinstance(auth, dict) else None
+    if not (isinstance(chosen, str) and chosen) and settings is not None:
+        chosen = settings.get("selectedAuthType")  # how earlier versions kept it
+    if not (isinstance(chosen, str) and chosen):
+        raise SandboxError(
+            f"gemini has not been set up for this user ({path or 'no HOME'} names no way to "
+            "log in, and the sandbox keeps that file read-only): run `gemini` once outside "
+            "looop and choose how to log in, then start the worker again"
         )
 
 

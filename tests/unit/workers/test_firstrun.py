@@ -88,7 +88,16 @@ def test_claude_config_dir_is_where_claude_keeps_its_answers(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(
-    "line", ["pi -p hi", "codex exec hi", "sh -c claude", "sh -c opencode", "claudex go", "'"]
+    "line",
+    [
+        "pi -p hi",
+        "codex exec hi",
+        "sh -c claude",
+        "sh -c opencode",
+        "sh -c gemini",
+        "claudex go",
+        "'",
+    ],
 )
 def test_a_line_that_does_not_run_claude_needs_no_answers(tmp_path: Path, line: str) -> None:
     assert firstrun.box_env(line, {"HOME": str(tmp_path)}) == {}
@@ -125,3 +134,51 @@ def test_opencode_that_never_ran_is_told_what_to_run_once(tmp_path: Path, env_of
     msg = str(e.value)
     assert "run `opencode` once outside looop" in msg and "\n" not in msg
     assert "opencode" in msg.split("(")[1]  # names the folder it looked in
+
+
+def _gemini_settings(home: Path, settings: object) -> Path:
+    conf = home / ".gemini"
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "settings.json").write_text(json.dumps(settings))
+    return conf / "settings.json"
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"security": {"auth": {"selectedType": "gemini-api-key"}}}, {"selectedAuthType": "oauth"}],
+)
+def test_gemini_whose_login_was_chosen_outside_starts_with_nothing_asked(
+    tmp_path: Path, settings: object
+) -> None:
+    path = _gemini_settings(tmp_path, settings)
+    before = path.read_bytes()
+    assert firstrun.box_env("gemini --prompt-interactive hi", {"HOME": str(tmp_path)}) == {}
+    assert path.read_bytes() == before  # nothing written for it
+
+
+@pytest.mark.parametrize(
+    "settings", [None, {}, {"security": {"auth": {}}}, {"security": []}, [1], "not json"]
+)
+def test_gemini_that_never_chose_a_login_is_told_what_to_run_once(
+    tmp_path: Path, settings: object
+) -> None:
+    """Its login dialog would write the answer to settings.json, read-only in the box: one
+    line, not a worker stopped at a dialog it cannot save."""
+    if settings == "not json":
+        (tmp_path / ".gemini").mkdir()
+        (tmp_path / ".gemini" / "settings.json").write_text("{")
+    elif settings is not None:
+        _gemini_settings(tmp_path, settings)
+    with pytest.raises(SandboxError) as e:
+        firstrun.box_env("env A=1 gemini -i hi", {"HOME": str(tmp_path)})
+    msg = str(e.value)
+    assert "run `gemini` once outside looop" in msg and "\n" not in msg
+    assert str(tmp_path / ".gemini" / "settings.json") in msg
+
+
+def test_gemini_cli_home_is_where_gemini_keeps_its_settings(tmp_path: Path) -> None:
+    _gemini_settings(tmp_path / "elsewhere", {"security": {"auth": {"selectedType": "x"}}})
+    env = {"HOME": str(tmp_path), "GEMINI_CLI_HOME": str(tmp_path / "elsewhere")}
+    assert firstrun.box_env("gemini", env) == {}
+    with pytest.raises(SandboxError):
+        firstrun.box_env("gemini", {"HOME": str(tmp_path)})
