@@ -574,11 +574,19 @@ def test_a_socket_bind_failure_kills_the_child_and_records_it(
         assert (s.state, s.exit_code, s.alive) == ("killed", 1, False)
 
         def with_marker(supervisor: bool) -> list[psutil.Process]:
-            procs = psutil.process_iter(["cmdline"])
-            found = [p for p in procs if marker in (p.info["cmdline"] or [])]
-            return [
-                p for p in found if ("looop.sessions.supervisor" in p.info["cmdline"]) is supervisor
-            ]
+            """The child (its argv has the marker) or its supervisor (which shows its title
+            once it set it, its argv before: core/proctitle.py)."""
+            title = "looop: supervisor b"
+            found = []
+            for p in psutil.process_iter(["cmdline", "cwd", "status"]):
+                argv = p.info["cmdline"] or []
+                if p.info["status"] == psutil.STATUS_ZOMBIE:
+                    continue
+                titled = supervisor and p.info["cwd"] == str(root) and argv[:1] == [title]
+                child = marker in argv and ("looop.sessions.supervisor" in argv) is supervisor
+                if titled or child:
+                    found.append(p)
+            return found
 
         assert with_marker(supervisor=False) == []  # the child was killed before the reply
         _until(lambda: not with_marker(supervisor=True), timeout=5, what="supervisor exit")

@@ -18,7 +18,7 @@ from looop.core import netns
 from looop.core.door import home_door
 from looop.core.netboxes import Boxes, command_lines
 from looop.core.netproxy import Busy, Door, find_box, handle
-from looop.hot.procname import name_self
+from looop.core.proctitle import show_role
 
 MAX_OPEN = 1024  # connections served at once, every box of the home together
 MAX_JOIN_PORTS = 4  # a box hands over its HTTP and SOCKS ports
@@ -248,7 +248,7 @@ def main(argv: list[str]) -> int:
     path, root, idle_arg = argv
     # looop's own: the sweep of a run's supervisor that adopts it (it was started from a box's
     # launcher) spares it by this name, as it spares the hosts
-    name_self("looop-netfilter")
+    show_role(f"looop: network filter {path}", "looop-netfilter")
     idle_s = max(1.0, float(idle_arg))
     boxes = Boxes(root)
     busy = Busy(time.monotonic())

@@ -338,8 +338,9 @@ def _stop_filter(net: str) -> None:
     """TERM to the process serving `net` (found by its argv: the socket is the boxes' and takes
     no orders), and its boxes' records go."""
     want = f"looop.core.netfilter\0{net}\0".encode()
+    titled = f"looop: network filter {net}\0".encode()  # its title (core/proctitle.py)
     for pid, line in command_lines().items():
-        if want in line:
+        if want in line or line.startswith(titled):
             try:
                 os.kill(pid, signal.SIGTERM)
             except OSError:
