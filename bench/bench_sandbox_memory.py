@@ -70,7 +70,7 @@ def _home_procs(data: Path) -> list[object]:
     for p in psutil.process_iter(["name", "cmdline"]):
         try:
             host = p.info["name"] == "looop-sbxhost"
-            net = "looop.core.netfilter" in (p.info["cmdline"] or [])
+            net = p.info["name"] == "looop-netfilter"  # its title has no module name
             if (host or net) and p.cwd() == str(data) and p.status() != psutil.STATUS_ZOMBIE:
                 out.append(p)
         except psutil.Error:
@@ -141,8 +141,11 @@ def _end_hosts(runtime: Path) -> None:
     """The session and beat hosts this run started (on its own runtime dir), by their pid."""
     import psutil
 
-    for p in psutil.process_iter(["cmdline"]):
-        if str(runtime) in " ".join(p.info["cmdline"] or []):
+    for p in psutil.process_iter(["name", "cmdline", "environ"]):
+        hosts = p.info["name"] in ("looop-host", "looop-beat")  # their titles name no runtime
+        if str(runtime) in " ".join(p.info["cmdline"] or []) or (
+            hosts and (p.info["environ"] or {}).get("LOOOP_RUNTIME_DIR") == str(runtime)
+        ):
             p.terminate()
 
 

@@ -83,16 +83,18 @@ def classify(data: Path, runtime: Path | None = None) -> dict[str, list[int]]:
             continue
         if needle not in env:
             continue
-        text = " ".join(_cmdline(pid))
+        # by argv, or by the title and name it shows once it set them (core/proctitle.py)
+        text, comm = " ".join(_cmdline(pid)), _comm(pid)
+        beat = ("looop-beat", "looop-spare", "looop-tick", "looop-kill", "looop-start")
         if pid == pulse:
             role = "pulse"
         elif pid in sups:
             role = "supervisor"
-        elif "looop.sessions.host" in text:
+        elif "looop.sessions.host" in text or comm == "looop-host":
             role = "host"
-        elif "looop.beathost" in text:  # the host, or a fork of it: its spare, a served verb
-            role = "beathost" if _comm(pid) == "looop-beat" else "beatfork"
-        elif "looop web" in text or "looop.web" in text:
+        elif "looop.beathost" in text or comm in beat:  # the host, or its spare, a served verb
+            role = "beathost" if comm == "looop-beat" else "beatfork"
+        elif "looop web" in text or "looop.web" in text or text.startswith("looop: web "):
             role = "web"
         elif "looop" in text:
             role = "other"

@@ -132,7 +132,8 @@ def _stop_strays(tmp: str) -> None:
             env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        host = any(a in (b"looop.beathost", b"looop.sessions.host") for a in argv)
+        titled = argv[0].startswith((b"looop: session host ", b"looop: beat host "))
+        host = titled or any(a in (b"looop.beathost", b"looop.sessions.host") for a in argv)
         ours = any(e.startswith(f"LOOOP_DATA_DIR={tmp}".encode()) for e in env)
         if host and ours:
             print(f"\nstray host of this run outside its runtime dir: {b' '.join(argv)!r}")

@@ -44,6 +44,7 @@ from collections.abc import Mapping
 
 from looop.core.cgroup import Pen
 from looop.core.procs import libc_prctl
+from looop.core.proctitle import show_role
 from looop.core.sameworld import Here, same_world
 from looop.hot import killfast, workerstart
 from looop.hot.beatclient import FDS as FDS
@@ -62,7 +63,6 @@ from looop.hot.beatclient import stop_beat_hosts as stop_beat_hosts
 from looop.hot.clock import SystemClock
 from looop.hot.main import main
 from looop.hot.peers import LIMITS, peer
-from looop.hot.procname import name_self
 from looop.hot.where import runtime_base
 from looop.sessions.codewatch import CodeWatch
 from looop.sessions.hostnames import host_options, lock_holder
@@ -208,7 +208,7 @@ def serve(argv: list[str]) -> int:
     # the kernel reaps every spare and beat the host forks: no intermediate, no zombie
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     host = _Host(lock_fd, home, CodeWatch(_preload()))
-    name_self("looop-beat")
+    show_role(f"looop: beat host {home.partition(chr(0))[0]}", "looop-beat")  # path, not inode
     path = beat_socket(key, base)
     ino = listen_at(host.listener, path)
     gc.collect()
@@ -247,7 +247,7 @@ def _spare(host: _Host) -> None:
     os.close(host.lock_fd)
     if not die_with_parent(host.prctl, host.pid):
         return
-    name_self("looop-spare")
+    show_role(f"looop: beat spare {host.home.partition(chr(0))[0]}", "looop-spare")
     _warm(host)
     pen = Pen()  # a beat's sensors are born in it, with no move then (core/cgroup.py)
     pen.enter()
@@ -410,7 +410,8 @@ def _beat(conn: socket.socket, req: Request, fds: list[int], caller: int) -> int
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.stdin, sys.stdout, sys.stderr = _stdio()
-    name_self({"tick": "looop-tick", "kill": "looop-kill"}.get(req.argv[0], "looop-start"))
+    word = req.argv[0] if req.argv[0] in ("tick", "kill") else "start"
+    show_role(f"looop: {word} {home_of(req.env, req.cwd).partition(chr(0))[0]}", f"looop-{word}")
     _reply(conn, f"pid {os.getpid()}\n".encode())
     _watch_caller(conn)
 

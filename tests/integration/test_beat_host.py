@@ -84,10 +84,12 @@ def warm(env: dict[str, str], cwd: Path) -> int:
     return pid
 
 
-def _host_by_key(key: str) -> int | None:
-    """The beat host of `key` as ps shows it (a spare has another name), None when none runs."""
+def _host_of(data: Path) -> int | None:
+    """The beat host of the data dir as ps shows it (`looop: beat host <home>`; a spare has
+    another name), None when none runs."""
     for p in psutil.process_iter(["cmdline", "name"]):
-        if p.info["name"] == "looop-beat" and key in (p.info["cmdline"] or []):
+        title = " ".join(p.info["cmdline"] or [])
+        if p.info["name"] == "looop-beat" and title.startswith(f"looop: beat host {data}"):
             return int(p.pid)
     return None
 
@@ -450,8 +452,8 @@ def test_an_idle_host_goes_and_looop_down_stops_one(
     first = tick(short, tmp_path)
     assert first.returncode == 0, first.stderr
     # A few seconds' idle: the host is found by its command line while it waits
-    wait_until(lambda: _host_by_key(beathost.beat_key(short)) is not None, timeout=30)
-    host = _host_by_key(beathost.beat_key(short))
+    wait_until(lambda: _host_of(data) is not None, timeout=30)
+    host = _host_of(data)
     assert host is not None
     wait_until(lambda: not psutil.pid_exists(host), timeout=30)
     assert beathost.beat_host_pid(short) is None

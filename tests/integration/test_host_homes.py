@@ -60,6 +60,11 @@ def _supervisor(home: Path, sid: str) -> psutil.Process:
     return psutil.Process(pid)
 
 
+def _forked_by(home: Path) -> str:
+    """What the title of a supervisor forked by the home's host says of it (sessions/host.py)."""
+    return f"(host {shown(hostnames.host_socket(hostnames.home_key(str(home)), RUN_BASE))})"
+
+
 def _ancestors(pid: int) -> list[int]:
     return [p.pid for p in psutil.Process(pid).parents()]
 
@@ -84,8 +89,8 @@ def test_two_homes_get_two_hosts_and_no_env_crosses(
     wait_until(lambda: (b / "seen.txt").exists() and b"LANG=" in (b / "seen.txt").read_bytes())
     assert b"ONLY_A" not in (b / "seen.txt").read_bytes()
     # B's supervisor was forked by B's host, A's by A's
-    assert f"--home {b}" in " ".join(_supervisor(b, "wb").cmdline())
-    assert f"--home {a}" in " ".join(_supervisor(a, "wa").cmdline())
+    assert _forked_by(b) in " ".join(_supervisor(b, "wb").cmdline())
+    assert _forked_by(a) in " ".join(_supervisor(a, "wa").cmdline())
 
 
 def _ask(path: str, req: dict[str, object]) -> bytes:
@@ -124,7 +129,7 @@ def test_the_same_dir_by_another_name_is_the_same_home(
     spawn(a, "w1", ["sleep", "60"], cwd=a, env=_env(tmp_path))
     spawn(link, "w2", ["sleep", "60"], cwd=a, env=_env(tmp_path))
     assert hostclient.host_pid(RUN_BASE, str(link)) == _host(a)
-    assert "looop.sessions.host" in " ".join(_supervisor(a, "w2").cmdline())
+    assert _forked_by(a) in " ".join(_supervisor(a, "w2").cmdline())
 
 
 # A worker that starts a session in another home from inside its PTY, once told to (the
@@ -174,14 +179,14 @@ def test_a_host_started_inside_a_worker_hangs_off_init_and_outlives_it(
     assert hb != ha
     assert sup.pid not in _ancestors(hb)  # its supervisor (a subreaper) did not adopt it
     assert sup.pid not in _ancestors(_supervisor(b, "b1").pid)
-    assert "--home " + str(b) in " ".join(_supervisor(b, "b1").cmdline())
+    assert _forked_by(b) in " ".join(_supervisor(b, "b1").cmdline())
     # the worker that started it goes; B's host and its session stay, and it serves on
     kill(a, "wa")
     wait_until(lambda: process_ended(sup.pid), what="the worker's supervisor to end")
     assert get_session(b, "b1").alive
     spawn(b, "b2", ["sleep", "60"], cwd=b, env=_env(tmp_path))
     assert _host(b) == hb
-    assert "looop.sessions.host" in " ".join(_supervisor(b, "b2").cmdline())
+    assert _forked_by(b) in " ".join(_supervisor(b, "b2").cmdline())
 
 
 def test_inside_a_worker_with_no_host_above_it_no_host_is_started(

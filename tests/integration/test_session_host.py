@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from looop.hot.anchors import shown
 from looop.hot.wire import fnv1a_64
 from looop.sessions import hostclient, hostnames
 from looop.sessions.client import expect, kill, wait
@@ -92,7 +93,8 @@ def test_a_session_is_forked_by_the_host_yet_stands_alone(root: Path, env: dict[
     hpid = _host_pid(root)
     assert hpid is not None, "no session host runs after a spawn"
     # forked from the host (its command line), but not its child: adopted like any daemon
-    assert "looop.sessions.host" in sup.cmdline()
+    forked_by = shown(hostnames.host_socket(hostnames.home_key(str(root)), RUN_BASE))
+    assert sup.cmdline()[0] == f"looop: supervisor h1 (host {forked_by})"
     assert sup.ppid() != hpid
     assert sup.name() == "looop:h1"  # what ps and top show
     assert psutil.Process(hpid).name() == "looop-host"
@@ -156,7 +158,7 @@ def test_a_missing_cwd_is_one_clear_error(root: Path, env: dict[str, str]) -> No
 
 def test_no_host_when_its_idle_is_zero(root: Path, env: dict[str, str]) -> None:
     spawn(root, "solo", ["sleep", "60"], cwd=root, env=env, host_idle_s=0)
-    assert "looop.sessions.supervisor" in _supervisor(root, "solo").cmdline()
+    assert _supervisor(root, "solo").cmdline()[0] == "looop: supervisor solo"  # no host named
     kill(root, "solo")
 
 
@@ -179,7 +181,10 @@ def test_many_first_spawns_at_once_share_one_host(short: Path, env: dict[str, st
     def hosts() -> list[psutil.Process]:
         found = []
         for p in psutil.process_iter(["cmdline", "status"]):
-            if key in (p.info["cmdline"] or []) and p.info["status"] != "zombie":
+            argv = p.info["cmdline"] or []
+            # by its argv while it starts, by its title once it serves (core/proctitle.py)
+            ours = key in argv or argv[:1] == [f"looop: session host {short}"]
+            if ours and p.info["status"] != "zombie":
                 found.append(p)
         return found
 
@@ -364,6 +369,6 @@ def test_a_caller_in_another_mount_namespace_gets_a_supervisor_of_its_own(
     assert done.returncode == 0, done.stderr
     sup = _supervisor(root, "inside")
     # not forked by the host (it sees another filesystem): started within the caller's limits
-    assert "looop.sessions.host" not in " ".join(sup.cmdline())
+    assert sup.cmdline()[0] == "looop: supervisor inside"  # no host named in its title
     assert get_session(root, "inside").alive
     kill(root, "inside")

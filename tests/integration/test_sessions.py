@@ -574,11 +574,19 @@ def test_a_socket_bind_failure_kills_the_child_and_records_it(
         assert (s.state, s.exit_code, s.alive) == ("killed", 1, False)
 
         def with_marker(supervisor: bool) -> list[psutil.Process]:
-            procs = psutil.process_iter(["cmdline"])
-            found = [p for p in procs if marker in (p.info["cmdline"] or [])]
-            return [
-                p for p in found if ("looop.sessions.supervisor" in p.info["cmdline"]) is supervisor
-            ]
+            """The child (its argv has the marker) or its supervisor (which shows its title
+            once it set it, its argv before: core/proctitle.py)."""
+            title = "looop: supervisor b"
+            found = []
+            for p in psutil.process_iter(["cmdline", "cwd", "status"]):
+                argv = p.info["cmdline"] or []
+                if p.info["status"] == psutil.STATUS_ZOMBIE:
+                    continue
+                titled = supervisor and p.info["cwd"] == str(root) and argv[:1] == [title]
+                child = marker in argv and ("looop.sessions.supervisor" in argv) is supervisor
+                if titled or child:
+                    found.append(p)
+            return found
 
         assert with_marker(supervisor=False) == []  # the child was killed before the reply
         _until(lambda: not with_marker(supervisor=True), timeout=5, what="supervisor exit")
@@ -651,11 +659,30 @@ def test_log_tail_and_grep_read_from_the_end(
     assert log_tail(root, "tail", 0) == ""
 
 
+class _Busy(FixedClock):
+    """wait_idle's time, in step with a session's output: each reading is a tenth of a second
+    on, and the session's log grew before it (a line sent and seen), so it sees output at
+    every look however slowly a loaded machine runs the session."""
+
+    def __init__(self, root: Path, sid: str) -> None:
+        super().__init__()
+        self.root, self.sid, self.at = root, sid, 0.0
+
+    def monotonic(self) -> float:
+        before = get_session(self.root, self.sid).output_bytes
+        send(self.root, self.sid, "x")
+        wait_until(lambda: get_session(self.root, self.sid).output_bytes > before, 10, "echo")
+        self.at += 0.1
+        return self.at
+
+
 @pytest.mark.timeout(30)
 def test_wait_idle_and_expect_outcomes(root: Path, env: dict[str, str], clock: FixedClock) -> None:
-    spawn(root, "spin", _py("spinner.py"), cwd=root, env=env)
-    _expect(root, "spin", "working", clock)
-    assert wait_idle(root, "spin", 0.3, 1.0, clock) is False  # a spinner never settles
+    # Output that never pauses for the settle time never settles. (A spinner on its own
+    # timer stood in for it, and a starved spinner did pause: in step with the clock here.)
+    spawn(root, "busy", _py("echo_loop.py"), cwd=root, env=env)
+    _expect(root, "busy", "ready", clock)
+    assert wait_idle(root, "busy", 0.3, 1.0, _Busy(root, "busy")) is False
     spawn(root, "calm", _py("echo_loop.py"), cwd=root, env=env)
     _expect(root, "calm", "ready", clock)
     assert wait_idle(root, "calm", 0.2, 10, clock) is True
@@ -667,24 +694,27 @@ def test_wait_idle_and_expect_outcomes(root: Path, env: dict[str, str], clock: F
     assert wait_idle(root, "calm", 5, 1, clock) is True  # finished = idle
     code, _, offset = expect(root, "calm", "never printed", timeout_s=10, clock=clock)
     assert code == 1 and offset == len(_log(root, "calm"))
-    kill(root, "spin")
-    assert wait(root, "spin", 5, clock) == 130
+    kill(root, "busy")
+    assert wait(root, "busy", 5, clock) == 130
 
 
 @pytest.mark.timeout(30)
 def test_no_zombies_after_many_spawns_and_kills(
     root: Path, env: dict[str, str], clock: FixedClock
 ) -> None:
+    me = psutil.Process()
+    # what this process (an xdist worker) started before: an earlier test's child that ends
+    # meanwhile is that test's zombie, not one of these spawns'
+    before = {c.pid for c in me.children(recursive=True)}
     for i in range(4):
         spawn(root, f"z{i}", ["sh", "-c", "exit 3"], cwd=root, env=env)
         spawn(root, f"k{i}", _py("echo_loop.py"), cwd=root, env=env)
         kill(root, f"k{i}")
     for i in range(4):
         assert wait(root, f"z{i}", 10, clock) == 3
-    me = psutil.Process()
-    zombies = [c for c in me.children(recursive=True) if c.status() == psutil.STATUS_ZOMBIE]
-    assert zombies == []
-    assert me.children() == []  # supervisors are not our children (double fork)
+    ours = [c for c in me.children(recursive=True) if c.pid not in before]
+    assert [c for c in ours if c.status() == psutil.STATUS_ZOMBIE] == []
+    assert [c for c in me.children() if c.pid not in before] == []  # supervisors: double fork
     assert sorted(prune_aged(root, 0, time.time())) == sorted(
         [f"z{i}" for i in range(4)] + [f"k{i}" for i in range(4)]
     )

@@ -75,8 +75,11 @@ def _hosts(box: Box) -> list[psutil.Process]:
 
 
 def _filters(box: Box) -> list[psutil.Process]:
-    """This home's network filters: `python -m looop.core.netfilter`, in its data dir."""
-    return _home_procs(box, lambda p: "looop.core.netfilter" in (p.info["cmdline"] or []))
+    """This home's network filters: `python -m looop.core.netfilter`, in its data dir, as ps
+    shows it (`looop: network filter <socket>`, core/proctitle.py)."""
+    return _home_procs(
+        box, lambda p: (p.info["cmdline"] or [""])[0].startswith("looop: network filter ")
+    )
 
 
 def _home_procs(box: Box, which: Callable[[psutil.Process], bool]) -> list[psutil.Process]:

@@ -14,6 +14,7 @@ import click
 from looop.cli.app import looop_bin, make_ctx, process_clock, process_env
 from looop.cli.params import count, seconds
 from looop.core.context import Ctx
+from looop.core.proctitle import show_role
 from looop.core.webconfig import up_with_pulse
 from looop.demo.run import run_demo
 from looop.hot.beatclient import stop_beat_host
@@ -104,6 +105,7 @@ def pulse_cmd(ready_fd: int | None, beats: int | None, no_seed: bool) -> None:
     if trace is not None:
         trace.start()
     pulse = Pulse(ctx, max_beats=beats, workers_alive=workers_alive, memtrace=trace)
+    show_role(f"looop: pulse {ctx.paths.data}")
     raise SystemExit(pulse.run(ready=ready))
 
 

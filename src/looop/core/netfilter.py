@@ -24,8 +24,8 @@ from looop.core import netns
 from looop.core.door import home_door
 from looop.core.netboxes import Boxes, command_lines
 from looop.core.netproxy import Busy, Door, find_box, handle
+from looop.core.proctitle import show_role
 from looop.hot.anchors import holder
-from looop.hot.procname import name_self
 
 MAX_OPEN = 1024  # connections served at once, every box of the home together
 MAX_JOIN_PORTS = 4  # a box hands over its HTTP and SOCKS ports
@@ -383,7 +383,7 @@ def main(argv: list[str]) -> int:
     path, root, idle_arg = argv[:3]
     # looop's own: the sweep of a run's supervisor that adopts it (it was started from a box's
     # launcher) spares it by this name, as it spares the hosts
-    name_self("looop-netfilter")
+    show_role(f"looop: network filter {path}", "looop-netfilter")
     named, elsewhere = take_name(argv[3]) if len(argv) == 4 else (None, False)
     if elsewhere:
         _ready(ready)  # another filter of this home serves

@@ -421,7 +421,9 @@ def _stop_filter(home: Home) -> None:
     socket is the boxes' and takes no orders), and its boxes' records go."""
     net = filter_socket(home)
     want = f"looop.core.netfilter\0{net}\0".encode()
-    pids = {pid for pid, line in command_lines().items() if want in line and _ours(pid)}
+    titled = f"looop: network filter {net}\0".encode()  # its title (core/proctitle.py)
+    lines = command_lines().items()
+    pids = {p for p, line in lines if (want in line or line.startswith(titled)) and _ours(p)}
     named = holder(filter_name(home))
     for pid in pids | ({named} if named else set()):
         try:

@@ -17,3 +17,11 @@ def name_self(title: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+WEB_TITLE = b"looop: web "  # `looop web`'s title in `ps -o args` (core/proctitle.py)
+
+
+def is_web(cmdline: bytes) -> bool:
+    """Whether a /proc/PID/cmdline is `looop web`'s: its argv, or the title it shows."""
+    return b"web" in cmdline.split(b"\0") or cmdline.startswith(WEB_TITLE)

@@ -13,6 +13,7 @@ from looop.hot.config import load_config, resolve_knobs
 from looop.hot.cost.glance import spend_glance
 from looop.hot.delays import backoff_delay, failed_at, limit_in_force
 from looop.hot.errors import CorruptState, LooopError
+from looop.hot.procname import is_web
 from looop.hot.where import runtime_base
 from looop.hot.wire import list_light, lock_held, read_status, session_ids
 
@@ -329,7 +330,7 @@ def web_running(data: str) -> str | None:
         return None
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            alive = b"web" in f.read().split(b"\0")
+            alive = is_web(f.read())
     except OSError:
         return None
     return url + "/" if alive else None

@@ -50,11 +50,12 @@ import time
 from types import ModuleType
 
 import looop.sessions.supervisor as supervisor
+from looop.core.proctitle import show_role
 from looop.core.sameworld import Here, same_world
+from looop.hot.anchors import shown
 from looop.hot.ljson import loads
 from looop.hot.ops import sweep_all_sockets, sweep_home_sockets
 from looop.hot.peers import peer
-from looop.hot.procname import name_self
 from looop.hot.wire import lock_held, socket_file
 from looop.sessions.hostdoor import HostDoor
 from looop.sessions.hostduties import Duties, open_door, pulse_keeper
@@ -147,7 +148,7 @@ def serve(argv: list[str]) -> int:
     if own:
         sweep_home_sockets(home)  # what its killed supervisors left
     sweep_all_sockets(time.time())  # what removed homes left, long ago
-    name_self("looop-host")
+    show_role(f"looop: session host {home}", "looop-host")
     here = Here()  # the host's own world, read once: each request reads its caller's
     path = host_socket(key, base)
     listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
@@ -314,6 +315,7 @@ def _fork_supervisor(
     _let_go_ended(kept)
     kept.append((str(prepared.sdir), (req, prepared, plan)))
     del kept[:-KEEP_PREPARED]
+    host = shown(held[0].getsockname().decode("utf-8", "replace"))
     try:
         pid = os.fork()
     except OSError as e:
@@ -324,7 +326,7 @@ def _fork_supervisor(
         try:
             _let_go(held)
             os.close(lock_fd)
-            code = _child(conn, req, supervisor, prepared, plan)
+            code = _child(conn, req, supervisor, prepared, plan, host)
         finally:
             os._exit(code)
     with contextlib.suppress(ChildProcessError):
@@ -424,9 +426,11 @@ def _child(
     supervisor: ModuleType,
     prepared: object,
     plan: tuple[list[tuple[int, int, int]], int | None],
+    host: str,
 ) -> int:
     """In the forked intermediate: become the supervisor's parent-to-be, exactly like a
-    freshly started supervisor does (new session, fork, the intermediate exits)."""
+    freshly started supervisor does (new session, fork, the intermediate exits). Its title
+    names the host that forked it: a start from inside its run asks that host (hostclient)."""
     args, cwd, env = req["args"], req["cwd"], req["env"]
     assert isinstance(args, list) and isinstance(cwd, str) and isinstance(env, dict)
     fd = conn.detach()  # the supervisor's ready fd: it writes its line and closes it
@@ -446,7 +450,7 @@ def _child(
         os.umask(umask & 0o777)
     apply_limits(*plan)
     sid = args[args.index("--id") + 1] if "--id" in args[:-1] else "?"
-    name_self(f"looop:{sid}")
+    show_role(f"looop: supervisor {sid} (host {host})", f"looop:{sid}")
     if not supervisor.detach(fd):
         return 1
     return int(supervisor.start(prepared))

@@ -152,6 +152,8 @@ def enclosing_host() -> tuple[bool, str | None]:
             return False, None
         close = stat.rfind(b")")
         comm = stat[stat.find(b"(") + 1 : close]
+        if comm.startswith(b"looop:") and argv[0].startswith(b"looop: supervisor "):
+            return True, _titled_host(argv[0])  # its title (core/proctitle.py)
         if b"looop.sessions.supervisor" in argv[:3]:  # a supervisor started on its own
             return True, None
         if b"looop.sessions.host" in argv[:3] and comm.startswith(b"looop:"):
@@ -163,6 +165,18 @@ def enclosing_host() -> tuple[bool, str | None]:
         fields = stat[close + 2 :].split()
         pid = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
     return False, None
+
+
+def _titled_host(title: bytes) -> str | None:
+    """The host a supervisor's title names (`looop: supervisor w1 (host @looop-…-host-KEY)`,
+    host.py), as an address; None for one started on its own or a title not of that shape."""
+    _, mark, rest = title.decode("utf-8", "replace").partition(" (host @")
+    name = rest.removesuffix(")")
+    parts = name.split("-")  # looop, uid, runtime dir's hash, "host", key
+    ok = mark and len(parts) == 5 and parts[:1] == ["looop"] and parts[3] == "host"
+    if not ok or not all(p.isalnum() for p in parts):
+        return None
+    return "\0" + name
 
 
 def _launch_via(pad: str, cmd: list[str], env: Mapping[str, str], err: str, wait: bool) -> bool:

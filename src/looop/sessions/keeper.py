@@ -10,7 +10,7 @@ a subreaper too, holding the session's lock with it. When the supervisor is gone
 went, its orphans are the keeper's; it kills every one of them and their descendants (looop's
 own processes, another session's supervisor or host, are spared as the supervisor spares
 them), and only then exits — the lock is free, and `ls` says dead, once nothing of the
-session runs. Its name in `ps` is `looop-keep`.
+session runs. Its name in `ps` is `looop-keep` (`looop: keeper <id>` in `ps -o args`).
 
 A keeper killed itself leaves the supervisor as it was before keepers: containment by its
 sweep alone. Only `os`, `_signal` and the supervisor's own OS seam: every supervisor loads
@@ -25,7 +25,7 @@ from _signal import SIG_IGN, SIGHUP, SIGINT, SIGKILL, SIGTERM, signal  # type: i
 from typing import Protocol
 
 from looop.core.procs import signal_tree
-from looop.hot.procname import name_self
+from looop.core.proctitle import show_role
 from looop.hot.wire import valid_id
 from looop.sessions.osseam import alive_not_looop, own_children, set_subreaper
 
@@ -60,7 +60,7 @@ def keep(sup: Kept) -> int | None:
         return None
     if sup.ready_fd is not None:  # the supervisor says ready; the starter must see its EOF
         os.close(sup.ready_fd)
-    name_self("looop-keep")
+    show_role(f"looop: keeper {sup.sid}", "looop-keep")
     for sig in (SIGHUP, SIGINT, SIGTERM):  # a group's signal is the supervisor's to act on
         signal(sig, SIG_IGN)
     _wait_for(pid)

@@ -26,9 +26,9 @@ import signal
 import sys
 import time
 
+from looop.core.proctitle import show_role
 from looop.hot import logfiles, store
 from looop.hot.clock import utc_stamp_ms
-from looop.hot.procname import name_self
 from looop.hot.wire import ENDED, LOCK, META, STATUS, SessionError, check_id, fnv1a_64
 from looop.sessions import memkeeper
 from looop.sessions.child import Child
@@ -444,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     # Named before the detaching fork, so it is never an orphan without it: started from a
     # run (the pulse's, a worker's) it is adopted by that run's supervisor, whose sweep
     # spares looop's own by name (a host-forked supervisor is named by the host).
-    name_self(f"looop:{sup.sid}")
+    show_role(f"looop: supervisor {sup.sid}", f"looop:{sup.sid}")
     if not detach(sup.ready_fd):
         return 1
     return start(sup)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from looop.core.context import Ctx
 from looop.hot import locks, store
 from looop.hot.errors import CorruptState, LooopError
+from looop.hot.procname import is_web
 from looop.web.auth import load_or_make_token, runtime_path
 
 READY_S = 15.0  # uvicorn's imports and bind on a busy 2-core machine
@@ -42,10 +43,10 @@ def _is_web(pid: int) -> bool:
     """pid is alive and still a `looop web` (a reused pid is not)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = f.read().split(b"\0")
+            cmdline = f.read()
     except OSError:
         return False
-    return b"web" in argv
+    return is_web(cmdline)
 
 
 def link(ctx: Ctx) -> str | None:

@@ -17,6 +17,7 @@ from looop.hot import store
 from looop.hot.clock import Clock
 from looop.hot.errors import CorruptState, LooopError
 from looop.hot.paths import Paths
+from looop.hot.procname import is_web
 from looop.remote import hosts as reg
 from looop.remote.hosts import KubeHost
 from looop.remote.kube import manifests as mf
@@ -149,10 +150,10 @@ def web_runtime_url(paths: Paths) -> str | None:
         return None
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = f.read().split(b"\0")
+            cmdline = f.read()
     except OSError:
         return None
-    return url if b"web" in argv else None
+    return url if is_web(cmdline) else None
 
 
 def way_home(paths: Paths, raw_config: dict[str, Any], wid: str) -> str:
