@@ -141,6 +141,8 @@ def _load(path: str, zone: str) -> Days | None:
 
 
 def _save(path: str, d: Days) -> None:
+    if not os.path.isdir(os.path.dirname(path) or "."):
+        return  # a pure read never makes the data dir
     body = {
         "v": VERSION,
         "zone": d.zone,
