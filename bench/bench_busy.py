@@ -143,7 +143,7 @@ def run() -> list[dict[str, object]]:
         f"running totals kept); growth {per_k * 1000:+.3f} ms per 1k rows from "
         f"{LEDGER_ROWS[0]} to {LEDGER_ROWS[-1]}. Dead: {DEAD} finished workers (`true`) kept "
         "beside a live one (`cat`). Kill: a fresh `cat` worker each round (started untimed), "
-        "`looop kill ID` timed to its end (the beat host warm)"
+        "`looop kill ID` timed to its end"
     )
     for verb in ("status", "ls"):
         k = f"dead-{verb}"
@@ -172,7 +172,7 @@ def _pair_row(bin_: str) -> dict[str, object]:
     row = _row(name, ours, base, PAIR_TARGET)
     row["note"] = (
         f"start+stop pair: {ROUNDS} interleaved rounds; ours = `looop worker start kN --no-sandbox "
-        "--command 'tail -f {{prompt_file}}' hi` then `looop kill kN` (the beat host warm), "
+        "--command 'tail -f {{prompt_file}}' hi` then `looop kill kN`, "
         "tmux's = `tmux new-session -d -s tN 'tail -f FILE'` then `tmux kill-session -t tN` on "
         "its own socket with a kept session (the server warm); each pair timed as two whole "
         "commands"
@@ -201,7 +201,7 @@ def _start_stop_pairs(
     ours: list[float] = []
     base: list[float] = []
     try:
-        for r in range(rounds + 2):  # two to warm up (the first starts the beat host)
+        for r in range(rounds + 2):  # two to warm up
             pair = [(base, tmux_pair), (ours, ours_pair)]
             for sink, f in pair if r % 2 else reversed(pair):
                 took = f(r)
@@ -224,7 +224,7 @@ def _kills(bin_: str, d: Path, rounds: int) -> tuple[list[float], list[float]]:
     ours: list[float] = []
     base: list[float] = []
     try:
-        for r in range(rounds + 2):  # two to warm up (the first starts the beat host)
+        for r in range(rounds + 2):  # two to warm up
             sid = f"k{r}"
             spawn(data, sid, ["cat"], cwd=data, env=env)
             pair = [(base, base_cmd), (ours, [bin_, "kill", sid])]

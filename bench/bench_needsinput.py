@@ -360,8 +360,6 @@ def cost_row(ours: list[float], base: list[float], mode: str) -> dict[str, objec
 
 
 def run() -> list[dict[str, object]]:
-    from looop.beathost import stop_beat_host
-
     with tempfile.TemporaryDirectory() as d:
         b = Bench(Path(d))
         try:
@@ -379,7 +377,6 @@ def run() -> list[dict[str, object]]:
             for s in list_sessions(b.data):
                 if s.alive:
                     b.stop(s.id)
-            stop_beat_host(b.env)
     return rows
 
 

@@ -105,12 +105,8 @@ def _beats(root: Path) -> list[dict[str, object]]:
             pair = [(ours[n], mine), (base[n], bash)]
             for sink, fn in pair if r % 2 else reversed(pair):
                 took = _timed(fn)
-                if r:  # the first round warms the page cache and the beat host
+                if r:  # the first round warms the page cache
                     sink.append(took)
-    from looop.beathost import stop_beat_host
-
-    for data in homes:  # each size's ticks were served by a beat host of its own
-        stop_beat_host(sensors._env(data))
     rows = _curve("skip beat vs sensors", "sensor", SENSORS, ours, base[SENSORS[-1]])
     for row, n in zip(rows, SENSORS, strict=True):  # each size against bash on the same scripts
         b = statistics.median(base[n])

@@ -137,7 +137,7 @@ print(json.dumps(sorted(sys.modules)))
 def test_a_skip_beat_loads_no_click_and_no_decide_machinery(tmp_path: Path) -> None:
     data = tmp_path / "data"
     _world(data)
-    env = clean_env(tmp_path, data, LOOOP_BEAT_HOST_IDLE="0")  # the beat runs in this process
+    env = clean_env(tmp_path, data)  # the beat runs in this process
 
     def beat() -> set[str]:
         proc = subprocess.run(

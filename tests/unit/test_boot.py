@@ -118,20 +118,6 @@ def test_a_light_verb_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     assert p.stderr == ""
 
 
-def test_a_tick_ends_light_only_when_the_beat_host_ran_it() -> None:
-    # served: this process only waited for the host's child, so no teardown is owed; a beat
-    # in place ran everything here and exits in full (checked in a fresh interpreter: this
-    # one has pytest's threads and exit hooks)
-    code = (
-        "from looop.hot import boot\n"
-        "from looop.hot.main import SHORT_VERBS\n"
-        "for args in (['tick'], ['worker', 'start', 'w1', 'go']):\n"
-        "    print(boot._light(args, SHORT_VERBS, served=True), boot._light(args, SHORT_VERBS))\n"
-    )
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert p.stdout.split() == ["True", "False", "True", "False"], p.stderr
-
-
 @pytest.mark.timeout(240)
 def test_a_live_sessions_screen_and_input_answer_as_through_the_plain_entry(
     tmp_path: Path,

@@ -84,8 +84,8 @@ ROOMS: dict[str, set[str]] = {
         "web",
         "(top)",
     },
-    # the process entries: the console's (hot/boot.py) and the beat host's (beathost.py)
-    "(top)": {"hot", "cli", "core", "sessions"},
+    # the process entry: the console's (hot/boot.py)
+    "(top)": {"hot"},
 }
 
 # The hot room imports only the standard library's light modules and itself at load time. It
@@ -94,10 +94,9 @@ ROOMS: dict[str, set[str]] = {
 HOT_DOORS: set[tuple[str, str]] = {
     ("looop.hot.main", "looop.cli.root"),  # every verb but the fast ones: click
     ("looop.hot.main", "looop.cli.failure"),  # an error worded as click words it
-    ("looop.hot.tickfast", "looop.cli.tickwork"),  # a beat run here (no beat host)
-    ("looop.hot.killfast", "looop.cli.steermove"),  # a kill run here (no beat host)
-    ("looop.hot.workerstart", "looop.cli.startwork"),  # a start run here (no beat host)
-    ("looop.hot.beatclient", "looop.sessions.hostclient"),  # no beat host yet: start one
+    ("looop.hot.tickfast", "looop.cli.tickwork"),  # a beat
+    ("looop.hot.killfast", "looop.cli.steermove"),  # a kill
+    ("looop.hot.workerstart", "looop.cli.startwork"),  # a start
     ("looop.hot.drive", "looop.remote.ssh.passthrough"),  # a worker on an SSH host: the verb there
     ("looop.hot.fleet", "looop.remote.engine"),  # `ls` of a home with remote workers
 }
@@ -147,12 +146,10 @@ LAZY: list[tuple[str, str]] = [
     ("looop.cli.steer", "looop.cli.steermove"),  # a move: `goal list` & co. never pass it
     ("looop.cli.satellite", "looop.remote.ssh.boxed"),  # a host's bridge
     ("looop.cli.satellite", "looop.remote.ssh.farverbs"),  # a host's start verbs
-    ("looop.beathost", "by name: ?"),  # the beat host's preload, before its first fork
     # a fast verb's one door out of the hot room, once its argv parsed
     ("looop.hot.tickfast", "looop.cli.tickwork"),
     ("looop.hot.killfast", "looop.cli.steermove"),
     ("looop.hot.workerstart", "looop.cli.startwork"),
-    ("looop.hot.beatclient", "looop.sessions.hostclient"),  # no beat host yet: start one
     ("looop.hot.drive", "looop.remote.ssh.passthrough"),  # a worker on an SSH host
     ("looop.hot.fleet", "looop.remote.engine"),  # `ls` of a home with remote workers
     ("looop.hot.status", "looop.hot.spendfull"),  # breakers the glance cannot answer

@@ -16,7 +16,6 @@ from looop.cli.params import count, seconds
 from looop.core.context import Ctx
 from looop.core.webconfig import up_with_pulse
 from looop.demo.run import run_demo
-from looop.hot.beatclient import stop_beat_host
 from looop.hot.errors import LooopError
 from looop.hot.tickfast import run_tick
 from looop.loop.daemon import UpResult, revive_pulse, start_detached, stop_all
@@ -231,7 +230,6 @@ def _web_up_in_config(ctx: Ctx) -> bool:
 def down_cmd(grace: float, keep_workers: bool) -> None:
     ctx = make_ctx()
     res = stop_all(ctx, grace, keep_workers=keep_workers)
-    stop_beat_host(ctx.env)  # nothing depends on it: the next `looop tick` starts another
     web_pid = stop_web(ctx, only_owned=True)  # the one `up --web` started, never another
     if web_pid is not None:
         click.echo(f"web stopped (pid {web_pid})")

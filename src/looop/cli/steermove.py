@@ -1,7 +1,6 @@
 """One decision run as the human: the move behind the steering verbs (cli/steer.py), `looop
 kill` and `worker start` (cli/startwork.py), with the executor loaded at the top. Only what
-moves imports this module: the click-free `kill` face reaches it through `kill_here` once no
-beat host took the kill."""
+moves imports this module: the click-free `kill` face reaches it through `kill_here`."""
 
 from __future__ import annotations
 

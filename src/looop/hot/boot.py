@@ -22,27 +22,23 @@ def main() -> None:
     import looop.hot.main as table  # lazy: the verb table, after the GC threshold is set
 
     code: Any = 0
-    served = False  # a tick or worker start the beat host's child ran: this one only waited
     try:
         table.main()
     except SystemExit as e:
         code = e.code
-        # only a verb that loaded the beat host's client can have been served by it
-        client = sys.modules.get("looop.hot.beatclient")
-        served = client is not None and isinstance(e, client.Served)
-    light = _light(sys.argv[1:], table.SHORT_VERBS, served)
+    light = _light(sys.argv[1:], table.SHORT_VERBS)
     if light:
         _exit_now(code)
     raise SystemExit(code)
 
 
-def _light(args: list[str], short_verbs: frozenset[str], served: bool = False) -> bool:
-    """A short verb (hot/main.py's SHORT_VERBS) served without click (or one a child of the
-    beat host ran), with no other thread and no exit hook: nothing the interpreter's
-    teardown would still do that anyone could notice."""
+def _light(args: list[str], short_verbs: frozenset[str]) -> bool:
+    """A short verb (hot/main.py's SHORT_VERBS) served without click, with no other thread
+    and no exit hook: nothing the interpreter's teardown would still do that anyone could
+    notice."""
     if args[:1] == ["_"]:
         args = args[1:]
-    short = served or (bool(args) and args[0] in short_verbs)
+    short = bool(args) and args[0] in short_verbs
     if not short or "click" in sys.modules:
         return False
     threading = sys.modules.get("threading")

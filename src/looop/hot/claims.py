@@ -69,9 +69,7 @@ def parse_fast(argv: list[str]) -> tuple[str, str, str | None] | None:
     return argv[0], rest[0], session
 
 
-def serve(
-    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
-) -> bool:
+def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
     """`claim`/`unclaim` in their plain spellings; exits with run_lease's code."""
     parsed = parse_fast(argv)
     if parsed is None:

@@ -70,9 +70,7 @@ def run_fast(parsed: tuple[str, str, str, str], env: Mapping[str, str], now: flo
     report_cost(where.resolve(env, os.getcwd())[0], now, *parsed, env=env)
 
 
-def serve(
-    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
-) -> bool:
+def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
     """`cost report …` in its plain spelling."""
     parsed = parse_fast(argv)
     if parsed is None:

@@ -114,9 +114,7 @@ def _shot(argv: list[str], env: Mapping[str, str]) -> bool:
 _VERBS = {"send": _send, "key": _key}
 
 
-def serve(
-    argv: list[str], env: Mapping[str, str], clock: Clock | None = None, caller: int | None = None
-) -> bool:
+def serve(argv: list[str], env: Mapping[str, str], clock: Clock | None = None) -> bool:
     """`shot` (`ss`, `screenshot`), `send` or `key` on a live local session; False (nothing
     done, click's turn) for anything else."""
     return _VERBS.get(argv[0], _shot)(argv, env)

@@ -57,8 +57,6 @@ def _log(argv: list[str], env: Mapping[str, str]) -> bool:
     return True
 
 
-def serve(
-    argv: list[str], env: Mapping[str, str], clock: Clock | None = None, caller: int | None = None
-) -> bool:
+def serve(argv: list[str], env: Mapping[str, str], clock: Clock | None = None) -> bool:
     """`log` of a local session in a plain spelling; False (click's turn) for anything else."""
     return _log(argv, env)

@@ -1,13 +1,10 @@
 """`looop kill ID` (and `worker kill ID`) without click: the plain spellings, the same move.
 
-Like `worker start` (hot/workerstart.py) the move runs in a child of the beat host when one
-answers, so the imports of the executor are paid once, not on every kill; the click verb
+The click verb
 (cli/workers.py) and this face run the same decision through `steermove.steer` and print the
 same line. Anything unusual (--help, an unknown or repeated option) is left to click."""
 
 from __future__ import annotations
-
-from looop.hot.beatclient import hand_over
 
 TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
 
@@ -55,20 +52,16 @@ def parse_fast(argv: list[str]) -> dict[str, str] | None:
 
 
 def run_fast(parsed: dict[str, str], env: dict[str, str], clock: Clock | None) -> None:
-    # lazy: the move's door, passed once the argv is a kill's and no beat host took it
+    # lazy: the move's door, passed once the argv is a kill's
     from looop.cli.steermove import kill_here
 
     kill_here(parsed, env, clock)
 
 
-def serve(
-    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
-) -> bool:
-    """`kill ID` (and `worker kill ID`): the move runs in a child of the beat host when one
-    answers, as a worker start does."""
+def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    """`kill ID` (and `worker kill ID`): the move, in this process."""
     parsed = parse_fast(argv)
     if parsed is None:
         return False
-    hand_over(argv, env, clock)
     run_fast(parsed, env, clock)
     return True

@@ -334,13 +334,6 @@ KNOBS: dict[str, Knob] = {
             maximum=1000,
             describe="a session's log files kept, rotated and earlier runs' counted",
         ),
-        _k(
-            "beat_host_idle",
-            300,
-            "float",
-            maximum=_DAY,
-            describe="`looop tick`'s preloaded beat host exits after this long unused (s); 0: none",
-        ),
         *(_k(f"worker_max_{n}", v, config=True, maximum=m, describe=d) for n, v, m, d in _BOUNDS),
     ]
 }

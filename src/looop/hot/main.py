@@ -52,9 +52,7 @@ DOOR_FACE = "looop.remote.boxdoor"
 SHORT_VERBS = frozenset(_FACES) - {"tick", "worker", "w"}
 
 
-def serve(
-    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
-) -> bool:
+def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
     """`looop version`: this module is its face."""
     if len(argv) != 1:
         return False
@@ -62,20 +60,16 @@ def serve(
     return True
 
 
-def _fast(
-    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
-) -> bool:
+def _fast(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
     """Serve the hot verbs without importing click (or typing, pathlib, re, json); True when
-    served. Workers call these many times an hour. `caller`: see `main`."""
-    if caller is not None and argv[:1] != ["tick"]:
-        caller = None  # only a beat names its holder
+    served. Workers call these many times an hour."""
     name = _FACES.get(argv[0]) if argv else None
     if argv and argv[0] in BOX_VERBS and env.get("LOOOP_DOOR"):
         name = DOOR_FACE  # a sandboxed worker: its contract verbs go through its box's door
     if name is None:
         return False
     face = __import__(name, fromlist=("serve",))  # lazy: the verb table: a verb loads its face
-    served: bool = face.serve(argv, env, clock, caller)
+    served: bool = face.serve(argv, env, clock)
     return served
 
 
@@ -127,14 +121,10 @@ def main(
     argv: list[str] | None = None,
     env: dict[str, str] | None = None,
     clock: Clock | None = None,
-    *,
-    caller: int | None = None,
 ) -> None:
     """The entry point: the one place that reads the process's arguments and environment.
 
-    Tests pass argv, an env and a frozen clock instead of touching the process's own. The
-    beat host's child passes `caller`, the pid of the `looop tick` it runs for (the one a
-    user sees, named as the beat's holder)."""
+    Tests pass argv, an env and a frozen clock instead of touching the process's own."""
     if env is None:
         env = dict(os.environ)
     args = list(sys.argv[1:] if argv is None else argv)
@@ -156,7 +146,7 @@ def main(
         out, err = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)
         try:
-            _dispatch(args, env, clock, caller)
+            _dispatch(args, env, clock)
         finally:
             sys.stdout, sys.stderr = out, err
     finally:
@@ -175,11 +165,9 @@ def _flush_quietly() -> None:
         pass
 
 
-def _dispatch(
-    args: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
-) -> None:
+def _dispatch(args: list[str], env: dict[str, str], clock: Clock | None) -> None:
     try:
-        if _fast(args, env, clock, caller):
+        if _fast(args, env, clock):
             return
         from looop.cli.root import run_click  # lazy: the verb table's click door (not fast verbs)
 

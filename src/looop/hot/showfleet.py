@@ -21,9 +21,7 @@ if TYPE_CHECKING:
     from looop.hot.clock import Clock
 
 
-def serve(
-    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
-) -> bool:
+def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
     flags = set(argv[1:])
     if not flags <= {"-a", "--all", "--json"}:
         return False  # --watch, --interval, --help and mistakes: click's

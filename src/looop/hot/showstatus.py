@@ -18,9 +18,7 @@ if TYPE_CHECKING:
     from looop.hot.clock import Clock
 
 
-def serve(
-    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
-) -> bool:
+def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
     if not set(argv[1:]) <= {"--json"}:
         return False
     data, config = where.resolve(env, os.getcwd())

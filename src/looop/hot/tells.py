@@ -37,9 +37,7 @@ def parse_told(argv: list[str]) -> tuple[str | None] | None:
     return (rest[0] if rest else None,)
 
 
-def serve(
-    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
-) -> bool:
+def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
     """`told [WORKER]` in its plain spellings."""
     told = parse_told(argv)
     if told is None:

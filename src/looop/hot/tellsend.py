@@ -49,9 +49,7 @@ def parse_tell(argv: list[str]) -> tuple[str, list[str]] | None:
     return rest[0], rest[1:]
 
 
-def serve(
-    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
-) -> bool:
+def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
     """`tell WORKER MESSAGE…` in its plain spelling."""
     tell = parse_tell(argv)
     if tell is None:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import sys
 
-from looop.hot.beatclient import hand_over
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from looop.hot.clock import Clock
@@ -28,30 +26,22 @@ def parse_fast(argv: list[str]) -> bool | None:
     return None
 
 
-def run_tick(
-    env: dict[str, str], clock: Clock | None, force: bool, caller: int | None = None
-) -> None:
-    """One foreground beat; SystemExit(1) when it failed or erred. `caller`: the pid named
-    as the beat's holder when it is not this process (the beat host's caller)."""
+def run_tick(env: dict[str, str], clock: Clock | None, force: bool) -> None:
+    """One foreground beat; SystemExit(1) when it failed or erred."""
     # lazy: the beat's door, passed once the argv is a beat's: a mistyped verb never pays
     from looop.cli.tickwork import beat_here
 
-    status = beat_here(env, clock, force, caller)
+    status = beat_here(env, clock, force)
     if status in FAILED or (force and status == "limited"):
         raise SystemExit(1)
     if status == "backoff":
         sys.stderr.write(BACKOFF_HINT)
 
 
-def serve(
-    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
-) -> bool:
-    """`tick [--force]`: a child of the beat host runs the beat when one answers (its imports
-    paid once), else this process does; an injected clock (tests, the host's own child)
-    always beats here."""
+def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    """`tick [--force]`: the beat, in this process."""
     force = parse_fast(argv)
     if force is None:
         return False
-    hand_over(argv, env, clock)
-    run_tick(env, clock, force, caller)
+    run_tick(env, clock, force)
     return True

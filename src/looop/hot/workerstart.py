@@ -9,7 +9,6 @@ like an option) is left to click."""
 from __future__ import annotations
 
 from looop.hot import killfast, showfleet
-from looop.hot.beatclient import hand_over
 from looop.hot.startargs import Start as Start
 from looop.hot.startargs import parse_fast as parse_fast
 
@@ -20,24 +19,20 @@ if TYPE_CHECKING:
 
 
 def run_fast(start: Start, env: dict[str, str], clock: Clock | None) -> None:
-    # lazy: the move's door, passed once the argv is a start's and no beat host took it
+    # lazy: the move's door, passed once the argv is a start's
     from looop.cli.startwork import start_here
 
     start_here(start, env, clock)
 
 
-def serve(
-    argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None = None
-) -> bool:
-    """`worker start …` (and `worker kill`, killfast's; `worker list`, `ls`'s face): in a child
-    of the beat host when one answers, as a tick, so the imports are paid once."""
+def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    """`worker start …` (and `worker kill`, killfast's; `worker list`, `ls`'s face)."""
     if argv[1:2] == ["kill"]:
-        return killfast.serve(argv, env, clock, caller)
+        return killfast.serve(argv, env, clock)
     if argv[1:2] in (["list"], ["ls"]):
-        return showfleet.serve(argv[1:], env, clock, caller)
+        return showfleet.serve(argv[1:], env, clock)
     parsed = parse_fast(argv)
     if parsed is None:
         return False
-    hand_over(argv, env, clock)
     run_fast(parsed, env, clock)
     return True

@@ -117,7 +117,7 @@ def _parsed(raw: bytes) -> tuple[int | None, bytes]:
     return int(words[1]), body
 
 
-def serve(argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None) -> bool:
+def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
     """The face of a box's contract verbs (hot/main.py): knock, and end with the answer's
     exit code."""
     code = knock(argv, env)

@@ -35,8 +35,8 @@ requests (sessions/hostdoor.py).
 
 This module is the host process, the only one that loads the supervisor. The names both sides
 share are `hostnames`; the client side (`request`, starting and stopping a host) is
-`hostclient`, which this process never loads; what the beat host does alike
-(its start, lock, socket, name and the caller's limits) is `preloaded`.
+`hostclient`, which this process never loads; its start, lock, socket, name and the
+caller's limits are `preloaded`.
 """
 
 from __future__ import annotations
@@ -379,7 +379,7 @@ def _root_of(args: list[str]) -> str:
 
 def _well_launch(req: dict[str, object]) -> bool:
     """A launch asks for a preloaded host and nothing else: this interpreter's sibling
-    running one of the two host modules, an environment and an error file."""
+    running the host module, an environment and an error file."""
     cmd, env, err = req.get("launch"), req.get("env"), req.get("err")
     return (
         isinstance(cmd, list)
@@ -387,7 +387,7 @@ def _well_launch(req: dict[str, object]) -> bool:
         and all(isinstance(a, str) and "\0" not in a for a in cmd)
         and cmd[0].startswith("/")
         and cmd[1] == "-m"
-        and cmd[2] in ("looop.sessions.host", "looop.beathost")
+        and cmd[2] == "looop.sessions.host"
         and "--ready-fd" not in cmd
         and isinstance(err, str)
         and err.startswith("/")
