@@ -33,8 +33,8 @@ def _time(cmd: list[str], env: dict[str, str]) -> float:
 
 
 def _home(d: Path) -> dict[str, str]:
-    from looop.hot.paths import Paths
-    from looop.hot.presets import default_config_obj
+    from looop.home.paths import Paths
+    from looop.home.presets import default_config_obj
     from looop.seed import ensure_data_dir
 
     paths = Paths.at(d / "data")
@@ -48,8 +48,8 @@ def _home(d: Path) -> dict[str, str]:
 def _ledger(data: Path, rows: int, now: float) -> None:
     """`rows` rows today (the last hours, five workers), written as looop writes them; the
     last one by looop's own writer, which keeps the running totals."""
-    from looop.hot.cost.record import append_cost
-    from looop.hot.stamps import utc_stamp
+    from looop.home.cost.record import append_cost
+    from looop.home.stamps import utc_stamp
 
     span = min(6 * 3600, now % 86400 - 60)  # all of them today, UTC and local alike here
     lines = []
@@ -96,7 +96,7 @@ def _row(name: str, ours: list[float], base: list[float], target: float) -> dict
 
 def run() -> list[dict[str, object]]:
     import looop
-    from looop.hot.clock import SystemClock
+    from looop.home.clock import SystemClock
     from looop.sessions.client import kill, wait
     from looop.sessions.spawner import spawn
 
@@ -214,7 +214,7 @@ def _start_stop_pairs(
 
 
 def _kills(bin_: str, d: Path, rounds: int) -> tuple[list[float], list[float]]:
-    from looop.hot.clock import SystemClock
+    from looop.home.clock import SystemClock
     from looop.sessions.client import wait
     from looop.sessions.spawner import spawn
 

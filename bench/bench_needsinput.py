@@ -85,7 +85,7 @@ class Bench:
     """One data dir, its beat command, and fake TUI workers under looop's supervisor."""
 
     def __init__(self, tmp: Path) -> None:
-        from looop.hot.paths import Paths
+        from looop.home.paths import Paths
         from looop.seed import ensure_data_dir
 
         self.tmp = tmp

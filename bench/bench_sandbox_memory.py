@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 
 FLEET = 10
 ROUNDS = 3

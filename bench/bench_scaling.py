@@ -124,7 +124,7 @@ def _beats(root: Path) -> list[dict[str, object]]:
 
 
 def _fleet_home(root: Path, live: int, dead: int) -> dict[str, str]:
-    from looop.hot.clock import SystemClock
+    from looop.home.clock import SystemClock
     from looop.sessions.client import wait
     from looop.sessions.spawner import spawn
 
@@ -165,7 +165,7 @@ def _verbs(root: Path) -> list[dict[str, object]]:
 def _state(root: Path) -> list[dict[str, object]]:
     """The web's state read, built fresh each time (its cache is per change), vs fleet size."""
     from looop.cli.ctxbuild import ctx_for
-    from looop.hot.clock import SystemClock
+    from looop.home.clock import SystemClock
     from looop.web import reads
 
     homes = {n: _fleet_home(root / f"web{n}", n, 0) for n in FLEET}

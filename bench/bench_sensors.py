@@ -22,8 +22,8 @@ from typing import TextIO
 from looop.core.cgroup import Pen
 from looop.core.context import Ctx
 from looop.core.events import Emitter
-from looop.hot.clock import SystemClock
-from looop.hot.paths import Paths
+from looop.home.clock import SystemClock
+from looop.home.paths import Paths
 from looop.loop.pulse import Pulse
 from looop.loop.tick import tick
 from looop.sense import sense

@@ -24,7 +24,7 @@ from hypothesis import settings
 
 from looop.core.context import Ctx
 from looop.core.events import Emitter
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from tests.clocks import FixedClock
 from tests.procwatch import Zombies, zombie_children
 

@@ -101,7 +101,7 @@ def far() -> set[str]:
 
 
 def _seed(data: Path) -> None:
-    from looop.hot.paths import Paths
+    from looop.home.paths import Paths
     from looop.seed import ensure_data_dir
 
     paths = Paths.at(data)
@@ -133,7 +133,7 @@ def _run(label: str, argv: list[str], env: dict[str, str]) -> int:
 
 def measure() -> dict[str, set[str]]:
     """label -> the looop modules the processes of that run imported."""
-    from looop.hot.clock import SystemClock
+    from looop.home.clock import SystemClock
     from looop.sessions.client import kill, wait
     from looop.sessions.spawner import spawn
 

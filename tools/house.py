@@ -33,7 +33,7 @@ def _read(path: Path) -> tuple[frozenset[str], int]:
     text = path.read_text()
     found: set[str] = set()
     tree = ast.parse(text)
-    nodes = tree.body if room_of(path) == "hot" else list(ast.walk(tree))
+    nodes = tree.body if room_of(path) == "home" else list(ast.walk(tree))
     for node in nodes:
         names: list[str] = []
         if isinstance(node, ast.Import):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from looop.remote.ssh.boxed import SRT_DIR
 from looop.remote.ssh.install import srt_package
 from tests.hosts.conftest import LAB_NET, Home, Host, Lab, Place, run_srt

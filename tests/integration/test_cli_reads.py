@@ -227,9 +227,10 @@ def test_status_loads_neither_typing_nor_the_views(ctx: Ctx, data: Path, cli: Cl
     assert cli("tick")[0] == 0
     probe = (
         "import json, sys\n"
-        "from looop.hot.main import main\n"
+        "from looop.home.main import main\n"
         "try:\n    main(['status', '--json'])\nexcept SystemExit:\n    pass\n"
-        "mods = ('typing', 'looop.loop.views', 'looop.decide.cost.views', 'looop.hot.statustext')\n"
+        "mods = ('typing', 'looop.loop.views', 'looop.decide.cost.views',"
+        " 'looop.home.statustext')\n"
         "sys.stderr.write(json.dumps({m: m in sys.modules for m in mods}))\n"
     )
     p = subprocess.run(
@@ -241,5 +242,5 @@ def test_status_loads_neither_typing_nor_the_views(ctx: Ctx, data: Path, cli: Cl
         "typing": False,
         "looop.loop.views": False,
         "looop.decide.cost.views": False,
-        "looop.hot.statustext": True,
+        "looop.home.statustext": True,
     }

@@ -187,7 +187,7 @@ def _door_of(data: Path, env: dict[str, str], tmp_path: Path) -> str:
 
 
 def _host_pid(door: str) -> int:
-    from looop.hot.anchors import holder
+    from looop.home.anchors import holder
 
     pid = holder("\0" + door[1:])
     assert pid is not None

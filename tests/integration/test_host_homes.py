@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from looop.hot.anchors import shown
+from looop.home.anchors import shown
 from looop.sessions import hostclient, hostnames
 from looop.sessions.client import kill
 from looop.sessions.spawner import spawn

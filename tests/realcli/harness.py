@@ -20,7 +20,7 @@ import pytest
 import looop.decide.spend as spend_module
 from looop.core.context import Ctx
 from looop.decide.runner import RunResult, run_runner
-from looop.hot.presets import PRESETS
+from looop.home.presets import PRESETS
 from tests.realcli.install import BINARIES, opencode_sdk_dir
 from tests.realcli.model_server import ModelServer
 

@@ -30,18 +30,18 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "looop"
 
 # room -> the rooms it may import (besides itself). Arrows point down only.
 ROOMS: dict[str, set[str]] = {
-    "hot": set(),  # the fast verbs' room: stdlib and itself (see HOT_DOORS)
-    "core": {"hot"},
-    "sessions": {"hot", "core"},
-    "decide": {"hot", "core"},
-    "seed": {"hot", "core"},
-    "human": {"hot", "core", "sessions"},
-    "workers": {"hot", "core", "sessions", "human"},
-    "remote": {"hot", "core", "sessions", "human", "workers"},
-    "act": {"hot", "core", "sessions", "human", "workers", "remote"},
-    "sense": {"hot", "core", "sessions", "human", "workers", "remote"},
+    "home": set(),  # the fast verbs' room: stdlib and itself (see HOT_DOORS)
+    "core": {"home"},
+    "sessions": {"home", "core"},
+    "decide": {"home", "core"},
+    "seed": {"home", "core"},
+    "human": {"home", "core", "sessions"},
+    "workers": {"home", "core", "sessions", "human"},
+    "remote": {"home", "core", "sessions", "human", "workers"},
+    "act": {"home", "core", "sessions", "human", "workers", "remote"},
+    "sense": {"home", "core", "sessions", "human", "workers", "remote"},
     "loop": {
-        "hot",
+        "home",
         "core",
         "sessions",
         "human",
@@ -52,10 +52,10 @@ ROOMS: dict[str, set[str]] = {
         "sense",
         "seed",
     },
-    "demo": {"hot", "core", "loop", "seed"},
-    "tui": {"hot", "core", "sessions", "human", "workers", "remote", "loop"},
+    "demo": {"home", "core", "loop", "seed"},
+    "tui": {"home", "core", "sessions", "human", "workers", "remote", "loop"},
     "web": {
-        "hot",
+        "home",
         "core",
         "sessions",
         "human",
@@ -68,7 +68,7 @@ ROOMS: dict[str, set[str]] = {
         "(top)",
     },
     "cli": {
-        "hot",
+        "home",
         "core",
         "sessions",
         "human",
@@ -84,35 +84,35 @@ ROOMS: dict[str, set[str]] = {
         "web",
         "(top)",
     },
-    # the process entry: the console's (hot/boot.py)
-    "(top)": {"hot"},
+    # the process entry: the console's (home/boot.py)
+    "(top)": {"home"},
 }
 
 # The hot room imports only the standard library's light modules and itself at load time. It
 # reaches another room only from inside a function or for types, through a door listed here:
 # the verb table handing a verb's heavy work to its room once its argv parsed.
 HOT_DOORS: set[tuple[str, str]] = {
-    ("looop.hot.main", "looop.cli.root"),  # every verb but the fast ones: click
-    ("looop.hot.main", "looop.cli.failure"),  # an error worded as click words it
-    ("looop.hot.tickfast", "looop.cli.tickwork"),  # a beat
-    ("looop.hot.killfast", "looop.cli.steermove"),  # a kill
-    ("looop.hot.workerstart", "looop.cli.startwork"),  # a start
-    ("looop.hot.drive", "looop.remote.ssh.passthrough"),  # a worker on an SSH host: the verb there
-    ("looop.hot.fleet", "looop.remote.engine"),  # `ls` of a home with remote workers
+    ("looop.home.main", "looop.cli.root"),  # every verb but the fast ones: click
+    ("looop.home.main", "looop.cli.failure"),  # an error worded as click words it
+    ("looop.home.tickfast", "looop.cli.tickwork"),  # a beat
+    ("looop.home.killfast", "looop.cli.steermove"),  # a kill
+    ("looop.home.workerstart", "looop.cli.startwork"),  # a start
+    ("looop.home.drive", "looop.remote.ssh.passthrough"),  # a worker on an SSH host: the verb there
+    ("looop.home.fleet", "looop.remote.engine"),  # `ls` of a home with remote workers
 }
 # Names a hot module takes from another room for its type hints alone (under `if
 # TYPE_CHECKING:`, never loaded when it runs): a view's shape, the context a caller passes.
 HOT_TYPES: set[tuple[str, str]] = {
-    ("looop.hot.beatlog", "looop.loop.views"),
-    ("looop.hot.statustext", "looop.loop.views"),
-    ("looop.hot.status", "looop.loop.views"),
-    ("looop.hot.status", "looop.decide.cost.views"),
-    ("looop.hot.statusjson", "looop.loop.views"),
-    ("looop.hot.spendfull", "looop.decide.cost.views"),
-    ("looop.hot.cost.breakers", "looop.decide.cost.views"),
-    ("looop.hot.cost.glance", "looop.decide.cost.views"),
-    ("looop.hot.eventlog", "looop.core.eventnames"),
-    ("looop.hot.fleet", "looop.core.context"),
+    ("looop.home.beatlog", "looop.loop.views"),
+    ("looop.home.statustext", "looop.loop.views"),
+    ("looop.home.status", "looop.loop.views"),
+    ("looop.home.status", "looop.decide.cost.views"),
+    ("looop.home.statusjson", "looop.loop.views"),
+    ("looop.home.spendfull", "looop.decide.cost.views"),
+    ("looop.home.cost.breakers", "looop.decide.cost.views"),
+    ("looop.home.cost.glance", "looop.decide.cost.views"),
+    ("looop.home.eventlog", "looop.core.eventnames"),
+    ("looop.home.fleet", "looop.core.context"),
 }
 # What a hot module may not import at load time: each costs a light verb milliseconds
 # (tests/unit/cli/test_fast_imports.py measures what the verbs really load).
@@ -132,38 +132,38 @@ LAZY: list[tuple[str, str]] = [
     ("looop.cli.watch", "looop.tui.app"),  # textual
     ("looop.cli.web", "looop.web"),  # starlette, uvicorn
     ("looop.human.notify", "apprise"),
-    ("looop.hot.screenrules", "regex"),  # a runner's own needs-input patterns
+    ("looop.home.screenrules", "regex"),  # a runner's own needs-input patterns
     ("looop.sessions.client", "looop.sessions.screen"),  # pyte: a log replayed
     ("looop.remote.kube.cluster", "by name: kubernetes"),  # a missing client is one line
     ("looop.remote.kube.shim", "looop.remote.kube.gohome"),  # ssl, http.client in a pod
     # the verb tables: a process loads the verb it runs
-    ("looop.hot.boot", "looop.hot.main"),
-    ("looop.hot.main", "by name: ?"),  # the fast verb's face
-    ("looop.hot.main", "looop.cli.root"),  # every other verb: click
-    ("looop.hot.main", "looop.cli.failure"),
+    ("looop.home.boot", "looop.home.main"),
+    ("looop.home.main", "by name: ?"),  # the fast verb's face
+    ("looop.home.main", "looop.cli.root"),  # every other verb: click
+    ("looop.home.main", "looop.cli.failure"),
     ("looop.cli.root", "by name: ?"),  # click's verbs, each loaded when run
     ("looop.cli.root", "looop.cli.foreground"),  # a bare `looop`: the pulse
     ("looop.cli.steer", "looop.cli.steermove"),  # a move: `goal list` & co. never pass it
     ("looop.cli.satellite", "looop.remote.ssh.boxed"),  # a host's bridge
     ("looop.cli.satellite", "looop.remote.ssh.farverbs"),  # a host's start verbs
     # a fast verb's one door out of the hot room, once its argv parsed
-    ("looop.hot.tickfast", "looop.cli.tickwork"),
-    ("looop.hot.killfast", "looop.cli.steermove"),
-    ("looop.hot.workerstart", "looop.cli.startwork"),
-    ("looop.hot.drive", "looop.remote.ssh.passthrough"),  # a worker on an SSH host
-    ("looop.hot.fleet", "looop.remote.engine"),  # `ls` of a home with remote workers
-    ("looop.hot.status", "looop.hot.spendfull"),  # breakers the glance cannot answer
+    ("looop.home.tickfast", "looop.cli.tickwork"),
+    ("looop.home.killfast", "looop.cli.steermove"),
+    ("looop.home.workerstart", "looop.cli.startwork"),
+    ("looop.home.drive", "looop.remote.ssh.passthrough"),  # a worker on an SSH host
+    ("looop.home.fleet", "looop.remote.engine"),  # `ls` of a home with remote workers
+    ("looop.home.status", "looop.home.spendfull"),  # breakers the glance cannot answer
     # a light reader's rare path (each costs a fast verb 0.3-6 ms it rarely needs)
-    ("looop.hot.clock", "looop.hot.localtime"),  # datetime: a local time asked for
-    ("looop.hot.stamps", "looop.hot.localtime"),  # a stamp looop did not write
-    ("looop.hot.clock", "looop.hot.zones"),  # zoneinfo: a named zone
-    ("looop.hot.config", "re"),  # shell patterns in the config
-    ("looop.hot.config", "looop.hot.presets"),  # no config yet: the presets
-    ("looop.hot.knobs", "difflib"),  # an unknown key's nearest name
-    ("looop.hot.ljson", "json"),  # text the light parser refuses
-    ("looop.hot.needsinput", "looop.hot.worklimit"),  # a screen naming a usage limit
-    ("looop.hot.ops", "binascii"),  # long binary input (a key is a few bytes)
-    ("looop.hot.spent", "zlib"),  # a metered worker's slot
+    ("looop.home.clock", "looop.home.localtime"),  # datetime: a local time asked for
+    ("looop.home.stamps", "looop.home.localtime"),  # a stamp looop did not write
+    ("looop.home.clock", "looop.home.zones"),  # zoneinfo: a named zone
+    ("looop.home.config", "re"),  # shell patterns in the config
+    ("looop.home.config", "looop.home.presets"),  # no config yet: the presets
+    ("looop.home.knobs", "difflib"),  # an unknown key's nearest name
+    ("looop.home.ljson", "json"),  # text the light parser refuses
+    ("looop.home.needsinput", "looop.home.worklimit"),  # a screen naming a usage limit
+    ("looop.home.ops", "binascii"),  # long binary input (a key is a few bytes)
+    ("looop.home.spent", "zlib"),  # a metered worker's slot
     # what a beat decides at run time
     ("looop.loop.tick", "looop.loop.deciding"),  # the world changed
     ("looop.loop.housekeep", "looop.loop.fleetwork"),  # workers or verify work to tend
@@ -313,7 +313,7 @@ def test_every_import_follows_the_rooms_arrows() -> None:
             other = _room(target)
             if target == "looop":
                 continue  # the package itself (its version) is every room's
-            if room == "hot" and other != room:
+            if room == "home" and other != room:
                 continue  # the hot room's own contract, below
             if other != room and other not in ROOMS[room]:
                 breaks.append(f"{name} -> {target}")
@@ -340,13 +340,13 @@ def _hot_reaches() -> tuple[set[tuple[str, str]], set[tuple[str, str]], list[str
     hints: set[tuple[str, str]] = set()
     at_load: list[str] = []
     for name, path in sorted(modules.items()):
-        if _room(name) != "hot":
+        if _room(name) != "home":
             continue
         top = _imports(path, top_level_only=True)
         types = _for_types(path)
         inside = {t for n in sourcetree.nodes(path) for t in _stmt_imports(n)}
         for target in _imports(path, top_level_only=False):
-            if target not in modules or _room(target) == "hot" or target == "looop":
+            if target not in modules or _room(target) == "home" or target == "looop":
                 continue
             if target in top:
                 at_load.append(f"{name} -> {target}")
@@ -381,7 +381,7 @@ def test_the_hot_room_reaches_out_only_through_its_doors() -> None:
 
 def test_the_hot_room_loads_only_light_standard_modules() -> None:
     heavy = []
-    for path in sorted((SRC / "hot").rglob("*.py")):
+    for path in sorted((SRC / "home").rglob("*.py")):
         for node in sourcetree.tree(path).body:
             names = (
                 [a.name for a in node.names]

@@ -16,8 +16,8 @@ from looop.cli.params import count, seconds
 from looop.core.context import Ctx
 from looop.core.webconfig import up_with_pulse
 from looop.demo.run import run_demo
-from looop.hot.errors import LooopError
-from looop.hot.tickfast import run_tick
+from looop.home.errors import LooopError
+from looop.home.tickfast import run_tick
 from looop.loop.daemon import UpResult, revive_pulse, start_detached, stop_all
 from looop.loop.doctor import run_checks, summary
 from looop.loop.memtrace import from_env
@@ -161,7 +161,7 @@ def _dry_run_tick() -> None:
     default=None,
     help="Also serve the dashboard beside it (default: the config's web.up).",
 )
-@click.option("--revive", is_flag=True, hidden=True)  # hot/revive.py starts it, detached
+@click.option("--revive", is_flag=True, hidden=True)  # home/revive.py starts it, detached
 def up_cmd(json_log: bool, web: bool | None, revive: bool) -> None:
     ctx = make_ctx()
     if revive:

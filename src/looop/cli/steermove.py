@@ -13,9 +13,9 @@ from looop.act.actions import decision_from_obj
 from looop.act.executor import execute
 from looop.cli.ctxbuild import ctx_for
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.clock import Clock, clock_for
-from looop.hot.errors import LooopError
+from looop.home import store
+from looop.home.clock import Clock, clock_for
+from looop.home.errors import LooopError
 from looop.seed import ensure_data_dir
 
 
@@ -68,7 +68,7 @@ def _show_shell_output(path: Path) -> None:
 
 
 def kill_here(parsed: dict[str, str], env: dict[str, str], clock: Clock | None) -> None:
-    """`looop kill ID` parsed by the click-free face (hot/killfast.py), run in this process:
+    """`looop kill ID` parsed by the click-free face (home/killfast.py), run in this process:
     the Ctx built, the move run, its line printed."""
     ctx = ctx_for(env, clock_for(env, clock), events_to="stderr")
     obj = {"action": "kill_worker", "id": parsed["id"], "reason": parsed["reason"]}

@@ -1,6 +1,6 @@
 """`looop tick` run in this process: the Ctx built, the data dir
 seeded, one beat, its notifications delivered. The click verb and the click-free face
-(hot/tickfast.py) both reach it through `tickfast.run_tick`; a skip beat loads only what
+(home/tickfast.py) both reach it through `tickfast.run_tick`; a skip beat loads only what
 loop/tick.py loads at its top (tests/integration/test_tick_fast.py)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import sys
 
 from looop.cli.ctxbuild import ctx_for
-from looop.hot.clock import Clock, clock_for
-from looop.hot.errors import LooopError
+from looop.home.clock import Clock, clock_for
+from looop.home.errors import LooopError
 from looop.loop.tick import tick_once
 from looop.seed import ensure_data_dir
 

@@ -18,7 +18,7 @@ from looop.core import netns
 from looop.core.door import home_door
 from looop.core.netboxes import Boxes, command_lines
 from looop.core.netproxy import Busy, Door, find_box, handle
-from looop.hot.procname import name_self
+from looop.home.procname import name_self
 
 MAX_OPEN = 1024  # connections served at once, every box of the home together
 MAX_JOIN_PORTS = 4  # a box hands over its HTTP and SOCKS ports

@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING
 
 from looop.core import cgroup
 from looop.core.netboxes import Boxes, command_lines
-from looop.hot import ljson
-from looop.hot.errors import LooopError
-from looop.hot.hashing import fnv1a_128
-from looop.hot.where import runtime_base, runtime_dir
+from looop.home import ljson
+from looop.home.errors import LooopError
+from looop.home.hashing import fnv1a_128
+from looop.home.where import runtime_base, runtime_dir
 
 if TYPE_CHECKING:
     from looop.core.context import Ctx

@@ -12,9 +12,9 @@ from looop.core.readings import AGE_KEYS, split_ages
 from looop.decide.defuse import BREAKS, escape_body
 from looop.decide.instructions import instructions
 from looop.decide.promptinputs import PromptInputs, gather_inputs
-from looop.hot import store
-from looop.hot.clock import Clock, offset_stamp
-from looop.hot.config import Knobs
+from looop.home import store
+from looop.home.clock import Clock, offset_stamp
+from looop.home.config import Knobs
 
 # Per-item caps, in characters.
 GOAL_CAP = 8000

@@ -15,9 +15,9 @@ import _socket
 import errno
 import os
 
-from looop.hot.hashing import fnv1a_128
-from looop.hot.peers import connect, peer
-from looop.hot.where import runtime_dir
+from looop.home.hashing import fnv1a_128
+from looop.home.peers import connect, peer
+from looop.home.where import runtime_dir
 
 _LISTENING = 0x00010000  # /proc/net/unix's Flags of a listening socket (__SO_ACCEPTCON)
 

@@ -3,8 +3,8 @@ errors.py: a kill or a tick client raises LooopError and never words a config va
 
 from __future__ import annotations
 
-from looop.hot import ljson
-from looop.hot.errors import LooopError
+from looop.home import ljson
+from looop.home.errors import LooopError
 
 TYPE_CHECKING = False  # not `from typing`: the fast verbs read the config
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from looop.hot import locks, store, where
+from looop.home import locks, store, where
 
 
 def _text(path: str) -> str:

@@ -8,15 +8,15 @@ from __future__ import annotations
 import os
 import time
 
-from looop.hot import ljson, store, where
-from looop.hot.stamps import parse_utc
+from looop.home import ljson, store, where
+from looop.home.stamps import parse_utc
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
     from typing import Any
 
-    from looop.hot.clock import Clock
+    from looop.home.clock import Clock
     from looop.loop.views import BeatView, NextBeat, Stamp
 
 

@@ -14,15 +14,15 @@ import errno
 import os
 import stat
 
-from looop.hot import store
-from looop.hot.errors import CorruptState
+from looop.home import store
+from looop.home.errors import CorruptState
 
 TYPE_CHECKING = False  # the hot verbs (claim, told, tell) import this: no typing
 
 if TYPE_CHECKING:
     from typing import Any
 
-    from looop.hot.store import AnyPath
+    from looop.home.store import AnyPath
 
 FOLDER_MAX = 1000  # the most entries one listing examines
 RECORD_MAX = 1024 * 1024  # the most bytes of one record read (an ask's prompt is far less)

@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 import sys
 
-from looop.hot import where
-from looop.hot.clock import now_of
-from looop.hot.leases import claim, session_alive, unclaim
-from looop.hot.tellbox import AskError, check_worker
+from looop.home import where
+from looop.home.clock import now_of
+from looop.home.leases import claim, session_alive, unclaim
+from looop.home.tellbox import AskError, check_worker
 
 TYPE_CHECKING = False  # workers call `looop claim` often: keep typing (and pathlib) off its path
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from looop.hot.clock import Clock
+    from looop.home.clock import Clock
 
 
 def run_lease(verb: str, name: str, session: str | None, env: Mapping[str, str], now: float) -> int:

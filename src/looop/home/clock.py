@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from looop.hot import stamps
+from looop.home import stamps
 
 TYPE_CHECKING = False  # not `from typing`: `looop status` imports this on its fast path
 
@@ -64,7 +64,7 @@ class SystemClock(Clock):
         return boottime()
 
     def local(self, ts: float | None = None) -> datetime:
-        from looop.hot.localtime import local_datetime  # lazy: the door to datetime
+        from looop.home.localtime import local_datetime  # lazy: the door to datetime
 
         return local_datetime(self.now() if ts is None else ts)
 
@@ -78,7 +78,7 @@ class SystemClock(Clock):
 
     def zone(self) -> tzinfo:
         if self._zone is None:
-            from looop.hot.zones import system_zone  # lazy: the door to zoneinfo
+            from looop.home.zones import system_zone  # lazy: the door to zoneinfo
 
             self._zone = system_zone(self.tz_name)
         return self._zone

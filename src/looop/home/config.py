@@ -1,16 +1,16 @@
 """Config: both shapes (named runners, flat), validated with each bad value naming its key,
-plus the shell policy and price rows. Knobs live in hot/knobs (re-exported here for the rooms
-that import them from config); the presets in hot/presets, loaded only when there is no config
+plus the shell policy and price rows. Knobs live in home/knobs (re-exported here for the rooms
+that import them from config); the presets in home/presets, loaded only when there is no config
 file to read; the sandbox setting, needs-input patterns and hook lines are parsed by their own
 modules (sandboxpolicy, screenrules, hookline)."""
 
 from __future__ import annotations
 
-from looop.hot import jsonsafe, store
-from looop.hot.badconfig import bad_config_value
-from looop.hot.errors import LooopError
-from looop.hot.hookline import HookLineError, hook_line
-from looop.hot.knobs import (
+from looop.home import jsonsafe, store
+from looop.home.badconfig import bad_config_value
+from looop.home.errors import LooopError
+from looop.home.hookline import HookLineError, hook_line
+from looop.home.knobs import (
     KNOBS,
     Knob,
     Knobs,
@@ -18,8 +18,8 @@ from looop.hot.knobs import (
     resolve_knobs,
     unknown_key_warnings,
 )
-from looop.hot.sandboxpolicy import OFF, config_sandbox
-from looop.hot.screenrules import parse_patterns
+from looop.home.sandboxpolicy import OFF, config_sandbox
+from looop.home.screenrules import parse_patterns
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from re import Pattern
     from typing import Any, Literal
 
-    from looop.hot.sandboxpolicy import SandboxPolicy
+    from looop.home.sandboxpolicy import SandboxPolicy
 
 
 # Plain classes, not dataclasses: `looop status` must start fast (dataclasses imports inspect).
@@ -73,7 +73,7 @@ class Runner:
         self.cost = cost
         self.sandbox = sandbox  # None: the top-level setting decides
         self.resume = resume  # how a worker is started again on its conversation; None: never
-        self.needs_input = needs_input  # hot/screenrules: its workers' waiting-screen patterns
+        self.needs_input = needs_input  # home/screenrules: its workers' waiting-screen patterns
 
     def __repr__(self) -> str:
         return f"Runner({self.name!r}, tick={self.tick!r}, worker={self.worker!r})"
@@ -373,7 +373,7 @@ def load_config(path: Path | str) -> Config:
         raw = store.read_regular(path, 16 << 20)
     except FileNotFoundError:
         # lazy: the presets, only for a data dir with no config (one with its own never loads them)
-        from looop.hot.presets import default_config_obj
+        from looop.home.presets import default_config_obj
 
         cfg = parse_config(default_config_obj(), str(path))
         return Config(

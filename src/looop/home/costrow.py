@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import os
 
-from looop.hot import where
-from looop.hot.clock import now_of
-from looop.hot.cost.money import parse_usd, usd
-from looop.hot.cost.record import append_cost, keyed_row, metered_mark
-from looop.hot.errors import LooopError
-from looop.hot.plain import echo
-from looop.hot.reqkey import request_key
+from looop.home import where
+from looop.home.clock import now_of
+from looop.home.cost.money import parse_usd, usd
+from looop.home.cost.record import append_cost, keyed_row, metered_mark
+from looop.home.errors import LooopError
+from looop.home.plain import echo
+from looop.home.reqkey import request_key
 
 TYPE_CHECKING = False  # workers report costs often: no typing
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from looop.hot.clock import Clock
+    from looop.home.clock import Clock
 
 USAGE = (
     "usage: looop cost report KIND ID RUNNER USD "

@@ -1,6 +1,6 @@
 """`looop shot`, `send`, `key` and `log`: what their faces share (the click commands in
-cli/sessions.py and cli/sessionwatch.py, and the click-free faces hot/drivelive.py for shot,
-send and key, hot/drivelog.py for log): the words they print, how a plain spelling is read,
+cli/sessions.py and cli/sessionwatch.py, and the click-free faces home/drivelive.py for shot,
+send and key, home/drivelog.py for log): the words they print, how a plain spelling is read,
 where the session lives.
 
 A worker on an SSH host gets the same argv run there (remote/ssh/passthrough.py), as click's
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 
-from looop.hot import ljson, where
-from looop.hot.wire import live, valid_id
+from looop.home import ljson, where
+from looop.home.wire import live, valid_id
 
 TYPE_CHECKING = False  # a human or a script runs these often: no typing
 if TYPE_CHECKING:

@@ -1,12 +1,12 @@
 """`looop shot` (`ss`, `screenshot`), `send` and `key` without click: the fast face for a live
 session of this data dir asked for in a plain spelling. Its supervisor renders the screen and
-takes the input (hot/ops.py), so neither click nor the emulator (pyte) is needed; anything
-else (a dead session, an odd flag) is click's (hot/drive.py says what both faces share)."""
+takes the input (home/ops.py), so neither click nor the emulator (pyte) is needed; anything
+else (a dead session, an odd flag) is click's (home/drive.py says what both faces share)."""
 
 from __future__ import annotations
 
-from looop.hot import ops
-from looop.hot.drive import (
+from looop.home import ops
+from looop.home.drive import (
     live_here,
     plain_id,
     reply_json,
@@ -15,15 +15,15 @@ from looop.hot.drive import (
     typed,
     value_options,
 )
-from looop.hot.plain import echo
-from looop.hot.protocol import SHOT_FORMATS
+from looop.home.plain import echo
+from looop.home.protocol import SHOT_FORMATS
 
 TYPE_CHECKING = False  # a human or a script runs these often: no typing
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-    from looop.hot.clock import Clock
+    from looop.home.clock import Clock
 
 SHOT_FLAGS = frozenset({"--json", "--ansi", "--plain", "--trim", "--no-trim"})
 SEND_FLAGS = frozenset({"-n", "--no-enter", "--no-newline", "--json"})

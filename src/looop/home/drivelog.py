@@ -1,12 +1,12 @@
 """`looop log` (`logs`) without click: a session's log read from disk, live or not, in its
 plain spellings (-n/--tail, --raw, --grep); -f, --since, --json and anything else are
-click's (hot/drive.py says what both faces share)."""
+click's (home/drive.py says what both faces share)."""
 
 from __future__ import annotations
 
 import sys
 
-from looop.hot.drive import (
+from looop.home.drive import (
     data_dir,
     log_text,
     plain_id,
@@ -15,13 +15,13 @@ from looop.hot.drive import (
     split_flags,
     value_options,
 )
-from looop.hot.logs import log_tail
+from looop.home.logs import log_tail
 
 TYPE_CHECKING = False  # a human or a script runs these often: no typing
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from looop.hot.clock import Clock
+    from looop.home.clock import Clock
 
 LOG_OPTIONS = frozenset({"-n", "--tail", "--grep"})
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import stat
 
-from looop.hot import ljson
-from looop.hot.stamps import utc_stamp_ms
+from looop.home import ljson
+from looop.home.stamps import utc_stamp_ms
 
 TYPE_CHECKING = False  # imported on the hot path: no `typing`
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from looop.core.eventnames import RecordName
-    from looop.hot.store import AnyPath
+    from looop.home.store import AnyPath
 
 MAX_BYTES = 5 * 1024 * 1024  # events.jsonl rotates to events.jsonl.1 past this
 

@@ -1,5 +1,5 @@
 """The fleet as `looop ls` and `worker list` show it: the pulse (who holds the beat lock:
-hot/beatholder.py) and the workers with health, ages and state. Light (plain-string paths, no
+home/beatholder.py) and the workers with health, ages and state. Light (plain-string paths, no
 typing or datetime): `ls` runs on the click-free fast path. The workers on other hosts are
 the remote wing's (remote/engine.py), asked only when the home has some."""
 
@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import os
 
-from looop.hot import where
-from looop.hot.beatholder import beat_holder_at
-from looop.hot.spent import spent
-from looop.hot.stamps import parse_utc
-from looop.hot.wire import list_light
-from looop.hot.workerrows import worker_rows
+from looop.home import where
+from looop.home.beatholder import beat_holder_at
+from looop.home.spent import spent
+from looop.home.stamps import parse_utc
+from looop.home.wire import list_light
+from looop.home.workerrows import worker_rows
 
 TYPE_CHECKING = False  # not `from typing`: `ls` and `status` import this on their fast path
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from looop.core.context import Ctx
-    from looop.hot.clock import Clock
+    from looop.home.clock import Clock
 
 
 def fleet_rows(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from looop.hot import ljson
+from looop.home import ljson
 
 TYPE_CHECKING = False  # imported on the hot path (`state --json`): no `typing`
 

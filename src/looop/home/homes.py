@@ -12,8 +12,8 @@ from __future__ import annotations
 import fcntl
 import os
 
-from looop.hot import ljson, where
-from looop.hot.hashing import fnv1a_128
+from looop.home import ljson, where
+from looop.home.hashing import fnv1a_128
 
 TYPE_CHECKING = False  # `status` reads this on its fast path: no `typing`
 

@@ -7,7 +7,7 @@ large to use, nesting past a depth, and (optionally) NUL characters.
 
 from __future__ import annotations
 
-from looop.hot import ljson
+from looop.home import ljson
 
 TYPE_CHECKING = False  # imported on the sensor hot path
 

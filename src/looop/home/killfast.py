@@ -9,7 +9,7 @@ from __future__ import annotations
 TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
 
 if TYPE_CHECKING:
-    from looop.hot.clock import Clock
+    from looop.home.clock import Clock
 
 _OPTS = {"--reason": "reason", "--journal": "journal", "-j": "journal"}
 

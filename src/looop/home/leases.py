@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 
-from looop.hot import locks, store
-from looop.hot.boxfolder import Folder
-from looop.hot.errors import CorruptState, LooopError
-from looop.hot.wire import live
+from looop.home import locks, store
+from looop.home.boxfolder import Folder
+from looop.home.errors import CorruptState, LooopError
+from looop.home.wire import live
 
 TYPE_CHECKING = False  # workers call `looop claim` often: keep typing and pathlib off its path
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from looop.hot.store import AnyPath
+    from looop.home.store import AnyPath
 
     Alive = Callable[[str], bool]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, tzinfo
 
-from looop.hot.zones import load_zone
+from looop.home.zones import load_zone
 
 MAX_AHEAD_S = 8 * 86400  # the longest window the CLIs report is a week
 MINUTE = 60  # a clock time is said to the minute: wait out the whole minute

@@ -13,14 +13,14 @@ import os
 import stat
 import time
 
-from looop.hot.store import mkdirs
+from looop.home.store import mkdirs
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from looop.hot.store import AnyPath
+    from looop.home.store import AnyPath
 
 
 _LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC

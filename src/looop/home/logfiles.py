@@ -27,12 +27,12 @@ import time
 
 TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
-    from looop.hot.store import AnyPath
+    from looop.home.store import AnyPath
 
 LOG = "output.log"
 POS = "output.pos"
 DIR = "log"  # the folder that holds the files; a session made before it has them at the top
-# Defaults (the knobs session_log_max_bytes / session_log_max_files): see hot/knobs.py.
+# Defaults (the knobs session_log_max_bytes / session_log_max_files): see home/knobs.py.
 MAX_BYTES = 16 * 1024 * 1024
 MAX_FILES = 4
 MIN_BYTES = 64 * 1024

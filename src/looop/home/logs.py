@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import re
 
-from looop.hot import logfiles
-from looop.hot.logfiles import open_view
-from looop.hot.textsafe import decode, safe_text, strip_ansi
-from looop.hot.wire import SessionError, get_light
+from looop.home import logfiles
+from looop.home.logfiles import open_view
+from looop.home.textsafe import decode, safe_text, strip_ansi
+from looop.home.wire import SessionError, get_light
 
 TYPE_CHECKING = False  # `looop log` reads through here on its click-free path: no typing
 if TYPE_CHECKING:
-    from looop.hot.store import AnyPath
+    from looop.home.store import AnyPath
 
 READ_CHUNK = 4 * 1024 * 1024  # one incremental log read
 MAX_TAIL_LINE = 1024 * 1024  # log_tail: longest line it looks back for

@@ -6,15 +6,15 @@ import os
 import sys
 
 from looop import __version__
-from looop.hot.contractverbs import BOX_VERBS
-from looop.hot.termstream import SafeStream
+from looop.home.contractverbs import BOX_VERBS
+from looop.home.termstream import SafeStream
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
     from typing import NoReturn
 
-    from looop.hot.clock import Clock
+    from looop.home.clock import Clock
 
 
 # The fast verbs: each verb's face module, loaded only for its verb. A face's `serve` parses only
@@ -22,33 +22,33 @@ if TYPE_CHECKING:
 # mistake it cannot word as click does): click takes those. Both faces call the same work
 # function, so output, exit code and files stay the same.
 _FACES = {
-    "version": "looop.hot.main",
-    "--version": "looop.hot.main",
-    "-V": "looop.hot.main",
-    "status": "looop.hot.showstatus",
-    "state": "looop.hot.showstatus",
-    "ls": "looop.hot.showfleet",
-    "claim": "looop.hot.claims",
-    "unclaim": "looop.hot.claims",
-    "told": "looop.hot.tells",
-    "tell": "looop.hot.tellsend",
-    "cost": "looop.hot.costrow",
-    "shot": "looop.hot.drivelive",
-    "screenshot": "looop.hot.drivelive",
-    "ss": "looop.hot.drivelive",
-    "send": "looop.hot.drivelive",
-    "key": "looop.hot.drivelive",
-    "log": "looop.hot.drivelog",
-    "logs": "looop.hot.drivelog",
-    "tick": "looop.hot.tickfast",
-    "worker": "looop.hot.workerstart",
-    "w": "looop.hot.workerstart",
-    "kill": "looop.hot.killfast",
+    "version": "looop.home.main",
+    "--version": "looop.home.main",
+    "-V": "looop.home.main",
+    "status": "looop.home.showstatus",
+    "state": "looop.home.showstatus",
+    "ls": "looop.home.showfleet",
+    "claim": "looop.home.claims",
+    "unclaim": "looop.home.claims",
+    "told": "looop.home.tells",
+    "tell": "looop.home.tellsend",
+    "cost": "looop.home.costrow",
+    "shot": "looop.home.drivelive",
+    "screenshot": "looop.home.drivelive",
+    "ss": "looop.home.drivelive",
+    "send": "looop.home.drivelive",
+    "key": "looop.home.drivelive",
+    "log": "looop.home.drivelog",
+    "logs": "looop.home.drivelog",
+    "tick": "looop.home.tickfast",
+    "worker": "looop.home.workerstart",
+    "w": "looop.home.workerstart",
+    "kill": "looop.home.killfast",
 }
 DOOR_FACE = "looop.remote.boxdoor"
 
 # The fast verbs that end within moments once served (a beat and a worker start do not): the
-# console entry (hot/boot.py) ends their process without the interpreter's teardown.
+# console entry (home/boot.py) ends their process without the interpreter's teardown.
 SHORT_VERBS = frozenset(_FACES) - {"tick", "worker", "w"}
 
 

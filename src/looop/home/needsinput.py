@@ -1,6 +1,6 @@
 """A worker that waits for a human on its own screen: at its CLI's permission/approval prompt,
 or idle at its input box with its turn done. Neither busy nor stuck: health `needs-input`.
-Also a worker at its provider's usage limit (`limited until HH:MM`, hot/worklimit).
+Also a worker at its provider's usage limit (`limited until HH:MM`, home/worklimit).
 
 Cheap by construction: a worker's screen is read (one `screenshot` request to its
 supervisor, bounded in time) only when its output.log changed since the last look; the
@@ -11,18 +11,18 @@ one small read. Reading and judging a screen, and telling the human, is the beat
 (workers/needsinput: the beat hands refine its Looker); this half keeps the verdicts.
 
 Light at import (no pathlib, typing or re at module level): `looop ls` reaches it through
-hot/fleet on its fast path and reads the last beat's verdicts."""
+home/fleet on its fast path and reads the last beat's verdicts."""
 
 from __future__ import annotations
 
-from looop.hot import logfiles, store, where
-from looop.hot.errors import CorruptState
+from looop.home import logfiles, store, where
+from looop.home.errors import CorruptState
 
 TYPE_CHECKING = False  # not `from typing`: `looop ls` imports this on its fast path
 if TYPE_CHECKING:
     from typing import Any, Protocol
 
-    from looop.hot.clock import Clock
+    from looop.home.clock import Clock
 
     class Looker(Protocol):
         """Reads a worker's live screen and judges it (workers/needsinput.Looker)."""
@@ -47,7 +47,7 @@ REPEAT_MAX = 16 * 1024  # a redraw this long or shorter is compared with the one
 
 
 def _log_key(sdir: str) -> list[int] | None:
-    """[logical size, mtime]: offsets that a rotation does not move (hot/logfiles.py)."""
+    """[logical size, mtime]: offsets that a rotation does not move (home/logfiles.py)."""
     try:
         got = logfiles.stat_log(sdir)
     except OSError:
@@ -92,7 +92,7 @@ def limited_until(sdir: str, clock: Clock) -> str | None:
     # `ls` and every beat read each live worker's tail here; the parser and the terminal
     # filter it reads through bring re, datetime and their compiled patterns
     # lazy: the door to worklimit.py, for a tail that names a limit
-    from looop.hot.worklimit import said_until
+    from looop.home.worklimit import said_until
 
     return said_until(raw, clock)
 

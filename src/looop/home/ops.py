@@ -12,10 +12,10 @@ import _socket  # not `socket`: its enums and wrappers cost the hot verbs more t
 import os
 import time
 
-from looop.hot import ljson
-from looop.hot import protocol as proto
-from looop.hot.keys import encode_keys
-from looop.hot.wire import LIVE_NAMES, SessionError, get_light, live, socket_file
+from looop.home import ljson
+from looop.home import protocol as proto
+from looop.home.keys import encode_keys
+from looop.home.wire import LIVE_NAMES, SessionError, get_light, live, socket_file
 
 TYPE_CHECKING = False  # on the click-free path of `looop send`: no typing
 if TYPE_CHECKING:

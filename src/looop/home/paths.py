@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from looop.hot import where
+from looop.home import where
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 

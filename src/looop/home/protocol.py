@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 
-from looop.hot import ljson  # json's own C encoder, without `json` (re, enum)
+from looop.home import ljson  # json's own C encoder, without `json` (re, enum)
 
 TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:

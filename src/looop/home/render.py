@@ -1,10 +1,10 @@
-"""`looop ls` as a table or JSON: what both faces print (hot/showfleet.py, cli/workers.py)."""
+"""`looop ls` as a table or JSON: what both faces print (home/showfleet.py, cli/workers.py)."""
 
 from __future__ import annotations
 
-from looop.hot import ljson
-from looop.hot.colour import paint
-from looop.hot.workerrows import age
+from looop.home import ljson
+from looop.home.colour import paint
+from looop.home.workerrows import age
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 

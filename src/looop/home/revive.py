@@ -16,10 +16,10 @@ from __future__ import annotations
 import os
 import sys
 
-from looop.hot import locks, store, where
-from looop.hot.clock import utc_stamp
-from looop.hot.errors import CorruptState
-from looop.hot.wire import LIVE_NAMES, lock_held, read_meta, read_status
+from looop.home import locks, store, where
+from looop.home.clock import utc_stamp
+from looop.home.errors import CorruptState
+from looop.home.wire import LIVE_NAMES, lock_held, read_meta, read_status
 
 TYPE_CHECKING = False  # `status` and `ls` call this on their fast path: no `typing`
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-    from looop.hot.clock import Clock
+    from looop.home.clock import Clock
 
 WANTED = "wanted.json"
 PULSE = "pulse"

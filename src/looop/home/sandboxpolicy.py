@@ -5,7 +5,7 @@ means for srt lives in workers/sandbox.py."""
 
 from __future__ import annotations
 
-from looop.hot.badconfig import bad_config_value
+from looop.home.badconfig import bad_config_value
 
 TYPE_CHECKING = False  # not `from typing`: the config is read on hot paths
 

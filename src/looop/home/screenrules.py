@@ -8,8 +8,8 @@ costs at most that bound, never a stuck beat."""
 
 from __future__ import annotations
 
-from looop.hot.badconfig import bad_config_value
-from looop.hot.errors import LooopError
+from looop.home.badconfig import bad_config_value
+from looop.home.errors import LooopError
 
 TYPE_CHECKING = False  # the config module reads this: no `typing` at runtime
 if TYPE_CHECKING:

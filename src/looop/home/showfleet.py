@@ -5,20 +5,20 @@ from __future__ import annotations
 import os
 import sys
 
-from looop.hot import where
-from looop.hot.clock import clock_for
-from looop.hot.colour import colour_on
-from looop.hot.config import load_config, resolve_knobs
-from looop.hot.errors import LooopError
-from looop.hot.fleet import fleet_rows_at
-from looop.hot.plain import echo
-from looop.hot.render import fleet_json, fleet_table
-from looop.hot.revive import revive
+from looop.home import where
+from looop.home.clock import clock_for
+from looop.home.colour import colour_on
+from looop.home.config import load_config, resolve_knobs
+from looop.home.errors import LooopError
+from looop.home.fleet import fleet_rows_at
+from looop.home.plain import echo
+from looop.home.render import fleet_json, fleet_table
+from looop.home.revive import revive
 
 TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
 
 if TYPE_CHECKING:
-    from looop.hot.clock import Clock
+    from looop.home.clock import Clock
 
 
 def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
@@ -34,7 +34,7 @@ def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
     if warned:
         return False  # ... and so are the config warnings, written as events
     now = clock_for(env, clock)
-    revive(data, config, env, now)  # a pulse wanted up and lost: started again (hot/revive)
+    revive(data, config, env, now)  # a pulse wanted up and lost: started again (home/revive)
     rows = fleet_rows_at(
         data,
         now,

@@ -1,4 +1,4 @@
-"""`looop status`'s spend block when the light glance (hot/cost/glance.py) declines: the full
+"""`looop status`'s spend block when the light glance (home/cost/glance.py) declines: the full
 breakers, which answer and repair what it does not (a corrupt counter or decide ledger, a
 quoted tick command), over Paths. Only that status loads this module (pathlib with it)."""
 
@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from looop.hot.cost.breakers import spend_status
-from looop.hot.paths import Paths
+from looop.home.cost.breakers import spend_status
+from looop.home.paths import Paths
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
     from looop.decide.cost.views import SpendStatus
-    from looop.hot.clock import Clock
-    from looop.hot.config import Knobs, Runner
+    from looop.home.clock import Clock
+    from looop.home.config import Knobs, Runner
 
 
 def spend_status_at(

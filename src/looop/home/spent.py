@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from looop.hot import ljson, store
+from looop.home import ljson, store
 
 TYPE_CHECKING = False  # `looop ls` reads this on its fast path: no typing, no dataclasses
 

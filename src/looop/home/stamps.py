@@ -74,6 +74,6 @@ def parse_utc(stamp: str) -> float | None:
         return got
     # the readers of ledgers and beats (status among them) meet looop's own stamps alone
     # lazy: the door to datetime: a stamp looop did not write
-    from looop.hot.localtime import parse_iso_utc
+    from looop.home.localtime import parse_iso_utc
 
     return parse_iso_utc(stamp)

@@ -1,20 +1,20 @@
 """A pure read of the loop's state for `looop status`: never starts or changes anything. What
-events.jsonl says of the beats, and the time format status shows, are hot/beatlog.py."""
+events.jsonl says of the beats, and the time format status shows, are home/beatlog.py."""
 
 from __future__ import annotations
 
 import os
 
-from looop.hot import homes, ljson, revive, store, where
-from looop.hot.beatholder import beat_holder_at
-from looop.hot.beatlog import beat_records, last_beat, next_beat, paused_at, stamp, tail
-from looop.hot.boxfolder import Folder, unanswered
-from looop.hot.config import load_config, resolve_knobs
-from looop.hot.cost.glance import spend_glance
-from looop.hot.delays import backoff_delay, failed_at, limit_in_force
-from looop.hot.errors import CorruptState, LooopError
-from looop.hot.where import runtime_base
-from looop.hot.wire import list_light, lock_held, read_status, session_ids
+from looop.home import homes, ljson, revive, store, where
+from looop.home.beatholder import beat_holder_at
+from looop.home.beatlog import beat_records, last_beat, next_beat, paused_at, stamp, tail
+from looop.home.boxfolder import Folder, unanswered
+from looop.home.config import load_config, resolve_knobs
+from looop.home.cost.glance import spend_glance
+from looop.home.delays import backoff_delay, failed_at, limit_in_force
+from looop.home.errors import CorruptState, LooopError
+from looop.home.where import runtime_base
+from looop.home.wire import list_light, lock_held, read_status, session_ids
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from typing import Any
 
     from looop.decide.cost.views import SpendError, SpendStatus
-    from looop.hot.clock import Clock
-    from looop.hot.config import Knobs, Runner
-    from looop.hot.paths import Paths
+    from looop.home.clock import Clock
+    from looop.home.config import Knobs, Runner
+    from looop.home.paths import Paths
     from looop.loop.views import (
         LastTick,
         LimitedView,
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 
 # No Ctx and no pathlib here: `looop status` runs on the click-free fast path and must import
-# little. Its reads take the data dir and config file as plain strings (hot/where.py).
+# little. Its reads take the data dir and config file as plain strings (home/where.py).
 
 
 def _at(data: str, name: str) -> str:
@@ -97,7 +97,7 @@ def _limited(data: str, clock: Clock) -> LimitedView | None:
 def _healing(data: str) -> dict[str, Any]:
     """The pulse session's restart record: how often its supervisor restarted it, why it
     last ended, and whether it is waiting to start it again right now — or, its supervisor
-    lost while the pulse is wanted up, that cause and the revival (hot/revive.py)."""
+    lost while the pulse is wanted up, that cause and the revival (home/revive.py)."""
     sdir = where.join(_at(data, "sessions"), "pulse")
     st = read_status(sdir) or {}
     n = st.get("restarts")
@@ -133,7 +133,7 @@ def _spend(
         if got is not None:
             return got
         # lazy: the full breakers' door: they answer (and repair) what the glance declines
-        from looop.hot.spendfull import spend_status_at
+        from looop.home.spendfull import spend_status_at
 
         return spend_status_at(data, config, clock, knobs, runner)
     except CorruptState as e:
@@ -219,7 +219,7 @@ def tick_pid_file(paths: Paths) -> Path:
 
 
 def beat_holder(paths: Paths) -> tuple[str, str] | None:
-    """Who holds the beat lock: ("pulse", pid), ("tick", pid) or None (hot/beatholder.py)."""
+    """Who holds the beat lock: ("pulse", pid), ("tick", pid) or None (home/beatholder.py)."""
     return beat_holder_at(os.fspath(paths.data))
 
 

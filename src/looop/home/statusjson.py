@@ -1,15 +1,15 @@
-"""`looop status --json`'s fields from v1.0's `state --json` on top of status's own (hot/status.py):
-the live world hash, every snapshot's reading, the pending asks and a longer journal tail. Only
-`--json` runs it; plain status loads it with its text (hot/statustext.py) at no measured cost
-(4 small modules, within 1% of a plain status's time); status's other readers (tui, web,
-the pulse) import hot/status.py alone."""
+"""`looop status --json`'s fields from v1.0's `state --json` on top of status's own
+(home/status.py): the live world hash, every snapshot's reading, the pending asks and a longer
+journal tail. Only `--json` runs it; plain status loads it with its text (home/statustext.py) at
+no measured cost (4 small modules, within 1% of a plain status's time); status's other readers
+(tui, web, the pulse) import home/status.py alone."""
 
 from __future__ import annotations
 
-from looop.hot import jsonsafe, store, where
-from looop.hot.beatlog import tail
-from looop.hot.status import file_stem, json_files, pending_asks
-from looop.hot.worldhash import world_hash_at
+from looop.home import jsonsafe, store, where
+from looop.home.beatlog import tail
+from looop.home.status import file_stem, json_files, pending_asks
+from looop.home.worldhash import world_hash_at
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 

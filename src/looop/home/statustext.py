@@ -1,14 +1,14 @@
 """`looop status` as text or JSON: what both faces print (the click-free fast path in
-hot/showstatus.py and the click command in cli/lifecycle.py)."""
+home/showstatus.py and the click command in cli/lifecycle.py)."""
 
 from __future__ import annotations
 
 import sys
 
-from looop.hot.beatlog import relative
-from looop.hot.colour import paint
-from looop.hot.status import status_json
-from looop.hot.statusjson import add_v1_fields
+from looop.home.beatlog import relative
+from looop.home.colour import paint
+from looop.home.status import status_json
+from looop.home.statusjson import add_v1_fields
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 

@@ -9,8 +9,8 @@ import errno
 import os
 import stat
 
-from looop.hot import jsonsafe, ljson
-from looop.hot.errors import CorruptState
+from looop.home import jsonsafe, ljson
+from looop.home.errors import CorruptState
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 

@@ -7,14 +7,14 @@ import errno
 import os
 import stat
 
-from looop.hot import store
-from looop.hot.boxfolder import Folder
-from looop.hot.errors import CorruptState, LooopError
+from looop.home import store
+from looop.home.boxfolder import Folder
+from looop.home.errors import CorruptState, LooopError
 
 TYPE_CHECKING = False  # workers call `looop told` often: no typing
 
 if TYPE_CHECKING:
-    from looop.hot.store import AnyPath
+    from looop.home.store import AnyPath
 
 _ASCII_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 _WORKER_FIRST = frozenset(_ASCII_ALNUM + "_")

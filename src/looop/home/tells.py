@@ -1,22 +1,22 @@
-"""`looop told [WORKER]`: the work of both faces (the click-free fast path in hot/main.py and
-the click command in cli/mailbox.py). `looop tell` is hot/tellsend.py: it reads a session and
+"""`looop told [WORKER]`: the work of both faces (the click-free fast path in home/main.py and
+the click command in cli/mailbox.py). `looop tell` is home/tellsend.py: it reads a session and
 writes an event, which `told` does not (no fcntl, no event log)."""
 
 from __future__ import annotations
 
 import os
 
-from looop.hot import where
-from looop.hot.errors import LooopError
-from looop.hot.plain import echo
-from looop.hot.tellbox import check_worker, take_tells
+from looop.home import where
+from looop.home.errors import LooopError
+from looop.home.plain import echo
+from looop.home.tellbox import check_worker, take_tells
 
 TYPE_CHECKING = False  # workers call `looop told` often: no typing
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from looop.hot.clock import Clock
+    from looop.home.clock import Clock
 
 
 def run_told(worker: str | None, env: Mapping[str, str]) -> None:

@@ -1,4 +1,4 @@
-"""`looop tell WORKER MSG...`: the work of both faces (the click-free fast path in hot/main.py
+"""`looop tell WORKER MSG...`: the work of both faces (the click-free fast path in home/main.py
 and the click command in cli/mailbox.py): the message queued for a live worker, said once
 even when the run that asked is cut and run again (its request key)."""
 
@@ -6,23 +6,23 @@ from __future__ import annotations
 
 import os
 
-from looop.hot import where
-from looop.hot.clock import now_of
-from looop.hot.errors import LooopError
-from looop.hot.eventlog import EventLog
-from looop.hot.knobs import env_knob
-from looop.hot.leases import remote_alive
-from looop.hot.plain import echo
-from looop.hot.reqkey import request_key
-from looop.hot.tellbox import keyed_tell, new_tell
-from looop.hot.wire import live
+from looop.home import where
+from looop.home.clock import now_of
+from looop.home.errors import LooopError
+from looop.home.eventlog import EventLog
+from looop.home.knobs import env_knob
+from looop.home.leases import remote_alive
+from looop.home.plain import echo
+from looop.home.reqkey import request_key
+from looop.home.tellbox import keyed_tell, new_tell
+from looop.home.wire import live
 
 TYPE_CHECKING = False  # workers call `looop tell` often: no typing
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from looop.hot.clock import Clock
+    from looop.home.clock import Clock
 
 
 def run_tell(worker: str, message: list[str], env: Mapping[str, str], now: float) -> None:

@@ -8,7 +8,7 @@ raw terminal bytes (attach, log --raw)."""
 
 from __future__ import annotations
 
-from looop.hot.termlite import keep_colour
+from looop.home.termlite import keep_colour
 
 TYPE_CHECKING = False  # every verb loads this module: keep typing off its path
 

@@ -9,7 +9,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from looop.hot.clock import Clock
+    from looop.home.clock import Clock
 
 # the beat did not do its work: it failed, erred (a broken config too), or a spend breaker held
 # the decide (its line is on stderr); a forced beat that met a usage limit did not decide either

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from looop.hot.stamps import parse_utc
+from looop.home.stamps import parse_utc
 
 AHEAD_S = 86400.0  # a host's clock may run ahead of ours; a day past now is no real moment
 EXIT_MAX = 1 << 32  # an exit status is a small int; wider ones are shown as unknown

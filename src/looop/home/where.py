@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
-from looop.hot import mounts
-from looop.hot.errors import LooopError
+from looop.home import mounts
+from looop.home.errors import LooopError
 
 TYPE_CHECKING = False  # imported on the hot path: no `typing`
 

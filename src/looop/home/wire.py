@@ -11,15 +11,15 @@ import fcntl
 import os
 import stat
 
-from looop.hot import store
-from looop.hot.errors import CorruptState, LooopError
+from looop.home import store
+from looop.home.errors import CorruptState, LooopError
 
 TYPE_CHECKING = False  # imported on the hot path: no `typing`
 
 if TYPE_CHECKING:
     from typing import Any
 
-    from looop.hot.store import AnyPath
+    from looop.home.store import AnyPath
 
 # The `state` strings of status.json (states.SessionState's values; a test holds them equal).
 STATE_NAMES = ("starting", "running", "exited", "killed")

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 
-from looop.hot import needsinput, store, where
-from looop.hot.boxfolder import Folder, unanswered
-from looop.hot.errors import CorruptState
-from looop.hot.spent import over_budget, over_limit
-from looop.hot.where import SANDBOX_SETTINGS as SANDBOX_SETTINGS
-from looop.hot.where import sandboxed as sandboxed
+from looop.home import needsinput, store, where
+from looop.home.boxfolder import Folder, unanswered
+from looop.home.errors import CorruptState
+from looop.home.spent import over_budget, over_limit
+from looop.home.where import SANDBOX_SETTINGS as SANDBOX_SETTINGS
+from looop.home.where import sandboxed as sandboxed
 
 OVER_BUDGET = "over budget"  # a worker the meter stopped at its spend budget (loop/workmeter)
 
@@ -22,8 +22,8 @@ TYPE_CHECKING = False  # not `from typing`: `looop ls` imports this on its fast 
 if TYPE_CHECKING:
     from typing import Any
 
-    from looop.hot.clock import Clock
-    from looop.hot.needsinput import Looker
+    from looop.home.clock import Clock
+    from looop.home.needsinput import Looker
 
 PULSE = "pulse"
 

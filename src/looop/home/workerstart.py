@@ -3,19 +3,19 @@
 The click verb (cli/workers.py) and this face both run cli/startwork.py's move with the same
 decision and the same `started_ok` check, and print the same two lines, so output, exit code
 and files agree (tests/unit/cli/test_worker_start_parity.py). The plain spellings are read by
-hot/startargs.py; anything unusual (--help, an unknown or repeated option, a value that looks
+home/startargs.py; anything unusual (--help, an unknown or repeated option, a value that looks
 like an option) is left to click."""
 
 from __future__ import annotations
 
-from looop.hot import killfast, showfleet
-from looop.hot.startargs import Start as Start
-from looop.hot.startargs import parse_fast as parse_fast
+from looop.home import killfast, showfleet
+from looop.home.startargs import Start as Start
+from looop.home.startargs import parse_fast as parse_fast
 
 TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
 
 if TYPE_CHECKING:
-    from looop.hot.clock import Clock
+    from looop.home.clock import Clock
 
 
 def run_fast(start: Start, env: dict[str, str], clock: Clock | None) -> None:

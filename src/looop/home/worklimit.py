@@ -1,15 +1,15 @@
 """A worker's own output tail read for its provider's usage limit: `limited until HH:MM` in
-`ls` and the beat's fleet rows (hot/needsinput.limited_until looks here only for a tail that
+`ls` and the beat's fleet rows (home/needsinput.limited_until looks here only for a tail that
 names a limit: the terminal filter and the parser are not loaded otherwise)."""
 
 from __future__ import annotations
 
-from looop.hot.limits import find_limit
-from looop.hot.textsafe import screen_text
+from looop.home.limits import find_limit
+from looop.home.textsafe import screen_text
 
 TYPE_CHECKING = False  # `ls` reads through here: no typing
 if TYPE_CHECKING:
-    from looop.hot.clock import Clock
+    from looop.home.clock import Clock
 
 
 def said_until(raw: bytes, clock: Clock) -> str | None:

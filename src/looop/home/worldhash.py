@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import os
 
-from looop.hot import jsonsafe, where
-from looop.hot.hashing import canonical_json, fnv1a_128, wake_signal
+from looop.home import jsonsafe, where
+from looop.home.hashing import canonical_json, fnv1a_128, wake_signal
 
 TYPE_CHECKING = False  # imported on the hot path: no `typing`
 

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from looop.hot import ljson
-from looop.hot.cost.money import sane_usd
-from looop.hot.cost.prices import lookup_price, price_tokens
+from looop.home import ljson
+from looop.home.cost.money import sane_usd
+from looop.home.cost.prices import lookup_price, price_tokens
 
 _MAX_READ = 4 << 20  # bytes read from one file in one beat; the rest waits for the next
 MAX_LINE = 1 << 20  # a longer line is no usage record: skipped to its end

@@ -13,8 +13,8 @@ from looop.core.eventnames import FailCode
 from looop.decide import spend
 from looop.decide.prompt import PromptExtras, build_prompt
 from looop.decide.runner import RunResult
-from looop.hot import store
-from looop.hot.errors import LooopError
+from looop.home import store
+from looop.home.errors import LooopError
 from looop.loop import alerts, flap, guards, limited, limithit, settle
 from looop.loop.asks import asks_section
 from looop.loop.beat import Beat, TickOutcome

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from looop.act.wal import check_interrupted
 from looop.core.context import Ctx
-from looop.hot import locks, store
-from looop.hot.beatholder import beat_holder_at
-from looop.hot.errors import CorruptState, LooopError
-from looop.hot.paths import Paths
+from looop.home import locks, store
+from looop.home.beatholder import beat_holder_at
+from looop.home.errors import CorruptState, LooopError
+from looop.home.paths import Paths
 from looop.loop import coalesce, flap, guards, limited
 
 # TickOutcome and the dry-run pieces are re-exported: the pulse, cli and tests import them here

@@ -1,7 +1,7 @@
 """The typed shapes of the loop's read views: `looop status` (gather_status) and `looop runs`
 (list_runs / show_run). Each is the JSON the verb prints with --json, key for key.
 
-status.py and hot/render.py import this only under TYPE_CHECKING: `looop status` must not
+status.py and home/render.py import this only under TYPE_CHECKING: `looop status` must not
 load `typing` at runtime."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class PulseView(TypedDict):
     restarts: int  # automatic restarts of the pulse since `up` (its session's supervisor)
     last_cause: str | None  # why it last ended: exit code or signal, and its last line
     restarting: bool  # crashed, and its supervisor waits out the delay before the next run
-    # … or its supervisor is lost while `up` wants it: a looop verb starts it again (hot/revive)
+    # … or its supervisor is lost while `up` wants it: a looop verb starts it again (home/revive)
     revived: bool
     strays: list[str]  # pids of this home's pulses on a data dir removed or replaced under them
 

@@ -17,16 +17,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from looop.hot import ops
-from looop.hot import protocol as proto
-from looop.hot.clock import Clock
+from looop.home import ops
+from looop.home import protocol as proto
+from looop.home.clock import Clock
 
 # The disk readers live in logs.py; their names stay importable from here.
-from looop.hot.logs import MAX_TAIL_LINE as MAX_TAIL_LINE
-from looop.hot.logs import READ_CHUNK as READ_CHUNK
-from looop.hot.logs import compile_pattern, read_at, tail_log
-from looop.hot.logs import log_tail as log_tail
-from looop.hot.logs import read_log as read_log
+from looop.home.logs import MAX_TAIL_LINE as MAX_TAIL_LINE
+from looop.home.logs import READ_CHUNK as READ_CHUNK
+from looop.home.logs import compile_pattern, read_at, tail_log
+from looop.home.logs import log_tail as log_tail
+from looop.home.logs import read_log as read_log
 
 # spawn lives in spawner.py (a start needs none of the ops' imports); its names stay here
 from looop.sessions.spawner import READY_TIMEOUT_S as READY_TIMEOUT_S

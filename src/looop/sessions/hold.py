@@ -16,8 +16,8 @@ import signal
 from pathlib import Path
 
 from looop.core import cgroup, limits, procs
-from looop.hot.errors import CorruptState
-from looop.hot.wire import read_meta
+from looop.home.errors import CorruptState
+from looop.home.wire import read_meta
 from looop.sessions.osseam import alive_not_looop
 from looop.sessions.state import Session, SessionError, get_session
 

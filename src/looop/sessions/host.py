@@ -23,7 +23,7 @@ worker's supervisor to start the new host (`launch`), so it hangs off init like 
 with no such host it starts its supervisor directly.
 
 Wire: the client connects to the abstract name `@looop-<uid>-<runtime dir's hash>-host-<key>`
-(hot/anchors.py: no file a tmp cleaner could take; each side checks the other's uid), sends one
+(home/anchors.py: no file a tmp cleaner could take; each side checks the other's uid), sends one
 JSON line {"args", "cwd", "env", "umask", "err"} and reads one line back on the same
 connection: the supervisor's own readiness line (`ok PID` / `err …`), or the host's `err …`
 when it could not fork (`unavailable …`: start it directly). `key` names the interpreter, the
@@ -53,11 +53,11 @@ from types import ModuleType
 import looop.sessions.supervisor as supervisor
 from looop.core.answering import home_env
 from looop.core.sameworld import Here, same_world
-from looop.hot.ljson import loads
-from looop.hot.ops import sweep_all_sockets, sweep_home_sockets
-from looop.hot.peers import peer
-from looop.hot.procname import name_self
-from looop.hot.wire import lock_held, socket_file
+from looop.home.ljson import loads
+from looop.home.ops import sweep_all_sockets, sweep_home_sockets
+from looop.home.peers import peer
+from looop.home.procname import name_self
+from looop.home.wire import lock_held, socket_file
 from looop.sessions.hostdoor import HostDoor, door_address
 from looop.sessions.hostnames import HOST_IDLE_S, home_id, host_dir, host_options, host_socket
 from looop.sessions.preloaded import (

@@ -25,8 +25,8 @@ from _signal import SIG_IGN, SIGHUP, SIGINT, SIGKILL, SIGTERM, signal  # type: i
 from typing import Protocol
 
 from looop.core.procs import signal_tree
-from looop.hot.procname import name_self
-from looop.hot.wire import valid_id
+from looop.home.procname import name_self
+from looop.home.wire import valid_id
 from looop.sessions.osseam import alive_not_looop, own_children, set_subreaper
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 from typing import TYPE_CHECKING, Any
 
-from looop.hot import protocol as proto
+from looop.home import protocol as proto
 from looop.sessions.child import Child, signal_in_note
 from looop.sessions.evloop import Event, Lock, sleep, within
 from looop.sessions.pump import log

@@ -159,7 +159,7 @@ def own_children() -> list[int]:
     return pids
 
 
-# What looop's own long-lived processes call themselves (hot/procname.py): a supervisor
+# What looop's own long-lived processes call themselves (home/procname.py): a supervisor
 # `looop:<id>`, a host `looop-host`, `looop-beat` (and its `looop-tick`/`looop-start`), the
 # sandbox's network filter `looop-netfilter`. A bare `looop` is the CLI a run may have left
 # behind: a leftover like any other.

@@ -2,7 +2,7 @@
 of its own, its guard, its listening socket, its name in `ps`, the caller's limits applied to
 what it forks, and the sweep of what gone hosts left behind.
 
-The guard and the socket are abstract names (hot/anchors.py), never files: with the runtime
+The guard and the socket are abstract names (home/anchors.py), never files: with the runtime
 dir emptied under it a host still answers, and no second host of its key can start.
 """
 
@@ -15,8 +15,8 @@ import os
 import resource
 
 from looop.core import cgroup
-from looop.hot.anchors import anchor, hold
-from looop.hot.peers import LIMITS
+from looop.home.anchors import anchor, hold
+from looop.home.peers import LIMITS
 from looop.sessions.hostnames import host_dir, host_options
 
 

@@ -25,10 +25,10 @@ import signal
 import sys
 import time
 
-from looop.hot import logfiles, store
-from looop.hot.clock import utc_stamp_ms
-from looop.hot.procname import name_self
-from looop.hot.wire import ENDED, LOCK, META, STATUS, SessionError, check_id, fnv1a_64
+from looop.home import logfiles, store
+from looop.home.clock import utc_stamp_ms
+from looop.home.procname import name_self
+from looop.home.wire import ENDED, LOCK, META, STATUS, SessionError, check_id, fnv1a_64
 from looop.sessions import memkeeper
 from looop.sessions.child import Child
 from looop.sessions.control import MAX_SIZE, Control
@@ -221,7 +221,7 @@ class Supervisor:
     def _write_status(self, status: dict[str, object]) -> None:
         if status.get("state") in ("exited", "killed") and self.host_os.oom_killed():
             mib = self.args.max_memory >> 20
-            status["limit"] = "memory"  # ls and status name it (hot/wire.label)
+            status["limit"] = "memory"  # ls and status name it (home/wire.label)
             status["error"] = f"hit its memory limit ({mib} MiB): it was killed"
         try:
             store.write_json(os.path.join(self.sdir, STATUS), status)

@@ -13,16 +13,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from looop.hot import beatlog, status
-from looop.hot.clock import Clock, SystemClock
-from looop.hot.config import CostSpec, Knobs, Runner, load_config, resolve_knobs
-from looop.hot.cost import breakers, cap, glance
-from looop.hot.cost.breakers import spend_status
-from looop.hot.cost.prices import command_word
-from looop.hot.paths import Paths
-from looop.hot.stamps import utc_stamp, utc_stamp_ms
-from looop.hot.store import write_json
-from looop.hot.wire import list_light
+from looop.home import beatlog, status
+from looop.home.clock import Clock, SystemClock
+from looop.home.config import CostSpec, Knobs, Runner, load_config, resolve_knobs
+from looop.home.cost import breakers, cap, glance
+from looop.home.cost.breakers import spend_status
+from looop.home.cost.prices import command_word
+from looop.home.paths import Paths
+from looop.home.stamps import utc_stamp, utc_stamp_ms
+from looop.home.store import write_json
+from looop.home.wire import list_light
 from looop.sessions.state import list_sessions
 from tests.clocks import FixedClock
 
@@ -327,7 +327,7 @@ def test_spend_in_whole_micro_usd_is_the_exact_sum_of_the_ledgers_amounts(
     # as status shows it, whatever the order the running totals met them in
     import math
 
-    from looop.hot.cost.totals import micros
+    from looop.home.cost.totals import micros
 
     rows = [round(a, 6) for a in amounts]
     got = sum(micros(a) for a in rows) / 1_000_000

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot.fleet import fleet_rows_at
-from looop.hot.render import fleet_json, fleet_table
+from looop.home.fleet import fleet_rows_at
+from looop.home.render import fleet_json, fleet_table
 from looop.remote import hosts as reg
 from looop.remote.ssh import link
 from looop.remote.ssh.backend import SshBackend

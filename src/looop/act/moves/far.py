@@ -8,7 +8,7 @@ from pathlib import Path
 
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 from looop.workers.backend import Backend
 from looop.workers.started import Away
 

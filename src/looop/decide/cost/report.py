@@ -7,10 +7,10 @@ import math
 from datetime import date, timedelta
 from typing import Any, TypedDict
 
-from looop.hot.clock import Clock
-from looop.hot.cost.ledger import ledger_text, local_day, parsed_rows
-from looop.hot.errors import LooopError
-from looop.hot.paths import Paths
+from looop.home.clock import Clock
+from looop.home.cost.ledger import ledger_text, local_day, parsed_rows
+from looop.home.errors import LooopError
+from looop.home.paths import Paths
 
 SPANS = ("today", "week", "all")
 GROUPINGS = ("kind", "runner", "worker", "model", "day")

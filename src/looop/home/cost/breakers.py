@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import math
 
-from looop.hot import store
-from looop.hot.clock import Clock
-from looop.hot.config import Knobs, Runner
-from looop.hot.cost.cap import decide_retry_in, decides_last_hour
-from looop.hot.cost.clis import COST_REPORTING
-from looop.hot.cost.glance import spend_view
-from looop.hot.cost.ledger import spend_lock, spent_on_day
-from looop.hot.cost.prices import command_word
-from looop.hot.errors import CorruptState
-from looop.hot.paths import Paths
+from looop.home import store
+from looop.home.clock import Clock
+from looop.home.config import Knobs, Runner
+from looop.home.cost.cap import decide_retry_in, decides_last_hour
+from looop.home.cost.clis import COST_REPORTING
+from looop.home.cost.glance import spend_view
+from looop.home.cost.ledger import spend_lock, spent_on_day
+from looop.home.cost.prices import command_word
+from looop.home.errors import CorruptState
+from looop.home.paths import Paths
 
 TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 

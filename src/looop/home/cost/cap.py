@@ -6,10 +6,10 @@ from __future__ import annotations
 import contextlib
 import math
 
-from looop.hot import store
-from looop.hot.cost.ledger import spend_lock
-from looop.hot.errors import CorruptState
-from looop.hot.paths import Paths
+from looop.home import store
+from looop.home.cost.ledger import spend_lock
+from looop.home.errors import CorruptState
+from looop.home.paths import Paths
 
 TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import os
 
-from looop.hot import ljson, stamps, store
-from looop.hot.cost import totals
-from looop.hot.cost.clis import COST_REPORTING
-from looop.hot.cost.money import finite, sane_usd, usd
-from looop.hot.cost.totals import micros
-from looop.hot.errors import CorruptState
+from looop.home import ljson, stamps, store
+from looop.home.cost import totals
+from looop.home.cost.clis import COST_REPORTING
+from looop.home.cost.money import finite, sane_usd, usd
+from looop.home.cost.totals import micros
+from looop.home.errors import CorruptState
 
 TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 
@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from looop.decide.cost.views import SpendStatus
-    from looop.hot.clock import Clock
-    from looop.hot.config import Knobs, Runner
+    from looop.home.clock import Clock
+    from looop.home.config import Knobs, Runner
 
 # breakers.UNMETERED_LIMIT and cap.DECIDE_WINDOW_S (a test holds them equal)
 UNMETERED_LIMIT = 3

@@ -7,15 +7,15 @@ import math
 import os
 from datetime import date, datetime, timedelta
 
-from looop.hot import ljson, locks, store
-from looop.hot.clock import Clock, parse_utc, utc_stamp
-from looop.hot.cost import totals
-from looop.hot.cost.glance import since_stamp
-from looop.hot.cost.money import sane_usd
-from looop.hot.cost.record import append_cost
-from looop.hot.cost.totals import micros
-from looop.hot.errors import CorruptState
-from looop.hot.paths import Paths
+from looop.home import ljson, locks, store
+from looop.home.clock import Clock, parse_utc, utc_stamp
+from looop.home.cost import totals
+from looop.home.cost.glance import since_stamp
+from looop.home.cost.money import sane_usd
+from looop.home.cost.record import append_cost
+from looop.home.cost.totals import micros
+from looop.home.errors import CorruptState
+from looop.home.paths import Paths
 
 TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 
-from looop.hot.config import PRICE_FIELDS
-from looop.hot.cost.money import sane_usd
+from looop.home.config import PRICE_FIELDS
+from looop.home.cost.money import sane_usd
 
 TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import os
 
-from looop.hot import store
-from looop.hot.cost import totals
-from looop.hot.cost.money import sane_usd
-from looop.hot.stamps import utc_stamp
+from looop.home import store
+from looop.home.cost import totals
+from looop.home.cost.money import sane_usd
+from looop.home.stamps import utc_stamp
 
 TYPE_CHECKING = False  # imported on the hot path: no `typing`
 
 if TYPE_CHECKING:
-    from looop.hot.store import AnyPath
+    from looop.home.store import AnyPath
 
 
 def append_cost(
@@ -38,7 +38,7 @@ def append_cost(
         row["key"] = key
     line = store.dumps_state(row) + "\n"
     store.append_line(ledger, line)
-    # the running totals (hot/cost/totals.py): today's spend stays O(1) to read
+    # the running totals (home/cost/totals.py): today's spend stays O(1) to read
     totals.after_append(os.path.dirname(os.fspath(ledger)), len(store.encode(line)), now)
     return True
 

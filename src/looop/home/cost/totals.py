@@ -21,15 +21,15 @@ from __future__ import annotations
 import os
 import stat
 
-from looop.hot import ljson, stamps, store
-from looop.hot.cost.money import sane_usd
+from looop.home import ljson, stamps, store
+from looop.home.cost.money import sane_usd
 
 TYPE_CHECKING = False  # status and `cost report` load this on their fast paths: no typing
 
 if TYPE_CHECKING:
     from typing import Any
 
-    from looop.hot.clock import Clock
+    from looop.home.clock import Clock
 
 TOTALS = ".cost-totals.json"
 LEDGER = "cost.jsonl"

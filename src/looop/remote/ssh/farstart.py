@@ -14,9 +14,9 @@ from typing import Any
 
 from looop.core.context import Ctx
 from looop.core.promptfile import substitute_prompt_file
-from looop.hot import store
-from looop.hot.errors import LooopError
-from looop.hot.sandboxpolicy import OFF, SandboxPolicy, parse_sandbox
+from looop.home import store
+from looop.home.errors import LooopError
+from looop.home.sandboxpolicy import OFF, SandboxPolicy, parse_sandbox
 from looop.remote import bounds
 from looop.remote.repospec import check_branch, check_url, is_host_path
 from looop.remote.ssh import boxed, hostverify

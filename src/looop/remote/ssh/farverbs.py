@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.errors import LooopError
+from looop.home import store
+from looop.home.errors import LooopError
 from looop.remote.ssh import farstart, hostverify
 from looop.remote.ssh.link import PROTOCOL
 from looop.remote.ssh.satellite import RELAY, worker_id, worker_row

@@ -1,0 +1,115 @@
+"""Issue 53's renames applied to a tree's text: module paths, file paths and room names.
+
+The house was renamed with `git mv` (pure moves, so git sees them); this rewrites what names
+the moved modules. A branch made before the renames is merged with git's rename detection and
+then brought up to date by running this over it:
+
+    python tools/rename53.py
+    ruff check --fix -q src tests bench tools; ruff format -q src tests bench tools
+
+It is idempotent (a new name never matches an old one) and touches only files git tracks. Once
+every branch of that time is merged, delete it.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# old module -> new module, as on main before issue 53. A row names a module or a package; the
+# longest old name that prefixes a module wins, so a module row beats its package's row.
+MOVES: dict[str, str] = {
+    "looop.hot": "looop.home",
+}
+# old room -> new room: the quoted room names of the house's contract (tests, tools)
+ROOMS: dict[str, str] = {"hot": "home"}
+
+SUFFIXES = (".py", ".md", ".toml", ".txt", ".cfg", ".sh", ".yaml", ".yml", ".json", "Makefile")
+SKIP = {"tools/rename53.py"}
+
+
+def new_module(old: str) -> str | None:
+    """The module `old` is now, or None when no row moved it."""
+    best = max((k for k in MOVES if old == k or old.startswith(k + ".")), key=len, default=None)
+    return None if best is None else MOVES[best] + old[len(best) :]
+
+
+_OLD = "|".join(re.escape(k) for k in sorted(MOVES, key=len, reverse=True))
+_DOTTED = re.compile(rf"\b(?:{_OLD})\b(?:\.\w+)*")
+_FROM = re.compile(r"^([ \t]*)from (looop(?:\.\w+)+) import (?:\(([^)]*)\)|([^(\n][^\n]*))$", re.M)
+
+
+def _split_from(m: re.Match[str]) -> str:
+    """`from looop.hot import a, b` where a and b now live in different packages: one line
+    each (ruff's isort merges what it can afterwards)."""
+    indent, package, names = m.group(1), m.group(2), m.group(3) or m.group(4)
+    home = new_module(package)
+    if home is None:
+        return m.group(0)
+    comment = names.partition("#")[2] if "\n" not in names else ""
+    code = "\n".join(line.partition("#")[0] for line in names.split("\n"))
+    parts = [n.strip() for n in code.replace("\n", " ").split(",") if n.strip()]
+
+    def parent(part: str) -> str:
+        full = new_module(f"{package}.{part.split(' as ')[0].strip()}")
+        return home if full is None else full.rpartition(".")[0]
+
+    if not parts or all(parent(p) == home for p in parts):
+        return m.group(0)  # one package still: the dotted rule renames it, comments kept
+    lines = [f"{indent}from {parent(p)} import {p}" for p in parts]
+    if comment:
+        lines[-1] += f"  #{comment}"
+    return "\n".join(lines)
+
+
+def _path_rules() -> list[tuple[re.Pattern[str], str]]:
+    """`hot/main.py`, `src/looop/hot/`, `hot/cost/glance.py` as paths, longest first."""
+    rules = []
+    for old in sorted(MOVES, key=len, reverse=True):
+        new = MOVES[old]
+        o, n = old.removeprefix("looop.").replace(".", "/"), new.removeprefix("looop.")
+        n = n.replace(".", "/")
+        rules.append((re.compile(rf"(?<![\w.-]){re.escape(o)}\.py\b"), f"{n}.py"))
+        rules.append((re.compile(rf"(?<![\w.-]){re.escape(o)}/"), f"{n}/"))
+    return rules
+
+
+PATHS = _path_rules()
+QUOTED = [(re.compile(rf"([\"']){re.escape(o)}\1"), rf"\g<1>{n}\g<1>") for o, n in ROOMS.items()]
+
+
+def rewrite(text: str, python: bool) -> str:
+    if python:
+        text = _FROM.sub(_split_from, text)
+        for pattern, repl in QUOTED:
+            text = pattern.sub(repl, text)
+    text = _DOTTED.sub(lambda m: new_module(m.group(0)) or m.group(0), text)
+    for pattern, repl in PATHS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def main() -> int:
+    listed = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    changed = 0
+    for rel in listed:
+        path = ROOT / rel
+        if rel in SKIP or not rel.endswith(SUFFIXES) or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        new = rewrite(text, rel.endswith(".py"))
+        if new != text:
+            path.write_text(new, encoding="utf-8")
+            changed += 1
+    print(f"rename53: {changed} files rewritten")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
