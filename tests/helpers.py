@@ -73,7 +73,7 @@ def run_cli(
 ) -> tuple[int, str, str]:
     """`looop ARGS` in this process: (exit code, stdout, stderr). With env (and clock) the
     verb sees exactly those, as the entry point hands them down; else the process's own."""
-    from looop.home.main import main
+    from looop.verbs.table import main
 
     if stdin is not None:
         assert monkeypatch is not None

@@ -24,7 +24,19 @@ ROOT = Path(__file__).resolve().parents[1]
 # longest old name that prefixes a module wins, so a module row beats its package's row.
 MOVES: dict[str, str] = {
     "looop.hot": "looop.home",
+    # the console entry and the click-free verb faces: the top floor, named by verb
+    "looop.hot.boot": "looop.verbs.console",
+    "looop.hot.main": "looop.verbs.table",
+    "looop.hot.showstatus": "looop.verbs.status",
+    "looop.hot.showfleet": "looop.verbs.ls",
+    "looop.hot.tickfast": "looop.verbs.tick",
+    "looop.hot.killfast": "looop.verbs.kill",
+    "looop.hot.workerstart": "looop.verbs.worker",
+    "looop.hot.drivelive": "looop.verbs.screen",
+    "looop.hot.drivelog": "looop.verbs.log",
 }
+# the same modules by their names between the two renames (a branch made from this one's middle)
+MOVES.update({"looop.home" + k[9:]: v for k, v in MOVES.items() if k.startswith("looop.hot.")})
 # old room -> new room: the quoted room names of the house's contract (tests, tools)
 ROOMS: dict[str, str] = {"hot": "home"}
 
@@ -47,20 +59,23 @@ def _split_from(m: re.Match[str]) -> str:
     """`from looop.hot import a, b` where a and b now live in different packages: one line
     each (ruff's isort merges what it can afterwards)."""
     indent, package, names = m.group(1), m.group(2), m.group(3) or m.group(4)
-    home = new_module(package)
-    if home is None:
-        return m.group(0)
+    home = new_module(package) or package
     comment = names.partition("#")[2] if "\n" not in names else ""
     code = "\n".join(line.partition("#")[0] for line in names.split("\n"))
     parts = [n.strip() for n in code.replace("\n", " ").split(",") if n.strip()]
 
-    def parent(part: str) -> str:
-        full = new_module(f"{package}.{part.split(' as ')[0].strip()}")
-        return home if full is None else full.rpartition(".")[0]
+    def moved(part: str) -> tuple[str, str]:
+        """(package, what to import) for one name: a renamed module keeps its old name."""
+        name = part.split(" as ")[0].strip()
+        full = new_module(f"{package}.{name}")
+        if full is None:
+            return home, part
+        parent, _, new = full.rpartition(".")
+        return parent, part if new == name else f"{new} as {part.split(' as ')[-1].strip()}"
 
-    if not parts or all(parent(p) == home for p in parts):
+    if not parts or all(moved(p) == (home, p) for p in parts):
         return m.group(0)  # one package still: the dotted rule renames it, comments kept
-    lines = [f"{indent}from {parent(p)} import {p}" for p in parts]
+    lines = [f"{indent}from {' import '.join(moved(p))}" for p in parts]
     if comment:
         lines[-1] += f"  #{comment}"
     return "\n".join(lines)

@@ -227,7 +227,7 @@ def test_status_loads_neither_typing_nor_the_views(ctx: Ctx, data: Path, cli: Cl
     assert cli("tick")[0] == 0
     probe = (
         "import json, sys\n"
-        "from looop.home.main import main\n"
+        "from looop.verbs.table import main\n"
         "try:\n    main(['status', '--json'])\nexcept SystemExit:\n    pass\n"
         "mods = ('typing', 'looop.loop.views', 'looop.decide.cost.views',"
         " 'looop.home.statustext')\n"

@@ -64,7 +64,7 @@ def test_the_click_free_tick_says_exits_and_writes_what_the_click_verb_does(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from looop.home import tickfast
+    from looop.verbs import tick as tickfast
 
     results: dict[str, list[tuple[int, str, str]]] = {}
     trees: dict[str, dict[str, str]] = {}
@@ -103,7 +103,7 @@ def test_a_beat_held_by_another_refuses_alike_on_both_paths(
 ) -> None:
     import fcntl
 
-    from looop.home import tickfast
+    from looop.verbs import tick as tickfast
 
     data = tmp_path / "data"
     _world(data)
@@ -124,7 +124,7 @@ def test_a_beat_held_by_another_refuses_alike_on_both_paths(
 
 SKIP_PROBE = """
 import json, sys
-from looop.home.main import main
+from looop.verbs.table import main
 try:
     main(["tick"], json.loads(sys.argv[1]))
 except SystemExit as e:

@@ -1,4 +1,4 @@
-"""The console entry (looop.home.boot): a light verb's fast exit keeps its output and exit code,
+"""The console entry (looop.verbs.console): a light verb's fast exit keeps its output and exit code,
 and every other verb answers as through the plain entry."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.home import boot
+from looop.verbs import console as boot
 from tests.helpers import outside_env
 
 pytestmark = pytest.mark.process  # real processes: not make check's tier
@@ -72,8 +72,8 @@ def test_the_console_entry_answers_as_the_plain_entry_does(tmp_path: Path) -> No
     cache = Path(boot.__file__).parents[1] / "__pycache__"
     before = {p.name for p in cache.iterdir()} if cache.is_dir() else set()
     for args in CASES:
-        plain = _run("looop.home.main", args, env)
-        ours = _run("looop.home.boot", args, env)
+        plain = _run("looop.verbs.table", args, env)
+        ours = _run("looop.verbs.console", args, env)
         if args[0] == "claim" and args[-1] == "w1":
             assert plain[0] == 0 and ours[0] == 0  # the same holder claims again
         elif args[0] != "status":
@@ -146,8 +146,8 @@ def test_a_live_sessions_screen_and_input_answer_as_through_the_plain_entry(
             ["send", "--json", "w1", "hi"],
             ["key", "w1", "Tab", "--json"],
         ):
-            plain = _run("looop.home.main", args, env)
-            ours = _run("looop.home.boot", args, env)
+            plain = _run("looop.verbs.table", args, env)
+            ours = _run("looop.verbs.console", args, env)
             assert ours == plain, args
             assert ours[0] == 0 and ours[1].strip(), args
     finally:

@@ -13,11 +13,11 @@ import click
 
 from looop.cli.app import looop_bin, make_ctx, process_clock, process_env
 from looop.cli.params import count, seconds
+from looop.cli.tickwork import run_tick
 from looop.core.context import Ctx
 from looop.core.webconfig import up_with_pulse
 from looop.demo.run import run_demo
 from looop.home.errors import LooopError
-from looop.home.tickfast import run_tick
 from looop.loop.daemon import UpResult, revive_pulse, start_detached, stop_all
 from looop.loop.doctor import run_checks, summary
 from looop.loop.memtrace import from_env

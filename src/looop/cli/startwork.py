@@ -1,6 +1,6 @@
 """`looop worker start`'s move and its check, without click: the two lines it prints, the
 daily budget's refusal, and whether the worker's command could run at all. The click verb
-(cli/workers.py) and the click-free face (home/workerstart.py, through `start_here`) run the
+(cli/workers.py) and the click-free face (verbs/worker.py, through `start_here`) run the
 same decision, so both say, exit and write alike
 (tests/unit/cli/test_worker_start_parity.py)."""
 

@@ -68,7 +68,7 @@ def _show_shell_output(path: Path) -> None:
 
 
 def kill_here(parsed: dict[str, str], env: dict[str, str], clock: Clock | None) -> None:
-    """`looop kill ID` parsed by the click-free face (home/killfast.py), run in this process:
+    """`looop kill ID` parsed by the click-free face (verbs/kill.py), run in this process:
     the Ctx built, the move run, its line printed."""
     ctx = ctx_for(env, clock_for(env, clock), events_to="stderr")
     obj = {"action": "kill_worker", "id": parsed["id"], "reason": parsed["reason"]}

@@ -1,6 +1,6 @@
 """`looop tick` run in this process: the Ctx built, the data dir
 seeded, one beat, its notifications delivered. The click verb and the click-free face
-(home/tickfast.py) both reach it through `tickfast.run_tick`; a skip beat loads only what
+(verbs/tick.py) both reach it through `run_tick`; a skip beat loads only what
 loop/tick.py loads at its top (tests/integration/test_tick_fast.py)."""
 
 from __future__ import annotations
@@ -12,6 +12,20 @@ from looop.home.clock import Clock, clock_for
 from looop.home.errors import LooopError
 from looop.loop.tick import tick_once
 from looop.seed import ensure_data_dir
+
+# the beat did not do its work: it failed, erred (a broken config too), or a spend breaker held
+# the decide (its line is on stderr); a forced beat that met a usage limit did not decide either
+FAILED = ("failed", "error", "budget", "capped")
+BACKOFF_HINT = "looop: backing off after failed beats — `looop tick --force` runs now\n"
+
+
+def run_tick(env: dict[str, str], clock: Clock | None, force: bool) -> None:
+    """One foreground beat; SystemExit(1) when it failed or erred."""
+    status = beat_here(env, clock, force)
+    if status in FAILED or (force and status == "limited"):
+        raise SystemExit(1)
+    if status == "backoff":
+        sys.stderr.write(BACKOFF_HINT)
 
 
 def beat_here(env: dict[str, str], clock: Clock | None, force: bool) -> str:

@@ -19,11 +19,11 @@ from looop.cli.steer import JOURNAL_OPT, _steer
 from looop.cli.steerwork import words
 from looop.home.colour import colour_on
 from looop.home.errors import LooopError
-from looop.home.fleet import fleet_rows
 from looop.home.render import fleet_json, fleet_table
 from looop.home.spent import POLICIES, budgets, clear_over, set_budget
 from looop.home.startargs import Start
 from looop.remote.engine import host_of
+from looop.remote.fleet import fleet_rows
 from looop.remote.hosts import KubeHost
 from looop.remote.ssh.backend import forward
 from looop.sessions import hold

@@ -6,7 +6,6 @@ import os
 import sys
 
 from looop.home import where
-from looop.home.clock import now_of
 from looop.home.leases import claim, session_alive, unclaim
 from looop.home.tellbox import AskError, check_worker
 
@@ -14,8 +13,6 @@ TYPE_CHECKING = False  # workers call `looop claim` often: keep typing (and path
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-    from looop.home.clock import Clock
 
 
 def run_lease(verb: str, name: str, session: str | None, env: Mapping[str, str], now: float) -> int:
@@ -67,11 +64,3 @@ def parse_fast(argv: list[str]) -> tuple[str, str, str | None] | None:
     if len(rest) != 1 or rest[0].startswith("-"):
         return None
     return argv[0], rest[0], session
-
-
-def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
-    """`claim`/`unclaim` in their plain spellings; exits with run_lease's code."""
-    parsed = parse_fast(argv)
-    if parsed is None:
-        return False
-    raise SystemExit(run_lease(*parsed, env, now_of(clock)))

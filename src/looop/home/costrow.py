@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 from looop.home import where
-from looop.home.clock import now_of
 from looop.home.cost.money import parse_usd, usd
 from looop.home.cost.record import append_cost, keyed_row, metered_mark
 from looop.home.errors import LooopError
@@ -18,7 +17,6 @@ TYPE_CHECKING = False  # workers report costs often: no typing
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from looop.home.clock import Clock
 
 USAGE = (
     "usage: looop cost report KIND ID RUNNER USD "
@@ -68,12 +66,3 @@ def parse_fast(argv: list[str]) -> tuple[str, str, str, str] | None:
 
 def run_fast(parsed: tuple[str, str, str, str], env: Mapping[str, str], now: float) -> None:
     report_cost(where.resolve(env, os.getcwd())[0], now, *parsed, env=env)
-
-
-def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
-    """`cost report …` in its plain spelling."""
-    parsed = parse_fast(argv)
-    if parsed is None:
-        return False
-    run_fast(parsed, env, now_of(clock))
-    return True

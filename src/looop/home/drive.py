@@ -1,10 +1,10 @@
 """`looop shot`, `send`, `key` and `log`: what their faces share (the click commands in
-cli/sessions.py and cli/sessionwatch.py, and the click-free faces home/drivelive.py for shot,
-send and key, home/drivelog.py for log): the words they print, how a plain spelling is read,
+cli/sessions.py and cli/sessionwatch.py, and the click-free faces verbs/screen.py for shot,
+send and key, verbs/log.py for log): the words they print, how a plain spelling is read,
 where the session lives.
 
-A worker on an SSH host gets the same argv run there (remote/ssh/passthrough.py), as click's
-face would. A dead session's screen (its log replayed through pyte), a Kubernetes worker, an
+A worker on an SSH host gets the same argv run there (verbs/away.py), as click's face would. A
+dead session's screen (its log replayed through pyte), a Kubernetes worker, an
 id or a flag a fast face does not take plainly, all go to click, which words every error."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from looop.home import ljson, where
-from looop.home.wire import live, valid_id
+from looop.home.wire import valid_id
 
 TYPE_CHECKING = False  # a human or a script runs these often: no typing
 if TYPE_CHECKING:
@@ -110,23 +110,3 @@ def data_dir(env: Mapping[str, str]) -> str:
     """The data dir, resolved only once the argv is one the fast face takes (click says what
     is wrong with the argv before it says HOME is unset)."""
     return where.resolve(env, os.getcwd())[0]
-
-
-def live_here(argv: list[str], env: Mapping[str, str], sid: str) -> str | None:
-    """The data dir when `sid` is a session of it that runs now. A worker on an SSH host gets
-    the verb there (this does not return); None: click's turn."""
-    data = data_dir(env)
-    if remote_record(data, sid):
-        run_far(argv, env, data, sid)
-        return None
-    return data if live(data, sid) is True else None
-
-
-def run_far(argv: list[str], env: Mapping[str, str], data: str, sid: str) -> bool:
-    """A worker on an SSH host: the very verb runs there (its fast face too), its output
-    streams here and its exit code is this one's — this does not return. False (click's
-    turn): a Kubernetes worker, whose backend click's face drives from here."""
-    # lazy: the remote wing's door: only a worker on another host needs its link
-    from looop.remote.ssh.passthrough import run_there
-
-    return run_there(argv, env, data, sid)

@@ -1,7 +1,8 @@
 """The fleet as `looop ls` and `worker list` show it: the pulse (who holds the beat lock:
 home/beatholder.py) and the workers with health, ages and state. Light (plain-string paths, no
 typing or datetime): `ls` runs on the click-free fast path. The workers on other hosts are
-the remote wing's (remote/engine.py), asked only when the home has some."""
+the remote wing's (remote/fleet.py), handed in as `far` and asked only when the home has
+some."""
 
 from __future__ import annotations
 
@@ -17,41 +18,13 @@ from looop.home.workerrows import worker_rows
 TYPE_CHECKING = False  # not `from typing`: `ls` and `status` import this on their fast path
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
-    from looop.core.context import Ctx
     from looop.home.clock import Clock
 
-
-def fleet_rows(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
-    """The pulse and the workers with health, ages and state, as `looop worker list` shows them."""
-    data = os.fspath(ctx.paths.data)
-    stuck = ctx.knobs().num("worker_stuck_secs")
-    return fleet_rows_at(data, ctx.clock, stuck, all_sessions, dict(ctx.env))
-
-
-def _with_remote(
-    data: str,
-    rows: list[dict[str, Any]],
-    clock: Clock,
-    stuck_secs: int,
-    env: dict[str, str] | None,
-) -> list[dict[str, Any]]:
-    """The workers on other hosts too, each host asked once (remote/engine.py: SSH hosts and
-    Kubernetes namespaces)."""
-    # lazy: the remote wing's door (~85-210 ms): only a fleet with hosts asks them
-    from looop.remote.engine import remote_rows_at
-
-    far = remote_rows_at(data, clock, stuck_secs, env)
-    return sorted(rows + far, key=lambda r: str(r["id"]))
-
-
-def far_rows(ctx: Ctx) -> list[dict[str, Any]]:
-    """The workers away from home alone, in fleet_rows' shape: for a reader that lists the
-    home's own itself (`looop watch`, off its UI thread: a silent host costs seconds)."""
-    data = os.fspath(ctx.paths.data)
-    stuck = ctx.knobs().num("worker_stuck_secs")
-    return _with_remote(data, [], ctx.clock, stuck, dict(ctx.env))
+    # the workers away from home: (data dir, clock, stuck secs, env) -> their rows
+    FarRows = Callable[[str, Clock, int, dict[str, str] | None], list[dict[str, Any]]]
 
 
 def _with_spend(data: str, rows: list[dict[str, Any]]) -> None:
@@ -72,18 +45,20 @@ def fleet_rows_at(
     stuck_secs: int,
     all_sessions: bool,
     env: dict[str, str] | None = None,
+    far: FarRows | None = None,
 ) -> list[dict[str, Any]]:
     """fleet_rows from the data dir as a string and the knob it needs: `looop ls` on its
     click-free fast path and `worker list` through click both answer through this. `env`:
     the environment remote hosts are reached with (a kubeconfig's place; None: this
-    process's own)."""
+    process's own); `far`: the workers on other hosts (remote/fleet.py; None: not asked)."""
 
     now = clock.now()
     # no screen read here: `ls` shows the needs-input verdict of the last beat's look
     # without --all the finished sessions are never shown: not read past their status.json
     rows = worker_rows(data, list_light(data, not all_sessions), clock, stuck_secs)
-    if os.path.isdir(where.join(where.join(data, "hosts"), "workers")):
-        rows = _with_remote(data, rows, clock, stuck_secs, env)
+    if far is not None and os.path.isdir(where.join(where.join(data, "hosts"), "workers")):
+        away = far(data, clock, stuck_secs, env)
+        rows = sorted(rows + away, key=lambda r: str(r["id"]))
     if not all_sessions:
         rows = [r for r in rows if r["alive"]]
     for r in rows:

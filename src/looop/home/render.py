@@ -1,4 +1,4 @@
-"""`looop ls` as a table or JSON: what both faces print (home/showfleet.py, cli/workers.py)."""
+"""`looop ls` as a table or JSON: what both faces print (verbs/ls.py, cli/workers.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """`looop worker start`'s plain spellings read without click: the start they ask for (Start),
-or None for anything click should word. The face (home/workerstart.py) and the click verb's
+or None for anything click should word. The face (verbs/worker.py) and the click verb's
 move (cli/startwork.py) share it."""
 
 from __future__ import annotations

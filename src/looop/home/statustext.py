@@ -1,5 +1,5 @@
 """`looop status` as text or JSON: what both faces print (the click-free fast path in
-home/showstatus.py and the click command in cli/lifecycle.py)."""
+verbs/status.py and the click command in cli/lifecycle.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`looop told [WORKER]`: the work of both faces (the click-free fast path in home/main.py and
+"""`looop told [WORKER]`: the work of both faces (the click-free fast path in verbs/table.py and
 the click command in cli/mailbox.py). `looop tell` is home/tellsend.py: it reads a session and
 writes an event, which `told` does not (no fcntl, no event log)."""
 
@@ -15,8 +15,6 @@ TYPE_CHECKING = False  # workers call `looop told` often: no typing
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-    from looop.home.clock import Clock
 
 
 def run_told(worker: str | None, env: Mapping[str, str]) -> None:
@@ -35,12 +33,3 @@ def parse_told(argv: list[str]) -> tuple[str | None] | None:
     if len(rest) > 1 or (rest and rest[0].startswith("-")):
         return None
     return (rest[0] if rest else None,)
-
-
-def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
-    """`told [WORKER]` in its plain spellings."""
-    told = parse_told(argv)
-    if told is None:
-        return False
-    run_told(*told, env)
-    return True

@@ -1,4 +1,4 @@
-"""`looop tell WORKER MSG...`: the work of both faces (the click-free fast path in home/main.py
+"""`looop tell WORKER MSG...`: the work of both faces (the click-free fast path in verbs/table.py
 and the click command in cli/mailbox.py): the message queued for a live worker, said once
 even when the run that asked is cut and run again (its request key)."""
 
@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 
 from looop.home import where
-from looop.home.clock import now_of
 from looop.home.errors import LooopError
 from looop.home.eventlog import EventLog
 from looop.home.knobs import env_knob
@@ -21,8 +20,6 @@ TYPE_CHECKING = False  # workers call `looop tell` often: no typing
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-    from looop.home.clock import Clock
 
 
 def run_tell(worker: str, message: list[str], env: Mapping[str, str], now: float) -> None:
@@ -47,12 +44,3 @@ def parse_tell(argv: list[str]) -> tuple[str, list[str]] | None:
     if len(rest) < 2 or any(a.startswith("-") for a in rest):
         return None
     return rest[0], rest[1:]
-
-
-def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
-    """`tell WORKER MESSAGE…` in its plain spelling."""
-    tell = parse_tell(argv)
-    if tell is None:
-        return False
-    run_tell(*tell, env, now_of(clock))
-    return True

@@ -9,7 +9,7 @@ unflag, kill) knock on its home's door; the worker writes nothing of the data di
 
 Both answer through core/answering.py, as the SSH relay and the web API do.
 
-Loaded only for a box's contract verb (home/main.py's face for it), on the lightest modules: a
+Loaded only for a box's contract verb (verbs/table.py's face for it), on the lightest modules: a
 verb is a process each time. The retry loop and the
 request are those of every way home (remote/callhome.py): the key is kept across retries, so a
 verb runs once however often the knock is cut."""
@@ -118,7 +118,7 @@ def _parsed(raw: bytes) -> tuple[int | None, bytes]:
 
 
 def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
-    """The face of a box's contract verbs (home/main.py): knock, and end with the answer's
+    """The face of a box's contract verbs (verbs/table.py): knock, and end with the answer's
     exit code."""
     code = knock(argv, env)
     if code is None:

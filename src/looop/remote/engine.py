@@ -146,7 +146,7 @@ def remote_rows(
 def remote_rows_at(
     data: str, clock: Clock, stuck_secs: int, env: dict[str, str] | None = None
 ) -> list[dict[str, Any]]:
-    """remote_rows for the hot room's fleet (home/fleet.py, `looop ls`): the data dir as a
+    """remote_rows for the home's fleet (home/fleet.py, `looop ls`): the data dir as a
     string, the workers waiting on an ask read here."""
     waiting = waiting_workers(where.join(data, "asks"), where.join(data, "answers"))
     return remote_rows(Path(data), clock, stuck_secs, waiting, env)

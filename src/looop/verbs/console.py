@@ -1,4 +1,4 @@
-"""The `looop` console entry: the verb table (`home/main.py`) with fewer garbage collections,
+"""The `looop` console entry: the verb table (`verbs/table.py`) with fewer garbage collections,
 and a light verb ended without the interpreter's teardown."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def main() -> None:
     # Fewer collections: a light verb ends before its garbage matters; a long-lived process
     # sets Python's own thresholds back (core/gcpolicy.py).
     gc.set_threshold(GC_THRESHOLD)
-    import looop.home.main as table  # lazy: the verb table, after the GC threshold is set
+    import looop.verbs.table as table  # lazy: the verb table, after the GC threshold is set
 
     code: Any = 0
     try:
@@ -33,7 +33,7 @@ def main() -> None:
 
 
 def _light(args: list[str], short_verbs: frozenset[str]) -> bool:
-    """A short verb (home/main.py's SHORT_VERBS) served without click, with no other thread
+    """A short verb (verbs/table.py's SHORT_VERBS) served without click, with no other thread
     and no exit hook: nothing the interpreter's teardown would still do that anyone could
     notice."""
     if args[:1] == ["_"]:

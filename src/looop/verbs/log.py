@@ -11,11 +11,11 @@ from looop.home.drive import (
     log_text,
     plain_id,
     remote_record,
-    run_far,
     split_flags,
     value_options,
 )
 from looop.home.logs import log_tail
+from looop.verbs.away import run_far
 
 TYPE_CHECKING = False  # a human or a script runs these often: no typing
 if TYPE_CHECKING:

@@ -14,6 +14,7 @@ from looop.home.fleet import fleet_rows_at
 from looop.home.plain import echo
 from looop.home.render import fleet_json, fleet_table
 from looop.home.revive import revive
+from looop.remote.fleet import remote_rows
 
 TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
 
@@ -41,6 +42,7 @@ def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
         knobs.num("worker_stuck_secs"),
         bool(flags & {"-a", "--all"}),
         env,
+        far=remote_rows,
     )
     if "--json" in flags:
         echo(fleet_json(rows))

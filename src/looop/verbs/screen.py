@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from looop.home import ops
 from looop.home.drive import (
-    live_here,
     plain_id,
     reply_json,
     shot_text,
@@ -17,6 +16,7 @@ from looop.home.drive import (
 )
 from looop.home.plain import echo
 from looop.home.protocol import SHOT_FORMATS
+from looop.verbs.away import live_here
 
 TYPE_CHECKING = False  # a human or a script runs these often: no typing
 if TYPE_CHECKING:

@@ -22,33 +22,33 @@ if TYPE_CHECKING:
 # mistake it cannot word as click does): click takes those. Both faces call the same work
 # function, so output, exit code and files stay the same.
 _FACES = {
-    "version": "looop.home.main",
-    "--version": "looop.home.main",
-    "-V": "looop.home.main",
-    "status": "looop.home.showstatus",
-    "state": "looop.home.showstatus",
-    "ls": "looop.home.showfleet",
-    "claim": "looop.home.claims",
-    "unclaim": "looop.home.claims",
-    "told": "looop.home.tells",
-    "tell": "looop.home.tellsend",
-    "cost": "looop.home.costrow",
-    "shot": "looop.home.drivelive",
-    "screenshot": "looop.home.drivelive",
-    "ss": "looop.home.drivelive",
-    "send": "looop.home.drivelive",
-    "key": "looop.home.drivelive",
-    "log": "looop.home.drivelog",
-    "logs": "looop.home.drivelog",
-    "tick": "looop.home.tickfast",
-    "worker": "looop.home.workerstart",
-    "w": "looop.home.workerstart",
-    "kill": "looop.home.killfast",
+    "version": "looop.verbs.table",
+    "--version": "looop.verbs.table",
+    "-V": "looop.verbs.table",
+    "status": "looop.verbs.status",
+    "state": "looop.verbs.status",
+    "ls": "looop.verbs.ls",
+    "claim": "looop.verbs.claim",
+    "unclaim": "looop.verbs.claim",
+    "told": "looop.verbs.told",
+    "tell": "looop.verbs.tell",
+    "cost": "looop.verbs.cost",
+    "shot": "looop.verbs.screen",
+    "screenshot": "looop.verbs.screen",
+    "ss": "looop.verbs.screen",
+    "send": "looop.verbs.screen",
+    "key": "looop.verbs.screen",
+    "log": "looop.verbs.log",
+    "logs": "looop.verbs.log",
+    "tick": "looop.verbs.tick",
+    "worker": "looop.verbs.worker",
+    "w": "looop.verbs.worker",
+    "kill": "looop.verbs.kill",
 }
 DOOR_FACE = "looop.remote.boxdoor"
 
 # The fast verbs that end within moments once served (a beat and a worker start do not): the
-# console entry (home/boot.py) ends their process without the interpreter's teardown.
+# console entry (verbs/console.py) ends their process without the interpreter's teardown.
 SHORT_VERBS = frozenset(_FACES) - {"tick", "worker", "w"}
 
 

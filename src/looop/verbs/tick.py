@@ -1,20 +1,14 @@
 """`looop tick` (no flags, or --force) without click: the beat, its exit code and its words.
 
-The click verb calls the same `run_tick`, so both paths print, exit and write alike. A skip
-beat loads only sensing and hashing; the decide machinery loads once the world changed."""
+The click verb calls the same `run_tick` (cli/tickwork.py), so both paths print, exit and write
+alike. A skip beat loads only sensing and hashing; the decide machinery loads once the world
+changed."""
 
 from __future__ import annotations
-
-import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from looop.home.clock import Clock
-
-# the beat did not do its work: it failed, erred (a broken config too), or a spend breaker held
-# the decide (its line is on stderr); a forced beat that met a usage limit did not decide either
-FAILED = ("failed", "error", "budget", "capped")
-BACKOFF_HINT = "looop: backing off after failed beats — `looop tick --force` runs now\n"
 
 
 def parse_fast(argv: list[str]) -> bool | None:
@@ -26,22 +20,13 @@ def parse_fast(argv: list[str]) -> bool | None:
     return None
 
 
-def run_tick(env: dict[str, str], clock: Clock | None, force: bool) -> None:
-    """One foreground beat; SystemExit(1) when it failed or erred."""
-    # lazy: the beat's door, passed once the argv is a beat's: a mistyped verb never pays
-    from looop.cli.tickwork import beat_here
-
-    status = beat_here(env, clock, force)
-    if status in FAILED or (force and status == "limited"):
-        raise SystemExit(1)
-    if status == "backoff":
-        sys.stderr.write(BACKOFF_HINT)
-
-
 def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
     """`tick [--force]`: the beat, in this process."""
     force = parse_fast(argv)
     if force is None:
         return False
+    # lazy: the beat's door, passed once the argv is a beat's: a mistyped verb never pays
+    from looop.cli.tickwork import run_tick
+
     run_tick(env, clock, force)
     return True

@@ -8,9 +8,9 @@ like an option) is left to click."""
 
 from __future__ import annotations
 
-from looop.home import killfast, showfleet
 from looop.home.startargs import Start as Start
 from looop.home.startargs import parse_fast as parse_fast
+from looop.verbs import kill, ls
 
 TYPE_CHECKING = False  # not `from typing`: a hot verb must not pay for it
 
@@ -28,9 +28,9 @@ def run_fast(start: Start, env: dict[str, str], clock: Clock | None) -> None:
 def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
     """`worker start …` (and `worker kill`, killfast's; `worker list`, `ls`'s face)."""
     if argv[1:2] == ["kill"]:
-        return killfast.serve(argv, env, clock)
+        return kill.serve(argv, env, clock)
     if argv[1:2] in (["list"], ["ls"]):
-        return showfleet.serve(argv[1:], env, clock)
+        return ls.serve(argv[1:], env, clock)
     parsed = parse_fast(argv)
     if parsed is None:
         return False

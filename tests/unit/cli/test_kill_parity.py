@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from looop.act.moves.far import remote_record
-from looop.home.killfast import parse_fast
 from looop.remote.hosts import record_file
 from looop.sessions.spawner import spawn
 from looop.sessions.state import get_session, list_sessions
+from looop.verbs.kill import parse_fast
 from tests.clocks import FixedClock
 from tests.helpers import clean_env, run_cli
 
@@ -51,7 +51,7 @@ def _run(
     spawn(data, "w1", ["cat"], cwd=data, env=env)
     with monkeypatch.context() as m:
         if not fast:
-            m.setattr("looop.home.main._fast", lambda *a: False)
+            m.setattr("looop.verbs.table._fast", lambda *a: False)
         code, out, err = run_cli(capsys, *argv, env=env, clock=FixedClock())
     live = sorted(s.id for s in list_sessions(data) if s.alive)
     if "w1" in live:
