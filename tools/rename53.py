@@ -34,6 +34,17 @@ MOVES: dict[str, str] = {
     "looop.hot.workerstart": "looop.verbs.worker",
     "looop.hot.drivelive": "looop.verbs.screen",
     "looop.hot.drivelog": "looop.verbs.log",
+    # names in looop's words
+    "looop.hot.wire": "looop.home.sessionfiles",
+    "looop.hot.ops": "looop.home.control",
+    "looop.hot.cost.glance": "looop.home.cost.statusspend",
+    "looop.sessions.osseam": "looop.sessions.oscalls",
+    "looop.remote.ssh.farstart": "looop.remote.ssh.start",
+    "looop.remote.kube.gohome": "looop.remote.kube.homecall",
+    # the shapes the home's readers name in their hints, moved down to the home
+    "looop.loop.views": "looop.home.views",
+    "looop.decide.cost.views": "looop.home.cost.views",
+    "looop.core.eventnames": "looop.home.eventnames",
 }
 # the same modules by their names between the two renames (a branch made from this one's middle)
 MOVES.update({"looop.home" + k[9:]: v for k, v in MOVES.items() if k.startswith("looop.hot.")})

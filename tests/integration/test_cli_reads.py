@@ -196,8 +196,8 @@ def _shaped(obj: dict[str, Any], td: Any) -> None:
 
 
 def test_status_and_runs_json_are_their_typed_views(lived_in: Path, cli: Cli) -> None:
-    from looop.decide.cost.views import SpendStatus
-    from looop.loop import views
+    from looop.home import views
+    from looop.home.cost.views import SpendStatus
 
     st = json.loads(cli("status", "--json")[1])
     _shaped(st, views.StatusView)
@@ -229,7 +229,7 @@ def test_status_loads_neither_typing_nor_the_views(ctx: Ctx, data: Path, cli: Cl
         "import json, sys\n"
         "from looop.verbs.table import main\n"
         "try:\n    main(['status', '--json'])\nexcept SystemExit:\n    pass\n"
-        "mods = ('typing', 'looop.loop.views', 'looop.decide.cost.views',"
+        "mods = ('typing', 'looop.home.views', 'looop.home.cost.views',"
         " 'looop.home.statustext')\n"
         "sys.stderr.write(json.dumps({m: m in sys.modules for m in mods}))\n"
     )
@@ -240,7 +240,7 @@ def test_status_loads_neither_typing_nor_the_views(ctx: Ctx, data: Path, cli: Cl
     loaded = json.loads(p.stderr)
     assert loaded == {
         "typing": False,
-        "looop.loop.views": False,
-        "looop.decide.cost.views": False,
+        "looop.home.views": False,
+        "looop.home.cost.views": False,
         "looop.home.statustext": True,
     }

@@ -22,8 +22,8 @@ import pytest
 from looop.core import sbxhost
 from looop.core.context import Ctx
 from looop.home.anchors import shown
+from looop.home.sessionfiles import socket_file
 from looop.home.where import runtime_dir
-from looop.home.wire import socket_file
 from looop.sessions.hostclient import stop_host
 from looop.sessions.hostnames import home_key, host_socket
 from looop.sessions.spawner import spawn

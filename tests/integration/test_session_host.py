@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from looop.home.wire import fnv1a_64
+from looop.home.sessionfiles import fnv1a_64
 from looop.sessions import hostclient, hostnames
 from looop.sessions.client import expect, kill, wait
 from looop.sessions.spawner import spawn

@@ -118,19 +118,9 @@ DOORS: set[tuple[str, str]] = {
     ("looop.verbs.away", "looop.remote.ssh.passthrough"),  # a worker on an SSH host: the verb there
     ("looop.verbs.ls", "looop.remote.fleet"),  # at load, light: the wing only for workers away
 }
-# Names a home module takes from another room for its type hints alone (under `if
-# TYPE_CHECKING:`, never loaded when it runs): arrows up the picture does not draw. Debt.
-HOME_TYPES_DEBT: set[tuple[str, str]] = {
-    ("looop.home.beatlog", "looop.loop.views"),
-    ("looop.home.statustext", "looop.loop.views"),
-    ("looop.home.status", "looop.loop.views"),
-    ("looop.home.status", "looop.decide.cost.views"),
-    ("looop.home.statusjson", "looop.loop.views"),
-    ("looop.home.spendfull", "looop.decide.cost.views"),
-    ("looop.home.cost.breakers", "looop.decide.cost.views"),
-    ("looop.home.cost.glance", "looop.decide.cost.views"),
-    ("looop.home.eventlog", "looop.core.eventnames"),
-}
+# The home's shapes (TypedDicts, Literals): typing at their top, so a light module names them
+# for its hints alone (under `if TYPE_CHECKING:`), never loading them when it runs.
+SHAPES = frozenset({"looop.home.views", "looop.home.cost.views", "looop.home.eventnames"})
 # What a light room's module may not import at load time: each costs a fast verb milliseconds
 # (tests/unit/cli/test_fast_imports.py measures what the verbs really load).
 HEAVY = frozenset(
@@ -152,7 +142,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.home.screenrules", "regex"),  # a runner's own needs-input patterns
     ("looop.sessions.client", "looop.sessions.screen"),  # pyte: a log replayed
     ("looop.remote.kube.cluster", "by name: kubernetes"),  # a missing client is one line
-    ("looop.remote.kube.shim", "looop.remote.kube.gohome"),  # ssl, http.client in a pod
+    ("looop.remote.kube.shim", "looop.remote.kube.homecall"),  # ssl, http.client in a pod
     # the verb tables: a process loads the verb it runs
     ("looop.verbs.console", "looop.verbs.table"),
     ("looop.verbs.table", "by name: ?"),  # the fast verb's face
@@ -169,7 +159,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.verbs.worker", "looop.cli.startwork"),
     ("looop.verbs.away", "looop.remote.ssh.passthrough"),  # a worker on an SSH host
     ("looop.remote.fleet", "looop.remote.engine"),  # `ls` of a home with remote workers
-    ("looop.home.status", "looop.home.spendfull"),  # breakers the glance cannot answer
+    ("looop.home.status", "looop.home.spendfull"),  # breakers statusspend cannot answer
     # a light reader's rare path (each costs a fast verb 0.3-6 ms it rarely needs)
     ("looop.home.clock", "looop.home.localtime"),  # datetime: a local time asked for
     ("looop.home.stamps", "looop.home.localtime"),  # a stamp looop did not write
@@ -179,7 +169,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.home.knobs", "difflib"),  # an unknown key's nearest name
     ("looop.home.ljson", "json"),  # text the light parser refuses
     ("looop.home.needsinput", "looop.home.worklimit"),  # a screen naming a usage limit
-    ("looop.home.ops", "binascii"),  # long binary input (a key is a few bytes)
+    ("looop.home.control", "binascii"),  # long binary input (a key is a few bytes)
     ("looop.home.spent", "zlib"),  # a metered worker's slot
     # what a beat decides at run time
     ("looop.loop.tick", "looop.loop.deciding"),  # the world changed
@@ -394,7 +384,7 @@ def test_the_light_rooms_reach_out_only_through_their_doors() -> None:
     assert runs - DOORS == set(), "a new door out of the light rooms"
     assert DOORS - runs == set(), "a closed door: take it off the list"
     assert set(at_load) <= {f"{a} -> {b}" for a, b in DOORS}
-    assert hints == HOME_TYPES_DEBT, "type-only imports out of the home: list them, or move down"
+    assert hints == set(), "type-only imports out of the home: move the shapes down"
 
 
 def test_the_verbs_import_from_above_nobody() -> None:
@@ -411,9 +401,24 @@ def test_the_verbs_import_from_above_nobody() -> None:
     assert found == []
 
 
+def test_the_light_rooms_load_shapes_for_their_hints_alone() -> None:
+    modules = _modules()
+    loaded = [
+        f"{name} -> {target}"
+        for name, path in sorted(modules.items())
+        if _room(name) in LIGHT_ROOMS and name not in SHAPES
+        for target in _imports(path, top_level_only=True)
+        if target in SHAPES
+    ]
+    assert loaded == []
+
+
 def test_the_light_rooms_load_only_light_standard_modules() -> None:
     heavy = []
+    shapes = {SRC.parent.joinpath(*m.split(".")).with_suffix(".py") for m in SHAPES}
     for path in sorted(p for room in LIGHT_ROOMS for p in (SRC / room).rglob("*.py")):
+        if path in shapes:
+            continue  # typing at their top: loaded by no light module (the test above)
         for node in sourcetree.tree(path).body:
             names = (
                 [a.name for a in node.names]

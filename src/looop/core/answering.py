@@ -26,10 +26,10 @@ from looop.home.costrow import parse_fast as parse_cost
 from looop.home.costrow import run_fast as run_cost
 from looop.home.errors import CorruptState, LooopError
 from looop.home.plain import echo
+from looop.home.sessionfiles import NOTE
 from looop.home.tellbox import AskError, check_worker
 from looop.home.tells import parse_told, run_told
 from looop.home.tellsend import parse_tell, run_tell
-from looop.home.wire import NOTE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

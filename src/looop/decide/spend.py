@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from looop.core.context import Ctx
-from looop.core.eventnames import PulseName, RecordName
 from looop.decide import cost
 from looop.decide.runner import RunResult, run_runner
 from looop.home.config import Config, Knobs, Runner
+from looop.home.eventnames import PulseName, RecordName
 from looop.home.limits import find_limit
 from looop.home.sandboxpolicy import resolve
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from looop.home.clock import Clock
-    from looop.loop.views import BeatView, NextBeat, Stamp
+    from looop.home.views import BeatView, NextBeat, Stamp
 
 
 def move_line(kind: str, journal: str) -> str:

@@ -15,7 +15,7 @@ import time
 from looop.home import ljson
 from looop.home import protocol as proto
 from looop.home.keys import encode_keys
-from looop.home.wire import LIVE_NAMES, SessionError, get_light, live, socket_file
+from looop.home.sessionfiles import LIVE_NAMES, SessionError, get_light, live, socket_file
 
 TYPE_CHECKING = False  # on the click-free path of `looop send`: no typing
 if TYPE_CHECKING:

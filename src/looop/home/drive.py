@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from looop.home import ljson, where
-from looop.home.wire import valid_id
+from looop.home.sessionfiles import valid_id
 
 TYPE_CHECKING = False  # a human or a script runs these often: no typing
 if TYPE_CHECKING:

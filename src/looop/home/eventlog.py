@@ -14,7 +14,7 @@ TYPE_CHECKING = False  # imported on the hot path: no `typing`
 if TYPE_CHECKING:
     from typing import Any
 
-    from looop.core.eventnames import RecordName
+    from looop.home.eventnames import RecordName
     from looop.home.store import AnyPath
 
 MAX_BYTES = 5 * 1024 * 1024  # events.jsonl rotates to events.jsonl.1 past this

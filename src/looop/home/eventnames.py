@@ -271,7 +271,7 @@ def check_whole(names: tuple[str, ...], meanings: Collection[str], channel: str)
     odd = sorted(set(names) ^ set(meanings))
     if odd or len(set(names)) != len(names):
         raise TypeError(
-            f"core/eventnames.py: the {channel} names and their meanings differ "
+            f"home/eventnames.py: the {channel} names and their meanings differ "
             f"({', '.join(odd) or 'a name listed twice'}): give each name one meaning"
         )
 

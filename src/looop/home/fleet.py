@@ -10,9 +10,9 @@ import os
 
 from looop.home import where
 from looop.home.beatholder import beat_holder_at
+from looop.home.sessionfiles import list_light
 from looop.home.spent import spent
 from looop.home.stamps import parse_utc
-from looop.home.wire import list_light
 from looop.home.workerrows import worker_rows
 
 TYPE_CHECKING = False  # not `from typing`: `ls` and `status` import this on their fast path

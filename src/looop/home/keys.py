@@ -5,7 +5,7 @@ Cursor and function keys use the normal-mode (non-DECCKM) forms, as a plain xter
 
 from __future__ import annotations
 
-from looop.home.wire import SessionError
+from looop.home.sessionfiles import SessionError
 
 TYPE_CHECKING = False  # `looop key` types through here on its click-free path: no typing
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ import os
 from looop.home import locks, store
 from looop.home.boxfolder import Folder
 from looop.home.errors import CorruptState, LooopError
-from looop.home.wire import live
+from looop.home.sessionfiles import live
 
 TYPE_CHECKING = False  # workers call `looop claim` often: keep typing and pathlib off its path
 

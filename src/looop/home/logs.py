@@ -5,7 +5,7 @@ byte's offset, so a follower reads on across it without losing or repeating a by
 
 Everything here works without the supervisor (a finished or dead session reads the same),
 and every read is bounded: one chunk at a time, a line looked back for at most MAX_TAIL_LINE.
-The session is read light (wire.py, plain strings): `looop log` serves it without click.
+The session is read light (sessionfiles.py, plain strings): `looop log` serves it without click.
 Following a log to its session's end (`log -f`) waits on the session's state: that is
 sessions/client.follow's.
 """
@@ -16,8 +16,8 @@ import re
 
 from looop.home import logfiles
 from looop.home.logfiles import open_view
+from looop.home.sessionfiles import SessionError, get_light
 from looop.home.textsafe import decode, safe_text, strip_ansi
-from looop.home.wire import SessionError, get_light
 
 TYPE_CHECKING = False  # `looop log` reads through here on its click-free path: no typing
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ import sys
 from looop.home import locks, store, where
 from looop.home.clock import utc_stamp
 from looop.home.errors import CorruptState
-from looop.home.wire import LIVE_NAMES, lock_held, read_meta, read_status
+from looop.home.sessionfiles import LIVE_NAMES, lock_held, read_meta, read_status
 
 TYPE_CHECKING = False  # `status` and `ls` call this on their fast path: no `typing`
 

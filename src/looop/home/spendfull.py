@@ -1,4 +1,4 @@
-"""`looop status`'s spend block when the light glance (home/cost/glance.py) declines: the full
+"""`looop status`'s spend block when the light reader (home/cost/statusspend.py) declines: the full
 breakers, which answer and repair what it does not (a corrupt counter or decide ledger, a
 quoted tick command), over Paths. Only that status loads this module (pathlib with it)."""
 
@@ -12,9 +12,9 @@ from looop.home.paths import Paths
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
 if TYPE_CHECKING:
-    from looop.decide.cost.views import SpendStatus
     from looop.home.clock import Clock
     from looop.home.config import Knobs, Runner
+    from looop.home.cost.views import SpendStatus
 
 
 def spend_status_at(

@@ -10,11 +10,11 @@ from looop.home.beatholder import beat_holder_at
 from looop.home.beatlog import beat_records, last_beat, next_beat, paused_at, stamp, tail
 from looop.home.boxfolder import Folder, unanswered
 from looop.home.config import load_config, resolve_knobs
-from looop.home.cost.glance import spend_glance
+from looop.home.cost.statusspend import spend_glance
 from looop.home.delays import backoff_delay, failed_at, limit_in_force
 from looop.home.errors import CorruptState, LooopError
+from looop.home.sessionfiles import list_light, lock_held, read_status, session_ids
 from looop.home.where import runtime_base
-from looop.home.wire import list_light, lock_held, read_status, session_ids
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
 
@@ -23,11 +23,11 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
-    from looop.decide.cost.views import SpendError, SpendStatus
     from looop.home.clock import Clock
     from looop.home.config import Knobs, Runner
+    from looop.home.cost.views import SpendError, SpendStatus
     from looop.home.paths import Paths
-    from looop.loop.views import (
+    from looop.home.views import (
         LastTick,
         LimitedView,
         SchedulesView,
@@ -132,7 +132,7 @@ def _spend(
         got = spend_glance(data, clock, knobs, runner)
         if got is not None:
             return got
-        # lazy: the full breakers' door: they answer (and repair) what the glance declines
+        # lazy: the full breakers' door: they answer (and repair) what statusspend declines
         from looop.home.spendfull import spend_status_at
 
         return spend_status_at(data, config, clock, knobs, runner)

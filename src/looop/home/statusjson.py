@@ -16,7 +16,7 @@ TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path 
 if TYPE_CHECKING:
     from typing import Any
 
-    from looop.loop.views import StatusView
+    from looop.home.views import StatusView
 
 
 V1_JOURNAL_LINES = 20  # v1.0's `state --json` journal_tail length

@@ -15,7 +15,7 @@ TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from looop.loop.views import Stamp, StatusView
+    from looop.home.views import Stamp, StatusView
 
 
 def _rel(st: StatusView, stamp: Stamp | None) -> str:

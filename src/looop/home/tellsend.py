@@ -13,8 +13,8 @@ from looop.home.knobs import env_knob
 from looop.home.leases import remote_alive
 from looop.home.plain import echo
 from looop.home.reqkey import request_key
+from looop.home.sessionfiles import live
 from looop.home.tellbox import keyed_tell, new_tell
-from looop.home.wire import live
 
 TYPE_CHECKING = False  # workers call `looop tell` often: no typing
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, NotRequired, Required, TypedDict
 
-from looop.decide.cost.views import SpendError, SpendStatus
+from looop.home.cost.views import SpendError, SpendStatus
 
 
 class Stamp(TypedDict):

@@ -2,7 +2,7 @@
 result and last output, built from a session listing's plain fields.
 
 Light on purpose (no pathlib, typing, datetime or Ctx): `looop ls` runs on the click-free fast
-path over sessions/wire.list_light; workers/health.fleet_view feeds it Session objects."""
+path over home/sessionfiles.list_light; workers/health.fleet_view feeds it Session objects."""
 
 from __future__ import annotations
 
@@ -143,7 +143,7 @@ def worker_rows(
     custom: dict[str, tuple[str, ...]] | None = None,
     look: Looker | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per worker (pulse excluded), sorted by id, from sessions as wire.load_light
+    """One row per worker (pulse excluded), sorted by id, from sessions as sessionfiles.load_light
     gives them (`trees`: the worktree records, when the caller already read them; `custom`:
     the runners' needs-input patterns; `look`: the beat's screen reader, workers/needsinput;
     None: no screen is read, needs-input is the last beat's verdict). Times are absolute

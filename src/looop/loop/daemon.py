@@ -14,11 +14,11 @@ from looop.core import sbxhost, srt
 from looop.core.context import Ctx
 from looop.home import homes, locks, revive, store
 from looop.home.clock import utc_stamp_ms
+from looop.home.control import home_sockets, request_at, sweep_home_sockets
 from looop.home.errors import CorruptState, LooopError
-from looop.home.ops import home_sockets, request_at, sweep_home_sockets
+from looop.home.sessionfiles import socket_file
 from looop.home.status import beat_holder, pulse_pid
 from looop.home.where import runtime_base
-from looop.home.wire import socket_file
 from looop.loop.heal import heartbeat_path
 from looop.loop.pulse import HOME_LOST_EXIT
 from looop.seed import ensure_data_dir

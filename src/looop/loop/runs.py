@@ -11,7 +11,7 @@ from looop.home.beatlog import move_line
 from looop.home.errors import CorruptState, LooopError
 
 if TYPE_CHECKING:
-    from looop.loop.views import RunDetail, RunRow
+    from looop.home.views import RunDetail, RunRow
 
 
 def _result(ctx: Ctx, run_id: str) -> RunRow:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from looop.home import ljson
 from looop.home import protocol as proto
-from looop.home.wire import SessionError
+from looop.home.sessionfiles import SessionError
 from looop.sessions.controlsock import bind_at, gone
 from looop.sessions.evloop import within
 from looop.sessions.lifecycle import OpError

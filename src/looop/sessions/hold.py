@@ -17,8 +17,8 @@ from pathlib import Path
 
 from looop.core import cgroup, limits, procs
 from looop.home.errors import CorruptState
-from looop.home.wire import read_meta
-from looop.sessions.osseam import alive_not_looop
+from looop.home.sessionfiles import read_meta
+from looop.sessions.oscalls import alive_not_looop
 from looop.sessions.state import Session, SessionError, get_session
 
 

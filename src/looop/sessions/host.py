@@ -53,11 +53,11 @@ from types import ModuleType
 import looop.sessions.supervisor as supervisor
 from looop.core.answering import home_env
 from looop.core.sameworld import Here, same_world
+from looop.home.control import sweep_all_sockets, sweep_home_sockets
 from looop.home.ljson import loads
-from looop.home.ops import sweep_all_sockets, sweep_home_sockets
 from looop.home.peers import peer
 from looop.home.procname import name_self
-from looop.home.wire import lock_held, socket_file
+from looop.home.sessionfiles import lock_held, socket_file
 from looop.sessions.hostdoor import HostDoor, door_address
 from looop.sessions.hostnames import HOST_IDLE_S, home_id, host_dir, host_options, host_socket
 from looop.sessions.preloaded import (

@@ -43,7 +43,7 @@ from looop.home.anchors import anchor, shown
 from looop.home.contractverbs import BOX_VERBS
 from looop.home.ljson import dumps, loads
 from looop.home.peers import connect, peer
-from looop.home.wire import socket_file, valid_id
+from looop.home.sessionfiles import socket_file, valid_id
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from looop.home.workerrows import age
 from looop.human.mailbox import pending
 
 if TYPE_CHECKING:
-    from looop.loop.views import StatusView
+    from looop.home.views import StatusView
 
 
 def status_left(ctx: Ctx, acting: str | None) -> str:

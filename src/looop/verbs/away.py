@@ -4,7 +4,7 @@ worker on an SSH host gets the very verb run there (remote/ssh/passthrough.py)."
 from __future__ import annotations
 
 from looop.home.drive import data_dir, remote_record
-from looop.home.wire import live
+from looop.home.sessionfiles import live
 
 TYPE_CHECKING = False  # a human or a script runs these often: no typing
 if TYPE_CHECKING:

@@ -1,11 +1,11 @@
 """`looop shot` (`ss`, `screenshot`), `send` and `key` without click: the fast face for a live
 session of this data dir asked for in a plain spelling. Its supervisor renders the screen and
-takes the input (home/ops.py), so neither click nor the emulator (pyte) is needed; anything
+takes the input (home/control.py), so neither click nor the emulator (pyte) is needed; anything
 else (a dead session, an odd flag) is click's (home/drive.py says what both faces share)."""
 
 from __future__ import annotations
 
-from looop.home import ops
+from looop.home import control
 from looop.home.drive import (
     plain_id,
     reply_json,
@@ -82,7 +82,9 @@ def _typed_in(argv: list[str], env: Mapping[str, str], got: tuple[Any, ...] | No
     if data is None:
         return False
     reply = (
-        ops.send(data, sid, what, False) if argv[0] == "send" else ops.send_keys(data, sid, what)
+        control.send(data, sid, what, False)
+        if argv[0] == "send"
+        else control.send_keys(data, sid, what)
     )
     if as_json:
         echo(reply_json(reply))
@@ -104,7 +106,7 @@ def _shot(argv: list[str], env: Mapping[str, str]) -> bool:
     data = live_here(argv, env, shot[0])
     if data is None:
         return False
-    screen = ops.live_screenshot(data, *shot)
+    screen = control.live_screenshot(data, *shot)
     if screen is None:
         return False  # it ended just now: click replays its log
     echo(shot_text(screen, shot[1]))

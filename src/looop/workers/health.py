@@ -21,7 +21,7 @@ def verify_result(ctx: Ctx, wid: str) -> dict[str, Any] | None:
 
 
 def session_fields(s: Session) -> dict[str, Any]:
-    """A Session as sessions/wire.load_light reads one (what fleet.worker_rows takes)."""
+    """A Session as home/sessionfiles.load_light reads one (what fleet.worker_rows takes)."""
     return {
         "id": s.id,
         "state": s.state,

@@ -18,10 +18,10 @@ from typing import Any
 from looop.core.context import Ctx
 from looop.home import screenrules, store, where
 from looop.home.config import Config
+from looop.home.control import request
 from looop.home.errors import CorruptState
 from looop.home.needsinput import HEALTH
-from looop.home.ops import request
-from looop.home.wire import SessionError, read_meta
+from looop.home.sessionfiles import SessionError, read_meta
 from looop.human.notify import notify
 
 TOLD = ".needs-input-told.json"  # in <data>: workers the human was told about (latch)

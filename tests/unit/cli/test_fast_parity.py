@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from looop.home.sessionfiles import live
 from looop.home.store import write_json
-from looop.home.wire import live
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
 from looop.sessions.client import kill, wait

@@ -11,7 +11,7 @@ import pytest
 
 from looop.home.clock import Clock, parse_utc
 from looop.home.config import load_config, resolve_knobs
-from looop.home.cost import glance
+from looop.home.cost import statusspend
 from looop.home.cost.ledger import spent_on_day
 from looop.home.cost.record import append_cost
 from looop.home.paths import Paths
@@ -114,7 +114,7 @@ def test_today_from_the_tail_is_today_from_the_whole_ledger(tmp_path: Path, ever
         want = full.today(clock)
         assert want > 0
         assert spent_on_day(Paths.at(tmp_path), clock) == want
-        got = glance.spend_glance(str(tmp_path), clock, knobs, None)
+        got = statusspend.spend_glance(str(tmp_path), clock, knobs, None)
         assert got is not None and got["spent_today_usd"] == round(want, 6)
 
 

@@ -14,9 +14,9 @@ import pytest
 
 from looop.home.clock import Clock, parse_utc
 from looop.home.cost import totals
-from looop.home.cost.glance import _spent_today
 from looop.home.cost.ledger import spent_on_day
 from looop.home.cost.record import append_cost
+from looop.home.cost.statusspend import _spent_today
 from looop.home.paths import Paths
 from looop.home.stamps import utc_stamp
 from looop.home.store import append_line

@@ -389,7 +389,7 @@ def test_a_session_that_ends_between_the_reads_is_read_as_ended(
 ) -> None:
     """The status says running, then the supervisor writes its end and lets go of the lock
     before the lock is probed: the reader must report the end, not a dead supervisor."""
-    from looop.home import wire
+    from looop.home import sessionfiles
     from looop.sessions import state
 
     sdir = tmp_path / "sessions" / "quick"
@@ -401,12 +401,12 @@ def test_a_session_that_ends_between_the_reads_is_read_as_ended(
         write_json(sdir / "status.json", {"v": 1, "state": "exited", "exit_code": 0})
         return False  # and the lock is free
 
-    for module in (state, wire):
+    for module in (state, sessionfiles):
         monkeypatch.setattr(module, "lock_held", ends_meanwhile)
     s = state.load_session(sdir)
     assert s is not None and (s.state, s.exit_code, s.dead) == ("exited", 0, False)
     write_json(sdir / "status.json", {"v": 1, "state": "running", "exit_code": None})
-    light = wire.load_light(str(sdir))
+    light = sessionfiles.load_light(str(sdir))
     assert light is not None and (light["state"], light["exit_code"]) == ("exited", 0)
 
 

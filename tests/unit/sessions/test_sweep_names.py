@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from looop.sessions.osseam import alive_not_looop
+from looop.sessions.oscalls import alive_not_looop
 
 pytestmark = [pytest.mark.timeout(30), pytest.mark.process]  # real processes
 

@@ -10,9 +10,9 @@ from looop.home.clock import Clock
 from looop.home.config import Knobs, Runner
 from looop.home.cost.cap import decide_retry_in, decides_last_hour
 from looop.home.cost.clis import COST_REPORTING
-from looop.home.cost.glance import spend_view
 from looop.home.cost.ledger import spend_lock, spent_on_day
 from looop.home.cost.prices import command_word
+from looop.home.cost.statusspend import spend_view
 from looop.home.errors import CorruptState
 from looop.home.paths import Paths
 
@@ -21,7 +21,7 @@ TYPE_CHECKING = False  # not `from typing`: status imports this module on its fa
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from looop.decide.cost.views import SpendStatus
+    from looop.home.cost.views import SpendStatus
 
 UNMETERED_LIMIT = 3
 

@@ -1,6 +1,6 @@
 """The preset agent CLIs whose own output says what they spend: a decide's stream (meter.py)
 and a worker's session records (loop/workmeter.py). Its own light module, so the status fast
-path (glance.py) and the breakers name one set."""
+path (statusspend.py) and the breakers name one set."""
 
 from __future__ import annotations
 

@@ -10,9 +10,9 @@ from datetime import date, datetime, timedelta
 from looop.home import ljson, locks, store
 from looop.home.clock import Clock, parse_utc, utc_stamp
 from looop.home.cost import totals
-from looop.home.cost.glance import since_stamp
 from looop.home.cost.money import sane_usd
 from looop.home.cost.record import append_cost
+from looop.home.cost.statusspend import since_stamp
 from looop.home.cost.totals import micros
 from looop.home.errors import CorruptState
 from looop.home.paths import Paths
@@ -117,7 +117,7 @@ def spent_on_day(
                 return got
     target = day if day is not None else clock.local().date()
     lo, hi = _day_bounds(clock, target)
-    # today's reader stops where status's does (glance.since_stamp of now), so both agree
+    # today's reader stops where status's does (statusspend.since_stamp of now), so both agree
     text = ledger_text(paths, since_stamp(clock.now() if day is None else lo))
     if not text:
         return 0.0

@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from time import struct_time
     from typing import Any
 
-    from looop.decide.cost.views import SpendStatus
     from looop.home.clock import Clock
     from looop.home.config import Knobs, Runner
+    from looop.home.cost.views import SpendStatus
 
 # breakers.UNMETERED_LIMIT and cap.DECIDE_WINDOW_S (a test holds them equal)
 UNMETERED_LIMIT = 3

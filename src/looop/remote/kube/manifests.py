@@ -17,7 +17,7 @@ from typing import Any
 
 from looop.home.errors import LooopError
 from looop.home.knobs import KNOBS
-from looop.home.wire import SessionError, check_id
+from looop.home.sessionfiles import SessionError, check_id
 from looop.remote.bounds import NAMES as BOUND_KNOBS
 from looop.remote.bounds import checked as bounds_checked
 from looop.remote.kube.target import is_dns_label

@@ -22,7 +22,7 @@ from typing import Any
 
 from looop.core.context import Ctx
 from looop.home import where
-from looop.home.wire import fnv1a_64
+from looop.home.sessionfiles import fnv1a_64
 from looop.remote import hosts as reg
 from looop.remote.hosts import Host, HostError
 
