@@ -1,7 +1,7 @@
 """Needs-input: how soon the pulse sees a worker waiting on its screen, and what the check
 adds to a skip beat.
 
-Every beat is a whole `looop tick` (the installed console script, through its beat host as a
+Every beat is a whole `looop tick` (the installed console script, as a
 user has it), with an instant runner. The workers are a scripted fake TUI named `claude` (so
 the argv names the CLI, as a real worker's does) that prints a screen recorded from the real
 claude (tests/unit/workers/screens/) into its PTY under looop's own supervisor: the real CLI

@@ -138,7 +138,7 @@ def _fleet(
 
 
 def _end_hosts(runtime: Path) -> None:
-    """The session and beat hosts this run started (on its own runtime dir), by their pid."""
+    """The session hosts this run started (on its own runtime dir), by their pid."""
     import psutil
 
     for p in psutil.process_iter(["cmdline"]):

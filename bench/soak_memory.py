@@ -51,16 +51,8 @@ def _cmdline(pid: int) -> list[str]:
     return []
 
 
-def _comm(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
-
-
 def classify(data: Path, runtime: Path | None = None) -> dict[str, list[int]]:
-    """This home's looop processes by role: pulse, supervisor, host, beathost (and beatfork,
-    its spare or a verb it serves), web, other.
+    """This home's looop processes by role: pulse, supervisor, host, web, other.
     A process is the home's when its environment names the data dir (workers' own children
     are left out: their command is not looop's)."""
     from looop.sessions.state import list_sessions  # the bench runs in looop's venv
@@ -90,8 +82,6 @@ def classify(data: Path, runtime: Path | None = None) -> dict[str, list[int]]:
             role = "supervisor"
         elif "looop.sessions.host" in text:
             role = "host"
-        elif "looop.beathost" in text:  # the host, or a fork of it: its spare, a served verb
-            role = "beathost" if _comm(pid) == "looop-beat" else "beatfork"
         elif "looop web" in text or "looop.web" in text:
             role = "web"
         elif "looop" in text:
