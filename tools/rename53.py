@@ -52,7 +52,8 @@ MOVES.update({"looop.home" + k[9:]: v for k, v in MOVES.items() if k.startswith(
 ROOMS: dict[str, str] = {"hot": "home"}
 
 SUFFIXES = (".py", ".md", ".toml", ".txt", ".cfg", ".sh", ".yaml", ".yml", ".json", "Makefile")
-SKIP = {"tools/rename53.py"}
+# files that name the old names on purpose (this table, the test keeping them out, the why)
+SKIP = {"tools/rename53.py", "tests/unit/test_names.py", "docs/DECISIONS.md"}
 
 
 def new_module(old: str) -> str | None:
@@ -105,6 +106,21 @@ def _path_rules() -> list[tuple[re.Pattern[str], str]]:
 
 
 PATHS = _path_rules()
+# prose naming the old files and aliases (docstrings, comments, docs)
+PROSE = [
+    (re.compile(r"(?<![\w/.])sessions/wire\."), "home/sessionfiles."),
+    (re.compile(r"(?<![\w/.])wire\.py\b"), "sessionfiles.py"),
+    (re.compile(r"(?<![\w/.])wire\.(list_light|load_light|label|live)\b"), r"sessionfiles.\1"),
+    (re.compile(r"(?<![\w/.])osseam\.py\b"), "oscalls.py"),
+    (re.compile(r"(?<![\w/.])gohome\.py\b"), "homecall.py"),
+    (re.compile(r"\(glance\.py\)"), "(statusspend.py)"),
+    (re.compile(r"\bglance\.since_stamp\b"), "statusspend.since_stamp"),
+    (re.compile(r"the light glance \("), "the light reader ("),
+    (re.compile(r"what the glance declines"), "what statusspend declines"),
+    (re.compile(r"breakers the glance cannot answer"), "breakers statusspend cannot answer"),
+    (re.compile(r"\(farstart's checkout"), "(start's checkout"),
+    (re.compile(r"`wire`, `ops`"), "`sessionfiles`, `control`"),
+]
 QUOTED = [(re.compile(rf"([\"']){re.escape(o)}\1"), rf"\g<1>{n}\g<1>") for o, n in ROOMS.items()]
 
 
@@ -114,7 +130,7 @@ def rewrite(text: str, python: bool) -> str:
         for pattern, repl in QUOTED:
             text = pattern.sub(repl, text)
     text = _DOTTED.sub(lambda m: new_module(m.group(0)) or m.group(0), text)
-    for pattern, repl in PATHS:
+    for pattern, repl in PATHS + PROSE:
         text = pattern.sub(repl, text)
     return text
 
