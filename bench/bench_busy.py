@@ -33,8 +33,8 @@ def _time(cmd: list[str], env: dict[str, str]) -> float:
 
 
 def _home(d: Path) -> dict[str, str]:
-    from looop.hot.paths import Paths
-    from looop.hot.presets import default_config_obj
+    from looop.home.paths import Paths
+    from looop.home.presets import default_config_obj
     from looop.seed import ensure_data_dir
 
     paths = Paths.at(d / "data")
@@ -48,8 +48,8 @@ def _home(d: Path) -> dict[str, str]:
 def _ledger(data: Path, rows: int, now: float) -> None:
     """`rows` rows today (the last hours, five workers), written as looop writes them; the
     last one by looop's own writer, which keeps the running totals."""
-    from looop.hot.cost.record import append_cost
-    from looop.hot.stamps import utc_stamp
+    from looop.home.cost.record import append_cost
+    from looop.home.stamps import utc_stamp
 
     span = min(6 * 3600, now % 86400 - 60)  # all of them today, UTC and local alike here
     lines = []
@@ -96,7 +96,7 @@ def _row(name: str, ours: list[float], base: list[float], target: float) -> dict
 
 def run() -> list[dict[str, object]]:
     import looop
-    from looop.hot.clock import SystemClock
+    from looop.home.clock import SystemClock
     from looop.sessions.client import kill, wait
     from looop.sessions.spawner import spawn
 
@@ -143,7 +143,7 @@ def run() -> list[dict[str, object]]:
         f"running totals kept); growth {per_k * 1000:+.3f} ms per 1k rows from "
         f"{LEDGER_ROWS[0]} to {LEDGER_ROWS[-1]}. Dead: {DEAD} finished workers (`true`) kept "
         "beside a live one (`cat`). Kill: a fresh `cat` worker each round (started untimed), "
-        "`looop kill ID` timed to its end (the beat host warm)"
+        "`looop kill ID` timed to its end"
     )
     for verb in ("status", "ls"):
         k = f"dead-{verb}"
@@ -172,7 +172,7 @@ def _pair_row(bin_: str) -> dict[str, object]:
     row = _row(name, ours, base, PAIR_TARGET)
     row["note"] = (
         f"start+stop pair: {ROUNDS} interleaved rounds; ours = `looop worker start kN --no-sandbox "
-        "--command 'tail -f {{prompt_file}}' hi` then `looop kill kN` (the beat host warm), "
+        "--command 'tail -f {{prompt_file}}' hi` then `looop kill kN`, "
         "tmux's = `tmux new-session -d -s tN 'tail -f FILE'` then `tmux kill-session -t tN` on "
         "its own socket with a kept session (the server warm); each pair timed as two whole "
         "commands"
@@ -201,7 +201,7 @@ def _start_stop_pairs(
     ours: list[float] = []
     base: list[float] = []
     try:
-        for r in range(rounds + 2):  # two to warm up (the first starts the beat host)
+        for r in range(rounds + 2):  # two to warm up
             pair = [(base, tmux_pair), (ours, ours_pair)]
             for sink, f in pair if r % 2 else reversed(pair):
                 took = f(r)
@@ -214,7 +214,7 @@ def _start_stop_pairs(
 
 
 def _kills(bin_: str, d: Path, rounds: int) -> tuple[list[float], list[float]]:
-    from looop.hot.clock import SystemClock
+    from looop.home.clock import SystemClock
     from looop.sessions.client import wait
     from looop.sessions.spawner import spawn
 
@@ -224,7 +224,7 @@ def _kills(bin_: str, d: Path, rounds: int) -> tuple[list[float], list[float]]:
     ours: list[float] = []
     base: list[float] = []
     try:
-        for r in range(rounds + 2):  # two to warm up (the first starts the beat host)
+        for r in range(rounds + 2):  # two to warm up
             sid = f"k{r}"
             spawn(data, sid, ["cat"], cwd=data, env=env)
             pair = [(base, base_cmd), (ours, [bin_, "kill", sid])]

@@ -50,11 +50,11 @@ def _seed(data: Path, now: float) -> None:
     ledger (rows from looop's own writers), so status and ls read what they read for real."""
     import json
 
-    from looop.hot.clock import utc_stamp
-    from looop.hot.cost.record import append_cost
-    from looop.hot.eventlog import record_line
-    from looop.hot.paths import Paths
-    from looop.hot.presets import default_config_obj
+    from looop.home.clock import utc_stamp
+    from looop.home.cost.record import append_cost
+    from looop.home.eventlog import record_line
+    from looop.home.paths import Paths
+    from looop.home.presets import default_config_obj
     from looop.seed import ensure_data_dir
 
     paths = Paths.at(data)
@@ -80,7 +80,7 @@ def run() -> list[dict[str, object]]:
     # An installed wheel is byte-compiled once by pip; an editable checkout under
     # PYTHONDONTWRITEBYTECODE would recompile on every start, which no user pays.
     import looop
-    from looop.hot.clock import SystemClock
+    from looop.home.clock import SystemClock
     from looop.sessions.client import kill, wait
     from looop.sessions.spawner import spawn
 

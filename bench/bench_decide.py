@@ -10,8 +10,8 @@ from pathlib import Path
 
 from looop.core.context import Ctx
 from looop.core.events import Emitter
-from looop.hot.clock import SystemClock
-from looop.hot.paths import Paths
+from looop.home.clock import SystemClock
+from looop.home.paths import Paths
 from looop.loop.tick import tick
 from looop.seed import ensure_data_dir
 

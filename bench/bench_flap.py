@@ -38,7 +38,7 @@ def _sensor(data: Path, name: str, file: str) -> None:
 
 
 def _setup(data: Path) -> dict[str, str]:
-    from looop.hot.paths import Paths
+    from looop.home.paths import Paths
     from looop.seed import ensure_data_dir
 
     paths = Paths.at(data)

@@ -149,8 +149,8 @@ def _home_rows(looop: str, d: Path, rows: int) -> tuple[list[dict[str, object]],
         base.append(_time([sys.executable, "-c", "pass"], env))
         week.append(_time([looop, "cost", "week"], env))
     from looop.decide.cost.report import cost_report
-    from looop.hot.clock import SystemClock
-    from looop.hot.paths import Paths
+    from looop.home.clock import SystemClock
+    from looop.home.paths import Paths
 
     for _ in range(ROUNDS):
         t1 = time.perf_counter()

@@ -11,8 +11,8 @@ import time
 
 from looop.decide.cost import CostMeter
 from looop.decide.streams import StreamRenderer
-from looop.hot.config import Runner
-from looop.hot.presets import PRESETS
+from looop.home.config import Runner
+from looop.home.presets import PRESETS
 
 TARGET_BYTES = 10 * 1024 * 1024
 ROUNDS = 9

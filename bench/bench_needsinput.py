@@ -1,7 +1,7 @@
 """Needs-input: how soon the pulse sees a worker waiting on its screen, and what the check
 adds to a skip beat.
 
-Every beat is a whole `looop tick` (the installed console script, through its beat host as a
+Every beat is a whole `looop tick` (the installed console script, as a
 user has it), with an instant runner. The workers are a scripted fake TUI named `claude` (so
 the argv names the CLI, as a real worker's does) that prints a screen recorded from the real
 claude (tests/unit/workers/screens/) into its PTY under looop's own supervisor: the real CLI
@@ -85,7 +85,7 @@ class Bench:
     """One data dir, its beat command, and fake TUI workers under looop's supervisor."""
 
     def __init__(self, tmp: Path) -> None:
-        from looop.hot.paths import Paths
+        from looop.home.paths import Paths
         from looop.seed import ensure_data_dir
 
         self.tmp = tmp
@@ -360,8 +360,6 @@ def cost_row(ours: list[float], base: list[float], mode: str) -> dict[str, objec
 
 
 def run() -> list[dict[str, object]]:
-    from looop.beathost import stop_beat_host
-
     with tempfile.TemporaryDirectory() as d:
         b = Bench(Path(d))
         try:
@@ -379,7 +377,6 @@ def run() -> list[dict[str, object]]:
             for s in list_sessions(b.data):
                 if s.alive:
                     b.stop(s.id)
-            stop_beat_host(b.env)
     return rows
 
 

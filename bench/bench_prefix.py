@@ -27,8 +27,8 @@ from looop.core.context import Ctx
 from looop.core.events import Emitter
 from looop.decide.order import write_shown
 from looop.decide.prompt import PromptExtras, build_prompt
-from looop.hot.clock import Clock
-from looop.hot.paths import Paths
+from looop.home.clock import Clock
+from looop.home.paths import Paths
 from looop.seed import ensure_data_dir
 
 DECIDES = 50

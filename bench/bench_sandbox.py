@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 
 ROUNDS = 11
 START_MS = 1000  # the sandboxed verb, the box's start included

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 
 FLEET = 10
 ROUNDS = 3
@@ -138,7 +138,7 @@ def _fleet(
 
 
 def _end_hosts(runtime: Path) -> None:
-    """The session and beat hosts this run started (on its own runtime dir), by their pid."""
+    """The session hosts this run started (on its own runtime dir), by their pid."""
     import psutil
 
     for p in psutil.process_iter(["name", "cmdline", "environ"]):

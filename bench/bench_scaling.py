@@ -105,12 +105,8 @@ def _beats(root: Path) -> list[dict[str, object]]:
             pair = [(ours[n], mine), (base[n], bash)]
             for sink, fn in pair if r % 2 else reversed(pair):
                 took = _timed(fn)
-                if r:  # the first round warms the page cache and the beat host
+                if r:  # the first round warms the page cache
                     sink.append(took)
-    from looop.beathost import stop_beat_host
-
-    for data in homes:  # each size's ticks were served by a beat host of its own
-        stop_beat_host(sensors._env(data))
     rows = _curve("skip beat vs sensors", "sensor", SENSORS, ours, base[SENSORS[-1]])
     for row, n in zip(rows, SENSORS, strict=True):  # each size against bash on the same scripts
         b = statistics.median(base[n])
@@ -128,7 +124,7 @@ def _beats(root: Path) -> list[dict[str, object]]:
 
 
 def _fleet_home(root: Path, live: int, dead: int) -> dict[str, str]:
-    from looop.hot.clock import SystemClock
+    from looop.home.clock import SystemClock
     from looop.sessions.client import wait
     from looop.sessions.spawner import spawn
 
@@ -169,7 +165,7 @@ def _verbs(root: Path) -> list[dict[str, object]]:
 def _state(root: Path) -> list[dict[str, object]]:
     """The web's state read, built fresh each time (its cache is per change), vs fleet size."""
     from looop.cli.ctxbuild import ctx_for
-    from looop.hot.clock import SystemClock
+    from looop.home.clock import SystemClock
     from looop.web import reads
 
     homes = {n: _fleet_home(root / f"web{n}", n, 0) for n in FLEET}

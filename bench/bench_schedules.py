@@ -7,7 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from looop.hot.clock import SystemClock
+from looop.home.clock import SystemClock
 from looop.human import schedules
 
 RUNS = 7

@@ -19,12 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from looop.beathost import beat_host_pid, stop_beat_host
 from looop.core.cgroup import Pen
 from looop.core.context import Ctx
 from looop.core.events import Emitter
-from looop.hot.clock import SystemClock
-from looop.hot.paths import Paths
+from looop.home.clock import SystemClock
+from looop.home.paths import Paths
 from looop.loop.pulse import Pulse
 from looop.loop.tick import tick
 from looop.sense import sense
@@ -271,31 +270,16 @@ def run() -> list[dict[str, object]]:
         _skip_world(data)
         scratch = root / "cli-bash"
         scratch.mkdir()
-        # `looop tick` is served by the beat host: the first one finds none, runs in its own
-        # process and starts one; every later one is a child of the host
-        stop_beat_host(_env(data))
-        t0 = time.perf_counter()
-        _cli_tick(data)
-        cold = time.perf_counter() - t0
-        deadline = time.monotonic() + 30
-        while beat_host_pid(_env(data)) is None and time.monotonic() < deadline:
-            time.sleep(0.05)
         ours, base = _pairs(_cli(data), _bash(data, scratch), CLI_ROUNDS)
         changed, grew = _touched(data, _cli(data))
-        alone, abase = _pairs(_cli(data, LOOOP_BEAT_HOST_IDLE="0"), _bash(data, scratch), 11)
-        alone_ratio = statistics.median(a / b for a, b in zip(alone, abase, strict=True))
-        stop_beat_host(_env(data))
         note = (
             'skip beat: bash baseline = `for s in sensors/*.sh; do "$s" >out 2>err & '
             "done; wait`, each sensor's output captured in its own files; ratio = the median "
             "of the pair-by-pair ratios, rounds interleaved pair by pair "
             f"({CLI_ROUNDS} CLI, {PULSE_ROUNDS[100]}/{PULSE_ROUNDS[500]} in the pulse); the "
-            "CLI is the installed console script, served by the beat host (warm); the pulse "
+            "CLI is the installed console script, each tick in its own process; the pulse "
             "beat is tick + choose_sleep + its sleep line in one process, as `looop up` runs "
-            "it. The first tick, which finds no host, runs in its own process and starts one: "
-            f"{cold * 1000:.0f} ms; with the host off (LOOOP_BEAT_HOST_IDLE=0, 11 rounds) a "
-            f"tick takes {statistics.median(alone) * 1000:.1f} ms vs bash "
-            f"{statistics.median(abase) * 1000:.1f} ms, ratio {alone_ratio:.2f}"
+            "it"
         )
         rows.append(
             _ratio_row(
@@ -311,7 +295,6 @@ def run() -> list[dict[str, object]]:
         for count, rounds in PULSE_ROUNDS.items():
             pdata = _data(root / f"pulse{count}", count)
             _skip_world(pdata)
-            stop_beat_host(_env(pdata))  # the ticks that settled its world started one
             pulse = _PulseProc(pdata, sink)
             pscratch = root / f"pulse{count}-bash"
             pscratch.mkdir()

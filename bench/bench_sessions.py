@@ -32,8 +32,8 @@ PRINTER = (
 def _ctx(root: Path):  # type: ignore[no-untyped-def]
     from looop.core.context import Ctx
     from looop.core.events import Emitter
-    from looop.hot.clock import SystemClock
-    from looop.hot.paths import Paths
+    from looop.home.clock import SystemClock
+    from looop.home.paths import Paths
 
     clock = SystemClock()
     return Ctx(
@@ -46,7 +46,7 @@ def _ctx(root: Path):  # type: ignore[no-untyped-def]
 
 def _ours(root: Path, printer: Path, sid: str) -> tuple[float, int]:
     """Wall seconds for the stream through a session, and its log size."""
-    from looop.hot.clock import SystemClock
+    from looop.home.clock import SystemClock
     from looop.sessions.client import wait
     from looop.sessions.spawner import spawn
     from looop.sessions.state import get_session
@@ -151,7 +151,7 @@ def run() -> list[dict[str, object]]:
     import psutil
 
     import looop
-    from looop.hot.clock import SystemClock
+    from looop.home.clock import SystemClock
     from looop.sense.probes import probe_sessions
     from looop.sessions.client import kill, screenshot
     from looop.sessions.spawner import spawn

@@ -160,12 +160,11 @@ class HasRss(Protocol):
 class Sample:
     t: float
     pulse_pid: int | None
-    rss: dict[str, int]  # "role:pid" -> kB, for pulse, supervisor, host, beathost, web
+    rss: dict[str, int]  # "role:pid" -> kB, for pulse, supervisor, host, web
     fds: int
     procs: int
     zombies: int
     hosts: int
-    beathosts: int
     sockets: int
     dead_sockets: int
     web_ok: bool
@@ -256,7 +255,7 @@ class Soak:
         roles = self.roles()
         rss = {
             f"{role}:{p}": kb
-            for role in ("pulse", "supervisor", "host", "beathost", "web")
+            for role in ("pulse", "supervisor", "host", "web")
             for p in roles.get(role, [])
             if (kb := rss_kb(p))
         }
@@ -380,7 +379,6 @@ class Soak:
             procs=procs,
             zombies=zombies,
             hosts=len(roles.get("host", [])),
-            beathosts=len(roles.get("beathost", [])),
             sockets=live_socks,
             dead_sockets=dead_socks,
             web_ok=self.web_ok(),
@@ -1332,13 +1330,6 @@ def check(s: Soak, after_down: dict[str, object]) -> list[Row]:
             f"{min(x.hosts for x in calm)}..{max(x.hosts for x in calm)} outside faults",
         )
     )
-    out.append(
-        (
-            "at most one beat host",
-            max(x.beathosts for x in s.samples) <= 1,
-            f"max {max(x.beathosts for x in s.samples)}",
-        )
-    )
     web_fail = sum(1 for x in calm if not x.web_ok)
     out.append(
         (
@@ -1562,7 +1553,7 @@ def teardown(s: Soak, downed: bool = False) -> None:
     if not downed:
         s.looop("down", timeout=120)
     roles = s.roles()
-    for host in roles.get("host", []) + roles.get("beathost", []):
+    for host in roles.get("host", []):
         with contextlib.suppress(OSError):
             os.kill(host, signal.SIGTERM)
     if s.holder is not None:

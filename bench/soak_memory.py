@@ -59,8 +59,7 @@ def _comm(pid: int) -> str:
 
 
 def classify(data: Path, runtime: Path | None = None) -> dict[str, list[int]]:
-    """This home's looop processes by role: pulse, supervisor, host, beathost (and beatfork,
-    its spare or a verb it serves), web, other.
+    """This home's looop processes by role: pulse, supervisor, host, web, other.
     A process is the home's when its environment names the data dir (workers' own children
     are left out: their command is not looop's)."""
     from looop.sessions.state import list_sessions  # the bench runs in looop's venv
@@ -85,15 +84,12 @@ def classify(data: Path, runtime: Path | None = None) -> dict[str, list[int]]:
             continue
         # by argv, or by the title and name it shows once it set them (core/proctitle.py)
         text, comm = " ".join(_cmdline(pid)), _comm(pid)
-        beat = ("looop-beat", "looop-spare", "looop-tick", "looop-kill", "looop-start")
         if pid == pulse:
             role = "pulse"
         elif pid in sups:
             role = "supervisor"
         elif "looop.sessions.host" in text or comm == "looop-host":
             role = "host"
-        elif "looop.beathost" in text or comm in beat:  # the host, or its spare, a served verb
-            role = "beathost" if comm == "looop-beat" else "beatfork"
         elif "looop web" in text or "looop.web" in text or text.startswith("looop: web "):
             role = "web"
         elif "looop" in text:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, tzinfo
 
-from looop.hot.clock import Clock
+from looop.home.clock import Clock
 
 
 class FixedClock(Clock):

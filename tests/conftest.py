@@ -24,7 +24,7 @@ from hypothesis import settings
 
 from looop.core.context import Ctx
 from looop.core.events import Emitter
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from tests.clocks import FixedClock
 from tests.procwatch import Zombies, zombie_children
 
@@ -91,7 +91,7 @@ settings.register_profile("check", max_examples=20, deadline=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The run's own runtime dir (one per xdist worker): the session and beat hosts the tests
+    """The run's own runtime dir (one per xdist worker): the session hosts the tests
     start never serve, and are never stopped for, anything outside this run."""
     os.environ["LOOOP_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="looop-rt-", dir="/tmp")
     # A suite started in the background by a non-interactive shell (`bash -c 'make test &'`,
@@ -104,18 +104,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _hosts_stopped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Supervisors fork from a session host and `looop tick` runs in a beat host; the run
+    """Supervisors fork from a session host; the run
     stops its own and removes its runtime dir. The cgroups of its sessions end too: a test
     that SIGKILLed a supervisor, or left its worker running, would leave its group in the
     machine's cgroup tree for good once pytest deletes the folder that names it."""
     yield
-    from looop.beathost import stop_beat_hosts
     from looop.sessions.hostclient import stop_hosts
     from looop.sessions.state import end_leftovers
 
     base = os.environ["LOOOP_RUNTIME_DIR"]
     stop_hosts(base)  # every home's
-    stop_beat_hosts(base)
     shutil.rmtree(base, ignore_errors=True)
     tmp = tmp_path_factory.getbasetemp()
     _stop_strays(str(tmp))
@@ -132,8 +130,8 @@ def _stop_strays(tmp: str) -> None:
             env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        titled = argv[0].startswith((b"looop: session host ", b"looop: beat host "))
-        host = titled or any(a in (b"looop.beathost", b"looop.sessions.host") for a in argv)
+        titled = argv[0].startswith(b"looop: session host ")
+        host = titled or b"looop.sessions.host" in argv
         ours = any(e.startswith(f"LOOOP_DATA_DIR={tmp}".encode()) for e in env)
         if host and ours:
             print(f"\nstray host of this run outside its runtime dir: {b' '.join(argv)!r}")

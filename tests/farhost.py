@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 from looop.workers.backend import LocalBackend, Reach
 from tests.clocks import FixedClock
 

@@ -21,7 +21,7 @@ from typing import IO, Any
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot.clock import Clock
+from looop.home.clock import Clock
 
 
 def wire(
@@ -73,7 +73,7 @@ def run_cli(
 ) -> tuple[int, str, str]:
     """`looop ARGS` in this process: (exit code, stdout, stderr). With env (and clock) the
     verb sees exactly those, as the entry point hands them down; else the process's own."""
-    from looop.hot.main import main
+    from looop.verbs.table import main
 
     if stdin is not None:
         assert monkeypatch is not None
@@ -303,7 +303,7 @@ def held(pid: int) -> bool:
 
 def listens(address: str) -> bool:
     """Whether something listens on a unix socket address (a path, or an abstract `\\0name`
-    as the preloaded hosts use: hot/anchors.py)."""
+    as the preloaded hosts use: home/anchors.py)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(5)
         try:

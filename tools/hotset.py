@@ -2,13 +2,12 @@
 
 Each hot verb (the fast verbs of tests/unit/cli/test_fast_imports.py, `worker start`, `kill`,
 `tick`, `up`) runs as `python -m looop …` in a fresh interpreter against a seeded data dir, and
-every process it starts (the session host, each session's supervisor, the beat host and its
-children) records each module of looop it imports through a finder installed by a
-`sitecustomize` this script writes; a process that ends with `os._exit` or a signal is counted
-all the same. The beat that decides (it waits seconds for an agent) and the pulse `up` starts
-(once a day) are measured but not counted; what the far side of a remote worker runs per verb
-is (see FAR). `python tools/hotset.py` prints the set, one module a line; `--by-verb` prints
-which run loads what.
+every process it starts (the session host, each session's supervisor) records each module of
+looop it imports through a finder installed by a `sitecustomize` this script writes; a process
+that ends with `os._exit` or a signal is counted all the same. The beat that decides (it waits
+seconds for an agent) and the pulse `up` starts (once a day) are measured but not counted; what
+the far side of a remote worker runs per verb is (see FAR). `python tools/hotset.py` prints the
+set, one module a line; `--by-verb` prints which run loads what.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ class _Recorder:
 
     def find_spec(self, name, path=None, target=None):
         if name.startswith("looop"):
-            pid = os.getpid()  # a forked child (the pulse, a beat host's beat) is its own
+            pid = os.getpid()  # a forked child (the pulse) is its own
             label = os.environ.get("HOTSET_LABEL", "?")
             with open(os.path.join(_out, f"{label}-{pid}"), "a") as fh:
                 if pid not in self.seen:
@@ -62,9 +61,8 @@ DECIDES = "tick that decides"
 PULSE = "the pulse up starts"
 # Run after the fast verbs, in this order: each may need what the one before left.
 EXTRA: list[tuple[str, list[str], dict[str, str]]] = [
-    (DECIDES, ["tick"], {"LOOOP_BEAT_HOST_IDLE": "0"}),
-    ("tick (own process)", ["tick"], {"LOOOP_BEAT_HOST_IDLE": "0"}),
-    ("tick (beat host)", ["tick"], {}),
+    (DECIDES, ["tick"], {}),
+    ("tick", ["tick"], {}),
     ("worker start", ["worker", "start", "w2", "hello", "--no-sandbox"], {}),
     ("kill", ["kill", "w2"], {}),
     # `looop init` turns the sandbox on where srt is installed: a user's usual start
@@ -103,7 +101,7 @@ def far() -> set[str]:
 
 
 def _seed(data: Path) -> None:
-    from looop.hot.paths import Paths
+    from looop.home.paths import Paths
     from looop.seed import ensure_data_dir
 
     paths = Paths.at(data)
@@ -135,7 +133,7 @@ def _run(label: str, argv: list[str], env: dict[str, str]) -> int:
 
 def measure() -> dict[str, set[str]]:
     """label -> the looop modules the processes of that run imported."""
-    from looop.hot.clock import SystemClock
+    from looop.home.clock import SystemClock
     from looop.sessions.client import kill, wait
     from looop.sessions.spawner import spawn
 

@@ -27,14 +27,12 @@ def room_of(path: Path) -> str:
 
 @functools.cache  # a file is read once however often the house is drawn
 def _read(path: Path) -> tuple[frozenset[str], int]:
-    """Rooms named by any import in the file, at module level or inside a function, and its
-    line count. The hot room's are read at module level only: what its functions import are its
-    doors (a verb's work handed to its room, listed in tests/unit/test_layering.py), not floors."""
+    """Rooms named by any import in the file, at module level, inside a function or for type
+    hints alone: every arrow is drawn. And its line count."""
     text = path.read_text()
     found: set[str] = set()
     tree = ast.parse(text)
-    nodes = tree.body if room_of(path) == "hot" else list(ast.walk(tree))
-    for node in nodes:
+    for node in ast.walk(tree):
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]

@@ -1,6 +1,6 @@
 """`python -m looop` runs the same CLI as the `looop` console script."""
 
-from looop.hot.boot import main
+from looop.verbs.console import main
 
 if __name__ == "__main__":
     main()

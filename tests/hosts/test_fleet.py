@@ -84,8 +84,8 @@ def test_thirty_workers_placed_by_room_within_caps_then_down(home: Home) -> None
 def test_sys_sessions_shows_remote_workers_and_each_hosts_load(home: Home) -> None:
     from looop.core.context import Ctx
     from looop.core.events import Emitter
-    from looop.hot.clock import SystemClock
-    from looop.hot.paths import Paths
+    from looop.home.clock import SystemClock
+    from looop.home.paths import Paths
     from looop.sense.probes import probe_sessions
     from tests.hosts.util import home_env
 

@@ -14,7 +14,6 @@ import pytest
 
 from tests.helpers import until, wait_until
 from tests.hosts.conftest import Home
-from tests.hosts.test_host_verify import NO_BEAT_HOST
 from tests.hosts.util import looop
 
 FLOOD = """import os, time
@@ -76,13 +75,13 @@ def test_a_fork_flood_on_a_host_stops_at_the_homes_bound_and_is_named(home: Home
         assert row["alive"] and row["health"] == "at its process limit", row
         assert row["limit"] == "pids", row
         # the beat says it once, naming the worker, its host and the bound
-        tick = looop(d, "tick", timeout=240, env={**NO_BEAT_HOST, **bound})
+        tick = looop(d, "tick", timeout=240, env=bound)
         said = [e for e in _events(home, "worker_at_limit") if e.get("id") == "fb1"]
         assert said and said[0]["host"] == "h1" and said[0]["limit"] == "pids", tick.stderr
         assert said[0]["max"] == 40, said
         line = "worker fb1 on host h1 is at its process limit 40"
         assert line in tick.stdout + tick.stderr, tick.stdout + tick.stderr
-        looop(d, "tick", timeout=240, env={**NO_BEAT_HOST, **bound})
+        looop(d, "tick", timeout=240, env=bound)
         again = [e for e in _events(home, "worker_at_limit") if e.get("id") == "fb1"]
         assert len(again) == 1, again
     finally:
@@ -122,7 +121,7 @@ def test_a_worker_past_the_homes_disk_bound_is_paused_whole_on_its_host(home: Ho
     d = home.data
     h1 = next(h for h in home.lab.hosts if h.name == "h1")
     counter = h1.home / "fd1.count"
-    bound = {**NO_BEAT_HOST, "LOOOP_WORKER_MAX_DISK": str(8 << 20)}
+    bound = {"LOOOP_WORKER_MAX_DISK": str(8 << 20)}
     try:
         start = looop(
             d, "worker", "start", "fd1", "x", "--host", "h1", "--command", _python_line(FILLER)
@@ -177,7 +176,7 @@ def test_a_memory_hog_on_a_host_is_killed_at_the_homes_bound_and_named(home: Hom
         wait_until(lambda: not _row(home, "mh1")["alive"], 60, "the hog to end")
         row = _row(home, "mh1")
         assert row["health"] == "hit its memory limit" and row["limit"] == "memory", row
-        tick = looop(d, "tick", timeout=240, env={**NO_BEAT_HOST, **bound})
+        tick = looop(d, "tick", timeout=240, env=bound)
         said = [e for e in _events(home, "worker_at_limit") if e.get("id") == "mh1"]
         assert said and said[0]["host"] == "h2" and said[0]["limit"] == "memory", tick.stderr
         line = "worker mh1 on host h2 hit its memory limit 96.0 MiB"

@@ -11,7 +11,6 @@ import json
 import pytest
 
 from tests.hosts.conftest import Home
-from tests.hosts.test_host_verify import NO_BEAT_HOST
 from tests.hosts.util import looop
 
 SLEEP = "sleep 300 # {{prompt_file}}"
@@ -32,7 +31,7 @@ def test_a_host_worker_shows_unmetered_and_a_budget_stays_home(home: Home) -> No
         assert "unmetered" in line and "$" not in line, table
         # the decider is told so too (sys-sessions; the beat's decide has no runner and fails
         # here, after its housekeeping and sensing ran)
-        looop(d, "tick", timeout=240, env=NO_BEAT_HOST)
+        looop(d, "tick", timeout=240)
         snap = json.loads((d / "snapshots" / "sys-sessions.json").read_text())
         assert snap["detail"]["workers"]["sp1"]["spend_usd"] == "unmetered", snap
 

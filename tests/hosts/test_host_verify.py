@@ -17,7 +17,6 @@ from tests.hosts.repos import host_repo
 from tests.hosts.util import home_env, looop
 
 CHECK = 'test -f made.txt && echo "found-it on $(git branch --show-current) as $(id -un)"'
-NO_BEAT_HOST = {"LOOOP_BEAT_HOST_IDLE": "0"}  # each tick in its own process, none left
 
 
 def _host(home: Home, name: str) -> Host:
@@ -30,7 +29,7 @@ def _rows(d: Path) -> dict[str, dict[str, object]]:
 
 def _tick(d: Path) -> None:
     # the beat's decide has no runner to call here and fails: its housekeeping ran first
-    looop(d, "tick", timeout=240, env=NO_BEAT_HOST)
+    looop(d, "tick", timeout=240)
 
 
 def _over(d: Path, *wids: str) -> None:
@@ -132,7 +131,7 @@ def test_a_link_cut_mid_verify_never_runs_it_twice(home: Home) -> None:
     _over(d, "vc2")
     tick = subprocess.Popen(
         [str(LOOOP), "tick"],
-        env=home_env(d, **NO_BEAT_HOST),
+        env=home_env(d),
         cwd=str(d.parent),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

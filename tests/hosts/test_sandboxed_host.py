@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from looop.remote.ssh.boxed import SRT_DIR
 from looop.remote.ssh.install import srt_package
 from tests.hosts.conftest import LAB_NET, Home, Host, Lab, Place, run_srt
@@ -384,7 +384,7 @@ def test_a_sandboxed_workers_verify_on_a_host_runs_inside_its_walls(
         rows = {r["id"]: r for r in json.loads(looop(data, "ls", "-a", "--json").stdout)}
         assert not rows["vb1"]["alive"]
         # the beat's housekeeping asks the host (its decide has no runner here and fails after)
-        looop(data, "tick", timeout=240, env={"LOOOP_BEAT_HOST_IDLE": "0"})
+        looop(data, "tick", timeout=240)
         got = json.loads((data / "verify" / "vb1.json").read_text())
         assert got["pass"] is True, got
         assert "found-made" in got["output"] and "wrote=1" in got["output"], got

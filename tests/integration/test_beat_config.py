@@ -12,7 +12,7 @@ import pytest
 
 from looop.core import context
 from looop.core.context import Ctx
-from looop.hot.config import Config
+from looop.home.config import Config
 from looop.loop.tick import tick
 from tests.helpers import events, wire
 

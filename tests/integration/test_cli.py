@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from tests.helpers import Cli
 
 pytestmark = pytest.mark.timeout(60)

@@ -274,7 +274,7 @@ def test_sensor_rm_and_goal_rm_are_journaled_moves(data: Path, cli: Cli) -> None
 
 
 def _ask(data: Path, options: list[str]) -> str:
-    from looop.hot.paths import Paths
+    from looop.home.paths import Paths
     from looop.human.mailbox import new_ask
 
     p = Paths.at(data)
@@ -334,7 +334,7 @@ def sessions(data: Path) -> Iterator[Path]:
 
 
 def _expect(root: Path, sid: str, pattern: str) -> str:
-    from looop.hot.clock import SystemClock
+    from looop.home.clock import SystemClock
     from looop.sessions.client import expect
 
     code, match, _ = expect(root, sid, pattern, timeout_s=20, clock=SystemClock(None))
@@ -361,8 +361,8 @@ def test_send_presses_enter_once(sessions: Path, cli: Cli) -> None:
     assert cli("send", "sh", "o-$((1+2))")[0] == 0
     _expect(sessions, "sh", "two-3")
     assert cli("send", "sh", "exit")[0] == 0
-    from looop.hot.clock import SystemClock
-    from looop.hot.paths import Paths
+    from looop.home.clock import SystemClock
+    from looop.home.paths import Paths
     from looop.sessions.client import wait
 
     assert wait(sessions, "sh", 20, SystemClock(None)) == 0  # every prompt it will print is in

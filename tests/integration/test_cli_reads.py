@@ -204,8 +204,8 @@ def _shaped(obj: dict[str, Any], td: Any) -> None:
 
 
 def test_status_and_runs_json_are_their_typed_views(lived_in: Path, cli: Cli) -> None:
-    from looop.decide.cost.views import SpendStatus
-    from looop.loop import views
+    from looop.home import views
+    from looop.home.cost.views import SpendStatus
 
     st = json.loads(cli("status", "--json")[1])
     _shaped(st, views.StatusView)
@@ -235,9 +235,10 @@ def test_status_loads_neither_typing_nor_the_views(ctx: Ctx, data: Path, cli: Cl
     assert cli("tick")[0] == 0
     probe = (
         "import json, sys\n"
-        "from looop.hot.main import main\n"
+        "from looop.verbs.table import main\n"
         "try:\n    main(['status', '--json'])\nexcept SystemExit:\n    pass\n"
-        "mods = ('typing', 'looop.loop.views', 'looop.decide.cost.views', 'looop.hot.statustext')\n"
+        "mods = ('typing', 'looop.home.views', 'looop.home.cost.views',"
+        " 'looop.home.statustext')\n"
         "sys.stderr.write(json.dumps({m: m in sys.modules for m in mods}))\n"
     )
     p = subprocess.run(
@@ -247,7 +248,7 @@ def test_status_loads_neither_typing_nor_the_views(ctx: Ctx, data: Path, cli: Cl
     loaded = json.loads(p.stderr)
     assert loaded == {
         "typing": False,
-        "looop.loop.views": False,
-        "looop.decide.cost.views": False,
-        "looop.hot.statustext": True,
+        "looop.home.views": False,
+        "looop.home.cost.views": False,
+        "looop.home.statustext": True,
     }

@@ -124,7 +124,7 @@ def test_list_tells_the_truth_after_the_wall_clock_steps_back(
 ) -> None:
     """The pulse fires an `every` on the monotonic clock past a backward step (its marks);
     `schedule list` reads the same marks, so it says when it really fires next."""
-    from looop.hot.paths import Paths
+    from looop.home.paths import Paths
     from looop.human import schedules
 
     assert cli("schedule", "write", "poll", "--every", "60")[0] == 0

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot.config import parse_config
-from looop.hot.errors import LooopError
+from looop.home.config import parse_config
+from looop.home.errors import LooopError
 from looop.loop.pulse import Pulse
 from looop.loop.tick import tick
 from tests.clocks import FixedClock

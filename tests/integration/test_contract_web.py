@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from looop.remote import hosts, tokens
 from looop.remote.kube import podrun
 from looop.sessions.client import kill, wait

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot.spent import budgets, set_budget
+from looop.home.spent import budgets, set_budget
 from looop.loop.tick import tick
 from looop.sessions.client import kill
 from looop.sessions.state import get_session

@@ -16,8 +16,8 @@ from looop.act.actions import Decision, DecisionError, SendKey, SteerSession
 from looop.act.executor import ExecError, execute
 from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
-from looop.hot.paths import Paths
-from looop.hot.sandboxpolicy import OFF
+from looop.home.paths import Paths
+from looop.home.sandboxpolicy import OFF
 from looop.sessions.client import expect, send, send_keys
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest

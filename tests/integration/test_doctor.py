@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from looop.remote.hosts import hosts_dir
 from looop.web.auth import runtime_path
 from tests.helpers import Cli

@@ -18,8 +18,7 @@ pytestmark = pytest.mark.timeout(120)
 
 def _looop(ctx: Ctx, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     home = ctx.paths.data.parent
-    # no beat host: the beat runs in this process (the host's child exits with the same code)
-    env = clean_env(home, ctx.paths.data, LOOOP_INTERVAL="3600", LOOOP_BEAT_HOST_IDLE="0")
+    env = clean_env(home, ctx.paths.data, LOOOP_INTERVAL="3600")
     return subprocess.run(
         [sys.executable, "-m", "looop", *args],
         env={**env, **extra},

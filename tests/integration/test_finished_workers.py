@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.clock import SystemClock
+from looop.home.clock import SystemClock
 from looop.sessions.client import wait
 from looop.sessions.spawner import spawn
 from tests.helpers import kill_sessions, outside_env

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from looop.loop.homeguard import problem
 from tests.helpers import Cli, clean_env
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot import store
+from looop.home import store
 from looop.workers import treework
 from looop.workers import worktree as wt
 from looop.workers.treerecord import Tree

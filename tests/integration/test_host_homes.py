@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from looop.hot.anchors import shown
+from looop.home.anchors import shown
 from looop.sessions import hostclient, hostnames
 from looop.sessions.client import kill
 from looop.sessions.spawner import spawn
@@ -296,66 +296,6 @@ def test_a_host_lives_while_its_home_has_a_live_session_then_goes(
     kill(a, "w")
     assert until(lambda: process_ended(ha), 15)
     assert not listens(hostnames.host_socket(hostnames.home_key(str(a)), RUN_BASE))
-
-
-NOOP = 'printf \'%s\' \'{"action":"noop","journal":"t"}\' > .decision.json'
-# The sensor says whose env its beat ran with and under which parent.
-WHO = '#!/bin/sh\nprintf \'%s %s\\n\' "$(cat /proc/$PPID/comm)" "${ONLY_A:-none}" > "$WHO_FILE"\n'
-
-
-def _tick_home(tmp_path: Path, name: str, **extra: str) -> tuple[Path, dict[str, str]]:
-    from tests.helpers import clean_env
-
-    data = tmp_path / name
-    (data / "sensors").mkdir(parents=True)
-    (data / "config.json").write_text(json.dumps({"tick_command": NOOP, "worker_command": "x"}))
-    script = data / "sensors" / "who.sh"
-    script.write_text(WHO + "echo '{\"signal\":{}}'\n")
-    script.chmod(0o755)
-    env = clean_env(tmp_path, data, WHO_FILE=str(data / "who"), LOOOP_BEAT_HOST_IDLE="60")
-    return data, {**env, **extra}
-
-
-def test_two_homes_get_two_beat_hosts_and_no_env_crosses(tmp_path: Path) -> None:
-    from looop import beathost
-
-    looop = str(Path(sys.executable).parent / "looop")
-    a, env_a = _tick_home(tmp_path, "a", ONLY_A="secret-of-a")
-    b, env_b = _tick_home(tmp_path, "b")
-
-    def tick(env: dict[str, str]) -> str:
-        done = subprocess.run(
-            [looop, "tick"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stderr
-
-    try:
-        tick(env_a)  # in place; starts this home's beat host
-        tick(env_b)
-        for env in (env_a, env_b):  # its lock is held before it listens: wait for both
-            path = beathost.beat_socket(beathost.beat_key(env), RUN_BASE)
-            wait_until(lambda: listens(path), timeout=30)  # noqa: B023
-            wait_until(lambda: beathost.beat_host_pid(env) is not None, timeout=30)  # noqa: B023
-        pa, pb = beathost.beat_host_pid(env_a), beathost.beat_host_pid(env_b)
-        assert pa != pb
-        assert "ONLY_A" not in psutil.Process(pb).environ()
-        tick(env_b)
-        assert (b / "who").read_text().split() == ["looop-tick", "none"]  # B's host served it
-        tick(env_a)
-        assert (a / "who").read_text().split() == ["looop-tick", "secret-of-a"]
-        # A's host refuses a beat of B's data dir: nothing runs there, the caller runs it
-        sock = beathost.beat_socket(beathost.beat_key(env_a), RUN_BASE)
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(10)
-            s.connect(sock)
-            body = beathost.encode_request(["tick"], str(tmp_path), env_b)
-            fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in range(3))
-            s.sendmsg([body], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
-            assert s.recv(4096).startswith(b"unavailable"), "A's beat host ran B's beat"
-    finally:
-        beathost.stop_beat_host(env_a)
-        beathost.stop_beat_host(env_b)
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot import store
-from looop.hot.config import KNOBS, load_config, resolve_knobs
-from looop.hot.errors import CorruptState, LooopError
+from looop.home import store
+from looop.home.config import KNOBS, load_config, resolve_knobs
+from looop.home.errors import CorruptState, LooopError
 from looop.sessions.durations import parse_duration
 from tests.helpers import Cli, clean_env
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from looop.cli.ctxbuild import ctx_for
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from tests.clocks import FixedClock
 from tests.helpers import Cli, clean_env
 

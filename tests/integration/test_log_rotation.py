@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot.logfiles import read_pos
+from looop.home.logfiles import read_pos
 from looop.sessions.client import follow, log_tail, read_log, screenshot, wait
 from looop.sessions.spawner import spawn
 from looop.sessions.state import get_session
@@ -234,7 +234,7 @@ def test_needs_input_sees_the_log_by_logical_size_across_rotations(
 ) -> None:
     """needs-input looks at a screen again only when the log changed: its key is the
     logical size, so a rotation that left output.log smaller never reads as 'no change'."""
-    from looop.hot import needsinput
+    from looop.home import needsinput
 
     spawn(root, "ni", _printer(20_000), cwd=root, env=env, log_cap=CAP)
     assert wait(root, "ni", 30, FixedClock()) == 0

@@ -245,7 +245,7 @@ def test_queued_tells_ride_along_with_an_answer(ctx: Ctx) -> None:
 def test_wait_for_a_human(ctx: Ctx) -> None:
     import json as _json
 
-    from looop.hot import locks
+    from looop.home import locks
 
     r = _looop(ctx, "wait", "--json")
     assert r.returncode == 2 and _json.loads(r.stdout)["changed"] == ["pulse-down"]

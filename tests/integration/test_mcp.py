@@ -18,8 +18,8 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.spent import budgets
+from looop.home import store
+from looop.home.spent import budgets
 from looop.human.mailbox import answer, new_ask
 from looop.sessions.client import kill, wait
 from looop.sessions.spawner import spawn

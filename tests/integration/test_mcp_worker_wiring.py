@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
 from tests.helpers import stop_sessions, wait_until, wire

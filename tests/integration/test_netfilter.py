@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from looop.core import netjoin
-from looop.hot.clock import SystemClock
+from looop.home.clock import SystemClock
 from tests.integration.test_netproxy import Proxy, Upstream, _all, _auth, two_boxes
 
 pytestmark = pytest.mark.timeout(60)

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from looop.core import sbxhost
-from looop.hot.anchors import holder, shown
-from looop.hot.where import runtime_dir
+from looop.home.anchors import holder, shown
+from looop.home.where import runtime_dir
 from tests.helpers import process_ended, wait_until
 from tests.nonroot import nonroot as as_nonroot
 from tests.procwatch import by_argv

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from looop import beathost
-from tests.helpers import clean_env, wait_until
+from tests.helpers import clean_env
 from tests.integration.test_notify import Endpoint
 
 pytestmark = pytest.mark.timeout(90)
@@ -43,28 +42,18 @@ def slow() -> Iterator[Endpoint]:
     ep.server.shutdown()
 
 
-@pytest.mark.parametrize("host", ["0", "60"], ids=["in-place", "beat-host"])
-def test_a_one_shot_tick_delivers_before_it_exits(
-    tmp_path: Path, slow: Endpoint, host: str
-) -> None:
+def test_a_one_shot_tick_delivers_before_it_exits(tmp_path: Path, slow: Endpoint) -> None:
     data = tmp_path / "data"
     _decide_notify(data, "release 2.1 waits", slow.url)
-    env = clean_env(tmp_path, data, LOOOP_BEAT_HOST_IDLE=host)
-    try:
-        for _ in range(2 if host != "0" else 1):  # with a host: the second beat is served
-            t0 = time.monotonic()
-            r = subprocess.run(
-                [LOOOP, "tick", "--force"], env=env, capture_output=True, text=True, timeout=60
-            )
-            took = time.monotonic() - t0
-            assert r.returncode == 0, r.stderr
-            assert slow.bodies and slow.bodies[-1]["message"] == "release 2.1 waits"
-            assert took < 30  # bounded
-            if host != "0":
-                wait_until(lambda: beathost.beat_host_pid(env) is not None, timeout=30)
-            slow.bodies.clear()
-    finally:
-        beathost.stop_beat_host(env)
+    env = clean_env(tmp_path, data)
+    t0 = time.monotonic()
+    r = subprocess.run(
+        [LOOOP, "tick", "--force"], env=env, capture_output=True, text=True, timeout=60
+    )
+    took = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    assert slow.bodies and slow.bodies[-1]["message"] == "release 2.1 waits"
+    assert took < 30  # bounded
     sent = _records(data, "notified")
     delivered = _records(data, "notify_delivered")
     assert len(sent) == len(delivered) >= 1 and not _records(data, "notify_failed")
@@ -75,7 +64,7 @@ def test_a_send_that_outlives_the_bound_is_recorded_as_not_delivered(tmp_path: P
     try:
         data = tmp_path / "data"
         _decide_notify(data, "hello", hang.url)
-        env = clean_env(tmp_path, data, LOOOP_BEAT_HOST_IDLE="0", LOOOP_NOTIFY_DRAIN_SECS="0.5")
+        env = clean_env(tmp_path, data, LOOOP_NOTIFY_DRAIN_SECS="0.5")
         t0 = time.monotonic()
         r = subprocess.run(
             [LOOOP, "tick", "--force"], env=env, capture_output=True, text=True, timeout=60
@@ -93,7 +82,7 @@ def test_a_send_that_outlives_the_bound_is_recorded_as_not_delivered(tmp_path: P
 def test_events_rotate_at_the_size_the_env_sets(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    env = clean_env(tmp_path, data, LOOOP_EVENTS_MAX_BYTES="600", LOOOP_BEAT_HOST_IDLE="0")
+    env = clean_env(tmp_path, data, LOOOP_EVENTS_MAX_BYTES="600")
     (data / "config.json").write_text(json.dumps({"tick_command": "true", "worker_command": "x"}))
     for i in range(10):  # ~110 bytes each: past 600 after six
         r = subprocess.run(
@@ -104,7 +93,7 @@ def test_events_rotate_at_the_size_the_env_sets(tmp_path: Path) -> None:
     assert rotated.exists(), "events.jsonl never rotated at 600 bytes"
     assert (data / "events.jsonl").stat().st_size < 600 + 2000  # at most one record past it
     # the default (5 MiB) rotates nothing for so few records
-    env2 = clean_env(tmp_path, tmp_path / "d2", LOOOP_BEAT_HOST_IDLE="0")
+    env2 = clean_env(tmp_path, tmp_path / "d2")
     (tmp_path / "d2").mkdir()
     (tmp_path / "d2" / "config.json").write_text((data / "config.json").read_text())
     for i in range(10):

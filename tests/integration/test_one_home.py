@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot import homes
+from looop.home import homes
 from looop.sessions.state import get_session
 from tests.helpers import await_event, clean_env, wire
 

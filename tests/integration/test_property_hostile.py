@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 from looop.act.actions import ACTION_TAGS, DecisionError, parse_decision
 from looop.core.context import Ctx
 from looop.core.events import Emitter
-from looop.hot.errors import LooopError
-from looop.hot.paths import Paths
+from looop.home.errors import LooopError
+from looop.home.paths import Paths
 from tests.clocks import FixedClock
 from tests.helpers import examples
 

@@ -126,7 +126,7 @@ def test_a_worker_at_its_limit_shows_limited_until_in_ls(ctx: Ctx) -> None:
     import sys
     import time as _time
 
-    from looop.hot.clock import SystemClock
+    from looop.home.clock import SystemClock
     from looop.sessions.client import expect, kill
     from looop.sessions.spawner import spawn
 

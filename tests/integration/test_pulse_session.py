@@ -98,7 +98,6 @@ def test_a_worker_the_pulse_started_without_a_host_outlives_the_pulse_run(ctx: C
     env = _env(
         ctx,
         LOOOP_SESSION_HOST_IDLE="0",
-        LOOOP_BEAT_HOST_IDLE="0",
         LOOOP_RUNTIME_DIR=os.environ["LOOOP_RUNTIME_DIR"],
     )
     wire(

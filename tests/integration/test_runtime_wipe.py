@@ -1,6 +1,6 @@
 """A home's runtime state can be rebuilt: the runtime dir emptied under a live home (a tmp
 cleaner, a hand `rm -rf`) strands nothing. Every worker still answers `shot`, `send` and
-`kill`, a new start brings up no second session host or beat host for the home, `down` exits
+`kill`, a new start brings up no second session host for the home, `down` exits
 0 with nothing of the home left running, and dead sockets and empty folders are swept.
 
 The wipe is what a cleaner of /tmp removes for this home: the run's runtime dir (its
@@ -21,9 +21,9 @@ import pytest
 
 from looop.core import sbxhost
 from looop.core.context import Ctx
-from looop.hot.anchors import shown
-from looop.hot.where import runtime_dir
-from looop.hot.wire import socket_file
+from looop.home.anchors import shown
+from looop.home.sessionfiles import socket_file
+from looop.home.where import runtime_dir
 from looop.sessions.hostclient import stop_host
 from looop.sessions.hostnames import home_key, host_socket
 from looop.sessions.spawner import spawn
@@ -60,7 +60,7 @@ def _procs() -> list[tuple[int, str, list[bytes], bytes]]:
 
 
 def _hosts(data: Path, comm: str) -> list[int]:
-    """Live preloaded hosts of this home named `comm` (`looop-host`, `looop-beat`), as ps
+    """Live preloaded hosts of this home named `comm` (`looop-host`), as ps
     shows them: by name, and by the data dir in their command line or environment."""
     mark = str(data).encode()
     return [
@@ -116,10 +116,8 @@ def test_a_wiped_runtime_dir_strands_no_worker_and_starts_no_second_host(
     env = clean_env(data.parent, data)
     for wid in ("w1", "w2"):
         _start(env, wid, tag)
-    # a verb after the first start finds the beat host that start brought up in the background
-    wait_until(lambda: len(_hosts(data, "looop-beat")) == 1, 20, "the home's beat host")
     assert len(_hosts(data, "looop-host")) == 1
-    hosts_before = _hosts(data, "looop-host") + _hosts(data, "looop-beat")
+    hosts_before = _hosts(data, "looop-host")
 
     _wipe(data)
 
@@ -133,11 +131,10 @@ def test_a_wiped_runtime_dir_strands_no_worker_and_starts_no_second_host(
     assert r.returncode == 0, r.stdout + r.stderr
     assert not get_session(data, "w2").alive
     assert by_argv(f"{tag}-w2") == [], describe(by_argv(f"{tag}-w2"))
-    # whatever the starts and the kill brought up has had its chance to come up by now: a
-    # tick asks the beat host, and starts one in the background when none answers
+    # whatever the starts and the kill brought up has had its chance to come up by now
     _looop(env, "kill", "w3")
     wait_until(lambda: _looop(env, "shot", "w1").returncode == 0, 10, "w1 answering")
-    got = sorted(_hosts(data, "looop-host") + _hosts(data, "looop-beat"))
+    got = sorted(_hosts(data, "looop-host"))
     assert got == sorted(hosts_before), f"hosts of the home: {describe(got)}"
 
     r = _looop(env, "down")
@@ -237,9 +234,8 @@ def test_rm_rf_of_a_users_whole_runtime_dir_strands_nothing(tmp_path: Path) -> N
         try:
             start("w1")
             start("w2")
-            wait_until(lambda: len(_hosts(who.data, "looop-beat")) == 1, 20, "the beat host")
-            before = sorted(_hosts(who.data, "looop-host") + _hosts(who.data, "looop-beat"))
-            assert len(before) == 2, describe(before)
+            before = sorted(_hosts(who.data, "looop-host"))
+            assert len(before) == 1, describe(before)
             shutil.rmtree(f"/tmp/looop-{who.uid}")
             r = who.looop("send", "w1", "after rm")
             assert r.returncode == 0, r.stdout + r.stderr
@@ -249,7 +245,7 @@ def test_rm_rf_of_a_users_whole_runtime_dir_strands_nothing(tmp_path: Path) -> N
             r = who.looop("kill", "w2")
             assert r.returncode == 0, r.stdout + r.stderr
             assert by_argv(f"{tag}-w2") == [], describe(by_argv(f"{tag}-w2"))
-            after = sorted(_hosts(who.data, "looop-host") + _hosts(who.data, "looop-beat"))
+            after = sorted(_hosts(who.data, "looop-host"))
             assert after == before, f"hosts of the home: {describe(after)}"
             r = who.looop("down")
             assert r.returncode == 0, r.stdout + r.stderr

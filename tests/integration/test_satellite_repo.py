@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 
 LOOOP = Path(sys.executable).parent / "looop"
 KEY = "0123456789abcdef"

@@ -17,8 +17,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from looop.hot.anchors import shown
-from looop.hot.wire import fnv1a_64
+from looop.home.anchors import shown
+from looop.home.sessionfiles import fnv1a_64
 from looop.sessions import hostclient, hostnames
 from looop.sessions.client import expect, kill, wait
 from looop.sessions.spawner import spawn

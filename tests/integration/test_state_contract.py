@@ -12,8 +12,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from looop.hot.locks import try_flock
-from looop.hot.paths import Paths
+from looop.home.locks import try_flock
+from looop.home.paths import Paths
 from looop.human.mailbox import new_ask
 from looop.loop.world import read_world
 from tests.helpers import Cli

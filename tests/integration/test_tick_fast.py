@@ -64,7 +64,7 @@ def test_the_click_free_tick_says_exits_and_writes_what_the_click_verb_does(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from looop.hot import tickfast
+    from looop.verbs import tick as tickfast
 
     results: dict[str, list[tuple[int, str, str]]] = {}
     trees: dict[str, dict[str, str]] = {}
@@ -103,7 +103,7 @@ def test_a_beat_held_by_another_refuses_alike_on_both_paths(
 ) -> None:
     import fcntl
 
-    from looop.hot import tickfast
+    from looop.verbs import tick as tickfast
 
     data = tmp_path / "data"
     _world(data)
@@ -124,7 +124,7 @@ def test_a_beat_held_by_another_refuses_alike_on_both_paths(
 
 SKIP_PROBE = """
 import json, sys
-from looop.hot.main import main
+from looop.verbs.table import main
 try:
     main(["tick"], json.loads(sys.argv[1]))
 except SystemExit as e:
@@ -137,7 +137,7 @@ print(json.dumps(sorted(sys.modules)))
 def test_a_skip_beat_loads_no_click_and_no_decide_machinery(tmp_path: Path) -> None:
     data = tmp_path / "data"
     _world(data)
-    env = clean_env(tmp_path, data, LOOOP_BEAT_HOST_IDLE="0")  # the beat runs in this process
+    env = clean_env(tmp_path, data)  # the beat runs in this process
 
     def beat() -> set[str]:
         proc = subprocess.run(
@@ -163,7 +163,7 @@ def test_a_skip_beat_loads_no_click_and_no_decide_machinery(tmp_path: Path) -> N
         "looop.decide.runner",
         "looop.decide.spend",
         "looop.loop.settle",
-        "looop.hot.status",
+        "looop.home.status",
         "looop.workers.launch",
         "looop.sessions.screen",
         "looop.human.schedules",
@@ -210,8 +210,8 @@ def test_a_skip_beat_changes_no_file_but_appends_its_events(
 
 
 def test_the_tick_pid_file_is_where_status_looks_for_it(tmp_path: Path) -> None:
-    from looop.hot.paths import Paths
-    from looop.hot.status import tick_pid_file
+    from looop.home.paths import Paths
+    from looop.home.status import tick_pid_file
     from looop.loop.tick import tick_pid_path
 
     paths = Paths.at(tmp_path / "data")

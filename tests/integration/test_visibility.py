@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot.tellbox import new_tell
+from looop.home.tellbox import new_tell
 from looop.human.mailbox import new_ask
 from looop.loop.tick import tick
 from looop.sense.probes import probe_sessions, run_probes

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 from looop.loop.tick import tick
 from looop.sense.probes import probe_sessions
 from looop.sessions.client import expect, kill, wait
@@ -36,7 +36,7 @@ def wctx(tmp_path: Path, ctx: Ctx) -> Ctx:
     """A data dir whose path has a space and a quote, wired to the echo agent."""
     data = tmp_path / "my data's dir"
     data.mkdir()
-    from looop.hot.paths import Paths
+    from looop.home.paths import Paths
 
     c = replace(ctx, paths=Paths.at(data), clock=FixedClock(t=time.time()))
     wire(c, [], worker=ECHO_AGENT)

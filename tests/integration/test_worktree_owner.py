@@ -15,8 +15,8 @@ import pytest
 from looop.act.executor import execute
 from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
-from looop.hot.errors import LooopError
-from looop.hot.paths import Paths
+from looop.home.errors import LooopError
+from looop.home.paths import Paths
 from looop.sessions.client import wait
 from looop.sessions.state import list_sessions, prune_aged
 from looop.workers.launch import end_generation, start_worker

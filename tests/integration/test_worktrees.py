@@ -17,8 +17,8 @@ import pytest
 from looop.act.decision import DecisionError
 from looop.act.parse import parse_decision
 from looop.core.context import Ctx
-from looop.hot.errors import LooopError
-from looop.hot.paths import Paths
+from looop.home.errors import LooopError
+from looop.home.paths import Paths
 from looop.sense.probes import probe_sessions
 from looop.sessions.client import wait
 from looop.sessions.state import list_sessions, prune_aged

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from looop.hot.cost.prices import lookup_price, price_table, price_tokens
+from looop.home.cost.prices import lookup_price, price_table, price_tokens
 from looop.sessions.client import expect, send, send_keys
 from tests.realcli.harness import Rig
 from tests.realcli.test_resume import _await, _screen

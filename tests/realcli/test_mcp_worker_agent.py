@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.sandboxpolicy import SandboxPolicy
+from looop.home.sandboxpolicy import SandboxPolicy
 from looop.sessions.client import expect, kill, screenshot, send, send_keys
 from looop.sessions.state import get_session
 from looop.workers.launch import start_worker

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from looop.decide.cost import CostMeter
-from looop.hot.config import Runner
-from looop.hot.presets import PRESETS
+from looop.home.config import Runner
+from looop.home.presets import PRESETS
 from looop.loop import guards
 from looop.loop.tick import TickOutcome, tick
 from tests.realcli.harness import CLIS, Rig

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot import gemini
+from looop.home import gemini
 from looop.human.mailbox import new_ask
 from looop.loop.asks import tag
 from looop.sessions.client import expect, kill, screenshot

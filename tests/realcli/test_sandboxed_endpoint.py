@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import pytest
 
-from looop.hot.clock import SystemClock
+from looop.home.clock import SystemClock
 from tests.realcli.harness import Rig
 from tests.sandbox.install import install
 

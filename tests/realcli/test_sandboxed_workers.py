@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from looop.core.srt import RUNNER_CONFIG, RUNNER_LOCKED, RUNNER_PLACEHOLDERS, RUNNER_STATE
-from looop.hot.errors import LooopError
-from looop.hot.paths import Paths
-from looop.hot.sandboxpolicy import SandboxPolicy
+from looop.home.errors import LooopError
+from looop.home.paths import Paths
+from looop.home.sandboxpolicy import SandboxPolicy
 from looop.sessions.client import expect, kill, screenshot, send, send_keys
 from looop.sessions.state import get_session
 from looop.workers.launch import start_worker

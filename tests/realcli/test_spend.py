@@ -237,7 +237,7 @@ def test_a_sandboxed_worker_is_metered_from_the_record_it_writes_in_the_box(
     beat outside the box meters it as it meters an unboxed one."""
     from dataclasses import replace
 
-    from looop.hot.sandboxpolicy import SandboxPolicy
+    from looop.home.sandboxpolicy import SandboxPolicy
     from tests.sandbox.install import install
 
     rig = rig_for(cli)

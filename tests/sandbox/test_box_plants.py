@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from tests.helpers import until
 from tests.sandbox.test_sandboxed_worker import Box
 

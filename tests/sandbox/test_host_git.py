@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from tests.sandbox.test_sandboxed_worker import Box
 
 pytestmark = pytest.mark.timeout(120)
@@ -54,7 +54,7 @@ def host_side(box: Box, wid: str) -> str:
     """Every way looop runs git on the host in a worker's worktree: `worker diff`, the
     dirtiness probe behind sys-sessions, and the reaping; `worker diff`'s output."""
     from looop.cli.ctxbuild import ctx_for
-    from looop.hot.clock import SystemClock
+    from looop.home.clock import SystemClock
     from looop.sense.probes import probe_sessions
     from looop.sessions.state import prune_aged
     from looop.workers.launch import end_generation

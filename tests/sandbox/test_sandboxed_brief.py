@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from tests.sandbox.test_sandboxed_worker import Box
 from tests.sandbox.test_sandboxed_worktree import git
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from tests.helpers import clean_env, wait_until
 from tests.sandbox.test_sandboxed_tick import _data, _tick
 from tests.sandbox.test_sandboxed_worker import SECRET, Box

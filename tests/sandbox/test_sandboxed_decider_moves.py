@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.clock import SystemClock
+from looop.home.clock import SystemClock
 from looop.sessions.client import wait
 from tests.helpers import clean_env
 from tests.sandbox.test_sandboxed_worker import LOOOP, SECRET

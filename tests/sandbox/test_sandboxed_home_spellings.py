@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from tests.helpers import clean_env
 from tests.sandbox.test_sandboxed_credentials import PROBE_HEAD, plant, reads, results
 from tests.sandbox.test_sandboxed_worker import Box

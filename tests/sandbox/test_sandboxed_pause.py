@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from looop.sessions.hold import pause
 from tests.helpers import until, wait_until
 from tests.sandbox.test_sandboxed_worker import Box

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.clock import SystemClock
+from looop.home.clock import SystemClock
 from looop.sessions.client import expect, resize
 from tests.sandbox.test_sandboxed_worker import LOOOP, Box
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from tests.helpers import clean_env
 from tests.sandbox.test_sandboxed_worker import LOOOP, SECRET, Server, servers  # noqa: F401
 

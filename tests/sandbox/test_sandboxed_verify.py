@@ -15,8 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from looop.hot.clock import SystemClock
-from looop.hot.paths import Paths
+from looop.home.clock import SystemClock
+from looop.home.paths import Paths
 from looop.sessions.client import wait
 from tests.helpers import clean_env
 from tests.sandbox.test_sandboxed_worker import LOOOP, SECRET, Server, servers

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from tests.sandbox.test_sandboxed_worker import Box
 
 pytestmark = pytest.mark.timeout(120)
@@ -142,7 +142,7 @@ def test_git_on_the_host_never_runs_what_a_worker_planted_in_its_git_dirs(
     git dir whose config runs a command, core.fsmonitor), `worker diff`, sys-sessions and the
     reaping all run git on the host in that worktree, and none of them runs it."""
     from looop.cli.ctxbuild import ctx_for
-    from looop.hot.clock import SystemClock
+    from looop.home.clock import SystemClock
     from looop.sense.probes import probe_sessions
     from looop.sessions.state import prune_aged
     from looop.workers.launch import end_generation
@@ -248,7 +248,7 @@ def test_srts_placeholders_never_land_in_a_sandboxed_workers_worktree(
     while the settings the repo has stay read-only inside; killed with no changes, its
     worktree goes at the reap."""
     from looop.cli.ctxbuild import ctx_for
-    from looop.hot.clock import SystemClock
+    from looop.home.clock import SystemClock
     from looop.sense.probes import probe_sessions
     from looop.sessions.client import expect
 

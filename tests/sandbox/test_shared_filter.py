@@ -18,9 +18,9 @@ import psutil
 import pytest
 
 from looop.core import sbxhost
-from looop.hot.clock import SystemClock
-from looop.hot.paths import Paths
-from looop.hot.where import runtime_base
+from looop.home.clock import SystemClock
+from looop.home.paths import Paths
+from looop.home.where import runtime_base
 from tests.sandbox.test_sandboxed_worker import Box, Server
 
 pytestmark = pytest.mark.timeout(180)

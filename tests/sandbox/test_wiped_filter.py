@@ -15,8 +15,8 @@ import psutil
 import pytest
 
 from looop.core import sbxhost
-from looop.hot.paths import Paths
-from looop.hot.where import runtime_base, runtime_dir
+from looop.home.paths import Paths
+from looop.home.where import runtime_base, runtime_dir
 from tests.helpers import until
 from tests.sandbox.test_sandboxed_worker import Box, Server
 from tests.sandbox.test_shared_filter import _box, _filters, _home, _hosts, _results

@@ -1,4 +1,4 @@
-"""The console entry (looop.hot.boot): a light verb's fast exit keeps its output and exit code,
+"""The console entry (looop.verbs.console): a light verb's fast exit keeps its output and exit code,
 and every other verb answers as through the plain entry."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot import boot
+from looop.verbs import console as boot
 from tests.helpers import outside_env
 
 pytestmark = pytest.mark.process  # real processes: not make check's tier
@@ -72,8 +72,8 @@ def test_the_console_entry_answers_as_the_plain_entry_does(tmp_path: Path) -> No
     cache = Path(boot.__file__).parents[1] / "__pycache__"
     before = {p.name for p in cache.iterdir()} if cache.is_dir() else set()
     for args in CASES:
-        plain = _run("looop.hot.main", args, env)
-        ours = _run("looop.hot.boot", args, env)
+        plain = _run("looop.verbs.table", args, env)
+        ours = _run("looop.verbs.console", args, env)
         if args[0] == "claim" and args[-1] == "w1":
             assert plain[0] == 0 and ours[0] == 0  # the same holder claims again
         elif args[0] != "status":
@@ -118,20 +118,6 @@ def test_a_light_verb_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     assert p.stderr == ""
 
 
-def test_a_tick_ends_light_only_when_the_beat_host_ran_it() -> None:
-    # served: this process only waited for the host's child, so no teardown is owed; a beat
-    # in place ran everything here and exits in full (checked in a fresh interpreter: this
-    # one has pytest's threads and exit hooks)
-    code = (
-        "from looop.hot import boot\n"
-        "from looop.hot.main import SHORT_VERBS\n"
-        "for args in (['tick'], ['worker', 'start', 'w1', 'go']):\n"
-        "    print(boot._light(args, SHORT_VERBS, served=True), boot._light(args, SHORT_VERBS))\n"
-    )
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert p.stdout.split() == ["True", "False", "True", "False"], p.stderr
-
-
 @pytest.mark.timeout(240)
 def test_a_live_sessions_screen_and_input_answer_as_through_the_plain_entry(
     tmp_path: Path,
@@ -160,8 +146,8 @@ def test_a_live_sessions_screen_and_input_answer_as_through_the_plain_entry(
             ["send", "--json", "w1", "hi"],
             ["key", "w1", "Tab", "--json"],
         ):
-            plain = _run("looop.hot.main", args, env)
-            ours = _run("looop.hot.boot", args, env)
+            plain = _run("looop.verbs.table", args, env)
+            ours = _run("looop.verbs.console", args, env)
             assert ours == plain, args
             assert ours[0] == 0 and ours[1].strip(), args
     finally:

@@ -64,8 +64,8 @@ def test_where_the_behaviour_differs_the_row_says_different() -> None:
     """Each row below is checked against what the code does, not against itself: where it
     is not v1.0's (the columns shown, the watch's order, flap damping, the default budget),
     the row says **different**, with its reason."""
-    from looop.hot.knobs import KNOBS
-    from looop.hot.render import fleet_table
+    from looop.home.knobs import KNOBS
+    from looop.home.render import fleet_table
     from looop.tui.app import COLUMNS
 
     row = {"id": "w1", "health": "busy", "label": "running", "idle_s": 1, "up_s": 2}

@@ -24,7 +24,7 @@ def test_the_doc_shows_the_house_as_its_imports_draw_it() -> None:
 def test_a_room_sits_above_every_room_it_imports_and_a_new_arrow_shows(tmp_path: Path) -> None:
     arrows, size = house.survey()
     floor = house.floors(arrows)
-    assert floor["hot"] == 0 and not arrows["hot"]  # the bottom imports nothing of ours at load
+    assert floor["home"] == 0 and not arrows["home"]  # the bottom imports nothing of ours
 
     def reaches(a: str, b: str, seen: set[str]) -> bool:
         return a == b or any(reaches(n, b, seen | {a}) for n in arrows.get(a, ()) if n not in seen)

@@ -8,8 +8,9 @@ module-level and function-level imports alike:
   one module split into files.
 - CIRCLES: no import circle at load time; the circles function-level imports still close are
   listed, so a new one fails and a broken one must leave the list.
-- HOT: the fast verbs' room loads only light standard modules and itself; it reaches other
-  rooms only through the doors listed.
+- LIGHT: the rooms a fast verb's process loads (the home, the verbs) load only light standard
+  modules, the home and themselves; the home reaches no other room, a verb only through the
+  doors listed.
 - LAZY: every load made inside a function, listed (an extra, a verb table, a door a process
   takes at run time); everything else imports at the top.
 
@@ -30,18 +31,18 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "looop"
 
 # room -> the rooms it may import (besides itself). Arrows point down only.
 ROOMS: dict[str, set[str]] = {
-    "hot": set(),  # the fast verbs' room: stdlib and itself (see HOT_DOORS)
-    "core": {"hot"},
-    "sessions": {"hot", "core"},
-    "decide": {"hot", "core"},
-    "seed": {"hot", "core"},
-    "human": {"hot", "core", "sessions"},
-    "workers": {"hot", "core", "sessions", "human"},
-    "remote": {"hot", "core", "sessions", "human", "workers"},
-    "act": {"hot", "core", "sessions", "human", "workers", "remote"},
-    "sense": {"hot", "core", "sessions", "human", "workers", "remote"},
+    "home": set(),  # the ground floor: the standard library and itself (see LIGHT_ROOMS)
+    "core": {"home"},
+    "sessions": {"home", "core"},
+    "decide": {"home", "core"},
+    "seed": {"home", "core"},
+    "human": {"home", "core", "sessions"},
+    "workers": {"home", "core", "sessions", "human"},
+    "remote": {"home", "core", "sessions", "human", "workers"},
+    "act": {"home", "core", "sessions", "human", "workers", "remote"},
+    "sense": {"home", "core", "sessions", "human", "workers", "remote"},
     "loop": {
-        "hot",
+        "home",
         "core",
         "sessions",
         "human",
@@ -52,10 +53,10 @@ ROOMS: dict[str, set[str]] = {
         "sense",
         "seed",
     },
-    "demo": {"hot", "core", "loop", "seed"},
-    "tui": {"hot", "core", "sessions", "human", "workers", "remote", "loop"},
+    "demo": {"home", "core", "loop", "seed"},
+    "tui": {"home", "core", "sessions", "human", "workers", "remote", "loop"},
     "web": {
-        "hot",
+        "home",
         "core",
         "sessions",
         "human",
@@ -65,10 +66,9 @@ ROOMS: dict[str, set[str]] = {
         "decide",
         "loop",
         "seed",
-        "(top)",
     },
     "cli": {
-        "hot",
+        "home",
         "core",
         "sessions",
         "human",
@@ -82,42 +82,48 @@ ROOMS: dict[str, set[str]] = {
         "demo",
         "tui",
         "web",
-        "(top)",
     },
-    # the process entries: the console's (hot/boot.py) and the beat host's (beathost.py)
-    "(top)": {"hot", "cli", "core", "sessions"},
+    # the top floor, beside cli/: the console entry and the fast verbs' faces (see DOORS)
+    "verbs": {
+        "home",
+        "core",
+        "sessions",
+        "human",
+        "workers",
+        "remote",
+        "act",
+        "decide",
+        "sense",
+        "loop",
+        "seed",
+        "demo",
+        "tui",
+        "web",
+        "cli",
+    },
+    "(top)": {"verbs"},  # `python -m looop`
 }
 
-# The hot room imports only the standard library's light modules and itself at load time. It
-# reaches another room only from inside a function or for types, through a door listed here:
-# the verb table handing a verb's heavy work to its room once its argv parsed.
-HOT_DOORS: set[tuple[str, str]] = {
-    ("looop.hot.main", "looop.cli.root"),  # every verb but the fast ones: click
-    ("looop.hot.main", "looop.cli.failure"),  # an error worded as click words it
-    ("looop.hot.tickfast", "looop.cli.tickwork"),  # a beat run here (no beat host)
-    ("looop.hot.killfast", "looop.cli.steermove"),  # a kill run here (no beat host)
-    ("looop.hot.workerstart", "looop.cli.startwork"),  # a start run here (no beat host)
-    ("looop.hot.beatclient", "looop.sessions.hostclient"),  # no beat host yet: start one
-    ("looop.hot.drive", "looop.remote.ssh.passthrough"),  # a worker on an SSH host: the verb there
-    ("looop.hot.fleet", "looop.remote.engine"),  # `ls` of a home with remote workers
+# The rooms a fast verb's process loads: at load time each imports only the standard library's
+# light modules, the home and itself. The home reaches no other room; a verb reaches one only
+# through a door listed here (the verb table handing a verb's heavy work to its room once its
+# argv parsed, inside a function; or a light module of that room at load).
+LIGHT_ROOMS = ("home", "verbs")
+DOORS: set[tuple[str, str]] = {
+    ("looop.verbs.table", "looop.cli.root"),  # every verb but the fast ones: click
+    ("looop.verbs.table", "looop.cli.failure"),  # an error worded as click words it
+    ("looop.verbs.tick", "looop.cli.tickwork"),  # a beat
+    ("looop.verbs.kill", "looop.cli.steermove"),  # a kill
+    ("looop.verbs.worker", "looop.cli.startwork"),  # a start
+    ("looop.verbs.away", "looop.remote.ssh.passthrough"),  # a worker on an SSH host: the verb there
+    ("looop.verbs.ls", "looop.remote.fleet"),  # at load, light: the wing only for workers away
 }
-# Names a hot module takes from another room for its type hints alone (under `if
-# TYPE_CHECKING:`, never loaded when it runs): a view's shape, the context a caller passes.
-HOT_TYPES: set[tuple[str, str]] = {
-    ("looop.hot.beatlog", "looop.loop.views"),
-    ("looop.hot.statustext", "looop.loop.views"),
-    ("looop.hot.status", "looop.loop.views"),
-    ("looop.hot.status", "looop.decide.cost.views"),
-    ("looop.hot.statusjson", "looop.loop.views"),
-    ("looop.hot.spendfull", "looop.decide.cost.views"),
-    ("looop.hot.cost.breakers", "looop.decide.cost.views"),
-    ("looop.hot.cost.glance", "looop.decide.cost.views"),
-    ("looop.hot.eventlog", "looop.core.eventnames"),
-    ("looop.hot.fleet", "looop.core.context"),
-}
-# What a hot module may not import at load time: each costs a light verb milliseconds
+# The home's shapes (TypedDicts, Literals): typing at their top, so a light module names them
+# for its hints alone (under `if TYPE_CHECKING:`), never loading them when it runs.
+SHAPES = frozenset({"looop.home.views", "looop.home.cost.views", "looop.home.eventnames"})
+# What a light room's module may not import at load time: each costs a fast verb milliseconds
 # (tests/unit/cli/test_fast_imports.py measures what the verbs really load).
-HOT_HEAVY = frozenset(
+HEAVY = frozenset(
     {"typing", "dataclasses", "json", "enum", "subprocess", "socket", "inspect", "functools"}
     | {"importlib", "logging", "asyncio", "click", "pyte", "wcwidth", "tomllib", "argparse"}
 )
@@ -133,40 +139,38 @@ LAZY: list[tuple[str, str]] = [
     ("looop.cli.watch", "looop.tui.app"),  # textual
     ("looop.cli.web", "looop.web"),  # starlette, uvicorn
     ("looop.human.notify", "apprise"),
-    ("looop.hot.screenrules", "regex"),  # a runner's own needs-input patterns
+    ("looop.home.screenrules", "regex"),  # a runner's own needs-input patterns
     ("looop.sessions.client", "looop.sessions.screen"),  # pyte: a log replayed
     ("looop.remote.kube.cluster", "by name: kubernetes"),  # a missing client is one line
-    ("looop.remote.kube.shim", "looop.remote.kube.gohome"),  # ssl, http.client in a pod
+    ("looop.remote.kube.shim", "looop.remote.kube.homecall"),  # ssl, http.client in a pod
     # the verb tables: a process loads the verb it runs
-    ("looop.hot.boot", "looop.hot.main"),
-    ("looop.hot.main", "by name: ?"),  # the fast verb's face
-    ("looop.hot.main", "looop.cli.root"),  # every other verb: click
-    ("looop.hot.main", "looop.cli.failure"),
+    ("looop.verbs.console", "looop.verbs.table"),
+    ("looop.verbs.table", "by name: ?"),  # the fast verb's face
+    ("looop.verbs.table", "looop.cli.root"),  # every other verb: click
+    ("looop.verbs.table", "looop.cli.failure"),
     ("looop.cli.root", "by name: ?"),  # click's verbs, each loaded when run
     ("looop.cli.root", "looop.cli.foreground"),  # a bare `looop`: the pulse
     ("looop.cli.steer", "looop.cli.steermove"),  # a move: `goal list` & co. never pass it
     ("looop.cli.satellite", "looop.remote.ssh.boxed"),  # a host's bridge
     ("looop.cli.satellite", "looop.remote.ssh.farverbs"),  # a host's start verbs
-    ("looop.beathost", "by name: ?"),  # the beat host's preload, before its first fork
-    # a fast verb's one door out of the hot room, once its argv parsed
-    ("looop.hot.tickfast", "looop.cli.tickwork"),
-    ("looop.hot.killfast", "looop.cli.steermove"),
-    ("looop.hot.workerstart", "looop.cli.startwork"),
-    ("looop.hot.beatclient", "looop.sessions.hostclient"),  # no beat host yet: start one
-    ("looop.hot.drive", "looop.remote.ssh.passthrough"),  # a worker on an SSH host
-    ("looop.hot.fleet", "looop.remote.engine"),  # `ls` of a home with remote workers
-    ("looop.hot.status", "looop.hot.spendfull"),  # breakers the glance cannot answer
+    # a fast verb's one door out of the light rooms, once its argv parsed
+    ("looop.verbs.tick", "looop.cli.tickwork"),
+    ("looop.verbs.kill", "looop.cli.steermove"),
+    ("looop.verbs.worker", "looop.cli.startwork"),
+    ("looop.verbs.away", "looop.remote.ssh.passthrough"),  # a worker on an SSH host
+    ("looop.remote.fleet", "looop.remote.engine"),  # `ls` of a home with remote workers
+    ("looop.home.status", "looop.home.spendfull"),  # breakers statusspend cannot answer
     # a light reader's rare path (each costs a fast verb 0.3-6 ms it rarely needs)
-    ("looop.hot.clock", "looop.hot.localtime"),  # datetime: a local time asked for
-    ("looop.hot.stamps", "looop.hot.localtime"),  # a stamp looop did not write
-    ("looop.hot.clock", "looop.hot.zones"),  # zoneinfo: a named zone
-    ("looop.hot.config", "re"),  # shell patterns in the config
-    ("looop.hot.config", "looop.hot.presets"),  # no config yet: the presets
-    ("looop.hot.knobs", "difflib"),  # an unknown key's nearest name
-    ("looop.hot.ljson", "json"),  # text the light parser refuses
-    ("looop.hot.needsinput", "looop.hot.worklimit"),  # a screen naming a usage limit
-    ("looop.hot.ops", "binascii"),  # long binary input (a key is a few bytes)
-    ("looop.hot.spent", "zlib"),  # a metered worker's slot
+    ("looop.home.clock", "looop.home.localtime"),  # datetime: a local time asked for
+    ("looop.home.stamps", "looop.home.localtime"),  # a stamp looop did not write
+    ("looop.home.clock", "looop.home.zones"),  # zoneinfo: a named zone
+    ("looop.home.config", "re"),  # shell patterns in the config
+    ("looop.home.config", "looop.home.presets"),  # no config yet: the presets
+    ("looop.home.knobs", "difflib"),  # an unknown key's nearest name
+    ("looop.home.ljson", "json"),  # text the light parser refuses
+    ("looop.home.needsinput", "looop.home.worklimit"),  # a screen naming a usage limit
+    ("looop.home.control", "binascii"),  # long binary input (a key is a few bytes)
+    ("looop.home.spent", "zlib"),  # a metered worker's slot
     # what a beat decides at run time
     ("looop.loop.tick", "looop.loop.deciding"),  # the world changed
     ("looop.loop.housekeep", "looop.loop.fleetwork"),  # workers or verify work to tend
@@ -315,8 +319,8 @@ def test_every_import_follows_the_rooms_arrows() -> None:
             other = _room(target)
             if target == "looop":
                 continue  # the package itself (its version) is every room's
-            if room == "hot" and other != room:
-                continue  # the hot room's own contract, below
+            if room in LIGHT_ROOMS and other not in LIGHT_ROOMS:
+                continue  # the light rooms' own contract, below
             if other != room and other not in ROOMS[room]:
                 breaks.append(f"{name} -> {target}")
     assert breaks == []
@@ -334,28 +338,28 @@ def _for_types(path: Path) -> set[str]:
     return found
 
 
-def _hot_reaches() -> tuple[set[tuple[str, str]], set[tuple[str, str]], list[str]]:
-    """(importer, module) for each import out of the hot room when it runs, those for type
+def _light_reaches() -> tuple[set[tuple[str, str]], set[tuple[str, str]], list[str]]:
+    """(importer, module) for each import out of the light rooms when it runs, those for type
     hints alone, and the ones at load time."""
     modules = _modules()
     runs: set[tuple[str, str]] = set()
     hints: set[tuple[str, str]] = set()
     at_load: list[str] = []
     for name, path in sorted(modules.items()):
-        if _room(name) != "hot":
+        if _room(name) not in LIGHT_ROOMS:
             continue
         top = _imports(path, top_level_only=True)
         types = _for_types(path)
         inside = {t for n in sourcetree.nodes(path) for t in _stmt_imports(n)}
         for target in _imports(path, top_level_only=False):
-            if target not in modules or _room(target) == "hot" or target == "looop":
+            if target not in modules or _room(target) in LIGHT_ROOMS or target == "looop":
+                continue
+            if target in types and target not in inside:
+                hints.add((name, target))
                 continue
             if target in top:
                 at_load.append(f"{name} -> {target}")
-            if target in types and target not in inside:
-                hints.add((name, target))
-            else:
-                runs.add((name, target))
+            runs.add((name, target))
     return runs, hints, at_load
 
 
@@ -373,17 +377,47 @@ def _stmt_imports(node: ast.AST) -> set[str]:
     return found
 
 
-def test_the_hot_room_reaches_out_only_through_its_doors() -> None:
-    runs, hints, at_load = _hot_reaches()
-    assert at_load == [], "the hot room imports other rooms only inside a function"
-    assert runs - HOT_DOORS == set(), "a new door out of the hot room"
-    assert HOT_DOORS - runs == set(), "a closed door: take it off the list"
-    assert hints == HOT_TYPES, "type-only imports out of the hot room: list them in HOT_TYPES"
+def test_the_light_rooms_reach_out_only_through_their_doors() -> None:
+    runs, hints, at_load = _light_reaches()
+    assert [r for r in runs if r[0].startswith("looop.home.")] == [], "the home imports no room"
+    assert runs - DOORS == set(), "a new door out of the light rooms"
+    assert DOORS - runs == set(), "a closed door: take it off the list"
+    assert set(at_load) <= {f"{a} -> {b}" for a, b in DOORS}
+    assert hints == set(), "type-only imports out of the home: move the shapes down"
 
 
-def test_the_hot_room_loads_only_light_standard_modules() -> None:
+def test_the_verbs_import_from_above_nobody() -> None:
+    """The faces are the top floor: no room imports them (the console script and
+    `python -m looop` start there)."""
+    modules = _modules()
+    found = [
+        f"{name} -> {target}"
+        for name, path in sorted(modules.items())
+        if _room(name) not in ("verbs", "(top)")
+        for target in _imports(path, top_level_only=False)
+        if target in modules and _room(target) == "verbs"
+    ]
+    assert found == []
+
+
+def test_the_light_rooms_load_shapes_for_their_hints_alone() -> None:
+    modules = _modules()
+    loaded = [
+        f"{name} -> {target}"
+        for name, path in sorted(modules.items())
+        if _room(name) in LIGHT_ROOMS and name not in SHAPES
+        for target in _imports(path, top_level_only=True)
+        if target in SHAPES
+    ]
+    assert loaded == []
+
+
+def test_the_light_rooms_load_only_light_standard_modules() -> None:
     heavy = []
-    for path in sorted((SRC / "hot").rglob("*.py")):
+    shapes = {SRC.parent.joinpath(*m.split(".")).with_suffix(".py") for m in SHAPES}
+    for path in sorted(p for room in LIGHT_ROOMS for p in (SRC / room).rglob("*.py")):
+        if path in shapes:
+            continue  # typing at their top: loaded by no light module (the test above)
         for node in sourcetree.tree(path).body:
             names = (
                 [a.name for a in node.names]
@@ -392,7 +426,7 @@ def test_the_hot_room_loads_only_light_standard_modules() -> None:
                 if isinstance(node, ast.ImportFrom) and node.level == 0
                 else []
             )
-            heavy += [f"{path.name}: {n}" for n in names if n.split(".")[0] in HOT_HEAVY]
+            heavy += [f"{path.name}: {n}" for n in names if n.split(".")[0] in HEAVY]
     assert heavy == []
 
 

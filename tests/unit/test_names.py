@@ -59,3 +59,21 @@ def test_no_new_pair_of_names_one_letter_apart() -> None:
     found = _pairs()
     assert found - NAMES_DEBT == set(), "name the new module for what it holds"
     assert NAMES_DEBT - found == set(), "renamed apart: take it off NAMES_DEBT"
+
+
+# Names that said how (speed, plumbing) or where from, not what a module holds: renamed away in
+# issue 53 (hot/ is home/ and verbs/, wire is sessionfiles, ops is control, …); none comes back.
+MECHANISM_NAMES = frozenset(
+    {"hot", "wire", "ops", "glance", "osseam", "farstart", "gohome", "beathost", "beatclient"}
+)
+
+
+def test_no_module_or_room_is_named_for_a_mechanism() -> None:
+    found = sorted(
+        p.relative_to(SRC).as_posix()
+        for p in SRC.rglob("*")
+        if "__pycache__" not in p.parts
+        and (p.is_dir() or p.suffix == ".py")
+        and p.stem in MECHANISM_NAMES
+    )
+    assert found == [], "name the module for what it holds, in looop's words"

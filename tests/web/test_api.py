@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from looop.core.context import Ctx
-from looop.hot.status import gather_status
+from looop.home.status import gather_status
 from looop.human.mailbox import archive, new_ask
 from looop.sessions.client import send
 from looop.sessions.state import get_session
@@ -356,7 +356,7 @@ def test_every_answer_refuses_framing_and_foreign_scripts(
 
 
 def test_cost_by_worker_runner_and_day(authed: TestClient, ctx: Ctx) -> None:
-    from looop.hot.cost.record import append_cost
+    from looop.home.cost.record import append_cost
 
     now = ctx.clock.now()
     ledger = ctx.paths.cost_ledger
@@ -376,7 +376,7 @@ def test_a_cost_read_again_is_kept_until_the_ledger_moves(
     authed: TestClient, ctx: Ctx, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The dashboard reads /cost on every redraw: built once per change of the ledger."""
-    from looop.hot.cost.record import append_cost
+    from looop.home.cost.record import append_cost
     from looop.web import reads
 
     builds: list[int] = []

@@ -9,9 +9,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.cost.record import append_costs
-from looop.hot.spent import budgets
+from looop.home import store
+from looop.home.cost.record import append_costs
+from looop.home.spent import budgets
 from looop.sessions.client import kill, wait
 from looop.sessions.state import SessionError, get_session
 from tests.clocks import FixedClock

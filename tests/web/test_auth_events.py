@@ -11,7 +11,7 @@ import stat
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from looop.web.auth import Guard, load_or_make_token, token_ok, token_path
 from looop.web.events import Hub
 

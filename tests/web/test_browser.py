@@ -60,8 +60,8 @@ def _history(data: Path) -> None:
     import json
     import time
 
-    from looop.hot.clock import utc_stamp_ms
-    from looop.hot.cost.record import append_cost
+    from looop.home.clock import utc_stamp_ms
+    from looop.home.cost.record import append_cost
 
     now = time.time()
     beats = [

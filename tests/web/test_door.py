@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 from looop.web.door import BURSTS, MIN_CAP, RESERVE_FDS, Limits, fit_cap
 
 

@@ -14,9 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from looop.core.context import Ctx
-from looop.hot.cost.ledger import record_cost
-from looop.hot.errors import LooopError
-from looop.hot.status import gather_status
+from looop.home.cost.ledger import record_cost
+from looop.home.errors import LooopError
+from looop.home.status import gather_status
 from looop.human.mailbox import new_ask
 from looop.loop.tick import tick
 from looop.web.app import build_app

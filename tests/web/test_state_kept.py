@@ -18,7 +18,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from looop.core.context import Ctx
-from looop.hot import store
+from looop.home import store
 from looop.human.mailbox import answer, new_ask
 from looop.sessions.client import kill, wait
 from looop.web import cache

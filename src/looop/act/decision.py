@@ -17,12 +17,12 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from looop.hot.errors import LooopError
-from looop.hot.sandboxpolicy import SandboxPolicy, parse_sandbox
+from looop.home.errors import LooopError
+from looop.home.sandboxpolicy import SandboxPolicy, parse_sandbox
 
 if TYPE_CHECKING:
     from looop.core.context import Ctx
-    from looop.hot.config import Config, Knobs
+    from looop.home.config import Config, Knobs
 
 
 class DecisionError(LooopError):

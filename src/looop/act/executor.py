@@ -20,8 +20,8 @@ from looop.act.journal import (
 from looop.act.outcome import ExecError, Executed
 from looop.act.wal import check_interrupted
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.config import Config, Knobs
+from looop.home import store
+from looop.home.config import Config, Knobs
 
 # What other rooms import from here; the parts live in outcome, wal, journal and the actions.
 __all__ = [

@@ -7,9 +7,9 @@ import unicodedata
 
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
-from looop.hot import locks, store
-from looop.hot.config import Knobs
-from looop.hot.errors import CorruptState
+from looop.home import locks, store
+from looop.home.config import Knobs
+from looop.home.errors import CorruptState
 
 JOURNAL_MAX_CHARS = 500
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 
 
 class ExecError(LooopError):

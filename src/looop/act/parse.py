@@ -9,7 +9,7 @@ from typing import Any
 
 from looop.act.actiontable import ACTION_TAGS, BY_TAG
 from looop.act.decision import Decision, DecisionError, not_int, shown, type_name
-from looop.hot import jsonsafe
+from looop.home import jsonsafe
 
 _FENCE = re.compile(r"\A```[ \t]*(?:json)?[ \t]*\n(?P<body>.*?)\n?[ \t]*```\Z", re.S | re.I)
 _EXPECTED = ", ".join(ACTION_TAGS)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from looop.core.context import Ctx
 from looop.core.text import file_text
-from looop.hot import locks, store
-from looop.hot.config import Knobs
+from looop.home import locks, store
+from looop.home.config import Knobs
 
 # `20260101-120000.md`, then `20260101-120000~0002.md`, … for more in the same second: `~`
 # sorts after `.` and the count is padded, so a plain `ls` lists them in the order written.

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from looop.act.shellguard import Guard
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.errors import LooopError
+from looop.home import store
+from looop.home.errors import LooopError
 
 _MAX_LINKS = 40  # as the kernel: a longer chain (or a loop) stops resolving
 _MAX_RECORDS = 4096  # worktree records read for their repo: a bound, not a count we expect

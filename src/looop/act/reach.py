@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
-from looop.hot.config import Config
-from looop.hot.errors import LooopError
-from looop.hot.keys import key_bytes
-from looop.hot.sandboxpolicy import resolve
+from looop.home.config import Config
+from looop.home.errors import LooopError
+from looop.home.keys import key_bytes
+from looop.home.sandboxpolicy import resolve
 from looop.sessions.state import session_dir
 from looop.workers.startrecord import read_record
 

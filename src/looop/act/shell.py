@@ -9,7 +9,7 @@ from looop.core.context import Ctx
 from looop.core.pool import Pool, Run
 from looop.core.proc import Kind, Tail, spawn
 from looop.core.procs import UNCONTAINED, Containment
-from looop.hot.sandboxpolicy import SandboxPolicy
+from looop.home.sandboxpolicy import SandboxPolicy
 from looop.workers.sandbox import WorkerBox, shell_argv, verify_argv
 
 TAIL_CHARS = 4000

@@ -9,8 +9,8 @@ from looop.act.decision import Mover
 from looop.act.outcome import ExecError
 from looop.act.protected import guard_for
 from looop.core.context import Ctx
-from looop.hot.config import KNOBS
-from looop.hot.errors import LooopError
+from looop.home.config import KNOBS
+from looop.home.errors import LooopError
 
 
 def _env_forces_tripwire(ctx: Ctx) -> bool:

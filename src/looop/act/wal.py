@@ -17,8 +17,8 @@ from looop.act.journal import append_journal
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.core.text import one_line
-from looop.hot import store
-from looop.hot.config import Knobs
+from looop.home import store
+from looop.home.config import Knobs
 
 
 def _wal_dir(ctx: Ctx) -> Path:

@@ -10,7 +10,7 @@ import click
 from looop.cli.ctxbuild import ctx_for
 from looop.cli.ctxbuild import looop_bin as looop_bin
 from looop.core.context import Ctx
-from looop.hot.clock import Clock, SystemClock
+from looop.home.clock import Clock, SystemClock
 
 
 class Entry:

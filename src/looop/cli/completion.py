@@ -8,7 +8,7 @@ import click
 from click.shell_completion import get_completion_class
 
 from looop.cli.root import cli
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 
 SHELLS = ["zsh", "bash", "fish"]
 

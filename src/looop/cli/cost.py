@@ -12,13 +12,13 @@ import click
 from looop.cli.app import make_ctx
 from looop.decide import cost
 from looop.decide.cost.report import CostReport
-from looop.hot import store
-from looop.hot.clock import Clock
-from looop.hot.cost.days import day_totals
-from looop.hot.cost.ledger import local_day
-from looop.hot.costrow import USAGE, report_cost
-from looop.hot.errors import LooopError
-from looop.hot.paths import Paths
+from looop.home import store
+from looop.home.clock import Clock
+from looop.home.cost.days import day_totals
+from looop.home.cost.ledger import local_day
+from looop.home.costrow import USAGE, report_cost
+from looop.home.errors import LooopError
+from looop.home.paths import Paths
 
 SPANS = ("today", "week", "all")
 BYS = ("kind", "runner", "worker", "model", "day")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from looop.core.context import Ctx
 from looop.core.events import Emitter
-from looop.hot.clock import Clock
-from looop.hot.knobs import env_knob
-from looop.hot.paths import Paths
+from looop.home.clock import Clock
+from looop.home.knobs import env_knob
+from looop.home.paths import Paths
 
 
 def looop_bin() -> str:

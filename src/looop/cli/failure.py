@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from looop.core.termsafe import line_for_terminal
-from looop.hot.errors import LooopError
-from looop.hot.paths import Paths
-from looop.hot.store import NotRegular
+from looop.home.errors import LooopError
+from looop.home.paths import Paths
+from looop.home.store import NotRegular
 
 # A write or read the user can fix (a path, space, permissions): one line, not a crash.
 _USER_ERRNOS = frozenset(

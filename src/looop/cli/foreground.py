@@ -11,7 +11,7 @@ import click
 
 from looop.cli.app import make_ctx
 from looop.core.context import Ctx
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 from looop.loop.daemon import PULSE, DownResult, start_detached, stop_all
 from looop.sessions.client import follow
 

@@ -14,8 +14,8 @@ from looop import __version__
 from looop.cli.app import make_ctx
 from looop.core.context import Ctx
 from looop.core.srt import srt_program
-from looop.hot.errors import LooopError
-from looop.hot.sandboxpolicy import resolve
+from looop.home.errors import LooopError
+from looop.home.sandboxpolicy import resolve
 from looop.remote import hosts as reg
 from looop.remote import tokens
 from looop.remote.kube.cluster import load_client

@@ -9,7 +9,7 @@ import os
 import click
 
 from looop.cli.app import process_env
-from looop.hot import where
+from looop.home import where
 
 
 def _names(sub: str, suffix: str, dirs: bool = False) -> list[str]:

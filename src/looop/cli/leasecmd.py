@@ -6,9 +6,9 @@ import click
 
 from looop.cli import idcomplete
 from looop.cli.app import process_clock, process_env
-from looop.hot.claims import run_lease
-from looop.hot.errors import LooopError
-from looop.hot.leases import LeaseError
+from looop.home.claims import run_lease
+from looop.home.errors import LooopError
+from looop.home.leases import LeaseError
 
 
 def _run(verb: str, name: str, session: str | None) -> None:

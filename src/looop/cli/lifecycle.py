@@ -13,13 +13,12 @@ import click
 
 from looop.cli.app import looop_bin, make_ctx, process_clock, process_env
 from looop.cli.params import count, seconds
+from looop.cli.tickwork import run_tick
 from looop.core.context import Ctx
 from looop.core.proctitle import show_role
 from looop.core.webconfig import up_with_pulse
 from looop.demo.run import run_demo
-from looop.hot.beatclient import stop_beat_host
-from looop.hot.errors import LooopError
-from looop.hot.tickfast import run_tick
+from looop.home.errors import LooopError
 from looop.loop.daemon import UpResult, revive_pulse, start_detached, stop_all
 from looop.loop.doctor import run_checks, summary
 from looop.loop.memtrace import from_env
@@ -164,7 +163,7 @@ def _dry_run_tick() -> None:
     default=None,
     help="Also serve the dashboard beside it (default: the config's web.up).",
 )
-@click.option("--revive", is_flag=True, hidden=True)  # hot/revive.py starts it, detached
+@click.option("--revive", is_flag=True, hidden=True)  # home/revive.py starts it, detached
 def up_cmd(json_log: bool, web: bool | None, revive: bool) -> None:
     ctx = make_ctx()
     if revive:
@@ -233,7 +232,6 @@ def _web_up_in_config(ctx: Ctx) -> bool:
 def down_cmd(grace: float, keep_workers: bool) -> None:
     ctx = make_ctx()
     res = stop_all(ctx, grace, keep_workers=keep_workers)
-    stop_beat_host(ctx.env)  # nothing depends on it: the next `looop tick` starts another
     web_pid = stop_web(ctx, only_owned=True)  # the one `up --web` started, never another
     if web_pid is not None:
         click.echo(f"web stopped (pid {web_pid})")

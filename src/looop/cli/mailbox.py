@@ -12,11 +12,11 @@ from looop.cli.app import make_ctx, process_clock, process_env
 from looop.cli.steerwork import body as read_body
 from looop.cli.steerwork import words
 from looop.core.context import Ctx
-from looop.hot.errors import LooopError
-from looop.hot.reqkey import request_key
-from looop.hot.tellbox import id_number
-from looop.hot.tells import run_told
-from looop.hot.tellsend import run_tell
+from looop.home.errors import LooopError
+from looop.home.reqkey import request_key
+from looop.home.tellbox import id_number
+from looop.home.tells import run_told
+from looop.home.tellsend import run_tell
 from looop.human.mailbox import (
     answer,
     await_answer,

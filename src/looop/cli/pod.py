@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from looop.cli.app import make_ctx, process_env
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 from looop.remote.kube import podrun
 
 POD_MARK = "LOOOP_POD"  # set by the Job manifest (remote/kube/manifests.py)

@@ -19,12 +19,12 @@ from looop.cli.app import make_ctx
 from looop.cli.commands import ALIASES
 from looop.cli.params import count
 from looop.cli.root import cli, did_you_mean
-from looop.hot import store
-from looop.hot.colour import colour_on
-from looop.hot.config import knob_lines
-from looop.hot.errors import LooopError
-from looop.hot.status import config_trouble, gather_status
-from looop.hot.statustext import print_status
+from looop.home import store
+from looop.home.colour import colour_on
+from looop.home.config import knob_lines
+from looop.home.errors import LooopError
+from looop.home.status import config_trouble, gather_status
+from looop.home.statustext import print_status
 from looop.loop.runs import list_runs, show_run
 from looop.seed import package_text
 

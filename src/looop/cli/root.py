@@ -13,8 +13,8 @@ from looop import __version__
 from looop.cli.app import Entry
 from looop.cli.commands import ALIASES, COMMANDS, HIDDEN
 from looop.cli.examples import attach, epilog
-from looop.hot.clock import Clock
-from looop.hot.errors import LooopError
+from looop.home.clock import Clock
+from looop.home.errors import LooopError
 
 # The words people bring from docker compose, kubectl, supervisorctl, pm2, systemctl and gh,
 # and looop's for them; a suggestion is offered only where its first word is a verb there.

@@ -13,7 +13,7 @@ from looop.cli.app import make_ctx
 from looop.cli.commands import WRITE_ALIAS
 from looop.cli.params import hidden_alias
 from looop.cli.steer import JOURNAL_OPT, _steer
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 from looop.human import schedules
 from looop.human.schedules import path_of
 from looop.sessions.durations import parse_duration

@@ -11,7 +11,7 @@ import click
 
 from looop.cli.app import make_ctx
 from looop.core.context import Ctx
-from looop.hot import store
+from looop.home import store
 from looop.loop.service import Service, commands, default_name, install, render, uninstall
 
 

@@ -11,9 +11,9 @@ import click
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.core.context import Ctx
-from looop.hot.drive import remote_record, reply_json, typed
-from looop.hot.errors import LooopError
-from looop.hot.keys import CTRL_FORMS, KEY_NAMES
+from looop.home.drive import remote_record, reply_json, typed
+from looop.home.errors import LooopError
+from looop.home.keys import CTRL_FORMS, KEY_NAMES
 from looop.remote.engine import host_of, kube_backend
 from looop.remote.hosts import KubeHost
 from looop.remote.kube.hosted import HostedKube

@@ -16,13 +16,13 @@ from looop.cli.app import make_ctx
 from looop.cli.params import MAX_OFFSET, count
 from looop.cli.sessions import duration_arg, far_worker, target_sid
 from looop.core.context import Ctx
-from looop.hot.clock import utc_stamp_ms
-from looop.hot.drive import log_text, shot_text
-from looop.hot.errors import LooopError
-from looop.hot.logs import compile_pattern, log_end, pick_lines
-from looop.hot.status import gather_status
-from looop.hot.statusjson import add_v1_fields
-from looop.hot.statustext import print_status
+from looop.home.clock import utc_stamp_ms
+from looop.home.drive import log_text, shot_text
+from looop.home.errors import LooopError
+from looop.home.logs import compile_pattern, log_end, pick_lines
+from looop.home.status import gather_status
+from looop.home.statusjson import add_v1_fields
+from looop.home.statustext import print_status
 from looop.loop.humanwait import wait_for_human
 from looop.remote.kube.hosted import HostedKube
 from looop.sessions.client import expect, log_tail, read_log, screenshot, wait, wait_idle

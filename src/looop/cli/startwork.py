@@ -1,7 +1,7 @@
 """`looop worker start`'s move and its check, without click: the two lines it prints, the
 daily budget's refusal, and whether the worker's command could run at all. The click verb
-(cli/workers.py) and the click-free face (hot/workerstart.py, through `start_here` once no
-beat host took the start) run the same decision, so both say, exit and write alike
+(cli/workers.py) and the click-free face (verbs/worker.py, through `start_here`) run the
+same decision, so both say, exit and write alike
 (tests/unit/cli/test_worker_start_parity.py)."""
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from looop.cli.ctxbuild import ctx_for
 from looop.cli.steermove import steer
 from looop.cli.steerwork import body
 from looop.core.context import Ctx
-from looop.hot import store, where
-from looop.hot.clock import Clock, clock_for
-from looop.hot.cost.breakers import start_refused
-from looop.hot.errors import LooopError
-from looop.hot.startargs import Start
+from looop.home import store, where
+from looop.home.clock import Clock, clock_for
+from looop.home.cost.breakers import start_refused
+from looop.home.errors import LooopError
+from looop.home.startargs import Start
 from looop.sessions.state import LOG, Session, get_session
 from looop.workers import sandboxtty
 from looop.workers.launch import normalise_target

@@ -21,10 +21,10 @@ from looop.cli.steerwork import body, words
 from looop.cli.steerwork import nonblank as _nonblank
 from looop.core import provenance
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.errors import LooopError
-from looop.hot.hashing import canonical_json, wake_signal
-from looop.hot.sandboxpolicy import SandboxPolicy
+from looop.home import store
+from looop.home.errors import LooopError
+from looop.home.hashing import canonical_json, wake_signal
+from looop.home.sandboxpolicy import SandboxPolicy
 from looop.sense.sensors import run_user_sensors
 
 JOURNAL_OPT = click.option(

@@ -1,7 +1,6 @@
 """One decision run as the human: the move behind the steering verbs (cli/steer.py), `looop
 kill` and `worker start` (cli/startwork.py), with the executor loaded at the top. Only what
-moves imports this module: the click-free `kill` face reaches it through `kill_here` once no
-beat host took the kill."""
+moves imports this module: the click-free `kill` face reaches it through `kill_here`."""
 
 from __future__ import annotations
 
@@ -14,9 +13,9 @@ from looop.act.actions import decision_from_obj
 from looop.act.executor import execute
 from looop.cli.ctxbuild import ctx_for
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.clock import Clock, clock_for
-from looop.hot.errors import LooopError
+from looop.home import store
+from looop.home.clock import Clock, clock_for
+from looop.home.errors import LooopError
 from looop.seed import ensure_data_dir
 
 
@@ -69,7 +68,7 @@ def _show_shell_output(path: Path) -> None:
 
 
 def kill_here(parsed: dict[str, str], env: dict[str, str], clock: Clock | None) -> None:
-    """`looop kill ID` parsed by the click-free face (hot/killfast.py), run in this process:
+    """`looop kill ID` parsed by the click-free face (verbs/kill.py), run in this process:
     the Ctx built, the move run, its line printed."""
     ctx = ctx_for(env, clock_for(env, clock), events_to="stderr")
     obj = {"action": "kill_worker", "id": parsed["id"], "reason": parsed["reason"]}

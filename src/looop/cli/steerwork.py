@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 
 MAX_BODY_BYTES = 4 << 20  # far past any prompt budget; stops a runaway pipe early
 

@@ -1,6 +1,6 @@
-"""`looop tick` run in this process (no beat host took it): the Ctx built, the data dir
+"""`looop tick` run in this process: the Ctx built, the data dir
 seeded, one beat, its notifications delivered. The click verb and the click-free face
-(hot/tickfast.py) both reach it through `tickfast.run_tick`; a skip beat loads only what
+(verbs/tick.py) both reach it through `run_tick`; a skip beat loads only what
 loop/tick.py loads at its top (tests/integration/test_tick_fast.py)."""
 
 from __future__ import annotations
@@ -8,21 +8,32 @@ from __future__ import annotations
 import sys
 
 from looop.cli.ctxbuild import ctx_for
-from looop.core.cgroup import Pen
-from looop.hot.clock import Clock, clock_for
-from looop.hot.errors import LooopError
+from looop.home.clock import Clock, clock_for
+from looop.home.errors import LooopError
 from looop.loop.tick import tick_once
 from looop.seed import ensure_data_dir
 
+# the beat did not do its work: it failed, erred (a broken config too), or a spend breaker held
+# the decide (its line is on stderr); a forced beat that met a usage limit did not decide either
+FAILED = ("failed", "error", "budget", "capped")
+BACKOFF_HINT = "looop: backing off after failed beats — `looop tick --force` runs now\n"
 
-def beat_here(env: dict[str, str], clock: Clock | None, force: bool, caller: int | None) -> str:
-    """One foreground beat; its outcome's status. `caller`: the pid named as the beat's
-    holder when it is not this process (the beat host's caller)."""
+
+def run_tick(env: dict[str, str], clock: Clock | None, force: bool) -> None:
+    """One foreground beat; SystemExit(1) when it failed or erred."""
+    status = beat_here(env, clock, force)
+    if status in FAILED or (force and status == "limited"):
+        raise SystemExit(1)
+    if status == "backoff":
+        sys.stderr.write(BACKOFF_HINT)
+
+
+def beat_here(env: dict[str, str], clock: Clock | None, force: bool) -> str:
+    """One foreground beat; its outcome's status."""
     ctx = ctx_for(env, clock_for(env, clock), events_to="stderr")
-    ctx.pen = Pen.adopt()  # the pen a beat host's spare waited in: sensors born with no move
     ensure_data_dir(ctx.paths)
     try:
-        out = tick_once(ctx, force, caller)
+        out = tick_once(ctx, force)
     finally:
         _deliver_notifications()
     if out.status in ("failed", "error"):
@@ -36,8 +47,7 @@ def beat_here(env: dict[str, str], clock: Clock | None, force: bool, caller: int
 
 
 def _deliver_notifications() -> None:
-    """A beat's notifications reach their endpoints before `looop tick` ends (bounded), also
-    when the beat host's child ends it with os._exit, which skips atexit."""
+    """A beat's notifications reach their endpoints before `looop tick` ends (bounded)."""
     notify = sys.modules.get("looop.human.notify")  # loaded only when the beat notified
     if notify is not None:
         notify.drain()

@@ -8,7 +8,7 @@ import click
 
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 from looop.remote.engine import remote_of
 from looop.sessions.durations import parse_duration
 from looop.sessions.state import get_session, validate_id

@@ -11,7 +11,7 @@ from looop.cli.app import make_ctx
 from looop.core.proctitle import show_role
 from looop.core.webconfig import door_limits
 from looop.core.webconfig import web_settings as web_settings  # moved: the name keeps working
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 from looop.seed import ensure_data_dir
 from looop.web.daemon import link, running
 
@@ -73,7 +73,7 @@ def web_cmd(
         public_url=web.get("url"),
         limits=door.Limits(*door_limits(web)),
     )
-    show_role(f"looop: web {ctx.paths.data}")  # `ps -o args`; hot/procname.is_web knows it
+    show_role(f"looop: web {ctx.paths.data}")  # `ps -o args`; home/procname.is_web knows it
     raise SystemExit(server.serve(ctx, opt, sys.stdout, sys.stderr))
 
 

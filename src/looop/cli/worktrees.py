@@ -9,7 +9,7 @@ import json
 import click
 
 from looop.cli.app import make_ctx
-from looop.hot.beatlog import relative
+from looop.home.beatlog import relative
 from looop.workers.kepttrees import kept_trees
 
 

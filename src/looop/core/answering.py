@@ -18,18 +18,18 @@ import _thread  # not `threading`: the session host loads this, and no thread of
 import os
 import sys
 
-from looop.hot import locks, store
-from looop.hot.claims import parse_fast as parse_lease
-from looop.hot.claims import run_lease
-from looop.hot.contractverbs import SELF_NAMED
-from looop.hot.costrow import parse_fast as parse_cost
-from looop.hot.costrow import run_fast as run_cost
-from looop.hot.errors import CorruptState, LooopError
-from looop.hot.plain import echo
-from looop.hot.tellbox import AskError, check_worker
-from looop.hot.tells import parse_told, run_told
-from looop.hot.tellsend import parse_tell, run_tell
-from looop.hot.wire import NOTE
+from looop.home import locks, store
+from looop.home.claims import parse_fast as parse_lease
+from looop.home.claims import run_lease
+from looop.home.contractverbs import SELF_NAMED
+from looop.home.costrow import parse_fast as parse_cost
+from looop.home.costrow import run_fast as run_cost
+from looop.home.errors import CorruptState, LooopError
+from looop.home.plain import echo
+from looop.home.sessionfiles import NOTE
+from looop.home.tellbox import AskError, check_worker
+from looop.home.tells import parse_told, run_told
+from looop.home.tellsend import parse_tell, run_tell
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -265,19 +265,6 @@ class Pen:
         self.hooked = False
         self.mark = f"{os.getpid()}."  # how this process's runs' markers begin (core/procs)
 
-    @classmethod
-    def adopt(cls, base: str = BASE) -> Pen | None:
-        """The pen this process sits in already (a beat host's spare entered it while it
-        waited for a request), or None. The Pen that made it hooks this process's spawns
-        already (and an exec leaves it first): a second hook would only cost each event."""
-        for kind, mnt, mine in _places(_read("/proc/self/cgroup"), base):
-            if mine.rpartition("/")[2] == f"{PEN}.{os.getpid()}":
-                pen = cls(base)
-                pen.group, pen.mnt = Group(kind, _under(mnt, mine), _under(mnt, home_of(mine))), mnt
-                pen.hooked = True
-                return pen
-        return None
-
     def enter(self) -> Group | None:
         """This process in the pen (made, or moved into, only when it is not already)."""
         if self.broken:
@@ -302,7 +289,7 @@ class Pen:
         for kind, mnt, mine in _places(own, self.base):
             home = _under(mnt, home_of(mine))
             path = f"{home}/{PEN}.{os.getpid()}"
-            _sweep_dead(home, PEN + ".")  # once a pen: a pulse, a beat host's spare
+            _sweep_dead(home, PEN + ".")  # once a pen: a pulse's
             _sweep_dead(mnt + folder_for(mine), "run-")
             try:
                 os.mkdir(path)

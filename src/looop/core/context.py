@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 
 from looop.core.cgroup import Pen
 from looop.core.events import Emitter
-from looop.hot.clock import Clock
-from looop.hot.config import Config, Knobs, load_config, parse_config, resolve_knobs
-from looop.hot.errors import LooopError
-from looop.hot.paths import Paths
-from looop.hot.presets import default_config_obj
+from looop.home.clock import Clock
+from looop.home.config import Config, Knobs, load_config, parse_config, resolve_knobs
+from looop.home.errors import LooopError
+from looop.home.paths import Paths
+from looop.home.presets import default_config_obj
 
 WARNED_MAX = 256  # distinct config warnings a long-lived process remembers
 

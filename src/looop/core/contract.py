@@ -49,8 +49,8 @@ from looop.core.answering import (
     stored,
 )
 from looop.core.context import Ctx
-from looop.hot import locks, store
-from looop.hot.contractverbs import RELAYED
+from looop.home import locks, store
+from looop.home.contractverbs import RELAYED
 
 __all__ = ["Answerer", "Refusal", "Request", "Run", "as_self", "refused", "stored"]
 

@@ -18,9 +18,9 @@ from looop.core.answering import home_env
 from looop.core.context import Ctx
 from looop.core.contract import Answerer, Refusal
 from looop.core.events import Emitter
-from looop.hot.clock import SystemClock
-from looop.hot.contractverbs import BOX_VERBS
-from looop.hot.paths import Paths
+from looop.home.clock import SystemClock
+from looop.home.contractverbs import BOX_VERBS
+from looop.home.paths import Paths
 
 DOOR_WAIT_S = 25.0  # a door call waits this long for its run, then answers 202 (ask again)
 

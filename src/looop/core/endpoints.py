@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from looop.hot import gemini
+from looop.home import gemini
 
 # The variables the Anthropic and OpenAI SDKs (and so every preset's CLI) take a base URL from.
 ENV_KEYS = ("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", gemini.BASE_URL_ENV)

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from looop.core.eventnames import PulseName, RecordName
 from looop.core.termsafe import line_for_terminal
-from looop.hot.clock import Clock, utc_stamp
-from looop.hot.eventlog import append_record
+from looop.home.clock import Clock, utc_stamp
+from looop.home.eventlog import append_record
+from looop.home.eventnames import PulseName, RecordName
 
 Level = Literal["info", "step", "ok", "warn", "error"]
 GLYPHS: dict[str, str] = {"info": "·", "step": "→", "ok": "✓", "warn": "⚡", "error": "✗"}

@@ -1,6 +1,6 @@
 """How a long-lived process collects garbage.
 
-hot/boot.py raises the young generation's threshold so that a light verb, which ends within
+verbs/console.py raises the young generation's threshold so that a light verb, which ends within
 milliseconds, never stops to collect. The count behind that threshold is allocations minus
 frees, so a process that lives for days and makes a little cyclic garbage on each beat or
 request (a ctypes type, an exception with its frames, an asyncio future) may go hours between

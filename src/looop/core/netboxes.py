@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from looop.hot import ljson
-from looop.hot.hashing import fnv1a_128
+from looop.home import ljson
+from looop.home.hashing import fnv1a_128
 
 
 class Boxes:

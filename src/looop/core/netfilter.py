@@ -25,7 +25,7 @@ from looop.core.door import home_door
 from looop.core.netboxes import Boxes, command_lines
 from looop.core.netproxy import Busy, Door, find_box, handle
 from looop.core.proctitle import show_role
-from looop.hot.anchors import holder
+from looop.home.anchors import holder
 
 MAX_OPEN = 1024  # connections served at once, every box of the home together
 MAX_JOIN_PORTS = 4  # a box hands over its HTTP and SOCKS ports

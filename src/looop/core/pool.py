@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from looop.core.proc import CHUNK, Exit, Proc, Tail, classify, kill_group, open_pidfd
-from looop.hot.clock import Clock
+from looop.home.clock import Clock
 
 KILL_WAIT_SECS = 2.0  # a SIGKILLed run that still has not exited is given up as lost
 POLL_SECS = 0.05  # exit polling, only where the OS has no pidfd

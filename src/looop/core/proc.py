@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, BinaryIO, Protocol
 
 from looop.core.procs import Containment
-from looop.hot.clock import Clock
+from looop.home.clock import Clock
 
 CHUNK = 65536
 NAP_SECS = 0.02  # end_group's exit polling without a pidfd

@@ -34,7 +34,7 @@ import signal
 from collections.abc import Callable, Iterator, Mapping
 
 from looop.core import cgroup
-from looop.hot.clock import Clock
+from looop.home.clock import Clock
 
 MARK = cgroup.MARK
 PR_SET_CHILD_SUBREAPER = 36

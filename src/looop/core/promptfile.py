@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from looop.hot.presets import PLACEHOLDER
+from looop.home.presets import PLACEHOLDER
 
 
 def substitute_prompt_file(template: str, prompt_path: Path) -> str:

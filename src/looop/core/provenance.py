@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import os
 
-from looop.hot import store
-from looop.hot.paths import Paths
+from looop.home import store
+from looop.home.paths import Paths
 
 HUMAN = "human"
 DECISION = "decision"

@@ -1,11 +1,11 @@
 """Whether a process on the other end of a unix socket stands where we stand.
 
-looop's preloaded hosts (the beat host, the session host) fork work on behalf of a caller: the
-forked child must have exactly the powers and the view the caller would have had running it
-itself. Same uid is not enough: a caller in a sandbox (bubblewrap, a container, `unshare`), in
-another cgroup (but one of looop's own run groups, which set no limit: `cgroup.in_own_run`),
-with other groups, capabilities, a seccomp filter or no_new_privs must run its work itself, or a
-host started outside would lift those limits for it.
+looop's preloaded host (the session host) forks work on behalf of a caller: the forked child
+must have exactly the powers and the view the caller would have had running it itself. Same uid
+is not enough: a caller in a sandbox (bubblewrap, a container, `unshare`), in another cgroup
+(but one of looop's own run groups, which set no limit: `cgroup.in_own_run`), with other groups,
+capabilities, a seccomp filter or no_new_privs must run its work itself, or a host started
+outside would lift those limits for it.
 """
 
 from __future__ import annotations

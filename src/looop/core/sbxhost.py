@@ -12,7 +12,7 @@ box's, reaches nothing. The box's first step hands its proxy ports to the filter
 (core/netjoin.py), which accepts on them itself: no relay process stays in the box.
 
 The host is found by its socket in the runtime dir (`sbx-<key>.sock`, key = the home and the
-srt it loads); the filter by its abstract name (`net-<key>`, key = the home: hot/anchors.py),
+srt it loads); the filter by its abstract name (`net-<key>`, key = the home: home/anchors.py),
 which keeps it single and survives an emptied runtime dir, and it serves the boxes on
 `net-<key>.sock` there, bound again when asked after a wipe; its boxes' records are its own
 (core/netboxes.py). Each is started on demand under a lock; a host or filter that died is
@@ -33,12 +33,12 @@ from typing import TYPE_CHECKING
 
 from looop.core import cgroup
 from looop.core.netboxes import Boxes, command_lines
-from looop.hot import ljson
-from looop.hot.anchors import anchor, holder, shown
-from looop.hot.errors import LooopError
-from looop.hot.hashing import fnv1a_128
-from looop.hot.peers import connect, peer
-from looop.hot.where import runtime_base, runtime_dir
+from looop.home import ljson
+from looop.home.anchors import anchor, holder, shown
+from looop.home.errors import LooopError
+from looop.home.hashing import fnv1a_128
+from looop.home.peers import connect, peer
+from looop.home.where import runtime_base, runtime_dir
 
 if TYPE_CHECKING:
     from looop.core.context import Ctx
@@ -167,7 +167,7 @@ def filter_socket(home: Home) -> str:
 
 
 def filter_name(home: Home) -> str:
-    """The filter's abstract name (hot/anchors.py): no file, so emptying the runtime dir
+    """The filter's abstract name (home/anchors.py): no file, so emptying the runtime dir
     neither hides a running filter nor lets a second one start."""
     return anchor(home.base, f"net-{key(home.data, '')}")
 

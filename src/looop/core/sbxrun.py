@@ -11,7 +11,7 @@ import os
 import sys
 
 from looop.core import sbxhost
-from looop.hot import ljson
+from looop.home import ljson
 
 
 def main(argv: list[str]) -> int:

@@ -17,8 +17,8 @@ from looop.core import sbxhost
 from looop.core.endpoints import Endpoint, endpoints, goes_direct, listed
 from looop.core.endpoints import is_loopback as is_loopback  # its old home: other rooms
 from looop.core.sbxhost import Home
-from looop.hot import gemini, mounts, store
-from looop.hot.errors import LooopError
+from looop.home import gemini, mounts, store
+from looop.home.errors import LooopError
 
 # The model API each preset's CLI talks to; a custom runner gets only the user's list.
 RUNNER_DOMAINS: dict[str, tuple[str, ...]] = {
@@ -343,7 +343,7 @@ def conf(
     locked: list[str] | None = None,
 ) -> dict[str, object]:
     """srt's settings file: paths with ~ expanded and symlinks resolved, no repeats; what is
-    denied, denied under every spelling a bind mount gives it (hot/mounts.py)."""
+    denied, denied under every spelling a bind mount gives it (home/mounts.py)."""
 
     def paths(items: list[str]) -> list[str]:
         out = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from looop.hot.termlite import UNSAFE_RANGES
+from looop.home.termlite import UNSAFE_RANGES
 
 # The characters that may act on a terminal: one list, in core.termlite (the stream filter's
 # re-free twin of keep_colour below).

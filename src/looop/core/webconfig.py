@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 
 
 def _http(url: object) -> bool:

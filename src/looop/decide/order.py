@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from looop.hot import store
+from looop.home import store
 
 ORDER_FILE = ".prompt-order.json"  # in the data dir: what the last decide's prompt showed
 

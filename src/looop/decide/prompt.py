@@ -12,9 +12,9 @@ from looop.decide.instructions import instructions
 from looop.decide.order import Shown, by_change, digest
 from looop.decide.promptinputs import PromptInputs, gather_inputs
 from looop.decide.promptreadings import ages_lines, reading_items
-from looop.hot import store
-from looop.hot.clock import Clock, offset_stamp
-from looop.hot.config import Knobs
+from looop.home import store
+from looop.home.clock import Clock, offset_stamp
+from looop.home.config import Knobs
 
 # Per-item caps, in characters.
 GOAL_CAP = 8000

@@ -12,9 +12,9 @@ from typing import Any
 
 from looop.core.context import Ctx
 from looop.decide.order import Shown, read_shown
-from looop.hot import store
-from looop.hot.clock import Clock
-from looop.hot.errors import CorruptState
+from looop.home import store
+from looop.home.clock import Clock
+from looop.home.errors import CorruptState
 
 JOURNAL_LINES = 20  # the journal's last lines the decider sees
 

@@ -21,10 +21,10 @@ from looop.core.proc import Kind, classify, drain, end_group, exited, spawn, wai
 from looop.core.promptfile import substitute_prompt_file
 from looop.decide import tickbox
 from looop.decide.streams import StreamRenderer
-from looop.hot.clock import Clock
-from looop.hot.errors import LooopError
-from looop.hot.presets import PLACEHOLDER
-from looop.hot.sandboxpolicy import SandboxPolicy
+from looop.home.clock import Clock
+from looop.home.errors import LooopError
+from looop.home.presets import PLACEHOLDER
+from looop.home.sandboxpolicy import SandboxPolicy
 
 MAX_LINE = 1024 * 1024  # one unterminated line is flushed at this size
 TAIL_CHARS = 2048

@@ -14,16 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from looop.core.context import Ctx
-from looop.core.eventnames import PulseName, RecordName
 from looop.decide import cost
 from looop.decide.runner import RunResult, run_runner
-from looop.hot.config import Config, Knobs, Runner
-from looop.hot.limits import find_limit
-from looop.hot.sandboxpolicy import resolve
+from looop.home.config import Config, Knobs, Runner
+from looop.home.eventnames import PulseName, RecordName
+from looop.home.limits import find_limit
+from looop.home.sandboxpolicy import resolve
 
 if TYPE_CHECKING:
-    from looop.hot.limits import Limit
-    from looop.hot.sandboxpolicy import SandboxPolicy
+    from looop.home.limits import Limit
+    from looop.home.sandboxpolicy import SandboxPolicy
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from looop.core.text import clip, one_line
-from looop.hot import gemini
+from looop.home import gemini
 
 _ARG_KEYS = ("command", "file_path", "filePath", "path", "pattern")
 _ARG_MAX = 100
@@ -117,7 +117,7 @@ class StreamRenderer:
         return lines
 
     def _profile(self, said: tuple[str, str, object] | None) -> list[str]:
-        """A runner profile's reading of its own event (hot/gemini.py) as lines."""
+        """A runner profile's reading of its own event (home/gemini.py) as lines."""
         if said is None:
             return []
         kind, text, detail = said

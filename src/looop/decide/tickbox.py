@@ -14,8 +14,8 @@ from pathlib import Path
 from looop.core import sbxhost, srt
 from looop.core.context import Ctx
 from looop.core.srt import HOME_SECRETS
-from looop.hot.sandboxpolicy import SandboxPolicy
-from looop.hot.where import SANDBOX_SETTINGS
+from looop.home.sandboxpolicy import SandboxPolicy
+from looop.home.where import SANDBOX_SETTINGS
 
 TICK_DIR = "+tick"  # under sandbox/: '+' is in no worker id
 TICK_OFF = 'set the runner\'s "sandbox": "off" in the config'

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from looop.core.context import Ctx
 from looop.core.events import Emitter
-from looop.hot import store
-from looop.hot.clock import Clock
-from looop.hot.paths import Paths
+from looop.home import store
+from looop.home.clock import Clock
+from looop.home.paths import Paths
 from looop.loop.tick import tick
 from looop.seed import ensure_data_dir
 

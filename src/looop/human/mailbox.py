@@ -8,15 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from looop.hot import store
-from looop.hot.boxfolder import Folder, readable_answer, unanswered
-from looop.hot.clock import Clock
-from looop.hot.errors import CorruptState
-from looop.hot.tellbox import AskError as AskError
-from looop.hot.tellbox import check_worker as check_worker
-from looop.hot.tellbox import id_number
-from looop.hot.tellbox import new_tell as new_tell
-from looop.hot.tellbox import take_tells as take_tells
+from looop.home import store
+from looop.home.boxfolder import Folder, readable_answer, unanswered
+from looop.home.clock import Clock
+from looop.home.errors import CorruptState
+from looop.home.tellbox import AskError as AskError
+from looop.home.tellbox import check_worker as check_worker
+from looop.home.tellbox import id_number
+from looop.home.tellbox import new_tell as new_tell
+from looop.home.tellbox import take_tells as take_tells
 
 
 class NoSuchAsk(AskError):

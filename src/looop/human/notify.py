@@ -14,10 +14,10 @@ from urllib.parse import quote
 
 from looop.core.context import Ctx
 from looop.core.webconfig import public_url
-from looop.hot.config import Config
-from looop.hot.errors import LooopError
-from looop.hot.hookline import HookLineError, hook_line
-from looop.hot.knobs import env_knob
+from looop.home.config import Config
+from looop.home.errors import LooopError
+from looop.home.hookline import HookLineError, hook_line
+from looop.home.knobs import env_knob
 
 
 def _failed(ctx: Ctx, notify_id: str, why: str) -> None:
@@ -62,7 +62,7 @@ def _watch(
 
 def fire_hook(ctx: Ctx, hook: str, message: str, notify_id: str, timeout_s: float = 30.0) -> None:
     """Start the hook in the background with LOOOP_MESSAGE/LOOOP_ID set; never raises or waits.
-    A placeholder that is not a whole shell word (hot/hookline) is refused, never run."""
+    A placeholder that is not a whole shell word (home/hookline) is refused, never run."""
     try:
         line = hook_line(hook)
         # The environment cannot carry NUL bytes; nothing a human reads needs them.

@@ -8,9 +8,9 @@ is human/notify's: in the background, bounded, never blocking the beat.
 from __future__ import annotations
 
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.config import Config
-from looop.hot.errors import CorruptState
+from looop.home import store
+from looop.home.config import Config
+from looop.home.errors import CorruptState
 from looop.human.notify import notify
 
 BREAKERS = ("budget", "unmetered", "capped")

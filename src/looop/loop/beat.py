@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from looop.core.context import Ctx
-from looop.hot.config import Config, Knobs, Runner
-from looop.hot.errors import LooopError
+from looop.home.config import Config, Knobs, Runner
+from looop.home.errors import LooopError
 from looop.loop.flap import FlapResult
 from looop.loop.world import World, WorldMemo
 

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from looop.hot import gemini, ljson
-from looop.hot.cost.money import sane_usd
-from looop.hot.cost.prices import lookup_price, price_tokens
+from looop.home import gemini, ljson
+from looop.home.cost.money import sane_usd
+from looop.home.cost.prices import lookup_price, price_tokens
 
 _MAX_READ = 4 << 20  # bytes read from one file in one beat; the rest waits for the next
 MAX_LINE = 1 << 20  # a longer line is no usage record: skipped to its end
@@ -193,7 +193,7 @@ def _pi(line: bytes, st: dict[str, Any], price: Price) -> None:
 
 
 def _gemini(line: bytes, st: dict[str, Any], price: Price) -> None:
-    """Each model message line carries its own tokens (hot/gemini.py reads them); a line
+    """Each model message line carries its own tokens (home/gemini.py reads them); a line
     written again for the same message replaces the one before."""
     if b'"tokens"' not in line:
         return

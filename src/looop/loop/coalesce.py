@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 
-from looop.hot import store
-from looop.hot.errors import CorruptState
-from looop.hot.paths import Paths
+from looop.home import store
+from looop.home.errors import CorruptState
+from looop.home.paths import Paths
 
 FILE = ".coalesce.json"
 

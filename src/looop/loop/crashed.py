@@ -10,8 +10,8 @@ import errno
 import traceback
 
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.errors import LooopError
+from looop.home import store
+from looop.home.errors import LooopError
 from looop.loop import alerts, guards
 from looop.loop.beat import Beat, TickOutcome, resolve_config
 from looop.loop.diskcheck import fullest

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 
 from looop.core import sbxhost, srt
 from looop.core.context import Ctx
-from looop.hot import homes, locks, revive, store
-from looop.hot.clock import utc_stamp_ms
-from looop.hot.errors import CorruptState, LooopError
-from looop.hot.ops import home_sockets, request_at, sweep_home_sockets
-from looop.hot.status import beat_holder, pulse_pid
-from looop.hot.where import runtime_base
-from looop.hot.wire import socket_file
+from looop.home import homes, locks, revive, store
+from looop.home.clock import utc_stamp_ms
+from looop.home.control import home_sockets, request_at, sweep_home_sockets
+from looop.home.errors import CorruptState, LooopError
+from looop.home.sessionfiles import socket_file
+from looop.home.status import beat_holder, pulse_pid
+from looop.home.where import runtime_base
 from looop.loop.heal import heartbeat_path
 from looop.loop.pulse import HOME_LOST_EXIT
 from looop.seed import ensure_data_dir
@@ -87,7 +87,7 @@ def start_detached(
     ctx: Ctx, json_log: bool = False, color: bool = False, revival: bool = False
 ) -> UpResult:
     """Start the pulse session unless a pulse holds the lock; two concurrent calls start one.
-    From then on the pulse is wanted up (hot/revive.py) until `down`. `revival`: `up --revive`,
+    From then on the pulse is wanted up (home/revive.py) until `down`. `revival`: `up --revive`,
     which a verb started on finding the pulse wanted and lost: it starts the pulse only if
     that still holds once it has `up`'s lock, with the lost supervisor's count and cause."""
     refuse_strays(ctx)  # before seeding: a refused `up` writes nothing
@@ -222,7 +222,7 @@ class DownResult:
 def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> DownResult:
     """Pulse first (so it cannot start a worker during the sweep), then every worker (unless
     keep_workers), then audit. First of all the pulse is no longer wanted: nothing brings it
-    back (hot/revive.py), and a revival that had `up`'s lock has finished starting it."""
+    back (home/revive.py), and a revival that had `up`'s lock has finished starting it."""
     res = DownResult()
     _unwant(ctx)
     holder = beat_holder(ctx.paths)

@@ -9,13 +9,13 @@ from collections.abc import Callable
 
 from looop.act.actions import DecisionError, parse_decision, taught
 from looop.act.executor import ExecError, Executed, discard_decision, execute, take_decision
-from looop.core.eventnames import FailCode
 from looop.decide import spend
 from looop.decide.order import write_shown
 from looop.decide.prompt import PromptExtras, build_prompt
 from looop.decide.runner import RunResult
-from looop.hot import store
-from looop.hot.errors import LooopError
+from looop.home import store
+from looop.home.errors import LooopError
+from looop.home.eventnames import FailCode
 from looop.loop import alerts, flap, guards, limited, limithit, settle
 from looop.loop.asks import asks_section
 from looop.loop.beat import Beat, TickOutcome

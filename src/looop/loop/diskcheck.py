@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.config import Knobs
-from looop.hot.spent import BUDGETS, over_budget
-from looop.hot.workerrows import PULSE
+from looop.home import store
+from looop.home.config import Knobs
+from looop.home.spent import BUDGETS, over_budget
+from looop.home.workerrows import PULSE
 from looop.sessions import hold
 from looop.sessions.state import list_sessions
 from looop.workers.diskuse import MAX_ENTRIES, measure

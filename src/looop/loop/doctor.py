@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 from looop.core import limits
 from looop.core.context import Ctx
 from looop.decide.cost import UNMETERED_LIMIT
-from looop.hot import gemini, store
-from looop.hot.config import Config, Knobs, Runner
-from looop.hot.cost.breakers import reports_cost
-from looop.hot.errors import LooopError
-from looop.hot.knobs import resolve_knobs, unknown_key_warnings
+from looop.home import gemini, store
+from looop.home.config import Config, Knobs, Runner
+from looop.home.cost.breakers import reports_cost
+from looop.home.errors import LooopError
+from looop.home.knobs import resolve_knobs, unknown_key_warnings
 from looop.loop.homeguard import problem
 from looop.loop.service import default_name, render
 from looop.remote.hosts import hosts_dir, names

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from looop.core.context import Ctx
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 
 
 class DryRunPaths(Paths):

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from looop.hot import store
-from looop.hot.errors import CorruptState
-from looop.hot.paths import Paths
+from looop.home import store
+from looop.home.errors import CorruptState
+from looop.home.paths import Paths
 
 VERSION = 2
 NOTES_CAP = 50  # notices kept for the next prompt: a storm of flaps never grows the file

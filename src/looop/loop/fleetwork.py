@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from looop.act.shell import run_shell
 from looop.core.context import Ctx
-from looop.hot.config import Config, Knobs
-from looop.hot.errors import LooopError
-from looop.hot.sandboxpolicy import SandboxPolicy
+from looop.home.config import Config, Knobs
+from looop.home.errors import LooopError
+from looop.home.sandboxpolicy import SandboxPolicy
 from looop.loop import diskcheck
 from looop.loop.workmeter import meter_beat
 from looop.sessions.state import list_sessions

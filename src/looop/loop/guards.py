@@ -6,12 +6,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from looop.hot import store
-from looop.hot.delays import BACKOFF_BASE_SECS as BACKOFF_BASE_SECS
-from looop.hot.delays import backoff_delay as backoff_delay
-from looop.hot.delays import failed_at
-from looop.hot.errors import CorruptState
-from looop.hot.paths import Paths
+from looop.home import store
+from looop.home.delays import BACKOFF_BASE_SECS as BACKOFF_BASE_SECS
+from looop.home.delays import backoff_delay as backoff_delay
+from looop.home.delays import failed_at
+from looop.home.errors import CorruptState
+from looop.home.paths import Paths
 
 ASSUMED_FAILS_WHEN_CORRUPT = 4
 _HEX32 = re.compile(r"[0-9a-f]{32}")

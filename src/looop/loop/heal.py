@@ -20,16 +20,16 @@ import socket
 from pathlib import Path
 
 from looop.core.context import Ctx
-from looop.hot import homes, store
-from looop.hot.knobs import Knobs
-from looop.hot.where import runtime_base
+from looop.home import homes, store
+from looop.home.knobs import Knobs
+from looop.home.where import runtime_base
 
 SLACK_SECS = 60  # beyond a beat's own deadlines: sensing, prompt, settling
 SENSORS_UNBOUNDED_SECS = 3600  # sensors without a timeout: a generous bound all the same
 
 
 def heartbeat_path(ctx: Ctx) -> Path:
-    """The home's heartbeat, in the runtime dir beside its pulse registry (hot/homes.py)."""
+    """The home's heartbeat, in the runtime dir beside its pulse registry (home/homes.py)."""
     return Path(homes.home_dir(runtime_base(ctx.env), str(ctx.paths.data))) / "heartbeat"
 
 

@@ -14,8 +14,8 @@ import os
 import shlex
 import stat
 
-from looop.hot.errors import LooopError
-from looop.hot.paths import Paths
+from looop.home.errors import LooopError
+from looop.home.paths import Paths
 
 _OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from looop.core.context import Ctx
-from looop.hot.config import Config, Knobs
-from looop.hot.leases import LeaseError, reap_stale, session_alive
-from looop.hot.stamps import utc_stamp_ms
-from looop.hot.store import NotRegular
-from looop.hot.tellbox import sweep_consumed
+from looop.home.config import Config, Knobs
+from looop.home.leases import LeaseError, reap_stale, session_alive
+from looop.home.stamps import utc_stamp_ms
+from looop.home.store import NotRegular
+from looop.home.tellbox import sweep_consumed
 from looop.sessions.state import prune_aged, settle_dead
 
 if TYPE_CHECKING:

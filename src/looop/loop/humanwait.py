@@ -6,7 +6,7 @@ import select
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.hot import locks
+from looop.home import locks
 from looop.human.mailbox import pending
 from looop.loop.world import read_world
 

@@ -1,7 +1,7 @@
 """A runner at its provider's usage limit: wait for the reset, never retry blindly.
 
 When a decide fails and the runner's output names a usage window with a reset time
-(hot/limits), the beat records `.provider-limit.json` and a one-shot schedule
+(home/limits), the beat records `.provider-limit.json` and a one-shot schedule
 `provider-limit` at the reset, the durable wake the user sees in `looop schedule ls` and may
 drop (which lifts the wait: the next changed world calls the runner again). No failure is
 counted, so no backoff grows meanwhile; the human is notified once. Beats before the reset
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from looop.hot import store, where
-from looop.hot.delays import limit_in_force
-from looop.hot.errors import CorruptState
+from looop.home import store, where
+from looop.home.delays import limit_in_force
+from looop.home.errors import CorruptState
 from looop.loop import alerts
 
 SCHEDULE = where.LIMIT_SCHEDULE
@@ -26,7 +26,7 @@ ALERT_KEY = "limit"
 
 if TYPE_CHECKING:
     from looop.core.context import Ctx
-    from looop.hot.paths import Paths
+    from looop.home.paths import Paths
 
 
 def limit_path(paths: Paths) -> str:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import math
 
-from looop.hot import store
-from looop.hot.limits import Limit, find_limit
+from looop.home import store
+from looop.home.limits import Limit, find_limit
 from looop.human import schedules
 from looop.loop import alerts, limited
 from looop.loop.beat import Beat

@@ -1,4 +1,4 @@
-"""Writing the worker meter's state (hot/spent.py reads it): two slots, each written in
+"""Writing the worker meter's state (home/spent.py reads it): two slots, each written in
 place, the older one each time, with a header (sequence, length, CRC-32) that vouches for it.
 The beat's side alone: a reader checks the CRC only when a slot is there."""
 
@@ -10,8 +10,8 @@ import stat
 import zlib
 from typing import Any
 
-from looop.hot import store
-from looop.hot.spent import MAGIC, STATES
+from looop.home import store
+from looop.home.spent import MAGIC, STATES
 
 
 def write_state(data: str, state: dict[str, Any]) -> None:

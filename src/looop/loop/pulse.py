@@ -16,12 +16,12 @@ from types import FrameType
 from looop.core import gcpolicy, tempsweep
 from looop.core.cgroup import Pen
 from looop.core.context import Ctx
-from looop.hot import homes, locks, revive, store
-from looop.hot.clock import utc_stamp
-from looop.hot.delays import backoff_delay
-from looop.hot.errors import LooopError
-from looop.hot.status import beat_holder
-from looop.hot.where import runtime_base
+from looop.home import homes, locks, revive, store
+from looop.home.clock import utc_stamp
+from looop.home.delays import backoff_delay
+from looop.home.errors import LooopError
+from looop.home.status import beat_holder
+from looop.home.where import runtime_base
 from looop.human.schedules import next_due
 from looop.loop import guards
 from looop.loop.diskcheck import fullest

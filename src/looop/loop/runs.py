@@ -6,12 +6,12 @@ import shutil
 from typing import TYPE_CHECKING, cast
 
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.beatlog import move_line
-from looop.hot.errors import CorruptState, LooopError
+from looop.home import store
+from looop.home.beatlog import move_line
+from looop.home.errors import CorruptState, LooopError
 
 if TYPE_CHECKING:
-    from looop.loop.views import RunDetail, RunRow
+    from looop.home.views import RunDetail, RunRow
 
 
 def _result(ctx: Ctx, run_id: str) -> RunRow:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.errors import LooopError
-from looop.hot.hashing import fnv1a_128
+from looop.home import store
+from looop.home.errors import LooopError
+from looop.home.hashing import fnv1a_128
 from looop.loop.heal import beat_budget
 from looop.loop.pulse import HOME_LOST_EXIT
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from looop.act.executor import Executed
 from looop.core.context import Ctx
-from looop.core.eventnames import FailCode
 from looop.decide import cost
 from looop.decide.runner import RunResult
-from looop.hot import store
-from looop.hot.errors import LooopError
+from looop.home import store
+from looop.home.errors import LooopError
+from looop.home.eventnames import FailCode
 from looop.loop import alerts, flap, guards, limited
 from looop.loop.beat import SHELL_FOLLOW_UP_SECS, Beat, TickOutcome
 

@@ -16,12 +16,12 @@ import click
 from looop.core.context import Ctx
 from looop.core.endpoints import endpoints
 from looop.decide.cost import UNMETERED_LIMIT
-from looop.hot import gemini, store
-from looop.hot.config import Config, Knobs, Runner, parse_config
-from looop.hot.cost.breakers import reports_cost
-from looop.hot.errors import LooopError
-from looop.hot.presets import PLACEHOLDER, PRESETS
-from looop.hot.sandboxpolicy import parse_sandbox, resolve
+from looop.home import gemini, store
+from looop.home.config import Config, Knobs, Runner, parse_config
+from looop.home.cost.breakers import reports_cost
+from looop.home.errors import LooopError
+from looop.home.presets import PLACEHOLDER, PRESETS
+from looop.home.sandboxpolicy import parse_sandbox, resolve
 from looop.loop.homeguard import refuse_unsafe
 from looop.seed import SETUP_ASK, ensure_data_dir, seed_setup_ask
 from looop.workers.sandbox import missing

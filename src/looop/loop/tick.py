@@ -13,10 +13,10 @@ from pathlib import Path
 
 from looop.act.wal import check_interrupted
 from looop.core.context import Ctx
-from looop.hot import locks, store
-from looop.hot.beatholder import beat_holder_at
-from looop.hot.errors import CorruptState, LooopError
-from looop.hot.paths import Paths
+from looop.home import locks, store
+from looop.home.beatholder import beat_holder_at
+from looop.home.errors import CorruptState, LooopError
+from looop.home.paths import Paths
 from looop.loop import coalesce, flap, guards, limited
 
 # TickOutcome and the dry-run pieces are re-exported: the pulse, cli and tests import them here
@@ -59,11 +59,10 @@ def tick_pid_path(paths: Paths) -> Path:
     return paths.lock_dir / "tick.pid"
 
 
-def tick_once(ctx: Ctx, force: bool, holder: int | None = None) -> TickOutcome:
+def tick_once(ctx: Ctx, force: bool) -> TickOutcome:
     """One beat in the foreground (`looop tick`): it holds the beat lock like a pulse, and
     names itself in tick.pid so `looop status` can tell it from a pulse. AlreadyRunning when
-    a pulse or another tick holds the beat; --force also runs through a backoff. `holder`:
-    the pid to name instead of ours (the `looop tick` a beat host's child runs for)."""
+    a pulse or another tick holds the beat; --force also runs through a backoff."""
     refuse_unsafe(ctx.paths)  # another user's .decision.json would run as the owner
     fd = locks.try_flock(ctx.paths.lock_file)
     if fd is None:
@@ -72,7 +71,7 @@ def tick_once(ctx: Ctx, force: bool, holder: int | None = None) -> TickOutcome:
     try:
         try:
             # `looop status` names the holder; it is gone when the beat ends: no fsync
-            store.atomic_write(pid_file, f"{holder or os.getpid()}\n", durable=False)
+            store.atomic_write(pid_file, f"{os.getpid()}\n", durable=False)
         except OSError:
             pass  # a full disk: the beat itself says so in its own words
         why = None

@@ -9,7 +9,7 @@ resume record names (workers/resume.py), so the file is found from that. How eac
 records are read and where they are kept is loop/clirecords.py; this module is the beat's pass
 over the workers and what their budgets do.
 
-Reads are incremental: `<data>/.worker-meter.json` (two slots: hot/spent.py) keeps, per
+Reads are incremental: `<data>/.worker-meter.json` (two slots: home/spent.py) keeps, per
 worker, its file's identity (st_dev, st_ino), the offset read to, and what it has counted so
 far; a beat only stats a file whose size and mtime have not moved. Each read is bounded (bytes
 per beat, bytes per line: a longer line is skipped to its end), opens without following a
@@ -28,16 +28,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.hot import gemini, ljson, store
-from looop.hot.config import Config, Knobs
-from looop.hot.cost import totals
-from looop.hot.cost.breakers import daily_budget
-from looop.hot.cost.clis import COST_REPORTING
-from looop.hot.cost.ledger import spent_on_day
-from looop.hot.cost.money import sane_usd
-from looop.hot.cost.prices import price_table
-from looop.hot.cost.record import append_costs, metered_mark
-from looop.hot.spent import (
+from looop.home import gemini, ljson, store
+from looop.home.config import Config, Knobs
+from looop.home.cost import totals
+from looop.home.cost.breakers import daily_budget
+from looop.home.cost.clis import COST_REPORTING
+from looop.home.cost.ledger import spent_on_day
+from looop.home.cost.money import sane_usd
+from looop.home.cost.prices import price_table
+from looop.home.cost.record import append_costs, metered_mark
+from looop.home.spent import (
     Spend,
     budgets,
     held_for_day,
@@ -46,7 +46,7 @@ from looop.hot.spent import (
     over_budget,
     read_state,
 )
-from looop.hot.stamps import utc_stamp
+from looop.home.stamps import utc_stamp
 from looop.human.notify import notify
 from looop.loop.clirecords import (
     FOLDS,

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from looop.core.text import clip
-from looop.hot.paths import Paths
-from looop.hot.worldhash import UNREADABLE as UNREADABLE
-from looop.hot.worldhash import hash_world
+from looop.home.paths import Paths
+from looop.home.worldhash import UNREADABLE as UNREADABLE
+from looop.home.worldhash import hash_world
 
 Policy = list[tuple[str, str, bytes | None]]  # (rel path, item key, bytes or unreadable)
 Snaps = list[tuple[str, bytes | None]]  # (file name, bytes or unreadable)

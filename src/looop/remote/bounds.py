@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from looop.hot.errors import LooopError
-from looop.hot.knobs import KNOBS, Knobs
+from looop.home.errors import LooopError
+from looop.home.knobs import KNOBS, Knobs
 from looop.workers.diskuse import size
 
 # a bound's word in a request, and its knob

@@ -10,7 +10,7 @@ unflag, kill) knock on its home's door; the worker writes nothing of the data di
 
 Both answer through core/answering.py, as the SSH relay and the web API do.
 
-Loaded only for a box's contract verb (hot/main.py's face for it), on the lightest modules: a
+Loaded only for a box's contract verb (verbs/table.py's face for it), on the lightest modules: a
 verb is a process each time. The retry loop and the
 request are those of every way home (remote/callhome.py): the key is kept across retries, so a
 verb runs once however often the knock is cut."""
@@ -21,14 +21,14 @@ import _socket  # not `socket`, nor http.client: their imports cost a verb ~30 m
 import binascii
 import sys
 
-from looop.hot.contractverbs import BOX_VERBS
+from looop.home.contractverbs import BOX_VERBS
 from looop.remote.callhome import Pending, Refused, call, new_key, outcome, request
 
 TYPE_CHECKING = False  # as remote/callhome.py: each worker verb is a process, typing ~5 ms
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from looop.hot.clock import Clock
+    from looop.home.clock import Clock
 
 URL = "http://looop.door/api/v1/contract"
 WHERE = "the sandbox's door"
@@ -118,8 +118,8 @@ def _parsed(raw: bytes) -> tuple[int | None, bytes]:
     return int(words[1]), body
 
 
-def serve(argv: list[str], env: dict[str, str], clock: Clock | None, caller: int | None) -> bool:
-    """The face of a box's contract verbs (hot/main.py): knock, and end with the answer's
+def serve(argv: list[str], env: dict[str, str], clock: Clock | None) -> bool:
+    """The face of a box's contract verbs (verbs/table.py): knock, and end with the answer's
     exit code."""
     code = knock(argv, env)
     if code is None:

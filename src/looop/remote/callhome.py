@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from looop.hot import ljson
+from looop.home import ljson
 
 # A worker's contract verbs run this in a process of their own (the `remote claim` row of
 # docs/BENCHMARKS.md): typing alone would add ~5 ms to each, so types are for the checker only.

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from looop.core.promptfile import substitute_prompt_file
-from looop.hot import store
-from looop.hot.errors import LooopError
-from looop.hot.sandboxpolicy import OFF, resolve
+from looop.home import store
+from looop.home.errors import LooopError
+from looop.home.sandboxpolicy import OFF, resolve
 from looop.remote import bounds, tokens
 from looop.remote import hosts as reg
 from looop.remote import place as placement
@@ -37,8 +37,8 @@ from looop.workers.treerecord import Tree
 
 if TYPE_CHECKING:
     from looop.core.context import Ctx
-    from looop.hot.config import Config
-    from looop.hot.sandboxpolicy import SandboxPolicy
+    from looop.home.config import Config
+    from looop.home.sandboxpolicy import SandboxPolicy
     from looop.sessions.state import Session
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from looop.core.context import Ctx
-from looop.hot import where
-from looop.hot.clock import Clock
-from looop.hot.errors import LooopError
-from looop.hot.workerrows import health, verify_result, waiting_workers
+from looop.home import where
+from looop.home.clock import Clock
+from looop.home.errors import LooopError
+from looop.home.workerrows import health, verify_result, waiting_workers
 from looop.remote import hosts as reg
 from looop.remote.hosts import AnyHost, HostError, KubeHost
 from looop.remote.kube.hosted import HostedKube
@@ -146,7 +146,7 @@ def remote_rows(
 def remote_rows_at(
     data: str, clock: Clock, stuck_secs: int, env: dict[str, str] | None = None
 ) -> list[dict[str, Any]]:
-    """remote_rows for the hot room's fleet (hot/fleet.py, `looop ls`): the data dir as a
+    """remote_rows for the home's fleet (home/fleet.py, `looop ls`): the data dir as a
     string, the workers waiting on an ask read here."""
     waiting = waiting_workers(where.join(data, "asks"), where.join(data, "answers"))
     return remote_rows(Path(data), clock, stuck_secs, waiting, env)

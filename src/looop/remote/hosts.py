@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from looop.hot import store, untrusted
-from looop.hot.errors import CorruptState, LooopError
-from looop.hot.wire import fnv1a_64
+from looop.home import store, untrusted
+from looop.home.errors import CorruptState, LooopError
+from looop.home.sessionfiles import fnv1a_64
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.target import parse_target
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.hot.config import Knobs
-from looop.hot.workerrows import waiting_workers
+from looop.home.config import Knobs
+from looop.home.workerrows import waiting_workers
 from looop.remote import hosts as reg
 from looop.remote.engine import remote_rows
 from looop.remote.hosts import LOCAL

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 
 MAX_URL = 2048
 _SCP_LIKE = re.compile(r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~/+-][^:]*")

@@ -14,8 +14,8 @@ import hmac
 import secrets
 from pathlib import Path
 
-from looop.hot import store
-from looop.hot.paths import Paths
+from looop.home import store
+from looop.home.paths import Paths
 
 PREFIX = "lw1."  # names the scheme, so a human token is never mistaken for one
 KEY_BYTES = 32

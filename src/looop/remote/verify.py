@@ -6,8 +6,8 @@ keeps its result until the home fetches it into the same verify/<id>.json a work
 from __future__ import annotations
 
 from looop.core.context import Ctx
-from looop.hot import untrusted
-from looop.hot.sandboxpolicy import SandboxPolicy
+from looop.home import untrusted
+from looop.home.sandboxpolicy import SandboxPolicy
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
 from looop.remote.ssh.link import Unreachable, link

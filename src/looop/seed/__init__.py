@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 
 from looop.core import provenance
-from looop.hot import store
-from looop.hot.errors import LooopError
-from looop.hot.paths import Paths
-from looop.hot.presets import default_config_obj
+from looop.home import store
+from looop.home.errors import LooopError
+from looop.home.paths import Paths
+from looop.home.presets import default_config_obj
 
-_HERE = Path(os.path.abspath(__file__)).parent  # looop/seed/, found as hot/boot.py finds looop
+_HERE = Path(os.path.abspath(__file__)).parent  # looop/seed/, found as verbs/console.py finds looop
 
 # Seeded files, relative to the data dir, with their modes.
 _STARTER = (
@@ -32,7 +32,7 @@ def seed_text(name: str) -> str:
 def package_text(*parts: str) -> str:
     """A file of this package, by its path's parts under looop/seed/."""
     # Read beside this module's source: looop is always installed from a directory, never a
-    # zip (hot/boot.py finds the package the same way), so importlib.resources (~15 ms of
+    # zip (verbs/console.py finds the package the same way), so importlib.resources (~15 ms of
     # zipfile, lzma, bz2) would buy nothing.
     return _HERE.joinpath(*parts).read_text(encoding="utf-8")
 

@@ -6,10 +6,10 @@ import os
 from collections.abc import Iterable, Mapping
 
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.config import Knobs
-from looop.hot.paths import Paths
-from looop.hot.sandboxpolicy import OFF, SandboxPolicy
+from looop.home import store
+from looop.home.config import Knobs
+from looop.home.paths import Paths
+from looop.home.sandboxpolicy import OFF, SandboxPolicy
 from looop.sense.probes import Probe, default_probes, run_probes
 from looop.sense.sensors import Reading, run_user_sensors
 

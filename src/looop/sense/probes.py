@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.boxfolder import Folder
-from looop.hot.clock import offset_stamp
-from looop.hot.config import Knobs
-from looop.hot.errors import CorruptState
-from looop.hot.spent import spent
-from looop.hot.stamps import parse_utc
-from looop.hot.workerrows import tree_records
+from looop.home import store
+from looop.home.boxfolder import Folder
+from looop.home.clock import offset_stamp
+from looop.home.config import Knobs
+from looop.home.errors import CorruptState
+from looop.home.spent import spent
+from looop.home.stamps import parse_utc
+from looop.home.workerrows import tree_records
 from looop.human.mailbox import pending_read
 from looop.sense.sensors import Reading
 from looop.sessions.state import list_sessions

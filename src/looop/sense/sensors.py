@@ -20,10 +20,10 @@ from looop.core.pool import Pool, Run
 from looop.core.proc import Spawner, Tail
 from looop.core.procs import UNCONTAINED, Containment
 from looop.core.srt import WORLD
-from looop.hot import store
-from looop.hot.config import Knobs
-from looop.hot.paths import Paths
-from looop.hot.sandboxpolicy import OFF, SandboxPolicy
+from looop.home import store
+from looop.home.config import Knobs
+from looop.home.paths import Paths
+from looop.home.sandboxpolicy import OFF, SandboxPolicy
 from looop.sense.verdicts import (
     EXIT_NOT_EXECUTABLE,
     EXIT_SPAWN,

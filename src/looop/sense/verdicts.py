@@ -9,7 +9,7 @@ from typing import Any
 
 from looop.core.pool import Run
 from looop.core.proc import Kind
-from looop.hot import jsonsafe, store
+from looop.home import jsonsafe, store
 
 EXIT_TIMEOUT = 124
 EXIT_NOT_EXECUTABLE = 126

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from looop.hot import protocol
-from looop.hot.errors import LooopError
-from looop.hot.logfiles import open_view
+from looop.home import protocol
+from looop.home.errors import LooopError
+from looop.home.logfiles import open_view
 from looop.sessions.detachkey import DETACH_BYTE as DETACH_BYTE
 from looop.sessions.detachkey import ESC_FLUSH_S as ESC_FLUSH_S
 from looop.sessions.detachkey import DetachFilter as DetachFilter

@@ -13,7 +13,7 @@ from looop.sessions.evloop import Event
 
 if TYPE_CHECKING:
     from looop.sessions.evloop import Future, Loop
-    from looop.sessions.osseam import Reader
+    from looop.sessions.oscalls import Reader
 
 
 class Child:

@@ -1,6 +1,6 @@
 """Talking to sessions: spawn (readiness handshake), control requests, screenshot, waits.
 
-The requests themselves are ops.py's (a connect retry that gives up early when the session
+The requests themselves are control.py's (a connect retry that gives up early when the session
 is over, and a read timeout, so a wedged supervisor can never hang a caller). Read-only
 views (screenshot, log, expect, wait) work from disk when the supervisor is gone; the log
 readers are in logs.py. Waits poll at <= 100 ms with a deadline from the caller's clock;
@@ -17,18 +17,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from looop.hot import ops
-from looop.hot import protocol as proto
-from looop.hot.clock import Clock
+from looop.home import control
+from looop.home import protocol as proto
+from looop.home.clock import Clock
 
 # The disk readers live in logs.py; their names stay importable from here.
-from looop.hot.logs import MAX_TAIL_LINE as MAX_TAIL_LINE
-from looop.hot.logs import READ_CHUNK as READ_CHUNK
-from looop.hot.logs import compile_pattern, read_at, tail_log
-from looop.hot.logs import log_tail as log_tail
-from looop.hot.logs import read_log as read_log
+from looop.home.logs import MAX_TAIL_LINE as MAX_TAIL_LINE
+from looop.home.logs import READ_CHUNK as READ_CHUNK
+from looop.home.logs import compile_pattern, read_at, tail_log
+from looop.home.logs import log_tail as log_tail
+from looop.home.logs import read_log as read_log
 
-# spawn lives in spawner.py (a start needs none of the ops' imports); its names stay here
+# spawn lives in spawner.py (a start needs none of control's imports); its names stay here
 from looop.sessions.spawner import READY_TIMEOUT_S as READY_TIMEOUT_S
 from looop.sessions.spawner import spawn as spawn
 from looop.sessions.state import (
@@ -43,21 +43,21 @@ EXPECT_WINDOW = 1024 * 1024  # expect keeps at most this much text to run the re
 POLL_S = 0.05
 
 
-# -- requests (ops.py: plain strings, so the click-free verbs share them) --------------------
+# -- requests (control.py: plain strings, so the click-free verbs share them) --------------------
 
 
 def request(root: Path, sid: str, op: str, *, timeout_s: float | None = None, **fields: Any) -> Any:
     """One control request; returns the reply's `data` or raises SessionError."""
-    return ops.request(str(root), sid, op, timeout_s=timeout_s, **fields)
+    return control.request(str(root), sid, op, timeout_s=timeout_s, **fields)
 
 
 def send(root: Path, sid: str, text: str | bytes, newline: bool = True) -> dict[str, Any]:
     """Type into the session; `offset` is the log size before the input (for expect since)."""
-    return ops.send(str(root), sid, text, newline)
+    return control.send(str(root), sid, text, newline)
 
 
 def send_keys(root: Path, sid: str, names: Sequence[str]) -> dict[str, Any]:
-    return ops.send_keys(str(root), sid, names)
+    return control.send_keys(str(root), sid, names)
 
 
 def _dict(data: Any) -> dict[str, Any]:
@@ -111,7 +111,7 @@ def screenshot(root: Path, sid: str, fmt: str = "plain", trim: bool = True) -> d
     last recorded size."""
     if fmt not in proto.SHOT_FORMATS:
         raise SessionError(f"unknown screenshot format `{fmt}`: use plain, ansi or json")
-    shot = ops.live_screenshot(str(root), sid, fmt, trim)
+    shot = control.live_screenshot(str(root), sid, fmt, trim)
     if shot is not None:
         return shot
     s = get_session(root, sid)

@@ -13,9 +13,9 @@ import base64
 import os
 from typing import TYPE_CHECKING, Any
 
-from looop.hot import ljson
-from looop.hot import protocol as proto
-from looop.hot.wire import SessionError
+from looop.home import ljson
+from looop.home import protocol as proto
+from looop.home.sessionfiles import SessionError
 from looop.sessions.controlsock import bind_at, gone
 from looop.sessions.evloop import within
 from looop.sessions.lifecycle import OpError

@@ -9,7 +9,7 @@ from __future__ import annotations
 import _socket
 import os
 
-from looop.hot.wire import ensure_socket_file
+from looop.home.sessionfiles import ensure_socket_file
 
 
 def bind_at(root: str, sid: str) -> tuple[_socket.socket, str, int]:

@@ -16,9 +16,9 @@ import signal
 from pathlib import Path
 
 from looop.core import cgroup, limits, procs
-from looop.hot.errors import CorruptState
-from looop.hot.wire import read_meta
-from looop.sessions.osseam import alive_not_looop
+from looop.home.errors import CorruptState
+from looop.home.sessionfiles import read_meta
+from looop.sessions.oscalls import alive_not_looop
 from looop.sessions.state import Session, SessionError, get_session
 
 

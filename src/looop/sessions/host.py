@@ -23,7 +23,7 @@ worker's supervisor to start the new host (`launch`), so it hangs off init like 
 with no such host it starts its supervisor directly.
 
 Wire: the client connects to the abstract name `@looop-<uid>-<runtime dir's hash>-host-<key>`
-(hot/anchors.py: no file a tmp cleaner could take; each side checks the other's uid), sends one
+(home/anchors.py: no file a tmp cleaner could take; each side checks the other's uid), sends one
 JSON line {"args", "cwd", "env", "umask", "err"} and reads one line back on the same
 connection: the supervisor's own readiness line (`ok PID` / `err …`), or the host's `err …`
 when it could not fork (`unavailable …`: start it directly). `key` names the interpreter, the
@@ -35,8 +35,8 @@ requests (sessions/hostdoor.py).
 
 This module is the host process, the only one that loads the supervisor. The names both sides
 share are `hostnames`; the client side (`request`, starting and stopping a host) is
-`hostclient`, which this process never loads; what the beat host does alike
-(its start, lock, socket, name and the caller's limits) is `preloaded`.
+`hostclient`, which this process never loads; its start, lock, socket, name and the
+caller's limits are `preloaded`.
 """
 
 from __future__ import annotations
@@ -52,11 +52,11 @@ from types import ModuleType
 import looop.sessions.supervisor as supervisor
 from looop.core.proctitle import show_role
 from looop.core.sameworld import Here, same_world
-from looop.hot.anchors import shown
-from looop.hot.ljson import loads
-from looop.hot.ops import sweep_all_sockets, sweep_home_sockets
-from looop.hot.peers import peer
-from looop.hot.wire import lock_held, socket_file
+from looop.home.anchors import shown
+from looop.home.control import sweep_all_sockets, sweep_home_sockets
+from looop.home.ljson import loads
+from looop.home.peers import peer
+from looop.home.sessionfiles import lock_held, socket_file
 from looop.sessions.hostdoor import HostDoor
 from looop.sessions.hostduties import Duties, open_door, pulse_keeper
 from looop.sessions.hostnames import HOST_IDLE_S, home_id, host_dir, host_options, host_socket
@@ -347,7 +347,7 @@ def _root_of(args: list[str]) -> str:
 
 def _well_launch(req: dict[str, object]) -> bool:
     """A launch asks for a preloaded host and nothing else: this interpreter's sibling
-    running one of the two host modules, an environment and an error file."""
+    running the host module, an environment and an error file."""
     cmd, env, err = req.get("launch"), req.get("env"), req.get("err")
     return (
         isinstance(cmd, list)
@@ -355,7 +355,7 @@ def _well_launch(req: dict[str, object]) -> bool:
         and all(isinstance(a, str) and "\0" not in a for a in cmd)
         and cmd[0].startswith("/")
         and cmd[1] == "-m"
-        and cmd[2] in ("looop.sessions.host", "looop.beathost")
+        and cmd[2] == "looop.sessions.host"
         and "--ready-fd" not in cmd
         and isinstance(err, str)
         and err.startswith("/")

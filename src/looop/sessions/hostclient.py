@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from looop.hot.anchors import listening, shown
-from looop.hot.ljson import dumps
-from looop.hot.peers import caller_limits, connect, peer
+from looop.home.anchors import listening, shown
+from looop.home.ljson import dumps
+from looop.home.peers import caller_limits, connect, peer
 from looop.sessions.hostnames import (
     HOST_IDLE_S,
     home_key,

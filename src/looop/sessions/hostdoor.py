@@ -1,5 +1,5 @@
 """The contract door of a home's local workers, served by its session host (sessions/host.py)
-on an abstract unix name of the home, `door-<key>` beside the host's own (hot/anchors.py).
+on an abstract unix name of the home, `door-<key>` beside the host's own (home/anchors.py).
 
 A worker the host started (its supervisor forked here) has the name in LOOOP_DOOR; its
 `$LOOOP_BIN claim …` knocks here (remote/boxdoor.py) instead of writing the data dir. The
@@ -38,12 +38,12 @@ from looop.core.answering import (
     store_answer,
     stored,
 )
-from looop.hot import locks
-from looop.hot.anchors import anchor, shown
-from looop.hot.contractverbs import BOX_VERBS
-from looop.hot.ljson import dumps, loads
-from looop.hot.peers import connect, peer
-from looop.hot.wire import socket_file, valid_id
+from looop.home import locks
+from looop.home.anchors import anchor, shown
+from looop.home.contractverbs import BOX_VERBS
+from looop.home.ljson import dumps, loads
+from looop.home.peers import connect, peer
+from looop.home.sessionfiles import socket_file, valid_id
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -1,5 +1,5 @@
 """What the session host does between requests: serve its home's contract door
-(sessions/hostdoor.py) and keep the home's pulse (hot/revive.py), then hand back when a
+(sessions/hostdoor.py) and keep the home's pulse (home/revive.py), then hand back when a
 request waits on its listener or it has been idle long enough to ask whether to go."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import sys
 import time
 
 from looop.core.answering import home_env
-from looop.hot import where
-from looop.hot.clock import SystemClock
-from looop.hot.errors import LooopError
-from looop.hot.revive import REVIVE_EVERY_S, Keeper
+from looop.home import where
+from looop.home.clock import SystemClock
+from looop.home.errors import LooopError
+from looop.home.revive import REVIVE_EVERY_S, Keeper
 from looop.sessions.hostdoor import HostDoor, door_address
 
 

@@ -1,5 +1,5 @@
 """The names of a home's session host, shared by the host process and its clients: its build
-key, the home's identity, its socket (an abstract name: hot/anchors.py) and a preloaded
+key, the home's identity, its socket (an abstract name: home/anchors.py) and a preloaded
 host's options.
 
 Only `os` and the runtime dir: the host process (host.py, preloaded.py) imports this, never
@@ -13,12 +13,12 @@ import contextlib
 import os
 import sys
 
-from looop.hot.anchors import anchor, holder
-from looop.hot.where import runtime_dir
+from looop.home.anchors import anchor, holder
+from looop.home.where import runtime_dir
 
 HOST_IDLE_S = 300.0  # the knob's default: see host.HOMELESS_IDLE_S
 # the rooms whose modules the session host loads: an edit to any of them is a new build
-HOST_ROOMS = ("sessions", "core", "hot")
+HOST_ROOMS = ("sessions", "core", "home")
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -26,8 +26,8 @@ from typing import Protocol
 
 from looop.core.procs import signal_tree
 from looop.core.proctitle import show_role
-from looop.hot.wire import valid_id
-from looop.sessions.osseam import alive_not_looop, own_children, set_subreaper
+from looop.home.sessionfiles import valid_id
+from looop.sessions.oscalls import alive_not_looop, own_children, set_subreaper
 
 
 class Kept(Protocol):

@@ -1,7 +1,7 @@
 """A session's lifecycle: start, child exit, terminate, kill, restart, finish.
 
 Every state change goes through the `StatusBook` (states.py); every OS call through the
-`OS` seam (osseam.py), so `tests/unit/sessions/test_supervisor_states.py` drives all of this with a
+`OS` seam (oscalls.py), so `tests/unit/sessions/test_supervisor_states.py` drives all of this with a
 fake OS. Everything here runs on the supervisor's loop.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 from typing import TYPE_CHECKING, Any
 
-from looop.hot import protocol as proto
+from looop.home import protocol as proto
 from looop.sessions.child import Child, signal_in_note
 from looop.sessions.evloop import Event, Lock, sleep, within
 from looop.sessions.pump import log
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
 
     from looop.sessions.evloop import Future, Loop, Task
-    from looop.sessions.osseam import OS
+    from looop.sessions.oscalls import OS
     from looop.sessions.pump import Pump
     from looop.sessions.states import StatusBook
 

@@ -14,7 +14,7 @@ from looop.core import procs
 if TYPE_CHECKING:
     from looop.sessions.evloop import Loop
     from looop.sessions.lifecycle import Lifecycle
-    from looop.sessions.osseam import HostOS
+    from looop.sessions.oscalls import HostOS
 
 MEMORY_CHECK_S = 2.0  # an idle fleet wakes seldom: one short walk of each run's tree
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096

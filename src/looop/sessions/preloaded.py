@@ -1,8 +1,8 @@
-"""What a preloaded host does to start and to stay, the session host's and the beat host's
-alike: its options, a session of its own, its guard, its listening socket, its name in `ps`,
-the caller's limits applied to what it forks, and the sweep of what gone hosts left behind.
+"""What a preloaded host (the session host) does to start and to stay: its options, a session
+of its own, its guard, its listening socket, its name in `ps`, the caller's limits applied to
+what it forks, and the sweep of what gone hosts left behind.
 
-The guard and the socket are abstract names (hot/anchors.py), never files: with the runtime
+The guard and the socket are abstract names (home/anchors.py), never files: with the runtime
 dir emptied under it a host still answers, and no second host of its key can start.
 """
 
@@ -15,15 +15,15 @@ import os
 import resource
 
 from looop.core import cgroup
-from looop.hot.anchors import anchor, hold
-from looop.hot.peers import LIMITS
+from looop.home.anchors import anchor, hold
+from looop.home.peers import LIMITS
 from looop.sessions.hostnames import host_dir, host_options
 
 
 def become_host(
     argv: list[str], lock_name: str, idle_default: float, taken: str
 ) -> tuple[str, str, float, int | None, int] | None:
-    """A preloaded host's start, the session host's and the beat host's alike: its options
+    """A preloaded host's start: its options
     (--key, --base, --idle-s, --ready-fd), a session of its own, a second fork so that init
     adopts it, and its guard (`lock_name` formatted with the key: an abstract name) held.
     (key, base, idle_s, ready_fd, lock_fd), or None once it said `taken`: another host of that

@@ -20,8 +20,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
-from looop.hot import logfiles
-from looop.hot import protocol as proto
+from looop.home import logfiles
+from looop.home import protocol as proto
 from looop.sessions.evloop import Event, Loop, within
 from looop.sessions.logwriter import Gap, LogWriter, write_all
 from looop.sessions.screen import Emulator

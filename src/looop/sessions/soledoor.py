@@ -15,8 +15,8 @@ import os
 import sys
 
 from looop.core.answering import home_env
-from looop.hot.anchors import anchor, shown
-from looop.hot.where import runtime_base
+from looop.home.anchors import anchor, shown
+from looop.home.where import runtime_base
 from looop.sessions.hostdoor import TICK_S, HostDoor
 
 TYPE_CHECKING = False
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from typing import Protocol
 
     from looop.sessions.evloop import Loop
-    from looop.sessions.osseam import HostOS
+    from looop.sessions.oscalls import HostOS
 
     class Supervisor(Protocol):
         """What give_door needs of the supervisor (supervisor.Supervisor)."""

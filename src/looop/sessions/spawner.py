@@ -12,9 +12,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from looop.hot.errors import CorruptState
-from looop.hot.logfiles import MAX_BYTES, MAX_FILES
-from looop.hot.where import runtime_base
+from looop.home.errors import CorruptState
+from looop.home.logfiles import MAX_BYTES, MAX_FILES
+from looop.home.where import runtime_base
 from looop.sessions.hostclient import HostUnavailable, read_line, start_detached
 from looop.sessions.hostclient import request as host_request
 from looop.sessions.hostnames import HOST_IDLE_S

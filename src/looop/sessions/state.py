@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from looop.core import cgroup
-from looop.hot import store
-from looop.hot.errors import CorruptState
-from looop.hot.logfiles import DIR, MAX_FILES, files_dir, numbered, stat_log
+from looop.home import store
+from looop.home.errors import CorruptState
+from looop.home.logfiles import DIR, MAX_FILES, files_dir, numbered, stat_log
 
-# The supervisor's own needs live in wire.py (no pathlib, no re); their names stay here too.
-from looop.hot.wire import SOCKET_DIR as SOCKET_DIR
-from looop.hot.wire import SessionError as SessionError
-from looop.hot.wire import (
+# The supervisor's own needs live in sessionfiles.py (no pathlib, no re); their names stay here too.
+from looop.home.sessionfiles import SOCKET_DIR as SOCKET_DIR
+from looop.home.sessionfiles import SessionError as SessionError
+from looop.home.sessionfiles import (
     check_id,
     lock_held,
     no_session,
@@ -34,11 +34,11 @@ from looop.hot.wire import (
     read_status,
     unreadable,
 )
-from looop.hot.wire import ensure_private_dir as ensure_private_dir
-from looop.hot.wire import ensure_socket_file as ensure_socket_file
-from looop.hot.wire import fnv1a_64 as fnv1a_64
-from looop.hot.wire import label as wire_label
-from looop.hot.wire import socket_file as socket_file
+from looop.home.sessionfiles import ensure_private_dir as ensure_private_dir
+from looop.home.sessionfiles import ensure_socket_file as ensure_socket_file
+from looop.home.sessionfiles import fnv1a_64 as fnv1a_64
+from looop.home.sessionfiles import label as wire_label
+from looop.home.sessionfiles import socket_file as socket_file
 from looop.sessions.states import LIVE, TERMINAL, SessionState
 
 ID_RE = r"[A-Za-z0-9._-]{1,64}"

@@ -11,7 +11,7 @@ entry point; the parts live next to it:
 `lifecycle.py` (start, child exit, terminate/kill/restart, finish; one run is `child.py`),
 `pump.py` (output to log/backlog/screen/clients, input; the PTY read on the loop is
 `ptyreader.py`, the burst's log writer `logwriter.py`), `control.py` (the socket's requests)
-and `osseam.py` (the OS calls, so the state machine is testable without a PTY).
+and `oscalls.py` (the OS calls, so the state machine is testable without a PTY).
 This is the only module that reads the real environment and clock. Everything it may need
 later (the screen and pyte, base64 for raw input) is imported with it (package files may be
 replaced while a long session runs): once, in the session host, whose forks share it.
@@ -27,9 +27,9 @@ import sys
 import time
 
 from looop.core.proctitle import show_role
-from looop.hot import logfiles, store
-from looop.hot.clock import utc_stamp_ms
-from looop.hot.wire import ENDED, LOCK, META, STATUS, SessionError, check_id, fnv1a_64
+from looop.home import logfiles, store
+from looop.home.clock import utc_stamp_ms
+from looop.home.sessionfiles import ENDED, LOCK, META, STATUS, SessionError, check_id, fnv1a_64
 from looop.sessions import memkeeper
 from looop.sessions.child import Child
 from looop.sessions.control import MAX_SIZE, Control
@@ -37,7 +37,7 @@ from looop.sessions.evloop import Loop
 from looop.sessions.heartwatch import HeartWatch
 from looop.sessions.keeper import keep
 from looop.sessions.lifecycle import Lifecycle
-from looop.sessions.osseam import HostOS, set_subreaper
+from looop.sessions.oscalls import HostOS, set_subreaper
 from looop.sessions.pump import Pump, log, log_failure
 from looop.sessions.soledoor import SoleDoor, give_door
 from looop.sessions.states import SessionState, StatusBook
@@ -224,7 +224,7 @@ class Supervisor:
     def _write_status(self, status: dict[str, object]) -> None:
         if status.get("state") in ("exited", "killed") and self.host_os.oom_killed():
             mib = self.args.max_memory >> 20
-            status["limit"] = "memory"  # ls and status name it (hot/wire.label)
+            status["limit"] = "memory"  # ls and status name it (home/wire.label)
             status["error"] = f"hit its memory limit ({mib} MiB): it was killed"
         try:
             store.write_json(os.path.join(self.sdir, STATUS), status)

@@ -26,10 +26,10 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from looop.core.context import Ctx
-from looop.hot.config import KNOBS
-from looop.hot.errors import LooopError
-from looop.hot.fleet import far_rows
+from looop.home.config import KNOBS
+from looop.home.errors import LooopError
 from looop.remote import engine
+from looop.remote.fleet import far_rows
 from looop.sessions.state import LOG, Session, SessionError, list_sessions
 from looop.tui.feed import SessionFeed, ShotFeed
 from looop.tui.keys import KEYS, WIDE_KEYS, KeysApp

@@ -18,7 +18,7 @@ from typing import Any
 from pyte.screens import Char, Margins, StaticDefaultDict
 from rich.cells import cell_len
 
-from looop.hot.logfiles import LogView, open_view
+from looop.home.logfiles import LogView, open_view
 from looop.sessions.screen import (
     REPLAY_MAX,
     FastStream,

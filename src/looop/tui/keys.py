@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
 
 from looop.core.context import Ctx
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 from looop.human.mailbox import pending
 from looop.tui.modals import Acts, Confirm, KeysHelp, Line
 from looop.tui.render import FleetRow

@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from looop.core.context import Ctx
-from looop.hot.errors import LooopError
-from looop.hot.status import gather_status
-from looop.hot.workerrows import age
+from looop.home.errors import LooopError
+from looop.home.status import gather_status
+from looop.home.workerrows import age
 from looop.human.mailbox import pending
 
 if TYPE_CHECKING:
-    from looop.loop.views import StatusView
+    from looop.home.views import StatusView
 
 
 def status_left(ctx: Ctx, acting: str | None) -> str:

@@ -15,8 +15,8 @@ from looop.act.journal import append_journal
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.core.text import one_line
-from looop.hot.cost.breakers import start_refused
-from looop.hot.errors import LooopError
+from looop.home.cost.breakers import start_refused
+from looop.home.errors import LooopError
 from looop.human.mailbox import (
     AskAnswered,
     AskArchived,

@@ -26,8 +26,8 @@ from looop import __version__
 from looop.core.context import Ctx
 from looop.core.contract import Answerer, Refusal, Run
 from looop.core.webconfig import mcp_over_http
-from looop.hot import jsonsafe
-from looop.hot.errors import LooopError
+from looop.home import jsonsafe
+from looop.home.errors import LooopError
 from looop.remote import tokens
 from looop.remote.hosts import remote_worker
 from looop.web import actions, metrics, reads

@@ -13,8 +13,8 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from looop.hot import store
-from looop.hot.paths import Paths
+from looop.home import store
+from looop.home.paths import Paths
 
 TOKEN_BYTES = 32  # 256 bits: never guessed, compared in constant time
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")

@@ -15,11 +15,11 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from looop.hot import homes
-from looop.hot.clock import Clock
-from looop.hot.errors import LooopError
-from looop.hot.paths import Paths
-from looop.hot.where import runtime_base
+from looop.home import homes
+from looop.home.clock import Clock
+from looop.home.errors import LooopError
+from looop.home.paths import Paths
+from looop.home.where import runtime_base
 
 Stat = tuple[int, int, int] | None
 Key = tuple[object, ...]
@@ -34,7 +34,7 @@ def stat_of(path: str) -> Stat:
 
 
 def state_inputs(paths: Paths, env: Mapping[str, str]) -> list[str]:
-    """Every file and folder `looop status` reads (hot/status.py gather_status), by path:
+    """Every file and folder `looop status` reads (home/status.py gather_status), by path:
     a change to any of them changes the answer's key. Folders stand for the files written into
     them by rename (atomic writes): a new inode changes the folder's mtime."""
     data = os.fspath(paths.data)

@@ -13,7 +13,7 @@ from typing import Any
 
 from looop.act.journal import journal_row
 from looop.core.context import Ctx
-from looop.hot import store
+from looop.home import store
 
 QUEUE_MAX = 512  # lines a client may fall behind before it is dropped
 READ_MAX = 1 << 20  # the most new bytes read from one file per poll

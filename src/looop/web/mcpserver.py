@@ -21,8 +21,8 @@ from starlette.applications import Starlette
 
 from looop import __version__
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.errors import LooopError
+from looop.home import store
+from looop.home.errors import LooopError
 from looop.web import actions, reads
 from looop.web.errors import WebError
 

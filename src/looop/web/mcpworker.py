@@ -26,8 +26,8 @@ from typing import Any, BinaryIO
 
 from looop import __version__
 from looop.core.contract import as_self
-from looop.hot.errors import LooopError
-from looop.hot.tellbox import AskError, check_worker
+from looop.home.errors import LooopError
+from looop.home.tellbox import AskError, check_worker
 
 NAME = "looop"  # the tools show as mcp__looop__claim and the like
 MAX_OUTPUT = 64 << 10  # characters of a verb's answer handed back

@@ -36,13 +36,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from looop.core.context import Ctx
-from looop.hot import ljson, store
-from looop.hot.beatlog import BEAT_ENDS, ends_beat
-from looop.hot.config import load_config
-from looop.hot.cost.days import day_totals
-from looop.hot.errors import LooopError
-from looop.hot.stamps import parse_utc
-from looop.hot.status import gather_status, pending_asks
+from looop.home import ljson, store
+from looop.home.beatlog import BEAT_ENDS, ends_beat
+from looop.home.config import load_config
+from looop.home.cost.days import day_totals
+from looop.home.errors import LooopError
+from looop.home.stamps import parse_utc
+from looop.home.status import gather_status, pending_asks
 from looop.web.auth import Guard, token_ok
 
 PATH = "/metrics"

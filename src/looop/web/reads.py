@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from looop.act.journal import journal_row
 from looop.core.context import Ctx
 from looop.decide.cost.report import DAY_SPLIT, cost_reports
-from looop.hot import store
-from looop.hot.beatlog import BEAT_ENDS, beat_detail, ends_beat
-from looop.hot.errors import LooopError
-from looop.hot.fleet import fleet_rows
-from looop.hot.status import gather_status
+from looop.home import store
+from looop.home.beatlog import BEAT_ENDS, beat_detail, ends_beat
+from looop.home.errors import LooopError
+from looop.home.status import gather_status
 from looop.human import schedules
 from looop.human.mailbox import pending
 from looop.loop.asks import tag
 from looop.loop.runs import list_runs, show_run
 from looop.remote import engine
+from looop.remote.fleet import fleet_rows
 from looop.sessions.client import log_tail, screenshot
 from looop.sessions.state import SessionError, get_session, validate_id
 from looop.web.errors import WebError, not_found

@@ -1,6 +1,6 @@
 """The web server brings back a pulse `up` still wants when its supervisor died (an OOM kill,
 a stray kill -9): a looop of the home that lives on looks on a timer of its own, as the
-session host does, with the verbs' backoff and cause (hot/revive.py)."""
+session host does, with the verbs' backoff and cause (home/revive.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from starlette.concurrency import run_in_threadpool
 
 from looop.core.context import Ctx
-from looop.hot.revive import REVIVE_EVERY_S, Keeper, reap
+from looop.home.revive import REVIVE_EVERY_S, Keeper, reap
 
 
 async def _keep(keeper: Keeper) -> None:

@@ -16,8 +16,8 @@ import uvicorn
 
 from looop.core import gcpolicy
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.errors import LooopError
+from looop.home import store
+from looop.home.errors import LooopError
 from looop.web.app import build_app
 from looop.web.auth import (
     Guard,

@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from looop.hot.clock import Clock
-from looop.hot.logs import read_log
+from looop.home.clock import Clock
+from looop.home.logs import read_log
 from looop.sessions import client, hold
 from looop.sessions.state import Session, SessionError, get_session, wait_code
 

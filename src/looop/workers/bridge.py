@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from looop.hot import locks
+from looop.home import locks
 
 BRIDGE_LOCK = ".bridge.lock"  # held by the live bridge of a satellite data dir
 

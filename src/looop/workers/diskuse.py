@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from looop.workers.writable import Writable, named_for, writable
 
 MAX_ENTRIES = 200_000  # a worker's entries walked in one beat

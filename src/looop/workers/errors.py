@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 
 
 class WorkerError(LooopError):

@@ -1,7 +1,7 @@
 """Worker health for the decider: busy | waiting-ask | needs-input | limited until HH:MM |
 stuck | dead.
 
-The rows themselves are built in hot/workerrows.py (light, for `looop ls`); these are the
+The rows themselves are built in home/workerrows.py (light, for `looop ls`); these are the
 Session- and Ctx-shaped doors the pulse, its probes and the TUI use."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.hot import workerrows as fleet
-from looop.hot.workerrows import PULSE as PULSE
-from looop.hot.workerrows import age as age
+from looop.home import workerrows as fleet
+from looop.home.workerrows import PULSE as PULSE
+from looop.home.workerrows import age as age
 from looop.sessions.state import Session
 from looop.workers.needsinput import Looker
 
@@ -21,7 +21,7 @@ def verify_result(ctx: Ctx, wid: str) -> dict[str, Any] | None:
 
 
 def session_fields(s: Session) -> dict[str, Any]:
-    """A Session as sessions/wire.load_light reads one (what fleet.worker_rows takes)."""
+    """A Session as home/sessionfiles.load_light reads one (what fleet.worker_rows takes)."""
     return {
         "id": s.id,
         "state": s.state,

@@ -18,9 +18,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.config import Knobs
-from looop.hot.errors import LooopError
+from looop.home import store
+from looop.home.config import Knobs
+from looop.home.errors import LooopError
 from looop.sessions.state import list_sessions
 from looop.workers.treerecord import Tree, load, save
 from looop.workers.treework import diff_runs, is_dirty

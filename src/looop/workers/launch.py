@@ -13,13 +13,13 @@ from pathlib import Path
 from looop.core import provenance
 from looop.core.context import Ctx
 from looop.core.promptfile import substitute_prompt_file
-from looop.hot import store
-from looop.hot.config import Config, Knobs, Runner, removed_placeholder
-from looop.hot.errors import LooopError
-from looop.hot.presets import PLACEHOLDER
-from looop.hot.sandboxpolicy import SandboxPolicy
-from looop.hot.sandboxpolicy import resolve as resolve_sandbox
-from looop.hot.where import SANDBOX_SETTINGS
+from looop.home import store
+from looop.home.config import Config, Knobs, Runner, removed_placeholder
+from looop.home.errors import LooopError
+from looop.home.presets import PLACEHOLDER
+from looop.home.sandboxpolicy import SandboxPolicy
+from looop.home.sandboxpolicy import resolve as resolve_sandbox
+from looop.home.where import SANDBOX_SETTINGS
 from looop.sessions.spawner import spawn
 from looop.sessions.state import Session, SessionError, list_sessions, reap
 from looop.sessions.state import validate_id as validate_session_id

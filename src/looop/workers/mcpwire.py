@@ -27,8 +27,8 @@ import json
 import os
 import shlex
 
-from looop.hot.badconfig import bad_config_value
-from looop.hot.config import Config
+from looop.home.badconfig import bad_config_value
+from looop.home.config import Config
 
 SERVER = "looop"
 TOOL_TIMEOUT_S = 7 * 86400

@@ -1,11 +1,11 @@
 """Needs-input, the beat's side: reading a worker's live screen and judging it, and telling
-the human once per worker that entered the state. hot/needsinput keeps the verdicts (and `ls`
+the human once per worker that entered the state. home/needsinput keeps the verdicts (and `ls`
 reads them there without a screen read); the beat hands it a Looker to read the screens whose
 log changed since.
 
 Each CLI's own waiting screens (learnt from the real pinned TUIs) are matched on the plain
 screen text only (never the raw bytes); a runner's own patterns (`runners.<name>.needs_input`,
-hot/screenrules) judge the workers that runner started (its name is in the worker's record,
+home/screenrules) judge the workers that runner started (its name is in the worker's record,
 workers/resume) and run through `regex` with a time bound."""
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from re import Pattern
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.hot import gemini, screenrules, store, where
-from looop.hot.config import Config
-from looop.hot.errors import CorruptState
-from looop.hot.needsinput import HEALTH
-from looop.hot.ops import request
-from looop.hot.wire import SessionError, read_meta
+from looop.home import gemini, screenrules, store, where
+from looop.home.config import Config
+from looop.home.control import request
+from looop.home.errors import CorruptState
+from looop.home.needsinput import HEALTH
+from looop.home.sessionfiles import SessionError, read_meta
 from looop.human.notify import notify
 
 TOLD = ".needs-input-told.json"  # in <data>: workers the human was told about (latch)
@@ -170,7 +170,7 @@ def _cmd(sdir: str) -> Any:
 
 
 class Looker:
-    """What hot/needsinput.refine asks when a worker's log changed: its live screen, and what
+    """What home/needsinput.refine asks when a worker's log changed: its live screen, and what
     that screen says (the rules compiled once, on the first screen judged)."""
 
     __slots__ = ("rules",)

@@ -20,10 +20,10 @@ from typing import Any
 
 from looop.core.context import Ctx
 from looop.core.promptfile import substitute_prompt_file
-from looop.hot import jsonsafe, store
-from looop.hot.config import Config, Knobs
-from looop.hot.errors import LooopError
-from looop.hot.presets import PLACEHOLDER, SESSION_ID
+from looop.home import jsonsafe, store
+from looop.home.config import Config, Knobs
+from looop.home.errors import LooopError
+from looop.home.presets import PLACEHOLDER, SESSION_ID
 from looop.human.mailbox import pending
 from looop.sessions.client import kill
 from looop.sessions.state import Session, SessionError, get_session, list_sessions

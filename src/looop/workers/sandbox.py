@@ -35,10 +35,10 @@ from looop.core.srt import (
     require,
     srt_program,
 )
-from looop.hot import store, where
-from looop.hot.knobs import KNOBS
-from looop.hot.sandboxpolicy import SandboxPolicy
-from looop.hot.where import SANDBOX_SETTINGS
+from looop.home import store, where
+from looop.home.knobs import KNOBS
+from looop.home.sandboxpolicy import SandboxPolicy
+from looop.home.where import SANDBOX_SETTINGS
 from looop.workers.errors import WorkerError
 from looop.workers.rules import last_rule, replace_rule
 from looop.workers.startrecord import read_record, record_path

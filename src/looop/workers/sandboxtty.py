@@ -21,8 +21,8 @@ import sys
 import termios
 
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.store import NotRegular
+from looop.home import store
+from looop.home.store import NotRegular
 
 NOTE = ".looop-pty"  # in the worker's TMPDIR, the one folder of its own it writes
 _HERE = os.path.dirname(os.path.abspath(__file__))

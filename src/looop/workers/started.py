@@ -13,8 +13,8 @@ from looop.sessions.state import Session
 
 if TYPE_CHECKING:
     from looop.core.context import Ctx
-    from looop.hot.config import Config
-    from looop.hot.sandboxpolicy import SandboxPolicy
+    from looop.home.config import Config
+    from looop.home.sandboxpolicy import SandboxPolicy
 
 
 Resumable = tuple[str | None, str | None, str | None]  # resume template, conversation, find

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.hot import jsonsafe, store
-from looop.hot.errors import CorruptState
-from looop.hot.presets import SESSION_ID
-from looop.hot.sandboxpolicy import SandboxPolicy, parse_sandbox
+from looop.home import jsonsafe, store
+from looop.home.errors import CorruptState
+from looop.home.presets import SESSION_ID
+from looop.home.sandboxpolicy import SandboxPolicy, parse_sandbox
 from looop.workers.errors import WorkerError
 
 RESUME_DIR = "resume"

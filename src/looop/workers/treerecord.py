@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.errors import CorruptState, LooopError
+from looop.home import store
+from looop.home.errors import CorruptState, LooopError
 
 
 class WorktreeError(LooopError):

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from looop.core import provenance
 from looop.core.context import Ctx
-from looop.hot import store, where
-from looop.hot.config import Knobs
-from looop.hot.errors import LooopError
-from looop.hot.sandboxpolicy import OFF, SandboxPolicy
+from looop.home import store, where
+from looop.home.config import Knobs
+from looop.home.errors import LooopError
+from looop.home.sandboxpolicy import OFF, SandboxPolicy
 from looop.sessions.state import Session
 from looop.workers import resume
 from looop.workers.launch import WorkerError

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 from looop.core.context import Ctx
 from looop.core.srt import expand
-from looop.hot import store
+from looop.home import store
 from looop.workers.rules import last_rule
 from looop.workers.treegit import (
     GIT_TIMEOUT_S,

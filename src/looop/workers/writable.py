@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 
 
 class Writable(NamedTuple):

@@ -33,7 +33,7 @@ from looop.act.actiontable import check, declared
 from looop.act.executor import ExecError, execute
 from looop.core.context import Ctx
 from looop.decide.instructions import instructions
-from looop.hot import store
+from looop.home import store
 
 
 def test_an_action_without_a_perform_is_refused_where_it_is_declared() -> None:

@@ -35,8 +35,8 @@ from looop.act.executor import (
     take_decision,
 )
 from looop.core.context import Ctx
-from looop.hot import locks, store
-from looop.hot.hashing import fnv1a_128
+from looop.home import locks, store
+from looop.home.hashing import fnv1a_128
 from looop.human.notify import fire_hook
 from tests.clocks import FixedClock
 from tests.helpers import until
@@ -442,10 +442,10 @@ _CRASH_CHILD = textwrap.dedent(
     from pathlib import Path
     from looop.act.actions import Decision, RunShell
     from looop.act.executor import execute
-    from looop.hot.clock import SystemClock
+    from looop.home.clock import SystemClock
     from looop.core.context import Ctx
     from looop.core.events import Emitter
-    from looop.hot.paths import Paths
+    from looop.home.paths import Paths
 
     paths = Paths.at(Path(sys.argv[1]))
     ctx = Ctx(paths=paths, clock=SystemClock(), env={"PATH": "/usr/bin:/bin"},

@@ -13,9 +13,9 @@ from looop.act import reach
 from looop.act.executor import ExecError, execute
 from looop.act.parse import decision_from_obj
 from looop.core.context import Ctx
-from looop.hot.config import parse_config
-from looop.hot.errors import LooopError
-from looop.hot.sandboxpolicy import OFF, ON
+from looop.home.config import parse_config
+from looop.home.errors import LooopError
+from looop.home.sandboxpolicy import OFF, ON
 from looop.workers.startrecord import Record, read_record, record_path, write_record
 
 RUNNER = {"tick": "true", "worker": "cat {{prompt_file}}"}

@@ -16,7 +16,7 @@ from looop.act.actions import decision_from_obj
 from looop.act.executor import ExecError, Executed, execute
 from looop.core import provenance
 from looop.core.context import Ctx
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from looop.seed import ensure_data_dir
 
 PY = "#!/usr/bin/env python3\nprint('{}')\n"

@@ -17,8 +17,8 @@ from looop.act.shellguard import (
     tripwire,
     verdict,
 )
-from looop.hot.config import ShellPolicy, parse_config
-from looop.hot.errors import LooopError
+from looop.home.config import ShellPolicy, parse_config
+from looop.home.errors import LooopError
 from tests.helpers import examples
 
 # (command, a piece of the reason that must name the rule and quote the offending part)

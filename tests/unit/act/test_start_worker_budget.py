@@ -92,7 +92,7 @@ def test_a_worker_to_be_metered_is_placed_on_this_machine(
     is refused in one line."""
     from looop.act.decision import Mover
     from looop.act.outcome import ExecError
-    from looop.hot.config import parse_config, resolve_knobs
+    from looop.home.config import parse_config, resolve_knobs
 
     knobs = resolve_knobs(parse_config({}, "<test>"), env)
     a = parse_decision(_start(extra)).action

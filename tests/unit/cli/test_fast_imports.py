@@ -69,7 +69,7 @@ VERBS = [
 
 PROBE = """
 import sys
-from looop.hot.main import main
+from looop.verbs.table import main
 try:
     main(sys.argv[1:])
 except SystemExit as e:

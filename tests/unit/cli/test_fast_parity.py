@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.store import write_json
-from looop.hot.wire import live
+from looop.home.sessionfiles import live
+from looop.home.store import write_json
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
 from looop.sessions.client import kill, wait
@@ -244,7 +244,7 @@ def _run(
     env = {k: v for k, v in env.items() if v}
     with monkeypatch.context() as m:
         if not fast:
-            m.setattr("looop.hot.main._fast", lambda *a: False)
+            m.setattr("looop.verbs.table._fast", lambda *a: False)
         code, out, err = run_cli(capsys, *argv, env=env, clock=FixedClock())
     return code, out, _same_run(err), _files(world)
 
@@ -316,7 +316,7 @@ def test_status_and_ls_are_served_click_free(
 ) -> None:
     """Not a table the fast path always declines: status and ls answer here; a config that
     warns sends ls to click, which writes the warning as an event; status shows it itself."""
-    from looop.hot.main import _fast
+    from looop.verbs.table import _fast
 
     _reset(world)
     env = {k: v for k, v in clean_env(tmp_path, world).items() if v}
@@ -486,7 +486,7 @@ def test_shot_send_and_key_are_served_click_free_only_for_a_live_local_session(
 ) -> None:
     """Not a table the fast path always declines: a live session here is served (its
     screen, its reply); a dead one, a remote worker and a bad key name are not its."""
-    from looop.hot.main import _fast
+    from looop.verbs.table import _fast
 
     _reset(drive_world)
     env = {k: v for k, v in clean_env(tmp_path, drive_world).items() if v}

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from looop.cli.reads import manual_sections
 from looop.cli.root import cli
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 from looop.seed import package_text
 
 ROOT = Path(__file__).resolve().parents[3]

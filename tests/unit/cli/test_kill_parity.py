@@ -1,4 +1,4 @@
-"""`looop kill` served click-free (in a child of the beat host when one answers) and by click
+"""`looop kill` served click-free and by click
 is one behaviour: the same output, exit code, journal and the worker's end, for good and bad
 argvs; the fast parser takes only the plain spellings; and a kill of a worker here never loads
 the SSH and Kubernetes rooms."""
@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from looop.act.moves.far import remote_record
-from looop.hot.killfast import parse_fast
 from looop.remote.hosts import record_file
 from looop.sessions.spawner import spawn
 from looop.sessions.state import get_session, list_sessions
+from looop.verbs.kill import parse_fast
 from tests.clocks import FixedClock
 from tests.helpers import clean_env, run_cli
 
@@ -51,7 +51,7 @@ def _run(
     spawn(data, "w1", ["cat"], cwd=data, env=env)
     with monkeypatch.context() as m:
         if not fast:
-            m.setattr("looop.hot.main._fast", lambda *a: False)
+            m.setattr("looop.verbs.table._fast", lambda *a: False)
         code, out, err = run_cli(capsys, *argv, env=env, clock=FixedClock())
     live = sorted(s.id for s in list_sessions(data) if s.alive)
     if "w1" in live:
@@ -109,7 +109,7 @@ def test_a_remote_workers_record_is_where_the_hosts_room_keeps_it(tmp_path: Path
 @pytest.mark.timeout(60)
 def test_a_kill_of_a_worker_here_loads_no_hosts_room(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    env = clean_env(tmp_path, data, LOOOP_BEAT_HOST_IDLE="0")  # in this process, not a host
+    env = clean_env(tmp_path, data)  # in this process, not a host
     looop = str(Path(sys.executable).with_name("looop"))
     subprocess.run([looop, "init"], env=env, check=True, capture_output=True)
     spawn(data, "w1", ["cat"], cwd=data, env=env)

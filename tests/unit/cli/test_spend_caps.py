@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.paths import Paths
-from looop.hot.stamps import utc_stamp
+from looop.home.paths import Paths
+from looop.home.stamps import utc_stamp
 from looop.seed import ensure_data_dir
 from tests.helpers import clean_env, run_cli
 

@@ -102,7 +102,7 @@ def _run(
     assert run_cli(capsys, "init", env=env, clock=FixedClock())[0] == 0
     with monkeypatch.context() as m:
         if not fast:
-            m.setattr("looop.hot.main._fast", lambda *a: False)
+            m.setattr("looop.verbs.table._fast", lambda *a: False)
         code, out, err = run_cli(capsys, *argv, env=env, clock=FixedClock())
     live = sorted(s.id for s in list_sessions(data) if s.alive)
     for sid in live:
@@ -129,7 +129,7 @@ def test_fast_and_click_faces_agree(
 def test_the_fast_face_really_starts_a_worker(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import looop.hot.workerstart as workerstart
+    import looop.verbs.worker as workerstart
 
     served: list[str] = []
     real = workerstart.run_fast
@@ -177,7 +177,7 @@ def test_the_fast_parser_never_raises_and_never_guesses() -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from looop.hot.workerstart import parse_fast
+    from looop.verbs.worker import parse_fast
 
     @settings(max_examples=examples(2000), deadline=None)
     @given(st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=8)), max_size=9))

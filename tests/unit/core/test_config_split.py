@@ -1,5 +1,5 @@
-"""hot/config split by job: the knob names rooms import from hot.config are the very objects
-of hot/knobs (one knob table; the one preset table, hot/presets, is imported from there), and
+"""home/config split by job: the knob names rooms import from hot.config are the very objects
+of home/knobs (one knob table; the one preset table, home/presets, is imported from there), and
 loading the config still pulls in neither `typing` nor `dataclasses` (the cold `looop status`
 budget)."""
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot import config, knobs
-from looop.hot.errors import LooopError
+from looop.home import config, knobs
+from looop.home.errors import LooopError
 
 
 @pytest.mark.parametrize(
@@ -58,7 +58,7 @@ def test_a_long_bad_value_is_shortened_in_the_message() -> None:
 def test_loading_the_config_leaves_typing_and_dataclasses_unloaded() -> None:
     probe = (
         "import json, sys\n"
-        "from looop.hot.config import load_config, resolve_knobs\n"
+        "from looop.home.config import load_config, resolve_knobs\n"
         "cfg = load_config(__import__('pathlib').Path('/nonexistent/config.json'))\n"
         "resolve_knobs(cfg, {'LOOOP_INTERVAL': '7'}).num('interval')\n"
         "print(json.dumps(sorted(m for m in ('typing', 'dataclasses', 'inspect')"
@@ -77,10 +77,10 @@ def test_a_configured_data_dir_never_loads_the_presets(tmp_path: Path) -> None:
     cfg.write_text(json.dumps({"runners": {"mine": {"tick": "my-agent -p"}}, "default": "mine"}))
     probe = (
         "import json, sys, pathlib\n"
-        "from looop.hot.config import load_config, resolve_knobs\n"
+        "from looop.home.config import load_config, resolve_knobs\n"
         f"cfg = load_config(pathlib.Path({str(cfg)!r}))\n"
         "resolve_knobs(cfg, {}).num('interval')\n"
-        "print(json.dumps([cfg.runner().tick, 'looop.hot.presets' in sys.modules]))\n"
+        "print(json.dumps([cfg.runner().tick, 'looop.home.presets' in sys.modules]))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=20, check=True

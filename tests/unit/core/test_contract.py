@@ -324,7 +324,7 @@ def test_pruning_keeps_the_newest_per_worker_and_nothing_old(
     held.mkdir()
     (held / "req.json").write_text("{}")
     os.utime(held / "req.json", (now - ans.KEEP_S - 10,) * 2)
-    from looop.hot import locks
+    from looop.home import locks
 
     fd = locks.try_flock(held / "lock")
     assert fd is not None

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from looop.core.promptfile import substitute_prompt_file
-from looop.hot import locks, store
-from looop.hot.config import load_config, parse_config, resolve_knobs
-from looop.hot.errors import CorruptState, LooopError
-from looop.hot.hashing import canonical_json, fnv1a_128, wake_signal
-from looop.hot.paths import Paths
+from looop.home import locks, store
+from looop.home.config import load_config, parse_config, resolve_knobs
+from looop.home.errors import CorruptState, LooopError
+from looop.home.hashing import canonical_json, fnv1a_128, wake_signal
+from looop.home.paths import Paths
 
 
 @pytest.mark.parametrize(
@@ -159,7 +159,7 @@ def test_state_json_sorted(tmp_path: Path) -> None:
 
 
 def test_a_bad_value_under_a_hostile_key_is_still_named_in_one_line() -> None:
-    from looop.hot import jsonsafe
+    from looop.home import jsonsafe
 
     for key in ["\n", "a\rb", "\x1b[2J", "k" * 500]:
         with pytest.raises(jsonsafe.UnsafeJSON) as e:

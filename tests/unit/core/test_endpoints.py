@@ -13,7 +13,7 @@ import pytest
 from looop.core import srt
 from looop.core.endpoints import allow_entry, endpoints, goes_direct, listed
 from looop.decide import tickbox
-from looop.hot.sandboxpolicy import ON, SandboxPolicy
+from looop.home.sandboxpolicy import ON, SandboxPolicy
 from looop.workers import sandbox
 
 

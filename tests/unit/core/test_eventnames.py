@@ -1,4 +1,4 @@
-"""The event-name catalogue (core/eventnames.py) is the whole truth about the names src/ writes:
+"""The event-name catalogue (home/eventnames.py) is the whole truth about the names src/ writes:
 every name at an emit/record call is in it, every name in it is written somewhere, and the
 few names chosen at run time are typed by it (so mypy holds them to it)."""
 
@@ -12,9 +12,9 @@ from typing import get_args
 
 import pytest
 
-from looop.core import eventnames
 from looop.core.events import Emitter
 from looop.decide.spend import Breaker
+from looop.home import eventnames
 from looop.loop import settle
 from tests import sourcetree
 
@@ -94,7 +94,7 @@ def test_every_literal_name_at_a_call_is_in_the_catalogue() -> None:
     for rel, kind, arg in calls:
         if isinstance(arg, ast.Constant):
             known = pulse if kind == "emit" else records
-            assert arg.value in known, f"{rel}: {kind}({arg.value!r}) is not in core/eventnames.py"
+            assert arg.value in known, f"{rel}: {kind}({arg.value!r}) is not in home/eventnames.py"
 
 
 def test_only_the_typed_calls_choose_a_name_at_run_time() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from looop.hot import store
+from looop.home import store
 
 
 def test_whole_lines_only_and_a_half_line_waits(tmp_path: Path) -> None:

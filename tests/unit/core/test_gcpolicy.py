@@ -10,17 +10,17 @@ import pytest
 
 from looop.core import gcpolicy, procs
 from looop.core.context import Ctx
-from looop.hot.boot import GC_THRESHOLD
 from looop.loop import pulse as pulse_mod
 from looop.loop.beat import TickOutcome
 from looop.loop.pulse import Pulse
+from looop.verbs.console import GC_THRESHOLD
 
 pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
 def light_verb_gc() -> Iterator[None]:
-    """The thresholds `looop` starts every process with (hot/boot.py), restored after."""
+    """The thresholds `looop` starts every process with (verbs/console.py), restored after."""
     saved = gc.get_threshold()
     gc.set_threshold(GC_THRESHOLD)
     try:

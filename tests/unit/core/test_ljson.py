@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from looop.hot import jsonsafe, ljson
+from looop.home import jsonsafe, ljson
 
 VALUES: list[Any] = [
     {},
@@ -115,7 +115,7 @@ def test_bad_text_raises_jsons_error_in_a_fresh_interpreter() -> None:
     scanner cannot word its error; loads still raises json's JSONDecodeError, never crashes."""
     probe = (
         "import sys\n"
-        "from looop.hot import ljson\n"
+        "from looop.home import ljson\n"
         "assert 'json' not in sys.modules\n"
         "for t in sys.argv[1:]:\n"
         "    try:\n"

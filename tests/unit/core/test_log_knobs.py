@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from looop.hot import logfiles
-from looop.hot.config import parse_config, resolve_knobs
+from looop.home import logfiles
+from looop.home.config import parse_config, resolve_knobs
 
 
 def _cap(env: dict[str, str], warned: list[str]) -> tuple[int, int]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.config import KNOBS
+from looop.home.config import KNOBS
 from tests.clocks import FixedClock
 from tests.helpers import clean_env, run_cli
 

@@ -1,4 +1,4 @@
-"""A bind mount is a second spelling of a folder (hot/mounts.py): every spelling a box could
+"""A bind mount is a second spelling of a folder (home/mounts.py): every spelling a box could
 see is found in the mount table, and the data dir is named by one spelling whichever it was
 given (a symlink resolved, a bind of it turned back into the original's)."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from looop.core import srt
-from looop.hot import mounts, where
+from looop.home import mounts, where
 
 TABLE = """\
 22 27 0:21 / /proc rw,relatime - proc proc rw

@@ -205,22 +205,6 @@ def test_a_new_pen_removes_the_empty_groups_of_processes_that_died_in_theirs(
 
 
 @needs_cgroups
-def test_adopt_finds_the_pen_this_process_sits_in_and_only_that(
-    pen: cgroup.Pen, env: dict[str, str], tmp_path: Path
-) -> None:
-    """A beat host's spare waits in its pen; the beat it becomes adopts it for its sensors."""
-    assert cgroup.Pen.adopt() is None  # at home
-    group = pen.enter()
-    assert group is not None
-    found = cgroup.Pen.adopt()
-    assert found is not None and found.group is not None and found.group.path == group.path
-    assert _window(found, [["/bin/true"]], tmp_path, env) == {}
-    assert found.group is not None and _own().endswith(f"/{cgroup.PEN}.{os.getpid()}")
-    pen.leave()
-    assert cgroup.Pen.adopt() is None  # not in it any more
-
-
-@needs_cgroups
 def test_a_pen_removed_while_the_process_was_out_is_made_again(pen: cgroup.Pen) -> None:
     """A pen is only a folder: someone may remove it while its process is home (a sweep, a
     human); the next window makes it again instead of giving up on cgroups."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from looop.core.proc import Exit, Kind, Tail, classify, end_group, spawn, wait_exit
-from looop.hot.clock import SystemClock
+from looop.home.clock import SystemClock
 
 pytestmark = pytest.mark.process  # real processes: not make check's tier
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot import store
+from looop.home import store
 
 pytestmark = pytest.mark.unit
 

@@ -9,14 +9,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from looop.hot.clock import Clock, parse_utc
-from looop.hot.config import load_config, resolve_knobs
-from looop.hot.cost import glance
-from looop.hot.cost.ledger import spent_on_day
-from looop.hot.cost.record import append_cost
-from looop.hot.paths import Paths
-from looop.hot.stamps import utc_stamp
-from looop.hot.store import read_since
+from looop.home.clock import Clock, parse_utc
+from looop.home.config import load_config, resolve_knobs
+from looop.home.cost import statusspend
+from looop.home.cost.ledger import spent_on_day
+from looop.home.cost.record import append_cost
+from looop.home.paths import Paths
+from looop.home.stamps import utc_stamp
+from looop.home.store import read_since
 from tests.clocks import FixedClock
 
 DAY = 86400.0
@@ -114,7 +114,7 @@ def test_today_from_the_tail_is_today_from_the_whole_ledger(tmp_path: Path, ever
         want = full.today(clock)
         assert want > 0
         assert spent_on_day(Paths.at(tmp_path), clock) == want
-        got = glance.spend_glance(str(tmp_path), clock, knobs, None)
+        got = statusspend.spend_glance(str(tmp_path), clock, knobs, None)
         assert got is not None and got["spent_today_usd"] == round(want, 6)
 
 

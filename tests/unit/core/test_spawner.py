@@ -20,7 +20,7 @@ from looop.core import proc as proc_mod
 from looop.core.pool import Pool, Run
 from looop.core.proc import Child, Proc, Spawner, Tail
 from looop.core.procs import Containment
-from looop.hot.clock import SystemClock
+from looop.home.clock import SystemClock
 from tests.helpers import until
 
 pytestmark = pytest.mark.process  # real processes: not make check's tier

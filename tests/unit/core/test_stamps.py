@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from looop.hot import clock, localtime, stamps
+from looop.home import clock, localtime, stamps
 from tests.clocks import FixedClock
 
 

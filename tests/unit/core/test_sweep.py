@@ -12,8 +12,8 @@ import pytest
 
 from looop.core import tempsweep
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.paths import Paths
+from looop.home import store
+from looop.home.paths import Paths
 from looop.loop.pulse import Pulse
 from tests.helpers import wire
 

@@ -7,8 +7,8 @@ import pathlib
 
 import pytest
 
-from looop.hot.config import Config
-from looop.hot.knobs import KNOBS, resolve_knobs
+from looop.home.config import Config
+from looop.home.knobs import KNOBS, resolve_knobs
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from looop.core.webconfig import DOOR, door_limits, web_settings
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 
 
 def test_absent_knobs_read_as_their_defaults() -> None:

@@ -7,9 +7,9 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from looop.hot import where
-from looop.hot.errors import LooopError
-from looop.hot.paths import Paths
+from looop.home import where
+from looop.home.errors import LooopError
+from looop.home.paths import Paths
 
 ODD = ["", ".", "/", "//", "///", "a", "a/", "a//b", "./a/./b/", "/a/../b", "//a//b", "~", "~/x/"]
 

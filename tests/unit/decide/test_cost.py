@@ -14,12 +14,12 @@ from looop.cli.cost import render_report
 from looop.decide import cost
 from looop.decide.cost import CostMeter
 from looop.decide.cost import report as report_module
-from looop.hot.clock import Clock
-from looop.hot.config import CostSpec, Runner, parse_config, resolve_knobs
-from looop.hot.cost.days import Days
-from looop.hot.errors import LooopError
-from looop.hot.paths import Paths
-from looop.hot.presets import PRESETS
+from looop.home.clock import Clock
+from looop.home.config import CostSpec, Runner, parse_config, resolve_knobs
+from looop.home.cost.days import Days
+from looop.home.errors import LooopError
+from looop.home.paths import Paths
+from looop.home.presets import PRESETS
 from tests.clocks import FixedClock
 
 STREAMS = Path(__file__).parent / "streams"

@@ -13,13 +13,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from looop.decide.cost.report import cost_report
-from looop.hot.cost import days, rotate, totals
-from looop.hot.cost.glance import _spent_today
-from looop.hot.cost.ledger import spent_on_day
-from looop.hot.cost.record import append_cost, append_costs, keyed_row
-from looop.hot.paths import Paths
-from looop.hot.stamps import utc_stamp
-from looop.hot.store import append_line
+from looop.home.cost import days, rotate, totals
+from looop.home.cost.ledger import spent_on_day
+from looop.home.cost.record import append_cost, append_costs, keyed_row
+from looop.home.cost.statusspend import _spent_today
+from looop.home.paths import Paths
+from looop.home.stamps import utc_stamp
+from looop.home.store import append_line
 from tests.clocks import FixedClock
 
 JAN_30 = 1_769_731_200.0  # 2026-01-30T00:00:00Z

@@ -1,5 +1,5 @@
 """The decide/cost package: every name the old single module had is still `cost.X`, and each is
-its home module's own object (the light readers in looop.hot.cost, the meter and the report
+its home module's own object (the light readers in looop.home.cost, the meter and the report
 here)."""
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ def test_every_reexported_name_is_its_home_modules_object() -> None:
             owner = next(
                 m
                 for m, mod in sys.modules.items()
-                if m.startswith(("looop.hot.cost.", "looop.decide.cost."))
+                if m.startswith(("looop.home.cost.", "looop.decide.cost."))
                 and getattr(mod, name, None) is obj
             )
-        assert owner.startswith(("looop.hot.cost.", "looop.decide.cost.")), (name, owner)
+        assert owner.startswith(("looop.home.cost.", "looop.decide.cost.")), (name, owner)
         assert getattr(sys.modules[owner], name) is obj, name
         homes.add(owner)
-    assert {"looop.decide.cost.meter", "looop.hot.cost.breakers"} <= homes
+    assert {"looop.decide.cost.meter", "looop.home.cost.breakers"} <= homes
 
 
 def test_an_unknown_name_is_an_attribute_error() -> None:

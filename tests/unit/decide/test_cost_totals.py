@@ -12,14 +12,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from looop.hot.clock import Clock, parse_utc
-from looop.hot.cost import totals
-from looop.hot.cost.glance import _spent_today
-from looop.hot.cost.ledger import spent_on_day
-from looop.hot.cost.record import append_cost
-from looop.hot.paths import Paths
-from looop.hot.stamps import utc_stamp
-from looop.hot.store import append_line
+from looop.home.clock import Clock, parse_utc
+from looop.home.cost import totals
+from looop.home.cost.ledger import spent_on_day
+from looop.home.cost.record import append_cost
+from looop.home.cost.statusspend import _spent_today
+from looop.home.paths import Paths
+from looop.home.stamps import utc_stamp
+from looop.home.store import append_line
 from tests.clocks import FixedClock
 
 NOW = 1_782_000_000.0  # a UTC midnight

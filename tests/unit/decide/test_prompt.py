@@ -11,7 +11,7 @@ import pytest
 from looop.act.actiontable import taught
 from looop.core.context import Ctx
 from looop.decide.prompt import BuiltPrompt, PromptExtras, build_prompt
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from tests.clocks import FixedClock
 
 CONSTITUTION = "=== CONSTITUTION (immutable — overrides PLAYBOOK) ==="

@@ -14,7 +14,7 @@ from looop.act.actiontable import taught
 from looop.core.context import Ctx
 from looop.decide.prompt import PromptExtras, build_prompt, render_prompt
 from looop.decide.promptinputs import PromptInputs, constitution
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from tests.clocks import FixedClock
 
 GOLDEN = Path(__file__).parent / "golden"

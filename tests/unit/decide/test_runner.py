@@ -14,7 +14,7 @@ import pytest
 
 from looop.core.context import Ctx
 from looop.decide.runner import run_runner
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from tests.clocks import FixedClock
 from tests.helpers import until
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from looop.core.context import Ctx
 from looop.decide import cost, spend
-from looop.hot.config import Knobs, Runner, parse_config, resolve_knobs
+from looop.home.config import Knobs, Runner, parse_config, resolve_knobs
 from tests.clocks import FixedClock
 
 RUNNER = Runner("scripted", "true", "cat {{prompt_file}}")

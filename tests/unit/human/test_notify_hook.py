@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from looop.core.context import Ctx
-from looop.hot.errors import LooopError
-from looop.hot.hookline import HookLineError, hook_line
+from looop.home.errors import LooopError
+from looop.home.hookline import HookLineError, hook_line
 from looop.human.notify import fire_hook
 from looop.loop.tick import tick
 from tests.helpers import examples, runner_calls, until, wire

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot import store, tellbox
+from looop.home import store, tellbox
 from looop.human import mailbox
 
 

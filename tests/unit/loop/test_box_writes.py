@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.beatlog import beat_records, paused_at
-from looop.hot.boxfolder import FOLDER_MAX
-from looop.hot.leases import LeaseError, reap_stale
-from looop.hot.locks import folder_lock
-from looop.hot.status import pending_asks
-from looop.hot.tellbox import new_tell, sweep_consumed, take_tells
+from looop.home import store
+from looop.home.beatlog import beat_records, paused_at
+from looop.home.boxfolder import FOLDER_MAX
+from looop.home.leases import LeaseError, reap_stale
+from looop.home.locks import folder_lock
+from looop.home.status import pending_asks
+from looop.home.tellbox import new_tell, sweep_consumed, take_tells
 from looop.human import mailbox
 from looop.loop.housekeep import housekeep_sessions
 from looop.sense.probes import probe_asks, probe_claims

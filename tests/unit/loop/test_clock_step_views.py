@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot import beatlog
-from looop.hot.clock import utc_stamp
+from looop.home import beatlog
+from looop.home.clock import utc_stamp
 from looop.loop.pulse import Pulse
 from tests.clocks import FixedClock
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot.config import CostSpec, Knobs, Runner, parse_config
-from looop.hot.knobs import resolve_knobs
-from looop.hot.paths import Paths
+from looop.home.config import CostSpec, Knobs, Runner, parse_config
+from looop.home.knobs import resolve_knobs
+from looop.home.paths import Paths
 from looop.loop import doctor
 
 

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from looop.hot.config import parse_config
-from looop.hot.errors import LooopError
-from looop.hot.knobs import KNOBS
-from looop.hot.paths import Paths
+from looop.home.config import parse_config
+from looop.home.errors import LooopError
+from looop.home.knobs import KNOBS
+from looop.home.paths import Paths
 from looop.loop import flap
 from looop.loop.flap import FlapPolicy
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from looop.hot.errors import CorruptState
-from looop.hot.paths import Paths
+from looop.home.errors import CorruptState
+from looop.home.paths import Paths
 from looop.loop import guards
 
 

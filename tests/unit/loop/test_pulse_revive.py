@@ -1,5 +1,5 @@
 """The second level of the pulse's supervision, read from files: when a verb brings a lost
-pulse back, what cause `status` names, and how the revivals back off (hot/revive.py)."""
+pulse back, what cause `status` names, and how the revivals back off (home/revive.py)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot import revive
-from looop.hot.status import gather_status
-from looop.hot.statustext import print_status
+from looop.home import revive
+from looop.home.status import gather_status
+from looop.home.statustext import print_status
 from tests.clocks import FixedClock
 
 

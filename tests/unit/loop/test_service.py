@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 from looop.loop.service import default_name, install, render, uninstall
 
 ARGV = ["/opt/py 3/bin/python", "-m", "looop", "pulse"]

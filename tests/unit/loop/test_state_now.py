@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.status import gather_status
-from looop.hot.statustext import print_status
+from looop.home import store
+from looop.home.status import gather_status
+from looop.home.statustext import print_status
 from looop.human.mailbox import answer, new_ask
 from looop.tui.statusline import status_left
 from looop.web import reads

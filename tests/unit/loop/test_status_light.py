@@ -13,16 +13,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from looop.hot import beatlog, status
-from looop.hot.clock import Clock, SystemClock
-from looop.hot.config import CostSpec, Knobs, Runner, load_config, resolve_knobs
-from looop.hot.cost import breakers, cap, glance
-from looop.hot.cost.breakers import spend_status
-from looop.hot.cost.prices import command_word
-from looop.hot.paths import Paths
-from looop.hot.stamps import utc_stamp, utc_stamp_ms
-from looop.hot.store import write_json
-from looop.hot.wire import list_light
+from looop.home import beatlog, status
+from looop.home.clock import Clock, SystemClock
+from looop.home.config import CostSpec, Knobs, Runner, load_config, resolve_knobs
+from looop.home.cost import breakers, cap, statusspend
+from looop.home.cost.breakers import spend_status
+from looop.home.cost.prices import command_word
+from looop.home.paths import Paths
+from looop.home.sessionfiles import list_light
+from looop.home.stamps import utc_stamp, utc_stamp_ms
+from looop.home.store import write_json
 from looop.sessions.state import list_sessions
 from tests.clocks import FixedClock
 
@@ -38,8 +38,8 @@ def data(tmp_path: Path) -> Path:
 
 
 def test_the_glance_shares_the_breakers_constants() -> None:
-    assert glance.UNMETERED_LIMIT == breakers.UNMETERED_LIMIT
-    assert glance.DECIDE_WINDOW_S == cap.DECIDE_WINDOW_S
+    assert statusspend.UNMETERED_LIMIT == breakers.UNMETERED_LIMIT
+    assert statusspend.DECIDE_WINDOW_S == cap.DECIDE_WINDOW_S
 
 
 @pytest.mark.parametrize(
@@ -65,7 +65,7 @@ def test_the_glance_shares_the_breakers_constants() -> None:
     ],
 )
 def test_the_light_command_word_is_the_shlex_one_or_declines(command: str | None) -> None:
-    got = glance.command_word(command)
+    got = statusspend.command_word(command)
     assert got is None or got == command_word(command)
     if command is not None and not any(c in command for c in "'\"\\"):
         assert got is not None  # the plain commands are answered light
@@ -150,7 +150,7 @@ def test_the_spend_glance_says_what_spend_status_says(
         knobs = _knobs(LOOOP_MAX_DAILY_USD="2", LOOOP_MAX_DECIDES_PER_HOUR="30")
         paths = Paths.at(data)
         try:
-            light: Any = glance.spend_glance(str(data), clock, knobs, runner)
+            light: Any = statusspend.spend_glance(str(data), clock, knobs, runner)
         except Exception as e:
             light = repr(e)
         if light is None:  # declined: status asks spend_status itself
@@ -169,7 +169,7 @@ def test_the_spend_glance_answers_the_plain_case_light(data: Path) -> None:
     noon = NOW + DAY / 2  # NOW is a UTC midnight
     clock = FixedClock(noon)
     _ledger(data, [(noon - 60, 0.5), (noon - 2 * DAY, 3.0)])
-    got = glance.spend_glance(str(data), clock, _knobs(), RUNNERS[1])
+    got = statusspend.spend_glance(str(data), clock, _knobs(), RUNNERS[1])
     assert got is not None and got["spent_today_usd"] == 0.5
 
 
@@ -327,7 +327,7 @@ def test_spend_in_whole_micro_usd_is_the_exact_sum_of_the_ledgers_amounts(
     # as status shows it, whatever the order the running totals met them in
     import math
 
-    from looop.hot.cost.totals import micros
+    from looop.home.cost.totals import micros
 
     rows = [round(a, 6) for a in amounts]
     got = sum(micros(a) for a in rows) / 1_000_000

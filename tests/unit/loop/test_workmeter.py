@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot.cost.prices import lookup_price, price_table, price_tokens
-from looop.hot.costrow import report_cost
-from looop.hot.spent import STATES, spent
+from looop.home.cost.prices import lookup_price, price_table, price_tokens
+from looop.home.costrow import report_cost
+from looop.home.spent import STATES, spent
 from looop.loop import workmeter as m
 from looop.loop.clirecords import MAX_LINE
 from tests.clocks import FixedClock
@@ -265,8 +265,8 @@ def test_spend_is_seen_by_model_and_in_the_fleet_table(
     claude: tuple[Path, dict[str, str], Path],
 ) -> None:
     from looop.decide.cost.report import cost_report
-    from looop.hot.paths import Paths
-    from looop.hot.render import fleet_table
+    from looop.home.paths import Paths
+    from looop.home.render import fleet_table
     from tests.clocks import FixedClock
 
     data, env, f = claude
@@ -296,7 +296,7 @@ def test_spend_is_seen_by_model_and_in_the_fleet_table(
 
 
 def test_budgets_read_back_and_bad_ones_are_left_out(tmp_path: Path) -> None:
-    from looop.hot import spent as sp
+    from looop.home import spent as sp
 
     data = str(tmp_path)
     sp.set_budget(data, "w1", 5.0, "stop")
@@ -313,7 +313,7 @@ def test_budgets_read_back_and_bad_ones_are_left_out(tmp_path: Path) -> None:
 
 
 def test_the_state_is_read_from_its_newest_whole_slot(tmp_path: Path) -> None:
-    from looop.hot.spent import read_state
+    from looop.home.spent import read_state
     from looop.loop.meterstate import write_state
 
     data = str(tmp_path)
@@ -342,9 +342,9 @@ def test_the_state_is_read_from_its_newest_whole_slot(tmp_path: Path) -> None:
 def test_the_daily_tally_agrees_with_the_ledger_across_beats_and_days(
     ctx: Ctx, clock: FixedClock
 ) -> None:
-    from looop.hot.cost.ledger import spent_on_day
-    from looop.hot.cost.record import append_cost
-    from looop.hot.spent import read_state
+    from looop.home.cost.ledger import spent_on_day
+    from looop.home.cost.record import append_cost
+    from looop.home.spent import read_state
 
     data = ctx.paths.data
     conv = "0b7e6a1c-1111-4222-8333-444455556666"

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import json
 
-from looop.hot.hashing import fnv1a_128
-from looop.hot.paths import Paths
+from looop.home.hashing import fnv1a_128
+from looop.home.paths import Paths
 from looop.loop.world import WorldMemo, describe_changes, read_world
 
 
@@ -111,10 +111,10 @@ def test_a_memo_answers_an_unchanged_read_and_rereads_any_change(paths: Paths) -
 
 
 def test_the_light_hash_of_state_json_is_the_beats_hash(paths: Paths) -> None:
-    """`looop state --json` hashes through hot/worldhash.py over strings; the beat through
+    """`looop state --json` hashes through home/worldhash.py over strings; the beat through
     read_world over Paths: odd names, links, dot files, a directory and damaged readings
     included, they agree — and a goal edit moves both."""
-    from looop.hot.worldhash import world_hash_at
+    from looop.home.worldhash import world_hash_at
 
     d = paths.data
     assert world_hash_at(str(d)) == read_world(paths).hash  # an empty data dir
@@ -138,7 +138,7 @@ def test_the_light_hash_of_state_json_is_the_beats_hash(paths: Paths) -> None:
 
 
 def test_the_light_ask_reader_is_the_mailboxs(paths: Paths) -> None:
-    from looop.hot.status import pending_asks
+    from looop.home.status import pending_asks
     from looop.human.mailbox import answer, new_ask, pending
 
     assert pending_asks(str(paths.data)) == pending(paths.asks, paths.answers) == []
@@ -154,8 +154,8 @@ def test_the_light_ask_reader_is_the_mailboxs(paths: Paths) -> None:
 def test_state_json_hashes_the_damped_world_the_beat_gates_on(paths: Paths) -> None:
     """While a sensor flaps, `state --json` shows the hash with its signal pinned (what the
     beat compares and commits), not the raw one; when it settles, the raw one again."""
-    from looop.hot.knobs import KNOBS
-    from looop.hot.worldhash import world_hash_at
+    from looop.home.knobs import KNOBS
+    from looop.home.worldhash import world_hash_at
     from looop.loop import flap
 
     policy = flap.FlapPolicy(

@@ -13,7 +13,7 @@ import pytest
 
 from looop.core import limits
 from looop.core.context import Ctx
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 from looop.remote import bounds
 from looop.remote.ssh.farverbs import start_verb
 from looop.remote.ssh.link import PROTOCOL

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot.fleet import fleet_rows_at
-from looop.hot.render import fleet_json, fleet_table
+from looop.home.fleet import fleet_rows_at
+from looop.home.render import fleet_json, fleet_table
 from looop.remote import hosts as reg
+from looop.remote.fleet import remote_rows
 from looop.remote.ssh import link
 from looop.remote.ssh.backend import SshBackend
 from looop.sessions.state import SessionError
@@ -54,7 +55,7 @@ def test_ls_shows_a_crafted_host_number_as_unknown(
         return subprocess.CompletedProcess(argv, 0, _answer(value), b"")
 
     monkeypatch.setattr(link.subprocess, "run", ssh)
-    rows = fleet_rows_at(str(data), ctx.clock, 600, True, dict(ctx.env))
+    rows = fleet_rows_at(str(data), ctx.clock, 600, True, dict(ctx.env), far=remote_rows)
     [row] = [r for r in rows if r["id"] == "w1"]
     table = fleet_table(rows, False)
     shown = json.loads(fleet_json(rows), parse_constant=_refuse)
@@ -81,7 +82,11 @@ def test_a_real_last_output_is_kept(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(
         link.subprocess, "run", lambda argv, **_: subprocess.CompletedProcess(argv, 0, body, b"")
     )
-    [row] = [r for r in fleet_rows_at(str(data), ctx.clock, 600, True) if r["id"] == "w1"]
+    [row] = [
+        r
+        for r in fleet_rows_at(str(data), ctx.clock, 600, True, far=remote_rows)
+        if r["id"] == "w1"
+    ]
     assert row["last_output_unix"] == ctx.clock.now() - 60.0
     assert row["idle_s"] == pytest.approx(60.0)
 

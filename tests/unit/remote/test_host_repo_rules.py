@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 from looop.remote import dispatch, place, repospec
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 from looop.remote import hosts as reg
 from looop.remote import verify as far_verify
 from looop.remote.hosts import HostError

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 from looop.remote import engine, place
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError, KubeHost

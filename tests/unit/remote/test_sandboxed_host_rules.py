@@ -13,9 +13,9 @@ import pytest
 
 from looop.cli.hosts import _sandbox_line
 from looop.core.context import Ctx
-from looop.hot.errors import LooopError
-from looop.hot.paths import Paths
-from looop.hot.sandboxpolicy import OFF, SandboxPolicy
+from looop.home.errors import LooopError
+from looop.home.paths import Paths
+from looop.home.sandboxpolicy import OFF, SandboxPolicy
 from looop.remote import hosts as reg
 from looop.remote.ssh import boxed
 from looop.workers import resume

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot.sandboxpolicy import SandboxPolicy
+from looop.home.sandboxpolicy import SandboxPolicy
 from looop.remote import bounds, dispatch
 from looop.remote import hosts as reg
 from looop.remote.kube import hosted

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from looop.remote import tokens
 
 

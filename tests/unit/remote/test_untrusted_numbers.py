@@ -1,4 +1,4 @@
-"""Every number read from outside the home (hot/untrusted.py) is a real value or unknown: no
+"""Every number read from outside the home (home/untrusted.py) is a real value or unknown: no
 input raises, and what comes back is within its bound — so no stamp, age or table column
 further on can overflow. A pod's exit code and a Job's terminal size go through the same."""
 
@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from looop.hot import untrusted
-from looop.hot.workerrows import age
+from looop.home import untrusted
+from looop.home.workerrows import age
 from looop.remote.kube import cluster
 from looop.remote.kube.target import KubeTarget
 

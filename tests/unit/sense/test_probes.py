@@ -7,8 +7,8 @@ from typing import Any
 
 from looop.core.context import Ctx
 from looop.core.readings import split_ages
-from looop.hot.clock import offset_stamp
-from looop.hot.paths import Paths
+from looop.home.clock import offset_stamp
+from looop.home.paths import Paths
 from looop.sense import sense
 from looop.sense.probes import default_probes, probe_claims, probe_goals, run_probes
 from tests.clocks import FixedClock

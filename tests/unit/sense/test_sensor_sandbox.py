@@ -14,7 +14,7 @@ import pytest
 
 from looop.core import provenance
 from looop.core.context import Ctx
-from looop.hot.sandboxpolicy import OFF, ON
+from looop.home.sandboxpolicy import OFF, ON
 from looop.sense.sensors import run_user_sensors
 
 pytestmark = [pytest.mark.timeout(20), pytest.mark.process]  # real sensors run

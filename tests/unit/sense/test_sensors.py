@@ -15,7 +15,7 @@ import pytest
 
 from looop.core import procs
 from looop.core.context import Ctx
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from looop.sense import sense
 from looop.sense.probes import default_probes
 from looop.sense.sensors import Reading, interval_of, run_user_sensors
@@ -456,10 +456,10 @@ def test_the_beat_is_no_subreaper_once_it_is_over(ctx: Ctx, paths: Paths) -> Non
 _LOW_LIMIT_BEAT = """
 import json, os, resource, sys, time
 from pathlib import Path
-from looop.hot.clock import SystemClock
+from looop.home.clock import SystemClock
 from looop.core.context import Ctx
 from looop.core.events import Emitter
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from looop.sense.sensors import run_user_sensors
 
 paths = Paths.at(Path(sys.argv[1]))

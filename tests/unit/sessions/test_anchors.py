@@ -1,4 +1,4 @@
-"""The hosts' abstract names (hot/anchors.py): one holder per name, found by its listener,
+"""The hosts' abstract names (home/anchors.py): one holder per name, found by its listener,
 named apart per runtime dir, never a file a cleaner could remove."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import os
 import socket
 from pathlib import Path
 
-from looop.hot.anchors import anchor, hold, holder, listening, shown
+from looop.home.anchors import anchor, hold, holder, listening, shown
 from looop.sessions.hostnames import host_socket
 
 

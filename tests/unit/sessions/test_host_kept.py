@@ -8,7 +8,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from looop.hot.wire import LOCK
+from looop.home.sessionfiles import LOCK
 from looop.sessions.host import KEEP_PREPARED, _let_go_ended
 
 

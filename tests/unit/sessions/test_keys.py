@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from looop.hot.keys import KEY_NAMES, encode_keys, key_bytes
-from looop.hot.ops import b64encode
+from looop.home.control import b64encode
+from looop.home.keys import KEY_NAMES, encode_keys, key_bytes
 from looop.sessions.state import SessionError
 
 # The table from the reference (sessions §1.14) plus the extra control combos and back-tab.

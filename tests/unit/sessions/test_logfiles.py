@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot import logfiles
+from looop.home import logfiles
 from looop.sessions import evloop as ev
 from looop.sessions import pump as pump_mod
 from looop.sessions.pump import Pump

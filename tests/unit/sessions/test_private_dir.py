@@ -7,7 +7,7 @@ import os
 import stat
 from pathlib import Path
 
-from looop.hot.wire import ensure_private_dir
+from looop.home.sessionfiles import ensure_private_dir
 
 
 def test_a_private_dir_under_folders_not_made_yet_is_made_0700(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from looop.hot.store import write_json
+from looop.home.store import write_json
 from looop.sessions import state
 from looop.sessions.state import (
     SessionError,
@@ -374,7 +374,7 @@ def test_supervisor_argv_skips_unknown_flags_with_their_values() -> None:
 
 
 def test_frames_round_trip() -> None:
-    from looop.hot import protocol as proto
+    from looop.home import protocol as proto
 
     head = proto.frame(proto.OUTPUT, b"abc")
     assert proto.HEADER.unpack(head[:5]) == (proto.OUTPUT, 3) and head[5:] == b"abc"
@@ -389,7 +389,7 @@ def test_a_session_that_ends_between_the_reads_is_read_as_ended(
 ) -> None:
     """The status says running, then the supervisor writes its end and lets go of the lock
     before the lock is probed: the reader must report the end, not a dead supervisor."""
-    from looop.hot import wire
+    from looop.home import sessionfiles
     from looop.sessions import state
 
     sdir = tmp_path / "sessions" / "quick"
@@ -401,12 +401,12 @@ def test_a_session_that_ends_between_the_reads_is_read_as_ended(
         write_json(sdir / "status.json", {"v": 1, "state": "exited", "exit_code": 0})
         return False  # and the lock is free
 
-    for module in (state, wire):
+    for module in (state, sessionfiles):
         monkeypatch.setattr(module, "lock_held", ends_meanwhile)
     s = state.load_session(sdir)
     assert s is not None and (s.state, s.exit_code, s.dead) == ("exited", 0, False)
     write_json(sdir / "status.json", {"v": 1, "state": "running", "exit_code": None})
-    light = wire.load_light(str(sdir))
+    light = sessionfiles.load_light(str(sdir))
     assert light is not None and (light["state"], light["exit_code"]) == ("exited", 0)
 
 

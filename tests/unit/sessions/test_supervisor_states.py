@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from looop.hot import protocol as proto
+from looop.home import protocol as proto
 from looop.sessions import evloop as ev
 from looop.sessions.child import Child
 from looop.sessions.lifecycle import Lifecycle, OpError

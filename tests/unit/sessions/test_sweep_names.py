@@ -8,13 +8,13 @@ import sys
 
 import pytest
 
-from looop.sessions.osseam import alive_not_looop
+from looop.sessions.oscalls import alive_not_looop
 
 pytestmark = [pytest.mark.timeout(30), pytest.mark.process]  # real processes
 
 # names itself (as name_self does), says so, then waits for stdin to close
 _NAMED = (
-    "import sys;from looop.hot.procname import name_self;name_self(sys.argv[1]);"
+    "import sys;from looop.home.procname import name_self;name_self(sys.argv[1]);"
     "print('ok',flush=True);sys.stdin.read()"
 )
 

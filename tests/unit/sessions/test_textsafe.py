@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from looop.hot.textsafe import decode, safe_end, safe_text, strip_ansi
+from looop.home.textsafe import decode, safe_end, safe_text, strip_ansi
 
 
 @pytest.mark.parametrize(

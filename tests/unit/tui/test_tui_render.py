@@ -290,7 +290,7 @@ def test_row_cells_mark_the_selection_and_ages() -> None:
 
 def test_since_lists_finished_workers_heard_from_within_the_window() -> None:
     """v1.0's `watch --since D`: living ones always, finished ones only if recent."""
-    from looop.hot.stamps import parse_utc
+    from looop.home.stamps import parse_utc
 
     noon = parse_utc("2026-01-01T12:00:00Z")
     assert noon is not None

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.clock import SystemClock, offset_stamp
-from looop.hot.fleet import fleet_rows_at
-from looop.hot.render import fleet_json
-from looop.hot.store import write_json
-from looop.hot.workerrows import waiting_workers
+from looop.home.clock import SystemClock, offset_stamp
+from looop.home.fleet import fleet_rows_at
+from looop.home.render import fleet_json
+from looop.home.store import write_json
+from looop.home.workerrows import waiting_workers
 from looop.human.mailbox import pending
 from tests.clocks import FixedClock
 

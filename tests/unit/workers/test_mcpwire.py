@@ -10,10 +10,10 @@ import tomllib
 
 import pytest
 
-from looop.hot.config import parse_config
-from looop.hot.errors import LooopError
-from looop.hot.knobs import unknown_key_warnings
-from looop.hot.presets import PRESETS
+from looop.home.config import parse_config
+from looop.home.errors import LooopError
+from looop.home.knobs import unknown_key_warnings
+from looop.home.presets import PRESETS
 from looop.web.mcpworker import refusal
 from looop.workers.mcpwire import settings, wire
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot import needsinput
-from looop.hot.config import parse_config
-from looop.hot.errors import LooopError
+from looop.home import needsinput
+from looop.home.config import parse_config
+from looop.home.errors import LooopError
 from looop.workers import needsinput as looking
 from looop.workers.needsinput import Looker, Rules, judge, programs_in, to_tell
 
@@ -132,7 +132,7 @@ def _row(wid: str) -> dict[str, object]:
 
 
 def test_a_repainted_screen_keeps_its_verdict_without_a_screen_read(tmp_path: Path) -> None:
-    from looop.hot.clock import SystemClock
+    from looop.home.clock import SystemClock
 
     sdir = tmp_path / "sessions" / "w1"
     sdir.mkdir(parents=True)
@@ -170,7 +170,7 @@ def test_a_repainted_screen_keeps_its_verdict_without_a_screen_read(tmp_path: Pa
 def test_a_runners_own_patterns_judge_only_the_workers_it_started(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from looop.hot.clock import SystemClock
+    from looop.home.clock import SystemClock
 
     # two runners start the same program; only `slow` says what its waiting screen is
     cfg = parse_config(

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.presets import PRESETS
+from looop.home import store
+from looop.home.presets import PRESETS
 from looop.human.mailbox import answer, new_ask
 from looop.sessions.client import expect, kill, read_log
 from looop.sessions.state import get_session

@@ -13,9 +13,9 @@ import pytest
 
 from looop.act.actions import DecisionError, StartWorker, parse_decision
 from looop.core.context import Ctx
-from looop.hot.config import parse_config
-from looop.hot.errors import LooopError
-from looop.hot.sandboxpolicy import OFF, ON, SandboxPolicy, parse_sandbox, resolve
+from looop.home.config import parse_config
+from looop.home.errors import LooopError
+from looop.home.sandboxpolicy import OFF, ON, SandboxPolicy, parse_sandbox, resolve
 from looop.workers import sandbox
 
 
@@ -65,7 +65,7 @@ def test_a_bad_sandbox_value_is_one_line_naming_its_key(value: object, key: str)
 
 
 def test_the_config_key_is_known_so_it_is_not_warned_about() -> None:
-    from looop.hot.config import unknown_key_warnings
+    from looop.home.config import unknown_key_warnings
 
     raw = _cfg(sandbox="on")
     raw["runners"]["claude"]["sandbox"] = "off"

@@ -15,8 +15,8 @@ import pytest
 from looop.core import provenance
 from looop.core.context import Ctx
 from looop.core.srt import SandboxError
-from looop.hot.sandboxpolicy import OFF, ON, SandboxPolicy
-from looop.hot.where import SANDBOX_SETTINGS
+from looop.home.sandboxpolicy import OFF, ON, SandboxPolicy
+from looop.home.where import SANDBOX_SETTINGS
 from looop.sessions.state import Session
 from looop.workers import resume, sandbox
 from looop.workers.sandbox import WorkerBox

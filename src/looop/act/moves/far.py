@@ -9,8 +9,8 @@ from pathlib import Path
 
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
-from looop.hot.errors import LooopError
-from looop.hot.knobs import Knobs
+from looop.home.errors import LooopError
+from looop.home.knobs import Knobs
 from looop.workers.backend import Backend, LocalBackend
 from looop.workers.started import Away
 

@@ -13,8 +13,8 @@ from looop.act.playbook import write_playbook
 from looop.act.shellgate import shell_guard
 from looop.core import provenance
 from looop.core.text import file_text
-from looop.hot import store
-from looop.hot.errors import LooopError
+from looop.home import store
+from looop.home.errors import LooopError
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from looop.act.decision import (
 from looop.act.outcome import ExecError
 from looop.act.wal import intent
 from looop.core.text import one_line
-from looop.hot import store
-from looop.hot.hashing import fnv1a_128
+from looop.home import store
+from looop.home.hashing import fnv1a_128
 from looop.human import schedules
 from looop.human.notify import notify
 

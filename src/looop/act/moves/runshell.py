@@ -13,8 +13,8 @@ from looop.act.shellgate import decided_line, shell_guard
 from looop.act.wal import intent
 from looop.core.context import Ctx
 from looop.core.text import one_line
-from looop.hot import store
-from looop.hot.hashing import fnv1a_128
+from looop.home import store
+from looop.home.hashing import fnv1a_128
 
 
 @dataclass(frozen=True)

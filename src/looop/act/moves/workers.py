@@ -28,18 +28,18 @@ from looop.act.outcome import ExecError
 from looop.act.shellgate import decided_line, shell_guard
 from looop.core import provenance
 from looop.core.text import one_line
-from looop.hot import store
-from looop.hot.clock import utc_stamp_ms
-from looop.hot.errors import LooopError
-from looop.hot.sandboxpolicy import SandboxPolicy
-from looop.hot.spent import budgets, set_budget
+from looop.home import store
+from looop.home.clock import utc_stamp_ms
+from looop.home.errors import LooopError
+from looop.home.sandboxpolicy import SandboxPolicy
+from looop.home.spent import budgets, set_budget
 from looop.sessions.client import kill
 from looop.sessions.state import SessionError, get_session, mark_dead, session_dir
 from looop.workers.launch import normalise_target, start_worker
 from looop.workers.started import Away, StartRequest
 from looop.workers.worktree import tree_path
 
-ON_BUDGET = ("pause", "stop")  # hot/spent.py POLICIES (not imported: act stays light)
+ON_BUDGET = ("pause", "stop")  # home/spent.py POLICIES (not imported: act stays light)
 
 _START_TEACH = r"""start_worker{id,prompt,runner?,command?,verify?,repo?,branch?,resume?,host?,budget_usd?,on_budget?}
 - start a worker session for hands-on work. id = the goal it serves; prompt = a complete,
@@ -70,7 +70,7 @@ class StartWorker(Action):
     branch: str | None = None  # that worktree's branch (default looop/<id>)
     resume: bool = False  # `looop up` starts it again on its conversation after a crash
     host: str | None = None  # an SSH host (looop host add) or "local"; None: placed
-    budget_usd: float | None = None  # its spend ceiling, metered each beat (hot/spent.py)
+    budget_usd: float | None = None  # its spend ceiling, metered each beat (home/spent.py)
     on_budget: str = "pause"  # at it: "pause" (SIGSTOP) or "stop" (worktree kept)
     steerable: bool = False  # a human's opt-in to decisions steering it (act/reach.py)
 

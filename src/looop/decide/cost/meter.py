@@ -9,10 +9,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from looop.hot import gemini
-from looop.hot.config import Runner
-from looop.hot.cost.money import sane_usd
-from looop.hot.cost.prices import command_model, lookup_price, price_table, price_tokens
+from looop.home import gemini
+from looop.home.config import Runner
+from looop.home.cost.money import sane_usd
+from looop.home.cost.prices import command_model, lookup_price, price_table, price_tokens
 
 _MAX_TOKENS = 10**12
 _PEEK = 200  # how far into a line the cheap "type" peek looks

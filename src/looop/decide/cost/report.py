@@ -7,10 +7,10 @@ import os
 from datetime import date, timedelta
 from typing import TypedDict
 
-from looop.hot.clock import Clock
-from looop.hot.cost.days import Days, Source, day_totals
-from looop.hot.errors import LooopError
-from looop.hot.paths import Paths
+from looop.home.clock import Clock
+from looop.home.cost.days import Days, Source, day_totals
+from looop.home.errors import LooopError
+from looop.home.paths import Paths
 
 SPANS = ("today", "week", "all")
 GROUPINGS = ("kind", "runner", "worker", "model", "day")
@@ -70,7 +70,7 @@ def cost_report(paths: Paths, clock: Clock, span: str = "today", by: str = "kind
 
 
 def cost_reports(paths: Paths, clock: Clock, asks: list[tuple[str, str]]) -> list[CostReport]:
-    """One cost_report per (span, by), from the day totals (hot/cost/days.py): what the span
+    """One cost_report per (span, by), from the day totals (home/cost/days.py): what the span
     holds, not every row the ledger ever got."""
     for span, by in asks:
         _check(span, by)

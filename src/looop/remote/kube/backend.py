@@ -29,10 +29,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from looop.hot.clock import Clock, utc_stamp
-from looop.hot.keys import encode_keys
-from looop.hot.protocol import SHOT_FORMATS
-from looop.hot.textsafe import decode, safe_text, strip_ansi
+from looop.home.clock import Clock, utc_stamp
+from looop.home.keys import encode_keys
+from looop.home.protocol import SHOT_FORMATS
+from looop.home.textsafe import decode, safe_text, strip_ansi
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.cluster import (
     API_TIMEOUT_S,

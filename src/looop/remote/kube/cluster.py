@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from looop.hot import untrusted
+from looop.home import untrusted
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.target import KubeTarget
 from looop.sessions.state import SessionError

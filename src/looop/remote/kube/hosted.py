@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.webconfig import public_url
-from looop.hot import store
-from looop.hot.clock import Clock
-from looop.hot.errors import CorruptState, LooopError
-from looop.hot.paths import Paths
-from looop.hot.procname import is_web
+from looop.home import store
+from looop.home.clock import Clock
+from looop.home.errors import CorruptState, LooopError
+from looop.home.paths import Paths
+from looop.home.procname import is_web
 from looop.remote import hosts as reg
 from looop.remote.hosts import KubeHost
 from looop.remote.kube import manifests as mf

@@ -15,9 +15,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from looop.hot.errors import LooopError
-from looop.hot.knobs import KNOBS
-from looop.hot.wire import SessionError, check_id
+from looop.home.errors import LooopError
+from looop.home.knobs import KNOBS
+from looop.home.sessionfiles import SessionError, check_id
 from looop.remote.bounds import NAMES as BOUND_KNOBS
 from looop.remote.bounds import checked as bounds_checked
 from looop.remote.kube.target import is_dns_label

@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from looop.hot import store
-from looop.hot.logfiles import open_view
+from looop.home import store
+from looop.home.logfiles import open_view
 from looop.sessions import client
 from looop.sessions.state import SessionError, get_session, wait_code
 
@@ -82,7 +82,7 @@ def run(
         host_idle_s=0,
         bounds=(max_pids, 0),
     )
-    offset = 0  # logical: the log rotates in the pod too (hot/logfiles.py)
+    offset = 0  # logical: the log rotates in the pod too (home/logfiles.py)
     killed = False
     while True:
         over = not get_session(root, sid).alive

@@ -7,7 +7,7 @@ kept) and LOOOP_HOME_TOKEN (the worker's token, `lw1.…`). TLS is verified agai
 system's CAs, or the PEM bundle named by LOOOP_HOME_CA. Without a way home the home-bound
 verbs refuse at once, in one line, exit 3, and tell/told stay in the pod.
 
-http.client and ssl load only once a verb goes home (gohome.py): workers call these verbs
+http.client and ssl load only once a verb goes home (homecall.py): workers call these verbs
 often."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
-from looop.hot.contractverbs import RELAYED
+from looop.home.contractverbs import RELAYED
 
 # Without a way home these refuse: nobody reads the pod's own mailbox, leases or ledger.
 HOME_VERBS = ("ask", "claim", "unclaim", "cost")
@@ -35,7 +35,7 @@ def main(argv: list[str], real: str) -> int:
     if verb in RELAYED:
         if env.get("LOOOP_HOME_URL") and env.get("LOOOP_HOME_TOKEN"):
             # lazy: http.client and ssl only once a verb goes home (every other verb execs)
-            from looop.remote.kube.gohome import go_home
+            from looop.remote.kube.homecall import go_home
 
             return go_home(argv, env)
         if verb in HOME_VERBS:

@@ -4,7 +4,7 @@ odd is one line naming what is wrong."""
 
 from __future__ import annotations
 
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 
 SCHEME = "k8s://"
 MAX_CONTEXT = 253

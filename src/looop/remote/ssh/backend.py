@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.hot import store, untrusted
-from looop.hot.clock import Clock
+from looop.home import store, untrusted
+from looop.home.clock import Clock
 from looop.remote import bounds
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError
@@ -27,7 +27,7 @@ from looop.workers.resume import encode_sandbox
 from looop.workers.started import StartRequest
 
 LS_TIMEOUT_S = 10.0
-# a bound a host says its worker is at, as `ls` says it (the local words: hot/workerrows.py)
+# a bound a host says its worker is at, as `ls` says it (the local words: home/workerrows.py)
 LIMIT_HEALTH = {
     "pids": "at its process limit",
     "memory": "hit its memory limit",

@@ -11,9 +11,9 @@ import os
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.hot import store, untrusted
-from looop.hot.knobs import Knobs
-from looop.hot.spent import BUDGETS
+from looop.home import store, untrusted
+from looop.home.knobs import Knobs
+from looop.home.spent import BUDGETS
 from looop.remote import bounds
 from looop.remote import hosts as reg
 from looop.remote.hosts import HostError

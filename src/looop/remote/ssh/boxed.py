@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 
 from looop.core import srt
-from looop.hot import locks, store
-from looop.hot.errors import LooopError
-from looop.hot.paths import Paths
-from looop.hot.sandboxpolicy import SandboxPolicy
-from looop.hot.store import NotRegular
+from looop.home import locks, store
+from looop.home.errors import LooopError
+from looop.home.paths import Paths
+from looop.home.sandboxpolicy import SandboxPolicy
+from looop.home.store import NotRegular
 from looop.remote.ssh.shim import _once, script
 from looop.sessions.state import SessionError, get_session
 from looop.workers.bridge import BRIDGE_LOCK

@@ -14,8 +14,8 @@ from typing import Any
 
 from looop.core import limits
 from looop.core.context import Ctx
-from looop.hot import store, untrusted
-from looop.hot.errors import CorruptState
+from looop.home import store, untrusted
+from looop.home.errors import CorruptState
 from looop.sessions import hold
 from looop.sessions.state import Session, list_sessions
 from looop.workers.diskuse import measure

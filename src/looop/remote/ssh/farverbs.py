@@ -1,5 +1,5 @@
 """The satellite's start verbs (`hello`, `spawn`, `verify`): what a start on an SSH host
-needs (farstart's checkout, sandbox and session; hostverify's check), imported at the top.
+needs (start's checkout, sandbox and session; hostverify's check), imported at the top.
 
 Only the satellite process of one of these verbs loads this module (cli/satellite.py picks it
 by the verb); `ls`, `screen`, `send` and the rest answer from satellite.py without it."""
@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.hot import store
-from looop.hot.errors import LooopError
-from looop.remote.ssh import farstart, hostverify
+from looop.home import store
+from looop.home.errors import LooopError
+from looop.remote.ssh import hostverify, start
 from looop.remote.ssh.link import PROTOCOL
 from looop.remote.ssh.satellite import RELAY, worker_id, worker_row
 
@@ -26,7 +26,7 @@ def start_verb(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str)
         if req.get("fresh"):
             store.remove(relay)  # a dead master's forward: a fresh one binds it again
         root.mkdir(parents=True, exist_ok=True)
-        farstart.refresh_shims(root, ctx.env.get("HOME", ""))
+        start.refresh_shims(root, ctx.env.get("HOME", ""))
         return {
             "version": version,
             "protocol": PROTOCOL,
@@ -34,11 +34,11 @@ def start_verb(ctx: Ctx, root: Path, op: str, req: dict[str, Any], version: str)
             "relay": str(relay),
             "python": sys.version.split()[0],
             "uid": os.geteuid(),
-            "sandbox_missing": farstart.sandbox_missing(ctx),
+            "sandbox_missing": start.sandbox_missing(ctx),
         }
     if op == "spawn":
         sid = worker_id(req)
-        s, tree = farstart.spawn(ctx, root, sid, req, root / RELAY)
+        s, tree = start.spawn(ctx, root, sid, req, root / RELAY)
         return {"row": worker_row(root, s), "tree": asdict(tree) if tree is not None else None}
     if op == "verify":
         return hostverify.verify(ctx, req)

@@ -30,10 +30,10 @@ from looop.core.context import Ctx
 from looop.core.pool import Pool, Run
 from looop.core.proc import Kind, Tail, spawn
 from looop.core.procs import Containment
-from looop.hot import locks, store
-from looop.hot.clock import Clock, SystemClock
-from looop.hot.errors import CorruptState, LooopError
-from looop.hot.where import sandboxed
+from looop.home import locks, store
+from looop.home.clock import Clock, SystemClock
+from looop.home.errors import CorruptState, LooopError
+from looop.home.where import sandboxed
 from looop.remote.ssh import boxed
 from looop.sessions.state import SessionError, get_session, validate_id
 from looop.workers import sandbox as sbx

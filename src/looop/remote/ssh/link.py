@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.hot import where
-from looop.hot.wire import fnv1a_64
+from looop.home import where
+from looop.home.sessionfiles import fnv1a_64
 from looop.remote import hosts as reg
 from looop.remote.hosts import Host, HostError
 

@@ -1,6 +1,6 @@
 """A verb the hot room serves (`looop shot`, `send`, `key`, `log`) for a worker on an SSH host:
 the very argv runs there (its fast face too), its output streams here and its exit code is
-this one's. The hot faces reach it through hot/drive.py's one door; click's face runs the
+this one's. The hot faces reach it through home/drive.py's one door; click's face runs the
 same link (remote/ssh/link.py)."""
 
 from __future__ import annotations

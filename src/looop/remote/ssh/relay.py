@@ -16,7 +16,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from looop.core.contract import Answerer
-from looop.hot import locks
+from looop.home import locks
 from looop.remote import hosts as reg
 
 if TYPE_CHECKING:

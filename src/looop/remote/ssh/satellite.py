@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from looop.core.context import Ctx
-from looop.hot.errors import LooopError
-from looop.hot.logs import read_log
-from looop.hot.workerrows import last_output
+from looop.home.errors import LooopError
+from looop.home.logs import read_log
+from looop.home.workerrows import last_output
 from looop.remote.ssh import farbounds
 from looop.remote.ssh.link import PROTOCOL, SATELLITES
 from looop.sessions import client

@@ -14,7 +14,7 @@ import socket
 import sys
 import time
 
-from looop.hot.contractverbs import RELAYED
+from looop.home.contractverbs import RELAYED
 from looop.remote.callhome import PENDING, Pending, answer_of, call, new_key, request
 
 

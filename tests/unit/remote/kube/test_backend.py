@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("kubernetes")
 
-from looop.hot.errors import LooopError
+from looop.home.errors import LooopError
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.backend import KubeBackend
 from looop.remote.kube.cluster import INSTALL_HINT

@@ -12,7 +12,7 @@ import pytest
 
 kv = pytest.importorskip("kubernetes_validate")
 
-from looop.hot.errors import LooopError  # noqa: E402
+from looop.home.errors import LooopError  # noqa: E402
 from looop.remote.kube import manifests as m  # noqa: E402
 from looop.remote.kube.target import KubeTarget, parse_target  # noqa: E402
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.hot.paths import Paths
+from looop.home.paths import Paths
 from looop.remote import hosts as reg
 from looop.remote import tokens
 from tests.clocks import FixedClock

@@ -1,0 +1,130 @@
+"""Injectable time: no module reads the clock on its own."""
+
+from __future__ import annotations
+
+import time
+
+from looop.home import stamps
+
+TYPE_CHECKING = False  # not `from typing`: `looop status` imports this on its fast path
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime, tzinfo
+
+# datetime loads only with localtime.py and zoneinfo with zones.py, when a clock is first asked
+# for a datetime or a zone: status formats local time with time.localtime (local_tm) and a
+# skip beat asks for no zone.
+
+
+class Clock:
+    """What every room asks for the time (plain base class: cheap to import)."""
+
+    def now(self) -> float:
+        """Unix seconds."""
+        raise NotImplementedError
+
+    def monotonic(self) -> float:
+        raise NotImplementedError
+
+    def boottime(self) -> float:
+        """Seconds since boot, suspend included, the same in every process (CLOCK_BOOTTIME):
+        for a "how long since" one process writes down and another judges."""
+        return self.monotonic()
+
+    def local(self, ts: float | None = None) -> datetime:
+        """An aware datetime in the local zone (ts defaults to now)."""
+        raise NotImplementedError
+
+    def zone(self) -> tzinfo:
+        """The local zone with its DST rules (a named zone when the system has one)."""
+        raise NotImplementedError
+
+    def local_tm(self, ts: float) -> time.struct_time:
+        """`local(ts)` as a struct_time (its date and wall-clock fields), for time.strftime."""
+        return self.local(ts).timetuple()
+
+    def offset_stamp_at(self, ts: float) -> str:
+        """offset_stamp(self.local(ts)): 2026-06-21 10:00 +09:00."""
+        return offset_stamp(self.local(ts))
+
+
+class SystemClock(Clock):
+    def __init__(self, tz_name: str | None = None) -> None:
+        self.tz_name = tz_name  # the TZ the process was given, if any
+        self._zone: tzinfo | None = None
+
+    def now(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def boottime(self) -> float:
+        return boottime()
+
+    def local(self, ts: float | None = None) -> datetime:
+        from looop.home.localtime import local_datetime  # lazy: the door to datetime
+
+        return local_datetime(self.now() if ts is None else ts)
+
+    def local_tm(self, ts: float) -> time.struct_time:
+        # the second datetime.fromtimestamp would show (it rounds microseconds half to even)
+        return time.localtime(stamps.whole_second(ts))
+
+    def offset_stamp_at(self, ts: float) -> str:
+        tm = self.local_tm(ts)
+        return time.strftime("%Y-%m-%d %H:%M ", tm) + offset_text(tm.tm_gmtoff)
+
+    def zone(self) -> tzinfo:
+        if self._zone is None:
+            from looop.home.zones import system_zone  # lazy: the door to zoneinfo
+
+            self._zone = system_zone(self.tz_name)
+        return self._zone
+
+
+def boottime() -> float:
+    """CLOCK_BOOTTIME where there is one (Linux), else the monotonic clock."""
+    clock_id = getattr(time, "CLOCK_BOOTTIME", None)
+    if clock_id is None:
+        return time.monotonic()
+    return time.clock_gettime(clock_id)
+
+
+def utc_stamp(ts: float) -> str:
+    """Ledger/events form: 2026-06-21T01:15:42Z."""
+    return stamps.utc_stamp(ts)
+
+
+def utc_stamp_ms(ts: float) -> str:
+    return stamps.utc_stamp_ms(ts)
+
+
+def offset_text(seconds: int) -> str:
+    """A UTC offset as offset_stamp shows it: `%z` (+0900, or +055328 with seconds) with a
+    colon after the hours."""
+    sign = "-" if seconds < 0 else "+"
+    h, rest = divmod(abs(seconds), 3600)
+    m, s = divmod(rest, 60)
+    return f"{sign}{h:02d}:{m:02d}" + (f"{s:02d}" if s else "")
+
+
+def offset_stamp(d: datetime) -> str:
+    """Prompt form: 2026-06-21 10:00 +09:00."""
+    off = d.strftime("%z")
+    return d.strftime("%Y-%m-%d %H:%M ") + (off[:3] + ":" + off[3:] if off else "+00:00")
+
+
+def parse_utc(stamp: str) -> float | None:
+    return stamps.parse_utc(stamp)
+
+
+def clock_for(env: Mapping[str, str], clock: Clock | None) -> Clock:
+    """The injected clock, else the system's in the zone TZ names."""
+    return clock if clock is not None else SystemClock(env.get("TZ"))
+
+
+def now_of(clock: Clock | None) -> float:
+    """Unix seconds from the injected clock, else the system's."""
+    return clock.now() if clock is not None else time.time()

@@ -1,0 +1,149 @@
+"""The price table: USD per 1M tokens, for streams that report tokens but no money, and the
+model (or program) a tick command names."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+
+from looop.home import gemini
+from looop.home.config import PRICE_FIELDS
+from looop.home.cost.money import sane_usd
+
+TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
+
+if TYPE_CHECKING:
+    from typing import Any
+
+# USD per 1M tokens, used only where a stream reports tokens but no money (codex; opencode when
+# its own cost is 0). Editable assumptions, list prices as of late 2025: override or add rows
+# with config `prices` = {model: {input, output, cached_input, cache_write}}. "default" prices
+# any model not listed (set to gpt-5's rates, the codex family's baseline).
+DEFAULT_PRICES: dict[str, dict[str, float]] = {
+    "default": {"input": 1.25, "cached_input": 0.125, "output": 10.0},
+    "gpt-5": {"input": 1.25, "cached_input": 0.125, "output": 10.0},
+    "gpt-5-codex": {"input": 1.25, "cached_input": 0.125, "output": 10.0},
+    "gpt-5-mini": {"input": 0.25, "cached_input": 0.025, "output": 2.0},
+    "gpt-5-nano": {"input": 0.05, "cached_input": 0.005, "output": 0.4},
+    "gpt-5.1": {"input": 1.25, "cached_input": 0.125, "output": 10.0},
+    "gpt-5.1-codex": {"input": 1.25, "cached_input": 0.125, "output": 10.0},
+    "gpt-5.1-codex-max": {"input": 1.25, "cached_input": 0.125, "output": 10.0},
+    "gpt-5.1-codex-mini": {"input": 0.25, "cached_input": 0.025, "output": 2.0},
+    "gpt-5.2": {"input": 1.75, "cached_input": 0.175, "output": 14.0},
+    "codex-mini-latest": {"input": 1.5, "cached_input": 0.375, "output": 6.0},
+    "o3": {"input": 2.0, "cached_input": 0.5, "output": 8.0},
+    "o4-mini": {"input": 1.1, "cached_input": 0.275, "output": 4.4},
+    "gpt-4.1": {"input": 2.0, "cached_input": 0.5, "output": 8.0},
+    "gpt-4.1-mini": {"input": 0.4, "cached_input": 0.1, "output": 1.6},
+    "claude-sonnet-4-5": {
+        "input": 3.0,
+        "cached_input": 0.3,
+        "cache_write": 3.75,
+        "output": 15.0,
+    },
+    "claude-sonnet-4-6": {
+        "input": 3.0,
+        "cached_input": 0.3,
+        "cache_write": 3.75,
+        "output": 15.0,
+    },
+    "claude-opus-4-1": {"input": 15.0, "cached_input": 1.5, "cache_write": 18.75, "output": 75.0},
+    "claude-opus-4-5": {"input": 5.0, "cached_input": 0.5, "cache_write": 6.25, "output": 25.0},
+    "claude-opus-4-6": {"input": 5.0, "cached_input": 0.5, "cache_write": 6.25, "output": 25.0},
+    "claude-opus-4-7": {"input": 5.0, "cached_input": 0.5, "cache_write": 6.25, "output": 25.0},
+    "claude-haiku-4-5": {"input": 1.0, "cached_input": 0.1, "cache_write": 1.25, "output": 5.0},
+    **gemini.PRICES,
+}
+
+
+def price_table(overrides: Mapping[str, Any] | None = None) -> dict[str, dict[str, float]]:
+    """Built-in prices with config `prices` merged over them, field by field. A new model's row
+    starts from "default", so a partial row never leaves a price undefined. Bad values are
+    skipped here (config loading reports them)."""
+    table = {k: dict(v) for k, v in DEFAULT_PRICES.items()}
+    if not isinstance(overrides, Mapping):
+        return table
+    # "default" first: new models start from it, overridden or not
+    for model in sorted(overrides, key=lambda k: k != "default"):
+        row = overrides[model]
+        if not isinstance(model, str) or not isinstance(row, Mapping):
+            continue
+        merged = dict(table.get(model) or table["default"])
+        for key in PRICE_FIELDS:
+            v = sane_usd(row.get(key))
+            if v is not None:
+                merged[key] = v
+        table[model] = merged
+    return table
+
+
+def lookup_price(
+    table: Mapping[str, Mapping[str, float]], model: str | None
+) -> tuple[str, Mapping[str, float]]:
+    """The row pricing `model`: exact name, lowercase, without a provider/ prefix, the longest
+    listed name the model extends with '-' (dated snapshots such as gpt-5-2025-08-07), else
+    "default"."""
+    if model:
+        base = model.rsplit("/", 1)[-1]
+        for cand in (model, model.lower(), base, base.lower()):
+            row = table.get(cand)
+            if row is not None:
+                return cand, row
+        low = base.lower()
+        best = max((k for k in table if low.startswith(k.lower() + "-")), key=len, default=None)
+        if best is not None:
+            return best, table[best]
+    return "default", table.get("default") or DEFAULT_PRICES["default"]
+
+
+def price_tokens(
+    row: Mapping[str, float], fresh_in: int, cached: int, written: int, out: int
+) -> float:
+    """USD for token counts; cached reads and cache writes fall back to the input price."""
+    p_in = row.get("input", 0.0)
+    total = (
+        fresh_in * p_in
+        + cached * row.get("cached_input", p_in)
+        + written * row.get("cache_write", p_in)
+        + out * row.get("output", 0.0)
+    )
+    return total / 1_000_000
+
+
+def _words(command: str) -> list[str]:
+    try:
+        return shlex.split(command)
+    except ValueError:
+        return command.split()
+
+
+def command_model(command: str | None) -> str | None:
+    """The model a tick command names: --model X, --model=X, -m X, or codex's -c model=X."""
+    if not command:
+        return None
+    words = _words(command)
+    model: str | None = None
+    for i, w in enumerate(words):
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        if w in ("--model", "-m") and nxt:
+            model = nxt
+        elif w.startswith("--model="):
+            model = w[len("--model=") :]
+        elif w in ("-c", "--config") and nxt.startswith("model="):
+            model = nxt[len("model=") :].strip("\"'")
+        elif w.startswith(("-cmodel=", "--config=model=")):
+            model = w.split("model=", 1)[1].strip("\"'")
+    return model or None
+
+
+def command_word(command: str | None) -> str:
+    """The program a tick command runs (basename, past VAR=value and `env`)."""
+    if not command:
+        return ""
+    for w in _words(command):
+        if "=" in w and not w.startswith(("-", "/", ".")):
+            continue  # VAR=value
+        if w == "env" or w.startswith("-"):
+            continue
+        return w.rsplit("/", 1)[-1]
+    return ""

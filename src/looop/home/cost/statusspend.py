@@ -1,0 +1,300 @@
+"""`looop status`'s spend block read light: breakers.spend_status's answer from the same files
+with no pathlib, datetime, shlex or contextlib. It answers only the plain case; anything odd (a
+corrupt counter or decide ledger, which spend_status repairs, or a quoted tick command) returns
+None and the caller asks spend_status itself, so both always say the same."""
+
+from __future__ import annotations
+
+import os
+
+from looop.home import ljson, stamps, store
+from looop.home.cost import rotate, totals
+from looop.home.cost.clis import COST_REPORTING
+from looop.home.cost.money import finite, sane_usd, usd
+from looop.home.cost.totals import micros
+from looop.home.errors import CorruptState
+
+TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
+
+if TYPE_CHECKING:
+    from time import struct_time
+    from typing import Any
+
+    from looop.home.clock import Clock
+    from looop.home.config import Knobs, Runner
+    from looop.home.cost.views import SpendStatus
+
+# breakers.UNMETERED_LIMIT and cap.DECIDE_WINDOW_S (a test holds them equal)
+UNMETERED_LIMIT = 3
+DECIDE_WINDOW_S = 3600
+
+_SHLEX_SPACE = " \t\r\n"
+_SEPARATORS = ("-", "-", "T", ":", ":", "Z")
+
+
+def command_word(command: str | None) -> str | None:
+    """prices.command_word for a command with no quotes or backslashes (where shlex splits on
+    its whitespace alone); None for one that needs shlex."""
+    if not command:
+        return ""
+    if any(c in command for c in "'\"\\"):
+        return None
+    for ch in _SHLEX_SPACE[1:]:
+        command = command.replace(ch, " ")
+    for w in command.split(" "):
+        if not w or ("=" in w and not w.startswith(("-", "/", "."))):
+            continue  # VAR=value
+        if w == "env" or w.startswith("-"):
+            continue
+        return w.rsplit("/", 1)[-1]
+    return ""
+
+
+def _signature(runner: Runner) -> str | None:
+    """breakers.runner_signature, or None when its command needs shlex."""
+    word = command_word(runner.tick)
+    if word is None:
+        return None
+    spec = runner.cost
+    parts = [runner.name, "true" if spec else "false", word]
+    if spec is not None:
+        parts.append(f"{spec.type} {spec.pointer} {spec.mode}")
+    return "|".join(parts)
+
+
+def _canonical(stamp: str) -> bool:
+    """`YYYY-MM-DDTHH:MM:SSZ`'s separators in place. Then its other characters are ASCII
+    digits, and it compares with another such stamp as their instants do, or it is no time
+    at all (ledger rows with such a ts never count)."""
+    return (stamp[4], stamp[7], stamp[10], stamp[13], stamp[16], stamp[19]) == _SEPARATORS
+
+
+# How far back from a time the ledger is read for the rows of its day (store.read_since):
+# today began less than 26 h before now (a DST day lasts 25 h) and the window around it
+# (below) less than 29 h before.
+LOOKBACK_S = 30 * 3600
+
+
+def since_stamp(t: float) -> str:
+    """The UTC hour LOOKBACK_S before `t`: where a reader of t's day may stop."""
+    return stamps.utc_stamp(t - LOOKBACK_S)[:13] + ":00:00Z"
+
+
+def _spent_today(data: str, clock: Clock) -> float:
+    """ledger.spent_on_day for today: rows whose ts falls on the local calendar day. From the
+    running totals when they can say (constant time); stale, they are rebuilt once and written,
+    budget or none; else from the ledger's recent rows."""
+    got = totals.spent_today(data, clock)
+    if got is None:
+        totals.refresh(data, clock.now())
+        got = totals.spent_today(data, clock)
+    if got is not None:
+        return got
+    path = os.path.join(data, "cost.jsonl")
+    now = clock.now()
+    try:
+        text = rotate.recent_text(data, since_stamp(now))
+    except OSError as e:
+        raise CorruptState(f"cannot read {path}: {e.strerror}; fix its permissions") from e
+    if not text:
+        return 0.0
+    tm = clock.local_tm(now)
+    return _sum_today(text, clock, tm[:3], _day_window(clock, now, tm))
+
+
+_Window = tuple[bool, str, str, set[str], tuple[str, str]]
+
+
+def _day_window(clock: Clock, now: float, tm: struct_time) -> _Window:
+    """Which stamps can fall on today: (window, first, last, marks, sure), read below."""
+    today = tm[:3]
+    # Only rows stamped near today can count; the filter after the parse is the exact one.
+    # Today began within 2 h of `lo` (a DST shift) and lasts at most 26 h, so its rows were
+    # stamped in [first, last] below, as long as the local date grows across it (checked):
+    # a row in looop's own spelling stamped outside is skipped unparsed (stamps of one width
+    # compare as their instants), and any other row on a UTC date the window does not touch.
+    lo = now - (tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec)
+    first_t, last_t = lo - 3 * 3600, lo + 27 * 3600
+    window = clock.local_tm(first_t)[:3] < today < clock.local_tm(last_t)[:3]
+    # Within the window, rows stamped in [lo + 2 h, lo + 20 h) are today whatever a DST shift
+    # did to `lo` (today starts within 2 h of it and lasts at least 22 h): no time to parse.
+    sure = ("", "")
+    first = last = ""
+    if window:
+        first, last = stamps.utc_stamp(first_t), stamps.utc_stamp(last_t)
+        marks = {first[:11], stamps.utc_stamp(first_t + 15 * 3600)[:11], last[:11]}
+        sure = (stamps.utc_stamp(lo + 2 * 3600), stamps.utc_stamp(lo + 20 * 3600))
+    else:  # a zone jumping across the date line today: the wide net, no window
+        marks = {stamps.utc_stamp(lo + k * 43200)[:11] for k in range(-4, 5)}
+    return window, first, last, marks, sure
+
+
+def _sum_today(text: str, clock: Clock, today: tuple[int, ...], day: _Window) -> float:
+    """USD spent in the ledger rows of `text` stamped on the local `today`."""
+    window, first, last, marks, sure = day
+    amounts: list[int] = []
+    for line in text.splitlines():
+        at = line.find('"ts":"') if window else -1
+        stamp = line[at + 6 : at + 26] if at >= 0 and line[at + 26 : at + 27] == '"' else ""
+        plain = bool(stamp) and _canonical(stamp) and "\\" not in line
+        if plain and line.count('"ts"') == 1:
+            if not first <= stamp <= last:
+                continue
+        else:
+            plain = False
+            if not any(m in line for m in marks):
+                continue
+        try:
+            obj = ljson.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if not isinstance(obj, dict):
+            continue
+        amount = sane_usd(obj.get("cost_usd"))
+        if amount is None:
+            continue
+        ts = obj.get("ts")
+        if plain and ts == stamp and sure[0] <= stamp < sure[1]:
+            amounts.append(micros(amount))
+            continue
+        when = stamps.parse_utc(ts) if isinstance(ts, str) else None
+        if when is not None and clock.local_tm(when)[:3] == today:
+            amounts.append(micros(amount))
+    return sum(amounts) / 1_000_000  # whole micro-USD, as the totals add them
+
+
+def _unmetered(data: str, sig: str) -> int | None:
+    """The consecutive unmetered runs at `sig`; None when the counter is corrupt."""
+    try:
+        obj = store.read_json_object(os.path.join(data, ".cost-unmetered"))
+    except CorruptState:
+        return None
+    if obj is None:
+        return 0
+    n, got = obj.get("count"), obj.get("sig")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0 or not isinstance(got, str):
+        return None
+    return n if got == sig else 0
+
+
+def _amount_ts(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    f = float(v)
+    return f if finite(f) else None
+
+
+def _decides(data: str, now: float) -> list[float] | None:
+    """The decide stamps of the rolling hour; None when the ledger is corrupt or holds the cap
+    (cap.py reads those, and repairs a corrupt one)."""
+    try:
+        obj = store.read_json_object(os.path.join(data, ".decide-ledger.json"))
+    except CorruptState:
+        return None
+    if obj is None:
+        return []
+    raw, held = obj.get("attempts", []), obj.get("held_until", 0)
+    held_at = _amount_ts(held)
+    if not isinstance(raw, list) or held_at is None or held_at > now:
+        return None
+    got = [_amount_ts(t) for t in raw]
+    if any(t is None for t in got):
+        return None
+    lo, hi = now - DECIDE_WINDOW_S, now + DECIDE_WINDOW_S  # far-future stamps: a clock jump
+    return [t for t in got if t is not None and lo < t <= hi]
+
+
+def spend_glance(
+    data: str, clock: Clock, knobs: Knobs, runner: Runner | None
+) -> SpendStatus | None:
+    """breakers.spend_status's answer for the plain case; None where it must answer itself.
+    CorruptState when the ledger cannot be read, as spend_status raises it."""
+    now = clock.now()
+    v = knobs.real("max_daily_usd")
+    cap = v if finite(v) and v > 0 else None
+    sig = ""
+    if runner is not None:
+        got_sig = _signature(runner)
+        if got_sig is None:
+            return None
+        sig = got_sig
+        # breakers.daily_budget's rule: the default budget is off for a runner with no cost
+        preset = command_word(runner.tick) in COST_REPORTING
+        if "max_daily_usd" not in knobs.given and runner.cost is None and not preset:
+            cap = None
+    unmet = 0
+    if sig:
+        got_unmet = _unmetered(data, sig)
+        if got_unmet is None:
+            return None
+        unmet = got_unmet
+    per_hour = knobs.num("max_decides_per_hour")
+    recent: list[float] = []
+    if per_hour > 0:
+        got_recent = _decides(data, now)
+        if got_recent is None:
+            return None
+        recent = got_recent
+    spent = _spent_today(data, clock)
+    name = runner.name if runner is not None else "?"
+    capped = per_hour > 0 and len(recent) >= per_hour
+    retry = 0
+    if capped:
+        recent.sort()
+        wait = recent[len(recent) - per_hour] + DECIDE_WINDOW_S - now
+        retry = max(1, int(-(-wait // 1)))  # math.ceil
+    unmet_open = cap is not None and bool(sig) and unmet >= UNMETERED_LIMIT
+    return spend_view(spent, cap, name, unmet, unmet_open, len(recent), per_hour, retry)
+
+
+def spend_view(
+    spent: float,
+    cap: float | None,
+    name: str,
+    unmet: int,
+    unmet_open: bool,
+    recent: int,
+    per_hour: int,
+    retry: int,
+) -> SpendStatus:
+    """The spend block from its readings, each open breaker with the line saying how to lift
+    it (spend_status and spend_glance both answer through this)."""
+    budget_open = cap is not None and spent >= cap
+    capped = per_hour > 0 and recent >= per_hour
+    return {
+        "spent_today_usd": round(spent, 6),
+        "max_daily_usd": cap,
+        "budget": {
+            "open": budget_open,
+            "lift": (
+                f"daily budget reached ({usd(spent)} of {usd(cap or 0)}): it resets at local "
+                "midnight; raise max_daily_usd in config or LOOOP_MAX_DAILY_USD (0 turns it off)"
+            )
+            if budget_open
+            else None,
+        },
+        "unmetered": {
+            "count": unmet,
+            "limit": UNMETERED_LIMIT,
+            "open": unmet_open,
+            "lift": (
+                f"runner '{name}' reported no cost {unmet} runs in a row: add a cost spec under "
+                f"runners.{name}.cost, use a runner whose stream carries cost (claude, pi, codex, "
+                "opencode), or set max_daily_usd to 0"
+            )
+            if unmet_open
+            else None,
+        },
+        "decides": {
+            "last_hour": recent,
+            "cap": per_hour if per_hour > 0 else None,
+            "open": capped,
+            "retry_in_s": retry,
+            "lift": (
+                f"{per_hour} decides in the last hour: the next one can run in ~{retry}s; raise "
+                "LOOOP_MAX_DECIDES_PER_HOUR (0 turns the cap off)"
+            )
+            if capped
+            else None,
+        },
+    }

@@ -1,0 +1,92 @@
+"""Named keys for `key`: case-insensitive names mapped to the bytes a terminal would send.
+
+Cursor and function keys use the normal-mode (non-DECCKM) forms, as a plain xterm sends them.
+"""
+
+from __future__ import annotations
+
+from looop.home.sessionfiles import SessionError
+
+TYPE_CHECKING = False  # `looop key` types through here on its click-free path: no typing
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+# Canonical spelling first in each group; every alias maps to the same bytes.
+_GROUPS: tuple[tuple[tuple[str, ...], bytes], ...] = (
+    (("Enter", "Return", "CR"), b"\r"),
+    (("Tab",), b"\t"),
+    (("S-Tab", "BTab", "Shift-Tab"), b"\x1b[Z"),
+    (("Esc", "Escape"), b"\x1b"),
+    (("Space",), b" "),
+    (("Backspace", "BS"), b"\x7f"),
+    (("Up",), b"\x1b[A"),
+    (("Down",), b"\x1b[B"),
+    (("Right",), b"\x1b[C"),
+    (("Left",), b"\x1b[D"),
+    (("Home",), b"\x1b[H"),
+    (("End",), b"\x1b[F"),
+    (("Insert", "Ins"), b"\x1b[2~"),
+    (("Delete", "Del"), b"\x1b[3~"),
+    (("PageUp", "PgUp"), b"\x1b[5~"),
+    (("PageDown", "PgDn"), b"\x1b[6~"),
+    (("F1",), b"\x1bOP"),
+    (("F2",), b"\x1bOQ"),
+    (("F3",), b"\x1bOR"),
+    (("F4",), b"\x1bOS"),
+    (("F5",), b"\x1b[15~"),
+    (("F6",), b"\x1b[17~"),
+    (("F7",), b"\x1b[18~"),
+    (("F8",), b"\x1b[19~"),
+    (("F9",), b"\x1b[20~"),
+    (("F10",), b"\x1b[21~"),
+    (("F11",), b"\x1b[23~"),
+    (("F12",), b"\x1b[24~"),
+)
+
+_FIXED: dict[str, bytes] = {name.lower(): seq for names, seq in _GROUPS for name in names}
+
+# Control combinations: C-x, Ctrl-x, Ctrl+x, ^x. Letters plus the punctuation that has a C0 code.
+_CTRL_PREFIXES = ("ctrl-", "ctrl+", "c-", "c+", "^")
+_CTRL_PUNCT = "@[\\]^_"
+
+#: Every fixed key name (aliases included), for help text; control combos are described by
+#: CTRL_FORMS.
+KEY_NAMES: tuple[str, ...] = tuple(name for names, _ in _GROUPS for name in names)
+
+#: How control combinations are spelled, for help text.
+CTRL_FORMS = "C-a…C-z (also Ctrl-x, ^x), C-@, C-Space, C-[, C-\\, C-], C-^, C-_"
+
+_HINT = "Enter, Tab, Esc, Space, Backspace, Up, Down, PageUp, Home, F1…F12, C-c"
+
+
+def _ctrl_byte(rest: str) -> bytes | None:
+    """The C0 byte for the part after a control prefix, or None if it has none."""
+    if rest == "space":
+        return b"\x00"
+    if len(rest) != 1:
+        return None
+    ch = rest.upper()
+    if ("A" <= ch <= "Z") or ch in _CTRL_PUNCT:
+        return bytes([ord(ch) - 0x40])
+    return None
+
+
+def key_bytes(name: str) -> bytes:
+    """The bytes for one key name; SessionError when the name is unknown."""
+    low = name.strip().lower()
+    seq = _FIXED.get(low)
+    if seq is not None:
+        return seq
+    for prefix in _CTRL_PREFIXES:
+        if low.startswith(prefix):
+            ctrl = _ctrl_byte(low[len(prefix) :])
+            if ctrl is not None:
+                return ctrl
+    raise SessionError(f"unknown key `{name}`: use a name such as {_HINT}")
+
+
+def encode_keys(names: Sequence[str]) -> bytes:
+    """Concatenate the bytes of several key names; every name is checked before any is used."""
+    if not names:
+        raise SessionError("no key given: name at least one key, e.g. Enter or C-c")
+    return b"".join(key_bytes(name) for name in names)

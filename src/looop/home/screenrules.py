@@ -1,0 +1,60 @@
+"""A runner's own needs-input patterns (`runners.<name>.needs_input` in the config): regular
+expressions that, found on a worker's plain screen text, mean the worker waits for a human.
+
+Validated strictly when the config is read (each bad one is one line naming its key) and
+bounded in number and length. They run through the `regex` module with a time bound per
+search (workers/needsinput), so a pattern that backtracks without end on a hostile screen
+costs at most that bound, never a stuck beat."""
+
+from __future__ import annotations
+
+from looop.home.badconfig import bad_config_value
+from looop.home.errors import LooopError
+
+TYPE_CHECKING = False  # the config module reads this: no `typing` at runtime
+if TYPE_CHECKING:
+    from typing import Any
+
+KEY = "needs_input"
+MAX_PATTERNS = 16
+MAX_CHARS = 300
+
+
+def parse_patterns(v: Any, source: str, where: str) -> tuple[str, ...]:
+    """The list under `<where>needs_input`, each pattern compiled once to prove it is valid."""
+    key = f"{where}{KEY}"
+    if v is None:
+        return ()
+    expected = f"a list of at most {MAX_PATTERNS} regular expressions (strings)"
+    if not isinstance(v, list) or len(v) > MAX_PATTERNS:
+        raise bad_config_value(source, key, expected, v)
+    out: list[str] = []
+    for i, p in enumerate(v):
+        if not isinstance(p, str) or not p.strip() or len(p) > MAX_CHARS:
+            raise bad_config_value(
+                source,
+                f"{key}[{i}]",
+                f"a non-empty regular expression of at most {MAX_CHARS} characters",
+                p,
+            )
+        try:
+            compiled(p)
+        except (ValueError, OverflowError, RecursionError) as e:
+            why = " ".join(str(e).split())[:120]
+            raise LooopError(
+                f"config {source}: key '{key}[{i}]' is not a valid regular expression ({why}) "
+                "— fix or remove it"
+            ) from None
+        out.append(p)
+    return tuple(out)
+
+
+def compiled(pattern: str) -> Any:
+    """The pattern compiled by `regex` (searched with a time bound by workers/needsinput);
+    ValueError with regex's words when it is not one."""
+    import regex  # lazy: the door to `regex`: only a config with patterns compiles them
+
+    try:
+        return regex.compile(pattern, regex.MULTILINE)
+    except regex.error as e:
+        raise ValueError(str(e)) from None

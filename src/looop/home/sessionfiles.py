@@ -1,0 +1,272 @@
+"""A session's liveness read light: what `tell`, `claim` and `unclaim` ask of a session, with
+no pathlib, re or enum, so those hot verbs stay near a bare interpreter's start.
+
+The reads are state.py's own (it imports them from here): meta.json names the session,
+status.json its state, and a live session's supervisor holds an flock on `lock`."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import stat
+
+from looop.home import store
+from looop.home.errors import CorruptState, LooopError
+
+TYPE_CHECKING = False  # imported on the hot path: no `typing`
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from looop.home.store import AnyPath
+
+# The `state` strings of status.json (states.SessionState's values; a test holds them equal).
+STATE_NAMES = ("starting", "running", "exited", "killed")
+LIVE_NAMES = frozenset({"starting", "running"})
+
+META = "meta.json"
+STATUS = "status.json"
+LOG = "output.log"
+LOCK = "lock"
+ENDED = "ended"  # empty; made after a final status.json, so a listing skips it at one stat
+NOTE = "note"
+
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+SOCKET_DIR = "/tmp"
+
+
+class SessionError(LooopError):
+    """A session problem the user can act on (one line)."""
+
+
+def valid_id(sid: str) -> bool:
+    """state.validate_id's rule: 1-64 letters, digits, '.', '_' or '-', not `.` or `..`."""
+    return 0 < len(sid) <= 64 and _ID_CHARS.issuperset(sid) and sid not in (".", "..")
+
+
+def check_id(sid: str) -> str:
+    """`sid` when it is a valid session id, else SessionError saying what one looks like."""
+    if not isinstance(sid, str) or not valid_id(sid):
+        raise SessionError(f"invalid session id `{sid}`: use 1-64 letters, digits, '.', '_' or '-'")
+    return sid
+
+
+# -- control socket path (strings: the supervisor binds it without pathlib) -----------------
+
+
+def fnv1a_64(data: bytes) -> str:
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+def socket_file(root: AnyPath, sid: str) -> str:
+    """Short and private: `/tmp/looop-<uid>/<fnv64(root)>/<fnv64(id)>.sock` (< sun_path)."""
+    base = os.path.join(SOCKET_DIR, f"looop-{os.geteuid()}")
+    rooted = os.path.join(base, fnv1a_64(os.path.abspath(root).encode()))
+    return os.path.join(rooted, f"{fnv1a_64(check_id(sid).encode())}.sock")
+
+
+def ensure_private_dir(path: AnyPath) -> None:
+    """Create (0700) or verify a directory we own that is not a symlink. Missing parents
+    are made too (0700): a LOOOP_RUNTIME_DIR named before it exists."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), 0o700, exist_ok=True)
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise SessionError(
+                f"cannot make {path}: {e.strerror} (make its folder or pick another)"
+            ) from None
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise SessionError(f"{path} is not a directory (remove it so sessions can bind sockets)")
+    if st.st_uid != os.geteuid():
+        raise SessionError(f"{path} belongs to another user; remove it or fix its owner")
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        os.chmod(path, 0o700)
+
+
+def ensure_socket_file(root: AnyPath, sid: str) -> str:
+    """The socket's path with its two private dirs made."""
+    path = socket_file(root, sid)
+    rooted = os.path.dirname(path)
+    ensure_private_dir(os.path.dirname(rooted))
+    ensure_private_dir(rooted)
+    return path
+
+
+def read_meta(sdir: AnyPath) -> dict[str, Any] | None:
+    """meta.json, None when missing; CorruptState when present but unreadable."""
+    path = os.path.join(sdir, META)
+    meta = store.read_json_object(path)
+    if meta is not None and not (
+        isinstance(meta.get("id"), str) and isinstance(meta.get("cmd"), list)
+    ):
+        raise CorruptState(f"{path} lacks id/cmd; delete the session dir to reset")
+    return meta
+
+
+def read_status(sdir: AnyPath) -> dict[str, Any] | None:
+    """status.json, None when missing or unreadable (writes are atomic, so that means absent)."""
+    try:
+        status = store.read_json_object(os.path.join(sdir, STATUS))
+    except CorruptState:
+        return None
+    if status is None or status.get("state") not in STATE_NAMES:
+        return None
+    return status
+
+
+def lock_held(sdir: AnyPath) -> bool:
+    """True while a supervisor holds `lock`. A shared probe, so probes never block each other."""
+    try:
+        fd = os.open(os.path.join(sdir, LOCK), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as e:
+        return e.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
+    finally:
+        os.close(fd)
+    return False
+
+
+def no_session(sid: str) -> SessionError:
+    return SessionError(f"no session matching `{sid}`")
+
+
+def unreadable(sid: str, e: CorruptState) -> SessionError:
+    return SessionError(f"session `{sid}` has unreadable state: {e}")
+
+
+def live(data: str, sid: str) -> bool | None:
+    """Whether session `sid` runs now, as get_session(data, sid).alive says it; None where
+    get_session raises SessionError (a bad id, no such session, unreadable meta.json).
+    An OSError get_session would raise (its note is not a file) comes out the same."""
+    if not valid_id(sid):
+        return None
+    sdir = os.path.join(data, "sessions", sid)
+    try:
+        meta = read_meta(sdir)
+    except CorruptState:
+        return None
+    if meta is None:
+        return None
+    status = read_status(sdir) or {}
+    alive = str(status.get("state", "starting")) in LIVE_NAMES and lock_held(sdir)
+    store.read_text(os.path.join(sdir, NOTE))  # get_session reads the note: fail where it does
+    return alive
+
+
+def _int_or_none(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def label(state: str, alive: bool, exit_code: int | None) -> str:
+    """What a session's state reads as in a list: starting, running, dead, exit:N, killed."""
+    if state in LIVE_NAMES:
+        return state if alive else "dead"
+    if state == "exited":
+        return f"exit:{exit_code}" if exit_code is not None else "exited"
+    return "killed"
+
+
+def load_light(sdir: str) -> dict[str, Any] | None:
+    """state.load_session's reading of one session as a dict of the fields `status` and `ls`
+    show (id, state, alive, exit_code, label, note, started_at, last_change, dir); None without
+    meta.json; CorruptState or OSError where load_session raises them."""
+    meta = read_meta(sdir)
+    if meta is None:
+        return None
+    status = read_status(sdir) or {}
+    state = str(status.get("state", "starting"))
+    alive = state in LIVE_NAMES and lock_held(sdir)
+    if state in LIVE_NAMES and not alive:  # it may have ended between the reads (see state)
+        status = read_status(sdir) or status
+        state = str(status.get("state", state))
+    exit_code = _int_or_none(status.get("exit_code"))
+    started = str(meta.get("started_at", ""))
+    return {
+        "id": str(meta["id"]),
+        "state": state,
+        "alive": alive,
+        "exit_code": exit_code,
+        "label": label(state, alive, exit_code),
+        "note": store.read_text(os.path.join(sdir, NOTE)),
+        "started_at": started,
+        "last_change": str(status.get("last_change", started)),
+        "dir": sdir,
+        "contain": meta.get("contain") if meta.get("contain") in ("cgroup", "sweep") else None,
+        "limit": "memory" if status.get("limit") == "memory" else None,  # its run hit it
+    }
+
+
+def get_light(data: str, sid: str) -> dict[str, Any]:
+    """load_light of session `sid`, raising SessionError where state.get_session does (a bad
+    id, no such session, unreadable state)."""
+    sdir = os.path.join(data, "sessions", check_id(sid))
+    try:
+        s = load_light(sdir)
+    except CorruptState as e:
+        raise unreadable(sid, e) from e
+    if s is None:
+        raise no_session(sid)
+    return s
+
+
+def session_ids(data: str) -> list[str]:
+    """The ids of the session dirs there are, live or not, from one listing ([] when there is
+    no sessions dir yet; OSError when it cannot be listed)."""
+    try:
+        return [name for name in os.listdir(os.path.join(data, "sessions")) if valid_id(name)]
+    except FileNotFoundError:
+        return []
+
+
+def list_light(
+    data: str, live_only: bool = False, ids: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """state.list_sessions as load_light dicts: newest last_change first, a session dir whose
+    files cannot be read skipped. OSError when the sessions dir itself cannot be listed.
+    `live_only`: the live sessions alone, a finished one passed over after one read (its
+    status.json), so finished sessions kept for days cost `ls` next to nothing. `ids`: the
+    caller's session_ids, when it listed them already."""
+    out = []
+    prefix = os.path.join(data, "sessions", "")  # joined once: `status` passes every id kept
+    for name in session_ids(data) if ids is None else ids:
+        sdir = prefix + name
+        if live_only and not _may_live(sdir):
+            continue
+        try:
+            s = load_light(sdir)
+        except (CorruptState, OSError):
+            continue
+        if s is not None and (s["alive"] or not live_only):
+            out.append(s)
+    out.sort(key=lambda s: s["last_change"], reverse=True)
+    return out
+
+
+def _may_live(sdir: str) -> bool:
+    """False only for a session whose status.json says it ended (a final state never comes
+    back); anything else (starting, running, unreadable) is read in full."""
+    try:
+        os.stat(sdir + os.sep + ENDED)
+        return False  # written after the final status (a new run of the id starts a new dir)
+    except OSError:
+        pass
+    try:
+        status = read_status(sdir)
+    except OSError:
+        return True
+    return status is None or status.get("state") in LIVE_NAMES

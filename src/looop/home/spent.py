@@ -1,0 +1,209 @@
+"""Each worker's spend as the pulse's last beat metered it (loop/workmeter.py writes
+`<data>/.worker-meter.json` with loop/meterstate.py): what `ls`, sys-sessions and the
+dashboard show. In the hot room, so every room that shows a worker can read it."""
+
+from __future__ import annotations
+
+import os
+
+from looop.home import ljson, store
+
+TYPE_CHECKING = False  # `looop ls` reads this on its fast path: no typing, no dataclasses
+
+if TYPE_CHECKING:
+    from typing import Any
+
+# Two slots, each written in place (pwrite, no rename) and read back newest-valid-first: a
+# beat rewrites the state whole, and a rename over the old file costs ms on ext4 (it flushes
+# the new file first), a truncate too. The slot written is the older one, so the newer stays
+# whole while it is written; a torn or half-written slot fails its header check (sequence,
+# length, CRC-32) and the other is read.
+STATE = ".worker-meter.json"
+STATES = (STATE, ".worker-meter.1.json")
+VERSION = 1
+MAGIC = b"looop-meter"
+
+
+def _slot(path: str) -> tuple[int, bytes] | None:
+    """A slot's sequence number and body when its header vouches for it."""
+    try:
+        raw = store.read_regular(path)  # ours: no cap (a cap would size the read buffer)
+    except OSError:
+        return None
+    head, nl, body = raw.partition(b"\n")
+    parts = head.split(b" ")
+    if not nl or len(parts) != 4 or parts[0] != MAGIC:
+        return None
+    try:
+        seq, size, crc = int(parts[1]), int(parts[2]), int(parts[3])
+    except ValueError:
+        return None
+    # `ls` of a home with no metered worker never maps zlib and libz (two shared libraries)
+    import zlib  # lazy: the door to zlib: only a slot that is there checks its CRC
+
+    if len(body) != size or zlib.crc32(body) != crc:
+        return None
+    return seq, body
+
+
+def read_state(data: str) -> dict[str, Any]:
+    """The meter's own file (our writes only: the plain parser), its newest whole slot;
+    neither whole: empty, and each worker's file is counted again from its start, the
+    ledger's rows kept. "seq" says which write it was."""
+    got: list[tuple[int, bytes]] = []
+    for name in STATES:
+        one = _slot(os.path.join(data, name))
+        if one is not None:
+            got.append(one)
+    for seq, body in sorted(got, reverse=True):
+        try:
+            obj = ljson.loads(body.decode("utf-8"))
+        except (ValueError, RecursionError):
+            continue
+        if (
+            isinstance(obj, dict)
+            and obj.get("v") == VERSION
+            and isinstance(obj.get("workers"), dict)
+        ):
+            obj["seq"] = seq
+            return obj
+    return {"v": VERSION, "workers": {}, "seq": max((s for s, _ in got), default=0)}
+
+
+class Spend:
+    """One worker's metered spend: USD so far, the CLI read, the last model seen; `usd` is
+    None for a worker whose CLI leaves no record looop reads (unmetered)."""
+
+    __slots__ = ("cli", "model", "usd", "wid")
+
+    def __init__(self, wid: str, usd: float | None, cli: str, model: str | None) -> None:
+        self.wid, self.usd, self.cli, self.model = wid, usd, cli, model
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Spend) and (self.wid, self.usd, self.cli, self.model) == (
+            other.wid,
+            other.usd,
+            other.cli,
+            other.model,
+        )
+
+    def __repr__(self) -> str:
+        return f"Spend({self.wid!r}, {self.usd!r}, {self.cli!r}, {self.model!r})"
+
+
+def spent(data: str) -> dict[str, Spend]:
+    """What the last beat's meter counted per worker (readers: ls, status, the dashboard)."""
+    out: dict[str, Spend] = {}
+    for wid, w in read_state(data)["workers"].items():
+        if not isinstance(w, dict) or "cli" not in w:
+            continue
+        cli = str(w.get("cli"))
+        if w.get("unmetered"):
+            out[wid] = Spend(wid, None, cli, None)
+            continue
+        got = w.get("file")
+        f: dict[str, Any] = got if isinstance(got, dict) else {}
+        m = f.get("model")
+        rec = w.get("recorded", 0)
+        usd = rec / 1_000_000 if isinstance(rec, int) else 0.0
+        out[wid] = Spend(wid, usd, cli, m if isinstance(m, str) else None)
+    return out
+
+
+# -- per-worker budgets ---------------------------------------------------------------------
+# `<data>/budgets/<id>.json` {"usd", "policy"} is set at `worker start --budget`; the beat's
+# meter writes `<id>.over` once the worker's metered spend reaches it and acts on the policy.
+
+BUDGETS = "budgets"
+POLICIES = ("pause", "stop")
+
+
+def _budget_path(data: str, wid: str, ext: str) -> str:
+    return os.path.join(data, BUDGETS, f"{wid}.{ext}")
+
+
+def set_budget(data: str, wid: str, usd: float | None, policy: str = "pause") -> None:
+    """A worker's spend ceiling in USD (None lifts it) and what happens at it."""
+    if usd is None:
+        store.remove(_budget_path(data, wid, "json"))
+        return
+    store.write_json(_budget_path(data, wid, "json"), {"policy": policy, "usd": usd})
+
+
+def budgets(data: str) -> dict[str, tuple[float, str]]:
+    """Each worker's budget (usd, policy); an unreadable one is left out (and said by `ls`)."""
+    out: dict[str, tuple[float, str]] = {}
+    try:
+        with os.scandir(os.path.join(data, BUDGETS)) as it:
+            names = [e.name[:-5] for e in it if e.name.endswith(".json")]
+    except OSError:
+        return out
+    for wid in names:
+        try:
+            obj = ljson.loads(store.read_regular(_budget_path(data, wid, "json"), 4096).decode())
+        except (OSError, ValueError, RecursionError, UnicodeDecodeError):
+            continue
+        usd = obj.get("usd") if isinstance(obj, dict) else None
+        policy = obj.get("policy") if isinstance(obj, dict) else None
+        if isinstance(usd, int | float) and not isinstance(usd, bool) and usd > 0:
+            out[wid] = (float(usd), policy if policy in POLICIES else "pause")
+    return out
+
+
+def over_budget(data: str) -> set[str]:
+    """The workers the meter found at their budget (until a human lets them go on)."""
+    try:
+        with os.scandir(os.path.join(data, BUDGETS)) as it:
+            return {e.name[:-5] for e in it if e.name.endswith(".over")}
+    except OSError:
+        return set()
+
+
+def mark_over(
+    data: str, wid: str, usd: float, budget: float, policy: str, day: str | None = None
+) -> None:
+    """`day` (the local date, ISO): held by the daily fleet budget, not its own; the beat
+    lets it go on once that day is over."""
+    obj: dict[str, Any] = {"budget": budget, "policy": policy, "usd": usd}
+    if day is not None:
+        obj["day"] = day
+    store.write_json(_budget_path(data, wid, "over"), obj)
+
+
+def over_limit(data: str, wid: str) -> str | None:
+    """The bound a worker's over mark says it passed ("disk": loop/diskcheck), None for its
+    spend budget."""
+    try:
+        obj = ljson.loads(store.read_regular(_budget_path(data, wid, "over"), 4096).decode())
+    except (OSError, ValueError, RecursionError, UnicodeDecodeError):
+        return None
+    why = obj.get("limit") if isinstance(obj, dict) else None
+    return why if why in ("disk",) else None
+
+
+def held_for_day(data: str, wid: str) -> str | None:
+    """The day a worker's over mark holds it for the daily budget (None: its own budget)."""
+    try:
+        obj = ljson.loads(store.read_regular(_budget_path(data, wid, "over"), 4096).decode())
+    except (OSError, ValueError, RecursionError, UnicodeDecodeError):
+        return None
+    day = obj.get("day") if isinstance(obj, dict) else None
+    return day if isinstance(day, str) else None
+
+
+def let_go_on(data: str, wid: str) -> str | None:
+    """The day a human let this worker go on past the daily budget (`worker continue`)."""
+    try:
+        day = store.read_regular(_budget_path(data, wid, "let"), 64).decode().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return day or None
+
+
+def clear_over(data: str, wid: str) -> bool:
+    """A human lets the worker go on; one held by the daily budget is not held again that
+    day (`<id>.let` names it)."""
+    day = held_for_day(data, wid)
+    if day is not None:
+        store.atomic_write(_budget_path(data, wid, "let"), day + "\n")
+    return store.remove(_budget_path(data, wid, "over"))

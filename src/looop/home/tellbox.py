@@ -1,0 +1,166 @@
+"""Worker ids and tells: the part of the mailbox the hot verbs use (`told`, `tell`, and
+`claim`'s holder check), without `re` or pathlib. human/mailbox.py re-exports every name."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from looop.home import store
+from looop.home.boxfolder import Folder
+from looop.home.errors import CorruptState, LooopError
+
+TYPE_CHECKING = False  # workers call `looop told` often: no typing
+
+if TYPE_CHECKING:
+    from looop.home.store import AnyPath
+
+_ASCII_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_WORKER_FIRST = frozenset(_ASCII_ALNUM + "_")
+_WORKER_REST = frozenset(_ASCII_ALNUM + "._-")
+
+
+class AskError(LooopError):
+    pass
+
+
+def check_worker(worker: str, source: str = "worker id") -> str:
+    """A worker id names files (asks/<id>-<n>.json) and glob patterns: no paths, no wildcards.
+
+    It often comes from the environment (LOOOP_SESSION_ID), so the message names the source."""
+    ok = 0 < len(worker) <= 64 and worker[0] in _WORKER_FIRST and _WORKER_REST.issuperset(worker)
+    if not ok or ".." in worker:
+        shown = worker.encode("utf-8", "backslashreplace").decode()[:40]
+        raise AskError(
+            f"invalid {source} '{shown}': use 1-64 letters, digits, '.', '_' or '-', not "
+            "starting with '.' (a worker's own id is set by looop in LOOOP_SESSION_ID)"
+        )
+    return worker
+
+
+def id_number(name: str, worker: str) -> int:
+    """n of a `<worker>-<n>` id (a file's stem); 0 when it is not one of this worker's."""
+    if name.endswith("\n"):
+        name = name[:-1]  # as a regex's `$` would, a final newline is not part of the id
+    head, dash, n = name.rpartition("-")
+    return int(n) if dash and n.isdecimal() and head == worker else 0
+
+
+def _stems(d: Folder, worker: str) -> list[str]:
+    """Stems of d's `<worker>-*.json` files (a bounded listing: boxfolder.FOLDER_MAX)."""
+    pre = f"{worker}-"
+    return [n[:-5] for n in d.names(".json") if n.startswith(pre) and len(n) >= len(pre) + 5]
+
+
+def _refuse(d: Folder) -> None:
+    """A folder a box made a symlink (or a file) is never followed: said, as an error."""
+    if d.refused is not None:
+        raise store.NotRegular(errno.ELOOP, d.refused, d.path)
+
+
+def new_tell(tells: AnyPath, worker: str, msg: str, now: float, key: str | None = None) -> str:
+    """Queue steering for a worker (the caller checks it is live); returns the tell id.
+    `key`: the home's request key of a worker away from home (keyed_tell finds it again)."""
+    check_worker(worker)
+    if not msg.strip():
+        raise AskError("a tell needs a message")
+    os.makedirs(tells, exist_ok=True)
+    with Folder(tells) as box, box.sub("consumed") as done:
+        _refuse(box)
+        seen = [*_stems(box, worker), *_stems(done, worker)]
+    n = max((id_number(s, worker) for s in seen), default=0)
+    for _ in range(50):
+        n += 1  # taken meanwhile (or beyond the listing's bound): the next one
+        tid = f"{worker}-{n}"
+        rec = {"v": 1, "id": tid, "worker": worker, "msg": msg, "ts": int(now)}
+        if key is not None:
+            rec["key"] = key
+        # whole or absent: a racing `told` must never read (and consume) half a message
+        if not store.create_new(os.path.join(tells, f"{tid}.json"), store.dumps_state(rec) + "\n"):
+            continue
+        return tid
+    raise AskError("could not create a tell id after 50 tries (contention in tells/)")
+
+
+def keyed_tell(tells: AnyPath, worker: str, key: str) -> str | None:
+    """The id of the tell to `worker` queued by request `key` (pending or read), if any."""
+    check_worker(worker)
+    with Folder(tells) as box, box.sub("consumed") as done:
+        for d in (box, done):
+            for stem in _stems(d, worker):
+                try:
+                    rec = d.read_json(f"{stem}.json")
+                except CorruptState:
+                    continue
+                if isinstance(rec, dict) and rec.get("key") == key:
+                    return stem
+    return None
+
+
+def take_tells(tells: AnyPath, worker: str) -> list[str]:
+    """Claim every pending tell for `worker` by renaming it into consumed/: a tell is
+    delivered at most once even when two readers race. Every name is relative to the folders'
+    fds: a consumed/ a box made a symlink is refused (store.NotRegular), never moved into."""
+    check_worker(worker)
+    with Folder(tells) as box:
+        _refuse(box)
+        if box.fd < 0:
+            return []
+        try:
+            os.mkdir("consumed", dir_fd=box.fd)
+        except FileExistsError:
+            pass
+        with box.sub("consumed") as done:
+            _refuse(done)
+            pending = sorted(_stems(box, worker), key=lambda stem: id_number(stem, worker))
+            taken = [_take(box, done, f"{s}.json") for s in pending if id_number(s, worker)]
+    return [msg for msg in taken if msg is not None]
+
+
+def _take(box: Folder, done: Folder, name: str) -> str | None:
+    """One tell moved into consumed/ and read there; None when another reader took it."""
+    try:
+        os.rename(name, name, src_dir_fd=box.fd, dst_dir_fd=done.fd)
+    except FileNotFoundError:
+        return None  # another reader took it
+    try:  # its mtime now says when it was read (the sweep)
+        os.utime(name, dir_fd=done.fd, follow_symlinks=False)
+    except OSError:
+        pass
+    try:
+        rec = done.read_json(name)
+        msg = rec.get("msg") if isinstance(rec, dict) else None
+    except CorruptState:
+        msg = None
+    return msg if isinstance(msg, str) else "(an unreadable tell)"
+
+
+def sweep_consumed(tells: AnyPath, keep_s: float, now: float) -> list[str]:
+    """Delete tells read more than `keep_s` ago from tells/consumed/ (their mtime is when they
+    were read), keeping each worker's newest, so a worker's tell ids never start over. The
+    ids removed. Only regular files, named relative to the folder's fd: a consumed/ a box made
+    a symlink is refused (store.NotRegular) and nothing it points at is touched."""
+    with Folder(tells) as box, box.sub("consumed") as done:
+        _refuse(box)
+        _refuse(done)
+        names = done.names(".json")
+        newest: dict[str, tuple[int, str]] = {}
+        for n in names:
+            head, _, num = n[:-5].rpartition("-")
+            if head and num.isdecimal() and int(num) >= newest.get(head, (-1, ""))[0]:
+                newest[head] = (int(num), n)
+        keep = {n for _, n in newest.values()}
+        out = []
+        for n in names:
+            st = done.lstat(n)
+            if n in keep or st is None or not stat.S_ISREG(st.st_mode):
+                continue
+            if now - st.st_mtime < keep_s:
+                continue
+            try:
+                done.unlink(n)
+            except OSError:
+                continue  # not ours to remove: the next beat tries again
+            out.append(n[:-5])
+    return out

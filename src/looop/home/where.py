@@ -1,0 +1,111 @@
+"""Where the data dir and the config file are: the one rule, on plain strings.
+
+Paths.resolve wraps these in pathlib; the hot verbs use the strings as they are (pathlib alone
+costs them ~10 ms). The strings are spelled as pathlib spells them, so a message naming a file
+reads the same on either path."""
+
+from __future__ import annotations
+
+import os
+
+from looop.home import mounts
+from looop.home.errors import LooopError
+
+TYPE_CHECKING = False  # imported on the hot path: no `typing`
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+def _nonempty(env: Mapping[str, str], key: str) -> str | None:
+    v = env.get(key, "")
+    return v if v.strip() else None
+
+
+def norm(path: str) -> str:
+    """`str(PurePosixPath(path))`: repeated slashes and `.` parts dropped, `..` kept."""
+    if not path:
+        return "."
+    root = ""
+    if path.startswith("/"):
+        root = "//" if path.startswith("//") and not path.startswith("///") else "/"
+    parts = [p for p in path.split("/") if p and p != "."]
+    return (root + "/".join(parts)) or "."
+
+
+def join(base: str, name: str) -> str:
+    """`str(PurePosixPath(base) / name)` for a normalised base and a normalised relative name."""
+    if name == ".":
+        return base
+    if base == ".":
+        return name
+    return base + name if base.endswith("/") else base + "/" + name
+
+
+def _absolute(path: str, cwd: str) -> str:
+    path = norm(os.path.expanduser(path))
+    return path if path.startswith("/") else join(norm(cwd), path)
+
+
+def resolve(env: Mapping[str, str], cwd: str) -> tuple[str, str]:
+    """(data dir, config file): $LOOOP_DATA_DIR, else ${XDG_STATE_HOME:-~/.local/state}/looop;
+    $LOOOP_CONFIG, else config.json in the data dir; relative ones taken from cwd. A data dir
+    with no config.json yet reads the seed era's `${XDG_CONFIG_HOME:-~/.config}/looop.json` or
+    v1.0's `~/.config/looop/config.json` when one is there (`status` names the file).
+    Both by their one spelling (mounts.canonical): a symlink or a bind mount to a home is
+    that home, for its locks, its runtime keys and its sandbox's walls."""
+    raw = _nonempty(env, "LOOOP_DATA_DIR")
+    if raw is None:
+        state = _nonempty(env, "XDG_STATE_HOME")
+        if state is None:
+            home = _nonempty(env, "HOME")
+            if home is None:
+                raise LooopError("HOME is not set: set LOOOP_DATA_DIR to choose a data dir")
+            state = join(norm(home), ".local/state")
+        raw = join(norm(state), "looop")
+    data = mounts.canonical(_absolute(raw, cwd))
+    cfg = _nonempty(env, "LOOOP_CONFIG")
+    config = mounts.canonical(_absolute(cfg, cwd)) if cfg else join(data, "config.json")
+    if not cfg and not os.path.exists(config):
+        config = _earlier_config(env) or config
+    return data, config
+
+
+def _earlier_config(env: Mapping[str, str]) -> str | None:
+    """A config an earlier looop wrote outside the data dir, if one is there."""
+    home = _nonempty(env, "HOME")
+    xdg = _nonempty(env, "XDG_CONFIG_HOME") or (join(norm(home), ".config") if home else None)
+    if xdg is None:
+        return None
+    for name in ("looop.json", "looop/config.json"):
+        path = join(norm(xdg), name)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def runtime_base(env: Mapping[str, str]) -> str:
+    """Where looop's preloaded hosts keep their private dir: `$LOOOP_RUNTIME_DIR` (absolute),
+    else /tmp. A test run or a second install sets it so it never shares a host with yours."""
+    base = env.get("LOOOP_RUNTIME_DIR") or "/tmp"
+    if not base.startswith("/"):
+        raise LooopError(f"LOOOP_RUNTIME_DIR={base!r} is not absolute: give an absolute path")
+    return base
+
+
+def runtime_dir(base: str = "/tmp") -> str:
+    """This user's private dir (0700) for the sockets of looop's preloaded hosts."""
+    return join(base, f"looop-{os.geteuid()}")
+
+
+WORKTREES = "worktrees"  # <data>/worktrees: repo workers' checkouts and their records
+SANDBOX = "sandbox"  # <data>/sandbox/<id>: a sandboxed worker's (or +tick's, +run_shell's) own
+SANDBOX_SETTINGS = "srt.json"  # a sandboxed start writes <data>/sandbox/<id>/srt.json
+PROVIDER_LIMIT = ".provider-limit.json"  # a runner at its usage limit (loop/limited), in <data>
+LIMIT_SCHEDULE = "provider-limit"  # its one-shot wake at the reset: schedules/<this>.json
+
+
+def sandboxed(data: str, wid: str) -> bool:
+    """Whether the worker's current run is sandboxed: its srt settings are there (a start
+    writes them, a start without a sandbox removes them). One stat, for `ls` and `status`."""
+    return os.path.isfile(os.path.join(data, SANDBOX, wid, SANDBOX_SETTINGS))

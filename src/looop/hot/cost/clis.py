@@ -1,9 +1,0 @@
-"""The preset agent CLIs whose own output says what they spend: a decide's stream (meter.py)
-and a worker's session records (loop/workmeter.py). Its own light module, so the status fast
-path (glance.py) and the breakers name one set."""
-
-from __future__ import annotations
-
-from looop.hot import gemini
-
-COST_REPORTING = frozenset({"claude", "codex", "pi", "opencode", gemini.NAME})

@@ -1,0 +1,45 @@
+"""The fleet with the workers away from home: home/fleet.py's rows, each host asked once
+(remote/engine.py: SSH hosts and Kubernetes namespaces), for `ls`, `worker list`, the web and
+`looop watch`. Light itself: the remote wing loads only for a home with workers away."""
+
+from __future__ import annotations
+
+import os
+
+from looop.home.fleet import fleet_rows_at
+
+TYPE_CHECKING = False  # not `from typing`: `ls` imports this on its fast path
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from looop.core.context import Ctx
+    from looop.home.clock import Clock
+
+
+def remote_rows(
+    data: str, clock: Clock, stuck_secs: int, env: dict[str, str] | None
+) -> list[dict[str, Any]]:
+    """The workers on other hosts, in fleet_rows_at's shape."""
+    # lazy: the remote wing's door (~85-210 ms): only a fleet with hosts asks them
+    from looop.remote.engine import remote_rows_at
+
+    return remote_rows_at(data, clock, stuck_secs, env)
+
+
+def fleet_rows(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
+    """The pulse and the workers with health, ages and state, as `looop worker list` shows them."""
+    data = os.fspath(ctx.paths.data)
+    stuck = ctx.knobs().num("worker_stuck_secs")
+    return fleet_rows_at(data, ctx.clock, stuck, all_sessions, dict(ctx.env), far=remote_rows)
+
+
+def far_rows(ctx: Ctx) -> list[dict[str, Any]]:
+    """The workers away from home alone, in fleet_rows' shape: for a reader that lists the
+    home's own itself (`looop watch`, off its UI thread: a silent host costs seconds)."""
+    data = os.fspath(ctx.paths.data)
+    stuck = ctx.knobs().num("worker_stuck_secs")
+    if not os.path.isdir(os.path.join(data, "hosts", "workers")):
+        return []
+    rows = remote_rows(data, ctx.clock, stuck, dict(ctx.env))
+    return sorted(rows, key=lambda r: str(r["id"]))

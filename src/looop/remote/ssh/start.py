@@ -1,0 +1,306 @@
+"""A worker's start on an SSH host: the satellite's `spawn` (its checkout, its sandbox, its
+session, its resume record) and what `hello` refreshes (the shims live workers run).
+
+Apart from remote/ssh/satellite.py because git, worktrees and srt cost a per-verb satellite
+tens of milliseconds: `ls`, `screen`, `send` and the rest never load this module."""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+from pathlib import Path
+from typing import Any
+
+from looop.core.context import Ctx
+from looop.core.promptfile import substitute_prompt_file
+from looop.home import store
+from looop.home.errors import LooopError
+from looop.home.sandboxpolicy import OFF, SandboxPolicy, parse_sandbox
+from looop.remote import bounds
+from looop.remote.repospec import check_branch, check_url, is_host_path
+from looop.remote.ssh import boxed, hostverify
+from looop.remote.ssh.shim import script
+from looop.sessions import client
+from looop.sessions.state import Session, SessionError, get_session, reap
+from looop.workers import bridge, treerecord
+from looop.workers import resume as rsm
+from looop.workers import sandbox as sbx
+from looop.workers import worktree as wt
+from looop.workers.launch import SandboxSetupError, spawn_line, worker_argv
+from looop.workers.mcpwire import wire
+
+
+def _shim(d: Path, real: str) -> str:
+    """`looop` on a remote worker's PATH: the contract verbs go home, the rest run here."""
+    path = d / "bin" / "looop"
+    store.write_if_changed(path, script(sys.executable).encode())
+    os.chmod(path, 0o755)
+    return str(path.parent)
+
+
+def refresh_shims(root: Path, home: str) -> None:
+    """A fresh link may follow an upgrade: the shims live workers run are rewritten for the
+    looop now installed (a shim naming a module that moved would fail their contract verbs)."""
+    body = script(sys.executable).encode()
+    for path in (root / "bin" / "looop", Path(home, boxed.SHIM_DIR, "looop") if home else None):
+        if path is not None and path.is_file() and store.write_if_changed(path, body):
+            os.chmod(path, 0o755)
+
+
+def sandbox_missing(ctx: Ctx) -> list[str]:
+    """What keeps srt from running here (`host check` says it; [] = ready)."""
+    return boxed.missing(dict(ctx.env))
+
+
+def _home_gone(fd: int = 1) -> bool:
+    """The connection that asked is gone (the read end of our stdout closed): the home has
+    taken its record back, so a start it can no longer hear about must not go on."""
+    p = select.poll()
+    try:
+        p.register(fd, select.POLLOUT)
+        got = p.poll(0)
+    except (OSError, ValueError):
+        return False
+    return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in got)
+
+
+def _opt(req: dict[str, Any], key: str) -> str | None:
+    v = req.get(key)
+    if v is not None and not isinstance(v, str):
+        raise LooopError(f"a spawn's {key} must be text")
+    return v
+
+
+def _workspace_plan(
+    ctx: Ctx, sid: str, repo: str | None, branch: str | None
+) -> tuple[treerecord.Tree | None, wt.Plan | wt.ClonePlan | None]:
+    """Everything the worker's checkout needs, checked before anything changes: a worktree
+    of a repository on this host (a path), or a clone of a URL; None without a repo. The
+    last worker of this id's checkout, when it holds work, is refused here too."""
+    if branch is not None:
+        if repo is None:
+            raise LooopError(f"worker {sid}: a branch needs a repo")
+        check_branch(branch)
+    clean = None
+    if repo is not None or os.path.lexists(wt.tree_path(ctx, sid)):
+        clean = wt.leftover(ctx, sid)
+    if repo is None:
+        return clean, None
+    if is_host_path(repo):
+        return clean, wt.plan(ctx, sid, repo, branch)
+    check_url(repo, "this host", "or give the absolute path of a repository here")
+    return clean, wt.plan_clone(ctx, sid, repo, branch)
+
+
+def spawn(
+    ctx: Ctx, root: Path, sid: str, req: dict[str, Any], relay: Path
+) -> tuple[Session, treerecord.Tree | None]:
+    """The satellite's `spawn`: the worker `sid` started here (its checkout, its box, its
+    session); its session and its checkout's record. `relay`: the socket its shim talks to."""
+    line, prompt, extra = req.get("line"), req.get("prompt"), req.get("env")
+    if not isinstance(line, str) or not isinstance(prompt, str) or not isinstance(extra, dict):
+        raise LooopError("a spawn needs line, prompt and env")
+    repo, branch, contract = _opt(req, "repo"), _opt(req, "branch"), _opt(req, "contract")
+    try:
+        if get_session(root, sid).alive:
+            raise LooopError(f"worker {sid} is already running on this host")
+    except SessionError:
+        pass
+    bounds.taken(req.get("bounds"), sid, ctx.default_knobs())  # a bad one refused here, first
+    box = _box(ctx, sid, req)
+    clean, plan = _workspace_plan(ctx, sid, repo, branch)
+
+    # commit: the last worker of this id ends here for good
+    reap(root, sid)
+    hostverify.forget(root, sid)
+    if os.path.exists(ctx.paths.worktrees / f"{sid}.json"):
+        wt.release(ctx, sid, clean)
+    tree = None
+    if isinstance(plan, wt.Plan):
+        tree = wt.create(ctx, plan)
+    elif isinstance(plan, wt.ClonePlan):
+        tree = wt.clone(ctx, plan)
+    try:
+        if _home_gone():
+            raise LooopError(f"worker {sid}: the home stopped listening during the start")
+        s = _start(ctx, root, sid, line, contract, prompt, extra, req, tree, box, relay)
+    except (LooopError, SessionError, OSError):
+        if tree is not None:
+            wt.undo(ctx, tree)
+        raise
+    return s, tree
+
+
+class Box:
+    """A sandboxed start's parts, checked before anything changes: its policy (as the home
+    resolved it) and srt's path here."""
+
+    def __init__(self, policy: SandboxPolicy, prog: str) -> None:
+        self.policy = policy
+        self.prog = prog
+
+
+def _box(ctx: Ctx, sid: str, req: dict[str, Any]) -> Box | None:
+    raw = req.get("sandbox")
+    if raw is None or raw == "off":
+        return None
+    try:
+        policy = parse_sandbox(raw, "sandbox")
+    except ValueError:
+        raise LooopError(f"worker {sid}: the home sent a sandbox this host cannot read") from None
+    if not policy.on:
+        return None
+    host = _opt(req, "host") or "this host"
+    return Box(policy, boxed.require(dict(ctx.env), sid, host))
+
+
+def _start(
+    ctx: Ctx,
+    root: Path,
+    sid: str,
+    line: str,
+    contract: str | None,
+    prompt: str,
+    extra: dict[str, Any],
+    req: dict[str, Any],
+    tree: treerecord.Tree | None,
+    box: Box | None,
+    relay: Path,
+) -> Session:
+    if contract is not None:  # the contract apart: a checkout's note goes in as its last rule
+        prompt = (wt.with_note(contract, tree) if tree is not None else contract) + prompt
+    prompt_path = root / "prompts" / f"{sid}.md"
+    store.atomic_write(prompt_path, prompt)
+    work = Path(tree.path) if tree is not None else root / "work" / sid
+    work.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in ctx.env.items() if not k.startswith("LOOOP_")}
+    env.update({str(k): str(v) for k, v in extra.items()})
+    real = ctx.bin
+    shim = _shim(root, real)
+    env["PATH"] = shim + os.pathsep + ctx.env.get("PATH", "/usr/bin:/bin")
+    env["LOOOP_BIN"] = os.path.join(shim, "looop")  # the contract says "$LOOOP_BIN" claim …
+    env["LOOOP_DATA_DIR"] = str(root)
+    env["LOOOP_REAL_BIN"] = real
+    env["LOOOP_RELAY_SOCK"] = str(relay)
+    env["LOOOP_WORKSPACE"] = str(work)
+    env["LOOOP_REPORTS_DIR"] = str(ctx.paths.reports)  # the contract's deliverables, here
+    ctx.paths.reports.mkdir(parents=True, exist_ok=True)
+    real_line = substitute_prompt_file(line, prompt_path)
+    size = req.get("size") or [120, 40]
+    if box is not None:
+        return _start_boxed(ctx, root, sid, real_line, env, box, tree, req)
+    argv = worker_argv(_wired(req, real_line, env), env["PATH"])
+    knobs = bounds.taken(req.get("bounds"), sid, ctx.knobs())
+    s = client.spawn(
+        root,
+        sid,
+        argv,
+        cwd=work,
+        env=env,
+        size=(int(size[0]), int(size[1])),
+        host_idle_s=knobs.real("session_host_idle"),
+        log_cap=knobs.log_cap(),
+        bounds=(knobs.num("worker_max_pids"), knobs.num("worker_max_memory")),
+    )
+    _note_start(ctx, sid, req, env, str(work), None, tree)
+    return s
+
+
+# what a satellite adds to a worker's env: a resume here gives it again (workers/resume.py)
+_AWAY = (
+    "PATH",
+    "LOOOP_BIN",
+    "LOOOP_DATA_DIR",
+    "LOOOP_REAL_BIN",
+    "LOOOP_RELAY_SOCK",
+    "LOOOP_CALLHOME_DIR",
+    "LOOOP_WORKSPACE",
+    "LOOOP_REPORTS_DIR",
+    "LOOOP_SRT",
+)
+
+
+def _note_start(
+    ctx: Ctx,
+    sid: str,
+    req: dict[str, Any],
+    env: dict[str, str],
+    cwd: str,
+    policy: SandboxPolicy | None,
+    tree: treerecord.Tree | None,
+) -> None:
+    """The worker's resume record, as a start at home writes it (`looop restart ID`, run
+    here by the home, resumes its conversation): the runner's resume template, the id the
+    home gave it (or which CLI's files name one), and what this satellite adds to its env."""
+    resume, conv, find = _opt(req, "resume"), _opt(req, "conversation"), _opt(req, "find")
+    if conv is not None and not rsm.valid_id(conv):
+        conv = None
+    if find not in ("codex", "opencode"):
+        find = None
+    runner = str(env.get("LOOOP_RUNNER", ""))
+    away = {k: env[k] for k in _AWAY if k in env}
+    rsm.note_start(
+        ctx,
+        sid,
+        runner,
+        resume,
+        conv,
+        find,
+        cwd,
+        policy or OFF,
+        "never",
+        env,
+        tree is not None,
+        away,
+    )
+
+
+def _wired(req: dict[str, Any], line: str, env: dict[str, str]) -> str:
+    """The line with `looop mcp --worker` in its CLI's MCP config when the home asked for it
+    (its config's mcp.worker_tools), run as this host's "$LOOOP_BIN": the shim that sends the
+    contract verbs home."""
+    if req.get("mcp") is not True:
+        return line
+    return wire(line, env, env["LOOOP_BIN"])
+
+
+def _start_boxed(
+    ctx: Ctx,
+    root: Path,
+    sid: str,
+    line: str,
+    env: dict[str, str],
+    box: Box,
+    tree: treerecord.Tree | None,
+    req: dict[str, Any],
+) -> Session:
+    """The worker inside srt, as a start at home runs it (launch.spawn_line: the same policy
+    built against this data dir, the pty relay, the worktree's walls), its contract verbs
+    going home through its drop box and this satellite's bridge (remote/ssh/boxed.py)."""
+    home = env.get("HOME", "")
+    policy = boxed.host_policy(box.policy, root, sid, home)
+    drop = boxed.callhome_dir(root, sid)
+    drop.mkdir(parents=True, exist_ok=True)
+    for old in drop.iterdir():  # the last run's requests say nothing now
+        store.remove(old)
+    shim = boxed.shim(sys.executable, home)
+    env["PATH"] = shim + os.pathsep + ctx.env.get("PATH", "/usr/bin:/bin")
+    env["LOOOP_BIN"] = os.path.join(shim, "looop")
+    env["LOOOP_CALLHOME_DIR"] = str(drop)
+    env.pop("LOOOP_RELAY_SOCK", None)  # a socket it may not open: the drop box instead
+    env["LOOOP_SRT"] = box.prog  # a resume here runs the same srt
+    if tree is not None:
+        env["LOOOP_WORKSPACE"] = tree.path
+    bridge.ensure_bridge(root, ctx.bin, {k: v for k, v in ctx.env.items()})
+    runner = str(env.get("LOOOP_RUNNER", ""))
+    cfg = ctx.config()
+    line = _wired(req, line, env)
+    knobs = bounds.taken(req.get("bounds"), sid, ctx.knobs(cfg))
+    try:
+        s = spawn_line(ctx, knobs, sid, runner, line, env, root, policy, cfg, tree, box.prog)
+    except SandboxSetupError as e:
+        sbx.forget(ctx, sid)
+        raise LooopError(f"worker {sid}: cannot set up its sandbox: {e}") from e
+    _note_start(ctx, sid, req, env, str(root), policy, tree)
+    return s

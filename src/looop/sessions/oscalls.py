@@ -1,0 +1,394 @@
+"""The OS calls a session's lifecycle makes, behind one seam.
+
+`HostOS` is the real thing (a child on a fresh PTY, process-group signals, reaping, the
+window size, the PTY reader on the loop). The lifecycle only ever talks to an `OS`, so a
+unit test can drive the state machine with a fake one and no PTY at all.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import signal
+import struct
+import termios
+from typing import TYPE_CHECKING, Protocol
+
+from looop.core import cgroup, limits
+from looop.sessions.ptyreader import PtyReader
+
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Callable
+
+    from looop.sessions.evloop import Loop
+
+_RESET_SIGNALS = [
+    s
+    for s in (
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGTERM",
+        "SIGCHLD",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGXFSZ",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGUSR1",
+        "SIGUSR2",
+    )
+    if hasattr(signal, s)
+]
+PR_SET_CHILD_SUBREAPER = 36
+
+# posix_spawn opening the PTY in the child: wherever looop runs (Linux, macOS). Popen, and
+# subprocess in every forked supervisor's pages, only on a platform without it.
+_SPAWN_LIGHT = hasattr(os, "posix_spawn") and hasattr(os, "POSIX_SPAWN_OPEN")
+if not _SPAWN_LIGHT:
+    import subprocess
+
+
+def _prctl() -> Callable[..., int]:
+    """libc's prctl, resolved once at import: in the session host, so a forked supervisor
+    calls it without building ctypes objects of its own."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (ImportError, OSError, AttributeError):
+        return lambda *_a: -1
+
+
+_PRCTL = _prctl()
+
+
+class Reader(Protocol):
+    """What reads a child's PTY: stopping it is all the lifecycle needs."""
+
+    def stop(self) -> bool: ...
+
+
+class OS(Protocol):
+    def spawn(self, argv: list[str], cols: int, rows: int) -> tuple[int, int]:
+        """Start `argv` on a fresh PTY as leader of its own group: (pid, non-blocking master).
+        Raises OSError when it cannot run."""
+        ...
+
+    def reap_one(self) -> tuple[int, int] | None:
+        """One ended child as (pid, wait status) without blocking; None when there is none."""
+        ...
+
+    def pidfd_open(self, pid: int) -> int:
+        """A descriptor readable when `pid` ends, or -1 (SIGCHLD still reports it)."""
+        ...
+
+    def close(self, fd: int) -> None: ...
+
+    def killpg(self, pgid: int, sig: int) -> None:
+        """Signal a process group; a group already gone is not an error."""
+        ...
+
+    def group_gone(self, pgid: int) -> bool: ...
+
+    def resize(self, master: int, cols: int, rows: int) -> None: ...
+
+    def start_reader(
+        self,
+        master: int,
+        loop: Loop,
+        deliver: Callable[[bytes], None],
+        done: Callable[[], None],
+    ) -> Reader: ...
+
+    def contained(self, spare: set[int]) -> list[int]:
+        """The processes still alive that a run started (but those in `spare`)."""
+        ...
+
+    def contain_kill(self, spare: set[int]) -> None:
+        """SIGKILL them (not waiting: `contained` says when they are gone)."""
+        ...
+
+
+def winsize(cols: int, rows: int) -> bytes:
+    return struct.pack("HHHH", rows, cols, 0, 0)
+
+
+def _child_setup() -> None:
+    """In the child between fork and exec: take the PTY as controlling terminal, default
+    signal dispositions, empty mask (Popen already did setsid and the stdio dup2s)."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    _child_signals()
+
+
+def _child_signals() -> None:
+    """Default signal dispositions and an empty mask (the whole setup when HostOS.ctty is
+    False: the PTY stays nobody's controlling terminal)."""
+    for name in _RESET_SIGNALS:
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def _which(name: str, path: str) -> str | None:
+    """shutil.which for a bare name on POSIX (an executable file on `path`), without shutil
+    and what it imports."""
+    if not path:
+        return None
+    for d in path.split(os.pathsep):
+        full = os.path.join(d or os.curdir, name)
+        if os.access(full, os.X_OK) and not os.path.isdir(full):
+            return full
+    return None
+
+
+def own_children() -> list[int]:
+    """This process's direct children, every thread's."""
+    pids: list[int] = []
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return pids
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/children", "rb") as f:
+                pids.extend(int(p) for p in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+# What looop's own long-lived processes call themselves (home/procname.py): a supervisor
+# `looop:<id>`, a host `looop-host`, `looop-beat` (and its `looop-tick`/`looop-start`), the
+# sandbox's network filter `looop-netfilter`. A bare `looop` is the CLI a run may have left
+# behind: a leftover like any other.
+OWN_NAMES = (b"looop:", b"looop-")
+
+
+def alive_not_looop(pid: int) -> bool:
+    """Alive (not a zombie) and not looop's own: a session host or a supervisor that a
+    worker started and that this supervisor adopted is another session, never a leftover."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return False
+    head, _, rest = raw.rpartition(b")")
+    comm = head.partition(b"(")[2]
+    return rest.split()[:1] not in ([b"Z"], [b"X"]) and not comm.startswith(OWN_NAMES)
+
+
+def set_subreaper() -> None:
+    """Orphaned descendants come back to us, so a killed group can be confirmed empty even
+    where pid 1 does not reap zombies (containers)."""
+    try:
+        _PRCTL(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except Exception:
+        pass
+
+
+class HostOS:
+    """The real OS. `env` is the child's environment (the supervisor's own, read once)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = dict(env)  # built once (in the session host, before the fork)
+        self.env.setdefault("TERM", "xterm-256color")
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.group: cgroup.Group | None = None  # None: the subreaper sweep alone contains …
+        self.sweeping = False  # … once `contain` ran (a host's rehearsal never does)
+        self.unbounded: list[str] = []  # the bounds asked for that no cgroup holds
+        self.nproc = 0  # the process bound RLIMIT_NPROC holds instead, at each spawn
+        self.memory_watch = 0  # the memory bound its supervisor samples instead (memkeeper)
+        self.memory_hit = False  # … and ended a run for
+        self.oom_before = 0  # the memory group's OOM kills before the run (a reused group's)
+        # False: the child opens the PTY as nobody's controlling terminal, for a waiter inside
+        # a sandbox to take (workers/boxwait.pl): a session on the host holding it would
+        # keep it from the box
+        self.ctty = True
+
+    def contain(self, name: str, pids: int = 0, memory: int = 0) -> str:
+        """Leave a run's group this process was born in, then make the session's own, bounded
+        to `pids` processes and `memory` bytes (0: none; `unbounded` names what no cgroup
+        holds): what contains its runs, `cgroup` or `sweep` (orphans adopted by this
+        subreaper)."""
+        cgroup.escape()
+        # LOOOP_NO_CGROUP=1 (the caller's env): the sweep alone, as where none can be made
+        self.group = None if self.env.get("LOOOP_NO_CGROUP") == "1" else cgroup.make(name)
+        self.sweeping = True
+        self.unbounded = limits.bound(self.group, name, pids, memory)
+        if limits.PIDS in self.unbounded and os.getuid() != 0:  # root passes RLIMIT_NPROC by
+            self.unbounded.remove(limits.PIDS)
+            self.nproc = pids  # set in the supervisor at each spawn, never in this host
+        if limits.MEMORY in self.unbounded:  # sampled by the supervisor (sessions/memkeeper)
+            self.unbounded.remove(limits.MEMORY)
+            self.memory_watch = memory
+        self.oom_before = limits.oom_kills(self.group) if self.group is not None else 0
+        return "cgroup" if self.group is not None else "sweep"
+
+    def oom_killed(self) -> bool:
+        """Whether the kernel (or the supervisor's sample) killed the run for its memory
+        bound."""
+        if self.memory_hit:  # its supervisor's sample, where no cgroup holds it
+            return True
+        return self.group is not None and limits.oom_kills(self.group) > self.oom_before
+
+    def clear_leftovers(self) -> None:
+        """Kill what a dead run of the same session left in its group (the lock is ours)."""
+        if self.group is not None and self.group.existed and self.group.pids():
+            self.group.kill()
+
+    def contain_end(self) -> None:
+        if self.group is not None:
+            self.group.remove()
+
+    def contained(self, spare: set[int]) -> list[int]:
+        if not self.sweeping:
+            return []
+        left = {p for p in own_children() if p not in spare and alive_not_looop(p)}
+        if self.group is not None:
+            left.update(p for p in self.group.live() if p not in spare)
+        return sorted(left)
+
+    def contain_kill(self, spare: set[int]) -> None:
+        if self.group is not None and not spare:
+            self.group.kill()
+        for pid in self.contained(spare):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+    def spawn(self, argv: list[str], cols: int, rows: int) -> tuple[int, int]:
+        # In for the spawn and out again: the child is born inside, so nothing it forks can
+        # race a move (a pid written after the spawn lost that race under load).
+        group = self.group
+        if group is not None and not group.enter():
+            group = None
+        # counted now (a restart is bounded from what runs then), for the child alone
+        was = limits.nproc_bound(self.nproc) if self.nproc > 0 else None
+        try:
+            return self._spawn(argv, cols, rows)
+        finally:
+            if was is not None:
+                limits.nproc_restore(was)
+            if group is not None:
+                group.leave()
+
+    def _spawn(self, argv: list[str], cols: int, rows: int) -> tuple[int, int]:
+        master, slave = os.openpty()
+        try:
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, winsize(cols, rows))
+            env = self.env  # read only: posix_spawn and Popen copy it
+            pid = self._spawn_light(argv, slave, env, self.ctty)
+            if pid is None:
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=slave,
+                    stdout=slave,
+                    stderr=slave,
+                    env=env,
+                    start_new_session=True,
+                    preexec_fn=_child_setup if self.ctty else _child_signals,
+                    close_fds=True,
+                )
+                self.procs[proc.pid] = proc
+                pid = proc.pid
+        except OSError:
+            os.close(master)
+            raise
+        except BaseException as e:
+            os.close(master)
+            if not _SPAWN_LIGHT and isinstance(e, subprocess.SubprocessError):
+                raise OSError(str(e)) from e  # the seam speaks OSError only
+            raise
+        finally:
+            os.close(slave)  # else the master never sees EOF when the child exits
+        os.set_blocking(master, False)
+        return pid, master
+
+    @staticmethod
+    def _spawn_light(
+        argv: list[str], slave: int, env: dict[str, str], ctty: bool = True
+    ) -> int | None:
+        """posix_spawn (vfork, no Python between fork and exec): a new session whose
+        controlling terminal is the PTY (the session leader opens the slave by name, so it
+        becomes its terminal; with O_NOCTTY when `ctty` is False), default signals, an empty
+        mask. Every descriptor of ours is close-on-exec, as Python makes them. None where the
+        platform lacks it (Popen then)."""
+        if not _SPAWN_LIGHT:
+            return None
+        path = os.ttyname(slave)
+        program = argv[0]
+        if not os.path.dirname(program):  # a bare name: PATH from the child's env, as Popen
+            found = _which(program, env.get("PATH", os.defpath))
+            if found is None:
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+            program = found
+        return os.posix_spawn(
+            program,
+            argv,
+            env,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, path, os.O_RDWR | (0 if ctty else os.O_NOCTTY), 0),
+                (os.POSIX_SPAWN_DUP2, 0, 1),
+                (os.POSIX_SPAWN_DUP2, 0, 2),
+            ],
+            setsid=True,
+            setsigmask=(),
+            setsigdef=[getattr(signal, name) for name in _RESET_SIGNALS],
+        )
+
+    def reap_one(self) -> tuple[int, int] | None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return None
+            except InterruptedError:
+                continue
+            if pid == 0:
+                return None
+            proc = self.procs.pop(pid, None)
+            if proc is not None:  # tell Popen too, so it never waitpid()s a recycled pid
+                proc.returncode = os.waitstatus_to_exitcode(status)
+            return pid, status
+
+    def pidfd_open(self, pid: int) -> int:
+        try:
+            return os.pidfd_open(pid)
+        except (OSError, AttributeError):
+            return -1
+
+    def close(self, fd: int) -> None:
+        os.close(fd)
+
+    def killpg(self, pgid: int, sig: int) -> None:
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def group_gone(self, pgid: int) -> bool:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def resize(self, master: int, cols: int, rows: int) -> None:
+        try:
+            fcntl.ioctl(master, termios.TIOCSWINSZ, winsize(cols, rows))
+        except OSError:
+            pass
+
+    def start_reader(
+        self,
+        master: int,
+        loop: Loop,
+        deliver: Callable[[bytes], None],
+        done: Callable[[], None],
+    ) -> Reader:
+        return PtyReader(master, loop, deliver, done)
