@@ -13,6 +13,7 @@ from looop.hot.config import load_config, resolve_knobs
 from looop.hot.cost.glance import spend_glance
 from looop.hot.delays import backoff_delay, failed_at, limit_in_force
 from looop.hot.errors import CorruptState, LooopError
+from looop.hot.savings import savings_view
 from looop.hot.where import runtime_base
 from looop.hot.wire import list_light, lock_held, read_status, session_ids
 
@@ -250,7 +251,6 @@ def gather_status_at(
     retry = _retry(backoff, knobs, clock)
     healing = _healing(data)
     health = _health(holder is not None, running, streak, bool(healing["restarting"]))
-    journal_tail = tail(_at(data, "journal.md"), 3)
     return {
         "data_dir": data,
         "config": config,
@@ -282,10 +282,11 @@ def gather_status_at(
         "backoff": backoff,
         "last_failure": _read_obj(_at(data, ".last-failure.json")),
         "goals": _goals(data),
-        "journal_tail": journal_tail,
+        "journal_tail": tail(_at(data, "journal.md"), 3),
         "workers": workers,
         "workers_finished": finished,
         "spend": spend,
+        "savings": savings_view(data, clock),
         "asks": _asks(data),
         "schedules": _schedules(data),
     }

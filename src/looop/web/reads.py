@@ -17,6 +17,7 @@ from looop.hot import store
 from looop.hot.beatlog import BEAT_ENDS, beat_detail, ends_beat
 from looop.hot.errors import LooopError
 from looop.hot.fleet import fleet_rows
+from looop.hot.savings import savings_view
 from looop.hot.status import gather_status
 from looop.human import schedules
 from looop.human.mailbox import pending
@@ -393,6 +394,7 @@ def cost(ctx: Ctx, days: int) -> dict[str, Any]:
         "by_runner": by_runner["groups"],
         "daily": daily,
         "corrupt_lines": by_day["corrupt_lines"],
+        "savings": savings_view(str(ctx.paths.data), ctx.clock),
     }
 
 
