@@ -65,7 +65,14 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
         obj["repo"] = start.repo if keep else os.path.abspath(start.repo)
     wid = start.worker_id
     done = steer(ctx, obj, start.journal, check=lambda c: check(c, wid))
-    return f"{done}\n  watch: looop shot {wid} · looop log {wid} -f · looop attach {wid}\n"
+    told = ""
+    if start.budget is not None and start.command is not None:  # no CLI record meters it
+        told = (
+            f"  budget: counts only what {wid} reports "
+            f"(`looop cost report worker {wid} RUNNER USD`): its command keeps no record "
+            "looop reads\n"
+        )
+    return f"{done}\n{told}  watch: looop shot {wid} · looop log {wid} -f · looop attach {wid}\n"
 
 
 def refuse_over_fleet_budget(ctx: Ctx, start: Start) -> None:

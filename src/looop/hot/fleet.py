@@ -9,10 +9,10 @@ import os
 
 from looop.hot import where
 from looop.hot.beatholder import beat_holder_at
-from looop.hot.spent import spent
+from looop.hot.spent import over_budget, over_limit, spent
 from looop.hot.stamps import parse_utc
 from looop.hot.wire import list_light
-from looop.hot.workerrows import worker_rows
+from looop.hot.workerrows import OVER_BUDGET, worker_rows
 
 TYPE_CHECKING = False  # not `from typing`: `ls` and `status` import this on their fast path
 
@@ -43,6 +43,10 @@ def _with_remote(
     from looop.remote.engine import remote_rows_at
 
     far = remote_rows_at(data, clock, stuck_secs, env)
+    over = over_budget(data) if far else set()
+    for r in far:  # paused on its host by the home's meter at its spend budget
+        if r.get("alive") and r["id"] in over and over_limit(data, r["id"]) is None:
+            r["health"] = OVER_BUDGET
     return sorted(rows + far, key=lambda r: str(r["id"]))
 
 
