@@ -95,7 +95,7 @@ def _locate(
         return None
     runner = str(rec["runner"]) if isinstance(rec.get("runner"), str) else "?"
     line = rec.get("resume") if isinstance(rec.get("resume"), str) else runners.get(runner, "")
-    cli = startrecord.program(line or "")
+    cli = rec["cli"] if isinstance(rec.get("cli"), str) else startrecord.program(line or "")
     conv = rec.get("conversation")
     started = rec.get("started")
     out: dict[str, Any] = {
