@@ -44,3 +44,17 @@ def test_a_custom_worker_reporting_past_its_budget_is_paused_whole(ctx: Ctx) -> 
         assert abs(float(str(row["spend_usd"])) - 0.054) < 1e-6
     finally:
         kill_sessions(ctx.paths.data)
+
+
+def test_a_custom_worker_started_with_a_budget_is_told_it_counts_only_what_it_reports(
+    ctx: Ctx,
+) -> None:
+    wire(ctx, [{"decision": {"action": "noop"}}], worker=CUSTOM)
+    try:
+        said = _looop(ctx, "worker", "start", "cw2", "x", "--command", CUSTOM, "--budget", "1")
+        line = "budget: counts only what cw2 reports (`looop cost report worker cw2 RUNNER USD`)"
+        assert line in said, said
+        plain = _looop(ctx, "worker", "start", "cw3", "x", "--command", CUSTOM)
+        assert "budget:" not in plain, plain  # no budget: nothing to say
+    finally:
+        kill_sessions(ctx.paths.data)

@@ -18,11 +18,13 @@ from looop.core.context import Ctx
 from looop.hot import store, where
 from looop.hot.clock import Clock, clock_for
 from looop.hot.cost.breakers import start_refused
+from looop.hot.cost.clis import COST_REPORTING
 from looop.hot.errors import LooopError
 from looop.hot.startargs import Start
 from looop.sessions.state import LOG, Session, get_session
 from looop.workers import sandboxtty
 from looop.workers.launch import normalise_target
+from looop.workers.startrecord import program
 
 START_SETTLE_S = 1.0  # long enough for a shell to fail to find or exec its command
 SETTLE_POLL_S = 0.005
@@ -66,7 +68,8 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
     wid = start.worker_id
     done = steer(ctx, obj, start.journal, check=lambda c: check(c, wid))
     told = ""
-    if start.budget is not None and start.command is not None:  # no CLI record meters it
+    cmd = start.command
+    if start.budget is not None and cmd is not None and program(cmd) not in COST_REPORTING:
         told = (
             f"  budget: counts only what {wid} reports "
             f"(`looop cost report worker {wid} RUNNER USD`): its command keeps no record "
