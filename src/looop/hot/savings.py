@@ -11,6 +11,7 @@ import os
 import time
 
 from looop.hot import ljson, store
+from looop.hot.cost.money import sane_usd
 
 TYPE_CHECKING = False  # status reads this on its fast path: no typing
 
@@ -91,7 +92,8 @@ def note_skip(data: str, clock: Clock) -> None:
 
 def note_decide(data: str, clock: Clock, usd: float | None) -> None:
     """A decide made; its cost (None: the runner said none) joins the trailing median."""
-    cost = round(usd * 1_000_000) if usd is not None and usd == usd and usd > 0 else None
+    sane = sane_usd(usd)  # a runner's word: NaN, inf or a fortune is no sample
+    cost = round(sane * 1_000_000) if sane is not None and sane > 0 else None
     _bump(data, clock, "decides", cost)
 
 

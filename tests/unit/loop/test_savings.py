@@ -29,13 +29,14 @@ def _data(ctx: Ctx) -> str:
 def test_a_skip_is_priced_at_the_median_of_the_trailing_decides(ctx: Ctx) -> None:
     data = _data(ctx)
     note_skip(data, ctx.clock)  # no decide yet: nothing known saved, yet counted
-    for usd in (0.01, 0.30, 0.02, None):  # a decide whose runner said no cost is no sample
+    # a decide whose runner said no cost (or no believable one) is counted, but no sample
+    for usd in (0.01, 0.30, 0.02, None, float("inf"), float("nan")):
         note_decide(data, ctx.clock, usd)
     note_skip(data, ctx.clock)
     note_skip(data, ctx.clock)
     got = savings_view(data, ctx.clock)
     assert got["median_decide_usd"] == 0.02  # the median of 0.01, 0.02, 0.30: not the mean
-    assert got["today"] == {"decides": 4, "skipped": 3, "saved_usd": 0.04}
+    assert got["today"] == {"decides": 6, "skipped": 3, "saved_usd": 0.04}
     assert got["week"] == got["today"]
 
 
