@@ -1,8 +1,8 @@
 """Spend of a worker on an SSH host: its agent CLI's records stay on that host, where the
 home's meter (loop/workmeter.py, which reads this machine's files) does not reach. So such a
-worker shows "unmetered" (`ls`, the dashboard's rows), never a spend of $0.00, and a
-budget — which only a metered worker can be held to — is refused on a host named, and
-keeps a placed worker on this machine."""
+worker shows "unmetered" (`ls`, the dashboard's rows), never a spend of $0.00. A custom
+command's budget counts what it reports (its `cost report` rows come home through the
+contract): past it, the worker is paused on its host."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ SLEEP = "sleep 300 # {{prompt_file}}"
 
 
 @pytest.mark.timeout(120)
-def test_a_host_worker_shows_unmetered_and_a_budget_stays_home(home: Home) -> None:
+def test_a_host_worker_is_unmetered_and_paused_there_past_its_reported_budget(home: Home) -> None:
     d = home.data
     try:
         start = looop(d, "worker", "start", "sp1", "x", "--host", "h1", "--command", SLEEP)
@@ -35,30 +35,33 @@ def test_a_host_worker_shows_unmetered_and_a_budget_stays_home(home: Home) -> No
         snap = json.loads((d / "snapshots" / "sys-sessions.json").read_text())
         assert snap["detail"]["workers"]["sp1"]["spend_usd"] == "unmetered", snap
 
-        # a budget on a host named: refused in one line, nothing started, no budget left
+        # a custom command's budget on a host named: it counts what the worker reports (its
+        # reports come home through the contract); past it, the worker is paused on its host
         named = looop(
-            d, "worker", "start", "sp2", "x", "--host", "h2", "--budget", "5", "--command", SLEEP
+            d, "worker", "start", "sp2", "x", "--host", "h2", "--budget", "0.01", "--command", SLEEP
         )
-        assert named.returncode == 1, named.stdout
-        err = named.stderr.strip()
-        assert "its budget needs its spend metered" in err and "--host local" in err, err
-        assert len(err.splitlines()) == 1, err
-        assert not (d / "hosts" / "workers" / "sp2.json").exists()
-        assert not (d / "budgets" / "sp2.json").exists()
+        assert named.returncode == 0, named.stderr
+        assert "counts only what sp2 reports" in named.stdout, named.stdout
+        assert (d / "hosts" / "workers" / "sp2.json").exists()
+        said = looop(d, "cost", "report", "worker", "sp2", "custom", "0.05")  # as relayed home
+        assert said.returncode == 0 and "recorded $0.05" in said.stdout, said.stderr
+        looop(d, "tick", timeout=240)
+        rows = {r["id"]: r for r in json.loads(looop(d, "ls", "--json").stdout)}
+        assert rows["sp2"]["health"] == "over budget", rows["sp2"]
+        assert rows["sp2"]["spend_usd"] == 0.05, rows["sp2"]
+        assert '"worker_over_budget"' in (d / "events.jsonl").read_text()
 
         # one worker here already: the hosts h2 and h3 have more room left than the home
         here = looop(d, "worker", "start", "sp0", "x", "--host", "local", "--command", SLEEP)
         assert here.returncode == 0, here.stderr
-        # placed (no host named) with a budget: it runs here, where the meter reads its CLI
-        placed = looop(d, "worker", "start", "sp3", "x", "--budget", "5", "--command", SLEEP)
-        assert placed.returncode == 0, placed.stderr
-        assert not (d / "hosts" / "workers" / "sp3.json").exists()
-        assert (d / "sessions" / "sp3").is_dir()
-        assert json.loads((d / "budgets" / "sp3.json").read_text())["usd"] == 5
-        # without a budget the same start goes to the host with the most room, as before
+        # without a budget a start goes to the host with the most room, as before
         free = looop(d, "worker", "start", "sp4", "x", "--command", SLEEP)
         assert free.returncode == 0, free.stderr
         assert (d / "hosts" / "workers" / "sp4.json").exists()
+        # placed (no host named) with a budget: placed by the same rule, metered by its reports
+        placed = looop(d, "worker", "start", "sp3", "x", "--budget", "5", "--command", SLEEP)
+        assert placed.returncode == 0, placed.stderr
+        assert json.loads((d / "budgets" / "sp3.json").read_text())["usd"] == 5
     finally:
-        for wid in ("sp0", "sp1", "sp3", "sp4"):
+        for wid in ("sp0", "sp1", "sp2", "sp3", "sp4"):
             looop(d, "kill", wid)

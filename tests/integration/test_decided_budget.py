@@ -32,7 +32,7 @@ def spend(ctx: Ctx, wid: str, usd: float) -> None:
     conv = f"0b7e6a1c-1111-4222-8333-{abs(hash(wid)) % 10**12:012d}"
     rec_path = ctx.paths.data / "resume" / f"{wid}.json"
     rec = json.loads(rec_path.read_text())
-    rec.update(resume="claude --resume {{session_id}}", conversation=conv)
+    rec.update(resume="claude --resume {{session_id}}", conversation=conv, cli="claude")
     rec_path.write_text(json.dumps(rec))
     proj = Path(ctx.env["HOME"]) / ".claude" / "projects" / "-tmp-w"
     proj.mkdir(parents=True, exist_ok=True)

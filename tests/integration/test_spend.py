@@ -148,7 +148,7 @@ def test_cost_verb_records_and_renders_what_the_room_reports(cli: Cli) -> None:
         assert code == 0, err
         rep = json.loads(raw)
         assert (rep["total"], rep["calls"], rep["by"]) == (1.92, 2, by)
-        assert cli("cost", "--by", by)[1] == render_report(rep) + "\n"
+        assert cli("cost", "--by", by)[1] == render_report(rep, 0, rep["savings"]) + "\n"
     text = cli("cost", "all", "--by", "runner")[1]
     assert "total: $1.92  (2 calls)" in text and "claude" in text and "$1.5" in text
     bad = [

@@ -202,9 +202,12 @@ def test_a_skip_beat_changes_no_file_but_appends_its_events(
     changed = sorted(
         k
         for k in before.keys() | after.keys()
-        if k != "events.jsonl" and before.get(k) != after.get(k)
+        if k not in ("events.jsonl", ".savings.json") and before.get(k) != after.get(k)
     )
     assert changed == []  # no snapshot, state, status or journal file written, renamed or touched
+    # but the skip is counted, priced at the trailing decides (home/savings.py)
+    days = json.loads((data / ".savings.json").read_text())["days"]
+    assert [d.get("skipped") for d in days.values()] == [1]
     assert after["events.jsonl"][0] == before["events.jsonl"][0]  # appended in place
     assert events.read_bytes().startswith(log) and len(events.read_bytes()) > len(log)
 

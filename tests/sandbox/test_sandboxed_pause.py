@@ -5,6 +5,7 @@ the worker runs (sessions/hold) and its counter inside the box stops, then goes 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,31 @@ def test_a_paused_sandboxed_worker_stops_counting_and_goes_on_at_continue(
         wait_until(lambda: _count(count) > stuck, 10, "the boxed counter to go on")
     finally:
         box.looop("kill", "w1")
+
+
+NOOP = "printf '%s' '{\"action\":\"noop\"}' > .decision.json"
+SAY = '"$LOOOP_BIN" cost report worker w2 custom 0.05 > "$LOOOP_WORKSPACE/said" 2>&1\n'
+REPORTER = SAY + COUNTER  # a custom command under the claude runner: it reports its own
+
+
+def test_a_sandboxed_custom_worker_reporting_past_its_budget_is_paused_whole(
+    tmp_path: Path, srt: Path
+) -> None:
+    """Its own report, made through its box's door, is what its budget counts (issue 54)."""
+    box = Box(tmp_path, srt, "on")
+    config = json.loads((box.data / "config.json").read_text())
+    config["runners"]["claude"]["tick"] = NOOP  # a beat that decides nothing
+    (box.data / "config.json").write_text(json.dumps(config))
+    count = Paths.at(box.data).rooms / "w2" / "work" / "count"
+    box.start("w2", REPORTER, "--budget", "0.01")
+    try:
+        wait_until(lambda: _count(count) > 0, 60, "the boxed counter to count")
+        said = (count.parent / "said").read_text()
+        assert "recorded $0.05 for worker w2" in said, said
+        ticked = box.looop("tick", timeout=120)  # the beat's meter holds it to its budget
+        assert ticked.returncode == 0, ticked.stderr
+        wait_until(lambda: _still(count, 0.5), 10, "the boxed counter to stop")
+        listed = box.looop("ls")
+        assert "over budget" in listed.stdout, listed.stdout
+    finally:
+        box.looop("kill", "w2")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import date
+from typing import Any
 
 import click
 
@@ -19,6 +20,7 @@ from looop.home.cost.ledger import local_day
 from looop.home.costrow import USAGE, report_cost
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
+from looop.home.savings import savings_line, savings_view
 
 SPANS = ("today", "week", "all")
 BYS = ("kind", "runner", "worker", "model", "day")
@@ -49,10 +51,12 @@ def cost_cmd(args: tuple[str, ...], by: str, as_json: bool) -> None:
     span = args[0] if args else "today"
     rep = cost.cost_report(ctx.paths, ctx.clock, span, by)
     unknown = uncosted_decides(ctx.paths, ctx.clock, rep)
+    saved = savings_view(str(ctx.paths.data), ctx.clock)
     if as_json:
-        click.echo(json.dumps({**rep, "uncosted_calls": unknown}, indent=2, sort_keys=True))
+        out = {**rep, "uncosted_calls": unknown, "savings": saved}
+        click.echo(json.dumps(out, indent=2, sort_keys=True))
     else:
-        click.echo(render_report(rep, unknown))
+        click.echo(render_report(rep, unknown, saved))
 
 
 def uncosted_decides(paths: Paths, clock: Clock, rep: CostReport) -> int:
@@ -90,10 +94,12 @@ def uncosted_decides(paths: Paths, clock: Clock, rep: CostReport) -> int:
     return n
 
 
-def render_report(rep: CostReport, unknown: int = 0) -> str:
-    """The human text of `looop cost`; `unknown`: decides whose runner reported no cost."""
+def render_report(rep: CostReport, unknown: int = 0, saved: dict[str, Any] | None = None) -> str:
+    """The human text of `looop cost`; `unknown`: decides whose runner reported no cost;
+    `saved`: what the gate saved (home/savings.savings_view)."""
+    tail = [f"  saved: {savings_line(saved)}"] if saved is not None else []
     if not rep["exists"] and not unknown:
-        return f"looop cost — no cost recorded yet\n  ledger: {rep['ledger']}"
+        return "\n".join([f"looop cost — no cost recorded yet\n  ledger: {rep['ledger']}", *tail])
     span = rep["span"]
     if span == "today":
         head = f"looop cost — today ({rep['to']} local)"
@@ -124,4 +130,4 @@ def render_report(rep: CostReport, unknown: int = 0) -> str:
         lines.append(
             f"  ! {bad} corrupt ledger line{'' if bad == 1 else 's'} skipped in {rep['ledger']}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + tail)

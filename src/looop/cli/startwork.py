@@ -18,11 +18,13 @@ from looop.core.context import Ctx
 from looop.home import store, where
 from looop.home.clock import Clock, clock_for
 from looop.home.cost.breakers import start_refused
+from looop.home.cost.clis import COST_REPORTING
 from looop.home.errors import LooopError
 from looop.home.startargs import Start
 from looop.sessions.state import LOG, Session, get_session
 from looop.workers import sandboxtty
 from looop.workers.launch import normalise_target
+from looop.workers.startrecord import program
 
 START_SETTLE_S = 1.0  # long enough for a shell to fail to find or exec its command
 SETTLE_POLL_S = 0.005
@@ -65,7 +67,15 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
         obj["repo"] = start.repo if keep else os.path.abspath(start.repo)
     wid = start.worker_id
     done = steer(ctx, obj, start.journal, check=lambda c: check(c, wid))
-    return f"{done}\n  watch: looop shot {wid} · looop log {wid} -f · looop attach {wid}\n"
+    told = ""
+    cmd = start.command
+    if start.budget is not None and cmd is not None and program(cmd) not in COST_REPORTING:
+        told = (
+            f"  budget: counts only what {wid} reports "
+            f"(`looop cost report worker {wid} RUNNER USD`): its command keeps no record "
+            "looop reads\n"
+        )
+    return f"{done}\n{told}  watch: looop shot {wid} · looop log {wid} -f · looop attach {wid}\n"
 
 
 def refuse_over_fleet_budget(ctx: Ctx, start: Start) -> None:

@@ -136,6 +136,10 @@ def as_self(argv: list[str], worker: str) -> str | None:
             "a worker reports its cost here (`cost report KIND ID RUNNER USD`); the home's "
             "spend is for the human to read"
         )
+    if verb == "cost":  # its budget counts its own reports: another's would pause that one
+        named = bare(rest[1:], frozenset())[1:2]
+        if named and named != [worker]:
+            return f"worker {worker} may report only its own cost, not {shown(named[0])!r}'s"
     if verb in ("ask", "told"):
         for name in bare(rest, ASK_VALUED if verb == "ask" else frozenset()):
             if name != worker:

@@ -20,6 +20,7 @@ from looop.home.config import Config, Knobs, Runner
 from looop.home.eventnames import PulseName, RecordName
 from looop.home.limits import find_limit
 from looop.home.sandboxpolicy import resolve
+from looop.home.savings import note_decide
 
 if TYPE_CHECKING:
     from looop.home.limits import Limit
@@ -214,6 +215,7 @@ def _settle(
     paths = ctx.paths
     if total is not None and total > 0:
         cost.record_cost(paths, ctx.clock.now(), "tick", run_id, runner.name, total)
+    note_decide(os.fspath(paths.data), ctx.clock, total)  # prices the skips to come
     if not result.ok or cost.daily_budget(knobs, runner) is None:
         return
     if total is not None:

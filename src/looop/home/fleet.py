@@ -11,9 +11,9 @@ import os
 from looop.home import where
 from looop.home.beatholder import beat_holder_at
 from looop.home.sessionfiles import list_light
-from looop.home.spent import spent
+from looop.home.spent import over_budget, over_limit, spent
 from looop.home.stamps import parse_utc
-from looop.home.workerrows import worker_rows
+from looop.home.workerrows import OVER_BUDGET, worker_rows
 
 TYPE_CHECKING = False  # not `from typing`: `ls` and `status` import this on their fast path
 
@@ -58,6 +58,10 @@ def fleet_rows_at(
     rows = worker_rows(data, list_light(data, not all_sessions), clock, stuck_secs)
     if far is not None and os.path.isdir(where.join(where.join(data, "hosts"), "workers")):
         away = far(data, clock, stuck_secs, env)
+        over = over_budget(data) if away else set()
+        for r in away:  # paused on its host by the home's meter at its spend budget
+            if r.get("alive") and r["id"] in over and over_limit(data, r["id"]) is None:
+                r["health"] = OVER_BUDGET
         rows = sorted(rows + away, key=lambda r: str(r["id"]))
     if not all_sessions:
         rows = [r for r in rows if r["alive"]]

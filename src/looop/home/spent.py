@@ -94,7 +94,10 @@ class Spend:
 def spent(data: str) -> dict[str, Spend]:
     """What the last beat's meter counted per worker (readers: ls, status, the dashboard)."""
     out: dict[str, Spend] = {}
-    for wid, w in read_state(data)["workers"].items():
+    state = read_state(data)
+    got = state.get("reported")
+    told = got.get("workers") if isinstance(got, dict) else None
+    for wid, w in state["workers"].items():
         if not isinstance(w, dict) or "cli" not in w:
             continue
         cli = str(w.get("cli"))
@@ -107,6 +110,11 @@ def spent(data: str) -> dict[str, Spend]:
         rec = w.get("recorded", 0)
         usd = rec / 1_000_000 if isinstance(rec, int) else 0.0
         out[wid] = Spend(wid, usd, cli, m if isinstance(m, str) else None)
+    # what a worker no CLI record meters said it spent (loop/reported.py): its own reports
+    for wid, r in (told if isinstance(told, dict) else {}).items():
+        n = r.get("micros") if isinstance(r, dict) else None
+        if isinstance(n, int) and n > 0:
+            out[wid] = Spend(wid, n / 1_000_000, out[wid].cli if wid in out else "?", None)
     return out
 
 

@@ -14,6 +14,7 @@ from looop.home.cost.statusspend import spend_glance
 from looop.home.delays import backoff_delay, failed_at, limit_in_force
 from looop.home.errors import CorruptState, LooopError
 from looop.home.procname import is_web
+from looop.home.savings import savings_view
 from looop.home.sessionfiles import list_light, lock_held, read_status, session_ids
 from looop.home.where import runtime_base
 
@@ -251,7 +252,6 @@ def gather_status_at(
     retry = _retry(backoff, knobs, clock)
     healing = _healing(data)
     health = _health(holder is not None, running, streak, bool(healing["restarting"]))
-    journal_tail = tail(_at(data, "journal.md"), 3)
     return {
         "data_dir": data,
         "config": config,
@@ -283,10 +283,11 @@ def gather_status_at(
         "backoff": backoff,
         "last_failure": _read_obj(_at(data, ".last-failure.json")),
         "goals": _goals(data),
-        "journal_tail": journal_tail,
+        "journal_tail": tail(_at(data, "journal.md"), 3),
         "workers": workers,
         "workers_finished": finished,
         "spend": spend,
+        "savings": savings_view(data, clock),
         "asks": _asks(data),
         "schedules": _schedules(data),
     }

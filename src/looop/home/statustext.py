@@ -7,6 +7,7 @@ import sys
 
 from looop.home.beatlog import relative
 from looop.home.colour import paint
+from looop.home.savings import savings_line
 from looop.home.status import status_json
 from looop.home.statusjson import add_v1_fields
 
@@ -151,6 +152,8 @@ def _write_spend(st: StatusView, colour: bool, w: Callable[[str], object]) -> No
         for br in (sp["budget"], sp["unmetered"], sp["decides"]):
             if br["open"]:
                 w(f"breaker:   {_red('⚡', colour)} {br['lift']}\n")
+    if sp:
+        w("saved:     " + savings_line(st["savings"]) + "\n")
 
 
 def _write_work(st: StatusView, colour: bool, w: Callable[[str], object]) -> None:

@@ -106,6 +106,7 @@ class StatusView(TypedDict):
     workers: list[WorkerView]
     workers_finished: int  # counted even where `workers` lists the live ones alone
     spend: SpendStatus | SpendError | None  # None when the config is broken
+    savings: dict[str, Any]  # home/savings.savings_view: decides, skipped beats, dollars saved
     asks: list[Any]  # the unanswered ask ids as they are now; with --json v1.0's ask records
     schedules: SchedulesView
     # v1.0's `state --json` fields, filled by status.add_v1_fields for --json only

@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from looop.act.moves.far import remote
 from looop.core.context import Ctx
 from looop.home import gemini, ljson, store
 from looop.home.config import Config, Knobs
@@ -37,6 +38,7 @@ from looop.home.cost.ledger import spent_on_day
 from looop.home.cost.money import sane_usd
 from looop.home.cost.prices import price_table
 from looop.home.cost.record import append_costs, metered_mark
+from looop.home.errors import LooopError
 from looop.home.spent import (
     Spend,
     budgets,
@@ -63,6 +65,7 @@ from looop.loop.clirecords import (
     to_micros,
 )
 from looop.loop.meterstate import write_state
+from looop.loop.reported import own_reports
 from looop.sessions import hold
 from looop.sessions.client import kill
 from looop.sessions.state import SessionError, get_session
@@ -92,7 +95,7 @@ def _locate(
         return None
     runner = str(rec["runner"]) if isinstance(rec.get("runner"), str) else "?"
     line = rec.get("resume") if isinstance(rec.get("resume"), str) else runners.get(runner, "")
-    cli = startrecord.program(line or "")
+    cli = rec["cli"] if isinstance(rec.get("cli"), str) else startrecord.program(line or "")
     conv = rec.get("conversation")
     started = rec.get("started")
     out: dict[str, Any] = {
@@ -170,6 +173,7 @@ def meter(
                 continue
         out[wid], moved = _read_spend(wid, w, price, rows)
         changed = changed or moved
+    changed = own_reports(data, state, seen, out) or changed
     for gone in [k for k in seen if k not in out and not os.path.exists(_rec(data, k))]:
         del seen[gone]  # its record is gone (forgotten): so is its meter
         store.remove(metered_mark(data, gone))
@@ -372,6 +376,12 @@ def _hold(ctx: Ctx, wid: str, policy: str) -> bool:
     """Pause (sessions/hold: everything it runs, frozen) or stop (killed,
     its worktree kept) a live worker; whether it was live and so held."""
 
+    away = remote(ctx, wid)  # on a host: its backend holds it there (a pod refuses a pause)
+    if away is not None:
+        try:
+            return bool(away.kill(wid)) if policy == "stop" else away.pause(wid)
+        except (SessionError, LooopError):
+            return False
     try:
         sess = get_session(ctx.paths.data, wid)
     except SessionError:

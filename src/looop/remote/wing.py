@@ -6,9 +6,17 @@ than one part)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from looop.remote import dispatch as dispatch
+from looop.remote import hosts
 from looop.remote.engine import kill_all as kill_all
 from looop.remote.engine import remote_of as remote_of
 from looop.remote.probe import with_hosts as with_hosts
 from looop.remote.ssh import bounded as bounded
 from looop.remote.verify import run_far as run_far
+
+
+def kind_of(data: Path, name: str) -> str:
+    """A registered host's kind (ssh, k8s); "" when none of that name is readable."""
+    return hosts.host_kind(data, name) or ""

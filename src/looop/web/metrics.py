@@ -270,6 +270,7 @@ class LoopCollector:
             breaker.add_metric(["unmetered"], int(spend["unmetered"]["open"]))
             breaker.add_metric(["decide_cap"], int(spend["decides"]["open"]))
         yield breaker
+        yield from _savings(st["savings"])
 
     def _spend(self) -> Metric:
         """cost.jsonl summed by its rows' source (`source`, else `kind`: tick, worker)."""
@@ -367,6 +368,25 @@ def metrics_token(ctx: Ctx) -> str | None:
 
 
 Serve = Callable[[Request], Awaitable[Response]]
+
+
+def _savings(view: dict[str, Any]) -> Iterable[Metric]:
+    """What the gate saved (home/savings.savings_view, as status shows it), today and this week."""
+    span = ["span"]
+    made = GaugeMetricFamily("looop_decides_made", "Decides made, by span.", labels=span)
+    skipped = GaugeMetricFamily(
+        "looop_beats_skipped_span", "Beats that skipped the model, by span.", labels=span
+    )
+    saved = GaugeMetricFamily(
+        "looop_saved_usd",
+        "Dollars the skipped beats saved (each priced at the trailing median decide cost).",
+        labels=span,
+    )
+    for name in ("today", "week"):
+        made.add_metric([name], view[name]["decides"])
+        skipped.add_metric([name], view[name]["skipped"])
+        saved.add_metric([name], view[name]["saved_usd"])
+    yield from (made, skipped, saved)
 
 
 class MetricsDoor:

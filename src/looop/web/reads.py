@@ -16,6 +16,7 @@ from looop.decide.cost.report import DAY_SPLIT, cost_reports
 from looop.home import store
 from looop.home.beatlog import BEAT_ENDS, beat_detail, ends_beat
 from looop.home.errors import LooopError
+from looop.home.savings import savings_view
 from looop.home.status import gather_status
 from looop.human import schedules
 from looop.human.mailbox import pending
@@ -393,6 +394,7 @@ def cost(ctx: Ctx, days: int) -> dict[str, Any]:
         "by_runner": by_runner["groups"],
         "daily": daily,
         "corrupt_lines": by_day["corrupt_lines"],
+        "savings": savings_view(str(ctx.paths.data), ctx.clock),
     }
 
 

@@ -30,7 +30,7 @@ from looop.workers.errors import WorkerError as WorkerError
 from looop.workers.mcpwire import settings, wire
 from looop.workers.started import WORKER_SIZE as WORKER_SIZE
 from looop.workers.started import Away, Started, StartRequest
-from looop.workers.startrecord import note_start, plan_start
+from looop.workers.startrecord import note_start, plan_start, program
 from looop.workers.treerecord import Tree
 from looop.workers.worktree import Plan, release
 
@@ -300,7 +300,7 @@ def _commit_here(q: _Request, h: _Here) -> Started:
     word = "resume" if q.ask.resume else "never"
     note_start(
         ctx, wid, q.r.name, q.r.resume, conv, find, cwd, h.policy, word, h.env, tree is not None,
-        steerable=q.ask.steerable,
+        steerable=q.ask.steerable, cli=program(q.ask.line),
     )  # fmt: skip
     branch = {"branch": tree.branch} if tree is not None else {}
     ctx.events.record("worker_started", id=wid, runner=q.r.name, sandbox=h.policy.on, **branch)

@@ -44,6 +44,8 @@ class Record:
     # what a start on an SSH host adds to a worker's env (its way home: remote/ssh/satellite)
     env: dict[str, str] | None = None
     steerable: bool = False  # a human let decisions steer it (`worker start --steerable`)
+    # the program its line runs (a custom --command's, not its runner's): what meters it
+    cli: str | None = None
 
 
 def record_path(ctx: Ctx, wid: str) -> Path:
@@ -112,6 +114,7 @@ def write_record(ctx: Ctx, rec: Record) -> None:
             "repo": rec.repo,
             "steerable": rec.steerable,
             **({"env": rec.env} if rec.env else {}),
+            **({"cli": rec.cli} if rec.cli else {}),
         },
     )
 
@@ -130,6 +133,7 @@ def note_start(
     repo: bool,
     away: dict[str, str] | None = None,
     steerable: bool = False,
+    cli: str | None = None,
 ) -> None:
     """The record of a worker that just started. A record that cannot be written leaves the
     worker running and says it cannot be resumed (the start itself succeeded). `away`: what
@@ -140,7 +144,7 @@ def note_start(
         home = env.get("CODEX_HOME") or os.path.join(env.get("HOME", "/nonexistent"), ".codex")
     rec = Record(
         wid, runner, resume, conv, cwd, sandbox, policy, ctx.clock.now(), find, home, repo, away,
-        steerable,
+        steerable, cli,
     )  # fmt: skip
     try:
         write_record(ctx, rec)
@@ -237,6 +241,7 @@ def _record(obj: dict[str, Any], wid: str, path: Path) -> Record:
         repo=repo,
         env=env,
         steerable=steerable,
+        cli=text("cli", True),
     )
 
 

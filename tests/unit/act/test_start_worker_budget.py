@@ -79,6 +79,8 @@ def test_the_journal_line_keeps_the_budget_and_its_policy() -> None:
     ("extra", "env", "pinned"),
     [
         (',"budget_usd":5', {}, True),
+        # a custom command's budget counts what it reports, which comes home from any host
+        (',"budget_usd":5,"command":"my-agent {{prompt_file}}"', {}, False),
         ("", {"LOOOP_REFUSE_UNMETERED": "true"}, True),
         ("", {"LOOOP_REFUSE_UNMETERED": "true", "LOOOP_MAX_DAILY_USD": "0"}, False),
         ("", {}, False),
@@ -110,3 +112,29 @@ def test_a_worker_to_be_metered_is_placed_on_this_machine(
         named._where(Mover(ctx, knobs, "pulse"))
     msg = str(e.value)
     assert "needs its spend metered" in msg and "--host local" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize(("policy", "refused"), [("pause", True), ("stop", False)])
+def test_a_pod_cannot_be_paused_at_its_budget_so_the_start_is_refused(
+    ctx: Ctx, policy: str, refused: bool
+) -> None:
+    """A Kubernetes pod cannot be frozen: a budget that would pause it is refused at the start
+    in one line; one that stops it goes there."""
+    from looop.act.decision import Mover
+    from looop.act.outcome import ExecError
+    from looop.home.config import parse_config, resolve_knobs
+    from looop.remote import hosts as reg
+
+    reg.save(ctx.paths.data, reg.kube_host(ctx.paths.data, "k1", "k8s://ctx/ns", image="i:1"))
+    knobs = resolve_knobs(parse_config({}, "<test>"), {})
+    extra = f',"budget_usd":1,"on_budget":"{policy}","command":"a {{{{prompt_file}}}}","host":"k1"'
+    a = parse_decision(_start(extra)).action
+    assert isinstance(a, StartWorker)
+    if not refused:
+        assert a._where(Mover(ctx, knobs, "pulse"))[0] == "k1"
+        return
+    with pytest.raises(ExecError) as e:
+        a._where(Mover(ctx, knobs, "pulse"))
+    msg = str(e.value)
+    assert "Kubernetes pod cannot be paused" in msg and "--on-budget stop" in msg
+    assert "\n" not in msg

@@ -220,7 +220,8 @@ def test_a_run_whose_worker_ends_meanwhile_is_ended(
         (["claim", "x", "--session", "w2"], False),
         (["claim", "x", "--session=w2"], False),
         (["unclaim", "--session", "pw1", "x"], True),
-        (["cost", "report", "session", "other", "claude", "1"], True),
+        (["cost", "report", "session", "pw1", "claude", "1"], True),
+        (["cost", "report", "session", "other", "claude", "1"], False),  # would pause another
         (["cost"], False),
         (["cost", "--json"], False),
         (["tell", "w2", "hello"], True),

@@ -41,14 +41,15 @@ def backend_for(ctx: Ctx, wid: str, knobs: Knobs | None = None) -> Backend:
     return LocalBackend(ctx.paths.data, ctx.clock, idle)
 
 
-def remote_wing() -> tuple[Away, Callable[[Ctx, str], Backend | None]]:
+def remote_wing() -> tuple[Away, Callable[[Ctx, str], Backend | None], Callable[[Path, str], str]]:
     """The remote room as a move reaches it, its caller having decided with one stat that
-    hosts are registered: where a start goes (remote/dispatch) and a running worker's far
-    backend (remote/engine). A fleet without hosts never loads it."""
+    hosts are registered: where a start goes (remote/dispatch), a running worker's far
+    backend (remote/engine) and a host's kind by name (ssh, k8s; "" for none). A fleet
+    without hosts never loads it."""
     # lazy: the remote wing (the SSH and Kubernetes rooms, ~85-210 ms), for hosts only
     from looop.remote import wing
 
-    return wing.dispatch, wing.remote_of
+    return wing.dispatch, wing.remote_of, wing.kind_of
 
 
 def sessions_call(what: str, fn: Callable[[], object]) -> None:

@@ -184,7 +184,8 @@ class StartWorker(Action):
         records."""
         cap = by.knobs.real("max_daily_usd")  # cost.breakers.daily_budget's rule (act is below)
         fail_closed = by.knobs.values.get("refuse_unmetered") and math.isfinite(cap) and cap > 0
-        metered = self.budget_usd is not None
+        # a custom command's budget counts what it reports, which comes home from any host
+        metered = self.budget_usd is not None and self.command is None
         why = "its budget" if metered else "refuse_unmetered" if fail_closed else None
         host, hosts = self.host, (by.ctx.paths.data / "hosts").is_dir()
         if why is not None and host not in (None, "local"):
@@ -196,7 +197,14 @@ class StartWorker(Action):
         host = "local" if why is not None and hosts else host  # not placed on a host
         if host is None and not hosts:
             return None, None
-        return host, far.remote_wing()[0]
+        away, _, kind_of = far.remote_wing()
+        paused = self.budget_usd is not None and self.on_budget != "stop"
+        if paused and host not in (None, "local") and kind_of(by.ctx.paths.data, host) == "k8s":
+            raise ExecError(
+                f"worker {self.id}: a Kubernetes pod cannot be paused at its budget — "
+                "give it --on-budget stop, or start it on an SSH host or here"
+            )
+        return host, away
 
     def _hold_to_budget(self, by: Mover) -> Callable[[], None]:
         """budget_usd set before the start, as `worker start --budget` does (its first beat

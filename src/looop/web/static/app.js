@@ -60,6 +60,7 @@ function age(s) {
   return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
 }
 const usd = (v) => (v === null || v === undefined ? "—" : `$${Number(v).toFixed(2)}`);
+const usd4 = (v) => `$${Number(v || 0).toFixed(4)}`;  // a skipped beat saves cents
 
 // --- header: pulse, last and next beat ---------------------------------------------------
 // the breakers that stop every AI call: their names as the header says them
@@ -101,6 +102,10 @@ function renderState(st) {
   const bar = $("#spend-bar");
   bar.style.width = `${Math.round(frac * 100)}%`;
   bar.className = frac >= 0.8 ? "high" : "";
+  const sv = st.savings;  // hot/savings.savings_view: what the gate saved
+  $("#saved-line").textContent = !sv ? "" : `saved ${usd4(sv.today.saved_usd)} today `
+    + `(${sv.today.skipped} beats skipped, ${sv.today.decides} decides) · `
+    + `${usd4(sv.week.saved_usd)} this week (${sv.week.skipped} skipped, ${sv.week.decides} decides)`;
 }
 
 // --- fleet --------------------------------------------------------------------------------
