@@ -96,9 +96,24 @@ def test_a_pure_read_writes_nothing(lived_in: Path, cli: Cli) -> None:
             wrong.append((" ".join(verb), f"exit {code}: {err}"))
         elif not (out.strip() or verb == ["asks"]):
             wrong.append((" ".join(verb), "a read printed nothing"))
-        if _tree(lived_in) != before:
+        after = _tree(lived_in)
+        if after != before and _derived_only(before, after):
+            # the spend's day totals are a cache any reader that finds them stale rebuilds
+            # and writes, once: the same read again writes nothing
+            before = after
+            cli(*verb)
+            after = _tree(lived_in)
+        if after != before:
             wrong.append((" ".join(verb), "it wrote to the data dir"))
     assert wrong == []
+
+
+DERIVED = {".cost-days.json"}
+
+
+def _derived_only(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> bool:
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    return bool(changed & DERIVED) and changed <= DERIVED | {"."}
 
 
 def test_runs_show_writes_nothing(lived_in: Path, cli: Cli) -> None:
