@@ -24,10 +24,10 @@ import time
 from _signal import SIG_IGN, SIGHUP, SIGINT, SIGKILL, SIGTERM, signal  # type: ignore[import-not-found]
 from typing import Protocol
 
-from looop.core.procs import signal_tree
+from looop.core.procs import children, signal_tree
 from looop.core.proctitle import show_role
 from looop.home.sessionfiles import valid_id
-from looop.sessions.oscalls import alive_not_looop, own_children, set_subreaper
+from looop.sessions.oscalls import alive_not_looop, set_subreaper
 
 
 class Kept(Protocol):
@@ -86,7 +86,7 @@ def end_orphans(deadline: float) -> None:
     left (the orphans of a child killed come back to this subreaper) or the deadline."""
     while True:
         _reap()
-        left = [p for p in own_children() if alive_not_looop(p)]
+        left = [p for p in children() if alive_not_looop(p)]
         if not left or time.monotonic() >= deadline:
             return
         for p in left:

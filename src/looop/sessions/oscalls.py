@@ -17,6 +17,7 @@ import termios
 from typing import TYPE_CHECKING, Protocol
 
 from looop.core import cgroup, limits
+from looop.core.procs import children
 from looop.sessions.ptyreader import PtyReader
 
 if TYPE_CHECKING:
@@ -143,22 +144,6 @@ def _which(name: str, path: str) -> str | None:
     return None
 
 
-def own_children() -> list[int]:
-    """This process's direct children, every thread's."""
-    pids: list[int] = []
-    try:
-        tids = os.listdir("/proc/self/task")
-    except OSError:
-        return pids
-    for tid in tids:
-        try:
-            with open(f"/proc/self/task/{tid}/children", "rb") as f:
-                pids.extend(int(p) for p in f.read().split())
-        except (OSError, ValueError):
-            continue
-    return pids
-
-
 # What looop's own long-lived processes call themselves (home/procname.py): a supervisor
 # `looop:<id>`, a host `looop-host`, `looop-beat` (and its `looop-tick`/`looop-start`), the
 # sandbox's network filter `looop-netfilter`. A bare `looop` is the CLI a run may have left
@@ -245,7 +230,7 @@ class HostOS:
     def contained(self, spare: set[int]) -> list[int]:
         if not self.sweeping:
             return []
-        left = {p for p in own_children() if p not in spare and alive_not_looop(p)}
+        left = {p for p in children() if p not in spare and alive_not_looop(p)}
         if self.group is not None:
             left.update(p for p in self.group.live() if p not in spare)
         return sorted(left)
