@@ -81,14 +81,10 @@ def _reboot(root: Path, sid: str) -> None:
     [
         ("claude", "restart"),
         ("pi", "up"),
-        # gemini 0.61 sends a resumed TUI's --prompt-interactive before its async history load
-        # (useSessionResume vs the initial-prompt effect): the first resumed request lacks the
-        # earlier turns, which the load then puts back for the turns after it
-        pytest.param(
-            "gemini",
-            "restart",
-            marks=pytest.mark.xfail(strict=True, reason="gemini 0.61 resume races its prompt"),
-        ),
+        # not gemini: 0.61 sends a resumed TUI's --prompt-interactive before its async history
+        # load (useSessionResume vs the initial-prompt effect), so the first resumed request
+        # lacks the earlier turns on some runs and not others — a race of its own, said in the
+        # manual, that no assertion here could hold either way
     ],
 )
 def test_resumed_worker_sends_its_earlier_turns(rig_for: RigFor, cli: str, verb: str) -> None:

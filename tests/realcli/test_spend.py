@@ -122,7 +122,7 @@ def test_a_gemini_worker_is_metered_from_its_session_record(rig_for: RigFor) -> 
     gemini 0.61 sends a resumed prompt before its history, test_resume.py.)"""
     rig = rig_for("gemini")
     ctx, root, sid = rig.ctx, rig.ctx.paths.data, "m-gemini"
-    start_worker(ctx, ctx.knobs(), sid, "Greet the fleet. ECHO:brief42")
+    start_worker(ctx, ctx.knobs(), StartRequest(sid, "Greet the fleet. ECHO:brief42"))
     meter = Meter(rig, sid)
     try:
         code, _, _ = expect(root, sid, "ANSWER:brief42", screen=True, timeout_s=90, clock=ctx.clock)

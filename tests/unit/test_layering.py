@@ -171,6 +171,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.home.needsinput", "looop.home.worklimit"),  # a screen naming a usage limit
     ("looop.home.control", "binascii"),  # long binary input (a key is a few bytes)
     ("looop.home.spent", "zlib"),  # a metered worker's slot
+    ("looop.home.cost.rotate", "looop.home"),  # the spend lock: a month's ledger moves
     # what a beat decides at run time
     ("looop.loop.tick", "looop.loop.deciding"),  # the world changed
     ("looop.loop.housekeep", "looop.loop.fleetwork"),  # workers or verify work to tend

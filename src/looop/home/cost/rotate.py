@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import stat
 
-from looop.home import locks, store
+from looop.home import store
 
 LEDGER = "cost.jsonl"
 ARCHIVE = "cost"  # the folder of past months, beside the ledger
@@ -62,6 +62,9 @@ def rotate_if_due(data: str, stamp: str) -> str | None:
     path = os.path.join(data, LEDGER)
     if _due(path, stamp[:7]) is None:
         return None  # the common case: one open and a 512-byte read, no lock
+    # lazy: the lock (fcntl) only when a month's file moves, never on a `cost report`'s way
+    from looop.home import locks
+
     try:
         with locks.dir_lock(os.path.join(data, ".lock", "spend")):
             month = _due(path, stamp[:7])  # again: another writer may have moved it
