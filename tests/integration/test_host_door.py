@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -234,3 +235,20 @@ def _entries(data: Path) -> dict[str, str]:
         for p in (data / ".contract").rglob("*")
         if p.is_file()
     }
+
+
+def test_down_ends_an_ask_still_waiting_at_the_door(home: tuple[Path, dict[str, str]]) -> None:
+    """An `ask` is a run in a session of its own (a door's restart never cuts it): `looop
+    down` ends it with the fleet, or it would wait on a human for ever after."""
+    from tests.procwatch import by_argv
+
+    data, env = home
+    looop = f"{sys.executable} -m looop"
+    _start(data, "w1", env, "sh", "-c", f"{looop} ask w1 --prompt 'ship?'; sleep 60")
+    wait_until((data / "asks" / "w1-1.json").exists, timeout=60, what="the ask on file")
+    entries = str(data / ".contract")
+    wait_until(lambda: bool(by_argv(entries)), timeout=30, what="the ask's run")
+    down = [sys.executable, "-m", "looop", "down"]
+    done = subprocess.run(down, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    wait_until(lambda: not by_argv(entries), timeout=30, what="the ask's run to end")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from looop.core import sbxhost, srt
 from looop.core.context import Ctx
+from looop.core.doorruns import end_runs
 from looop.home import homes, locks, revive, store
 from looop.home.clock import utc_stamp_ms
 from looop.home.control import home_sockets, request_at, sweep_home_sockets
@@ -258,6 +259,7 @@ def stop_all(ctx: Ctx, grace_s: float = 30.0, keep_workers: bool = False) -> Dow
         res.workers += far
         res.survivors_far = failed
     res.orphans = _kill_orphans(ctx)
+    end_runs(str(ctx.paths.data))  # a worker's `ask` still waiting at a door goes with it
     res.survivors = [s.id for s in list_sessions(ctx.paths.data) if s.alive]
     # No session depends on the session host: with the fleet down this home's goes too (the
     # next start brings one up again); other data dirs' hosts are theirs.
