@@ -71,6 +71,10 @@ def test_a_fork_flood_on_a_host_stops_at_the_homes_bound_and_is_named(home: Home
         assert seen.returncode == 0, seen.stderr
         started = int(re.findall(r"flood started (\d+)", looop(d, "shot", "fb1").stdout)[0])
         assert started < 40, f"{started} processes started under a bound of 40"
+        # the host sees its group full once the last refused fork is counted (a loaded host
+        # answers `ls` a little later)
+        limited = lambda: _row(home, "fb1")["health"] == "at its process limit"  # noqa: E731
+        wait_until(limited, 30, "fb1 at its process limit in ls")
         row = _row(home, "fb1")
         assert row["alive"] and row["health"] == "at its process limit", row
         assert row["limit"] == "pids", row

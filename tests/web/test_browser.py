@@ -108,13 +108,24 @@ def _text(driver: Any, css: str) -> str:
 def _click(driver: Any, css: str, timeout: float = 20) -> None:
     """Click what `css` names once it is there: the page redraws its tables every poll, so an
     element found a moment ago may be gone; a stale one was not clicked, so the click is tried
-    again on the redrawn one."""
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    again on the redrawn one. It is brought to the middle of the view first, as a person
+    scrolls to it: scrolled to the top edge it would sit under the page's sticky header."""
+    from selenium.common.exceptions import (
+        ElementClickInterceptedException,
+        NoSuchElementException,
+        StaleElementReferenceException,
+    )
 
     def clicked() -> bool:
         try:
-            driver.find_element("css selector", css).click()
-        except (NoSuchElementException, StaleElementReferenceException):
+            el = driver.find_element("css selector", css)
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
+            el.click()
+        except (
+            ElementClickInterceptedException,
+            NoSuchElementException,
+            StaleElementReferenceException,
+        ):
             return False
         return True
 

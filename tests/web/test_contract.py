@@ -74,7 +74,7 @@ def test_a_worker_token_speaks_its_own_contract(web: TestClient, home: Ctx) -> N
     assert r.json()["code"] == 0
     assert json.loads((home.paths.claims / "lease-a.json").read_text())["session"] == "pw1"
     # a verb the home says no to is an answer like any other: its code and line
-    r = _call(web, _as(tok), _req("cost", "report", "s", "i", "r", "nope", key="key-000003"))
+    r = _call(web, _as(tok), _req("cost", "report", "s", "pw1", "r", "nope", key="key-000003"))
     assert r.status_code == 200 and r.json()["code"] != 0 and "nope" in r.json()["err"]
     assert len(_ledger(home)) == 1
 
