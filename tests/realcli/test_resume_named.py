@@ -142,6 +142,9 @@ def test_resumed_worker_sends_its_earlier_turns(
 
         _await(saved, 30, f"{cli} to save its conversation")
         (conv,) = named
+        # the screen shows the answer before the CLI stores it: a reboot in between would
+        # lose it for any resume, so the machine "reboots" once it is kept
+        _await(lambda: _holds(rig, conv, "ANSWER:brief42"), 30, f"{cli} to store its answer")
         # metered once it is known (a tick's decider, opencode too, makes conversations)
         first = meter.settles(0, "opencode's first run metered") if meter else 0.0
         n1 = meter.turns() if meter else 0
