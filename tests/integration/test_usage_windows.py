@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -117,9 +118,39 @@ def test_a_limit_a_worker_sees_holds_new_starts_and_the_reset_goes_on(
         wait_until(lambda: _ended(ctx, "w2") and _ended(ctx, "w3"), 20, "the held starts")
         started = (here / "started").read_text().split("\n")
         assert [ln.split()[1] for ln in started if ln] == ["w1", "w2", "w3"]
+        journal = ctx.paths.journal.read_text()
+        assert "the start of w2 held for its account's usage window, made at the reset" in journal
         rows = _ls(capsys, env, clock)
         assert all(r["state"] != "scheduled" for r in rows.values())
         code, status, _ = run_cli(capsys, "status", env=env, clock=clock)
         assert not [ln for ln in status.splitlines() if ln.startswith("window:")]
+    finally:
+        kill_sessions(ctx.paths.data)
+
+
+def test_a_limit_the_decide_sees_holds_starts_on_its_account_until_the_reset(
+    ctx: Ctx, clock: FixedClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    noop = {"decision": {"action": "noop", "reason": "seen"}}
+    said = f"Claude AI usage limit reached|{int(clock.now()) + RESET_IN}"
+    # the decider's runner and its workers run the same program: one account
+    worker = f"{shlex.quote(sys.executable)} -c 'import time; time.sleep(30)' {{{{prompt_file}}}}"
+    wire(ctx, [noop, {"exit": 1, "stderr": said}, noop, noop], worker=worker)
+    env = clean_env(ctx.paths.data.parent, ctx.paths.data, TZ="UTC")
+    try:
+        assert tick(ctx).status == "decided"
+        ctx.paths.goals.mkdir(parents=True, exist_ok=True)
+        (ctx.paths.goals / "a.md").write_text("goal: a\n")
+        assert tick(ctx).status == "limited"
+        code, out, err = run_cli(capsys, "worker", "start", "w5", "x", env=env, clock=clock)
+        assert code == 0 and "held as scheduled until" in out, err
+        with pytest.raises(SessionError):
+            get_session(ctx.paths.data, "w5")
+        assert _ls(capsys, env, clock)["w5"]["state"] == "scheduled"
+        clock.advance(RESET_IN + 61)
+        out_tick = tick(ctx)
+        assert out_tick.status == "decided", out_tick.error  # the decide resumes
+        assert get_session(ctx.paths.data, "w5").alive  # the held start was made
+        assert _ls(capsys, env, clock)["w5"]["state"] != "scheduled"
     finally:
         kill_sessions(ctx.paths.data)

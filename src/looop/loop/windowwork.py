@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from looop.act.moves.far import remote_wing
+from looop.act.decision import Decision
+from looop.act.executor import execute
+from looop.act.moves.workers import StartWorker
 from looop.core.context import Ctx
 from looop.home import logfiles, usagewindows
 from looop.home.config import Config, Knobs
@@ -20,9 +22,8 @@ from looop.home.needsinput import LIMIT_TAIL
 from looop.home.textsafe import screen_text
 from looop.loop import limited, limithit
 from looop.sessions.state import Session, SessionError, list_sessions, validate_id
-from looop.workers.errors import StartHeld
 from looop.workers.heldstart import request_from
-from looop.workers.launch import PULSE, start_worker
+from looop.workers.launch import PULSE
 from looop.workers.resume import read_record, resume_worker
 
 CONTINUED = (
@@ -34,10 +35,15 @@ CONTINUED = (
 
 def tend_windows(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> None:
     """Sightings first (a worker that just stopped on a limit), then every reset that came."""
+    data = str(ctx.paths.data)
     sessions = [s for s in list_sessions(ctx.paths.data) if s.id != PULSE]
+    seen = usagewindows.seen_runs(data)
     for s in sessions:
-        _sight(ctx, cfg, s)
-    usagewindows.forget_runs(str(ctx.paths.data), (s.id for s in sessions))
+        if seen.get(s.id) != str(s.started_at):  # one run's message is one sighting
+            _sight(ctx, cfg, s)
+    if not (ctx.paths.data / usagewindows.FILE).exists():
+        return
+    usagewindows.forget_runs(data, (s.id for s in sessions))
     _resets(ctx, knobs, cfg, {s.id: s for s in sessions})
 
 
@@ -52,10 +58,8 @@ def _limit_of(ctx: Ctx, s: Session) -> Limit | None:
 
 
 def _sight(ctx: Ctx, cfg: Config | None, s: Session) -> None:
-    """A worker run seen stopped on a limit (once per run): its account marked."""
+    """A worker run seen stopped on a limit: its account marked."""
     data = str(ctx.paths.data)
-    if usagewindows.seen_runs(data).get(s.id) == s.started_at:
-        return
     limit = _limit_of(ctx, s)
     if limit is None:
         return
@@ -113,7 +117,8 @@ def _resets(ctx: Ctx, knobs: Knobs, cfg: Config | None, sessions: dict[str, Sess
         ctx.events.record("window_reset", runner=w.runner, stopped=w.stopped)
         for wid in w.stopped:
             s = sessions.get(wid)
-            if s is not None and seen.get(wid) == str(s.started_at):  # not started again since
+            # the same run, not killed by a human nor started again since
+            if s is not None and s.state != "killed" and seen.get(wid) == str(s.started_at):
                 _continue(ctx, knobs, cfg, wid)
         for h in held:
             if h["key"] == w.key:
@@ -134,19 +139,24 @@ def _continue(ctx: Ctx, knobs: Knobs, cfg: Config | None, wid: str) -> None:
 
 
 def _make(ctx: Ctx, knobs: Knobs, cfg: Config | None, held: dict[str, Any]) -> None:
-    """A held start made now (a new window holds it again); a refusal is said and dropped."""
+    """A held start made now as the move it was (its shell gate again, journaled), by the
+    pulse for the decider's, else as a human's; a new window holds it again, a refusal is
+    said."""
     wid = str(held["id"])
+    usagewindows.unhold(str(ctx.paths.data), wid)  # the start holds itself again if it must
     try:
         req = request_from(held["request"])
-        away = remote_wing()[0] if (ctx.paths.data / "hosts").is_dir() else None
-        start_worker(ctx, knobs, req, cfg=cfg, away=away)
-    except StartHeld:
-        return
+        move = StartWorker(
+            id=req.worker, prompt=req.brief, runner=req.runner, command=req.command,
+            verify=req.verify, sandbox=req.sandbox, repo=req.repo, branch=req.branch,
+            resume=req.resume, host=req.host, steerable=req.steerable,
+        )  # fmt: skip
+        note = f"the start of {wid} held for its account's usage window, made at the reset"
+        actor = "pulse" if req.decided else "cli"
+        done = execute(ctx, knobs, Decision(move, journal=note), actor=actor, cfg=cfg)
     except (LooopError, OSError) as e:
-        usagewindows.unhold(str(ctx.paths.data), wid)
         ctx.events.emit(
             "warn", "worker.window", f"worker {wid}: its held start failed at the reset: {e}"
         )
         return
-    usagewindows.unhold(str(ctx.paths.data), wid)  # made: launch dropped it already
-    ctx.events.emit("info", "worker.window", f"worker {wid}: its held start was made at the reset")
+    ctx.events.emit("info", "worker.window", f"worker {wid}: {done.summary}")

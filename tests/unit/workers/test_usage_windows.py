@@ -11,6 +11,8 @@ import json
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from looop.act.decision import Mover
+from looop.act.moves.workers import KillWorker
 from looop.core.context import Ctx
 from looop.home import usagewindows as uw
 from looop.home.errors import CorruptState
@@ -157,3 +159,13 @@ def test_every_face_shows_the_window_and_its_held_starts(ctx: Ctx, clock: FixedC
     reset = f"looop_usage_window_reset_timestamp_seconds{{{at}}} "
     [value] = [ln[len(reset) :] for ln in text.splitlines() if ln.startswith(reset)]
     assert float(value) == int(now + 1800)
+
+
+def test_killing_a_held_start_drops_it(ctx: Ctx, clock: FixedClock) -> None:
+    acct = uw.account_of("claude", CLAUDE, ctx.env)
+    uw.mark(_data(ctx), acct, clock.now() + 60, "x", "decide", clock.now())
+    with pytest.raises(StartHeld):
+        hold_if_limited(ctx, "claude", CLAUDE, _req())
+    found = KillWorker(id="w2").perform(Mover(ctx, ctx.knobs(), "cli"))
+    assert found is not None and "dropped" in found
+    assert uw.held_starts(_data(ctx)) == []
