@@ -94,9 +94,9 @@ def test_a_worker_at_its_usage_window_holds_starts_and_goes_on_at_the_reset(
     its account (the decide on it waits too); a new start on it is held as scheduled; past
     the reset the worker is continued on its recorded conversation and the held start made."""
     rig = rig_for(cli)
+    answer_first_run_prompts(rig)
     if cli == "claude":
         _subscriber(rig)
-    answer_first_run_prompts(rig)
     ctx, clock, root = rig.ctx, rig.ctx.clock, rig.ctx.paths.data
     reset = int(clock.now()) + 5400
     rig.server.scenario, rig.server.limit_reset = USAGE_LIMIT, reset
