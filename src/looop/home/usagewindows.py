@@ -249,19 +249,31 @@ def unhold(data: str, wid: str) -> bool:
 
 def held_starts(data: str) -> list[dict[str, Any]]:
     """Every start held, by id; CorruptState (one line) names a held start that is unreadable."""
+    held, bad = read_held(data)
+    if bad:
+        raise CorruptState(bad[0])
+    return held
+
+
+def read_held(data: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The starts held, by id, and one line for each held file that is not one looop wrote
+    (left where it is: the others go on without it)."""
     folder = where.join(data, HELD_DIR)
     try:
         names = sorted(os.listdir(folder))
     except OSError:
-        return []
-    out = []
+        return [], []
+    out, bad = [], []
     for name in names:
         if not name.endswith(".json") or name.startswith("."):
             continue
         path = where.join(folder, name)
-        rec = store.read_json_object(path)
+        try:
+            rec = store.read_json_object(path)
+        except CorruptState:
+            rec = {}
         if rec is None:
-            continue  # made meanwhile
+            continue  # removed meanwhile
         fields = (rec.get("id"), rec.get("key"), rec.get("until"), rec.get("request"))
         if (
             rec.get("v") != VERSION
@@ -270,20 +282,18 @@ def held_starts(data: str) -> list[dict[str, Any]]:
             or not isinstance(fields[2], int | float)
             or not isinstance(fields[3], dict)
         ):
-            raise CorruptState(
+            bad.append(
                 f"held start {path} is not one looop wrote — delete it, then start the worker again"
             )
+            continue
         out.append(rec)
-    return out
+    return out, bad
 
 
 def held_rows(data: str, clock: Clock) -> list[dict[str, Any]]:
     """The held starts as `ls` rows: health `scheduled until HH:MM`, state `scheduled`, the
-    reason as their note; a corrupt one is one row saying so."""
-    try:
-        held = held_starts(data)
-    except CorruptState as e:
-        return [_row("?", "scheduled", "", str(e), None)]
+    reason as their note (a corrupt one is left to `status`, which says it in one line)."""
+    held, _ = read_held(data)
     out = []
     for h in held:
         tm = clock.local_tm(float(h["until"]))
@@ -310,10 +320,8 @@ def view(data: str, now: float) -> tuple[list[dict[str, Any]], str | None]:
         windows = [w for w in read_windows(data) if now < w.until]
     except CorruptState as e:
         windows, error = [], str(e)
-    try:
-        held = held_starts(data)
-    except CorruptState as e:
-        held, error = [], error or str(e)
+    held, bad = read_held(data)
+    error = error or (bad[0] if bad else None)
     out = []
     for w in windows:
         row = w.as_json()

@@ -104,13 +104,16 @@ def _resets(ctx: Ctx, knobs: Knobs, cfg: Config | None, sessions: dict[str, Sess
     data, now = str(ctx.paths.data), ctx.clock.now()
     try:
         due = [w for w in usagewindows.read_windows(data) if w.until <= now]
-        held = usagewindows.held_starts(data) if due else []
     except CorruptState as e:
         if ctx.first_time(str(e)):
             ctx.events.emit("warn", "worker.window", str(e))
         return
     if not due:
         return
+    held, bad = usagewindows.read_held(data)
+    for line in bad:  # the others go on without it
+        if ctx.first_time(line):
+            ctx.events.emit("warn", "worker.window", line)
     seen = usagewindows.seen_runs(data)
     usagewindows.lift(data, (w.key for w in due))  # first: the starts below are not held again
     for w in due:

@@ -125,6 +125,14 @@ def test_a_held_start_edited_by_hand_is_refused_in_one_line(ctx: Ctx) -> None:
     with pytest.raises(CorruptState) as e:
         uw.held_starts(_data(ctx))
     assert "\n" not in str(e.value) and "w2.json" in str(e.value)
+    # the others go on without it: a good one beside it is read, the bad one said
+    acct = uw.account_of("claude", CLAUDE, ctx.env)
+    w, _ = uw.mark(_data(ctx), acct, ctx.clock.now() + 60, "x", "decide", ctx.clock.now())
+    uw.hold(_data(ctx), "w3", w, request_json(_req("w3")), ctx.clock.now())
+    good, bad = uw.read_held(_data(ctx))
+    assert [h["id"] for h in good] == ["w3"] and bad == [str(e.value)]
+    assert [r["id"] for r in uw.held_rows(_data(ctx), ctx.clock)] == ["w3"]
+    assert uw.view(_data(ctx), ctx.clock.now())[1] == str(e.value)
     bad = {**request_json(_req()), "resume": "yes"}
     with pytest.raises(WorkerError) as we:
         request_from(bad)
