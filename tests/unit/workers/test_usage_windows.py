@@ -19,6 +19,7 @@ from looop.home.errors import CorruptState
 from looop.home.sandboxpolicy import ON
 from looop.home.status import gather_status
 from looop.home.statustext import print_status
+from looop.sense.probes import probe_sessions
 from looop.web import reads
 from looop.web.metrics import LoopCollector
 from looop.workers.errors import StartHeld, WorkerError
@@ -177,3 +178,16 @@ def test_killing_a_held_start_drops_it(ctx: Ctx, clock: FixedClock) -> None:
     found = KillWorker(id="w2").perform(Mover(ctx, ctx.knobs(), "cli"))
     assert found is not None and "dropped" in found
     assert uw.held_starts(_data(ctx)) == []
+
+
+def test_the_decider_sees_the_held_starts_in_sys_sessions(ctx: Ctx, clock: FixedClock) -> None:
+    acct = uw.account_of("claude", CLAUDE, ctx.env)
+    uw.mark(_data(ctx), acct, clock.now() + 60, "x", "decide", clock.now())
+    assert "scheduled" not in probe_sessions(ctx)["detail"]
+    with pytest.raises(StartHeld):
+        hold_if_limited(ctx, "claude", CLAUDE, _req())
+    got = probe_sessions(ctx)
+    held = got["detail"]["scheduled"]["w2"]
+    assert held["runner"] == "claude" and "usage limit" in held["why"]
+    assert held["until"] == clock.offset_stamp_at(clock.now() + 60)
+    assert got["signal"] == []  # a hold wakes no decide by itself
