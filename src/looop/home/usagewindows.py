@@ -189,11 +189,13 @@ def mark(
     with _lock(data):
         windows, seen = _read_for_write(data)
         was = next((w for w in windows if w.key == acct.key and now < w.until), None)
+        # a window passed but not yet tended hands its stopped workers on: continued later
+        passed = [x for w in windows if w.key == acct.key and w is not was for x in w.stopped]
         windows = [w for w in windows if w.key != acct.key]
         if was is None:
             w = Window(
                 {"key": acct.key, "runner": acct.runner, "who": acct.who, "until": until,
-                 "since": now, "said": said, "seen_by": seen_by}
+                 "since": now, "said": said, "seen_by": seen_by, "stopped": passed}
             )  # fmt: skip
         else:
             w = was

@@ -191,3 +191,16 @@ def test_the_decider_sees_the_held_starts_in_sys_sessions(ctx: Ctx, clock: Fixed
     assert held["runner"] == "claude" and "usage limit" in held["why"]
     assert held["until"] == clock.offset_stamp_at(clock.now() + 60)
     assert got["signal"] == []  # a hold wakes no decide by itself
+
+
+def test_a_new_limit_on_an_account_whose_reset_was_not_yet_tended_keeps_its_stopped_workers(
+    ctx: Ctx, clock: FixedClock
+) -> None:
+    acct = uw.account_of("claude", CLAUDE, ctx.env)
+    now = clock.now()
+    uw.mark(_data(ctx), acct, now + 60, "x", "worker w1", now, run=("w1", "r1"))
+    clock.advance(120)  # the reset passed; no beat tended it yet
+    w, new = uw.mark(_data(ctx), acct, clock.now() + 600, "y", "decide", clock.now())
+    assert (
+        new and w.stopped == ["w1"] and [x.key for x in uw.read_windows(_data(ctx))] == [acct.key]
+    )
