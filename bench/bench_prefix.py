@@ -98,7 +98,7 @@ class Home:
             "pending_tells": 0,
             "spend_usd": self.spend[w],
             "branch": f"looop/w{w:02}",
-            "uncommitted": (int(now) // 90) % 7 if busy else 0,
+            "uncommitted": (int(now) // 90) % 3 > 0 if busy else False,  # as git status tells
         }
         return signal, detail
 

@@ -1,7 +1,8 @@
 """How the prompt shows the sensor readings: each reading one item, except the system readings
 that list many things at once (sys-sessions' workers, sys-goals' goals), which show one item
 per worker or goal, so one worker's news moves one short item and not thirty workers' worth.
-The ages those two carry grow every beat and are listed apart (AGES, in the volatile tail)."""
+The ages those two carry grow every beat: they are listed apart (AGES), and coarsely (a span such
+as `10-60m`), so a line moves only when an age crosses into the next span."""
 
 from __future__ import annotations
 
@@ -61,9 +62,25 @@ def reading_items(file_name: str, raw: str) -> list[tuple[str, str]]:
     return items
 
 
+# an age's spans: (upper bound in seconds, how it is shown), the last one open
+SPANS = ((60, "<1m"), (600, "1-10m"), (3600, "10-60m"), (6 * 3600, "1-6h"), (86400, "6-24h"))
+SPANS_OPEN = (7 * 86400, "1-7d", ">7d")
+
+
+def coarse(age: Any) -> str:
+    """An age in seconds as its span: the decider needs how long, not the exact second, and
+    the exact second would move the line every beat."""
+    if not isinstance(age, int | float) or isinstance(age, bool):
+        return str(age)
+    for bound, shown in SPANS:
+        if age < bound:
+            return shown
+    return SPANS_OPEN[1] if age < SPANS_OPEN[0] else SPANS_OPEN[2]
+
+
 def ages_lines(readings: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
-    """(key, line) of each item's ages, as of this beat: volatile, so listed at the end and not
-    in SENSOR READINGS (whose bytes then stay the same while nothing changed)."""
+    """(key, line) of each item's ages, as of this beat, coarsely: listed apart and not in
+    SENSOR READINGS (whose bytes then stay the same while nothing changed)."""
     lines: list[tuple[str, str]] = []
     held = dict(readings)
     for name, label in EACH.items():
@@ -71,7 +88,11 @@ def ages_lines(readings: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
         if not raw:
             continue
         for item, ages in sorted(reading_ages(name, raw)[1].items()):
-            shown = " ".join(f"{k}={v}" for k, v in sorted(ages.items()) if v is not None)
+            shown = " ".join(
+                f"{k.removesuffix('_s')}={coarse(v)}"
+                for k, v in sorted(ages.items())
+                if v is not None
+            )
             if shown:
                 lines.append((f"{label} {item}", f"- {label} {item}: {shown}"))
     return lines

@@ -22,6 +22,7 @@ STABLE = [
     "=== SENSOR READINGS ===",
     "=== WORKERS ===",
     "=== PENDING ASKS (waiting on the human — not yours to answer) ===",
+    "=== SIGNALS (what wakes the loop, per reading; latest change last) ===",
     "=== FAIRNESS (computed by looop) ===",
     "=== RECENT JOURNAL ===",
 ]
@@ -255,6 +256,7 @@ def test_total_cap_leaves_whole_readings_out_and_keeps_the_fixed_parts(ctx: Ctx)
         "=== PLAYBOOK ===",
         "=== GOALS ===",
         "=== SENSOR READINGS ===",
+        "=== SIGNALS (what wakes the loop, per reading; latest change last) ===",
         "=== FAIRNESS (computed by looop) ===",
         "=== RECENT JOURNAL ===",
         "=== WHAT CHANGED ===",

@@ -73,15 +73,16 @@ def test_each_worker_is_its_own_item_and_its_ages_are_listed_apart(ctx: Ctx) -> 
     signal = [{"id": f"w{i}", "state": "running", "exit_code": None} for i in range(3)]
     _reading(ctx, "sys-sessions", {"signal": signal, "detail": {"count": 3, "workers": workers}})
     text = _decide(ctx).text
-    readings = text[text.index("=== SENSOR READINGS") : text.index("=== RECENT JOURNAL")]
+    readings = text[text.index("=== SENSOR READINGS") : text.index("=== SIGNALS")]
     assert "--- sys-sessions.json worker w1\n" in readings
     one = readings.split("--- sys-sessions.json worker w1\n")[1].splitlines()[0]
-    assert json.loads(one) == {
-        "signal": {"id": "w1", "state": "running", "exit_code": None},
-        "detail": {"pending_tells": 0, "branch": "b1"},
-    }
+    assert json.loads(one) == {"detail": {"pending_tells": 0, "branch": "b1"}}
+    signals = text[text.index("=== SIGNALS") : text.index("=== AGES")]
+    one = signals.split("--- sys-sessions.json worker w1\n")[1].splitlines()[0]
+    assert json.loads(one) == {"signal": {"id": "w1", "state": "running", "exit_code": None}}
     assert "idle_s" not in readings
-    assert "- worker w2: idle_s=20 uptime_s=100" in text[text.index("=== AGES") :]
+    # ages coarsely: the exact second would move the line every beat
+    assert "- worker w2: idle=<1m uptime=1-10m" in text[text.index("=== AGES") :]
 
 
 def test_a_missing_or_broken_record_is_name_order(ctx: Ctx) -> None:
@@ -98,3 +99,66 @@ def test_by_change_keeps_unchanged_in_shown_order_then_changed_in_given_order() 
     items = [("a", "1", 0), ("b", "2", 1), ("c", "3", 2), ("d", "4", 3)]
     shown = tuple((k, digest(t)) for k, t in [("c", "3"), ("a", "1"), ("b", "old")])
     assert [k for k, _, _ in by_change(items, shown)] == ["c", "a", "b", "d"]
+
+
+def test_a_moving_detail_field_leaves_the_rest_of_its_reading_in_place(ctx: Ctx) -> None:
+    """Only the field that moved is listed late: the reading's steady detail keeps its bytes
+    and place, so the next decide repeats everything up to the moving fields."""
+    steady = {"source": "https://ci.example.com/p", "summary": "steady " * 40}
+    for t in ("10:00:00", "10:01:30", "10:03:00"):
+        _reading(ctx, "sensor-ci", {"signal": {"ok": True}, "detail": {**steady, "at": t}})
+        _reading(ctx, "sensor-db", {"signal": {"ok": True}, "detail": steady})
+        built = _decide(ctx)
+    text = built.text
+    readings = text[text.index("=== SENSOR READINGS") : text.index("=== SIGNALS")]
+    assert "10:0" not in readings and readings.count('"summary"') == 2
+    moving = text[text.index("=== MOVING DETAIL") : text.index("=== NOW")]
+    assert '--- sensor-ci.json\n{"detail":{"at":"10:03:00"}}' in moving
+    _reading(ctx, "sensor-ci", {"signal": {"ok": True}, "detail": {**steady, "at": "10:04:30"}})
+    after = _decide(ctx).text
+    assert _shared(text, after) > text.index("=== MOVING DETAIL")
+
+
+def test_an_age_that_grows_within_its_span_leaves_the_prompt_alone(ctx: Ctx) -> None:
+    def sessions(idle: int) -> None:
+        worker = {"w1": {"idle_s": idle, "uptime_s": 4000, "pending_tells": 0}}
+        signal = [{"id": "w1", "state": "running", "exit_code": None}]
+        _reading(ctx, "sys-sessions", {"signal": signal, "detail": {"workers": worker}})
+
+    sessions(700)
+    first = _decide(ctx).text
+    sessions(1900)  # 20 minutes more, the same span
+    second = _decide(ctx).text
+    assert "- worker w1: idle=10-60m uptime=1-6h" in second
+    assert _shared(first, second) > second.index("=== NOW")
+    sessions(3700)
+    assert "- worker w1: idle=1-6h uptime=1-6h" in _decide(ctx).text
+
+
+def test_a_decide_adds_its_journal_line_at_the_end_of_the_journal(ctx: Ctx) -> None:
+    """The journal window keeps its first line while it can: one more line is one more line
+    at the end, not every line shifted up (up to 30 lines, then back to the last 20)."""
+    lines = [f"- 2025-06-14 10:{m:02} noop {m}" for m in range(25)]
+    ctx.paths.journal.write_text("\n".join(lines) + "\n")
+    first = _decide(ctx).text
+    journal = first[first.index("=== RECENT JOURNAL") :].splitlines()
+    assert journal[1] == lines[5] and len([ln for ln in journal if "noop" in ln]) == 20
+    for m in range(25, 36):
+        with ctx.paths.journal.open("a") as f:
+            f.write(f"- 2025-06-14 10:{m:02} noop {m}\n")
+        text = _decide(ctx).text
+        if m < 35:  # the window holds its first line while it shows at most 30 lines
+            last = f"- 2025-06-14 10:{m - 1:02} noop {m - 1}\n"
+            assert _shared(first, text) >= first.index(last) + len(last)
+            assert f"noop {m}\n" in text and "- 2025-06-14 10:05 noop 5\n" in text
+        first = text
+    assert "- 2025-06-14 10:15 noop 15\n" not in text  # past 30 lines: the last 20 again
+    assert "- 2025-06-14 10:16 noop 16\n" in text
+
+
+def test_the_old_record_shape_still_keeps_the_order(ctx: Ctx) -> None:
+    for name in ("sensor-a", "sensor-b"):
+        _reading(ctx, name, {"signal": {"n": 1}})
+    old = [["signal:sensor-b.json", digest('{"signal":{"n":1}}\n')]]
+    (ctx.paths.data / ORDER_FILE).write_text(json.dumps(old))
+    assert _order(_decide(ctx).text) == ["sensor-b.json", "sensor-a.json"]
