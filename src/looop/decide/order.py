@@ -7,10 +7,10 @@ new) follow them: a decide woken by one sensor repeats everything before that se
 place, and an item that changes every beat (a timestamp in a detail) settles at the end.
 
 What the last prompt showed is one small file (`ORDER_FILE` in the data dir): each item's key and
-a digest of its text in the order shown, each reading's fields with a digest of their values and
-which of them have moved (promptfields.py), and the first journal line shown. A missing or
-unreadable file is an empty record: the items then come in their given (name) order, as they
-did before any prompt."""
+a digest of its text in the order shown, each reading's fields with a digest of their values
+and which of them have moved (promptfields.py), and the first and last line of RECENT JOURNAL.
+A missing or unreadable file is an empty record: the items then come in their given (name)
+order, as they did before any prompt."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ class Record:
     shown: Shown = ()
     fields: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # item -> field -> digest
     moving: Mapping[str, frozenset[str]] = field(default_factory=dict)  # item -> fields that moved
-    journal: str = ""  # digest of the first journal line shown ("" none)
+    journal: str = ""  # digest of the first line RECENT JOURNAL showed ("" none)
+    journal_end: str = ""  # and of its last line
 
 
 def digest(text: str) -> str:
@@ -78,7 +79,7 @@ def _record(raw: Any) -> Record:
     if not isinstance(raw, dict):
         return Record()
     fields, moving = raw.get("fields"), raw.get("moving")
-    journal = raw.get("journal")
+    journal, journal_end = raw.get("journal"), raw.get("journal_end")
     return Record(
         shown=_pairs(raw.get("shown")),
         fields={k: _strings(v) for k, v in fields.items()} if isinstance(fields, dict) else {},
@@ -88,6 +89,7 @@ def _record(raw: Any) -> Record:
             if isinstance(v, list)
         },
         journal=journal if isinstance(journal, str) else "",
+        journal_end=journal_end if isinstance(journal_end, str) else "",
     )
 
 
@@ -112,5 +114,6 @@ def write_shown(data: Path, record: Record) -> None:
         "fields": {k: dict(v) for k, v in record.fields.items()},
         "moving": {k: sorted(v) for k, v in record.moving.items() if v},
         "journal": record.journal,
+        "journal_end": record.journal_end,
     }
     store.atomic_write(data / ORDER_FILE, json.dumps(raw, sort_keys=True) + "\n")

@@ -12,7 +12,7 @@ from looop.decide.instructions import instructions
 from looop.decide.order import Record
 from looop.decide.promptinputs import PromptInputs, gather_inputs
 from looop.decide.promptparts import Body, Gap, Item, Part, fit, marker
-from looop.decide.promptshown import Seen, journal_window, readings_sections
+from looop.decide.promptshown import NEWEST_TITLE, Seen, journal_window, readings_sections
 from looop.home.clock import Clock, offset_stamp
 from looop.home.config import Knobs
 
@@ -202,18 +202,17 @@ def render_prompt(inputs: PromptInputs, knobs: Knobs, extras: PromptExtras) -> B
     ]
     seen = Seen()
     readings, moving = readings_sections(inputs, notes, seen)
-    journal = (
-        None if inputs.journal is None else journal_window(inputs.journal, inputs.record, seen)
-    )
+    recent, newest = journal_window(inputs.journal or (), inputs.record, seen)
     parts: list[Part] = [
         # by how often each part changes: never (above), rarely, then every decide
         *_playbook_section(inputs.playbook, notes),
         *_goals_section(inputs.goals, notes),
         *readings,
         *_live_sections(extras),
-        *moving,  # coarse ages, then the fields that moved: a change costs one short line
+        *_journal_section(recent, notes),  # redrawn every JOURNAL_SPAN - JOURNAL_LINES lines
+        *moving,  # what moves of each reading: a change moves one short item to the end
         *_fairness_section(inputs),
-        *_journal_section(journal, notes),
+        *_newest_section(newest, notes),
         # volatile from here on: nothing above may depend on one beat's events
         *_volatile_sections(inputs, extras, notes),
     ]
@@ -260,9 +259,14 @@ def _fairness_section(inputs: PromptInputs) -> list[Part]:
     return ["\n=== FAIRNESS (computed by looop) ===\n", _fairness(inputs, ids)]
 
 
-def _journal_section(lines: tuple[str, ...] | None, notes: dict[str, str]) -> list[Part]:
+def _journal_section(lines: tuple[str, ...], notes: dict[str, str]) -> list[Part]:
     journal = _journal(lines, notes)
     return ["\n=== RECENT JOURNAL ===\n", journal if journal is not None else "(empty)\n"]
+
+
+def _newest_section(lines: tuple[str, ...], notes: dict[str, str]) -> list[Part]:
+    journal = _journal(lines, notes)
+    return [] if journal is None else [f"\n=== {NEWEST_TITLE} ===\n", journal]
 
 
 def _volatile_sections(

@@ -2,11 +2,11 @@
 never moves the bytes of the rest of the reading (issue 54).
 
 A JSON reading's fields are its top-level keys, and each key of its `detail`. Its `signal` is
-what wakes the loop, so it changes by design: it is always shown apart (SIGNALS). Any other
-field that changed between two prompts has moved, and stays moving while the reading is shown:
-the reading's settled fields keep their place in SENSOR READINGS, its moving ones are listed
-late (MOVING DETAIL), where a change costs the provider's cache only that short line. A reading
-that is not a JSON object is one whole: it moves as one item."""
+what wakes the loop and its coarse `age` grows, so they change by design: they are always shown
+late (READINGS THAT MOVE). Any other field that changed between two prompts has moved, and stays
+moving while the reading is shown: the reading's settled fields keep their place in SENSOR
+READINGS, its moving ones join its signal late, where a change costs the provider's cache only
+that short item. A reading that is not a JSON object is one whole: it moves as one item."""
 
 from __future__ import annotations
 
@@ -17,14 +17,13 @@ from typing import Any
 from looop.decide.order import Record, digest
 
 Path = tuple[str, ...]  # ("signal",) or ("detail", "branch")
-SIGNAL = '["signal"]'  # the signal field's name
+LATE = frozenset({'["signal"]', '["age"]'})  # the signal and the coarse ages: always late
 
 
 @dataclass(frozen=True)
 class Split:
     settled: str | None  # the reading without its signal and moving fields (None: nothing left)
-    signal: str | None  # its signal, as {"signal": ...} (None: it has none)
-    moving: str | None  # its moving fields, as one JSON object (None: none move)
+    late: str | None  # its signal, ages and moving fields, as one JSON object (None: none)
     digests: dict[str, str]  # each field's digest, for the next prompt's record
     moved: frozenset[str]  # the fields that move, for the next prompt's record
 
@@ -61,25 +60,29 @@ def _rebuild(chosen: list[tuple[Path, Any]]) -> str:
     return _dump(obj)
 
 
-def split(key: str, text: str, record: Record) -> Split:
+def split(key: str, text: str, record: Record, moves: frozenset[str] = frozenset()) -> Split:
     """`text` (the item `key`'s) split into its settled and moving fields, by the record of
-    the last prompt: a field moves once its value differs from the one shown there."""
+    the last prompt: a field moves once its value differs from the one shown there; the
+    detail keys in `moves` move from the start."""
     fields = fields_of(text)
     if fields is None:
-        return Split(text, None, None, {}, frozenset())
-    signal = fields.pop(SIGNAL, None)
+        return Split(text, None, {}, frozenset())
+    late = [fields.pop(name) for name in sorted(LATE & fields.keys())]
+    born = {(k,) for k in moves}
     digests = {name: digest(_dump(v)) for name, (_, v) in fields.items()}
     was, before = record.moving.get(key, frozenset()), record.fields.get(key)
     moved = frozenset(
         name
         for name in fields
-        if name in was or (before is not None and before.get(name) != digests[name])
+        if name in was
+        or fields[name][0][1:] in born
+        or (before is not None and before.get(name) != digests[name])
     )
     settled = [fields[n] for n in fields if n not in moved]
+    late += [fields[n] for n in fields if n in moved]
     return Split(
         _rebuild(settled) if settled else None,
-        _rebuild([signal]) if signal is not None else None,
-        _rebuild([fields[n] for n in fields if n in moved]) if moved else None,
+        _rebuild(late) if late else None,
         digests,
         moved,
     )

@@ -40,15 +40,13 @@ class Body:
 KINDS = {
     "goal": (0, "goal", "archive or merge goals"),
     "reading": (1, "sensor reading", "merge or quiet sensors"),
-    "signal": (2, "signal", "merge or quiet sensors"),
-    "moving": (3, "moving detail", "quiet the sensors whose detail moves"),
-    "age": (4, "age line", "stop idle workers"),
+    "moving": (2, "moving reading", "quiet the sensors whose detail moves"),
 }
 
 
 @dataclass
 class Item:
-    """One goal, reading, moving line or age line: over the total cap it is left out whole,
+    """One goal, reading or moving part of a reading: over the total cap it is left out whole,
     never cut. `first`: within its kind, items with a higher value get the budget first."""
 
     kind: str  # a key of KINDS
@@ -93,10 +91,10 @@ def size(text: str) -> int:
 
 def fit(head: list[Part], parts: list[Part], now: str, limit: int, notes: dict[str, str]) -> str:
     """Keep the prompt under `limit` bytes (0: no limit): the budget goes to the goals first,
-    then the readings in section order, then the moving fields (the latest change first),
-    then the ages; an item that does not fit is left out whole (a marker in its section
-    counts them). Everything else is capped per item and never cut here: the instructions,
-    constitution, PLAYBOOK, asks, journal and NOW."""
+    then the readings in section order, then what moves of them (the latest change first, so
+    the oldest change is the first left out); an item that does not fit is left out whole (a
+    marker in its section counts them). Everything else is capped per item and never cut
+    here: the instructions, constitution, PLAYBOOK, asks, journal and NOW."""
     every = [*head, *parts, now]
     if limit <= 0 or size(render(every)) <= limit:
         return render(every)

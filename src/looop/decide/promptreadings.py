@@ -1,8 +1,8 @@
 """How the prompt shows the sensor readings: each reading one item, except the system readings
 that list many things at once (sys-sessions' workers, sys-goals' goals), which show one item
 per worker or goal, so one worker's news moves one short item and not thirty workers' worth.
-The ages those two carry grow every beat: they are listed apart (AGES), and coarsely (a span such
-as `10-60m`), so a line moves only when an age crosses into the next span."""
+The ages those two carry grow every beat: they are shown coarsely (a span such as `10-60m`, under
+"age"), so they move only when an age crosses into the next span."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ from looop.core.readings import AGE_KEYS, split_ages
 
 # the system readings shown one item per entry: reading name -> the label of one entry
 EACH = {"sys-sessions": "worker", "sys-goals": "goal"}
+# detail keys of looop's own readings that move by their nature (a worker's output and spend,
+# when a goal was acted on): shown late from the first prompt, not once seen moving
+MOVES = {
+    "sys-sessions": frozenset({"last_output_at", "spend_usd", "uncommitted"}),
+    "sys-goals": frozenset({"last_acted", "last_acted_unix"}),
+}
 
 
 def _dump(value: Any) -> str:
@@ -35,9 +41,9 @@ def reading_ages(name: str, raw: str) -> tuple[Any, dict[str, dict[str, Any]]]:
 def reading_items(file_name: str, raw: str) -> list[tuple[str, str]]:
     """(label, text) of each item one reading shows: itself, or for sys-sessions and sys-goals
     the rest of the reading and then one item per worker or goal (its signal entry and its
-    detail, without ages)."""
+    detail, without ages, and its ages coarsely under "age")."""
     name = file_name[:-5]
-    kept, _ = reading_ages(name, raw)
+    kept, ages = reading_ages(name, raw)
     if kept is None:
         return [(file_name, raw)]
     detail = kept.get("detail") if isinstance(kept, dict) else None
@@ -58,6 +64,13 @@ def reading_items(file_name: str, raw: str) -> list[tuple[str, str]]:
     items = [(file_name, _dump(rest))]
     for item_id, body in entries.items():
         one = {"detail": body, **({"signal": by_id[item_id]} if item_id in by_id else {})}
+        age = {
+            k.removesuffix("_s"): coarse(v)
+            for k, v in ages.get(item_id, {}).items()
+            if v is not None
+        }
+        if age:
+            one["age"] = age
         items.append((f"{file_name} {EACH.get(name, 'item')} {item_id}", _dump(one)))
     return items
 
@@ -76,23 +89,3 @@ def coarse(age: Any) -> str:
         if age < bound:
             return shown
     return SPANS_OPEN[1] if age < SPANS_OPEN[0] else SPANS_OPEN[2]
-
-
-def ages_lines(readings: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
-    """(key, line) of each item's ages, as of this beat, coarsely: listed apart and not in
-    SENSOR READINGS (whose bytes then stay the same while nothing changed)."""
-    lines: list[tuple[str, str]] = []
-    held = dict(readings)
-    for name, label in EACH.items():
-        raw = held.get(f"{name}.json")
-        if not raw:
-            continue
-        for item, ages in sorted(reading_ages(name, raw)[1].items()):
-            shown = " ".join(
-                f"{k.removesuffix('_s')}={coarse(v)}"
-                for k, v in sorted(ages.items())
-                if v is not None
-            )
-            if shown:
-                lines.append((f"{label} {item}", f"- {label} {item}: {shown}"))
-    return lines

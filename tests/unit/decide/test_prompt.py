@@ -22,9 +22,9 @@ STABLE = [
     "=== SENSOR READINGS ===",
     "=== WORKERS ===",
     "=== PENDING ASKS (waiting on the human — not yours to answer) ===",
-    "=== SIGNALS (what wakes the loop, per reading; latest change last) ===",
-    "=== FAIRNESS (computed by looop) ===",
     "=== RECENT JOURNAL ===",
+    "=== READINGS THAT MOVE (signals, ages, changing detail; latest change last) ===",
+    "=== FAIRNESS (computed by looop) ===",
 ]
 VOLATILE = [
     "=== WHAT CHANGED ===",
@@ -256,9 +256,9 @@ def test_total_cap_leaves_whole_readings_out_and_keeps_the_fixed_parts(ctx: Ctx)
         "=== PLAYBOOK ===",
         "=== GOALS ===",
         "=== SENSOR READINGS ===",
-        "=== SIGNALS (what wakes the loop, per reading; latest change last) ===",
-        "=== FAIRNESS (computed by looop) ===",
         "=== RECENT JOURNAL ===",
+        "=== READINGS THAT MOVE (signals, ages, changing detail; latest change last) ===",
+        "=== FAIRNESS (computed by looop) ===",
         "=== WHAT CHANGED ===",
         "=== NOW ===",
     ]

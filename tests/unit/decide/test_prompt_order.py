@@ -4,6 +4,7 @@ the longest prefix a provider's cache can bill at a tenth (issue 54)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from looop.act.actiontable import taught
@@ -73,16 +74,17 @@ def test_each_worker_is_its_own_item_and_its_ages_are_listed_apart(ctx: Ctx) -> 
     signal = [{"id": f"w{i}", "state": "running", "exit_code": None} for i in range(3)]
     _reading(ctx, "sys-sessions", {"signal": signal, "detail": {"count": 3, "workers": workers}})
     text = _decide(ctx).text
-    readings = text[text.index("=== SENSOR READINGS") : text.index("=== SIGNALS")]
+    readings = text[text.index("=== SENSOR READINGS") : text.index("=== READINGS THAT MOVE")]
     assert "--- sys-sessions.json worker w1\n" in readings
     one = readings.split("--- sys-sessions.json worker w1\n")[1].splitlines()[0]
     assert json.loads(one) == {"detail": {"pending_tells": 0, "branch": "b1"}}
-    signals = text[text.index("=== SIGNALS") : text.index("=== AGES")]
-    one = signals.split("--- sys-sessions.json worker w1\n")[1].splitlines()[0]
-    assert json.loads(one) == {"signal": {"id": "w1", "state": "running", "exit_code": None}}
     assert "idle_s" not in readings
-    # ages coarsely: the exact second would move the line every beat
-    assert "- worker w2: idle=<1m uptime=1-10m" in text[text.index("=== AGES") :]
+    late = text[text.index("=== READINGS THAT MOVE") :]
+    one = late.split("--- sys-sessions.json worker w2\n")[1].splitlines()[0]
+    assert json.loads(one) == {  # ages coarsely: the exact second would move it every beat
+        "signal": {"id": "w2", "state": "running", "exit_code": None},
+        "age": {"idle": "<1m", "uptime": "1-10m"},
+    }
 
 
 def test_a_missing_or_broken_record_is_name_order(ctx: Ctx) -> None:
@@ -110,13 +112,13 @@ def test_a_moving_detail_field_leaves_the_rest_of_its_reading_in_place(ctx: Ctx)
         _reading(ctx, "sensor-db", {"signal": {"ok": True}, "detail": steady})
         built = _decide(ctx)
     text = built.text
-    readings = text[text.index("=== SENSOR READINGS") : text.index("=== SIGNALS")]
+    readings = text[text.index("=== SENSOR READINGS") : text.index("=== READINGS THAT MOVE")]
     assert "10:0" not in readings and readings.count('"summary"') == 2
-    moving = text[text.index("=== MOVING DETAIL") : text.index("=== NOW")]
-    assert '--- sensor-ci.json\n{"detail":{"at":"10:03:00"}}' in moving
+    moving = text[text.index("=== READINGS THAT MOVE") : text.index("=== NOW")]
+    assert '--- sensor-ci.json\n{"detail":{"at":"10:03:00"},"signal":{"ok":true}}' in moving
     _reading(ctx, "sensor-ci", {"signal": {"ok": True}, "detail": {**steady, "at": "10:04:30"}})
     after = _decide(ctx).text
-    assert _shared(text, after) > text.index("=== MOVING DETAIL")
+    assert _shared(text, after) > text.index("--- sensor-ci.json", text.index("=== READINGS THAT"))
 
 
 def test_an_age_that_grows_within_its_span_leaves_the_prompt_alone(ctx: Ctx) -> None:
@@ -129,10 +131,10 @@ def test_an_age_that_grows_within_its_span_leaves_the_prompt_alone(ctx: Ctx) -> 
     first = _decide(ctx).text
     sessions(1900)  # 20 minutes more, the same span
     second = _decide(ctx).text
-    assert "- worker w1: idle=10-60m uptime=1-6h" in second
+    assert '"age":{"idle":"10-60m","uptime":"1-6h"}' in second
     assert _shared(first, second) > second.index("=== NOW")
     sessions(3700)
-    assert "- worker w1: idle=1-6h uptime=1-6h" in _decide(ctx).text
+    assert '"age":{"idle":"1-6h","uptime":"1-6h"}' in _decide(ctx).text
 
 
 def test_a_decide_adds_its_journal_line_at_the_end_of_the_journal(ctx: Ctx) -> None:
@@ -159,6 +161,40 @@ def test_a_decide_adds_its_journal_line_at_the_end_of_the_journal(ctx: Ctx) -> N
 def test_the_old_record_shape_still_keeps_the_order(ctx: Ctx) -> None:
     for name in ("sensor-a", "sensor-b"):
         _reading(ctx, name, {"signal": {"n": 1}})
-    old = [["signal:sensor-b.json", digest('{"signal":{"n":1}}\n')]]
+    old = [["late:sensor-b.json", digest('{"signal":{"n":1}}\n')]]
     (ctx.paths.data / ORDER_FILE).write_text(json.dumps(old))
     assert _order(_decide(ctx).text) == ["sensor-b.json", "sensor-a.json"]
+
+
+def test_at_the_cap_the_oldest_moving_parts_go_first_and_goals_and_playbook_stay(
+    ctx: Ctx,
+) -> None:
+    """Over the total cap what moves is left out before any reading, the oldest change first;
+    the goals and the PLAYBOOK are the last to go."""
+    ctx.paths.playbook.write_text("# PLAYBOOK\nShip before polish.\n")
+    ctx.paths.goals.mkdir(exist_ok=True)
+    for g in range(3):
+        ctx.paths.goal(f"g{g}").write_text(f"goal g{g}: " + "keep me whole " * 30 + "\n")
+    names = [f"sensor-{c}" for c in "abcdef"]
+    for beat in range(len(names) + 1):  # one more sensor's counter moves each beat
+        for i, name in enumerate(names):
+            runs = min(beat, i + 1) if i < beat else 0
+            detail = {"note": f"steady {name} " * 20, "last": f"run {runs}: " + "ok " * 80}
+            _reading(ctx, name, {"signal": {"ok": True}, "detail": detail})
+        whole = _decide(ctx).text
+    late = whole[whole.index("=== READINGS THAT MOVE") :]
+    assert [ln[4:-5] for ln in late.splitlines() if ln.startswith("--- ")] == names
+    limit = len(whole.encode()) - 600  # room for all but a few moving readings
+    tight = replace(ctx, env={**ctx.env, "LOOOP_PROMPT_MAX_BYTES": str(limit)})
+    capped = build_prompt(tight, tight.knobs(), PromptExtras(actions=taught()))
+    text = capped.text
+    assert len(text.encode()) <= limit
+    assert "Ship before polish." in text
+    assert all(f"goal g{g}: keep me whole" in text for g in range(3))
+    readings = text[text.index("=== SENSOR READINGS") : text.index("=== RECENT JOURNAL")]
+    assert all(f"--- {name}.json" in readings for name in names), readings  # none left out
+    late = text[text.index("=== READINGS THAT MOVE") :]
+    kept = [ln[4:-5] for ln in late.splitlines() if ln.startswith("--- ")]
+    assert kept and kept == names[len(names) - len(kept) :] and len(kept) < len(names)
+    assert f"{len(names) - len(kept)} moving reading" in late
+    assert any("moving reading" in n for n in capped.truncated)
