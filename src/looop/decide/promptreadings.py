@@ -13,6 +13,9 @@ from looop.core.readings import AGE_KEYS, split_ages
 
 # the system readings shown one item per entry: reading name -> the label of one entry
 EACH = {"sys-sessions": "worker", "sys-goals": "goal"}
+# detail keys the prompt leaves out while the age made from them is shown: a busy worker's last
+# output time moves every beat, and its idle age says the same (the snapshot keeps both)
+SAID_BY = {"last_output_at": "idle_s", "last_acted_unix": "age_s"}
 # detail keys of looop's own readings that move by their nature (a worker's output and spend,
 # when a goal was acted on): shown late from the first prompt, not once seen moving
 MOVES = {
@@ -63,14 +66,12 @@ def reading_items(file_name: str, raw: str) -> list[tuple[str, str]]:
         rest["signal"] = signal
     items = [(file_name, _dump(rest))]
     for item_id, body in entries.items():
+        held = {k: v for k, v in ages.get(item_id, {}).items() if v is not None}
+        if isinstance(body, dict):  # an exact time an age already says, changing every beat
+            body = {k: v for k, v in body.items() if SAID_BY.get(k) not in held}
         one = {"detail": body, **({"signal": by_id[item_id]} if item_id in by_id else {})}
-        age = {
-            k.removesuffix("_s"): coarse(v)
-            for k, v in ages.get(item_id, {}).items()
-            if v is not None
-        }
-        if age:
-            one["age"] = age
+        if held:
+            one["age"] = {k.removesuffix("_s"): coarse(v) for k, v in held.items()}
         items.append((f"{file_name} {EACH.get(name, 'item')} {item_id}", _dump(one)))
     return items
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from looop.decide.defuse import BREAKS
 from looop.decide.order import Record, Shown, by_change, digest
 from looop.decide.promptfields import split
-from looop.decide.promptinputs import JOURNAL_LINES, PromptInputs
+from looop.decide.promptinputs import JOURNAL_LINES, JOURNAL_SPAN, PromptInputs
 from looop.decide.promptparts import Body, Gap, Item, Part
 from looop.decide.promptreadings import MOVES, reading_items
 
@@ -29,6 +29,7 @@ LATE_SAYS = (
     "that have changed (counters, timestamps). A reading may appear only here.\n"
 )
 NEWEST_TITLE = "NEWEST JOURNAL (lines added after RECENT JOURNAL)"
+NEWEST_MAX = JOURNAL_SPAN - JOURNAL_LINES  # lines NEWEST JOURNAL holds before both are redrawn
 
 
 def one_line(s: str) -> str:
@@ -107,9 +108,9 @@ def journal_window(
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(RECENT JOURNAL, NEWEST JOURNAL) out of the journal's last lines: the lines the last
     prompt showed in RECENT JOURNAL again, while they are still among them, and the lines after
-    them; otherwise the last JOURNAL_LINES, and none newer."""
+    them, up to NEWEST_MAX of them; otherwise the last JOURNAL_LINES, and none newer."""
     first, last = _find(lines, record.journal), _find(lines, record.journal_end)
-    if first is None or last is None or last < first:
+    if first is None or last is None or last < first or len(lines) - 1 - last > NEWEST_MAX:
         first, last = max(0, len(lines) - JOURNAL_LINES), len(lines) - 1
     recent, newest = lines[first : last + 1], lines[last + 1 :]
     seen.journal = (digest(recent[0]), digest(recent[-1])) if recent else ("", "")
