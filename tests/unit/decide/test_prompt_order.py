@@ -198,3 +198,21 @@ def test_at_the_cap_the_oldest_moving_parts_go_first_and_goals_and_playbook_stay
     assert kept and kept == names[len(names) - len(kept) :] and len(kept) < len(names)
     assert f"{len(names) - len(kept)} moving reading" in late
     assert any("moving reading" in n for n in capped.truncated)
+
+
+def test_a_busy_workers_output_time_gives_way_to_its_idle_age(ctx: Ctx) -> None:
+    """An exact time that moves every beat is left out while the coarse age made from it is
+    shown; a worker that has ended (no idle age) keeps its last output time."""
+    workers = {
+        "w1": {"idle_s": 5, "uptime_s": 900, "last_output_at": "2025-06-15T15:06:35Z"},
+        "w2": {"idle_s": None, "uptime_s": None, "last_output_at": "2025-06-15T12:00:00Z"},
+    }
+    signal = [
+        {"id": w, "state": s, "exit_code": None} for w, s in (("w1", "running"), ("w2", "exited"))
+    ]
+    _reading(ctx, "sys-sessions", {"signal": signal, "detail": {"count": 2, "workers": workers}})
+    text = _decide(ctx).text
+    one = text.split("--- sys-sessions.json worker w1\n")
+    assert "2025-06-15T15:06:35Z" not in text
+    assert '"age":{"idle":"<1m","uptime":"10-60m"}' in one[-1].splitlines()[0]
+    assert "2025-06-15T12:00:00Z" in text  # w2 ended: its last output time is the news
