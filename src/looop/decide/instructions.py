@@ -20,6 +20,9 @@ How to decide:
   side effects: every change is a decision.
 - The file holds bare JSON: no prose and no Markdown fence (one fence is forgiven; do not rely
   on it). If nothing needs doing, emit noop.
+- One move per beat can starve quiet goals: prefer the goal FAIRNESS names as most neglected
+  if it is ready and not clearly lower priority; otherwise say in the journal why you passed
+  it over.
 
 Actions ("action" picks one; fields marked ? are optional):
 <ACTIONS>

@@ -114,12 +114,7 @@ def _fairness(inputs: PromptInputs, goal_ids: list[str]) -> str:
             when = "last acted on " + offset_stamp(inputs.clock.local(ts))
         except (OverflowError, OSError, ValueError):
             when = "acted on long ago"
-    return (  # the line that moves last, so the lines before it stay cached
-        "One move per beat can starve quiet goals. Prefer the most neglected goal this beat if\n"
-        "it is ready and not clearly lower priority; otherwise say in the journal why you\n"
-        "passed it over.\n"
-        f"Most neglected goal: `{name}` ({when}).\n"
-    )
+    return f"Most neglected goal: `{name}` ({when}).\n"  # what to do with it: instructions
 
 
 def _journal(lines: tuple[str, ...] | None, notes: dict[str, str]) -> Body | None:

@@ -13,9 +13,10 @@ from looop.core.readings import AGE_KEYS, split_ages
 
 # the system readings shown one item per entry: reading name -> the label of one entry
 EACH = {"sys-sessions": "worker", "sys-goals": "goal"}
-# detail keys the prompt leaves out while the age made from them is shown: a busy worker's last
-# output time moves every beat, and its idle age says the same (the snapshot keeps both)
-SAID_BY = {"last_output_at": "idle_s", "last_acted_unix": "age_s"}
+# a key the prompt leaves out while another that says the same and changes less is shown (the
+# snapshot keeps both): a busy worker's output time moves every beat, its idle span seldom; a
+# goal's age crosses spans between acts, when it was last acted on changes once per act
+SAID_BY = {"last_output_at": "idle_s", "age_s": "last_acted", "last_acted_unix": "last_acted"}
 # detail keys of looop's own readings that move by their nature (a worker's output and spend,
 # when a goal was acted on): shown late from the first prompt, not once seen moving
 MOVES = {
@@ -66,14 +67,24 @@ def reading_items(file_name: str, raw: str) -> list[tuple[str, str]]:
         rest["signal"] = signal
     items = [(file_name, _dump(rest))]
     for item_id, body in entries.items():
-        held = {k: v for k, v in ages.get(item_id, {}).items() if v is not None}
-        if isinstance(body, dict):  # an exact time an age already says, changing every beat
-            body = {k: v for k, v in body.items() if SAID_BY.get(k) not in held}
+        said = body if isinstance(body, dict) else {}
+        held = {
+            k: v
+            for k, v in ages.get(item_id, {}).items()
+            if v is not None and said.get(SAID_BY.get(k, "")) is None
+        }
+        if isinstance(body, dict):
+            body = {k: v for k, v in body.items() if not _said(SAID_BY.get(k), body, held)}
         one = {"detail": body, **({"signal": by_id[item_id]} if item_id in by_id else {})}
         if held:
             one["age"] = {k.removesuffix("_s"): coarse(v) for k, v in held.items()}
         items.append((f"{file_name} {EACH.get(name, 'item')} {item_id}", _dump(one)))
     return items
+
+
+def _said(other: str | None, body: dict[str, Any], held: dict[str, Any]) -> bool:
+    """Whether `other`, the key that says the same as one of `body`'s, is shown."""
+    return other is not None and (other in held or body.get(other) is not None)
 
 
 # an age's spans: (upper bound in seconds, how it is shown), the last one open

@@ -216,3 +216,17 @@ def test_a_busy_workers_output_time_gives_way_to_its_idle_age(ctx: Ctx) -> None:
     assert "2025-06-15T15:06:35Z" not in text
     assert '"age":{"idle":"<1m","uptime":"10-60m"}' in one[-1].splitlines()[0]
     assert "2025-06-15T12:00:00Z" in text  # w2 ended: its last output time is the news
+
+
+def test_a_goal_shows_when_it_was_acted_on_and_not_its_age_too(ctx: Ctx) -> None:
+    """A goal's age crosses spans between acts; when it was last acted on changes once per act
+    and says the same, so it is what the prompt shows; a goal never acted on shows neither."""
+    goals = {
+        "g1": {"last_acted": "2025-06-15T15:00:00Z", "last_acted_unix": 1749999600, "age_s": 400},
+        "g2": {"last_acted": None, "last_acted_unix": None, "age_s": None},
+    }
+    _reading(ctx, "sys-goals", {"signal": {}, "detail": {"goals": goals}})
+    text = _decide(ctx).text
+    g1 = text.split("--- sys-goals.json goal g1\n")[-1].splitlines()[0]
+    assert json.loads(g1) == {"detail": {"last_acted": "2025-06-15T15:00:00Z"}}
+    assert "1749999600" not in text and '"age":' not in text
