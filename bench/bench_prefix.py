@@ -228,8 +228,13 @@ def run() -> list[dict[str, object]]:
         f"{size} B; baseline = the same trace with no order record (every prompt in name order); "
         f"changed lines (no order can cache them: timestamps, spend, the journal line, NOW) are "
         f"{floor * 100:.1f} % of a prompt (median), so at most {100 - floor * 100:.1f} % can be "
-        "shared"
+        "shared; the rest of a decide's uncached bytes are unchanged items after the changed "
+        "one's old place in READINGS THAT MOVE (every item changed since it last did: goals "
+        "acted on, other sensors) and NEWEST JOURNAL's earlier lines; the same trace before: "
+        "45.9 % median, 54 % worst uncached (readings by name, "
+        "one item each), then 67.2 % and 57 % (readings by last change, each reading whole)"
     )
+    over = sum(1 for u in uncached if u >= UNCACHED_TARGET)
     return [
         {
             "name": "shared prefix of consecutive prompts, realistic home (median)",
@@ -244,6 +249,17 @@ def run() -> list[dict[str, object]]:
             "note": home,
         },
         {
+            "name": "a decide's uncached bytes, realistic home (median)",
+            "value": statistics.median(uncached) * 100,
+            "min": min(uncached) * 100,
+            "max": max(uncached) * 100,
+            "unit": "% of prompt",
+            "baseline": statistics.median(base_uncached) * 100,
+            "ratio": None,
+            "target": f"< {UNCACHED_TARGET * 100:.0f} %",
+            "ok": statistics.median(uncached) < UNCACHED_TARGET,
+        },
+        {
             "name": "a decide's uncached bytes, realistic home (worst of 50)",
             "value": max(uncached) * 100,
             "min": min(uncached) * 100,
@@ -253,6 +269,10 @@ def run() -> list[dict[str, object]]:
             "ratio": None,
             "target": f"< {UNCACHED_TARGET * 100:.0f} %",
             "ok": max(uncached) < UNCACHED_TARGET,
+            "note": f"prefix-worst: {over} of {DECIDES} decides leave {UNCACHED_TARGET:.0%} or "
+            "more uncached: the first (a home's first prompts learn which detail fields move), "
+            "the first decides woken by each sensor (the late items start in name order), and "
+            "every tenth (RECENT JOURNAL redrawn)",
         },
     ]
 
