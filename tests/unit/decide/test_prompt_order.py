@@ -90,7 +90,8 @@ def test_each_worker_is_its_own_item_and_its_ages_are_listed_apart(ctx: Ctx) -> 
 def test_a_missing_or_broken_record_is_name_order(ctx: Ctx) -> None:
     for name in ("sensor-b", "sensor-a"):
         _reading(ctx, name, {"signal": {"n": 1}})
-    for junk in ("not json", '{"a": 1}', '[["k"], 3, ["x", 5]]'):
+    junk_record = '{"shown": 5, "fields": [1], "moving": {"k": 3}, "journal": 7, "journal_end": []}'
+    for junk in ("not json", '{"a": 1}', '[["k"], 3, ["x", 5]]', junk_record, "[]", "null"):
         (ctx.paths.data / ORDER_FILE).write_text(junk)
         assert read_shown(ctx.paths.data) == ()
         built = build_prompt(ctx, ctx.knobs(), PromptExtras(actions=taught()))
