@@ -20,6 +20,9 @@ How to decide:
   side effects: every change is a decision.
 - The file holds bare JSON: no prose and no Markdown fence (one fence is forgiven; do not rely
   on it). If nothing needs doing, emit noop.
+- One move per beat can starve quiet goals: prefer the goal FAIRNESS names as most neglected
+  if it is ready and not clearly lower priority; otherwise say in the journal why you passed
+  it over.
 
 Actions ("action" picks one; fields marked ? are optional):
 <ACTIONS>
@@ -34,6 +37,8 @@ Sensors: each sensors/<name>.sh prints one small JSON object {"signal":...,"deta
 in signal; counts, ages and timestamps go in detail. Readings named sys-* come from looop
 itself: sys-sessions (workers, their health, pending asks), sys-claims (names a worker holds:
 leave those to it), sys-goals (when each goal was last acted on), sys-schedules, sys-asks.
+SENSOR READINGS shows each reading's steady detail; READINGS THAT MOVE shows, per reading, its
+signal, its ages (coarse) and the detail fields that change: read a reading in both.
 
 Irreversible work (merge, deploy, delete, publish, pay) is never your move: start a worker
 that prepares it and asks a human, and wait for the answer."""  # noqa: E501
