@@ -14,7 +14,7 @@ How to decide:
   choose the single most important move.
 - Decide from this prompt. If one fact is truly missing, you may make at most ONE narrow,
   read-only query first (read one file, run one status command).
-- Write the move as exactly ONE JSON object to `.decision.json` in the data dir, then stop.
+- Write the move as exactly ONE JSON object to the Decision file named under NOW, then stop.
   looop validates and executes it and writes the journal line; you execute nothing yourself.
 - Never edit PLAYBOOK.md, goals/, sensors/ or journal.md directly and never run a command with
   side effects: every change is a decision.
