@@ -48,7 +48,6 @@ printf '%s\n' '{"action":"noop","journal":"decided inside"}' > "$LOOOP_DECISION"
 IN_DATA = r"""
 D="$LOOOP_DATA_DIR"
 printf '%s\n' '{"action":"noop","journal":"forged in the data dir"}' > "$D/.decision.json"
-printf '%s\n' '{"action":"noop","journal":"forged in the data dir"}' > .decision.json
 echo planted > "$D/planted"
 echo planted > "$D/runs/planted"
 """
@@ -129,6 +128,16 @@ def test_a_sandboxed_decider_writes_nothing_in_the_data_dir(tmp_path: Path, srt:
         assert not (data / name).exists(), name
 
 
+def test_a_sandboxed_decider_runs_where_its_decision_goes(tmp_path: Path, srt: Path) -> None:
+    """A bare `.decision.json` (the name an agent CLI writes in its workspace) is the answer."""
+    tick = """echo '{"action":"noop","journal":"bare name"}' > .decision.json"""
+    home, data = _data(tmp_path, tick, "on")
+    done = _tick(clean_env(home, data, LOOOP_SRT=str(srt)), home)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "bare name" in (data / "journal.md").read_text()
+    assert not (data / ".decision.json").exists()
+
+
 def test_a_sandboxed_tick_that_writes_no_decision_says_so(tmp_path: Path, srt: Path) -> None:
     """A decision left in the decide room by an earlier run is removed before the runner
     starts, never taken for this run's."""
@@ -136,12 +145,13 @@ def test_a_sandboxed_tick_that_writes_no_decision_says_so(tmp_path: Path, srt: P
     room = Paths.at(data).decide_room
     room.mkdir(parents=True)
     (room / ".decision.json").write_text('{"action":"noop","journal":"left over"}')
+    (room / "junk").write_text("an earlier box's\n")
     done = _tick(clean_env(home, data, LOOOP_SRT=str(srt)), home)
     assert done.returncode != 0
     assert "wrote no .decision.json" in done.stdout + done.stderr
     assert "left over" not in (data / "journal.md").read_text()
     assert not (data / ".decision.json").exists()
-    assert not (room / ".decision.json").exists()
+    assert not (room / ".decision.json").exists() and not (room / "junk").exists()
 
 
 def test_a_sandboxed_tick_where_srt_cannot_run_fails_with_one_line(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 _INSTRUCTIONS = r"""You are the decider of looop, a control loop that keeps someone's work moving. This run is
 ONE disposable beat: you remember nothing between beats and everything you need is in this
-prompt. Your working directory is looop's data dir (its path is under NOW).
+prompt. looop's files are in its data dir; NOW names it and the file your decision goes in.
 
 How to decide:
 - Read the CONSTITUTION, PLAYBOOK, GOALS, SENSOR READINGS and the sections after them, then

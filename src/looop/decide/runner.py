@@ -234,10 +234,11 @@ def run_runner(
     sandbox: SandboxPolicy | None = None,
     runner: str = "",
 ) -> RunResult:
-    """Run `command` under bash in the data dir; the prompt goes on stdin unless the command
-    names {{prompt_file}}; the decision goes to the file $LOOOP_DECISION (and
-    {{decision_file}}) names, Paths.decision_file. Never raises for a runner's misbehaviour:
-    the RunResult says it. sandbox: the runner's policy; on, the command runs inside srt
+    """Run `command` under bash where its decision goes (Paths.decision_file, also named by
+    $LOOOP_DECISION and {{decision_file}}): the data dir, or a sandboxed decider's room, so
+    an agent CLI writes its `.decision.json` in its own workspace. The prompt goes on stdin
+    unless the command names {{prompt_file}}. Never raises for a runner's misbehaviour: the
+    RunResult says it. sandbox: the runner's policy; on, the command runs inside srt
     (decide/tickbox.py)."""
     clock = ctx.clock
     start = clock.monotonic()
@@ -254,7 +255,7 @@ def run_runner(
         env["LOOOP_DECISION"] = str(answer)
         if sandbox is not None and sandbox.on:
             argv = tickbox.tick_argv(ctx, runner, sandbox, shell_line, env, prompt_path.parent)
-        proc = spawn(argv, cwd=ctx.paths.data, env=env, stdin=stdin, merge_stderr=True)
+        proc = spawn(argv, cwd=answer.parent, env=env, stdin=stdin, merge_stderr=True)
     except LooopError as e:  # the sandbox cannot run here: said, never run unsandboxed
         return _result(out, clock, start, None, False, str(e))
     except OSError as e:

@@ -1,7 +1,8 @@
 """The tick runner inside srt, under its runner's `sandbox` setting (the one its workers get):
-the decider's CLI writes only its room beside the data dir (its answer folder, where the
-`.decision.json` the prompt names goes, and its TMPDIR) and its CLI's state (~/.claude, …); it
-reads its run dir (its prompt) and writes nothing of the data dir; it
+the decider's CLI writes only its room beside the data dir (its answer folder, where it runs
+and the `.decision.json` the prompt names goes, made afresh each decide, and its TMPDIR) and
+its CLI's state (~/.claude, …); it reads its run dir (its prompt) and writes nothing of the
+data dir; it
 cannot read the secrets under $HOME nor looop's config; the network reaches only its runner's
 model API domains (with the endpoint its env or CLI config points it at) plus the policy's
 list."""
@@ -9,6 +10,7 @@ list."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from looop.core import sbxhost, srt
@@ -31,6 +33,7 @@ def tick_argv(
     mine = os.path.join(str(ctx.paths.sandbox), TICK_DIR)
     tmp = os.path.join(str(ctx.paths.rooms), TICK_DIR, "tmp")
     answer = str(ctx.paths.decide_room)
+    shutil.rmtree(answer, ignore_errors=True)  # a fresh room: nothing an earlier box left
     for d in (mine, tmp, answer):
         os.makedirs(d, mode=0o700, exist_ok=True)
     srt.make_state(runner, home)

@@ -205,8 +205,8 @@ def test_a_missing_prompt_file_is_a_clear_error(rctx: Ctx) -> None:
 def test_the_runner_learns_where_its_decision_goes(rctx: Ctx) -> None:
     """$LOOOP_DECISION and {{decision_file}} name the one file the beat reads."""
     log = rctx.paths.data / "out.log"
-    cmd = 'echo "$LOOOP_DECISION"; echo {{decision_file}}'
+    cmd = 'echo "$LOOOP_DECISION"; echo {{decision_file}}; pwd'
     res = run_runner(rctx, cmd, _prompt(rctx.paths), [log], 10)
     assert res.ok, res.error
-    want = str(rctx.paths.decision_file(False))
-    assert _lines(log) == [STAMP + want, STAMP + want]
+    want = rctx.paths.decision_file(False)
+    assert _lines(log) == [STAMP + str(want), STAMP + str(want), STAMP + str(want.parent)]
