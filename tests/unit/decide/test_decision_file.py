@@ -4,6 +4,7 @@ nothing in the data dir), the prompt naming the one file the executor reads."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +98,13 @@ def test_a_link_in_the_room_is_discarded_never_followed(ctx: Ctx, tmp_path: Path
     with pytest.raises(ExecError, match="discarded"):
         take_decision(ctx, room)
     assert not room.is_symlink() and target.exists()
+
+
+def test_a_fifo_in_the_room_is_discarded_without_blocking(ctx: Ctx) -> None:
+    """A box that leaves a FIFO where its answer goes cannot hang the beat."""
+    room = ctx.paths.decision_file(True)
+    room.parent.mkdir(parents=True)
+    os.mkfifo(room)
+    with pytest.raises(ExecError, match="discarded"):
+        take_decision(ctx, room)
+    assert not os.path.lexists(room)
