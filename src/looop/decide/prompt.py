@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,7 @@ class PromptExtras:
     workers: str | None = None  # pre-rendered WORKERS body
     asks: str | None = None  # pre-rendered PENDING ASKS body
     provider_limit: str | None = None  # the runner waited out a usage limit: told once
+    decision_file: str | None = None  # where the decision goes; None: the data dir's
 
 
 @dataclass
@@ -190,6 +192,7 @@ def build_prompt(ctx: Ctx, knobs: Knobs, extras: PromptExtras) -> BuiltPrompt:
 def render_prompt(inputs: PromptInputs, knobs: Knobs, extras: PromptExtras) -> BuiltPrompt:
     """The prompt from values alone (no file is read here)."""
     notes: dict[str, str] = {}
+    answer = extras.decision_file or os.path.join(inputs.data_dir, ".decision.json")
     head: list[Part] = [
         instructions(knobs.num("max_next_interval"), extras.actions) + "\n",
         f"\n{CONSTITUTION_HEADER}\n",
@@ -215,7 +218,8 @@ def render_prompt(inputs: PromptInputs, knobs: Knobs, extras: PromptExtras) -> B
         f"\n{NOW_HEADER}\n"
         f"Local time: {offset_stamp(inputs.clock.local())}\n"
         f"Data dir: {inputs.data_dir}\n"
-        "Write the one decision to .decision.json now, then stop.\n"
+        f"Decision file: {answer}\n"
+        "Write the one decision to that file now, then stop.\n"
     )
     text = fit(head, parts, now, knobs.num("prompt_max_bytes"), notes)
     return BuiltPrompt(text=text, truncated=list(notes.values()), shown=seen.record())

@@ -152,7 +152,7 @@ def test_instructions_name_every_action_and_the_contract(ctx: Ctx) -> None:
         "send_notification", "write_schedule", "drop_schedule",
     ]:  # fmt: skip
         assert f'{{"action":"{action}"' in instructions, action
-    assert ".decision.json" in instructions
+    assert "Decision file named under NOW" in instructions
     assert "next_interval_s" in instructions and "5..300" in instructions
     assert "sys-claims" in instructions and "sys-goals" in instructions
     norms = _section(text, CONSTITUTION)
