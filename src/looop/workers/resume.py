@@ -345,10 +345,13 @@ def _resume_env(ctx: Ctx, wid: str, rec: Record, tree: Tree | None) -> dict[str,
     return env
 
 
-def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = None) -> Resumed:
+def resume_worker(
+    ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = None, told: str = ""
+) -> Resumed:
     """Start the worker again on its recorded conversation, in the same directory (or
     worktree), with the same sandbox setting. A live one is ended first. Everything is
-    checked before anything changes; each refusal is one line."""
+    checked before anything changes; each refusal is one line. `told`: what it is told
+    first instead of why it is back (a review's comments)."""
     wid = normalise_target(worker_id)
     rec, line, conv = _resumable(ctx, wid)
     tree = _live_tree(ctx, wid, rec)
@@ -370,7 +373,7 @@ def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = N
     if rec.env and rec.env.get("LOOOP_CALLHOME_DIR"):  # sandboxed on a host: its bridge
         ensure_bridge(ctx.paths.data, ctx.bin, dict(ctx.env))
     note = ctx.paths.prompts / f"{wid}.resume.md"
-    store.atomic_write(note, note_text(ctx, wid))
+    store.atomic_write(note, told or note_text(ctx, wid))
     line = substitute_prompt_file(line, note) if PLACEHOLDER in line else line
     if mcp_tools:
         line = with_mcp(ctx, line, env)
