@@ -7,6 +7,8 @@ since; every bad input refused with one line and nothing written."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,8 @@ import pytest
 from looop.core.context import Ctx
 from looop.sessions.client import wait
 from looop.workers.verify import record
-from tests.helpers import Cli
-from tests.integration.workerchange import cli, git, repo, start, wctx
+from tests.helpers import Cli, clean_env
+from tests.integration.workerchange import LOOOP, cli, git, repo, start, wctx
 
 pytestmark = pytest.mark.timeout(90)
 __all__ = ["cli", "repo", "wctx"]  # the fixtures this module's tests take
@@ -110,3 +112,38 @@ def test_bad_comments_are_refused_with_one_line_and_nothing_kept(
     git(repo, "update-ref", "-d", "refs/heads/looop/w4")
     code, _, err = cli("review", "w4")
     assert code == 1 and "branch looop/w4 is gone" in err
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str]) -> None:
+    main, child = os.openpty()
+    try:
+        proc = subprocess.Popen(args, stdin=child, stdout=child, stderr=child, env=env)
+        os.close(child)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        os.close(main)
+
+
+def test_on_a_terminal_the_review_is_coloured_and_paged(
+    wctx: Ctx, repo: Path, tmp_path: Path
+) -> None:
+    start(wctx, tmp_path, "w5", repo)
+    paged = tmp_path / "paged.txt"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    less = bin_dir / "less"  # no $PAGER: less, told to show colours (LESS=-R)
+    less.write_text(f"#!/bin/sh\necho \"LESS=$LESS\" > '{paged}'\ncat >> '{paged}'\n")
+    less.chmod(0o755)
+    env = clean_env(tmp_path, wctx.paths.data, TERM="xterm")
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    _on_a_terminal([LOOOP, "review", "w5"], env)
+    text = paged.read_text()
+    assert text.startswith("LESS=-R\n")
+    assert "\x1b[32m+def f(x):" in text and "add app and a README line" in text
+    # $PAGER wins; one that is not less gets the same page, plain
+    pager = bin_dir / "my-pager"
+    pager.write_text(f"#!/bin/sh\ncat > '{paged}'\n")
+    pager.chmod(0o755)
+    _on_a_terminal([LOOOP, "review", "w5"], {**env, "PAGER": str(pager)})
+    text = paged.read_text()
+    assert "+def f(x):" in text and "\x1b[" not in text

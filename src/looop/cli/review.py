@@ -34,7 +34,7 @@ class _Out:
 
     def add(self, text: str, fg: str | None = None, bold: bool = False) -> None:
         text = for_terminal(text)  # a worker wrote it: no escape reaches the terminal
-        self.lines.append(click.style(text, fg=fg, bold=bold) if self.colour else text)
+        self.lines.append(click.style(text, fg=fg, bold=bold or None) if self.colour else text)
 
 
 def _head(out: _Out, r: Review) -> None:
@@ -55,8 +55,9 @@ def _rounds(out: _Out, r: Review) -> None:
         out.add(f"round {rd.n} on {rd.tip[:12]}, {state}:", bold=True)
         for c in rd.comments:
             out.add(f"  {c.where}: {c.text}")
-    if r.rounds and r.rounds[-1].sent:
-        n = r.rounds[-1].n
+    sent = [rd for rd in r.rounds if rd.sent]
+    if sent:
+        n = sent[-1].n
         if r.since_last:
             out.add(f"since round {n}: {len(r.since_last)} commit(s)", fg="cyan")
             for k in r.since_last:

@@ -47,7 +47,7 @@ class Review:
     uncommitted: bool | None  # its worktree holds work no commit has (None: unknown / gone)
     moved: bool  # the branch is not where the worker's checkout left it
     rounds: tuple[Round, ...]
-    since_last: tuple[Commit, ...]  # commits after the last round was sent
+    since_last: tuple[Commit, ...]  # commits after the last round sent
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -122,9 +122,10 @@ def review(ctx: Ctx, worker_id: str) -> Review:
     files = reviewgit.changes(ctx, tree, tree.base, tip)
     rounds = load_rounds(ctx, wid)
     since: list[Commit] = []
-    if rounds and rounds[-1].tip != tip:
+    sent = [r for r in rounds if r.sent]
+    if sent and sent[-1].tip != tip:
         try:
-            since = reviewgit.commits(ctx, tree, rounds[-1].tip, tip)
+            since = reviewgit.commits(ctx, tree, sent[-1].tip, tip)
         except LooopError:
             since = []  # the tip it was sent on is gone (rewritten): the commits say it all
     live = not tree.removed and os.path.isdir(tree.path)
