@@ -6,16 +6,21 @@ that is gone, a dirty checkout, a conflict, a refused push, a PR command that fa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import stat
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
+from looop.act.wal import check_interrupted
 from looop.core.context import Ctx
 from tests.helpers import Cli
-from tests.integration.workerchange import cli, git, repo, start, wctx
+from tests.integration.workerchange import LOOOP, cli, git, repo, start, wctx
 
 pytestmark = pytest.mark.timeout(90)
 __all__ = ["cli", "repo", "wctx"]  # the fixtures this module's tests take
@@ -23,7 +28,7 @@ __all__ = ["cli", "repo", "wctx"]  # the fixtures this module's tests take
 # gh as a recording stand-in: its argv and the body file it was handed, then what MODE says
 GH = """#!/usr/bin/env python3
 import json, os, sys, time
-rec = {"argv": sys.argv[1:], "cwd": os.getcwd()}
+rec = {"argv": sys.argv[1:], "cwd": os.getcwd(), "pid": os.getpid()}
 if "--body-file" in sys.argv:
     rec["body"] = open(sys.argv[sys.argv.index("--body-file") + 1]).read()
 with open(os.environ["GH_RECORD"], "a") as f:
@@ -150,6 +155,11 @@ def test_a_conflict_a_dirty_checkout_a_moved_branch_and_a_gone_base_land_nothing
     assert "has uncommitted changes" in refused(cli, "w4", "--merge")
     git(repo, "checkout", "-q", "README")
 
+    left = wctx.paths.checkouts / "w4" / "notes.txt"  # the worker's own, never committed
+    left.write_text("half done\n")
+    assert "holds uncommitted work that would not land" in refused(cli, "w4", "--merge")
+    left.unlink()
+
     assert "base branch nope is gone" in refused(cli, "w4", "--into", "nope")
     git(repo, "checkout", "-q", "--detach")
     assert "is on no branch" in refused(cli, "w4")
@@ -231,3 +241,29 @@ def test_bad_land_config_is_one_line(wctx: Ctx, cli: Cli, repo: Path, tmp_path: 
     ]:
         config(wctx, bad)
         assert said in refused(cli, "w8")
+
+
+def test_a_landing_cut_mid_way_is_reported_once_by_the_wal_and_never_rerun(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path, gh: Path, origin: Path
+) -> None:
+    start(wctx, tmp_path, "w9", repo)
+    env = {**cli.env, "GH_MODE": "hang"}
+    proc = subprocess.Popen([LOOOP, "land", "w9", "--pr"], env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not gh.exists() or not gh.read_text().endswith("\n"):  # gh is running
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        records = list((wctx.paths.data / ".wal").glob("*.json"))
+        assert len(records) == 1 and "land worker w9" in records[0].read_text()
+        os.kill(proc.pid, signal.SIGKILL)  # the landing dies with its record held
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(json.loads(gh.read_text().splitlines()[0])["pid"], signal.SIGKILL)
+    said = check_interrupted(wctx, wctx.knobs())
+    assert [r["action"] for r in said] == ["land"]
+    assert "interrupted · land worker w9 (looop/w9 into main, pr)" in journal(wctx)
+    assert check_interrupted(wctx, wctx.knobs()) == []  # once
