@@ -62,7 +62,7 @@ def worker_tree(ctx: Ctx, wid: str) -> Tree:
     if tree is None:
         raise WorktreeError(
             f"worker {wid} has no worktree — only a worker started with --repo has a change "
-            "to review"
+            "to review or land"
         )
     return tree
 
