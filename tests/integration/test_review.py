@@ -37,6 +37,8 @@ def test_review_shows_commits_stat_hunks_verify_and_summary(
     assert "verify: FAILED (make test)" in out
     assert "I added f; it returns x." in out
     assert "\x1b[" not in out  # not a terminal: plain
+    brief = (wctx.paths.prompts / "w1.md").read_text()  # it was told where its summary goes
+    assert '"$LOOOP_REPORTS_DIR/w1.md"' in brief and "ask a human to land `looop/w1`" in brief
     code, out, err = cli("review", "w1", "--json")
     assert code == 0, err
     got = json.loads(out)
