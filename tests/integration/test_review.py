@@ -149,3 +149,21 @@ def test_on_a_terminal_the_review_is_coloured_and_paged(
     _on_a_terminal([LOOOP, "review", "w5"], {**env, "PAGER": str(pager)})
     text = paged.read_text()
     assert "+def f(x):" in text and "\x1b[" not in text
+
+
+def test_odd_files_are_reviewed_whole_a_binary_a_latin1_text_and_a_spaced_name(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
+) -> None:
+    tree = start(wctx, tmp_path, "w6", repo)
+    (tree / "logo.bin").write_bytes(bytes(range(256)))
+    (tree / "old notes.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    git(tree, "add", "-A")
+    git(tree, "commit", "-qm", "odd files")
+    code, out, err = cli("review", "w6", "--json")
+    assert code == 0, err
+    files = {f["path"]: f for f in json.loads(out)["files"]}
+    assert files["logo.bin"]["binary"] is True and files["logo.bin"]["hunks"] == []
+    assert files["old notes.txt"]["hunks"][0]["lines"] == ["+caf\ufffd"]
+    assert files["app.py"]["added"] == 2  # each file keeps its own stat and hunks
+    code, out, err = cli("review", "w6", "--comment", "old notes.txt:1", "say it in UTF-8")
+    assert code == 0, err
