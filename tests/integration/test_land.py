@@ -230,6 +230,10 @@ def test_a_refused_push_runs_no_pr_command(
     err = refused(cli, "w7", "--pr")
     assert "the push of looop/w7 to origin was refused" in err and "nothing landed" in err
     assert not gh.exists()
+    hook.unlink()  # a PR command that is not there is said before anything is pushed
+    config(wctx, {"pr_command": "no-such-forge mr create --source-branch {branch}"})
+    assert "no-such-forge is not on PATH" in refused(cli, "w7", "--pr")
+    assert git(origin, "branch", "--list", "looop/w7") == ""
 
 
 def test_bad_land_config_is_one_line(wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path) -> None:

@@ -51,8 +51,6 @@ def _body(ctx: Ctx, tree: Tree, tip: str) -> tuple[str, str]:
 
 def _run_pr(ctx: Ctx, cfg: LandConfig, argv: list[str], cwd: str) -> str:
     """The PR command's last line of output; one line when it fails or hangs."""
-    if shutil.which(argv[0], path=ctx.env.get("PATH")) is None:
-        raise LooopError(f"{argv[0]} is not on PATH — install it or set land.pr_command")
     proc = subprocess.Popen(
         argv,
         cwd=cwd,
@@ -80,6 +78,11 @@ def _run_pr(ctx: Ctx, cfg: LandConfig, argv: list[str], cwd: str) -> str:
 
 def push_and_open(ctx: Ctx, cfg: LandConfig, tree: Tree, tip: str, base: str) -> str:
     """Push the branch's tip, open the PR; the URL (the command's last line) or one line."""
+    prog = cfg.pr_command[0]
+    if shutil.which(prog, path=ctx.env.get("PATH")) is None:
+        raise LooopError(
+            f"{prog} is not on PATH — install it or set land.pr_command; nothing landed"
+        )
     title, body = _body(ctx, tree, tip)
     existed = _remote_has(ctx, cfg, tree)
     ok, why = _push(ctx, cfg, tree, f"{tip}:refs/heads/{tree.branch}")
