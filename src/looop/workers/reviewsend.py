@@ -107,7 +107,7 @@ def send(ctx: Ctx, knobs: Knobs, wid: str) -> Round:
         how = f"told {new_tell(ctx.paths.tells, wid, text, ctx.clock.now())}"
     else:
         rec = read_record(ctx, wid)
-        resume_worker(ctx, knobs, wid, told=text)  # says why when it cannot be resumed
+        resume_worker(ctx, knobs, wid, why=text)  # says why when it cannot be resumed
         how = "resumed"
         if rec is not None and rec.resume is not None and PLACEHOLDER not in rec.resume:
             # its resume line takes no prompt file: the comments wait for its `looop told`
