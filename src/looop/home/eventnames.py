@@ -121,6 +121,8 @@ RecordName = Literal[
     "worker_over_disk",
     "worker_at_limit",
     "worker_verified",
+    "review_sent",
+    "worker_landed",
     "claim_reaped",
     "session_dead",
     "session_reaped",
@@ -254,6 +256,9 @@ RECORDS: dict[RecordName, str] = {
     "worker_over_disk": "a worker past its disk bound was paused: the folder and the bound",
     "worker_at_limit": "a worker on a host at a bound (pids, memory): its host and the bound",
     "worker_verified": "a worker's verify command ran (passed or not)",
+    "review_sent": "a reviewer's comments on a worker's change were sent to it (one round)",
+    "worker_landed": "a human landed a worker's branch: merged into its base, or pushed with a "
+    "pull request opened",
     "claim_reaped": "a claim whose holder is gone was released",
     "session_dead": "a session whose supervisor died was marked killed (exit 137)",
     "session_reaped": "an ended session older than session_ttl was removed",
