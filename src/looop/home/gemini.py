@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from looop.home import ljson
+from looop.home.runnerprofile import RunnerProfile
 
 NAME = "gemini"
 
@@ -231,4 +232,27 @@ NOTE = (
     'note: the gemini tick reads its prompt from stdin (`-p ""`) and runs with --skip-trust '
     "(headless gemini refuses an untrusted folder) and --yolo; gemini reports tokens, not "
     "money, so its cost is an estimate from looop's price table (config `prices`)"
+)
+
+
+PROFILE = RunnerProfile(
+    name=NAME,
+    preset=PRESET,
+    note=NOTE,
+    domains=DOMAINS,
+    state=STATE,
+    config=CONFIG,
+    locked=LOCKED,
+    base_url_env=BASE_URL_ENV,
+    login_env=LOGIN_ENV,
+    login_files=LOGIN_FILES,
+    login_fix=LOGIN_FIX,
+    prices=PRICES,
+    busy=BUSY,
+    needs=NEEDS,
+    is_own=is_own,
+    event=event,
+    run_tokens=run_tokens,
+    session_file=session_file,
+    record_usage=record_usage,
 )

@@ -4,6 +4,6 @@ path (statusspend.py) and the breakers name one set."""
 
 from __future__ import annotations
 
-from looop.home import gemini
+from looop.home.runners import RUNNERS
 
-COST_REPORTING = frozenset({"claude", "codex", "pi", "opencode", gemini.NAME})
+COST_REPORTING = frozenset(p.name for p in RUNNERS if p.reports_cost)

@@ -1,0 +1,93 @@
+"""Claude Code (`claude`) as a runner: its profile (home/runnerprofile.py). Its stream is
+read by the built-in reader (decide/streams.py), its records by loop/clirecords.py."""
+
+from __future__ import annotations
+
+from looop.home.runnerprofile import RunnerProfile
+
+_SONNET = {"input": 3.0, "cached_input": 0.3, "cache_write": 3.75, "output": 15.0}
+_OPUS = {"input": 5.0, "cached_input": 0.5, "cache_write": 6.25, "output": 25.0}
+
+PROFILE = RunnerProfile(
+    name="claude",
+    preset={
+        "tick": "claude -p --output-format stream-json --verbose "
+        "--dangerously-skip-permissions --model sonnet",
+        # the worker is given its conversation id, so looop can resume it (workers/resume.py)
+        # tui pinned to claude's classic renderer: no "try the fullscreen renderer?" dialog
+        # takes a worker's keys (a sandboxed one's answer there would never persist)
+        "worker": "claude --dangerously-skip-permissions --model opus --session-id {{session_id}} "
+        '--settings \'{"tui":"default"}\' '
+        '"$(cat {{prompt_file}})"',
+        "resume": "claude --dangerously-skip-permissions --model opus --resume {{session_id}} "
+        '--settings \'{"tui":"default"}\' '
+        '"$(cat {{prompt_file}})"',
+    },
+    root_note=(
+        "note: claude refuses --dangerously-skip-permissions as root unless it runs "
+        "sandboxed (looop tells it so inside srt) or IS_SANDBOX=1 is set in the pulse's "
+        "environment"
+    ),
+    note=(
+        "note: a claude worker waits at claude's first-run prompts (trust this folder, "
+        "bypass-permissions mode, and with ANTHROPIC_API_KEY set: use this key?) until each "
+        "is answered once — run "
+        "`claude --dangerously-skip-permissions` in the data dir and accept them, or answer "
+        "a waiting worker with `looop shot <id>` and `looop key <id> …`"
+    ),
+    domains=("api.anthropic.com", "statsig.anthropic.com"),
+    state=(
+        "~/.claude/projects",
+        "~/.claude/sessions",
+        "~/.claude/todos",
+        "~/.claude/shell-snapshots",
+        "~/.claude/statsig",
+        "~/.claude/session-env",
+        "~/.claude/file-history",
+        "~/.claude/plans",
+        "~/.claude/debug",
+        "~/.claude/paste-cache",
+        "~/.cache/claude",
+    ),
+    config=("~/.claude.json", "~/.claude"),
+    base_url_env="ANTHROPIC_BASE_URL",
+    login_env=(
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+        "CLAUDE_CODE_OAUTH_TOKEN",
+        "CLAUDE_CODE_USE_BEDROCK",
+        "CLAUDE_CODE_USE_VERTEX",
+        "ANTHROPIC_BASE_URL",
+    ),
+    login_files=(("CLAUDE_CONFIG_DIR", ".credentials.json"), ("", ".claude/.credentials.json")),
+    login_fix="run `claude` once and /login, or set ANTHROPIC_API_KEY where the pulse starts",
+    # its settings.json may set its environment: {"env": {"ANTHROPIC_BASE_URL": …}}
+    endpoint_files=(("CLAUDE_CONFIG_DIR", "settings.json", ".claude/settings.json"),),
+    endpoint_keys=("env", "ANTHROPIC_BASE_URL"),
+    endpoint_sure=True,
+    prices={
+        "claude-sonnet-4-5": _SONNET,
+        "claude-sonnet-4-6": _SONNET,
+        "claude-opus-4-1": {
+            "input": 15.0,
+            "cached_input": 1.5,
+            "cache_write": 18.75,
+            "output": 75.0,
+        },
+        "claude-opus-4-5": _OPUS,
+        "claude-opus-4-6": _OPUS,
+        "claude-opus-4-7": _OPUS,
+        "claude-haiku-4-5": {
+            "input": 1.0,
+            "cached_input": 0.1,
+            "cache_write": 1.25,
+            "output": 5.0,
+        },
+    },
+    busy=(r"esc to interrupt",),
+    needs=(
+        ("approval", r"^ *Do you want to [^\n]{1,200}\?\n *❯ ?1\. Yes"),
+        ("approval", r"^ *Esc to cancel · "),
+        ("idle", r"^─{10,}\n❯[^\n]*\n─{10,}$"),
+    ),
+)

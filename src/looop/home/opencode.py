@@ -1,0 +1,53 @@
+"""opencode (`opencode`) as a runner: its profile (home/runnerprofile.py). Its stream is read by the
+built-in reader (decide/streams.py), its SQLite store by loop/clirecords.py."""
+
+from __future__ import annotations
+
+from looop.home.runnerprofile import RunnerProfile
+
+PROFILE = RunnerProfile(
+    name="opencode",
+    preset={
+        # with no message argument, `opencode run` reads the message from stdin
+        "tick": "opencode run --format json",
+        "worker": 'opencode --prompt "$(cat {{prompt_file}})"',
+        # opencode names its conversation itself: looop asks `opencode session list`. Its full
+        # TUI drops --prompt when given --session (1.18.33); --mini replays the conversation
+        # and sends the prompt
+        "resume": 'opencode --mini --session {{session_id}} --prompt "$(cat {{prompt_file}})"',
+    },
+    note=(
+        "note: the opencode tick reads its prompt from stdin and uses the `model` of your "
+        "opencode config — set one there, or add `--model provider/model` to the tick"
+    ),
+    domains=("api.anthropic.com", "api.openai.com", "opencode.ai", "models.dev"),
+    state=("~/.local/share/opencode", "~/.local/state/opencode"),
+    config=("~/.config/opencode", "~/.cache/opencode"),
+    made=("~/.cache/opencode/bin",),
+    login_env=(
+        "ANTHROPIC_API_KEY",
+        "OPENAI_API_KEY",
+        "GEMINI_API_KEY",
+        "GROQ_API_KEY",
+        "OPENROUTER_API_KEY",
+        "XAI_API_KEY",
+    ),
+    login_files=(
+        ("XDG_DATA_HOME", "opencode/auth.json"),
+        ("", ".local/share/opencode/auth.json"),
+        ("", ".config/opencode/opencode.json"),
+    ),
+    login_fix="run `opencode auth login`, or set a provider's API key where the pulse starts",
+    # its config: {"provider": {NAME: {"options": {"baseURL": …}}}}, of which its `model` picks
+    endpoint_files=(("OPENCODE_CONFIG", "", ""), ("", "", ".config/opencode/opencode.json")),
+    endpoint_keys=("provider", "*", "options", "baseURL"),
+    # its approval prompt appears with `"permission": {"bash": "ask"}` in its config
+    busy=(r"esc (?:to )?interrupt",),
+    needs=(
+        ("approval", r"△ Permission required"),
+        ("approval", r"Allow once +Allow always +Reject"),
+        # once a turn ended its status line shows what it cost (busy adds `esc
+        # interrupt`; while it starts, with the brief not yet sent, neither shows)
+        ("idle", r" · \$[0-9.,]+ +ctrl\+p commands *$"),
+    ),
+)
