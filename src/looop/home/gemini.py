@@ -91,8 +91,11 @@ NEEDS = (
 
 
 def is_own(ev: dict[str, object]) -> bool:
-    """Whether a stream event is gemini's (its types overlap claude's and opencode's)."""
+    """Whether a stream event is gemini's (its types overlap claude's and opencode's; its
+    `error` events alone carry a severity)."""
     kind = ev.get("type")
+    if kind == "error":
+        return "severity" in ev
     if kind == "result":
         return "stats" in ev and "subtype" not in ev
     if kind == "tool_use":
@@ -253,6 +256,8 @@ PROFILE = RunnerProfile(
     is_own=is_own,
     event=event,
     run_tokens=run_tokens,
+    token_events=("result",),
     session_file=session_file,
     record_usage=record_usage,
+    record_mark='"tokens"',
 )

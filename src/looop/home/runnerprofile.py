@@ -50,6 +50,7 @@ class RunnerProfile:
         "placeholders",
         "preset",
         "prices",
+        "record_mark",
         "record_usage",
         # ---- cost, needs-input, stream, records
         "reports_cost",
@@ -57,6 +58,7 @@ class RunnerProfile:
         "run_tokens",
         "session_file",
         "state",
+        "token_events",
     )
 
     def __init__(
@@ -91,9 +93,11 @@ class RunnerProfile:
         is_own: Callable[[dict[str, object]], bool] | None = None,
         event: Callable[[dict[str, object]], Said] | None = None,
         run_tokens: Callable[[dict[str, object]], RunTokens] | None = None,  # its closing event's
+        token_events: tuple[str, ...] = (),  # the event types run_tokens reads
         # its session records (loop/workmeter.py, loop/clirecords.py)
         session_file: Callable[[str, str], str | None] | None = None,  # (home, conversation)
         record_usage: Callable[[dict[str, object]], RecordUsage] | None = None,
+        record_mark: str = "",  # text every record line holding usage has (the rest: skipped)
     ) -> None:
         given = dict(locals())
         if not name or not preset:
@@ -129,8 +133,10 @@ class RunnerProfile:
         is_own: Callable[[dict[str, object]], bool] | None
         event: Callable[[dict[str, object]], Said] | None
         run_tokens: Callable[[dict[str, object]], RunTokens] | None
+        token_events: tuple[str, ...]
         session_file: Callable[[str, str], str | None] | None
         record_usage: Callable[[dict[str, object]], RecordUsage] | None
+        record_mark: str
 
     def __setattr__(self, key: str, value: object) -> None:
         raise AttributeError(f"runner profile {self.name}: frozen ({key})")

@@ -12,9 +12,11 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from looop.home import gemini, ljson
+from looop.home import ljson
 from looop.home.cost.money import sane_usd
 from looop.home.cost.prices import lookup_price, price_tokens
+from looop.home.runnerprofile import RunnerProfile
+from looop.home.runners import RUNNERS
 
 _MAX_READ = 4 << 20  # bytes read from one file in one beat; the rest waits for the next
 MAX_LINE = 1 << 20  # a longer line is no usage record: skipped to its end
@@ -192,26 +194,43 @@ def _pi(line: bytes, st: dict[str, Any], price: Price) -> None:
         st["micros"] = st.get("micros", 0) + to_micros(usd)
 
 
-def _gemini(line: bytes, st: dict[str, Any], price: Price) -> None:
-    """Each model message line carries its own tokens (home/gemini.py reads them); a line
-    written again for the same message replaces the one before."""
-    if b'"tokens"' not in line:
-        return
-    obj = line_object(line)
-    got = gemini.record_usage(obj) if obj is not None else None
-    if got is None:
-        return
-    mid, model, inp, cached, out = got
-    if model:
-        st["model"] = model
-    micros = to_micros(price_tokens(price(st.get("model")), inp - cached, cached, 0, out))
-    if mid and mid == st.get("last_id"):
-        st["micros"] = st.get("micros", 0) - st.get("last_micros", 0)
-    st["last_id"], st["last_micros"] = mid, micros
-    st["micros"] = st.get("micros", 0) + micros
+Fold = Callable[[bytes, dict[str, Any], Price], None]
 
 
-FOLDS = {"claude": _claude, "codex": _codex, "pi": _pi, gemini.NAME: _gemini}
+def profile_fold(p: RunnerProfile) -> Fold:
+    """The fold of a CLI whose profile reads its own record lines (RunnerProfile.record_usage):
+    each model message line carries its own tokens; a line written again for the same message
+    replaces the one before."""
+    usage = p.record_usage
+    mark = p.record_mark.encode()
+
+    def fold(line: bytes, st: dict[str, Any], price: Price) -> None:
+        if usage is None or mark not in line:
+            return
+        obj = line_object(line)
+        got = usage(obj) if obj is not None else None
+        if got is None:
+            return
+        mid, model, inp, cached, out = got
+        if model:
+            st["model"] = model
+        micros = to_micros(price_tokens(price(st.get("model")), inp - cached, cached, 0, out))
+        if mid and mid == st.get("last_id"):
+            st["micros"] = st.get("micros", 0) - st.get("last_micros", 0)
+        st["last_id"], st["last_micros"] = mid, micros
+        st["micros"] = st.get("micros", 0) + micros
+
+    return fold
+
+
+def folds(runners: tuple[RunnerProfile, ...] = RUNNERS) -> dict[str, Fold]:
+    """Per CLI, how a line of its session record is folded: the built-in readers, then the
+    profiles that read their own."""
+    own = {p.name: profile_fold(p) for p in runners if p.record_usage is not None}
+    return {"claude": _claude, "codex": _codex, "pi": _pi, **own}
+
+
+FOLDS = folds()
 
 
 # -- where each CLI keeps a conversation ---------------------------------------------------------

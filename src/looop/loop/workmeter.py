@@ -29,7 +29,7 @@ from typing import Any
 
 from looop.act.moves.far import remote
 from looop.core.context import Ctx
-from looop.home import gemini, ljson, store
+from looop.home import ljson, store
 from looop.home.config import Config, Knobs
 from looop.home.cost import totals
 from looop.home.cost.breakers import daily_budget
@@ -39,6 +39,7 @@ from looop.home.cost.money import sane_usd
 from looop.home.cost.prices import price_table
 from looop.home.cost.record import append_costs, metered_mark
 from looop.home.errors import LooopError
+from looop.home.runners import profile
 from looop.home.spent import (
     Spend,
     budgets,
@@ -114,15 +115,16 @@ def _locate(
         if not isinstance(conv, str) or not resume.valid_id(conv):
             return None
     path: str | None
-    if cli == "claude":
+    p = profile(cli)
+    if p is not None and p.session_file is not None:
+        path = p.session_file(env.get("HOME", "/nonexistent"), conv)
+    elif cli == "claude":
         path = claude_file(env, conv)
     elif cli == "codex":
         home = rec.get("home") if isinstance(rec.get("home"), str) else None
         path = codex_file(home or os.path.join(env.get("HOME", "/nonexistent"), ".codex"), conv)
     elif cli == "pi":
         path = pi_file(env, conv)
-    elif cli == gemini.NAME:
-        path = gemini.session_file(env.get("HOME", "/nonexistent"), conv)
     else:
         path = opencode_db(env)
     if path is None:
