@@ -84,6 +84,7 @@ PROFILE = RunnerProfile(
             "output": 5.0,
         },
     },
+    mcp="flag",  # its other MCP servers stay
     busy=(r"esc to interrupt",),
     needs=(
         ("approval", r"^ *Do you want to [^\n]{1,200}\?\n *❯ ?1\. Yes"),

@@ -78,6 +78,11 @@ PROFILE = RunnerProfile(
         "gpt-4.1": {"input": 2.0, "cached_input": 0.5, "output": 8.0},
         "gpt-4.1-mini": {"input": 0.4, "cached_input": 0.1, "output": 1.6},
     },
+    # codex hands a server only the variables it is told to: env_vars names the worker's own
+    mcp="overrides",
+    # it names its conversation itself: the earliest new rollout in $CODEX_HOME/sessions
+    finds_id="rollout",
+    id_home=("CODEX_HOME", ".codex"),
     busy=(r"esc to interrupt",),
     needs=(
         ("approval", r"Would you like to (?:run|make|grant|allow)[^\n]{0,200}\?"),

@@ -41,6 +41,10 @@ PROFILE = RunnerProfile(
     # its config: {"provider": {NAME: {"options": {"baseURL": …}}}}, of which its `model` picks
     endpoint_files=(("OPENCODE_CONFIG", "", ""), ("", "", ".config/opencode/opencode.json")),
     endpoint_keys=("provider", "*", "options", "baseURL"),
+    mcp="env",  # merged over its config
+    mcp_env="OPENCODE_CONFIG_CONTENT",
+    # it names its conversation itself: `opencode session list` is asked
+    finds_id="session-list",
     # its approval prompt appears with `"permission": {"bash": "ask"}` in its config
     busy=(r"esc (?:to )?interrupt",),
     needs=(

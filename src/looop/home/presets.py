@@ -4,6 +4,7 @@ config (config.load_config) and by the rooms that start runners."""
 
 from __future__ import annotations
 
+from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
@@ -11,19 +12,21 @@ TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path 
 if TYPE_CHECKING:
     from typing import Any
 
+
 # Runner presets, one per profile (home/runners.py), proven against the real CLIs
 # (tests/realcli). The tick command gets the prompt on stdin unless it names {{prompt_file}}. A
 # tick never splices the prompt into its command line ("$(cat {{prompt_file}})"): one argv
 # string is capped at 128 KiB and the prompt may be 256 KiB.
-PRESETS: dict[str, dict[str, str]] = {p.name: dict(p.preset) for p in RUNNERS}
+def presets(runners: tuple[RunnerProfile, ...] = RUNNERS) -> dict[str, dict[str, str]]:
+    return {p.name: dict(p.preset) for p in runners}
+
+
+PRESETS = presets()
 DEFAULT_RUNNER = "claude"
 PLACEHOLDER = "{{prompt_file}}"
 SESSION_ID = "{{session_id}}"  # the worker's agent conversation id (workers/resume.py)
 
 
-def default_config_obj() -> dict[str, Any]:
+def default_config_obj(runners: tuple[RunnerProfile, ...] = RUNNERS) -> dict[str, Any]:
     """What a new data dir is seeded with: every preset, claude active."""
-    return {
-        "default": DEFAULT_RUNNER,
-        "runners": {k: dict(v) for k, v in PRESETS.items()},
-    }
+    return {"default": DEFAULT_RUNNER, "runners": presets(runners)}

@@ -28,22 +28,24 @@ class RunnerProfile:
     """One agent CLI's profile: data and small callables, frozen once made."""
 
     __slots__ = (
-        # ---- endpoint and login (core/endpoints.py, loop/doctor.py)
         "base_url_env",
         "busy",
         "config",
-        # ---- the sandbox (core/srt.py)
         "domains",
         "endpoint_files",
         "endpoint_keys",
         "endpoint_sure",
         "event",
+        "finds_id",
+        "id_home",
         "is_own",
         "locked",
         "login_env",
         "login_files",
         "login_fix",
         "made",
+        "mcp",
+        "mcp_env",
         "name",
         "needs",
         "note",
@@ -52,7 +54,6 @@ class RunnerProfile:
         "prices",
         "record_mark",
         "record_usage",
-        # ---- cost, needs-input, stream, records
         "reports_cost",
         "root_note",
         "run_tokens",
@@ -98,6 +99,17 @@ class RunnerProfile:
         session_file: Callable[[str, str], str | None] | None = None,  # (home, conversation)
         record_usage: Callable[[dict[str, object]], RecordUsage] | None = None,
         record_mark: str = "",  # text every record line holding usage has (the rest: skipped)
+        # how its worker is given looop's MCP server (workers/mcpwire.py): "flag" (a
+        # --mcp-config=JSON word after the program), "overrides" (`-c mcp_servers.*` words),
+        # "env" (a JSON config in the variable mcp_env, unless the user set one), "" none
+        mcp: str = "",
+        mcp_env: str = "",
+        # a CLI that names its conversation itself: where looop finds the id after the start
+        # (workers/resume.py): "rollout" (its session files under a folder: id_home, a
+        # variable naming it and the path under $HOME when unset) or "session-list" (it is
+        # asked); "" when the worker line gives it one ({{session_id}})
+        finds_id: str = "",
+        id_home: tuple[str, str] = ("", ""),
     ) -> None:
         given = dict(locals())
         if not name or not preset:
@@ -137,6 +149,10 @@ class RunnerProfile:
         session_file: Callable[[str, str], str | None] | None
         record_usage: Callable[[dict[str, object]], RecordUsage] | None
         record_mark: str
+        mcp: str
+        mcp_env: str
+        finds_id: str
+        id_home: tuple[str, str]
 
     def __setattr__(self, key: str, value: object) -> None:
         raise AttributeError(f"runner profile {self.name}: frozen ({key})")

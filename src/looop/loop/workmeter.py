@@ -106,16 +106,17 @@ def _locate(
     }
     if cli not in METERED:
         return {**out, "unmetered": True}
+    p = profile(cli)
     if not isinstance(conv, str) or not resume.valid_id(conv):
         cwd = rec.get("cwd")
-        if cli == "codex" and isinstance(rec.get("home"), str) and isinstance(cwd, str):
+        how = p.finds_id if p is not None else ""
+        if how == "rollout" and isinstance(rec.get("home"), str) and isinstance(cwd, str):
             conv = resume.find_codex(rec["home"], cwd, wid, out["started"])
-        elif cli == "opencode" and isinstance(cwd, str):
+        elif how == "session-list" and isinstance(cwd, str):
             conv = find_opencode(opencode_db(env), cwd, wid, out["started"])
         if not isinstance(conv, str) or not resume.valid_id(conv):
             return None
     path: str | None
-    p = profile(cli)
     if p is not None and p.session_file is not None:
         path = p.session_file(env.get("HOME", "/nonexistent"), conv)
     elif cli == "claude":
