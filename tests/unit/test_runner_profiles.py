@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 from looop.core import endpoints, srt
 from looop.core.context import Ctx
+from looop.core.srt import SandboxError
 from looop.decide.cost import CostMeter
 from looop.decide.streams import StreamRenderer
 from looop.home import runners
@@ -24,7 +26,7 @@ from looop.home.presets import default_config_obj
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS, profile
 from looop.loop import doctor, setup
-from looop.workers import mcpwire, needsinput
+from looop.workers import firstrun, mcpwire, needsinput
 
 TICK = "parrot --json --model parrot-1"
 
@@ -42,6 +44,12 @@ def _event(ev: dict[str, object]) -> tuple[str, str, object] | None:
 def _run_tokens(ev: dict[str, object]) -> list[tuple[str, int, int, int]]:
     n = ev.get("tokens")
     return [("parrot-1", n, 0, n)] if isinstance(n, int) else []
+
+
+def _first_run(env: Mapping[str, str]) -> tuple[dict[str, str], str]:
+    if env.get("PARROT_READY"):
+        return {"PARROT_BOXED": "1"}, ""
+    return {}, "parrot has not been set up: run `parrot` once outside looop"
 
 
 PARROT = RunnerProfile(
@@ -66,6 +74,7 @@ PARROT = RunnerProfile(
     token_events=("perch",),
     mcp="env",
     mcp_env="PARROT_MCP",
+    first_run=_first_run,
 )
 SIX = (*RUNNERS, PARROT)
 
@@ -164,6 +173,13 @@ def test_a_sixth_profile_is_wired_to_looops_mcp_server() -> None:
     untouched: dict[str, str] = {}
     mcpwire.wire("parrot --go", untouched, "/opt/looop")
     assert untouched == {}
+
+
+def test_a_sixth_profiles_first_run_answers_or_refuses_a_boxed_start() -> None:
+    with pytest.raises(SandboxError, match="run `parrot` once"):
+        firstrun.box_env("env A=1 parrot --go", {}, SIX)
+    assert firstrun.box_env("parrot --go", {"PARROT_READY": "1"}, SIX) == {"PARROT_BOXED": "1"}
+    assert firstrun.box_env("parrot --go", {}) == {}  # unknown to the real registry
 
 
 def test_the_mcp_and_resume_tables_read_the_profiles() -> None:

@@ -3,10 +3,58 @@ read by the built-in reader (decide/streams.py), its records by loop/clirecords.
 
 from __future__ import annotations
 
-from looop.home.runnerprofile import RunnerProfile
+import os
+from collections.abc import Mapping
+
+from looop.home.runnerprofile import RunnerProfile, read_json_file
 
 _SONNET = {"input": 3.0, "cached_input": 0.3, "cache_write": 3.75, "output": 15.0}
 _OPUS = {"input": 5.0, "cached_input": 0.5, "cache_write": 6.25, "output": 25.0}
+
+# What claude reads to know it runs sandboxed: trust implied for this session, none written.
+# looop never writes trust into the user's ~/.claude.json: a worktree the box has written (its
+# `.claude/settings.json` hooks) would be trusted by the user's own claude outside afterwards.
+SANDBOXED = {"CLAUDE_CODE_SANDBOXED": "1"}
+KEY_TAIL = 20  # claude remembers an approved key by its last characters
+_ONCE = "run `claude` once outside looop"
+
+
+def state_path(env: Mapping[str, str]) -> str | None:
+    """Where claude keeps its answers: $CLAUDE_CONFIG_DIR/.claude.json, else ~/.claude.json."""
+    base = env.get("CLAUDE_CONFIG_DIR") or env.get("HOME")
+    return os.path.join(base, ".claude.json") if base else None
+
+
+def first_run(env: Mapping[str, str]) -> tuple[dict[str, str], str]:
+    """claude asks three things of a folder it has not seen: onboarding, "trust this folder?"
+    and "use this ANTHROPIC_API_KEY?". Trust it implies itself when told it is sandboxed;
+    onboarding and the key are the user's answers, only read here."""
+    path = state_path(env)
+    state = read_json_file(path)
+    if state is None or state.get("hasCompletedOnboarding") is not True:
+        return {}, (
+            f"claude has not been set up for this user ({path or 'no HOME'} has no finished "
+            f"onboarding): {_ONCE}, then start the worker again"
+        )
+    key = env.get("ANTHROPIC_API_KEY", "")
+    answers = state.get("customApiKeyResponses")
+    got = answers if isinstance(answers, dict) else {}
+    if not key or _has(got.get("approved"), key[-KEY_TAIL:]):
+        return dict(SANDBOXED), ""
+    if _has(got.get("rejected"), key[-KEY_TAIL:]):
+        return {}, (
+            "claude was told not to use this ANTHROPIC_API_KEY (rejected in "
+            f"{path}): {_ONCE} with it set and approve it, or unset it for looop"
+        )
+    return {}, (
+        f"claude has not approved this ANTHROPIC_API_KEY ({path}): {_ONCE} with it set and "
+        "answer Yes to using it, then start the worker again"
+    )
+
+
+def _has(items: object, tail: str) -> bool:
+    return isinstance(items, list) and tail in items
+
 
 PROFILE = RunnerProfile(
     name="claude",
@@ -84,6 +132,7 @@ PROFILE = RunnerProfile(
             "output": 5.0,
         },
     },
+    first_run=first_run,
     mcp="flag",  # its other MCP servers stay
     busy=(r"esc to interrupt",),
     needs=(

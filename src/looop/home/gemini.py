@@ -7,9 +7,10 @@ here. Proven against the real CLI in tests/realcli (pinned there), offline."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from looop.home import ljson
-from looop.home.runnerprofile import RunnerProfile
+from looop.home.runnerprofile import RunnerProfile, read_json_file
 
 NAME = "gemini"
 
@@ -238,6 +239,35 @@ NOTE = (
 )
 
 
+# ---- before a sandboxed worker starts (workers/firstrun.py)
+
+
+def settings_path(env: Mapping[str, str]) -> str | None:
+    """gemini's settings: $GEMINI_CLI_HOME (its stand-in for the home) or ~, then .gemini/."""
+    base = env.get("GEMINI_CLI_HOME") or env.get("HOME")
+    return os.path.join(base, ".gemini", "settings.json") if base else None
+
+
+def first_run(env: Mapping[str, str]) -> tuple[dict[str, str], str]:
+    """gemini asks how to log in until its settings.json names a way
+    (security.auth.selectedType), and its answer would be written to that file, read-only in
+    the box."""
+    path = settings_path(env)
+    settings = read_json_file(path)
+    security = settings.get("security") if settings is not None else None
+    auth = security.get("auth") if isinstance(security, dict) else None
+    chosen = auth.get("selectedType") if isinstance(auth, dict) else None
+    if not (isinstance(chosen, str) and chosen) and settings is not None:
+        chosen = settings.get("selectedAuthType")  # how earlier versions kept it
+    if isinstance(chosen, str) and chosen:
+        return {}, ""
+    return {}, (
+        f"gemini has not been set up for this user ({path or 'no HOME'} names no way to "
+        "log in, and the sandbox keeps that file read-only): run `gemini` once outside "
+        "looop and choose how to log in, then start the worker again"
+    )
+
+
 PROFILE = RunnerProfile(
     name=NAME,
     preset=PRESET,
@@ -260,4 +290,5 @@ PROFILE = RunnerProfile(
     session_file=session_file,
     record_usage=record_usage,
     record_mark='"tokens"',
+    first_run=first_run,
 )

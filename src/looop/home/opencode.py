@@ -3,7 +3,32 @@ built-in reader (decide/streams.py), its SQLite store by loop/clirecords.py."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 from looop.home.runnerprofile import RunnerProfile
+
+
+def config_dir(env: Mapping[str, str]) -> str | None:
+    """opencode's config folder: $XDG_CONFIG_HOME/opencode, else ~/.config/opencode."""
+    base = env.get("XDG_CONFIG_HOME") or (
+        os.path.join(env["HOME"], ".config") if env.get("HOME") else None
+    )
+    return os.path.join(base, "opencode") if base else None
+
+
+def first_run(env: Mapping[str, str]) -> tuple[dict[str, str], str]:
+    """opencode asks nothing, but on its first start writes a .gitignore into its config
+    folder, read-only in the box: without it, opencode stops ("Unexpected server error")."""
+    where = config_dir(env)
+    if where is not None and os.path.isfile(os.path.join(where, ".gitignore")):
+        return {}, ""
+    return {}, (
+        f"opencode has not been set up for this user ({where or 'no HOME'} lacks the "
+        ".gitignore its first start writes, and the sandbox keeps that folder read-only): "
+        "run `opencode` once outside looop, then start the worker again"
+    )
+
 
 PROFILE = RunnerProfile(
     name="opencode",
@@ -41,6 +66,7 @@ PROFILE = RunnerProfile(
     # its config: {"provider": {NAME: {"options": {"baseURL": …}}}}, of which its `model` picks
     endpoint_files=(("OPENCODE_CONFIG", "", ""), ("", "", ".config/opencode/opencode.json")),
     endpoint_keys=("provider", "*", "options", "baseURL"),
+    first_run=first_run,
     mcp="env",  # merged over its config
     mcp_env="OPENCODE_CONFIG_CONTENT",
     # it names its conversation itself: `opencode session list` is asked

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from looop.home import ljson
+
 TYPE_CHECKING = False  # not `from typing`: the status fast path loads the registry
 
 if TYPE_CHECKING:
@@ -37,6 +39,7 @@ class RunnerProfile:
         "endpoint_sure",
         "event",
         "finds_id",
+        "first_run",
         "id_home",
         "is_own",
         "locked",
@@ -110,6 +113,9 @@ class RunnerProfile:
         # asked); "" when the worker line gives it one ({{session_id}})
         finds_id: str = "",
         id_home: tuple[str, str] = ("", ""),
+        # before a sandboxed worker starts (workers/firstrun.py): (the variables its box starts
+        # with so the CLI asks nothing, "") or ({}, why it cannot start: what to run once)
+        first_run: Callable[[Mapping[str, str]], tuple[dict[str, str], str]] | None = None,
     ) -> None:
         given = dict(locals())
         if not name or not preset:
@@ -153,6 +159,7 @@ class RunnerProfile:
         mcp_env: str
         finds_id: str
         id_home: tuple[str, str]
+        first_run: Callable[[Mapping[str, str]], tuple[dict[str, str], str]] | None
 
     def __setattr__(self, key: str, value: object) -> None:
         raise AttributeError(f"runner profile {self.name}: frozen ({key})")
@@ -171,3 +178,15 @@ def _frozen_map(value: object) -> object:
     return MappingProxyType(
         {k: MappingProxyType(dict(v)) if isinstance(v, dict) else v for k, v in value.items()}
     )
+
+
+def read_json_file(path: str | None) -> dict[str, object] | None:
+    """A CLI's own JSON settings file as an object; None when absent, unreadable or not one."""
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            got = ljson.loads(f.read())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return got if isinstance(got, dict) else None
