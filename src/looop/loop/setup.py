@@ -20,7 +20,7 @@ from looop.home import store
 from looop.home.config import Config, Knobs, Runner, parse_config
 from looop.home.cost.breakers import reports_cost
 from looop.home.errors import LooopError
-from looop.home.presets import PLACEHOLDER, PRESETS
+from looop.home.presets import DEFAULT_RUNNER, PLACEHOLDER, PRESETS
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS, names, profile
 from looop.home.sandboxpolicy import parse_sandbox, resolve
@@ -118,7 +118,7 @@ def _choose(req: InitRequest, runner: str | None, force: bool, interactive: bool
     if req.raw is not None and not force and not interactive and _was_initialised(req.existing):
         raise LooopError(f"{cfg_path} already holds a runner choice — pass --force to replace it")
     if not interactive:
-        req.name = runner or "claude"
+        req.name = runner or DEFAULT_RUNNER
         preset = PRESETS.get(req.name, {"tick": "", "worker": ""})
         req.tick = req.tick if req.tick is not None else preset["tick"]
         req.worker = req.worker if req.worker is not None else preset["worker"]
@@ -259,7 +259,9 @@ def _ask(
     runner: str | None, tick: str | None, worker: str | None
 ) -> tuple[str, str | None, str | None]:
     """The interactive questions; click.Abort on Ctrl-C or EOF."""
-    name = click.prompt("Runner", type=click.Choice(RUNNER_CHOICES), default=runner or "claude")
+    name = click.prompt(
+        "Runner", type=click.Choice(RUNNER_CHOICES), default=runner or DEFAULT_RUNNER
+    )
     preset = PRESETS.get(name, {"tick": "", "worker": ""})
     tick = click.prompt(
         "Tick command (one decision; prompt on stdin or {{prompt_file}})",
@@ -376,5 +378,5 @@ def _was_initialised(obj: dict[str, Any]) -> bool:
     """The seeded default lists every preset; a real choice names fewer runners."""
     runners = obj.get("runners")
     if isinstance(runners, dict):
-        return len(runners) < len(PRESETS) or obj.get("default") not in (None, "claude")
+        return len(runners) < len(PRESETS) or obj.get("default") not in (None, DEFAULT_RUNNER)
     return "tick_command" in obj or "tick" in obj

@@ -6,4 +6,6 @@ from __future__ import annotations
 
 from looop.home.runners import RUNNERS
 
-COST_REPORTING = frozenset(p.name for p in RUNNERS if p.reports_cost)
+REPORTING = tuple(p.name for p in RUNNERS if p.reports_cost)  # in `looop init`'s order
+COST_REPORTING = frozenset(REPORTING)
+SAID = ", ".join(REPORTING[:-1]) + " or " + REPORTING[-1]  # as a message names them
