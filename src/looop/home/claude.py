@@ -4,9 +4,13 @@ read by the built-in reader (decide/streams.py), its records by loop/clirecords.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
 from looop.home.runnerprofile import RunnerProfile, read_json_file
+
+TYPE_CHECKING = False  # not `from typing`: the status fast path loads every profile
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 _SONNET = {"input": 3.0, "cached_input": 0.3, "cache_write": 3.75, "output": 15.0}
 _OPUS = {"input": 5.0, "cached_input": 0.5, "cache_write": 6.25, "output": 25.0}

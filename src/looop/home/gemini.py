@@ -7,10 +7,14 @@ here. Proven against the real CLI in tests/realcli (pinned there), offline."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
 from looop.home import ljson
 from looop.home.runnerprofile import RunnerProfile, read_json_file
+
+TYPE_CHECKING = False  # not `from typing`: the status fast path loads every profile
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 NAME = "gemini"
 

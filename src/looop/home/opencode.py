@@ -4,9 +4,13 @@ built-in reader (decide/streams.py), its SQLite store by loop/clirecords.py."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
 from looop.home.runnerprofile import RunnerProfile
+
+TYPE_CHECKING = False  # not `from typing`: the status fast path loads every profile
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 def config_dir(env: Mapping[str, str]) -> str | None:

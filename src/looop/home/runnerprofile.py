@@ -9,8 +9,6 @@ callable here; the higher room keeps the one generic function that reads it."""
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 from looop.home import ljson
 
 TYPE_CHECKING = False  # not `from typing`: the status fast path loads the registry
@@ -24,6 +22,10 @@ if TYPE_CHECKING:
     RunTokens = list[tuple[str, int, int, int]]
     # (message id, model, input tokens with cached ones, cached, output)
     RecordUsage = tuple[str, str, int, int, int] | None
+
+
+# types.MappingProxyType without loading `types` (the status fast path loads the registry)
+MappingProxyType = type(type.__dict__)
 
 
 class RunnerProfile:
