@@ -56,6 +56,28 @@ def first_run(env: Mapping[str, str]) -> tuple[dict[str, str], str]:
     )
 
 
+_MAX_DIRS = 2000  # project dirs looked through for a conversation's file
+
+
+def session_file(env: Mapping[str, str], conv: str) -> str | None:
+    """Its record of conversation `conv` (loop/workmeter.py): `<config>/projects/<dir>/
+    <conv>.jsonl` (the dir spells the worker's cwd; looked up by name rather than re-spelled,
+    bounded)."""
+    base = env.get("CLAUDE_CONFIG_DIR") or os.path.join(env.get("HOME", "/nonexistent"), ".claude")
+    projects = os.path.join(base, "projects")
+    try:
+        with os.scandir(projects) as it:
+            for i, d in enumerate(it):
+                if i >= _MAX_DIRS:
+                    break
+                p = os.path.join(projects, d.name, f"{conv}.jsonl")
+                if d.is_dir(follow_symlinks=False) and os.path.lexists(p):
+                    return p
+    except OSError:
+        return None
+    return None
+
+
 def _has(items: object, tail: str) -> bool:
     return isinstance(items, list) and tail in items
 
@@ -137,6 +159,7 @@ PROFILE = RunnerProfile(
         },
     },
     first_run=first_run,
+    session_file=session_file,  # its lines are folded by loop/clirecords.py
     mcp="flag",  # its other MCP servers stay
     busy=(r"esc to interrupt",),
     needs=(

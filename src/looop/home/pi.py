@@ -3,7 +3,22 @@ is read by the built-in reader (decide/streams.py), its session files by loop/cl
 
 from __future__ import annotations
 
+import os
+
 from looop.home.runnerprofile import RunnerProfile
+
+TYPE_CHECKING = False  # not `from typing`: the status fast path loads every profile
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+def session_file(env: Mapping[str, str], conv: str) -> str:
+    """The preset gives pi its session file: `$HOME/.pi/agent/sessions/looop/<conv>.jsonl`
+    (loop/workmeter.py reads it, loop/clirecords.py folds its lines)."""
+    home = env.get("HOME", "/nonexistent")
+    return os.path.join(home, ".pi", "agent", "sessions", "looop", f"{conv}.jsonl")
+
 
 PROFILE = RunnerProfile(
     name="pi",
@@ -42,6 +57,7 @@ PROFILE = RunnerProfile(
     # its models.json: {"providers": {NAME: {"baseUrl": …}}}, of which its --model picks
     endpoint_files=(("PI_CODING_AGENT_DIR", "models.json", ".pi/agent/models.json"),),
     endpoint_keys=("providers", "*", "baseUrl"),
+    session_file=session_file,
     busy=(r"^ *[\u2800-\u28ff] Working\.\.\.", r"esc to interrupt"),
     needs=(("idle", r"^─{10,}\n[^\n]*\n─{10,}\n"),),
 )

@@ -101,7 +101,7 @@ class RunnerProfile:
         run_tokens: Callable[[dict[str, object]], RunTokens] | None = None,  # its closing event's
         token_events: tuple[str, ...] = (),  # the event types run_tokens reads
         # its session records (loop/workmeter.py, loop/clirecords.py)
-        session_file: Callable[[str, str], str | None] | None = None,  # (home, conversation)
+        session_file: Callable[[Mapping[str, str], str], str | None] | None = None,  # (env, id)
         record_usage: Callable[[dict[str, object]], RecordUsage] | None = None,
         record_mark: str = "",  # text every record line holding usage has (the rest: skipped)
         # how its worker is given looop's MCP server (workers/mcpwire.py): "flag" (a
@@ -154,7 +154,7 @@ class RunnerProfile:
         event: Callable[[dict[str, object]], Said] | None
         run_tokens: Callable[[dict[str, object]], RunTokens] | None
         token_events: tuple[str, ...]
-        session_file: Callable[[str, str], str | None] | None
+        session_file: Callable[[Mapping[str, str], str], str | None] | None
         record_usage: Callable[[dict[str, object]], RecordUsage] | None
         record_mark: str
         mcp: str

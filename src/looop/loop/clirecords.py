@@ -20,7 +20,6 @@ from looop.home.runners import RUNNERS
 
 _MAX_READ = 4 << 20  # bytes read from one file in one beat; the rest waits for the next
 MAX_LINE = 1 << 20  # a longer line is no usage record: skipped to its end
-_MAX_DIRS = 2000  # claude project dirs looked through for a conversation's file
 _MAX_MESSAGES = 5000  # opencode message rows read per beat
 
 
@@ -236,24 +235,6 @@ FOLDS = folds()
 # -- where each CLI keeps a conversation ---------------------------------------------------------
 
 
-def claude_file(env: Mapping[str, str], conv: str) -> str | None:
-    """`<config>/projects/<dir>/<conv>.jsonl` (the dir spells the worker's cwd; looked up by
-    name rather than re-spelled, bounded)."""
-    base = env.get("CLAUDE_CONFIG_DIR") or os.path.join(env.get("HOME", "/nonexistent"), ".claude")
-    projects = os.path.join(base, "projects")
-    try:
-        with os.scandir(projects) as it:
-            for i, d in enumerate(it):
-                if i >= _MAX_DIRS:
-                    break
-                p = os.path.join(projects, d.name, f"{conv}.jsonl")
-                if d.is_dir(follow_symlinks=False) and os.path.lexists(p):
-                    return p
-    except OSError:
-        return None
-    return None
-
-
 def codex_file(home: str, conv: str) -> str | None:
     """The rollout `home/sessions/YYYY/MM/DD/rollout-…-<conv>.jsonl` (date dirs only)."""
     base = os.path.join(home, "sessions")
@@ -266,12 +247,6 @@ def codex_file(home: str, conv: str) -> str | None:
     except OSError:
         return None
     return None
-
-
-def pi_file(env: Mapping[str, str], conv: str) -> str:
-    """The preset gives pi its session file: `$HOME/.pi/agent/sessions/looop/<conv>.jsonl`."""
-    home = env.get("HOME", "/nonexistent")
-    return os.path.join(home, ".pi", "agent", "sessions", "looop", f"{conv}.jsonl")
 
 
 def opencode_db(env: Mapping[str, str]) -> str:

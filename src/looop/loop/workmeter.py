@@ -54,14 +54,12 @@ from looop.human.notify import notify
 from looop.loop.clirecords import (
     FOLDS,
     Price,
-    claude_file,
     codex_file,
     find_opencode,
     fold_opencode,
     line_object,
     new_lines,
     opencode_db,
-    pi_file,
     pricer,
     to_micros,
 )
@@ -118,14 +116,11 @@ def _locate(
             return None
     path: str | None
     if p is not None and p.session_file is not None:
-        path = p.session_file(env.get("HOME", "/nonexistent"), conv)
-    elif cli == "claude":
-        path = claude_file(env, conv)
-    elif cli == "codex":
+        path = p.session_file(env, conv)
+    elif p is not None and p.finds_id == "rollout":  # its rollouts, where it started
         home = rec.get("home") if isinstance(rec.get("home"), str) else None
-        path = codex_file(home or os.path.join(env.get("HOME", "/nonexistent"), ".codex"), conv)
-    elif cli == "pi":
-        path = pi_file(env, conv)
+        default = os.path.join(env.get("HOME", "/nonexistent"), p.id_home[1])
+        path = codex_file(home or default, conv)
     else:
         path = opencode_db(env)
     if path is None:
