@@ -1,8 +1,9 @@
 """Gemini CLI (`@google/gemini-cli`, binary `gemini`) as a runner: everything looop knows about
 it, in one place — its preset lines, where it talks and keeps its state (the sandbox), how a
 user logs in (doctor), its stream and how a run's cost is read from it, the screens where it
-waits for a human, and how a worker resumes. The tables elsewhere take their gemini rows from
-here. Proven against the real CLI in tests/realcli (pinned there), offline."""
+waits for a human, and how a worker resumes: its PROFILE (home/runnerprofile.py), which the
+registry (home/runners.py) lists and every table reads. Proven against the real CLI in
+tests/realcli (pinned there), offline."""
 
 from __future__ import annotations
 
