@@ -21,9 +21,10 @@ from looop.cli.steerwork import body, words
 from looop.cli.steerwork import nonblank as _nonblank
 from looop.core import provenance
 from looop.core.context import Ctx
+from looop.core.readings import read_reading
 from looop.home import store
 from looop.home.errors import LooopError
-from looop.home.hashing import canonical_json, wake_signal
+from looop.home.hashing import canonical_json
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.sense.sensors import run_user_sensors
 
@@ -167,20 +168,18 @@ def sensor_list(as_json: bool) -> None:
     sandbox = _shell_sandbox(ctx)
     for s in scripts:
         by, sandboxed = _provenance(ctx, s, sandbox)
-        snap = store.read_text(ctx.paths.snapshots / f"sensor-{s.stem}.json")
-        signal: Any = None
+        got = read_reading(str(ctx.paths.snapshots), f"sensor-{s.stem}")
+        signal: Any = got.signal if got.is_json else None
         shown = "(not run yet)"
-        if snap is not None:
-            try:
-                signal = wake_signal(json.loads(snap))
-                shown = canonical_json(signal)
-            except ValueError:
-                shown = snap.strip()[:80]
+        if got.is_json:
+            shown = canonical_json(signal)
+        elif got.body is not None:
+            shown = got.text.strip()[:80]
         rows.append(
             {
                 "name": s.stem,
                 "script": str(s),
-                "run": snap is not None,
+                "run": got.body is not None,
                 "signal": signal,
                 "by": by,
                 "sandboxed": sandboxed,
@@ -228,13 +227,10 @@ def sensor_run(name: str | None, as_json: bool) -> None:
     for r in readings:
         if name is not None and r.name != f"sensor-{name}":
             continue
-        text = (store.read_text(ctx.paths.snapshots / f"{r.name}.json") or "").strip()
+        text = r.text.strip()
         bad = bad or not r.ok
         if as_json:
-            try:
-                reading: Any = json.loads(text)
-            except ValueError:
-                reading = text
+            reading: Any = r.value if r.is_json else text
             row = {"name": r.name, "ok": r.ok, "secs": r.secs, "cached": r.cached}
             click.echo(json.dumps({**row, "reading": reading}, sort_keys=True))
             continue

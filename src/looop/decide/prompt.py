@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from looop.core.context import Ctx
+from looop.core.readings import Snapshot
 from looop.decide.defuse import BREAKS, escape_body
 from looop.decide.instructions import instructions
 from looop.decide.order import Shown, by_change, digest
@@ -258,9 +259,12 @@ def _failure(clock: Clock, fail: dict[str, Any], notes: dict[str, str]) -> tuple
 # ---------------------------------------------------------------- build
 
 
-def build_prompt(ctx: Ctx, knobs: Knobs, extras: PromptExtras) -> BuiltPrompt:
-    """The beat's prompt: its files read in one step, then rendered."""
-    return render_prompt(gather_inputs(ctx), knobs, extras)
+def build_prompt(
+    ctx: Ctx, knobs: Knobs, extras: PromptExtras, snapshot: Snapshot | None = None
+) -> BuiltPrompt:
+    """The beat's prompt: its files read in one step (its readings: the beat's `snapshot`),
+    then rendered."""
+    return render_prompt(gather_inputs(ctx, snapshot), knobs, extras)
 
 
 def render_prompt(inputs: PromptInputs, knobs: Knobs, extras: PromptExtras) -> BuiltPrompt:
@@ -316,9 +320,7 @@ def _readings_section(
     parts: list[Part] = ["\n=== SENSOR READINGS ===\n"]
     readings = inputs.readings
     items = [
-        (f"reading:{label}", text, label)
-        for file_name, raw in readings
-        for label, text in reading_items(file_name, raw)
+        (f"reading:{label}", text, label) for r in readings for label, text in reading_items(r)
     ]
     for key, text, label in by_change(items, inputs.shown):
         shown.append((key, digest(text)))

@@ -5,38 +5,33 @@ The ages those two carry grow every beat and are listed apart (AGES, in the vola
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from looop.core.readings import AGE_KEYS, split_ages
+from looop.core.readings import AGE_KEYS, Reading, split_ages
+from looop.home import store
 
 # the system readings shown one item per entry: reading name -> the label of one entry
 EACH = {"sys-sessions": "worker", "sys-goals": "goal"}
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+    return store.dumps_state(value) + "\n"
 
 
-def reading_ages(name: str, raw: str) -> tuple[Any, dict[str, dict[str, Any]]]:
+def reading_ages(reading: Reading) -> tuple[Any, dict[str, dict[str, Any]]]:
     """A system reading's value without its ages (None when it is not a JSON reading of
     AGE_KEYS), and the ages by item."""
-    if name not in AGE_KEYS:
+    if reading.name not in AGE_KEYS or not reading.is_json:
         return None, {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None, {}
-    kept, ages = split_ages(name, value)
-    return kept, ages
+    return split_ages(reading)
 
 
-def reading_items(file_name: str, raw: str) -> list[tuple[str, str]]:
+def reading_items(reading: Reading) -> list[tuple[str, str]]:
     """(label, text) of each item one reading shows: itself, or for sys-sessions and sys-goals
     the rest of the reading and then one item per worker or goal (its signal entry and its
     detail, without ages)."""
-    name = file_name[:-5]
-    kept, _ = reading_ages(name, raw)
+    file_name, name, raw = reading.file_name, reading.name, reading.text
+    kept, _ = reading_ages(reading)
     if kept is None:
         return [(file_name, raw)]
     detail = kept.get("detail") if isinstance(kept, dict) else None
@@ -61,16 +56,16 @@ def reading_items(file_name: str, raw: str) -> list[tuple[str, str]]:
     return items
 
 
-def ages_lines(readings: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+def ages_lines(readings: tuple[Reading, ...]) -> list[tuple[str, str]]:
     """(key, line) of each item's ages, as of this beat: volatile, so listed at the end and not
     in SENSOR READINGS (whose bytes then stay the same while nothing changed)."""
     lines: list[tuple[str, str]] = []
-    held = dict(readings)
+    held = {r.name: r for r in readings}
     for name, label in EACH.items():
-        raw = held.get(f"{name}.json")
-        if not raw:
+        got = held.get(name)
+        if got is None or not got.text:
             continue
-        for item, ages in sorted(reading_ages(name, raw)[1].items()):
+        for item, ages in sorted(reading_ages(got)[1].items()):
             shown = " ".join(f"{k}={v}" for k, v in sorted(ages.items()) if v is not None)
             if shown:
                 lines.append((f"{label} {item}", f"- {label} {item}: {shown}"))

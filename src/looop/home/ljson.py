@@ -134,22 +134,23 @@ def dumps(
     ensure_ascii: bool = True,
     indent: int | None = None,
     default: Callable[[Any], Any] | None = None,
+    allow_nan: bool = True,
 ) -> str:
     """json.dumps(obj, ...) for these options, byte for byte."""
-    if _c_encoder is None:
-        return _json_dumps(obj, sort_keys, separators, ensure_ascii, indent, default)
+    if _c_encoder is None or (indent is not None and not allow_nan):
+        return _json_dumps(obj, sort_keys, separators, ensure_ascii, indent, default, allow_nan)
     enc = _str_ascii if ensure_ascii else _str_utf8
     if indent is not None:
         item_sep, key_sep = separators or (",", ": ")
         out: list[str] = []
         if not _pretty(obj, out, enc, " " * indent, "", item_sep, key_sep, sort_keys, 0):
-            return _json_dumps(obj, sort_keys, separators, ensure_ascii, indent, default)
+            return _json_dumps(obj, sort_keys, separators, ensure_ascii, indent, default, True)
         return "".join(out)
     item_sep, key_sep = separators or (", ", ": ")
     if isinstance(obj, str):
         return enc(obj)  # type: ignore[no-any-return]
     encoder = _c_encoder(
-        {}, default or _default, enc, None, key_sep, item_sep, sort_keys, False, True
+        {}, default or _default, enc, None, key_sep, item_sep, sort_keys, False, allow_nan
     )
     return "".join(encoder(obj, 0))
 
@@ -161,6 +162,7 @@ def _json_dumps(
     ensure_ascii: bool,
     indent: int | None,
     default: Callable[[Any], Any] | None,
+    allow_nan: bool,
 ) -> str:
     out: str = _json().dumps(
         obj,
@@ -169,6 +171,7 @@ def _json_dumps(
         ensure_ascii=ensure_ascii,
         indent=indent,
         default=default,
+        allow_nan=allow_nan,
     )
     return out
 

@@ -109,7 +109,7 @@ def _write_prompt(b: Beat, last_world: LastWorld) -> bool:
     """Build the prompt; a dry run keeps its text and stops (True). Otherwise a new run dir
     holds it, and a leftover .decision.json is removed before the runner starts."""
     ctx, ev, out = b.ctx, b.ctx.events, b.out
-    built = build_prompt(ctx, b.k, _extras(b, last_world))
+    built = build_prompt(ctx, b.k, _extras(b, last_world), b.snapshot)
     if built.truncated:
         ev.emit(
             "warn",
