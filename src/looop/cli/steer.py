@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -22,9 +21,8 @@ from looop.cli.steerwork import nonblank as _nonblank
 from looop.core import provenance
 from looop.core.context import Ctx
 from looop.core.readings import read_reading
-from looop.home import store
+from looop.home import jsonio, store
 from looop.home.errors import LooopError
-from looop.home.hashing import canonical_json
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.sense.sensors import run_user_sensors
 
@@ -115,7 +113,7 @@ def goal_list(as_json: bool) -> None:
             }
         )
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(jsonio.dumps(rows, indent=2))
     elif not rows:
         click.echo("no goals yet — `looop goal write ID BODY`")
     else:
@@ -172,7 +170,7 @@ def sensor_list(as_json: bool) -> None:
         signal: Any = got.signal if got.is_json else None
         shown = "(not run yet)"
         if got.is_json:
-            shown = canonical_json(signal)
+            shown = jsonio.canonical(signal)
         elif got.body is not None:
             shown = got.text.strip()[:80]
         rows.append(
@@ -189,7 +187,7 @@ def sensor_list(as_json: bool) -> None:
             where = "sandboxed" if sandboxed else "unsandboxed"
             click.echo(f"{s.stem:<20} {by:<8} {where:<11} {shown[:100]}")
     if as_json:
-        click.echo(json.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False))
+        click.echo(jsonio.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False))
     elif not scripts:
         click.echo("no sensors yet — `looop sensor write NAME SCRIPT`")
 
@@ -232,7 +230,7 @@ def sensor_run(name: str | None, as_json: bool) -> None:
         if as_json:
             reading: Any = r.value if r.is_json else text
             row = {"name": r.name, "ok": r.ok, "secs": r.secs, "cached": r.cached}
-            click.echo(json.dumps({**row, "reading": reading}, sort_keys=True))
+            click.echo(jsonio.dumps({**row, "reading": reading}, sort_keys=True))
             continue
         mark = "✓" if r.ok else "✗"
         click.echo(f"{mark} {r.name} ({r.secs:.2f}s){' [cached]' if r.cached else ''}: {text}")
@@ -266,7 +264,7 @@ def playbook_history(as_json: bool) -> None:
     files = versions(ctx.paths.playbook_history)[::-1]  # newest first
     if as_json:
         rows = [{"version": f.stem, "path": str(f)} for f in files]
-        click.echo(json.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False))
+        click.echo(jsonio.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False))
         return
     if not files:
         click.echo("no earlier PLAYBOOK versions yet")

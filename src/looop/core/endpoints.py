@@ -11,14 +11,13 @@ allowed by itself only on a loopback or private address, never opening a door to
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from looop.home import gemini
+from looop.home import gemini, jsonio
 
 # The variables the Anthropic and OpenAI SDKs (and so every preset's CLI) take a base URL from.
 ENV_KEYS = ("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", gemini.BASE_URL_ENV)
@@ -156,7 +155,7 @@ def _json(path: str | None) -> dict[str, object]:
     if text is None:
         return {}
     try:
-        got = json.loads(text)
+        got = jsonio.loads(text)
     except ValueError:
         return {}
     return got if isinstance(got, dict) else {}

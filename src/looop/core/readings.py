@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from looop.home import jsonsafe, ljson, store
+from looop.home import jsonio, store
 from looop.home.hashing import wake_signal
 
 MAX_INT_DIGITS = 4000  # as the world hash reads a snapshot (home/worldhash)
@@ -48,7 +48,7 @@ class Reading:
         if body is None:
             return cls(name, body=None, **run)
         try:
-            value = jsonsafe.loads(body.decode("utf-8"), max_int_digits=MAX_INT_DIGITS)
+            value = jsonio.safe_loads(body.decode("utf-8"), max_int_digits=MAX_INT_DIGITS)
         except ValueError:  # not UTF-8, not JSON, or JSON looop will not carry (NaN, …)
             return cls(name, body=body, **run)
         return cls(name, value, True, body=body, **run)
@@ -57,7 +57,7 @@ class Reading:
     def of(cls, name: str, value: Any, **run: Any) -> Reading:
         """A reading from a value (a probe's, a failure's): its bytes are the canonical line.
         A value JSON cannot carry (NaN) is a ValueError."""
-        text = ljson.dumps(
+        text = jsonio.dumps(
             value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
         )
         body = (text + "\n").encode()

@@ -13,12 +13,11 @@ items then come in their given (name) order, as they did before any prompt."""
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from looop.home import store
+from looop.home import jsonio, store
 
 ORDER_FILE = ".prompt-order.json"  # in the data dir: what the last decide's prompt showed
 
@@ -50,7 +49,7 @@ def read_shown(data: Path) -> Shown:
     a saving, never a reason to fail a beat)."""
     try:
         text = store.read_text(data / ORDER_FILE)
-        raw = json.loads(text) if text is not None else None
+        raw = jsonio.loads(text) if text is not None else None
     except (OSError, ValueError):
         return ()
     if not isinstance(raw, list):
@@ -64,4 +63,4 @@ def read_shown(data: Path) -> Shown:
 
 def write_shown(data: Path, shown: Shown) -> None:
     """Record what this prompt showed, for the next one to keep its order."""
-    store.atomic_write(data / ORDER_FILE, json.dumps([list(p) for p in shown]) + "\n")
+    store.atomic_write(data / ORDER_FILE, jsonio.dumps([list(p) for p in shown]) + "\n")

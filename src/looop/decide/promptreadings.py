@@ -8,14 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from looop.core.readings import AGE_KEYS, Reading, split_ages
-from looop.home import store
+from looop.home import jsonio
 
 # the system readings shown one item per entry: reading name -> the label of one entry
 EACH = {"sys-sessions": "worker", "sys-goals": "goal"}
 
 
 def _dump(value: Any) -> str:
-    return store.dumps_state(value) + "\n"
+    return jsonio.canonical(value) + "\n"
 
 
 def reading_ages(reading: Reading) -> tuple[Any, dict[str, dict[str, Any]]]:

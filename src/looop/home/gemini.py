@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from looop.home import ljson
+from looop.home import jsonio
 
 NAME = "gemini"
 
@@ -136,7 +136,7 @@ def api_error(msg: str) -> str:
     if inner.startswith("[API Error: ") and inner.endswith("]"):
         inner = inner[len("[API Error: ") : -1]
     try:
-        body = ljson.loads(inner)
+        body = jsonio.loads(inner)
     except (ValueError, RecursionError):
         return msg
     err = body.get("error") if isinstance(body, dict) else None

@@ -10,7 +10,7 @@ from typing import Any
 from looop.core.pool import Run
 from looop.core.proc import Kind
 from looop.core.readings import Reading
-from looop.home import jsonsafe, store
+from looop.home import jsonio
 
 EXIT_TIMEOUT = 124
 EXIT_NOT_EXECUTABLE = 126
@@ -62,8 +62,10 @@ _MAX_INT_DIGITS = 4000
 def _unsafe_reason(text: bytes) -> str | None:
     """Why valid JSON is still refused (a lone surrogate, NaN, too deep), or None."""
     try:
-        jsonsafe.loads(text.decode("utf-8"), max_depth=_MAX_DEPTH, max_int_digits=_MAX_INT_DIGITS)
-    except jsonsafe.UnsafeJSON as e:
+        jsonio.safe_loads(
+            text.decode("utf-8"), max_depth=_MAX_DEPTH, max_int_digits=_MAX_INT_DIGITS
+        )
+    except jsonio.UnsafeJSON as e:
         return str(e)
     except ValueError:
         return None
@@ -75,7 +77,7 @@ def parse_output(out: bytes) -> tuple[bytes, Any] | None:
     None. The one parse of a sensor's output: the beat's Reading carries the value."""
     try:
         text = out.decode("utf-8").strip()
-        value = jsonsafe.loads(text, max_depth=_MAX_DEPTH, max_int_digits=_MAX_INT_DIGITS)
+        value = jsonio.safe_loads(text, max_depth=_MAX_DEPTH, max_int_digits=_MAX_INT_DIGITS)
     except ValueError:  # UnicodeDecodeError, JSONDecodeError and UnsafeJSON are all ValueErrors
         return None
     return text.encode() + b"\n", value
@@ -105,7 +107,7 @@ class Verdict:
 
 
 def _failed(snap: dict[str, Any], error: str | None, note: str | None) -> Verdict:
-    return Verdict((store.dumps_state(snap) + "\n").encode(), False, error, note, snap)
+    return Verdict((jsonio.canonical(snap) + "\n").encode(), False, error, note, snap)
 
 
 def failure_verdict(rc: int, message: str, stderr: bytes, *, note: bool) -> Verdict:

@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from looop.core.context import Ctx
 from looop.core.readings import read_reading
-from looop.home import ljson, store
+from looop.home import jsonio, store
 from looop.home.beatlog import BEAT_ENDS, ends_beat
 from looop.home.config import load_config
 from looop.home.cost.days import day_totals
@@ -122,7 +122,7 @@ class Tally:
 def _lines(text: bytes) -> Iterator[dict[str, Any]]:
     for line in text.decode("utf-8", "replace").splitlines():
         try:
-            rec = ljson.loads(line)
+            rec = jsonio.loads(line)
         except (ValueError, RecursionError):
             continue  # a corrupt line: not counted
         if isinstance(rec, dict) and isinstance(rec.get("event"), str):

@@ -22,12 +22,12 @@ one line saying to run `gemini` once outside."""
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 from collections.abc import Mapping
 
 from looop.core.srt import SandboxError
+from looop.home import jsonio
 
 # what claude reads to know it runs sandboxed: trust implied for this session, none written
 SANDBOXED = {"CLAUDE_CODE_SANDBOXED": "1"}
@@ -142,7 +142,7 @@ def _has(items: object, tail: str) -> bool:
 def _read(path: str) -> dict[str, object] | None:
     try:
         with open(path, encoding="utf-8") as f:
-            got = json.load(f)
+            got = jsonio.loads(f.read())
     except (OSError, ValueError):
         return None
     return got if isinstance(got, dict) else None

@@ -23,10 +23,10 @@ already gives it."""
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 
+from looop.home import jsonio
 from looop.home.badconfig import bad_config_value
 from looop.home.config import Config
 
@@ -109,7 +109,7 @@ def wire(line: str, env: dict[str, str], bin_path: str | None) -> str:
         args = ["mcp", "--worker"]
     if cli == "claude":
         server = {"type": "stdio", "command": bin_path, "args": args}
-        spec = json.dumps({"mcpServers": {SERVER: server}}, separators=(",", ":"))
+        spec = jsonio.dumps({"mcpServers": {SERVER: server}}, separators=(",", ":"))
         # one word: a spaced --mcp-config takes every word after it up to the next option
         return _after_program(line, [f"--mcp-config={spec}"])
     if cli == "codex":
@@ -118,11 +118,11 @@ def wire(line: str, env: dict[str, str], bin_path: str | None) -> str:
             line,
             [
                 "-c",
-                f"{key}.command={json.dumps(bin_path)}",
+                f"{key}.command={jsonio.dumps(bin_path)}",
                 "-c",
-                f"{key}.args={json.dumps(args)}",
+                f"{key}.args={jsonio.dumps(args)}",
                 "-c",
-                f"{key}.env_vars={json.dumps(list(PASSED))}",
+                f"{key}.env_vars={jsonio.dumps(list(PASSED))}",
                 # an ask waits on a human for hours; codex's own limit is a minute
                 "-c",
                 f"{key}.tool_timeout_sec={TOOL_TIMEOUT_S}",
@@ -130,5 +130,5 @@ def wire(line: str, env: dict[str, str], bin_path: str | None) -> str:
         )
     if cli == "opencode" and "OPENCODE_CONFIG_CONTENT" not in env:
         local = {"type": "local", "command": [bin_path, *args], "enabled": True}
-        env["OPENCODE_CONFIG_CONTENT"] = json.dumps({"mcp": {SERVER: local}})
+        env["OPENCODE_CONFIG_CONTENT"] = jsonio.dumps({"mcp": {SERVER: local}})
     return line
