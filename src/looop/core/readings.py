@@ -37,6 +37,7 @@ class Reading:
     ok: bool = True  # the run went well (a failed one's snapshot says why)
     secs: float = 0.0
     cached: bool = False  # kept from an earlier beat by `# looop:interval=N`
+    interval: int | None = None  # a sensor's `# looop:interval=N` (None: runs every beat)
     error: str | None = None  # one-line reason when not ok
     unrecorded: bool = False  # the snapshot could not be written: the world on disk is stale
     # the snapshot's bytes as this beat left them in place (None: not known or unreadable)

@@ -329,17 +329,18 @@ class _Round:
     errs: set[str] | None  # the .err files there are (see _err_files)
     out: dict[str, Reading] = field(default_factory=dict)
     pending: deque[tuple[str, Path, list[str]]] = field(default_factory=deque)
-    aged: set[str] = field(default_factory=set)  # with an interval: snapshot mtime is its age
+    # name -> its `# looop:interval=N`: the snapshot's mtime is then its age
+    every: dict[str, int] = field(default_factory=dict)
     slots: int = 0  # how many may run at once (see _fd_budget)
     refused: int = 0  # starts refused in a row while nothing of ours was running
 
     def failed(self, name: str, verdict: Verdict) -> None:
         """A sensor that did not run: its failure snapshot, published now."""
         at = self.ctx.clock.monotonic()
-        self.out[name] = _publish(self.ctx, name, at, verdict, b"", aged=name in self.aged)
+        self.out[name] = _publish(self.ctx, name, at, verdict, b"", aged=name in self.every)
 
     def readings(self) -> list[Reading]:
-        return [self.out[n] for n in self.names]
+        return [replace(self.out[n], interval=self.every.get(n)) for n in self.names]
 
 
 def run_user_sensors(ctx: Ctx, knobs: Knobs, sandbox: SandboxPolicy | None = OFF) -> list[Reading]:
@@ -372,7 +373,7 @@ def _gather(ctx: Ctx, knobs: Knobs, scripts: list[Path]) -> _Round:
     for name, script in zip(names, scripts, strict=True):
         argv, every = _head(script)
         if every:
-            rnd.aged.add(name)
+            rnd.every[name] = every
         hit = _cached(ctx, script, name, every)
         if hit is not None:
             rnd.out[name] = hit
@@ -455,7 +456,7 @@ def _collect(rnd: _Round, pool: Pool, contain: Containment) -> None:
                 run.started,
                 verdict,
                 err_tail,
-                aged=run.label in rnd.aged,
+                aged=run.label in rnd.every,
                 errs=rnd.errs,
                 snaps=snapdir,
             )

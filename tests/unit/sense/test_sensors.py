@@ -72,6 +72,7 @@ def test_json_reading_is_kept_as_printed(ctx: Ctx, paths: Paths) -> None:
     # the beat's reading: parsed once, its bytes the file's
     r = got["sensor-today"]
     assert (r.signal, r.detail, r.failed, r.to_json()) == ({"b": 1}, {"n": 2}, False, raw)
+    assert r.interval is None  # no `# looop:interval=N`: it runs every beat
 
 
 @pytest.mark.timeout(10)
@@ -289,6 +290,7 @@ def test_interval_keeps_snapshot_and_edit_bypasses(
     r = run(ctx)["sensor-rate"]
     assert r.cached and r.ok
     assert r.signal == {"n": 1} and r.to_json() == first  # the kept snapshot, read once
+    assert r.interval == 3600
     assert runs_log.read_text().count("x") == 1
     assert snap.read_bytes() == first
 
