@@ -12,13 +12,14 @@ from typing import Any
 
 from looop.core.context import Ctx
 from looop.core.readings import Reading, Snapshot, read_reading
-from looop.decide.order import Shown, read_shown
+from looop.decide.order import Record, read_record
 from looop.home import store
 from looop.home.clock import Clock
 from looop.home.errors import CorruptState
 
-JOURNAL_LINES = 20  # the journal's last lines the decider sees
+JOURNAL_LINES = 20  # the journal's last lines the decider sees, at least
 SHOWN = ("sensor-", "sys-")  # the readings the prompt shows: a hand-made snapshot is not one
+JOURNAL_SPAN = 30  # and at most: the window keeps its first line while it can (promptshown)
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,9 @@ class PromptInputs:
     readings: tuple[Reading, ...] = ()  # the sensor-* and sys-* readings, by name
     goal_activity: Mapping[str, Any] = field(default_factory=dict)  # goal id -> last acted
     journal: tuple[str, ...] | None = None  # its last lines; None: no journal to read
-    shown: Shown = ()  # what the last decide's prompt showed, in order (decide/order.py)
+    record: Record = field(
+        default_factory=Record
+    )  # what the last decide's prompt showed (order.py)
 
 
 def read_lossy(path: Path) -> str | None:
@@ -55,7 +58,7 @@ def gather_inputs(ctx: Ctx, snapshot: Snapshot | None = None) -> PromptInputs:
     except (CorruptState, OSError):
         activity = {}
     try:
-        journal: tuple[str, ...] | None = tuple(store.tail_lines(paths.journal, JOURNAL_LINES))
+        journal: tuple[str, ...] | None = tuple(store.tail_lines(paths.journal, JOURNAL_SPAN))
     except OSError:
         journal = None
     return PromptInputs(
@@ -67,7 +70,7 @@ def gather_inputs(ctx: Ctx, snapshot: Snapshot | None = None) -> PromptInputs:
         readings=_readings(paths.snapshots, snapshot),
         goal_activity=activity,
         journal=journal,
-        shown=read_shown(paths.data),
+        record=read_record(paths.data),
     )
 
 
