@@ -167,7 +167,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.home.config", "re"),  # shell patterns in the config
     ("looop.home.config", "looop.home.presets"),  # no config yet: the presets
     ("looop.home.knobs", "difflib"),  # an unknown key's nearest name
-    ("looop.home.ljson", "json"),  # text the light parser refuses
+    ("looop.home.jsonio", "json"),  # text the light parser refuses
     ("looop.home.needsinput", "looop.home.worklimit"),  # a screen naming a usage limit
     ("looop.home.control", "binascii"),  # long binary input (a key is a few bytes)
     ("looop.home.spent", "zlib"),  # a metered worker's slot

@@ -11,12 +11,12 @@ order the prompt teaches them, is act/actiontable.py.
 
 from __future__ import annotations
 
-import json
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
+from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy, parse_sandbox
 
@@ -38,7 +38,7 @@ def shown(value: Any, limit: int = 40) -> str:
     """A value as one clipped JSON token for error messages (newlines stay escaped)."""
     if isinstance(value, str) and len(value) > limit:
         value = value[:limit] + "…"
-    text = json.dumps(value)
+    text = jsonio.dumps(value)
     return text if len(text) <= limit + 12 else text[: limit + 8] + "…"
 
 

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from looop.act.actiontable import ACTION_TAGS, BY_TAG
 from looop.act.decision import Decision, DecisionError, not_int, shown, type_name
-from looop.home import jsonsafe
+from looop.home import jsonio
 
 _FENCE = re.compile(r"\A```[ \t]*(?:json)?[ \t]*\n(?P<body>.*?)\n?[ \t]*```\Z", re.S | re.I)
 _EXPECTED = ", ".join(ACTION_TAGS)
@@ -42,7 +41,7 @@ def decision_from_obj(obj: dict[str, Any]) -> Decision:
 
 
 def _field_holding(text: str, why: str) -> str | None:
-    """The key whose value is the token jsonsafe refused (as its message quotes it)."""
+    """The key whose value is the token jsonio refused (as its message quotes it)."""
     said = _REFUSED.search(why)
     if said is None:
         return None
@@ -69,21 +68,21 @@ def parse_decision(raw: bytes, max_bytes: int = 262144) -> Decision:
     if not text:
         raise DecisionError('decision is empty; write one JSON object like {"action": "noop"}')
     try:
-        obj = jsonsafe.loads(
+        obj = jsonio.safe_loads(
             text, max_depth=MAX_DEPTH, max_int_digits=_MAX_INT_DIGITS, check=False, saturate=True
         )
-    except json.JSONDecodeError as e:
-        raise DecisionError(
-            f"decision is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); "
-            "write exactly one JSON object, optionally inside one ```json fence"
-        ) from None
-    except jsonsafe.UnsafeJSON as e:
+    except jsonio.UnsafeJSON as e:
         # NaN, Infinity and huge numbers are refused before any field is read: name the
         # field that holds the one refused
         field = _field_holding(text, str(e))
         if field is not None:
             raise DecisionError(f"decision: field '{field}' {e}") from None
         raise DecisionError(f"decision {e}") from None
+    except ValueError as e:  # json's own error: where the text stops being JSON
+        raise DecisionError(
+            f"decision is not valid JSON ({jsonio.placed(e)}); "
+            "write exactly one JSON object, optionally inside one ```json fence"
+        ) from None
     _check_values(obj)
     return decision_from_obj(_held(obj, None))
 
@@ -101,7 +100,7 @@ SATURATING = frozenset({"in_s", "every_s"})
 def _held(obj: Any, key: str | None) -> Any:
     """`obj` with each too-long integer under a SATURATING key made a plain one at the
     largest; DecisionError naming the field of any other."""
-    if isinstance(obj, jsonsafe.Saturated):
+    if isinstance(obj, jsonio.Saturated):
         if key in SATURATING:
             return int(obj)
         raise DecisionError(
@@ -121,6 +120,6 @@ def _check_values(obj: Any) -> None:
     if not isinstance(tag, str) or tag not in ACTION_TAGS:
         tag = "decision"
     try:
-        jsonsafe.check_values(obj, MAX_DEPTH, allow_nul=False)
-    except jsonsafe.UnsafeJSON as e:
+        jsonio.check_values(obj, MAX_DEPTH, allow_nul=False)
+    except jsonio.UnsafeJSON as e:
         raise DecisionError(f"{tag}: {e}") from None

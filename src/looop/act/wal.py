@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
-import json
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -17,7 +16,7 @@ from looop.act.journal import append_journal
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.core.text import one_line
-from looop.home import store
+from looop.home import jsonio, store
 from looop.home.config import Knobs
 
 
@@ -54,7 +53,7 @@ def intent(ctx: Ctx, actor: str, kind: str, fingerprint: str, summary: str) -> I
         ) from e
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, store.encode(store.dumps_state(record) + "\n"))
+        os.write(fd, store.encode(jsonio.canonical(record) + "\n"))
         os.fsync(fd)
         os.replace(tmp, final)
     except OSError as e:
@@ -107,8 +106,8 @@ def _take_if_dead(path: Path, keep: Callable[[bytes], bool] | None = None) -> by
 
 def _describe(raw: bytes) -> dict[str, Any]:
     try:
-        obj = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        obj = jsonio.loads(raw.decode("utf-8"))
+    except ValueError:  # not UTF-8 or not JSON
         obj = None
     if not isinstance(obj, dict):
         return {"action": "unknown", "fingerprint": "", "summary": ""}

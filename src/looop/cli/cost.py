@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import date
 from typing import Any
@@ -13,7 +12,7 @@ import click
 from looop.cli.app import make_ctx
 from looop.decide import cost
 from looop.decide.cost.report import CostReport
-from looop.home import store
+from looop.home import jsonio, store
 from looop.home.clock import Clock
 from looop.home.cost.days import day_totals
 from looop.home.cost.ledger import local_day
@@ -54,7 +53,7 @@ def cost_cmd(args: tuple[str, ...], by: str, as_json: bool) -> None:
     saved = savings_view(str(ctx.paths.data), ctx.clock)
     if as_json:
         out = {**rep, "uncosted_calls": unknown, "savings": saved}
-        click.echo(json.dumps(out, indent=2, sort_keys=True))
+        click.echo(jsonio.dumps(out, indent=2, sort_keys=True))
     else:
         click.echo(render_report(rep, unknown, saved))
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 import click
 
 from looop.cli.app import make_ctx
+from looop.home import jsonio
 from looop.loop.doctor import run_checks
 from looop.web.daemon import running
 
@@ -30,7 +30,7 @@ def doctor_cmd(as_json: bool) -> None:
     ctx = replace(ctx, events=replace(ctx.events, warn_to=None))
     checks = run_checks(ctx, running)
     if as_json:
-        click.echo(json.dumps([c.as_json() for c in checks], ensure_ascii=False))
+        click.echo(jsonio.dumps([c.as_json() for c in checks], ensure_ascii=False))
     else:
         for c in checks:
             click.echo(c.line())

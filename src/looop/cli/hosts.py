@@ -4,7 +4,6 @@ the home runs on a host, is cli/satellite.py. See docs/HOSTS.md and docs/KUBERNE
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -14,6 +13,7 @@ from looop import __version__
 from looop.cli.app import make_ctx
 from looop.core.context import Ctx
 from looop.core.srt import srt_program
+from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import resolve
 from looop.remote import hosts as reg
@@ -129,7 +129,7 @@ def host_ls(as_json: bool) -> None:
         for h, n in loads(ctx.paths.data)
     ]
     if as_json:
-        click.echo(json.dumps(rows, sort_keys=True))
+        click.echo(jsonio.dumps(rows, sort_keys=True))
         return
     if not rows:
         click.echo(
@@ -203,7 +203,7 @@ def host_check(name: str, as_json: bool) -> None:
     if isinstance(h, reg.KubeHost):
         got = check(ctx.paths.data, h, ctx.clock, ctx.env)
         if as_json:
-            click.echo(json.dumps(got, sort_keys=True))
+            click.echo(jsonio.dumps(got, sort_keys=True))
         else:
             click.echo(
                 f"{name}: ok — {h.url} answers (context {got['context']}); its Jobs can be "
@@ -219,7 +219,7 @@ def host_check(name: str, as_json: bool) -> None:
     needed = _sandbox_by_default(ctx)
     if as_json:
         click.echo(
-            json.dumps(
+            jsonio.dumps(
                 {"host": name, "ok": ok, "sandbox_ready": ok and not gone, **hello},
                 sort_keys=True,
             )

@@ -4,7 +4,6 @@ from the CLI."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 
 import click
@@ -12,6 +11,7 @@ import click
 from looop.act.landing import land
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
+from looop.home import jsonio
 
 ACTOR = "user (cli)"
 
@@ -36,7 +36,7 @@ def land_cmd(worker_id: str, mode: str | None, into: str | None, as_json: bool) 
     ctx = make_ctx(events_to=None)
     done = land(ctx, ctx.knobs(), worker_id, mode, into, ACTOR)
     if as_json:
-        click.echo(json.dumps(asdict(done), indent=2))
+        click.echo(jsonio.dumps(asdict(done), indent=2))
         return
     if done.mode == "pr":
         click.echo(f"pushed {done.branch} and opened a pull request into {done.into}: {done.url}")

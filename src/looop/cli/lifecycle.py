@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -18,6 +17,7 @@ from looop.core.context import Ctx
 from looop.core.proctitle import show_role
 from looop.core.webconfig import up_with_pulse
 from looop.demo.run import run_demo
+from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.loop.daemon import UpResult, revive_pulse, start_detached, stop_all
 from looop.loop.doctor import run_checks, summary
@@ -187,7 +187,7 @@ def up_cmd(json_log: bool, web: bool | None, revive: bool) -> None:
         web = _web_up_in_config(ctx)
     served = start_web(ctx, owned=True) if web else None
     if json_log:  # a script's `looop up --json`: the whole of stdout is one object
-        click.echo(json.dumps(_up_record(res, state, served), sort_keys=True))
+        click.echo(jsonio.dumps(_up_record(res, state, served), sort_keys=True))
     elif served is not None:
         up = "started" if served.started else "already running"
         click.echo(f"web {up} (pid {served.pid}) · {served.url}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -12,6 +11,7 @@ from looop.cli.app import make_ctx, process_clock, process_env
 from looop.cli.steerwork import body as read_body
 from looop.cli.steerwork import words
 from looop.core.context import Ctx
+from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.home.reqkey import request_key
 from looop.home.tellbox import id_number
@@ -158,7 +158,7 @@ def asks_cmd(as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
     rows = [dict(r, status=tag(ctx, r)) for r in pending(ctx.paths.asks, ctx.paths.answers)]
     if as_json:
-        click.echo(json.dumps(rows, indent=2, sort_keys=True))
+        click.echo(jsonio.dumps(rows, indent=2, sort_keys=True))
     elif not rows:
         click.echo("no pending asks")
     for r in rows if not as_json else []:

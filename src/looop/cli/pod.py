@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 import click
 
 from looop.cli.app import make_ctx, process_env
+from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.remote.kube import podrun
 
@@ -73,4 +73,4 @@ def run_cmd(sid: str, size: str, argv: tuple[str, ...]) -> None:
 def send_cmd(sid: str, b64: str, newline: bool) -> None:
     _in_pod()
     ctx = make_ctx(events_to=None)
-    click.echo(json.dumps(podrun.send(ctx.paths.data, sid, b64, newline), sort_keys=True))
+    click.echo(jsonio.dumps(podrun.send(ctx.paths.data, sid, b64, newline), sort_keys=True))

@@ -4,7 +4,6 @@ the pulse, the demo, doctor and the web daemon (about 150 of looop's modules) to
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import select
@@ -19,7 +18,7 @@ from looop.cli.app import make_ctx
 from looop.cli.commands import ALIASES
 from looop.cli.params import count
 from looop.cli.root import cli, did_you_mean
-from looop.home import store
+from looop.home import jsonio, store
 from looop.home.colour import colour_on
 from looop.home.config import knob_lines
 from looop.home.errors import LooopError
@@ -197,7 +196,7 @@ def _read_from(p: Path) -> tuple[bytes, tuple[tuple[int, int], int] | None]:
 
 
 def _journal_json(line: str) -> str:
-    return json.dumps(journal_row(line), ensure_ascii=False)
+    return jsonio.dumps(journal_row(line), ensure_ascii=False)
 
 
 def _follow_journal(
@@ -223,7 +222,7 @@ def runs_cmd(show: str | None, run_id: str | None, limit: int, as_json: bool) ->
             raise LooopError("`looop runs show` needs a run id — `looop runs` lists them")
         info = show_run(ctx, run_id)
         if as_json:
-            click.echo(json.dumps(info, indent=2, sort_keys=True))
+            click.echo(jsonio.dumps(info, indent=2, sort_keys=True))
             return
         click.echo(f"run {info['run_id']}  {info['status']}  {info.get('summary') or ''}".rstrip())
         click.echo(f"prompt:  {info['prompt']}")
@@ -233,7 +232,7 @@ def runs_cmd(show: str | None, run_id: str | None, limit: int, as_json: bool) ->
         return
     rows = list_runs(ctx, limit)
     if as_json:
-        click.echo(json.dumps(rows, indent=2, sort_keys=True))
+        click.echo(jsonio.dumps(rows, indent=2, sort_keys=True))
         return
     if not rows:
         click.echo("no runs yet")

@@ -4,7 +4,6 @@ paged on a terminal, plain otherwise, `--json` for machines; `--comment FILE:LIN
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -12,6 +11,7 @@ import click
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.core.termsafe import for_terminal
+from looop.home import jsonio
 from looop.workers import reviewsend
 from looop.workers.launch import normalise_target
 from looop.workers.review import Review, review
@@ -148,7 +148,7 @@ def review_cmd(
         return
     r = review(ctx, wid)
     if as_json:
-        click.echo(json.dumps(r.to_json(), indent=2, ensure_ascii=False))
+        click.echo(jsonio.dumps(r.to_json(), indent=2, ensure_ascii=False))
         return
     tty = sys.stdout.isatty()
     text = render(r, colour=tty)

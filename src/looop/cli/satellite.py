@@ -5,7 +5,6 @@ Kubernetes machinery."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import click
 from looop import __version__
 from looop.cli.app import process_clock, process_env
 from looop.cli.ctxbuild import ctx_for
+from looop.home import jsonio
 from looop.remote.ssh.satellite import RELAY, START_VERBS, handle, satellite_dir
 
 
@@ -43,7 +43,7 @@ def satellite_cmd(key: str, op: str, args: tuple[str, ...]) -> None:
     ctx = ctx_for(env, process_clock(env), None)
     raw = sys.stdin.read()
     try:
-        req = json.loads(raw or "{}")
+        req = jsonio.loads(raw or "{}")
     except ValueError:
         req = None
     body = req if isinstance(req, dict) else {}
@@ -54,4 +54,4 @@ def satellite_cmd(key: str, op: str, args: tuple[str, ...]) -> None:
         out = handle(ctx, op, body, __version__, start_verb)
     else:
         out = handle(ctx, op, body, __version__)
-    sys.stdout.write(json.dumps(out) + "\n")
+    sys.stdout.write(jsonio.dumps(out) + "\n")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
@@ -13,6 +12,7 @@ from looop.cli.app import make_ctx
 from looop.cli.commands import WRITE_ALIAS
 from looop.cli.params import hidden_alias
 from looop.cli.steer import JOURNAL_OPT, _steer
+from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.human import schedules
 from looop.human.schedules import path_of
@@ -129,7 +129,7 @@ def schedule_list(as_json: bool) -> None:
             }
         )
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        click.echo(jsonio.dumps(rows, indent=2, ensure_ascii=False))
         return
     if not rows:
         click.echo("no schedules — `looop schedule write NAME --in 2h --note 'check CI'`")

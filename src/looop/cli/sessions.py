@@ -4,13 +4,12 @@ watch a session are cli/sessionwatch.py's)."""
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.core.context import Ctx
+from looop.home import jsonio
 from looop.home.drive import remote_record, reply_json, typed
 from looop.home.errors import LooopError
 from looop.home.keys import CTRL_FORMS, KEY_NAMES
@@ -87,7 +86,7 @@ def duration_arg(text: str | None, default: float | None) -> float | None:
 
 
 def _emit(data: object, as_json: bool, human: str) -> None:
-    click.echo(json.dumps(data, sort_keys=True) if as_json else human)
+    click.echo(jsonio.dumps(data, sort_keys=True) if as_json else human)
 
 
 @click.command(

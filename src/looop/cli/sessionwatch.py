@@ -3,7 +3,6 @@ settles or ends). Which session a verb means, and on which host, is cli/sessions
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from looop.cli.app import make_ctx
 from looop.cli.params import MAX_OFFSET, count
 from looop.cli.sessions import duration_arg, far_worker, target_sid
 from looop.core.context import Ctx
+from looop.home import jsonio
 from looop.home.clock import utc_stamp_ms
 from looop.home.drive import log_text, shot_text
 from looop.home.errors import LooopError
@@ -105,7 +105,7 @@ def log_cmd(
         text = pick_lines(text, grep, tail)
         if as_json:
             done = not get_session(ctx.paths.data, s).alive
-            click.echo(json.dumps({"text": text, "offset": offset, "done": done}))
+            click.echo(jsonio.dumps({"text": text, "offset": offset, "done": done}))
         else:
             sys.stdout.write(text)
         return
@@ -168,7 +168,7 @@ def _log_far(
         text, offset = far.log(s, since or 0, raw)
         if as_json:
             done = far.reach(s) == "over"
-            click.echo(json.dumps({"text": text, "offset": offset, "done": done}))
+            click.echo(jsonio.dumps({"text": text, "offset": offset, "done": done}))
         else:
             sys.stdout.write(text)
         return
@@ -224,7 +224,7 @@ def expect_cmd(
         clock=ctx.clock,
     )
     if as_json:
-        click.echo(json.dumps({"matched": matched, "offset": offset, "code": code}))
+        click.echo(jsonio.dumps({"matched": matched, "offset": offset, "code": code}))
     elif matched is not None:
         click.echo(matched)
     raise SystemExit(code)
@@ -274,7 +274,7 @@ def wait_cmd(
         st = gather_status(ctx.paths, ctx.env, ctx.clock)
         if as_json:
             full = {**add_v1_fields(st), "changed": changed}
-            click.echo(json.dumps(full, indent=2, sort_keys=True, ensure_ascii=False))
+            click.echo(jsonio.dumps(full, indent=2, sort_keys=True, ensure_ascii=False))
         else:
             click.echo(f"changed: [{', '.join(changed)}]")
             for a in asks:

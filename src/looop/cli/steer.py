@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -21,9 +20,9 @@ from looop.cli.steerwork import body, words
 from looop.cli.steerwork import nonblank as _nonblank
 from looop.core import provenance
 from looop.core.context import Ctx
-from looop.home import store
+from looop.core.readings import read_reading
+from looop.home import jsonio, store
 from looop.home.errors import LooopError
-from looop.home.hashing import canonical_json, wake_signal
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.sense.sensors import run_user_sensors
 
@@ -114,7 +113,7 @@ def goal_list(as_json: bool) -> None:
             }
         )
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(jsonio.dumps(rows, indent=2))
     elif not rows:
         click.echo("no goals yet — `looop goal write ID BODY`")
     else:
@@ -167,20 +166,18 @@ def sensor_list(as_json: bool) -> None:
     sandbox = _shell_sandbox(ctx)
     for s in scripts:
         by, sandboxed = _provenance(ctx, s, sandbox)
-        snap = store.read_text(ctx.paths.snapshots / f"sensor-{s.stem}.json")
-        signal: Any = None
+        got = read_reading(str(ctx.paths.snapshots), f"sensor-{s.stem}")
+        signal: Any = got.signal if got.is_json else None
         shown = "(not run yet)"
-        if snap is not None:
-            try:
-                signal = wake_signal(json.loads(snap))
-                shown = canonical_json(signal)
-            except ValueError:
-                shown = snap.strip()[:80]
+        if got.is_json:
+            shown = jsonio.canonical(signal)
+        elif got.body is not None:
+            shown = got.text.strip()[:80]
         rows.append(
             {
                 "name": s.stem,
                 "script": str(s),
-                "run": snap is not None,
+                "run": got.body is not None,
                 "signal": signal,
                 "by": by,
                 "sandboxed": sandboxed,
@@ -190,7 +187,7 @@ def sensor_list(as_json: bool) -> None:
             where = "sandboxed" if sandboxed else "unsandboxed"
             click.echo(f"{s.stem:<20} {by:<8} {where:<11} {shown[:100]}")
     if as_json:
-        click.echo(json.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False))
+        click.echo(jsonio.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False))
     elif not scripts:
         click.echo("no sensors yet — `looop sensor write NAME SCRIPT`")
 
@@ -228,15 +225,12 @@ def sensor_run(name: str | None, as_json: bool) -> None:
     for r in readings:
         if name is not None and r.name != f"sensor-{name}":
             continue
-        text = (store.read_text(ctx.paths.snapshots / f"{r.name}.json") or "").strip()
+        text = r.text.strip()
         bad = bad or not r.ok
         if as_json:
-            try:
-                reading: Any = json.loads(text)
-            except ValueError:
-                reading = text
+            reading: Any = r.value if r.is_json else text
             row = {"name": r.name, "ok": r.ok, "secs": r.secs, "cached": r.cached}
-            click.echo(json.dumps({**row, "reading": reading}, sort_keys=True))
+            click.echo(jsonio.dumps({**row, "reading": reading}, sort_keys=True))
             continue
         mark = "✓" if r.ok else "✗"
         click.echo(f"{mark} {r.name} ({r.secs:.2f}s){' [cached]' if r.cached else ''}: {text}")
@@ -270,7 +264,7 @@ def playbook_history(as_json: bool) -> None:
     files = versions(ctx.paths.playbook_history)[::-1]  # newest first
     if as_json:
         rows = [{"version": f.stem, "path": str(f)} for f in files]
-        click.echo(json.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False))
+        click.echo(jsonio.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False))
         return
     if not files:
         click.echo("no earlier PLAYBOOK versions yet")

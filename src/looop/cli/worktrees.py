@@ -4,11 +4,10 @@ branch, whether it holds uncommitted work, how long it has been kept and when it
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from looop.cli.app import make_ctx
+from looop.home import jsonio
 from looop.home.beatlog import relative
 from looop.workers.kepttrees import kept_trees
 
@@ -25,7 +24,7 @@ def worktrees_cmd(as_json: bool) -> None:
     now = ctx.clock.now()
     rows = [k.row(now) for k in kept_trees(ctx, knobs)]
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        click.echo(jsonio.dumps(rows, indent=2, ensure_ascii=False))
         return
     if not rows:
         click.echo("no worktrees of workers that no longer run")

@@ -9,7 +9,6 @@ answering through the same module."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from looop.core.answering import home_env
 from looop.core.context import Ctx
 from looop.core.contract import Answerer, Refusal
 from looop.core.events import Emitter
+from looop.home import jsonio
 from looop.home.clock import SystemClock
 from looop.home.contractverbs import BOX_VERBS
 from looop.home.paths import Paths
@@ -40,7 +40,7 @@ def box_door(
 
     def door(worker: str, body: bytes) -> tuple[int, bytes]:
         try:
-            raw = json.loads(body.decode("utf-8"))
+            raw = jsonio.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             return 400, _said("the door takes one JSON object (contract protocol 1)")
         if isinstance(raw, dict):
@@ -55,7 +55,7 @@ def box_door(
         run = answerer.start(req)
         if not run.done.wait(wait_s):
             return 202, b'{"pending": true}'
-        return 200, json.dumps(run.answer).encode()
+        return 200, jsonio.dumps(run.answer).encode()
 
     return door
 
@@ -72,4 +72,4 @@ def home_door(
 
 
 def _said(line: str) -> bytes:
-    return json.dumps({"error": line}).encode()
+    return jsonio.dumps({"error": line}).encode()

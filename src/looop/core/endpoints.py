@@ -11,13 +11,13 @@ allowed by itself only on a loopback or private address, never opening a door to
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from looop.home import jsonio
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS, profile
 
@@ -190,7 +190,7 @@ def _json(path: str | None) -> dict[str, object]:
     if text is None:
         return {}
     try:
-        got = json.loads(text)
+        got = jsonio.loads(text)
     except ValueError:
         return {}
     return got if isinstance(got, dict) else {}

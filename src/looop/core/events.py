@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from looop.core.termsafe import line_for_terminal
+from looop.home import jsonio
 from looop.home.clock import Clock, utc_stamp
 from looop.home.eventlog import append_record
 from looop.home.eventnames import PulseName, RecordName
@@ -37,7 +37,7 @@ def human_line(level: Level, msg: str, hhmmss: str, color: bool) -> str:
 def json_line(level: Level, name: str, msg: str, ts: float, fields: dict[str, Any]) -> str:
     obj: dict[str, Any] = {k: v for k, v in fields.items() if k not in _RESERVED}
     obj.update(ts=utc_stamp(ts), level=level, event=name, msg=msg)
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return jsonio.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 @dataclass

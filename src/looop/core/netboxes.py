@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from looop.home import ljson
+from looop.home import jsonio
 from looop.home.hashing import fnv1a_128
 
 
@@ -55,7 +55,7 @@ class Boxes:
         tmp = f"{path}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(ljson.dumps(rec))
+            f.write(jsonio.dumps(rec))
         os.replace(tmp, path)
         since = self.kept[path][1] if path in self.kept else _mtime(path, 0.0)
         self.kept[path] = (rec, since)
@@ -150,7 +150,7 @@ def _load(path: str) -> dict[str, Any] | None:
     """One box's record, None where it is gone, unreadable or not an object."""
     try:
         with open(path, encoding="utf-8") as f:
-            rec = ljson.loads(f.read())
+            rec = jsonio.loads(f.read())
     except (OSError, ValueError):
         return None
     return rec if isinstance(rec, dict) else None

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import re
 import select
 import socket
@@ -28,6 +27,7 @@ from typing import NamedTuple
 
 from looop.core import netrules
 from looop.core.netboxes import Boxes
+from looop.home import jsonio
 
 HEAD_MAX = 64 * 1024  # an HTTP request head, or a SOCKS greeting, longer than this is refused
 DIAL_TIMEOUT_S = 30.0
@@ -344,7 +344,7 @@ def _knock(
 
 
 def _error(line: str) -> bytes:
-    return json.dumps({"error": line}).encode()
+    return jsonio.dumps({"error": line}).encode()
 
 
 def _open(

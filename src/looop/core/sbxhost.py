@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from looop.core import cgroup
 from looop.core.netboxes import Boxes, command_lines
-from looop.home import ljson
+from looop.home import jsonio
 from looop.home.anchors import anchor, holder, shown
 from looop.home.errors import LooopError
 from looop.home.hashing import fnv1a_128
@@ -114,7 +114,7 @@ def wrap(home: Home, lib: str, settings: dict[str, object], command: str, door: 
     ask = {"command": command, "settings": settings, "filter": net}
     if sys.executable and os.path.isfile(NETJOIN):
         ask["join"] = [sys.executable, NETJOIN]
-    req = ljson.dumps(ask) + "\n"
+    req = jsonio.dumps(ask) + "\n"
     try:
         reply = _ask(sock, req)
     except OSError:
@@ -269,7 +269,7 @@ def _ask(sock: str, line: str) -> dict[str, object]:
     finally:
         s.close()
     try:
-        out = ljson.loads(buf.decode("utf-8", "surrogateescape"))
+        out = jsonio.loads(buf.decode("utf-8", "surrogateescape"))
     except ValueError:
         raise ConnectionError("the sandbox host closed without an answer") from None
     if not isinstance(out, dict):

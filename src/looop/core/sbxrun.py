@@ -11,7 +11,7 @@ import os
 import sys
 
 from looop.core import sbxhost
-from looop.home import ljson
+from looop.home import jsonio
 
 
 def main(argv: list[str]) -> int:
@@ -24,7 +24,7 @@ def main(argv: list[str]) -> int:
     door = argv[5] if len(argv) == 6 else ""  # a worker's box: the door it may knock on
     try:
         with open(path, encoding="utf-8") as f:
-            settings = ljson.loads(f.read())
+            settings = jsonio.loads(f.read())
         home = sbxhost.Home(base, data, dict(os.environ))
         wrapped = sbxhost.wrap(home, lib, settings, line, door)
     except (OSError, ValueError, sbxhost.HostError) as e:

@@ -5,7 +5,6 @@ whether srt can run here, and its settings file and inner line."""
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -17,7 +16,7 @@ from looop.core import sbxhost
 from looop.core.endpoints import Endpoint, endpoints, goes_direct, listed
 from looop.core.endpoints import is_loopback as is_loopback  # its old home: other rooms
 from looop.core.sbxhost import Home
-from looop.home import mounts, store
+from looop.home import jsonio, mounts, store
 from looop.home.errors import LooopError
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS, profile
@@ -338,7 +337,7 @@ def _inner(line: str, tmp: str, domains: list[str]) -> str:
 
 
 def _save(path: str, settings: dict[str, object]) -> list[str]:
-    store.atomic_write(path, json.dumps(settings, indent=2) + "\n")
+    store.atomic_write(path, jsonio.dumps(settings, indent=2) + "\n")
     net = settings["network"]
     assert isinstance(net, dict)
     return list(net["allowedDomains"])

@@ -15,13 +15,12 @@ order, as they did before any prompt."""
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from looop.home import store
+from looop.home import jsonio, store
 
 ORDER_FILE = ".prompt-order.json"  # in the data dir: what the last decide's prompt showed
 
@@ -98,7 +97,7 @@ def read_record(data: Path) -> Record:
     a saving, never a reason to fail a beat)."""
     try:
         text = store.read_text(data / ORDER_FILE)
-        return _record(json.loads(text)) if text is not None else Record()
+        return _record(jsonio.loads(text)) if text is not None else Record()
     except (OSError, ValueError):
         return Record()
 
@@ -116,4 +115,4 @@ def write_shown(data: Path, record: Record) -> None:
         "journal": record.journal,
         "journal_end": record.journal_end,
     }
-    store.atomic_write(data / ORDER_FILE, json.dumps(raw, sort_keys=True) + "\n")
+    store.atomic_write(data / ORDER_FILE, jsonio.dumps(raw, sort_keys=True) + "\n")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from looop.core.context import Ctx
+from looop.core.readings import Snapshot
 from looop.decide.defuse import BREAKS
 from looop.decide.instructions import instructions
 from looop.decide.order import Record
@@ -184,9 +185,12 @@ def _failure(clock: Clock, fail: dict[str, Any], notes: dict[str, str]) -> tuple
 # ---------------------------------------------------------------- build
 
 
-def build_prompt(ctx: Ctx, knobs: Knobs, extras: PromptExtras) -> BuiltPrompt:
-    """The beat's prompt: its files read in one step, then rendered."""
-    return render_prompt(gather_inputs(ctx), knobs, extras)
+def build_prompt(
+    ctx: Ctx, knobs: Knobs, extras: PromptExtras, snapshot: Snapshot | None = None
+) -> BuiltPrompt:
+    """The beat's prompt: its files read in one step (its readings: the beat's `snapshot`),
+    then rendered."""
+    return render_prompt(gather_inputs(ctx, snapshot), knobs, extras)
 
 
 def render_prompt(inputs: PromptInputs, knobs: Knobs, extras: PromptExtras) -> BuiltPrompt:

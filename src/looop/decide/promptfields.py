@@ -10,11 +10,11 @@ that short item. A reading that is not a JSON object is one whole: it moves as o
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from looop.decide.order import Record, digest
+from looop.home import jsonio
 
 Path = tuple[str, ...]  # ("signal",) or ("detail", "branch")
 LATE = frozenset({'["signal"]', '["age"]'})  # the signal and the coarse ages: always late
@@ -29,13 +29,13 @@ class Split:
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+    return jsonio.canonical(value) + "\n"
 
 
 def fields_of(text: str) -> dict[str, tuple[Path, Any]] | None:
     """The reading's fields by name (the JSON of its path), or None if it is not an object."""
     try:
-        value = json.loads(text)
+        value = jsonio.loads(text)
     except ValueError:
         return None
     if not isinstance(value, dict):
@@ -44,9 +44,9 @@ def fields_of(text: str) -> dict[str, tuple[Path, Any]] | None:
     for key, v in value.items():
         if key == "detail" and isinstance(v, dict) and v:
             for sub, sv in v.items():
-                out[json.dumps(["detail", sub])] = (("detail", sub), sv)
+                out[jsonio.dumps(["detail", sub])] = (("detail", sub), sv)
         else:
-            out[json.dumps([key])] = ((key,), v)
+            out[jsonio.dumps([key])] = ((key,), v)
     return out
 
 

@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
+from looop.core.readings import Reading, Snapshot, read_reading
 from looop.decide.order import Record, read_record
 from looop.home import store
 from looop.home.clock import Clock
 from looop.home.errors import CorruptState
 
 JOURNAL_LINES = 20  # the journal's last lines the decider sees, at least
+SHOWN = ("sensor-", "sys-")  # the readings the prompt shows: a hand-made snapshot is not one
 JOURNAL_SPAN = 30  # and at most: the window keeps its first line while it can (promptshown)
 
 
@@ -27,7 +29,7 @@ class PromptInputs:
     constitution: str
     playbook: str | None = None  # None: no PLAYBOOK.md
     goals: tuple[tuple[str, str], ...] = ()  # (file name, body), by name
-    readings: tuple[tuple[str, str], ...] = ()  # (snapshot file name, text), by name
+    readings: tuple[Reading, ...] = ()  # the sensor-* and sys-* readings, by name
     goal_activity: Mapping[str, Any] = field(default_factory=dict)  # goal id -> last acted
     journal: tuple[str, ...] | None = None  # its last lines; None: no journal to read
     record: Record = field(
@@ -47,8 +49,9 @@ def constitution() -> str:
     return resources.files("looop.seed").joinpath("constitution.md").read_text("utf-8")
 
 
-def gather_inputs(ctx: Ctx) -> PromptInputs:
-    """Every file the prompt shows, read once."""
+def gather_inputs(ctx: Ctx, snapshot: Snapshot | None = None) -> PromptInputs:
+    """Every file the prompt shows, read once; the readings from the beat's `snapshot` when it
+    has one (else from snapshots/)."""
     paths = ctx.paths
     try:
         activity = store.read_json_object(paths.goal_activity) or {}
@@ -64,7 +67,7 @@ def gather_inputs(ctx: Ctx) -> PromptInputs:
         constitution=constitution(),
         playbook=read_lossy(paths.playbook),
         goals=tuple((p.name, read_lossy(p) or "") for p in _goal_files(paths.goals)),
-        readings=tuple((p.name, read_lossy(p) or "") for p in _snapshot_files(paths.snapshots)),
+        readings=_readings(paths.snapshots, snapshot),
         goal_activity=activity,
         journal=journal,
         record=read_record(paths.data),
@@ -78,9 +81,15 @@ def _goal_files(goals: Path) -> list[Path]:
         return []
 
 
+def _readings(snapshots: Path, snapshot: Snapshot | None) -> tuple[Reading, ...]:
+    if snapshot is not None:
+        return tuple(r for r in snapshot if r.name.startswith(SHOWN))
+    return tuple(read_reading(str(snapshots), p.stem) for p in _snapshot_files(snapshots))
+
+
 def _snapshot_files(snapshots: Path) -> list[Path]:
     try:
         found = snapshots.glob("*.json")
-        return sorted(p for p in found if p.name.startswith(("sensor-", "sys-")) and p.is_file())
+        return sorted(p for p in found if p.name.startswith(SHOWN) and p.is_file())
     except OSError:
         return []

@@ -6,10 +6,10 @@ The ages those two carry grow every beat: they are shown coarsely (a span such a
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from looop.core.readings import AGE_KEYS, split_ages
+from looop.core.readings import AGE_KEYS, Reading, split_ages
+from looop.home import jsonio
 
 # the system readings shown one item per entry: reading name -> the label of one entry
 EACH = {"sys-sessions": "worker", "sys-goals": "goal"}
@@ -26,28 +26,23 @@ MOVES = {
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+    return jsonio.canonical(value) + "\n"
 
 
-def reading_ages(name: str, raw: str) -> tuple[Any, dict[str, dict[str, Any]]]:
+def reading_ages(reading: Reading) -> tuple[Any, dict[str, dict[str, Any]]]:
     """A system reading's value without its ages (None when it is not a JSON reading of
     AGE_KEYS), and the ages by item."""
-    if name not in AGE_KEYS:
+    if reading.name not in AGE_KEYS or not reading.is_json:
         return None, {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None, {}
-    kept, ages = split_ages(name, value)
-    return kept, ages
+    return split_ages(reading)
 
 
-def reading_items(file_name: str, raw: str) -> list[tuple[str, str]]:
+def reading_items(reading: Reading) -> list[tuple[str, str]]:
     """(label, text) of each item one reading shows: itself, or for sys-sessions and sys-goals
     the rest of the reading and then one item per worker or goal (its signal entry and its
     detail, without ages, and its ages coarsely under "age")."""
-    name = file_name[:-5]
-    kept, ages = reading_ages(name, raw)
+    file_name, name, raw = reading.file_name, reading.name, reading.text
+    kept, ages = reading_ages(reading)
     if kept is None:
         return [(file_name, raw)]
     detail = kept.get("detail") if isinstance(kept, dict) else None

@@ -64,10 +64,10 @@ def readings_sections(
     prompt, the second late."""
     settled: list[tuple[str, str, str]] = []
     late: list[tuple[str, str, str]] = []
-    for file_name, raw in inputs.readings:
-        for label, text in reading_items(file_name, raw):
+    for reading in inputs.readings:
+        for label, text in reading_items(reading):
             key = f"reading:{label}"
-            got = split(key, text, inputs.record, MOVES.get(file_name[:-5], frozenset()))
+            got = split(key, text, inputs.record, MOVES.get(reading.name, frozenset()))
             if got.digests:
                 seen.fields[key] = got.digests
             if got.moved:

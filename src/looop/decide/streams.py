@@ -4,11 +4,11 @@ human can read when replaying runs/<id>/output.log."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from looop.core.text import clip, one_line
+from looop.home import jsonio
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS
 
@@ -61,7 +61,7 @@ def tool_arg(args: Any) -> str:
     if args is None or args == {} or args == []:
         return ""
     try:
-        shown = json.dumps(args, ensure_ascii=False, separators=(",", ":"), default=str)
+        shown = jsonio.dumps(args, ensure_ascii=False, separators=(",", ":"), default=str)
     except (TypeError, ValueError):
         return ""
     return one_line(shown, _ARG_MAX)
@@ -88,7 +88,7 @@ class StreamRenderer:
         if not text.lstrip().startswith("{"):
             return [text]
         try:
-            ev = json.loads(text)
+            ev = jsonio.loads(text)
         except (ValueError, RecursionError):
             return [text]
         if not isinstance(ev, dict):
@@ -417,7 +417,7 @@ def provider_error(msg: str) -> str:
     if m is None:
         return msg
     try:
-        body = json.loads(m.group(2))
+        body = jsonio.loads(m.group(2))
     except (ValueError, RecursionError):
         return msg
     if not isinstance(body, dict):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -14,7 +13,7 @@ from pathlib import Path
 
 from looop.core.context import Ctx
 from looop.core.events import Emitter
-from looop.home import store
+from looop.home import jsonio, store
 from looop.home.clock import Clock
 from looop.home.paths import Paths
 from looop.loop.tick import tick
@@ -90,7 +89,7 @@ def build_demo_dir(root: Path) -> Paths:
     store.atomic_write(paths.playbook, PLAYBOOK)
     store.atomic_write(paths.sensor("inbox"), INBOX_SENSOR, mode=0o755)
     script = root / "demo-script.json"
-    store.atomic_write(script, json.dumps(SCRIPT, indent=1))
+    store.atomic_write(script, jsonio.dumps(SCRIPT, indent=1))
     tick_cmd = (
         f"{shlex.quote(sys.executable)} -m looop.demo.runner --script {shlex.quote(str(script))}"
     )
@@ -101,7 +100,7 @@ def build_demo_dir(root: Path) -> Paths:
         },
         "max_daily_usd": 0,
     }
-    store.atomic_write(paths.config, json.dumps(cfg, indent=2) + "\n")
+    store.atomic_write(paths.config, jsonio.dumps(cfg, indent=2) + "\n")
     (root / "inbox").mkdir()
     for name in ("invoice-041.pdf", "notes.txt"):
         (root / "inbox" / name).write_text("demo\n")

@@ -16,16 +16,17 @@ The position is kept in <script>.pos so each run takes the next step.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from looop.home import jsonio
+
 
 def _next_step(script: Path) -> tuple[int, dict[str, Any] | None]:
-    steps = json.loads(script.read_text(encoding="utf-8"))
+    steps = jsonio.loads(script.read_text(encoding="utf-8"))
     pos_file = script.with_name(script.name + ".pos")
     try:
         pos = int(pos_file.read_text().strip() or "0")
@@ -35,7 +36,7 @@ def _next_step(script: Path) -> tuple[int, dict[str, Any] | None]:
     if pos >= len(steps):
         return pos, None
     step = steps[pos]
-    return pos, step if isinstance(step, dict) else {"raw": json.dumps(step)}
+    return pos, step if isinstance(step, dict) else {"raw": jsonio.dumps(step)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     decision_file = Path(os.environ.get("LOOOP_DECISION") or data / ".decision.json")
     if step is None:
         out.write("scripted runner: script exhausted; choosing noop\n")
-        decision_file.write_text(json.dumps({"action": "noop", "reason": "script exhausted"}))
+        decision_file.write_text(jsonio.dumps({"action": "noop", "reason": "script exhausted"}))
         return 0
     for line in step.get("stream", []):
         out.write(line + "\n")
@@ -73,14 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         out.write("scripted runner: ending the turn without a decision\n")
         return 0
     if "stale" in step:
-        decision_file.write_text(json.dumps(step["stale"]))
+        decision_file.write_text(jsonio.dumps(step["stale"]))
     if "exit" in step:
         sys.stderr.write(str(step.get("stderr", "scripted failure")) + "\n")
         return int(step["exit"])
     when = step.get("when")
     if when and when not in prompt:
         out.write(f"scripted runner: step {pos + 1} expected {when!r} in the prompt; noop\n")
-        decision_file.write_text(json.dumps({"action": "noop", "reason": "unexpected world"}))
+        decision_file.write_text(jsonio.dumps({"action": "noop", "reason": "unexpected world"}))
         return 0
     if "say" in step:
         out.write(str(step["say"]) + "\n")
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     decision = step.get("decision", {"action": "noop", "reason": "empty step"})
-    decision_file.write_text(json.dumps(decision, ensure_ascii=False))
+    decision_file.write_text(jsonio.dumps(decision, ensure_ascii=False))
     out.write(f"scripted runner: wrote {decision.get('action')} to .decision.json\n")
     return 0
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 
-from looop.home import ljson, store, where
+from looop.home import jsonio, store, where
 from looop.home.stamps import parse_utc
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
@@ -101,7 +101,7 @@ def _records_from_end(lines: list[str]) -> tuple[list[dict[str, Any]], bool]:
     out = []
     for line in reversed(lines):
         try:
-            obj = ljson.loads(line)
+            obj = jsonio.loads(line)
         except ValueError:
             continue  # a torn or hand-edited line
         if isinstance(obj, dict) and isinstance(obj.get("event"), str):
@@ -212,7 +212,7 @@ def paused_at(events: str) -> bool:
         if '"down"' not in line and '"pulse_start"' not in line:
             continue  # most lines are neither: not parsed
         try:
-            r = ljson.loads(line)
+            r = jsonio.loads(line)
         except ValueError:
             continue
         ev = r.get("event") if isinstance(r, dict) else None

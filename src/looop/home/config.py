@@ -6,7 +6,7 @@ modules (sandboxpolicy, screenrules, hookline)."""
 
 from __future__ import annotations
 
-from looop.home import jsonsafe, store
+from looop.home import jsonio, store
 from looop.home.badconfig import bad_config_value
 from looop.home.errors import LooopError
 from looop.home.hookline import HookLineError, hook_line
@@ -390,7 +390,7 @@ def load_config(path: Path | str) -> Config:
     if len(raw) > 16 << 20:
         raise LooopError(f"config {path}: over 16 MiB; fix or re-run `looop init`")
     try:
-        obj = jsonsafe.loads(raw.decode("utf-8"), max_int_digits=30)
+        obj = jsonio.safe_loads(raw.decode("utf-8"), max_int_digits=30)
     except ValueError as e:
         raise LooopError(f"config {path}: not valid JSON ({e}); fix or re-run `looop init`") from e
     return parse_config(obj, str(path))

@@ -12,7 +12,7 @@ import _socket  # not `socket`: its enums and wrappers cost the hot verbs more t
 import os
 import time
 
-from looop.home import ljson
+from looop.home import jsonio
 from looop.home import protocol as proto
 from looop.home.keys import encode_keys
 from looop.home.sessionfiles import LIVE_NAMES, SessionError, get_light, live, socket_file
@@ -97,8 +97,8 @@ def request(data: str, sid: str, op: str, *, timeout_s: float | None = None, **f
             raise _over_error(s, op)
         raise SessionError(f"session {sid} closed the connection during `{op}`; try again")
     try:
-        # as json.loads(bytes) decodes; ljson runs json's C scanner without importing json
-        reply = ljson.loads(buf.split(b"\n", 1)[0].decode("utf-8", "surrogatepass"))
+        # as json.loads(bytes) decodes; jsonio runs json's C scanner without importing json
+        reply = jsonio.loads(buf.split(b"\n", 1)[0].decode("utf-8", "surrogatepass"))
     except ValueError as e:
         raise SessionError(f"session {sid} sent an unreadable reply to `{op}`") from e
     if not isinstance(reply, dict):
@@ -191,7 +191,7 @@ def request_at(path: str, op: str, timeout_s: float) -> Any:
     finally:
         sock.close()
     try:
-        reply = ljson.loads(buf.split(b"\n", 1)[0].decode("utf-8", "surrogatepass"))
+        reply = jsonio.loads(buf.split(b"\n", 1)[0].decode("utf-8", "surrogatepass"))
     except ValueError:
         return None
     if not isinstance(reply, dict) or not reply.get("ok"):

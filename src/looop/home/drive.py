@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from looop.home import ljson, where
+from looop.home import jsonio, where
 from looop.home.sessionfiles import valid_id
 
 TYPE_CHECKING = False  # a human or a script runs these often: no typing
@@ -35,12 +35,12 @@ def typed(words: Sequence[str], no_enter: bool) -> str:
 
 def shot_text(shot: dict[str, Any], fmt: str) -> str:
     """The line `shot` prints: the screen object as JSON, else the screen's text."""
-    return ljson.dumps(shot, sort_keys=True) if fmt == "json" else str(shot["text"])
+    return jsonio.dumps(shot, sort_keys=True) if fmt == "json" else str(shot["text"])
 
 
 def reply_json(reply: dict[str, Any]) -> str:
     """`send --json` / `key --json`: the supervisor's reply ({"sent", "offset"})."""
-    return ljson.dumps(reply, sort_keys=True)
+    return jsonio.dumps(reply, sort_keys=True)
 
 
 # -- how a plain spelling is read, and where ---------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import stat
 
-from looop.home import ljson
+from looop.home import jsonio
 from looop.home.stamps import utc_stamp_ms
 
 TYPE_CHECKING = False  # imported on the hot path: no `typing`
@@ -38,7 +38,7 @@ class EventLog:
 def record_line(event: str, fields: dict[str, Any], now: float) -> str:
     obj = {k: v for k, v in fields.items() if k not in ("event", "ts")}
     obj.update(event=event, ts=utc_stamp_ms(now))
-    return ljson.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return jsonio.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def append_record(

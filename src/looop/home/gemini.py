@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from looop.home import ljson
+from looop.home import jsonio
 from looop.home.runnerprofile import RunnerProfile, read_json_file
 
 TYPE_CHECKING = False  # not `from typing`: the status fast path loads every profile
@@ -146,7 +146,7 @@ def api_error(msg: str) -> str:
     if inner.startswith("[API Error: ") and inner.endswith("]"):
         inner = inner[len("[API Error: ") : -1]
     try:
-        body = ljson.loads(inner)
+        body = jsonio.loads(inner)
     except (ValueError, RecursionError):
         return msg
     err = body.get("error") if isinstance(body, dict) else None

@@ -1,8 +1,6 @@
-"""FNV-1a 128 (stable across restarts and versions) and canonical JSON."""
+"""FNV-1a 128 (stable across restarts and versions) and the wake signal of a snapshot."""
 
 from __future__ import annotations
-
-from looop.home import ljson
 
 TYPE_CHECKING = False  # imported on the hot path (`state --json`): no `typing`
 
@@ -21,11 +19,6 @@ def fnv1a_128(data: bytes) -> str:
     for b in data:
         h = ((h ^ b) * prime) & mask
     return f"{h:032x}"
-
-
-def canonical_json(value: Any) -> str:
-    """Compact, sorted, UTF-8 unescaped: the byte form hashed and compared."""
-    return ljson.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def wake_signal(value: Any) -> Any:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 
-from looop.home import ljson, where
+from looop.home import jsonio, where
 from looop.home.hashing import fnv1a_128
 
 TYPE_CHECKING = False  # `status` reads this on its fast path: no `typing`
@@ -74,7 +74,7 @@ def register(base: str, data: str, record: dict[str, Any]) -> tuple[int, str]:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         body = {"pid": os.getpid(), "data": os.path.abspath(data), **record}
-        os.write(fd, (ljson.dumps(body) + "\n").encode())
+        os.write(fd, (jsonio.dumps(body) + "\n").encode())
         os.replace(tmp, name)
     except BaseException:
         os.close(fd)
@@ -139,7 +139,7 @@ def live(base: str, data: str) -> list[dict[str, Any]]:
 
 def _parse(raw: bytes) -> dict[str, Any] | None:
     try:
-        rec = ljson.loads(raw.decode("utf-8"))
+        rec = jsonio.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         return None
     if not isinstance(rec, dict) or not isinstance(rec.get("pid"), int) or rec["pid"] <= 0:

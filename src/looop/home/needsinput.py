@@ -15,7 +15,7 @@ home/fleet on its fast path and reads the last beat's verdicts."""
 
 from __future__ import annotations
 
-from looop.home import logfiles, store, where
+from looop.home import jsonio, logfiles, store, where
 from looop.home.errors import CorruptState
 
 TYPE_CHECKING = False  # not `from typing`: `looop ls` imports this on its fast path
@@ -161,7 +161,7 @@ def _mark(r: dict[str, Any], verdict: Any) -> None:
 def _keep_cache(data: str, fresh: dict[str, Any]) -> None:
     try:
         # no fsync: after a crash a lost cache costs one screen read per worker
-        body = store.dumps_state({"v": CACHE_VERSION, "w": fresh}) + "\n"
+        body = jsonio.canonical({"v": CACHE_VERSION, "w": fresh}) + "\n"
         store.atomic_write(where.join(data, CACHE), body, durable=False)
     except OSError:
         pass  # a cache that cannot be kept costs a screen read next time, nothing more

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 
-from looop.home import ljson  # json's own C encoder, without `json` (re, enum)
+from looop.home import jsonio  # json's own C encoder, without `json` (re, enum)
 
 TYPE_CHECKING = False  # not `from typing`: part of the supervisor's lean startup
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def parse_size(payload: bytes) -> tuple[int, int]:
 
 
 def encode(obj: Any) -> bytes:
-    return ljson.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    return jsonio.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
 def request_line(op: str, **fields: Any) -> bytes:

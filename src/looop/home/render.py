@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from looop.home import ljson
+from looop.home import jsonio
 from looop.home.colour import paint
 from looop.home.workerrows import age
 
@@ -108,4 +108,4 @@ def _cell(i: int, c: object, w: int, top: bool, colour: bool) -> str:
 def fleet_json(rows: list[dict[str, Any]]) -> str:
     """`looop ls --json`: json.dumps(rows, indent=2, sort_keys=True, default=str), light."""
 
-    return ljson.dumps(rows, indent=2, sort_keys=True, default=str)
+    return jsonio.dumps(rows, indent=2, sort_keys=True, default=str)

@@ -9,7 +9,7 @@ callable here; the higher room keeps the one generic function that reads it."""
 
 from __future__ import annotations
 
-from looop.home import ljson
+from looop.home import jsonio
 
 TYPE_CHECKING = False  # not `from typing`: the status fast path loads the registry
 
@@ -188,7 +188,7 @@ def read_json_file(path: str | None) -> dict[str, object] | None:
         return None
     try:
         with open(path, encoding="utf-8") as f:
-            got = ljson.loads(f.read())
+            got = jsonio.loads(f.read())
     except (OSError, ValueError, RecursionError):
         return None
     return got if isinstance(got, dict) else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 
-from looop.home import ljson, store
+from looop.home import jsonio, store
 from looop.home.cost.money import sane_usd
 
 TYPE_CHECKING = False  # status reads this on its fast path: no typing
@@ -38,7 +38,7 @@ def _day(clock: Clock, ts: float) -> str:
 def _read(data: str) -> dict[str, Any]:
     """The tally as kept; unreadable or foreign: a fresh one (a count lost, never a crash)."""
     try:
-        obj = ljson.loads(store.read_regular(_path(data), 65536).decode("utf-8", "replace"))
+        obj = jsonio.loads(store.read_regular(_path(data), 65536).decode("utf-8", "replace"))
     except (OSError, ValueError, RecursionError):
         obj = None
     if not isinstance(obj, dict) or obj.get("v") != VERSION:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from looop.home import ljson, store
+from looop.home import jsonio, store
 
 TYPE_CHECKING = False  # `looop ls` reads this on its fast path: no typing, no dataclasses
 
@@ -57,7 +57,7 @@ def read_state(data: str) -> dict[str, Any]:
             got.append(one)
     for seq, body in sorted(got, reverse=True):
         try:
-            obj = ljson.loads(body.decode("utf-8"))
+            obj = jsonio.loads(body.decode("utf-8"))
         except (ValueError, RecursionError):
             continue
         if (
@@ -148,7 +148,7 @@ def budgets(data: str) -> dict[str, tuple[float, str]]:
         return out
     for wid in names:
         try:
-            obj = ljson.loads(store.read_regular(_budget_path(data, wid, "json"), 4096).decode())
+            obj = jsonio.loads(store.read_regular(_budget_path(data, wid, "json"), 4096).decode())
         except (OSError, ValueError, RecursionError, UnicodeDecodeError):
             continue
         usd = obj.get("usd") if isinstance(obj, dict) else None
@@ -182,7 +182,7 @@ def over_limit(data: str, wid: str) -> str | None:
     """The bound a worker's over mark says it passed ("disk": loop/diskcheck), None for its
     spend budget."""
     try:
-        obj = ljson.loads(store.read_regular(_budget_path(data, wid, "over"), 4096).decode())
+        obj = jsonio.loads(store.read_regular(_budget_path(data, wid, "over"), 4096).decode())
     except (OSError, ValueError, RecursionError, UnicodeDecodeError):
         return None
     why = obj.get("limit") if isinstance(obj, dict) else None
@@ -192,7 +192,7 @@ def over_limit(data: str, wid: str) -> str | None:
 def held_for_day(data: str, wid: str) -> str | None:
     """The day a worker's over mark holds it for the daily budget (None: its own budget)."""
     try:
-        obj = ljson.loads(store.read_regular(_budget_path(data, wid, "over"), 4096).decode())
+        obj = jsonio.loads(store.read_regular(_budget_path(data, wid, "over"), 4096).decode())
     except (OSError, ValueError, RecursionError, UnicodeDecodeError):
         return None
     day = obj.get("day") if isinstance(obj, dict) else None

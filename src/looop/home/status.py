@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from looop.home import homes, ljson, revive, store, where
+from looop.home import homes, jsonio, revive, store, where
 from looop.home.beatholder import beat_holder_at
 from looop.home.beatlog import beat_records, last_beat, next_beat, paused_at, stamp, tail
 from looop.home.boxfolder import Folder, unanswered
@@ -381,4 +381,4 @@ def pending_asks(data: str) -> list[dict[str, Any]]:
 
 
 def status_json(st: StatusView) -> str:
-    return ljson.dumps(st, indent=2, sort_keys=True, ensure_ascii=False)
+    return jsonio.dumps(st, indent=2, sort_keys=True, ensure_ascii=False)

@@ -6,7 +6,7 @@ no measured cost (4 small modules, within 1% of a plain status's time); status's
 
 from __future__ import annotations
 
-from looop.home import jsonsafe, store, where
+from looop.home import jsonio, store, where
 from looop.home.beatlog import tail
 from looop.home.status import file_stem, json_files, pending_asks
 from looop.home.worldhash import world_hash_at
@@ -30,7 +30,7 @@ def add_v1_fields(st: StatusView) -> StatusView:
     snaps: dict[str, Any] = {}
     for name, path in json_files(where.join(data, "snapshots")):
         try:
-            snaps[file_stem(name)] = jsonsafe.loads(store.read_text(path) or "")
+            snaps[file_stem(name)] = jsonio.safe_loads(store.read_text(path) or "")
         except (OSError, ValueError):
             continue  # unreadable or not JSON (or NaN, which JSON cannot carry): left out
     asks = pending_asks(data)

@@ -9,7 +9,7 @@ import errno
 import os
 import stat
 
-from looop.home import jsonsafe, ljson
+from looop.home import jsonio
 from looop.home.errors import CorruptState
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
@@ -158,12 +158,8 @@ def _holds(path: AnyPath, data: bytes) -> bool:
         os.close(fd)
 
 
-def dumps_state(obj: Any) -> str:
-    return ljson.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def write_json(path: AnyPath, obj: Any, *, durable: bool = True) -> None:
-    atomic_write(path, dumps_state(obj) + "\n", durable=durable)
+    atomic_write(path, jsonio.canonical(obj) + "\n", durable=durable)
 
 
 _APPEND_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | os.O_NOFOLLOW
@@ -326,7 +322,7 @@ def read_json(path: AnyPath) -> Any:
 def json_of(raw: bytes, where: AnyPath) -> Any:
     """A state file's bytes parsed (strict JSON); CorruptState naming `where` when not JSON."""
     try:
-        return jsonsafe.loads(raw.decode("utf-8"), max_int_digits=4000)
+        return jsonio.safe_loads(raw.decode("utf-8"), max_int_digits=4000)
     except ValueError as e:
         raise CorruptState(f"{where} is not valid JSON ({e}); delete it to reset") from e
 

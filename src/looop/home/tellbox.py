@@ -7,7 +7,7 @@ import errno
 import os
 import stat
 
-from looop.home import store
+from looop.home import jsonio, store
 from looop.home.boxfolder import Folder
 from looop.home.errors import CorruptState, LooopError
 
@@ -77,7 +77,7 @@ def new_tell(tells: AnyPath, worker: str, msg: str, now: float, key: str | None 
         if key is not None:
             rec["key"] = key
         # whole or absent: a racing `told` must never read (and consume) half a message
-        if not store.create_new(os.path.join(tells, f"{tid}.json"), store.dumps_state(rec) + "\n"):
+        if not store.create_new(os.path.join(tells, f"{tid}.json"), jsonio.canonical(rec) + "\n"):
             continue
         return tid
     raise AskError("could not create a tell id after 50 tries (contention in tells/)")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import os
 
-from looop.home import jsonsafe, where
-from looop.home.hashing import canonical_json, fnv1a_128, wake_signal
+from looop.home import jsonio, where
+from looop.home.hashing import fnv1a_128, wake_signal
 
 TYPE_CHECKING = False  # imported on the hot path: no `typing`
 
@@ -46,12 +46,12 @@ def hash_world(
             continue
         try:
             # strict: a hand-made snapshot with a lone surrogate or NaN hashes as raw bytes
-            value = jsonsafe.loads(raw, max_int_digits=4000)
+            value = jsonio.safe_loads(raw, max_int_digits=4000)
         except ValueError:
             buf += raw
             items[key] = "#" + fnv1a_128(raw)
             continue
-        sig = canonical_json(wake_signal(value))
+        sig = jsonio.canonical(wake_signal(value))
         buf += sig.encode() + b"\n"
         items[key] = sig
     return fnv1a_128(bytes(buf)), policy_hash, items
@@ -86,7 +86,7 @@ def pins_at(data: str) -> dict[str, str]:
     if raw is None:
         return {}
     try:
-        obj = jsonsafe.loads(raw)
+        obj = jsonio.safe_loads(raw)
     except ValueError:
         return {}
     items = (

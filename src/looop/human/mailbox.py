@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from looop.home import store
+from looop.home import jsonio, store
 from looop.home.boxfolder import Folder, readable_answer, unanswered
 from looop.home.clock import Clock
 from looop.home.errors import CorruptState
@@ -67,7 +67,7 @@ def new_ask(
         if key is not None:
             rec["key"] = key
         # taken only if free (as O_EXCL), and no reader — a beat's probe — sees it half written
-        if not store.create_new(asks / f"{ask_id}.json", store.dumps_state(rec) + "\n"):
+        if not store.create_new(asks / f"{ask_id}.json", jsonio.canonical(rec) + "\n"):
             continue
         return rec
     raise AskError("could not create an ask id after 50 tries (contention in asks/)")
@@ -127,7 +127,7 @@ def answer(
         store.write_json(path, rec)
         return
     # whole or absent: the asking worker polls for this file and acts on what it reads
-    if not store.create_new(path, store.dumps_state(rec) + "\n"):  # answered meanwhile
+    if not store.create_new(path, jsonio.canonical(rec) + "\n"):  # answered meanwhile
         raise _answered(ask_id, answers)
 
 

@@ -58,7 +58,9 @@ class ScheduleError(LooopError):
 
 
 @dataclass(frozen=True)
-class Reading:
+class ScheduleReading:
+    """One schedule's part of the sys-schedules reading (core/readings' Reading is the whole)."""
+
     name: str
     kind: str  # one-shot | recurring | cron | invalid
     signal: Any
@@ -222,9 +224,9 @@ def _int(rec: dict[str, Any], key: str) -> int | None:
     return int(v)
 
 
-def _invalid(name: str, why: str, note: str) -> Reading:
+def _invalid(name: str, why: str, note: str) -> ScheduleReading:
     # A stable signal: a broken file wakes the loop once (so it gets fixed), then stays quiet.
-    return Reading(
+    return ScheduleReading(
         name, "invalid", "invalid", {"kind": "invalid", "error": why, "note": note}, None
     )
 
@@ -276,10 +278,10 @@ def reading(
     why: str,
     clock: Clock,
     mark: dict[str, Any] | None = None,
-) -> Reading:
+) -> ScheduleReading:
     """The signal (what wakes the loop) and detail (what the decider reads) of one schedule.
     mark: what it fired before (.schedule-marks.json), so a backward clock step never fires
-    it again; the Reading's own mark is the one to keep.
+    it again; the ScheduleReading's own mark is the one to keep.
 
     Detail holds absolute times only: an age or countdown would change every beat and break
     the byte-identical prompt prefix that provider prompt caching relies on."""
@@ -308,7 +310,7 @@ def _one_shot(
     now: float,
     zone: tzinfo,
     mark: dict[str, Any] | None,
-) -> Reading:
+) -> ScheduleReading:
     """An `at` schedule: pending until its time, then due (and kept due by its mark)."""
     at = _int(rec, "at")
     if at is None:
@@ -317,7 +319,7 @@ def _one_shot(
     shot: dict[str, Any] = {"kind": "one-shot", "due_at": _stamp(at, zone), "note": note}
     kept: dict[str, Any] | None = {"at": at, "due": True} if due else None
     sig = "due" if due else "pending"
-    return Reading(name, "one-shot", sig, shot, None if due else at, kept)
+    return ScheduleReading(name, "one-shot", sig, shot, None if due else at, kept)
 
 
 def _recurring(
@@ -329,7 +331,7 @@ def _recurring(
     zone: tzinfo,
     clock: Clock,
     mark: dict[str, Any] | None,
-) -> Reading:
+) -> ScheduleReading:
     """An `every_s` schedule: its signal is the period it is in, counted from its anchor."""
     every = _int(rec, "every_s")
     if every is None or every < MIN_EVERY_S:
@@ -348,7 +350,7 @@ def _recurring(
         "next_due": _stamp(nxt, zone),
         "note": note,
     }
-    return Reading(name, "recurring", {"period": period}, rep, float(nxt), kept)
+    return ScheduleReading(name, "recurring", {"period": period}, rep, float(nxt), kept)
 
 
 def _cron(
@@ -360,7 +362,7 @@ def _cron(
     zone: tzinfo,
     clock: Clock,
     mark: dict[str, Any] | None,
-) -> Reading:
+) -> ScheduleReading:
     """A `cron` schedule: its signal is the last slot it fired, after its anchor."""
     expr = rec.get("cron")
     if not isinstance(expr, str):
@@ -387,7 +389,7 @@ def _cron(
         "note": note,
     }
     signal: Any = {"fired": _stamp(last, czone)} if fired and last is not None else "pending"
-    return Reading(name, "cron", signal, detail, nxt_fire, kept)
+    return ScheduleReading(name, "cron", signal, detail, nxt_fire, kept)
 
 
 def load_marks(path: Path | None) -> dict[str, dict[str, Any]]:
@@ -405,7 +407,7 @@ def load_marks(path: Path | None) -> dict[str, dict[str, Any]]:
     return {str(k): v for k, v in marks.items() if isinstance(v, dict)}
 
 
-def readings(folder: Path, clock: Clock, marks: Path | None = None) -> list[Reading]:
+def readings(folder: Path, clock: Clock, marks: Path | None = None) -> list[ScheduleReading]:
     """Every schedule's reading; `marks`: .schedule-marks.json, read (never written) here."""
     kept = load_marks(marks)
     return [reading(n, rec, why, clock, kept.get(n)) for n, rec, why in load_all(folder)]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from looop.core.context import Ctx
+from looop.core.readings import Snapshot
 from looop.home.config import Config, Knobs, Runner
 from looop.home.errors import LooopError
 from looop.loop.flap import FlapResult
@@ -62,6 +63,7 @@ class Beat:
     last_world_read: bool = False
     why_forced: str | None = None  # a forced beat's cause, for its caller and its WHAT CHANGED
     forced_unchanged: str | None = None  # set when that beat re-decides an unchanged world
+    snapshot: Snapshot | None = None  # every reading as sensed this beat, with its world hash
 
     @property
     def k(self) -> Knobs:

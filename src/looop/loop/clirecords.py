@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from looop.home import ljson
+from looop.home import jsonio
 from looop.home.cost.money import sane_usd
 from looop.home.cost.prices import lookup_price, price_tokens
 from looop.home.runnerprofile import RunnerProfile
@@ -81,7 +81,7 @@ def new_lines(path: str, st: dict[str, Any]) -> Iterator[bytes]:
 
 def line_object(line: bytes) -> dict[str, Any] | None:
     try:
-        v = ljson.loads(line.decode("utf-8", "replace"))
+        v = jsonio.loads(line.decode("utf-8", "replace"))
     except (ValueError, RecursionError):
         return None
     return v if isinstance(v, dict) else None

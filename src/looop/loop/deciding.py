@@ -113,7 +113,7 @@ def _write_prompt(b: Beat, last_world: LastWorld, answer: Path) -> bool:
     (True). Otherwise a new run dir holds it, and a leftover decision is removed before the
     runner starts (the data dir's too: one file, the one the prompt names, is read)."""
     ctx, ev, out = b.ctx, b.ctx.events, b.out
-    built = build_prompt(ctx, b.k, _extras(b, last_world, answer))
+    built = build_prompt(ctx, b.k, _extras(b, last_world, answer), b.snapshot)
     if built.truncated:
         ev.emit(
             "warn",

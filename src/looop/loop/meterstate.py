@@ -10,7 +10,7 @@ import stat
 import zlib
 from typing import Any
 
-from looop.home import store
+from looop.home import jsonio, store
 from looop.home.spent import MAGIC, STATES
 
 
@@ -19,7 +19,7 @@ def write_state(data: str, state: dict[str, Any]) -> None:
     state lost in a crash is rebuilt against the ledger)."""
     seq = int(state.get("seq", 0)) + 1
     state["seq"] = seq
-    body = store.dumps_state(state).encode("utf-8") + b"\n"
+    body = jsonio.canonical(state).encode("utf-8") + b"\n"
     raw = b"%s %d %d %d\n" % (MAGIC, seq, len(body), zlib.crc32(body)) + body
     path = os.path.join(data, STATES[seq % 2])
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK

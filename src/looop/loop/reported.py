@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from looop.home import ljson, store
+from looop.home import jsonio, store
 from looop.home.cost.ledger import ledger_row
 from looop.home.cost.totals import LEDGER, micros
 from looop.home.spent import Spend, budgets
@@ -69,7 +69,7 @@ def away_budgeted(data: str, limits: dict[str, tuple[float, str]]) -> dict[str, 
     for wid in limits:
         path = os.path.join(data, "hosts", "workers", f"{wid}.json")
         try:
-            rec = ljson.loads(store.read_regular(path, 65536).decode("utf-8", "replace"))
+            rec = jsonio.loads(store.read_regular(path, 65536).decode("utf-8", "replace"))
         except (OSError, ValueError, RecursionError):
             continue
         started = rec.get("started_at") if isinstance(rec, dict) else None

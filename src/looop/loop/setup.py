@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -16,7 +15,7 @@ import click
 from looop.core.context import Ctx
 from looop.core.endpoints import endpoints
 from looop.decide.cost import UNMETERED_LIMIT
-from looop.home import store
+from looop.home import jsonio, store
 from looop.home.config import Config, Knobs, Runner, parse_config
 from looop.home.cost.breakers import reports_cost
 from looop.home.errors import LooopError
@@ -101,10 +100,10 @@ def _read_request(
     raw = store.read_text(ctx.paths.config)
     if raw is not None:
         try:
-            obj = json.loads(raw)
+            obj = jsonio.loads(raw)
             existing = obj if isinstance(obj, dict) else {}
             unreadable = None if isinstance(obj, dict) else "not a JSON object"
-        except json.JSONDecodeError:
+        except ValueError:  # json's own error
             unreadable = "not valid JSON"
     req = InitRequest(ctx, raw, existing, tick, worker, sandbox)
     req.unreadable = unreadable
@@ -167,7 +166,7 @@ def _write(req: InitRequest, new: dict[str, Any]) -> bool:
     cfg_path.parent.mkdir(parents=True, exist_ok=True)
     if req.unreadable is not None:
         req.kept = _keep_aside(req)
-    store.atomic_write(cfg_path, json.dumps(new, indent=2, ensure_ascii=False) + "\n")
+    store.atomic_write(cfg_path, jsonio.dumps(new, indent=2, ensure_ascii=False) + "\n")
     return seed_setup_ask(ctx.paths, ctx.clock.now())
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from looop.act.wal import check_interrupted
 from looop.core.context import Ctx
+from looop.core.readings import Snapshot
 from looop.home import locks, store
 from looop.home.beatholder import beat_holder_at
 from looop.home.errors import CorruptState, LooopError
@@ -195,8 +196,9 @@ def _gate_sense(b: Beat) -> TickOutcome | None:
         return b.stop("error", msg)
     known = {f"{r.name}.json": r.body for r in readings if r.body is not None}
     b.out.world = read_world(ctx.paths, b.memo, known)
-    if not b.dry_run:
-        needsinput.tell(ctx, b.cfg)  # once per worker entering needs-input
+    b.snapshot = Snapshot.of(b.out.world.hash, readings)
+    if not b.dry_run:  # once per worker entering needs-input
+        needsinput.tell(ctx, b.cfg, b.snapshot.get("sys-sessions"))
     return None
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from looop.act.moves.far import remote
 from looop.core.context import Ctx
-from looop.home import ljson, store
+from looop.home import jsonio, store
 from looop.home.config import Config, Knobs
 from looop.home.cost import totals
 from looop.home.cost.breakers import daily_budget
@@ -87,7 +87,7 @@ def _locate(
 
     try:
         raw = store.read_regular(os.path.join(data, resume.RESUME_DIR, f"{wid}.json"), 65536)
-        rec = ljson.loads(raw.decode("utf-8", "replace"))
+        rec = jsonio.loads(raw.decode("utf-8", "replace"))
     except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(rec, dict):

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from looop.home import ljson
+from looop.home import jsonio
 
 # A worker's contract verbs run this in a process of their own (the `remote claim` row of
 # docs/BENCHMARKS.md): typing alone would add ~5 ms to each, so types are for the checker only.
@@ -54,13 +54,13 @@ def request(argv: list[str], worker: str, key: str, stdin: TextIO | None) -> byt
     only when an argument is `-`, as the verbs do)."""
     text = stdin.read() if "-" in argv[1:] and stdin is not None else None
     req = {"v": 1, "key": key, "worker": worker, "argv": argv, "stdin": text}
-    return ljson.dumps(req).encode()
+    return jsonio.dumps(req).encode()
 
 
 def answer_of(raw: bytes) -> dict[str, object] | None:
     """An answer `{out, err, code}` read back; None when cut or not one (ask again)."""
     try:
-        got = ljson.loads(raw.decode())
+        got = jsonio.loads(raw.decode())
     except ValueError:
         return None
     return got if isinstance(got, dict) and isinstance(got.get("code"), int) else None
@@ -130,7 +130,7 @@ def outcome(status: int, data: bytes, url: str) -> dict[str, object] | Refused |
 
 def _error_line(data: bytes) -> str:
     try:
-        got = ljson.loads(data.decode("utf-8", "replace"))
+        got = jsonio.loads(data.decode("utf-8", "replace"))
     except ValueError:
         return ""
     err = got.get("error") if isinstance(got, dict) else None

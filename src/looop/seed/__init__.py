@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from looop.core import provenance
-from looop.home import store
+from looop.home import jsonio, store
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
 from looop.home.presets import default_config_obj
@@ -86,7 +85,7 @@ def ensure_data_dir(paths: Paths, seed: bool = True) -> bool:
                     text = store.encode(seed_text(src))
                     provenance.write(paths, provenance.SENSOR, name, text, provenance.HUMAN)
         if not paths.config.exists():
-            store.atomic_write(paths.config, json.dumps(default_config_obj(), indent=2) + "\n")
+            store.atomic_write(paths.config, jsonio.dumps(default_config_obj(), indent=2) + "\n")
         return True
     except OSError as e:
         where = e.filename or paths.data
@@ -124,4 +123,4 @@ def seed_setup_ask(paths: Paths, now: float) -> bool:
     }
     paths.asks.mkdir(parents=True, exist_ok=True)
     # taken only if free, whole or not at all, as every ask is
-    return store.create_new(paths.asks / f"{SETUP_ASK}.json", store.dumps_state(rec) + "\n")
+    return store.create_new(paths.asks / f"{SETUP_ASK}.json", jsonio.canonical(rec) + "\n")

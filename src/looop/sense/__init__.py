@@ -6,12 +6,13 @@ import os
 from collections.abc import Iterable, Mapping
 
 from looop.core.context import Ctx
+from looop.core.readings import Reading
 from looop.home import store
 from looop.home.config import Knobs
 from looop.home.paths import Paths
 from looop.home.sandboxpolicy import OFF, SandboxPolicy
 from looop.sense.probes import Probe, default_probes, run_probes
-from looop.sense.sensors import Reading, run_user_sensors
+from looop.sense.sensors import run_user_sensors
 
 __all__ = ["Probe", "Reading", "default_probes", "prune_snapshots", "run_probes", "sense"]
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
+from looop.core.readings import Reading
 from looop.home import store
 from looop.home.boxfolder import Folder
 from looop.home.clock import offset_stamp
@@ -19,7 +20,6 @@ from looop.home.stamps import parse_utc
 from looop.home.usagewindows import read_held
 from looop.home.workerrows import tree_records
 from looop.human.mailbox import pending_read
-from looop.sense.sensors import Reading
 from looop.sessions.state import list_sessions
 from looop.workers.health import fleet_view
 from looop.workers.treework import sensed
@@ -217,13 +217,6 @@ def default_probes(
     }
 
 
-def _encode(value: Any) -> bytes:
-    text = json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-    return (text + "\n").encode()
-
-
 def run_probes(ctx: Ctx, probes: Mapping[str, Probe]) -> list[Reading]:
     """Each probe writes snapshots/<name>.json; a crash becomes an error snapshot."""
     readings: list[Reading] = []
@@ -231,18 +224,21 @@ def run_probes(ctx: Ctx, probes: Mapping[str, Probe]) -> list[Reading]:
         started = ctx.clock.monotonic()
         error: str | None = None
         try:
-            body = _encode(probe(ctx))
+            got = Reading.of(name, probe(ctx))
         except Exception as e:
             error = f"probe {name} failed: {type(e).__name__}: {e}".splitlines()[0][:300]
-            body = _encode({"detail": {"message": error}, "signal": {"error": "probe-failed"}})
+            got = Reading.of(
+                name, {"detail": {"message": error}, "signal": {"error": "probe-failed"}}
+            )
+        body = got.to_json()
+        assert body is not None  # Reading.of always has its bytes
         unrecorded = False
         try:
             store.write_if_changed(ctx.paths.snapshots / f"{name}.json", body)
         except OSError as e:
             error, unrecorded = f"cannot write snapshots/{name}.json: {e.strerror or e}", True
         secs = round(max(0.0, ctx.clock.monotonic() - started), 3)
-        kept = None if unrecorded else body
-        readings.append(
-            Reading(name, error is None, secs, error=error, unrecorded=unrecorded, body=kept)
-        )
+        if unrecorded:  # the file on disk is stale: the beat ends on it
+            got = Reading(name, ok=False, secs=secs, error=error, unrecorded=True)
+        readings.append(replace(got, ok=error is None, secs=secs, error=error))
     return readings

@@ -5,13 +5,12 @@ JSON, or why it failed) is sense/verdicts.py."""
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 import resource
 import shlex
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from looop.core import provenance
@@ -19,6 +18,7 @@ from looop.core.context import Ctx
 from looop.core.pool import Pool, Run
 from looop.core.proc import Spawner, Tail
 from looop.core.procs import UNCONTAINED, Containment
+from looop.core.readings import Reading
 from looop.core.srt import WORLD
 from looop.home import store
 from looop.home.config import Knobs
@@ -29,7 +29,6 @@ from looop.sense.verdicts import (
     EXIT_SPAWN,
     Verdict,
     failure_verdict,
-    is_error_snapshot,
     judge,
 )
 from looop.workers.sandbox import SENSOR_DIR, SandboxError, shell_argvs
@@ -43,21 +42,6 @@ MAX_CONCURRENT = 4096  # when the open-file limit is unlimited
 SPAWN_RETRIES = 3  # out of files with none of ours running: someone else holds them
 SPAWN_RETRY_SECS = 0.1
 _INTERVAL = re.compile(rb"^\s*#.*\blooop:interval\s*=\s*(\d+)")
-
-
-@dataclass(frozen=True)
-class Reading:
-    """How one sensor or probe went this beat."""
-
-    name: str  # snapshot basename: sensor-<stem> or sys-<probe>
-    ok: bool
-    secs: float
-    cached: bool = False  # kept from an earlier beat by `# looop:interval=N`
-    error: str | None = None  # one-line reason when not ok
-    unrecorded: bool = False  # the snapshot could not be written: the world on disk is stale
-    # the snapshot's bytes as this beat left them in place (None: not known, read the file):
-    # the beat's world read takes them instead of reading every snapshot a second time
-    body: bytes | None = field(default=None, repr=False)
 
 
 def sensor_scripts(paths: Paths) -> list[Path]:
@@ -150,7 +134,7 @@ def _publish(
             os.utime(snap)  # unchanged: only its age moves (`# looop:interval=N` reads it)
     except OSError as e:
         why = f"cannot write snapshots/{name}.json: {e.strerror or e}"
-        return Reading(name, False, secs, error=why, unrecorded=True)
+        return Reading(name, ok=False, secs=secs, error=why, unrecorded=True)
     try:
         if err:
             store.write_if_changed(snaps / f"{name}.err", err)
@@ -158,7 +142,7 @@ def _publish(
             store.remove(snaps / f"{name}.err")
     except OSError:
         pass  # the stderr tail is a courtesy; the snapshot itself is in place
-    return Reading(name, verdict.ok, secs, error=verdict.error, body=verdict.body)
+    return verdict.reading(name, secs)
 
 
 def _err_files(paths: Paths) -> set[str] | None:
@@ -185,16 +169,11 @@ def _cached(ctx: Ctx, script: Path, name: str, every: int | None) -> Reading | N
     age = ctx.clock.now() - snap_mtime
     if not -1.0 < age < every:
         return None
-    try:
-        value = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        value = None
-    if is_error_snapshot(value):
-        detail = value.get("detail")
-        msg = detail.get("message") if isinstance(detail, dict) else None
-        error = str(msg) if msg else "previous run failed"
-        return Reading(name, False, 0.0, cached=True, error=error)
-    return Reading(name, True, 0.0, cached=True)
+    kept = Reading.from_json(name, raw, cached=True)
+    if kept.failed:
+        msg = kept.detail.get("message") if isinstance(kept.detail, dict) else None
+        return replace(kept, ok=False, error=str(msg) if msg else "previous run failed")
+    return kept
 
 
 def _fd_budget() -> int:
@@ -350,17 +329,18 @@ class _Round:
     errs: set[str] | None  # the .err files there are (see _err_files)
     out: dict[str, Reading] = field(default_factory=dict)
     pending: deque[tuple[str, Path, list[str]]] = field(default_factory=deque)
-    aged: set[str] = field(default_factory=set)  # with an interval: snapshot mtime is its age
+    # name -> its `# looop:interval=N`: the snapshot's mtime is then its age
+    every: dict[str, int] = field(default_factory=dict)
     slots: int = 0  # how many may run at once (see _fd_budget)
     refused: int = 0  # starts refused in a row while nothing of ours was running
 
     def failed(self, name: str, verdict: Verdict) -> None:
         """A sensor that did not run: its failure snapshot, published now."""
         at = self.ctx.clock.monotonic()
-        self.out[name] = _publish(self.ctx, name, at, verdict, b"", aged=name in self.aged)
+        self.out[name] = _publish(self.ctx, name, at, verdict, b"", aged=name in self.every)
 
     def readings(self) -> list[Reading]:
-        return [self.out[n] for n in self.names]
+        return [replace(self.out[n], interval=self.every.get(n)) for n in self.names]
 
 
 def run_user_sensors(ctx: Ctx, knobs: Knobs, sandbox: SandboxPolicy | None = OFF) -> list[Reading]:
@@ -393,7 +373,7 @@ def _gather(ctx: Ctx, knobs: Knobs, scripts: list[Path]) -> _Round:
     for name, script in zip(names, scripts, strict=True):
         argv, every = _head(script)
         if every:
-            rnd.aged.add(name)
+            rnd.every[name] = every
         hit = _cached(ctx, script, name, every)
         if hit is not None:
             rnd.out[name] = hit
@@ -476,7 +456,7 @@ def _collect(rnd: _Round, pool: Pool, contain: Containment) -> None:
                 run.started,
                 verdict,
                 err_tail,
-                aged=run.label in rnd.aged,
+                aged=run.label in rnd.every,
                 errs=rnd.errs,
                 snaps=snapdir,
             )

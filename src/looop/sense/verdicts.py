@@ -4,12 +4,13 @@ or killed); the verdict also carries the note looop adds to the sensor's .err fi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from looop.core.pool import Run
 from looop.core.proc import Kind
-from looop.home import jsonsafe, store
+from looop.core.readings import Reading
+from looop.home import jsonio
 
 EXIT_TIMEOUT = 124
 EXIT_NOT_EXECUTABLE = 126
@@ -61,33 +62,30 @@ _MAX_INT_DIGITS = 4000
 def _unsafe_reason(text: bytes) -> str | None:
     """Why valid JSON is still refused (a lone surrogate, NaN, too deep), or None."""
     try:
-        jsonsafe.loads(text.decode("utf-8"), max_depth=_MAX_DEPTH, max_int_digits=_MAX_INT_DIGITS)
-    except jsonsafe.UnsafeJSON as e:
+        jsonio.safe_loads(
+            text.decode("utf-8"), max_depth=_MAX_DEPTH, max_int_digits=_MAX_INT_DIGITS
+        )
+    except jsonio.UnsafeJSON as e:
         return str(e)
     except ValueError:
         return None
     return None
 
 
-def parse_output(out: bytes) -> bytes | None:
-    """The snapshot bytes for valid UTF-8 JSON output (stripped + newline), else None."""
+def parse_output(out: bytes) -> tuple[bytes, Any] | None:
+    """(the snapshot bytes: stripped + newline, the value) for valid UTF-8 JSON output, else
+    None. The one parse of a sensor's output: the beat's Reading carries the value."""
     try:
         text = out.decode("utf-8").strip()
-        jsonsafe.loads(text, max_depth=_MAX_DEPTH, max_int_digits=_MAX_INT_DIGITS)
+        value = jsonio.safe_loads(text, max_depth=_MAX_DEPTH, max_int_digits=_MAX_INT_DIGITS)
     except ValueError:  # UnicodeDecodeError, JSONDecodeError and UnsafeJSON are all ValueErrors
         return None
-    return text.encode() + b"\n"
+    return text.encode() + b"\n", value
 
 
 def is_error_snapshot(value: Any) -> bool:
-    """True for the shapes this module writes when a sensor failed."""
-    if not isinstance(value, dict):
-        return False
-    sig = value.get("signal")
-    if not isinstance(sig, dict):
-        return False
-    err = sig.get("error")
-    return (err is True and "exit_code" in sig) or err in ("oversize", "not-json")
+    """True for the shapes this module writes when a sensor failed (Reading.failed)."""
+    return Reading("", value, True).failed
 
 
 def _one_line(text: str) -> str:
@@ -101,19 +99,19 @@ class Verdict:
     ok: bool
     error: str | None = None
     note: str | None = None  # appended to the .err file: looop's own explanation
+    value: Any = field(default=None, repr=False)  # the snapshot's JSON, parsed once
+
+    def reading(self, name: str, secs: float) -> Reading:
+        """The beat's reading of this run (its snapshot in place)."""
+        return Reading(name, self.value, True, self.ok, secs, error=self.error, body=self.body)
 
 
-def _dump(obj: Any) -> bytes:
-    return (store.dumps_state(obj) + "\n").encode()
+def _failed(snap: dict[str, Any], error: str | None, note: str | None) -> Verdict:
+    return Verdict((jsonio.canonical(snap) + "\n").encode(), False, error, note, snap)
 
 
 def failure_verdict(rc: int, message: str, stderr: bytes, *, note: bool) -> Verdict:
-    return Verdict(
-        _dump(failure_snapshot(rc, message, stderr)),
-        ok=False,
-        error=message,
-        note=message if note else None,
-    )
+    return _failed(failure_snapshot(rc, message, stderr), message, message if note else None)
 
 
 def judge(run: Run, timeout: int, cap: int, left: int = 0) -> Verdict:
@@ -128,7 +126,7 @@ def judge(run: Run, timeout: int, cap: int, left: int = 0) -> Verdict:
     if ended.kind is Kind.OVERSIZE:
         snap = oversize_snapshot(cap, run.out.seen)
         msg = f"output over the {cap}-byte cap (LOOOP_SENSOR_MAX_BYTES)"
-        return Verdict(_dump(snap), ok=False, error=msg, note=snap["detail"]["message"])
+        return _failed(snap, msg, snap["detail"]["message"])
     rc = ended.code
     assert rc is not None  # a finished run has a return code, even a lost one
     if ended.kind is Kind.LOST:
@@ -141,11 +139,7 @@ def judge(run: Run, timeout: int, cap: int, left: int = 0) -> Verdict:
             how = f"exited with code {rc}"
         msg = f"sensor {how}; fix the script or its environment"
         last = _one_line(err.decode("utf-8", "replace"))
-        return Verdict(
-            _dump(failure_snapshot(rc, msg, err)),
-            ok=False,
-            error=f"{how}: {last}" if last else how,
-        )
+        return _failed(failure_snapshot(rc, msg, err), f"{how}: {last}" if last else how, None)
     notes = []
     if run.why == "orphan":
         notes.append(
@@ -158,9 +152,9 @@ def judge(run: Run, timeout: int, cap: int, left: int = 0) -> Verdict:
             "ended; a sensor must not start daemons (nothing it starts outlives it)"
         )
     note = "\n".join(notes) or None
-    body = parse_output(run.out.data())
-    if body is None:
+    parsed = parse_output(run.out.data())
+    if parsed is None:
         snap = not_json_snapshot(run.out.data())
         msg = snap["detail"]["message"]
-        return Verdict(_dump(snap), ok=False, error=msg, note=msg)
-    return Verdict(body, ok=True, note=note)
+        return _failed(snap, msg, msg)
+    return Verdict(parsed[0], ok=True, note=note, value=parsed[1])

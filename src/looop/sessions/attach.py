@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import atexit
 import contextlib
-import json
 import os
 import select
 import signal
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from looop.home import protocol
+from looop.home import jsonio, protocol
 from looop.home.errors import LooopError
 from looop.home.logfiles import open_view
 from looop.sessions.detachkey import DETACH_BYTE as DETACH_BYTE
@@ -199,7 +198,7 @@ async def _read_frames(reader: asyncio.StreamReader, out: _Out, sid: str) -> _En
 
 def _refusal(line: bytes, sid: str) -> str:
     try:
-        reply = json.loads(line.decode("utf-8", errors="replace"))
+        reply = jsonio.loads(line.decode("utf-8", errors="replace"))
     except ValueError:
         reply = None
     if isinstance(reply, dict) and isinstance(reply.get("error"), str):

@@ -13,7 +13,7 @@ import base64
 import os
 from typing import TYPE_CHECKING, Any
 
-from looop.home import ljson
+from looop.home import jsonio
 from looop.home import protocol as proto
 from looop.home.sessionfiles import SessionError
 from looop.sessions.controlsock import bind_at, gone
@@ -342,7 +342,7 @@ class Control:
         if not line.endswith(b"\n"):
             return None
         try:
-            req = ljson.loads(line)
+            req = jsonio.loads(line)
             if not isinstance(req, dict) or not isinstance(req.get("op"), str):
                 raise ValueError("expected an object with an `op`")
         except ValueError as e:

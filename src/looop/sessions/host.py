@@ -54,7 +54,7 @@ from looop.core.proctitle import show_role
 from looop.core.sameworld import Here, same_world
 from looop.home.anchors import shown
 from looop.home.control import sweep_all_sockets, sweep_home_sockets
-from looop.home.ljson import loads
+from looop.home.jsonio import loads
 from looop.home.peers import peer
 from looop.home.sessionfiles import lock_held, socket_file
 from looop.sessions.hostdoor import HostDoor

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from looop.home.anchors import listening, shown
-from looop.home.ljson import dumps
+from looop.home.jsonio import dumps
 from looop.home.peers import caller_limits, connect, peer
 from looop.sessions.hostnames import (
     HOST_IDLE_S,

@@ -41,7 +41,7 @@ from looop.core.answering import (
 from looop.home import locks
 from looop.home.anchors import anchor, shown
 from looop.home.contractverbs import BOX_VERBS
-from looop.home.ljson import dumps, loads
+from looop.home.jsonio import dumps, loads
 from looop.home.peers import connect, peer
 from looop.home.sessionfiles import socket_file, valid_id
 

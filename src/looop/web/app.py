@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import sys
 import traceback
@@ -26,7 +25,7 @@ from looop import __version__
 from looop.core.context import Ctx
 from looop.core.contract import Answerer, Refusal, Run
 from looop.core.webconfig import mcp_over_http
-from looop.home import jsonsafe
+from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.remote import tokens
 from looop.remote.hosts import remote_worker
@@ -46,7 +45,7 @@ CONTRACT_WAIT_S = 25.0  # a contract call waits this long for its run, then answ
 
 def json_bytes(obj: object) -> bytes:
     """JSON as JSONResponse sends it."""
-    return json.dumps(
+    return jsonio.dumps(
         obj, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
     ).encode("utf-8")
 
@@ -67,7 +66,7 @@ async def read_body(request: Request, cap: int = MAX_BODY) -> dict[str, Any]:
     if not got.strip():
         return {}
     try:
-        obj = jsonsafe.loads(got.decode("utf-8"))
+        obj = jsonio.safe_loads(got.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
         raise WebError(400, f"the body is not JSON: {e}") from None
     if not isinstance(obj, dict):

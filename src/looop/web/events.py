@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from pathlib import Path
 from typing import Any
 
 from looop.act.journal import journal_row
 from looop.core.context import Ctx
-from looop.home import store
+from looop.home import jsonio, store
 
 QUEUE_MAX = 512  # lines a client may fall behind before it is dropped
 READ_MAX = 1 << 20  # the most new bytes read from one file per poll
@@ -67,10 +66,10 @@ class Hub:
             for line in events.lines():
                 obj = _event(line)
                 if obj is not None:
-                    self.publish(json.dumps({"kind": "event", "data": obj}, ensure_ascii=False))
+                    self.publish(jsonio.dumps({"kind": "event", "data": obj}, ensure_ascii=False))
             for line in journal.lines():
                 row = journal_row(line)
-                self.publish(json.dumps({"kind": "journal", "data": row}, ensure_ascii=False))
+                self.publish(jsonio.dumps({"kind": "journal", "data": row}, ensure_ascii=False))
             await asyncio.sleep(self.poll_s)
 
 
@@ -83,7 +82,7 @@ def _tail(path: Path) -> store.Follower:
 
 def _event(line: str) -> dict[str, Any] | None:
     try:
-        obj = json.loads(line)
+        obj = jsonio.loads(line)
     except ValueError:
         return None  # a torn or hand-edited line
     if not isinstance(obj, dict) or not isinstance(obj.get("event"), str):

@@ -7,7 +7,6 @@ was started with `allow_actions`: an acting tool then refuses in one line saying
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -21,7 +20,7 @@ from starlette.applications import Starlette
 
 from looop import __version__
 from looop.core.context import Ctx
-from looop.home import store
+from looop.home import jsonio, store
 from looop.home.errors import LooopError
 from looop.web import actions, reads
 from looop.web.errors import WebError
@@ -43,7 +42,7 @@ DESTROY = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_worl
 
 
 def _json(obj: object) -> str:
-    return json.dumps(obj, ensure_ascii=False, sort_keys=True, default=str)
+    return jsonio.dumps(obj, ensure_ascii=False, sort_keys=True, default=str)
 
 
 def _read(fn: Any, *args: Any) -> str:

@@ -19,13 +19,13 @@ tests (tests/integration/test_mcp_worker.py)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, BinaryIO
 
 from looop import __version__
 from looop.core.contract import as_self
+from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.home.tellbox import AskError, check_worker
 
@@ -289,7 +289,7 @@ class WorkerServer:
         self.calls: dict[object, asyncio.Task[None]] = {}
 
     def send(self, message: dict[str, Any]) -> None:
-        self.out.write(json.dumps(message, ensure_ascii=False).encode() + b"\n")
+        self.out.write(jsonio.dumps(message, ensure_ascii=False).encode() + b"\n")
         self.out.flush()
 
     def answer(self, rid: object, result: dict[str, Any]) -> None:
@@ -301,7 +301,7 @@ class WorkerServer:
     def handle(self, raw: bytes) -> None:
         """One line from the agent CLI."""
         try:
-            msg = json.loads(raw)
+            msg = jsonio.loads(raw)
         except ValueError:
             self.error(None, PARSE_ERROR, "not JSON: one JSON-RPC message per line")
             return

@@ -36,7 +36,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from looop.core.context import Ctx
-from looop.home import ljson, store
+from looop.core.readings import read_reading
+from looop.home import jsonio, store
 from looop.home.beatlog import BEAT_ENDS, ends_beat
 from looop.home.config import load_config
 from looop.home.cost.days import day_totals
@@ -121,7 +122,7 @@ class Tally:
 def _lines(text: bytes) -> Iterator[dict[str, Any]]:
     for line in text.decode("utf-8", "replace").splitlines():
         try:
-            rec = ljson.loads(line)
+            rec = jsonio.loads(line)
         except (ValueError, RecursionError):
             continue  # a corrupt line: not counted
         if isinstance(rec, dict) and isinstance(rec.get("event"), str):
@@ -306,12 +307,8 @@ class LoopCollector:
     def _fleet(self) -> Iterator[Metric]:
         """Workers by health and hosts by reachability as of the last beat's look (the
         sys-sessions reading): a scrape never waits on a remote host."""
-        snap = os.path.join(os.fspath(self.ctx.paths.data), "snapshots", "sys-sessions.json")
-        try:
-            rec = store.read_json_object(snap) or {}
-        except LooopError:
-            rec = {}
-        signal = rec.get("signal")
+        rec = read_reading(os.fspath(self.ctx.paths.snapshots), "sys-sessions")
+        signal = rec.signal if isinstance(rec.value, dict) else None
         by: dict[str, int] = {}
         for w in signal if isinstance(signal, list) else []:
             if isinstance(w, dict) and w.get("id") != "pulse":
@@ -323,8 +320,7 @@ class LoopCollector:
         for h, n in sorted(by.items()):
             workers.add_metric([h], n)
         yield workers
-        detail = rec.get("detail")
-        hosts = detail.get("hosts") if isinstance(detail, dict) else None
+        hosts = rec.detail.get("hosts") if isinstance(rec.detail, dict) else None
         reach = GaugeMetricFamily(
             "looop_host_reachable",
             "1 when a worker host answered the last beat's look, 0 when it did not.",

@@ -4,7 +4,6 @@ the CLI verbs print (`status --json`, `ls --json`, `shot --format json`, `journa
 
 from __future__ import annotations
 
-import json
 import subprocess
 from datetime import date, timedelta
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from looop.act.journal import journal_row
 from looop.core.context import Ctx
 from looop.decide.cost.report import DAY_SPLIT, cost_reports
-from looop.home import store
+from looop.home import jsonio, store
 from looop.home.beatlog import BEAT_ENDS, beat_detail, ends_beat
 from looop.home.errors import LooopError
 from looop.home.savings import savings_view
@@ -433,7 +432,7 @@ def beats(ctx: Ctx, limit: int) -> list[dict[str, Any]]:
         if len(out) >= limit:
             break
         try:
-            r = json.loads(line)
+            r = jsonio.loads(line)
         except ValueError:
             continue
         ev = r.get("event") if isinstance(r, dict) else None

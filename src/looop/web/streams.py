@@ -4,7 +4,6 @@ session's screen whenever it changes (polled; a remote worker's more gently)."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -13,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from looop.core.context import Ctx
+from looop.home import jsonio
 from looop.web import reads
 from looop.web.errors import WebError
 from looop.web.events import Hub
@@ -63,10 +63,10 @@ async def screen_changes(
     looks = 0
     while True:
         if shot is not None:
-            key = (shot.get("screen_hash"), json.dumps(shot.get("cursor")), len(shot["lines"]))
+            key = (shot.get("screen_hash"), jsonio.dumps(shot.get("cursor")), len(shot["lines"]))
             if key != last:
                 last = key
-                yield f"data: {json.dumps(shot, ensure_ascii=False)}\n\n"
+                yield f"data: {jsonio.dumps(shot, ensure_ascii=False)}\n\n"
             if not shot.get("alive"):
                 yield "event: ended\ndata: {}\n\n"
                 return
@@ -79,5 +79,5 @@ async def screen_changes(
             if e.status != 503:
                 return
             if last != "unreachable":
-                yield f"event: unreachable\ndata: {json.dumps({'error': e.message})}\n\n"
+                yield f"event: unreachable\ndata: {jsonio.dumps({'error': e.message})}\n\n"
             shot, last = None, "unreachable"

@@ -25,10 +25,10 @@ already gives it."""
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 
+from looop.home import jsonio
 from looop.home.badconfig import bad_config_value
 from looop.home.config import Config
 from looop.home.runnerprofile import RunnerProfile
@@ -119,7 +119,7 @@ def wire(
         args = ["mcp", "--worker"]
     if how == "flag":
         server = {"type": "stdio", "command": bin_path, "args": args}
-        spec = json.dumps({"mcpServers": {SERVER: server}}, separators=(",", ":"))
+        spec = jsonio.dumps({"mcpServers": {SERVER: server}}, separators=(",", ":"))
         # one word: a spaced --mcp-config takes every word after it up to the next option
         return _after_program(line, [f"--mcp-config={spec}"])
     if how == "overrides":
@@ -128,11 +128,11 @@ def wire(
             line,
             [
                 "-c",
-                f"{key}.command={json.dumps(bin_path)}",
+                f"{key}.command={jsonio.dumps(bin_path)}",
                 "-c",
-                f"{key}.args={json.dumps(args)}",
+                f"{key}.args={jsonio.dumps(args)}",
                 "-c",
-                f"{key}.env_vars={json.dumps(list(PASSED))}",
+                f"{key}.env_vars={jsonio.dumps(list(PASSED))}",
                 # an ask waits on a human for hours; a CLI's own limit may be a minute (codex)
                 "-c",
                 f"{key}.tool_timeout_sec={TOOL_TIMEOUT_S}",
@@ -140,5 +140,5 @@ def wire(
         )
     if how == "env" and p is not None and p.mcp_env and p.mcp_env not in env:
         local = {"type": "local", "command": [bin_path, *args], "enabled": True}
-        env[p.mcp_env] = json.dumps({"mcp": {SERVER: local}})
+        env[p.mcp_env] = jsonio.dumps({"mcp": {SERVER: local}})
     return line

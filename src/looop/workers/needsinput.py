@@ -16,6 +16,7 @@ from re import Pattern
 from typing import Any
 
 from looop.core.context import Ctx
+from looop.core.readings import Reading, read_reading
 from looop.home import screenrules, store, where
 from looop.home.config import Config
 from looop.home.control import request
@@ -191,21 +192,20 @@ def to_tell(data: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return new
 
 
-def tell(ctx: Ctx, cfg: Config | None) -> int:
+def tell(ctx: Ctx, cfg: Config | None, sessions: Reading | None = None) -> int:
     """After the beat sensed: notify once per worker that entered needs-input (what its
-    sys-sessions snapshot says), never on a redraw or the next beat; how many were told."""
-    snap = where.join(str(ctx.paths.snapshots), "sys-sessions.json")
-    try:
-        obj = store.read_json_object(snap) or {}
-    except CorruptState:
-        return 0
-    sig, det = obj.get("signal"), obj.get("detail")
-    workers = det.get("workers") if isinstance(det, dict) else None
+    sys-sessions reading says: the beat's, else its snapshot's), never on a redraw or the next
+    beat; how many were told."""
+    if sessions is None:
+        sessions = read_reading(str(ctx.paths.snapshots), "sys-sessions")
+    if not isinstance(sessions.value, dict):
+        return 0  # missing, unreadable or not the probe's shape: nothing to say
+    sig, workers = sessions.signal, sessions.items_of("workers")
     rows: list[dict[str, Any]] = []
     for e in sig if isinstance(sig, list) else []:
         if not isinstance(e, dict) or not isinstance(e.get("id"), str):
             continue
-        d = workers.get(e["id"]) if isinstance(workers, dict) else None
+        d = workers.get(e["id"])
         said = d.get("needs_input") if isinstance(d, dict) else None
         rows.append({"id": e["id"], "health": e.get("health"), "needs_input": said})
     new = to_tell(str(ctx.paths.data), rows)

@@ -20,7 +20,7 @@ from typing import Any
 
 from looop.core.context import Ctx
 from looop.core.promptfile import substitute_prompt_file
-from looop.home import jsonsafe, store
+from looop.home import jsonio, store
 from looop.home.config import Config, Knobs
 from looop.home.errors import LooopError
 from looop.home.presets import PLACEHOLDER, SESSION_ID
@@ -71,7 +71,7 @@ _BRIEF_HEAD = 512  # the worker's name is this near the start of its brief
 def _loads(raw: bytes) -> Any:
     """A CLI's own JSON, which may be anything (nested past the recursion limit too):
     ValueError when it is not plain JSON."""
-    return jsonsafe.loads(raw, max_depth=_MAX_DEPTH)
+    return jsonio.safe_loads(raw, max_depth=_MAX_DEPTH)
 
 
 def _marker(wid: str) -> str:

@@ -5,13 +5,12 @@ guessed)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.home import store
+from looop.home import jsonio, store
 from looop.home.errors import CorruptState, LooopError
 
 MAX_ROUNDS = 200  # a change reviewed more than this is a conversation for a human
@@ -79,4 +78,4 @@ def save_rounds(ctx: Ctx, wid: str, rounds: list[Round]) -> None:
     obj = {"v": 1, "worker": wid, "rounds": [asdict(r) for r in rounds[-MAX_ROUNDS:]]}
     path = rounds_file(ctx, wid)
     path.parent.mkdir(parents=True, exist_ok=True)
-    store.atomic_write(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    store.atomic_write(path, jsonio.dumps(obj, indent=2, ensure_ascii=False) + "\n")

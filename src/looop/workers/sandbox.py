@@ -15,7 +15,6 @@ refuses with one line saying what is missing: there is no silent fallback to no 
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 from collections.abc import Mapping
@@ -35,7 +34,7 @@ from looop.core.srt import (
     require,
     srt_program,
 )
-from looop.home import store, where
+from looop.home import jsonio, store, where
 from looop.home.knobs import KNOBS
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.home.where import SANDBOX_SETTINGS
@@ -187,7 +186,7 @@ def _knobs_only_config(raw: Mapping[str, object], mine: str) -> str:
     keys = {k.config_key for k in KNOBS.values() if k.config_key}
     path = os.path.join(mine, "config.json")
     kept = {k: v for k, v in raw.items() if k in keys}
-    store.atomic_write(path, json.dumps(kept, indent=2) + "\n")
+    store.atomic_write(path, jsonio.dumps(kept, indent=2) + "\n")
     return path
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.home import jsonsafe, store
+from looop.home import jsonio, store
 from looop.home.errors import CorruptState
 from looop.home.presets import SESSION_ID
 from looop.home.runners import RUNNERS, profile
@@ -185,7 +185,7 @@ def read_record(ctx: Ctx, wid: str) -> Record | None:
     if len(raw) > _MAX_RECORD:
         raise _bad(wid, path, "too large")
     try:
-        obj = jsonsafe.loads(raw)
+        obj = jsonio.safe_loads(raw)
     except (CorruptState, ValueError) as e:
         raise _bad(wid, path, str(e)[:200]) from None
     if not isinstance(obj, dict) or obj.get("v") != 1 or obj.get("id") != wid:

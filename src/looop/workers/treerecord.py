@@ -4,7 +4,6 @@ between still leaves a record; read back fail-closed (an unreadable one is no re
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.home import store
+from looop.home import jsonio, store
 from looop.home.errors import CorruptState, LooopError
 
 
@@ -105,4 +104,4 @@ def from_record(raw: Mapping[str, Any]) -> Tree | None:
 
 
 def save(ctx: Ctx, tree: Tree) -> None:
-    store.atomic_write(record_file(ctx, tree.wid), json.dumps(asdict(tree), indent=2) + "\n")
+    store.atomic_write(record_file(ctx, tree.wid), jsonio.dumps(asdict(tree), indent=2) + "\n")

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from looop.core.promptfile import substitute_prompt_file
-from looop.home import locks, store
+from looop.home import jsonio, locks, store
 from looop.home.config import load_config, parse_config, resolve_knobs
 from looop.home.errors import CorruptState, LooopError
-from looop.home.hashing import canonical_json, fnv1a_128, wake_signal
+from looop.home.hashing import fnv1a_128, wake_signal
 from looop.home.paths import Paths
 
 
@@ -31,7 +31,7 @@ def test_fnv_change_sensitive() -> None:
 
 
 def test_canonical_json_sorted_compact_unescaped() -> None:
-    assert canonical_json({"b": 1, "a": "é", "c": 1.0}) == '{"a":"é","b":1,"c":1.0}'
+    assert jsonio.canonical({"b": 1, "a": "é", "c": 1.0}) == '{"a":"é","b":1,"c":1.0}'
 
 
 def test_wake_signal() -> None:
@@ -159,11 +159,11 @@ def test_state_json_sorted(tmp_path: Path) -> None:
 
 
 def test_a_bad_value_under_a_hostile_key_is_still_named_in_one_line() -> None:
-    from looop.home import jsonsafe
+    from looop.home import jsonio
 
     for key in ["\n", "a\rb", "\x1b[2J", "k" * 500]:
-        with pytest.raises(jsonsafe.UnsafeJSON) as e:
-            jsonsafe.check_values({"cmd": {key: "\x00"}}, 64, allow_nul=False)
+        with pytest.raises(jsonio.UnsafeJSON) as e:
+            jsonio.check_values({"cmd": {key: "\x00"}}, 64, allow_nul=False)
         said = str(e.value)
         assert "\n" not in said and "\r" not in said and "\x1b" not in said
         assert said.startswith("field 'cmd.") and len(said) < 200

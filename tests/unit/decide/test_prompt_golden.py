@@ -12,6 +12,7 @@ from pathlib import Path
 
 from looop.act.actiontable import taught
 from looop.core.context import Ctx
+from looop.core.readings import Reading
 from looop.decide.prompt import PromptExtras, build_prompt, render_prompt
 from looop.decide.promptinputs import PromptInputs, constitution
 from looop.home.paths import Paths
@@ -87,8 +88,8 @@ def _inputs(clock: FixedClock, data: str) -> PromptInputs:
             ("ship.md", "goal: v2 shipped\n"),
         ),
         readings=(
-            ("sensor-ci.json", '{"signal": {"ci": "green"}}\n'),
-            ("sys-goals.json", '{"signal": {}, "detail": {}}\n'),
+            Reading.from_json("sensor-ci", b'{"signal": {"ci": "green"}}\n'),
+            Reading.from_json("sys-goals", b'{"signal": {}, "detail": {}}\n'),
         ),
         goal_activity={"ship": clock.now() - 3600, "docs": clock.now()},
         journal=("- 2025-06-14 10:00 wrote goal ship", "- 2025-06-14 10:05 noop"),

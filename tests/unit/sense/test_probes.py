@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.core.readings import split_ages
+from looop.core.readings import Reading, split_ages
 from looop.home.clock import offset_stamp
 from looop.home.paths import Paths
 from looop.sense import sense
@@ -93,7 +93,10 @@ def test_goal_ages_from_activity(ctx: Ctx, paths: Paths, clock: FixedClock) -> N
     run_probes(ctx, {"sys-goals": probe_goals})
     after = goals_detail(paths)
     assert after["detail"]["goals"]["ship"]["age_s"] == 690
-    assert split_ages("sys-goals", after)[0] == split_ages("sys-goals", before)[0]
+    assert (
+        split_ages(Reading("sys-goals", after, True))[0]
+        == split_ages(Reading("sys-goals", before, True))[0]
+    )
 
 
 def test_corrupt_activity_means_never_acted(ctx: Ctx, paths: Paths) -> None:

@@ -15,10 +15,11 @@ import pytest
 
 from looop.core import procs
 from looop.core.context import Ctx
+from looop.core.readings import Reading
 from looop.home.paths import Paths
 from looop.sense import sense
 from looop.sense.probes import default_probes
-from looop.sense.sensors import Reading, interval_of, run_user_sensors
+from looop.sense.sensors import interval_of, run_user_sensors
 from looop.sense.verdicts import is_error_snapshot
 from tests.clocks import FixedClock
 from tests.procwatch import FIXTURES, Zombies, kill_all, tagged
@@ -68,6 +69,10 @@ def test_json_reading_is_kept_as_printed(ctx: Ctx, paths: Paths) -> None:
     raw = (paths.snapshots / "sensor-today.json").read_bytes()
     assert raw == b'{"signal": {"b": 1},  "detail": {"n": 2}}\n'
     assert not (paths.snapshots / "sensor-today.err").exists()
+    # the beat's reading: parsed once, its bytes the file's
+    r = got["sensor-today"]
+    assert (r.signal, r.detail, r.failed, r.to_json()) == ({"b": 1}, {"n": 2}, False, raw)
+    assert r.interval is None  # no `# looop:interval=N`: it runs every beat
 
 
 @pytest.mark.timeout(10)
@@ -109,6 +114,7 @@ def test_failing_sensor_gets_normalised_snapshot(ctx: Ctx, paths: Paths) -> None
     assert snap["detail"]["stderr"] == "kaboom"
     assert "exited with code 3" in snap["detail"]["message"]
     assert "kaboom" in (paths.snapshots / "sensor-bad.err").read_text()
+    assert r.failed and r.signal == snap["signal"] and r.detail == snap["detail"]
 
 
 @pytest.mark.timeout(10)
@@ -283,6 +289,8 @@ def test_interval_keeps_snapshot_and_edit_bypasses(
 
     r = run(ctx)["sensor-rate"]
     assert r.cached and r.ok
+    assert r.signal == {"n": 1} and r.to_json() == first  # the kept snapshot, read once
+    assert r.interval == 3600
     assert runs_log.read_text().count("x") == 1
     assert snap.read_bytes() == first
 
@@ -305,6 +313,7 @@ def test_cached_failure_stays_a_failure(ctx: Ctx, paths: Paths, clock: FixedCloc
     clock.t = (paths.snapshots / "sensor-flaky.json").stat().st_mtime + 1
     r = run(ctx)["sensor-flaky"]
     assert r.cached and not r.ok and r.error is not None
+    assert r.failed and r.signal == {"error": True, "exit_code": 2}  # the kept snapshot's
 
 
 def test_error_snapshot_shapes() -> None:

@@ -3,12 +3,12 @@ stream shape carries it (claude, pi, codex, opencode, or a configured cost spec)
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
+from looop.home import jsonio
 from looop.home.config import Runner
 from looop.home.cost.money import sane_usd
 from looop.home.cost.prices import command_model, lookup_price, price_table, price_tokens
@@ -219,7 +219,7 @@ class CostMeter:
                         return
                 elif _OBJECT_START.match(line) is None:
                     return
-            ev = json.loads(line)
+            ev = jsonio.loads(line)
             if isinstance(ev, dict):
                 self._event(ev)
         except Exception:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import stat
 
-from looop.home import ljson, stamps, store
+from looop.home import jsonio, stamps, store
 from looop.home.cost import rotate
 from looop.home.cost.money import sane_usd
 from looop.home.cost.totals import micros
@@ -65,7 +65,7 @@ def _fold_line(d: Days, raw: bytes, clock: Clock) -> None:
     if not raw.strip():
         return
     try:
-        obj = ljson.loads(raw.decode("utf-8", "replace"))
+        obj = jsonio.loads(raw.decode("utf-8", "replace"))
     except (ValueError, RecursionError):
         obj = None
     amount = sane_usd(obj.get("cost_usd")) if isinstance(obj, dict) else None
@@ -115,7 +115,7 @@ def zone_of(clock: Clock) -> str:
 
 def _load(path: str, zone: str) -> Days | None:
     try:
-        obj = ljson.loads(store.read_text(path) or "null")
+        obj = jsonio.loads(store.read_text(path) or "null")
     except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(obj, dict) or obj.get("v") != VERSION or obj.get("zone") != zone:
@@ -154,7 +154,7 @@ def _save(path: str, d: Days) -> None:
     }
     try:
         # not fsynced: after a crash it is caught up or rebuilt from the ledger files
-        store.atomic_write(path, store.dumps_state(body) + "\n", durable=False)
+        store.atomic_write(path, jsonio.canonical(body) + "\n", durable=False)
     except OSError:
         pass  # read-only data dir: the next reader folds again
 

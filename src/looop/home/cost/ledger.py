@@ -7,7 +7,7 @@ import math
 import os
 from datetime import date, datetime, timedelta
 
-from looop.home import ljson, locks, store
+from looop.home import jsonio, locks, store
 from looop.home.clock import Clock, parse_utc, utc_stamp
 from looop.home.cost import rotate, totals
 from looop.home.cost.money import sane_usd
@@ -51,7 +51,7 @@ def ledger_text(paths: Paths, since: str | None = None) -> str | None:
 def ledger_row(line: str) -> dict[str, Any] | None:
     """A ledger row, or None when the line is corrupt."""
     try:
-        obj = ljson.loads(line)
+        obj = jsonio.loads(line)
     except (ValueError, RecursionError):
         return None
     if not isinstance(obj, dict):

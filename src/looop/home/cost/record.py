@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from looop.home import store
+from looop.home import jsonio, store
 from looop.home.cost import rotate, totals
 from looop.home.cost.money import sane_usd
 from looop.home.stamps import utc_stamp
@@ -37,7 +37,7 @@ def append_cost(
     row = {"cost_usd": amount, "id": id, "kind": kind, "runner": runner, "ts": stamp}
     if key is not None:
         row["key"] = key
-    line = store.dumps_state(row) + "\n"
+    line = jsonio.canonical(row) + "\n"
     _rotate(ledger, stamp)
     store.append_line(ledger, line)
     # the running totals (home/cost/totals.py): today's spend stays O(1) to read
@@ -78,7 +78,7 @@ def append_costs(
         if model is not None:
             row["model"] = model
         row["ts"] = stamp
-        lines.append(store.dumps_state(row) + "\n")
+        lines.append(jsonio.canonical(row) + "\n")
     if not lines:
         return 0
     text = "".join(lines)

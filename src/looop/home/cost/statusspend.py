@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from looop.home import ljson, stamps, store
+from looop.home import jsonio, stamps, store
 from looop.home.cost import rotate, totals
 from looop.home.cost.clis import COST_REPORTING, SAID
 from looop.home.cost.money import finite, sane_usd, usd
@@ -145,7 +145,7 @@ def _sum_today(text: str, clock: Clock, today: tuple[int, ...], day: _Window) ->
             if not any(m in line for m in marks):
                 continue
         try:
-            obj = ljson.loads(line)
+            obj = jsonio.loads(line)
         except (ValueError, RecursionError):
             continue
         if not isinstance(obj, dict):

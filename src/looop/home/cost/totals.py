@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import stat
 
-from looop.home import ljson, stamps, store
+from looop.home import jsonio, stamps, store
 from looop.home.cost import rotate
 from looop.home.cost.money import sane_usd
 
@@ -70,7 +70,7 @@ def fold(buf: bytes, quarters: dict[str, dict[str, int]], since: int) -> int:
         if not raw.strip():
             continue
         try:
-            obj = ljson.loads(raw.decode("utf-8", "replace"))
+            obj = jsonio.loads(raw.decode("utf-8", "replace"))
         except (ValueError, RecursionError):
             continue  # corrupt: no spend, as every reader of the ledger takes it
         if not isinstance(obj, dict):
@@ -92,7 +92,7 @@ def fold(buf: bytes, quarters: dict[str, dict[str, int]], since: int) -> int:
 def _load(path: str) -> dict[str, Any] | None:
     """The totals file when it has its shape, else None."""
     try:
-        obj = ljson.loads(store.read_text(path) or "null")
+        obj = jsonio.loads(store.read_text(path) or "null")
     except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(obj, dict) or obj.get("v") != VERSION:
@@ -206,7 +206,7 @@ def refresh(data: str, now: float) -> None:
     body = {"v": VERSION, "ledger": ident, "end": end, "since": since, "q": kept}
     try:
         # not fsynced: after a crash it is rebuilt or caught up from the ledger
-        store.atomic_write(path, store.dumps_state(body) + "\n", durable=False)
+        store.atomic_write(path, jsonio.canonical(body) + "\n", durable=False)
     except OSError:
         pass
 

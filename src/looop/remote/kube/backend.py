@@ -23,12 +23,12 @@ cluster.py's `KubeCluster`, which this class is built on.
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from looop.home import jsonio
 from looop.home.clock import Clock, utc_stamp
 from looop.home.keys import encode_keys
 from looop.home.protocol import SHOT_FORMATS
@@ -352,7 +352,7 @@ class KubeBackend(KubeCluster):
             cmd.append("--newline")
         out = self._exec(sid, cmd)
         try:
-            got = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+            got = jsonio.loads(out.strip().splitlines()[-1]) if out.strip() else {}
         except ValueError:
             got = {}
         return got if isinstance(got, dict) else {}

@@ -8,12 +8,11 @@ is built on it."""
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from looop.home import untrusted
+from looop.home import jsonio, untrusted
 from looop.remote.kube import manifests as mf
 from looop.remote.kube.target import KubeTarget
 from looop.sessions.state import SessionError
@@ -239,7 +238,7 @@ def one_line(e: BaseException | str) -> str:
 def api_reason(e: Any) -> str:
     """An ApiException as one line: the Status message when the server sent one."""
     try:
-        msg = json.loads(e.body).get("message")
+        msg = jsonio.loads(e.body).get("message")
     except (TypeError, ValueError, AttributeError):
         msg = None
     return one_line(f"{e.status} {msg or e.reason}")

@@ -13,7 +13,6 @@ however often the link drops."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import threading
@@ -21,7 +20,7 @@ import time
 from pathlib import Path
 
 from looop.core import srt
-from looop.home import locks, store
+from looop.home import jsonio, locks, store
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
 from looop.home.sandboxpolicy import SandboxPolicy
@@ -137,7 +136,7 @@ def _take(root: Path, sid: str, box: Path, name: str, relay: str) -> None:
     taken = box / name
     try:
         raw = store.read_regular(taken, MAX_REQUEST, follow=False)
-        req = json.loads(raw.decode())
+        req = jsonio.loads(raw.decode())
     except (OSError, NotRegular, ValueError):
         store.remove(taken)
         return
@@ -146,7 +145,7 @@ def _take(root: Path, sid: str, box: Path, name: str, relay: str) -> None:
         return
     req["worker"] = sid  # the folder says who asks, never the request
     req["key"] = key
-    body = json.dumps(req).encode()
+    body = jsonio.dumps(req).encode()
     while True:
         got = _once(relay, body)
         if got is not None:
@@ -156,7 +155,7 @@ def _take(root: Path, sid: str, box: Path, name: str, relay: str) -> None:
             return
         time.sleep(RETRY_S)
     try:
-        store.atomic_write(box / f"{key}.ans", json.dumps(got), durable=False)
+        store.atomic_write(box / f"{key}.ans", jsonio.dumps(got), durable=False)
     except OSError:
         pass  # its folder went with the worker
     store.remove(taken)

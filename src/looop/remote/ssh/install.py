@@ -8,13 +8,13 @@ master as one tar stream, and the host's pip installs them with `--no-index`."""
 from __future__ import annotations
 
 import io
-import json
 import shlex
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
+from looop.home import jsonio
 from looop.remote.hosts import HostError
 from looop.remote.ssh.boxed import SRT_DIR
 from looop.remote.ssh.link import VENV, Link, Unreachable
@@ -179,7 +179,7 @@ def srt_package(srt_path: str | None) -> tuple[Path, str] | None:
         return None
     root = Path(srt_path).resolve().parent.parent
     try:
-        meta = json.loads((root / "package.json").read_text())
+        meta = jsonio.loads((root / "package.json").read_text())
     except (OSError, ValueError):
         return None
     if not isinstance(meta, dict) or meta.get("name") != "@anthropic-ai/sandbox-runtime":

@@ -8,7 +8,6 @@ the command line quoted word by word (shlex), never a string a worker id could b
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import socket
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.home import where
+from looop.home import jsonio, where
 from looop.home.sessionfiles import fnv1a_64
 from looop.remote import hosts as reg
 from looop.remote.hosts import Host, HostError
@@ -183,7 +182,7 @@ class Link:
         """One satellite verb: JSON in, JSON out; the host's errors come back as HostError."""
         if not self.master_up():
             self.ensure()
-        body = json.dumps({"v": PROTOCOL, **req})
+        body = jsonio.dumps({"v": PROTOCOL, **req})
         try:
             done = subprocess.run(
                 self.remote_argv(["satellite", self.key, op]),
@@ -206,7 +205,7 @@ class Link:
                 f"run `looop host install {self.host.name}`"
             )
         try:
-            out = json.loads(done.stdout.decode() or "null")
+            out = jsonio.loads(done.stdout.decode() or "null")
         except ValueError:
             out = None
         if not isinstance(out, dict):

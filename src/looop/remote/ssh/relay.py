@@ -9,14 +9,13 @@ the link (link.start_relay): a verb over the link never loads this server."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
 from typing import TYPE_CHECKING
 
 from looop.core.contract import Answerer
-from looop.home import locks
+from looop.home import jsonio, locks
 from looop.remote import hosts as reg
 
 if TYPE_CHECKING:
@@ -47,10 +46,10 @@ def serve_one(ans: Answerer, conn: socket.socket) -> None:
                 break
             buf += got
         try:
-            req = json.loads(buf.decode())
+            req = jsonio.loads(buf.decode())
         except ValueError:
             req = None
-        conn.sendall(json.dumps(ans.run(req)).encode())
+        conn.sendall(jsonio.dumps(ans.run(req)).encode())
     except OSError:
         pass  # the link dropped: the worker asks again with the same key
     finally:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from looop.home import jsonsafe, ljson
+from looop.home import jsonio
 
 VALUES: list[Any] = [
     {},
@@ -39,7 +39,7 @@ def test_dumps_matches_json(value: Any, ascii_only: bool) -> None:
         {"indent": 2},
         {},
     ):
-        assert ljson.dumps(value, ensure_ascii=ascii_only, **opts) == json.dumps(
+        assert jsonio.dumps(value, ensure_ascii=ascii_only, **opts) == json.dumps(
             value, ensure_ascii=ascii_only, **opts
         )
 
@@ -49,14 +49,14 @@ def test_dumps_default_and_refusal_match_json() -> None:
         def __str__(self) -> str:
             return "odd"
 
-    assert ljson.dumps({"x": Odd()}, default=str) == json.dumps({"x": Odd()}, default=str)
-    assert ljson.dumps({"x": Odd()}, indent=2, default=str) == json.dumps(
+    assert jsonio.dumps({"x": Odd()}, default=str) == json.dumps({"x": Odd()}, default=str)
+    assert jsonio.dumps({"x": Odd()}, indent=2, default=str) == json.dumps(
         {"x": Odd()}, indent=2, default=str
     )
     with pytest.raises(TypeError, match="not JSON serializable"):
-        ljson.dumps({"x": Odd()})
+        jsonio.dumps({"x": Odd()})
     # non-string keys: json coerces them, and so do we
-    assert ljson.dumps({1: 2, None: 3}, indent=2) == json.dumps({1: 2, None: 3}, indent=2)
+    assert jsonio.dumps({1: 2, None: 3}, indent=2) == json.dumps({1: 2, None: 3}, indent=2)
 
 
 TEXTS = [
@@ -84,11 +84,11 @@ def test_loads_matches_json_value_or_error(text: str) -> None:
         except ValueError as e:
             return type(e).__name__, str(e)
 
-    assert outcome(ljson.loads) == outcome(json.loads)
+    assert outcome(jsonio.loads) == outcome(json.loads)
 
 
 def test_bytes_go_through_json() -> None:
-    assert ljson.loads(b'{"a": 1}') == {"a": 1}
+    assert jsonio.loads(b'{"a": 1}') == {"a": 1}
 
 
 def test_jsonsafe_still_refuses_what_it_refused() -> None:
@@ -99,10 +99,10 @@ def test_jsonsafe_still_refuses_what_it_refused() -> None:
         ('{"s": "\\udc00"}', "unpaired surrogate"),
         ("[" * 100 + "]" * 100, "nested too deeply"),
     ):
-        with pytest.raises(jsonsafe.UnsafeJSON, match=words):
-            jsonsafe.loads(text)
+        with pytest.raises(jsonio.UnsafeJSON, match=words):
+            jsonio.safe_loads(text)
     with pytest.raises(json.JSONDecodeError, match="Expecting property name"):
-        jsonsafe.loads("{oops")
+        jsonio.safe_loads("{oops")
 
 
 BAD_TEXT = ["{garbage\n", "[1,", '{"a" 1}', '{"a":1,}', '"\x01"', "[1] x", "", "nul"]
@@ -115,11 +115,11 @@ def test_bad_text_raises_jsons_error_in_a_fresh_interpreter() -> None:
     scanner cannot word its error; loads still raises json's JSONDecodeError, never crashes."""
     probe = (
         "import sys\n"
-        "from looop.home import ljson\n"
+        "from looop.home import jsonio\n"
         "assert 'json' not in sys.modules\n"
         "for t in sys.argv[1:]:\n"
         "    try:\n"
-        "        ljson.loads(t)\n"
+        "        jsonio.loads(t)\n"
         "    except ValueError as e:\n"
         "        print(type(e).__name__, e)\n"
     )
