@@ -11,6 +11,7 @@ import os
 from looop.home import needsinput, store, where
 from looop.home.boxfolder import Folder, unanswered
 from looop.home.errors import CorruptState
+from looop.home.lastoutput import last_output
 from looop.home.spent import over_budget, over_limit
 from looop.home.where import SANDBOX_SETTINGS as SANDBOX_SETTINGS
 from looop.home.where import sandboxed as sandboxed
@@ -71,23 +72,14 @@ def pending_tells(tells: str) -> dict[str, int]:
     return out
 
 
-def last_output(sdir: str) -> float | None:
-    """When the session last wrote to its terminal (its output.log's mtime)."""
-    try:
-        return os.stat(os.path.join(sdir, "output.log")).st_mtime
-    except OSError:
-        return None
-
-
-def health(
-    sid: str, alive: bool, waiting: set[str], now: float, stuck_secs: int, last: float | None
-) -> str:
-    """busy | waiting-ask | stuck | dead (workers/needsinput refines busy and stuck)."""
+def health(sid: str, alive: bool, waiting: set[str], stuck_secs: int, quiet: float | None) -> str:
+    """busy | waiting-ask | stuck | dead (workers/needsinput refines busy and stuck).
+    `quiet`: seconds since its last output on the monotonic clock (home/lastoutput.py)."""
     if not alive:
         return "dead"
     if sid in waiting:
         return "waiting-ask"
-    if stuck_secs > 0 and last is not None and now - last >= stuck_secs:
+    if stuck_secs > 0 and quiet is not None and quiet >= stuck_secs:
         return "stuck"
     return "busy"  # unknown idle counts as busy
 
@@ -153,10 +145,9 @@ def worker_rows(
     tells = pending_tells(where.join(data, "tells"))
     verify = where.join(data, "verify")
     branch = branches(data, trees)
-    now = clock.now()
     rows = []
     for s in sorted((s for s in sessions if s["id"] != PULSE), key=lambda s: s["id"]):
-        last = last_output(s["dir"])
+        last, quiet = last_output(s["dir"], s["alive"], clock)
         v = verify_result(verify, s["id"])
         rows.append(
             {
@@ -164,7 +155,7 @@ def worker_rows(
                 "state": s["state"],
                 "alive": s["alive"],
                 "exit_code": s["exit_code"],
-                "health": health(s["id"], s["alive"], waiting, now, stuck_secs, last),
+                "health": health(s["id"], s["alive"], waiting, stuck_secs, quiet),
                 "note": s["note"] if s["alive"] else None,
                 "verify": ("pass" if v.get("pass") else "fail") if v else None,
                 "verify_output": (v or {}).get("output"),

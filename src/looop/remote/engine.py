@@ -96,7 +96,6 @@ def kube_rows(
     backends = {n: kube_backend(data, hosts[n], clock, env) for n in wanted}
     with concurrent.futures.ThreadPoolExecutor(max(1, len(backends))) as pool:
         answers = dict(zip(backends, pool.map(_listing, backends.values()), strict=True))
-    now = clock.now()
     out: list[dict[str, Any]] = []
     for wid, rec in recs.items():
         host = rec["host"]
@@ -116,7 +115,7 @@ def kube_rows(
             out.append(base_row(wid, host, rec, "exited", False, rec.get("exit_code"), None))
             continue
         r = base_row(wid, host, rec, str(got["state"]), True, None, None)
-        r["health"] = health(wid, True, waiting, now, stuck_secs, None)
+        r["health"] = health(wid, True, waiting, stuck_secs, None)
         r["started_at"] = got["started_at"] or rec.get("started_at")
         out.append(r)
     return out

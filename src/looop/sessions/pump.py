@@ -24,6 +24,7 @@ from looop.home import logfiles
 from looop.home import protocol as proto
 from looop.sessions.evloop import Event, Loop, within
 from looop.sessions.logwriter import Gap, LogWriter, write_all
+from looop.sessions.outputmark import OutputMark
 from looop.sessions.screen import Emulator
 
 if TYPE_CHECKING:
@@ -185,6 +186,7 @@ class Pump:
         self.cols, self.rows = cols, rows
         self.seq = 0
         self.last_output = loop.time()
+        self.mark = OutputMark(loop, log_dir, self.last_output)  # log/output.last: `stuck`
         # The last BACKLOG_MAX bytes as whole chunks: trimming drops chunks, never copies.
         self.backlog: deque[bytes] = deque()
         self.backlog_bytes = 0
@@ -207,6 +209,7 @@ class Pump:
         self.seq += 1
         self.received += len(data)
         self.last_output = self.loop.time()
+        self.mark.said(self.last_output)
         backlog = self.backlog
         backlog.append(data)
         self.backlog_bytes += len(data)
@@ -437,6 +440,7 @@ class Pump:
     def use_master(self, master: int) -> None:
         self.master = master
         self.last_output = self.loop.time()
+        self.mark.said(self.last_output)  # a new run starts quiet from now
 
     def queue_input(self, data: bytes) -> bool:
         """Queue `data` for the PTY; False (nothing queued) when the queue is full."""

@@ -21,7 +21,7 @@ from looop.remote.hosts import HostError
 from looop.sessions.client import kill, wait
 from looop.sessions.spawner import spawn
 from looop.sessions.state import SessionError, get_session
-from tests.clocks import FixedClock
+from tests.clocks import FixedClock, StillClock
 from tests.helpers import clean_env, run_cli
 
 ESC = "\x1b"
@@ -225,6 +225,7 @@ def _run(
     extra: dict[str, str],
     fast: bool,
     broken: str = "",
+    clock: FixedClock | None = None,
 ) -> tuple[int, str, str, dict[str, bytes]]:
     _reset(world)
     if broken:
@@ -245,7 +246,7 @@ def _run(
     with monkeypatch.context() as m:
         if not fast:
             m.setattr("looop.verbs.table._fast", lambda *a: False)
-        code, out, err = run_cli(capsys, *argv, env=env, clock=FixedClock())
+        code, out, err = run_cli(capsys, *argv, env=env, clock=clock or FixedClock())
     return code, out, _same_run(err), _files(world)
 
 
@@ -259,8 +260,9 @@ def test_fast_and_click_faces_agree(
     argv: list[str],
     extra: dict[str, str],
 ) -> None:
-    fast = _run(world, tmp_path, capsys, monkeypatch, argv, extra, fast=True)
-    slow = _run(world, tmp_path, capsys, monkeypatch, argv, extra, fast=False)
+    clock = StillClock(mono=time.monotonic())  # a live worker's quiet the same in both
+    fast = _run(world, tmp_path, capsys, monkeypatch, argv, extra, fast=True, clock=clock)
+    slow = _run(world, tmp_path, capsys, monkeypatch, argv, extra, fast=False, clock=clock)
     assert fast == slow
 
 
@@ -277,8 +279,9 @@ def test_fast_and_click_faces_agree_on_a_damaged_data_dir(
     extra: dict[str, str],
     broken: str,
 ) -> None:
-    fast = _run(world, tmp_path, capsys, monkeypatch, argv, extra, True, broken)
-    slow = _run(world, tmp_path, capsys, monkeypatch, argv, extra, False, broken)
+    clock = StillClock(mono=time.monotonic())  # a live worker's quiet the same in both
+    fast = _run(world, tmp_path, capsys, monkeypatch, argv, extra, True, broken, clock)
+    slow = _run(world, tmp_path, capsys, monkeypatch, argv, extra, False, broken, clock)
     assert "Traceback" not in fast[2]
     assert fast == slow
 

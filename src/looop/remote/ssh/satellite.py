@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
+from looop.home.lastoutput import log_time
 from looop.home.logs import read_log
-from looop.home.workerrows import last_output
 from looop.remote.ssh import farbounds
 from looop.remote.ssh.link import PROTOCOL, SATELLITES
 from looop.sessions import client
@@ -60,7 +60,7 @@ def worker_row(root: Path, s: Session) -> dict[str, Any]:
         "note": s.note,
         "started_at": s.started_at,
         "last_change": s.last_change,
-        "last_output_unix": last_output(str(s.dir)),
+        "last_output_unix": log_time(str(s.dir)),
     }
 
 

@@ -1,0 +1,60 @@
+"""The supervisor's side of home/lastoutput.py: `log/output.last` says when the run last
+printed, on the monotonic and boot clocks, so `stuck` is judged by time a wall-clock step
+does not move. Written when output comes after a second's quiet and once more a second
+after output, never more often: a worker printing all the time costs one small rename a
+second, a quiet one nothing."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from looop.home.clock import boottime as boot_clock
+from looop.home.lastoutput import drop_mark, write_mark
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from looop.sessions.evloop import Handle, Loop
+
+MARK_EVERY_S = 1.0  # the mark is at most this far behind the last output
+
+
+class OutputMark:
+    """One session's mark, from the run's start at `at`; `said(at)` on every output (and
+    each later run's start)."""
+
+    def __init__(
+        self, loop: Loop, fdir: str, at: float, boottime: Callable[[], float] = boot_clock
+    ) -> None:
+        self.loop = loop
+        self.fdir = fdir  # the log folder ("" : no mark is kept)
+        self.boottime = boottime
+        self.at = -1.0  # the last output, on the loop's (monotonic) clock
+        self.written = -1.0  # the `at` the file holds
+        self.handle: Handle | None = None
+        self.said(at)
+
+    def said(self, at: float) -> None:
+        self.at = at
+        if self.handle is None and self.fdir:
+            self.write()
+
+    def write(self) -> None:
+        """The file to the last output, then a look again in a second if it changed."""
+        self.handle = None
+        if self.at == self.written:
+            return
+        boot = self.boottime() - (self.loop.time() - self.at)  # the same moment, boot clock
+        try:
+            write_mark(self.fdir, self.at, boot)
+        except OSError:
+            drop_mark(self.fdir)  # a stale mark would age a worker that prints: none at all
+            self.written = -1.0
+        else:
+            self.written = self.at
+        self.handle = self.loop.call_later(MARK_EVERY_S, self.write)
+
+    def stop(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
