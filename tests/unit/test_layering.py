@@ -146,6 +146,7 @@ LAZY: list[tuple[str, str]] = [
     # the verb tables: a process loads the verb it runs
     ("looop.verbs.console", "looop.verbs.table"),
     ("looop.verbs.table", "by name: ?"),  # the fast verb's face
+    ("looop.act.actiontable", "by name: ?"),  # a move's declaration, when its tag is used
     ("looop.verbs.table", "looop.cli.root"),  # every other verb: click
     ("looop.verbs.table", "looop.cli.failure"),
     ("looop.cli.root", "by name: ?"),  # click's verbs, each loaded when run
