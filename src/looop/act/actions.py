@@ -19,6 +19,7 @@ from looop.act.decision import (
     worker_target,
 )
 from looop.act.moves.files import ArchiveGoal, RemoveSensor, WriteGoal, WritePlaybook, WriteSensor
+from looop.act.moves.kill import KillWorker
 from looop.act.moves.notes import (
     EVERY_S_BOUNDS,
     IN_S_BOUNDS,
@@ -29,7 +30,7 @@ from looop.act.moves.notes import (
 )
 from looop.act.moves.runshell import RunShell
 from looop.act.moves.sessions import MAX_KEYS, RestartSession, SendKey, SteerSession
-from looop.act.moves.workers import KillWorker, StartWorker
+from looop.act.moves.workers import StartWorker
 from looop.act.parse import MAX_DEPTH, decision_from_obj, parse_decision
 
 # Every action, checked whole (act/actiontable.py): whatever imports this façade loads every

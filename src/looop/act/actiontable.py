@@ -25,7 +25,7 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("remove_sensor", "files.RemoveSensor"),
     ("write_playbook", "files.WritePlaybook"),
     ("start_worker", "workers.StartWorker"),
-    ("kill_worker", "workers.KillWorker"),
+    ("kill_worker", "kill.KillWorker"),
     ("steer_session", "sessions.SteerSession"),
     ("send_key", "sessions.SendKey"),
     ("restart_session", "sessions.RestartSession"),
