@@ -7,7 +7,6 @@ import shlex
 import shutil
 import string
 from dataclasses import dataclass, replace
-from importlib import resources
 from pathlib import Path
 
 from looop.core import provenance
@@ -36,12 +35,11 @@ from looop.workers.worktree import Plan, release
 
 
 def contract_text(worker_id: str, runner: str) -> str:
+    # read beside this module: looop is installed from a directory, never a zip (seed's
+    # package_text), so importlib.resources would only cost every start its import
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "contract.md")
-    try:
-        with open(here, encoding="utf-8") as f:
-            raw = f.read()
-    except OSError:  # not unpacked on disk (a zip): ask the package loader
-        raw = (resources.files("looop.workers") / "contract.md").read_text(encoding="utf-8")
+    with open(here, encoding="utf-8") as f:
+        raw = f.read()
     return raw.replace("__ID__", worker_id).replace("__RUNNER__", runner)
 
 
