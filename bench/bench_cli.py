@@ -104,10 +104,24 @@ def _moves_home(looop_bin: str, data: Path, env: dict[str, str]) -> None:
         raise RuntimeError(f"the bench world did not settle: a second beat said {said!r}")
 
 
-def _moves(looop_bin: str, root: Path) -> dict[str, tuple[list[float], list[float]]]:
-    """(the move's walls, python -c pass's walls) for tick, kill and worker start, each pair
-    interleaved in alternating order; a kill's worker is started untimed first, a started
-    worker killed untimed after."""
+def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall, cpu) of a whole command: cpu is user + system of it and the children it waited
+    for (a loaded machine stretches the wall, hardly the cpu)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = _time(cmd, env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+Moves = dict[str, dict[str, list[float]]]
+
+
+def _moves(looop_bin: str, root: Path) -> Moves:
+    """Each move's and python -c pass's walls and cpus ("ours", "base", "ours cpu", "base
+    cpu") for tick, kill and worker start, each pair interleaved in alternating order; a
+    kill's worker is started untimed first, a started worker killed untimed after."""
     base_cmd = [sys.executable, "-c", "pass"]
     envs = {}
     for name in ("beat", "workers"):
@@ -115,11 +129,11 @@ def _moves(looop_bin: str, root: Path) -> dict[str, tuple[list[float], list[floa
         envs[name].pop("PYTHONDONTWRITEBYTECODE", None)
     _moves_home(looop_bin, root / "beat", envs["beat"])
     (root / "workers").mkdir()
-    got: dict[str, tuple[list[float], list[float]]] = {}
+    got: Moves = {}
     for row in ("tick", "kill", "worker start"):
-        got[row] = ([], [])
+        got[row] = {"ours": [], "base": [], "ours cpu": [], "base cpu": []}
     for r in range(-2, MOVE_ROUNDS):  # two rounds warm the page cache, not counted
-        for row in got:
+        for row, sinks in got.items():
             wid = f"b{r + 2}"
             env = envs["beat" if row == "tick" else "workers"]
             if row == "tick":
@@ -129,19 +143,22 @@ def _moves(looop_bin: str, root: Path) -> dict[str, tuple[list[float], list[floa
                 cmd = [looop_bin, "kill", wid]
             else:
                 cmd = [looop_bin, "worker", "start", f"s{wid}", *START_ARGS]
-            pair = [(got[row][1], base_cmd), (got[row][0], cmd)]
+            pair = [("base", base_cmd), ("ours", cmd)]
             for sink, c in pair if r % 2 else reversed(pair):
-                took = _time(c, env)
+                wall, cpu = _timed(c, env)
                 if r >= 0:
-                    sink.append(took)
+                    sinks[sink].append(wall)
+                    sinks[f"{sink} cpu"].append(cpu)
             if row == "worker start":
                 _time([looop_bin, "kill", f"s{wid}"], env)
     return got
 
 
-def _move_rows(got: dict[str, tuple[list[float], list[float]]]) -> list[dict[str, object]]:
+def _move_rows(got: Moves) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
-    for name, (ours, base) in got.items():
+    cpus = []
+    for name, sinks in got.items():
+        ours, base = sinks["ours"], sinks["base"]
         med = statistics.median(ours) * 1000
         bmed = statistics.median(base) * 1000
         what = {"tick": "no change", "kill": "a live worker", "worker start": "--command"}[name]
@@ -158,6 +175,9 @@ def _move_rows(got: dict[str, tuple[list[float], list[float]]]) -> list[dict[str
                 "ok": med < MOVE_TARGET_MS,
             }
         )
+        cpu, bcpu = (statistics.median(sinks[k]) * 1000 for k in ("ours cpu", "base cpu"))
+        cpus.append(f"{name} {cpu:.0f} ms (python -c pass {bcpu:.0f} ms)")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     rows[0]["note"] = (
         f"moves: {MOVE_ROUNDS} interleaved rounds per move, each pairing it with `python -c "
         "pass` in alternating order, as whole commands of the installed console script (no "
@@ -165,7 +185,9 @@ def _move_rows(got: dict[str, tuple[list[float], list[float]]]) -> list[dict[str
         "starter sensors, a runner that says noop), the gate skips the decider; kill = `looop "
         "kill ID` of a live worker (`tail -f`, started untimed just before); worker start = "
         "`looop worker start ID --no-sandbox --command 'tail -f {{prompt_file}}' hi` to its "
-        "two lines (its worker killed untimed after). Target: each median under 150 ms"
+        "two lines (its worker killed untimed after). Target: each median under 150 ms on a "
+        "quiet machine. CPU (user + system, with the children each waited for), median: "
+        f"{'; '.join(cpus)}; load average at the end {load}"
     )
     return rows
 
