@@ -98,7 +98,7 @@ class Home:
             "pending_tells": 0,
             "spend_usd": self.spend[w],
             "branch": f"looop/w{w:02}",
-            "uncommitted": (int(now) // 90) % 7 if busy else 0,
+            "uncommitted": (int(now) // 90) % 3 > 0 if busy else False,  # as git status tells
         }
         return signal, detail
 
@@ -200,24 +200,41 @@ def shared(a: str, b: str) -> int:
     return n
 
 
-def figures(keep_order: bool) -> tuple[list[float], list[float], int]:
-    """(share of each prompt repeated, share of each prompt uncached, median prompt bytes)."""
+def new_lines(a: str, b: str) -> int:
+    """The bytes of `b`'s lines that `a` does not hold: changed content, which no order of the
+    prompt can serve from the cache (the floor of a decide's uncached bytes)."""
+    held = set(a.splitlines())
+    return sum(len(ln.encode()) + 1 for ln in b.splitlines() if ln not in held)
+
+
+def figures(keep_order: bool) -> tuple[list[float], list[float], int, float]:
+    """(share of each prompt repeated, share of each prompt uncached, median prompt bytes,
+    median share of each prompt in changed lines)."""
     got = prompts(keep_order)
     pairs = list(itertools.pairwise(got))
     sizes = [len(b.encode()) for _, b in pairs]
     shares = [shared(a, b) / s for (a, b), s in zip(pairs, sizes, strict=True)]
-    return shares, [1 - s for s in shares], int(statistics.median(sizes))
+    floor = statistics.median(new_lines(a, b) / s for (a, b), s in zip(pairs, sizes, strict=True))
+    return shares, [1 - s for s in shares], int(statistics.median(sizes)), floor
 
 
 def run() -> list[dict[str, object]]:
-    shares, uncached, size = figures(True)
-    base_shares, base_uncached, _ = figures(False)
+    shares, uncached, size, floor = figures(True)
+    base_shares, base_uncached, _, _ = figures(False)
     med, base = statistics.median(shares), statistics.median(base_shares)
     home = (
         f"prefix-home: {DECIDES} decides over a home of {SENSORS} sensors ({STAMPED} with a "
         f"timestamp in detail), {GOALS} goals, {WORKERS} workers ({BUSY} busy), median prompt "
-        f"{size} B; baseline = the same trace with no order record (every prompt in name order)"
+        f"{size} B; baseline = the same trace with no order record (every prompt in name order); "
+        f"changed lines (no order can cache them: timestamps, spend, the journal line, NOW) are "
+        f"{floor * 100:.1f} % of a prompt (median), so at most {100 - floor * 100:.1f} % can be "
+        "shared; the rest of a decide's uncached bytes are unchanged items after the changed "
+        "one's old place in READINGS THAT MOVE (every item changed since it last did: goals "
+        "acted on, other sensors) and NEWEST JOURNAL's earlier lines; the same trace before: "
+        "45.9 % median, 54 % worst uncached (readings by name, "
+        "one item each), then 67.2 % and 57 % (readings by last change, each reading whole)"
     )
+    over = sum(1 for u in uncached if u >= UNCACHED_TARGET)
     return [
         {
             "name": "shared prefix of consecutive prompts, realistic home (median)",
@@ -232,6 +249,17 @@ def run() -> list[dict[str, object]]:
             "note": home,
         },
         {
+            "name": "a decide's uncached bytes, realistic home (median)",
+            "value": statistics.median(uncached) * 100,
+            "min": min(uncached) * 100,
+            "max": max(uncached) * 100,
+            "unit": "% of prompt",
+            "baseline": statistics.median(base_uncached) * 100,
+            "ratio": None,
+            "target": f"< {UNCACHED_TARGET * 100:.0f} %",
+            "ok": statistics.median(uncached) < UNCACHED_TARGET,
+        },
+        {
             "name": "a decide's uncached bytes, realistic home (worst of 50)",
             "value": max(uncached) * 100,
             "min": min(uncached) * 100,
@@ -241,6 +269,10 @@ def run() -> list[dict[str, object]]:
             "ratio": None,
             "target": f"< {UNCACHED_TARGET * 100:.0f} %",
             "ok": max(uncached) < UNCACHED_TARGET,
+            "note": f"prefix-worst: {over} of {DECIDES} decides leave {UNCACHED_TARGET:.0%} or "
+            "more uncached: the first (a home's first prompts learn which detail fields move), "
+            "the first decides woken by each sensor (the late items start in name order), and "
+            "every tenth (RECENT JOURNAL redrawn)",
         },
     ]
 

@@ -5,8 +5,9 @@ count_tokens), OpenAI chat completions (POST /v1/chat/completions), the OpenAI R
 API (POST /v1/responses) and the Gemini API (POST /v1beta/models/{model}:generateContent
 and :streamGenerateContent, gemini_wire.py), and plays a scripted decider: a request that
 carries a looop tick prompt gets a call to the CLI's own shell (or write) tool that creates
-.decision.json in the working directory; once the conversation carries that tool's result
-the turn ends with a short text. Every request is recorded for the tests to inspect.
+the decision file the prompt names (its "Decision file:" line); once the conversation
+carries that tool's result the turn ends with a short text. Every request is recorded for
+the tests to inspect.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tests.realcli import gemini_wire
 
 ECHO = re.compile(r"ECHO:([A-Za-z0-9_-]+)")
 TICK_MARKERS = ("=== CONSTITUTION", ".decision.json")
+DECISION_FILE = re.compile(r"Decision file: ([^\"\\]+)")
 FINAL_TEXT = "Decision written to .decision.json: {journal}"
 IDLE_TEXT = "I read the world and chose not to write any decision this time."
 AUX_TEXT = "ok"
@@ -189,6 +191,13 @@ def _chat_answer(api: str, body: dict[str, Any]) -> str:
     return f"ANSWER:{found[-1]} (from the scripted model)"
 
 
+def _decision_target(body: dict[str, Any]) -> str:
+    """The absolute decision file the prompt names (the data dir's, or a sandboxed decider's
+    room beside it); the relative name when the prompt names none."""
+    found = DECISION_FILE.search(json.dumps(body))
+    return found.group(1) if found else ".decision.json"
+
+
 def _is_tick(body: dict[str, Any]) -> bool:
     raw = json.dumps(body)
     return all(m in raw for m in TICK_MARKERS)
@@ -217,23 +226,27 @@ def _shell_args(tool: _Tool, command: str, workdir: str | None) -> dict[str, Any
     return args
 
 
-def _write_args(tool: _Tool, content: str, workdir: str | None) -> dict[str, Any]:
+def _write_args(tool: _Tool, content: str, workdir: str | None, target: str) -> dict[str, Any]:
     props = tool.schema.get("properties") or {}
-    target = f"{workdir}/.decision.json" if workdir else ".decision.json"
+    if not target.startswith("/") and workdir:
+        target = f"{workdir}/{target}"
     key = next((k for k in ("file_path", "filePath", "path") if k in props), "file_path")
     return {key: target, "content": content}
 
 
-def _decision_call(tools: list[_Tool], decision: dict[str, Any], workdir: str | None) -> ToolCall:
+def _decision_call(
+    tools: list[_Tool], decision: dict[str, Any], workdir: str | None, target: str
+) -> ToolCall:
     content = json.dumps(decision)
     by_name = {t.name: t for t in tools}
     for name in SHELL_TOOLS:
         if name in by_name:
-            command = f"printf '%s\\n' {shlex.quote(content)} > .decision.json"
+            command = f"printf '%s\\n' {shlex.quote(content)} > {shlex.quote(target)}"
             return ToolCall(name, _shell_args(by_name[name], command, workdir), _new_id("call"))
     for name in WRITE_TOOLS:
         if name in by_name:
-            return ToolCall(name, _write_args(by_name[name], content, workdir), _new_id("call"))
+            args = _write_args(by_name[name], content, workdir, target)
+            return ToolCall(name, args, _new_id("call"))
     raise LookupError("no shell or write tool advertised: " + ", ".join(sorted(by_name)))
 
 
@@ -391,7 +404,7 @@ class ModelServer:
         if not tools:
             return Reply(text=AUX_TEXT)  # a side request (a session title, a summary)
         try:
-            call = _decision_call(tools, self.decision, self.workdir)
+            call = _decision_call(tools, self.decision, self.workdir, _decision_target(body))
         except LookupError as e:
             with self._lock:
                 self.failures.append(str(e))

@@ -11,9 +11,17 @@ from dataclasses import replace
 
 import pytest
 
+from looop.home.status import gather_status
 from looop.loop import guards
 from looop.loop.tick import tick
-from tests.realcli.harness import Rig
+from looop.sessions.client import expect, screenshot
+from looop.sessions.state import get_session
+from looop.workers.errors import StartHeld
+from looop.workers.launch import start_worker
+from looop.workers.resume import conversation, read_record
+from looop.workers.started import StartRequest
+from tests.helpers import kill_sessions
+from tests.realcli.harness import Rig, answer_first_run_prompts
 from tests.realcli.model_server import DECIDE, USAGE_LIMIT
 
 RigFor = Callable[[str], Rig]
@@ -75,3 +83,45 @@ def test_claude_with_an_api_key_gives_no_reset_so_looop_backs_off(rig_for: RigFo
     back = guards.read_backoff(rig.ctx.paths, rig.ctx.clock.now())
     assert back is not None and back.fails == 1
     assert not (rig.ctx.paths.schedules / "provider-limit.json").exists()
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("cli", sorted(SAID))
+def test_a_worker_at_its_usage_window_holds_starts_and_goes_on_at_the_reset(
+    rig_for: RigFor, cli: str
+) -> None:
+    """The whole fleet (issue 54 item 5): a real worker TUI stops on its 429; the beat marks
+    its account (the decide on it waits too); a new start on it is held as scheduled; past
+    the reset the worker is continued on its recorded conversation and the held start made."""
+    rig = rig_for(cli)
+    answer_first_run_prompts(rig)
+    if cli == "claude":
+        _subscriber(rig)
+    ctx, clock, root = rig.ctx, rig.ctx.clock, rig.ctx.paths.data
+    reset = int(clock.now()) + 5400
+    rig.server.scenario, rig.server.limit_reset = USAGE_LIMIT, reset
+    try:
+        start_worker(ctx, ctx.knobs(), StartRequest("w1", "Greet the fleet. ECHO:first"))
+        code, _, _ = expect(root, "w1", "hit your", screen=True, timeout_s=90, clock=clock)
+        assert code == 0, screenshot(root, "w1", "plain", trim=True).get("text")
+        out = tick(ctx)
+        assert out.status == "limited", (out.status, out.error)  # the decide waits too
+        [win] = gather_status(ctx.paths, ctx.env, clock)["windows"]
+        assert win["stopped"] == ["w1"] and win["seen_by"] == "worker w1"
+        with pytest.raises(StartHeld):
+            start_worker(ctx, ctx.knobs(), StartRequest("w2", "Later. ECHO:second"))
+        rec = read_record(ctx, "w1")
+        assert rec is not None
+        conv = conversation(ctx, rec)  # claude's was given; codex's is found in its files
+        assert conv is not None
+        rig.server.scenario = DECIDE
+        clock.advance(win["until"] - clock.now() + 1)  # type: ignore[attr-defined]
+        tick(ctx)
+        lines = ctx.paths.events.read_text().splitlines()
+        recs = [json.loads(ln) for ln in lines]
+        resumed = [r for r in recs if r.get("event") == "worker_resumed"]
+        assert [(r["id"], r["conversation"]) for r in resumed] == [("w1", conv)]
+        assert [r["id"] for r in recs if r.get("event") == "worker_started"] == ["w1", "w2"]
+        assert get_session(root, "w2") is not None
+    finally:
+        kill_sessions(root)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from looop.home.paths import Paths
 from tests.sandbox.test_sandboxed_worker import Box
 
 pytestmark = pytest.mark.timeout(120)
@@ -91,12 +92,11 @@ def test_a_box_cannot_change_what_the_users_own_cli_reads(
 def test_a_codex_box_cannot_create_what_codex_obeys_where_the_user_has_none(
     tmp_path: Path, srt: Path
 ) -> None:
-    """A user with no ~/.codex/config.toml, AGENTS.md, AGENTS.override.md or hooks.json: the
-    box finds each there already (made before it started, holding what codex reads as none)
-    and can neither write nor replace it; outside they hold that still."""
-    from looop.core.srt import RUNNER_PLACEHOLDERS
-
-    names = [item[2:] for item, _ in RUNNER_PLACEHOLDERS["codex"]]
+    """A user with no ~/.codex/config.toml, AGENTS.md, AGENTS.override.md, hooks.json or
+    auth.json (a login codex would believe, issue 50): the box finds each there already (made
+    before it started, holding what codex reads as none) and can neither write nor replace
+    it; outside they hold that still."""
+    names = [f".codex/{n}" for n in CODEX_NONE]
     box = Box(tmp_path, srt, "on")
     cfg = json.loads((box.data / "config.json").read_text())
     cfg["default"] = "codex"
@@ -112,5 +112,37 @@ def test_a_codex_box_cannot_create_what_codex_obeys_where_the_user_has_none(
     assert box.wait("w1") == 0, box.looop("log", "w1").stdout
     got = (box.room("w1") / "work" / "results").read_text().splitlines()
     assert got == ["state=ok", "end"], got
-    for item, none in RUNNER_PLACEHOLDERS["codex"]:
-        assert (box.home / item[2:]).read_text() == none, item
+    for name, none in CODEX_NONE.items():
+        assert (box.home / ".codex" / name).read_text() == none, name
+
+
+# what codex 0.169 reads as none, measured by hand: an empty auth.json is "Sign in" (no login)
+CODEX_NONE = {
+    "config.toml": "",
+    "AGENTS.md": "",
+    "AGENTS.override.md": "",
+    "hooks.json": "{}\n",
+    "auth.json": "",
+}
+
+
+def test_a_codex_decider_cannot_plant_a_login(tmp_path: Path, srt: Path) -> None:
+    """The tick runner of a codex runner, sandboxed: where the user has no ~/.codex/auth.json
+    its box can neither create nor replace one, and its decision still goes through."""
+    box = Box(tmp_path, srt, "on")
+    script = tmp_path / "decider.sh"
+    script.write_text(
+        'a="$HOME/.codex/auth.json"\n'
+        'if echo \'{"OPENAI_API_KEY":"sk-planted"}\' > "$a"; then echo wrote > "$TMPDIR/r"; fi\n'
+        'if echo x > "$a.new" && mv -f "$a.new" "$a"; then echo moved >> "$TMPDIR/r"; fi\n'
+        'printf \'%s\' \'{"action":"noop","journal":"codex decided"}\' > "$LOOOP_DECISION"\n'
+    )
+    cfg = json.loads((box.data / "config.json").read_text())
+    cfg["default"] = "codex"
+    cfg["runners"] = {"codex": {"tick": f"bash {script}", "worker": "true {{prompt_file}}"}}
+    (box.data / "config.json").write_text(json.dumps(cfg))
+    done = box.looop("tick", "--force")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "codex decided" in (box.data / "journal.md").read_text()
+    assert (box.home / ".codex" / "auth.json").read_text() == ""
+    assert not (Paths.at(box.data).rooms / "+tick" / "tmp" / "r").exists()  # both refused

@@ -62,7 +62,7 @@ def _canary(home: Path) -> dict[Path, bytes]:
 def test_what_a_box_plants_where_it_writes_never_reaches_past_it(tmp_path: Path, srt: Path) -> None:
     box = Box(tmp_path, srt, "on")
     decider = tmp_path / "decider.sh"
-    decider.write_text('echo \'{"action": "noop"}\' > .decision.json\n')
+    decider.write_text('echo \'{"action": "noop"}\' > "$LOOOP_DECISION"\n')
     runner = {"tick": f"bash {decider} {{{{prompt_file}}}}", "worker": "x {{prompt_file}}"}
     cfg = {
         "default": "claude",

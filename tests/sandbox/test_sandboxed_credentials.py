@@ -195,7 +195,7 @@ def test_the_sandboxed_decider_reads_no_credential_but_the_world_it_decides_on(
         + reads(SECRETS, skip=("goals", "snapshots", '"$(basename "$run")"'))
         + 't playbook grep -q playbook "$D/PLAYBOOK.md"\n'
         + 't goal grep -q SECRET "$D/goals/g1.md"\n'
-        + 'printf \'%s\\n\' \'{"action":"noop","journal":"decided inside"}\' > .decision.json\n'
+        + 'printf \'%s\\n\' \'{"action":"noop","journal":"decided inside"}\' > "$LOOOP_DECISION"\n'
     )
     home, data = _data(tmp_path, f"bash {script} {{{{prompt_file}}}}", "on")
     plant(data, PLANTED)

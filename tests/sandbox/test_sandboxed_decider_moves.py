@@ -64,7 +64,7 @@ class Loop:
         (self.data / "reports").mkdir()
         self.next = tmp_path / "next.json"
         decider = tmp_path / "decider.sh"
-        decider.write_text(f'cat "{self.next}" > .decision.json\n')
+        decider.write_text(f'cat "{self.next}" > "$LOOOP_DECISION"\n')
         runner = {"tick": f"bash {decider} {{{{prompt_file}}}}", "worker": "x {{prompt_file}}"}
         cfg = {
             "default": "probe",

@@ -52,7 +52,7 @@ def test_a_paused_sandboxed_worker_stops_counting_and_goes_on_at_continue(
         box.looop("kill", "w1")
 
 
-NOOP = "printf '%s' '{\"action\":\"noop\"}' > .decision.json"
+NOOP = 'printf \'%s\' \'{"action":"noop"}\' > "$LOOOP_DECISION"'
 SAY = '"$LOOOP_BIN" cost report worker w2 custom 0.05 > "$LOOOP_WORKSPACE/said" 2>&1\n'
 REPORTER = SAY + COUNTER  # a custom command under the claude runner: it reports its own
 

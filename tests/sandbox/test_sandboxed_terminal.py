@@ -35,7 +35,7 @@ class Term(Box):
         super().__init__(tmp_path, srt, sandbox)
         self.next = tmp_path / "next.json"
         decider = tmp_path / "decider.sh"
-        decider.write_text(f'cat "{self.next}" > .decision.json\n')
+        decider.write_text(f'cat "{self.next}" > "$LOOOP_DECISION"\n')
         cfg = json.loads((self.data / "config.json").read_text())
         cfg["runners"]["claude"]["tick"] = f"bash {decider} {{{{prompt_file}}}}"
         (self.data / "config.json").write_text(json.dumps(cfg))

@@ -41,7 +41,15 @@ t home_write sh -c 'echo pwned > "$HOME/outside.txt"'
 c() { k=$1; shift; out=$(curl -s -m 10 "$@" 2>/dev/null); echo "$k=${out:-none}" >> "$r"; }
 c net_allowed "http://127.0.0.1:$OK/"
 c net_denied "http://127.0.0.1:$NO/"
-printf '%s\n' '{"action":"noop","journal":"decided inside"}' > .decision.json
+printf '%s\n' '{"action":"noop","journal":"decided inside"}' > "$LOOOP_DECISION"
+"""
+
+# A decider that answers in the data dir, as the old contract had it, and plants a file there.
+IN_DATA = r"""
+D="$LOOOP_DATA_DIR"
+printf '%s\n' '{"action":"noop","journal":"forged in the data dir"}' > "$D/.decision.json"
+echo planted > "$D/planted"
+echo planted > "$D/runs/planted"
 """
 
 
@@ -104,13 +112,46 @@ def test_the_decide_call_runs_inside_the_sandbox(
     assert (home / "outside.txt").read_text() == "untouched\n"
 
 
+def test_a_sandboxed_decider_writes_nothing_in_the_data_dir(tmp_path: Path, srt: Path) -> None:
+    """Its one answer goes to its room beside the data dir: a decision (or any file) it writes
+    in the data dir never reaches the host, so none is executed."""
+    script = tmp_path / "decider.sh"
+    script.write_text(IN_DATA)
+    home, data = _data(tmp_path, f"bash {script}", "on")
+    (data / "runs").mkdir()
+    done = _tick(clean_env(home, data, LOOOP_SRT=str(srt)), home)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and "wrote no .decision.json" in out, out
+    assert str(Paths.at(data).decide_room) in out  # it names where the decision goes
+    assert "forged" not in (data / "journal.md").read_text()
+    for name in (".decision.json", "planted", "runs/planted"):
+        assert not (data / name).exists(), name
+
+
+def test_a_sandboxed_decider_runs_where_its_decision_goes(tmp_path: Path, srt: Path) -> None:
+    """A bare `.decision.json` (the name an agent CLI writes in its workspace) is the answer."""
+    tick = """echo '{"action":"noop","journal":"bare name"}' > .decision.json"""
+    home, data = _data(tmp_path, tick, "on")
+    done = _tick(clean_env(home, data, LOOOP_SRT=str(srt)), home)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "bare name" in (data / "journal.md").read_text()
+    assert not (data / ".decision.json").exists()
+
+
 def test_a_sandboxed_tick_that_writes_no_decision_says_so(tmp_path: Path, srt: Path) -> None:
-    """The empty slot srt needs is not taken for an (empty) decision."""
+    """A decision left in the decide room by an earlier run is removed before the runner
+    starts, never taken for this run's."""
     home, data = _data(tmp_path, "true", "on")
+    room = Paths.at(data).decide_room
+    room.mkdir(parents=True)
+    (room / ".decision.json").write_text('{"action":"noop","journal":"left over"}')
+    (room / "junk").write_text("an earlier box's\n")
     done = _tick(clean_env(home, data, LOOOP_SRT=str(srt)), home)
     assert done.returncode != 0
     assert "wrote no .decision.json" in done.stdout + done.stderr
+    assert "left over" not in (data / "journal.md").read_text()
     assert not (data / ".decision.json").exists()
+    assert not (room / ".decision.json").exists() and not (room / "junk").exists()
 
 
 def test_a_sandboxed_tick_where_srt_cannot_run_fails_with_one_line(tmp_path: Path) -> None:

@@ -56,7 +56,7 @@ class Home:
         (self.home / ".ssh" / "id_rsa").write_text(SECRET + "\n")
         self.data.mkdir()
         decider = tmp_path / "decider.sh"
-        decider.write_text('echo \'{"action": "noop"}\' > .decision.json\n')
+        decider.write_text('echo \'{"action": "noop"}\' > "$LOOOP_DECISION"\n')
         runner = {"tick": f"bash {decider} {{{{prompt_file}}}}", "worker": "x {{prompt_file}}"}
         cfg = {
             "default": "probe",

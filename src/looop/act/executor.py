@@ -40,13 +40,14 @@ __all__ = [
 _DECISION_READ_CAP = 16 * 1024 * 1024
 
 
-def take_decision(ctx: Ctx) -> bytes | None:
-    """Read .decision.json and delete it at once: a decision is executed at most once.
+def take_decision(ctx: Ctx, path: Path | None = None) -> bytes | None:
+    """Read the decision file (`path`, Paths.decision_file; the data dir's by default) and
+    delete it at once: a decision is executed at most once.
 
     Only a regular file is a decision: a FIFO (which would block the beat forever), a device, a
     socket, a symlink or a directory in its place is discarded with one line, and the next
     beat starts clean."""
-    path = ctx.paths.decision
+    path = ctx.paths.decision if path is None else path
     try:
         raw = store.read_regular(path, _DECISION_READ_CAP, follow=False)
     except FileNotFoundError:

@@ -50,6 +50,8 @@ COMMANDS: dict[str, str] = {
     "detach": "looop.cli.sessions:detach_cmd",
     "prune": "looop.cli.sessions:prune_cmd",
     "worktrees": "looop.cli.worktrees:worktrees_cmd",
+    "review": "looop.cli.review:review_cmd",
+    "land": "looop.cli.land:land_cmd",
     "flag": "looop.cli.sessions:flag_cmd",
     "unflag": "looop.cli.sessions:unflag_cmd",
     "goal": "looop.cli.steer:goal_group",

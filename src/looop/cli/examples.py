@@ -68,6 +68,12 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "playbook write": ("looop playbook write - < PLAYBOOK.md",),
     "prune": ("looop prune --dry-run", "looop prune"),
     "worktrees": ("looop worktrees", "looop worktrees --json"),
+    "review": (
+        "looop review fix-ci",
+        "looop review fix-ci --comment src/app.py:12 'check for None here' --send",
+        "looop review fix-ci --comment-all 'add a test for the empty case' --send",
+    ),
+    "land": ("looop land fix-ci", "looop land fix-ci --merge", "looop land fix-ci --pr"),
     "pulse": ("looop pulse  # in the foreground: for systemd, a container or debugging",),
     "resize": ("looop resize fix-ci 120x40",),
     "restart": ("looop restart fix-ci",),

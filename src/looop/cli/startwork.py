@@ -21,6 +21,7 @@ from looop.home.cost.breakers import start_refused
 from looop.home.cost.clis import COST_REPORTING
 from looop.home.errors import LooopError
 from looop.home.startargs import Start
+from looop.home.usagewindows import HELD_DIR
 from looop.sessions.state import LOG, Session, get_session
 from looop.workers import sandboxtty
 from looop.workers.ids import normalise_target
@@ -75,7 +76,13 @@ def start_worker_lines(start: Start, ctx: Ctx, check: Callable[[Ctx, str], None]
             f"(`looop cost report worker {wid} RUNNER USD`): its command keeps no record "
             "looop reads\n"
         )
+    if _held(ctx, wid):  # its account is in a usage window: started at the reset
+        return f"{done}\n{told}  see: looop ls (scheduled) · looop status (usage windows)\n"
     return f"{done}\n{told}  watch: looop shot {wid} · looop log {wid} -f · looop attach {wid}\n"
+
+
+def _held(ctx: Ctx, wid: str) -> bool:
+    return (ctx.paths.data / HELD_DIR / f"{normalise_target(wid)}.json").is_file()
 
 
 def refuse_over_fleet_budget(ctx: Ctx, start: Start) -> None:
@@ -99,6 +106,8 @@ def started_ok(ctx: Ctx, worker_id: str) -> None:
     another program, or it ended, or START_SETTLE_S passed (a line that stays a shell); a
     sandboxed one until its waiter (or pty relay) inside says the same (workers/sandboxtty.py)."""
     wid = normalise_target(worker_id)
+    if _held(ctx, wid):
+        return  # held for its account's usage window: nothing ran yet
     if (ctx.paths.data / "hosts" / "workers" / f"{wid}.json").exists():
         return  # started on an SSH host: the host said so (remote/ssh)
     if where.sandboxed(str(ctx.paths.data), wid):

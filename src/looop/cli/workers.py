@@ -96,7 +96,8 @@ def worker_group() -> None:
     type=float,
     default=None,
     metavar="USD",
-    help="Its spend ceiling, metered from its CLI's own records each beat (preset CLIs).",
+    help="Its spend ceiling, metered each beat from its CLI's own records (a custom "
+    "--command: from what it reports with `looop cost report`).",
 )
 @click.option(
     "--on-budget",

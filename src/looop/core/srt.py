@@ -82,11 +82,14 @@ RUNNER_LOCKED: dict[str, tuple[str, ...]] = {
 # Of those files, what the user has none of is made before the box starts, holding what the
 # CLI reads as none, so the box cannot create it either: a name is held inside a box only by a
 # mount on it, whose point must be on the host (srt's own placeholder for a missing one is
-# removed when its wrapper exits, which lets a running box create the name). Not auth.json:
-# codex takes any file there for a login (empty: "failed to deserialize CLI auth", `{}`:
-# "Logged in using ChatGPT"), so a box can still create one where the user has none.
+# removed when its wrapper exits, which lets a running box create the name). auth.json too,
+# empty: codex 0.169 reads any JSON there as a login (`{}`: "Logged in using ChatGPT"), but an
+# empty file as none — its TUI offers "Sign in", `codex exec` and the TUI run on a key from the
+# env or a provider, `codex login` writes over it; only `codex login status` says "failed to
+# deserialize CLI auth". So a box cannot plant a login where the user has none.
 RUNNER_PLACEHOLDERS: dict[str, tuple[tuple[str, str], ...]] = {
     "codex": (
+        ("~/.codex/auth.json", ""),
         ("~/.codex/config.toml", ""),
         ("~/.codex/AGENTS.md", ""),
         ("~/.codex/AGENTS.override.md", ""),

@@ -6,17 +6,20 @@ change since the last prompt keep the order they had there, and the ones that ch
 new) follow them: a decide woken by one sensor repeats everything before that sensor's old
 place, and an item that changes every beat (a timestamp in a detail) settles at the end.
 
-What the last prompt showed is one small file (`ORDER_FILE` in the data dir): each item's key and a
-digest of its text, in the order shown. A missing or unreadable file is an empty record: the
-items then come in their given (name) order, as they did before any prompt."""
+What the last prompt showed is one small file (`ORDER_FILE` in the data dir): each item's key and
+a digest of its text in the order shown, each reading's fields with a digest of their values
+and which of them have moved (promptfields.py), and the first and last line of RECENT JOURNAL.
+A missing or unreadable file is an empty record: the items then come in their given (name)
+order, as they did before any prompt."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from looop.home import store
 
@@ -24,6 +27,17 @@ ORDER_FILE = ".prompt-order.json"  # in the data dir: what the last decide's pro
 
 T = TypeVar("T")
 Shown = tuple[tuple[str, str], ...]  # (item key, digest of its text), in the order shown
+
+
+@dataclass(frozen=True)
+class Record:
+    """What one prompt showed, for the next to keep its order (see the module's words)."""
+
+    shown: Shown = ()
+    fields: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # item -> field -> digest
+    moving: Mapping[str, frozenset[str]] = field(default_factory=dict)  # item -> fields that moved
+    journal: str = ""  # digest of the first line RECENT JOURNAL showed ("" none)
+    journal_end: str = ""  # and of its last line
 
 
 def digest(text: str) -> str:
@@ -45,14 +59,7 @@ def by_change(items: Sequence[tuple[str, str, T]], shown: Shown) -> list[tuple[s
     return [item for _, item in sorted(same, key=lambda p: p[0])] + moved
 
 
-def read_shown(data: Path) -> Shown:
-    """The last prompt's record; empty when there is none or it cannot be read (the cache is
-    a saving, never a reason to fail a beat)."""
-    try:
-        text = store.read_text(data / ORDER_FILE)
-        raw = json.loads(text) if text is not None else None
-    except (OSError, ValueError):
-        return ()
+def _pairs(raw: Any) -> Shown:
     if not isinstance(raw, list):
         return ()
     return tuple(
@@ -62,6 +69,51 @@ def read_shown(data: Path) -> Shown:
     )
 
 
-def write_shown(data: Path, shown: Shown) -> None:
+def _strings(raw: Any) -> dict[str, str]:
+    return {k: v for k, v in raw.items() if isinstance(v, str)} if isinstance(raw, dict) else {}
+
+
+def _record(raw: Any) -> Record:
+    if isinstance(raw, list):  # the first record's shape: the order alone
+        return Record(shown=_pairs(raw))
+    if not isinstance(raw, dict):
+        return Record()
+    fields, moving = raw.get("fields"), raw.get("moving")
+    journal, journal_end = raw.get("journal"), raw.get("journal_end")
+    return Record(
+        shown=_pairs(raw.get("shown")),
+        fields={k: _strings(v) for k, v in fields.items()} if isinstance(fields, dict) else {},
+        moving={
+            k: frozenset(f for f in v if isinstance(f, str))
+            for k, v in (moving.items() if isinstance(moving, dict) else ())
+            if isinstance(v, list)
+        },
+        journal=journal if isinstance(journal, str) else "",
+        journal_end=journal_end if isinstance(journal_end, str) else "",
+    )
+
+
+def read_record(data: Path) -> Record:
+    """The last prompt's record; empty when there is none or it cannot be read (the cache is
+    a saving, never a reason to fail a beat)."""
+    try:
+        text = store.read_text(data / ORDER_FILE)
+        return _record(json.loads(text)) if text is not None else Record()
+    except (OSError, ValueError):
+        return Record()
+
+
+def read_shown(data: Path) -> Shown:
+    return read_record(data).shown
+
+
+def write_shown(data: Path, record: Record) -> None:
     """Record what this prompt showed, for the next one to keep its order."""
-    store.atomic_write(data / ORDER_FILE, json.dumps([list(p) for p in shown]) + "\n")
+    raw = {
+        "shown": [list(p) for p in record.shown],
+        "fields": {k: dict(v) for k, v in record.fields.items()},
+        "moving": {k: sorted(v) for k, v in record.moving.items() if v},
+        "journal": record.journal,
+        "journal_end": record.journal_end,
+    }
+    store.atomic_write(data / ORDER_FILE, json.dumps(raw, sort_keys=True) + "\n")

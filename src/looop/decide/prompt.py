@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.decide.defuse import BREAKS, escape_body
+from looop.decide.defuse import BREAKS
 from looop.decide.instructions import instructions
-from looop.decide.order import Shown, by_change, digest
+from looop.decide.order import Record
 from looop.decide.promptinputs import PromptInputs, gather_inputs
-from looop.decide.promptreadings import ages_lines, reading_items
-from looop.home import store
+from looop.decide.promptparts import Body, Gap, Item, Part, fit, marker
+from looop.decide.promptshown import NEWEST_TITLE, Seen, journal_window, readings_sections
 from looop.home.clock import Clock, offset_stamp
 from looop.home.config import Knobs
 
 # Per-item caps, in characters.
 GOAL_CAP = 8000
 PLAYBOOK_CAP = 16000
-SNAPSHOT_CAP = 16000
 JOURNAL_LINE_CAP = 500
 FAILURE_CAP = 2000
 SHELL_CAP = 2000
@@ -32,10 +32,6 @@ NOW_HEADER = "=== NOW ==="
 # Section titles as v1.0 words them: the title itself carries the instruction
 ASKS_TITLE = "PENDING ASKS (waiting on the human — not yours to answer)"
 FAILURE_TITLE = "LAST FAILURE (your last decision failed — do not repeat it)"
-
-
-def marker(n: int, what: str = "more chars") -> str:
-    return f"[… truncated by looop: {n} {what} …]"
 
 
 def _one_line(s: str) -> str:
@@ -76,87 +72,21 @@ class PromptExtras:
     workers: str | None = None  # pre-rendered WORKERS body
     asks: str | None = None  # pre-rendered PENDING ASKS body
     provider_limit: str | None = None  # the runner waited out a usage limit: told once
+    decision_file: str | None = None  # where the decision goes; None: the data dir's
 
 
 @dataclass
 class BuiltPrompt:
     text: str
     truncated: list[str]  # human notes of what was cut
-    shown: Shown = ()  # each reading's and age's key and digest, in the order shown (order.py)
-
-
-@dataclass
-class _Body:
-    """One inlined body. `keep` chars of `raw` survive its cap; the cut is marked visibly."""
-
-    label: str
-    raw: str
-    keep: int = -1
-
-    def __post_init__(self) -> None:
-        if self.keep < 0:
-            self.keep = len(self.raw)
-
-    def render(self) -> str:
-        cut = len(self.raw) - self.keep
-        if cut <= 0:
-            text = escape_body(self.raw)
-        else:
-            head = escape_body(self.raw[: self.keep]).rstrip("\n")
-            text = (head + "\n" if head else "") + marker(cut)
-        return text.rstrip("\n") + "\n"
-
-
-@dataclass
-class _Item:
-    """One goal or one sensor reading: over the total cap it is left out whole, never cut."""
-
-    kind: str  # "goal" | "sensor reading", as its marker counts it
-    parts: list[str | _Body]
-    kept: bool = True
-
-    def render(self) -> str:
-        return "".join(p if isinstance(p, str) else p.render() for p in self.parts)
-
-
-@dataclass
-class _Gap:
-    """Where a section says how many of its items the total cap left out (empty if none)."""
-
-    kind: str
-    left_out: int = 0
-    limit: int = 0
-
-    def render(self) -> str:
-        if not self.left_out:
-            return ""
-        n = self.left_out
-        what = f"{self.kind}{'' if n == 1 else 's'} left out to keep the prompt under "
-        return marker(n, f"{what}{self.limit} bytes — {_TIDY[self.kind]}") + "\n"
-
-
-_TIDY = {"goal": "archive or merge goals", "sensor reading": "merge or quiet sensors"}
-
-Part = str | _Body | _Item | _Gap
-
-
-def _render(parts: list[Part]) -> str:
-    return "".join(p if isinstance(p, str) else p.render() for p in parts if _shown(p))
-
-
-def _shown(p: Part) -> bool:
-    return not isinstance(p, _Item) or p.kept
-
-
-def _size(text: str) -> int:
-    return len(store.encode(text))
+    shown: Record = field(default_factory=Record)  # what it showed, for the next (order.py)
 
 
 # ---------------------------------------------------------------- sections
 
 
-def _capped_body(label: str, raw: str, cap: int, notes: dict[str, str]) -> _Body:
-    body = _Body(label, raw)
+def _capped_body(label: str, raw: str, cap: int, notes: dict[str, str]) -> Body:
+    body = Body(label, raw)
     if len(raw) > cap:
         body.keep = cap
         notes[label] = f"{label} cut at {cap} chars"
@@ -186,20 +116,16 @@ def _fairness(inputs: PromptInputs, goal_ids: list[str]) -> str:
             when = "last acted on " + offset_stamp(inputs.clock.local(ts))
         except (OverflowError, OSError, ValueError):
             when = "acted on long ago"
-    return (
-        f"Most neglected goal: `{name}` ({when}).\n"
-        "One move per beat can starve quiet goals. Prefer it this beat if it is ready and not\n"
-        "clearly lower priority; otherwise say in the journal why you passed it over.\n"
-    )
+    return f"Most neglected goal: `{name}` ({when}).\n"  # what to do with it: instructions
 
 
-def _journal(lines: tuple[str, ...] | None, notes: dict[str, str]) -> _Body | None:
+def _journal(lines: tuple[str, ...] | None, notes: dict[str, str]) -> Body | None:
     if not lines:
         return None
     clipped = [_clip_line(ln, JOURNAL_LINE_CAP) for ln in lines]
     if any(len(_one_line(ln)) > JOURNAL_LINE_CAP for ln in lines):
         notes["journal line"] = f"journal lines cut at {JOURNAL_LINE_CAP} chars"
-    return _Body("recent journal", "\n".join(clipped))
+    return Body("recent journal", "\n".join(clipped))
 
 
 def _changes(lines: list[str], notes: dict[str, str]) -> str:
@@ -266,30 +192,37 @@ def build_prompt(ctx: Ctx, knobs: Knobs, extras: PromptExtras) -> BuiltPrompt:
 def render_prompt(inputs: PromptInputs, knobs: Knobs, extras: PromptExtras) -> BuiltPrompt:
     """The prompt from values alone (no file is read here)."""
     notes: dict[str, str] = {}
+    answer = extras.decision_file or os.path.join(inputs.data_dir, ".decision.json")
     head: list[Part] = [
         instructions(knobs.num("max_next_interval"), extras.actions) + "\n",
         f"\n{CONSTITUTION_HEADER}\n",
         inputs.constitution.rstrip("\n") + "\n",
     ]
-    shown: list[tuple[str, str]] = []
+    seen = Seen()
+    readings, moving = readings_sections(inputs, notes, seen)
+    recent, newest = journal_window(inputs.journal or (), inputs.record, seen)
     parts: list[Part] = [
+        # by how often each part changes: never (above), rarely, then every decide
         *_playbook_section(inputs.playbook, notes),
         *_goals_section(inputs.goals, notes),
-        *_readings_section(inputs, notes, shown),
-        *_live_sections(inputs, extras),
-        *_journal_section(inputs.journal, notes),
-        # volatile from here on: nothing above may depend on the clock or on one beat's events
-        *_ages_section(inputs, shown),
+        *readings,
+        *_live_sections(extras),
+        *_journal_section(recent, notes),  # redrawn every JOURNAL_SPAN - JOURNAL_LINES lines
+        *moving,  # what moves of each reading: a change moves one short item to the end
+        *_fairness_section(inputs),
+        *_newest_section(newest, notes),
+        # volatile from here on: nothing above may depend on one beat's events
         *_volatile_sections(inputs, extras, notes),
     ]
     now = (
         f"\n{NOW_HEADER}\n"
         f"Local time: {offset_stamp(inputs.clock.local())}\n"
         f"Data dir: {inputs.data_dir}\n"
-        "Write the one decision to .decision.json now, then stop.\n"
+        f"Decision file: {answer}\n"
+        "Write the one decision to that file now, then stop.\n"
     )
-    text = _fit(head, parts, now, knobs.num("prompt_max_bytes"), notes)
-    return BuiltPrompt(text=text, truncated=list(notes.values()), shown=tuple(shown))
+    text = fit(head, parts, now, knobs.num("prompt_max_bytes"), notes)
+    return BuiltPrompt(text=text, truncated=list(notes.values()), shown=seen.record())
 
 
 def _playbook_section(playbook: str | None, notes: dict[str, str]) -> list[Part]:
@@ -302,66 +235,37 @@ def _goals_section(goals: tuple[tuple[str, str], ...], notes: dict[str, str]) ->
     parts: list[Part] = ["\n=== GOALS ===\n"]
     for name, body in goals:
         text = _capped_body(f"goal {_one_line(name)} body", body, GOAL_CAP, notes)
-        parts.append(_Item("goal", [f"--- {_one_line(name)}\n", text]))
+        parts.append(Item("goal", [f"--- {_one_line(name)}\n", text]))
     if not goals:
         parts.append("(no goals yet)\n")
-    return [*parts, _Gap("goal")]
+    return [*parts, Gap("goal")]
 
 
-def _readings_section(
-    inputs: PromptInputs, notes: dict[str, str], shown: list[tuple[str, str]]
-) -> list[Part]:
-    """Each reading (sys-sessions and sys-goals: each worker and goal) as one item, the ones
-    unchanged since the last prompt first in its order, the ones that changed last."""
-    parts: list[Part] = ["\n=== SENSOR READINGS ===\n"]
-    readings = inputs.readings
-    items = [
-        (f"reading:{label}", text, label)
-        for file_name, raw in readings
-        for label, text in reading_items(file_name, raw)
-    ]
-    for key, text, label in by_change(items, inputs.shown):
-        shown.append((key, digest(text)))
-        name = _one_line(label)
-        body = _capped_body(f"sensor reading {name}", text, SNAPSHOT_CAP, notes)
-        parts.append(_Item("sensor reading", [f"--- {name}\n", body]))
-    if not readings:
-        parts.append("(no readings)\n")
-    return [*parts, _Gap("sensor reading")]
-
-
-def _ages_section(inputs: PromptInputs, shown: list[tuple[str, str]]) -> list[Part]:
-    """The ages sys-sessions and sys-goals carry, as of this beat: volatile, so listed here at
-    the end and not in SENSOR READINGS; the lines that did not move keep their order."""
-    lines = [(key, _one_line(line), None) for key, line in ages_lines(inputs.readings)]
-    if not lines:
-        return []
-    ordered = by_change([(f"age:{k}", t, p) for k, t, p in lines], inputs.shown)
-    shown += [(k, digest(t)) for k, t, _ in ordered]
-    return [
-        "\n=== AGES (seconds, as of this beat) ===\n",
-        "Ages from sys-sessions (workers) and sys-goals, kept out of SENSOR READINGS because\n"
-        "they grow every beat:\n",
-        _Body("AGES", "\n".join(t for _, t, _ in ordered) + "\n"),
-    ]
-
-
-def _live_sections(inputs: PromptInputs, extras: PromptExtras) -> list[Part]:
-    """WORKERS, PENDING ASKS and FAIRNESS, each only when it has something to say."""
+def _live_sections(extras: PromptExtras) -> list[Part]:
+    """WORKERS and PENDING ASKS, each only when it has something to say."""
     parts: list[Part] = []
     if extras.workers and extras.workers.strip():
-        parts += ["\n=== WORKERS ===\n", _Body("WORKERS", extras.workers)]
+        parts += ["\n=== WORKERS ===\n", Body("WORKERS", extras.workers)]
     if extras.asks and extras.asks.strip():
-        parts += [f"\n=== {ASKS_TITLE} ===\n", _Body("PENDING ASKS", extras.asks)]
-    if inputs.goals:
-        ids = [name[:-3] for name, _ in inputs.goals]  # the file names end in .md
-        parts += ["\n=== FAIRNESS (computed by looop) ===\n", _fairness(inputs, ids)]
+        parts += [f"\n=== {ASKS_TITLE} ===\n", Body("PENDING ASKS", extras.asks)]
     return parts
 
 
-def _journal_section(lines: tuple[str, ...] | None, notes: dict[str, str]) -> list[Part]:
+def _fairness_section(inputs: PromptInputs) -> list[Part]:
+    if not inputs.goals:
+        return []
+    ids = [name[:-3] for name, _ in inputs.goals]  # the file names end in .md
+    return ["\n=== FAIRNESS (computed by looop) ===\n", _fairness(inputs, ids)]
+
+
+def _journal_section(lines: tuple[str, ...], notes: dict[str, str]) -> list[Part]:
     journal = _journal(lines, notes)
     return ["\n=== RECENT JOURNAL ===\n", journal if journal is not None else "(empty)\n"]
+
+
+def _newest_section(lines: tuple[str, ...], notes: dict[str, str]) -> list[Part]:
+    journal = _journal(lines, notes)
+    return [] if journal is None else [f"\n=== {NEWEST_TITLE} ===\n", journal]
 
 
 def _volatile_sections(
@@ -373,13 +277,13 @@ def _volatile_sections(
         parts += [
             "\n=== WHAT CHANGED ===\n",
             "Since the last decision that was carried out:\n",
-            _Body("WHAT CHANGED", _changes(extras.changes, notes)),
+            Body("WHAT CHANGED", _changes(extras.changes, notes)),
         ]
     if extras.last_shell:
         parts += [
             "\n=== RUN_SHELL OUTPUT ===\n",
             "The command you ran with run_shell last beat (shown once):\n",
-            _Body("RUN_SHELL OUTPUT", _shell(extras.last_shell, notes)),
+            Body("RUN_SHELL OUTPUT", _shell(extras.last_shell, notes)),
         ]
     told = [_one_line(_text(n)) for n in extras.flap_notes if _text(n).strip()]
     if told:
@@ -389,55 +293,21 @@ def _volatile_sections(
             "A sensor whose .signal keeps changing stops waking the loop until it settles; its\n"
             "reading above stays current. A timestamp or counter probably leaked into its signal:\n"
             "fix it with write_sensor (volatile values belong in detail). Since your last move:\n",
-            _Body("FLAPPING SENSORS", "\n".join(f"- {n}" for n in told)),
+            Body("FLAPPING SENSORS", "\n".join(f"- {n}" for n in told)),
             f"Damped now: {', '.join(damped) if damped else '(none)'}\n",
         ]
     if extras.provider_limit:
         parts += [
             "\n=== PROVIDER LIMIT ===\n",
-            _Body("PROVIDER LIMIT", extras.provider_limit),
+            Body("PROVIDER LIMIT", extras.provider_limit),
         ]
     if extras.last_failure:
         fail_head, fail_body = _failure(inputs.clock, extras.last_failure, notes)
         parts += [
             f"\n=== {FAILURE_TITLE} ===\n",
             fail_head + "\n",
-            _Body("LAST FAILURE", fail_body),
+            Body("LAST FAILURE", fail_body),
             "Do not emit the same move again unchanged: fix what the error names, choose a\n"
             "different move, or noop with a reason.\n",
         ]
     return parts
-
-
-def _fit(head: list[Part], parts: list[Part], now: str, limit: int, notes: dict[str, str]) -> str:
-    """Keep the prompt under `limit` bytes (0: no limit) as v1.0 does: the budget is spent in
-    section order, so goals come before sensor readings, and an item that does not fit is
-    left out whole (a marker in its section counts them). Everything else is capped per item
-    and never cut here: the instructions, constitution, PLAYBOOK, asks, journal and NOW."""
-    every = [*head, *parts, now]
-    if limit <= 0 or _size(_render(every)) <= limit:
-        return _render(every)
-    items = [p for p in parts if isinstance(p, _Item)]
-    gaps = [p for p in parts if isinstance(p, _Gap)]
-    for gap in gaps:  # room for each marker at its largest count
-        gap.limit, gap.left_out = limit, sum(1 for i in items if i.kind == gap.kind)
-    for item in items:
-        item.kept = False
-    room = limit - _size(_render(every))
-    for item in items:
-        size = _size(item.render())
-        item.kept = size <= room
-        room -= size if item.kept else 0
-    for gap in gaps:
-        gap.left_out = sum(1 for i in items if i.kind == gap.kind and not i.kept)
-        if gap.left_out:
-            n = gap.left_out
-            what = f"{n} {gap.kind}{'' if n == 1 else 's'}"
-            notes[gap.kind] = f"{what} left out (total prompt over {limit} bytes)"
-    text = _render(every)
-    over = _size(text) - limit
-    if over > 0:
-        notes["total prompt"] = (
-            f"total prompt {over} bytes over its {limit}-byte cap: its fixed sections are never cut"
-        )
-    return text

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.decide.order import Shown, read_shown
+from looop.decide.order import Record, read_record
 from looop.home import store
 from looop.home.clock import Clock
 from looop.home.errors import CorruptState
 
-JOURNAL_LINES = 20  # the journal's last lines the decider sees
+JOURNAL_LINES = 20  # the journal's last lines the decider sees, at least
+JOURNAL_SPAN = 30  # and at most: the window keeps its first line while it can (promptshown)
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,9 @@ class PromptInputs:
     readings: tuple[tuple[str, str], ...] = ()  # (snapshot file name, text), by name
     goal_activity: Mapping[str, Any] = field(default_factory=dict)  # goal id -> last acted
     journal: tuple[str, ...] | None = None  # its last lines; None: no journal to read
-    shown: Shown = ()  # what the last decide's prompt showed, in order (decide/order.py)
+    record: Record = field(
+        default_factory=Record
+    )  # what the last decide's prompt showed (order.py)
 
 
 def read_lossy(path: Path) -> str | None:
@@ -52,7 +55,7 @@ def gather_inputs(ctx: Ctx) -> PromptInputs:
     except (CorruptState, OSError):
         activity = {}
     try:
-        journal: tuple[str, ...] | None = tuple(store.tail_lines(paths.journal, JOURNAL_LINES))
+        journal: tuple[str, ...] | None = tuple(store.tail_lines(paths.journal, JOURNAL_SPAN))
     except OSError:
         journal = None
     return PromptInputs(
@@ -64,7 +67,7 @@ def gather_inputs(ctx: Ctx) -> PromptInputs:
         readings=tuple((p.name, read_lossy(p) or "") for p in _snapshot_files(paths.snapshots)),
         goal_activity=activity,
         journal=journal,
-        shown=read_shown(paths.data),
+        record=read_record(paths.data),
     )
 
 

@@ -1,7 +1,8 @@
 """How the prompt shows the sensor readings: each reading one item, except the system readings
 that list many things at once (sys-sessions' workers, sys-goals' goals), which show one item
 per worker or goal, so one worker's news moves one short item and not thirty workers' worth.
-The ages those two carry grow every beat and are listed apart (AGES, in the volatile tail)."""
+The ages those two carry grow every beat: they are shown coarsely (a span such as `10-60m`, under
+"age"), so they move only when an age crosses into the next span."""
 
 from __future__ import annotations
 
@@ -12,6 +13,16 @@ from looop.core.readings import AGE_KEYS, split_ages
 
 # the system readings shown one item per entry: reading name -> the label of one entry
 EACH = {"sys-sessions": "worker", "sys-goals": "goal"}
+# a key the prompt leaves out while another that says the same and changes less is shown (the
+# snapshot keeps both): a busy worker's output time moves every beat, its idle span seldom; a
+# goal's age crosses spans between acts, when it was last acted on changes once per act
+SAID_BY = {"last_output_at": "idle_s", "age_s": "last_acted", "last_acted_unix": "last_acted"}
+# detail keys of looop's own readings that move by their nature (a worker's output and spend,
+# when a goal was acted on): shown late from the first prompt, not once seen moving
+MOVES = {
+    "sys-sessions": frozenset({"last_output_at", "spend_usd", "uncommitted"}),
+    "sys-goals": frozenset({"last_acted", "last_acted_unix"}),
+}
 
 
 def _dump(value: Any) -> str:
@@ -34,9 +45,9 @@ def reading_ages(name: str, raw: str) -> tuple[Any, dict[str, dict[str, Any]]]:
 def reading_items(file_name: str, raw: str) -> list[tuple[str, str]]:
     """(label, text) of each item one reading shows: itself, or for sys-sessions and sys-goals
     the rest of the reading and then one item per worker or goal (its signal entry and its
-    detail, without ages)."""
+    detail, without ages, and its ages coarsely under "age")."""
     name = file_name[:-5]
-    kept, _ = reading_ages(name, raw)
+    kept, ages = reading_ages(name, raw)
     if kept is None:
         return [(file_name, raw)]
     detail = kept.get("detail") if isinstance(kept, dict) else None
@@ -56,22 +67,37 @@ def reading_items(file_name: str, raw: str) -> list[tuple[str, str]]:
         rest["signal"] = signal
     items = [(file_name, _dump(rest))]
     for item_id, body in entries.items():
+        said = body if isinstance(body, dict) else {}
+        held = {
+            k: v
+            for k, v in ages.get(item_id, {}).items()
+            if v is not None and said.get(SAID_BY.get(k, "")) is None
+        }
+        if isinstance(body, dict):
+            body = {k: v for k, v in body.items() if not _said(SAID_BY.get(k), body, held)}
         one = {"detail": body, **({"signal": by_id[item_id]} if item_id in by_id else {})}
+        if held:
+            one["age"] = {k.removesuffix("_s"): coarse(v) for k, v in held.items()}
         items.append((f"{file_name} {EACH.get(name, 'item')} {item_id}", _dump(one)))
     return items
 
 
-def ages_lines(readings: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
-    """(key, line) of each item's ages, as of this beat: volatile, so listed at the end and not
-    in SENSOR READINGS (whose bytes then stay the same while nothing changed)."""
-    lines: list[tuple[str, str]] = []
-    held = dict(readings)
-    for name, label in EACH.items():
-        raw = held.get(f"{name}.json")
-        if not raw:
-            continue
-        for item, ages in sorted(reading_ages(name, raw)[1].items()):
-            shown = " ".join(f"{k}={v}" for k, v in sorted(ages.items()) if v is not None)
-            if shown:
-                lines.append((f"{label} {item}", f"- {label} {item}: {shown}"))
-    return lines
+def _said(other: str | None, body: dict[str, Any], held: dict[str, Any]) -> bool:
+    """Whether `other`, the key that says the same as one of `body`'s, is shown."""
+    return other is not None and (other in held or body.get(other) is not None)
+
+
+# an age's spans: (upper bound in seconds, how it is shown), the last one open
+SPANS = ((60, "<1m"), (600, "1-10m"), (3600, "10-60m"), (6 * 3600, "1-6h"), (86400, "6-24h"))
+SPANS_OPEN = (7 * 86400, "1-7d", ">7d")
+
+
+def coarse(age: Any) -> str:
+    """An age in seconds as its span: the decider needs how long, not the exact second, and
+    the exact second would move the line every beat."""
+    if not isinstance(age, int | float) or isinstance(age, bool):
+        return str(age)
+    for bound, shown in SPANS:
+        if age < bound:
+            return shown
+    return SPANS_OPEN[1] if age < SPANS_OPEN[0] else SPANS_OPEN[2]

@@ -18,7 +18,7 @@ from typing import IO, BinaryIO
 from looop.core import srt
 from looop.core.context import Ctx
 from looop.core.proc import Kind, classify, drain, end_group, exited, spawn, wait_exit
-from looop.core.promptfile import substitute_prompt_file
+from looop.core.promptfile import DECISION_PLACEHOLDER, substitute_path, substitute_prompt_file
 from looop.decide import tickbox
 from looop.decide.streams import StreamRenderer
 from looop.home.clock import Clock
@@ -234,33 +234,31 @@ def run_runner(
     sandbox: SandboxPolicy | None = None,
     runner: str = "",
 ) -> RunResult:
-    """Run `command` under bash in the data dir; the prompt goes on stdin unless the command
-    names {{prompt_file}}. Never raises for a runner's misbehaviour: the RunResult says it.
-    sandbox: the runner's policy; on, the command runs inside srt (decide/tickbox.py)."""
+    """Run `command` under bash where its decision goes (Paths.decision_file, also named by
+    $LOOOP_DECISION and {{decision_file}}): the data dir, or a sandboxed decider's room, so
+    an agent CLI writes its `.decision.json` in its own workspace. The prompt goes on stdin
+    unless the command names {{prompt_file}}. Never raises for a runner's misbehaviour: the
+    RunResult says it. sandbox: the runner's policy; on, the command runs inside srt
+    (decide/tickbox.py)."""
     clock = ctx.clock
     start = clock.monotonic()
     out = _Output(ctx, tee, on_line)
+    answer = ctx.paths.decision_file(sandbox is not None and sandbox.on)
     try:
-        shell_line, stdin = _shell_line(command, prompt_path)
+        shell_line, stdin = _shell_line(command, prompt_path, answer)
     except OSError as e:
         error = f"cannot read the prompt file {prompt_path}: {e.strerror}"
         return _result(out, clock, start, None, False, error)
-    slot = False
     try:
         argv = ["bash", "-c", shell_line]
         env = ctx.child_env()
+        env["LOOOP_DECISION"] = str(answer)
         if sandbox is not None and sandbox.on:
-            # the slot first: its bubblewrap line is made now and binds only what exists
-            slot = tickbox.open_slot(ctx.paths.decision)
             argv = tickbox.tick_argv(ctx, runner, sandbox, shell_line, env, prompt_path.parent)
-        proc = spawn(argv, cwd=ctx.paths.data, env=env, stdin=stdin, merge_stderr=True)
+        proc = spawn(argv, cwd=answer.parent, env=env, stdin=stdin, merge_stderr=True)
     except LooopError as e:  # the sandbox cannot run here: said, never run unsandboxed
-        if slot:
-            tickbox.close_slot(ctx.paths.decision)
         return _result(out, clock, start, None, False, str(e))
     except OSError as e:
-        if slot:
-            tickbox.close_slot(ctx.paths.decision)
         return _result(
             out, clock, start, None, False, f"cannot start the runner: {e.strerror or e}"
         )
@@ -269,17 +267,16 @@ def run_runner(
             stdin.close()
 
     timed_out = _read_to_end(proc, out, start, timeout_s, clock)
-    if slot:
-        tickbox.close_slot(ctx.paths.decision)
     failure = _failure(command, timeout_s, proc.returncode, timed_out, out)
     if failure is not None and sandbox is not None and sandbox.on:
         failure = srt.explain_denied(failure, out.tail(), f"the tick runner '{runner}'")
     return _result(out, clock, start, proc.returncode, timed_out, failure)
 
 
-def _shell_line(command: str, prompt_path: Path) -> tuple[str, int | BinaryIO]:
-    """The bash line and its stdin: the prompt file unless the command names
-    {{prompt_file}}. Raises OSError when the prompt file cannot be read."""
+def _shell_line(command: str, prompt_path: Path, answer: Path) -> tuple[str, int | BinaryIO]:
+    """The bash line, {{decision_file}} filled in, and its stdin: the prompt file unless the
+    command names {{prompt_file}}. Raises OSError when the prompt file cannot be read."""
+    command = substitute_path(command, DECISION_PLACEHOLDER, answer)
     if PLACEHOLDER in command:
         return substitute_prompt_file(command, prompt_path), subprocess.DEVNULL
     return command, prompt_path.open("rb")

@@ -127,6 +127,7 @@ def run_metered(
     retries = knobs.num("runner_retries")
     pattern = _retry_pattern(ctx)
     policy = _sandbox_policy(runner, cfg)
+    answer = decision_file(ctx, runner, cfg)
     total: float | None = None
     attempt = 0
     limit: Limit | None = None
@@ -147,7 +148,7 @@ def run_metered(
         got = meter.total()
         if got is not None:
             total = (total or 0.0) + got
-        retry = _retryable(ctx, pattern, attempt <= retries, result)
+        retry = _retryable(pattern, attempt <= retries, result, answer)
         if retry:
             # a usage window with a reset time: retrying before the reset only fails again
             limit = _usage_limit(ctx, result)
@@ -176,14 +177,21 @@ def _sandbox_policy(runner: Runner, cfg: Config) -> SandboxPolicy | None:
     return resolve(None, runner.sandbox, cfg.sandbox)  # as for its workers
 
 
+def decision_file(ctx: Ctx, runner: Runner, cfg: Config) -> Path:
+    """Where this runner's decide call writes its decision (Paths.decision_file): in its room
+    when it runs sandboxed, as run_runner tells it."""
+    policy = _sandbox_policy(runner, cfg)
+    return ctx.paths.decision_file(policy is not None and policy.on)
+
+
 def _retryable(
-    ctx: Ctx, pattern: re.Pattern[str] | None, retries_left: bool, result: RunResult
+    pattern: re.Pattern[str] | None, retries_left: bool, result: RunResult, answer: Path
 ) -> bool:
     """A matched provider error, retries left, and no decision written yet."""
     return (
         pattern is not None
         and retries_left
-        and not os.path.lexists(ctx.paths.decision)
+        and not os.path.lexists(answer)
         and pattern.search(result.tail + "\n" + (result.error or "")) is not None
     )
 

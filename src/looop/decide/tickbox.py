@@ -1,7 +1,8 @@
 """The tick runner inside srt, under its runner's `sandbox` setting (the one its workers get):
-the decider's CLI writes only the one `.decision.json` it answers in (a file bound in place: a
-regular file, read as one), its own TMPDIR in its room beside the data dir and its CLI's state
-(~/.claude, …); it reads its run dir (its prompt) but writes nothing else of the data dir; it
+the decider's CLI writes only its room beside the data dir (its answer folder, where it runs
+and the `.decision.json` the prompt names goes, made afresh each decide, and its TMPDIR) and
+its CLI's state (~/.claude, …); it reads its run dir (its prompt) and writes nothing of the
+data dir; it
 cannot read the secrets under $HOME nor looop's config; the network reaches only its runner's
 model API domains (with the endpoint its env or CLI config points it at) plus the policy's
 list."""
@@ -9,6 +10,7 @@ list."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from looop.core import sbxhost, srt
@@ -30,11 +32,13 @@ def tick_argv(
     home = env.get("HOME")
     mine = os.path.join(str(ctx.paths.sandbox), TICK_DIR)
     tmp = os.path.join(str(ctx.paths.rooms), TICK_DIR, "tmp")
-    for d in (mine, tmp):
+    answer = str(ctx.paths.decide_room)
+    shutil.rmtree(answer, ignore_errors=True)  # a fresh room: nothing an earlier box left
+    for d in (mine, tmp, answer):
         os.makedirs(d, mode=0o700, exist_ok=True)
     srt.make_state(runner, home)
     parts = srt.runner_parts(runner, home, env)
-    write = [str(ctx.paths.decision), tmp, *parts.state, *policy.write]
+    write = [answer, tmp, *parts.state, *policy.write]
     run = os.path.relpath(run_dir, ctx.paths.data)
     walls, allow = srt.data_walls(str(ctx.paths.data), [*srt.WORLD, run])
     deny = [*HOME_SECRETS, *walls, str(ctx.paths.config), *policy.deny_read]
@@ -43,23 +47,3 @@ def tick_argv(
     conf = srt.conf(write, deny, [*parts.allow_read, *allow], domains, home, parts.locked)
     box = sbxhost.home_of(ctx)
     return srt.argv(prog, os.path.join(mine, SANDBOX_SETTINGS), conf, line, tmp, box)
-
-
-def open_slot(decision: Path) -> bool:
-    """srt binds only what exists: an empty `.decision.json` for the decider to write in
-    place. True when made here (the run's end drops it again if still empty)."""
-    try:
-        fd = os.open(decision, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return False
-    os.close(fd)
-    return True
-
-
-def close_slot(decision: Path) -> None:
-    """An empty slot means no decision was written: gone, as if never made."""
-    try:
-        if os.lstat(decision).st_size == 0:
-            os.unlink(decision)
-    except OSError:
-        pass

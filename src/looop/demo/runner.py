@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write(f"scripted runner: read a prompt of {len(prompt)} chars\n")
     pos, step = _next_step(Path(args.script))
     data = Path(os.environ.get("LOOOP_DATA_DIR", "."))
-    decision_file = data / ".decision.json"
+    decision_file = Path(os.environ.get("LOOOP_DECISION") or data / ".decision.json")
     if step is None:
         out.write("scripted runner: script exhausted; choosing noop\n")
         decision_file.write_text(json.dumps({"action": "noop", "reason": "script exhausted"}))

@@ -13,6 +13,7 @@ from looop.home.beatholder import beat_holder_at
 from looop.home.sessionfiles import list_light
 from looop.home.spent import over_budget, over_limit, spent
 from looop.home.stamps import parse_utc
+from looop.home.usagewindows import held_rows
 from looop.home.workerrows import OVER_BUDGET, worker_rows
 
 TYPE_CHECKING = False  # not `from typing`: `ls` and `status` import this on their fast path
@@ -75,6 +76,10 @@ def fleet_rows_at(
         since = r.get("ask_since_unix")
         r["ask_age_s"] = max(0.0, now - since) if since is not None else None
     _with_spend(data, rows)
+    held = held_rows(data, clock)  # starts held for a usage window: `scheduled`
+    if held:
+        ids = {str(r["id"]) for r in held}
+        rows = sorted([r for r in rows if r["id"] not in ids] + held, key=lambda r: str(r["id"]))
     holder = beat_holder_at(data)
     pulse_up = holder is not None and holder[0] == "pulse"
     ticking = holder is not None and not pulse_up  # a foreground `looop tick`, not a pulse

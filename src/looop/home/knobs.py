@@ -412,6 +412,7 @@ _TOP_KEYS = (
     "sandbox",
     "web",
     "mcp",
+    "land",
     "v",
 )
 _RUNNER_KEYS = ("tick", "worker", "interactive", "cost", "sandbox", "resume", "needs_input")

@@ -174,7 +174,19 @@ class Paths:
 
     @property
     def decision(self) -> Path:
+        """An unsandboxed decider's answer (`decision_file`)."""
         return self.data / ".decision.json"
+
+    @property
+    def decide_room(self) -> Path:
+        """A sandboxed decider's one writable folder for its answer, beside the data dir."""
+        return self.rooms / "+tick" / "answer"
+
+    def decision_file(self, sandboxed: bool) -> Path:
+        """Where the decider writes its one decision (the prompt names it, as do
+        $LOOOP_DECISION and {{decision_file}}): `.decision.json` in the data dir, or in the
+        decide room when it runs sandboxed, since a box writes nothing in the data dir."""
+        return self.decide_room / ".decision.json" if sandboxed else self.decision
 
     @property
     def tick_log(self) -> Path:

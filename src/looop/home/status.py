@@ -16,6 +16,7 @@ from looop.home.errors import CorruptState, LooopError
 from looop.home.procname import is_web
 from looop.home.savings import savings_view
 from looop.home.sessionfiles import list_light, lock_held, read_status, session_ids
+from looop.home.usagewindows import view as usage_view
 from looop.home.where import runtime_base
 
 TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path ~3 ms
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
         LastTick,
         LimitedView,
         SchedulesView,
+        Stamp,
         StatusView,
         WorkerView,
     )
@@ -76,6 +78,17 @@ def _retry(backoff: dict[str, Any] | None, knobs: Knobs | None, clock: Clock) ->
     at = failed_at(float(ts), mono, now, clock.monotonic())
     # a stamp after a backward clock step: the next beat restarts the wait from now
     return (now if at is None else at) + backoff_delay(fails, knobs.num("backoff_max_secs"))
+
+
+def _retry_stamp(backoff: dict[str, Any] | None, knobs: Knobs | None, clock: Clock) -> Stamp | None:
+    retry = _retry(backoff, knobs, clock)
+    return stamp(clock, retry) if retry is not None else None
+
+
+def _streak(backoff: dict[str, Any] | None) -> int:
+    """How many beats in a row failed (the backoff's count)."""
+    fails = backoff.get("fails") if backoff else None
+    return fails if isinstance(fails, int) and fails > 0 else 0
 
 
 def _limited(data: str, clock: Clock) -> LimitedView | None:
@@ -234,9 +247,8 @@ def gather_status(
 def gather_status_at(
     data: str, config: str, env: Mapping[str, str], clock: Clock, all_workers: bool = True
 ) -> StatusView:
-    """`looop status` as data, from the data dir and config file as strings (Paths spells
-    them the same: Paths.resolve is where.resolve wrapped). `all_workers=False`: the finished
-    workers only counted (`workers_finished`), not read: they pile up over days."""
+    """`looop status` as data, from the data dir and config file as strings. `all_workers=False`:
+    the finished workers only counted (`workers_finished`), not read: they pile up over days."""
     holder = beat_holder_at(data)
     running = holder is not None and holder[0] == "pulse"
     pid = holder[1] if holder is not None and running else ""
@@ -247,11 +259,10 @@ def gather_status_at(
     records = beat_records(data)
     workers, finished = _workers(data, all_workers)
     backoff = _read_obj(_at(data, ".tick-backoff"))
-    fails = backoff.get("fails") if backoff else None
-    streak = fails if isinstance(fails, int) and fails > 0 else 0
-    retry = _retry(backoff, knobs, clock)
+    streak = _streak(backoff)
     healing = _healing(data)
     health = _health(holder is not None, running, streak, bool(healing["restarting"]))
+    windows, windows_error = usage_view(data, clock.now())  # accounts at their usage limit
     return {
         "data_dir": data,
         "config": config,
@@ -277,8 +288,10 @@ def gather_status_at(
         "tick": {"pid": holder[1]} if holder is not None and not running else None,
         "last_beat": last_beat(records, clock, holder is not None),
         "next_beat": next_beat(records, clock, running),
-        "retry": stamp(clock, retry) if retry is not None else None,
+        "retry": _retry_stamp(backoff, knobs, clock),
         "limited": _limited(data, clock),
+        "windows": windows,
+        "windows_error": windows_error,
         "last_tick": _last_tick(data, clock),
         "backoff": backoff,
         "last_failure": _read_obj(_at(data, ".last-failure.json")),

@@ -15,6 +15,7 @@ TYPE_CHECKING = False  # not `from typing`: importing typing costs the hot path 
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
     from looop.home.views import Stamp, StatusView
 
@@ -25,6 +26,18 @@ def _rel(st: StatusView, stamp: Stamp | None) -> str:
         return "—"
 
     return f"{stamp['at']} ({relative(stamp['ts'] - st['now']['ts'])})"
+
+
+def _window_line(st: StatusView, win: dict[str, Any]) -> str:
+    """An account in a usage window: until when, its held starts, the workers to continue."""
+    now = st["now"]["ts"]
+    when = relative(win["until"] - now) if now is not None else "—"
+    parts = [f"window:    {win['runner']} ({win['who']}) at its usage limit, resets {when}"]
+    if win["held"]:
+        parts.append("held: " + ", ".join(win["held"]))
+    if win["stopped"]:
+        parts.append("to continue: " + ", ".join(win["stopped"]))
+    return " · ".join(parts) + "\n"
 
 
 def _pulse_line(st: StatusView) -> str:
@@ -108,6 +121,10 @@ def _write_pulse(st: StatusView, colour: bool, w: Callable[[str], object]) -> No
             f"limited:   {lim.get('runner') or 'runner'} until {_rel(st, lim)} · provider usage "
             "limit, no AI call (`looop schedule drop provider-limit` retries sooner)\n"
         )
+    for win in st.get("windows") or []:
+        w(_window_line(st, win))
+    if st.get("windows_error"):
+        w(f"windows:   {st['windows_error']}\n")
     nb = st.get("next_beat")
     if nb:
         w(f"next beat: {_rel(st, nb)}" + (f" · {nb['reason']}" if nb.get("reason") else "") + "\n")

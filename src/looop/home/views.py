@@ -98,6 +98,10 @@ class StatusView(TypedDict):
     next_beat: NextBeat | None
     retry: Stamp | None
     limited: LimitedView | None  # the provider usage limit being waited out
+    # accounts in a usage window (home/usagewindows.view), with the starts held for each, and
+    # a one-line error for a corrupt record
+    windows: list[dict[str, Any]]
+    windows_error: str | None
     last_tick: LastTick | None
     backoff: dict[str, Any] | None  # .tick-backoff as stored (or {"error": ...})
     last_failure: dict[str, Any] | None  # .last-failure.json as stored (or {"error": ...})

@@ -6,6 +6,7 @@ runner, the executor, the prompt or settling this imports."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from looop.act.actions import DecisionError, parse_decision, taught
 from looop.act.executor import ExecError, Executed, discard_decision, execute, take_decision
@@ -33,7 +34,8 @@ def decide(b: Beat, last_world: LastWorld) -> TickOutcome:
     stopped = _breakers(b)
     if stopped is not None:
         return stopped
-    if _write_prompt(b, last_world):
+    answer = spend.decision_file(ctx, runner, b.cfg)
+    if _write_prompt(b, last_world, answer):
         return out  # a dry run stops at the prompt
     assert out.run_id is not None and out.prompt_path is not None
     run_id, run_dir = out.run_id, ctx.paths.run_dir(out.run_id)
@@ -50,7 +52,7 @@ def decide(b: Beat, last_world: LastWorld) -> TickOutcome:
     result, metered, limit = spend.run_metered(
         ctx, b.k, b.cfg, runner, out.prompt_path, tee, run_id
     )
-    code, error, executed = _consume(b, result)
+    code, error, executed = _consume(b, result, answer)
     if executed is not None:
         settle.commit_move(b, executed, int(result.secs), metered)
     else:
@@ -82,7 +84,7 @@ def _breakers(b: Beat) -> TickOutcome | None:
     return b.stop(hit.status, hit.error)
 
 
-def _extras(b: Beat, last_world: LastWorld) -> PromptExtras:
+def _extras(b: Beat, last_world: LastWorld, answer: Path) -> PromptExtras:
     ctx = b.ctx
     # the flap step this beat already read (and wrote) the notices; a dry run took none
     b.flap_notes = b.flap.notes if b.flap is not None else flap.read_notes(ctx.paths)
@@ -102,14 +104,16 @@ def _extras(b: Beat, last_world: LastWorld) -> PromptExtras:
         flap_notes=b.flap_notes,
         asks=asks_section(ctx),
         provider_limit=limited.prompt_note(ctx),
+        decision_file=str(answer),
     )
 
 
-def _write_prompt(b: Beat, last_world: LastWorld) -> bool:
-    """Build the prompt; a dry run keeps its text and stops (True). Otherwise a new run dir
-    holds it, and a leftover .decision.json is removed before the runner starts."""
+def _write_prompt(b: Beat, last_world: LastWorld, answer: Path) -> bool:
+    """Build the prompt, naming the decision file `answer`; a dry run keeps its text and stops
+    (True). Otherwise a new run dir holds it, and a leftover decision is removed before the
+    runner starts (the data dir's too: one file, the one the prompt names, is read)."""
     ctx, ev, out = b.ctx, b.ctx.events, b.out
-    built = build_prompt(ctx, b.k, _extras(b, last_world))
+    built = build_prompt(ctx, b.k, _extras(b, last_world, answer))
     if built.truncated:
         ev.emit(
             "warn",
@@ -132,7 +136,7 @@ def _write_prompt(b: Beat, last_world: LastWorld) -> bool:
     out.run_id, out.prompt_path = run_id, prompt_path
     if built.truncated:
         ev.record("prompt_oversize", run_id=run_id, cuts=built.truncated)
-    if discard_decision(ctx.paths.decision):
+    if discard_decision(answer) | discard_decision(ctx.paths.decision):
         ev.emit(
             "warn",
             "tick.stale_decision",
@@ -142,20 +146,22 @@ def _write_prompt(b: Beat, last_world: LastWorld) -> bool:
     return False
 
 
-def _consume(b: Beat, result: RunResult) -> tuple[FailCode | None, str | None, Executed | None]:
+def _consume(
+    b: Beat, result: RunResult, answer: Path
+) -> tuple[FailCode | None, str | None, Executed | None]:
     """(failure code, one-line error, executed) — exactly one of error/executed is set. The
     move runs under the beat's config (shell policy), not one edited since."""
-    ctx, paths = b.ctx, b.ctx.paths
+    ctx = b.ctx
     if not result.ok:
-        if discard_decision(paths.decision):
+        if discard_decision(answer):
             ctx.events.record("stale_decision", reason="runner failed after writing it")
         return "tick.failed", result.error or "runner failed", None
     try:
-        raw = take_decision(ctx)
+        raw = take_decision(ctx, answer)
     except ExecError as e:
         return "tick.failed", str(e), None
     if raw is None:
-        why = "the runner exited 0 but wrote no .decision.json"
+        why = _no_decision(ctx.paths.rel(answer))
         if result.error:
             why += f" (stream reported: {result.error})"
         return "tick.no_decision", why, None
@@ -168,3 +174,9 @@ def _consume(b: Beat, result: RunResult) -> tuple[FailCode | None, str | None, E
     except (ExecError, LooopError) as e:
         return "tick.failed", f"{decision.action.kind} failed: {e}", None
     return None, None, executed
+
+
+def _no_decision(where: str) -> str:
+    """A clean exit without a decision; one not in the data dir names where it goes."""
+    why = "the runner exited 0 but wrote no .decision.json"
+    return why if where == ".decision.json" else f"{why} at {where} ($LOOOP_DECISION)"

@@ -9,6 +9,7 @@ import os
 import shlex
 import shutil
 import socket
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
@@ -171,10 +172,19 @@ def check_login(ctx: Ctx, cfg: Config) -> Check | None:
     home = env.get("HOME", "")
     for var, rel in LOGIN_FILES[exe]:
         base = env.get(var, "") if var else home
-        if base and os.path.isfile(os.path.join(base, rel)):
+        # an empty one is no login (looop's placeholder for codex, core/srt.py)
+        if base and _has_bytes(os.path.join(base, rel)):
             return Check("login", "ok", f"{exe}: {os.path.join(base, rel)}")
     return Check("login", "warn", f"{exe}: no login found (no key in the env, no credentials "
                  f"file under {home or '$HOME'})", LOGIN_FIX[exe])  # fmt: skip
+
+
+def _has_bytes(path: str) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size > 0
 
 
 def check_data_dir(ctx: Ctx) -> Check:

@@ -11,6 +11,7 @@ from looop.home.leases import LeaseError, reap_stale, session_alive
 from looop.home.stamps import utc_stamp_ms
 from looop.home.store import NotRegular
 from looop.home.tellbox import sweep_consumed
+from looop.home.where import USAGE_WINDOWS
 from looop.sessions.state import prune_aged, settle_dead
 
 if TYPE_CHECKING:
@@ -65,6 +66,19 @@ def meter_workers(ctx: Ctx, cfg: Config | None, knobs: Knobs | None = None) -> N
         _fleet(ctx).meter(cfg, knobs)
     except OSError as e:  # the ledger unwritable: said, and the beat goes on
         ctx.events.emit("warn", "worker.meter", f"worker spend not metered this beat: {e}")
+
+
+def usage_windows(ctx: Ctx, cfg: Config | None, knobs: Knobs) -> None:
+    """Accounts at their usage limit (home/usagewindows): a worker that stopped on one marks
+    it; at a reset the stopped workers go on and the held starts are made. Two stats for a
+    home without workers."""
+    data = ctx.paths.data
+    if not (data / "resume").is_dir() and not (data / USAGE_WINDOWS).exists():
+        return
+    try:
+        _fleet(ctx).windows(knobs, cfg)
+    except OSError as e:
+        ctx.events.emit("warn", "worker.window", f"usage windows not tended this beat: {e}")
 
 
 def _reap_claims(ctx: Ctx) -> None:

@@ -1,12 +1,16 @@
 """A runner that just hit its provider's usage limit (loop/limited.py): the wait recorded, a
-one-shot schedule at its reset, the human told once. Only the decide path imports this (cron
-parsing, the limit parser): a skip beat reads the wait through loop/limited alone."""
+one-shot schedule at its reset, the human told once, and its account marked limited for the
+whole fleet (home/usagewindows: starts on it are held until the reset). Only the decide path
+and the beat's usage-window work import this (cron parsing, the limit parser): a skip beat
+reads the wait through loop/limited alone."""
 
 from __future__ import annotations
 
 import math
 
-from looop.home import store
+from looop.core.context import Ctx
+from looop.home import store, usagewindows
+from looop.home.config import Config, Runner
 from looop.home.limits import Limit, find_limit
 from looop.human import schedules
 from looop.loop import alerts, limited
@@ -18,8 +22,27 @@ def find(b: Beat, text: str) -> Limit | None:
 
 
 def record(b: Beat, limit: Limit, runner: str) -> str:
-    """Keep the limit and its wake; say it once. Returns the one-line message."""
-    ctx, now = b.ctx, b.ctx.clock.now()
+    """Keep the limit and its wake, mark the runner's account; say it once. Returns the
+    one-line message."""
+    if b.runner is not None:
+        mark_account(b.ctx, b.runner, limit, "decide")
+    return wait_for_reset(b.ctx, b.cfg, limit, runner, b.out.run_id)
+
+
+def mark_account(ctx: Ctx, r: Runner, limit: Limit, seen_by: str) -> None:
+    """The decider's account limited for the fleet until the reset."""
+    acct = usagewindows.account_of(r.name, r.tick or "", ctx.env)
+    now = ctx.clock.now()
+    _, new = usagewindows.mark(str(ctx.paths.data), acct, limit.reset, limit.said, seen_by, now)
+    if new:
+        ctx.events.record("window_seen", runner=r.name, until=int(limit.reset), by=seen_by)
+
+
+def wait_for_reset(
+    ctx: Ctx, cfg: Config | None, limit: Limit, runner: str, run_id: str | None
+) -> str:
+    """The decider's wait and its wake (a decide saw the limit, or a worker on its account)."""
+    now = ctx.clock.now()
     until = ctx.clock.offset_stamp_at(limit.reset)
     note = (
         f"looop: runner {runner} hit its provider usage limit; it resets now, so looop "
@@ -35,7 +58,7 @@ def record(b: Beat, limit: Limit, runner: str) -> str:
             "since": int(now),
             "until": int(rec["at"]),
             "said": limit.said,
-            "run_id": b.out.run_id,
+            "run_id": run_id,
         },
     )
     msg = (
@@ -44,5 +67,5 @@ def record(b: Beat, limit: Limit, runner: str) -> str:
     )
     ctx.events.emit("warn", "tick.limited", msg, runner=runner, until=int(rec["at"]))
     ctx.events.record("provider_limited", runner=runner, until=int(rec["at"]), said=limit.said)
-    alerts.raise_alert(ctx, limited.ALERT_KEY, msg, b.cfg)
+    alerts.raise_alert(ctx, limited.ALERT_KEY, msg, cfg)
     return msg

@@ -16,6 +16,7 @@ from looop.home.config import Knobs
 from looop.home.errors import CorruptState
 from looop.home.spent import spent
 from looop.home.stamps import parse_utc
+from looop.home.usagewindows import read_held
 from looop.home.workerrows import tree_records
 from looop.human.mailbox import pending_read
 from looop.sense.sensors import Reading
@@ -116,6 +117,16 @@ def probe_sessions(
     out: dict[str, Any] = {"detail": {"count": len(rows), "workers": detail}, "signal": signal}
     if hosts:  # each place's load: in detail (a worker's start or end wakes the loop anyway)
         out["detail"]["hosts"] = hosts
+    held, _ = read_held(str(ctx.paths.data))
+    if held:  # starts held for a usage window: the decider sees them, none wakes it
+        out["detail"]["scheduled"] = {
+            str(h["id"]): {
+                "runner": h.get("runner"),
+                "until": ctx.clock.offset_stamp_at(float(h["until"])),
+                "why": h.get("reason"),
+            }
+            for h in held
+        }
     return out
 
 

@@ -30,7 +30,7 @@ from looop.home import jsonsafe
 from looop.home.errors import LooopError
 from looop.remote import tokens
 from looop.remote.hosts import remote_worker
-from looop.web import actions, metrics, reads
+from looop.web import actions, metrics, reads, reviews
 from looop.web.auth import Guard
 from looop.web.cache import Changes, Kept, Key, key_of, stat_of, state_inputs
 from looop.web.errors import WebError
@@ -432,6 +432,11 @@ def _page_reads(api: Callable[[str, str, str], Callable[[Handler], Handler]], ca
     @api("GET", "/sessions/{sid}/diff", "A repo worker's changes (`looop worker diff`).")
     async def diff(request: Request) -> Response:
         return JSONResponse(await call(reads.diff, str(request.path_params["sid"])))
+
+    @api("GET", "/workers/{sid}/review", "A repo worker's change for review (`looop review`).")
+    async def worker_review(request: Request) -> Response:
+        sid = str(request.path_params["sid"])
+        return JSONResponse(await call(reviews.worker_review, sid))
 
 
 async def favicon(request: Request) -> Response:

@@ -271,6 +271,7 @@ class LoopCollector:
             breaker.add_metric(["decide_cap"], int(spend["decides"]["open"]))
         yield breaker
         yield from _savings(st["savings"])
+        yield from _windows(st["windows"])
 
     def _spend(self) -> Metric:
         """cost.jsonl summed by its rows' source (`source`, else `kind`: tick, worker)."""
@@ -387,6 +388,32 @@ def _savings(view: dict[str, Any]) -> Iterable[Metric]:
         skipped.add_metric([name], view[name]["skipped"])
         saved.add_metric([name], view[name]["saved_usd"])
     yield from (made, skipped, saved)
+
+
+def _windows(rows: list[dict[str, Any]]) -> Iterable[Metric]:
+    """Accounts at their provider's usage limit (home/usagewindows.view, as status shows it)."""
+    labels = ["runner", "account"]
+    until = GaugeMetricFamily(
+        "looop_usage_window_reset_timestamp_seconds",
+        "When an account (runner and credentials) at its usage limit resets (unix seconds).",
+        labels=labels,
+    )
+    held = GaugeMetricFamily(
+        "looop_usage_window_held_starts",
+        "Worker starts held as scheduled for the account's reset.",
+        labels=labels,
+    )
+    stopped = GaugeMetricFamily(
+        "looop_usage_window_stopped_workers",
+        "Workers stopped on the account's limit, continued at its reset.",
+        labels=labels,
+    )
+    for w in rows:
+        at = [w["runner"], w["who"]]
+        until.add_metric(at, w["until"])
+        held.add_metric(at, len(w["held"]))
+        stopped.add_metric(at, len(w["stopped"]))
+    yield from (until, held, stopped)
 
 
 class MetricsDoor:

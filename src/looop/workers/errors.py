@@ -7,3 +7,8 @@ from looop.home.errors import LooopError
 
 class WorkerError(LooopError):
     pass
+
+
+class StartHeld(LooopError):
+    """A start held as `scheduled` for its account's usage-window reset: not a failure; the
+    message says until when and why (home/usagewindows)."""

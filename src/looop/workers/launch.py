@@ -25,6 +25,7 @@ from looop.workers import firstrun, sandboxtty
 from looop.workers import sandbox as sbx
 from looop.workers import worktree as wt
 from looop.workers.errors import WorkerError as WorkerError
+from looop.workers.heldstart import hold_if_limited
 from looop.workers.ids import PULSE, normalise_target
 from looop.workers.mcpwire import settings, wire
 from looop.workers.started import WORKER_SIZE as WORKER_SIZE
@@ -128,8 +129,11 @@ def start_worker(
 
     The steps, each over the one request: validate it, place it (a host, or here), prepare
     what a start here needs while nothing has changed, then commit (brief, verify, worktree,
-    spawn)."""
+    spawn). A start whose account is at its usage limit is held as `scheduled` (StartHeld,
+    workers/heldstart.py)."""
     q = _validated(ctx, knobs, req, cfg if cfg is not None else ctx.config())
+    # its account in a usage window: kept for the reset (StartHeld), nothing changed
+    hold_if_limited(ctx, q.r.name, q.ask.line, replace(req, worker=q.wid, runner=q.r.name))
     live = live_workers(ctx)
     q = replace(q, ask=replace(q.ask, policy=_decided_policy(q)))  # a host's too
     if req.host is not None or os.path.isdir(ctx.paths.data / "hosts"):

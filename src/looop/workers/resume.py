@@ -256,10 +256,12 @@ def _session(ctx: Ctx, wid: str) -> Session | None:
         return None
 
 
-def note_text(ctx: Ctx, wid: str) -> str:
-    """What the resumed agent is told first: why it is back, and each ask it still waits on."""
+def note_text(ctx: Ctx, wid: str, why: str | None = None) -> str:
+    """What the resumed agent is told first: why it is back (`why`; default: its session
+    ended unfinished), and each ask it still waits on."""
     lines = [
-        "looop started you again on this same conversation: your session had ended without "
+        why
+        or "looop started you again on this same conversation: your session had ended without "
         "finishing (the machine rebooted or your supervisor died). Carry on where you left "
         "off; re-check anything that was in flight (a command that was running was killed)."
     ]
@@ -344,10 +346,13 @@ def _resume_env(ctx: Ctx, wid: str, rec: Record, tree: Tree | None) -> dict[str,
     return env
 
 
-def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = None) -> Resumed:
+def resume_worker(
+    ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = None, why: str | None = None
+) -> Resumed:
     """Start the worker again on its recorded conversation, in the same directory (or
     worktree), with the same sandbox setting. A live one is ended first. Everything is
-    checked before anything changes; each refusal is one line."""
+    checked before anything changes; each refusal is one line. `why`: what it is told first
+    (note_text)."""
     wid = normalise_target(worker_id)
     rec, line, conv = _resumable(ctx, wid)
     tree = _live_tree(ctx, wid, rec)
@@ -369,7 +374,7 @@ def resume_worker(ctx: Ctx, knobs: Knobs, worker_id: str, cfg: Config | None = N
     if rec.env and rec.env.get("LOOOP_CALLHOME_DIR"):  # sandboxed on a host: its bridge
         ensure_bridge(ctx.paths.data, ctx.bin, dict(ctx.env))
     note = ctx.paths.prompts / f"{wid}.resume.md"
-    store.atomic_write(note, note_text(ctx, wid))
+    store.atomic_write(note, note_text(ctx, wid, why))
     line = substitute_prompt_file(line, note) if PLACEHOLDER in line else line
     if mcp_tools:
         line = with_mcp(ctx, line, env)

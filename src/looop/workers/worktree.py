@@ -427,7 +427,10 @@ def with_note(contract: str, tree: Tree) -> str:
             f"({tree.path}), on branch `{tree.branch}`. Do the code work there and commit on "
             "that branch; make no other worktree, and never push, merge or rebase other "
             'branches without a yes through `ask`. The data dir is "$LOOOP_DATA_DIR": '
-            'deliverables go to "$LOOOP_REPORTS_DIR" (its reports/, not one here).'
+            'deliverables go to "$LOOOP_REPORTS_DIR" (its reports/, not one here). When the '
+            f'change is ready, say what it does in "$LOOOP_REPORTS_DIR/{tree.wid}.md" (the '
+            f"reviewer reads it beside your diff) and ask a human to land `{tree.branch}`; "
+            "review comments come back to you through `told`."
         )
     # the two rules this one replaces: the data dir is no longer where it starts, and it
     # makes no worktree of its own

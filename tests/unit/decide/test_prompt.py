@@ -22,8 +22,9 @@ STABLE = [
     "=== SENSOR READINGS ===",
     "=== WORKERS ===",
     "=== PENDING ASKS (waiting on the human — not yours to answer) ===",
-    "=== FAIRNESS (computed by looop) ===",
     "=== RECENT JOURNAL ===",
+    "=== READINGS THAT MOVE (signals, ages, changing detail; latest change last) ===",
+    "=== FAIRNESS (computed by looop) ===",
 ]
 VOLATILE = [
     "=== WHAT CHANGED ===",
@@ -151,7 +152,7 @@ def test_instructions_name_every_action_and_the_contract(ctx: Ctx) -> None:
         "send_notification", "write_schedule", "drop_schedule",
     ]:  # fmt: skip
         assert f'{{"action":"{action}"' in instructions, action
-    assert ".decision.json" in instructions
+    assert "Decision file named under NOW" in instructions
     assert "next_interval_s" in instructions and "5..300" in instructions
     assert "sys-claims" in instructions and "sys-goals" in instructions
     norms = _section(text, CONSTITUTION)
@@ -194,7 +195,7 @@ def test_fairness_ties_go_to_sorted_order_and_corrupt_activity_counts_as_none(ct
 
 def test_fairness_absent_without_goals(ctx: Ctx) -> None:
     ctx.paths.goal_activity.write_text(json.dumps({"old": 1}))
-    assert "FAIRNESS" not in _build(ctx).text
+    assert "=== FAIRNESS" not in _build(ctx).text  # (the instructions name it always)
 
 
 def test_oversized_goal_is_cut_with_a_visible_marker(ctx: Ctx) -> None:
@@ -255,8 +256,9 @@ def test_total_cap_leaves_whole_readings_out_and_keeps_the_fixed_parts(ctx: Ctx)
         "=== PLAYBOOK ===",
         "=== GOALS ===",
         "=== SENSOR READINGS ===",
-        "=== FAIRNESS (computed by looop) ===",
         "=== RECENT JOURNAL ===",
+        "=== READINGS THAT MOVE (signals, ages, changing detail; latest change last) ===",
+        "=== FAIRNESS (computed by looop) ===",
         "=== WHAT CHANGED ===",
         "=== NOW ===",
     ]

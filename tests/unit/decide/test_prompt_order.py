@@ -4,6 +4,7 @@ the longest prefix a provider's cache can bill at a tenth (issue 54)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from looop.act.actiontable import taught
@@ -73,21 +74,24 @@ def test_each_worker_is_its_own_item_and_its_ages_are_listed_apart(ctx: Ctx) -> 
     signal = [{"id": f"w{i}", "state": "running", "exit_code": None} for i in range(3)]
     _reading(ctx, "sys-sessions", {"signal": signal, "detail": {"count": 3, "workers": workers}})
     text = _decide(ctx).text
-    readings = text[text.index("=== SENSOR READINGS") : text.index("=== RECENT JOURNAL")]
+    readings = text[text.index("=== SENSOR READINGS") : text.index("=== READINGS THAT MOVE")]
     assert "--- sys-sessions.json worker w1\n" in readings
     one = readings.split("--- sys-sessions.json worker w1\n")[1].splitlines()[0]
-    assert json.loads(one) == {
-        "signal": {"id": "w1", "state": "running", "exit_code": None},
-        "detail": {"pending_tells": 0, "branch": "b1"},
-    }
+    assert json.loads(one) == {"detail": {"pending_tells": 0, "branch": "b1"}}
     assert "idle_s" not in readings
-    assert "- worker w2: idle_s=20 uptime_s=100" in text[text.index("=== AGES") :]
+    late = text[text.index("=== READINGS THAT MOVE") :]
+    one = late.split("--- sys-sessions.json worker w2\n")[1].splitlines()[0]
+    assert json.loads(one) == {  # ages coarsely: the exact second would move it every beat
+        "signal": {"id": "w2", "state": "running", "exit_code": None},
+        "age": {"idle": "<1m", "uptime": "1-10m"},
+    }
 
 
 def test_a_missing_or_broken_record_is_name_order(ctx: Ctx) -> None:
     for name in ("sensor-b", "sensor-a"):
         _reading(ctx, name, {"signal": {"n": 1}})
-    for junk in ("not json", '{"a": 1}', '[["k"], 3, ["x", 5]]'):
+    junk_record = '{"shown": 5, "fields": [1], "moving": {"k": 3}, "journal": 7, "journal_end": []}'
+    for junk in ("not json", '{"a": 1}', '[["k"], 3, ["x", 5]]', junk_record, "[]", "null"):
         (ctx.paths.data / ORDER_FILE).write_text(junk)
         assert read_shown(ctx.paths.data) == ()
         built = build_prompt(ctx, ctx.knobs(), PromptExtras(actions=taught()))
@@ -98,3 +102,132 @@ def test_by_change_keeps_unchanged_in_shown_order_then_changed_in_given_order() 
     items = [("a", "1", 0), ("b", "2", 1), ("c", "3", 2), ("d", "4", 3)]
     shown = tuple((k, digest(t)) for k, t in [("c", "3"), ("a", "1"), ("b", "old")])
     assert [k for k, _, _ in by_change(items, shown)] == ["c", "a", "b", "d"]
+
+
+def test_a_moving_detail_field_leaves_the_rest_of_its_reading_in_place(ctx: Ctx) -> None:
+    """Only the field that moved is listed late: the reading's steady detail keeps its bytes
+    and place, so the next decide repeats everything up to the moving fields."""
+    steady = {"source": "https://ci.example.com/p", "summary": "steady " * 40}
+    for t in ("10:00:00", "10:01:30", "10:03:00"):
+        _reading(ctx, "sensor-ci", {"signal": {"ok": True}, "detail": {**steady, "at": t}})
+        _reading(ctx, "sensor-db", {"signal": {"ok": True}, "detail": steady})
+        built = _decide(ctx)
+    text = built.text
+    readings = text[text.index("=== SENSOR READINGS") : text.index("=== READINGS THAT MOVE")]
+    assert "10:0" not in readings and readings.count('"summary"') == 2
+    moving = text[text.index("=== READINGS THAT MOVE") : text.index("=== NOW")]
+    assert '--- sensor-ci.json\n{"detail":{"at":"10:03:00"},"signal":{"ok":true}}' in moving
+    _reading(ctx, "sensor-ci", {"signal": {"ok": True}, "detail": {**steady, "at": "10:04:30"}})
+    after = _decide(ctx).text
+    assert _shared(text, after) > text.index("--- sensor-ci.json", text.index("=== READINGS THAT"))
+
+
+def test_an_age_that_grows_within_its_span_leaves_the_prompt_alone(ctx: Ctx) -> None:
+    def sessions(idle: int) -> None:
+        worker = {"w1": {"idle_s": idle, "uptime_s": 4000, "pending_tells": 0}}
+        signal = [{"id": "w1", "state": "running", "exit_code": None}]
+        _reading(ctx, "sys-sessions", {"signal": signal, "detail": {"workers": worker}})
+
+    sessions(700)
+    first = _decide(ctx).text
+    sessions(1900)  # 20 minutes more, the same span
+    second = _decide(ctx).text
+    assert '"age":{"idle":"10-60m","uptime":"1-6h"}' in second
+    assert _shared(first, second) > second.index("=== NOW")
+    sessions(3700)
+    assert '"age":{"idle":"1-6h","uptime":"1-6h"}' in _decide(ctx).text
+
+
+def test_a_decide_adds_its_journal_line_at_the_end_of_the_journal(ctx: Ctx) -> None:
+    """The journal window keeps its first line while it can: one more line is one more line
+    at the end, not every line shifted up (up to 30 lines, then back to the last 20)."""
+    lines = [f"- 2025-06-14 10:{m:02} noop {m}" for m in range(25)]
+    ctx.paths.journal.write_text("\n".join(lines) + "\n")
+    first = _decide(ctx).text
+    journal = first[first.index("=== RECENT JOURNAL") :].splitlines()
+    assert journal[1] == lines[5] and len([ln for ln in journal if "noop" in ln]) == 20
+    for m in range(25, 36):
+        with ctx.paths.journal.open("a") as f:
+            f.write(f"- 2025-06-14 10:{m:02} noop {m}\n")
+        text = _decide(ctx).text
+        if m < 35:  # the window holds its first line while it shows at most 30 lines
+            last = f"- 2025-06-14 10:{m - 1:02} noop {m - 1}\n"
+            assert _shared(first, text) >= first.index(last) + len(last)
+            assert f"noop {m}\n" in text and "- 2025-06-14 10:05 noop 5\n" in text
+        first = text
+    assert "- 2025-06-14 10:15 noop 15\n" not in text  # past 30 lines: the last 20 again
+    assert "- 2025-06-14 10:16 noop 16\n" in text
+
+
+def test_the_old_record_shape_still_keeps_the_order(ctx: Ctx) -> None:
+    for name in ("sensor-a", "sensor-b"):
+        _reading(ctx, name, {"signal": {"n": 1}})
+    old = [["late:sensor-b.json", digest('{"signal":{"n":1}}\n')]]
+    (ctx.paths.data / ORDER_FILE).write_text(json.dumps(old))
+    assert _order(_decide(ctx).text) == ["sensor-b.json", "sensor-a.json"]
+
+
+def test_at_the_cap_the_oldest_moving_parts_go_first_and_goals_and_playbook_stay(
+    ctx: Ctx,
+) -> None:
+    """Over the total cap what moves is left out before any reading, the oldest change first;
+    the goals and the PLAYBOOK are the last to go."""
+    ctx.paths.playbook.write_text("# PLAYBOOK\nShip before polish.\n")
+    ctx.paths.goals.mkdir(exist_ok=True)
+    for g in range(3):
+        ctx.paths.goal(f"g{g}").write_text(f"goal g{g}: " + "keep me whole " * 30 + "\n")
+    names = [f"sensor-{c}" for c in "abcdef"]
+    for beat in range(len(names) + 1):  # one more sensor's counter moves each beat
+        for i, name in enumerate(names):
+            runs = min(beat, i + 1) if i < beat else 0
+            detail = {"note": f"steady {name} " * 20, "last": f"run {runs}: " + "ok " * 80}
+            _reading(ctx, name, {"signal": {"ok": True}, "detail": detail})
+        whole = _decide(ctx).text
+    late = whole[whole.index("=== READINGS THAT MOVE") :]
+    assert [ln[4:-5] for ln in late.splitlines() if ln.startswith("--- ")] == names
+    limit = len(whole.encode()) - 600  # room for all but a few moving readings
+    tight = replace(ctx, env={**ctx.env, "LOOOP_PROMPT_MAX_BYTES": str(limit)})
+    capped = build_prompt(tight, tight.knobs(), PromptExtras(actions=taught()))
+    text = capped.text
+    assert len(text.encode()) <= limit
+    assert "Ship before polish." in text
+    assert all(f"goal g{g}: keep me whole" in text for g in range(3))
+    readings = text[text.index("=== SENSOR READINGS") : text.index("=== RECENT JOURNAL")]
+    assert all(f"--- {name}.json" in readings for name in names), readings  # none left out
+    late = text[text.index("=== READINGS THAT MOVE") :]
+    kept = [ln[4:-5] for ln in late.splitlines() if ln.startswith("--- ")]
+    assert kept and kept == names[len(names) - len(kept) :] and len(kept) < len(names)
+    assert f"{len(names) - len(kept)} moving reading" in late
+    assert any("moving reading" in n for n in capped.truncated)
+
+
+def test_a_busy_workers_output_time_gives_way_to_its_idle_age(ctx: Ctx) -> None:
+    """An exact time that moves every beat is left out while the coarse age made from it is
+    shown; a worker that has ended (no idle age) keeps its last output time."""
+    workers = {
+        "w1": {"idle_s": 5, "uptime_s": 900, "last_output_at": "2025-06-15T15:06:35Z"},
+        "w2": {"idle_s": None, "uptime_s": None, "last_output_at": "2025-06-15T12:00:00Z"},
+    }
+    signal = [
+        {"id": w, "state": s, "exit_code": None} for w, s in (("w1", "running"), ("w2", "exited"))
+    ]
+    _reading(ctx, "sys-sessions", {"signal": signal, "detail": {"count": 2, "workers": workers}})
+    text = _decide(ctx).text
+    one = text.split("--- sys-sessions.json worker w1\n")
+    assert "2025-06-15T15:06:35Z" not in text
+    assert '"age":{"idle":"<1m","uptime":"10-60m"}' in one[-1].splitlines()[0]
+    assert "2025-06-15T12:00:00Z" in text  # w2 ended: its last output time is the news
+
+
+def test_a_goal_shows_when_it_was_acted_on_and_not_its_age_too(ctx: Ctx) -> None:
+    """A goal's age crosses spans between acts; when it was last acted on changes once per act
+    and says the same, so it is what the prompt shows; a goal never acted on shows neither."""
+    goals = {
+        "g1": {"last_acted": "2025-06-15T15:00:00Z", "last_acted_unix": 1749999600, "age_s": 400},
+        "g2": {"last_acted": None, "last_acted_unix": None, "age_s": None},
+    }
+    _reading(ctx, "sys-goals", {"signal": {}, "detail": {"goals": goals}})
+    text = _decide(ctx).text
+    g1 = text.split("--- sys-goals.json goal g1\n")[-1].splitlines()[0]
+    assert json.loads(g1) == {"detail": {"last_acted": "2025-06-15T15:00:00Z"}}
+    assert "1749999600" not in text and '"age":' not in text

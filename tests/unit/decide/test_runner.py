@@ -199,3 +199,14 @@ def test_an_endless_line_is_flushed_in_one_mib_pieces(rctx: Ctx) -> None:
 def test_a_missing_prompt_file_is_a_clear_error(rctx: Ctx) -> None:
     res = run_runner(rctx, "cat", rctx.paths.data / "nope.md", [], 10)
     assert not res.ok and res.error is not None and "prompt file" in res.error
+
+
+@pytest.mark.timeout(20)
+def test_the_runner_learns_where_its_decision_goes(rctx: Ctx) -> None:
+    """$LOOOP_DECISION and {{decision_file}} name the one file the beat reads."""
+    log = rctx.paths.data / "out.log"
+    cmd = 'echo "$LOOOP_DECISION"; echo {{decision_file}}; pwd'
+    res = run_runner(rctx, cmd, _prompt(rctx.paths), [log], 10)
+    assert res.ok, res.error
+    want = rctx.paths.decision_file(False)
+    assert _lines(log) == [STAMP + str(want), STAMP + str(want), STAMP + str(want.parent)]

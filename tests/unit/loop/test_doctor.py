@@ -191,6 +191,9 @@ def test_login_is_a_key_in_the_env_or_the_clis_own_credentials_file(
     assert got is not None and got.level == "ok" and "ANTHROPIC_API_KEY" in got.detail
     assert "sk-x" not in got.line()  # the key's name, never its value
     (home / ".codex").mkdir()
+    (home / ".codex" / "auth.json").write_text("")  # looop's placeholder: no login
+    got = doctor.check_login(bare, _cfg("/usr/local/bin/codex exec --json"))  # type: ignore[arg-type]
+    assert got is not None and got.level == "warn" and "no login found" in got.detail
     (home / ".codex" / "auth.json").write_text("{}")
     got = doctor.check_login(bare, _cfg("/usr/local/bin/codex exec --json"))  # type: ignore[arg-type]
     assert got is not None and got.level == "ok" and "auth.json" in got.detail

@@ -237,7 +237,7 @@ def test_run_shell_sandbox_lives_in_shell_policy_with_one_line_errors() -> None:
 def test_the_runners_own_code_running_settings_are_locked_where_they_exist(ctx: Ctx) -> None:
     """codex's folder is writable (its databases live there): what it runs or obeys is
     locked — a file where it exists (made, holding what codex reads as none, where codex
-    takes one for none; never auth.json), a folder always."""
+    takes one for none; an empty auth.json is no login), a folder always."""
     home = ctx.paths.data.parent
     codex = home / ".codex"
     conf: Any = sandbox.settings(ctx, "w1", "codex", ON, str(home))
@@ -254,7 +254,8 @@ def test_the_runners_own_code_running_settings_are_locked_where_they_exist(ctx: 
     assert (codex / "config.toml").read_text() == ""  # the user's own, kept
     assert (codex / "hooks.json").read_text() == "{}\n"  # made: locked like the user's
     assert str(codex / "hooks.json") in locked and str(codex / "AGENTS.md") in locked
-    assert not (codex / "auth.json").exists()  # any file there is codex's login: never made
+    # codex reads an empty one as no login: made so a box cannot plant one, and locked
+    assert (codex / "auth.json").read_text() == "" and str(codex / "auth.json") in locked
 
 
 def test_the_users_cli_config_is_read_only_in_its_box_for_every_preset(ctx: Ctx) -> None:

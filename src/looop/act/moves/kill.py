@@ -20,6 +20,7 @@ from looop.act.outcome import ExecError
 from looop.core.text import one_line
 from looop.home.clock import utc_stamp_ms
 from looop.home.errors import LooopError
+from looop.home.usagewindows import unhold
 from looop.sessions.client import kill
 from looop.sessions.state import SessionError, get_session, mark_dead, session_dir
 from looop.workers.ids import normalise_target
@@ -57,6 +58,8 @@ come back with next_interval_s.
         fails."""
         ctx = by.ctx
         wid = normalise_target(self.id)
+        if unhold(str(ctx.paths.data), wid) and not session_dir(ctx.paths.data, wid).exists():
+            return "its start held for a usage window was dropped"
         away = far.remote(ctx, wid)
         if away is not None:
             try:

@@ -31,6 +31,7 @@ from looop.core import provenance
 from looop.home import store
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.home.spent import budgets, set_budget
+from looop.workers.errors import StartHeld
 from looop.workers.launch import start_worker
 from looop.workers.started import Away, StartRequest
 from looop.workers.worktree import tree_path
@@ -45,8 +46,10 @@ path: the worker starts in its own git worktree of it, on branch looop/<id> (or 
 without repo it starts in the data dir. resume = true: if it crashes, `looop up` starts it
 again on its own conversation. host = a registered SSH host's name (each place's load is in
 sys-sessions) or "local"; without it the place with the most room left takes it. budget_usd =
-its spend ceiling in USD, metered from its CLI's records; at it the worker is paused (on_budget
-"pause", the default) or stopped ("stop").
+its spend ceiling in USD, metered from its CLI's records (a custom command: from the cost it
+reports); at it the worker is paused (on_budget "pause", the default) or stopped ("stop"). A
+start whose runner's account is at its provider's usage limit is held as scheduled and made at
+the reset (not a failure).
   {"action":"start_worker","id":"release-2-1","prompt":"Prepare release 2.1 in ~/src/app; ask before tagging.","verify":"test -f reports/release-2-1.md"}"""  # noqa: E501
 
 
@@ -149,6 +152,8 @@ class StartWorker(Action):
         restore = self._hold_to_budget(by)
         try:
             start_worker(ctx, by.knobs, self.request(by.decided, host), cfg=by.cfg, away=away)
+        except StartHeld as e:  # its account's usage window: made at the reset, not failed
+            return str(e)
         except BaseException:
             restore()  # a refused start leaves a live namesake's budget as it was
             raise

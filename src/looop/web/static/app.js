@@ -106,6 +106,20 @@ function renderState(st) {
   $("#saved-line").textContent = !sv ? "" : `saved ${usd4(sv.today.saved_usd)} today `
     + `(${sv.today.skipped} beats skipped, ${sv.today.decides} decides) · `
     + `${usd4(sv.week.saved_usd)} this week (${sv.week.skipped} skipped, ${sv.week.decides} decides)`;
+  renderWindows(st);
+}
+
+function renderWindows(st) {
+  // accounts at their provider's usage limit (home/usagewindows): held starts go at the reset
+  const ul = $("#windows");
+  ul.replaceChildren();
+  for (const w of st.windows || []) {
+    const when = new Date(w.until * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    const more = (w.held.length ? ` · held: ${w.held.join(", ")}` : "")
+      + (w.stopped.length ? ` · to continue: ${w.stopped.join(", ")}` : "");
+    ul.append(el("li", { class: "warn", title: w.said, text: `${w.runner} (${w.who}) at its usage limit until ${when}${more}` }));
+  }
+  if (st.windows_error) ul.append(el("li", { class: "bad", text: st.windows_error }));
 }
 
 // --- fleet --------------------------------------------------------------------------------
@@ -147,7 +161,8 @@ function renderFleet(rows) {
 }
 
 function cause(r) {
-  // how a finished worker ended, in the session's own words
+  // how a finished worker ended, in the session's own words; a held start, until when
+  if (r.state === "scheduled") return r.health;
   if (r.state === "dead") return "dead (its supervisor is gone)";
   if (r.exit_code === null || r.exit_code === undefined) return r.state;
   if (r.exit_code > 128 && r.signaled !== false) return `${r.state} · signal ${r.exit_code - 128}`;

@@ -1,0 +1,158 @@
+"""`looop review ID`: a worker's change as a reviewer reads it (workers/review.py), coloured and
+paged on a terminal, plain otherwise, `--json` for machines; `--comment FILE:LINE TEXT` and
+`--comment-all TEXT` add to the round being drafted, `--send` delivers it to the worker."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from looop.cli import idcomplete
+from looop.cli.app import make_ctx
+from looop.core.termsafe import for_terminal
+from looop.workers import reviewsend
+from looop.workers.ids import normalise_target
+from looop.workers.review import Review, review
+from looop.workers.reviewrounds import Round
+
+_VERIFY = {
+    "passed": ("passed", "green"),
+    "failed": ("FAILED", "red"),
+    "pending": ("pending (runs once the worker ends)", "yellow"),
+    "none": ("none set", None),
+}
+
+
+class _Out:
+    """Lines of the page, styled only when they go to a terminal."""
+
+    def __init__(self, colour: bool) -> None:
+        self.colour = colour
+        self.lines: list[str] = []
+
+    def add(self, text: str, fg: str | None = None, bold: bool = False) -> None:
+        text = for_terminal(text)  # a worker wrote it: no escape reaches the terminal
+        self.lines.append(click.style(text, fg=fg, bold=bold or None) if self.colour else text)
+
+
+def _head(out: _Out, r: Review) -> None:
+    out.add(f"worker {r.wid} · branch {r.branch} · {r.base[:12]}..{r.tip[:12]}", bold=True)
+    out.add(f"repo {r.repo}")
+    said, fg = _VERIFY.get(r.verify.state, (r.verify.state, None))
+    extra = f" ({r.verify.cmd})" if r.verify.cmd else ""
+    out.add(f"verify: {said}{extra}", fg=fg)
+    if r.moved:
+        out.add("the branch moved: it is not where the worker's checkout left it", fg="red")
+    if r.uncommitted:
+        out.add("its worktree holds uncommitted work (not part of this change)", fg="yellow")
+
+
+def _rounds(out: _Out, r: Review) -> None:
+    for rd in r.rounds:
+        state = f"sent ({rd.sent})" if rd.sent else "draft (not sent: --send)"
+        out.add(f"round {rd.n} on {rd.tip[:12]}, {state}:", bold=True)
+        for c in rd.comments:
+            out.add(f"  {c.where}: {c.text}")
+    sent = [rd for rd in r.rounds if rd.sent]
+    if sent:
+        n = sent[-1].n
+        if r.since_last:
+            out.add(f"since round {n}: {len(r.since_last)} commit(s)", fg="cyan")
+            for k in r.since_last:
+                out.add(f"  {k.sha[:12]} {k.subject}")
+        else:
+            out.add(f"since round {n}: no new commits", fg="yellow")
+
+
+def render(r: Review, colour: bool) -> str:
+    out = _Out(colour)
+    _head(out, r)
+    out.add("")
+    out.add(f"commits ({len(r.commits)}):", bold=True)
+    for c in r.commits:
+        out.add(f"  {c.sha[:12]} {c.subject}", fg="yellow")
+    added = sum(f.added for f in r.files if not f.binary)
+    removed = sum(f.removed for f in r.files)
+    out.add(f"files ({len(r.files)}, +{added} -{removed}):", bold=True)
+    for f in r.files:
+        stat = "binary" if f.binary else f"+{f.added} -{f.removed}"
+        out.add(f"  {f.path}  {stat}  ({f.status})")
+    if r.summary:
+        out.add("")
+        out.add(f"summary ({r.summary_from}):", bold=True)
+        for line in r.summary.rstrip().splitlines():
+            out.add(f"  {line}")
+    if r.rounds:
+        out.add("")
+        _rounds(out, r)
+    for f in r.files:
+        out.add("")
+        out.add(f"── {f.path} ({f.status})", fg="cyan", bold=True)
+        if f.binary:
+            out.add("  (binary)")
+        for h in f.hunks:
+            out.add(h.header, fg="cyan")
+            for line in h.lines:
+                out.add(line, fg="green" if line[:1] == "+" else "red" if line[:1] == "-" else None)
+        if f.cut:
+            out.add("  … (cut: a long diff; `looop worker diff` shows it whole)")
+    return "\n".join(out.lines)
+
+
+def _said(rd: Round, sent: bool) -> str:
+    if sent:
+        return f"round {rd.n} sent to worker: {rd.sent} ({len(rd.comments)} comment(s))"
+    return f"round {rd.n} drafted: {len(rd.comments)} comment(s) — `--send` delivers them"
+
+
+@click.command(
+    "review",
+    help="Review worker ID's change: its commits, the diff against its base (stat, then "
+    "hunks), whether its verify passed, its own summary and the comment rounds sent back. "
+    "--comment/--comment-all draft a round; --send delivers it as one message.",
+)
+@click.argument("worker_id", shell_complete=idcomplete.workers)
+@click.option(
+    "--comment",
+    "on_lines",
+    nargs=2,
+    multiple=True,
+    metavar="FILE:LINE TEXT",
+    help="A comment on a line of the change (repeatable).",
+)
+@click.option(
+    "--comment-all", "on_all", multiple=True, metavar="TEXT", help="A comment on the whole change."
+)
+@click.option(
+    "--send", is_flag=True, help="Deliver the drafted round to the worker (resumed if it ended)."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def review_cmd(
+    worker_id: str,
+    on_lines: tuple[tuple[str, str], ...],
+    on_all: tuple[str, ...],
+    send: bool,
+    as_json: bool,
+) -> None:
+    ctx = make_ctx(events_to=None)
+    wid = normalise_target(worker_id)
+    if on_lines or on_all:
+        rd = reviewsend.add_comments(ctx, wid, list(on_lines), list(on_all))
+        if not send:
+            click.echo(_said(rd, False))
+    if send:
+        click.echo(_said(reviewsend.send(ctx, ctx.knobs(), wid), True))
+    if on_lines or on_all or send:
+        return
+    r = review(ctx, wid)
+    if as_json:
+        click.echo(json.dumps(r.to_json(), indent=2, ensure_ascii=False))
+        return
+    tty = sys.stdout.isatty()
+    text = render(r, colour=tty)
+    if tty:
+        click.echo_via_pager(text + "\n")  # $PAGER, else less, as git does
+    else:
+        click.echo(text)

@@ -1,0 +1,165 @@
+"""Usage windows at the beat (home/usagewindows): a worker whose screen ends on its provider's
+usage-limit message marks its account limited until the reset (a decide on that account then
+waits too: loop/limithit); at an account's reset the workers that stopped on it are continued
+on their recorded conversations (workers/resume) and the starts held for it are made.
+
+Loaded by housekeep only for a home with workers or a windows file; a worker's output tail is
+parsed only when it names a limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from looop.act.decision import Decision
+from looop.act.executor import execute
+from looop.act.moves.workers import StartWorker
+from looop.core.context import Ctx
+from looop.home import logfiles, usagewindows
+from looop.home.config import Config, Knobs
+from looop.home.errors import CorruptState, LooopError
+from looop.home.limits import Limit, find_limit
+from looop.home.needsinput import LIMIT_TAIL
+from looop.home.textsafe import screen_text
+from looop.loop import limited, limithit
+from looop.sessions.state import Session, SessionError, list_sessions, validate_id
+from looop.workers.heldstart import request_from
+from looop.workers.ids import PULSE
+from looop.workers.resume import read_record, resume_worker
+
+CONTINUED = (
+    "looop started you again on this same conversation: your provider's usage limit stopped "
+    "you, and it has reset now. Carry on where you left off; re-check anything that was in "
+    "flight."
+)
+
+
+def tend_windows(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> None:
+    """Sightings first (a worker that just stopped on a limit), then every reset that came."""
+    data = str(ctx.paths.data)
+    sessions = [s for s in list_sessions(ctx.paths.data) if s.id != PULSE]
+    seen = usagewindows.seen_runs(data)
+    for s in sessions:
+        if seen.get(s.id) != str(s.started_at):  # one run's message is one sighting
+            _sight(ctx, cfg, s)
+    if not (ctx.paths.data / usagewindows.FILE).exists():
+        return
+    usagewindows.forget_runs(data, (s.id for s in sessions))
+    _resets(ctx, knobs, cfg, {s.id: s for s in sessions})
+
+
+def _limit_of(ctx: Ctx, s: Session) -> Limit | None:
+    try:
+        raw = logfiles.tail(str(s.dir), LIMIT_TAIL)
+    except OSError:
+        return None
+    if b"limit" not in raw.lower():
+        return None  # the usual case: nothing parsed
+    return find_limit(screen_text(raw), ctx.clock.now(), ctx.clock.zone())
+
+
+def _sight(ctx: Ctx, cfg: Config | None, s: Session) -> None:
+    """A worker run seen stopped on a limit: its account marked."""
+    data = str(ctx.paths.data)
+    limit = _limit_of(ctx, s)
+    if limit is None:
+        return
+    try:
+        rec = read_record(ctx, s.id)
+    except LooopError:
+        return  # its record is unreadable: it could not be continued anyway
+    if rec is None:
+        return
+    acct = usagewindows.account_of(rec.runner, rec.cli or "", ctx.env)
+    now, by = ctx.clock.now(), f"worker {s.id}"
+    w, new = usagewindows.mark(
+        data, acct, limit.reset, limit.said, by, now, run=(s.id, str(s.started_at))
+    )
+    if new:
+        until = ctx.clock.offset_stamp_at(w.until)
+        ctx.events.emit(
+            "warn",
+            "worker.window",
+            f"worker {s.id} stopped on its usage limit ({limit.said}): account {w.runner} "
+            f"({w.who}) is limited until {until} — new starts on it are held, and looop "
+            "continues it at the reset",
+            worker=s.id,
+            until=int(w.until),
+        )
+        ctx.events.record("window_seen", runner=rec.runner, until=int(w.until), by=by)
+    _decider_waits(ctx, cfg, acct.key, limit)
+
+
+def _decider_waits(ctx: Ctx, cfg: Config | None, key: str, limit: Limit) -> None:
+    """A worker saw the limit on the decider's own account: the decide waits for the reset
+    as if it had seen it itself (one wait, its schedule the wake)."""
+    r = cfg.runner(None) if cfg is not None else None
+    if r is None or usagewindows.account_of(r.name, r.tick or "", ctx.env).key != key:
+        return
+    if limited.waiting(ctx) is None:
+        limithit.wait_for_reset(ctx, cfg, limit, r.name, None)
+
+
+def _resets(ctx: Ctx, knobs: Knobs, cfg: Config | None, sessions: dict[str, Session]) -> None:
+    """Each window whose reset came: lifted, its stopped workers continued, its starts made."""
+    data, now = str(ctx.paths.data), ctx.clock.now()
+    try:
+        due = [w for w in usagewindows.read_windows(data) if w.until <= now]
+    except CorruptState as e:
+        if ctx.first_time(str(e)):
+            ctx.events.emit("warn", "worker.window", str(e))
+        return
+    if not due:
+        return
+    held, bad = usagewindows.read_held(data)
+    for line in bad:  # the others go on without it
+        if ctx.first_time(line):
+            ctx.events.emit("warn", "worker.window", line)
+    seen = usagewindows.seen_runs(data)
+    usagewindows.lift(data, (w.key for w in due))  # first: the starts below are not held again
+    for w in due:
+        ctx.events.record("window_reset", runner=w.runner, stopped=w.stopped)
+        for wid in w.stopped:
+            s = sessions.get(wid)
+            # the same run, not killed by a human nor started again since
+            if s is not None and s.state != "killed" and seen.get(wid) == str(s.started_at):
+                _continue(ctx, knobs, cfg, wid)
+        for h in held:
+            if h["key"] == w.key:
+                _make(ctx, knobs, cfg, h)
+
+
+def _continue(ctx: Ctx, knobs: Knobs, cfg: Config | None, wid: str) -> None:
+    try:
+        validate_id(wid)
+        resume_worker(ctx, knobs, wid, cfg, why=CONTINUED)
+    except (LooopError, SessionError, OSError) as e:
+        ctx.events.emit(
+            "warn",
+            "worker.window",
+            f"worker {wid} stopped on its usage limit and was not continued at the reset: {e}",
+            worker=wid,
+        )
+
+
+def _make(ctx: Ctx, knobs: Knobs, cfg: Config | None, held: dict[str, Any]) -> None:
+    """A held start made now as the move it was (its shell gate again, journaled), by the
+    pulse for the decider's, else as a human's; a new window holds it again, a refusal is
+    said."""
+    wid = str(held["id"])
+    usagewindows.unhold(str(ctx.paths.data), wid)  # the start holds itself again if it must
+    try:
+        req = request_from(held["request"])
+        move = StartWorker(
+            id=req.worker, prompt=req.brief, runner=req.runner, command=req.command,
+            verify=req.verify, sandbox=req.sandbox, repo=req.repo, branch=req.branch,
+            resume=req.resume, host=req.host, steerable=req.steerable,
+        )  # fmt: skip
+        note = f"the start of {wid} held for its account's usage window, made at the reset"
+        actor = "pulse" if req.decided else "cli"
+        done = execute(ctx, knobs, Decision(move, journal=note), actor=actor, cfg=cfg)
+    except (LooopError, OSError) as e:
+        ctx.events.emit(
+            "warn", "worker.window", f"worker {wid}: its held start failed at the reset: {e}"
+        )
+        return
+    ctx.events.emit("info", "worker.window", f"worker {wid}: {done.summary}")

@@ -1,0 +1,148 @@
+"""A worker's change as a reviewer reads it: its commits, the diff against its base (files with
+their stats and hunks), whether its verify passed, its own summary, and the comment rounds sent
+back with what changed since the last. One function every face reads (`looop review`, the web's
+/api/v1/workers/{id}/review)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from looop.core.context import Ctx
+from looop.home import store
+from looop.home.errors import CorruptState, LooopError
+from looop.workers import reviewgit
+from looop.workers.ids import normalise_target
+from looop.workers.reviewgit import Commit, FileChange
+from looop.workers.reviewrounds import Round, load_rounds
+from looop.workers.sandbox import room
+from looop.workers.treerecord import Tree, WorktreeError, held_tip, load
+from looop.workers.treework import is_dirty
+
+MAX_SUMMARY = 64 * 1024  # bytes of a worker's report shown
+
+
+@dataclass(frozen=True)
+class Verify:
+    state: str  # "passed", "failed", "pending" (to run once the worker ends), "none"
+    cmd: str = ""
+    exit_code: int | None = None
+    timed_out: bool = False
+    output: str = ""
+
+
+@dataclass(frozen=True)
+class Review:
+    wid: str
+    repo: str
+    branch: str
+    base: str
+    tip: str
+    commits: tuple[Commit, ...]
+    files: tuple[FileChange, ...]
+    verify: Verify
+    summary: str  # the worker's own report ("": it wrote none)
+    summary_from: str  # where it was read
+    uncommitted: bool | None  # its worktree holds work no commit has (None: unknown / gone)
+    moved: bool  # the branch is not where the worker's checkout left it
+    rounds: tuple[Round, ...]
+    since_last: tuple[Commit, ...]  # commits after the last round sent
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["v"] = 1
+        for f, change in zip(out["files"], self.files, strict=True):
+            f["binary"] = change.binary
+        return out
+
+
+def worker_tree(ctx: Ctx, wid: str) -> Tree:
+    tree = load(ctx, wid)
+    if tree is None:
+        raise WorktreeError(
+            f"worker {wid} has no worktree — only a worker started with --repo has a change "
+            "to review or land"
+        )
+    return tree
+
+
+def verify_of(ctx: Ctx, wid: str) -> Verify:
+    """What verify/<id>.json says (the beat writes it once the worker ended)."""
+    try:
+        rec = store.read_json_object(ctx.paths.verify / f"{wid}.json")
+    except (CorruptState, OSError):
+        rec = None
+    if rec is None:
+        pending = (ctx.paths.verify / f"{wid}.cmd").exists()
+        return Verify("pending" if pending else "none")
+    code = rec.get("exit_code")
+    return Verify(
+        "passed" if rec.get("pass") is True else "failed",
+        str(rec.get("cmd", "")),
+        code if isinstance(code, int) else None,
+        rec.get("timed_out") is True,
+        str(rec.get("output", ""))[-4000:],
+    )
+
+
+def summary_of(ctx: Ctx, wid: str) -> tuple[str, str]:
+    """The worker's own report (reports/<id>.md, or its box's room), bounded, never through a
+    symlink the worker left; ("", "") when it wrote none."""
+    for folder in (os.path.join(room(ctx, wid), "reports"), str(ctx.paths.reports)):
+        path = os.path.join(folder, f"{wid}.md")
+        try:
+            raw = store.read_regular(path, MAX_SUMMARY, follow=False)
+        except OSError:
+            continue
+        text = raw[:MAX_SUMMARY].decode("utf-8", "replace")
+        return text + ("\n…(cut)" if len(raw) > MAX_SUMMARY else ""), path
+    return "", ""
+
+
+def _left_at(tree: Tree) -> str:
+    """Where the worker's own checkout left its branch."""
+    if tree.removed or not os.path.isdir(tree.path):
+        return tree.tip
+    return held_tip(tree)
+
+
+def branch_moved(tree: Tree, tip: str) -> bool:
+    """The branch stands where no checkout of the worker left it (someone else moved it)."""
+    left = _left_at(tree)
+    return bool(left) and not tree.clone and left != tip
+
+
+def review(ctx: Ctx, worker_id: str) -> Review:
+    """Everything `looop review ID` shows, read once; one line when it cannot be read."""
+    wid = normalise_target(worker_id)
+    tree = worker_tree(ctx, wid)
+    tip = reviewgit.branch_tip(ctx, tree)
+    commits = reviewgit.commits(ctx, tree, tree.base, tip)
+    files = reviewgit.changes(ctx, tree, tree.base, tip)
+    rounds = load_rounds(ctx, wid)
+    since: list[Commit] = []
+    sent = [r for r in rounds if r.sent]
+    if sent and sent[-1].tip != tip:
+        try:
+            since = reviewgit.commits(ctx, tree, sent[-1].tip, tip)
+        except LooopError:
+            since = []  # the tip it was sent on is gone (rewritten): the commits say it all
+    live = not tree.removed and os.path.isdir(tree.path)
+    summary, source = summary_of(ctx, wid)
+    return Review(
+        wid=wid,
+        repo=tree.repo,
+        branch=tree.branch,
+        base=tree.base,
+        tip=tip,
+        commits=tuple(commits),
+        files=tuple(files),
+        verify=verify_of(ctx, wid),
+        summary=summary,
+        summary_from=source,
+        uncommitted=is_dirty(ctx.env, tree) if live else None,
+        moved=branch_moved(tree, tip),
+        rounds=tuple(rounds),
+        since_last=tuple(since),
+    )

@@ -1,0 +1,118 @@
+"""Comments back to a worker: each FILE:LINE comment takes a few lines of the file around its
+line at the branch's tip, the round is kept as a draft until sent, and a send delivers ONE
+message with every comment: told to a live worker (its `looop told`), or a worker that ended
+is started again on its recorded conversation and told it first (workers/resume.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from looop.core.context import Ctx
+from looop.home.config import Knobs
+from looop.home.errors import LooopError
+from looop.home.leases import remote_alive
+from looop.home.presets import PLACEHOLDER
+from looop.home.sessionfiles import live
+from looop.home.tellbox import new_tell
+from looop.workers import reviewgit
+from looop.workers.resume import read_record, resume_worker
+from looop.workers.review import worker_tree
+from looop.workers.reviewrounds import Comment, Round, load_rounds, save_rounds
+from looop.workers.treerecord import Tree
+
+CONTEXT_LINES = 3  # each side of a comment's line
+MAX_COMMENT = 4000  # characters of one comment
+
+
+def parse_place(spec: str) -> tuple[str, int]:
+    """FILE:LINE (the last colon splits: a path may hold colons)."""
+    path, sep, num = spec.rpartition(":")
+    if not sep or not path or not num.isdigit() or int(num) < 1:
+        raise LooopError(f"--comment '{spec}': say where as FILE:LINE (e.g. src/app.py:12)")
+    return path, int(num)
+
+
+def _text(text: str) -> str:
+    if not text.strip():
+        raise LooopError("a review comment needs some text")
+    if len(text) > MAX_COMMENT:
+        raise LooopError(f"a review comment is {len(text)} characters; keep it under {MAX_COMMENT}")
+    return text.strip()
+
+
+def line_comment(ctx: Ctx, tree: Tree, tip: str, spec: str, text: str) -> Comment:
+    """A comment on FILE:LINE of the change, with the lines around it at `tip`."""
+    path, line = parse_place(spec)
+    files = {f.path for f in reviewgit.changes(ctx, tree, tree.base, tip)}
+    if path not in files:
+        raise LooopError(
+            f"{path} is not part of worker {tree.wid}'s change — `looop review {tree.wid}` "
+            "lists its files (or use --comment-all)"
+        )
+    lines = reviewgit.file_lines(ctx, tree, tip, path)
+    if lines is None:
+        raise LooopError(f"{path} is not a text file at the branch's tip — use --comment-all")
+    if line > len(lines):
+        raise LooopError(f"{path} has {len(lines)} lines at the branch's tip, not {line}")
+    lo, hi = max(1, line - CONTEXT_LINES), min(len(lines), line + CONTEXT_LINES)
+    shown = tuple(f"{'>' if n == line else ' '}{n:>5} | {lines[n - 1]}" for n in range(lo, hi + 1))
+    return Comment(_text(text), path, line, shown)
+
+
+def add_comments(ctx: Ctx, wid: str, on_lines: list[tuple[str, str]], on_all: list[str]) -> Round:
+    """Add comments to the worker's draft round (made on its branch's tip now); every
+    comment is checked before the draft is written."""
+    tree = worker_tree(ctx, wid)
+    tip = reviewgit.branch_tip(ctx, tree)
+    new = [line_comment(ctx, tree, tip, spec, text) for spec, text in on_lines]
+    new += [Comment(_text(text)) for text in on_all]
+    rounds = load_rounds(ctx, wid)
+    if rounds and not rounds[-1].sent:
+        draft = rounds.pop()
+        draft = replace(draft, tip=tip, comments=(*draft.comments, *new))
+    else:
+        n = rounds[-1].n + 1 if rounds else 1
+        draft = Round(n, int(ctx.clock.now()), tip, tuple(new))
+    save_rounds(ctx, wid, [*rounds, draft])
+    return draft
+
+
+def message(wid: str, r: Round) -> str:
+    """The one message a round is sent as."""
+    out = [
+        f"Review of your change (round {r.n}, on commit {r.tip[:12]}): a human left "
+        f"{len(r.comments)} comment(s). Address each one, commit on your branch, then say "
+        "what you changed (reports/" + wid + ".md).",
+        "",
+    ]
+    for i, c in enumerate(r.comments, 1):
+        out.append(f"{i}. {c.where}: {c.text}")
+        out.extend(f"     {ln}" for ln in c.context)
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def send(ctx: Ctx, knobs: Knobs, wid: str) -> Round:
+    """Deliver the draft round; it is marked sent only once it reached the worker."""
+    rounds = load_rounds(ctx, wid)
+    if not rounds or rounds[-1].sent:
+        raise LooopError(
+            f"no comments to send to worker {wid} — add some with `looop review {wid} "
+            "--comment FILE:LINE TEXT` or `--comment-all TEXT`"
+        )
+    draft = rounds[-1]
+    text = message(wid, draft)
+    data = str(ctx.paths.data)
+    if live(data, wid) or remote_alive(data, wid):
+        how = f"told {new_tell(ctx.paths.tells, wid, text, ctx.clock.now())}"
+    else:
+        rec = read_record(ctx, wid)
+        resume_worker(ctx, knobs, wid, why=text)  # says why when it cannot be resumed
+        how = "resumed"
+        if rec is not None and rec.resume is not None and PLACEHOLDER not in rec.resume:
+            # its resume line takes no prompt file: the comments wait for its `looop told`
+            how = f"resumed, told {new_tell(ctx.paths.tells, wid, text, ctx.clock.now())}"
+    sent = replace(draft, sent=how, ts=int(ctx.clock.now()))
+    save_rounds(ctx, wid, [*rounds[:-1], sent])
+    ctx.events.record("review_sent", id=wid, round=sent.n, comments=len(sent.comments), how=how)
+    return sent

@@ -1,0 +1,273 @@
+"""`looop land ID` on real git: a worker's branch fast-forwarded or merged into its base in the
+user's checkout, or pushed to a real (bare) remote with a pull request opened by a recording
+stand-in of `gh` whose exact argv is checked; journaled with who approved it and the commit it
+made. Every refusal is one line and lands nothing: a branch that moved under the worker, a base
+that is gone, a dirty checkout, a conflict, a refused push, a PR command that fails or hangs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from looop.act.wal import check_interrupted
+from looop.core.context import Ctx
+from tests.helpers import Cli
+from tests.integration.workerchange import LOOOP, cli, git, repo, start, wctx
+
+pytestmark = pytest.mark.timeout(90)
+__all__ = ["cli", "repo", "wctx"]  # the fixtures this module's tests take
+
+# gh as a recording stand-in: its argv and the body file it was handed, then what MODE says
+GH = """#!/usr/bin/env python3
+import json, os, sys, time
+rec = {"argv": sys.argv[1:], "cwd": os.getcwd(), "pid": os.getpid()}
+if "--body-file" in sys.argv:
+    rec["body"] = open(sys.argv[sys.argv.index("--body-file") + 1]).read()
+with open(os.environ["GH_RECORD"], "a") as f:
+    f.write(json.dumps(rec) + "\\n")
+mode = os.environ.get("GH_MODE", "ok")
+if mode == "fail":
+    print("GraphQL: no permission to open a pull request", file=sys.stderr)
+    sys.exit(1)
+if mode == "hang":
+    time.sleep(600)
+print("https://github.example/o/r/pull/7")
+"""
+
+
+def config(c: Ctx, land: dict[str, object]) -> None:
+    obj = json.loads(c.paths.config.read_text())
+    obj["land"] = land
+    c.paths.config.write_text(json.dumps(obj))
+
+
+def head(repo: Path, ref: str = "main") -> str:
+    return git(repo, "rev-parse", ref).strip()
+
+
+def journal(c: Ctx) -> str:
+    return c.paths.journal.read_text() if c.paths.journal.exists() else ""
+
+
+def refused(cli: Cli, *args: str) -> str:
+    code, out, err = cli("land", *args)
+    assert code == 1, (out, err)
+    assert len(err.strip().splitlines()) == 1, err
+    return err
+
+
+@pytest.fixture
+def gh(tmp_path: Path, cli: Cli) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    prog = bin_dir / "gh"
+    prog.write_text(GH)
+    prog.chmod(prog.stat().st_mode | stat.S_IEXEC)
+    record = tmp_path / "gh.jsonl"
+    cli.env["PATH"] = f"{bin_dir}{os.pathsep}{cli.env['PATH']}"
+    cli.env["GH_RECORD"] = str(record)
+    return record
+
+
+@pytest.fixture
+def origin(tmp_path: Path, repo: Path) -> Path:
+    bare = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    git(repo, "remote", "add", "origin", str(bare))
+    git(repo, "push", "-q", "origin", "main")
+    return bare
+
+
+def test_land_fast_forwards_the_checkout_and_journals_who_approved_it(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
+) -> None:
+    start(wctx, tmp_path, "w1", repo)
+    tip = head(repo, "looop/w1")
+    code, out, err = cli("land", "w1")
+    assert code == 0, err
+    assert head(repo) == tip and f"at {tip[:12]}" in out
+    assert (repo / "README").read_text() == "hello\ncommitted\n"  # the checkout moved too
+    assert git(repo, "status", "--porcelain") == ""
+    line = journal(wctx).splitlines()[-1]
+    assert "user (cli): landed worker w1: looop/w1 into main as fast-forward" in line
+    assert tip[:12] in line
+    events = [json.loads(x) for x in wctx.paths.events.read_text().splitlines()]
+    landed = [e for e in events if e.get("event") == "worker_landed"]
+    assert landed and landed[-1]["commit"] == tip and landed[-1]["actor"] == "user (cli)"
+    assert not list((wctx.paths.data / ".wal").glob("*.json"))
+    assert "nothing to land" in refused(cli, "w1")  # a second time
+
+
+def test_a_moved_base_needs_merge_which_makes_one_merge_commit(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
+) -> None:
+    start(wctx, tmp_path, "w2", repo)
+    (repo / "other.txt").write_text("mine\n")
+    git(repo, "add", "other.txt")
+    git(repo, "commit", "-qm", "the user's own work")
+    old, tip = head(repo), head(repo, "looop/w2")
+    assert "cannot fast-forward — land with --merge" in refused(cli, "w2")
+    assert head(repo) == old
+    code, out, err = cli("land", "w2", "--merge")
+    assert code == 0, err
+    new = head(repo)
+    assert f"looop/w2 merged into main at {new[:12]}" in out
+    assert git(repo, "rev-list", "--parents", "-n1", new).split()[1:] == [old, tip]
+    assert (repo / "app.py").exists() and (repo / "other.txt").exists()
+    assert git(repo, "status", "--porcelain") == ""
+    assert f"as merge commit at {new[:12]}" in journal(wctx)
+
+
+def test_the_configured_mode_is_used_and_the_base_need_not_be_checked_out(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
+) -> None:
+    git(repo, "branch", "release")
+    start(wctx, tmp_path, "w3", repo)
+    config(wctx, {"merge": "merge"})
+    before = head(repo)
+    code, _, err = cli("land", "w3", "--into", "release")
+    assert code == 0, err
+    assert head(repo) == before  # the checkout's branch untouched
+    assert git(repo, "rev-list", "--count", "--merges", "main..release").strip() == "1"
+
+
+def test_a_conflict_a_dirty_checkout_a_moved_branch_and_a_gone_base_land_nothing(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
+) -> None:
+    start(wctx, tmp_path, "w4", repo)
+    (repo / "README").write_text("hello\nthe user's line\n")
+    git(repo, "commit", "-qam", "a conflicting line")
+    old = head(repo)
+    err = refused(cli, "w4", "--merge")
+    assert "conflicts with main in README" in err and "looop review w4 --comment-all" in err
+    assert head(repo) == old and git(repo, "status", "--porcelain") == ""
+    assert not (repo / ".git" / "MERGE_HEAD").exists()
+
+    (repo / "README").write_text("an edit not committed\n")
+    assert "has uncommitted changes" in refused(cli, "w4", "--merge")
+    git(repo, "checkout", "-q", "README")
+
+    left = wctx.paths.checkouts / "w4" / "notes.txt"  # the worker's own, never committed
+    left.write_text("half done\n")
+    assert "holds uncommitted work that would not land" in refused(cli, "w4", "--merge")
+    left.unlink()
+
+    assert "base branch nope is gone" in refused(cli, "w4", "--into", "nope")
+    git(repo, "checkout", "-q", "--detach")
+    assert "is on no branch" in refused(cli, "w4")
+    git(repo, "checkout", "-q", "main")
+
+    tip = head(repo, "looop/w4")
+    tree = git(repo, "rev-parse", f"{tip}^{{tree}}").strip()
+    planted = git(repo, "commit-tree", tree, "-p", tip, "-m", "not the worker's").strip()
+    git(repo, "update-ref", "refs/heads/looop/w4", planted)
+    assert "moved under it" in refused(cli, "w4", "--merge")
+    assert head(repo) == old
+    assert "landed" not in journal(wctx)
+
+
+def test_pr_pushes_the_branch_and_runs_the_command_with_exact_argv(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path, gh: Path, origin: Path
+) -> None:
+    start(wctx, tmp_path, "w5", repo)
+    tip = head(repo, "looop/w5")
+    code, out, err = cli("land", "w5", "--pr")
+    assert code == 0, err
+    assert "https://github.example/o/r/pull/7" in out
+    assert git(origin, "rev-parse", "refs/heads/looop/w5").strip() == tip
+    (rec,) = [json.loads(x) for x in gh.read_text().splitlines()]
+    argv = rec["argv"]
+    assert argv[:-1] == [
+        "pr",
+        "create",
+        "--head",
+        "looop/w5",
+        "--base",
+        "main",
+        "--title",
+        "add app and a README line",
+        "--body-file",
+    ]
+    assert tip[:12] in rec["body"] and "I added f; it returns x." in rec["body"]
+    assert not Path(argv[-1]).exists()  # the body file does not outlive the landing
+    assert head(repo) == git(origin, "rev-parse", "main").strip()  # nothing merged here
+    assert "as pull request" in journal(wctx) and "pull/7" in journal(wctx)
+
+
+def test_a_failing_or_hanging_pr_command_takes_the_push_back(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path, gh: Path, origin: Path
+) -> None:
+    start(wctx, tmp_path, "w6", repo)
+    cli.env["GH_MODE"] = "fail"
+    err = refused(cli, "w6", "--pr")
+    assert "gh failed (exit 1): GraphQL: no permission" in err
+    assert "taken back" in err and "nothing landed" in err
+    assert git(origin, "branch", "--list", "looop/w6") == ""
+    cli.env["GH_MODE"] = "hang"
+    config(wctx, {"pr_timeout_s": 1})
+    err = refused(cli, "w6", "--pr")
+    assert "gh took over 1s (land.pr_timeout_s)" in err and "taken back" in err
+    assert git(origin, "branch", "--list", "looop/w6") == ""
+    assert len(gh.read_text().splitlines()) == 2
+    assert "landed" not in journal(wctx)
+
+
+def test_a_refused_push_runs_no_pr_command(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path, gh: Path, origin: Path
+) -> None:
+    hook = origin / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'protected: no pushes today' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    start(wctx, tmp_path, "w7", repo)
+    err = refused(cli, "w7", "--pr")
+    assert "the push of looop/w7 to origin was refused" in err and "nothing landed" in err
+    assert not gh.exists()
+    hook.unlink()  # a PR command that is not there is said before anything is pushed
+    config(wctx, {"pr_command": "no-such-forge mr create --source-branch {branch}"})
+    assert "no-such-forge is not on PATH" in refused(cli, "w7", "--pr")
+    assert git(origin, "branch", "--list", "looop/w7") == ""
+
+
+def test_bad_land_config_is_one_line(wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path) -> None:
+    start(wctx, tmp_path, "w8", repo)
+    for bad, said in [
+        ({"merge": "squash"}, 'land.merge must be "ff" or "merge"'),
+        ({"pr_command": ""}, "land.pr_command must be a command line"),
+        ({"pr_timeout_s": 0}, "land.pr_timeout_s must be seconds"),
+    ]:
+        config(wctx, bad)
+        assert said in refused(cli, "w8")
+
+
+def test_a_landing_cut_mid_way_is_reported_once_by_the_wal_and_never_rerun(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path, gh: Path, origin: Path
+) -> None:
+    start(wctx, tmp_path, "w9", repo)
+    env = {**cli.env, "GH_MODE": "hang"}
+    proc = subprocess.Popen([LOOOP, "land", "w9", "--pr"], env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not gh.exists() or not gh.read_text().endswith("\n"):  # gh is running
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        records = list((wctx.paths.data / ".wal").glob("*.json"))
+        assert len(records) == 1 and "land worker w9" in records[0].read_text()
+        os.kill(proc.pid, signal.SIGKILL)  # the landing dies with its record held
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(json.loads(gh.read_text().splitlines()[0])["pid"], signal.SIGKILL)
+    said = check_interrupted(wctx, wctx.knobs())
+    assert [r["action"] for r in said] == ["land"]
+    assert "interrupted · land worker w9 (looop/w9 into main, pr)" in journal(wctx)
+    assert check_interrupted(wctx, wctx.knobs()) == []  # once

@@ -1,0 +1,169 @@
+"""`looop review ID` on a real git worker (real sessions): its commits, the diff against its
+base (stat then hunks), its verify and its own report; comments drafted on FILE:LINE or the
+whole change and sent as ONE message (told to a live worker, a worker that ended resumed on
+its conversation and told first), each round kept so the next review shows what changed
+since; every bad input refused with one line and nothing written."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from looop.core.context import Ctx
+from looop.sessions.client import wait
+from looop.workers.verify import record
+from tests.helpers import Cli, clean_env
+from tests.integration.workerchange import LOOOP, cli, git, repo, start, wctx
+
+pytestmark = pytest.mark.timeout(90)
+__all__ = ["cli", "repo", "wctx"]  # the fixtures this module's tests take
+
+
+def test_review_shows_commits_stat_hunks_verify_and_summary(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
+) -> None:
+    start(wctx, tmp_path, "w1", repo)
+    record(wctx, "w1", "make test", False, 2, False, "1 failed")
+    code, out, err = cli("review", "w1")
+    assert code == 0, err
+    assert "add app and a README line" in out
+    assert "README  +1 -0  (modified)" in out and "app.py  +2 -0  (added)" in out
+    assert out.index("app.py  +2") < out.index("+def f(x):")  # the stat, then the hunks
+    assert "+committed" in out and " hello" in out
+    assert "verify: FAILED (make test)" in out
+    assert "I added f; it returns x." in out
+    assert "\x1b[" not in out  # not a terminal: plain
+    brief = (wctx.paths.prompts / "w1.md").read_text()  # it was told where its summary goes
+    assert '"$LOOOP_REPORTS_DIR/w1.md"' in brief and "ask a human to land `looop/w1`" in brief
+    code, out, err = cli("review", "w1", "--json")
+    assert code == 0, err
+    got = json.loads(out)
+    assert [c["subject"] for c in got["commits"]] == ["add app and a README line"]
+    files = {f["path"]: f for f in got["files"]}
+    assert files["app.py"]["status"] == "added" and files["app.py"]["added"] == 2
+    assert files["app.py"]["hunks"][0]["lines"] == ["+def f(x):", "+    return x"]
+    assert got["verify"]["state"] == "failed" and got["verify"]["exit_code"] == 2
+    assert got["tip"] == git(repo, "rev-parse", "looop/w1").strip()
+    assert got["base"] == git(repo, "rev-parse", "main").strip()
+
+
+def test_comments_go_to_a_live_worker_as_one_tell_and_the_round_is_kept(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
+) -> None:
+    tree = start(wctx, tmp_path, "w2", repo, tail="exec sleep 60")
+    try:
+        code, out, err = cli("review", "w2", "--comment", "app.py:2", "return x + 1")
+        assert code == 0, err and "drafted" in out
+        code, out, err = cli("review", "w2", "--comment-all", "add a test", "--send")
+        assert code == 0, err
+        assert "round 1 sent" in out and "told w2-" in out
+        code, told, err = cli("told", "w2", env_extra={"LOOOP_SESSION_ID": "w2"})
+        assert code == 0, err
+        assert told.count("Review of your change (round 1") == 1  # ONE message
+        assert "app.py:2: return x + 1" in told and ">    2 |     return x" in told
+        assert "the whole change: add a test" in told
+        # the worker answers with a commit: the next review shows the round and what followed
+        (tree / "app.py").write_text("def f(x):\n    return x + 1\n")
+        git(tree, "commit", "-qam", "f adds one")
+        code, out, err = cli("review", "w2")
+        assert code == 0, err
+        assert "round 1 on" in out and "sent (told w2-" in out
+        assert "app.py:2: return x + 1" in out
+        assert "since round 1: 1 commit(s)" in out and "f adds one" in out
+    finally:
+        cli("kill", "w2")
+
+
+def test_comments_to_a_worker_that_ended_resume_it_on_its_conversation(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
+) -> None:
+    start(wctx, tmp_path, "w3", repo)
+    code, out, err = cli("review", "w3", "--comment", "README:2", "why this line?", "--send")
+    assert code == 0, err
+    assert "round 1 sent to worker: resumed" in out
+    assert wait(wctx.paths.data, "w3", 30, wctx.clock) == 0
+    note = (tmp_path / "resumed.txt").read_text()
+    assert "README:2: why this line?" in note and ">    2 | committed" in note
+    rounds = json.loads((wctx.paths.data / "reviews" / "w3.json").read_text())["rounds"]
+    assert [r["sent"] for r in rounds] == ["resumed"]
+
+
+def test_bad_comments_are_refused_with_one_line_and_nothing_kept(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
+) -> None:
+    start(wctx, tmp_path, "w4", repo)
+    cases = [
+        (("--comment", "app.py", "x"), "FILE:LINE"),
+        (("--comment", "app.py:0", "x"), "FILE:LINE"),
+        (("--comment", "nope.py:1", "x"), "nope.py is not part of worker w4's change"),
+        (("--comment", "app.py:9", "x"), "app.py has 2 lines"),
+        (("--comment", "app.py:1", "  "), "needs some text"),
+        (("--send",), "no comments to send to worker w4"),
+    ]
+    for args, said in cases:
+        code, _, err = cli("review", "w4", *args)
+        assert code == 1 and said in err, (args, err)
+        assert len(err.strip().splitlines()) == 1, err
+    assert not (wctx.paths.data / "reviews" / "w4.json").exists()
+    code, _, err = cli("review", "nobody")
+    assert code == 1 and "has no worktree" in err
+    git(repo, "update-ref", "-d", "refs/heads/looop/w4")
+    code, _, err = cli("review", "w4")
+    assert code == 1 and "branch looop/w4 is gone" in err
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str]) -> None:
+    main, child = os.openpty()
+    try:
+        proc = subprocess.Popen(args, stdin=child, stdout=child, stderr=child, env=env)
+        os.close(child)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        os.close(main)
+
+
+def test_on_a_terminal_the_review_is_coloured_and_paged(
+    wctx: Ctx, repo: Path, tmp_path: Path
+) -> None:
+    start(wctx, tmp_path, "w5", repo)
+    paged = tmp_path / "paged.txt"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    less = bin_dir / "less"  # no $PAGER: less, told to show colours (LESS=-R)
+    less.write_text(f"#!/bin/sh\necho \"LESS=$LESS\" > '{paged}'\ncat >> '{paged}'\n")
+    less.chmod(0o755)
+    env = clean_env(tmp_path, wctx.paths.data, TERM="xterm")
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    _on_a_terminal([LOOOP, "review", "w5"], env)
+    text = paged.read_text()
+    assert text.startswith("LESS=-R\n")
+    assert "\x1b[32m+def f(x):" in text and "add app and a README line" in text
+    # $PAGER wins; one that is not less gets the same page, plain
+    pager = bin_dir / "my-pager"
+    pager.write_text(f"#!/bin/sh\ncat > '{paged}'\n")
+    pager.chmod(0o755)
+    _on_a_terminal([LOOOP, "review", "w5"], {**env, "PAGER": str(pager)})
+    text = paged.read_text()
+    assert "+def f(x):" in text and "\x1b[" not in text
+
+
+def test_odd_files_are_reviewed_whole_a_binary_a_latin1_text_and_a_spaced_name(
+    wctx: Ctx, cli: Cli, repo: Path, tmp_path: Path
+) -> None:
+    tree = start(wctx, tmp_path, "w6", repo)
+    (tree / "logo.bin").write_bytes(bytes(range(256)))
+    (tree / "old notes.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    git(tree, "add", "-A")
+    git(tree, "commit", "-qm", "odd files")
+    code, out, err = cli("review", "w6", "--json")
+    assert code == 0, err
+    files = {f["path"]: f for f in json.loads(out)["files"]}
+    assert files["logo.bin"]["binary"] is True and files["logo.bin"]["hunks"] == []
+    assert files["old notes.txt"]["hunks"][0]["lines"] == ["+caf\ufffd"]
+    assert files["app.py"]["added"] == 2  # each file keeps its own stat and hunks
+    code, out, err = cli("review", "w6", "--comment", "old notes.txt:1", "say it in UTF-8")
+    assert code == 0, err

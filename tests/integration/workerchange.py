@@ -1,0 +1,93 @@
+"""What the review and land tests share: a real git repo, a home whose runner resumes by
+writing its first note to a file, and a worker that commits a change and writes its report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from looop.core.context import Ctx
+from looop.home.paths import Paths
+from looop.sessions.client import wait
+from looop.workers.launch import start_worker
+from looop.workers.started import StartRequest
+from tests.clocks import FixedClock
+from tests.helpers import Cli, clean_env
+
+LOOOP = str(Path(sys.executable).parent / "looop")
+WORKER = "bash {script} # {{{{prompt_file}}}} {{{{session_id}}}}"
+RESUME = "cat {{{{prompt_file}}}} > '{out}'; echo RESUMED # {{{{session_id}}}}"
+
+# The worker: commits a change to README and a new file, writes its report, then `tail`.
+WORK = """set -e
+echo committed >> README
+printf 'def f(x):\\n    return x\\n' > app.py
+git add app.py README
+git commit -qm 'add app and a README line'
+mkdir -p "$LOOOP_REPORTS_DIR"
+printf 'I added f; it returns x.\\n' > "$LOOOP_REPORTS_DIR/{wid}.md"
+{tail}
+"""
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(cwd), *args], capture_output=True, text=True, timeout=30, check=True
+    )
+    return done.stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    path = tmp_path / "my repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.name", "Test")
+    git(path, "config", "user.email", "test@example.invalid")
+    (path / "README").write_text("hello\n")
+    git(path, "add", "README")
+    git(path, "commit", "-qm", "start")
+    return path
+
+
+@pytest.fixture
+def wctx(tmp_path: Path, ctx: Ctx) -> Ctx:
+    data = tmp_path / "home"
+    data.mkdir()
+    c = replace(ctx, paths=Paths.at(data), clock=FixedClock(t=time.time()))
+    out = tmp_path / "resumed.txt"
+    runner = {"tick": "true", "worker": "true", "resume": RESUME.format(out=out)}
+    c.paths.config.write_text(json.dumps({"default": "sh", "runners": {"sh": runner}}))
+    return c
+
+
+@pytest.fixture
+def cli(
+    wctx: Ctx, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Cli:
+    return Cli(
+        capsys, monkeypatch, wctx.paths.data, clean_env(tmp_path, wctx.paths.data), wctx.clock
+    )
+
+
+def start(c: Ctx, tmp: Path, wid: str, repo: Path, tail: str = "") -> Path:
+    """The worker, ended (tail "") or still running (tail: what keeps it up)."""
+    script = tmp / f"{wid}.sh"
+    script.write_text(WORK.format(wid=wid, tail=tail))
+    command = WORKER.format(script=f"'{script}'")
+    start_worker(c, c.knobs(), StartRequest(wid, "work", command=command, repo=str(repo)))
+    if not tail:
+        code = wait(c.paths.data, wid, 30, c.clock)
+        assert code == 0, (c.paths.sessions / wid / "output.log").read_text()
+    else:
+        deadline = time.monotonic() + 30
+        while not (c.paths.reports / f"{wid}.md").exists():  # its commit is made before
+            assert time.monotonic() < deadline, "the worker never committed"
+            time.sleep(0.05)
+    return c.paths.checkouts / wid
