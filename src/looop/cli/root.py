@@ -15,6 +15,7 @@ from looop.cli.commands import ALIASES, COMMANDS, HIDDEN
 from looop.cli.examples import attach, epilog
 from looop.home.clock import Clock
 from looop.home.errors import LooopError
+from looop.home.runners import names
 
 # The words people bring from docker compose, kubectl, supervisorctl, pm2, systemctl and gh,
 # and looop's for them; a suggestion is offered only where its first word is a verb there.
@@ -105,12 +106,12 @@ class LazyGroup(click.Group):
         return cmd
 
 
-SHORT_HELP = """A tiny, portable, Kubernetes-shaped control loop for agent-driven work.
+SHORT_HELP = f"""A tiny, portable, Kubernetes-shaped control loop for agent-driven work.
 
 \b
 Start here:
   looop                 start the pulse and stream it (Ctrl-C stops everything)
-  looop init            choose the agent CLI (claude, codex, opencode, pi, gemini, custom)
+  looop init            choose the agent CLI ({", ".join((*names(), "custom"))})
   looop up | down       start / stop the pulse in the background
   looop status          pulse, last beat, failures at a glance
   looop tick --dry-run  print the prompt the next decision would get

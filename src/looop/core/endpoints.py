@@ -18,10 +18,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from looop.home import gemini
+from looop.home.runnerprofile import RunnerProfile
+from looop.home.runners import RUNNERS, profile
 
-# The variables the Anthropic and OpenAI SDKs (and so every preset's CLI) take a base URL from.
-ENV_KEYS = ("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", gemini.BASE_URL_ENV)
+
+def env_keys(runners: tuple[RunnerProfile, ...] = RUNNERS) -> tuple[str, ...]:
+    """The variables the preset CLIs' SDKs take a base URL from (their profiles')."""
+    return tuple(dict.fromkeys(p.base_url_env for p in runners if p.base_url_env))
+
+
+ENV_KEYS = env_keys()
 _MAX_FILE = 1 << 20  # a provider file larger than this is not a settings file
 
 
@@ -52,13 +58,19 @@ def allow_entry(url: str) -> str | None:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def endpoints(runner: str, env: Mapping[str, str], home: str | None) -> list[Endpoint]:
+def endpoints(
+    runner: str,
+    env: Mapping[str, str],
+    home: str | None,
+    runners: tuple[RunnerProfile, ...] = RUNNERS,
+) -> list[Endpoint]:
     """Every endpoint `runner` is configured to use, first seen first, no repeats."""
     found: dict[str, Endpoint] = {}
-    for source, url, in_use in _urls(runner, env, home):
+    keys = ENV_KEYS if runners is RUNNERS else env_keys(runners)
+    for source, url, in_use in _urls(profile(runner, runners), env, home, keys):
         entry = allow_entry(url)
         if entry is not None and entry not in found:
-            auto = source in ENV_KEYS or goes_direct(entry)
+            auto = source in keys or goes_direct(entry)
             found[entry] = Endpoint(entry, source, auto, in_use)
     return list(found.values())
 
@@ -122,18 +134,40 @@ def goes_direct(domain: str) -> bool:
 Found = Iterator[tuple[str, str, bool]]  # (where it was set, the URL, surely in use)
 
 
-def _urls(runner: str, env: Mapping[str, str], home: str | None) -> Found:
-    for key in ENV_KEYS:
+def _urls(
+    p: RunnerProfile | None, env: Mapping[str, str], home: str | None, keys: tuple[str, ...]
+) -> Found:
+    for key in keys:
         if env.get(key):
             yield key, env[key], True
-    if runner == "claude":
-        yield from _claude(env, home)
-    elif runner == "codex":
-        yield from _codex(env, home)
-    elif runner == "pi":
-        yield from _pi(env, home)
-    elif runner == "opencode":
-        yield from _opencode(env, home)
+    if p is None:
+        return
+    paths: list[str | None] = []
+    for var, under, rel in p.endpoint_files:
+        if var and env.get(var):
+            paths.append(os.path.join(env[var], under) if under else env[var])
+        elif rel:
+            paths.append(_in_home(home, *rel.split("/")))
+    for path in dict.fromkeys(x for x in paths if x):
+        conf = _toml(path) if path.endswith(".toml") else _json(path)
+        for where, url in _walk(conf, conf, p.endpoint_keys, ()):
+            yield f"{path} {'.'.join(where)}", url, p.endpoint_sure
+
+
+def _walk(
+    root: dict[str, object], node: object, keys: tuple[str, ...], where: tuple[str, ...]
+) -> Iterator[tuple[tuple[str, ...], str]]:
+    """The strings at `keys` under `node` ("*": any key, "<field>": the key `root`'s field
+    names), each with the keys that led there."""
+    if not keys:
+        if isinstance(node, str) and where:
+            yield where, node
+        return
+    key, rest = keys[0], keys[1:]
+    for name, child in node.items() if isinstance(node, dict) else ():
+        name = str(name)
+        if key == "*" or name == key or (key[:1] == "<" and root.get(key[1:-1]) == name):
+            yield from _walk(root, child, rest, (*where, name))
 
 
 def _in_home(home: str | None, *parts: str) -> str | None:
@@ -162,54 +196,11 @@ def _json(path: str | None) -> dict[str, object]:
     return got if isinstance(got, dict) else {}
 
 
-def _dicts(obj: object) -> Iterator[tuple[str, dict[str, object]]]:
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if isinstance(v, dict):
-                yield str(k), v
-
-
-def _claude(env: Mapping[str, str], home: str | None) -> Found:
-    """claude's settings.json may set its environment: {"env": {"ANTHROPIC_BASE_URL": …}}."""
-    folder = env.get("CLAUDE_CONFIG_DIR") or _in_home(home, ".claude")
-    path = os.path.join(folder, "settings.json") if folder else None
-    sets = _json(path).get("env")
-    if isinstance(sets, dict) and isinstance(sets.get("ANTHROPIC_BASE_URL"), str):
-        yield f"{path} env.ANTHROPIC_BASE_URL", sets["ANTHROPIC_BASE_URL"], True
-
-
-def _codex(env: Mapping[str, str], home: str | None) -> Found:
-    """codex's config.toml: the base_url of the model_provider it uses."""
-    folder = env.get("CODEX_HOME") or _in_home(home, ".codex")
-    path = os.path.join(folder, "config.toml") if folder else None
+def _toml(path: str) -> dict[str, object]:
     text = _read(path)
     if text is None:
-        return
+        return {}
     try:
-        conf = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError:
-        return
-    chosen = conf.get("model_provider")
-    for name, spec in _dicts(conf.get("model_providers")):
-        if name == chosen and isinstance(spec.get("base_url"), str):
-            yield f"{path} model_providers.{name}.base_url", str(spec["base_url"]), True
-
-
-def _pi(env: Mapping[str, str], home: str | None) -> Found:
-    """pi's models.json: {"providers": {NAME: {"baseUrl": …}}}, of which its --model picks."""
-    folder = env.get("PI_CODING_AGENT_DIR") or _in_home(home, ".pi", "agent")
-    path = os.path.join(folder, "models.json") if folder else None
-    for name, spec in _dicts(_json(path).get("providers")):
-        if isinstance(spec.get("baseUrl"), str):
-            yield f"{path} providers.{name}.baseUrl", str(spec["baseUrl"]), False
-
-
-def _opencode(env: Mapping[str, str], home: str | None) -> Found:
-    """opencode's config: {"provider": {NAME: {"options": {"baseURL": …}}}}, of which its
-    `model` picks."""
-    paths = [env.get("OPENCODE_CONFIG"), _in_home(home, ".config", "opencode", "opencode.json")]
-    for path in dict.fromkeys(p for p in paths if p):
-        for name, spec in _dicts(_json(path).get("provider")):
-            options = spec.get("options")
-            if isinstance(options, dict) and isinstance(options.get("baseURL"), str):
-                yield f"{path} provider.{name}.options.baseURL", str(options["baseURL"]), False
+        return {}

@@ -17,88 +17,35 @@ from looop.core import sbxhost
 from looop.core.endpoints import Endpoint, endpoints, goes_direct, listed
 from looop.core.endpoints import is_loopback as is_loopback  # its old home: other rooms
 from looop.core.sbxhost import Home
-from looop.home import gemini, mounts, store
+from looop.home import mounts, store
 from looop.home.errors import LooopError
+from looop.home.runnerprofile import RunnerProfile
+from looop.home.runners import RUNNERS, profile
 
-# The model API each preset's CLI talks to; a custom runner gets only the user's list.
-RUNNER_DOMAINS: dict[str, tuple[str, ...]] = {
-    "claude": ("api.anthropic.com", "statsig.anthropic.com"),
-    "codex": ("api.openai.com", "chatgpt.com", "auth.openai.com"),
-    "pi": ("api.anthropic.com",),
-    "opencode": ("api.anthropic.com", "api.openai.com", "opencode.ai", "models.dev"),
-    gemini.NAME: gemini.DOMAINS,
-}
-# What each preset's CLI writes under $HOME in a session (its conversations, logs, caches of its
-# own): the only part of its state a box may write. The rest (RUNNER_CONFIG) is read-only there.
-RUNNER_STATE: dict[str, tuple[str, ...]] = {
-    "claude": (
-        "~/.claude/projects",
-        "~/.claude/sessions",
-        "~/.claude/todos",
-        "~/.claude/shell-snapshots",
-        "~/.claude/statsig",
-        "~/.claude/session-env",
-        "~/.claude/file-history",
-        "~/.claude/plans",
-        "~/.claude/debug",
-        "~/.claude/paste-cache",
-        "~/.cache/claude",
-    ),
-    # codex keeps its databases (and their journals, made as it runs) at its folder's top: the
-    # folder stays writable, what it runs or obeys locked (RUNNER_LOCKED)
-    "codex": ("~/.codex",),
-    "pi": ("~/.pi/agent/sessions",),
-    "opencode": ("~/.local/share/opencode", "~/.local/state/opencode"),
-    gemini.NAME: gemini.STATE,
-}
-# What each preset's CLI reads and the user's own CLI outside reads too (its settings, answers,
-# credentials, plugins, the code it runs): read-only in a box, so nothing a box writes there
-# runs, or is believed, when the user next starts the CLI.
-RUNNER_CONFIG: dict[str, tuple[str, ...]] = {
-    "claude": ("~/.claude.json", "~/.claude"),
-    "codex": ("~/.codex",),
-    "pi": ("~/.pi",),
-    "opencode": ("~/.config/opencode", "~/.cache/opencode"),
-    gemini.NAME: gemini.CONFIG,
-}
+# Per preset CLI, from its profile (home/runners.py); a custom runner gets only the user's list.
+# The model API it talks to.
+RUNNER_DOMAINS = {p.name: p.domains for p in RUNNERS}
+# What it writes under $HOME in a session (its conversations, logs, caches of its own): the only
+# part of its state a box may write. The rest (RUNNER_CONFIG) is read-only there.
+RUNNER_STATE = {p.name: p.state for p in RUNNERS}
+# What it reads and the user's own CLI outside reads too (its settings, answers, credentials,
+# plugins, the code it runs): read-only in a box, so nothing a box writes there runs, or is
+# believed, when the user next starts the CLI.
+RUNNER_CONFIG = {p.name: p.config for p in RUNNERS}
 # Inside a folder of its state the box may write, what the CLI runs or obeys when it starts
 # (settings, hooks, rules, skills, its own helper binaries): read-only inside. Folders are made
 # when missing (empty, harmless), so a box cannot plant them; a missing file is not (srt would
 # leave a placeholder file on the host, which the CLI could not parse).
-RUNNER_LOCKED: dict[str, tuple[str, ...]] = {
-    "codex": (
-        "~/.codex/config.toml",
-        "~/.codex/AGENTS.md",
-        "~/.codex/AGENTS.override.md",
-        "~/.codex/hooks.json",
-        "~/.codex/auth.json",
-        "~/.codex/rules/",
-        "~/.codex/prompts/",
-        "~/.codex/skills/",
-        "~/.codex/packages/",
-    ),
-    gemini.NAME: gemini.LOCKED,
-}
+RUNNER_LOCKED = {p.name: p.locked for p in RUNNERS if p.locked}
 # Of those files, what the user has none of is made before the box starts, holding what the
 # CLI reads as none, so the box cannot create it either: a name is held inside a box only by a
 # mount on it, whose point must be on the host (srt's own placeholder for a missing one is
-# removed when its wrapper exits, which lets a running box create the name). auth.json too,
-# empty: codex 0.169 reads any JSON there as a login (`{}`: "Logged in using ChatGPT"), but an
-# empty file as none — its TUI offers "Sign in", `codex exec` and the TUI run on a key from the
-# env or a provider, `codex login` writes over it; only `codex login status` says "failed to
-# deserialize CLI auth". So a box cannot plant a login where the user has none.
-RUNNER_PLACEHOLDERS: dict[str, tuple[tuple[str, str], ...]] = {
-    "codex": (
-        ("~/.codex/auth.json", ""),
-        ("~/.codex/config.toml", ""),
-        ("~/.codex/AGENTS.md", ""),
-        ("~/.codex/AGENTS.override.md", ""),
-        ("~/.codex/hooks.json", "{}\n"),  # empty, codex warns it cannot parse it at each start
-    ),
-}
+# removed when its wrapper exits, which lets a running box create the name). codex's auth.json is
+# one (its profile says why: an empty file is codex's "no login").
+RUNNER_PLACEHOLDERS = {p.name: p.placeholders for p in RUNNERS if p.placeholders}
 # Folders a CLI makes at its start inside its read-only config when missing: made before the
 # box starts (empty), or it stops on the read-only file system.
-RUNNER_MADE: dict[str, tuple[str, ...]] = {"opencode": ("~/.cache/opencode/bin",)}
+RUNNER_MADE = {p.name: p.made for p in RUNNERS if p.made}
 # Secrets and other tools' settings under $HOME that no worker reads.
 HOME_SECRETS = (
     "~/.ssh",
@@ -259,38 +206,45 @@ def check_endpoints(parts: RunnerParts, domains: list[str], who: str) -> None:
             )
 
 
-def make_state(runner: str, home: str | None) -> None:
+def make_state(runner: str, home: str | None, runners: tuple[RunnerProfile, ...] = RUNNERS) -> None:
     """srt binds only what exists: the runner CLI's state folders, the folders it makes at its
     start and those of its locked ones (a trailing /) are made now, and its placeholders."""
-    locked = [d for d in RUNNER_LOCKED.get(runner, ()) if d.endswith("/")]
-    for item in (*RUNNER_STATE.get(runner, ()), *RUNNER_MADE.get(runner, ()), *locked):
+    p = profile(runner, runners)
+    if p is None:
+        return
+    locked = [d for d in p.locked if d.endswith("/")]
+    for item in (*p.state, *p.made, *locked):
         got = expand(item.rstrip("/"), home)
         if got is not None:
             os.makedirs(got, exist_ok=True)
-    for item, none in RUNNER_PLACEHOLDERS.get(runner, ()):
+    for item, none in p.placeholders:
         got = expand(item, home)
         if got is not None and not os.path.lexists(got):
             store.create_new(got, none, 0o600)  # False: made meanwhile, by the user's CLI
 
 
 def runner_parts(
-    runner: str, home: str | None, env: Mapping[str, str] | None = None
+    runner: str,
+    home: str | None,
+    env: Mapping[str, str] | None = None,
+    runners: tuple[RunnerProfile, ...] = RUNNERS,
 ) -> RunnerParts:
     """`env`: the runner's environment, whose base URLs (and its CLI's provider files under
     `home`) name the endpoint it is pointed at; that host:port is allowed with the rest."""
-    found = endpoints(runner, env or {}, home)
-    state = list(RUNNER_STATE.get(runner, ()))
-    config = RUNNER_CONFIG.get(runner, ())
+    found = endpoints(runner, env or {}, home, runners)
+    p = profile(runner, runners)
+    state = list(p.state) if p else []
+    config = p.config if p else ()
     locked = [
         got
-        for item in RUNNER_LOCKED.get(runner, ())
+        for item in (p.locked if p else ())
         if (got := expand(item.rstrip("/"), home)) is not None and os.path.lexists(got)
     ]
     return RunnerParts(
         state=state,
         allow_read=[s for s in (*state, *config) if s.startswith("~/.config/")],
         locked=locked,
-        domains=[*RUNNER_DOMAINS.get(runner, ()), *(e.entry for e in found if e.auto)],
+        domains=[*(p.domains if p else ()), *(e.entry for e in found if e.auto)],
         endpoints=found,
     )
 

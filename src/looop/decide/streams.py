@@ -1,4 +1,5 @@
-"""Turn a runner's stdout (pi, claude, codex, opencode JSON streams, or plain text) into lines a
+"""Turn a runner's stdout (pi, claude, codex, opencode JSON streams, a stream its profile reads
+(RunnerProfile.is_own, .event), or plain text) into lines a
 human can read when replaying runs/<id>/output.log."""
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ import re
 from typing import Any
 
 from looop.core.text import clip, one_line
-from looop.home import gemini
+from looop.home.runnerprofile import RunnerProfile
+from looop.home.runners import RUNNERS
 
 _ARG_KEYS = ("command", "file_path", "filePath", "path", "pattern")
 _ARG_MAX = 100
@@ -72,10 +74,12 @@ def _arrow(name: str, arg: str) -> str:
 class StreamRenderer:
     """Feed raw runner lines one at a time; collects the last stream error and final text."""
 
-    def __init__(self) -> None:
+    def __init__(self, runners: tuple[RunnerProfile, ...] = RUNNERS) -> None:
         self.error: str | None = None
         self.final_text: str | None = None
         self._codex_shown: set[str] = set()
+        # the profiles that read their own stream (home/runners.py), asked before the built-in
+        self._own = [(p.is_own, p.event) for p in runners if p.is_own and p.event]
 
     def feed(self, line: str) -> list[str]:
         text = line.rstrip("\r\n")
@@ -101,8 +105,9 @@ class StreamRenderer:
         kind = _str(ev.get("type"))
         if kind is None:
             return []
-        if gemini.is_own(ev) or (kind == "error" and "severity" in ev):
-            return self._profile(gemini.event(ev))
+        for is_own, read in self._own:
+            if is_own(ev):
+                return self._profile(read(ev))
         handler = _HANDLERS.get(kind)
         return handler(self, ev) if handler is not None else []
 
@@ -117,7 +122,7 @@ class StreamRenderer:
         return lines
 
     def _profile(self, said: tuple[str, str, object] | None) -> list[str]:
-        """A runner profile's reading of its own event (home/gemini.py) as lines."""
+        """A runner profile's reading of its own event (RunnerProfile.event) as lines."""
         if said is None:
             return []
         kind, text, detail = said

@@ -1,14 +1,21 @@
 """Gemini CLI (`@google/gemini-cli`, binary `gemini`) as a runner: everything looop knows about
 it, in one place — its preset lines, where it talks and keeps its state (the sandbox), how a
 user logs in (doctor), its stream and how a run's cost is read from it, the screens where it
-waits for a human, and how a worker resumes. The tables elsewhere take their gemini rows from
-here. Proven against the real CLI in tests/realcli (pinned there), offline."""
+waits for a human, and how a worker resumes: its PROFILE (home/runnerprofile.py), which the
+registry (home/runners.py) lists and every table reads. Proven against the real CLI in
+tests/realcli (pinned there), offline."""
 
 from __future__ import annotations
 
 import os
 
 from looop.home import ljson
+from looop.home.runnerprofile import RunnerProfile, read_json_file
+
+TYPE_CHECKING = False  # not `from typing`: the status fast path loads every profile
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 NAME = "gemini"
 
@@ -90,8 +97,11 @@ NEEDS = (
 
 
 def is_own(ev: dict[str, object]) -> bool:
-    """Whether a stream event is gemini's (its types overlap claude's and opencode's)."""
+    """Whether a stream event is gemini's (its types overlap claude's and opencode's; its
+    `error` events alone carry a severity)."""
     kind = ev.get("type")
+    if kind == "error":
+        return "severity" in ev
     if kind == "result":
         return "stats" in ev and "subtype" not in ev
     if kind == "tool_use":
@@ -231,4 +241,59 @@ NOTE = (
     'note: the gemini tick reads its prompt from stdin (`-p ""`) and runs with --skip-trust '
     "(headless gemini refuses an untrusted folder) and --yolo; gemini reports tokens, not "
     "money, so its cost is an estimate from looop's price table (config `prices`)"
+)
+
+
+# ---- before a sandboxed worker starts (workers/firstrun.py)
+
+
+def settings_path(env: Mapping[str, str]) -> str | None:
+    """gemini's settings: $GEMINI_CLI_HOME (its stand-in for the home) or ~, then .gemini/."""
+    base = env.get("GEMINI_CLI_HOME") or env.get("HOME")
+    return os.path.join(base, ".gemini", "settings.json") if base else None
+
+
+def first_run(env: Mapping[str, str]) -> tuple[dict[str, str], str]:
+    """gemini asks how to log in until its settings.json names a way
+    (security.auth.selectedType), and its answer would be written to that file, read-only in
+    the box."""
+    path = settings_path(env)
+    settings = read_json_file(path)
+    security = settings.get("security") if settings is not None else None
+    auth = security.get("auth") if isinstance(security, dict) else None
+    chosen = auth.get("selectedType") if isinstance(auth, dict) else None
+    if not (isinstance(chosen, str) and chosen) and settings is not None:
+        chosen = settings.get("selectedAuthType")  # how earlier versions kept it
+    if isinstance(chosen, str) and chosen:
+        return {}, ""
+    return {}, (
+        f"gemini has not been set up for this user ({path or 'no HOME'} names no way to "
+        "log in, and the sandbox keeps that file read-only): run `gemini` once outside "
+        "looop and choose how to log in, then start the worker again"
+    )
+
+
+PROFILE = RunnerProfile(
+    name=NAME,
+    preset=PRESET,
+    note=NOTE,
+    domains=DOMAINS,
+    state=STATE,
+    config=CONFIG,
+    locked=LOCKED,
+    base_url_env=BASE_URL_ENV,
+    login_env=LOGIN_ENV,
+    login_files=LOGIN_FILES,
+    login_fix=LOGIN_FIX,
+    prices=PRICES,
+    busy=BUSY,
+    needs=NEEDS,
+    is_own=is_own,
+    event=event,
+    run_tokens=run_tokens,
+    token_events=("result",),
+    session_file=lambda env, conv: session_file(env.get("HOME", "/nonexistent"), conv),
+    record_usage=record_usage,
+    record_mark='"tokens"',
+    first_run=first_run,
 )

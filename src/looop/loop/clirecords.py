@@ -12,13 +12,14 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from looop.home import gemini, ljson
+from looop.home import ljson
 from looop.home.cost.money import sane_usd
 from looop.home.cost.prices import lookup_price, price_tokens
+from looop.home.runnerprofile import RunnerProfile
+from looop.home.runners import RUNNERS
 
 _MAX_READ = 4 << 20  # bytes read from one file in one beat; the rest waits for the next
 MAX_LINE = 1 << 20  # a longer line is no usage record: skipped to its end
-_MAX_DIRS = 2000  # claude project dirs looked through for a conversation's file
 _MAX_MESSAGES = 5000  # opencode message rows read per beat
 
 
@@ -192,47 +193,46 @@ def _pi(line: bytes, st: dict[str, Any], price: Price) -> None:
         st["micros"] = st.get("micros", 0) + to_micros(usd)
 
 
-def _gemini(line: bytes, st: dict[str, Any], price: Price) -> None:
-    """Each model message line carries its own tokens (home/gemini.py reads them); a line
-    written again for the same message replaces the one before."""
-    if b'"tokens"' not in line:
-        return
-    obj = line_object(line)
-    got = gemini.record_usage(obj) if obj is not None else None
-    if got is None:
-        return
-    mid, model, inp, cached, out = got
-    if model:
-        st["model"] = model
-    micros = to_micros(price_tokens(price(st.get("model")), inp - cached, cached, 0, out))
-    if mid and mid == st.get("last_id"):
-        st["micros"] = st.get("micros", 0) - st.get("last_micros", 0)
-    st["last_id"], st["last_micros"] = mid, micros
-    st["micros"] = st.get("micros", 0) + micros
+Fold = Callable[[bytes, dict[str, Any], Price], None]
 
 
-FOLDS = {"claude": _claude, "codex": _codex, "pi": _pi, gemini.NAME: _gemini}
+def profile_fold(p: RunnerProfile) -> Fold:
+    """The fold of a CLI whose profile reads its own record lines (RunnerProfile.record_usage):
+    each model message line carries its own tokens; a line written again for the same message
+    replaces the one before."""
+    usage = p.record_usage
+    mark = p.record_mark.encode()
+
+    def fold(line: bytes, st: dict[str, Any], price: Price) -> None:
+        if usage is None or mark not in line:
+            return
+        obj = line_object(line)
+        got = usage(obj) if obj is not None else None
+        if got is None:
+            return
+        mid, model, inp, cached, out = got
+        if model:
+            st["model"] = model
+        micros = to_micros(price_tokens(price(st.get("model")), inp - cached, cached, 0, out))
+        if mid and mid == st.get("last_id"):
+            st["micros"] = st.get("micros", 0) - st.get("last_micros", 0)
+        st["last_id"], st["last_micros"] = mid, micros
+        st["micros"] = st.get("micros", 0) + micros
+
+    return fold
+
+
+def folds(runners: tuple[RunnerProfile, ...] = RUNNERS) -> dict[str, Fold]:
+    """Per CLI, how a line of its session record is folded: the built-in readers, then the
+    profiles that read their own."""
+    own = {p.name: profile_fold(p) for p in runners if p.record_usage is not None}
+    return {"claude": _claude, "codex": _codex, "pi": _pi, **own}
+
+
+FOLDS = folds()
 
 
 # -- where each CLI keeps a conversation ---------------------------------------------------------
-
-
-def claude_file(env: Mapping[str, str], conv: str) -> str | None:
-    """`<config>/projects/<dir>/<conv>.jsonl` (the dir spells the worker's cwd; looked up by
-    name rather than re-spelled, bounded)."""
-    base = env.get("CLAUDE_CONFIG_DIR") or os.path.join(env.get("HOME", "/nonexistent"), ".claude")
-    projects = os.path.join(base, "projects")
-    try:
-        with os.scandir(projects) as it:
-            for i, d in enumerate(it):
-                if i >= _MAX_DIRS:
-                    break
-                p = os.path.join(projects, d.name, f"{conv}.jsonl")
-                if d.is_dir(follow_symlinks=False) and os.path.lexists(p):
-                    return p
-    except OSError:
-        return None
-    return None
 
 
 def codex_file(home: str, conv: str) -> str | None:
@@ -247,12 +247,6 @@ def codex_file(home: str, conv: str) -> str | None:
     except OSError:
         return None
     return None
-
-
-def pi_file(env: Mapping[str, str], conv: str) -> str:
-    """The preset gives pi its session file: `$HOME/.pi/agent/sessions/looop/<conv>.jsonl`."""
-    home = env.get("HOME", "/nonexistent")
-    return os.path.join(home, ".pi", "agent", "sessions", "looop", f"{conv}.jsonl")
 
 
 def opencode_db(env: Mapping[str, str]) -> str:

@@ -20,11 +20,13 @@ from urllib.parse import urlsplit
 from looop.core import limits
 from looop.core.context import Ctx
 from looop.decide.cost import UNMETERED_LIMIT
-from looop.home import gemini, store
+from looop.home import store
 from looop.home.config import Config, Knobs, Runner
 from looop.home.cost.breakers import reports_cost
 from looop.home.errors import LooopError
 from looop.home.knobs import resolve_knobs, unknown_key_warnings
+from looop.home.runnerprofile import RunnerProfile
+from looop.home.runners import RUNNERS, profile
 from looop.loop.homeguard import problem
 from looop.loop.service import default_name, render
 from looop.remote.hosts import hosts_dir, names
@@ -32,43 +34,14 @@ from looop.workers.sandbox import missing
 
 Level = Literal["ok", "warn", "fail", "skip"]
 MARK = {"ok": "✓", "warn": "!", "fail": "✗", "skip": "-"}
-# where a preset runner's CLI sends its model calls when the env points it elsewhere
-BASE_URL_ENV = {
-    "claude": "ANTHROPIC_BASE_URL",
-    "codex": "OPENAI_BASE_URL",
-    "pi": "",
-    "opencode": "",
-    gemini.NAME: gemini.BASE_URL_ENV,
-}
+# Per preset CLI, from its profile (home/runners.py): where it sends its model calls when the
+# env points it elsewhere; where it keeps its login, or the env keys it takes instead (any one
+# will do; paths are under $HOME, or under the folder a variable names); what to do without one.
+BASE_URL_ENV = {p.name: p.base_url_env for p in RUNNERS}
 CONNECT_TIMEOUT_S = 2.0
-# Where each preset CLI keeps its login, or the env keys it takes instead (any one will do).
-# Paths are under $HOME; `None` in a path's place: an env var naming its own config folder.
-LOGIN_ENV = {
-    "claude": ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN",
-               "CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX", "ANTHROPIC_BASE_URL"),
-    "codex": ("OPENAI_API_KEY", "CODEX_API_KEY", "OPENAI_BASE_URL"),
-    "pi": ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "GROQ_API_KEY",
-           "OPENROUTER_API_KEY", "XAI_API_KEY", "MISTRAL_API_KEY"),
-    "opencode": ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "GROQ_API_KEY",
-                 "OPENROUTER_API_KEY", "XAI_API_KEY"),
-    gemini.NAME: gemini.LOGIN_ENV,
-}  # fmt: skip
-LOGIN_FILES = {
-    "claude": (("CLAUDE_CONFIG_DIR", ".credentials.json"), ("", ".claude/.credentials.json")),
-    "codex": (("CODEX_HOME", "auth.json"), ("", ".codex/auth.json")),
-    "pi": (("PI_CODING_AGENT_DIR", "auth.json"), ("", ".pi/agent/auth.json"),
-           ("", ".pi/agent/models.json")),
-    "opencode": (("XDG_DATA_HOME", "opencode/auth.json"), ("", ".local/share/opencode/auth.json"),
-                 ("", ".config/opencode/opencode.json")),
-    gemini.NAME: gemini.LOGIN_FILES,
-}  # fmt: skip
-LOGIN_FIX = {
-    "claude": "run `claude` once and /login, or set ANTHROPIC_API_KEY where the pulse starts",
-    "codex": "run `codex login`, or set OPENAI_API_KEY where the pulse starts",
-    "pi": "run `pi` once and /login, or set a provider's API key where the pulse starts",
-    "opencode": "run `opencode auth login`, or set a provider's API key where the pulse starts",
-    gemini.NAME: gemini.LOGIN_FIX,
-}
+LOGIN_ENV = {p.name: p.login_env for p in RUNNERS}
+LOGIN_FILES = {p.name: p.login_files for p in RUNNERS}
+LOGIN_FIX = {p.name: p.login_fix for p in RUNNERS}
 
 
 @dataclass(frozen=True)
@@ -158,25 +131,28 @@ def check_runner_cli(ctx: Ctx, cfg: Config) -> Check:
     return Check("runner", "ok", f"runner '{runner.name}': {found} on PATH")
 
 
-def check_login(ctx: Ctx, cfg: Config) -> Check | None:
+def check_login(
+    ctx: Ctx, cfg: Config, runners: tuple[RunnerProfile, ...] = RUNNERS
+) -> Check | None:
     """A preset CLI's login: its credentials file, or an env key it reads instead. Only a
     warning when none is found: a CLI may keep it elsewhere (a keychain, a helper)."""
     runner = cfg.runner()
     exe = (_word(runner.tick or "") or "").rsplit("/", 1)[-1] if runner else ""
-    if exe not in LOGIN_FILES:
+    p = profile(exe, runners)
+    if p is None:
         return None  # a custom runner: its own business
     env = ctx.child_env()
-    keys = [k for k in LOGIN_ENV[exe] if env.get(k)]
+    keys = [k for k in p.login_env if env.get(k)]
     if keys:
         return Check("login", "ok", f"{exe}: {keys[0]} is set")
     home = env.get("HOME", "")
-    for var, rel in LOGIN_FILES[exe]:
+    for var, rel in p.login_files:
         base = env.get(var, "") if var else home
         # an empty one is no login (looop's placeholder for codex, core/srt.py)
         if base and _has_bytes(os.path.join(base, rel)):
             return Check("login", "ok", f"{exe}: {os.path.join(base, rel)}")
     return Check("login", "warn", f"{exe}: no login found (no key in the env, no credentials "
-                 f"file under {home or '$HOME'})", LOGIN_FIX[exe])  # fmt: skip
+                 f"file under {home or '$HOME'})", p.login_fix)  # fmt: skip
 
 
 def _has_bytes(path: str) -> bool:
@@ -294,12 +270,16 @@ def check_bounds(knobs: Knobs) -> Check:
 
 
 def check_endpoint(
-    ctx: Ctx, cfg: Config, connect: Callable[[str, int, float], None] | None = None
+    ctx: Ctx,
+    cfg: Config,
+    connect: Callable[[str, int, float], None] | None = None,
+    runners: tuple[RunnerProfile, ...] = RUNNERS,
 ) -> Check:
     """A TCP connect (2 s) to the model endpoint a preset runner is pointed at by the env."""
     runner = cfg.runner()
     exe = _word(runner.tick or "") if runner else None
-    var = BASE_URL_ENV.get((exe or "").rsplit("/", 1)[-1], "")
+    p = profile((exe or "").rsplit("/", 1)[-1], runners)
+    var = p.base_url_env if p else ""
     url = ctx.env.get(var, "") if var else ""
     if not url:
         return Check("endpoint", "skip", "no base URL in the env: the CLI's own default")

@@ -16,56 +16,31 @@ import click
 from looop.core.context import Ctx
 from looop.core.endpoints import endpoints
 from looop.decide.cost import UNMETERED_LIMIT
-from looop.home import gemini, store
+from looop.home import store
 from looop.home.config import Config, Knobs, Runner, parse_config
 from looop.home.cost.breakers import reports_cost
 from looop.home.errors import LooopError
-from looop.home.presets import PLACEHOLDER, PRESETS
+from looop.home.presets import DEFAULT_RUNNER, PLACEHOLDER, PRESETS
+from looop.home.runnerprofile import RunnerProfile
+from looop.home.runners import RUNNERS, names, profile
 from looop.home.sandboxpolicy import parse_sandbox, resolve
 from looop.loop.homeguard import refuse_unsafe
 from looop.seed import SETUP_ASK, ensure_data_dir, seed_setup_ask
 from looop.workers.sandbox import missing
 
-RUNNER_CHOICES = ["claude", "codex", "opencode", "pi", gemini.NAME, "custom"]
+RUNNER_CHOICES = [*names(), "custom"]
 
 
-def preset_notes(runner: str, env: dict[str, str] | Any) -> list[str]:
-    """What a user of this preset must know; verified against the real CLIs (tests/realcli)."""
-    notes: list[str] = []
-    if runner == "claude":
-        if os.geteuid() == 0 and env.get("IS_SANDBOX") != "1":
-            notes.append(
-                "note: claude refuses --dangerously-skip-permissions as root unless it runs "
-                "sandboxed (looop tells it so inside srt) or IS_SANDBOX=1 is set in the pulse's "
-                "environment"
-            )
-        notes.append(
-            "note: a claude worker waits at claude's first-run prompts (trust this folder, "
-            "bypass-permissions mode, and with ANTHROPIC_API_KEY set: use this key?) until each "
-            "is answered once — run "
-            "`claude --dangerously-skip-permissions` in the data dir and accept them, or answer "
-            "a waiting worker with `looop shot <id>` and `looop key <id> …`"
-        )
-    elif runner == "codex":
-        notes.append(
-            "note: the codex tick reads its prompt from stdin (`-`) and uses the model and "
-            "provider of ~/.codex/config.toml; codex reports tokens, not money, so its cost is "
-            "an estimate from looop's price table (config `prices`)"
-        )
-    elif runner == "opencode":
-        notes.append(
-            "note: the opencode tick reads its prompt from stdin and uses the `model` of your "
-            "opencode config — set one there, or add `--model provider/model` to the tick"
-        )
-    elif runner == "pi":
-        notes.append(
-            "note: pi exits 0 even when its provider fails; looop reads the failure from its "
-            "stream. Models are pi's own ids (`pi --list-models`); offline, set PI_OFFLINE=1 "
-            "or pi tries to download fd and ripgrep"
-        )
-    elif runner == gemini.NAME:
-        notes.append(gemini.NOTE)
-    return notes
+def preset_notes(
+    runner: str, env: dict[str, str] | Any, runners: tuple[RunnerProfile, ...] = RUNNERS
+) -> list[str]:
+    """What a user of this preset must know (its profile's notes); verified against the real
+    CLIs (tests/realcli)."""
+    p = profile(runner, runners)
+    if p is None:
+        return []
+    root = p.root_note and os.geteuid() == 0 and env.get("IS_SANDBOX") != "1"
+    return [n for n in (p.root_note if root else "", p.note) if n]
 
 
 def _exe_of(command: str) -> str | None:
@@ -143,7 +118,7 @@ def _choose(req: InitRequest, runner: str | None, force: bool, interactive: bool
     if req.raw is not None and not force and not interactive and _was_initialised(req.existing):
         raise LooopError(f"{cfg_path} already holds a runner choice — pass --force to replace it")
     if not interactive:
-        req.name = runner or "claude"
+        req.name = runner or DEFAULT_RUNNER
         preset = PRESETS.get(req.name, {"tick": "", "worker": ""})
         req.tick = req.tick if req.tick is not None else preset["tick"]
         req.worker = req.worker if req.worker is not None else preset["worker"]
@@ -284,7 +259,9 @@ def _ask(
     runner: str | None, tick: str | None, worker: str | None
 ) -> tuple[str, str | None, str | None]:
     """The interactive questions; click.Abort on Ctrl-C or EOF."""
-    name = click.prompt("Runner", type=click.Choice(RUNNER_CHOICES), default=runner or "claude")
+    name = click.prompt(
+        "Runner", type=click.Choice(RUNNER_CHOICES), default=runner or DEFAULT_RUNNER
+    )
     preset = PRESETS.get(name, {"tick": "", "worker": ""})
     tick = click.prompt(
         "Tick command (one decision; prompt on stdin or {{prompt_file}})",
@@ -385,7 +362,7 @@ def _unmetered_note(name: str, knobs: Knobs, runner: Runner) -> list[str]:
             "and set max_daily_usd"
         ]
     return [
-        f"warning: looop reads spend only from claude/codex/pi/opencode streams — with the "
+        f"warning: looop reads spend only from {_metered_names()} streams — with the "
         f"daily budget on (max_daily_usd {budget:g}), {UNMETERED_LIMIT} decides in a row that "
         f"report no cost stop the AI (the unmetered breaker). Declare where '{name}' prints "
         f'its cost (config runners.{name}.cost = {{"type": …, "pointer": "/…", "mode": "sum"}}) '
@@ -393,9 +370,13 @@ def _unmetered_note(name: str, knobs: Knobs, runner: Runner) -> list[str]:
     ]
 
 
+def _metered_names() -> str:
+    return "/".join(p.name for p in RUNNERS if p.reports_cost)
+
+
 def _was_initialised(obj: dict[str, Any]) -> bool:
     """The seeded default lists every preset; a real choice names fewer runners."""
     runners = obj.get("runners")
     if isinstance(runners, dict):
-        return len(runners) < len(PRESETS) or obj.get("default") not in (None, "claude")
+        return len(runners) < len(PRESETS) or obj.get("default") not in (None, DEFAULT_RUNNER)
     return "tick_command" in obj or "tick" in obj

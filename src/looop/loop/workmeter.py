@@ -29,7 +29,7 @@ from typing import Any
 
 from looop.act.moves.far import remote
 from looop.core.context import Ctx
-from looop.home import gemini, ljson, store
+from looop.home import ljson, store
 from looop.home.config import Config, Knobs
 from looop.home.cost import totals
 from looop.home.cost.breakers import daily_budget
@@ -39,6 +39,7 @@ from looop.home.cost.money import sane_usd
 from looop.home.cost.prices import price_table
 from looop.home.cost.record import append_costs, metered_mark
 from looop.home.errors import LooopError
+from looop.home.runners import profile
 from looop.home.spent import (
     Spend,
     budgets,
@@ -53,14 +54,12 @@ from looop.human.notify import notify
 from looop.loop.clirecords import (
     FOLDS,
     Price,
-    claude_file,
     codex_file,
     find_opencode,
     fold_opencode,
     line_object,
     new_lines,
     opencode_db,
-    pi_file,
     pricer,
     to_micros,
 )
@@ -105,24 +104,23 @@ def _locate(
     }
     if cli not in METERED:
         return {**out, "unmetered": True}
+    p = profile(cli)
     if not isinstance(conv, str) or not resume.valid_id(conv):
         cwd = rec.get("cwd")
-        if cli == "codex" and isinstance(rec.get("home"), str) and isinstance(cwd, str):
+        how = p.finds_id if p is not None else ""
+        if how == "rollout" and isinstance(rec.get("home"), str) and isinstance(cwd, str):
             conv = resume.find_codex(rec["home"], cwd, wid, out["started"])
-        elif cli == "opencode" and isinstance(cwd, str):
+        elif how == "session-list" and isinstance(cwd, str):
             conv = find_opencode(opencode_db(env), cwd, wid, out["started"])
         if not isinstance(conv, str) or not resume.valid_id(conv):
             return None
     path: str | None
-    if cli == "claude":
-        path = claude_file(env, conv)
-    elif cli == "codex":
+    if p is not None and p.session_file is not None:
+        path = p.session_file(env, conv)
+    elif p is not None and p.finds_id == "rollout":  # its rollouts, where it started
         home = rec.get("home") if isinstance(rec.get("home"), str) else None
-        path = codex_file(home or os.path.join(env.get("HOME", "/nonexistent"), ".codex"), conv)
-    elif cli == "pi":
-        path = pi_file(env, conv)
-    elif cli == gemini.NAME:
-        path = gemini.session_file(env.get("HOME", "/nonexistent"), conv)
+        default = os.path.join(env.get("HOME", "/nonexistent"), p.id_home[1])
+        path = codex_file(home or default, conv)
     else:
         path = opencode_db(env)
     if path is None:

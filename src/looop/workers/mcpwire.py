@@ -2,13 +2,15 @@
 config is given a server `looop` that runs `"$LOOOP_BIN" mcp --worker` (web/mcpworker.py),
 which speaks only as the worker in LOOOP_SESSION_ID. The shell contract stays beside it.
 
-Each preset CLI takes it its own way, none of them touching the user's files:
-- claude: `--mcp-config=JSON` right after the program (its other MCP servers stay);
-- codex: `-c mcp_servers.looop.*` overrides (codex hands a server only the variables it is
-  told to: env_vars names the worker's own);
-- opencode: OPENCODE_CONFIG_CONTENT (merged over its config), unless the user set one;
-- pi: no MCP client (0.73): the shell contract only.
-A line whose program is none of these (a custom runner) is left as it is.
+Each preset CLI takes it its own way (its profile's `mcp`, home/runners.py), none of them
+touching the user's files:
+- "flag" (claude): `--mcp-config=JSON` right after the program (its other MCP servers stay);
+- "overrides" (codex): `-c mcp_servers.looop.*` words (codex hands a server only the
+  variables it is told to: env_vars names the worker's own);
+- "env" (opencode): a JSON config in its variable (merged over its config), unless the user
+  set one;
+- none (pi 0.73 has no MCP client): the shell contract only.
+A line whose program has no profile (a custom runner) is left as it is.
 
 Away from home it is wired where the worker starts, with that place's "$LOOOP_BIN": an SSH
 host's satellite wires the line it is sent (the home asks it to: "mcp" in the spawn), and
@@ -29,6 +31,8 @@ import shlex
 
 from looop.home.badconfig import bad_config_value
 from looop.home.config import Config
+from looop.home.runnerprofile import RunnerProfile
+from looop.home.runners import RUNNERS, profile
 
 SERVER = "looop"
 TOOL_TIMEOUT_S = 7 * 86400
@@ -97,22 +101,28 @@ def _after_program(line: str, flags: list[str]) -> str:
 FROM_ENV = ("/bin/sh", "-c", 'exec "$LOOOP_BIN" mcp --worker')
 
 
-def wire(line: str, env: dict[str, str], bin_path: str | None) -> str:
+def wire(
+    line: str,
+    env: dict[str, str],
+    bin_path: str | None,
+    runners: tuple[RunnerProfile, ...] = RUNNERS,
+) -> str:
     """The worker line with looop's worker MCP server in its CLI's own MCP config (env
     updated in place when the CLI reads it from there); unchanged for a CLI without one or a
     custom line. `bin_path` None: the worker's own "$LOOOP_BIN", read where it runs. The
     caller skips it when the config's mcp.worker_tools is false."""
-    cli = program(line)
+    p = profile(program(line), runners)
+    how = p.mcp if p is not None else ""
     if bin_path is None:
         bin_path, *args = FROM_ENV
     else:
         args = ["mcp", "--worker"]
-    if cli == "claude":
+    if how == "flag":
         server = {"type": "stdio", "command": bin_path, "args": args}
         spec = json.dumps({"mcpServers": {SERVER: server}}, separators=(",", ":"))
         # one word: a spaced --mcp-config takes every word after it up to the next option
         return _after_program(line, [f"--mcp-config={spec}"])
-    if cli == "codex":
+    if how == "overrides":
         key = f"mcp_servers.{SERVER}"
         return _after_program(
             line,
@@ -123,12 +133,12 @@ def wire(line: str, env: dict[str, str], bin_path: str | None) -> str:
                 f"{key}.args={json.dumps(args)}",
                 "-c",
                 f"{key}.env_vars={json.dumps(list(PASSED))}",
-                # an ask waits on a human for hours; codex's own limit is a minute
+                # an ask waits on a human for hours; a CLI's own limit may be a minute (codex)
                 "-c",
                 f"{key}.tool_timeout_sec={TOOL_TIMEOUT_S}",
             ],
         )
-    if cli == "opencode" and "OPENCODE_CONFIG_CONTENT" not in env:
+    if how == "env" and p is not None and p.mcp_env and p.mcp_env not in env:
         local = {"type": "local", "command": [bin_path, *args], "enabled": True}
-        env["OPENCODE_CONFIG_CONTENT"] = json.dumps({"mcp": {SERVER: local}})
+        env[p.mcp_env] = json.dumps({"mcp": {SERVER: local}})
     return line

@@ -16,11 +16,13 @@ from re import Pattern
 from typing import Any
 
 from looop.core.context import Ctx
-from looop.home import gemini, screenrules, store, where
+from looop.home import screenrules, store, where
 from looop.home.config import Config
 from looop.home.control import request
 from looop.home.errors import CorruptState
 from looop.home.needsinput import HEALTH
+from looop.home.runnerprofile import RunnerProfile
+from looop.home.runners import RUNNERS, names
 from looop.home.sessionfiles import SessionError, read_meta
 from looop.human.notify import notify
 
@@ -28,61 +30,29 @@ TOLD = ".needs-input-told.json"  # in <data>: workers the human was told about (
 SHOT_TIMEOUT_S = 1.0  # one screenshot request; a supervisor that does not answer: no verdict
 MAX_TEXT = 64 * 1024  # a screen is rows x cols; a huge one is cut to its end
 CUSTOM_TIMEOUT_S = 0.05  # per custom pattern and screen
-CLIS = ("claude", "codex", "opencode", "pi", gemini.NAME)
-
-# Per CLI (learnt from the real pinned TUIs' screens, tests/unit/workers/screens/; opencode's
-# approval prompt appears with `"permission": {"bash": "ask"}` in its config):
-# `busy` wins over everything (a working CLI still draws its input box), then `needs`,
-# each (kind, pattern). Multiline; matched against the plain screen text.
-_RULES: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
-    "claude": (
-        (r"esc to interrupt",),
-        (
-            ("approval", r"^ *Do you want to [^\n]{1,200}\?\n *❯ ?1\. Yes"),
-            ("approval", r"^ *Esc to cancel · "),
-            ("idle", r"^─{10,}\n❯[^\n]*\n─{10,}$"),
-        ),
-    ),
-    "codex": (
-        (r"esc to interrupt",),
-        (
-            ("approval", r"Would you like to (?:run|make|grant|allow)[^\n]{0,200}\?"),
-            ("approval", r"^ *(?:enter/esc confirm|Press enter to confirm or esc to cancel)"),
-            # once a turn ended (`← for agents · ? for shortcuts`); its start screen shows
-            # the hint alone while the chooser or the brief is still coming: not idle
-            ("idle", r" · \? for shortcuts *$"),
-        ),
-    ),
-    "opencode": (
-        (r"esc (?:to )?interrupt",),
-        (
-            ("approval", r"△ Permission required"),
-            ("approval", r"Allow once +Allow always +Reject"),
-            # once a turn ended its status line shows what it cost (busy adds `esc
-            # interrupt`; while it starts, with the brief not yet sent, neither shows)
-            ("idle", r" · \$[0-9.,]+ +ctrl\+p commands *$"),
-        ),
-    ),
-    "pi": (
-        (r"^ *[\u2800-\u28ff] Working\.\.\.", r"esc to interrupt"),
-        (("idle", r"^─{10,}\n[^\n]*\n─{10,}\n"),),
-    ),
-    gemini.NAME: (gemini.BUSY, gemini.NEEDS),
-}
+CLIS = names()
 
 
+# Per CLI, its profile's screens (home/runners.py; learnt from the real pinned TUIs' screens,
+# tests/unit/workers/screens/): `busy` wins over everything (a working CLI still draws its
+# input box), then `needs`, each (kind, pattern). Multiline; matched against the plain screen
+# text.
 class Rules:
     """Compiled patterns: the built-in ones per CLI and the config's per runner name."""
 
     __slots__ = ("builtin", "custom")
 
-    def __init__(self, custom: dict[str, tuple[str, ...]] | None = None) -> None:
+    def __init__(
+        self,
+        custom: dict[str, tuple[str, ...]] | None = None,
+        runners: tuple[RunnerProfile, ...] = RUNNERS,
+    ) -> None:
         self.builtin: dict[str, tuple[list[Pattern[str]], list[tuple[str, Pattern[str]]]]] = {
-            cli: (
-                [re.compile(p, re.MULTILINE) for p in busy],
-                [(kind, re.compile(p, re.MULTILINE)) for kind, p in needs],
+            r.name: (
+                [re.compile(p, re.MULTILINE) for p in r.busy],
+                [(kind, re.compile(p, re.MULTILINE)) for kind, p in r.needs],
             )
-            for cli, (busy, needs) in _RULES.items()
+            for r in runners
         }
         self.custom: dict[str, list[Any]] = {}
         if custom:
@@ -132,7 +102,7 @@ def judge(text: str, progs: set[str], rules: Rules, runner: str | None = None) -
     in `progs` are judged by their own patterns (every CLI's when none is named), then the
     patterns of `runner` (the worker's own runner) when it has any."""
     text = text[-MAX_TEXT:]
-    clis = [c for c in CLIS if c in progs] or list(CLIS)
+    clis = [c for c in rules.builtin if c in progs] or list(rules.builtin)
     for cli in clis:
         busy, needs = rules.builtin[cli]
         if any(p.search(text) for p in busy):

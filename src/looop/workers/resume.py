@@ -24,6 +24,7 @@ from looop.home import jsonsafe, store
 from looop.home.config import Config, Knobs
 from looop.home.errors import LooopError
 from looop.home.presets import PLACEHOLDER, SESSION_ID
+from looop.home.runners import profile
 from looop.human.mailbox import pending
 from looop.sessions.client import kill
 from looop.sessions.state import Session, SessionError, get_session, list_sessions
@@ -228,9 +229,11 @@ def conversation(ctx: Ctx, rec: Record) -> str | None:
     if rec.conversation is not None or rec.find is None:
         return rec.conversation
     conv: str | None = None
-    if rec.find == "codex" and rec.home:
+    p = profile(rec.find)
+    how = p.finds_id if p is not None else ""
+    if how == "rollout" and rec.home:
         conv = find_codex(rec.home, rec.cwd, rec.wid, rec.started)
-    elif rec.find == "opencode":
+    elif how == "session-list":
         conv = find_opencode(ctx.child_env(), rec.cwd, rec.wid, rec.started)
     if conv is not None:
         try:

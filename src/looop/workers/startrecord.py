@@ -17,11 +17,14 @@ from looop.core.context import Ctx
 from looop.home import jsonsafe, store
 from looop.home.errors import CorruptState
 from looop.home.presets import SESSION_ID
+from looop.home.runners import RUNNERS, profile
 from looop.home.sandboxpolicy import SandboxPolicy, parse_sandbox
 from looop.workers.errors import WorkerError
 
 RESUME_DIR = "resume"
 POLICIES = ("resume", "never")
+# the CLIs that name their conversation themselves: a record's `find` is one of these
+FINDERS = tuple(p.name for p in RUNNERS if p.finds_id)
 # What a conversation id may be before it goes on a command line: claude's and codex's UUIDs,
 # opencode's `ses_…`, pi's UUID. Nothing a shell reads specially.
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
@@ -38,7 +41,7 @@ class Record:
     sandbox: SandboxPolicy
     policy: str  # "resume": `looop up` starts it again; "never": only `looop restart` does
     started: float  # epoch seconds of the first start (codex's files are looked for after it)
-    find: str | None = None  # "codex" / "opencode": the id is found after start in its files
+    find: str | None = None  # a CLI whose profile finds its id after the start (FINDERS)
     home: str | None = None  # where that CLI keeps them ($CODEX_HOME)
     repo: bool = False  # it runs in its own worktree (worktrees/<id>.json)
     # what a start on an SSH host adds to a worker's env (its way home: remote/ssh/satellite)
@@ -77,13 +80,14 @@ def program(template: str) -> str:
 def plan_start(template: str, resume: str | None) -> tuple[str, str | None, str | None]:
     """(the worker line with its conversation id given, the id, which CLI's files hold an id
     it names itself). A line without {{session_id}} gives none; then a resume template that
-    needs one is filled from the CLI's own files when it is codex or opencode."""
+    needs one is filled from the CLI's own files when its profile finds one (finds_id)."""
     if SESSION_ID in template:
         conv = mint()
         return with_session_id(template, conv), conv, None
     find = None
-    if resume is not None and SESSION_ID in resume and program(resume) in ("codex", "opencode"):
-        find = program(resume)
+    p = profile(program(resume)) if resume is not None and SESSION_ID in resume else None
+    if p is not None and p.finds_id:
+        find = p.name
     return template, None, find
 
 
@@ -140,8 +144,10 @@ def note_start(
     a host's satellite adds to the worker's env (a resume there adds it again); `steerable`:
     a human's opt-in to decisions steering it (act/reach.py; no record: not opted in)."""
     home = None
-    if find == "codex":
-        home = env.get("CODEX_HOME") or os.path.join(env.get("HOME", "/nonexistent"), ".codex")
+    p = profile(find) if find is not None else None
+    if p is not None and p.finds_id == "rollout":
+        var, rel = p.id_home
+        home = (var and env.get(var)) or os.path.join(env.get("HOME", "/nonexistent"), rel)
     rec = Record(
         wid, runner, resume, conv, cwd, sandbox, policy, ctx.clock.now(), find, home, repo, away,
         steerable, cli,
@@ -205,8 +211,8 @@ def _record(obj: dict[str, Any], wid: str, path: Path) -> Record:
     if policy not in POLICIES:
         raise _bad(wid, path, "field 'policy' must be " + " or ".join(POLICIES))
     find = obj.get("find")
-    if find not in (None, "codex", "opencode"):
-        raise _bad(wid, path, "field 'find' must be codex, opencode or null")
+    if find is not None and find not in FINDERS:
+        raise _bad(wid, path, f"field 'find' must be {', '.join(FINDERS)} or null")
     started = obj.get("started")
     if isinstance(started, bool) or not isinstance(started, int | float):
         raise _bad(wid, path, "field 'started' must be a number")

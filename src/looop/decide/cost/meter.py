@@ -9,10 +9,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from looop.home import gemini
 from looop.home.config import Runner
 from looop.home.cost.money import sane_usd
 from looop.home.cost.prices import command_model, lookup_price, price_table, price_tokens
+from looop.home.runnerprofile import RunnerProfile
+from looop.home.runners import RUNNERS
 
 _MAX_TOKENS = 10**12
 _PEEK = 200  # how far into a line the cheap "type" peek looks
@@ -145,9 +146,20 @@ class CostMeter:
     `part.cost` summed, or its tokens priced when it reports no cost. claude wins over pi, pi
     over codex, codex over opencode: never added. With a spec, only the spec counts."""
 
-    def __init__(self, runner: Runner, prices: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        runner: Runner,
+        prices: Mapping[str, Any] | None = None,
+        runners: tuple[RunnerProfile, ...] = RUNNERS,
+    ) -> None:
         self.runner = runner
-        self._prices = price_table(prices)
+        self._prices = price_table(prices, runners)
+        # the profiles whose own closing events carry a run's tokens (RunnerProfile.run_tokens)
+        self._own = [
+            (p.name, frozenset(p.token_events), p.is_own, p.run_tokens)
+            for p in runners
+            if p.is_own and p.run_tokens and p.token_events
+        ]
         self._cmd_model = command_model(runner.tick)
         self._stream_model: str | None = None
         spec = runner.cost
@@ -160,7 +172,7 @@ class CostMeter:
                 self._spec_ptr = ("\x00never",)
             self._types: frozenset[str] = frozenset({spec.type})
         else:
-            self._types = _BUILTIN_TYPES
+            self._types = _BUILTIN_TYPES.union(*(kinds for _, kinds, _, _ in self._own))
         # Lines opening with one of these are parsed; any other compact '{"type":"…' line is
         # skipped unparsed (the meter must add next to nothing to rendering a long stream).
         self._hits = tuple(_COMPACT + t + '"' for t in sorted(self._types))
@@ -184,7 +196,8 @@ class CostMeter:
         self._oc: float | None = None
         self._oc_tok = _Tokens()
         self._oc_priced = False
-        self._gemini: list[tuple[str, int, int, int]] = []
+        # a profile's run: (its name, per model (model, input with cached, cached, output))
+        self._run: tuple[str, list[tuple[str, int, int, int]]] | None = None
 
     # ---------------------------------------------------------- feeding
 
@@ -239,9 +252,11 @@ class CostMeter:
             if isinstance(msg, dict):
                 self._codex_legacy(ev, msg)
             return
-        if kind == "result" and gemini.is_own(ev):
-            self._gemini = gemini.run_tokens(ev)  # the whole run's: the last one stands
-        elif kind == "result":
+        for name, kinds, is_own, run_tokens in self._own:
+            if kind in kinds and is_own(ev):
+                self._run = name, run_tokens(ev)  # the whole run's: the last one stands
+                return
+        if kind == "result":
             self._claude_result(ev)
         elif kind == "message_end":
             a = self._pi_message(_dict(ev.get("message")), self._pi_msg_tok)
@@ -367,7 +382,7 @@ class CostMeter:
     @property
     def model(self) -> str | None:
         """The price-table row tokens are priced with (None when nothing was priced)."""
-        if self._codex or self._codex_flat or self._oc_priced or self._gemini:
+        if self._codex or self._codex_flat or self._oc_priced or (self._run and self._run[1]):
             return lookup_price(self._prices, self._price_model())[0]
         return None
 
@@ -405,14 +420,14 @@ class CostMeter:
             return "codex", codex[0], codex[1]
         if self._oc is not None:
             return "opencode", self._oc, self._oc_tok
-        if self._gemini:
+        if self._run and self._run[1]:
             tok = _Tokens()
             usd = 0.0
-            for model, inp, cached, out in self._gemini:
+            for model, inp, cached, out in self._run[1]:
                 tok.add(inp - cached, cached, 0, out)
                 row = lookup_price(self._prices, model or self._price_model())[1]
                 usd += price_tokens(row, inp - cached, cached, 0, out)
-            return gemini.NAME, usd, tok
+            return self._run[0], usd, tok
         return None
 
     def total(self) -> float | None:

@@ -9,7 +9,7 @@ from looop.home import store
 from looop.home.clock import Clock
 from looop.home.config import Knobs, Runner
 from looop.home.cost.cap import decide_retry_in, decides_last_hour
-from looop.home.cost.clis import COST_REPORTING
+from looop.home.cost.clis import COST_REPORTING, SAID
 from looop.home.cost.ledger import spend_lock, spent_on_day
 from looop.home.cost.prices import command_word
 from looop.home.cost.statusspend import spend_view
@@ -58,7 +58,7 @@ def start_refused(
             return (
                 f"worker {wid}: its CLI '{prog or '?'}' leaves no spend record "
                 "looop can meter, and refuse_unmetered is on while a daily budget is "
-                "(use claude, codex, pi or opencode, or set refuse_unmetered to false)"
+                f"(use {SAID}, or set refuse_unmetered to false)"
             )
     spent = spent_on_day(paths, clock)
     if spent >= cap:

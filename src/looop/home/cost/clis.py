@@ -4,6 +4,8 @@ path (statusspend.py) and the breakers name one set."""
 
 from __future__ import annotations
 
-from looop.home import gemini
+from looop.home.runners import RUNNERS
 
-COST_REPORTING = frozenset({"claude", "codex", "pi", "opencode", gemini.NAME})
+REPORTING = tuple(p.name for p in RUNNERS if p.reports_cost)  # in `looop init`'s order
+COST_REPORTING = frozenset(REPORTING)
+SAID = ", ".join(REPORTING[:-1]) + " or " + REPORTING[-1]  # as a message names them

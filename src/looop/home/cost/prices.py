@@ -6,61 +6,41 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 
-from looop.home import gemini
 from looop.home.config import PRICE_FIELDS
 from looop.home.cost.money import sane_usd
+from looop.home.runnerprofile import RunnerProfile
+from looop.home.runners import RUNNERS
 
 TYPE_CHECKING = False  # not `from typing`: status imports this module on its fast path
 
 if TYPE_CHECKING:
     from typing import Any
 
+
 # USD per 1M tokens, used only where a stream reports tokens but no money (codex; opencode when
 # its own cost is 0). Editable assumptions, list prices as of late 2025: override or add rows
 # with config `prices` = {model: {input, output, cached_input, cache_write}}. "default" prices
-# any model not listed (set to gpt-5's rates, the codex family's baseline).
-DEFAULT_PRICES: dict[str, dict[str, float]] = {
-    "default": {"input": 1.25, "cached_input": 0.125, "output": 10.0},
-    "gpt-5": {"input": 1.25, "cached_input": 0.125, "output": 10.0},
-    "gpt-5-codex": {"input": 1.25, "cached_input": 0.125, "output": 10.0},
-    "gpt-5-mini": {"input": 0.25, "cached_input": 0.025, "output": 2.0},
-    "gpt-5-nano": {"input": 0.05, "cached_input": 0.005, "output": 0.4},
-    "gpt-5.1": {"input": 1.25, "cached_input": 0.125, "output": 10.0},
-    "gpt-5.1-codex": {"input": 1.25, "cached_input": 0.125, "output": 10.0},
-    "gpt-5.1-codex-max": {"input": 1.25, "cached_input": 0.125, "output": 10.0},
-    "gpt-5.1-codex-mini": {"input": 0.25, "cached_input": 0.025, "output": 2.0},
-    "gpt-5.2": {"input": 1.75, "cached_input": 0.175, "output": 14.0},
-    "codex-mini-latest": {"input": 1.5, "cached_input": 0.375, "output": 6.0},
-    "o3": {"input": 2.0, "cached_input": 0.5, "output": 8.0},
-    "o4-mini": {"input": 1.1, "cached_input": 0.275, "output": 4.4},
-    "gpt-4.1": {"input": 2.0, "cached_input": 0.5, "output": 8.0},
-    "gpt-4.1-mini": {"input": 0.4, "cached_input": 0.1, "output": 1.6},
-    "claude-sonnet-4-5": {
-        "input": 3.0,
-        "cached_input": 0.3,
-        "cache_write": 3.75,
-        "output": 15.0,
-    },
-    "claude-sonnet-4-6": {
-        "input": 3.0,
-        "cached_input": 0.3,
-        "cache_write": 3.75,
-        "output": 15.0,
-    },
-    "claude-opus-4-1": {"input": 15.0, "cached_input": 1.5, "cache_write": 18.75, "output": 75.0},
-    "claude-opus-4-5": {"input": 5.0, "cached_input": 0.5, "cache_write": 6.25, "output": 25.0},
-    "claude-opus-4-6": {"input": 5.0, "cached_input": 0.5, "cache_write": 6.25, "output": 25.0},
-    "claude-opus-4-7": {"input": 5.0, "cached_input": 0.5, "cache_write": 6.25, "output": 25.0},
-    "claude-haiku-4-5": {"input": 1.0, "cached_input": 0.1, "cache_write": 1.25, "output": 5.0},
-    **gemini.PRICES,
-}
+# any model not listed (set to gpt-5's rates, the codex family's baseline). Each runner
+# profile brings its models' rows (home/runners.py).
+def builtin_prices(runners: tuple[RunnerProfile, ...] = RUNNERS) -> dict[str, dict[str, float]]:
+    """ "default" and every profile's rows."""
+    table = {"default": {"input": 1.25, "cached_input": 0.125, "output": 10.0}}
+    for p in runners:
+        table.update((model, dict(row)) for model, row in p.prices.items())
+    return table
 
 
-def price_table(overrides: Mapping[str, Any] | None = None) -> dict[str, dict[str, float]]:
+DEFAULT_PRICES = builtin_prices()
+
+
+def price_table(
+    overrides: Mapping[str, Any] | None = None, runners: tuple[RunnerProfile, ...] = RUNNERS
+) -> dict[str, dict[str, float]]:
     """Built-in prices with config `prices` merged over them, field by field. A new model's row
     starts from "default", so a partial row never leaves a price undefined. Bad values are
     skipped here (config loading reports them)."""
-    table = {k: dict(v) for k, v in DEFAULT_PRICES.items()}
+    table = DEFAULT_PRICES if runners is RUNNERS else builtin_prices(runners)
+    table = {k: dict(v) for k, v in table.items()}
     if not isinstance(overrides, Mapping):
         return table
     # "default" first: new models start from it, overridden or not

@@ -9,7 +9,7 @@ import os
 
 from looop.home import ljson, stamps, store
 from looop.home.cost import rotate, totals
-from looop.home.cost.clis import COST_REPORTING
+from looop.home.cost.clis import COST_REPORTING, SAID
 from looop.home.cost.money import finite, sane_usd, usd
 from looop.home.cost.totals import micros
 from looop.home.errors import CorruptState
@@ -279,8 +279,8 @@ def spend_view(
             "open": unmet_open,
             "lift": (
                 f"runner '{name}' reported no cost {unmet} runs in a row: add a cost spec under "
-                f"runners.{name}.cost, use a runner whose stream carries cost (claude, pi, codex, "
-                "opencode), or set max_daily_usd to 0"
+                f"runners.{name}.cost, use a runner whose stream carries cost ({SAID}), "
+                "or set max_daily_usd to 0"
             )
             if unmet_open
             else None,

@@ -23,7 +23,7 @@ from looop.remote.ssh import boxed, hostverify
 from looop.remote.ssh.shim import script
 from looop.sessions import client
 from looop.sessions.state import Session, SessionError, get_session, reap
-from looop.workers import bridge, treerecord
+from looop.workers import bridge, startrecord, treerecord
 from looop.workers import resume as rsm
 from looop.workers import sandbox as sbx
 from looop.workers import worktree as wt
@@ -236,7 +236,7 @@ def _note_start(
     resume, conv, find = _opt(req, "resume"), _opt(req, "conversation"), _opt(req, "find")
     if conv is not None and not rsm.valid_id(conv):
         conv = None
-    if find not in ("codex", "opencode"):
+    if find not in startrecord.FINDERS:
         find = None
     runner = str(env.get("LOOOP_RUNNER", ""))
     away = {k: env[k] for k in _AWAY if k in env}
