@@ -76,6 +76,122 @@ def _seed(data: Path, now: float) -> None:
     paths.decide_ledger.write_text(json.dumps({"attempts": [now - i * 300 for i in range(12)]}))
 
 
+# The moves a person runs now and then, each a whole command in its own process (issue 53: under
+# 150 ms on a quiet machine): a beat whose world did not change (the gate skips the decider),
+# a kill of a live worker, a start of a trivial custom command. Their own homes: a kill or a
+# start changes the world a beat hashes.
+MOVE_ROUNDS = 15
+MOVE_TARGET_MS = 150.0
+NOOP = 'printf \'%s\' \'{"action":"noop","journal":"bench"}\' > .decision.json'
+START_ARGS = ["--no-sandbox", "--command", "tail -f {{prompt_file}}", "hi"]
+
+
+def _moves_home(looop_bin: str, data: Path, env: dict[str, str]) -> None:
+    """The starter files and a runner that says noop; its world settled (a beat skips)."""
+    import json
+
+    from looop.home.paths import Paths
+    from looop.seed import ensure_data_dir
+
+    data.mkdir()
+    ensure_data_dir(Paths.at(data))
+    cfg = {"tick_command": NOOP, "worker_command": "tail -f {{prompt_file}}"}
+    (data / "config.json").write_text(json.dumps(cfg))
+    tick = [looop_bin, "tick"]
+    for _ in range(2):
+        said = subprocess.run(tick, env=env, capture_output=True, text=True, check=True).stderr
+    if "world unchanged" not in said:
+        raise RuntimeError(f"the bench world did not settle: a second beat said {said!r}")
+
+
+def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall, cpu) of a whole command: cpu is user + system of it and the children it waited
+    for (a loaded machine stretches the wall, hardly the cpu)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = _time(cmd, env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+Moves = dict[str, dict[str, list[float]]]
+
+
+def _moves(looop_bin: str, root: Path) -> Moves:
+    """Each move's and python -c pass's walls and cpus ("ours", "base", "ours cpu", "base
+    cpu") for tick, kill and worker start, each pair interleaved in alternating order; a
+    kill's worker is started untimed first, a started worker killed untimed after."""
+    base_cmd = [sys.executable, "-c", "pass"]
+    envs = {}
+    for name in ("beat", "workers"):
+        envs[name] = dict(os.environ, LOOOP_DATA_DIR=str(root / name))
+        envs[name].pop("PYTHONDONTWRITEBYTECODE", None)
+    _moves_home(looop_bin, root / "beat", envs["beat"])
+    (root / "workers").mkdir()
+    got: Moves = {}
+    for row in ("tick", "kill", "worker start"):
+        got[row] = {"ours": [], "base": [], "ours cpu": [], "base cpu": []}
+    for r in range(-2, MOVE_ROUNDS):  # two rounds warm the page cache, not counted
+        for row, sinks in got.items():
+            wid = f"b{r + 2}"
+            env = envs["beat" if row == "tick" else "workers"]
+            if row == "tick":
+                cmd = [looop_bin, "tick"]
+            elif row == "kill":
+                _time([looop_bin, "worker", "start", wid, *START_ARGS], env)
+                cmd = [looop_bin, "kill", wid]
+            else:
+                cmd = [looop_bin, "worker", "start", f"s{wid}", *START_ARGS]
+            pair = [("base", base_cmd), ("ours", cmd)]
+            for sink, c in pair if r % 2 else reversed(pair):
+                wall, cpu = _timed(c, env)
+                if r >= 0:
+                    sinks[sink].append(wall)
+                    sinks[f"{sink} cpu"].append(cpu)
+            if row == "worker start":
+                _time([looop_bin, "kill", f"s{wid}"], env)
+    return got
+
+
+def _move_rows(got: Moves) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    cpus = []
+    for name, sinks in got.items():
+        ours, base = sinks["ours"], sinks["base"]
+        med = statistics.median(ours) * 1000
+        bmed = statistics.median(base) * 1000
+        what = {"tick": "no change", "kill": "a live worker", "worker start": "--command"}[name]
+        rows.append(
+            {
+                "name": f"looop {name} whole ({what})",
+                "value": med,
+                "min": min(ours) * 1000,
+                "max": max(ours) * 1000,
+                "unit": "ms",
+                "baseline": bmed,
+                "ratio": med / bmed,
+                "target": f"< {MOVE_TARGET_MS:g} ms",
+                "ok": med < MOVE_TARGET_MS,
+            }
+        )
+        cpu, bcpu = (statistics.median(sinks[k]) * 1000 for k in ("ours cpu", "base cpu"))
+        cpus.append(f"{name} {cpu:.0f} ms (python -c pass {bcpu:.0f} ms)")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    rows[0]["note"] = (
+        f"moves: {MOVE_ROUNDS} interleaved rounds per move, each pairing it with `python -c "
+        "pass` in alternating order, as whole commands of the installed console script (no "
+        "beat host: each runs in its own process); tick = a beat of a settled home (the "
+        "starter sensors, a runner that says noop), the gate skips the decider; kill = `looop "
+        "kill ID` of a live worker (`tail -f`, started untimed just before); worker start = "
+        "`looop worker start ID --no-sandbox --command 'tail -f {{prompt_file}}' hi` to its "
+        "two lines (its worker killed untimed after). Target: each median under 150 ms on a "
+        "quiet machine. CPU (user + system, with the children each waited for), median: "
+        f"{'; '.join(cpus)}; load average at the end {load}"
+    )
+    return rows
+
+
 def run() -> list[dict[str, object]]:
     # An installed wheel is byte-compiled once by pip; an editable checkout under
     # PYTHONDONTWRITEBYTECODE would recompile on every start, which no user pays.
@@ -111,6 +227,7 @@ def run() -> list[dict[str, object]]:
         finally:
             kill(data, "w1")
             wait(data, "w1", 30, SystemClock())
+        moves = _moves(looop_bin, Path(d))
     rows: list[dict[str, object]] = []
     for i, verb in enumerate(VERBS):
         med, bmed = statistics.median(ours[i]), statistics.median(base[i])
@@ -140,7 +257,7 @@ def run() -> list[dict[str, object]]:
         "log reads its last 20 lines. log's target is 1.8: it filters escape sequences with "
         "regexes, and importing `re` (with enum) is ~5 ms of a cold start the others skip"
     )
-    return rows
+    return rows + _move_rows(moves)
 
 
 if __name__ == "__main__":

@@ -146,6 +146,7 @@ LAZY: list[tuple[str, str]] = [
     # the verb tables: a process loads the verb it runs
     ("looop.verbs.console", "looop.verbs.table"),
     ("looop.verbs.table", "by name: ?"),  # the fast verb's face
+    ("looop.act.actiontable", "by name: ?"),  # a move's declaration, when its tag is used
     ("looop.verbs.table", "looop.cli.root"),  # every other verb: click
     ("looop.verbs.table", "looop.cli.failure"),
     ("looop.cli.root", "by name: ?"),  # click's verbs, each loaded when run
@@ -176,6 +177,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.loop.tick", "looop.loop.deciding"),  # the world changed
     ("looop.loop.housekeep", "looop.loop.fleetwork"),  # workers or verify work to tend
     ("looop.sense.probes", "looop.human"),  # schedules exist: cron
+    ("looop.sense.sensors", "looop.workers.sandbox"),  # a decision's sensor runs boxed (srt)
     ("looop.sense.probes", "looop.remote.wing"),  # hosts exist: the SSH and Kubernetes rooms
     ("looop.act.moves.far", "looop.remote"),
     ("looop.loop.fleetwork", "looop.remote.wing"),

@@ -23,7 +23,7 @@ from looop.core.context import Ctx
 from looop.home.config import Knobs
 from looop.home.errors import LooopError
 from looop.workers import reviewgit
-from looop.workers.launch import normalise_target
+from looop.workers.ids import normalise_target
 from looop.workers.review import branch_moved, worker_tree
 from looop.workers.treegit import git_in, why_failed
 from looop.workers.treerecord import Tree

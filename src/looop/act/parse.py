@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from looop.act.actiontable import ACTION_TAGS, BY_TAG
+from looop.act.actiontable import ACTION_TAGS, action_for
 from looop.act.decision import Decision, DecisionError, not_int, shown, type_name
 from looop.home import jsonio
 
@@ -28,7 +28,7 @@ def decision_from_obj(obj: dict[str, Any]) -> Decision:
         raise DecisionError(
             f"decision has unknown action {shown(tag)} (expected one of: {_EXPECTED})"
         )
-    action = BY_TAG[tag].parse(obj)
+    action = action_for(tag).parse(obj)  # its declaration loaded now
     journal = obj.get("journal")
     if journal is not None and not isinstance(journal, str):
         raise DecisionError(f"decision: field 'journal' must be a string, got {type_name(journal)}")

@@ -13,7 +13,7 @@ from looop.cli.app import make_ctx
 from looop.core.termsafe import for_terminal
 from looop.home import jsonio
 from looop.workers import reviewsend
-from looop.workers.launch import normalise_target
+from looop.workers.ids import normalise_target
 from looop.workers.review import Review, review
 from looop.workers.reviewrounds import Round
 

@@ -21,7 +21,8 @@ from looop.sessions.attach import attach, utf8_locale
 from looop.sessions.client import detach, resize, restart, send, send_keys
 from looop.sessions.durations import parse_duration, parse_size
 from looop.sessions.state import KEPT, flag, list_sessions, prune_aged, unflag, validate_id
-from looop.workers.launch import end_generation, normalise_target, strip_legacy_prefix
+from looop.workers.ids import normalise_target, strip_legacy_prefix
+from looop.workers.launch import end_generation
 from looop.workers.resume import restart_worker
 
 

@@ -24,7 +24,7 @@ from looop.home.startargs import Start
 from looop.home.usagewindows import HELD_DIR
 from looop.sessions.state import LOG, Session, get_session
 from looop.workers import sandboxtty
-from looop.workers.launch import normalise_target
+from looop.workers.ids import normalise_target
 from looop.workers.startrecord import program
 
 START_SETTLE_S = 1.0  # long enough for a shell to fail to find or exec its command

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from looop.act.actions import decision_from_obj
 from looop.act.executor import execute
+from looop.act.parse import decision_from_obj  # not act.actions: only this move's module
 from looop.cli.ctxbuild import ctx_for
 from looop.core.context import Ctx
 from looop.home import store

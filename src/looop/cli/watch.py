@@ -13,7 +13,7 @@ from looop.remote.engine import remote_of
 from looop.sessions.durations import parse_duration
 from looop.sessions.state import get_session, validate_id
 from looop.web.actions import Acting
-from looop.workers.launch import strip_legacy_prefix
+from looop.workers.ids import strip_legacy_prefix
 
 
 @click.command(

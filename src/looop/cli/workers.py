@@ -29,7 +29,7 @@ from looop.remote.hosts import KubeHost
 from looop.remote.ssh.backend import forward
 from looop.sessions.state import SessionError, get_session
 from looop.workers import treework
-from looop.workers.launch import normalise_target
+from looop.workers.ids import normalise_target
 
 
 @click.group("worker", help="Start, list or kill workers (agents in PTY sessions).")

@@ -23,7 +23,7 @@ from looop.home.textsafe import screen_text
 from looop.loop import limited, limithit
 from looop.sessions.state import Session, SessionError, list_sessions, validate_id
 from looop.workers.heldstart import request_from
-from looop.workers.launch import PULSE
+from looop.workers.ids import PULSE
 from looop.workers.resume import read_record, resume_worker
 
 CONTINUED = (

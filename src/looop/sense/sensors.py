@@ -19,7 +19,6 @@ from looop.core.pool import Pool, Run
 from looop.core.proc import Spawner, Tail
 from looop.core.procs import UNCONTAINED, Containment
 from looop.core.readings import Reading
-from looop.core.srt import WORLD
 from looop.home import store
 from looop.home.config import Knobs
 from looop.home.paths import Paths
@@ -31,7 +30,6 @@ from looop.sense.verdicts import (
     failure_verdict,
     judge,
 )
-from looop.workers.sandbox import SENSOR_DIR, SandboxError, shell_argvs
 
 GRACE_SECS = 0.3  # how long children left behind by an exited script may hold its pipes
 ERR_KEEP = 64 * 1024  # stderr tail kept in the .err file
@@ -269,10 +267,13 @@ def _confine(
         )
         failed = {pending[i][0]: failure_verdict(EXIT_SPAWN, msg, b"", note=True) for i in confined}
     else:
+        # lazy: the sandbox room (srt), for a decision's sensors only: most beats run none
+        from looop.workers.sandbox import SENSOR_DIR, SENSOR_READS, SandboxError, shell_argvs
+
         lines = [shlex.join(pending[i][2]) for i in confined]
         try:
-            reads = (*WORLD, "sensors")  # the scripts themselves, which the box runs
-            argvs = shell_argvs(ctx, sandbox, lines, env, "a decision's sensor", SENSOR_DIR, reads)
+            what = "a decision's sensor"
+            argvs = shell_argvs(ctx, sandbox, lines, env, what, SENSOR_DIR, SENSOR_READS)
         except (SandboxError, OSError) as e:
             msg = str(e) if isinstance(e, SandboxError) else f"cannot set up its sandbox: {e}"
             failed = {

@@ -7,7 +7,6 @@ import shlex
 import shutil
 import string
 from dataclasses import dataclass, replace
-from importlib import resources
 from pathlib import Path
 
 from looop.core import provenance
@@ -22,12 +21,12 @@ from looop.home.sandboxpolicy import resolve as resolve_sandbox
 from looop.home.where import SANDBOX_SETTINGS
 from looop.sessions.spawner import spawn
 from looop.sessions.state import Session, SessionError, list_sessions, reap
-from looop.sessions.state import validate_id as validate_session_id
 from looop.workers import firstrun, sandboxtty
 from looop.workers import sandbox as sbx
 from looop.workers import worktree as wt
 from looop.workers.errors import WorkerError as WorkerError
 from looop.workers.heldstart import hold_if_limited
+from looop.workers.ids import PULSE, normalise_target
 from looop.workers.mcpwire import settings, wire
 from looop.workers.started import WORKER_SIZE as WORKER_SIZE
 from looop.workers.started import Away, Started, StartRequest
@@ -35,34 +34,14 @@ from looop.workers.startrecord import note_start, plan_start, program
 from looop.workers.treerecord import Tree
 from looop.workers.worktree import Plan, release
 
-PULSE = "pulse"
-
 
 def contract_text(worker_id: str, runner: str) -> str:
+    # read beside this module: looop is installed from a directory, never a zip (seed's
+    # package_text), so importlib.resources would only cost every start its import
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "contract.md")
-    try:
-        with open(here, encoding="utf-8") as f:
-            raw = f.read()
-    except OSError:  # not unpacked on disk (a zip): ask the package loader
-        raw = (resources.files("looop.workers") / "contract.md").read_text(encoding="utf-8")
+    with open(here, encoding="utf-8") as f:
+        raw = f.read()
     return raw.replace("__ID__", worker_id).replace("__RUNNER__", runner)
-
-
-def strip_legacy_prefix(sid: str) -> str:
-    """Old prompts spelled worker ids `looop-<id>`."""
-    sid = sid.strip()
-    return sid[len("looop-") :] if sid.startswith("looop-") else sid
-
-
-def normalise_target(sid: str) -> str:
-    """A worker id as the verbs take it: legacy `looop-` prefix stripped; pulse refused."""
-    sid = strip_legacy_prefix(sid)
-    if sid == PULSE:
-        raise WorkerError(
-            "`pulse` is the control loop, not a worker — watch it with "
-            "`looop log pulse -f`, stop it with `looop down`"
-        )
-    return validate_session_id(sid)
 
 
 def live_workers(ctx: Ctx) -> list[Session]:

@@ -31,12 +31,11 @@ from looop.sessions.state import Session, SessionError, get_session, list_sessio
 from looop.workers import sandbox as sbx
 from looop.workers import treerecord
 from looop.workers.bridge import ensure_bridge
+from looop.workers.ids import PULSE, normalise_target
 from looop.workers.launch import (
-    PULSE,
     SandboxSetupError,
     WorkerError,
     mcp_tools_on,
-    normalise_target,
     spawn_line,
     with_mcp,
 )

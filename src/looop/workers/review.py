@@ -13,7 +13,7 @@ from looop.core.context import Ctx
 from looop.home import store
 from looop.home.errors import CorruptState, LooopError
 from looop.workers import reviewgit
-from looop.workers.launch import normalise_target
+from looop.workers.ids import normalise_target
 from looop.workers.reviewgit import Commit, FileChange
 from looop.workers.reviewrounds import Round, load_rounds
 from looop.workers.sandbox import room

@@ -140,6 +140,7 @@ ROOM = ("work", "tmp", "reports")  # a box's room: its workspace, TMPDIR and del
 
 SHELL_DIR = "+run_shell"  # under sandbox/: '+' is in no worker id
 SENSOR_DIR = "+sensors"  # a decision's sensors, under run_shell's policy
+SENSOR_READS = (*srt.WORLD, "sensors")  # and the scripts themselves, which the box runs
 
 
 def shell_argv(

@@ -17,7 +17,7 @@ from typing import Any, Self
 import pytest
 
 from looop import seed
-from looop.act import moves
+from looop.act import actiontable, moves
 from looop.act.actions import (
     ACTION_TAGS,
     ACTIONS,
@@ -125,6 +125,31 @@ def test_a_declared_action_left_out_of_the_table_is_refused() -> None:
     assert "stray" not in ACTION_TAGS
     with pytest.raises(DecisionError, match='unknown action "stray"'):
         parse_decision(b'{"action": "stray"}')
+
+
+def test_a_row_naming_no_such_declaration_is_refused_when_its_tag_is_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The table is the one list: a row whose module or class does not declare its tag is a
+    TypeError naming the row, at its first parse and whenever the table is read whole."""
+    monkeypatch.setitem(actiontable._WHERE, "noop", "notes.SendNotification")
+    with pytest.raises(TypeError, match=r"row 'noop' names notes.SendNotification"):
+        parse_decision(b'{"action": "noop"}')
+    with pytest.raises(TypeError, match=r"row 'noop'"):
+        taught()
+    monkeypatch.setitem(actiontable._WHERE, "noop", "notes.Gone")
+    with pytest.raises(TypeError, match=r"row 'noop' names notes.Gone"):
+        actiontable.action_for("noop")
+
+
+def test_each_tag_loads_the_module_its_row_names() -> None:
+    for tag, where in actiontable.ROWS:
+        cls = actiontable.action_for(tag)
+        assert (cls.__module__, cls.__name__) == (
+            f"{moves.__name__}.{where.split('.')[0]}",
+            where.split(".")[1],
+        )
+        assert cls.tag == tag
 
 
 def test_every_action_in_act_moves_is_in_the_table_once() -> None:

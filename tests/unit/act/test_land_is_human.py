@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from looop.act.actiontable import ACTIONS, BY_TAG
+from looop.act.actions import ACTION_TAGS, ACTIONS
 from looop.act.decision import DecisionError
 from looop.act.landconfig import DEFAULT_PR, land_config, pr_argv
 from looop.act.parse import decision_from_obj
@@ -15,7 +15,7 @@ from looop.home.errors import LooopError
 
 def test_no_action_lands_merges_or_pushes() -> None:
     words = ("land", "merge", "push", "pull_request")
-    assert not [tag for tag in BY_TAG if any(w in tag for w in words)]
+    assert not [tag for tag in ACTION_TAGS if any(w in tag for w in words)]
     assert not [a.__name__ for a in ACTIONS if any(w in a.__name__.lower() for w in words)]
     for tag in ("land", "land_worker", "merge_worker"):
         with pytest.raises((DecisionError, LooopError)):

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from looop.act.decision import Mover
-from looop.act.moves.workers import KillWorker
+from looop.act.moves.kill import KillWorker
 from looop.core.context import Ctx
 from looop.home import usagewindows as uw
 from looop.home.errors import CorruptState

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from looop.act.outcome import ExecError
 from looop.core.context import Ctx
 from looop.home.errors import LooopError
 from looop.home.knobs import Knobs
 from looop.workers.backend import Backend, LocalBackend
-from looop.workers.started import Away
+
+if TYPE_CHECKING:  # a hint only: a kill does not load the start's shapes
+    from looop.workers.started import Away
 
 
 def remote_record(data: Path, wid: str) -> Path:

@@ -22,7 +22,8 @@ from looop.act.outcome import ExecError
 from looop.act.shellgate import shell_guard
 from looop.core.text import one_line
 from looop.sessions.client import restart, send, send_keys
-from looop.workers.launch import WorkerError, normalise_target
+from looop.workers.errors import WorkerError
+from looop.workers.ids import normalise_target
 from looop.workers.resume import restart_worker
 
 MAX_KEYS = 64

@@ -1,5 +1,6 @@
-"""The moves that start and stop a worker: start_worker (its launch line and verify check pass
-the shell gate; placed here or on a host; held to its budget) and kill_worker."""
+"""The move that starts a worker: start_worker (its launch line and verify check pass the shell
+gate; placed here or on a host; held to its budget). Its end, kill_worker, is act/moves/kill.py:
+a kill loads neither the launch nor the shell gate."""
 
 from __future__ import annotations
 
@@ -27,17 +28,11 @@ from looop.act.moves import far
 from looop.act.outcome import ExecError
 from looop.act.shellgate import decided_line, shell_guard
 from looop.core import provenance
-from looop.core.text import one_line
 from looop.home import store
-from looop.home.clock import utc_stamp_ms
-from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.home.spent import budgets, set_budget
-from looop.home.usagewindows import unhold
-from looop.sessions.client import kill
-from looop.sessions.state import SessionError, get_session, mark_dead, session_dir
 from looop.workers.errors import StartHeld
-from looop.workers.launch import normalise_target, start_worker
+from looop.workers.launch import start_worker
 from looop.workers.started import Away, StartRequest
 from looop.workers.worktree import tree_path
 
@@ -227,68 +222,3 @@ class StartWorker(Action):
 
 def _policy(given: str | None) -> str:
     return "pause" if given is None else given  # "" is a policy the action refuses, not the default
-
-
-@dataclass(frozen=True)
-class KillWorker(Action):
-    tag = "kill_worker"
-    kind = "kill"
-    teach = r"""kill_worker{id,reason} - stop a worker whose health is stuck (never one waiting on an ask);
-come back with next_interval_s.
-  {"action":"kill_worker","id":"release-2-1","reason":"no output for 40 minutes"}"""  # noqa: E501
-
-    id: str
-    reason: str = ""
-
-    def __post_init__(self) -> None:
-        set_field(self, "id", worker_target(self.id))
-
-    @classmethod
-    def parse(cls, obj: dict[str, Any]) -> Self:
-        return cls(id=req_str(cls.tag, obj, "id"), reason=opt_str(cls.tag, obj, "reason") or "")
-
-    def summary(self) -> str:
-        if self.reason.strip():
-            return f"kill-worker {self.id} · {one_line(self.reason)}"
-        return f"kill-worker {self.id}"
-
-    def goal(self) -> str | None:
-        return strip_worker_prefix(self.id)
-
-    def perform(self, by: Mover) -> str | None:
-        """Moves are level-triggered: a worker that is already over (it exited, was killed,
-        or its supervisor died) is a success that journals what was found; an unknown id
-        fails."""
-        ctx = by.ctx
-        wid = normalise_target(self.id)
-        if unhold(str(ctx.paths.data), wid) and not session_dir(ctx.paths.data, wid).exists():
-            return "its start held for a usage window was dropped"
-        away = far.remote(ctx, wid)
-        if away is not None:
-            try:
-                away.kill(wid)
-            except SessionError as e:
-                if away.reach(wid) == "over":  # level-triggered: an ended worker is a success
-                    return f"worker {wid} was already over ({e})"
-                raise ExecError(f"kill_worker: {e}") from e
-            except LooopError as e:  # its host does not answer: a failed move, not a crash
-                raise ExecError(f"kill_worker: {e}") from e
-            return None
-        try:
-            left = kill(ctx.paths.data, wid).get("survivors")
-        except SessionError as e:
-            try:
-                s = get_session(ctx.paths.data, wid)
-            except SessionError:
-                raise ExecError(f"kill_worker: {e}") from e
-            if s.alive:
-                raise ExecError(f"kill_worker: {e}") from e
-            if s.supervisor_died:
-                mark_dead(session_dir(ctx.paths.data, wid), utc_stamp_ms(ctx.clock.now()))
-                return f"worker {wid} was already dead (its supervisor had died)"
-            if s.state == "killed":
-                return f"worker {wid} had already been killed"
-            return f"worker {wid} had already exited (code {s.exit_code})"
-        if left:  # honest: killed, yet something it started outlived SIGKILL
-            raise ExecError(f"kill_worker: {wid} was killed but {left} of its processes survived")
-        return None

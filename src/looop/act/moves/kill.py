@@ -1,0 +1,91 @@
+"""The move that ends a worker: kill_worker, here or on its host, level-triggered (a worker
+already over is a success that says what was found)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Self
+
+from looop.act.decision import (
+    Action,
+    Mover,
+    opt_str,
+    req_str,
+    set_field,
+    strip_worker_prefix,
+    worker_target,
+)
+from looop.act.moves import far
+from looop.act.outcome import ExecError
+from looop.core.text import one_line
+from looop.home.clock import utc_stamp_ms
+from looop.home.errors import LooopError
+from looop.home.usagewindows import unhold
+from looop.sessions.client import kill
+from looop.sessions.state import SessionError, get_session, mark_dead, session_dir
+from looop.workers.ids import normalise_target
+
+
+@dataclass(frozen=True)
+class KillWorker(Action):
+    tag = "kill_worker"
+    kind = "kill"
+    teach = r"""kill_worker{id,reason} - stop a worker whose health is stuck (never one waiting on an ask);
+come back with next_interval_s.
+  {"action":"kill_worker","id":"release-2-1","reason":"no output for 40 minutes"}"""  # noqa: E501
+
+    id: str
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        set_field(self, "id", worker_target(self.id))
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Self:
+        return cls(id=req_str(cls.tag, obj, "id"), reason=opt_str(cls.tag, obj, "reason") or "")
+
+    def summary(self) -> str:
+        if self.reason.strip():
+            return f"kill-worker {self.id} · {one_line(self.reason)}"
+        return f"kill-worker {self.id}"
+
+    def goal(self) -> str | None:
+        return strip_worker_prefix(self.id)
+
+    def perform(self, by: Mover) -> str | None:
+        """Moves are level-triggered: a worker that is already over (it exited, was killed,
+        or its supervisor died) is a success that journals what was found; an unknown id
+        fails."""
+        ctx = by.ctx
+        wid = normalise_target(self.id)
+        if unhold(str(ctx.paths.data), wid) and not session_dir(ctx.paths.data, wid).exists():
+            return "its start held for a usage window was dropped"
+        away = far.remote(ctx, wid)
+        if away is not None:
+            try:
+                away.kill(wid)
+            except SessionError as e:
+                if away.reach(wid) == "over":  # level-triggered: an ended worker is a success
+                    return f"worker {wid} was already over ({e})"
+                raise ExecError(f"kill_worker: {e}") from e
+            except LooopError as e:  # its host does not answer: a failed move, not a crash
+                raise ExecError(f"kill_worker: {e}") from e
+            return None
+        try:
+            left = kill(ctx.paths.data, wid).get("survivors")
+        except SessionError as e:
+            try:
+                s = get_session(ctx.paths.data, wid)
+            except SessionError:
+                raise ExecError(f"kill_worker: {e}") from e
+            if s.alive:
+                raise ExecError(f"kill_worker: {e}") from e
+            if s.supervisor_died:
+                mark_dead(session_dir(ctx.paths.data, wid), utc_stamp_ms(ctx.clock.now()))
+                return f"worker {wid} was already dead (its supervisor had died)"
+            if s.state == "killed":
+                return f"worker {wid} had already been killed"
+            return f"worker {wid} had already exited (code {s.exit_code})"
+        if left:  # honest: killed, yet something it started outlived SIGKILL
+            raise ExecError(f"kill_worker: {wid} was killed but {left} of its processes survived")
+        return None
