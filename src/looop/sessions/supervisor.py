@@ -272,6 +272,7 @@ class Supervisor:
             "started_at": self.book.status["last_change"],
             "cwd": os.getcwd(),
             "contain": self.contain,
+            "nproc": self.host_os.nproc,  # the room RLIMIT_NPROC gives each run (0: none)
         }
         group = self.host_os.group
         if group is not None:

@@ -12,12 +12,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from looop.core import limits
+from looop.core import limits, procs
 from looop.core.context import Ctx
 from looop.home import store, untrusted
 from looop.home.errors import CorruptState
 from looop.sessions import hold
-from looop.sessions.state import Session, list_sessions
+from looop.sessions.state import META, Session, list_sessions
 from looop.workers.diskuse import measure
 from looop.workers.writable import Writable
 
@@ -39,9 +39,36 @@ def limit_of(root: Path, s: Session) -> str | None:
         return "memory" if isinstance(said, dict) and said.get("limit") == "memory" else None
     if os.path.exists(over_file(root, s.id)):
         return "disk"
-    if s.child_pid and limits.pids_full(s.child_pid):
+    if s.child_pid and (limits.pids_full(s.child_pid) or holds_its_room(s)):
         return "pids"
     return None
+
+
+def holds_its_room(s: Session) -> bool:
+    """Whether the run holds every task RLIMIT_NPROC gave it (`nproc` in its meta): the
+    kernel's own word (core/limits.nproc_full) compares its user's tasks now with what ran at
+    the spawn, so a process that ran then and ended since (the very call that started the
+    worker) would hide a flood that filled its bound. Its tasks: what its supervisor runs
+    and adopted (threads count), the supervisor not (it was counted at the spawn)."""
+    try:
+        meta = store.read_json(s.dir / META)
+    except (CorruptState, OSError):
+        return False
+    room = untrusted.count(meta.get("nproc") if isinstance(meta, dict) else None, 1 << 22)
+    if not room or not s.supervisor_pid:
+        return False
+    return sum(_tasks(p) for p in procs.tree(s.supervisor_pid)[1:]) >= room
+
+
+def _tasks(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return 1
 
 
 def check(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
