@@ -381,3 +381,41 @@ def test_a_relative_path_is_taken_from_where_the_command_runs(
     monkeypatch.chdir(tmp_path)
     _add(cli, "file", "--path", "watched")
     assert _signal(cli, "file")["path"] == str(tmp_path / "watched")
+
+
+# ---- init's offer ------------------------------------------------------------------------------
+
+
+def test_init_offers_the_sensors_that_fit_here(
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "my app"
+    _git(tmp_path, "init", "-q", str(repo))
+    (repo / "src").mkdir()
+    bin_dir = tmp_path / "gh-bin"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "gh").chmod(0o755)
+    monkeypatch.chdir(repo / "src")  # inside the repository, below its top
+    path = f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+    code, out, _ = cli("init", "--runner", "claude", env_extra={"PATH": path})
+    assert code == 0
+    assert f"looop sensor add git --repo '{repo}'" in out
+    assert f"looop sensor add github --dir '{repo}'" in out
+    # the offered line does what it says
+    _add(cli, "git", "--repo", str(repo))
+    code, out, _ = cli("init", "--runner", "claude", "--force", env_extra={"PATH": path})
+    assert "sensor add git --repo" not in out  # a git sensor is there already
+    assert "sensor add github" in out
+
+
+def test_init_offers_nothing_where_nothing_fits(
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    monkeypatch.chdir(plain)
+    code, out, _ = cli("init", "--runner", "claude", env_extra={"PATH": str(bare)})
+    assert code == 0 and "sensor add" not in out

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -142,3 +143,27 @@ def _check(kind: str, name: str, value: str) -> None:
         raise LooopError(f"--repo {value!r} is not OWNER/NAME (or HOST/OWNER/NAME)")
     if kind == "tests" and name == "cmd" and not value.strip():
         raise LooopError("--cmd is empty — give the test command, e.g. --cmd 'pytest -q'")
+
+
+def offers(cwd: str, search_path: str, have: set[str]) -> list[str]:
+    """The `looop sensor add …` lines that fit what is here (`init` prints them): a git
+    repository at or above `cwd`, gh on `search_path`; a sensor already named so is left out."""
+    top = _repo_top(cwd)
+    lines = []
+    if top is not None and "git" not in have:
+        lines.append(f"looop sensor add git --repo {shlex.quote(top)}")
+    if shutil.which("gh", path=search_path) and "github" not in have:
+        where = f" --dir {shlex.quote(top)}" if top is not None else ""
+        lines.append(f"looop sensor add github{where}")
+    return lines
+
+
+def _repo_top(cwd: str) -> str | None:
+    here = os.path.abspath(cwd)
+    while True:
+        if os.path.exists(os.path.join(here, ".git")):
+            return here
+        up = os.path.dirname(here)
+        if up == here:
+            return None
+        here = up
