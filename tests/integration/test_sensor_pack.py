@@ -419,3 +419,12 @@ def test_init_offers_nothing_where_nothing_fits(
     monkeypatch.chdir(plain)
     code, out, _ = cli("init", "--runner", "claude", env_extra={"PATH": str(bare)})
     assert code == 0 and "sensor add" not in out
+
+
+def test_a_test_command_passes_the_shell_tripwire(tmp_path: Path, cli: Cli) -> None:
+    """The command sits in a quoted word the script's own tripwire check cannot see into: it
+    is checked by itself, as `looop sensor write` checks a script."""
+    for cmd in ("make test && sudo reboot", "pytest; rm -rf ~"):
+        code, _, err = cli("sensor", "add", "tests", "--cmd", cmd, "--dir", str(tmp_path))
+        assert code == 1 and "tripwire" in err and len(err.strip().splitlines()) == 1, err
+    assert not (cli.data / "sensors" / "tests.sh").exists()

@@ -10,9 +10,10 @@ from typing import Any
 
 import click
 
-from looop.act.decision import check_id
+from looop.act.decision import Mover, check_id
 from looop.act.outcome import ExecError
 from looop.act.playbook import versions
+from looop.act.shellgate import shell_guard
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.commands import WRITE_ALIAS
@@ -178,6 +179,9 @@ def sensor_add(kind: str | None, show: bool, **opts: Any) -> None:
             f"sensor '{name}' exists ({ctx.paths.rel(target)}) — --force replaces it, "
             "--name writes another"
         )
+    if kind == "tests":  # the command sits in a quoted word, out of the script's tripwire
+        where = os.path.join(os.getcwd(), values.get("dir", "."))
+        shell_guard(Mover(ctx, ctx.knobs(), "cli"), values["cmd"], "--cmd", cwd=where)
     _steer({"action": "write_sensor", "name": name, "script": script}, journal)
 
 
