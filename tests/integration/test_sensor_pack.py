@@ -193,6 +193,7 @@ def test_file_sensor_changes_with_content_not_with_a_touch(tmp_path: Path, cli: 
     _add(cli, "file", "--path", str(target))
     first = _signal(cli, "file")
     assert first["kind"] == "file" and first["path"] == str(target)
+    assert _reading(cli, "file")["detail"]["size"] == 4
     os.utime(target, (1, 1))
     assert _signal(cli, "file") == first
     target.write_text("two\n")
@@ -208,8 +209,10 @@ def test_file_sensor_on_a_directory_sees_a_new_entry(tmp_path: Path, cli: Cli) -
     _add(cli, "file", "--path", str(inbox), "--name", "inbox")
     first = _signal(cli, "inbox")
     assert first["kind"] == "dir" and _signal(cli, "inbox") == first
+    assert _reading(cli, "inbox")["detail"]["entries"] == 0
     (inbox / "new.txt").write_text("x")
     assert _signal(cli, "inbox") != first
+    assert _reading(cli, "inbox")["detail"]["entries"] == 1
 
 
 # ---- tests -------------------------------------------------------------------------------------

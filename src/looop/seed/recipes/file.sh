@@ -9,17 +9,17 @@ TARGET=@PATH@
 
 js() { local s; s=$(printf '%s' "$1" | tr -d '\000-\037'); s=${s//\\/\\\\}; printf '"%s"' "${s//\"/\\\"}"; }
 if [ -d "$TARGET" ]; then
-  kind=dir
-  listing=$(cd -- "$TARGET" && find . -printf '%p %y %s %T@\n' 2>/dev/null | LC_ALL=C sort)
+  kind=dir measure=entries
+  listing=$(cd -- "$TARGET" && find . -mindepth 1 -printf '%p %y %s %T@\n' 2>/dev/null | LC_ALL=C sort)
   print=$(printf '%s' "$listing" | sha256sum | cut -c1-16)
   size=$(printf '%s\n' "$listing" | grep -c .)
 elif [ -e "$TARGET" ]; then
-  kind=file
+  kind=file measure=size
   print=$(sha256sum <"$TARGET" 2>/dev/null | cut -c1-16)
   size=$(stat -c %s -- "$TARGET" 2>/dev/null || echo 0)
 else
-  kind=missing print="" size=0
+  kind=missing measure=size print="" size=0
 fi
 when=$(stat -c %y -- "$TARGET" 2>/dev/null || echo "")
-printf '{"signal":{"path":%s,"kind":"%s","fingerprint":"%s"},"detail":{"size":%s,"modified":%s}}\n' \
-  "$(js "$TARGET")" "$kind" "$print" "$((size))" "$(js "$when")"
+printf '{"signal":{"path":%s,"kind":"%s","fingerprint":"%s"},"detail":{"%s":%s,"modified":%s}}\n' \
+  "$(js "$TARGET")" "$kind" "$print" "$measure" "$((size))" "$(js "$when")"
