@@ -89,6 +89,12 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "shot": ("looop shot fix-ci", "looop shot fix-ci --json"),
     "send": ('looop send fix-ci "also run the linters"', "looop send -n fix-ci y"),
     "sensor": ("looop sensor write ci - < ci.sh", "looop sensor run"),
+    "sensor add": (
+        "looop sensor add --list",
+        "looop sensor add git --repo ~/src/app",
+        "looop sensor add http --url https://example.com/health",
+        "looop sensor add tests --cmd 'pytest -q' --dir ~/src/app --every 600",
+    ),
     "sensor list": ("looop sensor list",),
     "sensor rm": ("looop sensor rm ci",),
     "sensor run": ("looop sensor run", "looop sensor run ci --json"),

@@ -26,6 +26,7 @@ from looop.loop.pulse import HOME_LOST_EXIT, Pulse
 from looop.loop.setup import RUNNER_CHOICES, InitCancelled, init_config
 from looop.loop.tick import dry_run_ctx, tick
 from looop.seed import ensure_data_dir
+from looop.seed.pack import offers
 from looop.web.daemon import WebUp, running, start_web, stop_web
 from looop.workers.launch import live_workers
 
@@ -62,9 +63,21 @@ def init_cmd(
         raise SystemExit(130) from None
     for line in res:
         click.echo(line)
+    _offer_sensors(ctx)
 
     for line in summary(run_checks(ctx, running)):
         click.echo(line)
+
+
+def _offer_sensors(ctx: Ctx) -> None:
+    """The pack's sensors that fit what is here (a git repository, gh on PATH): offered as the
+    commands that add them, never added unasked."""
+    have = {p.stem for p in ctx.paths.sensors.glob("*.sh")} if ctx.paths.sensors.is_dir() else set()
+    lines = offers(os.getcwd(), ctx.env.get("PATH", ""), have)
+    if lines:
+        click.echo("Sensors that fit here (`looop sensor add --list` shows the whole pack):")
+        for line in lines:
+            click.echo(f"  {line}")
 
 
 @click.command("pulse", help="Run the loop in the foreground (for systemd, containers, debugging).")

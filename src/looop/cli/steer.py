@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -9,8 +10,10 @@ from typing import Any
 
 import click
 
+from looop.act.decision import Mover, check_id
 from looop.act.outcome import ExecError
 from looop.act.playbook import versions
+from looop.act.shellgate import shell_guard
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.commands import WRITE_ALIAS
@@ -24,6 +27,7 @@ from looop.core.readings import read_reading
 from looop.home import jsonio, store
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import SandboxPolicy
+from looop.seed import pack
 from looop.sense.sensors import run_user_sensors
 
 JOURNAL_OPT = click.option(
@@ -141,6 +145,44 @@ def sensor_write(name: str, script: tuple[str, ...], journal: str | None) -> Non
         f"give the script, or remove the sensor with `looop sensor rm {name}`",
     )
     _steer({"action": "write_sensor", "name": name, "script": text}, journal)
+
+
+@sensor_group.command("add", help="Write sensors/NAME.sh from a shipped recipe (--list: them).")
+@click.argument("kind", required=False)
+@click.option("--list", "show", is_flag=True, help="List the recipes and how to add each.")
+@click.option("--repo", help="git: the repository's directory; github: OWNER/NAME.")
+@click.option("--url", help="http: the URL.")
+@click.option("--path", "path_", help="disk, file: the path.")
+@click.option("--cmd", help="tests: the test command.")
+@click.option("--dir", "dir_", help="tests, github: where it runs.")
+@click.option("--fetch", is_flag=True, help="git: fetch the upstream first.")
+@click.option("--every", type=int, help="Seconds between runs (default: the recipe's).")
+@click.option("--name", help="The sensor's name (default: KIND).")
+@click.option("--force", is_flag=True, help="Replace a sensor of that name.")
+@JOURNAL_OPT
+def sensor_add(kind: str | None, show: bool, **opts: Any) -> None:
+    if show or kind is None:
+        for r in pack.RECIPES.values():
+            click.echo(f"{r.kind:<7} {r.summary} (every {r.interval} s)\n        {r.example}")
+        return
+    name = opts.pop("name") or kind
+    force, journal, every = opts.pop("force"), opts.pop("journal"), opts.pop("every")
+    values = {k.rstrip("_"): v for k, v in opts.items() if v not in (None, False)}
+    if values.get("fetch") is True:
+        values["fetch"] = "yes"
+    script = pack.render(kind, values, os.getcwd(), every)
+    check_id("sensor", name)
+    ctx = make_ctx(events_to=None)
+    target = ctx.paths.sensor(name)
+    if (target.exists() or target.is_symlink()) and not force:
+        raise LooopError(
+            f"sensor '{name}' exists ({ctx.paths.rel(target)}) — --force replaces it, "
+            "--name writes another"
+        )
+    if kind == "tests":  # the command sits in a quoted word, out of the script's tripwire
+        where = os.path.join(os.getcwd(), values.get("dir", "."))
+        shell_guard(Mover(ctx, ctx.knobs(), "cli"), values["cmd"], "--cmd", cwd=where)
+    _steer({"action": "write_sensor", "name": name, "script": script}, journal)
 
 
 @sensor_group.command("rm", help="Delete sensors/NAME.sh (journaled, like every steering verb).")
