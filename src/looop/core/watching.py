@@ -75,7 +75,7 @@ class Watcher:
                 self._ino.rm_watch(wd)
         self._names.clear()
         self.refused.clear()
-        self._drain()
+        self.drain()
 
     def ring(self) -> None:
         """Wake a `wait` now (safe in a signal handler: one write to a pipe)."""
@@ -91,9 +91,9 @@ class Watcher:
             with contextlib.suppress(BlockingIOError):
                 os.read(self._bell_r, 512)
             return False
-        return bool(ready) and self._drain()
+        return bool(ready) and self.drain()
 
-    def _drain(self) -> bool:
+    def drain(self) -> bool:
         """Read what inotify queued; True if any of it concerns a watched name."""
         if self._ino is None:
             return False
