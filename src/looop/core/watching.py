@@ -45,14 +45,16 @@ class Watcher:
     def usable(self) -> bool:
         return self._ino is not None
 
-    def watch(self, path: str) -> bool:
+    def watch(self, path: str, itself: bool = False) -> bool:
         """A folder: any entry in it made, written, renamed or removed. A file: that name in
         its folder (an atomic replace is a new file under the old name; a file made later
-        counts). False (and said in `refused`) when it cannot be watched."""
+        counts); `itself`: that file alone, not its busy neighbours (a replace unlinks it:
+        watch it anew after each wake; not there yet: its name in its folder). False (and
+        said in `refused`) when it cannot be watched."""
         if self._ino is None:
             return False
         path = os.path.abspath(path)
-        if os.path.isdir(path):
+        if (itself and os.path.exists(path)) or os.path.isdir(path):
             where, name = path, "*"
         else:
             where, name = os.path.dirname(path), os.path.basename(path)

@@ -263,11 +263,8 @@ class Pulse:
         one. `own_changes`: what changed during the beat was the beat's own doing (a woken beat
         that found the world as it was) and wakes nothing."""
         watcher = self.watcher
-        if watcher is None:  # made at the first sleep (a pulse of N beats never sleeps)
-            watcher = self.watcher = Watcher()
-            self._arm()
-        elif self.own_changes:
-            watcher.drain()
+        if watcher is not None and self.own_changes:
+            self._arm()  # anew: what it saw was the beat's own, and a replaced file is new
         grace = self.heart.grace
         step = max(1.0, grace / 2) if grace > 0 else float(secs)
         deadline = self.ctx.clock.monotonic() + secs
@@ -281,7 +278,9 @@ class Pulse:
                 self.heart.promise(chunk)
                 promised = now + chunk
             wait = min(promised, deadline) - now
-            if watcher.wait(wait):
+            if watcher is None:
+                self.stop.wait(wait)
+            elif watcher.wait(wait):
                 return True
         return False
 
@@ -308,14 +307,20 @@ class Pulse:
             return
         watcher.forget()
         try:
-            wanted = sensor_watches(self.ctx) + worker_watches(self.ctx)
+            folders, statuses = worker_watches(self.ctx)
+            wanted = sensor_watches(self.ctx) + folders
         except OSError:
             return  # an unreadable sensors folder: the beat says so; the interval wakes
         for path in wanted:
             watcher.watch(path)
+        for path in statuses:
+            watcher.watch(path, itself=True)
 
     def _loop(self) -> int:
         self._say_start()
+        # armed before each beat: a change during it wakes the sleep after it; a pulse of N
+        # beats (tests, demos) rests on its interval alone
+        self.watcher = Watcher() if self.max_beats is None else None
         try:
             left = self._beats()
         finally:

@@ -50,14 +50,16 @@ def sensor_watches(ctx: Ctx) -> list[str]:
     return list(seen)[:MAX_WATCHES]
 
 
-def worker_watches(ctx: Ctx) -> list[str]:
-    """Where a worker's transition shows: the sessions folder (one started), each session's
-    status.json (its run started or ended), the asks and the reports folders."""
+def worker_watches(ctx: Ctx) -> tuple[list[str], list[str]]:
+    """Where a worker's transition shows: the sessions, asks and reports folders (one
+    started, asked, reported); and each session's status.json itself (its run started or
+    ended), never its folder, where the output log grows with every line a worker prints."""
     p = ctx.paths
-    found = [str(p.sessions), str(p.asks), str(p.reports)]
+    folders = [str(p.sessions), str(p.asks), str(p.reports)]
+    files = []
     try:
         with os.scandir(p.sessions) as it:
-            found += [os.path.join(e.path, "status.json") for e in it if e.is_dir()]
+            files = [os.path.join(e.path, "status.json") for e in it if e.is_dir()]
     except OSError:
         pass  # no sessions yet: the folder's own watch sees the first
-    return found[:MAX_WATCHES]
+    return folders, files[:MAX_WATCHES]
