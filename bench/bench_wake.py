@@ -87,11 +87,11 @@ def _reaction() -> list[float]:
                 _await(p.stdout, "sleep", 30)  # the woken beat, decided, asleep again
                 stamps = marks.read_text().split()
                 took.append(float(stamps[seen]) - changed if len(stamps) > seen else 60.0)
-                # a quiet beat between changes (the same text again): a signal changing on
-                # every beat is flapping (SENSORS), and damped rather than decided on
-                time.sleep(SPACING_S)
-                (data / "inbox.txt").write_text(f"mail {i}\n")
-                _await(p.stdout, "sleep", 30)
+                # two quiet beats between changes (the same text again): a signal changing on
+                # every other beat is flapping (SENSORS), and damped rather than decided on
+                for _ in range(2):
+                    (data / "inbox.txt").write_text(f"mail {i}\n")
+                    _await(p.stdout, "sleep", 30)
         finally:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()

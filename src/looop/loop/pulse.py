@@ -72,7 +72,6 @@ class Pulse:
     stopped_by: str | None = None  # the signal that stopped it
     watcher: Watcher | None = None  # what wakes its sleep early (sense/watches.py), while it runs
     woken_at: float | None = None  # monotonic time of the last wake by a change
-    own_changes: bool = False  # the last beat's changes were its own: they wake nothing
 
     def __post_init__(self) -> None:
         self.heart = Heartbeat(self.ctx)
@@ -260,11 +259,8 @@ class Pulse:
     def _rest(self, secs: float) -> bool:
         """Sleep until the next beat, a stop, or a change the watcher sees (True), promising
         a heartbeat in short steps, so a watchdog can tell a sleeping pulse from a stopped
-        one. `own_changes`: what changed during the beat was the beat's own doing (a woken beat
-        that found the world as it was) and wakes nothing."""
+        one."""
         watcher = self.watcher
-        if watcher is not None and self.own_changes:
-            self._arm()  # anew: what it saw was the beat's own, and a replaced file is new
         grace = self.heart.grace
         step = max(1.0, grace / 2) if grace > 0 else float(secs)
         deadline = self.ctx.clock.monotonic() + secs
@@ -360,7 +356,8 @@ class Pulse:
             self._say_sleep(secs, reason)
             began = self.ctx.clock.monotonic()
             slept = secs
-            self.own_changes = woke_idle
+            if woke_idle:  # before the sleep is said: what it saw was the beat's own doing,
+                self._arm()  # and a replaced file is a new one to watch
             if self._rest(secs):
                 slept = self._woken_slept(out, began, secs)
                 reason, force = WOKEN, False
