@@ -18,6 +18,7 @@ PulseName = Literal[
     "pulse.stop",
     "pulse.home_lost",
     "pulse.heartbeat",
+    "pulse.woken",
     "sleep",
     "cadence",
     "schedule.error",
@@ -149,6 +150,7 @@ PULSE: dict[PulseName, str] = {
     "pulse.home_lost": "the data dir was removed or replaced under the pulse: it stops",
     "pulse.heartbeat": "the pulse cannot write its heartbeat (why, when the watchdog acts), "
     "or can again",
+    "pulse.woken": "a watched path or a worker's transition changed: the pulse beats now",
     "sleep": "the pulse sleeps until its next beat, and why that long",
     "cadence": "the decider asked for its own time to the next beat",
     "schedule.error": "the schedules could not be read",

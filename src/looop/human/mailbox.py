@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from looop.core.watching import Watcher
 from looop.home import jsonio, store
 from looop.home.boxfolder import Folder, readable_answer, unanswered
 from looop.home.clock import Clock
@@ -17,6 +17,8 @@ from looop.home.tellbox import check_worker as check_worker
 from looop.home.tellbox import id_number
 from looop.home.tellbox import new_tell as new_tell
 from looop.home.tellbox import take_tells as take_tells
+
+RESYNC_S = 30.0  # a watched answer's wait still reads it this often (a missed wake)
 
 
 class NoSuchAsk(AskError):
@@ -225,22 +227,30 @@ def await_answer(
     said: Callable[[str], object] | None = None,
 ) -> tuple[str, list[str]] | None:
     """Block until the human answers `ask_id`: (answer, queued tells for the worker), the ask
-    archived; None when timeout_s passes first. The answer is a file another process writes,
-    so this polls it, every poll_s. `said` hears, once, that the answer on file is unreadable
-    (the wait goes on)."""
+    archived; None when timeout_s passes first. The answer is a file another process writes:
+    inotify on the answers folder wakes this the moment it lands (core/watching.py); poll_s
+    is the fallback where nothing can be watched. `said` hears, once, that the answer on file
+    is unreadable (the wait goes on)."""
     deadline = clock.monotonic() + timeout_s if timeout_s else None
     told_broken = False
-    while True:
-        text = read_answer(asks, answers, ask_id)
-        if text is not None:
-            archive(asks, ask_id)
-            return text, take_tells(tells, worker)  # queued steering rides along
-        if said is not None and not told_broken and (answers / f"{ask_id}.json").exists():
-            told_broken = True
-            said(
-                f"the answer to {ask_id} on file (answers/{ask_id}.json) is unreadable: still "
-                f"waiting; `looop answer {ask_id} --force …` replaces it"
-            )
-        if deadline is not None and clock.monotonic() >= deadline:
-            return None
-        time.sleep(poll_s)
+    with Watcher() as watcher:
+        # before the first read: an answer landing between the read and the wait still wakes
+        seen = watcher.watch(str(answers / f"{ask_id}.json"))
+        # the ask archived or removed unanswered
+        seen = watcher.watch(str(asks / f"{ask_id}.json")) and seen
+        step = max(poll_s, RESYNC_S) if seen else poll_s  # watched: the poll is a resync only
+        while True:
+            text = read_answer(asks, answers, ask_id)
+            if text is not None:
+                archive(asks, ask_id)
+                return text, take_tells(tells, worker)  # queued steering rides along
+            if said is not None and not told_broken and (answers / f"{ask_id}.json").exists():
+                told_broken = True
+                said(
+                    f"the answer to {ask_id} on file (answers/{ask_id}.json) is unreadable: "
+                    f"still waiting; `looop answer {ask_id} --force …` replaces it"
+                )
+            left = None if deadline is None else deadline - clock.monotonic()
+            if left is not None and left <= 0:
+                return None
+            watcher.wait(step if left is None else min(step, left))

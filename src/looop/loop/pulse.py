@@ -16,6 +16,7 @@ from types import FrameType
 from looop.core import gcpolicy, tempsweep
 from looop.core.cgroup import Pen
 from looop.core.context import Ctx
+from looop.core.watching import Watcher
 from looop.home import homes, locks, revive, store
 from looop.home.clock import utc_stamp
 from looop.home.delays import backoff_delay
@@ -34,8 +35,10 @@ from looop.loop.tick import busy_message as busy_message
 from looop.loop.tick import tick_once as tick_once
 from looop.loop.world import WorldMemo
 from looop.seed import ensure_data_dir
+from looop.sense.watches import sensor_watches, worker_watches
 
 NUDGE_MIN_SECS = 5
+WOKEN = "woken by a change"
 SWEEP_SECS = 600
 HOME_LOST_EXIT = revive.HOME_LOST_EXIT  # the data dir was removed or replaced: not a crash
 UNWANTED_STOP_EXIT = 75  # stopped by a signal no `down` sent: a failure, so it restarts
@@ -47,6 +50,7 @@ def _why(reason: str) -> str:
         "nudge": "the follow-up you asked for (next_interval_s) is due",
         "pending nudge": "the follow-up you asked for (next_interval_s) is due",
         "run_shell follow-up": "a look after the run_shell you ran",
+        WOKEN: "a path a sensor watches, or a worker's transition, changed",
     }.get(reason, reason)
 
 
@@ -66,6 +70,8 @@ class Pulse:
     memtrace: MemTrace | None = None  # LOOOP_TRACEMALLOC: allocations dumped every N beats
     unsaid: str | None = None  # a stop signal's line its handler could not write (see below)
     stopped_by: str | None = None  # the signal that stopped it
+    watcher: Watcher | None = None  # what wakes its sleep early (sense/watches.py), while it runs
+    woken_at: float | None = None  # monotonic time of the last wake by a change
 
     def __post_init__(self) -> None:
         self.heart = Heartbeat(self.ctx)
@@ -155,6 +161,8 @@ class Pulse:
                 # (a reentrant write raises): say it once the loop has the stream again
                 self.unsaid = said
         self.stop.set()
+        if self.watcher is not None:
+            self.watcher.ring()  # a sleep waiting on the watcher ends now
 
     def run(self, ready: Callable[[], None] | None = None) -> int:
         ctx = self.ctx
@@ -248,22 +256,81 @@ class Pulse:
             cap = 300
         return max(1, backoff_delay(self.io_failures, cap))
 
-    def _rest(self, secs: float) -> None:
-        """Sleep until the next beat (or a stop), promising a heartbeat in short steps, so a
-        watchdog can tell a sleeping pulse from a stopped one."""
+    def _rest(self, secs: float) -> bool:
+        """Sleep until the next beat, a stop, or a change the watcher sees (True), promising
+        a heartbeat in short steps, so a watchdog can tell a sleeping pulse from a stopped
+        one."""
+        watcher = self.watcher
         grace = self.heart.grace
         step = max(1.0, grace / 2) if grace > 0 else float(secs)
         deadline = self.ctx.clock.monotonic() + secs
+        promised = 0.0  # monotonic time the last promise runs to
         while not self.stop.is_set():
-            left = deadline - self.ctx.clock.monotonic()
-            if left <= 0:
-                return
-            chunk = min(step, left)
-            self.heart.promise(chunk)
-            self.stop.wait(chunk)
+            now = self.ctx.clock.monotonic()
+            if now >= deadline:
+                return False
+            if now >= promised:
+                chunk = min(step, deadline - now)
+                self.heart.promise(chunk)
+                promised = now + chunk
+            wait = min(promised, deadline) - now
+            if watcher is None:
+                self.stop.wait(wait)
+            elif watcher.wait(wait):
+                return True
+        return False
+
+    def _woken_slept(self, out: TickOutcome, began: float, secs: int) -> float:
+        """What a woken beat counts as slept, for coalescing: a change after a quiet spell
+        (no wake within the coalesce window) decides at once, as after a whole sleep; one
+        coming on the heels of another joins its window (changes arriving fast)."""
+        now = self.ctx.clock.monotonic()
+        last, self.woken_at = self.woken_at, now
+        try:
+            knobs = out.knobs if out.knobs is not None else self.ctx.knobs()
+            window = knobs.num("coalesce")
+        except (LooopError, OSError):
+            window = 0
+        if last is not None and now - last < window:
+            return now - began
+        return float(secs)
+
+    def _arm(self) -> None:
+        """Watch anew before each beat (sensors and workers come and go): a change during the
+        beat, or after it, wakes the sleep that follows."""
+        watcher = self.watcher
+        if watcher is None:
+            return
+        watcher.forget()
+        try:
+            folders, statuses = worker_watches(self.ctx)
+            wanted = sensor_watches(self.ctx) + folders
+        except OSError:
+            return  # an unreadable sensors folder: the beat says so; the interval wakes
+        for path in wanted:
+            watcher.watch(path)
+        for path in statuses:
+            watcher.watch(path, itself=True)
 
     def _loop(self) -> int:
         self._say_start()
+        # armed before each beat: a change during it wakes the sleep after it; a pulse of N
+        # beats (tests, demos) rests on its interval alone
+        self.watcher = Watcher() if self.max_beats is None else None
+        try:
+            left = self._beats()
+        finally:
+            if self.watcher is not None:
+                self.watcher.close()
+                self.watcher = None
+        if left is not None:
+            return left
+        self.heart.stopping()
+        self._say_stop()
+        return self._exit_code()
+
+    def _beats(self) -> int | None:
+        """Beat until stopped (None), or the exit code of leaving a lost data dir."""
         force = True  # the first beat of every pulse decides, so `up` acts at once
         reason = "the first beat of a pulse always decides"
         slept: float | None = None  # the first beat has no sleep before it: no coalescing
@@ -271,6 +338,7 @@ class Pulse:
             lost = self.home_lost()
             if lost is not None:
                 return self._leave(lost)
+            self._arm()
             try:
                 out = self._beat(force, slept, _why(reason) if force else None)
                 self.io_failures = 0
@@ -280,16 +348,21 @@ class Pulse:
             if self.memtrace is not None:
                 self.memtrace.beat(self.beats)
             if self.max_beats is not None and self.beats >= self.max_beats:
-                break
+                return None
+            woke_idle = reason == WOKEN and out.status == "skip"
             secs, reason, force = self._next_sleep(out)
             if self.stop.is_set():
-                break
+                return None
             self._say_sleep(secs, reason)
-            self._rest(secs)
+            began = self.ctx.clock.monotonic()
             slept = secs
-        self.heart.stopping()
-        self._say_stop()
-        return self._exit_code()
+            if woke_idle:  # before the sleep is said: what it saw was the beat's own doing,
+                self._arm()  # and a replaced file is a new one to watch
+            if self._rest(secs):
+                slept = self._woken_slept(out, began, secs)
+                reason, force = WOKEN, False
+                self.ctx.events.emit("info", "pulse.woken", "woken by a change: beating now")
+        return None
 
     def _exit_code(self) -> int:
         """0 for a human's stop (`down` says the pulse is no longer wanted before it signals);

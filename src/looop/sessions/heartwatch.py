@@ -51,6 +51,13 @@ class HeartWatch:
         quiet = now - self.seen_at
         return quiet if quiet > self.promise + self.grace else None
 
+    def next_look(self, floor: float) -> float:
+        """Seconds until the run can first be late (its promise plus the grace, from when its
+        sign was last seen), so the watchdog sleeps until then instead of polling; never
+        past one grace (a new run is judged from about its start), never under `floor`."""
+        due = self.seen_at + self.promise + self.grace - self.clock()
+        return max(floor, min(due, max(self.grace, floor)))
+
 
 def _promise(sign: bytes) -> float:
     """The first word of the sign: seconds until the next (0 when unreadable)."""

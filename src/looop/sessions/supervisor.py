@@ -310,7 +310,7 @@ class Supervisor:
             late = watch.late()
             if late is not None:
                 life.watchdog_kill(f"watchdog: no heartbeat for {late:.0f}s")
-        life.loop.call_later(min(IDLE_CHECK_S, watch.grace), self.watchdog_check)
+        life.loop.call_later(watch.next_look(IDLE_CHECK_S), self.watchdog_check)  # no poll
 
     def socket_check(self) -> None:
         """The control socket's name is still there, or bound again (a wiped runtime dir)."""

@@ -84,3 +84,22 @@ def test_a_wiped_heartbeat_that_comes_back_counts_and_nonsense_promises_nothing(
     assert watch.late() is None
     clock.t += 2.5
     assert watch.late() is not None
+
+
+def test_the_watchdog_sleeps_until_the_run_could_first_be_late(tmp_path: Path) -> None:
+    """A sleeping pulse promised 60 s: the watchdog looks after a grace, not twice a second,
+    and a look at the next due time finds the silent run late."""
+    hb, clock = tmp_path / "heartbeat", Ticks()
+    watch = HeartWatch(str(hb), 120.0, clock)
+    watch.begin()
+    _beat(hb, 60.0, 1)
+    assert watch.late() is None
+    first = watch.next_look(0.5)
+    assert first == 120.0  # never past one grace
+    clock.t += first
+    assert watch.late() is None  # no new sign yet, but within its promise and grace
+    second = watch.next_look(0.5)
+    assert second == 60.0  # the rest of the promise
+    clock.t += second + 0.001
+    assert watch.late() is not None
+    assert watch.next_look(0.5) == 0.5  # past due: the floor, never a busy loop

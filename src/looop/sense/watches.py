@@ -1,0 +1,65 @@
+"""What wakes a sleeping pulse before its interval: the files and folders its sensors declare
+they read (`# looop:watch=PATH` among a script's first lines, several allowed), and where a
+worker's transitions land (its session's status.json: it exits or starts; a new ask; a new
+report). The woken beat runs every sensor and gates on the world hash as any beat does."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from looop.core.context import Ctx
+from looop.home import store
+from looop.sense.sensors import HEADER_LINES, LINE_MAX, sensor_scripts
+
+_WATCH = re.compile(rb"^\s*#.*\blooop:watch\s*=\s*(\S.*?)\s*$")
+MAX_WATCHES = 256  # a home's own sensors; past this the interval alone wakes the rest
+
+
+def watch_lines(script: Path) -> list[str]:
+    """The PATHs of a script's `# looop:watch=PATH` lines, as written (none if unreadable)."""
+    try:
+        with store.open_regular(script) as f:
+            head = f.read(HEADER_LINES * LINE_MAX)
+    except OSError:
+        return []
+    found = []
+    for line in head.split(b"\n")[:HEADER_LINES]:
+        m = _WATCH.match(line[:LINE_MAX])
+        if m:
+            found.append(m.group(1).decode("utf-8", "replace"))
+    return found
+
+
+def resolve(ctx: Ctx, written: str) -> str:
+    """`~` and `~/x` are the user's home (as the sensor's own shell reads them); a relative
+    path is the data dir's, where sensors run."""
+    home = ctx.env.get("HOME", "")
+    if home and (written == "~" or written.startswith("~/")):
+        return os.path.normpath(home + written[1:])
+    return os.path.normpath(os.path.join(ctx.paths.data, written))
+
+
+def sensor_watches(ctx: Ctx) -> list[str]:
+    """Every sensor's declared paths, resolved, each once."""
+    seen: dict[str, None] = {}
+    for script in sensor_scripts(ctx.paths):
+        for written in watch_lines(script):
+            seen.setdefault(resolve(ctx, written), None)
+    return list(seen)[:MAX_WATCHES]
+
+
+def worker_watches(ctx: Ctx) -> tuple[list[str], list[str]]:
+    """Where a worker's transition shows: the sessions, asks and reports folders (one
+    started, asked, reported); and each session's status.json itself (its run started or
+    ended), never its folder, where the output log grows with every line a worker prints."""
+    p = ctx.paths
+    folders = [str(p.sessions), str(p.asks), str(p.reports)]
+    files = []
+    try:
+        with os.scandir(p.sessions) as it:
+            files = [os.path.join(e.path, "status.json") for e in it if e.is_dir()]
+    except OSError:
+        pass  # no sessions yet: the folder's own watch sees the first
+    return folders, files[:MAX_WATCHES]

@@ -1,0 +1,111 @@
+"""Woken by the change (issue 56): a real answer, a real file change, a real worker exit wake
+whoever waits on them at once, not at the next poll or interval."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from looop.core.context import Ctx
+from looop.home import store
+from looop.human.mailbox import answer
+from looop.sessions.client import kill, wait
+from looop.sessions.spawner import spawn
+from tests.helpers import await_event, outside_env, runner_calls, stop_sessions, wait_until, wire
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_an_answer_reaches_a_blocked_ask_at_once(ctx: Ctx) -> None:
+    """With the ask's poll at a minute, only the answer's own arrival can wake it in time."""
+    env = outside_env()
+    env.update(LOOOP_DATA_DIR=str(ctx.paths.data), LOOOP_ASK_POLL_MS="60000")
+    p = subprocess.Popen(
+        [sys.executable, "-m", "looop", "ask", "w1", "--prompt", "Ship?"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert p.stderr is not None
+        assert "waiting for an answer to w1-1" in p.stderr.readline()  # it is blocked now
+        wait_until(lambda: (ctx.paths.asks / "w1-1.json").exists(), 20)
+        start = time.monotonic()
+        answer(ctx.paths.asks, ctx.paths.answers, "w1-1", "ship it", time.time())
+        out, _ = p.communicate(timeout=20)
+        took = time.monotonic() - start
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+    assert p.returncode == 0 and out == "ship it\n"
+    assert took < 5.0, f"the answer took {took:.2f}s to reach the waiting ask"
+
+
+def _pulse(ctx: Ctx) -> subprocess.Popen[bytes]:
+    env = outside_env()
+    env.update(LOOOP_DATA_DIR=str(ctx.paths.data), LOOOP_LOG_FORMAT="json", LOOOP_INTERVAL="3600")
+    return subprocess.Popen(
+        [sys.executable, "-m", "looop", "pulse"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def _stop(p: subprocess.Popen[bytes]) -> None:
+    if p.poll() is None:
+        os.killpg(p.pid, signal.SIGKILL)
+    p.wait(10)
+
+
+def test_a_watched_file_change_starts_a_beat_that_decides_within_a_second_or_so(
+    ctx: Ctx,
+) -> None:
+    """An hour's interval: only the change itself can bring the decide this soon."""
+    script = wire(ctx, [{"decision": {"action": "noop", "reason": "quiet"}}] * 3)
+    ctx.paths.sensors.mkdir(parents=True, exist_ok=True)
+    sensor = ctx.paths.sensors / "inbox.sh"
+    sensor.write_text(
+        '#!/bin/sh\n# looop:watch=inbox.txt\nprintf \'{"inbox": "%s"}\' "$(cat inbox.txt)"\n'
+    )
+    sensor.chmod(0o755)
+    p = _pulse(ctx)
+    try:
+        assert p.stdout is not None
+        await_event(p.stdout, "sleep")  # the first beat decided; asleep for an hour now
+        assert runner_calls(script) == 1
+        start = time.monotonic()
+        store.atomic_write(ctx.paths.data / "inbox.txt", "a new mail\n")
+        await_event(p.stdout, "pulse.woken", timeout=10)
+        await_event(p.stdout, "tick.decided", timeout=10)
+        took = time.monotonic() - start
+    finally:
+        _stop(p)
+    assert runner_calls(script) == 2
+    assert took < 3.0, f"the change took {took:.2f}s to reach the decider"
+
+
+def test_a_worker_exit_wakes_the_pulse_at_once(ctx: Ctx) -> None:
+    wire(ctx, [{"decision": {"action": "noop", "reason": "quiet"}}] * 5)
+    p = _pulse(ctx)
+    try:
+        assert p.stdout is not None
+        await_event(p.stdout, "sleep")  # asleep for an hour
+        spawn(ctx.paths.data, "w1", ["cat"], cwd=ctx.paths.data, env=outside_env())
+        await_event(p.stdout, "pulse.woken", timeout=10)  # a worker started
+        await_event(p.stdout, "sleep", timeout=30)  # that beat is done: asleep again
+        kill(ctx.paths.data, "w1")  # it ends
+        assert wait(ctx.paths.data, "w1", 20, ctx.clock) is not None
+        ev = await_event(p.stdout, "pulse.woken", timeout=10)
+    finally:
+        stop_sessions(ctx.paths.data)
+        _stop(p)
+    assert ev["msg"].startswith("woken by a change")
