@@ -26,6 +26,7 @@ from tests.fakebackend import FakeBackend
             {"action": "send_key", "id": "w1", "keys": ["C-c", "Enter"]},
             ("key", "w1", ["C-c", "Enter"]),
         ),
+        ({"action": "restart_session", "id": "w1"}, ("restart", "w1")),
     ],
 )
 def test_a_move_drives_its_worker_through_the_backend_it_is_given(
@@ -42,4 +43,4 @@ def test_a_move_drives_its_worker_through_the_backend_it_is_given(
     done = execute(ctx, ctx.knobs(), decision_from_obj(obj), actor="cli")
     assert asked == ["w1"]
     assert way.calls == [call]
-    assert done.summary.startswith(("steer w1", "key w1"))
+    assert done.summary.startswith(("steer w1", "key w1", "restart w1"))

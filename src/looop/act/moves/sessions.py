@@ -21,7 +21,6 @@ from looop.act.moves import far
 from looop.act.outcome import ExecError
 from looop.act.shellgate import shell_guard
 from looop.core.text import one_line
-from looop.sessions.client import restart
 from looop.workers.errors import WorkerError
 from looop.workers.ids import normalise_target
 from looop.workers.resume import restart_worker
@@ -142,16 +141,16 @@ class RestartSession(Action):
     def perform(self, by: Mover) -> str | None:
         ctx = by.ctx
         wid = normalise_target(self.id)
-        away = far.remote(ctx, wid)
+        way = far.backend_for(ctx, wid, by.knobs)
         if by.decided:
-            reach.check_reach(ctx, by.cfg, "restart_session", wid, away is not None)
-        if away is not None:  # where it runs: an SSH host restarts it there, a Job refuses
-            far.sessions_call("restart_session", lambda: away.restart(wid))
-            return None
-        try:
-            if restart_worker(ctx, by.knobs, wid) is not None:
-                return None  # started again on its agent conversation
-        except WorkerError as e:
-            raise ExecError(f"restart_session: {e}") from e
-        far.sessions_call("restart_session", lambda: restart(ctx.paths.data, wid))
+            reach.check_reach(ctx, by.cfg, "restart_session", wid, way.kind != "local")
+        # a worker here with a recorded agent conversation starts again on it; elsewhere its
+        # backend restarts it where it runs (an SSH host there, a Job refuses)
+        if way.kind == "local":
+            try:
+                if restart_worker(ctx, by.knobs, wid) is not None:
+                    return None  # started again on its agent conversation
+            except WorkerError as e:
+                raise ExecError(f"restart_session: {e}") from e
+        far.sessions_call("restart_session", lambda: way.restart(wid))
         return None
