@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import click
 
+from looop.act.moves.far import here
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.core.context import Ctx
@@ -18,9 +19,10 @@ from looop.remote.hosts import KubeHost
 from looop.remote.kube.hosted import HostedKube
 from looop.remote.ssh.backend import forward
 from looop.sessions.attach import attach, utf8_locale
-from looop.sessions.client import detach, resize, restart, send, send_keys
+from looop.sessions.client import detach, resize, restart
 from looop.sessions.durations import parse_duration, parse_size
 from looop.sessions.state import KEPT, flag, list_sessions, prune_aged, unflag, validate_id
+from looop.workers.backend import Backend
 from looop.workers.ids import normalise_target, strip_legacy_prefix
 from looop.workers.launch import end_generation
 from looop.workers.resume import restart_worker
@@ -46,6 +48,13 @@ def far_worker(ctx: Ctx, sid: str, tty: bool = False) -> HostedKube | None:
     if code is not None:
         raise SystemExit(code)
     return None
+
+
+def worker_way(ctx: Ctx, sid: str) -> Backend:
+    """The backend a session verb drives: a Kubernetes Job's from here, else this machine's
+    sessions (a worker on an SSH host: the verb runs there and this does not return)."""
+    far = far_worker(ctx, sid)
+    return far if far is not None else here(ctx)
 
 
 def _not_in_a_pod(far: HostedKube | None, sid: str, verb: str, instead: str) -> None:
@@ -104,11 +113,7 @@ def _emit(data: object, as_json: bool, human: str) -> None:
 def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -> None:
     ctx = make_ctx(events_to=None)
     line = typed(text, no_newline)
-    far = far_worker(ctx, target_sid(sid, True))
-    if far is not None:
-        res = far.send(target_sid(sid, True), line, False)
-    else:
-        res = send(ctx.paths.data, target_sid(sid, True), line, False)
+    res = worker_way(ctx, target_sid(sid, True)).send(target_sid(sid, True), line, False)
     if as_json:
         click.echo(reply_json(res))
 
@@ -123,11 +128,7 @@ def send_cmd(sid: str, no_newline: bool, as_json: bool, text: tuple[str, ...]) -
 @click.option("--json", "as_json", is_flag=True)
 def key_cmd(sid: str, keys: tuple[str, ...], as_json: bool) -> None:
     ctx = make_ctx(events_to=None)
-    far = far_worker(ctx, target_sid(sid, True))
-    if far is not None:
-        res = far.key(target_sid(sid, True), list(keys))
-    else:
-        res = send_keys(ctx.paths.data, target_sid(sid, True), list(keys))
+    res = worker_way(ctx, target_sid(sid, True)).key(target_sid(sid, True), list(keys))
     if as_json:
         click.echo(reply_json(res))
 

@@ -13,7 +13,7 @@ import click
 from looop.cli import idcomplete
 from looop.cli.app import make_ctx
 from looop.cli.params import MAX_OFFSET, count
-from looop.cli.sessions import duration_arg, far_worker, target_sid
+from looop.cli.sessions import duration_arg, far_worker, target_sid, worker_way
 from looop.core.context import Ctx
 from looop.home import jsonio
 from looop.home.clock import utc_stamp_ms
@@ -25,7 +25,7 @@ from looop.home.statusjson import add_v1_fields
 from looop.home.statustext import print_status
 from looop.loop.humanwait import wait_for_human
 from looop.remote.kube.hosted import HostedKube
-from looop.sessions.client import expect, log_tail, read_log, screenshot, wait, wait_idle
+from looop.sessions.client import expect, log_tail, read_log, wait_idle
 from looop.sessions.client import follow as follow_log
 from looop.sessions.state import get_session, mark_dead
 from looop.workers import polled
@@ -55,11 +55,7 @@ def shot_cmd(
     ctx = make_ctx(events_to=None)
     if sid is None:
         sid = _only_live_worker(ctx)
-    far = far_worker(ctx, target_sid(sid, False))
-    if far is not None:
-        shot = far.screen(target_sid(sid, False), fmt, trim)
-    else:
-        shot = screenshot(ctx.paths.data, target_sid(sid, False), fmt, trim)
+    shot = worker_way(ctx, target_sid(sid, False)).screen(target_sid(sid, False), fmt, trim)
     click.echo(shot_text(shot, fmt))
 
 
@@ -284,11 +280,9 @@ def wait_cmd(
         raise SystemExit(code)
 
     target = target_sid(sid, False)
-    far = far_worker(ctx, target)
-    if far is not None:
-        raise SystemExit(far.wait(target, duration_arg(timeout, None)))
-    code = wait(ctx.paths.data, target, duration_arg(timeout, None), ctx.clock)
-    if code == 137:
+    way = worker_way(ctx, target)
+    code = way.wait(target, duration_arg(timeout, None))
+    if code == 137 and way.kind == "local":  # a supervisor here that died leaves its mark here
         _report_dead(ctx, target)
     raise SystemExit(code)
 

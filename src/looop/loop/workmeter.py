@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from looop.act.moves.far import remote
+from looop.act.moves.far import backend_for
 from looop.core.context import Ctx
 from looop.home import jsonio, store
 from looop.home.config import Config, Knobs
@@ -65,9 +65,6 @@ from looop.loop.clirecords import (
 )
 from looop.loop.meterstate import write_state
 from looop.loop.reported import own_reports
-from looop.sessions import hold
-from looop.sessions.client import kill
-from looop.sessions.state import SessionError, get_session
 from looop.workers import resume, startrecord
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")  # resume._ID: a worker id
@@ -374,26 +371,13 @@ def _hold(ctx: Ctx, wid: str, policy: str) -> bool:
     """Pause (sessions/hold: everything it runs, frozen) or stop (killed,
     its worktree kept) a live worker; whether it was live and so held."""
 
-    away = remote(ctx, wid)  # on a host: its backend holds it there (a pod refuses a pause)
-    if away is not None:
-        try:
-            return bool(away.kill(wid)) if policy == "stop" else away.pause(wid)
-        except (SessionError, LooopError):
-            return False
+    way = backend_for(ctx, wid)  # on a host: its backend holds it there (a pod refuses a pause)
     try:
-        sess = get_session(ctx.paths.data, wid)
-    except SessionError:
-        return False
-    if not sess.alive:
-        return False
-    if policy == "stop":
-        try:
-            kill(ctx.paths.data, wid)
-        except SessionError:
+        if way.reach(wid) != "alive":  # over, or its host does not answer: nothing held
             return False
-    elif not hold.pause(ctx.paths.data, wid):
+        return bool(way.kill(wid)) if policy == "stop" else way.pause(wid)
+    except LooopError:  # gone meanwhile, or its host stopped answering
         return False
-    return True
 
 
 def enforce(
@@ -476,11 +460,10 @@ def _go_on(ctx: Ctx, wid: str, why: str) -> None:
 
     data = os.fspath(ctx.paths.data)
     store.remove(os.path.join(data, "budgets", f"{wid}.over"))
-    try:
-        sess = get_session(ctx.paths.data, wid)
-    except SessionError:
-        return
-    if not sess.alive or not hold.go_on(ctx.paths.data, wid):
+    try:  # wherever it runs: a worker on a host goes on there
+        if not backend_for(ctx, wid).go_on(wid):
+            return
+    except LooopError:
         return
     ctx.events.emit("info", "worker.goes_on", f"worker {wid} goes on: {why}", id=wid)
     ctx.events.record("worker_goes_on", id=wid, why=why)

@@ -29,10 +29,9 @@ from looop.human.mailbox import (
 )
 from looop.loop.daemon import start_detached, stop_all
 from looop.seed import ensure_data_dir
-from looop.sessions.client import send
 from looop.sessions.state import SessionError, get_session, validate_id
 from looop.web.errors import WebError, not_found
-from looop.web.reads import far_reach, remote, unreachable
+from looop.web.reads import far_reach, remote, unreachable, way
 
 if TYPE_CHECKING:
     from looop.workers.backend import Reach
@@ -167,12 +166,9 @@ def send_text(ctx: Ctx, sid: str, body: dict[str, Any], actor: str = ACTOR) -> d
     if not text:
         raise WebError(400, "field 'text' is empty (and no Enter to press)")
 
-    far = remote(ctx, sid)
+    typed_into = way(ctx, sid)
     try:
-        if far is not None:
-            far.send(sid, text, False)
-        else:
-            send(ctx.paths.data, sid, text, False)
+        typed_into.send(sid, text, False)
     except SessionError as e:
         raise WebError(409, str(e)) from None
     except (LooopError, OSError) as e:  # a remote worker's host stopped answering

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from looop.act.journal import journal_row
+from looop.act.moves import far as reach_far
 from looop.core.context import Ctx
 from looop.decide.cost.report import DAY_SPLIT, cost_reports
 from looop.home import jsonio, store
@@ -174,6 +175,12 @@ def remote(ctx: Ctx, sid: str) -> Backend | None:
         return engine.remote_of(ctx, session_id(sid))
     except LooopError as e:  # its host's record is gone or unreadable
         raise WebError(409, f"worker {sid}: {e}") from None
+
+
+def way(ctx: Ctx, sid: str) -> Backend:
+    """The backend that drives worker `sid`: its host's, else this machine's sessions."""
+    far = remote(ctx, sid)
+    return far if far is not None else reach_far.here(ctx)
 
 
 def unreachable(sid: str, why: object = None) -> WebError:

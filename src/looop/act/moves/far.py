@@ -40,8 +40,15 @@ def backend_for(ctx: Ctx, wid: str, knobs: Knobs | None = None) -> Backend:
     away = remote(ctx, wid)
     if away is not None:
         return away
-    idle = (knobs if knobs is not None else ctx.knobs()).real("session_host_idle")
-    return LocalBackend(ctx.paths.data, ctx.clock, idle)
+    return here(ctx, knobs)
+
+
+def here(ctx: Ctx, knobs: Knobs | None = None) -> LocalBackend:
+    """This machine's sessions. Without `knobs`, the config is read only when a start asks:
+    a verb that only types in or looks reads none."""
+    if knobs is not None:
+        return LocalBackend(ctx.paths.data, ctx.clock, knobs.real("session_host_idle"))
+    return LocalBackend(ctx.paths.data, ctx.clock, lambda: ctx.knobs().real("session_host_idle"))
 
 
 def remote_wing() -> tuple[Away, Callable[[Ctx, str], Backend | None], Callable[[Path, str], str]]:

@@ -21,7 +21,6 @@ from looop.act.moves import far
 from looop.act.outcome import ExecError
 from looop.act.shellgate import shell_guard
 from looop.core.text import one_line
-from looop.sessions.client import restart, send, send_keys
 from looop.workers.errors import WorkerError
 from looop.workers.ids import normalise_target
 from looop.workers.resume import restart_worker
@@ -56,19 +55,16 @@ use it to answer a question meant for the human.
     def perform(self, by: Mover) -> str | None:
         ctx = by.ctx
         wid = normalise_target(self.id)
-        away = far.remote(ctx, wid)
+        way = far.backend_for(ctx, wid, by.knobs)
         if by.decided:  # a decision reaches no further than the decider (act/reach.py)
-            got = reach.check_reach(ctx, by.cfg, "steer_session", wid, away is not None)
+            got = reach.check_reach(ctx, by.cfg, "steer_session", wid, way.kind != "local")
             for text in reach.typed_text("steer_session", self.input):
                 cwd = got.cwd if got is not None else None
                 shell_guard(by, text, "steer_session input", cwd, waived=False)
             reach.check_recall("steer_session", self.input, got)
         # text then CR: raw-mode agent TUIs submit on Enter, and line-mode programs get CR as NL
         line = self.input + "\r"
-        if away is not None:
-            far.sessions_call("steer_session", lambda: away.send(wid, line, False))
-        else:
-            far.sessions_call("steer_session", lambda: send(ctx.paths.data, wid, line, False))
+        far.sessions_call("steer_session", lambda: way.send(wid, line, False))
         return None
 
 
@@ -111,15 +107,12 @@ class SendKey(Action):
     def perform(self, by: Mover) -> str | None:
         ctx = by.ctx
         wid = normalise_target(self.id)
-        away = far.remote(ctx, wid)
+        way = far.backend_for(ctx, wid, by.knobs)
         if by.decided:
-            got = reach.check_reach(ctx, by.cfg, "send_key", wid, away is not None)
+            got = reach.check_reach(ctx, by.cfg, "send_key", wid, way.kind != "local")
             reach.check_keys("send_key", wid, self.keys, got)
         keys = list(self.keys)
-        if away is not None:
-            far.sessions_call("send_key", lambda: away.key(wid, keys))
-        else:
-            far.sessions_call("send_key", lambda: send_keys(ctx.paths.data, wid, keys))
+        far.sessions_call("send_key", lambda: way.key(wid, keys))
         return None
 
 
@@ -148,16 +141,16 @@ class RestartSession(Action):
     def perform(self, by: Mover) -> str | None:
         ctx = by.ctx
         wid = normalise_target(self.id)
-        away = far.remote(ctx, wid)
+        way = far.backend_for(ctx, wid, by.knobs)
         if by.decided:
-            reach.check_reach(ctx, by.cfg, "restart_session", wid, away is not None)
-        if away is not None:  # where it runs: an SSH host restarts it there, a Job refuses
-            far.sessions_call("restart_session", lambda: away.restart(wid))
-            return None
-        try:
-            if restart_worker(ctx, by.knobs, wid) is not None:
-                return None  # started again on its agent conversation
-        except WorkerError as e:
-            raise ExecError(f"restart_session: {e}") from e
-        far.sessions_call("restart_session", lambda: restart(ctx.paths.data, wid))
+            reach.check_reach(ctx, by.cfg, "restart_session", wid, way.kind != "local")
+        # a worker here with a recorded agent conversation starts again on it; elsewhere its
+        # backend restarts it where it runs (an SSH host there, a Job refuses)
+        if way.kind == "local":
+            try:
+                if restart_worker(ctx, by.knobs, wid) is not None:
+                    return None  # started again on its agent conversation
+            except WorkerError as e:
+                raise ExecError(f"restart_session: {e}") from e
+        far.sessions_call("restart_session", lambda: way.restart(wid))
         return None
