@@ -31,6 +31,7 @@ from looop.workers.mcpwire import settings, wire
 from looop.workers.started import WORKER_SIZE as WORKER_SIZE
 from looop.workers.started import Away, Started, StartRequest
 from looop.workers.startrecord import note_start, plan_start, program
+from looop.workers.treeinclude import copy_included
 from looop.workers.treerecord import Tree
 from looop.workers.worktree import Plan, release
 
@@ -269,6 +270,7 @@ def _commit_here(q: _Request, h: _Here) -> Started:
     if h.plan is not None:
         tree = wt.create(ctx, h.plan)
         h.env["LOOOP_WORKSPACE"] = tree.path
+        _ready_tree(ctx, tree)
     verify = q.ask.verify
     if verify is not None and verify.strip():
         store.atomic_write(ctx.paths.verify / f"{wid}.cmd", verify.strip() + "\n")
@@ -288,6 +290,13 @@ def _commit_here(q: _Request, h: _Here) -> Started:
     branch = {"branch": tree.branch} if tree is not None else {}
     ctx.events.record("worker_started", id=wid, runner=q.r.name, sandbox=h.policy.on, **branch)
     return Started(session, q.r.name, str(prompt_path))
+
+
+def _ready_tree(ctx: Ctx, tree: Tree) -> None:
+    """The new worktree made ready to work in: what `.worktreeinclude` names copied."""
+    _, said = copy_included(ctx.env, tree)
+    for line in said:
+        ctx.events.emit("warn", "worktree.include", f"worker {tree.wid}: {line}", session=tree.wid)
 
 
 def _write_brief(q: _Request, h: _Here, tree: Tree | None) -> Path:
