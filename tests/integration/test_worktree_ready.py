@@ -14,6 +14,8 @@ import pytest
 from looop.core.context import Ctx
 from looop.home.paths import Paths
 from looop.sessions.client import wait
+from looop.sessions.state import list_sessions
+from looop.workers.errors import WorkerError
 from looop.workers.launch import start_worker
 from looop.workers.started import StartRequest
 from tests.clocks import FixedClock
@@ -144,3 +146,102 @@ def test_a_symlinked_or_missing_list_copies_nothing(wctx: Ctx, repo: Path, tmp_p
     tree = start(wctx, tmp_path, "w4", repo, "true\n")
     assert not (tree / ".env").exists()
     assert [ln for ln in said(wctx) if "symlink" in ln and "plain file" in ln]
+
+
+# --- the config's setup, run in the new worktree before the worker starts
+
+
+def with_setup(c: Ctx, repo: Path, line: str, **more: object) -> None:
+    wire(c, [], worktree={"setup": {str(repo): line}, **more})
+
+
+def test_the_setup_runs_in_the_new_worktree_before_the_worker_and_its_output_is_logged(
+    wctx: Ctx, repo: Path, tmp_path: Path
+) -> None:
+    ignored_files(repo, tmp_path / "outside.txt")
+    (repo / ".worktreeinclude").write_text(".env\n")
+    # the copied .env is there when the setup runs; what it makes is there for the worker
+    with_setup(wctx, repo, 'echo "setting up in $PWD"; cat .env > ready.txt')
+    script = (
+        'set -e\nmkdir -p "$LOOOP_REPORTS_DIR"\ncat ready.txt > "$LOOOP_REPORTS_DIR/{wid}.txt"\n'
+    )
+    tree = start(wctx, tmp_path, "s1", repo, script)
+    assert (wctx.paths.reports / "s1.txt").read_text() == "TOKEN=abc\n"
+    log = (wctx.paths.sessions / "s1" / "output.log").read_text()
+    assert log.index("looop: setup: echo") < log.index(f"setting up in {tree}")
+    assert log.index("looop: setup done") < len(log)
+
+
+def test_a_failing_setup_is_a_start_error_and_takes_the_worktree_back(
+    wctx: Ctx, repo: Path, tmp_path: Path
+) -> None:
+    with_setup(wctx, repo, "echo the install broke >&2; exit 3")
+    script = tmp_path / "never.sh"
+    script.write_text('touch "$LOOOP_REPORTS_DIR/ran"\n')
+    with pytest.raises(WorkerError) as got:
+        start_worker(
+            wctx,
+            wctx.knobs(),
+            StartRequest(
+                "s2", "work", command=f"bash '{script}' # {{{{prompt_file}}}}", repo=str(repo)
+            ),
+        )
+    msg = str(got.value)
+    assert "\n" not in msg and "setup" in msg and "exit 3" in msg, msg
+    assert not (wctx.paths.checkouts / "s2").exists()
+    assert "looop/s2" not in git(repo, "branch", "--list")
+    assert not list_sessions(wctx.paths.data)  # the worker never started
+    assert "the install broke" in (wctx.paths.sessions / "s2" / "output.log").read_text()
+
+
+def test_a_hanging_setup_is_stopped_at_its_timeout_with_all_it_started(
+    wctx: Ctx, repo: Path, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "bg.pid"
+    with_setup(wctx, repo, f"sleep 300 & echo $! > '{pid_file}'; sleep 300", setup_timeout_s=1)
+    with pytest.raises(WorkerError) as got:
+        start_worker(
+            wctx,
+            wctx.knobs(),
+            StartRequest("s3", "work", command="true # {{prompt_file}}", repo=str(repo)),
+        )
+    assert "took over 1s" in str(got.value) and "setup_timeout_s" in str(got.value)
+    assert not (wctx.paths.checkouts / "s3").exists()
+    left = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and alive(left):
+        time.sleep(0.05)  # SIGKILL is sent; its reaping by init is not ours to await
+    assert not alive(left)
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][:1] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize(
+    "worktree",
+    [
+        {"setup": "npm ci"},
+        {"setup": {"/x": ""}},
+        {"setup": {}, "setup_timeout_s": 0},
+        {"setup": {}, "setup_timeout_s": "10"},
+        [],
+    ],
+)
+def test_a_bad_setup_config_is_refused_before_anything_changes(
+    wctx: Ctx, repo: Path, worktree: object
+) -> None:
+    wire(wctx, [], worktree=worktree)
+    with pytest.raises(WorkerError) as got:
+        start_worker(
+            wctx,
+            wctx.knobs(),
+            StartRequest("s4", "work", command="true # {{prompt_file}}", repo=str(repo)),
+        )
+    assert "\n" not in str(got.value) and "worktree" in str(got.value)
+    assert not (wctx.paths.checkouts / "s4").exists()
+    assert "looop/s4" not in git(repo, "branch", "--list")

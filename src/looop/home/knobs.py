@@ -413,6 +413,7 @@ _TOP_KEYS = (
     "web",
     "mcp",
     "land",
+    "worktree",
     "v",
 )
 _RUNNER_KEYS = ("tick", "worker", "interactive", "cost", "sandbox", "resume", "needs_input")
