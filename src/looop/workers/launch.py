@@ -21,7 +21,7 @@ from looop.home.sandboxpolicy import resolve as resolve_sandbox
 from looop.home.where import SANDBOX_SETTINGS
 from looop.sessions.spawner import spawn
 from looop.sessions.state import Session, SessionError, list_sessions, reap
-from looop.workers import firstrun, sandboxtty
+from looop.workers import firstrun, ports, sandboxtty
 from looop.workers import sandbox as sbx
 from looop.workers import worktree as wt
 from looop.workers.errors import WorkerError as WorkerError
@@ -249,6 +249,15 @@ def _prepare_here(q: _Request, live: list[Session]) -> _Here:
         )
     policy = q.ask.policy if q.ask.policy is not None else _decided_policy(q)
     env = q.ctx.child_env({"LOOOP_SESSION_ID": q.wid, "LOOOP_RUNNER": q.r.name})
+    # a stale lease is free, so a start refused after this leaves nothing held
+    port = ports.lease(
+        q.ctx.paths.data,
+        q.wid,
+        {s.id for s in live},
+        q.knobs.num("worker_port_base"),
+        q.knobs.num("worker_ports"),
+    )
+    env["LOOOP_PORT"] = str(port)
     prog: str | None = None
     if policy.on:
         prog = sbx.require(env, f"worker {q.wid}")  # before anything changes; prepare uses it
