@@ -161,15 +161,22 @@ def test_the_setup_runs_in_the_new_worktree_before_the_worker_and_its_output_is_
     ignored_files(repo, tmp_path / "outside.txt")
     (repo / ".worktreeinclude").write_text(".env\n")
     # the copied .env is there when the setup runs; what it makes is there for the worker
-    with_setup(wctx, repo, 'echo "setting up in $PWD"; cat .env > ready.txt')
+    with_setup(
+        wctx,
+        repo,
+        'echo "setting up in $PWD"; cat .env > ready.txt; echo "$LOOOP_PORT" >> ready.txt',
+    )
     script = (
         'set -e\nmkdir -p "$LOOOP_REPORTS_DIR"\ncat ready.txt > "$LOOOP_REPORTS_DIR/{wid}.txt"\n'
+        'echo "$LOOOP_PORT" >> "$LOOOP_REPORTS_DIR/{wid}.txt"\n'
     )
     tree = start(wctx, tmp_path, "s1", repo, script)
-    assert (wctx.paths.reports / "s1.txt").read_text() == "TOKEN=abc\n"
+    # the setup saw the .env and the same $LOOOP_PORT the worker has
+    token, setup_port, worker_port = (wctx.paths.reports / "s1.txt").read_text().splitlines()
+    assert token == "TOKEN=abc" and setup_port == worker_port and worker_port.isdigit()
     log = (wctx.paths.sessions / "s1" / "output.log").read_text()
     assert log.index("looop: setup: echo") < log.index(f"setting up in {tree}")
-    assert log.index("looop: setup done") < len(log)
+    assert log.index(f"setting up in {tree}") < log.index("looop: setup done")
 
 
 def test_a_failing_setup_is_a_start_error_and_takes_the_worktree_back(

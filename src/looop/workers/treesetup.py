@@ -5,7 +5,7 @@ in the worker's new worktree before its agent starts (`npm ci`, `make venv`):
 
 It lives in the config, never in the repository: a script in the repository is what a worker
 can write on its branch, and a start would run it. It runs as the worker would — with the
-worker's env, inside the worker's own sandbox when the worker is
+worker's env (its $LOOOP_PORT too), inside the worker's own sandbox when the worker is
 sandboxed (it runs the branch's code: a package's install scripts, a Makefile) — its output
 the first thing in the worker's log. A failure, or a run past setup_timeout_s (its whole
 process group killed), is the start's error in one line and the worktree is taken back."""
