@@ -12,9 +12,11 @@ from dataclasses import replace
 import pytest
 
 from looop.core.context import Ctx
-from looop.sessions.client import kill, wait
+from looop.home import store
+from looop.sessions.client import expect, kill, read_log, wait
 from looop.workers.errors import WorkerError
 from looop.workers.launch import start_worker
+from looop.workers.resume import resume_worker
 from looop.workers.started import StartRequest
 from tests.clocks import FixedClock
 from tests.helpers import wait_until, wire
@@ -98,3 +100,40 @@ def test_a_new_start_of_an_id_takes_its_last_port_again(pctx: Ctx) -> None:
     assert serving(pctx, "w") == first
     kill(pctx.paths.data, "w")
     wait(pctx.paths.data, "w", 20, pctx.clock)
+
+
+def test_a_resumed_worker_keeps_its_port_and_no_other_worker_gets_it(pctx: Ctx) -> None:
+    base = free_run(3)
+    store.write_json(
+        pctx.paths.config,
+        {
+            "default": "fake",
+            "worker_port_base": base,
+            "worker_ports": 3,
+            "runners": {
+                "fake": {
+                    "tick": "true",
+                    "worker": "echo START $LOOOP_PORT {{session_id}}; exec sleep 600 "
+                    "# {{prompt_file}}",
+                    "resume": "echo RESUMED $LOOOP_PORT {{session_id}}; exec sleep 600",
+                }
+            },
+        },
+    )
+    start_worker(pctx, pctx.knobs(), StartRequest("r1", "go", resume=True))
+    code, _, _ = expect(pctx.paths.data, "r1", "START ", timeout_s=10, clock=pctx.clock)
+    assert code == 0
+    first = read_log(pctx.paths.data, "r1", 0, False)[0].split("START ")[1].split()[0]
+    resume_worker(pctx, pctx.knobs(), "r1")  # live: ended, then started on its conversation
+    code, _, _ = expect(pctx.paths.data, "r1", "RESUMED ", timeout_s=10, clock=pctx.clock)
+    assert code == 0
+    again = read_log(pctx.paths.data, "r1", 0, False)[0].split("RESUMED ")[1].split()[0]
+    assert again == first and int(first) in range(base, base + 3)
+    start_worker(pctx, pctx.knobs(), StartRequest("r2", "go"))
+    code, _, _ = expect(pctx.paths.data, "r2", "START ", timeout_s=10, clock=pctx.clock)
+    assert code == 0
+    other = read_log(pctx.paths.data, "r2", 0, False)[0].split("START ")[1].split()[0]
+    assert other != first
+    for wid in ("r1", "r2"):
+        kill(pctx.paths.data, wid)
+        wait(pctx.paths.data, wid, 20, pctx.clock)

@@ -47,9 +47,12 @@ def bindable(port: int) -> bool:
     return True
 
 
-def lease(data: Path, wid: str, live: Collection[str], base: int, count: int) -> int:
+def lease(
+    data: Path, wid: str, live: Collection[str], base: int, count: int, held: bool = False
+) -> int:
     """A port for worker `wid` (its last one first), written as its lease; `live`: the ids
-    of the workers that run now, whose leases hold."""
+    of the other workers that run now, whose leases hold; `held`: its own last run still
+    lives (a resume ends it), so its last port is bound by it and is taken unchecked."""
     top = folder(data)
     top.mkdir(parents=True, exist_ok=True)
     fd = os.open(top / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -61,7 +64,7 @@ def lease(data: Path, wid: str, live: Collection[str], base: int, count: int) ->
             who = holder(data, port)
             if who and who != wid and who in live:
                 continue
-            if not bindable(port):
+            if not (held and port in mine) and not bindable(port):
                 continue
             for old in mine:
                 if old != port:
