@@ -199,6 +199,11 @@ def test_a_failing_setup_is_a_start_error_and_takes_the_worktree_back(
     assert "looop/s2" not in git(repo, "branch", "--list")
     assert not list_sessions(wctx.paths.data)  # the worker never started
     assert "the install broke" in (wctx.paths.sessions / "s2" / "output.log").read_text()
+    # fixed, the same id starts: its log begins again with this run's setup
+    with_setup(wctx, repo, "echo fixed")
+    start(wctx, tmp_path, "s2", repo, "true\n")
+    log = (wctx.paths.sessions / "s2" / "output.log").read_text()
+    assert "fixed" in log and "the install broke" not in log
 
 
 def test_a_hanging_setup_is_stopped_at_its_timeout_with_all_it_started(

@@ -12,6 +12,7 @@ process group killed), is the start's error in one line and the worktree is take
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from typing import Any
 
 from looop.core.srt import expand
 from looop.home import logfiles
+from looop.home.sessionfiles import read_meta
 from looop.workers.errors import WorkerError
 
 DEFAULT_TIMEOUT_S = 600.0
@@ -60,10 +62,15 @@ def setup_for(raw: Mapping[str, Any], repo: str, home: str | None) -> Setup | No
 
 
 def log_dir(sessions: Path, wid: str) -> str:
-    """The worker's log folder, made before its session is: the setup's output opens it."""
+    """The worker's log folder, made before its session is: the setup's output opens it. Its
+    last session was reaped just before, so a log here is a failed setup's: begun again."""
     sdir = sessions / wid
     sdir.mkdir(parents=True, exist_ok=True)
-    return logfiles.prepare(sdir)
+    logs = logfiles.prepare(sdir)
+    if read_meta(sdir) is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.truncate(os.path.join(logs, logfiles.LOG), 0)
+    return logs
 
 
 def run_setup(
