@@ -22,13 +22,14 @@ from looop.act.wal import intent
 from looop.core.context import Ctx
 from looop.home.config import Knobs
 from looop.home.errors import LooopError
+from looop.sessions.state import SessionError, get_session
 from looop.workers import reviewgit
 from looop.workers.ids import normalise_target
 from looop.workers.review import branch_moved, worker_tree
 from looop.workers.treegit import git_in, why_failed
 from looop.workers.treerecord import Tree
 from looop.workers.treework import is_dirty
-from looop.workers.worktree import checked_out
+from looop.workers.worktree import checked_out, release
 
 
 class LandError(LooopError):
@@ -214,4 +215,17 @@ def land(
     ctx.events.record(
         "worker_landed", id=wid, mode=done.mode, into=done.into, commit=done.commit, actor=actor
     )
+    if done.mode != "pr":  # a pull request is not landed yet: its worktree may be needed
+        _tidy(ctx, p.tree)
     return done
+
+
+def _tidy(ctx: Ctx, tree: Tree) -> None:
+    """A merged worker that no longer runs needs its worktree no more: removed now, its
+    branch kept (it is in the base). A live one keeps it until its session is reaped."""
+    try:
+        if get_session(ctx.paths.data, tree.wid).alive:
+            return
+    except SessionError:
+        pass
+    release(ctx, tree.wid)

@@ -70,6 +70,7 @@ PulseName = Literal[
     "claim.reaped",
     "session.dead",
     "worktree.kept",
+    "worktree.include",
     "worktree.expiring",
     "worktree.expired",
     "fleet.degraded",
@@ -203,6 +204,8 @@ PULSE: dict[PulseName, str] = {
     "claim.reaped": "a claim whose holder is gone was released",
     "session.dead": "a session's supervisor died without recording an end; it is marked killed",
     "worktree.kept": "a reaped worker's git worktree was kept (uncommitted work), and where",
+    "worktree.include": "a file or line of .worktreeinclude skipped (outside the repo, a "
+    "symlink), one line each",
     "worktree.expiring": "a kept dirty worktree goes in 2 days (worktree_keep_days), and how to "
     "keep its work",
     "worktree.expired": "a kept dirty worktree was removed after worktree_keep_days; where its "

@@ -153,6 +153,8 @@ KNOBS: dict[str, Knob] = {
         ),
         _k("session_ttl", 259200, config=True, maximum=_DECADE, describe="corpse retention (s)"),
         _k("worktree_keep_days", 14, config=True, minimum=3, maximum=3660, describe="kept (days)"),
+        _k("worker_port_base", 41000, config=True, minimum=1024, maximum=65535, describe="port"),
+        _k("worker_ports", 1000, config=True, minimum=1, maximum=64512, describe="ports leased"),
         _k(
             "max_daily_usd",
             10.0,
@@ -413,6 +415,7 @@ _TOP_KEYS = (
     "web",
     "mcp",
     "land",
+    "worktree",
     "v",
 )
 _RUNNER_KEYS = ("tick", "worker", "interactive", "cost", "sandbox", "resume", "needs_input")

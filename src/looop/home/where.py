@@ -98,6 +98,7 @@ def runtime_dir(base: str = "/tmp") -> str:
     return join(base, f"looop-{os.geteuid()}")
 
 
+PORTS = "ports"  # <data>/ports/<port>: the worker whose $LOOOP_PORT it is (workers/ports)
 WORKTREES = "worktrees"  # <data>/worktrees: repo workers' checkouts and their records
 SANDBOX = "sandbox"  # <data>/sandbox/<id>: a sandboxed worker's (or +tick's, +run_shell's) own
 SANDBOX_SETTINGS = "srt.json"  # a sandboxed start writes <data>/sandbox/<id>/srt.json

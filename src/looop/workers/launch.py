@@ -21,7 +21,7 @@ from looop.home.sandboxpolicy import resolve as resolve_sandbox
 from looop.home.where import SANDBOX_SETTINGS
 from looop.sessions.spawner import spawn
 from looop.sessions.state import Session, SessionError, list_sessions, reap
-from looop.workers import firstrun, sandboxtty
+from looop.workers import firstrun, ports, sandboxtty
 from looop.workers import sandbox as sbx
 from looop.workers import worktree as wt
 from looop.workers.errors import WorkerError as WorkerError
@@ -31,7 +31,9 @@ from looop.workers.mcpwire import settings, wire
 from looop.workers.started import WORKER_SIZE as WORKER_SIZE
 from looop.workers.started import Away, Started, StartRequest
 from looop.workers.startrecord import note_start, plan_start, program
+from looop.workers.treeinclude import copy_included
 from looop.workers.treerecord import Tree
+from looop.workers.treesetup import Setup, log_dir, run_setup, setup_for
 from looop.workers.worktree import Plan, release
 
 
@@ -228,6 +230,7 @@ class _Here:
     plan: Plan | None  # its worktree's plan, for a repo worker
     clean: Tree | None  # the last run's worktree, clean: the reap removes it
     mcp_tools: bool
+    setup: Setup | None = None  # the config's setup for its repo, run in the new worktree
 
 
 def _prepare_here(q: _Request, live: list[Session]) -> _Here:
@@ -246,17 +249,27 @@ def _prepare_here(q: _Request, live: list[Session]) -> _Here:
         )
     policy = q.ask.policy if q.ask.policy is not None else _decided_policy(q)
     env = q.ctx.child_env({"LOOOP_SESSION_ID": q.wid, "LOOOP_RUNNER": q.r.name})
+    # a stale lease is free, so a start refused after this leaves nothing held
+    port = ports.lease(
+        q.ctx.paths.data,
+        q.wid,
+        {s.id for s in live},
+        q.knobs.num("worker_port_base"),
+        q.knobs.num("worker_ports"),
+    )
+    env["LOOOP_PORT"] = str(port)
     prog: str | None = None
     if policy.on:
         prog = sbx.require(env, f"worker {q.wid}")  # before anything changes; prepare uses it
-    plan, clean = None, None
+    plan, clean, setup = None, None, None
     ask = q.ask
     if ask.repo is not None or wt.left_behind(q.ctx, q.wid):
         clean = wt.leftover(q.ctx, q.wid)
         if ask.repo is not None:
             plan = wt.plan(q.ctx, q.wid, ask.repo, ask.branch, ask.decided)
+            setup = setup_for(q.cfg.raw, plan.repo, env.get("HOME"))
     # a bad "mcp" config is said before anything changes
-    return _Here(policy, env, prog, plan, clean, mcp_tools_on(q.cfg))
+    return _Here(policy, env, prog, plan, clean, mcp_tools_on(q.cfg), setup)
 
 
 def _commit_here(q: _Request, h: _Here) -> Started:
@@ -269,6 +282,11 @@ def _commit_here(q: _Request, h: _Here) -> Started:
     if h.plan is not None:
         tree = wt.create(ctx, h.plan)
         h.env["LOOOP_WORKSPACE"] = tree.path
+        try:
+            _ready_tree(q, h, tree)
+        except WorkerError:
+            wt.undo(ctx, tree)
+            raise
     verify = q.ask.verify
     if verify is not None and verify.strip():
         store.atomic_write(ctx.paths.verify / f"{wid}.cmd", verify.strip() + "\n")
@@ -288,6 +306,34 @@ def _commit_here(q: _Request, h: _Here) -> Started:
     branch = {"branch": tree.branch} if tree is not None else {}
     ctx.events.record("worker_started", id=wid, runner=q.r.name, sandbox=h.policy.on, **branch)
     return Started(session, q.r.name, str(prompt_path))
+
+
+def _ready_tree(q: _Request, h: _Here, tree: Tree) -> None:
+    """The new worktree made ready to work in: what `.worktreeinclude` names copied, then the
+    config's setup run there as the worker would run (in its sandbox when it has one)."""
+    ctx = q.ctx
+    _, said = copy_included(ctx.env, tree)
+    for line in said:
+        ctx.events.emit("warn", "worktree.include", f"worker {tree.wid}: {line}", session=tree.wid)
+    if h.setup is None:
+        return
+    if h.policy.on and h.prog is not None:
+        try:
+            argv, env = sbx.prepare(
+                ctx, q.wid, q.r.name, h.policy, h.setup.line, h.env, q.cfg.raw, tree, prog=h.prog
+            )
+        except (OSError, LooopError) as e:
+            sbx.forget(ctx, q.wid)
+            raise WorkerError(f"worker {q.wid}: cannot set up its sandbox: {e}") from e
+        cwd = str(ctx.paths.data)  # srt starts there and its line goes into the worktree
+    else:
+        argv, env, cwd = ["bash", "-c", h.setup.line], h.env, tree.path
+    try:
+        run_setup(q.wid, h.setup, argv, env, cwd, log_dir(ctx.paths.sessions, q.wid))
+    except WorkerError:
+        if h.policy.on:
+            sbx.forget(ctx, q.wid)
+        raise
 
 
 def _write_brief(q: _Request, h: _Here, tree: Tree | None) -> Path:

@@ -28,8 +28,8 @@ from looop.home.runners import profile
 from looop.human.mailbox import pending
 from looop.sessions.client import kill
 from looop.sessions.state import Session, SessionError, get_session, list_sessions
+from looop.workers import ports, treerecord
 from looop.workers import sandbox as sbx
-from looop.workers import treerecord
 from looop.workers.bridge import ensure_bridge
 from looop.workers.ids import PULSE, normalise_target
 from looop.workers.launch import (
@@ -361,6 +361,11 @@ def resume_worker(
     tree = _live_tree(ctx, wid, rec)
     s = _session(ctx, wid)
     env = _resume_env(ctx, wid, rec, tree)
+    if not rec.env:  # a worker here (one on a host gets no port there)
+        others = {x.id for x in list_sessions(ctx.paths.data) if x.alive and x.id != wid}
+        base, count = knobs.num("worker_port_base"), knobs.num("worker_ports")
+        held = s is not None and s.alive  # its own port may still be bound by its last run
+        env["LOOOP_PORT"] = str(ports.lease(ctx.paths.data, wid, others, base, count, held))
     if cfg is None:
         cfg = ctx.config()
     prog: str | None = None

@@ -152,13 +152,15 @@ def tree_env(env: Mapping[str, str], tree: Tree, timeout: float = GIT_TIMEOUT_S)
 
 
 def run_git(
-    argv: list[str], env: Mapping[str, str], timeout: float, what: str
+    argv: list[str], env: Mapping[str, str], timeout: float, what: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(
             argv,
             env=env,
-            stdin=subprocess.DEVNULL,  # git (or its ssh) never waits for an answer
+            input=stdin,
+            # git (or its ssh) never waits for an answer: given its input, or none
+            stdin=subprocess.DEVNULL if stdin is None else None,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -177,10 +179,12 @@ def git_in(
     timeout: float = GIT_TIMEOUT_S,
     tree: Tree | None = None,
     drivers: Sequence[tuple[str, str]] = (),
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """git in the user's repo (`drivers`: config to add), or in a worker's `tree` hardened."""
+    """git in the user's repo (`drivers`: config to add), or in a worker's `tree` hardened;
+    `stdin`: what git reads (else nothing)."""
     full = tree_env(env, tree, timeout) if tree is not None else git_env(env, drivers)
-    return run_git(["git", "--no-pager", "-C", cwd, *args], full, timeout, args[0])
+    return run_git(["git", "--no-pager", "-C", cwd, *args], full, timeout, args[0], stdin)
 
 
 def why_failed(done: subprocess.CompletedProcess[str]) -> str:

@@ -1,0 +1,80 @@
+"""$LOOOP_PORT: a TCP port of its own for each worker here (its dev server, its test
+database), leased for its life from worker_port_base .. + worker_ports.
+
+A lease is a file, <data>/ports/<port>, naming the worker. It holds while that worker's
+session lives: a worker that ended (or never started) holds nothing, so no release can be
+missed. A port is leased only when it is free of other live workers' leases AND this
+machine lets it be bound now (another program may have it); a new start of an id takes its
+last port again when it can. Leasing is done under an flock on <data>/ports/.lock, so two
+starts at once never get one port. None free: the start is refused in one line."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import socket
+from collections.abc import Collection
+from pathlib import Path
+
+from looop.home import store
+from looop.home.where import PORTS
+from looop.workers.errors import WorkerError
+
+
+def folder(data: Path) -> Path:
+    return data / PORTS
+
+
+def holder(data: Path, port: int) -> str:
+    """The worker a port's lease names ("" when none)."""
+    try:
+        with open(folder(data) / str(port), encoding="utf-8") as f:
+            return f.read(200).strip()
+    except OSError:
+        return ""
+
+
+def bindable(port: int) -> bool:
+    """Whether this machine lets the port be bound now, on every address (as a server would)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("", port))
+        except OSError as e:
+            if e.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+                return False
+            raise
+    return True
+
+
+def lease(
+    data: Path, wid: str, live: Collection[str], base: int, count: int, held: bool = False
+) -> int:
+    """A port for worker `wid` (its last one first), written as its lease; `live`: the ids
+    of the other workers that run now, whose leases hold; `held`: its own last run still
+    lives (a resume ends it), so its last port is bound by it and is taken unchecked."""
+    top = folder(data)
+    top.mkdir(parents=True, exist_ok=True)
+    fd = os.open(top / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        ports = range(base, min(base + count, 65536))
+        mine = [p for p in ports if holder(data, p) == wid]
+        for port in [*mine, *(p for p in ports if p not in mine)]:
+            who = holder(data, port)
+            if who and who != wid and who in live:
+                continue
+            if not (held and port in mine) and not bindable(port):
+                continue
+            for old in mine:
+                if old != port:
+                    store.remove(top / str(old))
+            store.atomic_write(top / str(port), wid + "\n")
+            return port
+    finally:
+        os.close(fd)  # the flock goes with it
+    raise WorkerError(
+        f"worker {wid}: no free port for $LOOOP_PORT in {base}-{base + count - 1} (each is "
+        "leased to a live worker or bound by another program) — end a worker, or widen "
+        "worker_port_base / worker_ports"
+    )
