@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from looop.core.context import Ctx
 from looop.home import store
+from looop.home.cost.record import append_cost
 from looop.web import cache
 from tests.clocks import FixedClock
 from tests.helpers import wait_until
@@ -101,3 +102,15 @@ def test_a_supervisor_killed_without_a_word_leaves_the_next_read(
         10,
         "the killed worker gone from /sessions",
     )
+
+
+def test_todays_spend_shows_on_the_next_read(
+    watched: str, authed: TestClient, clock: FixedClock, ctx: Ctx, worker: str
+) -> None:
+    assert _row(authed.get("/api/v1/sessions").json(), worker)["cost_today_usd"] is None
+    append_cost(ctx.paths.data / "cost.jsonl", clock.now(), "session", worker, "claude", 0.25)
+    got = _row(authed.get("/api/v1/sessions").json(), worker)["cost_today_usd"]
+    assert got == pytest.approx(0.25)
+    append_cost(ctx.paths.data / "cost.jsonl", clock.now(), "session", worker, "claude", 0.5)
+    got = _row(authed.get("/api/v1/sessions").json(), worker)["cost_today_usd"]
+    assert got == pytest.approx(0.75)

@@ -9,6 +9,7 @@ back (If-None-Match) is told 304 while the fleet is the same, and moves the ages
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -67,6 +68,22 @@ def read_key(clock: Clock, changed: Callable[[], object]) -> tuple[object, ...]:
     return (changed(), int(clock.now() // REREAD_S))
 
 
+def kept_spend(ctx: Ctx) -> Callable[[], dict[str, float]]:
+    """Today's spend by worker, read again only when the ledger, its day totals or the local
+    date moved: loading the day totals is most of a fleet read on a home of a year of rows."""
+    data = os.fspath(ctx.paths.data)
+    inputs = [os.path.join(data, n) for n in ("cost.jsonl", "cost", ".cost-days.json")]
+    kept: list[tuple[object, dict[str, float]]] = []
+
+    def get() -> dict[str, float]:
+        key = (ctx.clock.local_tm(ctx.clock.now())[:3], *(stat_of(p) for p in inputs))
+        if not kept or kept[0][0] != key:
+            kept[:] = [(key, reads.spend_by_worker(ctx))]
+        return kept[0][1]
+
+    return get
+
+
 def kept_fleet(ctx: Ctx, changes: Changes | None, every: bool, encode: Encode) -> Kept[Read]:
     """The fleet's rows (reads.sessions), read again only when read_key moves."""
 
@@ -76,10 +93,11 @@ def kept_fleet(ctx: Ctx, changes: Changes | None, every: bool, encode: Encode) -
         return tuple(stat_of(p) for p in state_inputs(ctx.paths, ctx.env))  # no inotify
 
     last: list[Read] = []
+    spend = kept_spend(ctx)
 
     def build() -> Read:
         at = ctx.clock.now()
-        rows = reads.sessions(ctx, every)
+        rows = reads.sessions(ctx, every, spend())
         if last:
             steady(last[0].rows, rows, at)
         last[:] = [Read(rows, at, encode)]
