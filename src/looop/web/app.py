@@ -34,6 +34,7 @@ from looop.web.auth import Guard
 from looop.web.cache import Changes, Kept, Key, key_of, stat_of, state_inputs
 from looop.web.errors import WebError
 from looop.web.events import Hub
+from looop.web.fleetkeep import Read, answer, kept_fleet
 from looop.web.requestguard import WORKER_TOKEN, GuardMiddleware, error_response
 from looop.web.revival import pulse_kept
 from looop.web.streams import NO_STORE, live_events, screen_changes, sse
@@ -118,6 +119,7 @@ class Site:
     contract_wait_s: float
     routes: list[Route | Mount] = field(default_factory=list)
     listed: list[tuple[str, str, str]] = field(default_factory=list)
+    fleets: dict[bool, Kept[Read]] = field(default_factory=dict)  # the kept /sessions rows
 
     def api(self, method: str, path: str, summary: str) -> Callable[[Handler], Handler]:
         def wrap(fn: Handler) -> Handler:
@@ -168,7 +170,7 @@ def _open_site(ctx: Ctx, contract_wait_s: float) -> Site:
     )
 
 
-def _kept_states(site: Site) -> dict[bool, Kept]:
+def _kept_states(site: Site) -> dict[bool, Kept[bytes]]:
     """The dashboard polls /state: built once per change, not once per request (web/cache.py)."""
     ctx, changes = site.ctx, site.changes
 
@@ -177,7 +179,7 @@ def _kept_states(site: Site) -> dict[bool, Kept]:
             return (int(ctx.clock.now()), changes.now())
         return key_of(ctx.clock, state_inputs(ctx.paths, ctx.env))
 
-    def kept_state(every: bool) -> Kept:
+    def kept_state(every: bool) -> Kept[bytes]:
 
         def build() -> bytes:
             return json_bytes(reads.state(ctx, every))
@@ -193,7 +195,7 @@ def _kept_costs(site: Site) -> Callable[[int], Awaitable[bytes]]:
     ctx = site.ctx
     data = str(ctx.paths.data)
     inputs = [os.path.join(data, n) for n in ("cost.jsonl", "cost", ".cost-days.json")]
-    kept: dict[int, Kept] = {}
+    kept: dict[int, Kept[bytes]] = {}
 
     def get(days: int) -> Awaitable[bytes]:
         if days not in kept:
@@ -218,9 +220,11 @@ def _every(request: Request) -> bool:
     return request.query_params.get("all", "") in ("1", "true")
 
 
-def _session_reads(site: Site, states: dict[bool, Kept]) -> None:
+def _session_reads(site: Site, states: dict[bool, Kept[bytes]]) -> None:
     """The loop now: status, sessions, a session's screen and log."""
     api, call, ctx = site.api, site.call, site.ctx
+    fleets = site.fleets
+    fleets.update({e: kept_fleet(ctx, site.changes, e, json_bytes) for e in (False, True)})
 
     @api(
         "GET",
@@ -233,7 +237,7 @@ def _session_reads(site: Site, states: dict[bool, Kept]) -> None:
 
     @api("GET", "/sessions", "Pulse and workers with health (`looop ls --json`); ?all=1.")
     async def sessions(request: Request) -> Response:
-        return JSONResponse(await call(reads.sessions, _every(request)))
+        return await answer(fleets[_every(request)], request, ctx.clock, json_bytes)
 
     @api("GET", "/sessions/{sid}/screen", "A session's screen: rows of styled runs.")
     async def screen(request: Request) -> Response:
@@ -396,7 +400,7 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return error_response(404, f"no such path {request.url.path[:200]}")
 
 
-def _assemble(site: Site, states: dict[bool, Kept], guard: Guard, secure: bool) -> Starlette:
+def _assemble(site: Site, states: dict[bool, Kept[bytes]], guard: Guard, secure: bool) -> Starlette:
     """The routes made an app, closed with it, behind the guard; /metrics and /mcp outermost."""
     hub, changes, ctx = site.hub, site.changes, site.ctx
 
@@ -411,6 +415,7 @@ def _assemble(site: Site, states: dict[bool, Kept], guard: Guard, secure: bool) 
     app = Starlette(routes=site.routes, lifespan=lifespan, exception_handlers={404: _not_found})
     app.state.hub = hub
     app.state.states = states  # the kept /state answers (a test counts their builds)
+    app.state.fleets = site.fleets  # and /sessions' rows
     app.add_middleware(GuardMiddleware, guard=guard, secure=secure)
     metrics.mount(app, ctx, guard)  # GET /metrics, its own token's door outermost
     if _mcp_wanted(ctx):

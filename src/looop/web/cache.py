@@ -11,7 +11,7 @@ import os
 import struct
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
@@ -23,6 +23,7 @@ from looop.home.where import runtime_base
 
 Stat = tuple[int, int, int] | None
 Key = tuple[object, ...]
+T = TypeVar("T")
 
 
 def stat_of(path: str) -> Stat:
@@ -95,7 +96,9 @@ MASK = (
 EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then the name, NUL-padded
 ANY = None  # a folder whose every entry counts
 # what `looop status` reads in the folders that also hold busier files (a worker's log)
-SESSION_FILES = frozenset({"status.json", "note", "meta.json"})
+# `lock`: its supervisor holds it open for writing, so the kernel reports it closed
+# (IN_CLOSE_WRITE) when that process ends, even killed without a word
+SESSION_FILES = frozenset({"status.json", "note", "meta.json", "lock"})
 LOCK_FILES = frozenset({"pid", "tick.pid", "lock"})
 SNAPSHOT_FILES = frozenset({"sys-schedules.json"})
 
@@ -209,18 +212,18 @@ class Changes:
         return changed
 
 
-class Kept:
-    """One read's answer (bytes), built off the event loop and kept while its key holds.
-    Readers arriving while it is being built wait for that build rather than start their own;
-    a reader that goes away does not stop it."""
+class Kept(Generic[T]):
+    """One read's answer (bytes, or what its answers are made from), built off the event loop
+    and kept while its key holds. Readers arriving while it is being built wait for that build
+    rather than start their own; a reader that goes away does not stop it."""
 
-    def __init__(self, key: Callable[[], Key], build: Callable[[], bytes]) -> None:
+    def __init__(self, key: Callable[[], Key], build: Callable[[], T]) -> None:
         self.key, self.build = key, build
-        self._kept: tuple[Key, bytes] | None = None
-        self._building: tuple[Key, asyncio.Task[bytes]] | None = None
+        self._kept: tuple[Key, T] | None = None
+        self._building: tuple[Key, asyncio.Task[T]] | None = None
         self.builds = 0  # how many times it was built (a test and the bench read it)
 
-    async def get(self) -> bytes:
+    async def get(self) -> T:
         key = self.key()  # taken before the build: a change while building is seen next time
         kept = self._kept
         if kept is not None and kept[0] == key:
@@ -232,14 +235,14 @@ class Kept:
             building = self._building = (key, task)
         return await asyncio.shield(building[1])
 
-    def _built(self, task: asyncio.Task[bytes]) -> None:
+    def _built(self, task: asyncio.Task[T]) -> None:
         # a failed build is not kept: the next reader tries again
         if self._building is not None and self._building[1] is task:
             self._building = None
         if not task.cancelled():
             task.exception()  # retrieved here: its readers got it, or there were none
 
-    def _build(self, key: Key) -> bytes:
+    def _build(self, key: Key) -> T:
         self.builds += 1
         body = self.build()
         self._kept = (key, body)  # one assignment: a reader sees the old pair or the new

@@ -104,10 +104,13 @@ def diff(ctx: Ctx, sid: str) -> dict[str, Any]:
     return {"id": sid, "diff": text[:MAX_DIFF], "cut": len(text) > MAX_DIFF}
 
 
-def sessions(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
-    """`looop ls --json` rows, each with its git branch and today's spend."""
+def sessions(
+    ctx: Ctx, all_sessions: bool, spend: dict[str, float] | None = None
+) -> list[dict[str, Any]]:
+    """`looop ls --json` rows, each with its git branch and today's spend (`spend`: today's
+    spend by worker when the caller kept it, spend_by_worker's answer)."""
     rows = fleet_rows(ctx, all_sessions)  # plain JSON values already: no encode round trip
-    spend = _spend_by_worker(ctx)
+    spend = spend_by_worker(ctx) if spend is None else spend
     for r in rows:
         if r.get("branch") is None:  # a worker not started with --repo, or the pulse
             r["branch"] = _branch(ctx.paths.sessions / str(r["id"]))
@@ -115,7 +118,8 @@ def sessions(ctx: Ctx, all_sessions: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def _spend_by_worker(ctx: Ctx) -> dict[str, float]:
+def spend_by_worker(ctx: Ctx) -> dict[str, float]:
+    """Today's spend by worker id, from the day totals."""
     try:
         (rep,) = cost_reports(ctx.paths, ctx.clock, [("today", "worker")])
     except LooopError:

@@ -122,38 +122,89 @@ function renderWindows(st) {
   if (st.windows_error) ul.append(el("li", { class: "bad", text: st.windows_error }));
 }
 
-// --- fleet --------------------------------------------------------------------------------
+// --- fleet ----------------------------------------------------------------------------------
+// the fleet is asked with its ETag: an unchanged fleet answers 304 and its ages move on here.
+// Rows are kept by worker id and redrawn only where they changed, so a poll of 300 workers
+// touches the few that moved, and the rest keep their DOM nodes.
+const AGES = ["up_s", "uptime_s", "idle_s", "ask_age_s"];
+const fleetRead = { path: null, tag: null, rows: [], at: 0 };
+
+async function readFleet(path) {
+  const same = fleetRead.path === path && fleetRead.tag;
+  const r = await fetch(`/api/v1${path}`, {
+    credentials: "same-origin", headers: same ? { "If-None-Match": fleetRead.tag } : {},
+  });
+  if (r.status === 304) {
+    const gone = (Date.now() - fleetRead.at) / 1000;
+    return fleetRead.rows.map((row) => {
+      const m = { ...row };
+      for (const k of AGES) if (typeof m[k] === "number") m[k] += gone;
+      return m;
+    });
+  }
+  let data = null;
+  try { data = await r.json(); } catch (_) { /* an empty or non-JSON answer */ }
+  if (!r.ok) throw new Error((data && data.error) || `${r.status} ${r.statusText}`);
+  Object.assign(fleetRead, { path, tag: r.headers.get("ETag"), rows: data, at: Date.now() });
+  return data;
+}
+
+function fleetCells(r) {
+  const isPulse = r.id === "pulse";
+  const kill = isPulse || !r.alive ? "" : el("button", {
+    class: "danger", type: "button", text: "Kill", "data-kill": r.id,
+    onclick: (ev) => {
+      ev.stopPropagation();
+      if (confirm(`Kill worker ${r.id}?`)) act(`/sessions/${encodeURIComponent(r.id)}/kill`, { reason: "killed from the dashboard" }, `killed ${r.id}`);
+    },
+  });
+  // a worker on another host says which; it opens and is driven like one here
+  const where = r.host ? el("span", { class: "host", text: ` @${r.host}`, title: `runs on host ${r.host}` }) : "";
+  const diff = isPulse || !r.branch ? "" : el("button", {
+    type: "button", text: "Diff", "data-diff": r.id, title: "its changes (git diff)",
+    onclick: (ev) => { ev.stopPropagation(); showDiff(r.id); },
+  });
+  return [
+    el("td", {}, r.id, where, r.note ? ` ⚑ ${r.note}` : ""),
+    el("td", { class: `h-${r.health}`, text: r.alive ? r.health : cause(r) }),
+    el("td", { text: age(r.idle_s) }),
+    el("td", { text: age(r.up_s) }),
+    el("td", { class: "branch", text: r.branch || "—", title: r.branch || "" }),
+    // today's spend, metered from the worker's CLI records; a CLI looop cannot read says so
+    el("td", { text: r.id === "pulse" ? "" : r.metered === false ? "unmetered" : usd(r.cost_today_usd) }),
+    el("td", { class: "acts" }, diff, kill),
+  ];
+}
+
+function fleetRow(r, tr) {
+  // what the row shows but its ages: the cells are made again only when this moved
+  const still = JSON.stringify(Object.entries(r).filter(([k]) => !AGES.includes(k)));
+  if (!tr) tr = el("tr", { "data-id": r.id, onclick: () => select(r.id) });
+  if (tr.still !== still) {
+    tr.still = still;
+    tr.replaceChildren(...fleetCells(r));
+  } else {
+    const [idle, up] = [tr.children[2], tr.children[3]];
+    if (idle.textContent !== age(r.idle_s)) idle.textContent = age(r.idle_s);
+    if (up.textContent !== age(r.up_s)) up.textContent = age(r.up_s);
+  }
+  const cls = r.id === ui.selected ? "sel" : "";
+  if (tr.className !== cls) tr.className = cls;
+  return tr;
+}
+
 function renderFleet(rows) {
   ui.fleet = rows;
   const body = $("#fleet tbody");
-  body.replaceChildren();
+  const had = new Map([...body.children].map((tr) => [tr.dataset.id, tr]));
+  let at = body.firstElementChild;
   for (const r of rows) {
-    const isPulse = r.id === "pulse";
-    const kill = isPulse || !r.alive ? "" : el("button", {
-      class: "danger", type: "button", text: "Kill", "data-kill": r.id,
-      onclick: (ev) => {
-        ev.stopPropagation();
-        if (confirm(`Kill worker ${r.id}?`)) act(`/sessions/${encodeURIComponent(r.id)}/kill`, { reason: "killed from the dashboard" }, `killed ${r.id}`);
-      },
-    });
-    // a worker on another host says which; it opens and is driven like one here
-    const where = r.host ? el("span", { class: "host", text: ` @${r.host}`, title: `runs on host ${r.host}` }) : "";
-    const diff = isPulse || !r.branch ? "" : el("button", {
-      type: "button", text: "Diff", "data-diff": r.id, title: "its changes (git diff)",
-      onclick: (ev) => { ev.stopPropagation(); showDiff(r.id); },
-    });
-    const tr = el("tr", { "data-id": r.id, onclick: () => select(r.id) },
-      el("td", {}, r.id, where, r.note ? ` ⚑ ${r.note}` : ""),
-      el("td", { class: `h-${r.health}`, text: r.alive ? r.health : cause(r) }),
-      el("td", { text: age(r.idle_s) }),
-      el("td", { text: age(r.up_s) }),
-      el("td", { class: "branch", text: r.branch || "—", title: r.branch || "" }),
-      // today's spend, metered from the worker's CLI records; a CLI looop cannot read says so
-      el("td", { text: isPulse ? "" : r.metered === false ? "unmetered" : usd(r.cost_today_usd) }),
-      el("td", { class: "acts" }, diff, kill));
-    if (r.id === ui.selected) tr.className = "sel";
-    body.append(tr);
+    const tr = fleetRow(r, had.get(r.id));
+    had.delete(r.id);
+    if (tr === at) at = at.nextElementSibling;
+    else body.insertBefore(tr, at);
   }
+  for (const tr of had.values()) tr.remove();
   if (!ui.selected) {
     const first = rows.find((r) => r.id !== "pulse" && r.alive) || rows.find((r) => r.alive);
     if (first) select(first.id);
@@ -409,7 +460,7 @@ async function refresh() {
     ["/journal?tail=60", renderJournal],
   ];
   await Promise.all(parts.map(async ([path, fn]) => {
-    try { fn(await api(path)); } catch (e) { if (/token/.test(e.message)) toast(e.message, true); }
+    try { fn(await (fn === renderFleet ? readFleet(path) : api(path))); } catch (e) { if (/token/.test(e.message)) toast(e.message, true); }
   }));
 }
 function refreshSoon(ms = 400) {

@@ -1,0 +1,74 @@
+"""The fleet table in real headless Chromium redraws only what changed: a worker's new note
+shows in its row, and every other row (and the changed row's own <tr>) keeps its DOM nodes
+across the page's polls, which ask with the fleet's ETag."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from looop.home import store
+from looop.sessions.client import kill, wait
+from looop.sessions.spawner import spawn
+from looop.sessions.state import SessionError
+from tests.clocks import FixedClock
+from tests.helpers import clean_env, wait_until
+from tests.web.conftest import serving
+from tests.web.test_browser import browser_parts as browser_parts  # the fixture, shared
+from tests.web.test_browser import driver as driver
+
+pytestmark = pytest.mark.timeout(120)
+IDS = ("w1", "w2", "w3")
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Three live `cat` workers and `looop web` serving their home (a real process)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    env = clean_env(tmp_path, data, LOOOP_CONFIG=str(tmp_path / "config.json"))
+    for sid in IDS:
+        spawn(data, sid, ["cat"], cwd=data, env=dict(os.environ))
+    try:
+        with serving(env) as url:
+            yield {"url": url, "data": data}
+    finally:
+        for sid in IDS:
+            with contextlib.suppress(SessionError):
+                kill(data, sid)
+        for sid in IDS:
+            wait(data, sid, 30, FixedClock())
+
+
+MARK = """
+for (const tr of document.querySelectorAll('#fleet tbody tr')) {
+  tr.looopMark = tr.dataset.id; tr.firstElementChild.looopMark = tr.dataset.id;
+}"""
+MARKED = """
+return [...document.querySelectorAll('#fleet tbody tr')].map((tr) =>
+  [tr.dataset.id, tr.looopMark === tr.dataset.id,
+   tr.firstElementChild.looopMark === tr.dataset.id, tr.firstElementChild.textContent]);"""
+
+
+def test_a_changed_row_is_redrawn_and_the_others_keep_their_nodes(
+    fleet: dict[str, Any], driver: Any
+) -> None:
+    driver.get(fleet["url"])
+
+    def rows() -> list[list[Any]]:
+        return list(driver.execute_script(MARKED))
+
+    wait_until(lambda: [r[0] for r in rows()] == ["pulse", *IDS], 30, "the fleet drawn")
+    driver.execute_script(MARK)
+    store.atomic_write(fleet["data"] / "sessions" / "w2" / "note", "look here")
+    # the page polls every 5 s (no event tells of a note): the new note shows within a few
+    wait_until(lambda: "look here" in rows()[2][3], 30, "w2's note drawn")
+    got = {r[0]: (r[1], r[2]) for r in rows()}
+    assert got["w2"] == (True, False)  # its <tr> kept, its cells made again
+    for sid in ("pulse", "w1", "w3"):
+        assert got[sid] == (True, True), sid  # untouched: the same nodes

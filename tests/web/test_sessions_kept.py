@@ -1,0 +1,116 @@
+"""`GET /api/v1/sessions` as the dashboard polls it: the fleet's rows read once per change and
+served again (their ages moved on) while nothing changed; an unchanged fleet answers a poller
+holding its ETag with 304; and a change, even a supervisor killed without a word, shows on the
+next read."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+from starlette.testclient import TestClient
+
+from looop.core.context import Ctx
+from looop.home import store
+from looop.home.cost.record import append_cost
+from looop.web import cache
+from tests.clocks import FixedClock
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _builds(client: TestClient, every: bool = False) -> int:
+    return int(client.app.state.fleets[every].builds)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=["inotify", "stat"])
+def watched(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways the server sees a change: the kernel's word (Linux) and the files' stats."""
+    if request.param == "stat":
+        monkeypatch.setattr(cache.Changes, "open", classmethod(lambda cls, p, e: None))
+    return str(request.param)
+
+
+def _row(rows: list[dict[str, object]], sid: str) -> dict[str, object]:
+    return next(r for r in rows if r["id"] == sid)
+
+
+def _settled(client: TestClient, sid: str) -> dict[str, object]:
+    """The worker's row once its start has stopped writing (its first output landed)."""
+    seen: list[dict[str, object]] = [{}]
+
+    def same() -> bool:
+        row = _row(client.get("/api/v1/sessions").json(), sid)
+        was, seen[0] = seen[0], row
+        return row == was and row["last_output_unix"] is not None
+
+    wait_until(same, 10, f"{sid}'s row settled")
+    return seen[0]
+
+
+def test_rows_are_read_once_and_their_ages_move_with_the_clock(
+    watched: str, authed: TestClient, clock: FixedClock, worker: str
+) -> None:
+    first = _settled(authed, worker)
+    builds = _builds(authed)
+    up = first["up_s"]
+    assert isinstance(up, float)
+    for _ in range(10):
+        assert _row(authed.get("/api/v1/sessions").json(), worker) == first
+    clock.advance(3)  # within the reread window: the ages move, the rows are not read again
+    later = _row(authed.get("/api/v1/sessions").json(), worker)
+    assert later["up_s"] == pytest.approx(up + 3)
+    assert {k: v for k, v in later.items() if not k.endswith("_s")} == {
+        k: v for k, v in first.items() if not k.endswith("_s")
+    }
+    assert _builds(authed) == builds
+
+
+def test_an_unchanged_fleet_answers_304_to_its_etag(
+    watched: str, authed: TestClient, clock: FixedClock, ctx: Ctx, worker: str
+) -> None:
+    _settled(authed, worker)
+    r = authed.get("/api/v1/sessions")
+    tag = r.headers["etag"]
+    builds = _builds(authed)
+    assert r.status_code == 200 and tag.startswith('W/"')
+    clock.advance(30)  # read again (the window moved), the same rows: the same tag
+    same = authed.get("/api/v1/sessions", headers={"If-None-Match": tag})
+    assert same.status_code == 304 and same.content == b""
+    assert _builds(authed) == builds + 1
+    store.atomic_write(ctx.paths.sessions / worker / "note", "look here")
+    changed = authed.get("/api/v1/sessions", headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and changed.headers["etag"] != tag
+    assert _row(changed.json(), worker)["note"] == "look here"
+    other = authed.get("/api/v1/sessions", headers={"If-None-Match": 'W/"someone-else"'})
+    assert other.status_code == 200
+
+
+def test_a_supervisor_killed_without_a_word_leaves_the_next_read(
+    authed: TestClient, ctx: Ctx, worker: str
+) -> None:
+    assert [r["id"] for r in authed.get("/api/v1/sessions").json()] == ["pulse", worker]
+    sdir = ctx.paths.sessions / worker
+    pid = json.loads((sdir / "meta.json").read_text())["supervisor_pid"]
+    os.kill(pid, signal.SIGKILL)  # no status.json written: only its lock closing tells
+    # the clock stands still: neither the second nor the reread window moves
+    wait_until(
+        lambda: [r["id"] for r in authed.get("/api/v1/sessions").json()] == ["pulse"],
+        10,
+        "the killed worker gone from /sessions",
+    )
+
+
+def test_todays_spend_shows_on_the_next_read(
+    watched: str, authed: TestClient, clock: FixedClock, ctx: Ctx, worker: str
+) -> None:
+    assert _row(authed.get("/api/v1/sessions").json(), worker)["cost_today_usd"] is None
+    append_cost(ctx.paths.data / "cost.jsonl", clock.now(), "session", worker, "claude", 0.25)
+    got = _row(authed.get("/api/v1/sessions").json(), worker)["cost_today_usd"]
+    assert got == pytest.approx(0.25)
+    append_cost(ctx.paths.data / "cost.jsonl", clock.now(), "session", worker, "claude", 0.5)
+    got = _row(authed.get("/api/v1/sessions").json(), worker)["cost_today_usd"]
+    assert got == pytest.approx(0.75)
