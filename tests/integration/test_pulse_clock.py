@@ -54,17 +54,35 @@ def _shared_clock() -> tuple[subprocess.Popen[bytes], str]:
     exe = shutil.which("faketime")
     if exe is None:
         pytest.skip("faketime is not installed (apt-get install faketime)")
-    proc = subprocess.Popen([exe, "-f", "+0", "sleep", "1000000"], start_new_session=True)
+    for _ in range(5):
+        proc = subprocess.Popen(
+            [exe, "-f", "+0", "sleep", "1000000"], start_new_session=True, stderr=subprocess.PIPE
+        )
+        found = _shared_names(proc)
+        if found is not None:
+            return proc, found
+        _end_shared(proc)
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        if "File exists" not in err:
+            raise AssertionError(f"faketime never started its child: {err}")
+        # its names are its pid's: left by an earlier process of that pid killed before it
+        # could remove them (SIGKILLed libfaketime users leave theirs); that owner is gone
+        for stale in (f"sem.faketime_sem_{proc.pid}", f"faketime_shm_{proc.pid}"):
+            Path("/dev/shm", stale).unlink(missing_ok=True)
+    raise AssertionError("faketime never started its child (its shared names were taken)")
+
+
+def _shared_names(proc: subprocess.Popen[bytes]) -> str | None:
+    """The FAKETIME_SHARED its child was given, or None if faketime ended first."""
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
         for kid in kids.read_text().split() if kids.exists() else []:
             for var in Path(f"/proc/{kid}/environ").read_bytes().split(b"\0"):
                 if var.startswith(b"FAKETIME_SHARED="):
-                    return proc, var.split(b"=", 1)[1].decode()
+                    return var.split(b"=", 1)[1].decode()
         time.sleep(0.05)
-    _end_shared(proc)
-    raise AssertionError("faketime never started its child")
+    return None
 
 
 def _end_shared(proc: subprocess.Popen[bytes]) -> None:

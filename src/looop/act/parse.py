@@ -104,7 +104,8 @@ def _held(obj: Any, key: str | None) -> Any:
         if key in SATURATING:
             return int(obj)
         raise DecisionError(
-            f"decision: field '{key or 'top'}' holds an integer of {obj.digits} digits "
+            f"decision: field '{jsonio.where([key] if key else [])}' holds an integer of "
+            f"{obj.digits} digits "
             f"(at most {_MAX_INT_DIGITS}); write a realistic number"
         )
     if isinstance(obj, dict):

@@ -84,3 +84,11 @@ def test_a_huge_integer_elsewhere_or_negative_is_still_refused_naming_its_field(
     neg = b'{"action": "write_schedule", "name": "far", "in_s": -' + b"9" * 40 + b"}"
     with pytest.raises(DecisionError, match=r"'in_s' must be an integer from 1"):
         parse_decision(neg)
+
+
+def test_a_huge_integer_under_a_key_with_a_newline_is_refused_on_one_line() -> None:
+    """The key is the decider's text: its error still fits the journal's one line."""
+    raw = b'{"action": "noop", "cmd": {"a\\nb": 1' + b"0" * 30 + b"}}"
+    with pytest.raises(DecisionError) as got:
+        parse_decision(raw)
+    assert "\n" not in str(got.value) and "a\\x0ab" in str(got.value)
