@@ -93,6 +93,34 @@ def test_a_watched_file_change_starts_a_beat_that_decides_within_a_second_or_so(
     assert took < 3.0, f"the change took {took:.2f}s to reach the decider"
 
 
+def test_a_watched_file_changed_right_after_a_woken_quiet_beat_wakes_a_beat(ctx: Ctx) -> None:
+    """A woken beat that found nothing new re-arms its watches: a change written the moment
+    its sleep is said is a change all the same, not swallowed by that re-arm."""
+    wire(ctx, [{"decision": {"action": "noop", "reason": "quiet"}}] * 5)
+    ctx.paths.sensors.mkdir(parents=True, exist_ok=True)
+    sensor = ctx.paths.sensors / "inbox.sh"
+    sensor.write_text(
+        '#!/bin/sh\n# looop:watch=inbox.txt\nprintf \'{"inbox": "%s"}\' "$(cat inbox.txt)"\n'
+    )
+    sensor.chmod(0o755)
+    inbox = ctx.paths.data / "inbox.txt"
+    p = _pulse(ctx)
+    try:
+        assert p.stdout is not None
+        await_event(p.stdout, "sleep")  # asleep for an hour
+        inbox.write_text("mail 1\n")
+        await_event(p.stdout, "pulse.woken", timeout=10)
+        await_event(p.stdout, "sleep", timeout=30)  # decided on it, asleep again
+        woken = []
+        for _ in range(10):  # each write lands the moment the quiet beat before says its sleep
+            inbox.write_text("mail 1\n")  # the same text: a woken beat that finds nothing new
+            woken.append(await_event(p.stdout, "pulse.woken", timeout=10))
+            await_event(p.stdout, "sleep", timeout=30)
+    finally:
+        _stop(p)
+    assert all(ev["msg"].startswith("woken by a change") for ev in woken)
+
+
 def test_a_worker_exit_wakes_the_pulse_at_once(ctx: Ctx) -> None:
     wire(ctx, [{"decision": {"action": "noop", "reason": "quiet"}}] * 5)
     p = _pulse(ctx)

@@ -353,11 +353,11 @@ class Pulse:
             secs, reason, force = self._next_sleep(out)
             if self.stop.is_set():
                 return None
-            self._say_sleep(secs, reason)
+            if woke_idle:  # what it saw was the beat's own doing, and a replaced file is a
+                self._arm()  # new one to watch; before the sleep is said, or a change made on
+            self._say_sleep(secs, reason)  # hearing it is dropped with the beat's own
             began = self.ctx.clock.monotonic()
             slept = secs
-            if woke_idle:  # before the sleep is said: what it saw was the beat's own doing,
-                self._arm()  # and a replaced file is a new one to watch
             if self._rest(secs):
                 slept = self._woken_slept(out, began, secs)
                 reason, force = WOKEN, False

@@ -30,6 +30,7 @@ from looop.sense.verdicts import (
     failure_verdict,
     judge,
 )
+from looop.sense.watchlines import changed_since, watch_in
 
 GRACE_SECS = 0.3  # how long children left behind by an exited script may hold its pipes
 ERR_KEEP = 64 * 1024  # stderr tail kept in the .err file
@@ -74,31 +75,38 @@ def interval_of(script: Path) -> int | None:
 LINE_MAX = 4096  # a longer line counts as several, as readline(4096) reads it
 
 
-def _interval_in(head: bytes) -> int | None:
-    """The interval among the first HEADER_LINES lines of `head` (the file's first bytes)."""
-    pos = 0
+def _lines(head: bytes) -> list[bytes]:
+    """The first HEADER_LINES lines of `head` (the file's first bytes), as readline reads them."""
+    pos, out = 0, []
     for _ in range(HEADER_LINES):
         if pos >= len(head):
             break
         nl = head.find(b"\n", pos, pos + LINE_MAX)
         end = pos + LINE_MAX if nl < 0 else nl + 1
-        m = _INTERVAL.match(head[pos:end])
+        out.append(head[pos:end])
+        pos = end
+    return out
+
+
+def _interval_in(lines: list[bytes]) -> int | None:
+    for line in lines:
+        m = _INTERVAL.match(line)
         if m:
             return int(m.group(1))
-        pos = end
     return None
 
 
-def _head(script: Path) -> tuple[list[str], int | None]:
-    """How to run a script and its `# looop:interval=N`, from one read: a script without a
-    #! line runs under bash, as a shell would run it (no ENOEXEC)."""
+def _head(script: Path) -> tuple[list[str], int | None, list[str]]:
+    """How to run a script, its `# looop:interval=N` and its `# looop:watch=PATH`s, from one
+    read: a script without a #! line runs under bash, as a shell would (no ENOEXEC)."""
     try:
         with store.open_regular(script) as f:
             head = f.read(HEADER_LINES * LINE_MAX)
     except OSError:
-        return [str(script)], None
+        return [str(script)], None, []
     argv = [str(script)] if head[:2] == b"#!" else ["bash", str(script)]
-    return argv, _interval_in(head)
+    lines = _lines(head)
+    return argv, _interval_in(lines), watch_in([ln.rstrip(b"\n") for ln in lines])
 
 
 # ------------------------------------------------------------------ publishing
@@ -152,8 +160,11 @@ def _err_files(paths: Paths) -> set[str] | None:
         return None
 
 
-def _cached(ctx: Ctx, script: Path, name: str, every: int | None) -> Reading | None:
-    """The previous snapshot, when the script's interval says it is still fresh."""
+def _cached(
+    ctx: Ctx, script: Path, name: str, every: int | None, watched: list[str]
+) -> Reading | None:
+    """The previous snapshot, when the script's interval says it is still fresh and nothing
+    it watches changed since (a woken beat reads the change, not the cache)."""
     if not every:
         return None
     snap = ctx.paths.snapshots / f"{name}.json"
@@ -161,6 +172,8 @@ def _cached(ctx: Ctx, script: Path, name: str, every: int | None) -> Reading | N
         snap_mtime = snap.stat().st_mtime
         if script.stat().st_mtime > snap_mtime:
             return None  # an edited script bypasses the window
+        if watched and changed_since(ctx, watched, snap_mtime):
+            return None
         raw = snap.read_bytes()
     except OSError:
         return None
@@ -372,10 +385,10 @@ def _gather(ctx: Ctx, knobs: Knobs, scripts: list[Path]) -> _Round:
         _err_files(ctx.paths),
     )
     for name, script in zip(names, scripts, strict=True):
-        argv, every = _head(script)
+        argv, every, watched = _head(script)
         if every:
             rnd.every[name] = every
-        hit = _cached(ctx, script, name, every)
+        hit = _cached(ctx, script, name, every, watched)
         if hit is not None:
             rnd.out[name] = hit
         elif not os.access(script, os.X_OK):

@@ -6,14 +6,13 @@ report). The woken beat runs every sensor and gates on the world hash as any bea
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from looop.core.context import Ctx
 from looop.home import store
 from looop.sense.sensors import HEADER_LINES, LINE_MAX, sensor_scripts
+from looop.sense.watchlines import resolve, watch_in
 
-_WATCH = re.compile(rb"^\s*#.*\blooop:watch\s*=\s*(\S.*?)\s*$")
 MAX_WATCHES = 256  # a home's own sensors; past this the interval alone wakes the rest
 
 
@@ -24,21 +23,7 @@ def watch_lines(script: Path) -> list[str]:
             head = f.read(HEADER_LINES * LINE_MAX)
     except OSError:
         return []
-    found = []
-    for line in head.split(b"\n")[:HEADER_LINES]:
-        m = _WATCH.match(line[:LINE_MAX])
-        if m:
-            found.append(m.group(1).decode("utf-8", "replace"))
-    return found
-
-
-def resolve(ctx: Ctx, written: str) -> str:
-    """`~` and `~/x` are the user's home (as the sensor's own shell reads them); a relative
-    path is the data dir's, where sensors run."""
-    home = ctx.env.get("HOME", "")
-    if home and (written == "~" or written.startswith("~/")):
-        return os.path.normpath(home + written[1:])
-    return os.path.normpath(os.path.join(ctx.paths.data, written))
+    return watch_in([line[:LINE_MAX] for line in head.split(b"\n")[:HEADER_LINES]])
 
 
 def sensor_watches(ctx: Ctx) -> list[str]:

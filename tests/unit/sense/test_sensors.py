@@ -666,3 +666,38 @@ def test_the_beats_world_from_its_readings_is_the_world_on_disk(ctx: Ctx, paths:
             assert (paths.snapshots / name).read_bytes() == body, name
         moves.write_text('#!/bin/sh\necho \'{"signal": {"n": 2}}\'\n')
     assert read_world(paths).items["snap:sensor-moves"] == '{"n":2}'
+
+
+@pytest.mark.timeout(10)
+def test_interval_cache_is_dropped_when_a_watched_path_changed(
+    ctx: Ctx, paths: Paths, clock: FixedClock
+) -> None:
+    """A woken beat reads the change that woke it: a sensor whose `# looop:watch=PATH` changed
+    since its snapshot runs again, inside its interval; a neighbour's change keeps the cache."""
+    script = add_sensor(
+        paths,
+        "inbox",
+        "# looop:interval=3600\n# looop:watch=inbox.txt\n# looop:watch=mail\n"
+        'printf \'{"signal":{"inbox":"%s","mail":"%s"}}\' '
+        '"$(cat inbox.txt)" "$(ls mail | wc -l)"\n',
+    )
+    os.utime(script, (1_000_000, 1_000_000))
+    (paths.data / "mail").mkdir()
+    (paths.data / "mail" / "m1").write_text("hi\n")
+    (paths.data / "inbox.txt").write_text("a\n")
+    assert not run(ctx)["sensor-inbox"].cached
+    snap = paths.snapshots / "sensor-inbox.json"
+    clock.t = snap.stat().st_mtime + 10
+    (paths.data / "neighbour.txt").write_text("not watched\n")
+    assert run(ctx)["sensor-inbox"].cached
+
+    (paths.data / "inbox.txt").write_text("b\n")
+    r = run(ctx)["sensor-inbox"]
+    assert not r.cached and r.signal == {"inbox": "b", "mail": "1"}
+    assert run(ctx)["sensor-inbox"].cached  # read once: cached again until the next change
+
+    (paths.data / "mail" / "m1").write_text("edited in place\n")  # a watched folder's entry
+    assert not run(ctx)["sensor-inbox"].cached
+    (paths.data / "mail" / "m2").write_text("new\n")
+    r = run(ctx)["sensor-inbox"]
+    assert not r.cached and r.signal == {"inbox": "b", "mail": "2"}
