@@ -6,9 +6,11 @@ instances or watches, a slow look (`RESYNC_S`) is the fallback."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 from collections.abc import Callable
 
+import inotify_simple
 from inotify_simple import INotify, flags
 
 from looop.sessions.control import Control
@@ -30,6 +32,8 @@ class SocketWatch:
         self.pending = False  # a look is scheduled (the settle, or the slow fallback)
 
     def start(self) -> None:
+        if inotify_simple._libc is None:  # its own lookup runs `ldconfig -p`: no child here
+            inotify_simple._libc = ctypes.CDLL(None, use_errno=True)
         with contextlib.suppress(OSError):  # no inotify here: the slow look alone
             self.ino = INotify(nonblocking=True)
             self.loop.add_reader(self.ino.fileno(), self.on_change)
