@@ -1,5 +1,5 @@
 """An idle home is at rest (issue 56, item 2): between beats neither the session host nor a
-session's supervisor wakes on a timer of its own. The supervisor is told by inotify when its
+session's supervisor wakes on a timer of its own. The supervisor is told by dnotify when its
 control socket's name goes (and binds it again at once); the host holds a pidfd of the
 pulse's supervisor, whose exit wakes it to bring the pulse back."""
 
@@ -92,7 +92,7 @@ def test_an_idle_home_wakes_no_host_and_no_supervisor_and_a_wiped_socket_is_back
         }
         woke = _quiet_window(pids)
         assert max(woke.values()) <= 1, f"woke in {WINDOW_S:g}s at rest: {woke}"
-        # a tmp cleaner takes the worker's socket: inotify tells its supervisor, not a poll
+        # a tmp cleaner takes the worker's socket: dnotify tells its supervisor, not a poll
         sock = socket_file(str(ctx.paths.data), "w1")
         os.unlink(sock)
         wait_until(lambda: os.path.exists(sock), 3, "the worker's socket bound again")

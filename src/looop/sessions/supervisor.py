@@ -217,6 +217,7 @@ class Supervisor:
         self.contain = "none"  # what kills what a run leaves behind: cgroup or sweep
         self.locked = False
         self.watch: HeartWatch | None = None  # the run's heartbeat, when it has a watchdog
+        self.sock_watch: SocketWatch | None = None
         self.watched: Child | None = None  # the run it judges
         self.door: SoleDoor | None = None  # its worker's door, started without the host
 
@@ -326,7 +327,8 @@ class Supervisor:
             self.watch = HeartWatch(self.args.watchdog_file, self.args.watchdog_s, time.monotonic)
             self.watchdog_check()
         if self.control is not None:  # woken by the name's removal, never a poll
-            SocketWatch(loop, self.control, self.serving).start()
+            self.sock_watch = SocketWatch(loop, self.control, self.serving)
+            self.sock_watch.start()
         memkeeper.arm(loop, life, self.host_os)  # where no cgroup holds its memory bound
 
     # ---- main
@@ -409,6 +411,8 @@ class Supervisor:
                 self.life.kill_now()
             return 1
         finally:
+            if self.sock_watch is not None:  # no SIGIO once the loop's handler is gone
+                self.sock_watch.close()
             loop.close()
             if self.control is not None:
                 self.control.close_server()
