@@ -57,6 +57,7 @@ class Duties:
         self.listener, self.door, self.keeper = listener, door, keeper
         self.idle_s = self.wait_s = idle_s
         self.pulse_fd: int | None = None  # a pidfd of the pulse's supervisor: its exit wakes
+        os.register_at_fork(after_in_child=self.let_go)  # a forked supervisor holds none
         self.waiting = select.poll()
         self.waiting.register(listener.fileno(), select.POLLIN)
         if door is not None:
@@ -99,6 +100,11 @@ class Duties:
             self.wait_s = min(self.idle_s, RESYNC_S)
         else:  # wanted, and nothing to tell of a loss: look again soon (a revival backing off)
             self.wait_s = min(self.idle_s, REVIVE_EVERY_S)
+
+    def let_go(self) -> None:
+        if self.pulse_fd is not None:
+            os.close(self.pulse_fd)
+            self.pulse_fd = None
 
     def pulse_ended(self) -> None:
         """The pulse's supervisor exited: drop its pidfd and look now."""
