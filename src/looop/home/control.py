@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 # x CONNECT_PAUSE_S: ~4 s for a supervisor that is still binding, or binding again after
-# its socket was removed (it looks every supervisor.SOCKET_CHECK_S)
+# its socket was removed (dnotify tells it: sessions/socketwatch.py)
 CONNECT_TRIES = 100
 CONNECT_PAUSE_S = 0.04
 OP_TIMEOUT_S = {"kill": 20.0, "restart": 20.0, "screenshot": 15.0}
@@ -207,8 +207,8 @@ OTHERS_OLD_S = 600.0
 def sweep_home_sockets(data: str) -> int:
     """Remove this home's control sockets that nobody listens on (a SIGKILLed supervisor's),
     then their folder once it is empty: run by `looop down` and by the home's session host as
-    it starts. A live supervisor whose name is taken by mistake binds it again (it looks
-    every supervisor.SOCKET_CHECK_S). How many were removed."""
+    it starts. A live supervisor whose name is taken by mistake binds it again (dnotify tells
+    it: sessions/socketwatch.py). How many were removed."""
     return _sweep_folder(os.path.dirname(socket_file(data, "x")), None)
 
 

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 WANTED = "wanted.json"
 PULSE = "pulse"
-REVIVE_EVERY_S = 2.0  # how often a long-lived looop (host, web) looks for a lost pulse
+REVIVE_EVERY_S = 2.0  # how often a long-lived looop (host, web) looks for a lost pulse (the
+# host: only while one is wanted and no supervisor's exit can tell it)
 HOME_LOST_EXIT = 3  # the pulse left a home that is gone on purpose: not brought back
 FIRST_S, CAP_S = 1.0, 60.0  # the revivals' backoff: doubling from the first to the cap
 STREAK_RESET_S = 2 * CAP_S  # a revival this long ago healed: the next starts small again
@@ -98,6 +99,18 @@ def lost_cause(data: str) -> str | None:
         return None  # it left a home that is gone: `up` starts it on the new one
     why = status.get("error") or (f"exit {code}" if code is not None else status.get("state"))
     return f"it stopped ({why}) with no `looop down`"
+
+
+def pulse_supervisor(data: str) -> int | None:
+    """The pid of the supervisor holding the pulse's session; None when none holds it."""
+    sdir = where.join(where.join(data, "sessions"), PULSE)
+    if not lock_held(sdir):
+        return None
+    try:
+        pid = (read_meta(sdir) or {}).get("supervisor_pid")
+    except (CorruptState, OSError):
+        return None
+    return pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 else None
 
 
 def _supervisor_pid(sdir: str) -> str:

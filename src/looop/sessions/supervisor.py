@@ -39,12 +39,11 @@ from looop.sessions.keeper import keep
 from looop.sessions.lifecycle import Lifecycle
 from looop.sessions.oscalls import HostOS, set_subreaper
 from looop.sessions.pump import Pump, log, log_failure
+from looop.sessions.socketwatch import SocketWatch
 from looop.sessions.soledoor import SoleDoor, give_door
 from looop.sessions.states import SessionState, StatusBook
 
 IDLE_CHECK_S = 0.5
-SOCKET_CHECK_S = 2.0  # how soon a control socket removed under a live session is back (an idle
-# supervisor wakes for it: seldom, so a fleet at rest stays at rest)
 
 
 # -- argv --------------------------------------------------------------------------------
@@ -218,6 +217,7 @@ class Supervisor:
         self.contain = "none"  # what kills what a run leaves behind: cgroup or sweep
         self.locked = False
         self.watch: HeartWatch | None = None  # the run's heartbeat, when it has a watchdog
+        self.sock_watch: SocketWatch | None = None
         self.watched: Child | None = None  # the run it judges
         self.door: SoleDoor | None = None  # its worker's door, started without the host
 
@@ -312,13 +312,9 @@ class Supervisor:
                 life.watchdog_kill(f"watchdog: no heartbeat for {late:.0f}s")
         life.loop.call_later(watch.next_look(IDLE_CHECK_S), self.watchdog_check)  # no poll
 
-    def socket_check(self) -> None:
-        """The control socket's name is still there, or bound again (a wiped runtime dir)."""
-        life, control = self.life, self.control
-        if life is None or control is None or life.finishing:
-            return
-        control.rebind_if_gone()
-        life.loop.call_later(SOCKET_CHECK_S, self.socket_check)
+    def serving(self) -> bool:
+        """The control socket is still to be kept bound (a wiped runtime dir: bound again)."""
+        return self.life is not None and not self.life.finishing
 
     def arm_timers(self, loop: Loop, life: Lifecycle) -> None:
         if self.args.timeout_s is not None:
@@ -330,7 +326,9 @@ class Supervisor:
             # CLOCK_MONOTONIC stops while the machine sleeps: a resume is no silence
             self.watch = HeartWatch(self.args.watchdog_file, self.args.watchdog_s, time.monotonic)
             self.watchdog_check()
-        loop.call_later(SOCKET_CHECK_S, self.socket_check)
+        if self.control is not None:  # woken by the name's removal, never a poll
+            self.sock_watch = SocketWatch(loop, self.control, self.serving)
+            self.sock_watch.start()
         memkeeper.arm(loop, life, self.host_os)  # where no cgroup holds its memory bound
 
     # ---- main
@@ -413,6 +411,8 @@ class Supervisor:
                 self.life.kill_now()
             return 1
         finally:
+            if self.sock_watch is not None:  # no SIGIO once the loop's handler is gone
+                self.sock_watch.close()
             loop.close()
             if self.control is not None:
                 self.control.close_server()
