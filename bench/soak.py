@@ -685,17 +685,34 @@ def _faketime_holder() -> tuple[subprocess.Popen[bytes], str] | None:
     exe = shutil.which("faketime")
     if exe is None:
         return None
-    proc = subprocess.Popen([exe, "-f", "+0", "sleep", "1000000"], start_new_session=True)
+    for _ in range(5):
+        proc = subprocess.Popen(
+            [exe, "-f", "+0", "sleep", "1000000"], start_new_session=True, stderr=subprocess.PIPE
+        )
+        names = _holder_names(proc)
+        if names is not None:
+            return proc, names
+        _end_holder(proc)
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        if "File exists" not in err:
+            return None
+        # names of its pid left by an earlier, SIGKILLed process of that pid: its owner is gone
+        for stale in (f"sem.faketime_sem_{proc.pid}", f"faketime_shm_{proc.pid}"):
+            Path("/dev/shm", stale).unlink(missing_ok=True)
+    return None
+
+
+def _holder_names(proc: subprocess.Popen[bytes]) -> str | None:
+    """The FAKETIME_SHARED its child was given; None if `faketime` ended first."""
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         with contextlib.suppress(OSError, ValueError):
             kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
             for kid in kids:
                 for var in Path(f"/proc/{kid}/environ").read_bytes().split(b"\0"):
                     if var.startswith(b"FAKETIME_SHARED="):
-                        return proc, var.split(b"=", 1)[1].decode()
+                        return var.split(b"=", 1)[1].decode()
         time.sleep(0.05)
-    _end_holder(proc)
     return None
 
 

@@ -153,11 +153,13 @@ def _holds(env: dict[str, str], pid: object, secs: float) -> None:
 
 @pytest.mark.parametrize("step", ["+10m", "+1d"])
 def test_a_forward_clock_step_never_stops_or_restarts_a_live_pulse(
-    ctx: Ctx, tmp_path: Path, step: str
+    ctx: Ctx, tmp_path: Path, step: str, shared_clock: str
 ) -> None:
     wire(ctx, [{"decision": {"action": "noop"}}])
     offset = tmp_path / "offset"
-    env = _env(ctx, tmp_path, offset)
+    # one shared state for every process of the home: a process that makes its own leaves
+    # it in /dev/shm when `down` kills it
+    env = _env(ctx, tmp_path, offset) | {"FAKETIME_SHARED": shared_clock}
     r = _run(env, "up")
     try:
         assert r.returncode == 0, r.stdout + r.stderr
