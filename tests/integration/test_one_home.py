@@ -5,6 +5,7 @@ the runtime dir alone."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
@@ -91,6 +92,14 @@ def _settled(ctx: Ctx, wid: str) -> None:
     raise AssertionError(f"the pulse never slept after seeing {wid}")
 
 
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two paths atomically (Linux renameat2 with RENAME_EXCHANGE)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    at_fdcwd, rename_exchange = -100, 2
+    if libc.renameat2(at_fdcwd, bytes(a), at_fdcwd, bytes(b), rename_exchange) != 0:
+        raise OSError(ctypes.get_errno(), f"renameat2 {a} <-> {b}")
+
+
 def _down(ctx: Ctx) -> None:
     _looop(ctx, "down")
 
@@ -128,8 +137,10 @@ def test_a_pulse_whose_data_dir_is_replaced_says_why_and_stops(ctx: Ctx, tmp_pat
     try:
         assert p.stdout is not None
         await_event(p.stdout, "sleep")
-        ctx.paths.data.rename(tmp_path / "old-home")
-        ctx.paths.data.mkdir()
+        # swapped with a new home in one step (renameat2 RENAME_EXCHANGE): a pulse woken by
+        # its watched folders never finds the path missing between a rename and a mkdir
+        (tmp_path / "new-home").mkdir()
+        _exchange(tmp_path / "new-home", ctx.paths.data)
         ev = await_event(p.stdout, "pulse.home_lost")
         assert f"data dir {ctx.paths.data} was replaced" in ev["msg"]
         assert p.wait(timeout=15) == 3
