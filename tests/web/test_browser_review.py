@@ -137,7 +137,9 @@ def test_review_comment_send_and_land_on_desktop_and_phone(
     home: dict[str, Any], driver: Any
 ) -> None:
     repo = home["repo"]
-    worker(home, "w1", "add app", {"app.py": "def f(x):\\n    return x\\n"})
+    # a line a worker wrote to be HTML: shown as text, never parsed
+    app = "def f(x):\\n    return x\\n# <img src=x onerror=document.title=1>\\n"
+    worker(home, "w1", "add app", {"app.py": app})
     worker(home, "w2", "edit the README", {"README": "hello\\nworker two\\n"})
     worker(home, "w3", "add notes", {"notes.txt": "notes\\n"})
     driver.get(home["url"])
@@ -148,11 +150,16 @@ def test_review_comment_send_and_land_on_desktop_and_phone(
     assert "verify: none set" in _text(driver, "#review-head")
     added = _text(driver, '#review .rv-l.add[data-file="app.py"][data-line="2"]')
     assert "return x" in added
+    assert "<img src=x" in _text(driver, '#review .rv-l[data-file="app.py"][data-line="3"]')
+    assert driver.execute_script("return document.querySelectorAll('#review img').length") == 0
     comment_line(driver, "app.py", 2, "return x + 1 instead")
     driver.find_element("css selector", "#review-all-text").send_keys("and add a test")
     _click(driver, "#review-all button[type=submit]")
     wait_until(lambda: "Send 2 comment(s)" in _text(driver, "#review-send"), 20, "two drafted")
     size(driver, DESKTOP, "review-desktop")
+    dark = [{"name": "prefers-color-scheme", "value": "dark"}]
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": dark})
+    size(driver, DESKTOP, "review-desktop-dark")
     _click(driver, "#review-send")
     wait_until(lambda: "and add a test" in told(home), 30, "w1 resumed with the round")
     assert "app.py:2: return x + 1 instead" in told(home)
