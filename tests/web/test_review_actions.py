@@ -144,3 +144,26 @@ def test_no_worktree_no_origin_and_a_remote_worker_are_refused(
     r = web.post("/api/v1/workers/w5/review/comments", json={"text": "hi"})
     assert r.status_code == 409 and "another host" in r.json()["error"]
     assert rounds(wctx, "w5") == []
+
+
+def test_land_as_a_pull_request_answers_its_url(
+    web: TestClient, wctx: Ctx, repo: Path, tmp_path: Path
+) -> None:
+    bare = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    git(repo, "remote", "add", "origin", str(bare))
+    git(repo, "push", "-q", "origin", "main")
+    opener = tmp_path / "open-pr"  # a stand-in for gh: says where the PR is, records argv
+    opener.write_text(f"#!/bin/sh\necho \"$@\" > '{tmp_path}/pr.argv'\necho https://forge/pr/9\n")
+    opener.chmod(0o755)
+    obj = json.loads(wctx.paths.config.read_text())
+    obj["land"] = {"pr_command": f"{opener} --head {{branch}} --base {{base}}"}
+    wctx.paths.config.write_text(json.dumps(obj))
+    start(wctx, tmp_path, "w6", repo)
+    tip = git(repo, "rev-parse", "looop/w6").strip()
+    r = web.post("/api/v1/workers/w6/land", json={"mode": "pr"})
+    assert r.status_code == 200, r.text
+    assert r.json()["mode"] == "pr" and r.json()["url"] == "https://forge/pr/9"
+    assert git(bare, "rev-parse", "refs/heads/looop/w6").strip() == tip
+    assert (tmp_path / "pr.argv").read_text().split() == ["--head", "looop/w6", "--base", "main"]
+    assert "user (web): landed worker w6" in journal(wctx) and "pr/9" in journal(wctx)
