@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +153,44 @@ def test_a_conflict_is_said_and_sent_back_once_confirmed(
         asyncio.run(scenario())
     finally:
         kill_sessions(wctx.paths.data)
+
+
+def test_closing_the_pane_while_it_lands_leaves_the_landing_to_finish(
+    wctx: Ctx, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user closes the review pane while a landing runs: the landing still ends and is
+    said, and nothing redraws the closed pane (no error from the action's thread)."""
+    start(wctx, tmp_path, "w3", repo)
+    tip = git(repo, "rev-parse", "looop/w3").strip()
+    release, broke = threading.Event(), []
+    land = Acting.land
+
+    def slow_land(self: Acting, sid: str, mode: str) -> str:
+        assert release.wait(30), "the test never let the landing go on"
+        return land(self, sid, mode)
+
+    monkeypatch.setattr(Acting, "land", slow_land)
+    monkeypatch.setattr(threading, "excepthook", lambda args: broke.append(args.exc_value))
+
+    async def scenario() -> None:
+        app = WatchApp(wctx, "w3", show_all=True, acts=Acting(wctx, "watch"))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("r")
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen), "the review pane")
+            await pilot.press("l")
+            await type_line(pilot, app, "")
+            await confirm(pilot, app, "Land worker w3's change (as configured)")
+            await until(pilot, lambda: app.acting is not None, "landing")
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, ReviewScreen), "closed")
+            release.set()
+            await until(pilot, lambda: app.acting is None, "the landing said")
+            await pilot.press("q")
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()
+        kill_sessions(wctx.paths.data)
+    assert git(repo, "rev-parse", "main").strip() == tip
+    assert broke == []

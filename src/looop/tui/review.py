@@ -154,6 +154,8 @@ class ReviewScreen(ModalScreen[None]):
 
     def reload(self) -> None:
         """Read the review again and draw it, the cursor kept where it was."""
+        if not self.is_attached:  # closed while the action it follows ran
+            return
         try:
             self.data = read_review(self.ctx, self.sid)
         except LooopError as e:
