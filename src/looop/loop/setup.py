@@ -13,7 +13,6 @@ from typing import Any
 import click
 
 from looop.core.context import Ctx
-from looop.core.endpoints import endpoints
 from looop.decide.cost import UNMETERED_LIMIT
 from looop.home import jsonio, store
 from looop.home.config import Config, Knobs, Runner, parse_config
@@ -24,6 +23,7 @@ from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS, names, profile
 from looop.home.sandboxpolicy import parse_sandbox, resolve
 from looop.loop.homeguard import refuse_unsafe
+from looop.sandbox.endpoints import endpoints
 from looop.seed import SETUP_ASK, ensure_data_dir, seed_setup_ask
 from looop.workers.sandbox import missing
 
@@ -277,7 +277,7 @@ def _ask(
 
 
 def endpoint_lines(runner: str, env: dict[str, str]) -> list[str]:
-    """The model endpoint this runner is pointed at, as its sandbox treats it (core/endpoints):
+    """The model endpoint this runner is pointed at, as its sandbox treats it (sandbox/endpoints):
     allowed by itself, or to be listed in the config's `sandbox.domains`."""
 
     out = []

@@ -1,11 +1,11 @@
 """A worker inside Anthropic's sandbox runtime (`srt`: bubblewrap plus a filtering network proxy
 on Linux). The policy becomes srt's settings JSON under the worker's own folder
-(`sandbox/<id>/srt.json`); the home's sandbox host (core/sbxhost.py) wraps the worker's line
+(`sandbox/<id>/srt.json`); the home's sandbox host (sandbox/boxhost.py) wraps the worker's line
 under them into bubblewrap's, which runs in the worker's session with nothing of srt beside it.
 
 Default policy: the worker writes only its own folders (`sandbox/<id>/work`, its workspace, and
 `sandbox/<id>/tmp`, its TMPDIR), the contract's paths (reports/, claims/, asks/, tells/, the
-event and cost ledgers) and its runner CLI's session folders (core/srt.py RUNNER_STATE; what the
+event and cost ledgers) and its runner CLI's session folders (sandbox/srt.py RUNNER_STATE; what the
 user's own CLI reads outside stays read-only: RUNNER_CONFIG, RUNNER_LOCKED); it cannot read
 ~/.ssh, ~/.aws, ~/.gnupg, ~/.config (but its runner's own folder there) or looop's config, and
 of the data dir it reads only what the contract needs (default deny: srt.data_walls), never
@@ -19,9 +19,13 @@ import os
 import shlex
 from collections.abc import Mapping
 
-from looop.core import sbxhost, srt
 from looop.core.context import Ctx
-from looop.core.srt import (
+from looop.home import jsonio, store, where
+from looop.home.knobs import KNOBS
+from looop.home.sandboxpolicy import SandboxPolicy
+from looop.home.where import SANDBOX_SETTINGS
+from looop.sandbox import boxhost, srt
+from looop.sandbox.srt import (
     HOME_SECRETS,
     RUNNER_DOMAINS,
     RUNNER_LOCKED,
@@ -34,10 +38,6 @@ from looop.core.srt import (
     require,
     srt_program,
 )
-from looop.home import jsonio, store, where
-from looop.home.knobs import KNOBS
-from looop.home.sandboxpolicy import SandboxPolicy
-from looop.home.where import SANDBOX_SETTINGS
 from looop.workers.errors import WorkerError
 from looop.workers.rules import last_rule, replace_rule
 from looop.workers.startrecord import read_record, record_path
@@ -101,7 +101,7 @@ def settings(
 ) -> dict[str, object]:
     """srt's settings for this worker: the default policy plus the user's additions; with a
     worktree, that worktree and what git needs to commit from it (treesandbox.sandbox_write);
-    with its `env`, the model endpoint that env points its runner at (core/endpoints.py)."""
+    with its `env`, the model endpoint that env points its runner at (sandbox/endpoints.py)."""
     data = str(ctx.paths.data)
     p = ctx.paths
     mine = room(ctx, wid)
@@ -178,7 +178,7 @@ def shell_argvs(
     conf = srt.conf(write, deny, allow, list(policy.domains), home)
     said = f"export LOOOP_REPORTS_DIR={shlex.quote(reports)}; "  # not the data dir's: read-only
     lines = [said + cmd for cmd in cmds]
-    return srt.argvs(prog, os.path.join(mine, SETTINGS), conf, lines, tmp, sbxhost.home_of(ctx))
+    return srt.argvs(prog, os.path.join(mine, SETTINGS), conf, lines, tmp, boxhost.home_of(ctx))
 
 
 def _knobs_only_config(raw: Mapping[str, object], mine: str) -> str:
@@ -217,7 +217,7 @@ def prepare(
         line = f"cd -- {shlex.quote(tree.path)} || exit 1; {line}"
     tmp = os.path.join(box, "tmp")
     settings_at = os.path.join(mine, SETTINGS)
-    argv = srt.argv(prog, settings_at, conf, line, tmp, sbxhost.home_of(ctx), door=wid)
+    argv = srt.argv(prog, settings_at, conf, line, tmp, boxhost.home_of(ctx), door=wid)
     child = dict(env)
     child["LOOOP_CONFIG"] = _knobs_only_config(raw_config, mine)
     child["LOOOP_HOME_CONFIG"] = str(ctx.paths.config)  # the door's, outside (hidden inside)
@@ -311,7 +311,7 @@ def verify_argv(
         conf = settings(ctx, wid, rec.runner, rec.sandbox, home, tree, env)
         path = os.path.join(mine, VERIFY_SETTINGS)
         tmp = os.path.join(room(ctx, wid), "tmp")
-        argv = srt.argv(prog, path, conf, cmd, tmp, sbxhost.home_of(ctx))
+        argv = srt.argv(prog, path, conf, cmd, tmp, boxhost.home_of(ctx))
     except OSError as e:  # e.g. a folder the worker swapped for a dangling symlink
         raise SandboxError(f"{who} cannot set up the worker's sandbox: {e}") from None
     child = dict(env)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from looop.core.srt import listdir
+from looop.sandbox.srt import listdir
 from looop.workers.treerecord import Tree
 
 

@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from looop.core.context import Ctx
-from looop.core.srt import expand
 from looop.home import store
+from looop.sandbox.srt import expand
 from looop.workers.rules import last_rule
 from looop.workers.treegit import (
     GIT_TIMEOUT_S,

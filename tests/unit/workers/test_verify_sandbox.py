@@ -14,9 +14,9 @@ import pytest
 
 from looop.core import provenance
 from looop.core.context import Ctx
-from looop.core.srt import SandboxError
 from looop.home.sandboxpolicy import OFF, ON, SandboxPolicy
 from looop.home.where import SANDBOX_SETTINGS
+from looop.sandbox.srt import SandboxError
 from looop.sessions.state import Session
 from looop.workers import resume, sandbox
 from looop.workers.sandbox import WorkerBox

@@ -19,13 +19,13 @@ import threading
 import time
 from pathlib import Path
 
-from looop.core import srt
 from looop.home import jsonio, locks, store
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.home.store import NotRegular
 from looop.remote.ssh.shim import _once, script
+from looop.sandbox import srt
 from looop.sessions.state import SessionError, get_session
 from looop.workers.bridge import BRIDGE_LOCK
 

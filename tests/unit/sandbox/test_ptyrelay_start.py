@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from looop.workers import ptyrelay
-from looop.workers.ptyrelay import Relay
+from looop.sandbox import ptyrelay
+from looop.sandbox.ptyrelay import Relay
 
 
 def _watch(

@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from looop.core import srt
-from looop.core.endpoints import allow_entry, endpoints, goes_direct, listed
-from looop.decide import tickbox
 from looop.home.sandboxpolicy import ON, SandboxPolicy
+from looop.sandbox import srt, tickbox
+from looop.sandbox.endpoints import allow_entry, endpoints, goes_direct, listed
 from looop.workers import sandbox
 
 
