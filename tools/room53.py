@@ -1,5 +1,5 @@
 """Issue 53's sandbox room: srt's wrapping, the box host, the network filter and the box's door,
-the boxed decider and the boxed worker's terminal moved into `src/looop/sandbox/`, and every
+the boxed decider, the boxed worker and its terminal moved into `src/looop/sandbox/`, and every
 name of them rewritten across src/ tests/ bench/ tools/ docs/.
 
     .venv/bin/python tools/room53.py
@@ -14,13 +14,19 @@ looop.core.sbxrun` strings, `core/netfilter.py` in prose). It is idempotent: a f
 only while it is still at its old place, and no new name matches an old one. It touches only
 files git tracks. Once every branch of that time is merged, delete it.
 
+The room sits below `workers/` (eight of its modules import srt). `workers/sandbox.py` moved
+whole as `sandbox/worker.py`, then two of its functions went back up by hand, each reading
+what only `workers/` knows (NAMES): `verify_argv` (a verify's walls rebuilt from the worker's
+start and worktree records) and `with_note` (the contract as it reads in a box) are
+`workers/boxed.py`'s; a branch that edited either in `workers/sandbox.py` merges by hand. A
+`from … import` of them is rewritten, a use through the module (`sbx.verify_argv`) is not:
+mypy names it.
+
 What stays out of the room, each because moving it would make an arrow run up:
-`workers/sandbox.py` and `workers/treesandbox.py` (a worker's box is built from its start
-record, its worktree record and the contract's rules, all in `workers/`; and eight `workers/`
-modules import srt, so the room sits below `workers/`), `remote/boxdoor.py` (the box's side of
-its door is the call-home client every far worker shares), `remote/ssh/boxed.py` (an SSH host's
-box), `home/sandboxpolicy.py` and `home/boxfolder.py` (the config and the light readers on
-the ground floor read them), `core/doorruns.py` (every door's runs, not only the box's)."""
+`remote/boxdoor.py` (the box's side of its door is the call-home client every far worker
+shares), `remote/ssh/boxed.py` (an SSH host's box), `home/sandboxpolicy.py` and
+`home/boxfolder.py` (the config and the light readers on the ground floor read them),
+`core/doorruns.py` (every door's runs, not only the box's)."""
 
 from __future__ import annotations
 
@@ -30,7 +36,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PKG = ROOT / "src" / "looop"
 
 # old module -> new module. Names in the room's words: `sbx` spelled out as the box's.
 MOVES: dict[str, str] = {
@@ -48,6 +53,14 @@ MOVES: dict[str, str] = {
     "looop.decide.tickbox": "looop.sandbox.tickbox",
     "looop.workers.sandboxtty": "looop.sandbox.boxtty",
     "looop.workers.ptyrelay": "looop.sandbox.ptyrelay",
+    # the boxed worker: srt's settings for a worker, run_shell, a sensor and a verify
+    "looop.workers.sandbox": "looop.sandbox.worker",
+    "looop.workers.treesandbox": "looop.sandbox.checkout",
+}
+# names that left their module for another: what reads a worker's records stays in workers/
+NAMES: dict[str, str] = {
+    "looop.workers.sandbox.verify_argv": "looop.workers.boxed.verify_argv",
+    "looop.workers.sandbox.with_note": "looop.workers.boxed.with_note",
 }
 # files that are no module (old path -> new path, under src/looop)
 FILES: dict[str, str] = {
@@ -65,6 +78,8 @@ TESTS: dict[str, str] = {
     "tests/unit/core/test_sbxhost.py": "tests/unit/sandbox/test_boxhost.py",
     "tests/unit/workers/test_box_line.py": "tests/unit/sandbox/test_box_line.py",
     "tests/unit/workers/test_ptyrelay_start.py": "tests/unit/sandbox/test_ptyrelay_start.py",
+    "tests/unit/workers/test_sandbox_policy.py": "tests/unit/sandbox/test_sandbox_policy.py",
+    "tests/unit/workers/test_srt_guarded.py": "tests/unit/sandbox/test_srt_guarded.py",
 }
 # a renamed module's old name as a word in code and prose (`sbxhost.wrap(...)`), not in a
 # path, a dotted name or a process title (`looop-sbxhost` is the node host's, unchanged)
@@ -83,11 +98,12 @@ SKIP = {"tools/room53.py", "docs/DECISIONS.md"}
 
 def new_module(old: str) -> str | None:
     """The module `old` is now, or None when no row moved it."""
-    best = max((k for k in MOVES if old == k or old.startswith(k + ".")), key=len, default=None)
-    return None if best is None else MOVES[best] + old[len(best) :]
+    routes = MOVES | NAMES
+    best = max((k for k in routes if old == k or old.startswith(k + ".")), key=len, default=None)
+    return None if best is None else routes[best] + old[len(best) :]
 
 
-_OLD = "|".join(re.escape(k) for k in sorted(MOVES, key=len, reverse=True))
+_OLD = "|".join(re.escape(k) for k in sorted(MOVES | NAMES, key=len, reverse=True))
 _DOTTED = re.compile(rf"\b(?:{_OLD})\b(?:\.\w+)*")
 _FROM = re.compile(r"^([ \t]*)from (looop(?:\.\w+)+) import (?:\(([^)]*)\)|([^(\n][^\n]*))$", re.M)
 
@@ -107,7 +123,10 @@ def _split_from(m: re.Match[str]) -> str:
         if full is None:
             return home, part
         parent, _, new = full.rpartition(".")
-        return parent, new + (f" as {alias.strip()}" if alias else "")
+        if alias:
+            return parent, f"{new} as {alias.strip()}"
+        # a renamed module keeps its old name in the code, unless WORDS renames every use
+        return parent, new if new == name.strip() or name.strip() in WORDS else f"{new} as {name}"
 
     if not parts or all(moved(p) == (home, p) for p in parts):
         return m.group(0)  # one package still: the dotted rule renames it, comments kept
@@ -123,6 +142,11 @@ def _path_rules() -> list[tuple[re.Pattern[str], str]]:
         o.removeprefix("looop.").replace(".", "/"): n.removeprefix("looop.").replace(".", "/")
         for o, n in MOVES.items()
     }
+    for o, n in NAMES.items():  # `workers/sandbox.verify_argv` in prose
+        (om, oname), (nm, nname) = o.rsplit(".", 1), n.rsplit(".", 1)
+        pairs[f"{om.removeprefix('looop.').replace('.', '/')}.{oname}"] = (
+            f"{nm.removeprefix('looop.').replace('.', '/')}.{nname}"
+        )
     pairs |= FILES
     pairs |= TESTS
     return [

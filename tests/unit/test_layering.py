@@ -182,7 +182,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.loop.tick", "looop.loop.deciding"),  # the world changed
     ("looop.loop.housekeep", "looop.loop.fleetwork"),  # workers or verify work to tend
     ("looop.sense.probes", "looop.human"),  # schedules exist: cron
-    ("looop.sense.sensors", "looop.workers.sandbox"),  # a decision's sensor runs boxed (srt)
+    ("looop.sense.sensors", "looop.sandbox.worker"),  # a decision's sensor runs boxed (srt)
     ("looop.sense.probes", "looop.remote.wing"),  # hosts exist: the SSH and Kubernetes rooms
     ("looop.act.moves.far", "looop.remote"),
     ("looop.loop.fleetwork", "looop.remote.wing"),

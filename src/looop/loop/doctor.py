@@ -30,7 +30,7 @@ from looop.home.runners import RUNNERS, profile
 from looop.loop.homeguard import problem
 from looop.loop.service import default_name, render
 from looop.remote.hosts import hosts_dir, names
-from looop.workers.sandbox import missing
+from looop.sandbox.worker import missing
 
 Level = Literal["ok", "warn", "fail", "skip"]
 MARK = {"ok": "✓", "warn": "!", "fail": "✗", "skip": "-"}

@@ -24,8 +24,8 @@ from looop.home.runners import RUNNERS, names, profile
 from looop.home.sandboxpolicy import parse_sandbox, resolve
 from looop.loop.homeguard import refuse_unsafe
 from looop.sandbox.endpoints import endpoints
+from looop.sandbox.worker import missing
 from looop.seed import SETUP_ASK, ensure_data_dir, seed_setup_ask
-from looop.workers.sandbox import missing
 
 RUNNER_CHOICES = [*names(), "custom"]
 
@@ -295,7 +295,7 @@ def endpoint_lines(runner: str, env: dict[str, str]) -> list[str]:
 
 
 def _missing(ctx: Ctx) -> list[str]:
-    """What srt needs and this machine lacks (workers.sandbox.missing)."""
+    """What srt needs and this machine lacks (sandbox/worker.missing)."""
 
     return missing(ctx.child_env())
 

@@ -1,5 +1,5 @@
 """Anthropic's sandbox runtime (`srt`: bubblewrap plus a filtering network proxy on Linux) as
-every sandboxed thing looop starts uses it — a worker (workers/sandbox.py), run_shell, the tick
+every sandboxed thing looop starts uses it — a worker (sandbox/worker.py), run_shell, the tick
 runner (sandbox/tickbox.py): what each preset's CLI talks to and keeps, the secrets no one reads,
 whether srt can run here, and its settings file and inner line."""
 

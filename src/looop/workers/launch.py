@@ -20,10 +20,10 @@ from looop.home.sandboxpolicy import SandboxPolicy
 from looop.home.sandboxpolicy import resolve as resolve_sandbox
 from looop.home.where import SANDBOX_SETTINGS
 from looop.sandbox import boxtty
+from looop.sandbox import worker as sbx
 from looop.sessions.spawner import spawn
 from looop.sessions.state import Session, SessionError, list_sessions, reap
-from looop.workers import firstrun, ports
-from looop.workers import sandbox as sbx
+from looop.workers import boxed, firstrun, ports
 from looop.workers import worktree as wt
 from looop.workers.errors import WorkerError as WorkerError
 from looop.workers.heldstart import hold_if_limited
@@ -343,7 +343,7 @@ def _write_brief(q: _Request, h: _Here, tree: Tree | None) -> Path:
     if tree is not None:
         contract = wt.with_note(contract, tree)
     if h.policy.on:
-        contract = sbx.with_note(contract, q.wid)
+        contract = boxed.with_note(contract, q.wid)
     path = q.ctx.paths.prompts / f"{q.wid}.md"
     store.atomic_write(path, contract + q.ask.brief.rstrip("\n") + "\n")
     return path

@@ -12,8 +12,8 @@ import pytest
 
 from looop.home.sandboxpolicy import ON, SandboxPolicy
 from looop.sandbox import srt, tickbox
+from looop.sandbox import worker as sandbox
 from looop.sandbox.endpoints import allow_entry, endpoints, goes_direct, listed
-from looop.workers import sandbox
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 """A sandboxed worker on an SSH host: the same srt policy as at home, built by the host's own
-looop against its satellite data dir (workers/sandbox.py), and its way home from inside.
+looop against its satellite data dir (sandbox/worker.py), and its way home from inside.
 
 Inside srt a process may not make a unix socket (srt's seccomp filter), so the relay socket a
 remote worker's `looop` speaks to is out of reach. A sandboxed worker's contract verbs go
