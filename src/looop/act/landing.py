@@ -36,6 +36,14 @@ class LandError(LooopError):
     pass
 
 
+class LandConflict(LandError):
+    """The branch conflicts with its base; `comment` is what to send the worker about it."""
+
+    def __init__(self, message: str, comment: str) -> None:
+        super().__init__(message)
+        self.comment = comment
+
+
 @dataclass(frozen=True)
 class Plan:
     tree: Tree
@@ -132,10 +140,11 @@ def _merged_tree(ctx: Ctx, tree: Tree, into: str, old: str, tip: str) -> str:
     if code == 1 and lines:
         files = ", ".join(lines[1:6]) + (" …" if len(lines) > 6 else "")
         wid = tree.wid
-        raise LandError(
+        comment = f"merge {into} into your branch: conflicts in {files}"
+        raise LandConflict(
             f"worker {wid}'s branch conflicts with {into} in {files} — send it back: "
-            f"`looop review {wid} --comment-all 'merge {into} into your branch: conflicts in "
-            f"{files}' --send`"
+            f"`looop review {wid} --comment-all '{comment}' --send`",
+            comment,
         )
     if code != 0 or not lines:
         raise LandError(f"git merge-tree in {tree.repo}: {why}")
