@@ -2,8 +2,8 @@
 every process each adds (its supervisor and everything under it but the agent itself —
 bubblewrap, srt's seccomp helper, the waiter that holds its terminal, and srt's relays where a
 box could not hand its ports to the filter) plus the processes the sandbox shares across
-workers, counted once (the home's network filter, core/netfilter.py, and its sandbox host,
-core/sbxhost.py, if it still runs: it wraps boxes and exits once none was wrapped for its idle
+workers, counted once (the home's network filter, sandbox/netfilter.py, and its sandbox host,
+sandbox/boxhost.py, if it still runs: it wraps boxes and exits once none was wrapped for its idle
 time, which the fleet is given to pass), against the same fleet started --no-sandbox in the
 same run, ROUNDS times. And how long a sandboxed worker's command waits after `looop worker
 start` has returned."""

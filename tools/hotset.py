@@ -81,7 +81,7 @@ FAR = (
     "looop.remote.callhome",
     "looop.remote.kube.shim",
     "looop.remote.ssh.satellite",
-    "looop.workers.ptyrelay",
+    "looop.sandbox.ptyrelay",
 )
 _LOADED = "import sys, {0}; print(' '.join(m for m in sys.modules if m.startswith('looop')))"
 

@@ -88,4 +88,4 @@ def test_a_beat_whose_world_did_not_change_loads_no_move(tmp_path: Path) -> None
     assert rc == 0 and "world unchanged" in said, said
     loaded = sorted(m for m in skipped if m.startswith("looop.act.moves."))
     assert loaded == []
-    assert sorted(skipped & {"looop.workers.sandbox", "looop.core.srt", "tomllib"}) == []
+    assert sorted(skipped & {"looop.sandbox.worker", "looop.sandbox.srt", "tomllib"}) == []

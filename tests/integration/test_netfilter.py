@@ -1,8 +1,8 @@
-"""A box's proxy ports handed to the home's filter (core/netjoin.py -> core/netfilter.py) over a
-real unix socket, with real TCP listeners and upstream servers on loopback: the filter serves
-the box's connections on them itself, with the same rules as on its own socket; a hand-over
-from no registered box, or of anything but listening TCP sockets on the ports named, is
-refused and nothing of it is kept; a box's ports stop answering once it is dropped."""
+"""A box's proxy ports handed to the home's filter (sandbox/netjoin.py -> sandbox/netfilter.py)
+over a real unix socket, with real TCP listeners and upstream servers on loopback: the filter
+serves the box's connections on them itself, with the same rules as on its own socket; a
+hand-over from no registered box, or of anything but listening TCP sockets on the ports named,
+is refused and nothing of it is kept; a box's ports stop answering once it is dropped."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import netjoin
 from looop.home.clock import SystemClock
+from looop.sandbox import netjoin
 from tests.integration.test_netproxy import Proxy, Upstream, _all, _auth, two_boxes
 
 pytestmark = pytest.mark.timeout(60)

@@ -1,4 +1,4 @@
-"""The home's network filter (core/netfilter.py) as core/sbxhost.py starts it, a real process:
+"""The home's network filter (sandbox/netfilter.py) as sandbox/boxhost.py starts it, a real process:
 its abstract name keeps it single and findable with the runtime dir emptied under it — the
 next sandboxed start finds the same filter, which binds its boxes' socket again, and a second
 filter started for the home says "ok" and leaves; `down`'s stop ends it."""
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import sbxhost
 from looop.home.anchors import holder, shown
 from looop.home.where import runtime_dir
+from looop.sandbox import boxhost
 from tests.helpers import process_ended, wait_until
 from tests.nonroot import nonroot as as_nonroot
 from tests.procwatch import by_argv
@@ -27,14 +27,14 @@ pytestmark = [pytest.mark.timeout(60), pytest.mark.process]
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Iterator[sbxhost.Home]:
+def home(tmp_path: Path) -> Iterator[boxhost.Home]:
     base = tempfile.mkdtemp(prefix="nf", dir="/tmp")  # short: a socket path must fit
     data = tmp_path / "data"
     data.mkdir()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)}
-    got = sbxhost.Home(base, str(data), env)
+    got = boxhost.Home(base, str(data), env)
     yield got
-    pid = holder(sbxhost.filter_name(got))
+    pid = holder(boxhost.filter_name(got))
     if pid is not None:
         os.kill(pid, 9)
     shutil.rmtree(base, ignore_errors=True)
@@ -50,22 +50,22 @@ def _answers(path: str) -> bool:
 
 
 def test_a_wiped_runtime_dir_keeps_one_filter_that_binds_its_socket_again(
-    home: sbxhost.Home,
+    home: boxhost.Home,
 ) -> None:
-    sbxhost.ensure_filter(home)
-    net, name = sbxhost.filter_socket(home), sbxhost.filter_name(home)
+    boxhost.ensure_filter(home)
+    net, name = boxhost.filter_socket(home), boxhost.filter_name(home)
     first = holder(name)
     assert first is not None and _answers(net)
 
     shutil.rmtree(runtime_dir(home.base))
     assert not os.path.exists(net)
-    sbxhost.ensure_filter(home)  # what a sandboxed start does before its wrap
+    boxhost.ensure_filter(home)  # what a sandboxed start does before its wrap
     assert holder(name) == first  # the same filter, asked on its name
     assert _answers(net)  # its socket bound again, for the next box to bind
     assert os.stat(runtime_dir(home.base)).st_mode & 0o777 == 0o700
 
     # a second filter of the home (a start racing past the lock) leaves at once, saying ok
-    argv = [sys.executable, "-m", "looop.core.netfilter", net + "2", net + ".b2", "30"]
+    argv = [sys.executable, "-m", "looop.sandbox.netfilter", net + "2", net + ".b2", "30"]
     r, w = os.pipe()
     second = subprocess.Popen(
         [*argv, "@" + name[1:], "--ready-fd", str(w)], pass_fds=(w,), cwd=home.data
@@ -76,15 +76,15 @@ def test_a_wiped_runtime_dir_keeps_one_filter_that_binds_its_socket_again(
     os.close(r)
     assert not os.path.exists(net + "2") and holder(name) == first
 
-    sbxhost.stop(home.base, home.data, None)  # `down`
+    boxhost.stop(home.base, home.data, None)  # `down`
     wait_until(lambda: process_ended(first), 15, "the filter's end")
     assert not os.path.exists(net)
 
 
-def test_a_knock_from_another_process_of_the_user_gets_one_word(home: sbxhost.Home) -> None:
+def test_a_knock_from_another_process_of_the_user_gets_one_word(home: boxhost.Home) -> None:
     """The name answers "?" only (anything else is closed unanswered)."""
-    sbxhost.ensure_filter(home)
-    name = sbxhost.filter_name(home)
+    boxhost.ensure_filter(home)
+    name = boxhost.filter_name(home)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(10)
         s.connect(name)
@@ -122,13 +122,13 @@ except OSError:
 
 
 def test_another_user_on_the_filters_name_hears_nothing_and_stops_no_box(
-    home: sbxhost.Home,
+    home: boxhost.Home,
 ) -> None:
     """Abstract names have no permissions: another local user can take the filter's name
     first. The filter then serves without it, found by its socket; the squatter is told
     nothing (a knock is sent only after the peer's uid is checked)."""
     with as_nonroot() as mallory:
-        name, net = sbxhost.filter_name(home), sbxhost.filter_socket(home)
+        name, net = boxhost.filter_name(home), boxhost.filter_socket(home)
         heard = mallory.home / "heard"
         squat = subprocess.Popen(
             mallory.argv(mallory.python, "-c", SQUAT, shown(name), str(heard)),
@@ -137,16 +137,16 @@ def test_another_user_on_the_filters_name_hears_nothing_and_stops_no_box(
         )
         try:
             assert squat.stdout is not None and squat.stdout.readline() == b"listening\n"
-            sbxhost.ensure_filter(home)
+            boxhost.ensure_filter(home)
             assert _answers(net)
             err = Path(net[: -len(".sock")] + ".err").read_text()
             assert "another user holds" in err
-            sbxhost.ensure_filter(home)  # found by its socket: no second filter
+            boxhost.ensure_filter(home)  # found by its socket: no second filter
             # by its argv, or by its title once it set it (core/proctitle.py writes over argv)
             found = {*by_argv(net), *by_argv(f"looop: network filter {net}")}
             filters = [p for p in found if not process_ended(p)]
             assert len(filters) == 1, filters
-            sbxhost.stop(home.base, home.data, None)
+            boxhost.stop(home.base, home.data, None)
             wait_until(lambda: process_ended(filters[0]), 15, "the filter's end")
             assert not heard.exists() or heard.read_bytes() == b""
         finally:

@@ -1,4 +1,4 @@
-"""looop's own filtering proxy (core/netproxy.py) on a real unix socket, with real upstream
+"""looop's own filtering proxy (sandbox/netproxy.py) on a real unix socket, with real upstream
 servers on loopback: two boxes with different lists share it and each reaches only its own;
 no credentials, a wrong token, a host off the list, a Host header naming another site are
 each refused the way srt's proxy refuses them, over HTTP CONNECT, HTTP forwarding and SOCKS5."""
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import netfilter, netproxy
+from looop.sandbox import netfilter, netproxy
 from tests.helpers import stop_serving
 
 pytestmark = pytest.mark.timeout(60)

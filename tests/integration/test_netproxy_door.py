@@ -1,5 +1,5 @@
-"""A box's door at the filter (core/netproxy.py `_knock`, core/door.py), on a real unix socket:
-a worker's box is answered as the worker it was registered for, whatever its request says; a
+"""A box's door at the filter (sandbox/netproxy.py `_knock`, sandbox/door.py), on a real unix
+socket: a worker's box is answered as the worker it was registered for, whatever its request says; a
 box with no door, a tunnel to the door, a request that is not one POST of bounded JSON are each
 refused in one line, and the request reaches the answerer only when it is whole."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import netfilter, netproxy
+from looop.sandbox import netfilter, netproxy
 from tests.helpers import stop_serving
 from tests.integration.test_netproxy import _all, _auth
 

@@ -1,5 +1,5 @@
 """What runs first inside a sandboxed worker's box, on real PTYs, outside srt: the perl waiter
-(workers/boxwait.pl) and the pty relay (workers/ptyrelay.py) where perl cannot serve. The worker
+(sandbox/boxwait.pl) and the pty relay (sandbox/ptyrelay.py) where perl cannot serve. The worker
 has a controlling terminal (^C typed on looop's side interrupts its foreground job, the shell
 lives on), and each ends as the worker ended (its code, 128+N and a `signal N` note for a
 signal, 127 and one line for a program it cannot run); the relay gives looop's PTY its modes
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from looop.workers.ptyrelay import raw
-from looop.workers.sandboxtty import RELAY, SETSID_NR, waiter_line
+from looop.sandbox.boxtty import RELAY, SETSID_NR, waiter_line
+from looop.sandbox.ptyrelay import raw
 
 pytestmark = pytest.mark.timeout(60)
 

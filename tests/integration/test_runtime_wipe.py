@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import sbxhost
 from looop.core.context import Ctx
 from looop.home.anchors import shown
 from looop.home.sessionfiles import socket_file
 from looop.home.where import runtime_dir
+from looop.sandbox import boxhost
 from looop.sessions.hostclient import stop_host
 from looop.sessions.hostnames import home_key, host_socket
 from looop.sessions.spawner import spawn
@@ -280,17 +280,17 @@ def test_a_starting_host_sweeps_what_removed_homes_left_long_ago(ctx: Ctx, tmp_p
 
 
 def test_down_stops_a_sandbox_host_whose_socket_was_wiped(tmp_path: Path) -> None:
-    """The home's sandbox host (node, core/sbxhost.mjs) is asked to stop on its socket; with
+    """The home's sandbox host (node, sandbox/boxhost.mjs) is asked to stop on its socket; with
     the runtime dir emptied under it, it is found by its command line instead. Stood in for
     by a process with its command line: what is tested is the finding, not node."""
     base, data, lib = os.environ["LOOOP_RUNTIME_DIR"], str(tmp_path / "data"), "/x/index.js"
-    sock = sbxhost.socket_path(base, data, lib)
+    sock = boxhost.socket_path(base, data, lib)
     assert not os.path.exists(sock)  # never made, or wiped: nothing answers there
     wait = "import time; time.sleep(120)"
-    host = subprocess.Popen([sys.executable, "-c", wait, sbxhost.SCRIPT, lib, sock, data, "30"])
-    other = subprocess.Popen([sys.executable, "-c", wait, sbxhost.SCRIPT, lib, sock + "x", data])
+    host = subprocess.Popen([sys.executable, "-c", wait, boxhost.SCRIPT, lib, sock, data, "30"])
+    other = subprocess.Popen([sys.executable, "-c", wait, boxhost.SCRIPT, lib, sock + "x", data])
     try:
-        assert sbxhost.stop(base, data, lib)
+        assert boxhost.stop(base, data, lib)
         assert host.wait(10) == -signal.SIGTERM
         assert other.poll() is None  # another home's (another socket) is not this one's
     finally:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.srt import RUNNER_CONFIG, RUNNER_LOCKED, RUNNER_PLACEHOLDERS, RUNNER_STATE
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
 from looop.home.sandboxpolicy import SandboxPolicy
+from looop.sandbox.srt import RUNNER_CONFIG, RUNNER_LOCKED, RUNNER_PLACEHOLDERS, RUNNER_STATE
 from looop.sessions.client import expect, kill, screenshot, send, send_keys
 from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
@@ -81,7 +81,7 @@ def test_a_real_cli_does_its_job_inside_the_sandbox(rig_for: RigFor, cli: str) -
     # the CLI runs inside the box (the launcher becomes bubblewrap's line as the home's host
     # wraps it under the worker's settings), not beside it
     cmd = get_session(root, "w1").cmd
-    assert cmd[1:3] == ["-m", "looop.core.sbxrun"] and cmd[6] == str(
+    assert cmd[1:3] == ["-m", "looop.sandbox.boxrun"] and cmd[6] == str(
         root / "sandbox" / "w1" / "srt.json"
     ), cmd[:7]
     code, _, _ = expect(root, "w1", r"ANSWER:brief42", screen=True, timeout_s=90, clock=ctx.clock)

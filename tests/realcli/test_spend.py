@@ -250,7 +250,7 @@ def test_a_sandboxed_worker_is_metered_from_the_record_it_writes_in_the_box(
     )
     try:
         cmd = get_session(root, sid).cmd
-        assert cmd[1:3] == ["-m", "looop.core.sbxrun"], cmd[:7]  # inside the box
+        assert cmd[1:3] == ["-m", "looop.sandbox.boxrun"], cmd[:7]  # inside the box
         code, _, _ = expect(root, sid, "ANSWER:brief42", screen=True, timeout_s=90, clock=ctx.clock)
         assert code == 0, _screen(root, sid)
         want, _ = expected(rig, "ECHO:brief42")

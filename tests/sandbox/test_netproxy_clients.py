@@ -1,4 +1,4 @@
-"""looop's own filtering proxy (core/netproxy.py) driven by a real client the way a box drives
+"""looop's own filtering proxy (sandbox/netproxy.py) driven by a real client the way a box drives
 srt's: curl, with the box's proxy URL in its environment, through a socat relay from a TCP port
 to the proxy's unix socket (srt's in-box relays are socat too). HTTPS_PROXY-style CONNECT,
 plain HTTP forwarding and SOCKS5 with remote resolution each reach the box's own destination
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import netfilter, netproxy
+from looop.sandbox import netfilter, netproxy
 from tests.helpers import stop_serving
 from tests.integration.test_netproxy import Upstream
 

@@ -1,4 +1,4 @@
-"""looop's network rules (core/netrules.py) against srt's own filtering proxy: the same allow
+"""looop's network rules (sandbox/netrules.py) against srt's own filtering proxy: the same allow
 list, the same destinations — spelled as an attacker would spell them (inet_aton shorthands,
 IPv4 inside IPv6, case, trailing dots, near-miss domains, other ports) — and the same verdict
 from both. srt's proxy is the real one (srt's library in node, the list under test its own):
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import netrules, sbxhost
+from looop.sandbox import boxhost, netrules
 from tests.helpers import stop_serving
 
 pytestmark = pytest.mark.timeout(180)
@@ -81,7 +81,7 @@ process.stdin.resume();
 def srt_proxy(tmp_path: Path, srt: Path) -> Iterator[Callable[[list[str]], tuple[int, str]]]:
     """Starts srt's own proxy (node, srt's library) with an allow list: its port and the
     Proxy-Authorization a client of it sends."""
-    lib = sbxhost.library(str(srt))
+    lib = boxhost.library(str(srt))
     assert lib is not None, "srt's library is not beside the pinned srt"
     node = shutil.which("node")
     assert node is not None, "node is not on PATH (srt needs it)"

@@ -1,7 +1,7 @@
-"""One network filter per home (core/netfilter.py, started by core/sbxhost.py): sandboxed workers
-with different domain lists share it, yet each reaches only its own domains; no srt process
-stays beside a worker, and the sandbox host (srt's node, which only wraps) can go while boxes
-keep their network; a filter that died is started again by the next sandboxed start."""
+"""One network filter per home (sandbox/netfilter.py, started by sandbox/boxhost.py): sandboxed
+workers with different domain lists share it, yet each reaches only its own domains; no srt
+process stays beside a worker, and the sandbox host (srt's node, which only wraps) can go while
+boxes keep their network; a filter that died is started again by the next sandboxed start."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from typing import NamedTuple
 import psutil
 import pytest
 
-from looop.core import sbxhost
 from looop.home.clock import SystemClock
 from looop.home.paths import Paths
 from looop.home.where import runtime_base
+from looop.sandbox import boxhost
 from tests.sandbox.test_sandboxed_worker import Box, Server
 
 pytestmark = pytest.mark.timeout(180)
@@ -75,7 +75,7 @@ def _hosts(box: Box) -> list[psutil.Process]:
 
 
 def _filters(box: Box) -> list[psutil.Process]:
-    """This home's network filters: `python -m looop.core.netfilter`, in its data dir, as ps
+    """This home's network filters: `python -m looop.sandbox.netfilter`, in its data dir, as ps
     shows it (`looop: network filter <socket>`, core/proctitle.py)."""
     return _home_procs(
         box, lambda p: (p.info["cmdline"] or [""])[0].startswith("looop: network filter ")
@@ -138,7 +138,7 @@ def test_two_workers_share_one_filter_and_each_reaches_only_its_own_domains(lab:
 
 def _relays(box: Box) -> list[str]:
     """srt's relays (socat) from a box's proxy ports to this home's filter."""
-    net = sbxhost.filter_socket(_home(box))
+    net = boxhost.filter_socket(_home(box))
     out = []
     for p in psutil.process_iter(["name", "cmdline"]):
         line = " ".join(p.info["cmdline"] or [])
@@ -147,8 +147,8 @@ def _relays(box: Box) -> list[str]:
     return out
 
 
-def _home(box: Box) -> sbxhost.Home:
-    return sbxhost.Home(runtime_base(box.env), str(box.data), box.env)
+def _home(box: Box) -> boxhost.Home:
+    return boxhost.Home(runtime_base(box.env), str(box.data), box.env)
 
 
 def test_a_box_that_cannot_hand_its_ports_over_gets_srts_relays(
@@ -163,14 +163,14 @@ def test_a_box_that_cannot_hand_its_ports_over_gets_srts_relays(
     settings = json.loads((box.data / "sandbox" / "wa" / "srt.json").read_text())
     failing = tmp_path / "netjoin.py"
     failing.write_text("raise SystemExit(1)\n")
-    monkeypatch.setattr(sbxhost, "NETJOIN", str(failing))
-    lib = sbxhost.library(str(srt))
+    monkeypatch.setattr(boxhost, "NETJOIN", str(failing))
+    lib = boxhost.library(str(srt))
     assert lib is not None
     get = "curl -s -m 10 --noproxy '' http://127.0.0.1:{}/"
     line = f"echo a=$({get.format(a.port)}); echo b=$({get.format(b.port)}); echo done; sleep 60"
-    wrapped = sbxhost.wrap(_home(box), lib, settings, line)
+    wrapped = boxhost.wrap(_home(box), lib, settings, line)
     run = subprocess.Popen(
-        ["/bin/sh", "-c", sbxhost.as_exec(wrapped)],
+        ["/bin/sh", "-c", boxhost.as_exec(wrapped)],
         env=box.env,
         cwd=box.home,
         stdout=subprocess.PIPE,

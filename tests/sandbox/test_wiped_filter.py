@@ -14,9 +14,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from looop.core import sbxhost
 from looop.home.paths import Paths
 from looop.home.where import runtime_base, runtime_dir
+from looop.sandbox import boxhost
 from tests.helpers import until
 from tests.sandbox.test_sandboxed_worker import Box, Server
 from tests.sandbox.test_shared_filter import _box, _filters, _home, _hosts, _results
@@ -60,7 +60,7 @@ def wiped_home(tmp_path: Path, srt: Path) -> Iterator[tuple[Box, Server, Server]
 
 
 def _records(box: Box) -> list[str]:
-    folder = sbxhost.filter_socket(_home(box))[: -len(".sock")] + ".boxes"
+    folder = boxhost.filter_socket(_home(box))[: -len(".sock")] + ".boxes"
     try:
         return os.listdir(folder)
     except FileNotFoundError:

@@ -33,17 +33,19 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "looop"
 ROOMS: dict[str, set[str]] = {
     "home": set(),  # the ground floor: the standard library and itself (see LIGHT_ROOMS)
     "core": {"home"},
+    "sandbox": {"home", "core"},  # srt, the box host, the filter, the door
     "sessions": {"home", "core"},
-    "decide": {"home", "core"},
+    "decide": {"home", "core", "sandbox"},
     "seed": {"home", "core"},
     "human": {"home", "core", "sessions"},
-    "workers": {"home", "core", "sessions", "human"},
-    "remote": {"home", "core", "sessions", "human", "workers"},
-    "act": {"home", "core", "sessions", "human", "workers", "remote"},
-    "sense": {"home", "core", "sessions", "human", "workers", "remote"},
+    "workers": {"home", "core", "sandbox", "sessions", "human"},
+    "remote": {"home", "core", "sandbox", "sessions", "human", "workers"},
+    "act": {"home", "core", "sandbox", "sessions", "human", "workers", "remote"},
+    "sense": {"home", "core", "sandbox", "sessions", "human", "workers", "remote"},
     "loop": {
         "home",
         "core",
+        "sandbox",
         "sessions",
         "human",
         "workers",
@@ -54,10 +56,11 @@ ROOMS: dict[str, set[str]] = {
         "seed",
     },
     "demo": {"home", "core", "loop", "seed"},
-    "tui": {"home", "core", "sessions", "human", "workers", "remote", "loop"},
+    "tui": {"home", "core", "sandbox", "sessions", "human", "workers", "remote", "loop"},
     "web": {
         "home",
         "core",
+        "sandbox",
         "sessions",
         "human",
         "workers",
@@ -70,6 +73,7 @@ ROOMS: dict[str, set[str]] = {
     "cli": {
         "home",
         "core",
+        "sandbox",
         "sessions",
         "human",
         "workers",
@@ -87,6 +91,7 @@ ROOMS: dict[str, set[str]] = {
     "verbs": {
         "home",
         "core",
+        "sandbox",
         "sessions",
         "human",
         "workers",
@@ -177,7 +182,7 @@ LAZY: list[tuple[str, str]] = [
     ("looop.loop.tick", "looop.loop.deciding"),  # the world changed
     ("looop.loop.housekeep", "looop.loop.fleetwork"),  # workers or verify work to tend
     ("looop.sense.probes", "looop.human"),  # schedules exist: cron
-    ("looop.sense.sensors", "looop.workers.sandbox"),  # a decision's sensor runs boxed (srt)
+    ("looop.sense.sensors", "looop.sandbox.worker"),  # a decision's sensor runs boxed (srt)
     ("looop.sense.probes", "looop.remote.wing"),  # hosts exist: the SSH and Kubernetes rooms
     ("looop.act.moves.far", "looop.remote"),
     ("looop.loop.fleetwork", "looop.remote.wing"),

@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import endpoints, srt
 from looop.core.context import Ctx
-from looop.core.srt import SandboxError
 from looop.decide.cost import CostMeter
 from looop.decide.streams import StreamRenderer
 from looop.home import runners
@@ -26,6 +24,8 @@ from looop.home.presets import default_config_obj
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS, profile
 from looop.loop import doctor, setup
+from looop.sandbox import endpoints, srt
+from looop.sandbox.srt import SandboxError
 from looop.workers import firstrun, mcpwire, needsinput
 
 TICK = "parrot --json --model parrot-1"

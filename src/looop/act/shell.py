@@ -10,7 +10,8 @@ from looop.core.pool import Pool, Run
 from looop.core.proc import Kind, Tail, spawn
 from looop.core.procs import UNCONTAINED, Containment
 from looop.home.sandboxpolicy import SandboxPolicy
-from looop.workers.sandbox import WorkerBox, shell_argv, verify_argv
+from looop.sandbox.worker import WorkerBox, shell_argv
+from looop.workers.boxed import verify_argv
 
 TAIL_CHARS = 4000
 # Enough bytes for TAIL_CHARS even if every char is 4 bytes of UTF-8.
@@ -33,8 +34,8 @@ def run_shell(
 ) -> ShellResult:
     """Run one command; timeout_s <= 0 means no deadline. When it ends, every process it
     started ends too (daemons, setsid, double forks): the stderr tail says how many.
-    `sandbox` on: the command runs inside srt (workers/sandbox.shell_argv); a WorkerBox: in
-    that worker's own sandbox (a sandboxed worker's verify, workers/sandbox.verify_argv);
+    `sandbox` on: the command runs inside srt (sandbox/worker.shell_argv); a WorkerBox: in
+    that worker's own sandbox (a sandboxed worker's verify, workers/boxed.verify_argv);
     where srt cannot run, a LooopError says what is missing and nothing runs.
 
     Deadlines use the injected clock's monotonic time, which runs for real even in tests.

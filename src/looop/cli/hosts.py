@@ -12,7 +12,6 @@ import looop
 from looop import __version__
 from looop.cli.app import make_ctx
 from looop.core.context import Ctx
-from looop.core.srt import srt_program
 from looop.home import jsonio
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import resolve
@@ -24,6 +23,7 @@ from looop.remote.place import loads
 from looop.remote.ssh.install import Build, install
 from looop.remote.ssh.link import PROTOCOL, link
 from looop.remote.ssh.relay import serve
+from looop.sandbox.srt import srt_program
 
 
 @click.group(

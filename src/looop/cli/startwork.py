@@ -22,8 +22,8 @@ from looop.home.cost.clis import COST_REPORTING
 from looop.home.errors import LooopError
 from looop.home.startargs import Start
 from looop.home.usagewindows import HELD_DIR
+from looop.sandbox import boxtty
 from looop.sessions.state import LOG, Session, get_session
-from looop.workers import sandboxtty
 from looop.workers.ids import normalise_target
 from looop.workers.startrecord import program
 
@@ -104,7 +104,7 @@ def started_ok(ctx: Ctx, worker_id: str) -> None:
     success if so. A worker run as its own argv was exec'd by the supervisor already (a
     failed exec fails the start itself); a `bash -c` line is waited on until bash has exec'd
     another program, or it ended, or START_SETTLE_S passed (a line that stays a shell); a
-    sandboxed one until its waiter (or pty relay) inside says the same (workers/sandboxtty.py)."""
+    sandboxed one until its waiter (or pty relay) inside says the same (sandbox/boxtty.py)."""
     wid = normalise_target(worker_id)
     if _held(ctx, wid):
         return  # held for its account's usage window: nothing ran yet
@@ -152,7 +152,7 @@ def _sandboxed_ended_at_once(ctx: Ctx, wid: str) -> Session | None:
     def alive() -> bool:
         return get_session(ctx.paths.data, wid).alive
 
-    if sandboxtty.started(ctx, wid, alive, SANDBOX_POLL_S):
+    if boxtty.started(ctx, wid, alive, SANDBOX_POLL_S):
         return None
     return get_session(ctx.paths.data, wid)
 

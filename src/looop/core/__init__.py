@@ -1,1 +1,13 @@
-"""looop.core"""
+"""What every heavy room needs and nothing that needs a room: the context every room receives
+(`context.Ctx`: paths, clock, environment, events), one way to run child processes (`proc`:
+spawn, bounded tails, group kill, the exit classifier; `pool`: many runs on one loop), a
+runner's command line with its prompt file (`promptfile`), terminal sanitising (`termsafe`),
+the typed sensor output every heavy room passes around (`readings`: `Reading`, `Snapshot`),
+what a long-lived process shows in `ps` (`proctitle`), and containment (`procs`, `cgroup`, with
+the pen the pulse sits in so a beat moves no process).
+
+And the home's side of the worker contract: `answering` checks one request and answers its
+plain verbs once per key in the door's own process (every door shares it: the session host's
+for a local worker, a sandboxed box's in sandbox/door.py, the SSH relay, the web API);
+`contract` runs the rest as the home's own verb, and `doorruns` lets `down` end those still
+going. It imports the standard library and home/ only."""

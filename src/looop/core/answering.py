@@ -1,6 +1,6 @@
 """The contract's request checked, and its plain verbs answered by the home itself, in the
 process at the door: the session host's door for a local worker (sessions/hostdoor.py), the
-network filter's for a sandboxed one (core/door.py). One check and one way of answering for
+network filter's for a sandboxed one (sandbox/door.py). One check and one way of answering for
 every door; a verb this module does not answer (an `ask` waiting on a human, a `kill`, an odd
 spelling) is a run of the home's own `looop` (core/contract.py's entries, the same ones).
 

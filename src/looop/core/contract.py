@@ -3,7 +3,7 @@ arguments, the worker, a key) checked, then answered as that worker (LOOOP_SESSI
 plain verb in this process (core/answering.py), the rest as a run of the home's own `looop`
 against the home data dir. A worker away from home reaches it over the
 SSH relay (remote/ssh/relay.py) or the web API's POST /api/v1/contract (web/app.py); a
-sandboxed worker at home through its box's door (core/door.py).
+sandboxed worker at home through its box's door (sandbox/door.py).
 
 Once-only by key, across restarts of the answering process. Each request has an entry under
 `<data>/.contract/<worker>/<key>/`: `req.json` (what and how often started), `in`, and the

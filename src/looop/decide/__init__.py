@@ -1,1 +1,8 @@
-"""looop.decide"""
+"""One call to the agent. The prompt: its files read in one step (`promptinputs`), then rendered
+from those values alone (`prompt`, with `instructions` first so the provider's cached prefix
+holds; inlined text is defused so it cannot pass for a header, `defuse`; the readings one item
+each, `promptreadings`). The runner CLI run with a tee and a timeout (`runner`; inside srt
+under its runner's sandbox setting, sandbox/tickbox.py), each preset CLI's stream read
+(`streams`), and spend kept: the meter, the price table, the ledger with its running totals,
+the breakers and the hourly cap (`cost/`). It knows nothing of workers or the executor: it
+returns text and a cost."""

@@ -15,16 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from looop.core import srt
 from looop.core.context import Ctx
 from looop.core.proc import Kind, classify, drain, end_group, exited, spawn, wait_exit
 from looop.core.promptfile import DECISION_PLACEHOLDER, substitute_path, substitute_prompt_file
-from looop.decide import tickbox
 from looop.decide.streams import StreamRenderer
 from looop.home.clock import Clock
 from looop.home.errors import LooopError
 from looop.home.presets import PLACEHOLDER
 from looop.home.sandboxpolicy import SandboxPolicy
+from looop.sandbox import srt, tickbox
 
 MAX_LINE = 1024 * 1024  # one unterminated line is flushed at this size
 TAIL_CHARS = 2048
@@ -239,7 +238,7 @@ def run_runner(
     an agent CLI writes its `.decision.json` in its own workspace. The prompt goes on stdin
     unless the command names {{prompt_file}}. Never raises for a runner's misbehaviour: the
     RunResult says it. sandbox: the runner's policy; on, the command runs inside srt
-    (decide/tickbox.py)."""
+    (sandbox/tickbox.py)."""
     clock = ctx.clock
     start = clock.monotonic()
     out = _Output(ctx, tee, on_line)

@@ -31,7 +31,7 @@ PRESET: dict[str, str] = {
     '--prompt-interactive "$(cat {{prompt_file}})"',
 }
 
-# ---- where it talks and what it keeps (core/srt.py: a sandboxed gemini's network and files)
+# ---- where it talks and what it keeps (sandbox/srt.py: a sandboxed gemini's network and files)
 # Its model API (an API key), and Google's sign-in and Code Assist API (a Google login).
 DOMAINS = (
     "generativelanguage.googleapis.com",
@@ -57,7 +57,7 @@ LOCKED = (
     "~/.gemini/policies/",
 )
 
-# ---- endpoint and login (core/endpoints.py, loop/doctor.py)
+# ---- endpoint and login (sandbox/endpoints.py, loop/doctor.py)
 BASE_URL_ENV = "GOOGLE_GEMINI_BASE_URL"  # @google/genai's base URL (set: no other needed)
 LOGIN_ENV = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI",
              "GOOGLE_GENAI_USE_GCA", BASE_URL_ENV)  # fmt: skip

@@ -1,7 +1,7 @@
 """Every spelling by which this machine reaches one folder: a bind mount is a second path to
 the same inode, as a symlink is. The data dir is named by one spelling everywhere (where.py:
 its runtime keys, its locks and sockets, the sandbox's walls), and a box's walls deny every
-other spelling a bind mount gives it (core/srt.py)."""
+other spelling a bind mount gives it (sandbox/srt.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """What looop knows about one agent CLI, as one value (RunnerProfile): its preset lines, where it
 talks and keeps its state (the sandbox), how a user logs in and where its endpoint is set
-(doctor, core/endpoints.py), its prices, the screens where it waits for a human, how its stream
+(doctor, sandbox/endpoints.py), its prices, the screens where it waits for a human, how its stream
 and its session records are read. Every table that knows a CLI is a lookup over a registry of
 these (home/runners.py); a new CLI is one new profile file plus tests.
 

@@ -1,7 +1,7 @@
 """The `sandbox` setting as a value: off, or on with the user's additions to the default policy
 (extra writable paths, extra denied reads, extra network domains). Parsed the same way from the
 config (top level and per runner), a `start_worker` field and the worker-start flags; what it
-means for srt lives in workers/sandbox.py."""
+means for srt lives in sandbox/worker.py."""
 
 from __future__ import annotations
 

@@ -10,7 +10,6 @@ import signal
 import sys
 from dataclasses import dataclass, field
 
-from looop.core import sbxhost, srt
 from looop.core.context import Ctx
 from looop.core.doorruns import end_runs
 from looop.home import homes, locks, revive, store
@@ -22,6 +21,7 @@ from looop.home.status import beat_holder, pulse_pid
 from looop.home.where import runtime_base
 from looop.loop.heal import heartbeat_path
 from looop.loop.pulse import HOME_LOST_EXIT
+from looop.sandbox import boxhost, srt
 from looop.seed import ensure_data_dir
 from looop.sessions.client import kill, wait
 from looop.sessions.hostclient import stop_host
@@ -291,10 +291,10 @@ def _unwant(ctx: Ctx) -> None:
 
 
 def _stop_sandbox_host(ctx: Ctx) -> None:
-    """The home's sandbox host (core/sbxhost.py) too: no box of the home is left to filter."""
+    """The home's sandbox host (sandbox/boxhost.py) too: no box of the home is left to filter."""
     prog = srt.srt_program(dict(ctx.env))
-    lib = sbxhost.library(prog) if prog is not None else None
-    sbxhost.stop(runtime_base(ctx.env), str(ctx.paths.data), lib)
+    lib = boxhost.library(prog) if prog is not None else None
+    boxhost.stop(runtime_base(ctx.env), str(ctx.paths.data), lib)
 
 
 def _restart_pending(ctx: Ctx) -> str:

@@ -30,7 +30,7 @@ from looop.home.runners import RUNNERS, profile
 from looop.loop.homeguard import problem
 from looop.loop.service import default_name, render
 from looop.remote.hosts import hosts_dir, names
-from looop.workers.sandbox import missing
+from looop.sandbox.worker import missing
 
 Level = Literal["ok", "warn", "fail", "skip"]
 MARK = {"ok": "✓", "warn": "!", "fail": "✗", "skip": "-"}
@@ -148,7 +148,7 @@ def check_login(
     home = env.get("HOME", "")
     for var, rel in p.login_files:
         base = env.get(var, "") if var else home
-        # an empty one is no login (looop's placeholder for codex, core/srt.py)
+        # an empty one is no login (looop's placeholder for codex, sandbox/srt.py)
         if base and _has_bytes(os.path.join(base, rel)):
             return Check("login", "ok", f"{exe}: {os.path.join(base, rel)}")
     return Check("login", "warn", f"{exe}: no login found (no key in the env, no credentials "

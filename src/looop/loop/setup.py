@@ -13,7 +13,6 @@ from typing import Any
 import click
 
 from looop.core.context import Ctx
-from looop.core.endpoints import endpoints
 from looop.decide.cost import UNMETERED_LIMIT
 from looop.home import jsonio, store
 from looop.home.config import Config, Knobs, Runner, parse_config
@@ -24,8 +23,9 @@ from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS, names, profile
 from looop.home.sandboxpolicy import parse_sandbox, resolve
 from looop.loop.homeguard import refuse_unsafe
+from looop.sandbox.endpoints import endpoints
+from looop.sandbox.worker import missing
 from looop.seed import SETUP_ASK, ensure_data_dir, seed_setup_ask
-from looop.workers.sandbox import missing
 
 RUNNER_CHOICES = [*names(), "custom"]
 
@@ -277,7 +277,7 @@ def _ask(
 
 
 def endpoint_lines(runner: str, env: dict[str, str]) -> list[str]:
-    """The model endpoint this runner is pointed at, as its sandbox treats it (core/endpoints):
+    """The model endpoint this runner is pointed at, as its sandbox treats it (sandbox/endpoints):
     allowed by itself, or to be listed in the config's `sandbox.domains`."""
 
     out = []
@@ -295,7 +295,7 @@ def endpoint_lines(runner: str, env: dict[str, str]) -> list[str]:
 
 
 def _missing(ctx: Ctx) -> list[str]:
-    """What srt needs and this machine lacks (workers.sandbox.missing)."""
+    """What srt needs and this machine lacks (sandbox/worker.missing)."""
 
     return missing(ctx.child_env())
 

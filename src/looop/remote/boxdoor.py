@@ -3,7 +3,7 @@ unflag, kill) knock on its home's door; the worker writes nothing of the data di
 
 - Inside a sandboxed worker's box (LOOOP_DOOR=1): one plain HTTP POST to `looop.door` through
   the box's own proxy URL, answered by the home's network filter outside the box
-  (core/netfilter.py, core/door.py) as the worker the box was registered for.
+  (sandbox/netfilter.py, sandbox/door.py) as the worker the box was registered for.
 - An unsandboxed worker (LOOOP_DOOR=@name): one JSON line on the abstract unix name of its
   home's session host (sessions/hostdoor.py), or of its own supervisor when that started
   without the host (sessions/soledoor.py), which knows it by its process's parents.

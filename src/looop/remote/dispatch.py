@@ -22,6 +22,7 @@ from looop.remote.repospec import RepoError, check_branch, check_url, is_host_pa
 from looop.remote.ssh.backend import SshBackend, start_remote
 from looop.sessions.state import SessionError, get_session, reap
 from looop.workers import worktree as wt
+from looop.workers.boxed import with_note
 from looop.workers.launch import (
     WORKER_SIZE,
     WorkerError,
@@ -31,7 +32,6 @@ from looop.workers.launch import (
     plain_words,
 )
 from looop.workers.mcpwire import wire
-from looop.workers.sandbox import with_note
 from looop.workers.started import Started, StartRequest
 from looop.workers.treerecord import Tree
 

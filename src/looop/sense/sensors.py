@@ -281,7 +281,7 @@ def _confine(
         failed = {pending[i][0]: failure_verdict(EXIT_SPAWN, msg, b"", note=True) for i in confined}
     else:
         # lazy: the sandbox room (srt), for a decision's sensors only: most beats run none
-        from looop.workers.sandbox import SENSOR_DIR, SENSOR_READS, SandboxError, shell_argvs
+        from looop.sandbox.worker import SENSOR_DIR, SENSOR_READS, SandboxError, shell_argvs
 
         lines = [shlex.join(pending[i][2]) for i in confined]
         try:

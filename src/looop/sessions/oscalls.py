@@ -189,7 +189,7 @@ class HostOS:
         self.memory_hit = False  # … and ended a run for
         self.oom_before = 0  # the memory group's OOM kills before the run (a reused group's)
         # False: the child opens the PTY as nobody's controlling terminal, for a waiter inside
-        # a sandbox to take (workers/boxwait.pl): a session on the host holding it would
+        # a sandbox to take (sandbox/boxwait.pl): a session on the host holding it would
         # keep it from the box
         self.ctty = True
 

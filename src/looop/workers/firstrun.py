@@ -15,10 +15,10 @@ import os
 import shlex
 from collections.abc import Mapping
 
-from looop.core.srt import SandboxError
 from looop.home.claude import SANDBOXED as SANDBOXED  # its old home: tests, callers
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS, profile
+from looop.sandbox.srt import SandboxError
 
 
 def program(line: str) -> str:

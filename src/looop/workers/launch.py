@@ -19,10 +19,11 @@ from looop.home.presets import PLACEHOLDER
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.home.sandboxpolicy import resolve as resolve_sandbox
 from looop.home.where import SANDBOX_SETTINGS
+from looop.sandbox import boxtty
+from looop.sandbox import worker as sbx
 from looop.sessions.spawner import spawn
 from looop.sessions.state import Session, SessionError, list_sessions, reap
-from looop.workers import firstrun, ports, sandboxtty
-from looop.workers import sandbox as sbx
+from looop.workers import boxed, firstrun, ports
 from looop.workers import worktree as wt
 from looop.workers.errors import WorkerError as WorkerError
 from looop.workers.heldstart import hold_if_limited
@@ -342,7 +343,7 @@ def _write_brief(q: _Request, h: _Here, tree: Tree | None) -> Path:
     if tree is not None:
         contract = wt.with_note(contract, tree)
     if h.policy.on:
-        contract = sbx.with_note(contract, q.wid)
+        contract = boxed.with_note(contract, q.wid)
     path = q.ctx.paths.prompts / f"{q.wid}.md"
     store.atomic_write(path, contract + q.ask.brief.rstrip("\n") + "\n")
     return path
@@ -422,10 +423,10 @@ def spawn_line(
     if policy.on:
         if prog is None:  # fail closed: a sandboxed worker never starts outside srt
             raise SandboxSetupError("srt was not looked up before the start")
-        end_note = sandboxtty.note_path(ctx, wid)
+        end_note = boxtty.note_path(ctx, wid)
         try:
             # inside, the same argv as unsandboxed, with looop's PTY as its terminal there
-            boxed, box_tty = sandboxtty.box_line(end_note, worker_argv(line, env.get("PATH")), env)
+            boxed, box_tty = boxtty.box_line(end_note, worker_argv(line, env.get("PATH")), env)
             env = {**env, **firstrun.box_env(line, env)}  # what its CLI would ask, answered
             argv, env = sbx.prepare(ctx, wid, runner, policy, boxed, env, cfg.raw, tree, prog=prog)
         except (OSError, LooopError) as e:  # LooopError: an endpoint it would refuse

@@ -26,10 +26,10 @@ from looop.home.errors import LooopError
 from looop.home.presets import PLACEHOLDER, SESSION_ID
 from looop.home.runners import profile
 from looop.human.mailbox import pending
+from looop.sandbox import worker as sbx
 from looop.sessions.client import kill
 from looop.sessions.state import Session, SessionError, get_session, list_sessions
 from looop.workers import ports, treerecord
-from looop.workers import sandbox as sbx
 from looop.workers.bridge import ensure_bridge
 from looop.workers.ids import PULSE, normalise_target
 from looop.workers.launch import (

@@ -12,11 +12,11 @@ from typing import Any
 from looop.core.context import Ctx
 from looop.home import store
 from looop.home.errors import CorruptState, LooopError
+from looop.sandbox.worker import room
 from looop.workers import reviewgit
 from looop.workers.ids import normalise_target
 from looop.workers.reviewgit import Commit, FileChange
 from looop.workers.reviewrounds import Round, load_rounds
-from looop.workers.sandbox import room
 from looop.workers.treerecord import Tree, WorktreeError, held_tip, load
 from looop.workers.treework import is_dirty
 

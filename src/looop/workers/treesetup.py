@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from looop.core.srt import expand
 from looop.home import logfiles
 from looop.home.sessionfiles import read_meta
+from looop.sandbox.srt import expand
 from looop.workers.errors import WorkerError
 
 DEFAULT_TIMEOUT_S = 600.0

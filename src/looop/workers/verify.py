@@ -2,7 +2,7 @@
 
 A worker that ran sandboxed is verified inside its own sandbox, whoever wrote the verify: it
 runs the worker's code (a Makefile, a conftest.py, a script), so it gets the worker's walls and
-no more (workers/sandbox.verify_argv); where srt cannot run, it fails unrun. Otherwise a
+no more (workers/boxed.verify_argv); where srt cannot run, it fails unrun. Otherwise a
 decision's verify runs under shell_policy's sandbox and a human's as configured.
 
 A worker on an SSH host is verified there, in its workspace (remote/ssh/hostverify.py),
@@ -22,13 +22,13 @@ from looop.home import store, where
 from looop.home.config import Knobs
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import OFF, SandboxPolicy
+from looop.sandbox.worker import WorkerBox
 from looop.sessions.state import Session
 from looop.workers import resume
 from looop.workers.launch import WorkerError
-from looop.workers.sandbox import WorkerBox
 
 if TYPE_CHECKING:
-    from looop.workers.sandbox import WorkerBox
+    from looop.sandbox.worker import WorkerBox
 
 
 class ShellOutcome(Protocol):

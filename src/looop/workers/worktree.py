@@ -12,7 +12,7 @@ the URL), the same `worker diff` and dirtiness; removed only when it holds nothi
 uncommitted and nothing its remote lacks, since a clone's commits live nowhere else.
 
 The record is treerecord.py, git as looop runs it treegit.py, what a checkout holds (dirty,
-unpushed, its diff) treework.py, and what a sandboxed worker may write in it treesandbox.py."""
+unpushed, its diff) treework.py, and what a sandboxed worker may write in it sandbox/checkout.py."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from looop.core.context import Ctx
-from looop.core.srt import expand
 from looop.home import store
+from looop.sandbox.srt import expand
 from looop.workers.rules import last_rule
 from looop.workers.treegit import (
     GIT_TIMEOUT_S,

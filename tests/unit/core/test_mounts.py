@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from looop.core import srt
 from looop.home import mounts, where
+from looop.sandbox import srt
 
 TABLE = """\
 22 27 0:21 / /proc rw,relatime - proc proc rw

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import endpoints, srt
 from looop.decide.cost import CostMeter
 from looop.decide.streams import StreamRenderer
 from looop.home import gemini
@@ -20,6 +19,7 @@ from looop.home.cost.breakers import reports_cost
 from looop.home.cost.prices import DEFAULT_PRICES, price_table, price_tokens
 from looop.home.presets import PRESETS, default_config_obj
 from looop.loop import clirecords, doctor, setup
+from looop.sandbox import endpoints, srt
 from looop.workers import needsinput
 
 REAL = Path(__file__).parents[2] / "realcli" / "streams"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.srt import SandboxError
+from looop.sandbox.srt import SandboxError
 from looop.workers import firstrun
 
 LINE = "claude --dangerously-skip-permissions --model opus 'Greet the fleet.'"

@@ -14,12 +14,14 @@ import pytest
 
 from looop.core import provenance
 from looop.core.context import Ctx
-from looop.core.srt import SandboxError
 from looop.home.sandboxpolicy import OFF, ON, SandboxPolicy
 from looop.home.where import SANDBOX_SETTINGS
+from looop.sandbox import worker as sandbox
+from looop.sandbox.srt import SandboxError
+from looop.sandbox.worker import WorkerBox
 from looop.sessions.state import Session
-from looop.workers import resume, sandbox
-from looop.workers.sandbox import WorkerBox
+from looop.workers import resume
+from looop.workers.boxed import verify_argv
 from looop.workers.verify import run_pending_verifies
 
 
@@ -177,7 +179,7 @@ def test_the_verify_box_is_the_workers_own_settings(ctx: Ctx, tmp_path: Path) ->
     ran_sandboxed(ctx, "w1", policy, settings=False)  # prepare wrote them
     if sandbox.missing(env):
         pytest.skip(f"srt's helpers are not installed here: {sandbox.missing(env)}")
-    argv, _ = sandbox.verify_argv(ctx, WorkerBox("w1"), "make test", dict(env))
+    argv, _ = verify_argv(ctx, WorkerBox("w1"), "make test", dict(env))
     mine = ctx.paths.sandbox / "w1"
     worker = json.loads((mine / SANDBOX_SETTINGS).read_text())
     box = json.loads((mine / sandbox.VERIFY_SETTINGS).read_text())
@@ -198,7 +200,7 @@ def test_a_box_that_cannot_be_rebuilt_refuses_in_one_line(ctx: Ctx, case: str) -
         rec = resume.Record("w1", "claude", None, None, "/", ON, "never", 0.0, repo=True)
         resume.write_record(ctx, rec)
     with pytest.raises(SandboxError) as e:
-        sandbox.verify_argv(ctx, WorkerBox("w1"), "make test", dict(ctx.env))
+        verify_argv(ctx, WorkerBox("w1"), "make test", dict(ctx.env))
     msg = str(e.value)
     assert "\n" not in msg and msg.startswith(
         "worker w1's verify cannot run in the worker's sandbox"
@@ -219,6 +221,6 @@ def test_a_folder_the_worker_swapped_for_a_symlink_fails_the_verify_not_the_beat
     reports.rmdir()
     reports.symlink_to(tmp_path / "nowhere" / "x")
     with pytest.raises(SandboxError) as e:
-        sandbox.verify_argv(ctx, WorkerBox("w1"), "make test", dict(env))
+        verify_argv(ctx, WorkerBox("w1"), "make test", dict(env))
     assert "\n" not in str(e.value) and "cannot set up the worker's sandbox" in str(e.value)
     assert not (tmp_path / "nowhere").exists()

@@ -1,5 +1,5 @@
 """A sandboxed worker on an SSH host: the same srt policy as at home, built by the host's own
-looop against its satellite data dir (workers/sandbox.py), and its way home from inside.
+looop against its satellite data dir (sandbox/worker.py), and its way home from inside.
 
 Inside srt a process may not make a unix socket (srt's seccomp filter), so the relay socket a
 remote worker's `looop` speaks to is out of reach. A sandboxed worker's contract verbs go
@@ -19,13 +19,13 @@ import threading
 import time
 from pathlib import Path
 
-from looop.core import srt
 from looop.home import jsonio, locks, store
 from looop.home.errors import LooopError
 from looop.home.paths import Paths
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.home.store import NotRegular
 from looop.remote.ssh.shim import _once, script
+from looop.sandbox import srt
 from looop.sessions.state import SessionError, get_session
 from looop.workers.bridge import BRIDGE_LOCK
 

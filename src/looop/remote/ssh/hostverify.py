@@ -35,9 +35,10 @@ from looop.home.clock import Clock, SystemClock
 from looop.home.errors import CorruptState, LooopError
 from looop.home.where import sandboxed
 from looop.remote.ssh import boxed
+from looop.sandbox import worker as sbx
 from looop.sessions.state import SessionError, get_session, validate_id
-from looop.workers import sandbox as sbx
 from looop.workers import treerecord
+from looop.workers.boxed import verify_argv
 
 DIR = "verify"
 TAIL_CHARS = 4000
@@ -151,7 +152,7 @@ def _begin(ctx: Ctx, sid: str, cmd: str, timeout_s: float, box: bool = False) ->
 def _in_box(
     ctx: Ctx, sid: str, cmd: str, env: dict[str, str]
 ) -> tuple[list[str], dict[str, str], Path]:
-    """A sandboxed worker's verify as at home (sandbox.verify_argv: its walls built again
+    """A sandboxed worker's verify as at home (workers/boxed.verify_argv: its walls built again
     from its start record), run in its workspace; srt itself starts in the data dir."""
 
     tree = treerecord.load(ctx, sid)
@@ -161,7 +162,7 @@ def _in_box(
         where = Path(sbx.room(ctx, sid)) / "work"
     env["LOOOP_WORKSPACE"] = str(where)
     line = f"cd -- {shlex.quote(str(where))} || exit 1; {cmd}"
-    argv, child = sbx.verify_argv(ctx, sbx.WorkerBox(sid), line, boxed.srt_env(env))
+    argv, child = verify_argv(ctx, sbx.WorkerBox(sid), line, boxed.srt_env(env))
     return argv, child, where
 
 

@@ -21,11 +21,11 @@ from looop.remote import bounds
 from looop.remote.repospec import check_branch, check_url, is_host_path
 from looop.remote.ssh import boxed, hostverify
 from looop.remote.ssh.shim import script
+from looop.sandbox import worker as sbx
 from looop.sessions import client
 from looop.sessions.state import Session, SessionError, get_session, reap
 from looop.workers import bridge, startrecord, treerecord
 from looop.workers import resume as rsm
-from looop.workers import sandbox as sbx
 from looop.workers import worktree as wt
 from looop.workers.launch import SandboxSetupError, spawn_line, worker_argv
 from looop.workers.mcpwire import wire

@@ -1,6 +1,6 @@
 """looop's own filtering proxy for sandboxed boxes: HTTP (CONNECT and plain forwarding) and
 SOCKS5 on one unix socket, each connection let through only to what its box's lists allow
-(core/netrules.py, srt's rules). A box is known by the credentials in its proxy URL (user and
+(sandbox/netrules.py, srt's rules). A box is known by the credentials in its proxy URL (user and
 token, as srt gives them), registered before the box runs (`Boxes.add`); a connection with
 none, or with a user and token no box has, reaches nothing.
 
@@ -9,7 +9,7 @@ proxy tells them apart on its one port. Each connection gets a thread: a box ope
 time, and a thread blocked in getaddrinfo or connect stalls no other box. Refusals are
 answered as srt answers them — 407 without credentials, 403 with `X-Proxy-Error:
 blocked-by-allowlist` and "Connection blocked by network allowlist" for a host off the list
-(core/srt.py's DENIED_MARK finds that line in a failed run's output), SOCKS reply 2 ("not
+(sandbox/srt.py's DENIED_MARK finds that line in a failed run's output), SOCKS reply 2 ("not
 allowed by ruleset") — so what a client prints is the same under either filter."""
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-from looop.core import netrules
-from looop.core.netboxes import Boxes
 from looop.home import jsonio
+from looop.sandbox import netrules
+from looop.sandbox.netboxes import Boxes
 
 HEAD_MAX = 64 * 1024  # an HTTP request head, or a SOCKS greeting, longer than this is refused
 DIAL_TIMEOUT_S = 30.0
@@ -37,7 +37,7 @@ DOOR_HOST = "looop.door"  # a box's contract requests go here; the filter answer
 DOOR_MAX = 2 << 20  # a request's body (the contract's own caps are smaller)
 JSON = "Content-Type: application/json\r\n"
 _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 403: "Forbidden", 413: "Too Large"}
-HELLO = b"\x00"  # a box handing over its ports (core/netjoin.py), not a client
+HELLO = b"\x00"  # a box handing over its ports (sandbox/netjoin.py), not a client
 DENIED_BODY = b"Connection blocked by network allowlist"
 _CONNECT_TARGET = re.compile(r"\[([^\]]+)\]:(\d+)|([^:]+):(\d+)")
 _ABSOLUTE = re.compile(r"http://(\[[^\]]*\]|[^/?#:@\[\]]*)(?::(\d+))?([/?][^ ]*)?", re.I)
@@ -135,7 +135,7 @@ def handle(
     door: Door | None = None,
 ) -> None:
     """One client connection, start to end; `hello` answers a box handing over its ports
-    (core/netfilter.py), on the filter's own socket only; `door` answers a worker's contract
+    (sandbox/netfilter.py), on the filter's own socket only; `door` answers a worker's contract
     request sent to DOOR_HOST."""
     if busy is not None:
         with busy.lock:

@@ -1,21 +1,21 @@
 """The sandbox host: one per home (data dir), shared by every sandboxed worker, run_shell, a
-verify and the decider. It loads srt's library once (sbxhost.mjs), and each sandboxed command
+verify and the decider. It loads srt's library once (boxhost.mjs), and each sandboxed command
 is wrapped there into its bubblewrap line, which looop then runs itself — no srt (node)
 process stays beside a sandboxed worker, and the host exits once it wrapped nothing for IDLE_S.
 
-The box's network goes to the home's own filter (core/netfilter.py, srt's rules in looop's
+The box's network goes to the home's own filter (sandbox/netfilter.py, srt's rules in looop's
 code), which this module starts on demand beside the host: the host points the wrapped line's
 bridge at the filter's socket and answers with the credentials srt wrote into the box's proxy
 URL (a fresh 128-bit id as the user), and the box is registered under them with its lists
-(core/netboxes.py) before the line is returned. A box presenting no credentials, or another
+(sandbox/netboxes.py) before the line is returned. A box presenting no credentials, or another
 box's, reaches nothing. The box's first step hands its proxy ports to the filter
-(core/netjoin.py), which accepts on them itself: no relay process stays in the box.
+(sandbox/netjoin.py), which accepts on them itself: no relay process stays in the box.
 
 The host is found by its socket in the runtime dir (`sbx-<key>.sock`, key = the home and the
 srt it loads); the filter by its abstract name (`net-<key>`, key = the home: home/anchors.py),
 which keeps it single and survives an emptied runtime dir, and it serves the boxes on
 `net-<key>.sock` there, bound again when asked after a wipe; its boxes' records are its own
-(core/netboxes.py). Each is started on demand under a lock; a host or filter that died is
+(sandbox/netboxes.py). Each is started on demand under a lock; a host or filter that died is
 started again by the next wrap. `looop down` stops both. Where srt's
 library is not beside the srt found (a wrapper script), each command runs under srt itself,
 with srt's own proxy, as before."""
@@ -32,18 +32,18 @@ import sys
 from typing import TYPE_CHECKING
 
 from looop.core import cgroup
-from looop.core.netboxes import Boxes, command_lines
 from looop.home import jsonio
 from looop.home.anchors import anchor, holder, shown
 from looop.home.errors import LooopError
 from looop.home.hashing import fnv1a_128
 from looop.home.peers import connect, peer
 from looop.home.where import runtime_base, runtime_dir
+from looop.sandbox.netboxes import Boxes, command_lines
 
 if TYPE_CHECKING:
     from looop.core.context import Ctx
 
-SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sbxhost.mjs")
+SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "boxhost.mjs")
 # run in each box first, by this interpreter: hands the box's proxy ports to the filter
 NETJOIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "netjoin.py")
 IDLE_S = 30
@@ -62,7 +62,7 @@ class HostError(LooopError):
 
 class Home:
     """What finds a home's sandbox host: the runtime base, the data dir, the child's env.
-    A plain class: the box's launcher (core/sbxrun.py) imports this on every start."""
+    A plain class: the box's launcher (sandbox/boxrun.py) imports this on every start."""
 
     __slots__ = ("base", "data", "env")
 
@@ -105,7 +105,7 @@ def _checked(home: Home, lib: str) -> str:
 def wrap(home: Home, lib: str, settings: dict[str, object], command: str, door: str = "") -> str:
     """The shell line that runs `command` inside srt's sandbox under `settings`, wrapped by
     this home's host (started when none serves), its network pointed at the home's filter
-    (core/netfilter.py), where the box is registered with its lists before this returns —
+    (sandbox/netfilter.py), where the box is registered with its lists before this returns —
     and, for a worker's box, as that worker's (`door`: the contract door it may knock on).
     Raises HostError, one line."""
     sock = _checked(home, lib)
@@ -226,7 +226,7 @@ def ensure_filter(home: Home) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _serving(name, net):
             return  # another caller started it while we waited
-        argv = [sys.executable, "-m", "looop.core.netfilter", net, _boxes_dir(net)]
+        argv = [sys.executable, "-m", "looop.sandbox.netfilter", net, _boxes_dir(net)]
         argv += [str(FILTER_IDLE_S), shown(name)]
         # in the home's data dir, as the host: it ends with its home, and its argv names no
         # home (a worker's leftovers are found by their argv naming its data dir)
@@ -420,7 +420,7 @@ def _stop_filter(home: Home) -> None:
     """TERM to the process serving the home's filter (found by its argv and by its name: the
     socket is the boxes' and takes no orders), and its boxes' records go."""
     net = filter_socket(home)
-    want = f"looop.core.netfilter\0{net}\0".encode()
+    want = f"looop.sandbox.netfilter\0{net}\0".encode()
     titled = f"looop: network filter {net}\0".encode()  # its title (core/proctitle.py)
     lines = command_lines().items()
     pids = {p for p, line in lines if (want in line or line.startswith(titled)) and _ours(p)}

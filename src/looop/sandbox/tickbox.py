@@ -13,11 +13,11 @@ import os
 import shutil
 from pathlib import Path
 
-from looop.core import sbxhost, srt
 from looop.core.context import Ctx
-from looop.core.srt import HOME_SECRETS
 from looop.home.sandboxpolicy import SandboxPolicy
 from looop.home.where import SANDBOX_SETTINGS
+from looop.sandbox import boxhost, srt
+from looop.sandbox.srt import HOME_SECRETS
 
 TICK_DIR = "+tick"  # under sandbox/: '+' is in no worker id
 TICK_OFF = 'set the runner\'s "sandbox": "off" in the config'
@@ -45,5 +45,5 @@ def tick_argv(
     domains = [*parts.domains, *policy.domains]
     srt.check_endpoints(parts, domains, f"the tick runner '{runner}'")
     conf = srt.conf(write, deny, [*parts.allow_read, *allow], domains, home, parts.locked)
-    box = sbxhost.home_of(ctx)
+    box = boxhost.home_of(ctx)
     return srt.argv(prog, os.path.join(mine, SANDBOX_SETTINGS), conf, line, tmp, box)

@@ -1,6 +1,6 @@
 """Anthropic's sandbox runtime (`srt`: bubblewrap plus a filtering network proxy on Linux) as
-every sandboxed thing looop starts uses it — a worker (workers/sandbox.py), run_shell, the tick
-runner (decide/tickbox.py): what each preset's CLI talks to and keeps, the secrets no one reads,
+every sandboxed thing looop starts uses it — a worker (sandbox/worker.py), run_shell, the tick
+runner (sandbox/tickbox.py): what each preset's CLI talks to and keeps, the secrets no one reads,
 whether srt can run here, and its settings file and inner line."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from looop.core import sbxhost
-from looop.core.endpoints import Endpoint, endpoints, goes_direct, listed
-from looop.core.endpoints import is_loopback as is_loopback  # its old home: other rooms
-from looop.core.sbxhost import Home
 from looop.home import jsonio, mounts, store
 from looop.home.errors import LooopError
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS, profile
+from looop.sandbox import boxhost
+from looop.sandbox.boxhost import Home
+from looop.sandbox.endpoints import Endpoint, endpoints, goes_direct, listed
+from looop.sandbox.endpoints import is_loopback as is_loopback  # its old home: other rooms
 
 # Per preset CLI, from its profile (home/runners.py); a custom runner gets only the user's list.
 # The model API it talks to.
@@ -190,7 +190,7 @@ class RunnerParts:
     allow_read: list[str]  # its own folders under ~/.config, which is hidden otherwise
     locked: list[str]  # its settings that run code when it starts, as they exist now
     domains: list[str]  # its model API: the preset's, and the endpoint the user pointed it at
-    endpoints: list[Endpoint]  # that endpoint (core/endpoints.py), with where it was set
+    endpoints: list[Endpoint]  # that endpoint (sandbox/endpoints.py), with where it was set
 
 
 def check_endpoints(parts: RunnerParts, domains: list[str], who: str) -> None:
@@ -272,21 +272,21 @@ def argvs(
     door: str = "",
 ) -> list[list[str]]:
     """argv for each of `lines`, the settings written once (a beat's sandboxed sensors).
-    With the `home`, each line is wrapped by that home's sandbox host (core/sbxhost.py) and
+    With the `home`, each line is wrapped by that home's sandbox host (sandbox/boxhost.py) and
     runs as bubblewrap's own line, no srt process beside it; without one, or where srt's
     library is not beside `srt`, under `srt -s SETTINGS -c LINE`. Raises SandboxError when
     the host cannot wrap it. `door`: the worker whose box each line is, registered as such
     with the home's filter, which then answers its contract verbs (core/contract.py)."""
     domains = _save(path, settings)
     inner = [_inner(line, tmp, domains) for line in lines]
-    lib = sbxhost.library(srt) if home is not None else None
+    lib = boxhost.library(srt) if home is not None else None
     if home is None or lib is None:
         return [[srt, "-s", path, "-c", line] for line in inner]
     try:
-        sbxhost.ensure(home, lib)  # up now, so a host that cannot start is said here
-    except sbxhost.HostError as e:
+        boxhost.ensure(home, lib)  # up now, so a host that cannot start is said here
+    except boxhost.HostError as e:
         raise SandboxError(f"the sandbox cannot be set up: {e}") from None
-    run = [sys.executable, "-m", "looop.core.sbxrun", lib, home.base, home.data, path]
+    run = [sys.executable, "-m", "looop.sandbox.boxrun", lib, home.base, home.data, path]
     return [[*run, line, door] if door else [*run, line] for line in inner]
 
 

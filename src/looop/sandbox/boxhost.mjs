@@ -1,14 +1,14 @@
-// The sandbox host of one home (core/sbxhost.py starts it): srt's library loaded once, the
+// The sandbox host of one home (sandbox/boxhost.py starts it): srt's library loaded once, the
 // place each sandboxed command of the home is wrapped in bubblewrap — then the host is done
 // with it: no srt (node) process stays beside a sandboxed worker, and the host itself exits
 // once no wrap came for IDLE_S.
 //
-// The box's network goes to looop's own filter (core/netfilter.py), one per home: the wrapped
+// The box's network goes to looop's own filter (sandbox/netfilter.py), one per home: the wrapped
 // line binds the filter's socket where srt's bridge would be, and the answer carries the
 // credentials srt put in the box's proxy URL (a fresh 128-bit id per wrap as its user name),
 // by which the filter knows the box and its allow list.
 //
-//   node sbxhost.mjs LIB SOCKET CWD IDLE_S --ready-fd N
+//   node boxhost.mjs LIB SOCKET CWD IDLE_S --ready-fd N
 // LIB: srt's dist/index.js; SOCKET: where to serve (a private dir); CWD: the home's data dir,
 // where srt would have started. Writes "ok" on fd N once it serves. Wire: one JSON line
 // {"command", "settings", "filter", "join"} -> {"command", "user", "token", "mark"} or
@@ -97,7 +97,7 @@ async function wrap(req) {
 
 // srt's script starts a relay (socat, and a shell around it) per proxy port in the box, which
 // then stay as long as the box. Where looop's interpreter and its netjoin are given, the box
-// first hands its listening ports to the filter (core/netjoin.py) and no relay starts; srt's
+// first hands its listening ports to the filter (sandbox/netjoin.py) and no relay starts; srt's
 // relays start only where that fails. Only where the script is exactly srt's: both relay
 // lines, then the line that ends their wait, once.
 const RELAY = /\{ socat TCP6-LISTEN:(\d+),ipv6only=0,fork,reuseaddr,backlog=4096 UNIX-CONNECT:/g;

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from looop.workers.treesandbox import srt_guarded
+from looop.sandbox.checkout import srt_guarded
 
 
 def make(top: Path, *names: str) -> None:

@@ -1,5 +1,5 @@
-"""The boxes looop's network filter (core/netfilter.py) serves: one file each, written by the
-sandbox host's caller when it wraps a box (core/sbxhost.py) and read by the filter when one of
+"""The boxes looop's network filter (sandbox/netfilter.py) serves: one file each, written by the
+sandbox host's caller when it wraps a box (sandbox/boxhost.py) and read by the filter when one of
 the box's connections comes, so a box registered after the filter started is known at once,
 and a filter started anew knows every box still running. The filter keeps each record it read
 (`Boxes.kept`): a file that goes (a tmp cleaner emptying the runtime dir) is written back by
@@ -62,7 +62,7 @@ class Boxes:
 
     def joined(self, user: str, ports: list[int]) -> None:
         """Note on the box's record that it handed these ports to the filter, so that a filter
-        started anew can listen on them again (core/netfilter.py)."""
+        started anew can listen on them again (sandbox/netfilter.py)."""
         rec = self.record(user)
         if rec is None:
             return

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from looop.core import netrules
+from looop.sandbox import netrules
 from tests.helpers import examples
 
 pytestmark = pytest.mark.unit

@@ -1,5 +1,5 @@
-"""A box's command line, as its session stores it: `python -m looop.core.sbxrun LIB BASE DATA
-SETTINGS LINE [WORKER]` asks the home's sandbox host (core/sbxhost.py) to wrap LINE under the
+"""A box's command line, as its session stores it: `python -m looop.sandbox.boxrun LIB BASE DATA
+SETTINGS LINE [WORKER]` asks the home's sandbox host (sandbox/boxhost.py) to wrap LINE under the
 settings file (a worker's box registered as WORKER's, for its door), then becomes
 bubblewrap's line (exec: nothing of it stays). The wrap happens at each run, as `srt -s
 SETTINGS -c LINE` did, so a restarted session gets the host and bridge alive now — a stored
@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 import sys
 
-from looop.core import sbxhost
 from looop.home import jsonio
+from looop.sandbox import boxhost
 
 
 def main(argv: list[str]) -> int:
     if len(argv) not in (5, 6):
         sys.stderr.write(
-            "usage: python -m looop.core.sbxrun LIB BASE DATA SETTINGS LINE [WORKER]\n"
+            "usage: python -m looop.sandbox.boxrun LIB BASE DATA SETTINGS LINE [WORKER]\n"
         )
         return 2
     lib, base, data, path, line = argv[:5]
@@ -25,12 +25,12 @@ def main(argv: list[str]) -> int:
     try:
         with open(path, encoding="utf-8") as f:
             settings = jsonio.loads(f.read())
-        home = sbxhost.Home(base, data, dict(os.environ))
-        wrapped = sbxhost.wrap(home, lib, settings, line, door)
-    except (OSError, ValueError, sbxhost.HostError) as e:
+        home = boxhost.Home(base, data, dict(os.environ))
+        wrapped = boxhost.wrap(home, lib, settings, line, door)
+    except (OSError, ValueError, boxhost.HostError) as e:
         sys.stderr.write(f"looop: the sandbox cannot be set up: {e}\n")
         return 1
-    os.execv("/bin/sh", ["/bin/sh", "-c", sbxhost.as_exec(wrapped)])
+    os.execv("/bin/sh", ["/bin/sh", "-c", boxhost.as_exec(wrapped)])
 
 
 if __name__ == "__main__":

@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 
-from looop.core import srt
-from looop.core.endpoints import allow_entry, endpoints, goes_direct, listed
-from looop.decide import tickbox
 from looop.home.sandboxpolicy import ON, SandboxPolicy
-from looop.workers import sandbox
+from looop.sandbox import srt, tickbox
+from looop.sandbox import worker as sandbox
+from looop.sandbox.endpoints import allow_entry, endpoints, goes_direct, listed
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """The door of a home's sandboxed workers: a box writes nothing of the data dir, so every
 contract verb it speaks (BOX_VERBS) comes here as one request through the box's own proxy,
-served by the home's network filter (core/netfilter.py) outside every box. The box is known
-by the proxy credentials it came in with (core/netproxy.py), never by what the request says;
+served by the home's network filter (sandbox/netfilter.py) outside every box. The box is known
+by the proxy credentials it came in with (sandbox/netproxy.py), never by what the request says;
 each argument is held to that worker, and the verb is answered once per key: a plain one in
 the filter's own process, the rest as a run of the home's own `looop` (core/answering.py,
 core/contract.py). An unsandboxed worker's door is its session host's (sessions/hostdoor.py),
@@ -28,7 +28,7 @@ DOOR_WAIT_S = 25.0  # a door call waits this long for its run, then answers 202 
 def box_door(
     ctx: Ctx, speaking: Callable[[str], bool], wait_s: float = DOOR_WAIT_S
 ) -> Callable[[str, bytes], tuple[int, bytes]]:
-    """The door of the home's sandboxed workers (core/netproxy.py's `Door`): a request's body
+    """The door of the home's sandboxed workers (sandbox/netproxy.py's `Door`): a request's body
     answered as `worker`, the worker whose box it came from, while that box still runs
     (`speaking`). The request may name its worker only as that one; every argument is held
     to it (self_only), and the verbs are the box's (BOX_VERBS)."""

@@ -16,7 +16,8 @@ from looop.core.context import Ctx
 from looop.home.config import parse_config
 from looop.home.errors import LooopError
 from looop.home.sandboxpolicy import OFF, ON, SandboxPolicy, parse_sandbox, resolve
-from looop.workers import sandbox
+from looop.sandbox import worker as sandbox
+from looop.workers.boxed import with_note
 
 
 def _cfg(**top: Any) -> dict[str, Any]:
@@ -138,7 +139,7 @@ def test_with_note_adds_the_walls_as_the_contracts_last_rule() -> None:
     from looop.workers.launch import contract_text
 
     plain = contract_text("w1", "claude")
-    noted = sandbox.with_note(plain, "w1")
+    noted = with_note(plain, "w1")
     assert noted.startswith(plain[: plain.index("- **Need a human")])
     assert "$LOOOP_WORKSPACE" in noted and noted.endswith(plain[plain.rindex("\n---\n") :])
     assert "$LOOOP_WORKSPACE" not in plain
@@ -153,7 +154,7 @@ def test_the_sandboxed_brief_offers_nothing_that_fails_inside() -> None:
     from looop.workers.launch import contract_text
 
     plain = contract_text("w1", "claude")
-    noted = sandbox.with_note(plain, "w1")
+    noted = with_note(plain, "w1")
     for gone in ("worktree add", "`reports/` (deliverables", "`claims/` (via claim)"):
         assert gone in plain and gone not in noted
     for kept in ('"$LOOOP_BIN" kill w1', '"$LOOOP_BIN" flag w1', '"$LOOOP_BIN" claim'):

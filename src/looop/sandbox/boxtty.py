@@ -1,9 +1,9 @@
 """A sandboxed worker's terminal. Its line runs under a waiter inside srt
-(workers/boxwait.pl, in perl-base): looop's PTY, opened as nobody's controlling terminal on
+(sandbox/boxwait.pl, in perl-base): looop's PTY, opened as nobody's controlling terminal on
 the host, becomes the controlling terminal of the worker's session in the box (job control,
 ^C to its foreground job, resizes as SIGWINCH), and nothing outside the box reads its input.
 Where perl or this machine's setsid number is missing, or LOOOP_BOX_WAITER=relay, the pty
-relay (workers/ptyrelay.py, looop's own Python) gives the worker a pty of its own inside
+relay (sandbox/ptyrelay.py, looop's own Python) gives the worker a pty of its own inside
 instead, at ~4 MB a worker against ~1.
 
 The note each writes (`sandbox/<id>/tmp/.looop-pty`, from inside) says when the worker
@@ -46,7 +46,7 @@ def box_line(note: str, argv: list[str], env: dict[str, str]) -> tuple[str, bool
 def waiter_line(
     note: str, argv: list[str], perl: str, setsid_nr: int, quiet_locale: bool = True
 ) -> str:
-    """The waiter, exec'd, with the worker's argv after `--` (see workers/boxwait.pl).
+    """The waiter, exec'd, with the worker's argv after `--` (see sandbox/boxwait.pl).
     `quiet_locale`: PERL_BADLANG=0, else a LANG this machine lacks would have perl warn on the
     worker's screen at every start (the worker keeps it: it only quiets perl)."""
     store.remove(note)

@@ -4,12 +4,25 @@ stays locked there), and what srt itself would keep read-only in a folder it sta
 from __future__ import annotations
 
 import os
+from typing import Protocol
 
-from looop.core.srt import listdir
-from looop.workers.treerecord import Tree
+from looop.sandbox.srt import listdir
 
 
-def sandbox_write(tree: Tree) -> tuple[list[str], list[str]]:
+class Checkout(Protocol):
+    """A worker's checkout as its box needs it (workers/treerecord.Tree is one)."""
+
+    @property
+    def path(self) -> str: ...  # the worktree
+    @property
+    def gitdir(self) -> str: ...  # the worktree's own admin folder (HEAD, index, logs)
+    @property
+    def common(self) -> str: ...  # the main repo's git dir (objects, refs)
+    @property
+    def branch(self) -> str: ...
+
+
+def sandbox_write(tree: Checkout) -> tuple[list[str], list[str]]:
     """What a sandboxed worker writes for git to work from inside, and what stays locked.
 
     Writable: the worktree; its admin folder (HEAD, index, its logs); the objects folder (a

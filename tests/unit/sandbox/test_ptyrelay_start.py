@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from looop.sandbox import ptyrelay
+from looop.sandbox.ptyrelay import Relay
 from looop.sessions import oscalls
-from looop.workers import ptyrelay
-from looop.workers.ptyrelay import Relay
 
 
 def _watch(

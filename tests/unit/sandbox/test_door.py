@@ -1,4 +1,4 @@
-"""The door's answer before anything runs (core/door.py): the worker is the box's, every
+"""The door's answer before anything runs (sandbox/door.py): the worker is the box's, every
 argument is held to it, the verbs are the box's, and what is not one contract request is
 refused in one line with its status — nothing of these starts a run."""
 
@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from looop.core.context import Ctx
-from looop.core.door import box_door, home_env
+from looop.sandbox.door import box_door, home_env
 
 
 def _body(*argv: str, worker: str | None = None) -> bytes:

@@ -1,11 +1,11 @@
 """A worker inside Anthropic's sandbox runtime (`srt`: bubblewrap plus a filtering network proxy
 on Linux). The policy becomes srt's settings JSON under the worker's own folder
-(`sandbox/<id>/srt.json`); the home's sandbox host (core/sbxhost.py) wraps the worker's line
+(`sandbox/<id>/srt.json`); the home's sandbox host (sandbox/boxhost.py) wraps the worker's line
 under them into bubblewrap's, which runs in the worker's session with nothing of srt beside it.
 
 Default policy: the worker writes only its own folders (`sandbox/<id>/work`, its workspace, and
 `sandbox/<id>/tmp`, its TMPDIR), the contract's paths (reports/, claims/, asks/, tells/, the
-event and cost ledgers) and its runner CLI's session folders (core/srt.py RUNNER_STATE; what the
+event and cost ledgers) and its runner CLI's session folders (sandbox/srt.py RUNNER_STATE; what the
 user's own CLI reads outside stays read-only: RUNNER_CONFIG, RUNNER_LOCKED); it cannot read
 ~/.ssh, ~/.aws, ~/.gnupg, ~/.config (but its runner's own folder there) or looop's config, and
 of the data dir it reads only what the contract needs (default deny: srt.data_walls), never
@@ -19,9 +19,14 @@ import os
 import shlex
 from collections.abc import Mapping
 
-from looop.core import sbxhost, srt
 from looop.core.context import Ctx
-from looop.core.srt import (
+from looop.home import jsonio, store, where
+from looop.home.knobs import KNOBS
+from looop.home.sandboxpolicy import SandboxPolicy
+from looop.home.where import SANDBOX_SETTINGS
+from looop.sandbox import boxhost, srt
+from looop.sandbox.checkout import Checkout, sandbox_write
+from looop.sandbox.srt import (
     HOME_SECRETS,
     RUNNER_DOMAINS,
     RUNNER_LOCKED,
@@ -34,17 +39,8 @@ from looop.core.srt import (
     require,
     srt_program,
 )
-from looop.home import jsonio, store, where
-from looop.home.knobs import KNOBS
-from looop.home.sandboxpolicy import SandboxPolicy
-from looop.home.where import SANDBOX_SETTINGS
-from looop.workers.errors import WorkerError
-from looop.workers.rules import last_rule, replace_rule
-from looop.workers.startrecord import read_record, record_path
-from looop.workers.treerecord import Tree, load
-from looop.workers.treesandbox import sandbox_write
 
-# the srt names other rooms and tests have always found here (they live in core.srt)
+# the srt names other rooms and tests have always found here (they live in sandbox/srt.py)
 __all__ = [
     "HOME_SECRETS",
     "RUNNER_DOMAINS",
@@ -58,6 +54,7 @@ __all__ = [
     "WORKER_OFF",
     "SandboxError",
     "WorkerBox",
+    "box_argv",
     "describe",
     "folder",
     "forget",
@@ -69,8 +66,6 @@ __all__ = [
     "shell_argv",
     "shell_argvs",
     "srt_program",
-    "verify_argv",
-    "with_note",
 ]
 
 SETTINGS = SANDBOX_SETTINGS
@@ -96,12 +91,12 @@ def settings(
     runner: str,
     policy: SandboxPolicy,
     home: str | None,
-    tree: Tree | None = None,
+    tree: Checkout | None = None,
     env: Mapping[str, str] | None = None,
 ) -> dict[str, object]:
     """srt's settings for this worker: the default policy plus the user's additions; with a
-    worktree, that worktree and what git needs to commit from it (treesandbox.sandbox_write);
-    with its `env`, the model endpoint that env points its runner at (core/endpoints.py)."""
+    worktree, that worktree and what git needs to commit from it (checkout.sandbox_write);
+    with its `env`, the model endpoint that env points its runner at (sandbox/endpoints.py)."""
     data = str(ctx.paths.data)
     p = ctx.paths
     mine = room(ctx, wid)
@@ -178,7 +173,7 @@ def shell_argvs(
     conf = srt.conf(write, deny, allow, list(policy.domains), home)
     said = f"export LOOOP_REPORTS_DIR={shlex.quote(reports)}; "  # not the data dir's: read-only
     lines = [said + cmd for cmd in cmds]
-    return srt.argvs(prog, os.path.join(mine, SETTINGS), conf, lines, tmp, sbxhost.home_of(ctx))
+    return srt.argvs(prog, os.path.join(mine, SETTINGS), conf, lines, tmp, boxhost.home_of(ctx))
 
 
 def _knobs_only_config(raw: Mapping[str, object], mine: str) -> str:
@@ -199,7 +194,7 @@ def prepare(
     line: str,
     env: dict[str, str],
     raw_config: Mapping[str, object],
-    tree: Tree | None = None,
+    tree: Checkout | None = None,
     *,
     prog: str,
 ) -> tuple[list[str], dict[str, str]]:
@@ -217,7 +212,7 @@ def prepare(
         line = f"cd -- {shlex.quote(tree.path)} || exit 1; {line}"
     tmp = os.path.join(box, "tmp")
     settings_at = os.path.join(mine, SETTINGS)
-    argv = srt.argv(prog, settings_at, conf, line, tmp, sbxhost.home_of(ctx), door=wid)
+    argv = srt.argv(prog, settings_at, conf, line, tmp, boxhost.home_of(ctx), door=wid)
     child = dict(env)
     child["LOOOP_CONFIG"] = _knobs_only_config(raw_config, mine)
     child["LOOOP_HOME_CONFIG"] = str(ctx.paths.config)  # the door's, outside (hidden inside)
@@ -272,46 +267,28 @@ class WorkerBox:
 VERIFY_SETTINGS = "srt-verify.json"  # the worker's own srt.json stays as its start wrote it
 
 
-def verify_argv(
-    ctx: Ctx, box: WorkerBox, cmd: str, env: dict[str, str]
+def box_argv(
+    ctx: Ctx,
+    box: WorkerBox,
+    started: tuple[str, SandboxPolicy, Checkout | None],
+    cmd: str,
+    env: dict[str, str],
 ) -> tuple[list[str], dict[str, str]]:
-    """A sandboxed worker's verify inside that worker's walls: srt's settings built by
-    `settings` again from its start record (runner, sandbox policy, worktree), so the verify
-    writes, reads and reaches what the worker could and nothing more; TMPDIR the worker's.
-    Raises SandboxError, one line, when srt cannot run here or the record cannot say what the
-    worker's walls were: the verify then never runs."""
+    """`cmd` inside a worker's walls, built again by `settings` from what its start said
+    (`started`: its runner, sandbox policy and checkout), so it writes, reads and reaches what
+    the worker could and nothing more; TMPDIR the worker's (workers/boxed.verify_argv reads
+    them from its start record). Raises SandboxError, one line, when srt cannot run here."""
     wid = box.wid
     who = f"worker {wid}'s verify"
-
-    def unknown(why: str) -> SandboxError:
-        return SandboxError(
-            f"{who} cannot run in the worker's sandbox: its start record "
-            f"({record_path(ctx, wid)}) {why} — the worker ran sandboxed, so its verify "
-            "runs nowhere else; start the worker again"
-        )
-
-    try:
-        rec = read_record(ctx, wid)
-    except WorkerError as e:
-        raise SandboxError(f"{who} cannot run in the worker's sandbox: {e}") from None
-    if rec is None:
-        raise unknown("is gone")
-    if not rec.sandbox.on:
-        raise unknown("says it ran unsandboxed, but its srt settings are there")
-    tree: Tree | None = None
-    if rec.repo:
-        tree = load(ctx, wid)
-        if tree is None or tree.removed:
-            raise unknown("names a worktree that is gone")
+    runner, policy, tree = started
     prog = require(env, who)
     home = env.get("HOME")
-    mine = folder(ctx, wid)
     try:
-        _make_room(ctx, wid, rec.runner, home)
-        conf = settings(ctx, wid, rec.runner, rec.sandbox, home, tree, env)
-        path = os.path.join(mine, VERIFY_SETTINGS)
+        _make_room(ctx, wid, runner, home)
+        conf = settings(ctx, wid, runner, policy, home, tree, env)
+        path = os.path.join(folder(ctx, wid), VERIFY_SETTINGS)
         tmp = os.path.join(room(ctx, wid), "tmp")
-        argv = srt.argv(prog, path, conf, cmd, tmp, sbxhost.home_of(ctx))
+        argv = srt.argv(prog, path, conf, cmd, tmp, boxhost.home_of(ctx))
     except OSError as e:  # e.g. a folder the worker swapped for a dangling symlink
         raise SandboxError(f"{who} cannot set up the worker's sandbox: {e}") from None
     child = dict(env)
@@ -325,50 +302,6 @@ def _int(text: str | None) -> int:
         return max(0, int(text or "0"))
     except ValueError:
         return 0
-
-
-def with_note(contract: str, wid: str) -> str:
-    """The contract as it reads inside srt: only what works there (the supervisor's socket,
-    the repos and /tmp are out of reach), with the walls as its last rule."""
-    contract = replace_rule(contract, "**Need a human", _ASK.replace("__ID__", wid))
-    contract = replace_rule(contract, "**Files**", _FILES.replace("__ID__", wid))
-    contract = replace_rule(contract, "**Code work**", _CODE)
-    contract = replace_rule(
-        contract, "**When you are completely done**", _DONE.replace("__ID__", wid)
-    )
-    return last_rule(contract, _NOTE)
-
-
-_ASK = (
-    "**Need a human decision, information or approval?** Do not guess. Ask and wait:\n"
-    '  `answer=$("$LOOOP_BIN" ask __ID__ --prompt "<one clear question>" --options "yes,no")`\n'
-    "  The command blocks until a human answers and prints only the answer. If `ask` fails, "
-    '`"$LOOOP_BIN" flag __ID__ "<what you need>"` and wait at your terminal.'
-)
-_FILES = (
-    "**Files**: the data dir (your starting directory) belongs to the pulse and is read-only "
-    'here. Write deliverables to "$LOOOP_REPORTS_DIR" (mention their paths in your asks) and '
-    'your work to "$LOOOP_WORKSPACE". Never edit PLAYBOOK.md, goals/ or sensors/; propose '
-    'changes in "$LOOOP_REPORTS_DIR/__ID__.md" and ask.'
-)
-_CODE = (
-    "**Code work**: repos outside are read-only here. Clone the one you work on into your "
-    'workspace — `git clone <repo> "$LOOOP_WORKSPACE/<dir>"` — work and commit there, and '
-    "name that folder in your report. Never edit code inside the data dir."
-)
-_DONE = (
-    "**When you are completely done** (nothing pending, nothing waiting on a human), end your "
-    'own session: `"$LOOOP_BIN" kill __ID__`. Never end it mid-task or while waiting.'
-)
-_NOTE = (
-    '**Sandbox**: you run inside a sandbox. Write your work in "$LOOOP_WORKSPACE", '
-    'scratch files in "$TMPDIR" and deliverables in "$LOOOP_REPORTS_DIR" (name their paths '
-    "in your asks). Everything else is read-only or hidden: the data dir belongs to looop, "
-    'and the `"$LOOOP_BIN"` verbs above are how you reach it. The network reaches only your '
-    'model API and the domains the human allowed. A write that fails with "Read-only file '
-    'system" or a 403 from the proxy is the sandbox: ask for access instead of working '
-    "around it."
-)
 
 
 def describe(policy: SandboxPolicy) -> str:

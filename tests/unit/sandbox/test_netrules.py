@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.core import netrules
+from looop.sandbox import netrules
 
 pytestmark = pytest.mark.unit
 

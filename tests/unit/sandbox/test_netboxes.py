@@ -1,4 +1,4 @@
-"""The filter's box records (core/netboxes.py): a box's credentials open nothing once no
+"""The filter's box records (sandbox/netboxes.py): a box's credentials open nothing once no
 process carries them any more, but a box just wrapped (its line not yet run) is kept."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from looop.core.netboxes import Boxes
+from looop.sandbox.netboxes import Boxes
 
 pytestmark = pytest.mark.unit
 

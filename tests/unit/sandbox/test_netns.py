@@ -1,5 +1,5 @@
 """Which process a filter started anew enters to take a running box's ports back
-(core/netns.py): one carrying the box's mark, inside another network than the filter's."""
+(sandbox/netns.py): one carrying the box's mark, inside another network than the filter's."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from looop.core import netns
+from looop.sandbox import netns
 
 pytestmark = pytest.mark.unit
 

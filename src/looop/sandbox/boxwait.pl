@@ -1,4 +1,4 @@
-# A sandboxed worker's waiter, inside srt (workers/sandboxtty.py starts it; perl-base only:
+# A sandboxed worker's waiter, inside srt (sandbox/boxtty.py starts it; perl-base only:
 # ~1 MB where the Python pty relay it replaces took ~4).
 #
 #   perl boxwait.pl SETSID_NR TIOCSCTTY NOTE_FLAGS NOTE -- ARGV...

@@ -1,7 +1,7 @@
-"""The home's network filter process (`python -m looop.core.netfilter`): looop's filtering proxy
-(core/netproxy.py) served on the home's unix socket (bound again if the runtime dir is
+"""The home's network filter process (`python -m looop.sandbox.netfilter`): looop's filtering proxy
+(sandbox/netproxy.py) served on the home's unix socket (bound again if the runtime dir is
 emptied: the filter is found, and kept single, by its abstract name), and on every box's own
-proxy ports, which each box hands over as its first step (core/netjoin.py) so that no relay
+proxy ports, which each box hands over as its first step (sandbox/netjoin.py) so that no relay
 stays in the box. It forgets the boxes that ended (their records, and their ports with them)
 and exits once none is left and no connection came for its idle time, or its home is
 removed."""
@@ -20,12 +20,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from looop.core import netns
-from looop.core.door import home_door
-from looop.core.netboxes import Boxes, command_lines
-from looop.core.netproxy import Busy, Door, find_box, handle
 from looop.core.proctitle import show_role
 from looop.home.anchors import holder
+from looop.sandbox import netns
+from looop.sandbox.door import home_door
+from looop.sandbox.netboxes import Boxes, command_lines
+from looop.sandbox.netproxy import Busy, Door, find_box, handle
 
 MAX_OPEN = 1024  # connections served at once, every box of the home together
 MAX_JOIN_PORTS = 4  # a box hands over its HTTP and SOCKS ports
@@ -35,7 +35,7 @@ GRACE_S = 60.0
 
 class Ports:
     """The boxes' own proxy ports, listening in each box's network and handed over by the box
-    (core/netjoin.py): the filter accepts on them itself, so no relay stays in a box. Changed
+    (sandbox/netjoin.py): the filter accepts on them itself, so no relay stays in a box. Changed
     from any thread; the accepting thread applies the changes."""
 
     def __init__(self) -> None:
@@ -199,7 +199,7 @@ def _watch(sel: selectors.BaseSelector, changes: list[tuple[bool, socket.socket]
 
 
 def join(conn: socket.socket, boxes: Boxes, ports: Ports) -> str:
-    """A box handing over its listening ports (core/netjoin.py): "ok" once they are held, else
+    """A box handing over its listening ports (sandbox/netjoin.py): "ok" once they are held, else
     why not. Only sockets that listen for TCP, on the ports named, from a registered box."""
     conn.recv(1)  # the HELLO
     data, socks = b"", []
@@ -268,7 +268,7 @@ def reclaim(boxes: Boxes, ports: Ports, lines: dict[int, bytes]) -> int:
 
 
 class HomeDoor:
-    """The door of this home's sandboxed workers (core/door.py), opened on
+    """The door of this home's sandboxed workers (sandbox/door.py), opened on
     the first knock."""
 
     def __init__(self, data: str, env: dict[str, str], boxes: Boxes) -> None:
@@ -370,7 +370,7 @@ def take_name(name: str) -> tuple[socket.socket | None, bool]:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m looop.core.netfilter SOCKET BOXES IDLE_S [@NAME] [--ready-fd N]`, run in the
+    """`python -m looop.sandbox.netfilter SOCKET BOXES IDLE_S [@NAME] [--ready-fd N]`, run in the
     home's data dir: serve until no box is left and no connection came for IDLE_S, or the
     data dir is removed, or TERM. NAME: its abstract name (`@` for the leading NUL)."""
     ready = -1
@@ -378,7 +378,7 @@ def main(argv: list[str]) -> int:
         ready = int(argv[-1])
         argv = argv[:-2]
     if len(argv) not in (3, 4) or (len(argv) == 4 and not argv[3].startswith("@")):
-        sys.stderr.write("usage: python -m looop.core.netfilter SOCKET BOXES IDLE_S [@NAME]\n")
+        sys.stderr.write("usage: python -m looop.sandbox.netfilter SOCKET BOXES IDLE_S [@NAME]\n")
         return 2
     path, root, idle_arg = argv[:3]
     # looop's own: the sweep of a run's supervisor that adopts it (it was started from a box's

@@ -1,5 +1,5 @@
 """Listening sockets made inside a running box's network namespace, from outside it: how a
-filter started anew (core/netfilter.py) takes back the proxy ports of the boxes its dead
+filter started anew (sandbox/netfilter.py) takes back the proxy ports of the boxes its dead
 predecessor served, without anything in the box.
 
 A forked child joins the user namespace that owns the box's network namespace (bubblewrap made
@@ -15,7 +15,7 @@ import os
 import signal
 import socket
 
-from looop.core.netjoin import listen
+from looop.sandbox.netjoin import listen
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
