@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from looop.core import limits
 from looop.core.context import Ctx
+from looop.core.srt import SandboxError
 from looop.decide.cost import UNMETERED_LIMIT
 from looop.home import store
 from looop.home.config import Config, Knobs, Runner
@@ -30,6 +31,7 @@ from looop.home.runners import RUNNERS, profile
 from looop.loop.homeguard import problem
 from looop.loop.service import default_name, render
 from looop.remote.hosts import hosts_dir, names
+from looop.workers import firstrun
 from looop.workers.sandbox import missing
 
 Level = Literal["ok", "warn", "fail", "skip"]
@@ -213,6 +215,11 @@ def check_sandbox(ctx: Ctx, cfg: Config) -> Check:
             "on, but srt cannot run here: missing " + "; ".join(gone),
             "install what is missing, or `looop init --no-sandbox --force`",
         )
+    runner = cfg.runner()
+    try:  # what a sandboxed start of its worker would be refused for, said before any start
+        firstrun.box_env(runner.worker or "" if runner else "", ctx.child_env())
+    except SandboxError as e:
+        return Check("sandbox", "warn", f"on, but a sandboxed worker cannot start yet: {e}")
     return Check("sandbox", "ok", "on: srt and its parts are here")
 
 

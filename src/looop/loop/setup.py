@@ -251,11 +251,6 @@ def _sandbox_lines(req: InitRequest, cfg: Config) -> list[str]:
     gone = req.gone if req.gone is not None else _missing(req.ctx)
     if gone:
         lines.append("warning: the sandbox cannot run here yet — missing " + "; ".join(gone))
-    p = profile(req.name)
-    # what a sandboxed start of its worker would be refused for (workers/firstrun.py), now
-    why = p.first_run(req.ctx.child_env())[1] if p is not None and p.first_run else ""
-    if why:
-        lines.append(f"warning: a sandboxed {req.name} worker cannot start yet — {why}")
     return lines
 
 

@@ -8,12 +8,10 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import replace
 
 import pytest
 
 from looop.core.context import Ctx
-from looop.home.paths import Paths
 from looop.home.presets import PRESETS
 from looop.loop.setup import init_config
 
@@ -107,23 +105,3 @@ def test_a_forced_init_over_a_preset_as_it_ships_sets_nothing_aside(ctx: Ctx) ->
     cfg.write_text(json.dumps({"default": "claude", "runners": {"claude": PRESETS["claude"]}}))
     lines = init_config(ctx, "claude", None, None, True, False, sandbox=False)
     assert _kept(ctx) == [] and not any(".bak-" in ln for ln in lines)
-
-
-@pytest.mark.parametrize("runner", ["claude", "codex"])
-def test_a_sandboxed_init_says_in_one_line_what_to_run_once_before_a_worker_can_start(
-    ctx: Ctx, runner: str
-) -> None:
-    """The refusal a sandboxed start would meet (the CLI never ran outside), said at init,
-    and not the unsandboxed worker's prompts to answer by hand."""
-    home = ctx.paths.data.parent / "fresh-home"
-    home.mkdir()
-    fresh = replace(ctx, env={**ctx.env, "HOME": str(home)})
-    lines = init_config(fresh, runner, None, None, False, False, sandbox=True)
-    said = [ln for ln in lines if f"run `{runner}` once outside looop" in ln]
-    assert len(said) == 1 and said[0].startswith("warning: "), lines
-    # the keys to press are an unsandboxed worker's only
-    assert all("unsandboxed" in ln for ln in lines if "looop key" in ln), lines
-    plain = ctx.paths.data.parent / "plain"
-    off = replace(ctx, paths=Paths.at(plain / "data"), env={**ctx.env, "HOME": str(home)})
-    lines = init_config(off, runner, None, None, False, False, sandbox=False)
-    assert not any("once outside looop" in ln for ln in lines)  # unboxed: no such refusal
