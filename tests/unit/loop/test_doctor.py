@@ -165,6 +165,9 @@ def test_a_sandboxed_runner_whose_cli_never_ran_warns_what_to_run_once(
     assert "\n" not in got.line()
     off = parse_config({**obj, "sandbox": "off"}, "<test>")
     assert doctor.check_sandbox(fresh, off).level == "skip"  # unboxed: no such refusal
+    own = {**PRESETS[runner], "sandbox": "off"}  # on at the top, off for this runner's workers
+    mixed = parse_config({**obj, "runners": {runner: own}}, "<test>")
+    assert doctor.check_sandbox(fresh, mixed).level == "ok"
 
 
 def test_a_sandboxed_runner_set_up_outside_is_ok(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
