@@ -11,7 +11,7 @@ RUN_STAMP := $(VENV)/.installed-run
 # The demo needs looop alone; the test tools (mypy, selenium, kubernetes, …) come with the
 # first target that runs them. Either way pip names each package as it fetches it.
 $(RUN_STAMP): pyproject.toml
-	@echo "== installing looop into $(VENV) (first run: a minute or two, most of it downloads) =="
+	@echo "== installing looop into $(VENV) (first run: about 22 MB, a minute or three, most of it downloads) =="
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --progress-bar off --upgrade pip
 	$(BIN)/python -m pip install --progress-bar off -e .

@@ -4,6 +4,9 @@ stand-in npm that writes its packages slowly, so no registry is asked."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +58,29 @@ def test_a_failed_install_is_an_error_with_npm_s_words(tmp_path: Path) -> None:
     npm = _npm(tmp_path, "#!/bin/sh\necho 'E404 no such package' >&2\nexit 1\n")
     with pytest.raises(InstallError, match=r"npm install exited 1: E404 no such package$"):
         npm_install(npm, tmp_path / "cache", ["nope@1"], "t", tmp_path / "log")
+
+
+@pytest.mark.timeout(240)
+def test_a_test_run_on_every_core_shows_the_install_s_progress_on_its_terminal(
+    tmp_path: Path,
+) -> None:
+    """What `make test` runs (pytest -n, the install in an xdist worker) says on the terminal
+    what it installs, how far it has come and when it is done, though pytest captures the
+    worker's output. The stand-in npm installs no CLI: the run then errors, as it should."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _npm(bin_dir, FAKE_NPM)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "LOOOP_REALCLI_CACHE": str(tmp_path / "cache"),
+        "LOOOP_REALCLI_PROGRESS_S": "0.3",
+    }
+    repo = Path(install.__file__).resolve().parents[2]
+    argv = [sys.executable, "-m", "pytest", "-n", "2", "-p", "no:cacheprovider", "-x", "-q"]
+    argv += ["tests/realcli/test_presets.py", "-k", "claude"]
+    run = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True, timeout=200)
+    said = run.stdout + run.stderr
+    assert run.returncode != 0, said[-2000:]
+    assert "realcli: installing the agent CLIs (claude " in said, said[-2000:]
+    assert "on disk after" in said and "realcli: npm install done: 3 MB in " in said

@@ -50,14 +50,16 @@ OPENCODE_SDK = "@opencode-ai/plugin"
 _SDK_DIR = "opencode-config"
 
 REPO = Path(__file__).resolve().parents[2]
-CACHE_ROOT = REPO / ".realcli-cache"
+# (the two variables: a test of a whole run's progress lines, tests/integration, with a stand-in
+# npm and a cache of its own)
+CACHE_ROOT = Path(os.environ.get("LOOOP_REALCLI_CACHE") or REPO / ".realcli-cache")
 INSTALL_TIMEOUT_S = 900
 _MARKER = ".installed.json"
 # What the pinned CLIs take on disk once installed (measured: node_modules 1.33 GB, the SDK
 # 57 MB), so a progress line can say how far an install has come.
 CLIS_BYTES = 1_330_000_000
 SDK_BYTES = 57_000_000
-PROGRESS_EVERY_S = 15.0
+PROGRESS_EVERY_S = float(os.environ.get("LOOOP_REALCLI_PROGRESS_S") or 15.0)
 
 Say = Callable[[str], None]
 

@@ -282,3 +282,38 @@ def test_a_sandboxed_opencode_for_a_user_whose_opencode_never_ran_says_what_to_r
         start_worker(ctx, ctx.knobs(), StartRequest("w1", "Greet the fleet.", sandbox=policy))
     assert "run `opencode` once outside looop" in str(e.value) and "\n" not in str(e.value)
     assert not (ctx.paths.data / "sessions" / "w1" / "output.log").exists()
+
+
+def _never_signed_in(rig: Rig) -> None:
+    """codex as before its first start: no login, no config.toml (the harness's is its own)."""
+    (rig.home / ".codex" / "config.toml").unlink()
+
+
+def _never_chose_a_login(rig: Rig) -> None:
+    """gemini as before its first start: settings.json names no way to log in."""
+    path = rig.home / ".gemini" / "settings.json"
+    settings = json.loads(path.read_text())
+    del settings["security"]
+    path.write_text(json.dumps(settings, indent=2) + "\n")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("cli", "unset"), [("codex", _never_signed_in), ("gemini", _never_chose_a_login)]
+)
+def test_a_sandboxed_cli_that_never_ran_says_what_to_run_once(
+    rig_for: RigFor, cli: str, unset: Callable[[Rig], None]
+) -> None:
+    """Started anyway, each stops in the box at its sign-in screen ("Welcome to Codex", "How
+    would you like to authenticate"), whose answer it could not save there: refused instead,
+    in one line."""
+    rig = rig_for(cli)
+    srt = install()
+    unset(rig)
+    ctx = replace(rig.ctx, env={**rig.ctx.env, "LOOOP_SRT": str(srt)})
+    policy = SandboxPolicy(True, domains=(f"127.0.0.1:{rig.server.port}",))
+    with pytest.raises(LooopError) as e:
+        start_worker(ctx, ctx.knobs(), StartRequest("w1", "Greet the fleet.", sandbox=policy))
+    assert f"run `{cli}` once outside looop" in str(e.value) and "\n" not in str(e.value)
+    assert not (ctx.paths.data / "sessions" / "w1" / "output.log").exists()
+    assert not rig.server.model_calls()

@@ -103,11 +103,11 @@ PROFILE = RunnerProfile(
         "environment"
     ),
     note=(
-        "note: a claude worker waits at claude's first-run prompts (trust this folder, "
-        "bypass-permissions mode, and with ANTHROPIC_API_KEY set: use this key?) until each "
-        "is answered once — run "
-        "`claude --dangerously-skip-permissions` in the data dir and accept them, or answer "
-        "a waiting worker with `looop shot <id>` and `looop key <id> …`"
+        "note: an unsandboxed claude worker waits at claude's first-run prompts (trust this "
+        "folder, bypass-permissions mode, and with ANTHROPIC_API_KEY set: use this key?) until "
+        "each is answered once — run `claude --dangerously-skip-permissions` in the data dir "
+        "and accept them, or answer a waiting worker with `looop shot <id>` and "
+        "`looop key <id> …`"
     ),
     domains=("api.anthropic.com", "statsig.anthropic.com"),
     state=(

@@ -3,10 +3,45 @@ built-in reader (decide/streams.py), its rollouts by loop/clirecords.py."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 from looop.home.runnerprofile import RunnerProfile
 
 _GPT5 = {"input": 1.25, "cached_input": 0.125, "output": 10.0}
 _MINI = {"input": 0.25, "cached_input": 0.025, "output": 2.0}
+
+
+def codex_home(env: Mapping[str, str]) -> str | None:
+    """Where codex keeps its login and config: $CODEX_HOME, else ~/.codex."""
+    if env.get("CODEX_HOME"):
+        return env["CODEX_HOME"]
+    return os.path.join(env["HOME"], ".codex") if env.get("HOME") else None
+
+
+def _filled(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:
+        return False
+
+
+def first_run(env: Mapping[str, str]) -> tuple[dict[str, str], str]:
+    """codex's first start asks how to sign in ("Welcome to Codex"), and keeps the answer in
+    auth.json, read-only in the box: a user has set it up once there is a login there or a
+    config.toml (a provider of their own signs in by its env_key). The empty placeholders a box
+    leaves where the user had none are neither."""
+    where = codex_home(env)
+    if where is not None and any(_filled(os.path.join(where, f)) for f in _SET_UP):
+        return {}, ""
+    return {}, (
+        f"codex has not been set up for this user ({where or 'no HOME'} has no login in "
+        "auth.json nor a config.toml, and the sandbox keeps them read-only): run `codex` once "
+        "outside looop and sign in, then start the worker again"
+    )
+
+
+_SET_UP = ("auth.json", "config.toml")
 
 PROFILE = RunnerProfile(
     name="codex",
@@ -88,6 +123,7 @@ PROFILE = RunnerProfile(
     # it names its conversation itself: the earliest new rollout in $CODEX_HOME/sessions
     finds_id="rollout",
     id_home=("CODEX_HOME", ".codex"),
+    first_run=first_run,
     busy=(r"esc to interrupt",),
     needs=(
         ("approval", r"Would you like to (?:run|make|grant|allow)[^\n]{0,200}\?"),

@@ -27,10 +27,13 @@ from looop.home.errors import LooopError
 from looop.home.knobs import resolve_knobs, unknown_key_warnings
 from looop.home.runnerprofile import RunnerProfile
 from looop.home.runners import RUNNERS, profile
+from looop.home.sandboxpolicy import resolve
 from looop.loop.homeguard import problem
 from looop.loop.service import default_name, render
 from looop.remote.hosts import hosts_dir, names
+from looop.sandbox.srt import SandboxError
 from looop.sandbox.worker import missing
+from looop.workers import firstrun
 
 Level = Literal["ok", "warn", "fail", "skip"]
 MARK = {"ok": "✓", "warn": "!", "fail": "✗", "skip": "-"}
@@ -213,6 +216,12 @@ def check_sandbox(ctx: Ctx, cfg: Config) -> Check:
             "on, but srt cannot run here: missing " + "; ".join(gone),
             "install what is missing, or `looop init --no-sandbox --force`",
         )
+    runner = cfg.runner()
+    boxed = runner is not None and resolve(None, runner.sandbox, cfg.sandbox).on
+    try:  # what a sandboxed start of its worker would be refused for, said before any start
+        firstrun.box_env(runner.worker or "" if runner and boxed else "", ctx.child_env())
+    except SandboxError as e:
+        return Check("sandbox", "warn", f"on, but a sandboxed worker cannot start yet: {e}")
     return Check("sandbox", "ok", "on: srt and its parts are here")
 
 

@@ -164,10 +164,26 @@ def _write(req: InitRequest, new: dict[str, Any]) -> bool:
     ctx, cfg_path = req.ctx, req.ctx.paths.config
     ensure_data_dir(ctx.paths)
     cfg_path.parent.mkdir(parents=True, exist_ok=True)
+    dropped = _dropped(req.existing, new)
+    if dropped:
+        req.unreadable = req.unreadable or f"{', '.join(dropped)} replaced"
     if req.unreadable is not None:
         req.kept = _keep_aside(req)
     store.atomic_write(cfg_path, jsonio.dumps(new, indent=2, ensure_ascii=False) + "\n")
     return seed_setup_ask(ctx.paths, ctx.clock.now())
+
+
+def _dropped(existing: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The runner settings of the user's own (not a preset as it ships) that the new config
+    no longer holds as they were: a forced re-init replaces them, their file is kept aside."""
+    old_runners = existing.get("runners")
+    runners = old_runners if isinstance(old_runners, dict) else {}
+    out = [
+        f"runners.{name}"
+        for name, spec in sorted(runners.items())
+        if spec != new["runners"].get(name) and spec != PRESETS.get(str(name))
+    ]
+    return out + [k for k in ("tick_command", "worker_command") if existing.get(k)]
 
 
 def _keep_aside(req: InitRequest) -> str:

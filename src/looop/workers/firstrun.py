@@ -5,9 +5,9 @@ rewrite), so every new worker would ask again. Each CLI's profile says what it n
 (RunnerProfile.first_run, home/runners.py): the variables that make it ask nothing (claude is
 told it runs sandboxed, so it trusts the folder for that session only and writes nothing), or
 why it cannot start yet (an answer only the user gives, once, outside: claude's onboarding and
-API key, opencode's first start, gemini's way to log in), said in one line instead of a worker
-stuck on a prompt. codex and pi ask nothing in the box that an earlier run outside has not
-answered (codex's model offer is noted in its config.toml by either answer)."""
+API key, opencode's first start, gemini's way to log in, codex's sign-in), said in one line
+instead of a worker stuck on a prompt. pi asks nothing, and codex nothing that an earlier run
+outside has not answered (its model offer is noted in its config.toml by either answer)."""
 
 from __future__ import annotations
 

@@ -146,6 +146,41 @@ def test_sandbox_off_is_skipped(ctx: Ctx) -> None:
     assert doctor.check_sandbox(ctx, _cfg("t")).level == "skip"  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("runner", ["claude", "codex", "opencode", "gemini"])
+def test_a_sandboxed_runner_whose_cli_never_ran_warns_what_to_run_once(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch, runner: str
+) -> None:
+    """What a sandboxed start of its worker would be refused for, said before any start (by
+    doctor, and so at the end of init); the keys to press are an unsandboxed worker's only."""
+    from looop.home.presets import PRESETS
+
+    monkeypatch.setattr(doctor, "missing", lambda env: [])  # srt and its parts are here
+    obj = {"default": runner, "runners": {runner: PRESETS[runner]}, "sandbox": "on"}
+    cfg = parse_config(obj, "<test>")
+    home = ctx.paths.data.parent / "fresh-home"
+    home.mkdir()
+    fresh = dataclasses.replace(ctx, env={**ctx.env, "HOME": str(home)})
+    got = doctor.check_sandbox(fresh, cfg)
+    assert got.level == "warn" and f"run `{runner}` once outside looop" in got.line()
+    assert "\n" not in got.line()
+    off = parse_config({**obj, "sandbox": "off"}, "<test>")
+    assert doctor.check_sandbox(fresh, off).level == "skip"  # unboxed: no such refusal
+    own = {**PRESETS[runner], "sandbox": "off"}  # on at the top, off for this runner's workers
+    mixed = parse_config({**obj, "runners": {runner: own}}, "<test>")
+    assert doctor.check_sandbox(fresh, mixed).level == "ok"
+
+
+def test_a_sandboxed_runner_set_up_outside_is_ok(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+    from looop.home.presets import PRESETS
+
+    monkeypatch.setattr(doctor, "missing", lambda env: [])
+    home = ctx.paths.data.parent / "pi-home"
+    home.mkdir()
+    cfg = parse_config({"default": "pi", "runners": {"pi": PRESETS["pi"]}, "sandbox": "on"}, "t")
+    got = doctor.check_sandbox(dataclasses.replace(ctx, env={**ctx.env, "HOME": str(home)}), cfg)
+    assert got.level == "ok"  # pi asks nothing on its first start
+
+
 def test_lines_json_and_summary() -> None:
     ok = doctor.Check("a", "ok", "fine")
     bad = doctor.Check("b", "fail", "broken", "do this")

@@ -91,7 +91,6 @@ def test_claude_config_dir_is_where_claude_keeps_its_answers(tmp_path: Path) -> 
     "line",
     [
         "pi -p hi",
-        "codex exec hi",
         "sh -c claude",
         "sh -c opencode",
         "sh -c gemini",
@@ -182,3 +181,55 @@ def test_gemini_cli_home_is_where_gemini_keeps_its_settings(tmp_path: Path) -> N
     assert firstrun.box_env("gemini", env) == {}
     with pytest.raises(SandboxError):
         firstrun.box_env("gemini", {"HOME": str(tmp_path)})
+
+
+def _codex_home(home: Path, **files: str) -> Path:
+    conf = home / ".codex"
+    conf.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (conf / name.replace("_", ".")).write_text(text)
+    return conf
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"auth_json": '{"OPENAI_API_KEY": "sk-x"}'},
+        {"config_toml": 'model_provider = "mine"\n'},
+        {"auth_json": '{"tokens": {}}', "config_toml": ""},
+    ],
+)
+def test_codex_that_ran_once_outside_starts_with_nothing_asked(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
+    conf = _codex_home(tmp_path, **files)
+    before = sorted(os.listdir(conf))
+    assert firstrun.box_env("codex --no-daemon 'hi'", {"HOME": str(tmp_path)}) == {}
+    assert sorted(os.listdir(conf)) == before  # nothing written for it
+
+
+@pytest.mark.parametrize(
+    "files",
+    [None, {}, {"auth_json": "", "config_toml": "", "hooks_json": "{}\n"}],
+)
+def test_codex_that_never_ran_is_told_what_to_run_once(
+    tmp_path: Path, files: dict[str, str] | None
+) -> None:
+    """Its first start asks how to sign in, and the answer goes to auth.json, read-only in the
+    box (the empty placeholders a box leaves where the user had none are no answer): one line,
+    not a worker stopped at "Welcome to Codex"."""
+    if files is not None:
+        _codex_home(tmp_path, **files)
+    with pytest.raises(SandboxError) as e:
+        firstrun.box_env("env A=1 codex --no-daemon hi", {"HOME": str(tmp_path)})
+    msg = str(e.value)
+    assert "run `codex` once outside looop" in msg and "\n" not in msg
+    assert str(tmp_path / ".codex") in msg
+
+
+def test_codex_home_is_where_codex_keeps_its_login(tmp_path: Path) -> None:
+    _codex_home(tmp_path / "elsewhere", auth_json='{"OPENAI_API_KEY": "sk-x"}')
+    env = {"HOME": str(tmp_path), "CODEX_HOME": str(tmp_path / "elsewhere" / ".codex")}
+    assert firstrun.box_env("codex hi", env) == {}
+    with pytest.raises(SandboxError, match="run `codex` once"):
+        firstrun.box_env("codex hi", {"HOME": str(tmp_path)})  # ~/.codex has none
