@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from looop.act.actions import decision_from_obj
+from looop.act.executor import execute
 from looop.core.context import Ctx
 from looop.core.events import Emitter
 from looop.home import outcomes, usagewindows
@@ -24,6 +26,7 @@ from looop.home.spent import mark_over
 from looop.human.mailbox import new_ask
 from looop.loop.tick import tick
 from looop.remote.fleet import fleet_rows
+from looop.sense.probes import probe_sessions
 from looop.sessions.client import kill, wait
 from looop.sessions.state import get_session
 from looop.workers.launch import start_worker
@@ -76,12 +79,14 @@ def test_each_way_a_worker_ends_is_recorded_once(octx: Ctx) -> None:
         _start(c, "vpass", "exit 0", verify="true")
         _start(c, "vfail", "exit 0", verify="echo nope; false")
         _start(c, "window", "echo 'usage limit reached'; exit 1")
-        for wid in ("killed", "budget", "asker"):
+        for wid in ("killed", "budget", "asker", "stopped"):
             _start(c, wid, "sleep 600")
         new_ask(c.paths.asks, c.paths.answers, "asker", "may I deploy?", None, [], c.clock.now())
         mark_over(str(data), "budget", 5.2, 5.0, "stop")  # what the meter writes at the budget
         for wid in ("killed", "budget", "asker"):
             kill(data, wid)
+        stop = decision_from_obj({"action": "kill_worker", "id": "stopped"})
+        execute(c, c.knobs(), stop, actor="cli")  # `looop kill`: a human's choice
         for wid in ("ok", "bad", "vpass", "vfail", "window"):
             wait(data, wid, 30, c.clock)
         acct = usagewindows.Account("scripted", "x", "k")
@@ -100,13 +105,23 @@ def test_each_way_a_worker_ends_is_recorded_once(octx: Ctx) -> None:
             "killed": "killed",
             "budget": "over_budget",
             "asker": "needs_human",
+            "stopped": "killed",
         }
+        signal = {e["id"]: e for e in probe_sessions(c)["signal"]}  # what the decider sees
+        assert signal["vfail"]["outcome"] == "failed_verify"
         ended = _records(c, "worker_ended")
         assert sorted(r["id"] for r in ended) == sorted(got)  # once each
         assert {r["id"]: r["exit_code"] for r in ended}["bad"] == 1
         journal = c.paths.journal.read_text()
-        assert "worker vfail ended: verify failed — verify failed: nope" in journal
+        assert (
+            "worker vfail ended: verify failed — verify failed (echo nope; false, exit 1)"
+            in journal
+        )
+        assert "nope\n" not in journal and "boom" not in journal  # nothing the worker wrote
         assert "worker bad ended: exited — exit 1" in journal
+        assert "worker stopped ended: killed — killed by the human's kill" in journal
+        streaks = {r["id"]: r["streak"] for r in ended}
+        assert streaks["stopped"] == 0 and streaks["killed"] == 1  # a choice is no failure
         table = fleet_table(fleet_rows(c, True))
         assert "OUTCOME" in table.splitlines()[0]
         assert any(ln.startswith("budget ") and "over budget" in ln for ln in table.splitlines())

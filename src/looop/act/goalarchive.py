@@ -1,5 +1,6 @@
 """Why a goal was archived: every archived goal says it (done, dropped or superseded), kept
-beside it as goals/archive/<name>.why.json (atomic) and read back for `looop goal list
+beside it as goals/archive.why/<name>.json (atomic; out of goals/archive/, which holds the
+bodies alone, as it always has) and read back for `looop goal list
 --archived` and the web's GET /goals/archived."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ REASONS: dict[str, str] = {
     "dropped": "it is no longer wanted",
     "superseded": "another goal took its place",
 }
-WHY = ".why.json"
+WHY_DIR = "archive.why"  # in goals/, beside archive/
 MAX_SHOWN = 200  # archived goals listed at most, newest first
 
 
@@ -32,8 +33,12 @@ def record(ctx: Ctx, archived: str, goal: str, reason: str) -> None:
     """The reason beside the archived body `archived` (goals/archive/ID.md or ID~N.md)."""
     path = Path(archived)
     rec = {"v": 1, "goal": goal, "reason": reason, "ts": int(ctx.clock.now())}
-    store.write_json(path.with_name(path.stem + WHY), rec)
+    store.write_json(_why(ctx, path), rec)
     ctx.events.record("goal_archived", id=goal, reason=reason, file=path.name)
+
+
+def _why(ctx: Ctx, archived: Path) -> Path:
+    return ctx.paths.goals / WHY_DIR / f"{archived.stem}.json"
 
 
 def archived(ctx: Ctx) -> list[dict[str, Any]]:
@@ -46,7 +51,7 @@ def archived(ctx: Ctx) -> list[dict[str, Any]]:
     rows = []
     for p in sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)[:MAX_SHOWN]:
         try:
-            why = store.read_json_object(p.with_name(p.stem + WHY)) or {}
+            why = store.read_json_object(_why(ctx, p)) or {}
         except CorruptState:
             why = {}
         text = store.read_text(p) or ""

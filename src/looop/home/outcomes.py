@@ -85,13 +85,15 @@ FAILURES = frozenset({Outcome.FAILED_VERIFY, Outcome.KILLED, Outcome.EXITED})
 # the outcomes that end a stall of their own accord: the work went through this time
 SUCCESSES = frozenset({Outcome.LANDED, Outcome.VERIFIED, Outcome.EXITED})
 LAST_LINE_MAX = 200
+CMD_SHOWN = 80
 
 
 class End:
     """What the beat found of one ended worker, each fact read from its own file."""
 
     __slots__ = (
-        "asking", "exit_code", "landed", "last_line", "limit", "over", "state", "verify", "window"
+        "asked", "asking", "exit_code", "landed", "last_line", "limit", "over", "state", "verify",
+        "window",
     )  # fmt: skip
 
     def __init__(
@@ -112,6 +114,7 @@ class End:
         self.over = over  # None: no over mark; "budget", or the bound it passed ("disk")
         self.window, self.asking = window, asking
         self.last_line = last_line[-LAST_LINE_MAX:]
+        self.asked: str | None = None  # who asked for its kill (kill_worker): not a failure
 
 
 def _last(text: object) -> str:
@@ -121,7 +124,9 @@ def _last(text: object) -> str:
 
 def derive(end: End) -> tuple[Name, str]:
     """The outcome of one end (never stalled: that is the streak's, `next_record`), and one
-    line saying why, in the table's order."""
+    line saying why, in the table's order. The line holds nothing a worker wrote (its output
+    goes to the journal and the decider's LAST FAILURE): the failure's own words stay in
+    the record's signature."""
     if end.landed:
         return Outcome.LANDED, "its branch was landed"
     if end.over == "budget":
@@ -133,15 +138,16 @@ def derive(end: End) -> tuple[Name, str]:
     if end.state == "killed" and end.limit:
         return Outcome.LIMITED, f"killed at its {end.limit} bound"
     v = end.verify
-    if v is not None:
+    if v is not None:  # the command is the decider's or a human's; its output, the worker's
+        cmd = str(v.get("cmd") or "?")[:CMD_SHOWN]
         if v.get("pass") is True:
-            return Outcome.VERIFIED, f"verify passed ({v.get('cmd') or '?'})"
-        said = _last(v.get("output"))
-        return Outcome.FAILED_VERIFY, f"verify failed: {said or 'no output'}"
+            return Outcome.VERIFIED, f"verify passed ({cmd})"
+        return Outcome.FAILED_VERIFY, f"verify failed ({cmd}, exit {v.get('exit_code')})"
     if end.asking:
         return Outcome.NEEDS_HUMAN, "an ask of its waits for a human"
     if end.state == "killed":
-        return Outcome.KILLED, f"killed (exit {end.exit_code})"
+        by = f" by the {end.asked}'s kill" if end.asked else ""
+        return Outcome.KILLED, f"killed{by} (exit {end.exit_code})"
     return Outcome.EXITED, f"exit {end.exit_code}"
 
 
@@ -149,6 +155,8 @@ def signature(outcome: Name, end: End) -> str | None:
     """The failure this end is, to compare with the last one (None: not a failure)."""
     if outcome not in FAILURES or (outcome == Outcome.EXITED and end.exit_code == 0):
         return None
+    if outcome == Outcome.KILLED and end.asked:
+        return None  # a kill someone asked for is their choice, not the worker failing
     last = _last((end.verify or {}).get("output")) if end.verify is not None else end.last_line
     return f"{outcome}|{end.exit_code}|{last}"
 
@@ -191,8 +199,10 @@ def next_record(
     """The record after this end: the derived outcome, the failure streak carried over from
     the last end of the same id, stalled once the streak reaches `stall_after` (0: never)."""
     prev = prev or {}
-    landed = prev.get("landed")
+    landed, asked = prev.get("landed"), prev.get("kill")
     end.landed = end.landed or (isinstance(landed, dict) and landed.get("gen") == gen)
+    if isinstance(asked, dict) and asked.get("gen") == gen and end.state == "killed":
+        end.asked = str(asked.get("by") or "human")
     outcome, why = derive(end)
     sig = signature(outcome, end)
     streak = 0
@@ -215,6 +225,7 @@ def next_record(
         "streak": streak,
         "stalled": stalled,
         "landed": landed if isinstance(landed, dict) else None,
+        "kill": asked if isinstance(asked, dict) else None,
     }
 
 
@@ -234,6 +245,14 @@ def mark_landed(data: str, wid: str, gen: str | None, how: dict[str, Any]) -> st
         rec.update(gen=gen, outcome=None)
     write_record(data, rec)
     return was
+
+
+def mark_kill(data: str, wid: str, gen: str, who: str) -> None:
+    """A kill was asked for (kill_worker, by a human or the decider): kept with its record so
+    the end it makes counts as a choice, not a failure toward a stall."""
+    rec = read_record(data, wid) or {"v": 1, "id": wid, "gen": None, "outcome": None}
+    rec["kill"] = {"gen": gen, "by": who}
+    write_record(data, rec)
 
 
 def stalled(data: str, wid: str) -> dict[str, Any] | None:

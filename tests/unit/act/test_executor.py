@@ -181,9 +181,10 @@ def test_write_and_archive_goal_round_trip(ctx: Ctx, clock: FixedClock) -> None:
     done = run(ctx, {"action": "archive_goal", "id": "ship", "reason": "superseded"})
     assert done.kind == "archive" and done.summary == "archive-goal ship (superseded)"
     assert journal_lines(ctx)[-1].endswith("archive-goal ship (superseded)")
-    why = json.loads((ctx.paths.goals_archive / "ship~2.why.json").read_text())
+    why = json.loads((ctx.paths.goals / "archive.why" / "ship~2.json").read_text())
     assert why["reason"] == "superseded" and why["goal"] == "ship"
-    assert not (ctx.paths.goals_archive / "ship.why.json").exists()  # the older one's: unsaid
+    assert not (ctx.paths.goals / "archive.why" / "ship.json").exists()  # the older: unsaid
+    assert sorted(p.name for p in ctx.paths.goals_archive.iterdir()) == ["ship.md", "ship~2.md"]
     assert not ctx.paths.goal("ship").exists()
     # an earlier archive of the same id is kept beside it, never overwritten
     assert (ctx.paths.goals_archive / "ship.md").read_text() == "older archive\n"

@@ -43,7 +43,10 @@ def test_each_row_is_derived_from_its_own_fact() -> None:
         assert why and "\n" not in why
     # every outcome but stalled (the streak's) is reached by some end
     assert {w for _, w in cases} == ALL - {Outcome.STALLED}
-    assert "FAILED test_x" in outcomes.derive(_end(verify=FAIL))[1]
+    # the why never carries what the worker wrote (it reaches the journal and the prompt)
+    assert all("FAILED" not in outcomes.derive(e)[1] for e, _ in cases)
+    assert "make test" in outcomes.derive(_end(verify=FAIL))[1]
+    assert "FAILED test_x" in str(outcomes.signature(Outcome.FAILED_VERIFY, _end(verify=FAIL)))
 
 
 def test_the_table_is_whole_and_short_texts_are_distinct() -> None:
@@ -72,6 +75,19 @@ def test_the_same_failure_n_times_stalls_and_a_different_one_starts_again() -> N
     code2 = _run(r2, "g3", _end(exit_code=2, last_line="Error: no such file"))
     assert code2["streak"] == 1
     assert _run(r2, "g3", fail(), n=0)["stalled"] is False  # 0: stalling off
+
+
+def test_a_kill_someone_asked_for_is_killed_but_no_failure(tmp_path: Path) -> None:
+    data, rec = str(tmp_path), None
+    for g in ("g1", "g2", "g3"):
+        outcomes.mark_kill(data, "w", g, "human")  # kill_worker (`looop kill`) marks it first
+        rec = _run(outcomes.read_record(data, "w"), g, _end(state="killed", exit_code=143))
+        outcomes.write_record(data, rec)
+    assert rec is not None and rec["outcome"] == "killed" and "by the human's kill" in rec["why"]
+    assert rec["streak"] == 0 and not rec["stalled"]
+    # the mark is the generation's own: the next run killed by a signal is a failure again
+    nxt = _run(rec, "g4", _end(state="killed", exit_code=137))
+    assert nxt["streak"] == 1 and "human" not in nxt["why"]
 
 
 def test_a_verify_failure_signature_is_its_output_and_a_success_ends_a_stall() -> None:
