@@ -176,6 +176,11 @@ def test_the_same_failure_three_times_is_stalled_once_and_refused_until_cleared(
         assert "worker flaky is stalled" in out.error and "looop worker unstall flaky" in out.error
         assert "\n" not in out.error
         assert not get_session(data, "flaky").alive  # nothing started
+        wire(c, [{"decision": {"action": "restart_session", "id": "flaky"}}])
+        out = tick(c, force=True, override_backoff=True)
+        assert out.status == "failed" and out.error is not None
+        assert "restart_session: worker flaky is stalled" in out.error and "\n" not in out.error
+        assert not get_session(data, "flaky").alive
 
         cli = Cli(capsys, monkeypatch, data, clean_env(tmp_path, data), c.clock)
         code, out_text, err = cli("worker", "unstall", "flaky")
@@ -215,5 +220,24 @@ def test_a_landing_after_the_end_makes_it_landed(
         code, out, _ = cli("ls", "--all", "--json")
         rows = {r["id"]: r for r in json.loads(out)}
         assert rows["w1"]["outcome"] == "landed" and rows["pulse"]["outcome"] is None
+    finally:
+        stop_sessions(c.paths.data)
+
+
+def test_a_landing_while_it_runs_makes_its_end_landed(
+    repo_ctx: Ctx, repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    c = _own_events(repo_ctx)
+    try:
+        start(c, tmp_path, "w2", repo, tail="sleep 600")
+        cli = Cli(capsys, monkeypatch, c.paths.data, clean_env(tmp_path, c.paths.data), c.clock)
+        code, _, err = cli("land", "w2")
+        assert code == 0, err
+        assert _outcomes(c)["w2"] is None  # it still runs: no outcome yet
+        kill(c.paths.data, "w2")
+        tick(c)
+        assert _outcomes(c)["w2"] == "landed"  # not killed: it was landed before it ended
+        assert [r["outcome"] for r in _records(c, "worker_ended")] == ["landed"]
     finally:
         stop_sessions(c.paths.data)

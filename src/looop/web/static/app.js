@@ -215,7 +215,7 @@ function cause(r) {
   // how a finished worker ended: its outcome once the beat recorded it, then the session's
   // own words; a held start, until when
   const how = endedHow(r);
-  return r.outcome ? `${r.outcome.replace("_", " ")} · ${how}` : how;
+  return r.outcome ? `${r.outcome.replaceAll("_", " ")} · ${how}` : how;
 }
 
 function endedHow(r) {
