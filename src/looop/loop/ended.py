@@ -17,7 +17,7 @@ from looop.home.config import Config, Knobs
 from looop.home.errors import LooopError
 from looop.home.logs import log_tail
 from looop.home.outcomes import End, Outcome
-from looop.home.sessionfiles import list_light, read_status
+from looop.home.sessionfiles import STATUS, list_light, session_ids
 from looop.home.spent import over_budget, over_limit
 from looop.home.usagewindows import seen_runs
 from looop.home.workerrows import PULSE, verify_result, waiting_workers
@@ -56,12 +56,32 @@ def _end_of(data: str, s: dict[str, Any], facts: dict[str, Any]) -> End:
     )
 
 
+def _unrecorded(data: str) -> list[str]:
+    """The sessions whose status.json changed since their outcome record was written (or
+    that have none): two stats each, so a beat over many finished workers reads none of them
+    again. A tie reads it again (a coarse clock), which only costs the read."""
+    out = []
+    base = where.join(data, "sessions")
+    for sid in session_ids(data):
+        try:
+            changed = os.stat(where.join(where.join(base, sid), STATUS)).st_mtime_ns
+        except OSError:
+            continue
+        try:
+            recorded = os.stat(outcomes.record_path(data, sid)).st_mtime_ns
+        except OSError:
+            recorded = -1
+        if recorded <= changed:
+            out.append(sid)
+    return out
+
+
 def record_ends(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> list[str]:
     """Every worker that ended since the last beat gets its outcome; the ids recorded."""
     data = str(ctx.paths.data)
     ended = [
         s
-        for s in list_light(data)
+        for s in list_light(data, ids=_unrecorded(data))
         if s["id"] != PULSE and not s["alive"] and s["state"] in ("exited", "killed")
     ]
     facts: dict[str, Any] | None = None
@@ -78,8 +98,7 @@ def record_ends(ctx: Ctx, knobs: Knobs, cfg: Config | None) -> list[str]:
                 "asking": waiting_workers(where.join(data, "asks"), where.join(data, "answers")),
             }
         end = _end_of(data, s, facts)
-        status = read_status(s["dir"]) or {}
-        ended_at = str(status.get("last_change") or s["last_change"])
+        ended_at = str(s["last_change"])
         rec = outcomes.next_record(prev, wid, gen, end, knobs.num("worker_stall_after"), ended_at)
         outcomes.write_record(data, rec)
         _say(ctx, knobs, cfg, rec, newly=bool(rec["stalled"]) and not (prev or {}).get("stalled"))
